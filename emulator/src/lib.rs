@@ -1,0 +1,1 @@
+//! Snowpipe Streaming emulator (work in progress).

@@ -1,0 +1,79 @@
+-- Snowflake setup for the ski_resort example: role, user, warehouse, database, schema,
+-- tables and Snowpipe Streaming pipes. Run it as ACCOUNTADMIN in a worksheet (or with
+-- snowsql / snow sql). The embedded emulator reads this same file to declare its catalog;
+-- statements it does not model (roles, users, grants, warehouses) are accepted and ignored.
+--
+-- Replace the public key below with yours:
+--   openssl genrsa 2048 | openssl pkcs8 -topk8 -inform PEM -out rsa_key.p8 -nocrypt
+--   openssl rsa -in rsa_key.p8 -pubout -out rsa_key.pub
+
+USE ROLE ACCOUNTADMIN;
+
+CREATE ROLE IF NOT EXISTS STREAMING_INGEST;
+CREATE USER IF NOT EXISTS STREAMING_INGEST
+  DEFAULT_ROLE = STREAMING_INGEST
+  RSA_PUBLIC_KEY = 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA...REPLACE_ME...';
+GRANT ROLE STREAMING_INGEST TO USER STREAMING_INGEST;
+
+CREATE WAREHOUSE IF NOT EXISTS STREAMING_INGEST WAREHOUSE_SIZE = XSMALL AUTO_SUSPEND = 60;
+GRANT USAGE ON WAREHOUSE STREAMING_INGEST TO ROLE STREAMING_INGEST;
+
+CREATE DATABASE IF NOT EXISTS STREAMING_INGEST;
+GRANT OWNERSHIP ON DATABASE STREAMING_INGEST TO ROLE STREAMING_INGEST;
+
+USE ROLE STREAMING_INGEST;
+USE DATABASE STREAMING_INGEST;
+CREATE SCHEMA IF NOT EXISTS STREAMING_INGEST;
+USE SCHEMA STREAMING_INGEST;
+
+CREATE OR REPLACE TABLE RESORT_TICKET (
+    TXID varchar(255),
+    RFID varchar(255),
+    RESORT varchar(255),
+    PURCHASE_TIME datetime,
+    PRICE_USD decimal(7,2),
+    EXPIRATION_TIME date,
+    DAYS number,
+    NAME varchar(255),
+    ADDRESS variant,
+    PHONE varchar(255),
+    EMAIL varchar(255),
+    EMERGENCY_CONTACT variant
+);
+
+CREATE OR REPLACE TABLE SEASON_PASS (
+    TXID varchar(255),
+    RFID varchar(255),
+    PURCHASE_TIME datetime,
+    PRICE_USD decimal(7,2),
+    EXPIRATION_TIME date,
+    NAME varchar(255),
+    ADDRESS variant,
+    PHONE varchar(255),
+    EMAIL varchar(255),
+    EMERGENCY_CONTACT variant
+);
+
+CREATE OR REPLACE TABLE LIFT_RIDE (
+    TXID varchar(255),
+    RFID varchar(255),
+    RESORT varchar(255),
+    LIFT varchar(255),
+    RIDE_TIME datetime,
+    ACTIVATION_DAY_COUNT integer
+);
+
+CREATE OR REPLACE PIPE RESORT_TICKET_PIPE AS
+    COPY INTO RESORT_TICKET
+    FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
+    MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
+
+CREATE OR REPLACE PIPE SEASON_PASS_PIPE AS
+    COPY INTO SEASON_PASS
+    FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
+    MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
+
+CREATE OR REPLACE PIPE LIFT_RIDE_PIPE AS
+    COPY INTO LIFT_RIDE
+    FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
+    MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;

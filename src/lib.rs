@@ -1,0 +1,1 @@
+//! Snowpipe Streaming client (work in progress).
