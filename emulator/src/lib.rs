@@ -1,1 +1,3 @@
 //! Snowpipe Streaming emulator (work in progress).
+
+pub mod catalog;
