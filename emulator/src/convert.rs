@@ -51,7 +51,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use serde_json::{Map, Value};
 
-use crate::catalog::{Column, ColumnType, Table};
+use crate::catalog::{Column, ColumnType, MatchByColumnName, PipeDefinition, Table};
 
 /// A value ready to bind in SQLite.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,17 +160,25 @@ pub fn convert_row_with(
     row: &Map<String, Value>,
     options: &ConvertOptions,
 ) -> Result<Vec<SqlValue>, RowError> {
+    convert_matched(table, row, options, true)
+}
+
+fn convert_matched(
+    table: &Table,
+    row: &Map<String, Value>,
+    options: &ConvertOptions,
+    ignore_case: bool,
+) -> Result<Vec<SqlValue>, RowError> {
     let columns = &table.columns;
     let mut slots: Vec<Option<&Value>> = vec![None; columns.len()];
-    let mut exact = vec![false; columns.len()];
     for (key, value) in row {
         if let Some(i) = columns.iter().position(|c| c.name == *key) {
             slots[i] = Some(value);
-            exact[i] = true;
         } else if let Some(i) = columns
             .iter()
-            .position(|c| same_name_ignoring_case(&c.name, key))
+            .position(|c| ignore_case && same_name_ignoring_case(&c.name, key))
         {
+            // An exact match (before or after) wins; else the first case-insensitive one.
             if slots[i].is_none() {
                 slots[i] = Some(value);
             }
@@ -179,14 +187,79 @@ pub fn convert_row_with(
     columns
         .iter()
         .zip(slots)
-        .map(|(column, value)| match value {
-            None | Some(Value::Null) if !column.nullable => Err(RowError::column(
-                column,
-                "NULL result in a non-nullable column",
-            )),
-            None | Some(Value::Null) => Ok(SqlValue::Null),
-            Some(value) => convert_value(column, value, options),
-        })
+        .map(|(column, value)| convert_slot(column, value, options))
+        .collect()
+}
+
+fn convert_slot(
+    column: &Column,
+    value: Option<&Value>,
+    options: &ConvertOptions,
+) -> Result<SqlValue, RowError> {
+    match value {
+        None | Some(Value::Null) if !column.nullable => Err(RowError::column(
+            column,
+            "NULL result in a non-nullable column",
+        )),
+        None | Some(Value::Null) => Ok(SqlValue::Null),
+        Some(value) => convert_value(column, value, options),
+    }
+}
+
+/// Converts one row for a declared pipe: by name as the pipe's `MATCH_BY_COLUMN_NAME` says
+/// (`CASE_SENSITIVE` matches keys exactly, otherwise case-insensitively), or through its
+/// transform `FROM (SELECT $1:A, $1:B::TYPE, ... )`.
+///
+/// With a transform, the i-th SELECT item fills the i-th target column (the column list
+/// after `COPY INTO t`, else the table's columns in order); columns not filled are NULL. A
+/// `$1:path` item reads that path (keys case-sensitive, as in Snowflake); `$1` alone is the
+/// whole row; other expressions are not evaluated and give NULL. Casts (`::TYPE`) are not
+/// applied separately: the value is converted to the target column's type.
+///
+/// # Errors
+///
+/// As [`convert_row`].
+pub fn convert_row_for_pipe(
+    table: &Table,
+    pipe: &PipeDefinition,
+    row: &Map<String, Value>,
+    options: &ConvertOptions,
+) -> Result<Vec<SqlValue>, RowError> {
+    let Some(transform) = &pipe.transform else {
+        let ignore_case = pipe.match_by_column_name != MatchByColumnName::CaseSensitive;
+        return convert_matched(table, row, options, ignore_case);
+    };
+    let columns = &table.columns;
+    let mut slots: Vec<Option<Value>> = vec![None; columns.len()];
+    for (i, item) in transform.items.iter().enumerate() {
+        let target = match &transform.target_columns {
+            Some(names) => names
+                .get(i)
+                .and_then(|name| columns.iter().position(|c| c.name == *name)),
+            None => (i < columns.len()).then_some(i),
+        };
+        let (Some(target), Some(path)) = (target, &item.path) else {
+            continue;
+        };
+        slots[target] = if path.is_empty() {
+            Some(Value::Object(row.clone()))
+        } else {
+            let mut object = Some(row);
+            let mut current: Option<&Value> = None;
+            for key in path {
+                current = object.and_then(|o| o.get(key));
+                object = match current {
+                    Some(Value::Object(o)) => Some(o),
+                    _ => None,
+                };
+            }
+            current.cloned()
+        };
+    }
+    columns
+        .iter()
+        .zip(&slots)
+        .map(|(column, value)| convert_slot(column, value.as_ref(), options))
         .collect()
 }
 

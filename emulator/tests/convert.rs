@@ -2,10 +2,10 @@
 
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
-use snowpipe_emulator::catalog::{Column, ColumnType, Table};
+use snowpipe_emulator::catalog::{Catalog, Column, ColumnType, Table};
 use snowpipe_emulator::convert::{
-    convert_line, convert_row, convert_row_with, sqlite_create_table, sqlite_insert, BinaryFormat,
-    ConvertOptions, RowError, SqlValue,
+    convert_line, convert_row, convert_row_for_pipe, convert_row_with, sqlite_create_table,
+    sqlite_insert, BinaryFormat, ConvertOptions, RowError, SqlValue,
 };
 
 use ColumnType as T;
@@ -652,4 +652,60 @@ fn sqlite_tables_accept_converted_rows_and_read_back() {
         )
         .unwrap();
     assert_eq!(days, None);
+}
+
+#[test]
+fn pipes_map_columns_by_their_transform_or_match_mode() {
+    let mut catalog = Catalog::new();
+    catalog
+        .apply_sql(
+            r#"CREATE DATABASE D; CREATE SCHEMA S;
+            CREATE TABLE T (ID int not null, TS timestamp_ntz, DOC variant, CITY varchar);
+            CREATE PIPE BY_PATH AS COPY INTO T FROM (
+                SELECT $1:id, $1:meta.when::TIMESTAMP_NTZ, $1, $1:addr.city
+                FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')));
+            CREATE PIPE SOME_COLUMNS AS COPY INTO T (CITY, ID) FROM (
+                SELECT $1['town'], $1:n FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')));
+            CREATE PIPE EXACT AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
+                MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;"#,
+        )
+        .unwrap();
+    let table = catalog.table("D", "S", "T").unwrap();
+    let options = ConvertOptions::default();
+    let pipe = |name| catalog.pipe_definition("D", "S", name).unwrap();
+
+    let input =
+        row(json!({"id": 7, "meta": {"when": "2024-01-02T03:04:05"}, "addr": {"city": "Sion"}}));
+    let values = convert_row_for_pipe(table, pipe("BY_PATH"), &input, &options).unwrap();
+    assert_eq!(
+        values,
+        [
+            Integer(7),
+            text("2024-01-02 03:04:05.000000000"),
+            text(r#"{"addr":{"city":"Sion"},"id":7,"meta":{"when":"2024-01-02T03:04:05"}}"#),
+            text("Sion"),
+        ]
+    );
+    // Paths are case-sensitive: $1:id does not read "ID", so the NOT NULL column fails.
+    let error =
+        convert_row_for_pipe(table, pipe("BY_PATH"), &row(json!({"ID": 7})), &options).unwrap_err();
+    assert_eq!(error.column.as_deref(), Some("ID"));
+
+    let values = convert_row_for_pipe(
+        table,
+        pipe("SOME_COLUMNS"),
+        &row(json!({"town": "Brig", "n": "3"})),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(values, [Integer(3), Null, Null, text("Brig")]);
+
+    let values = convert_row_for_pipe(
+        table,
+        pipe("EXACT"),
+        &row(json!({"ID": 1, "city": "ignored"})),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(values, [Integer(1), Null, Null, Null]);
 }
