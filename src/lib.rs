@@ -20,16 +20,24 @@
 )]
 
 pub(crate) mod api;
+mod auth;
 pub mod channel;
 mod client;
 mod config;
 mod error;
+mod http;
 mod offset;
+mod rest;
+#[cfg(test)]
+mod test_support;
 pub(crate) mod transport;
 
+pub use auth::AuthorizationType;
 pub use channel::Channel;
 pub use channel::OpenChannelOptions;
 pub use client::{ClientBuilder, StreamingIngestClient};
-pub use error::{Error, Result};
+pub use config::{MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
+pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
+pub use http::retry::{Jitter, RetryConfig};
 pub use offset::OffsetToken;
 pub use transport::Compression;
