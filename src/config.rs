@@ -66,7 +66,8 @@ pub struct ClientBuilder {
     personal_access_token: Option<Secret>,
     root_ca_pems: Vec<Secret>,
     root_ca_files: Vec<PathBuf>,
-    proxy: Option<String>,
+    /// A secret because the URL may carry credentials.
+    proxy: Option<Secret>,
     no_proxy: Option<String>,
     request_timeout: Duration,
     connect_timeout: Duration,
@@ -222,7 +223,7 @@ impl ClientBuilder {
     /// given in the URL). Without it the client honours `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`.
     /// Profile key `proxy`.
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
-        self.proxy = Some(url.into());
+        self.proxy = Some(Secret::new(url));
         self
     }
 
@@ -470,7 +471,7 @@ impl ClientBuilder {
                 };
             }
             "root_ca_file" => self.root_ca_files.push(PathBuf::from(v)),
-            "proxy" => self.proxy = Some(v.to_owned()),
+            "proxy" => self.proxy = Some(Secret::new(v)),
             "no_proxy" => self.no_proxy = Some(v.to_owned()),
             "request_timeout" => self.request_timeout = parse_duration(&key_lc, v)?,
             "connect_timeout" => self.connect_timeout = parse_duration(&key_lc, v)?,
@@ -729,7 +730,7 @@ impl ClientBuilder {
             }
         }
         if let Some(proxy) = &self.proxy {
-            let mut p = reqwest::Proxy::all(proxy.as_str()).map_err(|e| Error::Config {
+            let mut p = reqwest::Proxy::all(proxy.expose()).map_err(|e| Error::Config {
                 setting: "proxy".into(),
                 message: "not a valid proxy URL (e.g. http://proxy.example.com:3128)".into(),
                 source: Some(Box::new(e.without_url())),

@@ -84,7 +84,7 @@ pub enum Error {
         last_committed: Option<OffsetToken>,
         /// The error that invalidated the channel, shared by every caller that sees it.
         #[source]
-        source: Option<Arc<Error>>,
+        source: Option<Arc<Self>>,
     },
 
     /// The client's memory budget is full: a non-blocking append was refused. Wait for

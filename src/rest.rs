@@ -299,6 +299,12 @@ impl IngestApi for RestApi {
                     HeaderValue::from(request.uncompressed_len),
                 );
         }
+        tracing::debug!(
+            channel = %channel,
+            rows = request.row_count,
+            bytes = request.body.len(),
+            "append rows"
+        );
         let resp: AppendRowsResponse = self
             .http
             .execute(&call, self.auth())

@@ -141,11 +141,21 @@ impl Response {
 }
 
 /// The HTTP client: reqwest plus the user agent and retry policy. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct HttpClient {
     client: reqwest::Client,
     user_agent: HeaderValue,
     retry: RetryConfig,
+}
+
+impl std::fmt::Debug for HttpClient {
+    /// Omits the reqwest client, whose proxy settings may hold credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one attempt produced.
@@ -206,16 +216,17 @@ impl HttpClient {
                     body,
                     ..
                 } => {
-                    if refreshes < MAX_REFRESHES_PER_CALL && attempts < self.retry.max_attempts {
-                        if auth.unauthorized(&header).await? {
-                            refreshes += 1;
-                            tracing::info!(
-                                operation = call.operation,
-                                attempt = attempts,
-                                "HTTP 401: retrying with a refreshed token"
-                            );
-                            continue;
-                        }
+                    if refreshes < MAX_REFRESHES_PER_CALL
+                        && attempts < self.retry.max_attempts
+                        && auth.unauthorized(&header).await?
+                    {
+                        refreshes += 1;
+                        tracing::info!(
+                            operation = call.operation,
+                            attempt = attempts,
+                            "HTTP 401: retrying with a refreshed token"
+                        );
+                        continue;
                     }
                     let detail = ErrorBody::parse(&body)
                         .map(|b| describe_error_body(&b))
