@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::key::KeySource;
+use crate::auth::oauth::{OAuthClient, OAuthConfig};
 use crate::auth::{AuthorizationType, ControlAuth, JwtSigner, KeyPair, Secret};
 use crate::channel::ChannelSettings;
 use crate::error::Error;
@@ -64,6 +65,12 @@ pub struct ClientBuilder {
     role: Option<String>,
     authorization_type: Option<AuthorizationType>,
     personal_access_token: Option<Secret>,
+    oauth_client_id: Option<String>,
+    oauth_client_secret: Option<Secret>,
+    oauth_refresh_token: Option<Secret>,
+    oauth_token_endpoint: Option<String>,
+    oauth_scope: Option<String>,
+    oauth_include_scope: bool,
     root_ca_pems: Vec<Secret>,
     root_ca_files: Vec<PathBuf>,
     /// A secret because the URL may carry credentials.
@@ -94,6 +101,12 @@ impl Default for ClientBuilder {
             role: None,
             authorization_type: None,
             personal_access_token: None,
+            oauth_client_id: None,
+            oauth_client_secret: None,
+            oauth_refresh_token: None,
+            oauth_token_endpoint: None,
+            oauth_scope: None,
+            oauth_include_scope: true,
             root_ca_pems: Vec::new(),
             root_ca_files: Vec::new(),
             proxy: None,
@@ -182,7 +195,7 @@ impl ClientBuilder {
 
     /// How to authenticate. Default: key pair, or PAT when only a
     /// [`personal_access_token`](Self::personal_access_token) is given. Profile key
-    /// `authorization_type` (`JWT` or `PAT`).
+    /// `authorization_type` (`JWT`, `PAT` or `OAUTH`).
     pub fn authorization_type(mut self, kind: AuthorizationType) -> Self {
         self.authorization_type = Some(kind);
         self
@@ -192,6 +205,40 @@ impl ClientBuilder {
     /// key `personal_access_token`.
     pub fn personal_access_token(mut self, token: impl Into<String>) -> Self {
         self.personal_access_token = Some(Secret::new(token));
+        self
+    }
+
+    /// OAuth client credentials, for [`AuthorizationType::OAuth`]. Profile keys
+    /// `oauth_client_id`, `oauth_client_secret`.
+    pub fn oauth_client(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.oauth_client_id = Some(client_id.into());
+        self.oauth_client_secret = Some(Secret::new(client_secret));
+        self
+    }
+
+    /// The OAuth refresh token (rotated tokens returned by the endpoint are kept). Without
+    /// one, the client-credentials grant is used. Profile key `oauth_refresh_token`.
+    pub fn oauth_refresh_token(mut self, token: impl Into<String>) -> Self {
+        self.oauth_refresh_token = Some(Secret::new(token));
+        self
+    }
+
+    /// The OAuth token endpoint. Default: Snowflake OAuth's
+    /// `<account url>/oauth/token-request`; set it for External OAuth. Profile key
+    /// `oauth_token_endpoint`.
+    pub fn oauth_token_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.oauth_token_endpoint = Some(url.into());
+        self
+    }
+
+    /// The `scope` sent to the OAuth token endpoint. Default `session:role:<ROLE>` when a
+    /// role is set. Profile keys `oauth_scope`, and `oauth_include_scope = false` to send none.
+    pub fn oauth_scope(mut self, scope: impl Into<String>) -> Self {
+        self.oauth_scope = Some(scope.into());
         self
     }
 
@@ -418,9 +465,11 @@ impl ClientBuilder {
     ///
     /// Official SDK keys: `account`, `user`, `url`, `scheme`, `host`, `port`, `ssl`,
     /// `private_key`, `private_key_file`, `private_key_passphrase`, `role`,
-    /// `authorization_type`, `personal_access_token`, `application`,
-    /// `replace_underscore_with_dash_in_host`, `enable_rowset_compression`,
-    /// `auth_refresh_buffer_duration_seconds`, `max_client_lag`. This crate's keys:
+    /// `authorization_type`, `personal_access_token`, `oauth_client_id`,
+    /// `oauth_client_secret`, `oauth_refresh_token`, `oauth_token_endpoint`, `oauth_scope`,
+    /// `oauth_include_scope`, `application`, `replace_underscore_with_dash_in_host`,
+    /// `enable_rowset_compression`, `auth_refresh_buffer_duration_seconds`,
+    /// `max_client_lag`. This crate's keys:
     /// `root_ca_file`, `proxy`, `no_proxy`, `request_timeout`, `connect_timeout`,
     /// `max_request_bytes`, `memory_budget_bytes`, `compression`, `commit_poll_interval`,
     /// `retry_max_attempts`, `retry_total_budget`, `retry_initial_backoff`,
@@ -450,6 +499,12 @@ impl ClientBuilder {
             "role" => self.role = Some(v.to_owned()),
             "authorization_type" => self.authorization_type = Some(v.parse()?),
             "personal_access_token" => self.personal_access_token = Some(Secret::new(v)),
+            "oauth_client_id" => self.oauth_client_id = Some(v.to_owned()),
+            "oauth_client_secret" => self.oauth_client_secret = Some(Secret::new(v)),
+            "oauth_refresh_token" => self.oauth_refresh_token = Some(Secret::new(v)),
+            "oauth_token_endpoint" => self.oauth_token_endpoint = Some(v.to_owned()),
+            "oauth_scope" => self.oauth_scope = Some(v.to_owned()),
+            "oauth_include_scope" => self.oauth_include_scope = parse_bool(&key_lc, v)?,
             "application" => self.application = Some(v.to_owned()),
             "replace_underscore_with_dash_in_host" => {
                 self.replace_underscore_with_dash_in_host = parse_bool(&key_lc, v)?;
@@ -571,6 +626,36 @@ impl ClientBuilder {
                 AuthorizationType::KeyPair
             },
         );
+        let account_url = self.account_url(&account)?;
+        if let Some(app) = &self.application {
+            validate_application(app)?;
+        }
+        validate_channel(&self.channel)?;
+        if self.request_timeout.is_zero() {
+            return Err(Error::config(
+                "request_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::config(
+                "connect_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.auth_refresh_ahead.is_zero() || self.default_token_ttl < Duration::from_secs(2) {
+            return Err(Error::config(
+                "auth_refresh_ahead",
+                "auth_refresh_ahead must be positive and default_token_ttl at least 2 s",
+            ));
+        }
+
+        let client = self.reqwest_client()?;
+        let http = HttpClient::new(
+            client,
+            &user_agent(self.application.as_deref()),
+            self.retry.clone(),
+        )?;
         let control = match kind {
             AuthorizationType::ProgrammaticAccessToken => {
                 let pat = self
@@ -629,38 +714,62 @@ impl ClientBuilder {
                     role.as_deref(),
                 ))
             }
+            AuthorizationType::OAuth => {
+                let missing = |setting: &str| {
+                    Error::config(
+                        setting,
+                        format!("authorization_type OAUTH needs {setting}: set it with .oauth_client() or the profile key {setting}"),
+                    )
+                };
+                let client_id = self
+                    .oauth_client_id
+                    .clone()
+                    .ok_or_else(|| missing("oauth_client_id"))?;
+                let client_secret = self
+                    .oauth_client_secret
+                    .clone()
+                    .ok_or_else(|| missing("oauth_client_secret"))?;
+                let endpoint = match &self.oauth_token_endpoint {
+                    Some(e) => {
+                        let u = url::Url::parse(e.trim()).map_err(|err| Error::Config {
+                            setting: "oauth_token_endpoint".into(),
+                            message: format!("{e:?} is not a valid URL"),
+                            source: Some(Box::new(err)),
+                        })?;
+                        if !matches!(u.scheme(), "http" | "https") {
+                            return Err(Error::config(
+                                "oauth_token_endpoint",
+                                "the scheme must be https (or http)",
+                            ));
+                        }
+                        u.to_string()
+                    }
+                    None => format!(
+                        "{}/oauth/token-request",
+                        account_url.as_str().trim_end_matches('/')
+                    ),
+                };
+                let scope = if self.oauth_include_scope {
+                    self.oauth_scope
+                        .clone()
+                        .or_else(|| role.as_ref().map(|r| format!("session:role:{r}")))
+                } else {
+                    None
+                };
+                ControlAuth::OAuth(Arc::new(OAuthClient::new(
+                    http.clone(),
+                    OAuthConfig {
+                        endpoint,
+                        client_id,
+                        client_secret,
+                        refresh_token: self.oauth_refresh_token.clone(),
+                        scope,
+                        default_ttl: self.default_token_ttl,
+                    },
+                )))
+            }
         };
 
-        let account_url = self.account_url(&account)?;
-        if let Some(app) = &self.application {
-            validate_application(app)?;
-        }
-        validate_channel(&self.channel)?;
-        if self.request_timeout.is_zero() {
-            return Err(Error::config(
-                "request_timeout",
-                "must be greater than zero",
-            ));
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(Error::config(
-                "connect_timeout",
-                "must be greater than zero",
-            ));
-        }
-        if self.auth_refresh_ahead.is_zero() || self.default_token_ttl < Duration::from_secs(2) {
-            return Err(Error::config(
-                "auth_refresh_ahead",
-                "auth_refresh_ahead must be positive and default_token_ttl at least 2 s",
-            ));
-        }
-
-        let client = self.reqwest_client()?;
-        let http = HttpClient::new(
-            client,
-            &user_agent(self.application.as_deref()),
-            self.retry.clone(),
-        )?;
         Ok(Resolved {
             connect: ConnectOptions {
                 http,

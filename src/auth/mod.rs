@@ -15,6 +15,7 @@
 
 pub(crate) mod jwt;
 pub(crate) mod key;
+pub(crate) mod oauth;
 pub(crate) mod token;
 
 use std::fmt;
@@ -60,6 +61,9 @@ pub enum AuthorizationType {
     KeyPair,
     /// A programmatic access token (`PAT`); `user` is not needed.
     ProgrammaticAccessToken,
+    /// An OAuth access token from Snowflake OAuth or External OAuth (`OAUTH`), obtained with
+    /// a client id/secret and a refresh token (or the client-credentials grant).
+    OAuth,
 }
 
 impl AuthorizationType {
@@ -68,6 +72,7 @@ impl AuthorizationType {
         match self {
             Self::KeyPair => "JWT",
             Self::ProgrammaticAccessToken => "PAT",
+            Self::OAuth => "OAUTH",
         }
     }
 }
@@ -81,19 +86,16 @@ impl fmt::Display for AuthorizationType {
 impl FromStr for AuthorizationType {
     type Err = Error;
 
-    /// Parses `JWT` (also `KEYPAIR`, `KEYPAIR_JWT`, `SNOWFLAKE_JWT`) or `PAT` (also
-    /// `PROGRAMMATIC_ACCESS_TOKEN`), case-insensitively.
+    /// Parses `JWT` (also `KEYPAIR`, `KEYPAIR_JWT`, `SNOWFLAKE_JWT`), `PAT` (also
+    /// `PROGRAMMATIC_ACCESS_TOKEN`) or `OAUTH`, case-insensitively.
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_uppercase().as_str() {
             "JWT" | "KEYPAIR" | "KEYPAIR_JWT" | "SNOWFLAKE_JWT" | "KEY_PAIR" => Ok(Self::KeyPair),
             "PAT" | "PROGRAMMATIC_ACCESS_TOKEN" => Ok(Self::ProgrammaticAccessToken),
-            "OAUTH" => Err(Error::config(
-                "authorization_type",
-                "OAUTH is not supported yet by this crate; use JWT (key pair) or PAT",
-            )),
+            "OAUTH" | "OAUTH2" => Ok(Self::OAuth),
             other => Err(Error::config(
                 "authorization_type",
-                format!("unknown authorization type {other:?}; expected JWT or PAT"),
+                format!("unknown authorization type {other:?}; expected JWT, PAT or OAUTH"),
             )),
         }
     }
@@ -104,7 +106,10 @@ impl FromStr for AuthorizationType {
 #[derive(Debug, Clone)]
 pub(crate) struct AuthHeader {
     pub(crate) token: Secret,
-    pub(crate) token_type: &'static str,
+    /// `Bearer` (or `Basic` for the OAuth token endpoint).
+    pub(crate) scheme: &'static str,
+    /// `X-Snowflake-Authorization-Token-Type`, when sent.
+    pub(crate) token_type: Option<&'static str>,
     /// Identifies the cached token this header came from (for single-flight refresh).
     pub(crate) generation: u64,
 }
@@ -130,6 +135,8 @@ pub(crate) enum ControlAuth {
     KeyPair(JwtSigner),
     /// Programmatic access token, sent as it is.
     Pat(Secret),
+    /// OAuth access token, fetched and cached.
+    OAuth(Arc<oauth::OAuthClient>),
 }
 
 #[async_trait]
@@ -138,19 +145,37 @@ impl Authenticator for ControlAuth {
         match self {
             Self::KeyPair(signer) => Ok(AuthHeader {
                 token: Secret::new(signer.sign()?),
-                token_type: "KEYPAIR_JWT",
+                scheme: "Bearer",
+                token_type: Some("KEYPAIR_JWT"),
                 generation: 0,
             }),
             Self::Pat(pat) => Ok(AuthHeader {
                 token: pat.clone(),
-                token_type: "PROGRAMMATIC_ACCESS_TOKEN",
+                scheme: "Bearer",
+                token_type: Some("PROGRAMMATIC_ACCESS_TOKEN"),
                 generation: 0,
             }),
+            Self::OAuth(client) => {
+                let (token, generation) = client.access_token().await?;
+                Ok(AuthHeader {
+                    token,
+                    scheme: "Bearer",
+                    token_type: Some("OAUTH"),
+                    generation,
+                })
+            }
         }
     }
 
-    async fn unauthorized(&self, _rejected: &AuthHeader) -> Result<bool> {
-        Ok(false)
+    async fn unauthorized(&self, rejected: &AuthHeader) -> Result<bool> {
+        match self {
+            // A revoked or expired access token: fetch a new one and retry.
+            Self::OAuth(client) => {
+                client.invalidate(rejected.generation).await;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn rejection_hint(&self) -> String {
@@ -164,6 +189,9 @@ impl Authenticator for ControlAuth {
             ),
             Self::Pat(_) => "Snowflake did not accept the programmatic access token: check \
                              that it is valid, not expired, and belongs to this account"
+                .to_owned(),
+            Self::OAuth(_) => "Snowflake did not accept the OAuth access token: check the \
+                               OAuth integration, the token endpoint and the role"
                 .to_owned(),
         }
     }
@@ -186,10 +214,7 @@ impl ControlAuth {
                 ("scope", scope_host.to_owned()),
             ],
             Self::Pat(_) => {
-                let scope = match role {
-                    Some(role) => format!("{scope_host} session:role:{role}"),
-                    None => scope_host.to_owned(),
-                };
+                let scope = scoped(scope_host, role);
                 vec![
                     (
                         "grant_type",
@@ -199,7 +224,26 @@ impl ControlAuth {
                     ("subject_token_type", "programmatic_access_token".to_owned()),
                 ]
             }
+            Self::OAuth(_) => vec![
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange".to_owned(),
+                ),
+                ("scope", scoped(scope_host, role)),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token".to_owned(),
+                ),
+            ],
         }
+    }
+}
+
+/// `<host>[ session:role:<ROLE>]`.
+fn scoped(host: &str, role: Option<&str>) -> String {
+    match role {
+        Some(role) => format!("{host} session:role:{role}"),
+        None => host.to_owned(),
     }
 }
 
@@ -224,11 +268,10 @@ mod tests {
             "PAT".parse::<AuthorizationType>().unwrap(),
             AuthorizationType::ProgrammaticAccessToken
         );
-        assert!("oauth"
-            .parse::<AuthorizationType>()
-            .unwrap_err()
-            .to_string()
-            .contains("not supported"));
+        assert_eq!(
+            "oauth".parse::<AuthorizationType>().unwrap(),
+            AuthorizationType::OAuth
+        );
         assert!("x".parse::<AuthorizationType>().is_err());
     }
 }

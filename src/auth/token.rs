@@ -180,7 +180,8 @@ impl Authenticator for TokenManager {
         let t = self.token().await?;
         Ok(AuthHeader {
             token: t.value.clone(),
-            token_type: "OAUTH",
+            scheme: "Bearer",
+            token_type: Some("OAUTH"),
             generation: t.generation,
         })
     }

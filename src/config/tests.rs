@@ -119,7 +119,7 @@ fn profile_errors_name_the_key() {
     assert!(e.to_string().contains("ssl"), "{e}");
     let e = ClientBuilder::from_profile_json(r#"{"role":{"a":1}}"#).unwrap_err();
     assert!(e.to_string().contains("role"), "{e}");
-    let e = ClientBuilder::from_profile_json(r#"{"authorization_type":"OAUTH"}"#).unwrap_err();
+    let e = ClientBuilder::from_profile_json(r#"{"authorization_type":"SAML"}"#).unwrap_err();
     assert!(e.to_string().contains("authorization_type"), "{e}");
     let e = ClientBuilder::from_profile_file("/nonexistent/profile.json").unwrap_err();
     assert!(e.to_string().contains("/nonexistent/profile.json"), "{e}");

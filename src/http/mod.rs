@@ -316,17 +316,21 @@ impl HttpClient {
             "{}{sep}requestId={request_id}&retryCount={retry_count}",
             call.url
         );
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", auth.token.expose()))
-            .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
-        bearer.set_sensitive(true);
+        let mut authorization =
+            HeaderValue::from_str(&format!("{} {}", auth.scheme, auth.token.expose()))
+                .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
+        authorization.set_sensitive(true);
         let mut req = self
             .client
             .request(call.method.clone(), url)
-            .header(http::header::AUTHORIZATION, bearer)
-            .header(
+            .header(http::header::AUTHORIZATION, authorization);
+        if let Some(token_type) = auth.token_type {
+            req = req.header(
                 "X-Snowflake-Authorization-Token-Type",
-                HeaderValue::from_static(auth.token_type),
-            )
+                HeaderValue::from_static(token_type),
+            );
+        }
+        let mut req = req
             .header(
                 http::header::ACCEPT,
                 HeaderValue::from_static("application/json"),

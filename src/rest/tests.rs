@@ -1173,3 +1173,143 @@ async fn the_user_agent_carries_the_application() {
         .unwrap()
         .ends_with(" (app=ski_resort)"));
 }
+
+// ----- OAuth ----------------------------------------------------------------------------------
+
+/// Answers the OAuth token endpoint with access tokens `at1`, `at2`, ... and rotated refresh
+/// tokens `rt1`, `rt2`, ...
+struct IdP(std::sync::Arc<AtomicUsize>);
+
+impl Respond for IdP {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": format!("at{n}"), "expires_in": 600, "refresh_token": format!("rt{n}"),
+            "token_type": "Bearer"
+        }))
+    }
+}
+
+fn oauth_builder(account: &MockAccount) -> crate::config::ClientBuilder {
+    crate::config::ClientBuilder::new()
+        .account("myacct")
+        .url(account.server.uri())
+        .authorization_type(crate::AuthorizationType::OAuth)
+        .oauth_client("cid", "csecret")
+        .oauth_refresh_token("rt0")
+        .role("R")
+        .retry(fast_retry())
+}
+
+#[tokio::test]
+async fn oauth_gets_an_access_token_then_exchanges_it() {
+    // Arrange
+    let account = MockAccount::start().await;
+    let idp_calls = std::sync::Arc::new(AtomicUsize::new(0));
+    Mock::given(method("POST"))
+        .and(path("/oauth/token-request"))
+        .respond_with(IdP(std::sync::Arc::clone(&idp_calls)))
+        .mount(&account.server)
+        .await;
+
+    // Act
+    account.rest_with(oauth_builder(&account)).await;
+
+    // Assert: one IdP call with Basic client credentials and the refresh token.
+    let idp = account.requests_to("/oauth/token-request").await;
+    assert_eq!(idp.len(), 1);
+    assert_eq!(
+        header(&idp[0], "authorization").as_deref(),
+        Some("Basic Y2lkOmNzZWNyZXQ=")
+    );
+    assert_eq!(
+        header(&idp[0], "x-snowflake-authorization-token-type"),
+        None
+    );
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&idp[0].body)
+        .into_owned()
+        .collect();
+    assert_eq!(
+        form,
+        vec![
+            ("grant_type".into(), "refresh_token".into()),
+            ("refresh_token".into(), "rt0".into()),
+            ("scope".into(), "session:role:R".into()),
+        ]
+    );
+    // Hostname and exchange with the access token, token type OAUTH.
+    for p in ["/v2/streaming/hostname", "/oauth/token"] {
+        let r = &account.requests_to(p).await[0];
+        assert_eq!(header(r, "authorization").as_deref(), Some("Bearer at1"));
+        assert_eq!(
+            header(r, "x-snowflake-authorization-token-type").as_deref(),
+            Some("OAUTH")
+        );
+    }
+    let t = &account.requests_to("/oauth/token").await[0];
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&t.body).into_owned().collect();
+    assert_eq!(
+        form,
+        vec![
+            (
+                "grant_type".into(),
+                "urn:ietf:params:oauth:grant-type:token-exchange".into()
+            ),
+            ("scope".into(), "127.0.0.1 session:role:R".into()),
+            (
+                "subject_token_type".into(),
+                "urn:ietf:params:oauth:token-type:access_token".into()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn oauth_refreshes_a_rejected_access_token_with_the_rotated_refresh_token() {
+    let account = MockAccount::start().await;
+    let idp_calls = std::sync::Arc::new(AtomicUsize::new(0));
+    Mock::given(method("POST"))
+        .and(path("/oauth/token-request"))
+        .respond_with(IdP(std::sync::Arc::clone(&idp_calls)))
+        .mount(&account.server)
+        .await;
+    // The first hostname call is rejected (revoked access token).
+    Mock::given(method("GET"))
+        .and(path("/v2/streaming/hostname"))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&account.server)
+        .await;
+    account.rest_with(oauth_builder(&account)).await;
+
+    let idp = account.requests_to("/oauth/token-request").await;
+    assert_eq!(idp.len(), 2);
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&idp[1].body)
+        .into_owned()
+        .collect();
+    assert!(
+        form.contains(&("refresh_token".into(), "rt1".into())),
+        "{form:?}"
+    );
+    let hostname = account.requests_to("/v2/streaming/hostname").await;
+    assert_eq!(
+        header(&hostname[1], "authorization").as_deref(),
+        Some("Bearer at2")
+    );
+}
+
+#[tokio::test]
+async fn oauth_settings_are_required() {
+    let account = MockAccount::start().await;
+    let err = crate::config::ClientBuilder::new()
+        .account("a")
+        .url(account.server.uri())
+        .authorization_type(crate::AuthorizationType::OAuth)
+        .resolve()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Config { ref setting, .. } if setting == "oauth_client_id"),
+        "{err:?}"
+    );
+}
