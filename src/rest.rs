@@ -157,11 +157,13 @@ impl RestApi {
     }
 
     /// The ingest (data-plane) base URL.
+    #[cfg(test)]
     pub(crate) fn ingest_base(&self) -> &str {
         &self.ingest_base
     }
 
-    /// The token manager (for tests and metrics).
+    /// The token manager.
+    #[cfg(test)]
     pub(crate) fn tokens(&self) -> &Arc<TokenManager> {
         &self.tokens
     }

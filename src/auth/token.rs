@@ -88,6 +88,7 @@ impl TokenManager {
     }
 
     /// How many token exchanges have been made.
+    #[cfg(test)]
     pub(crate) fn exchange_count(&self) -> u64 {
         self.exchanges.load(Ordering::Relaxed)
     }
@@ -157,6 +158,7 @@ impl TokenManager {
     /// Exchanges and caches. Call with `refresh_lock` held.
     async fn fetch_and_store(&self) -> Result<Arc<CachedToken>> {
         self.exchanges.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("snowpipe_streaming_token_exchanges_total").increment(1);
         let raw = self.fetcher.fetch().await?;
         let ttl = token_ttl(&raw, SystemTime::now()).unwrap_or(self.default_ttl);
         let ahead = self.refresh_ahead.min(ttl / 2);

@@ -231,14 +231,11 @@ impl HttpClient {
                     let detail = ErrorBody::parse(&body)
                         .map(|b| describe_error_body(&b))
                         .unwrap_or_default();
-                    return Err(Error::Auth {
-                        message: format!(
-                            "{} failed with HTTP 401{detail}: {} [request id {request_id}]",
-                            call.operation,
-                            auth.rejection_hint()
-                        ),
-                        source: None,
-                    });
+                    return Err(Error::auth(format!(
+                        "{} failed with HTTP 401{detail}: {} [request id {request_id}]",
+                        call.operation,
+                        auth.rejection_hint()
+                    )));
                 }
                 Attempt::Response {
                     status,
