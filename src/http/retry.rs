@@ -269,3 +269,36 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn delays_stay_within_bounds(
+            initial_ms in 0u64..2_000,
+            max_ms in 0u64..20_000,
+            multiplier in 1.0f64..5.0,
+            seed in any::<u64>(),
+            decorrelated in any::<bool>(),
+        ) {
+            let cfg = RetryConfig::default()
+                .initial_backoff(Duration::from_millis(initial_ms))
+                .max_backoff(Duration::from_millis(max_ms))
+                .multiplier(multiplier)
+                .jitter(if decorrelated { Jitter::Decorrelated } else { Jitter::Full })
+                .rng_seed(seed);
+            let mut b = Backoff::new(&cfg);
+            for _ in 0..20 {
+                let d = b.next_delay();
+                prop_assert!(d <= Duration::from_millis(max_ms) + Duration::from_micros(1), "{d:?}");
+                if decorrelated {
+                    let floor = Duration::from_millis(initial_ms.min(max_ms));
+                    prop_assert!(d + Duration::from_micros(1) >= floor, "{d:?} < {floor:?}");
+                }
+            }
+        }
+    }
+}

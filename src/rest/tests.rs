@@ -1313,3 +1313,67 @@ async fn oauth_settings_are_required() {
         "{err:?}"
     );
 }
+
+// ----- logging ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn logs_show_retries_but_never_tokens() {
+    // Arrange: a 503, then a 401 (refresh), then success, with every log line captured.
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    let account = MockAccount::start().await;
+    Mock::given(method("POST"))
+        .and(path(ROWS_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&account.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(ROWS_PATH))
+        .respond_with(RejectToken {
+            reject: 1,
+            ok: ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
+            hits: Default::default(),
+        })
+        .with_priority(2)
+        .mount(&account.server)
+        .await;
+    let api = account.rest().await;
+
+    // Act
+    api.append_rows(&simple(), &append_request(Compression::Zstd))
+        .await
+        .unwrap();
+
+    // Assert
+    let text = logs.text();
+    assert!(text.contains("retrying after backoff"), "{text}");
+    assert!(
+        text.contains("HTTP 401: retrying with a refreshed token"),
+        "{text}"
+    );
+    assert!(!text.contains("eyJ"), "a JWT leaked into the logs:\n{text}");
+    assert!(
+        !text.contains("Bearer"),
+        "an authorization header leaked:\n{text}"
+    );
+    assert!(
+        !text.contains("BEGIN PRIVATE KEY") && !text.contains("MII"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_profile_keys_are_logged_as_warnings() {
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    crate::config::ClientBuilder::from_profile_json(
+        r#"{"account":"a","enable_telemetry_reporting":false}"#,
+    )
+    .unwrap();
+    let text = logs.text();
+    assert!(text.contains("WARN"), "{text}");
+    assert!(text.contains("enable_telemetry_reporting"), "{text}");
+}
