@@ -412,10 +412,12 @@ impl ClientBuilder {
     /// object, or naming the key whose value is invalid.
     pub fn from_profile_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-            setting: "profile".into(),
-            message: format!("cannot read the profile file {}", path.display()),
-            source: Some(Box::new(e)),
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config_caused(
+                "profile",
+                format!("cannot read the profile file {}", path.display()),
+                e,
+            )
         })?;
         Self::from_profile_json(&text)
     }
@@ -431,11 +433,8 @@ impl ClientBuilder {
     /// # Errors
     /// [`Error::Config`] when the text is not a JSON object or a value is invalid.
     pub fn from_profile_json(json: &str) -> Result<Self> {
-        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::Config {
-            setting: "profile".into(),
-            message: "the profile is not valid JSON".into(),
-            source: Some(Box::new(e)),
-        })?;
+        let value: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Error::config_caused("profile", "the profile is not valid JSON", e))?;
         let serde_json::Value::Object(map) = value else {
             return Err(Error::config(
                 "profile",
@@ -731,10 +730,12 @@ impl ClientBuilder {
                     .ok_or_else(|| missing("oauth_client_secret"))?;
                 let endpoint = match &self.oauth_token_endpoint {
                     Some(e) => {
-                        let u = url::Url::parse(e.trim()).map_err(|err| Error::Config {
-                            setting: "oauth_token_endpoint".into(),
-                            message: format!("{e:?} is not a valid URL"),
-                            source: Some(Box::new(err)),
+                        let u = url::Url::parse(e.trim()).map_err(|err| {
+                            Error::config_caused(
+                                "oauth_token_endpoint",
+                                format!("{e:?} is not a valid URL"),
+                                err,
+                            )
                         })?;
                         if !matches!(u.scheme(), "http" | "https") {
                             return Err(Error::config(
@@ -829,20 +830,24 @@ impl ClientBuilder {
             files.push((PathBuf::from(f), "SSL_CERT_FILE"));
         }
         for (path, setting) in files {
-            let bytes = std::fs::read(&path).map_err(|e| Error::Config {
-                setting: setting.into(),
-                message: format!("cannot read the CA file {}", path.display()),
-                source: Some(Box::new(e)),
+            let bytes = std::fs::read(&path).map_err(|e| {
+                Error::config_caused(
+                    setting,
+                    format!("cannot read the CA file {}", path.display()),
+                    e,
+                )
             })?;
             for cert in parse_certs(&bytes, setting, &path.display().to_string())? {
                 b = b.add_root_certificate(cert);
             }
         }
         if let Some(proxy) = &self.proxy {
-            let mut p = reqwest::Proxy::all(proxy.expose()).map_err(|e| Error::Config {
-                setting: "proxy".into(),
-                message: "not a valid proxy URL (e.g. http://proxy.example.com:3128)".into(),
-                source: Some(Box::new(e.without_url())),
+            let mut p = reqwest::Proxy::all(proxy.expose()).map_err(|e| {
+                Error::config_caused(
+                    "proxy",
+                    "not a valid proxy URL (e.g. http://proxy.example.com:3128)",
+                    e.without_url(),
+                )
             })?;
             if let Some(no_proxy) = &self.no_proxy {
                 p = p.no_proxy(reqwest::NoProxy::from_string(no_proxy));
@@ -854,19 +859,18 @@ impl ClientBuilder {
                 "no_proxy is set but proxy is not",
             ));
         }
-        b.build().map_err(|e| Error::Config {
-            setting: "tls".into(),
-            message: "cannot create the HTTP client".into(),
-            source: Some(Box::new(e)),
-        })
+        b.build()
+            .map_err(|e| Error::config_caused("tls", "cannot create the HTTP client", e))
     }
 }
 
 fn parse_certs(bytes: &[u8], setting: &str, what: &str) -> Result<Vec<reqwest::Certificate>> {
-    let certs = reqwest::Certificate::from_pem_bundle(bytes).map_err(|e| Error::Config {
-        setting: setting.into(),
-        message: format!("{what} is not a valid PEM certificate bundle"),
-        source: Some(Box::new(e)),
+    let certs = reqwest::Certificate::from_pem_bundle(bytes).map_err(|e| {
+        Error::config_caused(
+            setting,
+            format!("{what} is not a valid PEM certificate bundle"),
+            e,
+        )
     })?;
     if certs.is_empty() {
         return Err(Error::config(
@@ -889,11 +893,8 @@ pub(crate) fn parse_account_url(text: &str, setting: &str) -> Result<url::Url> {
     } else {
         format!("https://{text}")
     };
-    let url = url::Url::parse(&full).map_err(|e| Error::Config {
-        setting: setting.into(),
-        message: format!("{text:?} is not a valid URL"),
-        source: Some(Box::new(e)),
-    })?;
+    let url = url::Url::parse(&full)
+        .map_err(|e| Error::config_caused(setting, format!("{text:?} is not a valid URL"), e))?;
     if !matches!(url.scheme(), "https" | "http") {
         return Err(Error::config(
             setting,
@@ -1000,10 +1001,12 @@ fn parse_duration(key: &str, v: &str) -> Result<Duration> {
             format!("{v:?} has no unit: write e.g. \"500ms\" or \"30s\""),
         ));
     }
-    humantime::parse_duration(v).map_err(|e| Error::Config {
-        setting: key.into(),
-        message: format!("{v:?} is not a duration (e.g. \"500ms\", \"30s\", \"2m\")"),
-        source: Some(Box::new(e)),
+    humantime::parse_duration(v).map_err(|e| {
+        Error::config_caused(
+            key,
+            format!("{v:?} is not a duration (e.g. \"500ms\", \"30s\", \"2m\")"),
+            e,
+        )
     })
 }
 

@@ -267,6 +267,19 @@ impl Error {
         }
     }
 
+    /// Builds an [`Error::Config`] with its underlying cause.
+    pub(crate) fn config_caused(
+        setting: impl Into<String>,
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self::Config {
+            setting: setting.into(),
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
     /// Builds an [`Error::InvalidArgument`].
     pub(crate) fn invalid_argument(what: &'static str, message: impl Into<String>) -> Self {
         Self::InvalidArgument {

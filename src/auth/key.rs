@@ -62,13 +62,15 @@ impl KeyPair {
     /// # Errors
     /// [`Error::Config`] naming `private_key_file` when the file cannot be read or parsed.
     pub(crate) fn from_file(path: &Path, passphrase: Option<&Secret>) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-            setting: "private_key_file".into(),
-            message: format!(
-                "cannot read the private key file {}: check the path and its permissions",
-                path.display()
-            ),
-            source: Some(Box::new(e)),
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config_caused(
+                "private_key_file",
+                format!(
+                    "cannot read the private key file {}: check the path and its permissions",
+                    path.display()
+                ),
+                e,
+            )
         })?;
         Self::from_pem(&text, passphrase, KeySource::File)
     }
@@ -87,13 +89,8 @@ impl KeyPair {
         let (label, der) = decode_pem(pem).map_err(|message| Error::config(setting, message))?;
         let private = match label.as_str() {
             "PRIVATE KEY" => rsa_from_pkcs8(&der, setting)?,
-            "RSA PRIVATE KEY" => {
-                rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| Error::Config {
-                    setting: setting.into(),
-                    message: "the PKCS#1 RSA key is malformed".into(),
-                    source: Some(Box::new(e)),
-                })?
-            }
+            "RSA PRIVATE KEY" => rsa::RsaPrivateKey::from_pkcs1_der(&der)
+                .map_err(|e| Error::config_caused(setting, "the PKCS#1 RSA key is malformed", e))?,
             "ENCRYPTED PRIVATE KEY" => {
                 let Some(passphrase) = passphrase else {
                     return Err(Error::config(
@@ -102,12 +99,9 @@ impl KeyPair {
                          (SNOWFLAKE_PRIVATE_KEY_PASSPHRASE)",
                     ));
                 };
-                let info =
-                    pkcs8::EncryptedPrivateKeyInfo::from_der(&der).map_err(|e| Error::Config {
-                        setting: setting.into(),
-                        message: "the encrypted PKCS#8 key is malformed".into(),
-                        source: Some(Box::new(e)),
-                    })?;
+                let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der).map_err(|e| {
+                    Error::config_caused(setting, "the encrypted PKCS#8 key is malformed", e)
+                })?;
                 let doc = info.decrypt(passphrase.expose().as_bytes()).map_err(|_| {
                     Error::config(
                         "private_key_passphrase",
@@ -135,18 +129,12 @@ impl KeyPair {
         let spki = private
             .to_public_key()
             .to_public_key_der()
-            .map_err(|e| Error::Config {
-                setting: "private_key".into(),
-                message: "cannot encode the public key".into(),
-                source: Some(Box::new(e)),
-            })?;
+            .map_err(|e| Error::config_caused("private_key", "cannot encode the public key", e))?;
         let fingerprint =
             base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(spki.as_bytes()));
-        let pkcs1 = private.to_pkcs1_der().map_err(|e| Error::Config {
-            setting: "private_key".into(),
-            message: "cannot encode the private key".into(),
-            source: Some(Box::new(e)),
-        })?;
+        let pkcs1 = private
+            .to_pkcs1_der()
+            .map_err(|e| Error::config_caused("private_key", "cannot encode the private key", e))?;
         Ok(Self {
             encoding_key: jsonwebtoken::EncodingKey::from_rsa_der(pkcs1.as_bytes()),
             fingerprint,
@@ -165,11 +153,8 @@ impl KeyPair {
 }
 
 fn rsa_from_pkcs8(der: &[u8], setting: &str) -> Result<rsa::RsaPrivateKey> {
-    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| Error::Config {
-        setting: setting.into(),
-        message: "the PKCS#8 private key is malformed".into(),
-        source: Some(Box::new(e)),
-    })?;
+    let info = pkcs8::PrivateKeyInfo::from_der(der)
+        .map_err(|e| Error::config_caused(setting, "the PKCS#8 private key is malformed", e))?;
     if info.algorithm.oid != RSA_ENCRYPTION_OID {
         return Err(Error::config(
             setting,
@@ -180,11 +165,8 @@ fn rsa_from_pkcs8(der: &[u8], setting: &str) -> Result<rsa::RsaPrivateKey> {
             ),
         ));
     }
-    rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|e| Error::Config {
-        setting: setting.into(),
-        message: "the RSA private key is malformed".into(),
-        source: Some(Box::new(e)),
-    })
+    rsa::RsaPrivateKey::from_pkcs8_der(der)
+        .map_err(|e| Error::config_caused(setting, "the RSA private key is malformed", e))
 }
 
 /// Decodes PEM (or a bare base64 body) into (label, DER). Errors are messages without key
