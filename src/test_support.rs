@@ -152,20 +152,28 @@ pub(crate) fn header(req: &Request, name: &str) -> Option<String> {
         .map(|v| v.to_str().unwrap().to_owned())
 }
 
-/// Captures everything logged (at trace level) on this thread while the guard lives.
+/// Captures everything logged (at trace level) by every test of this binary. A global
+/// subscriber, because thread-local ones race with tracing's global callsite cache when tests
+/// run in parallel.
 #[derive(Clone, Default)]
 pub(crate) struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl LogCapture {
-    /// Installs a thread-local subscriber writing into the capture.
-    pub(crate) fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
+    /// The capture, installed as the global subscriber on first use.
+    pub(crate) fn global() -> &'static Self {
+        static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+        CAPTURE.get_or_init(|| {
+            let capture = Self::default();
+            let writer = capture.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in unit tests");
+            capture
+        })
     }
 
     pub(crate) fn text(&self) -> String {
