@@ -615,16 +615,6 @@ impl ClientBuilder {
             .map(str::trim)
             .filter(|r| !r.is_empty())
             .map(str::to_owned);
-        let kind = self.authorization_type.unwrap_or(
-            if self.personal_access_token.is_some()
-                && self.private_key.is_none()
-                && self.private_key_file.is_none()
-            {
-                AuthorizationType::ProgrammaticAccessToken
-            } else {
-                AuthorizationType::KeyPair
-            },
-        );
         let account_url = self.account_url(&account)?;
         if let Some(app) = &self.application {
             validate_application(app)?;
@@ -655,7 +645,41 @@ impl ClientBuilder {
             &user_agent(self.application.as_deref()),
             self.retry.clone(),
         )?;
-        let control = match kind {
+        let control = self.control_auth(&account, role.as_deref(), &account_url, &http)?;
+
+        Ok(Resolved {
+            connect: ConnectOptions {
+                http,
+                account_url,
+                control,
+                role,
+                replace_underscore_with_dash_in_host: self.replace_underscore_with_dash_in_host,
+                auth_refresh_ahead: self.auth_refresh_ahead,
+                default_token_ttl: self.default_token_ttl,
+            },
+            channel: self.channel,
+        })
+    }
+
+    /// The control-plane credentials: a key-pair JWT signer, a PAT or an OAuth client.
+    fn control_auth(
+        &self,
+        account: &str,
+        role: Option<&str>,
+        account_url: &url::Url,
+        http: &HttpClient,
+    ) -> Result<ControlAuth> {
+        let kind = self.authorization_type.unwrap_or(
+            if self.personal_access_token.is_some()
+                && self.private_key.is_none()
+                && self.private_key_file.is_none()
+            {
+                AuthorizationType::ProgrammaticAccessToken
+            } else {
+                AuthorizationType::KeyPair
+            },
+        );
+        Ok(match kind {
             AuthorizationType::ProgrammaticAccessToken => {
                 let pat = self
                     .personal_access_token
@@ -683,41 +707,17 @@ impl ClientBuilder {
                              or the profile key user",
                         )
                     })?;
-                let passphrase = self
-                    .private_key_passphrase
-                    .as_ref()
-                    .filter(|p| !p.expose().is_empty());
-                let key =
-                    match (&self.private_key, &self.private_key_file) {
-                        (Some(_), Some(_)) => {
-                            return Err(Error::config(
-                                "private_key",
-                                "both private_key and private_key_file are set: keep only one",
-                            ))
-                        }
-                        (Some(pem), None) => {
-                            KeyPair::from_pem(pem.expose(), passphrase, KeySource::Inline)?
-                        }
-                        (None, Some(path)) => KeyPair::from_file(path, passphrase)?,
-                        (None, None) => return Err(Error::config(
-                            "private_key",
-                            "key-pair authentication needs a private key: set .private_key_pem() \
-                             or .private_key_file() (SNOWFLAKE_PRIVATE_KEY / \
-                             SNOWFLAKE_PRIVATE_KEY_FILE), or use a personal_access_token",
-                        )),
-                    };
-                ControlAuth::KeyPair(JwtSigner::new(
-                    Arc::new(key),
-                    &account,
-                    user,
-                    role.as_deref(),
-                ))
+                let key = self.key_pair()?;
+                ControlAuth::KeyPair(JwtSigner::new(Arc::new(key), account, user, role))
             }
             AuthorizationType::OAuth => {
                 let missing = |setting: &str| {
                     Error::config(
                         setting,
-                        format!("authorization_type OAUTH needs {setting}: set it with .oauth_client() or the profile key {setting}"),
+                        format!(
+                            "authorization_type OAUTH needs {setting}: set it with \
+                             .oauth_client() or the profile key {setting}"
+                        ),
                     )
                 };
                 let client_id = self
@@ -753,7 +753,7 @@ impl ClientBuilder {
                 let scope = if self.oauth_include_scope {
                     self.oauth_scope
                         .clone()
-                        .or_else(|| role.as_ref().map(|r| format!("session:role:{r}")))
+                        .or_else(|| role.map(|r| format!("session:role:{r}")))
                 } else {
                     None
                 };
@@ -769,20 +769,29 @@ impl ClientBuilder {
                     },
                 )))
             }
-        };
-
-        Ok(Resolved {
-            connect: ConnectOptions {
-                http,
-                account_url,
-                control,
-                role,
-                replace_underscore_with_dash_in_host: self.replace_underscore_with_dash_in_host,
-                auth_refresh_ahead: self.auth_refresh_ahead,
-                default_token_ttl: self.default_token_ttl,
-            },
-            channel: self.channel,
         })
+    }
+
+    /// Loads the private key from `private_key` or `private_key_file`.
+    fn key_pair(&self) -> Result<KeyPair> {
+        let passphrase = self
+            .private_key_passphrase
+            .as_ref()
+            .filter(|p| !p.expose().is_empty());
+        match (&self.private_key, &self.private_key_file) {
+            (Some(_), Some(_)) => Err(Error::config(
+                "private_key",
+                "both private_key and private_key_file are set: keep only one",
+            )),
+            (Some(pem), None) => KeyPair::from_pem(pem.expose(), passphrase, KeySource::Inline),
+            (None, Some(path)) => KeyPair::from_file(path, passphrase),
+            (None, None) => Err(Error::config(
+                "private_key",
+                "key-pair authentication needs a private key: set .private_key_pem() or \
+                 .private_key_file() (SNOWFLAKE_PRIVATE_KEY / SNOWFLAKE_PRIVATE_KEY_FILE), or \
+                 use a personal_access_token",
+            )),
+        }
     }
 
     fn account_url(&self, account: &str) -> Result<url::Url> {
