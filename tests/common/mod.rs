@@ -5,6 +5,8 @@
 //! Every test file that uses it declares `mod common;`; not every file uses every helper.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod tls;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
