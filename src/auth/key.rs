@@ -172,6 +172,14 @@ fn rsa_from_pkcs8(der: &[u8], setting: &str) -> Result<rsa::RsaPrivateKey> {
 /// Decodes PEM (or a bare base64 body) into (label, DER). Errors are messages without key
 /// material.
 fn decode_pem(text: &str) -> std::result::Result<(String, Vec<u8>), String> {
+    // Keys passed through env vars or JSON often carry literal `\n` escapes.
+    let unescaped;
+    let text = if !text.contains('\n') && text.contains("\\n") {
+        unescaped = text.replace("\\n", "\n");
+        unescaped.as_str()
+    } else {
+        text
+    };
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err("the private key is empty".into());
@@ -272,6 +280,14 @@ mod tests {
     fn crlf_and_indentation_are_tolerated() {
         let messy: String = KEY.lines().map(|l| format!("  {l}\r\n")).collect();
         let k = KeyPair::from_pem(&messy, None, KeySource::Inline).unwrap();
+        assert_eq!(k.fingerprint(), FP.trim());
+    }
+
+    #[test]
+    fn literal_backslash_n_escapes_are_accepted() {
+        let escaped = KEY.trim().replace('\n', "\\n");
+        assert!(!escaped.contains('\n'));
+        let k = KeyPair::from_pem(&escaped, None, KeySource::Inline).unwrap();
         assert_eq!(k.fingerprint(), FP.trim());
     }
 
