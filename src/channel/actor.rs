@@ -719,7 +719,11 @@ impl Actor {
                 self.fail("automatic recovery is impossible".into(), e);
                 return;
             };
-            self.retained.drain(..start);
+            // Every kept batch is now either committed or about to be re-sent: requests
+            // already acknowledged before, or (the lost one) now known to be committed.
+            for b in self.retained.drain(..start) {
+                self.acked_seq = self.acked_seq.max(b.seq);
+            }
             self.base.clone_from(&committed);
             for i in 0..self.retained.len() {
                 let req = self.request(&self.retained[i]);

@@ -327,7 +327,7 @@ impl ChannelRuntime {
             channel = %shared.path.channel,
             pipe = %shared.path.pipe.pipe
         );
-        tracing::debug!(parent: &span, offset_token = ?shared.committed.borrow(), "channel opened");
+        tracing::debug!(parent: &span, offset_token = ?*shared.committed.borrow(), "channel opened");
         tokio::spawn(actor.run().instrument(span));
         Ok(Channel {
             shared,
