@@ -27,8 +27,8 @@ mod error;
 mod offset;
 pub(crate) mod transport;
 
-pub use channel::Channel;
 pub use channel::OpenChannelOptions;
+pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent};
 pub use client::{ClientBuilder, StreamingIngestClient};
 pub use error::{Error, Result};
 pub use offset::OffsetToken;

@@ -57,6 +57,13 @@ struct SentBatch {
     _budget: super::budget::BudgetBytes,
 }
 
+/// A pending `flush()`: resolved once batch `.0` is acknowledged, with the end token `.1`.
+type FlushWaiter = (
+    u64,
+    Option<OffsetToken>,
+    oneshot::Sender<Result<Option<OffsetToken>>>,
+);
+
 type AppendFuture = Pin<Box<dyn Future<Output = Result<String>> + Send>>;
 
 struct InFlight {
@@ -242,11 +249,7 @@ pub(crate) struct Actor {
     inflight: Option<InFlight>,
     next_seq: u64,
     acked_seq: u64,
-    flushes: Vec<(
-        u64,
-        Option<OffsetToken>,
-        oneshot::Sender<Result<Option<OffsetToken>>>,
-    )>,
+    flushes: Vec<FlushWaiter>,
     closes: Vec<oneshot::Sender<Result<()>>>,
     last_end: Option<OffsetToken>,
     /// The committed token known to precede every retained batch.

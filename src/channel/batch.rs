@@ -257,7 +257,7 @@ mod tests {
                 prop_assert_eq!(batch.len, hi - lo);
                 prop_assert_eq!(batch.rows, got[lo..hi].iter().filter(|&&c| c == b'\n').count());
                 prop_assert_eq!(*got.last().unwrap(), b'\n');
-                let want_end = ends.iter().filter(|(p, t)| *p >= lo && *p < hi && t.is_some()).last().and_then(|(_, t)| t.clone());
+                let want_end = ends.iter().rfind(|(p, t)| *p >= lo && *p < hi && t.is_some()).and_then(|(_, t)| t.clone());
                 prop_assert_eq!(&batch.end, &want_end);
                 let want_start = starts.iter().find(|(p, t)| *p >= lo && *p < hi && t.is_some()).and_then(|(_, t)| t.clone());
                 prop_assert_eq!(&batch.start, &want_start);

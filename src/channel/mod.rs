@@ -33,7 +33,7 @@
 //!
 //! A client-wide budget (default 256 MiB) bounds the bytes buffered plus the bytes sent but not
 //! yet committed. `append_*` waits for room; `try_append_*` returns
-//! [`Error::Backpressure`](crate::Error::Backpressure) instead. Batches are kept, compressed,
+//! [`Error::Backpressure`] instead. Batches are kept, compressed,
 //! until the server reports their end token committed — that is what makes automatic replay
 //! possible — and their bytes count against the budget until then. Batches that carry no
 //! offset token at all are released as soon as every batch before them is committed.
@@ -60,13 +60,68 @@
 //!
 //! When recovery is impossible (retries exhausted, authentication revoked, the committed token
 //! matches no kept batch, too many recoveries), the channel fails: every later call returns
-//! [`Error::ChannelInvalidated`](crate::Error::ChannelInvalidated) carrying the last committed
+//! [`Error::ChannelInvalidated`] carrying the last committed
 //! offset token, and [`Channel::reopen`] reopens it, discards what it buffered and returns the
 //! token to replay from. Channels fail independently.
 //!
 //! Rows appended with no offset token at all (neither start nor end) are not kept once
 //! everything before them is committed, so a recovery cannot replay them if they were still in
 //! flight: use offset tokens for exactly-once delivery.
+//!
+//! # Exactly-once delivery: the recipe
+//!
+//! 1. Give every row (or every append) an offset token from your source that **strictly
+//!    increases** — a sequence number, a Kafka offset, a database change id — ideally numeric
+//!    (`OffsetToken::from(u64)`), so the SDK can compare tokens.
+//! 2. On start, open the channel and **resume after** its committed token
+//!    ([`Channel::latest_committed_offset_token`]): everything up to it is in the table.
+//! 3. Append. The SDK keeps what it sent until it is committed and, when the channel is
+//!    invalidated, reopens it and replays exactly the uncommitted batches itself.
+//! 4. Acknowledge your source only up to the committed token ([`Channel::watch_committed`]
+//!    or [`Channel::wait_for_commit`]).
+//! 5. If the channel fails anyway ([`Error::ChannelInvalidated`]),
+//!    call [`Channel::reopen`] and **replay** your source after the token it returns.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
+//!
+//! # struct Source;
+//! # impl Source {
+//! #     fn read_after(&mut self, _after: Option<u64>) -> Vec<(u64, serde_json::Value)> { Vec::new() }
+//! #     fn ack_up_to(&mut self, _seq: u64) {}
+//! # }
+//! async fn pump(
+//!     client: &StreamingIngestClient,
+//!     source: &mut Source,
+//! ) -> Result<(), snowpipe_streaming::Error> {
+//!     let channel = client.open_channel("DB", "SCHEMA", "PIPE", "orders-0").await?;
+//!     // Resume after what Snowflake already committed.
+//!     let mut next_after = channel.latest_committed_offset_token().and_then(|t| t.as_u64());
+//!     loop {
+//!         let rows = source.read_after(next_after);
+//!         if rows.is_empty() {
+//!             break;
+//!         }
+//!         for (seq, row) in rows {
+//!             match channel.append_row(&row, Some(OffsetToken::from(seq))).await {
+//!                 Ok(()) => next_after = Some(seq),
+//!                 Err(e) if e.is_channel_invalidated() => {
+//!                     // Automatic recovery was impossible: replay after the committed token.
+//!                     next_after = channel.reopen().await?.and_then(|t| t.as_u64());
+//!                     break;
+//!                 }
+//!                 Err(e) => return Err(e),
+//!             }
+//!         }
+//!     }
+//!     if let Some(last) = next_after {
+//!         channel.wait_for_commit(&OffsetToken::from(last), Duration::from_secs(60)).await?;
+//!         source.ack_up_to(last);
+//!     }
+//!     channel.close().await
+//! }
+//! ```
 //!
 //! # Dropping without `close()`
 //!
