@@ -278,7 +278,7 @@ pub(crate) fn take_due(
                 break;
             };
             rec.rows_parsed += b.parsed;
-            rec.rows_inserted += b.rows.len() as u64;
+            rec.rows_inserted += b.parsed.saturating_sub(b.errors);
             rec.rows_error_count += b.errors;
             if b.end_token.is_some() {
                 rec.committed_offset_token = b.end_token.clone();

@@ -97,6 +97,7 @@ pub(crate) struct Shared {
     pub sink_rows: AtomicU64,
     pub sink_bytes: AtomicU64,
     pub started_ms: i64,
+    pub last_created_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Shared {
@@ -202,6 +203,7 @@ impl Shared {
             sink_rows: AtomicU64::new(0),
             sink_bytes: AtomicU64::new(0),
             started_ms: now_ms(),
+            last_created_ms: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -297,18 +299,15 @@ impl Shared {
                     ch.reopen();
                 }
                 None => {
-                    let mut created = now_ms();
-                    // Keep continuation tokens of a dropped channel with the same name stale.
-                    if let Some(prev) = chans
-                        .iter()
-                        .filter(|(k, _)| k.pipe == key.pipe)
-                        .map(|(_, c)| c.created_on_ms)
-                        .max()
-                    {
-                        if prev >= created {
-                            created = prev + 1;
-                        }
-                    }
+                    // Strictly increasing, so the tokens of a dropped channel with the same
+                    // name stay stale after it is recreated.
+                    let now = now_ms();
+                    let prev = self.last_created_ms.fetch_max(now, Ordering::SeqCst);
+                    let created = if prev >= now {
+                        self.last_created_ms.fetch_add(1, Ordering::SeqCst) + 1
+                    } else {
+                        now
+                    };
                     chans.insert(key.clone(), Channel::new(created));
                 }
             }
