@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn registered_key_accepted_in_ms_and_s() {
         let (private, public) = pair(0);
-        let a = auth(&[public.clone()]);
+        let a = auth(std::slice::from_ref(&public));
         for ms in [true, false] {
             let p = a
                 .verify_control(
@@ -363,7 +363,7 @@ mod tests {
         // Claims name key 0's fingerprint but are signed with key 1.
         let (_, public0) = pair(0);
         let (private1, _) = pair(1);
-        let a = auth(&[public0.clone()]);
+        let a = auth(std::slice::from_ref(&public0));
         let err = a
             .verify_control(&jwt(&private1, &public0, "ACME", "BOB", true), None)
             .unwrap_err();

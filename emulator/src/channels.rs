@@ -269,7 +269,7 @@ pub(crate) fn take_due(
         rows_per_table: HashMap::new(),
     };
     for (key, ch) in channels.iter_mut() {
-        if !ch.pending.front().is_some_and(|b| b.0.ready_at <= now) {
+        if ch.pending.front().is_none_or(|b| b.0.ready_at > now) {
             continue;
         }
         let mut rec = ch.record(key);

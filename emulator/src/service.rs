@@ -462,13 +462,10 @@ impl Shared {
         let next = {
             let mut chans = self.channels();
             let ch = chans.get_mut(&key).ok_or_else(|| no_channel(&key))?;
-            if !elastic {
-                if (ch.client_seq, ch.row_seq) != seq {
-                    let t = token.as_deref().unwrap_or_default();
-                    match ch.check_token(t, idempotent)? {
-                        TokenCheck::Duplicate(next) => return Ok(next),
-                        TokenCheck::Fresh => {}
-                    }
+            if !elastic && (ch.client_seq, ch.row_seq) != seq {
+                let t = token.as_deref().unwrap_or_default();
+                if let TokenCheck::Duplicate(next) = ch.check_token(t, idempotent)? {
+                    return Ok(next);
                 }
             }
             ch.row_seq += 1;

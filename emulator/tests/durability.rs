@@ -62,13 +62,15 @@ fn bin() -> Command {
 
 /// Starts the binary and returns it with its URL (parsed from `listening on …`).
 fn spawn(args: &[&str]) -> (Proc, String) {
-    let mut child = bin()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut proc = Proc(
+        bin()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(proc.0.stdout.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
@@ -79,7 +81,7 @@ fn spawn(args: &[&str]) -> (Proc, String) {
         if let Some(url) = line.trim().strip_prefix("listening on ") {
             let url = url.to_string();
             std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-            return (Proc(child), url);
+            return (proc, url);
         }
     }
 }
