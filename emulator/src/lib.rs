@@ -24,7 +24,7 @@
 #![warn(missing_docs)]
 
 mod auth;
-mod catalog_stub;
+pub mod catalog;
 mod channels;
 pub mod config;
 pub mod faults;
@@ -36,7 +36,7 @@ pub mod storage;
 mod tls;
 
 pub use auth::{public_key_fingerprint, AuthError, KeyError};
-pub use catalog_stub::{catalog, convert};
+pub mod convert;
 pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode};
 pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule};
 pub use requests::RequestRecord;

@@ -112,14 +112,18 @@ impl Shared {
         let mut catalog = Catalog::new();
         let mut stored_channels = Vec::new();
         let mut table_rows = HashMap::new();
+        let mut stored_ddl = Vec::new();
         if let Some(st) = &storage {
-            for sql in st.run(|c| storage::stored_ddl(c)).await?? {
+            stored_ddl = st.run(|c| storage::stored_ddl(c)).await??;
+            for sql in &stored_ddl {
                 catalog
-                    .apply_sql(&sql)
+                    .apply_sql(sql)
                     .map_err(|e| EmulatorError::Catalog(format!("stored DDL: {e}")))?;
             }
         }
-        for sql in &config.ddl {
+        // Scripts already stored were applied above; applying them twice would fail on plain
+        // CREATE statements.
+        for sql in config.ddl.iter().filter(|s| !stored_ddl.contains(s)) {
             catalog
                 .apply_sql(sql)
                 .map_err(|e| EmulatorError::Catalog(e.to_string()))?;
@@ -131,7 +135,7 @@ impl Shared {
                 t.qualified_name(),
                 Arc::new(Target {
                     qualified: t.qualified_name(),
-                    insert_sql: storage::insert_sql(t),
+                    insert_sql: crate::convert::sqlite_insert(t),
                 }),
             );
             creates.push((t.qualified_name(), crate::convert::sqlite_create_table(t)));
@@ -447,10 +451,9 @@ impl Shared {
 
         // Decode and convert outside the lock (on a blocking thread for big bodies).
         let shared = self.clone();
-        let table_name = target.qualified.clone();
-        let work = move || {
-            shared.decode_and_convert(&table_name, req.content_encoding.as_deref(), req.body)
-        };
+        let work_key = key.clone();
+        let work =
+            move || shared.decode_and_convert(&work_key, req.content_encoding.as_deref(), req.body);
         let decoded = if self.sink {
             work()?
         } else {
@@ -494,7 +497,7 @@ impl Shared {
 
     fn decode_and_convert(
         &self,
-        table: &str,
+        key: &ChannelKey,
         encoding: Option<&str>,
         body: Bytes,
     ) -> Result<Decoded, ApiError> {
@@ -506,17 +509,35 @@ impl Shared {
                 .fetch_add(raw.len() as u64, Ordering::Relaxed);
             return Ok(d);
         }
-        let Some(table) = self.find_table(table) else {
-            return Err(ApiError::new(
-                404,
-                "ERR_TABLE_DOES_NOT_EXIST_NOT_AUTHORIZED",
-                table,
-            ));
-        };
+        let resolved = self
+            .catalog
+            .resolve_pipe(&key.database, &key.schema, &key.pipe)
+            .map_err(|e| ApiError::new(e.http_status(), e.code(), e.to_string()))?;
+        let table = resolved.table;
+        let definition = self
+            .catalog
+            .pipe_definition(&key.database, &key.schema, &key.pipe);
+        let options = crate::convert::ConvertOptions::default();
         let mut d = Decoded::default();
         for (i, line) in lines(&raw).enumerate() {
             d.parsed += 1;
-            match crate::convert::convert_line(table, line) {
+            let converted = match definition {
+                None => crate::convert::convert_line(table, line),
+                Some(def) => match serde_json::from_slice::<Value>(line) {
+                    Ok(Value::Object(row)) => {
+                        crate::convert::convert_row_for_pipe(table, def, &row, &options)
+                    }
+                    Ok(_) => Err(crate::convert::RowError {
+                        column: None,
+                        message: "Row is not a JSON object".into(),
+                    }),
+                    Err(e) => Err(crate::convert::RowError {
+                        column: None,
+                        message: format!("Error parsing JSON: {e}"),
+                    }),
+                },
+            };
+            match converted {
                 Ok(values) => d.rows.push(values),
                 Err(e) => {
                     d.errors += 1;
@@ -525,12 +546,6 @@ impl Shared {
             }
         }
         Ok(d)
-    }
-
-    fn find_table(&self, qualified: &str) -> Option<&crate::catalog::Table> {
-        self.catalog
-            .tables()
-            .find(|t| t.qualified_name() == qualified)
     }
 
     /// Commits every due batch: rows and channel state in one SQLite transaction.

@@ -319,16 +319,3 @@ pub(crate) fn write_commit(
     }
     tx.commit()
 }
-
-/// `INSERT INTO "DB.SCHEMA.TABLE" ("C1", …) VALUES (?1, …)` for a table.
-pub(crate) fn insert_sql(table: &crate::catalog::Table) -> String {
-    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let cols: Vec<String> = table.columns.iter().map(|c| q(&c.name)).collect();
-    let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        q(&table.qualified_name()),
-        cols.join(", "),
-        params.join(", ")
-    )
-}
