@@ -53,13 +53,13 @@ def make_keys(directory):
     return private, pub_path
 
 
-def start_emulator(binary, data_dir, pub_path, commit_delay):
+def start_emulator(binary, data_dir, pub_path, commit_delay, extra):
     args = [
         str(binary), "--tls", "--data-dir", str(data_dir),
         "--ddl", str(REPO / "examples/ski_resort/sql/setup.sql"),
         "--public-key", str(pub_path), "--commit-delay", commit_delay,
         "--request-log", str(data_dir / "requests.jsonl"),
-    ]
+    ] + extra
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(data_dir / "emulator.log", "w"), text=True)
     url = None
     deadline = time.time() + 30
@@ -91,6 +91,11 @@ def main():
     ap.add_argument("--binary", default=str(REPO / "target/debug/snowpipe-emulator"))
     ap.add_argument("--commit-delay", default="0.5s")
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    ap.add_argument("--flush-each-batch", action="store_true",
+                    help="initiate_flush() after every batch, so each batch is its own request")
+    ap.add_argument("--faults", help="fault plan (JSON) passed to the emulator")
+    ap.add_argument("--idempotent-retries", action="store_true",
+                    help="pass --idempotent-retries (needed to survive lost_ack faults)")
     args = ap.parse_args()
     binary = pathlib.Path(args.binary)
     if not binary.exists():
@@ -100,7 +105,12 @@ def main():
     data_dir = work / "data"
     data_dir.mkdir()
     private_key, pub_path = make_keys(work)
-    proc, url = start_emulator(binary, data_dir, pub_path, args.commit_delay)
+    extra = []
+    if args.faults:
+        extra += ["--faults", str(pathlib.Path(args.faults).resolve()), "--seed", "7"]
+    if args.idempotent_retries:
+        extra.append("--idempotent-retries")
+    proc, url = start_emulator(binary, data_dir, pub_path, args.commit_delay, extra)
     summary = {"url": url, "data_dir": str(data_dir), "rows_sent": args.rows}
     try:
         # rustls in the SDK reads SSL_CERT_FILE when it builds its HTTP client.
@@ -141,6 +151,8 @@ def main():
             ]
             channel.append_rows(batch, start_offset_token=str(sent + 1), end_offset_token=str(sent + n))
             sent += n
+            if args.flush_each_batch:
+                channel.initiate_flush()
         t_appended = time.time()
         target = args.rows
         channel.wait_for_commit(lambda tok: tok is not None and int(tok) >= target, timeout_seconds=60)
@@ -183,7 +195,8 @@ def main():
     for r in requests:
         by_endpoint[r["endpoint"]] = by_endpoint.get(r["endpoint"], 0) + 1
     summary["requests"] = by_endpoint
-    summary["non_2xx"] = [(r["endpoint"], r["status"], r.get("error_code")) for r in requests if not 200 <= r["status"] < 300]
+    summary["non_2xx"] = [(r["endpoint"], r["status"], r.get("error_code"), r.get("retry_count")) for r in requests if not 200 <= r["status"] < 300]
+    summary["faults_fired"] = [(r["endpoint"], f) for r in requests for f in r.get("faults", [])]
 
     ok = (
         count == args.rows and distinct == args.rows and dropped == 1

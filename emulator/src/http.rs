@@ -304,7 +304,15 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response<
             lost_ack = true;
             None
         }
-        Some(a) => Some(fault_response(a)),
+        Some(a) => {
+            if let FaultAction::Status {
+                code, bare_string, ..
+            } = a
+            {
+                record.error_code = code.clone().or_else(|| bare_string.clone());
+            }
+            Some(fault_response(a))
+        }
         None => None,
     };
     let mut response = match response {
