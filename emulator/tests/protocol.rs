@@ -575,3 +575,36 @@ async fn accept_any_key_accepts_anything() {
     assert_eq!(r.status(), 200);
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn custom_pipe_transform_maps_paths_to_columns() {
+    let ddl = "USE DATABASE DB; USE SCHEMA SCH;
+        CREATE PIPE P2 AS COPY INTO T (ID, NAME) FROM (SELECT $1:id, $1:info.name FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')));";
+    let emu = Emulator::start(config().with_ddl(ddl)).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let r = c
+        .send(
+            Method::PUT,
+            "/v2/streaming/databases/DB/schemas/SCH/pipes/P2/channels/c",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ct = r.body["next_continuation_token"].as_str().unwrap();
+    let q = format!("endOffsetToken=1&continuationToken={ct}");
+    let r = c
+        .http
+        .post(format!(
+            "{}/v2/streaming/data/databases/DB/schemas/SCH/pipes/P2/channels/c/rows?{q}",
+            c.url
+        ))
+        .bearer_auth(&c.token)
+        .body("{\"id\":7,\"info\":{\"name\":\"seven\"}}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rows = emu.query("SELECT ID, NAME FROM \"DB.SCH.T\"").unwrap();
+    assert_eq!(rows, vec![vec![json!(7), json!("seven")]]);
+    emu.shutdown().await;
+}
