@@ -15,7 +15,8 @@ What it does:
   3. with SSL_CERT_FILE=DIR/ca.pem, creates a StreamingIngestClient on
      STREAMING_INGEST.STREAMING_INGEST.LIFT_RIDE_PIPE (properties that keep the SDK in rowset mode),
      opens a channel, appends the rows with offset tokens 1..N in batches, waits until the
-     committed offset token is N, closes the channel, drops a second channel, closes the client;
+     committed offset token is N, closes the channel, drops a second channel, closes the client,
+     then appends 100 rows through the elastic channel of the default pipe (from_table);
   4. checks with `snowpipe-emulator query` that exactly those rows landed (count, distinct ids,
      min/max, a sample row) and prints a JSON summary. Exit status 0 means success.
 """
@@ -175,6 +176,16 @@ def main():
         # (The SDK serves this from its client-side cache, so the dropped channel may still show.)
         summary["tokens_after_drop"] = client.get_latest_committed_offset_tokens(["sdk_check_channel", "sdk_check_drop"])
         client.close()
+        # Table mode: the default pipe LIFT_RIDE-STREAMING and its implicit ELASTIC channel.
+        table_client = StreamingIngestClient.from_table(
+            "sdk-check-elastic", "STREAMING_INGEST", "STREAMING_INGEST", "LIFT_RIDE", properties=props
+        )
+        elastic = table_client.get_elastic_channel()
+        elastic.append_rows_with_wait(
+            [{"TXID": f"elastic-{i}", "RESORT": "elastic"} for i in range(100)], "elastic-batch-1"
+        ).result(timeout=30)
+        elastic.wait_for_flush(30)
+        table_client.close()
         summary["seconds_to_append"] = round(t_appended - t0, 2)
         summary["seconds_to_commit"] = round(t_committed - t0, 2)
     finally:
@@ -183,13 +194,14 @@ def main():
 
     count, distinct, lo, hi = query(
         binary, data_dir,
-        f"SELECT COUNT(*), COUNT(DISTINCT TXID), MIN(ACTIVATION_DAY_COUNT), MAX(ACTIVATION_DAY_COUNT) FROM {TABLE} WHERE TXID <> 'drop-me'",
+        f"SELECT COUNT(*), COUNT(DISTINCT TXID), MIN(ACTIVATION_DAY_COUNT), MAX(ACTIVATION_DAY_COUNT) FROM {TABLE} WHERE TXID <> 'drop-me' AND RESORT <> 'elastic'",
     )[0]
     sample = query(binary, data_dir, f"SELECT * FROM {TABLE} WHERE RFID = '0x000000000001'")
     dropped = query(binary, data_dir, f"SELECT COUNT(*) FROM {TABLE} WHERE TXID = 'drop-me'")[0][0]
-    summary["landed"] = {"rows": count, "distinct_txid": distinct, "min_days": lo, "max_days": hi,
+    elastic_rows = query(binary, data_dir, f"SELECT COUNT(*) FROM {TABLE} WHERE RESORT = 'elastic'")[0][0]
+    summary["landed"] = {"elastic_rows": elastic_rows, "rows": count, "distinct_txid": distinct, "min_days": lo, "max_days": hi,
                          "sample": sample, "drop_channel_rows": dropped}
-    summary["channels_on_server"] = [r[0] for r in query(binary, data_dir, "SELECT channel FROM _emulator_channels ORDER BY 1")]
+    summary["channels_on_server"] = [r[0] for r in query(binary, data_dir, "SELECT channel FROM _emulator_channels WHERE channel <> 'ELASTIC' ORDER BY 1")]
     requests = [json.loads(l) for l in (data_dir / "requests.jsonl").read_text().splitlines()]
     by_endpoint = {}
     for r in requests:
@@ -199,7 +211,7 @@ def main():
     summary["faults_fired"] = [(r["endpoint"], f) for r in requests for f in r.get("faults", [])]
 
     ok = (
-        count == args.rows and distinct == args.rows and dropped == 1
+        count == args.rows and distinct == args.rows and dropped == 1 and elastic_rows == 100
         and summary["final_status"]["latest_committed_offset_token"] == str(args.rows)
         and summary["final_status"]["rows_inserted_count"] == args.rows
         and summary["final_status"]["rows_error_count"] == 0

@@ -292,15 +292,18 @@ impl Emulator {
         self.shared.commit_due().await;
     }
 
-    /// Stops accepting connections, finishes in-flight requests (up to 5 s) and stops the
-    /// background tasks. Batches not yet committed are not committed.
+    /// Stops accepting connections, finishes in-flight requests (up to 5 s), commits every
+    /// accepted batch (an append's 200 means "durably buffered") and stops the background
+    /// tasks. (A `kill -9` instead loses the batches not yet committed.)
     ///
-    /// Cancelling the future leaves the emulator stopping in the background.
+    /// Cancelling the future leaves the emulator stopping in the background, possibly without
+    /// the final commit.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
+        self.shared.commit_all().await;
     }
 }
 

@@ -550,10 +550,21 @@ impl Shared {
 
     /// Commits every due batch: rows and channel state in one SQLite transaction.
     pub(crate) async fn commit_due(&self) {
+        self.commit_until(Instant::now()).await;
+    }
+
+    /// Commits every pending batch, due or not (graceful shutdown: a 200 meant "durably
+    /// buffered").
+    pub(crate) async fn commit_all(&self) {
+        self.commit_until(Instant::now() + Duration::from_secs(365 * 24 * 3600))
+            .await;
+    }
+
+    async fn commit_until(&self, until: Instant) {
         let _commit = self.commit_lock.lock().await;
         let plan = {
             let mut chans = self.channels();
-            channels::take_due(&mut chans, Instant::now(), now_ms())
+            channels::take_due(&mut chans, until, now_ms())
         };
         let Some(plan) = plan else { return };
         if let Some(st) = &self.storage {

@@ -176,3 +176,27 @@ async fn binary_survives_kill_9_and_query_status_commands_work() {
         .iter()
         .any(|p| p["name"] == "P"));
 }
+
+#[tokio::test]
+async fn graceful_shutdown_commits_accepted_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config()
+        .with_data_dir(dir.path())
+        .with_commit_delay(std::time::Duration::from_secs(3600));
+    let emu = Emulator::start(cfg).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("c").await;
+    c.append_ok("c", &ct, "3", &rows(0..3)).await;
+    assert_eq!(count(&emu), 0);
+    emu.shutdown().await;
+    let emu = Emulator::start(config().with_data_dir(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(count(&emu), 3);
+    let c = Client::connect(&emu).await;
+    assert_eq!(
+        c.status(&["c"]).await["c"]["last_committed_offset_token"],
+        "3"
+    );
+    emu.shutdown().await;
+}
