@@ -1,20 +1,21 @@
 //! Measures how fast the emulator's `--sink` mode accepts NDJSON on loopback.
 //!
 //! ```text
-//! cargo run --release -p snowpipe-emulator --example sink_throughput -- [SECONDS] [CONNECTIONS] [zstd|none]
+//! cargo run --release -p snowpipe-emulator --example sink_throughput -- [SECONDS] [CONNECTIONS] [zstd|none] [sink|store]
 //! ```
 //!
 //! Several connections POST 4 MiB NDJSON bodies (~333-byte rows, like the ski-resort rows) to
 //! one channel each, chaining continuation tokens like a real client. It prints MB/s of
 //! uncompressed NDJSON accepted. The client side shares the same cores, so the number is a lower
-//! bound for the emulator.
+//! bound for the emulator. `store` measures the normal mode instead (JSON parsing, conversion
+//! and SQLite inserts into an in-memory database, commit delay 0).
 
 use std::time::{Duration, Instant};
 
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
-const DDL: &str =
-    "CREATE DATABASE D; CREATE SCHEMA S; CREATE TABLE T (TXID VARCHAR, PAYLOAD VARCHAR);";
+const DDL: &str = include_str!("../../examples/ski_resort/sql/setup.sql");
+const PIPE: &str = "/databases/STREAMING_INGEST/schemas/STREAMING_INGEST/pipes/RESORT_TICKET_PIPE";
 
 fn body() -> String {
     let mut s = String::with_capacity(4 << 20);
@@ -35,9 +36,10 @@ async fn main() {
     let secs: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5);
     let conns: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2);
     let zstd = args.get(3).map(|a| a == "zstd").unwrap_or(false);
+    let sink = args.get(4).map(|a| a != "store").unwrap_or(true);
 
     let mut cfg = EmulatorConfig::for_tests().with_ddl(DDL);
-    cfg.sink = true;
+    cfg.sink = sink;
     cfg.accept_any_key = true;
     let emu = Emulator::start(cfg).await.expect("start");
     let url = emu.url();
@@ -62,7 +64,7 @@ async fn main() {
         let payload = payload.clone();
         tasks.push(tokio::spawn(async move {
             let open: serde_json::Value = http
-                .put(format!("{url}/v2/streaming/databases/D/schemas/S/pipes/T-STREAMING/channels/c{c}"))
+                .put(format!("{url}/v2/streaming{PIPE}/channels/c{c}"))
                 .bearer_auth(token)
                 .json(&serde_json::json!({}))
                 .send()
@@ -76,7 +78,7 @@ async fn main() {
             while Instant::now() < deadline {
                 let mut rb = http
                     .post(format!(
-                        "{url}/v2/streaming/data/databases/D/schemas/S/pipes/T-STREAMING/channels/c{c}/rows?startOffsetToken={n}&endOffsetToken={n}&continuationToken={ct}"
+                        "{url}/v2/streaming/data{PIPE}/channels/c{c}/rows?startOffsetToken={n}&endOffsetToken={n}&continuationToken={ct}"
                     ))
                     .bearer_auth(token)
                     .header("Content-Type", "application/x-ndjson")
@@ -97,13 +99,21 @@ async fn main() {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let st = emu.status();
+    let rows = if sink {
+        st["sink"]["rows"].as_f64().unwrap_or(0.0)
+    } else {
+        st["tables"]
+            .as_array()
+            .map(|t| t.iter().filter_map(|t| t["rows"].as_f64()).sum())
+            .unwrap_or(0.0)
+    };
     let mb = (requests * raw_len) as f64 / 1e6;
     println!(
-        "{{\"mode\":\"{}\",\"connections\":{conns},\"requests\":{requests},\"rows\":{},\"seconds\":{elapsed:.2},\"mb_per_s\":{:.0},\"rows_per_s\":{:.0}}}",
+        "{{\"mode\":\"{}\",\"encoding\":\"{}\",\"connections\":{conns},\"requests\":{requests},\"rows\":{rows},\"seconds\":{elapsed:.2},\"mb_per_s\":{:.0},\"rows_per_s\":{:.0}}}",
+        if sink { "sink" } else { "store" },
         if zstd { "zstd" } else { "none" },
-        st["sink"]["rows"],
         mb / elapsed,
-        st["sink"]["rows"].as_f64().unwrap_or(0.0) / elapsed
+        rows / elapsed
     );
     emu.shutdown().await;
 }

@@ -115,6 +115,18 @@ impl Authenticator {
         Ok(a)
     }
 
+    /// Uses this scoped-token signing secret (persisted in the data directory so that scoped
+    /// tokens survive a restart).
+    pub(crate) fn set_secret(&mut self, secret: Vec<u8>) {
+        if !secret.is_empty() {
+            self.secret = secret;
+        }
+    }
+
+    pub(crate) fn secret(&self) -> Vec<u8> {
+        self.secret.clone()
+    }
+
     pub(crate) fn register(&self, pem: &str) -> Result<String, KeyError> {
         let key = parse_public_key(pem)?;
         let fp = fingerprint(&key)?;

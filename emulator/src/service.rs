@@ -180,13 +180,22 @@ impl Shared {
                 Channel::from_record(r),
             );
         }
-        let auth = Authenticator::new(
+        let mut auth = Authenticator::new(
             &config.public_keys,
             config.accept_any_key,
             config.personal_access_tokens.clone(),
             config.scoped_token_ttl,
         )
         .map_err(|e| EmulatorError::Config(e.to_string()))?;
+        if let Some(st) = &storage {
+            // Keep the scoped-token secret across restarts: tokens handed out stay valid.
+            let fresh = auth.secret();
+            let secret = st
+                .run(move |c| storage::meta_get_or_insert(c, "scoped_token_secret", &fresh))
+                .await?
+                .map_err(|e| EmulatorError::Storage(e.to_string()))?;
+            auth.set_secret(secret);
+        }
         Ok(Self {
             catalog,
             targets,

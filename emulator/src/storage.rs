@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS _emulator_ddl (
     sql TEXT NOT NULL UNIQUE,
     applied_at_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS _emulator_meta (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS _emulator_channels (
     database TEXT NOT NULL,
     schema TEXT NOT NULL,
@@ -209,6 +213,23 @@ pub fn query(conn: &Connection, sql: &str) -> Result<QueryResult, EmulatorError>
         out.push(r);
     }
     Ok((cols, out))
+}
+
+/// Returns the stored value of `key`, storing `default` first if there is none.
+pub(crate) fn meta_get_or_insert(
+    conn: &Connection,
+    key: &str,
+    default: &[u8],
+) -> rusqlite::Result<Vec<u8>> {
+    conn.execute(
+        "INSERT OR IGNORE INTO _emulator_meta (key, value) VALUES (?1, ?2)",
+        rusqlite::params![key, default],
+    )?;
+    conn.query_row(
+        "SELECT value FROM _emulator_meta WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
 }
 
 /// Stores a DDL script unless already stored.

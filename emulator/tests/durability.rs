@@ -28,7 +28,12 @@ async fn restart_keeps_rows_offsets_counters_and_catalog() {
         .with_data_dir(dir.path());
     let emu = Emulator::start(cfg).await.unwrap();
     assert_eq!(count(&emu), 11);
-    let c2 = Client::connect(&emu).await;
+    // The scoped token from before the restart is still valid.
+    let c2 = Client {
+        http: c.http.clone(),
+        url: emu.url(),
+        token: c.token.clone(),
+    };
     let s = &c2.status(&["c"]).await["c"];
     assert_eq!(s["last_committed_offset_token"], "12");
     assert_eq!(s["rows_inserted"], 11);
