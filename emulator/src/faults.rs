@@ -209,6 +209,95 @@ impl FaultRule {
     }
 }
 
+/// Error parsing a compact fault rule (`--fault`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid fault rule {spec:?}: {reason}. Expected ENDPOINT:KEY[=VALUE],... e.g. append_rows:status=503,bare=ERR_GENERAL_EXCEPTION_RETRY_REQUEST,every=5 or a JSON rule")]
+pub struct FaultSpecError {
+    spec: String,
+    reason: String,
+}
+
+impl std::str::FromStr for FaultRule {
+    type Err = FaultSpecError;
+
+    /// Parses a rule from JSON (`{"endpoint": …}`) or the compact form
+    /// `ENDPOINT:KEY[=VALUE],...` with keys `status`, `code`, `message`, `bare`, `body`,
+    /// `content_type`, `lost_ack`, `latency` (ms), `invalidate`, `bump`, `p`, `every`,
+    /// `after`, `times`, `channel`.
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let err = |reason: String| FaultSpecError {
+            spec: spec.to_string(),
+            reason,
+        };
+        let spec_t = spec.trim();
+        if spec_t.starts_with('{') {
+            return serde_json::from_str(spec_t).map_err(|e| err(e.to_string()));
+        }
+        let (endpoint, rest) = spec_t
+            .split_once(':')
+            .ok_or_else(|| err("missing ':' after the endpoint".into()))?;
+        let endpoint: Endpoint =
+            serde_json::from_value(serde_json::Value::String(endpoint.trim().into()))
+                .map_err(|_| err(format!("unknown endpoint {endpoint:?}")))?;
+        let mut rule = FaultRule::new(endpoint, FaultAction::LostAck);
+        let mut action: Option<FaultAction> = None;
+        let (mut status, mut code, mut message, mut bare, mut body, mut ctype) =
+            (None, None, None, None, None, None);
+        let num = |k: &str, v: Option<&str>| -> Result<u64, FaultSpecError> {
+            v.and_then(|v| v.parse().ok())
+                .ok_or_else(|| err(format!("{k} needs a whole number")))
+        };
+        for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = match part.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim())),
+                None => (part, None),
+            };
+            match k {
+                "status" => status = Some(num(k, v)? as u16),
+                "code" => code = v.map(str::to_string),
+                "message" => message = v.map(str::to_string),
+                "bare" => bare = v.map(str::to_string),
+                "body" => body = v.map(str::to_string),
+                "content_type" => ctype = v.map(str::to_string),
+                "lost_ack" => action = Some(FaultAction::LostAck),
+                "latency" => action = Some(FaultAction::Latency { ms: num(k, v)? }),
+                "invalidate" => action = Some(FaultAction::InvalidateChannel),
+                "bump" => action = Some(FaultAction::BumpSequencer),
+                "p" => {
+                    rule.probability = Some(
+                        v.and_then(|v| v.parse().ok())
+                            .ok_or_else(|| err("p needs a probability like 0.1".into()))?,
+                    )
+                }
+                "every" => rule.every_nth = Some(num(k, v)?),
+                "after" => rule.after = Some(num(k, v)?),
+                "times" => rule.max_times = Some(num(k, v)?),
+                "channel" => rule.channel = v.map(str::to_string),
+                other => return Err(err(format!("unknown key {other:?}"))),
+            }
+        }
+        if let Some(status) = status {
+            if action.is_some() {
+                return Err(err(
+                    "a rule has one action: status, lost_ack, latency, invalidate or bump".into(),
+                ));
+            }
+            action = Some(FaultAction::Status {
+                status,
+                code,
+                message,
+                body,
+                content_type: ctype,
+                bare_string: bare,
+            });
+        }
+        rule.action = action.ok_or_else(|| {
+            err("no action (status=…, lost_ack, latency=…, invalidate, bump)".into())
+        })?;
+        Ok(rule)
+    }
+}
+
 /// A list of fault rules (the JSON file format of `--faults`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultPlan {
@@ -452,6 +541,45 @@ mod tests {
         let d = h.decide(Endpoint::AppendRows, Some("c1"));
         assert!(d.invalidate);
         assert_eq!(h.fired(), 3);
+    }
+
+    #[test]
+    fn compact_rule_specs() {
+        let r: FaultRule =
+            "append_rows:status=503,bare=ERR_GENERAL_EXCEPTION_RETRY_REQUEST,every=5"
+                .parse()
+                .unwrap();
+        assert_eq!(r.endpoint, Endpoint::AppendRows);
+        assert_eq!(r.every_nth, Some(5));
+        assert_eq!(
+            r.action,
+            FaultAction::bare_string(503, "ERR_GENERAL_EXCEPTION_RETRY_REQUEST")
+        );
+        let r: FaultRule = "open_channel:status=409,code=ERR_OPEN_CHANNEL_IN_PROGRESS,times=2"
+            .parse()
+            .unwrap();
+        assert_eq!(r.max_times, Some(2));
+        let r: FaultRule = "any:latency=20,p=0.5".parse().unwrap();
+        assert_eq!(r.action, FaultAction::Latency { ms: 20 });
+        assert_eq!(r.probability, Some(0.5));
+        let r: FaultRule = "append_rows:lost_ack,after=3,channel=c1".parse().unwrap();
+        assert_eq!(
+            (r.action, r.after, r.channel.as_deref()),
+            (FaultAction::LostAck, Some(3), Some("c1"))
+        );
+        let r: FaultRule = r#"{"endpoint":"drop_channel","action":{"kind":"bump_sequencer"}}"#
+            .parse()
+            .unwrap();
+        assert_eq!(r.action, FaultAction::BumpSequencer);
+        for bad in [
+            "nope:lost_ack",
+            "append_rows",
+            "append_rows:every=2",
+            "append_rows:status=x",
+            "append_rows:wat",
+        ] {
+            assert!(bad.parse::<FaultRule>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ mod tls;
 pub use auth::{public_key_fingerprint, AuthError, KeyError};
 pub mod convert;
 pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode};
-pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule};
+pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, FaultSpecError};
 pub use requests::RequestRecord;
 pub use server::Emulator;
 

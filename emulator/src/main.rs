@@ -85,6 +85,10 @@ struct ServeArgs {
     /// Fault plan (JSON file).
     #[arg(long)]
     faults: Option<PathBuf>,
+    /// One fault rule, compact (`append_rows:status=503,bare=ERR_GENERAL_EXCEPTION_RETRY_REQUEST,every=5`,
+    /// `append_rows:lost_ack,times=1`, `any:latency=20,p=0.1`) or JSON; repeatable, added after --faults.
+    #[arg(long = "fault", value_name = "RULE")]
+    fault: Vec<snowpipe_emulator::FaultRule>,
     /// Seed of the fault-injection random generator.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -160,6 +164,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         cfg.faults = FaultPlan::from_json(&read(f, "fault plan")?)
             .map_err(|e| format!("invalid fault plan {}: {e}", f.display()))?;
     }
+    cfg.faults.rules.extend(a.fault.iter().cloned());
     cfg.seed = a.seed;
     cfg.scoped_token_ttl = a.token_ttl;
     cfg.max_payload_bytes = a.max_payload;

@@ -205,3 +205,43 @@ async fn graceful_shutdown_commits_accepted_batches() {
     );
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn binary_fault_flags_and_plan_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ddl = dir.path().join("ddl.sql");
+    std::fs::write(&ddl, DDL).unwrap();
+    let key = dir.path().join("key.pub");
+    std::fs::write(&key, keys(0).1).unwrap();
+    let plan = dir.path().join("faults.json");
+    std::fs::write(
+        &plan,
+        r#"{"rules":[{"endpoint":"open_channel","action":{"kind":"status","status":409,"code":"ERR_OPEN_CHANNEL_IN_PROGRESS"},"max_times":1}]}"#,
+    )
+    .unwrap();
+    let (_p, url) = spawn(&[
+        "--ddl",
+        ddl.to_str().unwrap(),
+        "--public-key",
+        key.to_str().unwrap(),
+        "--commit-delay",
+        "0",
+        "--faults",
+        plan.to_str().unwrap(),
+        "--fault",
+        "append_rows:status=503,bare=ERR_GENERAL_EXCEPTION_RETRY_REQUEST,times=1",
+    ]);
+    let c = client(&url).await;
+    let r = c.open("c", json!({})).await;
+    assert_eq!(r.body["code"], "ERR_OPEN_CHANNEL_IN_PROGRESS");
+    let ct = c.open_ok("c").await;
+    let r = c.append("c", &ct, "", "1", &rows(0..1)).await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (503, "\"ERR_GENERAL_EXCEPTION_RETRY_REQUEST\"")
+    );
+    c.append_ok("c", &ct, "1", &rows(0..1)).await;
+    let out = bin().args(["--fault", "append_rows:wat"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key"));
+}
