@@ -608,3 +608,39 @@ async fn custom_pipe_transform_maps_paths_to_columns() {
     assert_eq!(rows, vec![vec![json!(7), json!("seven")]]);
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn concurrent_channels_commit_everything_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config()
+        .with_data_dir(dir.path())
+        .with_commit_delay(Duration::from_millis(10));
+    let emu = Emulator::start(cfg).await.unwrap();
+    let c = std::sync::Arc::new(Client::connect(&emu).await);
+    let mut tasks = Vec::new();
+    for ch in 0..8u32 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let name = format!("ch{ch}");
+            let mut ct = c.open_ok(&name).await;
+            for batch in 0..25u32 {
+                let start = ch * 10_000 + batch * 20;
+                let end = (batch + 1) * 20;
+                ct = c
+                    .append_ok(&name, &ct, &end.to_string(), &rows(start..start + 20))
+                    .await;
+            }
+            c.wait_committed(&name, "500").await
+        }));
+    }
+    for t in tasks {
+        let s = t.await.unwrap();
+        assert_eq!(s["rows_inserted"], 500);
+    }
+    assert_eq!(count(&emu), 8 * 500);
+    let distinct = emu
+        .query("SELECT COUNT(DISTINCT ID) FROM \"DB.SCH.T\"")
+        .unwrap();
+    assert_eq!(distinct[0][0], json!(4000));
+    emu.shutdown().await;
+}
