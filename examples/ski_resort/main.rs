@@ -1,1 +1,12 @@
+//! The ski-resort streaming pipeline (placeholder entry point while the CLI lands).
+#![allow(dead_code)]
+
+mod catalog;
+#[cfg(test)]
+mod fake;
+mod generator;
+mod model;
+mod queue;
+mod streamer;
+
 fn main() {}
