@@ -6,7 +6,9 @@ mod catalog;
 mod fake;
 mod generator;
 mod model;
+mod progress;
 mod queue;
+mod report;
 mod streamer;
 
 fn main() {}
