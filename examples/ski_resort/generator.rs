@@ -56,6 +56,8 @@ struct Holder {
     last_day: Option<NaiveDate>,
     /// Preferred lift index, so a rider lapping a favourite chair is more likely.
     favourite_lift: usize,
+    /// Back in a lift line no earlier than this (ride up plus ski down).
+    next_ride: NaiveDateTime,
 }
 
 /// The simulation. Call [`Generator::next_row`] repeatedly.
@@ -224,29 +226,39 @@ impl Generator {
             days_used: 0,
             last_day: None,
             favourite_lift: self.lift_picks[today_resort].sample(&mut self.rng),
+            next_ride: NaiveDateTime::MIN,
         }
     }
 
     fn ride(&mut self) -> Option<LiftRide> {
         let today = self.clock.date();
-        // Most rides come from people already on the mountain; some from new arrivals.
-        let idx = if !self.riding_today.is_empty() && self.rng.gen_ratio(4, 5) {
-            self.riding_today[self.rng.gen_range(0..self.riding_today.len())]
-        } else {
-            let mut found = None;
+        // Most rides come from people already on the mountain (once they have skied down);
+        // some from new arrivals.
+        let mut found = None;
+        if !self.riding_today.is_empty() && self.rng.gen_ratio(4, 5) {
+            for _ in 0..8 {
+                let i = self.riding_today[self.rng.gen_range(0..self.riding_today.len())];
+                if self.holders[i].next_ride <= self.clock {
+                    found = Some(i);
+                    break;
+                }
+            }
+        }
+        if found.is_none() {
             for _ in 0..8 {
                 let i = self.rng.gen_range(0..self.holders.len());
                 let h = &self.holders[i];
                 let can_start_day = h.first_day <= today
                     && h.expires >= today
-                    && (h.last_day == Some(today) || h.days_used < h.max_days);
+                    && h.last_day != Some(today)
+                    && h.days_used < h.max_days;
                 if can_start_day {
                     found = Some(i);
                     break;
                 }
             }
-            found?
-        };
+        }
+        let idx = found?;
         if self.holders[idx].last_day != Some(today) {
             let resort = match self.holders[idx].resort {
                 Some(r) => r,
@@ -268,6 +280,9 @@ impl Generator {
             self.lift_picks[h.today_resort].sample(&mut self.rng)
         };
         let (rfid, days_used) = (h.rfid.clone(), h.days_used);
+        // Up the lift and down a run: 8 to 25 minutes until the next lift line.
+        let lap = ChronoDuration::seconds(self.rng.gen_range(8 * 60..25 * 60));
+        self.holders[idx].next_ride = self.clock + lap;
         Some(LiftRide {
             txid: self.txid(),
             rfid,
@@ -506,6 +521,7 @@ mod tests {
         let mut txids = HashSet::new();
         let mut per_table = [0u32; 3];
         let mut ride_days: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut last_ride: HashMap<String, NaiveDateTime> = HashMap::new();
         for _ in 0..20_000 {
             let row = g.next_row();
             assert!(txids.insert(row.txid().to_string()), "duplicate txid");
@@ -539,6 +555,14 @@ mod tests {
                     days_seen.insert(r.ride_time[..10].to_string());
                     assert_eq!(r.activation_day_count as usize, days_seen.len());
                     assert!(r.activation_day_count <= *days);
+                    let at = NaiveDateTime::parse_from_str(&r.ride_time, "%Y-%m-%d %H:%M:%S%.6f")
+                        .unwrap();
+                    if let Some(prev) = last_ride.insert(r.rfid.clone(), at) {
+                        assert!(
+                            at - prev >= ChronoDuration::minutes(8),
+                            "laps too quick: {prev} -> {at}"
+                        );
+                    }
                 }
             }
         }

@@ -60,13 +60,6 @@ pub fn txid_hash(txid: &str) -> u64 {
     u64::from_le_bytes(d[..8].try_into().expect("sha256 has 32 bytes"))
 }
 
-/// The order-independent digest of a set of TXIDs (what the ledger holds).
-pub fn digest<'a>(txids: impl IntoIterator<Item = &'a str>) -> u64 {
-    txids
-        .into_iter()
-        .fold(0u64, |acc, t| acc.wrapping_add(txid_hash(t)))
-}
-
 fn queue_table(table: Table) -> &'static str {
     match table {
         Table::ResortTicket => "q_resort_ticket",
@@ -125,11 +118,6 @@ impl Queue {
             conn,
             path: path.to_owned(),
         })
-    }
-
-    /// The file this queue lives in.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Appends rows (any tables) and updates the ledger, in one transaction.
@@ -284,22 +272,6 @@ impl Queue {
         Ok(out)
     }
 
-    /// The highest id ever allocated for `table` (0 if none).
-    ///
-    /// # Errors
-    /// On SQLite errors.
-    pub fn max_id(&self, table: Table) -> Result<u64> {
-        let seq: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT seq FROM sqlite_sequence WHERE name = ?1",
-                params![queue_table(table)],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(seq.unwrap_or(0) as u64)
-    }
-
     /// Binds this queue to a channel whose committed offset token is `committed`.
     ///
     /// The first time a queue meets a channel that already has history (its committed token
@@ -403,20 +375,6 @@ impl Queue {
             _ => false,
         })
     }
-
-    /// All TXIDs still waiting in the queue for `table` (tests and small reports only).
-    ///
-    /// # Errors
-    /// On SQLite errors.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub fn txids(&self, table: Table) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT txid FROM {} ORDER BY id",
-            queue_table(table)
-        ))?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
 }
 
 #[cfg(unix)]
@@ -429,4 +387,114 @@ fn process_alive(pid: i32) -> bool {
 #[cfg(not(unix))]
 fn process_alive(_pid: i32) -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::generator::{Generator, GeneratorConfig};
+
+    fn rows(n: usize) -> Vec<Row> {
+        let mut g = Generator::new(&GeneratorConfig {
+            seed: 9,
+            start: NaiveDate::from_ymd_opt(2025, 12, 20).unwrap(),
+            events_per_day: 1500,
+        });
+        (0..n).map(|_| g.next_row()).collect()
+    }
+
+    #[test]
+    fn enqueue_read_delete_and_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(&dir.path().join("q.sqlite")).unwrap();
+        let rows = rows(500);
+        q.enqueue(&rows[..200]).unwrap();
+        q.enqueue(&rows[200..]).unwrap();
+        let rides: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.table() == Table::LiftRide)
+            .collect();
+        let ledger = q.ledger().unwrap();
+        let l = ledger[Table::LiftRide.index()];
+        assert_eq!(l.generated, rides.len() as u64);
+        assert_eq!(
+            l.digest,
+            rides
+                .iter()
+                .fold(0u64, |a, r| a.wrapping_add(txid_hash(r.txid())))
+        );
+        assert_eq!(q.depth().unwrap().iter().sum::<u64>(), 500);
+
+        // Ids are 1..=n per table, in order; batches respect the row and byte limits.
+        let b = q
+            .read_after(Table::LiftRide, 0, 10, usize::MAX)
+            .unwrap()
+            .unwrap();
+        assert_eq!((b.first, b.last, b.rows), (1, 10, 10));
+        let lines: Vec<&str> = std::str::from_utf8(&b.ndjson).unwrap().lines().collect();
+        assert_eq!(lines[0], rides[0].to_json());
+        let small = q.read_after(Table::LiftRide, 10, 1000, 1).unwrap().unwrap();
+        assert_eq!((small.first, small.last), (11, 11));
+
+        assert_eq!(q.delete_through(Table::LiftRide, 10).unwrap(), 10);
+        assert_eq!(
+            q.delete_through(Table::LiftRide, 10).unwrap(),
+            0,
+            "idempotent"
+        );
+        assert_eq!(q.ledger().unwrap()[Table::LiftRide.index()].committed, 10);
+        let all = q
+            .read_after(Table::LiftRide, 0, 100_000, usize::MAX)
+            .unwrap()
+            .unwrap();
+        assert_eq!((all.first, all.rows), (11, rides.len() as u64 - 10));
+        assert!(q
+            .read_after(Table::LiftRide, all.last, 10, usize::MAX)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn bind_shifts_a_fresh_queue_past_the_channel_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(&dir.path().join("q.sqlite")).unwrap();
+        let rows = rows(300);
+        q.enqueue(&rows).unwrap();
+        let n = q.ledger().unwrap()[Table::LiftRide.index()].generated;
+        // A channel that already committed offset 100 from an older queue.
+        assert_eq!(q.bind_channel(Table::LiftRide, Some(100)).unwrap(), 100);
+        let all = q
+            .read_after(Table::LiftRide, 100, 100_000, usize::MAX)
+            .unwrap()
+            .unwrap();
+        assert_eq!((all.first, all.last), (101, 100 + n));
+        // New rows continue after the shifted ids.
+        q.enqueue(&rows[..50]).unwrap();
+        let more = q
+            .read_after(Table::LiftRide, 100 + n, 100_000, usize::MAX)
+            .unwrap()
+            .unwrap();
+        assert_eq!(more.first, 101 + n);
+        // Binding again is a no-op; a token beyond anything this queue produced is an error.
+        assert_eq!(q.bind_channel(Table::LiftRide, Some(120)).unwrap(), 0);
+        let err = q
+            .bind_channel(Table::LiftRide, Some(1_000_000))
+            .unwrap_err();
+        assert!(err.to_string().contains("another queue"), "{err}");
+        // No history: no shift.
+        assert_eq!(q.bind_channel(Table::SeasonPass, None).unwrap(), 0);
+    }
+
+    #[test]
+    fn generator_flag_tracks_this_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(&dir.path().join("q.sqlite")).unwrap();
+        assert!(!q.generator_active().unwrap());
+        q.set_generator_active(true).unwrap();
+        assert!(q.generator_active().unwrap());
+        q.set_generator_active(false).unwrap();
+        assert!(!q.generator_active().unwrap());
+    }
 }
