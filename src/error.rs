@@ -1,0 +1,362 @@
+//! The crate's single public error type.
+//!
+//! Variants are grouped by what the caller must do next, not by which module failed:
+//!
+//! | Variant | What to do |
+//! |---|---|
+//! | [`Error::Config`] | fix the named setting |
+//! | [`Error::InvalidArgument`] | fix the argument (name, token, ...) |
+//! | [`Error::Auth`] | fix the key, user, role or token; not retryable |
+//! | [`Error::ChannelInvalidated`] | reopen the channel and replay after its committed token |
+//! | [`Error::Backpressure`] | wait and try again (the memory budget is full) |
+//! | [`Error::RowTooLarge`] / [`Error::Serialization`] | fix the data |
+//! | [`Error::Server`] | inspect [`Error::status`] and [`Error::snowflake_code`] |
+//! | [`Error::Transport`] | network trouble that outlasted the retries; retry later |
+//! | [`Error::Timeout`] | a wait ran out; retry or wait longer |
+//! | [`Error::Shutdown`] | the client or channel was closed |
+//!
+//! `Display` messages are short and lowercase and never repeat the source error; walk
+//! [`std::error::Error::source`] (or print with `{:#}` in anyhow) for the chain. No message,
+//! `Debug` output or source ever contains key material or tokens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::OffsetToken;
+
+/// A boxed error used as a source.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error this crate returns. See the [module docs](self) for what each variant asks of
+/// the caller.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration setting is missing or invalid.
+    #[error("invalid configuration: {setting}: {message}")]
+    Config {
+        /// The setting's name as in the builder, profile.json or env var (e.g. `private_key`).
+        setting: String,
+        /// What is wrong and how to fix it.
+        message: String,
+        /// The underlying error, if any (e.g. a PEM parse error or an I/O error).
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// An argument passed to a method is invalid (a channel name, an offset token, ...).
+    #[error("invalid {what}: {message}")]
+    InvalidArgument {
+        /// Which argument.
+        what: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
+    /// Authentication failed: the key, user, account, role or token was rejected, or a token
+    /// could not be obtained. Not retryable without a configuration change.
+    #[error("authentication failed: {message}")]
+    Auth {
+        /// What failed and what to check.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// The channel can no longer be used as it is: it was invalidated by the server, reopened
+    /// elsewhere, or its automatic recovery failed. Reopen it ([`Channel::reopen`] or
+    /// [`StreamingIngestClient::open_channel`]) and replay rows after
+    /// [`Error::last_committed_offset_token`].
+    ///
+    /// [`Channel::reopen`]: crate::Channel::reopen
+    /// [`StreamingIngestClient::open_channel`]: crate::StreamingIngestClient::open_channel
+    #[error("channel {channel} must be reopened: {reason}")]
+    ChannelInvalidated {
+        /// The channel's name.
+        channel: String,
+        /// Why the channel is unusable.
+        reason: String,
+        /// The last offset token the server reported committed, to resume after.
+        last_committed: Option<OffsetToken>,
+        /// The error that invalidated the channel, shared by every caller that sees it.
+        #[source]
+        source: Option<Arc<Error>>,
+    },
+
+    /// The client's memory budget is full: a non-blocking append was refused. Wait for
+    /// in-flight data to be committed (or use the awaiting `append_*` methods) and retry.
+    #[error("memory budget full: {requested} bytes requested, {available} of {budget} available")]
+    Backpressure {
+        /// Bytes the append needed.
+        requested: usize,
+        /// Bytes free in the budget when it was refused.
+        available: usize,
+        /// The configured budget.
+        budget: usize,
+    },
+
+    /// A single row (or raw append) is larger than one append request may carry.
+    #[error("row of {size} bytes exceeds the {max} byte request limit; split it or raise max_request_bytes")]
+    RowTooLarge {
+        /// The row's serialized size in bytes.
+        size: usize,
+        /// The largest size accepted.
+        max: usize,
+        /// Index of the row within the append call, when known.
+        row_index: Option<usize>,
+    },
+
+    /// A row could not be serialized to JSON (or raw input was not valid NDJSON).
+    #[error("row {row_index} cannot be serialized: {message}")]
+    Serialization {
+        /// Index of the row within the append call.
+        row_index: usize,
+        /// What is wrong.
+        message: String,
+        /// The serializer's error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// The server answered with an error that is not retryable, or retries were exhausted.
+    #[error("{0}")]
+    Server(Box<ServerError>),
+
+    /// The request could not be completed over the network (connect, TLS, DNS, timeout),
+    /// after retries.
+    #[error("{0}")]
+    Transport(Box<TransportError>),
+
+    /// Waiting for something (a commit, a flush, a close) took longer than allowed.
+    #[error("timed out after {waited:?} waiting for {operation}")]
+    Timeout {
+        /// What was being waited for.
+        operation: &'static str,
+        /// How long it waited.
+        waited: Duration,
+    },
+
+    /// The client or channel has been closed.
+    #[error("{what} is closed")]
+    Shutdown {
+        /// What was closed (`"client"` or `"channel NAME"`).
+        what: String,
+    },
+}
+
+/// Details of an error response from Snowflake (or retries exhausted against one).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ServerError {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The Snowflake error code from the body (`code` or `error_code`), if any.
+    pub code: Option<String>,
+    /// The message from the body (or a short description of a non-JSON body).
+    pub message: String,
+    /// The `requestId` sent with the request (same across its retries).
+    pub request_id: Option<String>,
+    /// The operation, e.g. `"append rows"` or `"open channel"`.
+    pub operation: &'static str,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed with HTTP {}", self.operation, self.status)?;
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " [request id {id}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// What kind of network failure a [`TransportError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// Could not connect (DNS, refused, TLS handshake...). The request was not sent.
+    Connect,
+    /// The request timed out; it may have reached the server.
+    Timeout,
+    /// The connection broke while sending or receiving; it may have reached the server.
+    Interrupted,
+    /// The response body could not be read or decoded.
+    Decode,
+    /// Anything else.
+    Other,
+}
+
+/// Details of a network failure.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct TransportError {
+    /// The kind of failure.
+    pub kind: TransportErrorKind,
+    /// The operation, e.g. `"append rows"`.
+    pub operation: &'static str,
+    /// A description (never contains URLs with tokens or credentials).
+    pub message: String,
+    /// The `requestId` sent with the request.
+    pub request_id: Option<String>,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// The underlying error.
+    pub source: Option<BoxError>,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed: {}", self.operation, self.message)?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl Error {
+    /// Builds an [`Error::Config`] without a source.
+    pub(crate) fn config(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Config {
+            setting: setting.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Builds an [`Error::InvalidArgument`].
+    pub(crate) fn invalid_argument(what: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            what,
+            message: message.into(),
+        }
+    }
+
+    /// Builds an [`Error::Auth`] without a source.
+    pub(crate) fn auth(message: impl Into<String>) -> Self {
+        Self::Auth {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Builds an [`Error::Shutdown`].
+    pub(crate) fn shutdown(what: impl Into<String>) -> Self {
+        Self::Shutdown { what: what.into() }
+    }
+
+    /// Whether trying the same operation again later may succeed without any change:
+    /// backpressure, timeouts, transport failures and retryable server statuses (408, 429,
+    /// 5xx). Configuration, auth, data and invalidation errors are not retryable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Backpressure { .. } | Self::Timeout { .. } | Self::Transport(_) => true,
+            Self::Server(e) => matches!(e.status, 408 | 429 | 500..=599),
+            _ => false,
+        }
+    }
+
+    /// Whether the channel must be reopened before it can be used again.
+    pub fn is_channel_invalidated(&self) -> bool {
+        matches!(self, Self::ChannelInvalidated { .. })
+    }
+
+    /// The HTTP status of a server error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Server(e) => Some(e.status),
+            Self::ChannelInvalidated {
+                source: Some(src), ..
+            } => src.status(),
+            _ => None,
+        }
+    }
+
+    /// The Snowflake error code of a server error (e.g. `STALE_CONTINUATION_TOKEN_SEQUENCER`).
+    pub fn snowflake_code(&self) -> Option<&str> {
+        match self {
+            Self::Server(e) => e.code.as_deref(),
+            Self::ChannelInvalidated {
+                source: Some(src), ..
+            } => src.snowflake_code(),
+            _ => None,
+        }
+    }
+
+    /// The `requestId` of the failed request, for Snowflake support.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Server(e) => e.request_id.as_deref(),
+            Self::Transport(e) => e.request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// For [`Error::ChannelInvalidated`]: the last committed offset token to replay after.
+    pub fn last_committed_offset_token(&self) -> Option<&OffsetToken> {
+        match self {
+            Self::ChannelInvalidated { last_committed, .. } => last_committed.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn _assert_send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn error_is_send_sync_and_small() {
+        _assert_send_sync::<Error>();
+        assert!(
+            std::mem::size_of::<Error>() <= 96,
+            "Error grew to {} bytes; box the large parts",
+            std::mem::size_of::<Error>()
+        );
+    }
+
+    #[test]
+    fn retryable_classification() {
+        let server = |status| {
+            Error::Server(Box::new(ServerError {
+                status,
+                code: None,
+                message: String::new(),
+                request_id: None,
+                operation: "append rows",
+                attempts: 1,
+            }))
+        };
+        assert!(server(503).is_retryable());
+        assert!(server(429).is_retryable());
+        assert!(!server(400).is_retryable());
+        assert!(!Error::config("url", "bad").is_retryable());
+    }
+}

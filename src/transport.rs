@@ -1,0 +1,108 @@
+//! The seam between channel logic and the REST layer.
+//!
+//! Channel actors and the commit poller talk to Snowflake only through [`IngestApi`], so their
+//! logic is testable against an in-memory fake under paused tokio time, while the real
+//! implementation (the REST layer) is tested with wiremock in real time.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::api::{ChannelStatusWire, OpenChannelRequest, OpenChannelResponse};
+use crate::{OffsetToken, Result};
+
+/// A pipe: database, schema and pipe name exactly as the user gave them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PipePath {
+    pub(crate) database: String,
+    pub(crate) schema: String,
+    pub(crate) pipe: String,
+}
+
+/// A channel of a pipe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ChannelPath {
+    pub(crate) pipe: PipePath,
+    pub(crate) channel: String,
+}
+
+impl fmt::Display for ChannelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}.{}/{}",
+            self.pipe.database, self.pipe.schema, self.pipe.pipe, self.channel
+        )
+    }
+}
+
+/// How an append body is compressed (`Content-Encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// zstd (the default, as the official SDK).
+    #[default]
+    Zstd,
+    /// gzip.
+    Gzip,
+    /// No compression.
+    None,
+}
+
+/// One append-rows request, already encoded and compressed by the channel. The REST layer
+/// sends `body` as it is, on every attempt (never re-serialized or re-compressed).
+#[derive(Debug, Clone)]
+pub(crate) struct AppendRequest {
+    /// The (compressed) NDJSON body.
+    pub(crate) body: Bytes,
+    /// How `body` is compressed.
+    pub(crate) compression: Compression,
+    /// Length of the NDJSON before compression (`x-snowflake-uncompressed-content-length`).
+    pub(crate) uncompressed_len: usize,
+    /// Number of rows in the body.
+    pub(crate) row_count: usize,
+    /// Offset token of the first append in the batch (`startOffsetToken`, empty when none).
+    pub(crate) start_offset_token: Option<OffsetToken>,
+    /// Offset token of the last append in the batch (`endOffsetToken`, empty when none).
+    pub(crate) end_offset_token: Option<OffsetToken>,
+    /// The continuation token from the previous open/append of this channel.
+    pub(crate) continuation_token: String,
+    /// Epoch milliseconds of the earliest append in the batch
+    /// (`x-snowflake-min-append-timestamp-ms`).
+    pub(crate) min_append_timestamp_ms: u64,
+}
+
+/// The REST operations channels need. Implemented by the REST layer and by test fakes.
+///
+/// Retry contract: implementations retry what is safe to retry (429, 5xx, connect failures,
+/// 401 after one token refresh, 409 open-in-progress) inside the call. For `append_rows`, a
+/// failure after which the server *may* have applied the request (a timeout or a connection
+/// broken after the request was sent) is NOT retried in place: it is returned as
+/// [`crate::Error::Transport`] with kind `Timeout`/`Interrupted`, and the channel recovers by
+/// reopening and replaying after the committed offset token, which is exactly-once whatever
+/// the server did with the lost request.
+#[async_trait]
+pub(crate) trait IngestApi: Send + Sync + fmt::Debug + 'static {
+    /// `PUT …/channels/{channel}`: opens or reopens the channel.
+    async fn open_channel(
+        &self,
+        channel: &ChannelPath,
+        request: &OpenChannelRequest,
+    ) -> Result<OpenChannelResponse>;
+
+    /// `POST /v2/streaming/data/…/channels/{channel}/rows`: returns the next continuation token.
+    async fn append_rows(&self, channel: &ChannelPath, request: &AppendRequest) -> Result<String>;
+
+    /// `POST …/pipes/{pipe}:bulk-channel-status` for up to any number of names (split into
+    /// requests of at most 100 names). Unknown channels are absent from the result.
+    async fn bulk_channel_status(
+        &self,
+        pipe: &PipePath,
+        channel_names: &[String],
+    ) -> Result<HashMap<String, ChannelStatusWire>>;
+
+    /// `DELETE …/channels/{channel}`: returns the last committed offset token if reported.
+    async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>>;
+}
