@@ -19,7 +19,7 @@ pub const RESORTS: &[Resort] = &[
     Resort {
         name: "Vail",
         weight: 25,
-        day_price_cents: 249_00,
+        day_price_cents: 24_900,
         lifts: &[
             ("Gondola One", 14),
             ("Eagle Bahn Gondola", 12),
@@ -38,7 +38,7 @@ pub const RESORTS: &[Resort] = &[
     Resort {
         name: "Beaver Creek",
         weight: 18,
-        day_price_cents: 239_00,
+        day_price_cents: 23_900,
         lifts: &[
             ("Centennial Express", 14),
             ("Birds of Prey Express", 7),
@@ -53,7 +53,7 @@ pub const RESORTS: &[Resort] = &[
     Resort {
         name: "Breckenridge",
         weight: 25,
-        day_price_cents: 219_00,
+        day_price_cents: 21_900,
         lifts: &[
             ("BreckConnect Gondola", 12),
             ("Colorado SuperChair", 13),
@@ -69,7 +69,7 @@ pub const RESORTS: &[Resort] = &[
     Resort {
         name: "Keystone",
         weight: 20,
-        day_price_cents: 179_00,
+        day_price_cents: 17_900,
         lifts: &[
             ("River Run Gondola", 14),
             ("Summit Express", 10),
@@ -84,7 +84,7 @@ pub const RESORTS: &[Resort] = &[
     Resort {
         name: "Heavenly",
         weight: 12,
-        day_price_cents: 209_00,
+        day_price_cents: 20_900,
         lifts: &[
             ("Heavenly Gondola", 12),
             ("Tamarack Express", 10),
@@ -106,10 +106,10 @@ pub const MULTI_DAY_DISCOUNT_PCT: u32 = 6;
 
 /// Season pass products: (price in cents, relative frequency).
 pub const SEASON_PASSES: &[(u32, u32)] = &[
-    (1_051_00, 30), // full pass
-    (783_00, 40),   // local pass
-    (623_00, 10),   // military
-    (559_00, 20),   // child / college
+    (105_100, 30), // full pass
+    (78_300, 40),  // local pass
+    (62_300, 10),  // military
+    (55_900, 20),  // child / college
 ];
 
 /// First names.
@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(RESORTS.len(), 5);
         for r in RESORTS {
             assert!(r.lifts.len() >= 8, "{} has few lifts", r.name);
-            assert!(r.weight > 0 && r.day_price_cents > 100_00);
+            assert!(r.weight > 0 && r.day_price_cents > 10_000);
             let mut names: Vec<_> = r.lifts.iter().map(|l| l.0).collect();
             names.sort_unstable();
             names.dedup();

@@ -534,7 +534,7 @@ mod tests {
                         "{}",
                         t.price_usd
                     );
-                    assert!(t.expiration_time >= t.purchase_time[..10].to_string());
+                    assert!(t.expiration_time.as_str() >= &t.purchase_time[..10]);
                     issued.insert(t.rfid.clone(), (Some(t.resort), t.days));
                 }
                 Row::Pass(p) => {
