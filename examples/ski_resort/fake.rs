@@ -25,6 +25,9 @@ struct FakeTable {
 pub struct FakeDestination {
     tables: Arc<Mutex<[FakeTable; 3]>>,
     commit_delay: Duration,
+    /// Invalidate the channel on every n-th append (server-side invalidation).
+    fail_every: Option<u64>,
+    appends: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl FakeDestination {
@@ -33,6 +36,17 @@ impl FakeDestination {
         FakeDestination {
             tables: Arc::default(),
             commit_delay,
+            fail_every: None,
+            appends: Arc::default(),
+        }
+    }
+
+    /// Like [`FakeDestination::new`], but every `n`-th append invalidates the channel: it
+    /// fails, and what the channel had not committed is discarded.
+    pub fn failing_every(commit_delay: Duration, n: u64) -> Self {
+        FakeDestination {
+            fail_every: Some(n),
+            ..Self::new(commit_delay)
         }
     }
 
@@ -109,6 +123,15 @@ impl DestinationChannel for FakeChannel {
         let t = &mut tables[self.table.index()];
         if t.generation != self.generation {
             bail!("channel invalidated by a newer open");
+        }
+        let n = self
+            .dest
+            .appends
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if self.dest.fail_every.is_some_and(|every| n % every == 0) {
+            t.generation += 1;
+            bail!("channel invalidated by the server (append {n})");
         }
         t.pending.push((
             self.generation,

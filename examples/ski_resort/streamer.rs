@@ -188,19 +188,17 @@ pub async fn stream_table<D: Destination>(
 ) -> Result<()> {
     let mut queue = Queue::open(&opts.queue)?;
     let mut failures = 0u32;
+    let table_stats = &stats.tables[table.index()];
     loop {
-        match session(
-            dest,
-            table,
-            &mut queue,
-            opts,
-            control,
-            &stats.tables[table.index()],
-        )
-        .await
-        {
+        let committed_before = table_stats.committed.load(Ordering::Relaxed);
+        let result = session(dest, table, &mut queue, opts, control, table_stats).await;
+        match result {
             Ok(()) => return Ok(()),
             Err(e) if failures < opts.max_failures && !control.abort.load(Ordering::Relaxed) => {
+                // Only consecutive failures without progress count towards giving up.
+                if table_stats.committed.load(Ordering::Relaxed) > committed_before {
+                    failures = 0;
+                }
                 failures += 1;
                 tracing::warn!(%table, attempt = failures, "channel session failed, reopening: {e:#}");
                 tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(20)))).await;
@@ -224,6 +222,37 @@ async fn session<D: Destination>(
         .await
         .with_context(|| format!("cannot open the {table} channel"))?;
     stats.sessions.fetch_add(1, Ordering::Relaxed);
+    match pump(&mut channel, table, queue, opts, control, stats).await {
+        Ok(Finish::Close) => channel
+            .close()
+            .await
+            .with_context(|| format!("closing the {table} channel failed")),
+        Ok(Finish::Abandon) => Ok(()),
+        Err(e) => {
+            // Release the channel before reopening it; it is likely unusable, so ignore errors.
+            let _ = tokio::time::timeout(Duration::from_secs(5), channel.close()).await;
+            Err(e)
+        }
+    }
+}
+
+/// How a session ends.
+enum Finish {
+    /// Everything sent is committed: close the channel.
+    Close,
+    /// Aborted: leave at once; uncommitted rows stay queued.
+    Abandon,
+}
+
+/// Moves rows from the queue to the channel until an exit condition.
+async fn pump<C: DestinationChannel>(
+    channel: &mut C,
+    table: Table,
+    queue: &mut Queue,
+    opts: &StreamOptions,
+    control: &Control,
+    stats: &TableStats,
+) -> Result<Finish> {
     let committed = channel.committed()?;
     let shift = blocking(|| queue.bind_channel(table, committed))?;
     if shift > 0 {
@@ -262,7 +291,7 @@ async fn session<D: Destination>(
             );
         }
         if control.abort.load(Ordering::Relaxed) {
-            return Ok(());
+            return Ok(Finish::Abandon);
         }
 
         // 2. Send what is queued, unless too much is still uncommitted.
@@ -299,11 +328,7 @@ async fn session<D: Destination>(
         if sent == acked {
             let drained_exit = opts.until_drained && generator_done;
             if drained_exit || control.drain.load(Ordering::Relaxed) {
-                channel
-                    .close()
-                    .await
-                    .with_context(|| format!("closing the {table} channel failed"))?;
-                return Ok(());
+                return Ok(Finish::Close);
             }
         } else if !flushed && in_flight_rows < opts.max_in_flight_rows {
             // The queue is caught up: send the tail now rather than after the client lag.
@@ -490,5 +515,33 @@ mod tests {
             }
         }
         assert_exactly(&dest, &want);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn recovers_from_channel_invalidation_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.sqlite");
+        let mut q = Queue::open(&path).unwrap();
+        let po = ProduceOptions {
+            config: gen_config(31),
+            limit: Limit::Events(4000),
+            rate: 0.0,
+        };
+        produce(&mut q, &po, &AtomicBool::new(false)).unwrap();
+        let dest = Arc::new(FakeDestination::failing_every(Duration::from_millis(3), 7));
+        let stats = Arc::new(Stats::default());
+        let opts = StreamOptions {
+            max_failures: 50,
+            batch_rows: 400,
+            ..opts(path)
+        };
+        stream_all(dest.clone(), opts, Arc::default(), stats.clone())
+            .await
+            .unwrap();
+        assert_exactly(&dest, &expected(31, 4000));
+        let sessions = stats.tables[Table::LiftRide.index()]
+            .sessions
+            .load(Ordering::Relaxed);
+        assert!(sessions > 1);
     }
 }
