@@ -15,6 +15,8 @@
 mod catalog;
 mod cli;
 #[cfg(test)]
+mod compat;
+#[cfg(test)]
 mod fake;
 mod generator;
 mod model;
