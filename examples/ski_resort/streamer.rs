@@ -544,4 +544,120 @@ mod tests {
             .load(Ordering::Relaxed);
         assert!(sessions > 1);
     }
+
+    /// Soak run (ignored by default; prints numbers, asserts only correctness):
+    /// `cargo test --example ski_resort soak -- --ignored --nocapture`. Generates and streams
+    /// for `SKI_SOAK_SECS` (default 60) and prints RSS and queue size every few seconds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "long-running soak; prints memory and queue size"]
+    async fn soak_memory_and_queue_stay_flat() {
+        let secs: u64 = std::env::var("SKI_SOAK_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.sqlite");
+        let stop = Arc::new(AtomicBool::new(false));
+        let generator = {
+            let (path, stop) = (path.clone(), stop.clone());
+            let mut q = Queue::open(&path).unwrap();
+            q.set_generator_active(true).unwrap();
+            std::thread::spawn(move || {
+                let po = ProduceOptions {
+                    config: gen_config(77),
+                    limit: Limit::Duration(Duration::from_secs(secs)),
+                    rate: 20_000.0,
+                };
+                produce(&mut q, &po, &stop).unwrap()
+            })
+        };
+        let dest = Arc::new(CountingDestination::default());
+        let stats = Arc::new(Stats::default());
+        let task = tokio::spawn(stream_all(
+            Arc::new(dest.clone()),
+            StreamOptions {
+                until_drained: true,
+                ..StreamOptions::new(path.clone())
+            },
+            Arc::default(),
+            stats.clone(),
+        ));
+        let started = Instant::now();
+        while !task.is_finished() {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+                + std::fs::metadata(path.with_extension("sqlite-wal"))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+            let committed: u64 = stats
+                .tables
+                .iter()
+                .map(|t| t.committed.load(Ordering::Relaxed))
+                .sum();
+            println!(
+                "t={:>4.0}s committed={committed:>9} rss={:>6.1} MiB queue+wal={:>6.1} MiB",
+                started.elapsed().as_secs_f64(),
+                rss_mib(),
+                size as f64 / 1048576.0
+            );
+        }
+        task.await.unwrap().unwrap();
+        let counts = generator.join().unwrap();
+        assert_eq!(
+            dest.rows.load(Ordering::Relaxed),
+            counts.iter().sum::<u64>()
+        );
+    }
+
+    fn rss_mib() -> f64 {
+        std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| {
+                s.split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.parse::<f64>().ok())
+            })
+            .map_or(0.0, |pages| pages * 4096.0 / 1048576.0)
+    }
+
+    /// Commits everything at once and only counts rows: no memory of its own.
+    #[derive(Debug, Default)]
+    struct CountingDestination {
+        rows: AtomicU64,
+    }
+
+    struct CountingChannel {
+        dest: Arc<CountingDestination>,
+        last: Option<u64>,
+    }
+
+    #[async_trait]
+    impl Destination for Arc<CountingDestination> {
+        type Channel = CountingChannel;
+        async fn open(&self, _table: Table) -> Result<CountingChannel> {
+            Ok(CountingChannel {
+                dest: self.clone(),
+                last: None,
+            })
+        }
+    }
+
+    #[async_trait]
+    impl DestinationChannel for CountingChannel {
+        fn committed(&self) -> Result<Option<u64>> {
+            Ok(self.last)
+        }
+        async fn append(&mut self, ndjson: Bytes, _first: u64, last: u64) -> Result<()> {
+            let n = ndjson.iter().filter(|b| **b == b'\n').count() as u64;
+            self.dest.rows.fetch_add(n, Ordering::Relaxed);
+            self.last = Some(last);
+            Ok(())
+        }
+        async fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        async fn close(self) -> Result<()> {
+            Ok(())
+        }
+    }
 }
