@@ -1,0 +1,504 @@
+//! The closing report: reconciliation of what was generated against what landed, and the
+//! quickstart's dashboard views computed from the landed rows.
+//!
+//! The views are SQLite translations of the dynamic tables in `sql/dashboard.sql`; they run
+//! against the emulator's tables (`"STREAMING_INGEST.STREAMING_INGEST.<TABLE>"`).
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::catalog::RESORTS;
+use crate::model::Table;
+use crate::progress::thousands;
+use crate::queue::{txid_hash, LedgerEntry};
+
+/// Something that answers SQL with rows of JSON values: the embedded emulator, or the
+/// emulator's SQLite file opened read-only.
+pub trait SqlSource {
+    /// Runs `sql` and returns every row.
+    ///
+    /// # Errors
+    /// If the query fails.
+    fn query(&self, sql: &str) -> Result<Vec<Vec<Value>>>;
+}
+
+impl SqlSource for rusqlite::Connection {
+    fn query(&self, sql: &str) -> Result<Vec<Vec<Value>>> {
+        let mut stmt = self
+            .prepare(sql)
+            .with_context(|| format!("bad report query: {sql}"))?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let mut row = Vec::with_capacity(n);
+            for i in 0..n {
+                row.push(match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => Value::Null,
+                    rusqlite::types::ValueRef::Integer(v) => Value::from(v),
+                    rusqlite::types::ValueRef::Real(v) => Value::from(v),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        Value::from(String::from_utf8_lossy(t).into_owned())
+                    }
+                    rusqlite::types::ValueRef::Blob(b) => {
+                        Value::from(format!("<{} bytes>", b.len()))
+                    }
+                });
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+}
+
+/// The SQLite name of a landed table.
+pub fn landed(table: Table) -> String {
+    format!("\"STREAMING_INGEST.STREAMING_INGEST.{}\"", table.name())
+}
+
+/// Reconciliation of one table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reconciliation {
+    /// Table name.
+    pub table: &'static str,
+    /// Rows generated (ledger).
+    pub generated: u64,
+    /// Rows in the landed table.
+    pub committed: u64,
+    /// Generated rows whose TXID is not in the table.
+    pub lost: u64,
+    /// Landed rows beyond the first of each TXID.
+    pub duplicated: u64,
+    /// Whether the distinct landed TXIDs hash to the ledger's digest (same set of TXIDs).
+    pub digest_matches: bool,
+}
+
+impl Reconciliation {
+    /// True when the table holds exactly the generated rows, once each.
+    pub fn exact(&self) -> bool {
+        self.lost == 0
+            && self.duplicated == 0
+            && self.digest_matches
+            && self.committed == self.generated
+    }
+}
+
+/// Compares the ledger with the landed tables.
+///
+/// # Errors
+/// If a query fails.
+pub fn reconcile(source: &dyn SqlSource, ledger: &[LedgerEntry; 3]) -> Result<Vec<Reconciliation>> {
+    Table::ALL
+        .iter()
+        .map(|&t| {
+            let rows = source.query(&format!(
+                "SELECT TXID, COUNT(*) FROM {} GROUP BY TXID",
+                landed(t)
+            ))?;
+            let (mut committed, mut distinct, mut digest) = (0u64, 0u64, 0u64);
+            for row in &rows {
+                let txid = row.first().and_then(Value::as_str).unwrap_or_default();
+                committed += row.get(1).and_then(Value::as_u64).unwrap_or(0);
+                distinct += 1;
+                digest = digest.wrapping_add(txid_hash(txid));
+            }
+            let l = ledger[t.index()];
+            Ok(Reconciliation {
+                table: t.name(),
+                generated: l.generated,
+                committed,
+                lost: l.generated.saturating_sub(distinct),
+                duplicated: committed - distinct,
+                digest_matches: digest == l.digest,
+            })
+        })
+        .collect()
+}
+
+/// Renders an aligned text table; numeric-looking cells are right-aligned.
+pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let numeric =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || ",.-%$".contains(c));
+    // A column is right-aligned (header included) when its cells are numbers.
+    let right: Vec<bool> = (0..headers.len())
+        .map(|i| {
+            let mut cells = rows
+                .iter()
+                .filter_map(|r| r.get(i))
+                .filter(|c| c.as_str() != "-")
+                .peekable();
+            cells.peek().is_some() && cells.all(|c| numeric(c))
+        })
+        .collect();
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        let parts: Vec<String> = cells
+            .zip(&widths)
+            .zip(&right)
+            .map(|((c, &w), &r)| {
+                if r {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  {}", parts.join("  ").trim_end());
+    };
+    line(&mut out, &mut headers.iter().copied());
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    let _ = writeln!(out, "  {}", rule.join("  "));
+    for row in rows {
+        line(&mut out, &mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// Formats a JSON cell: integers with separators, reals with two decimals.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::Number(n) if n.is_u64() => thousands(n.as_u64().unwrap_or(0)),
+        Value::Number(n) if n.is_i64() => n.to_string(),
+        Value::Number(n) => {
+            let f = n.as_f64().unwrap_or(0.0);
+            let whole = thousands(f.trunc().abs() as u64);
+            let sign = if f < 0.0 { "-" } else { "" };
+            format!(
+                "{sign}{whole}.{:02}",
+                ((f.abs().fract() * 100.0).round() as u64).min(99)
+            )
+        }
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One dashboard view: its title, columns and SQLite query.
+#[derive(Debug)]
+pub struct View {
+    /// Heading printed above the table.
+    pub title: &'static str,
+    /// The matching dynamic table in `sql/dashboard.sql`.
+    pub dynamic_table: &'static str,
+    /// Column headers.
+    pub headers: Vec<String>,
+    /// The SQLite query.
+    pub sql: String,
+    /// Print at most this many rows.
+    pub max_rows: usize,
+}
+
+/// The dashboard views of the quickstart.
+pub fn views() -> Vec<View> {
+    let (rt, sp, lr) = (
+        landed(Table::ResortTicket),
+        landed(Table::SeasonPass),
+        landed(Table::LiftRide),
+    );
+    let mut by_hour_cols: Vec<String> = RESORTS
+        .iter()
+        .map(|r| format!("SUM(RESORT = '{}')", r.name.replace('\'', "''")))
+        .collect();
+    by_hour_cols.push("COUNT(*)".into());
+    let mut by_hour_headers = vec!["HOUR".to_string()];
+    by_hour_headers.extend(
+        RESORTS
+            .iter()
+            .map(|r| r.name.to_uppercase().replace(' ', "_")),
+    );
+    by_hour_headers.push("TOTAL".into());
+    vec![
+        View {
+            title: "Ticket revenue by resort and day",
+            dynamic_table: "DAILY_RESORT_REVENUE",
+            headers: ["DAY", "RESORT", "TICKETS", "SKI_DAYS", "REVENUE_USD", "AVG_PRICE_USD"].map(String::from).to_vec(),
+            sql: format!(
+                "SELECT date(PURCHASE_TIME) AS DAY, RESORT, COUNT(*), SUM(DAYS), \
+                 ROUND(SUM(PRICE_USD), 2), ROUND(AVG(PRICE_USD), 2) \
+                 FROM {rt} GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+            max_rows: 25,
+        },
+        View {
+            title: "Lift rides by resort and hour",
+            dynamic_table: "HOURLY_LIFT_RIDES",
+            headers: by_hour_headers,
+            sql: format!(
+                "SELECT strftime('%H:00', RIDE_TIME) AS HOUR, {} FROM {lr} GROUP BY 1 ORDER BY 1",
+                by_hour_cols.join(", ")
+            ),
+            max_rows: 24,
+        },
+        View {
+            title: "Busiest lifts",
+            dynamic_table: "LIFT_POPULARITY",
+            headers: ["RESORT", "LIFT", "RIDES", "RIDERS", "RIDES_PER_RIDER"].map(String::from).to_vec(),
+            sql: format!(
+                "SELECT RESORT, LIFT, COUNT(*) AS RIDES, COUNT(DISTINCT RFID), \
+                 ROUND(COUNT(*) * 1.0 / COUNT(DISTINCT RFID), 2) \
+                 FROM {lr} GROUP BY 1, 2 ORDER BY RIDES DESC, 1, 2 LIMIT 10"
+            ),
+            max_rows: 10,
+        },
+        View {
+            title: "Season pass vs ticket revenue by day",
+            dynamic_table: "PASS_VS_TICKET_REVENUE",
+            headers: ["DAY", "TICKETS", "TICKET_USD", "PASSES", "PASS_USD", "TOTAL_USD", "PASS_SHARE_%"]
+                .map(String::from)
+                .to_vec(),
+            sql: format!(
+                "WITH s AS (SELECT date(PURCHASE_TIME) AS DAY, 1 AS T, PRICE_USD AS P FROM {rt} \
+                            UNION ALL SELECT date(PURCHASE_TIME), 0, PRICE_USD FROM {sp}), \
+                      d AS (SELECT DAY, SUM(T) AS TICKETS, SUM(T * P) AS TICKET_USD, \
+                                   SUM(1 - T) AS PASSES, SUM((1 - T) * P) AS PASS_USD FROM s GROUP BY DAY) \
+                 SELECT DAY, TICKETS, ROUND(TICKET_USD, 2), PASSES, ROUND(PASS_USD, 2), \
+                        ROUND(TICKET_USD + PASS_USD, 2), \
+                        ROUND(100.0 * PASS_USD / NULLIF(TICKET_USD + PASS_USD, 0), 1) \
+                 FROM d \
+                 UNION ALL \
+                 SELECT 'TOTAL', SUM(TICKETS), ROUND(SUM(TICKET_USD), 2), SUM(PASSES), ROUND(SUM(PASS_USD), 2), \
+                        ROUND(SUM(TICKET_USD + PASS_USD), 2), \
+                        ROUND(100.0 * SUM(PASS_USD) / NULLIF(SUM(TICKET_USD + PASS_USD), 0), 1) FROM d"
+            ),
+            max_rows: 25,
+        },
+        View {
+            title: "Ski days and rides by product",
+            dynamic_table: "RIDES_BY_PRODUCT",
+            headers: ["PRODUCT", "RIDERS", "SKI_DAYS", "RIDES", "RIDES_PER_DAY"].map(String::from).to_vec(),
+            sql: format!(
+                "SELECT CASE WHEN r.RFID IN (SELECT RFID FROM {sp}) THEN 'Season pass' ELSE 'Day ticket' END, \
+                        COUNT(DISTINCT r.RFID), COUNT(DISTINCT r.RFID || date(r.RIDE_TIME)), COUNT(*), \
+                        ROUND(COUNT(*) * 1.0 / COUNT(DISTINCT r.RFID || date(r.RIDE_TIME)), 1) \
+                 FROM {lr} r GROUP BY 1 ORDER BY 1"
+            ),
+            max_rows: 5,
+        },
+    ]
+}
+
+/// Renders the reconciliation table.
+pub fn format_reconciliation(recs: &[Reconciliation]) -> String {
+    let rows: Vec<Vec<String>> = recs
+        .iter()
+        .map(|r| {
+            vec![
+                r.table.to_string(),
+                thousands(r.generated),
+                thousands(r.committed),
+                thousands(r.lost),
+                thousands(r.duplicated),
+                if r.digest_matches {
+                    "match".into()
+                } else {
+                    "MISMATCH".into()
+                },
+                if r.exact() {
+                    "exactly once".into()
+                } else {
+                    "NOT EXACT".into()
+                },
+            ]
+        })
+        .collect();
+    format_table(
+        &[
+            "TABLE",
+            "GENERATED",
+            "COMMITTED",
+            "LOST",
+            "DUPLICATED",
+            "TXID_DIGEST",
+            "RESULT",
+        ],
+        &rows,
+    )
+}
+
+/// Runs every view and renders them.
+///
+/// # Errors
+/// If a query fails.
+pub fn format_views(source: &dyn SqlSource) -> Result<String> {
+    let mut out = String::new();
+    for view in views() {
+        let rows = source.query(&view.sql)?;
+        let shown: Vec<Vec<String>> = rows
+            .iter()
+            .take(view.max_rows)
+            .map(|r| r.iter().map(cell).collect())
+            .collect();
+        let headers: Vec<&str> = view.headers.iter().map(String::as_str).collect();
+        let _ = writeln!(out, "\n{} ({})", view.title, view.dynamic_table);
+        out.push_str(&format_table(&headers, &shown));
+        if rows.len() > view.max_rows {
+            let _ = writeln!(out, "  … {} more rows", rows.len() - view.max_rows);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_aligned() {
+        let t = format_table(
+            &["NAME", "N"],
+            &[
+                vec!["Vail".into(), "1,234".into()],
+                vec!["Beaver Creek".into(), "5".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "  NAME              N");
+        assert_eq!(lines[1], "  ------------  -----");
+        assert_eq!(lines[2], "  Vail          1,234");
+        assert_eq!(lines[3], "  Beaver Creek      5");
+    }
+
+    #[test]
+    fn cells_format_numbers() {
+        assert_eq!(cell(&Value::from(1234567u64)), "1,234,567");
+        assert_eq!(cell(&Value::from(1234.5f64)), "1,234.50");
+        assert_eq!(cell(&Value::from(0.07f64)), "0.07");
+        assert_eq!(cell(&Value::Null), "-");
+    }
+
+    /// A SQLite database shaped like the emulator's: one table per landed table, VARIANT as
+    /// JSON text, timestamps as text.
+    fn landed_db(rows: &[crate::model::Row]) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for t in Table::ALL {
+            let cols = match t {
+                Table::ResortTicket => "TXID, RFID, RESORT, PURCHASE_TIME, PRICE_USD, EXPIRATION_TIME, DAYS, NAME, ADDRESS, PHONE, EMAIL, EMERGENCY_CONTACT",
+                Table::SeasonPass => "TXID, RFID, PURCHASE_TIME, PRICE_USD, EXPIRATION_TIME, NAME, ADDRESS, PHONE, EMAIL, EMERGENCY_CONTACT",
+                Table::LiftRide => "TXID, RFID, RESORT, LIFT, RIDE_TIME, ACTIVATION_DAY_COUNT",
+            };
+            conn.execute_batch(&format!("CREATE TABLE {} ({cols})", landed(t)))
+                .unwrap();
+        }
+        for row in rows {
+            let v: Value = serde_json::from_str(&row.to_json()).unwrap();
+            let obj = v.as_object().unwrap();
+            let names: Vec<&String> = obj.keys().collect();
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                landed(row.table()),
+                names
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                vec!["?"; names.len()].join(", ")
+            );
+            let values: Vec<rusqlite::types::Value> = obj
+                .values()
+                .map(|v| match v {
+                    Value::String(s) => rusqlite::types::Value::Text(s.clone()),
+                    Value::Number(n) if n.is_i64() => {
+                        rusqlite::types::Value::Integer(n.as_i64().unwrap())
+                    }
+                    Value::Number(n) => rusqlite::types::Value::Real(n.as_f64().unwrap()),
+                    other => rusqlite::types::Value::Text(other.to_string()),
+                })
+                .collect();
+            conn.execute(&sql, rusqlite::params_from_iter(values))
+                .unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn reconciliation_and_views_over_landed_rows() {
+        use crate::generator::{Generator, GeneratorConfig};
+        let mut g = Generator::new(&GeneratorConfig {
+            seed: 4,
+            start: chrono::NaiveDate::from_ymd_opt(2025, 12, 20).unwrap(),
+            events_per_day: 800,
+        });
+        let rows: Vec<_> = (0..3000).map(|_| g.next_row()).collect();
+        let mut ledger = [LedgerEntry::default(); 3];
+        for r in &rows {
+            let l = &mut ledger[r.table().index()];
+            l.generated += 1;
+            l.digest = l.digest.wrapping_add(txid_hash(r.txid()));
+        }
+        let db = landed_db(&rows);
+        let recs = reconcile(&db, &ledger).unwrap();
+        assert!(recs.iter().all(Reconciliation::exact), "{recs:?}");
+        let text = format_reconciliation(&recs);
+        assert_eq!(text.matches("exactly once").count(), 3, "{text}");
+
+        // A lost row and a duplicated row are both reported.
+        let ride = rows
+            .iter()
+            .rev()
+            .find(|r| r.table() == Table::LiftRide)
+            .unwrap()
+            .txid()
+            .to_string();
+        let ticket = rows
+            .iter()
+            .find(|r| r.table() == Table::ResortTicket)
+            .unwrap()
+            .txid()
+            .to_string();
+        db.execute(
+            &format!("DELETE FROM {} WHERE TXID = ?1", landed(Table::LiftRide)),
+            [&ride],
+        )
+        .unwrap();
+        db.execute(
+            &format!(
+                "INSERT INTO {t} SELECT * FROM {t} WHERE TXID = ?1",
+                t = landed(Table::ResortTicket)
+            ),
+            [&ticket],
+        )
+        .unwrap();
+        let recs = reconcile(&db, &ledger).unwrap();
+        let by = |t: Table| recs.iter().find(|r| r.table == t.name()).unwrap().clone();
+        assert_eq!(
+            (by(Table::LiftRide).lost, by(Table::LiftRide).duplicated),
+            (1, 0)
+        );
+        assert!(!by(Table::LiftRide).digest_matches);
+        assert_eq!(
+            (
+                by(Table::ResortTicket).lost,
+                by(Table::ResortTicket).duplicated
+            ),
+            (0, 1)
+        );
+        assert!(by(Table::SeasonPass).exact());
+
+        let views = format_views(&db).unwrap();
+        for v in super::views() {
+            assert!(views.contains(v.title), "missing {}", v.title);
+        }
+        // The rides-by-hour pivot adds up to the number of rides.
+        let total_rides: u64 = db
+            .query(&super::views()[1].sql)
+            .unwrap()
+            .iter()
+            .map(|r| r.last().unwrap().as_u64().unwrap())
+            .sum();
+        assert_eq!(total_rides, ledger[Table::LiftRide.index()].generated - 1);
+        assert!(views.contains("TOTAL"), "{views}");
+        assert!(
+            views.contains("Season pass") && views.contains("Day ticket"),
+            "{views}"
+        );
+    }
+}
