@@ -145,8 +145,9 @@ pub enum Error {
     Server(Box<ServerError>),
 
     /// The request could not be completed over the network (connect, TLS, DNS, timeout),
-    /// after retries.
-    #[error("{0}")]
+    /// after retries. [`std::error::Error::source`] leads to the underlying cause (the DNS,
+    /// TLS or socket error).
+    #[error(transparent)]
     Transport(Box<TransportError>),
 
     /// Waiting for something (a commit, a flush, a close) took longer than allowed.

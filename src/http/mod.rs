@@ -439,8 +439,22 @@ fn transport_error(
     request_id: &str,
     attempts: u32,
 ) -> Error {
+    let host = error
+        .url()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| (h.to_owned(), u.port_or_known_default()))
+        })
+        .map_or_else(
+            || "the server".to_owned(),
+            |(h, p)| p.map_or_else(|| h.clone(), |p| format!("{h}:{p}")),
+        );
+    let connect = format!(
+        "cannot connect to {host}; check the account URL, DNS, proxy settings and that the \
+         server's TLS certificate is trusted (root_ca_pem / SSL_CERT_FILE)"
+    );
     let message = match kind {
-        TransportErrorKind::Connect => "cannot connect to the server",
+        TransportErrorKind::Connect => connect.as_str(),
         TransportErrorKind::Timeout => "the request timed out; the server may have processed it",
         TransportErrorKind::Interrupted => {
             "the connection broke during the request; the server may have processed it"
