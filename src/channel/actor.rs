@@ -165,9 +165,14 @@ pub(crate) fn is_recoverable(e: &Error) -> bool {
                     c == "STALE_CONTINUATION_TOKEN_SEQUENCER" || c.starts_with("ERR_CHANNEL_")
                 })
         }
+        // Decode: an HTTP 200 whose body is unreadable (a proxy's page, a truncated
+        // response). The rows may have been applied, the next continuation token is unknown:
+        // the same "outcome unknown" case as a timeout, so reopen and replay.
         Error::Transport(t) => matches!(
             t.kind,
-            TransportErrorKind::Timeout | TransportErrorKind::Interrupted
+            TransportErrorKind::Timeout
+                | TransportErrorKind::Interrupted
+                | TransportErrorKind::Decode
         ),
         Error::ChannelInvalidated { .. } => true,
         _ => false,
