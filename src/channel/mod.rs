@@ -286,6 +286,46 @@ fn non_empty(what: &'static str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Longest channel name accepted. Snowflake documents no limit for this API; object
+/// identifiers are at most 255 characters, so longer names are refused before any request.
+pub(crate) const MAX_CHANNEL_NAME_CHARS: usize = 255;
+
+/// Client-side checks of a channel name: the server's rules are undocumented, so the SDK
+/// refuses only what cannot work or would be mangled on the way: empty or blank names,
+/// leading or trailing whitespace, control characters, `/` (a path separator once decoded by
+/// proxies), and names longer than [`MAX_CHANNEL_NAME_CHARS`].
+pub(crate) fn validate_channel_name(name: &str) -> Result<()> {
+    let bad = |why: String| {
+        Err(Error::invalid_argument(
+            "channel",
+            format!("channel name {name:?} {why}; use letters, digits, '_', '-' or '.'"),
+        ))
+    };
+    if name.trim().is_empty() {
+        return bad(if name.is_empty() {
+            "is empty".into()
+        } else {
+            "is blank".into()
+        });
+    }
+    if name.trim() != name {
+        return bad("has leading or trailing whitespace".into());
+    }
+    if name.chars().any(char::is_control) {
+        return bad("contains a control character".into());
+    }
+    if name.contains('/') {
+        return bad("contains '/'".into());
+    }
+    let chars = name.chars().count();
+    if chars > MAX_CHANNEL_NAME_CHARS {
+        return bad(format!(
+            "is too long ({chars} characters, at most {MAX_CHANNEL_NAME_CHARS})"
+        ));
+    }
+    Ok(())
+}
+
 impl ChannelRuntime {
     pub(crate) fn new(api: Arc<dyn IngestApi>, settings: ChannelSettings) -> Self {
         let settings = Arc::new(settings.normalized());
@@ -322,7 +362,7 @@ impl ChannelRuntime {
         non_empty("database", &path.pipe.database)?;
         non_empty("schema", &path.pipe.schema)?;
         non_empty("pipe", &path.pipe.pipe)?;
-        non_empty("channel", &path.channel)?;
+        validate_channel_name(&path.channel)?;
         if let Some(t) = &options.offset_token {
             t.validate()?;
         }
@@ -388,6 +428,7 @@ impl ChannelRuntime {
             shared,
             tx,
             rt: Arc::clone(&self.inner),
+            last_token: std::sync::Mutex::new(None),
         })
     }
 
@@ -454,6 +495,9 @@ pub struct Channel {
     shared: Arc<ChannelShared>,
     tx: mpsc::Sender<Cmd>,
     rt: Arc<RuntimeInner>,
+    /// The last offset token admitted through this handle (reset by `reopen`), to refuse
+    /// tokens that go backwards or repeat.
+    last_token: std::sync::Mutex<Option<OffsetToken>>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -513,6 +557,7 @@ impl Channel {
     {
         self.shared.check_open()?;
         validate_tokens(start.as_ref(), end.as_ref())?;
+        self.check_token_order(start.as_ref(), end.as_ref())?;
         let encoded = encode::encode_rows(rows, self.rt.settings.batch_cap())?;
         Ok(Prepared {
             encoded,
@@ -529,6 +574,7 @@ impl Channel {
     ) -> Result<Prepared> {
         self.shared.check_open()?;
         validate_tokens(start.as_ref(), end.as_ref())?;
+        self.check_token_order(start.as_ref(), end.as_ref())?;
         let encoded = encode::encode_raw(ndjson, self.rt.settings.batch_cap())?;
         Ok(Prepared {
             encoded,
@@ -548,7 +594,9 @@ impl Channel {
     /// # Errors
     /// [`Error::Serialization`] when the row cannot be serialized to a JSON object,
     /// [`Error::RowTooLarge`] when it is larger than one request may carry,
-    /// [`Error::InvalidArgument`] for an empty or over-long token,
+    /// [`Error::InvalidArgument`] for an empty or over-long token, or a token that does not
+    /// follow the last one appended through this handle (numerically lower, or the same
+    /// token again; see [`OffsetToken`] for how tokens compare),
     /// [`Error::ChannelInvalidated`] when the channel has failed, [`Error::Shutdown`] when it
     /// is closed.
     ///
@@ -698,6 +746,73 @@ impl Channel {
     }
 
     async fn admit(&self, p: Prepared) -> Result<()> {
+        let last = p.end.clone().or_else(|| p.start.clone());
+        self.admit_inner(p).await?;
+        self.record_token(last);
+        Ok(())
+    }
+
+    fn try_admit(&self, p: Prepared) -> Result<()> {
+        let last = p.end.clone().or_else(|| p.start.clone());
+        self.try_admit_inner(p)?;
+        self.record_token(last);
+        Ok(())
+    }
+
+    fn record_token(&self, last: Option<OffsetToken>) {
+        if last.is_some() {
+            *self
+                .last_token
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = last;
+        }
+    }
+
+    /// Refuses offset tokens that cannot be right for exactly-once delivery: a start token
+    /// numerically after the end token, a token numerically before the last one admitted
+    /// through this handle, or the very same token again (which makes the rows that carried
+    /// it indistinguishable on replay). Non-numeric tokens are checked for repetition only.
+    fn check_token_order(
+        &self,
+        start: Option<&OffsetToken>,
+        end: Option<&OffsetToken>,
+    ) -> Result<()> {
+        if let (Some(s), Some(e)) = (start, end) {
+            if s.partial_cmp_numeric(e) == Some(std::cmp::Ordering::Greater) {
+                return Err(Error::invalid_argument(
+                    "offset_token",
+                    format!("start offset token {s} is after end offset token {e}; pass the first row's token as start and the last row's as end"),
+                ));
+            }
+        }
+        let Some(first) = start.or(end) else {
+            return Ok(());
+        };
+        let last = self
+            .last_token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let Some(last) = last else {
+            return Ok(());
+        };
+        let why = match first.partial_cmp_numeric(&last) {
+            Some(std::cmp::Ordering::Equal) => "reuses",
+            Some(std::cmp::Ordering::Less) => "goes back before",
+            _ => return Ok(()),
+        };
+        Err(Error::invalid_argument(
+            "offset_token",
+            format!(
+                "offset token {first} {why} the last token appended on channel {} ({last}); \
+                 tokens must strictly increase within a channel for exactly-once delivery \
+                 (after reopen(), resume after the committed token it returns)",
+                self.name()
+            ),
+        ))
+    }
+
+    async fn admit_inner(&self, p: Prepared) -> Result<()> {
         if p.encoded.rows == 0 {
             return Ok(());
         }
@@ -753,7 +868,7 @@ impl Channel {
         }
     }
 
-    fn try_admit(&self, p: Prepared) -> Result<()> {
+    fn try_admit_inner(&self, p: Prepared) -> Result<()> {
         if p.encoded.rows == 0 {
             return Ok(());
         }
@@ -852,8 +967,15 @@ impl Channel {
             .send(Cmd::Reopen(tx))
             .await
             .map_err(|_| Error::shutdown(format!("channel {}", self.name())))?;
-        rx.await
-            .map_err(|_| Error::shutdown(format!("channel {}", self.name())))?
+        let committed = rx
+            .await
+            .map_err(|_| Error::shutdown(format!("channel {}", self.name())))??;
+        // Replay starts after the committed token: only tokens up to it are "already used".
+        *self
+            .last_token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = committed.clone();
+        Ok(committed)
     }
 
     /// Closes the channel: flushes every buffered row, waits for the in-flight append, and
