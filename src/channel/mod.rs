@@ -35,8 +35,11 @@
 //! yet committed. `append_*` waits for room; `try_append_*` returns
 //! [`Error::Backpressure`] instead. Batches are kept, compressed,
 //! until the server reports their end token committed — that is what makes automatic replay
-//! possible — and their bytes count against the budget until then. Batches that carry no
-//! offset token at all are released as soon as every batch before them is committed.
+//! possible — and their bytes count against the budget until then. Batches without an end
+//! offset token are released as soon as every batch before them is committed. The memory
+//! held is at most the budget plus the append calls in progress (an append is serialized
+//! before it waits for room, and the leading requests of an append split across several stop
+//! counting once sent, so an append larger than the whole budget still completes).
 //!
 //! # Commit tracking
 //!
@@ -64,9 +67,13 @@
 //! offset token, and [`Channel::reopen`] reopens it, discards what it buffered and returns the
 //! token to replay from. Channels fail independently.
 //!
-//! Rows appended with no offset token at all (neither start nor end) are not kept once
-//! everything before them is committed, so a recovery cannot replay them if they were still in
-//! flight: use offset tokens for exactly-once delivery.
+//! Limits of automatic replay, both avoided by the recipe below:
+//! * rows appended without an end offset token are not kept once everything before them is
+//!   committed, so a recovery cannot replay them if they were still in flight;
+//! * an append larger than one request is split; the server commits its parts separately but
+//!   only the last part carries its end token, so if the channel is invalidated after some
+//!   parts were committed, the replay re-sends them (at-least-once for that append). Keep
+//!   single appends under the request size (4 MB by default) for exactly-once.
 //!
 //! # Exactly-once delivery: the recipe
 //!
@@ -694,6 +701,7 @@ impl Channel {
                 data: piece.data,
                 start: if i == 0 { start.take() } else { None },
                 end: if i + 1 == n { end.take() } else { None },
+                continues: i + 1 < n,
             })
     }
 
@@ -733,6 +741,7 @@ impl Channel {
                     data: piece.data,
                     start: if i == 0 { start.take() } else { None },
                     end: if i + 1 == n { end.take() } else { None },
+                    continues: i + 1 < n,
                 };
                 self.tx
                     .send(Cmd::Append(chunk))
