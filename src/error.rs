@@ -30,8 +30,26 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Every error this crate returns. See the [module docs](self) for what each variant asks of
-/// the caller.
+/// Every error this crate returns.
+///
+/// Variants are grouped by what the caller must do next, not by which module failed:
+///
+/// | Variant | What to do |
+/// |---|---|
+/// | [`Error::Config`] | fix the named setting |
+/// | [`Error::InvalidArgument`] | fix the argument (name, token, ...) |
+/// | [`Error::Auth`] | fix the key, user, role or token; not retryable |
+/// | [`Error::ChannelInvalidated`] | reopen the channel and replay after its committed token |
+/// | [`Error::Backpressure`] | wait and try again (the memory budget is full) |
+/// | [`Error::RowTooLarge`] / [`Error::Serialization`] | fix the data |
+/// | [`Error::Server`] | inspect [`Error::status`] and [`Error::snowflake_code`] |
+/// | [`Error::Transport`] | network trouble that outlasted the retries; retry later |
+/// | [`Error::Timeout`] | a wait ran out; retry or wait longer |
+/// | [`Error::Shutdown`] | the client or channel was closed |
+///
+/// `Display` messages are short and lowercase and never repeat the source error; walk
+/// [`std::error::Error::source`] (or print with `{:#}` in anyhow) for the chain. No message,
+/// `Debug` output or source ever contains key material or tokens.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -84,7 +102,7 @@ pub enum Error {
         last_committed: Option<OffsetToken>,
         /// The error that invalidated the channel, shared by every caller that sees it.
         #[source]
-        source: Option<Arc<Error>>,
+        source: Option<Arc<Self>>,
     },
 
     /// The client's memory budget is full: a non-blocking append was refused. Wait for
@@ -246,6 +264,19 @@ impl Error {
             setting: setting.into(),
             message: message.into(),
             source: None,
+        }
+    }
+
+    /// Builds an [`Error::Config`] with its underlying cause.
+    pub(crate) fn config_caused(
+        setting: impl Into<String>,
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self::Config {
+            setting: setting.into(),
+            message: message.into(),
+            source: Some(source.into()),
         }
     }
 

@@ -1,6 +1,83 @@
-//! Snowpipe Streaming client for Rust.
+//! An async Rust client for Snowflake **Snowpipe Streaming** (the high-performance
+//! architecture's REST API): stream rows into Snowflake tables with low latency and
+//! exactly-once delivery through offset tokens.
 //!
-//! (Crate documentation is filled in as the pieces land.)
+//! # Quickstart
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use snowpipe_streaming::{StreamingIngestClient, Result};
+//!
+//! # async fn run() -> Result<()> {
+//! let client = StreamingIngestClient::builder()
+//!     .account("MYORG-MYACCOUNT")            // https://myorg-myaccount.snowflakecomputing.com
+//!     .user("INGEST_USER")
+//!     .private_key_file("rsa_key.p8")        // PKCS#8 PEM, plain or encrypted
+//!     .role("INGEST_ROLE")
+//!     .max_client_lag(Duration::from_millis(500))
+//!     .build()
+//!     .await?;                               // validates, discovers the ingest host, gets a token
+//! let channel = client.open_channel("DB", "SCHEMA", "PIPE", "channel-1").await?;
+//! # let _ = channel;
+//! client.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Settings can also come from the environment ([`ClientBuilder::from_env`]:
+//! `SNOWFLAKE_ACCOUNT`, `SNOWFLAKE_USER`, `SNOWFLAKE_URL`, `SNOWFLAKE_PRIVATE_KEY` or
+//! `SNOWFLAKE_PRIVATE_KEY_FILE`, `SNOWFLAKE_PRIVATE_KEY_PASSPHRASE`, `SNOWFLAKE_ROLE`) or from
+//! the official SDK's `profile.json` ([`ClientBuilder::from_profile_file`]); setters called
+//! afterwards override them.
+//!
+//! # Connection and authentication
+//!
+//! [`ClientBuilder::build`] checks every setting (an invalid one is reported as
+//! [`Error::Config`] naming it), loads the private key, then calls the account host: `GET
+//! /v2/streaming/hostname` finds the ingest host, and `POST /oauth/token` exchanges a key-pair
+//! JWT (or a programmatic access token) for a *scoped token*. The scoped token authenticates
+//! every channel call. It is cached, refreshed five minutes before it expires, and refreshed
+//! once — shared by all concurrent callers — when Snowflake answers HTTP 401.
+//!
+//! TLS uses rustls with the built-in and OS root certificates, plus the file named by
+//! `SSL_CERT_FILE` and any [`ClientBuilder::root_ca_pem`]. Plain `http://` is used only when the
+//! URL says so (for the local emulator). A proxy can be set per client
+//! ([`ClientBuilder::proxy`]); otherwise `HTTPS_PROXY`/`NO_PROXY` apply.
+//!
+//! # Errors and retries
+//!
+//! Every fallible call returns [`Error`], whose variants say what to do next (fix a setting,
+//! reopen a channel, retry later...); [`Error::is_retryable`] answers the common question.
+//! Requests are retried inside the client on HTTP 429/500/502/503/504, on connection
+//! failures, on a non-JSON 404 (a proxy's page) and, for opening a channel, on 409
+//! `ERR_OPEN_CHANNEL_IN_PROGRESS` / `ERR_CHANNEL_HAS_UNCOMMITTED_DATA` — with exponential
+//! backoff and jitter, bounded by attempts and a time budget ([`RetryConfig`]), honouring
+//! `Retry-After`. All attempts of one call share a `requestId`; `retryCount` counts them.
+//!
+//! Appending rows is **not idempotent** on the server. An append that timed out or lost its
+//! connection after being sent is never re-sent blindly: the channel reopens and replays the
+//! rows after the last committed offset token, so delivery stays exactly-once as long as
+//! offset tokens increase. An append retried after a 429 or 5xx carries `retryCount > 0`; if
+//! the server had in fact applied the first attempt, those rows could be stored twice (this is
+//! the behaviour Snowflake documents for its own SDK).
+//!
+//! # Channels, commits and exactly-once delivery
+//!
+//! A [`Channel`] buffers appended rows and sends them in order, one request at a time, every
+//! `max_client_lag` or whenever a request is full; [`Channel::flush`] and [`Channel::close`]
+//! send at once. Appends wait when the client-wide memory budget is full (`try_append_*`
+//! return [`Error::Backpressure`] instead). One poller per client tracks what the server has
+//! committed ([`Channel::latest_committed_offset_token`], [`Channel::wait_for_commit`],
+//! [`Channel::watch_committed`]) and reports rows the server rejected
+//! ([`Channel::events`]). When a channel is invalidated it reopens itself and replays exactly
+//! the batches that were not committed. The [`channel`] module documents all of this, the
+//! exactly-once recipe (resume after the committed token, strictly increasing tokens, replay
+//! after [`Channel::reopen`]) and what dropping a channel without closing it does.
+//!
+//! # Secrets
+//!
+//! Private keys, passphrases, tokens and proxy credentials never appear in `Debug` or
+//! `Display` output, in errors or in logs. The public-key fingerprint (not a secret) is shown
+//! in authentication errors to help match it with `DESC USER`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(
     rustdoc::broken_intra_doc_links,
@@ -20,16 +97,24 @@
 )]
 
 pub(crate) mod api;
+mod auth;
 pub mod channel;
 mod client;
 mod config;
 mod error;
+mod http;
 mod offset;
+mod rest;
+#[cfg(test)]
+mod test_support;
 pub(crate) mod transport;
 
+pub use auth::AuthorizationType;
 pub use channel::OpenChannelOptions;
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent};
 pub use client::{ClientBuilder, StreamingIngestClient};
-pub use error::{Error, Result};
+pub use config::{MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
+pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
+pub use http::retry::{Jitter, RetryConfig};
 pub use offset::OffsetToken;
 pub use transport::Compression;

@@ -1,1 +1,4 @@
 //! Snowpipe Streaming emulator (work in progress).
+
+pub mod catalog;
+pub mod convert;

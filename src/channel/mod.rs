@@ -214,19 +214,15 @@ impl Default for ChannelSettings {
 }
 
 impl ChannelSettings {
-    /// Smallest accepted `max_client_lag`.
-    pub(crate) const MIN_LAG: Duration = Duration::from_millis(10);
-    /// Largest accepted `max_client_lag`.
-    pub(crate) const MAX_LAG: Duration = Duration::from_secs(600);
-    /// Largest accepted `max_request_bytes` (16 MB).
-    pub(crate) const MAX_REQUEST_BYTES: usize = 16_000_000;
-
     /// Clamps every setting into its documented range (the builder validates and reports;
     /// this is the channel layer's own guard).
     pub(crate) fn normalized(mut self) -> Self {
-        self.max_client_lag = self.max_client_lag.clamp(Self::MIN_LAG, Self::MAX_LAG);
-        self.max_request_bytes = self.max_request_bytes.clamp(1024, Self::MAX_REQUEST_BYTES);
-        self.memory_budget_bytes = self.memory_budget_bytes.max(1024);
+        use crate::config::{MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
+        self.max_client_lag = self.max_client_lag.clamp(MIN_CLIENT_LAG, MAX_CLIENT_LAG);
+        self.max_request_bytes = self
+            .max_request_bytes
+            .clamp(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES);
+        self.memory_budget_bytes = self.memory_budget_bytes.max(MIN_REQUEST_BYTES);
         self.commit_poll_interval = self.commit_poll_interval.max(Duration::from_millis(1));
         self.idle_poll_interval = self.idle_poll_interval.max(self.commit_poll_interval);
         self

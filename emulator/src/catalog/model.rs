@@ -1,0 +1,289 @@
+//! The catalog's data model: tables, columns and Snowflake column types.
+
+use std::fmt;
+
+use sqlparser::ast::{
+    BinaryLength, CharacterLength, DataType, ExactNumberInfo, ObjectNamePart, TimezoneInfo,
+};
+
+/// A table declared with `CREATE TABLE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Database name, as stored (unquoted identifiers upper-cased).
+    pub database: String,
+    /// Schema name, as stored.
+    pub schema: String,
+    /// Table name, as stored.
+    pub name: String,
+    /// Columns in declaration order.
+    pub columns: Vec<Column>,
+}
+
+impl Table {
+    /// `"DB.SCHEMA.TABLE"`: the fully qualified name, also the emulator's SQLite table name.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}.{}", self.database, self.schema, self.name)
+    }
+
+    /// The name of the table's default pipe: the table name followed by `-STREAMING`.
+    pub fn default_pipe_name(&self) -> String {
+        format!("{}-STREAMING", self.name)
+    }
+
+    /// The column with exactly this name, if any.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// A table column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Column name, as stored (unquoted identifiers upper-cased).
+    pub name: String,
+    /// The declared Snowflake type.
+    pub ty: ColumnType,
+    /// `false` when declared `NOT NULL` (or `PRIMARY KEY`).
+    pub nullable: bool,
+}
+
+/// The Snowflake column types the emulator models.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnType {
+    /// `NUMBER(p,s)`, also `DECIMAL`/`NUMERIC`; the integer types are `NUMBER(38,0)`.
+    Number {
+        /// Total number of digits (1..=38).
+        precision: u8,
+        /// Digits after the decimal point (0..=precision).
+        scale: u8,
+    },
+    /// `FLOAT`, `FLOAT4`, `FLOAT8`, `DOUBLE`, `DOUBLE PRECISION`, `REAL`.
+    Float,
+    /// `VARCHAR(n)`, also `STRING`, `TEXT`, `CHAR(n)`, `CHARACTER`, `NVARCHAR`...
+    Varchar {
+        /// Maximum length in characters; `None` for the default maximum.
+        max_len: Option<u32>,
+    },
+    /// `BOOLEAN`.
+    Boolean,
+    /// `DATE`.
+    Date,
+    /// `TIME`.
+    Time,
+    /// `TIMESTAMP_NTZ`, also `DATETIME` and `TIMESTAMP` (the default `TIMESTAMP_TYPE_MAPPING`).
+    TimestampNtz,
+    /// `TIMESTAMP_LTZ`.
+    TimestampLtz,
+    /// `TIMESTAMP_TZ`.
+    TimestampTz,
+    /// `VARIANT`.
+    Variant,
+    /// `OBJECT`.
+    Object,
+    /// `ARRAY`.
+    Array,
+    /// `BINARY(n)` / `VARBINARY(n)`.
+    Binary {
+        /// Maximum length in bytes; `None` for the default maximum.
+        max_len: Option<u32>,
+    },
+}
+
+impl ColumnType {
+    /// The canonical Snowflake spelling, e.g. `NUMBER(7,2)`, `VARCHAR(255)`, `TIMESTAMP_NTZ`.
+    pub fn sql_name(&self) -> String {
+        match self {
+            Self::Number { precision, scale } => format!("NUMBER({precision},{scale})"),
+            Self::Float => "FLOAT".into(),
+            Self::Varchar { max_len: Some(n) } => format!("VARCHAR({n})"),
+            Self::Varchar { max_len: None } => "VARCHAR".into(),
+            Self::Boolean => "BOOLEAN".into(),
+            Self::Date => "DATE".into(),
+            Self::Time => "TIME".into(),
+            Self::TimestampNtz => "TIMESTAMP_NTZ".into(),
+            Self::TimestampLtz => "TIMESTAMP_LTZ".into(),
+            Self::TimestampTz => "TIMESTAMP_TZ".into(),
+            Self::Variant => "VARIANT".into(),
+            Self::Object => "OBJECT".into(),
+            Self::Array => "ARRAY".into(),
+            Self::Binary { max_len: Some(n) } => format!("BINARY({n})"),
+            Self::Binary { max_len: None } => "BINARY".into(),
+        }
+    }
+
+    /// Maps a parsed SQL data type to a Snowflake column type.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the type when it is not supported, or when its parameters are out of
+    /// range (`NUMBER(40,0)`, a scale above the precision, ...).
+    pub(crate) fn from_data_type(data_type: &DataType) -> Result<Self, String> {
+        let unsupported = || {
+            Err(format!(
+                "unsupported column type {data_type}; supported: NUMBER/DECIMAL/NUMERIC/INT..., \
+                 FLOAT/DOUBLE/REAL, VARCHAR/STRING/TEXT/CHAR, BOOLEAN, DATE, TIME, \
+                 TIMESTAMP/DATETIME/TIMESTAMP_NTZ/TIMESTAMP_LTZ/TIMESTAMP_TZ, VARIANT, OBJECT, \
+                 ARRAY, BINARY/VARBINARY"
+            ))
+        };
+        let ty = match data_type {
+            DataType::Character(len) | DataType::Char(len) => Self::Varchar {
+                max_len: Some(char_len(len.as_ref(), data_type)?.unwrap_or(1)),
+            },
+            DataType::CharacterVarying(len)
+            | DataType::CharVarying(len)
+            | DataType::Varchar(len)
+            | DataType::Nvarchar(len) => Self::Varchar {
+                max_len: char_len(len.as_ref(), data_type)?,
+            },
+            DataType::String(len) => Self::Varchar {
+                max_len: len.map(|n| length(n, data_type)).transpose()?,
+            },
+            DataType::Text => Self::Varchar { max_len: None },
+            DataType::Binary(len) => Self::Binary {
+                max_len: len.map(|n| length(n, data_type)).transpose()?,
+            },
+            DataType::Varbinary(len) => Self::Binary {
+                max_len: match len {
+                    Some(BinaryLength::IntegerLength { length: n }) => Some(length(*n, data_type)?),
+                    _ => None,
+                },
+            },
+            DataType::Numeric(info)
+            | DataType::Decimal(info)
+            | DataType::Dec(info)
+            | DataType::BigNumeric(info)
+            | DataType::BigDecimal(info) => number(info)?,
+            DataType::TinyInt(_)
+            | DataType::SmallInt(_)
+            | DataType::Int(_)
+            | DataType::Integer(_)
+            | DataType::BigInt(_) => Self::INTEGER,
+            DataType::Float(_)
+            | DataType::Float4
+            | DataType::Float8
+            | DataType::Float64
+            | DataType::Double(_)
+            | DataType::DoublePrecision
+            | DataType::Real => Self::Float,
+            DataType::Boolean | DataType::Bool => Self::Boolean,
+            DataType::Date => Self::Date,
+            DataType::Time(_, _) => Self::Time,
+            DataType::Datetime(_) | DataType::TimestampNtz(_) => Self::TimestampNtz,
+            DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+                Self::TimestampNtz
+            }
+            DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+                Self::TimestampTz
+            }
+            DataType::Array(_) => Self::Array,
+            DataType::Custom(name, args) => {
+                let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
+                    return unsupported();
+                };
+                match ident.value.to_ascii_uppercase().as_str() {
+                    "NUMBER" | "NUMERIC" | "DECIMAL" | "DEC" => number_args(args)?,
+                    "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "TINYINT" | "BYTEINT" => {
+                        Self::INTEGER
+                    }
+                    "FLOAT" | "FLOAT4" | "FLOAT8" | "DOUBLE" | "REAL" => Self::Float,
+                    "NCHAR" | "NVARCHAR2" | "VARCHAR" | "STRING" | "TEXT" | "CHAR" => {
+                        Self::Varchar {
+                            max_len: args.first().map(|a| parse_len(a, data_type)).transpose()?,
+                        }
+                    }
+                    "TIMESTAMP_NTZ" | "TIMESTAMPNTZ" | "DATETIME" => Self::TimestampNtz,
+                    "TIMESTAMP_LTZ" | "TIMESTAMPLTZ" => Self::TimestampLtz,
+                    "TIMESTAMP_TZ" | "TIMESTAMPTZ" => Self::TimestampTz,
+                    "VARIANT" => Self::Variant,
+                    "OBJECT" => Self::Object,
+                    "ARRAY" => Self::Array,
+                    "BOOLEAN" => Self::Boolean,
+                    "VARBINARY" | "BINARY" => Self::Binary {
+                        max_len: args.first().map(|a| parse_len(a, data_type)).transpose()?,
+                    },
+                    _ => return unsupported(),
+                }
+            }
+            _ => return unsupported(),
+        };
+        Ok(ty)
+    }
+
+    /// `NUMBER(38,0)`, the type of `INT`, `INTEGER`, `BIGINT` and friends.
+    pub const INTEGER: Self = Self::Number {
+        precision: 38,
+        scale: 0,
+    };
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.sql_name())
+    }
+}
+
+fn length(n: u64, data_type: &DataType) -> Result<u32, String> {
+    u32::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("invalid length {n} in type {data_type}"))
+}
+
+fn parse_len(arg: &str, data_type: &DataType) -> Result<u32, String> {
+    let n = arg
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("invalid length {arg} in type {data_type}"))?;
+    length(n, data_type)
+}
+
+fn char_len(len: Option<&CharacterLength>, data_type: &DataType) -> Result<Option<u32>, String> {
+    match len {
+        Some(CharacterLength::IntegerLength { length: n, .. }) => Ok(Some(length(*n, data_type)?)),
+        Some(CharacterLength::Max) | None => Ok(None),
+    }
+}
+
+fn number(info: &ExactNumberInfo) -> Result<ColumnType, String> {
+    match info {
+        ExactNumberInfo::None => Ok(ColumnType::INTEGER),
+        ExactNumberInfo::Precision(p) => number_ps(*p, 0),
+        ExactNumberInfo::PrecisionAndScale(p, s) => {
+            let s = u64::try_from(*s).map_err(|_| format!("invalid scale {s}: must be 0..=37"))?;
+            number_ps(*p, s)
+        }
+    }
+}
+
+fn number_args(args: &[String]) -> Result<ColumnType, String> {
+    let parse = |a: &String| {
+        a.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("invalid NUMBER parameter {a}"))
+    };
+    match args {
+        [] => Ok(ColumnType::INTEGER),
+        [p] => number_ps(parse(p)?, 0),
+        [p, s] => number_ps(parse(p)?, parse(s)?),
+        _ => Err(format!(
+            "NUMBER takes at most 2 parameters, got {}",
+            args.len()
+        )),
+    }
+}
+
+fn number_ps(precision: u64, scale: u64) -> Result<ColumnType, String> {
+    if !(1..=38).contains(&precision) {
+        return Err(format!("invalid precision {precision}: must be 1..=38"));
+    }
+    if scale > precision.min(37) {
+        return Err(format!(
+            "invalid scale {scale}: must be 0..=37 and at most the precision {precision}"
+        ));
+    }
+    Ok(ColumnType::Number {
+        precision: precision as u8,
+        scale: scale as u8,
+    })
+}

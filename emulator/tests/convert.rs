@@ -1,0 +1,711 @@
+//! Conversion tests: JSON values → SQLite values per Snowflake column type.
+
+use rusqlite::Connection;
+use serde_json::{json, Map, Value};
+use snowpipe_emulator::catalog::{Catalog, Column, ColumnType, Table};
+use snowpipe_emulator::convert::{
+    convert_line, convert_row, convert_row_for_pipe, convert_row_with, sqlite_create_table,
+    sqlite_insert, BinaryFormat, ConvertOptions, RowError, SqlValue,
+};
+
+use ColumnType as T;
+use SqlValue::{Blob, Integer, Null, Real, Text};
+
+fn table(columns: &[(&str, ColumnType, bool)]) -> Table {
+    Table {
+        database: "DB".into(),
+        schema: "SCH".into(),
+        name: "T".into(),
+        columns: columns
+            .iter()
+            .map(|(name, ty, nullable)| Column {
+                name: (*name).into(),
+                ty: ty.clone(),
+                nullable: *nullable,
+            })
+            .collect(),
+    }
+}
+
+fn row(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn convert_one(ty: &ColumnType, value: Value) -> Result<SqlValue, RowError> {
+    let table = table(&[("C", ty.clone(), true)]);
+    convert_row(&table, &row(json!({ "c": value }))).map(|mut values| values.remove(0))
+}
+
+fn text(s: &str) -> SqlValue {
+    Text(s.into())
+}
+
+const fn number(precision: u8, scale: u8) -> ColumnType {
+    T::Number { precision, scale }
+}
+
+/// (type, input, expected value); every case is also checked for "no error".
+fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
+    vec![
+        // NUMBER(p,0)
+        (number(38, 0), json!(42), Integer(42)),
+        (number(38, 0), json!(-7), Integer(-7)),
+        (number(38, 0), json!("123"), Integer(123)),
+        (number(38, 0), json!(" 1e3 "), Integer(1000)),
+        (number(38, 0), json!(2.5), Integer(3)),
+        (number(38, 0), json!(-2.5), Integer(-3)),
+        (number(38, 0), json!("2.4"), Integer(2)),
+        (number(38, 0), json!(u64::MAX), text("18446744073709551615")),
+        (
+            number(38, 0),
+            json!("123456789012345678901234567890"),
+            text("123456789012345678901234567890"),
+        ),
+        (
+            number(38, 0),
+            json!("-9223372036854775808"),
+            Integer(i64::MIN),
+        ),
+        (number(3, 0), json!(999), Integer(999)),
+        // NUMBER(p,s): rounded half away from zero, then REAL.
+        (number(7, 2), json!(123.45), Real(123.45)),
+        (number(7, 2), json!("123.455"), Real(123.46)),
+        (number(7, 2), json!("-123.455"), Real(-123.46)),
+        (number(7, 2), json!(12.344), Real(12.34)),
+        (number(7, 2), json!("99999.994"), Real(99999.99)),
+        (number(7, 2), json!(0), Real(0.0)),
+        (number(7, 2), json!("1.5e2"), Real(150.0)),
+        (number(5, 5), json!(0.123456), Real(0.12346)),
+        (number(20, 4), json!("12.3"), Real(12.3)),
+        (number(20, 4), json!("-0.00005"), Real(-0.0001)),
+        (number(20, 4), json!("0.00004"), Real(0.0)),
+        (
+            number(38, 2),
+            json!("123456789012345678901234567890.125"),
+            Real(1.2345678901234568e29),
+        ),
+        // FLOAT
+        (T::Float, json!(1.5), Real(1.5)),
+        (T::Float, json!(3), Real(3.0)),
+        (T::Float, json!("2.5e-3"), Real(0.0025)),
+        (T::Float, json!("inf"), Real(f64::INFINITY)),
+        (T::Float, json!("-Infinity"), Real(f64::NEG_INFINITY)),
+        (T::Float, json!("NaN"), text("NaN")),
+        // VARCHAR
+        (T::Varchar { max_len: None }, json!("hello"), text("hello")),
+        (T::Varchar { max_len: None }, json!(12.5), text("12.5")),
+        (T::Varchar { max_len: None }, json!(true), text("true")),
+        (
+            T::Varchar { max_len: None },
+            json!({"a": [1, "x"]}),
+            text(r#"{"a":[1,"x"]}"#),
+        ),
+        (T::Varchar { max_len: Some(3) }, json!("abc"), text("abc")),
+        (T::Varchar { max_len: Some(3) }, json!("é€ü"), text("é€ü")),
+        // BOOLEAN
+        (T::Boolean, json!(true), Integer(1)),
+        (T::Boolean, json!(false), Integer(0)),
+        (T::Boolean, json!(0), Integer(0)),
+        (T::Boolean, json!(2.5), Integer(1)),
+        (T::Boolean, json!("YES"), Integer(1)),
+        (T::Boolean, json!("off"), Integer(0)),
+        (T::Boolean, json!("t"), Integer(1)),
+        (T::Boolean, json!("N"), Integer(0)),
+        (T::Boolean, json!("1"), Integer(1)),
+        (T::Boolean, json!(" False "), Integer(0)),
+        // DATE
+        (T::Date, json!("2024-01-02"), text("2024-01-02")),
+        (
+            T::Date,
+            json!("2024-01-02T23:59:59.999+05:00"),
+            text("2024-01-02"),
+        ),
+        (T::Date, json!(86_400), text("1970-01-02")),
+        // TIME
+        (T::Time, json!("03:04:05"), text("03:04:05.000000000")),
+        (
+            T::Time,
+            json!("03:04:05.123456"),
+            text("03:04:05.123456000"),
+        ),
+        (T::Time, json!("23:59"), text("23:59:00.000000000")),
+        (
+            T::Time,
+            json!("2024-01-02 03:04:05.5"),
+            text("03:04:05.500000000"),
+        ),
+        // TIMESTAMP_NTZ: wall clock kept, offset dropped.
+        (
+            T::TimestampNtz,
+            json!("2024-01-02T03:04:05.678901"),
+            text("2024-01-02 03:04:05.678901000"),
+        ),
+        (
+            T::TimestampNtz,
+            json!("2024-01-02 03:04:05"),
+            text("2024-01-02 03:04:05.000000000"),
+        ),
+        (
+            T::TimestampNtz,
+            json!("2024-01-02T03:04:05.123456789Z"),
+            text("2024-01-02 03:04:05.123456789"),
+        ),
+        (
+            T::TimestampNtz,
+            json!("2024-01-02T03:04:05+05:30"),
+            text("2024-01-02 03:04:05.000000000"),
+        ),
+        (
+            T::TimestampNtz,
+            json!("2024-01-02"),
+            text("2024-01-02 00:00:00.000000000"),
+        ),
+        (
+            T::TimestampNtz,
+            json!("2024-01-02T03:04"),
+            text("2024-01-02 03:04:00.000000000"),
+        ),
+        // Epochs: seconds below 31536000000, then ms, µs, ns.
+        (
+            T::TimestampNtz,
+            json!(1_700_000_000),
+            text("2023-11-14 22:13:20.000000000"),
+        ),
+        (
+            T::TimestampNtz,
+            json!("1700000000"),
+            text("2023-11-14 22:13:20.000000000"),
+        ),
+        (
+            T::TimestampNtz,
+            json!(1_700_000_000_123_i64),
+            text("2023-11-14 22:13:20.123000000"),
+        ),
+        (
+            T::TimestampNtz,
+            json!(1_700_000_000_123_456_i64),
+            text("2023-11-14 22:13:20.123456000"),
+        ),
+        (
+            T::TimestampNtz,
+            json!(1_700_000_000_123_456_789_i64),
+            text("2023-11-14 22:13:20.123456789"),
+        ),
+        (
+            T::TimestampNtz,
+            json!(1_700_000_000.25),
+            text("2023-11-14 22:13:20.250000000"),
+        ),
+        (
+            T::TimestampNtz,
+            json!(-1),
+            text("1969-12-31 23:59:59.000000000"),
+        ),
+        // TIMESTAMP_LTZ / TZ: converted to UTC, 'Z' suffix; no offset means UTC.
+        (
+            T::TimestampLtz,
+            json!("2024-01-02T03:04:05+05:30"),
+            text("2024-01-01 21:34:05.000000000Z"),
+        ),
+        (
+            T::TimestampTz,
+            json!("2024-01-02 03:04:05.5 -0800"),
+            text("2024-01-02 11:04:05.500000000Z"),
+        ),
+        (
+            T::TimestampTz,
+            json!("2024-01-02T03:04:05"),
+            text("2024-01-02 03:04:05.000000000Z"),
+        ),
+        (
+            T::TimestampLtz,
+            json!(0),
+            text("1970-01-01 00:00:00.000000000Z"),
+        ),
+        // VARIANT / OBJECT / ARRAY: compact JSON.
+        (
+            T::Variant,
+            json!({"street": "1 Main St", "zip": 12345}),
+            text(r#"{"street":"1 Main St","zip":12345}"#),
+        ),
+        (T::Variant, json!("abc"), text("\"abc\"")),
+        (T::Variant, json!(12), text("12")),
+        (T::Variant, json!([1, 2]), text("[1,2]")),
+        (T::Object, json!({"a": 1}), text(r#"{"a":1}"#)),
+        (T::Array, json!([{"a": 1}]), text(r#"[{"a":1}]"#)),
+        // BINARY: base64 by default, padding optional.
+        (
+            T::Binary { max_len: None },
+            json!("AAH/"),
+            Blob(vec![0, 1, 255]),
+        ),
+        (
+            T::Binary { max_len: None },
+            json!("aGk"),
+            Blob(b"hi".to_vec()),
+        ),
+        (
+            T::Binary { max_len: Some(3) },
+            json!("AAH/"),
+            Blob(vec![0, 1, 255]),
+        ),
+    ]
+}
+
+/// (type, input, start of the expected message).
+fn invalid_cases() -> Vec<(ColumnType, Value, &'static str)> {
+    vec![
+        (
+            number(38, 0),
+            json!("abc"),
+            "Numeric value 'abc' is not recognized",
+        ),
+        (
+            number(38, 0),
+            json!(true),
+            "Numeric value 'true' is not recognized",
+        ),
+        (
+            number(38, 0),
+            json!([1]),
+            "Numeric value '[1]' is not recognized",
+        ),
+        (
+            number(38, 0),
+            json!("NaN"),
+            "Numeric value 'NaN' is not recognized",
+        ),
+        (
+            number(3, 0),
+            json!(1000),
+            "Numeric value '1000' is out of range for NUMBER(3,0)",
+        ),
+        (
+            number(3, 0),
+            json!(999.5),
+            "Numeric value '999.5' is out of range",
+        ),
+        (
+            number(7, 2),
+            json!(100000),
+            "Numeric value '100000' is out of range for NUMBER(7,2)",
+        ),
+        (
+            number(7, 2),
+            json!("99999.995"),
+            "Numeric value '99999.995' is out of range",
+        ),
+        (
+            number(38, 0),
+            json!("1e40"),
+            "Numeric value '1e40' is out of range",
+        ),
+        (
+            T::Float,
+            json!("twelve"),
+            "Numeric value 'twelve' is not recognized",
+        ),
+        (
+            T::Float,
+            json!(false),
+            "Numeric value 'false' is not recognized",
+        ),
+        (
+            T::Varchar { max_len: Some(3) },
+            json!("abcd"),
+            "User character length limit (3) exceeded by string 'abcd'",
+        ),
+        (
+            T::Varchar { max_len: Some(2) },
+            json!(123),
+            "User character length limit (2) exceeded",
+        ),
+        (
+            T::Boolean,
+            json!("maybe"),
+            "Boolean value 'maybe' is not recognized",
+        ),
+        (
+            T::Boolean,
+            json!("2"),
+            "Boolean value '2' is not recognized",
+        ),
+        (
+            T::Boolean,
+            json!({}),
+            "Boolean value '{}' is not recognized",
+        ),
+        (
+            T::Date,
+            json!("2024-13-01"),
+            "Date '2024-13-01' is not recognized",
+        ),
+        (
+            T::Date,
+            json!("01/02/2024"),
+            "Date '01/02/2024' is not recognized",
+        ),
+        (T::Date, json!(true), "Date 'true' is not recognized"),
+        (
+            T::Time,
+            json!("25:00:00"),
+            "Time '25:00:00' is not recognized",
+        ),
+        (T::Time, json!(3600), "Time '3600' is not recognized"),
+        (
+            T::TimestampNtz,
+            json!("2024-01-02T03:04:05+99:00"),
+            "Timestamp '2024-01-02T03:04:05+99:00' is not recognized",
+        ),
+        (
+            T::TimestampNtz,
+            json!("2024-01-02X03:04:05"),
+            "Timestamp '2024-01-02X03:04:05' is not recognized",
+        ),
+        (
+            T::TimestampNtz,
+            json!("yesterday"),
+            "Timestamp 'yesterday' is not recognized",
+        ),
+        (
+            T::TimestampLtz,
+            json!("2024-02-30 00:00:00"),
+            "Timestamp '2024-02-30 00:00:00' is not recognized",
+        ),
+        (
+            T::TimestampTz,
+            json!(false),
+            "Timestamp 'false' is not recognized",
+        ),
+        (
+            T::Object,
+            json!([1]),
+            "Failed to cast variant value [1] to OBJECT",
+        ),
+        (
+            T::Array,
+            json!({"a": 1}),
+            "Failed to cast variant value {\"a\":1} to ARRAY",
+        ),
+        (
+            T::Array,
+            json!("x"),
+            "Failed to cast variant value \"x\" to ARRAY",
+        ),
+        (
+            T::Binary { max_len: None },
+            json!("not base64!"),
+            "Can't parse 'not base64!' as binary value with format BASE64",
+        ),
+        (
+            T::Binary { max_len: None },
+            json!(12),
+            "Can't parse '12' as binary value",
+        ),
+        (
+            T::Binary { max_len: Some(2) },
+            json!("AAH/"),
+            "Binary value of 3 bytes exceeds the column's limit (2)",
+        ),
+    ]
+}
+
+#[test]
+fn valid_values_convert_per_type() {
+    for (ty, input, expected) in valid_cases() {
+        let actual = convert_one(&ty, input.clone());
+        assert_eq!(actual, Ok(expected), "{} <- {input}", ty.sql_name());
+    }
+}
+
+#[test]
+fn invalid_values_are_row_errors_naming_the_column() {
+    for (ty, input, expected) in invalid_cases() {
+        let error = convert_one(&ty, input.clone())
+            .expect_err(&format!("{} <- {input} must fail", ty.sql_name()));
+        assert_eq!(error.column.as_deref(), Some("C"), "{input}");
+        assert!(
+            error.message.starts_with(expected),
+            "{} <- {input}: got {:?}, want {expected:?}",
+            ty.sql_name(),
+            error.message
+        );
+        assert!(error.to_string().ends_with("(column \"C\")"), "{error}");
+    }
+}
+
+#[test]
+fn binary_formats_hex_and_utf8_are_options() {
+    let table = table(&[("B", T::Binary { max_len: None }, true)]);
+    let hex = ConvertOptions {
+        binary_format: BinaryFormat::Hex,
+    };
+    let utf8 = ConvertOptions {
+        binary_format: BinaryFormat::Utf8,
+    };
+    assert_eq!(
+        convert_row_with(&table, &row(json!({"b": "01fF41"})), &hex),
+        Ok(vec![Blob(vec![1, 255, 0x41])])
+    );
+    assert!(convert_row_with(&table, &row(json!({"b": "0g"})), &hex).is_err());
+    assert!(convert_row_with(&table, &row(json!({"b": "abc"})), &hex).is_err());
+    assert_eq!(
+        convert_row_with(&table, &row(json!({"b": "hé"})), &utf8),
+        Ok(vec![Blob("hé".as_bytes().to_vec())])
+    );
+}
+
+#[test]
+fn not_null_columns_reject_null_and_missing_values() {
+    let table = table(&[
+        ("ID", number(38, 0), false),
+        ("NOTE", T::Varchar { max_len: None }, true),
+    ]);
+    for input in [json!({"id": null, "note": "x"}), json!({"note": "x"})] {
+        let error = convert_row(&table, &row(input)).unwrap_err();
+        assert_eq!(error.column.as_deref(), Some("ID"));
+        assert_eq!(error.message, "NULL result in a non-nullable column");
+    }
+    assert_eq!(
+        convert_row(&table, &row(json!({"id": 1, "note": null}))),
+        Ok(vec![Integer(1), Null])
+    );
+}
+
+#[test]
+fn names_match_case_insensitively_missing_columns_are_null_and_unknown_keys_ignored() {
+    let table = table(&[
+        ("TXID", T::Varchar { max_len: None }, true),
+        ("Price", number(7, 2), true),
+        ("DAYS", number(38, 0), true),
+    ]);
+    let values = convert_row(
+        &table,
+        &row(json!({"txId": "a1", "PRICE": "9.99", "unknown": [1, 2, 3]})),
+    )
+    .unwrap();
+    assert_eq!(values, [text("a1"), Real(9.99), Null]);
+    // An exact match wins over a case-insensitive one, whatever the key order.
+    let values = convert_row(&table, &row(json!({"PRICE": 1, "Price": 2}))).unwrap();
+    assert_eq!(values[1], Real(2.0));
+    let values = convert_row(&table, &row(json!({"Price": 2, "price": 1}))).unwrap();
+    assert_eq!(values[1], Real(2.0));
+}
+
+#[test]
+fn lines_that_are_not_json_objects_are_row_errors() {
+    let table = table(&[("A", number(38, 0), true)]);
+    assert_eq!(convert_line(&table, br#"{"a": 5}"#), Ok(vec![Integer(5)]));
+    assert_eq!(
+        convert_line(&table, b"{\"A\": \"6\"}\r\n"),
+        Ok(vec![Integer(6)])
+    );
+    for line in [
+        &b"[1, 2]"[..],
+        b"42",
+        b"\"str\"",
+        b"{\"a\": ",
+        b"not json",
+        b"",
+    ] {
+        let error = convert_line(&table, line).unwrap_err();
+        assert_eq!(error.column, None, "{}", String::from_utf8_lossy(line));
+        assert!(
+            error.message.starts_with("Row is not a JSON object")
+                || error.message.starts_with("Error parsing JSON"),
+            "{}",
+            error.message
+        );
+    }
+}
+
+#[test]
+fn sqlite_tables_accept_converted_rows_and_read_back() {
+    let table = Table {
+        database: "STREAMING_INGEST".into(),
+        schema: "STREAMING_INGEST".into(),
+        name: "RESORT_TICKET".into(),
+        columns: vec![
+            Column {
+                name: "TXID".into(),
+                ty: T::Varchar { max_len: Some(255) },
+                nullable: false,
+            },
+            Column {
+                name: "PURCHASE_TIME".into(),
+                ty: T::TimestampNtz,
+                nullable: true,
+            },
+            Column {
+                name: "PRICE_USD".into(),
+                ty: number(7, 2),
+                nullable: true,
+            },
+            Column {
+                name: "DAYS".into(),
+                ty: number(38, 0),
+                nullable: true,
+            },
+            Column {
+                name: "ADDRESS".into(),
+                ty: T::Variant,
+                nullable: true,
+            },
+            Column {
+                name: "SEEN_AT".into(),
+                ty: T::TimestampTz,
+                nullable: true,
+            },
+            Column {
+                name: "ACTIVE".into(),
+                ty: T::Boolean,
+                nullable: true,
+            },
+            Column {
+                name: "PAYLOAD".into(),
+                ty: T::Binary { max_len: None },
+                nullable: true,
+            },
+            Column {
+                name: "BIG".into(),
+                ty: number(38, 0),
+                nullable: true,
+            },
+            Column {
+                name: "weird \"name\"".into(),
+                ty: T::Float,
+                nullable: true,
+            },
+        ],
+    };
+    let ddl = sqlite_create_table(&table);
+    assert!(ddl.starts_with(
+        "CREATE TABLE IF NOT EXISTS \"STREAMING_INGEST.STREAMING_INGEST.RESORT_TICKET\" (\"TXID\" VARCHAR(255), \"PURCHASE_TIME\" TIMESTAMP_NTZ, \"PRICE_USD\" NUMBER(7,2)"
+    ), "{ddl}");
+    let db = Connection::open_in_memory().unwrap();
+    db.execute(&ddl, []).unwrap();
+    db.execute(&ddl, []).unwrap(); // IF NOT EXISTS
+
+    let rows = [
+        json!({"txid": "t1", "purchase_time": "2024-01-02T03:04:05.678901", "price_usd": "19.99",
+               "days": 3, "address": {"city": "Zermatt", "zip": "3920"},
+               "seen_at": "2024-01-02T03:04:05+01:00", "active": "yes", "payload": "AAH/",
+               "big": "123456789012345678901234567890", "weird \"name\"": 1.5}),
+        json!({"txid": "t2", "purchase_time": "2024-01-03 10:00:00", "price_usd": 5.015, "days": null}),
+    ];
+    let insert = sqlite_insert(&table);
+    for r in rows {
+        let values = convert_row(&table, &row(r)).unwrap();
+        db.execute(&insert, rusqlite::params_from_iter(values.iter()))
+            .unwrap();
+    }
+
+    let (sum, hour, city, seen_utc, active, payload, big, weird): (
+        f64,
+        String,
+        String,
+        String,
+        i64,
+        Vec<u8>,
+        f64,
+        f64,
+    ) = db
+        .query_row(
+            "SELECT (SELECT SUM(PRICE_USD) FROM \"STREAMING_INGEST.STREAMING_INGEST.RESORT_TICKET\"),
+                    strftime('%Y-%m-%d %H', PURCHASE_TIME), json_extract(ADDRESS, '$.city'),
+                    datetime(SEEN_AT), ACTIVE, PAYLOAD, BIG, \"weird \"\"name\"\"\"
+             FROM \"STREAMING_INGEST.STREAMING_INGEST.RESORT_TICKET\" WHERE TXID = 't1'",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert!((sum - 25.01).abs() < 1e-9, "{sum}");
+    assert_eq!(hour, "2024-01-02 03");
+    assert_eq!(city, "Zermatt");
+    assert_eq!(seen_utc, "2024-01-02 02:04:05");
+    assert_eq!(active, 1);
+    assert_eq!(payload, vec![0, 1, 255]);
+    // Beyond i64 the value is handed over as exact TEXT, which SQLite's NUMERIC affinity
+    // (declared type NUMBER(38,0)) stores as REAL.
+    assert_eq!(big, 1.2345678901234568e29);
+    assert_eq!(weird, 1.5);
+
+    let days: Option<i64> = db
+        .query_row(
+            "SELECT DAYS FROM \"STREAMING_INGEST.STREAMING_INGEST.RESORT_TICKET\" WHERE TXID = 't2'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(days, None);
+}
+
+#[test]
+fn pipes_map_columns_by_their_transform_or_match_mode() {
+    let mut catalog = Catalog::new();
+    catalog
+        .apply_sql(
+            r#"CREATE DATABASE D; CREATE SCHEMA S;
+            CREATE TABLE T (ID int not null, TS timestamp_ntz, DOC variant, CITY varchar);
+            CREATE PIPE BY_PATH AS COPY INTO T FROM (
+                SELECT $1:id, $1:meta.when::TIMESTAMP_NTZ, $1, $1:addr.city
+                FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')));
+            CREATE PIPE SOME_COLUMNS AS COPY INTO T (CITY, ID) FROM (
+                SELECT $1['town'], $1:n FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')));
+            CREATE PIPE EXACT AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
+                MATCH_BY_COLUMN_NAME = CASE_SENSITIVE;"#,
+        )
+        .unwrap();
+    let table = catalog.table("D", "S", "T").unwrap();
+    let options = ConvertOptions::default();
+    let pipe = |name| catalog.pipe_definition("D", "S", name).unwrap();
+
+    let input =
+        row(json!({"id": 7, "meta": {"when": "2024-01-02T03:04:05"}, "addr": {"city": "Sion"}}));
+    let values = convert_row_for_pipe(table, pipe("BY_PATH"), &input, &options).unwrap();
+    assert_eq!(
+        values,
+        [
+            Integer(7),
+            text("2024-01-02 03:04:05.000000000"),
+            text(r#"{"addr":{"city":"Sion"},"id":7,"meta":{"when":"2024-01-02T03:04:05"}}"#),
+            text("Sion"),
+        ]
+    );
+    // Paths are case-sensitive: $1:id does not read "ID", so the NOT NULL column fails.
+    let error =
+        convert_row_for_pipe(table, pipe("BY_PATH"), &row(json!({"ID": 7})), &options).unwrap_err();
+    assert_eq!(error.column.as_deref(), Some("ID"));
+
+    let values = convert_row_for_pipe(
+        table,
+        pipe("SOME_COLUMNS"),
+        &row(json!({"town": "Brig", "n": "3"})),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(values, [Integer(3), Null, Null, text("Brig")]);
+
+    let values = convert_row_for_pipe(
+        table,
+        pipe("EXACT"),
+        &row(json!({"ID": 1, "city": "ignored"})),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(values, [Integer(1), Null, Null, Null]);
+}

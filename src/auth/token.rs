@@ -1,0 +1,408 @@
+//! The scoped-token cache (protocol.md §2.2).
+//!
+//! * The token is fetched once and cached; callers get it without any I/O.
+//! * It is refreshed when less than `refresh_ahead` (default 5 min, or half the token's
+//!   lifetime if that is shorter) remains. If a refresh ahead of expiry fails while the cached
+//!   token is still valid, the cached token keeps being used and the refresh is retried later.
+//! * After an HTTP 401, [`TokenManager::invalidate_and_refresh`] is single-flight: every
+//!   caller that saw the same rejected token shares ONE exchange (a tokio mutex plus a
+//!   generation number per token). The official SDK fires about 20 exchanges per 401.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use tokio::time::Instant;
+
+use crate::auth::{AuthHeader, Authenticator, Secret};
+use crate::Result;
+
+/// How long to wait before retrying a failed refresh while the cached token is still valid.
+const REFRESH_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// Fetches a new scoped token (the HTTP exchange; a counting fake in tests).
+#[async_trait]
+pub(crate) trait TokenFetcher: Send + Sync + fmt::Debug {
+    /// Returns the raw token text.
+    async fn fetch(&self) -> Result<String>;
+}
+
+/// A cached scoped token.
+#[derive(Debug)]
+pub(crate) struct CachedToken {
+    pub(crate) value: Secret,
+    pub(crate) generation: u64,
+    pub(crate) expires_at: Instant,
+    /// When to refresh ahead of expiry (moved later after a failed refresh).
+    refresh_at: Instant,
+}
+
+impl CachedToken {
+    fn is_expired(&self, now: Instant) -> bool {
+        now >= self.expires_at
+    }
+}
+
+/// Caches the scoped token and refreshes it.
+pub(crate) struct TokenManager {
+    fetcher: Arc<dyn TokenFetcher>,
+    current: RwLock<Option<Arc<CachedToken>>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    refresh_ahead: Duration,
+    default_ttl: Duration,
+    generation: AtomicU64,
+    exchanges: AtomicU64,
+}
+
+impl fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("fetcher", &self.fetcher)
+            .field("refresh_ahead", &self.refresh_ahead)
+            .field("default_ttl", &self.default_ttl)
+            .field("exchanges", &self.exchanges.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenManager {
+    /// `refresh_ahead`: refresh when less than this remains (capped at half the lifetime).
+    /// `default_ttl`: lifetime assumed when the token is not a decodable JWT.
+    pub(crate) fn new(
+        fetcher: Arc<dyn TokenFetcher>,
+        refresh_ahead: Duration,
+        default_ttl: Duration,
+    ) -> Self {
+        Self {
+            fetcher,
+            current: RwLock::new(None),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            refresh_ahead,
+            default_ttl,
+            generation: AtomicU64::new(0),
+            exchanges: AtomicU64::new(0),
+        }
+    }
+
+    /// How many token exchanges have been made.
+    #[cfg(test)]
+    pub(crate) fn exchange_count(&self) -> u64 {
+        self.exchanges.load(Ordering::Relaxed)
+    }
+
+    fn cached(&self) -> Option<Arc<CachedToken>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The current token, fetching or refreshing it first when needed.
+    ///
+    /// # Errors
+    /// The exchange's error when there is no valid token to fall back on.
+    pub(crate) async fn token(&self) -> Result<Arc<CachedToken>> {
+        if let Some(t) = self.cached() {
+            if Instant::now() < t.refresh_at {
+                return Ok(t);
+            }
+        }
+        let _guard = self.refresh_lock.lock().await;
+        let cached = self.cached();
+        if let Some(t) = &cached {
+            if Instant::now() < t.refresh_at {
+                return Ok(Arc::clone(t));
+            }
+        }
+        match self.fetch_and_store().await {
+            Ok(t) => Ok(t),
+            Err(e) => match cached {
+                Some(t) if !t.is_expired(Instant::now()) => {
+                    tracing::warn!(
+                        error = %e,
+                        "refreshing the scoped token ahead of expiry failed; using the cached token and retrying in {REFRESH_RETRY_AFTER:?}"
+                    );
+                    let retry = Arc::new(CachedToken {
+                        value: t.value.clone(),
+                        generation: t.generation,
+                        expires_at: t.expires_at,
+                        refresh_at: Instant::now() + REFRESH_RETRY_AFTER,
+                    });
+                    *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Arc::clone(&retry));
+                    Ok(retry)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// After a 401 with the token of generation `seen`: refreshes it, unless another caller
+    /// already did (then the newer token is returned without a new exchange).
+    ///
+    /// # Errors
+    /// The exchange's error.
+    pub(crate) async fn invalidate_and_refresh(&self, seen: u64) -> Result<Arc<CachedToken>> {
+        let _guard = self.refresh_lock.lock().await;
+        if let Some(t) = self.cached() {
+            if t.generation != seen && !t.is_expired(Instant::now()) {
+                return Ok(t);
+            }
+        }
+        self.fetch_and_store().await
+    }
+
+    /// Exchanges and caches. Call with `refresh_lock` held.
+    async fn fetch_and_store(&self) -> Result<Arc<CachedToken>> {
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("snowpipe_streaming_token_exchanges_total").increment(1);
+        let raw = self.fetcher.fetch().await?;
+        let ttl = token_ttl(&raw, SystemTime::now()).unwrap_or(self.default_ttl);
+        let ahead = self.refresh_ahead.min(ttl / 2);
+        let now = Instant::now();
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let token = Arc::new(CachedToken {
+            value: Secret::new(raw),
+            generation,
+            expires_at: now + ttl,
+            refresh_at: now + (ttl - ahead),
+        });
+        tracing::debug!(generation, ttl_s = ttl.as_secs(), "scoped token obtained");
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&token));
+        Ok(token)
+    }
+}
+
+#[async_trait]
+impl Authenticator for TokenManager {
+    async fn authorization(&self) -> Result<AuthHeader> {
+        let t = self.token().await?;
+        Ok(AuthHeader {
+            token: t.value.clone(),
+            scheme: "Bearer",
+            token_type: Some("OAUTH"),
+            generation: t.generation,
+        })
+    }
+
+    async fn unauthorized(&self, rejected: &AuthHeader) -> Result<bool> {
+        self.invalidate_and_refresh(rejected.generation).await?;
+        Ok(true)
+    }
+
+    fn rejection_hint(&self) -> String {
+        "Snowflake kept rejecting the scoped token even after refreshing it: check the role's \
+         privileges on the pipe and that the user is not disabled"
+            .to_owned()
+    }
+}
+
+/// The remaining lifetime of a JWT-shaped token, from its payload's `exp` (seconds; a value
+/// that can only be milliseconds is accepted too). `None` when the token is not a decodable
+/// JWT with a numeric `exp`.
+pub(crate) fn token_ttl(token: &str, now: SystemTime) -> Option<Duration> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let mut exp = claims.get("exp")?.as_f64()?;
+    if exp > 100_000_000_000.0 {
+        exp /= 1000.0; // milliseconds
+    }
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+    Some(Duration::from_secs_f64((exp - now).max(0.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn jwt_with_exp(exp: u64) -> String {
+        let enc = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap())
+        };
+        format!(
+            "{}.{}.sig",
+            enc(serde_json::json!({"alg":"HS256"})),
+            enc(serde_json::json!({"exp": exp}))
+        )
+    }
+
+    fn now_s() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    #[derive(Debug)]
+    struct Counting {
+        calls: AtomicUsize,
+        ttl_s: u64,
+        delay: Duration,
+    }
+
+    #[async_trait]
+    impl TokenFetcher for Counting {
+        async fn fetch(&self) -> Result<String> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            Ok(jwt_with_exp(now_s() + self.ttl_s))
+        }
+    }
+
+    fn manager(ttl_s: u64, delay: Duration) -> (Arc<Counting>, Arc<TokenManager>) {
+        let f = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+            ttl_s,
+            delay,
+        });
+        let m = Arc::new(TokenManager::new(
+            Arc::clone(&f) as Arc<dyn TokenFetcher>,
+            Duration::from_secs(300),
+            Duration::from_secs(3600),
+        ));
+        (f, m)
+    }
+
+    #[test]
+    fn ttl_from_jwt_seconds_and_millis() {
+        let now = SystemTime::now();
+        let n = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let ttl = token_ttl(&jwt_with_exp(n + 3600), now).unwrap();
+        assert!(ttl.as_secs() >= 3599 && ttl.as_secs() <= 3600, "{ttl:?}");
+        let ttl = token_ttl(&jwt_with_exp((n + 600) * 1000), now).unwrap();
+        assert!(ttl.as_secs() >= 599 && ttl.as_secs() <= 600, "{ttl:?}");
+        assert_eq!(token_ttl("opaque-token", now), None);
+        assert_eq!(token_ttl("a.b.c", now), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cached_until_refresh_ahead_window() {
+        let (f, m) = manager(3600, Duration::ZERO);
+        let a = m.token().await.unwrap();
+        let b = m.token().await.unwrap();
+        assert_eq!(a.generation, b.generation);
+        assert_eq!(f.calls.load(Ordering::SeqCst), 1);
+        // 3600 s token, refreshed 300 s ahead: still cached at 3299 s...
+        tokio::time::advance(Duration::from_secs(3299)).await;
+        assert_eq!(m.token().await.unwrap().generation, a.generation);
+        // ...refreshed at 3300 s.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_ne!(m.token().await.unwrap().generation, a.generation);
+        assert_eq!(f.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn short_tokens_refresh_at_half_life() {
+        let (f, m) = manager(120, Duration::ZERO);
+        m.token().await.unwrap();
+        tokio::time::advance(Duration::from_secs(59)).await;
+        m.token().await.unwrap();
+        assert_eq!(f.calls.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        m.token().await.unwrap();
+        assert_eq!(f.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_first_fetch_is_single_flight() {
+        let (f, m) = manager(3600, Duration::from_millis(50));
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let m = Arc::clone(&m);
+                tokio::spawn(async move { m.token().await.unwrap().generation })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 1);
+        }
+        assert_eq!(f.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invalidate_is_single_flight_per_generation() {
+        let (f, m) = manager(3600, Duration::from_millis(50));
+        let seen = m.token().await.unwrap().generation;
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let m = Arc::clone(&m);
+                tokio::spawn(
+                    async move { m.invalidate_and_refresh(seen).await.unwrap().generation },
+                )
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), seen + 1);
+        }
+        assert_eq!(
+            f.calls.load(Ordering::SeqCst),
+            2,
+            "one initial fetch + one refresh"
+        );
+        assert_eq!(m.exchange_count(), 2);
+    }
+
+    #[derive(Debug)]
+    struct FailAfterFirst {
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl TokenFetcher for FailAfterFirst {
+        async fn fetch(&self) -> Result<String> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Ok(jwt_with_exp(now_s() + 600))
+            } else {
+                Err(crate::Error::auth("exchange down"))
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_refresh_ahead_keeps_the_valid_token() {
+        let f = Arc::new(FailAfterFirst {
+            calls: AtomicUsize::new(0),
+        });
+        let m = TokenManager::new(
+            Arc::clone(&f) as Arc<dyn TokenFetcher>,
+            Duration::from_secs(300),
+            Duration::from_secs(3600),
+        );
+        let first = m.token().await.unwrap();
+        tokio::time::advance(Duration::from_secs(301)).await; // inside the refresh window
+        let again = m.token().await.unwrap();
+        assert_eq!(again.generation, first.generation);
+        assert_eq!(f.calls.load(Ordering::SeqCst), 2);
+        // The failed refresh is not retried on every call.
+        m.token().await.unwrap();
+        assert_eq!(f.calls.load(Ordering::SeqCst), 2);
+        // Once expired, the error surfaces.
+        tokio::time::advance(Duration::from_secs(600)).await;
+        assert!(m.token().await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opaque_token_uses_default_ttl() {
+        #[derive(Debug)]
+        struct Opaque;
+        #[async_trait]
+        impl TokenFetcher for Opaque {
+            async fn fetch(&self) -> Result<String> {
+                Ok("opaque".into())
+            }
+        }
+        let m = TokenManager::new(
+            Arc::new(Opaque),
+            Duration::from_secs(300),
+            Duration::from_secs(3600),
+        );
+        let t = m.token().await.unwrap();
+        assert_eq!(t.expires_at - Instant::now(), Duration::from_secs(3600));
+    }
+}

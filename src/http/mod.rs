@@ -1,0 +1,507 @@
+//! The HTTP layer: one reqwest client per [`StreamingIngestClient`](crate::StreamingIngestClient),
+//! request building (headers, `requestId`/`retryCount`), the retry loop and error
+//! classification (protocol.md §2.6, §5.3).
+
+pub(crate) mod retry;
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+use tokio::time::Instant;
+
+use crate::api::ErrorBody;
+use crate::auth::Authenticator;
+use crate::error::{Error, ServerError, TransportError, TransportErrorKind};
+use crate::Result;
+
+pub(crate) use retry::{Backoff, RetryConfig};
+
+/// Everything outside the RFC 3986 unreserved set `A-Za-z0-9-._~` is percent-encoded.
+pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a path segment or query value.
+pub(crate) fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+/// How many times one call may refresh the token after a 401 before giving up.
+const MAX_REFRESHES_PER_CALL: u32 = 2;
+
+/// Longest snippet of a non-JSON error body kept in an error message.
+const BODY_SNIPPET: usize = 200;
+
+/// The `User-Agent` of every request:
+/// `snowpipe-streaming-rs/<version> (<os> <arch>)[ (app=<application>)]`.
+pub(crate) fn user_agent(application: Option<&str>) -> String {
+    let mut ua = format!(
+        "snowpipe-streaming-rs/{} ({} {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    if let Some(app) = application {
+        ua.push_str(&format!(" (app={app})"));
+    }
+    ua
+}
+
+/// One logical call (all its attempts).
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    /// For errors and logs, e.g. `"append rows"`.
+    pub(crate) operation: &'static str,
+    pub(crate) method: Method,
+    /// The full URL with the call's own query, without `requestId`/`retryCount`.
+    pub(crate) url: String,
+    /// Body and its content type.
+    pub(crate) body: Option<(Bytes, &'static str)>,
+    /// Extra headers (e.g. `Content-Encoding`).
+    pub(crate) headers: HeaderMap,
+    /// Whether repeating the request after a timeout or broken connection is safe.
+    pub(crate) idempotent: bool,
+    /// Snowflake codes that make a 409 retryable for this call.
+    pub(crate) retry_409_codes: &'static [&'static str],
+}
+
+impl Call {
+    pub(crate) fn new(operation: &'static str, method: Method, url: String) -> Self {
+        Self {
+            operation,
+            method,
+            url,
+            body: None,
+            headers: HeaderMap::new(),
+            idempotent: true,
+            retry_409_codes: &[],
+        }
+    }
+
+    pub(crate) fn body(mut self, body: impl Into<Bytes>, content_type: &'static str) -> Self {
+        self.body = Some((body.into(), content_type));
+        self
+    }
+
+    pub(crate) fn header(mut self, name: &'static str, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    pub(crate) fn not_idempotent(mut self) -> Self {
+        self.idempotent = false;
+        self
+    }
+
+    pub(crate) fn retry_409(mut self, codes: &'static [&'static str]) -> Self {
+        self.retry_409_codes = codes;
+        self
+    }
+}
+
+/// A successful (2xx) response, fully read.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Bytes,
+    /// The call's `requestId`.
+    pub(crate) request_id: String,
+}
+
+impl Response {
+    /// Decodes a JSON body.
+    ///
+    /// # Errors
+    /// [`Error::Transport`] of kind `Decode` when the body is not the expected JSON.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &'static str,
+    ) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            decode_error(
+                operation,
+                format!(
+                    "the HTTP {} response is not the expected JSON",
+                    self.status.as_u16()
+                ),
+                Some(&self.request_id),
+                Some(Box::new(e)),
+            )
+        })
+    }
+
+    /// The body as trimmed text.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).trim().to_owned()
+    }
+}
+
+/// The HTTP client: reqwest plus the user agent and retry policy. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    user_agent: HeaderValue,
+    retry: RetryConfig,
+}
+
+impl std::fmt::Debug for HttpClient {
+    /// Omits the reqwest client, whose proxy settings may hold credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one attempt produced.
+enum Attempt {
+    Response {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+    Failed {
+        kind: TransportErrorKind,
+        error: reqwest::Error,
+    },
+}
+
+impl HttpClient {
+    pub(crate) fn new(
+        client: reqwest::Client,
+        user_agent: &str,
+        retry: RetryConfig,
+    ) -> Result<Self> {
+        let user_agent = HeaderValue::from_str(user_agent).map_err(|_| {
+            Error::config("application", "the user agent contains invalid characters")
+        })?;
+        Ok(Self {
+            client,
+            user_agent,
+            retry,
+        })
+    }
+
+    /// Runs `call` with retries, authenticating every attempt with `auth`.
+    ///
+    /// # Errors
+    /// [`Error::Server`] for a non-retryable status or when retries ran out on a retryable
+    /// one; [`Error::Transport`] for network failures (immediately for a timeout or broken
+    /// connection of a non-idempotent call); [`Error::Auth`] when 401s persist.
+    pub(crate) async fn execute(&self, call: &Call, auth: &dyn Authenticator) -> Result<Response> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let started = Instant::now();
+        let mut backoff = Backoff::new(&self.retry);
+        let mut attempts: u32 = 0;
+        let mut refreshes: u32 = 0;
+        loop {
+            let header = auth.authorization().await?;
+            let outcome = self.attempt(call, &header, &request_id, attempts).await;
+            attempts += 1;
+            let (failure, retry_after): (Error, Option<Duration>) = match outcome {
+                Attempt::Response { status, body, .. } if status.is_success() => {
+                    return Ok(Response {
+                        status,
+                        body,
+                        request_id,
+                    });
+                }
+                Attempt::Response {
+                    status: StatusCode::UNAUTHORIZED,
+                    body,
+                    ..
+                } => {
+                    if refreshes < MAX_REFRESHES_PER_CALL
+                        && attempts < self.retry.max_attempts
+                        && auth.unauthorized(&header).await?
+                    {
+                        refreshes += 1;
+                        tracing::info!(
+                            operation = call.operation,
+                            attempt = attempts,
+                            "HTTP 401: retrying with a refreshed token"
+                        );
+                        continue;
+                    }
+                    let detail = ErrorBody::parse(&body)
+                        .map(|b| describe_error_body(&b))
+                        .unwrap_or_default();
+                    return Err(Error::auth(format!(
+                        "{} failed with HTTP 401{detail}: {} [request id {request_id}]",
+                        call.operation,
+                        auth.rejection_hint()
+                    )));
+                }
+                Attempt::Response {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    let parsed = ErrorBody::parse(&body);
+                    let retryable = match status.as_u16() {
+                        429 | 500 | 502 | 503 | 504 => true,
+                        404 => parsed.is_none(),
+                        409 => parsed
+                            .as_ref()
+                            .and_then(|b| b.code.as_deref())
+                            .is_some_and(|c| call.retry_409_codes.contains(&c)),
+                        _ => false,
+                    };
+                    let err =
+                        server_error(call.operation, status, parsed, &body, &request_id, attempts);
+                    if !retryable {
+                        return Err(err);
+                    }
+                    let retry_after = headers
+                        .get(http::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+                    (err, retry_after)
+                }
+                Attempt::Failed { kind, error } => {
+                    let retryable = match kind {
+                        TransportErrorKind::Connect => true,
+                        TransportErrorKind::Timeout | TransportErrorKind::Interrupted => {
+                            call.idempotent
+                        }
+                        _ => false,
+                    };
+                    let err = transport_error(call.operation, kind, error, &request_id, attempts);
+                    if !retryable {
+                        return Err(err);
+                    }
+                    (err, None)
+                }
+            };
+            if attempts >= self.retry.max_attempts {
+                return Err(failure);
+            }
+            let remaining = self.retry.total_budget.saturating_sub(started.elapsed());
+            if remaining.is_zero() {
+                return Err(failure);
+            }
+            let delay = retry_after
+                .unwrap_or_else(|| backoff.next_delay())
+                .min(remaining);
+            tracing::info!(
+                operation = call.operation,
+                attempt = attempts,
+                error = %failure,
+                sleep_ms = delay.as_millis() as u64,
+                "retrying after backoff"
+            );
+            metrics::counter!("snowpipe_streaming_http_retries_total", "operation" => call.operation)
+                .increment(1);
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        call: &Call,
+        auth: &crate::auth::AuthHeader,
+        request_id: &str,
+        retry_count: u32,
+    ) -> Attempt {
+        let sep = if call.url.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{}{sep}requestId={request_id}&retryCount={retry_count}",
+            call.url
+        );
+        let mut authorization =
+            HeaderValue::from_str(&format!("{} {}", auth.scheme, auth.token.expose()))
+                .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
+        authorization.set_sensitive(true);
+        let mut req = self
+            .client
+            .request(call.method.clone(), url)
+            .header(http::header::AUTHORIZATION, authorization);
+        if let Some(token_type) = auth.token_type {
+            req = req.header(
+                "X-Snowflake-Authorization-Token-Type",
+                HeaderValue::from_static(token_type),
+            );
+        }
+        let mut req = req
+            .header(
+                http::header::ACCEPT,
+                HeaderValue::from_static("application/json"),
+            )
+            .header(http::header::USER_AGENT, self.user_agent.clone())
+            .headers(call.headers.clone());
+        if let Some((body, content_type)) = &call.body {
+            req = req
+                .header(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static(content_type),
+                )
+                .body(body.clone());
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                match resp.bytes().await {
+                    Ok(body) => Attempt::Response {
+                        status,
+                        headers,
+                        body,
+                    },
+                    Err(error) => Attempt::Failed {
+                        kind: if error.is_timeout() {
+                            TransportErrorKind::Timeout
+                        } else {
+                            TransportErrorKind::Interrupted
+                        },
+                        error,
+                    },
+                }
+            }
+            Err(error) => Attempt::Failed {
+                kind: classify(&error),
+                error,
+            },
+        }
+    }
+}
+
+/// Classifies a reqwest send error. A connect failure (including a connect timeout) means
+/// the request never left; a timeout or a broken connection afterwards means it may have.
+pub(crate) fn classify(error: &reqwest::Error) -> TransportErrorKind {
+    if error.is_connect() {
+        TransportErrorKind::Connect
+    } else if error.is_timeout() {
+        TransportErrorKind::Timeout
+    } else if error.is_builder() || error.is_redirect() {
+        TransportErrorKind::Other
+    } else if error.is_decode() {
+        TransportErrorKind::Decode
+    } else {
+        TransportErrorKind::Interrupted
+    }
+}
+
+fn describe_error_body(b: &ErrorBody) -> String {
+    match (&b.code, &b.message) {
+        (Some(c), Some(m)) => format!(" {c} ({m})"),
+        (Some(c), None) => format!(" {c}"),
+        (None, Some(m)) => format!(" ({m})"),
+        (None, None) => String::new(),
+    }
+}
+
+fn server_error(
+    operation: &'static str,
+    status: StatusCode,
+    parsed: Option<ErrorBody>,
+    body: &[u8],
+    request_id: &str,
+    attempts: u32,
+) -> Error {
+    let (code, message) = match parsed {
+        Some(b) => (b.code, b.message.unwrap_or_default()),
+        None => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            let message = if text.is_empty() {
+                String::new()
+            } else {
+                let snippet: String = text.chars().take(BODY_SNIPPET).collect();
+                let ellipsis = if text.chars().count() > BODY_SNIPPET {
+                    "…"
+                } else {
+                    ""
+                };
+                format!("non-JSON body: {snippet}{ellipsis}")
+            };
+            (None, message)
+        }
+    };
+    Error::Server(Box::new(ServerError {
+        status: status.as_u16(),
+        code,
+        message,
+        request_id: Some(request_id.to_owned()),
+        operation,
+        attempts,
+    }))
+}
+
+fn transport_error(
+    operation: &'static str,
+    kind: TransportErrorKind,
+    error: reqwest::Error,
+    request_id: &str,
+    attempts: u32,
+) -> Error {
+    let message = match kind {
+        TransportErrorKind::Connect => "cannot connect to the server",
+        TransportErrorKind::Timeout => "the request timed out; the server may have processed it",
+        TransportErrorKind::Interrupted => {
+            "the connection broke during the request; the server may have processed it"
+        }
+        TransportErrorKind::Decode => "the response could not be read",
+        _ => "the request could not be sent",
+    };
+    Error::Transport(Box::new(TransportError {
+        kind,
+        operation,
+        message: message.to_owned(),
+        request_id: Some(request_id.to_owned()),
+        attempts,
+        source: Some(Box::new(error.without_url())),
+    }))
+}
+
+/// Builds the error for a 2xx response whose body could not be decoded.
+pub(crate) fn decode_error(
+    operation: &'static str,
+    what: String,
+    request_id: Option<&str>,
+    source: Option<crate::error::BoxError>,
+) -> Error {
+    Error::Transport(Box::new(TransportError {
+        kind: TransportErrorKind::Decode,
+        operation,
+        message: what,
+        request_id: request_id.map(str::to_owned),
+        attempts: 1,
+        source,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_matches_the_official_sdk() {
+        assert_eq!(encode("my db"), "my%20db");
+        assert_eq!(encode("a/b"), "a%2Fb");
+        assert_eq!(encode("Ü"), "%C3%9C");
+        assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(encode("100%"), "100%25");
+        assert_eq!(encode("AZaz09-._~"), "AZaz09-._~");
+        assert_eq!(encode("T-STREAMING"), "T-STREAMING");
+    }
+
+    #[test]
+    fn user_agent_shape() {
+        let ua = user_agent(None);
+        assert!(ua.starts_with(&format!(
+            "snowpipe-streaming-rs/{} (",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(ua.ends_with(&format!(
+            "{} {})",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )));
+        assert!(user_agent(Some("myapp")).ends_with(" (app=myapp)"));
+    }
+}

@@ -1,0 +1,70 @@
+//! HTTPS with a per-client root CA, as with `snowpipe-emulator --tls`: a tiny TLS server on
+//! 127.0.0.1 whose certificate is signed by a CA generated for the test.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::tls::start_tls_account;
+use common::*;
+use snowpipe_streaming::{Error, StreamingIngestClient, TransportErrorKind};
+
+fn builder(url: &str) -> snowpipe_streaming::ClientBuilder {
+    StreamingIngestClient::builder()
+        .account("myorg-myacct")
+        .user("tester")
+        .url(url)
+        .private_key_pem(TEST_KEY)
+        .retry(fast_retry().max_attempts(2))
+}
+
+#[tokio::test]
+async fn a_per_client_root_ca_makes_https_work() {
+    let account = start_tls_account().await;
+    builder(&account.url)
+        .root_ca_pem(account.ca_pem.clone())
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        account.hits.load(Ordering::SeqCst),
+        2,
+        "hostname + token exchange"
+    );
+}
+
+#[tokio::test]
+async fn a_url_without_scheme_means_https() {
+    let account = start_tls_account().await;
+    let bare = account.url.trim_start_matches("https://").to_owned();
+    builder(&bare)
+        .root_ca_pem(account.ca_pem.clone())
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(account.hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_fails_to_connect() {
+    let account = start_tls_account().await;
+    let err = builder(&account.url).build().await.unwrap_err();
+    match &err {
+        Error::Transport(t) => assert_eq!(t.kind, TransportErrorKind::Connect, "{err:?}"),
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+    assert_eq!(account.hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_root_ca_file_works_too() {
+    let account = start_tls_account().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, &account.ca_pem).unwrap();
+    builder(&account.url)
+        .root_ca_file(&path)
+        .build()
+        .await
+        .unwrap();
+}
