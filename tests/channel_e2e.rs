@@ -199,15 +199,17 @@ async fn rows_are_batched_sent_with_chained_tokens_and_committed() {
         .await
         .unwrap();
     // Assert
-    let m = server.0.lock().unwrap();
-    assert_eq!(m.rows, (0..100).collect::<Vec<_>>());
-    assert_eq!(m.committed.as_deref(), Some("99"));
-    let first = &m.appends[0];
-    assert_eq!(first.continuation, "s1-0");
-    assert_eq!(first.start, "0");
-    assert_eq!(first.encoding.as_deref(), Some("zstd"));
-    assert_eq!(m.appends.last().unwrap().end, "99");
-    drop(m);
+    {
+        let m = server.0.lock().unwrap();
+        assert_eq!(m.rows, (0..100).collect::<Vec<_>>());
+        assert_eq!(m.committed.as_deref(), Some("99"));
+        let first = &m.appends[0];
+        assert_eq!(first.continuation, "s1-0");
+        assert_eq!(first.start, "0");
+        assert_eq!(first.ids[0], 0);
+        assert_eq!(first.encoding.as_deref(), Some("zstd"));
+        assert_eq!(m.appends.last().unwrap().end, "99");
+    }
     assert_eq!(
         ch.latest_committed_offset_token(),
         Some(OffsetToken::from(99u64))
@@ -245,10 +247,17 @@ async fn a_stale_continuation_token_is_recovered_with_exactly_once_replay() {
         .await
         .unwrap();
     // Assert
-    let m = server.0.lock().unwrap();
-    assert_eq!(m.rows, [1, 2, 3], "every row exactly once");
-    assert_eq!(m.opens, 2);
-    drop(m);
+    {
+        let m = server.0.lock().unwrap();
+        assert_eq!(m.rows, [1, 2, 3], "every row exactly once");
+        assert_eq!(m.opens, 2);
+        let replayed: Vec<u64> = m.appends.iter().flat_map(|a| a.ids.clone()).collect();
+        assert_eq!(
+            replayed,
+            [1, 2, 3, 2, 3],
+            "2 replayed after the reopen, then 3"
+        );
+    }
     assert_eq!(ch.status().recoveries, 1);
     ch.close().await.unwrap();
 }
