@@ -54,7 +54,9 @@ struct SentBatch {
     end: Option<OffsetToken>,
     min_ts_ms: u64,
     first_sent: Instant,
-    _budget: super::budget::BudgetBytes,
+    /// Ends in the middle of an append that continues in a later batch.
+    continues: bool,
+    budget: super::budget::BudgetBytes,
 }
 
 /// A pending `flush()`: resolved once batch `.0` is acknowledged, with the end token `.1`.
@@ -491,6 +493,7 @@ impl Actor {
             mut budget,
             min_ts_ms,
             seq,
+            continues,
             ..
         } = sealed;
         budget.shrink_to(body.len());
@@ -503,7 +506,8 @@ impl Actor {
             end,
             min_ts_ms,
             first_sent: Instant::now(),
-            _budget: budget,
+            continues,
+            budget,
         };
         let fut = self.send_future(&batch);
         self.inflight = Some(InFlight { fut, batch });
@@ -561,12 +565,20 @@ impl Actor {
         }
     }
 
-    fn acked(&mut self, batch: SentBatch) {
+    fn acked(&mut self, mut batch: SentBatch) {
+        if batch.continues && batch.end.is_none() {
+            // The leading part of an append split across requests stays kept (for replay)
+            // until its end token commits, but stops counting against the budget: otherwise an
+            // append larger than the budget could never finish.
+            batch.budget.shrink_to(0);
+        }
+        let was_pending = self.shared.pending.load(Ordering::Relaxed);
         self.acked_seq = self.acked_seq.max(batch.seq);
         self.retained.push_back(batch);
         self.release();
         self.resolve_flushes();
-        if !self.retained.is_empty() {
+        if !was_pending && !self.retained.is_empty() {
+            // Switch the poller to the fast cadence now rather than at its next idle tick.
             self.poller.wake();
         }
     }
@@ -602,12 +614,13 @@ impl Actor {
                 self.base = committed.clone();
             }
         }
-        // Batches carrying no token at all cannot be matched against the committed token:
-        // they are released once everything before them is committed.
+        // Batches without an end token cannot be matched against the committed token:
+        // unless they lead into a later batch of the same append, they are released once
+        // everything before them is committed.
         while self
             .retained
             .front()
-            .is_some_and(|b| b.start.is_none() && b.end.is_none())
+            .is_some_and(|b| b.end.is_none() && !b.continues)
         {
             self.retained.pop_front();
         }

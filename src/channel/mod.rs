@@ -35,8 +35,11 @@
 //! yet committed. `append_*` waits for room; `try_append_*` returns
 //! [`Error::Backpressure`] instead. Batches are kept, compressed,
 //! until the server reports their end token committed — that is what makes automatic replay
-//! possible — and their bytes count against the budget until then. Batches that carry no
-//! offset token at all are released as soon as every batch before them is committed.
+//! possible — and their bytes count against the budget until then. Batches without an end
+//! offset token are released as soon as every batch before them is committed. The memory
+//! held is at most the budget plus the append calls in progress (an append is serialized
+//! before it waits for room, and the leading requests of an append split across several stop
+//! counting once sent, so an append larger than the whole budget still completes).
 //!
 //! # Commit tracking
 //!
@@ -64,9 +67,13 @@
 //! offset token, and [`Channel::reopen`] reopens it, discards what it buffered and returns the
 //! token to replay from. Channels fail independently.
 //!
-//! Rows appended with no offset token at all (neither start nor end) are not kept once
-//! everything before them is committed, so a recovery cannot replay them if they were still in
-//! flight: use offset tokens for exactly-once delivery.
+//! Limits of automatic replay, both avoided by the recipe below:
+//! * rows appended without an end offset token are not kept once everything before them is
+//!   committed, so a recovery cannot replay them if they were still in flight;
+//! * an append larger than one request is split; the server commits its parts separately but
+//!   only the last part carries its end token, so if the channel is invalidated after some
+//!   parts were committed, the replay re-sends them (at-least-once for that append). Keep
+//!   single appends under the request size (4 MB by default) for exactly-once.
 //!
 //! # Exactly-once delivery: the recipe
 //!
@@ -207,19 +214,15 @@ impl Default for ChannelSettings {
 }
 
 impl ChannelSettings {
-    /// Smallest accepted `max_client_lag`.
-    pub(crate) const MIN_LAG: Duration = Duration::from_millis(10);
-    /// Largest accepted `max_client_lag`.
-    pub(crate) const MAX_LAG: Duration = Duration::from_secs(600);
-    /// Largest accepted `max_request_bytes` (16 MB).
-    pub(crate) const MAX_REQUEST_BYTES: usize = 16_000_000;
-
     /// Clamps every setting into its documented range (the builder validates and reports;
     /// this is the channel layer's own guard).
     pub(crate) fn normalized(mut self) -> Self {
-        self.max_client_lag = self.max_client_lag.clamp(Self::MIN_LAG, Self::MAX_LAG);
-        self.max_request_bytes = self.max_request_bytes.clamp(1024, Self::MAX_REQUEST_BYTES);
-        self.memory_budget_bytes = self.memory_budget_bytes.max(1024);
+        use crate::config::{MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
+        self.max_client_lag = self.max_client_lag.clamp(MIN_CLIENT_LAG, MAX_CLIENT_LAG);
+        self.max_request_bytes = self
+            .max_request_bytes
+            .clamp(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES);
+        self.memory_budget_bytes = self.memory_budget_bytes.max(MIN_REQUEST_BYTES);
         self.commit_poll_interval = self.commit_poll_interval.max(Duration::from_millis(1));
         self.idle_poll_interval = self.idle_poll_interval.max(self.commit_poll_interval);
         self
@@ -742,6 +745,7 @@ impl Channel {
                 data: piece.data,
                 start: if i == 0 { start.take() } else { None },
                 end: if i + 1 == n { end.take() } else { None },
+                continues: i + 1 < n,
             })
     }
 
@@ -848,6 +852,7 @@ impl Channel {
                     data: piece.data,
                     start: if i == 0 { start.take() } else { None },
                     end: if i + 1 == n { end.take() } else { None },
+                    continues: i + 1 < n,
                 };
                 self.tx
                     .send(Cmd::Append(chunk))

@@ -575,3 +575,107 @@ async fn bad_rows_fail_at_once_and_buffer_nothing() {
     ch.flush().await.unwrap();
     assert_eq!(ids(&fake.appends_to("c")[0].rows), [1, 2]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn drop_without_close_gives_up_after_a_bounded_time() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_secs(3600));
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_rows((0..10).map(|id| Row { id }), None, tok(9))
+        .await
+        .unwrap();
+    assert!(client.inner_runtime().budget_used() > 0);
+    let t0 = Instant::now();
+    drop(ch);
+    while client.inner_runtime().budget_used() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(t0.elapsed() <= super::actor::DROP_FLUSH_TIMEOUT + Duration::from_millis(20));
+    // The name is free again: the actor unregistered.
+    let again = open(&client, "c").await;
+    drop(again);
+}
+
+#[tokio::test(start_paused = true)]
+async fn appends_larger_than_half_the_budget_go_piece_by_piece_in_order() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 4096,
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    // ~12 KB: three times the whole budget; admitted as commits free room.
+    ch.append_rows((0..1000).map(|id| Row { id }), tok(0), tok(999))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(999u64), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&fake.committed_rows("c")),
+        (0..1000).collect::<Vec<_>>()
+    );
+    let appends = fake.appends_to("c");
+    assert_eq!(appends.first().unwrap().start.as_deref(), Some("0"));
+    assert!(appends[..appends.len() - 1].iter().all(|a| a.end.is_none()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_appenders_never_exceed_the_budget() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(20));
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 8192,
+            max_request_bytes: 2048,
+            max_client_lag: Duration::from_millis(50),
+            ..settings()
+        },
+    );
+    let ch = Arc::new(open(&client, "c").await);
+    let mut tasks = Vec::new();
+    for t in 0..4u64 {
+        let ch = Arc::clone(&ch);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..500u64 {
+                ch.append_row(&Row { id: t * 1000 + i }, None)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    let watcher = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            for _ in 0..2000 {
+                peak = peak.max(client.inner_runtime().budget_used());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            peak
+        })
+    };
+    for t in tasks {
+        t.await.unwrap();
+    }
+    ch.flush().await.unwrap();
+    let peak = watcher.await.unwrap();
+    assert!(peak <= 8192, "peak {peak}");
+    assert!(peak > 0);
+    let mut rows = ids(&fake
+        .appends_to("c")
+        .iter()
+        .flat_map(|a| a.rows.clone())
+        .collect::<Vec<_>>());
+    assert_eq!(rows.len(), 2000);
+    rows.sort_unstable();
+    rows.dedup();
+    assert_eq!(rows.len(), 2000);
+}
