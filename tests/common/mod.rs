@@ -5,6 +5,7 @@
 //! Every test file that uses it declares `mod common;`; not every file uses every helper.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod chaos;
 pub mod emulator;
 pub mod tls;
 
