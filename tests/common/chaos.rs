@@ -60,49 +60,45 @@ pub fn seed() -> u64 {
     seed
 }
 
-/// The fault plan: every fault the reliability suite promises to survive. Probabilities are
-/// per request and drawn from the emulator's generator seeded with the run's seed.
-/// Bursts of consecutive failures are added at run time by [`FaultBursts`].
+/// The fault plan: every fault the reliability suite promises to survive. Frequent faults are
+/// drawn per request from the emulator's generator seeded with the run's seed; rare ones fire
+/// on every Nth matching request so that even a short run sees each of them. Bursts of
+/// consecutive failures are added at run time by [`FaultBursts`].
+///
+/// `intensity` scales probabilities up and periods down (1.0 for CI).
 pub fn fault_plan(intensity: f64) -> FaultPlan {
     let p = |x: f64| (x * intensity).min(1.0);
+    let every = |n: u64| ((n as f64 / intensity).round() as u64).max(2);
+    let retry = "ERR_GENERAL_EXCEPTION_RETRY_REQUEST";
     let rules = vec![
         // Throttling and transient server errors on appends (retried inside the client).
         FaultRule::new(
             Endpoint::AppendRows,
             FaultAction::status(429, "ERR_TOO_MANY_REQUESTS"),
         )
-        .probability(p(0.02)),
-        FaultRule::new(
-            Endpoint::AppendRows,
-            FaultAction::bare_string(500, "ERR_GENERAL_EXCEPTION_RETRY_REQUEST"),
-        )
-        .probability(p(0.02)),
-        FaultRule::new(
-            Endpoint::AppendRows,
-            FaultAction::bare_string(503, "ERR_GENERAL_EXCEPTION_RETRY_REQUEST"),
-        )
-        .probability(p(0.02)),
+        .probability(p(0.03)),
+        FaultRule::new(Endpoint::AppendRows, FaultAction::bare_string(500, retry))
+            .every_nth(every(29)),
+        FaultRule::new(Endpoint::AppendRows, FaultAction::bare_string(503, retry))
+            .every_nth(every(31)),
         // Scoped token rejected as expired (the client refreshes it once and retries).
         FaultRule::new(
             Endpoint::AppendRows,
             FaultAction::status(401, "ERR_SCOPED_TOKEN_EXPIRED"),
         )
-        .probability(p(0.01)),
+        .every_nth(every(37)),
         FaultRule::new(
             Endpoint::BulkStatus,
             FaultAction::status(401, "ERR_SCOPED_TOKEN_EXPIRED"),
         )
         .probability(p(0.01)),
         // The poller's status calls fail now and then.
-        FaultRule::new(
-            Endpoint::BulkStatus,
-            FaultAction::bare_string(503, "ERR_GENERAL_EXCEPTION_RETRY_REQUEST"),
-        )
-        .probability(p(0.03)),
+        FaultRule::new(Endpoint::BulkStatus, FaultAction::bare_string(503, retry))
+            .probability(p(0.03)),
         // Lost acknowledgements: the rows are applied, the response never arrives.
-        FaultRule::new(Endpoint::AppendRows, FaultAction::LostAck).probability(p(0.01)),
+        FaultRule::new(Endpoint::AppendRows, FaultAction::LostAck).every_nth(every(23)),
         // Latency spikes anywhere.
-        FaultRule::new(Endpoint::Any, FaultAction::Latency { ms: 700 }).probability(p(0.01)),
+        FaultRule::new(Endpoint::Any, FaultAction::Latency { ms: 700 }).every_nth(every(97)),
         // 409 on open: another open in progress (retried by the client).
         FaultRule::new(
             Endpoint::OpenChannel,
@@ -110,8 +106,8 @@ pub fn fault_plan(intensity: f64) -> FaultPlan {
         )
         .probability(p(0.3)),
         // Channels invalidated behind the client's back, and reopened by "someone else".
-        FaultRule::new(Endpoint::AppendRows, FaultAction::InvalidateChannel).probability(p(0.004)),
-        FaultRule::new(Endpoint::AppendRows, FaultAction::BumpSequencer).probability(p(0.003)),
+        FaultRule::new(Endpoint::AppendRows, FaultAction::InvalidateChannel).every_nth(every(41)),
+        FaultRule::new(Endpoint::AppendRows, FaultAction::BumpSequencer).every_nth(every(53)),
     ];
     FaultPlan { rules }
 }
@@ -324,13 +320,40 @@ pub fn spawn_generate_for(queue: &Path, duration: Duration, rate: f64, seed: u64
         .expect("spawn ski_resort generate")
 }
 
-/// The `ski_resort stream --until-drained` command for `queue`.
-pub fn stream_command(queue: &Path, emu_url: &str) -> Command {
-    let mut cmd = Command::new(ski_resort_bin());
-    cmd.args(["stream", "--until-drained", "--queue"])
-        .arg(queue)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+/// Which streamer process the chaos suite kills and restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamer {
+    /// `ski_resort stream --until-drained`.
+    SkiResort,
+    /// This test binary re-executed as [`super::sdk_streamer`] (the test named
+    /// `chaos_child_streamer`).
+    Sdk,
+}
+
+/// The streamer command for `queue`.
+pub fn stream_command(streamer: Streamer, queue: &Path, emu_url: &str) -> Command {
+    let mut cmd = match streamer {
+        Streamer::SkiResort => {
+            let mut cmd = Command::new(ski_resort_bin());
+            cmd.args(["stream", "--until-drained", "--queue"])
+                .arg(queue);
+            cmd
+        }
+        Streamer::Sdk => {
+            let mut cmd = Command::new(std::env::current_exe().unwrap());
+            cmd.args([
+                "--ignored",
+                "--exact",
+                "chaos_child_streamer",
+                "--nocapture",
+                "--test-threads=1",
+                "--quiet",
+            ])
+            .env("CHAOS_CHILD_QUEUE", queue);
+            cmd
+        }
+    };
+    cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
     ski_env(&mut cmd, emu_url);
     cmd
 }
