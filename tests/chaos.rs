@@ -155,6 +155,7 @@ fn sdk_streamer_survives_faults_and_sigkill_exactly_once() {
 }
 
 #[test]
+#[ignore = "needs `ski_resort stream` (branch ski); run with --ignored once it has landed"]
 fn ski_resort_survives_faults_and_sigkill_exactly_once() {
     run_chaos(Streamer::SkiResort);
 }
