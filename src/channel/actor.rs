@@ -321,6 +321,7 @@ impl Actor {
                 _ = self.committed_rx.changed() => Event::Committed,
                 _ = self.recover_rx.changed() => Event::Recover,
                 () = self.shared.shutdown.cancelled(), if !self.draining => Event::Shutdown,
+                () = self.shared.abort.cancelled() => Event::DrainTimeout,
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
             };
             match event {
@@ -417,6 +418,9 @@ impl Actor {
                 self.batcher
                     .push(chunk, Instant::now(), epoch_ms(), &mut self.queue);
                 self.number_sealed(before);
+                if self.draining {
+                    self.seal();
+                }
             }
             Cmd::Flush(reply) => {
                 if self.failure.is_some() {

@@ -812,6 +812,10 @@ impl Channel {
     /// Returns as soon as the commit poll that sees it completes; while it waits the poller
     /// polls at the fast cadence.
     ///
+    /// Non-numeric tokens are only compared for equality: if a later token is committed
+    /// in the same poll, an earlier non-numeric token is never seen and this waits until the
+    /// timeout. Use numeric tokens (or wait for the last token appended).
+    ///
     /// # Errors
     /// [`Error::Timeout`] after `timeout`, [`Error::ChannelInvalidated`] when the channel fails
     /// meanwhile, [`Error::Shutdown`] when it is closed.
@@ -881,7 +885,8 @@ impl Channel {
     /// # Errors
     /// [`Error::ChannelInvalidated`] when the channel failed (rows may not have been
     /// delivered: replay after the error's committed token), [`Error::Timeout`] when the
-    /// timeout ran out (the task is stopped; unsent rows are dropped).
+    /// timeout ran out (the channel's task is stopped at once and rows not yet sent are
+    /// dropped; replay after the committed token).
     ///
     /// # Cancellation
     /// Dropping the future drops the handle: the channel then behaves as if dropped without
@@ -904,7 +909,7 @@ impl Channel {
         match tokio::time::timeout(options.timeout, close).await {
             Ok(r) => r,
             Err(_) => {
-                self.shared.shutdown.cancel();
+                self.shared.abort.cancel();
                 Err(Error::Timeout {
                     operation: "channel close",
                     waited: options.timeout,
