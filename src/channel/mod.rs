@@ -573,7 +573,8 @@ impl Channel {
     /// Rows are serialized when this method is called. The future resolves when the rows are
     /// admitted to the client's buffer (the backpressure point), not when they are delivered.
     /// An append larger than one request is split across requests at row boundaries; the start
-    /// token goes with the first row's request and the end token with the last row's.
+    /// token goes with the first row's request and the end token with the last row's. An
+    /// append of no rows does nothing (its tokens are ignored).
     ///
     /// # Errors
     /// As [`append_row`](Self::append_row); `row_index` in the error names the failing row.

@@ -131,6 +131,26 @@ async fn zstd_bodies_stay_under_the_wire_limit() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn gzip_bodies_round_trip() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            compression: Compression::Gzip,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    ch.append_rows((0..100).map(|id| Row { id }), None, tok(99))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    let appends = fake.appends_to("c");
+    assert_eq!(ids(&appends[0].rows), (0..100).collect::<Vec<_>>());
+    assert!(appends[0].wire_len < 100 * 10);
+}
+
+#[tokio::test(start_paused = true)]
 async fn flush_covers_rows_appended_before_the_call_only() {
     let fake = FakeApi::new();
     fake.set_latency(Duration::from_millis(100));
