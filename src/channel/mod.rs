@@ -58,8 +58,9 @@
 //! (the server discards rows it had not committed), reads the committed offset token, drops the
 //! kept batches up to the one whose end token it is, and re-sends the rest, in order, before
 //! anything new. With strictly increasing offset tokens this is exactly-once delivery without
-//! application code. Recovery is bounded: at most 5 reopenings within 60 s, with backoff, so
-//! two writers fighting over one channel do not loop forever.
+//! application code. Recovery is bounded, with backoff: at most 5 recoveries from invalidation
+//! within 60 s (so two writers fighting over one channel do not loop forever) and 20 from lost
+//! responses.
 //!
 //! When recovery is impossible (retries exhausted, authentication revoked, the committed token
 //! matches no kept batch, too many recoveries), the channel fails: every later call returns
