@@ -16,6 +16,7 @@ mod catalog;
 mod cli;
 #[cfg(test)]
 mod compat;
+mod embedded;
 #[cfg(test)]
 mod fake;
 mod generator;
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
         Some(Command::Report(args)) => report(&args),
         Some(Command::Stream(args)) => runtime().and_then(|rt| rt.block_on(pipeline::stream(args))),
         Some(Command::Emulator(args)) => {
-            runtime().and_then(|rt| rt.block_on(pipeline::emulator(args)))
+            runtime().and_then(|rt| rt.block_on(embedded::emulator(args)))
         }
         None => runtime().and_then(|rt| rt.block_on(pipeline::run(cli.run))),
     };
@@ -126,7 +127,7 @@ fn ctrlc_flag(on_signal: impl FnOnce() + Send + 'static) -> Result<()> {
 fn report(args: &ReportArgs) -> Result<()> {
     let queue = Queue::open_read_only(&args.queue)?;
     let ledger = queue.ledger()?;
-    let db = pipeline::open_emulator_db(&args.data_dir)?;
+    let db = embedded::open_emulator_db(&args.data_dir)?;
     let recs = report::reconcile(&db, &ledger)?;
     if args.json {
         println!("{}", serde_json::json!({ "reconciliation": recs }));

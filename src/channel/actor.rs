@@ -26,8 +26,13 @@ use crate::{Error, OffsetToken, Result};
 pub(crate) const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a channel closed by `client.close()` keeps trying to send its buffer.
 pub(crate) const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
-/// At most this many automatic recoveries within [`RECOVERY_WINDOW`].
+/// At most this many automatic recoveries from invalidation (stale continuation token,
+/// `ERR_CHANNEL_*`, a non-`SUCCESS` status) within [`RECOVERY_WINDOW`]: more means another
+/// writer keeps reopening the channel.
 pub(crate) const MAX_RECOVERIES: usize = 5;
+/// At most this many automatic recoveries from lost responses (timeouts, broken connections)
+/// within [`RECOVERY_WINDOW`].
+pub(crate) const MAX_LOST_RESPONSE_RECOVERIES: usize = 20;
 /// See [`MAX_RECOVERIES`].
 pub(crate) const RECOVERY_WINDOW: Duration = Duration::from_secs(60);
 
@@ -262,7 +267,8 @@ pub(crate) struct Actor {
     /// The committed token known to precede every retained batch.
     base: Option<OffsetToken>,
     failure: Option<Failure>,
-    recovery_times: VecDeque<Instant>,
+    /// When recent recoveries started, and whether each was for a lost response.
+    recovery_times: VecDeque<(Instant, bool)>,
     draining: bool,
     drain_deadline: Option<Instant>,
     codec: Codec,
@@ -326,6 +332,7 @@ impl Actor {
                 _ = self.committed_rx.changed() => Event::Committed,
                 _ = self.recover_rx.changed() => Event::Recover,
                 () = self.shared.shutdown.cancelled(), if !self.draining => Event::Shutdown,
+                () = self.shared.abort.cancelled() => Event::DrainTimeout,
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
             };
             match event {
@@ -342,12 +349,21 @@ impl Actor {
                     if let Some(req) = req {
                         let current = self.shared.generation.load(Ordering::Acquire);
                         if req.generation == current && self.failure.is_none() {
-                            self.recover(format!("the server reported status {}", req.status_code))
-                                .await;
+                            self.recover(
+                                format!("the server reported status {}", req.status_code),
+                                false,
+                            )
+                            .await;
                         }
                     }
                 }
-                Event::Shutdown => self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT)),
+                Event::Shutdown => {
+                    // The client is closing: refuse new appends, deliver what was admitted.
+                    if self.failure.is_none() {
+                        self.shared.state.send_replace(State::Closed);
+                    }
+                    self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT));
+                }
                 Event::DrainTimeout => {
                     tracing::warn!(
                         channel = %self.shared.name(),
@@ -365,7 +381,11 @@ impl Actor {
     fn finished(&self) -> bool {
         self.draining
             && (self.failure.is_some()
-                || (self.batcher.len() == 0 && self.queue.is_empty() && self.inflight.is_none()))
+                || (self.batcher.len() == 0
+                    && self.queue.is_empty()
+                    && self.inflight.is_none()
+                    // appends admitted before the close are still delivered
+                    && (self.rx_closed || self.rx.is_empty())))
     }
 
     fn cleanup(&mut self) {
@@ -422,6 +442,9 @@ impl Actor {
                 self.batcher
                     .push(chunk, Instant::now(), epoch_ms(), &mut self.queue);
                 self.number_sealed(before);
+                if self.draining {
+                    self.seal();
+                }
             }
             Cmd::Flush(reply) => {
                 if self.failure.is_some() {
@@ -555,7 +578,8 @@ impl Actor {
             Err(e) if is_recoverable(&e) => {
                 self.shared.metrics.request_errors.increment(1);
                 self.retained.push_back(batch);
-                self.recover(format!("append failed: {e}")).await;
+                let lost = matches!(e, Error::Transport(_));
+                self.recover(format!("append failed: {e}"), lost).await;
             }
             Err(e) => {
                 self.shared.metrics.request_errors.increment(1);
@@ -661,35 +685,51 @@ impl Actor {
 
     /// Reopens the channel and re-sends exactly the retained batches after the committed
     /// token. Bounded: at most [`MAX_RECOVERIES`] within [`RECOVERY_WINDOW`], with backoff.
-    async fn recover(&mut self, mut reason: String) {
+    async fn recover(&mut self, mut reason: String, lost_response: bool) {
         if let Some(f) = self.inflight.take() {
             // The request may or may not have been applied: treat it as sent.
             self.retained.push_back(f.batch);
         }
+        let limit = if lost_response {
+            MAX_LOST_RESPONSE_RECOVERIES
+        } else {
+            MAX_RECOVERIES
+        };
         'reopen: loop {
             let now = Instant::now();
             while self
                 .recovery_times
                 .front()
-                .is_some_and(|t| now.duration_since(*t) > RECOVERY_WINDOW)
+                .is_some_and(|(t, _)| now.duration_since(*t) > RECOVERY_WINDOW)
             {
                 self.recovery_times.pop_front();
             }
-            if self.recovery_times.len() >= MAX_RECOVERIES {
+            let attempt = self
+                .recovery_times
+                .iter()
+                .filter(|(_, lost)| *lost == lost_response)
+                .count();
+            if attempt >= limit {
                 let e = Error::ChannelInvalidated {
                     channel: self.shared.name().to_owned(),
-                    reason: format!(
-                        "{} automatic recoveries within {:?}; is another writer using this channel?",
-                        MAX_RECOVERIES, RECOVERY_WINDOW
-                    ),
+                    reason: if lost_response {
+                        format!(
+                            "{limit} recoveries from lost responses within {RECOVERY_WINDOW:?}; \
+                             the network or the server is failing"
+                        )
+                    } else {
+                        format!(
+                            "{limit} automatic recoveries within {RECOVERY_WINDOW:?}; is another \
+                             writer using this channel?"
+                        )
+                    },
                     last_committed: self.committed_rx.borrow().clone(),
                     source: None,
                 };
                 self.fail(format!("recovery gave up: {reason}"), e);
                 return;
             }
-            let attempt = self.recovery_times.len();
-            self.recovery_times.push_back(now);
+            self.recovery_times.push_back((now, lost_response));
             if attempt > 0 {
                 let backoff = Duration::from_millis(100 << attempt.min(6));
                 tokio::time::sleep(backoff).await;

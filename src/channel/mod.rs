@@ -58,8 +58,9 @@
 //! (the server discards rows it had not committed), reads the committed offset token, drops the
 //! kept batches up to the one whose end token it is, and re-sends the rest, in order, before
 //! anything new. With strictly increasing offset tokens this is exactly-once delivery without
-//! application code. Recovery is bounded: at most 5 reopenings within 60 s, with backoff, so
-//! two writers fighting over one channel do not loop forever.
+//! application code. Recovery is bounded, with backoff: at most 5 recoveries from invalidation
+//! within 60 s (so two writers fighting over one channel do not loop forever) and 20 from lost
+//! responses.
 //!
 //! When recovery is impossible (retries exhausted, authentication revoked, the committed token
 //! matches no kept batch, too many recoveries), the channel fails: every later call returns
@@ -621,7 +622,8 @@ impl Channel {
     /// Rows are serialized when this method is called. The future resolves when the rows are
     /// admitted to the client's buffer (the backpressure point), not when they are delivered.
     /// An append larger than one request is split across requests at row boundaries; the start
-    /// token goes with the first row's request and the end token with the last row's.
+    /// token goes with the first row's request and the end token with the last row's. An
+    /// append of no rows does nothing (its tokens are ignored).
     ///
     /// # Errors
     /// As [`append_row`](Self::append_row); `row_index` in the error names the failing row.
@@ -927,6 +929,10 @@ impl Channel {
     /// Returns as soon as the commit poll that sees it completes; while it waits the poller
     /// polls at the fast cadence.
     ///
+    /// Non-numeric tokens are only compared for equality: if a later token is committed
+    /// in the same poll, an earlier non-numeric token is never seen and this waits until the
+    /// timeout. Use numeric tokens (or wait for the last token appended).
+    ///
     /// # Errors
     /// [`Error::Timeout`] after `timeout`, [`Error::ChannelInvalidated`] when the channel fails
     /// meanwhile, [`Error::Shutdown`] when it is closed.
@@ -1003,7 +1009,8 @@ impl Channel {
     /// # Errors
     /// [`Error::ChannelInvalidated`] when the channel failed (rows may not have been
     /// delivered: replay after the error's committed token), [`Error::Timeout`] when the
-    /// timeout ran out (the task is stopped; unsent rows are dropped).
+    /// timeout ran out (the channel's task is stopped at once and rows not yet sent are
+    /// dropped; replay after the committed token).
     ///
     /// # Cancellation
     /// Dropping the future drops the handle: the channel then behaves as if dropped without
@@ -1026,7 +1033,7 @@ impl Channel {
         match tokio::time::timeout(options.timeout, close).await {
             Ok(r) => r,
             Err(_) => {
-                self.shared.shutdown.cancel();
+                self.shared.abort.cancel();
                 Err(Error::Timeout {
                     operation: "channel close",
                     waited: options.timeout,
