@@ -73,6 +73,10 @@
 //! exactly-once recipe (resume after the committed token, strictly increasing tokens, replay
 //! after [`Channel::reopen`]) and what dropping a channel without closing it does.
 //!
+//! The [`guarantees`] page states the delivery guarantees in one place: what is retried and
+//! for how long, what invalidates a channel and what the application must do then, and the
+//! faults the chaos suite injects to check all of it.
+//!
 //! # Secrets
 //!
 //! Private keys, passphrases, tokens and proxy credentials never appear in `Debug` or
@@ -99,6 +103,8 @@
 pub(crate) mod api;
 mod auth;
 pub mod channel;
+#[doc = include_str!("../docs/GUARANTEES.md")]
+pub mod guarantees {}
 mod client;
 mod config;
 mod error;
