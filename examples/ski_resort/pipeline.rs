@@ -31,6 +31,8 @@ pub const SCHEMA: &str = "STREAMING_INGEST";
 pub struct SdkDestination {
     client: StreamingIngestClient,
     suffix: String,
+    /// Counts rows the server rejected (`rejected` of each table).
+    stats: Arc<Stats>,
 }
 
 /// An open SDK channel.
@@ -55,6 +57,29 @@ impl Destination for SdkDestination {
                     table.pipe()
                 )
             })?;
+        // Rows the pipe rejects still advance the committed token: count and report them.
+        let mut events = channel.events();
+        let stats = self.stats.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        stats.tables[table.index()]
+                            .rejected
+                            .fetch_add(event.new_errors, Ordering::Relaxed);
+                        tracing::warn!(
+                            %table,
+                            rows = event.new_errors,
+                            upper_bound = ?event.offset_upper_bound,
+                            "the server rejected rows: {}",
+                            event.last_error_message.as_deref().unwrap_or("no message")
+                        );
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
         Ok(SdkChannel { channel })
     }
 }
@@ -148,6 +173,7 @@ fn print_stream_summary(stats: &Stats, elapsed: Duration) {
                 thousands((committed as f64 / elapsed.as_secs_f64().max(1e-3)) as u64),
                 thousands(s.commit_ms_sum.load(Ordering::Relaxed) / batches),
                 thousands(s.max_commit_ms.load(Ordering::Relaxed)),
+                thousands(s.rejected.load(Ordering::Relaxed)),
                 s.sessions.load(Ordering::Relaxed).to_string(),
             ]
         })
@@ -163,6 +189,7 @@ fn print_stream_summary(stats: &Stats, elapsed: Duration) {
                 "ROWS/S",
                 "COMMIT_AVG_MS",
                 "COMMIT_MAX_MS",
+                "REJECTED",
                 "SESSIONS"
             ],
             &rows
@@ -193,6 +220,7 @@ pub async fn stream(args: StreamArgs) -> Result<()> {
     let dest = Arc::new(SdkDestination {
         client: client.clone(),
         suffix: args.connect.channel_suffix.clone(),
+        stats: stats.clone(),
     });
     let result = stream_all(dest, opts, control, stats.clone()).await;
     let _ = stop_tx.send(true);
@@ -280,7 +308,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
             None => "Snowflake".to_string(),
         }
     );
-    println!("queue: {}\n", queue_path.display());
+    match &args.keep {
+        Some(_) => println!("queue: {}\n", queue_path.display()),
+        None => println!(
+            "queue: {} (temporary; --keep DIR keeps it)\n",
+            queue_path.display()
+        ),
+    }
 
     // Register the generator before the streamer starts, so "until drained" waits for it.
     let mut queue = Queue::open(&queue_path)?;
@@ -302,6 +336,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let dest = Arc::new(SdkDestination {
         client: client.clone(),
         suffix: args.connect.channel_suffix.clone(),
+        stats: stats.clone(),
     });
     let opts = StreamOptions {
         until_drained: true,
