@@ -1,17 +1,405 @@
-//! The connected parts: the all-in-one run and `stream`.
-//!
-//! PLACEHOLDER until the SDK's channels land on main.
+//! The connected parts: the all-in-one run, `stream`, `emulator`, and the adapter from the
+//! streamer's [`Destination`] to the SDK's channels.
 
-use anyhow::{bail, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::cli::{RunArgs, StreamArgs};
+use anyhow::{bail, Context, Result};
+use async_trait::async_trait;
+use bytes::Bytes;
+use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_streaming::{Channel, ClientBuilder, OffsetToken, StreamingIngestClient};
+use tokio::sync::watch;
 
-/// The all-in-one run.
-pub async fn run(_args: RunArgs) -> Result<()> {
-    bail!("the all-in-one run needs the SDK's channels, which have not landed yet")
+use crate::cli::{ConnectArgs, RunArgs, StreamArgs};
+use crate::embedded::{generate_key, EmulatorSource, SETUP_SQL};
+use crate::generator::{produce, Limit};
+use crate::model::Table;
+use crate::progress::{self, thousands};
+use crate::queue::Queue;
+use crate::report;
+use crate::streamer::{stream_all, Control, Destination, DestinationChannel, Stats, StreamOptions};
+
+/// Database and schema of the quickstart.
+pub const DATABASE: &str = "STREAMING_INGEST";
+/// Schema of the quickstart.
+pub const SCHEMA: &str = "STREAMING_INGEST";
+
+/// The SDK as a [`Destination`]: one channel per pipe, named `<TABLE>_CHANNEL<suffix>`.
+#[derive(Debug, Clone)]
+pub struct SdkDestination {
+    client: StreamingIngestClient,
+    suffix: String,
+    /// Counts rows the server rejected (`rejected` of each table).
+    stats: Arc<Stats>,
+}
+
+/// An open SDK channel.
+#[derive(Debug)]
+pub struct SdkChannel {
+    channel: Channel,
+}
+
+#[async_trait]
+impl Destination for SdkDestination {
+    type Channel = SdkChannel;
+
+    async fn open(&self, table: Table) -> Result<SdkChannel> {
+        let name = format!("{}_CHANNEL{}", table.name(), self.suffix);
+        let channel = self
+            .client
+            .open_channel(DATABASE, SCHEMA, &table.pipe(), &name)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open channel {name} on pipe {DATABASE}.{SCHEMA}.{}",
+                    table.pipe()
+                )
+            })?;
+        // Rows the pipe rejects still advance the committed token: count and report them.
+        let mut events = channel.events();
+        let stats = self.stats.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        stats.tables[table.index()]
+                            .rejected
+                            .fetch_add(event.new_errors, Ordering::Relaxed);
+                        tracing::warn!(
+                            %table,
+                            rows = event.new_errors,
+                            upper_bound = ?event.offset_upper_bound,
+                            "the server rejected rows: {}",
+                            event.last_error_message.as_deref().unwrap_or("no message")
+                        );
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        Ok(SdkChannel { channel })
+    }
+}
+
+#[async_trait]
+impl DestinationChannel for SdkChannel {
+    fn committed(&self) -> Result<Option<u64>> {
+        match self.channel.latest_committed_offset_token() {
+            None => Ok(None),
+            Some(token) => token.as_u64().map(Some).with_context(|| {
+                format!(
+                    "the channel's committed offset token {token:?} is not a queue id: it was fed by another \
+                     program; use --channel-suffix to stream into a fresh channel"
+                )
+            }),
+        }
+    }
+
+    async fn append(&mut self, ndjson: Bytes, first: u64, last: u64) -> Result<()> {
+        self.channel
+            .append_raw(
+                ndjson,
+                Some(OffsetToken::from(first)),
+                Some(OffsetToken::from(last)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        self.channel.flush().await?;
+        Ok(())
+    }
+
+    async fn close(self) -> Result<()> {
+        self.channel.close().await?;
+        Ok(())
+    }
+}
+
+/// Whether the user pointed us at a real account (or an external emulator).
+fn external_configured(args: &ConnectArgs) -> bool {
+    args.profile.is_some()
+        || ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_URL"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some())
+}
+
+/// Connects with --profile or the SNOWFLAKE_* variables.
+async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
+    let builder = match &args.profile {
+        Some(path) => ClientBuilder::from_profile_file(path)
+            .with_context(|| format!("cannot read connection profile {}", path.display()))?,
+        None => ClientBuilder::from_env(),
+    };
+    builder.max_client_lag(args.max_client_lag).build().await.context(
+        "cannot connect: pass --profile profile.json, or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and \
+         SNOWFLAKE_PRIVATE_KEY_FILE (plus SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)",
+    )
+}
+
+/// Ctrl-C handling: the first press calls `first`, the second sets `control.abort`.
+fn on_ctrl_c(control: Arc<Control>, first: impl FnOnce() + Send + 'static) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("\nCtrl-C: draining (sending what is queued and waiting for its commit); Ctrl-C again to quit now");
+        first();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nCtrl-C again: stopping now; uncommitted rows stay in the queue for the next run"
+            );
+            control.abort.store(true, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Prints per-table stream statistics.
+fn print_stream_summary(stats: &Stats, elapsed: Duration) {
+    let rows: Vec<Vec<String>> = Table::ALL
+        .iter()
+        .map(|t| {
+            let s = &stats.tables[t.index()];
+            let batches = s.commit_batches.load(Ordering::Relaxed).max(1);
+            let committed = s.committed.load(Ordering::Relaxed);
+            vec![
+                t.name().to_string(),
+                thousands(s.sent.load(Ordering::Relaxed)),
+                thousands(committed),
+                thousands((committed as f64 / elapsed.as_secs_f64().max(1e-3)) as u64),
+                thousands(s.commit_ms_sum.load(Ordering::Relaxed) / batches),
+                thousands(s.max_commit_ms.load(Ordering::Relaxed)),
+                thousands(s.rejected.load(Ordering::Relaxed)),
+                s.sessions.load(Ordering::Relaxed).to_string(),
+            ]
+        })
+        .collect();
+    println!("\nStream ({:.1} s)", elapsed.as_secs_f64());
+    print!(
+        "{}",
+        report::format_table(
+            &[
+                "TABLE",
+                "SENT",
+                "COMMITTED",
+                "ROWS/S",
+                "COMMIT_AVG_MS",
+                "COMMIT_MAX_MS",
+                "REJECTED",
+                "SESSIONS"
+            ],
+            &rows
+        )
+    );
 }
 
 /// `ski_resort stream`.
-pub async fn stream(_args: StreamArgs) -> Result<()> {
-    bail!("stream needs the SDK's channels, which have not landed yet")
+pub async fn stream(args: StreamArgs) -> Result<()> {
+    let client = connect(&args.connect).await?;
+    let opts = StreamOptions {
+        until_drained: args.until_drained,
+        ..StreamOptions::new(args.queue.clone())
+    };
+    // Create the queue if the generator has not yet, so the progress display can read it.
+    drop(Queue::open(&args.queue)?);
+    let control = Arc::new(Control::default());
+    let stats = Arc::new(Stats::default());
+    {
+        let c = control.clone();
+        on_ctrl_c(control.clone(), move || {
+            c.drain.store(true, Ordering::Relaxed)
+        });
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let display = progress::spawn(args.queue.clone(), stats.clone(), stop_rx);
+    let started = Instant::now();
+    let dest = Arc::new(SdkDestination {
+        client: client.clone(),
+        suffix: args.connect.channel_suffix.clone(),
+        stats: stats.clone(),
+    });
+    let result = stream_all(dest, opts, control, stats.clone()).await;
+    let _ = stop_tx.send(true);
+    let _ = display.await;
+    let closed = client.close().await;
+    result?;
+    closed.context("closing the client failed")?;
+    print_stream_summary(&stats, started.elapsed());
+    print_queue_left(&args.queue)?;
+    Ok(())
+}
+
+/// Prints how many rows are still waiting in the queue.
+fn print_queue_left(queue: &std::path::Path) -> Result<()> {
+    let depth = Queue::open_read_only(queue)?.depth()?;
+    let size = std::fs::metadata(queue).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "queue: {} rows waiting ({} KiB on disk)",
+        thousands(depth.iter().sum()),
+        thousands(size / 1024)
+    );
+    Ok(())
+}
+
+/// The all-in-one run: generator, streamer, progress and report in one process.
+pub async fn run(args: RunArgs) -> Result<()> {
+    let gen_opts = args.gen.options(6_000)?;
+    let (_temp, dir) = match &args.keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            (None, dir.clone())
+        }
+        None => {
+            let temp = tempfile::Builder::new().prefix("ski_resort").tempdir()?;
+            let path = temp.path().to_owned();
+            (Some(temp), path)
+        }
+    };
+    let queue_path = dir.join("queue.sqlite");
+
+    let external = external_configured(&args.connect);
+    let (emulator, client) = if external {
+        (None, connect(&args.connect).await?)
+    } else {
+        let (private_pem, public_pem) = generate_key()?;
+        let mut config = EmulatorConfig::default();
+        config.ddl = vec![SETUP_SQL.to_string()];
+        config.public_keys = vec![public_pem];
+        config.commit_delay = args.commit_delay;
+        config.data_dir = Some(dir.join("emulator"));
+        let emulator = Emulator::start(config)
+            .await
+            .context("cannot start the embedded emulator")?;
+        let client = StreamingIngestClient::builder()
+            .account("SKI_RESORT")
+            .user("STREAMING_INGEST")
+            .url(emulator.url())
+            .private_key_pem(private_pem)
+            .max_client_lag(args.connect.max_client_lag)
+            .build()
+            .await
+            .context("cannot connect to the embedded emulator")?;
+        (Some(emulator), client)
+    };
+
+    println!(
+        "ski_resort: {} at {} events/s, seed {} → {}",
+        match gen_opts.limit {
+            Limit::Events(n) => format!("{} events", thousands(n)),
+            Limit::Duration(d) => format!("events for {}", humantime::format_duration(d)),
+        },
+        if gen_opts.rate > 0.0 {
+            thousands(gen_opts.rate as u64)
+        } else {
+            "max".into()
+        },
+        gen_opts.config.seed,
+        match &emulator {
+            Some(e) => format!(
+                "embedded emulator at {} (commit delay {})",
+                e.url(),
+                humantime::format_duration(args.commit_delay)
+            ),
+            None => "Snowflake".to_string(),
+        }
+    );
+    match &args.keep {
+        Some(_) => println!("queue: {}\n", queue_path.display()),
+        None => println!(
+            "queue: {} (temporary; --keep DIR keeps it)\n",
+            queue_path.display()
+        ),
+    }
+
+    // Register the generator before the streamer starts, so "until drained" waits for it.
+    let mut queue = Queue::open(&queue_path)?;
+    queue.set_generator_active(true)?;
+    let stop_generator = Arc::new(AtomicBool::new(false));
+    let generator = {
+        let stop = stop_generator.clone();
+        tokio::task::spawn_blocking(move || produce(&mut queue, &gen_opts, &stop))
+    };
+    let control = Arc::new(Control::default());
+    {
+        let stop = stop_generator.clone();
+        on_ctrl_c(control.clone(), move || stop.store(true, Ordering::Relaxed));
+    }
+    let stats = Arc::new(Stats::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let display = progress::spawn(queue_path.clone(), stats.clone(), stop_rx);
+    let started = Instant::now();
+    let dest = Arc::new(SdkDestination {
+        client: client.clone(),
+        suffix: args.connect.channel_suffix.clone(),
+        stats: stats.clone(),
+    });
+    let opts = StreamOptions {
+        until_drained: true,
+        ..StreamOptions::new(queue_path.clone())
+    };
+    let streamed = stream_all(dest, opts, control.clone(), stats.clone()).await;
+    if streamed.is_err() {
+        stop_generator.store(true, Ordering::Relaxed);
+    }
+    let generated = generator.await.context("generator panicked")?;
+    let _ = stop_tx.send(true);
+    let _ = display.await;
+    let closed = client.close().await;
+    streamed?;
+    generated?;
+    closed.context("closing the client failed")?;
+    let elapsed = started.elapsed();
+    print_stream_summary(&stats, elapsed);
+    print_queue_left(&queue_path)?;
+
+    let ledger = Queue::open_read_only(&queue_path)?.ledger()?;
+    let outcome = match &emulator {
+        Some(emu) => {
+            let source = EmulatorSource(emu);
+            let recs = report::reconcile(&source, &ledger)?;
+            println!("\nReconciliation (generated vs landed, by TXID)");
+            print!("{}", report::format_reconciliation(&recs));
+            print!("{}", report::format_views(&source)?);
+            recs.iter().all(report::Reconciliation::exact)
+        }
+        None => {
+            let rows: Vec<Vec<String>> = Table::ALL
+                .iter()
+                .map(|t| {
+                    let l = ledger[t.index()];
+                    vec![
+                        t.name().to_string(),
+                        thousands(l.generated),
+                        thousands(l.committed),
+                    ]
+                })
+                .collect();
+            println!("\nCommitted by offset token (generated vs committed)");
+            print!(
+                "{}",
+                report::format_table(&["TABLE", "GENERATED", "COMMITTED"], &rows)
+            );
+            println!(
+                "\nThe dashboard lives in Snowflake: run examples/ski_resort/sql/dashboard.sql, then \
+                 SELECT * FROM INGEST_RECONCILIATION (duplicates must be 0)."
+            );
+            ledger.iter().all(|l| l.committed == l.generated)
+                || control.abort.load(Ordering::Relaxed)
+        }
+    };
+    if let Some(emu) = emulator {
+        emu.shutdown().await;
+    }
+    if let Some(dir) = &args.keep {
+        println!("\nkept queue and emulator data in {}", dir.display());
+    }
+    if !outcome {
+        bail!("the landed tables do not hold exactly the generated rows");
+    }
+    Ok(())
 }

@@ -49,11 +49,11 @@ pub fn thousands(n: u64) -> String {
 /// Renders one table's line (shared by both modes).
 pub fn describe(s: &TableSnapshot) -> String {
     format!(
-        "gen {:>9}  sent {:>9}  committed {:>9}  {:>7.0} rows/s  lag {:>5} ms  in flight {:>6}",
+        "gen {:>9}  sent {:>9}  committed {:>9}  {:>7} rows/s  lag {:>5} ms  in flight {:>6}",
         thousands(s.generated),
         thousands(s.sent),
         thousands(s.committed),
-        s.rows_per_s,
+        thousands(s.rows_per_s.round() as u64),
         s.lag_ms,
         thousands(s.in_flight),
     )
@@ -83,7 +83,7 @@ pub fn spawn(
                     .progress_chars("=> ");
             let bars = Table::ALL.map(|t| {
                 let bar = multi.add(
-                    ProgressBar::new(0)
+                    ProgressBar::new(1)
                         .with_style(style.clone())
                         .with_prefix(t.name()),
                 );

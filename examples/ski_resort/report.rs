@@ -125,8 +125,10 @@ pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let numeric =
-        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || ",.-%$".contains(c));
+    let numeric = |s: &str| {
+        let plain: String = s.chars().filter(|c| !",$%".contains(*c)).collect();
+        !plain.is_empty() && plain.parse::<f64>().is_ok()
+    };
     // A column is right-aligned (header included) when its cells are numbers.
     let right: Vec<bool> = (0..headers.len())
         .map(|i| {

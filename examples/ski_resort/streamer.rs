@@ -131,6 +131,8 @@ pub struct TableStats {
     pub sessions: AtomicU64,
     /// The latest committed offset token.
     pub committed_token: AtomicU64,
+    /// Rows the server rejected (they advance the committed token but do not land).
+    pub rejected: AtomicU64,
 }
 
 /// Counters of all tables, indexed by [`Table::index`].

@@ -1,0 +1,274 @@
+//! Crash test of the ski_resort pipeline: the emulator and the generator run as processes, the
+//! streamer is killed with SIGKILL at seeded random moments and restarted, and in the end the
+//! emulator's tables must hold exactly the generated rows (by TXID), once each.
+#![cfg(unix)]
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const TABLES: [&str; 3] = ["RESORT_TICKET", "SEASON_PASS", "LIFT_RIDE"];
+const SEED: &str = "7";
+const EVENTS: &str = "6000";
+
+/// `target/debug/examples/ski_resort`, built by `cargo test` before the tests run.
+fn example_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("ski_resort{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test` (which builds the examples) or build it with \
+         `cargo build --example ski_resort`",
+        bin.display()
+    );
+    bin
+}
+
+/// Kills the process when dropped, so a failing test leaves nothing running.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn terminate(child: &mut Child) {
+    // SAFETY: sending SIGTERM to a child we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Starts `ski_resort emulator` and returns it with its URL.
+fn start_emulator(bin: &Path, data_dir: &Path, key: &Path) -> (Guard, String) {
+    let mut child = Command::new(bin)
+        .args(["emulator", "--commit-delay", "100ms", "--data-dir"])
+        .arg(data_dir)
+        .arg("--new-key")
+        .arg(key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn emulator");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("emulator did not print `listening on URL`");
+    (Guard(child), url)
+}
+
+fn stream_cmd(bin: &Path, queue: &Path, url: &str, key: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["stream", "--until-drained", "--queue"])
+        .arg(queue)
+        .env("SNOWFLAKE_URL", url)
+        .env("SNOWFLAKE_ACCOUNT", "SKI_RESORT")
+        .env("SNOWFLAKE_USER", "STREAMING_INGEST")
+        .env("SNOWFLAKE_PRIVATE_KEY_FILE", key)
+        .env_remove("SNOWFLAKE_PRIVATE_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    cmd
+}
+
+/// TXIDs per table of a queue nobody streamed.
+fn queued_txids(queue: &Path) -> Vec<Vec<String>> {
+    let conn = rusqlite::Connection::open(queue).expect("open side queue");
+    TABLES
+        .iter()
+        .map(|t| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT txid FROM q_{} ORDER BY id",
+                    t.to_lowercase()
+                ))
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        })
+        .collect()
+}
+
+fn landed_txids(data_dir: &Path) -> Vec<Vec<String>> {
+    let db = data_dir.join(snowpipe_emulator::storage::DB_FILE);
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    TABLES
+        .iter()
+        .map(|t| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT TXID FROM \"STREAMING_INGEST.STREAMING_INGEST.{t}\""
+                ))
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        })
+        .collect()
+}
+
+fn generator_registered(queue: &Path) -> bool {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(queue, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return false;
+    };
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = 'generator_pid'",
+        [],
+        |r| r.get::<_, String>(0),
+    )
+    .is_ok_and(|v| !v.is_empty())
+}
+
+#[test]
+fn streamer_killed_repeatedly_lands_every_row_exactly_once() {
+    let bin = example_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let (queue, side_queue) = (
+        dir.path().join("queue.sqlite"),
+        dir.path().join("side.sqlite"),
+    );
+    let (data_dir, key) = (dir.path().join("emulator"), dir.path().join("key.p8"));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let (mut emulator, url) = start_emulator(&bin, &data_dir, &key);
+
+    // The generator writes while the streamer is being killed.
+    let generator = Command::new(&bin)
+        .args([
+            "generate", "--events", EVENTS, "--rate", "1500", "--seed", SEED, "--quiet", "--queue",
+        ])
+        .arg(&queue)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn generator");
+    let mut generator = Guard(generator);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !generator_registered(&queue) && generator.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "generator did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let mut rng = ChaCha8Rng::seed_from_u64(2025);
+    let kills = rng.gen_range(3..=5);
+    let mut killed = 0;
+    for _ in 0..kills {
+        let mut child = Guard(
+            stream_cmd(&bin, &queue, &url, &key)
+                .spawn()
+                .expect("spawn stream"),
+        );
+        std::thread::sleep(Duration::from_millis(rng.gen_range(250..1500)));
+        if child.0.try_wait().unwrap().is_none() {
+            child.0.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        let _ = child.0.wait();
+    }
+    assert!(killed >= 3, "the streamer was killed only {killed} times");
+
+    // Restart once more and let it drain.
+    let mut last = Guard(
+        stream_cmd(&bin, &queue, &url, &key)
+            .spawn()
+            .expect("spawn stream"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = last.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stream --until-drained did not finish within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "final stream exited with {status}");
+
+    let output = std::mem::replace(&mut generator.0, Command::new("true").spawn().unwrap())
+        .wait_with_output()
+        .unwrap();
+    assert!(output.status.success());
+    let line = String::from_utf8(output.stdout).unwrap();
+    let generated: serde_json::Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+
+    // The same seed regenerates the same rows: the expected TXIDs.
+    let side = Command::new(&bin)
+        .args([
+            "generate", "--events", EVENTS, "--rate", "0", "--seed", SEED, "--quiet", "--queue",
+        ])
+        .arg(&side_queue)
+        .output()
+        .unwrap();
+    assert!(side.status.success());
+    let expected = queued_txids(&side_queue);
+
+    terminate(&mut emulator.0);
+    let landed = landed_txids(&data_dir);
+    for (i, table) in TABLES.iter().enumerate() {
+        let unique: HashSet<&String> = landed[i].iter().collect();
+        assert_eq!(
+            unique.len(),
+            landed[i].len(),
+            "{table}: duplicate rows landed"
+        );
+        let want: HashSet<&String> = expected[i].iter().collect();
+        let missing = want.difference(&unique).count();
+        let extra = unique.difference(&want).count();
+        assert!(
+            missing == 0 && extra == 0,
+            "{table}: {missing} rows lost, {extra} unexpected rows"
+        );
+        assert_eq!(
+            generated["generated"][table].as_u64(),
+            Some(expected[i].len() as u64),
+            "{table}"
+        );
+    }
+
+    let report = Command::new(&bin)
+        .args(["report", "--json", "--queue"])
+        .arg(&queue)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "report: {}",
+        String::from_utf8_lossy(&report.stdout)
+    );
+}
