@@ -155,7 +155,6 @@ fn sdk_streamer_survives_faults_and_sigkill_exactly_once() {
 }
 
 #[test]
-#[ignore = "needs `ski_resort stream` (branch ski); run with --ignored once it has landed"]
 fn ski_resort_survives_faults_and_sigkill_exactly_once() {
     run_chaos(Streamer::SkiResort);
 }
@@ -212,12 +211,13 @@ fn run_chaos(streamer_kind: Streamer) {
         peak_mib = peak_mib.max(peak);
     }
     assert!(killed > 0, "the streamer was never killed mid-stream");
-    let generated = finish_generator(gen);
     let bursts = bursts.stop();
 
-    // The last streamer must drain the queue and exit 0 on its own, faults still on.
+    // The last streamer must drain the queue and exit 0 on its own, faults still on (the
+    // generator may still be writing: `--until-drained` waits for it).
     let last_start = Instant::now();
     let mut streamer = Sampled::spawn(stream_command(streamer_kind, &queue, &url));
+    let generated = finish_generator(gen);
     let deadline = Duration::from_secs(if long { 600 } else { 90 });
     let status = streamer.wait_timeout(deadline);
     peak_mib = peak_mib.max(streamer.finish());

@@ -128,7 +128,14 @@ impl FaultBursts {
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xB0B5);
             let mut bursts = 0;
             while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(rng.gen_range(1000..4000)));
+                let pause = Duration::from_millis(rng.gen_range(1000..4000));
+                let until = Instant::now() + pause;
+                while Instant::now() < until && !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
                 let status = [429u16, 500, 503][rng.gen_range(0..3)];
                 let len = rng.gen_range(3..8);
                 let endpoint = if rng.gen_bool(0.8) {

@@ -87,9 +87,23 @@ async fn stream_table(client: StreamingIngestClient, queue: PathBuf, table: &'st
                         .await;
                     match r {
                         Ok(()) => next = last,
+                        Err(e) if e.is_channel_invalidated() => {
+                            // The recipe: reopen and replay after the committed token.
+                            eprintln!("sdk_streamer: {table}: {e}; reopening");
+                            match channel.reopen().await {
+                                Ok(committed) => {
+                                    next = committed.and_then(|t| t.as_u64()).unwrap_or(0);
+                                }
+                                Err(e) => {
+                                    eprintln!("sdk_streamer: {table}: reopen failed: {e}");
+                                    let _ = channel.close().await;
+                                    continue 'session;
+                                }
+                            }
+                        }
                         Err(e) => {
-                            eprintln!("sdk_streamer: {table}: append failed, reopening: {e}");
-                            drop(channel);
+                            eprintln!("sdk_streamer: {table}: append failed, starting over: {e}");
+                            let _ = channel.close().await;
                             continue 'session;
                         }
                     }
@@ -109,8 +123,10 @@ async fn stream_table(client: StreamingIngestClient, queue: PathBuf, table: &'st
                             }
                         }
                         Err(e) => {
-                            eprintln!("sdk_streamer: {table}: commit wait failed, reopening: {e}");
-                            drop(channel);
+                            eprintln!(
+                                "sdk_streamer: {table}: commit wait failed, starting over: {e}"
+                            );
+                            let _ = channel.close().await;
                             continue 'session;
                         }
                     }
