@@ -330,6 +330,8 @@ impl Actor {
                 () = self.shared.abort.cancelled() => Event::DrainTimeout,
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
             };
+            // Appends only change the buffer: skip re-summing the retained batches for them.
+            let append_only = matches!(event, Event::Cmd(Some(Cmd::Append(_))));
             match event {
                 Event::Ack(res) => self.on_ack(res).await,
                 Event::Cmd(Some(cmd)) => self.on_cmd(cmd).await,
@@ -368,7 +370,7 @@ impl Actor {
                     break;
                 }
             }
-            self.publish_gauges();
+            self.publish_gauges(!append_only);
         }
         // `Drop` does the cleanup, also when the task is aborted.
     }
@@ -395,7 +397,7 @@ impl Actor {
         self.queue.clear();
         self.retained.clear();
         self.inflight = None;
-        self.publish_gauges();
+        self.publish_gauges(true);
         self.shared.pending.store(false, Ordering::Relaxed);
         self.shared.state.send_replace(State::Closed);
         tracing::debug!(channel = %self.shared.name(), "channel actor stopped");
@@ -842,23 +844,27 @@ impl Actor {
         Ok(committed)
     }
 
-    fn publish_gauges(&self) {
+    /// Publishes the buffer counters (and, when `all`, the retained-batch counters, which
+    /// cost a pass over the retained batches).
+    fn publish_gauges(&self, all: bool) {
         let s = &self.shared;
         let buffered = self.batcher.len() + self.queue.iter().map(|b| b.len).sum::<usize>();
         let rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>();
-        let retained: usize = self.retained.iter().map(|b| b.body.len()).sum::<usize>()
-            + self.inflight.as_ref().map_or(0, |f| f.batch.body.len());
         s.buffered_bytes.store(buffered, Ordering::Relaxed);
         s.buffered_rows.store(rows, Ordering::Relaxed);
+        #[allow(clippy::cast_precision_loss)]
+        s.metrics.buffer_bytes.set(buffered as f64);
+        if !all {
+            return;
+        }
+        let retained: usize = self.retained.iter().map(|b| b.body.len()).sum::<usize>()
+            + self.inflight.as_ref().map_or(0, |f| f.batch.body.len());
         s.in_flight
             .store(usize::from(self.inflight.is_some()), Ordering::Relaxed);
         s.retained_batches
             .store(self.retained.len(), Ordering::Relaxed);
         s.retained_bytes.store(retained, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
-        {
-            s.metrics.buffer_bytes.set(buffered as f64);
-            s.metrics.retained_bytes.set(retained as f64);
-        }
+        s.metrics.retained_bytes.set(retained as f64);
     }
 }
