@@ -112,6 +112,12 @@ impl StreamingIngestClient {
         self.inner.runtime.open(path, options).await
     }
 
+    /// The channel runtime (tests inspect the memory budget).
+    #[cfg(test)]
+    pub(crate) fn inner_runtime(&self) -> &ChannelRuntime {
+        &self.inner.runtime
+    }
+
     /// Closes every channel opened through this client (flushing them) and stops its
     /// background tasks.
     ///

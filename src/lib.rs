@@ -97,8 +97,8 @@ mod test_support;
 pub(crate) mod transport;
 
 pub use auth::AuthorizationType;
-pub use channel::Channel;
 pub use channel::OpenChannelOptions;
+pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent};
 pub use client::{ClientBuilder, StreamingIngestClient};
 pub use config::{MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
 pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};

@@ -1,12 +1,176 @@
 //! Channels: buffered, ordered appends to one Snowpipe Streaming channel.
 //!
-//! PLACEHOLDER: the channel actor, buffer, memory budget and commit poller land here.
+//! ```text
+//!  user task                 Channel handle                 per-channel actor task            IngestApi
+//!  ─────────                 ──────────────                 ──────────────────────            ─────────
+//!  append_rows(rows, tok) ─▶ serialize NDJSON (caller's task) ─▶ acquire byte permits
+//!                            (client-wide budget) ─▶ mpsc Cmd::Append ─────▶ Batcher.push
+//!  flush()  ───────────────▶ Cmd::Flush(oneshot) ─────────────────────────▶ cut batch now
+//!  close(self) ────────────▶ flush, [wait commit], Cmd::Close ────────────▶ drain, then exit
+//!                                                        select! {
+//!                                                          cmd = rx.recv()          → push / flush / close
+//!                                                          lag deadline (first row of batch + max_client_lag)
+//!                                                          in-flight append done    → chain continuation token,
+//!                                                                                     retain batch, resolve flushes
+//!                                                          committed token changed  → release retained batches
+//!                                                          recover request          → reopen + replay
+//!                                                        }                          ──append(batch, ctok)──▶
+//!  latest_committed_offset_token / wait_for_commit / watch_committed / events
+//!      ◀── watch + broadcast ◀── commit poller (one task per client, bulk-channel-status per pipe)
+//! ```
+//!
+//! # Batching and flushing
+//!
+//! Rows are serialized to NDJSON when `append_*` is called, on the caller's task, and buffered
+//! by the channel's actor. A batch (one append request) is sent when `max_client_lag` has
+//! passed since its first row, when it reaches the request size limit (it never exceeds the
+//! limit on the wire; large appends are split at row boundaries), on [`Channel::flush`] and
+//! on close. At most one append request per channel is in flight: each carries the
+//! continuation token returned by the previous one. Each append's start offset token goes to
+//! the batch holding its first row and its end token to the batch holding its last row.
+//!
+//! # Memory
+//!
+//! A client-wide budget (default 256 MiB) bounds the bytes buffered plus the bytes sent but not
+//! yet committed. `append_*` waits for room; `try_append_*` returns
+//! [`Error::Backpressure`] instead. Batches are kept, compressed,
+//! until the server reports their end token committed — that is what makes automatic replay
+//! possible — and their bytes count against the budget until then. Batches that carry no
+//! offset token at all are released as soon as every batch before them is committed.
+//!
+//! # Commit tracking
+//!
+//! One poller per client calls bulk-channel-status for every open channel, every
+//! `commit_poll_interval` (100 ms) while something is uncommitted or someone waits, every
+//! `idle_poll_interval` (5 s) otherwise, and never for closed channels. It publishes the
+//! committed token ([`Channel::latest_committed_offset_token`], [`Channel::watch_committed`],
+//! [`Channel::wait_for_commit`]) and new row errors ([`Channel::events`]).
+//!
+//! # Automatic recovery
+//!
+//! When the channel is invalidated — an append answered with
+//! `STALE_CONTINUATION_TOKEN_SEQUENCER` or another `ERR_CHANNEL_*` code or HTTP 409, an append
+//! whose response was lost (timeout or broken connection: it may or may not have been
+//! applied), or a status other than `SUCCESS` from the poller — the actor reopens the channel
+//! (the server discards rows it had not committed), reads the committed offset token, drops the
+//! kept batches up to the one whose end token it is, and re-sends the rest, in order, before
+//! anything new. With strictly increasing offset tokens this is exactly-once delivery without
+//! application code. Recovery is bounded: at most 5 reopenings within 60 s, with backoff, so
+//! two writers fighting over one channel do not loop forever.
+//!
+//! When recovery is impossible (retries exhausted, authentication revoked, the committed token
+//! matches no kept batch, too many recoveries), the channel fails: every later call returns
+//! [`Error::ChannelInvalidated`] carrying the last committed
+//! offset token, and [`Channel::reopen`] reopens it, discards what it buffered and returns the
+//! token to replay from. Channels fail independently.
+//!
+//! Rows appended with no offset token at all (neither start nor end) are not kept once
+//! everything before them is committed, so a recovery cannot replay them if they were still in
+//! flight: use offset tokens for exactly-once delivery.
+//!
+//! # Exactly-once delivery: the recipe
+//!
+//! 1. Give every row (or every append) an offset token from your source that **strictly
+//!    increases** — a sequence number, a Kafka offset, a database change id — ideally numeric
+//!    (`OffsetToken::from(u64)`), so the SDK can compare tokens.
+//! 2. On start, open the channel and **resume after** its committed token
+//!    ([`Channel::latest_committed_offset_token`]): everything up to it is in the table.
+//! 3. Append. The SDK keeps what it sent until it is committed and, when the channel is
+//!    invalidated, reopens it and replays exactly the uncommitted batches itself.
+//! 4. Acknowledge your source only up to the committed token ([`Channel::watch_committed`]
+//!    or [`Channel::wait_for_commit`]).
+//! 5. If the channel fails anyway ([`Error::ChannelInvalidated`]),
+//!    call [`Channel::reopen`] and **replay** your source after the token it returns.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
+//!
+//! # struct Source;
+//! # impl Source {
+//! #     fn read_after(&mut self, _after: Option<u64>) -> Vec<(u64, serde_json::Value)> { Vec::new() }
+//! #     fn ack_up_to(&mut self, _seq: u64) {}
+//! # }
+//! async fn pump(
+//!     client: &StreamingIngestClient,
+//!     source: &mut Source,
+//! ) -> Result<(), snowpipe_streaming::Error> {
+//!     let channel = client.open_channel("DB", "SCHEMA", "PIPE", "orders-0").await?;
+//!     // Resume after what Snowflake already committed.
+//!     let mut next_after = channel.latest_committed_offset_token().and_then(|t| t.as_u64());
+//!     loop {
+//!         let rows = source.read_after(next_after);
+//!         if rows.is_empty() {
+//!             break;
+//!         }
+//!         for (seq, row) in rows {
+//!             match channel.append_row(&row, Some(OffsetToken::from(seq))).await {
+//!                 Ok(()) => next_after = Some(seq),
+//!                 Err(e) if e.is_channel_invalidated() => {
+//!                     // Automatic recovery was impossible: replay after the committed token.
+//!                     next_after = channel.reopen().await?.and_then(|t| t.as_u64());
+//!                     break;
+//!                 }
+//!                 Err(e) => return Err(e),
+//!             }
+//!         }
+//!     }
+//!     if let Some(last) = next_after {
+//!         channel.wait_for_commit(&OffsetToken::from(last), Duration::from_secs(60)).await?;
+//!         source.ack_up_to(last);
+//!     }
+//!     channel.close().await
+//! }
+//! ```
+//!
+//! # Dropping without `close()`
+//!
+//! Dropping a [`Channel`] closes its command queue; the actor then sends what is buffered for
+//! at most 5 seconds (in the background, nothing blocks the dropping thread, a tokio runtime
+//! must still be running) and exits. Rows not sent by then are dropped; nothing waits for the
+//! commit. Use [`Channel::close`] for a guaranteed flush.
 
+mod actor;
+mod batch;
+mod budget;
+mod encode;
+mod poller;
+mod shared;
+mod status;
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub use status::{ChannelStatus, CloseOptions, RowErrorEvent};
+
+use self::actor::{Actor, Cmd};
+use self::batch::Chunk;
+use self::budget::Budget;
+use self::encode::Encoded;
+use self::poller::Poller;
+use self::shared::{ChannelShared, State};
+use crate::api::OpenChannelRequest;
+use crate::error::ServerError;
 use crate::transport::{ChannelPath, Compression, IngestApi};
-use crate::{OffsetToken, Result};
+use crate::{Error, OffsetToken, Result};
+
+/// Commands queued per channel before `append_*` waits (the first backpressure layer; the
+/// byte budget is the second).
+const COMMAND_CAPACITY: usize = 64;
+/// An append split into more pieces than this is admitted piece by piece.
+const MAX_ATOMIC_PIECES: usize = 32;
 
 /// Tuning of channels, set through the client builder. Defaults are documented on the
 /// builder's setters.
@@ -42,6 +206,36 @@ impl Default for ChannelSettings {
     }
 }
 
+impl ChannelSettings {
+    /// Smallest accepted `max_client_lag`.
+    pub(crate) const MIN_LAG: Duration = Duration::from_millis(10);
+    /// Largest accepted `max_client_lag`.
+    pub(crate) const MAX_LAG: Duration = Duration::from_secs(600);
+    /// Largest accepted `max_request_bytes` (16 MB).
+    pub(crate) const MAX_REQUEST_BYTES: usize = 16_000_000;
+
+    /// Clamps every setting into its documented range (the builder validates and reports;
+    /// this is the channel layer's own guard).
+    pub(crate) fn normalized(mut self) -> Self {
+        self.max_client_lag = self.max_client_lag.clamp(Self::MIN_LAG, Self::MAX_LAG);
+        self.max_request_bytes = self.max_request_bytes.clamp(1024, Self::MAX_REQUEST_BYTES);
+        self.memory_budget_bytes = self.memory_budget_bytes.max(1024);
+        self.commit_poll_interval = self.commit_poll_interval.max(Duration::from_millis(1));
+        self.idle_poll_interval = self.idle_poll_interval.max(self.commit_poll_interval);
+        self
+    }
+
+    /// The largest uncompressed batch whose compressed body is sure to fit in
+    /// `max_request_bytes` (zstd and deflate expand incompressible input by less than
+    /// 1/256 plus a small header).
+    pub(crate) fn batch_cap(&self) -> usize {
+        match self.compression {
+            Compression::None => self.max_request_bytes,
+            _ => self.max_request_bytes - self.max_request_bytes / 256 - 256,
+        }
+    }
+}
+
 /// Options for opening a channel.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -50,16 +244,70 @@ pub struct OpenChannelOptions {
     pub offset_token: Option<OffsetToken>,
 }
 
+impl OpenChannelOptions {
+    /// Sets [`offset_token`](Self::offset_token).
+    #[must_use]
+    pub fn offset_token(mut self, token: impl Into<OffsetToken>) -> Self {
+        self.offset_token = Some(token.into());
+        self
+    }
+}
+
 /// The channels of one client: memory budget, commit poller, and the open-channel logic.
 #[derive(Debug)]
 pub(crate) struct ChannelRuntime {
+    inner: Arc<RuntimeInner>,
+}
+
+#[derive(Debug)]
+struct RuntimeInner {
     api: Arc<dyn IngestApi>,
-    settings: ChannelSettings,
+    settings: Arc<ChannelSettings>,
+    budget: Budget,
+    poller: Arc<Poller>,
+    next_id: AtomicU64,
+    closed: AtomicBool,
+    shutdown: CancellationToken,
+}
+
+impl Drop for RuntimeInner {
+    fn drop(&mut self) {
+        self.poller.stop();
+    }
+}
+
+fn non_empty(what: &'static str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::invalid_argument(
+            what,
+            format!("the {what} name must not be empty"),
+        ));
+    }
+    Ok(())
 }
 
 impl ChannelRuntime {
     pub(crate) fn new(api: Arc<dyn IngestApi>, settings: ChannelSettings) -> Self {
-        Self { api, settings }
+        let settings = Arc::new(settings.normalized());
+        let budget = Budget::new(settings.memory_budget_bytes);
+        let poller = Poller::new(Arc::clone(&api), Arc::clone(&settings));
+        Self {
+            inner: Arc::new(RuntimeInner {
+                api,
+                settings,
+                budget,
+                poller,
+                next_id: AtomicU64::new(1),
+                closed: AtomicBool::new(false),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// Bytes of the client-wide budget in use (buffered + retained).
+    #[cfg(test)]
+    pub(crate) fn budget_used(&self) -> usize {
+        self.inner.budget.used()
     }
 
     pub(crate) async fn open(
@@ -67,19 +315,632 @@ impl ChannelRuntime {
         path: ChannelPath,
         options: OpenChannelOptions,
     ) -> Result<Channel> {
-        let _ = (&self.api, &self.settings, path, options);
-        Err(crate::Error::shutdown(
-            "channel support (not yet implemented)",
-        ))
+        let rt = &self.inner;
+        if rt.closed.load(Ordering::Acquire) {
+            return Err(Error::shutdown("client"));
+        }
+        non_empty("database", &path.pipe.database)?;
+        non_empty("schema", &path.pipe.schema)?;
+        non_empty("pipe", &path.pipe.pipe)?;
+        non_empty("channel", &path.channel)?;
+        if let Some(t) = &options.offset_token {
+            t.validate()?;
+        }
+        if rt.poller.is_open(&path) {
+            return Err(already_open(&path));
+        }
+        let request = OpenChannelRequest {
+            offset_token: options.offset_token.map(OffsetToken::into_string),
+            fail_on_uncommitted_rows: None,
+        };
+        let resp = rt.api.open_channel(&path, &request).await?;
+        if let Some(code) = resp
+            .channel_status
+            .channel_status_code
+            .as_deref()
+            .filter(|c| *c != "SUCCESS")
+        {
+            return Err(Error::Server(Box::new(ServerError {
+                status: 200,
+                code: Some(code.to_owned()),
+                message: format!(
+                    "channel {path} opened with status {code}; check that the pipe exists and \
+                     the role may use it"
+                ),
+                request_id: None,
+                operation: "open channel",
+                attempts: 1,
+            })));
+        }
+        let id = rt.next_id.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(ChannelShared::new(
+            id,
+            path,
+            &resp.channel_status,
+            rt.shutdown.child_token(),
+        ));
+        if !rt.poller.register(&shared) {
+            return Err(already_open(&shared.path));
+        }
+        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        let actor = match Actor::new(
+            Arc::clone(&rt.api),
+            Arc::clone(&shared),
+            Arc::clone(&rt.settings),
+            Arc::clone(&rt.poller),
+            rx,
+            resp.next_continuation_token,
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                rt.poller.unregister(id);
+                return Err(e);
+            }
+        };
+        let span = tracing::info_span!(
+            "channel",
+            channel = %shared.path.channel,
+            pipe = %shared.path.pipe.pipe
+        );
+        tracing::debug!(parent: &span, offset_token = ?*shared.committed.borrow(), "channel opened");
+        tokio::spawn(actor.run().instrument(span));
+        Ok(Channel {
+            shared,
+            tx,
+            rt: Arc::clone(&self.inner),
+        })
     }
 
     pub(crate) async fn close_all(&self) -> Result<()> {
-        Ok(())
+        let rt = &self.inner;
+        rt.closed.store(true, Ordering::Release);
+        let channels = rt.poller.channels();
+        let mut first_error = None;
+        for c in &channels {
+            if let State::Failed(f) = &*c.state.borrow() {
+                first_error.get_or_insert_with(|| c.invalidated(f));
+            }
+        }
+        rt.shutdown.cancel();
+        for c in channels {
+            let mut state = c.state.subscribe();
+            let _ = state.wait_for(|s| matches!(s, State::Closed)).await;
+        }
+        rt.poller.stop();
+        first_error.map_or(Ok(()), Err)
     }
 }
 
-/// A handle to one open channel.
+fn already_open(path: &ChannelPath) -> Error {
+    Error::invalid_argument(
+        "channel",
+        format!("channel {path} is already open in this client; close it before opening it again"),
+    )
+}
+
+/// Rows serialized by an `append_*` call, waiting to be admitted.
 #[derive(Debug)]
+struct Prepared {
+    encoded: Encoded,
+    start: Option<OffsetToken>,
+    end: Option<OffsetToken>,
+}
+
+/// Counts a task waiting for a commit, so the poller polls at the fast cadence.
+struct WaiterGuard<'a>(&'a ChannelShared);
+
+impl<'a> WaiterGuard<'a> {
+    fn new(shared: &'a ChannelShared) -> Self {
+        shared.waiters.fetch_add(1, Ordering::Relaxed);
+        Self(shared)
+    }
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A handle to one open channel: append rows, flush, track commits, close.
+///
+/// `Send + Sync`; methods take `&self`, so one handle can be shared (e.g. in an `Arc`) by
+/// tasks appending concurrently — rows of concurrent calls interleave in the order the calls
+/// are admitted. Not `Clone`: [`close`](Self::close) consumes the handle. See the
+/// [module docs](self) for batching, memory, commit tracking, recovery and what dropping the
+/// handle without `close()` does.
+#[must_use = "rows are buffered until the channel is flushed or closed"]
 pub struct Channel {
-    _private: (),
+    shared: Arc<ChannelShared>,
+    tx: mpsc::Sender<Cmd>,
+    rt: Arc<RuntimeInner>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("channel", &self.shared.path.channel)
+            .field("pipe", &self.shared.path.pipe.pipe)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Channel {
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        &self.shared.path.channel
+    }
+
+    /// The pipe's name.
+    pub fn pipe_name(&self) -> &str {
+        &self.shared.path.pipe.pipe
+    }
+
+    /// The last offset token the server reported committed (`None` for a channel that never
+    /// committed a token). Cheap and non-blocking: it reads what the commit poller last saw.
+    pub fn latest_committed_offset_token(&self) -> Option<OffsetToken> {
+        self.shared.committed.borrow().clone()
+    }
+
+    /// A `watch` of the committed offset token, updated after every poll that sees it change
+    /// (for push-style consumers, e.g. acknowledging a source).
+    pub fn watch_committed(&self) -> watch::Receiver<Option<OffsetToken>> {
+        self.shared.committed.subscribe()
+    }
+
+    /// A receiver of row-error events (rows the server rejected, with the offset bound).
+    /// Bounded at 64 events: a receiver that falls behind gets
+    /// [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) with the count it
+    /// missed; every event is also logged and counted.
+    pub fn events(&self) -> broadcast::Receiver<RowErrorEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// A snapshot of the channel: server-reported status and client-side buffers.
+    pub fn status(&self) -> ChannelStatus {
+        self.shared.snapshot()
+    }
+
+    fn prepare_rows<I>(
+        &self,
+        rows: I,
+        start: Option<OffsetToken>,
+        end: Option<OffsetToken>,
+    ) -> Result<Prepared>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        self.shared.check_open()?;
+        validate_tokens(start.as_ref(), end.as_ref())?;
+        let encoded = encode::encode_rows(rows, self.rt.settings.batch_cap())?;
+        Ok(Prepared {
+            encoded,
+            start,
+            end,
+        })
+    }
+
+    fn prepare_raw(
+        &self,
+        ndjson: Bytes,
+        start: Option<OffsetToken>,
+        end: Option<OffsetToken>,
+    ) -> Result<Prepared> {
+        self.shared.check_open()?;
+        validate_tokens(start.as_ref(), end.as_ref())?;
+        let encoded = encode::encode_raw(ndjson, self.rt.settings.batch_cap())?;
+        Ok(Prepared {
+            encoded,
+            start,
+            end,
+        })
+    }
+
+    /// Appends one row with an optional offset token (used as both start and end token).
+    ///
+    /// The row is serialized when this method is called, on the caller's task. The returned
+    /// future resolves when the row is admitted to the client's buffer (waiting for room in
+    /// the memory budget), not when it is delivered: use [`flush`](Self::flush),
+    /// [`wait_for_commit`](Self::wait_for_commit) or [`watch_committed`](Self::watch_committed)
+    /// for that.
+    ///
+    /// # Errors
+    /// [`Error::Serialization`] when the row cannot be serialized to a JSON object,
+    /// [`Error::RowTooLarge`] when it is larger than one request may carry,
+    /// [`Error::InvalidArgument`] for an empty or over-long token,
+    /// [`Error::ChannelInvalidated`] when the channel has failed, [`Error::Shutdown`] when it
+    /// is closed.
+    ///
+    /// # Cancellation
+    /// Dropping the future before it resolves means the row was not taken.
+    pub fn append_row<T: Serialize + ?Sized>(
+        &self,
+        row: &T,
+        offset_token: Option<OffsetToken>,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        let prepared = self.prepare_rows(std::iter::once(row), offset_token.clone(), offset_token);
+        async move { self.admit(prepared?).await }
+    }
+
+    /// Appends rows, in order, with optional start and end offset tokens (the tokens of the
+    /// first and last row; the committed token becomes `end_offset_token` once they are all
+    /// committed).
+    ///
+    /// Rows are serialized when this method is called. The future resolves when the rows are
+    /// admitted to the client's buffer (the backpressure point), not when they are delivered.
+    /// An append larger than one request is split across requests at row boundaries; the start
+    /// token goes with the first row's request and the end token with the last row's.
+    ///
+    /// # Errors
+    /// As [`append_row`](Self::append_row); `row_index` in the error names the failing row.
+    /// Nothing is buffered when serialization fails.
+    ///
+    /// # Cancellation
+    /// Dropping the future before it resolves means the rows were not taken, except for an
+    /// append larger than half the memory budget (or split into more than 32 requests), which
+    /// is admitted piece by piece: dropping it midway leaves a leading part of the rows
+    /// buffered without the end token.
+    pub fn append_rows<I>(
+        &self,
+        rows: I,
+        start_offset_token: Option<OffsetToken>,
+        end_offset_token: Option<OffsetToken>,
+    ) -> impl Future<Output = Result<()>> + Send + '_
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let prepared = self.prepare_rows(rows, start_offset_token, end_offset_token);
+        async move { self.admit(prepared?).await }
+    }
+
+    /// Appends already-encoded NDJSON (one JSON object per line; a missing final newline is
+    /// added). Lines are checked for size and emptiness, not parsed: invalid JSON is rejected
+    /// by the server and reported as row errors ([`events`](Self::events)).
+    ///
+    /// # Errors
+    /// [`Error::Serialization`] for an empty line, [`Error::RowTooLarge`] for a line larger
+    /// than one request may carry, otherwise as [`append_rows`](Self::append_rows).
+    ///
+    /// # Cancellation
+    /// As [`append_rows`](Self::append_rows).
+    pub fn append_raw(
+        &self,
+        ndjson: Bytes,
+        start_offset_token: Option<OffsetToken>,
+        end_offset_token: Option<OffsetToken>,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        let prepared = self.prepare_raw(ndjson, start_offset_token, end_offset_token);
+        async move { self.admit(prepared?).await }
+    }
+
+    /// Like [`append_row`](Self::append_row) but never waits: when the memory budget or the
+    /// channel's command queue is full it returns [`Error::Backpressure`] and takes nothing.
+    ///
+    /// # Errors
+    /// [`Error::Backpressure`], otherwise as [`append_row`](Self::append_row).
+    pub fn try_append_row<T: Serialize + ?Sized>(
+        &self,
+        row: &T,
+        offset_token: Option<OffsetToken>,
+    ) -> Result<()> {
+        let p = self.prepare_rows(std::iter::once(row), offset_token.clone(), offset_token)?;
+        self.try_admit(p)
+    }
+
+    /// Like [`append_rows`](Self::append_rows) but never waits (all rows or none).
+    ///
+    /// # Errors
+    /// [`Error::Backpressure`], otherwise as [`append_rows`](Self::append_rows).
+    pub fn try_append_rows<I>(
+        &self,
+        rows: I,
+        start_offset_token: Option<OffsetToken>,
+        end_offset_token: Option<OffsetToken>,
+    ) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let p = self.prepare_rows(rows, start_offset_token, end_offset_token)?;
+        self.try_admit(p)
+    }
+
+    /// Like [`append_raw`](Self::append_raw) but never waits (all rows or none).
+    ///
+    /// # Errors
+    /// [`Error::Backpressure`], otherwise as [`append_raw`](Self::append_raw).
+    pub fn try_append_raw(
+        &self,
+        ndjson: Bytes,
+        start_offset_token: Option<OffsetToken>,
+        end_offset_token: Option<OffsetToken>,
+    ) -> Result<()> {
+        let p = self.prepare_raw(ndjson, start_offset_token, end_offset_token)?;
+        self.try_admit(p)
+    }
+
+    fn closed_error(&self) -> Error {
+        match self.shared.check_open() {
+            Err(e) => e,
+            Ok(()) => Error::shutdown(format!("channel {}", self.name())),
+        }
+    }
+
+    fn record_admitted(&self, e: &Encoded) {
+        let m = &self.shared.metrics;
+        m.rows_appended.increment(e.rows as u64);
+        m.bytes_appended.increment(e.bytes as u64);
+    }
+
+    fn chunks(
+        p: Prepared,
+        mut budget: budget::BudgetBytes,
+    ) -> impl ExactSizeIterator<Item = Chunk> {
+        let Prepared {
+            encoded,
+            mut start,
+            mut end,
+        } = p;
+        let n = encoded.pieces.len();
+        encoded
+            .pieces
+            .into_iter()
+            .enumerate()
+            .map(move |(i, piece)| Chunk {
+                budget: budget.split(piece.data.len()),
+                rows: piece.rows,
+                data: piece.data,
+                start: if i == 0 { start.take() } else { None },
+                end: if i + 1 == n { end.take() } else { None },
+            })
+    }
+
+    async fn admit(&self, p: Prepared) -> Result<()> {
+        if p.encoded.rows == 0 {
+            return Ok(());
+        }
+        self.shared.check_open()?;
+        let budget = &self.rt.budget;
+        let total = p.encoded.bytes;
+        let pieces = p.encoded.pieces.len();
+        self.record_admitted(&p.encoded);
+        if total <= budget.total() / 2 && pieces <= MAX_ATOMIC_PIECES {
+            let (bytes, waited) = budget.acquire(total).await?;
+            self.record_wait(waited);
+            let permits = self
+                .tx
+                .reserve_many(pieces)
+                .await
+                .map_err(|_| self.closed_error())?;
+            for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
+                permit.send(Cmd::Append(chunk));
+            }
+        } else {
+            let Prepared {
+                encoded,
+                mut start,
+                mut end,
+            } = p;
+            let n = encoded.pieces.len();
+            for (i, piece) in encoded.pieces.into_iter().enumerate() {
+                let (bytes, waited) = budget.acquire(piece.data.len()).await?;
+                self.record_wait(waited);
+                let chunk = Chunk {
+                    budget: bytes,
+                    rows: piece.rows,
+                    data: piece.data,
+                    start: if i == 0 { start.take() } else { None },
+                    end: if i + 1 == n { end.take() } else { None },
+                };
+                self.tx
+                    .send(Cmd::Append(chunk))
+                    .await
+                    .map_err(|_| self.closed_error())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record_wait(&self, waited: Duration) {
+        if !waited.is_zero() {
+            self.shared
+                .metrics
+                .backpressure_wait
+                .record(waited.as_secs_f64());
+            tracing::debug!(channel = %self.name(), waited = ?waited, "append waited for memory budget");
+        }
+    }
+
+    fn try_admit(&self, p: Prepared) -> Result<()> {
+        if p.encoded.rows == 0 {
+            return Ok(());
+        }
+        let budget = &self.rt.budget;
+        let total = p.encoded.bytes;
+        let bytes = budget.try_acquire(total)?;
+        let permits = match self.tx.try_reserve_many(p.encoded.pieces.len()) {
+            Ok(p) => p,
+            Err(mpsc::error::TrySendError::Full(())) => {
+                return Err(Error::Backpressure {
+                    requested: total,
+                    available: budget.available(),
+                    budget: budget.total(),
+                })
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(self.closed_error()),
+        };
+        self.record_admitted(&p.encoded);
+        for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
+            permit.send(Cmd::Append(chunk));
+        }
+        Ok(())
+    }
+
+    /// Sends every row appended before this call (snapshot semantics: rows appended while it
+    /// waits are not covered) and resolves when the server has acknowledged them (HTTP 200;
+    /// not yet committed — see [`wait_for_commit`](Self::wait_for_commit)).
+    ///
+    /// # Errors
+    /// [`Error::ChannelInvalidated`] when the channel failed (or was reopened) before the rows
+    /// were sent, [`Error::Shutdown`] when it is closed.
+    ///
+    /// # Cancellation
+    /// Dropping the future only stops waiting; the rows are still sent.
+    pub async fn flush(&self) -> Result<()> {
+        self.flush_token().await.map(|_| ())
+    }
+
+    async fn flush_token(&self) -> Result<Option<OffsetToken>> {
+        self.shared.check_open()?;
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Flush(tx))
+            .await
+            .map_err(|_| self.closed_error())?;
+        rx.await.map_err(|_| self.closed_error())?
+    }
+
+    /// Waits until the server reports `token` committed: the committed token equals it, or
+    /// both are numeric and the committed one is greater or equal (see [`OffsetToken`]).
+    /// Returns as soon as the commit poll that sees it completes; while it waits the poller
+    /// polls at the fast cadence.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] after `timeout`, [`Error::ChannelInvalidated`] when the channel fails
+    /// meanwhile, [`Error::Shutdown`] when it is closed.
+    ///
+    /// # Cancellation
+    /// Dropping the future only stops waiting.
+    pub async fn wait_for_commit(&self, token: &OffsetToken, timeout: Duration) -> Result<()> {
+        let _guard = WaiterGuard::new(&self.shared);
+        self.rt.poller.wake();
+        let mut committed = self.shared.committed.subscribe();
+        let mut state = self.shared.state.subscribe();
+        let wait = async {
+            tokio::select! {
+                biased;
+                r = committed.wait_for(|c| c.as_ref().is_some_and(|c| c.reaches(token))) => {
+                    r.map(|_| ()).map_err(|_| self.closed_error())
+                }
+                _ = state.wait_for(|s| !matches!(s, State::Open)) => Err(self.closed_error()),
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| Error::Timeout {
+                operation: "offset token commit",
+                waited: timeout,
+            })?
+    }
+
+    /// After the channel failed ([`Error::ChannelInvalidated`]): reopens it on the server,
+    /// discards every row it still buffered or kept (releasing their memory budget) and
+    /// returns the committed offset token: replay your source from just after it. On a healthy
+    /// channel it does the same (rows not yet committed are discarded).
+    ///
+    /// # Errors
+    /// Errors of the open request ([`Error::Server`], [`Error::Auth`], [`Error::Transport`]);
+    /// the channel stays failed. [`Error::Shutdown`] when it is closed.
+    ///
+    /// # Cancellation
+    /// Dropping the future does not stop the reopen once the channel's task received it.
+    pub async fn reopen(&self) -> Result<Option<OffsetToken>> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Reopen(tx))
+            .await
+            .map_err(|_| Error::shutdown(format!("channel {}", self.name())))?;
+        rx.await
+            .map_err(|_| Error::shutdown(format!("channel {}", self.name())))?
+    }
+
+    /// Closes the channel: flushes every buffered row, waits for the in-flight append, and
+    /// stops the channel's task. Same as [`close_with`](Self::close_with) with
+    /// [`CloseOptions::default`] (no commit wait, 60 s timeout).
+    ///
+    /// # Errors
+    /// As [`close_with`](Self::close_with).
+    ///
+    /// # Cancellation
+    /// As [`close_with`](Self::close_with).
+    pub async fn close(self) -> Result<()> {
+        self.close_with(CloseOptions::default()).await
+    }
+
+    /// Closes the channel: flushes, waits for the in-flight append, optionally waits until the
+    /// last appended offset token is committed, and stops the channel's task, all within
+    /// `options.timeout`. The channel's memory budget is released and it is no longer polled.
+    ///
+    /// # Errors
+    /// [`Error::ChannelInvalidated`] when the channel failed (rows may not have been
+    /// delivered: replay after the error's committed token), [`Error::Timeout`] when the
+    /// timeout ran out (the task is stopped; unsent rows are dropped).
+    ///
+    /// # Cancellation
+    /// Dropping the future drops the handle: the channel then behaves as if dropped without
+    /// `close()` (see the [module docs](self)).
+    pub async fn close_with(self, options: CloseOptions) -> Result<()> {
+        let close = async {
+            let last = self.flush_token().await?;
+            if options.wait_for_commit {
+                if let Some(token) = last {
+                    self.wait_for_commit(&token, options.timeout).await?;
+                }
+            }
+            let (tx, rx) = oneshot::channel();
+            self.tx
+                .send(Cmd::Close(tx))
+                .await
+                .map_err(|_| self.closed_error())?;
+            rx.await.map_err(|_| self.closed_error())?
+        };
+        match tokio::time::timeout(options.timeout, close).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.shared.shutdown.cancel();
+                Err(Error::Timeout {
+                    operation: "channel close",
+                    waited: options.timeout,
+                })
+            }
+        }
+    }
+
+    /// Closes the channel waiting for its rows to be committed (as
+    /// `close_with(CloseOptions::default().wait_for_commit(true))`), then drops it on the
+    /// server (its committed offset token is deleted). Returns the last committed token the
+    /// server reported, if it reported one.
+    ///
+    /// # Errors
+    /// As [`close_with`](Self::close_with), then errors of the drop request.
+    ///
+    /// # Cancellation
+    /// Dropping the future may leave the channel closed but not dropped.
+    pub async fn drop_channel(self) -> Result<Option<OffsetToken>> {
+        let rt = Arc::clone(&self.rt);
+        let path = Arc::clone(&self.shared.path);
+        self.close_with(CloseOptions::default().wait_for_commit(true))
+            .await?;
+        let token = rt.api.drop_channel(&path).await?;
+        Ok(token.map(OffsetToken::from))
+    }
+}
+
+fn validate_tokens(start: Option<&OffsetToken>, end: Option<&OffsetToken>) -> Result<()> {
+    if let Some(t) = start {
+        t.validate()?;
+    }
+    if let Some(t) = end {
+        t.validate()?;
+    }
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Channel>();
+    is::<ChannelStatus>();
 }

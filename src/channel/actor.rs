@@ -1,0 +1,811 @@
+//! The per-channel actor: owns the buffer, the continuation token and the retained batches;
+//! sends one append at a time; recovers from invalidation by reopening and replaying.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::Write as _;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::batch::{Batcher, Chunk, SealedBatch};
+use super::poller::Poller;
+use super::shared::{ChannelShared, Failure, RecoverRequest, State};
+use super::ChannelSettings;
+use crate::api::OpenChannelRequest;
+use crate::error::TransportErrorKind;
+use crate::transport::{AppendRequest, Compression, IngestApi};
+use crate::{Error, OffsetToken, Result};
+
+/// How long a channel dropped without `close()` keeps trying to send its buffer.
+pub(crate) const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a channel closed by `client.close()` keeps trying to send its buffer.
+pub(crate) const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many automatic recoveries within [`RECOVERY_WINDOW`].
+pub(crate) const MAX_RECOVERIES: usize = 5;
+/// See [`MAX_RECOVERIES`].
+pub(crate) const RECOVERY_WINDOW: Duration = Duration::from_secs(60);
+
+/// Commands from the handle.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    Append(Chunk),
+    /// Resolves when every row accepted before it has been sent, with the last end token.
+    Flush(oneshot::Sender<Result<Option<OffsetToken>>>),
+    /// Drains and exits.
+    Close(oneshot::Sender<Result<()>>),
+    /// Reopens on the server, discarding everything buffered; returns the committed token.
+    Reopen(oneshot::Sender<Result<Option<OffsetToken>>>),
+}
+
+/// A batch after compression: what goes on the wire, kept until committed.
+#[derive(Debug)]
+struct SentBatch {
+    seq: u64,
+    body: Bytes,
+    uncompressed_len: usize,
+    rows: usize,
+    start: Option<OffsetToken>,
+    end: Option<OffsetToken>,
+    min_ts_ms: u64,
+    first_sent: Instant,
+    _budget: super::budget::BudgetBytes,
+}
+
+/// A pending `flush()`: resolved once batch `.0` is acknowledged, with the end token `.1`.
+type FlushWaiter = (
+    u64,
+    Option<OffsetToken>,
+    oneshot::Sender<Result<Option<OffsetToken>>>,
+);
+
+type AppendFuture = Pin<Box<dyn Future<Output = Result<String>> + Send>>;
+
+struct InFlight {
+    fut: AppendFuture,
+    batch: SentBatch,
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight")
+            .field("seq", &self.batch.seq)
+            .finish()
+    }
+}
+
+/// Compresses batch bodies, reusing one zstd context per channel.
+struct Codec {
+    compression: Compression,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec")
+            .field("compression", &self.compression)
+            .finish()
+    }
+}
+
+impl Codec {
+    fn new(settings: &ChannelSettings) -> Result<Self> {
+        let zstd = match settings.compression {
+            Compression::Zstd => Some(zstd::bulk::Compressor::new(settings.zstd_level).map_err(
+                |e| Error::Config {
+                    setting: "zstd_level".into(),
+                    message: format!("zstd rejected level {}", settings.zstd_level),
+                    source: Some(Box::new(e)),
+                },
+            )?),
+            _ => None,
+        };
+        Ok(Self {
+            compression: settings.compression,
+            zstd,
+            scratch: Vec::new(),
+        })
+    }
+
+    fn contiguous<'a>(scratch: &'a mut Vec<u8>, b: &'a SealedBatch) -> &'a [u8] {
+        if b.segments.len() == 1 {
+            &b.segments[0]
+        } else {
+            scratch.clear();
+            scratch.reserve(b.len);
+            for s in &b.segments {
+                scratch.extend_from_slice(s);
+            }
+            scratch
+        }
+    }
+
+    fn encode(&mut self, b: &SealedBatch) -> std::io::Result<Bytes> {
+        match (self.compression, &mut self.zstd) {
+            (Compression::Zstd, Some(z)) => {
+                let input = Self::contiguous(&mut self.scratch, b);
+                Ok(Bytes::from(z.compress(input)?))
+            }
+            (Compression::Gzip, _) => {
+                let mut enc = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(b.len / 4 + 64),
+                    flate2::Compression::fast(),
+                );
+                for s in &b.segments {
+                    enc.write_all(s)?;
+                }
+                Ok(Bytes::from(enc.finish()?))
+            }
+            _ => {
+                if b.segments.len() == 1 {
+                    Ok(b.segments[0].clone())
+                } else {
+                    Ok(Bytes::copy_from_slice(Self::contiguous(
+                        &mut self.scratch,
+                        b,
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// Whether an append error means "reopen and replay" rather than "give up".
+pub(crate) fn is_recoverable(e: &Error) -> bool {
+    match e {
+        Error::Server(s) => {
+            s.status == 409
+                || s.code.as_deref().is_some_and(|c| {
+                    c == "STALE_CONTINUATION_TOKEN_SEQUENCER" || c.starts_with("ERR_CHANNEL_")
+                })
+        }
+        Error::Transport(t) => matches!(
+            t.kind,
+            TransportErrorKind::Timeout | TransportErrorKind::Interrupted
+        ),
+        Error::ChannelInvalidated { .. } => true,
+        _ => false,
+    }
+}
+
+/// Where replay starts after a reopen reported `committed`: the index of the first retained
+/// batch to re-send, or `None` when the committed token cannot be placed among them.
+fn replay_start(
+    retained: &VecDeque<SentBatch>,
+    committed: Option<&OffsetToken>,
+    base: Option<&OffsetToken>,
+) -> Option<usize> {
+    if let Some(c) = committed {
+        if let Some(i) = retained
+            .iter()
+            .rposition(|b| b.end.as_ref().is_some_and(|e| c.reaches(e)))
+        {
+            return Some(i + 1);
+        }
+    }
+    if committed == base || retained.is_empty() {
+        return Some(0);
+    }
+    let first = retained
+        .iter()
+        .find_map(|b| b.start.as_ref().or(b.end.as_ref()))?;
+    match committed?.partial_cmp_numeric(first) {
+        Some(std::cmp::Ordering::Less) => Some(0),
+        _ => None,
+    }
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+async fn poll_inflight(inflight: &mut Option<InFlight>) -> Result<String> {
+    match inflight {
+        Some(f) => f.fut.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+enum Event {
+    Ack(Result<String>),
+    Cmd(Option<Cmd>),
+    Lag,
+    Committed,
+    Recover,
+    Shutdown,
+    DrainTimeout,
+}
+
+/// The actor. Created by the runtime at open; runs until closed, dropped or shut down.
+#[derive(Debug)]
+pub(crate) struct Actor {
+    api: Arc<dyn IngestApi>,
+    shared: Arc<ChannelShared>,
+    settings: Arc<ChannelSettings>,
+    poller: Arc<Poller>,
+    rx: mpsc::Receiver<Cmd>,
+    rx_closed: bool,
+    committed_rx: watch::Receiver<Option<OffsetToken>>,
+    recover_rx: watch::Receiver<Option<RecoverRequest>>,
+    continuation: String,
+    batcher: Batcher,
+    queue: VecDeque<SealedBatch>,
+    retained: VecDeque<SentBatch>,
+    inflight: Option<InFlight>,
+    next_seq: u64,
+    acked_seq: u64,
+    flushes: Vec<FlushWaiter>,
+    closes: Vec<oneshot::Sender<Result<()>>>,
+    last_end: Option<OffsetToken>,
+    /// The committed token known to precede every retained batch.
+    base: Option<OffsetToken>,
+    failure: Option<Failure>,
+    recovery_times: VecDeque<Instant>,
+    draining: bool,
+    drain_deadline: Option<Instant>,
+    codec: Codec,
+}
+
+impl Actor {
+    pub(crate) fn new(
+        api: Arc<dyn IngestApi>,
+        shared: Arc<ChannelShared>,
+        settings: Arc<ChannelSettings>,
+        poller: Arc<Poller>,
+        rx: mpsc::Receiver<Cmd>,
+        continuation: String,
+    ) -> Result<Self> {
+        let codec = Codec::new(&settings)?;
+        let base = shared.committed.borrow().clone();
+        Ok(Self {
+            committed_rx: shared.committed.subscribe(),
+            recover_rx: shared.recover.subscribe(),
+            batcher: Batcher::new(settings.batch_cap()),
+            api,
+            shared,
+            settings,
+            poller,
+            rx,
+            rx_closed: false,
+            continuation,
+            queue: VecDeque::new(),
+            retained: VecDeque::new(),
+            inflight: None,
+            next_seq: 1,
+            acked_seq: 0,
+            flushes: Vec::new(),
+            closes: Vec::new(),
+            last_end: None,
+            base,
+            failure: None,
+            recovery_times: VecDeque::new(),
+            draining: false,
+            drain_deadline: None,
+            codec,
+        })
+    }
+
+    /// Runs until the channel is closed.
+    pub(crate) async fn run(mut self) {
+        loop {
+            if self.finished() {
+                break;
+            }
+            self.pump();
+            let lag = self
+                .batcher
+                .first_at()
+                .map(|t| t + self.settings.max_client_lag);
+            let drain_deadline = self.drain_deadline;
+            let event = tokio::select! {
+                res = poll_inflight(&mut self.inflight), if self.inflight.is_some() => Event::Ack(res),
+                cmd = self.rx.recv(), if !self.rx_closed => Event::Cmd(cmd),
+                () = sleep_until_opt(lag), if lag.is_some() => Event::Lag,
+                _ = self.committed_rx.changed() => Event::Committed,
+                _ = self.recover_rx.changed() => Event::Recover,
+                () = self.shared.shutdown.cancelled(), if !self.draining => Event::Shutdown,
+                () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
+            };
+            match event {
+                Event::Ack(res) => self.on_ack(res).await,
+                Event::Cmd(Some(cmd)) => self.on_cmd(cmd).await,
+                Event::Cmd(None) => {
+                    self.rx_closed = true;
+                    self.start_drain(Some(DROP_FLUSH_TIMEOUT));
+                }
+                Event::Lag => self.seal(),
+                Event::Committed => self.release(),
+                Event::Recover => {
+                    let req = self.recover_rx.borrow_and_update().clone();
+                    if let Some(req) = req {
+                        let current = self.shared.generation.load(Ordering::Acquire);
+                        if req.generation == current && self.failure.is_none() {
+                            self.recover(format!("the server reported status {}", req.status_code))
+                                .await;
+                        }
+                    }
+                }
+                Event::Shutdown => self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT)),
+                Event::DrainTimeout => {
+                    tracing::warn!(
+                        channel = %self.shared.name(),
+                        buffered_rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>(),
+                        "channel closed before its buffer could be sent; those rows were dropped"
+                    );
+                    break;
+                }
+            }
+            self.publish_gauges();
+        }
+        // `Drop` does the cleanup, also when the task is aborted.
+    }
+
+    fn finished(&self) -> bool {
+        self.draining
+            && (self.failure.is_some()
+                || (self.batcher.len() == 0 && self.queue.is_empty() && self.inflight.is_none()))
+    }
+
+    fn cleanup(&mut self) {
+        for reply in std::mem::take(&mut self.closes) {
+            let _ = reply.send(match &self.failure {
+                None => Ok(()),
+                Some(f) => Err(self.shared.invalidated(f)),
+            });
+        }
+        self.poller.unregister(self.shared.id);
+        self.batcher.clear();
+        self.queue.clear();
+        self.retained.clear();
+        self.inflight = None;
+        self.publish_gauges();
+        self.shared.pending.store(false, Ordering::Relaxed);
+        self.shared.state.send_replace(State::Closed);
+        tracing::debug!(channel = %self.shared.name(), "channel actor stopped");
+    }
+}
+
+impl Drop for Actor {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+impl Actor {
+    fn failure_error(&self) -> Error {
+        match &self.failure {
+            Some(f) => self.shared.invalidated(f),
+            None => Error::shutdown(format!("channel {}", self.shared.name())),
+        }
+    }
+
+    fn start_drain(&mut self, limit: Option<Duration>) {
+        if !self.draining {
+            self.draining = true;
+            self.drain_deadline = limit.map(|d| Instant::now() + d);
+        }
+        self.seal();
+    }
+
+    async fn on_cmd(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Append(chunk) => {
+                if self.failure.is_some() {
+                    return; // dropped: the caller learns from the failed state
+                }
+                if chunk.end.is_some() {
+                    self.last_end.clone_from(&chunk.end);
+                }
+                let before = self.queue.len();
+                self.batcher
+                    .push(chunk, Instant::now(), epoch_ms(), &mut self.queue);
+                self.number_sealed(before);
+            }
+            Cmd::Flush(reply) => {
+                if self.failure.is_some() {
+                    let _ = reply.send(Err(self.failure_error()));
+                    return;
+                }
+                self.seal();
+                let target = self.next_seq - 1;
+                if target <= self.acked_seq {
+                    let _ = reply.send(Ok(self.last_end.clone()));
+                } else {
+                    self.flushes.push((target, self.last_end.clone(), reply));
+                }
+            }
+            Cmd::Close(reply) => {
+                self.closes.push(reply);
+                self.start_drain(None);
+            }
+            Cmd::Reopen(reply) => {
+                let res = self.reopen().await;
+                let _ = reply.send(res);
+            }
+        }
+    }
+
+    fn number_sealed(&mut self, from: usize) {
+        for b in self.queue.iter_mut().skip(from) {
+            b.seq = self.next_seq;
+            self.next_seq += 1;
+        }
+    }
+
+    /// Cuts the open batch (lag reached, flush, close).
+    fn seal(&mut self) {
+        if let Some(b) = self.batcher.seal() {
+            self.queue.push_back(b);
+            self.number_sealed(self.queue.len() - 1);
+        }
+    }
+
+    /// Starts sending the next queued batch when nothing is in flight.
+    fn pump(&mut self) {
+        if self.inflight.is_some() || self.failure.is_some() {
+            return;
+        }
+        let Some(sealed) = self.queue.pop_front() else {
+            return;
+        };
+        let body = match self.codec.encode(&sealed) {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail(
+                    "compressing a batch failed".into(),
+                    Error::Serialization {
+                        row_index: 0,
+                        message: format!("compression failed: {e}"),
+                        source: Some(Box::new(e)),
+                    },
+                );
+                return;
+            }
+        };
+        debug_assert!(body.len() <= self.settings.max_request_bytes);
+        let SealedBatch {
+            len,
+            rows,
+            start,
+            end,
+            mut budget,
+            min_ts_ms,
+            seq,
+            ..
+        } = sealed;
+        budget.shrink_to(body.len());
+        let batch = SentBatch {
+            seq,
+            body,
+            uncompressed_len: len,
+            rows,
+            start,
+            end,
+            min_ts_ms,
+            first_sent: Instant::now(),
+            _budget: budget,
+        };
+        let fut = self.send_future(&batch);
+        self.inflight = Some(InFlight { fut, batch });
+    }
+
+    fn request(&self, b: &SentBatch) -> AppendRequest {
+        AppendRequest {
+            body: b.body.clone(),
+            compression: self.settings.compression,
+            uncompressed_len: b.uncompressed_len,
+            row_count: b.rows,
+            start_offset_token: b.start.clone(),
+            end_offset_token: b.end.clone(),
+            continuation_token: self.continuation.clone(),
+            min_append_timestamp_ms: b.min_ts_ms,
+        }
+    }
+
+    fn send_future(&self, b: &SentBatch) -> AppendFuture {
+        let req = self.request(b);
+        let api = Arc::clone(&self.api);
+        let path = Arc::clone(&self.shared.path);
+        let m = &self.shared.metrics;
+        m.requests.increment(1);
+        m.wire_bytes.increment(b.body.len() as u64);
+        tracing::trace!(
+            channel = %path.channel,
+            rows = b.rows,
+            bytes = b.body.len(),
+            offset_token = ?b.end,
+            "sending batch"
+        );
+        Box::pin(async move { api.append_rows(&path, &req).await })
+    }
+
+    async fn on_ack(&mut self, res: Result<String>) {
+        let Some(InFlight { batch, .. }) = self.inflight.take() else {
+            return;
+        };
+        match res {
+            Ok(next) => {
+                self.continuation = next;
+                self.acked(batch);
+            }
+            Err(e) if is_recoverable(&e) => {
+                self.shared.metrics.request_errors.increment(1);
+                self.retained.push_back(batch);
+                self.recover(format!("append failed: {e}")).await;
+            }
+            Err(e) => {
+                self.shared.metrics.request_errors.increment(1);
+                drop(batch);
+                self.fail(format!("append failed: {e}"), e);
+            }
+        }
+    }
+
+    fn acked(&mut self, batch: SentBatch) {
+        self.acked_seq = self.acked_seq.max(batch.seq);
+        self.retained.push_back(batch);
+        self.release();
+        self.resolve_flushes();
+        if !self.retained.is_empty() {
+            self.poller.wake();
+        }
+    }
+
+    fn resolve_flushes(&mut self) {
+        let acked = self.acked_seq;
+        let mut i = 0;
+        while i < self.flushes.len() {
+            if self.flushes[i].0 <= acked {
+                let (_, token, reply) = self.flushes.swap_remove(i);
+                let _ = reply.send(Ok(token));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Releases retained batches the committed token covers, in order.
+    fn release(&mut self) {
+        let committed = self.committed_rx.borrow_and_update().clone();
+        if let Some(c) = &committed {
+            if let Some(i) = self
+                .retained
+                .iter()
+                .rposition(|b| b.end.as_ref().is_some_and(|e| c.reaches(e)))
+            {
+                for b in self.retained.drain(..=i) {
+                    self.shared
+                        .metrics
+                        .commit_latency
+                        .record(b.first_sent.elapsed().as_secs_f64());
+                }
+                self.base = committed.clone();
+            }
+        }
+        // Batches carrying no token at all cannot be matched against the committed token:
+        // they are released once everything before them is committed.
+        while self
+            .retained
+            .front()
+            .is_some_and(|b| b.start.is_none() && b.end.is_none())
+        {
+            self.retained.pop_front();
+        }
+        self.shared
+            .pending
+            .store(!self.retained.is_empty(), Ordering::Relaxed);
+    }
+
+    fn clear_buffers(&mut self) {
+        self.batcher.clear();
+        self.queue.clear();
+        self.retained.clear();
+        self.inflight = None;
+        self.acked_seq = self.next_seq - 1;
+        self.shared.pending.store(false, Ordering::Relaxed);
+    }
+
+    fn fail(&mut self, reason: String, source: Error) {
+        let failure = Failure {
+            reason,
+            last_committed: self.committed_rx.borrow().clone(),
+            source: Arc::new(source),
+        };
+        tracing::error!(
+            channel = %self.shared.name(),
+            pipe = %self.shared.path.pipe.pipe,
+            offset_token = ?failure.last_committed,
+            reason = %failure.reason,
+            "channel failed; reopen it and replay after the committed offset token"
+        );
+        self.failure = Some(failure.clone());
+        for (_, _, reply) in self.flushes.drain(..) {
+            let _ = reply.send(Err(self.shared.invalidated(&failure)));
+        }
+        self.clear_buffers();
+        self.shared.state.send_replace(State::Failed(failure));
+    }
+
+    /// Reopens the channel and re-sends exactly the retained batches after the committed
+    /// token. Bounded: at most [`MAX_RECOVERIES`] within [`RECOVERY_WINDOW`], with backoff.
+    async fn recover(&mut self, mut reason: String) {
+        if let Some(f) = self.inflight.take() {
+            // The request may or may not have been applied: treat it as sent.
+            self.retained.push_back(f.batch);
+        }
+        'reopen: loop {
+            let now = Instant::now();
+            while self
+                .recovery_times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > RECOVERY_WINDOW)
+            {
+                self.recovery_times.pop_front();
+            }
+            if self.recovery_times.len() >= MAX_RECOVERIES {
+                let e = Error::ChannelInvalidated {
+                    channel: self.shared.name().to_owned(),
+                    reason: format!(
+                        "{} automatic recoveries within {:?}; is another writer using this channel?",
+                        MAX_RECOVERIES, RECOVERY_WINDOW
+                    ),
+                    last_committed: self.committed_rx.borrow().clone(),
+                    source: None,
+                };
+                self.fail(format!("recovery gave up: {reason}"), e);
+                return;
+            }
+            let attempt = self.recovery_times.len();
+            self.recovery_times.push_back(now);
+            if attempt > 0 {
+                let backoff = Duration::from_millis(100 << attempt.min(6));
+                tokio::time::sleep(backoff).await;
+            }
+            self.shared.generation.fetch_add(1, Ordering::AcqRel);
+            self.shared.recoveries.fetch_add(1, Ordering::Relaxed);
+            self.shared.metrics.recoveries.increment(1);
+            tracing::warn!(
+                channel = %self.shared.name(),
+                pipe = %self.shared.path.pipe.pipe,
+                attempt = attempt + 1,
+                reason = %reason,
+                "channel invalidated; reopening and replaying uncommitted batches"
+            );
+            let request = OpenChannelRequest {
+                offset_token: None,
+                fail_on_uncommitted_rows: Some(false),
+            };
+            let resp = match self.api.open_channel(&self.shared.path, &request).await {
+                Ok(r) => r,
+                Err(e) if e.is_retryable() || is_recoverable(&e) => {
+                    reason = format!("reopen failed: {e}");
+                    continue 'reopen;
+                }
+                Err(e) => {
+                    self.fail(format!("reopening failed: {e}"), e);
+                    return;
+                }
+            };
+            self.continuation = resp.next_continuation_token;
+            let code = resp.channel_status.channel_status_code.clone();
+            self.shared.apply_status(resp.channel_status);
+            if let Some(code) = code.filter(|c| c != "SUCCESS") {
+                reason = format!("reopened channel has status {code}");
+                continue 'reopen;
+            }
+            let committed = self.committed_rx.borrow_and_update().clone();
+            let Some(start) = replay_start(&self.retained, committed.as_ref(), self.base.as_ref())
+            else {
+                let e = Error::ChannelInvalidated {
+                    channel: self.shared.name().to_owned(),
+                    reason: format!(
+                        "the committed offset token {committed:?} matches no batch kept for replay"
+                    ),
+                    last_committed: committed.clone(),
+                    source: None,
+                };
+                self.fail("automatic recovery is impossible".into(), e);
+                return;
+            };
+            // Every kept batch is now either committed or about to be re-sent: requests
+            // already acknowledged before, or (the lost one) now known to be committed.
+            for b in self.retained.drain(..start) {
+                self.acked_seq = self.acked_seq.max(b.seq);
+            }
+            self.base.clone_from(&committed);
+            for i in 0..self.retained.len() {
+                let req = self.request(&self.retained[i]);
+                self.shared.metrics.retries.increment(1);
+                tracing::debug!(
+                    channel = %self.shared.name(),
+                    offset_token = ?self.retained[i].end,
+                    attempt = attempt + 1,
+                    "replaying batch"
+                );
+                match self.api.append_rows(&self.shared.path, &req).await {
+                    Ok(next) => {
+                        self.continuation = next;
+                        self.acked_seq = self.acked_seq.max(self.retained[i].seq);
+                    }
+                    Err(e) if is_recoverable(&e) => {
+                        reason = format!("replay failed: {e}");
+                        continue 'reopen;
+                    }
+                    Err(e) => {
+                        self.fail(format!("replay failed: {e}"), e);
+                        return;
+                    }
+                }
+            }
+            self.release();
+            self.resolve_flushes();
+            if !self.retained.is_empty() {
+                self.poller.wake();
+            }
+            return;
+        }
+    }
+
+    /// The application's explicit reopen: discard everything, reopen, report the token.
+    async fn reopen(&mut self) -> Result<Option<OffsetToken>> {
+        let request = OpenChannelRequest {
+            offset_token: None,
+            fail_on_uncommitted_rows: Some(false),
+        };
+        let resp = self.api.open_channel(&self.shared.path, &request).await?;
+        self.shared.generation.fetch_add(1, Ordering::AcqRel);
+        self.continuation = resp.next_continuation_token;
+        let discarded = Failure {
+            reason: "the channel was reopened; rows not yet sent were discarded".into(),
+            last_committed: None,
+            source: Arc::new(Error::shutdown("previous channel session")),
+        };
+        for (_, _, reply) in self.flushes.drain(..) {
+            let _ = reply.send(Err(self.shared.invalidated(&discarded)));
+        }
+        self.clear_buffers();
+        self.shared.apply_status(resp.channel_status);
+        let committed = self.committed_rx.borrow_and_update().clone();
+        self.base.clone_from(&committed);
+        self.failure = None;
+        self.recovery_times.clear();
+        self.last_end = None;
+        self.shared.state.send_replace(State::Open);
+        Ok(committed)
+    }
+
+    fn publish_gauges(&self) {
+        let s = &self.shared;
+        let buffered = self.batcher.len() + self.queue.iter().map(|b| b.len).sum::<usize>();
+        let rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>();
+        let retained: usize = self.retained.iter().map(|b| b.body.len()).sum::<usize>()
+            + self.inflight.as_ref().map_or(0, |f| f.batch.body.len());
+        s.buffered_bytes.store(buffered, Ordering::Relaxed);
+        s.buffered_rows.store(rows, Ordering::Relaxed);
+        s.in_flight
+            .store(usize::from(self.inflight.is_some()), Ordering::Relaxed);
+        s.retained_batches
+            .store(self.retained.len(), Ordering::Relaxed);
+        s.retained_bytes.store(retained, Ordering::Relaxed);
+        #[allow(clippy::cast_precision_loss)]
+        {
+            s.metrics.buffer_bytes.set(buffered as f64);
+            s.metrics.retained_bytes.set(retained as f64);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The client-wide memory budget: bytes of buffered and sent-but-uncommitted data.
+//!
+//! A tokio [`Semaphore`] whose permits are bytes. An append acquires permits for its serialized
+//! size before it is handed to the channel actor; the permits travel with the bytes (split when
+//! an append is split across batches, shrunk to the compressed size once a batch is
+//! compressed) and go back to the semaphore when the batch is released (committed, discarded,
+//! or the channel closes).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, TryAcquireError};
+
+use crate::{Error, Result};
+
+/// The shared budget. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Budget {
+    sem: Arc<Semaphore>,
+    total: usize,
+}
+
+impl Budget {
+    /// A budget of `total` bytes (clamped to what a semaphore can hold, at least 1).
+    pub(crate) fn new(total: usize) -> Self {
+        let total = total.clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            sem: Arc::new(Semaphore::new(total)),
+            total,
+        }
+    }
+
+    /// The configured size.
+    pub(crate) fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Bytes currently free.
+    pub(crate) fn available(&self) -> usize {
+        self.sem.available_permits()
+    }
+
+    /// Bytes currently held by buffered and retained data.
+    pub(crate) fn used(&self) -> usize {
+        self.total.saturating_sub(self.available())
+    }
+
+    /// Waits until `bytes` are free and takes them. A request larger than the whole budget
+    /// takes the whole budget (so it waits for everything else to drain, but never forever).
+    ///
+    /// Returns the guard and how long the call waited.
+    pub(crate) async fn acquire(&self, bytes: usize) -> Result<(BudgetBytes, Duration)> {
+        let n = bytes.min(self.total);
+        if let Ok(g) = self.try_take(n) {
+            return Ok((g, Duration::ZERO));
+        }
+        let started = Instant::now();
+        let mut remaining = n;
+        let mut got = BudgetBytes::new(Arc::clone(&self.sem), 0);
+        while remaining > 0 {
+            let step = remaining.min(u32::MAX as usize);
+            #[allow(clippy::cast_possible_truncation)]
+            let permit = Arc::clone(&self.sem)
+                .acquire_many_owned(step as u32)
+                .await
+                .map_err(|_| Error::shutdown("client"))?;
+            permit.forget();
+            got.n += step;
+            remaining -= step;
+        }
+        Ok((got, started.elapsed()))
+    }
+
+    /// Takes `bytes` if they are free now; otherwise [`Error::Backpressure`].
+    pub(crate) fn try_acquire(&self, bytes: usize) -> Result<BudgetBytes> {
+        if bytes > self.total {
+            return Err(self.backpressure(bytes));
+        }
+        self.try_take(bytes).map_err(|_| self.backpressure(bytes))
+    }
+
+    fn try_take(&self, n: usize) -> std::result::Result<BudgetBytes, TryAcquireError> {
+        if n == 0 {
+            return Ok(BudgetBytes::new(Arc::clone(&self.sem), 0));
+        }
+        if n > u32::MAX as usize {
+            return Err(TryAcquireError::NoPermits);
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let permit = Arc::clone(&self.sem).try_acquire_many_owned(n as u32)?;
+        permit.forget();
+        Ok(BudgetBytes::new(Arc::clone(&self.sem), n))
+    }
+
+    fn backpressure(&self, requested: usize) -> Error {
+        Error::Backpressure {
+            requested,
+            available: self.available(),
+            budget: self.total,
+        }
+    }
+}
+
+/// Bytes taken from the budget; returned to it on drop. Can be split and merged so the bytes
+/// follow the data through batching.
+#[derive(Debug)]
+pub(crate) struct BudgetBytes {
+    sem: Option<Arc<Semaphore>>,
+    n: usize,
+}
+
+impl BudgetBytes {
+    fn new(sem: Arc<Semaphore>, n: usize) -> Self {
+        Self { sem: Some(sem), n }
+    }
+
+    /// Bytes not tied to any budget (tests and pure batching code).
+    pub(crate) fn detached(n: usize) -> Self {
+        Self { sem: None, n }
+    }
+
+    /// How many bytes this guard holds.
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Moves up to `k` bytes into a new guard.
+    pub(crate) fn split(&mut self, k: usize) -> Self {
+        let k = k.min(self.n);
+        self.n -= k;
+        Self {
+            sem: self.sem.clone(),
+            n: k,
+        }
+    }
+
+    /// Takes over `other`'s bytes.
+    pub(crate) fn merge(&mut self, mut other: Self) {
+        if self.sem.is_none() {
+            self.sem = other.sem.take();
+        }
+        self.n += other.n;
+        other.n = 0;
+    }
+
+    /// Returns every byte above `k` to the budget now.
+    pub(crate) fn shrink_to(&mut self, k: usize) {
+        if self.n > k {
+            drop(self.split(self.n - k));
+        }
+    }
+}
+
+impl Drop for BudgetBytes {
+    fn drop(&mut self) {
+        if self.n > 0 {
+            if let Some(sem) = &self.sem {
+                sem.add_permits(self.n);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn split_merge_shrink_return_every_byte() {
+        let b = Budget::new(100);
+        let (mut g, waited) = b.acquire(60).await.unwrap();
+        assert_eq!(waited, Duration::ZERO);
+        assert_eq!(b.available(), 40);
+        let part = g.split(25);
+        assert_eq!((g.len(), part.len()), (35, 25));
+        g.merge(part);
+        g.shrink_to(10);
+        assert_eq!(b.available(), 90);
+        assert!(matches!(
+            b.try_acquire(95),
+            Err(Error::Backpressure {
+                requested: 95,
+                available: 90,
+                budget: 100
+            })
+        ));
+        drop(g);
+        assert_eq!(b.available(), 100);
+    }
+
+    #[tokio::test]
+    async fn oversized_request_takes_whole_budget() {
+        let b = Budget::new(10);
+        let (g, _) = b.acquire(1000).await.unwrap();
+        assert_eq!(g.len(), 10);
+        assert!(b.try_acquire(11).is_err());
+    }
+}

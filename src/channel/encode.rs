@@ -1,0 +1,212 @@
+//! Serialization on the caller's task: rows → NDJSON pieces of at most one request each.
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// One piece of an append: NDJSON rows, each ending in `\n`, at most `cap` bytes.
+#[derive(Debug)]
+pub(crate) struct Piece {
+    pub(crate) data: Bytes,
+    pub(crate) rows: usize,
+}
+
+/// The serialized form of one append call.
+#[derive(Debug, Default)]
+pub(crate) struct Encoded {
+    pub(crate) pieces: Vec<Piece>,
+    pub(crate) bytes: usize,
+    pub(crate) rows: usize,
+}
+
+impl Encoded {
+    fn push(&mut self, data: Bytes, rows: usize) {
+        if rows == 0 {
+            return;
+        }
+        self.bytes += data.len();
+        self.rows += rows;
+        self.pieces.push(Piece { data, rows });
+    }
+}
+
+fn too_large(size: usize, cap: usize, row_index: usize) -> Error {
+    Error::RowTooLarge {
+        size,
+        max: cap.saturating_sub(1),
+        row_index: Some(row_index),
+    }
+}
+
+/// Serializes `rows` as NDJSON (one `serde_json::to_writer` per row), in pieces of at most
+/// `cap` bytes.
+///
+/// # Errors
+/// [`Error::Serialization`] for a row serde_json rejects or that is not a JSON object,
+/// [`Error::RowTooLarge`] for a row longer than `cap - 1` bytes.
+pub(crate) fn encode_rows<I>(rows: I, cap: usize) -> Result<Encoded>
+where
+    I: IntoIterator,
+    I::Item: Serialize,
+{
+    let iter = rows.into_iter();
+    let mut out = Encoded::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(iter.size_hint().0.clamp(1, 4096) * 64);
+    let mut buf_rows = 0usize;
+    for (index, row) in iter.enumerate() {
+        let start = buf.len();
+        serde_json::to_writer(&mut buf, &row).map_err(|e| Error::Serialization {
+            row_index: index,
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        })?;
+        if buf.get(start) != Some(&b'{') {
+            return Err(Error::Serialization {
+                row_index: index,
+                message: "a row must serialize to a JSON object (a struct or a map)".into(),
+                source: None,
+            });
+        }
+        buf.push(b'\n');
+        let row_len = buf.len() - start;
+        if row_len > cap {
+            return Err(too_large(row_len - 1, cap, index));
+        }
+        if buf.len() > cap {
+            let tail = buf.split_off(start);
+            let full = std::mem::replace(&mut buf, tail);
+            out.push(Bytes::from(full), buf_rows);
+            buf_rows = 0;
+        }
+        buf_rows += 1;
+    }
+    out.push(Bytes::from(buf), buf_rows);
+    Ok(out)
+}
+
+/// Checks and splits caller-provided NDJSON: rows are separated by `\n` (a missing final
+/// newline is added; `\r\n` is accepted), none empty, none longer than `cap - 1` bytes.
+///
+/// # Errors
+/// [`Error::Serialization`] for an empty line, [`Error::RowTooLarge`] for a long line.
+pub(crate) fn encode_raw(data: Bytes, cap: usize) -> Result<Encoded> {
+    let data = if data.last().is_some_and(|&b| b != b'\n') {
+        let mut v = Vec::with_capacity(data.len() + 1);
+        v.extend_from_slice(&data);
+        v.push(b'\n');
+        Bytes::from(v)
+    } else {
+        data
+    };
+    let mut out = Encoded::default();
+    let mut piece_start = 0usize;
+    let mut piece_rows = 0usize;
+    let mut row_start = 0usize;
+    let mut index = 0usize;
+    while row_start < data.len() {
+        let nl = data[row_start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(data.len() - 1, |p| row_start + p);
+        let line = &data[row_start..nl];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::Serialization {
+                row_index: index,
+                message: "empty line in NDJSON input; every line must hold one JSON object".into(),
+                source: None,
+            });
+        }
+        let row_end = nl + 1;
+        if row_end - row_start > cap {
+            return Err(too_large(row_end - row_start - 1, cap, index));
+        }
+        if row_end - piece_start > cap {
+            out.push(data.slice(piece_start..row_start), piece_rows);
+            piece_start = row_start;
+            piece_rows = 0;
+        }
+        piece_rows += 1;
+        index += 1;
+        row_start = row_end;
+    }
+    out.push(data.slice(piece_start..), piece_rows);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Row {
+        id: u32,
+        name: &'static str,
+    }
+
+    #[test]
+    fn rows_become_ndjson_pieces_within_cap() {
+        let rows = (0..10).map(|id| Row { id, name: "ab" });
+        let enc = encode_rows(rows, 64).unwrap();
+        assert_eq!(enc.rows, 10);
+        assert!(enc.pieces.len() > 1);
+        let mut all = Vec::new();
+        for p in &enc.pieces {
+            assert!(p.data.len() <= 64);
+            assert_eq!(p.data.iter().filter(|&&b| b == b'\n').count(), p.rows);
+            all.extend_from_slice(&p.data);
+        }
+        assert!(all.starts_with(b"{\"id\":0,\"name\":\"ab\"}\n{\"id\":1,"));
+        assert_eq!(all.len(), enc.bytes);
+    }
+
+    #[test]
+    fn oversized_and_unserializable_rows_fail_with_their_index() {
+        let big = "x".repeat(100);
+        let err = encode_rows(
+            [serde_json::json!({"a": 1}), serde_json::json!({ "a": big })],
+            64,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::RowTooLarge {
+                    row_index: Some(1),
+                    max: 63,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = encode_rows([1, 2], 64).unwrap_err();
+        assert!(
+            matches!(err, Error::Serialization { row_index: 0, .. }),
+            "{err:?}"
+        );
+        let mut bad = std::collections::HashMap::new();
+        bad.insert(vec![1u8], 1);
+        let err = encode_rows([bad], 64).unwrap_err();
+        assert!(
+            matches!(err, Error::Serialization { row_index: 0, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn raw_ndjson_is_checked_and_split() {
+        let enc = encode_raw(Bytes::from_static(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}"), 16).unwrap();
+        assert_eq!(enc.rows, 3);
+        assert_eq!(enc.pieces.len(), 2);
+        assert_eq!(&enc.pieces[1].data[..], b"{\"a\":3}\n");
+        assert!(encode_raw(Bytes::from_static(b"{}\n\n{}\n"), 16).is_err());
+        assert!(matches!(
+            encode_raw(Bytes::from_static(b"{\"aaaaaaaaaaaaaaaaaaaa\":1}\n"), 16),
+            Err(Error::RowTooLarge {
+                row_index: Some(0),
+                ..
+            })
+        ));
+    }
+}

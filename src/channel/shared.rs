@@ -1,0 +1,245 @@
+//! State shared between a channel's handle, its actor and the client's commit poller.
+//!
+//! Nothing here is touched per row: the handle reads the `state` watch once per call, the
+//! actor updates the counters once per command or batch.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use metrics::{Counter, Gauge, Histogram};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::status::{ChannelStatus, RowErrorEvent};
+use crate::api::ChannelStatusWire;
+use crate::transport::ChannelPath;
+use crate::{Error, OffsetToken};
+
+/// Why a channel failed: kept once, turned into a fresh [`Error::ChannelInvalidated`] for
+/// every caller.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) reason: String,
+    pub(crate) last_committed: Option<OffsetToken>,
+    pub(crate) source: Arc<Error>,
+}
+
+/// Lifecycle of a channel as seen by its handle.
+#[derive(Debug, Clone)]
+pub(crate) enum State {
+    Open,
+    Failed(Failure),
+    Closed,
+}
+
+/// A request from the poller to recover, valid only for the open generation it was made in.
+#[derive(Debug, Clone)]
+pub(crate) struct RecoverRequest {
+    pub(crate) generation: u64,
+    pub(crate) status_code: String,
+}
+
+/// Metric handles of one channel, registered once (labels `channel`, `pipe`).
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics {
+    pub(crate) rows_appended: Counter,
+    pub(crate) bytes_appended: Counter,
+    pub(crate) requests: Counter,
+    pub(crate) request_errors: Counter,
+    pub(crate) retries: Counter,
+    pub(crate) recoveries: Counter,
+    pub(crate) backpressure_wait: Histogram,
+    pub(crate) buffer_bytes: Gauge,
+    pub(crate) retained_bytes: Gauge,
+    pub(crate) commit_latency: Histogram,
+    pub(crate) row_errors: Counter,
+    pub(crate) wire_bytes: Counter,
+}
+
+impl Metrics {
+    fn new(path: &ChannelPath) -> Self {
+        let labels = [
+            ("channel", path.channel.clone()),
+            ("pipe", path.pipe.pipe.clone()),
+        ];
+        Self {
+            rows_appended: metrics::counter!("snowpipe_rows_appended_total", &labels),
+            bytes_appended: metrics::counter!("snowpipe_bytes_appended_total", &labels),
+            requests: metrics::counter!("snowpipe_requests_total", &labels),
+            request_errors: metrics::counter!("snowpipe_request_errors_total", &labels),
+            retries: metrics::counter!("snowpipe_append_retries_total", &labels),
+            recoveries: metrics::counter!("snowpipe_channel_recoveries_total", &labels),
+            backpressure_wait: metrics::histogram!("snowpipe_backpressure_wait_seconds", &labels),
+            buffer_bytes: metrics::gauge!("snowpipe_buffer_bytes", &labels),
+            retained_bytes: metrics::gauge!("snowpipe_retained_bytes", &labels),
+            commit_latency: metrics::histogram!("snowpipe_commit_latency_seconds", &labels),
+            row_errors: metrics::counter!("snowpipe_row_errors_total", &labels),
+            wire_bytes: metrics::counter!("snowpipe_wire_bytes_total", &labels),
+        }
+    }
+}
+
+/// Shared by the handle, the actor and the poller.
+#[derive(Debug)]
+pub(crate) struct ChannelShared {
+    pub(crate) id: u64,
+    pub(crate) path: Arc<ChannelPath>,
+    pub(crate) committed: watch::Sender<Option<OffsetToken>>,
+    pub(crate) server: watch::Sender<ChannelStatusWire>,
+    pub(crate) state: watch::Sender<State>,
+    pub(crate) recover: watch::Sender<Option<RecoverRequest>>,
+    pub(crate) events: broadcast::Sender<RowErrorEvent>,
+    /// Bumped on every (re)open; stale poller requests carry an older value.
+    pub(crate) generation: AtomicU64,
+    /// The server's cumulative error count last reported to the application.
+    pub(crate) errors_seen: AtomicU64,
+    /// Sent batches not yet committed exist.
+    pub(crate) pending: AtomicBool,
+    /// Tasks inside `wait_for_commit` / `close` waiting for a commit.
+    pub(crate) waiters: AtomicUsize,
+    pub(crate) buffered_bytes: AtomicUsize,
+    pub(crate) buffered_rows: AtomicUsize,
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) retained_batches: AtomicUsize,
+    pub(crate) retained_bytes: AtomicUsize,
+    pub(crate) recoveries: AtomicU64,
+    /// Cancelled to make the actor drain and exit (client close, close timeout).
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) metrics: Metrics,
+}
+
+impl ChannelShared {
+    pub(crate) fn new(
+        id: u64,
+        path: ChannelPath,
+        opened: &ChannelStatusWire,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let committed = opened
+            .last_committed_offset_token
+            .clone()
+            .map(OffsetToken::from);
+        let metrics = Metrics::new(&path);
+        Self {
+            id,
+            path: Arc::new(path),
+            committed: watch::Sender::new(committed),
+            server: watch::Sender::new(opened.clone()),
+            state: watch::Sender::new(State::Open),
+            recover: watch::Sender::new(None),
+            events: broadcast::Sender::new(64),
+            generation: AtomicU64::new(1),
+            errors_seen: AtomicU64::new(opened.rows_error_count.unwrap_or(0)),
+            pending: AtomicBool::new(false),
+            waiters: AtomicUsize::new(0),
+            buffered_bytes: AtomicUsize::new(0),
+            buffered_rows: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            retained_batches: AtomicUsize::new(0),
+            retained_bytes: AtomicUsize::new(0),
+            recoveries: AtomicU64::new(0),
+            shutdown,
+            metrics,
+        }
+    }
+
+    /// The channel's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.path.channel
+    }
+
+    /// Whether the poller should poll this channel at the fast cadence.
+    pub(crate) fn wants_fast_poll(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) || self.waiters.load(Ordering::Relaxed) > 0
+    }
+
+    /// The error every caller gets once the channel has failed.
+    pub(crate) fn invalidated(&self, failure: &Failure) -> Error {
+        Error::ChannelInvalidated {
+            channel: self.path.channel.clone(),
+            reason: failure.reason.clone(),
+            last_committed: failure.last_committed.clone(),
+            source: Some(Arc::clone(&failure.source)),
+        }
+    }
+
+    /// `Ok` while the channel is open; the error to return otherwise.
+    pub(crate) fn check_open(&self) -> crate::Result<()> {
+        match &*self.state.borrow() {
+            State::Open => Ok(()),
+            State::Failed(f) => Err(self.invalidated(f)),
+            State::Closed => Err(Error::shutdown(format!("channel {}", self.name()))),
+        }
+    }
+
+    /// Applies a status the server reported (open response or poll): publishes the committed
+    /// token and the status, and reports new row errors.
+    pub(crate) fn apply_status(&self, status: ChannelStatusWire) {
+        let committed = status
+            .last_committed_offset_token
+            .clone()
+            .map(OffsetToken::from);
+        self.committed.send_if_modified(|c| {
+            if *c == committed {
+                false
+            } else {
+                *c = committed;
+                true
+            }
+        });
+        let total = status.rows_error_count.unwrap_or(0);
+        let seen = self.errors_seen.swap(total, Ordering::Relaxed);
+        if total > seen {
+            let event = RowErrorEvent {
+                channel: self.path.channel.clone(),
+                new_errors: total - seen,
+                total_errors: total,
+                last_error_message: status.last_error_message.clone(),
+                offset_upper_bound: status
+                    .last_error_offset_upper_bound
+                    .clone()
+                    .map(OffsetToken::from),
+                timestamp_ms: status.last_error_timestamp_ms,
+            };
+            self.metrics.row_errors.increment(event.new_errors);
+            tracing::warn!(
+                channel = %self.path.channel,
+                pipe = %self.path.pipe.pipe,
+                new_errors = event.new_errors,
+                total_errors = total,
+                offset_token = ?event.offset_upper_bound,
+                message = ?event.last_error_message,
+                "server rejected rows"
+            );
+            if self.events.send(event).is_err() {
+                tracing::debug!(channel = %self.path.channel, "no subscriber for row error events");
+            }
+        }
+        self.server.send_replace(status);
+    }
+
+    /// Builds the public snapshot.
+    pub(crate) fn snapshot(&self) -> ChannelStatus {
+        let server = self.server.borrow();
+        ChannelStatus {
+            committed_offset_token: self.committed.borrow().clone(),
+            status_code: server.channel_status_code.clone(),
+            rows_inserted: server.rows_inserted.unwrap_or(0),
+            rows_parsed: server.rows_parsed.unwrap_or(0),
+            rows_error_count: server.rows_error_count.unwrap_or(0),
+            last_error_message: server.last_error_message.clone(),
+            last_error_offset_upper_bound: server
+                .last_error_offset_upper_bound
+                .clone()
+                .map(OffsetToken::from),
+            last_error_timestamp_ms: server.last_error_timestamp_ms,
+            buffered_bytes: self.buffered_bytes.load(Ordering::Relaxed),
+            buffered_rows: self.buffered_rows.load(Ordering::Relaxed),
+            in_flight_requests: self.in_flight.load(Ordering::Relaxed),
+            retained_batches: self.retained_batches.load(Ordering::Relaxed),
+            retained_bytes: self.retained_bytes.load(Ordering::Relaxed),
+            recoveries: self.recoveries.load(Ordering::Relaxed),
+            failed: matches!(*self.state.borrow(), State::Failed(_)),
+        }
+    }
+}

@@ -1,0 +1,577 @@
+//! Actor, timer, budget and recovery tests against the fake server under paused time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::testing::{server_error, FakeApi};
+use super::{ChannelSettings, CloseOptions};
+use crate::transport::Compression;
+use crate::{Channel, Error, OffsetToken, StreamingIngestClient};
+
+#[derive(Serialize)]
+struct Row {
+    id: u64,
+}
+
+fn tok(n: u64) -> Option<OffsetToken> {
+    Some(OffsetToken::from(n))
+}
+
+fn settings() -> ChannelSettings {
+    ChannelSettings {
+        max_client_lag: Duration::from_secs(1),
+        compression: Compression::None,
+        ..ChannelSettings::default()
+    }
+}
+
+fn client(fake: &Arc<FakeApi>, settings: ChannelSettings) -> StreamingIngestClient {
+    StreamingIngestClient::from_parts(Arc::clone(fake) as _, settings)
+}
+
+async fn open(client: &StreamingIngestClient, name: &str) -> Channel {
+    client.open_channel("DB", "SC", "P", name).await.unwrap()
+}
+
+/// Lets spawned tasks run until the fake saw `n` appends to `channel`.
+async fn until_appends(fake: &FakeApi, channel: &str, n: usize) {
+    for _ in 0..100_000 {
+        if fake.appends_to(channel).len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("fake never saw {n} appends to {channel}");
+}
+
+fn ids(rows: &[String]) -> Vec<u64> {
+    rows.iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(r).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_is_sent_at_exactly_the_client_lag() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let t0 = Instant::now();
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    until_appends(&fake, "c", 1).await;
+    let a = &fake.appends_to("c")[0];
+    assert_eq!(a.at - t0, Duration::from_secs(1));
+    assert_eq!(ids(&a.rows), [1, 2]);
+    assert_eq!(
+        (a.start.as_deref(), a.end.as_deref()),
+        (Some("1"), Some("2"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn size_limit_triggers_flush_before_the_lag_and_is_never_exceeded() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let t0 = Instant::now();
+    ch.append_rows((0..300).map(|id| Row { id }), tok(0), tok(299))
+        .await
+        .unwrap();
+    until_appends(&fake, "c", 2).await;
+    let appends = fake.appends_to("c");
+    assert_eq!(appends[0].at, t0, "full batch goes out at once");
+    for a in &appends {
+        assert!(a.wire_len <= 1024, "{} bytes on the wire", a.wire_len);
+    }
+    assert_eq!(appends[0].start.as_deref(), Some("0"));
+    assert_eq!(appends[0].end, None);
+    ch.flush().await.unwrap();
+    let appends = fake.appends_to("c");
+    let all: Vec<u64> = appends.iter().flat_map(|a| ids(&a.rows)).collect();
+    assert_eq!(all, (0..300).collect::<Vec<_>>());
+    assert_eq!(appends.last().unwrap().end.as_deref(), Some("299"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn zstd_bodies_stay_under_the_wire_limit() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 4096,
+            compression: Compression::Zstd,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    // Incompressible-ish payloads: random hex strings.
+    let rows: Vec<_> = (0..200u64)
+        .map(|id| serde_json::json!({"id": id, "r": format!("{:x}", rand::random::<u128>())}))
+        .collect();
+    ch.append_rows(rows, None, tok(199)).await.unwrap();
+    ch.flush().await.unwrap();
+    let appends = fake.appends_to("c");
+    assert!(appends.len() > 1);
+    assert!(appends.iter().all(|a| a.wire_len <= 4096));
+    assert_eq!(appends.iter().map(|a| a.rows.len()).sum::<usize>(), 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_covers_rows_appended_before_the_call_only() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(100));
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let t0 = Instant::now();
+    ch.flush().await.unwrap();
+    assert_eq!(t0.elapsed(), Duration::ZERO, "empty flush resolves at once");
+
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    let flush = ch.flush();
+    let later = async {
+        tokio::task::yield_now().await;
+        ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    };
+    let (r, ()) = tokio::join!(flush, later);
+    r.unwrap();
+    assert_eq!(t0.elapsed(), Duration::from_millis(100));
+    let appends = fake.appends_to("c");
+    assert_eq!(appends.len(), 1);
+    assert_eq!(ids(&appends[0].rows), [1]);
+    until_appends(&fake, "c", 2).await;
+    assert_eq!(ids(&fake.appends_to("c")[1].rows), [2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_request_in_flight_with_chained_continuation_tokens_and_ordered_rows() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(50));
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    for i in 0..50u64 {
+        ch.append_rows(
+            (i * 20..i * 20 + 20).map(|id| Row { id }),
+            tok(i * 20),
+            tok(i * 20 + 19),
+        )
+        .await
+        .unwrap();
+    }
+    ch.flush().await.unwrap();
+    let appends = fake.appends_to("c");
+    assert!(appends.len() > 5);
+    assert_eq!(fake.max_concurrent(), 1);
+    assert_eq!(fake.chain_violations(), 0);
+    for (i, a) in appends.iter().enumerate() {
+        assert_eq!(a.continuation, format!("1:{i}"));
+    }
+    let all: Vec<u64> = appends.iter().flat_map(|a| ids(&a.rows)).collect();
+    assert_eq!(all, (0..1000).collect::<Vec<_>>());
+    ch.wait_for_commit(&OffsetToken::from(999u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&fake.committed_rows("c")),
+        (0..1000).collect::<Vec<_>>()
+    );
+    assert_eq!(ch.latest_committed_offset_token(), tok(999));
+}
+
+#[tokio::test(start_paused = true)]
+async fn budget_backpressure_waits_and_try_append_refuses_until_commit() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 4096,
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let mut id = 0u64;
+    loop {
+        tokio::task::yield_now().await;
+        match ch.try_append_row(&Row { id }, tok(id)) {
+            Ok(()) => id += 1,
+            Err(Error::Backpressure {
+                requested, budget, ..
+            }) => {
+                assert_eq!(budget, 4096);
+                assert!(requested > 0);
+                break;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    ch.flush().await.unwrap();
+    let used = client.inner_runtime().budget_used();
+    assert!(used > 4096 - 64, "retained batches hold the budget: {used}");
+    // A waiting append stays pending while nothing commits...
+    let pending =
+        tokio::time::timeout(Duration::from_secs(10), ch.append_row(&Row { id }, tok(id))).await;
+    assert!(pending.is_err(), "append must wait for budget");
+    // ...and completes once the server commits and the poller sees it.
+    fake.commit("c");
+    let t = Instant::now();
+    ch.append_row(&Row { id }, tok(id)).await.unwrap();
+    assert!(
+        t.elapsed() <= Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(client.inner_runtime().budget_used() < 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_handle_sends_the_buffer_and_unregisters() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let t0 = Instant::now();
+    ch.append_rows((0..10).map(|id| Row { id }), None, tok(9))
+        .await
+        .unwrap();
+    drop(ch);
+    until_appends(&fake, "c", 1).await;
+    assert_eq!(fake.appends_to("c")[0].at, t0, "drop flushes at once");
+    // The channel is gone: it is no longer polled and the name can be opened again.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let polls = fake.status_polls();
+    let last = polls.last().map(|(_, t)| *t).unwrap_or(t0);
+    assert!(last - t0 < Duration::from_secs(6));
+    assert_eq!(client.inner_runtime().budget_used(), 0);
+    let again = open(&client, "c").await;
+    again.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_continuation_token_recovers_with_exactly_once_replay() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    for id in 1..=3 {
+        ch.append_row(&Row { id }, tok(id)).await.unwrap();
+        ch.flush().await.unwrap();
+    }
+    fake.commit("c"); // 1..=3 committed
+    ch.append_row(&Row { id: 4 }, tok(4)).await.unwrap();
+    ch.flush().await.unwrap(); // 4 sent, not committed
+    tokio::time::sleep(Duration::from_millis(500)).await; // poller sees committed 3
+    fake.reopen_elsewhere("c", None); // discards 4, our token is now stale
+    ch.append_row(&Row { id: 5 }, tok(5)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    ch.wait_for_commit(&OffsetToken::from(5u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(ids(&fake.committed_rows("c")), [1, 2, 3, 4, 5]);
+    assert_eq!(ch.status().recoveries, 1);
+    assert_eq!(fake.opens("c"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_ack_recovers_whether_or_not_the_batch_was_applied() {
+    for committed_before_reopen in [false, true] {
+        let fake = FakeApi::new();
+        fake.set_commit_on_append(committed_before_reopen);
+        fake.set_manual_commit(true);
+        let client = client(&fake, settings());
+        let ch = open(&client, "c").await;
+        ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+        ch.flush().await.unwrap();
+        fake.lose_next_acks(1);
+        ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+        ch.flush().await.unwrap();
+        ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap();
+        ch.flush().await.unwrap();
+        fake.commit("c");
+        ch.wait_for_commit(&OffsetToken::from(3u64), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&fake.committed_rows("c")),
+            [1, 2, 3],
+            "committed_before_reopen={committed_before_reopen}"
+        );
+        ch.close().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidation_status_from_the_poller_triggers_recovery() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_rows((1..=3).map(|id| Row { id }), tok(1), tok(3))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    fake.invalidate("c"); // uncommitted rows 1..=3 will be discarded by the reopen
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ch.status().recoveries, 1);
+    ch.append_row(&Row { id: 4 }, tok(4)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    ch.wait_for_commit(&OffsetToken::from(4u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(ids(&fake.committed_rows("c")), [1, 2, 3, 4]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn impossible_recovery_fails_with_the_committed_token_and_reopen_resumes() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_row(&Row { id: 1 }, Some(OffsetToken::from("a")))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    fake.reopen_elsewhere("c", Some("zzz"));
+    ch.append_row(&Row { id: 2 }, Some(OffsetToken::from("b")))
+        .await
+        .unwrap();
+    let err = ch.flush().await.unwrap_err();
+    assert!(err.is_channel_invalidated(), "{err}");
+    assert_eq!(
+        err.last_committed_offset_token(),
+        Some(&OffsetToken::from("zzz"))
+    );
+    let err = ch.append_row(&Row { id: 3 }, None).await.unwrap_err();
+    assert!(err.is_channel_invalidated());
+    assert!(ch.status().failed);
+    assert_eq!(client.inner_runtime().budget_used(), 0);
+    let resume = ch.reopen().await.unwrap();
+    assert_eq!(resume, Some(OffsetToken::from("zzz")));
+    ch.append_row(&Row { id: 3 }, Some(OffsetToken::from("c")))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    assert_eq!(ids(&fake.committed_rows("c")), [3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn channels_fail_independently() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let a = open(&client, "a").await;
+    let b = open(&client, "b").await;
+    fake.fail_next_append(|| server_error(400, "ERR_BAD_REQUEST", "append rows"));
+    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    let err = a.flush().await.unwrap_err();
+    assert!(err.is_channel_invalidated());
+    assert_eq!(err.snowflake_code(), Some("ERR_BAD_REQUEST"));
+    b.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    b.flush().await.unwrap();
+    b.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(a.status().failed);
+    assert!(!b.status().failed);
+    let err = client.close().await.unwrap_err();
+    assert!(err.is_channel_invalidated());
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_writers_fighting_end_in_an_error_not_a_loop() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    fake.contest("c");
+    fake.reopen_elsewhere("c", None);
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    let err = ch.flush().await.unwrap_err();
+    assert!(err.is_channel_invalidated(), "{err}");
+    assert_eq!(fake.opens("c"), 1 + super::actor::MAX_RECOVERIES);
+}
+
+#[tokio::test(start_paused = true)]
+async fn row_errors_become_events_with_the_offset_bound() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let mut events = ch.events();
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.add_row_errors("c", 2, "type mismatch", "1");
+    let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.new_errors, 2);
+    assert_eq!(ev.offset_upper_bound, tok(1));
+    assert_eq!(ev.last_error_message.as_deref(), Some("type mismatch"));
+    assert_eq!(ch.status().rows_error_count, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn commit_polling_is_fast_while_pending_and_slow_when_idle() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let mut watch = ch.watch_committed();
+    let t0 = Instant::now();
+    ch.append_row(&Row { id: 7 }, tok(7)).await.unwrap();
+    watch.wait_for(|c| *c == tok(7)).await.unwrap();
+    // sent at the lag (1 s), seen by the next fast poll (100 ms)
+    assert!(
+        t0.elapsed() <= Duration::from_millis(1100),
+        "{:?}",
+        t0.elapsed()
+    );
+    let n = fake.status_polls().len();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let idle = fake.status_polls().len() - n;
+    assert!((3..=5).contains(&idle), "{idle} polls in 20 s idle");
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_waits_for_commit_and_client_close_closes_every_channel() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let a = open(&client, "a").await;
+    let b = open(&client, "b").await;
+    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    b.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    let t0 = Instant::now();
+    a.close_with(CloseOptions::default().wait_for_commit(true))
+        .await
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_millis(200));
+    assert_eq!(fake.committed_token("a").as_deref(), Some("1"));
+    client.close().await.unwrap();
+    assert_eq!(ids(&fake.appends_to("b")[0].rows), [2]);
+    let err = b.append_row(&Row { id: 3 }, None).await.unwrap_err();
+    assert!(matches!(err, Error::Shutdown { .. }), "{err}");
+    assert!(client.open_channel("DB", "SC", "P", "x").await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_times_out_when_the_server_hangs() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_secs(3600));
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_row(&Row { id: 1 }, None).await.unwrap();
+    let err = ch
+        .close_with(CloseOptions::default().timeout(Duration::from_secs(2)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_channel_waits_for_commit_then_deletes() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    let last = ch.drop_channel().await.unwrap();
+    assert_eq!(last, tok(1));
+    assert_eq!(
+        ids(&fake.committed_rows("c")),
+        Vec::<u64>::new(),
+        "dropped on the server"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn opening_reports_the_committed_token_and_can_reset_it() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    assert_eq!(ch.latest_committed_offset_token(), None);
+    let err = client.open_channel("DB", "SC", "P", "c").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    ch.close().await.unwrap();
+    let ch = client
+        .open_channel_with(
+            "DB",
+            "SC",
+            "P",
+            "c",
+            super::OpenChannelOptions::default().offset_token(41u64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ch.latest_committed_offset_token(), tok(41));
+    let t = client
+        .open_table_channel("DB", "SC", "T", "t")
+        .await
+        .unwrap();
+    assert_eq!(t.pipe_name(), "T-STREAMING");
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_rows_fail_at_once_and_buffer_nothing() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let big = "x".repeat(2000);
+    let err = ch
+        .append_rows(
+            [serde_json::json!({"a": 1}), serde_json::json!({"a": big})],
+            None,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RowTooLarge {
+                row_index: Some(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = ch.append_row(&42, None).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Serialization { row_index: 0, .. }),
+        "{err}"
+    );
+    assert_eq!(ch.status().buffered_rows, 0);
+    assert_eq!(client.inner_runtime().budget_used(), 0);
+    ch.append_raw(
+        bytes::Bytes::from_static(b"{\"id\":1}\n{\"id\":2}"),
+        None,
+        tok(2),
+    )
+    .await
+    .unwrap();
+    ch.flush().await.unwrap();
+    assert_eq!(ids(&fake.appends_to("c")[0].rows), [1, 2]);
+}
