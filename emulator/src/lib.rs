@@ -1,4 +1,107 @@
-//! Snowpipe Streaming emulator (work in progress).
+//! `snowpipe-emulator`: a local server of Snowflake's Snowpipe Streaming REST API
+//! (high-performance architecture), faithful enough that our client and the official Python SDK
+//! stream rows into it unchanged.
+//!
+//! It is an independent implementation: it shares no wire types with the SDK crate.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), snowpipe_emulator::EmulatorError> {
+//! use snowpipe_emulator::{Emulator, EmulatorConfig};
+//! let config = EmulatorConfig::for_tests()
+//!     .with_ddl("CREATE DATABASE D; CREATE SCHEMA S; CREATE TABLE T (ID NUMBER, NAME VARCHAR);");
+//! let emu = Emulator::start(config).await?;
+//! println!("listening on {}", emu.url());
+//! // … point a client at emu.url(), then:
+//! let rows = emu.query(r#"SELECT COUNT(*) FROM "D.S.T""#)?;
+//! # let _ = rows;
+//! emu.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Storage: each Snowflake table `DB.SCHEMA.TABLE` is the SQLite table `"DB.SCHEMA.TABLE"` in
+//! `<data-dir>/emulator.sqlite3`; see [`storage`].
 
+#![warn(missing_docs)]
+
+mod auth;
 pub mod catalog;
+mod channels;
+pub mod config;
+pub mod faults;
+mod http;
+pub mod requests;
+mod server;
+mod service;
+pub mod storage;
+mod tls;
+
+pub use auth::{public_key_fingerprint, AuthError, KeyError};
 pub mod convert;
+pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode};
+pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, FaultSpecError};
+pub use requests::RequestRecord;
+pub use server::Emulator;
+
+/// Why the emulator could not start or answer a library call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmulatorError {
+    /// Invalid configuration (a public key, a file).
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The DDL could not be applied.
+    #[error("DDL error: {0}")]
+    Catalog(String),
+    /// TLS setup failed.
+    #[error("TLS error: {0}")]
+    Tls(String),
+    /// Socket or file error.
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// SQLite error.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// Reads the status of a data directory without a running emulator (what
+/// `snowpipe-emulator status --data-dir DIR` prints): pipes from the stored DDL, channels with
+/// their committed offset tokens and counters, and row counts per table.
+///
+/// # Errors
+/// When the directory holds no emulator database.
+pub fn status_from_data_dir(dir: &std::path::Path) -> Result<serde_json::Value, EmulatorError> {
+    let conn = storage::open_read_only(dir)?;
+    let mut catalog = catalog::Catalog::new();
+    for sql in storage::stored_ddl(&conn)? {
+        catalog
+            .apply_sql(&sql)
+            .map_err(|e| EmulatorError::Catalog(e.to_string()))?;
+    }
+    let pipes: Vec<serde_json::Value> = catalog
+        .pipes()
+        .into_iter()
+        .map(|p| {
+            serde_json::json!({"database": p.database, "schema": p.schema, "name": p.name,
+                               "table": p.table, "is_default": p.is_default})
+        })
+        .collect();
+    let mut tables = Vec::new();
+    for t in catalog.tables() {
+        let q = t.qualified_name();
+        let sql = format!("SELECT COUNT(*) FROM \"{}\"", q.replace('"', "\"\""));
+        let rows = storage::query(&conn, &sql)
+            .ok()
+            .and_then(|(_, r)| r.first().and_then(|r| r.first()).cloned())
+            .unwrap_or(serde_json::Value::Null);
+        tables.push(serde_json::json!({"name": q, "rows": rows}));
+    }
+    let (cols, rows) = storage::query(&conn, "SELECT * FROM _emulator_channels ORDER BY 1,2,3,4")?;
+    let channels: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| serde_json::Value::Object(cols.iter().cloned().zip(r).collect()))
+        .collect();
+    Ok(serde_json::json!({
+        "database_file": dir.join(storage::DB_FILE).display().to_string(),
+        "pipes": pipes, "channels": channels, "tables": tables,
+    }))
+}

@@ -1,1 +1,294 @@
-fn main() {}
+//! `snowpipe-emulator`: command-line wrapper over the `snowpipe_emulator` library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use snowpipe_emulator::{
+    storage, DuplicateAppendPolicy, Emulator, EmulatorConfig, FaultPlan, TlsMode,
+};
+
+/// A local Snowpipe Streaming server (REST API, high-performance architecture).
+#[derive(Parser, Debug)]
+#[command(
+    name = "snowpipe-emulator",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a read-only SQL query against a data directory and print the rows.
+    Query {
+        /// The emulator's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Output format: `table` (tab-separated with a header), `json` (one array per row) or `csv`.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// The SQL (SELECT …). Snowflake table DB.SCHEMA.T is the SQLite table "DB.SCHEMA.T".
+        sql: String,
+    },
+    /// Print pipes, channels (committed tokens, counters) and row counts of a data directory.
+    Status {
+        /// The emulator's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// TCP port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Serve HTTPS with a CA and certificate generated at start.
+    #[arg(long)]
+    tls: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Where to write the generated CA certificate (default: <data-dir>/ca.pem, else a temp file).
+    #[arg(long)]
+    ca_out: Option<PathBuf>,
+    /// Keep rows and channel state in SQLite in this directory (default: in memory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Snowflake DDL file declaring databases, schemas, tables and pipes (repeatable).
+    #[arg(long)]
+    ddl: Vec<PathBuf>,
+    /// RSA public key (PEM) allowed to sign key-pair JWTs (repeatable).
+    #[arg(long)]
+    public_key: Vec<PathBuf>,
+    /// Accept any bearer token. INSECURE: for quick starts only.
+    #[arg(long)]
+    accept_any_key: bool,
+    /// Programmatic access token to accept (repeatable).
+    #[arg(long, env = "SNOWPIPE_EMULATOR_PAT", hide_env_values = true)]
+    pat: Vec<String>,
+    /// Time between an accepted append and its commit (e.g. 1s, 500ms, 0).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    commit_delay: Duration,
+    /// Benchmark mode: count rows and bytes, commit, store nothing.
+    #[arg(long)]
+    sink: bool,
+    /// Fault plan (JSON file).
+    #[arg(long)]
+    faults: Option<PathBuf>,
+    /// One fault rule, compact (`append_rows:status=503,bare=ERR_GENERAL_EXCEPTION_RETRY_REQUEST,every=5`,
+    /// `append_rows:lost_ack,times=1`, `any:latency=20,p=0.1`) or JSON; repeatable, added after --faults.
+    #[arg(long = "fault", value_name = "RULE")]
+    fault: Vec<snowpipe_emulator::FaultRule>,
+    /// Seed of the fault-injection random generator.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Lifetime of scoped tokens (the official SDK needs more than 300 s).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    token_ttl: Duration,
+    /// Largest append body on the wire, in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    max_payload: usize,
+    /// Answer a retried append (already-used continuation token) idempotently instead of stale.
+    #[arg(long)]
+    idempotent_retries: bool,
+    /// Host name returned by /v2/streaming/hostname (default: the host the client connected to).
+    #[arg(long)]
+    ingest_host: Option<String>,
+    /// Append a JSON line per request to this file.
+    #[arg(long)]
+    request_log: Option<PathBuf>,
+}
+
+/// `1s`, `500ms`, `0.5s`, `2m`, or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+    }
+    if let Some(ms) = s.strip_suffix("ms") {
+        if let Ok(v) = ms.trim().parse::<f64>() {
+            return Duration::try_from_secs_f64(v / 1000.0).map_err(|e| e.to_string());
+        }
+    }
+    if let Some(secs) = s.strip_suffix('s') {
+        if let Ok(v) = secs.trim().parse::<f64>() {
+            return Duration::try_from_secs_f64(v).map_err(|e| e.to_string());
+        }
+    }
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+fn read(path: &PathBuf, what: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+}
+
+async fn serve(a: ServeArgs) -> Result<(), String> {
+    let mut cfg = EmulatorConfig::default();
+    cfg.port = a.port;
+    cfg.tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => TlsMode::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ if a.tls => TlsMode::Generate,
+        _ => TlsMode::Off,
+    };
+    cfg.ca_out = a.ca_out.clone();
+    if cfg.tls == TlsMode::Generate && a.ca_out.is_none() && a.data_dir.is_none() {
+        cfg.ca_out = Some(
+            std::env::temp_dir().join(format!("snowpipe-emulator-ca-{}.pem", std::process::id())),
+        );
+    }
+    cfg.data_dir = a.data_dir.clone();
+    for f in &a.ddl {
+        cfg.ddl.push(read(f, "DDL file")?);
+    }
+    for f in &a.public_key {
+        cfg.public_keys.push(read(f, "public key")?);
+    }
+    cfg.accept_any_key = a.accept_any_key;
+    cfg.personal_access_tokens = a.pat.clone();
+    cfg.commit_delay = a.commit_delay;
+    cfg.sink = a.sink;
+    if let Some(f) = &a.faults {
+        cfg.faults = FaultPlan::from_json(&read(f, "fault plan")?)
+            .map_err(|e| format!("invalid fault plan {}: {e}", f.display()))?;
+    }
+    cfg.faults.rules.extend(a.fault.iter().cloned());
+    cfg.seed = a.seed;
+    cfg.scoped_token_ttl = a.token_ttl;
+    cfg.max_payload_bytes = a.max_payload;
+    cfg.duplicate_append = if a.idempotent_retries {
+        DuplicateAppendPolicy::Idempotent
+    } else {
+        DuplicateAppendPolicy::RejectStale
+    };
+    cfg.ingest_host = a.ingest_host.clone();
+    cfg.request_log = a.request_log.clone();
+
+    if a.accept_any_key {
+        eprintln!("WARNING: --accept-any-key accepts ANY bearer token without checking it. This emulator is INSECURE; use it only for local quick starts.");
+    }
+    let emu = Emulator::start(cfg).await.map_err(|e| e.to_string())?;
+    println!("listening on {}", emu.url());
+    if let Some(p) = emu.ca_path() {
+        println!("CA certificate: {}", p.display());
+    }
+    if a.sink {
+        println!("sink mode: rows are counted, not stored");
+    }
+    {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+    wait_for_signal().await;
+    eprintln!("shutting down");
+    emu.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "NULL".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn run_query(data_dir: &std::path::Path, sql: &str, format: &str) -> Result<(), String> {
+    let conn = storage::open_read_only(data_dir).map_err(|e| e.to_string())?;
+    let (cols, rows) = storage::query(&conn, sql).map_err(|e| e.to_string())?;
+    match format {
+        "json" => {
+            for r in rows {
+                println!("{}", serde_json::Value::Array(r));
+            }
+        }
+        "csv" | "table" => {
+            let sep = if format == "csv" { "," } else { "\t" };
+            let esc = |s: String| {
+                if format == "csv" && (s.contains(',') || s.contains('"') || s.contains('\n')) {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                } else {
+                    s
+                }
+            };
+            println!(
+                "{}",
+                cols.into_iter().map(esc).collect::<Vec<_>>().join(sep)
+            );
+            for r in rows {
+                println!(
+                    "{}",
+                    r.iter().map(|v| esc(cell(v))).collect::<Vec<_>>().join(sep)
+                );
+            }
+        }
+        other => return Err(format!("unknown --format {other}; use table, json or csv")),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SNOWPIPE_EMULATOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Some(Command::Query {
+            data_dir,
+            format,
+            sql,
+        }) => run_query(&data_dir, &sql, &format),
+        Some(Command::Status { data_dir }) => snowpipe_emulator::status_from_data_dir(&data_dir)
+            .map(|v| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()))
+            .map_err(|e| e.to_string()),
+        None => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(serve(cli.serve)),
+            Err(e) => Err(format!("cannot start the Tokio runtime: {e}")),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

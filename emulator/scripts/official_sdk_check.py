@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Conformance check: the official Snowpipe Streaming Python SDK streams into the emulator.
+
+Run by hand (not in CI; it needs PyPI):
+
+    python3 -m venv /tmp/sdk-venv
+    /tmp/sdk-venv/bin/pip install snowpipe-streaming cryptography
+    cargo build -p snowpipe-emulator
+    /tmp/sdk-venv/bin/python emulator/scripts/official_sdk_check.py [--rows 10000]
+
+What it does:
+  1. generates an RSA key pair (PKCS#8 private key, SPKI public key);
+  2. starts `snowpipe-emulator --tls --data-dir DIR --ddl examples/ski_resort/sql/setup.sql
+     --public-key PUB --commit-delay 0.5s` and reads `listening on https://127.0.0.1:PORT`;
+  3. with SSL_CERT_FILE=DIR/ca.pem, creates a StreamingIngestClient on
+     STREAMING_INGEST.STREAMING_INGEST.LIFT_RIDE_PIPE (properties that keep the SDK in rowset mode),
+     opens a channel, appends the rows with offset tokens 1..N in batches, waits until the
+     committed offset token is N, closes the channel, drops a second channel, closes the client,
+     then appends 100 rows through the elastic channel of the default pipe (from_table);
+  4. checks with `snowpipe-emulator query` that exactly those rows landed (count, distinct ids,
+     min/max, a sample row) and prints a JSON summary. Exit status 0 means success.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+TABLE = '"STREAMING_INGEST.STREAMING_INGEST.LIFT_RIDE"'
+
+
+def make_keys(directory):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pub_path = directory / "rsa_key.pub"
+    pub_path.write_bytes(public)
+    return private, pub_path
+
+
+def start_emulator(binary, data_dir, pub_path, commit_delay, extra):
+    args = [
+        str(binary), "--tls", "--data-dir", str(data_dir),
+        "--ddl", str(REPO / "examples/ski_resort/sql/setup.sql"),
+        "--public-key", str(pub_path), "--commit-delay", commit_delay,
+        "--request-log", str(data_dir / "requests.jsonl"),
+    ] + extra
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(data_dir / "emulator.log", "w"), text=True)
+    url = None
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("listening on "):
+            url = line.split("listening on ", 1)[1].strip()
+            break
+    if url is None:
+        proc.kill()
+        raise SystemExit("emulator did not start; see " + str(data_dir / "emulator.log"))
+    return proc, url
+
+
+def query(binary, data_dir, sql):
+    out = subprocess.run(
+        [str(binary), "query", "--data-dir", str(data_dir), "--format", "json", sql],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=10_000)
+    ap.add_argument("--batch", type=int, default=1_000)
+    ap.add_argument("--binary", default=str(REPO / "target/debug/snowpipe-emulator"))
+    ap.add_argument("--commit-delay", default="0.5s")
+    ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    ap.add_argument("--flush-each-batch", action="store_true",
+                    help="initiate_flush() after every batch, so each batch is its own request")
+    ap.add_argument("--faults", help="fault plan (JSON) passed to the emulator")
+    ap.add_argument("--idempotent-retries", action="store_true",
+                    help="pass --idempotent-retries (needed to survive lost_ack faults)")
+    args = ap.parse_args()
+    binary = pathlib.Path(args.binary)
+    if not binary.exists():
+        raise SystemExit(f"{binary} not found; run `cargo build -p snowpipe-emulator` first")
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix="emu-sdk-check-"))
+    data_dir = work / "data"
+    data_dir.mkdir()
+    private_key, pub_path = make_keys(work)
+    extra = []
+    if args.faults:
+        extra += ["--faults", str(pathlib.Path(args.faults).resolve()), "--seed", "7"]
+    if args.idempotent_retries:
+        extra.append("--idempotent-retries")
+    proc, url = start_emulator(binary, data_dir, pub_path, args.commit_delay, extra)
+    summary = {"url": url, "data_dir": str(data_dir), "rows_sent": args.rows}
+    try:
+        # rustls in the SDK reads SSL_CERT_FILE when it builds its HTTP client.
+        os.environ["SSL_CERT_FILE"] = str(data_dir / "ca.pem")
+        os.environ.setdefault("SS_LOG_LEVEL", "warn")
+        from snowflake.ingest.streaming import StreamingIngestClient
+
+        props = {
+            "account": "ACME",
+            "user": "STREAMING_INGEST",
+            "private_key": private_key,
+            "url": url,
+            "role": "STREAMING_INGEST",
+            "max_buffered_kb_for_rowset_mode": "300000",
+            "max_rowset_payload_size_mb": "16",
+        }
+        t0 = time.time()
+        client = StreamingIngestClient(
+            "sdk-check", "STREAMING_INGEST", "STREAMING_INGEST", "LIFT_RIDE_PIPE", properties=props
+        )
+        channel, status = client.open_channel("sdk_check_channel")
+        summary["open_status"] = status.status_code
+        summary["open_committed_token"] = status.latest_committed_offset_token
+        base = datetime.datetime(2026, 1, 1, 9, 0, 0)
+        sent = 0
+        while sent < args.rows:
+            n = min(args.batch, args.rows - sent)
+            batch = [
+                {
+                    "TXID": str(uuid.UUID(int=sent + i + 1)),
+                    "RFID": f"0x{sent + i + 1:012x}",
+                    "RESORT": "Emulator Peak",
+                    "LIFT": f"Lift {(sent + i) % 7}",
+                    "RIDE_TIME": (base + datetime.timedelta(seconds=sent + i)).isoformat(),
+                    "ACTIVATION_DAY_COUNT": (sent + i) % 5 + 1,
+                }
+                for i in range(n)
+            ]
+            channel.append_rows(batch, start_offset_token=str(sent + 1), end_offset_token=str(sent + n))
+            sent += n
+            if args.flush_each_batch:
+                channel.initiate_flush()
+        t_appended = time.time()
+        target = args.rows
+        channel.wait_for_commit(lambda tok: tok is not None and int(tok) >= target, timeout_seconds=60)
+        t_committed = time.time()
+        st = channel.get_channel_status()
+        summary["final_status"] = {
+            "status_code": st.status_code,
+            "latest_committed_offset_token": st.latest_committed_offset_token,
+            "rows_inserted_count": st.rows_inserted_count,
+            "rows_parsed_count": st.rows_parsed_count,
+            "rows_error_count": st.rows_error_count,
+        }
+        channel.close()
+        # A second channel exercising open with an offset token and drop.
+        ch2, st2 = client.open_channel("sdk_check_drop", offset_token="41")
+        summary["second_open_token"] = st2.latest_committed_offset_token
+        ch2.append_row({"TXID": "drop-me", "RESORT": "x"}, offset_token="42")
+        ch2.wait_for_commit(lambda tok: tok == "42", timeout_seconds=30)
+        ch2.close(drop=True)
+        # (The SDK serves this from its client-side cache, so the dropped channel may still show.)
+        summary["tokens_after_drop"] = client.get_latest_committed_offset_tokens(["sdk_check_channel", "sdk_check_drop"])
+        client.close()
+        # Table mode: the default pipe LIFT_RIDE-STREAMING and its implicit ELASTIC channel.
+        table_client = StreamingIngestClient.from_table(
+            "sdk-check-elastic", "STREAMING_INGEST", "STREAMING_INGEST", "LIFT_RIDE", properties=props
+        )
+        elastic = table_client.get_elastic_channel()
+        elastic.append_rows_with_wait(
+            [{"TXID": f"elastic-{i}", "RESORT": "elastic"} for i in range(100)], "elastic-batch-1"
+        ).result(timeout=30)
+        elastic.wait_for_flush(30)
+        table_client.close()
+        summary["seconds_to_append"] = round(t_appended - t0, 2)
+        summary["seconds_to_commit"] = round(t_committed - t0, 2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    count, distinct, lo, hi = query(
+        binary, data_dir,
+        f"SELECT COUNT(*), COUNT(DISTINCT TXID), MIN(ACTIVATION_DAY_COUNT), MAX(ACTIVATION_DAY_COUNT) FROM {TABLE} WHERE TXID <> 'drop-me' AND RESORT <> 'elastic'",
+    )[0]
+    sample = query(binary, data_dir, f"SELECT * FROM {TABLE} WHERE RFID = '0x000000000001'")
+    dropped = query(binary, data_dir, f"SELECT COUNT(*) FROM {TABLE} WHERE TXID = 'drop-me'")[0][0]
+    elastic_rows = query(binary, data_dir, f"SELECT COUNT(*) FROM {TABLE} WHERE RESORT = 'elastic'")[0][0]
+    summary["landed"] = {"elastic_rows": elastic_rows, "rows": count, "distinct_txid": distinct, "min_days": lo, "max_days": hi,
+                         "sample": sample, "drop_channel_rows": dropped}
+    summary["channels_on_server"] = [r[0] for r in query(binary, data_dir, "SELECT channel FROM _emulator_channels WHERE channel <> 'ELASTIC' ORDER BY 1")]
+    requests = [json.loads(l) for l in (data_dir / "requests.jsonl").read_text().splitlines()]
+    by_endpoint = {}
+    for r in requests:
+        by_endpoint[r["endpoint"]] = by_endpoint.get(r["endpoint"], 0) + 1
+    summary["requests"] = by_endpoint
+    summary["non_2xx"] = [(r["endpoint"], r["status"], r.get("error_code"), r.get("retry_count")) for r in requests if not 200 <= r["status"] < 300]
+    summary["faults_fired"] = [(r["endpoint"], f) for r in requests for f in r.get("faults", [])]
+
+    ok = (
+        count == args.rows and distinct == args.rows and dropped == 1 and elastic_rows == 100
+        and summary["final_status"]["latest_committed_offset_token"] == str(args.rows)
+        and summary["final_status"]["rows_inserted_count"] == args.rows
+        and summary["final_status"]["rows_error_count"] == 0
+        and summary["channels_on_server"] == ["sdk_check_channel"]
+    )
+    summary["result"] = "PASS" if ok else "FAIL"
+    print(json.dumps(summary, indent=2, default=str))
+    if not args.keep and ok:
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the official-SDK conformance check by hand (not in CI: it installs from PyPI).
+#   emulator/scripts/official_sdk_check.sh [--rows N] [--faults emulator/scripts/sdk_faults.json --idempotent-retries --flush-each-batch]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VENV="${SDK_VENV:-/tmp/snowpipe-sdk-venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q snowpipe-streaming cryptography
+fi
+cargo build -q -p snowpipe-emulator
+exec "$VENV/bin/python" emulator/scripts/official_sdk_check.py "$@"

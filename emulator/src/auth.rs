@@ -1,0 +1,417 @@
+//! Authentication: key-pair JWT verification (§2.1), PATs (§2.3) and scoped tokens (§2.2).
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::pkcs1::DecodeRsaPublicKey;
+use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPublicKey;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Longest a key-pair JWT is accepted after its `iat` (Snowflake: one hour).
+const MAX_JWT_AGE_S: i64 = 3600;
+/// Clock skew tolerated on `iat`.
+const SKEW_S: i64 = 60;
+
+/// Why a credential was refused (the message is safe to log: it never contains the token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthError(pub String);
+
+/// Error registering a public key.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the public key: {0}; pass a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY`")]
+pub struct KeyError(String);
+
+/// Who a request is from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `ACCOUNT.USER`, `PAT` or `ANY`.
+    pub subject: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct KeyPairClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    iat: Option<serde_json::Number>,
+    exp: Option<serde_json::Number>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ScopedClaims {
+    iss: String,
+    sub: String,
+    scope: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// Registered keys and the scoped-token signing secret.
+pub(crate) struct Authenticator {
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    accept_any: bool,
+    pats: Vec<String>,
+    secret: Vec<u8>,
+    ttl: Duration,
+}
+
+/// SHA-256 fingerprint of a public key, as Snowflake prints it (`SHA256:` + base64).
+///
+/// # Errors
+/// When the PEM is not an RSA public key.
+pub fn public_key_fingerprint(pem: &str) -> Result<String, KeyError> {
+    let key = parse_public_key(pem)?;
+    Ok(format!("SHA256:{}", fingerprint(&key)?))
+}
+
+fn parse_public_key(pem: &str) -> Result<RsaPublicKey, KeyError> {
+    let pem = pem.trim();
+    RsaPublicKey::from_public_key_pem(pem)
+        .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
+        .map_err(|e| KeyError(e.to_string()))
+}
+
+fn fingerprint(key: &RsaPublicKey) -> Result<String, KeyError> {
+    let der = key
+        .to_public_key_der()
+        .map_err(|e| KeyError(e.to_string()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(Sha256::digest(der.as_bytes())))
+}
+
+fn now_s() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Seconds from a claim that may be in seconds or milliseconds.
+fn claim_seconds(n: &serde_json::Number) -> Option<i64> {
+    let v = n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?;
+    Some(if v > 100_000_000_000 { v / 1000 } else { v })
+}
+
+impl Authenticator {
+    pub(crate) fn new(
+        public_keys: &[String],
+        accept_any: bool,
+        pats: Vec<String>,
+        ttl: Duration,
+    ) -> Result<Self, KeyError> {
+        let a = Self {
+            keys: RwLock::new(HashMap::new()),
+            accept_any,
+            pats,
+            secret: uuid::Uuid::new_v4().as_bytes().repeat(2),
+            ttl,
+        };
+        for k in public_keys {
+            a.register(k)?;
+        }
+        Ok(a)
+    }
+
+    /// Uses this scoped-token signing secret (persisted in the data directory so that scoped
+    /// tokens survive a restart).
+    pub(crate) fn set_secret(&mut self, secret: Vec<u8>) {
+        if !secret.is_empty() {
+            self.secret = secret;
+        }
+    }
+
+    pub(crate) fn secret(&self) -> Vec<u8> {
+        self.secret.clone()
+    }
+
+    pub(crate) fn register(&self, pem: &str) -> Result<String, KeyError> {
+        let key = parse_public_key(pem)?;
+        let fp = fingerprint(&key)?;
+        let dk =
+            DecodingKey::from_rsa_raw_components(&key.n().to_bytes_be(), &key.e().to_bytes_be());
+        self.keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(fp.clone(), dk);
+        Ok(fp)
+    }
+
+    pub(crate) fn key_count(&self) -> usize {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Checks a control-plane credential: a key-pair JWT or a PAT.
+    pub(crate) fn verify_control(
+        &self,
+        token: &str,
+        token_type: Option<&str>,
+    ) -> Result<Principal, AuthError> {
+        if self.accept_any {
+            return Ok(Principal {
+                subject: "ANY".into(),
+            });
+        }
+        let is_pat_type = token_type
+            .map(|t| t.eq_ignore_ascii_case("PROGRAMMATIC_ACCESS_TOKEN"))
+            .unwrap_or(false);
+        if self.pats.iter().any(|p| p == token) {
+            return Ok(Principal {
+                subject: "PAT".into(),
+            });
+        }
+        if is_pat_type {
+            return Err(AuthError(
+                "programmatic access token not recognised; start the emulator with --pat".into(),
+            ));
+        }
+        self.verify_key_pair_jwt(token)
+    }
+
+    fn verify_key_pair_jwt(&self, token: &str) -> Result<Principal, AuthError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AuthError(format!("not a JWT: {e}")))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(AuthError(format!(
+                "JWT algorithm {:?} not accepted; key-pair JWTs use RS256",
+                header.alg
+            )));
+        }
+        let unverified = jsonwebtoken::dangerous::insecure_decode::<KeyPairClaims>(token)
+            .map_err(|e| AuthError(format!("JWT claims unreadable: {e}")))?
+            .claims;
+        let iss = unverified
+            .iss
+            .ok_or_else(|| AuthError("JWT has no iss claim".into()))?;
+        let (qualified_user, fp) = iss
+            .rsplit_once(".SHA256:")
+            .ok_or_else(|| AuthError("JWT iss must be ACCOUNT.USER.SHA256:<fingerprint>".into()))?;
+        let sub = unverified
+            .sub
+            .ok_or_else(|| AuthError("JWT has no sub claim".into()))?;
+        if sub != qualified_user || !qualified_user.contains('.') {
+            return Err(AuthError(format!(
+                "JWT sub {sub:?} must equal the ACCOUNT.USER part of iss ({qualified_user:?})"
+            )));
+        }
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let key = keys.get(fp).ok_or_else(|| {
+            AuthError(format!(
+                "no registered public key has fingerprint SHA256:{fp}; register it with --public-key"
+            ))
+        })?;
+        let mut v = Validation::new(Algorithm::RS256);
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        v.validate_aud = false;
+        v.required_spec_claims.clear();
+        jsonwebtoken::decode::<serde_json::Value>(token, key, &v)
+            .map_err(|e| AuthError(format!("JWT signature check failed: {e}")))?;
+        let now = now_s();
+        let exp = unverified
+            .exp
+            .as_ref()
+            .and_then(claim_seconds)
+            .ok_or_else(|| AuthError("JWT has no numeric exp claim".into()))?;
+        if exp <= now {
+            return Err(AuthError("JWT expired".into()));
+        }
+        if let Some(iat) = unverified.iat.as_ref().and_then(claim_seconds) {
+            if iat > now + SKEW_S {
+                return Err(AuthError("JWT issued in the future (iat)".into()));
+            }
+            if now - iat > MAX_JWT_AGE_S {
+                return Err(AuthError("JWT older than one hour (iat)".into()));
+            }
+        } else if exp - now > MAX_JWT_AGE_S + SKEW_S {
+            return Err(AuthError(
+                "JWT without iat must expire within one hour".into(),
+            ));
+        }
+        Ok(Principal { subject: sub })
+    }
+
+    /// Mints a scoped token (a JWT with `exp` in seconds).
+    pub(crate) fn mint_scoped(&self, principal: &Principal, scope: &str) -> String {
+        let now = now_s();
+        let claims = ScopedClaims {
+            iss: "snowpipe-emulator".into(),
+            sub: principal.subject.clone(),
+            scope: scope.to_string(),
+            iat: now,
+            exp: now + self.ttl.as_secs().max(1) as i64,
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&self.secret),
+        )
+        .unwrap_or_default()
+    }
+
+    /// Checks a scoped token on a data-plane call.
+    pub(crate) fn verify_scoped(&self, token: &str) -> Result<Principal, AuthError> {
+        if self.accept_any {
+            return Ok(Principal {
+                subject: "ANY".into(),
+            });
+        }
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = 0;
+        v.validate_aud = false;
+        v.set_required_spec_claims(&["exp"]);
+        match jsonwebtoken::decode::<ScopedClaims>(
+            token,
+            &DecodingKey::from_secret(&self.secret),
+            &v,
+        ) {
+            Ok(t) if t.claims.exp > now_s() => Ok(Principal {
+                subject: t.claims.sub,
+            }),
+            Ok(_) => Err(AuthError(
+                "scoped token expired; exchange a new one at /oauth/token".into(),
+            )),
+            Err(e) => match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => Err(AuthError(
+                    "scoped token expired; exchange a new one at /oauth/token".into(),
+                )),
+                _ => Err(AuthError(format!(
+                    "not a scoped token issued by this emulator ({e}); exchange one at /oauth/token"
+                ))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_keys {
+    //! A fixed test key pair and a JWT minting helper (tests only).
+    use super::*;
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    use rsa::RsaPrivateKey;
+    use std::sync::OnceLock;
+
+    /// (private PKCS#8 PEM, public SPKI PEM) of a 2048-bit key generated once per test run.
+    pub fn pair(n: usize) -> (String, String) {
+        static KEYS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            (0..2)
+                .map(|i| {
+                    use rand::SeedableRng;
+                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42 + i);
+                    let k = RsaPrivateKey::new(&mut rng, 2048).unwrap();
+                    let private = k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+                    let public = k.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
+                    (private, public)
+                })
+                .collect()
+        })[n]
+            .clone()
+    }
+
+    /// A key-pair JWT as the official SDK makes it (iat/exp in milliseconds).
+    pub fn jwt(private_pem: &str, public_pem: &str, account: &str, user: &str, ms: bool) -> String {
+        let fp = public_key_fingerprint(public_pem).unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        let (iat, exp) = if ms {
+            (now, now + 3_540_000)
+        } else {
+            (now / 1000, now / 1000 + 3540)
+        };
+        let claims = serde_json::json!({
+            "iss": format!("{account}.{user}.{fp}"),
+            "sub": format!("{account}.{user}"),
+            "iat": iat, "exp": exp,
+        });
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_keys::*;
+    use super::*;
+
+    fn auth(keys: &[String]) -> Authenticator {
+        Authenticator::new(keys, false, vec!["pat-1".into()], Duration::from_secs(3600)).unwrap()
+    }
+
+    #[test]
+    fn registered_key_accepted_in_ms_and_s() {
+        let (private, public) = pair(0);
+        let a = auth(std::slice::from_ref(&public));
+        for ms in [true, false] {
+            let p = a
+                .verify_control(
+                    &jwt(&private, &public, "ACME", "BOB", ms),
+                    Some("KEYPAIR_JWT"),
+                )
+                .unwrap();
+            assert_eq!(p.subject, "ACME.BOB");
+        }
+    }
+
+    #[test]
+    fn unregistered_key_rejected() {
+        let (_, public0) = pair(0);
+        let (private1, public1) = pair(1);
+        let a = auth(&[public0]);
+        let err = a
+            .verify_control(&jwt(&private1, &public1, "ACME", "BOB", true), None)
+            .unwrap_err();
+        assert!(err.0.contains("no registered public key"), "{err}");
+    }
+
+    #[test]
+    fn forged_signature_rejected() {
+        // Claims name key 0's fingerprint but are signed with key 1.
+        let (_, public0) = pair(0);
+        let (private1, _) = pair(1);
+        let a = auth(std::slice::from_ref(&public0));
+        let err = a
+            .verify_control(&jwt(&private1, &public0, "ACME", "BOB", true), None)
+            .unwrap_err();
+        assert!(err.0.contains("signature"), "{err}");
+    }
+
+    #[test]
+    fn pat_and_scoped_tokens() {
+        let a = auth(&[]);
+        let p = a
+            .verify_control("pat-1", Some("PROGRAMMATIC_ACCESS_TOKEN"))
+            .unwrap();
+        assert!(a
+            .verify_control("pat-2", Some("PROGRAMMATIC_ACCESS_TOKEN"))
+            .is_err());
+        let t = a.mint_scoped(&p, "127.0.0.1");
+        let claims: serde_json::Value =
+            jsonwebtoken::dangerous::insecure_decode(&t).unwrap().claims;
+        let exp = claims["exp"].as_i64().unwrap();
+        assert!((exp - now_s() - 3600).abs() < 5, "exp in seconds");
+        assert!(a.verify_scoped(&t).is_ok());
+        assert!(a.verify_scoped("garbage").is_err());
+        let other = auth(&[]);
+        assert!(other.verify_scoped(&t).is_err(), "other emulator's secret");
+    }
+
+    #[test]
+    fn expired_scoped_token_rejected() {
+        let a = Authenticator::new(&[], false, vec![], Duration::from_secs(1)).unwrap();
+        let t = a.mint_scoped(
+            &Principal {
+                subject: "X.Y".into(),
+            },
+            "h",
+        );
+        std::thread::sleep(Duration::from_millis(2100));
+        assert!(a.verify_scoped(&t).unwrap_err().0.contains("expired"));
+    }
+}

@@ -1,0 +1,377 @@
+//! The channel state machine (protocol §8 items 3–7) and the commit pipeline.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::convert::SqlValue;
+use crate::storage::ChannelRecord;
+
+/// Name of the implicit elastic channel every pipe has.
+pub const ELASTIC: &str = "ELASTIC";
+/// Healthy channel status code.
+pub const SUCCESS: &str = "SUCCESS";
+/// Status code of an invalidated channel.
+pub const MUST_REOPEN: &str = "ERR_CHANNEL_MUST_BE_REOPENED";
+
+/// Identity of a channel: canonical database, schema and pipe names plus the exact channel name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ChannelKey {
+    pub database: String,
+    pub schema: String,
+    pub pipe: String,
+    pub channel: String,
+}
+
+/// Where a pipe's rows go.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub qualified: String,
+    pub insert_sql: String,
+}
+
+/// An accepted append waiting for its commit.
+pub(crate) struct PendingBatch {
+    pub ready_at: Instant,
+    pub target: Arc<Target>,
+    pub rows: Vec<Vec<SqlValue>>,
+    pub parsed: u64,
+    pub errors: u64,
+    pub last_error: Option<String>,
+    pub end_token: Option<String>,
+}
+
+/// One channel.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    pub client_seq: u64,
+    pub row_seq: u64,
+    pub created_on_ms: i64,
+    pub committed: Option<String>,
+    pub rows_inserted: u64,
+    pub rows_parsed: u64,
+    pub rows_error_count: u64,
+    pub last_error_offset_upper_bound: Option<String>,
+    pub last_error_message: Option<String>,
+    pub last_error_timestamp_ms: Option<i64>,
+    pub status: String,
+    pub pending: VecDeque<PendingBatchBox>,
+    /// The token used by the latest append and the token it answered.
+    pub last_append: Option<(String, String)>,
+}
+
+/// Boxed so `Channel` stays `Debug` without printing rows.
+pub(crate) struct PendingBatchBox(pub PendingBatch);
+impl std::fmt::Debug for PendingBatchBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PendingBatch({} rows)", self.0.rows.len())
+    }
+}
+
+/// Outcome of checking a continuation token.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TokenCheck {
+    /// The current token: apply the append.
+    Fresh,
+    /// The token of the latest append, retried: answer this token again.
+    Duplicate(String),
+}
+
+/// A failed check, as `(http status, code, message)`.
+pub(crate) type Reject = (u16, &'static str, String);
+
+impl Channel {
+    pub(crate) fn new(now_ms: i64) -> Self {
+        Self {
+            client_seq: 1,
+            row_seq: 0,
+            created_on_ms: now_ms,
+            committed: None,
+            rows_inserted: 0,
+            rows_parsed: 0,
+            rows_error_count: 0,
+            last_error_offset_upper_bound: None,
+            last_error_message: None,
+            last_error_timestamp_ms: None,
+            status: SUCCESS.into(),
+            pending: VecDeque::new(),
+            last_append: None,
+        }
+    }
+
+    pub(crate) fn from_record(r: &ChannelRecord) -> Self {
+        Self {
+            // A restart loses in-flight appends; bump the sequencer so that old continuation
+            // tokens are stale and clients reopen and replay from the committed token.
+            client_seq: r.client_seq + 1,
+            row_seq: 0,
+            created_on_ms: r.created_on_ms,
+            committed: r.committed_offset_token.clone(),
+            rows_inserted: r.rows_inserted,
+            rows_parsed: r.rows_parsed,
+            rows_error_count: r.rows_error_count,
+            last_error_offset_upper_bound: r.last_error_offset_upper_bound.clone(),
+            last_error_message: r.last_error_message.clone(),
+            last_error_timestamp_ms: r.last_error_timestamp_ms,
+            status: r.status_code.clone(),
+            pending: VecDeque::new(),
+            last_append: None,
+        }
+    }
+
+    pub(crate) fn record(&self, key: &ChannelKey) -> ChannelRecord {
+        ChannelRecord {
+            database: key.database.clone(),
+            schema: key.schema.clone(),
+            pipe: key.pipe.clone(),
+            channel: key.channel.clone(),
+            client_seq: self.client_seq,
+            created_on_ms: self.created_on_ms,
+            committed_offset_token: self.committed.clone(),
+            rows_inserted: self.rows_inserted,
+            rows_parsed: self.rows_parsed,
+            rows_error_count: self.rows_error_count,
+            last_error_offset_upper_bound: self.last_error_offset_upper_bound.clone(),
+            last_error_message: self.last_error_message.clone(),
+            last_error_timestamp_ms: self.last_error_timestamp_ms,
+            status_code: self.status.clone(),
+        }
+    }
+
+    /// The continuation token for the current sequencers.
+    pub(crate) fn token(&self) -> String {
+        format!(
+            "{:x}_{}_{}",
+            self.created_on_ms, self.client_seq, self.row_seq
+        )
+    }
+
+    /// Reopen: bump the client sequencer, drop uncommitted batches, clear invalidation.
+    pub(crate) fn reopen(&mut self) {
+        self.client_seq += 1;
+        self.row_seq = 0;
+        self.pending.clear();
+        self.last_append = None;
+        self.status = SUCCESS.into();
+    }
+
+    /// Another writer took the channel: bump the sequencer behind the current holder's back.
+    pub(crate) fn bump_sequencer(&mut self) {
+        self.client_seq += 1;
+        self.row_seq = 0;
+        self.pending.clear();
+        self.last_append = None;
+    }
+
+    /// Checks an append's continuation token.
+    pub(crate) fn check_token(&self, token: &str, idempotent: bool) -> Result<TokenCheck, Reject> {
+        let stale = |why: &str| {
+            (
+                400,
+                "STALE_CONTINUATION_TOKEN_SEQUENCER",
+                format!("Channel sequencer in the continuation token is stale ({why}). Please reopen the channel"),
+            )
+        };
+        let mut parts = token.rsplitn(3, '_');
+        let (Some(row), Some(client), Some(epoch)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err((
+                400,
+                "ERR_INVALID_CONTINUATION_TOKEN",
+                "the continuation token was not issued by this server; use the token returned by the last open or append".into(),
+            ));
+        };
+        let (Ok(row), Ok(client), Ok(epoch)) = (
+            row.parse::<u64>(),
+            client.parse::<u64>(),
+            i64::from_str_radix(epoch, 16),
+        ) else {
+            return Err((
+                400,
+                "ERR_INVALID_CONTINUATION_TOKEN",
+                "the continuation token was not issued by this server; use the token returned by the last open or append".into(),
+            ));
+        };
+        if epoch != self.created_on_ms {
+            return Err(stale("the channel was dropped and recreated"));
+        }
+        if client != self.client_seq {
+            return Err(stale("the channel was reopened"));
+        }
+        if row == self.row_seq {
+            return Ok(TokenCheck::Fresh);
+        }
+        if let Some((used, answered)) = &self.last_append {
+            if used == token {
+                if idempotent {
+                    return Ok(TokenCheck::Duplicate(answered.clone()));
+                }
+                return Err(stale(
+                    "the continuation token was already used by an earlier append",
+                ));
+            }
+        }
+        if row < self.row_seq {
+            return Err(stale(
+                "the continuation token was already used by an earlier append",
+            ));
+        }
+        Err((
+            400,
+            "ERR_INVALID_CONTINUATION_TOKEN",
+            "the continuation token is ahead of the channel; use the token returned by the last append".into(),
+        ))
+    }
+
+    pub(crate) fn pending_rows(&self) -> u64 {
+        self.pending.iter().map(|b| b.0.parsed).sum()
+    }
+
+    /// The wire `channel_status` object (§4.3).
+    pub(crate) fn status_json(&self, key: &ChannelKey) -> Value {
+        json!({
+            "database_name": key.database,
+            "schema_name": key.schema,
+            "pipe_name": key.pipe,
+            "channel_name": key.channel,
+            "channel_status_code": self.status,
+            "last_committed_offset_token": self.committed,
+            "created_on_ms": self.created_on_ms,
+            "rows_inserted": self.rows_inserted,
+            "rows_parsed": self.rows_parsed,
+            "rows_error_count": self.rows_error_count,
+            "last_error_offset_upper_bound": self.last_error_offset_upper_bound,
+            "last_error_message": self.last_error_message,
+            "last_error_timestamp_ms": self.last_error_timestamp_ms,
+            "snowflake_avg_processing_latency_ms": 0,
+        })
+    }
+}
+
+/// The result of applying due batches to a channel (before it is written).
+pub(crate) struct CommitPlan {
+    pub records: Vec<(ChannelKey, ChannelRecord)>,
+    pub inserts: BTreeMap<String, (Arc<Target>, Vec<Vec<SqlValue>>)>,
+    pub rows_per_table: HashMap<String, u64>,
+}
+
+/// Pops every due batch of every channel and computes the channels' new state.
+pub(crate) fn take_due(
+    channels: &mut HashMap<ChannelKey, Channel>,
+    now: Instant,
+    now_ms: i64,
+) -> Option<CommitPlan> {
+    let mut plan = CommitPlan {
+        records: Vec::new(),
+        inserts: BTreeMap::new(),
+        rows_per_table: HashMap::new(),
+    };
+    for (key, ch) in channels.iter_mut() {
+        if ch.pending.front().is_none_or(|b| b.0.ready_at > now) {
+            continue;
+        }
+        let mut rec = ch.record(key);
+        while ch.pending.front().is_some_and(|b| b.0.ready_at <= now) {
+            let Some(PendingBatchBox(b)) = ch.pending.pop_front() else {
+                break;
+            };
+            rec.rows_parsed += b.parsed;
+            rec.rows_inserted += b.parsed.saturating_sub(b.errors);
+            rec.rows_error_count += b.errors;
+            if b.end_token.is_some() {
+                rec.committed_offset_token = b.end_token.clone();
+            }
+            if let Some(msg) = b.last_error {
+                rec.last_error_message = Some(msg);
+                rec.last_error_timestamp_ms = Some(now_ms);
+                rec.last_error_offset_upper_bound = rec.committed_offset_token.clone();
+            }
+            *plan
+                .rows_per_table
+                .entry(b.target.qualified.clone())
+                .or_default() += b.rows.len() as u64;
+            if !b.rows.is_empty() {
+                let entry = plan
+                    .inserts
+                    .entry(b.target.qualified.clone())
+                    .or_insert_with(|| (b.target.clone(), Vec::new()));
+                entry.1.extend(b.rows);
+            }
+        }
+        plan.records.push((key.clone(), rec));
+    }
+    if plan.records.is_empty() {
+        None
+    } else {
+        Some(plan)
+    }
+}
+
+/// Applies written records back to the in-memory channels.
+pub(crate) fn apply_records(
+    channels: &mut HashMap<ChannelKey, Channel>,
+    records: &[(ChannelKey, ChannelRecord)],
+) {
+    for (key, r) in records {
+        if let Some(ch) = channels.get_mut(key) {
+            ch.committed = r.committed_offset_token.clone();
+            ch.rows_inserted = r.rows_inserted;
+            ch.rows_parsed = r.rows_parsed;
+            ch.rows_error_count = r.rows_error_count;
+            ch.last_error_offset_upper_bound = r.last_error_offset_upper_bound.clone();
+            ch.last_error_message = r.last_error_message.clone();
+            ch.last_error_timestamp_ms = r.last_error_timestamp_ms;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_transitions() {
+        let mut ch = Channel::new(1_700_000_000_000);
+        let t0 = ch.token();
+        assert_eq!(ch.check_token(&t0, false), Ok(TokenCheck::Fresh));
+        // Simulate an applied append.
+        ch.row_seq += 1;
+        let t1 = ch.token();
+        ch.last_append = Some((t0.clone(), t1.clone()));
+        assert_eq!(ch.check_token(&t1, false), Ok(TokenCheck::Fresh));
+        // Retried append with the used token.
+        assert_eq!(
+            ch.check_token(&t0, false).unwrap_err().1,
+            "STALE_CONTINUATION_TOKEN_SEQUENCER"
+        );
+        assert_eq!(
+            ch.check_token(&t0, true),
+            Ok(TokenCheck::Duplicate(t1.clone()))
+        );
+        // Reopen makes everything stale.
+        ch.reopen();
+        assert_eq!(
+            ch.check_token(&t1, true).unwrap_err().1,
+            "STALE_CONTINUATION_TOKEN_SEQUENCER"
+        );
+        assert_eq!(ch.check_token(&ch.token(), false), Ok(TokenCheck::Fresh));
+        // Garbage and forged tokens.
+        assert_eq!(
+            ch.check_token("nope", false).unwrap_err().1,
+            "ERR_INVALID_CONTINUATION_TOKEN"
+        );
+        let ahead = format!("{:x}_{}_{}", ch.created_on_ms, ch.client_seq, 9);
+        assert_eq!(
+            ch.check_token(&ahead, false).unwrap_err().1,
+            "ERR_INVALID_CONTINUATION_TOKEN"
+        );
+        // A recreated channel (new epoch) rejects the old channel's tokens.
+        let other = Channel::new(1_700_000_000_001);
+        assert_eq!(
+            other.check_token(&t0, false).unwrap_err().1,
+            "STALE_CONTINUATION_TOKEN_SEQUENCER"
+        );
+    }
+}

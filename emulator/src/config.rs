@@ -1,0 +1,179 @@
+//! Emulator configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::faults::FaultPlan;
+
+/// How the emulator serves TLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain HTTP (our client accepts it; the official SDK does not).
+    #[default]
+    Off,
+    /// Generate a CA and a server certificate for `127.0.0.1` / `localhost` at start.
+    Generate,
+    /// Use the given PEM files (certificate chain and private key).
+    Files {
+        /// PEM certificate chain, leaf first.
+        cert: PathBuf,
+        /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+        key: PathBuf,
+    },
+}
+
+/// What an append does when it carries a continuation token that was already used (a client
+/// retrying after a lost response). The real service's behaviour is undocumented.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateAppendPolicy {
+    /// Answer `400 STALE_CONTINUATION_TOKEN_SEQUENCER` (the client must reopen and replay).
+    #[default]
+    RejectStale,
+    /// When the token is the one used by the channel's latest append, answer that append's
+    /// response again without applying the rows a second time.
+    Idempotent,
+}
+
+/// Everything that configures an [`Emulator`](crate::Emulator).
+///
+/// All fields are public; start from [`EmulatorConfig::default`] and change what you need.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EmulatorConfig {
+    /// TCP port on 127.0.0.1; `0` picks a free one.
+    pub port: u16,
+    /// TLS mode.
+    pub tls: TlsMode,
+    /// Where to write the generated CA certificate (PEM). Default: `<data_dir>/ca.pem` when a
+    /// data directory is set, else nowhere (read it with [`Emulator::ca_pem`](crate::Emulator::ca_pem)).
+    pub ca_out: Option<PathBuf>,
+    /// Directory of the SQLite database; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// DDL scripts (SQL text) declaring databases, schemas, tables and pipes.
+    pub ddl: Vec<String>,
+    /// Registered public keys (PEM, `PUBLIC KEY` or `RSA PUBLIC KEY`) for key-pair JWTs.
+    pub public_keys: Vec<String>,
+    /// Accept any bearer token without checking it. Insecure; for quick starts only.
+    pub accept_any_key: bool,
+    /// Programmatic access tokens accepted on `/v2/streaming/hostname` and `/oauth/token`.
+    pub personal_access_tokens: Vec<String>,
+    /// Time between an accepted append and its commit (default 1 s; zero commits before the
+    /// append's response is sent).
+    pub commit_delay: Duration,
+    /// Benchmark mode: validate framing, count rows and bytes, commit, store nothing.
+    pub sink: bool,
+    /// Fault rules active from the start.
+    pub faults: FaultPlan,
+    /// Seed of the fault-injection random generator.
+    pub seed: u64,
+    /// Lifetime of the scoped tokens `/oauth/token` hands out (default 1 h; the official SDK
+    /// wants more than 300 s).
+    pub scoped_token_ttl: Duration,
+    /// Largest append body accepted on the wire, in bytes (default 16 MiB).
+    pub max_payload_bytes: usize,
+    /// Largest append body after decompression, in bytes (default 256 MiB).
+    pub max_uncompressed_bytes: usize,
+    /// Retried appends with an already-used continuation token.
+    pub duplicate_append: DuplicateAppendPolicy,
+    /// Host name returned by `/v2/streaming/hostname`; default: the host the client connected to.
+    pub ingest_host: Option<String>,
+    /// Append every request record as a JSON line to this file.
+    pub request_log: Option<PathBuf>,
+    /// How many request records [`Emulator::requests`](crate::Emulator::requests) keeps (default 100 000).
+    pub request_log_capacity: usize,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            tls: TlsMode::Off,
+            ca_out: None,
+            data_dir: None,
+            ddl: Vec::new(),
+            public_keys: Vec::new(),
+            accept_any_key: false,
+            personal_access_tokens: Vec::new(),
+            commit_delay: Duration::from_secs(1),
+            sink: false,
+            faults: FaultPlan::default(),
+            seed: 0,
+            scoped_token_ttl: Duration::from_secs(3600),
+            max_payload_bytes: 16 * 1024 * 1024,
+            max_uncompressed_bytes: 256 * 1024 * 1024,
+            duplicate_append: DuplicateAppendPolicy::RejectStale,
+            ingest_host: None,
+            request_log: None,
+            request_log_capacity: 100_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("ca_out", &self.ca_out)
+            .field("data_dir", &self.data_dir)
+            .field("ddl_scripts", &self.ddl.len())
+            .field("public_keys", &self.public_keys.len())
+            .field("accept_any_key", &self.accept_any_key)
+            .field("personal_access_tokens", &"[redacted]")
+            .field("commit_delay", &self.commit_delay)
+            .field("sink", &self.sink)
+            .field("faults", &self.faults.rules.len())
+            .field("seed", &self.seed)
+            .field("scoped_token_ttl", &self.scoped_token_ttl)
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("duplicate_append", &self.duplicate_append)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmulatorConfig {
+    /// A configuration for tests: in memory, plain HTTP, commit before the append response.
+    pub fn for_tests() -> Self {
+        Self {
+            commit_delay: Duration::ZERO,
+            ..Self::default()
+        }
+    }
+
+    /// Adds a DDL script (SQL text).
+    pub fn with_ddl(mut self, sql: impl Into<String>) -> Self {
+        self.ddl.push(sql.into());
+        self
+    }
+
+    /// Registers a public key (PEM).
+    pub fn with_public_key(mut self, pem: impl Into<String>) -> Self {
+        self.public_keys.push(pem.into());
+        self
+    }
+
+    /// Sets the commit delay.
+    pub fn with_commit_delay(mut self, d: Duration) -> Self {
+        self.commit_delay = d;
+        self
+    }
+
+    /// Sets the data directory.
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets the TLS mode.
+    pub fn with_tls(mut self, tls: TlsMode) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets the fault plan.
+    pub fn with_faults(mut self, faults: FaultPlan) -> Self {
+        self.faults = faults;
+        self
+    }
+}

@@ -1,0 +1,318 @@
+//! The running emulator: listener (HTTP or HTTPS, TCP_NODELAY), committer task, public handle.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{EmulatorConfig, TlsMode};
+use crate::faults::FaultHandle;
+use crate::http::{self, DropResponse};
+use crate::requests::RequestRecord;
+use crate::service::Shared;
+use crate::{storage, tls, EmulatorError};
+
+/// A running emulator. Dropping it stops accepting connections; prefer [`Emulator::shutdown`].
+pub struct Emulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    tls: bool,
+    ca_pem: Option<String>,
+    ca_path: Option<PathBuf>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("url", &self.url())
+            .field("ca_path", &self.ca_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error a `lost_ack` fault makes the connection fail with (hyper then closes it unanswered).
+#[derive(Debug)]
+struct LostAck;
+impl std::fmt::Display for LostAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("response dropped by a lost_ack fault")
+    }
+}
+impl std::error::Error for LostAck {}
+
+async fn serve_io<I>(io: I, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let shared = shared.clone();
+        async move {
+            let resp = http::handle(shared, req.map(Body::new)).await;
+            if resp.extensions().get::<DropResponse>().is_some() {
+                Err(LostAck)
+            } else {
+                Ok(resp)
+            }
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .writev(false)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        }
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        }
+    }
+}
+
+impl Emulator {
+    /// Starts the emulator: opens storage, loads the catalog, binds 127.0.0.1 and serves in
+    /// background tasks of the current Tokio runtime.
+    ///
+    /// # Errors
+    /// When the port is taken, the DDL or a public key cannot be read, the data directory
+    /// cannot be used, or TLS cannot be set up.
+    ///
+    /// Cancelling the future before it completes leaves nothing running.
+    pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        let shared = Arc::new(Shared::build(&config).await?);
+        let tls_setup = match &config.tls {
+            TlsMode::Off => None,
+            TlsMode::Generate => {
+                let extra: Vec<String> = config.ingest_host.iter().cloned().collect();
+                Some(tls::generate(&extra)?)
+            }
+            TlsMode::Files { cert, key } => Some(tls::from_files(cert, key)?),
+        };
+        let listener = TcpListener::bind(("127.0.0.1", config.port))
+            .await
+            .map_err(|e| {
+                EmulatorError::Io(format!("cannot listen on 127.0.0.1:{}: {e}", config.port))
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| EmulatorError::Io(e.to_string()))?;
+        let ca_pem = tls_setup.as_ref().and_then(|t| t.ca_pem.clone());
+        let ca_path = match (&ca_pem, &config.ca_out, &config.data_dir) {
+            (Some(_), Some(p), _) => Some(p.clone()),
+            (Some(_), None, Some(d)) => Some(d.join("ca.pem")),
+            _ => None,
+        };
+        if let (Some(pem), Some(p)) = (&ca_pem, &ca_path) {
+            if let Some(parent) = p.parent() {
+                if !parent.as_os_str().is_empty() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+            }
+            std::fs::write(p, pem).map_err(|e| {
+                EmulatorError::Io(format!(
+                    "cannot write the CA certificate to {}: {e}",
+                    p.display()
+                ))
+            })?;
+        }
+        if config.accept_any_key {
+            tracing::warn!(
+                "--accept-any-key: every bearer token is accepted; this emulator is INSECURE"
+            );
+        } else if shared.auth.key_count() == 0 && config.personal_access_tokens.is_empty() {
+            tracing::warn!("no public key registered: every key-pair JWT will be refused (use --public-key or --accept-any-key)");
+        }
+
+        let (tx, rx) = watch::channel(false);
+        let acceptor = tls_setup.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
+        let mut tasks = Vec::new();
+        {
+            let shared = shared.clone();
+            let mut rx = rx.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        r = listener.accept() => {
+                            let (stream, _) = match r {
+                                Ok(v) => v,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "accept failed");
+                                    tokio::time::sleep(Duration::from_millis(10)).await;
+                                    continue;
+                                }
+                            };
+                            let _ = stream.set_nodelay(true);
+                            let shared = shared.clone();
+                            let rx = rx.clone();
+                            let acceptor = acceptor.clone();
+                            tokio::spawn(async move {
+                                match acceptor {
+                                    Some(a) => match a.accept(stream).await {
+                                        Ok(s) => serve_io(s, shared, rx).await,
+                                        Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                    },
+                                    None => serve_io(stream, shared, rx).await,
+                                }
+                            });
+                        }
+                        _ = rx.changed() => break,
+                    }
+                }
+            }));
+        }
+        {
+            let shared = shared.clone();
+            let mut rx = rx.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let next = shared.next_due();
+                    let wait = async {
+                        match next {
+                            Some(t) => tokio::time::sleep_until(t.into()).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        _ = wait => shared.commit_due().await,
+                        _ = shared.commit_notify.notified() => {}
+                        _ = rx.changed() => break,
+                    }
+                }
+            }));
+        }
+        tracing::info!(url = %format!("{}://{addr}", if acceptor_is_tls(&config.tls) { "https" } else { "http" }), "snowpipe-emulator listening");
+        Ok(Emulator {
+            shared,
+            addr,
+            tls: acceptor_is_tls(&config.tls),
+            ca_pem,
+            ca_path,
+            shutdown: tx,
+            tasks,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The generated CA certificate (PEM), when TLS certificates were generated.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// Where the CA certificate was written, if anywhere.
+    pub fn ca_path(&self) -> Option<PathBuf> {
+        self.ca_path.clone()
+    }
+
+    /// Registers a public key (PEM) for key-pair JWTs; returns its `SHA256:` fingerprint.
+    ///
+    /// # Errors
+    /// When the PEM is not an RSA public key.
+    pub fn register_public_key(&self, pem: &str) -> Result<String, EmulatorError> {
+        self.shared
+            .auth
+            .register(pem)
+            .map(|fp| format!("SHA256:{fp}"))
+            .map_err(|e| EmulatorError::Config(e.to_string()))
+    }
+
+    /// The fault-injection handle (add or clear rules at runtime).
+    pub fn faults(&self) -> FaultHandle {
+        self.shared.faults.clone()
+    }
+
+    /// Marks a channel `ERR_CHANNEL_MUST_BE_REOPENED`: its appends fail until it is reopened.
+    /// Returns whether the channel exists.
+    pub fn invalidate_channel(&self, db: &str, schema: &str, pipe: &str, channel: &str) -> bool {
+        match self.shared.resolve(db, schema, pipe, channel) {
+            Ok((key, _)) => self.shared.invalidate(&key),
+            Err(_) => false,
+        }
+    }
+
+    /// Runs a read-only SQL query against the emulator's SQLite database.
+    ///
+    /// # Errors
+    /// In sink mode (nothing is stored), or when the SQL is invalid or not read-only.
+    pub fn query(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, EmulatorError> {
+        self.query_with_columns(sql).map(|(_, rows)| rows)
+    }
+
+    /// Like [`Emulator::query`], also returning the column names.
+    ///
+    /// # Errors
+    /// As [`Emulator::query`].
+    pub fn query_with_columns(&self, sql: &str) -> Result<storage::QueryResult, EmulatorError> {
+        let st = self.shared.storage.as_ref().ok_or_else(|| {
+            EmulatorError::Storage("sink mode stores no rows; start without --sink to query".into())
+        })?;
+        let sql = sql.to_string();
+        st.run_blocking(move |c| storage::query(c, &sql))?
+    }
+
+    /// The status document `GET /` serves: pipes, channels, committed tokens, row counts.
+    pub fn status(&self) -> serde_json::Value {
+        self.shared.status()
+    }
+
+    /// The in-memory request log, oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.requests.snapshot()
+    }
+
+    /// Commits every batch whose commit delay has passed (useful with a long delay in tests).
+    ///
+    /// Cancelling the future may leave the commit running in the storage thread.
+    pub async fn commit_now(&self) {
+        self.shared.commit_due().await;
+    }
+
+    /// Stops accepting connections, finishes in-flight requests (up to 5 s), commits every
+    /// accepted batch (an append's 200 means "durably buffered") and stops the background
+    /// tasks. (A `kill -9` instead loses the batches not yet committed.)
+    ///
+    /// Cancelling the future leaves the emulator stopping in the background, possibly without
+    /// the final commit.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        self.shared.commit_all().await;
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+fn acceptor_is_tls(t: &TlsMode) -> bool {
+    !matches!(t, TlsMode::Off)
+}

@@ -1,0 +1,342 @@
+//! SQLite storage on a dedicated writer thread.
+//!
+//! One database file, `<data-dir>/emulator.sqlite3` (WAL mode), or an in-memory database.
+//! Each Snowflake table is a SQLite table named `"DB.SCHEMA.TABLE"`; the emulator's own state
+//! lives in tables prefixed `_emulator_`: `_emulator_ddl` (the DDL scripts applied, replayed at
+//! start) and `_emulator_channels` (committed offset token and counters per channel). Committed
+//! rows and the channel's new committed token are written in one transaction.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use base64::Engine as _;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::convert::SqlValue;
+use crate::EmulatorError;
+
+/// Name of the database file inside the data directory.
+pub const DB_FILE: &str = "emulator.sqlite3";
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Handle to the writer thread.
+pub(crate) struct Storage {
+    tx: mpsc::Sender<Job>,
+    path: Option<PathBuf>,
+}
+
+/// A channel's durable state (one row of `_emulator_channels`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChannelRecord {
+    pub database: String,
+    pub schema: String,
+    pub pipe: String,
+    pub channel: String,
+    pub client_seq: u64,
+    pub created_on_ms: i64,
+    pub committed_offset_token: Option<String>,
+    pub rows_inserted: u64,
+    pub rows_parsed: u64,
+    pub rows_error_count: u64,
+    pub last_error_offset_upper_bound: Option<String>,
+    pub last_error_message: Option<String>,
+    pub last_error_timestamp_ms: Option<i64>,
+    pub status_code: String,
+}
+
+/// Rows to insert into one table.
+pub(crate) struct TableInsert {
+    pub insert_sql: String,
+    pub rows: Vec<Vec<SqlValue>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS _emulator_ddl (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    sql TEXT NOT NULL UNIQUE,
+    applied_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _emulator_meta (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _emulator_channels (
+    database TEXT NOT NULL,
+    schema TEXT NOT NULL,
+    pipe TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    client_seq INTEGER NOT NULL,
+    created_on_ms INTEGER NOT NULL,
+    committed_offset_token TEXT,
+    rows_inserted INTEGER NOT NULL,
+    rows_parsed INTEGER NOT NULL,
+    rows_error_count INTEGER NOT NULL,
+    last_error_offset_upper_bound TEXT,
+    last_error_message TEXT,
+    last_error_timestamp_ms INTEGER,
+    status_code TEXT NOT NULL,
+    PRIMARY KEY (database, schema, pipe, channel)
+);
+";
+
+fn sql_err(e: rusqlite::Error) -> EmulatorError {
+    EmulatorError::Storage(e.to_string())
+}
+
+impl Storage {
+    /// Opens (creating if needed) the database and starts the writer thread.
+    pub(crate) fn open(data_dir: Option<&Path>) -> Result<Self, EmulatorError> {
+        let path = match data_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|e| {
+                    EmulatorError::Storage(format!("cannot create data dir {}: {e}", d.display()))
+                })?;
+                Some(d.join(DB_FILE))
+            }
+            None => None,
+        };
+        let mut conn = match &path {
+            Some(p) => Connection::open(p),
+            None => Connection::open_in_memory(),
+        }
+        .map_err(sql_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql_err)?;
+        conn.execute_batch(SCHEMA).map_err(sql_err)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("emulator-sqlite".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| EmulatorError::Storage(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { tx, path })
+    }
+
+    /// The database file, if on disk.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Runs `f` on the writer thread and awaits its result.
+    ///
+    /// Cancelling the future does not cancel the job; it still runs to completion.
+    pub(crate) async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> R + Send + 'static,
+    ) -> Result<R, EmulatorError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Box::new(move |c| {
+                let _ = tx.send(f(c));
+            }))
+            .map_err(|_| EmulatorError::Storage("the storage thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| EmulatorError::Storage("the storage thread has stopped".into()))
+    }
+
+    /// Runs `f` on the writer thread, blocking the caller until it is done.
+    pub(crate) fn run_blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> R + Send + 'static,
+    ) -> Result<R, EmulatorError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.tx
+            .send(Box::new(move |c| {
+                let _ = tx.send(f(c));
+            }))
+            .map_err(|_| EmulatorError::Storage("the storage thread has stopped".into()))?;
+        rx.recv()
+            .map_err(|_| EmulatorError::Storage("the storage thread has stopped".into()))
+    }
+}
+
+/// Opens an existing data directory's database read-only (for `query` and `status`).
+///
+/// # Errors
+/// When the file does not exist or cannot be opened.
+pub fn open_read_only(data_dir: &Path) -> Result<Connection, EmulatorError> {
+    let p = data_dir.join(DB_FILE);
+    if !p.exists() {
+        return Err(EmulatorError::Storage(format!(
+            "{} does not exist; is --data-dir the directory the emulator was started with?",
+            p.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        &p,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err)?;
+    conn.pragma_update(None, "query_only", "ON")
+        .map_err(sql_err)?;
+    Ok(conn)
+}
+
+/// Result of a read-only query: column names and rows of JSON values.
+pub type QueryResult = (Vec<String>, Vec<Vec<serde_json::Value>>);
+
+/// Runs one read-only statement. BLOBs come back as base64 strings.
+///
+/// # Errors
+/// When the SQL is invalid or would modify the database.
+pub fn query(conn: &Connection, sql: &str) -> Result<QueryResult, EmulatorError> {
+    let mut stmt = conn.prepare(sql).map_err(sql_err)?;
+    if !stmt.readonly() {
+        return Err(EmulatorError::Storage(
+            "only read-only statements (SELECT, read-only PRAGMA) are allowed".into(),
+        ));
+    }
+    let cols: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let n = cols.len();
+    let mut rows = stmt.query([]).map_err(sql_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let mut r = Vec::with_capacity(n);
+        for i in 0..n {
+            r.push(match row.get_ref(i).map_err(sql_err)? {
+                ValueRef::Null => serde_json::Value::Null,
+                ValueRef::Integer(i) => i.into(),
+                ValueRef::Real(f) => serde_json::Number::from_f64(f)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or(serde_json::Value::Null),
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                ValueRef::Blob(b) => base64::engine::general_purpose::STANDARD.encode(b).into(),
+            });
+        }
+        out.push(r);
+    }
+    Ok((cols, out))
+}
+
+/// Returns the stored value of `key`, storing `default` first if there is none.
+pub(crate) fn meta_get_or_insert(
+    conn: &Connection,
+    key: &str,
+    default: &[u8],
+) -> rusqlite::Result<Vec<u8>> {
+    conn.execute(
+        "INSERT OR IGNORE INTO _emulator_meta (key, value) VALUES (?1, ?2)",
+        rusqlite::params![key, default],
+    )?;
+    conn.query_row(
+        "SELECT value FROM _emulator_meta WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+}
+
+/// Stores a DDL script unless already stored.
+pub(crate) fn store_ddl(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO _emulator_ddl (sql, applied_at_ms) VALUES (?1, ?2)",
+        rusqlite::params![sql, chrono::Utc::now().timestamp_millis()],
+    )?;
+    Ok(())
+}
+
+/// The stored DDL scripts in order.
+pub fn stored_ddl(conn: &Connection) -> Result<Vec<String>, EmulatorError> {
+    let mut stmt = conn
+        .prepare("SELECT sql FROM _emulator_ddl ORDER BY seq")
+        .map_err(sql_err)?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(sql_err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)
+}
+
+/// All stored channel records.
+pub(crate) fn load_channels(conn: &Connection) -> Result<Vec<ChannelRecord>, EmulatorError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT database, schema, pipe, channel, client_seq, created_on_ms, committed_offset_token,
+                    rows_inserted, rows_parsed, rows_error_count, last_error_offset_upper_bound,
+                    last_error_message, last_error_timestamp_ms, status_code
+             FROM _emulator_channels ORDER BY database, schema, pipe, channel",
+        )
+        .map_err(sql_err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(ChannelRecord {
+                database: r.get(0)?,
+                schema: r.get(1)?,
+                pipe: r.get(2)?,
+                channel: r.get(3)?,
+                client_seq: r.get::<_, i64>(4)? as u64,
+                created_on_ms: r.get(5)?,
+                committed_offset_token: r.get(6)?,
+                rows_inserted: r.get::<_, i64>(7)? as u64,
+                rows_parsed: r.get::<_, i64>(8)? as u64,
+                rows_error_count: r.get::<_, i64>(9)? as u64,
+                last_error_offset_upper_bound: r.get(10)?,
+                last_error_message: r.get(11)?,
+                last_error_timestamp_ms: r.get(12)?,
+                status_code: r.get(13)?,
+            })
+        })
+        .map_err(sql_err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)
+}
+
+pub(crate) fn upsert_channel(conn: &Connection, c: &ChannelRecord) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO _emulator_channels VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+    )?;
+    stmt.execute(rusqlite::params![
+        c.database,
+        c.schema,
+        c.pipe,
+        c.channel,
+        c.client_seq as i64,
+        c.created_on_ms,
+        c.committed_offset_token,
+        c.rows_inserted as i64,
+        c.rows_parsed as i64,
+        c.rows_error_count as i64,
+        c.last_error_offset_upper_bound,
+        c.last_error_message,
+        c.last_error_timestamp_ms,
+        c.status_code,
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn delete_channel(
+    conn: &Connection,
+    db: &str,
+    schema: &str,
+    pipe: &str,
+    channel: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM _emulator_channels WHERE database=?1 AND schema=?2 AND pipe=?3 AND channel=?4",
+        rusqlite::params![db, schema, pipe, channel],
+    )?;
+    Ok(())
+}
+
+/// Writes committed rows and the channels' new state in one transaction.
+pub(crate) fn write_commit(
+    conn: &mut Connection,
+    inserts: &[TableInsert],
+    channels: &[ChannelRecord],
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for ins in inserts {
+        let mut stmt = tx.prepare_cached(&ins.insert_sql)?;
+        for row in &ins.rows {
+            stmt.execute(rusqlite::params_from_iter(row.iter()))?;
+        }
+    }
+    for c in channels {
+        upsert_channel(&tx, c)?;
+    }
+    tx.commit()
+}

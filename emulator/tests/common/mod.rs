@@ -1,0 +1,237 @@
+//! Test helpers: a key pair, key-pair JWTs, and a tiny HTTP client for the protocol.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::RsaPrivateKey;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use snowpipe_emulator::{Emulator, EmulatorConfig};
+
+pub const DDL: &str = "
+CREATE DATABASE IF NOT EXISTS DB;
+CREATE SCHEMA IF NOT EXISTS SCH;
+CREATE OR REPLACE TABLE T (ID NUMBER, NAME VARCHAR(100), PRICE FLOAT, DOC VARIANT);
+CREATE OR REPLACE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
+";
+
+pub const BASE: &str = "/v2/streaming/databases/DB/schemas/SCH/pipes/P";
+pub const DATA: &str = "/v2/streaming/data/databases/DB/schemas/SCH/pipes/P";
+
+/// (private PKCS#8 PEM, public SPKI PEM); index 0 and 1 are different keys.
+pub fn keys(n: usize) -> (String, String) {
+    static KEYS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        (0..2u64)
+            .map(|i| {
+                use rand::SeedableRng;
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1000 + i);
+                let k = RsaPrivateKey::new(&mut rng, 2048).unwrap();
+                (
+                    k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+                    k.to_public_key().to_public_key_pem(LineEnding::LF).unwrap(),
+                )
+            })
+            .collect()
+    })[n]
+        .clone()
+}
+
+/// A key-pair JWT like the official SDK's (iat/exp in ms).
+pub fn jwt(n: usize) -> String {
+    let (private, public) = keys(n);
+    let key = rsa::RsaPublicKey::from_public_key_pem_compat(&public);
+    let der = key.to_public_key_der().unwrap();
+    let fp = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(der.as_bytes()));
+    let now = chrono::Utc::now().timestamp_millis();
+    let claims = json!({"iss": format!("ACME.BOB.SHA256:{fp}"), "sub": "ACME.BOB",
+                        "iat": now, "exp": now + 3_540_000});
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::RS256),
+        &claims,
+        &EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+trait FromPemCompat {
+    fn from_public_key_pem_compat(pem: &str) -> Self;
+}
+impl FromPemCompat for rsa::RsaPublicKey {
+    fn from_public_key_pem_compat(pem: &str) -> Self {
+        use rsa::pkcs8::DecodePublicKey;
+        rsa::RsaPublicKey::from_public_key_pem(pem).unwrap()
+    }
+}
+
+pub fn config() -> EmulatorConfig {
+    EmulatorConfig::for_tests()
+        .with_ddl(DDL)
+        .with_public_key(keys(0).1)
+}
+
+/// A protocol client holding a scoped token.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: String,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Client {
+    pub async fn connect(emu: &Emulator) -> Client {
+        Self::connect_with(emu, reqwest::Client::new()).await
+    }
+
+    pub async fn connect_with(emu: &Emulator, http: reqwest::Client) -> Client {
+        let url = emu.url();
+        let r = http
+            .post(format!("{url}/oauth/token?requestId=r1&retryCount=0"))
+            .bearer_auth(jwt(0))
+            .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("scope", "127.0.0.1"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let token = r.text().await.unwrap();
+        Client { http, url, token }
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Resp {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .header("X-Snowflake-Authorization-Token-Type", "OAUTH");
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.unwrap();
+        Self::resp(r).await
+    }
+
+    async fn resp(r: reqwest::Response) -> Resp {
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, body, text }
+    }
+
+    pub async fn open(&self, channel: &str, body: Value) -> Resp {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("{BASE}/channels/{channel}"),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Opens and returns the continuation token.
+    pub async fn open_ok(&self, channel: &str) -> String {
+        let r = self.open(channel, json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["next_continuation_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn append_raw(
+        &self,
+        channel: &str,
+        query: &str,
+        body: Vec<u8>,
+        encoding: Option<&str>,
+    ) -> Result<Resp, reqwest::Error> {
+        let mut rb = self
+            .http
+            .post(format!(
+                "{}{DATA}/channels/{channel}/rows?{query}",
+                self.url
+            ))
+            .bearer_auth(&self.token)
+            .header("Content-Type", "application/x-ndjson")
+            .body(body);
+        if let Some(e) = encoding {
+            rb = rb.header("Content-Encoding", e);
+        }
+        let r = rb.send().await?;
+        Ok(Self::resp(r).await)
+    }
+
+    /// Appends NDJSON text (zstd-compressed like the official SDK).
+    pub async fn append(
+        &self,
+        channel: &str,
+        ct: &str,
+        start: &str,
+        end: &str,
+        ndjson: &str,
+    ) -> Resp {
+        let q = format!(
+            "startOffsetToken={start}&endOffsetToken={end}&continuationToken={ct}&requestId=x&retryCount=0"
+        );
+        let body = zstd::encode_all(ndjson.as_bytes(), 3).unwrap();
+        self.append_raw(channel, &q, body, Some("zstd"))
+            .await
+            .unwrap()
+    }
+
+    pub async fn append_ok(&self, channel: &str, ct: &str, end: &str, ndjson: &str) -> String {
+        let r = self.append(channel, ct, "", end, ndjson).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["next_continuation_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn status(&self, names: &[&str]) -> Value {
+        let r = self
+            .send(
+                reqwest::Method::POST,
+                &format!("{BASE}:bulk-channel-status"),
+                Some(json!({ "channel_names": names })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["channel_statuses"].clone()
+    }
+
+    pub async fn wait_committed(&self, channel: &str, token: &str) -> Value {
+        for _ in 0..200 {
+            let s = self.status(&[channel]).await;
+            if s[channel]["last_committed_offset_token"] == json!(token) {
+                return s[channel].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{channel} never committed {token}");
+    }
+}
+
+/// NDJSON rows `{"ID":i,"NAME":"n<i>"}` for `range`.
+pub fn rows(range: std::ops::Range<u32>) -> String {
+    range
+        .map(|i| format!("{{\"ID\":{i},\"NAME\":\"n{i}\"}}\n"))
+        .collect()
+}
+
+pub fn count(emu: &Emulator) -> i64 {
+    emu.query("SELECT COUNT(*) FROM \"DB.SCH.T\"").unwrap()[0][0]
+        .as_i64()
+        .unwrap()
+}

@@ -1,0 +1,247 @@
+//! Durable storage: committed rows and offsets survive a restart and a `kill -9`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use serde_json::json;
+use snowpipe_emulator::{Emulator, EmulatorConfig};
+
+#[tokio::test]
+async fn restart_keeps_rows_offsets_counters_and_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(config().with_data_dir(dir.path()))
+        .await
+        .unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("c").await;
+    let ct = c.append_ok("c", &ct, "10", &rows(0..10)).await;
+    c.append_ok("c", &ct, "12", "{\"ID\":10}\n{\"ID\":\"bad\"}\n")
+        .await;
+    emu.shutdown().await;
+
+    // Restart without DDL: the stored DDL declares the catalog again.
+    let cfg = EmulatorConfig::for_tests()
+        .with_public_key(keys(0).1)
+        .with_data_dir(dir.path());
+    let emu = Emulator::start(cfg).await.unwrap();
+    assert_eq!(count(&emu), 11);
+    // The scoped token from before the restart is still valid.
+    let c2 = Client {
+        http: c.http.clone(),
+        url: emu.url(),
+        token: c.token.clone(),
+    };
+    let s = &c2.status(&["c"]).await["c"];
+    assert_eq!(s["last_committed_offset_token"], "12");
+    assert_eq!(s["rows_inserted"], 11);
+    assert_eq!(s["rows_error_count"], 1);
+    // The old continuation token is stale after a restart: the client reopens and replays.
+    let r = c2.append("c", &ct, "", "13", &rows(13..14)).await;
+    assert_eq!(r.body["code"], "STALE_CONTINUATION_TOKEN_SEQUENCER");
+    let r = c2.open("c", json!({})).await;
+    assert_eq!(
+        r.body["channel_status"]["last_committed_offset_token"],
+        "12"
+    );
+    emu.shutdown().await;
+
+    let st = snowpipe_emulator::status_from_data_dir(dir.path()).unwrap();
+    assert_eq!(st["tables"][0]["rows"], 11);
+    assert_eq!(st["channels"][0]["committed_offset_token"], "12");
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_snowpipe-emulator"))
+}
+
+/// Starts the binary and returns it with its URL (parsed from `listening on …`).
+fn spawn(args: &[&str]) -> (Proc, String) {
+    let mut proc = Proc(
+        bin()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(proc.0.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "emulator exited early"
+        );
+        if let Some(url) = line.trim().strip_prefix("listening on ") {
+            let url = url.to_string();
+            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+            return (proc, url);
+        }
+    }
+}
+
+async fn client(url: &str) -> Client {
+    let http = reqwest::Client::new();
+    let token = http
+        .post(format!("{url}/oauth/token"))
+        .bearer_auth(jwt(0))
+        .form(&[("scope", "127.0.0.1")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    Client {
+        http,
+        url: url.to_string(),
+        token,
+    }
+}
+
+#[tokio::test]
+async fn binary_survives_kill_9_and_query_status_commands_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let ddl = dir.path().join("ddl.sql");
+    std::fs::write(&ddl, DDL).unwrap();
+    let key = dir.path().join("key.pub");
+    std::fs::write(&key, keys(0).1).unwrap();
+    let data = dir.path().join("data");
+    let (d, k, dd) = (
+        ddl.to_str().unwrap(),
+        key.to_str().unwrap(),
+        data.to_str().unwrap(),
+    );
+
+    let (mut p, url) = spawn(&[
+        "--data-dir",
+        dd,
+        "--ddl",
+        d,
+        "--public-key",
+        k,
+        "--commit-delay",
+        "0.05s",
+    ]);
+    let c = client(&url).await;
+    let ct = c.open_ok("c").await;
+    let ct = c.append_ok("c", &ct, "100", &rows(0..100)).await;
+    c.wait_committed("c", "100").await;
+    // Killed with SIGKILL: no graceful shutdown.
+    p.0.kill().unwrap();
+    p.0.wait().unwrap();
+
+    let (_p, url) = spawn(&["--data-dir", dd, "--public-key", k, "--commit-delay", "0"]);
+    let c = client(&url).await;
+    let s = &c.status(&["c"]).await["c"];
+    assert_eq!(s["last_committed_offset_token"], "100");
+    assert_eq!(s["rows_inserted"], 100);
+    let r = c.append("c", &ct, "", "101", &rows(100..101)).await;
+    assert_eq!(r.body["code"], "STALE_CONTINUATION_TOKEN_SEQUENCER");
+
+    let out = bin()
+        .args([
+            "query",
+            "--data-dir",
+            dd,
+            "--format",
+            "json",
+            "SELECT COUNT(*), MIN(ID), MAX(ID) FROM \"DB.SCH.T\"",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[100,0,99]");
+    let out = bin()
+        .args(["query", "--data-dir", dd, "DELETE FROM \"DB.SCH.T\""])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "query is read-only");
+    let out = bin().args(["status", "--data-dir", dd]).output().unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["channels"][0]["committed_offset_token"], "100");
+    assert!(st["pipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "P"));
+}
+
+#[tokio::test]
+async fn graceful_shutdown_commits_accepted_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config()
+        .with_data_dir(dir.path())
+        .with_commit_delay(std::time::Duration::from_secs(3600));
+    let emu = Emulator::start(cfg).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("c").await;
+    c.append_ok("c", &ct, "3", &rows(0..3)).await;
+    assert_eq!(count(&emu), 0);
+    emu.shutdown().await;
+    let emu = Emulator::start(config().with_data_dir(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(count(&emu), 3);
+    let c = Client::connect(&emu).await;
+    assert_eq!(
+        c.status(&["c"]).await["c"]["last_committed_offset_token"],
+        "3"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn binary_fault_flags_and_plan_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ddl = dir.path().join("ddl.sql");
+    std::fs::write(&ddl, DDL).unwrap();
+    let key = dir.path().join("key.pub");
+    std::fs::write(&key, keys(0).1).unwrap();
+    let plan = dir.path().join("faults.json");
+    std::fs::write(
+        &plan,
+        r#"{"rules":[{"endpoint":"open_channel","action":{"kind":"status","status":409,"code":"ERR_OPEN_CHANNEL_IN_PROGRESS"},"max_times":1}]}"#,
+    )
+    .unwrap();
+    let (_p, url) = spawn(&[
+        "--ddl",
+        ddl.to_str().unwrap(),
+        "--public-key",
+        key.to_str().unwrap(),
+        "--commit-delay",
+        "0",
+        "--faults",
+        plan.to_str().unwrap(),
+        "--fault",
+        "append_rows:status=503,bare=ERR_GENERAL_EXCEPTION_RETRY_REQUEST,times=1",
+    ]);
+    let c = client(&url).await;
+    let r = c.open("c", json!({})).await;
+    assert_eq!(r.body["code"], "ERR_OPEN_CHANNEL_IN_PROGRESS");
+    let ct = c.open_ok("c").await;
+    let r = c.append("c", &ct, "", "1", &rows(0..1)).await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (503, "\"ERR_GENERAL_EXCEPTION_RETRY_REQUEST\"")
+    );
+    c.append_ok("c", &ct, "1", &rows(0..1)).await;
+    let out = bin().args(["--fault", "append_rows:wat"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key"));
+}
