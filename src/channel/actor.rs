@@ -80,7 +80,7 @@ impl std::fmt::Debug for InFlight {
 }
 
 /// Compresses batch bodies, reusing one zstd context per channel.
-struct Codec {
+pub(super) struct Codec {
     compression: Compression,
     zstd: Option<zstd::bulk::Compressor<'static>>,
     scratch: Vec<u8>,
@@ -95,7 +95,7 @@ impl std::fmt::Debug for Codec {
 }
 
 impl Codec {
-    fn new(settings: &ChannelSettings) -> Result<Self> {
+    pub(super) fn new(settings: &ChannelSettings) -> Result<Self> {
         let zstd = match settings.compression {
             Compression::Zstd => Some(zstd::bulk::Compressor::new(settings.zstd_level).map_err(
                 |e| Error::Config {
@@ -126,7 +126,7 @@ impl Codec {
         }
     }
 
-    fn encode(&mut self, b: &SealedBatch) -> std::io::Result<Bytes> {
+    pub(super) fn encode(&mut self, b: &SealedBatch) -> std::io::Result<Bytes> {
         match (self.compression, &mut self.zstd) {
             (Compression::Zstd, Some(z)) => {
                 let input = Self::contiguous(&mut self.scratch, b);

@@ -132,6 +132,8 @@
 
 mod actor;
 mod batch;
+#[doc(hidden)]
+pub mod bench;
 mod budget;
 mod encode;
 mod poller;
