@@ -35,11 +35,18 @@ fn rows(size: usize, n: usize) -> (Vec<Row>, u64) {
             };
             let len = serde_json::to_vec(&base).map_or(0, |v| v.len()) + 1;
             let pad = size.saturating_sub(len);
-            // Varied text so zstd has real work to do.
+            // Pseudo-random words (xorshift), so zstd sees text about as compressible as
+            // real rows (wire/NDJSON ≈ 0.2-0.3), not a repeating pattern.
+            let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
             let note: String = (0..pad)
-                .map(|k| {
-                    let x = (i as usize * 31 + k * 17) % 26;
-                    (b'a' + x as u8) as char
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    match x % 32 {
+                        0..=4 => ' ',
+                        k => (b'a' + (k % 26) as u8) as char,
+                    }
                 })
                 .collect();
             Row { note, ..base }

@@ -223,6 +223,16 @@ fn peak_rss_mb() -> f64 {
     ru.ru_maxrss as f64 * 1024.0 / 1e6
 }
 
+/// Current resident set of this process, in MB (Linux `/proc/self/statm`; 0 elsewhere).
+fn current_rss_mb() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as f64;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |pages| pages * page / 1e6)
+}
+
 /// CPU seconds of this process's live threads named `name` (Linux `/proc`; 0 elsewhere).
 fn threads_cpu_s(name: &str) -> f64 {
     // SAFETY: sysconf has no preconditions.
@@ -526,6 +536,7 @@ async fn main() -> anyhow::Result<()> {
         })
     });
 
+    let baseline_rss = current_rss_mb();
     let emu_cpu0 = threads_cpu_s("emulator");
     let cpu0 = process_cpu_s();
     let t0 = Instant::now();
@@ -616,13 +627,14 @@ async fn main() -> anyhow::Result<()> {
         }
     );
     println!(
-        "peak RSS: {rss:.1} MB (whole process{}, including the {:.0} MB NDJSON-equivalent row pool)",
+        "peak RSS: {rss:.1} MB (whole process{}); {baseline_rss:.1} MB before streaming (row pool, runtime, connections), so streaming added at most {:.1} MB against a memory budget of {} MiB",
         if mode.starts_with("in-process") {
             ", in-process emulator included"
         } else {
             ""
         },
-        pool_bytes as f64 / 1e6
+        rss - baseline_rss,
+        args.memory_budget_mb
     );
     match (p50, p99) {
         (Some(a), Some(b)) => println!(
@@ -637,6 +649,10 @@ async fn main() -> anyhow::Result<()> {
         "peak_rss_mb": (rss * 10.0).round() / 10.0,
         "commit_p50_ms": p50.map(|v| (v * 10.0).round() / 10.0),
         "commit_p99_ms": p99.map(|v| (v * 10.0).round() / 10.0),
+        "baseline_rss_mb": (baseline_rss * 10.0).round() / 10.0,
+        "rows": total_rows,
+        "seconds": (flushed * 1000.0).round() / 1000.0,
+        "cpu_s": (cpu * 1000.0).round() / 1000.0,
     });
     println!("{json}");
     Ok(())

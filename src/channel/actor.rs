@@ -259,6 +259,9 @@ pub(crate) struct Actor {
     draining: bool,
     drain_deadline: Option<Instant>,
     codec: Codec,
+    /// The body of the next queued batch (by `seq`), compressed while the previous request
+    /// was in flight.
+    precompressed: Option<(u64, Bytes)>,
 }
 
 impl Actor {
@@ -297,6 +300,7 @@ impl Actor {
             draining: false,
             drain_deadline: None,
             codec,
+            precompressed: None,
         })
     }
 
@@ -457,13 +461,31 @@ impl Actor {
 
     /// Starts sending the next queued batch when nothing is in flight.
     fn pump(&mut self) {
-        if self.inflight.is_some() || self.failure.is_some() {
+        if self.failure.is_some() {
+            return;
+        }
+        if self.inflight.is_some() {
+            // Compress the next batch while the request is in flight, so that it can be sent
+            // as soon as the ack arrives. Sequence numbers are never reused, so a body cached
+            // for `seq` always belongs to that batch; an error is left for the send path.
+            if self.precompressed.is_none() {
+                if let Some(next) = self.queue.front() {
+                    if let Ok(body) = self.codec.encode(next) {
+                        self.precompressed = Some((next.seq, body));
+                    }
+                }
+            }
             return;
         }
         let Some(sealed) = self.queue.pop_front() else {
             return;
         };
-        let body = match self.codec.encode(&sealed) {
+        let cached = self
+            .precompressed
+            .take()
+            .filter(|(seq, _)| *seq == sealed.seq)
+            .map(|(_, body)| body);
+        let body = match cached.map_or_else(|| self.codec.encode(&sealed), Ok) {
             Ok(b) => b,
             Err(e) => {
                 self.fail(
@@ -614,6 +636,7 @@ impl Actor {
     fn clear_buffers(&mut self) {
         self.batcher.clear();
         self.queue.clear();
+        self.precompressed = None;
         self.retained.clear();
         self.inflight = None;
         self.acked_seq = self.next_seq - 1;
