@@ -84,6 +84,10 @@ pub(super) struct Codec {
     compression: Compression,
     zstd: Option<zstd::bulk::Compressor<'static>>,
     scratch: Vec<u8>,
+    /// Reused compression output; bodies are copied out at their exact size, because a sent
+    /// body is retained until committed and the budget counts its length, not a buffer's
+    /// `compress_bound` capacity (about 5x the length on typical rows).
+    out: Vec<u8>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -110,6 +114,7 @@ impl Codec {
             compression: settings.compression,
             zstd,
             scratch: Vec::new(),
+            out: Vec::new(),
         })
     }
 
@@ -130,7 +135,11 @@ impl Codec {
         match (self.compression, &mut self.zstd) {
             (Compression::Zstd, Some(z)) => {
                 let input = Self::contiguous(&mut self.scratch, b);
-                Ok(Bytes::from(z.compress(input)?))
+                self.out.clear();
+                self.out
+                    .reserve(zstd::zstd_safe::compress_bound(input.len()));
+                let n = z.compress_to_buffer(input, &mut self.out)?;
+                Ok(Bytes::copy_from_slice(&self.out[..n]))
             }
             (Compression::Gzip, _) => {
                 let mut enc = flate2::write::GzEncoder::new(
@@ -140,7 +149,12 @@ impl Codec {
                 for s in &b.segments {
                     enc.write_all(s)?;
                 }
-                Ok(Bytes::from(enc.finish()?))
+                let body = enc.finish()?;
+                if body.capacity() - body.len() > body.len() / 8 + 1024 {
+                    Ok(Bytes::copy_from_slice(&body))
+                } else {
+                    Ok(Bytes::from(body))
+                }
             }
             _ => {
                 if b.segments.len() == 1 {
