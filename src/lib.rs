@@ -60,6 +60,19 @@
 //! the server had in fact applied the first attempt, those rows could be stored twice (this is
 //! the behaviour Snowflake documents for its own SDK).
 //!
+//! # Channels, commits and exactly-once delivery
+//!
+//! A [`Channel`] buffers appended rows and sends them in order, one request at a time, every
+//! `max_client_lag` or whenever a request is full; [`Channel::flush`] and [`Channel::close`]
+//! send at once. Appends wait when the client-wide memory budget is full (`try_append_*`
+//! return [`Error::Backpressure`] instead). One poller per client tracks what the server has
+//! committed ([`Channel::latest_committed_offset_token`], [`Channel::wait_for_commit`],
+//! [`Channel::watch_committed`]) and reports rows the server rejected
+//! ([`Channel::events`]). When a channel is invalidated it reopens itself and replays exactly
+//! the batches that were not committed. The [`channel`] module documents all of this, the
+//! exactly-once recipe (resume after the committed token, strictly increasing tokens, replay
+//! after [`Channel::reopen`]) and what dropping a channel without closing it does.
+//!
 //! # Secrets
 //!
 //! Private keys, passphrases, tokens and proxy credentials never appear in `Debug` or

@@ -17,6 +17,9 @@ What it does:
      opens a channel, appends the rows with offset tokens 1..N in batches, waits until the
      committed offset token is N, closes the channel, drops a second channel, closes the client,
      then appends 100 rows through the elastic channel of the default pipe (from_table);
+     With --kill-restart it instead commits half the rows, gets a quarter more accepted, kills
+     the emulator with SIGKILL, restarts it on the same port and data directory, and resumes
+     with a new client from the committed offset token;
   4. checks with `snowpipe-emulator query` that exactly those rows landed (count, distinct ids,
      min/max, a sample row) and prints a JSON summary. Exit status 0 means success.
 """
@@ -54,14 +57,15 @@ def make_keys(directory):
     return private, pub_path
 
 
-def start_emulator(binary, data_dir, pub_path, commit_delay, extra):
+def start_emulator(binary, data_dir, pub_path, commit_delay, extra, with_ddl=True):
     args = [
         str(binary), "--tls", "--data-dir", str(data_dir),
-        "--ddl", str(REPO / "examples/ski_resort/sql/setup.sql"),
         "--public-key", str(pub_path), "--commit-delay", commit_delay,
         "--request-log", str(data_dir / "requests.jsonl"),
     ] + extra
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(data_dir / "emulator.log", "w"), text=True)
+    if with_ddl:
+        args += ["--ddl", str(REPO / "examples/ski_resort/sql/setup.sql")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(data_dir / "emulator.log", "a"), text=True)
     url = None
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -94,6 +98,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
     ap.add_argument("--flush-each-batch", action="store_true",
                     help="initiate_flush() after every batch, so each batch is its own request")
+    ap.add_argument("--kill-restart", action="store_true",
+                    help="kill -9 the emulator mid-stream, restart it, resume from the committed token")
     ap.add_argument("--faults", help="fault plan (JSON) passed to the emulator")
     ap.add_argument("--idempotent-retries", action="store_true",
                     help="pass --idempotent-retries (needed to survive lost_ack faults)")
@@ -135,25 +141,54 @@ def main():
         channel, status = client.open_channel("sdk_check_channel")
         summary["open_status"] = status.status_code
         summary["open_committed_token"] = status.latest_committed_offset_token
-        base = datetime.datetime(2026, 1, 1, 9, 0, 0)
-        sent = 0
-        while sent < args.rows:
-            n = min(args.batch, args.rows - sent)
-            batch = [
-                {
-                    "TXID": str(uuid.UUID(int=sent + i + 1)),
-                    "RFID": f"0x{sent + i + 1:012x}",
-                    "RESORT": "Emulator Peak",
-                    "LIFT": f"Lift {(sent + i) % 7}",
-                    "RIDE_TIME": (base + datetime.timedelta(seconds=sent + i)).isoformat(),
-                    "ACTIVATION_DAY_COUNT": (sent + i) % 5 + 1,
-                }
-                for i in range(n)
-            ]
-            channel.append_rows(batch, start_offset_token=str(sent + 1), end_offset_token=str(sent + n))
-            sent += n
-            if args.flush_each_batch:
-                channel.initiate_flush()
+        def append_range(ch, first, last):
+            """Appends rows with offset tokens first..last (inclusive) in batches."""
+            base = datetime.datetime(2026, 1, 1, 9, 0, 0)
+            sent = first - 1
+            while sent < last:
+                n = min(args.batch, last - sent)
+                batch = [
+                    {
+                        "TXID": str(uuid.UUID(int=sent + i + 1)),
+                        "RFID": f"0x{sent + i + 1:012x}",
+                        "RESORT": "Emulator Peak",
+                        "LIFT": f"Lift {(sent + i) % 7}",
+                        "RIDE_TIME": (base + datetime.timedelta(seconds=sent + i)).isoformat(),
+                        "ACTIVATION_DAY_COUNT": (sent + i) % 5 + 1,
+                    }
+                    for i in range(n)
+                ]
+                ch.append_rows(batch, start_offset_token=str(sent + 1), end_offset_token=str(sent + n))
+                sent += n
+                if args.flush_each_batch:
+                    ch.initiate_flush()
+
+        if args.kill_restart:
+            # Commit the first half, get a quarter accepted but (likely) not committed, then
+            # kill -9 the emulator, restart it on the same port and data dir, and resume with
+            # a new client from the committed offset token (exactly-once by offset tokens).
+            half, three_q = args.rows // 2, args.rows * 3 // 4
+            append_range(channel, 1, half)
+            channel.wait_for_commit(lambda tok: tok is not None and int(tok) >= half, timeout_seconds=60)
+            append_range(channel, half + 1, three_q)
+            channel.wait_for_flush(60)
+            proc.kill()
+            proc.wait()
+            client.close(wait_for_flush=False, timeout_seconds=5)
+            port = url.rsplit(":", 1)[1]
+            proc, url2 = start_emulator(binary, data_dir, pub_path, args.commit_delay,
+                                        ["--port", port], with_ddl=False)
+            assert url2 == url, (url, url2)
+            client = StreamingIngestClient(
+                "sdk-check-2", "STREAMING_INGEST", "STREAMING_INGEST", "LIFT_RIDE_PIPE", properties=props
+            )
+            channel, status = client.open_channel("sdk_check_channel")
+            resume = int(status.latest_committed_offset_token)
+            summary["kill_restart"] = {"committed_before_kill": half, "accepted_before_kill": three_q,
+                                       "committed_after_restart": resume}
+            append_range(channel, resume + 1, args.rows)
+        else:
+            append_range(channel, 1, args.rows)
         t_appended = time.time()
         target = args.rows
         channel.wait_for_commit(lambda tok: tok is not None and int(tok) >= target, timeout_seconds=60)

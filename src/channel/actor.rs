@@ -26,8 +26,13 @@ use crate::{Error, OffsetToken, Result};
 pub(crate) const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a channel closed by `client.close()` keeps trying to send its buffer.
 pub(crate) const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
-/// At most this many automatic recoveries within [`RECOVERY_WINDOW`].
+/// At most this many automatic recoveries from invalidation (stale continuation token,
+/// `ERR_CHANNEL_*`, a non-`SUCCESS` status) within [`RECOVERY_WINDOW`]: more means another
+/// writer keeps reopening the channel.
 pub(crate) const MAX_RECOVERIES: usize = 5;
+/// At most this many automatic recoveries from lost responses (timeouts, broken connections)
+/// within [`RECOVERY_WINDOW`].
+pub(crate) const MAX_LOST_RESPONSE_RECOVERIES: usize = 20;
 /// See [`MAX_RECOVERIES`].
 pub(crate) const RECOVERY_WINDOW: Duration = Duration::from_secs(60);
 
@@ -54,7 +59,9 @@ struct SentBatch {
     end: Option<OffsetToken>,
     min_ts_ms: u64,
     first_sent: Instant,
-    _budget: super::budget::BudgetBytes,
+    /// Ends in the middle of an append that continues in a later batch.
+    continues: bool,
+    budget: super::budget::BudgetBytes,
 }
 
 /// A pending `flush()`: resolved once batch `.0` is acknowledged, with the end token `.1`.
@@ -269,7 +276,8 @@ pub(crate) struct Actor {
     /// The committed token known to precede every retained batch.
     base: Option<OffsetToken>,
     failure: Option<Failure>,
-    recovery_times: VecDeque<Instant>,
+    /// When recent recoveries started, and whether each was for a lost response.
+    recovery_times: VecDeque<(Instant, bool)>,
     draining: bool,
     drain_deadline: Option<Instant>,
     codec: Codec,
@@ -337,8 +345,11 @@ impl Actor {
                 _ = self.committed_rx.changed() => Event::Committed,
                 _ = self.recover_rx.changed() => Event::Recover,
                 () = self.shared.shutdown.cancelled(), if !self.draining => Event::Shutdown,
+                () = self.shared.abort.cancelled() => Event::DrainTimeout,
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
             };
+            // Appends only change the buffer: skip re-summing the retained batches for them.
+            let append_only = matches!(event, Event::Cmd(Some(Cmd::Append(_))));
             match event {
                 Event::Ack(res) => self.on_ack(res).await,
                 Event::Cmd(Some(cmd)) => self.on_cmd(cmd).await,
@@ -353,12 +364,21 @@ impl Actor {
                     if let Some(req) = req {
                         let current = self.shared.generation.load(Ordering::Acquire);
                         if req.generation == current && self.failure.is_none() {
-                            self.recover(format!("the server reported status {}", req.status_code))
-                                .await;
+                            self.recover(
+                                format!("the server reported status {}", req.status_code),
+                                false,
+                            )
+                            .await;
                         }
                     }
                 }
-                Event::Shutdown => self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT)),
+                Event::Shutdown => {
+                    // The client is closing: refuse new appends, deliver what was admitted.
+                    if self.failure.is_none() {
+                        self.shared.state.send_replace(State::Closed);
+                    }
+                    self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT));
+                }
                 Event::DrainTimeout => {
                     tracing::warn!(
                         channel = %self.shared.name(),
@@ -368,7 +388,7 @@ impl Actor {
                     break;
                 }
             }
-            self.publish_gauges();
+            self.publish_gauges(!append_only);
         }
         // `Drop` does the cleanup, also when the task is aborted.
     }
@@ -376,7 +396,11 @@ impl Actor {
     fn finished(&self) -> bool {
         self.draining
             && (self.failure.is_some()
-                || (self.batcher.len() == 0 && self.queue.is_empty() && self.inflight.is_none()))
+                || (self.batcher.len() == 0
+                    && self.queue.is_empty()
+                    && self.inflight.is_none()
+                    // appends admitted before the close are still delivered
+                    && (self.rx_closed || self.rx.is_empty())))
     }
 
     fn cleanup(&mut self) {
@@ -391,7 +415,7 @@ impl Actor {
         self.queue.clear();
         self.retained.clear();
         self.inflight = None;
-        self.publish_gauges();
+        self.publish_gauges(true);
         self.shared.pending.store(false, Ordering::Relaxed);
         self.shared.state.send_replace(State::Closed);
         tracing::debug!(channel = %self.shared.name(), "channel actor stopped");
@@ -433,6 +457,9 @@ impl Actor {
                 self.batcher
                     .push(chunk, Instant::now(), epoch_ms(), &mut self.queue);
                 self.number_sealed(before);
+                if self.draining {
+                    self.seal();
+                }
             }
             Cmd::Flush(reply) => {
                 if self.failure.is_some() {
@@ -522,6 +549,7 @@ impl Actor {
             mut budget,
             min_ts_ms,
             seq,
+            continues,
             ..
         } = sealed;
         budget.shrink_to(body.len());
@@ -534,7 +562,8 @@ impl Actor {
             end,
             min_ts_ms,
             first_sent: Instant::now(),
-            _budget: budget,
+            continues,
+            budget,
         };
         let fut = self.send_future(&batch);
         self.inflight = Some(InFlight { fut, batch });
@@ -582,7 +611,8 @@ impl Actor {
             Err(e) if is_recoverable(&e) => {
                 self.shared.metrics.request_errors.increment(1);
                 self.retained.push_back(batch);
-                self.recover(format!("append failed: {e}")).await;
+                let lost = matches!(e, Error::Transport(_));
+                self.recover(format!("append failed: {e}"), lost).await;
             }
             Err(e) => {
                 self.shared.metrics.request_errors.increment(1);
@@ -592,12 +622,20 @@ impl Actor {
         }
     }
 
-    fn acked(&mut self, batch: SentBatch) {
+    fn acked(&mut self, mut batch: SentBatch) {
+        if batch.continues && batch.end.is_none() {
+            // The leading part of an append split across requests stays kept (for replay)
+            // until its end token commits, but stops counting against the budget: otherwise an
+            // append larger than the budget could never finish.
+            batch.budget.shrink_to(0);
+        }
+        let was_pending = self.shared.pending.load(Ordering::Relaxed);
         self.acked_seq = self.acked_seq.max(batch.seq);
         self.retained.push_back(batch);
         self.release();
         self.resolve_flushes();
-        if !self.retained.is_empty() {
+        if !was_pending && !self.retained.is_empty() {
+            // Switch the poller to the fast cadence now rather than at its next idle tick.
             self.poller.wake();
         }
     }
@@ -633,12 +671,13 @@ impl Actor {
                 self.base = committed.clone();
             }
         }
-        // Batches carrying no token at all cannot be matched against the committed token:
-        // they are released once everything before them is committed.
+        // Batches without an end token cannot be matched against the committed token:
+        // unless they lead into a later batch of the same append, they are released once
+        // everything before them is committed.
         while self
             .retained
             .front()
-            .is_some_and(|b| b.start.is_none() && b.end.is_none())
+            .is_some_and(|b| b.end.is_none() && !b.continues)
         {
             self.retained.pop_front();
         }
@@ -680,35 +719,51 @@ impl Actor {
 
     /// Reopens the channel and re-sends exactly the retained batches after the committed
     /// token. Bounded: at most [`MAX_RECOVERIES`] within [`RECOVERY_WINDOW`], with backoff.
-    async fn recover(&mut self, mut reason: String) {
+    async fn recover(&mut self, mut reason: String, lost_response: bool) {
         if let Some(f) = self.inflight.take() {
             // The request may or may not have been applied: treat it as sent.
             self.retained.push_back(f.batch);
         }
+        let limit = if lost_response {
+            MAX_LOST_RESPONSE_RECOVERIES
+        } else {
+            MAX_RECOVERIES
+        };
         'reopen: loop {
             let now = Instant::now();
             while self
                 .recovery_times
                 .front()
-                .is_some_and(|t| now.duration_since(*t) > RECOVERY_WINDOW)
+                .is_some_and(|(t, _)| now.duration_since(*t) > RECOVERY_WINDOW)
             {
                 self.recovery_times.pop_front();
             }
-            if self.recovery_times.len() >= MAX_RECOVERIES {
+            let attempt = self
+                .recovery_times
+                .iter()
+                .filter(|(_, lost)| *lost == lost_response)
+                .count();
+            if attempt >= limit {
                 let e = Error::ChannelInvalidated {
                     channel: self.shared.name().to_owned(),
-                    reason: format!(
-                        "{} automatic recoveries within {:?}; is another writer using this channel?",
-                        MAX_RECOVERIES, RECOVERY_WINDOW
-                    ),
+                    reason: if lost_response {
+                        format!(
+                            "{limit} recoveries from lost responses within {RECOVERY_WINDOW:?}; \
+                             the network or the server is failing"
+                        )
+                    } else {
+                        format!(
+                            "{limit} automatic recoveries within {RECOVERY_WINDOW:?}; is another \
+                             writer using this channel?"
+                        )
+                    },
                     last_committed: self.committed_rx.borrow().clone(),
                     source: None,
                 };
                 self.fail(format!("recovery gave up: {reason}"), e);
                 return;
             }
-            let attempt = self.recovery_times.len();
-            self.recovery_times.push_back(now);
+            self.recovery_times.push_back((now, lost_response));
             if attempt > 0 {
                 let backoff = Duration::from_millis(100 << attempt.min(6));
                 tokio::time::sleep(backoff).await;
@@ -826,23 +881,27 @@ impl Actor {
         Ok(committed)
     }
 
-    fn publish_gauges(&self) {
+    /// Publishes the buffer counters (and, when `all`, the retained-batch counters, which
+    /// cost a pass over the retained batches).
+    fn publish_gauges(&self, all: bool) {
         let s = &self.shared;
         let buffered = self.batcher.len() + self.queue.iter().map(|b| b.len).sum::<usize>();
         let rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>();
-        let retained: usize = self.retained.iter().map(|b| b.body.len()).sum::<usize>()
-            + self.inflight.as_ref().map_or(0, |f| f.batch.body.len());
         s.buffered_bytes.store(buffered, Ordering::Relaxed);
         s.buffered_rows.store(rows, Ordering::Relaxed);
+        #[allow(clippy::cast_precision_loss)]
+        s.metrics.buffer_bytes.set(buffered as f64);
+        if !all {
+            return;
+        }
+        let retained: usize = self.retained.iter().map(|b| b.body.len()).sum::<usize>()
+            + self.inflight.as_ref().map_or(0, |f| f.batch.body.len());
         s.in_flight
             .store(usize::from(self.inflight.is_some()), Ordering::Relaxed);
         s.retained_batches
             .store(self.retained.len(), Ordering::Relaxed);
         s.retained_bytes.store(retained, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
-        {
-            s.metrics.buffer_bytes.set(buffered as f64);
-            s.metrics.retained_bytes.set(retained as f64);
-        }
+        s.metrics.retained_bytes.set(retained as f64);
     }
 }

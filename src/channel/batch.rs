@@ -24,6 +24,8 @@ pub(crate) struct Chunk {
     pub(crate) start: Option<OffsetToken>,
     pub(crate) end: Option<OffsetToken>,
     pub(crate) budget: BudgetBytes,
+    /// The append continues in a later chunk (this is not its last piece).
+    pub(crate) continues: bool,
 }
 
 /// A batch cut from the buffer, ready to compress and send.
@@ -41,6 +43,8 @@ pub(crate) struct SealedBatch {
     pub(crate) min_ts_ms: u64,
     /// Sequence number assigned by the actor when the batch is cut (flush bookkeeping).
     pub(crate) seq: u64,
+    /// The batch ends in the middle of an append (which continues in a later batch).
+    pub(crate) continues: bool,
 }
 
 impl SealedBatch {
@@ -55,6 +59,7 @@ impl SealedBatch {
             first_at,
             min_ts_ms,
             seq: 0,
+            continues: false,
         }
     }
 
@@ -65,7 +70,9 @@ impl SealedBatch {
         start: Option<OffsetToken>,
         end: Option<OffsetToken>,
         budget: BudgetBytes,
+        continues: bool,
     ) {
+        self.continues = continues;
         self.len += data.len();
         self.rows += rows;
         if self.start.is_none() {
@@ -124,7 +131,14 @@ impl Batcher {
                 .get_or_insert_with(|| SealedBatch::empty(now, now_ms));
             let room = self.cap.saturating_sub(open.len);
             if chunk.data.len() <= room {
-                open.add(chunk.data, chunk.rows, chunk.start, chunk.end, chunk.budget);
+                open.add(
+                    chunk.data,
+                    chunk.rows,
+                    chunk.start,
+                    chunk.end,
+                    chunk.budget,
+                    chunk.continues,
+                );
                 if open.len >= self.cap {
                     out.extend(self.seal());
                 }
@@ -136,13 +150,20 @@ impl Batcher {
                     let rows = prefix.iter().filter(|&&b| b == b'\n').count();
                     chunk.rows -= rows;
                     let budget = chunk.budget.split(prefix.len());
-                    open.add(prefix, rows, chunk.start.take(), None, budget);
+                    open.add(prefix, rows, chunk.start.take(), None, budget, true);
                 }
                 None if open.len == 0 => {
                     // A single row larger than a batch: callers check sizes first, so this
                     // never happens; send it alone rather than loop.
                     debug_assert!(false, "row larger than the batch limit");
-                    open.add(chunk.data, chunk.rows, chunk.start, chunk.end, chunk.budget);
+                    open.add(
+                        chunk.data,
+                        chunk.rows,
+                        chunk.start,
+                        chunk.end,
+                        chunk.budget,
+                        chunk.continues,
+                    );
                     out.extend(self.seal());
                     return;
                 }
@@ -181,6 +202,7 @@ mod tests {
             start: start.map(OffsetToken::from),
             end: end.map(OffsetToken::from),
             budget: BudgetBytes::detached(len),
+            continues: false,
         }
     }
 

@@ -41,6 +41,7 @@ impl Budget {
     }
 
     /// Bytes currently held by buffered and retained data.
+    #[cfg(test)]
     pub(crate) fn used(&self) -> usize {
         self.total.saturating_sub(self.available())
     }
@@ -120,6 +121,7 @@ impl BudgetBytes {
     }
 
     /// How many bytes this guard holds.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.n
     }

@@ -35,8 +35,11 @@
 //! yet committed. `append_*` waits for room; `try_append_*` returns
 //! [`Error::Backpressure`] instead. Batches are kept, compressed,
 //! until the server reports their end token committed — that is what makes automatic replay
-//! possible — and their bytes count against the budget until then. Batches that carry no
-//! offset token at all are released as soon as every batch before them is committed.
+//! possible — and their bytes count against the budget until then. Batches without an end
+//! offset token are released as soon as every batch before them is committed. The memory
+//! held is at most the budget plus the append calls in progress (an append is serialized
+//! before it waits for room, and the leading requests of an append split across several stop
+//! counting once sent, so an append larger than the whole budget still completes).
 //!
 //! # Commit tracking
 //!
@@ -55,8 +58,9 @@
 //! (the server discards rows it had not committed), reads the committed offset token, drops the
 //! kept batches up to the one whose end token it is, and re-sends the rest, in order, before
 //! anything new. With strictly increasing offset tokens this is exactly-once delivery without
-//! application code. Recovery is bounded: at most 5 reopenings within 60 s, with backoff, so
-//! two writers fighting over one channel do not loop forever.
+//! application code. Recovery is bounded, with backoff: at most 5 recoveries from invalidation
+//! within 60 s (so two writers fighting over one channel do not loop forever) and 20 from lost
+//! responses.
 //!
 //! When recovery is impossible (retries exhausted, authentication revoked, the committed token
 //! matches no kept batch, too many recoveries), the channel fails: every later call returns
@@ -64,9 +68,13 @@
 //! offset token, and [`Channel::reopen`] reopens it, discards what it buffered and returns the
 //! token to replay from. Channels fail independently.
 //!
-//! Rows appended with no offset token at all (neither start nor end) are not kept once
-//! everything before them is committed, so a recovery cannot replay them if they were still in
-//! flight: use offset tokens for exactly-once delivery.
+//! Limits of automatic replay, both avoided by the recipe below:
+//! * rows appended without an end offset token are not kept once everything before them is
+//!   committed, so a recovery cannot replay them if they were still in flight;
+//! * an append larger than one request is split; the server commits its parts separately but
+//!   only the last part carries its end token, so if the channel is invalidated after some
+//!   parts were committed, the replay re-sends them (at-least-once for that append). Keep
+//!   single appends under the request size (4 MB by default) for exactly-once.
 //!
 //! # Exactly-once delivery: the recipe
 //!
@@ -210,19 +218,15 @@ impl Default for ChannelSettings {
 }
 
 impl ChannelSettings {
-    /// Smallest accepted `max_client_lag`.
-    pub(crate) const MIN_LAG: Duration = Duration::from_millis(10);
-    /// Largest accepted `max_client_lag`.
-    pub(crate) const MAX_LAG: Duration = Duration::from_secs(600);
-    /// Largest accepted `max_request_bytes` (16 MB).
-    pub(crate) const MAX_REQUEST_BYTES: usize = 16_000_000;
-
     /// Clamps every setting into its documented range (the builder validates and reports;
     /// this is the channel layer's own guard).
     pub(crate) fn normalized(mut self) -> Self {
-        self.max_client_lag = self.max_client_lag.clamp(Self::MIN_LAG, Self::MAX_LAG);
-        self.max_request_bytes = self.max_request_bytes.clamp(1024, Self::MAX_REQUEST_BYTES);
-        self.memory_budget_bytes = self.memory_budget_bytes.max(1024);
+        use crate::config::{MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
+        self.max_client_lag = self.max_client_lag.clamp(MIN_CLIENT_LAG, MAX_CLIENT_LAG);
+        self.max_request_bytes = self
+            .max_request_bytes
+            .clamp(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES);
+        self.memory_budget_bytes = self.memory_budget_bytes.max(MIN_REQUEST_BYTES);
         self.commit_poll_interval = self.commit_poll_interval.max(Duration::from_millis(1));
         self.idle_poll_interval = self.idle_poll_interval.max(self.commit_poll_interval);
         self
@@ -573,7 +577,8 @@ impl Channel {
     /// Rows are serialized when this method is called. The future resolves when the rows are
     /// admitted to the client's buffer (the backpressure point), not when they are delivered.
     /// An append larger than one request is split across requests at row boundaries; the start
-    /// token goes with the first row's request and the end token with the last row's.
+    /// token goes with the first row's request and the end token with the last row's. An
+    /// append of no rows does nothing (its tokens are ignored).
     ///
     /// # Errors
     /// As [`append_row`](Self::append_row); `row_index` in the error names the failing row.
@@ -697,6 +702,7 @@ impl Channel {
                 data: piece.data,
                 start: if i == 0 { start.take() } else { None },
                 end: if i + 1 == n { end.take() } else { None },
+                continues: i + 1 < n,
             })
     }
 
@@ -736,6 +742,7 @@ impl Channel {
                     data: piece.data,
                     start: if i == 0 { start.take() } else { None },
                     end: if i + 1 == n { end.take() } else { None },
+                    continues: i + 1 < n,
                 };
                 self.tx
                     .send(Cmd::Append(chunk))
@@ -810,6 +817,10 @@ impl Channel {
     /// Returns as soon as the commit poll that sees it completes; while it waits the poller
     /// polls at the fast cadence.
     ///
+    /// Non-numeric tokens are only compared for equality: if a later token is committed
+    /// in the same poll, an earlier non-numeric token is never seen and this waits until the
+    /// timeout. Use numeric tokens (or wait for the last token appended).
+    ///
     /// # Errors
     /// [`Error::Timeout`] after `timeout`, [`Error::ChannelInvalidated`] when the channel fails
     /// meanwhile, [`Error::Shutdown`] when it is closed.
@@ -879,7 +890,8 @@ impl Channel {
     /// # Errors
     /// [`Error::ChannelInvalidated`] when the channel failed (rows may not have been
     /// delivered: replay after the error's committed token), [`Error::Timeout`] when the
-    /// timeout ran out (the task is stopped; unsent rows are dropped).
+    /// timeout ran out (the channel's task is stopped at once and rows not yet sent are
+    /// dropped; replay after the committed token).
     ///
     /// # Cancellation
     /// Dropping the future drops the handle: the channel then behaves as if dropped without
@@ -902,7 +914,7 @@ impl Channel {
         match tokio::time::timeout(options.timeout, close).await {
             Ok(r) => r,
             Err(_) => {
-                self.shared.shutdown.cancel();
+                self.shared.abort.cancel();
                 Err(Error::Timeout {
                     operation: "channel close",
                     waited: options.timeout,

@@ -105,6 +105,8 @@ pub(crate) struct ChannelShared {
     pub(crate) recoveries: AtomicU64,
     /// Cancelled to make the actor drain and exit (client close, close timeout).
     pub(crate) shutdown: CancellationToken,
+    /// Cancelled to make the actor exit at once, dropping what it buffered (close timeout).
+    pub(crate) abort: CancellationToken,
     pub(crate) metrics: Metrics,
 }
 
@@ -139,6 +141,7 @@ impl ChannelShared {
             retained_bytes: AtomicUsize::new(0),
             recoveries: AtomicU64::new(0),
             shutdown,
+            abort: CancellationToken::new(),
             metrics,
         }
     }

@@ -131,6 +131,26 @@ async fn zstd_bodies_stay_under_the_wire_limit() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn gzip_bodies_round_trip() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            compression: Compression::Gzip,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    ch.append_rows((0..100).map(|id| Row { id }), None, tok(99))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    let appends = fake.appends_to("c");
+    assert_eq!(ids(&appends[0].rows), (0..100).collect::<Vec<_>>());
+    assert!(appends[0].wire_len < 100 * 10);
+}
+
+#[tokio::test(start_paused = true)]
 async fn flush_covers_rows_appended_before_the_call_only() {
     let fake = FakeApi::new();
     fake.set_latency(Duration::from_millis(100));
@@ -574,6 +594,259 @@ async fn bad_rows_fail_at_once_and_buffer_nothing() {
     .unwrap();
     ch.flush().await.unwrap();
     assert_eq!(ids(&fake.appends_to("c")[0].rows), [1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_without_close_gives_up_after_a_bounded_time() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_secs(3600));
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_rows((0..10).map(|id| Row { id }), None, tok(9))
+        .await
+        .unwrap();
+    assert!(client.inner_runtime().budget_used() > 0);
+    let t0 = Instant::now();
+    drop(ch);
+    while client.inner_runtime().budget_used() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(t0.elapsed() <= super::actor::DROP_FLUSH_TIMEOUT + Duration::from_millis(20));
+    // The name is free again: the actor unregistered.
+    let again = open(&client, "c").await;
+    drop(again);
+}
+
+#[tokio::test(start_paused = true)]
+async fn appends_larger_than_half_the_budget_go_piece_by_piece_in_order() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 4096,
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    // ~12 KB: three times the whole budget; admitted as commits free room.
+    ch.append_rows((0..1000).map(|id| Row { id }), tok(0), tok(999))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(999u64), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&fake.committed_rows("c")),
+        (0..1000).collect::<Vec<_>>()
+    );
+    let appends = fake.appends_to("c");
+    assert_eq!(appends.first().unwrap().start.as_deref(), Some("0"));
+    assert!(appends[..appends.len() - 1].iter().all(|a| a.end.is_none()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_appenders_never_exceed_the_budget() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(20));
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 8192,
+            max_request_bytes: 2048,
+            max_client_lag: Duration::from_millis(50),
+            ..settings()
+        },
+    );
+    let ch = Arc::new(open(&client, "c").await);
+    let mut tasks = Vec::new();
+    for t in 0..4u64 {
+        let ch = Arc::clone(&ch);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..500u64 {
+                ch.append_row(&Row { id: t * 1000 + i }, None)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    let watcher = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            for _ in 0..2000 {
+                peak = peak.max(client.inner_runtime().budget_used());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            peak
+        })
+    };
+    for t in tasks {
+        t.await.unwrap();
+    }
+    ch.flush().await.unwrap();
+    let peak = watcher.await.unwrap();
+    assert!(peak <= 8192, "peak {peak}");
+    assert!(peak > 0);
+    let mut rows = ids(&fake
+        .appends_to("c")
+        .iter()
+        .flat_map(|a| a.rows.clone())
+        .collect::<Vec<_>>());
+    assert_eq!(rows.len(), 2000);
+    rows.sort_unstable();
+    rows.dedup();
+    assert_eq!(rows.len(), 2000);
+}
+
+/// Transport that accepts everything and commits every token at once (measures SDK overhead).
+#[derive(Debug, Default)]
+struct NullApi {
+    last_end: std::sync::Mutex<Option<String>>,
+    wire_bytes: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl crate::transport::IngestApi for NullApi {
+    async fn open_channel(
+        &self,
+        _: &crate::transport::ChannelPath,
+        _: &crate::api::OpenChannelRequest,
+    ) -> crate::Result<crate::api::OpenChannelResponse> {
+        Ok(crate::api::OpenChannelResponse {
+            next_continuation_token: "c".into(),
+            channel_status: crate::api::ChannelStatusWire {
+                channel_status_code: Some("SUCCESS".into()),
+                ..Default::default()
+            },
+        })
+    }
+    async fn append_rows(
+        &self,
+        _: &crate::transport::ChannelPath,
+        r: &crate::transport::AppendRequest,
+    ) -> crate::Result<String> {
+        self.wire_bytes
+            .fetch_add(r.body.len(), std::sync::atomic::Ordering::Relaxed);
+        *self.last_end.lock().unwrap() = r.end_offset_token.as_ref().map(ToString::to_string);
+        Ok("c".into())
+    }
+    async fn bulk_channel_status(
+        &self,
+        _: &crate::transport::PipePath,
+        names: &[String],
+    ) -> crate::Result<std::collections::HashMap<String, crate::api::ChannelStatusWire>> {
+        let committed = self.last_end.lock().unwrap().clone();
+        Ok(names
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    crate::api::ChannelStatusWire {
+                        channel_status_code: Some("SUCCESS".into()),
+                        last_committed_offset_token: committed.clone(),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect())
+    }
+    async fn drop_channel(
+        &self,
+        _: &crate::transport::ChannelPath,
+    ) -> crate::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// Prints serialize + batch + zstd throughput through a transport that does nothing.
+/// Run with `cargo test --release --lib -- --ignored --nocapture throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run by hand in release mode"]
+async fn throughput_through_a_null_transport() {
+    #[derive(Serialize)]
+    struct Event<'a> {
+        id: u64,
+        resort: &'a str,
+        lift: &'a str,
+        ts: &'a str,
+        skier: u64,
+        price_cents: u64,
+        note: &'a str,
+    }
+    let api = Arc::new(NullApi::default());
+    let client = StreamingIngestClient::from_parts(
+        Arc::clone(&api) as _,
+        ChannelSettings {
+            max_client_lag: Duration::from_millis(200),
+            commit_poll_interval: Duration::from_millis(20),
+            ..ChannelSettings::default()
+        },
+    );
+    let ch = client.open_channel("DB", "SC", "P", "c").await.unwrap();
+    // Varied text so zstd has real work (about 4-5x compression rather than 60x).
+    let pool: Vec<String> = (0..4096)
+        .map(|_| {
+            (0..6)
+                .map(|_| format!("{:x}", rand::random::<u64>()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let rows = 2_000_000u64;
+    let per_call = 1000u64;
+    let started = std::time::Instant::now();
+    let mut bytes = 0usize;
+    for call in 0..rows / per_call {
+        let batch = (call * per_call..(call + 1) * per_call).map(|id| Event {
+            id,
+            resort: "Whistler Blackcomb",
+            lift: "Peak Express",
+            ts: "2026-11-21T07:00:00.000Z",
+            skier: id * 7919 % 100_000,
+            price_cents: 12_900,
+            note: &pool[(id % 4096) as usize],
+        });
+        ch.append_rows(batch, None, Some(OffsetToken::from(call)))
+            .await
+            .unwrap();
+    }
+    ch.flush().await.unwrap();
+    let appended = started.elapsed();
+    ch.wait_for_commit(
+        &OffsetToken::from(rows / per_call - 1),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    bytes += ch.status().retained_bytes;
+    let _ = bytes;
+    let ndjson = {
+        let one = serde_json::to_vec(&Event {
+            id: 1_000_000,
+            resort: "Whistler Blackcomb",
+            lift: "Peak Express",
+            ts: "2026-11-21T07:00:00.000Z",
+            skier: 12345,
+            price_cents: 12_900,
+            note: &pool[0],
+        })
+        .unwrap()
+        .len()
+            + 1;
+        one as f64 * rows as f64
+    };
+    let wire = api.wire_bytes.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "{{\"rows\":{rows},\"ndjson_mb\":{:.1},\"seconds\":{:.3},\"rows_per_s\":{:.0},\"mb_per_s\":{:.1},\"wire_mb\":{:.1}}}",
+        ndjson / 1e6,
+        appended.as_secs_f64(),
+        rows as f64 / appended.as_secs_f64(),
+        ndjson / 1e6 / appended.as_secs_f64(),
+        wire as f64 / 1e6
+    );
+    ch.close().await.unwrap();
 }
 
 /// Batches compressed while the previous request is in flight are sent in order and exactly
