@@ -66,7 +66,8 @@ impl Pipeline {
     {
         let encoded = encode::encode_rows(rows, self.cap)?;
         let now = tokio::time::Instant::now();
-        for piece in encoded.pieces {
+        let n = encoded.pieces.len();
+        for (i, piece) in encoded.pieces.into_iter().enumerate() {
             let len = piece.data.len();
             self.batcher.push(
                 Chunk {
@@ -75,6 +76,7 @@ impl Pipeline {
                     start: None,
                     end: None,
                     budget: BudgetBytes::detached(len),
+                    continues: i + 1 < n,
                 },
                 now,
                 0,
