@@ -18,11 +18,19 @@
 //! * `cpu_s_per_gb`: client CPU seconds (user + system, `getrusage`, over the streaming window,
 //!   minus the in-process emulator's threads when there is one) per 10^9 bytes of NDJSON.
 //! * `peak_rss_mb`: the process's peak resident set (`ru_maxrss`), including the row pool this
-//!   harness keeps in memory (and the in-process emulator, when there is one).
+//!   harness keeps in memory (and the in-process emulator, when there is one);
+//!   `baseline_rss_mb` is the resident set just before streaming starts, so
+//!   `peak_rss_mb - baseline_rss_mb` is what streaming added (compare it with the budget).
 //! * `commit_p50_ms`, `commit_p99_ms`: commit-detection latency, from the moment the emulator
 //!   committed a batch (its `GET /` lists each channel's recent commits with their time) until
 //!   the client's `watch_committed()` showed an offset token at or past that batch's end token.
 //!   `null` when the server does not expose commit times (a real Snowflake account).
+//! * also in the JSON line: `rows`, `seconds` (the window above) and `cpu_s` (client CPU).
+//!
+//! `--slow-server` (in-process emulator) adds 150 ms to every append and commits 1 s later, so
+//! the producer outruns the server and waits on the memory budget; see `--memory-budget-mb`.
+//! `--write-rows FILE` writes the generated rows as NDJSON, `--input FILE` streams them (the
+//! head-to-head script `benches/official_sdk_head_to_head.sh` uses both).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
