@@ -124,3 +124,8 @@ pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
 pub use http::retry::{Jitter, RetryConfig};
 pub use offset::OffsetToken;
 pub use transport::Compression;
+
+/// The README's code blocks, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -138,6 +138,25 @@ fn landed_txids(data_dir: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// (rows committed and deleted so far, rows still in the queue), from the queue's ledger.
+fn queue_progress(queue: &Path) -> (u64, u64) {
+    let conn =
+        rusqlite::Connection::open_with_flags(queue, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let committed: i64 = conn
+        .query_row("SELECT SUM(committed) FROM ledger", [], |r| r.get(0))
+        .unwrap();
+    let waiting: i64 = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM q_resort_ticket) + (SELECT COUNT(*) FROM q_season_pass) \
+             + (SELECT COUNT(*) FROM q_lift_ride)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (committed as u64, waiting as u64)
+}
+
 fn generator_registered(queue: &Path) -> bool {
     let Ok(conn) =
         rusqlite::Connection::open_with_flags(queue, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -184,6 +203,7 @@ fn streamer_killed_repeatedly_lands_every_row_exactly_once() {
     let mut rng = ChaCha8Rng::seed_from_u64(2025);
     let kills = rng.gen_range(3..=5);
     let mut killed = 0;
+    let mut killed_with_work = 0;
     for _ in 0..kills {
         let mut child = Guard(
             stream_cmd(&bin, &queue, &url, &key)
@@ -194,10 +214,19 @@ fn streamer_killed_repeatedly_lands_every_row_exactly_once() {
         if child.0.try_wait().unwrap().is_none() {
             child.0.kill().unwrap(); // SIGKILL
             killed += 1;
+            let (committed, waiting) = queue_progress(&queue);
+            eprintln!("kill {killed}: {committed} rows committed so far, {waiting} still queued");
+            if waiting > 0 {
+                killed_with_work += 1;
+            }
         }
         let _ = child.0.wait();
     }
     assert!(killed >= 3, "the streamer was killed only {killed} times");
+    assert!(
+        killed_with_work >= 2,
+        "the streamer was killed while it had work only {killed_with_work} times"
+    );
 
     // Restart once more and let it drain.
     let mut last = Guard(

@@ -60,7 +60,14 @@ pub(crate) struct Channel {
     pub pending: VecDeque<PendingBatchBox>,
     /// The token used by the latest append and the token it answered.
     pub last_append: Option<(String, String)>,
+    /// The latest commits, oldest first: `(committed offset token, commit time in µs since the
+    /// Unix epoch)`, at most [`RECENT_COMMITS`]. Shown in `GET /` so that benchmarks can measure
+    /// how long a client takes to see a commit; not part of the wire protocol.
+    pub recent_commits: VecDeque<(String, i64)>,
 }
+
+/// How many commits per channel `GET /` shows in `recent_commits`.
+pub(crate) const RECENT_COMMITS: usize = 256;
 
 /// Boxed so `Channel` stays `Debug` without printing rows.
 pub(crate) struct PendingBatchBox(pub PendingBatch);
@@ -98,6 +105,7 @@ impl Channel {
             status: SUCCESS.into(),
             pending: VecDeque::new(),
             last_append: None,
+            recent_commits: VecDeque::new(),
         }
     }
 
@@ -118,6 +126,7 @@ impl Channel {
             status: r.status_code.clone(),
             pending: VecDeque::new(),
             last_append: None,
+            recent_commits: VecDeque::new(),
         }
     }
 
@@ -309,13 +318,23 @@ pub(crate) fn take_due(
     }
 }
 
-/// Applies written records back to the in-memory channels.
+/// Applies written records back to the in-memory channels; `now_us` (µs since the Unix epoch)
+/// is noted as the commit time of every channel whose committed offset token moved.
 pub(crate) fn apply_records(
     channels: &mut HashMap<ChannelKey, Channel>,
     records: &[(ChannelKey, ChannelRecord)],
+    now_us: i64,
 ) {
     for (key, r) in records {
         if let Some(ch) = channels.get_mut(key) {
+            if let Some(token) = &r.committed_offset_token {
+                if ch.committed.as_ref() != Some(token) {
+                    if ch.recent_commits.len() >= RECENT_COMMITS {
+                        ch.recent_commits.pop_front();
+                    }
+                    ch.recent_commits.push_back((token.clone(), now_us));
+                }
+            }
             ch.committed = r.committed_offset_token.clone();
             ch.rows_inserted = r.rows_inserted;
             ch.rows_parsed = r.rows_parsed;
@@ -330,6 +349,30 @@ pub(crate) fn apply_records(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_commits_note_each_new_token_and_stay_bounded() {
+        let key = ChannelKey {
+            database: "D".into(),
+            schema: "S".into(),
+            pipe: "P".into(),
+            channel: "C".into(),
+        };
+        let mut chans = HashMap::new();
+        chans.insert(key.clone(), Channel::new(1_700_000_000_000));
+        for i in 0..(RECENT_COMMITS as i64 + 10) {
+            let mut rec = chans[&key].record(&key);
+            rec.committed_offset_token = Some(i.to_string());
+            apply_records(&mut chans, &[(key.clone(), rec.clone())], 1_000 + i);
+            // The same token again (a commit that moved no token) is not a new commit.
+            apply_records(&mut chans, &[(key.clone(), rec)], 5_000_000 + i);
+        }
+        let recent = &chans[&key].recent_commits;
+        assert_eq!(recent.len(), RECENT_COMMITS);
+        assert_eq!(recent.front(), Some(&("10".to_string(), 1_010)));
+        let last = RECENT_COMMITS as i64 + 9;
+        assert_eq!(recent.back(), Some(&(last.to_string(), 1_000 + last)));
+    }
 
     #[test]
     fn token_transitions() {

@@ -68,6 +68,11 @@ pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Microseconds since the Unix epoch (commit times in `GET /`).
+pub(crate) fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
 /// A decoded append request.
 pub(crate) struct AppendRequest {
     pub continuation_token: Option<String>,
@@ -608,7 +613,7 @@ impl Shared {
             }
         }
         let mut chans = self.channels();
-        channels::apply_records(&mut chans, &plan.records);
+        channels::apply_records(&mut chans, &plan.records, now_us());
     }
 
     /// The earliest time a pending batch becomes due.
@@ -662,6 +667,11 @@ impl Shared {
                     v["pending_batches"] = c.pending.len().into();
                     v["pending_rows"] = c.pending_rows().into();
                     v["client_sequencer"] = c.client_seq.into();
+                    v["recent_commits"] = c
+                        .recent_commits
+                        .iter()
+                        .map(|(token, us)| json!({"token": token, "committed_at_us": us}))
+                        .collect();
                     v
                 })
                 .collect()

@@ -11,7 +11,11 @@ use crate::report::SqlSource;
 /// The Snowflake setup: the embedded emulator declares its catalog from it.
 pub const SETUP_SQL: &str = include_str!("sql/setup.sql");
 
-/// A fresh RSA key pair: (private key as PKCS#8 PEM, public key as SPKI PEM).
+/// A fresh RSA key pair: (private key as PKCS#8 PEM, public key as SPKI PEM). The private key
+/// is never printed or logged.
+///
+/// # Errors
+/// If key generation or encoding fails.
 pub fn generate_key() -> Result<(String, String)> {
     use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
     let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
@@ -37,7 +41,14 @@ impl SqlSource for EmulatorSource<'_> {
     }
 }
 
-/// `ski_resort emulator`: the emulator library with the pipeline's defaults.
+/// `ski_resort emulator`: the emulator library with the pipeline's defaults (DDL from
+/// `sql/setup.sql`); prints `listening on URL` and serves until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// When a file cannot be read or written, no key is given, or the emulator cannot start.
+///
+/// # Cancellation
+/// Dropping the future drops the emulator, which stops serving.
 pub async fn emulator(args: crate::cli::EmulatorArgs) -> Result<()> {
     let ddl = if args.ddl.is_empty() {
         vec![SETUP_SQL.to_string()]
@@ -101,7 +112,10 @@ fn write_private_key(path: &Path, pem: &str) -> Result<()> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-pub async fn wait_for_termination() {
+///
+/// # Cancellation
+/// Dropping the future stops listening for the signals.
+async fn wait_for_termination() {
     #[cfg(unix)]
     {
         let mut term =

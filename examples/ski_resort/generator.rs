@@ -235,7 +235,7 @@ impl Generator {
         // Most rides come from people already on the mountain (once they have skied down);
         // some from new arrivals.
         let mut found = None;
-        if !self.riding_today.is_empty() && self.rng.gen_ratio(4, 5) {
+        if !self.riding_today.is_empty() && self.rng.gen_ratio(9, 10) {
             for _ in 0..8 {
                 let i = self.riding_today[self.rng.gen_range(0..self.riding_today.len())];
                 if self.holders[i].next_ride <= self.clock {

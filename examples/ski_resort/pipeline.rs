@@ -129,6 +129,9 @@ fn external_configured(args: &ConnectArgs) -> bool {
 }
 
 /// Connects with --profile or the SNOWFLAKE_* variables.
+///
+/// # Errors
+/// When the profile cannot be read or the configuration is incomplete or rejected.
 async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
     let builder = match &args.profile {
         Some(path) => ClientBuilder::from_profile_file(path)
@@ -197,7 +200,14 @@ fn print_stream_summary(stats: &Stats, elapsed: Duration) {
     );
 }
 
-/// `ski_resort stream`.
+/// `ski_resort stream`: streams the queue until Ctrl-C (or, with `--until-drained`, until the
+/// queue is empty, committed, and no generator runs).
+///
+/// # Errors
+/// When the connection cannot be set up, a channel keeps failing, or the queue is unusable.
+///
+/// # Cancellation
+/// Dropping the future stops streaming; uncommitted rows stay queued for the next run.
 pub async fn stream(args: StreamArgs) -> Result<()> {
     let client = connect(&args.connect).await?;
     let opts = StreamOptions {
@@ -245,11 +255,25 @@ fn print_queue_left(queue: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// The all-in-one run: generator, streamer, progress and report in one process.
+/// The all-in-one run: generator, streamer, progress and report in one process, against an
+/// embedded emulator unless `--profile` or `SNOWFLAKE_ACCOUNT` / `SNOWFLAKE_URL` is set.
+///
+/// # Errors
+/// When setup fails, streaming fails, or the landed tables differ from what was generated.
+///
+/// # Cancellation
+/// Dropping the future stops everything; the temporary directory is removed.
 pub async fn run(args: RunArgs) -> Result<()> {
     let gen_opts = args.gen.options(6_000)?;
     let (_temp, dir) = match &args.keep {
         Some(dir) => {
+            if dir.join("queue.sqlite").exists() {
+                bail!(
+                    "{} already holds a run (queue.sqlite); --keep needs a new directory, or use the \
+                     generate / stream / report subcommands to continue with it",
+                    dir.display()
+                );
+            }
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             (None, dir.clone())
@@ -361,10 +385,16 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let outcome = match &emulator {
         Some(emu) => {
             let source = EmulatorSource(emu);
-            let recs = report::reconcile(&source, &ledger)?;
+            // The emulator answers queries synchronously.
+            let (recs, views) = tokio::task::block_in_place(|| {
+                anyhow::Ok((
+                    report::reconcile(&source, &ledger)?,
+                    report::format_views(&source)?,
+                ))
+            })?;
             println!("\nReconciliation (generated vs landed, by TXID)");
             print!("{}", report::format_reconciliation(&recs));
-            print!("{}", report::format_views(&source)?);
+            print!("{views}");
             recs.iter().all(report::Reconciliation::exact)
         }
         None => {
@@ -389,16 +419,19 @@ pub async fn run(args: RunArgs) -> Result<()> {
                  SELECT * FROM INGEST_RECONCILIATION (duplicates must be 0)."
             );
             ledger.iter().all(|l| l.committed == l.generated)
-                || control.abort.load(Ordering::Relaxed)
         }
     };
+    let aborted = control.abort.load(Ordering::Relaxed);
+    if aborted {
+        println!("\naborted before the queue drained: rows still queued count as lost above");
+    }
     if let Some(emu) = emulator {
         emu.shutdown().await;
     }
     if let Some(dir) = &args.keep {
         println!("\nkept queue and emulator data in {}", dir.display());
     }
-    if !outcome {
+    if !outcome && !aborted {
         bail!("the landed tables do not hold exactly the generated rows");
     }
     Ok(())

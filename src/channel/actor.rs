@@ -87,10 +87,14 @@ impl std::fmt::Debug for InFlight {
 }
 
 /// Compresses batch bodies, reusing one zstd context per channel.
-struct Codec {
+pub(super) struct Codec {
     compression: Compression,
     zstd: Option<zstd::bulk::Compressor<'static>>,
     scratch: Vec<u8>,
+    /// Reused compression output; bodies are copied out at their exact size, because a sent
+    /// body is retained until committed and the budget counts its length, not a buffer's
+    /// `compress_bound` capacity (about 5x the length on typical rows).
+    out: Vec<u8>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -102,7 +106,7 @@ impl std::fmt::Debug for Codec {
 }
 
 impl Codec {
-    fn new(settings: &ChannelSettings) -> Result<Self> {
+    pub(super) fn new(settings: &ChannelSettings) -> Result<Self> {
         let zstd = match settings.compression {
             Compression::Zstd => Some(zstd::bulk::Compressor::new(settings.zstd_level).map_err(
                 |e| Error::Config {
@@ -117,6 +121,7 @@ impl Codec {
             compression: settings.compression,
             zstd,
             scratch: Vec::new(),
+            out: Vec::new(),
         })
     }
 
@@ -133,11 +138,15 @@ impl Codec {
         }
     }
 
-    fn encode(&mut self, b: &SealedBatch) -> std::io::Result<Bytes> {
+    pub(super) fn encode(&mut self, b: &SealedBatch) -> std::io::Result<Bytes> {
         match (self.compression, &mut self.zstd) {
             (Compression::Zstd, Some(z)) => {
                 let input = Self::contiguous(&mut self.scratch, b);
-                Ok(Bytes::from(z.compress(input)?))
+                self.out.clear();
+                self.out
+                    .reserve(zstd::zstd_safe::compress_bound(input.len()));
+                let n = z.compress_to_buffer(input, &mut self.out)?;
+                Ok(Bytes::copy_from_slice(&self.out[..n]))
             }
             (Compression::Gzip, _) => {
                 let mut enc = flate2::write::GzEncoder::new(
@@ -147,7 +156,12 @@ impl Codec {
                 for s in &b.segments {
                     enc.write_all(s)?;
                 }
-                Ok(Bytes::from(enc.finish()?))
+                let body = enc.finish()?;
+                if body.capacity() - body.len() > body.len() / 8 + 1024 {
+                    Ok(Bytes::copy_from_slice(&body))
+                } else {
+                    Ok(Bytes::from(body))
+                }
             }
             _ => {
                 if b.segments.len() == 1 {
@@ -272,6 +286,9 @@ pub(crate) struct Actor {
     draining: bool,
     drain_deadline: Option<Instant>,
     codec: Codec,
+    /// The body of the next queued batch (by `seq`), compressed while the previous request
+    /// was in flight.
+    precompressed: Option<(u64, Bytes)>,
 }
 
 impl Actor {
@@ -310,6 +327,7 @@ impl Actor {
             draining: false,
             drain_deadline: None,
             codec,
+            precompressed: None,
         })
     }
 
@@ -335,6 +353,8 @@ impl Actor {
                 () = self.shared.abort.cancelled() => Event::DrainTimeout,
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
             };
+            // Appends only change the buffer: skip re-summing the retained batches for them.
+            let append_only = matches!(event, Event::Cmd(Some(Cmd::Append(_))));
             match event {
                 Event::Ack(res) => self.on_ack(res).await,
                 Event::Cmd(Some(cmd)) => self.on_cmd(cmd).await,
@@ -373,7 +393,7 @@ impl Actor {
                     break;
                 }
             }
-            self.publish_gauges();
+            self.publish_gauges(!append_only);
         }
         // `Drop` does the cleanup, also when the task is aborted.
     }
@@ -400,7 +420,7 @@ impl Actor {
         self.queue.clear();
         self.retained.clear();
         self.inflight = None;
-        self.publish_gauges();
+        self.publish_gauges(true);
         self.shared.pending.store(false, Ordering::Relaxed);
         self.shared.state.send_replace(State::Closed);
         tracing::debug!(channel = %self.shared.name(), "channel actor stopped");
@@ -487,13 +507,31 @@ impl Actor {
 
     /// Starts sending the next queued batch when nothing is in flight.
     fn pump(&mut self) {
-        if self.inflight.is_some() || self.failure.is_some() {
+        if self.failure.is_some() {
+            return;
+        }
+        if self.inflight.is_some() {
+            // Compress the next batch while the request is in flight, so that it can be sent
+            // as soon as the ack arrives. Sequence numbers are never reused, so a body cached
+            // for `seq` always belongs to that batch; an error is left for the send path.
+            if self.precompressed.is_none() {
+                if let Some(next) = self.queue.front() {
+                    if let Ok(body) = self.codec.encode(next) {
+                        self.precompressed = Some((next.seq, body));
+                    }
+                }
+            }
             return;
         }
         let Some(sealed) = self.queue.pop_front() else {
             return;
         };
-        let body = match self.codec.encode(&sealed) {
+        let cached = self
+            .precompressed
+            .take()
+            .filter(|(seq, _)| *seq == sealed.seq)
+            .map(|(_, body)| body);
+        let body = match cached.map_or_else(|| self.codec.encode(&sealed), Ok) {
             Ok(b) => b,
             Err(e) => {
                 self.fail(
@@ -656,6 +694,7 @@ impl Actor {
     fn clear_buffers(&mut self) {
         self.batcher.clear();
         self.queue.clear();
+        self.precompressed = None;
         self.retained.clear();
         self.inflight = None;
         self.acked_seq = self.next_seq - 1;
@@ -847,23 +886,27 @@ impl Actor {
         Ok(committed)
     }
 
-    fn publish_gauges(&self) {
+    /// Publishes the buffer counters (and, when `all`, the retained-batch counters, which
+    /// cost a pass over the retained batches).
+    fn publish_gauges(&self, all: bool) {
         let s = &self.shared;
         let buffered = self.batcher.len() + self.queue.iter().map(|b| b.len).sum::<usize>();
         let rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>();
-        let retained: usize = self.retained.iter().map(|b| b.body.len()).sum::<usize>()
-            + self.inflight.as_ref().map_or(0, |f| f.batch.body.len());
         s.buffered_bytes.store(buffered, Ordering::Relaxed);
         s.buffered_rows.store(rows, Ordering::Relaxed);
+        #[allow(clippy::cast_precision_loss)]
+        s.metrics.buffer_bytes.set(buffered as f64);
+        if !all {
+            return;
+        }
+        let retained: usize = self.retained.iter().map(|b| b.body.len()).sum::<usize>()
+            + self.inflight.as_ref().map_or(0, |f| f.batch.body.len());
         s.in_flight
             .store(usize::from(self.inflight.is_some()), Ordering::Relaxed);
         s.retained_batches
             .store(self.retained.len(), Ordering::Relaxed);
         s.retained_bytes.store(retained, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
-        {
-            s.metrics.buffer_bytes.set(buffered as f64);
-            s.metrics.retained_bytes.set(retained as f64);
-        }
+        s.metrics.retained_bytes.set(retained as f64);
     }
 }

@@ -51,8 +51,9 @@ where
     I::Item: Serialize,
 {
     let iter = rows.into_iter();
+    let hint = iter.size_hint().0.max(1);
     let mut out = Encoded::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(iter.size_hint().0.clamp(1, 4096) * 64);
+    let mut buf: Vec<u8> = Vec::with_capacity(hint.min(4096) * 64);
     let mut buf_rows = 0usize;
     for (index, row) in iter.enumerate() {
         let start = buf.len();
@@ -70,19 +71,34 @@ where
         }
         buf.push(b'\n');
         let row_len = buf.len() - start;
+        if index == 0 {
+            // Size the buffer from the first row, so that it is neither regrown many times
+            // nor left mostly empty (the buffer's capacity is what the memory holds).
+            let want = (row_len.saturating_mul(hint) / 8 * 9 + 64).min(cap + row_len);
+            buf.reserve(want.saturating_sub(buf.len()));
+        }
         if row_len > cap {
             return Err(too_large(row_len - 1, cap, index));
         }
         if buf.len() > cap {
             let tail = buf.split_off(start);
             let full = std::mem::replace(&mut buf, tail);
-            out.push(Bytes::from(full), buf_rows);
+            out.push(Bytes::from(shrunk(full)), buf_rows);
             buf_rows = 0;
         }
         buf_rows += 1;
     }
-    out.push(Bytes::from(buf), buf_rows);
+    out.push(Bytes::from(shrunk(buf)), buf_rows);
     Ok(out)
+}
+
+/// Gives back unused capacity above 1/8 of the length: buffered pieces live until their
+/// batch is sent, and the memory budget counts their length, not their capacity.
+fn shrunk(mut buf: Vec<u8>) -> Vec<u8> {
+    if buf.capacity() - buf.len() > buf.len() / 8 + 1024 {
+        buf.shrink_to_fit();
+    }
+    buf
 }
 
 /// Checks and splits caller-provided NDJSON: rows are separated by `\n` (a missing final
@@ -191,6 +207,22 @@ mod tests {
         assert!(
             matches!(err, Error::Serialization { row_index: 0, .. }),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn buffers_give_back_unused_capacity() {
+        let mut v = Vec::with_capacity(100_000);
+        v.extend_from_slice(&[b'x'; 5000]);
+        let v = shrunk(v);
+        assert_eq!(v.len(), 5000);
+        assert!(v.capacity() <= 5000 + 5000 / 8 + 1024, "{}", v.capacity());
+        let mut w = Vec::with_capacity(5100);
+        w.extend_from_slice(&[b'x'; 5000]);
+        assert_eq!(
+            shrunk(w).capacity(),
+            5100,
+            "small slack is kept (no realloc)"
         );
     }
 

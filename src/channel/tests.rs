@@ -848,3 +848,44 @@ async fn throughput_through_a_null_transport() {
     );
     ch.close().await.unwrap();
 }
+
+/// Batches compressed while the previous request is in flight are sent in order and exactly
+/// once, also when the channel recovers (stale continuation token) in the middle of the stream.
+#[tokio::test(start_paused = true)]
+async fn precompressed_batches_keep_order_across_a_recovery() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(50));
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 2048,
+            compression: Compression::Zstd,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    for i in 0..40u64 {
+        ch.append_rows(
+            (i * 25..i * 25 + 25).map(|id| Row { id }),
+            tok(i * 25),
+            tok(i * 25 + 24),
+        )
+        .await
+        .unwrap();
+        if i == 20 {
+            until_appends(&fake, "c", 3).await;
+            fake.reopen_elsewhere("c", None);
+        }
+    }
+    ch.flush().await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(999u64), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(fake.appends_to("c").len() > 5);
+    assert_eq!(fake.max_concurrent(), 1);
+    assert_eq!(
+        ids(&fake.committed_rows("c")),
+        (0..1000).collect::<Vec<_>>()
+    );
+    assert!(ch.status().recoveries >= 1);
+}

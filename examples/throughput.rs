@@ -1,0 +1,667 @@
+//! Throughput harness: N channels × M rows of ski-resort-shaped JSON (≈330 bytes a row).
+//!
+//! ```text
+//! cargo build --release --examples
+//! # against a separately started emulator in sink mode (client-only CPU and RSS):
+//! snowpipe-emulator --sink --accept-any-key --commit-delay 0s \
+//!     --ddl examples/ski_resort/sql/setup.sql --port 8090 &
+//! SNOWFLAKE_URL=http://127.0.0.1:8090 SNOWFLAKE_ACCOUNT=ACME SNOWFLAKE_USER=STREAMING_INGEST \
+//!     SNOWFLAKE_PRIVATE_KEY_FILE=rsa_key.p8 target/release/examples/throughput --channels 8 --rows 1000000
+//! # or with no SNOWFLAKE_URL: an in-process emulator (sink mode, generated key)
+//! target/release/examples/throughput --channels 1 --rows 1000000
+//! ```
+//!
+//! What each figure means:
+//! * `rows_per_s`, `mb_per_s`: rows (and MB = 10^6 bytes of uncompressed NDJSON, as serialized
+//!   by the client) divided by the time from the first append until every channel's `flush()`
+//!   returned (every request acknowledged with HTTP 200).
+//! * `cpu_s_per_gb`: client CPU seconds (user + system, `getrusage`, over the streaming window,
+//!   minus the in-process emulator's threads when there is one) per 10^9 bytes of NDJSON.
+//! * `peak_rss_mb`: the process's peak resident set (`ru_maxrss`), including the row pool this
+//!   harness keeps in memory (and the in-process emulator, when there is one);
+//!   `baseline_rss_mb` is the resident set just before streaming starts, so
+//!   `peak_rss_mb - baseline_rss_mb` is what streaming added (compare it with the budget).
+//! * `commit_p50_ms`, `commit_p99_ms`: commit-detection latency, from the moment the emulator
+//!   committed a batch (its `GET /` lists each channel's recent commits with their time) until
+//!   the client's `watch_committed()` showed an offset token at or past that batch's end token.
+//!   `null` when the server does not expose commit times (a real Snowflake account).
+//! * also in the JSON line: `rows`, `seconds` (the window above) and `cpu_s` (client CPU).
+//!
+//! `--slow-server` (in-process emulator) adds 150 ms to every append and commits 1 s later, so
+//! the producer outruns the server and waits on the memory budget; see `--memory-budget-mb`.
+//! `--write-rows FILE` writes the generated rows as NDJSON, `--input FILE` streams them (the
+//! head-to-head script `benches/official_sdk_head_to_head.sh` uses both).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use snowpipe_emulator::{Emulator, EmulatorConfig, FaultRule};
+use snowpipe_streaming::{Channel, ClientBuilder, OffsetToken, StreamingIngestClient};
+
+const DDL: &str = include_str!("ski_resort/sql/setup.sql");
+
+#[derive(Parser, Debug)]
+#[command(about = "Throughput, CPU, memory and commit-latency harness for snowpipe-streaming")]
+struct Args {
+    /// Channels streaming concurrently (one producer task each).
+    #[arg(long, default_value_t = 1)]
+    channels: usize,
+    /// Rows per channel.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Rows per `append_rows` call.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Read the row pool from this NDJSON file (as written by --write-rows) instead of
+    /// generating it; channels cycle through the pool.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Write --pool rows of NDJSON to this file and exit (the head-to-head script feeds the
+    /// same file to both SDKs).
+    #[arg(long)]
+    write_rows: Option<PathBuf>,
+    /// Distinct rows generated (the pool each channel cycles through).
+    #[arg(long, default_value_t = 100_000)]
+    pool: usize,
+    /// Database, schema and pipe.
+    #[arg(long, default_value = "STREAMING_INGEST")]
+    database: String,
+    #[arg(long, default_value = "STREAMING_INGEST")]
+    schema: String,
+    #[arg(long, default_value = "RESORT_TICKET_PIPE")]
+    pipe: String,
+    /// Client memory budget in MiB.
+    #[arg(long, default_value_t = 256)]
+    memory_budget_mb: usize,
+    /// Client max_client_lag in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    max_client_lag_ms: u64,
+    /// In-process emulator only: make the server slower than the producer (150 ms added to
+    /// every append, commits 1 s after the append) to check RSS under backpressure. Against a
+    /// separate emulator, start it with `--fault append_rows:latency=150 --commit-delay 1s`.
+    #[arg(long)]
+    slow_server: bool,
+    /// Seed of the row generator.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+struct Ticket {
+    txid: String,
+    rfid: String,
+    resort: String,
+    purchase_time: String,
+    expiration_time: String,
+    days: u32,
+    name: String,
+    address: Option<Address>,
+    phone: Option<String>,
+    email: Option<String>,
+    emergency_contact: Contact,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct Address {
+    street_address: String,
+    city: String,
+    state: String,
+    postalcode: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct Contact {
+    name: String,
+    phone: String,
+}
+
+const RESORTS: &[&str] = &[
+    "Vail",
+    "Beaver Creek",
+    "Breckenridge",
+    "Keystone",
+    "Crested Butte",
+    "Park City",
+    "Heavenly",
+    "Northstar",
+    "Kirkwood",
+    "Whistler Blackcomb",
+];
+const FIRST: &[&str] = &[
+    "Ana", "Bjorn", "Chen", "Dara", "Emil", "Farah", "Gus", "Hana",
+];
+const LAST: &[&str] = &["Olsen", "Garcia", "Nakamura", "Smith", "Kowalski", "Dubois"];
+const CITIES: &[(&str, &str)] = &[
+    ("Denver", "CO"),
+    ("Salt Lake City", "UT"),
+    ("Reno", "NV"),
+    ("Boulder", "CO"),
+];
+
+fn phone(rng: &mut impl Rng) -> String {
+    format!(
+        "{:03}-{:03}-{:04}",
+        rng.gen_range(200..999),
+        rng.gen_range(200..999),
+        rng.gen_range(0..9999)
+    )
+}
+
+fn ticket(rng: &mut impl Rng) -> Ticket {
+    let name = format!(
+        "{} {}",
+        FIRST[rng.gen_range(0..FIRST.len())],
+        LAST[rng.gen_range(0..LAST.len())]
+    );
+    let (city, state) = CITIES[rng.gen_range(0..CITIES.len())];
+    let day = rng.gen_range(1..=28);
+    Ticket {
+        txid: uuid::Builder::from_random_bytes(rng.gen())
+            .into_uuid()
+            .to_string(),
+        rfid: format!("0x{:012x}", rng.gen::<u64>() & 0xffff_ffff_ffff),
+        resort: RESORTS[rng.gen_range(0..RESORTS.len())].to_owned(),
+        purchase_time: format!(
+            "2026-01-{day:02}T{:02}:{:02}:{:02}.{:06}",
+            rng.gen_range(6..20),
+            rng.gen_range(0..60),
+            rng.gen_range(0..60),
+            rng.gen_range(0..1_000_000)
+        ),
+        expiration_time: format!("2026-03-{day:02}"),
+        days: rng.gen_range(1..8),
+        name,
+        address: rng.gen_bool(0.3).then(|| Address {
+            street_address: format!("{} Main St", rng.gen_range(1..9999)),
+            city: city.to_owned(),
+            state: state.to_owned(),
+            postalcode: format!("{:05}", rng.gen_range(10000..99999)),
+        }),
+        phone: rng.gen_bool(0.7).then(|| phone(rng)),
+        email: None,
+        emergency_contact: Contact {
+            name: format!(
+                "{} {}",
+                FIRST[rng.gen_range(0..FIRST.len())],
+                LAST[rng.gen_range(0..LAST.len())]
+            ),
+            phone: phone(rng),
+        },
+    }
+}
+
+fn generate(n: usize, seed: u64) -> Vec<Ticket> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| ticket(&mut rng)).collect()
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// User + system CPU seconds of this process.
+fn process_cpu_s() -> f64 {
+    // SAFETY: getrusage only writes the struct we pass.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Peak resident set of this process, in MB (ru_maxrss is in KiB on Linux).
+fn peak_rss_mb() -> f64 {
+    // SAFETY: as above.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    ru.ru_maxrss as f64 * 1024.0 / 1e6
+}
+
+/// Current resident set of this process, in MB (Linux `/proc/self/statm`; 0 elsewhere).
+fn current_rss_mb() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as f64;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |pages| pages * page / 1e6)
+}
+
+/// CPU seconds of this process's live threads named `name` (Linux `/proc`; 0 elsewhere).
+fn threads_cpu_s(name: &str) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for task in dir.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let Some(after) = stat.rsplit_once(')').map(|(_, a)| a) else {
+            continue;
+        };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        // Fields after "(comm)": state is field 3, utime 14, stime 15.
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        total += (num(11) + num(12)) / ticks;
+    }
+    total
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    Some(sorted[i])
+}
+
+/// Commits the emulator reports, per channel: end offset token → commit time (µs).
+type Commits = Arc<Mutex<HashMap<String, BTreeMap<u64, i64>>>>;
+
+/// Reads the emulator's `GET /` and records the recent commits of `names`.
+async fn sample_commits(
+    http: &reqwest::Client,
+    url: &str,
+    names: &[String],
+    into: &Commits,
+) -> anyhow::Result<()> {
+    let status: serde_json::Value = http.get(url).send().await?.json().await?;
+    let mut map = into.lock().unwrap_or_else(|e| e.into_inner());
+    for ch in status["channels"].as_array().into_iter().flatten() {
+        let Some(name) = ch["channel_name"].as_str() else {
+            continue;
+        };
+        if !names.iter().any(|n| n == name) {
+            continue;
+        }
+        let entry = map.entry(name.to_owned()).or_default();
+        for c in ch["recent_commits"].as_array().into_iter().flatten() {
+            if let (Some(tok), Some(us)) = (
+                c["token"].as_str().and_then(|t| t.parse::<u64>().ok()),
+                c["committed_at_us"].as_i64(),
+            ) {
+                entry.insert(tok, us);
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Connection {
+    client: StreamingIngestClient,
+    status_url: Option<String>,
+    status_http: reqwest::Client,
+    embedded: Option<(Emulator, tokio::runtime::Runtime)>,
+}
+
+async fn connect(args: &Args) -> anyhow::Result<Connection> {
+    let budget = args.memory_budget_mb << 20;
+    let lag = Duration::from_millis(args.max_client_lag_ms);
+    let mut status_http = reqwest::Client::builder();
+    if let Ok(ca) = std::env::var("SSL_CERT_FILE") {
+        if let Ok(pem) = std::fs::read(&ca) {
+            status_http = status_http.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+    }
+    let status_http = status_http.build()?;
+    if std::env::var("SNOWFLAKE_URL").is_ok_and(|u| !u.is_empty())
+        || std::env::var("SNOWFLAKE_ACCOUNT").is_ok_and(|u| !u.is_empty())
+    {
+        let client = ClientBuilder::from_env()
+            .memory_budget_bytes(budget)
+            .max_client_lag(lag)
+            .build()
+            .await
+            .context("connecting with the SNOWFLAKE_* environment variables")?;
+        let status_url = std::env::var("SNOWFLAKE_URL")
+            .ok()
+            .map(|u| format!("{}/", u.trim_end_matches('/')));
+        return Ok(Connection {
+            client,
+            status_url,
+            status_http,
+            embedded: None,
+        });
+    }
+    // No SNOWFLAKE_URL: an in-process emulator in sink mode, on its own threads (named
+    // "emulator", so their CPU time can be told apart from the client's).
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+    let key = rsa::RsaPrivateKey::new(&mut rng, 2048)?;
+    let private = key.to_pkcs8_pem(LineEnding::LF)?.to_string();
+    let public = key.to_public_key().to_public_key_pem(LineEnding::LF)?;
+    let mut cfg = EmulatorConfig::default()
+        .with_ddl(DDL)
+        .with_public_key(public)
+        .with_commit_delay(Duration::ZERO);
+    cfg.sink = true;
+    cfg.request_log_capacity = 0;
+    if args.slow_server {
+        cfg.commit_delay = Duration::from_secs(1);
+        cfg.faults.rules.push(
+            "append_rows:latency=150"
+                .parse::<FaultRule>()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("emulator")
+        .enable_all()
+        .build()?;
+    let emu = rt.spawn(Emulator::start(cfg)).await??;
+    let url = emu.url();
+    let client = StreamingIngestClient::builder()
+        .account("ACME")
+        .user("STREAMING_INGEST")
+        .url(url.clone())
+        .private_key_pem(private)
+        .memory_budget_bytes(budget)
+        .max_client_lag(lag)
+        .build()
+        .await?;
+    Ok(Connection {
+        client,
+        status_url: Some(format!("{url}/")),
+        status_http,
+        embedded: Some((emu, rt)),
+    })
+}
+
+struct ChannelResult {
+    flushed: Duration,
+    committed: Duration,
+}
+
+async fn produce(
+    channel: Arc<Channel>,
+    pool: Arc<Vec<Ticket>>,
+    offset: usize,
+    rows: u64,
+    batch: usize,
+    t0: Instant,
+) -> anyhow::Result<ChannelResult> {
+    let p = pool.len();
+    let mut sent = 0u64;
+    while sent < rows {
+        let n = (rows - sent).min(batch as u64) as usize;
+        let first = offset + sent as usize;
+        let it = (0..n).map(|j| &pool[(first + j) % p]);
+        channel
+            .append_rows(
+                it,
+                Some(OffsetToken::from(sent + 1)),
+                Some(OffsetToken::from(sent + n as u64)),
+            )
+            .await?;
+        sent += n as u64;
+    }
+    channel.flush().await?;
+    let flushed = t0.elapsed();
+    channel
+        .wait_for_commit(&OffsetToken::from(rows), Duration::from_secs(120))
+        .await?;
+    Ok(ChannelResult {
+        flushed,
+        committed: t0.elapsed(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.channels == 0 || args.rows == 0 || args.batch == 0 {
+        bail!("--channels, --rows and --batch must be at least 1");
+    }
+    if let Some(path) = &args.write_rows {
+        let mut out = Vec::new();
+        for t in generate(args.pool, args.seed) {
+            serde_json::to_writer(&mut out, &t)?;
+            out.push(b'\n');
+        }
+        std::fs::write(path, &out)?;
+        println!(
+            "wrote {} rows ({:.1} bytes a row) to {}",
+            args.pool,
+            out.len() as f64 / args.pool as f64,
+            path.display()
+        );
+        return Ok(());
+    }
+    let pool: Vec<Ticket> = match &args.input {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .context("parsing the input NDJSON")?,
+        None => generate(args.pool, args.seed),
+    };
+    if pool.is_empty() {
+        bail!("the row pool is empty");
+    }
+    // NDJSON length of each pool row, as prefix sums (to count the bytes sent).
+    let mut prefix = Vec::with_capacity(pool.len() + 1);
+    prefix.push(0u64);
+    for t in &pool {
+        let len = serde_json::to_vec(t)?.len() as u64 + 1;
+        prefix.push(prefix.last().copied().unwrap_or(0) + len);
+    }
+    let pool_bytes = prefix[pool.len()];
+    let pool_len = pool.len() as u64;
+    let bytes_for = |offset: usize, rows: u64| -> u64 {
+        let p = pool_len;
+        let start = offset as u64 % p;
+        let full = rows / p;
+        let rest = rows % p;
+        let end = start + rest;
+        let partial = if end <= p {
+            prefix[end as usize] - prefix[start as usize]
+        } else {
+            (pool_bytes - prefix[start as usize]) + prefix[(end - p) as usize]
+        };
+        full * pool_bytes + partial
+    };
+
+    let pool = Arc::new(pool);
+    let conn = connect(&args).await?;
+    let mode = if conn.embedded.is_some() {
+        "in-process emulator (sink)"
+    } else {
+        "server from SNOWFLAKE_* env"
+    };
+    let run = format!(
+        "TP_{}_{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    let names: Vec<String> = (0..args.channels).map(|i| format!("{run}_{i}")).collect();
+    let mut channels = Vec::new();
+    for name in &names {
+        channels.push(Arc::new(
+            conn.client
+                .open_channel(&args.database, &args.schema, &args.pipe, name)
+                .await
+                .with_context(|| format!("opening channel {name}"))?,
+        ));
+    }
+
+    // Commit-detection bookkeeping: what the client saw, and when.
+    type Seen = Arc<Mutex<Vec<(u64, i64)>>>;
+    let mut watchers = Vec::new();
+    let mut seen_by_channel: Vec<(String, Seen)> = Vec::new();
+    for (name, ch) in names.iter().zip(&channels) {
+        let seen: Seen = Arc::default();
+        let mut rx = ch.watch_committed();
+        let s = Arc::clone(&seen);
+        watchers.push(tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let tok = rx
+                    .borrow_and_update()
+                    .as_ref()
+                    .and_then(OffsetToken::as_u64);
+                if let Some(tok) = tok {
+                    s.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((tok, now_us()));
+                }
+            }
+        }));
+        seen_by_channel.push((name.clone(), seen));
+    }
+    let commits: Commits = Arc::default();
+    let sampler = conn.status_url.clone().map(|url| {
+        let http = conn.status_http.clone();
+        let names = names.clone();
+        let commits = Arc::clone(&commits);
+        tokio::spawn(async move {
+            loop {
+                let _ = sample_commits(&http, &url, &names, &commits).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    });
+
+    let baseline_rss = current_rss_mb();
+    let emu_cpu0 = threads_cpu_s("emulator");
+    let cpu0 = process_cpu_s();
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    let mut total_bytes = 0u64;
+    for (i, ch) in channels.iter().enumerate() {
+        let offset = i * pool.len() / args.channels;
+        total_bytes += bytes_for(offset, args.rows);
+        tasks.push(tokio::spawn(produce(
+            Arc::clone(ch),
+            Arc::clone(&pool),
+            offset,
+            args.rows,
+            args.batch,
+            t0,
+        )));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await??);
+    }
+    let cpu = process_cpu_s() - cpu0 - (threads_cpu_s("emulator") - emu_cpu0);
+    let flushed = results
+        .iter()
+        .map(|r| r.flushed)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64();
+    let committed = results
+        .iter()
+        .map(|r| r.committed)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64();
+
+    // Commit-detection latency.
+    let (p50, p99, n_lat) = if let Some(url) = &conn.status_url {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = sample_commits(&conn.status_http, url, &names, &commits).await;
+        let commits = commits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut lat = Vec::new();
+        for (name, seen) in &seen_by_channel {
+            let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            for (&tok, &at) in commits.get(name).into_iter().flatten() {
+                if let Some(&(_, seen_at)) = seen.iter().find(|(t, _)| *t >= tok) {
+                    lat.push((seen_at - at) as f64 / 1000.0);
+                }
+            }
+        }
+        lat.sort_by(f64::total_cmp);
+        (percentile(&lat, 0.5), percentile(&lat, 0.99), lat.len())
+    } else {
+        (None, None, 0)
+    };
+    if let Some(s) = sampler {
+        s.abort();
+    }
+    for w in watchers {
+        w.abort();
+    }
+    drop(channels);
+    conn.client.close().await?;
+    if let Some((emu, rt)) = conn.embedded {
+        rt.spawn(emu.shutdown()).await?;
+        rt.shutdown_background();
+    }
+
+    let total_rows = args.rows * args.channels as u64;
+    let rows_per_s = total_rows as f64 / flushed;
+    let mb_per_s = total_bytes as f64 / 1e6 / flushed;
+    let cpu_s_per_gb = cpu / (total_bytes as f64 / 1e9);
+    let rss = peak_rss_mb();
+    println!("mode: {mode}; {} channel(s) x {} rows, {} rows per append_rows, {:.0} bytes a row, memory budget {} MiB{}",
+        args.channels, args.rows, args.batch, pool_bytes as f64 / pool.len() as f64, args.memory_budget_mb,
+        if args.slow_server { ", slow server (150 ms per append, commit after 1 s)" } else { "" });
+    println!(
+        "appended and acknowledged (flush() returned): {total_rows} rows, {:.1} MB NDJSON in {flushed:.3} s",
+        total_bytes as f64 / 1e6
+    );
+    println!("  {rows_per_s:.0} rows/s, {mb_per_s:.1} MB/s of uncompressed NDJSON");
+    println!("  last commit seen by the client after {committed:.3} s");
+    println!(
+        "client CPU: {cpu:.2} s = {cpu_s_per_gb:.2} CPU-s per GB of NDJSON{}",
+        if mode.starts_with("in-process") {
+            " (emulator threads excluded)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "peak RSS: {rss:.1} MB (whole process{}); {baseline_rss:.1} MB before streaming (row pool, runtime, connections), so streaming added at most {:.1} MB against a memory budget of {} MiB",
+        if mode.starts_with("in-process") {
+            ", in-process emulator included"
+        } else {
+            ""
+        },
+        rss - baseline_rss,
+        args.memory_budget_mb
+    );
+    match (p50, p99) {
+        (Some(a), Some(b)) => println!(
+            "commit detection (server commit -> watch_committed shows it): p50 {a:.1} ms, p99 {b:.1} ms over {n_lat} commits"
+        ),
+        _ => println!("commit detection: not measured (the server does not list commit times)"),
+    }
+    let json = serde_json::json!({
+        "rows_per_s": rows_per_s.round(),
+        "mb_per_s": (mb_per_s * 10.0).round() / 10.0,
+        "cpu_s_per_gb": (cpu_s_per_gb * 100.0).round() / 100.0,
+        "peak_rss_mb": (rss * 10.0).round() / 10.0,
+        "commit_p50_ms": p50.map(|v| (v * 10.0).round() / 10.0),
+        "commit_p99_ms": p99.map(|v| (v * 10.0).round() / 10.0),
+        "baseline_rss_mb": (baseline_rss * 10.0).round() / 10.0,
+        "rows": total_rows,
+        "seconds": (flushed * 1000.0).round() / 1000.0,
+        "cpu_s": (cpu * 1000.0).round() / 1000.0,
+    });
+    println!("{json}");
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Hooks for the criterion benches in `benches/`: the channel's CPU pipeline (serialize,
+//! buffer into request-sized batches, compress) without I/O. Hidden from the docs and not a
+//! stable API.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+use super::actor::Codec;
+use super::batch::{Batcher, Chunk, SealedBatch};
+use super::budget::BudgetBytes;
+use super::{encode, ChannelSettings};
+use crate::transport::Compression;
+use crate::Result;
+
+/// What a channel does to appended rows before the HTTP request, run synchronously: the same
+/// functions the caller's task and the channel actor run.
+#[derive(Debug)]
+pub struct Pipeline {
+    cap: usize,
+    batcher: Batcher,
+    codec: Codec,
+    sealed: VecDeque<SealedBatch>,
+}
+
+/// Totals produced by a [`Pipeline`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    /// Request bodies produced.
+    pub requests: usize,
+    /// Uncompressed NDJSON bytes in them.
+    pub ndjson_bytes: usize,
+    /// Bytes on the wire (after compression).
+    pub body_bytes: usize,
+}
+
+impl Pipeline {
+    /// A pipeline with the default request size (4 MB) and the given compression.
+    ///
+    /// # Errors
+    /// When the compressor cannot be created.
+    pub fn new(compression: Compression) -> Result<Self> {
+        let settings = ChannelSettings {
+            compression,
+            ..ChannelSettings::default()
+        };
+        let cap = settings.batch_cap();
+        Ok(Self {
+            cap,
+            batcher: Batcher::new(cap),
+            codec: Codec::new(&settings)?,
+            sealed: VecDeque::new(),
+        })
+    }
+
+    /// Serializes `rows` as `append_rows` does, buffers them, and compresses every batch that
+    /// became full.
+    ///
+    /// # Errors
+    /// As [`Channel::append_rows`](super::Channel::append_rows) for serialization; a
+    /// compression failure as [`Error::Serialization`](crate::Error::Serialization).
+    pub fn append<I>(&mut self, rows: I, out: &mut Output) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let encoded = encode::encode_rows(rows, self.cap)?;
+        let now = tokio::time::Instant::now();
+        let n = encoded.pieces.len();
+        for (i, piece) in encoded.pieces.into_iter().enumerate() {
+            let len = piece.data.len();
+            self.batcher.push(
+                Chunk {
+                    data: piece.data,
+                    rows: piece.rows,
+                    start: None,
+                    end: None,
+                    budget: BudgetBytes::detached(len),
+                    continues: i + 1 < n,
+                },
+                now,
+                0,
+                &mut self.sealed,
+            );
+        }
+        self.compress_sealed(out)
+    }
+
+    /// Seals and compresses the open batch.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub fn finish(&mut self, out: &mut Output) -> Result<()> {
+        self.sealed.extend(self.batcher.seal());
+        self.compress_sealed(out)
+    }
+
+    fn compress_sealed(&mut self, out: &mut Output) -> Result<()> {
+        while let Some(b) = self.sealed.pop_front() {
+            let body = self
+                .codec
+                .encode(&b)
+                .map_err(|e| crate::Error::Serialization {
+                    row_index: 0,
+                    message: format!("compression failed: {e}"),
+                    source: Some(Box::new(e)),
+                })?;
+            out.requests += 1;
+            out.ndjson_bytes += b.len;
+            out.body_bytes += body.len();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_cuts_request_sized_compressed_bodies() {
+        let mut p = Pipeline::new(Compression::Zstd).unwrap();
+        let mut out = Output::default();
+        let rows: Vec<_> = (0..30_000)
+            .map(|i| serde_json::json!({"ID": i, "NAME": "x".repeat(200)}))
+            .collect();
+        for chunk in rows.chunks(1000) {
+            p.append(chunk, &mut out).unwrap();
+        }
+        p.finish(&mut out).unwrap();
+        assert!(out.requests >= 2, "{out:?}");
+        assert!(out.ndjson_bytes > 6_000_000, "{out:?}");
+        assert!(out.body_bytes < out.ndjson_bytes / 10, "{out:?}");
+    }
+}
