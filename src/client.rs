@@ -118,11 +118,15 @@ impl StreamingIngestClient {
         &self.inner.runtime
     }
 
-    /// Closes every channel opened through this client (flushing them) and stops its
-    /// background tasks.
+    /// Closes every channel opened through this client and stops its background tasks.
+    /// Returns once every channel's task has stopped: its buffered rows were sent and
+    /// acknowledged by the server (not necessarily committed), or it gave up after 30 s.
     ///
     /// # Errors
-    /// The first error met while closing a channel; every channel is still closed.
+    /// The first error met while closing a channel (a channel that had failed, an append
+    /// that failed while draining, or rows still unsent after 30 s — as
+    /// [`Error::ChannelInvalidated`](crate::Error::ChannelInvalidated) carrying the committed
+    /// offset token to replay after); every channel is still closed.
     ///
     /// # Cancellation
     /// Dropping the future stops waiting; channels not yet closed keep running.

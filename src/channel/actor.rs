@@ -279,7 +279,10 @@ pub(crate) struct Actor {
     /// When recent recoveries started, and whether each was for a lost response.
     recovery_times: VecDeque<(Instant, bool)>,
     draining: bool,
+    drain_started: Option<Instant>,
     drain_deadline: Option<Instant>,
+    /// A recovery was in progress when the drain gave up (its batches were undelivered).
+    draining_recovery: bool,
     codec: Codec,
     /// The body of the next queued batch (by `seq`), compressed while the previous request
     /// was in flight.
@@ -320,7 +323,9 @@ impl Actor {
             failure: None,
             recovery_times: VecDeque::new(),
             draining: false,
+            drain_started: None,
             drain_deadline: None,
+            draining_recovery: false,
             codec,
             precompressed: None,
         })
@@ -380,11 +385,7 @@ impl Actor {
                     self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT));
                 }
                 Event::DrainTimeout => {
-                    tracing::warn!(
-                        channel = %self.shared.name(),
-                        buffered_rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>(),
-                        "channel closed before its buffer could be sent; those rows were dropped"
-                    );
+                    self.give_up_drain();
                     break;
                 }
             }
@@ -418,6 +419,7 @@ impl Actor {
         self.publish_gauges(true);
         self.shared.pending.store(false, Ordering::Relaxed);
         self.shared.state.send_replace(State::Closed);
+        self.shared.stopped.send_replace(Some(self.failure.clone()));
         tracing::debug!(channel = %self.shared.name(), "channel actor stopped");
     }
 }
@@ -436,9 +438,37 @@ impl Actor {
         }
     }
 
+    /// The drain deadline passed (or the close timed out): rows not delivered are dropped and
+    /// recorded as the channel's failure, so `client.close()` reports them.
+    fn give_up_drain(&mut self) {
+        let rows = self.batcher.rows()
+            + self.queue.iter().map(|b| b.rows).sum::<usize>()
+            + self.inflight.as_ref().map_or(0, |f| f.batch.rows);
+        tracing::warn!(
+            channel = %self.shared.name(),
+            buffered_rows = rows,
+            "channel closed before its buffer could be sent; those rows were dropped"
+        );
+        if self.failure.is_none() && (rows > 0 || self.draining_recovery) {
+            let waited = self.drain_started.map_or(Duration::ZERO, |t| t.elapsed());
+            self.failure = Some(Failure {
+                reason: format!(
+                    "the channel was closed before {rows} buffered rows could be delivered; \
+                     replay after the committed offset token"
+                ),
+                last_committed: self.committed_rx.borrow().clone(),
+                source: Arc::new(Error::Timeout {
+                    operation: "channel close",
+                    waited,
+                }),
+            });
+        }
+    }
+
     fn start_drain(&mut self, limit: Option<Duration>) {
         if !self.draining {
             self.draining = true;
+            self.drain_started = Some(Instant::now());
             self.drain_deadline = limit.map(|d| Instant::now() + d);
         }
         self.seal();

@@ -131,6 +131,14 @@
 //! }
 //! ```
 //!
+//! # Closing the client
+//!
+//! `client.close()` refuses new appends on every channel, lets each channel send what it had
+//! admitted (for at most 30 s), and returns once every channel's task has stopped — so a process
+//! may exit right after it without losing acknowledged appends. It reports the first error a
+//! channel met (including rows dropped because the 30 s ran out). It does not wait for commits:
+//! use [`Channel::close_with`] with [`CloseOptions::wait_for_commit`] for that.
+//!
 //! # Dropping without `close()`
 //!
 //! Dropping a [`Channel`] closes its command queue; the actor then sends what is buffered for
@@ -409,9 +417,18 @@ impl ChannelRuntime {
             }
         }
         rt.shutdown.cancel();
+        // Wait for each actor to have stopped (drained, or given up), not merely to have
+        // started draining, and report the first failure met while draining.
         for c in channels {
-            let mut state = c.state.subscribe();
-            let _ = state.wait_for(|s| matches!(s, State::Closed)).await;
+            let mut stopped = c.stopped.subscribe();
+            let outcome = stopped
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|s| s.clone());
+            if let Some(Some(f)) = outcome {
+                first_error.get_or_insert_with(|| c.invalidated(&f));
+            }
         }
         rt.poller.stop();
         first_error.map_or(Ok(()), Err)
@@ -469,6 +486,12 @@ impl std::fmt::Debug for Channel {
             .field("channel", &self.shared.path.channel)
             .field("pipe", &self.shared.path.pipe.pipe)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.shared.handle_dropped.cancel();
     }
 }
 

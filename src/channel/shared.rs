@@ -107,6 +107,12 @@ pub(crate) struct ChannelShared {
     pub(crate) shutdown: CancellationToken,
     /// Cancelled to make the actor exit at once, dropping what it buffered (close timeout).
     pub(crate) abort: CancellationToken,
+    /// Cancelled when the handle is dropped (lets the actor see it while it is busy
+    /// recovering, when it does not read its command queue).
+    pub(crate) handle_dropped: CancellationToken,
+    /// Set once, by the actor's cleanup, when its task has stopped: `Some(None)` after a clean
+    /// drain, `Some(Some(failure))` when it stopped failed or with rows undelivered.
+    pub(crate) stopped: watch::Sender<Option<Option<Failure>>>,
     pub(crate) metrics: Metrics,
 }
 
@@ -142,6 +148,8 @@ impl ChannelShared {
             recoveries: AtomicU64::new(0),
             shutdown,
             abort: CancellationToken::new(),
+            handle_dropped: CancellationToken::new(),
+            stopped: watch::Sender::new(None),
             metrics,
         }
     }

@@ -493,6 +493,39 @@ async fn close_waits_for_commit_and_client_close_closes_every_channel() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn client_close_returns_only_after_every_channel_delivered_its_rows() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(500));
+    let client = client(&fake, settings());
+    let a = open(&client, "a").await;
+    let b = open(&client, "b").await;
+    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    b.append_rows([Row { id: 2 }, Row { id: 3 }], tok(2), tok(3))
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    client.close().await.unwrap();
+    assert!(
+        t0.elapsed() >= Duration::from_millis(500),
+        "returned before sending"
+    );
+    assert_eq!(ids(&fake.appends_to("a")[0].rows), [1]);
+    assert_eq!(ids(&fake.appends_to("b")[0].rows), [2, 3]);
+    assert!(fake.appends().iter().all(|a| a.accepted));
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_close_reports_an_error_met_while_draining() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let a = open(&client, "a").await;
+    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    fake.fail_next_append(|| server_error(400, "ERR_INVALID_ROWS", "append rows"));
+    let err = client.close().await.unwrap_err();
+    assert!(err.is_channel_invalidated(), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn close_times_out_when_the_server_hangs() {
     let fake = FakeApi::new();
     fake.set_latency(Duration::from_secs(3600));
