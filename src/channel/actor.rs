@@ -242,6 +242,15 @@ async fn sleep_until_opt(t: Option<Instant>) {
     }
 }
 
+/// Why a guarded wait during recovery stopped early.
+#[derive(Debug, Clone, Copy)]
+enum Interrupt {
+    /// Abort (close timeout) or the drain deadline: stop the actor now.
+    Stop,
+    /// The recovery episode ran out of time: fail the channel.
+    Timeout,
+}
+
 enum Event {
     Ack(Result<String>),
     Cmd(Option<Cmd>),
@@ -283,6 +292,8 @@ pub(crate) struct Actor {
     drain_deadline: Option<Instant>,
     /// A recovery was in progress when the drain gave up (its batches were undelivered).
     draining_recovery: bool,
+    /// Exit the run loop now (a recovery was interrupted by abort or the drain deadline).
+    stop: bool,
     codec: Codec,
     /// The body of the next queued batch (by `seq`), compressed while the previous request
     /// was in flight.
@@ -326,6 +337,7 @@ impl Actor {
             drain_started: None,
             drain_deadline: None,
             draining_recovery: false,
+            stop: false,
             codec,
             precompressed: None,
         })
@@ -334,6 +346,10 @@ impl Actor {
     /// Runs until the channel is closed.
     pub(crate) async fn run(mut self) {
         loop {
+            if self.stop {
+                self.give_up_drain();
+                break;
+            }
             if self.finished() {
                 break;
             }
@@ -377,13 +393,7 @@ impl Actor {
                         }
                     }
                 }
-                Event::Shutdown => {
-                    // The client is closing: refuse new appends, deliver what was admitted.
-                    if self.failure.is_none() {
-                        self.shared.state.send_replace(State::Closed);
-                    }
-                    self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT));
-                }
+                Event::Shutdown => self.on_shutdown(),
                 Event::DrainTimeout => {
                     self.give_up_drain();
                     break;
@@ -747,9 +757,80 @@ impl Actor {
         self.shared.state.send_replace(State::Failed(failure));
     }
 
+    /// Awaits `fut` while still honouring the channel's controls: an abort (close timeout)
+    /// or a passed drain deadline interrupts it, and so does the end of the recovery episode
+    /// (`episode_deadline`); client shutdown and the handle being dropped start the drain
+    /// (with its deadline) and keep waiting.
+    async fn guarded<T>(
+        &mut self,
+        episode_deadline: Instant,
+        fut: impl Future<Output = T>,
+    ) -> std::result::Result<T, Interrupt> {
+        tokio::pin!(fut);
+        loop {
+            let drain_deadline = self.drain_deadline;
+            tokio::select! {
+                biased;
+                () = self.shared.abort.cancelled() => return Err(Interrupt::Stop),
+                () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => {
+                    return Err(Interrupt::Stop)
+                }
+                () = tokio::time::sleep_until(episode_deadline) => return Err(Interrupt::Timeout),
+                () = self.shared.shutdown.cancelled(), if !self.draining => self.on_shutdown(),
+                () = self.shared.handle_dropped.cancelled(), if !self.draining => {
+                    self.start_drain(Some(DROP_FLUSH_TIMEOUT));
+                }
+                r = &mut fut => return Ok(r),
+            }
+        }
+    }
+
+    /// The client is closing: refuse new appends, deliver what was admitted.
+    fn on_shutdown(&mut self) {
+        if self.failure.is_none() {
+            self.shared.state.send_replace(State::Closed);
+        }
+        self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT));
+    }
+
     /// Reopens the channel and re-sends exactly the retained batches after the committed
-    /// token. Bounded: at most [`MAX_RECOVERIES`] within [`RECOVERY_WINDOW`], with backoff.
-    async fn recover(&mut self, mut reason: String, lost_response: bool) {
+    /// token. Bounded: at most [`MAX_RECOVERIES`] within [`RECOVERY_WINDOW`], with backoff,
+    /// and at most `recovery_timeout` per episode (reopen attempts included, however long the
+    /// REST layer retries each one). Abort, client shutdown and the handle being dropped are
+    /// honoured meanwhile.
+    async fn recover(&mut self, reason: String, lost_response: bool) {
+        let episode_deadline = Instant::now() + self.settings.recovery_timeout;
+        match self
+            .recover_until(reason, lost_response, episode_deadline)
+            .await
+        {
+            Ok(()) => {}
+            Err(Interrupt::Stop) => {
+                self.draining_recovery = !self.retained.is_empty();
+                self.stop = true;
+            }
+            Err(Interrupt::Timeout) => {
+                let timeout = self.settings.recovery_timeout;
+                let e = Error::ChannelInvalidated {
+                    channel: self.shared.name().to_owned(),
+                    reason: format!(
+                        "automatic recovery did not succeed within {timeout:?} \
+                         (recovery_timeout); the server or the network is failing"
+                    ),
+                    last_committed: self.committed_rx.borrow().clone(),
+                    source: None,
+                };
+                self.fail(format!("recovery gave up after {timeout:?}"), e);
+            }
+        }
+    }
+
+    async fn recover_until(
+        &mut self,
+        mut reason: String,
+        lost_response: bool,
+        episode_deadline: Instant,
+    ) -> std::result::Result<(), Interrupt> {
         if let Some(f) = self.inflight.take() {
             // The request may or may not have been applied: treat it as sent.
             self.retained.push_back(f.batch);
@@ -759,6 +840,7 @@ impl Actor {
         } else {
             MAX_RECOVERIES
         };
+        let mut episode_attempts = 0usize;
         'reopen: loop {
             let now = Instant::now();
             while self
@@ -791,12 +873,15 @@ impl Actor {
                     source: None,
                 };
                 self.fail(format!("recovery gave up: {reason}"), e);
-                return;
+                return Ok(());
             }
             self.recovery_times.push_back((now, lost_response));
-            if attempt > 0 {
-                let backoff = Duration::from_millis(100 << attempt.min(6));
-                tokio::time::sleep(backoff).await;
+            let backoff_step = attempt.max(episode_attempts);
+            episode_attempts += 1;
+            if backoff_step > 0 {
+                let backoff = Duration::from_millis(100 << backoff_step.min(6));
+                self.guarded(episode_deadline, tokio::time::sleep(backoff))
+                    .await?;
             }
             self.shared.generation.fetch_add(1, Ordering::AcqRel);
             self.shared.recoveries.fetch_add(1, Ordering::Relaxed);
@@ -804,7 +889,7 @@ impl Actor {
             tracing::warn!(
                 channel = %self.shared.name(),
                 pipe = %self.shared.path.pipe.pipe,
-                attempt = attempt + 1,
+                attempt = episode_attempts,
                 reason = %reason,
                 "channel invalidated; reopening and replaying uncommitted batches"
             );
@@ -812,7 +897,10 @@ impl Actor {
                 offset_token: None,
                 fail_on_uncommitted_rows: Some(false),
             };
-            let resp = match self.api.open_channel(&self.shared.path, &request).await {
+            let api = Arc::clone(&self.api);
+            let path = Arc::clone(&self.shared.path);
+            let open = async move { api.open_channel(&path, &request).await };
+            let resp = match self.guarded(episode_deadline, open).await? {
                 Ok(r) => r,
                 Err(e) if e.is_retryable() || is_recoverable(&e) => {
                     reason = format!("reopen failed: {e}");
@@ -820,7 +908,7 @@ impl Actor {
                 }
                 Err(e) => {
                     self.fail(format!("reopening failed: {e}"), e);
-                    return;
+                    return Ok(());
                 }
             };
             self.continuation = resp.next_continuation_token;
@@ -842,7 +930,7 @@ impl Actor {
                     source: None,
                 };
                 self.fail("automatic recovery is impossible".into(), e);
-                return;
+                return Ok(());
             };
             // Every kept batch is now either committed or about to be re-sent: requests
             // already acknowledged before, or (the lost one) now known to be committed.
@@ -856,10 +944,13 @@ impl Actor {
                 tracing::debug!(
                     channel = %self.shared.name(),
                     offset_token = ?self.retained[i].end,
-                    attempt = attempt + 1,
+                    attempt = episode_attempts,
                     "replaying batch"
                 );
-                match self.api.append_rows(&self.shared.path, &req).await {
+                let api = Arc::clone(&self.api);
+                let path = Arc::clone(&self.shared.path);
+                let append = async move { api.append_rows(&path, &req).await };
+                match self.guarded(episode_deadline, append).await? {
                     Ok(next) => {
                         self.continuation = next;
                         self.acked_seq = self.acked_seq.max(self.retained[i].seq);
@@ -870,7 +961,7 @@ impl Actor {
                     }
                     Err(e) => {
                         self.fail(format!("replay failed: {e}"), e);
-                        return;
+                        return Ok(());
                     }
                 }
             }
@@ -879,7 +970,7 @@ impl Actor {
             if !self.retained.is_empty() {
                 self.poller.wake();
             }
-            return;
+            return Ok(());
         }
     }
 

@@ -60,7 +60,12 @@
 //! anything new. With strictly increasing offset tokens this is exactly-once delivery without
 //! application code. Recovery is bounded, with backoff: at most 5 recoveries from invalidation
 //! within 60 s (so two writers fighting over one channel do not loop forever) and 20 from lost
-//! responses.
+//! responses, and one recovery episode (every reopen attempt, each retried by the REST layer,
+//! and the replay) may take at most `recovery_timeout` (default 2 min, set on the client
+//! builder): during an outage the channel then fails instead of retrying forever. While it
+//! recovers, the channel's task still honours a close timeout (it stops at once and the name
+//! can be opened again), client shutdown and the handle being dropped (each with its drain
+//! limit).
 //!
 //! When recovery is impossible (retries exhausted, authentication revoked, the committed token
 //! matches no kept batch, too many recoveries), the channel fails: every later call returns
@@ -209,6 +214,9 @@ pub(crate) struct ChannelSettings {
     pub(crate) commit_poll_interval: Duration,
     /// Commit poll interval while everything is committed. Default 5 s.
     pub(crate) idle_poll_interval: Duration,
+    /// Longest time one automatic recovery (reopen + replay, all attempts) may take before
+    /// the channel fails. Default 2 min.
+    pub(crate) recovery_timeout: Duration,
 }
 
 impl Default for ChannelSettings {
@@ -221,6 +229,7 @@ impl Default for ChannelSettings {
             zstd_level: 1,
             commit_poll_interval: Duration::from_millis(100),
             idle_poll_interval: Duration::from_secs(5),
+            recovery_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -237,6 +246,7 @@ impl ChannelSettings {
         self.memory_budget_bytes = self.memory_budget_bytes.max(MIN_REQUEST_BYTES);
         self.commit_poll_interval = self.commit_poll_interval.max(Duration::from_millis(1));
         self.idle_poll_interval = self.idle_poll_interval.max(self.commit_poll_interval);
+        self.recovery_timeout = self.recovery_timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -938,6 +948,12 @@ impl Channel {
             Ok(r) => r,
             Err(_) => {
                 self.shared.abort.cancel();
+                // The actor stops at once (also mid-recovery); wait briefly so the channel's
+                // name is free for a new open when this returns.
+                let mut stopped = self.shared.stopped.subscribe();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), stopped.wait_for(Option::is_some))
+                        .await;
                 Err(Error::Timeout {
                     operation: "channel close",
                     waited: options.timeout,

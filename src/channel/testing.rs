@@ -113,6 +113,8 @@ struct FakeState {
     /// Every open of these channels is followed by a competing open (two writers).
     contested: Vec<String>,
     chain_violations: usize,
+    /// Every open takes this long and then fails with 503 (an outage the REST layer retries).
+    refuse_opens: Option<Duration>,
 }
 
 /// The fake server.
@@ -187,6 +189,12 @@ impl FakeApi {
     /// The next open fails with this error.
     pub(crate) fn fail_next_open(&self, f: impl FnOnce() -> Error + Send + 'static) {
         self.lock().fail_opens.push_back(Box::new(f));
+    }
+
+    /// While `Some(d)`, every open takes `d` (virtual time, like the REST layer's retries)
+    /// and then fails with a retryable 503.
+    pub(crate) fn refuse_opens(&self, d: Option<Duration>) {
+        self.lock().refuse_opens = d;
     }
 
     /// Another client opens the channel (bumping the sequencer, discarding uncommitted rows),
@@ -300,6 +308,14 @@ impl IngestApi for FakeApi {
         channel: &ChannelPath,
         request: &OpenChannelRequest,
     ) -> Result<OpenChannelResponse> {
+        let refuse = self.lock().refuse_opens;
+        if let Some(d) = refuse {
+            self.lock()
+                .opens
+                .push((channel.channel.clone(), Instant::now()));
+            tokio::time::sleep(d).await;
+            return Err(server_error(503, "ERR_SERVICE_UNAVAILABLE", "open channel"));
+        }
         let mut s = self.lock();
         s.opens.push((channel.channel.clone(), Instant::now()));
         if let Some(f) = s.fail_opens.pop_front() {

@@ -431,6 +431,85 @@ async fn two_writers_fighting_end_in_an_error_not_a_loop() {
     assert_eq!(fake.opens("c"), 1 + super::actor::MAX_RECOVERIES);
 }
 
+/// Opens `c`, commits token 1, then makes the server refuse reopens (each attempt taking
+/// 30 s, as the REST layer's retries would) and invalidates the channel's continuation token.
+async fn outage_during_recovery(fake: &Arc<FakeApi>, client: &StreamingIngestClient) -> Channel {
+    let ch = open(client, "c").await;
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    fake.refuse_opens(Some(Duration::from_secs(30)));
+    fake.reopen_elsewhere("c", None);
+    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    // The stale token starts a recovery; the flush waits for it, so stop waiting early.
+    let pending = tokio::time::timeout(Duration::from_secs(5), ch.flush()).await;
+    assert!(pending.is_err(), "the flush should wait for the recovery");
+    assert_eq!(fake.opens("c"), 2, "recovering");
+    ch
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_during_an_outage_fails_within_the_recovery_timeout() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let t0 = Instant::now();
+    let ch = outage_during_recovery(&fake, &client).await;
+    let mut state = ch.shared.state.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(600),
+        state.wait_for(|s| !matches!(s, super::shared::State::Open)),
+    )
+    .await
+    .expect("recovery never gave up")
+    .unwrap();
+    drop(state);
+    // 2 min of recovery plus at most one 30 s attempt started just before the deadline
+    // is cut short by the deadline itself.
+    assert!(
+        t0.elapsed() <= Duration::from_secs(125),
+        "{:?}",
+        t0.elapsed()
+    );
+    let err = ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap_err();
+    match err {
+        Error::ChannelInvalidated { last_committed, .. } => assert_eq!(last_committed, tok(1)),
+        e => panic!("{e}"),
+    }
+    fake.refuse_opens(None);
+    assert_eq!(ch.reopen().await.unwrap(), tok(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_timeout_during_a_recovery_stops_the_actor_and_frees_the_name() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = outage_during_recovery(&fake, &client).await;
+    let err = ch
+        .close_with(CloseOptions::default().timeout(Duration::from_secs(2)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    fake.refuse_opens(None);
+    let again = client.open_channel("DB", "SC", "P", "c").await.unwrap();
+    assert_eq!(again.latest_committed_offset_token(), tok(1));
+    tokio::time::timeout(Duration::from_secs(60), client.close())
+        .await
+        .expect("client.close() hung")
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_close_during_a_recovery_returns_within_the_drain_limit() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let _ch = outage_during_recovery(&fake, &client).await;
+    let t0 = Instant::now();
+    let err = client.close().await.unwrap_err();
+    assert!(err.is_channel_invalidated(), "{err}");
+    assert!(t0.elapsed() <= super::actor::SHUTDOWN_FLUSH_TIMEOUT + Duration::from_secs(1));
+}
+
 #[tokio::test(start_paused = true)]
 async fn row_errors_become_events_with_the_offset_bound() {
     let fake = FakeApi::new();
