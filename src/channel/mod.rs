@@ -351,9 +351,11 @@ impl ChannelRuntime {
         if let Some(t) = &options.offset_token {
             t.validate()?;
         }
-        if rt.poller.is_open(&path) {
+        // Reserved until registered (or until this open fails or is cancelled): a concurrent
+        // open of the same path would otherwise reach the server and invalidate this one.
+        let Some(_reservation) = rt.poller.reserve(&path) else {
             return Err(already_open(&path));
-        }
+        };
         let request = OpenChannelRequest {
             offset_token: options.offset_token.map(OffsetToken::into_string),
             fail_on_uncommitted_rows: None,

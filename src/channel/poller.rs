@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::shared::{ChannelShared, RecoverRequest};
 use super::ChannelSettings;
-use crate::transport::{IngestApi, PipePath};
+use crate::transport::{ChannelPath, IngestApi, PipePath};
 
 /// The registry of open channels and the poller's controls.
 #[derive(Debug)]
@@ -25,6 +25,10 @@ pub(crate) struct Poller {
     api: Arc<dyn IngestApi>,
     settings: Arc<ChannelSettings>,
     channels: Mutex<HashMap<u64, Arc<ChannelShared>>>,
+    /// Paths being opened (the open request is in flight): a second open of the same path in
+    /// this client is refused before it reaches the server, where it would bump the
+    /// sequencer and invalidate the first.
+    reserved: Mutex<std::collections::HashSet<ChannelPath>>,
     wake: Notify,
     cancel: CancellationToken,
     started: std::sync::Once,
@@ -36,6 +40,7 @@ impl Poller {
             api,
             settings,
             channels: Mutex::new(HashMap::new()),
+            reserved: Mutex::new(std::collections::HashSet::new()),
             wake: Notify::new(),
             cancel: CancellationToken::new(),
             started: std::sync::Once::new(),
@@ -68,9 +73,25 @@ impl Poller {
         true
     }
 
-    /// Whether a channel with this path is open.
-    pub(crate) fn is_open(&self, path: &crate::transport::ChannelPath) -> bool {
-        self.lock().values().any(|c| *c.path == *path)
+    /// Reserves `path` for an open in progress; `None` when a channel of that path is open
+    /// or being opened. The reservation ends when the guard is dropped (register first).
+    pub(crate) fn reserve(self: &Arc<Self>, path: &ChannelPath) -> Option<Reservation> {
+        let map = self.lock();
+        if map.values().any(|c| *c.path == *path) {
+            return None;
+        }
+        let mut reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !reserved.insert(path.clone()) {
+            return None;
+        }
+        drop(map);
+        Some(Reservation {
+            poller: Arc::clone(self),
+            path: path.clone(),
+        })
     }
 
     /// Removes a channel: it is not polled again.
@@ -158,6 +179,23 @@ impl Poller {
             }
         });
         futures_util::future::join_all(polls).await;
+    }
+}
+
+/// A path reserved by an open in progress (see [`Poller::reserve`]).
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    poller: Arc<Poller>,
+    path: ChannelPath,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.poller
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.path);
     }
 }
 

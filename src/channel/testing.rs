@@ -115,6 +115,8 @@ struct FakeState {
     chain_violations: usize,
     /// Every open takes this long and then fails with 503 (an outage the REST layer retries).
     refuse_opens: Option<Duration>,
+    /// Every successful open takes this long.
+    open_latency: Duration,
 }
 
 /// The fake server.
@@ -195,6 +197,11 @@ impl FakeApi {
     /// and then fails with a retryable 503.
     pub(crate) fn refuse_opens(&self, d: Option<Duration>) {
         self.lock().refuse_opens = d;
+    }
+
+    /// Every successful open takes `d` (virtual time).
+    pub(crate) fn set_open_latency(&self, d: Duration) {
+        self.lock().open_latency = d;
     }
 
     /// Another client opens the channel (bumping the sequencer, discarding uncommitted rows),
@@ -308,7 +315,13 @@ impl IngestApi for FakeApi {
         channel: &ChannelPath,
         request: &OpenChannelRequest,
     ) -> Result<OpenChannelResponse> {
-        let refuse = self.lock().refuse_opens;
+        let (refuse, latency) = {
+            let s = self.lock();
+            (s.refuse_opens, s.open_latency)
+        };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         if let Some(d) = refuse {
             self.lock()
                 .opens

@@ -511,6 +511,31 @@ async fn client_close_during_a_recovery_returns_within_the_drain_limit() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn concurrent_opens_of_one_channel_leave_the_winner_intact() {
+    let fake = FakeApi::new();
+    fake.set_open_latency(Duration::from_millis(200));
+    let client = client(&fake, settings());
+    let (a, b) = tokio::join!(
+        client.open_channel("DB", "SC", "P", "c"),
+        client.open_channel("DB", "SC", "P", "c")
+    );
+    let (winner, loser) = match (a, b) {
+        (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
+        (a, b) => panic!("expected one open to fail: {a:?} {b:?}"),
+    };
+    assert!(matches!(loser, Error::InvalidArgument { .. }), "{loser}");
+    assert_eq!(fake.opens("c"), 1, "the loser never reached the server");
+    winner.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    winner.flush().await.unwrap();
+    assert_eq!(winner.status().recoveries, 0);
+    winner.close().await.unwrap();
+    // A failed open releases its reservation.
+    fake.fail_next_open(|| server_error(404, "ERR_PIPE_DOES_NOT_EXIST", "open channel"));
+    assert!(client.open_channel("DB", "SC", "P", "d").await.is_err());
+    open(&client, "d").await.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
 async fn row_errors_become_events_with_the_offset_bound() {
     let fake = FakeApi::new();
     let client = client(&fake, settings());
