@@ -33,7 +33,8 @@
 //!
 //! A client-wide budget (default 256 MiB) bounds the bytes buffered plus the bytes sent but not
 //! yet committed. `append_*` waits for room; `try_append_*` returns
-//! [`Error::Backpressure`] instead. Batches are kept, compressed,
+//! [`Error::Backpressure`] instead (or [`Error::InvalidArgument`], not retryable, for an
+//! append larger than the whole budget, which could never be taken at once). Batches are kept, compressed,
 //! until the server reports their end token committed — that is what makes automatic replay
 //! possible — and their bytes count against the budget until then. Batches without an end
 //! offset token are released as soon as every batch before them is committed. The memory
@@ -662,7 +663,8 @@ impl Channel {
     /// channel's command queue is full it returns [`Error::Backpressure`] and takes nothing.
     ///
     /// # Errors
-    /// [`Error::Backpressure`], otherwise as [`append_row`](Self::append_row).
+    /// [`Error::Backpressure`] when there is no room now, [`Error::InvalidArgument`] when the
+    /// rows need more than the whole memory budget, otherwise as [`append_row`](Self::append_row).
     pub fn try_append_row<T: Serialize + ?Sized>(
         &self,
         row: &T,
@@ -675,7 +677,8 @@ impl Channel {
     /// Like [`append_rows`](Self::append_rows) but never waits (all rows or none).
     ///
     /// # Errors
-    /// [`Error::Backpressure`], otherwise as [`append_rows`](Self::append_rows).
+    /// [`Error::Backpressure`] when there is no room now, [`Error::InvalidArgument`] when the
+    /// rows need more than the whole memory budget, otherwise as [`append_rows`](Self::append_rows).
     pub fn try_append_rows<I>(
         &self,
         rows: I,
@@ -693,7 +696,8 @@ impl Channel {
     /// Like [`append_raw`](Self::append_raw) but never waits (all rows or none).
     ///
     /// # Errors
-    /// [`Error::Backpressure`], otherwise as [`append_raw`](Self::append_raw).
+    /// [`Error::Backpressure`] when there is no room now, [`Error::InvalidArgument`] when the
+    /// rows need more than the whole memory budget, otherwise as [`append_raw`](Self::append_raw).
     pub fn try_append_raw(
         &self,
         ndjson: Bytes,
