@@ -82,8 +82,35 @@ impl StreamingIngestClient {
         table: &str,
         channel: &str,
     ) -> Result<Channel> {
+        self.open_table_channel_with(
+            database,
+            schema,
+            table,
+            channel,
+            OpenChannelOptions::default(),
+        )
+        .await
+    }
+
+    /// [`open_table_channel`](Self::open_table_channel) with options (for example resetting
+    /// its offset token, or `fail_on_uncommitted_rows`).
+    ///
+    /// # Errors
+    /// As [`open_channel`](Self::open_channel).
+    ///
+    /// # Cancellation
+    /// As [`open_channel`](Self::open_channel).
+    pub async fn open_table_channel_with(
+        &self,
+        database: &str,
+        schema: &str,
+        table: &str,
+        channel: &str,
+        options: OpenChannelOptions,
+    ) -> Result<Channel> {
         let pipe = format!("{table}-STREAMING");
-        self.open_channel(database, schema, &pipe, channel).await
+        self.open_channel_with(database, schema, &pipe, channel, options)
+            .await
     }
 
     /// Opens a channel with options (for example resetting its offset token).

@@ -268,9 +268,20 @@ impl ChannelSettings {
 pub struct OpenChannelOptions {
     /// Reset the channel's committed offset token to this value at open.
     pub offset_token: Option<OffsetToken>,
+    /// When `Some(true)`, the open fails (HTTP 409, `ERR_CHANNEL_HAS_UNCOMMITTED_DATA`) if the
+    /// channel still has rows the server accepted but has not committed, instead of discarding
+    /// them. `None` (default) leaves it to the server, whose default is `false`.
+    pub fail_on_uncommitted_rows: Option<bool>,
 }
 
 impl OpenChannelOptions {
+    /// Sets [`fail_on_uncommitted_rows`](Self::fail_on_uncommitted_rows).
+    #[must_use]
+    pub fn fail_on_uncommitted_rows(mut self, fail: bool) -> Self {
+        self.fail_on_uncommitted_rows = Some(fail);
+        self
+    }
+
     /// Sets [`offset_token`](Self::offset_token).
     #[must_use]
     pub fn offset_token(mut self, token: impl Into<OffsetToken>) -> Self {
@@ -359,7 +370,7 @@ impl ChannelRuntime {
         };
         let request = OpenChannelRequest {
             offset_token: options.offset_token.map(OffsetToken::into_string),
-            fail_on_uncommitted_rows: None,
+            fail_on_uncommitted_rows: options.fail_on_uncommitted_rows,
         };
         let resp = rt.api.open_channel(&path, &request).await?;
         if let Some(code) = resp

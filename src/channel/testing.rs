@@ -117,6 +117,7 @@ struct FakeState {
     refuse_opens: Option<Duration>,
     /// Every successful open takes this long.
     open_latency: Duration,
+    open_requests: Vec<(String, OpenChannelRequest)>,
 }
 
 /// The fake server.
@@ -197,6 +198,11 @@ impl FakeApi {
     /// and then fails with a retryable 503.
     pub(crate) fn refuse_opens(&self, d: Option<Duration>) {
         self.lock().refuse_opens = d;
+    }
+
+    /// Open requests as received (channel, request).
+    pub(crate) fn open_requests(&self) -> Vec<(String, OpenChannelRequest)> {
+        self.lock().open_requests.clone()
     }
 
     /// Every successful open takes `d` (virtual time).
@@ -331,6 +337,8 @@ impl IngestApi for FakeApi {
         }
         let mut s = self.lock();
         s.opens.push((channel.channel.clone(), Instant::now()));
+        s.open_requests
+            .push((channel.channel.clone(), request.clone()));
         if let Some(f) = s.fail_opens.pop_front() {
             return Err(f());
         }

@@ -536,6 +536,35 @@ async fn concurrent_opens_of_one_channel_leave_the_winner_intact() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn open_options_reach_the_request_and_table_channels_use_the_default_pipe() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = client
+        .open_table_channel_with(
+            "DB",
+            "SC",
+            "T",
+            "c",
+            super::OpenChannelOptions::default()
+                .fail_on_uncommitted_rows(true)
+                .offset_token(7u64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ch.pipe_name(), "T-STREAMING");
+    open(&client, "d").await.close().await.unwrap();
+    let requests = fake.open_requests();
+    assert_eq!(requests[0].0, "c");
+    assert_eq!(requests[0].1.fail_on_uncommitted_rows, Some(true));
+    assert_eq!(requests[0].1.offset_token.as_deref(), Some("7"));
+    assert_eq!(
+        requests[1].1.fail_on_uncommitted_rows, None,
+        "server default"
+    );
+    ch.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
 async fn row_errors_become_events_with_the_offset_bound() {
     let fake = FakeApi::new();
     let client = client(&fake, settings());
