@@ -26,6 +26,9 @@ use crate::{Error, OffsetToken, Result};
 pub(crate) const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a channel closed by `client.close()` keeps trying to send its buffer.
 pub(crate) const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the status poll a closing channel makes to report row errors in its
+/// last batches.
+pub(crate) const FINAL_POLL_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this many automatic recoveries from invalidation (stale continuation token,
 /// `ERR_CHANNEL_*`, a non-`SUCCESS` status) within [`RECOVERY_WINDOW`]: more means another
 /// writer keeps reopening the channel.
@@ -351,6 +354,9 @@ impl Actor {
                 break;
             }
             if self.finished() {
+                if self.failure.is_none() {
+                    self.final_poll().await;
+                }
                 break;
             }
             self.pump();
@@ -669,6 +675,7 @@ impl Actor {
             // append larger than the budget could never finish.
             batch.budget.shrink_to(0);
         }
+        self.shared.unpolled_sends.store(true, Ordering::Release);
         let was_pending = self.shared.pending.load(Ordering::Relaxed);
         self.acked_seq = self.acked_seq.max(batch.seq);
         self.retained.push_back(batch);
@@ -781,6 +788,42 @@ impl Actor {
                     self.start_drain(Some(DROP_FLUSH_TIMEOUT));
                 }
                 r = &mut fut => return Ok(r),
+            }
+        }
+    }
+
+    /// Before the channel is unregistered: when appends were acknowledged since the last
+    /// status poll, polls once more so row errors in the last batches are reported (as
+    /// events and in the status) rather than lost. Bounded by [`FINAL_POLL_TIMEOUT`], the
+    /// drain deadline and an abort.
+    async fn final_poll(&mut self) {
+        if !self.shared.unpolled_sends.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let api = Arc::clone(&self.api);
+        let path = Arc::clone(&self.shared.path);
+        let poll = async move {
+            api.bulk_channel_status(&path.pipe, std::slice::from_ref(&path.channel))
+                .await
+        };
+        let deadline = self.drain_deadline;
+        let res = tokio::select! {
+            biased;
+            () = self.shared.abort.cancelled() => return,
+            () = sleep_until_opt(deadline), if deadline.is_some() => return,
+            r = tokio::time::timeout(FINAL_POLL_TIMEOUT, poll) => r,
+        };
+        match res {
+            Ok(Ok(mut statuses)) => {
+                if let Some(status) = statuses.remove(&self.shared.path.channel) {
+                    self.shared.apply_status(status);
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(channel = %self.shared.name(), error = %e, "final status poll failed");
+            }
+            Err(_) => {
+                tracing::debug!(channel = %self.shared.name(), "final status poll timed out");
             }
         }
     }
@@ -953,6 +996,7 @@ impl Actor {
                 match self.guarded(episode_deadline, append).await? {
                     Ok(next) => {
                         self.continuation = next;
+                        self.shared.unpolled_sends.store(true, Ordering::Release);
                         self.acked_seq = self.acked_seq.max(self.retained[i].seq);
                     }
                     Err(e) if is_recoverable(&e) => {

@@ -48,7 +48,10 @@
 //! `commit_poll_interval` (100 ms) while something is uncommitted or someone waits, every
 //! `idle_poll_interval` (5 s) otherwise, and never for closed channels. It publishes the
 //! committed token ([`Channel::latest_committed_offset_token`], [`Channel::watch_committed`],
-//! [`Channel::wait_for_commit`]) and new row errors ([`Channel::events`]).
+//! [`Channel::wait_for_commit`]) and new row errors ([`Channel::events`]). A channel that is
+//! closed (or dropped, or shut down with the client) after sending something the poller has
+//! not yet seen polls its own status once more before it stops, so the row errors of its last
+//! batches are reported too.
 //!
 //! # Automatic recovery
 //!
@@ -543,9 +546,17 @@ impl Channel {
     }
 
     /// A receiver of row-error events (rows the server rejected, with the offset bound).
-    /// Bounded at 64 events: a receiver that falls behind gets
-    /// [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) with the count it
-    /// missed; every event is also logged and counted.
+    /// Only events published after this call are received: subscribe right after opening.
+    ///
+    /// Bounded at 64 events with no replay: a receiver that falls behind gets
+    /// [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) with the number
+    /// of events it missed, and the missed events are gone. Nothing is lost from the totals:
+    /// [`status`](Self::status) holds the server's cumulative `rows_error_count` and its last
+    /// error (message, offset bound), and every event is also logged (`warn`) and counted
+    /// (`snowpipe_row_errors_total`). Closing a channel polls its status once more when
+    /// anything was sent since the last poll, so errors in its last batches are still
+    /// published before the channel stops (receivers then get the remaining events, then
+    /// `Closed`).
     pub fn events(&self) -> broadcast::Receiver<RowErrorEvent> {
         self.shared.events.subscribe()
     }

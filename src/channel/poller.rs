@@ -143,20 +143,27 @@ impl Poller {
 
     /// Polls every given channel once, one bulk request per pipe, pipes concurrently.
     pub(crate) async fn poll_once(&self, channels: Vec<Arc<ChannelShared>>) {
-        let mut by_pipe: HashMap<PipePath, Vec<(Arc<ChannelShared>, u64)>> = HashMap::new();
+        let mut by_pipe: HashMap<PipePath, Vec<(Arc<ChannelShared>, u64, bool)>> = HashMap::new();
         for c in channels {
             let generation = c.generation.load(Ordering::Acquire);
+            let unpolled = c.unpolled_sends.swap(false, Ordering::AcqRel);
             by_pipe
                 .entry(c.path.pipe.clone())
                 .or_default()
-                .push((c, generation));
+                .push((c, generation, unpolled));
         }
         let polls = by_pipe.into_iter().map(|(pipe, group)| async move {
-            let names: Vec<String> = group.iter().map(|(c, _)| c.path.channel.clone()).collect();
+            let names: Vec<String> = group
+                .iter()
+                .map(|(c, _, _)| c.path.channel.clone())
+                .collect();
             match self.api.bulk_channel_status(&pipe, &names).await {
                 Ok(mut statuses) => {
-                    for (c, generation) in group {
+                    for (c, generation, unpolled) in group {
                         let Some(status) = statuses.remove(&c.path.channel) else {
+                            if unpolled {
+                                c.unpolled_sends.store(true, Ordering::Release);
+                            }
                             tracing::warn!(channel = %c.path.channel, pipe = %pipe.pipe,
                                 "bulk channel status did not report an open channel");
                             continue;
@@ -174,6 +181,11 @@ impl Poller {
                     }
                 }
                 Err(e) => {
+                    for (c, _, unpolled) in &group {
+                        if *unpolled {
+                            c.unpolled_sends.store(true, Ordering::Release);
+                        }
+                    }
                     tracing::warn!(pipe = %pipe.pipe, error = %e, "bulk channel status failed");
                 }
             }

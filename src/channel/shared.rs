@@ -95,6 +95,9 @@ pub(crate) struct ChannelShared {
     pub(crate) errors_seen: AtomicU64,
     /// Sent batches not yet committed exist.
     pub(crate) pending: AtomicBool,
+    /// An append was acknowledged since the last successful status poll of this channel
+    /// (so closing it does one final poll, to report row errors in its last batches).
+    pub(crate) unpolled_sends: AtomicBool,
     /// Tasks inside `wait_for_commit` / `close` waiting for a commit.
     pub(crate) waiters: AtomicUsize,
     pub(crate) buffered_bytes: AtomicUsize,
@@ -139,6 +142,7 @@ impl ChannelShared {
             generation: AtomicU64::new(1),
             errors_seen: AtomicU64::new(opened.rows_error_count.unwrap_or(0)),
             pending: AtomicBool::new(false),
+            unpolled_sends: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
             buffered_bytes: AtomicUsize::new(0),
             buffered_rows: AtomicUsize::new(0),

@@ -565,6 +565,31 @@ async fn open_options_reach_the_request_and_table_channels_use_the_default_pipe(
 }
 
 #[tokio::test(start_paused = true)]
+async fn closing_without_waiting_for_commit_still_reports_row_errors_of_the_last_batch() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            commit_poll_interval: Duration::from_secs(30),
+            idle_poll_interval: Duration::from_secs(30),
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let mut events = ch.events();
+    tokio::time::sleep(Duration::from_millis(10)).await; // the poller's first poll
+    let polls = fake.status_polls().len();
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.add_row_errors("c", 1, "bad row", "1");
+    ch.close().await.unwrap();
+    assert_eq!(fake.status_polls().len(), polls + 1, "one final poll");
+    let event = events.try_recv().expect("row error reported at close");
+    assert_eq!(event.new_errors, 1);
+    assert_eq!(event.offset_upper_bound, tok(1));
+}
+
+#[tokio::test(start_paused = true)]
 async fn row_errors_become_events_with_the_offset_bound() {
     let fake = FakeApi::new();
     let client = client(&fake, settings());
