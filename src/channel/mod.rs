@@ -44,7 +44,9 @@
 //!
 //! # Commit tracking
 //!
-//! One poller per client calls bulk-channel-status for every open channel, every
+//! One poller per client calls bulk-channel-status for every open channel (one request per
+//! pipe, each pipe polled on its own task, so a slow or failing pipe never delays the others;
+//! each call is cut off after 10 s and counts as failed), every
 //! `commit_poll_interval` (100 ms) while something is uncommitted or someone waits, every
 //! `idle_poll_interval` (5 s) otherwise, and never for closed channels. It publishes the
 //! committed token ([`Channel::latest_committed_offset_token`], [`Channel::watch_committed`],
@@ -52,6 +54,14 @@
 //! closed (or dropped, or shut down with the client) after sending something the poller has
 //! not yet seen polls its own status once more before it stops, so the row errors of its last
 //! batches are reported too.
+//!
+//! When the polls of a channel keep failing, or the server's answers omit it, for 30 s, the
+//! channel is *stalled*: a warning is logged (`snowpipe_commit_poll_stalls_total` counts it),
+//! [`Channel::wait_for_commit`] fails at once with [`Error::Timeout`] naming the cause (until
+//! a poll succeeds again), and a channel missing from the answers is recovered like an
+//! invalidated one (reopen, replay after the committed token). A stalled channel's kept
+//! batches still count against the shared memory budget, so appends on every channel can
+//! eventually wait for it: watch for the warning, and close or reopen such a channel.
 //!
 //! # Automatic recovery
 //!
@@ -883,8 +893,9 @@ impl Channel {
     /// timeout. Use numeric tokens (or wait for the last token appended).
     ///
     /// # Errors
-    /// [`Error::Timeout`] after `timeout`, [`Error::ChannelInvalidated`] when the channel fails
-    /// meanwhile, [`Error::Shutdown`] when it is closed.
+    /// [`Error::Timeout`] after `timeout`, or at once while the channel's status polls have
+    /// been failing for 30 s (see the [module docs](self)); [`Error::ChannelInvalidated`] when
+    /// the channel fails meanwhile, [`Error::Shutdown`] when it is closed.
     ///
     /// # Cancellation
     /// Dropping the future only stops waiting.
@@ -893,6 +904,7 @@ impl Channel {
         self.rt.poller.wake();
         let mut committed = self.shared.committed.subscribe();
         let mut state = self.shared.state.subscribe();
+        let mut stalled = self.shared.stalled.subscribe();
         let wait = async {
             tokio::select! {
                 biased;
@@ -900,6 +912,12 @@ impl Channel {
                     r.map(|_| ()).map_err(|_| self.closed_error())
                 }
                 _ = state.wait_for(|s| !matches!(s, State::Open)) => Err(self.closed_error()),
+                _ = stalled.wait_for(|s| *s) => Err(Error::Timeout {
+                    operation: "offset token commit: the server's channel status could not be \
+                                read for 30 s (status polls failing or omitting the channel), so \
+                                commits cannot be seen",
+                    waited: shared::STALL_AFTER,
+                }),
             }
         };
         tokio::time::timeout(timeout, wait)

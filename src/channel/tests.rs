@@ -590,6 +590,84 @@ async fn closing_without_waiting_for_commit_still_reports_row_errors_of_the_last
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_slow_pipe_does_not_delay_commit_detection_on_other_pipes() {
+    let fake = FakeApi::new();
+    fake.slow_status_for_pipe("SLOW", Duration::from_secs(3600));
+    let client = client(&fake, settings());
+    let _slow = client.open_channel("DB", "SC", "SLOW", "s").await.unwrap();
+    let ch = open(&client, "c").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t0 = Instant::now();
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        t0.elapsed() <= Duration::from_millis(1200),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_status_polls_make_wait_for_commit_fail_promptly() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    fake.fail_status_for_pipe("P", true);
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    let t0 = Instant::now();
+    let err = ch
+        .wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(600))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("status"), "{err}");
+    assert!(
+        t0.elapsed() <= Duration::from_secs(35),
+        "{:?}",
+        t0.elapsed()
+    );
+    // Once polls work again (the next poll clears the stall), commits are seen.
+    fake.fail_status_for_pipe("P", false);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_channel_missing_from_status_answers_is_recovered() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    // The server loses the channel and its uncommitted batch.
+    fake.reopen_elsewhere("c", None);
+    fake.hide_from_status("c");
+    fake.set_manual_commit(false);
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| assert!(matches!(e, Error::Timeout { .. }), "{e}"));
+    let mut committed = ch.watch_committed();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        committed.wait_for(|c| *c == tok(1)),
+    )
+    .await
+    .expect("replayed and committed")
+    .unwrap();
+    drop(committed);
+    assert_eq!(ids(&fake.committed_rows("c")), [1]);
+    assert_eq!(ch.status().recoveries, 1);
+    ch.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
 async fn row_errors_become_events_with_the_offset_bound() {
     let fake = FakeApi::new();
     let client = client(&fake, settings());
