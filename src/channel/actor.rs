@@ -26,6 +26,9 @@ use crate::{Error, OffsetToken, Result};
 pub(crate) const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a channel closed by `client.close()` keeps trying to send its buffer.
 pub(crate) const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// A channel with nothing to send for this long frees its compression buffers and zstd
+/// context (up to about 2 × `max_request_bytes` plus ~1 MiB), recreated on the next batch.
+pub(crate) const CODEC_IDLE_RELEASE: Duration = Duration::from_secs(5);
 /// Longest wait for the status poll a closing channel makes to report row errors in its
 /// last batches.
 pub(crate) const FINAL_POLL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,6 +95,7 @@ impl std::fmt::Debug for InFlight {
 /// Compresses batch bodies, reusing one zstd context per channel.
 pub(super) struct Codec {
     compression: Compression,
+    level: i32,
     zstd: Option<zstd::bulk::Compressor<'static>>,
     scratch: Vec<u8>,
     /// Reused compression output; bodies are copied out at their exact size, because a sent
@@ -122,6 +126,7 @@ impl Codec {
         };
         Ok(Self {
             compression: settings.compression,
+            level: settings.zstd_level,
             zstd,
             scratch: Vec::new(),
             out: Vec::new(),
@@ -141,7 +146,28 @@ impl Codec {
         }
     }
 
+    /// Bytes held by the reusable buffers (not counting the zstd context).
+    pub(super) fn buffer_capacity(&self) -> usize {
+        self.scratch.capacity() + self.out.capacity()
+    }
+
+    /// Whether releasing would free anything.
+    fn holds_memory(&self) -> bool {
+        self.buffer_capacity() > 0 || self.zstd.is_some()
+    }
+
+    /// Frees the reusable buffers and the zstd context (about 2 × the request size plus the
+    /// context); they are recreated by the next `encode`.
+    pub(super) fn release(&mut self) {
+        self.scratch = Vec::new();
+        self.out = Vec::new();
+        self.zstd = None;
+    }
+
     pub(super) fn encode(&mut self, b: &SealedBatch) -> std::io::Result<Bytes> {
+        if self.compression == Compression::Zstd && self.zstd.is_none() {
+            self.zstd = Some(zstd::bulk::Compressor::new(self.level)?);
+        }
         match (self.compression, &mut self.zstd) {
             (Compression::Zstd, Some(z)) => {
                 let input = Self::contiguous(&mut self.scratch, b);
@@ -262,6 +288,7 @@ enum Event {
     Recover,
     Shutdown,
     DrainTimeout,
+    Idle,
 }
 
 /// The actor. Created by the runtime at open; runs until closed, dropped or shut down.
@@ -297,6 +324,8 @@ pub(crate) struct Actor {
     draining_recovery: bool,
     /// Exit the run loop now (a recovery was interrupted by abort or the drain deadline).
     stop: bool,
+    /// Since when the channel has had nothing to compress (see [`CODEC_IDLE_RELEASE`]).
+    idle_since: Option<Instant>,
     codec: Codec,
     /// The body of the next queued batch (by `seq`), compressed while the previous request
     /// was in flight.
@@ -341,6 +370,7 @@ impl Actor {
             drain_deadline: None,
             draining_recovery: false,
             stop: false,
+            idle_since: None,
             codec,
             precompressed: None,
         })
@@ -365,6 +395,7 @@ impl Actor {
                 .first_at()
                 .map(|t| t + self.settings.max_client_lag);
             let drain_deadline = self.drain_deadline;
+            let idle = self.idle_deadline();
             let event = tokio::select! {
                 res = poll_inflight(&mut self.inflight), if self.inflight.is_some() => Event::Ack(res),
                 cmd = self.rx.recv(), if !self.rx_closed => Event::Cmd(cmd),
@@ -374,6 +405,7 @@ impl Actor {
                 () = self.shared.shutdown.cancelled(), if !self.draining => Event::Shutdown,
                 () = self.shared.abort.cancelled() => Event::DrainTimeout,
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
+                () = sleep_until_opt(idle), if idle.is_some() => Event::Idle,
             };
             // Appends only change the buffer: skip re-summing the retained batches for them.
             let append_only = matches!(event, Event::Cmd(Some(Cmd::Append(_))));
@@ -404,10 +436,29 @@ impl Actor {
                     self.give_up_drain();
                     break;
                 }
+                Event::Idle => {
+                    self.codec.release();
+                    self.idle_since = None;
+                }
             }
             self.publish_gauges(!append_only);
         }
         // `Drop` does the cleanup, also when the task is aborted.
+    }
+
+    /// When to release the codec's buffers: [`CODEC_IDLE_RELEASE`] after the channel last had
+    /// anything to compress (`None` while busy or when nothing is held).
+    fn idle_deadline(&mut self) -> Option<Instant> {
+        let idle = self.batcher.len() == 0
+            && self.queue.is_empty()
+            && self.inflight.is_none()
+            && self.codec.holds_memory();
+        if !idle {
+            self.idle_since = None;
+            return None;
+        }
+        let since = *self.idle_since.get_or_insert_with(Instant::now);
+        Some(since + CODEC_IDLE_RELEASE)
     }
 
     fn finished(&self) -> bool {
@@ -1053,6 +1104,8 @@ impl Actor {
         let buffered = self.batcher.len() + self.queue.iter().map(|b| b.len).sum::<usize>();
         let rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>();
         s.buffered_bytes.store(buffered, Ordering::Relaxed);
+        s.codec_bytes
+            .store(self.codec.buffer_capacity(), Ordering::Relaxed);
         s.buffered_rows.store(rows, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
         s.metrics.buffer_bytes.set(buffered as f64);

@@ -42,6 +42,15 @@
 //! before it waits for room, and the leading requests of an append split across several stop
 //! counting once sent, so an append larger than the whole budget still completes).
 //!
+//! Outside the budget, each channel has a fixed overhead while it is sending: its reusable
+//! compression buffers (up to about 2 × `max_request_bytes`, 8 MB at the default) and the
+//! zstd context (about 1 MiB at level 1). A channel with nothing to send for 5 s frees them;
+//! they are recreated by its next batch. Plan for roughly budget + 9 MB × busy channels.
+//!
+//! One channel whose commits never arrive keeps its sent batches, which can fill the shared
+//! budget and make appends on every channel wait; see *Commit tracking* for how such a channel
+//! is detected.
+//!
 //! # Commit tracking
 //!
 //! One poller per client calls bulk-channel-status for every open channel (one request per

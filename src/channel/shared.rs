@@ -113,6 +113,8 @@ pub(crate) struct ChannelShared {
     /// Tasks inside `wait_for_commit` / `close` waiting for a commit.
     pub(crate) waiters: AtomicUsize,
     pub(crate) buffered_bytes: AtomicUsize,
+    /// Capacity of the channel's reusable compression buffers (outside the budget).
+    pub(crate) codec_bytes: AtomicUsize,
     pub(crate) buffered_rows: AtomicUsize,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) retained_batches: AtomicUsize,
@@ -159,6 +161,7 @@ impl ChannelShared {
             stalled: watch::Sender::new(false),
             waiters: AtomicUsize::new(0),
             buffered_bytes: AtomicUsize::new(0),
+            codec_bytes: AtomicUsize::new(0),
             buffered_rows: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             retained_batches: AtomicUsize::new(0),

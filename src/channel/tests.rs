@@ -668,6 +668,40 @@ async fn a_channel_missing_from_status_answers_is_recovered() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_idle_channel_frees_its_compression_buffers() {
+    use std::sync::atomic::Ordering;
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            compression: Compression::Zstd,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    // Two appends: two segments, so the codec's scratch buffer is used too.
+    ch.append_rows((0..2000).map(|id| Row { id }), None, None)
+        .await
+        .unwrap();
+    ch.append_rows((2000..4000).map(|id| Row { id }), None, tok(3999))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    assert!(ch.shared.codec_bytes.load(Ordering::Relaxed) > 0);
+    tokio::time::sleep(super::actor::CODEC_IDLE_RELEASE + Duration::from_millis(100)).await;
+    assert_eq!(ch.shared.codec_bytes.load(Ordering::Relaxed), 0);
+    // The next batch recreates what it needs.
+    ch.append_row(&Row { id: 4000 }, tok(4000)).await.unwrap();
+    ch.flush().await.unwrap();
+    let all: Vec<u64> = fake
+        .appends_to("c")
+        .iter()
+        .flat_map(|a| ids(&a.rows))
+        .collect();
+    assert_eq!(all, (0..=4000).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
 async fn row_errors_become_events_with_the_offset_bound() {
     let fake = FakeApi::new();
     let client = client(&fake, settings());
