@@ -508,9 +508,13 @@ impl Actor {
     /// The drain deadline passed (or the close timed out): rows not delivered are dropped and
     /// recorded as the channel's failure, so `client.close()` reports them.
     fn give_up_drain(&mut self) {
-        let rows = self.batcher.rows()
+        let mut rows = self.batcher.rows()
             + self.queue.iter().map(|b| b.rows).sum::<usize>()
             + self.inflight.as_ref().map_or(0, |f| f.batch.rows);
+        if self.draining_recovery {
+            // Kept batches a recovery was about to replay were not delivered either.
+            rows += self.retained.iter().map(|b| b.rows).sum::<usize>();
+        }
         tracing::warn!(
             channel = %self.shared.name(),
             buffered_rows = rows,

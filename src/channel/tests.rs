@@ -507,6 +507,7 @@ async fn client_close_during_a_recovery_returns_within_the_drain_limit() {
     let t0 = Instant::now();
     let err = client.close().await.unwrap_err();
     assert!(err.is_channel_invalidated(), "{err}");
+    assert!(err.to_string().contains("1 buffered rows"), "{err}");
     assert!(t0.elapsed() <= super::actor::SHUTDOWN_FLUSH_TIMEOUT + Duration::from_secs(1));
 }
 
