@@ -82,8 +82,35 @@ impl StreamingIngestClient {
         table: &str,
         channel: &str,
     ) -> Result<Channel> {
+        self.open_table_channel_with(
+            database,
+            schema,
+            table,
+            channel,
+            OpenChannelOptions::default(),
+        )
+        .await
+    }
+
+    /// [`open_table_channel`](Self::open_table_channel) with options (for example resetting
+    /// its offset token, or `fail_on_uncommitted_rows`).
+    ///
+    /// # Errors
+    /// As [`open_channel`](Self::open_channel).
+    ///
+    /// # Cancellation
+    /// As [`open_channel`](Self::open_channel).
+    pub async fn open_table_channel_with(
+        &self,
+        database: &str,
+        schema: &str,
+        table: &str,
+        channel: &str,
+        options: OpenChannelOptions,
+    ) -> Result<Channel> {
         let pipe = format!("{table}-STREAMING");
-        self.open_channel(database, schema, &pipe, channel).await
+        self.open_channel_with(database, schema, &pipe, channel, options)
+            .await
     }
 
     /// Opens a channel with options (for example resetting its offset token).
@@ -118,11 +145,15 @@ impl StreamingIngestClient {
         &self.inner.runtime
     }
 
-    /// Closes every channel opened through this client (flushing them) and stops its
-    /// background tasks.
+    /// Closes every channel opened through this client and stops its background tasks.
+    /// Returns once every channel's task has stopped: its buffered rows were sent and
+    /// acknowledged by the server (not necessarily committed), or it gave up after 30 s.
     ///
     /// # Errors
-    /// The first error met while closing a channel; every channel is still closed.
+    /// The first error met while closing a channel (a channel that had failed, an append
+    /// that failed while draining, or rows still unsent after 30 s — as
+    /// [`Error::ChannelInvalidated`](crate::Error::ChannelInvalidated) carrying the committed
+    /// offset token to replay after); every channel is still closed.
     ///
     /// # Cancellation
     /// Dropping the future stops waiting; channels not yet closed keep running.

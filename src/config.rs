@@ -362,6 +362,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Longest time one automatic channel recovery (reopen and replay, every attempt and
+    /// the REST layer's retries included) may take before the channel fails with
+    /// [`Error::ChannelInvalidated`] carrying the last committed offset token.
+    /// Default 2 min; accepted 1 s to 1 h.
+    pub fn recovery_timeout(mut self, timeout: Duration) -> Self {
+        self.channel.recovery_timeout = timeout;
+        self
+    }
+
     // ----- sources ----------------------------------------------------------------------------
 
     /// A builder filled from the environment: `SNOWFLAKE_ACCOUNT`, `SNOWFLAKE_USER`,
@@ -971,6 +980,15 @@ fn validate_channel(c: &ChannelSettings) -> Result<()> {
             format!(
                 "{} is less than twice max_request_bytes ({}): raise it or lower max_request_bytes",
                 c.memory_budget_bytes, c.max_request_bytes
+            ),
+        ));
+    }
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&c.recovery_timeout) {
+        return Err(Error::config(
+            "recovery_timeout",
+            format!(
+                "{:?} is outside the accepted range 1s..=1h",
+                c.recovery_timeout
             ),
         ));
     }

@@ -136,8 +136,23 @@ async fn channels_of_one_client_share_the_poller_and_close_together() {
         .unwrap();
     }
     client.close().await.unwrap();
-    // Assert: close flushed every channel; commits follow within the emulator's delay.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Assert: close returned only after every channel's rows were accepted (HTTP 200)...
+    let requests = emu.requests();
+    for i in 0..4 {
+        let name = format!("c{i}");
+        assert!(
+            requests.iter().any(|r| r.endpoint == Endpoint::AppendRows
+                && r.status == 200
+                && r.channel.as_deref() == Some(name.as_str())),
+            "client.close() returned before {name} was delivered"
+        );
+    }
+    // ...and the emulator commits them after its commit delay.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#) < 400 {
+        assert!(std::time::Instant::now() < deadline, "rows never committed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#), 400);
     emu.shutdown().await;
 }

@@ -26,6 +26,12 @@ use crate::{Error, OffsetToken, Result};
 pub(crate) const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a channel closed by `client.close()` keeps trying to send its buffer.
 pub(crate) const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// A channel with nothing to send for this long frees its compression buffers and zstd
+/// context (up to about 2 × `max_request_bytes` plus ~1 MiB), recreated on the next batch.
+pub(crate) const CODEC_IDLE_RELEASE: Duration = Duration::from_secs(5);
+/// Longest wait for the status poll a closing channel makes to report row errors in its
+/// last batches.
+pub(crate) const FINAL_POLL_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this many automatic recoveries from invalidation (stale continuation token,
 /// `ERR_CHANNEL_*`, a non-`SUCCESS` status) within [`RECOVERY_WINDOW`]: more means another
 /// writer keeps reopening the channel.
@@ -89,6 +95,7 @@ impl std::fmt::Debug for InFlight {
 /// Compresses batch bodies, reusing one zstd context per channel.
 pub(super) struct Codec {
     compression: Compression,
+    level: i32,
     zstd: Option<zstd::bulk::Compressor<'static>>,
     scratch: Vec<u8>,
     /// Reused compression output; bodies are copied out at their exact size, because a sent
@@ -119,6 +126,7 @@ impl Codec {
         };
         Ok(Self {
             compression: settings.compression,
+            level: settings.zstd_level,
             zstd,
             scratch: Vec::new(),
             out: Vec::new(),
@@ -138,7 +146,28 @@ impl Codec {
         }
     }
 
+    /// Bytes held by the reusable buffers (not counting the zstd context).
+    pub(super) fn buffer_capacity(&self) -> usize {
+        self.scratch.capacity() + self.out.capacity()
+    }
+
+    /// Whether releasing would free anything.
+    fn holds_memory(&self) -> bool {
+        self.buffer_capacity() > 0 || self.zstd.is_some()
+    }
+
+    /// Frees the reusable buffers and the zstd context (about 2 × the request size plus the
+    /// context); they are recreated by the next `encode`.
+    pub(super) fn release(&mut self) {
+        self.scratch = Vec::new();
+        self.out = Vec::new();
+        self.zstd = None;
+    }
+
     pub(super) fn encode(&mut self, b: &SealedBatch) -> std::io::Result<Bytes> {
+        if self.compression == Compression::Zstd && self.zstd.is_none() {
+            self.zstd = Some(zstd::bulk::Compressor::new(self.level)?);
+        }
         match (self.compression, &mut self.zstd) {
             (Compression::Zstd, Some(z)) => {
                 let input = Self::contiguous(&mut self.scratch, b);
@@ -247,6 +276,15 @@ async fn sleep_until_opt(t: Option<Instant>) {
     }
 }
 
+/// Why a guarded wait during recovery stopped early.
+#[derive(Debug, Clone, Copy)]
+enum Interrupt {
+    /// Abort (close timeout) or the drain deadline: stop the actor now.
+    Stop,
+    /// The recovery episode ran out of time: fail the channel.
+    Timeout,
+}
+
 enum Event {
     Ack(Result<String>),
     Cmd(Option<Cmd>),
@@ -255,6 +293,7 @@ enum Event {
     Recover,
     Shutdown,
     DrainTimeout,
+    Idle,
 }
 
 /// The actor. Created by the runtime at open; runs until closed, dropped or shut down.
@@ -284,7 +323,14 @@ pub(crate) struct Actor {
     /// When recent recoveries started, and whether each was for a lost response.
     recovery_times: VecDeque<(Instant, bool)>,
     draining: bool,
+    drain_started: Option<Instant>,
     drain_deadline: Option<Instant>,
+    /// A recovery was in progress when the drain gave up (its batches were undelivered).
+    draining_recovery: bool,
+    /// Exit the run loop now (a recovery was interrupted by abort or the drain deadline).
+    stop: bool,
+    /// Since when the channel has had nothing to compress (see [`CODEC_IDLE_RELEASE`]).
+    idle_since: Option<Instant>,
     codec: Codec,
     /// The body of the next queued batch (by `seq`), compressed while the previous request
     /// was in flight.
@@ -325,7 +371,11 @@ impl Actor {
             failure: None,
             recovery_times: VecDeque::new(),
             draining: false,
+            drain_started: None,
             drain_deadline: None,
+            draining_recovery: false,
+            stop: false,
+            idle_since: None,
             codec,
             precompressed: None,
         })
@@ -334,7 +384,14 @@ impl Actor {
     /// Runs until the channel is closed.
     pub(crate) async fn run(mut self) {
         loop {
+            if self.stop {
+                self.give_up_drain();
+                break;
+            }
             if self.finished() {
+                if self.failure.is_none() {
+                    self.final_poll().await;
+                }
                 break;
             }
             self.pump();
@@ -343,6 +400,7 @@ impl Actor {
                 .first_at()
                 .map(|t| t + self.settings.max_client_lag);
             let drain_deadline = self.drain_deadline;
+            let idle = self.idle_deadline();
             let event = tokio::select! {
                 res = poll_inflight(&mut self.inflight), if self.inflight.is_some() => Event::Ack(res),
                 cmd = self.rx.recv(), if !self.rx_closed => Event::Cmd(cmd),
@@ -352,6 +410,7 @@ impl Actor {
                 () = self.shared.shutdown.cancelled(), if !self.draining => Event::Shutdown,
                 () = self.shared.abort.cancelled() => Event::DrainTimeout,
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
+                () = sleep_until_opt(idle), if idle.is_some() => Event::Idle,
             };
             // Appends only change the buffer: skip re-summing the retained batches for them.
             let append_only = matches!(event, Event::Cmd(Some(Cmd::Append(_))));
@@ -377,25 +436,34 @@ impl Actor {
                         }
                     }
                 }
-                Event::Shutdown => {
-                    // The client is closing: refuse new appends, deliver what was admitted.
-                    if self.failure.is_none() {
-                        self.shared.state.send_replace(State::Closed);
-                    }
-                    self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT));
-                }
+                Event::Shutdown => self.on_shutdown(),
                 Event::DrainTimeout => {
-                    tracing::warn!(
-                        channel = %self.shared.name(),
-                        buffered_rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>(),
-                        "channel closed before its buffer could be sent; those rows were dropped"
-                    );
+                    self.give_up_drain();
                     break;
+                }
+                Event::Idle => {
+                    self.codec.release();
+                    self.idle_since = None;
                 }
             }
             self.publish_gauges(!append_only);
         }
         // `Drop` does the cleanup, also when the task is aborted.
+    }
+
+    /// When to release the codec's buffers: [`CODEC_IDLE_RELEASE`] after the channel last had
+    /// anything to compress (`None` while busy or when nothing is held).
+    fn idle_deadline(&mut self) -> Option<Instant> {
+        let idle = self.batcher.len() == 0
+            && self.queue.is_empty()
+            && self.inflight.is_none()
+            && self.codec.holds_memory();
+        if !idle {
+            self.idle_since = None;
+            return None;
+        }
+        let since = *self.idle_since.get_or_insert_with(Instant::now);
+        Some(since + CODEC_IDLE_RELEASE)
     }
 
     fn finished(&self) -> bool {
@@ -423,6 +491,7 @@ impl Actor {
         self.publish_gauges(true);
         self.shared.pending.store(false, Ordering::Relaxed);
         self.shared.state.send_replace(State::Closed);
+        self.shared.stopped.send_replace(Some(self.failure.clone()));
         tracing::debug!(channel = %self.shared.name(), "channel actor stopped");
     }
 }
@@ -441,9 +510,41 @@ impl Actor {
         }
     }
 
+    /// The drain deadline passed (or the close timed out): rows not delivered are dropped and
+    /// recorded as the channel's failure, so `client.close()` reports them.
+    fn give_up_drain(&mut self) {
+        let mut rows = self.batcher.rows()
+            + self.queue.iter().map(|b| b.rows).sum::<usize>()
+            + self.inflight.as_ref().map_or(0, |f| f.batch.rows);
+        if self.draining_recovery {
+            // Kept batches a recovery was about to replay were not delivered either.
+            rows += self.retained.iter().map(|b| b.rows).sum::<usize>();
+        }
+        tracing::warn!(
+            channel = %self.shared.name(),
+            buffered_rows = rows,
+            "channel closed before its buffer could be sent; those rows were dropped"
+        );
+        if self.failure.is_none() && (rows > 0 || self.draining_recovery) {
+            let waited = self.drain_started.map_or(Duration::ZERO, |t| t.elapsed());
+            self.failure = Some(Failure {
+                reason: format!(
+                    "the channel was closed before {rows} buffered rows could be delivered; \
+                     replay after the committed offset token"
+                ),
+                last_committed: self.committed_rx.borrow().clone(),
+                source: Arc::new(Error::Timeout {
+                    operation: "channel close",
+                    waited,
+                }),
+            });
+        }
+    }
+
     fn start_drain(&mut self, limit: Option<Duration>) {
         if !self.draining {
             self.draining = true;
+            self.drain_started = Some(Instant::now());
             self.drain_deadline = limit.map(|d| Instant::now() + d);
         }
         self.seal();
@@ -634,6 +735,7 @@ impl Actor {
             // append larger than the budget could never finish.
             batch.budget.shrink_to(0);
         }
+        self.shared.unpolled_sends.store(true, Ordering::Release);
         let was_pending = self.shared.pending.load(Ordering::Relaxed);
         self.acked_seq = self.acked_seq.max(batch.seq);
         self.retained.push_back(batch);
@@ -722,9 +824,116 @@ impl Actor {
         self.shared.state.send_replace(State::Failed(failure));
     }
 
+    /// Awaits `fut` while still honouring the channel's controls: an abort (close timeout)
+    /// or a passed drain deadline interrupts it, and so does the end of the recovery episode
+    /// (`episode_deadline`); client shutdown and the handle being dropped start the drain
+    /// (with its deadline) and keep waiting.
+    async fn guarded<T>(
+        &mut self,
+        episode_deadline: Instant,
+        fut: impl Future<Output = T>,
+    ) -> std::result::Result<T, Interrupt> {
+        tokio::pin!(fut);
+        loop {
+            let drain_deadline = self.drain_deadline;
+            tokio::select! {
+                biased;
+                () = self.shared.abort.cancelled() => return Err(Interrupt::Stop),
+                () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => {
+                    return Err(Interrupt::Stop)
+                }
+                () = tokio::time::sleep_until(episode_deadline) => return Err(Interrupt::Timeout),
+                () = self.shared.shutdown.cancelled(), if !self.draining => self.on_shutdown(),
+                () = self.shared.handle_dropped.cancelled(), if !self.draining => {
+                    self.start_drain(Some(DROP_FLUSH_TIMEOUT));
+                }
+                r = &mut fut => return Ok(r),
+            }
+        }
+    }
+
+    /// Before the channel is unregistered: when appends were acknowledged since the last
+    /// status poll, polls once more so row errors in the last batches are reported (as
+    /// events and in the status) rather than lost. Bounded by [`FINAL_POLL_TIMEOUT`], the
+    /// drain deadline and an abort.
+    async fn final_poll(&mut self) {
+        if !self.shared.unpolled_sends.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let api = Arc::clone(&self.api);
+        let path = Arc::clone(&self.shared.path);
+        let poll = async move {
+            api.bulk_channel_status(&path.pipe, std::slice::from_ref(&path.channel))
+                .await
+        };
+        let deadline = self.drain_deadline;
+        let res = tokio::select! {
+            biased;
+            () = self.shared.abort.cancelled() => return,
+            () = sleep_until_opt(deadline), if deadline.is_some() => return,
+            r = tokio::time::timeout(FINAL_POLL_TIMEOUT, poll) => r,
+        };
+        match res {
+            Ok(Ok(mut statuses)) => {
+                if let Some(status) = statuses.remove(&self.shared.path.channel) {
+                    self.shared.apply_status(status);
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(channel = %self.shared.name(), error = %e, "final status poll failed");
+            }
+            Err(_) => {
+                tracing::debug!(channel = %self.shared.name(), "final status poll timed out");
+            }
+        }
+    }
+
+    /// The client is closing: refuse new appends, deliver what was admitted.
+    fn on_shutdown(&mut self) {
+        if self.failure.is_none() {
+            self.shared.state.send_replace(State::Closed);
+        }
+        self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT));
+    }
+
     /// Reopens the channel and re-sends exactly the retained batches after the committed
-    /// token. Bounded: at most [`MAX_RECOVERIES`] within [`RECOVERY_WINDOW`], with backoff.
-    async fn recover(&mut self, mut reason: String, lost_response: bool) {
+    /// token. Bounded: at most [`MAX_RECOVERIES`] within [`RECOVERY_WINDOW`], with backoff,
+    /// and at most `recovery_timeout` per episode (reopen attempts included, however long the
+    /// REST layer retries each one). Abort, client shutdown and the handle being dropped are
+    /// honoured meanwhile.
+    async fn recover(&mut self, reason: String, lost_response: bool) {
+        let episode_deadline = Instant::now() + self.settings.recovery_timeout;
+        match self
+            .recover_until(reason, lost_response, episode_deadline)
+            .await
+        {
+            Ok(()) => {}
+            Err(Interrupt::Stop) => {
+                self.draining_recovery = !self.retained.is_empty();
+                self.stop = true;
+            }
+            Err(Interrupt::Timeout) => {
+                let timeout = self.settings.recovery_timeout;
+                let e = Error::ChannelInvalidated {
+                    channel: self.shared.name().to_owned(),
+                    reason: format!(
+                        "automatic recovery did not succeed within {timeout:?} \
+                         (recovery_timeout); the server or the network is failing"
+                    ),
+                    last_committed: self.committed_rx.borrow().clone(),
+                    source: None,
+                };
+                self.fail(format!("recovery gave up after {timeout:?}"), e);
+            }
+        }
+    }
+
+    async fn recover_until(
+        &mut self,
+        mut reason: String,
+        lost_response: bool,
+        episode_deadline: Instant,
+    ) -> std::result::Result<(), Interrupt> {
         if let Some(f) = self.inflight.take() {
             // The request may or may not have been applied: treat it as sent.
             self.retained.push_back(f.batch);
@@ -734,6 +943,7 @@ impl Actor {
         } else {
             MAX_RECOVERIES
         };
+        let mut episode_attempts = 0usize;
         'reopen: loop {
             let now = Instant::now();
             while self
@@ -766,12 +976,15 @@ impl Actor {
                     source: None,
                 };
                 self.fail(format!("recovery gave up: {reason}"), e);
-                return;
+                return Ok(());
             }
             self.recovery_times.push_back((now, lost_response));
-            if attempt > 0 {
-                let backoff = Duration::from_millis(100 << attempt.min(6));
-                tokio::time::sleep(backoff).await;
+            let backoff_step = attempt.max(episode_attempts);
+            episode_attempts += 1;
+            if backoff_step > 0 {
+                let backoff = Duration::from_millis(100 << backoff_step.min(6));
+                self.guarded(episode_deadline, tokio::time::sleep(backoff))
+                    .await?;
             }
             self.shared.generation.fetch_add(1, Ordering::AcqRel);
             self.shared.recoveries.fetch_add(1, Ordering::Relaxed);
@@ -779,7 +992,7 @@ impl Actor {
             tracing::warn!(
                 channel = %self.shared.name(),
                 pipe = %self.shared.path.pipe.pipe,
-                attempt = attempt + 1,
+                attempt = episode_attempts,
                 reason = %reason,
                 "channel invalidated; reopening and replaying uncommitted batches"
             );
@@ -787,7 +1000,10 @@ impl Actor {
                 offset_token: None,
                 fail_on_uncommitted_rows: Some(false),
             };
-            let resp = match self.api.open_channel(&self.shared.path, &request).await {
+            let api = Arc::clone(&self.api);
+            let path = Arc::clone(&self.shared.path);
+            let open = async move { api.open_channel(&path, &request).await };
+            let resp = match self.guarded(episode_deadline, open).await? {
                 Ok(r) => r,
                 Err(e) if e.is_retryable() || is_recoverable(&e) => {
                     reason = format!("reopen failed: {e}");
@@ -795,7 +1011,7 @@ impl Actor {
                 }
                 Err(e) => {
                     self.fail(format!("reopening failed: {e}"), e);
-                    return;
+                    return Ok(());
                 }
             };
             self.continuation = resp.next_continuation_token;
@@ -817,7 +1033,7 @@ impl Actor {
                     source: None,
                 };
                 self.fail("automatic recovery is impossible".into(), e);
-                return;
+                return Ok(());
             };
             // Every kept batch is now either committed or about to be re-sent: requests
             // already acknowledged before, or (the lost one) now known to be committed.
@@ -831,12 +1047,16 @@ impl Actor {
                 tracing::debug!(
                     channel = %self.shared.name(),
                     offset_token = ?self.retained[i].end,
-                    attempt = attempt + 1,
+                    attempt = episode_attempts,
                     "replaying batch"
                 );
-                match self.api.append_rows(&self.shared.path, &req).await {
+                let api = Arc::clone(&self.api);
+                let path = Arc::clone(&self.shared.path);
+                let append = async move { api.append_rows(&path, &req).await };
+                match self.guarded(episode_deadline, append).await? {
                     Ok(next) => {
                         self.continuation = next;
+                        self.shared.unpolled_sends.store(true, Ordering::Release);
                         self.acked_seq = self.acked_seq.max(self.retained[i].seq);
                     }
                     Err(e) if is_recoverable(&e) => {
@@ -845,7 +1065,7 @@ impl Actor {
                     }
                     Err(e) => {
                         self.fail(format!("replay failed: {e}"), e);
-                        return;
+                        return Ok(());
                     }
                 }
             }
@@ -854,7 +1074,7 @@ impl Actor {
             if !self.retained.is_empty() {
                 self.poller.wake();
             }
-            return;
+            return Ok(());
         }
     }
 
@@ -893,6 +1113,8 @@ impl Actor {
         let buffered = self.batcher.len() + self.queue.iter().map(|b| b.len).sum::<usize>();
         let rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>();
         s.buffered_bytes.store(buffered, Ordering::Relaxed);
+        s.codec_bytes
+            .store(self.codec.buffer_capacity(), Ordering::Relaxed);
         s.buffered_rows.store(rows, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
         s.metrics.buffer_bytes.set(buffered as f64);

@@ -72,10 +72,20 @@ impl Budget {
         Ok((got, started.elapsed()))
     }
 
-    /// Takes `bytes` if they are free now; otherwise [`Error::Backpressure`].
+    /// Takes `bytes` if they are free now; otherwise [`Error::Backpressure`]. More bytes
+    /// than the whole budget can never be free: that is [`Error::InvalidArgument`] (not
+    /// retryable).
     pub(crate) fn try_acquire(&self, bytes: usize) -> Result<BudgetBytes> {
         if bytes > self.total {
-            return Err(self.backpressure(bytes));
+            return Err(Error::invalid_argument(
+                "rows",
+                format!(
+                    "the append needs {bytes} bytes, more than the whole memory budget of {} \
+                     bytes, so try_append_* can never take it: use append_* (which admits it \
+                     piece by piece), split it, or raise memory_budget_bytes",
+                    self.total
+                ),
+            ));
         }
         self.try_take(bytes).map_err(|_| self.backpressure(bytes))
     }
@@ -195,6 +205,10 @@ mod tests {
         let b = Budget::new(10);
         let (g, _) = b.acquire(1000).await.unwrap();
         assert_eq!(g.len(), 10);
-        assert!(b.try_acquire(11).is_err());
+        assert!(matches!(b.try_acquire(10), Err(Error::Backpressure { .. })));
+        drop(g);
+        let err = b.try_acquire(11).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+        assert!(!err.is_retryable(), "{err}");
     }
 }

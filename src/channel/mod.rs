@@ -33,7 +33,8 @@
 //!
 //! A client-wide budget (default 256 MiB) bounds the bytes buffered plus the bytes sent but not
 //! yet committed. `append_*` waits for room; `try_append_*` returns
-//! [`Error::Backpressure`] instead. Batches are kept, compressed,
+//! [`Error::Backpressure`] instead (or [`Error::InvalidArgument`], not retryable, for an
+//! append larger than the whole budget, which could never be taken at once). Batches are kept, compressed,
 //! until the server reports their end token committed — that is what makes automatic replay
 //! possible — and their bytes count against the budget until then. Batches without an end
 //! offset token are released as soon as every batch before them is committed. The memory
@@ -41,13 +42,35 @@
 //! before it waits for room, and the leading requests of an append split across several stop
 //! counting once sent, so an append larger than the whole budget still completes).
 //!
+//! Outside the budget, each channel has a fixed overhead while it is sending: its reusable
+//! compression buffers (up to about 2 × `max_request_bytes`, 8 MB at the default) and the
+//! zstd context (about 1 MiB at level 1). A channel with nothing to send for 5 s frees them;
+//! they are recreated by its next batch. Plan for roughly budget + 9 MB × busy channels.
+//!
+//! One channel whose commits never arrive keeps its sent batches, which can fill the shared
+//! budget and make appends on every channel wait; see *Commit tracking* for how such a channel
+//! is detected.
+//!
 //! # Commit tracking
 //!
-//! One poller per client calls bulk-channel-status for every open channel, every
+//! One poller per client calls bulk-channel-status for every open channel (one request per
+//! pipe, each pipe polled on its own task, so a slow or failing pipe never delays the others;
+//! each call is cut off after 10 s and counts as failed), every
 //! `commit_poll_interval` (100 ms) while something is uncommitted or someone waits, every
 //! `idle_poll_interval` (5 s) otherwise, and never for closed channels. It publishes the
 //! committed token ([`Channel::latest_committed_offset_token`], [`Channel::watch_committed`],
-//! [`Channel::wait_for_commit`]) and new row errors ([`Channel::events`]).
+//! [`Channel::wait_for_commit`]) and new row errors ([`Channel::events`]). A channel that is
+//! closed (or dropped, or shut down with the client) after sending something the poller has
+//! not yet seen polls its own status once more before it stops, so the row errors of its last
+//! batches are reported too.
+//!
+//! When the polls of a channel keep failing, or the server's answers omit it, for 30 s, the
+//! channel is *stalled*: a warning is logged (`snowpipe_commit_poll_stalls_total` counts it),
+//! [`Channel::wait_for_commit`] fails at once with [`Error::Timeout`] naming the cause (until
+//! a poll succeeds again), and a channel missing from the answers is recovered like an
+//! invalidated one (reopen, replay after the committed token). A stalled channel's kept
+//! batches still count against the shared memory budget, so appends on every channel can
+//! eventually wait for it: watch for the warning, and close or reopen such a channel.
 //!
 //! # Automatic recovery
 //!
@@ -60,7 +83,12 @@
 //! anything new. With strictly increasing offset tokens this is exactly-once delivery without
 //! application code. Recovery is bounded, with backoff: at most 5 recoveries from invalidation
 //! within 60 s (so two writers fighting over one channel do not loop forever) and 20 from lost
-//! responses.
+//! responses, and one recovery episode (every reopen attempt, each retried by the REST layer,
+//! and the replay) may take at most `recovery_timeout` (default 2 min, set on the client
+//! builder): during an outage the channel then fails instead of retrying forever. While it
+//! recovers, the channel's task still honours a close timeout (it stops at once and the name
+//! can be opened again), client shutdown and the handle being dropped (each with its drain
+//! limit).
 //!
 //! When recovery is impossible (retries exhausted, authentication revoked, the committed token
 //! matches no kept batch, too many recoveries), the channel fails: every later call returns
@@ -130,6 +158,14 @@
 //!     channel.close().await
 //! }
 //! ```
+//!
+//! # Closing the client
+//!
+//! `client.close()` refuses new appends on every channel, lets each channel send what it had
+//! admitted (for at most 30 s), and returns once every channel's task has stopped — so a process
+//! may exit right after it without losing acknowledged appends. It reports the first error a
+//! channel met (including rows dropped because the 30 s ran out). It does not wait for commits:
+//! use [`Channel::close_with`] with [`CloseOptions::wait_for_commit`] for that.
 //!
 //! # Dropping without `close()`
 //!
@@ -201,6 +237,9 @@ pub(crate) struct ChannelSettings {
     pub(crate) commit_poll_interval: Duration,
     /// Commit poll interval while everything is committed. Default 5 s.
     pub(crate) idle_poll_interval: Duration,
+    /// Longest time one automatic recovery (reopen + replay, all attempts) may take before
+    /// the channel fails. Default 2 min.
+    pub(crate) recovery_timeout: Duration,
 }
 
 impl Default for ChannelSettings {
@@ -213,6 +252,7 @@ impl Default for ChannelSettings {
             zstd_level: 1,
             commit_poll_interval: Duration::from_millis(100),
             idle_poll_interval: Duration::from_secs(5),
+            recovery_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -229,6 +269,7 @@ impl ChannelSettings {
         self.memory_budget_bytes = self.memory_budget_bytes.max(MIN_REQUEST_BYTES);
         self.commit_poll_interval = self.commit_poll_interval.max(Duration::from_millis(1));
         self.idle_poll_interval = self.idle_poll_interval.max(self.commit_poll_interval);
+        self.recovery_timeout = self.recovery_timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -249,9 +290,20 @@ impl ChannelSettings {
 pub struct OpenChannelOptions {
     /// Reset the channel's committed offset token to this value at open.
     pub offset_token: Option<OffsetToken>,
+    /// When `Some(true)`, the open fails (HTTP 409, `ERR_CHANNEL_HAS_UNCOMMITTED_DATA`) if the
+    /// channel still has rows the server accepted but has not committed, instead of discarding
+    /// them. `None` (default) leaves it to the server, whose default is `false`.
+    pub fail_on_uncommitted_rows: Option<bool>,
 }
 
 impl OpenChannelOptions {
+    /// Sets [`fail_on_uncommitted_rows`](Self::fail_on_uncommitted_rows).
+    #[must_use]
+    pub fn fail_on_uncommitted_rows(mut self, fail: bool) -> Self {
+        self.fail_on_uncommitted_rows = Some(fail);
+        self
+    }
+
     /// Sets [`offset_token`](Self::offset_token).
     #[must_use]
     pub fn offset_token(mut self, token: impl Into<OffsetToken>) -> Self {
@@ -373,12 +425,14 @@ impl ChannelRuntime {
         if let Some(t) = &options.offset_token {
             t.validate()?;
         }
-        if rt.poller.is_open(&path) {
+        // Reserved until registered (or until this open fails or is cancelled): a concurrent
+        // open of the same path would otherwise reach the server and invalidate this one.
+        let Some(_reservation) = rt.poller.reserve(&path) else {
             return Err(already_open(&path));
-        }
+        };
         let request = OpenChannelRequest {
             offset_token: options.offset_token.map(OffsetToken::into_string),
-            fail_on_uncommitted_rows: None,
+            fail_on_uncommitted_rows: options.fail_on_uncommitted_rows,
         };
         let resp = rt.api.open_channel(&path, &request).await?;
         if let Some(code) = resp
@@ -450,9 +504,18 @@ impl ChannelRuntime {
             }
         }
         rt.shutdown.cancel();
+        // Wait for each actor to have stopped (drained, or given up), not merely to have
+        // started draining, and report the first failure met while draining.
         for c in channels {
-            let mut state = c.state.subscribe();
-            let _ = state.wait_for(|s| matches!(s, State::Closed)).await;
+            let mut stopped = c.stopped.subscribe();
+            let outcome = stopped
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|s| s.clone());
+            if let Some(Some(f)) = outcome {
+                first_error.get_or_insert_with(|| c.invalidated(&f));
+            }
         }
         rt.poller.stop();
         first_error.map_or(Ok(()), Err)
@@ -516,6 +579,12 @@ impl std::fmt::Debug for Channel {
     }
 }
 
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.shared.handle_dropped.cancel();
+    }
+}
+
 impl Channel {
     /// The channel's name.
     pub fn name(&self) -> &str {
@@ -540,9 +609,17 @@ impl Channel {
     }
 
     /// A receiver of row-error events (rows the server rejected, with the offset bound).
-    /// Bounded at 64 events: a receiver that falls behind gets
-    /// [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) with the count it
-    /// missed; every event is also logged and counted.
+    /// Only events published after this call are received: subscribe right after opening.
+    ///
+    /// Bounded at 64 events with no replay: a receiver that falls behind gets
+    /// [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) with the number
+    /// of events it missed, and the missed events are gone. Nothing is lost from the totals:
+    /// [`status`](Self::status) holds the server's cumulative `rows_error_count` and its last
+    /// error (message, offset bound), and every event is also logged (`warn`) and counted
+    /// (`snowpipe_row_errors_total`). Closing a channel polls its status once more when
+    /// anything was sent since the last poll, so errors in its last batches are still
+    /// published before the channel stops (receivers then get the remaining events, then
+    /// `Closed`).
     pub fn events(&self) -> broadcast::Receiver<RowErrorEvent> {
         self.shared.events.subscribe()
     }
@@ -675,7 +752,8 @@ impl Channel {
     /// channel's command queue is full it returns [`Error::Backpressure`] and takes nothing.
     ///
     /// # Errors
-    /// [`Error::Backpressure`], otherwise as [`append_row`](Self::append_row).
+    /// [`Error::Backpressure`] when there is no room now, [`Error::InvalidArgument`] when the
+    /// rows need more than the whole memory budget, otherwise as [`append_row`](Self::append_row).
     pub fn try_append_row<T: Serialize + ?Sized>(
         &self,
         row: &T,
@@ -688,7 +766,8 @@ impl Channel {
     /// Like [`append_rows`](Self::append_rows) but never waits (all rows or none).
     ///
     /// # Errors
-    /// [`Error::Backpressure`], otherwise as [`append_rows`](Self::append_rows).
+    /// [`Error::Backpressure`] when there is no room now, [`Error::InvalidArgument`] when the
+    /// rows need more than the whole memory budget, otherwise as [`append_rows`](Self::append_rows).
     pub fn try_append_rows<I>(
         &self,
         rows: I,
@@ -706,7 +785,8 @@ impl Channel {
     /// Like [`append_raw`](Self::append_raw) but never waits (all rows or none).
     ///
     /// # Errors
-    /// [`Error::Backpressure`], otherwise as [`append_raw`](Self::append_raw).
+    /// [`Error::Backpressure`] when there is no room now, [`Error::InvalidArgument`] when the
+    /// rows need more than the whole memory budget, otherwise as [`append_raw`](Self::append_raw).
     pub fn try_append_raw(
         &self,
         ndjson: Bytes,
@@ -937,8 +1017,9 @@ impl Channel {
     /// timeout. Use numeric tokens (or wait for the last token appended).
     ///
     /// # Errors
-    /// [`Error::Timeout`] after `timeout`, [`Error::ChannelInvalidated`] when the channel fails
-    /// meanwhile, [`Error::Shutdown`] when it is closed.
+    /// [`Error::Timeout`] after `timeout`, or at once while the channel's status polls have
+    /// been failing for 30 s (see the [module docs](self)); [`Error::ChannelInvalidated`] when
+    /// the channel fails meanwhile, [`Error::Shutdown`] when it is closed.
     ///
     /// # Cancellation
     /// Dropping the future only stops waiting.
@@ -947,6 +1028,7 @@ impl Channel {
         self.rt.poller.wake();
         let mut committed = self.shared.committed.subscribe();
         let mut state = self.shared.state.subscribe();
+        let mut stalled = self.shared.stalled.subscribe();
         let wait = async {
             tokio::select! {
                 biased;
@@ -954,6 +1036,12 @@ impl Channel {
                     r.map(|_| ()).map_err(|_| self.closed_error())
                 }
                 _ = state.wait_for(|s| !matches!(s, State::Open)) => Err(self.closed_error()),
+                _ = stalled.wait_for(|s| *s) => Err(Error::Timeout {
+                    operation: "offset token commit: the server's channel status could not be \
+                                read for 30 s (status polls failing or omitting the channel), so \
+                                commits cannot be seen",
+                    waited: shared::STALL_AFTER,
+                }),
             }
         };
         tokio::time::timeout(timeout, wait)
@@ -1037,6 +1125,12 @@ impl Channel {
             Ok(r) => r,
             Err(_) => {
                 self.shared.abort.cancel();
+                // The actor stops at once (also mid-recovery); wait briefly so the channel's
+                // name is free for a new open when this returns.
+                let mut stopped = self.shared.stopped.subscribe();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), stopped.wait_for(Option::is_some))
+                        .await;
                 Err(Error::Timeout {
                     operation: "channel close",
                     waited: options.timeout,

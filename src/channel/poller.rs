@@ -6,9 +6,10 @@
 //! unregistered and never polled. A wake-up (`wake`) re-evaluates the cadence at once, so the
 //! first batch sent after an idle period is polled after the fast interval, not the slow one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -17,7 +18,11 @@ use tracing::Instrument;
 
 use super::shared::{ChannelShared, RecoverRequest};
 use super::ChannelSettings;
-use crate::transport::{IngestApi, PipePath};
+use crate::transport::{ChannelPath, IngestApi, PipePath};
+
+/// Longest wait for one bulk-channel-status call (the REST layer's retries included): a slow
+/// answer counts as a failed poll and the next one starts on schedule.
+pub(crate) const STATUS_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The registry of open channels and the poller's controls.
 #[derive(Debug)]
@@ -25,6 +30,12 @@ pub(crate) struct Poller {
     api: Arc<dyn IngestApi>,
     settings: Arc<ChannelSettings>,
     channels: Mutex<HashMap<u64, Arc<ChannelShared>>>,
+    /// Paths being opened (the open request is in flight): a second open of the same path in
+    /// this client is refused before it reaches the server, where it would bump the
+    /// sequencer and invalidate the first.
+    reserved: Mutex<HashSet<ChannelPath>>,
+    /// Pipes whose poll is running.
+    busy: Mutex<HashSet<PipePath>>,
     wake: Notify,
     cancel: CancellationToken,
     started: std::sync::Once,
@@ -36,6 +47,8 @@ impl Poller {
             api,
             settings,
             channels: Mutex::new(HashMap::new()),
+            reserved: Mutex::new(HashSet::new()),
+            busy: Mutex::new(HashSet::new()),
             wake: Notify::new(),
             cancel: CancellationToken::new(),
             started: std::sync::Once::new(),
@@ -68,9 +81,25 @@ impl Poller {
         true
     }
 
-    /// Whether a channel with this path is open.
-    pub(crate) fn is_open(&self, path: &crate::transport::ChannelPath) -> bool {
-        self.lock().values().any(|c| *c.path == *path)
+    /// Reserves `path` for an open in progress; `None` when a channel of that path is open
+    /// or being opened. The reservation ends when the guard is dropped (register first).
+    pub(crate) fn reserve(self: &Arc<Self>, path: &ChannelPath) -> Option<Reservation> {
+        let map = self.lock();
+        if map.values().any(|c| *c.path == *path) {
+            return None;
+        }
+        let mut reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !reserved.insert(path.clone()) {
+            return None;
+        }
+        drop(map);
+        Some(Reservation {
+            poller: Arc::clone(self),
+            path: path.clone(),
+        })
     }
 
     /// Removes a channel: it is not polled again.
@@ -116,48 +145,126 @@ impl Poller {
                 () = tokio::time::sleep_until(due) => {}
             }
             last_poll = Some(Instant::now());
-            self.poll_once(channels).await;
+            self.poll_once(channels);
         }
     }
 
-    /// Polls every given channel once, one bulk request per pipe, pipes concurrently.
-    pub(crate) async fn poll_once(&self, channels: Vec<Arc<ChannelShared>>) {
-        let mut by_pipe: HashMap<PipePath, Vec<(Arc<ChannelShared>, u64)>> = HashMap::new();
+    /// Starts one poll of every given channel: one bulk request per pipe, each pipe on its
+    /// own task, so a slow or failing pipe never delays the others. A pipe whose previous
+    /// poll is still running is skipped this round.
+    pub(crate) fn poll_once(self: &Arc<Self>, channels: Vec<Arc<ChannelShared>>) {
+        let mut by_pipe: HashMap<PipePath, Vec<Arc<ChannelShared>>> = HashMap::new();
         for c in channels {
-            let generation = c.generation.load(Ordering::Acquire);
-            by_pipe
-                .entry(c.path.pipe.clone())
-                .or_default()
-                .push((c, generation));
+            by_pipe.entry(c.path.pipe.clone()).or_default().push(c);
         }
-        let polls = by_pipe.into_iter().map(|(pipe, group)| async move {
-            let names: Vec<String> = group.iter().map(|(c, _)| c.path.channel.clone()).collect();
-            match self.api.bulk_channel_status(&pipe, &names).await {
-                Ok(mut statuses) => {
-                    for (c, generation) in group {
-                        let Some(status) = statuses.remove(&c.path.channel) else {
-                            tracing::warn!(channel = %c.path.channel, pipe = %pipe.pipe,
-                                "bulk channel status did not report an open channel");
-                            continue;
-                        };
-                        let code = status.channel_status_code.clone();
-                        c.apply_status(status);
-                        if let Some(code) = code.filter(|c| c != "SUCCESS") {
-                            if c.generation.load(Ordering::Acquire) == generation {
-                                c.recover.send_replace(Some(RecoverRequest {
-                                    generation,
-                                    status_code: code,
-                                }));
-                            }
-                        }
+        for (pipe, group) in by_pipe {
+            if !self.busy_lock().insert(pipe.clone()) {
+                continue;
+            }
+            let group: Vec<(Arc<ChannelShared>, u64, bool)> = group
+                .into_iter()
+                .map(|c| {
+                    let generation = c.generation.load(Ordering::Acquire);
+                    let unpolled = c.unpolled_sends.swap(false, Ordering::AcqRel);
+                    (c, generation, unpolled)
+                })
+                .collect();
+            let me = Arc::clone(self);
+            tokio::spawn(
+                async move {
+                    tokio::select! {
+                        () = me.cancel.cancelled() => {}
+                        () = me.poll_pipe(&pipe, group) => {}
                     }
+                    me.busy_lock().remove(&pipe);
                 }
-                Err(e) => {
-                    tracing::warn!(pipe = %pipe.pipe, error = %e, "bulk channel status failed");
+                .in_current_span(),
+            );
+        }
+    }
+
+    fn busy_lock(&self) -> std::sync::MutexGuard<'_, HashSet<PipePath>> {
+        self.busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn poll_pipe(&self, pipe: &PipePath, group: Vec<(Arc<ChannelShared>, u64, bool)>) {
+        let names: Vec<String> = group
+            .iter()
+            .map(|(c, _, _)| c.path.channel.clone())
+            .collect();
+        let result = tokio::time::timeout(
+            STATUS_CALL_TIMEOUT,
+            self.api.bulk_channel_status(pipe, &names),
+        )
+        .await;
+        let now = Instant::now();
+        let mut statuses = match result {
+            Ok(Ok(statuses)) => statuses,
+            Ok(Err(e)) => {
+                tracing::warn!(pipe = %pipe.pipe, error = %e, "bulk channel status failed");
+                for (c, _, unpolled) in &group {
+                    c.poll_failed(now, *unpolled, "bulk channel status failed");
+                }
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(pipe = %pipe.pipe, timeout = ?STATUS_CALL_TIMEOUT,
+                    "bulk channel status timed out");
+                for (c, _, unpolled) in &group {
+                    c.poll_failed(now, *unpolled, "bulk channel status timed out");
+                }
+                return;
+            }
+        };
+        for (c, generation, unpolled) in group {
+            let Some(status) = statuses.remove(&c.path.channel) else {
+                tracing::warn!(channel = %c.path.channel, pipe = %pipe.pipe,
+                    "bulk channel status did not report an open channel");
+                if c.poll_failed(
+                    now,
+                    unpolled,
+                    "the server's status answer omits the channel",
+                ) && c.generation.load(Ordering::Acquire) == generation
+                {
+                    // Missing for STALL_AFTER: the server lost the channel; reopen and replay.
+                    c.recover.send_replace(Some(RecoverRequest {
+                        generation,
+                        status_code: "CHANNEL_MISSING_FROM_STATUS".into(),
+                    }));
+                }
+                continue;
+            };
+            c.poll_succeeded();
+            let code = status.channel_status_code.clone();
+            c.apply_status(status);
+            if let Some(code) = code.filter(|c| c != "SUCCESS") {
+                if c.generation.load(Ordering::Acquire) == generation {
+                    c.recover.send_replace(Some(RecoverRequest {
+                        generation,
+                        status_code: code,
+                    }));
                 }
             }
-        });
-        futures_util::future::join_all(polls).await;
+        }
+    }
+}
+
+/// A path reserved by an open in progress (see [`Poller::reserve`]).
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    poller: Arc<Poller>,
+    path: ChannelPath,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.poller
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.path);
     }
 }
 

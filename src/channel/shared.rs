@@ -15,6 +15,11 @@ use crate::api::ChannelStatusWire;
 use crate::transport::ChannelPath;
 use crate::{Error, OffsetToken};
 
+/// After status polls have failed (or omitted a channel) for this long, the channel is
+/// "stalled": `wait_for_commit` fails at once, and a channel missing from the answers is
+/// recovered (reopen + replay).
+pub(crate) const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Why a channel failed: kept once, turned into a fresh [`Error::ChannelInvalidated`] for
 /// every caller.
 #[derive(Debug, Clone)]
@@ -54,6 +59,7 @@ pub(crate) struct Metrics {
     pub(crate) commit_latency: Histogram,
     pub(crate) row_errors: Counter,
     pub(crate) wire_bytes: Counter,
+    pub(crate) stalls: Counter,
 }
 
 impl Metrics {
@@ -75,6 +81,7 @@ impl Metrics {
             commit_latency: metrics::histogram!("snowpipe_commit_latency_seconds", &labels),
             row_errors: metrics::counter!("snowpipe_row_errors_total", &labels),
             wire_bytes: metrics::counter!("snowpipe_wire_bytes_total", &labels),
+            stalls: metrics::counter!("snowpipe_commit_poll_stalls_total", &labels),
         }
     }
 }
@@ -95,9 +102,19 @@ pub(crate) struct ChannelShared {
     pub(crate) errors_seen: AtomicU64,
     /// Sent batches not yet committed exist.
     pub(crate) pending: AtomicBool,
+    /// Since when status polls of this channel have failed or omitted it (`None` while they
+    /// succeed).
+    pub(crate) poll_trouble: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Polls have failed (or omitted the channel) for [`STALL_AFTER`]: commits cannot be seen.
+    pub(crate) stalled: watch::Sender<bool>,
+    /// An append was acknowledged since the last successful status poll of this channel
+    /// (so closing it does one final poll, to report row errors in its last batches).
+    pub(crate) unpolled_sends: AtomicBool,
     /// Tasks inside `wait_for_commit` / `close` waiting for a commit.
     pub(crate) waiters: AtomicUsize,
     pub(crate) buffered_bytes: AtomicUsize,
+    /// Capacity of the channel's reusable compression buffers (outside the budget).
+    pub(crate) codec_bytes: AtomicUsize,
     pub(crate) buffered_rows: AtomicUsize,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) retained_batches: AtomicUsize,
@@ -107,6 +124,12 @@ pub(crate) struct ChannelShared {
     pub(crate) shutdown: CancellationToken,
     /// Cancelled to make the actor exit at once, dropping what it buffered (close timeout).
     pub(crate) abort: CancellationToken,
+    /// Cancelled when the handle is dropped (lets the actor see it while it is busy
+    /// recovering, when it does not read its command queue).
+    pub(crate) handle_dropped: CancellationToken,
+    /// Set once, by the actor's cleanup, when its task has stopped: `Some(None)` after a clean
+    /// drain, `Some(Some(failure))` when it stopped failed or with rows undelivered.
+    pub(crate) stopped: watch::Sender<Option<Option<Failure>>>,
     pub(crate) metrics: Metrics,
 }
 
@@ -133,8 +156,12 @@ impl ChannelShared {
             generation: AtomicU64::new(1),
             errors_seen: AtomicU64::new(opened.rows_error_count.unwrap_or(0)),
             pending: AtomicBool::new(false),
+            unpolled_sends: AtomicBool::new(false),
+            poll_trouble: std::sync::Mutex::new(None),
+            stalled: watch::Sender::new(false),
             waiters: AtomicUsize::new(0),
             buffered_bytes: AtomicUsize::new(0),
+            codec_bytes: AtomicUsize::new(0),
             buffered_rows: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             retained_batches: AtomicUsize::new(0),
@@ -142,6 +169,8 @@ impl ChannelShared {
             recoveries: AtomicU64::new(0),
             shutdown,
             abort: CancellationToken::new(),
+            handle_dropped: CancellationToken::new(),
+            stopped: watch::Sender::new(None),
             metrics,
         }
     }
@@ -164,6 +193,43 @@ impl ChannelShared {
             last_committed: failure.last_committed.clone(),
             source: Some(Arc::clone(&failure.source)),
         }
+    }
+
+    /// A status poll reported this channel.
+    pub(crate) fn poll_succeeded(&self) {
+        *self
+            .poll_trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        if self.stalled.send_replace(false) {
+            tracing::info!(channel = %self.path.channel, "commit polling recovered");
+        }
+    }
+
+    /// A status poll failed or omitted this channel. Returns `true` when this makes the
+    /// channel stalled (trouble for [`STALL_AFTER`]).
+    pub(crate) fn poll_failed(&self, now: tokio::time::Instant, unpolled: bool, why: &str) -> bool {
+        if unpolled {
+            self.unpolled_sends.store(true, Ordering::Release);
+        }
+        let since = *self
+            .poll_trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert(now);
+        if now.duration_since(since) < STALL_AFTER || *self.stalled.borrow() {
+            return false;
+        }
+        self.stalled.send_replace(true);
+        self.metrics.stalls.increment(1);
+        tracing::warn!(
+            channel = %self.path.channel,
+            pipe = %self.path.pipe.pipe,
+            since = ?now.duration_since(since),
+            reason = why,
+            "commits of this channel cannot be seen: status polls keep failing"
+        );
+        true
     }
 
     /// `Ok` while the channel is open; the error to return otherwise.

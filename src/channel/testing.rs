@@ -113,6 +113,17 @@ struct FakeState {
     /// Every open of these channels is followed by a competing open (two writers).
     contested: Vec<String>,
     chain_violations: usize,
+    /// Every open takes this long and then fails with 503 (an outage the REST layer retries).
+    refuse_opens: Option<Duration>,
+    /// Every successful open takes this long.
+    open_latency: Duration,
+    open_requests: Vec<(String, OpenChannelRequest)>,
+    /// Status calls for these pipes fail with 503.
+    failing_status_pipes: Vec<String>,
+    /// Status calls for these pipes take this long.
+    slow_status_pipes: HashMap<String, Duration>,
+    /// Omitted from status answers until their next open (the server lost them).
+    hidden: Vec<String>,
 }
 
 /// The fake server.
@@ -187,6 +198,41 @@ impl FakeApi {
     /// The next open fails with this error.
     pub(crate) fn fail_next_open(&self, f: impl FnOnce() -> Error + Send + 'static) {
         self.lock().fail_opens.push_back(Box::new(f));
+    }
+
+    /// While `Some(d)`, every open takes `d` (virtual time, like the REST layer's retries)
+    /// and then fails with a retryable 503.
+    pub(crate) fn refuse_opens(&self, d: Option<Duration>) {
+        self.lock().refuse_opens = d;
+    }
+
+    /// Open requests as received (channel, request).
+    pub(crate) fn open_requests(&self) -> Vec<(String, OpenChannelRequest)> {
+        self.lock().open_requests.clone()
+    }
+
+    /// Status calls for `pipe` fail with 503 (`false` restores them).
+    pub(crate) fn fail_status_for_pipe(&self, pipe: &str, fail: bool) {
+        let mut s = self.lock();
+        s.failing_status_pipes.retain(|p| p != pipe);
+        if fail {
+            s.failing_status_pipes.push(pipe.to_owned());
+        }
+    }
+
+    /// Status calls for `pipe` take `d`.
+    pub(crate) fn slow_status_for_pipe(&self, pipe: &str, d: Duration) {
+        self.lock().slow_status_pipes.insert(pipe.to_owned(), d);
+    }
+
+    /// `channel` is omitted from status answers until it is opened again.
+    pub(crate) fn hide_from_status(&self, channel: &str) {
+        self.lock().hidden.push(channel.to_owned());
+    }
+
+    /// Every successful open takes `d` (virtual time).
+    pub(crate) fn set_open_latency(&self, d: Duration) {
+        self.lock().open_latency = d;
     }
 
     /// Another client opens the channel (bumping the sequencer, discarding uncommitted rows),
@@ -300,8 +346,25 @@ impl IngestApi for FakeApi {
         channel: &ChannelPath,
         request: &OpenChannelRequest,
     ) -> Result<OpenChannelResponse> {
+        let (refuse, latency) = {
+            let s = self.lock();
+            (s.refuse_opens, s.open_latency)
+        };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if let Some(d) = refuse {
+            self.lock()
+                .opens
+                .push((channel.channel.clone(), Instant::now()));
+            tokio::time::sleep(d).await;
+            return Err(server_error(503, "ERR_SERVICE_UNAVAILABLE", "open channel"));
+        }
         let mut s = self.lock();
         s.opens.push((channel.channel.clone(), Instant::now()));
+        s.open_requests
+            .push((channel.channel.clone(), request.clone()));
+        s.hidden.retain(|c| *c != channel.channel);
         if let Some(f) = s.fail_opens.pop_front() {
             return Err(f());
         }
@@ -396,15 +459,29 @@ impl IngestApi for FakeApi {
 
     async fn bulk_channel_status(
         &self,
-        _pipe: &PipePath,
+        pipe: &PipePath,
         channel_names: &[String],
     ) -> Result<HashMap<String, ChannelStatusWire>> {
+        let slow = self.lock().slow_status_pipes.get(&pipe.pipe).copied();
+        if let Some(d) = slow {
+            tokio::time::sleep(d).await;
+        }
         let mut s = self.lock();
+        if s.failing_status_pipes.contains(&pipe.pipe) {
+            return Err(server_error(
+                503,
+                "ERR_SERVICE_UNAVAILABLE",
+                "bulk channel status",
+            ));
+        }
         s.status_polls
             .push((channel_names.to_vec(), Instant::now()));
         let manual = s.manual_commit;
         let mut out = HashMap::new();
         for name in channel_names {
+            if s.hidden.contains(name) {
+                continue;
+            }
             if let Some(c) = s.channels.get_mut(name) {
                 if !manual {
                     c.commit();

@@ -431,6 +431,277 @@ async fn two_writers_fighting_end_in_an_error_not_a_loop() {
     assert_eq!(fake.opens("c"), 1 + super::actor::MAX_RECOVERIES);
 }
 
+/// Opens `c`, commits token 1, then makes the server refuse reopens (each attempt taking
+/// 30 s, as the REST layer's retries would) and invalidates the channel's continuation token.
+async fn outage_during_recovery(fake: &Arc<FakeApi>, client: &StreamingIngestClient) -> Channel {
+    let ch = open(client, "c").await;
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    fake.refuse_opens(Some(Duration::from_secs(30)));
+    fake.reopen_elsewhere("c", None);
+    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    // The stale token starts a recovery; the flush waits for it, so stop waiting early.
+    let pending = tokio::time::timeout(Duration::from_secs(5), ch.flush()).await;
+    assert!(pending.is_err(), "the flush should wait for the recovery");
+    assert_eq!(fake.opens("c"), 2, "recovering");
+    ch
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_during_an_outage_fails_within_the_recovery_timeout() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let t0 = Instant::now();
+    let ch = outage_during_recovery(&fake, &client).await;
+    let mut state = ch.shared.state.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(600),
+        state.wait_for(|s| !matches!(s, super::shared::State::Open)),
+    )
+    .await
+    .expect("recovery never gave up")
+    .unwrap();
+    drop(state);
+    // 2 min of recovery plus at most one 30 s attempt started just before the deadline
+    // is cut short by the deadline itself.
+    assert!(
+        t0.elapsed() <= Duration::from_secs(125),
+        "{:?}",
+        t0.elapsed()
+    );
+    let err = ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap_err();
+    match err {
+        Error::ChannelInvalidated { last_committed, .. } => assert_eq!(last_committed, tok(1)),
+        e => panic!("{e}"),
+    }
+    fake.refuse_opens(None);
+    assert_eq!(ch.reopen().await.unwrap(), tok(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_timeout_during_a_recovery_stops_the_actor_and_frees_the_name() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = outage_during_recovery(&fake, &client).await;
+    let err = ch
+        .close_with(CloseOptions::default().timeout(Duration::from_secs(2)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    fake.refuse_opens(None);
+    let again = client.open_channel("DB", "SC", "P", "c").await.unwrap();
+    assert_eq!(again.latest_committed_offset_token(), tok(1));
+    tokio::time::timeout(Duration::from_secs(60), client.close())
+        .await
+        .expect("client.close() hung")
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_close_during_a_recovery_returns_within_the_drain_limit() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let _ch = outage_during_recovery(&fake, &client).await;
+    let t0 = Instant::now();
+    let err = client.close().await.unwrap_err();
+    assert!(err.is_channel_invalidated(), "{err}");
+    assert!(err.to_string().contains("1 buffered rows"), "{err}");
+    assert!(t0.elapsed() <= super::actor::SHUTDOWN_FLUSH_TIMEOUT + Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_opens_of_one_channel_leave_the_winner_intact() {
+    let fake = FakeApi::new();
+    fake.set_open_latency(Duration::from_millis(200));
+    let client = client(&fake, settings());
+    let (a, b) = tokio::join!(
+        client.open_channel("DB", "SC", "P", "c"),
+        client.open_channel("DB", "SC", "P", "c")
+    );
+    let (winner, loser) = match (a, b) {
+        (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
+        (a, b) => panic!("expected one open to fail: {a:?} {b:?}"),
+    };
+    assert!(matches!(loser, Error::InvalidArgument { .. }), "{loser}");
+    assert_eq!(fake.opens("c"), 1, "the loser never reached the server");
+    winner.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    winner.flush().await.unwrap();
+    assert_eq!(winner.status().recoveries, 0);
+    winner.close().await.unwrap();
+    // A failed open releases its reservation.
+    fake.fail_next_open(|| server_error(404, "ERR_PIPE_DOES_NOT_EXIST", "open channel"));
+    assert!(client.open_channel("DB", "SC", "P", "d").await.is_err());
+    open(&client, "d").await.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_options_reach_the_request_and_table_channels_use_the_default_pipe() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = client
+        .open_table_channel_with(
+            "DB",
+            "SC",
+            "T",
+            "c",
+            super::OpenChannelOptions::default()
+                .fail_on_uncommitted_rows(true)
+                .offset_token(7u64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ch.pipe_name(), "T-STREAMING");
+    open(&client, "d").await.close().await.unwrap();
+    let requests = fake.open_requests();
+    assert_eq!(requests[0].0, "c");
+    assert_eq!(requests[0].1.fail_on_uncommitted_rows, Some(true));
+    assert_eq!(requests[0].1.offset_token.as_deref(), Some("7"));
+    assert_eq!(
+        requests[1].1.fail_on_uncommitted_rows, None,
+        "server default"
+    );
+    ch.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn closing_without_waiting_for_commit_still_reports_row_errors_of_the_last_batch() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            commit_poll_interval: Duration::from_secs(30),
+            idle_poll_interval: Duration::from_secs(30),
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let mut events = ch.events();
+    tokio::time::sleep(Duration::from_millis(10)).await; // the poller's first poll
+    let polls = fake.status_polls().len();
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.add_row_errors("c", 1, "bad row", "1");
+    ch.close().await.unwrap();
+    assert_eq!(fake.status_polls().len(), polls + 1, "one final poll");
+    let event = events.try_recv().expect("row error reported at close");
+    assert_eq!(event.new_errors, 1);
+    assert_eq!(event.offset_upper_bound, tok(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_pipe_does_not_delay_commit_detection_on_other_pipes() {
+    let fake = FakeApi::new();
+    fake.slow_status_for_pipe("SLOW", Duration::from_secs(3600));
+    let client = client(&fake, settings());
+    let _slow = client.open_channel("DB", "SC", "SLOW", "s").await.unwrap();
+    let ch = open(&client, "c").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t0 = Instant::now();
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        t0.elapsed() <= Duration::from_millis(1200),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_status_polls_make_wait_for_commit_fail_promptly() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    fake.fail_status_for_pipe("P", true);
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    let t0 = Instant::now();
+    let err = ch
+        .wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(600))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("status"), "{err}");
+    assert!(
+        t0.elapsed() <= Duration::from_secs(35),
+        "{:?}",
+        t0.elapsed()
+    );
+    // Once polls work again (the next poll clears the stall), commits are seen.
+    fake.fail_status_for_pipe("P", false);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_channel_missing_from_status_answers_is_recovered() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    // The server loses the channel and its uncommitted batch.
+    fake.reopen_elsewhere("c", None);
+    fake.hide_from_status("c");
+    fake.set_manual_commit(false);
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| assert!(matches!(e, Error::Timeout { .. }), "{e}"));
+    let mut committed = ch.watch_committed();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        committed.wait_for(|c| *c == tok(1)),
+    )
+    .await
+    .expect("replayed and committed")
+    .unwrap();
+    drop(committed);
+    assert_eq!(ids(&fake.committed_rows("c")), [1]);
+    assert_eq!(ch.status().recoveries, 1);
+    ch.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_channel_frees_its_compression_buffers() {
+    use std::sync::atomic::Ordering;
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            compression: Compression::Zstd,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    // Two appends: two segments, so the codec's scratch buffer is used too.
+    ch.append_rows((0..2000).map(|id| Row { id }), None, None)
+        .await
+        .unwrap();
+    ch.append_rows((2000..4000).map(|id| Row { id }), None, tok(3999))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    assert!(ch.shared.codec_bytes.load(Ordering::Relaxed) > 0);
+    tokio::time::sleep(super::actor::CODEC_IDLE_RELEASE + Duration::from_millis(100)).await;
+    assert_eq!(ch.shared.codec_bytes.load(Ordering::Relaxed), 0);
+    // The next batch recreates what it needs.
+    ch.append_row(&Row { id: 4000 }, tok(4000)).await.unwrap();
+    ch.flush().await.unwrap();
+    let all: Vec<u64> = fake
+        .appends_to("c")
+        .iter()
+        .flat_map(|a| ids(&a.rows))
+        .collect();
+    assert_eq!(all, (0..=4000).collect::<Vec<_>>());
+}
+
 #[tokio::test(start_paused = true)]
 async fn row_errors_become_events_with_the_offset_bound() {
     let fake = FakeApi::new();
@@ -490,6 +761,39 @@ async fn close_waits_for_commit_and_client_close_closes_every_channel() {
     let err = b.append_row(&Row { id: 3 }, None).await.unwrap_err();
     assert!(matches!(err, Error::Shutdown { .. }), "{err}");
     assert!(client.open_channel("DB", "SC", "P", "x").await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_close_returns_only_after_every_channel_delivered_its_rows() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(500));
+    let client = client(&fake, settings());
+    let a = open(&client, "a").await;
+    let b = open(&client, "b").await;
+    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    b.append_rows([Row { id: 2 }, Row { id: 3 }], tok(2), tok(3))
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    client.close().await.unwrap();
+    assert!(
+        t0.elapsed() >= Duration::from_millis(500),
+        "returned before sending"
+    );
+    assert_eq!(ids(&fake.appends_to("a")[0].rows), [1]);
+    assert_eq!(ids(&fake.appends_to("b")[0].rows), [2, 3]);
+    assert!(fake.appends().iter().all(|a| a.accepted));
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_close_reports_an_error_met_while_draining() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let a = open(&client, "a").await;
+    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    fake.fail_next_append(|| server_error(400, "ERR_INVALID_ROWS", "append rows"));
+    let err = client.close().await.unwrap_err();
+    assert!(err.is_channel_invalidated(), "{err}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -263,6 +263,19 @@ fn channel_settings_are_range_checked() {
         "commit_poll_interval"
     );
     assert_eq!(
+        err_setting(valid().recovery_timeout(Duration::from_millis(10))).0,
+        "recovery_timeout"
+    );
+    assert_eq!(
+        valid()
+            .recovery_timeout(Duration::from_secs(30))
+            .resolve()
+            .unwrap()
+            .channel
+            .recovery_timeout,
+        Duration::from_secs(30)
+    );
+    assert_eq!(
         err_setting(valid().request_timeout(Duration::ZERO)).0,
         "request_timeout"
     );
