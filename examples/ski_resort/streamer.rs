@@ -541,10 +541,17 @@ mod tests {
             .await
             .unwrap();
         assert_exactly(&dest, &expected(31, 4000));
-        let sessions = stats.tables[Table::LiftRide.index()]
-            .sessions
-            .load(Ordering::Relaxed);
-        assert!(sessions > 1);
+        // The fake fails every 7th append across all channels, so which table is hit depends
+        // on scheduling; what must hold is that at least one channel was reopened.
+        let sessions: u64 = stats
+            .tables
+            .iter()
+            .map(|t| t.sessions.load(Ordering::Relaxed))
+            .sum();
+        assert!(
+            sessions > stats.tables.len() as u64,
+            "expected at least one reopen, saw {sessions} sessions"
+        );
     }
 
     /// Soak run (ignored by default; prints numbers, asserts only correctness):
