@@ -51,8 +51,9 @@ pub(crate) fn user_agent(application: Option<&str>) -> String {
     ua
 }
 
-/// One logical call (all its attempts).
-#[derive(Debug, Clone)]
+/// One logical call (all its attempts). `Debug` omits the body (it may hold credentials,
+/// e.g. the OAuth refresh token) and prints only its size and content type.
+#[derive(Clone)]
 pub(crate) struct Call {
     /// For errors and logs, e.g. `"append rows"`.
     pub(crate) operation: &'static str,
@@ -67,6 +68,24 @@ pub(crate) struct Call {
     pub(crate) idempotent: bool,
     /// Snowflake codes that make a 409 retryable for this call.
     pub(crate) retry_409_codes: &'static [&'static str],
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = self
+            .body
+            .as_ref()
+            .map(|(b, content_type)| format!("<{} bytes of {content_type}>", b.len()));
+        f.debug_struct("Call")
+            .field("operation", &self.operation)
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("body", &body)
+            .field("headers", &self.headers)
+            .field("idempotent", &self.idempotent)
+            .field("retry_409_codes", &self.retry_409_codes)
+            .finish()
+    }
 }
 
 impl Call {
@@ -488,6 +507,25 @@ mod tests {
         assert_eq!(encode("100%"), "100%25");
         assert_eq!(encode("AZaz09-._~"), "AZaz09-._~");
         assert_eq!(encode("T-STREAMING"), "T-STREAMING");
+    }
+
+    #[test]
+    fn call_debug_omits_the_body() {
+        let call = Call::new(
+            "OAuth token request",
+            Method::POST,
+            "https://idp.example/token".into(),
+        )
+        .body(
+            "grant_type=refresh_token&refresh_token=s3cr3t-refresh",
+            "application/x-www-form-urlencoded",
+        );
+        let dbg = format!("{call:?}");
+        assert!(!dbg.contains("s3cr3t-refresh"), "{dbg}");
+        assert!(
+            dbg.contains("<53 bytes of application/x-www-form-urlencoded>"),
+            "{dbg}"
+        );
     }
 
     #[test]
