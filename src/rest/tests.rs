@@ -1015,6 +1015,7 @@ async fn an_undecodable_success_body_is_a_decode_error() {
     };
     assert_eq!(t.kind, TransportErrorKind::Decode);
     assert!(err.request_id().is_some());
+    assert!(!err.is_retryable(), "a malformed 200 is not retry-later");
 }
 
 // ----- 401 and token refresh ------------------------------------------------------------------
