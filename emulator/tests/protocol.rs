@@ -388,6 +388,37 @@ async fn row_errors_do_not_fail_the_request() {
 }
 
 #[tokio::test]
+async fn a_row_error_without_an_end_token_has_no_error_upper_bound() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("c").await;
+    let ct = c.append_ok("c", &ct, "5", &rows(0..2)).await;
+    c.wait_committed("c", "5").await;
+    // A batch without endOffsetToken whose second row is bad.
+    c.append_ok("c", &ct, "", "{\"ID\":2}\n{\"ID\":\"bad\"}\n")
+        .await;
+    let mut s = serde_json::Value::Null;
+    for _ in 0..200 {
+        s = c.status(&["c"]).await["c"].clone();
+        if s["rows_parsed"] == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(s["rows_parsed"], 4, "{s}");
+    assert_eq!(s["rows_error_count"], 1, "{s}");
+    assert!(s["last_error_message"].is_string(), "{s}");
+    // Not "5": the bad row comes after token 5, so 5 is no upper bound for it.
+    assert_eq!(
+        s["last_error_offset_upper_bound"],
+        serde_json::Value::Null,
+        "{s}"
+    );
+    assert_eq!(s["last_committed_offset_token"], "5");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn catalog_lookup_errors_and_default_pipe() {
     let emu = Emulator::start(config()).await.unwrap();
     let c = Client::connect(&emu).await;
