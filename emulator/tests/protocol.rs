@@ -80,6 +80,37 @@ async fn auth_rejects_unregistered_key_and_missing_tokens() {
 }
 
 #[tokio::test]
+async fn a_key_registered_for_a_user_signs_only_for_that_user() {
+    // Key 0 for BOB only (config form), key 1 for any user.
+    let cfg = EmulatorConfig::for_tests()
+        .with_user_public_key("bob", keys(0).1)
+        .with_public_key(keys(1).1);
+    let emu = Emulator::start(cfg).await.unwrap();
+    let http = reqwest::Client::new();
+    let hostname = |jwt: String| {
+        http.get(format!("{}/v2/streaming/hostname", emu.url()))
+            .bearer_auth(jwt)
+            .send()
+    };
+    assert_eq!(hostname(jwt_for(0, "BOB")).await.unwrap().status(), 200);
+    let r = hostname(jwt_for(0, "ALICE")).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let msg = body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("registered for user BOB only, not ALICE"),
+        "{msg}"
+    );
+    assert_eq!(hostname(jwt_for(1, "ALICE")).await.unwrap().status(), 200);
+    // The library form adds ALICE for key 0.
+    emu.register_user_public_key("alice", &keys(0).1).unwrap();
+    assert_eq!(hostname(jwt_for(0, "ALICE")).await.unwrap().status(), 200);
+    assert_eq!(hostname(jwt_for(0, "BOB")).await.unwrap().status(), 200);
+    assert_eq!(hostname(jwt_for(0, "CAROL")).await.unwrap().status(), 401);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn pat_accepted_when_configured_and_scoped_token_expires() {
     let mut cfg = config();
     cfg.personal_access_tokens = vec!["my-pat".into()];
