@@ -11,7 +11,7 @@
 //! | [`Error::Backpressure`] | wait and try again (the memory budget is full) |
 //! | [`Error::RowTooLarge`] / [`Error::Serialization`] | fix the data |
 //! | [`Error::Server`] | inspect [`Error::status`] and [`Error::snowflake_code`] |
-//! | [`Error::Transport`] | network trouble that outlasted the retries; retry later |
+//! | [`Error::Transport`] | network trouble that outlasted the retries (retry later), or a TLS or decode failure (see [`TransportErrorKind`]; not retryable) |
 //! | [`Error::Timeout`] | a wait ran out; retry or wait longer |
 //! | [`Error::Shutdown`] | the client or channel was closed |
 //!
@@ -43,7 +43,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | [`Error::Backpressure`] | wait and try again (the memory budget is full) |
 /// | [`Error::RowTooLarge`] / [`Error::Serialization`] | fix the data |
 /// | [`Error::Server`] | inspect [`Error::status`] and [`Error::snowflake_code`] |
-/// | [`Error::Transport`] | network trouble that outlasted the retries; retry later |
+/// | [`Error::Transport`] | network trouble that outlasted the retries (retry later), or a TLS or decode failure (see [`TransportErrorKind`]; not retryable) |
 /// | [`Error::Timeout`] | a wait ran out; retry or wait longer |
 /// | [`Error::Shutdown`] | the client or channel was closed |
 ///
@@ -208,7 +208,7 @@ impl std::fmt::Display for ServerError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TransportErrorKind {
-    /// Could not connect (DNS, refused, TLS handshake...). The request was not sent.
+    /// Could not connect (DNS, refused, unreachable...). The request was not sent.
     Connect,
     /// The request timed out; it may have reached the server.
     Timeout,
@@ -218,6 +218,10 @@ pub enum TransportErrorKind {
     Decode,
     /// Anything else.
     Other,
+    /// The TLS handshake failed: typically the server's certificate is not trusted (a private
+    /// CA not configured with `root_ca_pem`/`root_ca_file` or `SSL_CERT_FILE`) or does not
+    /// match the host. Not retried; fix the configuration.
+    Tls,
 }
 
 /// Details of a network failure.
@@ -303,11 +307,20 @@ impl Error {
     }
 
     /// Whether trying the same operation again later may succeed without any change:
-    /// backpressure, timeouts, transport failures and retryable server statuses (408, 429,
-    /// 5xx). Configuration, auth, data and invalidation errors are not retryable.
+    /// backpressure, timeouts, network failures (transport kinds `Connect`, `Timeout` and
+    /// `Interrupted`) and retryable server statuses (408, 429, 5xx). Configuration, auth,
+    /// data and invalidation errors are not retryable, and neither are a TLS failure
+    /// (`Tls`: a configuration problem), a malformed response (`Decode`) or a request that
+    /// could not be built (`Other`).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Backpressure { .. } | Self::Timeout { .. } | Self::Transport(_) => true,
+            Self::Backpressure { .. } | Self::Timeout { .. } => true,
+            Self::Transport(t) => matches!(
+                t.kind,
+                TransportErrorKind::Connect
+                    | TransportErrorKind::Timeout
+                    | TransportErrorKind::Interrupted
+            ),
             Self::Server(e) => matches!(e.status, 408 | 429 | 500..=599),
             _ => false,
         }
@@ -390,5 +403,21 @@ mod tests {
         assert!(server(429).is_retryable());
         assert!(!server(400).is_retryable());
         assert!(!Error::config("url", "bad").is_retryable());
+        let transport = |kind| {
+            Error::Transport(Box::new(TransportError {
+                kind,
+                operation: "append rows",
+                message: String::new(),
+                request_id: None,
+                attempts: 1,
+                source: None,
+            }))
+        };
+        assert!(transport(TransportErrorKind::Connect).is_retryable());
+        assert!(transport(TransportErrorKind::Timeout).is_retryable());
+        assert!(transport(TransportErrorKind::Interrupted).is_retryable());
+        assert!(!transport(TransportErrorKind::Decode).is_retryable());
+        assert!(!transport(TransportErrorKind::Other).is_retryable());
+        assert!(!transport(TransportErrorKind::Tls).is_retryable());
     }
 }

@@ -84,7 +84,11 @@ impl TokenFetcher for TokenExchanger {
     async fn fetch(&self) -> Result<String> {
         let call = Call::new("token exchange", Method::POST, self.url.clone())
             .body(self.form.clone(), "application/x-www-form-urlencoded");
-        let resp = self.http.execute(&call, &self.control).await?;
+        let resp = self
+            .http
+            .execute(&call, &self.control)
+            .await
+            .map_err(exchange_error)?;
         let text = resp.text();
         let token = if text.starts_with('{') {
             // Not what Snowflake sends (bare text), but harmless to accept.
@@ -106,6 +110,29 @@ impl TokenFetcher for TokenExchanger {
             ));
         }
         Ok(token)
+    }
+}
+
+/// Classifies a failed token exchange. The server refusing the grant (400 or 403: a bad
+/// scope, role or credential) is [`Error::Auth`]; a 401 already is. Everything else keeps
+/// its class, so a transient failure (5xx, 429, connect, timeout) stays a retryable
+/// [`Error::Server`] / [`Error::Transport`] — also when it surfaces from a data-plane call
+/// that triggered the refresh after a 401.
+fn exchange_error(e: Error) -> Error {
+    match e {
+        Error::Server(s) if matches!(s.status, 400 | 403) => Error::Auth {
+            message: format!(
+                "the scoped-token exchange was refused (HTTP {}{}): check the role and its \
+                 privileges, the user and the account url",
+                s.status,
+                s.code
+                    .as_deref()
+                    .map(|c| format!(" {c}"))
+                    .unwrap_or_default()
+            ),
+            source: Some(Box::new(*s)),
+        },
+        other => other,
     }
 }
 
@@ -142,11 +169,11 @@ impl RestApi {
             control: opts.control,
             form,
         };
-        let tokens = Arc::new(TokenManager::new(
+        let tokens = TokenManager::new(
             Arc::new(exchanger),
             opts.auth_refresh_ahead,
             opts.default_token_ttl,
-        ));
+        );
         tokens.token().await?;
         tracing::info!(ingest_host = %host, "connected to Snowpipe Streaming");
         Ok(Self {

@@ -46,14 +46,49 @@ async fn a_url_without_scheme_means_https() {
 }
 
 #[tokio::test]
-async fn an_untrusted_certificate_fails_to_connect() {
+async fn an_untrusted_certificate_fails_fast_with_a_fix() {
     let account = start_tls_account().await;
-    let err = builder(&account.url).build().await.unwrap_err();
+    // Generous retries: a TLS failure must not use them.
+    let err = builder(&account.url)
+        .retry(fast_retry().max_attempts(10))
+        .build()
+        .await
+        .unwrap_err();
     match &err {
-        Error::Transport(t) => assert_eq!(t.kind, TransportErrorKind::Connect, "{err:?}"),
+        Error::Transport(t) => {
+            assert_eq!(t.kind, TransportErrorKind::Tls, "{err:?}");
+            assert_eq!(t.attempts, 1, "a TLS failure is not retried: {err}");
+        }
         other => panic!("expected a transport error, got {other:?}"),
     }
+    assert!(!err.is_retryable());
+    let msg = err.to_string();
+    for needle in ["127.0.0.1", "root_ca_pem", "root_ca_file", "SSL_CERT_FILE"] {
+        assert!(msg.contains(needle), "{needle:?} missing from: {msg}");
+    }
     assert_eq!(account.hits.load(Ordering::SeqCst), 0);
+}
+
+/// `.invalid` never resolves (RFC 6761); the resolver answers at once, network or not.
+#[tokio::test]
+async fn an_unresolvable_account_host_names_the_host_and_stops_early() {
+    let err = builder("https://no-such-account.invalid")
+        .retry(fast_retry().max_attempts(10))
+        .build()
+        .await
+        .unwrap_err();
+    let Error::Transport(t) = &err else {
+        panic!("expected a transport error, got {err:?}")
+    };
+    assert_eq!(t.kind, TransportErrorKind::Connect, "{err:?}");
+    assert_eq!(
+        t.attempts, 2,
+        "a DNS failure is retried once, not 10 times: {err}"
+    );
+    let msg = err.to_string();
+    for needle in ["no-such-account.invalid", "account identifier", "url"] {
+        assert!(msg.contains(needle), "{needle:?} missing from: {msg}");
+    }
 }
 
 #[tokio::test]

@@ -53,9 +53,17 @@ struct ScopedClaims {
     jti: String,
 }
 
+/// A registered public key and the users it may sign for.
+struct RegisteredKey {
+    key: DecodingKey,
+    /// Upper-cased user names; `None`: any user.
+    users: Option<Vec<String>>,
+}
+
 /// Registered keys and the scoped-token signing secret.
 pub(crate) struct Authenticator {
-    keys: RwLock<HashMap<String, DecodingKey>>,
+    /// By fingerprint.
+    keys: RwLock<HashMap<String, RegisteredKey>>,
     accept_any: bool,
     pats: Vec<String>,
     secret: Vec<u8>,
@@ -98,6 +106,7 @@ fn claim_seconds(n: &serde_json::Number) -> Option<i64> {
 impl Authenticator {
     pub(crate) fn new(
         public_keys: &[String],
+        user_public_keys: &[(String, String)],
         accept_any: bool,
         pats: Vec<String>,
         ttl: Duration,
@@ -111,6 +120,9 @@ impl Authenticator {
         };
         for k in public_keys {
             a.register(k)?;
+        }
+        for (user, k) in user_public_keys {
+            a.register_for_user(user, k)?;
         }
         Ok(a)
     }
@@ -127,15 +139,34 @@ impl Authenticator {
         self.secret.clone()
     }
 
+    /// Registers a key that may sign for any user.
     pub(crate) fn register(&self, pem: &str) -> Result<String, KeyError> {
+        self.register_key(pem, None)
+    }
+
+    /// Registers a key that may sign only for `user` (and any other user it is registered
+    /// for). A key also registered for any user stays unrestricted.
+    pub(crate) fn register_for_user(&self, user: &str, pem: &str) -> Result<String, KeyError> {
+        self.register_key(pem, Some(user.trim().to_ascii_uppercase()))
+    }
+
+    fn register_key(&self, pem: &str, user: Option<String>) -> Result<String, KeyError> {
         let key = parse_public_key(pem)?;
         let fp = fingerprint(&key)?;
         let dk =
             DecodingKey::from_rsa_raw_components(&key.n().to_bytes_be(), &key.e().to_bytes_be());
-        self.keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(fp.clone(), dk);
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let users = match (keys.remove(&fp).map(|k| k.users), user) {
+            (Some(None), _) | (_, None) => None,
+            (Some(Some(mut users)), Some(user)) => {
+                if !users.contains(&user) {
+                    users.push(user);
+                }
+                Some(users)
+            }
+            (None, Some(user)) => Some(vec![user]),
+        };
+        keys.insert(fp.clone(), RegisteredKey { key: dk, users });
         Ok(fp)
     }
 
@@ -197,11 +228,25 @@ impl Authenticator {
             )));
         }
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        let key = keys.get(fp).ok_or_else(|| {
+        let registered = keys.get(fp).ok_or_else(|| {
             AuthError(format!(
                 "no registered public key has fingerprint SHA256:{fp}; register it with --public-key"
             ))
         })?;
+        if let Some(users) = &registered.users {
+            // ACCOUNT.USER: the account part never contains a dot.
+            let user = qualified_user
+                .split_once('.')
+                .map_or(qualified_user, |(_, u)| u);
+            if !users.iter().any(|u| u.eq_ignore_ascii_case(user)) {
+                return Err(AuthError(format!(
+                    "the public key SHA256:{fp} is registered for user {} only, not {user}; \
+                     register it for this user too with --public-key {user}=FILE",
+                    users.join(", ")
+                )));
+            }
+        }
+        let key = &registered.key;
         let mut v = Validation::new(Algorithm::RS256);
         v.validate_exp = false;
         v.validate_nbf = false;
@@ -341,7 +386,14 @@ mod tests {
     use super::*;
 
     fn auth(keys: &[String]) -> Authenticator {
-        Authenticator::new(keys, false, vec!["pat-1".into()], Duration::from_secs(3600)).unwrap()
+        Authenticator::new(
+            keys,
+            &[],
+            false,
+            vec!["pat-1".into()],
+            Duration::from_secs(3600),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -404,7 +456,7 @@ mod tests {
 
     #[test]
     fn expired_scoped_token_rejected() {
-        let a = Authenticator::new(&[], false, vec![], Duration::from_secs(1)).unwrap();
+        let a = Authenticator::new(&[], &[], false, vec![], Duration::from_secs(1)).unwrap();
         let t = a.mint_scoped(
             &Principal {
                 subject: "X.Y".into(),

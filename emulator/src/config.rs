@@ -52,8 +52,12 @@ pub struct EmulatorConfig {
     pub data_dir: Option<PathBuf>,
     /// DDL scripts (SQL text) declaring databases, schemas, tables and pipes.
     pub ddl: Vec<String>,
-    /// Registered public keys (PEM, `PUBLIC KEY` or `RSA PUBLIC KEY`) for key-pair JWTs.
+    /// Registered public keys (PEM, `PUBLIC KEY` or `RSA PUBLIC KEY`) for key-pair JWTs of
+    /// any user.
     pub public_keys: Vec<String>,
+    /// Public keys (user, PEM) accepted only for key-pair JWTs of that user (`ACCOUNT.USER`
+    /// matched on USER, case-insensitively).
+    pub user_public_keys: Vec<(String, String)>,
     /// Accept any bearer token without checking it. Insecure; for quick starts only.
     pub accept_any_key: bool,
     /// Programmatic access tokens accepted on `/v2/streaming/hostname` and `/oauth/token`.
@@ -93,6 +97,7 @@ impl Default for EmulatorConfig {
             data_dir: None,
             ddl: Vec::new(),
             public_keys: Vec::new(),
+            user_public_keys: Vec::new(),
             accept_any_key: false,
             personal_access_tokens: Vec::new(),
             commit_delay: Duration::from_secs(1),
@@ -119,6 +124,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("data_dir", &self.data_dir)
             .field("ddl_scripts", &self.ddl.len())
             .field("public_keys", &self.public_keys.len())
+            .field("user_public_keys", &self.user_public_keys.len())
             .field("accept_any_key", &self.accept_any_key)
             .field("personal_access_tokens", &"[redacted]")
             .field("commit_delay", &self.commit_delay)
@@ -147,9 +153,16 @@ impl EmulatorConfig {
         self
     }
 
-    /// Registers a public key (PEM).
+    /// Registers a public key (PEM) for any user.
     pub fn with_public_key(mut self, pem: impl Into<String>) -> Self {
         self.public_keys.push(pem.into());
+        self
+    }
+
+    /// Registers a public key (PEM) for `user` only: a JWT of another user signed with it
+    /// is refused with 401.
+    pub fn with_user_public_key(mut self, user: impl Into<String>, pem: impl Into<String>) -> Self {
+        self.user_public_keys.push((user.into(), pem.into()));
         self
     }
 

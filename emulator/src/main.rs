@@ -1,6 +1,6 @@
 //! `snowpipe-emulator`: command-line wrapper over the `snowpipe_emulator` library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -67,9 +67,10 @@ struct ServeArgs {
     /// Snowflake DDL file declaring databases, schemas, tables and pipes (repeatable).
     #[arg(long)]
     ddl: Vec<PathBuf>,
-    /// RSA public key (PEM) allowed to sign key-pair JWTs (repeatable).
-    #[arg(long)]
-    public_key: Vec<PathBuf>,
+    /// RSA public key (PEM) allowed to sign key-pair JWTs (repeatable): `FILE` for any user,
+    /// `USER=FILE` for that user only.
+    #[arg(long, value_name = "[USER=]FILE")]
+    public_key: Vec<String>,
     /// Accept any bearer token. INSECURE: for quick starts only.
     #[arg(long)]
     accept_any_key: bool,
@@ -128,7 +129,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
-fn read(path: &PathBuf, what: &str) -> Result<String, String> {
+fn read(path: &Path, what: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
 }
 
@@ -153,8 +154,15 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     for f in &a.ddl {
         cfg.ddl.push(read(f, "DDL file")?);
     }
-    for f in &a.public_key {
-        cfg.public_keys.push(read(f, "public key")?);
+    for arg in &a.public_key {
+        // `USER=FILE`, unless the whole argument names an existing file.
+        match arg.split_once('=') {
+            Some((user, f)) if !user.is_empty() && !Path::new(arg).exists() => {
+                let pem = read(Path::new(f), "public key")?;
+                cfg.user_public_keys.push((user.to_owned(), pem));
+            }
+            _ => cfg.public_keys.push(read(Path::new(arg), "public key")?),
+        }
     }
     cfg.accept_any_key = a.accept_any_key;
     cfg.personal_access_tokens = a.pat.clone();

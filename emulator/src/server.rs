@@ -241,6 +241,20 @@ impl Emulator {
             .map_err(|e| EmulatorError::Config(e.to_string()))
     }
 
+    /// Registers a public key (PEM) that may sign key-pair JWTs of `user` only (matched
+    /// case-insensitively on the USER of `ACCOUNT.USER`); returns its `SHA256:` fingerprint.
+    /// A key registered with [`Emulator::register_public_key`] stays valid for every user.
+    ///
+    /// # Errors
+    /// When the PEM is not an RSA public key.
+    pub fn register_user_public_key(&self, user: &str, pem: &str) -> Result<String, EmulatorError> {
+        self.shared
+            .auth
+            .register_for_user(user, pem)
+            .map(|fp| format!("SHA256:{fp}"))
+            .map_err(|e| EmulatorError::Config(e.to_string()))
+    }
+
     /// The fault-injection handle (add or clear rules at runtime).
     pub fn faults(&self) -> FaultHandle {
         self.shared.faults.clone()

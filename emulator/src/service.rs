@@ -187,6 +187,7 @@ impl Shared {
         }
         let mut auth = Authenticator::new(
             &config.public_keys,
+            &config.user_public_keys,
             config.accept_any_key,
             config.personal_access_tokens.clone(),
             config.scoped_token_ttl,

@@ -80,6 +80,37 @@ async fn auth_rejects_unregistered_key_and_missing_tokens() {
 }
 
 #[tokio::test]
+async fn a_key_registered_for_a_user_signs_only_for_that_user() {
+    // Key 0 for BOB only (config form), key 1 for any user.
+    let cfg = EmulatorConfig::for_tests()
+        .with_user_public_key("bob", keys(0).1)
+        .with_public_key(keys(1).1);
+    let emu = Emulator::start(cfg).await.unwrap();
+    let http = reqwest::Client::new();
+    let hostname = |jwt: String| {
+        http.get(format!("{}/v2/streaming/hostname", emu.url()))
+            .bearer_auth(jwt)
+            .send()
+    };
+    assert_eq!(hostname(jwt_for(0, "BOB")).await.unwrap().status(), 200);
+    let r = hostname(jwt_for(0, "ALICE")).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let msg = body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("registered for user BOB only, not ALICE"),
+        "{msg}"
+    );
+    assert_eq!(hostname(jwt_for(1, "ALICE")).await.unwrap().status(), 200);
+    // The library form adds ALICE for key 0.
+    emu.register_user_public_key("alice", &keys(0).1).unwrap();
+    assert_eq!(hostname(jwt_for(0, "ALICE")).await.unwrap().status(), 200);
+    assert_eq!(hostname(jwt_for(0, "BOB")).await.unwrap().status(), 200);
+    assert_eq!(hostname(jwt_for(0, "CAROL")).await.unwrap().status(), 401);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn pat_accepted_when_configured_and_scoped_token_expires() {
     let mut cfg = config();
     cfg.personal_access_tokens = vec!["my-pat".into()];
@@ -384,6 +415,37 @@ async fn row_errors_do_not_fail_the_request() {
     assert!(s["last_error_timestamp_ms"].as_i64().unwrap() > 0);
     assert_eq!(s["last_committed_offset_token"], "7");
     assert_eq!(count(&emu), 2);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_row_error_without_an_end_token_has_no_error_upper_bound() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("c").await;
+    let ct = c.append_ok("c", &ct, "5", &rows(0..2)).await;
+    c.wait_committed("c", "5").await;
+    // A batch without endOffsetToken whose second row is bad.
+    c.append_ok("c", &ct, "", "{\"ID\":2}\n{\"ID\":\"bad\"}\n")
+        .await;
+    let mut s = serde_json::Value::Null;
+    for _ in 0..200 {
+        s = c.status(&["c"]).await["c"].clone();
+        if s["rows_parsed"] == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(s["rows_parsed"], 4, "{s}");
+    assert_eq!(s["rows_error_count"], 1, "{s}");
+    assert!(s["last_error_message"].is_string(), "{s}");
+    // Not "5": the bad row comes after token 5, so 5 is no upper bound for it.
+    assert_eq!(
+        s["last_error_offset_upper_bound"],
+        serde_json::Value::Null,
+        "{s}"
+    );
+    assert_eq!(s["last_committed_offset_token"], "5");
     emu.shutdown().await;
 }
 

@@ -2,15 +2,18 @@
 //!
 //! * The token is fetched once and cached; callers get it without any I/O.
 //! * It is refreshed when less than `refresh_ahead` (default 5 min, or half the token's
-//!   lifetime if that is shorter) remains. If a refresh ahead of expiry fails while the cached
-//!   token is still valid, the cached token keeps being used and the refresh is retried later.
+//!   lifetime if that is shorter) remains. That refresh runs in ONE background task: callers
+//!   keep getting the still-valid cached token at once, so a slow or failing control plane
+//!   never delays data-plane calls while the token is valid. If the refresh fails, it is
+//!   retried [`REFRESH_RETRY_AFTER`] later. Callers wait for an exchange only when there is
+//!   no token yet, when it has expired, or after a 401.
 //! * After an HTTP 401, [`TokenManager::invalidate_and_refresh`] is single-flight: every
 //!   caller that saw the same rejected token shares ONE exchange (a tokio mutex plus a
 //!   generation number per token). The official SDK fires about 20 exchanges per 401.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -48,9 +51,14 @@ impl CachedToken {
 
 /// Caches the scoped token and refreshes it.
 pub(crate) struct TokenManager {
+    /// Itself, for spawning the background refresh.
+    me: Weak<Self>,
     fetcher: Arc<dyn TokenFetcher>,
     current: RwLock<Option<Arc<CachedToken>>>,
+    /// Held during every exchange (single flight).
     refresh_lock: tokio::sync::Mutex<()>,
+    /// Set while a background refresh ahead of expiry is scheduled or running.
+    refreshing: AtomicBool,
     refresh_ahead: Duration,
     default_ttl: Duration,
     generation: AtomicU64,
@@ -75,16 +83,18 @@ impl TokenManager {
         fetcher: Arc<dyn TokenFetcher>,
         refresh_ahead: Duration,
         default_ttl: Duration,
-    ) -> Self {
-        Self {
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: Weak::clone(me),
             fetcher,
             current: RwLock::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
+            refreshing: AtomicBool::new(false),
             refresh_ahead,
             default_ttl,
             generation: AtomicU64::new(0),
             exchanges: AtomicU64::new(0),
-        }
+        })
     }
 
     /// How many token exchanges have been made.
@@ -100,48 +110,92 @@ impl TokenManager {
             .clone()
     }
 
-    /// The current token, fetching or refreshing it first when needed.
+    /// The current token. Inside the refresh-ahead window the cached token is returned at
+    /// once and one background refresh is started; the caller waits for an exchange only
+    /// when there is no unexpired token.
+    ///
+    /// Cancelling (dropping) the future while it waits for an exchange is harmless: the
+    /// exchange is abandoned or finished by another waiter, and nothing is cached half-way.
     ///
     /// # Errors
     /// The exchange's error when there is no valid token to fall back on.
     pub(crate) async fn token(&self) -> Result<Arc<CachedToken>> {
         if let Some(t) = self.cached() {
-            if Instant::now() < t.refresh_at {
+            let now = Instant::now();
+            if now < t.refresh_at {
+                return Ok(t);
+            }
+            if !t.is_expired(now) {
+                self.refresh_in_background();
                 return Ok(t);
             }
         }
         let _guard = self.refresh_lock.lock().await;
-        let cached = self.cached();
-        if let Some(t) = &cached {
-            if Instant::now() < t.refresh_at {
-                return Ok(Arc::clone(t));
+        if let Some(t) = self.cached() {
+            if !t.is_expired(Instant::now()) {
+                return Ok(t);
             }
         }
-        match self.fetch_and_store().await {
-            Ok(t) => Ok(t),
-            Err(e) => match cached {
-                Some(t) if !t.is_expired(Instant::now()) => {
-                    tracing::warn!(
-                        error = %e,
-                        "refreshing the scoped token ahead of expiry failed; using the cached token and retrying in {REFRESH_RETRY_AFTER:?}"
-                    );
-                    let retry = Arc::new(CachedToken {
-                        value: t.value.clone(),
-                        generation: t.generation,
-                        expires_at: t.expires_at,
-                        refresh_at: Instant::now() + REFRESH_RETRY_AFTER,
-                    });
-                    *self.current.write().unwrap_or_else(|p| p.into_inner()) =
-                        Some(Arc::clone(&retry));
-                    Ok(retry)
-                }
-                _ => Err(e),
-            },
+        self.fetch_and_store().await
+    }
+
+    /// Starts the refresh ahead of expiry unless one is already scheduled or running.
+    fn refresh_in_background(&self) {
+        if self.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (Some(me), Ok(runtime)) = (self.me.upgrade(), tokio::runtime::Handle::try_current())
+        else {
+            // No runtime to run it on: the token is refreshed when it expires.
+            self.refreshing.store(false, Ordering::Release);
+            return;
+        };
+        runtime.spawn(async move { me.refresh_ahead().await });
+    }
+
+    /// The background refresh: one exchange; on failure the cached (still valid) token stays
+    /// and the refresh is retried [`REFRESH_RETRY_AFTER`] later.
+    async fn refresh_ahead(&self) {
+        /// Clears `refreshing` however the task ends (also when the runtime drops it).
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _done = Done(&self.refreshing);
+        let _guard = self.refresh_lock.lock().await;
+        let Some(cached) = self.cached() else {
+            return;
+        };
+        if Instant::now() < cached.refresh_at {
+            return; // refreshed meanwhile (e.g. after a 401)
+        }
+        if let Err(e) = self.fetch_and_store().await {
+            tracing::warn!(
+                error = %e,
+                "refreshing the scoped token ahead of expiry failed; using the cached token and retrying in {REFRESH_RETRY_AFTER:?}"
+            );
+            let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = current
+                .as_ref()
+                .filter(|t| t.generation == cached.generation)
+            {
+                *current = Some(Arc::new(CachedToken {
+                    value: t.value.clone(),
+                    generation: t.generation,
+                    expires_at: t.expires_at,
+                    refresh_at: Instant::now() + REFRESH_RETRY_AFTER,
+                }));
+            }
         }
     }
 
     /// After a 401 with the token of generation `seen`: refreshes it, unless another caller
-    /// already did (then the newer token is returned without a new exchange).
+    /// (or the background refresh) already did (then the newer token is returned without a
+    /// new exchange).
+    ///
+    /// Cancelling (dropping) the future is harmless, as for [`TokenManager::token`].
     ///
     /// # Errors
     /// The exchange's error.
@@ -256,17 +310,26 @@ mod tests {
         }
     }
 
+    /// Lets the background refresh run to completion (paused time advances as needed).
+    async fn settle(m: &TokenManager) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let _ = m.refresh_lock.lock().await;
+        while m.refreshing.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     fn manager(ttl_s: u64, delay: Duration) -> (Arc<Counting>, Arc<TokenManager>) {
         let f = Arc::new(Counting {
             calls: AtomicUsize::new(0),
             ttl_s,
             delay,
         });
-        let m = Arc::new(TokenManager::new(
+        let m = TokenManager::new(
             Arc::clone(&f) as Arc<dyn TokenFetcher>,
             Duration::from_secs(300),
             Duration::from_secs(3600),
-        ));
+        );
         (f, m)
     }
 
@@ -292,8 +355,10 @@ mod tests {
         // 3600 s token, refreshed 300 s ahead: still cached at 3299 s...
         tokio::time::advance(Duration::from_secs(3299)).await;
         assert_eq!(m.token().await.unwrap().generation, a.generation);
-        // ...refreshed at 3300 s.
+        // ...refreshed in the background from 3300 s: the call still gets the valid token.
         tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(m.token().await.unwrap().generation, a.generation);
+        settle(&m).await;
         assert_ne!(m.token().await.unwrap().generation, a.generation);
         assert_eq!(f.calls.load(Ordering::SeqCst), 2);
     }
@@ -307,6 +372,7 @@ mod tests {
         assert_eq!(f.calls.load(Ordering::SeqCst), 1);
         tokio::time::advance(Duration::from_secs(2)).await;
         m.token().await.unwrap();
+        settle(&m).await;
         assert_eq!(f.calls.load(Ordering::SeqCst), 2);
     }
 
@@ -378,6 +444,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(301)).await; // inside the refresh window
         let again = m.token().await.unwrap();
         assert_eq!(again.generation, first.generation);
+        settle(&m).await;
         assert_eq!(f.calls.load(Ordering::SeqCst), 2);
         // The failed refresh is not retried on every call.
         m.token().await.unwrap();
@@ -385,6 +452,68 @@ mod tests {
         // Once expired, the error surfaces.
         tokio::time::advance(Duration::from_secs(600)).await;
         assert!(m.token().await.is_err());
+    }
+
+    /// The second exchange hangs for a minute, then fails.
+    #[derive(Debug)]
+    struct HangsAfterFirst {
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl TokenFetcher for HangsAfterFirst {
+        async fn fetch(&self) -> Result<String> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Ok(jwt_with_exp(now_s() + 600));
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Err(crate::Error::auth("control plane down"))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_refresh_ahead_does_not_delay_callers() {
+        let f = Arc::new(HangsAfterFirst {
+            calls: AtomicUsize::new(0),
+        });
+        let m = TokenManager::new(
+            Arc::clone(&f) as Arc<dyn TokenFetcher>,
+            Duration::from_secs(300),
+            Duration::from_secs(3600),
+        );
+        let first = m.token().await.unwrap();
+        tokio::time::advance(Duration::from_secs(301)).await; // inside the refresh window
+                                                              // Paused time: if a call waited for the 60 s exchange, the 1 ms timeout would fire
+                                                              // first.
+        for _ in 0..20 {
+            let t = tokio::time::timeout(Duration::from_millis(1), m.token())
+                .await
+                .expect("a call waited for the refresh ahead of expiry")
+                .unwrap();
+            assert_eq!(t.generation, first.generation);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert_eq!(f.calls.load(Ordering::SeqCst), 2, "one background exchange");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_401_during_the_background_refresh_shares_it() {
+        let (f, m) = manager(3600, Duration::from_millis(50));
+        let seen = m.token().await.unwrap().generation;
+        tokio::time::advance(Duration::from_secs(3301)).await;
+        assert_eq!(m.token().await.unwrap().generation, seen); // starts the refresh
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let m = Arc::clone(&m);
+                tokio::spawn(
+                    async move { m.invalidate_and_refresh(seen).await.unwrap().generation },
+                )
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), seen + 1);
+        }
+        assert_eq!(f.calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -33,6 +33,10 @@ pub(crate) fn encode(s: &str) -> String {
 /// How many times one call may refresh the token after a 401 before giving up.
 const MAX_REFRESHES_PER_CALL: u32 = 2;
 
+/// Attempts made when the host name does not resolve (a wrong account URL, usually): enough
+/// to ride out a resolver hiccup without spending the whole retry budget on a typo.
+const MAX_DNS_ATTEMPTS: u32 = 2;
+
 /// Longest snippet of a non-JSON error body kept in an error message.
 const BODY_SNIPPET: usize = 200;
 
@@ -51,8 +55,9 @@ pub(crate) fn user_agent(application: Option<&str>) -> String {
     ua
 }
 
-/// One logical call (all its attempts).
-#[derive(Debug, Clone)]
+/// One logical call (all its attempts). `Debug` omits the body (it may hold credentials,
+/// e.g. the OAuth refresh token) and prints only its size and content type.
+#[derive(Clone)]
 pub(crate) struct Call {
     /// For errors and logs, e.g. `"append rows"`.
     pub(crate) operation: &'static str,
@@ -67,6 +72,24 @@ pub(crate) struct Call {
     pub(crate) idempotent: bool,
     /// Snowflake codes that make a 409 retryable for this call.
     pub(crate) retry_409_codes: &'static [&'static str],
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = self
+            .body
+            .as_ref()
+            .map(|(b, content_type)| format!("<{} bytes of {content_type}>", b.len()));
+        f.debug_struct("Call")
+            .field("operation", &self.operation)
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("body", &body)
+            .field("headers", &self.headers)
+            .field("idempotent", &self.idempotent)
+            .field("retry_409_codes", &self.retry_409_codes)
+            .finish()
+    }
 }
 
 impl Call {
@@ -264,14 +287,15 @@ impl HttpClient {
                     (err, retry_after)
                 }
                 Attempt::Failed { kind, error } => {
+                    let dns = is_dns_failure(&error);
                     let retryable = match kind {
-                        TransportErrorKind::Connect => true,
+                        TransportErrorKind::Connect => !dns || attempts < MAX_DNS_ATTEMPTS,
                         TransportErrorKind::Timeout | TransportErrorKind::Interrupted => {
                             call.idempotent
                         }
                         _ => false,
                     };
-                    let err = transport_error(call.operation, kind, error, &request_id, attempts);
+                    let err = transport_error(call, kind, error, &request_id, attempts);
                     if !retryable {
                         return Err(err);
                     }
@@ -370,10 +394,13 @@ impl HttpClient {
     }
 }
 
-/// Classifies a reqwest send error. A connect failure (including a connect timeout) means
+/// Classifies a reqwest send error. A TLS failure is a configuration problem (an untrusted
+/// or mismatched certificate); any other connect failure (including a connect timeout) means
 /// the request never left; a timeout or a broken connection afterwards means it may have.
 pub(crate) fn classify(error: &reqwest::Error) -> TransportErrorKind {
-    if error.is_connect() {
+    if tls_error(error).is_some() {
+        TransportErrorKind::Tls
+    } else if error.is_connect() {
         TransportErrorKind::Connect
     } else if error.is_timeout() {
         TransportErrorKind::Timeout
@@ -384,6 +411,57 @@ pub(crate) fn classify(error: &reqwest::Error) -> TransportErrorKind {
     } else {
         TransportErrorKind::Interrupted
     }
+}
+
+/// The `rustls::Error` in `error`'s source chain, if any. rustls errors reach reqwest inside
+/// an `io::Error` (sometimes nested twice), whose `source()` skips the wrapped error, so each
+/// `io::Error` is opened with `get_ref()`.
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cur {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cur = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+/// Whether a connect failure is a failed host-name lookup. hyper's connector reports it as a
+/// `ConnectError` (a private type) whose message is exactly `dns error`.
+fn is_dns_failure(error: &reqwest::Error) -> bool {
+    if !error.is_connect() {
+        return false;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cur {
+        if e.to_string() == "dns error" {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// The host of `url`, for error messages (never the path or query).
+/// The host (and port, when the URL names one) of a URL, for messages: never the path or
+/// query, which may carry tokens.
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(port) => format!("{h}:{port}"),
+                None => h.to_owned(),
+            })
+        })
+        .unwrap_or_else(|| "the server".to_owned())
 }
 
 fn describe_error_body(b: &ErrorBody) -> String {
@@ -433,39 +511,52 @@ fn server_error(
 }
 
 fn transport_error(
-    operation: &'static str,
+    call: &Call,
     kind: TransportErrorKind,
     error: reqwest::Error,
     request_id: &str,
     attempts: u32,
 ) -> Error {
-    let host = error
-        .url()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| (h.to_owned(), u.port_or_known_default()))
-        })
-        .map_or_else(
-            || "the server".to_owned(),
-            |(h, p)| p.map_or_else(|| h.clone(), |p| format!("{h}:{p}")),
-        );
-    let connect = format!(
-        "cannot connect to {host}; check the account URL, DNS, proxy settings and that the \
-         server's TLS certificate is trusted (root_ca_pem / SSL_CERT_FILE)"
-    );
     let message = match kind {
-        TransportErrorKind::Connect => connect.as_str(),
-        TransportErrorKind::Timeout => "the request timed out; the server may have processed it",
-        TransportErrorKind::Interrupted => {
-            "the connection broke during the request; the server may have processed it"
+        TransportErrorKind::Tls => {
+            let host = host_of(&call.url);
+            match tls_error(&error) {
+                Some(rustls::Error::InvalidCertificate(_)) => format!(
+                    "the TLS certificate of {host} is not trusted or does not match the host: \
+                     if the server uses a private CA (e.g. snowpipe-emulator --tls), trust it \
+                     with the root_ca_pem or root_ca_file setting or SSL_CERT_FILE; otherwise \
+                     check the url setting and any TLS-intercepting proxy"
+                ),
+                _ => format!(
+                    "the TLS handshake with {host} failed: check the url setting, the proxy, \
+                     and that the server's CA is trusted (root_ca_pem, root_ca_file or \
+                     SSL_CERT_FILE)"
+                ),
+            }
         }
-        TransportErrorKind::Decode => "the response could not be read",
-        _ => "the request could not be sent",
+        TransportErrorKind::Connect if is_dns_failure(&error) => format!(
+            "cannot resolve the host name {}: check the account identifier and the url \
+             setting (e.g. https://<orgname>-<account_name>.snowflakecomputing.com)",
+            host_of(&call.url)
+        ),
+        TransportErrorKind::Connect => format!(
+            "cannot connect to {}; check the account URL, DNS, proxy settings and that the \
+             server is reachable",
+            host_of(&call.url)
+        ),
+        TransportErrorKind::Timeout => {
+            "the request timed out; the server may have processed it".to_owned()
+        }
+        TransportErrorKind::Interrupted => {
+            "the connection broke during the request; the server may have processed it".to_owned()
+        }
+        TransportErrorKind::Decode => "the response could not be read".to_owned(),
+        _ => "the request could not be sent".to_owned(),
     };
     Error::Transport(Box::new(TransportError {
         kind,
-        operation,
-        message: message.to_owned(),
+        operation: call.operation,
+        message,
         request_id: Some(request_id.to_owned()),
         attempts,
         source: Some(Box::new(error.without_url())),
@@ -502,6 +593,25 @@ mod tests {
         assert_eq!(encode("100%"), "100%25");
         assert_eq!(encode("AZaz09-._~"), "AZaz09-._~");
         assert_eq!(encode("T-STREAMING"), "T-STREAMING");
+    }
+
+    #[test]
+    fn call_debug_omits_the_body() {
+        let call = Call::new(
+            "OAuth token request",
+            Method::POST,
+            "https://idp.example/token".into(),
+        )
+        .body(
+            "grant_type=refresh_token&refresh_token=s3cr3t-refresh",
+            "application/x-www-form-urlencoded",
+        );
+        let dbg = format!("{call:?}");
+        assert!(!dbg.contains("s3cr3t-refresh"), "{dbg}");
+        assert!(
+            dbg.contains("<53 bytes of application/x-www-form-urlencoded>"),
+            "{dbg}"
+        );
     }
 
     #[test]

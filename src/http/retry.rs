@@ -21,6 +21,9 @@ pub enum Jitter {
 /// Retry policy of every request: exponential backoff with jitter, bounded by both a number
 /// of attempts and a total time budget.
 ///
+/// Not retried: a TLS failure (an untrusted or mismatched certificate is a configuration
+/// problem), and a host name that does not resolve is tried only twice.
+///
 /// Retried: HTTP 429, 500, 502, 503 and 504, connection failures, a 404 whose body is not
 /// JSON (a proxy's page), 409 `ERR_OPEN_CHANNEL_IN_PROGRESS` / `ERR_CHANNEL_HAS_UNCOMMITTED_DATA`
 /// on open channel, and timeouts of requests that are safe to repeat (everything but append

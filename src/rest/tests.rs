@@ -1000,6 +1000,10 @@ async fn connection_failures_are_retried_then_reported() {
         !err.to_string().contains("/rows"),
         "no URL path in the message: {err}"
     );
+    assert!(
+        err.to_string().contains("cannot connect to 127.0.0.1"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -1020,6 +1024,7 @@ async fn an_undecodable_success_body_is_a_decode_error() {
     };
     assert_eq!(t.kind, TransportErrorKind::Decode);
     assert!(err.request_id().is_some());
+    assert!(!err.is_retryable(), "a malformed 200 is not retry-later");
 }
 
 // ----- 401 and token refresh ------------------------------------------------------------------
@@ -1158,13 +1163,100 @@ async fn the_token_is_refreshed_ahead_of_expiry() {
     api.drop_channel(&simple()).await.unwrap();
     assert_eq!(account.exchanges(), 1);
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Inside the refresh window: the call goes out with the still-valid token at once and
+    // the refresh runs in the background.
+    let first = api.tokens().token().await.unwrap().generation;
     api.drop_channel(&simple()).await.unwrap();
+    for _ in 0..500 {
+        if api.tokens().token().await.unwrap().generation != first {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     assert_eq!(account.exchanges(), 2);
+    api.drop_channel(&simple()).await.unwrap();
     let reqs = account.requests_to(CHANNEL_PATH).await;
-    assert_ne!(
+    assert_eq!(
         header(&reqs[0], "authorization"),
         header(&reqs[1], "authorization")
     );
+    assert_ne!(
+        header(&reqs[0], "authorization"),
+        header(&reqs[2], "authorization")
+    );
+}
+
+/// An account whose first token exchange succeeds and every later one answers `status`.
+async fn account_whose_refresh_fails(status: u16) -> MockAccount {
+    let server = wiremock::MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/streaming/hostname"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("127.0.0.1"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(scoped_token(Duration::from_secs(3600), 1)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(
+            ResponseTemplate::new(status).set_body_string(r#"{"code":"390400","message":"x"}"#),
+        )
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(STATUS_PATH))
+        .respond_with(RejectToken {
+            reject: 1,
+            ok: ResponseTemplate::new(200).set_body_string(r#"{"channel_statuses":{}}"#),
+            hits: Default::default(),
+        })
+        .mount(&server)
+        .await;
+    MockAccount {
+        server,
+        exchanges: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_transient_exchange_failure_after_a_401_stays_retryable() {
+    for status in [500, 503] {
+        let account = account_whose_refresh_fails(status).await;
+        let api = account.rest().await;
+        let err = api
+            .bulk_channel_status(&simple().pipe, &["CH".into()])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Server(_)), "{status}: {err:?}");
+        assert_eq!(err.status(), Some(status));
+        assert!(err.is_retryable(), "{status}: {err}");
+        assert!(err.to_string().contains("token exchange"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_exchange_is_an_auth_error() {
+    for status in [400, 403] {
+        let account = account_whose_refresh_fails(status).await;
+        let api = account.rest().await;
+        let err = api
+            .bulk_channel_status(&simple().pipe, &["CH".into()])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Auth { .. }), "{status}: {err:?}");
+        assert!(!err.is_retryable());
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("HTTP {status} 390400")), "{msg}");
+        assert!(msg.contains("role"), "{msg}");
+    }
 }
 
 #[tokio::test]

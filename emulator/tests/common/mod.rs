@@ -43,12 +43,17 @@ pub fn keys(n: usize) -> (String, String) {
 
 /// A key-pair JWT like the official SDK's (iat/exp in ms).
 pub fn jwt(n: usize) -> String {
+    jwt_for(n, "BOB")
+}
+
+/// A key-pair JWT of `ACME.<user>` signed with key `n`.
+pub fn jwt_for(n: usize, user: &str) -> String {
     let (private, public) = keys(n);
     let key = rsa::RsaPublicKey::from_public_key_pem_compat(&public);
     let der = key.to_public_key_der().unwrap();
     let fp = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(der.as_bytes()));
     let now = chrono::Utc::now().timestamp_millis();
-    let claims = json!({"iss": format!("ACME.BOB.SHA256:{fp}"), "sub": "ACME.BOB",
+    let claims = json!({"iss": format!("ACME.{user}.SHA256:{fp}"), "sub": format!("ACME.{user}"),
                         "iat": now, "exp": now + 3_540_000});
     jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
