@@ -159,7 +159,7 @@ async fn wrong_account_url_pointing_at_another_server_is_reported() {
 }
 
 #[tokio::test]
-async fn untrusted_tls_certificate_is_a_connect_error_about_the_certificate() {
+async fn untrusted_tls_certificate_is_a_tls_error_about_the_certificate() {
     let server = Emulator::start(emu::config().with_tls(TlsMode::Generate))
         .await
         .unwrap();
@@ -169,8 +169,12 @@ async fn untrusted_tls_certificate_is_a_connect_error_about_the_certificate() {
     let Error::Transport(t) = &e else {
         panic!("expected Error::Transport, got {e:?}");
     };
-    assert_eq!(t.kind, TransportErrorKind::Connect);
-    assert_mentions(&e, &["certificate"]);
+    assert_eq!(t.kind, TransportErrorKind::Tls);
+    assert!(
+        !e.is_retryable(),
+        "an untrusted certificate does not fix itself: {e}"
+    );
+    assert_mentions(&e, &["certificate", "root_ca_pem"]);
     // ...and trusting it (root_ca_pem / SSL_CERT_FILE) is the fix.
     let client = emu::builder(&server)
         .root_ca_pem(server.ca_pem().unwrap())

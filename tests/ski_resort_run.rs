@@ -1,26 +1,14 @@
 //! The all-in-one `ski_resort` run (embedded emulator) and the `generate` contract, through
 //! the example binary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-/// `target/debug/examples/ski_resort`, built by `cargo test` before the tests run.
+mod common;
+
+/// The example binary, built on first use (see `tests/common/example.rs`).
 fn example_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("ski_resort{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run the tests with `cargo test` (which builds the examples) or build it \
-         with `cargo build --example ski_resort`",
-        bin.display()
-    );
-    bin
+    common::example::ski_resort_bin().to_path_buf()
 }
 
 #[test]

@@ -4,10 +4,10 @@
 //!
 //! Used by `tests/chaos.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -21,26 +21,7 @@ pub const TABLES: [&str; 3] = ["RESORT_TICKET", "SEASON_PASS", "LIFT_RIDE"];
 /// Database and schema of the pipeline's `setup.sql`.
 pub const DB_SCHEMA: &str = "STREAMING_INGEST.STREAMING_INGEST";
 
-/// The `ski_resort` example binary, built (once per test binary) with the cargo that runs the
-/// tests, so it is never stale.
-pub fn ski_resort_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--example", "ski_resort"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build --example ski_resort");
-        assert!(status.success(), "cargo build --example ski_resort failed");
-        // tests run from target/<profile>/deps/<test>-<hash>
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-        let bin = profile_dir.join("examples").join("ski_resort");
-        assert!(bin.exists(), "{} not found", bin.display());
-        bin
-    })
-}
+pub use super::example::ski_resort_bin;
 
 /// The pipeline's DDL (`examples/ski_resort/sql/setup.sql`).
 pub fn setup_sql() -> String {

@@ -7,6 +7,7 @@
 
 pub mod chaos;
 pub mod emulator;
+pub mod example;
 pub mod sdk_streamer;
 pub mod tls;
 
