@@ -1152,8 +1152,10 @@ async fn repeated_401s_become_an_auth_error() {
 
 #[tokio::test]
 async fn the_token_is_refreshed_ahead_of_expiry() {
-    // A 2 s token is refreshed at half its life.
-    let account = MockAccount::start_with(Duration::from_secs(2), Duration::ZERO).await;
+    // A 4 s token is refreshed at half its life. Its `exp` has whole-second precision, so the
+    // lifetime the client sees is between 3 and 4 s: at 2.6 s it is inside the refresh window
+    // (after 1.5–2 s) and not yet expired (3–4 s), whatever the sub-second phase.
+    let account = MockAccount::start_with(Duration::from_secs(4), Duration::ZERO).await;
     Mock::given(method("DELETE"))
         .and(path(CHANNEL_PATH))
         .respond_with(ResponseTemplate::new(200))
@@ -1162,7 +1164,7 @@ async fn the_token_is_refreshed_ahead_of_expiry() {
     let api = account.rest().await;
     api.drop_channel(&simple()).await.unwrap();
     assert_eq!(account.exchanges(), 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2600)).await;
     // Inside the refresh window: the call goes out with the still-valid token at once and
     // the refresh runs in the background.
     let first = api.tokens().token().await.unwrap().generation;
