@@ -639,15 +639,7 @@ impl Channel {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        self.shared.check_open()?;
-        validate_tokens(start.as_ref(), end.as_ref())?;
-        self.check_token_order(start.as_ref(), end.as_ref())?;
-        let encoded = encode::encode_rows(rows, self.rt.settings.batch_cap())?;
-        Ok(Prepared {
-            encoded,
-            start,
-            end,
-        })
+        self.prepare(start, end, |cap| encode::encode_rows(rows, cap))
     }
 
     fn prepare_raw(
@@ -656,10 +648,21 @@ impl Channel {
         start: Option<OffsetToken>,
         end: Option<OffsetToken>,
     ) -> Result<Prepared> {
+        self.prepare(start, end, |cap| encode::encode_raw(ndjson, cap))
+    }
+
+    /// The checks every append makes before its data is encoded (channel open, tokens valid
+    /// and in order), then the encoding itself, capped at the batch size.
+    fn prepare(
+        &self,
+        start: Option<OffsetToken>,
+        end: Option<OffsetToken>,
+        encode: impl FnOnce(usize) -> Result<Encoded>,
+    ) -> Result<Prepared> {
         self.shared.check_open()?;
         validate_tokens(start.as_ref(), end.as_ref())?;
         self.check_token_order(start.as_ref(), end.as_ref())?;
-        let encoded = encode::encode_raw(ndjson, self.rt.settings.batch_cap())?;
+        let encoded = encode(self.rt.settings.batch_cap())?;
         Ok(Prepared {
             encoded,
             start,
