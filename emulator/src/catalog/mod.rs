@@ -540,16 +540,11 @@ impl Catalog {
                     )));
                 };
                 let name = name.normalized();
-                if self.databases.contains_key(&name) {
-                    if if_not_exists {
-                        return Ok(true);
-                    }
-                    if !or_replace {
-                        return Err(StatementError::AlreadyExists {
-                            kind: "database",
-                            name,
-                        });
-                    }
+                let exists = self.databases.contains_key(&name);
+                if keep_existing(exists, if_not_exists, or_replace, "database", || {
+                    name.clone()
+                })? {
+                    return Ok(true);
                 }
                 let mut db = Database::default();
                 db.schemas.insert("PUBLIC".into(), Schema::default());
@@ -584,16 +579,11 @@ impl Catalog {
                         name: database.clone(),
                     }
                 })?;
-                if db.schemas.contains_key(&schema) {
-                    if if_not_exists {
-                        return Ok(true);
-                    }
-                    if !or_replace {
-                        return Err(StatementError::AlreadyExists {
-                            kind: "schema",
-                            name: format!("{database}.{schema}"),
-                        });
-                    }
+                let exists = db.schemas.contains_key(&schema);
+                if keep_existing(exists, if_not_exists, or_replace, "schema", || {
+                    format!("{database}.{schema}")
+                })? {
+                    return Ok(true);
                 }
                 db.schemas.insert(schema.clone(), Schema::default());
                 session.database = Some(database);
@@ -636,16 +626,15 @@ impl Catalog {
                     ));
                 }
                 let schema = self.schema_mut(&name)?;
-                if schema.tables.contains_key(&name.name) {
-                    if create.if_not_exists {
-                        return Ok(true);
-                    }
-                    if !create.or_replace {
-                        return Err(StatementError::AlreadyExists {
-                            kind: "table",
-                            name: name.display(),
-                        });
-                    }
+                let exists = schema.tables.contains_key(&name.name);
+                if keep_existing(
+                    exists,
+                    create.if_not_exists,
+                    create.or_replace,
+                    "table",
+                    || name.display(),
+                )? {
+                    return Ok(true);
                 }
                 schema.tables.insert(
                     name.name.clone(),
@@ -769,16 +758,15 @@ impl Catalog {
             }
         }
         let schema = self.schema_mut(&name)?;
-        if schema.pipes.contains_key(&name.name) {
-            if create.if_not_exists {
-                return Ok(());
-            }
-            if !create.or_replace {
-                return Err(StatementError::AlreadyExists {
-                    kind: "pipe",
-                    name: name.display(),
-                });
-            }
+        let exists = schema.pipes.contains_key(&name.name);
+        if keep_existing(
+            exists,
+            create.if_not_exists,
+            create.or_replace,
+            "pipe",
+            || name.display(),
+        )? {
+            return Ok(());
         }
         schema.pipes.insert(
             name.name.clone(),
@@ -1019,4 +1007,23 @@ fn strip_parser_prefix(message: &str) -> String {
         .strip_prefix("sql parser error: ")
         .unwrap_or(message)
         .to_string()
+}
+
+/// Snowflake's rule for `CREATE` of an object that may already exist: `IF NOT EXISTS` keeps it
+/// (`Ok(true)`: nothing more to do), `OR REPLACE` replaces it (`Ok(false)`: go on and create),
+/// and a plain `CREATE` is an [`StatementError::AlreadyExists`] error.
+fn keep_existing(
+    exists: bool,
+    if_not_exists: bool,
+    or_replace: bool,
+    kind: &'static str,
+    name: impl FnOnce() -> String,
+) -> Result<bool, StatementError> {
+    if !exists || (or_replace && !if_not_exists) {
+        return Ok(false);
+    }
+    if if_not_exists {
+        return Ok(true);
+    }
+    Err(StatementError::AlreadyExists { kind, name: name() })
 }
