@@ -443,6 +443,7 @@ impl Actor {
                 }
                 Event::Idle => {
                     self.codec.release();
+                    self.shared.buffers.clear();
                     self.idle_since = None;
                 }
             }
@@ -457,7 +458,7 @@ impl Actor {
         let idle = self.batcher.len() == 0
             && self.queue.is_empty()
             && self.inflight.is_none()
-            && self.codec.holds_memory();
+            && (self.codec.holds_memory() || self.shared.buffers.idle_bytes() > 0);
         if !idle {
             self.idle_since = None;
             return None;
@@ -488,6 +489,7 @@ impl Actor {
         self.queue.clear();
         self.retained.clear();
         self.inflight = None;
+        self.shared.buffers.clear();
         self.publish_gauges(true);
         self.shared.pending.store(false, Ordering::Relaxed);
         self.shared.state.send_replace(State::Closed);
@@ -648,6 +650,7 @@ impl Actor {
         };
         debug_assert!(body.len() <= self.settings.max_request_bytes);
         let SealedBatch {
+            segments,
             len,
             rows,
             start,
@@ -658,6 +661,11 @@ impl Actor {
             continues,
             ..
         } = sealed;
+        // The rows are in the compressed body now: their buffers go back to the pool for the
+        // next appends (a segment still shared, as the body of an uncompressed batch, stays).
+        for s in segments {
+            self.shared.buffers.give(s);
+        }
         budget.shrink_to(body.len());
         let batch = SentBatch {
             seq,
@@ -1113,8 +1121,10 @@ impl Actor {
         let buffered = self.batcher.len() + self.queue.iter().map(|b| b.len).sum::<usize>();
         let rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>();
         s.buffered_bytes.store(buffered, Ordering::Relaxed);
-        s.codec_bytes
-            .store(self.codec.buffer_capacity(), Ordering::Relaxed);
+        s.codec_bytes.store(
+            self.codec.buffer_capacity() + s.buffers.idle_bytes(),
+            Ordering::Relaxed,
+        );
         s.buffered_rows.store(rows, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
         s.metrics.buffer_bytes.set(buffered as f64);

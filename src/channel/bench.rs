@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::actor::Codec;
 use super::batch::{Batcher, Chunk, SealedBatch};
 use super::budget::BudgetBytes;
+use super::pool::{BufferPool, PoolLimit};
 use super::{encode, ChannelSettings};
 use crate::transport::Compression;
 use crate::Result;
@@ -21,6 +22,7 @@ pub struct Pipeline {
     batcher: Batcher,
     codec: Codec,
     sealed: VecDeque<SealedBatch>,
+    buffers: BufferPool,
 }
 
 /// Totals produced by a [`Pipeline`].
@@ -50,6 +52,10 @@ impl Pipeline {
             batcher: Batcher::new(cap),
             codec: Codec::new(&settings)?,
             sealed: VecDeque::new(),
+            buffers: BufferPool::new(
+                2 * settings.max_request_bytes,
+                PoolLimit::new(2 * settings.max_request_bytes),
+            ),
         })
     }
 
@@ -64,7 +70,7 @@ impl Pipeline {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        let encoded = encode::encode_rows(rows, self.cap)?;
+        let encoded = encode::encode_rows(rows, self.cap, &self.buffers)?;
         let now = tokio::time::Instant::now();
         let n = encoded.pieces.len();
         for (i, piece) in encoded.pieces.into_iter().enumerate() {
@@ -108,6 +114,9 @@ impl Pipeline {
             out.requests += 1;
             out.ndjson_bytes += b.len;
             out.body_bytes += body.len();
+            for s in b.segments {
+                self.buffers.give(s);
+            }
         }
         Ok(())
     }

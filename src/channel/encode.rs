@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::pool::BufferPool;
 use crate::{Error, Result};
 
 /// One piece of an append: NDJSON rows, each ending in `\n`, at most `cap` bytes.
@@ -40,12 +41,14 @@ fn too_large(size: usize, cap: usize, row_index: usize) -> Error {
 }
 
 /// Serializes `rows` as NDJSON (one `serde_json::to_writer` per row), in pieces of at most
-/// `cap` bytes.
+/// `cap` bytes, into buffers from `pool` (sized from the first row of each piece and the
+/// iterator's length hint, so a typical append is written once, into one buffer, with no
+/// regrowth).
 ///
 /// # Errors
 /// [`Error::Serialization`] for a row serde_json rejects or that is not a JSON object,
 /// [`Error::RowTooLarge`] for a row longer than `cap - 1` bytes.
-pub(crate) fn encode_rows<I>(rows: I, cap: usize) -> Result<Encoded>
+pub(crate) fn encode_rows<I>(rows: I, cap: usize, pool: &BufferPool) -> Result<Encoded>
 where
     I: IntoIterator,
     I::Item: Serialize,
@@ -53,43 +56,80 @@ where
     let iter = rows.into_iter();
     let hint = iter.size_hint().0.max(1);
     let mut out = Encoded::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(hint.min(4096) * 64);
+    // The first row of each piece goes here; its size tells how big the piece's buffer
+    // should be. Small, so its allocation never reaches the kernel.
+    let mut probe: Vec<u8> = Vec::with_capacity(1024);
+    let mut buf: Option<Vec<u8>> = None;
     let mut buf_rows = 0usize;
     for (index, row) in iter.enumerate() {
-        let start = buf.len();
-        serde_json::to_writer(&mut buf, &row).map_err(|e| Error::Serialization {
+        let target = buf.as_mut().unwrap_or(&mut probe);
+        let start = target.len();
+        serde_json::to_writer(&mut *target, &row).map_err(|e| Error::Serialization {
             row_index: index,
             message: e.to_string(),
             source: Some(Box::new(e)),
         })?;
-        if buf.get(start) != Some(&b'{') {
+        if target.get(start) != Some(&b'{') {
             return Err(Error::Serialization {
                 row_index: index,
                 message: "a row must serialize to a JSON object (a struct or a map)".into(),
                 source: None,
             });
         }
-        buf.push(b'\n');
-        let row_len = buf.len() - start;
-        if index == 0 {
-            // Size the buffer from the first row, so that it is neither regrown many times
-            // nor left mostly empty (the buffer's capacity is what the memory holds).
-            let want = (row_len.saturating_mul(hint) / 8 * 9 + 64).min(cap + row_len);
-            buf.reserve(want.saturating_sub(buf.len()));
-        }
+        target.push(b'\n');
+        let row_len = target.len() - start;
         if row_len > cap {
             return Err(too_large(row_len - 1, cap, index));
         }
-        if buf.len() > cap {
-            let tail = buf.split_off(start);
-            let full = std::mem::replace(&mut buf, tail);
+        let Some(b) = buf.as_mut() else {
+            buf = Some(sized_buffer(
+                pool,
+                &probe,
+                row_len,
+                hint.saturating_sub(index),
+                cap,
+            ));
+            probe.clear();
+            buf_rows = 1;
+            continue;
+        };
+        if b.len() > cap {
+            // This row starts the next piece.
+            let mut full = buf.take().unwrap_or_default();
+            let next = sized_buffer(
+                pool,
+                &full[start..],
+                row_len,
+                hint.saturating_sub(index),
+                cap,
+            );
+            full.truncate(start);
             out.push(Bytes::from(shrunk(full)), buf_rows);
-            buf_rows = 0;
+            buf = Some(next);
+            buf_rows = 1;
+            continue;
         }
         buf_rows += 1;
     }
-    out.push(Bytes::from(shrunk(buf)), buf_rows);
+    if let Some(b) = buf {
+        out.push(Bytes::from(shrunk(b)), buf_rows);
+    }
     Ok(out)
+}
+
+/// A buffer for a piece whose first row is `first` (`row_len` bytes), expecting about
+/// `rows_left` rows of that size (at most `cap` bytes plus one row), with `first` copied in.
+fn sized_buffer(
+    pool: &BufferPool,
+    first: &[u8],
+    row_len: usize,
+    rows_left: usize,
+    cap: usize,
+) -> Vec<u8> {
+    let want = (row_len.saturating_mul(rows_left.max(1)) / 8 * 9 + 64).min(cap + row_len);
+    let mut b = pool.take(want.max(first.len()));
+    b.extend_from_slice(first);
+    b
 }
 
 /// Gives back unused capacity above 1/8 of the length: buffered pieces live until their
@@ -164,7 +204,7 @@ mod tests {
     #[test]
     fn rows_become_ndjson_pieces_within_cap() {
         let rows = (0..10).map(|id| Row { id, name: "ab" });
-        let enc = encode_rows(rows, 64).unwrap();
+        let enc = encode_rows(rows, 64, &BufferPool::disabled()).unwrap();
         assert_eq!(enc.rows, 10);
         assert!(enc.pieces.len() > 1);
         let mut all = Vec::new();
@@ -183,6 +223,7 @@ mod tests {
         let err = encode_rows(
             [serde_json::json!({"a": 1}), serde_json::json!({ "a": big })],
             64,
+            &BufferPool::disabled(),
         )
         .unwrap_err();
         assert!(
@@ -196,14 +237,14 @@ mod tests {
             ),
             "{err:?}"
         );
-        let err = encode_rows([1, 2], 64).unwrap_err();
+        let err = encode_rows([1, 2], 64, &BufferPool::disabled()).unwrap_err();
         assert!(
             matches!(err, Error::Serialization { row_index: 0, .. }),
             "{err:?}"
         );
         let mut bad = std::collections::HashMap::new();
         bad.insert(vec![1u8], 1);
-        let err = encode_rows([bad], 64).unwrap_err();
+        let err = encode_rows([bad], 64, &BufferPool::disabled()).unwrap_err();
         assert!(
             matches!(err, Error::Serialization { row_index: 0, .. }),
             "{err:?}"

@@ -181,6 +181,7 @@ pub mod bench;
 mod budget;
 mod encode;
 mod poller;
+mod pool;
 mod shared;
 mod status;
 #[cfg(test)]
@@ -189,7 +190,7 @@ pub(crate) mod testing;
 mod tests;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -215,6 +216,11 @@ use crate::{Error, OffsetToken, Result};
 /// Commands queued per channel before `append_*` waits (the first backpressure layer; the
 /// byte budget is the second).
 const COMMAND_CAPACITY: usize = 64;
+/// An appending task yields to the scheduler after serializing this many bytes.
+const YIELD_EVERY: usize = 256 << 10;
+/// Most idle capacity the row-buffer pools of one client keep (also at most 1/8 of the memory
+/// budget, and two requests' worth per channel).
+const MAX_POOLED_BYTES: usize = 64 << 20;
 /// An append split into more pieces than this is admitted piece by piece.
 const MAX_ATOMIC_PIECES: usize = 32;
 
@@ -324,6 +330,8 @@ struct RuntimeInner {
     settings: Arc<ChannelSettings>,
     budget: Budget,
     poller: Arc<Poller>,
+    /// Bounds the idle row buffers all channels keep for reuse.
+    pool_limit: Arc<pool::PoolLimit>,
     next_id: AtomicU64,
     closed: AtomicBool,
     shutdown: CancellationToken,
@@ -390,12 +398,15 @@ impl ChannelRuntime {
         let settings = Arc::new(settings.normalized());
         let budget = Budget::new(settings.memory_budget_bytes);
         let poller = Poller::new(Arc::clone(&api), Arc::clone(&settings));
+        let pool_limit =
+            pool::PoolLimit::new((settings.memory_budget_bytes / 8).min(MAX_POOLED_BYTES));
         Self {
             inner: Arc::new(RuntimeInner {
                 api,
                 settings,
                 budget,
                 poller,
+                pool_limit,
                 next_id: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
@@ -459,6 +470,10 @@ impl ChannelRuntime {
             path,
             &resp.channel_status,
             rt.shutdown.child_token(),
+            pool::BufferPool::new(
+                2 * rt.settings.max_request_bytes,
+                Arc::clone(&rt.pool_limit),
+            ),
         ));
         if !rt.poller.register(&shared) {
             return Err(already_open(&shared.path));
@@ -490,6 +505,7 @@ impl ChannelRuntime {
             tx,
             rt: Arc::clone(&self.inner),
             last_token: std::sync::Mutex::new(None),
+            unyielded: AtomicUsize::new(0),
         })
     }
 
@@ -568,6 +584,8 @@ pub struct Channel {
     /// The last offset token admitted through this handle (reset by `reopen`), to refuse
     /// tokens that go backwards or repeat.
     last_token: std::sync::Mutex<Option<OffsetToken>>,
+    /// Bytes serialized on the caller's task since it last yielded (see [`YIELD_EVERY`]).
+    unyielded: AtomicUsize,
 }
 
 impl std::fmt::Debug for Channel {
@@ -639,7 +657,9 @@ impl Channel {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        self.prepare(start, end, |cap| encode::encode_rows(rows, cap))
+        self.prepare(start, end, |cap| {
+            encode::encode_rows(rows, cap, &self.shared.buffers)
+        })
     }
 
     fn prepare_raw(
@@ -839,8 +859,17 @@ impl Channel {
 
     async fn admit(&self, p: Prepared) -> Result<()> {
         let last = p.end.clone().or_else(|| p.start.clone());
+        let bytes = p.encoded.bytes;
         self.admit_inner(p).await?;
         self.record_token(last);
+        // An append that finds room in the budget never waits, so a producer looping over
+        // `append_*` would keep its worker thread for as long as the budget lasts (tens of
+        // MB), starving the connection and channel tasks scheduled behind it: requests then
+        // stall for tens of milliseconds. Yield once per YIELD_EVERY bytes serialized.
+        if self.unyielded.fetch_add(bytes, Ordering::Relaxed) + bytes >= YIELD_EVERY {
+            self.unyielded.store(0, Ordering::Relaxed);
+            tokio::task::yield_now().await;
+        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use metrics::{Counter, Gauge, Histogram};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::pool::BufferPool;
 use super::status::{ChannelStatus, RowErrorEvent};
 use crate::api::ChannelStatusWire;
 use crate::transport::ChannelPath;
@@ -115,6 +116,8 @@ pub(crate) struct ChannelShared {
     pub(crate) buffered_bytes: AtomicUsize,
     /// Capacity of the channel's reusable compression buffers (outside the budget).
     pub(crate) codec_bytes: AtomicUsize,
+    /// Row buffers recycled between the caller's task (serialization) and the actor.
+    pub(crate) buffers: BufferPool,
     pub(crate) buffered_rows: AtomicUsize,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) retained_batches: AtomicUsize,
@@ -139,6 +142,7 @@ impl ChannelShared {
         path: ChannelPath,
         opened: &ChannelStatusWire,
         shutdown: CancellationToken,
+        buffers: BufferPool,
     ) -> Self {
         let committed = opened
             .last_committed_offset_token
@@ -162,6 +166,7 @@ impl ChannelShared {
             waiters: AtomicUsize::new(0),
             buffered_bytes: AtomicUsize::new(0),
             codec_bytes: AtomicUsize::new(0),
+            buffers,
             buffered_rows: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             retained_batches: AtomicUsize::new(0),

@@ -1193,3 +1193,96 @@ async fn precompressed_batches_keep_order_across_a_recovery() {
     );
     assert!(ch.status().recoveries >= 1);
 }
+
+#[derive(Serialize)]
+struct Wide {
+    id: u64,
+    pad: &'static str,
+}
+
+const PAD: &str = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\
+0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdef";
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_producer_that_never_waits_still_lets_other_tasks_run() {
+    // Plenty of budget, so no append waits: without the yield every YIELD_EVERY bytes, the
+    // ticker (standing in for the connection and channel tasks) would not run until the loop
+    // ended.
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t = Arc::clone(&ticks);
+    let ticker = tokio::spawn(async move {
+        loop {
+            t.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::task::yield_now().await;
+        }
+    });
+    tokio::task::yield_now().await;
+    let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    let mut seen_during = 0;
+    for i in 0..20u64 {
+        // ≈ 170 KB an append: a yield every second append.
+        let rows = (0..1000).map(|j| Wide {
+            id: i * 1000 + j,
+            pad: PAD,
+        });
+        ch.append_rows(rows, None, None).await.unwrap();
+        seen_during = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;
+    }
+    ticker.abort();
+    assert!(
+        seen_during >= 5,
+        "the ticker ran {seen_during} times during 20 appends of 170 KB"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn row_buffers_are_recycled_once_their_batch_is_compressed() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            compression: Compression::Zstd,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let append = |i: u64| {
+        let rows = (0..1000).map(move |j| Wide {
+            id: i * 1000 + j,
+            pad: PAD,
+        });
+        let ch = &ch;
+        async move {
+            ch.append_rows(rows, None, tok(i * 1000 + 999))
+                .await
+                .unwrap()
+        }
+    };
+    append(0).await;
+    ch.flush().await.unwrap();
+    assert!(
+        ch.shared.buffers.idle_bytes() > 100_000,
+        "the compressed batch's row buffer went back to the pool"
+    );
+    // The next append of the same size takes it (nothing new is allocated).
+    append(1).await;
+    assert_eq!(ch.shared.buffers.idle_bytes(), 0);
+    ch.flush().await.unwrap();
+    until_appends(&fake, "c", 2).await;
+    let rows: Vec<u64> = fake
+        .appends_to("c")
+        .iter()
+        .flat_map(|a| ids(&a.rows))
+        .collect();
+    assert_eq!(
+        rows,
+        (0..2000).collect::<Vec<_>>(),
+        "recycled buffers hold the right rows"
+    );
+    // An idle channel frees its pool along with its codec.
+    tokio::time::sleep(super::actor::CODEC_IDLE_RELEASE + Duration::from_millis(100)).await;
+    assert_eq!(ch.shared.buffers.idle_bytes(), 0);
+}

@@ -1,0 +1,237 @@
+//! Recycled row buffers: the NDJSON an append serializes into comes back here once its batch
+//! is compressed, so the next append writes into memory that is already mapped.
+//!
+//! Without it every append allocates a fresh buffer of a few hundred KB and the allocator
+//! hands freed ones back to the kernel, so each page is faulted in (and zeroed) again: about
+//! a tenth of the client's CPU at full speed (measured with `perf`, see the README's
+//! Performance section). The pool is per channel (no lock shared between channels); it holds
+//! at most `max_bytes` of idle capacity, all pools of a client together at most their
+//! [`PoolLimit`], and a pool is emptied when its channel goes idle or closes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+/// The idle capacity all pools of one client may hold together.
+#[derive(Debug)]
+pub(crate) struct PoolLimit {
+    held: AtomicUsize,
+    max: usize,
+}
+
+impl PoolLimit {
+    /// A limit of `max` bytes.
+    pub(crate) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            held: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    fn try_add(&self, n: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+                (h + n <= self.max).then_some(h + n)
+            })
+            .is_ok()
+    }
+
+    fn sub(&self, n: usize) {
+        self.held.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// Idle buffers of one channel.
+#[derive(Debug)]
+pub(crate) struct BufferPool {
+    bufs: Mutex<Vec<Vec<u8>>>,
+    max_bytes: usize,
+    limit: Arc<PoolLimit>,
+}
+
+/// Whether a buffer of `capacity` suits a request for `want` bytes. `want` is an estimate
+/// (from the first row of an append) with 1/8 headroom, so a buffer up to 1/8 smaller will
+/// usually do (and grows if not); one more than 1/4 larger would hold memory the budget,
+/// which counts lengths, does not see (the encoder trims such slack anyway).
+fn fits(capacity: usize, want: usize) -> bool {
+    capacity >= want - want / 8 && capacity <= want + want / 4 + 4096
+}
+
+impl Drop for BufferPool {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+impl BufferPool {
+    /// A pool keeping at most `max_bytes` of idle capacity, and no more than `limit` allows.
+    pub(crate) fn new(max_bytes: usize, limit: Arc<PoolLimit>) -> Self {
+        Self {
+            bufs: Mutex::new(Vec::new()),
+            max_bytes,
+            limit,
+        }
+    }
+
+    /// A pool that keeps nothing.
+    #[cfg(test)]
+    pub(crate) fn disabled() -> Self {
+        Self::new(0, PoolLimit::new(0))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.bufs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An empty buffer for about `want` bytes (see [`fits`]): a recycled one when the pool has
+    /// one that size, else a new one of exactly `want`.
+    pub(crate) fn take(&self, want: usize) -> Vec<u8> {
+        {
+            let mut bufs = self.lock();
+            // Best fit among the idle buffers (there are only a few).
+            let best = bufs
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| fits(b.capacity(), want))
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i);
+            if let Some(i) = best {
+                let b = bufs.swap_remove(i);
+                self.limit.sub(b.capacity());
+                return b;
+            }
+        }
+        Vec::with_capacity(want)
+    }
+
+    /// Takes back the buffer behind `data` when nothing else refers to it; otherwise (a clone
+    /// is still alive, or the pool is full) the bytes are simply dropped.
+    pub(crate) fn give(&self, data: Bytes) {
+        if self.max_bytes == 0 || data.is_empty() {
+            return;
+        }
+        let Ok(unique) = data.try_into_mut() else {
+            return;
+        };
+        let mut buf = Vec::from(unique);
+        buf.clear();
+        let cap = buf.capacity();
+        if cap == 0 || cap > self.max_bytes {
+            return;
+        }
+        let mut bufs = self.lock();
+        let mut held: usize = bufs.iter().map(Vec::capacity).sum();
+        // Make room by dropping the oldest idle buffers: recent sizes predict the next ones.
+        while held + cap > self.max_bytes && !bufs.is_empty() {
+            let old = bufs.remove(0).capacity();
+            held -= old;
+            self.limit.sub(old);
+        }
+        if self.limit.try_add(cap) {
+            bufs.push(buf);
+        }
+    }
+
+    /// Capacity held by idle buffers.
+    pub(crate) fn idle_bytes(&self) -> usize {
+        self.lock().iter().map(Vec::capacity).sum()
+    }
+
+    /// Frees every idle buffer.
+    pub(crate) fn clear(&self) {
+        let freed = std::mem::take(&mut *self.lock());
+        self.limit.sub(freed.iter().map(Vec::capacity).sum());
+        drop(freed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_returned_buffer_is_handed_out_again() {
+        let pool = BufferPool::new(1 << 20, PoolLimit::new(1 << 20));
+        let mut v = pool.take(1000);
+        v.extend_from_slice(&[b'x'; 900]);
+        let ptr = v.as_ptr();
+        pool.give(Bytes::from(v));
+        assert!(pool.idle_bytes() >= 1000);
+        let again = pool.take(1000);
+        assert_eq!(again.as_ptr(), ptr, "the same allocation comes back");
+        assert!(again.is_empty());
+        assert_eq!(pool.idle_bytes(), 0);
+    }
+
+    #[test]
+    fn buffers_much_larger_or_smaller_than_asked_are_not_used() {
+        let pool = BufferPool::new(1 << 20, PoolLimit::new(1 << 20));
+        let mut v = Vec::with_capacity(100_000);
+        v.push(1);
+        pool.give(Bytes::from(v));
+        assert_eq!(pool.take(10_000).capacity(), 10_000, "too large: a new one");
+        assert!(
+            pool.take(200_000).capacity() >= 200_000,
+            "too small: a new one"
+        );
+        assert_eq!(pool.take(110_000).capacity(), 100_000, "1/8 short: reused");
+        let mut v = Vec::with_capacity(100_000);
+        v.push(1);
+        pool.give(Bytes::from(v));
+        assert_eq!(
+            pool.take(85_000).capacity(),
+            100_000,
+            "under 1/4 larger: reused"
+        );
+    }
+
+    #[test]
+    fn shared_bytes_are_not_taken_and_the_pool_is_bounded() {
+        let limit = PoolLimit::new(1 << 20);
+        let pool = BufferPool::new(10_000, Arc::clone(&limit));
+        let mut v = Vec::with_capacity(4000);
+        v.extend_from_slice(&[1; 4000]);
+        let b = Bytes::from(v);
+        let clone = b.clone();
+        pool.give(b);
+        assert_eq!(pool.idle_bytes(), 0, "a clone is alive: not recycled");
+        drop(clone);
+        for _ in 0..5 {
+            let mut v = Vec::with_capacity(4000);
+            v.push(1);
+            pool.give(Bytes::from(v));
+        }
+        assert!(pool.idle_bytes() <= 10_000, "{}", pool.idle_bytes());
+        assert!(pool.idle_bytes() >= 8000);
+        assert_eq!(limit.held.load(Ordering::Acquire), pool.idle_bytes());
+        pool.clear();
+        assert_eq!(pool.idle_bytes(), 0);
+        assert_eq!(limit.held.load(Ordering::Acquire), 0);
+        // The client-wide limit applies across pools.
+        let small = PoolLimit::new(5000);
+        let (a, b) = (
+            BufferPool::new(10_000, Arc::clone(&small)),
+            BufferPool::new(10_000, Arc::clone(&small)),
+        );
+        let mut v = Vec::with_capacity(4000);
+        v.push(1);
+        a.give(Bytes::from(v));
+        let mut v = Vec::with_capacity(4000);
+        v.push(1);
+        b.give(Bytes::from(v));
+        assert_eq!(
+            a.idle_bytes() + b.idle_bytes(),
+            4000,
+            "only one fits the limit"
+        );
+        drop(a);
+        assert_eq!(small.held.load(Ordering::Acquire), b.idle_bytes());
+        // A pool of size 0 keeps nothing.
+        let off = BufferPool::disabled();
+        off.give(Bytes::from(vec![1u8; 10]));
+        assert_eq!(off.idle_bytes(), 0);
+    }
+}
