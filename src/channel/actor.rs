@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::batch::{Batcher, Chunk, SealedBatch};
 use super::poller::Poller;
+use super::pool::BufferPool;
 use super::shared::{ChannelShared, Failure, RecoverRequest, State};
 use super::ChannelSettings;
 use crate::api::OpenChannelRequest;
@@ -164,7 +165,8 @@ impl Codec {
         self.zstd = None;
     }
 
-    pub(super) fn encode(&mut self, b: &SealedBatch) -> std::io::Result<Bytes> {
+    /// Compresses `b` into a body of its own (from `pool` when one that size is idle).
+    pub(super) fn encode(&mut self, b: &SealedBatch, pool: &BufferPool) -> std::io::Result<Bytes> {
         if self.compression == Compression::Zstd && self.zstd.is_none() {
             self.zstd = Some(zstd::bulk::Compressor::new(self.level)?);
         }
@@ -175,7 +177,9 @@ impl Codec {
                 self.out
                     .reserve(zstd::zstd_safe::compress_bound(input.len()));
                 let n = z.compress_to_buffer(input, &mut self.out)?;
-                Ok(Bytes::copy_from_slice(&self.out[..n]))
+                let mut body = pool.take_exact(n);
+                body.extend_from_slice(&self.out[..n]);
+                Ok(Bytes::from(body))
             }
             (Compression::Gzip, _) => {
                 let mut enc = flate2::write::GzEncoder::new(
@@ -619,7 +623,7 @@ impl Actor {
             // for `seq` always belongs to that batch; an error is left for the send path.
             if self.precompressed.is_none() {
                 if let Some(next) = self.queue.front() {
-                    if let Ok(body) = self.codec.encode(next) {
+                    if let Ok(body) = self.codec.encode(next, &self.shared.buffers) {
                         self.precompressed = Some((next.seq, body));
                     }
                 }
@@ -634,7 +638,8 @@ impl Actor {
             .take()
             .filter(|(seq, _)| *seq == sealed.seq)
             .map(|(_, body)| body);
-        let body = match cached.map_or_else(|| self.codec.encode(&sealed), Ok) {
+        let body = match cached.map_or_else(|| self.codec.encode(&sealed, &self.shared.buffers), Ok)
+        {
             Ok(b) => b,
             Err(e) => {
                 self.fail(
@@ -782,6 +787,8 @@ impl Actor {
                         .metrics
                         .commit_latency
                         .record(b.first_sent.elapsed().as_secs_f64());
+                    // Committed: the body's buffer can hold the next one.
+                    self.shared.buffers.give(b.body);
                 }
                 self.base = committed.clone();
             }

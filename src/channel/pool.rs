@@ -89,13 +89,17 @@ impl BufferPool {
     /// An empty buffer for about `want` bytes (see [`fits`]): a recycled one when the pool has
     /// one that size, else a new one of exactly `want`.
     pub(crate) fn take(&self, want: usize) -> Vec<u8> {
+        self.take_where(want, |cap| fits(cap, want))
+    }
+
+    fn take_where(&self, want: usize, suits: impl Fn(usize) -> bool) -> Vec<u8> {
         {
             let mut bufs = self.lock();
             // Best fit among the idle buffers (there are only a few).
             let best = bufs
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| fits(b.capacity(), want))
+                .filter(|(_, b)| suits(b.capacity()))
                 .min_by_key(|(_, b)| b.capacity())
                 .map(|(i, _)| i);
             if let Some(i) = best {
@@ -105,6 +109,12 @@ impl BufferPool {
             }
         }
         Vec::with_capacity(want)
+    }
+
+    /// An empty buffer with room for at least `n` bytes and at most 1/8 more: for data whose
+    /// size is known (a compressed body), recycled when the pool has one that size.
+    pub(crate) fn take_exact(&self, n: usize) -> Vec<u8> {
+        self.take_where(n, |cap| cap >= n && cap - n <= n / 8 + 4096)
     }
 
     /// Takes back the buffer behind `data` when nothing else refers to it; otherwise (a clone
@@ -185,6 +195,24 @@ mod tests {
             pool.take(85_000).capacity(),
             100_000,
             "under 1/4 larger: reused"
+        );
+    }
+
+    #[test]
+    fn exact_takes_only_buffers_big_enough() {
+        let pool = BufferPool::new(1 << 20, PoolLimit::new(1 << 20));
+        let mut v = Vec::with_capacity(10_000);
+        v.push(1);
+        pool.give(Bytes::from(v));
+        assert_eq!(
+            pool.take_exact(10_001).capacity(),
+            10_001,
+            "too small: a new one"
+        );
+        assert_eq!(
+            pool.take_exact(9_000).capacity(),
+            10_000,
+            "within 1/8: reused"
         );
     }
 

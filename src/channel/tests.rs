@@ -1263,13 +1263,14 @@ async fn row_buffers_are_recycled_once_their_batch_is_compressed() {
     };
     append(0).await;
     ch.flush().await.unwrap();
+    let idle = ch.shared.buffers.idle_bytes();
     assert!(
-        ch.shared.buffers.idle_bytes() > 100_000,
-        "the compressed batch's row buffer went back to the pool"
+        idle > 150_000,
+        "the compressed batch's row buffer went back to the pool ({idle} bytes idle)"
     );
     // The next append of the same size takes it (nothing new is allocated).
     append(1).await;
-    assert_eq!(ch.shared.buffers.idle_bytes(), 0);
+    assert!(ch.shared.buffers.idle_bytes() < idle - 150_000);
     ch.flush().await.unwrap();
     until_appends(&fake, "c", 2).await;
     let rows: Vec<u64> = fake
