@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,13 +13,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::batch::{Batcher, Chunk, SealedBatch};
+use super::compress::{CompressPermits, CompressStage};
 use super::poller::Poller;
-use super::pool::BufferPool;
 use super::shared::{ChannelShared, Failure, RecoverRequest, State};
 use super::ChannelSettings;
 use crate::api::OpenChannelRequest;
 use crate::error::TransportErrorKind;
-use crate::transport::{AppendRequest, Compression, IngestApi};
+use crate::transport::{AppendRequest, IngestApi};
 use crate::{Error, OffsetToken, Result};
 
 /// How long a channel dropped without `close()` keeps trying to send its buffer.
@@ -90,123 +89,6 @@ impl std::fmt::Debug for InFlight {
         f.debug_struct("InFlight")
             .field("seq", &self.batch.seq)
             .finish()
-    }
-}
-
-/// Compresses batch bodies, reusing one zstd context per channel.
-pub(super) struct Codec {
-    compression: Compression,
-    level: i32,
-    zstd: Option<zstd::bulk::Compressor<'static>>,
-    scratch: Vec<u8>,
-    /// Reused compression output; bodies are copied out at their exact size, because a sent
-    /// body is retained until committed and the budget counts its length, not a buffer's
-    /// `compress_bound` capacity (about 5x the length on typical rows).
-    out: Vec<u8>,
-}
-
-impl std::fmt::Debug for Codec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Codec")
-            .field("compression", &self.compression)
-            .finish()
-    }
-}
-
-impl Codec {
-    pub(super) fn new(settings: &ChannelSettings) -> Result<Self> {
-        let zstd = match settings.compression {
-            Compression::Zstd => Some(zstd::bulk::Compressor::new(settings.zstd_level).map_err(
-                |e| Error::Config {
-                    setting: "zstd_level".into(),
-                    message: format!("zstd rejected level {}", settings.zstd_level),
-                    source: Some(Box::new(e)),
-                },
-            )?),
-            _ => None,
-        };
-        Ok(Self {
-            compression: settings.compression,
-            level: settings.zstd_level,
-            zstd,
-            scratch: Vec::new(),
-            out: Vec::new(),
-        })
-    }
-
-    fn contiguous<'a>(scratch: &'a mut Vec<u8>, b: &'a SealedBatch) -> &'a [u8] {
-        if b.segments.len() == 1 {
-            &b.segments[0]
-        } else {
-            scratch.clear();
-            scratch.reserve(b.len);
-            for s in &b.segments {
-                scratch.extend_from_slice(s);
-            }
-            scratch
-        }
-    }
-
-    /// Bytes held by the reusable buffers (not counting the zstd context).
-    pub(super) fn buffer_capacity(&self) -> usize {
-        self.scratch.capacity() + self.out.capacity()
-    }
-
-    /// Whether releasing would free anything.
-    fn holds_memory(&self) -> bool {
-        self.buffer_capacity() > 0 || self.zstd.is_some()
-    }
-
-    /// Frees the reusable buffers and the zstd context (about 2 × the request size plus the
-    /// context); they are recreated by the next `encode`.
-    pub(super) fn release(&mut self) {
-        self.scratch = Vec::new();
-        self.out = Vec::new();
-        self.zstd = None;
-    }
-
-    /// Compresses `b` into a body of its own (from `pool` when one that size is idle).
-    pub(super) fn encode(&mut self, b: &SealedBatch, pool: &BufferPool) -> std::io::Result<Bytes> {
-        if self.compression == Compression::Zstd && self.zstd.is_none() {
-            self.zstd = Some(zstd::bulk::Compressor::new(self.level)?);
-        }
-        match (self.compression, &mut self.zstd) {
-            (Compression::Zstd, Some(z)) => {
-                let input = Self::contiguous(&mut self.scratch, b);
-                self.out.clear();
-                self.out
-                    .reserve(zstd::zstd_safe::compress_bound(input.len()));
-                let n = z.compress_to_buffer(input, &mut self.out)?;
-                let mut body = pool.take_exact(n);
-                body.extend_from_slice(&self.out[..n]);
-                Ok(Bytes::from(body))
-            }
-            (Compression::Gzip, _) => {
-                let mut enc = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(b.len / 4 + 64),
-                    flate2::Compression::fast(),
-                );
-                for s in &b.segments {
-                    enc.write_all(s)?;
-                }
-                let body = enc.finish()?;
-                if body.capacity() - body.len() > body.len() / 8 + 1024 {
-                    Ok(Bytes::copy_from_slice(&body))
-                } else {
-                    Ok(Bytes::from(body))
-                }
-            }
-            _ => {
-                if b.segments.len() == 1 {
-                    Ok(b.segments[0].clone())
-                } else {
-                    Ok(Bytes::copy_from_slice(Self::contiguous(
-                        &mut self.scratch,
-                        b,
-                    )))
-                }
-            }
-        }
     }
 }
 
@@ -298,6 +180,8 @@ enum Event {
     Shutdown,
     DrainTimeout,
     Idle,
+    /// A compression job finished.
+    Compressed,
 }
 
 /// The actor. Created by the runtime at open; runs until closed, dropped or shut down.
@@ -335,10 +219,7 @@ pub(crate) struct Actor {
     stop: bool,
     /// Since when the channel has had nothing to compress (see [`CODEC_IDLE_RELEASE`]).
     idle_since: Option<Instant>,
-    codec: Codec,
-    /// The body of the next queued batch (by `seq`), compressed while the previous request
-    /// was in flight.
-    precompressed: Option<(u64, Bytes)>,
+    compress: CompressStage,
 }
 
 impl Actor {
@@ -349,8 +230,9 @@ impl Actor {
         poller: Arc<Poller>,
         rx: mpsc::Receiver<Cmd>,
         continuation: String,
+        permits: CompressPermits,
     ) -> Result<Self> {
-        let codec = Codec::new(&settings)?;
+        let compress = CompressStage::new(&settings, permits)?;
         let base = shared.committed.borrow().clone();
         Ok(Self {
             committed_rx: shared.committed.subscribe(),
@@ -380,8 +262,7 @@ impl Actor {
             draining_recovery: false,
             stop: false,
             idle_since: None,
-            codec,
-            precompressed: None,
+            compress,
         })
     }
 
@@ -415,6 +296,7 @@ impl Actor {
                 () = self.shared.abort.cancelled() => Event::DrainTimeout,
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
                 () = sleep_until_opt(idle), if idle.is_some() => Event::Idle,
+                () = self.compress.next(), if self.compress.busy() => Event::Compressed,
             };
             // Appends only change the buffer: skip re-summing the retained batches for them.
             let append_only = matches!(event, Event::Cmd(Some(Cmd::Append(_))));
@@ -445,8 +327,9 @@ impl Actor {
                     self.give_up_drain();
                     break;
                 }
+                Event::Compressed => {}
                 Event::Idle => {
-                    self.codec.release();
+                    self.compress.release();
                     self.shared.buffers.clear();
                     self.idle_since = None;
                 }
@@ -462,7 +345,8 @@ impl Actor {
         let idle = self.batcher.len() == 0
             && self.queue.is_empty()
             && self.inflight.is_none()
-            && (self.codec.holds_memory() || self.shared.buffers.idle_bytes() > 0);
+            && !self.compress.busy()
+            && (self.compress.holds_memory() || self.shared.buffers.idle_bytes() > 0);
         if !idle {
             self.idle_since = None;
             return None;
@@ -612,34 +496,26 @@ impl Actor {
         }
     }
 
-    /// Starts sending the next queued batch when nothing is in flight.
+    /// Starts compressing queued batches, and sends the next one when nothing is in flight
+    /// and its body is ready (otherwise the finished compression wakes the actor).
     fn pump(&mut self) {
         if self.failure.is_some() {
             return;
         }
+        self.compress.start(&self.queue, &self.shared.buffers);
         if self.inflight.is_some() {
-            // Compress the next batch while the request is in flight, so that it can be sent
-            // as soon as the ack arrives. Sequence numbers are never reused, so a body cached
-            // for `seq` always belongs to that batch; an error is left for the send path.
-            if self.precompressed.is_none() {
-                if let Some(next) = self.queue.front() {
-                    if let Ok(body) = self.codec.encode(next, &self.shared.buffers) {
-                        self.precompressed = Some((next.seq, body));
-                    }
-                }
-            }
             return;
         }
+        let Some(front) = self.queue.front() else {
+            return;
+        };
+        let Some(body) = self.compress.take(front.seq) else {
+            return;
+        };
         let Some(sealed) = self.queue.pop_front() else {
             return;
         };
-        let cached = self
-            .precompressed
-            .take()
-            .filter(|(seq, _)| *seq == sealed.seq)
-            .map(|(_, body)| body);
-        let body = match cached.map_or_else(|| self.codec.encode(&sealed, &self.shared.buffers), Ok)
-        {
+        let body = match body {
             Ok(b) => b,
             Err(e) => {
                 self.fail(
@@ -811,7 +687,7 @@ impl Actor {
     fn clear_buffers(&mut self) {
         self.batcher.clear();
         self.queue.clear();
-        self.precompressed = None;
+        self.compress.clear();
         self.retained.clear();
         self.inflight = None;
         self.acked_seq = self.next_seq - 1;
@@ -1129,7 +1005,7 @@ impl Actor {
         let rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>();
         s.buffered_bytes.store(buffered, Ordering::Relaxed);
         s.codec_bytes.store(
-            self.codec.buffer_capacity() + s.buffers.idle_bytes(),
+            self.compress.buffer_capacity() + s.buffers.idle_bytes(),
             Ordering::Relaxed,
         );
         s.buffered_rows.store(rows, Ordering::Relaxed);

@@ -6,9 +6,9 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use super::actor::Codec;
 use super::batch::{Batcher, Chunk, SealedBatch};
 use super::budget::BudgetBytes;
+use super::compress::Codec;
 use super::pool::{BufferPool, PoolLimit};
 use super::{encode, ChannelSettings};
 use crate::transport::Compression;
@@ -103,14 +103,14 @@ impl Pipeline {
 
     fn compress_sealed(&mut self, out: &mut Output) -> Result<()> {
         while let Some(b) = self.sealed.pop_front() {
-            let body =
-                self.codec
-                    .encode(&b, &self.buffers)
-                    .map_err(|e| crate::Error::Serialization {
-                        row_index: 0,
-                        message: format!("compression failed: {e}"),
-                        source: Some(Box::new(e)),
-                    })?;
+            let body = self
+                .codec
+                .encode(&b.segments, b.len, &self.buffers)
+                .map_err(|e| crate::Error::Serialization {
+                    row_index: 0,
+                    message: format!("compression failed: {e}"),
+                    source: Some(Box::new(e)),
+                })?;
             out.requests += 1;
             out.ndjson_bytes += b.len;
             out.body_bytes += body.len();

@@ -179,6 +179,7 @@ mod batch;
 #[doc(hidden)]
 pub mod bench;
 mod budget;
+mod compress;
 mod encode;
 mod poller;
 mod pool;
@@ -332,6 +333,8 @@ struct RuntimeInner {
     poller: Arc<Poller>,
     /// Bounds the idle row buffers all channels keep for reuse.
     pool_limit: Arc<pool::PoolLimit>,
+    /// Spare cores for a channel's second concurrent compression.
+    compress_permits: compress::CompressPermits,
     next_id: AtomicU64,
     closed: AtomicBool,
     shutdown: CancellationToken,
@@ -407,6 +410,9 @@ impl ChannelRuntime {
                 budget,
                 poller,
                 pool_limit,
+                compress_permits: compress::compress_permits(
+                    std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                ),
                 next_id: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
@@ -470,10 +476,10 @@ impl ChannelRuntime {
             path,
             &resp.channel_status,
             rt.shutdown.child_token(),
-            pool::BufferPool::new(
+            Arc::new(pool::BufferPool::new(
                 2 * rt.settings.max_request_bytes,
                 Arc::clone(&rt.pool_limit),
-            ),
+            )),
         ));
         if !rt.poller.register(&shared) {
             return Err(already_open(&shared.path));
@@ -486,6 +492,7 @@ impl ChannelRuntime {
             Arc::clone(&rt.poller),
             rx,
             resp.next_continuation_token,
+            Arc::clone(&rt.compress_permits),
         ) {
             Ok(a) => a,
             Err(e) => {

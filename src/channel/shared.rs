@@ -117,7 +117,7 @@ pub(crate) struct ChannelShared {
     /// Capacity of the channel's reusable compression buffers (outside the budget).
     pub(crate) codec_bytes: AtomicUsize,
     /// Row buffers recycled between the caller's task (serialization) and the actor.
-    pub(crate) buffers: BufferPool,
+    pub(crate) buffers: Arc<BufferPool>,
     pub(crate) buffered_rows: AtomicUsize,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) retained_batches: AtomicUsize,
@@ -142,7 +142,7 @@ impl ChannelShared {
         path: ChannelPath,
         opened: &ChannelStatusWire,
         shutdown: CancellationToken,
-        buffers: BufferPool,
+        buffers: Arc<BufferPool>,
     ) -> Self {
         let committed = opened
             .last_committed_offset_token

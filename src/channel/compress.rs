@@ -1,0 +1,452 @@
+//! Compression of sealed batches, off the channel's task.
+//!
+//! A batch big enough to matter is compressed on tokio's blocking pool, so the channel actor
+//! stays free to take acks and send the next request the moment one arrives. A channel keeps
+//! one compression running while a request is in flight (so the next body is ready when the
+//! ack comes) and, when the client has a spare core, a second one: zstd at level 1 is the
+//! slowest stage of a single busy channel (about 2 CPU-seconds per GB, against 0.5 for
+//! serialization), so two batches compressing at once is what lets one channel use two cores.
+//! The spare cores are counted client-wide ([`CompressPermits`]), so many busy channels never
+//! start more concurrent compressions than the machine has cores (beyond one each).
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::batch::SealedBatch;
+use super::pool::BufferPool;
+use super::ChannelSettings;
+use crate::transport::Compression;
+use crate::{Error, Result};
+
+/// Batches smaller than this are compressed inline on the actor's task (a hand-off to the
+/// blocking pool costs more than compressing them).
+const INLINE_BELOW: usize = 256 << 10;
+/// At most this many batches of one channel compress at the same time.
+const MAX_JOBS: usize = 2;
+
+/// Client-wide permits for a channel's second concurrent compression: one per core beyond
+/// the first.
+pub(crate) type CompressPermits = Arc<Semaphore>;
+
+/// Permits for a machine with `cores` cores.
+pub(crate) fn compress_permits(cores: usize) -> CompressPermits {
+    Arc::new(Semaphore::new(cores.saturating_sub(1)))
+}
+
+/// Compresses batch bodies, reusing its zstd context and buffers.
+pub(crate) struct Codec {
+    compression: Compression,
+    level: i32,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+    scratch: Vec<u8>,
+    /// Reused compression output; bodies are copied out at their exact size, because a sent
+    /// body is retained until committed and the budget counts its length, not a buffer's
+    /// `compress_bound` capacity (about 5x the length on typical rows).
+    out: Vec<u8>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec")
+            .field("compression", &self.compression)
+            .finish()
+    }
+}
+
+impl Codec {
+    pub(crate) fn new(settings: &ChannelSettings) -> Result<Self> {
+        let zstd = match settings.compression {
+            Compression::Zstd => Some(zstd::bulk::Compressor::new(settings.zstd_level).map_err(
+                |e| Error::Config {
+                    setting: "zstd_level".into(),
+                    message: format!("zstd rejected level {}", settings.zstd_level),
+                    source: Some(Box::new(e)),
+                },
+            )?),
+            _ => None,
+        };
+        Ok(Self {
+            compression: settings.compression,
+            level: settings.zstd_level,
+            zstd,
+            scratch: Vec::new(),
+            out: Vec::new(),
+        })
+    }
+
+    fn contiguous<'a>(scratch: &'a mut Vec<u8>, segments: &'a [Bytes], len: usize) -> &'a [u8] {
+        if segments.len() == 1 {
+            &segments[0]
+        } else {
+            scratch.clear();
+            scratch.reserve(len);
+            for s in segments {
+                scratch.extend_from_slice(s);
+            }
+            scratch
+        }
+    }
+
+    /// Bytes held by the reusable buffers (not counting the zstd context).
+    pub(super) fn buffer_capacity(&self) -> usize {
+        self.scratch.capacity() + self.out.capacity()
+    }
+
+    /// Whether releasing would free anything.
+    fn holds_memory(&self) -> bool {
+        self.buffer_capacity() > 0 || self.zstd.is_some()
+    }
+
+    /// Frees the reusable buffers and the zstd context (about 2 × the request size plus the
+    /// context); they are recreated by the next `encode`.
+    pub(super) fn release(&mut self) {
+        self.scratch = Vec::new();
+        self.out = Vec::new();
+        self.zstd = None;
+    }
+
+    /// Compresses `b` into a body of its own (from `pool` when one that size is idle).
+    pub(crate) fn encode(
+        &mut self,
+        segments: &[Bytes],
+        len: usize,
+        pool: &BufferPool,
+    ) -> std::io::Result<Bytes> {
+        if self.compression == Compression::Zstd && self.zstd.is_none() {
+            self.zstd = Some(zstd::bulk::Compressor::new(self.level)?);
+        }
+        match (self.compression, &mut self.zstd) {
+            (Compression::Zstd, Some(z)) => {
+                let input = Self::contiguous(&mut self.scratch, segments, len);
+                self.out.clear();
+                self.out
+                    .reserve(zstd::zstd_safe::compress_bound(input.len()));
+                let n = z.compress_to_buffer(input, &mut self.out)?;
+                let mut body = pool.take_exact(n);
+                body.extend_from_slice(&self.out[..n]);
+                Ok(Bytes::from(body))
+            }
+            (Compression::Gzip, _) => {
+                let mut enc = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(len / 4 + 64),
+                    flate2::Compression::fast(),
+                );
+                for s in segments {
+                    enc.write_all(s)?;
+                }
+                let body = enc.finish()?;
+                if body.capacity() - body.len() > body.len() / 8 + 1024 {
+                    Ok(Bytes::copy_from_slice(&body))
+                } else {
+                    Ok(Bytes::from(body))
+                }
+            }
+            _ => {
+                if segments.len() == 1 {
+                    Ok(segments[0].clone())
+                } else {
+                    Ok(Bytes::copy_from_slice(Self::contiguous(
+                        &mut self.scratch,
+                        segments,
+                        len,
+                    )))
+                }
+            }
+        }
+    }
+}
+
+struct Job {
+    seq: u64,
+    handle: JoinHandle<(Codec, std::io::Result<Bytes>)>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// The compression stage of one channel: running jobs and finished bodies, both in batch
+/// order.
+pub(super) struct CompressStage {
+    compression: Compression,
+    level: i32,
+    /// Codecs not in use (a job takes one and gives it back).
+    idle: Vec<Codec>,
+    jobs: VecDeque<Job>,
+    done: VecDeque<(u64, std::io::Result<Bytes>)>,
+    permits: CompressPermits,
+}
+
+impl std::fmt::Debug for CompressStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompressStage")
+            .field("compression", &self.compression)
+            .field("jobs", &self.jobs.len())
+            .field("done", &self.done.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompressStage {
+    /// A stage for `settings` (checks the zstd level now, so a bad one fails at open).
+    pub(super) fn new(settings: &ChannelSettings, permits: CompressPermits) -> Result<Self> {
+        let codec = Codec::new(settings)?;
+        Ok(Self {
+            compression: settings.compression,
+            level: settings.zstd_level,
+            idle: vec![codec],
+            jobs: VecDeque::new(),
+            done: VecDeque::new(),
+            permits,
+        })
+    }
+
+    fn codec(&mut self) -> Codec {
+        match self.idle.pop() {
+            Some(c) => c,
+            None => self.codec_fresh(),
+        }
+    }
+
+    /// Whether a job is running (the actor then waits on [`next`](Self::next) too).
+    pub(super) fn busy(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    /// Whether a body for `seq` is being made or ready.
+    fn has(&self, seq: u64) -> bool {
+        self.jobs.iter().any(|j| j.seq == seq) || self.done.iter().any(|(s, _)| *s == seq)
+    }
+
+    /// Starts compressing the queued batches that have no job yet, in order: small ones at
+    /// once, large ones on the blocking pool (one at a time, two when a spare core is free).
+    pub(super) fn start(&mut self, queue: &VecDeque<SealedBatch>, pool: &Arc<BufferPool>) {
+        for b in queue {
+            if self.has(b.seq) {
+                continue;
+            }
+            if b.len < INLINE_BELOW {
+                let mut codec = self.codec();
+                let body = codec.encode(&b.segments, b.len, pool);
+                self.idle.push(codec);
+                self.done.push_back((b.seq, body));
+                continue;
+            }
+            let permit = match self.jobs.len() {
+                0 => None,
+                n if n < MAX_JOBS => match Arc::clone(&self.permits).try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => return,
+                },
+                _ => return,
+            };
+            let mut codec = self.codec();
+            let segments = b.segments.clone();
+            let len = b.len;
+            let pool = Arc::clone(pool);
+            let handle = tokio::task::spawn_blocking(move || {
+                let body = codec.encode(&segments, len, &pool);
+                (codec, body)
+            });
+            self.jobs.push_back(Job {
+                seq: b.seq,
+                handle,
+                _permit: permit,
+            });
+        }
+    }
+
+    /// Waits for the oldest running job and files its body.
+    ///
+    /// Cancel safety: dropping the future leaves the job running and the stage unchanged.
+    pub(super) async fn next(&mut self) {
+        let Some(job) = self.jobs.front_mut() else {
+            return std::future::pending().await;
+        };
+        let seq = job.seq;
+        let joined = (&mut job.handle).await;
+        self.jobs.pop_front();
+        let (codec, body) = match joined {
+            Ok(r) => r,
+            Err(e) => (
+                self.codec_fresh(),
+                Err(std::io::Error::other(format!(
+                    "compression task failed: {e}"
+                ))),
+            ),
+        };
+        if self.idle.len() < MAX_JOBS {
+            self.idle.push(codec);
+        }
+        let at = self
+            .done
+            .iter()
+            .position(|(s, _)| *s > seq)
+            .unwrap_or(self.done.len());
+        self.done.insert(at, (seq, body));
+    }
+
+    fn codec_fresh(&self) -> Codec {
+        Codec {
+            compression: self.compression,
+            level: self.level,
+            zstd: None,
+            scratch: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// The body of batch `seq` if it is ready (bodies of earlier batches, no longer wanted,
+    /// are dropped).
+    pub(super) fn take(&mut self, seq: u64) -> Option<std::io::Result<Bytes>> {
+        while self.done.front().is_some_and(|(s, _)| *s < seq) {
+            self.done.pop_front();
+        }
+        if self.done.front().is_some_and(|(s, _)| *s == seq) {
+            return self.done.pop_front().map(|(_, b)| b);
+        }
+        None
+    }
+
+    /// Forgets every job and body (the batches were discarded). Running jobs finish on
+    /// their own; their results are dropped.
+    pub(super) fn clear(&mut self) {
+        self.jobs.clear();
+        self.done.clear();
+    }
+
+    /// Bytes held by the idle codecs' buffers (not counting zstd contexts).
+    pub(super) fn buffer_capacity(&self) -> usize {
+        self.idle.iter().map(Codec::buffer_capacity).sum()
+    }
+
+    /// Whether [`release`](Self::release) would free anything.
+    pub(super) fn holds_memory(&self) -> bool {
+        self.idle.iter().any(Codec::holds_memory)
+    }
+
+    /// Frees the idle codecs' buffers and contexts.
+    pub(super) fn release(&mut self) {
+        for c in &mut self.idle {
+            c.release();
+        }
+        self.idle.truncate(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::batch::{Batcher, Chunk};
+    use crate::channel::budget::BudgetBytes;
+    use crate::channel::pool::PoolLimit;
+
+    /// Sealed batches of `sizes` bytes each (rows of 100 bytes), numbered from 1.
+    fn batches(sizes: &[usize]) -> VecDeque<SealedBatch> {
+        let mut out = VecDeque::new();
+        let mut row = 0u64;
+        for &size in sizes {
+            let mut b = Batcher::new(size);
+            let mut data = Vec::with_capacity(size);
+            while data.len() + 100 <= size {
+                data.extend_from_slice(
+                    format!("{{\"id\":{row:>20},\"pad\":\"{}\"}}\n", "x".repeat(62)).as_bytes(),
+                );
+                row += 1;
+            }
+            let len = data.len();
+            b.push(
+                Chunk {
+                    rows: len / 100,
+                    data: Bytes::from(data),
+                    start: None,
+                    end: None,
+                    budget: BudgetBytes::detached(len),
+                    continues: false,
+                },
+                tokio::time::Instant::now(),
+                0,
+                &mut out,
+            );
+            out.extend(b.seal());
+        }
+        for (i, b) in out.iter_mut().enumerate() {
+            b.seq = i as u64 + 1;
+        }
+        out
+    }
+
+    fn stage(cores: usize) -> CompressStage {
+        let settings = ChannelSettings {
+            compression: Compression::Zstd,
+            ..ChannelSettings::default()
+        };
+        CompressStage::new(&settings, compress_permits(cores)).unwrap()
+    }
+
+    fn pool() -> Arc<BufferPool> {
+        Arc::new(BufferPool::new(1 << 24, PoolLimit::new(1 << 24)))
+    }
+
+    fn unzstd(b: &Bytes) -> Vec<u8> {
+        zstd::stream::decode_all(&b[..]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn large_batches_compress_two_at_a_time_with_a_spare_core_and_come_out_in_order() {
+        let queue = batches(&[1 << 20, 1 << 20, 1 << 20]);
+        let pool = pool();
+        let mut s = stage(2);
+        s.start(&queue, &pool);
+        assert_eq!(s.jobs.len(), 2, "one job, plus one for the spare core");
+        assert!(s.take(1).is_none(), "not ready before the job finished");
+        while s.busy() {
+            s.next().await;
+            s.start(&queue, &pool);
+        }
+        for b in &queue {
+            let body = s.take(b.seq).expect("ready").unwrap();
+            assert_eq!(unzstd(&body), b.segments.concat(), "batch {}", b.seq);
+        }
+        assert!(s.take(4).is_none());
+    }
+
+    #[tokio::test]
+    async fn one_core_means_one_job_and_small_batches_compress_inline() {
+        let queue = batches(&[1 << 20, 1 << 20]);
+        let pool = pool();
+        let mut s = stage(1);
+        s.start(&queue, &pool);
+        assert_eq!(s.jobs.len(), 1);
+        s.next().await;
+        let small = batches(&[10_000, 10_000]);
+        let mut t = stage(2);
+        t.start(&small, &pool);
+        assert!(!t.busy(), "no job for small batches");
+        assert_eq!(
+            unzstd(&t.take(2).unwrap().unwrap()),
+            small[1].segments.concat()
+        );
+        // Asking for a later batch drops bodies no longer wanted.
+        assert!(t.take(1).is_none());
+    }
+
+    #[tokio::test]
+    async fn cleared_jobs_are_forgotten() {
+        let queue = batches(&[1 << 20]);
+        let pool = pool();
+        let mut s = stage(2);
+        s.start(&queue, &pool);
+        s.clear();
+        assert!(!s.busy());
+        assert!(s.take(1).is_none());
+        // A batch queued again (after a reopen, under a new number) gets a new job.
+        let mut again = batches(&[1 << 20]);
+        again[0].seq = 7;
+        s.start(&again, &pool);
+        s.next().await;
+        assert!(s.take(7).unwrap().is_ok());
+    }
+}
