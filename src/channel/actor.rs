@@ -22,6 +22,8 @@ use crate::error::TransportErrorKind;
 use crate::transport::{AppendRequest, IngestApi};
 use crate::{Error, OffsetToken, Result};
 
+/// See [`Actor::accepting`].
+pub(crate) const MAX_QUEUED_REQUESTS: usize = 4;
 /// How long a channel dropped without `close()` keeps trying to send its buffer.
 pub(crate) const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a channel closed by `client.close()` keeps trying to send its buffer.
@@ -286,9 +288,10 @@ impl Actor {
                 .map(|t| t + self.settings.max_client_lag);
             let drain_deadline = self.drain_deadline;
             let idle = self.idle_deadline();
+            let accepting = self.accepting();
             let event = tokio::select! {
                 res = poll_inflight(&mut self.inflight), if self.inflight.is_some() => Event::Ack(res),
-                cmd = self.rx.recv(), if !self.rx_closed => Event::Cmd(cmd),
+                cmd = self.rx.recv(), if !self.rx_closed && accepting => Event::Cmd(cmd),
                 () = sleep_until_opt(lag), if lag.is_some() => Event::Lag,
                 _ = self.committed_rx.changed() => Event::Committed,
                 _ = self.recover_rx.changed() => Event::Recover,
@@ -337,6 +340,16 @@ impl Actor {
             self.publish_gauges(!append_only);
         }
         // `Drop` does the cleanup, also when the task is aborted.
+    }
+
+    /// Whether to take more commands: not while the sealed batches waiting to be sent hold
+    /// [`MAX_QUEUED_REQUESTS`] requests' worth of rows. Appends then wait in the mailbox (and
+    /// `append_*` callers behind it), so a producer faster than the server stays a few
+    /// requests ahead instead of filling the whole memory budget: more queued rows would not
+    /// be sent any sooner, only cost memory (and page faults) and starve other channels.
+    fn accepting(&self) -> bool {
+        let cap = MAX_QUEUED_REQUESTS * self.settings.batch_cap();
+        self.queue.iter().map(|b| b.len).sum::<usize>() < cap
     }
 
     /// When to release the codec's buffers: [`CODEC_IDLE_RELEASE`] after the channel last had

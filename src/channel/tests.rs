@@ -1287,3 +1287,42 @@ async fn row_buffers_are_recycled_once_their_batch_is_compressed() {
     tokio::time::sleep(super::actor::CODEC_IDLE_RELEASE + Duration::from_millis(100)).await;
     assert_eq!(ch.shared.buffers.idle_bytes(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_producer_faster_than_the_server_stays_a_few_requests_ahead() {
+    // 500 ms per append and a budget of 8 MB: without the per-channel queue limit the
+    // producer would fill the budget; with it, only a few requests' worth (plus the mailbox)
+    // wait.
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(500));
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 8 << 20,
+            max_request_bytes: 10_000,
+            ..settings()
+        },
+    );
+    let ch = Arc::new(open(&client, "c").await);
+    let producer = {
+        let ch = Arc::clone(&ch);
+        tokio::spawn(async move {
+            for i in 0u64.. {
+                let rows = (0..10).map(|j| Wide {
+                    id: i * 10 + j,
+                    pad: PAD,
+                });
+                ch.append_rows(rows, None, tok(i * 10 + 9)).await.unwrap();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let used = client.inner_runtime().budget_used();
+    let limit = super::actor::MAX_QUEUED_REQUESTS * 10_000 + 64 * 2_000 + 4 * 10_000;
+    assert!(used <= limit, "{used} bytes held, expected at most {limit}");
+    assert!(
+        fake.appends_to("c").len() >= 4,
+        "the server still gets requests"
+    );
+    producer.abort();
+}
