@@ -11,6 +11,9 @@ use crate::{Error, Result};
 pub(crate) struct Piece {
     pub(crate) data: Bytes,
     pub(crate) rows: usize,
+    /// Memory the piece holds: its buffer's capacity (at least `data.len()`), which is what
+    /// the memory budget is charged.
+    pub(crate) held: usize,
 }
 
 /// The serialized form of one append call.
@@ -19,16 +22,25 @@ pub(crate) struct Encoded {
     pub(crate) pieces: Vec<Piece>,
     pub(crate) bytes: usize,
     pub(crate) rows: usize,
+    /// Sum of the pieces' `held`.
+    pub(crate) held: usize,
 }
 
 impl Encoded {
-    fn push(&mut self, data: Bytes, rows: usize) {
+    fn push(&mut self, data: Bytes, rows: usize, held: usize) {
         if rows == 0 {
             return;
         }
+        let held = held.max(data.len());
         self.bytes += data.len();
         self.rows += rows;
-        self.pieces.push(Piece { data, rows });
+        self.held += held;
+        self.pieces.push(Piece { data, rows, held });
+    }
+
+    fn push_buffer(&mut self, buf: Vec<u8>, rows: usize) {
+        let held = buf.capacity();
+        self.push(Bytes::from(buf), rows, held);
     }
 }
 
@@ -104,7 +116,7 @@ where
                 cap,
             );
             full.truncate(start);
-            out.push(Bytes::from(shrunk(full)), buf_rows);
+            out.push_buffer(shrunk(full), buf_rows);
             buf = Some(next);
             buf_rows = 1;
             continue;
@@ -112,7 +124,7 @@ where
         buf_rows += 1;
     }
     if let Some(b) = buf {
-        out.push(Bytes::from(shrunk(b)), buf_rows);
+        out.push_buffer(shrunk(b), buf_rows);
     }
     Ok(out)
 }
@@ -126,7 +138,11 @@ fn sized_buffer(
     rows_left: usize,
     cap: usize,
 ) -> Vec<u8> {
-    let want = (row_len.saturating_mul(rows_left.max(1)) / 8 * 9 + 64).min(cap + row_len);
+    // Room for the expected rows plus 1/8 (rows vary in size); a single row gets exactly its
+    // size (the budget is charged the buffer's capacity).
+    let expected = row_len.saturating_mul(rows_left.max(1));
+    let headroom = if rows_left > 1 { expected / 8 } else { 0 };
+    let want = (expected + headroom).min(cap + row_len);
     let mut b = pool.take(want.max(first.len()));
     b.extend_from_slice(first);
     b
@@ -179,7 +195,7 @@ pub(crate) fn encode_raw(data: Bytes, cap: usize) -> Result<Encoded> {
             return Err(too_large(row_end - row_start - 1, cap, index));
         }
         if row_end - piece_start > cap {
-            out.push(data.slice(piece_start..row_start), piece_rows);
+            out.push(data.slice(piece_start..row_start), piece_rows, 0);
             piece_start = row_start;
             piece_rows = 0;
         }
@@ -187,7 +203,7 @@ pub(crate) fn encode_raw(data: Bytes, cap: usize) -> Result<Encoded> {
         index += 1;
         row_start = row_end;
     }
-    out.push(data.slice(piece_start..), piece_rows);
+    out.push(data.slice(piece_start..), piece_rows, 0);
     Ok(out)
 }
 

@@ -219,9 +219,10 @@ use crate::{Error, OffsetToken, Result};
 const COMMAND_CAPACITY: usize = 64;
 /// An appending task yields to the scheduler after serializing this many bytes.
 const YIELD_EVERY: usize = 256 << 10;
-/// Most idle capacity the row-buffer pools of one client keep (also at most 1/8 of the memory
-/// budget, and two requests' worth per channel).
-const MAX_POOLED_BYTES: usize = 64 << 20;
+/// Most idle capacity the row-buffer pools of one client keep (also at most 1/16 of the
+/// memory budget, and two requests' worth per channel). Idle buffers are not charged to the
+/// budget, so this bounds what the client holds beyond it.
+const MAX_POOLED_BYTES: usize = 32 << 20;
 /// An append split into more pieces than this is admitted piece by piece.
 const MAX_ATOMIC_PIECES: usize = 32;
 
@@ -402,7 +403,7 @@ impl ChannelRuntime {
         let budget = Budget::new(settings.memory_budget_bytes);
         let poller = Poller::new(Arc::clone(&api), Arc::clone(&settings));
         let pool_limit =
-            pool::PoolLimit::new((settings.memory_budget_bytes / 8).min(MAX_POOLED_BYTES));
+            pool::PoolLimit::new((settings.memory_budget_bytes / 16).min(MAX_POOLED_BYTES));
         Self {
             inner: Arc::new(RuntimeInner {
                 api,
@@ -855,7 +856,7 @@ impl Channel {
             .into_iter()
             .enumerate()
             .map(move |(i, piece)| Chunk {
-                budget: budget.split(piece.data.len()),
+                budget: budget.split(piece.held),
                 rows: piece.rows,
                 data: piece.data,
                 start: if i == 0 { start.take() } else { None },
@@ -946,7 +947,8 @@ impl Channel {
         }
         self.shared.check_open()?;
         let budget = &self.rt.budget;
-        let total = p.encoded.bytes;
+        // The budget is charged what the buffers hold (capacity), not just the row bytes.
+        let total = p.encoded.held;
         let pieces = p.encoded.pieces.len();
         self.record_admitted(&p.encoded);
         if total <= budget.total() / 2 && pieces <= MAX_ATOMIC_PIECES {
@@ -968,7 +970,7 @@ impl Channel {
             } = p;
             let n = encoded.pieces.len();
             for (i, piece) in encoded.pieces.into_iter().enumerate() {
-                let (bytes, waited) = budget.acquire(piece.data.len()).await?;
+                let (bytes, waited) = budget.acquire(piece.held).await?;
                 self.record_wait(waited);
                 let chunk = Chunk {
                     budget: bytes,
@@ -1002,7 +1004,7 @@ impl Channel {
             return Ok(());
         }
         let budget = &self.rt.budget;
-        let total = p.encoded.bytes;
+        let total = p.encoded.held;
         let bytes = budget.try_acquire(total)?;
         let permits = match self.tx.try_reserve_many(p.encoded.pieces.len()) {
             Ok(p) => p,

@@ -55,7 +55,7 @@ pub(crate) struct BufferPool {
 /// usually do (and grows if not); one more than 1/4 larger would hold memory the budget,
 /// which counts lengths, does not see (the encoder trims such slack anyway).
 fn fits(capacity: usize, want: usize) -> bool {
-    capacity >= want - want / 8 && capacity <= want + want / 4 + 4096
+    capacity >= want - want / 8 && capacity <= want + want / 4
 }
 
 impl Drop for BufferPool {
@@ -114,7 +114,7 @@ impl BufferPool {
     /// An empty buffer with room for at least `n` bytes and at most 1/8 more: for data whose
     /// size is known (a compressed body), recycled when the pool has one that size.
     pub(crate) fn take_exact(&self, n: usize) -> Vec<u8> {
-        self.take_where(n, |cap| cap >= n && cap - n <= n / 8 + 4096)
+        self.take_where(n, |cap| cap >= n && cap - n <= n / 8)
     }
 
     /// Takes back the buffer behind `data` when nothing else refers to it; otherwise (a clone

@@ -1326,3 +1326,27 @@ async fn a_producer_faster_than_the_server_stays_a_few_requests_ahead() {
     );
     producer.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_is_charged_what_row_buffers_hold() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    // A recycled buffer a little larger than the next append needs.
+    let mut spare = Vec::with_capacity(20_000);
+    spare.push(b'x');
+    ch.shared.buffers.give(bytes::Bytes::from(spare));
+    let rows = (0..100).map(|id| Wide { id, pad: PAD });
+    ch.append_rows(rows, None, None).await.unwrap();
+    let st = ch.status();
+    let used = client.inner_runtime().budget_used();
+    assert!(st.buffered_bytes < 20_000, "{}", st.buffered_bytes);
+    assert_eq!(
+        used, 20_000,
+        "charged the buffer's capacity, not its {} bytes",
+        st.buffered_bytes
+    );
+    // Once sent (and compressed, or not), only the body is charged.
+    ch.flush().await.unwrap();
+    assert!(client.inner_runtime().budget_used() <= st.buffered_bytes);
+}
