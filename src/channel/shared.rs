@@ -114,7 +114,8 @@ pub(crate) struct ChannelShared {
     /// Tasks inside `wait_for_commit` / `close` waiting for a commit.
     pub(crate) waiters: AtomicUsize,
     pub(crate) buffered_bytes: AtomicUsize,
-    /// Capacity of the channel's reusable compression buffers (outside the budget).
+    /// Memory the channel keeps for reuse outside the budget: idle row buffers (and any
+    /// codec buffers).
     pub(crate) codec_bytes: AtomicUsize,
     /// Row buffers recycled between the caller's task (serialization) and the actor.
     pub(crate) buffers: Arc<BufferPool>,
