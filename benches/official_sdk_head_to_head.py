@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Head-to-head: this client vs the official Snowpipe Streaming Python SDK, run by hand.
 
-    benches/official_sdk_head_to_head.sh [--rows 1000000] [--channels 1,8]
+    benches/official_sdk_head_to_head.sh [--rows 2000000] [--channels 1,8]
 
 (the wrapper creates a venv with `pip install snowpipe-streaming cryptography` and builds the
 release binaries; this file can also be run directly with that venv's python.)
@@ -154,7 +154,7 @@ def last_json(out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=1_000_000, help="rows per channel")
+    ap.add_argument("--rows", type=int, default=2_000_000, help="rows per channel")
     ap.add_argument("--channels", default="1,8", help="comma-separated channel counts")
     ap.add_argument("--batch", type=int, default=1000, help="rows per append_rows call")
     ap.add_argument("--pool", type=int, default=100_000, help="distinct rows in the NDJSON file")
