@@ -49,12 +49,14 @@
 //! before it waits for room, and the leading requests of an append split across several stop
 //! counting once sent, so an append larger than the whole budget still completes).
 //!
-//! Outside the budget, each channel has a small overhead while it is sending: one or two zstd
-//! contexts (about 1 MiB each at level 1; zstd streams over the batch straight into the body,
-//! with no batch-sized scratch buffers) and idle row buffers kept for reuse (at most two
-//! requests' worth a channel and, for the whole client, the smaller of 1/16 of the budget and
-//! 32 MiB). A channel with nothing to send for 5 s frees them. The allocator adds its own
-//! fragmentation on top: the README's Performance section has measured figures.
+//! Outside the budget, each channel has an overhead while it is sending: its zstd context
+//! (about 4.3 MB at the default request size: the window holds a whole request, which keeps
+//! zstd on its fast path; zstd streams over the batch straight into the body, with no other
+//! batch-sized buffers) and idle row buffers kept for reuse (at most two requests' worth a
+//! channel and, for the whole client, the smaller of 1/16 of the budget and 32 MiB). A
+//! channel with nothing to send for 5 s frees them. The client adds one context per spare
+//! core (for second compressions), and the allocator its own fragmentation: the README's
+//! Performance section has measured figures.
 //!
 //! One channel whose commits never arrive keeps its sent batches, which can fill the shared
 //! budget and make appends on every channel wait; see *Commit tracking* for how such a channel
