@@ -343,6 +343,13 @@ impl ClientBuilder {
     /// Client-wide budget of buffered plus sent-but-uncommitted bytes; appends wait for room
     /// when it is full. Default 256 MiB; at least twice `max_request_bytes`. Profile key
     /// `memory_budget_bytes`.
+    ///
+    /// Buffered rows are charged at the capacity of the buffers holding them, sent batches at
+    /// their compressed size. A channel also stops taking appends while four requests' worth
+    /// of its batches wait to be sent, so one fast producer stays a few requests ahead of the
+    /// server instead of filling the budget. Outside the budget, each busy channel holds its
+    /// zstd context (about 4.3 MB at the default `max_request_bytes`) and idle buffers kept
+    /// for reuse (for the whole client at most 1/16 of the budget, and 32 MiB).
     pub fn memory_budget_bytes(mut self, bytes: usize) -> Self {
         self.channel.memory_budget_bytes = bytes;
         self
