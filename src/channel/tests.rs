@@ -1350,3 +1350,59 @@ async fn the_budget_is_charged_what_row_buffers_hold() {
     ch.flush().await.unwrap();
     assert!(client.inner_runtime().budget_used() <= st.buffered_bytes);
 }
+
+#[tokio::test(start_paused = true)]
+async fn large_batches_compressed_off_the_actor_survive_lost_acks_and_invalidation() {
+    // 1 MB batches (zstd, compressed on the blocking pool, up to two at a time) through a lost
+    // ack and an invalidation: every row lands exactly once, in order.
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(
+        &fake,
+        ChannelSettings {
+            compression: Compression::Zstd,
+            max_request_bytes: 1_000_000,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let append = |i: u64| {
+        let rows = (0..1000).map(move |j| Wide {
+            id: i * 1000 + j,
+            pad: PAD,
+        });
+        let ch = &ch;
+        async move {
+            ch.append_rows(rows, tok(i * 1000), tok(i * 1000 + 999))
+                .await
+                .unwrap();
+        }
+    };
+    for i in 0..12 {
+        append(i).await;
+    }
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    fake.lose_next_acks(1);
+    for i in 12..24 {
+        append(i).await;
+    }
+    ch.flush().await.unwrap();
+    fake.reopen_elsewhere("c", None);
+    for i in 24..36 {
+        append(i).await;
+    }
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    ch.wait_for_commit(&OffsetToken::from(35_999u64), Duration::from_secs(30))
+        .await
+        .unwrap();
+    fake.commit("c");
+    let rows = ids(&fake.committed_rows("c"));
+    assert_eq!(rows, (0..36_000).collect::<Vec<_>>());
+    assert!(ch.status().recoveries >= 1);
+    assert!(
+        fake.appends_to("c").iter().any(|a| a.rows.len() >= 1500),
+        "batches were large enough for the blocking-pool path"
+    );
+}
