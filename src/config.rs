@@ -348,7 +348,7 @@ impl ClientBuilder {
     /// their compressed size. A channel also stops taking appends while four requests' worth
     /// of its batches wait to be sent, so one fast producer stays a few requests ahead of the
     /// server instead of filling the budget. Outside the budget, each busy channel holds its
-    /// zstd context (about 4.3 MB at the default `max_request_bytes`) and idle buffers kept
+    /// zstd context (about 1 MB at level 1) and idle buffers kept
     /// for reuse (for the whole client at most 1/16 of the budget, and 32 MiB).
     pub fn memory_budget_bytes(mut self, bytes: usize) -> Self {
         self.channel.memory_budget_bytes = bytes;

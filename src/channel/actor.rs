@@ -28,8 +28,8 @@ pub(crate) const MAX_QUEUED_REQUESTS: usize = 4;
 pub(crate) const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a channel closed by `client.close()` keeps trying to send its buffer.
 pub(crate) const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
-/// A channel with nothing to send for this long frees its zstd context (about 4.3 MB at the
-/// default request size) and idle row buffers; they are recreated by the next batch.
+/// A channel with nothing to send for this long frees its zstd context (about 1 MB) and idle
+/// row buffers; they are recreated by the next batch.
 pub(crate) const CODEC_IDLE_RELEASE: Duration = Duration::from_secs(5);
 /// Longest wait for the status poll a closing channel makes to report row errors in its
 /// last batches.

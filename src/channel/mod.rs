@@ -50,9 +50,8 @@
 //! counting once sent, so an append larger than the whole budget still completes).
 //!
 //! Outside the budget, each channel has an overhead while it is sending: its zstd context
-//! (about 4.3 MB at the default request size: the window holds a whole request, which keeps
-//! zstd on its fast path; zstd streams over the batch straight into the body, with no other
-//! batch-sized buffers) and idle row buffers kept for reuse (at most two requests' worth a
+//! (about 1 MB at level 1; zstd streams over the batch straight into the body, with no
+//! batch-sized buffers of its own) and idle row buffers kept for reuse (at most two requests' worth a
 //! channel and, for the whole client, the smaller of 1/16 of the budget and 32 MiB). A
 //! channel with nothing to send for 5 s frees them. The client adds one context per spare
 //! core (for second compressions), and the allocator its own fragmentation: the README's
