@@ -21,41 +21,41 @@
 //!
 //! # Batching and flushing
 //!
-//! Rows are serialized to NDJSON when `append_*` is called, on the caller's task, into row
-//! buffers the channel recycles once their batch is compressed, and buffered by the channel's
-//! actor. A caller that never has to wait still yields to the scheduler every 256 KB it
-//! serializes, so the connection and channel tasks keep running beside a tight append loop. A batch (one append request) is sent when `max_client_lag` has
-//! passed since its first row, when it reaches the request size limit (it never exceeds the
-//! limit on the wire; large appends are split at row boundaries), on [`Channel::flush`] and
-//! on close. At most one append request per channel is in flight: each carries the
-//! continuation token returned by the previous one. Batches of 256 KB or more are compressed
-//! on tokio's blocking pool while the previous request is in flight (two at a time when the
-//! machine has a core to spare, so one busy channel can use two cores), keeping the actor free
-//! to send the next body the moment an ack arrives. When four requests' worth of sealed
-//! batches are waiting, the actor stops taking appends until they drain: a producer faster
-//! than the server stays a few requests ahead of it instead of filling the memory budget. Each append's start offset token goes to
-//! the batch holding its first row and its end token to the batch holding its last row.
+//! Rows are serialized to NDJSON when `append_*` is called, on the caller's task, into row buffers
+//! the channel recycles once their batch is compressed, and buffered by the channel's actor. A
+//! caller that never has to wait still yields to the scheduler every 256 KB it serializes, so the
+//! connection and channel tasks keep running beside a tight append loop. A batch (one append
+//! request) is sent when `max_client_lag` has passed since its first row, when it reaches the
+//! request size limit (it never exceeds the limit on the wire; large appends are split at row
+//! boundaries), on [`Channel::flush`] and on close. At most one append request per channel is in
+//! flight: each carries the continuation token returned by the previous one. Batches of 256 KB or
+//! more are compressed on tokio's blocking pool while the previous request is in flight (two at a
+//! time when the machine has a core to spare, so one busy channel can use two cores), keeping the
+//! actor free to send the next body the moment an ack arrives. When four requests' worth of sealed
+//! batches are waiting, the actor stops taking appends until they drain: a producer faster than the
+//! server stays a few requests ahead of it instead of filling the memory budget. Each append's
+//! start offset token goes to the batch holding its first row and its end token to the batch
+//! holding its last row.
 //!
 //! # Memory
 //!
-//! A client-wide budget (default 256 MiB) bounds the bytes buffered (charged at the capacity of
-//! the buffers holding them) plus the bytes sent but not yet committed. `append_*` waits for room; `try_append_*` returns
-//! [`Error::Backpressure`] instead (or [`Error::InvalidArgument`], not retryable, for an
-//! append larger than the whole budget, which could never be taken at once). Batches are kept, compressed,
-//! until the server reports their end token committed — that is what makes automatic replay
-//! possible — and their bytes count against the budget until then. Batches without an end
-//! offset token are released as soon as every batch before them is committed. The memory
-//! held is at most the budget plus the append calls in progress (an append is serialized
+//! A client-wide budget (default 256 MiB) bounds the bytes buffered (charged at the capacity of the
+//! buffers holding them) plus the bytes sent but not yet committed. `append_*` waits for room;
+//! `try_append_*` returns [`Error::Backpressure`] instead (or [`Error::InvalidArgument`], not
+//! retryable, for an append larger than the whole budget, which could never be taken at once).
+//! Batches are kept, compressed, until the server reports their end token committed — that is what
+//! makes automatic replay possible — and their bytes count against the budget until then. Batches
+//! without an end offset token are released as soon as every batch before them is committed. The
+//! memory held is at most the budget plus the append calls in progress (an append is serialized
 //! before it waits for room, and the leading requests of an append split across several stop
 //! counting once sent, so an append larger than the whole budget still completes).
 //!
-//! Outside the budget, each channel has an overhead while it is sending: its zstd context
-//! (about 1 MB at level 1; zstd streams over the batch straight into the body, with no
-//! batch-sized buffers of its own) and idle row buffers kept for reuse (at most two requests' worth a
-//! channel and, for the whole client, the smaller of 1/16 of the budget and 32 MiB). A
-//! channel with nothing to send for 5 s frees them. The client adds one context per spare
-//! core (for second compressions), and the allocator its own fragmentation: the README's
-//! Performance section has measured figures.
+//! Outside the budget, each channel has an overhead while it is sending: its zstd context (about
+//! 1 MB at level 1; zstd streams over the batch straight into the body, with no batch-sized buffers
+//! of its own) and idle row buffers kept for reuse (at most two requests' worth a channel and, for
+//! the whole client, the smaller of 1/16 of the budget and 32 MiB). A channel with nothing to send
+//! for 5 s frees them. The client adds one context per spare core (for second compressions), and
+//! the allocator its own fragmentation: the README's Performance section has measured figures.
 //!
 //! One channel whose commits never arrive keeps its sent batches, which can fill the shared
 //! budget and make appends on every channel wait; see *Commit tracking* for how such a channel
