@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::batch::SealedBatch;
-use super::pool::BufferPool;
+use super::pool::{trimmed, BufferPool};
 use super::ChannelSettings;
 use crate::transport::Compression;
 use crate::{Error, Result};
@@ -175,12 +175,7 @@ impl Codec {
                 for s in segments {
                     enc.write_all(s)?;
                 }
-                let body = enc.finish()?;
-                if body.capacity() - body.len() > body.len() / 8 + 1024 {
-                    Ok(Bytes::copy_from_slice(&body))
-                } else {
-                    Ok(Bytes::from(body))
-                }
+                Ok(Bytes::from(trimmed(enc.finish()?)))
             }
             Compression::None => {
                 if segments.len() == 1 {
@@ -245,10 +240,7 @@ fn zstd_stream(
             }
         }
     }
-    if body.capacity() - body.len() > body.len() / 8 + 4096 {
-        body.shrink_to_fit();
-    }
-    Ok(Bytes::from(body))
+    Ok(Bytes::from(trimmed(body)))
 }
 
 struct Job {

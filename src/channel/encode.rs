@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::pool::BufferPool;
+use super::pool::{trimmed, BufferPool};
 use crate::{Error, Result};
 
 /// One piece of an append: NDJSON rows, each ending in `\n`, at most `cap` bytes.
@@ -116,7 +116,7 @@ where
                 cap,
             );
             full.truncate(start);
-            out.push_buffer(shrunk(full), buf_rows);
+            out.push_buffer(trimmed(full), buf_rows);
             buf = Some(next);
             buf_rows = 1;
             continue;
@@ -124,7 +124,7 @@ where
         buf_rows += 1;
     }
     if let Some(b) = buf {
-        out.push_buffer(shrunk(b), buf_rows);
+        out.push_buffer(trimmed(b), buf_rows);
     }
     Ok(out)
 }
@@ -146,15 +146,6 @@ fn sized_buffer(
     let mut b = pool.take(want.max(first.len()));
     b.extend_from_slice(first);
     b
-}
-
-/// Gives back unused capacity above 1/8 of the length: buffered pieces live until their
-/// batch is sent, and the memory budget counts their length, not their capacity.
-fn shrunk(mut buf: Vec<u8>) -> Vec<u8> {
-    if buf.capacity() - buf.len() > buf.len() / 8 + 1024 {
-        buf.shrink_to_fit();
-    }
-    buf
 }
 
 /// Checks and splits caller-provided NDJSON: rows are separated by `\n` (a missing final
@@ -264,22 +255,6 @@ mod tests {
         assert!(
             matches!(err, Error::Serialization { row_index: 0, .. }),
             "{err:?}"
-        );
-    }
-
-    #[test]
-    fn buffers_give_back_unused_capacity() {
-        let mut v = Vec::with_capacity(100_000);
-        v.extend_from_slice(&[b'x'; 5000]);
-        let v = shrunk(v);
-        assert_eq!(v.len(), 5000);
-        assert!(v.capacity() <= 5000 + 5000 / 8 + 1024, "{}", v.capacity());
-        let mut w = Vec::with_capacity(5100);
-        w.extend_from_slice(&[b'x'; 5000]);
-        assert_eq!(
-            shrunk(w).capacity(),
-            5100,
-            "small slack is kept (no realloc)"
         );
     }
 

@@ -58,6 +58,16 @@ fn fits(capacity: usize, want: usize) -> bool {
     capacity >= want - want / 8 && capacity <= want + want / 4
 }
 
+/// `buf` with unused capacity above 1/8 of its length (plus 1 KB) given back. Buffers live
+/// until their batch is sent (rows) or committed (bodies), so large slack would be memory held
+/// for nothing; small slack is kept (no realloc).
+pub(crate) fn trimmed(mut buf: Vec<u8>) -> Vec<u8> {
+    if buf.capacity() - buf.len() > buf.len() / 8 + 1024 {
+        buf.shrink_to_fit();
+    }
+    buf
+}
+
 impl Drop for BufferPool {
     fn drop(&mut self) {
         self.clear();
@@ -161,6 +171,22 @@ impl BufferPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trimming_gives_back_large_slack_only() {
+        let mut v = Vec::with_capacity(100_000);
+        v.extend_from_slice(&[b'x'; 5000]);
+        let v = trimmed(v);
+        assert_eq!(v.len(), 5000);
+        assert!(v.capacity() <= 5000 + 5000 / 8 + 1024, "{}", v.capacity());
+        let mut w = Vec::with_capacity(5100);
+        w.extend_from_slice(&[b'x'; 5000]);
+        assert_eq!(
+            trimmed(w).capacity(),
+            5100,
+            "small slack is kept (no realloc)"
+        );
+    }
 
     #[test]
     fn a_returned_buffer_is_handed_out_again() {
