@@ -1017,8 +1017,6 @@ impl Actor {
         let buffered = self.batcher.len() + self.queue.iter().map(|b| b.len).sum::<usize>();
         let rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>();
         s.buffered_bytes.store(buffered, Ordering::Relaxed);
-        s.codec_bytes
-            .store(s.buffers.idle_bytes(), Ordering::Relaxed);
         s.buffered_rows.store(rows, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
         s.metrics.buffer_bytes.set(buffered as f64);

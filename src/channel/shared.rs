@@ -114,9 +114,6 @@ pub(crate) struct ChannelShared {
     /// Tasks inside `wait_for_commit` / `close` waiting for a commit.
     pub(crate) waiters: AtomicUsize,
     pub(crate) buffered_bytes: AtomicUsize,
-    /// Memory the channel keeps for reuse outside the budget: idle row buffers (and any
-    /// codec buffers).
-    pub(crate) codec_bytes: AtomicUsize,
     /// Row buffers recycled between the caller's task (serialization) and the actor.
     pub(crate) buffers: Arc<BufferPool>,
     pub(crate) buffered_rows: AtomicUsize,
@@ -166,7 +163,6 @@ impl ChannelShared {
             stalled: watch::Sender::new(false),
             waiters: AtomicUsize::new(0),
             buffered_bytes: AtomicUsize::new(0),
-            codec_bytes: AtomicUsize::new(0),
             buffers,
             buffered_rows: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
