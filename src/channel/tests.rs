@@ -1202,6 +1202,11 @@ struct Wide {
 const PAD: &str = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\
 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdef";
 
+/// Rows `first..first + n` of ≈175 bytes each.
+fn wide(first: u64, n: u64) -> impl Iterator<Item = Wide> {
+    (first..first + n).map(|id| Wide { id, pad: PAD })
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_producer_that_never_waits_still_lets_other_tasks_run() {
     // Plenty of budget, so no append waits: without the yield every YIELD_EVERY bytes, the
@@ -1223,11 +1228,9 @@ async fn a_producer_that_never_waits_still_lets_other_tasks_run() {
     let mut seen_during = 0;
     for i in 0..20u64 {
         // ≈ 170 KB an append: a yield every second append.
-        let rows = (0..1000).map(|j| Wide {
-            id: i * 1000 + j,
-            pad: PAD,
-        });
-        ch.append_rows(rows, None, None).await.unwrap();
+        ch.append_rows(wide(i * 1000, 1000), None, None)
+            .await
+            .unwrap();
         seen_during = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;
     }
     ticker.abort();
@@ -1249,13 +1252,9 @@ async fn row_buffers_are_recycled_once_their_batch_is_compressed() {
     );
     let ch = open(&client, "c").await;
     let append = |i: u64| {
-        let rows = (0..1000).map(move |j| Wide {
-            id: i * 1000 + j,
-            pad: PAD,
-        });
         let ch = &ch;
         async move {
-            ch.append_rows(rows, None, tok(i * 1000 + 999))
+            ch.append_rows(wide(i * 1000, 1000), None, tok(i * 1000 + 999))
                 .await
                 .unwrap()
         }
@@ -1307,11 +1306,9 @@ async fn a_producer_faster_than_the_server_stays_a_few_requests_ahead() {
         let ch = Arc::clone(&ch);
         tokio::spawn(async move {
             for i in 0u64.. {
-                let rows = (0..10).map(|j| Wide {
-                    id: i * 10 + j,
-                    pad: PAD,
-                });
-                ch.append_rows(rows, None, tok(i * 10 + 9)).await.unwrap();
+                ch.append_rows(wide(i * 10, 10), None, tok(i * 10 + 9))
+                    .await
+                    .unwrap();
             }
         })
     };
@@ -1335,8 +1332,7 @@ async fn the_budget_is_charged_what_row_buffers_hold() {
     let mut spare = Vec::with_capacity(20_000);
     spare.push(b'x');
     ch.shared.buffers.give(bytes::Bytes::from(spare));
-    let rows = (0..100).map(|id| Wide { id, pad: PAD });
-    ch.append_rows(rows, None, None).await.unwrap();
+    ch.append_rows(wide(0, 100), None, None).await.unwrap();
     let st = ch.status();
     let used = client.inner_runtime().budget_used();
     assert!(st.buffered_bytes < 20_000, "{}", st.buffered_bytes);
@@ -1366,13 +1362,9 @@ async fn large_batches_compressed_off_the_actor_survive_lost_acks_and_invalidati
     );
     let ch = open(&client, "c").await;
     let append = |i: u64| {
-        let rows = (0..1000).map(move |j| Wide {
-            id: i * 1000 + j,
-            pad: PAD,
-        });
         let ch = &ch;
         async move {
-            ch.append_rows(rows, tok(i * 1000), tok(i * 1000 + 999))
+            ch.append_rows(wide(i * 1000, 1000), tok(i * 1000), tok(i * 1000 + 999))
                 .await
                 .unwrap();
         }
