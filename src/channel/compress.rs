@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::batch::SealedBatch;
 use super::pool::{trimmed, BufferPool};
+use super::shared::lock;
 use super::ChannelSettings;
 use crate::transport::Compression;
 use crate::{Error, Result};
@@ -53,9 +54,7 @@ pub(crate) fn compress_permits(cores: usize) -> CompressPermits {
 
 impl SpareCores {
     fn codecs(&self) -> std::sync::MutexGuard<'_, Vec<Codec>> {
-        self.codecs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.codecs)
     }
 }
 

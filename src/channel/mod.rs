@@ -218,7 +218,7 @@ use self::batch::Chunk;
 use self::budget::Budget;
 use self::encode::Encoded;
 use self::poller::Poller;
-use self::shared::{ChannelShared, State};
+use self::shared::{lock, ChannelShared, State};
 use crate::api::OpenChannelRequest;
 use crate::error::ServerError;
 use crate::transport::{ChannelPath, Compression, IngestApi};
@@ -900,10 +900,7 @@ impl Channel {
 
     fn record_token(&self, last: Option<OffsetToken>) {
         if last.is_some() {
-            *self
-                .last_token
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = last;
+            *lock(&self.last_token) = last;
         }
     }
 
@@ -927,11 +924,7 @@ impl Channel {
         let Some(first) = start.or(end) else {
             return Ok(());
         };
-        let last = self
-            .last_token
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let last = lock(&self.last_token).clone();
         let Some(last) = last else {
             return Ok(());
         };
@@ -1124,10 +1117,7 @@ impl Channel {
             .await
             .map_err(|_| Error::shutdown(format!("channel {}", self.name())))??;
         // Replay starts after the committed token: only tokens up to it are "already used".
-        *self
-            .last_token
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = committed.clone();
+        *lock(&self.last_token) = committed.clone();
         Ok(committed)
     }
 

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::shared::{ChannelShared, RecoverRequest};
+use super::shared::{lock, ChannelShared, RecoverRequest};
 use super::ChannelSettings;
 use crate::transport::{ChannelPath, IngestApi, PipePath};
 
@@ -56,9 +56,7 @@ impl Poller {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ChannelShared>>> {
-        self.channels
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.channels)
     }
 
     /// Registers a channel (starting the poller task on first use). Fails when a channel of
@@ -88,10 +86,7 @@ impl Poller {
         if map.values().any(|c| *c.path == *path) {
             return None;
         }
-        let mut reserved = self
-            .reserved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut reserved = lock(&self.reserved);
         if !reserved.insert(path.clone()) {
             return None;
         }
@@ -184,9 +179,7 @@ impl Poller {
     }
 
     fn busy_lock(&self) -> std::sync::MutexGuard<'_, HashSet<PipePath>> {
-        self.busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.busy)
     }
 
     async fn poll_pipe(&self, pipe: &PipePath, group: Vec<(Arc<ChannelShared>, u64, bool)>) {
@@ -260,11 +253,7 @@ pub(crate) struct Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.poller
-            .reserved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.path);
+        lock(&self.poller.reserved).remove(&self.path);
     }
 }
 

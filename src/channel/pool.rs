@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use super::shared::lock;
+
 /// The idle capacity all pools of one client may hold together.
 #[derive(Debug)]
 pub(crate) struct PoolLimit {
@@ -91,9 +93,7 @@ impl BufferPool {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
-        self.bufs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.bufs)
     }
 
     /// An empty buffer for about `want` bytes (see [`fits`]): a recycled one when the pool has

@@ -16,6 +16,12 @@ use crate::api::ChannelStatusWire;
 use crate::transport::ChannelPath;
 use crate::{Error, OffsetToken};
 
+/// Locks `m`, also after a thread panicked while holding it: every value guarded in this
+/// module is left consistent between statements, so a poisoned lock is still usable.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// After status polls have failed (or omitted a channel) for this long, the channel is
 /// "stalled": `wait_for_commit` fails at once, and a channel missing from the answers is
 /// recovered (reopen + replay).
@@ -199,10 +205,7 @@ impl ChannelShared {
 
     /// A status poll reported this channel.
     pub(crate) fn poll_succeeded(&self) {
-        *self
-            .poll_trouble
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *lock(&self.poll_trouble) = None;
         if self.stalled.send_replace(false) {
             tracing::info!(channel = %self.path.channel, "commit polling recovered");
         }
@@ -214,11 +217,7 @@ impl ChannelShared {
         if unpolled {
             self.unpolled_sends.store(true, Ordering::Release);
         }
-        let since = *self
-            .poll_trouble
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get_or_insert(now);
+        let since = *lock(&self.poll_trouble).get_or_insert(now);
         if now.duration_since(since) < STALL_AFTER || *self.stalled.borrow() {
             return false;
         }
