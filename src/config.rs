@@ -344,12 +344,13 @@ impl ClientBuilder {
     /// when it is full. Default 256 MiB; at least twice `max_request_bytes`. Profile key
     /// `memory_budget_bytes`.
     ///
-    /// Buffered rows are charged at the capacity of the buffers holding them, sent batches at
-    /// their compressed size. A channel also stops taking appends while four requests' worth
+    /// Buffered rows are charged at the capacity of the buffers holding them; a batch is
+    /// charged its compressed size from the moment its body is ready (its rows are freed
+    /// then) until it commits. 1/16 of the budget (at most 32 MiB) is set aside for idle
+    /// buffers kept for reuse. A channel also stops taking appends while four requests' worth
     /// of its batches wait to be sent, so one fast producer stays a few requests ahead of the
-    /// server instead of filling the budget. Outside the budget, each busy channel holds its
-    /// zstd context (about 1 MB at level 1) and idle buffers kept
-    /// for reuse (for the whole client at most 1/16 of the budget, and 32 MiB).
+    /// server instead of filling the budget. Outside the budget are each busy channel's zstd
+    /// context (about 1 MB at level 1) and the body being compressed.
     pub fn memory_budget_bytes(mut self, bytes: usize) -> Self {
         self.channel.memory_budget_bytes = bytes;
         self

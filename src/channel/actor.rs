@@ -516,6 +516,7 @@ impl Actor {
             return;
         }
         self.compress.start(&self.queue, &self.shared.buffers);
+        self.settle();
         if self.inflight.is_some() {
             return;
         }
@@ -544,7 +545,6 @@ impl Actor {
         };
         debug_assert!(body.len() <= self.settings.max_request_bytes);
         let SealedBatch {
-            segments,
             len,
             rows,
             start,
@@ -555,11 +555,7 @@ impl Actor {
             continues,
             ..
         } = sealed;
-        // The rows are in the compressed body now: their buffers go back to the pool for the
-        // next appends (a segment still shared, as the body of an uncompressed batch, stays).
-        for s in segments {
-            self.shared.buffers.give(s);
-        }
+        // `settle` freed the rows when the body was filed; the batch costs its body.
         budget.shrink_to(body.len());
         let batch = SentBatch {
             seq,
@@ -575,6 +571,26 @@ impl Actor {
         };
         let fut = self.send_future(&batch);
         self.inflight = Some(InFlight { fut, batch });
+    }
+
+    /// Frees the rows of every queued batch whose body is ready: a retry resends the body,
+    /// so the row buffers go back to the pool for the next appends now, and the batch is
+    /// charged its compressed size from here on, not when it is sent. Bodies made ahead of
+    /// sending are thus part of the budget, and rows are never held twice.
+    fn settle(&mut self) {
+        for b in &mut self.queue {
+            if b.segments.is_empty() {
+                continue;
+            }
+            let Some(n) = self.compress.ready_len(b.seq) else {
+                continue;
+            };
+            // A segment still shared (the body of an uncompressed batch) is just dropped.
+            for s in b.segments.drain(..) {
+                self.shared.buffers.give(s);
+            }
+            b.budget.shrink_to(n);
+        }
     }
 
     fn request(&self, b: &SentBatch) -> AppendRequest {

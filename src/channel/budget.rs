@@ -5,6 +5,10 @@
 //! an append is split across batches, shrunk to the compressed size once a batch is
 //! compressed) and go back to the semaphore when the batch is released (committed, discarded,
 //! or the channel closes).
+//!
+//! Part of the configured budget can be set aside ([`Budget::with_reserve`]) for memory the
+//! client holds outside any batch (idle recycled buffers), so that the configured figure
+//! bounds all of it: the semaphore then holds only the rest.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,20 +21,32 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub(crate) struct Budget {
     sem: Arc<Semaphore>,
+    /// Bytes data may hold: the configured size less the reserve.
     total: usize,
+    /// The configured size (reported in errors).
+    configured: usize,
 }
 
 impl Budget {
     /// A budget of `total` bytes (clamped to what a semaphore can hold, at least 1).
+    #[cfg(test)]
     pub(crate) fn new(total: usize) -> Self {
-        let total = total.clamp(1, Semaphore::MAX_PERMITS);
+        Self::with_reserve(total, 0)
+    }
+
+    /// A budget of `total` bytes of which `reserve` (at most half) are kept out of the
+    /// semaphore, for memory accounted elsewhere.
+    pub(crate) fn with_reserve(total: usize, reserve: usize) -> Self {
+        let configured = total.clamp(1, Semaphore::MAX_PERMITS);
+        let total = configured - reserve.min(configured / 2);
         Self {
             sem: Arc::new(Semaphore::new(total)),
             total,
+            configured,
         }
     }
 
-    /// The configured size.
+    /// The bytes data may hold (the configured size less the reserve).
     pub(crate) fn total(&self) -> usize {
         self.total
     }
@@ -80,10 +96,11 @@ impl Budget {
             return Err(Error::invalid_argument(
                 "rows",
                 format!(
-                    "the append needs {bytes} bytes, more than the whole memory budget of {} \
-                     bytes, so try_append_* can never take it: use append_* (which admits it \
-                     piece by piece), split it, or raise memory_budget_bytes",
-                    self.total
+                    "the append needs {bytes} bytes, more than the memory budget of {} bytes \
+                     can ever hold for rows ({} bytes), so try_append_* can never take it: use \
+                     append_* (which admits it piece by piece), split it, or raise \
+                     memory_budget_bytes",
+                    self.configured, self.total
                 ),
             ));
         }
@@ -107,7 +124,7 @@ impl Budget {
         Error::Backpressure {
             requested,
             available: self.available(),
-            budget: self.total,
+            budget: self.configured,
         }
     }
 }
@@ -210,5 +227,32 @@ mod tests {
         let err = b.try_acquire(11).unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
         assert!(!err.is_retryable(), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_reserve_is_kept_out_of_reach_but_errors_name_the_configured_size() {
+        let b = Budget::with_reserve(100, 20);
+        assert_eq!((b.total(), b.available()), (80, 80));
+        let (g, _) = b.acquire(1000).await.unwrap();
+        assert_eq!(
+            g.len(),
+            80,
+            "an oversized append takes what data may hold, not more"
+        );
+        assert!(matches!(
+            b.try_acquire(1),
+            Err(Error::Backpressure { budget: 100, .. })
+        ));
+        drop(g);
+        let err = b.try_acquire(81).unwrap_err().to_string();
+        assert!(
+            err.contains("memory budget of 100 bytes") && err.contains("(80 bytes)"),
+            "{err}"
+        );
+        assert_eq!(
+            Budget::with_reserve(10, 9).total(),
+            5,
+            "at most half is reserved"
+        );
     }
 }

@@ -375,6 +375,14 @@ impl CompressStage {
         self.done.insert(at, (seq, body));
     }
 
+    /// The size of batch `seq`'s body if it is ready (and compressing did not fail).
+    pub(super) fn ready_len(&self, seq: u64) -> Option<usize> {
+        self.done
+            .iter()
+            .find(|(s, _)| *s == seq)
+            .and_then(|(_, b)| b.as_ref().ok().map(Bytes::len))
+    }
+
     /// The body of batch `seq` if it is ready (bodies of earlier batches, no longer wanted,
     /// are dropped).
     pub(super) fn take(&mut self, seq: u64) -> Option<std::io::Result<Bytes>> {

@@ -230,8 +230,8 @@ const COMMAND_CAPACITY: usize = 64;
 /// An appending task yields to the scheduler after serializing this many bytes.
 const YIELD_EVERY: usize = 256 << 10;
 /// Most idle capacity the row-buffer pools of one client keep (also at most 1/16 of the
-/// memory budget, and two requests' worth per channel). Idle buffers are not charged to the
-/// budget, so this bounds what the client holds beyond it.
+/// memory budget, and two requests' worth per channel). This much of the budget is set
+/// aside for them: rows and bodies may hold the rest.
 const MAX_POOLED_BYTES: usize = 32 << 20;
 /// An append split into more pieces than this is admitted piece by piece.
 const MAX_ATOMIC_PIECES: usize = 32;
@@ -410,10 +410,11 @@ pub(crate) fn validate_channel_name(name: &str) -> Result<()> {
 impl ChannelRuntime {
     pub(crate) fn new(api: Arc<dyn IngestApi>, settings: ChannelSettings) -> Self {
         let settings = Arc::new(settings.normalized());
-        let budget = Budget::new(settings.memory_budget_bytes);
+        // Idle pooled buffers are part of the budget: the pools' limit is set aside from it.
+        let pooled = (settings.memory_budget_bytes / 16).min(MAX_POOLED_BYTES);
+        let budget = Budget::with_reserve(settings.memory_budget_bytes, pooled);
         let poller = Poller::new(Arc::clone(&api), Arc::clone(&settings));
-        let pool_limit =
-            pool::PoolLimit::new((settings.memory_budget_bytes / 16).min(MAX_POOLED_BYTES));
+        let pool_limit = pool::PoolLimit::new(pooled);
         Self {
             inner: Arc::new(RuntimeInner {
                 api,
@@ -435,6 +436,12 @@ impl ChannelRuntime {
     #[cfg(test)]
     pub(crate) fn budget_used(&self) -> usize {
         self.inner.budget.used()
+    }
+
+    /// What rows and bodies may hold: the budget less the pools' reserve.
+    #[cfg(test)]
+    pub(crate) fn budget_usable(&self) -> usize {
+        self.inner.budget.total()
     }
 
     pub(crate) async fn open(

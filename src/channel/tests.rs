@@ -247,7 +247,16 @@ async fn budget_backpressure_waits_and_try_append_refuses_until_commit() {
     }
     ch.flush().await.unwrap();
     let used = client.inner_runtime().budget_used();
-    assert!(used > 4096 - 64, "retained batches hold the budget: {used}");
+    let usable = client.inner_runtime().budget_usable();
+    assert_eq!(
+        usable,
+        4096 - 4096 / 16,
+        "1/16 is set aside for idle buffers"
+    );
+    assert!(
+        used > usable - 64,
+        "retained batches hold the budget: {used}"
+    );
     // A waiting append stays pending while nothing commits...
     let pending =
         tokio::time::timeout(Duration::from_secs(10), ch.append_row(&Row { id }, tok(id))).await;
@@ -1321,6 +1330,44 @@ async fn a_producer_faster_than_the_server_stays_a_few_requests_ahead() {
         "the server still gets requests"
     );
     producer.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_compressed_ahead_of_sending_are_charged_their_body_not_their_rows() {
+    // The server holds the first request for a minute; the four batches queued behind it are
+    // compressed meanwhile. Their rows are then freed and only their bodies count, so the
+    // budget sees a fraction of the queued bytes (the rows compress about tenfold).
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_secs(60));
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 8 << 20,
+            max_request_bytes: 10_000,
+            compression: Compression::Zstd,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    for i in 0..25u64 {
+        ch.append_rows(wide(i * 10, 10), None, tok(i * 10 + 9))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let st = ch.status();
+    assert_eq!(st.in_flight_requests, 1);
+    assert!(st.buffered_bytes >= 30_000, "{st:?}");
+    let used = client.inner_runtime().budget_used();
+    assert!(
+        used * 4 < st.buffered_bytes,
+        "{used} bytes charged for {} queued bytes of rows",
+        st.buffered_bytes
+    );
+    assert!(
+        ch.shared.buffers.idle_bytes() > 0,
+        "the freed row buffers are kept for the next appends"
+    );
 }
 
 #[tokio::test(start_paused = true)]
