@@ -320,11 +320,16 @@ mod tests {
     }
 
     fn manager(ttl_s: u64, delay: Duration) -> (Arc<Counting>, Arc<TokenManager>) {
-        let f = Arc::new(Counting {
+        over(Counting {
             calls: AtomicUsize::new(0),
             ttl_s,
             delay,
-        });
+        })
+    }
+
+    /// A manager over `fetcher` that refreshes 5 minutes ahead (default TTL 1 hour).
+    fn over<F: TokenFetcher + 'static>(fetcher: F) -> (Arc<F>, Arc<TokenManager>) {
+        let f = Arc::new(fetcher);
         let m = TokenManager::new(
             Arc::clone(&f) as Arc<dyn TokenFetcher>,
             Duration::from_secs(300),
@@ -414,32 +419,35 @@ mod tests {
         assert_eq!(m.exchange_count(), 2);
     }
 
+    /// The first exchange gives a token valid for 10 minutes; every later one takes `delay`,
+    /// then fails.
     #[derive(Debug)]
     struct FailAfterFirst {
         calls: AtomicUsize,
+        delay: Duration,
     }
 
     #[async_trait]
     impl TokenFetcher for FailAfterFirst {
         async fn fetch(&self) -> Result<String> {
             if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                Ok(jwt_with_exp(now_s() + 600))
-            } else {
-                Err(crate::Error::auth("exchange down"))
+                return Ok(jwt_with_exp(now_s() + 600));
             }
+            tokio::time::sleep(self.delay).await;
+            Err(crate::Error::auth("exchange down"))
         }
+    }
+
+    fn failing_after_first(delay: Duration) -> (Arc<FailAfterFirst>, Arc<TokenManager>) {
+        over(FailAfterFirst {
+            calls: AtomicUsize::new(0),
+            delay,
+        })
     }
 
     #[tokio::test(start_paused = true)]
     async fn failed_refresh_ahead_keeps_the_valid_token() {
-        let f = Arc::new(FailAfterFirst {
-            calls: AtomicUsize::new(0),
-        });
-        let m = TokenManager::new(
-            Arc::clone(&f) as Arc<dyn TokenFetcher>,
-            Duration::from_secs(300),
-            Duration::from_secs(3600),
-        );
+        let (f, m) = failing_after_first(Duration::ZERO);
         let first = m.token().await.unwrap();
         tokio::time::advance(Duration::from_secs(301)).await; // inside the refresh window
         let again = m.token().await.unwrap();
@@ -454,37 +462,14 @@ mod tests {
         assert!(m.token().await.is_err());
     }
 
-    /// The second exchange hangs for a minute, then fails.
-    #[derive(Debug)]
-    struct HangsAfterFirst {
-        calls: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl TokenFetcher for HangsAfterFirst {
-        async fn fetch(&self) -> Result<String> {
-            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                return Ok(jwt_with_exp(now_s() + 600));
-            }
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            Err(crate::Error::auth("control plane down"))
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_slow_refresh_ahead_does_not_delay_callers() {
-        let f = Arc::new(HangsAfterFirst {
-            calls: AtomicUsize::new(0),
-        });
-        let m = TokenManager::new(
-            Arc::clone(&f) as Arc<dyn TokenFetcher>,
-            Duration::from_secs(300),
-            Duration::from_secs(3600),
-        );
+        // The second exchange hangs for a minute, then fails.
+        let (f, m) = failing_after_first(Duration::from_secs(60));
         let first = m.token().await.unwrap();
-        tokio::time::advance(Duration::from_secs(301)).await; // inside the refresh window
-                                                              // Paused time: if a call waited for the 60 s exchange, the 1 ms timeout would fire
-                                                              // first.
+        // Inside the refresh window. Paused time: if a call waited for the 60 s exchange, the
+        // 1 ms timeout would fire first.
+        tokio::time::advance(Duration::from_secs(301)).await;
         for _ in 0..20 {
             let t = tokio::time::timeout(Duration::from_millis(1), m.token())
                 .await
@@ -526,11 +511,7 @@ mod tests {
                 Ok("opaque".into())
             }
         }
-        let m = TokenManager::new(
-            Arc::new(Opaque),
-            Duration::from_secs(300),
-            Duration::from_secs(3600),
-        );
+        let (_, m) = over(Opaque);
         let t = m.token().await.unwrap();
         assert_eq!(t.expires_at - Instant::now(), Duration::from_secs(3600));
     }
