@@ -1228,15 +1228,22 @@ async fn account_whose_refresh_fails(status: u16) -> MockAccount {
     }
 }
 
+/// The error of a status call whose token, refused with a 401, cannot be refreshed because
+/// the exchange answers `status`.
+async fn error_when_refresh_fails(status: u16) -> Error {
+    let account = account_whose_refresh_fails(status).await;
+    account
+        .rest()
+        .await
+        .bulk_channel_status(&simple().pipe, &["CH".into()])
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn a_transient_exchange_failure_after_a_401_stays_retryable() {
     for status in [500, 503] {
-        let account = account_whose_refresh_fails(status).await;
-        let api = account.rest().await;
-        let err = api
-            .bulk_channel_status(&simple().pipe, &["CH".into()])
-            .await
-            .unwrap_err();
+        let err = error_when_refresh_fails(status).await;
         assert!(matches!(err, Error::Server(_)), "{status}: {err:?}");
         assert_eq!(err.status(), Some(status));
         assert!(err.is_retryable(), "{status}: {err}");
@@ -1247,12 +1254,7 @@ async fn a_transient_exchange_failure_after_a_401_stays_retryable() {
 #[tokio::test]
 async fn a_refused_exchange_is_an_auth_error() {
     for status in [400, 403] {
-        let account = account_whose_refresh_fails(status).await;
-        let api = account.rest().await;
-        let err = api
-            .bulk_channel_status(&simple().pipe, &["CH".into()])
-            .await
-            .unwrap_err();
+        let err = error_when_refresh_fails(status).await;
         assert!(matches!(err, Error::Auth { .. }), "{status}: {err:?}");
         assert!(!err.is_retryable());
         let msg = err.to_string();
