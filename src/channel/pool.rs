@@ -172,6 +172,13 @@ impl BufferPool {
 mod tests {
     use super::*;
 
+    /// One byte in a buffer of `capacity`, as bytes a pool can take back.
+    fn one_byte_in(capacity: usize) -> Bytes {
+        let mut v = Vec::with_capacity(capacity);
+        v.push(1);
+        Bytes::from(v)
+    }
+
     #[test]
     fn trimming_gives_back_large_slack_only() {
         let mut v = Vec::with_capacity(100_000);
@@ -205,18 +212,14 @@ mod tests {
     #[test]
     fn buffers_much_larger_or_smaller_than_asked_are_not_used() {
         let pool = BufferPool::new(1 << 20, PoolLimit::new(1 << 20));
-        let mut v = Vec::with_capacity(100_000);
-        v.push(1);
-        pool.give(Bytes::from(v));
+        pool.give(one_byte_in(100_000));
         assert_eq!(pool.take(10_000).capacity(), 10_000, "too large: a new one");
         assert!(
             pool.take(200_000).capacity() >= 200_000,
             "too small: a new one"
         );
         assert_eq!(pool.take(110_000).capacity(), 100_000, "1/8 short: reused");
-        let mut v = Vec::with_capacity(100_000);
-        v.push(1);
-        pool.give(Bytes::from(v));
+        pool.give(one_byte_in(100_000));
         assert_eq!(
             pool.take(85_000).capacity(),
             100_000,
@@ -227,9 +230,7 @@ mod tests {
     #[test]
     fn exact_takes_only_buffers_big_enough() {
         let pool = BufferPool::new(1 << 20, PoolLimit::new(1 << 20));
-        let mut v = Vec::with_capacity(10_000);
-        v.push(1);
-        pool.give(Bytes::from(v));
+        pool.give(one_byte_in(10_000));
         assert_eq!(
             pool.take_exact(10_001).capacity(),
             10_001,
@@ -254,9 +255,7 @@ mod tests {
         assert_eq!(pool.idle_bytes(), 0, "a clone is alive: not recycled");
         drop(clone);
         for _ in 0..5 {
-            let mut v = Vec::with_capacity(4000);
-            v.push(1);
-            pool.give(Bytes::from(v));
+            pool.give(one_byte_in(4000));
         }
         assert!(pool.idle_bytes() <= 10_000, "{}", pool.idle_bytes());
         assert!(pool.idle_bytes() >= 8000);
@@ -270,12 +269,8 @@ mod tests {
             BufferPool::new(10_000, Arc::clone(&small)),
             BufferPool::new(10_000, Arc::clone(&small)),
         );
-        let mut v = Vec::with_capacity(4000);
-        v.push(1);
-        a.give(Bytes::from(v));
-        let mut v = Vec::with_capacity(4000);
-        v.push(1);
-        b.give(Bytes::from(v));
+        a.give(one_byte_in(4000));
+        b.give(one_byte_in(4000));
         assert_eq!(
             a.idle_bytes() + b.idle_bytes(),
             4000,
