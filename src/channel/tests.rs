@@ -1295,6 +1295,20 @@ async fn row_buffers_are_recycled_once_their_batch_is_compressed() {
     assert_eq!(ch.shared.buffers.idle_bytes(), 0);
 }
 
+/// A client with requests of 10 KB (so a few appends fill one) and an 8 MiB budget (far more
+/// than the channel's queue limit lets it use).
+fn small_requests(fake: &Arc<FakeApi>, compression: Compression) -> StreamingIngestClient {
+    client(
+        fake,
+        ChannelSettings {
+            memory_budget_bytes: 8 << 20,
+            max_request_bytes: 10_000,
+            compression,
+            ..settings()
+        },
+    )
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_producer_faster_than_the_server_stays_a_few_requests_ahead() {
     // 500 ms per append and a budget of 8 MB: without the per-channel queue limit the
@@ -1302,14 +1316,7 @@ async fn a_producer_faster_than_the_server_stays_a_few_requests_ahead() {
     // wait.
     let fake = FakeApi::new();
     fake.set_latency(Duration::from_millis(500));
-    let client = client(
-        &fake,
-        ChannelSettings {
-            memory_budget_bytes: 8 << 20,
-            max_request_bytes: 10_000,
-            ..settings()
-        },
-    );
+    let client = small_requests(&fake, Compression::None);
     let ch = Arc::new(open(&client, "c").await);
     let producer = {
         let ch = Arc::clone(&ch);
@@ -1339,15 +1346,7 @@ async fn batches_compressed_ahead_of_sending_are_charged_their_body_not_their_ro
     // budget sees a fraction of the queued bytes (the rows compress about tenfold).
     let fake = FakeApi::new();
     fake.set_latency(Duration::from_secs(60));
-    let client = client(
-        &fake,
-        ChannelSettings {
-            memory_budget_bytes: 8 << 20,
-            max_request_bytes: 10_000,
-            compression: Compression::Zstd,
-            ..settings()
-        },
-    );
+    let client = small_requests(&fake, Compression::Zstd);
     let ch = open(&client, "c").await;
     for i in 0..25u64 {
         ch.append_rows(wide(i * 10, 10), None, tok(i * 10 + 9))
