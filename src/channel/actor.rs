@@ -348,8 +348,17 @@ impl Actor {
     /// requests ahead instead of filling the whole memory budget: more queued rows would not
     /// be sent any sooner, only cost memory (and page faults) and starve other channels.
     fn accepting(&self) -> bool {
-        let cap = MAX_QUEUED_REQUESTS * self.settings.batch_cap();
-        self.queue.iter().map(|b| b.len).sum::<usize>() < cap
+        self.queued_bytes() < MAX_QUEUED_REQUESTS * self.settings.batch_cap()
+    }
+
+    /// Uncompressed bytes of the sealed batches waiting to be sent.
+    fn queued_bytes(&self) -> usize {
+        self.queue.iter().map(|b| b.len).sum()
+    }
+
+    /// Rows buffered and not yet sent: the open batch and the sealed ones.
+    fn buffered_rows(&self) -> usize {
+        self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>()
     }
 
     /// When to release the codec's buffers: [`CODEC_IDLE_RELEASE`] after the channel last had
@@ -416,9 +425,7 @@ impl Actor {
     /// The drain deadline passed (or the close timed out): rows not delivered are dropped and
     /// recorded as the channel's failure, so `client.close()` reports them.
     fn give_up_drain(&mut self) {
-        let mut rows = self.batcher.rows()
-            + self.queue.iter().map(|b| b.rows).sum::<usize>()
-            + self.inflight.as_ref().map_or(0, |f| f.batch.rows);
+        let mut rows = self.buffered_rows() + self.inflight.as_ref().map_or(0, |f| f.batch.rows);
         if self.draining_recovery {
             // Kept batches a recovery was about to replay were not delivered either.
             rows += self.retained.iter().map(|b| b.rows).sum::<usize>();
@@ -1030,8 +1037,8 @@ impl Actor {
     /// cost a pass over the retained batches).
     fn publish_gauges(&self, all: bool) {
         let s = &self.shared;
-        let buffered = self.batcher.len() + self.queue.iter().map(|b| b.len).sum::<usize>();
-        let rows = self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>();
+        let buffered = self.batcher.len() + self.queued_bytes();
+        let rows = self.buffered_rows();
         s.buffered_bytes.store(buffered, Ordering::Relaxed);
         s.buffered_rows.store(rows, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
