@@ -50,12 +50,15 @@
 //! before it waits for room, and the leading requests of an append split across several stop
 //! counting once sent, so an append larger than the whole budget still completes).
 //!
-//! Outside the budget, each channel has an overhead while it is sending: its zstd context (about
-//! 1 MB at level 1; zstd streams over the batch straight into the body, with no batch-sized buffers
-//! of its own) and idle row buffers kept for reuse (at most two requests' worth a channel and, for
-//! the whole client, the smaller of 1/16 of the budget and 32 MiB). A channel with nothing to send
-//! for 5 s frees them. The client adds one context per spare core (for second compressions), and
-//! the allocator its own fragmentation: the README's Performance section has measured figures.
+//! A batch counts at its compressed size from the moment its body is ready (its row buffers are
+//! freed then), whether or not it has been sent. Idle row buffers kept for reuse (at most two
+//! requests' worth a channel and, for the whole client, the smaller of 1/16 of the budget and
+//! 32 MiB) are inside the budget too: that much is set aside for them. Outside it, each channel
+//! has an overhead while it is sending: its zstd context (about 1 MB at level 1; zstd streams
+//! over the batch straight into the body, with no batch-sized buffers of its own) and the body
+//! being compressed. A channel with nothing to send for 5 s frees its context and idle buffers.
+//! The client adds one context per spare core (for second compressions), and the allocator its
+//! own fragmentation: the README's Performance section has measured figures.
 //!
 //! One channel whose commits never arrive keeps its sent batches, which can fill the shared
 //! budget and make appends on every channel wait; see *Commit tracking* for how such a channel

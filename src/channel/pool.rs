@@ -6,7 +6,8 @@
 //! a tenth of the client's CPU at full speed (measured with `perf`, see the README's
 //! Performance section). The pool is per channel (no lock shared between channels); it holds
 //! at most `max_bytes` of idle capacity, all pools of a client together at most their
-//! [`PoolLimit`], and a pool is emptied when its channel goes idle or closes.
+//! [`PoolLimit`] (which the client sets aside from its memory budget), and a pool is emptied
+//! when its channel goes idle or closes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,15 +55,15 @@ pub(crate) struct BufferPool {
 
 /// Whether a buffer of `capacity` suits a request for `want` bytes. `want` is an estimate
 /// (from the first row of an append) with 1/8 headroom, so a buffer up to 1/8 smaller will
-/// usually do (and grows if not); one more than 1/4 larger would hold memory the budget,
-/// which counts lengths, does not see (the encoder trims such slack anyway).
+/// usually do (and grows if not); one more than 1/4 larger would hold, and charge to the
+/// budget, memory the rows do not need (the encoder trims such slack anyway).
 fn fits(capacity: usize, want: usize) -> bool {
     capacity >= want - want / 8 && capacity <= want + want / 4
 }
 
 /// `buf` with unused capacity above 1/8 of its length (plus 1 KB) given back. Buffers live
-/// until their batch is sent (rows) or committed (bodies), so large slack would be memory held
-/// for nothing; small slack is kept (no realloc).
+/// until their batch is compressed (rows) or committed (bodies), so large slack would be
+/// memory held for nothing; small slack is kept (no realloc).
 pub(crate) fn trimmed(mut buf: Vec<u8>) -> Vec<u8> {
     if buf.capacity() - buf.len() > buf.len() / 8 + 1024 {
         buf.shrink_to_fit();
