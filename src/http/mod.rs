@@ -413,43 +413,34 @@ pub(crate) fn classify(error: &reqwest::Error) -> TransportErrorKind {
     }
 }
 
-/// The `rustls::Error` in `error`'s source chain, if any. rustls errors reach reqwest inside
-/// an `io::Error` (sometimes nested twice), whose `source()` skips the wrapped error, so each
-/// `io::Error` is opened with `get_ref()`.
-fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = cur {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        cur = match e
+/// `error` and its causes. An `io::Error`'s `source()` skips the error it wraps (rustls
+/// errors reach reqwest that way, sometimes nested twice), so each one is opened with
+/// `get_ref()`.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| {
+        match e
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
         {
             Some(inner) => Some(inner),
             None => e.source(),
-        };
-    }
-    None
+        }
+    })
+}
+
+/// The `rustls::Error` in `error`'s source chain, if any.
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    causes(error).find_map(|e| e.downcast_ref::<rustls::Error>())
 }
 
 /// Whether a connect failure is a failed host-name lookup. hyper's connector reports it as a
 /// `ConnectError` (a private type) whose message is exactly `dns error`.
 fn is_dns_failure(error: &reqwest::Error) -> bool {
-    if !error.is_connect() {
-        return false;
-    }
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = cur {
-        if e.to_string() == "dns error" {
-            return true;
-        }
-        cur = e.source();
-    }
-    false
+    error.is_connect() && causes(error).any(|e| e.to_string() == "dns error")
 }
 
-/// The host of `url`, for error messages (never the path or query).
 /// The host (and port, when the URL names one) of a URL, for messages: never the path or
 /// query, which may carry tokens.
 fn host_of(url: &str) -> String {
