@@ -193,20 +193,23 @@ impl Poller {
         )
         .await;
         let now = Instant::now();
-        let mut statuses = match result {
-            Ok(Ok(statuses)) => statuses,
+        let answer = match result {
+            Ok(Ok(statuses)) => Ok(statuses),
             Ok(Err(e)) => {
                 tracing::warn!(pipe = %pipe.pipe, error = %e, "bulk channel status failed");
-                for (c, _, unpolled) in &group {
-                    c.poll_failed(now, *unpolled, "bulk channel status failed");
-                }
-                return;
+                Err("bulk channel status failed")
             }
             Err(_) => {
                 tracing::warn!(pipe = %pipe.pipe, timeout = ?STATUS_CALL_TIMEOUT,
                     "bulk channel status timed out");
+                Err("bulk channel status timed out")
+            }
+        };
+        let mut statuses = match answer {
+            Ok(statuses) => statuses,
+            Err(why) => {
                 for (c, _, unpolled) in &group {
-                    c.poll_failed(now, *unpolled, "bulk channel status timed out");
+                    c.poll_failed(now, *unpolled, why);
                 }
                 return;
             }
@@ -219,13 +222,9 @@ impl Poller {
                     now,
                     unpolled,
                     "the server's status answer omits the channel",
-                ) && c.generation.load(Ordering::Acquire) == generation
-                {
+                ) {
                     // Missing for STALL_AFTER: the server lost the channel; reopen and replay.
-                    c.recover.send_replace(Some(RecoverRequest {
-                        generation,
-                        status_code: "CHANNEL_MISSING_FROM_STATUS".into(),
-                    }));
+                    request_recovery(&c, generation, "CHANNEL_MISSING_FROM_STATUS".into());
                 }
                 continue;
             };
@@ -233,14 +232,20 @@ impl Poller {
             let code = status.channel_status_code.clone();
             c.apply_status(status);
             if let Some(code) = code.filter(|c| c != "SUCCESS") {
-                if c.generation.load(Ordering::Acquire) == generation {
-                    c.recover.send_replace(Some(RecoverRequest {
-                        generation,
-                        status_code: code,
-                    }));
-                }
+                request_recovery(&c, generation, code);
             }
         }
+    }
+}
+
+/// Asks `c`'s actor to reopen and replay, unless the channel was reopened since the poll
+/// started (its generation moved on: the answer is about the previous incarnation).
+fn request_recovery(c: &ChannelShared, generation: u64, status_code: String) {
+    if c.generation.load(Ordering::Acquire) == generation {
+        c.recover.send_replace(Some(RecoverRequest {
+            generation,
+            status_code,
+        }));
     }
 }
 
