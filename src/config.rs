@@ -963,16 +963,30 @@ fn validate_application(app: &str) -> Result<()> {
     }
 }
 
-fn validate_channel(c: &ChannelSettings) -> Result<()> {
-    if !(MIN_CLIENT_LAG..=MAX_CLIENT_LAG).contains(&c.max_client_lag) {
-        return Err(Error::config(
-            "max_client_lag",
-            format!(
-                "{:?} is outside the accepted range 10ms..=10min",
-                c.max_client_lag
-            ),
-        ));
+/// `value` of `setting` within `range` (`shown` is the range as the message prints it).
+fn duration_within(
+    setting: &'static str,
+    value: Duration,
+    range: std::ops::RangeInclusive<Duration>,
+    shown: &str,
+) -> Result<()> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::config(
+            setting,
+            format!("{value:?} is outside the accepted range {shown}"),
+        ))
     }
+}
+
+fn validate_channel(c: &ChannelSettings) -> Result<()> {
+    duration_within(
+        "max_client_lag",
+        c.max_client_lag,
+        MIN_CLIENT_LAG..=MAX_CLIENT_LAG,
+        "10ms..=10min",
+    )?;
     if !(MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(&c.max_request_bytes) {
         return Err(Error::config(
             "max_request_bytes",
@@ -991,25 +1005,18 @@ fn validate_channel(c: &ChannelSettings) -> Result<()> {
             ),
         ));
     }
-    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&c.recovery_timeout) {
-        return Err(Error::config(
-            "recovery_timeout",
-            format!(
-                "{:?} is outside the accepted range 1s..=1h",
-                c.recovery_timeout
-            ),
-        ));
-    }
-    if !(Duration::from_millis(10)..=Duration::from_secs(60)).contains(&c.commit_poll_interval) {
-        return Err(Error::config(
-            "commit_poll_interval",
-            format!(
-                "{:?} is outside the accepted range 10ms..=1min",
-                c.commit_poll_interval
-            ),
-        ));
-    }
-    Ok(())
+    duration_within(
+        "recovery_timeout",
+        c.recovery_timeout,
+        Duration::from_secs(1)..=Duration::from_secs(3600),
+        "1s..=1h",
+    )?;
+    duration_within(
+        "commit_poll_interval",
+        c.commit_poll_interval,
+        Duration::from_millis(10)..=Duration::from_secs(60),
+        "10ms..=1min",
+    )
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool> {
