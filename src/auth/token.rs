@@ -327,6 +327,22 @@ mod tests {
         })
     }
 
+    /// `n` concurrent callers reporting generation `seen` rejected each get generation
+    /// `seen + 1`.
+    async fn all_see_one_refresh(m: &Arc<TokenManager>, seen: u64, n: usize) {
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let m = Arc::clone(m);
+                tokio::spawn(
+                    async move { m.invalidate_and_refresh(seen).await.unwrap().generation },
+                )
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), seen + 1);
+        }
+    }
+
     /// A manager over `fetcher` that refreshes 5 minutes ahead (default TTL 1 hour).
     fn over<F: TokenFetcher + 'static>(fetcher: F) -> (Arc<F>, Arc<TokenManager>) {
         let f = Arc::new(fetcher);
@@ -400,17 +416,7 @@ mod tests {
     async fn invalidate_is_single_flight_per_generation() {
         let (f, m) = manager(3600, Duration::from_millis(50));
         let seen = m.token().await.unwrap().generation;
-        let tasks: Vec<_> = (0..20)
-            .map(|_| {
-                let m = Arc::clone(&m);
-                tokio::spawn(
-                    async move { m.invalidate_and_refresh(seen).await.unwrap().generation },
-                )
-            })
-            .collect();
-        for t in tasks {
-            assert_eq!(t.await.unwrap(), seen + 1);
-        }
+        all_see_one_refresh(&m, seen, 20).await;
         assert_eq!(
             f.calls.load(Ordering::SeqCst),
             2,
@@ -487,17 +493,7 @@ mod tests {
         let seen = m.token().await.unwrap().generation;
         tokio::time::advance(Duration::from_secs(3301)).await;
         assert_eq!(m.token().await.unwrap().generation, seen); // starts the refresh
-        let tasks: Vec<_> = (0..10)
-            .map(|_| {
-                let m = Arc::clone(&m);
-                tokio::spawn(
-                    async move { m.invalidate_and_refresh(seen).await.unwrap().generation },
-                )
-            })
-            .collect();
-        for t in tasks {
-            assert_eq!(t.await.unwrap(), seen + 1);
-        }
+        all_see_one_refresh(&m, seen, 10).await;
         assert_eq!(f.calls.load(Ordering::SeqCst), 2);
     }
 

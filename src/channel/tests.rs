@@ -32,6 +32,17 @@ fn client(fake: &Arc<FakeApi>, settings: ChannelSettings) -> StreamingIngestClie
     StreamingIngestClient::from_parts(Arc::clone(fake) as _, settings)
 }
 
+/// A client with the test settings and `compression`.
+fn compressing(fake: &Arc<FakeApi>, compression: Compression) -> StreamingIngestClient {
+    client(
+        fake,
+        ChannelSettings {
+            compression,
+            ..settings()
+        },
+    )
+}
+
 async fn open(client: &StreamingIngestClient, name: &str) -> Channel {
     client.open_channel("DB", "SC", "P", name).await.unwrap()
 }
@@ -133,13 +144,7 @@ async fn zstd_bodies_stay_under_the_wire_limit() {
 #[tokio::test(start_paused = true)]
 async fn gzip_bodies_round_trip() {
     let fake = FakeApi::new();
-    let client = client(
-        &fake,
-        ChannelSettings {
-            compression: Compression::Gzip,
-            ..settings()
-        },
-    );
+    let client = compressing(&fake, Compression::Gzip);
     let ch = open(&client, "c").await;
     ch.append_rows((0..100).map(|id| Row { id }), None, tok(99))
         .await
@@ -680,13 +685,7 @@ async fn a_channel_missing_from_status_answers_is_recovered() {
 #[tokio::test(start_paused = true)]
 async fn an_idle_channel_frees_its_compression_buffers() {
     let fake = FakeApi::new();
-    let client = client(
-        &fake,
-        ChannelSettings {
-            compression: Compression::Zstd,
-            ..settings()
-        },
-    );
+    let client = compressing(&fake, Compression::Zstd);
     let ch = open(&client, "c").await;
     // Two appends: two row buffers go back to the pool once the batch is compressed.
     ch.append_rows((0..2000).map(|id| Row { id }), None, None)
@@ -1252,13 +1251,7 @@ async fn a_producer_that_never_waits_still_lets_other_tasks_run() {
 #[tokio::test(start_paused = true)]
 async fn row_buffers_are_recycled_once_their_batch_is_compressed() {
     let fake = FakeApi::new();
-    let client = client(
-        &fake,
-        ChannelSettings {
-            compression: Compression::Zstd,
-            ..settings()
-        },
-    );
+    let client = compressing(&fake, Compression::Zstd);
     let ch = open(&client, "c").await;
     let append = |i: u64| {
         let ch = &ch;
