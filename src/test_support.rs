@@ -191,3 +191,23 @@ impl std::io::Write for LogCapture {
         Ok(())
     }
 }
+
+/// Property-test settings: `cases` cases from a fixed seed, so `cargo test` explores the same
+/// inputs on every run; `PROPTEST_RNG_SEED=N` (or `PROPTEST_RNG_SEED=random` for a fresh
+/// seed every run) and `PROPTEST_CASES=N` explore further.
+pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    let mut config = Config::with_cases(cases);
+    config.rng_seed = match std::env::var("PROPTEST_RNG_SEED").ok().as_deref() {
+        Some("random") => RngSeed::Random,
+        Some(s) => s.parse().map_or(RngSeed::Fixed(0x5EED), RngSeed::Fixed),
+        None => RngSeed::Fixed(0x5EED),
+    };
+    if let Some(n) = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        config.cases = n;
+    }
+    config
+}

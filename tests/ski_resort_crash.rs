@@ -74,11 +74,16 @@ fn start_emulator(bin: &Path, data_dir: &Path, key: &Path) -> (Guard, String) {
     (Guard(child), url)
 }
 
-fn stream_cmd(bin: &Path, queue: &Path, url: &str, key: &Path) -> Command {
+/// `ski_resort stream`, connected through `SNOWFLAKE_*` variables, or through `profile` when
+/// given (a `profile.json`, as users pass it).
+fn stream_cmd(bin: &Path, queue: &Path, url: &str, key: &Path, profile: Option<&Path>) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(["stream", "--until-drained", "--queue"])
-        .arg(queue)
-        .env("SNOWFLAKE_URL", url)
+        .arg(queue);
+    if let Some(p) = profile {
+        cmd.arg("--profile").arg(p);
+    }
+    cmd.env("SNOWFLAKE_URL", url)
         .env("SNOWFLAKE_ACCOUNT", "SKI_RESORT")
         .env("SNOWFLAKE_USER", "STREAMING_INGEST")
         .env("SNOWFLAKE_PRIVATE_KEY_FILE", key)
@@ -161,6 +166,25 @@ fn generator_registered(queue: &Path) -> bool {
 
 #[test]
 fn streamer_killed_repeatedly_lands_every_row_exactly_once() {
+    crash_run(None, 2025, 3..=5, 250..1500);
+}
+
+/// The same with 64 KB requests set through the profile: the queue's appends (up to 1 MB)
+/// are split across many requests, and the streamer is killed more often, so kills land
+/// between the requests of one append.
+#[test]
+fn streamer_with_small_requests_killed_many_times_lands_every_row_exactly_once() {
+    crash_run(Some(64 << 10), 2026, 7..=9, 150..700);
+}
+
+/// Generates while killing `stream` (SIGKILL) `kills` times at random moments (`kill_ms`
+/// after its start), drains, and checks every table holds exactly the generated rows.
+fn crash_run(
+    request_bytes: Option<usize>,
+    seed: u64,
+    kills: std::ops::RangeInclusive<u32>,
+    kill_ms: std::ops::Range<u64>,
+) {
     let bin = example_bin();
     let dir = tempfile::tempdir().unwrap();
     let (queue, side_queue) = (
@@ -170,6 +194,18 @@ fn streamer_killed_repeatedly_lands_every_row_exactly_once() {
     let (data_dir, key) = (dir.path().join("emulator"), dir.path().join("key.p8"));
     std::fs::create_dir_all(&data_dir).unwrap();
     let (mut emulator, url) = start_emulator(&bin, &data_dir, &key);
+    let profile = request_bytes.map(|bytes| {
+        let path = dir.path().join("profile.json");
+        let json = serde_json::json!({
+            "url": url,
+            "account": "SKI_RESORT",
+            "user": "STREAMING_INGEST",
+            "private_key_file": key,
+            "max_request_bytes": bytes,
+        });
+        std::fs::write(&path, json.to_string()).unwrap();
+        path
+    });
 
     // The generator writes while the streamer is being killed.
     let generator = Command::new(&bin)
@@ -188,17 +224,17 @@ fn streamer_killed_repeatedly_lands_every_row_exactly_once() {
         std::thread::sleep(Duration::from_millis(10));
     }
 
-    let mut rng = ChaCha8Rng::seed_from_u64(2025);
-    let kills = rng.gen_range(3..=5);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let kills = rng.gen_range(kills);
     let mut killed = 0;
     let mut killed_with_work = 0;
     for _ in 0..kills {
         let mut child = Guard(
-            stream_cmd(&bin, &queue, &url, &key)
+            stream_cmd(&bin, &queue, &url, &key, profile.as_deref())
                 .spawn()
                 .expect("spawn stream"),
         );
-        std::thread::sleep(Duration::from_millis(rng.gen_range(250..1500)));
+        std::thread::sleep(Duration::from_millis(rng.gen_range(kill_ms.clone())));
         if child.0.try_wait().unwrap().is_none() {
             child.0.kill().unwrap(); // SIGKILL
             killed += 1;
@@ -218,7 +254,7 @@ fn streamer_killed_repeatedly_lands_every_row_exactly_once() {
 
     // Restart once more and let it drain.
     let mut last = Guard(
-        stream_cmd(&bin, &queue, &url, &key)
+        stream_cmd(&bin, &queue, &url, &key, profile.as_deref())
             .spawn()
             .expect("spawn stream"),
     );

@@ -64,6 +64,9 @@ pub(crate) struct Channel {
     /// Unix epoch)`, at most [`RECENT_COMMITS`]. Shown in `GET /` so that benchmarks can measure
     /// how long a client takes to see a commit; not part of the wire protocol.
     pub recent_commits: VecDeque<(String, i64)>,
+    /// Appends whose numeric offset tokens could not name their rows (see
+    /// [`offset_span_violation`](crate::offset_span_violation)); shown in `GET /`.
+    pub offset_span_violations: u64,
 }
 
 /// How many commits per channel `GET /` shows in `recent_commits`.
@@ -106,6 +109,7 @@ impl Channel {
             pending: VecDeque::new(),
             last_append: None,
             recent_commits: VecDeque::new(),
+            offset_span_violations: 0,
         }
     }
 
@@ -127,6 +131,7 @@ impl Channel {
             pending: VecDeque::new(),
             last_append: None,
             recent_commits: VecDeque::new(),
+            offset_span_violations: 0,
         }
     }
 

@@ -80,6 +80,11 @@ pub struct EmulatorConfig {
     pub max_uncompressed_bytes: usize,
     /// Retried appends with an already-used continuation token.
     pub duplicate_append: DuplicateAppendPolicy,
+    /// Reject (400 `ERR_OFFSET_TOKEN_SPAN`) an append whose numeric offset tokens cannot name
+    /// its rows: start after end, or more rows than `end - start + 1`. Off, such an append is
+    /// accepted, counted in `GET /` (`offset_span_violations`) and the request log, and
+    /// warned about. See [`offset_span_violation`](crate::offset_span_violation).
+    pub strict_offsets: bool,
     /// Host name returned by `/v2/streaming/hostname`; default: the host the client connected to.
     pub ingest_host: Option<String>,
     /// Append every request record as a JSON line to this file.
@@ -108,6 +113,7 @@ impl Default for EmulatorConfig {
             max_payload_bytes: 16 * 1024 * 1024,
             max_uncompressed_bytes: 256 * 1024 * 1024,
             duplicate_append: DuplicateAppendPolicy::RejectStale,
+            strict_offsets: false,
             ingest_host: None,
             request_log: None,
             request_log_capacity: 100_000,
@@ -134,15 +140,18 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("scoped_token_ttl", &self.scoped_token_ttl)
             .field("max_payload_bytes", &self.max_payload_bytes)
             .field("duplicate_append", &self.duplicate_append)
+            .field("strict_offsets", &self.strict_offsets)
             .finish_non_exhaustive()
     }
 }
 
 impl EmulatorConfig {
-    /// A configuration for tests: in memory, plain HTTP, commit before the append response.
+    /// A configuration for tests: in memory, plain HTTP, commit before the append response,
+    /// strict offset tokens.
     pub fn for_tests() -> Self {
         Self {
             commit_delay: Duration::ZERO,
+            strict_offsets: true,
             ..Self::default()
         }
     }

@@ -277,6 +277,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response<
         duration_ms: 0.0,
         faults: Vec::new(),
         token_type: token_type(&parts.headers),
+        offset_violation: None,
     };
 
     let decision = if endpoint == Endpoint::Other {
@@ -595,6 +596,9 @@ async fn append(
         .map(str::to_string);
     let req = AppendRequest {
         continuation_token: param(params, "continuationToken").map(str::to_string),
+        start_offset_token: param(params, "startOffsetToken")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
         end_offset_token: end,
         content_encoding: headers
             .get(header::CONTENT_ENCODING)
@@ -602,7 +606,8 @@ async fn append(
             .map(str::to_string),
         body: b,
     };
-    let next = shared.append(key, target, req).await?;
+    let (next, violation) = shared.append(key, target, req).await?;
+    record.offset_violation = violation;
     Ok(json_response(
         200,
         &json!({"next_continuation_token": next, "message": "OK"}),

@@ -29,6 +29,7 @@ mod channels;
 pub mod config;
 pub mod faults;
 mod http;
+mod offsets;
 pub mod requests;
 mod server;
 mod service;
@@ -39,6 +40,7 @@ pub use auth::{public_key_fingerprint, AuthError, KeyError};
 pub mod convert;
 pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode};
 pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, FaultSpecError};
+pub use offsets::offset_span_violation;
 pub use requests::RequestRecord;
 pub use server::Emulator;
 

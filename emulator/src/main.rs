@@ -102,6 +102,10 @@ struct ServeArgs {
     /// Answer a retried append (already-used continuation token) idempotently instead of stale.
     #[arg(long)]
     idempotent_retries: bool,
+    /// Reject (400) an append whose numeric offset tokens cannot name its rows (start after
+    /// end, or more rows than end - start + 1); without it such appends are counted and warned.
+    #[arg(long)]
+    strict_offsets: bool,
     /// Host name returned by /v2/streaming/hostname (default: the host the client connected to).
     #[arg(long)]
     ingest_host: Option<String>,
@@ -181,6 +185,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     } else {
         DuplicateAppendPolicy::RejectStale
     };
+    cfg.strict_offsets = a.strict_offsets;
     cfg.ingest_host = a.ingest_host.clone();
     cfg.request_log = a.request_log.clone();
 

@@ -42,6 +42,9 @@ pub struct RequestRecord {
     pub faults: Vec<String>,
     /// `X-Snowflake-Authorization-Token-Type` header.
     pub token_type: Option<String>,
+    /// Why an accepted append's offset tokens cannot name its rows, if they cannot (see
+    /// [`offset_span_violation`](crate::offset_span_violation)).
+    pub offset_violation: Option<String>,
 }
 
 pub(crate) struct RequestLog {

@@ -76,6 +76,7 @@ pub(crate) fn now_us() -> i64 {
 /// A decoded append request.
 pub(crate) struct AppendRequest {
     pub continuation_token: Option<String>,
+    pub start_offset_token: Option<String>,
     pub end_offset_token: Option<String>,
     pub content_encoding: Option<String>,
     pub body: Bytes,
@@ -98,6 +99,7 @@ pub(crate) struct Shared {
     pub max_payload_bytes: usize,
     pub max_uncompressed_bytes: usize,
     pub duplicate_append: DuplicateAppendPolicy,
+    pub strict_offsets: bool,
     pub ingest_host: Option<String>,
     pub sink_rows: AtomicU64,
     pub sink_bytes: AtomicU64,
@@ -218,6 +220,7 @@ impl Shared {
             max_payload_bytes: config.max_payload_bytes,
             max_uncompressed_bytes: config.max_uncompressed_bytes,
             duplicate_append: config.duplicate_append,
+            strict_offsets: config.strict_offsets,
             ingest_host: config.ingest_host.clone(),
             sink_rows: AtomicU64::new(0),
             sink_bytes: AtomicU64::new(0),
@@ -418,7 +421,8 @@ impl Shared {
         Ok(json!({ "channel_statuses": out }))
     }
 
-    /// Append rows (§4.4, §4.5). Returns the next continuation token.
+    /// Append rows (§4.4, §4.5). Returns the next continuation token and, when the append's
+    /// offset tokens cannot name its rows (and the emulator is not strict), why.
     ///
     /// Cancelling the future after the rows were queued leaves them queued (they commit).
     pub(crate) async fn append(
@@ -426,7 +430,7 @@ impl Shared {
         key: ChannelKey,
         target: Arc<Target>,
         req: AppendRequest,
-    ) -> Result<String, ApiError> {
+    ) -> Result<(String, Option<String>), ApiError> {
         let elastic = key.channel == ELASTIC;
         let idempotent = self.duplicate_append == DuplicateAppendPolicy::Idempotent;
         let token = req.continuation_token.filter(|t| !t.is_empty());
@@ -458,7 +462,7 @@ impl Shared {
                     )
                 })?;
                 if let TokenCheck::Duplicate(next) = ch.check_token(t, idempotent)? {
-                    return Ok(next);
+                    return Ok((next, None));
                 }
             }
             (ch.client_seq, ch.row_seq)
@@ -477,13 +481,31 @@ impl Shared {
             })??
         };
 
+        let violation = crate::offset_span_violation(
+            req.start_offset_token.as_deref(),
+            req.end_offset_token.as_deref(),
+            decoded.parsed,
+        );
+        if let Some(v) = &violation {
+            if self.strict_offsets {
+                return Err(ApiError::new(
+                    400,
+                    "ERR_OFFSET_TOKEN_SPAN",
+                    format!("{v} (the emulator runs with --strict-offsets)"),
+                ));
+            }
+            tracing::warn!(channel = %key.channel, "{v}");
+        }
         let next = {
             let mut chans = self.channels();
             let ch = chans.get_mut(&key).ok_or_else(|| no_channel(&key))?;
+            if violation.is_some() {
+                ch.offset_span_violations += 1;
+            }
             if !elastic && (ch.client_seq, ch.row_seq) != seq {
                 let t = token.as_deref().unwrap_or_default();
                 if let TokenCheck::Duplicate(next) = ch.check_token(t, idempotent)? {
-                    return Ok(next);
+                    return Ok((next, None));
                 }
             }
             ch.row_seq += 1;
@@ -507,7 +529,7 @@ impl Shared {
         } else {
             self.commit_notify.notify_one();
         }
-        Ok(next)
+        Ok((next, violation))
     }
 
     fn decode_and_convert(
@@ -667,6 +689,7 @@ impl Shared {
                     v["pending_batches"] = c.pending.len().into();
                     v["pending_rows"] = c.pending_rows().into();
                     v["client_sequencer"] = c.client_seq.into();
+                    v["offset_span_violations"] = c.offset_span_violations.into();
                     v["recent_commits"] = c
                         .recent_commits
                         .iter()

@@ -706,3 +706,47 @@ async fn concurrent_channels_commit_everything_in_order() {
     assert_eq!(distinct[0][0], json!(4000));
     emu.shutdown().await;
 }
+
+/// The emulator checks, for its users, that an append's numeric offset tokens can name its
+/// rows: lenient mode accepts and counts (GET /, request log), strict mode refuses with 400.
+#[tokio::test]
+async fn appends_whose_tokens_cannot_name_their_rows_are_counted_or_refused() {
+    for strict in [false, true] {
+        let mut cfg = config();
+        cfg.strict_offsets = strict;
+        let emu = Emulator::start(cfg).await.unwrap();
+        let c = Client::connect(&emu).await;
+        let ct = c.open_ok("ch").await;
+        // 329 rows under tokens 1..300: 29 rows past the end token.
+        let r = c.append("ch", &ct, "1", "300", &rows(0..329)).await;
+        // A piece whose start is after its end.
+        let r2 = c.append("ch", &ct, "2001", "2000", &rows(0..5)).await;
+        let violations = emu.status()["channels"][0]["offset_span_violations"].as_u64();
+        let logged = emu
+            .requests()
+            .iter()
+            .filter(|r| r.offset_violation.is_some())
+            .count();
+        if strict {
+            assert_eq!((r.status, r2.status), (400, 400), "{}", r.text);
+            assert_eq!(r.body["code"], "ERR_OFFSET_TOKEN_SPAN", "{}", r.text);
+            assert!(
+                r.text.contains("name 300 rows but the request carries 329"),
+                "{}",
+                r.text
+            );
+            assert_eq!(count(&emu), 0, "nothing landed");
+            assert_eq!(violations, Some(0));
+        } else {
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(violations, Some(1), "the second append's token was stale");
+            assert_eq!(logged, 1);
+        }
+        // Dense, sparse and one-token-per-append requests are fine in both modes.
+        let ct = c.open_ok("ok").await;
+        let ct = c.append_ok_span("ok", &ct, "1", "10", &rows(0..10)).await;
+        let ct = c.append_ok_span("ok", &ct, "20", "90", &rows(10..15)).await;
+        c.append_ok_span("ok", &ct, "91", "91", &rows(15..40)).await;
+        emu.shutdown().await;
+    }
+}

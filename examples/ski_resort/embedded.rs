@@ -86,6 +86,8 @@ pub async fn emulator(args: crate::cli::EmulatorArgs) -> Result<()> {
     config.commit_delay = args.commit_delay;
     config.data_dir = args.data_dir.clone();
     config.port = args.port;
+    // Queue ids are per-row tokens: any request whose tokens cannot name its rows is a bug.
+    config.strict_offsets = true;
     let emulator = Emulator::start(config)
         .await
         .context("cannot start the emulator")?;

@@ -296,6 +296,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         config.public_keys = vec![public_pem];
         config.commit_delay = args.commit_delay;
         config.data_dir = Some(dir.join("emulator"));
+        // Queue ids are per-row tokens: any request whose tokens cannot name its rows is a bug.
+        config.strict_offsets = true;
         let emulator = Emulator::start(config)
             .await
             .context("cannot start the embedded emulator")?;

@@ -1,11 +1,16 @@
 //! Cutting appended NDJSON into append requests: pure code, no I/O, no clocks of its own.
 //!
-//! Rules (property-tested below):
+//! The rule that makes offset tokens exact across restarts (see `docs/GUARANTEES.md`): **a
+//! request carries exactly the rows its tokens name.** Its start token is its first row's and
+//! its end token its last row's, so when the server commits it, the committed token says
+//! precisely which rows are in the table. Hence (property-tested below):
 //! * a batch never holds more than `cap` uncompressed bytes;
-//! * rows keep their order, and an append larger than the room left is split at a row
-//!   boundary (its start token goes with its first row, its end token with its last row);
-//! * a batch's start token is the first start token of an append that begins in it, its end
-//!   token the last end token of an append that ends in it.
+//! * a chunk (an append, or one piece of an append larger than a request, which carries its
+//!   own exact tokens) is never split: when it does not fit in the room left, the open batch
+//!   is sealed first and the chunk starts the next one;
+//! * a batch holds either only chunks with an end token or only chunks without one, so the
+//!   rows after a batch's end token are never in it;
+//! * a batch's start token is its first chunk's start token, its end token its last chunk's.
 
 use std::collections::VecDeque;
 
@@ -16,7 +21,7 @@ use super::budget::BudgetBytes;
 use crate::OffsetToken;
 
 /// Serialized rows from one append call (or one piece of a large one): NDJSON, every row
-/// terminated by `\n`.
+/// terminated by `\n`, at most one batch long.
 #[derive(Debug)]
 pub(crate) struct Chunk {
     pub(crate) data: Bytes,
@@ -24,7 +29,9 @@ pub(crate) struct Chunk {
     pub(crate) start: Option<OffsetToken>,
     pub(crate) end: Option<OffsetToken>,
     pub(crate) budget: BudgetBytes,
-    /// The append continues in a later chunk (this is not its last piece).
+    /// A leading piece of an append split without exact piece tokens (a channel opened
+    /// with `at_least_once_splits`): the append continues in a later chunk, which has the
+    /// end token.
     pub(crate) continues: bool,
 }
 
@@ -63,26 +70,16 @@ impl SealedBatch {
         }
     }
 
-    fn add(
-        &mut self,
-        data: Bytes,
-        rows: usize,
-        start: Option<OffsetToken>,
-        end: Option<OffsetToken>,
-        budget: BudgetBytes,
-        continues: bool,
-    ) {
-        self.continues = continues;
-        self.len += data.len();
-        self.rows += rows;
-        if self.start.is_none() {
-            self.start = start;
+    fn add(&mut self, chunk: Chunk) {
+        if self.rows == 0 {
+            self.start = chunk.start;
         }
-        if end.is_some() {
-            self.end = end;
-        }
-        self.budget.merge(budget);
-        self.segments.push(data);
+        self.end = chunk.end;
+        self.continues = chunk.continues;
+        self.len += chunk.data.len();
+        self.rows += chunk.rows;
+        self.budget.merge(chunk.budget);
+        self.segments.push(chunk.data);
     }
 }
 
@@ -117,58 +114,29 @@ impl Batcher {
         self.open.as_ref().map(|b| b.first_at)
     }
 
-    /// Adds a chunk; every batch that became full is pushed to `out`.
+    /// Adds a chunk; every batch sealed on the way is pushed to `out`. The chunk is never
+    /// split: when it does not fit in the room left, or its kind (with or without an end
+    /// token) differs from the open batch's, the open batch is sealed first.
     pub(crate) fn push(
         &mut self,
-        mut chunk: Chunk,
+        chunk: Chunk,
         now: Instant,
         now_ms: u64,
         out: &mut VecDeque<SealedBatch>,
     ) {
-        loop {
-            let open = self
-                .open
-                .get_or_insert_with(|| SealedBatch::empty(now, now_ms));
-            let room = self.cap.saturating_sub(open.len);
-            if chunk.data.len() <= room {
-                open.add(
-                    chunk.data,
-                    chunk.rows,
-                    chunk.start,
-                    chunk.end,
-                    chunk.budget,
-                    chunk.continues,
-                );
-                if open.len >= self.cap {
-                    out.extend(self.seal());
-                }
-                return;
+        debug_assert!(chunk.data.len() <= self.cap, "a chunk larger than a batch");
+        if let Some(open) = &self.open {
+            let fits = open.len + chunk.data.len() <= self.cap;
+            let same_kind = open.end.is_some() == chunk.end.is_some();
+            if open.rows > 0 && !(fits && same_kind) {
+                out.extend(self.seal());
             }
-            match chunk.data[..room].iter().rposition(|&b| b == b'\n') {
-                Some(p) => {
-                    let prefix = chunk.data.split_to(p + 1);
-                    let rows = prefix.iter().filter(|&&b| b == b'\n').count();
-                    chunk.rows -= rows;
-                    let budget = chunk.budget.split(prefix.len());
-                    open.add(prefix, rows, chunk.start.take(), None, budget, true);
-                }
-                None if open.len == 0 => {
-                    // A single row larger than a batch: callers check sizes first, so this
-                    // never happens; send it alone rather than loop.
-                    debug_assert!(false, "row larger than the batch limit");
-                    open.add(
-                        chunk.data,
-                        chunk.rows,
-                        chunk.start,
-                        chunk.end,
-                        chunk.budget,
-                        chunk.continues,
-                    );
-                    out.extend(self.seal());
-                    return;
-                }
-                None => {}
-            }
+        }
+        let open = self
+            .open
+            .get_or_insert_with(|| SealedBatch::empty(now, now_ms));
+        open.add(chunk);
+        if open.len >= self.cap {
             out.extend(self.seal());
         }
     }
@@ -207,25 +175,36 @@ mod tests {
     }
 
     #[test]
-    fn splits_large_append_at_row_boundaries() {
+    fn an_append_that_does_not_fit_the_room_left_starts_the_next_batch() {
         let mut b = Batcher::new(10);
         let mut out = VecDeque::new();
         let now = Instant::now();
-        b.push(
-            chunk(&[4, 4, 4, 4], Some(1), Some(2), b'a'),
-            now,
-            0,
-            &mut out,
-        );
+        b.push(chunk(&[4], Some(1), Some(1), b'a'), now, 0, &mut out);
+        b.push(chunk(&[4, 4], Some(2), Some(3), b'b'), now, 0, &mut out);
         let last = b.seal().unwrap();
-        assert_eq!(out.len(), 1);
-        assert_eq!((out[0].len, out[0].rows), (8, 2));
+        assert_eq!(out.len(), 1, "the first append was sealed alone");
+        assert_eq!((out[0].len, out[0].rows), (4, 1));
         assert_eq!(out[0].start, Some(OffsetToken::from(1u64)));
-        assert_eq!(out[0].end, None);
+        assert_eq!(out[0].end, Some(OffsetToken::from(1u64)));
         assert_eq!((last.len, last.rows), (8, 2));
-        assert_eq!(last.start, None);
-        assert_eq!(last.end, Some(OffsetToken::from(2u64)));
-        assert_eq!(out[0].budget.len() + last.budget.len(), 16);
+        assert_eq!(last.start, Some(OffsetToken::from(2u64)));
+        assert_eq!(last.end, Some(OffsetToken::from(3u64)));
+    }
+
+    #[test]
+    fn rows_without_an_end_token_never_share_a_batch_with_rows_that_have_one() {
+        let mut b = Batcher::new(100);
+        let mut out = VecDeque::new();
+        let now = Instant::now();
+        b.push(chunk(&[4], None, None, b'a'), now, 0, &mut out);
+        b.push(chunk(&[4], Some(1), Some(1), b'b'), now, 0, &mut out);
+        b.push(chunk(&[4], None, None, b'c'), now, 0, &mut out);
+        out.extend(b.seal());
+        let ends: Vec<_> = out.iter().map(|b| (b.rows, b.end.clone())).collect();
+        assert_eq!(
+            ends,
+            vec![(1, None), (1, Some(OffsetToken::from(1u64))), (1, None)]
+        );
     }
 
     #[test]
@@ -243,48 +222,59 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::test_support::proptest_config(256))]
+
+        /// Chunks of random sizes and token kinds: every batch is at most `cap`, holds whole
+        /// chunks of one kind in order, and carries its first chunk's start token and its last
+        /// chunk's end token.
         #[test]
-        fn batching_respects_limit_order_and_token_placement(
+        fn batches_hold_whole_chunks_and_their_tokens(
             cap in 8usize..64,
             appends in prop::collection::vec(
-                (prop::collection::vec(1usize..8, 1..12), any::<bool>(), any::<bool>()),
+                (prop::collection::vec(1usize..8, 1..12), any::<bool>(), 0u8..3),
                 1..30,
             ),
         ) {
             let mut b = Batcher::new(cap);
             let mut out = VecDeque::new();
             let now = Instant::now();
-            let mut expected = Vec::new();
-            // (byte position of the append's last byte, end token) for appends with a token
-            let mut ends = Vec::new();
-            let mut starts = Vec::new();
-            for (i, (rows, has_start, has_end)) in appends.iter().enumerate() {
-                let rows: Vec<usize> = rows.iter().map(|r| (*r).min(cap)).collect();
-                let c = chunk(&rows, has_start.then_some(i as u64), has_end.then_some(i as u64), b'a' + (i % 26) as u8);
-                starts.push((expected.len(), c.start.clone()));
-                expected.extend_from_slice(&c.data);
-                ends.push((expected.len() - 1, c.end.clone()));
+            // Each chunk: (its bytes, start, end).
+            let mut chunks = Vec::new();
+            for (i, (rows, has_start, end_kind)) in appends.iter().enumerate() {
+                // Chunks are at most one batch long (the encoder cuts them so).
+                let mut rows: Vec<usize> = rows.iter().map(|r| (*r).min(cap)).collect();
+                while rows.iter().sum::<usize>() > cap {
+                    rows.pop();
+                }
+                let end = match end_kind { 0 => None, _ => Some(i as u64) };
+                let c = chunk(&rows, has_start.then_some(i as u64), end, b'a' + (i % 26) as u8);
+                chunks.push((c.data.clone(), c.start.clone(), c.end.clone()));
                 b.push(c, now, 0, &mut out);
             }
             out.extend(b.seal());
-            let mut got = Vec::new();
+            let mut next = 0;
             for batch in &out {
                 prop_assert!(batch.len <= cap, "batch of {} > cap {}", batch.len, cap);
-                prop_assert!(batch.len > 0);
-                let lo = got.len();
+                prop_assert!(batch.rows > 0);
+                let mut held = Vec::new();
                 for s in &batch.segments {
-                    got.extend_from_slice(s);
+                    held.extend_from_slice(s);
                 }
-                let hi = got.len();
-                prop_assert_eq!(batch.len, hi - lo);
-                prop_assert_eq!(batch.rows, got[lo..hi].iter().filter(|&&c| c == b'\n').count());
-                prop_assert_eq!(*got.last().unwrap(), b'\n');
-                let want_end = ends.iter().rfind(|(p, t)| *p >= lo && *p < hi && t.is_some()).and_then(|(_, t)| t.clone());
-                prop_assert_eq!(&batch.end, &want_end);
-                let want_start = starts.iter().find(|(p, t)| *p >= lo && *p < hi && t.is_some()).and_then(|(_, t)| t.clone());
-                prop_assert_eq!(&batch.start, &want_start);
+                // The batch is chunks next..k, whole, in order.
+                let first = next;
+                let mut want = Vec::new();
+                while want.len() < held.len() {
+                    want.extend_from_slice(&chunks[next].0);
+                    next += 1;
+                }
+                prop_assert_eq!(&held, &want);
+                prop_assert_eq!(batch.rows, held.iter().filter(|&&c| c == b'\n').count());
+                let kinds: Vec<bool> = chunks[first..next].iter().map(|c| c.2.is_some()).collect();
+                prop_assert!(kinds.iter().all(|k| *k == kinds[0]), "mixed kinds {:?}", kinds);
+                prop_assert_eq!(&batch.start, &chunks[first].1);
+                prop_assert_eq!(&batch.end, &chunks[next - 1].2);
             }
-            prop_assert_eq!(got, expected);
+            prop_assert_eq!(next, chunks.len());
         }
     }
 }

@@ -26,16 +26,20 @@
 //! caller that never has to wait still yields to the scheduler every 256 KB it serializes, so the
 //! connection and channel tasks keep running beside a tight append loop. A batch (one append
 //! request) is sent when `max_client_lag` has passed since its first row, when it reaches the
-//! request size limit (it never exceeds the limit on the wire; large appends are split at row
-//! boundaries), on [`Channel::flush`] and on close. At most one append request per channel is in
+//! request size limit (it never exceeds the limit on the wire), on [`Channel::flush`] and on close.
+//! A request carries exactly the rows its offset tokens name (see `docs/GUARANTEES.md`): an append
+//! that fits in one request is never split (when it does not fit in the room left, the open batch
+//! is sent first), rows without an end token never share a request with rows that have one, and an
+//! append larger than one request is split only where each piece's tokens are known (per-row
+//! tokens, or dense numeric ones), else refused unless the channel allows
+//! [`OpenChannelOptions::at_least_once_splits`]. At most one append request per channel is in
 //! flight: each carries the continuation token returned by the previous one. Batches of 256 KB or
 //! more are compressed on tokio's blocking pool while the previous request is in flight (two at a
 //! time when the machine has a core to spare, so one busy channel can use two cores), keeping the
 //! actor free to send the next body the moment an ack arrives. When four requests' worth of sealed
 //! batches are waiting, the actor stops taking appends until they drain: a producer faster than the
-//! server stays a few requests ahead of it instead of filling the memory budget. Each append's
-//! start offset token goes to the batch holding its first row and its end token to the batch
-//! holding its last row.
+//! server stays a few requests ahead of it instead of filling the memory budget. A batch's start
+//! token is its first row's, its end token its last row's.
 //!
 //! # Memory
 //!
@@ -112,16 +116,18 @@
 //! Limits of automatic replay, both avoided by the recipe below:
 //! * rows appended without an end offset token are not kept once everything before them is
 //!   committed, so a recovery cannot replay them if they were still in flight;
-//! * an append larger than one request is split; the server commits its parts separately but
-//!   only the last part carries its end token, so if the channel is invalidated after some
-//!   parts were committed, the replay re-sends them (at-least-once for that append). Keep
-//!   single appends under the request size (4 MB by default) for exactly-once.
+//! * an append larger than one request, on a channel opened with
+//!   [`OpenChannelOptions::at_least_once_splits`], is split with only its last part carrying
+//!   the end token; if the channel is invalidated (or the process dies) after some parts were
+//!   committed, the replay re-sends them (at-least-once for that append). Without that option
+//!   such an append is refused; appends with per-row or dense numeric tokens are split exactly.
 //!
 //! # Exactly-once delivery: the recipe
 //!
 //! 1. Give every row (or every append) an offset token from your source that **strictly
 //!    increases** — a sequence number, a Kafka offset, a database change id — ideally numeric
-//!    (`OffsetToken::from(u64)`), so the SDK can compare tokens.
+//!    (`OffsetToken::from(u64)`), so the SDK can compare tokens. Sparse tokens (keys with gaps,
+//!    stream sequences) go row by row through [`Channel::append_rows_with_tokens`].
 //! 2. On start, open the channel and **resume after** its committed token
 //!    ([`Channel::latest_committed_offset_token`]): everything up to it is in the table.
 //! 3. Append. The SDK keeps what it sent until it is committed and, when the channel is
@@ -194,6 +200,8 @@ pub mod bench;
 mod budget;
 mod compress;
 mod encode;
+#[cfg(test)]
+mod exactly_once_tests;
 mod poller;
 mod pool;
 mod shared;
@@ -202,6 +210,7 @@ mod status;
 pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -222,6 +231,7 @@ use self::budget::Budget;
 use self::encode::Encoded;
 use self::poller::Poller;
 use self::shared::{lock, ChannelShared, State};
+use self::tokens::{PieceTokens, Tokens};
 use crate::api::OpenChannelRequest;
 use crate::error::ServerError;
 use crate::transport::{ChannelPath, Compression, IngestApi};
@@ -315,6 +325,13 @@ pub struct OpenChannelOptions {
     /// channel still has rows the server accepted but has not committed, instead of discarding
     /// them. `None` (default) leaves it to the server, whose default is `false`.
     pub fail_on_uncommitted_rows: Option<bool>,
+    /// Accept appends larger than one request whose offset tokens do not say which rows each
+    /// request carries (sparse, single or non-numeric tokens over many rows): they are split
+    /// anyway, only the last request carrying the end token. Such an append is delivered
+    /// **at least once**: if the channel is invalidated, or the process dies, after some of its
+    /// requests were committed, the replay stores those rows again. Default `false`: such an
+    /// append is refused with [`Error::InvalidArgument`] (see `docs/GUARANTEES.md`).
+    pub at_least_once_splits: bool,
 }
 
 impl OpenChannelOptions {
@@ -322,6 +339,13 @@ impl OpenChannelOptions {
     #[must_use]
     pub fn fail_on_uncommitted_rows(mut self, fail: bool) -> Self {
         self.fail_on_uncommitted_rows = Some(fail);
+        self
+    }
+
+    /// Sets [`at_least_once_splits`](Self::at_least_once_splits).
+    #[must_use]
+    pub fn at_least_once_splits(mut self, allow: bool) -> Self {
+        self.at_least_once_splits = allow;
         self
     }
 
@@ -468,6 +492,7 @@ impl ChannelRuntime {
         let Some(_reservation) = rt.poller.reserve(&path) else {
             return Err(already_open(&path));
         };
+        let at_least_once_splits = options.at_least_once_splits;
         let request = OpenChannelRequest {
             offset_token: options.offset_token.map(OffsetToken::into_string),
             fail_on_uncommitted_rows: options.fail_on_uncommitted_rows,
@@ -534,6 +559,7 @@ impl ChannelRuntime {
             rt: Arc::clone(&self.inner),
             last_token: std::sync::Mutex::new(None),
             unyielded: AtomicUsize::new(0),
+            at_least_once_splits,
         })
     }
 
@@ -573,12 +599,14 @@ fn already_open(path: &ChannelPath) -> Error {
     )
 }
 
-/// Rows serialized by an `append_*` call, waiting to be admitted.
+/// Rows serialized by an `append_*` call, waiting to be admitted: the pieces (each at most
+/// one request) and each piece's offset tokens.
 #[derive(Debug)]
 struct Prepared {
     encoded: Encoded,
-    start: Option<OffsetToken>,
-    end: Option<OffsetToken>,
+    tokens: Vec<PieceTokens>,
+    /// The append's last token (end, else start), for the order check of the next append.
+    last: Option<OffsetToken>,
 }
 
 /// Counts a task waiting for a commit, so the poller polls at the fast cadence.
@@ -614,6 +642,8 @@ pub struct Channel {
     last_token: std::sync::Mutex<Option<OffsetToken>>,
     /// Bytes serialized on the caller's task since it last yielded (see [`YIELD_EVERY`]).
     unyielded: AtomicUsize,
+    /// See [`OpenChannelOptions::at_least_once_splits`].
+    at_least_once_splits: bool,
 }
 
 impl std::fmt::Debug for Channel {
@@ -675,46 +705,61 @@ impl Channel {
         self.shared.snapshot()
     }
 
-    fn prepare_rows<I>(
-        &self,
-        rows: I,
-        start: Option<OffsetToken>,
-        end: Option<OffsetToken>,
-    ) -> Result<Prepared>
+    fn prepare_rows<I>(&self, rows: I, tokens: Tokens) -> Result<Prepared>
     where
         I: IntoIterator,
         I::Item: Serialize,
     {
-        self.prepare(start, end, |cap| {
+        self.prepare(tokens, |cap| {
             encode::encode_rows(rows, cap, &self.shared.buffers)
         })
     }
 
-    fn prepare_raw(
-        &self,
-        ndjson: Bytes,
-        start: Option<OffsetToken>,
-        end: Option<OffsetToken>,
-    ) -> Result<Prepared> {
-        self.prepare(start, end, |cap| encode::encode_raw(ndjson, cap))
+    fn prepare_tokened<I, T>(&self, rows: I) -> Result<Prepared>
+    where
+        I: IntoIterator<Item = (T, OffsetToken)>,
+        T: Serialize,
+    {
+        self.shared.check_open()?;
+        let mut tokens = Vec::new();
+        let rows = rows.into_iter().map(|(row, token)| {
+            tokens.push(token);
+            row
+        });
+        let encoded =
+            encode::encode_rows(rows, self.rt.settings.batch_cap(), &self.shared.buffers)?;
+        self.prepare(Tokens::PerRow(tokens), |_| Ok(encoded))
     }
 
-    /// The checks every append makes before its data is encoded (channel open, tokens valid
-    /// and in order), then the encoding itself, capped at the batch size.
+    fn prepare_raw(&self, ndjson: Bytes, tokens: Tokens) -> Result<Prepared> {
+        self.prepare(tokens, |cap| encode::encode_raw(ndjson, cap))
+    }
+
+    /// The checks every append makes (channel open, tokens valid, in order and matching the
+    /// rows), the encoding itself (capped at the batch size), and the division of the tokens
+    /// among the pieces (see `tokens`).
     fn prepare(
         &self,
-        start: Option<OffsetToken>,
-        end: Option<OffsetToken>,
+        tokens: Tokens,
         encode: impl FnOnce(usize) -> Result<Encoded>,
     ) -> Result<Prepared> {
         self.shared.check_open()?;
-        validate_tokens(start.as_ref(), end.as_ref())?;
-        self.check_token_order(start.as_ref(), end.as_ref())?;
+        tokens.check()?;
+        self.check_token_order(tokens.first(), tokens.last())?;
         let encoded = encode(self.rt.settings.batch_cap())?;
+        tokens.check_rows(encoded.rows)?;
+        let last = tokens.last().or(tokens.first()).cloned();
+        let rows: Vec<usize> = encoded.pieces.iter().map(|p| p.rows).collect();
+        let tokens = tokens.split(
+            &rows,
+            self.at_least_once_splits,
+            encoded.bytes,
+            self.rt.settings.max_request_bytes,
+        )?;
         Ok(Prepared {
             encoded,
-            start,
-            end,
+            tokens,
+            last,
         })
     }
 
@@ -742,7 +787,13 @@ impl Channel {
         row: &T,
         offset_token: Option<OffsetToken>,
     ) -> impl Future<Output = Result<()>> + Send + '_ {
-        let prepared = self.prepare_rows(std::iter::once(row), offset_token.clone(), offset_token);
+        let prepared = self.prepare_rows(
+            std::iter::once(row),
+            Tokens::Span {
+                start: offset_token.clone(),
+                end: offset_token,
+            },
+        );
         async move { self.admit(prepared?).await }
     }
 
@@ -752,19 +803,26 @@ impl Channel {
     ///
     /// Rows are serialized when this method is called. The future resolves when the rows are
     /// admitted to the client's buffer (the backpressure point), not when they are delivered.
-    /// An append larger than one request is split across requests at row boundaries; the start
-    /// token goes with the first row's request and the end token with the last row's. An
-    /// append of no rows does nothing (its tokens are ignored).
+    /// An append that fits in one request is never split across requests. An append larger
+    /// than one request is split at row boundaries only when every request can carry the exact
+    /// tokens of its rows: when the tokens are dense numbers (`end = start + rows - 1`, one per
+    /// row) — or use [`append_rows_with_tokens`](Self::append_rows_with_tokens). Otherwise it is
+    /// refused, unless the channel was opened with
+    /// [`OpenChannelOptions::at_least_once_splits`]. An append of no rows does nothing (its
+    /// tokens are ignored).
     ///
     /// # Errors
     /// As [`append_row`](Self::append_row); `row_index` in the error names the failing row.
-    /// Nothing is buffered when serialization fails.
+    /// [`Error::InvalidArgument`] when numeric tokens `start < end` name fewer rows than the
+    /// append has (`end - start + 1 < rows`: the committed token could not say which rows
+    /// landed), or when the append is larger than one request and cannot be split exactly (see
+    /// above). Nothing is buffered when a check fails.
     ///
     /// # Cancellation
     /// Dropping the future before it resolves means the rows were not taken, except for an
     /// append larger than half the memory budget (or split into more than 32 requests), which
-    /// is admitted piece by piece: dropping it midway leaves a leading part of the rows
-    /// buffered without the end token.
+    /// is admitted piece by piece: dropping it midway leaves a leading part of the pieces
+    /// buffered, each with its own exact tokens.
     pub fn append_rows<I>(
         &self,
         rows: I,
@@ -775,7 +833,13 @@ impl Channel {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        let prepared = self.prepare_rows(rows, start_offset_token, end_offset_token);
+        let prepared = self.prepare_rows(
+            rows,
+            Tokens::Span {
+                start: start_offset_token,
+                end: end_offset_token,
+            },
+        );
         async move { self.admit(prepared?).await }
     }
 
@@ -795,8 +859,59 @@ impl Channel {
         start_offset_token: Option<OffsetToken>,
         end_offset_token: Option<OffsetToken>,
     ) -> impl Future<Output = Result<()>> + Send + '_ {
-        let prepared = self.prepare_raw(ndjson, start_offset_token, end_offset_token);
+        let prepared = self.prepare_raw(
+            ndjson,
+            Tokens::Span {
+                start: start_offset_token,
+                end: end_offset_token,
+            },
+        );
         async move { self.admit(prepared?).await }
+    }
+
+    /// Appends rows that each carry their own offset token, in order: `(row, token)` pairs
+    /// whose tokens strictly increase (numerically where both are numbers, see
+    /// [`OffsetToken`]; never the same token twice in a row). The rows are batched like
+    /// [`append_rows`](Self::append_rows), and every request carries the tokens of its own first
+    /// and last row, so an append of any size — with sparse tokens such as database keys or
+    /// stream sequence numbers — is split exactly and stays exactly-once across restarts.
+    ///
+    /// The tokens are kept only until the rows are encoded (the request boundaries are known
+    /// then); memory for them is not charged to the budget.
+    ///
+    /// # Errors
+    /// As [`append_rows`](Self::append_rows); [`Error::InvalidArgument`] when a token is empty
+    /// or too long, repeats or goes back (naming the row), or does not follow the last token
+    /// appended through this handle.
+    ///
+    /// # Cancellation
+    /// As [`append_rows`](Self::append_rows).
+    pub fn append_rows_with_tokens<I, T>(
+        &self,
+        rows: I,
+    ) -> impl Future<Output = Result<()>> + Send + '_
+    where
+        I: IntoIterator<Item = (T, OffsetToken)>,
+        T: Serialize,
+    {
+        let prepared = self.prepare_tokened(rows);
+        async move { self.admit(prepared?).await }
+    }
+
+    /// Like [`append_rows_with_tokens`](Self::append_rows_with_tokens) but never waits (all
+    /// rows or none).
+    ///
+    /// # Errors
+    /// [`Error::Backpressure`] when there is no room now, [`Error::InvalidArgument`] when the
+    /// rows need more than the whole memory budget, otherwise as
+    /// [`append_rows_with_tokens`](Self::append_rows_with_tokens).
+    pub fn try_append_rows_with_tokens<I, T>(&self, rows: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (T, OffsetToken)>,
+        T: Serialize,
+    {
+        let p = self.prepare_tokened(rows)?;
+        self.try_admit(p)
     }
 
     /// Like [`append_row`](Self::append_row) but never waits: when the memory budget or the
@@ -810,7 +925,13 @@ impl Channel {
         row: &T,
         offset_token: Option<OffsetToken>,
     ) -> Result<()> {
-        let p = self.prepare_rows(std::iter::once(row), offset_token.clone(), offset_token)?;
+        let p = self.prepare_rows(
+            std::iter::once(row),
+            Tokens::Span {
+                start: offset_token.clone(),
+                end: offset_token,
+            },
+        )?;
         self.try_admit(p)
     }
 
@@ -829,7 +950,13 @@ impl Channel {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        let p = self.prepare_rows(rows, start_offset_token, end_offset_token)?;
+        let p = self.prepare_rows(
+            rows,
+            Tokens::Span {
+                start: start_offset_token,
+                end: end_offset_token,
+            },
+        )?;
         self.try_admit(p)
     }
 
@@ -844,7 +971,13 @@ impl Channel {
         start_offset_token: Option<OffsetToken>,
         end_offset_token: Option<OffsetToken>,
     ) -> Result<()> {
-        let p = self.prepare_raw(ndjson, start_offset_token, end_offset_token)?;
+        let p = self.prepare_raw(
+            ndjson,
+            Tokens::Span {
+                start: start_offset_token,
+                end: end_offset_token,
+            },
+        )?;
         self.try_admit(p)
     }
 
@@ -865,28 +998,18 @@ impl Channel {
         p: Prepared,
         mut budget: budget::BudgetBytes,
     ) -> impl ExactSizeIterator<Item = Chunk> {
-        let Prepared {
-            encoded,
-            mut start,
-            mut end,
-        } = p;
-        let n = encoded.pieces.len();
-        encoded
+        p.encoded
             .pieces
             .into_iter()
-            .enumerate()
-            .map(move |(i, piece)| Chunk {
-                budget: budget.split(piece.held),
-                rows: piece.rows,
-                data: piece.data,
-                start: if i == 0 { start.take() } else { None },
-                end: if i + 1 == n { end.take() } else { None },
-                continues: i + 1 < n,
+            .zip(p.tokens)
+            .map(move |(piece, t)| {
+                let bytes = budget.split(piece.held);
+                chunk_of(piece, t, bytes)
             })
     }
 
     async fn admit(&self, p: Prepared) -> Result<()> {
-        let last = p.end.clone().or_else(|| p.start.clone());
+        let last = p.last.clone();
         let bytes = p.encoded.bytes;
         self.admit_inner(p).await?;
         self.record_token(last);
@@ -902,7 +1025,7 @@ impl Channel {
     }
 
     fn try_admit(&self, p: Prepared) -> Result<()> {
-        let last = p.end.clone().or_else(|| p.start.clone());
+        let last = p.last.clone();
         self.try_admit_inner(p)?;
         self.record_token(last);
         Ok(())
@@ -914,23 +1037,14 @@ impl Channel {
         }
     }
 
-    /// Refuses offset tokens that cannot be right for exactly-once delivery: a start token
-    /// numerically after the end token, a token numerically before the last one admitted
-    /// through this handle, or the very same token again (which makes the rows that carried
-    /// it indistinguishable on replay). Non-numeric tokens are checked for repetition only.
+    /// Refuses an append whose first token is numerically before, or the same as, the last
+    /// token admitted through this handle (rows carrying the same token again are
+    /// indistinguishable on replay). Non-numeric tokens are checked for repetition only.
     fn check_token_order(
         &self,
         start: Option<&OffsetToken>,
         end: Option<&OffsetToken>,
     ) -> Result<()> {
-        if let (Some(s), Some(e)) = (start, end) {
-            if s.partial_cmp_numeric(e) == Some(std::cmp::Ordering::Greater) {
-                return Err(Error::invalid_argument(
-                    "offset_token",
-                    format!("start offset token {s} is after end offset token {e}; pass the first row's token as start and the last row's as end"),
-                ));
-            }
-        }
         let Some(first) = start.or(end) else {
             return Ok(());
         };
@@ -976,27 +1090,16 @@ impl Channel {
                 permit.send(Cmd::Append(chunk));
             }
         } else {
-            let Prepared {
-                encoded,
-                mut start,
-                mut end,
-            } = p;
-            let n = encoded.pieces.len();
-            for (i, piece) in encoded.pieces.into_iter().enumerate() {
+            for (piece, t) in p.encoded.pieces.into_iter().zip(p.tokens) {
                 let (bytes, waited) = budget.acquire(piece.held).await?;
                 self.record_wait(waited);
-                let chunk = Chunk {
-                    budget: bytes,
-                    rows: piece.rows,
-                    data: piece.data,
-                    start: if i == 0 { start.take() } else { None },
-                    end: if i + 1 == n { end.take() } else { None },
-                    continues: i + 1 < n,
-                };
+                let last = t.end.clone();
                 self.tx
-                    .send(Cmd::Append(chunk))
+                    .send(Cmd::Append(chunk_of(piece, t, bytes)))
                     .await
                     .map_err(|_| self.closed_error())?;
+                // A cancelled call leaves the pieces sent so far: later appends must follow them.
+                self.record_token(last);
             }
         }
         Ok(())
@@ -1210,14 +1313,16 @@ impl Channel {
     }
 }
 
-fn validate_tokens(start: Option<&OffsetToken>, end: Option<&OffsetToken>) -> Result<()> {
-    if let Some(t) = start {
-        t.validate()?;
+/// One piece of an append with its tokens and the budget it holds, as the actor takes it.
+fn chunk_of(piece: encode::Piece, t: PieceTokens, budget: budget::BudgetBytes) -> Chunk {
+    Chunk {
+        budget,
+        rows: piece.rows,
+        data: piece.data,
+        start: t.start,
+        end: t.end,
+        continues: t.continues,
     }
-    if let Some(t) = end {
-        t.validate()?;
-    }
-    Ok(())
 }
 
 #[allow(dead_code)]

@@ -499,3 +499,54 @@ impl IngestApi for FakeApi {
             .and_then(|c| c.committed))
     }
 }
+
+/// The user's side of the exactly-once rule, for one request: does it carry exactly the rows
+/// its tokens name? Rows are JSON objects that say which token covers them: `tok` (a string,
+/// absent for untokened rows; else `id` as a string stands for it), and `head` / `tail`
+/// (default `true`) whether the row is the first / last row its token covers. A request with
+/// an end token must end on the last row of that token, one with a start token begin on the
+/// first row of that token, and a request without an end token hold no tokened rows. Returns
+/// what is wrong, or `None`.
+pub(crate) fn token_violation(a: &AppendRecord) -> Option<String> {
+    let rows: Vec<serde_json::Value> = a
+        .rows
+        .iter()
+        .map(|r| serde_json::from_str(r).unwrap_or_default())
+        .collect();
+    let tok = |r: &serde_json::Value| -> Option<String> {
+        match (&r["tok"], &r["id"]) {
+            (serde_json::Value::String(s), _) => Some(s.clone()),
+            (serde_json::Value::Null, serde_json::Value::Number(n)) if r.get("tok").is_none() => {
+                Some(n.to_string())
+            }
+            _ => None,
+        }
+    };
+    let flag = |r: &serde_json::Value, k: &str| r[k].as_bool().unwrap_or(true);
+    let (first, last) = (rows.first()?, rows.last()?);
+    let what = |why: &str| {
+        Some(format!(
+            "request {:?}..{:?} with {} rows (first covered by {:?}, last by {:?}): {why}",
+            a.start,
+            a.end,
+            rows.len(),
+            tok(first),
+            tok(last)
+        ))
+    };
+    match &a.end {
+        Some(e) if tok(last).as_ref() != Some(e) || !flag(last, "tail") => {
+            return what("its end token is not the token of its last row, or rows of that token follow in a later request")
+        }
+        None if rows.iter().any(|r| tok(r).is_some()) => {
+            return what("no end token, but it carries rows that have one")
+        }
+        _ => {}
+    }
+    match &a.start {
+        Some(s) if tok(first).as_ref() != Some(s) || !flag(first, "head") => {
+            what("its start token is not the token of its first row, or rows of that token came in an earlier request")
+        }
+        _ => None,
+    }
+}

@@ -279,6 +279,8 @@ mod proptests {
     use proptest::prelude::*;
 
     proptest! {
+        #![proptest_config(crate::test_support::proptest_config(256))]
+
         #[test]
         fn delays_stay_within_bounds(
             initial_ms in 0u64..2_000,

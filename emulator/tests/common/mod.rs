@@ -195,13 +195,25 @@ impl Client {
             .unwrap()
     }
 
-    pub async fn append_ok(&self, channel: &str, ct: &str, end: &str, ndjson: &str) -> String {
-        let r = self.append(channel, ct, "", end, ndjson).await;
+    /// An append with start and end tokens that must succeed; returns the next continuation token.
+    pub async fn append_ok_span(
+        &self,
+        channel: &str,
+        ct: &str,
+        start: &str,
+        end: &str,
+        ndjson: &str,
+    ) -> String {
+        let r = self.append(channel, ct, start, end, ndjson).await;
         assert_eq!(r.status, 200, "{}", r.text);
         r.body["next_continuation_token"]
             .as_str()
-            .unwrap()
+            .expect("next_continuation_token")
             .to_string()
+    }
+
+    pub async fn append_ok(&self, channel: &str, ct: &str, end: &str, ndjson: &str) -> String {
+        self.append_ok_span(channel, ct, "", end, ndjson).await
     }
 
     pub async fn status(&self, names: &[&str]) -> Value {
