@@ -90,6 +90,15 @@ struct Args {
     /// Seed of the row generator.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Channels opened besides the streaming ones that never append (the memory an idle
+    /// channel costs is reported as `idle_channel_kb`).
+    #[arg(long, default_value_t = 0)]
+    idle_channels: usize,
+    /// The client's per-channel request pacing (`max_requests_per_second`). Default 0 (no
+    /// pacing): the sink benchmarks measure the data path; the SDK's own default is 10, the
+    /// service's per-channel limit.
+    #[arg(long, default_value_t = 0)]
+    max_requests_per_second: u32,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -329,6 +338,7 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
         let client = ClientBuilder::from_env()
             .memory_budget_bytes(budget)
             .max_client_lag(lag)
+            .max_requests_per_second(args.max_requests_per_second)
             .build()
             .await
             .context("connecting with the SNOWFLAKE_* environment variables")?;
@@ -377,6 +387,7 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
         .private_key_pem(private)
         .memory_budget_bytes(budget)
         .max_client_lag(lag)
+        .max_requests_per_second(args.max_requests_per_second)
         .build()
         .await?;
     Ok(Connection {
@@ -390,6 +401,8 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
 struct ChannelResult {
     flushed: Duration,
     committed: Duration,
+    /// The longest a single `append_rows` call waited (for the budget or the channel).
+    longest_wait: Duration,
 }
 
 async fn produce(
@@ -402,10 +415,12 @@ async fn produce(
 ) -> anyhow::Result<ChannelResult> {
     let p = pool.len();
     let mut sent = 0u64;
+    let mut longest_wait = Duration::ZERO;
     while sent < rows {
         let n = (rows - sent).min(batch as u64) as usize;
         let first = offset + sent as usize;
         let it = (0..n).map(|j| &pool[(first + j) % p]);
+        let called = Instant::now();
         channel
             .append_rows(
                 it,
@@ -413,6 +428,7 @@ async fn produce(
                 Some(OffsetToken::from(sent + n as u64)),
             )
             .await?;
+        longest_wait = longest_wait.max(called.elapsed());
         sent += n as u64;
     }
     channel.flush().await?;
@@ -423,6 +439,7 @@ async fn produce(
     Ok(ChannelResult {
         flushed,
         committed: t0.elapsed(),
+        longest_wait,
     })
 }
 
@@ -497,6 +514,19 @@ async fn main() -> anyhow::Result<()> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis())
     );
+    let before_idle = current_rss_mb();
+    let mut idle = Vec::new();
+    for i in 0..args.idle_channels {
+        let name = format!("{run}_idle_{i}");
+        idle.push(
+            conn.client
+                .open_channel(&args.database, &args.schema, &args.pipe, &name)
+                .await
+                .with_context(|| format!("opening idle channel {name}"))?,
+        );
+    }
+    let idle_channel_kb = (args.idle_channels > 0)
+        .then(|| (current_rss_mb() - before_idle) * 1000.0 / args.idle_channels as f64);
     let names: Vec<String> = (0..args.channels).map(|i| format!("{run}_{i}")).collect();
     let mut channels = Vec::new();
     for name in &names {
@@ -579,6 +609,13 @@ async fn main() -> anyhow::Result<()> {
         .max()
         .unwrap_or_default()
         .as_secs_f64();
+    let starved_max_ms = results
+        .iter()
+        .map(|r| r.longest_wait)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1000.0;
 
     // Commit-detection latency.
     let (p50, p99, n_lat) = if let Some(url) = &conn.status_url {
@@ -606,6 +643,7 @@ async fn main() -> anyhow::Result<()> {
         w.abort();
     }
     drop(channels);
+    drop(idle);
     conn.client.close().await?;
     if let Some((emu, rt)) = conn.embedded {
         rt.spawn(emu.shutdown()).await?;
@@ -625,7 +663,7 @@ async fn main() -> anyhow::Result<()> {
         total_bytes as f64 / 1e6
     );
     println!("  {rows_per_s:.0} rows/s, {mb_per_s:.1} MB/s of uncompressed NDJSON");
-    println!("  last commit seen by the client after {committed:.3} s");
+    println!("  last commit seen by the client after {committed:.3} s; longest single append wait {starved_max_ms:.0} ms");
     println!(
         "client CPU: {cpu:.2} s = {cpu_s_per_gb:.2} CPU-s per GB of NDJSON{}",
         if mode.starts_with("in-process") {
@@ -661,6 +699,11 @@ async fn main() -> anyhow::Result<()> {
         "rows": total_rows,
         "seconds": (flushed * 1000.0).round() / 1000.0,
         "cpu_s": (cpu * 1000.0).round() / 1000.0,
+        "channels": args.channels,
+        "idle_channels": args.idle_channels,
+        "idle_channel_kb": idle_channel_kb.map(|v| (v * 10.0).round() / 10.0),
+        "rss_over_budget_mb": (((rss - baseline_rss) - (args.memory_budget_mb << 20) as f64 / 1e6) * 10.0).round() / 10.0,
+        "starved_max_ms": starved_max_ms.round(),
     });
     println!("{json}");
     Ok(())

@@ -177,6 +177,8 @@ enum Event {
     Ack(Result<String>),
     Cmd(Option<Cmd>),
     Lag,
+    /// The pacing interval since the last request has passed.
+    Paced,
     Committed,
     Recover,
     Shutdown,
@@ -221,6 +223,10 @@ pub(crate) struct Actor {
     stop: bool,
     /// Since when the channel has had nothing to compress (see [`CODEC_IDLE_RELEASE`]).
     idle_since: Option<Instant>,
+    /// When the last append request was sent (pacing, see `max_requests_per_second`).
+    last_send: Option<Instant>,
+    /// A body is ready but pacing holds it until then.
+    paced_until: Option<Instant>,
     compress: CompressStage,
 }
 
@@ -234,7 +240,7 @@ impl Actor {
         continuation: String,
         permits: CompressPermits,
     ) -> Result<Self> {
-        let compress = CompressStage::new(&settings, permits)?;
+        let compress = CompressStage::new(permits);
         let base = shared.committed.borrow().clone();
         Ok(Self {
             committed_rx: shared.committed.subscribe(),
@@ -264,6 +270,8 @@ impl Actor {
             draining_recovery: false,
             stop: false,
             idle_since: None,
+            last_send: None,
+            paced_until: None,
             compress,
         })
     }
@@ -282,6 +290,7 @@ impl Actor {
                 break;
             }
             self.pump();
+            let paced_until = self.paced_until;
             let lag = self
                 .batcher
                 .first_at()
@@ -293,6 +302,7 @@ impl Actor {
                 res = poll_inflight(&mut self.inflight), if self.inflight.is_some() => Event::Ack(res),
                 cmd = self.rx.recv(), if !self.rx_closed && accepting => Event::Cmd(cmd),
                 () = sleep_until_opt(lag), if lag.is_some() => Event::Lag,
+                () = sleep_until_opt(paced_until), if paced_until.is_some() => Event::Paced,
                 _ = self.committed_rx.changed() => Event::Committed,
                 _ = self.recover_rx.changed() => Event::Recover,
                 () = self.shared.shutdown.cancelled(), if !self.draining => Event::Shutdown,
@@ -311,6 +321,7 @@ impl Actor {
                     self.start_drain(Some(DROP_FLUSH_TIMEOUT));
                 }
                 Event::Lag => self.seal(),
+                Event::Paced => self.paced_until = None,
                 Event::Committed => self.release(),
                 Event::Recover => {
                     let req = self.recover_rx.borrow_and_update().clone();
@@ -332,7 +343,6 @@ impl Actor {
                 }
                 Event::Compressed => {}
                 Event::Idle => {
-                    self.compress.release();
                     self.shared.buffers.clear();
                     self.idle_since = None;
                 }
@@ -368,7 +378,7 @@ impl Actor {
             && self.queue.is_empty()
             && self.inflight.is_none()
             && !self.compress.busy()
-            && (self.compress.holds_memory() || self.shared.buffers.idle_bytes() > 0);
+            && self.shared.buffers.idle_bytes() > 0;
         if !idle {
             self.idle_since = None;
             return None;
@@ -530,6 +540,13 @@ impl Actor {
         let Some(front) = self.queue.front() else {
             return;
         };
+        if self.compress.ready_len(front.seq).is_none() && !self.compress.failed(front.seq) {
+            return;
+        }
+        if let Some(at) = self.pace() {
+            self.paced_until = Some(at);
+            return;
+        }
         let Some(body) = self.compress.take(front.seq) else {
             return;
         };
@@ -576,6 +593,7 @@ impl Actor {
             continues,
             budget,
         };
+        self.last_send = Some(Instant::now());
         let fut = self.send_future(&batch);
         self.inflight = Some(InFlight { fut, batch });
     }
@@ -598,6 +616,17 @@ impl Actor {
             }
             b.budget.shrink_to(n);
         }
+    }
+
+    /// When the next request may go, if not now: at most `max_requests_per_second` appends
+    /// per second, as the service allows per channel (`docs/GUARANTEES.md`).
+    fn pace(&self) -> Option<Instant> {
+        let rate = self.settings.max_requests_per_second;
+        if rate == 0 {
+            return None;
+        }
+        let next = self.last_send? + Duration::from_secs(1) / rate;
+        (next > Instant::now()).then_some(next)
     }
 
     fn request(&self, b: &SentBatch) -> AppendRequest {

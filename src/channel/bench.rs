@@ -50,7 +50,7 @@ impl Pipeline {
         Ok(Self {
             cap,
             batcher: Batcher::new(cap),
-            codec: Codec::new(&settings)?,
+            codec: Codec::template(&settings),
             sealed: VecDeque::new(),
             buffers: BufferPool::new(
                 2 * settings.max_request_bytes,

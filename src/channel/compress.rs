@@ -1,20 +1,24 @@
-//! Compression of sealed batches, off the channel's task.
+//! Compression of sealed batches, off the channel's task, with client-wide bounds.
 //!
 //! A batch big enough to matter is compressed on tokio's blocking pool, so the channel actor
 //! stays free to take acks and send the next request the moment one arrives. A channel keeps
-//! one compression running while a request is in flight (so the next body is ready when the
-//! ack comes) and, when the client has a spare core, a second one: zstd at level 1 is the
-//! slowest stage of a single busy channel (about 2 CPU-seconds per GB, against 0.5 for
-//! serialization), so two batches compressing at once is what lets one channel use two cores.
-//! The spare cores are counted client-wide ([`CompressPermits`]), so many busy channels never
-//! start more concurrent compressions than the machine has cores (beyond one each).
+//! up to two compressions under way (so the next body is ready when the ack comes, and one
+//! busy channel can use two cores: zstd at level 1 is the slowest stage, about 2 CPU-seconds
+//! per GB against 0.5 for serialization).
+//!
+//! What compression holds is bounded per client, not per channel ([`Compressors`]): at most
+//! `max(cores, 2)` compressions run on the blocking pool at once, client-wide, taken in the
+//! order channels asked (a fair semaphore: no channel waits behind the others for more than
+//! one round), and the zstd contexts (about 1 MB each at level 1) live in one client-wide pool
+//! that keeps at most a few idle. A thousand busy channels therefore hold as many contexts as
+//! the machine has cores, not a thousand, and an idle channel holds none.
 
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::batch::SealedBatch;
@@ -22,39 +26,70 @@ use super::pool::{trimmed, BufferPool};
 use super::shared::lock;
 use super::ChannelSettings;
 use crate::transport::Compression;
-use crate::{Error, Result};
 
 /// Batches smaller than this are compressed inline on the actor's task (a hand-off to the
 /// blocking pool costs more than compressing them).
 const INLINE_BELOW: usize = 256 << 10;
-/// At most this many batches of one channel compress at the same time.
+/// At most this many batches of one channel are being compressed (or wait to be) at once.
 const MAX_JOBS: usize = 2;
-/// Contexts kept for spare-core jobs (never more than the spare cores in use at once).
-const MAX_SPARE_CODECS: usize = 8;
 
-/// Client-wide permits for a channel's second concurrent compression, one per core beyond
-/// the first, and the zstd contexts those jobs use (so they belong to the client, not to
-/// every channel).
+/// The client's compression resources: the limit on concurrent blocking compressions and the
+/// pool of idle codecs (zstd contexts), shared by all its channels.
 #[derive(Debug)]
-pub(crate) struct SpareCores {
-    sem: Arc<Semaphore>,
-    codecs: Mutex<Vec<Codec>>,
+pub(crate) struct Compressors {
+    /// One permit per compression allowed to run on the blocking pool at once.
+    jobs: Arc<Semaphore>,
+    /// Idle codecs, reused by any channel.
+    idle: Mutex<Vec<Codec>>,
+    /// At most this many idle codecs are kept.
+    max_idle: usize,
+    /// Settings for codecs made anew.
+    template: Codec,
+    /// Codecs made so far (tests).
+    #[cfg(test)]
+    created: std::sync::atomic::AtomicUsize,
 }
 
-/// Shared [`SpareCores`].
-pub(crate) type CompressPermits = Arc<SpareCores>;
+/// Shared [`Compressors`].
+pub(crate) type CompressPermits = Arc<Compressors>;
 
-/// Permits for a machine with `cores` cores.
-pub(crate) fn compress_permits(cores: usize) -> CompressPermits {
-    Arc::new(SpareCores {
-        sem: Arc::new(Semaphore::new(cores.saturating_sub(1))),
-        codecs: Mutex::new(Vec::new()),
+/// The compressors of a client on a machine with `cores` cores.
+pub(crate) fn compressors(settings: &ChannelSettings, cores: usize) -> CompressPermits {
+    let jobs = cores.max(2);
+    Arc::new(Compressors {
+        jobs: Arc::new(Semaphore::new(jobs)),
+        template: Codec::template(settings),
+        idle: Mutex::new(Vec::new()),
+        // Running jobs plus inline compressions on the runtime's worker threads.
+        max_idle: jobs + cores,
+        #[cfg(test)]
+        created: std::sync::atomic::AtomicUsize::new(0),
     })
 }
 
-impl SpareCores {
-    fn codecs(&self) -> std::sync::MutexGuard<'_, Vec<Codec>> {
-        lock(&self.codecs)
+impl Compressors {
+    /// An idle codec, or a new one (its context is made by its first `encode`).
+    fn take(&self) -> Codec {
+        lock(&self.idle).pop().unwrap_or_else(|| {
+            #[cfg(test)]
+            self.created
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.template.sibling()
+        })
+    }
+
+    /// Gives a codec back: kept for reuse while fewer than `max_idle` are idle.
+    fn give(&self, codec: Codec) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < self.max_idle {
+            idle.push(codec);
+        }
+    }
+
+    /// Codecs idle now (tests).
+    #[cfg(test)]
+    fn idle_codecs(&self) -> usize {
+        lock(&self.idle).len()
     }
 }
 
@@ -98,25 +133,14 @@ fn zstd_context(level: i32) -> std::io::Result<zstd::zstd_safe::CCtx<'static>> {
 }
 
 impl Codec {
-    pub(crate) fn new(settings: &ChannelSettings) -> Result<Self> {
-        let zstd = match settings.compression {
-            Compression::Zstd => {
-                Some(
-                    zstd_context(settings.zstd_level).map_err(|e| Error::Config {
-                        setting: "zstd_level".into(),
-                        message: format!("zstd rejected level {}", settings.zstd_level),
-                        source: Some(Box::new(e)),
-                    })?,
-                )
-            }
-            _ => None,
-        };
-        Ok(Self {
+    /// A codec for `settings` with no context yet (the first `encode` makes one).
+    pub(crate) fn template(settings: &ChannelSettings) -> Self {
+        Self {
             compression: settings.compression,
             level: settings.zstd_level,
-            zstd,
+            zstd: None,
             ratio: 0.3,
-        })
+        }
     }
 
     /// A codec with the same settings and no context yet (the first `encode` makes one).
@@ -127,16 +151,6 @@ impl Codec {
             zstd: None,
             ratio: self.ratio,
         }
-    }
-
-    /// Whether releasing would free anything.
-    fn holds_memory(&self) -> bool {
-        self.zstd.is_some()
-    }
-
-    /// Frees the zstd context; the next `encode` creates a new one.
-    fn release(&mut self) {
-        self.zstd = None;
     }
 
     /// Compresses the batch made of `segments` (`len` bytes in all) into a body of its own,
@@ -244,27 +258,20 @@ fn zstd_stream(
 
 struct Job {
     seq: u64,
-    handle: JoinHandle<(Codec, std::io::Result<Bytes>)>,
-    /// A spare-core job holds the permit, and its codec goes back to the client.
-    spare: Option<OwnedSemaphorePermit>,
+    /// Waits for a client-wide permit, then compresses on the blocking pool.
+    handle: JoinHandle<std::io::Result<Bytes>>,
 }
 
-/// The compression stage of one channel: running jobs and finished bodies, both in batch
-/// order.
+/// The compression stage of one channel: its jobs and finished bodies, both in batch order.
 pub(super) struct CompressStage {
-    /// The channel's own codec, when no job holds it.
-    idle: Option<Codec>,
-    /// Settings for codecs made anew.
-    template: Codec,
     jobs: VecDeque<Job>,
     done: VecDeque<(u64, std::io::Result<Bytes>)>,
-    permits: CompressPermits,
+    compressors: CompressPermits,
 }
 
 impl std::fmt::Debug for CompressStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompressStage")
-            .field("compression", &self.template.compression)
             .field("jobs", &self.jobs.len())
             .field("done", &self.done.len())
             .finish_non_exhaustive()
@@ -272,20 +279,13 @@ impl std::fmt::Debug for CompressStage {
 }
 
 impl CompressStage {
-    /// A stage for `settings` (checks the zstd level now, so a bad one fails at open).
-    pub(super) fn new(settings: &ChannelSettings, permits: CompressPermits) -> Result<Self> {
-        let codec = Codec::new(settings)?;
-        Ok(Self {
-            template: codec.sibling(),
-            idle: Some(codec),
+    /// A stage using the client's `compressors`.
+    pub(super) fn new(compressors: CompressPermits) -> Self {
+        Self {
             jobs: VecDeque::new(),
             done: VecDeque::new(),
-            permits,
-        })
-    }
-
-    fn codec(&mut self) -> Codec {
-        self.idle.take().unwrap_or_else(|| self.template.sibling())
+            compressors,
+        }
     }
 
     /// Whether a job is running (the actor then waits on [`next`](Self::next) too).
@@ -299,45 +299,43 @@ impl CompressStage {
     }
 
     /// Starts compressing the queued batches that have no job yet, in order: small ones at
-    /// once, large ones on the blocking pool (one at a time, two when a spare core is free).
+    /// once, large ones on the blocking pool (at most [`MAX_JOBS`] per channel, each waiting
+    /// for one of the client's permits).
     pub(super) fn start(&mut self, queue: &VecDeque<SealedBatch>, pool: &Arc<BufferPool>) {
         for b in queue {
             if self.has(b.seq) {
                 continue;
             }
             if b.len < INLINE_BELOW {
-                let mut codec = self.codec();
+                let mut codec = self.compressors.take();
                 let body = codec.encode(&b.segments, b.len, pool);
-                self.idle = Some(codec);
+                self.compressors.give(codec);
                 self.done.push_back((b.seq, body));
                 continue;
             }
-            let (mut codec, spare) = match self.jobs.len() {
-                0 => (self.codec(), None),
-                n if n < MAX_JOBS => match Arc::clone(&self.permits.sem).try_acquire_owned() {
-                    Ok(permit) => {
-                        let reused = self.permits.codecs().pop();
-                        (
-                            reused.unwrap_or_else(|| self.template.sibling()),
-                            Some(permit),
-                        )
-                    }
-                    Err(_) => return,
-                },
-                _ => return,
-            };
+            if self.jobs.len() >= MAX_JOBS {
+                return;
+            }
             let segments = b.segments.clone();
             let len = b.len;
             let pool = Arc::clone(pool);
-            let handle = tokio::task::spawn_blocking(move || {
-                let body = codec.encode(&segments, len, &pool);
-                (codec, body)
+            let compressors = Arc::clone(&self.compressors);
+            let handle = tokio::spawn(async move {
+                let permit = Arc::clone(&compressors.jobs)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| std::io::Error::other("compression permits closed"))?;
+                let work = tokio::task::spawn_blocking(move || {
+                    let mut codec = compressors.take();
+                    let body = codec.encode(&segments, len, &pool);
+                    compressors.give(codec);
+                    drop(permit);
+                    body
+                });
+                work.await
+                    .map_err(|e| std::io::Error::other(format!("compression task failed: {e}")))?
             });
-            self.jobs.push_back(Job {
-                seq: b.seq,
-                handle,
-                spare,
-            });
+            self.jobs.push_back(Job { seq: b.seq, handle });
         }
     }
 
@@ -350,23 +348,12 @@ impl CompressStage {
         };
         let seq = job.seq;
         let joined = (&mut job.handle).await;
-        let spare = self.jobs.pop_front().and_then(|j| j.spare);
-        let body = match joined {
-            Ok((codec, body)) => {
-                if spare.is_some() {
-                    let mut codecs = self.permits.codecs();
-                    if codecs.len() < MAX_SPARE_CODECS {
-                        codecs.push(codec);
-                    }
-                } else {
-                    self.idle = Some(codec);
-                }
-                body
-            }
-            Err(e) => Err(std::io::Error::other(format!(
+        self.jobs.pop_front();
+        let body = joined.unwrap_or_else(|e| {
+            Err(std::io::Error::other(format!(
                 "compression task failed: {e}"
-            ))),
-        };
+            )))
+        });
         let at = self
             .done
             .iter()
@@ -381,6 +368,11 @@ impl CompressStage {
             .iter()
             .find(|(s, _)| *s == seq)
             .and_then(|(_, b)| b.as_ref().ok().map(Bytes::len))
+    }
+
+    /// Whether compressing batch `seq` failed (its result is ready, as an error).
+    pub(super) fn failed(&self, seq: u64) -> bool {
+        self.done.iter().any(|(s, b)| *s == seq && b.is_err())
     }
 
     /// The body of batch `seq` if it is ready (bodies of earlier batches, no longer wanted,
@@ -400,18 +392,6 @@ impl CompressStage {
     pub(super) fn clear(&mut self) {
         self.jobs.clear();
         self.done.clear();
-    }
-
-    /// Whether [`release`](Self::release) would free anything.
-    pub(super) fn holds_memory(&self) -> bool {
-        self.idle.as_ref().is_some_and(Codec::holds_memory)
-    }
-
-    /// Frees the channel's idle zstd context.
-    pub(super) fn release(&mut self) {
-        if let Some(c) = &mut self.idle {
-            c.release();
-        }
     }
 }
 
@@ -462,7 +442,7 @@ mod tests {
             compression: Compression::Zstd,
             ..ChannelSettings::default()
         };
-        CompressStage::new(&settings, compress_permits(cores)).unwrap()
+        CompressStage::new(compressors(&settings, cores))
     }
 
     fn pool() -> Arc<BufferPool> {
@@ -474,23 +454,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn large_batches_compress_two_at_a_time_with_a_spare_core_and_come_out_in_order() {
+    async fn large_batches_compress_two_at_a_time_and_come_out_in_order() {
         let queue = batches(&[1 << 20, 1 << 20, 1 << 20]);
         let pool = pool();
         let mut s = stage(2);
         s.start(&queue, &pool);
-        assert_eq!(s.jobs.len(), 2, "one job, plus one for the spare core");
+        assert_eq!(s.jobs.len(), 2, "two jobs per channel at most");
         assert!(s.take(1).is_none(), "not ready before the job finished");
         while s.busy() {
             s.next().await;
             s.start(&queue, &pool);
         }
-        assert_eq!(
-            s.permits.codecs().len(),
-            1,
-            "the spare job's context went back to the client"
+        assert!(
+            (1..=2).contains(&s.compressors.idle_codecs()),
+            "the jobs' contexts went back to the client's pool"
         );
-        assert!(s.idle.is_some(), "the channel kept its own");
         for b in &queue {
             let body = s.take(b.seq).expect("ready").unwrap();
             assert_eq!(unzstd(&body), b.segments.concat(), "batch {}", b.seq);
@@ -498,14 +476,42 @@ mod tests {
         assert!(s.take(4).is_none());
     }
 
-    #[tokio::test]
-    async fn one_core_means_one_job_and_small_batches_compress_inline() {
-        let queue = batches(&[1 << 20, 1 << 20]);
+    /// Fifty busy channels share the client's contexts: no more are made than compressions
+    /// may run at once, and no channel's batches are left behind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_channels_share_a_few_contexts() {
+        let settings = ChannelSettings {
+            compression: Compression::Zstd,
+            ..ChannelSettings::default()
+        };
+        let shared = compressors(&settings, 2);
         let pool = pool();
-        let mut s = stage(1);
-        s.start(&queue, &pool);
-        assert_eq!(s.jobs.len(), 1);
-        s.next().await;
+        let queue = batches(&[300 << 10, 300 << 10]);
+        let mut stages: Vec<CompressStage> = (0..50)
+            .map(|_| CompressStage::new(Arc::clone(&shared)))
+            .collect();
+        for s in &mut stages {
+            s.start(&queue, &pool);
+        }
+        for s in &mut stages {
+            while s.busy() {
+                s.next().await;
+            }
+            for b in &queue {
+                assert_eq!(
+                    unzstd(&s.take(b.seq).unwrap().unwrap()),
+                    b.segments.concat()
+                );
+            }
+        }
+        let made = shared.created.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(made <= 2, "{made} contexts for 2 permits");
+        assert!(shared.idle_codecs() <= shared.max_idle);
+    }
+
+    #[tokio::test]
+    async fn small_batches_compress_inline() {
+        let pool = pool();
         let small = batches(&[10_000, 10_000]);
         let mut t = stage(2);
         t.start(&small, &pool);

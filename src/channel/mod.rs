@@ -33,10 +33,12 @@
 //! append larger than one request is split only where each piece's tokens are known (per-row
 //! tokens, or dense numeric ones), else refused unless the channel allows
 //! [`OpenChannelOptions::at_least_once_splits`]. At most one append request per channel is in
-//! flight: each carries the continuation token returned by the previous one. Batches of 256 KB or
-//! more are compressed on tokio's blocking pool while the previous request is in flight (two at a
-//! time when the machine has a core to spare, so one busy channel can use two cores), keeping the
-//! actor free to send the next body the moment an ack arrives. When four requests' worth of sealed
+//! flight: each carries the continuation token returned by the previous one, and requests are
+//! spaced at least `1 s / max_requests_per_second` apart (10 a second by default, the service's
+//! per-channel limit). Batches of 256 KB or more are compressed on tokio's blocking pool while the
+//! previous request is in flight (up to two per channel, within the client-wide limit below, so
+//! one busy channel can use two cores), keeping the actor free to send the next body the moment an
+//! ack arrives. When four requests' worth of sealed
 //! batches are waiting, the actor stops taking appends until they drain: a producer faster than the
 //! server stays a few requests ahead of it instead of filling the memory budget. A batch's start
 //! token is its first row's, its end token its last row's.
@@ -57,13 +59,15 @@
 //! A batch counts at its compressed size from the moment its body is ready (its row buffers are
 //! freed then), whether or not it has been sent. Idle row buffers kept for reuse (at most two
 //! requests' worth a channel and, for the whole client, the smaller of 1/16 of the budget and
-//! 32 MiB) are inside the budget too: that much is set aside for them. Outside it, each channel
-//! has an overhead while it is sending: its zstd context (about 1 MB at level 1; zstd streams
-//! over the batch straight into the body, with no batch-sized buffers of its own) and the body
-//! being compressed. A channel with nothing to send for 5 s frees its context and idle buffers.
-//! The client adds one context per spare core (for second compressions), and the allocator its
-//! own fragmentation: the README's Performance section has measured figures.
-//!
+//! 32 MiB) are inside the budget too: that much is set aside for them. Outside it are the
+//! client's compression contexts and the bodies being compressed, both bounded per client, not per
+//! channel: at most `max(cores, 2)` large batches compress at once, client-wide (channels take
+//! turns in the order they asked), and the zstd contexts (about 1 MB each at level 1) are pooled by
+//! the client, which keeps a few idle — so a thousand busy channels hold a handful of contexts, and
+//! an idle channel only its handle, task and queues (a few KB; it frees its idle row buffers after
+//! 5 s). The allocator adds its own fragmentation: the README's Performance section has measured
+//! figures.
+
 //! One channel whose commits never arrive keeps its sent batches, which can fill the shared
 //! budget and make appends on every channel wait; see *Commit tracking* for how such a channel
 //! is detected.
@@ -271,6 +275,9 @@ pub(crate) struct ChannelSettings {
     /// Longest time one automatic recovery (reopen + replay, all attempts) may take before
     /// the channel fails. Default 2 min.
     pub(crate) recovery_timeout: Duration,
+    /// At most this many append requests per channel per second (0: no limit). Default 10,
+    /// the service's per-channel limit.
+    pub(crate) max_requests_per_second: u32,
 }
 
 impl Default for ChannelSettings {
@@ -284,6 +291,7 @@ impl Default for ChannelSettings {
             commit_poll_interval: Duration::from_millis(100),
             idle_poll_interval: Duration::from_secs(5),
             recovery_timeout: Duration::from_secs(120),
+            max_requests_per_second: 10,
         }
     }
 }
@@ -371,7 +379,7 @@ struct RuntimeInner {
     poller: Arc<Poller>,
     /// Bounds the idle row buffers all channels keep for reuse.
     pool_limit: Arc<pool::PoolLimit>,
-    /// Spare cores for a channel's second concurrent compression.
+    /// The client's compression jobs and zstd contexts, shared by all channels.
     compress_permits: compress::CompressPermits,
     next_id: AtomicU64,
     closed: AtomicBool,
@@ -442,6 +450,10 @@ impl ChannelRuntime {
         let budget = Budget::with_reserve(settings.memory_budget_bytes, pooled);
         let poller = Poller::new(Arc::clone(&api), Arc::clone(&settings));
         let pool_limit = pool::PoolLimit::new(pooled);
+        let compressors = compress::compressors(
+            &settings,
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        );
         Self {
             inner: Arc::new(RuntimeInner {
                 api,
@@ -449,9 +461,7 @@ impl ChannelRuntime {
                 budget,
                 poller,
                 pool_limit,
-                compress_permits: compress::compress_permits(
-                    std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-                ),
+                compress_permits: compressors,
                 next_id: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
