@@ -59,9 +59,16 @@ fn nats_available() -> bool {
     false
 }
 
-fn consume_cmd(bin: &Path, nats: &str, shards: u32, emulator: &str, key: &Path) -> Command {
+fn consume_cmd(
+    bin: &Path,
+    nats: &str,
+    stream: &str,
+    shards: u32,
+    emulator: &str,
+    key: &Path,
+) -> Command {
     let mut cmd = Command::new(bin);
-    cmd.args(["consume", "--nats", nats, "--stream", STREAM, "--shards"])
+    cmd.args(["consume", "--nats", nats, "--stream", stream, "--shards"])
         .arg(shards.to_string())
         .args([
             "--database",
@@ -160,7 +167,7 @@ fn consumer_killed_repeatedly_and_broker_restarted_lands_every_sequence_once() {
     let mut killed_while_publishing = 0;
     for round in 0..kills {
         let mut consumer = Guard(
-            consume_cmd(bin, &nats_url, shards, &emulator.url(), &key)
+            consume_cmd(bin, &nats_url, STREAM, shards, &emulator.url(), &key)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -213,7 +220,7 @@ fn consumer_killed_repeatedly_and_broker_restarted_lands_every_sequence_once() {
     let published = finish(publisher, Duration::from_secs(120), "publish");
     let published: serde_json::Value =
         serde_json::from_str(&published).expect("publish's JSON line");
-    let final_consumer = consume_cmd(bin, &nats_url, shards, &emulator.url(), &key)
+    let final_consumer = consume_cmd(bin, &nats_url, STREAM, shards, &emulator.url(), &key)
         .arg("--until-idle")
         .arg("2s")
         .stdout(Stdio::piped())
@@ -284,4 +291,98 @@ fn landed_rows(emulator: &Emulator) -> u64 {
         .unwrap()[0][0]
         .as_u64()
         .unwrap()
+}
+
+#[test]
+fn consume_attaches_to_a_stream_provisioned_elsewhere_and_leaves_it_as_it_was() {
+    if !nats_available() {
+        return;
+    }
+    let bin = common::example::sensor_stream_bin();
+    let nats = nats_server::NatsServer::start(None).expect("start nats-server");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Someone else's stream: other name, wider subjects, memory storage, a size limit.
+    let config = async_nats::jetstream::stream::Config {
+        name: "PLANT_7".into(),
+        subjects: vec!["sensors.>".into()],
+        storage: async_nats::jetstream::stream::StorageType::Memory,
+        max_messages: 100_000,
+        ..Default::default()
+    };
+    let js = rt.block_on(broker::connect(&nats.url())).unwrap();
+    rt.block_on(js.create_stream(config.clone()))
+        .expect("provision the stream");
+    let mut emu_config = EmulatorConfig::default();
+    emu_config.ddl = vec![SETUP_SQL.to_string()];
+    emu_config.public_keys = vec![common::TEST_PUBLIC_KEY.to_string()];
+    emu_config.commit_delay = Duration::from_millis(100);
+    let emulator = rt.block_on(Emulator::start(emu_config)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.p8");
+    std::fs::write(&key, common::TEST_KEY).unwrap();
+
+    let publish = Command::new(bin)
+        .args([
+            "publish",
+            "--nats",
+            &nats.url(),
+            "--stream",
+            "PLANT_7",
+            "--shards",
+            "2",
+        ])
+        .args(["--count", "300", "--rate", "10000", "--seed", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    finish(Guard(publish), Duration::from_secs(60), "publish");
+    let mut consume = consume_cmd(bin, &nats.url(), "PLANT_7", 2, &emulator.url(), &key);
+    consume.args(["--until-idle", "1s"]);
+    let consume = consume
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let consumed = finish(Guard(consume), Duration::from_secs(60), "consume");
+    let consumed: serde_json::Value = serde_json::from_str(&consumed).unwrap();
+
+    let rows = emulator
+        .query(&format!(
+            "SELECT SHARD, STREAM_SEQ FROM {TABLE} ORDER BY STREAM_SEQ"
+        ))
+        .unwrap();
+    let landed: Vec<u64> = rows.iter().map(|r| r[1].as_u64().unwrap()).collect();
+    assert_eq!(
+        landed,
+        (1..=300).collect::<Vec<u64>>(),
+        "every sequence once"
+    );
+    let rows_by_shard: u64 = (0..2)
+        .map(|s| {
+            consumed["consumed"][s.to_string()]["rows"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(rows_by_shard, 300);
+    let info = rt
+        .block_on(async {
+            js.get_stream("PLANT_7")
+                .await
+                .unwrap()
+                .info()
+                .await
+                .map(|i| i.config.clone())
+        })
+        .unwrap();
+    assert_eq!(
+        (info.subjects, info.storage, info.max_messages),
+        (config.subjects, config.storage, config.max_messages),
+        "the consumer changed the stream's settings"
+    );
+    assert!(
+        rt.block_on(js.get_stream("SENSORS")).is_err(),
+        "no stream of ours was created"
+    );
 }
