@@ -307,8 +307,16 @@ pub async fn run(args: RunArgs) -> Result<()> {
             rate: args.rate,
             seed,
         };
+        let stop_consumers = stop_tx.clone();
         tokio::spawn(async move {
-            let published = publish(&js, &opts, &stats, &stop).await?;
+            let published = match publish(&js, &opts, &stats, &stop).await {
+                Ok(p) => p,
+                Err(e) => {
+                    // No target will ever be set: stop the consumers (they commit what they read).
+                    let _ = stop_consumers.send(true);
+                    return Err(e);
+                }
+            };
             // Everything is stored: each shard's consumer is done at the shard's last sequence.
             let mut targets = Vec::new();
             for shard in 0..shards {
