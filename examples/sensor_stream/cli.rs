@@ -1,0 +1,203 @@
+//! Command-line interface (other tools depend on it: keep the flags stable).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A continuous sensor feed from NATS JetStream into Snowflake, exactly once by stream sequence.
+///
+/// Without a subcommand: a private nats-server and an embedded emulator (or a real account
+/// with --profile / SNOWFLAKE_* variables); publish for 20 s at 1,000 events/s, consume,
+/// report.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sensor_stream",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A part of the pipeline to run as its own process.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of the all-in-one run.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Publish sensor readings to `sensors.<shard>`; last stdout line {"published": {...}}.
+    Publish(PublishArgs),
+    /// Consume the stream into Snowflake, exactly once; last stdout line {"consumed": {...}}.
+    Consume(ConsumeArgs),
+}
+
+/// The broker and the stream.
+#[derive(Debug, Clone, Args)]
+pub struct StreamArgs {
+    /// Stream name (attached to if it exists, else created with subjects `sensors.*`).
+    #[arg(long, default_value = "SENSORS")]
+    pub stream: String,
+    /// Number of shards: subjects `sensors.0` .. `sensors.<N-1>`, one channel each.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub shards: u32,
+}
+
+/// `sensor_stream publish`.
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// NATS server URL, e.g. nats://127.0.0.1:4222.
+    #[arg(long)]
+    pub nats: String,
+    /// Stream and shards.
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    /// Number of events.
+    #[arg(long)]
+    pub count: u64,
+    /// Events per second (1 to 10000).
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u32,
+    /// Random seed; the same seed gives the same readings. Random when omitted (and printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// How to reach Snowflake and tune the stream.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Connection profile (the official SDK's profile.json); otherwise SNOWFLAKE_* variables.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// How long rows may wait in the client before they are sent (latency vs request count).
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub max_client_lag: Duration,
+    /// Most rows per append (one broker batch).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_max: u32,
+}
+
+/// `sensor_stream consume`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsumeArgs {
+    /// NATS server URL, e.g. nats://127.0.0.1:4222.
+    #[arg(long)]
+    pub nats: String,
+    /// Stream and shards.
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    /// Destination database.
+    #[arg(long)]
+    pub database: String,
+    /// Destination schema.
+    #[arg(long)]
+    pub schema: String,
+    /// Destination pipe (e.g. SENSOR_READINGS_PIPE from sql/setup.sql).
+    #[arg(long)]
+    pub pipe: String,
+    /// Connection.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Exit after this long with nothing new and everything committed (e.g. 5s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub until_idle: Option<Duration>,
+}
+
+/// The all-in-one run.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Use this NATS server instead of starting a private one.
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// Stream and shards.
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    /// How long to publish.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Events per second (1 to 10000).
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u32,
+    /// Random seed of the readings. Random when omitted (and printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Publish everything first, then consume the backlog (measures drain throughput).
+    #[arg(long)]
+    pub backlog: bool,
+    /// Connection (default: an embedded emulator).
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Commit delay of the embedded emulator (its default is 1 s).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub commit_delay: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_the_documented_commands() {
+        let cli = Cli::try_parse_from(["sensor_stream"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.duration, Duration::from_secs(20));
+        assert_eq!(cli.run.rate, 1000);
+        let cli = Cli::try_parse_from([
+            "sensor_stream",
+            "publish",
+            "--nats",
+            "nats://127.0.0.1:4222",
+            "--stream",
+            "S",
+            "--shards",
+            "16",
+            "--count",
+            "500",
+            "--rate",
+            "10000",
+            "--seed",
+            "3",
+        ])
+        .unwrap();
+        let Some(Command::Publish(p)) = cli.command else {
+            panic!("publish")
+        };
+        assert_eq!(
+            (p.stream.shards, p.count, p.rate, p.seed),
+            (16, 500, 10_000, Some(3))
+        );
+        let cli = Cli::try_parse_from([
+            "sensor_stream",
+            "consume",
+            "--nats",
+            "nats://h:1",
+            "--database",
+            "D",
+            "--schema",
+            "S",
+            "--pipe",
+            "P",
+            "--profile",
+            "p.json",
+            "--until-idle",
+            "3s",
+        ])
+        .unwrap();
+        let Some(Command::Consume(c)) = cli.command else {
+            panic!("consume")
+        };
+        assert_eq!(c.until_idle, Some(Duration::from_secs(3)));
+        assert_eq!((c.stream.stream.as_str(), c.stream.shards), ("SENSORS", 4));
+        assert!(Cli::try_parse_from(["sensor_stream", "publish", "--nats", "x"]).is_err());
+        assert!(Cli::try_parse_from(["sensor_stream", "--shards", "0"]).is_err());
+    }
+}
