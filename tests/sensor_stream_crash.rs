@@ -137,6 +137,7 @@ fn consumer_killed_repeatedly_and_broker_restarted_lands_every_sequence_once() {
     config.public_keys = vec![common::TEST_PUBLIC_KEY.to_string()];
     config.commit_delay = Duration::from_millis(300);
     config.data_dir = Some(dir.path().join("emulator"));
+    config.strict_offsets = true;
     let emulator: Emulator = rt
         .block_on(Emulator::start(config))
         .expect("start the emulator");
@@ -316,6 +317,7 @@ fn consume_attaches_to_a_stream_provisioned_elsewhere_and_leaves_it_as_it_was() 
     emu_config.ddl = vec![SETUP_SQL.to_string()];
     emu_config.public_keys = vec![common::TEST_PUBLIC_KEY.to_string()];
     emu_config.commit_delay = Duration::from_millis(100);
+    emu_config.strict_offsets = true;
     let emulator = rt.block_on(Emulator::start(emu_config)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.p8");

@@ -102,22 +102,13 @@ pub fn channel_name(stream: &str, shard: u32) -> String {
     format!("{stream}_{shard}")
 }
 
-/// The one place rows go into a channel: one append, tokens = first and last stream sequence.
-///
-/// Sequences are sparse per shard, so the token span is at least the row count; the batch is
-/// one broker batch (at most `batch_max` small rows), far under one request, so it is never
-/// split. When the SDK's per-row form lands this becomes
-/// `channel.append_rows_with_tokens(rows.iter().map(|r| (r, OffsetToken::from(r.stream_seq))))`.
+/// The one place rows go into a channel: one append of one broker batch, every row with its
+/// stream sequence as its offset token.
 async fn append_batch(channel: &Channel, rows: &[Reading]) -> Result<()> {
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-        return Ok(());
-    };
+    // Each row carries its own stream sequence: the sequences of one shard increase but are
+    // not dense, and per-row tokens keep every request exact whatever its size.
     channel
-        .append_rows(
-            rows,
-            Some(OffsetToken::from(first.stream_seq)),
-            Some(OffsetToken::from(last.stream_seq)),
-        )
+        .append_rows_with_tokens(rows.iter().map(|r| (r, OffsetToken::from(r.stream_seq))))
         .await
         .with_context(|| format!("append to channel {} failed", channel.name()))
 }

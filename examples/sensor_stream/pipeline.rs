@@ -237,6 +237,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         config.ddl = vec![SETUP_SQL.to_string()];
         config.public_keys = vec![public_pem];
         config.commit_delay = args.commit_delay;
+        // Stream sequences are per-row tokens: a request whose tokens cannot name its rows is a bug.
+        config.strict_offsets = true;
         let emulator = Emulator::start(config)
             .await
             .context("cannot start the embedded emulator")?;
