@@ -858,6 +858,21 @@ impl Actor {
     /// REST layer retries each one). Abort, client shutdown and the handle being dropped are
     /// honoured meanwhile.
     async fn recover(&mut self, reason: String, lost_response: bool) {
+        if self.shared.handle_dropped.is_cancelled() {
+            // The application let go of this channel: reopening it now would take it away from
+            // whoever owns it since (a new handle, another process) and replay rows that owner
+            // resumed after the committed token: duplicates. Give up instead.
+            let e = Error::ChannelInvalidated {
+                channel: self.shared.name().to_owned(),
+                reason: format!(
+                    "{reason}; the handle was dropped, so the channel is not reopened: rows not                      yet committed are dropped (resume after the committed offset token)"
+                ),
+                last_committed: self.committed_rx.borrow().clone(),
+                source: None,
+            };
+            self.fail("invalidated after its handle was dropped".into(), e);
+            return;
+        }
         let episode_deadline = Instant::now() + self.settings.recovery_timeout;
         match self
             .recover_until(reason, lost_response, episode_deadline)

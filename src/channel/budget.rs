@@ -148,7 +148,6 @@ impl BudgetBytes {
     }
 
     /// How many bytes this guard holds.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.n
     }

@@ -52,9 +52,13 @@
 //! Batches are kept, compressed, until the server reports their end token committed — that is what
 //! makes automatic replay possible — and their bytes count against the budget until then. Batches
 //! without an end offset token are released as soon as every batch before them is committed. The
-//! memory held is at most the budget plus the append calls in progress (an append is serialized
-//! before it waits for room, and the leading requests of an append split across several stop
-//! counting once sent, so an append larger than the whole budget still completes).
+//! rows `append_rows` serializes are inside the budget however many producers wait: it first waits
+//! for room for an append the size of the channel's previous one, then serializes (when the rows
+//! turn out larger and the rest is not free, it lets its part go and waits for the whole, never
+//! holding part of the budget while waiting). Outside the budget are only the single rows
+//! (`append_row`) and NDJSON (`append_raw`) callers already hold while they wait, and the
+//! misestimate of an append larger than its channel's previous one. An append larger than half
+//! the budget is admitted piece by piece, so one larger than the whole budget still completes.
 //!
 //! A batch counts at its compressed size from the moment its body is ready (its row buffers are
 //! freed then), whether or not it has been sent. Idle row buffers kept for reuse (at most two
@@ -570,6 +574,7 @@ impl ChannelRuntime {
             last_token: std::sync::Mutex::new(None),
             unyielded: AtomicUsize::new(0),
             at_least_once_splits,
+            typical_append: AtomicUsize::new(0),
         })
     }
 
@@ -654,6 +659,8 @@ pub struct Channel {
     unyielded: AtomicUsize,
     /// See [`OpenChannelOptions::at_least_once_splits`].
     at_least_once_splits: bool,
+    /// Budget held by this handle's last append, reserved before the next one is serialized.
+    typical_append: AtomicUsize,
 }
 
 impl std::fmt::Debug for Channel {
@@ -804,15 +811,21 @@ impl Channel {
                 end: offset_token,
             },
         );
-        async move { self.admit(prepared?).await }
+        async move {
+            self.admit(prepared?, budget::BudgetBytes::detached(0))
+                .await
+        }
     }
 
     /// Appends rows, in order, with optional start and end offset tokens (the tokens of the
     /// first and last row; the committed token becomes `end_offset_token` once they are all
     /// committed).
     ///
-    /// Rows are serialized when this method is called. The future resolves when the rows are
-    /// admitted to the client's buffer (the backpressure point), not when they are delivered.
+    /// Rows are serialized when the future runs, once the memory budget has room for an append
+    /// the size of this channel's previous one: appends waiting for room hold their rows
+    /// unserialized, so the budget bounds the serialized rows however many producers wait. The
+    /// future resolves when the rows are admitted to the client's buffer (the backpressure
+    /// point), not when they are delivered.
     /// An append that fits in one request is never split across requests. An append larger
     /// than one request is split at row boundaries only when every request can carry the exact
     /// tokens of its rows: when the tokens are dense numbers (`end = start + rows - 1`, one per
@@ -833,24 +846,25 @@ impl Channel {
     /// append larger than half the memory budget (or split into more than 32 requests), which
     /// is admitted piece by piece: dropping it midway leaves a leading part of the pieces
     /// buffered, each with its own exact tokens.
-    pub fn append_rows<I>(
-        &self,
+    pub fn append_rows<'a, I>(
+        &'a self,
         rows: I,
         start_offset_token: Option<OffsetToken>,
         end_offset_token: Option<OffsetToken>,
-    ) -> impl Future<Output = Result<()>> + Send + '_
+    ) -> impl Future<Output = Result<()>> + Send + 'a
     where
-        I: IntoIterator,
+        I: IntoIterator + Send + 'a,
         I::Item: Serialize,
     {
-        let prepared = self.prepare_rows(
-            rows,
-            Tokens::Span {
+        async move {
+            let reserved = self.reserve().await?;
+            let tokens = Tokens::Span {
                 start: start_offset_token,
                 end: end_offset_token,
-            },
-        );
-        async move { self.admit(prepared?).await }
+            };
+            let prepared = self.prepare_rows(rows, tokens)?;
+            self.admit(prepared, reserved).await
+        }
     }
 
     /// Appends already-encoded NDJSON (one JSON object per line; a missing final newline is
@@ -876,7 +890,10 @@ impl Channel {
                 end: end_offset_token,
             },
         );
-        async move { self.admit(prepared?).await }
+        async move {
+            self.admit(prepared?, budget::BudgetBytes::detached(0))
+                .await
+        }
     }
 
     /// Appends rows that each carry their own offset token, in order: `(row, token)` pairs
@@ -896,16 +913,19 @@ impl Channel {
     ///
     /// # Cancellation
     /// As [`append_rows`](Self::append_rows).
-    pub fn append_rows_with_tokens<I, T>(
-        &self,
+    pub fn append_rows_with_tokens<'a, I, T>(
+        &'a self,
         rows: I,
-    ) -> impl Future<Output = Result<()>> + Send + '_
+    ) -> impl Future<Output = Result<()>> + Send + 'a
     where
-        I: IntoIterator<Item = (T, OffsetToken)>,
+        I: IntoIterator<Item = (T, OffsetToken)> + Send + 'a,
         T: Serialize,
     {
-        let prepared = self.prepare_tokened(rows);
-        async move { self.admit(prepared?).await }
+        async move {
+            let reserved = self.reserve().await?;
+            let prepared = self.prepare_tokened(rows)?;
+            self.admit(prepared, reserved).await
+        }
     }
 
     /// Like [`append_rows_with_tokens`](Self::append_rows_with_tokens) but never waits (all
@@ -1018,10 +1038,28 @@ impl Channel {
             })
     }
 
-    async fn admit(&self, p: Prepared) -> Result<()> {
+    /// Waits until the budget has room for an append the size of this channel's previous one
+    /// (a quarter more, at most half the budget), and takes it, before the rows are serialized: producers
+    /// waiting for room then hold their rows unserialized, so serialized rows are always inside
+    /// the budget, however many producers wait.
+    async fn reserve(&self) -> Result<budget::BudgetBytes> {
+        self.shared.check_open()?;
+        let budget = &self.rt.budget;
+        // A quarter more than last time: buffers are charged at their capacity, and a reused
+        // buffer may be somewhat larger than the rows it holds.
+        let typical = self.typical_append.load(Ordering::Relaxed);
+        let want = (typical + typical / 4).min(budget.total() / 2);
+        let (bytes, waited) = budget.acquire(want).await?;
+        self.record_wait(waited);
+        Ok(bytes)
+    }
+
+    /// Admits `p`, using the budget `reserved` for it beforehand (see [`reserve`](Self::reserve)).
+    async fn admit(&self, p: Prepared, reserved: budget::BudgetBytes) -> Result<()> {
         let last = p.last.clone();
         let bytes = p.encoded.bytes;
-        self.admit_inner(p).await?;
+        self.typical_append.store(p.encoded.held, Ordering::Relaxed);
+        self.admit_inner(p, reserved).await?;
         self.record_token(last);
         // An append that finds room in the budget never waits, so a producer looping over
         // `append_*` would keep its worker thread for as long as the budget lasts (tens of
@@ -1078,7 +1116,7 @@ impl Channel {
         ))
     }
 
-    async fn admit_inner(&self, p: Prepared) -> Result<()> {
+    async fn admit_inner(&self, p: Prepared, mut reserved: budget::BudgetBytes) -> Result<()> {
         if p.encoded.rows == 0 {
             return Ok(());
         }
@@ -1089,8 +1127,26 @@ impl Channel {
         let pieces = p.encoded.pieces.len();
         self.record_admitted(&p.encoded);
         if total <= budget.total() / 2 && pieces <= MAX_ATOMIC_PIECES {
-            let (bytes, waited) = budget.acquire(total).await?;
-            self.record_wait(waited);
+            let bytes = if reserved.len() >= total {
+                reserved.shrink_to(total);
+                reserved
+            } else {
+                // Take the rest now if it is free; otherwise let the reservation go and wait for
+                // the whole (never wait while holding part of the budget: producers holding
+                // parts could otherwise wait for each other forever).
+                match budget.try_acquire(total - reserved.len()) {
+                    Ok(more) => {
+                        reserved.merge(more);
+                        reserved
+                    }
+                    Err(_) => {
+                        drop(reserved);
+                        let (bytes, waited) = budget.acquire(total).await?;
+                        self.record_wait(waited);
+                        bytes
+                    }
+                }
+            };
             let permits = self
                 .tx
                 .reserve_many(pieces)
@@ -1100,6 +1156,7 @@ impl Channel {
                 permit.send(Cmd::Append(chunk));
             }
         } else {
+            drop(reserved);
             for (piece, t) in p.encoded.pieces.into_iter().zip(p.tokens) {
                 let (bytes, waited) = budget.acquire(piece.held).await?;
                 self.record_wait(waited);

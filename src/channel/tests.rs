@@ -1474,3 +1474,99 @@ async fn requests_are_paced_to_the_per_channel_limit() {
         }
     }
 }
+
+/// A handle dropped without `close()` still sends its buffer, but when the channel was taken
+/// over meanwhile (a new handle or another process opened it), it never reopens it: that would
+/// steal the channel back and replay rows its new owner resumed after the committed token.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_handle_never_reopens_a_channel_taken_over_by_another_writer() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_rows((0..10).map(|id| Row { id }), tok(0), tok(9))
+        .await
+        .unwrap();
+    fake.reopen_elsewhere("c", None);
+    let opens = fake.opens("c");
+    drop(ch);
+    tokio::time::sleep(super::actor::DROP_FLUSH_TIMEOUT + Duration::from_secs(5)).await;
+    assert_eq!(
+        fake.opens("c"),
+        opens,
+        "the dropped handle reopened the channel"
+    );
+    assert!(fake.committed_rows("c").is_empty());
+    assert_eq!(client.inner_runtime().budget_used(), 0);
+}
+
+/// A row that counts how often it was serialized.
+struct Counted(u64, Arc<std::sync::atomic::AtomicUsize>);
+
+impl Serialize for Counted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("id", &self.0)?;
+        m.serialize_entry("pad", &"p".repeat(100))?;
+        m.end()
+    }
+}
+
+/// With the budget full, producers wait for room *before* serializing: the rows they hold
+/// stay unserialized, so serialized rows never pile up outside the budget however many
+/// producers wait (at 1,000 channels that was hundreds of MB).
+#[tokio::test(start_paused = true)]
+async fn producers_waiting_for_the_budget_hold_no_serialized_rows() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 8192,
+            memory_budget_bytes: 64 << 10,
+            max_client_lag: Duration::from_millis(10),
+            ..settings()
+        },
+    );
+    let serialized = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let rows = |from: u64| {
+        let s = Arc::clone(&serialized);
+        (from..from + 50).map(move |id| Counted(id, Arc::clone(&s)))
+    };
+    let mut channels = Vec::new();
+    for i in 0..8 {
+        let ch = Arc::new(open(&client, &format!("c{i}")).await);
+        // ~6 KB each: 48 KB of the 60 KB the budget leaves to rows.
+        ch.append_rows(rows(0), tok(0), tok(49)).await.unwrap();
+        channels.push(ch);
+    }
+    let before = serialized.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(before, 400);
+    let mut tasks = Vec::new();
+    for ch in &channels {
+        let ch = Arc::clone(ch);
+        let rows = rows(50);
+        tasks.push(tokio::spawn(async move {
+            ch.append_rows(rows, tok(50), tok(99)).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = serialized.load(std::sync::atomic::Ordering::Relaxed) - before;
+    // Room for about two more appends: the other producers wait with their rows unserialized.
+    assert!(
+        after <= 150,
+        "{after} rows serialized while the budget was full"
+    );
+    assert!(
+        tasks.iter().any(|t| !t.is_finished()),
+        "some producers wait"
+    );
+    for (i, _) in channels.iter().enumerate() {
+        fake.commit(&format!("c{i}"));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(serialized.load(std::sync::atomic::Ordering::Relaxed), 800);
+}
