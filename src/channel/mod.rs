@@ -846,6 +846,8 @@ impl Channel {
     /// append larger than half the memory budget (or split into more than 32 requests), which
     /// is admitted piece by piece: dropping it midway leaves a leading part of the pieces
     /// buffered, each with its own exact tokens.
+    // Not `async fn`: the signature states that the future is `Send`.
+    #[allow(clippy::manual_async_fn)]
     pub fn append_rows<'a, I>(
         &'a self,
         rows: I,
@@ -913,6 +915,8 @@ impl Channel {
     ///
     /// # Cancellation
     /// As [`append_rows`](Self::append_rows).
+    // Not `async fn`: the signature states that the future is `Send`.
+    #[allow(clippy::manual_async_fn)]
     pub fn append_rows_with_tokens<'a, I, T>(
         &'a self,
         rows: I,
