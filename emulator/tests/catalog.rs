@@ -613,7 +613,10 @@ fn short_pipe_form_copies_into_the_table_by_column_name() {
 
     for (bad, says) in [
         ("CREATE PIPE p AS COPY INTO orders junk", "found junk"),
-        ("CREATE PIPE p AS COPY INTO orders (order_id)", "needs a transform"),
+        (
+            "CREATE PIPE p AS COPY INTO orders (order_id)",
+            "needs a transform",
+        ),
     ] {
         let (_, _, message) = statement_error(&format!(
             "{PRELUDE} CREATE TABLE orders (order_id int); {bad};"
