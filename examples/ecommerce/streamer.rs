@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
+use snowpipe_streaming::{Channel, CloseOptions, OffsetToken, StreamingIngestClient};
 
 use crate::generator::{item_id, split_item_id, Plan, ITEM_PREFIX, ORDER_PREFIX};
 
@@ -319,9 +319,7 @@ async fn session(
     stats: &Arc<InstanceStats>,
     run_started: Instant,
 ) -> Result<()> {
-    let plan = &opts.plan;
     let i = stats.instance;
-    let n = plan.orders_of(i);
     let (orders_name, items_name) = channel_names(i, &opts.channel_suffix);
     let open = |pipe: &'static str, name: String| async move {
         client
@@ -330,18 +328,72 @@ async fn session(
             .with_context(|| format!("cannot open channel {name} on {DATABASE}.{SCHEMA}.{pipe}"))
     };
     let orders_ch = open(ORDERS_PIPE, orders_name.clone()).await?;
-    let items_ch = open(ORDER_ITEMS_PIPE, items_name.clone()).await?;
-    let first_session = stats.sessions.fetch_add(1, Ordering::Relaxed) == 0;
+    let items_ch = match open(ORDER_ITEMS_PIPE, items_name.clone()).await {
+        Ok(ch) => ch,
+        Err(e) => {
+            release(orders_ch).await;
+            return Err(e);
+        }
+    };
+    stats.sessions.fetch_add(1, Ordering::Relaxed);
+    let names = (orders_name.as_str(), items_name.as_str());
+    match pump(&orders_ch, &items_ch, names, opts, index, stats).await {
+        Ok(()) => {
+            tracing::debug!(
+                instance = i,
+                elapsed_ms = run_started.elapsed().as_millis() as u64,
+                "instance committed"
+            );
+            orders_ch
+                .close()
+                .await
+                .with_context(|| format!("closing {orders_name} failed"))?;
+            items_ch
+                .close()
+                .await
+                .with_context(|| format!("closing {items_name} failed"))?;
+            Ok(())
+        }
+        Err(e) => {
+            release(orders_ch).await;
+            release(items_ch).await;
+            Err(e)
+        }
+    }
+}
+
+/// Closes a channel after an error, before it is opened again. A dropped handle would keep
+/// sending (and recovering) in the background for a few seconds, racing the next session's
+/// handle for the channel; closing stops it. Errors are ignored: the channel is likely broken.
+async fn release(channel: Channel) {
+    let _ = channel
+        .close_with(CloseOptions::default().timeout(Duration::from_secs(10)))
+        .await;
+}
+
+/// Resumes after the committed tokens, streams the rest, waits for the last commit.
+async fn pump(
+    orders_ch: &Channel,
+    items_ch: &Channel,
+    (orders_name, items_name): (&str, &str),
+    opts: &StreamOptions,
+    index: &ItemIndex,
+    stats: &Arc<InstanceStats>,
+) -> Result<()> {
+    let plan = &opts.plan;
+    let i = stats.instance;
+    let n = plan.orders_of(i);
+    let first_session = stats.sessions.load(Ordering::Relaxed) == 1;
 
     let done_orders = resume_orders(
         orders_ch.latest_committed_offset_token().as_ref(),
         i,
-        &orders_name,
+        orders_name,
     )?;
     let done_items = resume_items(
         items_ch.latest_committed_offset_token().as_ref(),
         i,
-        &items_name,
+        items_name,
     )?;
     if done_items.seq >= 1 && done_items.seq <= n {
         let count = index.count(done_items.seq).unwrap_or(0);
@@ -396,7 +448,7 @@ async fn session(
     let _items_watch = {
         let s = stats.clone();
         let before = index.before.clone();
-        watch(&items_ch, items_pending.clone(), stats.clone(), move |t| {
+        watch(items_ch, items_pending.clone(), stats.clone(), move |t| {
             if let Ok(pos) = resume_items(Some(t), s.instance, "") {
                 let seq = (pos.seq as usize).min(before.len() - 1);
                 let done = before[seq.saturating_sub(1)] + u64::from(pos.line);
@@ -441,14 +493,14 @@ async fn session(
             }
         }
         if let Some((_, t)) = orders.last() {
-            append_with_tokens(&orders_ch, &orders)
+            append_with_tokens(orders_ch, &orders)
                 .await
                 .with_context(|| format!("append to {orders_name} failed"))?;
             push(&orders_pending, t);
             last_tokens.0 = Some(t.clone());
         }
         if let Some((_, t)) = items.last() {
-            append_with_tokens(&items_ch, &items)
+            append_with_tokens(items_ch, &items)
                 .await
                 .with_context(|| format!("append to {items_name} failed"))?;
             push(&items_pending, t);
@@ -466,8 +518,8 @@ async fn session(
 
     // Send the tail now rather than after the client lag, and wait for its commit.
     for (channel, token, name) in [
-        (&orders_ch, &last_tokens.0, &orders_name),
-        (&items_ch, &last_tokens.1, &items_name),
+        (orders_ch, &last_tokens.0, orders_name),
+        (items_ch, &last_tokens.1, items_name),
     ] {
         if let Some(token) = token {
             channel
@@ -484,19 +536,6 @@ async fn session(
     stats
         .items_committed
         .store(index.total(), Ordering::Relaxed);
-    tracing::debug!(
-        instance = i,
-        elapsed_ms = run_started.elapsed().as_millis() as u64,
-        "instance committed"
-    );
-    orders_ch
-        .close()
-        .await
-        .with_context(|| format!("closing {orders_name} failed"))?;
-    items_ch
-        .close()
-        .await
-        .with_context(|| format!("closing {items_name} failed"))?;
     Ok(())
 }
 
