@@ -171,7 +171,7 @@ fn crashed_and_restarted_instances_land_every_id_once() {
     let opts = StreamOptions {
         plan,
         batch: 40,
-        rate: 4000.0,
+        rate: 1000.0,
         channel_suffix: String::new(),
         commit_timeout: Duration::from_secs(30),
         max_failures: 5,
@@ -198,7 +198,7 @@ fn crashed_and_restarted_instances_land_every_id_once() {
             let (url, pem, opts, s) = (emu.url(), private_pem.clone(), opts.clone(), stats());
             async move { run(client(&url, &pem).await, opts, s).await }
         });
-        std::thread::sleep(Duration::from_millis(rng.gen_range(150..500)));
+        std::thread::sleep(Duration::from_millis(rng.gen_range(100..350)));
         if !task.is_finished() {
             crashed_with_work += 1;
         }
