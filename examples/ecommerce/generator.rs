@@ -270,7 +270,7 @@ pub fn mix(mut z: u64) -> u64 {
 
 /// The segment of a customer: 20 % Premium, 45 % Standard, 35 % Basic.
 pub fn segment_of(customer_id: u64) -> Segment {
-    match mix(customer_id ^ 0x5e97_e17) % 100 {
+    match mix(customer_id ^ 0x05e9_7e17) % 100 {
         0..=19 => Segment::Premium,
         20..=64 => Segment::Standard,
         _ => Segment::Basic,

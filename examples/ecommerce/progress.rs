@@ -43,7 +43,7 @@ pub fn line(stats: &[Arc<InstanceStats>], elapsed: Duration, rows_per_s: f64) ->
         thousands(items),
         thousands(items_total),
         thousands(rows_per_s as u64),
-        if n > 0 { thousands(ms / n) } else { "-".into() },
+        ms.checked_div(n).map_or("-".into(), thousands),
     );
     if stats.len() > 1 {
         out.push_str(" | per instance");
@@ -112,11 +112,10 @@ pub fn summary(stats: &[Arc<InstanceStats>], elapsed: Duration) -> String {
                 thousands(s.rows_committed_this_run()),
                 thousands(s.rows_sent.load(Ordering::Relaxed)),
                 thousands((s.rows_committed_this_run() as f64 / took) as u64),
-                if n > 0 {
-                    thousands(s.commit_ms_sum.load(Ordering::Relaxed) / n)
-                } else {
-                    "-".into()
-                },
+                s.commit_ms_sum
+                    .load(Ordering::Relaxed)
+                    .checked_div(n)
+                    .map_or("-".into(), thousands),
                 thousands(s.commit_ms_max.load(Ordering::Relaxed)),
                 s.sessions.load(Ordering::Relaxed).to_string(),
             ]

@@ -434,16 +434,11 @@ async fn pump(
     let items_pending = Pending::default();
     let _orders_watch = {
         let s = stats.clone();
-        watch(
-            &orders_ch,
-            orders_pending.clone(),
-            stats.clone(),
-            move |t| {
-                if let Ok(seq) = resume_orders(Some(t), s.instance, "") {
-                    s.orders_committed.store(seq.min(n), Ordering::Relaxed);
-                }
-            },
-        )
+        watch(orders_ch, orders_pending.clone(), stats.clone(), move |t| {
+            if let Ok(seq) = resume_orders(Some(t), s.instance, "") {
+                s.orders_committed.store(seq.min(n), Ordering::Relaxed);
+            }
+        })
     };
     let _items_watch = {
         let s = stats.clone();
