@@ -10,24 +10,39 @@ use serde::{Deserialize, Serialize};
 ///
 /// Snowflake treats tokens as opaque strings and never orders them. This crate compares them
 /// only where it must decide whether a token has been committed (for example
-/// [`Channel::wait_for_commit`](crate::Channel::wait_for_commit)):
+/// [`Channel::wait_for_commit`](crate::Channel::wait_for_commit), `watch_committed` and the
+/// check that tokens appended on a channel strictly increase):
 ///
-/// * when both tokens are canonical unsigned integers (`"0"`, `"42"`, no sign, no leading
-///   zeros, fitting in a `u64`), they compare **numerically**, so `"10"` is after `"9"`;
-/// * otherwise they compare only for **equality**; [`OffsetToken::partial_cmp_numeric`]
-///   returns `None`.
+/// * a token made of a **prefix and a decimal number** (`"order_42"`, `"item_7"`, or just
+///   `"42"` with the empty prefix) is split at the run of ASCII digits that ends it; the number
+///   must be canonical (`"0"`, `"42"`: no sign, no leading zeros, fitting in a `u64`);
+/// * two such tokens with the **same prefix** compare **by their number**, so `"10"` is after
+///   `"9"` and `"order_10"` after `"order_9"`;
+/// * otherwise (different prefixes, no number, a non-canonical number such as `"order_007"`)
+///   they compare only for **equality**; [`OffsetToken::partial_cmp_numeric`] returns `None`.
 ///
-/// For exactly-once delivery use strictly increasing numeric tokens (for example a source's
-/// sequence number or a database row id): `OffsetToken::from(id)`.
+/// For exactly-once delivery use strictly increasing numeric tokens with one prefix per
+/// channel (for example a source's sequence number or a database row id):
+/// `OffsetToken::from(id)` or `OffsetToken::from(format!("order_{id}"))`.
 ///
 /// # Examples
 /// ```
+/// use std::cmp::Ordering;
 /// use snowpipe_streaming::OffsetToken;
 /// let a = OffsetToken::from(9u64);
 /// let b = OffsetToken::from("10");
 /// assert_eq!(a.as_u64(), Some(9));
-/// assert_eq!(a.partial_cmp_numeric(&b), Some(std::cmp::Ordering::Less));
+/// assert_eq!(a.partial_cmp_numeric(&b), Some(Ordering::Less));
 /// assert_eq!(OffsetToken::from("abc").partial_cmp_numeric(&b), None);
+///
+/// let order_9 = OffsetToken::from("order_9");
+/// let order_10 = OffsetToken::from("order_10");
+/// assert_eq!(order_10.prefixed_number(), Some(("order_", 10)));
+/// assert_eq!(order_9.partial_cmp_numeric(&order_10), Some(Ordering::Less));
+/// assert!(order_10.reaches(&order_9));
+/// // Different prefixes, or a non-canonical number: equality only.
+/// assert_eq!(order_9.partial_cmp_numeric(&OffsetToken::from("item_10")), None);
+/// assert_eq!(order_9.partial_cmp_numeric(&OffsetToken::from("order_007")), None);
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -71,30 +86,42 @@ impl OffsetToken {
 
     /// The numeric value when the token is a canonical unsigned integer (see the type docs).
     pub fn as_u64(&self) -> Option<u64> {
-        let s = self.0.as_str();
-        if s.is_empty()
-            || (s.len() > 1 && s.starts_with('0'))
-            || !s.bytes().all(|b| b.is_ascii_digit())
-        {
-            return None;
+        match self.prefixed_number() {
+            Some(("", n)) => Some(n),
+            _ => None,
         }
-        s.parse().ok()
     }
 
-    /// Orders two tokens when both are numeric; `Some(Equal)` for identical tokens; `None`
-    /// when they are different and not both numeric.
+    /// The token split into its prefix and its canonical decimal number (see the type docs):
+    /// `"order_42"` gives `Some(("order_", 42))`, `"42"` gives `Some(("", 42))`, and `"abc"`,
+    /// `"order_"` or `"order_007"` give `None`.
+    pub fn prefixed_number(&self) -> Option<(&str, u64)> {
+        let s = self.0.as_str();
+        let digits_at = s
+            .bytes()
+            .rposition(|b| !b.is_ascii_digit())
+            .map_or(0, |i| i + 1);
+        let (prefix, digits) = s.split_at(digits_at);
+        if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
+            return None;
+        }
+        digits.parse().ok().map(|n| (prefix, n))
+    }
+
+    /// Orders two tokens when both are a number with the same prefix (see the type docs);
+    /// `Some(Equal)` for identical tokens; `None` when they are different and not comparable.
     pub fn partial_cmp_numeric(&self, other: &Self) -> Option<Ordering> {
         if self == other {
             return Some(Ordering::Equal);
         }
-        match (self.as_u64(), other.as_u64()) {
-            (Some(a), Some(b)) => Some(a.cmp(&b)),
+        match (self.prefixed_number(), other.prefixed_number()) {
+            (Some((p, a)), Some((q, b))) if p == q => Some(a.cmp(&b)),
             _ => None,
         }
     }
 
     /// Whether `self` (typically the committed token) is at or past `target`: equal, or
-    /// numerically greater or equal when both are numeric.
+    /// numerically greater or equal when both are numbers with the same prefix.
     pub fn reaches(&self, target: &Self) -> bool {
         matches!(
             self.partial_cmp_numeric(target),
@@ -172,6 +199,56 @@ mod tests {
         assert_eq!(OffsetToken::from("+7").as_u64(), None);
         assert_eq!(OffsetToken::from("18446744073709551616").as_u64(), None);
         assert_eq!(OffsetToken::from("0").as_u64(), Some(0));
+    }
+
+    #[test]
+    fn prefixed_tokens_compare_by_their_number() {
+        let t = |s: &str| OffsetToken::from(s);
+        assert_eq!(t("order_10").prefixed_number(), Some(("order_", 10)));
+        assert_eq!(t("item_0").prefixed_number(), Some(("item_", 0)));
+        assert_eq!(t("v2-17").prefixed_number(), Some(("v2-", 17)));
+        assert_eq!(t("42").prefixed_number(), Some(("", 42)));
+        assert!(t("order_10").reaches(&t("order_9")));
+        assert!(!t("order_9").reaches(&t("order_10")));
+        assert!(t("order_9").reaches(&t("order_9")));
+        assert_eq!(
+            t("order_9").partial_cmp_numeric(&t("order_10")),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            t("order_18446744073709551615").partial_cmp_numeric(&t("order_1")),
+            Some(Ordering::Greater)
+        );
+        // Different prefixes, or one prefixed and one bare number: equality only.
+        assert_eq!(t("order_9").partial_cmp_numeric(&t("item_10")), None);
+        assert_eq!(t("order_9").partial_cmp_numeric(&t("9")), None);
+        assert_eq!(t("10").partial_cmp_numeric(&t("order_9")), None);
+        assert!(!t("item_10").reaches(&t("order_9")));
+        // Prefixes are compared exactly (case-sensitive).
+        assert_eq!(t("Order_9").partial_cmp_numeric(&t("order_10")), None);
+    }
+
+    #[test]
+    fn prefixed_tokens_need_a_canonical_number() {
+        let t = |s: &str| OffsetToken::from(s);
+        for s in [
+            "order_",
+            "order_007",
+            "order_00",
+            "order_18446744073709551616",
+            "abc",
+            "order_9x",
+        ] {
+            assert_eq!(t(s).prefixed_number(), None, "{s}");
+        }
+        // "order_007" is not the number 7: it only equals itself.
+        assert_eq!(t("order_007").partial_cmp_numeric(&t("order_8")), None);
+        assert!(t("order_007").reaches(&t("order_007")));
+        assert!(!t("order_8").reaches(&t("order_007")));
+        // A bare leading-zero number keeps today's rule; "0" alone is canonical.
+        assert_eq!(t("007").as_u64(), None);
+        assert_eq!(t("x0").prefixed_number(), Some(("x", 0)));
+        assert_eq!(t("order_7").as_u64(), None);
     }
 
     #[test]

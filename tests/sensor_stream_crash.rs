@@ -125,7 +125,7 @@ fn consumer_killed_repeatedly_and_broker_restarted_lands_every_sequence_once() {
     } else {
         (6_000, 1_000, 5, 3)
     };
-    let bin = common::example::sensor_stream_bin();
+    let bin = &common::example::sensor_stream_bin();
     let dir = tempfile::tempdir().unwrap();
     let mut nats =
         nats_server::NatsServer::start(Some(&dir.path().join("nats"))).expect("start nats-server");
@@ -299,7 +299,7 @@ fn consume_attaches_to_a_stream_provisioned_elsewhere_and_leaves_it_as_it_was() 
     if !nats_available() {
         return;
     }
-    let bin = common::example::sensor_stream_bin();
+    let bin = &common::example::sensor_stream_bin();
     let nats = nats_server::NatsServer::start(None).expect("start nats-server");
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Someone else's stream: other name, wider subjects, memory storage, a size limit.

@@ -8,7 +8,7 @@ mod common;
 
 /// The example binary, built on first use (see `tests/common/example.rs`).
 fn example_bin() -> PathBuf {
-    common::example::ski_resort_bin().to_path_buf()
+    common::example::ski_resort_bin()
 }
 
 #[test]

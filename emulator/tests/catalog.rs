@@ -591,3 +591,36 @@ fn missing_file_is_an_io_error() {
     assert!(matches!(error, CatalogError::Io { .. }));
     assert!(error.to_string().contains("/nonexistent/setup.sql"));
 }
+
+#[test]
+fn short_pipe_form_copies_into_the_table_by_column_name() {
+    // The official Python SDK's e-commerce example declares its pipes this way.
+    let catalog = catalog(&format!(
+        "{PRELUDE} CREATE TABLE orders (order_id int); CREATE TABLE items (id int);
+         CREATE OR REPLACE PIPE ORDERS_PIPE AS COPY INTO ORDERS;
+         CREATE PIPE items_pipe COMMENT = 'short' AS COPY INTO D.S.items MATCH_BY_COLUMN_NAME = CASE_SENSITIVE"
+    ));
+    let orders = catalog.pipe_definition("D", "S", "ORDERS_PIPE").unwrap();
+    assert_eq!(orders.table, "ORDERS");
+    assert_eq!(
+        orders.match_by_column_name,
+        MatchByColumnName::CaseInsensitive
+    );
+    assert!(orders.transform.is_none());
+    let items = catalog.pipe_definition("D", "S", "ITEMS_PIPE").unwrap();
+    assert_eq!(items.table, "ITEMS");
+    assert_eq!(items.match_by_column_name, MatchByColumnName::CaseSensitive);
+
+    for (bad, says) in [
+        ("CREATE PIPE p AS COPY INTO orders junk", "found junk"),
+        (
+            "CREATE PIPE p AS COPY INTO orders (order_id)",
+            "needs a transform",
+        ),
+    ] {
+        let (_, _, message) = statement_error(&format!(
+            "{PRELUDE} CREATE TABLE orders (order_id int); {bad};"
+        ));
+        assert!(message.contains(says), "{bad}: {message}");
+    }
+}

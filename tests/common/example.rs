@@ -1,28 +1,40 @@
-//! Example binaries (`ski_resort`, `sensor_stream`) for tests that run them as processes.
+//! The example binaries for tests that run them as processes.
 //!
-//! `cargo test` builds the example as a test harness (it has `test = true` in Cargo.toml, to
-//! run its unit tests), not as the binary these tests need, so the binary is built here, once
-//! per test binary, with the cargo that runs the tests and the same profile: never stale,
+//! `cargo test` builds the examples as test harnesses (they have `test = true` in Cargo.toml,
+//! to run their unit tests), not as the binaries these tests need, so a binary is built here,
+//! once per test binary, with the cargo that runs the tests and the same profile: never stale,
 //! never missing on a fresh checkout.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The path of `target/<profile>/examples/ski_resort`, built on first use.
-pub fn ski_resort_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build_example("ski_resort"))
+pub fn ski_resort_bin() -> PathBuf {
+    example_bin("ski_resort")
 }
 
 /// The path of `target/<profile>/examples/sensor_stream`, built on first use.
-pub fn sensor_stream_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build_example("sensor_stream"))
+pub fn sensor_stream_bin() -> PathBuf {
+    example_bin("sensor_stream")
 }
 
-/// Builds `--example name` with the profile of the running test and returns its path.
-fn build_example(name: &str) -> PathBuf {
+/// The path of `target/<profile>/examples/ecommerce`, built on first use.
+pub fn ecommerce_bin() -> PathBuf {
+    example_bin("ecommerce")
+}
+
+/// The path of `target/<profile>/examples/<name>`, built on first use.
+pub fn example_bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(bin) = built.get(name) {
+        return bin.clone();
+    }
     // Tests run from target/<profile>/deps/<test>-<hash>.
     let exe = std::env::current_exe().expect("current exe");
     let profile_dir = exe
@@ -34,19 +46,31 @@ fn build_example(name: &str) -> PathBuf {
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--quiet", "--example", name])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
-    // `cargo test` hands the test its package's CARGO_MANIFEST_DIR / CARGO_PKG_* variables;
-    // ring's build script tracks CARGO_MANIFEST_DIR, so passing them on would rebuild ring and
-    // everything above it here, and again in the next `cargo test` (tens of seconds each).
+    // Cargo gives the test process this package's CARGO_PKG_*, CARGO_MANIFEST_DIR, ... Some
+    // build scripts (ring's) rerun when those change, so passing them on would rebuild half the
+    // tree here and again at the next plain `cargo test`: build with the caller's environment.
     for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("CARGO_MANIFEST_") || key.starts_with("CARGO_PKG_") {
-            cmd.env_remove(&*key);
+        let k = key.to_string_lossy();
+        let per_package = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_CFG_",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&k.as_ref());
+        if per_package {
+            cmd.env_remove(&key);
         }
     }
     if release {
         cmd.arg("--release");
     }
-    let status = cmd.status().expect("run cargo build --example");
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo build --example {name}: {e}"));
     assert!(status.success(), "cargo build --example {name} failed");
     let bin = profile_dir
         .join("examples")
@@ -56,5 +80,6 @@ fn build_example(name: &str) -> PathBuf {
         "{} not found after building it",
         bin.display()
     );
+    built.insert(name.to_string(), bin.clone());
     bin
 }

@@ -1,4 +1,4 @@
-//! A small dedicated parser for `CREATE PIPE ... AS COPY INTO ... FROM TABLE(DATA_SOURCE(...))`
+//! A small dedicated parser for `CREATE PIPE ... AS COPY INTO ... [FROM TABLE(DATA_SOURCE(...))]`
 //! and `DROP PIPE`, which sqlparser does not accept. It works on sqlparser tokens.
 
 use sqlparser::tokenizer::{Token, Word};
@@ -96,8 +96,10 @@ impl<'a> Parser<'a> {
         } else {
             None
         };
-        self.expect_keyword("FROM")?;
-        let transform = if self.eat(&Token::LParen) {
+        // The short form `COPY INTO t` (no FROM, as the official SDK's examples write it) reads
+        // the streaming data source and maps columns by name, like `FROM TABLE(DATA_SOURCE(...))`.
+        let has_from = self.eat_keyword("FROM");
+        let transform = if has_from && self.eat(&Token::LParen) {
             let items = self.select_from_data_source()?;
             self.expect(&Token::RParen)?;
             self.optional_alias();
@@ -106,7 +108,17 @@ impl<'a> Parser<'a> {
                 items,
             })
         } else {
-            self.data_source()?;
+            if has_from {
+                self.data_source()?;
+            } else if let Some(token) = self.peek() {
+                // Only options (`NAME = value`) may follow the short form.
+                if !matches!(self.tokens.get(self.pos + 1), Some(Token::Eq)) {
+                    return Err(format!(
+                        "expected FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) or the end of the statement after COPY INTO {}, found {token}",
+                        target.last().map_or("", |i| i.value.as_str())
+                    ));
+                }
+            }
             if target_columns.is_some() {
                 return Err(
                     "a column list after COPY INTO needs a transform: FROM (SELECT ... FROM TABLE(DATA_SOURCE(...)))"
