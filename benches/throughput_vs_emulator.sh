@@ -12,6 +12,7 @@
 # later): the memory check ("RSS <= budget + 50 MB"). Compare peak_rss_mb - baseline_rss_mb in
 # the JSON line with the budget. Set PERF=1 to record a `perf` profile (perf.data in the
 # current directory; build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for symbols).
+# THROUGHPUT_BIN=path runs another build of the harness (A/B against an older commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 emu_args=(--commit-delay 0s)
@@ -34,11 +35,11 @@ export SNOWFLAKE_URL="$url" SNOWFLAKE_ACCOUNT=ACME SNOWFLAKE_USER=STREAMING_INGE
   SSL_CERT_FILE="$dir/ca.pem"
 ticks() { awk '{print $14 + $15}' "/proc/$emu/stat"; }
 t0=$(ticks)
+bin=${THROUGHPUT_BIN:-target/release/examples/throughput}
 if [ -n "${PERF:-}" ]; then
-  perf record -F 999 -g -o perf.data target/release/examples/throughput "$@"
+  perf record -F 999 -g -o perf.data "$bin" "$@"
 else
-  /usr/bin/time -f "client: minor page faults %R, user %U s, system %S s" \
-    target/release/examples/throughput "$@"
+  /usr/bin/time -f "client: minor page faults %R, user %U s, system %S s" "$bin" "$@"
 fi
 t1=$(ticks)
 echo "emulator CPU: $(( (t1 - t0) * 1000 / $(getconf CLK_TCK) )) ms"

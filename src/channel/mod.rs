@@ -386,6 +386,8 @@ struct RuntimeInner {
     /// The client's compression jobs and zstd contexts, shared by all channels.
     compress_permits: compress::CompressPermits,
     next_id: AtomicU64,
+    /// Budget held by the client's last append (see `Channel::reserve`).
+    typical_append: AtomicUsize,
     closed: AtomicBool,
     shutdown: CancellationToken,
 }
@@ -467,6 +469,7 @@ impl ChannelRuntime {
                 pool_limit,
                 compress_permits: compressors,
                 next_id: AtomicU64::new(1),
+                typical_append: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
             }),
@@ -1051,7 +1054,11 @@ impl Channel {
         let budget = &self.rt.budget;
         // A quarter more than last time: buffers are charged at their capacity, and a reused
         // buffer may be somewhat larger than the rows it holds.
-        let typical = self.typical_append.load(Ordering::Relaxed);
+        // A channel's first append is sized like the client's last one.
+        let typical = match self.typical_append.load(Ordering::Relaxed) {
+            0 => self.rt.typical_append.load(Ordering::Relaxed),
+            n => n,
+        };
         let want = (typical + typical / 4).min(budget.total() / 2);
         let (bytes, waited) = budget.acquire(want).await?;
         self.record_wait(waited);
@@ -1063,6 +1070,9 @@ impl Channel {
         let last = p.last.clone();
         let bytes = p.encoded.bytes;
         self.typical_append.store(p.encoded.held, Ordering::Relaxed);
+        self.rt
+            .typical_append
+            .store(p.encoded.held, Ordering::Relaxed);
         self.admit_inner(p, reserved).await?;
         self.record_token(last);
         // An append that finds room in the budget never waits, so a producer looping over
