@@ -717,7 +717,10 @@ impl Channel {
     /// published before the channel stops (receivers then get the remaining events, then
     /// `Closed`).
     pub fn events(&self) -> broadcast::Receiver<RowErrorEvent> {
-        self.shared.events.subscribe()
+        self.shared
+            .events
+            .get_or_init(|| broadcast::Sender::new(64))
+            .subscribe()
     }
 
     /// A snapshot of the channel: server-reported status and client-side buffers.

@@ -102,7 +102,8 @@ pub(crate) struct ChannelShared {
     pub(crate) server: watch::Sender<ChannelStatusWire>,
     pub(crate) state: watch::Sender<State>,
     pub(crate) recover: watch::Sender<Option<RecoverRequest>>,
-    pub(crate) events: broadcast::Sender<RowErrorEvent>,
+    /// Made on the first subscription: its 64 slots would cost every idle channel about 9 KB.
+    pub(crate) events: std::sync::OnceLock<broadcast::Sender<RowErrorEvent>>,
     /// Bumped on every (re)open; stale poller requests carry an older value.
     pub(crate) generation: AtomicU64,
     /// The server's cumulative error count last reported to the application.
@@ -160,7 +161,7 @@ impl ChannelShared {
             server: watch::Sender::new(opened.clone()),
             state: watch::Sender::new(State::Open),
             recover: watch::Sender::new(None),
-            events: broadcast::Sender::new(64),
+            events: std::sync::OnceLock::new(),
             generation: AtomicU64::new(1),
             errors_seen: AtomicU64::new(opened.rows_error_count.unwrap_or(0)),
             pending: AtomicBool::new(false),
@@ -281,7 +282,7 @@ impl ChannelShared {
                 message = ?event.last_error_message,
                 "server rejected rows"
             );
-            if self.events.send(event).is_err() {
+            if self.events.get().is_none_or(|tx| tx.send(event).is_err()) {
                 tracing::debug!(channel = %self.path.channel, "no subscriber for row error events");
             }
         }
