@@ -135,14 +135,8 @@ fn row(id: u64) -> Row {
 }
 
 async fn client(url: &str, case: &Case) -> StreamingIngestClient {
-    StreamingIngestClient::builder()
-        .account("MYORG-MYACCT")
-        .user("TESTER")
-        .url(url)
-        .private_key_pem(TEST_KEY)
-        .retry(fast_retry())
+    emu_common::builder_for_url(url)
         .max_client_lag(Duration::from_millis(30))
-        .commit_poll_interval(Duration::from_millis(20))
         .max_request_bytes(case.request_bytes)
         .compression(case.compression)
         .build()
