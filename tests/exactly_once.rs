@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::emulator as emu_common;
-use common::{fast_retry, TEST_KEY, TEST_PUBLIC_KEY};
+use common::TEST_PUBLIC_KEY;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
