@@ -382,3 +382,6 @@ impl IngestApi for RestApi {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod protocol_tests;

@@ -35,7 +35,7 @@ pub(crate) const CODEC_IDLE_RELEASE: Duration = Duration::from_secs(5);
 /// last batches.
 pub(crate) const FINAL_POLL_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this many automatic recoveries from invalidation (stale continuation token,
-/// `ERR_CHANNEL_*`, a non-`SUCCESS` status) within [`RECOVERY_WINDOW`]: more means another
+/// `ERR_CHANNEL_*`, an invalid status code) within [`RECOVERY_WINDOW`]: more means another
 /// writer keeps reopening the channel.
 pub(crate) const MAX_RECOVERIES: usize = 5;
 /// At most this many automatic recoveries from lost responses (timeouts, broken connections)
@@ -944,7 +944,7 @@ impl Actor {
             self.continuation = resp.next_continuation_token;
             let code = resp.channel_status.channel_status_code.clone();
             self.shared.apply_status(resp.channel_status);
-            if let Some(code) = code.filter(|c| c != "SUCCESS") {
+            if let Some(code) = code.filter(|c| crate::api::status_code_is_invalid(c)) {
                 reason = format!("reopened channel has status {code}");
                 continue 'reopen;
             }

@@ -94,7 +94,7 @@
 //! When the channel is invalidated — an append answered with
 //! `STALE_CONTINUATION_TOKEN_SEQUENCER` or another `ERR_CHANNEL_*` code or HTTP 409, an append
 //! whose response was lost (timeout or broken connection: it may or may not have been
-//! applied), or a status other than `SUCCESS` from the poller — the actor reopens the channel
+//! applied), or an invalid status code from the poller — the actor reopens the channel
 //! (the server discards rows it had not committed), reads the committed offset token, drops the
 //! kept batches up to the one whose end token it is, and re-sends the rest, in order, before
 //! anything new. With strictly increasing offset tokens this is exactly-once delivery without
@@ -502,7 +502,7 @@ impl ChannelRuntime {
             .channel_status
             .channel_status_code
             .as_deref()
-            .filter(|c| *c != "SUCCESS")
+            .filter(|c| crate::api::status_code_is_invalid(c))
         {
             return Err(Error::Server(Box::new(ServerError {
                 status: 200,

@@ -231,7 +231,7 @@ impl Poller {
             c.poll_succeeded();
             let code = status.channel_status_code.clone();
             c.apply_status(status);
-            if let Some(code) = code.filter(|c| c != "SUCCESS") {
+            if let Some(code) = code.filter(|c| crate::api::status_code_is_invalid(c)) {
                 request_recovery(&c, generation, code);
             }
         }

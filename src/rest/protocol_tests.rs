@@ -1,0 +1,141 @@
+//! wiremock tests of protocol details from docs/protocol.md (issue 14): lenient status
+//! parsing, status codes, reserved names, the role, retries and sticky sessions.
+
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use super::*;
+use crate::api::{status_code_is_invalid, OpenChannelRequest};
+use crate::test_support::*;
+
+const CHANNEL_PATH: &str = "/v2/streaming/databases/DB/schemas/SCH/pipes/PIPE/channels/CH";
+const STATUS_PATH: &str = "/v2/streaming/databases/DB/schemas/SCH/pipes/PIPE:bulk-channel-status";
+
+fn simple() -> ChannelPath {
+    ChannelPath {
+        pipe: PipePath {
+            database: "DB".into(),
+            schema: "SCH".into(),
+            pipe: "PIPE".into(),
+        },
+        channel: "CH".into(),
+    }
+}
+
+/// A status carrying both spellings of the doubly documented fields, numbers as strings and
+/// the error timestamp as RFC 3339 text: each alone made serde fail the whole response.
+fn awkward_status(code: &str) -> serde_json::Value {
+    serde_json::json!({
+        "database_name": "DB", "schema_name": "SCH", "pipe_name": "PIPE", "channel_name": "CH",
+        "channel_status_code": code, "last_committed_offset_token": "7",
+        "latest_offset_token": "7",
+        "created_on_ms": "1795239216945", "rows_inserted": "7", "rows_parsed": 7.0,
+        "rows_error_count": 2, "rows_errors": 3,
+        "last_error_offset_upper_bound": 6, "last_error_message": "bad row",
+        "last_error_timestamp": "2026-11-22T10:00:00.5Z", "last_error_timestamp_ms": null,
+        "snowflake_avg_processing_latency_ms": {"unexpected": "object"}
+    })
+}
+
+#[tokio::test]
+async fn open_and_bulk_status_parse_both_spellings_and_string_values() {
+    let account = MockAccount::start().await;
+    Mock::given(method("PUT"))
+        .and(path(CHANNEL_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "next_continuation_token": "ct0",
+            "channel_status": awkward_status("SUCCESS"),
+        })))
+        .mount(&account.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(STATUS_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "channel_statuses": {"CH": {"channel_status_code": "ACTIVE", "rows_errors": 4,
+                "last_error_timestamp": 1_795_239_216_i64}}
+        })))
+        .mount(&account.server)
+        .await;
+    let api = account.rest().await;
+
+    let open = api
+        .open_channel(&simple(), &OpenChannelRequest::default())
+        .await
+        .expect("an open response with both spellings parses");
+    let s = open.channel_status;
+    assert_eq!(s.last_committed_offset_token.as_deref(), Some("7"));
+    assert_eq!(s.created_on_ms, Some(1_795_239_216_945));
+    assert_eq!(s.rows_inserted, Some(7));
+    assert_eq!(s.rows_parsed, Some(7));
+    assert_eq!(s.rows_error_count, Some(2), "rows_error_count wins");
+    assert_eq!(s.last_error_offset_upper_bound.as_deref(), Some("6"));
+    assert_eq!(s.last_error_timestamp_ms, Some(1_795_341_600_500));
+    assert_eq!(s.snowflake_avg_processing_latency_ms, None);
+
+    let bulk = api
+        .bulk_channel_status(&simple().pipe, &["CH".to_owned()])
+        .await
+        .expect("a bulk status with the docs' spellings parses");
+    let s = &bulk["CH"];
+    assert_eq!(s.rows_error_count, Some(4));
+    assert_eq!(
+        s.last_error_timestamp_ms,
+        Some(1_795_239_216_000),
+        "seconds become milliseconds"
+    );
+}
+
+#[test]
+fn status_codes_known_invalid_are_invalid_and_unknown_ones_are_healthy() {
+    for code in [
+        "ERR_CHANNEL_MUST_BE_REOPENED",
+        "ERR_CHANNEL_MUST_BE_REOPENED_DUE_TO_ROW_SEQ_GAP",
+        "ERR_CHANNEL_HAS_INVALID_CLIENT_SEQUENCER",
+        "ERR_CHANNEL_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+        "ERR_CHANNEL_NO_LONGER_EXISTS",
+        "ERR_PIPE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+        "STALE_PIPE_CACHE",
+    ] {
+        assert!(status_code_is_invalid(code), "{code}");
+    }
+    for code in ["SUCCESS", "ACTIVE", "success", "SOMETHING_NEW_AND_INFORMATIONAL"] {
+        assert!(!status_code_is_invalid(code), "{code}");
+    }
+}
+
+/// A client whose open answers `code`: opens on healthy or unknown codes, refuses invalid
+/// ones.
+#[tokio::test]
+async fn open_accepts_active_and_unknown_status_codes_and_refuses_invalid_ones() {
+    for (code, opens) in [
+        ("SUCCESS", true),
+        ("ACTIVE", true),
+        ("SOMETHING_NEW", true),
+        ("ERR_CHANNEL_MUST_BE_REOPENED", false),
+    ] {
+        let account = MockAccount::start().await;
+        Mock::given(method("PUT"))
+            .and(path(CHANNEL_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "next_continuation_token": "ct0",
+                "channel_status": awkward_status(code),
+            })))
+            .mount(&account.server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(STATUS_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "channel_statuses": {"CH": awkward_status(code)}
+            })))
+            .mount(&account.server)
+            .await;
+        let client = account.builder().build().await.unwrap();
+        let result = client.open_channel("DB", "SCH", "PIPE", "CH").await;
+        assert_eq!(result.is_ok(), opens, "{code}: {result:?}");
+        if let Ok(ch) = result {
+            assert_eq!(ch.status().status_code.as_deref(), Some(code));
+            ch.close().await.unwrap();
+        }
+        client.close().await.unwrap();
+    }
+}
