@@ -26,8 +26,9 @@ pub const MIN_CLIENT_LAG: Duration = Duration::from_millis(10);
 pub const MAX_CLIENT_LAG: Duration = Duration::from_secs(600);
 /// Smallest accepted `max_request_bytes`.
 pub const MIN_REQUEST_BYTES: usize = 1024;
-/// Largest accepted `max_request_bytes` (16 MB).
-pub const MAX_REQUEST_BYTES: usize = 16_000_000;
+/// Largest accepted `max_request_bytes`: 4 MB on the wire, Snowflake's hard per-request cap
+/// ("not raised on request"; one byte more answers 413; docs/protocol.md "Limits").
+pub const MAX_REQUEST_BYTES: usize = 4_000_000;
 
 /// Builds a [`StreamingIngestClient`]: connection, authentication and channel settings.
 ///
@@ -333,8 +334,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Target size of one append request on the wire. Default 4 MB (Snowflake's documented
-    /// limit); accepted 1 KiB to 16 MB. Profile key `max_request_bytes`.
+    /// Target size of one append request on the wire. Default and maximum 4 MB (4,000,000
+    /// bytes: Snowflake's hard per-request cap, docs/protocol.md "Limits"); at least 1 KiB.
+    /// Profile key `max_request_bytes`.
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
         self.channel.max_request_bytes = bytes;
         self

@@ -22,6 +22,9 @@ pub enum TlsMode {
     },
 }
 
+/// Snowflake's hard cap on one append request on the wire: 4 MB (docs/protocol.md "Limits").
+pub const MAX_PAYLOAD_BYTES: usize = 4_000_000;
+
 /// What an append does when it carries a continuation token that was already used (a client
 /// retrying after a lost response). The real service's behaviour is undocumented.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -74,7 +77,9 @@ pub struct EmulatorConfig {
     /// Lifetime of the scoped tokens `/oauth/token` hands out (default 1 h; the official SDK
     /// wants more than 300 s).
     pub scoped_token_ttl: Duration,
-    /// Largest append body accepted on the wire, in bytes (default 16 MiB).
+    /// Largest append body accepted on the wire, in bytes; larger ones get 413
+    /// `ERR_PAYLOAD_TOO_LARGE`. Default 4,000,000: Snowflake's hard 4 MB per-request cap
+    /// (docs/protocol.md "Limits").
     pub max_payload_bytes: usize,
     /// Largest append body after decompression, in bytes (default 256 MiB).
     pub max_uncompressed_bytes: usize,
@@ -110,7 +115,7 @@ impl Default for EmulatorConfig {
             faults: FaultPlan::default(),
             seed: 0,
             scoped_token_ttl: Duration::from_secs(3600),
-            max_payload_bytes: 16 * 1024 * 1024,
+            max_payload_bytes: MAX_PAYLOAD_BYTES,
             max_uncompressed_bytes: 256 * 1024 * 1024,
             duplicate_append: DuplicateAppendPolicy::RejectStale,
             strict_offsets: false,

@@ -38,7 +38,7 @@ mod tls;
 
 pub use auth::{public_key_fingerprint, AuthError, KeyError};
 pub mod convert;
-pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode};
+pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode, MAX_PAYLOAD_BYTES};
 pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, FaultSpecError};
 pub use offsets::offset_span_violation;
 pub use requests::RequestRecord;

@@ -96,8 +96,8 @@ struct ServeArgs {
     /// Lifetime of scoped tokens (the official SDK needs more than 300 s).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     token_ttl: Duration,
-    /// Largest append body on the wire, in bytes.
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    /// Largest append body on the wire, in bytes (Snowflake's hard cap: 4 MB).
+    #[arg(long, default_value_t = snowpipe_emulator::MAX_PAYLOAD_BYTES)]
     max_payload: usize,
     /// Answer a retried append (already-used continuation token) idempotently instead of stale.
     #[arg(long)]
