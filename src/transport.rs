@@ -21,6 +21,20 @@ pub(crate) struct PipePath {
     pub(crate) pipe: String,
 }
 
+/// The default pipe of a table (docs/protocol.md "Names"): `<TABLE>-STREAMING`, the suffix
+/// appended verbatim; for a quoted (case-sensitive) table name `"My Table"` the suffix goes
+/// inside the quotes, `"My Table-STREAMING"`, as Snowflake's Openflow client sends it.
+pub(crate) fn default_pipe_name(table: &str) -> String {
+    match table
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|inner| !inner.is_empty())
+    {
+        Some(inner) => format!("\"{inner}-STREAMING\""),
+        None => format!("{table}-STREAMING"),
+    }
+}
+
 /// A channel of a pipe.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ChannelPath {

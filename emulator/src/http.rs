@@ -549,7 +549,7 @@ async fn dispatch(
         }
         Route::TableAppend { db, schema, table } => {
             auth_scoped(shared, headers, false)?;
-            let (key, target) = shared.resolve(db, schema, &format!("{table}-STREAMING"), ELASTIC)?;
+            let (key, target) = shared.resolve(db, schema, &crate::catalog::default_pipe_for(table), ELASTIC)?;
             append(shared, key, target, headers, params, body, record).await
         }
         Route::FileBuffer => Err(ApiError::new(
