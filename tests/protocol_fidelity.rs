@@ -96,3 +96,19 @@ async fn a_quoted_mixed_case_table_streams_through_its_quoted_default_pipe() {
     client.close().await.unwrap();
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_channel_under_two_cases_is_refused_as_already_open() {
+    let emu = emulator(EmulatorConfig::for_tests()).await;
+    let client = builder(&emu).build().await.unwrap();
+    let ch = client.open_table_channel("DB", "SCH", "T", "Orders").await.unwrap();
+    let err = client
+        .open_table_channel("DB", "SCH", "T", "ORDERS")
+        .await
+        .expect_err("ORDERS is the channel Orders on the server");
+    assert!(err.to_string().contains("already open"), "{err}");
+    append_committed(&ch, 0..5).await;
+    ch.close().await.unwrap();
+    client.close().await.unwrap();
+    emu.shutdown().await;
+}

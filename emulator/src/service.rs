@@ -259,15 +259,42 @@ impl Shared {
                     ),
                 )
             })?;
-        Ok((
-            ChannelKey {
-                database: r.database.to_string(),
-                schema: r.schema.to_string(),
-                pipe: r.pipe.clone(),
-                channel: channel.to_string(),
-            },
-            target,
-        ))
+        let mut key = ChannelKey {
+            database: r.database.to_string(),
+            schema: r.schema.to_string(),
+            pipe: r.pipe.clone(),
+            channel: channel.to_string(),
+        };
+        key.channel = self.channel_in_uri(&key);
+        Ok((key, target))
+    }
+
+    /// A channel name from a request URI, which Snowflake treats case-insensitively
+    /// (docs/protocol.md "Names"): `elastic` is `ELASTIC`; another name is the channel's name
+    /// as created when exactly one channel of the pipe matches it ignoring case (an exact
+    /// match wins), else the name as given.
+    fn channel_in_uri(&self, key: &ChannelKey) -> String {
+        let name = &key.channel;
+        if name.is_empty() {
+            return String::new();
+        }
+        if name.eq_ignore_ascii_case(ELASTIC) {
+            return ELASTIC.to_owned();
+        }
+        let chans = self.channels();
+        if chans.contains_key(key) {
+            return name.clone();
+        }
+        let mut matches = chans.keys().filter(|k| {
+            k.pipe == key.pipe
+                && k.schema == key.schema
+                && k.database == key.database
+                && k.channel.to_lowercase() == name.to_lowercase()
+        });
+        match (matches.next(), matches.next()) {
+            (Some(only), None) => only.channel.clone(),
+            _ => name.clone(),
+        }
     }
 
     async fn persist_channel(

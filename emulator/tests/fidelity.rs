@@ -35,3 +35,25 @@ async fn the_default_payload_cap_is_4_mb_on_the_wire() {
     assert_eq!(c.wait_committed("c", "1").await["rows_inserted"], 1000);
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn channel_names_fold_case_in_urls_but_not_in_bulk_status() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("Orders").await;
+    // The URL names the channel in another case: the same channel.
+    let next = c.append_ok("ORDERS", &ct, "1", &rows(0..3)).await;
+    c.append_ok("orders", &next, "2", &rows(3..5)).await;
+    let s = c.status(&["Orders", "orders", "ORDERS"]).await;
+    assert_eq!(s["Orders"]["last_committed_offset_token"], "2");
+    assert_eq!(s["Orders"]["channel_name"], "Orders");
+    assert!(s.get("orders").is_none() && s.get("ORDERS").is_none(), "{s}");
+    assert_eq!(count(&emu), 5);
+    // Reopening under another case bumps the same channel's sequencer.
+    let r = c.open("oRdErS", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["channel_status"]["channel_name"], "Orders");
+    let stale = c.append("Orders", &next, "", "3", &rows(5..6)).await;
+    assert_eq!(stale.status, 400, "{}", stale.text);
+    emu.shutdown().await;
+}

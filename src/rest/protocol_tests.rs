@@ -139,3 +139,62 @@ async fn open_accepts_active_and_unknown_status_codes_and_refuses_invalid_ones()
         client.close().await.unwrap();
     }
 }
+
+/// A healthy status of channel `name` with committed token `committed`.
+fn status_of(name: &str, committed: Option<&str>) -> serde_json::Value {
+    serde_json::json!({
+        "database_name": "DB", "schema_name": "SCH", "pipe_name": "PIPE", "channel_name": name,
+        "channel_status_code": "SUCCESS", "last_committed_offset_token": committed,
+        "created_on_ms": 1, "rows_inserted": 0, "rows_parsed": 0, "rows_error_count": 0
+    })
+}
+
+/// Mounts open and append for channel `orders` (the rows go nowhere).
+async fn mount_orders(account: &MockAccount) {
+    Mock::given(method("PUT"))
+        .and(path("/v2/streaming/databases/DB/schemas/SCH/pipes/PIPE/channels/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "next_continuation_token": "ct0", "channel_status": status_of("orders", None)
+        })))
+        .mount(&account.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/v2/streaming/data/databases/DB/schemas/SCH/pipes/PIPE/channels/orders/rows",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
+        )
+        .mount(&account.server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_status_reported_under_another_case_of_the_name_is_found() {
+    let account = MockAccount::start().await;
+    mount_orders(&account).await;
+    Mock::given(method("POST"))
+        .and(path(STATUS_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "channel_statuses": {"ORDERS": status_of("ORDERS", Some("1"))}
+        })))
+        .mount(&account.server)
+        .await;
+    let client = account
+        .builder()
+        .max_client_lag(std::time::Duration::from_millis(10))
+        .commit_poll_interval(std::time::Duration::from_millis(10))
+        .build()
+        .await
+        .unwrap();
+    let ch = client.open_channel("DB", "SCH", "PIPE", "orders").await.unwrap();
+    ch.append_row(&serde_json::json!({"a": 1}), Some(crate::OffsetToken::from(1u64)))
+        .await
+        .unwrap();
+    ch.wait_for_commit(&crate::OffsetToken::from(1u64), std::time::Duration::from_secs(5))
+        .await
+        .expect("the status answered as ORDERS is the status of orders");
+    ch.close().await.unwrap();
+    client.close().await.unwrap();
+}
