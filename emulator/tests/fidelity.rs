@@ -57,3 +57,19 @@ async fn channel_names_fold_case_in_urls_but_not_in_bulk_status() {
     assert_eq!(stale.status, 400, "{}", stale.text);
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn elastic_is_reserved_in_any_case() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    for name in ["ELASTIC", "elastic", "Elastic"] {
+        let r = c.open(name, json!({})).await;
+        assert_eq!(r.status, 400, "{name}: {}", r.text);
+        assert_eq!(r.body["code"], "ERR_ELASTIC_CHANNEL_RESERVED_NAME");
+        let r = c
+            .send(reqwest::Method::DELETE, &format!("{BASE}/channels/{name}"), None)
+            .await;
+        assert_eq!(r.status, 400, "{name}: {}", r.text);
+    }
+    emu.shutdown().await;
+}

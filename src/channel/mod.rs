@@ -425,6 +425,16 @@ pub(crate) fn validate_channel_name(name: &str) -> Result<()> {
     if name.contains('/') {
         return bad("contains '/'".into());
     }
+    if name.eq_ignore_ascii_case("ELASTIC") {
+        // Every pipe's implicit elastic channel; URLs ignore case (docs/protocol.md "Names").
+        return Err(Error::invalid_argument(
+            "channel",
+            format!(
+                "channel name {name:?} is reserved for the implicit elastic channel of every \
+                 pipe; choose another name, or use StreamingIngestClient::elastic_channel"
+            ),
+        ));
+    }
     let chars = name.chars().count();
     if chars > MAX_CHANNEL_NAME_CHARS {
         return bad(format!(

@@ -198,3 +198,30 @@ async fn a_status_reported_under_another_case_of_the_name_is_found() {
     ch.close().await.unwrap();
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn elastic_in_any_case_is_refused_as_a_named_channel_before_any_request() {
+    let account = MockAccount::start().await;
+    let client = account.builder().build().await.unwrap();
+    for name in ["ELASTIC", "elastic", "Elastic"] {
+        let err = client
+            .open_channel("DB", "SCH", "PIPE", name)
+            .await
+            .expect_err(name);
+        assert!(
+            matches!(&err, crate::Error::InvalidArgument { .. }),
+            "{name}: {err:?}"
+        );
+        assert!(err.to_string().contains("reserved"), "{err}");
+    }
+    let opens = account
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .count();
+    assert_eq!(opens, 0);
+    client.close().await.unwrap();
+}
