@@ -188,7 +188,8 @@ impl ClientBuilder {
     }
 
     /// The role to use (case preserved). Default: the user's default role. Env
-    /// `SNOWFLAKE_ROLE`, profile key `role`.
+    /// `SNOWFLAKE_ROLE`, profile key `role`. Sent in the token exchange's scope
+    /// (`session:role:<ROLE>`) and, with a key pair, in the JWT's `scp` claim too.
     pub fn role(mut self, role: impl Into<String>) -> Self {
         self.role = Some(role.into());
         self

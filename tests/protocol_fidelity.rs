@@ -112,3 +112,26 @@ async fn one_channel_under_two_cases_is_refused_as_already_open() {
     client.close().await.unwrap();
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_role_reaches_the_emulator_and_decides_access() {
+    let emu = emulator(EmulatorConfig::for_tests().with_role_grant("LOADER", "DB")).await;
+    let client = builder(&emu).role("loader").build().await.unwrap();
+    let ch = client.open_table_channel("DB", "SCH", "T", "c").await.unwrap();
+    append_committed(&ch, 0..3).await;
+    ch.close().await.unwrap();
+    client.close().await.unwrap();
+    let other = builder(&emu).role("OTHER").build().await.unwrap();
+    let err = other
+        .open_table_channel("DB", "SCH", "T", "c")
+        .await
+        .expect_err("OTHER has no grant on DB");
+    assert_eq!(
+        err.snowflake_code(),
+        Some("ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED"),
+        "{err}"
+    );
+    other.close().await.unwrap();
+    assert_eq!(count(&emu, "SELECT COUNT(*) FROM \"DB.SCH.T\""), 3);
+    emu.shutdown().await;
+}

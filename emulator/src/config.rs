@@ -63,6 +63,12 @@ pub struct EmulatorConfig {
     pub user_public_keys: Vec<(String, String)>,
     /// Accept any bearer token without checking it. Insecure; for quick starts only.
     pub accept_any_key: bool,
+    /// Role grants `(role, database)`: when any is given, a data-plane call is authorised
+    /// only when its session role (from the token exchange's `scope` or the key-pair JWT's
+    /// `scp` claim; `PUBLIC` when neither names one) is granted the database (`*`: every
+    /// database); otherwise 404 `ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED`, as Snowflake
+    /// answers a role without privileges. Roles compare ignoring case. Empty: no checks.
+    pub role_grants: Vec<(String, String)>,
     /// Programmatic access tokens accepted on `/v2/streaming/hostname` and `/oauth/token`.
     pub personal_access_tokens: Vec<String>,
     /// Time between an accepted append and its commit (default 1 s; zero commits before the
@@ -110,6 +116,7 @@ impl Default for EmulatorConfig {
             user_public_keys: Vec::new(),
             accept_any_key: false,
             personal_access_tokens: Vec::new(),
+            role_grants: Vec::new(),
             commit_delay: Duration::from_secs(1),
             sink: false,
             faults: FaultPlan::default(),
@@ -137,6 +144,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("public_keys", &self.public_keys.len())
             .field("user_public_keys", &self.user_public_keys.len())
             .field("accept_any_key", &self.accept_any_key)
+            .field("role_grants", &self.role_grants)
             .field("personal_access_tokens", &"[redacted]")
             .field("commit_delay", &self.commit_delay)
             .field("sink", &self.sink)
@@ -177,6 +185,13 @@ impl EmulatorConfig {
     /// is refused with 401.
     pub fn with_user_public_key(mut self, user: impl Into<String>, pem: impl Into<String>) -> Self {
         self.user_public_keys.push((user.into(), pem.into()));
+        self
+    }
+
+    /// Grants `role` the use of `database` (`*`: every database); see
+    /// [`role_grants`](Self::role_grants).
+    pub fn with_role_grant(mut self, role: impl Into<String>, database: impl Into<String>) -> Self {
+        self.role_grants.push((role.into(), database.into()));
         self
     }
 

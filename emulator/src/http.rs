@@ -410,7 +410,26 @@ fn auth_control(
         })
 }
 
-fn auth_scoped(shared: &Shared, headers: &HeaderMap, allow_control: bool) -> Result<(), ApiError> {
+/// Checks the scoped token of a data-plane call and, for a call about database `db`, that
+/// the token's role may use it (see `EmulatorConfig::role_grants`).
+fn auth_scoped(
+    shared: &Shared,
+    headers: &HeaderMap,
+    allow_control: bool,
+    db: Option<&str>,
+) -> Result<crate::auth::Principal, ApiError> {
+    let principal = verify_scoped(shared, headers, allow_control)?;
+    if let Some(db) = db {
+        shared.authorize(principal.role.as_deref(), db)?;
+    }
+    Ok(principal)
+}
+
+fn verify_scoped(
+    shared: &Shared,
+    headers: &HeaderMap,
+    allow_control: bool,
+) -> Result<crate::auth::Principal, ApiError> {
     let token = bearer(headers).ok_or_else(|| {
         ApiError::new(
             401,
@@ -419,10 +438,13 @@ fn auth_scoped(shared: &Shared, headers: &HeaderMap, allow_control: bool) -> Res
         )
     })?;
     match shared.auth.verify_scoped(&token) {
-        Ok(_) => Ok(()),
+        Ok(p) => Ok(p),
         Err(e) => {
-            if allow_control && shared.auth.verify_control(&token, None).is_ok() {
-                return Ok(());
+            if let Some(p) = allow_control
+                .then(|| shared.auth.verify_control(&token, None).ok())
+                .flatten()
+            {
+                return Ok(p);
             }
             tracing::info!(reason = %e, "data-plane authentication failed");
             Err(ApiError::new(
@@ -487,7 +509,12 @@ async fn dispatch(
             let b = read_body(body, SMALL, record).await?;
             let form: Vec<(String, String)> = url_form(&b);
             let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-            let principal = auth_control(shared, headers, get("assertion"))?;
+            let mut principal = auth_control(shared, headers, get("assertion"))?;
+            // The role: from the scope (what Redpanda sends) else the JWT's scp claim (what the
+            // official SDK sends); docs/protocol.md "Authentication and role".
+            if let Some(role) = get("scope").and_then(crate::auth::role_in_scope) {
+                principal.role = Some(role);
+            }
             let scope = get("scope")
                 .and_then(|s| s.split_whitespace().next())
                 .map(str::to_string)
@@ -501,7 +528,7 @@ async fn dispatch(
         Route::Telemetry => {
             let _ = read_body(body, 16 * SMALL, record).await?;
             auth_control(shared, headers, None)
-                .or_else(|_| auth_scoped(shared, headers, false).map(|_| crate::auth::Principal { subject: "scoped".into() }))?;
+                .or_else(|_| auth_scoped(shared, headers, false, None))?;
             Ok(json_response(
                 200,
                 &json!({"success": true, "message": "ok", "data": "ok", "code": "0"}),
@@ -509,13 +536,13 @@ async fn dispatch(
         }
         Route::PipeInfo { db, schema, pipe } => {
             let _ = read_body(body, SMALL, record).await?;
-            auth_scoped(shared, headers, false)?;
+            auth_scoped(shared, headers, false, Some(db))?;
             shared.resolve(db, schema, pipe, "")?;
             Ok(json_response(200, &pipe_info()))
         }
         Route::BulkStatus { db, schema, pipe } => {
             let b = read_body(body, SMALL, record).await?;
-            auth_scoped(shared, headers, true)?;
+            auth_scoped(shared, headers, true, Some(db))?;
             let req: BulkBody = json_body(&b)?;
             Ok(json_response(
                 200,
@@ -524,7 +551,7 @@ async fn dispatch(
         }
         Route::Open { db, schema, pipe, channel } => {
             let b = read_body(body, SMALL, record).await?;
-            auth_scoped(shared, headers, false)?;
+            auth_scoped(shared, headers, false, Some(db))?;
             let req: OpenBody = json_body(&b)?;
             let (key, _) = shared.resolve(db, schema, pipe, channel)?;
             let v = shared
@@ -534,7 +561,7 @@ async fn dispatch(
         }
         Route::Drop { db, schema, pipe, channel } => {
             let b = read_body(body, SMALL, record).await?;
-            auth_scoped(shared, headers, false)?;
+            auth_scoped(shared, headers, false, Some(db))?;
             let req: OpenBody = json_body(&b)?;
             let (key, _) = shared.resolve(db, schema, pipe, channel)?;
             let v = shared
@@ -543,12 +570,12 @@ async fn dispatch(
             Ok(json_response(200, &v))
         }
         Route::Append { db, schema, pipe, channel } => {
-            auth_scoped(shared, headers, false)?;
+            auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, pipe, channel)?;
             append(shared, key, target, headers, params, body, record).await
         }
         Route::TableAppend { db, schema, table } => {
-            auth_scoped(shared, headers, false)?;
+            auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, &crate::catalog::default_pipe_for(table), ELASTIC)?;
             append(shared, key, target, headers, params, body, record).await
         }

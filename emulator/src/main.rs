@@ -77,6 +77,11 @@ struct ServeArgs {
     /// Programmatic access token to accept (repeatable).
     #[arg(long, env = "SNOWPIPE_EMULATOR_PAT", hide_env_values = true)]
     pat: Vec<String>,
+    /// Grant ROLE the use of DATABASE (`ROLE=DATABASE`, `ROLE=*` for every database;
+    /// repeatable). With any grant, data calls need a granted role (`PUBLIC` when the client
+    /// names none); without, roles are not checked.
+    #[arg(long, value_name = "ROLE=DATABASE")]
+    grant: Vec<String>,
     /// Time between an accepted append and its commit (e.g. 1s, 500ms, 0).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     commit_delay: Duration,
@@ -170,6 +175,13 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     }
     cfg.accept_any_key = a.accept_any_key;
     cfg.personal_access_tokens = a.pat.clone();
+    for g in &a.grant {
+        let (role, db) = g
+            .split_once('=')
+            .filter(|(r, d)| !r.is_empty() && !d.is_empty())
+            .ok_or_else(|| format!("--grant {g:?}: expected ROLE=DATABASE (or ROLE=*)"))?;
+        cfg.role_grants.push((role.to_owned(), db.to_owned()));
+    }
     cfg.commit_delay = a.commit_delay;
     cfg.sink = a.sink;
     if let Some(f) = &a.faults {

@@ -100,6 +100,7 @@ pub(crate) struct Shared {
     pub max_uncompressed_bytes: usize,
     pub duplicate_append: DuplicateAppendPolicy,
     pub strict_offsets: bool,
+    pub role_grants: Vec<(String, String)>,
     pub ingest_host: Option<String>,
     pub sink_rows: AtomicU64,
     pub sink_bytes: AtomicU64,
@@ -221,6 +222,7 @@ impl Shared {
             max_uncompressed_bytes: config.max_uncompressed_bytes,
             duplicate_append: config.duplicate_append,
             strict_offsets: config.strict_offsets,
+            role_grants: config.role_grants.clone(),
             ingest_host: config.ingest_host.clone(),
             sink_rows: AtomicU64::new(0),
             sink_bytes: AtomicU64::new(0),
@@ -231,6 +233,32 @@ impl Shared {
 
     pub(crate) fn channels(&self) -> MutexGuard<'_, HashMap<ChannelKey, Channel>> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `role` (`PUBLIC` when `None`) may use database `db`: always when no grants are
+    /// configured; otherwise 404 `ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED`, what
+    /// Snowflake answers a role without privileges (docs/protocol.md "Authentication and role").
+    pub(crate) fn authorize(&self, role: Option<&str>, db: &str) -> Result<(), ApiError> {
+        if self.role_grants.is_empty() {
+            return Ok(());
+        }
+        let role = role.unwrap_or("PUBLIC").trim_matches('"');
+        let db_canonical = db.trim_matches('"');
+        let granted = self.role_grants.iter().any(|(r, d)| {
+            r.eq_ignore_ascii_case(role) && (d == "*" || d.eq_ignore_ascii_case(db_canonical))
+        });
+        if granted {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                404,
+                "ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+                format!(
+                    "database {db} does not exist or role {role} is not authorized to use it; \
+                     grant it (--grant {role}={db}) or set the client's role"
+                ),
+            ))
+        }
     }
 
     /// Resolves a pipe to its canonical channel key and target table.

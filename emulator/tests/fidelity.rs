@@ -73,3 +73,77 @@ async fn elastic_is_reserved_in_any_case() {
     }
     emu.shutdown().await;
 }
+
+/// A key-pair JWT of `ACME.BOB` like `jwt(0)`, with an `scp` claim naming `role`.
+fn jwt_with_role(role: &str) -> String {
+    use base64::Engine as _;
+    use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
+    use sha2::Digest;
+    let (private, public) = keys(0);
+    let der = rsa::RsaPublicKey::from_public_key_pem(&public)
+        .unwrap()
+        .to_public_key_der()
+        .unwrap();
+    let fp = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(der.as_bytes()));
+    let now = chrono::Utc::now().timestamp_millis();
+    let claims = json!({"iss": format!("ACME.BOB.SHA256:{fp}"), "sub": "ACME.BOB",
+        "iat": now, "exp": now + 3_540_000, "scp": format!("session:role:{role}")});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A client whose scoped token came from `jwt` and `scope`.
+async fn client_with(emu: &Emulator, jwt: String, scope: &str) -> Client {
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/oauth/token", emu.url()))
+        .bearer_auth(jwt)
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = r.text().await.unwrap();
+    Client {
+        http,
+        url: emu.url(),
+        token,
+    }
+}
+
+#[tokio::test]
+async fn the_role_is_honoured_from_the_scope_or_the_jwt_claim() {
+    let emu = Emulator::start(config().with_role_grant("loader", "db"))
+        .await
+        .unwrap();
+    // The official SDK's form: the role in the JWT's scp claim, the scope is the host.
+    let sdk = client_with(&emu, jwt_with_role("LOADER"), "127.0.0.1").await;
+    assert_eq!(sdk.open("a", json!({})).await.status, 200);
+    // Redpanda's form: the role in the scope.
+    let rp = client_with(&emu, jwt(0), "127.0.0.1 session:role:Loader").await;
+    assert_eq!(rp.open("b", json!({})).await.status, 200);
+    // The scope wins over the claim.
+    let both = client_with(&emu, jwt_with_role("LOADER"), "127.0.0.1 session:role:OTHER").await;
+    let r = both.open("c", json!({})).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.body["code"], "ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED");
+    // No role at all is PUBLIC, which has no grant.
+    let none = client_with(&emu, jwt(0), "127.0.0.1").await;
+    assert_eq!(none.open("d", json!({})).await.status, 404);
+    let r = none
+        .send(
+            reqwest::Method::POST,
+            &format!("{BASE}:bulk-channel-status"),
+            Some(json!({"channel_names": ["a"]})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    emu.shutdown().await;
+}

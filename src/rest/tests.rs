@@ -139,13 +139,13 @@ async fn connect_discovers_the_host_and_exchanges_a_scoped_token() {
 }
 
 #[tokio::test]
-async fn role_goes_into_the_jwt_scp_claim_not_the_scope() {
+async fn role_goes_into_the_jwt_scp_claim_and_the_scope() {
     let account = MockAccount::start().await;
     account.rest_with(account.builder().role("MyRole")).await;
     let t = &account.requests_to("/oauth/token").await[0];
     assert!(std::str::from_utf8(&t.body)
         .unwrap()
-        .ends_with("&scope=127.0.0.1"));
+        .ends_with("&scope=127.0.0.1+session%3Arole%3AMyRole"));
     let jwt = header(t, "authorization").unwrap()[7..].to_owned();
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(TEST_PUBLIC_KEY.as_bytes()).unwrap();
     let claims = jsonwebtoken::decode::<serde_json::Value>(
