@@ -83,7 +83,8 @@ struct TokenExchanger {
 impl TokenFetcher for TokenExchanger {
     async fn fetch(&self) -> Result<String> {
         let call = Call::new("token exchange", Method::POST, self.url.clone())
-            .body(self.form.clone(), "application/x-www-form-urlencoded");
+            .body(self.form.clone(), "application/x-www-form-urlencoded")
+            .retry_auth_failures();
         let resp = self
             .http
             .execute(&call, &self.control)
@@ -260,7 +261,8 @@ async fn discover_host(http: &HttpClient, account: &str, control: &ControlAuth) 
         "hostname discovery",
         Method::GET,
         format!("{account}/v2/streaming/hostname"),
-    );
+    )
+    .retry_auth_failures();
     let resp = http.execute(&call, control).await?;
     let text = resp.text();
     let host = if text.starts_with('{') {

@@ -225,3 +225,84 @@ async fn elastic_in_any_case_is_refused_as_a_named_channel_before_any_request() 
     assert_eq!(opens, 0);
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_transient_403_or_401_on_the_control_plane_is_retried_with_backoff() {
+    for (status, p) in [(403u16, "/oauth/token"), (401, "/v2/streaming/hostname")] {
+        let server = wiremock::MockServer::start().await;
+        Mock::given(path(p))
+            .respond_with(ResponseTemplate::new(status).set_body_json(
+                serde_json::json!({"code": "390144", "message": "not yet"}),
+            ))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/streaming/hostname"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("127.0.0.1"))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_string(scoped_token(std::time::Duration::from_secs(3600), 1)),
+            )
+            .mount(&server)
+            .await;
+        let account = MockAccount {
+            server,
+            exchanges: Default::default(),
+        };
+        let resolved = account.builder().resolve().unwrap();
+        RestApi::connect(resolved.connect)
+            .await
+            .unwrap_or_else(|e| panic!("{status} on {p} then success: {e}"));
+        let tries = account.requests_to(p).await;
+        assert_eq!(tries.len(), 2, "{p}");
+        assert_eq!(query(&tries[1], "retryCount").as_deref(), Some("1"));
+    }
+}
+
+#[tokio::test]
+async fn a_408_is_retried_as_its_predicate_says() {
+    let account = MockAccount::start().await;
+    Mock::given(method("POST"))
+        .and(path(STATUS_PATH))
+        .respond_with(ResponseTemplate::new(408).set_body_string("request timeout"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&account.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(STATUS_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"channel_statuses": {}})),
+        )
+        .mount(&account.server)
+        .await;
+    let api = account.rest().await;
+    api.bulk_channel_status(&simple().pipe, &["CH".into()])
+        .await
+        .expect("a 408 is retried");
+    let tries = account.requests_to(STATUS_PATH).await;
+    assert_eq!(tries.len(), 2);
+    assert_eq!(query(&tries[0], "requestId"), query(&tries[1], "requestId"));
+    // And when it persists, the error says retryable, as the loop behaved.
+    let account = MockAccount::start().await;
+    Mock::given(method("POST"))
+        .and(path(STATUS_PATH))
+        .respond_with(ResponseTemplate::new(408))
+        .mount(&account.server)
+        .await;
+    let err = account
+        .rest()
+        .await
+        .bulk_channel_status(&simple().pipe, &["CH".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(408));
+    assert!(err.is_retryable());
+    assert_eq!(account.requests_to(STATUS_PATH).await.len(), 5, "fast_retry's attempts");
+}
