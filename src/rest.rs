@@ -61,6 +61,10 @@ pub(crate) struct ConnectOptions {
     pub(crate) default_token_ttl: Duration,
 }
 
+/// The sticky-session header: set by Snowflake on insert responses, echoed by Openflow on
+/// the channel's next inserts (docs/protocol.md "Sticky sessions").
+const SESSION_HEADER: &str = "x-snowflake-session";
+
 /// The REST layer.
 #[derive(Debug)]
 pub(crate) struct RestApi {
@@ -68,6 +72,10 @@ pub(crate) struct RestApi {
     /// `scheme://ingest-host[:port]`, no trailing slash.
     ingest_base: String,
     tokens: Arc<TokenManager>,
+    /// The last `x-snowflake-session` of each channel's inserts, sent on its next inserts;
+    /// forgotten when an insert response has none, and on open (a reopen starts afresh) and
+    /// drop. Not a secret: a routing hint.
+    sessions: std::sync::Mutex<HashMap<ChannelPath, HeaderValue>>,
 }
 
 /// Exchanges control-plane credentials for a scoped token (`POST {account}/oauth/token`).
@@ -181,6 +189,7 @@ impl RestApi {
             http: opts.http,
             ingest_base,
             tokens,
+            sessions: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -198,6 +207,12 @@ impl RestApi {
 
     fn auth(&self) -> &dyn Authenticator {
         self.tokens.as_ref()
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelPath, HeaderValue>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn pipe_url(&self, pipe: &PipePath) -> Result<String> {
@@ -296,6 +311,8 @@ impl IngestApi for RestApi {
     ) -> Result<OpenChannelResponse> {
         let body = serde_json::to_vec(request)
             .map_err(|e| Error::invalid_argument("open channel request", e.to_string()))?;
+        // A new incarnation: the previous one's session no longer applies.
+        self.sessions().remove(channel);
         let call = Call::new("open channel", Method::PUT, self.channel_url(channel)?)
             .body(body, "application/json")
             .retry_409(OPEN_RETRY_409);
@@ -322,6 +339,9 @@ impl IngestApi for RestApi {
             Compression::Gzip => Some("gzip"),
             _ => None,
         };
+        if let Some(session) = self.sessions().get(channel).cloned() {
+            call = call.header(SESSION_HEADER, session);
+        }
         if let Some(encoding) = encoding {
             call = call
                 .header("content-encoding", HeaderValue::from_static(encoding))
@@ -336,11 +356,12 @@ impl IngestApi for RestApi {
             bytes = request.body.len(),
             "append rows"
         );
-        let resp: AppendRowsResponse = self
-            .http
-            .execute(&call, self.auth())
-            .await?
-            .json("append rows")?;
+        let resp = self.http.execute(&call, self.auth()).await?;
+        match resp.headers.get(SESSION_HEADER).filter(|v| !v.is_empty()) {
+            Some(session) => self.sessions().insert(channel.clone(), session.clone()),
+            None => self.sessions().remove(channel),
+        };
+        let resp: AppendRowsResponse = resp.json("append rows")?;
         Ok(resp.next_continuation_token)
     }
 
@@ -373,6 +394,7 @@ impl IngestApi for RestApi {
 
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>> {
         let call = Call::new("drop channel", Method::DELETE, self.channel_url(channel)?);
+        self.sessions().remove(channel);
         let resp = self.http.execute(&call, self.auth()).await?;
         if resp.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);

@@ -135,3 +135,39 @@ async fn the_configured_role_reaches_the_emulator_and_decides_access() {
     assert_eq!(count(&emu, "SELECT COUNT(*) FROM \"DB.SCH.T\""), 3);
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_echoes_the_emulators_session_per_channel_incarnation() {
+    let emu = emulator(EmulatorConfig::for_tests()).await;
+    let client = builder(&emu).build().await.unwrap();
+    let ch = client.open_table_channel("DB", "SCH", "T", "c").await.unwrap();
+    for i in 0..3 {
+        append_committed(&ch, i * 10..i * 10 + 10).await;
+    }
+    ch.close().await.unwrap();
+    let ch = client.open_table_channel("DB", "SCH", "T", "c").await.unwrap();
+    append_committed(&ch, 30..40).await;
+    ch.close().await.unwrap();
+    client.close().await.unwrap();
+    let channels = emu.status()["channels"].clone();
+    let c = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel_name"] == "c")
+        .unwrap()
+        .clone();
+    // The first append of each incarnation has none to echo; every later one echoes.
+    assert_eq!(
+        c["sessions"],
+        serde_json::json!({"echoed": 2, "missing": 2, "stale": 0}),
+        "{c}"
+    );
+    let sessions: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.session)
+        .collect();
+    assert_eq!(sessions, ["missing", "echoed", "echoed", "missing"]);
+    emu.shutdown().await;
+}

@@ -67,6 +67,9 @@ pub(crate) struct Channel {
     /// Appends whose numeric offset tokens could not name their rows (see
     /// [`offset_span_violation`](crate::offset_span_violation)); shown in `GET /`.
     pub offset_span_violations: u64,
+    /// Appends that echoed this incarnation's `x-snowflake-session`, sent none, or sent an
+    /// older incarnation's; shown in `GET /`.
+    pub session_echoes: [u64; 3],
 }
 
 /// How many commits per channel `GET /` shows in `recent_commits`.
@@ -110,6 +113,7 @@ impl Channel {
             last_append: None,
             recent_commits: VecDeque::new(),
             offset_span_violations: 0,
+            session_echoes: [0; 3],
         }
     }
 
@@ -132,6 +136,7 @@ impl Channel {
             last_append: None,
             recent_commits: VecDeque::new(),
             offset_span_violations: 0,
+            session_echoes: [0; 3],
         }
     }
 

@@ -15,6 +15,10 @@ use crate::faults::{Endpoint, FaultAction};
 use crate::requests::RequestRecord;
 use crate::service::{now_ms, ApiError, AppendRequest, Shared};
 
+/// The sticky-session header Snowflake sets on insert responses and Openflow echoes on the
+/// channel's next inserts (docs/protocol.md "Sticky sessions").
+const SESSION_HEADER: &str = "x-snowflake-session";
+
 /// Marker extension: close the connection instead of sending this response (lost ack).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DropResponse;
@@ -278,6 +282,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response<
         faults: Vec::new(),
         token_type: token_type(&parts.headers),
         offset_violation: None,
+        session: None,
     };
 
     let decision = if endpoint == Endpoint::Other {
@@ -633,12 +638,23 @@ async fn append(
             .map(str::to_string),
         body: b,
     };
-    let (next, violation) = shared.append(key, target, req).await?;
+    let (next, violation) = shared.append(key.clone(), target, req).await?;
     record.offset_violation = violation;
-    Ok(json_response(
+    let mut response = json_response(
         200,
         &json!({"next_continuation_token": next, "message": "OK"}),
-    ))
+    );
+    let sent = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if let Some((session, echo)) = shared.sticky_session(&key, sent) {
+        tracing::debug!(channel = %key.channel, session = echo, "x-snowflake-session");
+        record.session = Some(echo.to_owned());
+        if let Ok(v) = axum::http::HeaderValue::from_str(&session) {
+            response.headers_mut().insert(SESSION_HEADER, v);
+        }
+    }
+    Ok(response)
 }
 
 fn host_without_port(h: &str) -> String {

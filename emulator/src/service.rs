@@ -587,6 +587,26 @@ impl Shared {
         Ok((next, violation))
     }
 
+    /// The sticky session of the channel's current incarnation (a reopen starts a new one;
+    /// docs/protocol.md "Sticky sessions") and whether `sent` echoed it: `echoed`,
+    /// `missing` or `stale`. Counted per channel.
+    pub(crate) fn sticky_session(
+        &self,
+        key: &ChannelKey,
+        sent: Option<&str>,
+    ) -> Option<(String, &'static str)> {
+        let mut chans = self.channels();
+        let ch = chans.get_mut(key)?;
+        let current = format!("{:x}.{}", ch.created_on_ms, ch.client_seq);
+        let (slot, echo) = match sent {
+            Some(s) if s == current => (0, "echoed"),
+            None => (1, "missing"),
+            Some(_) => (2, "stale"),
+        };
+        ch.session_echoes[slot] += 1;
+        Some((current, echo))
+    }
+
     fn decode_and_convert(
         &self,
         key: &ChannelKey,
@@ -745,6 +765,8 @@ impl Shared {
                     v["pending_rows"] = c.pending_rows().into();
                     v["client_sequencer"] = c.client_seq.into();
                     v["offset_span_violations"] = c.offset_span_violations.into();
+                    let [echoed, missing, stale] = c.session_echoes;
+                    v["sessions"] = json!({"echoed": echoed, "missing": missing, "stale": stale});
                     v["recent_commits"] = c
                         .recent_commits
                         .iter()

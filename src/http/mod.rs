@@ -146,6 +146,7 @@ impl Call {
 #[derive(Debug)]
 pub(crate) struct Response {
     pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     /// The call's `requestId`.
     pub(crate) request_id: String,
@@ -244,9 +245,14 @@ impl HttpClient {
             let outcome = self.attempt(call, &header, &request_id, attempts).await;
             attempts += 1;
             let (failure, retry_after): (Error, Option<Duration>) = match outcome {
-                Attempt::Response { status, body, .. } if status.is_success() => {
+                Attempt::Response {
+                    status,
+                    headers,
+                    body,
+                } if status.is_success() => {
                     return Ok(Response {
                         status,
+                        headers,
                         body,
                         request_id,
                     });

@@ -306,3 +306,77 @@ async fn a_408_is_retried_as_its_predicate_says() {
     assert!(err.is_retryable());
     assert_eq!(account.requests_to(STATUS_PATH).await.len(), 5, "fast_retry's attempts");
 }
+
+/// Answers appends with `x-snowflake-session: s<n>` on the n-th request, except the third,
+/// which carries none.
+struct SessionResponder(std::sync::atomic::AtomicUsize);
+
+impl wiremock::Respond for SessionResponder {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let ok = ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"next_continuation_token": format!("ct{n}")}));
+        if n == 3 {
+            ok
+        } else {
+            ok.insert_header("x-snowflake-session", format!("s{n}").as_str())
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_session_header_is_echoed_per_channel_and_reset_on_reopen() {
+    let account = MockAccount::start().await;
+    let rows = "/v2/streaming/data/databases/DB/schemas/SCH/pipes/PIPE/channels/CH/rows";
+    Mock::given(method("PUT"))
+        .and(path(CHANNEL_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "next_continuation_token": "ct0", "channel_status": status_of("CH", None)
+        })))
+        .mount(&account.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(rows))
+        .respond_with(SessionResponder(Default::default()))
+        .mount(&account.server)
+        .await;
+    let api = account.rest().await;
+    let other = ChannelPath {
+        channel: "OTHER".into(),
+        ..simple()
+    };
+    let request = || crate::transport::AppendRequest {
+        body: bytes::Bytes::from_static(b"{\"a\":1}\n"),
+        compression: crate::Compression::None,
+        uncompressed_len: 8,
+        row_count: 1,
+        start_offset_token: None,
+        end_offset_token: None,
+        continuation_token: "ct".into(),
+        min_append_timestamp_ms: 1,
+    };
+    api.open_channel(&simple(), &OpenChannelRequest::default()).await.unwrap();
+    for _ in 0..4 {
+        api.append_rows(&simple(), &request()).await.unwrap();
+    }
+    // Another channel never sees CH's session.
+    assert!(api.sessions().get(&other).is_none());
+    api.open_channel(&simple(), &OpenChannelRequest::default()).await.unwrap();
+    api.append_rows(&simple(), &request()).await.unwrap();
+    let sent: Vec<Option<String>> = account
+        .requests_to(rows)
+        .await
+        .iter()
+        .map(|r| header(r, "x-snowflake-session"))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            None,               // nothing issued yet
+            Some("s1".into()),  // echoes the first answer
+            Some("s2".into()),  // the second
+            None,               // the third answer carried none: forgotten
+            None,               // reopened: a new incarnation starts without one
+        ]
+    );
+}
