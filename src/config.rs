@@ -84,6 +84,7 @@ pub struct ClientBuilder {
     replace_underscore_with_dash_in_host: bool,
     auth_refresh_ahead: Duration,
     default_token_ttl: Duration,
+    appends_per_second: u32,
     channel: ChannelSettings,
 }
 
@@ -119,6 +120,7 @@ impl Default for ClientBuilder {
             replace_underscore_with_dash_in_host: true,
             auth_refresh_ahead: Duration::from_secs(300),
             default_token_ttl: Duration::from_secs(3600),
+            appends_per_second: 10,
             channel: ChannelSettings::default(),
         }
     }
@@ -308,6 +310,16 @@ impl ClientBuilder {
     /// key `replace_underscore_with_dash_in_host`.
     pub fn replace_underscore_with_dash_in_host(mut self, replace: bool) -> Self {
         self.replace_underscore_with_dash_in_host = replace;
+        self
+    }
+
+    /// At most this many append requests per second on one channel. Default 10, Snowflake's
+    /// per-channel request rate (docs/protocol.md "Limits"): above it the service answers
+    /// 429. Requests are spaced `1/n` s apart; rows appended meanwhile join the next
+    /// request. 0 removes the pacing (for a server without the limit). Profile key
+    /// `appends_per_second_per_channel`.
+    pub fn appends_per_second_per_channel(mut self, n: u32) -> Self {
+        self.appends_per_second = n;
         self
     }
 
@@ -535,6 +547,9 @@ impl ClientBuilder {
                     Compression::None
                 };
             }
+            "appends_per_second_per_channel" => {
+                self.appends_per_second = parse_num(&key_lc, v)?;
+            }
             "auth_refresh_buffer_duration_seconds" => {
                 self.auth_refresh_ahead = Duration::from_secs(parse_num(&key_lc, v)?);
             }
@@ -676,6 +691,10 @@ impl ClientBuilder {
                 replace_underscore_with_dash_in_host: self.replace_underscore_with_dash_in_host,
                 auth_refresh_ahead: self.auth_refresh_ahead,
                 default_token_ttl: self.default_token_ttl,
+                min_append_interval: match self.appends_per_second {
+                    0 => Duration::ZERO,
+                    n => Duration::from_secs(1) / n,
+                },
             },
             channel: self.channel,
         })

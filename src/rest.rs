@@ -59,6 +59,8 @@ pub(crate) struct ConnectOptions {
     pub(crate) replace_underscore_with_dash_in_host: bool,
     pub(crate) auth_refresh_ahead: Duration,
     pub(crate) default_token_ttl: Duration,
+    /// Least time between the starts of two appends of one channel (0: no pacing).
+    pub(crate) min_append_interval: Duration,
 }
 
 /// The sticky-session header: set by Snowflake on insert responses, echoed by Openflow on
@@ -76,6 +78,11 @@ pub(crate) struct RestApi {
     /// forgotten when an insert response has none, and on open (a reopen starts afresh) and
     /// drop. Not a secret: a routing hint.
     sessions: std::sync::Mutex<HashMap<ChannelPath, HeaderValue>>,
+    /// Least time between the starts of two appends of one channel: Snowflake allows 10
+    /// requests/s per channel (docs/protocol.md "Limits").
+    min_append_interval: Duration,
+    /// The earliest start of each channel's next append.
+    next_append: std::sync::Mutex<HashMap<ChannelPath, tokio::time::Instant>>,
 }
 
 /// Exchanges control-plane credentials for a scoped token (`POST {account}/oauth/token`).
@@ -190,6 +197,8 @@ impl RestApi {
             ingest_base,
             tokens,
             sessions: std::sync::Mutex::new(HashMap::new()),
+            min_append_interval: opts.min_append_interval,
+            next_append: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -207,6 +216,25 @@ impl RestApi {
 
     fn auth(&self) -> &dyn Authenticator {
         self.tokens.as_ref()
+    }
+
+    /// Waits until `channel` may start another append (the per-channel request rate).
+    async fn pace(&self, channel: &ChannelPath) {
+        if self.min_append_interval.is_zero() {
+            return;
+        }
+        let start = {
+            let mut next = self
+                .next_append
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = tokio::time::Instant::now();
+            let slot = next.entry(channel.clone()).or_insert(now);
+            let start = (*slot).max(now);
+            *slot = start + self.min_append_interval;
+            start
+        };
+        tokio::time::sleep_until(start).await;
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelPath, HeaderValue>> {
@@ -356,6 +384,7 @@ impl IngestApi for RestApi {
             bytes = request.body.len(),
             "append rows"
         );
+        self.pace(channel).await;
         let resp = self.http.execute(&call, self.auth()).await?;
         match resp.headers.get(SESSION_HEADER).filter(|v| !v.is_empty()) {
             Some(session) => self.sessions().insert(channel.clone(), session.clone()),
@@ -395,6 +424,10 @@ impl IngestApi for RestApi {
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>> {
         let call = Call::new("drop channel", Method::DELETE, self.channel_url(channel)?);
         self.sessions().remove(channel);
+        self.next_append
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(channel);
         let resp = self.http.execute(&call, self.auth()).await?;
         if resp.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);

@@ -70,6 +70,8 @@ pub(crate) struct Channel {
     /// Appends that echoed this incarnation's `x-snowflake-session`, sent none, or sent an
     /// older incarnation's; shown in `GET /`.
     pub session_echoes: [u64; 3],
+    /// The append-rate buckets (`--limits snowflake`).
+    pub rate: crate::limits::ChannelRate,
 }
 
 /// How many commits per channel `GET /` shows in `recent_commits`.
@@ -114,6 +116,7 @@ impl Channel {
             recent_commits: VecDeque::new(),
             offset_span_violations: 0,
             session_echoes: [0; 3],
+            rate: crate::limits::ChannelRate::new(Instant::now()),
         }
     }
 
@@ -137,6 +140,7 @@ impl Channel {
             recent_commits: VecDeque::new(),
             offset_span_violations: 0,
             session_echoes: [0; 3],
+            rate: crate::limits::ChannelRate::new(Instant::now()),
         }
     }
 

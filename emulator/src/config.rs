@@ -96,6 +96,10 @@ pub struct EmulatorConfig {
     /// accepted, counted in `GET /` (`offset_span_violations`) and the request log, and
     /// warned about. See [`offset_span_violation`](crate::offset_span_violation).
     pub strict_offsets: bool,
+    /// Which of Snowflake's service limits to enforce (`--limits snowflake`): per-channel
+    /// append rate and throughput, channels per pipe, pipes per table. Default
+    /// [`Limits::Off`](crate::Limits::Off) (the 4 MB request cap applies either way).
+    pub limits: crate::Limits,
     /// Host name returned by `/v2/streaming/hostname`; default: the host the client connected to.
     pub ingest_host: Option<String>,
     /// Append every request record as a JSON line to this file.
@@ -126,6 +130,7 @@ impl Default for EmulatorConfig {
             max_uncompressed_bytes: 256 * 1024 * 1024,
             duplicate_append: DuplicateAppendPolicy::RejectStale,
             strict_offsets: false,
+            limits: crate::Limits::Off,
             ingest_host: None,
             request_log: None,
             request_log_capacity: 100_000,
@@ -154,6 +159,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("max_payload_bytes", &self.max_payload_bytes)
             .field("duplicate_append", &self.duplicate_append)
             .field("strict_offsets", &self.strict_offsets)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }

@@ -636,6 +636,11 @@ async fn append(
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        uncompressed_len: headers
+            .get("x-snowflake-uncompressed-content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(b.len()),
         body: b,
     };
     let (next, violation) = shared.append(key.clone(), target, req).await?;

@@ -77,6 +77,10 @@ struct ServeArgs {
     /// Programmatic access token to accept (repeatable).
     #[arg(long, env = "SNOWPIPE_EMULATOR_PAT", hide_env_values = true)]
     pat: Vec<String>,
+    /// Enforce Snowflake's service limits: `snowflake` (10 appends/s and 20 MB/s per channel →
+    /// 429, 2,000 channels per pipe, 10 pipes per table) or `off`.
+    #[arg(long, default_value = "off", value_parser = |s: &str| s.parse::<snowpipe_emulator::Limits>())]
+    limits: snowpipe_emulator::Limits,
     /// Grant ROLE the use of DATABASE (`ROLE=DATABASE`, `ROLE=*` for every database;
     /// repeatable). With any grant, data calls need a granted role (`PUBLIC` when the client
     /// names none); without, roles are not checked.
@@ -175,6 +179,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     }
     cfg.accept_any_key = a.accept_any_key;
     cfg.personal_access_tokens = a.pat.clone();
+    cfg.limits = a.limits;
     for g in &a.grant {
         let (role, db) = g
             .split_once('=')

@@ -80,6 +80,8 @@ pub(crate) struct AppendRequest {
     pub end_offset_token: Option<String>,
     pub content_encoding: Option<String>,
     pub body: Bytes,
+    /// `x-snowflake-uncompressed-content-length`, else the body's length.
+    pub uncompressed_len: usize,
 }
 
 /// Everything the handlers share.
@@ -101,6 +103,7 @@ pub(crate) struct Shared {
     pub duplicate_append: DuplicateAppendPolicy,
     pub strict_offsets: bool,
     pub role_grants: Vec<(String, String)>,
+    pub limits: crate::Limits,
     pub ingest_host: Option<String>,
     pub sink_rows: AtomicU64,
     pub sink_bytes: AtomicU64,
@@ -135,6 +138,21 @@ impl Shared {
             catalog
                 .apply_sql(sql)
                 .map_err(|e| EmulatorError::Catalog(e.to_string()))?;
+        }
+        if config.limits == crate::Limits::Snowflake {
+            let mut per_table: HashMap<String, usize> = HashMap::new();
+            for p in catalog.pipes() {
+                *per_table.entry(p.table_qualified.clone()).or_default() += 1;
+            }
+            if let Some((table, n)) = per_table
+                .into_iter()
+                .find(|(_, n)| *n > crate::limits::PIPES_PER_TABLE)
+            {
+                return Err(EmulatorError::Catalog(format!(
+                    "table {table} has {n} pipes (its default pipe included); Snowflake allows {} per table (--limits snowflake)",
+                    crate::limits::PIPES_PER_TABLE
+                )));
+            }
         }
         let mut targets = HashMap::new();
         let mut creates = Vec::new();
@@ -223,6 +241,7 @@ impl Shared {
             duplicate_append: config.duplicate_append,
             strict_offsets: config.strict_offsets,
             role_grants: config.role_grants.clone(),
+            limits: config.limits,
             ingest_host: config.ingest_host.clone(),
             sink_rows: AtomicU64::new(0),
             sink_bytes: AtomicU64::new(0),
@@ -376,6 +395,27 @@ impl Shared {
                     ch.reopen();
                 }
                 None => {
+                    if self.limits == crate::Limits::Snowflake {
+                        let open = chans
+                            .keys()
+                            .filter(|k| {
+                                k.pipe == key.pipe
+                                    && k.schema == key.schema
+                                    && k.database == key.database
+                                    && k.channel != ELASTIC
+                            })
+                            .count();
+                        if open >= crate::limits::CHANNELS_PER_PIPE {
+                            return Err(ApiError::new(
+                                400,
+                                "ERR_TOO_MANY_CHANNELS",
+                                format!(
+                                    "pipe {} already has {open} channels, the most Snowflake allows (--limits snowflake); drop unused channels",
+                                    key.pipe
+                                ),
+                            ));
+                        }
+                    }
                     // Strictly increasing, so the tokens of a dropped channel with the same
                     // name stay stale after it is recreated.
                     let now = now_ms();
@@ -497,7 +537,7 @@ impl Shared {
                     .entry(key.clone())
                     .or_insert_with(|| Channel::new(self.started_ms));
             }
-            let ch = chans.get(&key).ok_or_else(|| no_channel(&key))?;
+            let ch = chans.get_mut(&key).ok_or_else(|| no_channel(&key))?;
             if ch.status != channels::SUCCESS {
                 return Err(ApiError::new(
                     409,
@@ -519,6 +559,20 @@ impl Shared {
                 if let TokenCheck::Duplicate(next) = ch.check_token(t, idempotent)? {
                     return Ok((next, None));
                 }
+            }
+            if !elastic && self.limits == crate::Limits::Snowflake {
+                ch.rate
+                    .admit(Instant::now(), req.uncompressed_len)
+                    .map_err(|why| {
+                        ApiError::new(
+                            429,
+                            "ERR_TOO_MANY_REQUESTS",
+                            format!(
+                                "channel {}: {why} (--limits snowflake); slow down and retry",
+                                key.channel
+                            ),
+                        )
+                    })?;
             }
             (ch.client_seq, ch.row_seq)
         };

@@ -147,3 +147,105 @@ async fn the_role_is_honoured_from_the_scope_or_the_jwt_claim() {
     assert_eq!(r.status, 404, "{}", r.text);
     emu.shutdown().await;
 }
+
+fn limited() -> EmulatorConfig {
+    let mut cfg = config();
+    cfg.limits = snowpipe_emulator::Limits::Snowflake;
+    cfg
+}
+
+#[tokio::test]
+async fn limits_snowflake_caps_each_channels_append_rate() {
+    for (cfg, limited) in [(config(), false), (limited(), true)] {
+        let emu = Emulator::start(cfg).await.unwrap();
+        let c = Client::connect(&emu).await;
+        let mut ct = c.open_ok("c").await;
+        let mut refused = None;
+        for i in 0..11u32 {
+            let r = c.append("c", &ct, "", &i.to_string(), &rows(i..i + 1)).await;
+            if r.status == 429 {
+                refused = Some((i, r.body["code"].clone()));
+                break;
+            }
+            assert_eq!(r.status, 200, "{}", r.text);
+            ct = r.body["next_continuation_token"].as_str().unwrap().to_owned();
+        }
+        if limited {
+            assert_eq!(refused, Some((10, json!("ERR_TOO_MANY_REQUESTS"))));
+            // Another channel has its own budget.
+            let other = c.open_ok("d").await;
+            c.append_ok("d", &other, "0", &rows(0..1)).await;
+            // And the channel recovers after a tenth of a second.
+            tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+            c.append_ok("c", &ct, "10", &rows(10..11)).await;
+        } else {
+            assert_eq!(refused, None);
+        }
+        emu.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn limits_snowflake_caps_each_channels_uncompressed_throughput() {
+    let emu = Emulator::start(limited()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("c").await;
+    let send = |ct: String, end: u32| {
+        let c = &c;
+        async move {
+            let q = format!("endOffsetToken={end}&continuationToken={ct}");
+            let body = zstd::encode_all(rows(end..end + 1).as_bytes(), 3).unwrap();
+            c.http
+                .post(format!("{}{DATA}/channels/c/rows?{q}", c.url))
+                .bearer_auth(&c.token)
+                .header("Content-Encoding", "zstd")
+                // What the client says it compressed: 30 MB, over one second's worth.
+                .header("x-snowflake-uncompressed-content-length", "30000000")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = send(ct, 1).await;
+    assert_eq!(r.status(), 200, "one request over the rate is admitted");
+    let ct = r.json::<serde_json::Value>().await.unwrap()["next_continuation_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = send(ct, 2).await;
+    assert_eq!(r.status(), 429);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("MB/s"), "{body}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn limits_snowflake_caps_channels_per_pipe_and_pipes_per_table() {
+    let emu = Emulator::start(limited()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    for i in 0..2000 {
+        assert_eq!(c.open(&format!("c{i}"), json!({})).await.status, 200);
+    }
+    let r = c.open("one-too-many", json!({})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["code"], "ERR_TOO_MANY_CHANNELS");
+    assert_eq!(c.open("c7", json!({})).await.status, 200, "reopening is fine");
+    emu.shutdown().await;
+
+    let pipes: String = (0..10)
+        .map(|i| {
+            format!("CREATE PIPE DB.SCH.P{i} AS COPY INTO DB.SCH.T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;\n")
+        })
+        .collect();
+    let err = Emulator::start(limited().with_ddl(pipes.clone()))
+        .await
+        .err()
+        .expect("11 pipes (10 + the default) on T");
+    assert!(err.to_string().contains("10 per table"), "{err}");
+    Emulator::start(config().with_ddl(pipes))
+        .await
+        .expect("no limit without --limits")
+        .shutdown()
+        .await;
+}

@@ -380,3 +380,48 @@ async fn the_session_header_is_echoed_per_channel_and_reset_on_reopen() {
         ]
     );
 }
+
+#[tokio::test]
+async fn appends_of_one_channel_are_paced_to_its_request_rate() {
+    let account = MockAccount::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex("/rows$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"next_continuation_token": "ct"})),
+        )
+        .mount(&account.server)
+        .await;
+    let request = || crate::transport::AppendRequest {
+        body: bytes::Bytes::from_static(b"{\"a\":1}\n"),
+        compression: crate::Compression::None,
+        uncompressed_len: 8,
+        row_count: 1,
+        start_offset_token: None,
+        end_offset_token: None,
+        continuation_token: "ct".into(),
+        min_append_timestamp_ms: 1,
+    };
+    let other = ChannelPath {
+        channel: "OTHER".into(),
+        ..simple()
+    };
+    for (per_second, at_least, at_most) in [(10, 300, 2_000), (0, 0, 250)] {
+        let api = account
+            .rest_with(account.builder().appends_per_second_per_channel(per_second))
+            .await;
+        let started = std::time::Instant::now();
+        for _ in 0..4 {
+            api.append_rows(&simple(), &request()).await.unwrap();
+        }
+        // Another channel has its own pace: its first append goes at once.
+        let before_other = std::time::Instant::now();
+        api.append_rows(&other, &request()).await.unwrap();
+        assert!(before_other.elapsed().as_millis() < 80);
+        let ms = started.elapsed().as_millis();
+        assert!(
+            (at_least..at_most).contains(&ms),
+            "{per_second}/s: 4 appends took {ms} ms"
+        );
+    }
+}
