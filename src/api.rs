@@ -134,9 +134,12 @@ fn lenient_i64(v: &serde_json::Value) -> Option<i64> {
             .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
         serde_json::Value::String(s) => {
             let s = s.trim();
-            s.parse::<i64>()
-                .ok()
-                .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f as i64))
+            s.parse::<i64>().ok().or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f as i64)
+            })
         }
         _ => None,
     }
@@ -147,9 +150,17 @@ fn lenient_i64(v: &serde_json::Value) -> Option<i64> {
 fn epoch_ms(v: &serde_json::Value) -> Option<i64> {
     let n = lenient_i64(v).or_else(|| {
         let s = v.as_str()?.trim();
-        Some(chrono::DateTime::parse_from_rfc3339(s).ok()?.timestamp_millis())
+        Some(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .ok()?
+                .timestamp_millis(),
+        )
     })?;
-    Some(if n.abs() < 100_000_000_000 { n * 1000 } else { n })
+    Some(if n.abs() < 100_000_000_000 {
+        n * 1000
+    } else {
+        n
+    })
 }
 
 /// Channel status codes that mean the channel is unusable until reopened (or that the pipe
@@ -187,7 +198,9 @@ pub(crate) fn status_code_is_invalid(code: &str) -> bool {
 /// Logs an unknown status code once per code.
 fn warn_unknown_status_code(code: &str) {
     static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut seen = SEEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if seen.len() < 64 && !seen.iter().any(|c| c == code) {
         seen.push(code.to_owned());
         tracing::warn!(

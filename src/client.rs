@@ -146,6 +146,11 @@ impl StreamingIngestClient {
         &self.inner.runtime
     }
 
+    /// The channel runtime (the client-level calls in `client_calls.rs`).
+    pub(crate) fn runtime(&self) -> &ChannelRuntime {
+        &self.inner.runtime
+    }
+
     /// Closes every channel opened through this client and stops its background tasks.
     /// Returns once every channel's task has stopped: its buffered rows were sent and
     /// acknowledged by the server (not necessarily committed), or it gave up after 30 s.

@@ -106,6 +106,7 @@ pub mod channel;
 #[doc = include_str!("../docs/GUARANTEES.md")]
 pub mod guarantees {}
 mod client;
+mod client_calls;
 mod config;
 mod error;
 mod http;

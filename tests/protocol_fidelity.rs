@@ -83,7 +83,10 @@ async fn a_quoted_mixed_case_table_streams_through_its_quoted_default_pipe() {
         .unwrap();
     append_committed(&ch, 0..10).await;
     ch.close().await.unwrap();
-    assert_eq!(count(&emu, "SELECT COUNT(*) FROM \"DB.SCH.Mixed Case\""), 10);
+    assert_eq!(
+        count(&emu, "SELECT COUNT(*) FROM \"DB.SCH.Mixed Case\""),
+        10
+    );
     let pipes = emu.status()["pipes"].clone();
     assert!(
         pipes
@@ -101,7 +104,10 @@ async fn a_quoted_mixed_case_table_streams_through_its_quoted_default_pipe() {
 async fn one_channel_under_two_cases_is_refused_as_already_open() {
     let emu = emulator(EmulatorConfig::for_tests()).await;
     let client = builder(&emu).build().await.unwrap();
-    let ch = client.open_table_channel("DB", "SCH", "T", "Orders").await.unwrap();
+    let ch = client
+        .open_table_channel("DB", "SCH", "T", "Orders")
+        .await
+        .unwrap();
     let err = client
         .open_table_channel("DB", "SCH", "T", "ORDERS")
         .await
@@ -117,7 +123,10 @@ async fn one_channel_under_two_cases_is_refused_as_already_open() {
 async fn the_configured_role_reaches_the_emulator_and_decides_access() {
     let emu = emulator(EmulatorConfig::for_tests().with_role_grant("LOADER", "DB")).await;
     let client = builder(&emu).role("loader").build().await.unwrap();
-    let ch = client.open_table_channel("DB", "SCH", "T", "c").await.unwrap();
+    let ch = client
+        .open_table_channel("DB", "SCH", "T", "c")
+        .await
+        .unwrap();
     append_committed(&ch, 0..3).await;
     ch.close().await.unwrap();
     client.close().await.unwrap();
@@ -140,12 +149,18 @@ async fn the_configured_role_reaches_the_emulator_and_decides_access() {
 async fn the_sdk_echoes_the_emulators_session_per_channel_incarnation() {
     let emu = emulator(EmulatorConfig::for_tests()).await;
     let client = builder(&emu).build().await.unwrap();
-    let ch = client.open_table_channel("DB", "SCH", "T", "c").await.unwrap();
+    let ch = client
+        .open_table_channel("DB", "SCH", "T", "c")
+        .await
+        .unwrap();
     for i in 0..3 {
         append_committed(&ch, i * 10..i * 10 + 10).await;
     }
     ch.close().await.unwrap();
-    let ch = client.open_table_channel("DB", "SCH", "T", "c").await.unwrap();
+    let ch = client
+        .open_table_channel("DB", "SCH", "T", "c")
+        .await
+        .unwrap();
     append_committed(&ch, 30..40).await;
     ch.close().await.unwrap();
     client.close().await.unwrap();

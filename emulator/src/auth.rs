@@ -481,10 +481,7 @@ mod tests {
     #[test]
     fn expired_scoped_token_rejected() {
         let a = Authenticator::new(&[], &[], false, vec![], Duration::from_secs(1)).unwrap();
-        let t = a.mint_scoped(
-            &Principal::new("X.Y"),
-            "h",
-        );
+        let t = a.mint_scoped(&Principal::new("X.Y"), "h");
         std::thread::sleep(Duration::from_millis(2100));
         assert!(a.verify_scoped(&t).unwrap_err().0.contains("expired"));
     }

@@ -649,9 +649,7 @@ async fn append(
         200,
         &json!({"next_continuation_token": next, "message": "OK"}),
     );
-    let sent = headers
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok());
+    let sent = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     if let Some((session, echo)) = shared.sticky_session(&key, sent) {
         tracing::debug!(channel = %key.channel, session = echo, "x-snowflake-session");
         record.session = Some(echo.to_owned());

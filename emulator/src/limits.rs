@@ -102,7 +102,10 @@ mod tests {
         // One 30 MB request is admitted (the bucket was positive), the next waits 0.5 s.
         let mut r = ChannelRate::new(t0);
         r.admit(t0, 30_000_000).unwrap();
-        assert!(r.admit(t0 + Duration::from_millis(400), 1).unwrap_err().contains("MB/s"));
+        assert!(r
+            .admit(t0 + Duration::from_millis(400), 1)
+            .unwrap_err()
+            .contains("MB/s"));
         r.admit(t0 + Duration::from_millis(600), 1).unwrap();
     }
 }

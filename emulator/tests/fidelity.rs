@@ -47,7 +47,10 @@ async fn channel_names_fold_case_in_urls_but_not_in_bulk_status() {
     let s = c.status(&["Orders", "orders", "ORDERS"]).await;
     assert_eq!(s["Orders"]["last_committed_offset_token"], "2");
     assert_eq!(s["Orders"]["channel_name"], "Orders");
-    assert!(s.get("orders").is_none() && s.get("ORDERS").is_none(), "{s}");
+    assert!(
+        s.get("orders").is_none() && s.get("ORDERS").is_none(),
+        "{s}"
+    );
     assert_eq!(count(&emu), 5);
     // Reopening under another case bumps the same channel's sequencer.
     let r = c.open("oRdErS", json!({})).await;
@@ -67,7 +70,11 @@ async fn elastic_is_reserved_in_any_case() {
         assert_eq!(r.status, 400, "{name}: {}", r.text);
         assert_eq!(r.body["code"], "ERR_ELASTIC_CHANNEL_RESERVED_NAME");
         let r = c
-            .send(reqwest::Method::DELETE, &format!("{BASE}/channels/{name}"), None)
+            .send(
+                reqwest::Method::DELETE,
+                &format!("{BASE}/channels/{name}"),
+                None,
+            )
             .await;
         assert_eq!(r.status, 400, "{name}: {}", r.text);
     }
@@ -130,10 +137,18 @@ async fn the_role_is_honoured_from_the_scope_or_the_jwt_claim() {
     let rp = client_with(&emu, jwt(0), "127.0.0.1 session:role:Loader").await;
     assert_eq!(rp.open("b", json!({})).await.status, 200);
     // The scope wins over the claim.
-    let both = client_with(&emu, jwt_with_role("LOADER"), "127.0.0.1 session:role:OTHER").await;
+    let both = client_with(
+        &emu,
+        jwt_with_role("LOADER"),
+        "127.0.0.1 session:role:OTHER",
+    )
+    .await;
     let r = both.open("c", json!({})).await;
     assert_eq!(r.status, 404, "{}", r.text);
-    assert_eq!(r.body["code"], "ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED");
+    assert_eq!(
+        r.body["code"],
+        "ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED"
+    );
     // No role at all is PUBLIC, which has no grant.
     let none = client_with(&emu, jwt(0), "127.0.0.1").await;
     assert_eq!(none.open("d", json!({})).await.status, 404);
@@ -162,13 +177,18 @@ async fn limits_snowflake_caps_each_channels_append_rate() {
         let mut ct = c.open_ok("c").await;
         let mut refused = None;
         for i in 0..11u32 {
-            let r = c.append("c", &ct, "", &i.to_string(), &rows(i..i + 1)).await;
+            let r = c
+                .append("c", &ct, "", &i.to_string(), &rows(i..i + 1))
+                .await;
             if r.status == 429 {
                 refused = Some((i, r.body["code"].clone()));
                 break;
             }
             assert_eq!(r.status, 200, "{}", r.text);
-            ct = r.body["next_continuation_token"].as_str().unwrap().to_owned();
+            ct = r.body["next_continuation_token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
         }
         if limited {
             assert_eq!(refused, Some((10, json!("ERR_TOO_MANY_REQUESTS"))));
@@ -230,7 +250,11 @@ async fn limits_snowflake_caps_channels_per_pipe_and_pipes_per_table() {
     let r = c.open("one-too-many", json!({})).await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["code"], "ERR_TOO_MANY_CHANNELS");
-    assert_eq!(c.open("c7", json!({})).await.status, 200, "reopening is fine");
+    assert_eq!(
+        c.open("c7", json!({})).await.status,
+        200,
+        "reopening is fine"
+    );
     emu.shutdown().await;
 
     let pipes: String = (0..10)

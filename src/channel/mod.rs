@@ -194,6 +194,7 @@
 //! commit. Use [`Channel::close`] for a guaranteed flush.
 
 mod actor;
+mod all;
 mod batch;
 #[doc(hidden)]
 pub mod bench;
@@ -376,6 +377,10 @@ struct RuntimeInner {
     next_id: AtomicU64,
     closed: AtomicBool,
     shutdown: CancellationToken,
+    /// Every opened channel's command sender (weak), for the client-level calls (`all.rs`).
+    senders: std::sync::Mutex<
+        std::collections::HashMap<u64, (Arc<ChannelShared>, mpsc::WeakSender<Cmd>)>,
+    >,
 }
 
 impl Drop for RuntimeInner {
@@ -465,6 +470,7 @@ impl ChannelRuntime {
                 next_id: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
+                senders: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -541,6 +547,7 @@ impl ChannelRuntime {
             return Err(already_open(&shared.path));
         }
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        self.track(&shared, &tx);
         let actor = match Actor::new(
             Arc::clone(&rt.api),
             Arc::clone(&shared),

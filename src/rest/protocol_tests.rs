@@ -98,7 +98,12 @@ fn status_codes_known_invalid_are_invalid_and_unknown_ones_are_healthy() {
     ] {
         assert!(status_code_is_invalid(code), "{code}");
     }
-    for code in ["SUCCESS", "ACTIVE", "success", "SOMETHING_NEW_AND_INFORMATIONAL"] {
+    for code in [
+        "SUCCESS",
+        "ACTIVE",
+        "success",
+        "SOMETHING_NEW_AND_INFORMATIONAL",
+    ] {
         assert!(!status_code_is_invalid(code), "{code}");
     }
 }
@@ -152,7 +157,9 @@ fn status_of(name: &str, committed: Option<&str>) -> serde_json::Value {
 /// Mounts open and append for channel `orders` (the rows go nowhere).
 async fn mount_orders(account: &MockAccount) {
     Mock::given(method("PUT"))
-        .and(path("/v2/streaming/databases/DB/schemas/SCH/pipes/PIPE/channels/orders"))
+        .and(path(
+            "/v2/streaming/databases/DB/schemas/SCH/pipes/PIPE/channels/orders",
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "next_continuation_token": "ct0", "channel_status": status_of("orders", None)
         })))
@@ -188,13 +195,22 @@ async fn a_status_reported_under_another_case_of_the_name_is_found() {
         .build()
         .await
         .unwrap();
-    let ch = client.open_channel("DB", "SCH", "PIPE", "orders").await.unwrap();
-    ch.append_row(&serde_json::json!({"a": 1}), Some(crate::OffsetToken::from(1u64)))
+    let ch = client
+        .open_channel("DB", "SCH", "PIPE", "orders")
         .await
         .unwrap();
-    ch.wait_for_commit(&crate::OffsetToken::from(1u64), std::time::Duration::from_secs(5))
-        .await
-        .expect("the status answered as ORDERS is the status of orders");
+    ch.append_row(
+        &serde_json::json!({"a": 1}),
+        Some(crate::OffsetToken::from(1u64)),
+    )
+    .await
+    .unwrap();
+    ch.wait_for_commit(
+        &crate::OffsetToken::from(1u64),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .expect("the status answered as ORDERS is the status of orders");
     ch.close().await.unwrap();
     client.close().await.unwrap();
 }
@@ -231,9 +247,10 @@ async fn a_transient_403_or_401_on_the_control_plane_is_retried_with_backoff() {
     for (status, p) in [(403u16, "/oauth/token"), (401, "/v2/streaming/hostname")] {
         let server = wiremock::MockServer::start().await;
         Mock::given(path(p))
-            .respond_with(ResponseTemplate::new(status).set_body_json(
-                serde_json::json!({"code": "390144", "message": "not yet"}),
-            ))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .set_body_json(serde_json::json!({"code": "390144", "message": "not yet"})),
+            )
             .up_to_n_times(1)
             .with_priority(1)
             .mount(&server)
@@ -304,7 +321,11 @@ async fn a_408_is_retried_as_its_predicate_says() {
         .unwrap_err();
     assert_eq!(err.status(), Some(408));
     assert!(err.is_retryable());
-    assert_eq!(account.requests_to(STATUS_PATH).await.len(), 5, "fast_retry's attempts");
+    assert_eq!(
+        account.requests_to(STATUS_PATH).await.len(),
+        5,
+        "fast_retry's attempts"
+    );
 }
 
 /// Answers appends with `x-snowflake-session: s<n>` on the n-th request, except the third,
@@ -355,13 +376,17 @@ async fn the_session_header_is_echoed_per_channel_and_reset_on_reopen() {
         continuation_token: "ct".into(),
         min_append_timestamp_ms: 1,
     };
-    api.open_channel(&simple(), &OpenChannelRequest::default()).await.unwrap();
+    api.open_channel(&simple(), &OpenChannelRequest::default())
+        .await
+        .unwrap();
     for _ in 0..4 {
         api.append_rows(&simple(), &request()).await.unwrap();
     }
     // Another channel never sees CH's session.
     assert!(api.sessions().get(&other).is_none());
-    api.open_channel(&simple(), &OpenChannelRequest::default()).await.unwrap();
+    api.open_channel(&simple(), &OpenChannelRequest::default())
+        .await
+        .unwrap();
     api.append_rows(&simple(), &request()).await.unwrap();
     let sent: Vec<Option<String>> = account
         .requests_to(rows)
@@ -372,11 +397,11 @@ async fn the_session_header_is_echoed_per_channel_and_reset_on_reopen() {
     assert_eq!(
         sent,
         [
-            None,               // nothing issued yet
-            Some("s1".into()),  // echoes the first answer
-            Some("s2".into()),  // the second
-            None,               // the third answer carried none: forgotten
-            None,               // reopened: a new incarnation starts without one
+            None,              // nothing issued yet
+            Some("s1".into()), // echoes the first answer
+            Some("s2".into()), // the second
+            None,              // the third answer carried none: forgotten
+            None,              // reopened: a new incarnation starts without one
         ]
     );
 }
