@@ -703,7 +703,9 @@ fn pipe_info() -> Value {
             "pipe_key_id": 1,
             "diversifier": "snowpipe-emulator",
         },
-        "parameter_overrides": {},
+        // Snowflake's BINARY_INPUT_FORMAT default, which the emulator applies: the official
+        // SDK then renders bytes as hex (official-sdk capture, docs/protocol.md).
+        "parameter_overrides": {"binary_input_format": "HEX"},
     })
 }
 
