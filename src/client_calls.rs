@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::channel::ChannelStatus;
-use crate::transport::{ChannelPath, PipePath};
-use crate::{OffsetToken, Result, StreamingIngestClient};
+use crate::transport::{ChannelPath, ElasticTarget, PipePath};
+use crate::{ElasticChannel, OffsetToken, Result, StreamingIngestClient};
 
 fn pipe(database: &str, schema: &str, pipe: &str) -> PipePath {
     PipePath {
@@ -18,6 +18,41 @@ fn pipe(database: &str, schema: &str, pipe: &str) -> PipePath {
 }
 
 impl StreamingIngestClient {
+    /// An elastic channel on table `database.schema.table` (`POST …/tables/{table}/rows`,
+    /// which resolves or creates the table's default pipe): at-least-once, unordered, no
+    /// open call and no offset tokens — Snowflake's recommended starting point when ordering
+    /// and exactly-once are not needed. Batching, compression and `max_client_lag` are the
+    /// client's. A mixed-case table is named quoted (`"My Table"`).
+    ///
+    /// Nothing is sent until rows are appended, so a wrong name shows up at the first send.
+    pub fn elastic_channel(&self, database: &str, schema: &str, table: &str) -> ElasticChannel {
+        ElasticChannel::new(
+            self.runtime().api(),
+            ElasticTarget::Table {
+                database: database.to_owned(),
+                schema: schema.to_owned(),
+                table: table.to_owned(),
+            },
+            self.runtime().elastic_settings(),
+        )
+    }
+
+    /// An elastic channel on pipe `database.schema.pipe` (its implicit `ELASTIC` channel,
+    /// `POST …/pipes/{pipe}/channels/ELASTIC/rows`). See
+    /// [`elastic_channel`](Self::elastic_channel).
+    pub fn elastic_pipe_channel(
+        &self,
+        database: &str,
+        schema: &str,
+        pipe_name: &str,
+    ) -> ElasticChannel {
+        ElasticChannel::new(
+            self.runtime().api(),
+            ElasticTarget::Pipe(pipe(database, schema, pipe_name)),
+            self.runtime().elastic_settings(),
+        )
+    }
+
     /// The server's status of each named channel of pipe `database.schema.pipe`, by name
     /// (one bulk-status request per 100 names). A channel the server does not know is absent
     /// from the map. Names are matched as the server reports them (case-sensitively). The

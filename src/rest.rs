@@ -36,7 +36,9 @@ use crate::auth::token::TokenFetcher;
 use crate::auth::{Authenticator, ControlAuth, TokenManager};
 use crate::error::Error;
 use crate::http::{decode_error, encode, Call, HttpClient};
-use crate::transport::{AppendRequest, ChannelPath, Compression, IngestApi, PipePath};
+use crate::transport::{
+    AppendRequest, ChannelPath, Compression, ElasticAck, ElasticTarget, IngestApi, PipePath,
+};
 use crate::Result;
 
 /// At most this many channel names go in one bulk-status request.
@@ -419,6 +421,61 @@ impl IngestApi for RestApi {
             out.extend(resp.channel_statuses);
         }
         Ok(out)
+    }
+
+    async fn append_elastic(
+        &self,
+        target: &ElasticTarget,
+        request: &AppendRequest,
+    ) -> Result<ElasticAck> {
+        let url = match target {
+            ElasticTarget::Table {
+                database,
+                schema,
+                table,
+            } => format!(
+                "{}/v2/streaming/data/databases/{}/schemas/{}/tables/{}/rows",
+                self.ingest_base,
+                segment("database", database)?,
+                segment("schema", schema)?,
+                segment("table", table)?,
+            ),
+            ElasticTarget::Pipe(p) => format!(
+                "{}/v2/streaming/data/databases/{}/schemas/{}/pipes/{}/channels/ELASTIC/rows",
+                self.ingest_base,
+                segment("database", &p.database)?,
+                segment("schema", &p.schema)?,
+                segment("pipe", &p.pipe)?,
+            ),
+        };
+        // Idempotent from the client's side: a timeout is retried in place with the same
+        // requestId (at-least-once; the duplicate is reported through retryCount).
+        let mut call = Call::new("append rows (elastic)", Method::POST, url)
+            .body(request.body.clone(), "application/x-ndjson")
+            .header(
+                "x-snowflake-min-append-timestamp-ms",
+                HeaderValue::from(request.min_append_timestamp_ms),
+            );
+        let encoding = match request.compression {
+            Compression::Zstd => Some("zstd"),
+            Compression::Gzip => Some("gzip"),
+            _ => None,
+        };
+        if let Some(encoding) = encoding {
+            call = call
+                .header("content-encoding", HeaderValue::from_static(encoding))
+                .header(
+                    "x-snowflake-uncompressed-content-length",
+                    HeaderValue::from(request.uncompressed_len),
+                );
+        }
+        // The docs answer {"message":"OK"}, the official SDK wants a continuation token:
+        // any 2xx body is accepted (docs/protocol.md "Elastic channels").
+        let resp = self.http.execute(&call, self.auth()).await?;
+        Ok(ElasticAck {
+            request_id: resp.request_id,
+            retry_count: resp.retry_count,
+        })
     }
 
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>> {

@@ -70,6 +70,8 @@ pub(crate) struct Channel {
     /// Appends that echoed this incarnation's `x-snowflake-session`, sent none, or sent an
     /// older incarnation's; shown in `GET /`.
     pub session_echoes: [u64; 3],
+    /// Accepted appends with `retryCount > 0` (possible duplicates); shown in `GET /`.
+    pub retried_appends: u64,
     /// The append-rate buckets (`--limits snowflake`).
     pub rate: crate::limits::ChannelRate,
 }
@@ -116,6 +118,7 @@ impl Channel {
             recent_commits: VecDeque::new(),
             offset_span_violations: 0,
             session_echoes: [0; 3],
+            retried_appends: 0,
             rate: crate::limits::ChannelRate::new(Instant::now()),
         }
     }
@@ -140,6 +143,7 @@ impl Channel {
             recent_commits: VecDeque::new(),
             offset_span_violations: 0,
             session_echoes: [0; 3],
+            retried_appends: 0,
             rate: crate::limits::ChannelRate::new(Instant::now()),
         }
     }

@@ -623,6 +623,27 @@ async fn append(
         }
     }
     let b = read_body(body, shared.max_payload_bytes, record).await?;
+    if key.channel == ELASTIC {
+        // Elastic requests must not carry tokens (docs/protocol.md "Elastic channels").
+        if let Some(name) = [
+            "offsetToken",
+            "startOffsetToken",
+            "endOffsetToken",
+            "continuationToken",
+        ]
+        .into_iter()
+        .find(|n| param(params, n).is_some_and(|v| !v.is_empty()))
+        {
+            return Err(ApiError::new(
+                400,
+                "ERR_ELASTIC_CHANNEL_TOKENS_NOT_ALLOWED",
+                format!("{name} is not allowed on an elastic channel; send only requestId and retryCount"),
+            ));
+        }
+    }
+    let retried = param(params, "retryCount")
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|n| n > 0);
     let end = param(params, "endOffsetToken")
         .or_else(|| param(params, "offsetToken"))
         .map(str::to_string);
@@ -644,6 +665,9 @@ async fn append(
         body: b,
     };
     let (next, violation) = shared.append(key.clone(), target, req).await?;
+    if retried {
+        shared.count_retried(&key);
+    }
     record.offset_violation = violation;
     let mut response = json_response(
         200,

@@ -641,6 +641,14 @@ impl Shared {
         Ok((next, violation))
     }
 
+    /// Counts an accepted append whose `retryCount` was above 0 (an elastic channel applies it
+    /// again: the server dedupes nothing).
+    pub(crate) fn count_retried(&self, key: &ChannelKey) {
+        if let Some(ch) = self.channels().get_mut(key) {
+            ch.retried_appends += 1;
+        }
+    }
+
     /// The sticky session of the channel's current incarnation (a reopen starts a new one;
     /// docs/protocol.md "Sticky sessions") and whether `sent` echoed it: `echoed`,
     /// `missing` or `stale`. Counted per channel.
@@ -819,6 +827,7 @@ impl Shared {
                     v["pending_rows"] = c.pending_rows().into();
                     v["client_sequencer"] = c.client_seq.into();
                     v["offset_span_violations"] = c.offset_span_violations.into();
+                    v["retried_appends"] = c.retried_appends.into();
                     let [echoed, missing, stale] = c.session_echoes;
                     v["sessions"] = json!({"echoed": echoed, "missing": missing, "stale": stale});
                     v["recent_commits"] = c

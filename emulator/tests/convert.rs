@@ -425,7 +425,11 @@ fn invalid_cases() -> Vec<(ColumnType, Value, &'static str)> {
             "Binary value of 8388609 bytes exceeds the column's limit (8388608)",
         ),
         // A finite number too large for a double is out of range (not infinity).
-        (T::Float, json!("1e400"), "Numeric value '1e400' is out of range"),
+        (
+            T::Float,
+            json!("1e400"),
+            "Numeric value '1e400' is out of range",
+        ),
     ]
 }
 

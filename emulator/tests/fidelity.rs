@@ -273,3 +273,56 @@ async fn limits_snowflake_caps_channels_per_pipe_and_pipes_per_table() {
         .shutdown()
         .await;
 }
+
+#[tokio::test]
+async fn elastic_appends_refuse_tokens_dedupe_nothing_and_count_retries() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let post = |query: &'static str| {
+        let c = &c;
+        async move {
+            let r = c
+                .http
+                .post(format!(
+                    "{}/v2/streaming/data/databases/DB/schemas/SCH/tables/T/rows?{query}",
+                    c.url
+                ))
+                .bearer_auth(&c.token)
+                .body(rows(0..2))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    for q in [
+        "continuationToken=ct&requestId=a&retryCount=0",
+        "offsetToken=1&requestId=a&retryCount=0",
+        "startOffsetToken=1&endOffsetToken=2&requestId=a&retryCount=0",
+    ] {
+        let (status, text) = post(q).await;
+        assert_eq!(status, 400, "{q}: {text}");
+        assert!(
+            text.contains("ERR_ELASTIC_CHANNEL_TOKENS_NOT_ALLOWED"),
+            "{text}"
+        );
+    }
+    assert_eq!(post("requestId=b&retryCount=0").await.0, 200);
+    assert_eq!(post("requestId=b&retryCount=1").await.0, 200);
+    assert_eq!(
+        count(&emu),
+        4,
+        "the retry is applied again: nothing is deduplicated"
+    );
+    let st = emu.status();
+    let elastic = st["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel_name"] == "ELASTIC")
+        .unwrap()
+        .clone();
+    assert_eq!(elastic["retried_appends"], 1);
+    emu.shutdown().await;
+}

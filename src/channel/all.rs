@@ -32,6 +32,22 @@ fn from_wire(w: ChannelStatusWire) -> ChannelStatus {
 }
 
 impl ChannelRuntime {
+    /// The settings an elastic channel shares with named channels.
+    pub(crate) fn elastic_settings(&self) -> crate::elastic::ElasticSettings {
+        let s = &self.inner.settings;
+        crate::elastic::ElasticSettings {
+            max_client_lag: s.max_client_lag,
+            batch_cap: s.batch_cap(),
+            compression: s.compression,
+            zstd_level: s.zstd_level,
+        }
+    }
+
+    /// The REST layer.
+    pub(crate) fn api(&self) -> std::sync::Arc<dyn crate::transport::IngestApi> {
+        std::sync::Arc::clone(&self.inner.api)
+    }
+
     /// The live channels of this client with their command senders.
     fn live(
         &self,

@@ -150,6 +150,8 @@ pub(crate) struct Response {
     pub(crate) body: Bytes,
     /// The call's `requestId`.
     pub(crate) request_id: String,
+    /// The `retryCount` of the attempt that succeeded.
+    pub(crate) retry_count: u32,
 }
 
 impl Response {
@@ -253,6 +255,7 @@ impl HttpClient {
                     return Ok(Response {
                         status,
                         headers,
+                        retry_count: attempts - 1,
                         body,
                         request_id,
                     });
