@@ -609,7 +609,10 @@ async fn main() -> anyhow::Result<()> {
                 t0,
             )),
             None => tokio::spawn(produce(
-                Arc::clone(&channels[i]),
+                channels
+                    .get(i)
+                    .map(Arc::clone)
+                    .context("a channel per producer")?,
                 pool,
                 offset,
                 args.rows,

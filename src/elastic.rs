@@ -115,7 +115,7 @@ impl ElasticChannel {
                     .first_at_ms
                     .is_some_and(|t| epoch_ms().saturating_sub(t) >= lag.as_millis() as u64);
                 if due {
-                    let handle = ElasticChannel { inner };
+                    let handle = Self { inner };
                     if let Err(e) = handle.flush().await {
                         tracing::warn!(error = %e, "elastic channel: a timed flush failed");
                     }

@@ -262,10 +262,9 @@ async fn limits_snowflake_caps_channels_per_pipe_and_pipes_per_table() {
             format!("CREATE PIPE DB.SCH.P{i} AS COPY INTO DB.SCH.T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;\n")
         })
         .collect();
-    let err = Emulator::start(limited().with_ddl(pipes.clone()))
-        .await
-        .err()
-        .expect("11 pipes (10 + the default) on T");
+    let Err(err) = Emulator::start(limited().with_ddl(pipes.clone())).await else {
+        panic!("11 pipes (10 + the default) on T must be refused");
+    };
     assert!(err.to_string().contains("10 per table"), "{err}");
     Emulator::start(config().with_ddl(pipes))
         .await

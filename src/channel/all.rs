@@ -16,6 +16,15 @@ use crate::api::ChannelStatusWire;
 use crate::transport::{ChannelPath, PipePath};
 use crate::{Error, OffsetToken, Result};
 
+/// Every opened channel's shared state and (weak) command sender, by channel id.
+pub(super) type Senders = HashMap<
+    u64,
+    (
+        std::sync::Arc<ChannelShared>,
+        tokio::sync::mpsc::WeakSender<Cmd>,
+    ),
+>;
+
 /// A server-reported status as a [`ChannelStatus`] (client-side fields zero).
 fn from_wire(w: ChannelStatusWire) -> ChannelStatus {
     ChannelStatus {

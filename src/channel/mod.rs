@@ -378,9 +378,7 @@ struct RuntimeInner {
     closed: AtomicBool,
     shutdown: CancellationToken,
     /// Every opened channel's command sender (weak), for the client-level calls (`all.rs`).
-    senders: std::sync::Mutex<
-        std::collections::HashMap<u64, (Arc<ChannelShared>, mpsc::WeakSender<Cmd>)>,
-    >,
+    senders: std::sync::Mutex<all::Senders>,
 }
 
 impl Drop for RuntimeInner {
