@@ -150,7 +150,15 @@ async fn flush_and_wait_for_commit_cover_every_open_channel() {
         .unwrap();
     // max_client_lag is 60 s: nothing is sent until flushed.
     client.flush().await.unwrap();
-    assert_eq!(a.status().buffered_rows + b.status().buffered_rows, 0);
+    let acknowledged = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == snowpipe_emulator::Endpoint::AppendRows && r.status == 200)
+        .count();
+    assert_eq!(
+        acknowledged, 2,
+        "one request per channel, acknowledged before flush returned"
+    );
     // The commit delay is 300 ms: a 50 ms wait times out, a long one sees both commits.
     let err = client
         .wait_for_commit(Duration::from_millis(50))

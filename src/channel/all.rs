@@ -104,7 +104,11 @@ impl ChannelRuntime {
     pub(crate) async fn drop_by_name(&self, path: ChannelPath) -> Result<Option<OffsetToken>> {
         validate_channel_name(&path.channel)?;
         let open = self.inner.poller.channels().into_iter().any(|c| {
-            c.path.pipe == path.pipe && c.path.channel.to_lowercase() == path.channel.to_lowercase()
+            c.path.pipe == path.pipe
+                && c.path.channel.to_lowercase() == path.channel.to_lowercase()
+                && matches!(*c.state.borrow(), State::Open)
+                // `close()` consumes the handle: a closed channel's handle is gone.
+                && !c.handle_dropped.is_cancelled()
         });
         if open {
             return Err(Error::invalid_argument(
