@@ -388,12 +388,6 @@ impl Actor {
     }
 
     fn cleanup(&mut self) {
-        for reply in std::mem::take(&mut self.closes) {
-            let _ = reply.send(match &self.failure {
-                None => Ok(()),
-                Some(f) => Err(self.shared.invalidated(f)),
-            });
-        }
         self.poller.unregister(self.shared.id);
         self.batcher.clear();
         self.queue.clear();
@@ -404,6 +398,13 @@ impl Actor {
         self.shared.pending.store(false, Ordering::Relaxed);
         self.shared.state.send_replace(State::Closed);
         self.shared.stopped.send_replace(Some(self.failure.clone()));
+        // Replied last: when `close()` returns, the name is free for a new open.
+        for reply in std::mem::take(&mut self.closes) {
+            let _ = reply.send(match &self.failure {
+                None => Ok(()),
+                Some(f) => Err(self.shared.invalidated(f)),
+            });
+        }
         tracing::debug!(channel = %self.shared.name(), "channel actor stopped");
     }
 }
