@@ -31,6 +31,14 @@
 //! the producer outruns the server and waits on the memory budget; see `--memory-budget-mb`.
 //! `--write-rows FILE` writes the generated rows as NDJSON, `--input FILE` streams them (the
 //! head-to-head script `benches/official_sdk_head_to_head.sh` uses both).
+//!
+//! `--elastic` streams the same rows through the pipe's elastic channel instead
+//! (`StreamingIngestClient::elastic_pipe_channel`; `--channels` producer tasks share it): no
+//! offset tokens, so no commit is tracked and the commit figures are `null`.
+//!
+//! The in-process emulator runs without `--limits` and, by default, the client without its
+//! per-channel request pacing (`--max-requests-per-second 0`): this harness measures what the
+//! client can do, not Snowflake's 10 requests/s per channel.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -42,7 +50,9 @@ use clap::Parser;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use snowpipe_emulator::{Emulator, EmulatorConfig, FaultRule};
-use snowpipe_streaming::{Channel, ClientBuilder, OffsetToken, StreamingIngestClient};
+use snowpipe_streaming::{
+    Channel, ClientBuilder, ElasticChannel, OffsetToken, StreamingIngestClient,
+};
 
 const DDL: &str = include_str!("ski_resort/sql/setup.sql");
 
@@ -87,6 +97,9 @@ struct Args {
     /// separate emulator, start it with `--fault append_rows:latency=150 --commit-delay 1s`.
     #[arg(long)]
     slow_server: bool,
+    /// Stream through the pipe's elastic channel instead of named channels.
+    #[arg(long)]
+    elastic: bool,
     /// Seed of the row generator.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -398,6 +411,37 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
     })
 }
 
+/// A producer on the elastic channel: the same rows, no tokens; "committed" is "flushed".
+async fn produce_elastic(
+    elastic: ElasticChannel,
+    pool: Arc<Vec<Ticket>>,
+    offset: usize,
+    rows: u64,
+    batch: usize,
+    t0: Instant,
+) -> anyhow::Result<ChannelResult> {
+    let p = pool.len();
+    let mut sent = 0u64;
+    let mut longest_wait = Duration::ZERO;
+    while sent < rows {
+        let n = (rows - sent).min(batch as u64) as usize;
+        let first = offset + sent as usize;
+        let called = Instant::now();
+        elastic
+            .append_rows((0..n).map(|j| &pool[(first + j) % p]))
+            .await?;
+        longest_wait = longest_wait.max(called.elapsed());
+        sent += n as u64;
+    }
+    elastic.flush().await?;
+    let flushed = t0.elapsed();
+    Ok(ChannelResult {
+        flushed,
+        committed: flushed,
+        longest_wait,
+    })
+}
+
 struct ChannelResult {
     flushed: Duration,
     committed: Duration,
@@ -528,8 +572,12 @@ async fn main() -> anyhow::Result<()> {
     let idle_channel_kb = (args.idle_channels > 0)
         .then(|| (current_rss_mb() - before_idle) * 1000.0 / args.idle_channels as f64);
     let names: Vec<String> = (0..args.channels).map(|i| format!("{run}_{i}")).collect();
+    let elastic = args.elastic.then(|| {
+        conn.client
+            .elastic_pipe_channel(&args.database, &args.schema, &args.pipe)
+    });
     let mut channels = Vec::new();
-    for name in &names {
+    for name in names.iter().filter(|_| elastic.is_none()) {
         channels.push(Arc::new(
             conn.client
                 .open_channel(&args.database, &args.schema, &args.pipe, name)
@@ -580,17 +628,31 @@ async fn main() -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     let mut total_bytes = 0u64;
-    for (i, ch) in channels.iter().enumerate() {
+    for i in 0..args.channels {
         let offset = i * pool.len() / args.channels;
         total_bytes += bytes_for(offset, args.rows);
-        tasks.push(tokio::spawn(produce(
-            Arc::clone(ch),
-            Arc::clone(&pool),
-            offset,
-            args.rows,
-            args.batch,
-            t0,
-        )));
+        let pool = Arc::clone(&pool);
+        tasks.push(match &elastic {
+            Some(e) => tokio::spawn(produce_elastic(
+                e.clone(),
+                pool,
+                offset,
+                args.rows,
+                args.batch,
+                t0,
+            )),
+            None => tokio::spawn(produce(
+                channels
+                    .get(i)
+                    .map(Arc::clone)
+                    .context("a channel per producer")?,
+                pool,
+                offset,
+                args.rows,
+                args.batch,
+                t0,
+            )),
+        });
     }
     let mut results = Vec::new();
     for t in tasks {
@@ -644,6 +706,9 @@ async fn main() -> anyhow::Result<()> {
     }
     drop(channels);
     drop(idle);
+    if let Some(e) = elastic {
+        e.close().await?;
+    }
     conn.client.close().await?;
     if let Some((emu, rt)) = conn.embedded {
         rt.spawn(emu.shutdown()).await?;
@@ -655,6 +720,11 @@ async fn main() -> anyhow::Result<()> {
     let mb_per_s = total_bytes as f64 / 1e6 / flushed;
     let cpu_s_per_gb = cpu / (total_bytes as f64 / 1e9);
     let rss = peak_rss_mb();
+    let mode = if args.elastic {
+        format!("{mode}, elastic channel")
+    } else {
+        mode.to_string()
+    };
     println!("mode: {mode}; {} channel(s) x {} rows, {} rows per append_rows, {:.0} bytes a row, memory budget {} MiB{}",
         args.channels, args.rows, args.batch, pool_bytes as f64 / pool.len() as f64, args.memory_budget_mb,
         if args.slow_server { ", slow server (150 ms per append, commit after 1 s)" } else { "" });

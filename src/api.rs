@@ -52,38 +52,162 @@ pub(crate) struct DropChannelResponse {
     pub(crate) last_committed_offset_token: Option<String>,
 }
 
-/// A channel's status as the server reports it (protocol.md §4.3, §4.7).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// A channel's status as the server reports it (protocol.md §4.3, §4.7; docs/protocol.md
+/// "Channel status").
+///
+/// Parsed leniently, never failing a response over an optional field: the reference lists
+/// two spellings of some fields (`rows_error_count` / `rows_errors`,
+/// `last_error_timestamp_ms` / `last_error_timestamp`, `last_committed_offset_token` /
+/// `latest_offset_token`), either or both may arrive; the first spelling wins when both hold a
+/// usable value. Counters and timestamps may be numbers or strings (a timestamp string may
+/// be epoch milliseconds or RFC 3339); a value of the wrong type reads as absent.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ChannelStatusWire {
-    #[serde(default)]
     pub(crate) database_name: Option<String>,
-    #[serde(default)]
     pub(crate) schema_name: Option<String>,
-    #[serde(default)]
     pub(crate) pipe_name: Option<String>,
-    #[serde(default)]
     pub(crate) channel_name: Option<String>,
-    /// `"SUCCESS"` when healthy.
-    #[serde(default)]
+    /// `"SUCCESS"` when healthy (see [`status_code_is_invalid`]).
     pub(crate) channel_status_code: Option<String>,
-    #[serde(default, alias = "latest_offset_token")]
     pub(crate) last_committed_offset_token: Option<String>,
-    #[serde(default)]
     pub(crate) created_on_ms: Option<i64>,
-    #[serde(default)]
     pub(crate) rows_inserted: Option<u64>,
-    #[serde(default)]
     pub(crate) rows_parsed: Option<u64>,
-    #[serde(default, alias = "rows_errors")]
     pub(crate) rows_error_count: Option<u64>,
-    #[serde(default)]
     pub(crate) last_error_offset_upper_bound: Option<String>,
-    #[serde(default)]
     pub(crate) last_error_message: Option<String>,
-    #[serde(default, alias = "last_error_timestamp")]
     pub(crate) last_error_timestamp_ms: Option<i64>,
-    #[serde(default)]
     pub(crate) snowflake_avg_processing_latency_ms: Option<i64>,
+}
+
+impl<'de> Deserialize<'de> for ChannelStatusWire {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde_json::Value;
+        // Duplicate keys in the JSON text: the map keeps the last, never an error.
+        let map = serde_json::Map::<String, Value>::deserialize(d)?;
+        let first = |names: &[&str], read: &dyn Fn(&Value) -> Option<Value>| {
+            names.iter().find_map(|n| map.get(*n).and_then(read))
+        };
+        let text = |names: &[&str]| {
+            first(names, &|v| match v {
+                Value::String(s) => Some(Value::String(s.clone())),
+                Value::Number(n) => Some(Value::String(n.to_string())),
+                _ => None,
+            })
+            .and_then(|v| v.as_str().map(str::to_owned))
+        };
+        let int = |names: &[&str]| first(names, &|v| lenient_i64(v).map(Value::from))?.as_i64();
+        let count = |names: &[&str]| int(names).and_then(|n| u64::try_from(n).ok());
+        let millis = |names: &[&str]| first(names, &|v| epoch_ms(v).map(Value::from))?.as_i64();
+        Ok(Self {
+            database_name: text(&["database_name"]),
+            schema_name: text(&["schema_name"]),
+            pipe_name: text(&["pipe_name"]),
+            channel_name: text(&["channel_name"]),
+            channel_status_code: text(&["channel_status_code"]),
+            last_committed_offset_token: text(&[
+                "last_committed_offset_token",
+                "latest_offset_token",
+                "latest_committed_offset_token",
+            ]),
+            created_on_ms: millis(&["created_on_ms", "created_on"]),
+            rows_inserted: count(&["rows_inserted", "rows_inserted_count"]),
+            rows_parsed: count(&["rows_parsed", "rows_parsed_count"]),
+            rows_error_count: count(&["rows_error_count", "rows_errors"]),
+            last_error_offset_upper_bound: text(&[
+                "last_error_offset_upper_bound",
+                "last_error_offset_token_upper_bound",
+            ]),
+            last_error_message: text(&["last_error_message"]),
+            last_error_timestamp_ms: millis(&["last_error_timestamp_ms", "last_error_timestamp"]),
+            snowflake_avg_processing_latency_ms: int(&["snowflake_avg_processing_latency_ms"]),
+        })
+    }
+}
+
+/// A JSON number or numeric string as an integer (a float is truncated).
+fn lenient_i64(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_u64().map(|u| i64::try_from(u).unwrap_or(i64::MAX)))
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            s.parse::<i64>().ok().or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f as i64)
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A timestamp as epoch milliseconds: a number (seconds when it is below 10^11, i.e. before
+/// 1973 read as milliseconds), a numeric string, or an RFC 3339 string.
+fn epoch_ms(v: &serde_json::Value) -> Option<i64> {
+    let n = lenient_i64(v).or_else(|| {
+        let s = v.as_str()?.trim();
+        Some(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .ok()?
+                .timestamp_millis(),
+        )
+    })?;
+    Some(if n.abs() < 100_000_000_000 {
+        n * 1000
+    } else {
+        n
+    })
+}
+
+/// Channel status codes that mean the channel is unusable until reopened (or that the pipe
+/// or channel is gone), as listed by Snowflake's error-handling page and the clients in
+/// docs/protocol.md "Channel status codes". `SUCCESS` is healthy; the reference's example
+/// shows `ACTIVE`; any other unknown code is treated as healthy (and logged once by the
+/// caller) so that a new informational code never makes every channel reopen in a loop.
+pub(crate) fn status_code_is_invalid(code: &str) -> bool {
+    const INVALID: &[&str] = &[
+        "ERR_CHANNEL_MUST_BE_REOPENED",
+        "ERR_CHANNEL_MUST_BE_REOPENED_DUE_TO_ROW_SEQ_GAP",
+        "ERR_CHANNEL_HAS_INVALID_ROW_SEQUENCER",
+        "ERR_CHANNEL_HAS_INVALID_CLIENT_SEQUENCER",
+        "ERR_CHANNEL_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+        "ERR_CHANNEL_DOES_NOT_EXIST_OR_IS_NOT_AUTHORIZED",
+        "ERR_CHANNEL_NO_LONGER_EXISTS",
+        "ERR_PIPE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+        "ERR_TABLE_DOES_NOT_EXIST_NOT_AUTHORIZED",
+        "ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+        "ERR_SCHEMA_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+        "ERR_PIPE_IN_INVALID_STATE",
+        "STALE_PIPE_CACHE",
+        "STALE_CONTINUATION_TOKEN_SEQUENCER",
+    ];
+    let code = code.trim();
+    if INVALID.iter().any(|c| c.eq_ignore_ascii_case(code)) {
+        return true;
+    }
+    if !code.eq_ignore_ascii_case("SUCCESS") && !code.eq_ignore_ascii_case("ACTIVE") {
+        warn_unknown_status_code(code);
+    }
+    false
+}
+
+/// Logs an unknown status code once per code.
+fn warn_unknown_status_code(code: &str) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if seen.len() < 64 && !seen.iter().any(|c| c == code) {
+        seen.push(code.to_owned());
+        tracing::warn!(
+            status_code = code,
+            "unknown channel_status_code from the server; treating the channel as healthy"
+        );
+    }
 }
 
 /// An error body: `{"code"|"error_code": "...", "message": "..."}` or a bare JSON string.

@@ -68,7 +68,8 @@ impl StreamingIngestClient {
     }
 
     /// Opens channel `channel` on the default pipe of table `database.schema.table`
-    /// (`<TABLE>-STREAMING`, which Snowflake creates on first use).
+    /// (`<TABLE>-STREAMING`, which Snowflake creates on first use). A mixed-case table is
+    /// named quoted, `"My Table"`, and its pipe is then `"My Table-STREAMING"`.
     ///
     /// # Errors
     /// As [`open_channel`](Self::open_channel).
@@ -108,7 +109,7 @@ impl StreamingIngestClient {
         channel: &str,
         options: OpenChannelOptions,
     ) -> Result<Channel> {
-        let pipe = format!("{table}-STREAMING");
+        let pipe = crate::transport::default_pipe_name(table);
         self.open_channel_with(database, schema, &pipe, channel, options)
             .await
     }
@@ -142,6 +143,11 @@ impl StreamingIngestClient {
     /// The channel runtime (tests inspect the memory budget).
     #[cfg(test)]
     pub(crate) fn inner_runtime(&self) -> &ChannelRuntime {
+        &self.inner.runtime
+    }
+
+    /// The channel runtime (the client-level calls in `client_calls.rs`).
+    pub(crate) fn runtime(&self) -> &ChannelRuntime {
         &self.inner.runtime
     }
 

@@ -26,8 +26,9 @@ pub const MIN_CLIENT_LAG: Duration = Duration::from_millis(10);
 pub const MAX_CLIENT_LAG: Duration = Duration::from_secs(600);
 /// Smallest accepted `max_request_bytes`.
 pub const MIN_REQUEST_BYTES: usize = 1024;
-/// Largest accepted `max_request_bytes` (16 MB).
-pub const MAX_REQUEST_BYTES: usize = 16_000_000;
+/// Largest accepted `max_request_bytes`: 4 MB on the wire, Snowflake's hard per-request cap
+/// ("not raised on request"; one byte more answers 413; docs/protocol.md "Limits").
+pub const MAX_REQUEST_BYTES: usize = 4_000_000;
 
 /// Builds a [`StreamingIngestClient`]: connection, authentication and channel settings.
 ///
@@ -83,6 +84,7 @@ pub struct ClientBuilder {
     replace_underscore_with_dash_in_host: bool,
     auth_refresh_ahead: Duration,
     default_token_ttl: Duration,
+    appends_per_second: u32,
     channel: ChannelSettings,
 }
 
@@ -118,6 +120,7 @@ impl Default for ClientBuilder {
             replace_underscore_with_dash_in_host: true,
             auth_refresh_ahead: Duration::from_secs(300),
             default_token_ttl: Duration::from_secs(3600),
+            appends_per_second: 10,
             channel: ChannelSettings::default(),
         }
     }
@@ -187,7 +190,8 @@ impl ClientBuilder {
     }
 
     /// The role to use (case preserved). Default: the user's default role. Env
-    /// `SNOWFLAKE_ROLE`, profile key `role`.
+    /// `SNOWFLAKE_ROLE`, profile key `role`. Sent in the token exchange's scope
+    /// (`session:role:<ROLE>`) and, with a key pair, in the JWT's `scp` claim too.
     pub fn role(mut self, role: impl Into<String>) -> Self {
         self.role = Some(role.into());
         self
@@ -309,6 +313,16 @@ impl ClientBuilder {
         self
     }
 
+    /// At most this many append requests per second on one channel. Default 10, Snowflake's
+    /// per-channel request rate (docs/protocol.md "Limits"): above it the service answers
+    /// 429. Requests are spaced `1/n` s apart; rows appended meanwhile join the next
+    /// request. 0 removes the pacing (for a server without the limit). Profile key
+    /// `max_requests_per_second`.
+    pub fn max_requests_per_second(mut self, n: u32) -> Self {
+        self.appends_per_second = n;
+        self
+    }
+
     /// Refresh the scoped token when less than this remains before it expires. Default
     /// 5 min (as the official SDK); a token living less than twice this is refreshed at half
     /// its life. Profile key `auth_refresh_buffer_duration_seconds`.
@@ -333,8 +347,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Target size of one append request on the wire. Default 4 MB (Snowflake's documented
-    /// limit); accepted 1 KiB to 16 MB. Profile key `max_request_bytes`.
+    /// Target size of one append request on the wire. Default and maximum 4 MB (4,000,000
+    /// bytes: Snowflake's hard per-request cap, docs/protocol.md "Limits"); at least 1 KiB.
+    /// Profile key `max_request_bytes`.
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
         self.channel.max_request_bytes = bytes;
         self
@@ -368,17 +383,6 @@ impl ClientBuilder {
     /// Default 100 ms; accepted 10 ms to 1 min. Profile key `commit_poll_interval`.
     pub fn commit_poll_interval(mut self, interval: Duration) -> Self {
         self.channel.commit_poll_interval = interval;
-        self
-    }
-
-    /// At most this many append requests per channel per second: Snowflake allows about 10
-    /// per channel (more are answered 429), so the client spaces a channel's requests at least
-    /// `1 s / n` apart. Requests are up to `max_request_bytes` each, so the default still lets
-    /// one channel send 40 MB/s of NDJSON, twice the service's 20 MB/s per channel: beyond
-    /// that, use more channels. Default 10; `0` sends as fast as acks come (benchmarks against
-    /// the emulator); accepted 0 to 1000. Profile key `max_requests_per_second`.
-    pub fn max_requests_per_second(mut self, n: u32) -> Self {
-        self.channel.max_requests_per_second = n;
         self
     }
 
@@ -499,7 +503,7 @@ impl ClientBuilder {
     /// `enable_rowset_compression`, `auth_refresh_buffer_duration_seconds`,
     /// `max_client_lag`. This crate's keys:
     /// `root_ca_file`, `proxy`, `no_proxy`, `request_timeout`, `connect_timeout`,
-    /// `max_request_bytes`, `max_requests_per_second`, `memory_budget_bytes`, `compression`,
+    /// `max_request_bytes`, `memory_budget_bytes`, `compression`,
     /// `commit_poll_interval`, `retry_max_attempts`, `retry_total_budget`, `retry_initial_backoff`,
     /// `retry_max_backoff` (durations as `"500ms"`, `"30s"`). Other keys are logged as
     /// warnings and ignored.
@@ -544,6 +548,9 @@ impl ClientBuilder {
                     Compression::None
                 };
             }
+            "max_requests_per_second" => {
+                self.appends_per_second = parse_num(&key_lc, v)?;
+            }
             "auth_refresh_buffer_duration_seconds" => {
                 self.auth_refresh_ahead = Duration::from_secs(parse_num(&key_lc, v)?);
             }
@@ -559,9 +566,6 @@ impl ClientBuilder {
             "request_timeout" => self.request_timeout = parse_duration(&key_lc, v)?,
             "connect_timeout" => self.connect_timeout = parse_duration(&key_lc, v)?,
             "max_request_bytes" => self.channel.max_request_bytes = parse_num(&key_lc, v)?,
-            "max_requests_per_second" => {
-                self.channel.max_requests_per_second = parse_num(&key_lc, v)?;
-            }
             "memory_budget_bytes" => self.channel.memory_budget_bytes = parse_num(&key_lc, v)?,
             "compression" => {
                 self.channel.compression = match v.to_ascii_lowercase().as_str() {
@@ -688,6 +692,10 @@ impl ClientBuilder {
                 replace_underscore_with_dash_in_host: self.replace_underscore_with_dash_in_host,
                 auth_refresh_ahead: self.auth_refresh_ahead,
                 default_token_ttl: self.default_token_ttl,
+                min_append_interval: match self.appends_per_second {
+                    0 => Duration::ZERO,
+                    n => Duration::from_secs(1) / n,
+                },
             },
             channel: self.channel,
         })
@@ -1008,15 +1016,6 @@ fn validate_channel(c: &ChannelSettings) -> Result<()> {
             format!(
                 "{} is outside the accepted range {MIN_REQUEST_BYTES}..={MAX_REQUEST_BYTES}",
                 c.max_request_bytes
-            ),
-        ));
-    }
-    if c.max_requests_per_second > 1000 {
-        return Err(Error::config(
-            "max_requests_per_second",
-            format!(
-                "{} is outside the accepted range 0..=1000 (0: no limit)",
-                c.max_requests_per_second
             ),
         ));
     }

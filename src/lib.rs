@@ -106,7 +106,9 @@ pub mod channel;
 #[doc = include_str!("../docs/GUARANTEES.md")]
 pub mod guarantees {}
 mod client;
+mod client_calls;
 mod config;
+mod elastic;
 mod error;
 mod http;
 mod offset;
@@ -120,6 +122,7 @@ pub use channel::OpenChannelOptions;
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent};
 pub use client::{ClientBuilder, StreamingIngestClient};
 pub use config::{MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
+pub use elastic::{ElasticChannel, ElasticEvent};
 pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
 pub use http::retry::{Jitter, RetryConfig};
 pub use offset::OffsetToken;

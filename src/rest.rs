@@ -36,7 +36,9 @@ use crate::auth::token::TokenFetcher;
 use crate::auth::{Authenticator, ControlAuth, TokenManager};
 use crate::error::Error;
 use crate::http::{decode_error, encode, Call, HttpClient};
-use crate::transport::{AppendRequest, ChannelPath, Compression, IngestApi, PipePath};
+use crate::transport::{
+    AppendRequest, ChannelPath, Compression, ElasticAck, ElasticTarget, IngestApi, PipePath,
+};
 use crate::Result;
 
 /// At most this many channel names go in one bulk-status request.
@@ -59,7 +61,13 @@ pub(crate) struct ConnectOptions {
     pub(crate) replace_underscore_with_dash_in_host: bool,
     pub(crate) auth_refresh_ahead: Duration,
     pub(crate) default_token_ttl: Duration,
+    /// Least time between the starts of two appends of one channel (0: no pacing).
+    pub(crate) min_append_interval: Duration,
 }
+
+/// The sticky-session header: set by Snowflake on insert responses, echoed by Openflow on
+/// the channel's next inserts (docs/protocol.md "Sticky sessions").
+const SESSION_HEADER: &str = "x-snowflake-session";
 
 /// The REST layer.
 #[derive(Debug)]
@@ -68,6 +76,15 @@ pub(crate) struct RestApi {
     /// `scheme://ingest-host[:port]`, no trailing slash.
     ingest_base: String,
     tokens: Arc<TokenManager>,
+    /// The last `x-snowflake-session` of each channel's inserts, sent on its next inserts;
+    /// forgotten when an insert response has none, and on open (a reopen starts afresh) and
+    /// drop. Not a secret: a routing hint.
+    sessions: std::sync::Mutex<HashMap<ChannelPath, HeaderValue>>,
+    /// Least time between the starts of two appends of one channel: Snowflake allows 10
+    /// requests/s per channel (docs/protocol.md "Limits").
+    min_append_interval: Duration,
+    /// The earliest start of each channel's next append.
+    next_append: std::sync::Mutex<HashMap<ChannelPath, tokio::time::Instant>>,
 }
 
 /// Exchanges control-plane credentials for a scoped token (`POST {account}/oauth/token`).
@@ -83,7 +100,8 @@ struct TokenExchanger {
 impl TokenFetcher for TokenExchanger {
     async fn fetch(&self) -> Result<String> {
         let call = Call::new("token exchange", Method::POST, self.url.clone())
-            .body(self.form.clone(), "application/x-www-form-urlencoded");
+            .body(self.form.clone(), "application/x-www-form-urlencoded")
+            .retry_auth_failures();
         let resp = self
             .http
             .execute(&call, &self.control)
@@ -180,6 +198,9 @@ impl RestApi {
             http: opts.http,
             ingest_base,
             tokens,
+            sessions: std::sync::Mutex::new(HashMap::new()),
+            min_append_interval: opts.min_append_interval,
+            next_append: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -197,6 +218,31 @@ impl RestApi {
 
     fn auth(&self) -> &dyn Authenticator {
         self.tokens.as_ref()
+    }
+
+    /// Waits until `channel` may start another append (the per-channel request rate).
+    async fn pace(&self, channel: &ChannelPath) {
+        if self.min_append_interval.is_zero() {
+            return;
+        }
+        let start = {
+            let mut next = self
+                .next_append
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = tokio::time::Instant::now();
+            let slot = next.entry(channel.clone()).or_insert(now);
+            let start = (*slot).max(now);
+            *slot = start + self.min_append_interval;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelPath, HeaderValue>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn pipe_url(&self, pipe: &PipePath) -> Result<String> {
@@ -260,7 +306,8 @@ async fn discover_host(http: &HttpClient, account: &str, control: &ControlAuth) 
         "hostname discovery",
         Method::GET,
         format!("{account}/v2/streaming/hostname"),
-    );
+    )
+    .retry_auth_failures();
     let resp = http.execute(&call, control).await?;
     let text = resp.text();
     let host = if text.starts_with('{') {
@@ -294,6 +341,8 @@ impl IngestApi for RestApi {
     ) -> Result<OpenChannelResponse> {
         let body = serde_json::to_vec(request)
             .map_err(|e| Error::invalid_argument("open channel request", e.to_string()))?;
+        // A new incarnation: the previous one's session no longer applies.
+        self.sessions().remove(channel);
         let call = Call::new("open channel", Method::PUT, self.channel_url(channel)?)
             .body(body, "application/json")
             .retry_409(OPEN_RETRY_409);
@@ -320,6 +369,9 @@ impl IngestApi for RestApi {
             Compression::Gzip => Some("gzip"),
             _ => None,
         };
+        if let Some(session) = self.sessions().get(channel).cloned() {
+            call = call.header(SESSION_HEADER, session);
+        }
         if let Some(encoding) = encoding {
             call = call
                 .header("content-encoding", HeaderValue::from_static(encoding))
@@ -334,11 +386,13 @@ impl IngestApi for RestApi {
             bytes = request.body.len(),
             "append rows"
         );
-        let resp: AppendRowsResponse = self
-            .http
-            .execute(&call, self.auth())
-            .await?
-            .json("append rows")?;
+        self.pace(channel).await;
+        let resp = self.http.execute(&call, self.auth()).await?;
+        match resp.headers.get(SESSION_HEADER).filter(|v| !v.is_empty()) {
+            Some(session) => self.sessions().insert(channel.clone(), session.clone()),
+            None => self.sessions().remove(channel),
+        };
+        let resp: AppendRowsResponse = resp.json("append rows")?;
         Ok(resp.next_continuation_token)
     }
 
@@ -369,8 +423,68 @@ impl IngestApi for RestApi {
         Ok(out)
     }
 
+    async fn append_elastic(
+        &self,
+        target: &ElasticTarget,
+        request: &AppendRequest,
+    ) -> Result<ElasticAck> {
+        let url = match target {
+            ElasticTarget::Table {
+                database,
+                schema,
+                table,
+            } => format!(
+                "{}/v2/streaming/data/databases/{}/schemas/{}/tables/{}/rows",
+                self.ingest_base,
+                segment("database", database)?,
+                segment("schema", schema)?,
+                segment("table", table)?,
+            ),
+            ElasticTarget::Pipe(p) => format!(
+                "{}/v2/streaming/data/databases/{}/schemas/{}/pipes/{}/channels/ELASTIC/rows",
+                self.ingest_base,
+                segment("database", &p.database)?,
+                segment("schema", &p.schema)?,
+                segment("pipe", &p.pipe)?,
+            ),
+        };
+        // Idempotent from the client's side: a timeout is retried in place with the same
+        // requestId (at-least-once; the duplicate is reported through retryCount).
+        let mut call = Call::new("append rows (elastic)", Method::POST, url)
+            .body(request.body.clone(), "application/x-ndjson")
+            .header(
+                "x-snowflake-min-append-timestamp-ms",
+                HeaderValue::from(request.min_append_timestamp_ms),
+            );
+        let encoding = match request.compression {
+            Compression::Zstd => Some("zstd"),
+            Compression::Gzip => Some("gzip"),
+            _ => None,
+        };
+        if let Some(encoding) = encoding {
+            call = call
+                .header("content-encoding", HeaderValue::from_static(encoding))
+                .header(
+                    "x-snowflake-uncompressed-content-length",
+                    HeaderValue::from(request.uncompressed_len),
+                );
+        }
+        // The docs answer {"message":"OK"}, the official SDK wants a continuation token:
+        // any 2xx body is accepted (docs/protocol.md "Elastic channels").
+        let resp = self.http.execute(&call, self.auth()).await?;
+        Ok(ElasticAck {
+            request_id: resp.request_id,
+            retry_count: resp.retry_count,
+        })
+    }
+
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>> {
         let call = Call::new("drop channel", Method::DELETE, self.channel_url(channel)?);
+        self.sessions().remove(channel);
+        self.next_append
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(channel);
         let resp = self.http.execute(&call, self.auth()).await?;
         if resp.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
@@ -382,3 +496,6 @@ impl IngestApi for RestApi {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod protocol_tests;

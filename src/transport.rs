@@ -21,6 +21,20 @@ pub(crate) struct PipePath {
     pub(crate) pipe: String,
 }
 
+/// The default pipe of a table (docs/protocol.md "Names"): `<TABLE>-STREAMING`, the suffix
+/// appended verbatim; for a quoted (case-sensitive) table name `"My Table"` the suffix goes
+/// inside the quotes, `"My Table-STREAMING"`, as Snowflake's Openflow client sends it.
+pub(crate) fn default_pipe_name(table: &str) -> String {
+    match table
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|inner| !inner.is_empty())
+    {
+        Some(inner) => format!("\"{inner}-STREAMING\""),
+        None => format!("{table}-STREAMING"),
+    }
+}
+
 /// A channel of a pipe.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ChannelPath {
@@ -74,6 +88,40 @@ pub(crate) struct AppendRequest {
     pub(crate) min_append_timestamp_ms: u64,
 }
 
+/// Where an elastic append goes (docs/protocol.md "Elastic channels").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum ElasticTarget {
+    /// `…/tables/{table}/rows`: the table's default pipe, created on first use.
+    Table {
+        database: String,
+        schema: String,
+        table: String,
+    },
+    /// `…/pipes/{pipe}/channels/ELASTIC/rows`.
+    Pipe(PipePath),
+}
+
+impl fmt::Display for ElasticTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Table {
+                database,
+                schema,
+                table,
+            } => write!(f, "{database}.{schema}.{table} (elastic)"),
+            Self::Pipe(p) => write!(f, "{}.{}.{}/ELASTIC", p.database, p.schema, p.pipe),
+        }
+    }
+}
+
+/// What an elastic append's successful response says about duplicates: the request id and
+/// the attempt that succeeded (`retry_count > 0`: an earlier attempt may have been applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ElasticAck {
+    pub(crate) request_id: String,
+    pub(crate) retry_count: u32,
+}
+
 /// The REST operations channels need. Implemented by the REST layer and by test fakes.
 ///
 /// Retry contract: implementations retry what is safe to retry (429, 5xx, connect failures,
@@ -105,4 +153,18 @@ pub(crate) trait IngestApi: Send + Sync + fmt::Debug + 'static {
 
     /// `DELETE …/channels/{channel}`: returns the last committed offset token if reported.
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>>;
+
+    /// An elastic append: no offset or continuation tokens; every retry (timeouts included:
+    /// at-least-once) carries the same `requestId` with `retryCount` counting.
+    async fn append_elastic(
+        &self,
+        target: &ElasticTarget,
+        request: &AppendRequest,
+    ) -> Result<ElasticAck> {
+        let _ = (target, request);
+        Err(crate::Error::invalid_argument(
+            "elastic channel",
+            "this transport has no elastic endpoint",
+        ))
+    }
 }

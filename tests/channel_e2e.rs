@@ -29,6 +29,8 @@ struct Model {
     rows: Vec<u64>,
     /// Answer the next append with 400 STALE_CONTINUATION_TOKEN_SEQUENCER (another writer).
     stale_next: bool,
+    /// Status polls commit nothing while set (rows stay uncommitted until a reopen drops them).
+    hold_commits: bool,
     opens: usize,
     appends: Vec<AppendSeen>,
 }
@@ -122,7 +124,12 @@ struct Status(Server);
 impl Respond for Status {
     fn respond(&self, _: &Request) -> ResponseTemplate {
         let mut m = self.0 .0.lock().unwrap();
-        for (ids, end) in std::mem::take(&mut m.pending) {
+        let pending = if m.hold_commits {
+            Vec::new()
+        } else {
+            std::mem::take(&mut m.pending)
+        };
+        for (ids, end) in pending {
             m.rows.extend(ids);
             if end.is_some() {
                 m.committed = end;
@@ -229,7 +236,9 @@ async fn a_stale_continuation_token_is_recovered_with_exactly_once_replay() {
     ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(10))
         .await
         .unwrap();
-    // Act: rows 2 and 3 are accepted but not yet committed when another writer reopens.
+    // Act: rows 2 and 3 are accepted but not yet committed when another writer reopens (no
+    // status poll may commit row 2 between its acknowledgement and that reopen).
+    server.0.lock().unwrap().hold_commits = true;
     ch.append_row(&Row { id: 2 }, Some(OffsetToken::from(2u64)))
         .await
         .unwrap();
@@ -238,6 +247,7 @@ async fn a_stale_continuation_token_is_recovered_with_exactly_once_replay() {
         let mut m = server.0.lock().unwrap();
         m.pending.clear(); // the other writer's reopen discards uncommitted rows
         m.stale_next = true;
+        m.hold_commits = false;
     }
     ch.append_row(&Row { id: 3 }, Some(OffsetToken::from(3u64)))
         .await

@@ -18,9 +18,10 @@ const DDL: &str = include_str!("../../examples/ski_resort/sql/setup.sql");
 const PIPE: &str = "/databases/STREAMING_INGEST/schemas/STREAMING_INGEST/pipes/RESORT_TICKET_PIPE";
 
 fn body() -> String {
-    let mut s = String::with_capacity(4 << 20);
+    // Just under Snowflake's 4 MB cap on one request (the emulator answers 413 above it).
+    let mut s = String::with_capacity(snowpipe_emulator::MAX_PAYLOAD_BYTES);
     let mut i = 0u64;
-    while s.len() < (4 << 20) - 400 {
+    while s.len() < snowpipe_emulator::MAX_PAYLOAD_BYTES - 400 {
         s.push_str(&format!(
             "{{\"TXID\":\"{:032x}\",\"RFID\":\"0x{:012x}\",\"RESORT\":\"Emulator Peak\",\"PURCHASE_TIME\":\"2026-01-01T09:00:00.000000\",\"EXPIRATION_TIME\":\"2026-03-01\",\"DAYS\":3,\"NAME\":\"Some Skier Name\",\"ADDRESS\":null,\"PHONE\":\"+1-555-0100\",\"EMAIL\":null,\"EMERGENCY_CONTACT\":{{\"name\":\"Contact Person\",\"phone\":\"+1-555-0199\"}}}}\n",
             i, i

@@ -33,6 +33,28 @@ pub struct KeyError(String);
 pub struct Principal {
     /// `ACCOUNT.USER`, `PAT` or `ANY`.
     pub subject: String,
+    /// The session role: from the token exchange's `scope` (`session:role:<ROLE>`) or the
+    /// key-pair JWT's `scp` claim (docs/protocol.md "Authentication and role").
+    pub role: Option<String>,
+}
+
+impl Principal {
+    fn new(subject: impl Into<String>) -> Self {
+        Self {
+            subject: subject.into(),
+            role: None,
+        }
+    }
+}
+
+/// The role in a `session:role:<ROLE>` scope item, wherever it is in a space-separated
+/// scope.
+pub(crate) fn role_in_scope(scope: &str) -> Option<String> {
+    scope
+        .split_whitespace()
+        .find_map(|item| item.strip_prefix("session:role:"))
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +63,7 @@ struct KeyPairClaims {
     sub: Option<String>,
     iat: Option<serde_json::Number>,
     exp: Option<serde_json::Number>,
+    scp: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,6 +71,8 @@ struct ScopedClaims {
     iss: String,
     sub: String,
     scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
     iat: i64,
     exp: i64,
     jti: String,
@@ -181,17 +206,13 @@ impl Authenticator {
         token_type: Option<&str>,
     ) -> Result<Principal, AuthError> {
         if self.accept_any {
-            return Ok(Principal {
-                subject: "ANY".into(),
-            });
+            return Ok(Principal::new("ANY"));
         }
         let is_pat_type = token_type
             .map(|t| t.eq_ignore_ascii_case("PROGRAMMATIC_ACCESS_TOKEN"))
             .unwrap_or(false);
         if self.pats.iter().any(|p| p == token) {
-            return Ok(Principal {
-                subject: "PAT".into(),
-            });
+            return Ok(Principal::new("PAT"));
         }
         if is_pat_type {
             return Err(AuthError(
@@ -275,7 +296,10 @@ impl Authenticator {
                 "JWT without iat must expire within one hour".into(),
             ));
         }
-        Ok(Principal { subject: sub })
+        Ok(Principal {
+            subject: sub,
+            role: unverified.scp.as_deref().and_then(role_in_scope),
+        })
     }
 
     /// Mints a scoped token (a JWT with `exp` in seconds).
@@ -285,6 +309,7 @@ impl Authenticator {
             iss: "snowpipe-emulator".into(),
             sub: principal.subject.clone(),
             scope: scope.to_string(),
+            role: principal.role.clone(),
             iat: now,
             exp: now + self.ttl.as_secs().max(1) as i64,
             jti: uuid::Uuid::new_v4().to_string(),
@@ -300,9 +325,7 @@ impl Authenticator {
     /// Checks a scoped token on a data-plane call.
     pub(crate) fn verify_scoped(&self, token: &str) -> Result<Principal, AuthError> {
         if self.accept_any {
-            return Ok(Principal {
-                subject: "ANY".into(),
-            });
+            return Ok(Principal::new("ANY"));
         }
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 0;
@@ -315,6 +338,7 @@ impl Authenticator {
         ) {
             Ok(t) if t.claims.exp > now_s() => Ok(Principal {
                 subject: t.claims.sub,
+                role: t.claims.role,
             }),
             Ok(_) => Err(AuthError(
                 "scoped token expired; exchange a new one at /oauth/token".into(),
@@ -457,12 +481,7 @@ mod tests {
     #[test]
     fn expired_scoped_token_rejected() {
         let a = Authenticator::new(&[], &[], false, vec![], Duration::from_secs(1)).unwrap();
-        let t = a.mint_scoped(
-            &Principal {
-                subject: "X.Y".into(),
-            },
-            "h",
-        );
+        let t = a.mint_scoped(&Principal::new("X.Y"), "h");
         std::thread::sleep(Duration::from_millis(2100));
         assert!(a.verify_scoped(&t).unwrap_err().0.contains("expired"));
     }

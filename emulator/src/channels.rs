@@ -67,6 +67,13 @@ pub(crate) struct Channel {
     /// Appends whose numeric offset tokens could not name their rows (see
     /// [`offset_span_violation`](crate::offset_span_violation)); shown in `GET /`.
     pub offset_span_violations: u64,
+    /// Appends that echoed this incarnation's `x-snowflake-session`, sent none, or sent an
+    /// older incarnation's; shown in `GET /`.
+    pub session_echoes: [u64; 3],
+    /// Accepted appends with `retryCount > 0` (possible duplicates); shown in `GET /`.
+    pub retried_appends: u64,
+    /// The append-rate buckets (`--limits snowflake`).
+    pub rate: crate::limits::ChannelRate,
 }
 
 /// How many commits per channel `GET /` shows in `recent_commits`.
@@ -110,6 +117,9 @@ impl Channel {
             last_append: None,
             recent_commits: VecDeque::new(),
             offset_span_violations: 0,
+            session_echoes: [0; 3],
+            retried_appends: 0,
+            rate: crate::limits::ChannelRate::new(Instant::now()),
         }
     }
 
@@ -132,6 +142,9 @@ impl Channel {
             last_append: None,
             recent_commits: VecDeque::new(),
             offset_span_violations: 0,
+            session_echoes: [0; 3],
+            retried_appends: 0,
+            rate: crate::limits::ChannelRate::new(Instant::now()),
         }
     }
 

@@ -22,6 +22,9 @@ pub enum TlsMode {
     },
 }
 
+/// Snowflake's hard cap on one append request on the wire: 4 MB (docs/protocol.md "Limits").
+pub const MAX_PAYLOAD_BYTES: usize = 4_000_000;
+
 /// What an append does when it carries a continuation token that was already used (a client
 /// retrying after a lost response). The real service's behaviour is undocumented.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,6 +63,12 @@ pub struct EmulatorConfig {
     pub user_public_keys: Vec<(String, String)>,
     /// Accept any bearer token without checking it. Insecure; for quick starts only.
     pub accept_any_key: bool,
+    /// Role grants `(role, database)`: when any is given, a data-plane call is authorised
+    /// only when its session role (from the token exchange's `scope` or the key-pair JWT's
+    /// `scp` claim; `PUBLIC` when neither names one) is granted the database (`*`: every
+    /// database); otherwise 404 `ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED`, as Snowflake
+    /// answers a role without privileges. Roles compare ignoring case. Empty: no checks.
+    pub role_grants: Vec<(String, String)>,
     /// Programmatic access tokens accepted on `/v2/streaming/hostname` and `/oauth/token`.
     pub personal_access_tokens: Vec<String>,
     /// Time between an accepted append and its commit (default 1 s; zero commits before the
@@ -74,7 +83,9 @@ pub struct EmulatorConfig {
     /// Lifetime of the scoped tokens `/oauth/token` hands out (default 1 h; the official SDK
     /// wants more than 300 s).
     pub scoped_token_ttl: Duration,
-    /// Largest append body accepted on the wire, in bytes (default 16 MiB).
+    /// Largest append body accepted on the wire, in bytes; larger ones get 413
+    /// `ERR_PAYLOAD_TOO_LARGE`. Default 4,000,000: Snowflake's hard 4 MB per-request cap
+    /// (docs/protocol.md "Limits").
     pub max_payload_bytes: usize,
     /// Largest append body after decompression, in bytes (default 256 MiB).
     pub max_uncompressed_bytes: usize,
@@ -85,6 +96,10 @@ pub struct EmulatorConfig {
     /// accepted, counted in `GET /` (`offset_span_violations`) and the request log, and
     /// warned about. See [`offset_span_violation`](crate::offset_span_violation).
     pub strict_offsets: bool,
+    /// Which of Snowflake's service limits to enforce (`--limits snowflake`): per-channel
+    /// append rate and throughput, channels per pipe, pipes per table. Default
+    /// [`Limits::Off`](crate::Limits::Off) (the 4 MB request cap applies either way).
+    pub limits: crate::Limits,
     /// Host name returned by `/v2/streaming/hostname`; default: the host the client connected to.
     pub ingest_host: Option<String>,
     /// Append every request record as a JSON line to this file.
@@ -105,15 +120,17 @@ impl Default for EmulatorConfig {
             user_public_keys: Vec::new(),
             accept_any_key: false,
             personal_access_tokens: Vec::new(),
+            role_grants: Vec::new(),
             commit_delay: Duration::from_secs(1),
             sink: false,
             faults: FaultPlan::default(),
             seed: 0,
             scoped_token_ttl: Duration::from_secs(3600),
-            max_payload_bytes: 16 * 1024 * 1024,
+            max_payload_bytes: MAX_PAYLOAD_BYTES,
             max_uncompressed_bytes: 256 * 1024 * 1024,
             duplicate_append: DuplicateAppendPolicy::RejectStale,
             strict_offsets: false,
+            limits: crate::Limits::Off,
             ingest_host: None,
             request_log: None,
             request_log_capacity: 100_000,
@@ -132,6 +149,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("public_keys", &self.public_keys.len())
             .field("user_public_keys", &self.user_public_keys.len())
             .field("accept_any_key", &self.accept_any_key)
+            .field("role_grants", &self.role_grants)
             .field("personal_access_tokens", &"[redacted]")
             .field("commit_delay", &self.commit_delay)
             .field("sink", &self.sink)
@@ -141,6 +159,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("max_payload_bytes", &self.max_payload_bytes)
             .field("duplicate_append", &self.duplicate_append)
             .field("strict_offsets", &self.strict_offsets)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -172,6 +191,13 @@ impl EmulatorConfig {
     /// is refused with 401.
     pub fn with_user_public_key(mut self, user: impl Into<String>, pem: impl Into<String>) -> Self {
         self.user_public_keys.push((user.into(), pem.into()));
+        self
+    }
+
+    /// Grants `role` the use of `database` (`*`: every database); see
+    /// [`role_grants`](Self::role_grants).
+    pub fn with_role_grant(mut self, role: impl Into<String>, database: impl Into<String>) -> Self {
+        self.role_grants.push((role.into(), database.into()));
         self
     }
 

@@ -12,16 +12,17 @@
 //! | --- | --- | --- |
 //! | `NUMBER(p,0)` | numbers, numeric strings (`"123"`, `"1e3"`, `"12.5"` rounds to 13) | INTEGER when it fits `i64`, else TEXT of the exact digits (see below) |
 //! | `NUMBER(p,s>0)` | same | rounded half away from zero to `s` digits, precision checked, then REAL (the double nearest to the rounded decimal) |
-//! | `FLOAT` | numbers, numeric strings, `"NaN"`, `"inf"`, `"-inf"`, `"Infinity"` | REAL; NaN as TEXT `'NaN'` (SQLite would store NaN as NULL) |
-//! | `VARCHAR(n)` | strings as-is; numbers/booleans as their text; objects/arrays as compact JSON | TEXT; at most `n` characters |
+//! | `FLOAT` | numbers, numeric strings, `"NaN"`, `"inf"`, `"-inf"`, `"Infinity"`; a finite string beyond a double (`"1e400"`) is out of range | REAL; NaN as TEXT `'NaN'` (SQLite would store NaN as NULL) |
+//! | `VARCHAR(n)` | strings as-is; numbers/booleans as their text; objects/arrays as compact JSON | TEXT; at most `n` characters (16 MB without `n`) |
 //! | `BOOLEAN` | `true`/`false`; strings `true/false/yes/no/on/off/1/0/t/f/y/n` (any case); numbers (0 = false) | INTEGER 0/1 |
 //! | `DATE` | `"YYYY-MM-DD"`, a timestamp string (date part), epoch numbers (see below) | TEXT `YYYY-MM-DD` |
 //! | `TIME` | `"HH:MM[:SS[.fffffffff]]"`, a timestamp string (time part) | TEXT `HH:MM:SS.fffffffff` |
 //! | `TIMESTAMP_NTZ` | `"YYYY-MM-DD[T ]HH:MM[:SS[.f{1,9}]][offset]"` (offset dropped: wall clock kept), `"YYYY-MM-DD"`, epoch numbers | TEXT `YYYY-MM-DD HH:MM:SS.fffffffff` |
-//! | `TIMESTAMP_LTZ`/`_TZ` | same; no offset means UTC | converted to UTC, TEXT `YYYY-MM-DD HH:MM:SS.fffffffffZ` |
-//! | `VARIANT` | any JSON | TEXT of compact JSON (a string is stored as a JSON string: `"abc"` → `"\"abc\""`) |
+//! | `TIMESTAMP_LTZ` | same; no offset means UTC | converted to UTC, TEXT `YYYY-MM-DD HH:MM:SS.fffffffffZ` |
+//! | `TIMESTAMP_TZ` | same; no offset means UTC | the wall clock and its offset, TEXT `YYYY-MM-DD HH:MM:SS.fffffffff+hh:mm` |
+//! | `VARIANT` | any JSON; JSON `null` is a VARIANT null (TEXT `null`), a missing key SQL NULL | TEXT of compact JSON (a string is stored as a JSON string: `"abc"` → `"\"abc\""`) |
 //! | `OBJECT` / `ARRAY` | a JSON object / array | TEXT of compact JSON |
-//! | `BINARY(n)` | a base64 string (default), or hex / UTF-8 text per [`BinaryFormat`] | BLOB; at most `n` bytes |
+//! | `BINARY(n)` | a hex string (default, Snowflake's `BINARY_INPUT_FORMAT`), or base64 / UTF-8 text per [`BinaryFormat`]; whitespace ignored | BLOB; at most `n` bytes (8 MB without `n`) |
 //!
 //! Timestamps always have 9 fractional digits, so text order is time order, and SQLite's
 //! date functions (`strftime`, `datetime`, `julianday`) parse them.
@@ -109,13 +110,14 @@ impl fmt::Display for RowError {
 
 impl std::error::Error for RowError {}
 
-/// How BINARY columns read JSON strings (Snowflake's `BINARY_INPUT_FORMAT`).
+/// How BINARY columns read JSON strings (Snowflake's `BINARY_INPUT_FORMAT`, whose default
+/// is `HEX`; the emulator's `:pipe-info` says so, which makes the official SDK send hex).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum BinaryFormat {
-    /// Base64 (standard alphabet, padding optional): the default.
-    #[default]
+    /// Base64 (standard alphabet, padding optional, whitespace ignored).
     Base64,
-    /// Hexadecimal, either case.
+    /// Hexadecimal, either case (whitespace ignored): the default.
+    #[default]
     Hex,
     /// The string's UTF-8 bytes.
     Utf8,
@@ -134,7 +136,7 @@ impl BinaryFormat {
 /// Options of a conversion.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConvertOptions {
-    /// How BINARY columns read strings; default base64.
+    /// How BINARY columns read strings; default hex.
     pub binary_format: BinaryFormat,
 }
 
@@ -201,6 +203,9 @@ fn convert_slot(
             column,
             "NULL result in a non-nullable column",
         )),
+        // A JSON null in a VARIANT is a VARIANT null (the JSON text `null`), not SQL NULL;
+        // a missing key is SQL NULL.
+        Some(Value::Null) if column.ty == ColumnType::Variant => Ok(SqlValue::Text("null".into())),
         None | Some(Value::Null) => Ok(SqlValue::Null),
         Some(value) => convert_value(column, value, options),
     }
@@ -355,8 +360,9 @@ fn convert_value(
         ColumnType::Boolean => boolean(column, value),
         ColumnType::Date => date(column, value),
         ColumnType::Time => time(column, value),
-        ColumnType::TimestampNtz => timestamp(column, value, false),
-        ColumnType::TimestampLtz | ColumnType::TimestampTz => timestamp(column, value, true),
+        ColumnType::TimestampNtz => timestamp(column, value, Zone::Wall),
+        ColumnType::TimestampLtz => timestamp(column, value, Zone::Utc),
+        ColumnType::TimestampTz => timestamp(column, value, Zone::Offset),
         ColumnType::Variant => Ok(SqlValue::Text(value.to_string())),
         ColumnType::Object => match value {
             Value::Object(_) => Ok(SqlValue::Text(value.to_string())),
@@ -581,8 +587,16 @@ fn float(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
         }
         _ => None,
     };
+    // "inf"/"Infinity" are infinite on purpose; a finite literal too large for a double
+    // ("1e400") is out of range, as in Snowflake.
+    let explicit_infinity = matches!(value, Value::String(s)
+        if s.trim().trim_start_matches(['+', '-']).to_ascii_lowercase().starts_with("inf"));
     match parsed {
         Some(f) if f.is_nan() => Ok(SqlValue::Text("NaN".into())),
+        Some(f) if f.is_infinite() && !explicit_infinity => Err(RowError::column(
+            column,
+            format!("Numeric value '{}' is out of range", display_value(value)),
+        )),
         Some(f) => Ok(SqlValue::Real(f)),
         None => Err(RowError::column(
             column,
@@ -591,6 +605,11 @@ fn float(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
     }
 }
 
+/// Characters of a `VARCHAR` declared without a length.
+pub const VARCHAR_DEFAULT_MAX: u32 = 16_777_216;
+/// Bytes of a `BINARY` declared without a length.
+pub const BINARY_DEFAULT_MAX: u32 = 8_388_608;
+
 fn varchar(column: &Column, value: &Value, max_len: Option<u32>) -> Result<SqlValue, RowError> {
     let text = match value {
         Value::String(s) => s.clone(),
@@ -598,7 +617,8 @@ fn varchar(column: &Column, value: &Value, max_len: Option<u32>) -> Result<SqlVa
         Value::Number(n) => n.to_string(),
         other => other.to_string(),
     };
-    if let Some(max) = max_len {
+    // VARCHAR without a length holds 16 MB (16,777,216 characters), Snowflake's default.
+    if let Some(max) = max_len.or(Some(VARCHAR_DEFAULT_MAX)) {
         let max = max as usize;
         if text.len() > max && text.chars().count() > max {
             return Err(RowError::column(
@@ -657,12 +677,15 @@ fn binary(
     let Value::String(s) = value else {
         return Err(error());
     };
+    // Encoders wrap long base64 (MIME: every 76 characters); hex may be grouped.
+    let compact = || s.split_whitespace().collect::<String>();
     let bytes = match format {
-        BinaryFormat::Base64 => BASE64.decode(s.trim()).map_err(|_| error())?,
-        BinaryFormat::Hex => decode_hex(s.trim()).ok_or_else(error)?,
+        BinaryFormat::Base64 => BASE64.decode(compact()).map_err(|_| error())?,
+        BinaryFormat::Hex => decode_hex(&compact()).ok_or_else(error)?,
         BinaryFormat::Utf8 => s.as_bytes().to_vec(),
     };
-    if let Some(max) = max_len {
+    // BINARY without a length holds 8 MB (8,388,608 bytes), Snowflake's default maximum.
+    if let Some(max) = max_len.or(Some(BINARY_DEFAULT_MAX)) {
         if bytes.len() > max as usize {
             return Err(RowError::column(
                 column,
@@ -791,22 +814,37 @@ fn datetime_of(value: &Value) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
     }
 }
 
-fn timestamp(column: &Column, value: &Value, to_utc: bool) -> Result<SqlValue, RowError> {
+/// How a timestamp column keeps the offset of its input.
+enum Zone {
+    /// `TIMESTAMP_NTZ`: the wall clock, offset dropped.
+    Wall,
+    /// `TIMESTAMP_LTZ`: the instant, in UTC.
+    Utc,
+    /// `TIMESTAMP_TZ`: the wall clock and its offset (UTC when none was given).
+    Offset,
+}
+
+fn timestamp(column: &Column, value: &Value, zone: Zone) -> Result<SqlValue, RowError> {
     let (wall_clock, offset) = datetime_of(value).ok_or_else(|| {
         RowError::column(
             column,
             format!("Timestamp '{}' is not recognized", display_value(value)),
         )
     })?;
-    if to_utc {
-        let utc = match offset {
-            Some(offset) => wall_clock - offset,
-            None => wall_clock,
-        };
-        Ok(SqlValue::Text(utc.format(UTC_FORMAT).to_string()))
-    } else {
-        Ok(SqlValue::Text(wall_clock.format(NTZ_FORMAT).to_string()))
-    }
+    Ok(SqlValue::Text(match zone {
+        Zone::Wall => wall_clock.format(NTZ_FORMAT).to_string(),
+        Zone::Utc => {
+            let utc = match offset {
+                Some(offset) => wall_clock - offset,
+                None => wall_clock,
+            };
+            utc.format(UTC_FORMAT).to_string()
+        }
+        Zone::Offset => {
+            let offset = offset.unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+            format!("{}{offset}", wall_clock.format(NTZ_FORMAT))
+        }
+    }))
 }
 
 fn date(column: &Column, value: &Value) -> Result<SqlValue, RowError> {

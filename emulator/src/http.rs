@@ -15,6 +15,10 @@ use crate::faults::{Endpoint, FaultAction};
 use crate::requests::RequestRecord;
 use crate::service::{now_ms, ApiError, AppendRequest, Shared};
 
+/// The sticky-session header Snowflake sets on insert responses and Openflow echoes on the
+/// channel's next inserts (docs/protocol.md "Sticky sessions").
+const SESSION_HEADER: &str = "x-snowflake-session";
+
 /// Marker extension: close the connection instead of sending this response (lost ack).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DropResponse;
@@ -278,6 +282,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response<
         faults: Vec::new(),
         token_type: token_type(&parts.headers),
         offset_violation: None,
+        session: None,
     };
 
     let decision = if endpoint == Endpoint::Other {
@@ -410,7 +415,26 @@ fn auth_control(
         })
 }
 
-fn auth_scoped(shared: &Shared, headers: &HeaderMap, allow_control: bool) -> Result<(), ApiError> {
+/// Checks the scoped token of a data-plane call and, for a call about database `db`, that
+/// the token's role may use it (see `EmulatorConfig::role_grants`).
+fn auth_scoped(
+    shared: &Shared,
+    headers: &HeaderMap,
+    allow_control: bool,
+    db: Option<&str>,
+) -> Result<crate::auth::Principal, ApiError> {
+    let principal = verify_scoped(shared, headers, allow_control)?;
+    if let Some(db) = db {
+        shared.authorize(principal.role.as_deref(), db)?;
+    }
+    Ok(principal)
+}
+
+fn verify_scoped(
+    shared: &Shared,
+    headers: &HeaderMap,
+    allow_control: bool,
+) -> Result<crate::auth::Principal, ApiError> {
     let token = bearer(headers).ok_or_else(|| {
         ApiError::new(
             401,
@@ -419,10 +443,13 @@ fn auth_scoped(shared: &Shared, headers: &HeaderMap, allow_control: bool) -> Res
         )
     })?;
     match shared.auth.verify_scoped(&token) {
-        Ok(_) => Ok(()),
+        Ok(p) => Ok(p),
         Err(e) => {
-            if allow_control && shared.auth.verify_control(&token, None).is_ok() {
-                return Ok(());
+            if let Some(p) = allow_control
+                .then(|| shared.auth.verify_control(&token, None).ok())
+                .flatten()
+            {
+                return Ok(p);
             }
             tracing::info!(reason = %e, "data-plane authentication failed");
             Err(ApiError::new(
@@ -487,7 +514,12 @@ async fn dispatch(
             let b = read_body(body, SMALL, record).await?;
             let form: Vec<(String, String)> = url_form(&b);
             let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-            let principal = auth_control(shared, headers, get("assertion"))?;
+            let mut principal = auth_control(shared, headers, get("assertion"))?;
+            // The role: from the scope (what Redpanda sends) else the JWT's scp claim (what the
+            // official SDK sends); docs/protocol.md "Authentication and role".
+            if let Some(role) = get("scope").and_then(crate::auth::role_in_scope) {
+                principal.role = Some(role);
+            }
             let scope = get("scope")
                 .and_then(|s| s.split_whitespace().next())
                 .map(str::to_string)
@@ -501,7 +533,7 @@ async fn dispatch(
         Route::Telemetry => {
             let _ = read_body(body, 16 * SMALL, record).await?;
             auth_control(shared, headers, None)
-                .or_else(|_| auth_scoped(shared, headers, false).map(|_| crate::auth::Principal { subject: "scoped".into() }))?;
+                .or_else(|_| auth_scoped(shared, headers, false, None))?;
             Ok(json_response(
                 200,
                 &json!({"success": true, "message": "ok", "data": "ok", "code": "0"}),
@@ -509,13 +541,13 @@ async fn dispatch(
         }
         Route::PipeInfo { db, schema, pipe } => {
             let _ = read_body(body, SMALL, record).await?;
-            auth_scoped(shared, headers, false)?;
+            auth_scoped(shared, headers, false, Some(db))?;
             shared.resolve(db, schema, pipe, "")?;
             Ok(json_response(200, &pipe_info()))
         }
         Route::BulkStatus { db, schema, pipe } => {
             let b = read_body(body, SMALL, record).await?;
-            auth_scoped(shared, headers, true)?;
+            auth_scoped(shared, headers, true, Some(db))?;
             let req: BulkBody = json_body(&b)?;
             Ok(json_response(
                 200,
@@ -524,7 +556,7 @@ async fn dispatch(
         }
         Route::Open { db, schema, pipe, channel } => {
             let b = read_body(body, SMALL, record).await?;
-            auth_scoped(shared, headers, false)?;
+            auth_scoped(shared, headers, false, Some(db))?;
             let req: OpenBody = json_body(&b)?;
             let (key, _) = shared.resolve(db, schema, pipe, channel)?;
             let v = shared
@@ -534,7 +566,7 @@ async fn dispatch(
         }
         Route::Drop { db, schema, pipe, channel } => {
             let b = read_body(body, SMALL, record).await?;
-            auth_scoped(shared, headers, false)?;
+            auth_scoped(shared, headers, false, Some(db))?;
             let req: OpenBody = json_body(&b)?;
             let (key, _) = shared.resolve(db, schema, pipe, channel)?;
             let v = shared
@@ -543,13 +575,13 @@ async fn dispatch(
             Ok(json_response(200, &v))
         }
         Route::Append { db, schema, pipe, channel } => {
-            auth_scoped(shared, headers, false)?;
+            auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, pipe, channel)?;
             append(shared, key, target, headers, params, body, record).await
         }
         Route::TableAppend { db, schema, table } => {
-            auth_scoped(shared, headers, false)?;
-            let (key, target) = shared.resolve(db, schema, &format!("{table}-STREAMING"), ELASTIC)?;
+            auth_scoped(shared, headers, false, Some(db))?;
+            let (key, target) = shared.resolve(db, schema, &crate::catalog::default_pipe_for(table), ELASTIC)?;
             append(shared, key, target, headers, params, body, record).await
         }
         Route::FileBuffer => Err(ApiError::new(
@@ -591,6 +623,27 @@ async fn append(
         }
     }
     let b = read_body(body, shared.max_payload_bytes, record).await?;
+    if key.channel == ELASTIC {
+        // Elastic requests must not carry tokens (docs/protocol.md "Elastic channels").
+        if let Some(name) = [
+            "offsetToken",
+            "startOffsetToken",
+            "endOffsetToken",
+            "continuationToken",
+        ]
+        .into_iter()
+        .find(|n| param(params, n).is_some_and(|v| !v.is_empty()))
+        {
+            return Err(ApiError::new(
+                400,
+                "ERR_ELASTIC_CHANNEL_TOKENS_NOT_ALLOWED",
+                format!("{name} is not allowed on an elastic channel; send only requestId and retryCount"),
+            ));
+        }
+    }
+    let retried = param(params, "retryCount")
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|n| n > 0);
     let end = param(params, "endOffsetToken")
         .or_else(|| param(params, "offsetToken"))
         .map(str::to_string);
@@ -604,14 +657,31 @@ async fn append(
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        uncompressed_len: headers
+            .get("x-snowflake-uncompressed-content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(b.len()),
         body: b,
     };
-    let (next, violation) = shared.append(key, target, req).await?;
+    let (next, violation) = shared.append(key.clone(), target, req).await?;
+    if retried {
+        shared.count_retried(&key);
+    }
     record.offset_violation = violation;
-    Ok(json_response(
+    let mut response = json_response(
         200,
         &json!({"next_continuation_token": next, "message": "OK"}),
-    ))
+    );
+    let sent = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
+    if let Some((session, echo)) = shared.sticky_session(&key, sent) {
+        tracing::debug!(channel = %key.channel, session = echo, "x-snowflake-session");
+        record.session = Some(echo.to_owned());
+        if let Ok(v) = axum::http::HeaderValue::from_str(&session) {
+            response.headers_mut().insert(SESSION_HEADER, v);
+        }
+    }
+    Ok(response)
 }
 
 fn host_without_port(h: &str) -> String {
@@ -657,7 +727,9 @@ fn pipe_info() -> Value {
             "pipe_key_id": 1,
             "diversifier": "snowpipe-emulator",
         },
-        "parameter_overrides": {},
+        // Snowflake's BINARY_INPUT_FORMAT default, which the emulator applies: the official
+        // SDK then renders bytes as hex (official-sdk capture, docs/protocol.md).
+        "parameter_overrides": {"binary_input_format": "HEX"},
     })
 }
 

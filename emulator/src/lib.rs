@@ -29,6 +29,7 @@ mod channels;
 pub mod config;
 pub mod faults;
 mod http;
+pub mod limits;
 mod offsets;
 pub mod requests;
 mod server;
@@ -38,8 +39,9 @@ mod tls;
 
 pub use auth::{public_key_fingerprint, AuthError, KeyError};
 pub mod convert;
-pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode};
+pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode, MAX_PAYLOAD_BYTES};
 pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, FaultSpecError};
+pub use limits::Limits;
 pub use offsets::offset_span_violation;
 pub use requests::RequestRecord;
 pub use server::Emulator;

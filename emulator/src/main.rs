@@ -77,6 +77,15 @@ struct ServeArgs {
     /// Programmatic access token to accept (repeatable).
     #[arg(long, env = "SNOWPIPE_EMULATOR_PAT", hide_env_values = true)]
     pat: Vec<String>,
+    /// Enforce Snowflake's service limits: `snowflake` (10 appends/s and 20 MB/s per channel →
+    /// 429, 2,000 channels per pipe, 10 pipes per table) or `off`.
+    #[arg(long, default_value = "off", value_parser = |s: &str| s.parse::<snowpipe_emulator::Limits>())]
+    limits: snowpipe_emulator::Limits,
+    /// Grant ROLE the use of DATABASE (`ROLE=DATABASE`, `ROLE=*` for every database;
+    /// repeatable). With any grant, data calls need a granted role (`PUBLIC` when the client
+    /// names none); without, roles are not checked.
+    #[arg(long, value_name = "ROLE=DATABASE")]
+    grant: Vec<String>,
     /// Time between an accepted append and its commit (e.g. 1s, 500ms, 0).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     commit_delay: Duration,
@@ -96,8 +105,8 @@ struct ServeArgs {
     /// Lifetime of scoped tokens (the official SDK needs more than 300 s).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     token_ttl: Duration,
-    /// Largest append body on the wire, in bytes.
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    /// Largest append body on the wire, in bytes (Snowflake's hard cap: 4 MB).
+    #[arg(long, default_value_t = snowpipe_emulator::MAX_PAYLOAD_BYTES)]
     max_payload: usize,
     /// Answer a retried append (already-used continuation token) idempotently instead of stale.
     #[arg(long)]
@@ -170,6 +179,14 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     }
     cfg.accept_any_key = a.accept_any_key;
     cfg.personal_access_tokens = a.pat.clone();
+    cfg.limits = a.limits;
+    for g in &a.grant {
+        let (role, db) = g
+            .split_once('=')
+            .filter(|(r, d)| !r.is_empty() && !d.is_empty())
+            .ok_or_else(|| format!("--grant {g:?}: expected ROLE=DATABASE (or ROLE=*)"))?;
+        cfg.role_grants.push((role.to_owned(), db.to_owned()));
+    }
     cfg.commit_delay = a.commit_delay;
     cfg.sink = a.sink;
     if let Some(f) = &a.faults {

@@ -45,6 +45,9 @@ pub struct RequestRecord {
     /// Why an accepted append's offset tokens cannot name its rows, if they cannot (see
     /// [`offset_span_violation`](crate::offset_span_violation)).
     pub offset_violation: Option<String>,
+    /// On an accepted append: whether it echoed the channel's `x-snowflake-session`
+    /// (`echoed`), sent none (`missing`) or sent another incarnation's (`stale`).
+    pub session: Option<String>,
 }
 
 pub(crate) struct RequestLog {

@@ -80,6 +80,8 @@ pub(crate) struct AppendRequest {
     pub end_offset_token: Option<String>,
     pub content_encoding: Option<String>,
     pub body: Bytes,
+    /// `x-snowflake-uncompressed-content-length`, else the body's length.
+    pub uncompressed_len: usize,
 }
 
 /// Everything the handlers share.
@@ -100,6 +102,8 @@ pub(crate) struct Shared {
     pub max_uncompressed_bytes: usize,
     pub duplicate_append: DuplicateAppendPolicy,
     pub strict_offsets: bool,
+    pub role_grants: Vec<(String, String)>,
+    pub limits: crate::Limits,
     pub ingest_host: Option<String>,
     pub sink_rows: AtomicU64,
     pub sink_bytes: AtomicU64,
@@ -134,6 +138,21 @@ impl Shared {
             catalog
                 .apply_sql(sql)
                 .map_err(|e| EmulatorError::Catalog(e.to_string()))?;
+        }
+        if config.limits == crate::Limits::Snowflake {
+            let mut per_table: HashMap<String, usize> = HashMap::new();
+            for p in catalog.pipes() {
+                *per_table.entry(p.table_qualified.clone()).or_default() += 1;
+            }
+            if let Some((table, n)) = per_table
+                .into_iter()
+                .find(|(_, n)| *n > crate::limits::PIPES_PER_TABLE)
+            {
+                return Err(EmulatorError::Catalog(format!(
+                    "table {table} has {n} pipes (its default pipe included); Snowflake allows {} per table (--limits snowflake)",
+                    crate::limits::PIPES_PER_TABLE
+                )));
+            }
         }
         let mut targets = HashMap::new();
         let mut creates = Vec::new();
@@ -221,6 +240,8 @@ impl Shared {
             max_uncompressed_bytes: config.max_uncompressed_bytes,
             duplicate_append: config.duplicate_append,
             strict_offsets: config.strict_offsets,
+            role_grants: config.role_grants.clone(),
+            limits: config.limits,
             ingest_host: config.ingest_host.clone(),
             sink_rows: AtomicU64::new(0),
             sink_bytes: AtomicU64::new(0),
@@ -231,6 +252,32 @@ impl Shared {
 
     pub(crate) fn channels(&self) -> MutexGuard<'_, HashMap<ChannelKey, Channel>> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `role` (`PUBLIC` when `None`) may use database `db`: always when no grants are
+    /// configured; otherwise 404 `ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED`, what
+    /// Snowflake answers a role without privileges (docs/protocol.md "Authentication and role").
+    pub(crate) fn authorize(&self, role: Option<&str>, db: &str) -> Result<(), ApiError> {
+        if self.role_grants.is_empty() {
+            return Ok(());
+        }
+        let role = role.unwrap_or("PUBLIC").trim_matches('"');
+        let db_canonical = db.trim_matches('"');
+        let granted = self.role_grants.iter().any(|(r, d)| {
+            r.eq_ignore_ascii_case(role) && (d == "*" || d.eq_ignore_ascii_case(db_canonical))
+        });
+        if granted {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                404,
+                "ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+                format!(
+                    "database {db} does not exist or role {role} is not authorized to use it; \
+                     grant it (--grant {role}={db}) or set the client's role"
+                ),
+            ))
+        }
     }
 
     /// Resolves a pipe to its canonical channel key and target table.
@@ -259,15 +306,42 @@ impl Shared {
                     ),
                 )
             })?;
-        Ok((
-            ChannelKey {
-                database: r.database.to_string(),
-                schema: r.schema.to_string(),
-                pipe: r.pipe.clone(),
-                channel: channel.to_string(),
-            },
-            target,
-        ))
+        let mut key = ChannelKey {
+            database: r.database.to_string(),
+            schema: r.schema.to_string(),
+            pipe: r.pipe.clone(),
+            channel: channel.to_string(),
+        };
+        key.channel = self.channel_in_uri(&key);
+        Ok((key, target))
+    }
+
+    /// A channel name from a request URI, which Snowflake treats case-insensitively
+    /// (docs/protocol.md "Names"): `elastic` is `ELASTIC`; another name is the channel's name
+    /// as created when exactly one channel of the pipe matches it ignoring case (an exact
+    /// match wins), else the name as given.
+    fn channel_in_uri(&self, key: &ChannelKey) -> String {
+        let name = &key.channel;
+        if name.is_empty() {
+            return String::new();
+        }
+        if name.eq_ignore_ascii_case(ELASTIC) {
+            return ELASTIC.to_owned();
+        }
+        let chans = self.channels();
+        if chans.contains_key(key) {
+            return name.clone();
+        }
+        let mut matches = chans.keys().filter(|k| {
+            k.pipe == key.pipe
+                && k.schema == key.schema
+                && k.database == key.database
+                && k.channel.to_lowercase() == name.to_lowercase()
+        });
+        match (matches.next(), matches.next()) {
+            (Some(only), None) => only.channel.clone(),
+            _ => name.clone(),
+        }
     }
 
     async fn persist_channel(
@@ -321,6 +395,27 @@ impl Shared {
                     ch.reopen();
                 }
                 None => {
+                    if self.limits == crate::Limits::Snowflake {
+                        let open = chans
+                            .keys()
+                            .filter(|k| {
+                                k.pipe == key.pipe
+                                    && k.schema == key.schema
+                                    && k.database == key.database
+                                    && k.channel != ELASTIC
+                            })
+                            .count();
+                        if open >= crate::limits::CHANNELS_PER_PIPE {
+                            return Err(ApiError::new(
+                                400,
+                                "ERR_TOO_MANY_CHANNELS",
+                                format!(
+                                    "pipe {} already has {open} channels, the most Snowflake allows (--limits snowflake); drop unused channels",
+                                    key.pipe
+                                ),
+                            ));
+                        }
+                    }
                     // Strictly increasing, so the tokens of a dropped channel with the same
                     // name stay stale after it is recreated.
                     let now = now_ms();
@@ -442,7 +537,7 @@ impl Shared {
                     .entry(key.clone())
                     .or_insert_with(|| Channel::new(self.started_ms));
             }
-            let ch = chans.get(&key).ok_or_else(|| no_channel(&key))?;
+            let ch = chans.get_mut(&key).ok_or_else(|| no_channel(&key))?;
             if ch.status != channels::SUCCESS {
                 return Err(ApiError::new(
                     409,
@@ -464,6 +559,20 @@ impl Shared {
                 if let TokenCheck::Duplicate(next) = ch.check_token(t, idempotent)? {
                     return Ok((next, None));
                 }
+            }
+            if !elastic && self.limits == crate::Limits::Snowflake {
+                ch.rate
+                    .admit(Instant::now(), req.uncompressed_len)
+                    .map_err(|why| {
+                        ApiError::new(
+                            429,
+                            "ERR_TOO_MANY_REQUESTS",
+                            format!(
+                                "channel {}: {why} (--limits snowflake); slow down and retry",
+                                key.channel
+                            ),
+                        )
+                    })?;
             }
             (ch.client_seq, ch.row_seq)
         };
@@ -530,6 +639,34 @@ impl Shared {
             self.commit_notify.notify_one();
         }
         Ok((next, violation))
+    }
+
+    /// Counts an accepted append whose `retryCount` was above 0 (an elastic channel applies it
+    /// again: the server dedupes nothing).
+    pub(crate) fn count_retried(&self, key: &ChannelKey) {
+        if let Some(ch) = self.channels().get_mut(key) {
+            ch.retried_appends += 1;
+        }
+    }
+
+    /// The sticky session of the channel's current incarnation (a reopen starts a new one;
+    /// docs/protocol.md "Sticky sessions") and whether `sent` echoed it: `echoed`,
+    /// `missing` or `stale`. Counted per channel.
+    pub(crate) fn sticky_session(
+        &self,
+        key: &ChannelKey,
+        sent: Option<&str>,
+    ) -> Option<(String, &'static str)> {
+        let mut chans = self.channels();
+        let ch = chans.get_mut(key)?;
+        let current = format!("{:x}.{}", ch.created_on_ms, ch.client_seq);
+        let (slot, echo) = match sent {
+            Some(s) if s == current => (0, "echoed"),
+            None => (1, "missing"),
+            Some(_) => (2, "stale"),
+        };
+        ch.session_echoes[slot] += 1;
+        Some((current, echo))
     }
 
     fn decode_and_convert(
@@ -690,6 +827,9 @@ impl Shared {
                     v["pending_rows"] = c.pending_rows().into();
                     v["client_sequencer"] = c.client_seq.into();
                     v["offset_span_violations"] = c.offset_span_violations.into();
+                    v["retried_appends"] = c.retried_appends.into();
+                    let [echoed, missing, stale] = c.session_echoes;
+                    v["sessions"] = json!({"echoed": echoed, "missing": missing, "stale": stale});
                     v["recent_commits"] = c
                         .recent_commits
                         .iter()

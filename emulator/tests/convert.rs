@@ -204,7 +204,8 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
             json!(-1),
             text("1969-12-31 23:59:59.000000000"),
         ),
-        // TIMESTAMP_LTZ / TZ: converted to UTC, 'Z' suffix; no offset means UTC.
+        // TIMESTAMP_LTZ: converted to UTC, 'Z' suffix; TIMESTAMP_TZ keeps its offset; no
+        // offset means UTC.
         (
             T::TimestampLtz,
             json!("2024-01-02T03:04:05+05:30"),
@@ -213,12 +214,12 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
         (
             T::TimestampTz,
             json!("2024-01-02 03:04:05.5 -0800"),
-            text("2024-01-02 11:04:05.500000000Z"),
+            text("2024-01-02 03:04:05.500000000-08:00"),
         ),
         (
             T::TimestampTz,
             json!("2024-01-02T03:04:05"),
-            text("2024-01-02 03:04:05.000000000Z"),
+            text("2024-01-02 03:04:05.000000000+00:00"),
         ),
         (
             T::TimestampLtz,
@@ -236,20 +237,22 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
         (T::Variant, json!([1, 2]), text("[1,2]")),
         (T::Object, json!({"a": 1}), text(r#"{"a":1}"#)),
         (T::Array, json!([{"a": 1}]), text(r#"[{"a":1}]"#)),
-        // BINARY: base64 by default, padding optional.
+        // BINARY: hex by default (Snowflake's BINARY_INPUT_FORMAT), whitespace ignored.
         (
             T::Binary { max_len: None },
-            json!("AAH/"),
+            json!("0001fF"),
             Blob(vec![0, 1, 255]),
         ),
         (
             T::Binary { max_len: None },
-            json!("aGk"),
+            json!("68 69\n"),
             Blob(b"hi".to_vec()),
         ),
+        // A JSON null in a VARIANT is a VARIANT null, not SQL NULL.
+        (T::Variant, json!(null), text("null")),
         (
             T::Binary { max_len: Some(3) },
-            json!("AAH/"),
+            json!("0001FF"),
             Blob(vec![0, 1, 255]),
         ),
     ]
@@ -397,8 +400,8 @@ fn invalid_cases() -> Vec<(ColumnType, Value, &'static str)> {
         ),
         (
             T::Binary { max_len: None },
-            json!("not base64!"),
-            "Can't parse 'not base64!' as binary value with format BASE64",
+            json!("not hex!"),
+            "Can't parse 'not hex!' as binary value with format HEX",
         ),
         (
             T::Binary { max_len: None },
@@ -407,8 +410,25 @@ fn invalid_cases() -> Vec<(ColumnType, Value, &'static str)> {
         ),
         (
             T::Binary { max_len: Some(2) },
-            json!("AAH/"),
+            json!("0001ff"),
             "Binary value of 3 bytes exceeds the column's limit (2)",
+        ),
+        // Default maxima: VARCHAR 16 MB of characters, BINARY 8 MB.
+        (
+            T::Varchar { max_len: None },
+            json!("x".repeat(16_777_217)),
+            "User character length limit (16777216) exceeded",
+        ),
+        (
+            T::Binary { max_len: None },
+            json!("00".repeat(8_388_609)),
+            "Binary value of 8388609 bytes exceeds the column's limit (8388608)",
+        ),
+        // A finite number too large for a double is out of range (not infinity).
+        (
+            T::Float,
+            json!("1e400"),
+            "Numeric value '1e400' is out of range",
         ),
     ]
 }
@@ -438,11 +458,17 @@ fn invalid_values_are_row_errors_naming_the_column() {
 }
 
 #[test]
-fn binary_formats_hex_and_utf8_are_options() {
+fn binary_formats_base64_and_utf8_are_options() {
     let table = table(&[("B", T::Binary { max_len: None }, true)]);
-    let hex = ConvertOptions {
-        binary_format: BinaryFormat::Hex,
+    let hex = ConvertOptions::default();
+    let base64 = ConvertOptions {
+        binary_format: BinaryFormat::Base64,
     };
+    assert_eq!(
+        convert_row_with(&table, &row(json!({"b": "AAH/\naGk="})), &base64),
+        Ok(vec![Blob(vec![0, 1, 255, b'h', b'i'])]),
+        "base64 with a line break"
+    );
     let utf8 = ConvertOptions {
         binary_format: BinaryFormat::Utf8,
     };
@@ -592,7 +618,7 @@ fn sqlite_tables_accept_converted_rows_and_read_back() {
     let rows = [
         json!({"txid": "t1", "purchase_time": "2024-01-02T03:04:05.678901", "price_usd": "19.99",
                "days": 3, "address": {"city": "Zermatt", "zip": "3920"},
-               "seen_at": "2024-01-02T03:04:05+01:00", "active": "yes", "payload": "AAH/",
+               "seen_at": "2024-01-02T03:04:05+01:00", "active": "yes", "payload": "0001ff",
                "big": "123456789012345678901234567890", "weird \"name\"": 1.5}),
         json!({"txid": "t2", "purchase_time": "2024-01-03 10:00:00", "price_usd": 5.015, "days": null}),
     ];

@@ -88,6 +88,8 @@ pub async fn emulator(args: crate::cli::EmulatorArgs) -> Result<()> {
     config.port = args.port;
     // Queue ids are per-row tokens: any request whose tokens cannot name its rows is a bug.
     config.strict_offsets = true;
+    // Snowflake's per-channel rate, channel and pipe limits, as the real service.
+    config.limits = snowpipe_emulator::Limits::Snowflake;
     let emulator = Emulator::start(config)
         .await
         .context("cannot start the emulator")?;

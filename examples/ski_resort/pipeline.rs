@@ -120,6 +120,23 @@ impl DestinationChannel for SdkChannel {
     }
 }
 
+/// One line on how often the embedded emulator, enforcing Snowflake's limits, refused an
+/// append as too large (413) or too fast for its channel (429).
+fn print_limit_answers(emu: &Emulator) {
+    let appends: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == snowpipe_emulator::Endpoint::AppendRows)
+        .collect();
+    let with = |status| appends.iter().filter(|r| r.status == status).count();
+    println!(
+        "limits (--limits snowflake): {} appends, {} answered 413, {} answered 429",
+        thousands(appends.len() as u64),
+        with(413),
+        with(429)
+    );
+}
+
 /// Whether the user pointed us at a real account (or an external emulator).
 fn external_configured(args: &ConnectArgs) -> bool {
     args.profile.is_some()
@@ -298,6 +315,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         config.data_dir = Some(dir.join("emulator"));
         // Queue ids are per-row tokens: any request whose tokens cannot name its rows is a bug.
         config.strict_offsets = true;
+        // Snowflake's per-channel rate, channel and pipe limits, as the real service.
+        config.limits = snowpipe_emulator::Limits::Snowflake;
         let emulator = Emulator::start(config)
             .await
             .context("cannot start the embedded emulator")?;
@@ -382,6 +401,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let elapsed = started.elapsed();
     print_stream_summary(&stats, elapsed);
     print_queue_left(&queue_path)?;
+    if let Some(emu) = &emulator {
+        print_limit_answers(emu);
+    }
 
     let ledger = Queue::open_read_only(&queue_path)?.ledger()?;
     let outcome = match &emulator {

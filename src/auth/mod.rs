@@ -206,12 +206,14 @@ impl ControlAuth {
         role: Option<&str>,
     ) -> Vec<(&'static str, String)> {
         match self {
+            // The role goes in the JWT's `scp` claim (what the official SDK sends) and in the
+            // scope (what Redpanda verified live); docs/protocol.md "Authentication and role".
             Self::KeyPair(_) => vec![
                 (
                     "grant_type",
                     "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
                 ),
-                ("scope", scope_host.to_owned()),
+                ("scope", scoped(scope_host, role)),
             ],
             Self::Pat(_) => {
                 let scope = scoped(scope_host, role);

@@ -35,7 +35,7 @@ pub(crate) const CODEC_IDLE_RELEASE: Duration = Duration::from_secs(5);
 /// last batches.
 pub(crate) const FINAL_POLL_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this many automatic recoveries from invalidation (stale continuation token,
-/// `ERR_CHANNEL_*`, a non-`SUCCESS` status) within [`RECOVERY_WINDOW`]: more means another
+/// `ERR_CHANNEL_*`, an invalid status code) within [`RECOVERY_WINDOW`]: more means another
 /// writer keeps reopening the channel.
 pub(crate) const MAX_RECOVERIES: usize = 5;
 /// At most this many automatic recoveries from lost responses (timeouts, broken connections)
@@ -177,8 +177,6 @@ enum Event {
     Ack(Result<String>),
     Cmd(Option<Cmd>),
     Lag,
-    /// The pacing interval since the last request has passed.
-    Paced,
     Committed,
     Recover,
     Shutdown,
@@ -223,10 +221,6 @@ pub(crate) struct Actor {
     stop: bool,
     /// Since when the channel has had nothing to compress (see [`CODEC_IDLE_RELEASE`]).
     idle_since: Option<Instant>,
-    /// When the last append request was sent (pacing, see `max_requests_per_second`).
-    last_send: Option<Instant>,
-    /// A body is ready but pacing holds it until then.
-    paced_until: Option<Instant>,
     compress: CompressStage,
 }
 
@@ -270,8 +264,6 @@ impl Actor {
             draining_recovery: false,
             stop: false,
             idle_since: None,
-            last_send: None,
-            paced_until: None,
             compress,
         })
     }
@@ -290,7 +282,6 @@ impl Actor {
                 break;
             }
             self.pump();
-            let paced_until = self.paced_until;
             let lag = self
                 .batcher
                 .first_at()
@@ -302,7 +293,6 @@ impl Actor {
                 res = poll_inflight(&mut self.inflight), if self.inflight.is_some() => Event::Ack(res),
                 cmd = self.rx.recv(), if !self.rx_closed && accepting => Event::Cmd(cmd),
                 () = sleep_until_opt(lag), if lag.is_some() => Event::Lag,
-                () = sleep_until_opt(paced_until), if paced_until.is_some() => Event::Paced,
                 _ = self.committed_rx.changed() => Event::Committed,
                 _ = self.recover_rx.changed() => Event::Recover,
                 () = self.shared.shutdown.cancelled(), if !self.draining => Event::Shutdown,
@@ -321,7 +311,6 @@ impl Actor {
                     self.start_drain(Some(DROP_FLUSH_TIMEOUT));
                 }
                 Event::Lag => self.seal(),
-                Event::Paced => self.paced_until = None,
                 Event::Committed => self.release(),
                 Event::Recover => {
                     let req = self.recover_rx.borrow_and_update().clone();
@@ -398,12 +387,6 @@ impl Actor {
     }
 
     fn cleanup(&mut self) {
-        for reply in std::mem::take(&mut self.closes) {
-            let _ = reply.send(match &self.failure {
-                None => Ok(()),
-                Some(f) => Err(self.shared.invalidated(f)),
-            });
-        }
         self.poller.unregister(self.shared.id);
         self.batcher.clear();
         self.queue.clear();
@@ -414,6 +397,13 @@ impl Actor {
         self.shared.pending.store(false, Ordering::Relaxed);
         self.shared.state.send_replace(State::Closed);
         self.shared.stopped.send_replace(Some(self.failure.clone()));
+        // Replied last: when `close()` returns, the name is free for a new open.
+        for reply in std::mem::take(&mut self.closes) {
+            let _ = reply.send(match &self.failure {
+                None => Ok(()),
+                Some(f) => Err(self.shared.invalidated(f)),
+            });
+        }
         tracing::debug!(channel = %self.shared.name(), "channel actor stopped");
     }
 }
@@ -540,13 +530,6 @@ impl Actor {
         let Some(front) = self.queue.front() else {
             return;
         };
-        if self.compress.ready_len(front.seq).is_none() && !self.compress.failed(front.seq) {
-            return;
-        }
-        if let Some(at) = self.pace() {
-            self.paced_until = Some(at);
-            return;
-        }
         let Some(body) = self.compress.take(front.seq) else {
             return;
         };
@@ -593,7 +576,6 @@ impl Actor {
             continues,
             budget,
         };
-        self.last_send = Some(Instant::now());
         let fut = self.send_future(&batch);
         self.inflight = Some(InFlight { fut, batch });
     }
@@ -616,17 +598,6 @@ impl Actor {
             }
             b.budget.shrink_to(n);
         }
-    }
-
-    /// When the next request may go, if not now: at most `max_requests_per_second` appends
-    /// per second, as the service allows per channel (`docs/GUARANTEES.md`).
-    fn pace(&self) -> Option<Instant> {
-        let rate = self.settings.max_requests_per_second;
-        if rate == 0 {
-            return None;
-        }
-        let next = self.last_send? + Duration::from_secs(1) / rate;
-        (next > Instant::now()).then_some(next)
     }
 
     fn request(&self, b: &SentBatch) -> AppendRequest {
@@ -988,7 +959,7 @@ impl Actor {
             self.continuation = resp.next_continuation_token;
             let code = resp.channel_status.channel_status_code.clone();
             self.shared.apply_status(resp.channel_status);
-            if let Some(code) = code.filter(|c| c != "SUCCESS") {
+            if let Some(code) = code.filter(|c| crate::api::status_code_is_invalid(c)) {
                 reason = format!("reopened channel has status {code}");
                 continue 'reopen;
             }

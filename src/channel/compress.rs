@@ -370,11 +370,6 @@ impl CompressStage {
             .and_then(|(_, b)| b.as_ref().ok().map(Bytes::len))
     }
 
-    /// Whether compressing batch `seq` failed (its result is ready, as an error).
-    pub(super) fn failed(&self, seq: u64) -> bool {
-        self.done.iter().any(|(s, b)| *s == seq && b.is_err())
-    }
-
     /// The body of batch `seq` if it is ready (bodies of earlier batches, no longer wanted,
     /// are dropped).
     pub(super) fn take(&mut self, seq: u64) -> Option<std::io::Result<Bytes>> {

@@ -33,9 +33,9 @@
 //! append larger than one request is split only where each piece's tokens are known (per-row
 //! tokens, or dense numeric ones), else refused unless the channel allows
 //! [`OpenChannelOptions::at_least_once_splits`]. At most one append request per channel is in
-//! flight: each carries the continuation token returned by the previous one, and requests are
-//! spaced at least `1 s / max_requests_per_second` apart (10 a second by default, the service's
-//! per-channel limit). Batches of 256 KB or more are compressed on tokio's blocking pool while the
+//! flight: each carries the continuation token returned by the previous one, and the REST layer
+//! spaces a channel's requests at least `1 s / max_requests_per_second` apart (10 a second by
+//! default, the service's per-channel limit). Batches of 256 KB or more are compressed on tokio's blocking pool while the
 //! previous request is in flight (up to two per channel, within the client-wide limit below, so
 //! one busy channel can use two cores), keeping the actor free to send the next body the moment an
 //! ack arrives. When four requests' worth of sealed
@@ -102,7 +102,7 @@
 //! When the channel is invalidated — an append answered with
 //! `STALE_CONTINUATION_TOKEN_SEQUENCER` or another `ERR_CHANNEL_*` code or HTTP 409, an append
 //! whose response was lost (timeout or broken connection: it may or may not have been
-//! applied), or a status other than `SUCCESS` from the poller — the actor reopens the channel
+//! applied), or an invalid status code from the poller — the actor reopens the channel
 //! (the server discards rows it had not committed), reads the committed offset token, drops the
 //! kept batches up to the one whose end token it is, and re-sends the rest, in order, before
 //! anything new. With strictly increasing offset tokens this is exactly-once delivery without
@@ -202,6 +202,7 @@
 //! commit. Use [`Channel::close`] for a guaranteed flush.
 
 mod actor;
+mod all;
 mod batch;
 #[doc(hidden)]
 pub mod bench;
@@ -279,9 +280,6 @@ pub(crate) struct ChannelSettings {
     /// Longest time one automatic recovery (reopen + replay, all attempts) may take before
     /// the channel fails. Default 2 min.
     pub(crate) recovery_timeout: Duration,
-    /// At most this many append requests per channel per second (0: no limit). Default 10,
-    /// the service's per-channel limit.
-    pub(crate) max_requests_per_second: u32,
 }
 
 impl Default for ChannelSettings {
@@ -295,7 +293,6 @@ impl Default for ChannelSettings {
             commit_poll_interval: Duration::from_millis(100),
             idle_poll_interval: Duration::from_secs(5),
             recovery_timeout: Duration::from_secs(120),
-            max_requests_per_second: 10,
         }
     }
 }
@@ -390,6 +387,8 @@ struct RuntimeInner {
     typical_append: AtomicUsize,
     closed: AtomicBool,
     shutdown: CancellationToken,
+    /// Every opened channel's command sender (weak), for the client-level calls (`all.rs`).
+    senders: std::sync::Mutex<all::Senders>,
 }
 
 impl Drop for RuntimeInner {
@@ -439,6 +438,16 @@ pub(crate) fn validate_channel_name(name: &str) -> Result<()> {
     if name.contains('/') {
         return bad("contains '/'".into());
     }
+    if name.eq_ignore_ascii_case("ELASTIC") {
+        // Every pipe's implicit elastic channel; URLs ignore case (docs/protocol.md "Names").
+        return Err(Error::invalid_argument(
+            "channel",
+            format!(
+                "channel name {name:?} is reserved for the implicit elastic channel of every \
+                 pipe; choose another name, or use StreamingIngestClient::elastic_channel"
+            ),
+        ));
+    }
     let chars = name.chars().count();
     if chars > MAX_CHANNEL_NAME_CHARS {
         return bad(format!(
@@ -472,6 +481,7 @@ impl ChannelRuntime {
                 typical_append: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
+                senders: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -519,7 +529,7 @@ impl ChannelRuntime {
             .channel_status
             .channel_status_code
             .as_deref()
-            .filter(|c| *c != "SUCCESS")
+            .filter(|c| crate::api::status_code_is_invalid(c))
         {
             return Err(Error::Server(Box::new(ServerError {
                 status: 200,
@@ -548,6 +558,7 @@ impl ChannelRuntime {
             return Err(already_open(&shared.path));
         }
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        self.track(&shared, &tx);
         let actor = match Actor::new(
             Arc::clone(&rt.api),
             Arc::clone(&shared),

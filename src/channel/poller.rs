@@ -64,7 +64,7 @@ impl Poller {
     pub(crate) fn register(self: &Arc<Self>, channel: &Arc<ChannelShared>) -> bool {
         {
             let mut map = self.lock();
-            if map.values().any(|c| c.path == channel.path) {
+            if map.values().any(|c| same_channel(&c.path, &channel.path)) {
                 return false;
             }
             map.insert(channel.id, Arc::clone(channel));
@@ -83,11 +83,11 @@ impl Poller {
     /// or being opened. The reservation ends when the guard is dropped (register first).
     pub(crate) fn reserve(self: &Arc<Self>, path: &ChannelPath) -> Option<Reservation> {
         let map = self.lock();
-        if map.values().any(|c| *c.path == *path) {
+        if map.values().any(|c| same_channel(&c.path, path)) {
             return None;
         }
         let mut reserved = lock(&self.reserved);
-        if !reserved.insert(path.clone()) {
+        if reserved.iter().any(|p| same_channel(p, path)) || !reserved.insert(path.clone()) {
             return None;
         }
         drop(map);
@@ -215,7 +215,7 @@ impl Poller {
             }
         };
         for (c, generation, unpolled) in group {
-            let Some(status) = statuses.remove(&c.path.channel) else {
+            let Some(status) = take_status(&mut statuses, &c.path.channel) else {
                 tracing::warn!(channel = %c.path.channel, pipe = %pipe.pipe,
                     "bulk channel status did not report an open channel");
                 if c.poll_failed(
@@ -231,11 +231,36 @@ impl Poller {
             c.poll_succeeded();
             let code = status.channel_status_code.clone();
             c.apply_status(status);
-            if let Some(code) = code.filter(|c| c != "SUCCESS") {
+            if let Some(code) = code.filter(|c| crate::api::status_code_is_invalid(c)) {
                 request_recovery(&c, generation, code);
             }
         }
     }
+}
+
+/// Whether two paths name the same server-side channel: channel names are case-insensitive
+/// in URLs (docs/protocol.md "Names"), so `orders` and `ORDERS` are one channel.
+fn same_channel(a: &ChannelPath, b: &ChannelPath) -> bool {
+    a.pipe == b.pipe && a.channel.to_lowercase() == b.channel.to_lowercase()
+}
+
+/// The status reported for `channel`: by exact name, else by the one name equal to it ignoring
+/// case (channel names are case-insensitive in URLs but the server reports a channel under
+/// the name it was created with; docs/protocol.md "Names").
+fn take_status(
+    statuses: &mut HashMap<String, crate::api::ChannelStatusWire>,
+    channel: &str,
+) -> Option<crate::api::ChannelStatusWire> {
+    if let Some(s) = statuses.remove(channel) {
+        return Some(s);
+    }
+    let folded = channel.to_lowercase();
+    let mut same = statuses.keys().filter(|k| k.to_lowercase() == folded);
+    let key = match (same.next(), same.next()) {
+        (Some(k), None) => k.clone(),
+        _ => return None,
+    };
+    statuses.remove(&key)
 }
 
 /// Asks `c`'s actor to reopen and replay, unless the channel was reopened since the poll

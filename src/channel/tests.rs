@@ -1442,39 +1442,6 @@ async fn large_batches_compressed_off_the_actor_survive_lost_acks_and_invalidati
     );
 }
 
-/// At most `max_requests_per_second` requests per channel: 10 a second by default, spaced at
-/// least 100 ms apart; 0 lifts the limit.
-#[tokio::test(start_paused = true)]
-async fn requests_are_paced_to_the_per_channel_limit() {
-    for (rate, min_gap) in [(10, Duration::from_millis(100)), (0, Duration::ZERO)] {
-        let fake = FakeApi::new();
-        let client = client(
-            &fake,
-            ChannelSettings {
-                max_request_bytes: 1024,
-                max_requests_per_second: rate,
-                ..settings()
-            },
-        );
-        let ch = open(&client, "c").await;
-        let t0 = Instant::now();
-        ch.append_rows((0..2000).map(|id| Row { id }), tok(0), tok(1999))
-            .await
-            .unwrap();
-        ch.flush().await.unwrap();
-        let appends = fake.appends_to("c");
-        assert!(appends.len() >= 20, "{} requests", appends.len());
-        let gaps: Vec<Duration> = appends.windows(2).map(|w| w[1].at - w[0].at).collect();
-        assert!(gaps.iter().all(|g| *g >= min_gap), "rate {rate}: {gaps:?}");
-        if rate == 0 {
-            assert_eq!(appends.last().unwrap().at, t0, "no pacing: all at once");
-        } else {
-            let span = appends.last().unwrap().at - t0;
-            assert!(span >= min_gap * (appends.len() as u32 - 1), "{span:?}");
-        }
-    }
-}
-
 /// A handle dropped without `close()` still sends its buffer, but when the channel was taken
 /// over meanwhile (a new handle or another process opened it), it never reopens it: that would
 /// steal the channel back and replay rows its new owner resumed after the committed token.

@@ -243,7 +243,7 @@ fn channel_settings_are_range_checked() {
         "max_request_bytes"
     );
     assert_eq!(
-        err_setting(valid().max_request_bytes(16_000_001)).0,
+        err_setting(valid().max_request_bytes(4_000_001)).0,
         "max_request_bytes"
     );
     let (s, m) = err_setting(

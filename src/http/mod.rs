@@ -30,6 +30,11 @@ pub(crate) fn encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
 }
 
+/// Attempts a control-plane call makes while the server answers 401 or 403: a transient
+/// refusal (a key just registered, a clock briefly ahead) gets two more chances, a wrong
+/// credential still fails within a second or so.
+pub(crate) const AUTH_FAILURE_ATTEMPTS: u32 = 3;
+
 /// How many times one call may refresh the token after a 401 before giving up.
 const MAX_REFRESHES_PER_CALL: u32 = 2;
 
@@ -72,6 +77,9 @@ pub(crate) struct Call {
     pub(crate) idempotent: bool,
     /// Snowflake codes that make a 409 retryable for this call.
     pub(crate) retry_409_codes: &'static [&'static str],
+    /// Whether a 401 or 403 is retried with backoff (control-plane calls; the official SDK
+    /// does since 1.8.1, docs/protocol.md "Retries"), up to [`AUTH_FAILURE_ATTEMPTS`].
+    pub(crate) retry_auth_failures: bool,
 }
 
 impl std::fmt::Debug for Call {
@@ -88,6 +96,7 @@ impl std::fmt::Debug for Call {
             .field("headers", &self.headers)
             .field("idempotent", &self.idempotent)
             .field("retry_409_codes", &self.retry_409_codes)
+            .field("retry_auth_failures", &self.retry_auth_failures)
             .finish()
     }
 }
@@ -102,6 +111,7 @@ impl Call {
             headers: HeaderMap::new(),
             idempotent: true,
             retry_409_codes: &[],
+            retry_auth_failures: false,
         }
     }
 
@@ -124,15 +134,24 @@ impl Call {
         self.retry_409_codes = codes;
         self
     }
+
+    /// Retries a 401 or 403 with backoff (control-plane calls).
+    pub(crate) fn retry_auth_failures(mut self) -> Self {
+        self.retry_auth_failures = true;
+        self
+    }
 }
 
 /// A successful (2xx) response, fully read.
 #[derive(Debug)]
 pub(crate) struct Response {
     pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     /// The call's `requestId`.
     pub(crate) request_id: String,
+    /// The `retryCount` of the attempt that succeeded.
+    pub(crate) retry_count: u32,
 }
 
 impl Response {
@@ -222,14 +241,21 @@ impl HttpClient {
         let mut backoff = Backoff::new(&self.retry);
         let mut attempts: u32 = 0;
         let mut refreshes: u32 = 0;
+        let mut auth_failures: u32 = 0;
         loop {
             let header = auth.authorization().await?;
             let outcome = self.attempt(call, &header, &request_id, attempts).await;
             attempts += 1;
             let (failure, retry_after): (Error, Option<Duration>) = match outcome {
-                Attempt::Response { status, body, .. } if status.is_success() => {
+                Attempt::Response {
+                    status,
+                    headers,
+                    body,
+                } if status.is_success() => {
                     return Ok(Response {
                         status,
+                        headers,
+                        retry_count: attempts - 1,
                         body,
                         request_id,
                     });
@@ -254,11 +280,16 @@ impl HttpClient {
                     let detail = ErrorBody::parse(&body)
                         .map(|b| describe_error_body(&b))
                         .unwrap_or_default();
-                    return Err(Error::auth(format!(
+                    let err = Error::auth(format!(
                         "{} failed with HTTP 401{detail}: {} [request id {request_id}]",
                         call.operation,
                         auth.rejection_hint()
-                    )));
+                    ));
+                    auth_failures += 1;
+                    if !call.retry_auth_failures || auth_failures >= AUTH_FAILURE_ATTEMPTS {
+                        return Err(err);
+                    }
+                    (err, None)
                 }
                 Attempt::Response {
                     status,
@@ -267,7 +298,13 @@ impl HttpClient {
                 } => {
                     let parsed = ErrorBody::parse(&body);
                     let retryable = match status.as_u16() {
-                        429 | 500 | 502 | 503 | 504 => true,
+                        // 408: the server gave up waiting for the request, so it did not
+                        // apply it (docs/protocol.md "Retries").
+                        408 | 429 | 500 | 502 | 503 | 504 => true,
+                        403 if call.retry_auth_failures => {
+                            auth_failures += 1;
+                            auth_failures < AUTH_FAILURE_ATTEMPTS
+                        }
                         404 => parsed.is_none(),
                         409 => parsed
                             .as_ref()

@@ -24,11 +24,12 @@ pub enum Jitter {
 /// Not retried: a TLS failure (an untrusted or mismatched certificate is a configuration
 /// problem), and a host name that does not resolve is tried only twice.
 ///
-/// Retried: HTTP 429, 500, 502, 503 and 504, connection failures, a 404 whose body is not
+/// Retried: HTTP 408, 429, 500, 502, 503 and 504, connection failures, a 404 whose body is not
 /// JSON (a proxy's page), 409 `ERR_OPEN_CHANNEL_IN_PROGRESS` / `ERR_CHANNEL_HAS_UNCOMMITTED_DATA`
 /// on open channel, and timeouts of requests that are safe to repeat (everything but append
 /// rows). A `Retry-After` header (seconds or HTTP date) is honoured, capped by the remaining
-/// budget. A 401 triggers a token refresh and an immediate retry. Every attempt of one call
+/// budget. A 401 triggers a token refresh and an immediate retry. A 401 or 403 from hostname
+/// discovery or the token exchange is retried with backoff, three attempts in all. Every attempt of one call
 /// carries the same `requestId` and an incremented `retryCount`.
 ///
 /// # Examples

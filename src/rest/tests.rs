@@ -139,13 +139,13 @@ async fn connect_discovers_the_host_and_exchanges_a_scoped_token() {
 }
 
 #[tokio::test]
-async fn role_goes_into_the_jwt_scp_claim_not_the_scope() {
+async fn role_goes_into_the_jwt_scp_claim_and_the_scope() {
     let account = MockAccount::start().await;
     account.rest_with(account.builder().role("MyRole")).await;
     let t = &account.requests_to("/oauth/token").await[0];
     assert!(std::str::from_utf8(&t.body)
         .unwrap()
-        .ends_with("&scope=127.0.0.1"));
+        .ends_with("&scope=127.0.0.1+session%3Arole%3AMyRole"));
     let jwt = header(t, "authorization").unwrap()[7..].to_owned();
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(TEST_PUBLIC_KEY.as_bytes()).unwrap();
     let claims = jsonwebtoken::decode::<serde_json::Value>(
@@ -276,8 +276,12 @@ async fn a_401_on_discovery_or_exchange_is_an_auth_error_naming_the_fingerprint(
         assert!(msg.contains("MYORG-MYACCT.TESTER"), "{msg}");
         assert!(msg.contains("390144"), "{msg}");
         assert!(!err.is_retryable());
-        // Not retried: the same credentials would be rejected again.
-        assert_eq!(account.requests_to(p).await.len(), 1, "{p}");
+        // Retried with backoff like the official SDK (>= 1.8.1), then given up: the same
+        // credentials are most likely rejected again.
+        let tries = account.requests_to(p).await;
+        assert_eq!(tries.len(), 3, "{p}");
+        assert_eq!(query(&tries[2], "retryCount").as_deref(), Some("2"));
+        assert_eq!(query(&tries[0], "requestId"), query(&tries[2], "requestId"));
     }
 }
 

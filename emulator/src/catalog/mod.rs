@@ -391,7 +391,13 @@ impl Catalog {
                 table,
             });
         }
-        if let Some(table_name) = strip_default_pipe_suffix(pipe) {
+        let quoted = unquote(pipe);
+        let default_table = match &quoted {
+            // `"My Table-STREAMING"` → the table `"My Table"`, case-sensitive.
+            Some(exact) => strip_default_pipe_suffix(exact).map(|t| format!("\"{t}\"")),
+            None => strip_default_pipe_suffix(pipe).map(str::to_owned),
+        };
+        if let Some(table_name) = default_table.as_deref() {
             let (_, table) = lookup(&sch.tables, table_name)
                 .ok_or_else(|| LookupError::Table(table_name.into()))?;
             return Ok(ResolvedPipe {
@@ -880,9 +886,28 @@ impl Catalog {
 
 /// Exact key first, else the upper-cased key.
 fn lookup<'a, V>(map: &'a BTreeMap<String, V>, name: &str) -> Option<(&'a str, &'a V)> {
+    if let Some(exact) = unquote(name) {
+        // A quoted identifier in a URL is case-sensitive (docs/protocol.md "Names").
+        return map.get_key_value(&exact).map(|(k, v)| (k.as_str(), v));
+    }
     map.get_key_value(name)
         .or_else(|| map.get_key_value(&name.to_uppercase()))
         .map(|(k, v)| (k.as_str(), v))
+}
+
+/// `"My ""x"""` → `My "x"`; `None` when `name` is not a quoted identifier.
+fn unquote(name: &str) -> Option<String> {
+    let inner = name.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.is_empty()).then(|| inner.replace("\"\"", "\""))
+}
+
+/// The default pipe of table `table` as a client names it in a URL (docs/protocol.md
+/// "Names"): `T-STREAMING`, or `"My Table-STREAMING"` for a quoted table name.
+pub fn default_pipe_for(table: &str) -> String {
+    match table.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) if !inner.is_empty() => format!("\"{inner}-STREAMING\""),
+        _ => format!("{table}-STREAMING"),
+    }
 }
 
 /// `T-STREAMING` (suffix in any case) → `T`.

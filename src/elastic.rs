@@ -1,0 +1,294 @@
+//! [`ElasticChannel`]: Snowflake's elastic channels ("table mode"; docs/protocol.md
+//! "Elastic channels") — at-least-once, unordered appends with no open call and no offset
+//! tokens, the recommended starting point when ordering and exactly-once are not needed.
+//!
+//! ```text
+//!  append_rows ──► buffer (NDJSON) ──full / max_client_lag / flush──► compress ──► POST …/rows
+//!                                                                   (same requestId on every
+//!                                                                    retry, retryCount counts)
+//! ```
+//!
+//! A batch whose successful attempt was not the first (`retry_count > 0`) may have been
+//! applied more than once: each such batch is reported as an [`ElasticEvent`] and logged.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::{broadcast, Mutex};
+use tokio_util::sync::CancellationToken;
+
+use crate::transport::{AppendRequest, Compression, ElasticTarget, IngestApi};
+use crate::{Error, Result};
+
+/// A batch that may have landed more than once: its successful request was a retry of an
+/// attempt whose outcome is unknown (the official SDK's `retry_count` signal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ElasticEvent {
+    /// Where the rows went (`DB.SCHEMA.TABLE (elastic)` or `DB.SCHEMA.PIPE/ELASTIC`).
+    pub target: String,
+    /// The `requestId` every attempt of the batch carried.
+    pub request_id: String,
+    /// The `retryCount` of the attempt that succeeded (at least 1).
+    pub retry_count: u32,
+    /// Rows in the batch.
+    pub rows: usize,
+}
+
+/// Settings an elastic channel takes from its client.
+#[derive(Debug, Clone)]
+pub(crate) struct ElasticSettings {
+    pub(crate) max_client_lag: Duration,
+    pub(crate) batch_cap: usize,
+    pub(crate) compression: Compression,
+    pub(crate) zstd_level: i32,
+}
+
+#[derive(Debug, Default)]
+struct Buffer {
+    ndjson: Vec<u8>,
+    rows: usize,
+    first_at_ms: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    api: Arc<dyn IngestApi>,
+    target: ElasticTarget,
+    settings: ElasticSettings,
+    buffer: std::sync::Mutex<Buffer>,
+    /// One batch on the wire at a time per handle (appends wait: the backpressure point).
+    sending: Mutex<()>,
+    events: broadcast::Sender<ElasticEvent>,
+    stop: CancellationToken,
+}
+
+/// An elastic channel: append rows from any number of tasks; they are batched, compressed
+/// and sent at least once, in no particular order. Cheap to clone. Made by
+/// [`StreamingIngestClient::elastic_channel`](crate::StreamingIngestClient::elastic_channel).
+///
+/// Rows are sent when a batch is full (one request, at most 4 MB on the wire), after the
+/// client's `max_client_lag`, or on [`flush`](Self::flush). Dropping every handle stops the
+/// background timer; call [`close`](Self::close) to send what is buffered.
+#[derive(Debug, Clone)]
+pub struct ElasticChannel {
+    inner: Arc<Inner>,
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl ElasticChannel {
+    pub(crate) fn new(
+        api: Arc<dyn IngestApi>,
+        target: ElasticTarget,
+        settings: ElasticSettings,
+    ) -> Self {
+        let (events, _) = broadcast::channel(256);
+        let inner = Arc::new(Inner {
+            api,
+            target,
+            settings,
+            buffer: std::sync::Mutex::new(Buffer::default()),
+            sending: Mutex::new(()),
+            events,
+            stop: CancellationToken::new(),
+        });
+        let weak = Arc::downgrade(&inner);
+        let stop = inner.stop.clone();
+        let lag = inner.settings.max_client_lag;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(lag) => {}
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let due = inner
+                    .lock()
+                    .first_at_ms
+                    .is_some_and(|t| epoch_ms().saturating_sub(t) >= lag.as_millis() as u64);
+                if due {
+                    let handle = Self { inner };
+                    if let Err(e) = handle.flush().await {
+                        tracing::warn!(error = %e, "elastic channel: a timed flush failed");
+                    }
+                }
+            }
+        });
+        Self { inner }
+    }
+
+    /// Subscribes to [`ElasticEvent`]s (batches that may have landed twice).
+    pub fn events(&self) -> broadcast::Receiver<ElasticEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Appends rows (each serialized as one JSON object). Resolves when they are buffered,
+    /// or — when the buffer fills — once the full batch was sent.
+    ///
+    /// # Errors
+    /// [`Error::Serialization`] for a row that is not a JSON object or cannot be serialized,
+    /// [`Error::RowTooLarge`] for a row larger than one request; errors of a batch sent on
+    /// the way ([`Error::Server`], [`Error::Transport`], [`Error::Auth`]): that batch's rows
+    /// were not acknowledged and are dropped — append them again (at-least-once).
+    ///
+    /// # Cancellation
+    /// Dropping the future after the rows were buffered leaves them buffered.
+    pub async fn append_rows<I>(&self, rows: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let cap = self.inner.settings.batch_cap;
+        let mut full = Vec::new();
+        {
+            let mut lines = Vec::new();
+            for (i, row) in rows.into_iter().enumerate() {
+                let mut line = serde_json::to_vec(&row).map_err(|e| Error::Serialization {
+                    row_index: i,
+                    message: e.to_string(),
+                    source: Some(Box::new(e)),
+                })?;
+                if line.first() != Some(&b'{') {
+                    return Err(Error::Serialization {
+                        row_index: i,
+                        message: "a row must serialize to a JSON object".into(),
+                        source: None,
+                    });
+                }
+                line.push(b'\n');
+                if line.len() > cap {
+                    return Err(Error::RowTooLarge {
+                        row_index: Some(i),
+                        size: line.len(),
+                        max: cap,
+                    });
+                }
+                lines.push(line);
+            }
+            let mut b = self.inner.lock();
+            for line in lines {
+                if b.ndjson.len() + line.len() > cap {
+                    full.push(std::mem::take(&mut *b));
+                }
+                b.first_at_ms.get_or_insert_with(epoch_ms);
+                b.ndjson.extend_from_slice(&line);
+                b.rows += 1;
+            }
+        }
+        for batch in full {
+            self.send(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends everything buffered and resolves when the server acknowledged it (durably
+    /// buffered, not yet queryable).
+    ///
+    /// # Errors
+    /// As [`append_rows`](Self::append_rows).
+    ///
+    /// # Cancellation
+    /// Dropping the future may leave the batch sent or not (at-least-once: append again).
+    pub async fn flush(&self) -> Result<()> {
+        let batch = std::mem::take(&mut *self.inner.lock());
+        if batch.rows == 0 {
+            return Ok(());
+        }
+        self.send(batch).await
+    }
+
+    /// Flushes and stops the background timer.
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush).
+    ///
+    /// # Cancellation
+    /// As [`flush`](Self::flush).
+    pub async fn close(self) -> Result<()> {
+        let r = self.flush().await;
+        self.inner.stop.cancel();
+        r
+    }
+
+    async fn send(&self, batch: Buffer) -> Result<()> {
+        let s = &self.inner.settings;
+        let body: Bytes = match s.compression {
+            Compression::Zstd => zstd::bulk::compress(&batch.ndjson, s.zstd_level)
+                .map_err(|e| compression_error(&e))?
+                .into(),
+            Compression::Gzip => {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(&batch.ndjson)
+                    .and_then(|()| gz.finish())
+                    .map_err(|e| compression_error(&e))?
+                    .into()
+            }
+            _ => batch.ndjson.clone().into(),
+        };
+        let request = AppendRequest {
+            body,
+            compression: s.compression,
+            uncompressed_len: batch.ndjson.len(),
+            row_count: batch.rows,
+            start_offset_token: None,
+            end_offset_token: None,
+            continuation_token: String::new(),
+            min_append_timestamp_ms: batch.first_at_ms.unwrap_or_else(epoch_ms),
+        };
+        let _one_at_a_time = self.inner.sending.lock().await;
+        let ack = self
+            .inner
+            .api
+            .append_elastic(&self.inner.target, &request)
+            .await?;
+        metrics::counter!("snowpipe_elastic_rows_total").increment(batch.rows as u64);
+        metrics::counter!("snowpipe_elastic_requests_total").increment(1);
+        if ack.retry_count > 0 {
+            metrics::counter!("snowpipe_elastic_possible_duplicates_total").increment(1);
+            tracing::warn!(
+                target_table = %self.inner.target,
+                request_id = %ack.request_id,
+                retry_count = ack.retry_count,
+                rows = batch.rows,
+                "elastic batch acknowledged on a retry: its rows may have landed twice"
+            );
+            let _ = self.inner.events.send(ElasticEvent {
+                target: self.inner.target.to_string(),
+                request_id: ack.request_id,
+                retry_count: ack.retry_count,
+                rows: batch.rows,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
+        self.buffer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn compression_error(e: &std::io::Error) -> Error {
+    Error::Serialization {
+        row_index: 0,
+        message: format!("compression failed: {e}"),
+        source: None,
+    }
+}
