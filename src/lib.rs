@@ -111,6 +111,9 @@ mod error;
 mod http;
 mod offset;
 mod rest;
+#[cfg(feature = "sql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
+pub mod sql;
 #[cfg(test)]
 mod test_support;
 pub(crate) mod transport;

@@ -85,6 +85,10 @@ pub struct EmulatorConfig {
     /// accepted, counted in `GET /` (`offset_span_violations`) and the request log, and
     /// warned about. See [`offset_span_violation`](crate::offset_span_violation).
     pub strict_offsets: bool,
+    /// How BINARY columns read JSON strings (Snowflake's `BINARY_INPUT_FORMAT`): base64 by
+    /// default; [`BinaryFormat::Hex`](crate::convert::BinaryFormat::Hex) for clients that
+    /// send hex, as Snowflake's default `HEX` format expects.
+    pub binary_format: crate::convert::BinaryFormat,
     /// Host name returned by `/v2/streaming/hostname`; default: the host the client connected to.
     pub ingest_host: Option<String>,
     /// Append every request record as a JSON line to this file.
@@ -114,6 +118,7 @@ impl Default for EmulatorConfig {
             max_uncompressed_bytes: 256 * 1024 * 1024,
             duplicate_append: DuplicateAppendPolicy::RejectStale,
             strict_offsets: false,
+            binary_format: crate::convert::BinaryFormat::default(),
             ingest_host: None,
             request_log: None,
             request_log_capacity: 100_000,
@@ -141,6 +146,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("max_payload_bytes", &self.max_payload_bytes)
             .field("duplicate_append", &self.duplicate_append)
             .field("strict_offsets", &self.strict_offsets)
+            .field("binary_format", &self.binary_format)
             .finish_non_exhaustive()
     }
 }

@@ -33,6 +33,7 @@ mod offsets;
 pub mod requests;
 mod server;
 mod service;
+mod sql_api;
 pub mod storage;
 mod tls;
 

@@ -72,6 +72,10 @@ pub(crate) struct Call {
     pub(crate) idempotent: bool,
     /// Snowflake codes that make a 409 retryable for this call.
     pub(crate) retry_409_codes: &'static [&'static str],
+    /// Error statuses returned as a [`Response`] for the caller to decode (the SQL API's 422
+    /// "statement failed" carries the SQL error in its body).
+    #[cfg_attr(not(feature = "sql"), allow(dead_code))]
+    pub(crate) returned_statuses: &'static [u16],
 }
 
 impl std::fmt::Debug for Call {
@@ -102,6 +106,7 @@ impl Call {
             headers: HeaderMap::new(),
             idempotent: true,
             retry_409_codes: &[],
+            returned_statuses: &[],
         }
     }
 
@@ -117,6 +122,13 @@ impl Call {
 
     pub(crate) fn not_idempotent(mut self) -> Self {
         self.idempotent = false;
+        self
+    }
+
+    /// Returns these error statuses as a [`Response`] instead of an error.
+    #[cfg(feature = "sql")]
+    pub(crate) fn returning(mut self, statuses: &'static [u16]) -> Self {
+        self.returned_statuses = statuses;
         self
     }
 
@@ -227,7 +239,9 @@ impl HttpClient {
             let outcome = self.attempt(call, &header, &request_id, attempts).await;
             attempts += 1;
             let (failure, retry_after): (Error, Option<Duration>) = match outcome {
-                Attempt::Response { status, body, .. } if status.is_success() => {
+                Attempt::Response { status, body, .. }
+                    if status.is_success() || call.returned_statuses.contains(&status.as_u16()) =>
+                {
                     return Ok(Response {
                         status,
                         body,
