@@ -320,10 +320,12 @@ impl Kind {
                 ) {
                     Ok(ts) => {
                         let utc = ts.and_utc();
-                        let secs = utc.timestamp();
-                        let nanos = utc.timestamp_subsec_nanos();
-                        let (secs, nanos) = (secs, nanos);
-                        let base = format!("{secs}.{nanos:09}");
+                        let total = i128::from(utc.timestamp()) * 1_000_000_000
+                            + i128::from(utc.timestamp_subsec_nanos());
+                        let sign = if total < 0 { "-" } else { "" };
+                        let abs = total.abs();
+                        let base =
+                            format!("{sign}{}.{:09}", abs / 1_000_000_000, abs % 1_000_000_000);
                         if *kind == "timestamp_tz" {
                             format!("{base} 1440")
                         } else {
@@ -398,7 +400,7 @@ mod tests {
              AT TIMESTAMP_NTZ, BIN BINARY, DOC VARIANT, F FLOAT, Z TIMESTAMP_TZ, TM TIME);
              INSERT INTO \"D.S.T\" VALUES (7, 1.5, 1, '1970-01-11', '1970-01-02 00:00:01.500000000', \
              x'00ff', '{\"a\":1}', 0.1, '2000-01-01 00:00:00.000000000Z', '01:00:00.250000000');
-             INSERT INTO \"D.S.T\" VALUES (NULL, NULL, 0, NULL, NULL, NULL, NULL, 'NaN', NULL, NULL);",
+             INSERT INTO \"D.S.T\" VALUES (NULL, NULL, 0, NULL, '1969-12-31 23:59:59.500000000', NULL, NULL, 'NaN', NULL, NULL);",
         )
         .unwrap();
         let answer = run(&conn, "SELECT * FROM \"D.S.T\"", "h").unwrap();
@@ -419,6 +421,11 @@ mod tests {
         );
         assert_eq!(answer["data"][1][2], json!("false"));
         assert_eq!(answer["data"][1][7], json!("NaN"));
+        assert_eq!(
+            answer["data"][1][4],
+            json!("-0.500000000"),
+            "half a second before the epoch"
+        );
         assert_eq!(answer["data"][1][0], Value::Null);
         let types: Vec<&str> = answer["resultSetMetaData"]["rowType"]
             .as_array()
