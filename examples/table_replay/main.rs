@@ -17,6 +17,9 @@ mod schema;
 mod source;
 mod verify;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -271,7 +274,6 @@ async fn main() -> Result<()> {
 
 /// The default run: private MariaDB with the sample table → embedded emulator → verify.
 async fn default_run(rows: u64, batch: usize) -> Result<()> {
-    use snowpipe_emulator::{convert::BinaryFormat, Emulator, EmulatorConfig};
     eprintln!("table_replay: starting a private MariaDB server…");
     let db = mariadb::MariaDb::start()?;
     let mut admin = source::connect(&format!("{}/mysql", db.server_url())).await?;
@@ -298,24 +300,12 @@ async fn default_run(rows: u64, batch: usize) -> Result<()> {
     let ddl = schema::ddl(&table, database, schema_name, &dest_table, &pipe);
     eprintln!("Snowflake DDL (table_replay ddl):\n{ddl}");
 
-    let (private_pem, public_pem) = generate_key()?;
-    let mut config = EmulatorConfig::default();
-    config.ddl = vec![format!("CREATE DATABASE IF NOT EXISTS {database}; CREATE SCHEMA IF NOT EXISTS {database}.{schema_name};"), ddl];
-    config.public_keys = vec![public_pem];
-    config.commit_delay = Duration::from_millis(200);
-    config.strict_offsets = true;
-    config.binary_format = BinaryFormat::Hex;
-    let emulator = Emulator::start(config)
-        .await
-        .context("cannot start the emulator")?;
-    eprintln!("table_replay: embedded emulator at {}", emulator.url());
-    let builder = || {
-        ClientBuilder::new()
-            .account("REPLAY")
-            .user("REPLAY")
-            .url(emulator.url())
-            .private_key_pem(private_pem.clone())
-    };
+    let emulator = start_emulator(database, schema_name, &ddl, None).await?;
+    eprintln!(
+        "table_replay: embedded emulator at {}",
+        emulator.emulator.url()
+    );
+    let builder = || emulator.builder();
     let client = builder().build().await?;
     let opts = replay::ReplayOptions {
         source: url.clone(),
@@ -344,12 +334,61 @@ async fn default_run(rows: u64, batch: usize) -> Result<()> {
     let v = verify::verify(&url, sample::TABLE, None, &sql, &dest, 10_000).await?;
     print!("{}", v.render(sample::TABLE, &dest));
     println!("{}", report.json_line());
-    emulator.shutdown().await;
+    emulator.emulator.shutdown().await;
     drop(db);
     if !v.is_exact() {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// The embedded emulator with the destination's DDL, and the key to reach it.
+pub struct EmbeddedEmulator {
+    pub emulator: snowpipe_emulator::Emulator,
+    private_pem: String,
+}
+
+impl EmbeddedEmulator {
+    /// A client builder pointing at the emulator with its key.
+    pub fn builder(&self) -> ClientBuilder {
+        ClientBuilder::new()
+            .account("REPLAY")
+            .user("REPLAY")
+            .url(self.emulator.url())
+            .private_key_pem(self.private_pem.clone())
+    }
+}
+
+/// Starts an emulator declaring `database.schema` and `ddl` (from [`schema::ddl`]): strict
+/// offset tokens, BINARY read as hex (as Snowflake does), commits 200 ms after each append.
+///
+/// # Errors
+/// When the key cannot be generated or the emulator cannot start.
+pub async fn start_emulator(
+    database: &str,
+    schema_name: &str,
+    ddl: &str,
+    data_dir: Option<PathBuf>,
+) -> Result<EmbeddedEmulator> {
+    use snowpipe_emulator::{convert::BinaryFormat, Emulator, EmulatorConfig};
+    let (private_pem, public_pem) = generate_key()?;
+    let mut config = EmulatorConfig::default();
+    config.ddl = vec![
+        format!("CREATE DATABASE IF NOT EXISTS {database}; CREATE SCHEMA IF NOT EXISTS {database}.{schema_name};"),
+        ddl.to_owned(),
+    ];
+    config.public_keys = vec![public_pem];
+    config.commit_delay = Duration::from_millis(200);
+    config.strict_offsets = true;
+    config.binary_format = BinaryFormat::Hex;
+    config.data_dir = data_dir;
+    let emulator = Emulator::start(config)
+        .await
+        .context("cannot start the emulator")?;
+    Ok(EmbeddedEmulator {
+        emulator,
+        private_pem,
+    })
 }
 
 /// A fresh RSA key pair: (private PKCS#8 PEM, public SPKI PEM).

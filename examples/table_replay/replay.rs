@@ -260,16 +260,6 @@ mod tests {
             resumed_after: None,
             elapsed: Duration::ZERO,
         };
-        assert_eq!(
-            r.json_line(),
-            r#"{"replayed":{"committed":"42","rows":3,"table":"orders"}}"#.replace(
-                r#"{"committed":"42","rows":3,"table":"orders"}"#,
-                &{
-                    let v: Json = serde_json::from_str(&r.json_line()).unwrap();
-                    v["replayed"].to_string()
-                }
-            )
-        );
         let v: Json = serde_json::from_str(&r.json_line()).unwrap();
         assert_eq!(v["replayed"]["table"], "orders");
         assert_eq!(v["replayed"]["rows"], 3);
