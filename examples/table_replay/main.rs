@@ -95,6 +95,9 @@ struct ReplayArgs {
     /// Keep polling for rows inserted later (by key) until Ctrl-C or SIGTERM.
     #[arg(long)]
     follow: bool,
+    /// The client's max_client_lag: how long appended rows may wait before they are sent.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    max_client_lag: Duration,
     /// How often --follow polls.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     poll_interval: Duration,
@@ -221,6 +224,7 @@ async fn main() -> Result<()> {
         }
         Some(Command::Replay(a)) => {
             let client = builder(a.dest.profile.as_ref())?
+                .max_client_lag(a.max_client_lag)
                 .build()
                 .await
                 .context("cannot connect to the destination")?;
