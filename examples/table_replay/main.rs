@@ -52,6 +52,18 @@ enum Command {
     Verify(VerifyArgs),
     /// Print the Snowflake CREATE TABLE and CREATE PIPE for a source table.
     Ddl(DdlArgs),
+    /// Create the sample table (every type, sparse keys) in a database, replacing it.
+    Sample(SampleArgs),
+}
+
+#[derive(Debug, Args)]
+struct SampleArgs {
+    /// The database: mysql://USER:PASS@HOST:PORT/DB.
+    #[arg(long, env = "TABLE_REPLAY_SOURCE")]
+    source: String,
+    /// Generated rows (plus 5 edge rows).
+    #[arg(long, default_value_t = 100_000)]
+    rows: u64,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -219,6 +231,16 @@ async fn main() -> Result<()> {
             print!(
                 "{}",
                 schema::ddl(&table, &a.database, &a.schema, &dest, &pipe)
+            );
+            Ok(())
+        }
+        Some(Command::Sample(a)) => {
+            let mut conn = source::connect(&a.source).await?;
+            sample::create(&mut conn, a.rows).await?;
+            eprintln!(
+                "created {} with {} rows",
+                sample::TABLE,
+                replay::group(a.rows + 5)
             );
             Ok(())
         }

@@ -151,10 +151,9 @@ impl KeysetReader {
             Some(k) => Value::UInt(k),
             None => Value::Int(-1),
         };
-        Ok(conn
-            .exec(self.select.as_str(), (after, limit as u64))
+        conn.exec(self.select.as_str(), (after, limit as u64))
             .await
-            .context("keyset page query failed")?)
+            .context("keyset page query failed")
     }
 }
 
