@@ -5,10 +5,10 @@
 //! The statement runs in SQLite: table names after `FROM` and `JOIN` (`T`, `S.T` or `D.S.T`,
 //! resolved with the request's `database` and `schema`) are rewritten to the emulator's
 //! SQLite tables; everything else is SQLite SQL, so use portable SQL (`COUNT`, `MIN`, `MAX`,
-//! `SUM`, `WHERE`, `ORDER BY`, `LIMIT`). Statements that are not `SELECT`/`WITH`, or that
-//! SQLite does not consider read-only, are refused with 422. Every answer is synchronous
-//! (HTTP 200, one partition); values are encoded as the SQL API encodes them, by each result
-//! column's declared Snowflake type:
+//! `SUM`, `WHERE`, `ORDER BY`, `LIMIT`). Statements that are not `SELECT`/`WITH`, that
+//! SQLite does not consider read-only, or several statements in one request are refused with
+//! 422. Every answer is synchronous (HTTP 200, one partition); values are encoded as the SQL
+//! API encodes them, by each result column's declared Snowflake type:
 //!
 //! | type | encoding |
 //! |---|---|
@@ -84,6 +84,19 @@ fn rewrite(
     let tokens = Tokenizer::new(&SnowflakeDialect {}, sql)
         .tokenize()
         .map_err(|e| failed("001003", "42000", format!("SQL compilation error: {e}")))?;
+    // One statement per request, as Snowflake without MULTI_STATEMENT_COUNT.
+    if let Some(semi) = tokens.iter().position(|t| *t == Token::SemiColon) {
+        if tokens[semi + 1..]
+            .iter()
+            .any(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
+        {
+            return Err(failed(
+                "000008",
+                "0A000",
+                "Actual statement count 2 did not match the desired statement count 1.",
+            ));
+        }
+    }
     let mut out = String::with_capacity(sql.len() + 32);
     let mut i = 0;
     let mut after_from = false;
@@ -388,6 +401,9 @@ mod tests {
         let missing = prepare(&c, body("SELECT * FROM NOPE").as_bytes()).unwrap_err();
         assert_eq!((missing.status, missing.code.as_str()), (422, "002003"));
         assert!(missing.message.contains("'NOPE' does not exist"));
+        let two = prepare(&c, body("SELECT 1; DROP TABLE T").as_bytes()).unwrap_err();
+        assert_eq!(two.code, "000008");
+        assert!(prepare(&c, body("SELECT 1;").as_bytes()).is_ok());
         let write = prepare(&c, body("DELETE FROM T").as_bytes()).unwrap_err();
         assert!(write.message.contains("read-only SELECT"));
     }

@@ -84,6 +84,9 @@ impl MariaDb {
         let data = dir.path().join("data");
         let socket = dir.path().join("mysqld.sock");
         let log = dir.path().join("error.log");
+        // Its own temporary directory: concurrent servers sharing /tmp collide on file names.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp)?;
         let root = is_root();
         let mut install_cmd = Command::new(&install);
         install_cmd
@@ -91,6 +94,7 @@ impl MariaDb {
             .arg(format!("--datadir={}", data.display()))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db")
+            .arg(format!("--tmpdir={}", tmp.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if root {
@@ -115,6 +119,7 @@ impl MariaDb {
                 dir.path().join("mysqld.pid").display()
             ))
             .arg(format!("--log-error={}", log.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--port={port}"))
             .arg("--skip-name-resolve")
