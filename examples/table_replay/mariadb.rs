@@ -180,7 +180,7 @@ impl Drop for MariaDb {
 }
 
 fn is_root() -> bool {
-    // SAFETY-free check: the effective uid from /proc (Linux) or the USER variable.
+    // The effective uid from /proc (Linux), else the USER variable.
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
