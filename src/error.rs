@@ -14,6 +14,7 @@
 //! | [`Error::Transport`] | network trouble that outlasted the retries (retry later), or a TLS or decode failure (see [`TransportErrorKind`]; not retryable) |
 //! | [`Error::Timeout`] | a wait ran out; retry or wait longer |
 //! | [`Error::Shutdown`] | the client or channel was closed |
+//! | `Error::Sql` (feature `sql`) | a SQL statement failed: fix the statement or the grants |
 //!
 //! `Display` messages are short and lowercase and never repeat the source error; walk
 //! [`std::error::Error::source`] (or print with `{:#}` in anyhow) for the chain. No message,
@@ -158,6 +159,13 @@ pub enum Error {
         /// How long it waited.
         waited: Duration,
     },
+
+    /// A SQL statement failed or was cancelled (the [`sql`](crate::sql) module, feature
+    /// `sql`): inspect its Snowflake code and SQLSTATE.
+    #[cfg(feature = "sql")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
+    #[error(transparent)]
+    Sql(Box<crate::sql::SqlError>),
 
     /// The client or channel has been closed.
     #[error("{what} is closed")]

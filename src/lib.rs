@@ -77,6 +77,12 @@
 //! for how long, what invalidates a channel and what the application must do then, and the
 //! faults the chaos suite injects to check all of it.
 //!
+//! # SQL API (feature `sql`)
+//!
+//! With the `sql` feature, `ClientBuilder::build_sql` gives a `sql::SqlClient` that runs
+//! statements through Snowflake's SQL API with the same settings and credentials — to check
+//! what a pipeline landed. The emulator answers it for read-only `SELECT`s.
+//!
 //! # Secrets
 //!
 //! Private keys, passphrases, tokens and proxy credentials never appear in `Debug` or
@@ -113,6 +119,9 @@ mod error;
 mod http;
 mod offset;
 mod rest;
+#[cfg(feature = "sql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
+pub mod sql;
 #[cfg(test)]
 mod test_support;
 pub(crate) mod transport;

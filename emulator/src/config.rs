@@ -100,6 +100,10 @@ pub struct EmulatorConfig {
     /// append rate and throughput, channels per pipe, pipes per table. Default
     /// [`Limits::Off`](crate::Limits::Off) (the 4 MB request cap applies either way).
     pub limits: crate::Limits,
+    /// How BINARY columns read JSON strings (Snowflake's `BINARY_INPUT_FORMAT`): hex by
+    /// default, as Snowflake's; [`BinaryFormat::Base64`](crate::convert::BinaryFormat::Base64)
+    /// for clients that send base64.
+    pub binary_format: crate::convert::BinaryFormat,
     /// Host name returned by `/v2/streaming/hostname`; default: the host the client connected to.
     pub ingest_host: Option<String>,
     /// Append every request record as a JSON line to this file.
@@ -131,6 +135,7 @@ impl Default for EmulatorConfig {
             duplicate_append: DuplicateAppendPolicy::RejectStale,
             strict_offsets: false,
             limits: crate::Limits::Off,
+            binary_format: crate::convert::BinaryFormat::default(),
             ingest_host: None,
             request_log: None,
             request_log_capacity: 100_000,
@@ -160,6 +165,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("duplicate_append", &self.duplicate_append)
             .field("strict_offsets", &self.strict_offsets)
             .field("limits", &self.limits)
+            .field("binary_format", &self.binary_format)
             .finish_non_exhaustive()
     }
 }

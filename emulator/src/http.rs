@@ -64,6 +64,10 @@ enum Route {
         table: String,
     },
     FileBuffer,
+    /// `POST /api/v2/statements` (the SQL API).
+    Statements,
+    /// `GET /api/v2/statements/{handle}`.
+    StatementStatus,
     NotFound,
 }
 
@@ -80,7 +84,9 @@ impl Route {
             Route::Append { .. } | Route::TableAppend { .. } | Route::FileBuffer => {
                 Endpoint::AppendRows
             }
-            Route::Status | Route::NotFound => Endpoint::Other,
+            Route::Status | Route::NotFound | Route::Statements | Route::StatementStatus => {
+                Endpoint::Other
+            }
         }
     }
 
@@ -106,6 +112,8 @@ fn route(method: &Method, path: &str) -> Route {
         (&Method::GET, ["v2", "streaming", "hostname"]) => Route::Hostname,
         (&Method::POST, ["oauth", "token"]) => Route::Token,
         (&Method::POST, ["telemetry", "send", "sessionless"]) => Route::Telemetry,
+        (&Method::POST, ["api", "v2", "statements"]) => Route::Statements,
+        (&Method::GET, ["api", "v2", "statements", _]) => Route::StatementStatus,
         (m, ["v2", "streaming", "databases", db, "schemas", schema, "pipes", last])
             if m == Method::POST =>
         {
@@ -222,7 +230,13 @@ fn text_response(status: u16, text: String, content_type: &str) -> Response<Body
 }
 
 fn error_response(e: &ApiError) -> Response<Body> {
-    json_response(e.status, &json!({"code": e.code, "message": e.message}))
+    match &e.sql_state {
+        Some(state) => json_response(
+            e.status,
+            &json!({"code": e.code, "message": e.message, "sqlState": state}),
+        ),
+        None => json_response(e.status, &json!({"code": e.code, "message": e.message})),
+    }
 }
 
 fn fault_response(a: &FaultAction) -> Response<Body> {
@@ -583,6 +597,29 @@ async fn dispatch(
             auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, &crate::catalog::default_pipe_for(table), ELASTIC)?;
             append(shared, key, target, headers, params, body, record).await
+        }
+        Route::Statements => {
+            let b = read_body(body, SMALL, record).await?;
+            auth_control(shared, headers, None)?;
+            let sql = crate::sql_api::prepare(&shared.catalog, &b)?;
+            let storage = shared.storage.as_ref().ok_or_else(|| {
+                ApiError::new(422, "002003", "sink mode stores no rows: nothing to query")
+            })?;
+            let handle = uuid::Uuid::new_v4().to_string();
+            let answer = storage
+                .run(move |c| crate::sql_api::run(c, &sql, &handle))
+                .await
+                .map_err(|e| ApiError::new(500, "ERR_INTERNAL", e.to_string()))??;
+            Ok(json_response(200, &answer))
+        }
+        Route::StatementStatus => {
+            auth_control(shared, headers, None)?;
+            Err(ApiError::new(
+                422,
+                "000709",
+                "statement not found: the emulator answers every statement synchronously and keeps no results",
+            )
+            .with_sql_state("02000"))
         }
         Route::FileBuffer => Err(ApiError::new(
             400,

@@ -34,6 +34,7 @@ mod offsets;
 pub mod requests;
 mod server;
 mod service;
+mod sql_api;
 pub mod storage;
 mod tls;
 

@@ -115,6 +115,10 @@ struct ServeArgs {
     /// end, or more rows than end - start + 1); without it such appends are counted and warned.
     #[arg(long)]
     strict_offsets: bool,
+    /// Read BINARY column strings as hex (Snowflake's default BINARY_INPUT_FORMAT, and the
+    /// emulator's default too; kept for scripts that pass it).
+    #[arg(long)]
+    binary_hex: bool,
     /// Host name returned by /v2/streaming/hostname (default: the host the client connected to).
     #[arg(long)]
     ingest_host: Option<String>,
@@ -203,6 +207,9 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         DuplicateAppendPolicy::RejectStale
     };
     cfg.strict_offsets = a.strict_offsets;
+    if a.binary_hex {
+        cfg.binary_format = snowpipe_emulator::convert::BinaryFormat::Hex;
+    }
     cfg.ingest_host = a.ingest_host.clone();
     cfg.request_log = a.request_log.clone();
 

@@ -27,6 +27,8 @@ pub(crate) struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// The SQLSTATE of a SQL API error (sent as `sqlState`).
+    pub sql_state: Option<String>,
 }
 
 impl ApiError {
@@ -35,7 +37,14 @@ impl ApiError {
             status,
             code: code.to_string(),
             message: message.into(),
+            sql_state: None,
         }
+    }
+
+    /// Adds a SQLSTATE (SQL API errors).
+    pub(crate) fn with_sql_state(mut self, state: &str) -> Self {
+        self.sql_state = Some(state.to_owned());
+        self
     }
 }
 
@@ -104,6 +113,8 @@ pub(crate) struct Shared {
     pub strict_offsets: bool,
     pub role_grants: Vec<(String, String)>,
     pub limits: crate::Limits,
+    /// How BINARY columns read JSON strings.
+    pub binary_format: crate::convert::BinaryFormat,
     pub ingest_host: Option<String>,
     pub sink_rows: AtomicU64,
     pub sink_bytes: AtomicU64,
@@ -242,6 +253,7 @@ impl Shared {
             strict_offsets: config.strict_offsets,
             role_grants: config.role_grants.clone(),
             limits: config.limits,
+            binary_format: config.binary_format,
             ingest_host: config.ingest_host.clone(),
             sink_rows: AtomicU64::new(0),
             sink_bytes: AtomicU64::new(0),
@@ -690,12 +702,14 @@ impl Shared {
         let definition = self
             .catalog
             .pipe_definition(&key.database, &key.schema, &key.pipe);
-        let options = crate::convert::ConvertOptions::default();
+        let options = crate::convert::ConvertOptions {
+            binary_format: self.binary_format,
+        };
         let mut d = Decoded::default();
         for (i, line) in lines(&raw).enumerate() {
             d.parsed += 1;
             let converted = match definition {
-                None => crate::convert::convert_line(table, line),
+                None => crate::convert::convert_line_with(table, line, &options),
                 Some(def) => match serde_json::from_slice::<Value>(line) {
                     Ok(Value::Object(row)) => {
                         crate::convert::convert_row_for_pipe(table, def, &row, &options)

@@ -80,6 +80,10 @@ pub(crate) struct Call {
     /// Whether a 401 or 403 is retried with backoff (control-plane calls; the official SDK
     /// does since 1.8.1, docs/protocol.md "Retries"), up to [`AUTH_FAILURE_ATTEMPTS`].
     pub(crate) retry_auth_failures: bool,
+    /// Error statuses returned as a [`Response`] for the caller to decode (the SQL API's 422
+    /// "statement failed" carries the SQL error in its body).
+    #[cfg_attr(not(feature = "sql"), allow(dead_code))]
+    pub(crate) returned_statuses: &'static [u16],
 }
 
 impl std::fmt::Debug for Call {
@@ -112,6 +116,7 @@ impl Call {
             idempotent: true,
             retry_409_codes: &[],
             retry_auth_failures: false,
+            returned_statuses: &[],
         }
     }
 
@@ -127,6 +132,13 @@ impl Call {
 
     pub(crate) fn not_idempotent(mut self) -> Self {
         self.idempotent = false;
+        self
+    }
+
+    /// Returns these error statuses as a [`Response`] instead of an error.
+    #[cfg(feature = "sql")]
+    pub(crate) fn returning(mut self, statuses: &'static [u16]) -> Self {
+        self.returned_statuses = statuses;
         self
     }
 
@@ -251,7 +263,7 @@ impl HttpClient {
                     status,
                     headers,
                     body,
-                } if status.is_success() => {
+                } if status.is_success() || call.returned_statuses.contains(&status.as_u16()) => {
                     return Ok(Response {
                         status,
                         headers,

@@ -20,6 +20,11 @@ pub fn sensor_stream_bin() -> PathBuf {
     example_bin("sensor_stream")
 }
 
+/// The path of `target/<profile>/examples/table_replay`, built on first use.
+pub fn table_replay_bin() -> PathBuf {
+    example_bin("table_replay")
+}
+
 /// The path of `target/<profile>/examples/ecommerce`, built on first use.
 pub fn ecommerce_bin() -> PathBuf {
     example_bin("ecommerce")

@@ -1,0 +1,474 @@
+//! `POST /api/v2/statements`: Snowflake's SQL API, for read-only `SELECT`s over the emulator's
+//! tables, so a client can check what landed with the same code against the emulator and a
+//! real account.
+//!
+//! The statement runs in SQLite: table names after `FROM` and `JOIN` (`T`, `S.T` or `D.S.T`,
+//! resolved with the request's `database` and `schema`) are rewritten to the emulator's
+//! SQLite tables; everything else is SQLite SQL, so use portable SQL (`COUNT`, `MIN`, `MAX`,
+//! `SUM`, `WHERE`, `ORDER BY`, `LIMIT`). Statements that are not `SELECT`/`WITH`, that
+//! SQLite does not consider read-only, or several statements in one request are refused with
+//! 422. Every answer is synchronous (HTTP 200, one partition); values are encoded as the SQL
+//! API encodes them, by each result column's declared Snowflake type:
+//!
+//! | type | encoding |
+//! |---|---|
+//! | `fixed` (NUMBER(p,s)) | decimal text with `s` digits after the point |
+//! | `real` (FLOAT) | text; `NaN`, `inf`, `-inf` |
+//! | `boolean` | `true` / `false` |
+//! | `date` | days since 1970-01-01 |
+//! | `time` | seconds since midnight, 9 fractional digits |
+//! | `timestamp_ntz` / `timestamp_ltz` | seconds since the epoch, 9 fractional digits |
+//! | `timestamp_tz` | the same, a space, and the offset in minutes plus 1440 (always `1440`: UTC) |
+//! | `binary` | upper-case hex |
+//! | `variant` / `object` / `array` / `text` | the text |
+//!
+//! Stored precision is the emulator's (see the storage notes in `convert.rs`): NUMBER values
+//! beyond 15 significant digits come back approximately.
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use rusqlite::types::ValueRef;
+use serde_json::{json, Value};
+use sqlparser::dialect::SnowflakeDialect;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::catalog::Catalog;
+use crate::service::ApiError;
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct StatementBody {
+    #[serde(default)]
+    statement: String,
+    #[serde(default)]
+    database: Option<String>,
+    #[serde(default)]
+    schema: Option<String>,
+}
+
+fn failed(code: &str, sql_state: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(422, code, message.into()).with_sql_state(sql_state)
+}
+
+/// Parses the request, rewrites the table names and returns the SQLite statement.
+pub(crate) fn prepare(catalog: &Catalog, body: &[u8]) -> Result<String, ApiError> {
+    let req: StatementBody = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(400, "390142", format!("invalid statement request: {e}")))?;
+    let first = req
+        .statement
+        .trim_start()
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    if first != "SELECT" && first != "WITH" {
+        return Err(failed(
+            "002003",
+            "0A000",
+            "the emulator's SQL API runs read-only SELECT statements only",
+        ));
+    }
+    rewrite(
+        catalog,
+        &req.statement,
+        req.database.as_deref(),
+        req.schema.as_deref(),
+    )
+}
+
+/// Replaces the table names after FROM/JOIN with the SQLite table names.
+fn rewrite(
+    catalog: &Catalog,
+    sql: &str,
+    database: Option<&str>,
+    schema: Option<&str>,
+) -> Result<String, ApiError> {
+    let tokens = Tokenizer::new(&SnowflakeDialect {}, sql)
+        .tokenize()
+        .map_err(|e| failed("001003", "42000", format!("SQL compilation error: {e}")))?;
+    // One statement per request, as Snowflake without MULTI_STATEMENT_COUNT.
+    if let Some(semi) = tokens.iter().position(|t| *t == Token::SemiColon) {
+        if tokens[semi + 1..]
+            .iter()
+            .any(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
+        {
+            return Err(failed(
+                "000008",
+                "0A000",
+                "Actual statement count 2 did not match the desired statement count 1.",
+            ));
+        }
+    }
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut i = 0;
+    let mut after_from = false;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        if after_from && matches!(token, Token::Word(_)) {
+            // Collect WORD (. WORD){0,2}.
+            let mut parts = Vec::new();
+            let mut j = i;
+            while let Some(Token::Word(w)) = tokens.get(j) {
+                parts.push(if w.quote_style.is_some() {
+                    w.value.clone()
+                } else {
+                    w.value.to_uppercase()
+                });
+                if tokens.get(j + 1) == Some(&Token::Period) && parts.len() < 3 {
+                    j += 2;
+                } else {
+                    break;
+                }
+            }
+            let (db, sch, name) = match parts.as_slice() {
+                [t] => (
+                    database.map(str::to_owned),
+                    schema.map(str::to_owned),
+                    t.clone(),
+                ),
+                [s, t] => (database.map(str::to_owned), Some(s.clone()), t.clone()),
+                [d, s, t] => (Some(d.clone()), Some(s.clone()), t.clone()),
+                _ => (None, None, String::new()),
+            };
+            let table = match (&db, &sch) {
+                (Some(d), Some(s)) => catalog.table(d, s, &name),
+                _ => None,
+            };
+            let Some(table) = table else {
+                return Err(failed(
+                    "002003",
+                    "42S02",
+                    format!(
+                        "SQL compilation error:\nObject '{}' does not exist or not authorized.",
+                        parts.join(".")
+                    ),
+                ));
+            };
+            out.push_str(&crate::convert::quote_ident(&table.qualified_name()));
+            i = j + 1;
+            after_from = false;
+            continue;
+        }
+        match token {
+            Token::Word(w) if w.quote_style.is_none() => {
+                let kw = w.value.to_ascii_uppercase();
+                if kw == "FROM" || kw == "JOIN" {
+                    after_from = true;
+                }
+            }
+            Token::Whitespace(_) => {}
+            _ => after_from = false,
+        }
+        out.push_str(&token.to_string());
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Runs the (rewritten) statement and builds the SQL API answer.
+pub(crate) fn run(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value, ApiError> {
+    let sqlite =
+        |e: rusqlite::Error| failed("001003", "42000", format!("SQL compilation error: {e}"));
+    let mut stmt = conn.prepare(sql).map_err(sqlite)?;
+    if !stmt.readonly() {
+        return Err(failed(
+            "002003",
+            "0A000",
+            "the emulator's SQL API runs read-only SELECT statements only",
+        ));
+    }
+    let declared: Vec<(String, Option<String>)> = stmt
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_owned(), c.decl_type().map(str::to_owned)))
+        .collect();
+    let n = declared.len();
+    let mut kinds: Vec<Option<Kind>> = declared
+        .iter()
+        .map(|(_, d)| d.as_deref().map(Kind::declared))
+        .collect();
+    let mut rows = stmt.query([]).map_err(sqlite)?;
+    let mut data = Vec::new();
+    while let Some(row) = rows.next().map_err(sqlite)? {
+        let mut out = Vec::with_capacity(n);
+        for (i, kind) in kinds.iter_mut().enumerate() {
+            let v = row.get_ref(i).map_err(sqlite)?;
+            let kind = kind.get_or_insert_with(|| Kind::of_value(v)).clone();
+            out.push(kind.encode(v));
+        }
+        data.push(Value::Array(out));
+    }
+    let row_type: Vec<Value> = declared
+        .iter()
+        .zip(&kinds)
+        .map(|((name, _), kind)| kind.clone().unwrap_or(Kind::Text).row_type(name))
+        .collect();
+    Ok(json!({
+        "code": "090001",
+        "sqlState": "00000",
+        "message": "Statement executed successfully.",
+        "statementHandle": handle,
+        "statementStatusUrl": format!("/api/v2/statements/{handle}"),
+        "createdOn": crate::service::now_ms(),
+        "resultSetMetaData": {
+            "numRows": data.len(),
+            "format": "jsonv2",
+            "partitionInfo": [{"rowCount": data.len()}],
+            "rowType": row_type,
+        },
+        "data": data,
+    }))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    Fixed { precision: u32, scale: u32 },
+    Real,
+    Text,
+    Boolean,
+    Date,
+    Time,
+    Timestamp(&'static str),
+    Binary,
+    Json(&'static str),
+}
+
+impl Kind {
+    fn declared(decl: &str) -> Self {
+        let upper = decl.to_ascii_uppercase();
+        let base = upper.split('(').next().unwrap_or("").trim();
+        match base {
+            "NUMBER" => {
+                let args: Vec<u32> = upper
+                    .split(['(', ')', ','])
+                    .skip(1)
+                    .filter_map(|a| a.trim().parse().ok())
+                    .collect();
+                Self::Fixed {
+                    precision: args.first().copied().unwrap_or(38),
+                    scale: args.get(1).copied().unwrap_or(0),
+                }
+            }
+            "FLOAT" => Self::Real,
+            "BOOLEAN" => Self::Boolean,
+            "DATE" => Self::Date,
+            "TIME" => Self::Time,
+            "TIMESTAMP_NTZ" => Self::Timestamp("timestamp_ntz"),
+            "TIMESTAMP_LTZ" => Self::Timestamp("timestamp_ltz"),
+            "TIMESTAMP_TZ" => Self::Timestamp("timestamp_tz"),
+            "BINARY" => Self::Binary,
+            "VARIANT" => Self::Json("variant"),
+            "OBJECT" => Self::Json("object"),
+            "ARRAY" => Self::Json("array"),
+            _ => Self::Text,
+        }
+    }
+
+    /// The kind of an expression column, from its first value.
+    fn of_value(v: ValueRef<'_>) -> Self {
+        match v {
+            ValueRef::Integer(_) => Self::Fixed {
+                precision: 38,
+                scale: 0,
+            },
+            ValueRef::Real(_) => Self::Real,
+            ValueRef::Blob(_) => Self::Binary,
+            ValueRef::Null | ValueRef::Text(_) => Self::Text,
+        }
+    }
+
+    fn row_type(&self, name: &str) -> Value {
+        let (ty, precision, scale) = match self {
+            Self::Fixed { precision, scale } => ("fixed", Some(*precision), Some(*scale)),
+            Self::Real => ("real", None, None),
+            Self::Text => ("text", None, None),
+            Self::Boolean => ("boolean", None, None),
+            Self::Date => ("date", None, None),
+            Self::Time => ("time", None, Some(9)),
+            Self::Timestamp(t) => (*t, None, Some(9)),
+            Self::Binary => ("binary", None, None),
+            Self::Json(t) => (*t, None, None),
+        };
+        json!({"name": name, "type": ty, "precision": precision, "scale": scale,
+               "nullable": true, "database": "", "schema": "", "table": ""})
+    }
+
+    fn encode(&self, v: ValueRef<'_>) -> Value {
+        let text = match v {
+            ValueRef::Null => return Value::Null,
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            _ => None,
+        };
+        let s = match (self, v) {
+            (Self::Fixed { scale: 0, .. }, ValueRef::Integer(i)) => i.to_string(),
+            (Self::Fixed { scale, .. }, ValueRef::Integer(i)) => {
+                format!("{i}.{}", "0".repeat(*scale as usize))
+            }
+            (Self::Fixed { scale, .. }, ValueRef::Real(f)) => format!("{f:.*}", *scale as usize),
+            (Self::Real, ValueRef::Real(f)) => float_text(f),
+            (Self::Real, ValueRef::Integer(i)) => float_text(i as f64),
+            (Self::Boolean, ValueRef::Integer(i)) => (i != 0).to_string(),
+            (Self::Binary, ValueRef::Blob(b)) => b.iter().map(|x| format!("{x:02X}")).collect(),
+            (Self::Date, _) => match text
+                .as_deref()
+                .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
+            {
+                Some(d) => (d - NaiveDate::default()).num_days().to_string(),
+                None => text.unwrap_or_default(),
+            },
+            (Self::Time, _) => match text
+                .as_deref()
+                .and_then(|t| NaiveTime::parse_from_str(t, "%H:%M:%S%.f").ok())
+            {
+                Some(t) => {
+                    let secs = t.signed_duration_since(NaiveTime::MIN);
+                    let nanos = secs.num_nanoseconds().unwrap_or(0);
+                    format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000)
+                }
+                None => text.unwrap_or_default(),
+            },
+            (Self::Timestamp(kind), _) => {
+                let raw = text.clone().unwrap_or_default();
+                match NaiveDateTime::parse_from_str(
+                    raw.trim_end_matches('Z'),
+                    "%Y-%m-%d %H:%M:%S%.f",
+                ) {
+                    Ok(ts) => {
+                        let utc = ts.and_utc();
+                        let total = i128::from(utc.timestamp()) * 1_000_000_000
+                            + i128::from(utc.timestamp_subsec_nanos());
+                        let sign = if total < 0 { "-" } else { "" };
+                        let abs = total.abs();
+                        let base =
+                            format!("{sign}{}.{:09}", abs / 1_000_000_000, abs % 1_000_000_000);
+                        if *kind == "timestamp_tz" {
+                            format!("{base} 1440")
+                        } else {
+                            base
+                        }
+                    }
+                    Err(_) => raw,
+                }
+            }
+            (_, ValueRef::Integer(i)) => i.to_string(),
+            (_, ValueRef::Real(f)) => float_text(f),
+            (_, ValueRef::Blob(b)) => b.iter().map(|x| format!("{x:02X}")).collect(),
+            _ => text.unwrap_or_default(),
+        };
+        Value::String(s)
+    }
+}
+
+fn float_text(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        format!("{f:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let mut c = Catalog::new();
+        c.apply_sql(
+            "CREATE DATABASE D; CREATE SCHEMA D.S; \
+             CREATE TABLE D.S.T (ID NUMBER(20,0), PRICE NUMBER(10,2), OK BOOLEAN, DAY DATE, \
+             AT TIMESTAMP_NTZ, BIN BINARY, DOC VARIANT, F FLOAT);",
+        )
+        .unwrap();
+        c
+    }
+
+    #[test]
+    fn table_names_are_rewritten_and_other_statements_refused() {
+        let c = catalog();
+        let body = |s: &str| json!({"statement": s, "database": "D", "schema": "S"}).to_string();
+        assert_eq!(
+            prepare(&c, body("SELECT COUNT(*) FROM t WHERE ID > 3").as_bytes()).unwrap(),
+            "SELECT COUNT(*) FROM \"D.S.T\" WHERE ID > 3"
+        );
+        assert_eq!(
+            prepare(
+                &c,
+                body("select a.ID from D.S.T a join s.t b on a.ID = b.ID").as_bytes()
+            )
+            .unwrap(),
+            "select a.ID from \"D.S.T\" a join \"D.S.T\" b on a.ID = b.ID"
+        );
+        let missing = prepare(&c, body("SELECT * FROM NOPE").as_bytes()).unwrap_err();
+        assert_eq!((missing.status, missing.code.as_str()), (422, "002003"));
+        assert!(missing.message.contains("'NOPE' does not exist"));
+        let two = prepare(&c, body("SELECT 1; DROP TABLE T").as_bytes()).unwrap_err();
+        assert_eq!(two.code, "000008");
+        assert!(prepare(&c, body("SELECT 1;").as_bytes()).is_ok());
+        let write = prepare(&c, body("DELETE FROM T").as_bytes()).unwrap_err();
+        assert!(write.message.contains("read-only SELECT"));
+    }
+
+    #[test]
+    fn values_are_encoded_like_the_sql_api() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE \"D.S.T\" (ID \"NUMBER(20,0)\", PRICE \"NUMBER(10,2)\", OK BOOLEAN, DAY DATE, \
+             AT TIMESTAMP_NTZ, BIN BINARY, DOC VARIANT, F FLOAT, Z TIMESTAMP_TZ, TM TIME);
+             INSERT INTO \"D.S.T\" VALUES (7, 1.5, 1, '1970-01-11', '1970-01-02 00:00:01.500000000', \
+             x'00ff', '{\"a\":1}', 0.1, '2000-01-01 00:00:00.000000000Z', '01:00:00.250000000');
+             INSERT INTO \"D.S.T\" VALUES (NULL, NULL, 0, NULL, '1969-12-31 23:59:59.500000000', NULL, NULL, 'NaN', NULL, NULL);",
+        )
+        .unwrap();
+        let answer = run(&conn, "SELECT * FROM \"D.S.T\"", "h").unwrap();
+        assert_eq!(
+            answer["data"][0],
+            json!([
+                "7",
+                "1.50",
+                "true",
+                "10",
+                "86401.500000000",
+                "00FF",
+                "{\"a\":1}",
+                "0.1",
+                "946684800.000000000 1440",
+                "3600.250000000"
+            ])
+        );
+        assert_eq!(answer["data"][1][2], json!("false"));
+        assert_eq!(answer["data"][1][7], json!("NaN"));
+        assert_eq!(
+            answer["data"][1][4],
+            json!("-0.500000000"),
+            "half a second before the epoch"
+        );
+        assert_eq!(answer["data"][1][0], Value::Null);
+        let types: Vec<&str> = answer["resultSetMetaData"]["rowType"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "fixed",
+                "fixed",
+                "boolean",
+                "date",
+                "timestamp_ntz",
+                "binary",
+                "variant",
+                "real",
+                "timestamp_tz",
+                "time"
+            ]
+        );
+        let count = run(&conn, "SELECT COUNT(*), MAX(F) FROM \"D.S.T\"", "h").unwrap();
+        assert_eq!(count["data"][0][0], json!("2"));
+        assert_eq!(
+            count["resultSetMetaData"]["rowType"][0]["type"],
+            json!("fixed")
+        );
+    }
+}

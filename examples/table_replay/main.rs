@@ -1,0 +1,433 @@
+//! `table_replay`: a MySQL/MariaDB table replayed into Snowflake exactly once, then verified
+//! with SQL: the Rust counterpart of "streaming data from MySQL to Snowflake with the
+//! Streaming Ingest SDK" (read the table, stream its rows, check with SQL that every row
+//! arrived).
+//!
+//! ```text
+//! cargo run --example table_replay     # private MariaDB + sample table → embedded emulator → verify
+//! table_replay replay --source mysql://USER:PASS@HOST:PORT/DB --table T [--key COL] --database D --schema S --pipe P [--batch N] [--follow] [--profile FILE]
+//! table_replay verify --source ... --table T --database D --schema S --dest-table T2 [--profile FILE]
+//! table_replay ddl --source ... --table T
+//! ```
+
+mod mariadb;
+mod replay;
+mod sample;
+mod schema;
+mod source;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use snowpipe_streaming::sql::SqlClient;
+use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "table_replay",
+    about = "Replay a MySQL/MariaDB table into Snowflake exactly once and verify it with SQL"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Rows in the sample table of the default run.
+    #[arg(long, default_value_t = 100_000)]
+    rows: u64,
+    /// Rows per keyset page (and per append).
+    #[arg(long, default_value_t = 5_000)]
+    batch: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Stream a table into a pipe, resuming after the channel's committed key.
+    Replay(ReplayArgs),
+    /// Compare the source table with the destination table (exit 1 on any difference).
+    Verify(VerifyArgs),
+    /// Print the Snowflake CREATE TABLE and CREATE PIPE for a source table.
+    Ddl(DdlArgs),
+    /// Create the sample table (every type, sparse keys) in a database, replacing it.
+    Sample(SampleArgs),
+}
+
+#[derive(Debug, Args)]
+struct SampleArgs {
+    /// The database: mysql://USER:PASS@HOST:PORT/DB.
+    #[arg(long, env = "TABLE_REPLAY_SOURCE")]
+    source: String,
+    /// Generated rows (plus 5 edge rows).
+    #[arg(long, default_value_t = 100_000)]
+    rows: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+struct SourceArgs {
+    /// The source database: mysql://USER:PASS@HOST:PORT/DB.
+    #[arg(long, env = "TABLE_REPLAY_SOURCE")]
+    source: String,
+    /// The source table.
+    #[arg(long)]
+    table: String,
+    /// The key column (default: the primary key); a single non-negative integer column.
+    #[arg(long)]
+    key: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+struct DestArgs {
+    /// Destination database.
+    #[arg(long, default_value = "REPLAY")]
+    database: String,
+    /// Destination schema.
+    #[arg(long, default_value = "PUBLIC")]
+    schema: String,
+    /// Connection profile (the official SDK's profile.json); otherwise SNOWFLAKE_* variables.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    dest: DestArgs,
+    /// Destination pipe (default: <TABLE>_PIPE, as `ddl` creates it).
+    #[arg(long)]
+    pipe: Option<String>,
+    /// Rows per keyset page (and per append).
+    #[arg(long, default_value_t = 5_000)]
+    batch: usize,
+    /// Keep polling for rows inserted later (by key) until Ctrl-C or SIGTERM.
+    #[arg(long)]
+    follow: bool,
+    /// The client's max_client_lag: how long appended rows may wait before they are sent.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    max_client_lag: Duration,
+    /// How often --follow polls.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    poll_interval: Duration,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    dest: DestArgs,
+    /// Destination table (default: the source table's name in upper case).
+    #[arg(long)]
+    dest_table: Option<String>,
+    /// Warehouse for the SQL API (else SNOWFLAKE_WAREHOUSE, else the user's default).
+    #[arg(long, env = "SNOWFLAKE_WAREHOUSE")]
+    warehouse: Option<String>,
+    /// Rows per compared page.
+    #[arg(long, default_value_t = 10_000)]
+    page: usize,
+}
+
+#[derive(Debug, Args)]
+struct DdlArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Destination database.
+    #[arg(long, default_value = "REPLAY")]
+    database: String,
+    /// Destination schema.
+    #[arg(long, default_value = "PUBLIC")]
+    schema: String,
+    /// Destination table (default: the source table's name in upper case).
+    #[arg(long)]
+    dest_table: Option<String>,
+    /// Destination pipe (default: <TABLE>_PIPE).
+    #[arg(long)]
+    pipe: Option<String>,
+}
+
+fn default_dest_table(table: &str) -> String {
+    schema::snowflake_name(table)
+}
+
+fn default_pipe(table: &str) -> String {
+    format!("{}_PIPE", schema::snowflake_name(table))
+}
+
+/// The builder from --profile or SNOWFLAKE_* variables.
+fn builder(profile: Option<&PathBuf>) -> Result<ClientBuilder> {
+    let external = profile.is_some()
+        || ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_URL"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+    if !external {
+        bail!(
+            "no destination: pass --profile profile.json, or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and \
+             SNOWFLAKE_PRIVATE_KEY_FILE (plus SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)"
+        );
+    }
+    Ok(match profile {
+        Some(path) => ClientBuilder::from_profile_file(path)
+            .with_context(|| format!("cannot read connection profile {}", path.display()))?,
+        None => ClientBuilder::from_env(),
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run_replay(
+    client: &StreamingIngestClient,
+    opts: &replay::ReplayOptions,
+) -> Result<replay::ReplayReport> {
+    let report = replay::replay(client, opts, terminated()).await?;
+    let secs = report.elapsed.as_secs_f64().max(1e-3);
+    eprintln!(
+        "replayed {} rows of {} in {:.1}s ({} rows/s); committed key {}{}",
+        replay::group(report.rows),
+        report.table,
+        secs,
+        replay::group((report.rows as f64 / secs) as u64),
+        report.committed.map_or("-".into(), |c| c.to_string()),
+        report
+            .resumed_after
+            .map_or(String::new(), |k| format!(" (resumed after {k})")),
+    );
+    Ok(report)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => default_run(cli.rows, cli.batch).await,
+        Some(Command::Ddl(a)) => {
+            let mut conn = source::connect(&a.source.source).await?;
+            let table =
+                source::describe(&mut conn, &a.source.table, a.source.key.as_deref()).await?;
+            let dest = a
+                .dest_table
+                .unwrap_or_else(|| default_dest_table(&a.source.table));
+            let pipe = a.pipe.unwrap_or_else(|| default_pipe(&a.source.table));
+            print!(
+                "{}",
+                schema::ddl(&table, &a.database, &a.schema, &dest, &pipe)
+            );
+            Ok(())
+        }
+        Some(Command::Sample(a)) => {
+            let mut conn = source::connect(&a.source).await?;
+            sample::create(&mut conn, a.rows).await?;
+            eprintln!(
+                "created {} with {} rows",
+                sample::TABLE,
+                replay::group(a.rows + 5)
+            );
+            Ok(())
+        }
+        Some(Command::Replay(a)) => {
+            let client = builder(a.dest.profile.as_ref())?
+                .max_client_lag(a.max_client_lag)
+                .build()
+                .await
+                .context("cannot connect to the destination")?;
+            let opts = replay::ReplayOptions {
+                pipe: a.pipe.unwrap_or_else(|| default_pipe(&a.source.table)),
+                source: a.source.source,
+                table: a.source.table,
+                key: a.source.key,
+                database: a.dest.database,
+                schema: a.dest.schema,
+                batch: a.batch.max(1),
+                follow: a.follow,
+                poll_interval: a.poll_interval,
+                progress_every: Some(Duration::from_secs(1)),
+            };
+            let report = run_replay(&client, &opts).await?;
+            client.close().await?;
+            println!("{}", report.json_line());
+            Ok(())
+        }
+        Some(Command::Verify(a)) => {
+            let mut sql = builder(a.dest.profile.as_ref())?.build_sql()?;
+            if let Some(w) = a.warehouse {
+                sql = sql.warehouse(w);
+            }
+            let dest = verify::Dest {
+                database: a.dest.database.clone(),
+                schema: a.dest.schema.clone(),
+                table: a
+                    .dest_table
+                    .unwrap_or_else(|| default_dest_table(&a.source.table)),
+            };
+            let sql = sql.database(&dest.database).schema(&dest.schema);
+            let v = verify::verify(
+                &a.source.source,
+                &a.source.table,
+                a.source.key.as_deref(),
+                &sql,
+                &dest,
+                a.page.max(1),
+            )
+            .await?;
+            print!("{}", v.render(&a.source.table, &dest));
+            if !v.is_exact() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The default run: private MariaDB with the sample table → embedded emulator → verify.
+async fn default_run(rows: u64, batch: usize) -> Result<()> {
+    eprintln!("table_replay: starting a private MariaDB server…");
+    let db = mariadb::MariaDb::start()?;
+    let mut admin = source::connect(&format!("{}/mysql", db.server_url())).await?;
+    use mysql_async::prelude::Queryable as _;
+    admin
+        .query_drop("CREATE DATABASE IF NOT EXISTS replay_demo")
+        .await?;
+    drop(admin);
+    let url = db.url("replay_demo");
+    let mut conn = source::connect(&url).await?;
+    let started = std::time::Instant::now();
+    sample::create(&mut conn, rows).await?;
+    eprintln!(
+        "table_replay: sample table {} with {} rows (every type, sparse keys) in {:.1}s",
+        sample::TABLE,
+        replay::group(rows + 5),
+        started.elapsed().as_secs_f64()
+    );
+    let table = source::describe(&mut conn, sample::TABLE, None).await?;
+    drop(conn);
+    let (database, schema_name) = ("REPLAY", "PUBLIC");
+    let dest_table = default_dest_table(sample::TABLE);
+    let pipe = default_pipe(sample::TABLE);
+    let ddl = schema::ddl(&table, database, schema_name, &dest_table, &pipe);
+    eprintln!("Snowflake DDL (table_replay ddl):\n{ddl}");
+
+    let emulator = start_emulator(database, schema_name, &ddl, None).await?;
+    eprintln!(
+        "table_replay: embedded emulator at {}",
+        emulator.emulator.url()
+    );
+    let builder = || emulator.builder();
+    let client = builder().build().await?;
+    let opts = replay::ReplayOptions {
+        source: url.clone(),
+        table: sample::TABLE.into(),
+        key: None,
+        database: database.into(),
+        schema: schema_name.into(),
+        pipe,
+        batch: batch.max(1),
+        follow: false,
+        poll_interval: Duration::from_secs(1),
+        progress_every: Some(Duration::from_secs(1)),
+    };
+    let report = run_replay(&client, &opts).await?;
+    client.close().await?;
+
+    let sql: SqlClient = builder()
+        .build_sql()?
+        .database(database)
+        .schema(schema_name);
+    let dest = verify::Dest {
+        database: database.into(),
+        schema: schema_name.into(),
+        table: dest_table,
+    };
+    let v = verify::verify(&url, sample::TABLE, None, &sql, &dest, 10_000).await?;
+    print!("{}", v.render(sample::TABLE, &dest));
+    println!("{}", report.json_line());
+    emulator.emulator.shutdown().await;
+    drop(db);
+    if !v.is_exact() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// The embedded emulator with the destination's DDL, and the key to reach it.
+pub struct EmbeddedEmulator {
+    pub emulator: snowpipe_emulator::Emulator,
+    private_pem: String,
+}
+
+impl EmbeddedEmulator {
+    /// A client builder pointing at the emulator with its key.
+    pub fn builder(&self) -> ClientBuilder {
+        ClientBuilder::new()
+            .account("REPLAY")
+            .user("REPLAY")
+            .url(self.emulator.url())
+            .private_key_pem(self.private_pem.clone())
+    }
+}
+
+/// Starts an emulator declaring `database.schema` and `ddl` (from [`schema::ddl`]): strict
+/// offset tokens, BINARY read as hex (as Snowflake does), commits 200 ms after each append.
+///
+/// # Errors
+/// When the key cannot be generated or the emulator cannot start.
+pub async fn start_emulator(
+    database: &str,
+    schema_name: &str,
+    ddl: &str,
+    data_dir: Option<PathBuf>,
+) -> Result<EmbeddedEmulator> {
+    use snowpipe_emulator::{convert::BinaryFormat, Emulator, EmulatorConfig};
+    let (private_pem, public_pem) = generate_key()?;
+    let mut config = EmulatorConfig::default();
+    config.ddl = vec![
+        format!("CREATE DATABASE IF NOT EXISTS {database}; CREATE SCHEMA IF NOT EXISTS {database}.{schema_name};"),
+        ddl.to_owned(),
+    ];
+    config.public_keys = vec![public_pem];
+    config.commit_delay = Duration::from_millis(200);
+    config.strict_offsets = true;
+    config.binary_format = BinaryFormat::Hex;
+    config.data_dir = data_dir;
+    let emulator = Emulator::start(config)
+        .await
+        .context("cannot start the emulator")?;
+    Ok(EmbeddedEmulator {
+        emulator,
+        private_pem,
+    })
+}
+
+/// A fresh RSA key pair: (private PKCS#8 PEM, public SPKI PEM).
+fn generate_key() -> Result<(String, String)> {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+        .context("RSA key generation failed")?;
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .context("cannot encode the private key")?;
+    let public = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .context("cannot encode the public key")?;
+    Ok((private.to_string(), public))
+}

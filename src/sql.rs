@@ -1,0 +1,366 @@
+//! A small client for Snowflake's **SQL API** (`POST /api/v2/statements`), with the same
+//! account settings and credentials as the streaming client (feature `sql`).
+//!
+//! It submits a statement, polls while Snowflake runs it (HTTP 202), and fetches every result
+//! partition. Values come back as Snowflake's SQL API sends them: strings (or NULL), with the
+//! column types in [`Column`]. Use it to check what a pipeline landed:
+//!
+//! ```no_run
+//! # async fn run() -> snowpipe_streaming::Result<()> {
+//! use snowpipe_streaming::StreamingIngestClient;
+//!
+//! let sql = StreamingIngestClient::builder()
+//!     .account("MYORG-MYACCOUNT")
+//!     .user("INGEST_USER")
+//!     .private_key_file("rsa_key.p8")
+//!     .build_sql()?
+//!     .warehouse("COMPUTE_WH")
+//!     .database("DB")
+//!     .schema("PUBLIC");
+//! let result = sql.query("SELECT COUNT(*), MAX(ID) FROM ORDERS").await?;
+//! let count: u64 = result.rows[0][0].as_deref().unwrap_or("0").parse().unwrap_or(0);
+//! # let _ = count;
+//! # Ok(()) }
+//! ```
+//!
+//! The local emulator answers the same endpoint for read-only `SELECT`s over its tables, so
+//! one verification code path serves both.
+//!
+//! Value encoding (Snowflake's, for `format = jsonv2`): `fixed` (NUMBER) as decimal text,
+//! `real` (FLOAT) as text, `boolean` as `true`/`false`, `date` as days since 1970-01-01,
+//! `time` as seconds since midnight with a fraction, `timestamp_ntz`/`_ltz` as seconds since
+//! the epoch with a fraction, `timestamp_tz` as that plus a space and the offset in minutes
+//! plus 1440, `binary` as hex, `variant`/`object`/`array` as JSON text.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::ControlAuth;
+use crate::config::ClientBuilder;
+use crate::error::Error;
+use crate::http::{decode_error, encode, Call, HttpClient, Response};
+use crate::Result;
+
+/// Runs SQL statements through the SQL API. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqlClient {
+    http: HttpClient,
+    account_url: String,
+    auth: ControlAuth,
+    role: Option<String>,
+    database: Option<String>,
+    schema: Option<String>,
+    warehouse: Option<String>,
+    timeout: Duration,
+}
+
+/// One result column.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Column {
+    /// The column name (as Snowflake spells it, e.g. `COUNT(*)`).
+    pub name: String,
+    /// The SQL API type: `fixed`, `real`, `text`, `boolean`, `date`, `time`,
+    /// `timestamp_ntz`, `timestamp_ltz`, `timestamp_tz`, `binary`, `variant`, `object`,
+    /// `array`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Digits after the point (`fixed`, times and timestamps).
+    #[serde(default)]
+    pub scale: Option<u32>,
+    /// Total digits (`fixed`).
+    #[serde(default)]
+    pub precision: Option<u32>,
+    /// Whether the column may be NULL.
+    #[serde(default)]
+    pub nullable: bool,
+}
+
+/// The whole result of a statement: its columns and every row of every partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueryResult {
+    /// Snowflake's handle of the statement.
+    pub statement_handle: String,
+    /// The columns, in order.
+    pub columns: Vec<Column>,
+    /// The rows: one string (or NULL) per column, encoded as described in the
+    /// [module docs](self).
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl QueryResult {
+    /// The index of the column named `name` (case-insensitive).
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Why a statement failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SqlErrorKind {
+    /// Snowflake rejected or failed the statement (HTTP 422): a compilation error, a
+    /// missing object or privilege, a runtime error.
+    Failed,
+    /// The statement ran longer than its timeout and was cancelled (HTTP 408).
+    Timeout,
+    /// The answer was not a SQL API result.
+    Protocol,
+}
+
+/// A failed statement: [`Error::Sql`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqlError {
+    /// What went wrong.
+    pub kind: SqlErrorKind,
+    /// Snowflake's error code, e.g. `002003` (object does not exist).
+    pub code: Option<String>,
+    /// The SQLSTATE, e.g. `42S02`.
+    pub sql_state: Option<String>,
+    /// Snowflake's message.
+    pub message: String,
+    /// The statement handle, when Snowflake assigned one.
+    pub statement_handle: Option<String>,
+}
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.kind {
+            SqlErrorKind::Failed => "SQL statement failed",
+            SqlErrorKind::Timeout => "SQL statement timed out",
+            SqlErrorKind::Protocol => "unexpected SQL API answer",
+        })?;
+        match (&self.code, &self.sql_state) {
+            (Some(code), Some(state)) => write!(f, " ({code}, SQLSTATE {state})")?,
+            (Some(code), None) => write!(f, " ({code})")?,
+            _ => {}
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    sql_state: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    statement_handle: Option<String>,
+    #[serde(default)]
+    result_set_meta_data: Option<Meta>,
+    #[serde(default)]
+    data: Option<Vec<Vec<Option<String>>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    #[serde(default)]
+    row_type: Vec<Column>,
+    #[serde(default)]
+    partition_info: Vec<serde_json::Value>,
+}
+
+impl ClientBuilder {
+    /// Builds a [`SqlClient`] from the same settings as the streaming client (account, URL,
+    /// user, key, role, TLS, proxy, retries). No network call is made here.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid or missing setting, as
+    /// [`build`](ClientBuilder::build).
+    pub fn build_sql(self) -> Result<SqlClient> {
+        let resolved = self.resolve()?;
+        let connect = resolved.connect;
+        Ok(SqlClient {
+            http: connect.http,
+            account_url: connect
+                .account_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            auth: connect.control,
+            role: connect.role,
+            database: None,
+            schema: None,
+            warehouse: None,
+            timeout: Duration::from_secs(600),
+        })
+    }
+}
+
+impl SqlClient {
+    /// The default database of every statement.
+    pub fn database(mut self, database: impl Into<String>) -> Self {
+        self.database = Some(database.into());
+        self
+    }
+
+    /// The default schema of every statement.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The warehouse that runs the statements (else the user's default warehouse).
+    pub fn warehouse(mut self, warehouse: impl Into<String>) -> Self {
+        self.warehouse = Some(warehouse.into());
+        self
+    }
+
+    /// How long Snowflake may run one statement before cancelling it (default 10 min).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs one statement and returns all its rows (every partition).
+    ///
+    /// # Errors
+    /// [`Error::Sql`] when Snowflake rejects or fails the statement (with its code and
+    /// SQLSTATE) or it times out; [`Error::Auth`], [`Error::Server`] and
+    /// [`Error::Transport`] as for the streaming client.
+    ///
+    /// # Cancellation
+    /// Dropping the future stops waiting; the statement may still run in Snowflake.
+    pub async fn query(&self, statement: &str) -> Result<QueryResult> {
+        let mut body = json!({
+            "statement": statement,
+            "timeout": self.timeout.as_secs().max(1),
+            "parameters": {"TIMEZONE": "UTC"},
+        });
+        for (key, value) in [
+            ("database", &self.database),
+            ("schema", &self.schema),
+            ("warehouse", &self.warehouse),
+            ("role", &self.role),
+        ] {
+            if let Some(v) = value {
+                body[key] = json!(v);
+            }
+        }
+        let mut call = Call::new(
+            "submit SQL statement",
+            Method::POST,
+            format!("{}/api/v2/statements", self.account_url),
+        )
+        .body(Bytes::from(body.to_string()), "application/json")
+        .returning(&[408, 422]);
+        if !is_read_only(statement) {
+            call = call.not_idempotent();
+        }
+        let mut answer = self.send(&call).await?;
+        let mut delay = Duration::from_millis(50);
+        while answer.0 == 202 {
+            let handle =
+                answer.1.statement_handle.clone().ok_or_else(|| {
+                    protocol("HTTP 202 without a statementHandle".to_owned(), None)
+                })?;
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+            answer = self.send(&self.status_call(&handle, None)).await?;
+        }
+        let (_, answer) = answer;
+        let handle = answer.statement_handle.clone().unwrap_or_default();
+        let meta = answer
+            .result_set_meta_data
+            .ok_or_else(|| protocol("no resultSetMetaData".to_owned(), Some(handle.clone())))?;
+        let mut rows = answer.data.unwrap_or_default();
+        for partition in 1..meta.partition_info.len() {
+            let (_, more) = self
+                .send(&self.status_call(&handle, Some(partition)))
+                .await?;
+            rows.extend(more.data.unwrap_or_default());
+        }
+        Ok(QueryResult {
+            statement_handle: handle,
+            columns: meta.row_type,
+            rows,
+        })
+    }
+
+    fn status_call(&self, handle: &str, partition: Option<usize>) -> Call {
+        let mut url = format!("{}/api/v2/statements/{}", self.account_url, encode(handle));
+        if let Some(p) = partition {
+            url.push_str(&format!("?partition={p}"));
+        }
+        Call::new("fetch SQL result", Method::GET, url).returning(&[408, 422])
+    }
+
+    /// Sends one call with the control-plane credential; 408/422 become [`Error::Sql`].
+    async fn send(&self, call: &Call) -> Result<(u16, Answer)> {
+        let call = call
+            .clone()
+            .header("Accept", HeaderValue::from_static("application/json"));
+        let resp: Response = self.http.execute(&call, &self.auth).await?;
+        let status = resp.status.as_u16();
+        let answer: Answer = if resp.body.is_empty() {
+            Answer::default()
+        } else {
+            resp.json(call.operation)?
+        };
+        if status == 422 || status == 408 {
+            return Err(Error::Sql(Box::new(SqlError {
+                kind: if status == 408 {
+                    SqlErrorKind::Timeout
+                } else {
+                    SqlErrorKind::Failed
+                },
+                code: answer.code,
+                sql_state: answer.sql_state,
+                message: answer.message.unwrap_or_else(|| format!("HTTP {status}")),
+                statement_handle: answer.statement_handle,
+            })));
+        }
+        if status != 200 && status != 202 {
+            return Err(decode_error(
+                call.operation,
+                format!("unexpected HTTP {status} from the SQL API"),
+                Some(&resp.request_id),
+                None,
+            ));
+        }
+        Ok((status, answer))
+    }
+}
+
+fn protocol(message: String, statement_handle: Option<String>) -> Error {
+    Error::Sql(Box::new(SqlError {
+        kind: SqlErrorKind::Protocol,
+        code: None,
+        sql_state: None,
+        message,
+        statement_handle,
+    }))
+}
+
+/// Whether a statement only reads (so resending it after a timeout is harmless).
+fn is_read_only(statement: &str) -> bool {
+    let first = statement
+        .trim_start()
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "SELECT" | "WITH" | "SHOW" | "DESC" | "DESCRIBE"
+    )
+}
+
+#[cfg(test)]
+#[path = "sql_tests.rs"]
+mod tests;

@@ -1,0 +1,201 @@
+//! SQL API client against wiremock: submit, poll, partitions, typed errors, auth headers.
+
+use serde_json::json;
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::*;
+use crate::test_support::{fast_retry, TEST_KEY};
+
+fn client(server: &MockServer) -> SqlClient {
+    ClientBuilder::new()
+        .account("myorg-myacct")
+        .user("tester")
+        .role("ANALYST")
+        .url(server.uri())
+        .private_key_pem(TEST_KEY)
+        .retry(fast_retry())
+        .build_sql()
+        .unwrap()
+        .database("DB")
+        .schema("PUBLIC")
+        .warehouse("WH")
+}
+
+fn meta(partitions: usize) -> serde_json::Value {
+    json!({
+        "numRows": 3,
+        "format": "jsonv2",
+        "partitionInfo": (0..partitions).map(|_| json!({"rowCount": 1})).collect::<Vec<_>>(),
+        "rowType": [
+            {"name": "ID", "type": "fixed", "scale": 0, "precision": 38, "nullable": false},
+            {"name": "NOTE", "type": "text", "nullable": true}
+        ]
+    })
+}
+
+#[tokio::test]
+async fn a_synchronous_answer_with_partitions_returns_every_row() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .and(header(
+            "X-Snowflake-Authorization-Token-Type",
+            "KEYPAIR_JWT",
+        ))
+        .and(body_partial_json(json!({
+            "statement": "SELECT ID, NOTE FROM T ORDER BY ID",
+            "database": "DB", "schema": "PUBLIC", "warehouse": "WH", "role": "ANALYST"
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "code": "090001", "statementHandle": "h-1", "sqlState": "00000",
+            "resultSetMetaData": meta(3),
+            "data": [["1", "a"]]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for (p, row) in [("1", json!([["2", null]])), ("2", json!([["3", "c"]]))] {
+        Mock::given(method("GET"))
+            .and(path("/api/v2/statements/h-1"))
+            .and(query_param("partition", p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": row})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let result = client(&server)
+        .query("SELECT ID, NOTE FROM T ORDER BY ID")
+        .await
+        .unwrap();
+    assert_eq!(result.statement_handle, "h-1");
+    assert_eq!(result.columns[0].type_name, "fixed");
+    assert_eq!(result.column_index("note"), Some(1));
+    assert_eq!(
+        result.rows,
+        vec![
+            vec![Some("1".into()), Some("a".into())],
+            vec![Some("2".into()), None],
+            vec![Some("3".into()), Some("c".into())],
+        ]
+    );
+    let submit = &server.received_requests().await.unwrap()[0];
+    let auth = submit
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(auth.starts_with("Bearer ey"), "a key-pair JWT: {auth:.12}");
+}
+
+#[tokio::test]
+async fn a_running_statement_is_polled_until_done() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({
+            "code": "333334", "statementHandle": "h-2",
+            "statementStatusUrl": "/api/v2/statements/h-2",
+            "message": "Asynchronous execution in progress."
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/statements/h-2"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({
+            "code": "333334", "statementHandle": "h-2"
+        })))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/statements/h-2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "statementHandle": "h-2", "resultSetMetaData": meta(1), "data": [["7", "x"]]
+        })))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let result = client(&server).query("SELECT 7, 'x'").await.unwrap();
+    assert_eq!(result.rows, vec![vec![Some("7".into()), Some("x".into())]]);
+    let polls = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "GET")
+        .count();
+    assert_eq!(polls, 3, "two 202 answers, then the result");
+}
+
+#[tokio::test]
+async fn a_failed_statement_is_a_typed_sql_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+            "code": "002003", "sqlState": "42S02", "statementHandle": "h-3",
+            "message": "SQL compilation error:\nObject 'NOPE' does not exist or not authorized."
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server)
+        .query("SELECT * FROM NOPE")
+        .await
+        .unwrap_err();
+    let Error::Sql(sql) = &err else {
+        panic!("expected Error::Sql, got {err:?}")
+    };
+    assert_eq!(sql.kind, SqlErrorKind::Failed);
+    assert_eq!(sql.code.as_deref(), Some("002003"));
+    assert_eq!(sql.sql_state.as_deref(), Some("42S02"));
+    assert_eq!(sql.statement_handle.as_deref(), Some("h-3"));
+    assert!(
+        err.to_string()
+            .starts_with("SQL statement failed (002003, SQLSTATE 42S02): SQL compilation error"),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_timeout_is_typed_and_a_rejected_key_is_an_auth_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .and(body_partial_json(json!({"statement": "SELECT SYSTEM$WAIT(100)"})))
+        .respond_with(ResponseTemplate::new(408).set_body_json(json!({
+            "code": "000630", "sqlState": "57014", "message": "Statement reached its statement or warehouse timeout of 1 second(s) and was canceled."
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .and(body_partial_json(json!({"statement": "SELECT 1"})))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "code": "390144", "message": "JWT token is invalid."
+        })))
+        .mount(&server)
+        .await;
+    let sql = client(&server).timeout(Duration::from_secs(1));
+    let err = sql.query("SELECT SYSTEM$WAIT(100)").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Sql(e) if e.kind == SqlErrorKind::Timeout),
+        "{err:?}"
+    );
+    let err = sql.query("SELECT 1").await.unwrap_err();
+    assert!(matches!(err, Error::Auth { .. }), "{err:?}");
+    assert!(!format!("{err:?}").contains("BEGIN PRIVATE KEY"));
+}
+
+#[test]
+fn read_only_statements_are_recognised() {
+    assert!(is_read_only("  select 1"));
+    assert!(is_read_only("WITH x AS (SELECT 1) SELECT * FROM x"));
+    assert!(is_read_only("SELECT(1)"));
+    assert!(!is_read_only("INSERT INTO T VALUES (1)"));
+    assert!(!is_read_only("DELETE FROM T"));
+}
