@@ -196,7 +196,11 @@ fn convert_page(
             for ((column, name), value) in table.columns.iter().zip(names).zip(&values) {
                 let json = schema::to_json(&column.kind, value)
                     .with_context(|| format!("row with key {key}, column {}", column.name))?;
-                object.insert(name.clone(), json);
+                // SQL NULL is an absent field: a JSON null in a VARIANT column would land as a
+                // VARIANT null, not NULL (Snowflake's semantics, which the emulator follows).
+                if !json.is_null() {
+                    object.insert(name.clone(), json);
+                }
             }
             Ok((object, OffsetToken::from(key)))
         })
