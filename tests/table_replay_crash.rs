@@ -51,6 +51,14 @@ fn landed(emulator: &Emulator) -> Vec<u64> {
         .collect()
 }
 
+fn landed_count(emulator: &Emulator) -> u64 {
+    emulator
+        .query(&format!("SELECT COUNT(*) FROM {TABLE}"))
+        .unwrap()[0][0]
+        .as_u64()
+        .unwrap()
+}
+
 fn replay_cmd(bin: &Path, url: &str, emulator: &Emulator, key: &Path) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(["replay", "--source", url, "--table", sample::TABLE])
@@ -144,9 +152,18 @@ async fn replay_killed_repeatedly_lands_every_row_exactly_once() {
             started,
             "round {round}: the replay did not start within 60 s"
         );
-        // Later rounds wait longer, so some kill lands while rows are being committed.
-        let wait = Duration::from_millis(rng.gen_range(100..1_500) + round * 300);
-        tokio::time::sleep(wait).await;
+        // Kill once the table has grown past a seeded point between what it held and the whole
+        // table (or after 30 s): the kill lands while rows are being committed, however fast
+        // this machine is.
+        let before = landed_count(&emulator);
+        let target = before + (total - before) * rng.gen_range(10..60) / 100;
+        let killed_at = Instant::now();
+        while landed_count(&emulator) < target.max(before + 1)
+            && killed_at.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let wait = killed_at.elapsed();
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let now = landed(&emulator);
