@@ -20,15 +20,9 @@ use crate::rest::{ConnectOptions, RestApi};
 use crate::transport::Compression;
 use crate::{Result, StreamingIngestClient};
 
-/// Smallest accepted `max_client_lag`.
-pub const MIN_CLIENT_LAG: Duration = Duration::from_millis(10);
-/// Largest accepted `max_client_lag`.
-pub const MAX_CLIENT_LAG: Duration = Duration::from_secs(600);
-/// Smallest accepted `max_request_bytes`.
-pub const MIN_REQUEST_BYTES: usize = 1024;
-/// Largest accepted `max_request_bytes`: 4 MB on the wire, Snowflake's hard per-request cap
-/// ("not raised on request"; one byte more answers 413; docs/protocol.md "Limits").
-pub const MAX_REQUEST_BYTES: usize = 4_000_000;
+pub use crate::channel::settings::{
+    MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES,
+};
 
 /// Builds a [`StreamingIngestClient`]: connection, authentication and channel settings.
 ///
@@ -655,7 +649,7 @@ impl ClientBuilder {
         if let Some(app) = &self.application {
             validate_application(app)?;
         }
-        validate_channel(&self.channel)?;
+        self.channel.validate()?;
         if self.request_timeout.is_zero() {
             return Err(Error::config(
                 "request_timeout",
@@ -984,62 +978,6 @@ fn validate_application(app: &str) -> Result<()> {
             "must be 1-64 visible ASCII characters without spaces, '(', ')' or '\\'",
         ))
     }
-}
-
-/// `value` of `setting` within `range` (`shown` is the range as the message prints it).
-fn duration_within(
-    setting: &'static str,
-    value: Duration,
-    range: std::ops::RangeInclusive<Duration>,
-    shown: &str,
-) -> Result<()> {
-    if range.contains(&value) {
-        Ok(())
-    } else {
-        Err(Error::config(
-            setting,
-            format!("{value:?} is outside the accepted range {shown}"),
-        ))
-    }
-}
-
-fn validate_channel(c: &ChannelSettings) -> Result<()> {
-    duration_within(
-        "max_client_lag",
-        c.max_client_lag,
-        MIN_CLIENT_LAG..=MAX_CLIENT_LAG,
-        "10ms..=10min",
-    )?;
-    if !(MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(&c.max_request_bytes) {
-        return Err(Error::config(
-            "max_request_bytes",
-            format!(
-                "{} is outside the accepted range {MIN_REQUEST_BYTES}..={MAX_REQUEST_BYTES}",
-                c.max_request_bytes
-            ),
-        ));
-    }
-    if c.memory_budget_bytes < 2 * c.max_request_bytes {
-        return Err(Error::config(
-            "memory_budget_bytes",
-            format!(
-                "{} is less than twice max_request_bytes ({}): raise it or lower max_request_bytes",
-                c.memory_budget_bytes, c.max_request_bytes
-            ),
-        ));
-    }
-    duration_within(
-        "recovery_timeout",
-        c.recovery_timeout,
-        Duration::from_secs(1)..=Duration::from_secs(3600),
-        "1s..=1h",
-    )?;
-    duration_within(
-        "commit_poll_interval",
-        c.commit_poll_interval,
-        Duration::from_millis(10)..=Duration::from_secs(60),
-        "10ms..=1min",
-    )
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool> {

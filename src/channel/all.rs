@@ -152,7 +152,7 @@ impl ChannelRuntime {
             let waits = flushed.into_iter().filter_map(|(shared, token)| {
                 let token = token?;
                 Some(async move {
-                    let _waiting = super::WaiterGuard::new(&shared);
+                    let _waiting = super::handle::WaiterGuard::new(&shared);
                     self.inner.poller.wake();
                     let mut committed = shared.committed.subscribe();
                     let mut state = shared.state.subscribe();

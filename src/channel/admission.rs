@@ -1,0 +1,313 @@
+//! Admission: how an `append_*` call becomes buffered chunks — the checks every append
+//! makes, serialization into pieces of at most one request, the division of offset tokens
+//! among the pieces, and taking room in the client-wide memory budget.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::actor::Cmd;
+use super::batch::Chunk;
+use super::budget;
+use super::encode::{self, Encoded};
+use super::handle::Channel;
+use super::shared::lock;
+use super::tokens::{PieceTokens, Tokens};
+use crate::{Error, OffsetToken, Result};
+
+/// An appending task yields to the scheduler after serializing this many bytes.
+const YIELD_EVERY: usize = 256 << 10;
+/// An append split into more pieces than this is admitted piece by piece.
+const MAX_ATOMIC_PIECES: usize = 32;
+
+/// Rows serialized by an `append_*` call, waiting to be admitted: the pieces (each at most
+/// one request) and each piece's offset tokens.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    encoded: Encoded,
+    tokens: Vec<PieceTokens>,
+    /// The append's last token (end, else start), for the order check of the next append.
+    last: Option<OffsetToken>,
+}
+
+impl Channel {
+    pub(super) fn prepare_rows<I>(&self, rows: I, tokens: Tokens) -> Result<Prepared>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        self.prepare(tokens, |cap| {
+            encode::encode_rows(rows, cap, &self.shared.buffers)
+        })
+    }
+
+    pub(super) fn prepare_tokened<I, T>(&self, rows: I) -> Result<Prepared>
+    where
+        I: IntoIterator<Item = (T, OffsetToken)>,
+        T: Serialize,
+    {
+        self.shared.check_open()?;
+        let mut tokens = Vec::new();
+        let rows = rows.into_iter().map(|(row, token)| {
+            tokens.push(token);
+            row
+        });
+        let encoded =
+            encode::encode_rows(rows, self.rt.settings.batch_cap(), &self.shared.buffers)?;
+        self.prepare(Tokens::PerRow(tokens), |_| Ok(encoded))
+    }
+
+    pub(super) fn prepare_raw(&self, ndjson: Bytes, tokens: Tokens) -> Result<Prepared> {
+        self.prepare(tokens, |cap| encode::encode_raw(ndjson, cap))
+    }
+
+    /// The checks every append makes (channel open, tokens valid, in order and matching the
+    /// rows), the encoding itself (capped at the batch size), and the division of the tokens
+    /// among the pieces (see `tokens`).
+    pub(super) fn prepare(
+        &self,
+        tokens: Tokens,
+        encode: impl FnOnce(usize) -> Result<Encoded>,
+    ) -> Result<Prepared> {
+        self.shared.check_open()?;
+        tokens.check()?;
+        self.check_token_order(tokens.first(), tokens.last())?;
+        let encoded = encode(self.rt.settings.batch_cap())?;
+        tokens.check_rows(encoded.rows)?;
+        let last = tokens.last().or(tokens.first()).cloned();
+        let rows: Vec<usize> = encoded.pieces.iter().map(|p| p.rows).collect();
+        let tokens = tokens.split(
+            &rows,
+            self.at_least_once_splits,
+            encoded.bytes,
+            self.rt.settings.max_request_bytes,
+        )?;
+        Ok(Prepared {
+            encoded,
+            tokens,
+            last,
+        })
+    }
+
+    pub(super) fn closed_error(&self) -> Error {
+        match self.shared.check_open() {
+            Err(e) => e,
+            Ok(()) => Error::shutdown(format!("channel {}", self.name())),
+        }
+    }
+
+    pub(super) fn record_admitted(&self, e: &Encoded) {
+        let m = &self.shared.metrics;
+        m.rows_appended.increment(e.rows as u64);
+        m.bytes_appended.increment(e.bytes as u64);
+    }
+
+    pub(super) fn chunks(
+        p: Prepared,
+        mut budget: budget::BudgetBytes,
+    ) -> impl ExactSizeIterator<Item = Chunk> {
+        p.encoded
+            .pieces
+            .into_iter()
+            .zip(p.tokens)
+            .map(move |(piece, t)| {
+                let bytes = budget.split(piece.held);
+                chunk_of(piece, t, bytes)
+            })
+    }
+
+    /// Waits until the budget has room for an append the size of this channel's previous one
+    /// (a quarter more, at most half the budget), and takes it, before the rows are serialized: producers
+    /// waiting for room then hold their rows unserialized, so serialized rows are always inside
+    /// the budget, however many producers wait.
+    pub(super) async fn reserve(&self) -> Result<budget::BudgetBytes> {
+        self.shared.check_open()?;
+        let budget = &self.rt.budget;
+        // A quarter more than last time: buffers are charged at their capacity, and a reused
+        // buffer may be somewhat larger than the rows it holds.
+        // A channel's first append is sized like the client's last one.
+        let typical = match self.typical_append.load(Ordering::Relaxed) {
+            0 => self.rt.typical_append.load(Ordering::Relaxed),
+            n => n,
+        };
+        let want = (typical + typical / 4).min(budget.total() / 2);
+        let (bytes, waited) = budget.acquire(want).await?;
+        self.record_wait(waited);
+        Ok(bytes)
+    }
+
+    /// Admits `p`, using the budget `reserved` for it beforehand (see [`reserve`](Self::reserve)).
+    pub(super) async fn admit(&self, p: Prepared, reserved: budget::BudgetBytes) -> Result<()> {
+        let last = p.last.clone();
+        let bytes = p.encoded.bytes;
+        self.typical_append.store(p.encoded.held, Ordering::Relaxed);
+        self.rt
+            .typical_append
+            .store(p.encoded.held, Ordering::Relaxed);
+        self.admit_inner(p, reserved).await?;
+        self.record_token(last);
+        // An append that finds room in the budget never waits, so a producer looping over
+        // `append_*` would keep its worker thread for as long as the budget lasts (tens of
+        // MB), starving the connection and channel tasks scheduled behind it: requests then
+        // stall for tens of milliseconds. Yield once per YIELD_EVERY bytes serialized.
+        if self.unyielded.fetch_add(bytes, Ordering::Relaxed) + bytes >= YIELD_EVERY {
+            self.unyielded.store(0, Ordering::Relaxed);
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
+    pub(super) fn try_admit(&self, p: Prepared) -> Result<()> {
+        let last = p.last.clone();
+        self.try_admit_inner(p)?;
+        self.record_token(last);
+        Ok(())
+    }
+
+    pub(super) fn record_token(&self, last: Option<OffsetToken>) {
+        if last.is_some() {
+            *lock(&self.last_token) = last;
+        }
+    }
+
+    /// Refuses an append whose first token is numerically before, or the same as, the last
+    /// token admitted through this handle (rows carrying the same token again are
+    /// indistinguishable on replay). Non-numeric tokens are checked for repetition only.
+    pub(super) fn check_token_order(
+        &self,
+        start: Option<&OffsetToken>,
+        end: Option<&OffsetToken>,
+    ) -> Result<()> {
+        let Some(first) = start.or(end) else {
+            return Ok(());
+        };
+        let last = lock(&self.last_token).clone();
+        let Some(last) = last else {
+            return Ok(());
+        };
+        let why = match first.partial_cmp_numeric(&last) {
+            Some(std::cmp::Ordering::Equal) => "reuses",
+            Some(std::cmp::Ordering::Less) => "goes back before",
+            _ => return Ok(()),
+        };
+        Err(Error::invalid_argument(
+            "offset_token",
+            format!(
+                "offset token {first} {why} the last token appended on channel {} ({last}); \
+                 tokens must strictly increase within a channel for exactly-once delivery \
+                 (after reopen(), resume after the committed token it returns)",
+                self.name()
+            ),
+        ))
+    }
+
+    pub(super) async fn admit_inner(
+        &self,
+        p: Prepared,
+        mut reserved: budget::BudgetBytes,
+    ) -> Result<()> {
+        if p.encoded.rows == 0 {
+            return Ok(());
+        }
+        self.shared.check_open()?;
+        let budget = &self.rt.budget;
+        // The budget is charged what the buffers hold (capacity), not just the row bytes.
+        let total = p.encoded.held;
+        let pieces = p.encoded.pieces.len();
+        self.record_admitted(&p.encoded);
+        if total <= budget.total() / 2 && pieces <= MAX_ATOMIC_PIECES {
+            let bytes = if reserved.len() >= total {
+                reserved.shrink_to(total);
+                reserved
+            } else {
+                // Take the rest now if it is free; otherwise let the reservation go and wait for
+                // the whole (never wait while holding part of the budget: producers holding
+                // parts could otherwise wait for each other forever).
+                match budget.try_acquire(total - reserved.len()) {
+                    Ok(more) => {
+                        reserved.merge(more);
+                        reserved
+                    }
+                    Err(_) => {
+                        drop(reserved);
+                        let (bytes, waited) = budget.acquire(total).await?;
+                        self.record_wait(waited);
+                        bytes
+                    }
+                }
+            };
+            let permits = self
+                .tx
+                .reserve_many(pieces)
+                .await
+                .map_err(|_| self.closed_error())?;
+            for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
+                permit.send(Cmd::Append(chunk));
+            }
+        } else {
+            drop(reserved);
+            for (piece, t) in p.encoded.pieces.into_iter().zip(p.tokens) {
+                let (bytes, waited) = budget.acquire(piece.held).await?;
+                self.record_wait(waited);
+                let last = t.end.clone();
+                self.tx
+                    .send(Cmd::Append(chunk_of(piece, t, bytes)))
+                    .await
+                    .map_err(|_| self.closed_error())?;
+                // A cancelled call leaves the pieces sent so far: later appends must follow them.
+                self.record_token(last);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn record_wait(&self, waited: Duration) {
+        if !waited.is_zero() {
+            self.shared
+                .metrics
+                .backpressure_wait
+                .record(waited.as_secs_f64());
+            tracing::debug!(channel = %self.name(), waited = ?waited, "append waited for memory budget");
+        }
+    }
+
+    pub(super) fn try_admit_inner(&self, p: Prepared) -> Result<()> {
+        if p.encoded.rows == 0 {
+            return Ok(());
+        }
+        let budget = &self.rt.budget;
+        let total = p.encoded.held;
+        let bytes = budget.try_acquire(total)?;
+        let permits = match self.tx.try_reserve_many(p.encoded.pieces.len()) {
+            Ok(p) => p,
+            Err(mpsc::error::TrySendError::Full(())) => {
+                return Err(Error::Backpressure {
+                    requested: total,
+                    available: budget.available(),
+                    budget: budget.total(),
+                })
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(self.closed_error()),
+        };
+        self.record_admitted(&p.encoded);
+        for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
+            permit.send(Cmd::Append(chunk));
+        }
+        Ok(())
+    }
+}
+
+/// One piece of an append with its tokens and the budget it holds, as the actor takes it.
+fn chunk_of(piece: encode::Piece, t: PieceTokens, budget: budget::BudgetBytes) -> Chunk {
+    Chunk {
+        budget,
+        rows: piece.rows,
+        data: piece.data,
+        start: t.start,
+        end: t.end,
+        continues: t.continues,
+    }
+}
