@@ -122,6 +122,19 @@ impl RetryConfig {
     }
 }
 
+impl RetryConfig {
+    /// The delay before retry `step` without jitter: `initial_backoff × multiplier^step`,
+    /// capped at `max_backoff` (for loops that count their own attempts, such as a channel's
+    /// recoveries).
+    pub(crate) fn exponential_delay(&self, step: u32) -> Duration {
+        let secs = self.initial_backoff.as_secs_f64()
+            * self
+                .multiplier
+                .powi(i32::try_from(step.min(64)).unwrap_or(64));
+        Duration::from_secs_f64(secs.min(self.max_backoff.as_secs_f64()).max(0.0))
+    }
+}
+
 /// The delay sequence of one call.
 pub(crate) struct Backoff {
     config: RetryConfig,

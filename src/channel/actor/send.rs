@@ -1,0 +1,322 @@
+//! The sending side of a channel's actor: commands from the handle, sealing batches,
+//! compressing and sending one request at a time, acknowledgements, and releasing what the
+//! server committed.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use super::recovery::is_recoverable;
+use super::{Actor, AppendFuture, Cmd, InFlight, SentBatch};
+use crate::channel::batch::SealedBatch;
+use crate::channel::shared::{Failure, State};
+use crate::transport::AppendRequest;
+use crate::{Error, Result};
+
+pub(super) fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub(super) async fn poll_inflight(inflight: &mut Option<InFlight>) -> Result<String> {
+    match inflight {
+        Some(f) => f.fut.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Actor {
+    pub(super) async fn on_cmd(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Append(chunk) => {
+                if self.failure.is_some() {
+                    return; // dropped: the caller learns from the failed state
+                }
+                if chunk.end.is_some() {
+                    self.last_end.clone_from(&chunk.end);
+                }
+                let before = self.queue.len();
+                self.batcher
+                    .push(chunk, Instant::now(), epoch_ms(), &mut self.queue);
+                self.number_sealed(before);
+                if self.phase.is_draining() {
+                    self.seal();
+                }
+            }
+            Cmd::Flush(reply) => {
+                if self.failure.is_some() {
+                    let _ = reply.send(Err(self.failure_error()));
+                    return;
+                }
+                self.seal();
+                let target = self.next_seq - 1;
+                if target <= self.acked_seq {
+                    let _ = reply.send(Ok(self.last_end.clone()));
+                } else {
+                    self.flushes.push((target, self.last_end.clone(), reply));
+                }
+            }
+            Cmd::Close(reply) => {
+                self.closes.push(reply);
+                self.start_drain(None);
+            }
+            Cmd::Reopen(reply) => {
+                let res = self.reopen().await;
+                let _ = reply.send(res);
+            }
+        }
+    }
+
+    pub(super) fn number_sealed(&mut self, from: usize) {
+        for b in self.queue.iter_mut().skip(from) {
+            b.seq = self.next_seq;
+            self.next_seq += 1;
+        }
+    }
+
+    /// Cuts the open batch (lag reached, flush, close).
+    pub(super) fn seal(&mut self) {
+        if let Some(b) = self.batcher.seal() {
+            self.queue.push_back(b);
+            self.number_sealed(self.queue.len() - 1);
+        }
+    }
+
+    /// Starts compressing queued batches, and sends the next one when nothing is in flight
+    /// and its body is ready (otherwise the finished compression wakes the actor).
+    pub(super) fn pump(&mut self) {
+        if self.failure.is_some() {
+            return;
+        }
+        self.compress.start(&self.queue, &self.shared.buffers);
+        self.settle();
+        if self.inflight.is_some() {
+            return;
+        }
+        let Some(front) = self.queue.front() else {
+            return;
+        };
+        let Some(body) = self.compress.take(front.seq) else {
+            return;
+        };
+        let Some(sealed) = self.queue.pop_front() else {
+            return;
+        };
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail(
+                    "compressing a batch failed".into(),
+                    Error::Serialization {
+                        row_index: 0,
+                        message: format!("compression failed: {e}"),
+                        source: Some(Box::new(e)),
+                    },
+                );
+                return;
+            }
+        };
+        debug_assert!(body.len() <= self.settings.max_request_bytes);
+        let SealedBatch {
+            len,
+            rows,
+            start,
+            end,
+            mut budget,
+            min_ts_ms,
+            seq,
+            continues,
+            ..
+        } = sealed;
+        // `settle` freed the rows when the body was filed; the batch costs its body.
+        budget.shrink_to(body.len());
+        let batch = SentBatch {
+            seq,
+            body,
+            uncompressed_len: len,
+            rows,
+            start,
+            end,
+            min_ts_ms,
+            first_sent: Instant::now(),
+            continues,
+            budget,
+        };
+        let fut = self.send_future(&batch);
+        self.inflight = Some(InFlight { fut, batch });
+    }
+
+    /// Frees the rows of every queued batch whose body is ready: a retry resends the body,
+    /// so the row buffers go back to the pool for the next appends now, and the batch is
+    /// charged its compressed size from here on, not when it is sent. Bodies made ahead of
+    /// sending are thus part of the budget, and rows are never held twice.
+    pub(super) fn settle(&mut self) {
+        for b in &mut self.queue {
+            if b.segments.is_empty() {
+                continue;
+            }
+            let Some(n) = self.compress.ready_len(b.seq) else {
+                continue;
+            };
+            // A segment still shared (the body of an uncompressed batch) is just dropped.
+            for s in b.segments.drain(..) {
+                self.shared.buffers.give(s);
+            }
+            b.budget.shrink_to(n);
+        }
+    }
+
+    pub(super) fn request(&self, b: &SentBatch) -> AppendRequest {
+        AppendRequest {
+            body: b.body.clone(),
+            compression: self.settings.compression,
+            uncompressed_len: b.uncompressed_len,
+            row_count: b.rows,
+            start_offset_token: b.start.clone(),
+            end_offset_token: b.end.clone(),
+            continuation_token: self.continuation.clone(),
+            min_append_timestamp_ms: b.min_ts_ms,
+        }
+    }
+
+    pub(super) fn send_future(&self, b: &SentBatch) -> AppendFuture {
+        let req = self.request(b);
+        let api = Arc::clone(&self.api);
+        let path = Arc::clone(&self.shared.path);
+        let m = &self.shared.metrics;
+        m.requests.increment(1);
+        m.wire_bytes.increment(b.body.len() as u64);
+        tracing::trace!(
+            channel = %path.channel,
+            rows = b.rows,
+            bytes = b.body.len(),
+            offset_token = ?b.end,
+            "sending batch"
+        );
+        Box::pin(async move { api.append_rows(&path, &req).await })
+    }
+
+    pub(super) async fn on_ack(&mut self, res: Result<String>) {
+        let Some(InFlight { batch, .. }) = self.inflight.take() else {
+            return;
+        };
+        match res {
+            Ok(next) => {
+                self.continuation = next;
+                self.acked(batch);
+            }
+            Err(e) if is_recoverable(&e) => {
+                self.shared.metrics.request_errors.increment(1);
+                self.retained.push_back(batch);
+                let lost = matches!(e, Error::Transport(_));
+                self.recover(format!("append failed: {e}"), lost).await;
+            }
+            Err(e) => {
+                self.shared.metrics.request_errors.increment(1);
+                drop(batch);
+                self.fail(format!("append failed: {e}"), e);
+            }
+        }
+    }
+
+    pub(super) fn acked(&mut self, mut batch: SentBatch) {
+        if batch.continues && batch.end.is_none() {
+            // The leading part of an append split across requests stays kept (for replay)
+            // until its end token commits, but stops counting against the budget: otherwise an
+            // append larger than the budget could never finish.
+            batch.budget.shrink_to(0);
+        }
+        self.shared.unpolled_sends.store(true, Ordering::Release);
+        let was_pending = self.shared.pending.load(Ordering::Relaxed);
+        self.acked_seq = self.acked_seq.max(batch.seq);
+        self.retained.push_back(batch);
+        self.release();
+        self.resolve_flushes();
+        if !was_pending && !self.retained.is_empty() {
+            // Switch the poller to the fast cadence now rather than at its next idle tick.
+            self.poller.wake();
+        }
+    }
+
+    pub(super) fn resolve_flushes(&mut self) {
+        let acked = self.acked_seq;
+        let mut i = 0;
+        while i < self.flushes.len() {
+            if self.flushes[i].0 <= acked {
+                let (_, token, reply) = self.flushes.swap_remove(i);
+                let _ = reply.send(Ok(token));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Releases retained batches the committed token covers, in order.
+    pub(super) fn release(&mut self) {
+        let committed = self.committed_rx.borrow_and_update().clone();
+        if let Some(c) = &committed {
+            if let Some(i) = self
+                .retained
+                .iter()
+                .rposition(|b| b.end.as_ref().is_some_and(|e| c.reaches(e)))
+            {
+                for b in self.retained.drain(..=i) {
+                    self.shared
+                        .metrics
+                        .commit_latency
+                        .record(b.first_sent.elapsed().as_secs_f64());
+                    // Committed: the body's buffer can hold the next one.
+                    self.shared.buffers.give(b.body);
+                }
+                self.base = committed.clone();
+            }
+        }
+        // Batches without an end token cannot be matched against the committed token:
+        // unless they lead into a later batch of the same append, they are released once
+        // everything before them is committed.
+        while self
+            .retained
+            .front()
+            .is_some_and(|b| b.end.is_none() && !b.continues)
+        {
+            self.retained.pop_front();
+        }
+        self.shared
+            .pending
+            .store(!self.retained.is_empty(), Ordering::Relaxed);
+    }
+
+    pub(super) fn clear_buffers(&mut self) {
+        self.batcher.clear();
+        self.queue.clear();
+        self.compress.clear();
+        self.retained.clear();
+        self.inflight = None;
+        self.acked_seq = self.next_seq - 1;
+        self.shared.pending.store(false, Ordering::Relaxed);
+    }
+
+    pub(super) fn fail(&mut self, reason: String, source: Error) {
+        let failure = Failure {
+            reason,
+            last_committed: self.committed_rx.borrow().clone(),
+            source: Arc::new(source),
+        };
+        tracing::error!(
+            channel = %self.shared.name(),
+            pipe = %self.shared.path.pipe.pipe,
+            offset_token = ?failure.last_committed,
+            reason = %failure.reason,
+            "channel failed; reopen it and replay after the committed offset token"
+        );
+        self.failure = Some(failure.clone());
+        for (_, _, reply) in self.flushes.drain(..) {
+            let _ = reply.send(Err(self.shared.invalidated(&failure)));
+        }
+        self.clear_buffers();
+        self.shared.state.send_replace(State::Failed(failure));
+    }
+}
