@@ -69,7 +69,7 @@ impl ChannelRuntime {
         senders
             .values()
             .filter_map(|(shared, tx)| Some((std::sync::Arc::clone(shared), tx.upgrade()?)))
-            .filter(|(shared, _)| matches!(*shared.state.borrow(), State::Open))
+            .filter(|(shared, _)| matches!(*shared.actor.state.borrow(), State::Open))
             .collect()
     }
 
@@ -103,12 +103,12 @@ impl ChannelRuntime {
     /// Drops channel `path` on the server; refused while it is open in this client.
     pub(crate) async fn drop_by_name(&self, path: ChannelPath) -> Result<Option<OffsetToken>> {
         validate_channel_name(&path.channel)?;
-        let open = self.inner.poller.channels().into_iter().any(|c| {
+        let open = self.inner.registry.channels().into_iter().any(|c| {
             c.path.pipe == path.pipe
                 && c.path.channel.to_lowercase() == path.channel.to_lowercase()
-                && matches!(*c.state.borrow(), State::Open)
+                && matches!(*c.actor.state.borrow(), State::Open)
                 // `close()` consumes the handle: a closed channel's handle is gone.
-                && !c.handle_dropped.is_cancelled()
+                && !c.controls.handle_dropped.is_cancelled()
         });
         if open {
             return Err(Error::invalid_argument(
@@ -154,14 +154,14 @@ impl ChannelRuntime {
                 Some(async move {
                     let _waiting = super::handle::WaiterGuard::new(&shared);
                     self.inner.poller.wake();
-                    let mut committed = shared.committed.subscribe();
-                    let mut state = shared.state.subscribe();
+                    let mut committed = shared.polled.committed.subscribe();
+                    let mut state = shared.actor.state.subscribe();
                     let outcome = tokio::select! {
                         r = committed.wait_for(|c| c.as_ref().is_some_and(|c| c.reaches(&token))) => {
                             r.map(|_| ()).map_err(|_| Error::shutdown("channel"))
                         }
                         _ = state.wait_for(|s| !matches!(s, State::Open)) => {
-                            Err(match &*shared.state.borrow() {
+                            Err(match &*shared.actor.state.borrow() {
                                 State::Failed(f) => shared.invalidated(f),
                                 _ => Error::shutdown(format!("channel {}", shared.path.channel)),
                             })

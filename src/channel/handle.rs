@@ -23,14 +23,14 @@ pub(super) struct WaiterGuard<'a>(&'a ChannelShared);
 
 impl<'a> WaiterGuard<'a> {
     pub(super) fn new(shared: &'a ChannelShared) -> Self {
-        shared.waiters.fetch_add(1, Ordering::Relaxed);
+        shared.controls.waiters.fetch_add(1, Ordering::Relaxed);
         Self(shared)
     }
 }
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        self.0.waiters.fetch_sub(1, Ordering::Relaxed);
+        self.0.controls.waiters.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -68,7 +68,7 @@ impl std::fmt::Debug for Channel {
 
 impl Drop for Channel {
     fn drop(&mut self) {
-        self.shared.handle_dropped.cancel();
+        self.shared.controls.handle_dropped.cancel();
     }
 }
 
@@ -86,13 +86,13 @@ impl Channel {
     /// The last offset token the server reported committed (`None` for a channel that never
     /// committed a token). Cheap and non-blocking: it reads what the commit poller last saw.
     pub fn latest_committed_offset_token(&self) -> Option<OffsetToken> {
-        self.shared.committed.borrow().clone()
+        self.shared.polled.committed.borrow().clone()
     }
 
     /// A `watch` of the committed offset token, updated after every poll that sees it change
     /// (for push-style consumers, e.g. acknowledging a source).
     pub fn watch_committed(&self) -> watch::Receiver<Option<OffsetToken>> {
-        self.shared.committed.subscribe()
+        self.shared.polled.committed.subscribe()
     }
 
     /// A receiver of row-error events (rows the server rejected, with the offset bound).
@@ -109,6 +109,7 @@ impl Channel {
     /// `Closed`).
     pub fn events(&self) -> broadcast::Receiver<RowErrorEvent> {
         self.shared
+            .polled
             .events
             .get_or_init(|| broadcast::Sender::new(64))
             .subscribe()
@@ -397,9 +398,9 @@ impl Channel {
     pub async fn wait_for_commit(&self, token: &OffsetToken, timeout: Duration) -> Result<()> {
         let _guard = WaiterGuard::new(&self.shared);
         self.rt.poller.wake();
-        let mut committed = self.shared.committed.subscribe();
-        let mut state = self.shared.state.subscribe();
-        let mut stalled = self.shared.stalled.subscribe();
+        let mut committed = self.shared.polled.committed.subscribe();
+        let mut state = self.shared.actor.state.subscribe();
+        let mut stalled = self.shared.polled.stalled.subscribe();
         let wait = async {
             tokio::select! {
                 biased;
@@ -492,10 +493,10 @@ impl Channel {
         match tokio::time::timeout(options.timeout, close).await {
             Ok(r) => r,
             Err(_) => {
-                self.shared.abort.cancel();
+                self.shared.controls.abort.cancel();
                 // The actor stops at once (also mid-recovery); wait briefly so the channel's
                 // name is free for a new open when this returns.
-                let mut stopped = self.shared.stopped.subscribe();
+                let mut stopped = self.shared.actor.stopped.subscribe();
                 let _ =
                     tokio::time::timeout(Duration::from_secs(1), stopped.wait_for(Option::is_some))
                         .await;

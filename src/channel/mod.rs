@@ -217,6 +217,7 @@ mod names;
 mod options;
 mod poller;
 mod pool;
+mod registry;
 mod runtime;
 pub(crate) mod settings;
 mod shared;

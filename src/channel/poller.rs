@@ -16,24 +16,21 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::registry::Registry;
 use super::shared::{lock, ChannelShared, RecoverRequest};
 use super::ChannelSettings;
-use crate::transport::{ChannelPath, IngestApi, PipePath};
+use crate::transport::{IngestApi, PipePath};
 
 /// Longest wait for one bulk-channel-status call (the REST layer's retries included): a slow
 /// answer counts as a failed poll and the next one starts on schedule.
 pub(crate) const STATUS_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The registry of open channels and the poller's controls.
+/// The poller's controls.
 #[derive(Debug)]
 pub(crate) struct Poller {
     api: Arc<dyn IngestApi>,
     settings: Arc<ChannelSettings>,
-    channels: Mutex<HashMap<u64, Arc<ChannelShared>>>,
-    /// Paths being opened (the open request is in flight): a second open of the same path in
-    /// this client is refused before it reaches the server, where it would bump the
-    /// sequencer and invalidate the first.
-    reserved: Mutex<HashSet<ChannelPath>>,
+    registry: Arc<Registry>,
     /// Pipes whose poll is running.
     busy: Mutex<HashSet<PipePath>>,
     wake: Notify,
@@ -42,12 +39,15 @@ pub(crate) struct Poller {
 }
 
 impl Poller {
-    pub(crate) fn new(api: Arc<dyn IngestApi>, settings: Arc<ChannelSettings>) -> Arc<Self> {
+    pub(crate) fn new(
+        api: Arc<dyn IngestApi>,
+        settings: Arc<ChannelSettings>,
+        registry: Arc<Registry>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             api,
             settings,
-            channels: Mutex::new(HashMap::new()),
-            reserved: Mutex::new(HashSet::new()),
+            registry,
             busy: Mutex::new(HashSet::new()),
             wake: Notify::new(),
             cancel: CancellationToken::new(),
@@ -55,20 +55,14 @@ impl Poller {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ChannelShared>>> {
-        lock(&self.channels)
+    /// The channels this poller polls.
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
-    /// Registers a channel (starting the poller task on first use). Fails when a channel of
-    /// the same path is already registered.
-    pub(crate) fn register(self: &Arc<Self>, channel: &Arc<ChannelShared>) -> bool {
-        {
-            let mut map = self.lock();
-            if map.values().any(|c| same_channel(&c.path, &channel.path)) {
-                return false;
-            }
-            map.insert(channel.id, Arc::clone(channel));
-        }
+    /// Starts the poller task on first use, and re-evaluates the cadence (a channel was
+    /// registered).
+    pub(crate) fn start(self: &Arc<Self>) {
         self.started.call_once(|| {
             let me = Arc::clone(self);
             tokio::spawn(
@@ -76,35 +70,6 @@ impl Poller {
             );
         });
         self.wake();
-        true
-    }
-
-    /// Reserves `path` for an open in progress; `None` when a channel of that path is open
-    /// or being opened. The reservation ends when the guard is dropped (register first).
-    pub(crate) fn reserve(self: &Arc<Self>, path: &ChannelPath) -> Option<Reservation> {
-        let map = self.lock();
-        if map.values().any(|c| same_channel(&c.path, path)) {
-            return None;
-        }
-        let mut reserved = lock(&self.reserved);
-        if reserved.iter().any(|p| same_channel(p, path)) || !reserved.insert(path.clone()) {
-            return None;
-        }
-        drop(map);
-        Some(Reservation {
-            poller: Arc::clone(self),
-            path: path.clone(),
-        })
-    }
-
-    /// Removes a channel: it is not polled again.
-    pub(crate) fn unregister(&self, id: u64) {
-        self.lock().remove(&id);
-    }
-
-    /// Every registered channel.
-    pub(crate) fn channels(&self) -> Vec<Arc<ChannelShared>> {
-        self.lock().values().cloned().collect()
     }
 
     /// Re-evaluates the cadence now (something became pending or a waiter arrived).
@@ -120,7 +85,7 @@ impl Poller {
     async fn run(self: Arc<Self>) {
         let mut last_poll: Option<Instant> = None;
         loop {
-            let channels = self.channels();
+            let channels = self.registry.channels();
             let fast = channels.iter().any(|c| c.wants_fast_poll());
             let interval = if fast {
                 self.settings.commit_poll_interval
@@ -159,8 +124,8 @@ impl Poller {
             let group: Vec<(Arc<ChannelShared>, u64, bool)> = group
                 .into_iter()
                 .map(|c| {
-                    let generation = c.generation.load(Ordering::Acquire);
-                    let unpolled = c.unpolled_sends.swap(false, Ordering::AcqRel);
+                    let generation = c.actor.generation.load(Ordering::Acquire);
+                    let unpolled = c.actor.unpolled_sends.swap(false, Ordering::AcqRel);
                     (c, generation, unpolled)
                 })
                 .collect();
@@ -238,12 +203,6 @@ impl Poller {
     }
 }
 
-/// Whether two paths name the same server-side channel: channel names are case-insensitive
-/// in URLs (docs/protocol.md "Names"), so `orders` and `ORDERS` are one channel.
-fn same_channel(a: &ChannelPath, b: &ChannelPath) -> bool {
-    a.pipe == b.pipe && a.channel.to_lowercase() == b.channel.to_lowercase()
-}
-
 /// The status reported for `channel`: by exact name, else by the one name equal to it ignoring
 /// case (channel names are case-insensitive in URLs but the server reports a channel under
 /// the name it was created with; docs/protocol.md "Names").
@@ -266,24 +225,11 @@ fn take_status(
 /// Asks `c`'s actor to reopen and replay, unless the channel was reopened since the poll
 /// started (its generation moved on: the answer is about the previous incarnation).
 fn request_recovery(c: &ChannelShared, generation: u64, status_code: String) {
-    if c.generation.load(Ordering::Acquire) == generation {
-        c.recover.send_replace(Some(RecoverRequest {
+    if c.actor.generation.load(Ordering::Acquire) == generation {
+        c.polled.recover.send_replace(Some(RecoverRequest {
             generation,
             status_code,
         }));
-    }
-}
-
-/// A path reserved by an open in progress (see [`Poller::reserve`]).
-#[derive(Debug)]
-pub(crate) struct Reservation {
-    poller: Arc<Poller>,
-    path: ChannelPath,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        lock(&self.poller.reserved).remove(&self.path);
     }
 }
 

@@ -13,6 +13,7 @@ use super::budget::Budget;
 use super::handle::Channel;
 use super::names::{non_empty, validate_channel_name};
 use super::poller::Poller;
+use super::registry::Registry;
 use super::shared::{ChannelShared, State};
 use super::{all, compress, pool, ChannelSettings, OpenChannelOptions};
 use crate::api::OpenChannelRequest;
@@ -39,6 +40,7 @@ pub(super) struct RuntimeInner {
     pub(super) api: Arc<dyn IngestApi>,
     pub(super) settings: Arc<ChannelSettings>,
     pub(super) budget: Budget,
+    pub(super) registry: Arc<Registry>,
     pub(super) poller: Arc<Poller>,
     /// Bounds the idle row buffers all channels keep for reuse.
     pub(super) pool_limit: Arc<pool::PoolLimit>,
@@ -65,7 +67,12 @@ impl ChannelRuntime {
         // Idle pooled buffers are part of the budget: the pools' limit is set aside from it.
         let pooled = (settings.memory_budget_bytes / 16).min(MAX_POOLED_BYTES);
         let budget = Budget::with_reserve(settings.memory_budget_bytes, pooled);
-        let poller = Poller::new(Arc::clone(&api), Arc::clone(&settings));
+        let registry = Arc::new(Registry::default());
+        let poller = Poller::new(
+            Arc::clone(&api),
+            Arc::clone(&settings),
+            Arc::clone(&registry),
+        );
         let pool_limit = pool::PoolLimit::new(pooled);
         let compressors = compress::compressors(
             &settings,
@@ -76,6 +83,7 @@ impl ChannelRuntime {
                 api,
                 settings,
                 budget,
+                registry,
                 poller,
                 pool_limit,
                 compress_permits: compressors,
@@ -118,7 +126,7 @@ impl ChannelRuntime {
         }
         // Reserved until registered (or until this open fails or is cancelled): a concurrent
         // open of the same path would otherwise reach the server and invalidate this one.
-        let Some(_reservation) = rt.poller.reserve(&path) else {
+        let Some(_reservation) = rt.registry.reserve(&path) else {
             return Err(already_open(&path));
         };
         let at_least_once_splits = options.at_least_once_splits;
@@ -156,9 +164,10 @@ impl ChannelRuntime {
                 Arc::clone(&rt.pool_limit),
             )),
         ));
-        if !rt.poller.register(&shared) {
+        if !rt.registry.insert(&shared) {
             return Err(already_open(&shared.path));
         }
+        rt.poller.start();
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         self.track(&shared, &tx);
         let actor = match Actor::new(
@@ -172,7 +181,7 @@ impl ChannelRuntime {
         ) {
             Ok(a) => a,
             Err(e) => {
-                rt.poller.unregister(id);
+                rt.registry.remove(id);
                 return Err(e);
             }
         };
@@ -181,7 +190,7 @@ impl ChannelRuntime {
             channel = %shared.path.channel,
             pipe = %shared.path.pipe.pipe
         );
-        tracing::debug!(parent: &span, offset_token = ?*shared.committed.borrow(), "channel opened");
+        tracing::debug!(parent: &span, offset_token = ?*shared.polled.committed.borrow(), "channel opened");
         tokio::spawn(actor.run().instrument(span));
         Ok(Channel {
             shared,
@@ -197,10 +206,10 @@ impl ChannelRuntime {
     pub(crate) async fn close_all(&self) -> Result<()> {
         let rt = &self.inner;
         rt.closed.store(true, Ordering::Release);
-        let channels = rt.poller.channels();
+        let channels = rt.registry.channels();
         let mut first_error = None;
         for c in &channels {
-            if let State::Failed(f) = &*c.state.borrow() {
+            if let State::Failed(f) = &*c.actor.state.borrow() {
                 first_error.get_or_insert_with(|| c.invalidated(f));
             }
         }
@@ -208,7 +217,7 @@ impl ChannelRuntime {
         // Wait for each actor to have stopped (drained, or given up), not merely to have
         // started draining, and report the first failure met while draining.
         for c in channels {
-            let mut stopped = c.stopped.subscribe();
+            let mut stopped = c.actor.stopped.subscribe();
             let outcome = stopped
                 .wait_for(Option::is_some)
                 .await

@@ -93,41 +93,68 @@ impl Metrics {
     }
 }
 
-/// Shared by the handle, the actor and the poller.
+/// Shared by the handle, the actor and the poller; each group of fields has one writer.
 #[derive(Debug)]
 pub(crate) struct ChannelShared {
     pub(crate) id: u64,
     pub(crate) path: Arc<ChannelPath>,
+    /// What the server reported (written by the poller, and by the actor's reopens).
+    pub(crate) polled: Polled,
+    /// The actor's lifecycle and counters (written by the actor).
+    pub(crate) actor: ActorState,
+    /// Signals to the actor (written by the handle and the runtime).
+    pub(crate) controls: Controls,
+    /// Row buffers recycled between the caller's task (serialization) and the actor.
+    pub(crate) buffers: Arc<BufferPool>,
+    pub(crate) metrics: Metrics,
+}
+
+/// What the server reported about a channel.
+#[derive(Debug)]
+pub(crate) struct Polled {
     pub(crate) committed: watch::Sender<Option<OffsetToken>>,
-    pub(crate) server: watch::Sender<ChannelStatusWire>,
-    pub(crate) state: watch::Sender<State>,
+    pub(crate) status: watch::Sender<ChannelStatusWire>,
+    /// A request to the actor to recover (the server reported an invalid status).
     pub(crate) recover: watch::Sender<Option<RecoverRequest>>,
     /// Made on the first subscription: its 64 slots would cost every idle channel about 9 KB.
     pub(crate) events: std::sync::OnceLock<broadcast::Sender<RowErrorEvent>>,
-    /// Bumped on every (re)open; stale poller requests carry an older value.
-    pub(crate) generation: AtomicU64,
     /// The server's cumulative error count last reported to the application.
     pub(crate) errors_seen: AtomicU64,
-    /// Sent batches not yet committed exist.
-    pub(crate) pending: AtomicBool,
     /// Since when status polls of this channel have failed or omitted it (`None` while they
     /// succeed).
     pub(crate) poll_trouble: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Polls have failed (or omitted the channel) for [`STALL_AFTER`]: commits cannot be seen.
     pub(crate) stalled: watch::Sender<bool>,
+}
+
+/// The actor's lifecycle and counters, as the handle and the poller see them.
+#[derive(Debug)]
+pub(crate) struct ActorState {
+    pub(crate) state: watch::Sender<State>,
+    /// Bumped on every (re)open; stale poller requests carry an older value.
+    pub(crate) generation: AtomicU64,
+    /// Sent batches not yet committed exist.
+    pub(crate) pending: AtomicBool,
     /// An append was acknowledged since the last successful status poll of this channel
-    /// (so closing it does one final poll, to report row errors in its last batches).
+    /// (so closing it does one final poll, to report row errors in its last batches). Set
+    /// by the actor, taken by the poller.
     pub(crate) unpolled_sends: AtomicBool,
-    /// Tasks inside `wait_for_commit` / `close` waiting for a commit.
-    pub(crate) waiters: AtomicUsize,
     pub(crate) buffered_bytes: AtomicUsize,
-    /// Row buffers recycled between the caller's task (serialization) and the actor.
-    pub(crate) buffers: Arc<BufferPool>,
     pub(crate) buffered_rows: AtomicUsize,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) retained_batches: AtomicUsize,
     pub(crate) retained_bytes: AtomicUsize,
     pub(crate) recoveries: AtomicU64,
+    /// Set once, by the actor's cleanup, when its task has stopped: `Some(None)` after a clean
+    /// drain, `Some(Some(failure))` when it stopped failed or with rows undelivered.
+    pub(crate) stopped: watch::Sender<Option<Option<Failure>>>,
+}
+
+/// Signals from the handle and the runtime to the actor (and the poller).
+#[derive(Debug)]
+pub(crate) struct Controls {
+    /// Tasks inside `wait_for_commit` / `close` waiting for a commit.
+    pub(crate) waiters: AtomicUsize,
     /// Cancelled to make the actor drain and exit (client close, close timeout).
     pub(crate) shutdown: CancellationToken,
     /// Cancelled to make the actor exit at once, dropping what it buffered (close timeout).
@@ -135,10 +162,6 @@ pub(crate) struct ChannelShared {
     /// Cancelled when the handle is dropped (lets the actor see it while it is busy
     /// recovering, when it does not read its command queue).
     pub(crate) handle_dropped: CancellationToken,
-    /// Set once, by the actor's cleanup, when its task has stopped: `Some(None)` after a clean
-    /// drain, `Some(Some(failure))` when it stopped failed or with rows undelivered.
-    pub(crate) stopped: watch::Sender<Option<Option<Failure>>>,
-    pub(crate) metrics: Metrics,
 }
 
 impl ChannelShared {
@@ -157,29 +180,35 @@ impl ChannelShared {
         Self {
             id,
             path: Arc::new(path),
-            committed: watch::Sender::new(committed),
-            server: watch::Sender::new(opened.clone()),
-            state: watch::Sender::new(State::Open),
-            recover: watch::Sender::new(None),
-            events: std::sync::OnceLock::new(),
-            generation: AtomicU64::new(1),
-            errors_seen: AtomicU64::new(opened.rows_error_count.unwrap_or(0)),
-            pending: AtomicBool::new(false),
-            unpolled_sends: AtomicBool::new(false),
-            poll_trouble: std::sync::Mutex::new(None),
-            stalled: watch::Sender::new(false),
-            waiters: AtomicUsize::new(0),
-            buffered_bytes: AtomicUsize::new(0),
+            polled: Polled {
+                committed: watch::Sender::new(committed),
+                status: watch::Sender::new(opened.clone()),
+                recover: watch::Sender::new(None),
+                events: std::sync::OnceLock::new(),
+                errors_seen: AtomicU64::new(opened.rows_error_count.unwrap_or(0)),
+                poll_trouble: std::sync::Mutex::new(None),
+                stalled: watch::Sender::new(false),
+            },
+            actor: ActorState {
+                state: watch::Sender::new(State::Open),
+                generation: AtomicU64::new(1),
+                pending: AtomicBool::new(false),
+                unpolled_sends: AtomicBool::new(false),
+                buffered_bytes: AtomicUsize::new(0),
+                buffered_rows: AtomicUsize::new(0),
+                in_flight: AtomicUsize::new(0),
+                retained_batches: AtomicUsize::new(0),
+                retained_bytes: AtomicUsize::new(0),
+                recoveries: AtomicU64::new(0),
+                stopped: watch::Sender::new(None),
+            },
+            controls: Controls {
+                waiters: AtomicUsize::new(0),
+                shutdown,
+                abort: CancellationToken::new(),
+                handle_dropped: CancellationToken::new(),
+            },
             buffers,
-            buffered_rows: AtomicUsize::new(0),
-            in_flight: AtomicUsize::new(0),
-            retained_batches: AtomicUsize::new(0),
-            retained_bytes: AtomicUsize::new(0),
-            recoveries: AtomicU64::new(0),
-            shutdown,
-            abort: CancellationToken::new(),
-            handle_dropped: CancellationToken::new(),
-            stopped: watch::Sender::new(None),
             metrics,
         }
     }
@@ -191,7 +220,8 @@ impl ChannelShared {
 
     /// Whether the poller should poll this channel at the fast cadence.
     pub(crate) fn wants_fast_poll(&self) -> bool {
-        self.pending.load(Ordering::Relaxed) || self.waiters.load(Ordering::Relaxed) > 0
+        self.actor.pending.load(Ordering::Relaxed)
+            || self.controls.waiters.load(Ordering::Relaxed) > 0
     }
 
     /// The error every caller gets once the channel has failed.
@@ -206,8 +236,8 @@ impl ChannelShared {
 
     /// A status poll reported this channel.
     pub(crate) fn poll_succeeded(&self) {
-        *lock(&self.poll_trouble) = None;
-        if self.stalled.send_replace(false) {
+        *lock(&self.polled.poll_trouble) = None;
+        if self.polled.stalled.send_replace(false) {
             tracing::info!(channel = %self.path.channel, "commit polling recovered");
         }
     }
@@ -216,13 +246,13 @@ impl ChannelShared {
     /// channel stalled (trouble for [`STALL_AFTER`]).
     pub(crate) fn poll_failed(&self, now: tokio::time::Instant, unpolled: bool, why: &str) -> bool {
         if unpolled {
-            self.unpolled_sends.store(true, Ordering::Release);
+            self.actor.unpolled_sends.store(true, Ordering::Release);
         }
-        let since = *lock(&self.poll_trouble).get_or_insert(now);
-        if now.duration_since(since) < STALL_AFTER || *self.stalled.borrow() {
+        let since = *lock(&self.polled.poll_trouble).get_or_insert(now);
+        if now.duration_since(since) < STALL_AFTER || *self.polled.stalled.borrow() {
             return false;
         }
-        self.stalled.send_replace(true);
+        self.polled.stalled.send_replace(true);
         self.metrics.stalls.increment(1);
         tracing::warn!(
             channel = %self.path.channel,
@@ -236,7 +266,7 @@ impl ChannelShared {
 
     /// `Ok` while the channel is open; the error to return otherwise.
     pub(crate) fn check_open(&self) -> crate::Result<()> {
-        match &*self.state.borrow() {
+        match &*self.actor.state.borrow() {
             State::Open => Ok(()),
             State::Failed(f) => Err(self.invalidated(f)),
             State::Closed => Err(Error::shutdown(format!("channel {}", self.name()))),
@@ -250,7 +280,7 @@ impl ChannelShared {
             .last_committed_offset_token
             .clone()
             .map(OffsetToken::from);
-        self.committed.send_if_modified(|c| {
+        self.polled.committed.send_if_modified(|c| {
             if *c == committed {
                 false
             } else {
@@ -259,7 +289,7 @@ impl ChannelShared {
             }
         });
         let total = status.rows_error_count.unwrap_or(0);
-        let seen = self.errors_seen.swap(total, Ordering::Relaxed);
+        let seen = self.polled.errors_seen.swap(total, Ordering::Relaxed);
         if total > seen {
             let event = RowErrorEvent {
                 channel: self.path.channel.clone(),
@@ -282,18 +312,23 @@ impl ChannelShared {
                 message = ?event.last_error_message,
                 "server rejected rows"
             );
-            if self.events.get().is_none_or(|tx| tx.send(event).is_err()) {
+            if self
+                .polled
+                .events
+                .get()
+                .is_none_or(|tx| tx.send(event).is_err())
+            {
                 tracing::debug!(channel = %self.path.channel, "no subscriber for row error events");
             }
         }
-        self.server.send_replace(status);
+        self.polled.status.send_replace(status);
     }
 
     /// Builds the public snapshot.
     pub(crate) fn snapshot(&self) -> ChannelStatus {
-        let server = self.server.borrow();
+        let server = self.polled.status.borrow();
         ChannelStatus {
-            committed_offset_token: self.committed.borrow().clone(),
+            committed_offset_token: self.polled.committed.borrow().clone(),
             status_code: server.channel_status_code.clone(),
             rows_inserted: server.rows_inserted.unwrap_or(0),
             rows_parsed: server.rows_parsed.unwrap_or(0),
@@ -304,13 +339,13 @@ impl ChannelShared {
                 .clone()
                 .map(OffsetToken::from),
             last_error_timestamp_ms: server.last_error_timestamp_ms,
-            buffered_bytes: self.buffered_bytes.load(Ordering::Relaxed),
-            buffered_rows: self.buffered_rows.load(Ordering::Relaxed),
-            in_flight_requests: self.in_flight.load(Ordering::Relaxed),
-            retained_batches: self.retained_batches.load(Ordering::Relaxed),
-            retained_bytes: self.retained_bytes.load(Ordering::Relaxed),
-            recoveries: self.recoveries.load(Ordering::Relaxed),
-            failed: matches!(*self.state.borrow(), State::Failed(_)),
+            buffered_bytes: self.actor.buffered_bytes.load(Ordering::Relaxed),
+            buffered_rows: self.actor.buffered_rows.load(Ordering::Relaxed),
+            in_flight_requests: self.actor.in_flight.load(Ordering::Relaxed),
+            retained_batches: self.actor.retained_batches.load(Ordering::Relaxed),
+            retained_bytes: self.actor.retained_bytes.load(Ordering::Relaxed),
+            recoveries: self.actor.recoveries.load(Ordering::Relaxed),
+            failed: matches!(*self.actor.state.borrow(), State::Failed(_)),
         }
     }
 }

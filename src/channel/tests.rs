@@ -472,7 +472,7 @@ async fn recovery_during_an_outage_fails_within_the_recovery_timeout() {
     let client = client(&fake, settings());
     let t0 = Instant::now();
     let ch = outage_during_recovery(&fake, &client).await;
-    let mut state = ch.shared.state.subscribe();
+    let mut state = ch.shared.actor.state.subscribe();
     tokio::time::timeout(
         Duration::from_secs(600),
         state.wait_for(|s| !matches!(s, super::shared::State::Open)),

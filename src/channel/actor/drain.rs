@@ -23,16 +23,19 @@ impl Actor {
     }
 
     pub(super) fn cleanup(&mut self) {
-        self.poller.unregister(self.shared.id);
+        self.poller.registry().remove(self.shared.id);
         self.batcher.clear();
         self.queue.clear();
         self.retained.clear();
         self.inflight = None;
         self.shared.buffers.clear();
         self.publish_gauges(true);
-        self.shared.pending.store(false, Ordering::Relaxed);
-        self.shared.state.send_replace(State::Closed);
-        self.shared.stopped.send_replace(Some(self.failure.clone()));
+        self.shared.actor.pending.store(false, Ordering::Relaxed);
+        self.shared.actor.state.send_replace(State::Closed);
+        self.shared
+            .actor
+            .stopped
+            .send_replace(Some(self.failure.clone()));
         // Replied last: when `close()` returns, the name is free for a new open.
         for reply in std::mem::take(&mut self.closes) {
             let _ = reply.send(match &self.failure {
@@ -105,7 +108,12 @@ impl Actor {
     /// events and in the status) rather than lost. Bounded by [`FINAL_POLL_TIMEOUT`], the
     /// drain deadline and an abort.
     pub(super) async fn final_poll(&mut self) {
-        if !self.shared.unpolled_sends.swap(false, Ordering::AcqRel) {
+        if !self
+            .shared
+            .actor
+            .unpolled_sends
+            .swap(false, Ordering::AcqRel)
+        {
             return;
         }
         let api = Arc::clone(&self.api);
@@ -117,7 +125,7 @@ impl Actor {
         let deadline = self.phase.deadline();
         let res = tokio::select! {
             biased;
-            () = self.shared.abort.cancelled() => return,
+            () = self.shared.controls.abort.cancelled() => return,
             () = sleep_until_opt(deadline), if deadline.is_some() => return,
             r = tokio::time::timeout(FINAL_POLL_TIMEOUT, poll) => r,
         };
@@ -139,7 +147,7 @@ impl Actor {
     /// The client is closing: refuse new appends, deliver what was admitted.
     pub(super) fn on_shutdown(&mut self) {
         if self.failure.is_none() {
-            self.shared.state.send_replace(State::Closed);
+            self.shared.actor.state.send_replace(State::Closed);
         }
         self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT));
     }

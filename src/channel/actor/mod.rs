@@ -211,10 +211,10 @@ impl Actor {
         permits: CompressPermits,
     ) -> Result<Self> {
         let compress = CompressStage::new(permits);
-        let base = shared.committed.borrow().clone();
+        let base = shared.polled.committed.borrow().clone();
         Ok(Self {
-            committed_rx: shared.committed.subscribe(),
-            recover_rx: shared.recover.subscribe(),
+            committed_rx: shared.polled.committed.subscribe(),
+            recover_rx: shared.polled.recover.subscribe(),
             batcher: Batcher::new(settings.batch_cap()),
             api,
             shared,
@@ -267,8 +267,8 @@ impl Actor {
                 () = sleep_until_opt(lag), if lag.is_some() => Event::Lag,
                 _ = self.committed_rx.changed() => Event::Committed,
                 _ = self.recover_rx.changed() => Event::Recover,
-                () = self.shared.shutdown.cancelled(), if !self.phase.is_draining() => Event::Shutdown,
-                () = self.shared.abort.cancelled() => Event::DrainTimeout,
+                () = self.shared.controls.shutdown.cancelled(), if !self.phase.is_draining() => Event::Shutdown,
+                () = self.shared.controls.abort.cancelled() => Event::DrainTimeout,
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
                 () = sleep_until_opt(idle), if idle.is_some() => Event::Idle,
                 () = self.compress.next(), if self.compress.busy() => Event::Compressed,
@@ -287,7 +287,7 @@ impl Actor {
                 Event::Recover => {
                     let req = self.recover_rx.borrow_and_update().clone();
                     if let Some(req) = req {
-                        let current = self.shared.generation.load(Ordering::Acquire);
+                        let current = self.shared.actor.generation.load(Ordering::Acquire);
                         if req.generation == current && self.failure.is_none() {
                             self.recover(
                                 format!("the server reported status {}", req.status_code),
@@ -354,8 +354,8 @@ impl Actor {
         let s = &self.shared;
         let buffered = self.batcher.len() + self.queued_bytes();
         let rows = self.buffered_rows();
-        s.buffered_bytes.store(buffered, Ordering::Relaxed);
-        s.buffered_rows.store(rows, Ordering::Relaxed);
+        s.actor.buffered_bytes.store(buffered, Ordering::Relaxed);
+        s.actor.buffered_rows.store(rows, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
         s.metrics.buffer_bytes.set(buffered as f64);
         if !all {
@@ -363,11 +363,13 @@ impl Actor {
         }
         let retained: usize = self.retained.iter().map(|b| b.body.len()).sum::<usize>()
             + self.inflight.as_ref().map_or(0, |f| f.batch.body.len());
-        s.in_flight
+        s.actor
+            .in_flight
             .store(usize::from(self.inflight.is_some()), Ordering::Relaxed);
-        s.retained_batches
+        s.actor
+            .retained_batches
             .store(self.retained.len(), Ordering::Relaxed);
-        s.retained_bytes.store(retained, Ordering::Relaxed);
+        s.actor.retained_bytes.store(retained, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
         s.metrics.retained_bytes.set(retained as f64);
     }

@@ -103,13 +103,13 @@ impl Actor {
             let drain_deadline = self.phase.deadline();
             tokio::select! {
                 biased;
-                () = self.shared.abort.cancelled() => return Err(Interrupt::Stop),
+                () = self.shared.controls.abort.cancelled() => return Err(Interrupt::Stop),
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => {
                     return Err(Interrupt::Stop)
                 }
                 () = tokio::time::sleep_until(episode_deadline) => return Err(Interrupt::Timeout),
-                () = self.shared.shutdown.cancelled(), if !self.phase.is_draining() => self.on_shutdown(),
-                () = self.shared.handle_dropped.cancelled(), if !self.phase.is_draining() => {
+                () = self.shared.controls.shutdown.cancelled(), if !self.phase.is_draining() => self.on_shutdown(),
+                () = self.shared.controls.handle_dropped.cancelled(), if !self.phase.is_draining() => {
                     self.start_drain(Some(DROP_FLUSH_TIMEOUT));
                 }
                 r = &mut fut => return Ok(r),
@@ -123,7 +123,7 @@ impl Actor {
     /// REST layer retries each one). Abort, client shutdown and the handle being dropped are
     /// honoured meanwhile.
     pub(super) async fn recover(&mut self, reason: String, lost_response: bool) {
-        if self.shared.handle_dropped.is_cancelled() {
+        if self.shared.controls.handle_dropped.is_cancelled() {
             // The application let go of this channel: reopening it now would take it away from
             // whoever owns it since (a new handle, another process) and replay rows that owner
             // resumed after the committed token: duplicates. Give up instead.
@@ -226,8 +226,8 @@ impl Actor {
                 self.guarded(episode_deadline, tokio::time::sleep(backoff))
                     .await?;
             }
-            self.shared.generation.fetch_add(1, Ordering::AcqRel);
-            self.shared.recoveries.fetch_add(1, Ordering::Relaxed);
+            self.shared.actor.generation.fetch_add(1, Ordering::AcqRel);
+            self.shared.actor.recoveries.fetch_add(1, Ordering::Relaxed);
             self.shared.metrics.recoveries.increment(1);
             tracing::warn!(
                 channel = %self.shared.name(),
@@ -296,7 +296,10 @@ impl Actor {
                 match self.guarded(episode_deadline, append).await? {
                     Ok(next) => {
                         self.continuation = next;
-                        self.shared.unpolled_sends.store(true, Ordering::Release);
+                        self.shared
+                            .actor
+                            .unpolled_sends
+                            .store(true, Ordering::Release);
                         self.acked_seq = self.acked_seq.max(self.retained[i].seq);
                     }
                     Err(e) if is_recoverable(&e) => {
@@ -325,7 +328,7 @@ impl Actor {
             fail_on_uncommitted_rows: Some(false),
         };
         let resp = self.api.open_channel(&self.shared.path, &request).await?;
-        self.shared.generation.fetch_add(1, Ordering::AcqRel);
+        self.shared.actor.generation.fetch_add(1, Ordering::AcqRel);
         self.continuation = resp.next_continuation_token;
         let discarded = Failure {
             reason: "the channel was reopened; rows not yet sent were discarded".into(),
@@ -342,7 +345,7 @@ impl Actor {
         self.failure = None;
         self.recovery_times.clear();
         self.last_end = None;
-        self.shared.state.send_replace(State::Open);
+        self.shared.actor.state.send_replace(State::Open);
         Ok(committed)
     }
 }

@@ -229,8 +229,11 @@ impl Actor {
             // append larger than the budget could never finish.
             batch.budget.shrink_to(0);
         }
-        self.shared.unpolled_sends.store(true, Ordering::Release);
-        let was_pending = self.shared.pending.load(Ordering::Relaxed);
+        self.shared
+            .actor
+            .unpolled_sends
+            .store(true, Ordering::Release);
+        let was_pending = self.shared.actor.pending.load(Ordering::Relaxed);
         self.acked_seq = self.acked_seq.max(batch.seq);
         self.retained.push_back(batch);
         self.release();
@@ -285,6 +288,7 @@ impl Actor {
             self.retained.pop_front();
         }
         self.shared
+            .actor
             .pending
             .store(!self.retained.is_empty(), Ordering::Relaxed);
     }
@@ -296,7 +300,7 @@ impl Actor {
         self.retained.clear();
         self.inflight = None;
         self.acked_seq = self.next_seq - 1;
-        self.shared.pending.store(false, Ordering::Relaxed);
+        self.shared.actor.pending.store(false, Ordering::Relaxed);
     }
 
     pub(super) fn fail(&mut self, reason: String, source: Error) {
@@ -317,6 +321,6 @@ impl Actor {
             let _ = reply.send(Err(self.shared.invalidated(&failure)));
         }
         self.clear_buffers();
-        self.shared.state.send_replace(State::Failed(failure));
+        self.shared.actor.state.send_replace(State::Failed(failure));
     }
 }
