@@ -165,7 +165,7 @@ pub enum Error {
     #[cfg(feature = "sql")]
     #[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
     #[error(transparent)]
-    Sql(Box<crate::sql::SqlError>),
+    Sql(Box<SqlError>),
 
     /// The client or channel has been closed.
     #[error("{what} is closed")]
@@ -429,3 +429,56 @@ mod tests {
         assert!(!transport(TransportErrorKind::Tls).is_retryable());
     }
 }
+
+// The SQL API's error detail lives here, beside `Error`, so that `error` depends on no
+// other module (`sql` re-exports it).
+/// Why a statement failed.
+#[cfg(feature = "sql")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SqlErrorKind {
+    /// Snowflake rejected or failed the statement (HTTP 422): a compilation error, a
+    /// missing object or privilege, a runtime error.
+    Failed,
+    /// The statement ran longer than its timeout and was cancelled (HTTP 408).
+    Timeout,
+    /// The answer was not a SQL API result.
+    Protocol,
+}
+
+/// A failed statement: [`Error::Sql`].
+#[cfg(feature = "sql")]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqlError {
+    /// What went wrong.
+    pub kind: SqlErrorKind,
+    /// Snowflake's error code, e.g. `002003` (object does not exist).
+    pub code: Option<String>,
+    /// The SQLSTATE, e.g. `42S02`.
+    pub sql_state: Option<String>,
+    /// Snowflake's message.
+    pub message: String,
+    /// The statement handle, when Snowflake assigned one.
+    pub statement_handle: Option<String>,
+}
+
+#[cfg(feature = "sql")]
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.kind {
+            SqlErrorKind::Failed => "SQL statement failed",
+            SqlErrorKind::Timeout => "SQL statement timed out",
+            SqlErrorKind::Protocol => "unexpected SQL API answer",
+        })?;
+        match (&self.code, &self.sql_state) {
+            (Some(code), Some(state)) => write!(f, " ({code}, SQLSTATE {state})")?,
+            (Some(code), None) => write!(f, " ({code})")?,
+            _ => {}
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[cfg(feature = "sql")]
+impl std::error::Error for SqlError {}

@@ -119,9 +119,11 @@ mod error;
 mod http;
 mod offset;
 mod rest;
+mod secret;
 #[cfg(feature = "sql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
 pub mod sql;
+mod sync;
 #[cfg(test)]
 mod test_support;
 pub(crate) mod transport;

@@ -42,6 +42,7 @@ use serde_json::json;
 use crate::auth::ControlAuth;
 use crate::config::ClientBuilder;
 use crate::error::Error;
+pub use crate::error::{SqlError, SqlErrorKind};
 use crate::http::{decode_error, encode, Call, HttpClient, Response};
 use crate::Result;
 
@@ -101,53 +102,6 @@ impl QueryResult {
             .position(|c| c.name.eq_ignore_ascii_case(name))
     }
 }
-
-/// Why a statement failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SqlErrorKind {
-    /// Snowflake rejected or failed the statement (HTTP 422): a compilation error, a
-    /// missing object or privilege, a runtime error.
-    Failed,
-    /// The statement ran longer than its timeout and was cancelled (HTTP 408).
-    Timeout,
-    /// The answer was not a SQL API result.
-    Protocol,
-}
-
-/// A failed statement: [`Error::Sql`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SqlError {
-    /// What went wrong.
-    pub kind: SqlErrorKind,
-    /// Snowflake's error code, e.g. `002003` (object does not exist).
-    pub code: Option<String>,
-    /// The SQLSTATE, e.g. `42S02`.
-    pub sql_state: Option<String>,
-    /// Snowflake's message.
-    pub message: String,
-    /// The statement handle, when Snowflake assigned one.
-    pub statement_handle: Option<String>,
-}
-
-impl std::fmt::Display for SqlError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self.kind {
-            SqlErrorKind::Failed => "SQL statement failed",
-            SqlErrorKind::Timeout => "SQL statement timed out",
-            SqlErrorKind::Protocol => "unexpected SQL API answer",
-        })?;
-        match (&self.code, &self.sql_state) {
-            (Some(code), Some(state)) => write!(f, " ({code}, SQLSTATE {state})")?,
-            (Some(code), None) => write!(f, " ({code})")?,
-            _ => {}
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for SqlError {}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

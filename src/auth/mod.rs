@@ -11,7 +11,8 @@
 //!                                                └──────────────────────────┘
 //! ```
 //!
-//! Secrets live in [`Secret`], whose `Debug` and `Display` print `***`.
+//! Secrets live in [`Secret`], whose `Debug` and `Display` print `***`. The seam the HTTP layer
+//! calls on every attempt ([`Authenticator`]) belongs to `http`; this module implements it.
 
 pub(crate) mod jwt;
 pub(crate) mod key;
@@ -31,26 +32,8 @@ pub(crate) use jwt::JwtSigner;
 pub(crate) use key::KeyPair;
 pub(crate) use token::TokenManager;
 
-/// A secret string (private key PEM, passphrase, token). `Debug` and `Display` print `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(Arc<str>);
-
-impl Secret {
-    pub(crate) fn new(value: impl Into<String>) -> Self {
-        Self(Arc::from(value.into()))
-    }
-
-    /// The secret value. Never log or format it.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub(crate) use crate::http::{AuthHeader, Authenticator};
+pub(crate) use crate::secret::Secret;
 
 /// How the client authenticates to the control plane (profile key `authorization_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,33 +82,6 @@ impl FromStr for AuthorizationType {
             )),
         }
     }
-}
-
-/// The `Authorization` header of one attempt: the bearer token and its
-/// `X-Snowflake-Authorization-Token-Type`.
-#[derive(Debug, Clone)]
-pub(crate) struct AuthHeader {
-    pub(crate) token: Secret,
-    /// `Bearer` (or `Basic` for the OAuth token endpoint).
-    pub(crate) scheme: &'static str,
-    /// `X-Snowflake-Authorization-Token-Type`, when sent.
-    pub(crate) token_type: Option<&'static str>,
-    /// Identifies the cached token this header came from (for single-flight refresh).
-    pub(crate) generation: u64,
-}
-
-/// Supplies the auth header of every attempt and reacts to HTTP 401.
-#[async_trait]
-pub(crate) trait Authenticator: Send + Sync + fmt::Debug {
-    /// The header for the next attempt (re-read on every attempt).
-    async fn authorization(&self) -> Result<AuthHeader>;
-
-    /// Called after a 401 to the request that carried `rejected`. Returns `Ok(true)` when a
-    /// new credential is available and the request should be retried.
-    async fn unauthorized(&self, rejected: &AuthHeader) -> Result<bool>;
-
-    /// What to tell the user when the server keeps answering 401.
-    fn rejection_hint(&self) -> String;
 }
 
 /// Control-plane credentials: used for hostname discovery and the token exchange.

@@ -14,8 +14,8 @@ use super::batch::Chunk;
 use super::budget;
 use super::encode::{self, Encoded};
 use super::handle::Channel;
-use super::shared::lock;
 use super::tokens::{PieceTokens, Tokens};
+use crate::sync::lock;
 use crate::{Error, OffsetToken, Result};
 
 /// An appending task yields to the scheduler after serializing this many bytes.

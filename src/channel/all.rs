@@ -9,10 +9,11 @@ use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
 use super::actor::Cmd;
-use super::shared::{lock, ChannelShared, State};
+use super::shared::{ChannelShared, State};
 use super::status::ChannelStatus;
 use super::{validate_channel_name, ChannelRuntime};
 use crate::api::ChannelStatusWire;
+use crate::sync::lock;
 use crate::transport::{ChannelPath, PipePath};
 use crate::{Error, OffsetToken, Result};
 

@@ -23,8 +23,8 @@ use tokio::task::JoinHandle;
 
 use super::batch::SealedBatch;
 use super::pool::{trimmed, BufferPool};
-use super::shared::lock;
 use super::ChannelSettings;
+use crate::sync::lock;
 use crate::transport::Compression;
 
 /// Batches smaller than this are compressed inline on the actor's task (a hand-off to the

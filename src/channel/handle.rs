@@ -11,11 +11,12 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::actor::Cmd;
 use super::runtime::RuntimeInner;
-use super::shared::{self, lock, ChannelShared, State};
+use super::shared::{self, ChannelShared, State};
 use super::tokens::Tokens;
 #[cfg(doc)]
 use super::OpenChannelOptions;
 use super::{budget, ChannelStatus, CloseOptions, RowErrorEvent};
+use crate::sync::lock;
 use crate::{Error, OffsetToken, Result};
 
 /// Counts a task waiting for a commit, so the poller polls at the fast cadence.

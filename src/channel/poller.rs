@@ -17,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::registry::Registry;
-use super::shared::{lock, ChannelShared, RecoverRequest};
+use super::shared::{ChannelShared, RecoverRequest};
 use super::ChannelSettings;
+use crate::sync::lock;
 use crate::transport::{IngestApi, PipePath};
 
 /// Longest wait for one bulk-channel-status call (the REST layer's retries included): a slow

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::shared::lock;
+use crate::sync::lock;
 
 /// The idle capacity all pools of one client may hold together.
 #[derive(Debug)]

@@ -5,7 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use super::shared::{lock, ChannelShared};
+use super::shared::ChannelShared;
+use crate::sync::lock;
 use crate::transport::ChannelPath;
 
 /// The open channels of one client.

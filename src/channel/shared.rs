@@ -13,14 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::pool::BufferPool;
 use super::status::{ChannelStatus, RowErrorEvent};
 use crate::api::ChannelStatusWire;
+use crate::sync::lock;
 use crate::transport::ChannelPath;
 use crate::{Error, OffsetToken};
-
-/// Locks `m`, also after a thread panicked while holding it: every value guarded in this
-/// module is left consistent between statements, so a poisoned lock is still usable.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// After status polls have failed (or omitted a channel) for this long, the channel is
 /// "stalled": `wait_for_commit` fails at once, and a channel missing from the answers is

@@ -2,6 +2,7 @@
 //! request building (headers, `requestId`/`retryCount`), the retry loop and error
 //! classification (protocol.md §2.6, §5.3).
 
+mod authenticator;
 pub(crate) mod retry;
 
 use std::time::{Duration, SystemTime};
@@ -12,10 +13,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use tokio::time::Instant;
 
 use crate::api::ErrorBody;
-use crate::auth::Authenticator;
+
 use crate::error::{Error, ServerError, TransportError, TransportErrorKind};
 use crate::Result;
 
+pub(crate) use authenticator::{AuthHeader, Authenticator};
 pub(crate) use retry::{Backoff, RetryConfig};
 
 /// Everything outside the RFC 3986 unreserved set `A-Za-z0-9-._~` is percent-encoded.
@@ -377,7 +379,7 @@ impl HttpClient {
     async fn attempt(
         &self,
         call: &Call,
-        auth: &crate::auth::AuthHeader,
+        auth: &AuthHeader,
         request_id: &str,
         retry_count: u32,
     ) -> Attempt {
