@@ -132,7 +132,7 @@ pub use auth::AuthorizationType;
 pub use channel::OpenChannelOptions;
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent};
 pub use client::{ClientBuilder, StreamingIngestClient};
-pub use config::{MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
+pub use config::{ConfigKey, MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
 pub use elastic::{ElasticChannel, ElasticEvent};
 pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
 pub use http::retry::{Jitter, RetryConfig};

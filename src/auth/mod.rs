@@ -14,6 +14,7 @@
 //! Secrets live in [`Secret`], whose `Debug` and `Display` print `***`. The seam the HTTP layer
 //! calls on every attempt ([`Authenticator`]) belongs to `http`; this module implements it.
 
+pub(crate) mod credentials;
 pub(crate) mod jwt;
 pub(crate) mod key;
 pub(crate) mod oauth;

@@ -15,6 +15,8 @@ pub const MIN_REQUEST_BYTES: usize = 1024;
 /// Largest accepted `max_request_bytes`: 4 MB on the wire, Snowflake's hard per-request cap
 /// ("not raised on request"; one byte more answers 413; docs/protocol.md "Limits").
 pub const MAX_REQUEST_BYTES: usize = 4_000_000;
+/// Accepted `zstd_level`s (zstd's negative "fast" levels down to -7, up to 22).
+pub(crate) const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = -7..=22;
 /// Accepted `recovery_timeout`s.
 pub(crate) const RECOVERY_TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =
     Duration::from_secs(1)..=Duration::from_secs(3600);
@@ -92,6 +94,18 @@ impl ChannelSettings {
                 ),
             ));
         }
+        if !ZSTD_LEVELS.contains(&self.zstd_level) {
+            return Err(Error::config(
+                "zstd_level",
+                format!(
+                    "{} is outside zstd's levels {}..={} (1 is the default and fastest \
+                     non-negative level)",
+                    self.zstd_level,
+                    ZSTD_LEVELS.start(),
+                    ZSTD_LEVELS.end()
+                ),
+            ));
+        }
         duration_within(
             "recovery_timeout",
             self.recovery_timeout,
@@ -122,6 +136,9 @@ impl ChannelSettings {
         self.commit_poll_interval = clamp(self.commit_poll_interval, &COMMIT_POLL_RANGE);
         self.idle_poll_interval = self.idle_poll_interval.max(self.commit_poll_interval);
         self.recovery_timeout = clamp(self.recovery_timeout, &RECOVERY_TIMEOUT_RANGE);
+        self.zstd_level = self
+            .zstd_level
+            .clamp(*ZSTD_LEVELS.start(), *ZSTD_LEVELS.end());
         self
     }
 

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
+use super::account::parse_account_url;
 use super::*;
+use crate::auth::ControlAuth;
 use crate::test_support::TEST_KEY;
 
 fn valid() -> ClientBuilder {
@@ -37,13 +39,13 @@ fn env_variables_fill_the_builder_and_setters_override_them() {
     .collect();
     let b = ClientBuilder::new().with_env(|k| env.get(k).cloned());
     assert_eq!(b.account.as_deref(), Some("acct_from_env"));
-    assert_eq!(b.user.as_deref(), Some("user_env"));
+    assert_eq!(b.credentials.user.as_deref(), Some("user_env"));
     assert_eq!(b.url.as_deref(), Some("http://127.0.0.1:9"));
     assert_eq!(b.role.as_deref(), Some("ENV_ROLE"));
     assert_eq!(b.application.as_deref(), Some("app1"));
-    assert!(b.private_key.is_some());
+    assert!(b.credentials.private_key.is_some());
     assert!(
-        b.private_key_passphrase.is_none(),
+        b.credentials.private_key_passphrase.is_none(),
         "empty variables are skipped"
     );
     let b = b.role("OVERRIDE");
@@ -146,8 +148,8 @@ fn with_config_covers_this_crates_keys() {
         .unwrap()
         .with_config("max_client_lag", "2s")
         .unwrap();
-    assert_eq!(b.request_timeout, Duration::from_secs(5));
-    assert_eq!(b.connect_timeout, Duration::from_millis(250));
+    assert_eq!(b.http.request_timeout, Duration::from_secs(5));
+    assert_eq!(b.http.connect_timeout, Duration::from_millis(250));
     assert_eq!(b.channel.max_request_bytes, 1_000_000);
     assert_eq!(b.channel.memory_budget_bytes, 64_000_000);
     assert_eq!(b.channel.compression, Compression::Gzip);
@@ -350,4 +352,47 @@ fn debug_output_hides_proxy_credentials() {
     assert!(!dbg.contains("s3cret"), "{dbg}");
     let dbg = format!("{:?}", valid().proxy("http://alice:s3cret@127.0.0.1:3128"));
     assert!(!dbg.contains("s3cret"), "{dbg}");
+}
+
+#[test]
+fn every_config_key_round_trips_and_is_accepted_by_with_config() {
+    let mut seen = std::collections::HashSet::new();
+    for key in ConfigKey::ALL {
+        assert!(seen.insert(key.as_str()), "{key} listed twice");
+        assert_eq!(key.as_str().parse::<ConfigKey>().unwrap(), *key);
+        assert_eq!(
+            format!(" {} ", key.as_str().to_uppercase())
+                .parse::<ConfigKey>()
+                .unwrap(),
+            *key
+        );
+        // A value of the wrong shape is refused naming the key, not ignored as unknown.
+        if let Err(e) = ClientBuilder::new().with_config(key.as_str(), "{not a value}") {
+            assert!(e.to_string().contains(key.as_str()), "{e}");
+        }
+    }
+    assert!("no_such_key".parse::<ConfigKey>().is_err());
+    // Every environment variable from_env reads belongs to exactly one key.
+    let vars: Vec<_> = ConfigKey::ALL.iter().filter_map(|k| k.env_var()).collect();
+    assert_eq!(vars.len(), 8, "{vars:?}");
+}
+
+#[test]
+fn recovery_timeout_and_zstd_level_have_keys() {
+    let b = ClientBuilder::new()
+        .with_config("recovery_timeout", "45s")
+        .unwrap()
+        .with_config("ZSTD_LEVEL", "3")
+        .unwrap();
+    assert_eq!(b.channel.recovery_timeout, Duration::from_secs(45));
+    assert_eq!(b.channel.zstd_level, 3);
+    let err = ClientBuilder::new()
+        .with_config("zstd_level", "fast")
+        .unwrap_err();
+    assert!(err.to_string().contains("zstd_level"), "{err}");
+    let b = ClientBuilder::new()
+        .with_config("zstd_level", "40")
+        .unwrap();
+    let err = b.channel.validate().unwrap_err();
+    assert!(err.to_string().contains("zstd_level"), "{err}");
 }

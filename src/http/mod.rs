@@ -3,6 +3,7 @@
 //! classification (protocol.md §2.6, §5.3).
 
 mod authenticator;
+pub(crate) mod options;
 pub(crate) mod retry;
 
 use std::time::{Duration, SystemTime};
