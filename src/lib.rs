@@ -126,6 +126,9 @@ pub mod sql;
 mod sync;
 #[cfg(test)]
 mod test_support;
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util;
 pub(crate) mod transport;
 
 pub use auth::AuthorizationType;

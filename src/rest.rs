@@ -1,5 +1,5 @@
 //! [`RestApi`]: the [`IngestApi`] over HTTP, plus hostname discovery and the token exchange
-//! (protocol.md §3, §4).
+//! (docs/wire-protocol.md §3, §4).
 //!
 //! ```text
 //!  build()                         account host                      ingest host
@@ -495,7 +495,7 @@ impl IngestApi for RestApi {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 mod protocol_tests;

@@ -12,7 +12,7 @@ use wiremock::{Mock, ResponseTemplate};
 #[tokio::test]
 async fn build_signs_a_keypair_jwt_snowflake_can_verify() {
     // Arrange
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
 
     // Act
     sf.client().await;
@@ -47,7 +47,7 @@ async fn build_signs_a_keypair_jwt_snowflake_can_verify() {
 
 #[tokio::test]
 async fn locator_accounts_lose_their_region_suffix_and_roles_become_scp() {
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     sf.builder()
         .account("xy12345.us-east-2.aws")
         .user("mixedCase")
@@ -63,7 +63,7 @@ async fn locator_accounts_lose_their_region_suffix_and_roles_become_scp() {
 
 #[tokio::test]
 async fn an_encrypted_key_file_with_its_passphrase() {
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     StreamingIngestClient::builder()
         .account("myorg-myacct")
         .user("tester")
@@ -142,7 +142,7 @@ async fn key_problems_are_reported_with_the_setting_and_the_fix() {
 #[tokio::test]
 async fn a_rejected_key_is_an_auth_error_that_names_the_fingerprint() {
     // Arrange: the account rejects the token exchange.
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     Mock::given(path("/oauth/token"))
         .respond_with(ResponseTemplate::new(401).set_body_json(
             serde_json::json!({"code": "390144", "message": "JWT token is invalid."}),
@@ -166,7 +166,7 @@ async fn a_rejected_key_is_an_auth_error_that_names_the_fingerprint() {
 
 #[tokio::test]
 async fn a_programmatic_access_token_needs_no_user_or_key() {
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     StreamingIngestClient::builder()
         .account("myorg-myacct")
         .url(sf.url())
@@ -194,7 +194,7 @@ async fn a_programmatic_access_token_needs_no_user_or_key() {
 
 #[tokio::test]
 async fn client_debug_output_contains_no_secrets() {
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     let builder = sf.builder().private_key_passphrase("hunter2");
     let builder_dbg = format!("{builder:?}");
     let client = builder.build().await.unwrap();

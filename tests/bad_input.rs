@@ -444,7 +444,7 @@ async fn rows_violating_the_table_schema_are_reported_with_their_offsets() {
 
 #[tokio::test]
 async fn garbage_instead_of_json_is_a_decode_error_naming_the_operation() {
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     Mock::given(method("PUT"))
         .and(path_regex(r"/channels/[^/]+$"))
         .respond_with(
@@ -469,7 +469,7 @@ async fn garbage_instead_of_json_is_a_decode_error_naming_the_operation() {
 
 #[tokio::test]
 async fn an_error_status_with_a_non_json_body_shows_the_body() {
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     Mock::given(method("PUT"))
         .and(path_regex(r"/channels/[^/]+$"))
         .respond_with(ResponseTemplate::new(400).set_body_string("upstream said no"))
@@ -522,7 +522,7 @@ async fn garbage_append_responses_end_in_recovery_not_loss() {
 
 #[tokio::test]
 async fn a_hanging_server_times_out_with_a_clear_error() {
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     Mock::given(method("PUT"))
         .and(path_regex(r"/channels/[^/]+$"))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))

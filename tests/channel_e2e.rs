@@ -141,8 +141,8 @@ impl Respond for Status {
     }
 }
 
-async fn setup() -> (MockSnowflake, Server, StreamingIngestClient) {
-    let mock = MockSnowflake::start().await;
+async fn setup() -> (MockAccount, Server, StreamingIngestClient) {
+    let mock = MockAccount::start().await;
     let server = Server::default();
     Mock::given(method("PUT"))
         .and(path_regex(

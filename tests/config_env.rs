@@ -9,7 +9,7 @@ use snowpipe_streaming::ClientBuilder;
 #[tokio::test]
 async fn from_env_reads_the_snowflake_variables() {
     // Arrange
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     let vars = [
         ("SNOWFLAKE_ACCOUNT", "myorg-myacct".to_owned()),
         ("SNOWFLAKE_USER", "env_user".to_owned()),

@@ -10,7 +10,7 @@ use snowpipe_streaming::{ClientBuilder, Error};
 #[tokio::test]
 async fn a_profile_file_with_the_official_keys_builds_a_client() {
     // Arrange: a profile as the official SDK reads it, plus unknown keys (warnings only).
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     let profile = serde_json::json!({
         "account": "myorg-myacct",
         "user": "tester",
@@ -38,7 +38,7 @@ async fn a_profile_file_with_the_official_keys_builds_a_client() {
 
 #[tokio::test]
 async fn setters_override_profile_values() {
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     let profile = serde_json::json!({
         "account": "myorg-myacct", "user": "someone_else", "url": "http://127.0.0.1:9",
         "private_key": TEST_KEY, "role": "OLD"

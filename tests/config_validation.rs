@@ -72,7 +72,7 @@ async fn an_unreachable_account_is_a_transport_error_after_retries() {
 async fn the_emulator_root_ca_setting_accepts_a_pem_bundle() {
     // A real CA certificate (Mozilla bundle style) parses; the TLS handshake itself is
     // exercised by the emulator tests.
-    let sf = MockSnowflake::start().await;
+    let sf = MockAccount::start().await;
     let ca = include_str!("fixtures/test_ca.pem");
     sf.builder().root_ca_pem(ca).build().await.unwrap();
 }

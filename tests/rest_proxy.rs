@@ -15,7 +15,7 @@ fn closed_port_url() -> String {
 #[tokio::test]
 async fn requests_go_through_the_configured_proxy() {
     // Arrange: the account URL has no server behind it; the "proxy" (a wiremock server) answers.
-    let proxy = MockSnowflake::start().await;
+    let proxy = MockAccount::start().await;
     let account = closed_port_url();
 
     // Act
@@ -38,7 +38,7 @@ async fn requests_go_through_the_configured_proxy() {
 
 #[tokio::test]
 async fn no_proxy_hosts_bypass_the_proxy() {
-    let proxy = MockSnowflake::start().await;
+    let proxy = MockAccount::start().await;
     let err = proxy
         .builder()
         .url(closed_port_url())

@@ -744,7 +744,7 @@ fn url_form(b: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `:pipe-info` response the official SDK requires (official-sdk-capture §2.4). The stage
+/// The `:pipe-info` response the official SDK requires (docs/wire-protocol.md §4.2). The stage
 /// is fake: the emulator does not implement file mode.
 fn pipe_info() -> Value {
     let expiry = now_ms() + Duration::from_secs(2 * 3600).as_millis() as i64;

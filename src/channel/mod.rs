@@ -205,6 +205,7 @@ mod actor;
 mod admission;
 mod all;
 mod batch;
+#[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench;
 mod budget;

@@ -1,6 +1,6 @@
 //! The HTTP layer: one reqwest client per [`StreamingIngestClient`](crate::StreamingIngestClient),
 //! request building (headers, `requestId`/`retryCount`), the retry loop and error
-//! classification (protocol.md §2.6, §5.3).
+//! classification (docs/wire-protocol.md §2.6, §5.3).
 
 mod authenticator;
 pub(crate) mod options;
@@ -623,6 +623,8 @@ pub(crate) fn decode_error(
     }))
 }
 
+#[cfg(test)]
+mod retry_loop_tests;
 #[cfg(test)]
 mod tests {
     use super::*;

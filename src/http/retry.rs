@@ -116,7 +116,8 @@ impl RetryConfig {
     }
 
     /// Seeds the jitter's random number generator (reproducible delays, for tests).
-    pub fn rng_seed(mut self, seed: u64) -> Self {
+    #[cfg(test)]
+    pub(crate) fn rng_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
     }

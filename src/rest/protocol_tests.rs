@@ -268,10 +268,7 @@ async fn a_transient_403_or_401_on_the_control_plane_is_retried_with_backoff() {
             )
             .mount(&server)
             .await;
-        let account = MockAccount {
-            server,
-            exchanges: Default::default(),
-        };
+        let account = MockAccount::from_server(server);
         let resolved = account.builder().resolve().unwrap();
         RestApi::connect(resolved.connect)
             .await

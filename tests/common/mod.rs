@@ -1,6 +1,7 @@
-//! Shared harness of the integration tests: a wiremock "Snowflake account" that answers
-//! hostname discovery and the scoped-token exchange, the committed test key, and helpers to
-//! mount channel endpoints.
+//! Shared harness of the integration tests. The wiremock "Snowflake account" (hostname
+//! discovery, the scoped-token exchange, channel endpoints) and the committed test key are
+//! the crate's own `test_util` (feature `test-util`), the same the unit tests use; the
+//! emulator, example, chaos and TLS helpers are here.
 //!
 //! Every test file that uses it declares `mod common;`; not every file uses every helper.
 #![allow(dead_code, unreachable_pub)]
@@ -12,219 +13,16 @@ pub mod sdk_streamer;
 pub mod tls;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use snowpipe_streaming::{ClientBuilder, RetryConfig, StreamingIngestClient};
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-/// The test RSA key (PKCS#8 PEM). Test-only: see tests/fixtures/README.md.
-pub const TEST_KEY: &str = include_str!("../fixtures/test_key.p8");
-/// The same key, encrypted (PKCS#8 PBES2) with [`TEST_PASSPHRASE`].
-pub const TEST_KEY_ENCRYPTED: &str = include_str!("../fixtures/test_key_encrypted.p8");
-/// Passphrase of [`TEST_KEY_ENCRYPTED`].
-pub const TEST_PASSPHRASE: &str = "test-passphrase";
-/// The public key (SPKI PEM).
-pub const TEST_PUBLIC_KEY: &str = include_str!("../fixtures/test_key.pub.pem");
-
-/// The key's fingerprint, computed independently with openssl and Python (see the README).
-pub fn test_fingerprint() -> &'static str {
-    include_str!("../fixtures/test_key.fingerprint").trim()
-}
+#[allow(unused_imports)]
+pub use snowpipe_streaming::test_util::{
+    bearer, channel_status, fast_retry, header, scoped_token, test_fingerprint, verify_jwt,
+    MockAccount, TEST_KEY, TEST_KEY_ENCRYPTED, TEST_PASSPHRASE, TEST_PUBLIC_KEY,
+};
 
 /// Path of a file under tests/fixtures.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-/// Retries with millisecond backoffs so tests stay fast.
-pub fn fast_retry() -> RetryConfig {
-    RetryConfig::default()
-        .initial_backoff(Duration::from_millis(1))
-        .max_backoff(Duration::from_millis(5))
-        .max_attempts(4)
-        .total_budget(Duration::from_secs(5))
-}
-
-/// A JWT-shaped scoped token expiring in `ttl`, with `marker` in its payload.
-pub fn scoped_token(ttl: Duration, marker: usize) -> String {
-    let enc = |v: serde_json::Value| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap())
-    };
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + ttl.as_secs();
-    format!(
-        "{}.{}.c2ln",
-        enc(serde_json::json!({"alg": "HS256", "typ": "JWT"})),
-        enc(serde_json::json!({"exp": exp, "n": marker}))
-    )
-}
-
-struct TokenResponder {
-    count: Arc<AtomicUsize>,
-    ttl: Duration,
-}
-
-impl Respond for TokenResponder {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
-        ResponseTemplate::new(200)
-            .insert_header("content-type", "text/plain")
-            .set_body_string(scoped_token(self.ttl, n))
-    }
-}
-
-/// A wiremock Snowflake account. Hostname discovery answers `127.0.0.1`, so the ingest host is
-/// the same server (the client keeps the account URL's scheme and port).
-pub struct MockSnowflake {
-    pub server: MockServer,
-    exchanges: Arc<AtomicUsize>,
-}
-
-impl MockSnowflake {
-    /// Starts a server with hostname and token-exchange mocks (1 h tokens).
-    pub async fn start() -> Self {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/v2/streaming/hostname"))
-            .respond_with(ResponseTemplate::new(200).set_body_string("127.0.0.1"))
-            .named("hostname")
-            .mount(&server)
-            .await;
-        let exchanges = Arc::new(AtomicUsize::new(0));
-        Mock::given(method("POST"))
-            .and(path("/oauth/token"))
-            .respond_with(TokenResponder {
-                count: Arc::clone(&exchanges),
-                ttl: Duration::from_secs(3600),
-            })
-            .named("token exchange")
-            .mount(&server)
-            .await;
-        Self { server, exchanges }
-    }
-
-    /// How many token exchanges the server has answered.
-    pub fn exchanges(&self) -> usize {
-        self.exchanges.load(Ordering::SeqCst)
-    }
-
-    /// The account URL (`http://127.0.0.1:PORT`).
-    pub fn url(&self) -> String {
-        self.server.uri()
-    }
-
-    /// A builder for this server: account `myorg-myacct`, user `tester`, the test key and
-    /// fast retries.
-    pub fn builder(&self) -> ClientBuilder {
-        StreamingIngestClient::builder()
-            .account("myorg-myacct")
-            .user("tester")
-            .url(self.url())
-            .private_key_pem(TEST_KEY)
-            .retry(fast_retry())
-    }
-
-    /// A connected client.
-    pub async fn client(&self) -> StreamingIngestClient {
-        self.builder()
-            .build()
-            .await
-            .expect("client builds against the mock")
-    }
-
-    /// Requests received for exactly this (percent-encoded) path.
-    pub async fn requests_to(&self, p: &str) -> Vec<Request> {
-        self.server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| r.url.path() == p)
-            .collect()
-    }
-
-    /// Mounts open channel for every channel: `SUCCESS`, continuation token `ct0`, and the
-    /// given committed offset token.
-    pub async fn mount_open_channel(&self, committed: Option<&str>) {
-        let body = serde_json::json!({
-            "next_continuation_token": "ct0",
-            "channel_status": channel_status("CH", committed),
-        });
-        Mock::given(method("PUT"))
-            .and(path_regex(
-                r"^/v2/streaming/databases/[^/]+/schemas/[^/]+/pipes/[^/]+/channels/[^/]+$",
-            ))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
-            .named("open channel")
-            .mount(&self.server)
-            .await;
-    }
-
-    /// Mounts append rows for every channel, answering continuation tokens `ct1`, `ct2`, ...
-    pub async fn mount_append_rows(&self) -> Arc<AtomicUsize> {
-        struct Next(Arc<AtomicUsize>);
-        impl Respond for Next {
-            fn respond(&self, _: &Request) -> ResponseTemplate {
-                let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-                ResponseTemplate::new(200)
-                    .set_body_json(serde_json::json!({"next_continuation_token": format!("ct{n}")}))
-            }
-        }
-        let count = Arc::new(AtomicUsize::new(0));
-        Mock::given(method("POST"))
-            .and(path_regex(r"^/v2/streaming/data/databases/[^/]+/schemas/[^/]+/pipes/[^/]+/channels/[^/]+/rows$"))
-            .respond_with(Next(Arc::clone(&count)))
-            .named("append rows")
-            .mount(&self.server)
-            .await;
-        count
-    }
-}
-
-/// A channel status object as Snowflake returns it.
-pub fn channel_status(channel: &str, committed: Option<&str>) -> serde_json::Value {
-    serde_json::json!({
-        "database_name": "DB", "schema_name": "SCH", "pipe_name": "PIPE", "channel_name": channel,
-        "channel_status_code": "SUCCESS", "last_committed_offset_token": committed,
-        "created_on_ms": 1_795_239_216_945_i64, "rows_inserted": 0, "rows_parsed": 0,
-        "rows_error_count": 0, "last_error_offset_upper_bound": null, "last_error_message": null,
-        "last_error_timestamp_ms": null, "snowflake_avg_processing_latency_ms": 12
-    })
-}
-
-/// Decodes a JWT's claims after verifying its RS256 signature with the test public key.
-pub fn verify_jwt(token: &str) -> serde_json::Value {
-    let key = jsonwebtoken::DecodingKey::from_rsa_pem(TEST_PUBLIC_KEY.as_bytes()).unwrap();
-    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
-        .expect("the JWT verifies with the test public key")
-        .claims
-}
-
-/// The bearer token of a request.
-pub fn bearer(req: &Request) -> String {
-    req.headers
-        .get("authorization")
-        .expect("authorization header")
-        .to_str()
-        .unwrap()
-        .strip_prefix("Bearer ")
-        .expect("a bearer token")
-        .to_owned()
-}
-
-/// A header as a string.
-pub fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
 }

@@ -1,0 +1,67 @@
+//! What the REST layer logs: retries, never secrets.
+
+use crate::rest::tests::*;
+
+#[tokio::test]
+async fn logs_show_retries_but_never_tokens() {
+    // Arrange: a 503, then a 401 (refresh), then success, with every log line captured.
+    let logs = LogCapture::global();
+    let account = MockAccount::start().await;
+    Mock::given(method("POST"))
+        .and(path(ROWS_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&account.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(ROWS_PATH))
+        .respond_with(RejectToken {
+            reject: 1,
+            ok: ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
+            hits: Default::default(),
+        })
+        .with_priority(2)
+        .mount(&account.server)
+        .await;
+    let api = account.rest().await;
+
+    // Act
+    api.append_rows(&simple(), &append_request(Compression::Zstd))
+        .await
+        .unwrap();
+
+    // Assert (on everything logged by every test so far, which only strengthens the
+    // no-secrets checks).
+    let text = logs.text();
+    assert!(text.contains("retrying after backoff"), "{text}");
+    assert!(
+        text.contains("HTTP 401: retrying with a refreshed token"),
+        "{text}"
+    );
+    assert!(!text.contains("eyJ"), "a JWT leaked into the logs:\n{text}");
+    assert!(
+        !text.contains("Bearer"),
+        "an authorization header leaked:\n{text}"
+    );
+    assert!(
+        !text.contains("BEGIN PRIVATE KEY") && !text.contains("MII"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_profile_keys_are_logged_as_warnings() {
+    let logs = LogCapture::global();
+    let _ = crate::config::ClientBuilder::from_profile_json(
+        r#"{"account":"a","enable_telemetry_reporting":false}"#,
+    )
+    .unwrap();
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("enable_telemetry_reporting"))
+        .unwrap_or_else(|| panic!("no warning logged:\n{text}"));
+    assert!(line.contains("WARN"), "{line}");
+}
