@@ -1,0 +1,160 @@
+//! When batches are cut and sent: the client lag, the size limit, compression, flush, one request in flight.
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn batch_is_sent_at_exactly_the_client_lag() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let t0 = Instant::now();
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    until_appends(&fake, "c", 1).await;
+    let a = &fake.appends_to("c")[0];
+    assert_eq!(a.at - t0, Duration::from_secs(1));
+    assert_eq!(ids(&a.rows), [1, 2]);
+    assert_eq!(
+        (a.start.as_deref(), a.end.as_deref()),
+        (Some("1"), Some("2"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn size_limit_triggers_flush_before_the_lag_and_is_never_exceeded() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let t0 = Instant::now();
+    ch.append_rows((0..300).map(|id| Row { id }), tok(0), tok(299))
+        .await
+        .unwrap();
+    until_appends(&fake, "c", 2).await;
+    let appends = fake.appends_to("c");
+    assert_eq!(appends[0].at, t0, "full batch goes out at once");
+    for a in &appends {
+        assert!(a.wire_len <= 1024, "{} bytes on the wire", a.wire_len);
+    }
+    ch.flush().await.unwrap();
+    let appends = fake.appends_to("c");
+    let all: Vec<u64> = appends.iter().flat_map(|a| ids(&a.rows)).collect();
+    assert_eq!(all, (0..300).collect::<Vec<_>>());
+    // Dense tokens: every request carries the tokens of its own first and last row.
+    for a in &appends {
+        assert_eq!(token_violation(a), None);
+    }
+    assert_eq!(appends[0].start.as_deref(), Some("0"));
+    assert_eq!(appends.last().unwrap().end.as_deref(), Some("299"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn zstd_bodies_stay_under_the_wire_limit() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 4096,
+            compression: Compression::Zstd,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    // Incompressible-ish payloads: random hex strings.
+    let rows: Vec<_> = (0..200u64)
+        .map(|id| serde_json::json!({"id": id, "r": format!("{:x}", rand::random::<u128>())}))
+        .collect();
+    ch.append_rows(rows, tok(0), tok(199)).await.unwrap();
+    ch.flush().await.unwrap();
+    let appends = fake.appends_to("c");
+    assert!(appends.len() > 1);
+    assert!(appends.iter().all(|a| a.wire_len <= 4096));
+    assert_eq!(appends.iter().map(|a| a.rows.len()).sum::<usize>(), 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn gzip_bodies_round_trip() {
+    let fake = FakeApi::new();
+    let client = compressing(&fake, Compression::Gzip);
+    let ch = open(&client, "c").await;
+    ch.append_rows((0..100).map(|id| Row { id }), None, tok(99))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    let appends = fake.appends_to("c");
+    assert_eq!(ids(&appends[0].rows), (0..100).collect::<Vec<_>>());
+    assert!(appends[0].wire_len < 100 * 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_covers_rows_appended_before_the_call_only() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(100));
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let t0 = Instant::now();
+    ch.flush().await.unwrap();
+    assert_eq!(t0.elapsed(), Duration::ZERO, "empty flush resolves at once");
+
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    let flush = ch.flush();
+    let later = async {
+        tokio::task::yield_now().await;
+        ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    };
+    let (r, ()) = tokio::join!(flush, later);
+    r.unwrap();
+    assert_eq!(t0.elapsed(), Duration::from_millis(100));
+    let appends = fake.appends_to("c");
+    assert_eq!(appends.len(), 1);
+    assert_eq!(ids(&appends[0].rows), [1]);
+    until_appends(&fake, "c", 2).await;
+    assert_eq!(ids(&fake.appends_to("c")[1].rows), [2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_request_in_flight_with_chained_continuation_tokens_and_ordered_rows() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(50));
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    for i in 0..50u64 {
+        ch.append_rows(
+            (i * 20..i * 20 + 20).map(|id| Row { id }),
+            tok(i * 20),
+            tok(i * 20 + 19),
+        )
+        .await
+        .unwrap();
+    }
+    ch.flush().await.unwrap();
+    let appends = fake.appends_to("c");
+    assert!(appends.len() > 5);
+    assert_eq!(fake.max_concurrent(), 1);
+    assert_eq!(fake.chain_violations(), 0);
+    for (i, a) in appends.iter().enumerate() {
+        assert_eq!(a.continuation, format!("1:{i}"));
+    }
+    let all: Vec<u64> = appends.iter().flat_map(|a| ids(&a.rows)).collect();
+    assert_eq!(all, (0..1000).collect::<Vec<_>>());
+    ch.wait_for_commit(&OffsetToken::from(999u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&fake.committed_rows("c")),
+        (0..1000).collect::<Vec<_>>()
+    );
+    assert_eq!(ch.latest_committed_offset_token(), tok(999));
+}

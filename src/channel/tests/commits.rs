@@ -1,0 +1,117 @@
+//! Commit tracking: the poller's cadence, failing and slow polls, row-error events.
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn closing_without_waiting_for_commit_still_reports_row_errors_of_the_last_batch() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            commit_poll_interval: Duration::from_secs(30),
+            idle_poll_interval: Duration::from_secs(30),
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let mut events = ch.events();
+    tokio::time::sleep(Duration::from_millis(10)).await; // the poller's first poll
+    let polls = fake.status_polls().len();
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.add_row_errors("c", 1, "bad row", "1");
+    ch.close().await.unwrap();
+    assert_eq!(fake.status_polls().len(), polls + 1, "one final poll");
+    let event = events.try_recv().expect("row error reported at close");
+    assert_eq!(event.new_errors, 1);
+    assert_eq!(event.offset_upper_bound, tok(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_pipe_does_not_delay_commit_detection_on_other_pipes() {
+    let fake = FakeApi::new();
+    fake.slow_status_for_pipe("SLOW", Duration::from_secs(3600));
+    let client = client(&fake, settings());
+    let _slow = client.open_channel("DB", "SC", "SLOW", "s").await.unwrap();
+    let ch = open(&client, "c").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t0 = Instant::now();
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        t0.elapsed() <= Duration::from_millis(1200),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_status_polls_make_wait_for_commit_fail_promptly() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    fake.fail_status_for_pipe("P", true);
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    let t0 = Instant::now();
+    let err = ch
+        .wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(600))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("status"), "{err}");
+    assert!(
+        t0.elapsed() <= Duration::from_secs(35),
+        "{:?}",
+        t0.elapsed()
+    );
+    // Once polls work again (the next poll clears the stall), commits are seen.
+    fake.fail_status_for_pipe("P", false);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn row_errors_become_events_with_the_offset_bound() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let mut events = ch.events();
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.add_row_errors("c", 2, "type mismatch", "1");
+    let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.new_errors, 2);
+    assert_eq!(ev.offset_upper_bound, tok(1));
+    assert_eq!(ev.last_error_message.as_deref(), Some("type mismatch"));
+    assert_eq!(ch.status().rows_error_count, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn commit_polling_is_fast_while_pending_and_slow_when_idle() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let mut watch = ch.watch_committed();
+    let t0 = Instant::now();
+    ch.append_row(&Row { id: 7 }, tok(7)).await.unwrap();
+    watch.wait_for(|c| *c == tok(7)).await.unwrap();
+    // sent at the lag (1 s), seen by the next fast poll (100 ms)
+    assert!(
+        t0.elapsed() <= Duration::from_millis(1100),
+        "{:?}",
+        t0.elapsed()
+    );
+    let n = fake.status_polls().len();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let idle = fake.status_polls().len() - n;
+    assert!((3..=5).contains(&idle), "{idle} polls in 20 s idle");
+}

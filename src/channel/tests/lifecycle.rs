@@ -1,0 +1,258 @@
+//! Opening, closing, dropping: handles, options, drains and their bounds, bad input.
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_handle_sends_the_buffer_and_unregisters() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let t0 = Instant::now();
+    ch.append_rows((0..10).map(|id| Row { id }), None, tok(9))
+        .await
+        .unwrap();
+    drop(ch);
+    until_appends(&fake, "c", 1).await;
+    assert_eq!(fake.appends_to("c")[0].at, t0, "drop flushes at once");
+    // The channel is gone: it is no longer polled and the name can be opened again.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let polls = fake.status_polls();
+    let last = polls.last().map(|(_, t)| *t).unwrap_or(t0);
+    assert!(last - t0 < Duration::from_secs(6));
+    assert_eq!(client.inner_runtime().budget_used(), 0);
+    let again = open(&client, "c").await;
+    again.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_opens_of_one_channel_leave_the_winner_intact() {
+    let fake = FakeApi::new();
+    fake.set_open_latency(Duration::from_millis(200));
+    let client = client(&fake, settings());
+    let (a, b) = tokio::join!(
+        client.open_channel("DB", "SC", "P", "c"),
+        client.open_channel("DB", "SC", "P", "c")
+    );
+    let (winner, loser) = match (a, b) {
+        (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
+        (a, b) => panic!("expected one open to fail: {a:?} {b:?}"),
+    };
+    assert!(matches!(loser, Error::InvalidArgument { .. }), "{loser}");
+    assert_eq!(fake.opens("c"), 1, "the loser never reached the server");
+    winner.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    winner.flush().await.unwrap();
+    assert_eq!(winner.status().recoveries, 0);
+    winner.close().await.unwrap();
+    // A failed open releases its reservation.
+    fake.fail_next_open(|| server_error(404, "ERR_PIPE_DOES_NOT_EXIST", "open channel"));
+    assert!(client.open_channel("DB", "SC", "P", "d").await.is_err());
+    open(&client, "d").await.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_options_reach_the_request_and_table_channels_use_the_default_pipe() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = client
+        .open_table_channel_with(
+            "DB",
+            "SC",
+            "T",
+            "c",
+            crate::channel::OpenChannelOptions::default()
+                .fail_on_uncommitted_rows(true)
+                .offset_token(7u64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ch.pipe_name(), "T-STREAMING");
+    open(&client, "d").await.close().await.unwrap();
+    let requests = fake.open_requests();
+    assert_eq!(requests[0].0, "c");
+    assert_eq!(requests[0].1.fail_on_uncommitted_rows, Some(true));
+    assert_eq!(requests[0].1.offset_token.as_deref(), Some("7"));
+    assert_eq!(
+        requests[1].1.fail_on_uncommitted_rows, None,
+        "server default"
+    );
+    ch.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_waits_for_commit_and_client_close_closes_every_channel() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let a = open(&client, "a").await;
+    let b = open(&client, "b").await;
+    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    b.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    let t0 = Instant::now();
+    a.close_with(CloseOptions::default().wait_for_commit(true))
+        .await
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_millis(200));
+    assert_eq!(fake.committed_token("a").as_deref(), Some("1"));
+    client.close().await.unwrap();
+    assert_eq!(ids(&fake.appends_to("b")[0].rows), [2]);
+    let err = b.append_row(&Row { id: 3 }, None).await.unwrap_err();
+    assert!(matches!(err, Error::Shutdown { .. }), "{err}");
+    assert!(client.open_channel("DB", "SC", "P", "x").await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_close_returns_only_after_every_channel_delivered_its_rows() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(500));
+    let client = client(&fake, settings());
+    let a = open(&client, "a").await;
+    let b = open(&client, "b").await;
+    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    b.append_rows([Row { id: 2 }, Row { id: 3 }], tok(2), tok(3))
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    client.close().await.unwrap();
+    assert!(
+        t0.elapsed() >= Duration::from_millis(500),
+        "returned before sending"
+    );
+    assert_eq!(ids(&fake.appends_to("a")[0].rows), [1]);
+    assert_eq!(ids(&fake.appends_to("b")[0].rows), [2, 3]);
+    assert!(fake.appends().iter().all(|a| a.accepted));
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_close_reports_an_error_met_while_draining() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let a = open(&client, "a").await;
+    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    fake.fail_next_append(|| server_error(400, "ERR_INVALID_ROWS", "append rows"));
+    let err = client.close().await.unwrap_err();
+    assert!(err.is_channel_invalidated(), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_times_out_when_the_server_hangs() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_secs(3600));
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_row(&Row { id: 1 }, None).await.unwrap();
+    let err = ch
+        .close_with(CloseOptions::default().timeout(Duration::from_secs(2)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_channel_waits_for_commit_then_deletes() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    let last = ch.drop_channel().await.unwrap();
+    assert_eq!(last, tok(1));
+    assert_eq!(
+        ids(&fake.committed_rows("c")),
+        Vec::<u64>::new(),
+        "dropped on the server"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn opening_reports_the_committed_token_and_can_reset_it() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    assert_eq!(ch.latest_committed_offset_token(), None);
+    let err = client.open_channel("DB", "SC", "P", "c").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    ch.close().await.unwrap();
+    let ch = client
+        .open_channel_with(
+            "DB",
+            "SC",
+            "P",
+            "c",
+            crate::channel::OpenChannelOptions::default().offset_token(41u64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ch.latest_committed_offset_token(), tok(41));
+    let t = client
+        .open_table_channel("DB", "SC", "T", "t")
+        .await
+        .unwrap();
+    assert_eq!(t.pipe_name(), "T-STREAMING");
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_rows_fail_at_once_and_buffer_nothing() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let big = "x".repeat(2000);
+    let err = ch
+        .append_rows(
+            [serde_json::json!({"a": 1}), serde_json::json!({"a": big})],
+            None,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RowTooLarge {
+                row_index: Some(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = ch.append_row(&42, None).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Serialization { row_index: 0, .. }),
+        "{err}"
+    );
+    assert_eq!(ch.status().buffered_rows, 0);
+    assert_eq!(client.inner_runtime().budget_used(), 0);
+    ch.append_raw(
+        bytes::Bytes::from_static(b"{\"id\":1}\n{\"id\":2}"),
+        None,
+        tok(2),
+    )
+    .await
+    .unwrap();
+    ch.flush().await.unwrap();
+    assert_eq!(ids(&fake.appends_to("c")[0].rows), [1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_without_close_gives_up_after_a_bounded_time() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_secs(3600));
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_rows((0..10).map(|id| Row { id }), None, tok(9))
+        .await
+        .unwrap();
+    assert!(client.inner_runtime().budget_used() > 0);
+    let t0 = Instant::now();
+    drop(ch);
+    while client.inner_runtime().budget_used() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(t0.elapsed() <= crate::channel::actor::DROP_FLUSH_TIMEOUT + Duration::from_millis(20));
+    // The name is free again: the actor unregistered.
+    let again = open(&client, "c").await;
+    drop(again);
+}

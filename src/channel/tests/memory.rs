@@ -1,0 +1,368 @@
+//! The client-wide memory budget: backpressure, what is charged, buffers recycled and released.
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn budget_backpressure_waits_and_try_append_refuses_until_commit() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 4096,
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let mut id = 0u64;
+    loop {
+        tokio::task::yield_now().await;
+        match ch.try_append_row(&Row { id }, tok(id)) {
+            Ok(()) => id += 1,
+            Err(Error::Backpressure {
+                requested, budget, ..
+            }) => {
+                assert_eq!(budget, 4096);
+                assert!(requested > 0);
+                break;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    ch.flush().await.unwrap();
+    let used = client.inner_runtime().budget_used();
+    let usable = client.inner_runtime().budget_usable();
+    assert_eq!(
+        usable,
+        4096 - 4096 / 16,
+        "1/16 is set aside for idle buffers"
+    );
+    assert!(
+        used > usable - 64,
+        "retained batches hold the budget: {used}"
+    );
+    // A waiting append stays pending while nothing commits...
+    let pending =
+        tokio::time::timeout(Duration::from_secs(10), ch.append_row(&Row { id }, tok(id))).await;
+    assert!(pending.is_err(), "append must wait for budget");
+    // ...and completes once the server commits and the poller sees it.
+    fake.commit("c");
+    let t = Instant::now();
+    ch.append_row(&Row { id }, tok(id)).await.unwrap();
+    assert!(
+        t.elapsed() <= Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(client.inner_runtime().budget_used() < 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_channel_frees_its_compression_buffers() {
+    let fake = FakeApi::new();
+    let client = compressing(&fake, Compression::Zstd);
+    let ch = open(&client, "c").await;
+    // Two appends: two row buffers go back to the pool once the batch is compressed.
+    ch.append_rows((0..2000).map(|id| Row { id }), None, None)
+        .await
+        .unwrap();
+    ch.append_rows((2000..4000).map(|id| Row { id }), None, tok(3999))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    assert!(ch.shared.buffers.idle_bytes() > 0);
+    tokio::time::sleep(crate::channel::actor::CODEC_IDLE_RELEASE + Duration::from_millis(100))
+        .await;
+    assert_eq!(ch.shared.buffers.idle_bytes(), 0);
+    // The next batch recreates what it needs.
+    ch.append_row(&Row { id: 4000 }, tok(4000)).await.unwrap();
+    ch.flush().await.unwrap();
+    let all: Vec<u64> = fake
+        .appends_to("c")
+        .iter()
+        .flat_map(|a| ids(&a.rows))
+        .collect();
+    assert_eq!(all, (0..=4000).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn appends_larger_than_half_the_budget_go_piece_by_piece_in_order() {
+    let fake = FakeApi::new();
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 4096,
+            max_request_bytes: 1024,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    // ~12 KB: three times the whole budget; admitted as commits free room.
+    ch.append_rows((0..1000).map(|id| Row { id }), tok(0), tok(999))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(999u64), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&fake.committed_rows("c")),
+        (0..1000).collect::<Vec<_>>()
+    );
+    let appends = fake.appends_to("c");
+    assert!(appends.len() >= 10, "{} requests", appends.len());
+    for a in &appends {
+        assert_eq!(token_violation(a), None);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_appenders_never_exceed_the_budget() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(20));
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 8192,
+            max_request_bytes: 2048,
+            max_client_lag: Duration::from_millis(50),
+            ..settings()
+        },
+    );
+    let ch = Arc::new(open(&client, "c").await);
+    let mut tasks = Vec::new();
+    for t in 0..4u64 {
+        let ch = Arc::clone(&ch);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..500u64 {
+                ch.append_row(&Row { id: t * 1000 + i }, None)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    let watcher = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            for _ in 0..2000 {
+                peak = peak.max(client.inner_runtime().budget_used());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            peak
+        })
+    };
+    for t in tasks {
+        t.await.unwrap();
+    }
+    ch.flush().await.unwrap();
+    let peak = watcher.await.unwrap();
+    assert!(peak <= 8192, "peak {peak}");
+    assert!(peak > 0);
+    let mut rows = ids(&fake
+        .appends_to("c")
+        .iter()
+        .flat_map(|a| a.rows.clone())
+        .collect::<Vec<_>>());
+    assert_eq!(rows.len(), 2000);
+    rows.sort_unstable();
+    rows.dedup();
+    assert_eq!(rows.len(), 2000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn row_buffers_are_recycled_once_their_batch_is_compressed() {
+    let fake = FakeApi::new();
+    let client = compressing(&fake, Compression::Zstd);
+    let ch = open(&client, "c").await;
+    let append = |i: u64| {
+        let ch = &ch;
+        async move {
+            ch.append_rows(wide(i * 1000, 1000), None, tok(i * 1000 + 999))
+                .await
+                .unwrap()
+        }
+    };
+    append(0).await;
+    ch.flush().await.unwrap();
+    let idle = ch.shared.buffers.idle_bytes();
+    assert!(
+        idle > 150_000,
+        "the compressed batch's row buffer went back to the pool ({idle} bytes idle)"
+    );
+    // The next append of the same size takes it (nothing new is allocated).
+    append(1).await;
+    assert!(ch.shared.buffers.idle_bytes() < idle - 150_000);
+    ch.flush().await.unwrap();
+    until_appends(&fake, "c", 2).await;
+    let rows: Vec<u64> = fake
+        .appends_to("c")
+        .iter()
+        .flat_map(|a| ids(&a.rows))
+        .collect();
+    assert_eq!(
+        rows,
+        (0..2000).collect::<Vec<_>>(),
+        "recycled buffers hold the right rows"
+    );
+    // An idle channel frees its pool along with its codec.
+    tokio::time::sleep(crate::channel::actor::CODEC_IDLE_RELEASE + Duration::from_millis(100))
+        .await;
+    assert_eq!(ch.shared.buffers.idle_bytes(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_producer_faster_than_the_server_stays_a_few_requests_ahead() {
+    // 500 ms per append and a budget of 8 MB: without the per-channel queue limit the
+    // producer would fill the budget; with it, only a few requests' worth (plus the mailbox)
+    // wait.
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(500));
+    let client = small_requests(&fake, Compression::None);
+    let ch = Arc::new(open(&client, "c").await);
+    let producer = {
+        let ch = Arc::clone(&ch);
+        tokio::spawn(async move {
+            for i in 0u64.. {
+                ch.append_rows(wide(i * 10, 10), None, tok(i * 10 + 9))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let used = client.inner_runtime().budget_used();
+    let limit = crate::channel::actor::MAX_QUEUED_REQUESTS * 10_000 + 64 * 2_000 + 4 * 10_000;
+    assert!(used <= limit, "{used} bytes held, expected at most {limit}");
+    assert!(
+        fake.appends_to("c").len() >= 4,
+        "the server still gets requests"
+    );
+    producer.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_compressed_ahead_of_sending_are_charged_their_body_not_their_rows() {
+    // The server holds the first request for a minute; the four batches queued behind it are
+    // compressed meanwhile. Their rows are then freed and only their bodies count, so the
+    // budget sees a fraction of the queued bytes (the rows compress about tenfold).
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_secs(60));
+    let client = small_requests(&fake, Compression::Zstd);
+    let ch = open(&client, "c").await;
+    for i in 0..25u64 {
+        ch.append_rows(wide(i * 10, 10), None, tok(i * 10 + 9))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let st = ch.status();
+    assert_eq!(st.in_flight_requests, 1);
+    assert!(st.buffered_bytes >= 30_000, "{st:?}");
+    let used = client.inner_runtime().budget_used();
+    assert!(
+        used * 4 < st.buffered_bytes,
+        "{used} bytes charged for {} queued bytes of rows",
+        st.buffered_bytes
+    );
+    assert!(
+        ch.shared.buffers.idle_bytes() > 0,
+        "the freed row buffers are kept for the next appends"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_is_charged_what_row_buffers_hold() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    // A recycled buffer a little larger than the next append needs.
+    let mut spare = Vec::with_capacity(20_000);
+    spare.push(b'x');
+    ch.shared.buffers.give(bytes::Bytes::from(spare));
+    ch.append_rows(wide(0, 100), None, None).await.unwrap();
+    let st = ch.status();
+    let used = client.inner_runtime().budget_used();
+    assert!(st.buffered_bytes < 20_000, "{}", st.buffered_bytes);
+    assert_eq!(
+        used, 20_000,
+        "charged the buffer's capacity, not its {} bytes",
+        st.buffered_bytes
+    );
+    // Once sent (and compressed, or not), only the body is charged.
+    ch.flush().await.unwrap();
+    assert!(client.inner_runtime().budget_used() <= st.buffered_bytes);
+}
+
+/// A row that counts how often it was serialized.
+struct Counted(u64, Arc<std::sync::atomic::AtomicUsize>);
+
+impl Serialize for Counted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("id", &self.0)?;
+        m.serialize_entry("pad", &"p".repeat(100))?;
+        m.end()
+    }
+}
+
+/// With the budget full, producers wait for room *before* serializing: the rows they hold
+/// stay unserialized, so serialized rows never pile up outside the budget however many
+/// producers wait (at 1,000 channels that was hundreds of MB).
+#[tokio::test(start_paused = true)]
+async fn producers_waiting_for_the_budget_hold_no_serialized_rows() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 8192,
+            memory_budget_bytes: 64 << 10,
+            max_client_lag: Duration::from_millis(10),
+            ..settings()
+        },
+    );
+    let serialized = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let rows = |from: u64| {
+        let s = Arc::clone(&serialized);
+        (from..from + 50).map(move |id| Counted(id, Arc::clone(&s)))
+    };
+    let mut channels = Vec::new();
+    for i in 0..8 {
+        let ch = Arc::new(open(&client, &format!("c{i}")).await);
+        // ~6 KB each: 48 KB of the 60 KB the budget leaves to rows.
+        ch.append_rows(rows(0), tok(0), tok(49)).await.unwrap();
+        channels.push(ch);
+    }
+    let before = serialized.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(before, 400);
+    let mut tasks = Vec::new();
+    for ch in &channels {
+        let ch = Arc::clone(ch);
+        let rows = rows(50);
+        tasks.push(tokio::spawn(async move {
+            ch.append_rows(rows, tok(50), tok(99)).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = serialized.load(std::sync::atomic::Ordering::Relaxed) - before;
+    // Room for about two more appends: the other producers wait with their rows unserialized.
+    assert!(
+        after <= 150,
+        "{after} rows serialized while the budget was full"
+    );
+    assert!(
+        tasks.iter().any(|t| !t.is_finished()),
+        "some producers wait"
+    );
+    for (i, _) in channels.iter().enumerate() {
+        fake.commit(&format!("c{i}"));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(serialized.load(std::sync::atomic::Ordering::Relaxed), 800);
+}

@@ -1,0 +1,168 @@
+//! Actor, timer, budget and recovery tests against the fake server under paused time, by
+//! topic; the helpers every topic uses are here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::testing::{server_error, token_violation, FakeApi};
+use super::{ChannelSettings, CloseOptions};
+use crate::transport::Compression;
+use crate::{Channel, Error, OffsetToken, StreamingIngestClient};
+
+#[derive(Serialize)]
+pub(super) struct Row {
+    id: u64,
+}
+
+pub(super) fn tok(n: u64) -> Option<OffsetToken> {
+    Some(OffsetToken::from(n))
+}
+
+pub(super) fn settings() -> ChannelSettings {
+    ChannelSettings {
+        max_client_lag: Duration::from_secs(1),
+        compression: Compression::None,
+        ..ChannelSettings::default()
+    }
+}
+
+pub(super) fn client(fake: &Arc<FakeApi>, settings: ChannelSettings) -> StreamingIngestClient {
+    StreamingIngestClient::from_parts(Arc::clone(fake) as _, settings)
+}
+
+/// A client with the test settings and `compression`.
+pub(super) fn compressing(fake: &Arc<FakeApi>, compression: Compression) -> StreamingIngestClient {
+    client(
+        fake,
+        ChannelSettings {
+            compression,
+            ..settings()
+        },
+    )
+}
+
+pub(super) async fn open(client: &StreamingIngestClient, name: &str) -> Channel {
+    client.open_channel("DB", "SC", "P", name).await.unwrap()
+}
+
+/// Lets spawned tasks run until the fake saw `n` appends to `channel`.
+pub(super) async fn until_appends(fake: &FakeApi, channel: &str, n: usize) {
+    for _ in 0..100_000 {
+        if fake.appends_to(channel).len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("fake never saw {n} appends to {channel}");
+}
+
+pub(super) fn ids(rows: &[String]) -> Vec<u64> {
+    rows.iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(r).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Transport that accepts everything and commits every token at once (measures SDK overhead).
+#[derive(Debug, Default)]
+pub(super) struct NullApi {
+    last_end: std::sync::Mutex<Option<String>>,
+    wire_bytes: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Serialize)]
+pub(super) struct Wide {
+    id: u64,
+    pad: &'static str,
+}
+
+const PAD: &str = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\
+0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdef";
+
+/// A client with requests of 10 KB (so a few appends fill one) and an 8 MiB budget (far more
+/// than the channel's queue limit lets it use).
+pub(super) fn small_requests(
+    fake: &Arc<FakeApi>,
+    compression: Compression,
+) -> StreamingIngestClient {
+    client(
+        fake,
+        ChannelSettings {
+            memory_budget_bytes: 8 << 20,
+            max_request_bytes: 10_000,
+            compression,
+            ..settings()
+        },
+    )
+}
+
+#[async_trait::async_trait]
+impl crate::transport::IngestApi for NullApi {
+    async fn open_channel(
+        &self,
+        _: &crate::transport::ChannelPath,
+        _: &crate::api::OpenChannelRequest,
+    ) -> crate::Result<crate::api::OpenChannelResponse> {
+        Ok(crate::api::OpenChannelResponse {
+            next_continuation_token: "c".into(),
+            channel_status: crate::api::ChannelStatusWire {
+                channel_status_code: Some("SUCCESS".into()),
+                ..Default::default()
+            },
+        })
+    }
+    async fn append_rows(
+        &self,
+        _: &crate::transport::ChannelPath,
+        r: &crate::transport::AppendRequest,
+    ) -> crate::Result<String> {
+        self.wire_bytes
+            .fetch_add(r.body.len(), std::sync::atomic::Ordering::Relaxed);
+        *self.last_end.lock().unwrap() = r.end_offset_token.as_ref().map(ToString::to_string);
+        Ok("c".into())
+    }
+    async fn bulk_channel_status(
+        &self,
+        _: &crate::transport::PipePath,
+        names: &[String],
+    ) -> crate::Result<std::collections::HashMap<String, crate::api::ChannelStatusWire>> {
+        let committed = self.last_end.lock().unwrap().clone();
+        Ok(names
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    crate::api::ChannelStatusWire {
+                        channel_status_code: Some("SUCCESS".into()),
+                        last_committed_offset_token: committed.clone(),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect())
+    }
+    async fn drop_channel(
+        &self,
+        _: &crate::transport::ChannelPath,
+    ) -> crate::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// Rows `first..first + n` of ≈175 bytes each.
+pub(super) fn wide(first: u64, n: u64) -> impl Iterator<Item = Wide> {
+    (first..first + n).map(|id| Wide { id, pad: PAD })
+}
+
+mod batching;
+mod commits;
+mod lifecycle;
+mod memory;
+mod recovery;
+mod throughput;

@@ -1,0 +1,374 @@
+//! Automatic recovery: reopen and exactly-once replay after invalidation or lost acks, and its bounds.
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn stale_continuation_token_recovers_with_exactly_once_replay() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    for id in 1..=3 {
+        ch.append_row(&Row { id }, tok(id)).await.unwrap();
+        ch.flush().await.unwrap();
+    }
+    fake.commit("c"); // 1..=3 committed
+    ch.append_row(&Row { id: 4 }, tok(4)).await.unwrap();
+    ch.flush().await.unwrap(); // 4 sent, not committed
+    tokio::time::sleep(Duration::from_millis(500)).await; // poller sees committed 3
+    fake.reopen_elsewhere("c", None); // discards 4, our token is now stale
+    ch.append_row(&Row { id: 5 }, tok(5)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    ch.wait_for_commit(&OffsetToken::from(5u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(ids(&fake.committed_rows("c")), [1, 2, 3, 4, 5]);
+    assert_eq!(ch.status().recoveries, 1);
+    assert_eq!(fake.opens("c"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_ack_recovers_whether_or_not_the_batch_was_applied() {
+    for committed_before_reopen in [false, true] {
+        let fake = FakeApi::new();
+        fake.set_commit_on_append(committed_before_reopen);
+        fake.set_manual_commit(true);
+        let client = client(&fake, settings());
+        let ch = open(&client, "c").await;
+        ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+        ch.flush().await.unwrap();
+        fake.lose_next_acks(1);
+        ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+        ch.flush().await.unwrap();
+        ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap();
+        ch.flush().await.unwrap();
+        fake.commit("c");
+        ch.wait_for_commit(&OffsetToken::from(3u64), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&fake.committed_rows("c")),
+            [1, 2, 3],
+            "committed_before_reopen={committed_before_reopen}"
+        );
+        ch.close().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidation_status_from_the_poller_triggers_recovery() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_rows((1..=3).map(|id| Row { id }), tok(1), tok(3))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    fake.invalidate("c"); // uncommitted rows 1..=3 will be discarded by the reopen
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ch.status().recoveries, 1);
+    ch.append_row(&Row { id: 4 }, tok(4)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    ch.wait_for_commit(&OffsetToken::from(4u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(ids(&fake.committed_rows("c")), [1, 2, 3, 4]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn impossible_recovery_fails_with_the_committed_token_and_reopen_resumes() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_row(&Row { id: 1 }, Some(OffsetToken::from("a")))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    fake.reopen_elsewhere("c", Some("zzz"));
+    ch.append_row(&Row { id: 2 }, Some(OffsetToken::from("b")))
+        .await
+        .unwrap();
+    let err = ch.flush().await.unwrap_err();
+    assert!(err.is_channel_invalidated(), "{err}");
+    assert_eq!(
+        err.last_committed_offset_token(),
+        Some(&OffsetToken::from("zzz"))
+    );
+    let err = ch.append_row(&Row { id: 3 }, None).await.unwrap_err();
+    assert!(err.is_channel_invalidated());
+    assert!(ch.status().failed);
+    assert_eq!(client.inner_runtime().budget_used(), 0);
+    let resume = ch.reopen().await.unwrap();
+    assert_eq!(resume, Some(OffsetToken::from("zzz")));
+    ch.append_row(&Row { id: 3 }, Some(OffsetToken::from("c")))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    assert_eq!(ids(&fake.committed_rows("c")), [3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn channels_fail_independently() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let a = open(&client, "a").await;
+    let b = open(&client, "b").await;
+    fake.fail_next_append(|| server_error(400, "ERR_BAD_REQUEST", "append rows"));
+    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    let err = a.flush().await.unwrap_err();
+    assert!(err.is_channel_invalidated());
+    assert_eq!(err.snowflake_code(), Some("ERR_BAD_REQUEST"));
+    b.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    b.flush().await.unwrap();
+    b.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(a.status().failed);
+    assert!(!b.status().failed);
+    let err = client.close().await.unwrap_err();
+    assert!(err.is_channel_invalidated());
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_writers_fighting_end_in_an_error_not_a_loop() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    fake.contest("c");
+    fake.reopen_elsewhere("c", None);
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    let err = ch.flush().await.unwrap_err();
+    assert!(err.is_channel_invalidated(), "{err}");
+    assert_eq!(fake.opens("c"), 1 + crate::channel::actor::MAX_RECOVERIES);
+}
+
+/// Opens `c`, commits token 1, then makes the server refuse reopens (each attempt taking
+/// 30 s, as the REST layer's retries would) and invalidates the channel's continuation token.
+async fn outage_during_recovery(fake: &Arc<FakeApi>, client: &StreamingIngestClient) -> Channel {
+    let ch = open(client, "c").await;
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    fake.refuse_opens(Some(Duration::from_secs(30)));
+    fake.reopen_elsewhere("c", None);
+    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    // The stale token starts a recovery; the flush waits for it, so stop waiting early.
+    let pending = tokio::time::timeout(Duration::from_secs(5), ch.flush()).await;
+    assert!(pending.is_err(), "the flush should wait for the recovery");
+    assert_eq!(fake.opens("c"), 2, "recovering");
+    ch
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_during_an_outage_fails_within_the_recovery_timeout() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let t0 = Instant::now();
+    let ch = outage_during_recovery(&fake, &client).await;
+    let mut state = ch.shared.actor.state.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(600),
+        state.wait_for(|s| !matches!(s, crate::channel::shared::State::Open)),
+    )
+    .await
+    .expect("recovery never gave up")
+    .unwrap();
+    drop(state);
+    // 2 min of recovery plus at most one 30 s attempt started just before the deadline
+    // is cut short by the deadline itself.
+    assert!(
+        t0.elapsed() <= Duration::from_secs(125),
+        "{:?}",
+        t0.elapsed()
+    );
+    let err = ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap_err();
+    match err {
+        Error::ChannelInvalidated { last_committed, .. } => assert_eq!(last_committed, tok(1)),
+        e => panic!("{e}"),
+    }
+    fake.refuse_opens(None);
+    assert_eq!(ch.reopen().await.unwrap(), tok(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_timeout_during_a_recovery_stops_the_actor_and_frees_the_name() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = outage_during_recovery(&fake, &client).await;
+    let err = ch
+        .close_with(CloseOptions::default().timeout(Duration::from_secs(2)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    fake.refuse_opens(None);
+    let again = client.open_channel("DB", "SC", "P", "c").await.unwrap();
+    assert_eq!(again.latest_committed_offset_token(), tok(1));
+    tokio::time::timeout(Duration::from_secs(60), client.close())
+        .await
+        .expect("client.close() hung")
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_close_during_a_recovery_returns_within_the_drain_limit() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let _ch = outage_during_recovery(&fake, &client).await;
+    let t0 = Instant::now();
+    let err = client.close().await.unwrap_err();
+    assert!(err.is_channel_invalidated(), "{err}");
+    assert!(err.to_string().contains("1 buffered rows"), "{err}");
+    assert!(t0.elapsed() <= crate::channel::actor::SHUTDOWN_FLUSH_TIMEOUT + Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_channel_missing_from_status_answers_is_recovered() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    // The server loses the channel and its uncommitted batch.
+    fake.reopen_elsewhere("c", None);
+    fake.hide_from_status("c");
+    fake.set_manual_commit(false);
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| assert!(matches!(e, Error::Timeout { .. }), "{e}"));
+    let mut committed = ch.watch_committed();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        committed.wait_for(|c| *c == tok(1)),
+    )
+    .await
+    .expect("replayed and committed")
+    .unwrap();
+    drop(committed);
+    assert_eq!(ids(&fake.committed_rows("c")), [1]);
+    assert_eq!(ch.status().recoveries, 1);
+    ch.close().await.unwrap();
+}
+
+/// Batches compressed while the previous request is in flight are sent in order and exactly
+/// once, also when the channel recovers (stale continuation token) in the middle of the stream.
+#[tokio::test(start_paused = true)]
+async fn precompressed_batches_keep_order_across_a_recovery() {
+    let fake = FakeApi::new();
+    fake.set_latency(Duration::from_millis(50));
+    let client = client(
+        &fake,
+        ChannelSettings {
+            max_request_bytes: 2048,
+            compression: Compression::Zstd,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    for i in 0..40u64 {
+        ch.append_rows(
+            (i * 25..i * 25 + 25).map(|id| Row { id }),
+            tok(i * 25),
+            tok(i * 25 + 24),
+        )
+        .await
+        .unwrap();
+        if i == 20 {
+            until_appends(&fake, "c", 3).await;
+            fake.reopen_elsewhere("c", None);
+        }
+    }
+    ch.flush().await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(999u64), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(fake.appends_to("c").len() > 5);
+    assert_eq!(fake.max_concurrent(), 1);
+    assert_eq!(
+        ids(&fake.committed_rows("c")),
+        (0..1000).collect::<Vec<_>>()
+    );
+    assert!(ch.status().recoveries >= 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn large_batches_compressed_off_the_actor_survive_lost_acks_and_invalidation() {
+    // 1 MB batches (zstd, compressed on the blocking pool, up to two at a time) through a lost
+    // ack and an invalidation: every row lands exactly once, in order.
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(
+        &fake,
+        ChannelSettings {
+            compression: Compression::Zstd,
+            max_request_bytes: 1_000_000,
+            ..settings()
+        },
+    );
+    let ch = open(&client, "c").await;
+    let append = |i: u64| {
+        let ch = &ch;
+        async move {
+            ch.append_rows(wide(i * 1000, 1000), tok(i * 1000), tok(i * 1000 + 999))
+                .await
+                .unwrap();
+        }
+    };
+    for i in 0..12 {
+        append(i).await;
+    }
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    fake.lose_next_acks(1);
+    for i in 12..24 {
+        append(i).await;
+    }
+    ch.flush().await.unwrap();
+    fake.reopen_elsewhere("c", None);
+    for i in 24..36 {
+        append(i).await;
+    }
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    ch.wait_for_commit(&OffsetToken::from(35_999u64), Duration::from_secs(30))
+        .await
+        .unwrap();
+    fake.commit("c");
+    let rows = ids(&fake.committed_rows("c"));
+    assert_eq!(rows, (0..36_000).collect::<Vec<_>>());
+    assert!(ch.status().recoveries >= 1);
+    assert!(
+        fake.appends_to("c").iter().any(|a| a.rows.len() >= 1500),
+        "batches were large enough for the blocking-pool path"
+    );
+}
+
+/// A handle dropped without `close()` still sends its buffer, but when the channel was taken
+/// over meanwhile (a new handle or another process opened it), it never reopens it: that would
+/// steal the channel back and replay rows its new owner resumed after the committed token.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_handle_never_reopens_a_channel_taken_over_by_another_writer() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_rows((0..10).map(|id| Row { id }), tok(0), tok(9))
+        .await
+        .unwrap();
+    fake.reopen_elsewhere("c", None);
+    let opens = fake.opens("c");
+    drop(ch);
+    tokio::time::sleep(crate::channel::actor::DROP_FLUSH_TIMEOUT + Duration::from_secs(5)).await;
+    assert_eq!(
+        fake.opens("c"),
+        opens,
+        "the dropped handle reopened the channel"
+    );
+    assert!(fake.committed_rows("c").is_empty());
+    assert_eq!(client.inner_runtime().budget_used(), 0);
+}
