@@ -504,18 +504,7 @@ async fn garbage_append_responses_end_in_recovery_not_loss() {
         .open_channel(DB, SCHEMA, PIPE, "garbled")
         .await
         .unwrap();
-    for id in 1..=50u64 {
-        ch.append_row(&json!({"ID": id}), tok(id)).await.unwrap();
-        if id % 10 == 0 {
-            let _ = ch.flush().await;
-        }
-    }
-    ch.wait_for_commit(&OffsetToken::from(50u64), Duration::from_secs(20))
-        .await
-        .expect("recovers without help");
-    assert!(ch.status().recoveries >= 1, "{:?}", ch.status());
-    ch.close().await.unwrap();
-    assert_eq!(emu::ids(&server), (1..=50).collect::<Vec<_>>());
+    streams_ids_through_a_recovery(ch, &server, 50).await;
     client.close().await.ok();
     server.shutdown().await;
 }
@@ -568,18 +557,7 @@ async fn a_server_hanging_mid_stream_costs_a_replay_not_a_row() {
         .await
         .unwrap();
     let ch = client.open_channel(DB, SCHEMA, PIPE, "hang").await.unwrap();
-    for id in 1..=30u64 {
-        ch.append_row(&json!({"ID": id}), tok(id)).await.unwrap();
-        if id % 10 == 0 {
-            let _ = ch.flush().await;
-        }
-    }
-    ch.wait_for_commit(&OffsetToken::from(30u64), Duration::from_secs(20))
-        .await
-        .expect("recovers without help");
-    assert!(ch.status().recoveries >= 1, "{:?}", ch.status());
-    ch.close().await.unwrap();
-    assert_eq!(emu::ids(&server), (1..=30).collect::<Vec<_>>());
+    streams_ids_through_a_recovery(ch, &server, 30).await;
     client.close().await.unwrap();
     server.shutdown().await;
 }
@@ -631,4 +609,26 @@ async fn emulator_restarted_mid_stream_loses_and_duplicates_nothing() {
     assert_eq!(emu::ids(&server), (1..=200).collect::<Vec<_>>());
     client.close().await.unwrap();
     server.shutdown().await;
+}
+
+/// Appends ids `1..=n` (flushing every 10) to `ch`, which must recover from the faults the
+/// test planted by itself; then checks the table holds every id exactly once.
+async fn streams_ids_through_a_recovery(
+    ch: snowpipe_streaming::Channel,
+    server: &Emulator,
+    n: u64,
+) {
+    for id in 1..=n {
+        ch.append_row(&json!({"ID": id}), tok(id)).await.unwrap();
+        if id % 10 == 0 {
+            let _ = ch.flush().await;
+        }
+    }
+    ch.wait_for_commit(&OffsetToken::from(n), Duration::from_secs(20))
+        .await
+        .expect("recovers without help");
+    assert!(ch.status().recoveries >= 1, "{:?}", ch.status());
+    ch.close().await.unwrap();
+    let want: Vec<i64> = (1..=n).map(|i| i64::try_from(i).unwrap()).collect();
+    assert_eq!(emu::ids(server), want);
 }

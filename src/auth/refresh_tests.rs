@@ -5,15 +5,17 @@ use crate::rest::tests::*;
 #[tokio::test]
 async fn a_401_refreshes_the_token_and_retries_with_the_same_request_id() {
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(RejectToken {
+    answer(
+        &account,
+        "POST",
+        STATUS_PATH,
+        RejectToken {
             reject: 1,
             ok: ResponseTemplate::new(200).set_body_string(r#"{"channel_statuses":{}}"#),
             hits: Default::default(),
-        })
-        .mount(&account.server)
-        .await;
+        },
+    )
+    .await;
     let api = account.rest().await;
     assert_eq!(account.exchanges(), 1);
 
@@ -78,13 +80,13 @@ async fn concurrent_401s_share_one_token_exchange() {
 #[tokio::test]
 async fn repeated_401s_become_an_auth_error() {
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(
-            ResponseTemplate::new(401).set_body_string(r#"{"code":"390303","message":"invalid"}"#),
-        )
-        .mount(&account.server)
-        .await;
+    answer(
+        &account,
+        "POST",
+        STATUS_PATH,
+        ResponseTemplate::new(401).set_body_string(r#"{"code":"390303","message":"invalid"}"#),
+    )
+    .await;
     let api = account.rest().await;
     let err = api
         .bulk_channel_status(&simple().pipe, &["CH".into()])
@@ -103,11 +105,7 @@ async fn the_token_is_refreshed_ahead_of_expiry() {
     // lifetime the client sees is between 3 and 4 s: at 2.6 s it is inside the refresh window
     // (after 1.5–2 s) and not yet expired (3–4 s), whatever the sub-second phase.
     let account = MockAccount::start_with(Duration::from_secs(4), Duration::ZERO).await;
-    Mock::given(method("DELETE"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&account.server)
-        .await;
+    answer(&account, "DELETE", CHANNEL_PATH, ResponseTemplate::new(200)).await;
     let api = account.rest().await;
     api.drop_channel(&simple()).await.unwrap();
     assert_eq!(account.exchanges(), 1);
@@ -249,11 +247,13 @@ async fn oauth_gets_an_access_token_then_exchanges_it() {
     // Arrange
     let account = MockAccount::start().await;
     let idp_calls = std::sync::Arc::new(AtomicUsize::new(0));
-    Mock::given(method("POST"))
-        .and(path("/oauth/token-request"))
-        .respond_with(IdP(std::sync::Arc::clone(&idp_calls)))
-        .mount(&account.server)
-        .await;
+    answer(
+        &account,
+        "POST",
+        "/oauth/token-request",
+        IdP(std::sync::Arc::clone(&idp_calls)),
+    )
+    .await;
 
     // Act
     account.rest_with(oauth_builder(&account)).await;
@@ -311,19 +311,23 @@ async fn oauth_gets_an_access_token_then_exchanges_it() {
 async fn oauth_refreshes_a_rejected_access_token_with_the_rotated_refresh_token() {
     let account = MockAccount::start().await;
     let idp_calls = std::sync::Arc::new(AtomicUsize::new(0));
-    Mock::given(method("POST"))
-        .and(path("/oauth/token-request"))
-        .respond_with(IdP(std::sync::Arc::clone(&idp_calls)))
-        .mount(&account.server)
-        .await;
+    answer(
+        &account,
+        "POST",
+        "/oauth/token-request",
+        IdP(std::sync::Arc::clone(&idp_calls)),
+    )
+    .await;
     // The first hostname call is rejected (revoked access token).
-    Mock::given(method("GET"))
-        .and(path("/v2/streaming/hostname"))
-        .respond_with(ResponseTemplate::new(401))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
+    answer_limited(
+        &account,
+        "GET",
+        "/v2/streaming/hostname",
+        ResponseTemplate::new(401),
+        Some(1),
+        Some(1),
+    )
+    .await;
     account.rest_with(oauth_builder(&account)).await;
 
     let idp = account.requests_to("/oauth/token-request").await;

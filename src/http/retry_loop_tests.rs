@@ -11,16 +11,16 @@ async fn retryable_statuses_are_retried_with_the_same_request_id() {
     for status in [429u16, 500, 502, 503, 504] {
         // Arrange
         let account = MockAccount::start().await;
-        Mock::given(method("DELETE"))
-            .and(path(CHANNEL_PATH))
-            .respond_with(
-                ResponseTemplate::new(status)
-                    .set_body_string("\"ERR_GENERAL_EXCEPTION_RETRY_REQUEST\""),
-            )
-            .up_to_n_times(2)
-            .with_priority(1)
-            .mount(&account.server)
-            .await;
+        answer_limited(
+            &account,
+            "DELETE",
+            CHANNEL_PATH,
+            ResponseTemplate::new(status)
+                .set_body_string("\"ERR_GENERAL_EXCEPTION_RETRY_REQUEST\""),
+            Some(2),
+            Some(1),
+        )
+        .await;
         Mock::given(method("DELETE"))
             .and(path(CHANNEL_PATH))
             .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
@@ -54,13 +54,13 @@ async fn retryable_statuses_are_retried_with_the_same_request_id() {
 #[tokio::test]
 async fn exhausted_retries_return_the_last_server_error() {
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(
-            ResponseTemplate::new(503).set_body_string("\"ERR_GENERAL_EXCEPTION_RETRY_REQUEST\""),
-        )
-        .mount(&account.server)
-        .await;
+    answer(
+        &account,
+        "POST",
+        STATUS_PATH,
+        ResponseTemplate::new(503).set_body_string("\"ERR_GENERAL_EXCEPTION_RETRY_REQUEST\""),
+    )
+    .await;
     let api = account.rest().await;
     let err = api
         .bulk_channel_status(&simple().pipe, &["CH".to_owned()])
@@ -84,18 +84,16 @@ async fn exhausted_retries_return_the_last_server_error() {
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let account = MockAccount::start().await;
-    Mock::given(method("DELETE"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&account.server)
-        .await;
+    answer_limited(
+        &account,
+        "DELETE",
+        CHANNEL_PATH,
+        ResponseTemplate::new(429).insert_header("Retry-After", "1"),
+        Some(1),
+        Some(1),
+    )
+    .await;
+    answer(&account, "DELETE", CHANNEL_PATH, ResponseTemplate::new(200)).await;
     let api = account.rest().await;
     let start = Instant::now();
     api.drop_channel(&simple()).await.unwrap();
@@ -109,11 +107,13 @@ async fn retry_after_is_honoured() {
 #[tokio::test]
 async fn the_total_budget_caps_retry_after() {
     let account = MockAccount::start().await;
-    Mock::given(method("DELETE"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "30"))
-        .mount(&account.server)
-        .await;
+    answer(
+        &account,
+        "DELETE",
+        CHANNEL_PATH,
+        ResponseTemplate::new(503).insert_header("Retry-After", "30"),
+    )
+    .await;
     let api = account
         .rest_with(
             account
@@ -153,11 +153,13 @@ async fn client_errors_are_not_retried() {
         ),
     ] {
         let account = MockAccount::start().await;
-        Mock::given(method("POST"))
-            .and(path(ROWS_PATH))
-            .respond_with(ResponseTemplate::new(status).set_body_string(body))
-            .mount(&account.server)
-            .await;
+        answer(
+            &account,
+            "POST",
+            ROWS_PATH,
+            ResponseTemplate::new(status).set_body_string(body),
+        )
+        .await;
         let api = account.rest().await;
         let err = api
             .append_rows(&simple(), &append_request(Compression::Zstd))
@@ -173,20 +175,16 @@ async fn client_errors_are_not_retried() {
 #[tokio::test]
 async fn a_non_json_404_is_retried_as_a_misrouted_request() {
     let account = MockAccount::start().await;
-    Mock::given(method("DELETE"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(
-            ResponseTemplate::new(404).set_body_string("<html><body>Not Found</body></html>"),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&account.server)
-        .await;
+    answer_limited(
+        &account,
+        "DELETE",
+        CHANNEL_PATH,
+        ResponseTemplate::new(404).set_body_string("<html><body>Not Found</body></html>"),
+        Some(1),
+        Some(1),
+    )
+    .await;
+    answer(&account, "DELETE", CHANNEL_PATH, ResponseTemplate::new(200)).await;
     let api = account.rest().await;
     api.drop_channel(&simple()).await.unwrap();
     assert_eq!(account.requests_to(CHANNEL_PATH).await.len(), 2);
@@ -196,32 +194,35 @@ async fn a_non_json_404_is_retried_as_a_misrouted_request() {
 async fn open_channel_retries_409_in_progress_and_uncommitted_data_only() {
     // Arrange: two retryable 409s, then success.
     let account = MockAccount::start().await;
-    Mock::given(method("PUT"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(
-            ResponseTemplate::new(409)
-                .set_body_string(r#"{"code":"ERR_OPEN_CHANNEL_IN_PROGRESS","message":"busy"}"#),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(
-            ResponseTemplate::new(409)
-                .set_body_string(r#"{"code":"ERR_CHANNEL_HAS_UNCOMMITTED_DATA","message":"wait"}"#),
-        )
-        .up_to_n_times(1)
-        .with_priority(2)
-        .mount(&account.server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(open_response())
-        .with_priority(3)
-        .mount(&account.server)
-        .await;
+    answer_limited(
+        &account,
+        "PUT",
+        CHANNEL_PATH,
+        ResponseTemplate::new(409)
+            .set_body_string(r#"{"code":"ERR_OPEN_CHANNEL_IN_PROGRESS","message":"busy"}"#),
+        Some(1),
+        Some(1),
+    )
+    .await;
+    answer_limited(
+        &account,
+        "PUT",
+        CHANNEL_PATH,
+        ResponseTemplate::new(409)
+            .set_body_string(r#"{"code":"ERR_CHANNEL_HAS_UNCOMMITTED_DATA","message":"wait"}"#),
+        Some(1),
+        Some(2),
+    )
+    .await;
+    answer_limited(
+        &account,
+        "PUT",
+        CHANNEL_PATH,
+        open_response(),
+        None,
+        Some(3),
+    )
+    .await;
     let api = account.rest().await;
 
     // Act
@@ -235,14 +236,13 @@ async fn open_channel_retries_409_in_progress_and_uncommitted_data_only() {
     assert_eq!(account.requests_to(CHANNEL_PATH).await.len(), 3);
 
     // The same 409 on append rows is not retried.
-    Mock::given(method("POST"))
-        .and(path(ROWS_PATH))
-        .respond_with(
-            ResponseTemplate::new(409)
-                .set_body_string(r#"{"code":"ERR_OPEN_CHANNEL_IN_PROGRESS"}"#),
-        )
-        .mount(&account.server)
-        .await;
+    answer(
+        &account,
+        "POST",
+        ROWS_PATH,
+        ResponseTemplate::new(409).set_body_string(r#"{"code":"ERR_OPEN_CHANNEL_IN_PROGRESS"}"#),
+    )
+    .await;
     let err = api
         .append_rows(&simple(), &append_request(Compression::None))
         .await
@@ -254,14 +254,14 @@ async fn open_channel_retries_409_in_progress_and_uncommitted_data_only() {
 #[tokio::test]
 async fn open_channel_gives_up_on_a_persistent_409() {
     let account = MockAccount::start().await;
-    Mock::given(method("PUT"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(
-            ResponseTemplate::new(409)
-                .set_body_string(r#"{"code":"ERR_CHANNEL_HAS_UNCOMMITTED_DATA","message":"wait"}"#),
-        )
-        .mount(&account.server)
-        .await;
+    answer(
+        &account,
+        "PUT",
+        CHANNEL_PATH,
+        ResponseTemplate::new(409)
+            .set_body_string(r#"{"code":"ERR_CHANNEL_HAS_UNCOMMITTED_DATA","message":"wait"}"#),
+    )
+    .await;
     let api = account.rest().await;
     let err = api
         .open_channel(&simple(), &OpenChannelRequest::default())
@@ -280,21 +280,23 @@ async fn a_retried_append_resends_the_identical_request() {
     // requestId are sent again (retryCount 1). If the first attempt had been applied, the
     // rows would land twice; Snowflake documents retryCount > 0 as "duplicates possible".
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(ROWS_PATH))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(ROWS_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
-        )
-        .mount(&account.server)
-        .await;
+    answer_limited(
+        &account,
+        "POST",
+        ROWS_PATH,
+        ResponseTemplate::new(503),
+        Some(1),
+        Some(1),
+    )
+    .await;
+    answer(
+        &account,
+        "POST",
+        ROWS_PATH,
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
+    )
+    .await;
     let api = account.rest().await;
     api.append_rows(&simple(), &append_request(Compression::Zstd))
         .await
@@ -314,15 +316,15 @@ async fn a_retried_append_resends_the_identical_request() {
 async fn an_append_timeout_is_not_resent() {
     // Arrange: the server takes longer than the request timeout.
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(ROWS_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"next_continuation_token": "ct1"}))
-                .set_delay(Duration::from_secs(2)),
-        )
-        .mount(&account.server)
-        .await;
+    answer(
+        &account,
+        "POST",
+        ROWS_PATH,
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"next_continuation_token": "ct1"}))
+            .set_delay(Duration::from_secs(2)),
+    )
+    .await;
     let api = account
         .rest_with(
             account
@@ -350,18 +352,22 @@ async fn an_append_timeout_is_not_resent() {
 #[tokio::test]
 async fn an_idempotent_call_is_retried_after_a_timeout() {
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"channel_statuses":{}}"#))
-        .mount(&account.server)
-        .await;
+    answer_limited(
+        &account,
+        "POST",
+        STATUS_PATH,
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(2)),
+        Some(1),
+        Some(1),
+    )
+    .await;
+    answer(
+        &account,
+        "POST",
+        STATUS_PATH,
+        ResponseTemplate::new(200).set_body_string(r#"{"channel_statuses":{}}"#),
+    )
+    .await;
     let api = account
         .rest_with(
             account
@@ -424,11 +430,13 @@ async fn connection_failures_are_retried_then_reported() {
 #[tokio::test]
 async fn an_undecodable_success_body_is_a_decode_error() {
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(ROWS_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_string("{\"unexpected\":true}"))
-        .mount(&account.server)
-        .await;
+    answer(
+        &account,
+        "POST",
+        ROWS_PATH,
+        ResponseTemplate::new(200).set_body_string("{\"unexpected\":true}"),
+    )
+    .await;
     let api = account.rest().await;
     let err = api
         .append_rows(&simple(), &append_request(Compression::Zstd))

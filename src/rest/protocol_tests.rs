@@ -6,6 +6,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use super::*;
 use crate::api::{status_code_is_invalid, OpenChannelRequest};
+use crate::rest::tests::{answer, answer_limited};
 use crate::test_support::*;
 
 const CHANNEL_PATH: &str = "/v2/streaming/databases/DB/schemas/SCH/pipes/PIPE/channels/CH";
@@ -40,22 +41,26 @@ fn awkward_status(code: &str) -> serde_json::Value {
 #[tokio::test]
 async fn open_and_bulk_status_parse_both_spellings_and_string_values() {
     let account = MockAccount::start().await;
-    Mock::given(method("PUT"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+    answer(
+        &account,
+        "PUT",
+        CHANNEL_PATH,
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "next_continuation_token": "ct0",
             "channel_status": awkward_status("SUCCESS"),
-        })))
-        .mount(&account.server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        })),
+    )
+    .await;
+    answer(
+        &account,
+        "POST",
+        STATUS_PATH,
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "channel_statuses": {"CH": {"channel_status_code": "ACTIVE", "rows_errors": 4,
                 "last_error_timestamp": 1_795_239_216_i64}}
-        })))
-        .mount(&account.server)
-        .await;
+        })),
+    )
+    .await;
     let api = account.rest().await;
 
     let open = api
@@ -119,21 +124,25 @@ async fn open_accepts_active_and_unknown_status_codes_and_refuses_invalid_ones()
         ("ERR_CHANNEL_MUST_BE_REOPENED", false),
     ] {
         let account = MockAccount::start().await;
-        Mock::given(method("PUT"))
-            .and(path(CHANNEL_PATH))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        answer(
+            &account,
+            "PUT",
+            CHANNEL_PATH,
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({
                 "next_continuation_token": "ct0",
                 "channel_status": awkward_status(code),
-            })))
-            .mount(&account.server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(STATUS_PATH))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            })),
+        )
+        .await;
+        answer(
+            &account,
+            "POST",
+            STATUS_PATH,
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({
                 "channel_statuses": {"CH": awkward_status(code)}
-            })))
-            .mount(&account.server)
-            .await;
+            })),
+        )
+        .await;
         let client = account.builder().build().await.unwrap();
         let result = client.open_channel("DB", "SCH", "PIPE", "CH").await;
         assert_eq!(result.is_ok(), opens, "{code}: {result:?}");
@@ -156,38 +165,38 @@ fn status_of(name: &str, committed: Option<&str>) -> serde_json::Value {
 
 /// Mounts open and append for channel `orders` (the rows go nowhere).
 async fn mount_orders(account: &MockAccount) {
-    Mock::given(method("PUT"))
-        .and(path(
-            "/v2/streaming/databases/DB/schemas/SCH/pipes/PIPE/channels/orders",
-        ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+    answer(
+        account,
+        "PUT",
+        "/v2/streaming/databases/DB/schemas/SCH/pipes/PIPE/channels/orders",
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "next_continuation_token": "ct0", "channel_status": status_of("orders", None)
-        })))
-        .mount(&account.server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(
-            "/v2/streaming/data/databases/DB/schemas/SCH/pipes/PIPE/channels/orders/rows",
-        ))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
-        )
-        .mount(&account.server)
-        .await;
+        })),
+    )
+    .await;
+    answer(
+        account,
+        "POST",
+        "/v2/streaming/data/databases/DB/schemas/SCH/pipes/PIPE/channels/orders/rows",
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_status_reported_under_another_case_of_the_name_is_found() {
     let account = MockAccount::start().await;
     mount_orders(&account).await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+    answer(
+        &account,
+        "POST",
+        STATUS_PATH,
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "channel_statuses": {"ORDERS": status_of("ORDERS", Some("1"))}
-        })))
-        .mount(&account.server)
-        .await;
+        })),
+    )
+    .await;
     let client = account
         .builder()
         .max_client_lag(std::time::Duration::from_millis(10))
@@ -282,20 +291,22 @@ async fn a_transient_403_or_401_on_the_control_plane_is_retried_with_backoff() {
 #[tokio::test]
 async fn a_408_is_retried_as_its_predicate_says() {
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(ResponseTemplate::new(408).set_body_string("request timeout"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({"channel_statuses": {}})),
-        )
-        .mount(&account.server)
-        .await;
+    answer_limited(
+        &account,
+        "POST",
+        STATUS_PATH,
+        ResponseTemplate::new(408).set_body_string("request timeout"),
+        Some(1),
+        Some(1),
+    )
+    .await;
+    answer(
+        &account,
+        "POST",
+        STATUS_PATH,
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"channel_statuses": {}})),
+    )
+    .await;
     let api = account.rest().await;
     api.bulk_channel_status(&simple().pipe, &["CH".into()])
         .await
@@ -305,11 +316,7 @@ async fn a_408_is_retried_as_its_predicate_says() {
     assert_eq!(query(&tries[0], "requestId"), query(&tries[1], "requestId"));
     // And when it persists, the error says retryable, as the loop behaved.
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(ResponseTemplate::new(408))
-        .mount(&account.server)
-        .await;
+    answer(&account, "POST", STATUS_PATH, ResponseTemplate::new(408)).await;
     let err = account
         .rest()
         .await
@@ -346,18 +353,16 @@ impl wiremock::Respond for SessionResponder {
 async fn the_session_header_is_echoed_per_channel_and_reset_on_reopen() {
     let account = MockAccount::start().await;
     let rows = "/v2/streaming/data/databases/DB/schemas/SCH/pipes/PIPE/channels/CH/rows";
-    Mock::given(method("PUT"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+    answer(
+        &account,
+        "PUT",
+        CHANNEL_PATH,
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "next_continuation_token": "ct0", "channel_status": status_of("CH", None)
-        })))
-        .mount(&account.server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(rows))
-        .respond_with(SessionResponder(Default::default()))
-        .mount(&account.server)
-        .await;
+        })),
+    )
+    .await;
+    answer(&account, "POST", rows, SessionResponder(Default::default())).await;
     let api = account.rest().await;
     let other = ChannelPath {
         channel: "OTHER".into(),

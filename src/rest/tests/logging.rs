@@ -7,24 +7,29 @@ async fn logs_show_retries_but_never_tokens() {
     // Arrange: a 503, then a 401 (refresh), then success, with every log line captured.
     let logs = LogCapture::global();
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(ROWS_PATH))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(ROWS_PATH))
-        .respond_with(RejectToken {
+    answer_limited(
+        &account,
+        "POST",
+        ROWS_PATH,
+        ResponseTemplate::new(503),
+        Some(1),
+        Some(1),
+    )
+    .await;
+    answer_limited(
+        &account,
+        "POST",
+        ROWS_PATH,
+        RejectToken {
             reject: 1,
             ok: ResponseTemplate::new(200)
                 .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
             hits: Default::default(),
-        })
-        .with_priority(2)
-        .mount(&account.server)
-        .await;
+        },
+        None,
+        Some(2),
+    )
+    .await;
     let api = account.rest().await;
 
     // Act

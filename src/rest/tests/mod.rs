@@ -114,6 +114,38 @@ impl Respond for RejectToken {
     }
 }
 
+/// Mounts `response` for `verb` requests to exactly `p` on the account.
+pub(crate) async fn answer(
+    account: &MockAccount,
+    verb: &str,
+    p: &str,
+    response: impl Respond + 'static,
+) {
+    answer_limited(account, verb, p, response, None, None).await;
+}
+
+/// [`answer`], at most `times` times (all when `None`), at wiremock `priority` (1 wins; the
+/// default is 5).
+pub(crate) async fn answer_limited(
+    account: &MockAccount,
+    verb: &str,
+    p: &str,
+    response: impl Respond + 'static,
+    times: Option<u64>,
+    priority: Option<u8>,
+) {
+    let mut mock = Mock::given(method(verb))
+        .and(path(p))
+        .respond_with(response);
+    if let Some(n) = times {
+        mock = mock.up_to_n_times(n);
+    }
+    if let Some(p) = priority {
+        mock = mock.with_priority(p);
+    }
+    mock.mount(&account.server).await;
+}
+
 mod connect;
 mod logging;
 mod requests;

@@ -67,11 +67,7 @@ async fn open_channel_request_shape_and_response() {
 #[tokio::test]
 async fn open_channel_without_options_sends_an_empty_object() {
     let account = MockAccount::start().await;
-    Mock::given(method("PUT"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(open_response())
-        .mount(&account.server)
-        .await;
+    answer(&account, "PUT", CHANNEL_PATH, open_response()).await;
     let api = account.rest().await;
     api.open_channel(&simple(), &OpenChannelRequest::default())
         .await
@@ -138,14 +134,14 @@ async fn append_rows_request_shape() {
 #[tokio::test]
 async fn append_rows_uncompressed_and_without_start_token() {
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(ROWS_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
-        )
-        .mount(&account.server)
-        .await;
+    answer(
+        &account,
+        "POST",
+        ROWS_PATH,
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
+    )
+    .await;
     let api = account.rest().await;
     let mut req = append_request(Compression::None);
     req.start_offset_token = None;
@@ -232,20 +228,17 @@ async fn bulk_status_splits_into_chunks_of_100_and_merges() {
 #[tokio::test]
 async fn drop_channel_parses_the_committed_token_or_nothing() {
     let account = MockAccount::start().await;
-    Mock::given(method("DELETE"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"last_committed_offset_token": "7"})),
-        )
-        .up_to_n_times(1)
-        .mount(&account.server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path(CHANNEL_PATH))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&account.server)
-        .await;
+    answer_limited(
+        &account,
+        "DELETE",
+        CHANNEL_PATH,
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"last_committed_offset_token": "7"})),
+        Some(1),
+        None,
+    )
+    .await;
+    answer(&account, "DELETE", CHANNEL_PATH, ResponseTemplate::new(200)).await;
     let api = account.rest().await;
     assert_eq!(
         api.drop_channel(&simple()).await.unwrap().as_deref(),
