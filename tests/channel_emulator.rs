@@ -32,17 +32,7 @@ async fn start() -> (Emulator, StreamingIngestClient) {
     )
     .await
     .unwrap();
-    let client = StreamingIngestClient::builder()
-        .account("myorg-myacct")
-        .user("tester")
-        .url(emu.url())
-        .private_key_pem(TEST_KEY)
-        .retry(fast_retry())
-        .max_client_lag(Duration::from_millis(20))
-        .commit_poll_interval(Duration::from_millis(20))
-        .build()
-        .await
-        .unwrap();
+    let client = common::emulator::builder(&emu).build().await.unwrap();
     (emu, client)
 }
 

@@ -26,12 +26,7 @@ async fn start(commit_delay: Duration) -> (Emulator, StreamingIngestClient) {
     )
     .await
     .unwrap();
-    let client = StreamingIngestClient::builder()
-        .account("myorg-myacct")
-        .user("tester")
-        .url(emu.url())
-        .private_key_pem(TEST_KEY)
-        .retry(fast_retry())
+    let client = common::emulator::builder(&emu)
         .max_client_lag(Duration::from_secs(60))
         .commit_poll_interval(Duration::from_millis(20))
         .build()

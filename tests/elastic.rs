@@ -30,12 +30,7 @@ async fn start() -> (Emulator, StreamingIngestClient) {
     )
     .await
     .unwrap();
-    let client = StreamingIngestClient::builder()
-        .account("myorg-myacct")
-        .user("tester")
-        .url(emu.url())
-        .private_key_pem(TEST_KEY)
-        .retry(fast_retry())
+    let client = common::emulator::builder(&emu)
         .max_client_lag(Duration::from_millis(50))
         .max_request_bytes(4096)
         .build()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use serde::Serialize;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
-use snowpipe_streaming::{ClientBuilder, OffsetToken, StreamingIngestClient};
+use snowpipe_streaming::{ClientBuilder, OffsetToken};
 
 const DDL: &str = "
 CREATE DATABASE IF NOT EXISTS DB;
@@ -36,14 +36,7 @@ async fn emulator(config: EmulatorConfig) -> Emulator {
 }
 
 fn builder(emu: &Emulator) -> ClientBuilder {
-    StreamingIngestClient::builder()
-        .account("myorg-myacct")
-        .user("tester")
-        .url(emu.url())
-        .private_key_pem(TEST_KEY)
-        .retry(fast_retry())
-        .max_client_lag(Duration::from_millis(20))
-        .commit_poll_interval(Duration::from_millis(20))
+    common::emulator::builder(&emu)
 }
 
 fn rows(ids: std::ops::Range<u64>) -> Vec<Row> {
