@@ -36,7 +36,7 @@ async fn emulator(config: EmulatorConfig) -> Emulator {
 }
 
 fn builder(emu: &Emulator) -> ClientBuilder {
-    common::emulator::builder(&emu)
+    common::emulator::builder(emu)
 }
 
 fn rows(ids: std::ops::Range<u64>) -> Vec<Row> {

@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -33,14 +33,7 @@ const SETUP_SQL: &str = include_str!("../examples/sensor_stream/sql/setup.sql");
 const TABLE: &str = "\"STREAMING_INGEST.SENSORS.SENSOR_READINGS\"";
 
 /// Kills the process when dropped, so a failing test leaves nothing running.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::example::Guard;
 
 /// The broker binary, or `None` (test skipped) when it is missing outside CI.
 fn nats_available() -> bool {

@@ -4,10 +4,8 @@
 #![cfg(unix)]
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -25,14 +23,7 @@ fn example_bin() -> PathBuf {
 }
 
 /// Kills the process when dropped, so a failing test leaves nothing running.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::example::{start_emulator, Guard};
 
 fn terminate(child: &mut Child) {
     // SAFETY: sending SIGTERM to a child we spawned and have not reaped.
@@ -46,32 +37,6 @@ fn terminate(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// Starts `ski_resort emulator` and returns it with its URL.
-fn start_emulator(bin: &Path, data_dir: &Path, key: &Path) -> (Guard, String) {
-    let mut child = Command::new(bin)
-        .args(["emulator", "--commit-delay", "100ms", "--data-dir"])
-        .arg(data_dir)
-        .arg("--new-key")
-        .arg(key)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn emulator");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let _ = tx.send(url.trim().to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("emulator did not print `listening on URL`");
-    (Guard(child), url)
 }
 
 /// `ski_resort stream`, connected through `SNOWFLAKE_*` variables, or through `profile` when

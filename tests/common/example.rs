@@ -88,3 +88,43 @@ pub fn example_bin(name: &str) -> PathBuf {
     built.insert(name.to_string(), bin.clone());
     bin
 }
+
+/// A child process killed (and reaped) when dropped, so a failing test leaves nothing running.
+#[derive(Debug)]
+pub struct Guard(pub std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `<example> emulator` (`bin`: one of the example binaries) on a free port with its
+/// data in `data_dir` and a new key written to `key`; returns it with the URL it printed.
+pub fn start_emulator(bin: &Path, data_dir: &Path, key: &Path) -> (Guard, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(bin)
+        .args(["emulator", "--commit-delay", "100ms", "--data-dir"])
+        .arg(data_dir)
+        .arg("--new-key")
+        .arg(key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn emulator");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("emulator did not print `listening on URL`");
+    (Guard(child), url)
+}
