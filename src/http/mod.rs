@@ -3,6 +3,7 @@
 //! classification (docs/wire-protocol.md §2.6, §5.3).
 
 mod authenticator;
+mod errors;
 pub(crate) mod options;
 pub(crate) mod retry;
 
@@ -15,10 +16,12 @@ use tokio::time::Instant;
 
 use crate::api::ErrorBody;
 
-use crate::error::{Error, ServerError, TransportError, TransportErrorKind};
+use crate::error::{Error, TransportErrorKind};
 use crate::Result;
 
 pub(crate) use authenticator::{AuthHeader, Authenticator};
+pub(crate) use errors::{classify, decode_error};
+use errors::{describe_error_body, is_dns_failure, server_error, transport_error};
 pub(crate) use retry::{Backoff, RetryConfig};
 
 /// Everything outside the RFC 3986 unreserved set `A-Za-z0-9-._~` is percent-encoded.
@@ -444,183 +447,6 @@ impl HttpClient {
             },
         }
     }
-}
-
-/// Classifies a reqwest send error. A TLS failure is a configuration problem (an untrusted
-/// or mismatched certificate); any other connect failure (including a connect timeout) means
-/// the request never left; a timeout or a broken connection afterwards means it may have.
-pub(crate) fn classify(error: &reqwest::Error) -> TransportErrorKind {
-    if tls_error(error).is_some() {
-        TransportErrorKind::Tls
-    } else if error.is_connect() {
-        TransportErrorKind::Connect
-    } else if error.is_timeout() {
-        TransportErrorKind::Timeout
-    } else if error.is_builder() || error.is_redirect() {
-        TransportErrorKind::Other
-    } else if error.is_decode() {
-        TransportErrorKind::Decode
-    } else {
-        TransportErrorKind::Interrupted
-    }
-}
-
-/// `error` and its causes. An `io::Error`'s `source()` skips the error it wraps (rustls
-/// errors reach reqwest that way, sometimes nested twice), so each one is opened with
-/// `get_ref()`.
-fn causes<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(error), |e| {
-        match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner),
-            None => e.source(),
-        }
-    })
-}
-
-/// The `rustls::Error` in `error`'s source chain, if any.
-fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    causes(error).find_map(|e| e.downcast_ref::<rustls::Error>())
-}
-
-/// Whether a connect failure is a failed host-name lookup. hyper's connector reports it as a
-/// `ConnectError` (a private type) whose message is exactly `dns error`.
-fn is_dns_failure(error: &reqwest::Error) -> bool {
-    error.is_connect() && causes(error).any(|e| e.to_string() == "dns error")
-}
-
-/// The host (and port, when the URL names one) of a URL, for messages: never the path or
-/// query, which may carry tokens.
-fn host_of(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| match u.port() {
-                Some(port) => format!("{h}:{port}"),
-                None => h.to_owned(),
-            })
-        })
-        .unwrap_or_else(|| "the server".to_owned())
-}
-
-fn describe_error_body(b: &ErrorBody) -> String {
-    match (&b.code, &b.message) {
-        (Some(c), Some(m)) => format!(" {c} ({m})"),
-        (Some(c), None) => format!(" {c}"),
-        (None, Some(m)) => format!(" ({m})"),
-        (None, None) => String::new(),
-    }
-}
-
-fn server_error(
-    operation: &'static str,
-    status: StatusCode,
-    parsed: Option<ErrorBody>,
-    body: &[u8],
-    request_id: &str,
-    attempts: u32,
-) -> Error {
-    let (code, message) = match parsed {
-        Some(b) => (b.code, b.message.unwrap_or_default()),
-        None => {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            let message = if text.is_empty() {
-                String::new()
-            } else {
-                let snippet: String = text.chars().take(BODY_SNIPPET).collect();
-                let ellipsis = if text.chars().count() > BODY_SNIPPET {
-                    "…"
-                } else {
-                    ""
-                };
-                format!("non-JSON body: {snippet}{ellipsis}")
-            };
-            (None, message)
-        }
-    };
-    Error::Server(Box::new(ServerError {
-        status: status.as_u16(),
-        code,
-        message,
-        request_id: Some(request_id.to_owned()),
-        operation,
-        attempts,
-    }))
-}
-
-fn transport_error(
-    call: &Call,
-    kind: TransportErrorKind,
-    error: reqwest::Error,
-    request_id: &str,
-    attempts: u32,
-) -> Error {
-    let message = match kind {
-        TransportErrorKind::Tls => {
-            let host = host_of(&call.url);
-            match tls_error(&error) {
-                Some(rustls::Error::InvalidCertificate(_)) => format!(
-                    "the TLS certificate of {host} is not trusted or does not match the host: \
-                     if the server uses a private CA (e.g. snowpipe-emulator --tls), trust it \
-                     with the root_ca_pem or root_ca_file setting or SSL_CERT_FILE; otherwise \
-                     check the url setting and any TLS-intercepting proxy"
-                ),
-                _ => format!(
-                    "the TLS handshake with {host} failed: check the url setting, the proxy, \
-                     and that the server's CA is trusted (root_ca_pem, root_ca_file or \
-                     SSL_CERT_FILE)"
-                ),
-            }
-        }
-        TransportErrorKind::Connect if is_dns_failure(&error) => format!(
-            "cannot resolve the host name {}: check the account identifier and the url \
-             setting (e.g. https://<orgname>-<account_name>.snowflakecomputing.com)",
-            host_of(&call.url)
-        ),
-        TransportErrorKind::Connect => format!(
-            "cannot connect to {}; check the account URL, DNS, proxy settings and that the \
-             server is reachable",
-            host_of(&call.url)
-        ),
-        TransportErrorKind::Timeout => {
-            "the request timed out; the server may have processed it".to_owned()
-        }
-        TransportErrorKind::Interrupted => {
-            "the connection broke during the request; the server may have processed it".to_owned()
-        }
-        TransportErrorKind::Decode => "the response could not be read".to_owned(),
-        _ => "the request could not be sent".to_owned(),
-    };
-    Error::Transport(Box::new(TransportError {
-        kind,
-        operation: call.operation,
-        message,
-        request_id: Some(request_id.to_owned()),
-        attempts,
-        source: Some(Box::new(error.without_url())),
-    }))
-}
-
-/// Builds the error for a 2xx response whose body could not be decoded.
-pub(crate) fn decode_error(
-    operation: &'static str,
-    what: String,
-    request_id: Option<&str>,
-    source: Option<crate::error::BoxError>,
-) -> Error {
-    Error::Transport(Box::new(TransportError {
-        kind: TransportErrorKind::Decode,
-        operation,
-        message: what,
-        request_id: request_id.map(str::to_owned),
-        attempts: 1,
-        source,
-    }))
 }
 
 #[cfg(test)]
