@@ -28,12 +28,6 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    /// A budget of `total` bytes (clamped to what a semaphore can hold, at least 1).
-    #[cfg(test)]
-    pub(crate) fn new(total: usize) -> Self {
-        Self::with_reserve(total, 0)
-    }
-
     /// A budget of `total` bytes of which `reserve` (at most half) are kept out of the
     /// semaphore, for memory accounted elsewhere.
     pub(crate) fn with_reserve(total: usize, reserve: usize) -> Self {
@@ -54,12 +48,6 @@ impl Budget {
     /// Bytes currently free.
     pub(crate) fn available(&self) -> usize {
         self.sem.available_permits()
-    }
-
-    /// Bytes currently held by buffered and retained data.
-    #[cfg(test)]
-    pub(crate) fn used(&self) -> usize {
-        self.total.saturating_sub(self.available())
     }
 
     /// Waits until `bytes` are free and takes them. A request larger than the whole budget
@@ -186,6 +174,20 @@ impl Drop for BudgetBytes {
                 sem.add_permits(self.n);
             }
         }
+    }
+}
+
+/// Accessors for tests only, kept out of the production impl.
+#[cfg(test)]
+impl Budget {
+    /// A budget of `total` bytes (clamped to what a semaphore can hold, at least 1).
+    pub(crate) fn new(total: usize) -> Self {
+        Self::with_reserve(total, 0)
+    }
+
+    /// Bytes currently held by buffered and retained data.
+    pub(crate) fn used(&self) -> usize {
+        self.total.saturating_sub(self.available())
     }
 }
 

@@ -45,8 +45,8 @@ pub(crate) struct Compressors {
     max_idle: usize,
     /// Settings for codecs made anew.
     template: Codec,
-    /// Codecs made so far (tests).
-    #[cfg(test)]
+    /// Codecs made so far (for tests and debugging: a thousand channels should make a
+    /// handful).
     created: std::sync::atomic::AtomicUsize,
 }
 
@@ -62,7 +62,6 @@ pub(crate) fn compressors(settings: &ChannelSettings, cores: usize) -> CompressP
         idle: Mutex::new(Vec::new()),
         // Running jobs plus inline compressions on the runtime's worker threads.
         max_idle: jobs + cores,
-        #[cfg(test)]
         created: std::sync::atomic::AtomicUsize::new(0),
     })
 }
@@ -71,7 +70,6 @@ impl Compressors {
     /// An idle codec, or a new one (its context is made by its first `encode`).
     fn take(&self) -> Codec {
         lock(&self.idle).pop().unwrap_or_else(|| {
-            #[cfg(test)]
             self.created
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.template.sibling()
@@ -84,12 +82,6 @@ impl Compressors {
         if idle.len() < self.max_idle {
             idle.push(codec);
         }
-    }
-
-    /// Codecs idle now (tests).
-    #[cfg(test)]
-    fn idle_codecs(&self) -> usize {
-        lock(&self.idle).len()
     }
 }
 
@@ -387,6 +379,15 @@ impl CompressStage {
     pub(super) fn clear(&mut self) {
         self.jobs.clear();
         self.done.clear();
+    }
+}
+
+/// Accessors for tests only, kept out of the production impl.
+#[cfg(test)]
+impl Compressors {
+    /// Codecs idle now (tests).
+    fn idle_codecs(&self) -> usize {
+        lock(&self.idle).len()
     }
 }
 

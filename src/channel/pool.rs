@@ -87,12 +87,6 @@ impl BufferPool {
         }
     }
 
-    /// A pool that keeps nothing.
-    #[cfg(test)]
-    pub(crate) fn disabled() -> Self {
-        Self::new(0, PoolLimit::new(0))
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
         lock(&self.bufs)
     }
@@ -166,6 +160,15 @@ impl BufferPool {
         let freed = std::mem::take(&mut *self.lock());
         self.limit.sub(freed.iter().map(Vec::capacity).sum());
         drop(freed);
+    }
+}
+
+/// Accessors for tests only, kept out of the production impl.
+#[cfg(test)]
+impl BufferPool {
+    /// A pool that keeps nothing.
+    pub(crate) fn disabled() -> Self {
+        Self::new(0, PoolLimit::new(0))
     }
 }
 

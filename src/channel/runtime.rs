@@ -96,18 +96,6 @@ impl ChannelRuntime {
         }
     }
 
-    /// Bytes of the client-wide budget in use (buffered + retained).
-    #[cfg(test)]
-    pub(crate) fn budget_used(&self) -> usize {
-        self.inner.budget.used()
-    }
-
-    /// What rows and bodies may hold: the budget less the pools' reserve.
-    #[cfg(test)]
-    pub(crate) fn budget_usable(&self) -> usize {
-        self.inner.budget.total()
-    }
-
     pub(crate) async fn open(
         &self,
         path: ChannelPath,
@@ -237,4 +225,18 @@ fn already_open(path: &ChannelPath) -> Error {
         "channel",
         format!("channel {path} is already open in this client; close it before opening it again"),
     )
+}
+
+/// Accessors for tests only, kept out of the production impl.
+#[cfg(test)]
+impl ChannelRuntime {
+    /// Bytes of the client-wide budget in use (buffered + retained).
+    pub(crate) fn budget_used(&self) -> usize {
+        self.inner.budget.used()
+    }
+
+    /// What rows and bodies may hold: the budget less the pools' reserve.
+    pub(crate) fn budget_usable(&self) -> usize {
+        self.inner.budget.total()
+    }
 }
