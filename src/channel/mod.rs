@@ -206,7 +206,7 @@ mod all;
 mod batch;
 #[doc(hidden)]
 pub mod bench;
-mod budget;
+pub(crate) mod budget;
 mod compress;
 mod encode;
 #[cfg(test)]
