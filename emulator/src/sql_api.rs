@@ -97,6 +97,7 @@ fn rewrite(
             ));
         }
     }
+    let ctes = cte_names(&tokens);
     let mut out = String::with_capacity(sql.len() + 32);
     let mut i = 0;
     let mut after_from = false;
@@ -116,6 +117,17 @@ fn rewrite(
                     j += 2;
                 } else {
                     break;
+                }
+            }
+            // A common table expression of this statement (`WITH d AS (…) … FROM d`).
+            if let [name] = parts.as_slice() {
+                if ctes.iter().any(|c| c == name) {
+                    after_from = false;
+                    for t in &tokens[i..=j] {
+                        out.push_str(&t.to_string());
+                    }
+                    i = j + 1;
+                    continue;
                 }
             }
             let (db, sch, name) = match parts.as_slice() {
@@ -163,6 +175,37 @@ fn rewrite(
     Ok(out)
 }
 
+/// The names `WITH a AS (…), b AS (…)` defines (upper-cased unless quoted, like table names).
+fn cte_names(tokens: &[Token]) -> Vec<String> {
+    let significant: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let is_kw = |t: &Token, kw: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw));
+    let mut names = Vec::new();
+    for k in 1..significant.len().saturating_sub(2) {
+        let (before, name, as_, open) = (
+            significant[k - 1],
+            significant[k],
+            significant[k + 1],
+            significant[k + 2],
+        );
+        if (is_kw(before, "WITH") || *before == Token::Comma)
+            && is_kw(as_, "AS")
+            && *open == Token::LParen
+        {
+            if let Token::Word(w) = name {
+                names.push(if w.quote_style.is_some() {
+                    w.value.clone()
+                } else {
+                    w.value.to_uppercase()
+                });
+            }
+        }
+    }
+    names
+}
+
 /// Runs the (rewritten) statement and builds the SQL API answer.
 pub(crate) fn run(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value, ApiError> {
     let sqlite =
@@ -191,6 +234,11 @@ pub(crate) fn run(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Resul
         let mut out = Vec::with_capacity(n);
         for (i, kind) in kinds.iter_mut().enumerate() {
             let v = row.get_ref(i).map_err(sqlite)?;
+            if v == ValueRef::Null {
+                // A NULL says nothing about an expression column's type: the first value does.
+                out.push(Value::Null);
+                continue;
+            }
             let kind = kind.get_or_insert_with(|| Kind::of_value(v)).clone();
             out.push(kind.encode(v));
         }
@@ -448,6 +496,16 @@ mod tests {
         assert!(prepare(&c, body("SELECT 1;").as_bytes()).is_ok());
         let write = prepare(&c, body("DELETE FROM T").as_bytes()).unwrap_err();
         assert!(write.message.contains("read-only SELECT"));
+        // Common table expressions are not tables.
+        assert_eq!(
+            prepare(
+                &c,
+                body("WITH s AS (SELECT ID FROM T), d AS (SELECT * FROM s) SELECT * FROM d JOIN T ON 1 = 1")
+                    .as_bytes()
+            )
+            .unwrap(),
+            "WITH s AS (SELECT ID FROM \"D.S.T\"), d AS (SELECT * FROM s) SELECT * FROM d JOIN \"D.S.T\" ON 1 = 1"
+        );
     }
 
     #[test]
@@ -505,6 +563,18 @@ mod tests {
                 "timestamp_tz",
                 "time"
             ]
+        );
+        // An expression column's type comes from its first non-NULL value.
+        let mixed = run(
+            &conn,
+            "SELECT CASE WHEN OK THEN NULL ELSE 2.5 END FROM \"D.S.T\" ORDER BY OK DESC",
+            "h",
+        )
+        .unwrap();
+        assert_eq!(mixed["data"], json!([[null], ["2.5"]]));
+        assert_eq!(
+            mixed["resultSetMetaData"]["rowType"][0]["type"],
+            json!("real")
         );
         let count = run(&conn, "SELECT COUNT(*), MAX(F) FROM \"D.S.T\"", "h").unwrap();
         assert_eq!(count["data"][0][0], json!("2"));
