@@ -143,17 +143,18 @@ async fn a_pipes_elastic_channel_appends_to_its_elastic_endpoint() {
     emu.shutdown().await;
 }
 
+/// A metric's name and its labels, sorted.
+type MetricKey = (String, Vec<(String, String)>);
+
 /// A metrics recorder that keeps every registered key and the counters' values.
 #[derive(Default)]
 struct Recorded {
-    keys: std::sync::Mutex<Vec<(String, Vec<(String, String)>)>>,
-    counters: std::sync::Mutex<
-        std::collections::HashMap<(String, Vec<(String, String)>), Arc<AtomicU64>>,
-    >,
+    keys: std::sync::Mutex<Vec<MetricKey>>,
+    counters: std::sync::Mutex<std::collections::HashMap<MetricKey, Arc<AtomicU64>>>,
 }
 
 impl Recorded {
-    fn key(key: &metrics::Key) -> (String, Vec<(String, String)>) {
+    fn key(key: &metrics::Key) -> MetricKey {
         let mut labels: Vec<(String, String)> = key
             .labels()
             .map(|l| (l.key().to_owned(), l.value().to_owned()))

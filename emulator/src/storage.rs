@@ -209,7 +209,7 @@ pub fn query(conn: &Connection, sql: &str) -> Result<QueryResult, EmulatorError>
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sql_err)? {
         let mut r = Vec::with_capacity(n);
-        for i in 0..n {
+        for (i, &numeric) in numeric.iter().enumerate() {
             r.push(match row.get_ref(i).map_err(sql_err)? {
                 ValueRef::Null => serde_json::Value::Null,
                 ValueRef::Integer(i) => i.into(),
@@ -217,7 +217,7 @@ pub fn query(conn: &Connection, sql: &str) -> Result<QueryResult, EmulatorError>
                     .map(serde_json::Value::Number)
                     .unwrap_or(serde_json::Value::Null),
                 ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-                ValueRef::Blob(b) if numeric[i] => String::from_utf8_lossy(b).into_owned().into(),
+                ValueRef::Blob(b) if numeric => String::from_utf8_lossy(b).into_owned().into(),
                 ValueRef::Blob(b) => base64::engine::general_purpose::STANDARD.encode(b).into(),
             });
         }
