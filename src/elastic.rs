@@ -10,6 +10,14 @@
 //!
 //! A batch whose successful attempt was not the first (`retry_count > 0`) may have been
 //! applied more than once: each such batch is reported as an [`ElasticEvent`] and logged.
+//!
+//! Shared with named channels: the client's settings (lag, request size, compression), its
+//! memory budget — buffered rows are charged from the append until their request is
+//! acknowledged (at the compressed size once the body is built), so `append_rows` waits for
+//! room exactly as a named channel's does, and a full budget holds back appends on both — and
+//! the metric names (`snowpipe_rows_appended_total`, `snowpipe_requests_total`, …), labelled
+//! `kind="elastic"`, `channel="ELASTIC"` and `pipe` (the table's default pipe
+//! `<TABLE>-STREAMING` for a table's elastic channel).
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -20,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, Mutex};
 use tokio_util::sync::CancellationToken;
 
+use crate::channel::budget::{Budget, BudgetBytes};
 use crate::transport::{AppendRequest, Compression, ElasticTarget, IngestApi};
 use crate::{Error, Result};
 
@@ -45,6 +54,8 @@ pub(crate) struct ElasticSettings {
     pub(crate) batch_cap: usize,
     pub(crate) compression: Compression,
     pub(crate) zstd_level: i32,
+    /// The client-wide memory budget named channels charge too.
+    pub(crate) budget: Budget,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +63,59 @@ struct Buffer {
     ndjson: Vec<u8>,
     rows: usize,
     first_at_ms: Option<u64>,
+    /// The budget bytes charged for `ndjson`.
+    charged: Option<BudgetBytes>,
+}
+
+impl Buffer {
+    fn charge(&mut self, bytes: BudgetBytes) {
+        match &mut self.charged {
+            Some(c) => c.merge(bytes),
+            None => self.charged = Some(bytes),
+        }
+    }
+}
+
+/// The metrics named channels report, labelled for an elastic channel.
+#[derive(Debug)]
+struct Metrics {
+    rows_appended: metrics::Counter,
+    bytes_appended: metrics::Counter,
+    requests: metrics::Counter,
+    request_errors: metrics::Counter,
+    retries: metrics::Counter,
+    wire_bytes: metrics::Counter,
+    backpressure_wait: metrics::Histogram,
+    buffer_bytes: metrics::Gauge,
+    possible_duplicates: metrics::Counter,
+}
+
+impl Metrics {
+    fn new(target: &ElasticTarget) -> Self {
+        let pipe = match target {
+            ElasticTarget::Table { table, .. } => format!("{table}-STREAMING"),
+            ElasticTarget::Pipe(p) => p.pipe.clone(),
+        };
+        let labels = [
+            ("channel", "ELASTIC".to_owned()),
+            ("pipe", pipe),
+            ("kind", "elastic".to_owned()),
+        ];
+        Self {
+            rows_appended: metrics::counter!("snowpipe_rows_appended_total", &labels),
+            bytes_appended: metrics::counter!("snowpipe_bytes_appended_total", &labels),
+            requests: metrics::counter!("snowpipe_requests_total", &labels),
+            request_errors: metrics::counter!("snowpipe_request_errors_total", &labels),
+            retries: metrics::counter!("snowpipe_append_retries_total", &labels),
+            wire_bytes: metrics::counter!("snowpipe_wire_bytes_total", &labels),
+            backpressure_wait: metrics::histogram!("snowpipe_backpressure_wait_seconds", &labels),
+            buffer_bytes: metrics::gauge!("snowpipe_buffer_bytes", &labels),
+            possible_duplicates: metrics::counter!(
+                "snowpipe_elastic_possible_duplicates_total",
+                &labels
+            ),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -64,6 +128,7 @@ struct Inner {
     sending: Mutex<()>,
     events: broadcast::Sender<ElasticEvent>,
     stop: CancellationToken,
+    metrics: Metrics,
 }
 
 /// An elastic channel: append rows from any number of tasks; they are batched, compressed
@@ -91,8 +156,10 @@ impl ElasticChannel {
         settings: ElasticSettings,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
+        let metrics = Metrics::new(&target);
         let inner = Arc::new(Inner {
             api,
+            metrics,
             target,
             settings,
             buffer: std::sync::Mutex::new(Buffer::default()),
@@ -132,6 +199,11 @@ impl ElasticChannel {
 
     /// Appends rows (each serialized as one JSON object). Resolves when they are buffered,
     /// or — when the buffer fills — once the full batch was sent.
+    ///
+    /// The serialized rows are charged to the client's memory budget, shared with named
+    /// channels: when it is full this waits for room (as a named channel's `append_rows`
+    /// does), until acknowledged requests — elastic or named commits — free some. An append
+    /// larger than the whole budget takes the whole budget.
     ///
     /// # Errors
     /// [`Error::Serialization`] for a row that is not a JSON object or cannot be serialized,
@@ -173,6 +245,14 @@ impl ElasticChannel {
                 }
                 lines.push(line);
             }
+            let total: usize = lines.iter().map(Vec::len).sum();
+            let (mut charged, waited) = self.inner.settings.budget.acquire(total).await?;
+            let m = &self.inner.metrics;
+            if !waited.is_zero() {
+                m.backpressure_wait.record(waited.as_secs_f64());
+            }
+            m.rows_appended.increment(lines.len() as u64);
+            m.bytes_appended.increment(total as u64);
             let mut b = self.inner.lock();
             for line in lines {
                 if b.ndjson.len() + line.len() > cap {
@@ -181,7 +261,12 @@ impl ElasticChannel {
                 b.first_at_ms.get_or_insert_with(epoch_ms);
                 b.ndjson.extend_from_slice(&line);
                 b.rows += 1;
+                b.charge(charged.split(line.len()));
             }
+            if charged.len() > 0 {
+                b.charge(charged);
+            }
+            m.buffer_bytes.set(b.ndjson.len() as f64);
         }
         for batch in full {
             self.send(batch).await?;
@@ -198,7 +283,11 @@ impl ElasticChannel {
     /// # Cancellation
     /// Dropping the future may leave the batch sent or not (at-least-once: append again).
     pub async fn flush(&self) -> Result<()> {
-        let batch = std::mem::take(&mut *self.inner.lock());
+        let batch = {
+            let mut b = self.inner.lock();
+            self.inner.metrics.buffer_bytes.set(0.0);
+            std::mem::take(&mut *b)
+        };
         if batch.rows == 0 {
             return Ok(());
         }
@@ -218,7 +307,7 @@ impl ElasticChannel {
         r
     }
 
-    async fn send(&self, batch: Buffer) -> Result<()> {
+    async fn send(&self, mut batch: Buffer) -> Result<()> {
         let s = &self.inner.settings;
         let body: Bytes = match s.compression {
             Compression::Zstd => zstd::bulk::compress(&batch.ndjson, s.zstd_level)
@@ -233,6 +322,13 @@ impl ElasticChannel {
             }
             _ => batch.ndjson.clone().into(),
         };
+        // The rows are freed with the batch; until the acknowledgement the budget holds the
+        // body, as for a named channel's batch once compressed.
+        if let Some(c) = &mut batch.charged {
+            c.shrink_to(body.len());
+        }
+        let m = &self.inner.metrics;
+        let wire = body.len() as u64;
         let request = AppendRequest {
             body,
             compression: s.compression,
@@ -244,15 +340,24 @@ impl ElasticChannel {
             min_append_timestamp_ms: batch.first_at_ms.unwrap_or_else(epoch_ms),
         };
         let _one_at_a_time = self.inner.sending.lock().await;
-        let ack = self
+        let ack = match self
             .inner
             .api
             .append_elastic(&self.inner.target, &request)
-            .await?;
-        metrics::counter!("snowpipe_elastic_rows_total").increment(batch.rows as u64);
-        metrics::counter!("snowpipe_elastic_requests_total").increment(1);
+            .await
+        {
+            Ok(ack) => ack,
+            Err(e) => {
+                m.request_errors.increment(1);
+                return Err(e);
+            }
+        };
+        drop(batch.charged.take());
+        m.requests.increment(1);
+        m.wire_bytes.increment(wire);
         if ack.retry_count > 0 {
-            metrics::counter!("snowpipe_elastic_possible_duplicates_total").increment(1);
+            m.retries.increment(u64::from(ack.retry_count));
+            m.possible_duplicates.increment(1);
             tracing::warn!(
                 target_table = %self.inner.target,
                 request_id = %ack.request_id,

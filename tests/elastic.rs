@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -14,6 +16,7 @@ const DDL: &str = "
 CREATE DATABASE IF NOT EXISTS DB;
 CREATE SCHEMA IF NOT EXISTS SCH;
 CREATE OR REPLACE TABLE T (ID NUMBER);
+CREATE OR REPLACE TABLE U (ID NUMBER);
 CREATE OR REPLACE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
 ";
 
@@ -132,5 +135,250 @@ async fn a_pipes_elastic_channel_appends_to_its_elastic_endpoint() {
         .any(|r| r.path.ends_with("/pipes/P/channels/ELASTIC/rows") && r.status == 200));
     elastic.close().await.unwrap();
     client.close().await.unwrap();
+    emu.shutdown().await;
+}
+
+/// A metric's name and its labels, sorted.
+type MetricKey = (String, Vec<(String, String)>);
+
+/// A metrics recorder that keeps every registered key and the counters' values.
+#[derive(Default)]
+struct Recorded {
+    keys: std::sync::Mutex<Vec<MetricKey>>,
+    counters: std::sync::Mutex<std::collections::HashMap<MetricKey, Arc<AtomicU64>>>,
+}
+
+impl Recorded {
+    fn key(key: &metrics::Key) -> MetricKey {
+        let mut labels: Vec<(String, String)> = key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        labels.sort();
+        (key.name().to_owned(), labels)
+    }
+
+    /// The labels every registration of `name` carried.
+    fn labels_of(&self, name: &str) -> Vec<Vec<(String, String)>> {
+        let keys = self.keys.lock().unwrap();
+        keys.iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let mut labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        labels.sort();
+        self.counters
+            .lock()
+            .unwrap()
+            .get(&(name.to_owned(), labels))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+}
+
+impl metrics::Recorder for &'static Recorded {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let k = Recorded::key(key);
+        self.keys.lock().unwrap().push(k.clone());
+        let c = Arc::clone(self.counters.lock().unwrap().entry(k).or_default());
+        metrics::Counter::from_arc(c)
+    }
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        self.keys.lock().unwrap().push(Recorded::key(key));
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        self.keys.lock().unwrap().push(Recorded::key(key));
+        metrics::Histogram::noop()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Padded {
+    id: u64,
+    pad: String,
+}
+
+/// `n` rows of about 1 KB each, ids from `first`.
+fn padded(first: u64, n: u64) -> Vec<Padded> {
+    (first..first + n)
+        .map(|id| Padded {
+            id,
+            pad: "x".repeat(1000),
+        })
+        .collect()
+}
+
+/// Elastic appends charge the client-wide memory budget named channels charge, and report the
+/// same metrics, labelled `kind`: a budget held by elastic buffers refuses a named
+/// `try_append_*` and makes the next elastic `append_rows` wait, exactly as named buffers do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elastic_and_named_channels_share_the_budget_and_the_metrics() {
+    static RECORDED: std::sync::OnceLock<&'static Recorded> = std::sync::OnceLock::new();
+    let recorded: &'static Recorded = RECORDED.get_or_init(|| Box::leak(Box::default()));
+    metrics::set_global_recorder(recorded).expect("the only recorder of this test binary");
+
+    let emu = Emulator::start(
+        EmulatorConfig::for_tests()
+            .with_ddl(DDL)
+            .with_public_key(TEST_PUBLIC_KEY),
+    )
+    .await
+    .unwrap();
+    // 1 MiB, of which 1/16 is set aside for idle buffers: 960 KiB for rows. Nothing is sent
+    // on a timer during the test.
+    let client = StreamingIngestClient::builder()
+        .account("myorg-myacct")
+        .user("tester")
+        .url(emu.url())
+        .private_key_pem(TEST_KEY)
+        .retry(fast_retry())
+        .max_client_lag(Duration::from_secs(60))
+        .max_request_bytes(256 * 1024)
+        .memory_budget_bytes(1024 * 1024)
+        .commit_poll_interval(Duration::from_millis(20))
+        .build()
+        .await
+        .unwrap();
+    let named = client.open_channel("DB", "SCH", "P", "n1").await.unwrap();
+
+    // The named append fits while the budget is free...
+    let token = |n: u64| Some(snowpipe_streaming::OffsetToken::from(n));
+    named
+        .try_append_rows(padded(0, 235), token(1), token(235))
+        .unwrap();
+    named.flush().await.unwrap();
+    named
+        .wait_for_commit(
+            &snowpipe_streaming::OffsetToken::from(235),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+
+    // ...but not once three elastic buffers hold about 750 KB of it.
+    let elastic: Vec<_> = (0..3)
+        .map(|_| client.elastic_channel("DB", "SCH", "U"))
+        .collect();
+    for (i, e) in elastic.iter().enumerate() {
+        e.append_rows(padded(1000 * (i as u64 + 1), 245))
+            .await
+            .unwrap();
+    }
+    let refused = named
+        .try_append_rows(padded(5000, 235), token(236), token(470))
+        .unwrap_err();
+    assert!(
+        matches!(refused, snowpipe_streaming::Error::Backpressure { .. }),
+        "{refused}"
+    );
+
+    // A fourth elastic append waits for room like a named one...
+    let fourth = client.elastic_channel("DB", "SCH", "U");
+    {
+        let waiting = fourth.append_rows(padded(6000, 245));
+        tokio::pin!(waiting);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut waiting)
+                .await
+                .is_err(),
+            "an elastic append went past a full budget"
+        );
+        // ...until an acknowledged elastic request frees its bytes.
+        elastic[0].flush().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("room after the flush")
+            .unwrap();
+    }
+    for e in elastic {
+        e.close().await.unwrap();
+    }
+    fourth.close().await.unwrap();
+    named
+        .try_append_rows(padded(5000, 235), token(236), token(470))
+        .unwrap();
+    named.close().await.unwrap();
+    client.close().await.unwrap();
+    assert_eq!(ids(&emu).len(), 235 * 2);
+    let elastic_rows = emu.query("SELECT COUNT(*) FROM \"DB.SCH.U\"").unwrap();
+    assert_eq!(elastic_rows[0][0], 245 * 4);
+
+    // The same metric names for both kinds, told apart by `kind`.
+    let label_sets = |name: &str| -> Vec<String> {
+        let mut v: Vec<String> = recorded
+            .labels_of(name)
+            .into_iter()
+            .map(|l| format!("{l:?}"))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let named_labels = [("channel", "n1"), ("kind", "named"), ("pipe", "P")];
+    let elastic_labels = [
+        ("channel", "ELASTIC"),
+        ("kind", "elastic"),
+        ("pipe", "U-STREAMING"),
+    ];
+    for name in [
+        "snowpipe_rows_appended_total",
+        "snowpipe_bytes_appended_total",
+        "snowpipe_requests_total",
+        "snowpipe_wire_bytes_total",
+        "snowpipe_buffer_bytes",
+        "snowpipe_backpressure_wait_seconds",
+    ] {
+        let sets = label_sets(name);
+        for labels in [&named_labels[..], &elastic_labels[..]] {
+            let want = format!(
+                "{:?}",
+                labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect::<Vec<_>>()
+            );
+            assert!(sets.contains(&want), "{name}: {want} not in {sets:?}");
+        }
+    }
+    assert_eq!(
+        recorded.counter("snowpipe_rows_appended_total", &elastic_labels),
+        245 * 4
+    );
+    assert_eq!(
+        recorded.counter("snowpipe_rows_appended_total", &named_labels),
+        235 * 2
+    );
+    assert!(recorded.counter("snowpipe_requests_total", &elastic_labels) >= 4);
     emu.shutdown().await;
 }

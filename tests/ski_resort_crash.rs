@@ -254,6 +254,26 @@ fn crash_run(
     assert!(side.status.success());
     let expected = queued_txids(&side_queue);
 
+    // The report through the SQL API of the running emulator (SNOWFLAKE_* variables, as
+    // against a real account)...
+    let through_sql_api = Command::new(&bin)
+        .args(["report", "--json", "--queue"])
+        .arg(&queue)
+        .env("SNOWFLAKE_URL", &url)
+        .env("SNOWFLAKE_ACCOUNT", "SKI_RESORT")
+        .env("SNOWFLAKE_USER", "STREAMING_INGEST")
+        .env("SNOWFLAKE_PRIVATE_KEY_FILE", &key)
+        .env_remove("SNOWFLAKE_PRIVATE_KEY")
+        .env_remove("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert!(
+        through_sql_api.status.success(),
+        "report through the SQL API: {}{}",
+        String::from_utf8_lossy(&through_sql_api.stdout),
+        String::from_utf8_lossy(&through_sql_api.stderr)
+    );
+
     terminate(&mut emulator.0);
     let landed = landed_txids(&data_dir);
     for (i, table) in TABLES.iter().enumerate() {
@@ -287,6 +307,11 @@ fn crash_run(
     assert!(
         report.status.success(),
         "report: {}",
+        String::from_utf8_lossy(&report.stdout)
+    );
+    // ...says what the report over the stopped emulator's file says.
+    assert_eq!(
+        String::from_utf8_lossy(&through_sql_api.stdout),
         String::from_utf8_lossy(&report.stdout)
     );
 }

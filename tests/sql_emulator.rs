@@ -100,3 +100,88 @@ async fn missing_tables_and_writes_are_typed_errors_and_a_wrong_key_is_refused()
     assert!(matches!(err, Error::Auth { .. }), "{err:?}");
     assert!(!err.to_string().contains("PRIVATE KEY"));
 }
+
+/// Snowflake's semantics for exact numbers and fractional seconds, through the whole path:
+/// rows streamed by the SDK, read back through the SQL API and the emulator's own query.
+#[tokio::test]
+async fn exact_numbers_fraction_digits_and_offsets_come_back_through_the_sql_api() {
+    let emulator = snowpipe_emulator::Emulator::start(emu::config().with_ddl(
+        "USE DATABASE DB; USE SCHEMA SCH;
+         CREATE TABLE W (ID NUMBER, BIG NUMBER(38,0), FRAC NUMBER(38,10), PRICE NUMBER(10,2),
+                         AT TIMESTAMP_NTZ(3), TZ TIMESTAMP_TZ, TM TIME(0));",
+    ))
+    .await
+    .unwrap();
+    let client = emu::client(&emulator).await;
+    let channel = client
+        .open_channel(DB, SCHEMA, "W-STREAMING", "exact")
+        .await
+        .unwrap();
+    let rows = [
+        serde_json::json!({"ID": 1, "BIG": "123456789012345678901234567890",
+            "FRAC": "0.1234567890", "PRICE": "12.345",
+            "AT": "2024-01-02 03:04:05.678999", "TZ": "2024-01-02T03:04:05.5+05:30",
+            "TM": "12:34:56.999"}),
+        serde_json::json!({"ID": 2, "BIG": "-99999999999999999999999999999999999999",
+            "FRAC": "1234567890123456789.01234567894", "PRICE": -0.005,
+            "AT": 1_700_000_000_123_456_789_i64, "TZ": "2024-01-02 03:04:05-08:00",
+            "TM": "00:00:01"}),
+    ];
+    for (i, row) in rows.iter().enumerate() {
+        channel
+            .append_row(row, Some(OffsetToken::from(i as u64 + 1)))
+            .await
+            .unwrap();
+    }
+    channel
+        .wait_for_commit(&OffsetToken::from(2), Duration::from_secs(10))
+        .await
+        .unwrap();
+    channel.close().await.unwrap();
+    client.close().await.unwrap();
+
+    let sql = emu::builder(&emulator)
+        .build_sql()
+        .unwrap()
+        .database(DB)
+        .schema(SCHEMA);
+    let result = sql
+        .query("SELECT BIG, FRAC, PRICE, AT, TZ, TM FROM W ORDER BY ID")
+        .await
+        .unwrap();
+    let scales: Vec<Option<u32>> = result.columns.iter().map(|c| c.scale).collect();
+    assert_eq!(
+        scales,
+        [Some(0), Some(10), Some(2), Some(3), Some(9), Some(0)]
+    );
+    let some = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
+    assert_eq!(
+        result.rows,
+        vec![
+            some(&[
+                "123456789012345678901234567890",
+                "0.1234567890",
+                "12.35",
+                // 2024-01-02 03:04:05.678 (truncated to 3 digits)
+                "1704164645.678",
+                // 03:04:05.5 at +05:30 is 21:34:05.5 UTC the day before; 330 + 1440
+                "1704144845.500000000 1770",
+                "45296",
+            ]),
+            some(&[
+                "-99999999999999999999999999999999999999",
+                "1234567890123456789.0123456789",
+                "-0.01",
+                "1700000000.123",
+                "1704193445.000000000 960",
+                "1",
+            ]),
+        ]
+    );
+    // The emulator's own query gives exact decimals back as text too.
+    let rows = emulator
+        .query("SELECT BIG, FRAC FROM \"DB.SCH.W\" ORDER BY ID")
+        .unwrap();
+    assert_eq!(rows[0][0], "123456789012345678901234567890");
+    assert_eq!(rows[1][1], "1234567890123456789.0123456789");
+}

@@ -10,34 +10,41 @@
 //!
 //! | Snowflake type | accepted JSON | stored as |
 //! | --- | --- | --- |
-//! | `NUMBER(p,0)` | numbers, numeric strings (`"123"`, `"1e3"`, `"12.5"` rounds to 13) | INTEGER when it fits `i64`, else TEXT of the exact digits (see below) |
-//! | `NUMBER(p,s>0)` | same | rounded half away from zero to `s` digits, precision checked, then REAL (the double nearest to the rounded decimal) |
+//! | `NUMBER(p,0)` | numbers, numeric strings (`"123"`, `"1e3"`, `"12.5"` rounds to 13) | INTEGER when it fits `i64`, else exact (see below) |
+//! | `NUMBER(p,s>0)` | same | rounded half away from zero to `s` digits, precision checked, then stored exactly (see below) |
 //! | `FLOAT` | numbers, numeric strings, `"NaN"`, `"inf"`, `"-inf"`, `"Infinity"`; a finite string beyond a double (`"1e400"`) is out of range | REAL; NaN as TEXT `'NaN'` (SQLite would store NaN as NULL) |
 //! | `VARCHAR(n)` | strings as-is; numbers/booleans as their text; objects/arrays as compact JSON | TEXT; at most `n` characters (16 MB without `n`) |
 //! | `BOOLEAN` | `true`/`false`; strings `true/false/yes/no/on/off/1/0/t/f/y/n` (any case); numbers (0 = false) | INTEGER 0/1 |
 //! | `DATE` | `"YYYY-MM-DD"`, a timestamp string (date part), epoch numbers (see below) | TEXT `YYYY-MM-DD` |
-//! | `TIME` | `"HH:MM[:SS[.fffffffff]]"`, a timestamp string (time part) | TEXT `HH:MM:SS.fffffffff` |
-//! | `TIMESTAMP_NTZ` | `"YYYY-MM-DD[T ]HH:MM[:SS[.f{1,9}]][offset]"` (offset dropped: wall clock kept), `"YYYY-MM-DD"`, epoch numbers | TEXT `YYYY-MM-DD HH:MM:SS.fffffffff` |
-//! | `TIMESTAMP_LTZ` | same; no offset means UTC | converted to UTC, TEXT `YYYY-MM-DD HH:MM:SS.fffffffffZ` |
-//! | `TIMESTAMP_TZ` | same; no offset means UTC | the wall clock and its offset, TEXT `YYYY-MM-DD HH:MM:SS.fffffffff+hh:mm` |
+//! | `TIME(p)` | `"HH:MM[:SS[.fffffffff]]"`, a timestamp string (time part) | TEXT `HH:MM:SS.fffffffff` |
+//! | `TIMESTAMP_NTZ(p)` | `"YYYY-MM-DD[T ]HH:MM[:SS[.f{1,9}]][offset]"` (offset dropped: wall clock kept), `"YYYY-MM-DD"`, epoch numbers | TEXT `YYYY-MM-DD HH:MM:SS.fffffffff` |
+//! | `TIMESTAMP_LTZ(p)` | same; no offset means UTC | converted to UTC, TEXT `YYYY-MM-DD HH:MM:SS.fffffffffZ` |
+//! | `TIMESTAMP_TZ(p)` | same; no offset means UTC | the wall clock and its offset, TEXT `YYYY-MM-DD HH:MM:SS.fffffffff+hh:mm` |
 //! | `VARIANT` | any JSON; JSON `null` is a VARIANT null (TEXT `null`), a missing key SQL NULL | TEXT of compact JSON (a string is stored as a JSON string: `"abc"` → `"\"abc\""`) |
 //! | `OBJECT` / `ARRAY` | a JSON object / array | TEXT of compact JSON |
 //! | `BINARY(n)` | a hex string (default, Snowflake's `BINARY_INPUT_FORMAT`), or base64 / UTF-8 text per [`BinaryFormat`]; whitespace ignored | BLOB; at most `n` bytes (8 MB without `n`) |
 //!
-//! Timestamps always have 9 fractional digits, so text order is time order, and SQLite's
-//! date functions (`strftime`, `datetime`, `julianday`) parse them.
+//! Times and timestamps keep `p` fractional digits (9 when the type has none): the digits
+//! past `p` are dropped (truncated, as Snowflake's ingest SDKs do: `12:00:00.1239` in a
+//! `TIME(3)` is `12:00:00.123`). The text always has 9 fractional digits (zeros past `p`), so
+//! text order is time order, and SQLite's date functions (`strftime`, `datetime`,
+//! `julianday`) parse them.
 //!
 //! Epoch numbers (for DATE and TIMESTAMP_*), as Snowflake reads integer strings: a JSON
 //! integer or integer string `v` is seconds when `v < 31536000000`, milliseconds when
 //! `v < 31536000000000`, microseconds when `v < 31536000000000000`, else nanoseconds; a
 //! number with a fraction is seconds.
 //!
-//! NUMBER precision in SQLite: a `NUMBER(p,s>0)` value is exact to its declared digits when
-//! `p <= 15` (a double holds 15 significant decimal digits); above that it keeps about 15-17
-//! significant digits. A `NUMBER(p,0)` value beyond `i64` is handed to SQLite as exact TEXT,
-//! but SQLite's NUMERIC affinity (from the declared type `NUMBER(..)`) stores such text as
-//! REAL, so it too keeps about 15-17 significant digits in the file. REAL everywhere keeps
-//! `SUM(PRICE_USD)` and comparisons numeric.
+//! NUMBER values are stored exactly, never rounded through a double: after rounding to the
+//! column's scale, a value is stored as INTEGER when the scale is 0 and it fits `i64`; else
+//! as REAL when the nearest double printed with `s` decimals is the exact decimal again (so
+//! `0.1234567890` in `NUMBER(38,10)` is a REAL, and the SQL API prints it back as
+//! `0.1234567890`); else ([`SqlValue::Decimal`]) as a BLOB of its decimal text
+//! (`123456789012345678901234567890`), because SQLite's NUMERIC affinity (from the declared
+//! type `NUMBER(..)`) turns TEXT that looks like a number into a REAL. The SQL API and
+//! [`crate::storage::query`] give such BLOBs back as their text. Arithmetic in SQL (`SUM`,
+//! `+`) reads them as numbers (to about 15 digits); comparisons and `ORDER BY` see a BLOB,
+//! which SQLite orders after every number: compare such values in the client.
 //!
 //! Known limit: JSON integers beyond the `u64` range arrive as `f64` from `serde_json` and keep
 //! only 17 significant digits; send such values as strings (as the Python SDK does for
@@ -48,7 +55,7 @@ use std::fmt;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use serde_json::{Map, Value};
 
@@ -67,6 +74,10 @@ pub enum SqlValue {
     Text(String),
     /// Bytes.
     Blob(Vec<u8>),
+    /// An exact NUMBER that neither INTEGER nor REAL gives back exactly at its column's
+    /// scale: its decimal text (e.g. `123456789012345678901234567890`), stored as a BLOB of
+    /// that text, because SQLite's NUMERIC affinity would turn TEXT into a REAL.
+    Decimal(String),
 }
 
 impl rusqlite::ToSql for SqlValue {
@@ -77,6 +88,7 @@ impl rusqlite::ToSql for SqlValue {
             Self::Real(f) => ValueRef::Real(*f),
             Self::Text(s) => ValueRef::Text(s.as_bytes()),
             Self::Blob(b) => ValueRef::Blob(b),
+            Self::Decimal(d) => ValueRef::Blob(d.as_bytes()),
         }))
     }
 }
@@ -359,10 +371,10 @@ fn convert_value(
         ColumnType::Varchar { max_len } => varchar(column, value, *max_len),
         ColumnType::Boolean => boolean(column, value),
         ColumnType::Date => date(column, value),
-        ColumnType::Time => time(column, value),
-        ColumnType::TimestampNtz => timestamp(column, value, Zone::Wall),
-        ColumnType::TimestampLtz => timestamp(column, value, Zone::Utc),
-        ColumnType::TimestampTz => timestamp(column, value, Zone::Offset),
+        ColumnType::Time { scale } => time(column, value, *scale),
+        ColumnType::TimestampNtz { scale } => timestamp(column, value, Zone::Wall, *scale),
+        ColumnType::TimestampLtz { scale } => timestamp(column, value, Zone::Utc, *scale),
+        ColumnType::TimestampTz { scale } => timestamp(column, value, Zone::Offset, *scale),
         ColumnType::Variant => Ok(SqlValue::Text(value.to_string())),
         ColumnType::Object => match value {
             Value::Object(_) => Ok(SqlValue::Text(value.to_string())),
@@ -560,17 +572,25 @@ fn number(column: &Column, value: &Value, precision: u8, scale: u8) -> Result<Sq
                 ),
             )
         })?;
-    let text = decimal_text(decimal.negative, &digits, scale);
+    Ok(exact_number(
+        decimal_text(decimal.negative, &digits, scale),
+        scale,
+    ))
+}
+
+/// The storage of an exact decimal (`text`, with exactly `scale` decimals): INTEGER when
+/// `scale` is 0 and it fits `i64`; else REAL when the nearest double, printed with `scale`
+/// decimals, gives `text` back (what the SQL API prints); else [`SqlValue::Decimal`].
+fn exact_number(text: String, scale: u8) -> SqlValue {
     if scale == 0 {
-        return Ok(text
-            .parse::<i64>()
-            .map_or(SqlValue::Text(text), SqlValue::Integer));
+        if let Ok(i) = text.parse::<i64>() {
+            return SqlValue::Integer(i);
+        }
     }
-    // The correctly rounded double nearest to the exact decimal.
-    let real = text.parse::<f64>().map_err(|_| {
-        RowError::column(column, format!("Numeric value '{text}' is not recognized"))
-    })?;
-    Ok(SqlValue::Real(real))
+    match text.parse::<f64>() {
+        Ok(real) if format!("{real:.*}", usize::from(scale)) == text => SqlValue::Real(real),
+        _ => SqlValue::Decimal(text),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -824,13 +844,23 @@ enum Zone {
     Offset,
 }
 
-fn timestamp(column: &Column, value: &Value, zone: Zone) -> Result<SqlValue, RowError> {
+/// Drops the fractional-second digits past `scale` (Snowflake's TIME(p)/TIMESTAMP(p); the
+/// Snowpipe Streaming SDKs truncate, they do not round).
+fn truncate_fraction<T: Timelike>(t: T, scale: u8) -> T {
+    let unit = 10u32.pow(9 - u32::from(scale.min(9)));
+    let nanos = t.nanosecond();
+    // A leap second's nanoseconds (>= 1e9) keep their leap part.
+    t.with_nanosecond(nanos - nanos % unit).unwrap_or(t)
+}
+
+fn timestamp(column: &Column, value: &Value, zone: Zone, scale: u8) -> Result<SqlValue, RowError> {
     let (wall_clock, offset) = datetime_of(value).ok_or_else(|| {
         RowError::column(
             column,
             format!("Timestamp '{}' is not recognized", display_value(value)),
         )
     })?;
+    let wall_clock = truncate_fraction(wall_clock, scale);
     Ok(SqlValue::Text(match zone {
         Zone::Wall => wall_clock.format(NTZ_FORMAT).to_string(),
         Zone::Utc => {
@@ -859,7 +889,7 @@ fn date(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
     ))
 }
 
-fn time(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
+fn time(column: &Column, value: &Value, scale: u8) -> Result<SqlValue, RowError> {
     let parsed = match value {
         Value::String(s) => {
             parse_time(s.trim()).or_else(|| parse_timestamp(s).map(|(dt, _)| dt.time()))
@@ -867,7 +897,13 @@ fn time(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
         _ => None,
     };
     parsed
-        .map(|t| SqlValue::Text(t.format("%H:%M:%S%.9f").to_string()))
+        .map(|t| {
+            SqlValue::Text(
+                truncate_fraction(t, scale)
+                    .format("%H:%M:%S%.9f")
+                    .to_string(),
+            )
+        })
         .ok_or_else(|| {
             RowError::column(
                 column,

@@ -12,18 +12,18 @@
 //!
 //! | type | encoding |
 //! |---|---|
-//! | `fixed` (NUMBER(p,s)) | decimal text with `s` digits after the point |
+//! | `fixed` (NUMBER(p,s)) | the exact decimal text with `s` digits after the point |
 //! | `real` (FLOAT) | text; `NaN`, `inf`, `-inf` |
 //! | `boolean` | `true` / `false` |
 //! | `date` | days since 1970-01-01 |
-//! | `time` | seconds since midnight, 9 fractional digits |
-//! | `timestamp_ntz` / `timestamp_ltz` | seconds since the epoch, 9 fractional digits |
-//! | `timestamp_tz` | the same, a space, and the offset in minutes plus 1440 (always `1440`: UTC) |
+//! | `time` | seconds since midnight, with the column's `p` fractional digits (none for 0) |
+//! | `timestamp_ntz` / `timestamp_ltz` | seconds since the epoch (UTC), `p` fractional digits |
+//! | `timestamp_tz` | the same, a space, and the value's offset in minutes plus 1440 (`1770` for `+05:30`) |
 //! | `binary` | upper-case hex |
 //! | `variant` / `object` / `array` / `text` | the text |
 //!
-//! Stored precision is the emulator's (see the storage notes in `convert.rs`): NUMBER values
-//! beyond 15 significant digits come back approximately.
+//! NUMBER values come back exactly as stored (see the storage notes in `convert.rs`): an
+//! exact decimal the storage keeps as a BLOB of its text is returned as that text.
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use rusqlite::types::ValueRef;
@@ -97,6 +97,7 @@ fn rewrite(
             ));
         }
     }
+    let ctes = cte_names(&tokens);
     let mut out = String::with_capacity(sql.len() + 32);
     let mut i = 0;
     let mut after_from = false;
@@ -116,6 +117,17 @@ fn rewrite(
                     j += 2;
                 } else {
                     break;
+                }
+            }
+            // A common table expression of this statement (`WITH d AS (…) … FROM d`).
+            if let [name] = parts.as_slice() {
+                if ctes.iter().any(|c| c == name) {
+                    after_from = false;
+                    for t in &tokens[i..=j] {
+                        out.push_str(&t.to_string());
+                    }
+                    i = j + 1;
+                    continue;
                 }
             }
             let (db, sch, name) = match parts.as_slice() {
@@ -163,6 +175,37 @@ fn rewrite(
     Ok(out)
 }
 
+/// The names `WITH a AS (…), b AS (…)` defines (upper-cased unless quoted, like table names).
+fn cte_names(tokens: &[Token]) -> Vec<String> {
+    let significant: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let is_kw = |t: &Token, kw: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw));
+    let mut names = Vec::new();
+    for k in 1..significant.len().saturating_sub(2) {
+        let (before, name, as_, open) = (
+            significant[k - 1],
+            significant[k],
+            significant[k + 1],
+            significant[k + 2],
+        );
+        if (is_kw(before, "WITH") || *before == Token::Comma)
+            && is_kw(as_, "AS")
+            && *open == Token::LParen
+        {
+            if let Token::Word(w) = name {
+                names.push(if w.quote_style.is_some() {
+                    w.value.clone()
+                } else {
+                    w.value.to_uppercase()
+                });
+            }
+        }
+    }
+    names
+}
+
 /// Runs the (rewritten) statement and builds the SQL API answer.
 pub(crate) fn run(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value, ApiError> {
     let sqlite =
@@ -191,6 +234,11 @@ pub(crate) fn run(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Resul
         let mut out = Vec::with_capacity(n);
         for (i, kind) in kinds.iter_mut().enumerate() {
             let v = row.get_ref(i).map_err(sqlite)?;
+            if v == ValueRef::Null {
+                // A NULL says nothing about an expression column's type: the first value does.
+                out.push(Value::Null);
+                continue;
+            }
             let kind = kind.get_or_insert_with(|| Kind::of_value(v)).clone();
             out.push(kind.encode(v));
         }
@@ -220,13 +268,18 @@ pub(crate) fn run(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Resul
 
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
-    Fixed { precision: u32, scale: u32 },
+    Fixed {
+        precision: u32,
+        scale: u32,
+    },
     Real,
     Text,
     Boolean,
     Date,
-    Time,
-    Timestamp(&'static str),
+    /// `TIME(scale)`.
+    Time(u32),
+    /// `TIMESTAMP_*(scale)`: the SQL API's type name and the scale.
+    Timestamp(&'static str, u32),
     Binary,
     Json(&'static str),
 }
@@ -235,25 +288,24 @@ impl Kind {
     fn declared(decl: &str) -> Self {
         let upper = decl.to_ascii_uppercase();
         let base = upper.split('(').next().unwrap_or("").trim();
+        let args: Vec<u32> = upper
+            .split(['(', ')', ','])
+            .skip(1)
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        let fraction = args.first().copied().unwrap_or(9).min(9);
         match base {
-            "NUMBER" => {
-                let args: Vec<u32> = upper
-                    .split(['(', ')', ','])
-                    .skip(1)
-                    .filter_map(|a| a.trim().parse().ok())
-                    .collect();
-                Self::Fixed {
-                    precision: args.first().copied().unwrap_or(38),
-                    scale: args.get(1).copied().unwrap_or(0),
-                }
-            }
+            "NUMBER" => Self::Fixed {
+                precision: args.first().copied().unwrap_or(38),
+                scale: args.get(1).copied().unwrap_or(0),
+            },
             "FLOAT" => Self::Real,
             "BOOLEAN" => Self::Boolean,
             "DATE" => Self::Date,
-            "TIME" => Self::Time,
-            "TIMESTAMP_NTZ" => Self::Timestamp("timestamp_ntz"),
-            "TIMESTAMP_LTZ" => Self::Timestamp("timestamp_ltz"),
-            "TIMESTAMP_TZ" => Self::Timestamp("timestamp_tz"),
+            "TIME" => Self::Time(fraction),
+            "TIMESTAMP_NTZ" => Self::Timestamp("timestamp_ntz", fraction),
+            "TIMESTAMP_LTZ" => Self::Timestamp("timestamp_ltz", fraction),
+            "TIMESTAMP_TZ" => Self::Timestamp("timestamp_tz", fraction),
             "BINARY" => Self::Binary,
             "VARIANT" => Self::Json("variant"),
             "OBJECT" => Self::Json("object"),
@@ -282,8 +334,8 @@ impl Kind {
             Self::Text => ("text", None, None),
             Self::Boolean => ("boolean", None, None),
             Self::Date => ("date", None, None),
-            Self::Time => ("time", None, Some(9)),
-            Self::Timestamp(t) => (*t, None, Some(9)),
+            Self::Time(scale) => ("time", None, Some(*scale)),
+            Self::Timestamp(t, scale) => (*t, None, Some(*scale)),
             Self::Binary => ("binary", None, None),
             Self::Json(t) => (*t, None, None),
         };
@@ -303,6 +355,8 @@ impl Kind {
                 format!("{i}.{}", "0".repeat(*scale as usize))
             }
             (Self::Fixed { scale, .. }, ValueRef::Real(f)) => format!("{f:.*}", *scale as usize),
+            // An exact decimal the storage keeps as the BLOB of its text (see `convert.rs`).
+            (Self::Fixed { .. }, ValueRef::Blob(b)) => String::from_utf8_lossy(b).into_owned(),
             (Self::Real, ValueRef::Real(f)) => float_text(f),
             (Self::Real, ValueRef::Integer(i)) => float_text(i as f64),
             (Self::Boolean, ValueRef::Integer(i)) => (i != 0).to_string(),
@@ -314,33 +368,31 @@ impl Kind {
                 Some(d) => (d - NaiveDate::default()).num_days().to_string(),
                 None => text.unwrap_or_default(),
             },
-            (Self::Time, _) => match text
+            (Self::Time(scale), _) => match text
                 .as_deref()
                 .and_then(|t| NaiveTime::parse_from_str(t, "%H:%M:%S%.f").ok())
             {
                 Some(t) => {
                     let secs = t.signed_duration_since(NaiveTime::MIN);
-                    let nanos = secs.num_nanoseconds().unwrap_or(0);
-                    format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000)
+                    seconds_text(i128::from(secs.num_nanoseconds().unwrap_or(0)), *scale)
                 }
                 None => text.unwrap_or_default(),
             },
-            (Self::Timestamp(kind), _) => {
+            (Self::Timestamp(kind, scale), _) => {
                 let raw = text.clone().unwrap_or_default();
-                match NaiveDateTime::parse_from_str(
-                    raw.trim_end_matches('Z'),
-                    "%Y-%m-%d %H:%M:%S%.f",
-                ) {
+                // TIMESTAMP_TZ is stored as the wall clock and its offset (`…+05:30`), LTZ in
+                // UTC (`…Z`), NTZ as the wall clock.
+                let (wall, offset_minutes) = split_offset(&raw);
+                match NaiveDateTime::parse_from_str(wall, "%Y-%m-%d %H:%M:%S%.f") {
                     Ok(ts) => {
-                        let utc = ts.and_utc();
-                        let total = i128::from(utc.timestamp()) * 1_000_000_000
-                            + i128::from(utc.timestamp_subsec_nanos());
-                        let sign = if total < 0 { "-" } else { "" };
-                        let abs = total.abs();
-                        let base =
-                            format!("{sign}{}.{:09}", abs / 1_000_000_000, abs % 1_000_000_000);
+                        let local = ts.and_utc();
+                        let total = i128::from(local.timestamp()) * 1_000_000_000
+                            + i128::from(local.timestamp_subsec_nanos())
+                            - i128::from(offset_minutes) * 60_000_000_000;
+                        let base = seconds_text(total, *scale);
                         if *kind == "timestamp_tz" {
-                            format!("{base} 1440")
+                            // The SQL API's TIMESTAMP_TZ: UTC epoch, then offset minutes + 1440.
+                            format!("{base} {}", offset_minutes + 1440)
                         } else {
                             base
                         }
@@ -354,6 +406,44 @@ impl Kind {
             _ => text.unwrap_or_default(),
         };
         Value::String(s)
+    }
+}
+
+/// `[-]seconds[.fraction]` from nanoseconds, with `scale` fractional digits (truncated).
+fn seconds_text(nanos: i128, scale: u32) -> String {
+    let sign = if nanos < 0 { "-" } else { "" };
+    let abs = nanos.abs();
+    let whole = abs / 1_000_000_000;
+    if scale == 0 {
+        return format!("{sign}{whole}");
+    }
+    let fraction = format!("{:09}", abs % 1_000_000_000);
+    format!("{sign}{whole}.{}", &fraction[..scale.min(9) as usize])
+}
+
+/// A stored timestamp → (wall clock text, offset in minutes): `…Z` and no suffix are UTC,
+/// `…+hh:mm`/`…-hh:mm` the offset.
+fn split_offset(raw: &str) -> (&str, i32) {
+    if let Some(wall) = raw.strip_suffix('Z') {
+        return (wall, 0);
+    }
+    // The offset follows the time, so look for its sign after the date's dashes.
+    match raw.get(10..).and_then(|rest| rest.rfind(['+', '-'])) {
+        Some(i) => {
+            let at = 10 + i;
+            let sign = if raw.as_bytes()[at] == b'-' { -1 } else { 1 };
+            let digits: String = raw[at + 1..].chars().filter(char::is_ascii_digit).collect();
+            let hours = digits.get(..2).and_then(|h| h.parse::<i32>().ok());
+            let minutes = digits
+                .get(2..4)
+                .and_then(|m| m.parse::<i32>().ok())
+                .unwrap_or(0);
+            match hours {
+                Some(h) => (&raw[..at], sign * (h * 60 + minutes)),
+                None => (raw, 0),
+            }
+        }
+        None => (raw, 0),
     }
 }
 
@@ -406,6 +496,16 @@ mod tests {
         assert!(prepare(&c, body("SELECT 1;").as_bytes()).is_ok());
         let write = prepare(&c, body("DELETE FROM T").as_bytes()).unwrap_err();
         assert!(write.message.contains("read-only SELECT"));
+        // Common table expressions are not tables.
+        assert_eq!(
+            prepare(
+                &c,
+                body("WITH s AS (SELECT ID FROM T), d AS (SELECT * FROM s) SELECT * FROM d JOIN T ON 1 = 1")
+                    .as_bytes()
+            )
+            .unwrap(),
+            "WITH s AS (SELECT ID FROM \"D.S.T\"), d AS (SELECT * FROM s) SELECT * FROM d JOIN \"D.S.T\" ON 1 = 1"
+        );
     }
 
     #[test]
@@ -463,6 +563,18 @@ mod tests {
                 "timestamp_tz",
                 "time"
             ]
+        );
+        // An expression column's type comes from its first non-NULL value.
+        let mixed = run(
+            &conn,
+            "SELECT CASE WHEN OK THEN NULL ELSE 2.5 END FROM \"D.S.T\" ORDER BY OK DESC",
+            "h",
+        )
+        .unwrap();
+        assert_eq!(mixed["data"], json!([[null], ["2.5"]]));
+        assert_eq!(
+            mixed["resultSetMetaData"]["rowType"][0]["type"],
+            json!("real")
         );
         let count = run(&conn, "SELECT COUNT(*), MAX(F) FROM \"D.S.T\"", "h").unwrap();
         assert_eq!(count["data"][0][0], json!("2"));

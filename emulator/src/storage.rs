@@ -182,7 +182,9 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection, EmulatorError> {
 /// Result of a read-only query: column names and rows of JSON values.
 pub type QueryResult = (Vec<String>, Vec<Vec<serde_json::Value>>);
 
-/// Runs one read-only statement. BLOBs come back as base64 strings.
+/// Runs one read-only statement. BLOBs come back as base64 strings, except in columns declared
+/// `NUMBER(..)`, where a BLOB is an exact decimal (see `convert.rs`) and comes back as its
+/// text (`"123456789012345678901234567890"`).
 ///
 /// # Errors
 /// When the SQL is invalid or would modify the database.
@@ -194,12 +196,20 @@ pub fn query(conn: &Connection, sql: &str) -> Result<QueryResult, EmulatorError>
         ));
     }
     let cols: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let numeric: Vec<bool> = stmt
+        .columns()
+        .iter()
+        .map(|c| {
+            c.decl_type()
+                .is_some_and(|d| d.trim_start().to_ascii_uppercase().starts_with("NUMBER"))
+        })
+        .collect();
     let n = cols.len();
     let mut rows = stmt.query([]).map_err(sql_err)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sql_err)? {
         let mut r = Vec::with_capacity(n);
-        for i in 0..n {
+        for (i, &numeric) in numeric.iter().enumerate() {
             r.push(match row.get_ref(i).map_err(sql_err)? {
                 ValueRef::Null => serde_json::Value::Null,
                 ValueRef::Integer(i) => i.into(),
@@ -207,6 +217,7 @@ pub fn query(conn: &Connection, sql: &str) -> Result<QueryResult, EmulatorError>
                     .map(serde_json::Value::Number)
                     .unwrap_or(serde_json::Value::Null),
                 ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                ValueRef::Blob(b) if numeric => String::from_utf8_lossy(b).into_owned().into(),
                 ValueRef::Blob(b) => base64::engine::general_purpose::STANDARD.encode(b).into(),
             });
         }

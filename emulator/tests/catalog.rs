@@ -439,6 +439,23 @@ fn unsupported_column_types_are_errors_naming_the_column() {
     assert!(message.to_lowercase().contains("geography"), "{message}");
     let (_, kind, _) = statement_error(&format!("{PRELUDE} CREATE TABLE t (n number(40,0));"));
     assert!(matches!(kind, StatementError::ColumnType { .. }));
+    for ty in ["timestamp_ntz(10)", "time(12)", "timestamp_ltz(x)"] {
+        let (_, kind, _) = statement_error(&format!("{PRELUDE} CREATE TABLE t (n {ty});"));
+        assert!(
+            matches!(&kind, StatementError::ColumnType { message, .. } if message.contains("fractional-seconds precision")),
+            "{ty}: {kind:?}"
+        );
+    }
+}
+
+fn table_column_type(catalog: &Catalog, column: &str) -> ColumnType {
+    catalog
+        .table("D", "S", "T")
+        .unwrap()
+        .column(column)
+        .unwrap()
+        .ty
+        .clone()
 }
 
 #[test]
@@ -451,7 +468,8 @@ fn column_types_map_like_snowflake() {
             v char, w nvarchar(7), x boolean, y date, z time, aa datetime, ab timestamp,
             ac timestamp_ntz, ad timestamp_ltz, ae timestamp_tz(3), af variant, ag object,
             ah array, ai binary, aj binary(16), ak varbinary, al character(2) not null,
-            am int primary key
+            am int primary key, an time(0), ao timestamp(3), ap datetime(6), aq timestamp_ntz(6),
+            ar timestamp_ltz(1), as_ timestamp_tz(9)
         );"
     ));
     let types: Vec<_> = catalog
@@ -494,7 +512,7 @@ fn column_types_map_like_snowflake() {
             "TIMESTAMP_NTZ",
             "TIMESTAMP_NTZ",
             "TIMESTAMP_LTZ",
-            "TIMESTAMP_TZ",
+            "TIMESTAMP_TZ(3)",
             "VARIANT",
             "OBJECT",
             "ARRAY",
@@ -503,7 +521,17 @@ fn column_types_map_like_snowflake() {
             "BINARY",
             "VARCHAR(2)",
             "NUMBER(38,0)",
+            "TIME(0)",
+            "TIMESTAMP_NTZ(3)",
+            "TIMESTAMP_NTZ(6)",
+            "TIMESTAMP_NTZ(6)",
+            "TIMESTAMP_LTZ(1)",
+            "TIMESTAMP_TZ",
         ]
+    );
+    assert_eq!(
+        table_column_type(&catalog, "AE"),
+        ColumnType::TimestampTz { scale: 3 }
     );
     let table = catalog.table("D", "S", "T").unwrap();
     assert!(table.columns[0].nullable);

@@ -43,6 +43,10 @@ fn text(s: &str) -> SqlValue {
     Text(s.into())
 }
 
+fn exact(s: &str) -> SqlValue {
+    SqlValue::Decimal(s.into())
+}
+
 const fn number(precision: u8, scale: u8) -> ColumnType {
     T::Number { precision, scale }
 }
@@ -58,19 +62,27 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
         (number(38, 0), json!(2.5), Integer(3)),
         (number(38, 0), json!(-2.5), Integer(-3)),
         (number(38, 0), json!("2.4"), Integer(2)),
-        (number(38, 0), json!(u64::MAX), text("18446744073709551615")),
+        // Beyond i64 and beyond what a double gives back: the exact decimal.
+        (
+            number(38, 0),
+            json!(u64::MAX),
+            exact("18446744073709551615"),
+        ),
         (
             number(38, 0),
             json!("123456789012345678901234567890"),
-            text("123456789012345678901234567890"),
+            exact("123456789012345678901234567890"),
         ),
+        // Beyond i64 but a double prints it back exactly: REAL.
+        (number(38, 0), json!("1e20"), Real(1e20)),
         (
             number(38, 0),
             json!("-9223372036854775808"),
             Integer(i64::MIN),
         ),
         (number(3, 0), json!(999), Integer(999)),
-        // NUMBER(p,s): rounded half away from zero, then REAL.
+        // NUMBER(p,s): rounded half away from zero, then REAL when the double prints back
+        // as the same decimal at the column's scale, else the exact decimal.
         (number(7, 2), json!(123.45), Real(123.45)),
         (number(7, 2), json!("123.455"), Real(123.46)),
         (number(7, 2), json!("-123.455"), Real(-123.46)),
@@ -85,7 +97,18 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
         (
             number(38, 2),
             json!("123456789012345678901234567890.125"),
-            Real(1.2345678901234568e29),
+            exact("123456789012345678901234567890.13"),
+        ),
+        (number(38, 10), json!("0.1234567890"), Real(0.123456789)),
+        (
+            number(38, 10),
+            json!("-12345678901234567890.12345678905"),
+            exact("-12345678901234567890.1234567891"),
+        ),
+        (
+            number(38, 37),
+            json!(0.1),
+            exact(&format!("0.1{}", "0".repeat(36))),
         ),
         // FLOAT
         (T::Float, json!(1.5), Real(1.5)),
@@ -125,104 +148,143 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
         ),
         (T::Date, json!(86_400), text("1970-01-02")),
         // TIME
-        (T::Time, json!("03:04:05"), text("03:04:05.000000000")),
         (
-            T::Time,
+            T::Time { scale: 9 },
+            json!("03:04:05"),
+            text("03:04:05.000000000"),
+        ),
+        (
+            T::Time { scale: 9 },
             json!("03:04:05.123456"),
             text("03:04:05.123456000"),
         ),
-        (T::Time, json!("23:59"), text("23:59:00.000000000")),
         (
-            T::Time,
+            T::Time { scale: 9 },
+            json!("23:59"),
+            text("23:59:00.000000000"),
+        ),
+        (
+            T::Time { scale: 9 },
             json!("2024-01-02 03:04:05.5"),
             text("03:04:05.500000000"),
         ),
+        // TIME(p) / TIMESTAMP_*(p): fractional digits past p are dropped (truncated).
+        (
+            T::Time { scale: 3 },
+            json!("03:04:05.123999"),
+            text("03:04:05.123000000"),
+        ),
+        (
+            T::Time { scale: 0 },
+            json!("03:04:05.9"),
+            text("03:04:05.000000000"),
+        ),
+        (
+            T::TimestampNtz { scale: 3 },
+            json!("2024-01-02T03:04:05.678901"),
+            text("2024-01-02 03:04:05.678000000"),
+        ),
+        (
+            T::TimestampNtz { scale: 6 },
+            json!(1_700_000_000_123_456_789_i64),
+            text("2023-11-14 22:13:20.123456000"),
+        ),
+        (
+            T::TimestampLtz { scale: 0 },
+            json!("2024-01-02T03:04:05.999+01:00"),
+            text("2024-01-02 02:04:05.000000000Z"),
+        ),
+        (
+            T::TimestampTz { scale: 2 },
+            json!("2024-01-02T03:04:05.999-08:00"),
+            text("2024-01-02 03:04:05.990000000-08:00"),
+        ),
         // TIMESTAMP_NTZ: wall clock kept, offset dropped.
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!("2024-01-02T03:04:05.678901"),
             text("2024-01-02 03:04:05.678901000"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!("2024-01-02 03:04:05"),
             text("2024-01-02 03:04:05.000000000"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!("2024-01-02T03:04:05.123456789Z"),
             text("2024-01-02 03:04:05.123456789"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!("2024-01-02T03:04:05+05:30"),
             text("2024-01-02 03:04:05.000000000"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!("2024-01-02"),
             text("2024-01-02 00:00:00.000000000"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!("2024-01-02T03:04"),
             text("2024-01-02 03:04:00.000000000"),
         ),
         // Epochs: seconds below 31536000000, then ms, µs, ns.
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!(1_700_000_000),
             text("2023-11-14 22:13:20.000000000"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!("1700000000"),
             text("2023-11-14 22:13:20.000000000"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!(1_700_000_000_123_i64),
             text("2023-11-14 22:13:20.123000000"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!(1_700_000_000_123_456_i64),
             text("2023-11-14 22:13:20.123456000"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!(1_700_000_000_123_456_789_i64),
             text("2023-11-14 22:13:20.123456789"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!(1_700_000_000.25),
             text("2023-11-14 22:13:20.250000000"),
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!(-1),
             text("1969-12-31 23:59:59.000000000"),
         ),
         // TIMESTAMP_LTZ: converted to UTC, 'Z' suffix; TIMESTAMP_TZ keeps its offset; no
         // offset means UTC.
         (
-            T::TimestampLtz,
+            T::TimestampLtz { scale: 9 },
             json!("2024-01-02T03:04:05+05:30"),
             text("2024-01-01 21:34:05.000000000Z"),
         ),
         (
-            T::TimestampTz,
+            T::TimestampTz { scale: 9 },
             json!("2024-01-02 03:04:05.5 -0800"),
             text("2024-01-02 03:04:05.500000000-08:00"),
         ),
         (
-            T::TimestampTz,
+            T::TimestampTz { scale: 9 },
             json!("2024-01-02T03:04:05"),
             text("2024-01-02 03:04:05.000000000+00:00"),
         ),
         (
-            T::TimestampLtz,
+            T::TimestampLtz { scale: 9 },
             json!(0),
             text("1970-01-01 00:00:00.000000000Z"),
         ),
@@ -353,33 +415,37 @@ fn invalid_cases() -> Vec<(ColumnType, Value, &'static str)> {
         ),
         (T::Date, json!(true), "Date 'true' is not recognized"),
         (
-            T::Time,
+            T::Time { scale: 9 },
             json!("25:00:00"),
             "Time '25:00:00' is not recognized",
         ),
-        (T::Time, json!(3600), "Time '3600' is not recognized"),
         (
-            T::TimestampNtz,
+            T::Time { scale: 9 },
+            json!(3600),
+            "Time '3600' is not recognized",
+        ),
+        (
+            T::TimestampNtz { scale: 9 },
             json!("2024-01-02T03:04:05+99:00"),
             "Timestamp '2024-01-02T03:04:05+99:00' is not recognized",
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!("2024-01-02X03:04:05"),
             "Timestamp '2024-01-02X03:04:05' is not recognized",
         ),
         (
-            T::TimestampNtz,
+            T::TimestampNtz { scale: 9 },
             json!("yesterday"),
             "Timestamp 'yesterday' is not recognized",
         ),
         (
-            T::TimestampLtz,
+            T::TimestampLtz { scale: 9 },
             json!("2024-02-30 00:00:00"),
             "Timestamp '2024-02-30 00:00:00' is not recognized",
         ),
         (
-            T::TimestampTz,
+            T::TimestampTz { scale: 9 },
             json!(false),
             "Timestamp 'false' is not recognized",
         ),
@@ -562,7 +628,7 @@ fn sqlite_tables_accept_converted_rows_and_read_back() {
             },
             Column {
                 name: "PURCHASE_TIME".into(),
-                ty: T::TimestampNtz,
+                ty: T::TimestampNtz { scale: 9 },
                 nullable: true,
             },
             Column {
@@ -582,7 +648,7 @@ fn sqlite_tables_accept_converted_rows_and_read_back() {
             },
             Column {
                 name: "SEEN_AT".into(),
-                ty: T::TimestampTz,
+                ty: T::TimestampTz { scale: 9 },
                 nullable: true,
             },
             Column {
@@ -636,7 +702,7 @@ fn sqlite_tables_accept_converted_rows_and_read_back() {
         String,
         i64,
         Vec<u8>,
-        f64,
+        Vec<u8>,
         f64,
     ) = db
         .query_row(
@@ -665,9 +731,18 @@ fn sqlite_tables_accept_converted_rows_and_read_back() {
     assert_eq!(seen_utc, "2024-01-02 02:04:05");
     assert_eq!(active, 1);
     assert_eq!(payload, vec![0, 1, 255]);
-    // Beyond i64 the value is handed over as exact TEXT, which SQLite's NUMERIC affinity
-    // (declared type NUMBER(38,0)) stores as REAL.
-    assert_eq!(big, 1.2345678901234568e29);
+    // Beyond what INTEGER or REAL gives back, the exact decimal is stored as the BLOB of its
+    // text (SQLite's NUMERIC affinity would turn TEXT into a REAL)...
+    assert_eq!(big, b"123456789012345678901234567890");
+    // ...which SQL arithmetic still reads as a number.
+    let plus: f64 = db
+        .query_row(
+            "SELECT BIG + 0 FROM \"STREAMING_INGEST.STREAMING_INGEST.RESORT_TICKET\" WHERE TXID = 't1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(plus, 1.2345678901234568e29);
     assert_eq!(weird, 1.5);
 
     let days: Option<i64> = db

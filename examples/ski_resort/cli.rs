@@ -135,9 +135,13 @@ pub struct ReportArgs {
     /// Queue file (for the generated side of the reconciliation).
     #[arg(long)]
     pub queue: PathBuf,
-    /// The emulator's data directory (read-only).
+    /// The emulator's data directory (read-only). Without it the tables are read through
+    /// Snowflake's SQL API with --profile or the SNOWFLAKE_* variables.
     #[arg(long)]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// Connection profile (JSON, the official SDK's keys) for the SQL API; else SNOWFLAKE_*.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub profile: Option<PathBuf>,
     /// Print the reconciliation as one JSON line instead of tables.
     #[arg(long)]
     pub json: bool,

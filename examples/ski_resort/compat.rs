@@ -27,8 +27,8 @@ fn setup_sql_declares_the_quickstart_objects() {
     }
 }
 
-#[test]
-fn emulator_accepts_every_generated_row_and_reports_over_them() {
+#[tokio::test]
+async fn emulator_accepts_every_generated_row_and_reports_over_them() {
     let mut catalog = Catalog::new();
     catalog.apply_sql(SETUP_SQL).unwrap();
     let conn = rusqlite::Connection::open_in_memory().unwrap();
@@ -73,9 +73,9 @@ fn emulator_accepts_every_generated_row_and_reports_over_them() {
         l.generated += 1;
         l.digest = l.digest.wrapping_add(txid_hash(row.txid()));
     }
-    let recs = report::reconcile(&conn, &ledger).unwrap();
+    let recs = report::reconcile(&conn, &ledger).await.unwrap();
     assert!(recs.iter().all(report::Reconciliation::exact), "{recs:?}");
-    let text = report::format_views(&conn).unwrap();
+    let text = report::format_views(&conn).await.unwrap();
     // Prices survive as two-decimal numbers and variants as JSON text.
     let revenue: f64 = conn
         .query_row(

@@ -6,8 +6,6 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
-use crate::report::SqlSource;
-
 /// The Snowflake setup: the embedded emulator declares its catalog from it.
 pub const SETUP_SQL: &str = include_str!("sql/setup.sql");
 
@@ -28,17 +26,6 @@ pub fn generate_key() -> Result<(String, String)> {
         .to_public_key_pem(LineEnding::LF)
         .context("cannot encode the public key")?;
     Ok((private.to_string(), public))
-}
-
-/// The embedded emulator as a report source.
-pub struct EmulatorSource<'a>(pub &'a Emulator);
-
-impl SqlSource for EmulatorSource<'_> {
-    fn query(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>> {
-        self.0
-            .query(sql)
-            .with_context(|| format!("emulator query failed: {sql}"))
-    }
 }
 
 /// `ski_resort emulator`: the emulator library with the pipeline's defaults (DDL from

@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Generate(args)) => generate(&args),
-        Some(Command::Report(args)) => report(&args),
+        Some(Command::Report(args)) => runtime().and_then(|rt| rt.block_on(report(&args))),
         Some(Command::Stream(args)) => runtime().and_then(|rt| rt.block_on(pipeline::stream(args))),
         Some(Command::Emulator(args)) => {
             runtime().and_then(|rt| rt.block_on(embedded::emulator(args)))
@@ -123,18 +123,24 @@ fn ctrlc_flag(on_signal: impl FnOnce() + Send + 'static) -> Result<()> {
     Ok(())
 }
 
-/// `ski_resort report`.
-fn report(args: &ReportArgs) -> Result<()> {
+/// `ski_resort report`: the emulator's file with `--data-dir`, else the SQL API of
+/// `--profile` or the SNOWFLAKE_* variables.
+async fn report(args: &ReportArgs) -> Result<()> {
     let queue = Queue::open_read_only(&args.queue)?;
     let ledger = queue.ledger()?;
-    let db = embedded::open_emulator_db(&args.data_dir)?;
-    let recs = report::reconcile(&db, &ledger)?;
+    let source: Box<dyn report::SqlSource> = match &args.data_dir {
+        Some(dir) => Box::new(embedded::open_emulator_db(dir)?),
+        None => Box::new(pipeline::report_sql(pipeline::connection(
+            args.profile.as_deref(),
+        )?)?),
+    };
+    let recs = report::reconcile(source.as_ref(), &ledger).await?;
     if args.json {
         println!("{}", serde_json::json!({ "reconciliation": recs }));
     } else {
         println!("Reconciliation (generated vs landed, by TXID)");
         print!("{}", report::format_reconciliation(&recs));
-        print!("{}", report::format_views(&db)?);
+        print!("{}", report::format_views(source.as_ref()).await?);
     }
     if recs.iter().all(report::Reconciliation::exact) {
         Ok(())

@@ -13,7 +13,7 @@ use snowpipe_streaming::{Channel, ClientBuilder, OffsetToken, StreamingIngestCli
 use tokio::sync::watch;
 
 use crate::cli::{ConnectArgs, RunArgs, StreamArgs};
-use crate::embedded::{generate_key, EmulatorSource, SETUP_SQL};
+use crate::embedded::{generate_key, SETUP_SQL};
 use crate::generator::{produce, Limit};
 use crate::model::Table;
 use crate::progress::{self, thousands};
@@ -145,16 +145,37 @@ fn external_configured(args: &ConnectArgs) -> bool {
             .any(|v| std::env::var_os(v).is_some())
 }
 
+/// The connection settings of --profile or the SNOWFLAKE_* variables.
+///
+/// # Errors
+/// When the profile cannot be read.
+pub fn connection(profile: Option<&std::path::Path>) -> Result<ClientBuilder> {
+    Ok(match profile {
+        Some(path) => ClientBuilder::from_profile_file(path)
+            .with_context(|| format!("cannot read connection profile {}", path.display()))?,
+        None => ClientBuilder::from_env(),
+    })
+}
+
+/// The SQL API client the report reads the landed tables with, in the setup's database and
+/// schema.
+///
+/// # Errors
+/// When the configuration is incomplete or rejected.
+pub fn report_sql(builder: ClientBuilder) -> Result<snowpipe_streaming::sql::SqlClient> {
+    Ok(builder
+        .build_sql()
+        .context("cannot set up the SQL API client for the report")?
+        .database("STREAMING_INGEST")
+        .schema("STREAMING_INGEST"))
+}
+
 /// Connects with --profile or the SNOWFLAKE_* variables.
 ///
 /// # Errors
 /// When the profile cannot be read or the configuration is incomplete or rejected.
 async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
-    let builder = match &args.profile {
-        Some(path) => ClientBuilder::from_profile_file(path)
-            .with_context(|| format!("cannot read connection profile {}", path.display()))?,
-        None => ClientBuilder::from_env(),
-    };
+    let builder = connection(args.profile.as_deref())?;
     builder.max_client_lag(args.max_client_lag).build().await.context(
         "cannot connect: pass --profile profile.json, or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and \
          SNOWFLAKE_PRIVATE_KEY_FILE (plus SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)",
@@ -304,8 +325,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let queue_path = dir.join("queue.sqlite");
 
     let external = external_configured(&args.connect);
-    let (emulator, client) = if external {
-        (None, connect(&args.connect).await?)
+    let (emulator, client, sql) = if external {
+        let sql = report_sql(connection(args.connect.profile.as_deref())?);
+        (None, connect(&args.connect).await?, sql)
     } else {
         let (private_pem, public_pem) = generate_key()?;
         let mut config = EmulatorConfig::default();
@@ -320,16 +342,19 @@ pub async fn run(args: RunArgs) -> Result<()> {
         let emulator = Emulator::start(config)
             .await
             .context("cannot start the embedded emulator")?;
-        let client = StreamingIngestClient::builder()
+        let builder = StreamingIngestClient::builder()
             .account("SKI_RESORT")
             .user("STREAMING_INGEST")
             .url(emulator.url())
-            .private_key_pem(private_pem)
+            .private_key_pem(private_pem);
+        let client = builder
+            .clone()
             .max_client_lag(args.connect.max_client_lag)
             .build()
             .await
             .context("cannot connect to the embedded emulator")?;
-        (Some(emulator), client)
+        // The report reads the tables through the SQL API, as against a real account.
+        (Some(emulator), client, report_sql(builder))
     };
 
     println!(
@@ -406,22 +431,25 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
 
     let ledger = Queue::open_read_only(&queue_path)?.ledger()?;
-    let outcome = match &emulator {
-        Some(emu) => {
-            let source = EmulatorSource(emu);
-            // The emulator answers queries synchronously.
-            let (recs, views) = tokio::task::block_in_place(|| {
-                anyhow::Ok((
-                    report::reconcile(&source, &ledger)?,
-                    report::format_views(&source)?,
-                ))
-            })?;
+    // The landed tables through the SQL API: the embedded emulator answers it; a real account
+    // does when its user has a default warehouse.
+    let landed = match sql {
+        Ok(sql) => match report::reconcile(&sql, &ledger).await {
+            Ok(recs) => report::format_views(&sql).await.map(|views| (recs, views)),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let outcome = match landed {
+        Ok((recs, views)) => {
             println!("\nReconciliation (generated vs landed, by TXID)");
             print!("{}", report::format_reconciliation(&recs));
             print!("{views}");
             recs.iter().all(report::Reconciliation::exact)
         }
-        None => {
+        Err(e) if emulator.is_some() => return Err(e),
+        Err(e) => {
+            println!("\ncannot read the landed tables through the SQL API: {e:#}");
             let rows: Vec<Vec<String>> = Table::ALL
                 .iter()
                 .map(|t| {

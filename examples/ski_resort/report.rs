@@ -1,31 +1,96 @@
 //! The closing report: reconciliation of what was generated against what landed, and the
 //! quickstart's dashboard views computed from the landed rows.
 //!
-//! The views are SQLite translations of the dynamic tables in `sql/dashboard.sql`; they run
-//! against the emulator's tables (`"STREAMING_INGEST.STREAMING_INGEST.<TABLE>"`).
+//! The tables are read through Snowflake's SQL API (`snowpipe_streaming::sql`), which the
+//! embedded emulator answers too: the same statements run against the emulator and a real
+//! account. The views are translations of the dynamic tables in `sql/dashboard.sql` into SQL
+//! both Snowflake and SQLite (the emulator's storage) run (`CASE`, `SUBSTR`, `CAST … AS
+//! VARCHAR`, `ROUND`, `NULLIF`). `report --data-dir` reads a stopped emulator's SQLite file
+//! directly, with the same statements.
 
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
+use snowpipe_streaming::sql::{Column, SqlClient};
 
 use crate::catalog::RESORTS;
 use crate::model::Table;
 use crate::progress::thousands;
 use crate::queue::{txid_hash, LedgerEntry};
 
-/// Something that answers SQL with rows of JSON values: the embedded emulator, or the
-/// emulator's SQLite file opened read-only.
+/// Something that answers SQL with rows of JSON values: Snowflake's SQL API (a real account
+/// or the emulator), or the emulator's SQLite file opened read-only.
+#[async_trait::async_trait(?Send)]
 pub trait SqlSource {
+    /// The name to query a landed table by.
+    fn table_name(&self, table: Table) -> String {
+        format!("STREAMING_INGEST.STREAMING_INGEST.{}", table.name())
+    }
+
     /// Runs `sql` and returns every row.
     ///
     /// # Errors
     /// If the query fails.
-    fn query(&self, sql: &str) -> Result<Vec<Vec<Value>>>;
+    async fn query(&self, sql: &str) -> Result<Vec<Vec<Value>>>;
 }
 
+/// The SQL API: values arrive as text and are typed by their column (`fixed` → integer or
+/// decimal, `real`, `date` → `YYYY-MM-DD`, `boolean`; the rest text).
+#[async_trait::async_trait(?Send)]
+impl SqlSource for SqlClient {
+    async fn query(&self, sql: &str) -> Result<Vec<Vec<Value>>> {
+        let result = SqlClient::query(self, sql)
+            .await
+            .with_context(|| format!("report query failed: {sql}"))?;
+        Ok(result
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&result.columns)
+                    .map(|(v, c)| typed(v.as_deref(), c))
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// A SQL API value as JSON, by its column's type.
+fn typed(v: Option<&str>, column: &Column) -> Value {
+    let Some(v) = v else { return Value::Null };
+    let number = |v: &str| {
+        v.parse::<f64>()
+            .map_or_else(|_| Value::from(v), Value::from)
+    };
+    match column.type_name.as_str() {
+        "fixed" if column.scale.unwrap_or(0) == 0 => v
+            .parse::<u64>()
+            .map(Value::from)
+            .or_else(|_| v.parse::<i64>().map(Value::from))
+            .unwrap_or_else(|_| Value::from(v)),
+        "fixed" | "real" => number(v),
+        "boolean" => Value::from(v.eq_ignore_ascii_case("true")),
+        "date" => v.parse::<i64>().map_or_else(
+            |_| Value::from(v),
+            |days| {
+                Value::from(
+                    (chrono::NaiveDate::default() + chrono::Duration::days(days)).to_string(),
+                )
+            },
+        ),
+        _ => Value::from(v),
+    }
+}
+
+/// The emulator's SQLite file: its tables are named `"DB.SCHEMA.TABLE"`.
+#[async_trait::async_trait(?Send)]
 impl SqlSource for rusqlite::Connection {
-    fn query(&self, sql: &str) -> Result<Vec<Vec<Value>>> {
+    fn table_name(&self, table: Table) -> String {
+        landed(table)
+    }
+
+    async fn query(&self, sql: &str) -> Result<Vec<Vec<Value>>> {
         let mut stmt = self
             .prepare(sql)
             .with_context(|| format!("bad report query: {sql}"))?;
@@ -53,7 +118,7 @@ impl SqlSource for rusqlite::Connection {
     }
 }
 
-/// The SQLite name of a landed table.
+/// The SQLite name of a landed table in the emulator's file.
 pub fn landed(table: Table) -> String {
     format!("\"STREAMING_INGEST.STREAMING_INGEST.{}\"", table.name())
 }
@@ -89,14 +154,19 @@ impl Reconciliation {
 ///
 /// # Errors
 /// If a query fails.
-pub fn reconcile(source: &dyn SqlSource, ledger: &[LedgerEntry; 3]) -> Result<Vec<Reconciliation>> {
-    Table::ALL
-        .iter()
-        .map(|&t| {
-            let rows = source.query(&format!(
-                "SELECT TXID, COUNT(*) FROM {} GROUP BY TXID",
-                landed(t)
-            ))?;
+pub async fn reconcile(
+    source: &dyn SqlSource,
+    ledger: &[LedgerEntry; 3],
+) -> Result<Vec<Reconciliation>> {
+    let mut out = Vec::with_capacity(Table::ALL.len());
+    for &t in &Table::ALL {
+        out.push({
+            let rows = source
+                .query(&format!(
+                    "SELECT TXID, COUNT(*) FROM {} GROUP BY TXID",
+                    source.table_name(t)
+                ))
+                .await?;
             let (mut committed, mut distinct, mut digest) = (0u64, 0u64, 0u64);
             for row in &rows {
                 let txid = row.first().and_then(Value::as_str).unwrap_or_default();
@@ -105,16 +175,17 @@ pub fn reconcile(source: &dyn SqlSource, ledger: &[LedgerEntry; 3]) -> Result<Ve
                 digest = digest.wrapping_add(txid_hash(txid));
             }
             let l = ledger[t.index()];
-            Ok(Reconciliation {
+            Reconciliation {
                 table: t.name(),
                 generated: l.generated,
                 committed,
                 lost: l.generated.saturating_sub(distinct),
                 duplicated: committed - distinct,
                 digest_matches: digest == l.digest,
-            })
-        })
-        .collect()
+            }
+        });
+    }
+    Ok(out)
 }
 
 /// Renders an aligned text table; numeric-looking cells are right-aligned.
@@ -184,7 +255,7 @@ fn cell(v: &Value) -> String {
     }
 }
 
-/// One dashboard view: its title, columns and SQLite query.
+/// One dashboard view: its title, columns and query.
 #[derive(Debug)]
 pub struct View {
     /// Heading printed above the table.
@@ -193,22 +264,32 @@ pub struct View {
     pub dynamic_table: &'static str,
     /// Column headers.
     pub headers: Vec<String>,
-    /// The SQLite query.
+    /// The query (SQL that Snowflake and SQLite both run).
     pub sql: String,
     /// Print at most this many rows.
     pub max_rows: usize,
 }
 
-/// The dashboard views of the quickstart.
-pub fn views() -> Vec<View> {
+/// `YYYY-MM-DD` of a timestamp column, in both Snowflake and SQLite.
+fn day_of(column: &str) -> String {
+    format!("SUBSTR(CAST({column} AS VARCHAR), 1, 10)")
+}
+
+/// The dashboard views of the quickstart, over `source`'s table names.
+pub fn views(source: &dyn SqlSource) -> Vec<View> {
     let (rt, sp, lr) = (
-        landed(Table::ResortTicket),
-        landed(Table::SeasonPass),
-        landed(Table::LiftRide),
+        source.table_name(Table::ResortTicket),
+        source.table_name(Table::SeasonPass),
+        source.table_name(Table::LiftRide),
     );
     let mut by_hour_cols: Vec<String> = RESORTS
         .iter()
-        .map(|r| format!("SUM(RESORT = '{}')", r.name.replace('\'', "''")))
+        .map(|r| {
+            format!(
+                "SUM(CASE WHEN RESORT = '{}' THEN 1 ELSE 0 END)",
+                r.name.replace('\'', "''")
+            )
+        })
         .collect();
     by_hour_cols.push("COUNT(*)".into());
     let mut by_hour_headers = vec!["HOUR".to_string()];
@@ -224,9 +305,10 @@ pub fn views() -> Vec<View> {
             dynamic_table: "DAILY_RESORT_REVENUE",
             headers: ["DAY", "RESORT", "TICKETS", "SKI_DAYS", "REVENUE_USD", "AVG_PRICE_USD"].map(String::from).to_vec(),
             sql: format!(
-                "SELECT date(PURCHASE_TIME) AS DAY, RESORT, COUNT(*), SUM(DAYS), \
+                "SELECT {} AS DAY, RESORT, COUNT(*), SUM(DAYS), \
                  ROUND(SUM(PRICE_USD), 2), ROUND(AVG(PRICE_USD), 2) \
-                 FROM {rt} GROUP BY 1, 2 ORDER BY 1, 2"
+                 FROM {rt} GROUP BY 1, 2 ORDER BY 1, 2",
+                day_of("PURCHASE_TIME")
             ),
             max_rows: 25,
         },
@@ -235,7 +317,8 @@ pub fn views() -> Vec<View> {
             dynamic_table: "HOURLY_LIFT_RIDES",
             headers: by_hour_headers,
             sql: format!(
-                "SELECT strftime('%H:00', RIDE_TIME) AS HOUR, {} FROM {lr} GROUP BY 1 ORDER BY 1",
+                "SELECT SUBSTR(CAST(RIDE_TIME AS VARCHAR), 12, 2) || ':00' AS HOUR, {} \
+                 FROM {lr} GROUP BY 1 ORDER BY 1",
                 by_hour_cols.join(", ")
             ),
             max_rows: 24,
@@ -258,8 +341,8 @@ pub fn views() -> Vec<View> {
                 .map(String::from)
                 .to_vec(),
             sql: format!(
-                "WITH s AS (SELECT date(PURCHASE_TIME) AS DAY, 1 AS T, PRICE_USD AS P FROM {rt} \
-                            UNION ALL SELECT date(PURCHASE_TIME), 0, PRICE_USD FROM {sp}), \
+                "WITH s AS (SELECT {day} AS DAY, 1 AS T, PRICE_USD AS P FROM {rt} \
+                            UNION ALL SELECT {day}, 0, PRICE_USD FROM {sp}), \
                       d AS (SELECT DAY, SUM(T) AS TICKETS, SUM(T * P) AS TICKET_USD, \
                                    SUM(1 - T) AS PASSES, SUM((1 - T) * P) AS PASS_USD FROM s GROUP BY DAY) \
                  SELECT DAY, TICKETS, ROUND(TICKET_USD, 2), PASSES, ROUND(PASS_USD, 2), \
@@ -269,7 +352,8 @@ pub fn views() -> Vec<View> {
                  UNION ALL \
                  SELECT 'TOTAL', SUM(TICKETS), ROUND(SUM(TICKET_USD), 2), SUM(PASSES), ROUND(SUM(PASS_USD), 2), \
                         ROUND(SUM(TICKET_USD + PASS_USD), 2), \
-                        ROUND(100.0 * SUM(PASS_USD) / NULLIF(SUM(TICKET_USD + PASS_USD), 0), 1) FROM d"
+                        ROUND(100.0 * SUM(PASS_USD) / NULLIF(SUM(TICKET_USD + PASS_USD), 0), 1) FROM d",
+                day = day_of("PURCHASE_TIME")
             ),
             max_rows: 25,
         },
@@ -279,9 +363,10 @@ pub fn views() -> Vec<View> {
             headers: ["PRODUCT", "RIDERS", "SKI_DAYS", "RIDES", "RIDES_PER_DAY"].map(String::from).to_vec(),
             sql: format!(
                 "SELECT CASE WHEN r.RFID IN (SELECT RFID FROM {sp}) THEN 'Season pass' ELSE 'Day ticket' END, \
-                        COUNT(DISTINCT r.RFID), COUNT(DISTINCT r.RFID || date(r.RIDE_TIME)), COUNT(*), \
-                        ROUND(COUNT(*) * 1.0 / COUNT(DISTINCT r.RFID || date(r.RIDE_TIME)), 1) \
-                 FROM {lr} r GROUP BY 1 ORDER BY 1"
+                        COUNT(DISTINCT r.RFID), COUNT(DISTINCT r.RFID || {day}), COUNT(*), \
+                        ROUND(COUNT(*) * 1.0 / COUNT(DISTINCT r.RFID || {day}), 1) \
+                 FROM {lr} r GROUP BY 1 ORDER BY 1",
+                day = day_of("r.RIDE_TIME")
             ),
             max_rows: 5,
         },
@@ -330,10 +415,10 @@ pub fn format_reconciliation(recs: &[Reconciliation]) -> String {
 ///
 /// # Errors
 /// If a query fails.
-pub fn format_views(source: &dyn SqlSource) -> Result<String> {
+pub async fn format_views(source: &dyn SqlSource) -> Result<String> {
     let mut out = String::new();
-    for view in views() {
-        let rows = source.query(&view.sql)?;
+    for view in views(source) {
+        let rows = source.query(&view.sql).await?;
         let shown: Vec<Vec<String>> = rows
             .iter()
             .take(view.max_rows)
@@ -421,8 +506,8 @@ mod tests {
         conn
     }
 
-    #[test]
-    fn reconciliation_and_views_over_landed_rows() {
+    #[tokio::test]
+    async fn reconciliation_and_views_over_landed_rows() {
         use crate::generator::{Generator, GeneratorConfig};
         let mut g = Generator::new(&GeneratorConfig {
             seed: 4,
@@ -437,7 +522,7 @@ mod tests {
             l.digest = l.digest.wrapping_add(txid_hash(r.txid()));
         }
         let db = landed_db(&rows);
-        let recs = reconcile(&db, &ledger).unwrap();
+        let recs = reconcile(&db, &ledger).await.unwrap();
         assert!(recs.iter().all(Reconciliation::exact), "{recs:?}");
         let text = format_reconciliation(&recs);
         assert_eq!(text.matches("exactly once").count(), 3, "{text}");
@@ -469,7 +554,7 @@ mod tests {
             [&ticket],
         )
         .unwrap();
-        let recs = reconcile(&db, &ledger).unwrap();
+        let recs = reconcile(&db, &ledger).await.unwrap();
         let by = |t: Table| recs.iter().find(|r| r.table == t.name()).unwrap().clone();
         assert_eq!(
             (by(Table::LiftRide).lost, by(Table::LiftRide).duplicated),
@@ -485,13 +570,13 @@ mod tests {
         );
         assert!(by(Table::SeasonPass).exact());
 
-        let views = format_views(&db).unwrap();
-        for v in super::views() {
+        let views = format_views(&db).await.unwrap();
+        for v in super::views(&db) {
             assert!(views.contains(v.title), "missing {}", v.title);
         }
         // The rides-by-hour pivot adds up to the number of rides.
-        let total_rides: u64 = db
-            .query(&super::views()[1].sql)
+        let total_rides: u64 = SqlSource::query(&db, &super::views(&db)[1].sql)
+            .await
             .unwrap()
             .iter()
             .map(|r| r.last().unwrap().as_u64().unwrap())

@@ -126,7 +126,8 @@ async fn every_type_round_trips_through_the_emulator_and_the_sql_api() {
         "b,d",
         "2730",
         "00:00:00.001",
-        "-0.500000000",
+        // TIMESTAMP_NTZ(6): the SQL API answers with the column's 6 fractional digits.
+        "-0.500000",
         "0",
         "0.1",
     ];
@@ -154,8 +155,8 @@ async fn every_type_round_trips_through_the_emulator_and_the_sql_api() {
         "999999999.999999",
         "1.7976931348623157e308",
         "2932896",
-        "253402300799.999999000",
-        "2147483647.999999000",
+        "253402300799.999999",
+        "2147483647.999999",
         "838:59:59.999",
         "2155",
         "returned",

@@ -50,6 +50,7 @@ impl ChannelRuntime {
             batch_cap: s.batch_cap(),
             compression: s.compression,
             zstd_level: s.zstd_level,
+            budget: self.inner.budget.clone(),
         }
     }
 

@@ -208,7 +208,7 @@ mod batch;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench;
-mod budget;
+pub(crate) mod budget;
 mod compress;
 mod encode;
 #[cfg(test)]

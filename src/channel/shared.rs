@@ -69,6 +69,7 @@ impl Metrics {
         let labels = [
             ("channel", path.channel.clone()),
             ("pipe", path.pipe.pipe.clone()),
+            ("kind", "named".to_owned()),
         ];
         Self {
             rows_appended: metrics::counter!("snowpipe_rows_appended_total", &labels),

@@ -68,14 +68,27 @@ pub enum ColumnType {
     Boolean,
     /// `DATE`.
     Date,
-    /// `TIME`.
-    Time,
-    /// `TIMESTAMP_NTZ`, also `DATETIME` and `TIMESTAMP` (the default `TIMESTAMP_TYPE_MAPPING`).
-    TimestampNtz,
-    /// `TIMESTAMP_LTZ`.
-    TimestampLtz,
-    /// `TIMESTAMP_TZ`.
-    TimestampTz,
+    /// `TIME(p)`.
+    Time {
+        /// Fractional-second digits kept (0..=9; 9 when the DDL gives none).
+        scale: u8,
+    },
+    /// `TIMESTAMP_NTZ(p)`, also `DATETIME` and `TIMESTAMP` (the default
+    /// `TIMESTAMP_TYPE_MAPPING`).
+    TimestampNtz {
+        /// Fractional-second digits kept (0..=9; 9 when the DDL gives none).
+        scale: u8,
+    },
+    /// `TIMESTAMP_LTZ(p)`.
+    TimestampLtz {
+        /// Fractional-second digits kept (0..=9; 9 when the DDL gives none).
+        scale: u8,
+    },
+    /// `TIMESTAMP_TZ(p)`.
+    TimestampTz {
+        /// Fractional-second digits kept (0..=9; 9 when the DDL gives none).
+        scale: u8,
+    },
     /// `VARIANT`.
     Variant,
     /// `OBJECT`.
@@ -99,10 +112,10 @@ impl ColumnType {
             Self::Varchar { max_len: None } => "VARCHAR".into(),
             Self::Boolean => "BOOLEAN".into(),
             Self::Date => "DATE".into(),
-            Self::Time => "TIME".into(),
-            Self::TimestampNtz => "TIMESTAMP_NTZ".into(),
-            Self::TimestampLtz => "TIMESTAMP_LTZ".into(),
-            Self::TimestampTz => "TIMESTAMP_TZ".into(),
+            Self::Time { scale } => with_scale("TIME", *scale),
+            Self::TimestampNtz { scale } => with_scale("TIMESTAMP_NTZ", *scale),
+            Self::TimestampLtz { scale } => with_scale("TIMESTAMP_LTZ", *scale),
+            Self::TimestampTz { scale } => with_scale("TIMESTAMP_TZ", *scale),
             Self::Variant => "VARIANT".into(),
             Self::Object => "OBJECT".into(),
             Self::Array => "ARRAY".into(),
@@ -168,13 +181,21 @@ impl ColumnType {
             | DataType::Real => Self::Float,
             DataType::Boolean | DataType::Bool => Self::Boolean,
             DataType::Date => Self::Date,
-            DataType::Time(_, _) => Self::Time,
-            DataType::Datetime(_) | DataType::TimestampNtz(_) => Self::TimestampNtz,
-            DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
-                Self::TimestampNtz
+            DataType::Time(p, _) => Self::Time {
+                scale: fraction_digits(*p, data_type)?,
+            },
+            DataType::Datetime(p) | DataType::TimestampNtz(p) => Self::TimestampNtz {
+                scale: fraction_digits(*p, data_type)?,
+            },
+            DataType::Timestamp(p, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+                Self::TimestampNtz {
+                    scale: fraction_digits(*p, data_type)?,
+                }
             }
-            DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
-                Self::TimestampTz
+            DataType::Timestamp(p, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+                Self::TimestampTz {
+                    scale: fraction_digits(*p, data_type)?,
+                }
             }
             DataType::Array(_) => Self::Array,
             DataType::Custom(name, args) => {
@@ -192,9 +213,18 @@ impl ColumnType {
                             max_len: args.first().map(|a| parse_len(a, data_type)).transpose()?,
                         }
                     }
-                    "TIMESTAMP_NTZ" | "TIMESTAMPNTZ" | "DATETIME" => Self::TimestampNtz,
-                    "TIMESTAMP_LTZ" | "TIMESTAMPLTZ" => Self::TimestampLtz,
-                    "TIMESTAMP_TZ" | "TIMESTAMPTZ" => Self::TimestampTz,
+                    "TIMESTAMP_NTZ" | "TIMESTAMPNTZ" | "DATETIME" => Self::TimestampNtz {
+                        scale: fraction_arg(args, data_type)?,
+                    },
+                    "TIMESTAMP_LTZ" | "TIMESTAMPLTZ" => Self::TimestampLtz {
+                        scale: fraction_arg(args, data_type)?,
+                    },
+                    "TIMESTAMP_TZ" | "TIMESTAMPTZ" => Self::TimestampTz {
+                        scale: fraction_arg(args, data_type)?,
+                    },
+                    "TIME" => Self::Time {
+                        scale: fraction_arg(args, data_type)?,
+                    },
                     "VARIANT" => Self::Variant,
                     "OBJECT" => Self::Object,
                     "ARRAY" => Self::Array,
@@ -221,6 +251,38 @@ impl fmt::Display for ColumnType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.sql_name())
     }
+}
+
+/// `NAME` for the default 9 fractional digits, else `NAME(p)`.
+fn with_scale(name: &str, scale: u8) -> String {
+    if scale == 9 {
+        name.into()
+    } else {
+        format!("{name}({scale})")
+    }
+}
+
+/// The `p` of `TIME(p)`/`TIMESTAMP_*(p)`: 0..=9, 9 when absent (Snowflake's default).
+fn fraction_digits(p: Option<u64>, data_type: &DataType) -> Result<u8, String> {
+    match p {
+        None => Ok(9),
+        Some(p) if p <= 9 => Ok(p as u8),
+        Some(p) => Err(format!(
+            "invalid fractional-seconds precision {p} in type {data_type}: it must be 0 to 9"
+        )),
+    }
+}
+
+fn fraction_arg(args: &[String], data_type: &DataType) -> Result<u8, String> {
+    let p = args
+        .first()
+        .map(|a| {
+            a.trim().parse::<u64>().map_err(|_| {
+                format!("invalid fractional-seconds precision {a} in type {data_type}")
+            })
+        })
+        .transpose()?;
+    fraction_digits(p, data_type)
 }
 
 fn length(n: u64, data_type: &DataType) -> Result<u32, String> {
