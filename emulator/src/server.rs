@@ -301,7 +301,7 @@ impl Emulator {
 
     /// Commits every batch whose commit delay has passed (useful with a long delay in tests).
     ///
-    /// Cancelling the future may leave the commit running in the storage thread.
+    /// Cancelling the future stops only the wait: a commit that started runs to its end.
     pub async fn commit_now(&self) {
         self.shared.commit_due().await;
     }

@@ -1,0 +1,387 @@
+//! Appends (checked against the continuation token, decoded and converted, queued per
+//! channel), committing due batches, injected invalidations, and the `GET /` status.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::channels::{
+    self, Channel, ChannelKey, PendingBatch, PendingBatchBox, Target, TokenCheck, ELASTIC,
+    MUST_REOPEN,
+};
+use crate::config::DuplicateAppendPolicy;
+use crate::storage::{self, TableInsert};
+
+use super::*;
+
+impl Shared {
+    /// Append rows (§4.4, §4.5). Returns the next continuation token and, when the append's
+    /// offset tokens cannot name its rows (and the emulator is not strict), why.
+    ///
+    /// Cancelling the future after the rows were queued leaves them queued (they commit).
+    pub(crate) async fn append(
+        self: &Arc<Self>,
+        key: ChannelKey,
+        target: Arc<Target>,
+        req: AppendRequest,
+    ) -> Result<(String, Option<String>), ApiError> {
+        let elastic = key.channel == ELASTIC;
+        let idempotent = self.duplicate_append == DuplicateAppendPolicy::Idempotent;
+        let token = req.continuation_token.filter(|t| !t.is_empty());
+        // First check: cheap, before decoding the body.
+        let seq = {
+            let mut chans = self.channels();
+            if elastic {
+                chans
+                    .entry(key.clone())
+                    .or_insert_with(|| Channel::new(self.started_ms));
+            }
+            let ch = chans.get_mut(&key).ok_or_else(|| no_channel(&key))?;
+            if ch.status != channels::SUCCESS {
+                return Err(ApiError::new(
+                    409,
+                    MUST_REOPEN,
+                    format!(
+                        "channel {} has status {}; reopen it and replay from its committed offset token",
+                        key.channel, ch.status
+                    ),
+                ));
+            }
+            if !elastic {
+                let t = token.as_deref().ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        "ERR_MISSING_CONTINUATION_TOKEN",
+                        "continuationToken query parameter is required on a named channel",
+                    )
+                })?;
+                if let TokenCheck::Duplicate(next) = ch.check_token(t, idempotent)? {
+                    return Ok((next, None));
+                }
+            }
+            if !elastic && self.limits == crate::Limits::Snowflake {
+                ch.rate
+                    .admit(Instant::now(), req.uncompressed_len)
+                    .map_err(|why| {
+                        ApiError::new(
+                            429,
+                            "ERR_TOO_MANY_REQUESTS",
+                            format!(
+                                "channel {}: {why} (--limits snowflake); slow down and retry",
+                                key.channel
+                            ),
+                        )
+                    })?;
+            }
+            (ch.client_seq, ch.row_seq)
+        };
+
+        // Decode and convert outside the lock (on a blocking thread for big bodies).
+        let shared = self.clone();
+        let work_key = key.clone();
+        let work =
+            move || shared.decode_and_convert(&work_key, req.content_encoding.as_deref(), req.body);
+        let decoded = if self.sink {
+            work()?
+        } else {
+            tokio::task::spawn_blocking(work).await.map_err(|e| {
+                ApiError::new(500, "ERR_GENERAL_EXCEPTION_RETRY_REQUEST", e.to_string())
+            })??
+        };
+
+        let violation = crate::offset_span_violation(
+            req.start_offset_token.as_deref(),
+            req.end_offset_token.as_deref(),
+            decoded.parsed,
+        );
+        if let Some(v) = &violation {
+            if self.strict_offsets {
+                return Err(ApiError::new(
+                    400,
+                    "ERR_OFFSET_TOKEN_SPAN",
+                    format!("{v} (the emulator runs with --strict-offsets)"),
+                ));
+            }
+            tracing::warn!(channel = %key.channel, "{v}");
+        }
+        let next = {
+            let mut chans = self.channels();
+            let ch = chans.get_mut(&key).ok_or_else(|| no_channel(&key))?;
+            if violation.is_some() {
+                ch.offset_span_violations += 1;
+            }
+            if !elastic && (ch.client_seq, ch.row_seq) != seq {
+                let t = token.as_deref().unwrap_or_default();
+                if let TokenCheck::Duplicate(next) = ch.check_token(t, idempotent)? {
+                    return Ok((next, None));
+                }
+            }
+            ch.row_seq += 1;
+            let next = ch.token();
+            if let Some(t) = token {
+                ch.last_append = Some((t, next.clone()));
+            }
+            ch.pending.push_back(PendingBatchBox(PendingBatch {
+                ready_at: Instant::now() + self.commit_delay,
+                target,
+                rows: decoded.rows,
+                parsed: decoded.parsed,
+                errors: decoded.errors,
+                last_error: decoded.last_error,
+                end_token: req.end_offset_token.filter(|t| !t.is_empty()),
+            }));
+            next
+        };
+        if self.commit_delay.is_zero() {
+            self.commit_due().await;
+        } else {
+            self.commit_notify.notify_one();
+        }
+        Ok((next, violation))
+    }
+
+    /// Counts an accepted append whose `retryCount` was above 0 (an elastic channel applies it
+    /// again: the server dedupes nothing).
+    pub(crate) fn count_retried(&self, key: &ChannelKey) {
+        if let Some(ch) = self.channels().get_mut(key) {
+            ch.retried_appends += 1;
+        }
+    }
+
+    /// The sticky session of the channel's current incarnation (a reopen starts a new one;
+    /// docs/protocol.md "Sticky sessions") and whether `sent` echoed it: `echoed`,
+    /// `missing` or `stale`. Counted per channel.
+    pub(crate) fn sticky_session(
+        &self,
+        key: &ChannelKey,
+        sent: Option<&str>,
+    ) -> Option<(String, &'static str)> {
+        let mut chans = self.channels();
+        let ch = chans.get_mut(key)?;
+        let current = format!("{:x}.{}", ch.created_on_ms, ch.client_seq);
+        let (slot, echo) = match sent {
+            Some(s) if s == current => (0, "echoed"),
+            None => (1, "missing"),
+            Some(_) => (2, "stale"),
+        };
+        ch.session_echoes[slot] += 1;
+        Some((current, echo))
+    }
+
+    pub(super) fn decode_and_convert(
+        &self,
+        key: &ChannelKey,
+        encoding: Option<&str>,
+        body: Bytes,
+    ) -> Result<Decoded, ApiError> {
+        if self.sink {
+            let (d, len) = sink_count(encoding, body, self.max_uncompressed_bytes)?;
+            self.sink_rows.fetch_add(d.parsed, Ordering::Relaxed);
+            self.sink_bytes.fetch_add(len as u64, Ordering::Relaxed);
+            return Ok(d);
+        }
+        let raw = decompress(encoding, body, self.max_uncompressed_bytes)?;
+        let resolved = self
+            .catalog
+            .resolve_pipe(&key.database, &key.schema, &key.pipe)
+            .map_err(|e| ApiError::new(e.http_status(), e.code(), e.to_string()))?;
+        let table = resolved.table;
+        let definition = self
+            .catalog
+            .pipe_definition(&key.database, &key.schema, &key.pipe);
+        let options = crate::convert::ConvertOptions {
+            binary_format: self.binary_format,
+        };
+        let mut d = Decoded::default();
+        for (i, line) in lines(&raw).enumerate() {
+            d.parsed += 1;
+            let converted = match definition {
+                None => crate::convert::convert_line_with(table, line, &options),
+                Some(def) => match serde_json::from_slice::<Value>(line) {
+                    Ok(Value::Object(row)) => {
+                        crate::convert::convert_row_for_pipe(table, def, &row, &options)
+                    }
+                    Ok(_) => Err(crate::convert::RowError {
+                        column: None,
+                        message: "Row is not a JSON object".into(),
+                    }),
+                    Err(e) => Err(crate::convert::RowError {
+                        column: None,
+                        message: format!("Error parsing JSON: {e}"),
+                    }),
+                },
+            };
+            match converted {
+                Ok(values) => d.rows.push(values),
+                Err(e) => {
+                    d.errors += 1;
+                    d.last_error = Some(format!("row {} of the request: {e}", i + 1));
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    /// Commits every due batch: rows and channel state in one SQLite transaction.
+    pub(crate) async fn commit_due(self: &Arc<Self>) {
+        self.commit_until(Instant::now()).await;
+    }
+
+    /// Commits every pending batch, due or not (graceful shutdown: a 200 meant "durably
+    /// buffered").
+    pub(crate) async fn commit_all(self: &Arc<Self>) {
+        self.commit_until(Instant::now() + Duration::from_secs(365 * 24 * 3600))
+            .await;
+    }
+
+    /// Commits the batches due by `until`.
+    ///
+    /// A commit, once started, runs to its end on its own task: a caller cancelled midway (an
+    /// append whose client hung up while its batch was being committed) must not leave the
+    /// rows stored but the channel's committed token unpublished — the next open would then
+    /// report an older token and the client's replay would store those rows twice.
+    pub(super) async fn commit_until(self: &Arc<Self>, until: Instant) {
+        let me = Arc::clone(self);
+        let task = tokio::spawn(async move { me.commit_until_now(until).await });
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "commit task failed");
+        }
+    }
+
+    async fn commit_until_now(&self, until: Instant) {
+        let _commit = self.commit_lock.lock().await;
+        let plan = {
+            let mut chans = self.channels();
+            channels::take_due(&mut chans, until, now_ms())
+        };
+        let Some(plan) = plan else { return };
+        if let Some(st) = &self.storage {
+            let inserts: Vec<TableInsert> = plan
+                .inserts
+                .into_values()
+                .map(|(t, rows)| TableInsert {
+                    insert_sql: t.insert_sql.clone(),
+                    rows,
+                })
+                .collect();
+            let records: Vec<_> = plan.records.iter().map(|(_, r)| r.clone()).collect();
+            match st
+                .run(move |c| storage::write_commit(c, &inserts, &records))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "commit failed; the batch is lost");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "commit failed; the batch is lost");
+                    return;
+                }
+            }
+        }
+        {
+            let mut rows = self.table_rows.lock().unwrap_or_else(|e| e.into_inner());
+            for (t, n) in &plan.rows_per_table {
+                *rows.entry(t.clone()).or_default() += n;
+            }
+        }
+        let mut chans = self.channels();
+        channels::apply_records(&mut chans, &plan.records, now_us());
+    }
+
+    /// The earliest time a pending batch becomes due.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.channels()
+            .values()
+            .filter_map(|c| c.pending.front().map(|b| b.0.ready_at))
+            .min()
+    }
+
+    /// Fault side effects on the addressed channel.
+    pub(crate) fn invalidate(&self, key: &ChannelKey) -> bool {
+        match self.channels().get_mut(key) {
+            Some(ch) => {
+                ch.status = MUST_REOPEN.into();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn bump_sequencer(&self, key: &ChannelKey) -> bool {
+        match self.channels().get_mut(key) {
+            Some(ch) => {
+                ch.bump_sequencer();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// What `GET /` shows.
+    pub(crate) fn status(&self) -> Value {
+        let pipes: Vec<Value> = self
+            .catalog
+            .pipes()
+            .into_iter()
+            .map(|p| {
+                json!({"database": p.database, "schema": p.schema, "name": p.name,
+                       "table": p.table, "is_default": p.is_default})
+            })
+            .collect();
+        let mut chans: Vec<Value> = {
+            let chans = self.channels();
+            let mut keys: Vec<&ChannelKey> = chans.keys().collect();
+            keys.sort();
+            keys.into_iter()
+                .map(|k| {
+                    let c = &chans[k];
+                    let mut v = c.status_json(k);
+                    v["pending_batches"] = c.pending.len().into();
+                    v["pending_rows"] = c.pending_rows().into();
+                    v["client_sequencer"] = c.client_seq.into();
+                    v["offset_span_violations"] = c.offset_span_violations.into();
+                    v["retried_appends"] = c.retried_appends.into();
+                    let [echoed, missing, stale] = c.session_echoes;
+                    v["sessions"] = json!({"echoed": echoed, "missing": missing, "stale": stale});
+                    v["recent_commits"] = c
+                        .recent_commits
+                        .iter()
+                        .map(|(token, us)| json!({"token": token, "committed_at_us": us}))
+                        .collect();
+                    v
+                })
+                .collect()
+        };
+        chans.shrink_to_fit();
+        let tables: Vec<Value> = {
+            let rows = self.table_rows.lock().unwrap_or_else(|e| e.into_inner());
+            let mut v: Vec<Value> = self
+                .catalog
+                .tables()
+                .map(|t| {
+                    let q = t.qualified_name();
+                    json!({"name": q, "rows": rows.get(&q).copied().unwrap_or(0)})
+                })
+                .collect();
+            v.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+            v
+        };
+        json!({
+            "emulator": "snowpipe-emulator",
+            "version": env!("CARGO_PKG_VERSION"),
+            "mode": if self.sink { "sink" } else { "store" },
+            "database_file": self.storage.as_ref().and_then(|s| s.path()).map(|p| p.display().to_string()),
+            "pipes": pipes,
+            "channels": chans,
+            "tables": tables,
+            "sink": {"rows": self.sink_rows.load(Ordering::Relaxed), "bytes": self.sink_bytes.load(Ordering::Relaxed)},
+            "requests": self.requests.total(),
+            "faults_fired": self.faults.fired(),
+        })
+    }
+}

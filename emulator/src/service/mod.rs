@@ -1,0 +1,533 @@
+//! The emulator's shared state and protocol operations, independent of HTTP.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::auth::Authenticator;
+use crate::catalog::Catalog;
+use crate::channels::{self, Channel, ChannelKey, Target, ELASTIC};
+use crate::config::{DuplicateAppendPolicy, EmulatorConfig};
+use crate::faults::FaultHandle;
+use crate::requests::RequestLog;
+use crate::storage::{self, Storage};
+use crate::EmulatorError;
+
+mod append;
+mod body;
+
+use body::sink_count;
+pub(crate) use body::{decompress, lines, Decoded};
+
+/// An API error: HTTP status, stable code and message.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    /// The SQLSTATE of a SQL API error (sent as `sqlState`).
+    pub sql_state: Option<String>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            sql_state: None,
+        }
+    }
+
+    /// Adds a SQLSTATE (SQL API errors).
+    pub(crate) fn with_sql_state(mut self, state: &str) -> Self {
+        self.sql_state = Some(state.to_owned());
+        self
+    }
+}
+
+impl From<channels::Reject> for ApiError {
+    fn from((status, code, message): channels::Reject) -> Self {
+        Self::new(status, code, message)
+    }
+}
+
+fn no_channel(key: &ChannelKey) -> ApiError {
+    ApiError::new(
+        404,
+        "ERR_CHANNEL_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+        format!(
+            "channel {} does not exist on pipe {}.{}.{}; open it first (PUT …/channels/{{channel}})",
+            key.channel, key.database, key.schema, key.pipe
+        ),
+    )
+}
+
+fn storage_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        500,
+        "ERR_GENERAL_EXCEPTION_RETRY_REQUEST",
+        format!("storage error: {e}"),
+    )
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Microseconds since the Unix epoch (commit times in `GET /`).
+pub(crate) fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// A decoded append request.
+pub(crate) struct AppendRequest {
+    pub continuation_token: Option<String>,
+    pub start_offset_token: Option<String>,
+    pub end_offset_token: Option<String>,
+    pub content_encoding: Option<String>,
+    pub body: Bytes,
+    /// `x-snowflake-uncompressed-content-length`, else the body's length.
+    pub uncompressed_len: usize,
+}
+
+/// Everything the handlers share.
+pub(crate) struct Shared {
+    pub catalog: Catalog,
+    pub targets: HashMap<String, Arc<Target>>,
+    pub auth: Authenticator,
+    pub faults: FaultHandle,
+    pub channels: Mutex<HashMap<ChannelKey, Channel>>,
+    pub commit_lock: tokio::sync::Mutex<()>,
+    pub commit_notify: Notify,
+    pub storage: Option<Storage>,
+    pub requests: RequestLog,
+    pub table_rows: Mutex<HashMap<String, u64>>,
+    pub sink: bool,
+    pub commit_delay: Duration,
+    pub max_payload_bytes: usize,
+    pub max_uncompressed_bytes: usize,
+    pub duplicate_append: DuplicateAppendPolicy,
+    pub strict_offsets: bool,
+    pub role_grants: Vec<(String, String)>,
+    pub limits: crate::Limits,
+    /// How BINARY columns read JSON strings.
+    pub binary_format: crate::convert::BinaryFormat,
+    pub ingest_host: Option<String>,
+    pub sink_rows: AtomicU64,
+    pub sink_bytes: AtomicU64,
+    pub started_ms: i64,
+    pub last_created_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Shared {
+    /// Builds the shared state: storage, catalog (stored DDL first, then the configured DDL),
+    /// SQLite tables and stored channels.
+    pub(crate) async fn build(config: &EmulatorConfig) -> Result<Self, EmulatorError> {
+        let storage = if config.sink {
+            None
+        } else {
+            Some(Storage::open(config.data_dir.as_deref())?)
+        };
+        let mut catalog = Catalog::new();
+        let mut stored_channels = Vec::new();
+        let mut table_rows = HashMap::new();
+        let mut stored_ddl = Vec::new();
+        if let Some(st) = &storage {
+            stored_ddl = st.run(|c| storage::stored_ddl(c)).await??;
+            for sql in &stored_ddl {
+                catalog
+                    .apply_sql(sql)
+                    .map_err(|e| EmulatorError::Catalog(format!("stored DDL: {e}")))?;
+            }
+        }
+        // Scripts already stored were applied above; applying them twice would fail on plain
+        // CREATE statements.
+        for sql in config.ddl.iter().filter(|s| !stored_ddl.contains(s)) {
+            catalog
+                .apply_sql(sql)
+                .map_err(|e| EmulatorError::Catalog(e.to_string()))?;
+        }
+        if config.limits == crate::Limits::Snowflake {
+            let mut per_table: HashMap<String, usize> = HashMap::new();
+            for p in catalog.pipes() {
+                *per_table.entry(p.table_qualified.clone()).or_default() += 1;
+            }
+            if let Some((table, n)) = per_table
+                .into_iter()
+                .find(|(_, n)| *n > crate::limits::PIPES_PER_TABLE)
+            {
+                return Err(EmulatorError::Catalog(format!(
+                    "table {table} has {n} pipes (its default pipe included); Snowflake allows {} per table (--limits snowflake)",
+                    crate::limits::PIPES_PER_TABLE
+                )));
+            }
+        }
+        let mut targets = HashMap::new();
+        let mut creates = Vec::new();
+        for t in catalog.tables() {
+            targets.insert(
+                t.qualified_name(),
+                Arc::new(Target {
+                    qualified: t.qualified_name(),
+                    insert_sql: crate::convert::sqlite_insert(t),
+                }),
+            );
+            creates.push((t.qualified_name(), crate::convert::sqlite_create_table(t)));
+        }
+        if let Some(st) = &storage {
+            let ddl = config.ddl.clone();
+            let (records, counts) = st
+                .run(move |c| -> Result<_, rusqlite::Error> {
+                    let tx = c.transaction()?;
+                    for sql in &ddl {
+                        storage::store_ddl(&tx, sql)?;
+                    }
+                    let mut counts = HashMap::new();
+                    for (name, create) in &creates {
+                        tx.execute_batch(create)?;
+                        let n: i64 = tx.query_row(
+                            &format!("SELECT COUNT(*) FROM \"{}\"", name.replace('"', "\"\"")),
+                            [],
+                            |r| r.get(0),
+                        )?;
+                        counts.insert(name.clone(), n as u64);
+                    }
+                    tx.commit()?;
+                    let records = storage::load_channels(c)
+                        .map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?;
+                    Ok((records, counts))
+                })
+                .await?
+                .map_err(|e| EmulatorError::Storage(e.to_string()))?;
+            stored_channels = records;
+            table_rows = counts;
+        }
+        let mut channels = HashMap::new();
+        for r in &stored_channels {
+            channels.insert(
+                ChannelKey {
+                    database: r.database.clone(),
+                    schema: r.schema.clone(),
+                    pipe: r.pipe.clone(),
+                    channel: r.channel.clone(),
+                },
+                Channel::from_record(r),
+            );
+        }
+        let mut auth = Authenticator::new(
+            &config.public_keys,
+            &config.user_public_keys,
+            config.accept_any_key,
+            config.personal_access_tokens.clone(),
+            config.scoped_token_ttl,
+        )
+        .map_err(|e| EmulatorError::Config(e.to_string()))?;
+        if let Some(st) = &storage {
+            // Keep the scoped-token secret across restarts: tokens handed out stay valid.
+            let fresh = auth.secret();
+            let secret = st
+                .run(move |c| storage::meta_get_or_insert(c, "scoped_token_secret", &fresh))
+                .await?
+                .map_err(|e| EmulatorError::Storage(e.to_string()))?;
+            auth.set_secret(secret);
+        }
+        Ok(Self {
+            catalog,
+            targets,
+            auth,
+            faults: FaultHandle::new(config.faults.clone(), config.seed),
+            channels: Mutex::new(channels),
+            commit_lock: tokio::sync::Mutex::new(()),
+            commit_notify: Notify::new(),
+            storage,
+            requests: RequestLog::new(config.request_log_capacity, config.request_log.as_deref())?,
+            table_rows: Mutex::new(table_rows),
+            sink: config.sink,
+            commit_delay: config.commit_delay,
+            max_payload_bytes: config.max_payload_bytes,
+            max_uncompressed_bytes: config.max_uncompressed_bytes,
+            duplicate_append: config.duplicate_append,
+            strict_offsets: config.strict_offsets,
+            role_grants: config.role_grants.clone(),
+            limits: config.limits,
+            binary_format: config.binary_format,
+            ingest_host: config.ingest_host.clone(),
+            sink_rows: AtomicU64::new(0),
+            sink_bytes: AtomicU64::new(0),
+            started_ms: now_ms(),
+            last_created_ms: std::sync::atomic::AtomicI64::new(0),
+        })
+    }
+
+    pub(crate) fn channels(&self) -> MutexGuard<'_, HashMap<ChannelKey, Channel>> {
+        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `role` (`PUBLIC` when `None`) may use database `db`: always when no grants are
+    /// configured; otherwise 404 `ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED`, what
+    /// Snowflake answers a role without privileges (docs/protocol.md "Authentication and role").
+    pub(crate) fn authorize(&self, role: Option<&str>, db: &str) -> Result<(), ApiError> {
+        if self.role_grants.is_empty() {
+            return Ok(());
+        }
+        let role = role.unwrap_or("PUBLIC").trim_matches('"');
+        let db_canonical = db.trim_matches('"');
+        let granted = self.role_grants.iter().any(|(r, d)| {
+            r.eq_ignore_ascii_case(role) && (d == "*" || d.eq_ignore_ascii_case(db_canonical))
+        });
+        if granted {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                404,
+                "ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+                format!(
+                    "database {db} does not exist or role {role} is not authorized to use it; \
+                     grant it (--grant {role}={db}) or set the client's role"
+                ),
+            ))
+        }
+    }
+
+    /// Resolves a pipe to its canonical channel key and target table.
+    pub(crate) fn resolve(
+        &self,
+        db: &str,
+        schema: &str,
+        pipe: &str,
+        channel: &str,
+    ) -> Result<(ChannelKey, Arc<Target>), ApiError> {
+        let r = self
+            .catalog
+            .resolve_pipe(db, schema, pipe)
+            .map_err(|e| ApiError::new(e.http_status(), e.code(), e.to_string()))?;
+        let target = self
+            .targets
+            .get(&r.table.qualified_name())
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "ERR_TABLE_DOES_NOT_EXIST_NOT_AUTHORIZED",
+                    format!(
+                        "table {} of pipe {pipe} is unknown",
+                        r.table.qualified_name()
+                    ),
+                )
+            })?;
+        let mut key = ChannelKey {
+            database: r.database.to_string(),
+            schema: r.schema.to_string(),
+            pipe: r.pipe.clone(),
+            channel: channel.to_string(),
+        };
+        key.channel = self.channel_in_uri(&key);
+        Ok((key, target))
+    }
+
+    /// A channel name from a request URI, which Snowflake treats case-insensitively
+    /// (docs/protocol.md "Names"): `elastic` is `ELASTIC`; another name is the channel's name
+    /// as created when exactly one channel of the pipe matches it ignoring case (an exact
+    /// match wins), else the name as given.
+    fn channel_in_uri(&self, key: &ChannelKey) -> String {
+        let name = &key.channel;
+        if name.is_empty() {
+            return String::new();
+        }
+        if name.eq_ignore_ascii_case(ELASTIC) {
+            return ELASTIC.to_owned();
+        }
+        let chans = self.channels();
+        if chans.contains_key(key) {
+            return name.clone();
+        }
+        let mut matches = chans.keys().filter(|k| {
+            k.pipe == key.pipe
+                && k.schema == key.schema
+                && k.database == key.database
+                && k.channel.to_lowercase() == name.to_lowercase()
+        });
+        match (matches.next(), matches.next()) {
+            (Some(only), None) => only.channel.clone(),
+            _ => name.clone(),
+        }
+    }
+
+    async fn persist_channel(
+        &self,
+        key: &ChannelKey,
+        ch_rec: Option<storage::ChannelRecord>,
+    ) -> Result<(), ApiError> {
+        let Some(st) = &self.storage else {
+            return Ok(());
+        };
+        let key = key.clone();
+        st.run(move |c| match ch_rec {
+            Some(r) => storage::upsert_channel(c, &r),
+            None => storage::delete_channel(c, &key.database, &key.schema, &key.pipe, &key.channel),
+        })
+        .await
+        .map_err(storage_error)?
+        .map_err(storage_error)
+    }
+
+    /// Open or reopen a channel (§4.3).
+    pub(crate) async fn open_channel(
+        &self,
+        key: ChannelKey,
+        offset_token: Option<String>,
+        fail_on_uncommitted_rows: bool,
+    ) -> Result<Value, ApiError> {
+        if key.channel == ELASTIC {
+            return Err(ApiError::new(
+                400,
+                "ERR_ELASTIC_CHANNEL_RESERVED_NAME",
+                "ELASTIC is the implicit elastic channel of every pipe; it cannot be opened",
+            ));
+        }
+        let _commit = self.commit_lock.lock().await;
+        let (record, response) = {
+            let mut chans = self.channels();
+            match chans.get_mut(&key) {
+                Some(ch) => {
+                    if fail_on_uncommitted_rows && !ch.pending.is_empty() {
+                        return Err(ApiError::new(
+                            409,
+                            "ERR_CHANNEL_HAS_UNCOMMITTED_DATA",
+                            format!(
+                                "channel {} has {} uncommitted rows; retry later or reopen with fail_on_uncommitted_rows=false to discard them",
+                                key.channel,
+                                ch.pending_rows()
+                            ),
+                        ));
+                    }
+                    ch.reopen();
+                }
+                None => {
+                    if self.limits == crate::Limits::Snowflake {
+                        let open = chans
+                            .keys()
+                            .filter(|k| {
+                                k.pipe == key.pipe
+                                    && k.schema == key.schema
+                                    && k.database == key.database
+                                    && k.channel != ELASTIC
+                            })
+                            .count();
+                        if open >= crate::limits::CHANNELS_PER_PIPE {
+                            return Err(ApiError::new(
+                                400,
+                                "ERR_TOO_MANY_CHANNELS",
+                                format!(
+                                    "pipe {} already has {open} channels, the most Snowflake allows (--limits snowflake); drop unused channels",
+                                    key.pipe
+                                ),
+                            ));
+                        }
+                    }
+                    // Strictly increasing, so the tokens of a dropped channel with the same
+                    // name stay stale after it is recreated.
+                    let now = now_ms();
+                    let prev = self.last_created_ms.fetch_max(now, Ordering::SeqCst);
+                    let created = if prev >= now {
+                        self.last_created_ms.fetch_add(1, Ordering::SeqCst) + 1
+                    } else {
+                        now
+                    };
+                    chans.insert(key.clone(), Channel::new(created));
+                }
+            }
+            let Some(ch) = chans.get_mut(&key) else {
+                return Err(no_channel(&key));
+            };
+            if let Some(t) = offset_token {
+                ch.committed = if t.is_empty() { None } else { Some(t) };
+            }
+            let response = json!({
+                "next_continuation_token": ch.token(),
+                "channel_status": ch.status_json(&key),
+            });
+            (ch.record(&key), response)
+        };
+        self.persist_channel(&key, Some(record)).await?;
+        Ok(response)
+    }
+
+    /// Drop a channel (§4.8).
+    pub(crate) async fn drop_channel(
+        &self,
+        key: ChannelKey,
+        fail_on_uncommitted_rows: bool,
+    ) -> Result<Value, ApiError> {
+        if key.channel == ELASTIC {
+            return Err(ApiError::new(
+                400,
+                "ERR_CANNOT_DROP_ELASTIC_CHANNEL",
+                "the elastic channel cannot be dropped",
+            ));
+        }
+        let _commit = self.commit_lock.lock().await;
+        let committed = {
+            let mut chans = self.channels();
+            let Some(ch) = chans.get(&key) else {
+                return Err(no_channel(&key));
+            };
+            if fail_on_uncommitted_rows && !ch.pending.is_empty() {
+                return Err(ApiError::new(
+                    409,
+                    "ERR_CHANNEL_HAS_UNCOMMITTED_DATA",
+                    format!("channel {} has uncommitted rows", key.channel),
+                ));
+            }
+            let committed = ch.committed.clone();
+            chans.remove(&key);
+            committed
+        };
+        self.persist_channel(&key, None).await?;
+        Ok(json!({ "last_committed_offset_token": committed }))
+    }
+
+    /// Bulk channel status (§4.7).
+    pub(crate) fn bulk_status(
+        &self,
+        db: &str,
+        schema: &str,
+        pipe: &str,
+        names: &[String],
+    ) -> Result<Value, ApiError> {
+        if names.len() > 100 {
+            return Err(ApiError::new(
+                400,
+                "ERR_GET_CHANNEL_STATUS_TOO_MANY_CHANNELS",
+                format!(
+                    "{} channel names given; at most 100 per request",
+                    names.len()
+                ),
+            ));
+        }
+        let (base, _) = self.resolve(db, schema, pipe, "")?;
+        let mut out = serde_json::Map::new();
+        let mut chans = self.channels();
+        for name in names {
+            let key = ChannelKey {
+                channel: name.clone(),
+                ..base.clone()
+            };
+            if name == ELASTIC {
+                chans
+                    .entry(key.clone())
+                    .or_insert_with(|| Channel::new(self.started_ms));
+            }
+            if let Some(ch) = chans.get(&key) {
+                out.insert(name.clone(), ch.status_json(&key));
+            }
+        }
+        Ok(json!({ "channel_statuses": out }))
+    }
+}
