@@ -1,0 +1,309 @@
+//! Dispatching a routed request to the protocol operations, and the append path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Response};
+use serde_json::{json, Value};
+
+use crate::channels::ELASTIC;
+use crate::requests::RequestRecord;
+use crate::service::{now_ms, ApiError, AppendRequest, Shared};
+
+use super::*;
+
+pub(super) fn json_body<T: serde::de::DeserializeOwned + Default>(b: &[u8]) -> Result<T, ApiError> {
+    if b.iter().all(|c| c.is_ascii_whitespace()) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(b).map_err(|e| {
+        ApiError::new(
+            400,
+            "ERR_INVALID_REQUEST_BODY",
+            format!("invalid JSON body: {e}"),
+        )
+    })
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct OpenBody {
+    #[serde(default)]
+    offset_token: Option<String>,
+    #[serde(default)]
+    fail_on_uncommitted_rows: Option<bool>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct BulkBody {
+    #[serde(default)]
+    channel_names: Vec<String>,
+}
+
+pub(super) async fn dispatch(
+    shared: &Arc<Shared>,
+    route: &Route,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+    body: Body,
+    record: &mut RequestRecord,
+) -> Result<Response<Body>, ApiError> {
+    const SMALL: usize = 1024 * 1024;
+    match route {
+        Route::Status => Ok(json_response(200, &shared.status())),
+        Route::Hostname => {
+            auth_control(shared, headers, None)?;
+            let host = shared.ingest_host.clone().unwrap_or_else(|| {
+                headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(host_without_port)
+                    .unwrap_or_else(|| "127.0.0.1".into())
+            });
+            Ok(text_response(200, host, "text/plain"))
+        }
+        Route::Token => {
+            let b = read_body(body, SMALL, record).await?;
+            let form: Vec<(String, String)> = url_form(&b);
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let mut principal = auth_control(shared, headers, get("assertion"))?;
+            // The role: from the scope (what Redpanda sends) else the JWT's scp claim (what the
+            // official SDK sends); docs/protocol.md "Authentication and role".
+            if let Some(role) = get("scope").and_then(crate::auth::role_in_scope) {
+                principal.role = Some(role);
+            }
+            let scope = get("scope")
+                .and_then(|s| s.split_whitespace().next())
+                .map(str::to_string)
+                .unwrap_or_else(|| "snowpipe-emulator".into());
+            Ok(text_response(
+                200,
+                shared.auth.mint_scoped(&principal, &scope),
+                "text/plain",
+            ))
+        }
+        Route::Telemetry => {
+            let _ = read_body(body, 16 * SMALL, record).await?;
+            auth_control(shared, headers, None)
+                .or_else(|_| auth_scoped(shared, headers, false, None))?;
+            Ok(json_response(
+                200,
+                &json!({"success": true, "message": "ok", "data": "ok", "code": "0"}),
+            ))
+        }
+        Route::PipeInfo { db, schema, pipe } => {
+            let _ = read_body(body, SMALL, record).await?;
+            auth_scoped(shared, headers, false, Some(db))?;
+            shared.resolve(db, schema, pipe, "")?;
+            Ok(json_response(200, &pipe_info()))
+        }
+        Route::BulkStatus { db, schema, pipe } => {
+            let b = read_body(body, SMALL, record).await?;
+            auth_scoped(shared, headers, true, Some(db))?;
+            let req: BulkBody = json_body(&b)?;
+            Ok(json_response(
+                200,
+                &shared.bulk_status(db, schema, pipe, &req.channel_names)?,
+            ))
+        }
+        Route::Open { db, schema, pipe, channel } => {
+            let b = read_body(body, SMALL, record).await?;
+            auth_scoped(shared, headers, false, Some(db))?;
+            let req: OpenBody = json_body(&b)?;
+            let (key, _) = shared.resolve(db, schema, pipe, channel)?;
+            let v = shared
+                .open_channel(key, req.offset_token, req.fail_on_uncommitted_rows.unwrap_or(false))
+                .await?;
+            Ok(json_response(200, &v))
+        }
+        Route::Drop { db, schema, pipe, channel } => {
+            let b = read_body(body, SMALL, record).await?;
+            auth_scoped(shared, headers, false, Some(db))?;
+            let req: OpenBody = json_body(&b)?;
+            let (key, _) = shared.resolve(db, schema, pipe, channel)?;
+            let v = shared
+                .drop_channel(key, req.fail_on_uncommitted_rows.unwrap_or(false))
+                .await?;
+            Ok(json_response(200, &v))
+        }
+        Route::Append { db, schema, pipe, channel } => {
+            auth_scoped(shared, headers, false, Some(db))?;
+            let (key, target) = shared.resolve(db, schema, pipe, channel)?;
+            append(shared, key, target, headers, params, body, record).await
+        }
+        Route::TableAppend { db, schema, table } => {
+            auth_scoped(shared, headers, false, Some(db))?;
+            let (key, target) = shared.resolve(db, schema, &crate::catalog::default_pipe_for(table), ELASTIC)?;
+            append(shared, key, target, headers, params, body, record).await
+        }
+        Route::Statements => {
+            let b = read_body(body, SMALL, record).await?;
+            auth_control(shared, headers, None)?;
+            let sql = crate::sql_api::prepare(&shared.catalog, &b)?;
+            let storage = shared.storage.as_ref().ok_or_else(|| {
+                ApiError::new(422, "002003", "sink mode stores no rows: nothing to query")
+            })?;
+            let handle = uuid::Uuid::new_v4().to_string();
+            let answer = storage
+                .run(move |c| crate::sql_api::run(c, &sql, &handle))
+                .await
+                .map_err(|e| ApiError::new(500, "ERR_INTERNAL", e.to_string()))??;
+            Ok(json_response(200, &answer))
+        }
+        Route::StatementStatus => {
+            auth_control(shared, headers, None)?;
+            Err(ApiError::new(
+                422,
+                "000709",
+                "statement not found: the emulator answers every statement synchronously and keeps no results",
+            )
+            .with_sql_state("02000"))
+        }
+        Route::FileBuffer => Err(ApiError::new(
+            400,
+            "ERR_FILE_MODE_NOT_SUPPORTED",
+            "the emulator does not implement file mode; keep the official SDK in rowset mode (max_buffered_kb_for_rowset_mode=300000, max_rowset_payload_size_mb=16)",
+        )),
+        Route::NotFound => Err(ApiError::new(
+            404,
+            "ERR_NOT_FOUND",
+            "no such endpoint in the Snowpipe Streaming REST API",
+        )),
+    }
+}
+
+pub(super) async fn append(
+    shared: &Arc<Shared>,
+    key: crate::channels::ChannelKey,
+    target: Arc<crate::channels::Target>,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+    body: Body,
+    record: &mut RequestRecord,
+) -> Result<Response<Body>, ApiError> {
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > shared.max_payload_bytes {
+            return Err(ApiError::new(
+                413,
+                "ERR_PAYLOAD_TOO_LARGE",
+                format!(
+                    "the request body has {len} bytes; at most {} are accepted (--max-payload)",
+                    shared.max_payload_bytes
+                ),
+            ));
+        }
+    }
+    let b = read_body(body, shared.max_payload_bytes, record).await?;
+    if key.channel == ELASTIC {
+        // Elastic requests must not carry tokens (docs/protocol.md "Elastic channels").
+        if let Some(name) = [
+            "offsetToken",
+            "startOffsetToken",
+            "endOffsetToken",
+            "continuationToken",
+        ]
+        .into_iter()
+        .find(|n| param(params, n).is_some_and(|v| !v.is_empty()))
+        {
+            return Err(ApiError::new(
+                400,
+                "ERR_ELASTIC_CHANNEL_TOKENS_NOT_ALLOWED",
+                format!("{name} is not allowed on an elastic channel; send only requestId and retryCount"),
+            ));
+        }
+    }
+    let retried = param(params, "retryCount")
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|n| n > 0);
+    let end = param(params, "endOffsetToken")
+        .or_else(|| param(params, "offsetToken"))
+        .map(str::to_string);
+    let req = AppendRequest {
+        continuation_token: param(params, "continuationToken").map(str::to_string),
+        start_offset_token: param(params, "startOffsetToken")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        end_offset_token: end,
+        content_encoding: headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        uncompressed_len: headers
+            .get("x-snowflake-uncompressed-content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(b.len()),
+        body: b,
+    };
+    let (next, violation) = shared.append(key.clone(), target, req).await?;
+    if retried {
+        shared.count_retried(&key);
+    }
+    record.offset_violation = violation;
+    let mut response = json_response(
+        200,
+        &json!({"next_continuation_token": next, "message": "OK"}),
+    );
+    let sent = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
+    if let Some((session, echo)) = shared.sticky_session(&key, sent) {
+        tracing::debug!(channel = %key.channel, session = echo, "x-snowflake-session");
+        record.session = Some(echo.to_owned());
+        if let Ok(v) = axum::http::HeaderValue::from_str(&session) {
+            response.headers_mut().insert(SESSION_HEADER, v);
+        }
+    }
+    Ok(response)
+}
+
+pub(super) fn host_without_port(h: &str) -> String {
+    if let Some(rest) = h.strip_prefix('[') {
+        // [::1]:port
+        return rest.split(']').next().unwrap_or(rest).to_string();
+    }
+    h.rsplit_once(':')
+        .map(|(host, _)| host)
+        .unwrap_or(h)
+        .to_string()
+}
+
+pub(super) fn url_form(b: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(b);
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let d = |s: &str| dec(&s.replace('+', " "));
+            (d(k), d(v))
+        })
+        .collect()
+}
+
+/// The `:pipe-info` response the official SDK requires (docs/wire-protocol.md §4.2). The stage
+/// is fake: the emulator does not implement file mode.
+pub(super) fn pipe_info() -> Value {
+    let expiry = now_ms() + Duration::from_secs(2 * 3600).as_millis() as i64;
+    let stage = json!({
+        "expiry_time_ms": expiry,
+        "location_type": "S3",
+        "use_s3_regional_url": false,
+        "location": "snowpipe-emulator/stage/",
+        "region": "us-west-2",
+        "creds": {"AWS_KEY_ID": "emulator", "AWS_SECRET_KEY": "emulator", "AWS_TOKEN": "emulator"},
+    });
+    json!({
+        "rowset_stage_location": stage,
+        "durable_stage_location": stage,
+        "encryption_info": {
+            "pipe_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "pipe_key_id": 1,
+            "diversifier": "snowpipe-emulator",
+        },
+        // Snowflake's BINARY_INPUT_FORMAT default, which the emulator applies: the official
+        // SDK then renders bytes as hex (official-sdk capture, docs/protocol.md).
+        "parameter_overrides": {"binary_input_format": "HEX"},
+    })
+}
