@@ -16,6 +16,7 @@ mod catalog;
 mod cli;
 #[cfg(test)]
 mod compat;
+mod dashboard;
 mod embedded;
 #[cfg(test)]
 mod fake;
@@ -49,6 +50,9 @@ fn main() -> ExitCode {
         Some(Command::Generate(args)) => generate(&args),
         Some(Command::Report(args)) => report(&args),
         Some(Command::Stream(args)) => runtime().and_then(|rt| rt.block_on(pipeline::stream(args))),
+        Some(Command::Dashboard(args)) => {
+            runtime().and_then(|rt| rt.block_on(dashboard::run(args)))
+        }
         Some(Command::Emulator(args)) => {
             runtime().and_then(|rt| rt.block_on(embedded::emulator(args)))
         }
