@@ -155,10 +155,15 @@ async fn state(shared: &Arc<Shared>) -> Value {
         .into_iter()
         .rev()
         .map(|r| {
+            // Protocol calls by endpoint; anything else (status, SQL API, 404s) by its path.
+            let call = match r.endpoint {
+                crate::faults::Endpoint::Other => Value::String(r.path.clone()),
+                e => json!(e),
+            };
             json!([
                 r.timestamp_ms,
                 r.method,
-                r.endpoint,
+                call,
                 r.channel,
                 r.status,
                 r.error_code,

@@ -169,6 +169,7 @@ async function poll() {
     // virtual time too.
     const dt = lastPoll ? (state.now_ms - lastPoll) / 1000 : 0;
     lastPoll = state.now_ms;
+    const t0 = performance.now();
     renderChannels(state, dt);
     renderTables(state);
     renderRequests(state);
@@ -180,6 +181,8 @@ async function poll() {
     set(live, "live");
     live.className = "ok";
     document.body.dataset.updated = String(state.now_ms);
+    // How long this update took in the page (a diagnostic: 1,000 channels should stay cheap).
+    document.body.dataset.renderMs = (performance.now() - t0).toFixed(1);
   } catch (e) {
     set($("live"), "disconnected");
     $("live").className = "down";
