@@ -7,6 +7,7 @@
 //!  stream   ◄───────┘ rows after the committed token ──► Channel per pipe ──► Snowflake
 //!           ──► delete rows up to the committed token
 //!  report   ──► ledger vs landed tables + dashboard views
+//!  dashboard──► the dashboard views as SVG charts in one HTML page (through the SQL API)
 //! ```
 //!
 //! `cargo run --example ski_resort` runs all of it in one process against an embedded
