@@ -74,6 +74,9 @@ pub(crate) struct Channel {
     pub retried_appends: u64,
     /// The append-rate buckets (`--limits snowflake`).
     pub rate: crate::limits::ChannelRate,
+    /// How long after its due time (accepted + commit delay) the latest committed batch was
+    /// taken for writing, in µs: the browser console's commit latency is the delay plus this.
+    pub commit_lag_us: Option<i64>,
 }
 
 /// How many commits per channel `GET /` shows in `recent_commits`.
@@ -120,6 +123,7 @@ impl Channel {
             session_echoes: [0; 3],
             retried_appends: 0,
             rate: crate::limits::ChannelRate::new(Instant::now()),
+            commit_lag_us: None,
         }
     }
 
@@ -145,6 +149,7 @@ impl Channel {
             session_echoes: [0; 3],
             retried_appends: 0,
             rate: crate::limits::ChannelRate::new(Instant::now()),
+            commit_lag_us: None,
         }
     }
 
@@ -304,6 +309,7 @@ pub(crate) fn take_due(
             let Some(PendingBatchBox(b)) = ch.pending.pop_front() else {
                 break;
             };
+            ch.commit_lag_us = Some(now.saturating_duration_since(b.ready_at).as_micros() as i64);
             rec.rows_parsed += b.parsed;
             rec.rows_inserted += b.parsed.saturating_sub(b.errors);
             rec.rows_error_count += b.errors;

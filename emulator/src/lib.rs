@@ -27,6 +27,7 @@ mod auth;
 pub mod catalog;
 mod channels;
 pub mod config;
+mod console;
 pub mod faults;
 mod http;
 pub mod limits;

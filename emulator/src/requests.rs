@@ -116,6 +116,15 @@ impl RequestLog {
             .collect()
     }
 
+    /// The latest `n` records, oldest first.
+    pub(crate) fn recent(&self, n: usize) -> Vec<RequestRecord> {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        ring.iter()
+            .skip(ring.len().saturating_sub(n))
+            .cloned()
+            .collect()
+    }
+
     pub(crate) fn total(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
     }

@@ -35,6 +35,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Run the emulator with the pipeline's setup.sql (like the snowpipe-emulator binary).
     Emulator(EmulatorArgs),
+    /// Draw the quickstart's dashboard (revenue, lifts, rides, ski days) as an HTML page of
+    /// SVG charts, from the landed tables through the SQL API.
+    Dashboard(DashboardArgs),
 }
 
 /// What to generate and how fast.
@@ -168,6 +171,31 @@ pub struct EmulatorArgs {
     /// Delay between accepting rows and committing them.
     #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
     pub commit_delay: Duration,
+}
+
+/// `ski_resort dashboard`.
+#[derive(Debug, Clone, Args)]
+pub struct DashboardArgs {
+    /// A stopped emulator's data directory (or a `--keep` directory): read through an
+    /// emulator started over it.
+    #[arg(long, conflicts_with = "profile")]
+    pub data_dir: Option<PathBuf>,
+    /// Connection profile of a real account (or a running emulator); otherwise SNOWFLAKE_*
+    /// variables.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// The HTML file to write.
+    #[arg(long, default_value = "ski_dashboard.html")]
+    pub out: PathBuf,
+    /// Database of the landed tables.
+    #[arg(long, default_value = "STREAMING_INGEST")]
+    pub database: String,
+    /// Schema of the landed tables.
+    #[arg(long, default_value = "STREAMING_INGEST")]
+    pub schema: String,
+    /// Warehouse for the queries (a real account).
+    #[arg(long, default_value = "STREAMING_INGEST")]
+    pub warehouse: String,
 }
 
 /// The all-in-one run.

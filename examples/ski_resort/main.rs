@@ -7,6 +7,7 @@
 //!  stream   ◄───────┘ rows after the committed token ──► Channel per pipe ──► Snowflake
 //!           ──► delete rows up to the committed token
 //!  report   ──► ledger vs landed tables + dashboard views
+//!  dashboard──► the dashboard views as SVG charts in one HTML page (through the SQL API)
 //! ```
 //!
 //! `cargo run --example ski_resort` runs all of it in one process against an embedded
@@ -16,6 +17,7 @@ mod catalog;
 mod cli;
 #[cfg(test)]
 mod compat;
+mod dashboard;
 mod embedded;
 #[cfg(test)]
 mod fake;
@@ -49,6 +51,9 @@ fn main() -> ExitCode {
         Some(Command::Generate(args)) => generate(&args),
         Some(Command::Report(args)) => runtime().and_then(|rt| rt.block_on(report(&args))),
         Some(Command::Stream(args)) => runtime().and_then(|rt| rt.block_on(pipeline::stream(args))),
+        Some(Command::Dashboard(args)) => {
+            runtime().and_then(|rt| rt.block_on(dashboard::run(args)))
+        }
         Some(Command::Emulator(args)) => {
             runtime().and_then(|rt| rt.block_on(embedded::emulator(args)))
         }

@@ -281,6 +281,11 @@ fn fault_response(a: &FaultAction) -> Response<Body> {
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    if let Some(page) =
+        crate::console::handle(&shared, &parts.method, parts.uri.path(), &parts.headers).await
+    {
+        return page;
+    }
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let params = query_params(&query);

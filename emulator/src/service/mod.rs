@@ -123,6 +123,8 @@ pub(crate) struct Shared {
     pub sink_bytes: AtomicU64,
     pub started_ms: i64,
     pub last_created_ms: std::sync::atomic::AtomicI64,
+    /// The browser console's cached table previews.
+    pub console: crate::console::ConsoleCache,
 }
 
 impl Shared {
@@ -262,6 +264,7 @@ impl Shared {
             sink_bytes: AtomicU64::new(0),
             started_ms: now_ms(),
             last_created_ms: std::sync::atomic::AtomicI64::new(0),
+            console: Default::default(),
         })
     }
 

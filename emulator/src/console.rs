@@ -1,0 +1,299 @@
+//! The browser console: `GET /` from a browser (`Accept: text/html`) serves one small page
+//! (`console/console.html`, `console/console.js`, embedded in the binary: no CDN, works
+//! offline) that polls `GET /console/state` every second and shows pipes and tables, every
+//! channel (status, committed offset token, rows, rows/s, commit latency, row errors), the
+//! latest requests and a preview of each table's latest rows.
+//!
+//! Clients that do not ask for HTML (curl, the SDK, tests) keep getting the JSON status.
+//! Console requests are not written to the request log, so the log shows protocol traffic
+//! only.
+//!
+//! Cost: the state is built from the in-memory channel map (one lock, compact arrays: about
+//! 150 bytes per channel) and the request ring's tail; table previews are read from SQLite at
+//! most once a second per table, and only when the table's row count moved.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::service::{now_ms, Shared};
+
+const PAGE: &str = include_str!("console/console.html");
+const SCRIPT: &str = include_str!("console/console.js");
+
+/// Requests shown in the console.
+const RECENT_REQUESTS: usize = 40;
+/// Rows shown per table preview.
+const PREVIEW_ROWS: usize = 10;
+/// Characters shown per preview cell and per error message.
+const MAX_CELL: usize = 120;
+/// How often a table preview may be re-read from SQLite.
+const PREVIEW_EVERY: Duration = Duration::from_secs(1);
+
+/// Cached table previews: `table -> (row count when read, when read, preview)`.
+#[derive(Default)]
+pub(crate) struct ConsoleCache {
+    previews: Mutex<HashMap<String, (u64, Instant, Value)>>,
+}
+
+/// Whether the client asked for HTML (a browser navigating to the page).
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+fn respond(body: impl Into<Body>, len: usize, content_type: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, len)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(body.into())
+        .unwrap_or_default()
+}
+
+/// Answers the console's requests; `None` for every other request.
+pub(crate) async fn handle(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<Response<Body>> {
+    if method != Method::GET {
+        return None;
+    }
+    match path {
+        "/" | "/console" if wants_html(headers) => {
+            Some(respond(PAGE, PAGE.len(), "text/html; charset=utf-8"))
+        }
+        "/console/console.js" => Some(respond(
+            SCRIPT,
+            SCRIPT.len(),
+            "text/javascript; charset=utf-8",
+        )),
+        "/console/state" => {
+            let body = serde_json::to_vec(&state(shared).await).unwrap_or_default();
+            let len = body.len();
+            Some(respond(body, len, "application/json"))
+        }
+        _ => None,
+    }
+}
+
+fn clip(s: &str) -> String {
+    if s.chars().count() <= MAX_CELL {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(MAX_CELL - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// What the page shows, compact: rows as arrays, column names once.
+async fn state(shared: &Arc<Shared>) -> Value {
+    let delay_ms = shared.commit_delay.as_secs_f64() * 1000.0;
+    let channels: Vec<Value> = {
+        let chans = shared.channels();
+        let mut keys: Vec<_> = chans.keys().collect();
+        keys.sort();
+        keys.into_iter()
+            .map(|k| {
+                let c = &chans[k];
+                let latency = c
+                    .commit_lag_us
+                    .map(|lag| ((delay_ms + lag as f64 / 1000.0) * 10.0).round() / 10.0);
+                json!([
+                    format!("{}.{}.{}", k.database, k.schema, k.pipe),
+                    k.channel,
+                    c.status,
+                    c.committed,
+                    c.rows_inserted,
+                    c.rows_error_count,
+                    c.last_error_message.as_deref().map(clip),
+                    latency,
+                    c.pending_rows(),
+                ])
+            })
+            .collect()
+    };
+    let rows_by_table: HashMap<String, u64> = shared
+        .table_rows
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut tables: Vec<(String, u64)> = shared
+        .catalog
+        .tables()
+        .map(|t| {
+            let q = t.qualified_name();
+            let n = rows_by_table.get(&q).copied().unwrap_or(0);
+            (q, n)
+        })
+        .collect();
+    tables.sort();
+    let pipes: Vec<Value> = shared
+        .catalog
+        .pipes()
+        .into_iter()
+        .map(|p| {
+            json!([
+                format!("{}.{}.{}", p.database, p.schema, p.name),
+                p.table_qualified
+            ])
+        })
+        .collect();
+    let requests: Vec<Value> = shared
+        .requests
+        .recent(RECENT_REQUESTS)
+        .into_iter()
+        .rev()
+        .map(|r| {
+            // Protocol calls by endpoint; anything else (status, SQL API, 404s) by its path.
+            let call = match r.endpoint {
+                crate::faults::Endpoint::Other => Value::String(r.path.clone()),
+                e => json!(e),
+            };
+            json!([
+                r.timestamp_ms,
+                r.method,
+                call,
+                r.channel,
+                r.status,
+                r.error_code,
+                r.faults,
+                (r.duration_ms * 100.0).round() / 100.0,
+            ])
+        })
+        .collect();
+    let previews = previews(shared, &tables).await;
+    json!({
+        "now_ms": now_ms(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "mode": if shared.sink { "sink" } else { "store" },
+        "uptime_s": (now_ms() - shared.started_ms) / 1000,
+        "commit_delay_ms": delay_ms,
+        "requests_total": shared.requests.total(),
+        "faults_fired": shared.faults.fired(),
+        "sink_rows": shared.sink_rows.load(std::sync::atomic::Ordering::Relaxed),
+        "pipes": pipes,
+        "tables": tables.iter().map(|(n, r)| json!([n, r])).collect::<Vec<_>>(),
+        "channel_columns": ["pipe", "channel", "status", "committed", "rows", "errors",
+                            "last_error", "latency_ms", "pending"],
+        "channels": channels,
+        "request_columns": ["ts_ms", "method", "endpoint", "channel", "status", "error",
+                            "faults", "ms"],
+        "requests": requests,
+        "previews": previews,
+    })
+}
+
+/// The latest rows of each table, re-read when its row count moved (at most once a second).
+async fn previews(shared: &Arc<Shared>, tables: &[(String, u64)]) -> Value {
+    let Some(storage) = &shared.storage else {
+        return json!({});
+    };
+    let now = Instant::now();
+    let stale: Vec<(String, u64)> = {
+        let cache = shared
+            .console
+            .previews
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        tables
+            .iter()
+            .filter(|(name, rows)| match cache.get(name) {
+                None => true,
+                Some((n, at, _)) => n != rows && now.duration_since(*at) >= PREVIEW_EVERY,
+            })
+            .cloned()
+            .collect()
+    };
+    if !stale.is_empty() {
+        let names: Vec<String> = stale.iter().map(|(n, _)| n.clone()).collect();
+        let read = storage
+            .run(move |c| {
+                names
+                    .iter()
+                    .map(|name| {
+                        let sql = format!(
+                            "SELECT * FROM {} ORDER BY rowid DESC LIMIT {PREVIEW_ROWS}",
+                            crate::convert::quote_ident(name)
+                        );
+                        crate::storage::query(c, &sql).ok()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+        let mut cache = shared
+            .console
+            .previews
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for ((name, rows), result) in stale.into_iter().zip(read) {
+            let Some((cols, data)) = result else { continue };
+            let data: Vec<Value> = data
+                .into_iter()
+                .map(|r| {
+                    Value::Array(
+                        r.into_iter()
+                            .map(|v| match v {
+                                Value::String(s) => Value::String(clip(&s)),
+                                other => other,
+                            })
+                            .collect(),
+                    )
+                })
+                .collect();
+            cache.insert(
+                name,
+                (rows, Instant::now(), json!({"columns": cols, "rows": data})),
+            );
+        }
+    }
+    let cache = shared
+        .console
+        .previews
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    Value::Object(
+        tables
+            .iter()
+            .filter_map(|(name, _)| cache.get(name).map(|(_, _, v)| (name.clone(), v.clone())))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_only_for_clients_that_ask_for_it() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_html(&h));
+        h.insert(header::ACCEPT, "application/json".parse().unwrap());
+        assert!(!wants_html(&h));
+        h.insert(
+            header::ACCEPT,
+            "text/html,application/xhtml+xml,*/*;q=0.8".parse().unwrap(),
+        );
+        assert!(wants_html(&h));
+    }
+
+    #[test]
+    fn long_values_are_clipped() {
+        assert_eq!(clip("abc"), "abc");
+        let long = "x".repeat(500);
+        let c = clip(&long);
+        assert_eq!(c.chars().count(), MAX_CELL);
+        assert!(c.ends_with('…'));
+    }
+}
