@@ -14,6 +14,8 @@
 
 mod catalog;
 mod cli;
+#[path = "../common/mod.rs"]
+mod common;
 #[cfg(test)]
 mod compat;
 mod config;

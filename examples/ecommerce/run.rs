@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
+
+pub use crate::common::{generate_key, write_private_key};
 use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
@@ -23,14 +25,6 @@ pub const SETUP_SQL: &str = include_str!("sql/setup.sql");
 
 /// How often progress lines are printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
-
-/// Whether the user pointed us at a real account (or an external emulator).
-fn external_configured(args: &ConnectArgs) -> bool {
-    args.profile.is_some()
-        || ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_URL"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some())
-}
 
 /// Connects with --profile or the SNOWFLAKE_* variables.
 ///
@@ -50,39 +44,6 @@ async fn connect(args: &ConnectArgs, settings: &Settings) -> Result<StreamingIng
             "cannot connect: pass --profile profile.json, or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER \
              and SNOWFLAKE_PRIVATE_KEY_FILE (plus SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)",
         )
-}
-
-/// A fresh RSA key pair: (private key as PKCS#8 PEM, public key as SPKI PEM). The private key
-/// is never printed or logged.
-///
-/// # Errors
-/// If key generation or encoding fails.
-pub fn generate_key() -> Result<(String, String)> {
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
-        .context("RSA key generation failed")?;
-    let private = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .context("cannot encode the private key")?;
-    let public = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .context("cannot encode the public key")?;
-    Ok((private.to_string(), public))
-}
-
-/// Writes a private key readable only by the owner.
-fn write_private_key(path: &Path, pem: &str) -> Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(pem.as_bytes())?;
-    Ok(())
 }
 
 /// Stream options of one run.
@@ -228,58 +189,18 @@ fn print_report(db: &dyn SqlSource, plan: Option<&Plan>, json: bool) -> Result<b
 /// # Errors
 /// When a file cannot be read or written, no key is given, or the emulator cannot start.
 pub async fn emulator(args: EmulatorArgs) -> Result<()> {
-    let mut public_keys = args
-        .public_key
-        .iter()
-        .map(|p| {
-            std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read public key {}", p.display()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(path) = &args.new_key {
-        let (private_pem, public_pem) = generate_key()?;
-        write_private_key(path, &private_pem)?;
-        public_keys.push(public_pem);
+    crate::common::Serve {
+        ddl: vec![SETUP_SQL.to_string()],
+        public_keys: args.public_key,
+        new_key: args.new_key,
+        data_dir: args.data_dir,
+        commit_delay: args.commit_delay,
+        port: args.port,
+        sink: args.sink,
+        limits: snowpipe_emulator::Limits::default(),
     }
-    if public_keys.is_empty() {
-        bail!("no key to accept: pass --public-key FILE (PEM) or --new-key FILE to generate a key pair");
-    }
-    if let Some(dir) = &args.data_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut config = EmulatorConfig::default();
-    config.ddl = vec![SETUP_SQL.to_string()];
-    config.public_keys = public_keys;
-    config.commit_delay = args.commit_delay;
-    config.data_dir = args.data_dir.clone();
-    config.port = args.port;
-    config.sink = args.sink;
-    config.strict_offsets = true;
-    let emulator = Emulator::start(config)
-        .await
-        .context("cannot start the emulator")?;
-    println!("listening on {}", emulator.url());
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
-    wait_for_termination().await;
-    emulator.shutdown().await;
-    Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn wait_for_termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    .run()
+    .await
 }
 
 /// The embedded emulator of an all-in-one run, and what clients need to reach it.
@@ -313,7 +234,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             (Some(temp), path)
         }
     };
-    let external = external_configured(&args.connect);
+    let external = crate::common::external_configured(args.connect.profile.as_deref());
     let embedded = if external {
         None
     } else {

@@ -16,6 +16,8 @@
 
 mod broker;
 mod cli;
+#[path = "../common/mod.rs"]
+mod common;
 mod consume;
 mod event;
 mod latency;

@@ -28,14 +28,6 @@ pub const PIPE: &str = "SENSOR_READINGS_PIPE";
 /// The table, as the emulator names it in SQLite.
 pub const EMULATOR_TABLE: &str = "\"STREAMING_INGEST.SENSORS.SENSOR_READINGS\"";
 
-/// Whether the user pointed us at a real account (or an external emulator).
-fn external_configured(args: &ConnectArgs) -> bool {
-    args.profile.is_some()
-        || ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_URL"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some())
-}
-
 /// Connects with --profile or the SNOWFLAKE_* variables.
 async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
     let builder = match &args.profile {
@@ -47,21 +39,6 @@ async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
         "cannot connect: pass --profile profile.json, or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and \
          SNOWFLAKE_PRIVATE_KEY_FILE (plus SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)",
     )
-}
-
-/// A fresh RSA key pair (private PKCS#8 PEM, public SPKI PEM) for the embedded emulator.
-fn generate_key() -> Result<(String, String)> {
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
-        .context("RSA key generation failed")?;
-    let private = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .context("cannot encode the private key")?;
-    let public = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .context("cannot encode the public key")?;
-    Ok((private.to_string(), public))
 }
 
 /// Ctrl-C: the first press calls `first`, the second `second`.
@@ -228,11 +205,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
             url
         }
     };
-    let external = external_configured(&args.connect);
+    let external = crate::common::external_configured(args.connect.profile.as_deref());
     let (emulator, client) = if external {
         (None, connect(&args.connect).await?)
     } else {
-        let (private_pem, public_pem) = tokio::task::spawn_blocking(generate_key).await??;
+        let (private_pem, public_pem) =
+            tokio::task::spawn_blocking(crate::common::generate_key).await??;
         let mut config = EmulatorConfig::default();
         config.ddl = vec![SETUP_SQL.to_string()];
         config.public_keys = vec![public_pem];

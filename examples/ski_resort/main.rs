@@ -14,7 +14,10 @@
 //! emulator; the subcommands run the parts as separate processes. See `cli.rs` for options.
 
 mod catalog;
+mod charts;
 mod cli;
+#[path = "../common/mod.rs"]
+mod common;
 #[cfg(test)]
 mod compat;
 mod dashboard;

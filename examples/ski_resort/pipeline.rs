@@ -137,14 +137,6 @@ fn print_limit_answers(emu: &Emulator) {
     );
 }
 
-/// Whether the user pointed us at a real account (or an external emulator).
-fn external_configured(args: &ConnectArgs) -> bool {
-    args.profile.is_some()
-        || ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_URL"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some())
-}
-
 /// The connection settings of --profile or the SNOWFLAKE_* variables.
 ///
 /// # Errors
@@ -324,7 +316,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     let queue_path = dir.join("queue.sqlite");
 
-    let external = external_configured(&args.connect);
+    let external = crate::common::external_configured(args.connect.profile.as_deref());
     let (emulator, client, sql) = if external {
         let sql = report_sql(connection(args.connect.profile.as_deref())?);
         (None, connect(&args.connect).await?, sql)

@@ -10,6 +10,8 @@
 //! table_replay ddl --source ... --table T
 //! ```
 
+#[path = "../common/mod.rs"]
+mod common;
 mod mariadb;
 mod replay;
 mod sample;
@@ -177,29 +179,11 @@ fn builder(profile: Option<&PathBuf>) -> Result<ClientBuilder> {
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 async fn run_replay(
     client: &StreamingIngestClient,
     opts: &replay::ReplayOptions,
 ) -> Result<replay::ReplayReport> {
-    let report = replay::replay(client, opts, terminated()).await?;
+    let report = replay::replay(client, opts, common::terminated()).await?;
     let secs = report.elapsed.as_secs_f64().max(1e-3);
     eprintln!(
         "replayed {} rows of {} in {:.1}s ({} rows/s); committed key {}{}",
@@ -397,7 +381,7 @@ pub async fn start_emulator(
     data_dir: Option<PathBuf>,
 ) -> Result<EmbeddedEmulator> {
     use snowpipe_emulator::{convert::BinaryFormat, Emulator, EmulatorConfig};
-    let (private_pem, public_pem) = generate_key()?;
+    let (private_pem, public_pem) = common::generate_key()?;
     let mut config = EmulatorConfig::default();
     config.ddl = vec![
         format!("CREATE DATABASE IF NOT EXISTS {database}; CREATE SCHEMA IF NOT EXISTS {database}.{schema_name};"),
@@ -415,19 +399,4 @@ pub async fn start_emulator(
         emulator,
         private_pem,
     })
-}
-
-/// A fresh RSA key pair: (private PKCS#8 PEM, public SPKI PEM).
-fn generate_key() -> Result<(String, String)> {
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
-        .context("RSA key generation failed")?;
-    let private = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .context("cannot encode the private key")?;
-    let public = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .context("cannot encode the public key")?;
-    Ok((private.to_string(), public))
 }
