@@ -1,7 +1,8 @@
 //! append → flush → ack through the client against the in-process emulator in sink mode
 //! (plain HTTP on 127.0.0.1, zstd, commit as the append is answered): one iteration appends
-//! 20 000 ski-resort-shaped rows (≈330 B each, in `append_rows` calls of 1000) on each of 1 or
-//! 4 channels, then waits for `flush()` (every request answered with HTTP 200).
+//! 20 000 of the throughput harness's ski-resort rows (≈330 B each, in `append_rows` calls of
+//! 1000) on each of 1 or 4 channels, then waits for `flush()` (every request answered with
+//! HTTP 200).
 //! Client and emulator share the machine's cores, so this is a lower bound for the client.
 //!
 //! `cargo bench --bench end_to_end`
@@ -12,7 +13,6 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-use serde::Serialize;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
 
@@ -20,39 +20,9 @@ const DDL: &str = include_str!("../examples/ski_resort/sql/setup.sql");
 const ROWS_PER_ITER: u64 = 20_000;
 const PER_CALL: usize = 1000;
 
-#[derive(Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-struct Ticket {
-    txid: String,
-    rfid: String,
-    resort: &'static str,
-    purchase_time: String,
-    expiration_time: String,
-    days: u32,
-    name: &'static str,
-    address: Option<&'static str>,
-    phone: Option<&'static str>,
-    email: Option<&'static str>,
-    emergency_contact: serde_json::Value,
-}
-
-fn tickets(n: u64) -> Vec<Ticket> {
-    (0..n)
-        .map(|i| Ticket {
-            txid: format!("{:08x}-63cd-4a77-9c68-{:012x}", i, i * 7919),
-            rfid: format!("0x{:012x}", i * 104_729),
-            resort: ["Vail", "Beaver Creek", "Breckenridge", "Keystone"][(i % 4) as usize],
-            purchase_time: format!("2026-01-{:02}T09:{:02}:00.000000", i % 28 + 1, i % 60),
-            expiration_time: format!("2026-03-{:02}", i % 28 + 1),
-            days: (i % 7) as u32 + 1,
-            name: "Bjorn Garcia",
-            address: (i % 3 == 0).then_some("1234 Main St, Denver CO 80202"),
-            phone: (i % 3 != 1).then_some("434-550-2563"),
-            email: None,
-            emergency_contact: serde_json::json!({"name": "Dara Olsen", "phone": "260-578-2786"}),
-        })
-        .collect()
-}
+// The throughput harness's rows (examples/throughput), so both measure the same data.
+#[path = "../examples/throughput/rows.rs"]
+mod rows;
 
 fn end_to_end(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -79,7 +49,7 @@ fn end_to_end(c: &mut Criterion) {
             .expect("client");
         (emu, client)
     });
-    let rows = Arc::new(tickets(ROWS_PER_ITER));
+    let rows = Arc::new(rows::generate(ROWS_PER_ITER as usize, 7));
     let bytes: u64 = rows
         .iter()
         .map(|r| serde_json::to_vec(r).map_or(0, |v| v.len() as u64 + 1))

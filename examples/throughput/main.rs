@@ -40,21 +40,19 @@
 //! per-channel request pacing (`--max-requests-per-second 0`): this harness measures what the
 //! client can do, not Snowflake's 10 requests/s per channel.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
+use rand::SeedableRng;
 use snowpipe_emulator::{Emulator, EmulatorConfig, FaultRule};
 use snowpipe_streaming::{
     Channel, ClientBuilder, ElasticChannel, OffsetToken, StreamingIngestClient,
 };
 
-const DDL: &str = include_str!("ski_resort/sql/setup.sql");
+const DDL: &str = include_str!("../ski_resort/sql/setup.sql");
 
 #[derive(Parser, Debug)]
 #[command(about = "Throughput, CPU, memory and commit-latency harness for snowpipe-streaming")]
@@ -114,219 +112,11 @@ struct Args {
     max_requests_per_second: u32,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-struct Ticket {
-    txid: String,
-    rfid: String,
-    resort: String,
-    purchase_time: String,
-    expiration_time: String,
-    days: u32,
-    name: String,
-    address: Option<Address>,
-    phone: Option<String>,
-    email: Option<String>,
-    emergency_contact: Contact,
-}
+mod measure;
+mod rows;
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct Address {
-    street_address: String,
-    city: String,
-    state: String,
-    postalcode: String,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct Contact {
-    name: String,
-    phone: String,
-}
-
-const RESORTS: &[&str] = &[
-    "Vail",
-    "Beaver Creek",
-    "Breckenridge",
-    "Keystone",
-    "Crested Butte",
-    "Park City",
-    "Heavenly",
-    "Northstar",
-    "Kirkwood",
-    "Whistler Blackcomb",
-];
-const FIRST: &[&str] = &[
-    "Ana", "Bjorn", "Chen", "Dara", "Emil", "Farah", "Gus", "Hana",
-];
-const LAST: &[&str] = &["Olsen", "Garcia", "Nakamura", "Smith", "Kowalski", "Dubois"];
-const CITIES: &[(&str, &str)] = &[
-    ("Denver", "CO"),
-    ("Salt Lake City", "UT"),
-    ("Reno", "NV"),
-    ("Boulder", "CO"),
-];
-
-fn phone(rng: &mut impl Rng) -> String {
-    format!(
-        "{:03}-{:03}-{:04}",
-        rng.gen_range(200..999),
-        rng.gen_range(200..999),
-        rng.gen_range(0..9999)
-    )
-}
-
-fn ticket(rng: &mut impl Rng) -> Ticket {
-    let name = format!(
-        "{} {}",
-        FIRST[rng.gen_range(0..FIRST.len())],
-        LAST[rng.gen_range(0..LAST.len())]
-    );
-    let (city, state) = CITIES[rng.gen_range(0..CITIES.len())];
-    let day = rng.gen_range(1..=28);
-    Ticket {
-        txid: uuid::Builder::from_random_bytes(rng.gen())
-            .into_uuid()
-            .to_string(),
-        rfid: format!("0x{:012x}", rng.gen::<u64>() & 0xffff_ffff_ffff),
-        resort: RESORTS[rng.gen_range(0..RESORTS.len())].to_owned(),
-        purchase_time: format!(
-            "2026-01-{day:02}T{:02}:{:02}:{:02}.{:06}",
-            rng.gen_range(6..20),
-            rng.gen_range(0..60),
-            rng.gen_range(0..60),
-            rng.gen_range(0..1_000_000)
-        ),
-        expiration_time: format!("2026-03-{day:02}"),
-        days: rng.gen_range(1..8),
-        name,
-        address: rng.gen_bool(0.3).then(|| Address {
-            street_address: format!("{} Main St", rng.gen_range(1..9999)),
-            city: city.to_owned(),
-            state: state.to_owned(),
-            postalcode: format!("{:05}", rng.gen_range(10000..99999)),
-        }),
-        phone: rng.gen_bool(0.7).then(|| phone(rng)),
-        email: None,
-        emergency_contact: Contact {
-            name: format!(
-                "{} {}",
-                FIRST[rng.gen_range(0..FIRST.len())],
-                LAST[rng.gen_range(0..LAST.len())]
-            ),
-            phone: phone(rng),
-        },
-    }
-}
-
-fn generate(n: usize, seed: u64) -> Vec<Ticket> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| ticket(&mut rng)).collect()
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
-/// User + system CPU seconds of this process.
-fn process_cpu_s() -> f64 {
-    // SAFETY: getrusage only writes the struct we pass.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-/// Peak resident set of this process, in MB (ru_maxrss is in KiB on Linux).
-fn peak_rss_mb() -> f64 {
-    // SAFETY: as above.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
-    };
-    ru.ru_maxrss as f64 * 1024.0 / 1e6
-}
-
-/// Current resident set of this process, in MB (Linux `/proc/self/statm`; 0 elsewhere).
-fn current_rss_mb() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as f64;
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |pages| pages * page / 1e6)
-}
-
-/// CPU seconds of this process's live threads named `name` (Linux `/proc`; 0 elsewhere).
-fn threads_cpu_s(name: &str) -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    let mut total = 0.0;
-    for task in dir.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim() != name {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let Some(after) = stat.rsplit_once(')').map(|(_, a)| a) else {
-            continue;
-        };
-        let f: Vec<&str> = after.split_whitespace().collect();
-        // Fields after "(comm)": state is field 3, utime 14, stime 15.
-        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        total += (num(11) + num(12)) / ticks;
-    }
-    total
-}
-
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    Some(sorted[i])
-}
-
-/// Commits the emulator reports, per channel: end offset token → commit time (µs).
-type Commits = Arc<Mutex<HashMap<String, BTreeMap<u64, i64>>>>;
-
-/// Reads the emulator's `GET /` and records the recent commits of `names`.
-async fn sample_commits(
-    http: &reqwest::Client,
-    url: &str,
-    names: &[String],
-    into: &Commits,
-) -> anyhow::Result<()> {
-    let status: serde_json::Value = http.get(url).send().await?.json().await?;
-    let mut map = into.lock().unwrap_or_else(|e| e.into_inner());
-    for ch in status["channels"].as_array().into_iter().flatten() {
-        let Some(name) = ch["channel_name"].as_str() else {
-            continue;
-        };
-        if !names.iter().any(|n| n == name) {
-            continue;
-        }
-        let entry = map.entry(name.to_owned()).or_default();
-        for c in ch["recent_commits"].as_array().into_iter().flatten() {
-            if let (Some(tok), Some(us)) = (
-                c["token"].as_str().and_then(|t| t.parse::<u64>().ok()),
-                c["committed_at_us"].as_i64(),
-            ) {
-                entry.insert(tok, us);
-            }
-        }
-    }
-    Ok(())
-}
+use measure::*;
+use rows::*;
 
 struct Connection {
     client: StreamingIngestClient,
