@@ -29,18 +29,7 @@ async fn streamed_rows_come_back_through_the_sql_api() {
         (Row { id, name }, OffsetToken::from(id * 10))
     });
     channel.append_rows_with_tokens(rows).await.unwrap();
-    channel
-        .wait_for_commit(&OffsetToken::from(50), Duration::from_secs(10))
-        .await
-        .unwrap();
-    channel.close().await.unwrap();
-    client.close().await.unwrap();
-
-    let sql = emu::builder(&emulator)
-        .build_sql()
-        .unwrap()
-        .database(DB)
-        .schema(SCHEMA);
+    let sql = sql_after_commit(channel, client, 50, &emulator).await;
     let result = sql
         .query("SELECT ID, NAME FROM T WHERE ID > 1 ORDER BY ID DESC LIMIT 3")
         .await
@@ -133,18 +122,7 @@ async fn exact_numbers_fraction_digits_and_offsets_come_back_through_the_sql_api
             .await
             .unwrap();
     }
-    channel
-        .wait_for_commit(&OffsetToken::from(2), Duration::from_secs(10))
-        .await
-        .unwrap();
-    channel.close().await.unwrap();
-    client.close().await.unwrap();
-
-    let sql = emu::builder(&emulator)
-        .build_sql()
-        .unwrap()
-        .database(DB)
-        .schema(SCHEMA);
+    let sql = sql_after_commit(channel, client, 2, &emulator).await;
     let result = sql
         .query("SELECT BIG, FRAC, PRICE, AT, TZ, TM FROM W ORDER BY ID")
         .await
@@ -184,4 +162,25 @@ async fn exact_numbers_fraction_digits_and_offsets_come_back_through_the_sql_api
         .unwrap();
     assert_eq!(rows[0][0], "123456789012345678901234567890");
     assert_eq!(rows[1][1], "1234567890123456789.0123456789");
+}
+
+/// Waits until `token` is committed on `channel`, closes it and its client, and returns a SQL
+/// API client of `emulator` in the test's database and schema.
+async fn sql_after_commit(
+    channel: snowpipe_streaming::Channel,
+    client: snowpipe_streaming::StreamingIngestClient,
+    token: u64,
+    emulator: &snowpipe_emulator::Emulator,
+) -> snowpipe_streaming::sql::SqlClient {
+    channel
+        .wait_for_commit(&OffsetToken::from(token), Duration::from_secs(10))
+        .await
+        .unwrap();
+    channel.close().await.unwrap();
+    client.close().await.unwrap();
+    emu::builder(emulator)
+        .build_sql()
+        .unwrap()
+        .database(DB)
+        .schema(SCHEMA)
 }
