@@ -256,12 +256,7 @@ async fn invalid_channel_names_are_rejected_before_any_request() {
 
 #[tokio::test]
 async fn offset_tokens_that_go_backwards_or_repeat_are_refused_and_nothing_is_lost() {
-    let server = emu::start().await;
-    let client = emu::client(&server).await;
-    let ch = client
-        .open_channel(DB, SCHEMA, PIPE, "tokens")
-        .await
-        .unwrap();
+    let (server, client, ch) = emu::open_channel("tokens").await;
     for id in 1..=10u64 {
         ch.append_row(&json!({"ID": id}), tok(id)).await.unwrap();
     }
@@ -328,12 +323,7 @@ async fn offset_tokens_that_go_backwards_or_repeat_are_refused_and_nothing_is_lo
 
 #[tokio::test]
 async fn unserializable_rows_are_refused_with_their_index_and_nothing_is_buffered() {
-    let server = emu::start().await;
-    let client = emu::client(&server).await;
-    let ch = client
-        .open_channel(DB, SCHEMA, PIPE, "serde")
-        .await
-        .unwrap();
+    let (server, client, ch) = emu::open_channel("serde").await;
     ch.append_row(&json!({"ID": 1}), tok(1)).await.unwrap();
 
     // A map with non-string keys cannot be JSON.
@@ -404,12 +394,7 @@ async fn a_row_larger_than_the_request_limit_is_refused_and_earlier_rows_land() 
 
 #[tokio::test]
 async fn rows_violating_the_table_schema_are_reported_with_their_offsets() {
-    let server = emu::start().await;
-    let client = emu::client(&server).await;
-    let ch = client
-        .open_channel(DB, SCHEMA, PIPE, "schema")
-        .await
-        .unwrap();
+    let (server, client, ch) = emu::open_channel("schema").await;
     let mut events = ch.events();
     let rows = vec![
         json!({"ID": 1, "NAME": "ok"}),

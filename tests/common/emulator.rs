@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use snowpipe_emulator::{Emulator, EmulatorConfig};
-use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
+use snowpipe_streaming::{Channel, ClientBuilder, StreamingIngestClient};
 
 use super::{fast_retry, TEST_KEY, TEST_PUBLIC_KEY};
 
@@ -64,6 +64,17 @@ pub async fn client(emu: &Emulator) -> StreamingIngestClient {
         .build()
         .await
         .expect("client connects to the emulator")
+}
+
+/// An emulator with [`config`], a client of it, and channel `name` opened on [`PIPE`].
+pub async fn open_channel(name: &str) -> (Emulator, StreamingIngestClient, Channel) {
+    let emu = start().await;
+    let client = client(&emu).await;
+    let channel = client
+        .open_channel(DB, SCHEMA, PIPE, name)
+        .await
+        .expect("channel opens on the emulator");
+    (emu, client, channel)
 }
 
 /// A second RSA key pair (PKCS#8 PEM, SPKI PEM), generated once per test binary, that no
