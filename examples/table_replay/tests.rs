@@ -18,6 +18,18 @@ struct Setup {
     emulator: crate::EmbeddedEmulator,
 }
 
+impl Setup {
+    /// A SQL API client of the emulator in the destination's database and schema.
+    fn sql(&self) -> snowpipe_streaming::sql::SqlClient {
+        self.emulator
+            .builder()
+            .build_sql()
+            .unwrap()
+            .database(DB)
+            .schema(SCHEMA)
+    }
+}
+
 /// MariaDB with the sample table (`rows` generated rows) and an emulator with its DDL.
 async fn setup(database: &str, rows: u64) -> Option<Setup> {
     let db = mariadb::start_or_skip()?;
@@ -68,13 +80,7 @@ fn dest() -> verify::Dest {
 
 /// One row of the destination through the SQL API, by column name.
 async fn dest_row(s: &Setup, id: u64, cols: &str) -> Vec<Option<String>> {
-    let sql = s
-        .emulator
-        .builder()
-        .build_sql()
-        .unwrap()
-        .database(DB)
-        .schema(SCHEMA);
+    let sql = s.sql();
     let r = sql
         .query(&format!("SELECT {cols} FROM REPLAY_SAMPLE WHERE ID = {id}"))
         .await
@@ -96,13 +102,7 @@ async fn every_type_round_trips_through_the_emulator_and_the_sql_api() {
     assert_eq!(report.rows, 305);
     assert_eq!(report.committed, Some(sample::key_of(299)));
 
-    let sql = s
-        .emulator
-        .builder()
-        .build_sql()
-        .unwrap()
-        .database(DB)
-        .schema(SCHEMA);
+    let sql = s.sql();
     let v = verify::verify(&s.url, sample::TABLE, None, &sql, &dest(), 64)
         .await
         .unwrap();
@@ -274,13 +274,7 @@ async fn verify_reports_missing_extra_and_changed_rows() {
         .await
         .unwrap();
     sample::insert_generated(&mut conn, 50, 2).await.unwrap();
-    let sql = s
-        .emulator
-        .builder()
-        .build_sql()
-        .unwrap()
-        .database(DB)
-        .schema(SCHEMA);
+    let sql = s.sql();
     let v = verify::verify(&s.url, sample::TABLE, None, &sql, &dest(), 16)
         .await
         .unwrap();
@@ -347,13 +341,7 @@ async fn follow_picks_up_rows_inserted_later() {
     client.close().await.unwrap();
     assert_eq!(report.rows, 148);
     assert_eq!(report.committed, Some(sample::key_of(142)));
-    let sql = s
-        .emulator
-        .builder()
-        .build_sql()
-        .unwrap()
-        .database(DB)
-        .schema(SCHEMA);
+    let sql = s.sql();
     let v = verify::verify(&s.url, sample::TABLE, None, &sql, &dest(), 1000)
         .await
         .unwrap();
