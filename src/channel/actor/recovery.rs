@@ -78,6 +78,14 @@ pub(super) enum Interrupt {
     Timeout,
 }
 
+/// What a recovery attempt decided.
+enum Step {
+    /// Recovered, or failed for good (the channel's failure is set).
+    Done,
+    /// Try again (reopen), for this reason.
+    Again(String),
+}
+
 /// Backoff between the reopen attempts of recoveries: 200 ms after the first, doubling, at
 /// most 6.4 s (attempts counted within [`RECOVERY_WINDOW`] and within the episode).
 fn recovery_backoff() -> RetryConfig {
@@ -177,48 +185,12 @@ impl Actor {
             // The request may or may not have been applied: treat it as sent.
             self.retained.push_back(f.batch);
         }
-        let limit = if lost_response {
-            MAX_LOST_RESPONSE_RECOVERIES
-        } else {
-            MAX_RECOVERIES
-        };
         let mut episode_attempts = 0usize;
-        'reopen: loop {
-            let now = Instant::now();
-            while self
-                .recovery_times
-                .front()
-                .is_some_and(|(t, _)| now.duration_since(*t) > RECOVERY_WINDOW)
-            {
-                self.recovery_times.pop_front();
-            }
-            let attempt = self
-                .recovery_times
-                .iter()
-                .filter(|(_, lost)| *lost == lost_response)
-                .count();
-            if attempt >= limit {
-                let e = Error::ChannelInvalidated {
-                    channel: self.shared.name().to_owned(),
-                    reason: if lost_response {
-                        format!(
-                            "{limit} recoveries from lost responses within {RECOVERY_WINDOW:?}; \
-                             the network or the server is failing"
-                        )
-                    } else {
-                        format!(
-                            "{limit} automatic recoveries within {RECOVERY_WINDOW:?}; is another \
-                             writer using this channel?"
-                        )
-                    },
-                    last_committed: self.committed_rx.borrow().clone(),
-                    source: None,
-                };
-                self.fail(format!("recovery gave up: {reason}"), e);
+        loop {
+            let Some(backoff_step) = self.count_attempt(lost_response, episode_attempts, &reason)
+            else {
                 return Ok(());
-            }
-            self.recovery_times.push_back((now, lost_response));
-            let backoff_step = attempt.max(episode_attempts);
+            };
             episode_attempts += 1;
             if backoff_step > 0 {
                 let backoff = recovery_backoff()
@@ -236,89 +208,162 @@ impl Actor {
                 reason = %reason,
                 "channel invalidated; reopening and replaying uncommitted batches"
             );
-            let request = OpenChannelRequest {
-                offset_token: None,
-                fail_on_uncommitted_rows: Some(false),
+            match self
+                .reopen_and_replay(episode_attempts, episode_deadline)
+                .await?
+            {
+                Step::Done => return Ok(()),
+                Step::Again(why) => reason = why,
+            }
+        }
+    }
+
+    /// Counts a recovery attempt against [`MAX_RECOVERIES`] (or
+    /// [`MAX_LOST_RESPONSE_RECOVERIES`]) within [`RECOVERY_WINDOW`]. Returns the backoff step
+    /// for it, or `None` when the limit is reached (the channel has then failed).
+    fn count_attempt(
+        &mut self,
+        lost_response: bool,
+        episode_attempts: usize,
+        reason: &str,
+    ) -> Option<usize> {
+        let limit = if lost_response {
+            MAX_LOST_RESPONSE_RECOVERIES
+        } else {
+            MAX_RECOVERIES
+        };
+        let now = Instant::now();
+        while self
+            .recovery_times
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > RECOVERY_WINDOW)
+        {
+            self.recovery_times.pop_front();
+        }
+        let attempt = self
+            .recovery_times
+            .iter()
+            .filter(|(_, lost)| *lost == lost_response)
+            .count();
+        if attempt >= limit {
+            let e = Error::ChannelInvalidated {
+                channel: self.shared.name().to_owned(),
+                reason: if lost_response {
+                    format!(
+                        "{limit} recoveries from lost responses within {RECOVERY_WINDOW:?}; \
+                         the network or the server is failing"
+                    )
+                } else {
+                    format!(
+                        "{limit} automatic recoveries within {RECOVERY_WINDOW:?}; is another \
+                         writer using this channel?"
+                    )
+                },
+                last_committed: self.committed_rx.borrow().clone(),
+                source: None,
             };
+            self.fail(format!("recovery gave up: {reason}"), e);
+            return None;
+        }
+        self.recovery_times.push_back((now, lost_response));
+        Some(attempt.max(episode_attempts))
+    }
+
+    /// One attempt: reopens the channel, then re-sends the kept batches after the committed
+    /// token.
+    async fn reopen_and_replay(
+        &mut self,
+        attempt: usize,
+        episode_deadline: Instant,
+    ) -> std::result::Result<Step, Interrupt> {
+        let request = OpenChannelRequest {
+            offset_token: None,
+            fail_on_uncommitted_rows: Some(false),
+        };
+        let api = Arc::clone(&self.api);
+        let path = Arc::clone(&self.shared.path);
+        let open = async move { api.open_channel(&path, &request).await };
+        let resp = match self.guarded(episode_deadline, open).await? {
+            Ok(r) => r,
+            Err(e) if e.is_retryable() || is_recoverable(&e) => {
+                return Ok(Step::Again(format!("reopen failed: {e}")));
+            }
+            Err(e) => {
+                self.fail(format!("reopening failed: {e}"), e);
+                return Ok(Step::Done);
+            }
+        };
+        self.continuation = resp.next_continuation_token;
+        let code = resp.channel_status.channel_status_code.clone();
+        self.shared.apply_status(resp.channel_status);
+        if let Some(code) = code.filter(|c| crate::api::status_code_is_invalid(c)) {
+            return Ok(Step::Again(format!("reopened channel has status {code}")));
+        }
+        let committed = self.committed_rx.borrow_and_update().clone();
+        let Some(start) = replay_start(&self.retained, committed.as_ref(), self.base.as_ref())
+        else {
+            let e = Error::ChannelInvalidated {
+                channel: self.shared.name().to_owned(),
+                reason: format!(
+                    "the committed offset token {committed:?} matches no batch kept for replay"
+                ),
+                last_committed: committed.clone(),
+                source: None,
+            };
+            self.fail("automatic recovery is impossible".into(), e);
+            return Ok(Step::Done);
+        };
+        // Every kept batch is now either committed or about to be re-sent: requests
+        // already acknowledged before, or (the lost one) now known to be committed.
+        for b in self.retained.drain(..start) {
+            self.acked_seq = self.acked_seq.max(b.seq);
+        }
+        self.base.clone_from(&committed);
+        self.replay(attempt, episode_deadline).await
+    }
+
+    /// Re-sends every kept batch, in order, before anything new.
+    async fn replay(
+        &mut self,
+        attempt: usize,
+        episode_deadline: Instant,
+    ) -> std::result::Result<Step, Interrupt> {
+        for i in 0..self.retained.len() {
+            let req = self.request(&self.retained[i]);
+            self.shared.metrics.retries.increment(1);
+            tracing::debug!(
+                channel = %self.shared.name(),
+                offset_token = ?self.retained[i].end,
+                attempt,
+                "replaying batch"
+            );
             let api = Arc::clone(&self.api);
             let path = Arc::clone(&self.shared.path);
-            let open = async move { api.open_channel(&path, &request).await };
-            let resp = match self.guarded(episode_deadline, open).await? {
-                Ok(r) => r,
-                Err(e) if e.is_retryable() || is_recoverable(&e) => {
-                    reason = format!("reopen failed: {e}");
-                    continue 'reopen;
+            let append = async move { api.append_rows(&path, &req).await };
+            match self.guarded(episode_deadline, append).await? {
+                Ok(next) => {
+                    self.continuation = next;
+                    self.shared
+                        .actor
+                        .unpolled_sends
+                        .store(true, Ordering::Release);
+                    self.acked_seq = self.acked_seq.max(self.retained[i].seq);
+                }
+                Err(e) if is_recoverable(&e) => {
+                    return Ok(Step::Again(format!("replay failed: {e}")));
                 }
                 Err(e) => {
-                    self.fail(format!("reopening failed: {e}"), e);
-                    return Ok(());
-                }
-            };
-            self.continuation = resp.next_continuation_token;
-            let code = resp.channel_status.channel_status_code.clone();
-            self.shared.apply_status(resp.channel_status);
-            if let Some(code) = code.filter(|c| crate::api::status_code_is_invalid(c)) {
-                reason = format!("reopened channel has status {code}");
-                continue 'reopen;
-            }
-            let committed = self.committed_rx.borrow_and_update().clone();
-            let Some(start) = replay_start(&self.retained, committed.as_ref(), self.base.as_ref())
-            else {
-                let e = Error::ChannelInvalidated {
-                    channel: self.shared.name().to_owned(),
-                    reason: format!(
-                        "the committed offset token {committed:?} matches no batch kept for replay"
-                    ),
-                    last_committed: committed.clone(),
-                    source: None,
-                };
-                self.fail("automatic recovery is impossible".into(), e);
-                return Ok(());
-            };
-            // Every kept batch is now either committed or about to be re-sent: requests
-            // already acknowledged before, or (the lost one) now known to be committed.
-            for b in self.retained.drain(..start) {
-                self.acked_seq = self.acked_seq.max(b.seq);
-            }
-            self.base.clone_from(&committed);
-            for i in 0..self.retained.len() {
-                let req = self.request(&self.retained[i]);
-                self.shared.metrics.retries.increment(1);
-                tracing::debug!(
-                    channel = %self.shared.name(),
-                    offset_token = ?self.retained[i].end,
-                    attempt = episode_attempts,
-                    "replaying batch"
-                );
-                let api = Arc::clone(&self.api);
-                let path = Arc::clone(&self.shared.path);
-                let append = async move { api.append_rows(&path, &req).await };
-                match self.guarded(episode_deadline, append).await? {
-                    Ok(next) => {
-                        self.continuation = next;
-                        self.shared
-                            .actor
-                            .unpolled_sends
-                            .store(true, Ordering::Release);
-                        self.acked_seq = self.acked_seq.max(self.retained[i].seq);
-                    }
-                    Err(e) if is_recoverable(&e) => {
-                        reason = format!("replay failed: {e}");
-                        continue 'reopen;
-                    }
-                    Err(e) => {
-                        self.fail(format!("replay failed: {e}"), e);
-                        return Ok(());
-                    }
+                    self.fail(format!("replay failed: {e}"), e);
+                    return Ok(Step::Done);
                 }
             }
-            self.release();
-            self.resolve_flushes();
-            if !self.retained.is_empty() {
-                self.poller.wake();
-            }
-            return Ok(());
         }
+        self.release();
+        self.resolve_flushes();
+        if !self.retained.is_empty() {
+            self.poller.wake();
+        }
+        Ok(Step::Done)
     }
 
     /// The application's explicit reopen: discard everything, reopen, report the token.
