@@ -66,10 +66,11 @@ impl RequestLog {
                     .append(true)
                     .open(p)
                     .map_err(|e| {
-                        EmulatorError::Config(format!(
+                        EmulatorError::config(format!(
                             "cannot open the request log {}: {e}",
                             p.display()
                         ))
+                        .with_source(e)
                     })?,
             ))),
             None => None,

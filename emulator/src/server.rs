@@ -104,11 +104,12 @@ impl Emulator {
         let listener = TcpListener::bind(("127.0.0.1", config.port))
             .await
             .map_err(|e| {
-                EmulatorError::Io(format!("cannot listen on 127.0.0.1:{}: {e}", config.port))
+                EmulatorError::io(format!("cannot listen on 127.0.0.1:{}: {e}", config.port))
+                    .with_source(e)
             })?;
         let addr = listener
             .local_addr()
-            .map_err(|e| EmulatorError::Io(e.to_string()))?;
+            .map_err(|e| EmulatorError::io(e.to_string()).with_source(e))?;
         let ca_pem = tls_setup.as_ref().and_then(|t| t.ca_pem.clone());
         let ca_path = match (&ca_pem, &config.ca_out, &config.data_dir) {
             (Some(_), Some(p), _) => Some(p.clone()),
@@ -122,10 +123,11 @@ impl Emulator {
                 }
             }
             std::fs::write(p, pem).map_err(|e| {
-                EmulatorError::Io(format!(
+                EmulatorError::io(format!(
                     "cannot write the CA certificate to {}: {e}",
                     p.display()
                 ))
+                .with_source(e)
             })?;
         }
         if config.accept_any_key {
@@ -238,7 +240,7 @@ impl Emulator {
             .auth
             .register(pem)
             .map(|fp| format!("SHA256:{fp}"))
-            .map_err(|e| EmulatorError::Config(e.to_string()))
+            .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))
     }
 
     /// Registers a public key (PEM) that may sign key-pair JWTs of `user` only (matched
@@ -252,7 +254,7 @@ impl Emulator {
             .auth
             .register_for_user(user, pem)
             .map(|fp| format!("SHA256:{fp}"))
-            .map_err(|e| EmulatorError::Config(e.to_string()))
+            .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))
     }
 
     /// The fault-injection handle (add or clear rules at runtime).
@@ -283,7 +285,7 @@ impl Emulator {
     /// As [`Emulator::query`].
     pub fn query_with_columns(&self, sql: &str) -> Result<storage::QueryResult, EmulatorError> {
         let st = self.shared.storage.as_ref().ok_or_else(|| {
-            EmulatorError::Storage("sink mode stores no rows; start without --sink to query".into())
+            EmulatorError::storage("sink mode stores no rows; start without --sink to query")
         })?;
         let sql = sql.to_string();
         st.run_blocking(move |c| storage::query(c, &sql))?

@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS _emulator_channels (
 ";
 
 fn sql_err(e: rusqlite::Error) -> EmulatorError {
-    EmulatorError::Storage(e.to_string())
+    EmulatorError::storage(e.to_string()).with_source(e)
 }
 
 impl Storage {
@@ -91,7 +91,8 @@ impl Storage {
         let path = match data_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| {
-                    EmulatorError::Storage(format!("cannot create data dir {}: {e}", d.display()))
+                    EmulatorError::storage(format!("cannot create data dir {}: {e}", d.display()))
+                        .with_source(e)
                 })?;
                 Some(d.join(DB_FILE))
             }
@@ -115,7 +116,10 @@ impl Storage {
                     job(&mut conn);
                 }
             })
-            .map_err(|e| EmulatorError::Storage(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| {
+                EmulatorError::storage(format!("cannot start the writer thread: {e}"))
+                    .with_source(e)
+            })?;
         Ok(Self { tx, path })
     }
 
@@ -136,9 +140,9 @@ impl Storage {
             .send(Box::new(move |c| {
                 let _ = tx.send(f(c));
             }))
-            .map_err(|_| EmulatorError::Storage("the storage thread has stopped".into()))?;
+            .map_err(|_| EmulatorError::storage("the storage thread has stopped"))?;
         rx.await
-            .map_err(|_| EmulatorError::Storage("the storage thread has stopped".into()))
+            .map_err(|_| EmulatorError::storage("the storage thread has stopped"))
     }
 
     /// Runs `f` on the writer thread, blocking the caller until it is done.
@@ -151,9 +155,9 @@ impl Storage {
             .send(Box::new(move |c| {
                 let _ = tx.send(f(c));
             }))
-            .map_err(|_| EmulatorError::Storage("the storage thread has stopped".into()))?;
+            .map_err(|_| EmulatorError::storage("the storage thread has stopped"))?;
         rx.recv()
-            .map_err(|_| EmulatorError::Storage("the storage thread has stopped".into()))
+            .map_err(|_| EmulatorError::storage("the storage thread has stopped"))
     }
 }
 
@@ -164,7 +168,7 @@ impl Storage {
 pub fn open_read_only(data_dir: &Path) -> Result<Connection, EmulatorError> {
     let p = data_dir.join(DB_FILE);
     if !p.exists() {
-        return Err(EmulatorError::Storage(format!(
+        return Err(EmulatorError::storage(format!(
             "{} does not exist; is --data-dir the directory the emulator was started with?",
             p.display()
         )));
@@ -191,8 +195,8 @@ pub type QueryResult = (Vec<String>, Vec<Vec<serde_json::Value>>);
 pub fn query(conn: &Connection, sql: &str) -> Result<QueryResult, EmulatorError> {
     let mut stmt = conn.prepare(sql).map_err(sql_err)?;
     if !stmt.readonly() {
-        return Err(EmulatorError::Storage(
-            "only read-only statements (SELECT, read-only PRAGMA) are allowed".into(),
+        return Err(EmulatorError::storage(
+            "only read-only statements (SELECT, read-only PRAGMA) are allowed",
         ));
     }
     let cols: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();

@@ -245,3 +245,24 @@ async fn binary_fault_flags_and_plan_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key"));
 }
+
+#[tokio::test]
+async fn a_port_in_use_is_an_io_error_that_keeps_its_cause() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut config = EmulatorConfig::for_tests();
+    config.port = port;
+    let Err(e) = Emulator::start(config).await else {
+        panic!("the emulator started on a port already in use");
+    };
+    assert!(
+        matches!(&e, snowpipe_emulator::EmulatorError::Io { .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains(&port.to_string()), "{e}");
+    let cause = std::error::Error::source(&e).expect("the I/O error is kept as the source");
+    let io = cause
+        .downcast_ref::<std::io::Error>()
+        .expect("the source is the io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::AddrInUse);
+}

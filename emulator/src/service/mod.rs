@@ -143,9 +143,9 @@ impl Shared {
         if let Some(st) = &storage {
             stored_ddl = st.run(|c| storage::stored_ddl(c)).await??;
             for sql in &stored_ddl {
-                catalog
-                    .apply_sql(sql)
-                    .map_err(|e| EmulatorError::Catalog(format!("stored DDL: {e}")))?;
+                catalog.apply_sql(sql).map_err(|e| {
+                    EmulatorError::catalog(format!("stored DDL: {e}")).with_source(e)
+                })?;
             }
         }
         // Scripts already stored were applied above; applying them twice would fail on plain
@@ -153,7 +153,7 @@ impl Shared {
         for sql in config.ddl.iter().filter(|s| !stored_ddl.contains(s)) {
             catalog
                 .apply_sql(sql)
-                .map_err(|e| EmulatorError::Catalog(e.to_string()))?;
+                .map_err(|e| EmulatorError::catalog(e.to_string()).with_source(e))?;
         }
         if config.limits == crate::Limits::Snowflake {
             let mut per_table: HashMap<String, usize> = HashMap::new();
@@ -164,7 +164,7 @@ impl Shared {
                 .into_iter()
                 .find(|(_, n)| *n > crate::limits::PIPES_PER_TABLE)
             {
-                return Err(EmulatorError::Catalog(format!(
+                return Err(EmulatorError::catalog(format!(
                     "table {table} has {n} pipes (its default pipe included); Snowflake allows {} per table (--limits snowflake)",
                     crate::limits::PIPES_PER_TABLE
                 )));
@@ -206,7 +206,7 @@ impl Shared {
                     Ok((records, counts))
                 })
                 .await?
-                .map_err(|e| EmulatorError::Storage(e.to_string()))?;
+                .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?;
             stored_channels = records;
             table_rows = counts;
         }
@@ -229,14 +229,14 @@ impl Shared {
             config.personal_access_tokens.clone(),
             config.scoped_token_ttl,
         )
-        .map_err(|e| EmulatorError::Config(e.to_string()))?;
+        .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))?;
         if let Some(st) = &storage {
             // Keep the scoped-token secret across restarts: tokens handed out stay valid.
             let fresh = auth.secret();
             let secret = st
                 .run(move |c| storage::meta_get_or_insert(c, "scoped_token_secret", &fresh))
                 .await?
-                .map_err(|e| EmulatorError::Storage(e.to_string()))?;
+                .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?;
             auth.set_secret(secret);
         }
         Ok(Self {
