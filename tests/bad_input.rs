@@ -353,12 +353,7 @@ async fn unserializable_rows_are_refused_with_their_index_and_nothing_is_buffere
     );
 
     ch.append_row(&json!({"ID": 2}), tok(2)).await.unwrap();
-    ch.close_with(snowpipe_streaming::CloseOptions::default().wait_for_commit(true))
-        .await
-        .unwrap();
-    assert_eq!(emu::ids(&server), vec![1, 2]);
-    client.close().await.unwrap();
-    server.shutdown().await;
+    assert_eq!(emu::finish(ch, client, server).await, vec![1, 2]);
 }
 
 #[tokio::test]
@@ -384,12 +379,7 @@ async fn a_row_larger_than_the_request_limit_is_refused_and_earlier_rows_land() 
     assert!(size > max, "{size} > {max}");
     assert_mentions(&e, &["exceeds", "split it or raise max_request_bytes"]);
     ch.append_row(&json!({"ID": 3}), tok(3)).await.unwrap();
-    ch.close_with(snowpipe_streaming::CloseOptions::default().wait_for_commit(true))
-        .await
-        .unwrap();
-    assert_eq!(emu::ids(&server), vec![1, 3]);
-    client.close().await.unwrap();
-    server.shutdown().await;
+    assert_eq!(emu::finish(ch, client, server).await, vec![1, 3]);
 }
 
 #[tokio::test]

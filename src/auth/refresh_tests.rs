@@ -289,8 +289,7 @@ async fn oauth_gets_an_access_token_then_exchanges_it() {
             Some("OAUTH")
         );
     }
-    let t = &account.requests_to("/oauth/token").await[0];
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&t.body).into_owned().collect();
+    let form = exchange_form(&account).await;
     assert_eq!(
         form,
         vec![

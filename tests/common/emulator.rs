@@ -77,6 +77,19 @@ pub async fn open_channel(name: &str) -> (Emulator, StreamingIngestClient, Chann
     (emu, client, channel)
 }
 
+/// Closes `channel` waiting for its rows to commit, then its client and the emulator, and
+/// returns the ids the table holds (in order).
+pub async fn finish(channel: Channel, client: StreamingIngestClient, emu: Emulator) -> Vec<i64> {
+    channel
+        .close_with(snowpipe_streaming::CloseOptions::default().wait_for_commit(true))
+        .await
+        .expect("the channel closes with its rows committed");
+    let landed = ids(&emu);
+    client.close().await.expect("the client closes");
+    emu.shutdown().await;
+    landed
+}
+
 /// A second RSA key pair (PKCS#8 PEM, SPKI PEM), generated once per test binary, that no
 /// emulator registers unless told to.
 pub fn other_key() -> &'static (String, String) {

@@ -147,8 +147,7 @@ async fn pat_authenticates_the_control_plane_with_a_token_exchange() {
             Some("PROGRAMMATIC_ACCESS_TOKEN")
         );
     }
-    let t = &account.requests_to("/oauth/token").await[0];
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&t.body).into_owned().collect();
+    let form = exchange_form(&account).await;
     assert_eq!(
         form,
         vec![

@@ -146,6 +146,12 @@ pub(crate) async fn answer_limited(
     mock.mount(&account.server).await;
 }
 
+/// The form fields of the account's first scoped-token exchange.
+pub(crate) async fn exchange_form(account: &MockAccount) -> Vec<(String, String)> {
+    let t = &account.requests_to("/oauth/token").await[0];
+    url::form_urlencoded::parse(&t.body).into_owned().collect()
+}
+
 mod connect;
 mod logging;
 mod requests;
