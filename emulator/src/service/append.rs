@@ -385,3 +385,100 @@ impl Shared {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::EmulatorConfig;
+
+    const DDL: &str = "CREATE DATABASE DB; CREATE SCHEMA SCH; CREATE TABLE T (ID NUMBER);";
+
+    /// A client that hangs up while its append is being committed (the append commits inline
+    /// with no commit delay) must not leave the rows stored with the channel's committed token
+    /// unpublished: the next open would report the older token, and the client's exactly-once
+    /// replay would store the rows a second time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_whose_caller_hangs_up_still_publishes_its_token() {
+        let shared = Arc::new(
+            Shared::build(&EmulatorConfig::for_tests().with_ddl(DDL))
+                .await
+                .unwrap(),
+        );
+        let (key, target) = shared.resolve("DB", "SCH", "T-STREAMING", "c").unwrap();
+        let opened = shared.open_channel(key.clone(), None, false).await.unwrap();
+        let token = opened["next_continuation_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Hold the storage thread, so the append's commit waits inside it.
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let holder = Arc::clone(&shared);
+        let held = tokio::spawn(async move {
+            holder
+                .storage
+                .as_ref()
+                .unwrap()
+                .run(move |_| {
+                    entered_tx.send(()).unwrap();
+                    let _ = gate_rx.recv();
+                })
+                .await
+        });
+        tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
+            .await
+            .unwrap();
+
+        let appender = Arc::clone(&shared);
+        let append_key = key.clone();
+        let append = tokio::spawn(async move {
+            appender
+                .append(
+                    append_key,
+                    target,
+                    AppendRequest {
+                        continuation_token: Some(token),
+                        start_offset_token: Some("1".into()),
+                        end_offset_token: Some("1".into()),
+                        content_encoding: None,
+                        body: Bytes::from_static(b"{\"ID\":1}\n"),
+                        uncompressed_len: 9,
+                    },
+                )
+                .await
+        });
+        // The batch has been taken for committing once it left the channel's queue.
+        let taken = async {
+            loop {
+                let pending = shared.channels().get(&key).map(|c| c.pending.len());
+                if pending == Some(0) && shared.channels()[&key].row_seq > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), taken)
+            .await
+            .expect("the append reached its commit");
+        // The client hangs up: its handler is dropped mid-commit.
+        append.abort();
+        let _ = append.await;
+        gate_tx.send(()).unwrap();
+        held.await.unwrap().unwrap();
+
+        let published = async {
+            loop {
+                if shared.channels()[&key].committed.as_deref() == Some("1") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), published)
+            .await
+            .expect("the committed token is published although the caller hung up");
+    }
+}
