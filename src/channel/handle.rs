@@ -40,7 +40,7 @@ impl Drop for WaiterGuard<'_> {
 /// `Send + Sync`; methods take `&self`, so one handle can be shared (e.g. in an `Arc`) by
 /// tasks appending concurrently — rows of concurrent calls interleave in the order the calls
 /// are admitted. Not `Clone`: [`close`](Self::close) consumes the handle. See the
-/// [module docs](self) for batching, memory, commit tracking, recovery and what dropping the
+/// [module docs](crate::channel) for batching, memory, commit tracking, recovery and what dropping the
 /// handle without `close()` does.
 #[must_use = "rows are buffered until the channel is flushed or closed"]
 pub struct Channel {
@@ -391,7 +391,7 @@ impl Channel {
     ///
     /// # Errors
     /// [`Error::Timeout`] after `timeout`, or at once while the channel's status polls have
-    /// been failing for 30 s (see the [module docs](self)); [`Error::ChannelInvalidated`] when
+    /// been failing for 30 s (see the [module docs](crate::channel)); [`Error::ChannelInvalidated`] when
     /// the channel fails meanwhile, [`Error::Shutdown`] when it is closed.
     ///
     /// # Cancellation
@@ -475,7 +475,7 @@ impl Channel {
     ///
     /// # Cancellation
     /// Dropping the future drops the handle: the channel then behaves as if dropped without
-    /// `close()` (see the [module docs](self)).
+    /// `close()` (see the [module docs](crate::channel)).
     pub async fn close_with(self, options: CloseOptions) -> Result<()> {
         let close = async {
             let last = self.flush_token().await?;

@@ -201,6 +201,9 @@
 //! must still be running) and exits. Rows not sent by then are dropped; nothing waits for the
 //! commit. Use [`Channel::close`] for a guaranteed flush.
 
+#[cfg(doc)]
+use crate::Error;
+
 mod actor;
 mod admission;
 mod all;
