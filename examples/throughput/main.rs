@@ -110,6 +110,10 @@ struct Args {
     /// service's per-channel limit.
     #[arg(long, default_value_t = 0)]
     max_requests_per_second: u32,
+    /// zstd level of append bodies (the SDK's default 1; negative levels trade a larger body
+    /// for less CPU).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    zstd_level: i32,
 }
 
 mod measure;
@@ -142,6 +146,7 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
             .memory_budget_bytes(budget)
             .max_client_lag(lag)
             .max_requests_per_second(args.max_requests_per_second)
+            .with_config("zstd_level", args.zstd_level.to_string())?
             .build()
             .await
             .context("connecting with the SNOWFLAKE_* environment variables")?;
@@ -191,6 +196,7 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
         .memory_budget_bytes(budget)
         .max_client_lag(lag)
         .max_requests_per_second(args.max_requests_per_second)
+        .with_config("zstd_level", args.zstd_level.to_string())?
         .build()
         .await?;
     Ok(Connection {
