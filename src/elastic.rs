@@ -29,6 +29,7 @@ use tokio::sync::{broadcast, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::budget::{Budget, BudgetBytes};
+use crate::channel::DataMetrics;
 use crate::transport::{AppendRequest, Compression, ElasticTarget, IngestApi};
 use crate::{Error, Result};
 
@@ -76,17 +77,11 @@ impl Buffer {
     }
 }
 
-/// The metrics named channels report, labelled for an elastic channel.
+/// An elastic channel's metrics: the named channels' data-path metrics (`kind="elastic"`)
+/// and the batches acknowledged on a retry.
 #[derive(Debug)]
 struct Metrics {
-    rows_appended: metrics::Counter,
-    bytes_appended: metrics::Counter,
-    requests: metrics::Counter,
-    request_errors: metrics::Counter,
-    retries: metrics::Counter,
-    wire_bytes: metrics::Counter,
-    backpressure_wait: metrics::Histogram,
-    buffer_bytes: metrics::Gauge,
+    data: DataMetrics,
     possible_duplicates: metrics::Counter,
 }
 
@@ -96,20 +91,9 @@ impl Metrics {
             ElasticTarget::Table { table, .. } => format!("{table}-STREAMING"),
             ElasticTarget::Pipe(p) => p.pipe.clone(),
         };
-        let labels = [
-            ("channel", "ELASTIC".to_owned()),
-            ("pipe", pipe),
-            ("kind", "elastic".to_owned()),
-        ];
+        let labels = DataMetrics::labels("ELASTIC", &pipe, "elastic");
         Self {
-            rows_appended: metrics::counter!("snowpipe_rows_appended_total", &labels),
-            bytes_appended: metrics::counter!("snowpipe_bytes_appended_total", &labels),
-            requests: metrics::counter!("snowpipe_requests_total", &labels),
-            request_errors: metrics::counter!("snowpipe_request_errors_total", &labels),
-            retries: metrics::counter!("snowpipe_append_retries_total", &labels),
-            wire_bytes: metrics::counter!("snowpipe_wire_bytes_total", &labels),
-            backpressure_wait: metrics::histogram!("snowpipe_backpressure_wait_seconds", &labels),
-            buffer_bytes: metrics::gauge!("snowpipe_buffer_bytes", &labels),
+            data: DataMetrics::new("ELASTIC", &pipe, "elastic"),
             possible_duplicates: metrics::counter!(
                 "snowpipe_elastic_possible_duplicates_total",
                 &labels
@@ -249,10 +233,10 @@ impl ElasticChannel {
             let (mut charged, waited) = self.inner.settings.budget.acquire(total).await?;
             let m = &self.inner.metrics;
             if !waited.is_zero() {
-                m.backpressure_wait.record(waited.as_secs_f64());
+                m.data.backpressure_wait.record(waited.as_secs_f64());
             }
-            m.rows_appended.increment(lines.len() as u64);
-            m.bytes_appended.increment(total as u64);
+            m.data.rows_appended.increment(lines.len() as u64);
+            m.data.bytes_appended.increment(total as u64);
             let mut b = self.inner.lock();
             for line in lines {
                 if b.ndjson.len() + line.len() > cap {
@@ -266,7 +250,7 @@ impl ElasticChannel {
             if charged.len() > 0 {
                 b.charge(charged);
             }
-            m.buffer_bytes.set(b.ndjson.len() as f64);
+            m.data.buffer_bytes.set(b.ndjson.len() as f64);
         }
         for batch in full {
             self.send(batch).await?;
@@ -285,7 +269,7 @@ impl ElasticChannel {
     pub async fn flush(&self) -> Result<()> {
         let batch = {
             let mut b = self.inner.lock();
-            self.inner.metrics.buffer_bytes.set(0.0);
+            self.inner.metrics.data.buffer_bytes.set(0.0);
             std::mem::take(&mut *b)
         };
         if batch.rows == 0 {
@@ -348,15 +332,15 @@ impl ElasticChannel {
         {
             Ok(ack) => ack,
             Err(e) => {
-                m.request_errors.increment(1);
+                m.data.request_errors.increment(1);
                 return Err(e);
             }
         };
         drop(batch.charged.take());
-        m.requests.increment(1);
-        m.wire_bytes.increment(wire);
+        m.data.requests.increment(1);
+        m.data.wire_bytes.increment(wire);
         if ack.retry_count > 0 {
-            m.retries.increment(u64::from(ack.retry_count));
+            m.data.retries.increment(u64::from(ack.retry_count));
             m.possible_duplicates.increment(1);
             tracing::warn!(
                 target_table = %self.inner.target,

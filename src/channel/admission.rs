@@ -101,8 +101,8 @@ impl Channel {
 
     pub(super) fn record_admitted(&self, e: &Encoded) {
         let m = &self.shared.metrics;
-        m.rows_appended.increment(e.rows as u64);
-        m.bytes_appended.increment(e.bytes as u64);
+        m.data.rows_appended.increment(e.rows as u64);
+        m.data.bytes_appended.increment(e.bytes as u64);
     }
 
     pub(super) fn chunks(
@@ -268,6 +268,7 @@ impl Channel {
         if !waited.is_zero() {
             self.shared
                 .metrics
+                .data
                 .backpressure_wait
                 .record(waited.as_secs_f64());
             tracing::debug!(channel = %self.name(), waited = ?waited, "append waited for memory budget");

@@ -239,3 +239,4 @@ pub use status::{ChannelStatus, CloseOptions, RowErrorEvent};
 pub(crate) use names::validate_channel_name;
 pub(crate) use runtime::ChannelRuntime;
 pub(crate) use settings::ChannelSettings;
+pub(crate) use shared::DataMetrics;

@@ -46,44 +46,70 @@ pub(crate) struct RecoverRequest {
     pub(crate) status_code: String,
 }
 
-/// Metric handles of one channel, registered once (labels `channel`, `pipe`).
+/// The data-path metrics every channel has, named or elastic (labels `channel`, `pipe`,
+/// `kind`): one list, so both kinds report the same names.
 #[derive(Debug, Clone)]
-pub(crate) struct Metrics {
+pub(crate) struct DataMetrics {
     pub(crate) rows_appended: Counter,
     pub(crate) bytes_appended: Counter,
     pub(crate) requests: Counter,
     pub(crate) request_errors: Counter,
     pub(crate) retries: Counter,
-    pub(crate) recoveries: Counter,
+    pub(crate) wire_bytes: Counter,
     pub(crate) backpressure_wait: Histogram,
     pub(crate) buffer_bytes: Gauge,
-    pub(crate) retained_bytes: Gauge,
-    pub(crate) commit_latency: Histogram,
-    pub(crate) row_errors: Counter,
-    pub(crate) wire_bytes: Counter,
-    pub(crate) stalls: Counter,
 }
 
-impl Metrics {
-    fn new(path: &ChannelPath) -> Self {
-        let labels = [
-            ("channel", path.channel.clone()),
-            ("pipe", path.pipe.pipe.clone()),
-            ("kind", "named".to_owned()),
-        ];
+impl DataMetrics {
+    /// Registers the metrics of channel `channel` of `pipe`, of `kind` `named` or `elastic`.
+    pub(crate) fn new(channel: &str, pipe: &str, kind: &'static str) -> Self {
+        let labels = Self::labels(channel, pipe, kind);
         Self {
             rows_appended: metrics::counter!("snowpipe_rows_appended_total", &labels),
             bytes_appended: metrics::counter!("snowpipe_bytes_appended_total", &labels),
             requests: metrics::counter!("snowpipe_requests_total", &labels),
             request_errors: metrics::counter!("snowpipe_request_errors_total", &labels),
             retries: metrics::counter!("snowpipe_append_retries_total", &labels),
-            recoveries: metrics::counter!("snowpipe_channel_recoveries_total", &labels),
+            wire_bytes: metrics::counter!("snowpipe_wire_bytes_total", &labels),
             backpressure_wait: metrics::histogram!("snowpipe_backpressure_wait_seconds", &labels),
             buffer_bytes: metrics::gauge!("snowpipe_buffer_bytes", &labels),
+        }
+    }
+
+    /// The labels of a channel's metrics.
+    pub(crate) fn labels(
+        channel: &str,
+        pipe: &str,
+        kind: &'static str,
+    ) -> [(&'static str, String); 3] {
+        [
+            ("channel", channel.to_owned()),
+            ("pipe", pipe.to_owned()),
+            ("kind", kind.to_owned()),
+        ]
+    }
+}
+
+/// Metric handles of one named channel: the data path's and the commit side's.
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics {
+    pub(crate) data: DataMetrics,
+    pub(crate) recoveries: Counter,
+    pub(crate) retained_bytes: Gauge,
+    pub(crate) commit_latency: Histogram,
+    pub(crate) row_errors: Counter,
+    pub(crate) stalls: Counter,
+}
+
+impl Metrics {
+    fn new(path: &ChannelPath) -> Self {
+        let labels = DataMetrics::labels(&path.channel, &path.pipe.pipe, "named");
+        Self {
+            data: DataMetrics::new(&path.channel, &path.pipe.pipe, "named"),
+            recoveries: metrics::counter!("snowpipe_channel_recoveries_total", &labels),
             retained_bytes: metrics::gauge!("snowpipe_retained_bytes", &labels),
             commit_latency: metrics::histogram!("snowpipe_commit_latency_seconds", &labels),
             row_errors: metrics::counter!("snowpipe_row_errors_total", &labels),
-            wire_bytes: metrics::counter!("snowpipe_wire_bytes_total", &labels),
             stalls: metrics::counter!("snowpipe_commit_poll_stalls_total", &labels),
         }
     }

@@ -357,7 +357,7 @@ impl Actor {
         s.actor.buffered_bytes.store(buffered, Ordering::Relaxed);
         s.actor.buffered_rows.store(rows, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
-        s.metrics.buffer_bytes.set(buffered as f64);
+        s.metrics.data.buffer_bytes.set(buffered as f64);
         if !all {
             return;
         }

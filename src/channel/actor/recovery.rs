@@ -330,7 +330,7 @@ impl Actor {
     ) -> std::result::Result<Step, Interrupt> {
         for i in 0..self.retained.len() {
             let req = self.request(&self.retained[i]);
-            self.shared.metrics.retries.increment(1);
+            self.shared.metrics.data.retries.increment(1);
             tracing::debug!(
                 channel = %self.shared.name(),
                 offset_token = ?self.retained[i].end,

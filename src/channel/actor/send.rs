@@ -187,8 +187,8 @@ impl Actor {
         let api = Arc::clone(&self.api);
         let path = Arc::clone(&self.shared.path);
         let m = &self.shared.metrics;
-        m.requests.increment(1);
-        m.wire_bytes.increment(b.body.len() as u64);
+        m.data.requests.increment(1);
+        m.data.wire_bytes.increment(b.body.len() as u64);
         tracing::trace!(
             channel = %path.channel,
             rows = b.rows,
@@ -209,13 +209,13 @@ impl Actor {
                 self.acked(batch);
             }
             Err(e) if is_recoverable(&e) => {
-                self.shared.metrics.request_errors.increment(1);
+                self.shared.metrics.data.request_errors.increment(1);
                 self.retained.push_back(batch);
                 let lost = matches!(e, Error::Transport(_));
                 self.recover(format!("append failed: {e}"), lost).await;
             }
             Err(e) => {
-                self.shared.metrics.request_errors.increment(1);
+                self.shared.metrics.data.request_errors.increment(1);
                 drop(batch);
                 self.fail(format!("append failed: {e}"), e);
             }
