@@ -264,11 +264,12 @@ impl FromStr for ConfigKey {
 }
 
 impl ClientBuilder {
-    /// Sets `key` from its text value (see [`ClientBuilder::with_config`]).
+    /// Sets `key` from its text value (see [`ClientBuilder::with_config`]). Every value is
+    /// parsed before it is stored, so an error leaves the builder unchanged.
     ///
     /// # Errors
     /// [`Error::Config`] naming the key when its value cannot be parsed.
-    pub(crate) fn set(mut self, key: ConfigKey, value: String) -> Result<Self> {
+    pub(crate) fn set(&mut self, key: ConfigKey, value: String) -> Result<()> {
         let name = key.as_str();
         let v = value.trim();
         match key {
@@ -353,23 +354,23 @@ impl ClientBuilder {
                 self.channel.commit_poll_interval = parse_duration(name, v)?
             }
             ConfigKey::RetryMaxAttempts => {
-                self.retry = self.retry.max_attempts(parse_num(name, v)?)
+                self.retry = self.retry.clone().max_attempts(parse_num(name, v)?)
             }
             ConfigKey::RetryTotalBudget => {
-                self.retry = self.retry.total_budget(parse_duration(name, v)?)
+                self.retry = self.retry.clone().total_budget(parse_duration(name, v)?)
             }
             ConfigKey::RetryInitialBackoff => {
-                self.retry = self.retry.initial_backoff(parse_duration(name, v)?)
+                self.retry = self.retry.clone().initial_backoff(parse_duration(name, v)?)
             }
             ConfigKey::RetryMaxBackoff => {
-                self.retry = self.retry.max_backoff(parse_duration(name, v)?)
+                self.retry = self.retry.clone().max_backoff(parse_duration(name, v)?)
             }
             ConfigKey::RecoveryTimeout => {
                 self.channel.recovery_timeout = parse_duration(name, v)?;
             }
             ConfigKey::ZstdLevel => self.channel.zstd_level = parse_num(name, v)?,
         }
-        Ok(self)
+        Ok(())
     }
 }
 

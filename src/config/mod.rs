@@ -376,9 +376,8 @@ impl ClientBuilder {
                 continue;
             }
             // The keys read from the environment take any text (checked at `build`).
-            match self.clone().set(*key, value) {
-                Ok(b) => self = b,
-                Err(e) => tracing::warn!(key = %key, error = %e, "environment setting ignored"),
+            if let Err(e) = self.set(*key, value) {
+                tracing::warn!(key = %key, error = %e, "environment setting ignored");
             }
         }
         self
@@ -446,9 +445,12 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// [`Error::Config`] naming the key when its value cannot be parsed.
-    pub fn with_config(self, key: &str, value: impl Into<String>) -> Result<Self> {
+    pub fn with_config(mut self, key: &str, value: impl Into<String>) -> Result<Self> {
         match key.parse::<ConfigKey>() {
-            Ok(k) => self.set(k, value.into()),
+            Ok(k) => {
+                self.set(k, value.into())?;
+                Ok(self)
+            }
             Err(_) => {
                 tracing::warn!(key = %key, "unknown or unsupported client setting ignored");
                 Ok(self)
