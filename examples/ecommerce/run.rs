@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
 pub use crate::common::{generate_key, write_private_key};
-use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
+use snowpipe_streaming::StreamingIngestClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
@@ -31,19 +31,12 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// # Errors
 /// When the profile cannot be read or the configuration is incomplete or rejected.
 async fn connect(args: &ConnectArgs, settings: &Settings) -> Result<StreamingIngestClient> {
-    let builder = match &args.profile {
-        Some(path) => ClientBuilder::from_profile_file(path)
-            .with_context(|| format!("cannot read connection profile {}", path.display()))?,
-        None => ClientBuilder::from_env(),
-    };
+    let builder = crate::common::builder_from(args.profile.as_deref())?;
     builder
         .max_client_lag(settings.max_client_lag)
         .build()
         .await
-        .context(
-            "cannot connect: pass --profile profile.json, or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER \
-             and SNOWFLAKE_PRIVATE_KEY_FILE (plus SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)",
-        )
+        .context(crate::common::CONNECT_HINT)
 }
 
 /// Stream options of one run.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
-use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
+use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::watch;
 
 use crate::broker;
@@ -30,15 +30,12 @@ pub const EMULATOR_TABLE: &str = "\"STREAMING_INGEST.SENSORS.SENSOR_READINGS\"";
 
 /// Connects with --profile or the SNOWFLAKE_* variables.
 async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
-    let builder = match &args.profile {
-        Some(path) => ClientBuilder::from_profile_file(path)
-            .with_context(|| format!("cannot read connection profile {}", path.display()))?,
-        None => ClientBuilder::from_env(),
-    };
-    builder.max_client_lag(args.max_client_lag).build().await.context(
-        "cannot connect: pass --profile profile.json, or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and \
-         SNOWFLAKE_PRIVATE_KEY_FILE (plus SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)",
-    )
+    let builder = crate::common::builder_from(args.profile.as_deref())?;
+    builder
+        .max_client_lag(args.max_client_lag)
+        .build()
+        .await
+        .context(crate::common::CONNECT_HINT)
 }
 
 /// Ctrl-C: the first press calls `first`, the second `second`.

@@ -146,23 +146,16 @@ pub async fn run(args: DashboardArgs) -> Result<()> {
             emulator = Some(emu);
             builder
         }
-        None => match &args.profile {
-            Some(path) => ClientBuilder::from_profile_file(path)
-                .with_context(|| format!("cannot read connection profile {}", path.display()))?,
-            None => {
-                if ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_URL"]
-                    .iter()
-                    .all(|v| std::env::var_os(v).is_none())
-                {
-                    bail!(
-                        "no source: pass --data-dir DIR (an emulator's data directory, e.g. the \
-                         `emulator` folder of a --keep run), --profile profile.json, or set \
-                         SNOWFLAKE_* variables"
-                    );
-                }
-                ClientBuilder::from_env()
+        None => {
+            if !crate::common::external_configured(args.profile.as_deref()) {
+                bail!(
+                    "no source: pass --data-dir DIR (an emulator's data directory, e.g. the \
+                     `emulator` folder of a --keep run), --profile profile.json, or set \
+                     SNOWFLAKE_* variables"
+                );
             }
-        },
+            crate::common::builder_from(args.profile.as_deref())?
+        }
     };
     let sql = builder
         .build_sql()?

@@ -138,7 +138,7 @@ async fn report(args: &ReportArgs) -> Result<()> {
     let ledger = queue.ledger()?;
     let source: Box<dyn report::SqlSource> = match &args.data_dir {
         Some(dir) => Box::new(embedded::open_emulator_db(dir)?),
-        None => Box::new(pipeline::report_sql(pipeline::connection(
+        None => Box::new(pipeline::report_sql(common::builder_from(
             args.profile.as_deref(),
         )?)?),
     };

@@ -137,18 +137,6 @@ fn print_limit_answers(emu: &Emulator) {
     );
 }
 
-/// The connection settings of --profile or the SNOWFLAKE_* variables.
-///
-/// # Errors
-/// When the profile cannot be read.
-pub fn connection(profile: Option<&std::path::Path>) -> Result<ClientBuilder> {
-    Ok(match profile {
-        Some(path) => ClientBuilder::from_profile_file(path)
-            .with_context(|| format!("cannot read connection profile {}", path.display()))?,
-        None => ClientBuilder::from_env(),
-    })
-}
-
 /// The SQL API client the report reads the landed tables with, in the setup's database and
 /// schema.
 ///
@@ -167,11 +155,12 @@ pub fn report_sql(builder: ClientBuilder) -> Result<snowpipe_streaming::sql::Sql
 /// # Errors
 /// When the profile cannot be read or the configuration is incomplete or rejected.
 async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
-    let builder = connection(args.profile.as_deref())?;
-    builder.max_client_lag(args.max_client_lag).build().await.context(
-        "cannot connect: pass --profile profile.json, or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and \
-         SNOWFLAKE_PRIVATE_KEY_FILE (plus SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)",
-    )
+    let builder = crate::common::builder_from(args.profile.as_deref())?;
+    builder
+        .max_client_lag(args.max_client_lag)
+        .build()
+        .await
+        .context(crate::common::CONNECT_HINT)
 }
 
 /// Ctrl-C handling: the first press calls `first`, the second sets `control.abort`.
@@ -318,7 +307,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
 
     let external = crate::common::external_configured(args.connect.profile.as_deref());
     let (emulator, client, sql) = if external {
-        let sql = report_sql(connection(args.connect.profile.as_deref())?);
+        let sql = report_sql(crate::common::builder_from(
+            args.connect.profile.as_deref(),
+        )?);
         (None, connect(&args.connect).await?, sql)
     } else {
         let (private_pem, public_pem) = generate_key()?;

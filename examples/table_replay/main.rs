@@ -162,21 +162,13 @@ fn default_pipe(table: &str) -> String {
 
 /// The builder from --profile or SNOWFLAKE_* variables.
 fn builder(profile: Option<&PathBuf>) -> Result<ClientBuilder> {
-    let external = profile.is_some()
-        || ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_URL"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some());
-    if !external {
+    if !common::external_configured(profile.map(PathBuf::as_path)) {
         bail!(
             "no destination: pass --profile profile.json, or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and \
              SNOWFLAKE_PRIVATE_KEY_FILE (plus SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)"
         );
     }
-    Ok(match profile {
-        Some(path) => ClientBuilder::from_profile_file(path)
-            .with_context(|| format!("cannot read connection profile {}", path.display()))?,
-        None => ClientBuilder::from_env(),
-    })
+    common::builder_from(profile.map(PathBuf::as_path))
 }
 
 async fn run_replay(
