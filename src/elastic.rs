@@ -207,10 +207,13 @@ impl ElasticChannel {
         {
             let mut lines = Vec::new();
             for (i, row) in rows.into_iter().enumerate() {
-                let mut line = serde_json::to_vec(&row).map_err(|e| Error::Serialization {
-                    row_index: i,
-                    message: e.to_string(),
-                    source: Some(Box::new(e)),
+                let mut line = Vec::new();
+                crate::json::write_or_fallback(&mut line, &row).map_err(|e| {
+                    Error::Serialization {
+                        row_index: i,
+                        message: e.to_string(),
+                        source: Some(Box::new(e)),
+                    }
                 })?;
                 if line.first() != Some(&b'{') {
                     return Err(Error::Serialization {

@@ -117,6 +117,7 @@ mod config;
 mod elastic;
 mod error;
 mod http;
+mod json;
 mod offset;
 mod rest;
 mod secret;

@@ -34,17 +34,21 @@ const INLINE_BELOW: usize = 256 << 10;
 const MAX_JOBS: usize = 2;
 
 /// The client's compression resources: the limit on concurrent blocking compressions and the
-/// pool of idle codecs (zstd contexts), shared by all its channels.
+/// pools of idle codecs (zstd contexts), shared by all its channels.
 #[derive(Debug)]
 pub(crate) struct Compressors {
     /// One permit per compression allowed to run on the blocking pool at once.
     jobs: Arc<Semaphore>,
-    /// Idle codecs, reused by any channel.
-    idle: Mutex<Vec<Codec>>,
-    /// At most this many idle codecs are kept.
+    /// Idle codecs for large batches (a window the size of a batch: ≈4 MB each), reused by
+    /// any channel; at most one per permit is ever made.
+    idle_large: Mutex<Vec<Codec>>,
+    /// Idle codecs for small batches, compressed inline (a window of [`INLINE_BELOW`]).
+    idle_small: Mutex<Vec<Codec>>,
+    /// At most this many idle codecs of each size are kept.
     max_idle: usize,
-    /// Settings for codecs made anew.
-    template: Codec,
+    /// Settings for codecs made anew: large and small.
+    large: Codec,
+    small: Codec,
     /// Codecs made so far (for tests and debugging: a thousand channels should make a
     /// handful).
     created: std::sync::atomic::AtomicUsize,
@@ -56,29 +60,49 @@ pub(crate) type CompressPermits = Arc<Compressors>;
 /// The compressors of a client on a machine with `cores` cores.
 pub(crate) fn compressors(settings: &ChannelSettings, cores: usize) -> CompressPermits {
     let jobs = cores.max(2);
+    let large = Codec::template(settings);
+    let small = Codec {
+        window_log: window_log(INLINE_BELOW).min(large.window_log),
+        ..large.sibling()
+    };
     Arc::new(Compressors {
         jobs: Arc::new(Semaphore::new(jobs)),
-        template: Codec::template(settings),
-        idle: Mutex::new(Vec::new()),
-        // Running jobs plus inline compressions on the runtime's worker threads.
-        max_idle: jobs + cores,
+        large,
+        small,
+        idle_large: Mutex::new(Vec::new()),
+        idle_small: Mutex::new(Vec::new()),
+        // Running jobs, or inline compressions on the runtime's worker threads.
+        max_idle: jobs.max(cores),
         created: std::sync::atomic::AtomicUsize::new(0),
     })
 }
 
 impl Compressors {
-    /// An idle codec, or a new one (its context is made by its first `encode`).
-    fn take(&self) -> Codec {
-        lock(&self.idle).pop().unwrap_or_else(|| {
+    fn idle(&self, large: bool) -> &Mutex<Vec<Codec>> {
+        if large {
+            &self.idle_large
+        } else {
+            &self.idle_small
+        }
+    }
+
+    /// An idle codec for a large batch (blocking job) or a small one (inline), or a new one
+    /// (its context is made by its first `encode`).
+    fn take(&self, large: bool) -> Codec {
+        lock(self.idle(large)).pop().unwrap_or_else(|| {
             self.created
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.template.sibling()
+            if large {
+                self.large.sibling()
+            } else {
+                self.small.sibling()
+            }
         })
     }
 
-    /// Gives a codec back: kept for reuse while fewer than `max_idle` are idle.
-    fn give(&self, codec: Codec) {
-        let mut idle = lock(&self.idle);
+    /// Gives a codec back: kept for reuse while fewer than `max_idle` of its size are idle.
+    fn give(&self, codec: Codec, large: bool) {
+        let mut idle = lock(self.idle(large));
         if idle.len() < self.max_idle {
             idle.push(codec);
         }
@@ -89,13 +113,17 @@ impl Compressors {
 ///
 /// zstd runs in streaming mode over the batch's segments, straight into the body's own
 /// buffer: no copy of the batch into one contiguous buffer and no `compress_bound`-sized
-/// output buffer. The window is zstd's own for level 1 (512 KB: about 1 MB of context). A
-/// window holding a whole request keeps zstd off its slower external-dictionary path (about
-/// 5 % less CPU in a quiet run) but costs about 4 MB more per busy channel (80 MB more peak
-/// RSS with 8 channels against a slow server): measured, and memory won.
+/// output buffer. The window holds a whole batch (4 MB by default, where level 1's own is
+/// 512 KB): with a smaller one most blocks go down zstd's external-dictionary path, which a
+/// profile put at 20 % of the client's CPU; the whole-batch window takes about 6 % off the
+/// client's CPU per GB (measured side by side: README, "Performance"). It costs about 4 MB
+/// per context, and contexts are client-wide ([`Compressors`]: a few per client, not one per
+/// channel).
 pub(crate) struct Codec {
     compression: Compression,
     level: i32,
+    /// log2 of zstd's window: a whole batch (see [`window_log`]).
+    window_log: u32,
     zstd: Option<zstd::zstd_safe::CCtx<'static>>,
     /// Compressed / uncompressed size of the last body, to size the next one's buffer.
     ratio: f64,
@@ -116,12 +144,20 @@ fn zstd_error(code: usize) -> std::io::Error {
     std::io::Error::other(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
 }
 
-fn zstd_context(level: i32) -> std::io::Result<zstd::zstd_safe::CCtx<'static>> {
+fn zstd_context(level: i32, window_log: u32) -> std::io::Result<zstd::zstd_safe::CCtx<'static>> {
     let mut cctx = zstd::zstd_safe::CCtx::try_create()
         .ok_or_else(|| std::io::Error::other("zstd: cannot allocate a context"))?;
     cctx.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))
         .map_err(zstd_error)?;
+    cctx.set_parameter(zstd::zstd_safe::CParameter::WindowLog(window_log))
+        .map_err(zstd_error)?;
     Ok(cctx)
+}
+
+/// The smallest zstd window that holds a whole batch of `cap` bytes (zstd shrinks it further
+/// for a frame whose stated size is smaller).
+fn window_log(cap: usize) -> u32 {
+    cap.next_power_of_two().trailing_zeros().clamp(10, 23)
 }
 
 impl Codec {
@@ -130,6 +166,7 @@ impl Codec {
         Self {
             compression: settings.compression,
             level: settings.zstd_level,
+            window_log: window_log(settings.batch_cap()),
             zstd: None,
             ratio: 0.3,
         }
@@ -140,6 +177,7 @@ impl Codec {
         Self {
             compression: self.compression,
             level: self.level,
+            window_log: self.window_log,
             zstd: None,
             ratio: self.ratio,
         }
@@ -157,7 +195,7 @@ impl Codec {
             Compression::Zstd => {
                 let cctx = match &mut self.zstd {
                     Some(c) => c,
-                    None => self.zstd.insert(zstd_context(self.level)?),
+                    None => self.zstd.insert(zstd_context(self.level, self.window_log)?),
                 };
                 #[allow(
                     clippy::cast_possible_truncation,
@@ -299,9 +337,9 @@ impl CompressStage {
                 continue;
             }
             if b.len < INLINE_BELOW {
-                let mut codec = self.compressors.take();
+                let mut codec = self.compressors.take(false);
                 let body = codec.encode(&b.segments, b.len, pool);
-                self.compressors.give(codec);
+                self.compressors.give(codec, false);
                 self.done.push_back((b.seq, body));
                 continue;
             }
@@ -318,9 +356,9 @@ impl CompressStage {
                     .await
                     .map_err(|_| std::io::Error::other("compression permits closed"))?;
                 let work = tokio::task::spawn_blocking(move || {
-                    let mut codec = compressors.take();
+                    let mut codec = compressors.take(true);
                     let body = codec.encode(&segments, len, &pool);
-                    compressors.give(codec);
+                    compressors.give(codec, true);
                     drop(permit);
                     body
                 });
@@ -387,7 +425,7 @@ impl CompressStage {
 impl Compressors {
     /// Codecs idle now (tests).
     fn idle_codecs(&self) -> usize {
-        lock(&self.idle).len()
+        lock(&self.idle_large).len() + lock(&self.idle_small).len()
     }
 }
 
@@ -472,6 +510,52 @@ mod tests {
         assert!(s.take(4).is_none());
     }
 
+    /// What the contexts hold, client-wide: a batch-sized window for the large batches (so
+    /// zstd stays off its external-dictionary path) but only in as many contexts as permits;
+    /// the inline ones keep a small window even after a large batch passed through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_blocking_jobs_hold_batch_sized_windows() {
+        let settings = ChannelSettings {
+            compression: Compression::Zstd,
+            ..ChannelSettings::default()
+        };
+        let shared = compressors(&settings, 2);
+        let pool = pool();
+        let queue = batches(&[100 << 10, 3 << 20, 100 << 10, 3 << 20, 3 << 20]);
+        let mut stages: Vec<CompressStage> = (0..8)
+            .map(|_| CompressStage::new(Arc::clone(&shared)))
+            .collect();
+        for s in &mut stages {
+            s.start(&queue, &pool);
+        }
+        for s in &mut stages {
+            while s.busy() {
+                s.next().await;
+                s.start(&queue, &pool);
+            }
+        }
+        let held = |idle: &Mutex<Vec<Codec>>| -> Vec<usize> {
+            lock(idle)
+                .iter()
+                .map(|c| c.zstd.as_ref().map_or(0, zstd::zstd_safe::CCtx::sizeof))
+                .collect()
+        };
+        let large_held = held(&shared.idle_large);
+        let small_held = held(&shared.idle_small);
+        assert!(
+            !large_held.is_empty() && large_held.len() <= 2,
+            "{large_held:?}: one large context per permit at most"
+        );
+        assert!(
+            large_held.iter().all(|&b| b > 3 << 20),
+            "{large_held:?}: a large context holds a whole batch"
+        );
+        assert!(
+            !small_held.is_empty() && small_held.iter().all(|&b| b < 1 << 20),
+            "{small_held:?}: inline contexts stay small"
+        );
+    }
+
     /// Fifty busy channels share the client's contexts: no more are made than compressions
     /// may run at once, and no channel's batches are left behind.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,7 +586,7 @@ mod tests {
         }
         let made = shared.created.load(std::sync::atomic::Ordering::Relaxed);
         assert!(made <= 2, "{made} contexts for 2 permits");
-        assert!(shared.idle_codecs() <= shared.max_idle);
+        assert!(shared.idle_codecs() <= 2 * shared.max_idle);
     }
 
     #[tokio::test]
@@ -523,7 +607,7 @@ mod tests {
     #[test]
     fn streamed_frames_round_trip_state_their_size_and_grow_when_underestimated() {
         // A 128 KB window, so the longer inputs wrap it (zstd's external-dictionary path).
-        let mut cctx = zstd_context(1).unwrap();
+        let mut cctx = zstd_context(1, 19).unwrap();
         cctx.set_parameter(zstd::zstd_safe::CParameter::WindowLog(17))
             .unwrap();
         // Compressible rows in many segments, and incompressible noise.

@@ -52,7 +52,7 @@ fn too_large(size: usize, cap: usize, row_index: usize) -> Error {
     }
 }
 
-/// Serializes `rows` as NDJSON (one `serde_json::to_writer` per row), in pieces of at most
+/// Serializes `rows` as NDJSON (one row at a time, by [`crate::json`]: serde_json's bytes), in pieces of at most
 /// `cap` bytes, into buffers from `pool` (sized from the first row of each piece and the
 /// iterator's length hint, so a typical append is written once, into one buffer, with no
 /// regrowth).
@@ -76,7 +76,7 @@ where
     for (index, row) in iter.enumerate() {
         let target = buf.as_mut().unwrap_or(&mut probe);
         let start = target.len();
-        serde_json::to_writer(&mut *target, &row).map_err(|e| Error::Serialization {
+        crate::json::write_or_fallback(target, &row).map_err(|e| Error::Serialization {
             row_index: index,
             message: e.to_string(),
             source: Some(Box::new(e)),
