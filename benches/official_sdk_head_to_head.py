@@ -13,7 +13,9 @@ Same workload, same emulator, same machine, back to back:
   * the emulator: one `snowpipe-emulator --tls --sink --commit-delay 0s`, key-pair auth;
   * the official SDK in rowset mode (`max_buffered_kb_for_rowset_mode=300000`,
     `max_rowset_payload_size_mb=16`), one thread per channel, `append_rows` of --batch rows,
-    retrying after 5 ms on `ReceiverSaturated` (its documented backpressure);
+    retrying after 5 ms on `ReceiverSaturated` (its documented backpressure) and on
+    `MemoryThresholdExceeded` (what its users must write: with many channels it refuses
+    appends above its memory threshold);
   * ours: `target/release/examples/throughput --input ROWS` with the same channel count,
     rows and batch size, configured through the SNOWFLAKE_* variables.
 Each side runs in its own process; CPU is that process's user+system time over the streaming
@@ -106,8 +108,8 @@ def official_worker(a):
                     try:
                         ch.append_rows(rows, start_offset_token=str(sent + 1), end_offset_token=str(sent + n))
                         break
-                    except Exception as e:  # ReceiverSaturated: back off and retry
-                        if "Saturated" not in str(e) and "429" not in str(e):
+                    except Exception as e:  # ReceiverSaturated / MemoryThresholdExceeded: retry
+                        if not any(k in str(e) for k in ("Saturated", "429", "MemoryThreshold")):
                             raise
                         saturated[i] += 1
                         time.sleep(0.005)

@@ -11,15 +11,20 @@
 # --slow makes the server slower than the producer (150 ms added to every append, commits 1 s
 # later): the memory check ("RSS <= budget + 50 MB"). Compare peak_rss_mb - baseline_rss_mb in
 # the JSON line with the budget. Set PERF=1 to record a `perf` profile (perf.data in the
-# current directory; build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for symbols).
+# current directory; build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for symbols;
+# PERF_CALLGRAPH=dwarf for callers through code built without frame pointers).
 # THROUGHPUT_BIN=path runs another build of the harness (A/B against an older commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 emu_args=(--commit-delay 0s)
+# EMU_ARGS adds emulator flags, e.g. EMU_ARGS="--limits snowflake" (the service's per-channel
+# limits: 10 appends/s and 20 MB/s, answered with 429) with --max-requests-per-second 10.
 if [ "${1:-}" = "--slow" ]; then
   emu_args=(--commit-delay 1s --fault append_rows:latency=150)
   shift
 fi
+read -r -a extra <<<"${EMU_ARGS:-}"
+emu_args+=("${extra[@]}")
 cargo build -q --release --example throughput -p snowpipe-streaming
 cargo build -q --release --bin snowpipe-emulator -p snowpipe-emulator
 dir=$(mktemp -d)
@@ -37,7 +42,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$emu/stat"; }
 t0=$(ticks)
 bin=${THROUGHPUT_BIN:-target/release/examples/throughput}
 if [ -n "${PERF:-}" ]; then
-  perf record -F 999 -g -o perf.data "$bin" "$@"
+  perf record -F 999 --call-graph "${PERF_CALLGRAPH:-fp}" -o perf.data "$bin" "$@"
 else
   /usr/bin/time -f "client: minor page faults %R, user %U s, system %S s" "$bin" "$@"
 fi

@@ -25,6 +25,13 @@
 //!   committed a batch (its `GET /` lists each channel's recent commits with their time) until
 //!   the client's `watch_committed()` showed an offset token at or past that batch's end token.
 //!   `null` when the server does not expose commit times (a real Snowflake account).
+//! * `starved_max_ms`: the longest single `append_rows` call (waiting for the budget, a
+//!   compression slot or the channel's queue); `round_ms`: one round at the measured rate —
+//!   every streaming channel appending once (`channels × batch × row bytes`) or the budget
+//!   turning over once (`budget` bytes), whichever is more; `starved_rounds` =
+//!   `starved_max_ms ÷ round_ms` (≈ 1 or less: no channel waited behind the others for more
+//!   than about one round).
+//! * `rss_over_budget_mb`: `peak_rss_mb - baseline_rss_mb` minus the budget.
 //! * also in the JSON line: `rows`, `seconds` (the window above) and `cpu_s` (client CPU).
 //!
 //! `--slow-server` (in-process emulator) adds 150 ms to every append and commits 1 s later, so
@@ -475,6 +482,17 @@ async fn main() -> anyhow::Result<()> {
         .as_secs_f64()
         * 1000.0;
 
+    // One round: every streaming channel appends once (`--batch` rows), or the budget's worth
+    // of bytes streams through, whichever takes longer at the measured rate. A fair admission
+    // (FIFO budget, FIFO compression slots) keeps the longest wait within about one round
+    // whatever the channel count; `starved_rounds` is that ratio.
+    let row_bytes = total_bytes as f64 / (args.rows * args.channels as u64).max(1) as f64;
+    let bytes_per_ms = total_bytes as f64 / flushed / 1000.0;
+    let round_ms = (args.channels as f64 * args.batch as f64 * row_bytes)
+        .max((args.memory_budget_mb << 20) as f64)
+        / bytes_per_ms;
+    let starved_rounds = starved_max_ms / round_ms.max(f64::MIN_POSITIVE);
+
     // Commit-detection latency.
     let (p50, p99, n_lat) = if let Some(url) = &conn.status_url {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -529,7 +547,7 @@ async fn main() -> anyhow::Result<()> {
         total_bytes as f64 / 1e6
     );
     println!("  {rows_per_s:.0} rows/s, {mb_per_s:.1} MB/s of uncompressed NDJSON");
-    println!("  last commit seen by the client after {committed:.3} s; longest single append wait {starved_max_ms:.0} ms");
+    println!("  last commit seen by the client after {committed:.3} s; longest single append wait {starved_max_ms:.0} ms = {starved_rounds:.2} rounds (a round: every channel appends once or the budget turns over, {round_ms:.0} ms)");
     println!(
         "client CPU: {cpu:.2} s = {cpu_s_per_gb:.2} CPU-s per GB of NDJSON{}",
         if mode.starts_with("in-process") {
@@ -570,6 +588,8 @@ async fn main() -> anyhow::Result<()> {
         "idle_channel_kb": idle_channel_kb.map(|v| (v * 10.0).round() / 10.0),
         "rss_over_budget_mb": (((rss - baseline_rss) - (args.memory_budget_mb << 20) as f64 / 1e6) * 10.0).round() / 10.0,
         "starved_max_ms": starved_max_ms.round(),
+        "round_ms": (round_ms * 10.0).round() / 10.0,
+        "starved_rounds": (starved_rounds * 100.0).round() / 100.0,
     });
     println!("{json}");
     Ok(())
