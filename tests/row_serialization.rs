@@ -1,7 +1,8 @@
 //! Rows as users write them — awkward strings, numbers at their limits, nested values, raw
 //! JSON, maps keyed by numbers and booleans — appended through a channel to the emulator: the
 //! table holds what serde_json says each row is. (The SDK serializes rows with its own writer,
-//! `src/json`, which must produce serde_json's bytes; this checks it from the user's side.)
+//! `src/json`; that it writes serde_json's exact bytes is property-tested in
+//! `src/json/tests.rs`. This checks the meaning, from the user's side, through the channel.)
 
 mod common;
 

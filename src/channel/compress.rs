@@ -49,9 +49,9 @@ pub(crate) struct Compressors {
     /// Settings for codecs made anew: large and small.
     large: Codec,
     small: Codec,
-    /// Codecs made so far (for tests and debugging: a thousand channels should make a
-    /// handful).
-    created: std::sync::atomic::AtomicUsize,
+    /// Codecs made so far, small and large (for tests and debugging: a thousand channels
+    /// should make a handful).
+    created: [std::sync::atomic::AtomicUsize; 2],
 }
 
 /// Shared [`Compressors`].
@@ -60,7 +60,8 @@ pub(crate) type CompressPermits = Arc<Compressors>;
 /// The compressors of a client on a machine with `cores` cores.
 pub(crate) fn compressors(settings: &ChannelSettings, cores: usize) -> CompressPermits {
     let jobs = cores.max(2);
-    let large = Codec::template(settings);
+    let mut large = Codec::template(settings);
+    large.window_log = large_window_log(settings.batch_cap(), settings.memory_budget_bytes, jobs);
     let small = Codec {
         window_log: window_log(INLINE_BELOW).min(large.window_log),
         ..large.sibling()
@@ -73,7 +74,7 @@ pub(crate) fn compressors(settings: &ChannelSettings, cores: usize) -> CompressP
         idle_small: Mutex::new(Vec::new()),
         // Running jobs, or inline compressions on the runtime's worker threads.
         max_idle: jobs.max(cores),
-        created: std::sync::atomic::AtomicUsize::new(0),
+        created: Default::default(),
     })
 }
 
@@ -90,8 +91,7 @@ impl Compressors {
     /// (its context is made by its first `encode`).
     fn take(&self, large: bool) -> Codec {
         lock(self.idle(large)).pop().unwrap_or_else(|| {
-            self.created
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.created[usize::from(large)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if large {
                 self.large.sibling()
             } else {
@@ -117,8 +117,9 @@ impl Compressors {
 /// 512 KB): with a smaller one most blocks go down zstd's external-dictionary path, which a
 /// profile put at 20 % of the client's CPU; the whole-batch window takes about 6 % off the
 /// client's CPU per GB (measured side by side: README, "Performance"). It costs about 4 MB
-/// per context, and contexts are client-wide ([`Compressors`]: a few per client, not one per
-/// channel).
+/// per context; only the blocking jobs' contexts have it (one per permit, client-wide: see
+/// [`Compressors`]), and never more than 1/8 of the memory budget in all
+/// ([`large_window_log`]).
 pub(crate) struct Codec {
     compression: Compression,
     level: i32,
@@ -152,6 +153,16 @@ fn zstd_context(level: i32, window_log: u32) -> std::io::Result<zstd::zstd_safe:
     cctx.set_parameter(zstd::zstd_safe::CParameter::WindowLog(window_log))
         .map_err(zstd_error)?;
     Ok(cctx)
+}
+
+/// The window of the large-batch contexts (one per permit): a whole batch, unless the
+/// client's contexts would then hold more than 1/8 of the memory budget (many cores, a small
+/// budget); never below zstd's own for level 1 (512 KB), which every context had before.
+fn large_window_log(batch_cap: usize, budget: usize, jobs: usize) -> u32 {
+    let whole = window_log(batch_cap);
+    let share = budget / 8 / jobs.max(1);
+    let fits = share.checked_ilog2().unwrap_or(0);
+    whole.min(fits.max(19))
 }
 
 /// The smallest zstd window that holds a whole batch of `cap` bytes (zstd shrinks it further
@@ -510,6 +521,31 @@ mod tests {
         assert!(s.take(4).is_none());
     }
 
+    #[test]
+    fn large_windows_hold_a_batch_within_an_eighth_of_the_budget() {
+        let mib = 1usize << 20;
+        assert_eq!(
+            large_window_log(3_984_119, 256 * mib, 2),
+            22,
+            "a whole 4 MB batch"
+        );
+        assert_eq!(
+            large_window_log(3_984_119, 256 * mib, 32),
+            20,
+            "32 permits: 1 MiB each"
+        );
+        assert_eq!(
+            large_window_log(3_984_119, 64 * mib, 64),
+            19,
+            "never below level 1's own"
+        );
+        assert_eq!(
+            large_window_log(100_000, 256 * mib, 2),
+            17,
+            "a small batch, a small window"
+        );
+    }
+
     /// What the contexts hold, client-wide: a batch-sized window for the large batches (so
     /// zstd stays off its external-dictionary path) but only in as many contexts as permits;
     /// the inline ones keep a small window even after a large batch passed through.
@@ -542,9 +578,10 @@ mod tests {
         };
         let large_held = held(&shared.idle_large);
         let small_held = held(&shared.idle_small);
+        let made_large = shared.created[1].load(std::sync::atomic::Ordering::Relaxed);
         assert!(
-            !large_held.is_empty() && large_held.len() <= 2,
-            "{large_held:?}: one large context per permit at most"
+            !large_held.is_empty() && made_large <= 2,
+            "{made_large} large contexts made for 2 permits"
         );
         assert!(
             large_held.iter().all(|&b| b > 3 << 20),
@@ -584,9 +621,8 @@ mod tests {
                 );
             }
         }
-        let made = shared.created.load(std::sync::atomic::Ordering::Relaxed);
+        let made = shared.created[1].load(std::sync::atomic::Ordering::Relaxed);
         assert!(made <= 2, "{made} contexts for 2 permits");
-        assert!(shared.idle_codecs() <= 2 * shared.max_idle);
     }
 
     #[tokio::test]

@@ -10,7 +10,9 @@
 //! raw values (`serde_json::value::RawValue`), arbitrary-precision numbers, map keys other
 //! than strings, chars, integers and unit variants, and any error a value's `Serialize`
 //! raises — it hands back as [`Fallback`], and the caller serializes that row with serde_json
-//! instead, so the result and the error messages are serde_json's.
+//! instead, so the result and the error messages are serde_json's. (Such a row's `Serialize`
+//! then runs twice; an impl that can run only once — a `RefCell`'d iterator, say — should not
+//! be combined with a raw value or a non-string map key in the same row.)
 
 mod escape;
 #[cfg(test)]
@@ -53,7 +55,17 @@ type Result<T = ()> = std::result::Result<T, Fallback>;
 /// [`Fallback`] when the value needs serde_json itself (see the module docs). `out` may then
 /// hold part of the value: truncate it to its length before the call.
 pub(crate) fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result {
-    value.serialize(&mut Writer { out })
+    let mut w = Writer {
+        out,
+        refused: false,
+    };
+    value.serialize(&mut w)?;
+    // A `Serialize` impl may ignore an error we raised and carry on; the row is serde_json's
+    // to write then, whatever it returned.
+    if w.refused {
+        return Err(Fallback);
+    }
+    Ok(())
 }
 
 /// Appends `value` to `out` as compact JSON: by [`write`], or by serde_json when `write`
@@ -79,9 +91,17 @@ pub(crate) fn write_or_fallback<T: Serialize + ?Sized>(
 
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
+    /// This serializer refused something (left it to serde_json): sticky, so an impl that
+    /// swallows the error still gets the row written by serde_json.
+    refused: bool,
 }
 
 impl Writer<'_> {
+    fn refuse(&mut self) -> Fallback {
+        self.refused = true;
+        Fallback
+    }
+
     fn int(&mut self, v: impl itoa::Integer) {
         self.out
             .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
@@ -203,10 +223,10 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     // Floats are serde_json's own (its float formatter has changed between versions; the
     // bytes must stay its bytes).
     fn serialize_f32(self, v: f32) -> Result {
-        serde_json::to_writer(&mut *self.out, &v).map_err(|_| Fallback)
+        serde_json::to_writer(&mut *self.out, &v).map_err(|_| self.refuse())
     }
     fn serialize_f64(self, v: f64) -> Result {
-        serde_json::to_writer(&mut *self.out, &v).map_err(|_| Fallback)
+        serde_json::to_writer(&mut *self.out, &v).map_err(|_| self.refuse())
     }
     fn serialize_char(self, v: char) -> Result {
         write_str(self.out, v.encode_utf8(&mut [0; 4]));
@@ -299,7 +319,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     }
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Self::SerializeStruct> {
         if SERDE_JSON_TOKENS.contains(&name) {
-            return Err(Fallback);
+            return Err(self.refuse());
         }
         self.serialize_map(Some(len))
     }
@@ -369,11 +389,10 @@ impl ser::SerializeMap for Compound<'_, '_> {
     type Error = Fallback;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result {
         self.comma();
-        key.serialize(KeyWriter { w: &mut *self.w })?;
-        self.w.out.push(b':');
-        Ok(())
+        key.serialize(KeyWriter { w: &mut *self.w })
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
+        self.w.out.push(b':');
         value.serialize(&mut *self.w)
     }
     fn end(self) -> Result {
@@ -498,28 +517,28 @@ impl ser::Serializer for KeyWriter<'_, '_> {
     }
 
     fn serialize_bool(self, _v: bool) -> Result {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_f32(self, _v: f32) -> Result {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_f64(self, _v: f64) -> Result {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_bytes(self, _v: &[u8]) -> Result {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_none(self) -> Result {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_unit(self) -> Result {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_unit_struct(self, _name: &'static str) -> Result {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -528,20 +547,20 @@ impl ser::Serializer for KeyWriter<'_, '_> {
         _variant: &'static str,
         _value: &T,
     ) -> Result {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq> {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple> {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeTupleStruct> {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_tuple_variant(
         self,
@@ -550,13 +569,13 @@ impl ser::Serializer for KeyWriter<'_, '_> {
         _variant: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeTupleVariant> {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap> {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeStruct> {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
     fn serialize_struct_variant(
         self,
@@ -565,6 +584,6 @@ impl ser::Serializer for KeyWriter<'_, '_> {
         _variant: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeStructVariant> {
-        Err(Fallback)
+        Err(self.w.refuse())
     }
 }

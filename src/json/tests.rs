@@ -263,3 +263,65 @@ fn what_serde_json_must_do_itself_falls_back() {
     let mut out = Vec::new();
     assert!(matches!(write(&mut out, &Refuses), Err(Fallback)));
 }
+
+/// Keys serde_json writes as strings: newtype structs, unit variants, 128-bit integers, chars.
+#[test]
+fn every_key_kind_serde_json_quotes_is_quoted_alike() {
+    #[derive(Serialize, PartialEq, Eq, PartialOrd, Ord, Debug)]
+    struct Id(u32);
+    #[derive(Serialize, PartialEq, Eq, PartialOrd, Ord, Debug)]
+    enum Side {
+        Left,
+        Right,
+    }
+    same(&BTreeMap::from([(Id(7), 1), (Id(8), 2)]));
+    same(&BTreeMap::from([(Side::Left, "l"), (Side::Right, "r")]));
+    same(&BTreeMap::from([(i128::MIN, 1), (0, 2)]));
+    same(&BTreeMap::from([(u128::MAX, 1)]));
+    same(&BTreeMap::from([('"', 1), ('\u{1}', 2)]));
+    let (mine, theirs) = both(&BTreeMap::from([(Some(1), 1)]));
+    assert!(mine.is_none(), "Option keys are serde_json's to decide");
+    assert_eq!(
+        theirs.is_ok(),
+        serde_json::to_string(&BTreeMap::from([(Some(1), 1)])).is_ok()
+    );
+}
+
+/// `collect_str` (a `Display` value) is an escaped string.
+#[test]
+fn display_values_are_escaped_strings() {
+    struct Shown;
+    impl Serialize for Shown {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(&format_args!("a \"quoted\"\tline {}", 42))
+        }
+    }
+    impl std::fmt::Debug for Shown {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Shown")
+        }
+    }
+    same(&Shown);
+    same(&std::net::Ipv4Addr::LOCALHOST);
+}
+
+/// An impl that ignores an error this serializer raised (a key it leaves to serde_json)
+/// still gets its row written by serde_json, not a half-written object.
+#[test]
+fn a_swallowed_refusal_still_falls_back() {
+    struct Careless;
+    impl Serialize for Careless {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(None)?;
+            let _ = m.serialize_entry(&true, &1);
+            m.serialize_entry("a", &2)?;
+            m.end()
+        }
+    }
+    let mut out = Vec::new();
+    assert!(matches!(write(&mut out, &Careless), Err(Fallback)));
+    let mut out = b"x".to_vec();
+    super::write_or_fallback(&mut out, &Careless).unwrap();
+    assert_eq!(&out[1..], &serde_json::to_vec(&Careless).unwrap()[..]);
+}
