@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
-use snowpipe_streaming::{CloseOptions, OffsetToken};
+use snowpipe_streaming::{Channel, CloseOptions, OffsetToken, StreamingIngestClient};
 
 const DDL: &str = "
 CREATE DATABASE IF NOT EXISTS DB;
@@ -106,9 +106,8 @@ fn row(id: u64) -> Row {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn awkward_rows_land_as_serde_json_serializes_them() {
-    // Arrange
+/// An emulator with table `T`, a client of it and channel `name` on the table.
+async fn start(name: &str) -> (Emulator, StreamingIngestClient, Channel) {
     let emu = Emulator::start(
         EmulatorConfig::for_tests()
             .with_ddl(DDL)
@@ -119,9 +118,16 @@ async fn awkward_rows_land_as_serde_json_serializes_them() {
     .unwrap();
     let client = common::emulator::builder(&emu).build().await.unwrap();
     let ch = client
-        .open_table_channel("DB", "SCH", "T", "rows")
+        .open_table_channel("DB", "SCH", "T", name)
         .await
         .unwrap();
+    (emu, client, ch)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awkward_rows_land_as_serde_json_serializes_them() {
+    // Arrange
+    let (emu, client, ch) = start("rows").await;
     let n = 120u64;
 
     // Act: a few appends of typed rows, and the same rows as `serde_json::Value`s.
@@ -207,19 +213,7 @@ async fn a_row_that_cannot_serialize_is_named_and_the_append_takes_nothing() {
         #[serde(skip_serializing_if = "Option::is_none")]
         name: Option<Refuses>,
     }
-    let emu = Emulator::start(
-        EmulatorConfig::for_tests()
-            .with_ddl(DDL)
-            .with_public_key(TEST_PUBLIC_KEY)
-            .with_commit_delay(Duration::from_millis(20)),
-    )
-    .await
-    .unwrap();
-    let client = common::emulator::builder(&emu).build().await.unwrap();
-    let ch = client
-        .open_table_channel("DB", "SCH", "T", "bad")
-        .await
-        .unwrap();
+    let (emu, client, ch) = start("bad").await;
     let rows = vec![
         Maybe { id: 1, name: None },
         Maybe {

@@ -546,30 +546,39 @@ mod tests {
         );
     }
 
-    /// What the contexts hold, client-wide: a batch-sized window for the large batches (so
-    /// zstd stays off its external-dictionary path) but only in as many contexts as permits;
-    /// the inline ones keep a small window even after a large batch passed through.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn only_the_blocking_jobs_hold_batch_sized_windows() {
+    /// `channels` stages of one client (2 cores, zstd) compressing `queue` each, to the end.
+    async fn compress_on_channels(
+        channels: usize,
+        queue: &VecDeque<SealedBatch>,
+    ) -> (CompressPermits, Vec<CompressStage>) {
         let settings = ChannelSettings {
             compression: Compression::Zstd,
             ..ChannelSettings::default()
         };
         let shared = compressors(&settings, 2);
         let pool = pool();
-        let queue = batches(&[100 << 10, 3 << 20, 100 << 10, 3 << 20, 3 << 20]);
-        let mut stages: Vec<CompressStage> = (0..8)
+        let mut stages: Vec<CompressStage> = (0..channels)
             .map(|_| CompressStage::new(Arc::clone(&shared)))
             .collect();
         for s in &mut stages {
-            s.start(&queue, &pool);
+            s.start(queue, &pool);
         }
         for s in &mut stages {
             while s.busy() {
                 s.next().await;
-                s.start(&queue, &pool);
+                s.start(queue, &pool);
             }
         }
+        (shared, stages)
+    }
+
+    /// What the contexts hold, client-wide: a batch-sized window for the large batches (so
+    /// zstd stays off its external-dictionary path) but only in as many contexts as permits;
+    /// the inline ones keep a small window even after a large batch passed through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_blocking_jobs_hold_batch_sized_windows() {
+        let queue = batches(&[100 << 10, 3 << 20, 100 << 10, 3 << 20, 3 << 20]);
+        let (shared, _) = compress_on_channels(8, &queue).await;
         let held = |idle: &Mutex<Vec<Codec>>| -> Vec<usize> {
             lock(idle)
                 .iter()
@@ -597,23 +606,9 @@ mod tests {
     /// may run at once, and no channel's batches are left behind.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_channels_share_a_few_contexts() {
-        let settings = ChannelSettings {
-            compression: Compression::Zstd,
-            ..ChannelSettings::default()
-        };
-        let shared = compressors(&settings, 2);
-        let pool = pool();
         let queue = batches(&[300 << 10, 300 << 10]);
-        let mut stages: Vec<CompressStage> = (0..50)
-            .map(|_| CompressStage::new(Arc::clone(&shared)))
-            .collect();
+        let (shared, mut stages) = compress_on_channels(50, &queue).await;
         for s in &mut stages {
-            s.start(&queue, &pool);
-        }
-        for s in &mut stages {
-            while s.busy() {
-                s.next().await;
-            }
             for b in &queue {
                 assert_eq!(
                     unzstd(&s.take(b.seq).unwrap().unwrap()),
