@@ -29,6 +29,7 @@ use tokio::sync::{broadcast, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::budget::{Budget, BudgetBytes};
+use crate::channel::encode;
 use crate::channel::DataMetrics;
 use crate::transport::{AppendRequest, Compression, ElasticTarget, IngestApi};
 use crate::{Error, Result};
@@ -208,27 +209,9 @@ impl ElasticChannel {
             let mut lines = Vec::new();
             for (i, row) in rows.into_iter().enumerate() {
                 let mut line = Vec::new();
-                crate::json::write_or_fallback(&mut line, &row).map_err(|e| {
-                    Error::Serialization {
-                        row_index: i,
-                        message: e.to_string(),
-                        source: Some(Box::new(e)),
-                    }
-                })?;
-                if line.first() != Some(&b'{') {
-                    return Err(Error::Serialization {
-                        row_index: i,
-                        message: "a row must serialize to a JSON object".into(),
-                        source: None,
-                    });
-                }
-                line.push(b'\n');
-                if line.len() > cap {
-                    return Err(Error::RowTooLarge {
-                        row_index: Some(i),
-                        size: line.len(),
-                        max: cap,
-                    });
+                let len = encode::write_row(&mut line, &row, i)?;
+                if len > cap {
+                    return Err(encode::too_large(len - 1, cap, i));
                 }
                 lines.push(line);
             }

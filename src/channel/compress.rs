@@ -72,8 +72,8 @@ pub(crate) fn compressors(settings: &ChannelSettings, cores: usize) -> CompressP
         small,
         idle_large: Mutex::new(Vec::new()),
         idle_small: Mutex::new(Vec::new()),
-        // Running jobs, or inline compressions on the runtime's worker threads.
-        max_idle: jobs.max(cores),
+        // One per permit (jobs ≥ cores: inline compressions on the worker threads fit too).
+        max_idle: jobs,
         created: Default::default(),
     })
 }

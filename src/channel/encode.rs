@@ -44,7 +44,8 @@ impl Encoded {
     }
 }
 
-fn too_large(size: usize, cap: usize, row_index: usize) -> Error {
+/// A row of `size` bytes (without its newline) that does not fit a request of `cap` bytes.
+pub(crate) fn too_large(size: usize, cap: usize, row_index: usize) -> Error {
     Error::RowTooLarge {
         size,
         max: cap.saturating_sub(1),
@@ -52,8 +53,31 @@ fn too_large(size: usize, cap: usize, row_index: usize) -> Error {
     }
 }
 
-/// Serializes `rows` as NDJSON (one row at a time, by [`crate::json`]: serde_json's bytes), in pieces of at most
-/// `cap` bytes, into buffers from `pool` (sized from the first row of each piece and the
+/// Appends row `index` to `out` as one NDJSON line (serde_json's bytes, by [`crate::json`],
+/// then `\n`) and returns the line's length.
+///
+/// # Errors
+/// [`Error::Serialization`] for a row serde_json rejects or that is not a JSON object (`out`
+/// may then hold part of the row).
+pub(crate) fn write_row<T: Serialize>(out: &mut Vec<u8>, row: &T, index: usize) -> Result<usize> {
+    let start = out.len();
+    crate::json::write_or_fallback(out, row).map_err(|e| Error::Serialization {
+        row_index: index,
+        message: e.to_string(),
+        source: Some(Box::new(e)),
+    })?;
+    if out.get(start) != Some(&b'{') {
+        return Err(Error::Serialization {
+            row_index: index,
+            message: "a row must serialize to a JSON object (a struct or a map)".into(),
+            source: None,
+        });
+    }
+    out.push(b'\n');
+    Ok(out.len() - start)
+}
+
+/// Serializes `rows` as NDJSON (one [`write_row`] each), in pieces of at most `cap` bytes, into buffers from `pool` (sized from the first row of each piece and the
 /// iterator's length hint, so a typical append is written once, into one buffer, with no
 /// regrowth).
 ///
@@ -76,20 +100,7 @@ where
     for (index, row) in iter.enumerate() {
         let target = buf.as_mut().unwrap_or(&mut probe);
         let start = target.len();
-        crate::json::write_or_fallback(target, &row).map_err(|e| Error::Serialization {
-            row_index: index,
-            message: e.to_string(),
-            source: Some(Box::new(e)),
-        })?;
-        if target.get(start) != Some(&b'{') {
-            return Err(Error::Serialization {
-                row_index: index,
-                message: "a row must serialize to a JSON object (a struct or a map)".into(),
-                source: None,
-            });
-        }
-        target.push(b'\n');
-        let row_len = target.len() - start;
+        let row_len = write_row(target, &row, index)?;
         if row_len > cap {
             return Err(too_large(row_len - 1, cap, index));
         }

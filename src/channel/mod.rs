@@ -213,7 +213,7 @@ mod batch;
 pub mod bench;
 pub(crate) mod budget;
 mod compress;
-mod encode;
+pub(crate) mod encode;
 #[cfg(test)]
 mod exactly_once_tests;
 mod handle;

@@ -45,21 +45,6 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Appends `key` as a JSON string followed by `:` (an object's key).
-#[inline]
-pub(crate) fn write_key(out: &mut Vec<u8>, key: &str) {
-    let bytes = key.as_bytes();
-    if any_needs_escape(bytes) {
-        write_str(out, key);
-        out.push(b':');
-        return;
-    }
-    out.reserve(bytes.len() + 3);
-    out.push(b'"');
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\":");
-}
-
 #[cold]
 fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut run = 0;

@@ -4,9 +4,10 @@
 //! throughput harness put serde_json at 28 % of the client's CPU, 19 % in its string
 //! escaping alone; README, "Performance"). This serializer writes straight into a `Vec<u8>`,
 //! scans each string for escapes in one branch-free pass before copying it whole
-//! ([`escape`]) and knows only the compact format: about 25 % less CPU than serde_json on the
-//! harness's rows. It is not a second JSON dialect: every byte it writes is the byte serde_json would
-//! write (tested on random values and on every escape), and whatever it does not do itself —
+//! ([`escape`]) and knows only the compact format: about 25 % less CPU than serde_json on
+//! the harness's rows. It is not a second JSON dialect: every byte it writes is the byte
+//! serde_json would write (tested on random values and on every escape), and whatever it
+//! does not do itself —
 //! raw values (`serde_json::value::RawValue`), arbitrary-precision numbers, map keys other
 //! than strings, chars, integers and unit variants, and any error a value's `Serialize`
 //! raises — it hands back as [`Fallback`], and the caller serializes that row with serde_json
@@ -20,7 +21,7 @@ mod tests;
 
 use serde::ser::{self, Impossible, Serialize};
 
-pub(crate) use escape::{write_key, write_str};
+use escape::write_str;
 
 /// "Serialize this row with serde_json instead": raised for the rare shapes this serializer
 /// leaves to serde_json, and for every error (so the user sees serde_json's message).
@@ -176,7 +177,8 @@ impl<'w, 'a> Compound<'w, 'a> {
 
     fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result {
         self.comma();
-        write_key(self.w.out, key);
+        write_str(self.w.out, key);
+        self.w.out.push(b':');
         value.serialize(&mut *self.w)
     }
 }
