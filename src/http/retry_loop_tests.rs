@@ -289,14 +289,7 @@ async fn a_retried_append_resends_the_identical_request() {
         Some(1),
     )
     .await;
-    answer(
-        &account,
-        "POST",
-        ROWS_PATH,
-        ResponseTemplate::new(200)
-            .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
-    )
-    .await;
+    answer(&account, "POST", ROWS_PATH, append_ok()).await;
     let api = account.rest().await;
     api.append_rows(&simple(), &append_request(Compression::Zstd))
         .await
@@ -320,9 +313,7 @@ async fn an_append_timeout_is_not_resent() {
         &account,
         "POST",
         ROWS_PATH,
-        ResponseTemplate::new(200)
-            .set_body_json(serde_json::json!({"next_continuation_token": "ct1"}))
-            .set_delay(Duration::from_secs(2)),
+        append_ok().set_delay(Duration::from_secs(2)),
     )
     .await;
     let api = account

@@ -6,7 +6,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use super::*;
 use crate::api::{status_code_is_invalid, OpenChannelRequest};
-use crate::rest::tests::{answer, answer_limited};
+use crate::rest::tests::{answer, answer_limited, append_ok};
 use crate::test_support::*;
 
 const CHANNEL_PATH: &str = "/v2/streaming/databases/DB/schemas/SCH/pipes/PIPE/channels/CH";
@@ -178,8 +178,7 @@ async fn mount_orders(account: &MockAccount) {
         account,
         "POST",
         "/v2/streaming/data/databases/DB/schemas/SCH/pipes/PIPE/channels/orders/rows",
-        ResponseTemplate::new(200)
-            .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
+        append_ok(),
     )
     .await;
 }

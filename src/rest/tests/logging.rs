@@ -22,8 +22,7 @@ async fn logs_show_retries_but_never_tokens() {
         ROWS_PATH,
         RejectToken {
             reject: 1,
-            ok: ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
+            ok: append_ok(),
             hits: Default::default(),
         },
         None,

@@ -114,6 +114,11 @@ impl Respond for RejectToken {
     }
 }
 
+/// The server's answer to an accepted append: 200 with continuation token `ct1`.
+pub(crate) fn append_ok() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({"next_continuation_token": "ct1"}))
+}
+
 /// Mounts `response` for `verb` requests to exactly `p` on the account.
 pub(crate) async fn answer(
     account: &MockAccount,

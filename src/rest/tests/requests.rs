@@ -82,10 +82,7 @@ async fn append_rows_request_shape() {
     let account = MockAccount::start().await;
     Mock::given(method("POST"))
         .and(path(ROWS_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
-        )
+        .respond_with(append_ok())
         .expect(1)
         .mount(&account.server)
         .await;
@@ -134,14 +131,7 @@ async fn append_rows_request_shape() {
 #[tokio::test]
 async fn append_rows_uncompressed_and_without_start_token() {
     let account = MockAccount::start().await;
-    answer(
-        &account,
-        "POST",
-        ROWS_PATH,
-        ResponseTemplate::new(200)
-            .set_body_json(serde_json::json!({"next_continuation_token": "ct1"})),
-    )
-    .await;
+    answer(&account, "POST", ROWS_PATH, append_ok()).await;
     let api = account.rest().await;
     let mut req = append_request(Compression::None);
     req.start_offset_token = None;
