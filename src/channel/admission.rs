@@ -40,7 +40,7 @@ impl Channel {
         I::Item: Serialize,
     {
         self.prepare(tokens, |cap| {
-            encode::encode_rows(rows, cap, &self.shared.buffers)
+            encode::encode_rows(rows, cap, &self.shared.buffers, &self.shared.row_size)
         })
     }
 
@@ -55,8 +55,12 @@ impl Channel {
             tokens.push(token);
             row
         });
-        let encoded =
-            encode::encode_rows(rows, self.rt.settings.batch_cap(), &self.shared.buffers)?;
+        let encoded = encode::encode_rows(
+            rows,
+            self.rt.settings.batch_cap(),
+            &self.shared.buffers,
+            &self.shared.row_size,
+        )?;
         self.prepare(Tokens::PerRow(tokens), |_| Ok(encoded))
     }
 

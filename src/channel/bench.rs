@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::batch::{Batcher, Chunk, SealedBatch};
 use super::budget::BudgetBytes;
 use super::compress::Codec;
-use super::pool::{BufferPool, PoolLimit};
+use super::pool::{BufferPool, RowSize};
 use super::{encode, ChannelSettings};
 use crate::transport::Compression;
 use crate::Result;
@@ -23,6 +23,7 @@ pub struct Pipeline {
     codec: Codec,
     sealed: VecDeque<SealedBatch>,
     buffers: BufferPool,
+    row_size: RowSize,
 }
 
 /// Totals produced by a [`Pipeline`].
@@ -52,10 +53,8 @@ impl Pipeline {
             batcher: Batcher::new(cap),
             codec: Codec::template(&settings),
             sealed: VecDeque::new(),
-            buffers: BufferPool::new(
-                2 * settings.max_request_bytes,
-                PoolLimit::new(2 * settings.max_request_bytes),
-            ),
+            buffers: BufferPool::new(2 * settings.max_request_bytes),
+            row_size: RowSize::default(),
         })
     }
 
@@ -70,7 +69,7 @@ impl Pipeline {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        let encoded = encode::encode_rows(rows, self.cap, &self.buffers)?;
+        let encoded = encode::encode_rows(rows, self.cap, &self.buffers, &self.row_size)?;
         let now = tokio::time::Instant::now();
         let n = encoded.pieces.len();
         for (i, piece) in encoded.pieces.into_iter().enumerate() {

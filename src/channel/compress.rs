@@ -213,8 +213,8 @@ impl Codec {
                     clippy::cast_sign_loss,
                     clippy::cast_precision_loss
                 )]
-                let estimate = (len as f64 * self.ratio * 1.1) as usize + 4096;
-                let body = zstd_stream(cctx, segments, len, pool.take_exact(estimate))?;
+                let estimate = (len as f64 * self.ratio * 1.0625) as usize + 4096;
+                let body = zstd_stream(cctx, segments, len, pool.take_about(estimate))?;
                 #[allow(clippy::cast_precision_loss)]
                 if len > 0 {
                     self.ratio = body.len() as f64 / len as f64;
@@ -445,7 +445,6 @@ mod tests {
     use super::*;
     use crate::channel::batch::{Batcher, Chunk};
     use crate::channel::budget::BudgetBytes;
-    use crate::channel::pool::PoolLimit;
 
     /// Sealed batches of `sizes` bytes each (rows of 100 bytes), numbered from 1.
     fn batches(sizes: &[usize]) -> VecDeque<SealedBatch> {
@@ -491,7 +490,7 @@ mod tests {
     }
 
     fn pool() -> Arc<BufferPool> {
-        Arc::new(BufferPool::new(1 << 24, PoolLimit::new(1 << 24)))
+        Arc::new(BufferPool::new(1 << 24))
     }
 
     fn unzstd(b: &Bytes) -> Vec<u8> {

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::pool::{trimmed, BufferPool};
+use super::pool::{trimmed, BufferPool, RowSize};
 use crate::{Error, Result};
 
 /// One piece of an append: NDJSON rows, each ending in `\n`, at most `cap` bytes.
@@ -84,7 +84,12 @@ pub(crate) fn write_row<T: Serialize>(out: &mut Vec<u8>, row: &T, index: usize) 
 /// # Errors
 /// [`Error::Serialization`] for a row serde_json rejects or that is not a JSON object,
 /// [`Error::RowTooLarge`] for a row longer than `cap - 1` bytes.
-pub(crate) fn encode_rows<I>(rows: I, cap: usize, pool: &BufferPool) -> Result<Encoded>
+pub(crate) fn encode_rows<I>(
+    rows: I,
+    cap: usize,
+    pool: &BufferPool,
+    row_size: &RowSize,
+) -> Result<Encoded>
 where
     I: IntoIterator,
     I::Item: Serialize,
@@ -107,6 +112,7 @@ where
         let Some(b) = buf.as_mut() else {
             buf = Some(sized_buffer(
                 pool,
+                row_size,
                 &probe,
                 row_len,
                 hint.saturating_sub(index),
@@ -121,38 +127,54 @@ where
             let mut full = buf.take().unwrap_or_default();
             let next = sized_buffer(
                 pool,
+                row_size,
                 &full[start..],
                 row_len,
                 hint.saturating_sub(index),
                 cap,
             );
             full.truncate(start);
-            out.push_buffer(trimmed(full), buf_rows);
+            finish_piece(&mut out, row_size, full, buf_rows);
             buf = Some(next);
             buf_rows = 1;
             continue;
         }
         buf_rows += 1;
+        if b.capacity() - b.len() < 2 * row_len && index + 1 < hint {
+            // The estimate was short and more rows are coming: grow by an eighth now rather
+            // than let the next row double the buffer (which the trim would then cut back).
+            b.reserve_exact((b.capacity() / 8).max(2 * row_len));
+        }
     }
     if let Some(b) = buf {
-        out.push_buffer(trimmed(b), buf_rows);
+        finish_piece(&mut out, row_size, b, buf_rows);
     }
     Ok(out)
 }
 
+/// Adds the piece in `buf` (`rows` rows) to `out` and to the channel's row-size estimate.
+fn finish_piece(out: &mut Encoded, row_size: &RowSize, buf: Vec<u8>, rows: usize) {
+    row_size.record(buf.len(), rows);
+    out.push_buffer(trimmed(buf), rows);
+}
+
 /// A buffer for a piece whose first row is `first` (`row_len` bytes), expecting about
-/// `rows_left` rows of that size (at most `cap` bytes plus one row), with `first` copied in.
+/// `rows_left` rows of the channel's typical size ([`RowSize`], else `row_len`), at most
+/// `cap` bytes plus one row, with `first` copied in.
 fn sized_buffer(
     pool: &BufferPool,
+    row_size: &RowSize,
     first: &[u8],
     row_len: usize,
     rows_left: usize,
     cap: usize,
 ) -> Vec<u8> {
-    // Room for the expected rows plus 1/8 (rows vary in size); a single row gets exactly its
-    // size (the budget is charged the buffer's capacity).
-    let expected = row_len.saturating_mul(rows_left.max(1));
-    let headroom = if rows_left > 1 { expected / 8 } else { 0 };
+    // Room for the expected rows plus 1/16 (rows vary in size; the loop grows a short buffer
+    // by an eighth); a single row gets exactly its size (the budget is charged the buffer's
+    // capacity).
+    let typical = row_size.get().unwrap_or(row_len);
+    let expected = row_len + typical.saturating_mul(rows_left.saturating_sub(1));
+    let headroom = if rows_left > 1 { expected / 16 } else { 0 };
     let want = (expected + headroom).min(cap + row_len);
     let mut b = pool.take(want.max(first.len()));
     b.extend_from_slice(first);
@@ -222,7 +244,7 @@ mod tests {
     #[test]
     fn rows_become_ndjson_pieces_within_cap() {
         let rows = (0..10).map(|id| Row { id, name: "ab" });
-        let enc = encode_rows(rows, 64, &BufferPool::disabled()).unwrap();
+        let enc = encode_rows(rows, 64, &BufferPool::disabled(), &RowSize::default()).unwrap();
         assert_eq!(enc.rows, 10);
         assert!(enc.pieces.len() > 1);
         let mut all = Vec::new();
@@ -242,6 +264,7 @@ mod tests {
             [serde_json::json!({"a": 1}), serde_json::json!({ "a": big })],
             64,
             &BufferPool::disabled(),
+            &RowSize::default(),
         )
         .unwrap_err();
         assert!(
@@ -255,14 +278,15 @@ mod tests {
             ),
             "{err:?}"
         );
-        let err = encode_rows([1, 2], 64, &BufferPool::disabled()).unwrap_err();
+        let err =
+            encode_rows([1, 2], 64, &BufferPool::disabled(), &RowSize::default()).unwrap_err();
         assert!(
             matches!(err, Error::Serialization { row_index: 0, .. }),
             "{err:?}"
         );
         let mut bad = std::collections::HashMap::new();
         bad.insert(vec![1u8], 1);
-        let err = encode_rows([bad], 64, &BufferPool::disabled()).unwrap_err();
+        let err = encode_rows([bad], 64, &BufferPool::disabled(), &RowSize::default()).unwrap_err();
         assert!(
             matches!(err, Error::Serialization { row_index: 0, .. }),
             "{err:?}"

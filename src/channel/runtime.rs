@@ -42,8 +42,8 @@ pub(super) struct RuntimeInner {
     pub(super) budget: Budget,
     pub(super) registry: Arc<Registry>,
     pub(super) poller: Arc<Poller>,
-    /// Bounds the idle row buffers all channels keep for reuse.
-    pub(super) pool_limit: Arc<pool::PoolLimit>,
+    /// Idle row and body buffers, shared by all channels (see `pool.rs`).
+    pub(super) buffers: Arc<pool::BufferPool>,
     /// The client's compression jobs and zstd contexts, shared by all channels.
     pub(super) compress_permits: compress::CompressPermits,
     pub(super) next_id: AtomicU64,
@@ -73,7 +73,7 @@ impl ChannelRuntime {
             Arc::clone(&settings),
             Arc::clone(&registry),
         );
-        let pool_limit = pool::PoolLimit::new(pooled);
+        let buffers = Arc::new(pool::BufferPool::new(pooled));
         let compressors = compress::compressors(
             &settings,
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
@@ -85,7 +85,7 @@ impl ChannelRuntime {
                 budget,
                 registry,
                 poller,
-                pool_limit,
+                buffers,
                 compress_permits: compressors,
                 next_id: AtomicU64::new(1),
                 typical_append: AtomicUsize::new(0),
@@ -147,10 +147,7 @@ impl ChannelRuntime {
             path,
             &resp.channel_status,
             rt.shutdown.child_token(),
-            Arc::new(pool::BufferPool::new(
-                2 * rt.settings.max_request_bytes,
-                Arc::clone(&rt.pool_limit),
-            )),
+            Arc::clone(&rt.buffers),
         ));
         if !rt.registry.insert(&shared) {
             return Err(already_open(&shared.path));

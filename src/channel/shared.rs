@@ -10,7 +10,7 @@ use metrics::{Counter, Gauge, Histogram};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::pool::BufferPool;
+use super::pool::{BufferPool, RowSize};
 use super::status::{ChannelStatus, RowErrorEvent};
 use crate::api::ChannelStatusWire;
 use crate::sync::lock;
@@ -126,8 +126,11 @@ pub(crate) struct ChannelShared {
     pub(crate) actor: ActorState,
     /// Signals to the actor (written by the handle and the runtime).
     pub(crate) controls: Controls,
-    /// Row buffers recycled between the caller's task (serialization) and the actor.
+    /// Row and body buffers recycled between the caller's task (serialization) and the
+    /// actor: the client's pool, shared by its channels.
     pub(crate) buffers: Arc<BufferPool>,
+    /// The typical size of this channel's rows, for sizing its row buffers.
+    pub(crate) row_size: RowSize,
     pub(crate) metrics: Metrics,
 }
 
@@ -231,6 +234,7 @@ impl ChannelShared {
                 handle_dropped: CancellationToken::new(),
             },
             buffers,
+            row_size: RowSize::default(),
             metrics,
         }
     }

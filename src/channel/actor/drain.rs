@@ -28,6 +28,8 @@ impl Actor {
         self.queue.clear();
         self.retained.clear();
         self.inflight = None;
+        // The client's idle buffers go with a closing channel (the others' next appends
+        // allocate afresh: closes are rare, and an idle client then holds nothing).
         self.shared.buffers.clear();
         self.publish_gauges(true);
         self.shared.actor.pending.store(false, Ordering::Relaxed);

@@ -197,6 +197,8 @@ pub(crate) struct Actor {
     recovery_times: VecDeque<(Instant, bool)>,
     /// Since when the channel has had nothing to compress (see [`CODEC_IDLE_RELEASE`]).
     idle_since: Option<Instant>,
+    /// Whether the channel gave buffers back to the client's pool since it was last idle.
+    gave_buffers: bool,
     compress: CompressStage,
 }
 
@@ -236,6 +238,7 @@ impl Actor {
             failure: None,
             recovery_times: VecDeque::new(),
             idle_since: None,
+            gave_buffers: false,
             compress,
         })
     }
@@ -304,7 +307,10 @@ impl Actor {
                 }
                 Event::Compressed => {}
                 Event::Idle => {
-                    self.shared.buffers.clear();
+                    // Buffers this channel gave back have been idle at least as long (those
+                    // of busier channels are younger and stay).
+                    self.shared.buffers.release_idle(CODEC_IDLE_RELEASE);
+                    self.gave_buffers = false;
                     self.idle_since = None;
                 }
             }
@@ -332,14 +338,14 @@ impl Actor {
         self.batcher.rows() + self.queue.iter().map(|b| b.rows).sum::<usize>()
     }
 
-    /// When to release the codec's buffers: [`CODEC_IDLE_RELEASE`] after the channel last had
-    /// anything to compress (`None` while busy or when nothing is held).
+    /// When to free the pooled buffers this channel gave back: [`CODEC_IDLE_RELEASE`] after
+    /// the channel last had anything to compress (`None` while busy or when it gave none).
     pub(super) fn idle_deadline(&mut self) -> Option<Instant> {
         let idle = self.batcher.len() == 0
             && self.queue.is_empty()
             && self.inflight.is_none()
             && !self.compress.busy()
-            && self.shared.buffers.idle_bytes() > 0;
+            && self.gave_buffers;
         if !idle {
             self.idle_since = None;
             return None;

@@ -164,6 +164,7 @@ impl Actor {
             // A segment still shared (the body of an uncompressed batch) is just dropped.
             for s in b.segments.drain(..) {
                 self.shared.buffers.give(s);
+                self.gave_buffers = true;
             }
             b.budget.shrink_to(n);
         }
@@ -273,6 +274,7 @@ impl Actor {
                         .record(b.first_sent.elapsed().as_secs_f64());
                     // Committed: the body's buffer can hold the next one.
                     self.shared.buffers.give(b.body);
+                    self.gave_buffers = true;
                 }
                 self.base = committed.clone();
             }
