@@ -280,7 +280,7 @@ impl ElasticChannel {
     async fn send(&self, mut batch: Buffer) -> Result<()> {
         let s = &self.inner.settings;
         let body: Bytes = match s.compression {
-            Compression::Zstd => zstd::bulk::compress(&batch.ndjson, s.zstd_level)
+            Compression::Zstd => crate::channel::compress::zstd_bulk(&batch.ndjson, s.zstd_level)
                 .map_err(|e| compression_error(&e))?
                 .into(),
             Compression::Gzip => {

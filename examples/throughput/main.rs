@@ -117,8 +117,8 @@ struct Args {
     /// service's per-channel limit.
     #[arg(long, default_value_t = 0)]
     max_requests_per_second: u32,
-    /// zstd level of append bodies (the SDK's default 1; negative levels trade a larger body
-    /// for less CPU).
+    /// zstd level of append bodies (the default 1 is the official SDK's; -2 makes bodies
+    /// 2–10 % larger for 6–9 % less CPU).
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     zstd_level: i32,
 }

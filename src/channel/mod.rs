@@ -212,7 +212,7 @@ mod batch;
 #[doc(hidden)]
 pub mod bench;
 pub(crate) mod budget;
-mod compress;
+pub(crate) mod compress;
 pub(crate) mod encode;
 #[cfg(test)]
 mod exactly_once_tests;

@@ -7,7 +7,7 @@
 //! a tenth of the client's CPU at full speed (measured with `perf`, see the README's
 //! Performance section). Worse, glibc's heap fragments when large blocks of many sizes come
 //! and go on many threads: with the budget full at full speed, +100–200 MB of freed memory
-//! the process kept (see `docs/memory.md`). So the pool is **one per client**, shared by all
+//! the process kept (measured in the README's Performance section). So the pool is **one per client**, shared by all
 //! channels (a buffer one channel freed serves the next append of any other), new buffers are
 //! sized to reuse well (row buffers from the channel's typical row, bodies rounded up to
 //! 32 KB), and its idle capacity is bounded by `max_bytes`, which the client sets aside from

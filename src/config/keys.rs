@@ -96,7 +96,9 @@ pub enum ConfigKey {
     RetryMaxBackoff,
     /// `recovery_timeout`: Longest automatic channel recovery (a duration, 1s..=1h).
     RecoveryTimeout,
-    /// `zstd_level`: zstd compression level (default 1).
+    /// `zstd_level`: zstd compression level, -7..=22 (default 1, the official SDK's). Negative
+    /// ("fast") levels Huffman-code literals as level 1 does: -2 makes bodies 2–10 % larger
+    /// than level 1 for 6–9 % less client CPU.
     ZstdLevel,
 }
 
