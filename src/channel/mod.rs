@@ -61,15 +61,15 @@
 //! the budget is admitted piece by piece, so one larger than the whole budget still completes.
 //!
 //! A batch counts at its compressed size from the moment its body is ready (its row buffers are
-//! freed then), whether or not it has been sent. Idle row buffers kept for reuse (at most two
-//! requests' worth a channel and, for the whole client, the smaller of 1/16 of the budget and
+//! freed then), whether or not it has been sent. Idle row and body buffers kept for reuse (in one
+//! pool per client, shared by its channels: at most the smaller of 1/16 of the budget and
 //! 32 MiB) are inside the budget too: that much is set aside for them. Outside it are the
 //! client's compression contexts and the bodies being compressed, both bounded per client, not per
 //! channel: at most `max(cores, 2)` large batches compress at once, client-wide (channels take
-//! turns in the order they asked), and the zstd contexts (about 1 MB each at level 1) are pooled by
-//! the client, which keeps a few idle — so a thousand busy channels hold a handful of contexts, and
-//! an idle channel only its handle, task and queues (a few KB; it frees its idle row buffers after
-//! 5 s). The allocator adds its own fragmentation: the README's Performance section has measured
+//! turns in the order they asked), and the zstd contexts (about 1 MB each; 4–5 MB for the
+//! blocking jobs' whole-batch windows, at most 1/8 of the budget in all) are pooled by the client, which keeps a few idle — so a thousand busy channels hold a handful of contexts, and
+//! an idle channel only its handle, task and queues (a few KB; 5 s after it goes idle, the
+//! pooled buffers that have been idle that long are freed). The allocator adds its own fragmentation: the README's Performance section has measured
 //! figures.
 
 //! One channel whose commits never arrive keeps its sent batches, which can fill the shared

@@ -324,7 +324,8 @@ impl ClientBuilder {
     /// buffers kept for reuse. A channel also stops taking appends while four requests' worth
     /// of its batches wait to be sent, so one fast producer stays a few requests ahead of the
     /// server instead of filling the budget. Outside the budget are the client's zstd contexts
-    /// (about 1 MB each at level 1) and the bodies being compressed, both bounded per client
+    /// (about 1 MB each, 4–5 MB with the blocking jobs' whole-batch windows, at most 1/8 of the
+    /// budget in all) and the bodies being compressed, both bounded per client
     /// (about as many as cores), whatever the number of channels.
     pub fn memory_budget_bytes(mut self, bytes: usize) -> Self {
         self.channel.memory_budget_bytes = bytes;
