@@ -249,7 +249,7 @@ impl Channel {
                 .await
                 .map_err(|_| self.closed_error())?;
             for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
-                permit.send(Cmd::Append(chunk));
+                permit.send(Cmd::Append(Box::new(chunk)));
             }
         } else {
             drop(reserved);
@@ -258,7 +258,7 @@ impl Channel {
                 self.record_wait(waited);
                 let last = t.end.clone();
                 self.tx
-                    .send(Cmd::Append(chunk_of(piece, t, bytes)))
+                    .send(Cmd::Append(Box::new(chunk_of(piece, t, bytes))))
                     .await
                     .map_err(|_| self.closed_error())?;
                 // A cancelled call leaves the pieces sent so far: later appends must follow them.
@@ -299,7 +299,7 @@ impl Channel {
         };
         self.record_admitted(&p.encoded);
         for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
-            permit.send(Cmd::Append(chunk));
+            permit.send(Cmd::Append(Box::new(chunk)));
         }
         Ok(())
     }

@@ -57,7 +57,9 @@ pub(crate) const RECOVERY_WINDOW: Duration = Duration::from_secs(60);
 /// Commands from the handle.
 #[derive(Debug)]
 pub(crate) enum Cmd {
-    Append(Chunk),
+    /// Boxed: a mailbox preallocates its slots in blocks of 32, so the largest command sets
+    /// what every channel's mailbox holds before it is used (112 bytes a slot unboxed).
+    Append(Box<Chunk>),
     /// Resolves when every row accepted before it has been sent, with the last end token.
     Flush(oneshot::Sender<Result<Option<OffsetToken>>>),
     /// Drains and exits.
@@ -279,7 +281,9 @@ impl Actor {
             // Appends only change the buffer: skip re-summing the retained batches for them.
             let append_only = matches!(event, Event::Cmd(Some(Cmd::Append(_))));
             match event {
-                Event::Ack(res) => self.on_ack(res).await,
+                // Boxed: its future (which can recover the channel) would otherwise be part of
+                // every idle channel's task, ≈ 950 bytes.
+                Event::Ack(res) => Box::pin(self.on_ack(res)).await,
                 Event::Cmd(Some(cmd)) => self.on_cmd(cmd).await,
                 Event::Cmd(None) => {
                     self.rx_closed = true;

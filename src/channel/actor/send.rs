@@ -40,7 +40,7 @@ impl Actor {
                 }
                 let before = self.queue.len();
                 self.batcher
-                    .push(chunk, Instant::now(), epoch_ms(), &mut self.queue);
+                    .push(*chunk, Instant::now(), epoch_ms(), &mut self.queue);
                 self.number_sealed(before);
                 if self.phase.is_draining() {
                     self.seal();
