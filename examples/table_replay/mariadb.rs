@@ -142,7 +142,11 @@ impl MariaDb {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // The port opens a moment before the server takes connections (a busy machine saw
+            // the first handshake fail): wait for both, the log line says the latter.
+            let ready =
+                std::fs::read_to_string(&log).is_ok_and(|l| l.contains("ready for connections"));
+            if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Ok(db);
             }
             if let Ok(Some(status)) = db.child.try_wait() {

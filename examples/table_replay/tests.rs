@@ -30,12 +30,27 @@ impl Setup {
     }
 }
 
+/// A connection to `db`'s `mysql` database. The server listens a moment before it finishes
+/// starting (a busy machine saw the first handshake fail), so this retries for 30 s.
+async fn admin_connection(db: &mariadb::MariaDb) -> Conn {
+    let url = format!("{}/mysql", db.server_url());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match source::connect(&url).await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("MariaDB not ready yet ({e:#}); retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("cannot connect to the private MariaDB at {url}: {e:#}"),
+        }
+    }
+}
+
 /// MariaDB with the sample table (`rows` generated rows) and an emulator with its DDL.
 async fn setup(database: &str, rows: u64) -> Option<Setup> {
     let db = mariadb::start_or_skip()?;
-    let mut admin = source::connect(&format!("{}/mysql", db.server_url()))
-        .await
-        .unwrap();
+    let mut admin = admin_connection(&db).await;
     admin
         .query_drop(format!("CREATE DATABASE {database}"))
         .await
@@ -192,9 +207,7 @@ async fn wide_values_leave_mariadb_exact() {
     let Some(db) = mariadb::start_or_skip() else {
         return;
     };
-    let mut admin = source::connect(&format!("{}/mysql", db.server_url()))
-        .await
-        .unwrap();
+    let mut admin = admin_connection(&db).await;
     admin.query_drop("CREATE DATABASE wide").await.unwrap();
     let mut conn: Conn = source::connect(&db.url("wide")).await.unwrap();
     conn.query_drop(

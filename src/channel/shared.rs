@@ -150,6 +150,10 @@ pub(crate) struct Polled {
     pub(crate) poll_trouble: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Polls have failed (or omitted the channel) for [`STALL_AFTER`]: commits cannot be seen.
     pub(crate) stalled: watch::Sender<bool>,
+    /// The start sequence of the newest status poll applied to this channel: an answer to an
+    /// older poll (one still running while a newer one finished) is dropped, so a stale
+    /// committed token never replaces a newer one.
+    pub(crate) applied_poll: AtomicU64,
 }
 
 /// The actor's lifecycle and counters, as the handle and the poller see them.
@@ -213,6 +217,7 @@ impl ChannelShared {
                 errors_seen: AtomicU64::new(opened.rows_error_count.unwrap_or(0)),
                 poll_trouble: std::sync::Mutex::new(None),
                 stalled: watch::Sender::new(false),
+                applied_poll: AtomicU64::new(0),
             },
             actor: ActorState {
                 state: watch::Sender::new(State::Open),

@@ -122,6 +122,9 @@ struct FakeState {
     failing_status_pipes: Vec<String>,
     /// Status calls for these pipes take this long.
     slow_status_pipes: HashMap<String, Duration>,
+    /// Status calls naming at least `.0` channels answer `.1` late, with what was true when
+    /// they were asked.
+    late_large_status: Option<(usize, Duration)>,
     /// Omitted from status answers until their next open (the server lost them).
     hidden: Vec<String>,
 }
@@ -218,6 +221,12 @@ impl FakeApi {
         if fail {
             s.failing_status_pipes.push(pipe.to_owned());
         }
+    }
+
+    /// Status calls naming at least `names` channels answer `d` late, with the state of when
+    /// they were asked (a stale answer).
+    pub(crate) fn late_answers_to_large_status_calls(&self, names: usize, d: Duration) {
+        self.lock().late_large_status = Some((names, d));
     }
 
     /// Status calls for `pipe` take `d`.
@@ -466,28 +475,38 @@ impl IngestApi for FakeApi {
         if let Some(d) = slow {
             tokio::time::sleep(d).await;
         }
-        let mut s = self.lock();
-        if s.failing_status_pipes.contains(&pipe.pipe) {
-            return Err(server_error(
-                503,
-                "ERR_SERVICE_UNAVAILABLE",
-                "bulk channel status",
-            ));
-        }
-        s.status_polls
-            .push((channel_names.to_vec(), Instant::now()));
-        let manual = s.manual_commit;
-        let mut out = HashMap::new();
-        for name in channel_names {
-            if s.hidden.contains(name) {
-                continue;
+        let (out, late) = {
+            let mut s = self.lock();
+            if s.failing_status_pipes.contains(&pipe.pipe) {
+                return Err(server_error(
+                    503,
+                    "ERR_SERVICE_UNAVAILABLE",
+                    "bulk channel status",
+                ));
             }
-            if let Some(c) = s.channels.get_mut(name) {
-                if !manual {
-                    c.commit();
+            s.status_polls
+                .push((channel_names.to_vec(), Instant::now()));
+            let manual = s.manual_commit;
+            let mut out = HashMap::new();
+            for name in channel_names {
+                if s.hidden.contains(name) {
+                    continue;
                 }
-                out.insert(name.clone(), c.wire(name));
+                if let Some(c) = s.channels.get_mut(name) {
+                    if !manual {
+                        c.commit();
+                    }
+                    out.insert(name.clone(), c.wire(name));
+                }
             }
+            let late = s
+                .late_large_status
+                .filter(|(n, _)| channel_names.len() >= *n)
+                .map(|(_, d)| d);
+            (out, late)
+        };
+        if let Some(d) = late {
+            tokio::time::sleep(d).await;
         }
         Ok(out)
     }

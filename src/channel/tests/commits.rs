@@ -115,3 +115,106 @@ async fn commit_polling_is_fast_while_pending_and_slow_when_idle() {
     let idle = fake.status_polls().len() - n;
     assert!((3..=5).contains(&idle), "{idle} polls in 20 s idle");
 }
+
+/// Opens `n` channels that never append, named `idle_0`…
+async fn idle_channels(client: &StreamingIngestClient, n: usize) -> Vec<Channel> {
+    let mut v = Vec::new();
+    for i in 0..n {
+        v.push(open(client, &format!("idle_{i}")).await);
+    }
+    v
+}
+
+#[tokio::test(start_paused = true)]
+async fn busy_channels_are_polled_fast_and_idle_ones_at_the_idle_interval() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let _idle = idle_channels(&client, 30).await;
+    let busy = open(&client, "busy").await;
+    busy.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    busy.flush().await.unwrap();
+    let start = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let polls: Vec<_> = fake
+        .status_polls()
+        .into_iter()
+        .filter(|(_, at)| *at >= start)
+        .collect();
+    let busy_polls = polls
+        .iter()
+        .filter(|(names, _)| names.iter().any(|n| n == "busy"))
+        .count();
+    let idle_polls = polls
+        .iter()
+        .filter(|(names, _)| names.iter().any(|n| n == "idle_7"))
+        .count();
+    assert!(
+        busy_polls >= 25,
+        "the busy channel: {busy_polls} polls in 3 s"
+    );
+    assert!(
+        idle_polls <= 1,
+        "an idle channel: {idle_polls} polls in 3 s (idle interval 5 s)"
+    );
+    // The commit is still seen at the fast cadence.
+    fake.commit("busy");
+    busy.wait_for_commit(&OffsetToken::from(1u64), Duration::from_millis(300))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_to_an_older_poll_never_moves_the_committed_token_back() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let _idle = idle_channels(&client, 20).await;
+    let busy = open(&client, "busy").await;
+    let mut seen = busy.watch_committed();
+    busy.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    busy.flush().await.unwrap();
+    fake.commit("busy");
+    busy.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(1))
+        .await
+        .unwrap();
+    // From now on the full polls (21 names) answer 3 s late with what was true when asked:
+    // the next one, due within the idle interval, reports token 1 after token 2 is committed.
+    fake.late_answers_to_large_status_calls(10, Duration::from_secs(3));
+    busy.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    busy.flush().await.unwrap();
+    let values = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = {
+        let values = Arc::clone(&values);
+        tokio::spawn(async move {
+            while seen.changed().await.is_ok() {
+                let v = seen.borrow_and_update().clone();
+                values.lock().unwrap().push(v);
+            }
+        })
+    };
+    // Wait for a full poll to be asked (while token 2 is not yet committed), then commit.
+    let asked = fake.status_polls().len();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if fake.status_polls()[asked..]
+            .iter()
+            .any(|(names, _)| names.len() >= 10)
+        {
+            break;
+        }
+    }
+    fake.commit("busy");
+    busy.wait_for_commit(&OffsetToken::from(2u64), Duration::from_secs(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await; // the late answer arrives
+    assert_eq!(busy.latest_committed_offset_token(), tok(2));
+    recorder.abort();
+    let values = values.lock().unwrap().clone();
+    assert!(values.contains(&tok(2)), "{values:?}");
+    assert!(
+        !values.windows(2).any(|w| w[0] == tok(2) && w[1] == tok(1)),
+        "the committed token went back: {values:?}"
+    );
+}
