@@ -30,21 +30,13 @@ impl Setup {
     }
 }
 
-/// A connection to `db`'s `mysql` database. The server listens a moment before it finishes
-/// starting (a busy machine saw the first handshake fail), so this retries for 30 s.
+/// A connection to `db`'s `mysql` database (`MariaDb::start` returned once the server takes
+/// connections).
 async fn admin_connection(db: &mariadb::MariaDb) -> Conn {
     let url = format!("{}/mysql", db.server_url());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match source::connect(&url).await {
-            Ok(c) => return c,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("MariaDB not ready yet ({e:#}); retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("cannot connect to the private MariaDB at {url}: {e:#}"),
-        }
-    }
+    source::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the private MariaDB at {url}: {e:#}"))
 }
 
 /// MariaDB with the sample table (`rows` generated rows) and an emulator with its DDL.

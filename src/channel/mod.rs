@@ -67,10 +67,11 @@
 //! client's compression contexts and the bodies being compressed, both bounded per client, not per
 //! channel: at most `max(cores, 2)` large batches compress at once, client-wide (channels take
 //! turns in the order they asked), and the zstd contexts (about 1 MB each; 4–5 MB for the
-//! blocking jobs' whole-batch windows, at most 1/8 of the budget in all) are pooled by the client, which keeps a few idle — so a thousand busy channels hold a handful of contexts, and
-//! an idle channel only its handle, task and queues (a few KB; 5 s after it goes idle, the
-//! pooled buffers that have been idle that long are freed). The allocator adds its own fragmentation: the README's Performance section has measured
-//! figures.
+//! blocking jobs' whole-batch windows, at most 1/8 of the budget in all) are pooled by the
+//! client, which keeps a few idle — so a thousand busy channels hold a handful of contexts, and
+//! an idle channel only its handle, task and queues (about 10 KB; 5 s after it goes idle, the
+//! pooled buffers that have been idle that long are freed). The allocator adds its own slack:
+//! the README's Performance section has measured figures.
 
 //! One channel whose commits never arrive keeps its sent batches, which can fill the shared
 //! budget and make appends on every channel wait; see *Commit tracking* for how such a channel

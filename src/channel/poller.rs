@@ -121,15 +121,10 @@ impl Poller {
             last_fast = Some(now);
             if now >= full_due {
                 last_full = Some(now);
-                self.poll_once(self.registry.channels(), false);
+                self.poll_once(channels, false);
             } else {
-                let fast: Vec<_> = self
-                    .registry
-                    .channels()
-                    .into_iter()
-                    .filter(|c| c.wants_fast_poll())
-                    .collect();
-                self.poll_once(fast, true);
+                let fast = channels.into_iter().filter(|c| c.wants_fast_poll());
+                self.poll_once(fast.collect(), true);
             }
         }
     }

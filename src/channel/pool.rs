@@ -7,12 +7,13 @@
 //! a tenth of the client's CPU at full speed (measured with `perf`, see the README's
 //! Performance section). Worse, glibc's heap fragments when large blocks of many sizes come
 //! and go on many threads: with the budget full at full speed, +100–200 MB of freed memory
-//! the process kept (measured in the README's Performance section). So the pool is **one per client**, shared by all
-//! channels (a buffer one channel freed serves the next append of any other), new buffers are
-//! sized to reuse well (row buffers from the channel's typical row, bodies rounded up to
-//! 32 KB), and its idle capacity is bounded by `max_bytes`, which the client sets aside from
-//! its memory budget. Buffers under [`MIN_POOLED`] are left to the allocator (its small
-//! blocks do not fragment like this). Buffers idle for a while are freed when a channel goes
+//! the process kept (measured in the README's Performance section). So the pool is **one per
+//! client**, shared by all channels (a buffer one channel freed serves the next append of any
+//! other), new buffers are sized to reuse well (row buffers from the channel's typical row,
+//! bodies rounded up to 32 KB), and its idle capacity is bounded by `max_bytes`, which the
+//! client sets aside from its memory budget. Buffers under [`MIN_POOLED`] are left to the
+//! allocator (they are not the large blocks that fragmented its heap, and a pool of many small
+//! buffers would cost a longer search on every take). Buffers idle for a while are freed when a channel goes
 //! idle ([`BufferPool::release_idle`]), all of them when a channel closes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -206,7 +206,7 @@ async fn row_buffers_are_recycled_once_their_batch_is_compressed() {
         (0..2000).collect::<Vec<_>>(),
         "recycled buffers hold the right rows"
     );
-    // An idle channel frees its pool along with its codec.
+    // 5 s after the channel goes idle, the buffers it gave back are freed.
     tokio::time::sleep(crate::channel::actor::CODEC_IDLE_RELEASE + Duration::from_millis(100))
         .await;
     assert_eq!(ch.shared.buffers.idle_bytes(), 0);
