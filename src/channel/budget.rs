@@ -9,11 +9,16 @@
 //! Part of the configured budget can be set aside ([`Budget::with_reserve`]) for memory the
 //! client holds outside any batch (idle recycled buffers), so that the configured figure
 //! bounds all of it: the semaphore then holds only the rest.
+//!
+//! A budget that runs short says so ([`Shortage`]): channels holding rows in an open batch
+//! then send it without waiting for `max_client_lag`, since those rows hold memory a producer
+//! is waiting for, and only their commit gives it back.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, TryAcquireError};
+use tokio::sync::{watch, Semaphore, TryAcquireError};
 
 use crate::{Error, Result};
 
@@ -25,6 +30,65 @@ pub(crate) struct Budget {
     total: usize,
     /// The configured size (reported in errors).
     configured: usize,
+    shortage: Arc<Shortage>,
+}
+
+/// Whether producers are short of budget: how many wait for room now, and a count of
+/// shortages (bumped whenever a producer starts waiting or is refused) that channels watch.
+#[derive(Debug)]
+struct Shortage {
+    waiting: AtomicUsize,
+    bumps: watch::Sender<u64>,
+}
+
+impl Shortage {
+    fn bump(&self) {
+        self.bumps.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Counts one producer waiting for room while alive (also when its wait is cancelled).
+struct Waiting<'a>(&'a Shortage);
+
+impl<'a> Waiting<'a> {
+    fn new(s: &'a Shortage) -> Self {
+        s.waiting.fetch_add(1, Ordering::AcqRel);
+        s.bump();
+        Self(s)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A channel's view of the budget's [`Shortage`].
+#[derive(Debug)]
+pub(crate) struct ShortageWatch {
+    shortage: Arc<Shortage>,
+    bumps: watch::Receiver<u64>,
+}
+
+impl ShortageWatch {
+    /// Whether the budget is short: a producer waits for room now, or one started waiting
+    /// or was refused since the last call.
+    pub(crate) fn is_short(&mut self) -> bool {
+        let bumped = self.bumps.has_changed().unwrap_or(false);
+        self.bumps.mark_unchanged();
+        bumped || self.shortage.waiting.load(Ordering::Acquire) > 0
+    }
+
+    /// Resolves at the next shortage after the last [`is_short`](Self::is_short).
+    ///
+    /// # Cancellation
+    /// Cancel safe: a shortage missed by a dropped future is still seen by `is_short`.
+    pub(crate) async fn next(&mut self) {
+        if self.bumps.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 impl Budget {
@@ -37,6 +101,18 @@ impl Budget {
             sem: Arc::new(Semaphore::new(total)),
             total,
             configured,
+            shortage: Arc::new(Shortage {
+                waiting: AtomicUsize::new(0),
+                bumps: watch::Sender::new(0),
+            }),
+        }
+    }
+
+    /// A watch on this budget running short (see [`ShortageWatch`]).
+    pub(crate) fn shortage(&self) -> ShortageWatch {
+        ShortageWatch {
+            shortage: Arc::clone(&self.shortage),
+            bumps: self.shortage.bumps.subscribe(),
         }
     }
 
@@ -60,6 +136,7 @@ impl Budget {
             return Ok((g, Duration::ZERO));
         }
         let started = Instant::now();
+        let _waiting = Waiting::new(&self.shortage);
         let mut remaining = n;
         let mut got = BudgetBytes::new(Arc::clone(&self.sem), 0);
         while remaining > 0 {
@@ -92,7 +169,10 @@ impl Budget {
                 ),
             ));
         }
-        self.try_take(bytes).map_err(|_| self.backpressure(bytes))
+        self.try_take(bytes).map_err(|_| {
+            self.shortage.bump();
+            self.backpressure(bytes)
+        })
     }
 
     fn try_take(&self, n: usize) -> std::result::Result<BudgetBytes, TryAcquireError> {
@@ -216,6 +296,41 @@ mod tests {
         ));
         drop(g);
         assert_eq!(b.available(), 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_or_refused_producer_makes_the_budget_short() {
+        let b = Budget::new(100);
+        let mut w = b.shortage();
+        assert!(!w.is_short());
+        let (g, _) = b.acquire(90).await.unwrap();
+        assert!(!w.is_short(), "taking free room is no shortage");
+        // Refused: short once (a bump), not for good.
+        assert!(b.try_acquire(20).is_err());
+        assert!(w.is_short());
+        assert!(!w.is_short());
+        // Waiting: short for as long as it waits, also when the wait is cancelled.
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move { b.acquire(50).await.map(|(g, _)| g.len()) }
+        });
+        tokio::time::timeout(Duration::from_secs(1), w.next())
+            .await
+            .expect("a producer starting to wait wakes the watch");
+        assert!(w.is_short());
+        assert!(w.is_short(), "still waiting");
+        waiter.abort();
+        assert!(waiter.await.unwrap_err().is_cancelled());
+        assert!(!w.is_short());
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move { b.acquire(50).await.map(|(g, _)| g.len()) }
+        });
+        tokio::task::yield_now().await;
+        drop(g);
+        assert_eq!(waiter.await.unwrap().unwrap(), 50);
+        w.is_short();
+        assert!(!w.is_short(), "served");
     }
 
     #[tokio::test]

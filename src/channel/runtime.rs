@@ -155,15 +155,7 @@ impl ChannelRuntime {
         rt.poller.start();
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         self.track(&shared, &tx);
-        let actor = match Actor::new(
-            Arc::clone(&rt.api),
-            Arc::clone(&shared),
-            Arc::clone(&rt.settings),
-            Arc::clone(&rt.poller),
-            rx,
-            resp.next_continuation_token,
-            Arc::clone(&rt.compress_permits),
-        ) {
+        let actor = match Actor::new(rt, Arc::clone(&shared), rx, resp.next_continuation_token) {
             Ok(a) => a,
             Err(e) => {
                 rt.registry.remove(id);

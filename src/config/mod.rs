@@ -301,6 +301,11 @@ impl ClientBuilder {
     /// How long a row may wait in the client buffer before its batch is sent: the latency
     /// versus request-size trade-off. Default 1 s; accepted 10 ms to 10 min. Profile key
     /// `max_client_lag` (`"200ms"`, or a number of milliseconds).
+    ///
+    /// A batch goes out sooner when it fills a request, on `flush()`, and when the client's
+    /// memory budget runs short (an `append_*` waits for room, or a `try_append_*` is
+    /// refused) while the channel has nothing else queued or in flight: buffered rows hold
+    /// budget until they are committed.
     pub fn max_client_lag(mut self, lag: Duration) -> Self {
         self.channel.max_client_lag = lag;
         self

@@ -23,8 +23,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::batch::{Batcher, Chunk, SealedBatch};
-use super::compress::{CompressPermits, CompressStage};
+use super::budget::ShortageWatch;
+use super::compress::CompressStage;
 use super::poller::Poller;
+use super::runtime::RuntimeInner;
 use super::shared::{ChannelShared, Failure, RecoverRequest};
 use super::ChannelSettings;
 use crate::transport::IngestApi;
@@ -166,6 +168,8 @@ enum Event {
     Idle,
     /// A compression job finished.
     Compressed,
+    /// The memory budget ran short (see [`Actor::seal_if_short`]).
+    Short,
 }
 
 /// The actor. Created by the runtime at open; runs until closed, dropped or shut down.
@@ -202,28 +206,29 @@ pub(crate) struct Actor {
     /// Whether the channel gave buffers back to the client's pool since it was last idle.
     gave_buffers: bool,
     compress: CompressStage,
+    /// Whether producers are short of the memory budget (see [`Actor::seal_if_short`]).
+    shortage: ShortageWatch,
 }
 
 impl Actor {
-    pub(crate) fn new(
-        api: Arc<dyn IngestApi>,
+    /// The actor of the channel `shared`, opened with `continuation`, using the client's
+    /// server, settings, poller, compressors and budget (`rt`).
+    pub(super) fn new(
+        rt: &RuntimeInner,
         shared: Arc<ChannelShared>,
-        settings: Arc<ChannelSettings>,
-        poller: Arc<Poller>,
         rx: mpsc::Receiver<Cmd>,
         continuation: String,
-        permits: CompressPermits,
     ) -> Result<Self> {
-        let compress = CompressStage::new(permits);
+        let compress = CompressStage::new(Arc::clone(&rt.compress_permits));
         let base = shared.polled.committed.borrow().clone();
         Ok(Self {
             committed_rx: shared.polled.committed.subscribe(),
             recover_rx: shared.polled.recover.subscribe(),
-            batcher: Batcher::new(settings.batch_cap()),
-            api,
+            batcher: Batcher::new(rt.settings.batch_cap()),
+            api: Arc::clone(&rt.api),
             shared,
-            settings,
-            poller,
+            settings: Arc::clone(&rt.settings),
+            poller: Arc::clone(&rt.poller),
             rx,
             rx_closed: false,
             phase: Phase::Open,
@@ -242,6 +247,7 @@ impl Actor {
             idle_since: None,
             gave_buffers: false,
             compress,
+            shortage: rt.budget.shortage(),
         })
     }
 
@@ -258,6 +264,7 @@ impl Actor {
                 }
                 break;
             }
+            self.seal_if_short();
             self.pump();
             let lag = self
                 .batcher
@@ -266,6 +273,7 @@ impl Actor {
             let drain_deadline = self.phase.deadline();
             let idle = self.idle_deadline();
             let accepting = self.accepting();
+            let sends_at_once = self.sends_at_once();
             let event = tokio::select! {
                 res = poll_inflight(&mut self.inflight), if self.inflight.is_some() => Event::Ack(res),
                 cmd = self.rx.recv(), if !self.rx_closed && accepting => Event::Cmd(cmd),
@@ -277,6 +285,7 @@ impl Actor {
                 () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => Event::DrainTimeout,
                 () = sleep_until_opt(idle), if idle.is_some() => Event::Idle,
                 () = self.compress.next(), if self.compress.busy() => Event::Compressed,
+                () = self.shortage.next(), if sends_at_once => Event::Short,
             };
             // Appends only change the buffer: skip re-summing the retained batches for them.
             let append_only = matches!(event, Event::Cmd(Some(Cmd::Append(_))));
@@ -309,7 +318,7 @@ impl Actor {
                     self.give_up_drain();
                     break;
                 }
-                Event::Compressed => {}
+                Event::Compressed | Event::Short => {}
                 Event::Idle => {
                     // Buffers this channel gave back have been idle at least as long (those
                     // of busier channels are younger and stay).

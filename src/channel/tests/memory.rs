@@ -407,6 +407,88 @@ async fn producers_waiting_for_the_budget_hold_no_serialized_rows() {
     assert_eq!(serialized.load(std::sync::atomic::Ordering::Relaxed), 800);
 }
 
+/// Eight channels hold the whole budget in open batches, far below a request and far from
+/// their 30 s `max_client_lag`. A producer that needs room does not wait out the lag: once it
+/// is short of budget, the channels send what they hold, and their commit makes the room.
+/// Without a shortage the lag still holds.
+#[tokio::test(start_paused = true)]
+async fn a_producer_short_of_budget_does_not_wait_out_the_other_channels_lag() {
+    let fake = FakeApi::new();
+    let lag = Duration::from_secs(30);
+    let client = client(
+        &fake,
+        ChannelSettings {
+            memory_budget_bytes: 64 << 10,
+            max_request_bytes: 1 << 20,
+            max_client_lag: lag,
+            ..settings()
+        },
+    );
+    let mut channels = Vec::new();
+    for i in 0..8 {
+        channels.push(open(&client, &format!("c{i}")).await);
+    }
+    let usable = client.inner_runtime().budget_usable();
+    let mut next = [0u64; 8];
+    'fill: loop {
+        for (i, ch) in channels.iter().enumerate() {
+            if client.inner_runtime().budget_used() > usable * 3 / 4 {
+                break 'fill;
+            }
+            let from = next[i];
+            ch.append_rows(
+                (from..from + 100).map(|id| Row { id }),
+                tok(from),
+                tok(from + 99),
+            )
+            .await
+            .unwrap();
+            next[i] += 100;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for i in 0..8 {
+        assert!(
+            fake.appends_to(&format!("c{i}")).is_empty(),
+            "c{i} sent before its lag with the budget not short"
+        );
+    }
+    // Needs more than is free: waits until the others' rows are committed.
+    let t = Instant::now();
+    let from = next[0];
+    channels[0]
+        .append_rows(
+            (from..from + 2000).map(|id| Row { id }),
+            tok(from),
+            tok(from + 1999),
+        )
+        .await
+        .unwrap();
+    next[0] += 2000;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "the producer waited {:?} for room (max_client_lag {lag:?})",
+        t.elapsed()
+    );
+    for ch in &channels {
+        ch.flush().await.unwrap();
+    }
+    for (i, ch) in channels.iter().enumerate() {
+        let end = OffsetToken::from(next[i] - 1);
+        ch.wait_for_commit(&end, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let name = format!("c{i}");
+        assert_eq!(
+            ids(&fake.committed_rows(&name)),
+            (0..next[i]).collect::<Vec<_>>()
+        );
+        for a in fake.appends_to(&name) {
+            assert_eq!(token_violation(&a), None);
+        }
+    }
+}
+
 #[test]
 fn a_mailbox_slot_is_small() {
     // tokio preallocates a mailbox's slots 32 at a time, so every channel, busy or idle, holds
