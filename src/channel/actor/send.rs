@@ -96,7 +96,7 @@ impl Actor {
     /// Seals the open batch before `max_client_lag` when producers are short of the memory
     /// budget and the batch would be sent at once. Its rows hold budget that only their
     /// commit gives back: with many channels and a small budget, waiting out the lag would
-    /// leave the producers waiting while the network idles (1,000 channels, 64 MiB: 3.4×
+    /// leave the producers waiting while the network idles (1,000 channels, 64 MiB: 3.2×
     /// the rows/s; README, Performance). A channel already sending keeps filling its batch,
     /// so a busy channel's requests stay large.
     pub(super) fn seal_if_short(&mut self) {
