@@ -75,7 +75,8 @@
 //!
 //! The [`guarantees`] page states the delivery guarantees in one place: what is retried and
 //! for how long, what invalidates a channel and what the application must do then, and the
-//! faults the chaos suite injects to check all of it.
+//! faults the chaos suite injects to check all of it. The [`metrics_reference`] page lists the
+//! metrics the client reports through the `metrics` crate and what to read from them.
 //!
 //! # SQL API (feature `sql`)
 //!
@@ -111,6 +112,8 @@ mod auth;
 pub mod channel;
 #[doc = include_str!("../docs/GUARANTEES.md")]
 pub mod guarantees {}
+#[doc = include_str!("../docs/METRICS.md")]
+pub mod metrics_reference {}
 mod client;
 mod client_calls;
 mod config;

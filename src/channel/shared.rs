@@ -99,6 +99,8 @@ pub(crate) struct Metrics {
     pub(crate) commit_latency: Histogram,
     pub(crate) row_errors: Counter,
     pub(crate) stalls: Counter,
+    /// Batches sealed before `max_client_lag` because the memory budget ran short.
+    pub(crate) sealed_for_memory: Counter,
 }
 
 impl Metrics {
@@ -111,6 +113,10 @@ impl Metrics {
             commit_latency: metrics::histogram!("snowpipe_commit_latency_seconds", &labels),
             row_errors: metrics::counter!("snowpipe_row_errors_total", &labels),
             stalls: metrics::counter!("snowpipe_commit_poll_stalls_total", &labels),
+            sealed_for_memory: metrics::counter!(
+                "snowpipe_batches_sealed_for_memory_total",
+                &labels
+            ),
         }
     }
 }

@@ -107,6 +107,7 @@ impl Actor {
                 bytes = self.batcher.len(),
                 "memory budget short: batch sealed before max_client_lag"
             );
+            self.shared.metrics.sealed_for_memory.increment(1);
             self.seal();
         }
     }
