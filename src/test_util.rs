@@ -5,9 +5,11 @@
 //! [`MockAccount`] answers hostname discovery (with `127.0.0.1`, so the ingest host is the
 //! same server) and the scoped-token exchange (fresh JWT-shaped tokens), and mounts channel
 //! endpoints on request. The committed test key ([`TEST_KEY`]) is for tests only.
+//! [`MetricsRecorder`] records the metrics the client reports (`docs/METRICS.md`).
 #![allow(clippy::missing_panics_doc)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -261,4 +263,103 @@ pub fn query(req: &Request, name: &str) -> Option<String> {
 /// The raw (still percent-encoded) query string of a request.
 pub fn raw_query(req: &Request) -> String {
     req.url.query().unwrap_or_default().to_owned()
+}
+
+/// A metric's name and its labels, sorted.
+type MetricKey = (String, Vec<(String, String)>);
+
+/// A `metrics` recorder that keeps every registered key and the counters' values (gauges
+/// and histograms are registered, not recorded). Cheap to clone: clones share what they
+/// record, so one clone can be installed (`metrics::set_global_recorder`, or
+/// `metrics::set_default_local_recorder` for the current thread) and another read.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsRecorder(Arc<Recorded>);
+
+#[derive(Debug, Default)]
+struct Recorded {
+    keys: std::sync::Mutex<Vec<MetricKey>>,
+    counters: std::sync::Mutex<HashMap<MetricKey, Arc<AtomicU64>>>,
+}
+
+impl MetricsRecorder {
+    fn key(key: &metrics::Key) -> MetricKey {
+        let mut labels: Vec<(String, String)> = key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        labels.sort();
+        (key.name().to_owned(), labels)
+    }
+
+    fn register(&self, key: &metrics::Key) -> MetricKey {
+        let k = Self::key(key);
+        self.0.keys.lock().unwrap().push(k.clone());
+        k
+    }
+
+    /// The labels of every registration of metric `name` (sorted by label name).
+    pub fn labels_of(&self, name: &str) -> Vec<Vec<(String, String)>> {
+        let keys = self.0.keys.lock().unwrap();
+        keys.iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    /// The value of counter `name` with exactly `labels` (in any order); 0 if never
+    /// registered.
+    pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let mut labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        labels.sort();
+        self.0
+            .counters
+            .lock()
+            .unwrap()
+            .get(&(name.to_owned(), labels))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+}
+
+impl metrics::Recorder for MetricsRecorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let k = self.register(key);
+        let c = Arc::clone(self.0.counters.lock().unwrap().entry(k).or_default());
+        metrics::Counter::from_arc(c)
+    }
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        self.register(key);
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        self.register(key);
+        metrics::Histogram::noop()
+    }
 }

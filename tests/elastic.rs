@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -138,91 +136,6 @@ async fn a_pipes_elastic_channel_appends_to_its_elastic_endpoint() {
     emu.shutdown().await;
 }
 
-/// A metric's name and its labels, sorted.
-type MetricKey = (String, Vec<(String, String)>);
-
-/// A metrics recorder that keeps every registered key and the counters' values.
-#[derive(Default)]
-struct Recorded {
-    keys: std::sync::Mutex<Vec<MetricKey>>,
-    counters: std::sync::Mutex<std::collections::HashMap<MetricKey, Arc<AtomicU64>>>,
-}
-
-impl Recorded {
-    fn key(key: &metrics::Key) -> MetricKey {
-        let mut labels: Vec<(String, String)> = key
-            .labels()
-            .map(|l| (l.key().to_owned(), l.value().to_owned()))
-            .collect();
-        labels.sort();
-        (key.name().to_owned(), labels)
-    }
-
-    /// The labels every registration of `name` carried.
-    fn labels_of(&self, name: &str) -> Vec<Vec<(String, String)>> {
-        let keys = self.keys.lock().unwrap();
-        keys.iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, l)| l.clone())
-            .collect()
-    }
-
-    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        let mut labels: Vec<(String, String)> = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        labels.sort();
-        self.counters
-            .lock()
-            .unwrap()
-            .get(&(name.to_owned(), labels))
-            .map_or(0, |c| c.load(Ordering::Relaxed))
-    }
-}
-
-impl metrics::Recorder for &'static Recorded {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        let k = Recorded::key(key);
-        self.keys.lock().unwrap().push(k.clone());
-        let c = Arc::clone(self.counters.lock().unwrap().entry(k).or_default());
-        metrics::Counter::from_arc(c)
-    }
-    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        self.keys.lock().unwrap().push(Recorded::key(key));
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        key: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        self.keys.lock().unwrap().push(Recorded::key(key));
-        metrics::Histogram::noop()
-    }
-}
-
 #[derive(serde::Serialize)]
 struct Padded {
     id: u64,
@@ -244,9 +157,8 @@ fn padded(first: u64, n: u64) -> Vec<Padded> {
 /// `try_append_*` and makes the next elastic `append_rows` wait, exactly as named buffers do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elastic_and_named_channels_share_the_budget_and_the_metrics() {
-    static RECORDED: std::sync::OnceLock<&'static Recorded> = std::sync::OnceLock::new();
-    let recorded: &'static Recorded = RECORDED.get_or_init(|| Box::leak(Box::default()));
-    metrics::set_global_recorder(recorded).expect("the only recorder of this test binary");
+    let recorded = MetricsRecorder::default();
+    metrics::set_global_recorder(recorded.clone()).expect("the only recorder of this test binary");
 
     let emu = Emulator::start(
         EmulatorConfig::for_tests()

@@ -145,6 +145,7 @@ fn zstd_error(code: usize) -> std::io::Error {
     std::io::Error::other(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
 }
 
+/// A zstd context at `level` with a window of 2^`window_log` bytes.
 ///
 /// Literals (the bytes no match covers) are always Huffman-coded. zstd's negative ("fast")
 /// levels otherwise store them raw, which on NDJSON costs 35–60 % more bytes; with them

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 #[allow(unused_imports)]
 pub use snowpipe_streaming::test_util::{
     bearer, channel_status, fast_retry, header, scoped_token, test_fingerprint, verify_jwt,
-    MockAccount, TEST_KEY, TEST_KEY_ENCRYPTED, TEST_PASSPHRASE, TEST_PUBLIC_KEY,
+    MetricsRecorder, MockAccount, TEST_KEY, TEST_KEY_ENCRYPTED, TEST_PASSPHRASE, TEST_PUBLIC_KEY,
 };
 
 /// Path of a file under tests/fixtures.

@@ -414,8 +414,8 @@ async fn producers_waiting_for_the_budget_hold_no_serialized_rows() {
 #[tokio::test(start_paused = true)]
 async fn a_producer_short_of_budget_does_not_wait_out_the_other_channels_lag() {
     // The test's runtime runs every task on this thread: the channels' metrics register here.
-    let counters = Counters::default();
-    let _recorder = metrics::set_default_local_recorder(&counters);
+    let recorded = crate::test_util::MetricsRecorder::default();
+    let _recorder = metrics::set_default_local_recorder(&recorded);
     let fake = FakeApi::new();
     let lag = Duration::from_secs(30);
     let client = client(
@@ -489,70 +489,12 @@ async fn a_producer_short_of_budget_does_not_wait_out_the_other_channels_lag() {
         for a in fake.appends_to(&name) {
             assert_eq!(token_violation(&a), None);
         }
-        let early = counters.get("snowpipe_batches_sealed_for_memory_total", &name);
+        let labels = [("channel", name.as_str()), ("kind", "named"), ("pipe", "P")];
+        let early = recorded.counter("snowpipe_batches_sealed_for_memory_total", &labels);
         assert!(
             early >= 1,
             "{name}: {early} batches counted as sealed for memory"
         );
-    }
-}
-
-/// A metrics recorder that keeps counters by name and `channel` label.
-#[derive(Default)]
-struct Counters(std::sync::Mutex<Vec<(String, String, Arc<std::sync::atomic::AtomicU64>)>>);
-
-impl Counters {
-    fn get(&self, name: &str, channel: &str) -> u64 {
-        let all = self.0.lock().unwrap();
-        all.iter()
-            .filter(|(n, c, _)| n == name && c == channel)
-            .map(|(_, _, v)| v.load(std::sync::atomic::Ordering::Relaxed))
-            .sum()
-    }
-}
-
-impl metrics::Recorder for Counters {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        let channel = key
-            .labels()
-            .find(|l| l.key() == "channel")
-            .map(|l| l.value().to_owned())
-            .unwrap_or_default();
-        let value = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let mut all = self.0.lock().unwrap();
-        all.push((key.name().to_owned(), channel, Arc::clone(&value)));
-        metrics::Counter::from_arc(value)
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
     }
 }
 
