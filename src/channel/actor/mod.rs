@@ -335,8 +335,9 @@ impl Actor {
     /// Whether to take more commands: not while the sealed batches waiting to be sent hold
     /// [`MAX_QUEUED_REQUESTS`] requests' worth of rows. Appends then wait in the mailbox (and
     /// `append_*` callers behind it), so a producer faster than the server stays a few
-    /// requests ahead instead of filling the whole memory budget: more queued rows would not
-    /// be sent any sooner, only cost memory (and page faults) and starve other channels.
+    /// requests ahead (plus what the mailbox holds: see the module docs of `channel`) instead
+    /// of filling the whole memory budget: more queued rows would not be sent any sooner,
+    /// only cost memory and starve other channels.
     pub(super) fn accepting(&self) -> bool {
         self.queued_bytes() < MAX_QUEUED_REQUESTS * self.settings.batch_cap()
     }
