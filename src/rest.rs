@@ -13,7 +13,7 @@
 //! applied twice. So [`RestApi::append_rows`] retries only what cannot have reached the
 //! server (connect failures) or what the server rejected without applying (429, 5xx, 401);
 //! a timeout or a connection broken after sending is returned as
-//! [`Error::Transport`](crate::Error::Transport) (kind `Timeout`/`Interrupted`) and the
+//! [`Error::Transport`] (kind `Timeout`/`Interrupted`) and the
 //! channel reopens and replays after the committed offset token.
 //!
 //! A 5xx after the server applied an append (for example a proxy timing out on a slow

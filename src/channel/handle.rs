@@ -50,7 +50,7 @@ pub struct Channel {
     /// The last offset token admitted through this handle (reset by `reopen`), to refuse
     /// tokens that go backwards or repeat.
     pub(super) last_token: std::sync::Mutex<Option<OffsetToken>>,
-    /// Bytes serialized on the caller's task since it last yielded (see [`YIELD_EVERY`]).
+    /// Bytes serialized on the caller's task since it last yielded (see `admission::YIELD_EVERY`).
     pub(super) unyielded: AtomicUsize,
     /// See [`OpenChannelOptions::at_least_once_splits`].
     pub(super) at_least_once_splits: bool,

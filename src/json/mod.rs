@@ -70,7 +70,7 @@ pub(crate) fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Resu
     Ok(())
 }
 
-/// Appends `value` to `out` as compact JSON: by [`write`], or by serde_json when `write`
+/// Appends `value` to `out` as compact JSON: by [`write()`], or by serde_json when `write`
 /// leaves it to serde_json (so the bytes and the errors are always serde_json's).
 ///
 /// # Errors
