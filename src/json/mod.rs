@@ -157,12 +157,24 @@ impl<'w, 'a> Compound<'w, 'a> {
         }
     }
 
+    /// What goes before the next element or field: nothing before the first, `,` before
+    /// the others (also after a stated length of 0, as serde_json writes it).
+    #[inline]
+    fn separator(&mut self) -> &'static [u8] {
+        let first = self.state == State::First;
+        self.state = State::Rest;
+        if first {
+            b""
+        } else {
+            b","
+        }
+    }
+
     #[inline]
     fn comma(&mut self) {
-        if self.state != State::First {
+        if !self.separator().is_empty() {
             self.w.out.push(b',');
         }
-        self.state = State::Rest;
     }
 
     fn close(self, close: u8) {
@@ -178,12 +190,7 @@ impl<'w, 'a> Compound<'w, 'a> {
 
     /// `,"key":value` (no comma before the first field), the key written in one piece.
     fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result {
-        let comma: &[u8] = if self.state == State::First {
-            b""
-        } else {
-            b","
-        };
-        self.state = State::Rest;
+        let comma = self.separator();
         write_between(self.w.out, comma, key, b":");
         value.serialize(&mut *self.w)
     }
