@@ -13,8 +13,8 @@
 //! bodies rounded up to 32 KB), and its idle capacity is bounded by `max_bytes`, which the
 //! client sets aside from its memory budget. Buffers under [`MIN_POOLED`] are left to the
 //! allocator (they are not the large blocks that fragmented its heap, and a pool of many small
-//! buffers would cost a longer search on every take). Buffers idle for a while are freed when a channel goes
-//! idle ([`BufferPool::release_idle`]), all of them when a channel closes.
+//! buffers would cost a longer search on every take). Buffers idle for a while are freed when
+//! a channel goes idle ([`BufferPool::release_idle`]), all of them when a channel closes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -1,6 +1,6 @@
 //! JSON string escaping, byte for byte as serde_json writes it.
 //!
-//! serde_json escapes `"`, `\\` and the control characters below U+0020 (`\b \t \n \f \r` by
+//! serde_json escapes `"`, `\` and the control characters below U+0020 (`\b \t \n \f \r` by
 //! their short forms, the others as `\u00XX` with lowercase hex) and nothing else: not U+007F,
 //! not `/`, not non-ASCII. Most strings in rows need no escape at all, so a string is copied
 //! eight bytes at a time and each word tested for escapes as it is copied (SWAR); a string that
@@ -8,7 +8,7 @@
 //! the serializer a third cheaper than a one-table-load-per-byte scan followed by a copy
 //! (0.69 → 0.46 CPU-s per GB of NDJSON; README, "Performance").
 
-/// The bytes serde_json escapes: below 0x20, `"` and `\\`.
+/// The bytes serde_json escapes: below 0x20, `"` and `\`.
 static ESCAPED: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
@@ -24,7 +24,7 @@ fn byte_needs_escape(b: u8) -> bool {
     ESCAPED[usize::from(b)]
 }
 
-/// Whether any of the eight bytes of `w` is below 0x20, `"` or `\\`. Exact for the word as a
+/// Whether any of the eight bytes of `w` is below 0x20, `"` or `\`. Exact for the word as a
 /// whole: the borrows of these SWAR tests can mark bytes after a match, never a word without
 /// one.
 #[inline(always)]
