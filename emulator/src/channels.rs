@@ -72,6 +72,14 @@ pub(crate) struct Channel {
     pub session_echoes: [u64; 3],
     /// Accepted appends with `retryCount > 0` (possible duplicates); shown in `GET /`.
     pub retried_appends: u64,
+    /// Appends refused with `STALE_CONTINUATION_TOKEN_SEQUENCER` because their token predates
+    /// the channel's latest open or its recreation: each one is a fenced writer. Cumulative
+    /// (a reopen keeps it), in memory only; shown in `GET /` and the browser console.
+    pub fenced_appends: u64,
+    /// Appends refused with `STALE_CONTINUATION_TOKEN_SEQUENCER` because an earlier append
+    /// already used their token (a retry of an applied request, not another writer); shown
+    /// in `GET /`.
+    pub reused_token_appends: u64,
     /// The append-rate buckets (`--limits snowflake`).
     pub rate: crate::limits::ChannelRate,
     /// How long after its due time (accepted + commit delay) the latest committed batch was
@@ -102,6 +110,51 @@ pub(crate) enum TokenCheck {
 /// A failed check, as `(http status, code, message)`.
 pub(crate) type Reject = (u16, &'static str, String);
 
+/// Why a continuation token was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TokenRefusal {
+    /// The token predates the channel's latest open, or the channel was dropped and
+    /// recreated since: another writer took the channel and the token's holder is fenced
+    /// (`400 STALE_CONTINUATION_TOKEN_SEQUENCER`).
+    Fenced(&'static str),
+    /// An earlier append already used the token: a retry of an applied request, not another
+    /// writer (`400 STALE_CONTINUATION_TOKEN_SEQUENCER`).
+    Reused,
+    /// Not a token this channel issued, or one ahead of it (`400
+    /// ERR_INVALID_CONTINUATION_TOKEN`).
+    Invalid(&'static str),
+}
+
+const STALE: &str = "STALE_CONTINUATION_TOKEN_SEQUENCER";
+
+impl TokenRefusal {
+    /// The wire error code.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            Self::Fenced(_) | Self::Reused => STALE,
+            Self::Invalid(_) => "ERR_INVALID_CONTINUATION_TOKEN",
+        }
+    }
+}
+
+impl From<TokenRefusal> for Reject {
+    fn from(r: TokenRefusal) -> Self {
+        let stale = |why: &str| {
+            format!(
+                "Channel sequencer in the continuation token is stale ({why}). Please reopen the channel"
+            )
+        };
+        let message = match &r {
+            TokenRefusal::Fenced(why) => stale(why),
+            TokenRefusal::Reused => {
+                stale("the continuation token was already used by an earlier append")
+            }
+            TokenRefusal::Invalid(why) => (*why).to_owned(),
+        };
+        (400, r.code(), message)
+    }
+}
+
 impl Channel {
     pub(crate) fn new(now_ms: i64) -> Self {
         Self {
@@ -122,16 +175,35 @@ impl Channel {
             offset_span_violations: 0,
             session_echoes: [0; 3],
             retried_appends: 0,
+            fenced_appends: 0,
+            reused_token_appends: 0,
             rate: crate::limits::ChannelRate::new(Instant::now()),
             commit_lag_us: None,
         }
     }
 
+    /// A channel restored from storage at startup.
+    ///
+    /// A restart is not another writer, so the client sequencer is kept: bumping it would
+    /// answer the holder's next append `STALE_CONTINUATION_TOKEN_SEQUENCER`, which tells a
+    /// client that another client took the channel (final for its handle). Instead every
+    /// restored named channel is invalidated on the server side (`ERR_CHANNEL_MUST_BE_REOPENED`):
+    /// the holder's next append is answered `409` with that code (checked before the token)
+    /// and its status polls show it, so the client reopens and replays from the committed
+    /// token; any open clears it. Every named channel is marked, not only those with appends
+    /// in flight, because the restart cannot tell them apart: the row sequencer and the latest
+    /// append are not stored, so no continuation token issued before the restart can be
+    /// checked any more, and a `kill -9` loses accepted batches without a trace. An idle
+    /// holder pays one reopen. The elastic channel has no open and no tokens and keeps its
+    /// stored status.
     pub(crate) fn from_record(r: &ChannelRecord) -> Self {
+        let status = if r.channel == ELASTIC {
+            r.status_code.clone()
+        } else {
+            MUST_REOPEN.to_owned()
+        };
         Self {
-            // A restart loses in-flight appends; bump the sequencer so that old continuation
-            // tokens are stale and clients reopen and replay from the committed token.
-            client_seq: r.client_seq + 1,
+            client_seq: r.client_seq,
             row_seq: 0,
             created_on_ms: r.created_on_ms,
             committed: r.committed_offset_token.clone(),
@@ -141,13 +213,15 @@ impl Channel {
             last_error_offset_upper_bound: r.last_error_offset_upper_bound.clone(),
             last_error_message: r.last_error_message.clone(),
             last_error_timestamp_ms: r.last_error_timestamp_ms,
-            status: r.status_code.clone(),
+            status,
             pending: VecDeque::new(),
             last_append: None,
             recent_commits: VecDeque::new(),
             offset_span_violations: 0,
             session_echoes: [0; 3],
             retried_appends: 0,
+            fenced_appends: 0,
+            reused_token_appends: 0,
             rate: crate::limits::ChannelRate::new(Instant::now()),
             commit_lag_us: None,
         }
@@ -198,39 +272,31 @@ impl Channel {
     }
 
     /// Checks an append's continuation token.
-    pub(crate) fn check_token(&self, token: &str, idempotent: bool) -> Result<TokenCheck, Reject> {
-        let stale = |why: &str| {
-            (
-                400,
-                "STALE_CONTINUATION_TOKEN_SEQUENCER",
-                format!("Channel sequencer in the continuation token is stale ({why}). Please reopen the channel"),
-            )
-        };
+    pub(crate) fn check_token(
+        &self,
+        token: &str,
+        idempotent: bool,
+    ) -> Result<TokenCheck, TokenRefusal> {
+        const FOREIGN: &str = "the continuation token was not issued by this server; use the token returned by the last open or append";
         let mut parts = token.rsplitn(3, '_');
         let (Some(row), Some(client), Some(epoch)) = (parts.next(), parts.next(), parts.next())
         else {
-            return Err((
-                400,
-                "ERR_INVALID_CONTINUATION_TOKEN",
-                "the continuation token was not issued by this server; use the token returned by the last open or append".into(),
-            ));
+            return Err(TokenRefusal::Invalid(FOREIGN));
         };
         let (Ok(row), Ok(client), Ok(epoch)) = (
             row.parse::<u64>(),
             client.parse::<u64>(),
             i64::from_str_radix(epoch, 16),
         ) else {
-            return Err((
-                400,
-                "ERR_INVALID_CONTINUATION_TOKEN",
-                "the continuation token was not issued by this server; use the token returned by the last open or append".into(),
-            ));
+            return Err(TokenRefusal::Invalid(FOREIGN));
         };
         if epoch != self.created_on_ms {
-            return Err(stale("the channel was dropped and recreated"));
+            return Err(TokenRefusal::Fenced(
+                "the channel was dropped and recreated",
+            ));
         }
         if client != self.client_seq {
-            return Err(stale("the channel was reopened"));
+            return Err(TokenRefusal::Fenced("the channel was reopened"));
         }
         if row == self.row_seq {
             return Ok(TokenCheck::Fresh);
@@ -240,21 +306,31 @@ impl Channel {
                 if idempotent {
                     return Ok(TokenCheck::Duplicate(answered.clone()));
                 }
-                return Err(stale(
-                    "the continuation token was already used by an earlier append",
-                ));
+                return Err(TokenRefusal::Reused);
             }
         }
         if row < self.row_seq {
-            return Err(stale(
-                "the continuation token was already used by an earlier append",
-            ));
+            return Err(TokenRefusal::Reused);
         }
-        Err((
-            400,
-            "ERR_INVALID_CONTINUATION_TOKEN",
-            "the continuation token is ahead of the channel; use the token returned by the last append".into(),
+        Err(TokenRefusal::Invalid(
+            "the continuation token is ahead of the channel; use the token returned by the last append",
         ))
+    }
+
+    /// [`check_token`](Self::check_token) for an append: a refusal is counted in
+    /// `fenced_appends` or `reused_token_appends`.
+    pub(crate) fn admit_token(
+        &mut self,
+        token: &str,
+        idempotent: bool,
+    ) -> Result<TokenCheck, TokenRefusal> {
+        let checked = self.check_token(token, idempotent);
+        match &checked {
+            Err(TokenRefusal::Fenced(_)) => self.fenced_appends += 1,
+            Err(TokenRefusal::Reused) => self.reused_token_appends += 1,
+            _ => {}
+        }
+        checked
     }
 
     pub(crate) fn pending_rows(&self) -> u64 {
@@ -413,35 +489,103 @@ mod tests {
         assert_eq!(ch.check_token(&t1, false), Ok(TokenCheck::Fresh));
         // Retried append with the used token.
         assert_eq!(
-            ch.check_token(&t0, false).unwrap_err().1,
+            ch.check_token(&t0, false).unwrap_err().code(),
             "STALE_CONTINUATION_TOKEN_SEQUENCER"
         );
         assert_eq!(
             ch.check_token(&t0, true),
             Ok(TokenCheck::Duplicate(t1.clone()))
         );
+        assert_eq!(ch.check_token(&t0, false), Err(TokenRefusal::Reused));
         // Reopen makes everything stale.
         ch.reopen();
         assert_eq!(
-            ch.check_token(&t1, true).unwrap_err().1,
+            ch.check_token(&t1, true).unwrap_err().code(),
             "STALE_CONTINUATION_TOKEN_SEQUENCER"
         );
+        assert!(matches!(
+            ch.check_token(&t1, true),
+            Err(TokenRefusal::Fenced(_))
+        ));
         assert_eq!(ch.check_token(&ch.token(), false), Ok(TokenCheck::Fresh));
         // Garbage and forged tokens.
         assert_eq!(
-            ch.check_token("nope", false).unwrap_err().1,
+            ch.check_token("nope", false).unwrap_err().code(),
             "ERR_INVALID_CONTINUATION_TOKEN"
         );
         let ahead = format!("{:x}_{}_{}", ch.created_on_ms, ch.client_seq, 9);
         assert_eq!(
-            ch.check_token(&ahead, false).unwrap_err().1,
+            ch.check_token(&ahead, false).unwrap_err().code(),
             "ERR_INVALID_CONTINUATION_TOKEN"
         );
         // A recreated channel (new epoch) rejects the old channel's tokens.
         let other = Channel::new(1_700_000_000_001);
         assert_eq!(
-            other.check_token(&t0, false).unwrap_err().1,
+            other.check_token(&t0, false).unwrap_err().code(),
             "STALE_CONTINUATION_TOKEN_SEQUENCER"
         );
+        assert!(matches!(
+            other.check_token(&t0, false),
+            Err(TokenRefusal::Fenced(_))
+        ));
+    }
+
+    #[test]
+    fn admitting_tokens_counts_fenced_and_reused_appends_apart() {
+        let mut ch = Channel::new(1_700_000_000_000);
+        let t0 = ch.token();
+        assert_eq!(ch.admit_token(&t0, false), Ok(TokenCheck::Fresh));
+        ch.row_seq += 1;
+        let t1 = ch.token();
+        ch.last_append = Some((t0.clone(), t1.clone()));
+        // A retry of the applied append: reused, not fenced.
+        assert_eq!(ch.admit_token(&t0, false), Err(TokenRefusal::Reused));
+        // Idempotent retries are answered, not counted.
+        assert_eq!(
+            ch.admit_token(&t0, true),
+            Ok(TokenCheck::Duplicate(t1.clone()))
+        );
+        // Another open fences the holder of t1; the counter survives later reopens.
+        ch.reopen();
+        assert!(matches!(
+            ch.admit_token(&t1, false),
+            Err(TokenRefusal::Fenced(_))
+        ));
+        ch.reopen();
+        assert!(ch.admit_token("garbage", false).is_err());
+        assert_eq!((ch.fenced_appends, ch.reused_token_appends), (1, 1));
+        let reject: Reject = TokenRefusal::Fenced("the channel was reopened").into();
+        assert_eq!(reject.0, 400);
+        assert!(
+            reject.2.contains("the channel was reopened"),
+            "{}",
+            reject.2
+        );
+    }
+
+    #[test]
+    fn a_restored_channel_keeps_its_sequencer_and_must_be_reopened() {
+        let key = |channel: &str| ChannelKey {
+            database: "D".into(),
+            schema: "S".into(),
+            pipe: "P".into(),
+            channel: channel.into(),
+        };
+        let mut before = Channel::new(1_700_000_000_000);
+        before.reopen();
+        before.committed = Some("7".into());
+        let token = before.token();
+        let mut restored = Channel::from_record(&before.record(&key("C")));
+        assert_eq!(restored.client_seq, before.client_seq);
+        assert_eq!(restored.status, MUST_REOPEN);
+        // Not stale: the sequencer was kept. The append path answers 409 for the status
+        // before it looks at the token.
+        assert_eq!(restored.check_token(&token, false), Ok(TokenCheck::Fresh));
+        restored.reopen();
+        assert_eq!(restored.status, SUCCESS);
+        assert_eq!(restored.committed.as_deref(), Some("7"));
+        // The elastic channel cannot be reopened: it keeps its status.
+        let elastic = Channel::from_record(&Channel::new(1).record(&key(ELASTIC)));
+        assert_eq!(elastic.status, SUCCESS);
     }
 }

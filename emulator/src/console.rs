@@ -1,8 +1,9 @@
 //! The browser console: `GET /` from a browser (`Accept: text/html`) serves one small page
 //! (`console/console.html`, `console/console.js`, embedded in the binary: no CDN, works
 //! offline) that polls `GET /console/state` every second and shows pipes and tables, every
-//! channel (status, committed offset token, rows, rows/s, commit latency, row errors), the
-//! latest requests and a preview of each table's latest rows.
+//! channel (status, committed offset token, rows, rows/s, commit latency, rows waiting to
+//! commit, fenced appends, row errors), the latest requests and a preview of each table's
+//! latest rows.
 //!
 //! Clients that do not ask for HTML (curl, the SDK, tests) keep getting the JSON status.
 //! Console requests are not written to the request log, so the log shows protocol traffic
@@ -119,6 +120,7 @@ async fn state(shared: &Arc<Shared>) -> Value {
                     c.last_error_message.as_deref().map(clip),
                     latency,
                     c.pending_rows(),
+                    c.fenced_appends,
                 ])
             })
             .collect()
@@ -182,10 +184,11 @@ async fn state(shared: &Arc<Shared>) -> Value {
         "requests_total": shared.requests.total(),
         "faults_fired": shared.faults.fired(),
         "sink_rows": shared.sink_rows.load(std::sync::atomic::Ordering::Relaxed),
+        "fenced_appends": shared.fenced_appends.load(std::sync::atomic::Ordering::Relaxed),
         "pipes": pipes,
         "tables": tables.iter().map(|(n, r)| json!([n, r])).collect::<Vec<_>>(),
         "channel_columns": ["pipe", "channel", "status", "committed", "rows", "errors",
-                            "last_error", "latency_ms", "pending"],
+                            "last_error", "latency_ms", "pending", "fenced"],
         "channels": channels,
         "request_columns": ["ts_ms", "method", "endpoint", "channel", "status", "error",
                             "faults", "ms"],

@@ -38,9 +38,12 @@ async fn restart_keeps_rows_offsets_counters_and_catalog() {
     assert_eq!(s["last_committed_offset_token"], "12");
     assert_eq!(s["rows_inserted"], 11);
     assert_eq!(s["rows_error_count"], 1);
-    // The old continuation token is stale after a restart: the client reopens and replays.
+    // A restart invalidates the channel (it is not another writer): the client reopens and
+    // replays.
+    assert_eq!(s["channel_status_code"], "ERR_CHANNEL_MUST_BE_REOPENED");
     let r = c2.append("c", &ct, "", "13", &rows(13..14)).await;
-    assert_eq!(r.body["code"], "STALE_CONTINUATION_TOKEN_SEQUENCER");
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["code"], "ERR_CHANNEL_MUST_BE_REOPENED");
     let r = c2.open("c", json!({})).await;
     assert_eq!(
         r.body["channel_status"]["last_committed_offset_token"],
@@ -51,6 +54,61 @@ async fn restart_keeps_rows_offsets_counters_and_catalog() {
     let st = snowpipe_emulator::status_from_data_dir(dir.path()).unwrap();
     assert_eq!(st["tables"][0]["rows"], 11);
     assert_eq!(st["channels"][0]["committed_offset_token"], "12");
+}
+
+/// A restart is not another writer: the channel keeps its client sequencer and is invalidated
+/// instead, so its holder's old continuation token gets `409 ERR_CHANNEL_MUST_BE_REOPENED`
+/// (reopen and replay), never `STALE_CONTINUATION_TOKEN_SEQUENCER` (ownership lost). A reopen
+/// clears the invalidation and keeps the committed token.
+#[tokio::test]
+async fn restart_invalidates_channels_instead_of_fencing_their_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(config().with_data_dir(dir.path()))
+        .await
+        .unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("c").await;
+    let ct = c.append_ok("c", &ct, "5", &rows(0..5)).await;
+    let sequencer = emu.status()["channels"][0]["client_sequencer"].clone();
+    emu.shutdown().await;
+
+    let emu = Emulator::start(config().with_data_dir(dir.path()))
+        .await
+        .unwrap();
+    let c = Client::connect(&emu).await;
+    let st = emu.status();
+    let ch = &st["channels"][0];
+    assert_eq!(ch["channel_name"], "c");
+    assert_eq!(ch["client_sequencer"], sequencer, "the sequencer is kept");
+    assert_eq!(ch["channel_status_code"], "ERR_CHANNEL_MUST_BE_REOPENED");
+    assert_eq!(
+        c.status(&["c"]).await["c"]["channel_status_code"],
+        "ERR_CHANNEL_MUST_BE_REOPENED",
+        "status polls show the invalidation"
+    );
+
+    // The old token: 409 must-reopen, not 400 stale, and nothing is counted as fenced.
+    let r = c.append("c", &ct, "", "6", &rows(5..6)).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["code"], "ERR_CHANNEL_MUST_BE_REOPENED");
+    let st = emu.status();
+    assert_eq!(st["channels"][0]["fenced_appends"], 0);
+    assert_eq!(st["fenced_appends"], 0);
+
+    // Reopening clears it and keeps the committed token; the chain goes on from there.
+    let r = c.open("c", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["channel_status"]["channel_status_code"], "SUCCESS");
+    assert_eq!(r.body["channel_status"]["last_committed_offset_token"], "5");
+    let ct = r.body["next_continuation_token"].as_str().unwrap();
+    c.append_ok("c", ct, "6", &rows(5..6)).await;
+    c.wait_committed("c", "6").await;
+    assert_eq!(
+        c.status(&["c"]).await["c"]["channel_status_code"],
+        "SUCCESS"
+    );
+    assert_eq!(count(&emu), 6);
+    emu.shutdown().await;
 }
 
 struct Proc(Child);
@@ -147,8 +205,10 @@ async fn binary_survives_kill_9_and_query_status_commands_work() {
     let s = &c.status(&["c"]).await["c"];
     assert_eq!(s["last_committed_offset_token"], "100");
     assert_eq!(s["rows_inserted"], 100);
+    assert_eq!(s["channel_status_code"], "ERR_CHANNEL_MUST_BE_REOPENED");
     let r = c.append("c", &ct, "", "101", &rows(100..101)).await;
-    assert_eq!(r.body["code"], "STALE_CONTINUATION_TOKEN_SEQUENCER");
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["code"], "ERR_CHANNEL_MUST_BE_REOPENED");
 
     let out = bin()
         .args([

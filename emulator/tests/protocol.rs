@@ -325,6 +325,64 @@ async fn reopen_bumps_sequencer_and_keeps_counters() {
     emu.shutdown().await;
 }
 
+/// Two opens of one channel are two writers: the first open's continuation token is fenced
+/// (`400 STALE_CONTINUATION_TOKEN_SEQUENCER`) and counted in `GET /` (`fenced_appends`, per
+/// channel and in total); a reused token is a retry, counted apart.
+#[tokio::test]
+async fn a_second_open_fences_the_first_writer_and_get_status_counts_it() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let get_status = || async {
+        c.http
+            .get(format!("{}/", c.url))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let first = c.open_ok("c").await;
+    let second = c.open_ok("c").await;
+    let r = c.append("c", &first, "1", "1", &rows(0..1)).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["code"], "STALE_CONTINUATION_TOKEN_SEQUENCER");
+    let st = get_status().await;
+    let ch = &st["channels"][0];
+    assert_eq!(ch["channel_name"], "c");
+    assert_eq!(ch["fenced_appends"], 1, "{ch}");
+    assert_eq!(ch["reused_token_appends"], 0, "{ch}");
+    assert_eq!(st["fenced_appends"], 1);
+
+    // The second writer owns the channel; replaying its used token is a retry, not a fence.
+    let next = c.append_ok("c", &second, "1", &rows(0..1)).await;
+    let r = c.append("c", &second, "1", "1", &rows(0..1)).await;
+    assert_eq!(r.body["code"], "STALE_CONTINUATION_TOKEN_SEQUENCER");
+    let st = get_status().await;
+    assert_eq!(st["channels"][0]["fenced_appends"], 1);
+    assert_eq!(st["channels"][0]["reused_token_appends"], 1);
+
+    // A reopen keeps the count; the second writer is fenced in turn.
+    let _third = c.open_ok("c").await;
+    let r = c.append("c", &next, "2", "2", &rows(1..2)).await;
+    assert_eq!(r.body["code"], "STALE_CONTINUATION_TOKEN_SEQUENCER");
+    let st = get_status().await;
+    assert_eq!(st["channels"][0]["fenced_appends"], 2);
+
+    // Dropped and recreated: the old incarnation's token is fenced on the new channel, and
+    // the total keeps the dropped channel's count.
+    c.send(Method::DELETE, &format!("{BASE}/channels/c"), None)
+        .await;
+    let _fresh = c.open_ok("c").await;
+    let r = c.append("c", &next, "2", "2", &rows(1..2)).await;
+    assert_eq!(r.body["code"], "STALE_CONTINUATION_TOKEN_SEQUENCER");
+    let st = get_status().await;
+    assert_eq!(st["channels"][0]["fenced_appends"], 1);
+    assert_eq!(st["fenced_appends"], 3);
+    assert_eq!(count(&emu), 1, "no fenced append landed");
+    emu.shutdown().await;
+}
+
 #[tokio::test]
 async fn uncommitted_rows_409_and_reopen_discards_them() {
     let cfg = config().with_commit_delay(Duration::from_secs(3600));

@@ -45,7 +45,8 @@ function channelRow(pipe, name) {
   const td = {
     pipe: cell(tr), name: cell(tr), status: cell(tr), token: cell(tr, "token"),
     rows: cell(tr, "n rows"), rate: cell(tr, "n rate"), latency: cell(tr, "n latency"),
-    pending: cell(tr, "n"), errors: cell(tr, "n errors"), error: cell(tr, "err"),
+    pending: cell(tr, "n"), fenced: cell(tr, "n fenced"), errors: cell(tr, "n errors"),
+    error: cell(tr, "err"),
   };
   td.pipe.textContent = pipe;
   td.name.textContent = name;
@@ -67,7 +68,7 @@ function renderChannels(state, dt) {
   const seen = new Set();
   let totalRows = 0, totalRate = 0, totalErrors = 0;
   const keys = [];
-  for (const [pipe, name, status, token, rows, errors, lastError, latency, pending] of state.channels) {
+  for (const [pipe, name, status, token, rows, errors, lastError, latency, pending, fenced] of state.channels) {
     const key = pipe + "/" + name;
     keys.push(key);
     seen.add(key);
@@ -93,6 +94,9 @@ function renderChannels(state, dt) {
     set(t.pending, pending ? fmt(pending) : "");
     set(t.errors, errors ? fmt(errors) : "");
     if (c.tr.dataset.errors !== String(errors)) c.tr.dataset.errors = String(errors);
+    // Appends refused because another open took the channel from their writer.
+    set(t.fenced, fenced ? fmt(fenced) : "");
+    if (c.tr.dataset.fenced !== String(fenced)) c.tr.dataset.fenced = String(fenced);
     set(t.error, lastError);
   }
   for (const key of [...channels.keys()]) {
@@ -176,6 +180,7 @@ async function poll() {
     renderPreviews(state);
     set($("request-total"), fmt(state.requests_total));
     set($("fault-total"), fmt(state.faults_fired));
+    set($("fenced-total"), fmt(state.fenced_appends));
     set($("meta"), `v${state.version} · ${state.mode} mode · commit delay ${state.commit_delay_ms} ms · up ${state.uptime_s} s`);
     const live = $("live");
     set(live, "live");

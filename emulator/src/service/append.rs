@@ -1,5 +1,11 @@
 //! Appends (checked against the continuation token, decoded and converted, queued per
 //! channel), committing due batches, injected invalidations, and the `GET /` status.
+//!
+//! An append whose token predates the channel's latest open (or its recreation) is refused
+//! with `STALE_CONTINUATION_TOKEN_SEQUENCER`: another writer took the channel and fenced this
+//! one. Such appends are counted per channel and in total (`fenced_appends` in `GET /`) and
+//! logged one line each; appends refused because their token was already used (a retry of an
+//! applied request) are counted apart (`reused_token_appends`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,8 +15,8 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::channels::{
-    self, Channel, ChannelKey, PendingBatch, PendingBatchBox, Target, TokenCheck, ELASTIC,
-    MUST_REOPEN,
+    self, Channel, ChannelKey, PendingBatch, PendingBatchBox, Target, TokenCheck, TokenRefusal,
+    ELASTIC, MUST_REOPEN,
 };
 use crate::config::DuplicateAppendPolicy;
 use crate::storage::{self, TableInsert};
@@ -58,7 +64,7 @@ impl Shared {
                         "continuationToken query parameter is required on a named channel",
                     )
                 })?;
-                if let TokenCheck::Duplicate(next) = ch.check_token(t, idempotent)? {
+                if let TokenCheck::Duplicate(next) = self.admit_token(ch, &key, t, idempotent)? {
                     return Ok((next, None));
                 }
             }
@@ -115,7 +121,7 @@ impl Shared {
             }
             if !elastic && (ch.client_seq, ch.row_seq) != seq {
                 let t = token.as_deref().unwrap_or_default();
-                if let TokenCheck::Duplicate(next) = ch.check_token(t, idempotent)? {
+                if let TokenCheck::Duplicate(next) = self.admit_token(ch, &key, t, idempotent)? {
                     return Ok((next, None));
                 }
             }
@@ -141,6 +147,29 @@ impl Shared {
             self.commit_notify.notify_one();
         }
         Ok((next, violation))
+    }
+
+    /// Checks an append's continuation token on `ch` (counting refusals per channel); a fenced
+    /// append is also counted in the total and logged.
+    fn admit_token(
+        &self,
+        ch: &mut Channel,
+        key: &ChannelKey,
+        token: &str,
+        idempotent: bool,
+    ) -> Result<TokenCheck, ApiError> {
+        ch.admit_token(token, idempotent).map_err(|refusal| {
+            if let TokenRefusal::Fenced(why) = &refusal {
+                self.fenced_appends.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    channel = %key.channel,
+                    pipe = %format!("{}.{}.{}", key.database, key.schema, key.pipe),
+                    fenced_appends = ch.fenced_appends,
+                    "append fenced: {why}; its writer no longer owns the channel"
+                );
+            }
+            channels::Reject::from(refusal).into()
+        })
     }
 
     /// Counts an accepted append whose `retryCount` was above 0 (an elastic channel applies it
@@ -344,6 +373,8 @@ impl Shared {
                     v["pending_batches"] = c.pending.len().into();
                     v["pending_rows"] = c.pending_rows().into();
                     v["client_sequencer"] = c.client_seq.into();
+                    v["fenced_appends"] = c.fenced_appends.into();
+                    v["reused_token_appends"] = c.reused_token_appends.into();
                     v["offset_span_violations"] = c.offset_span_violations.into();
                     v["retried_appends"] = c.retried_appends.into();
                     let [echoed, missing, stale] = c.session_echoes;
@@ -382,6 +413,7 @@ impl Shared {
             "sink": {"rows": self.sink_rows.load(Ordering::Relaxed), "bytes": self.sink_bytes.load(Ordering::Relaxed)},
             "requests": self.requests.total(),
             "faults_fired": self.faults.fired(),
+            "fenced_appends": self.fenced_appends.load(Ordering::Relaxed),
         })
     }
 }

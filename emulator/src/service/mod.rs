@@ -121,6 +121,8 @@ pub(crate) struct Shared {
     pub ingest_host: Option<String>,
     pub sink_rows: AtomicU64,
     pub sink_bytes: AtomicU64,
+    /// Fenced appends of every channel since the start, dropped channels' included (`GET /`).
+    pub fenced_appends: AtomicU64,
     pub started_ms: i64,
     pub last_created_ms: std::sync::atomic::AtomicI64,
     /// The browser console's cached table previews.
@@ -262,6 +264,7 @@ impl Shared {
             ingest_host: config.ingest_host.clone(),
             sink_rows: AtomicU64::new(0),
             sink_bytes: AtomicU64::new(0),
+            fenced_appends: AtomicU64::new(0),
             started_ms: now_ms(),
             last_created_ms: std::sync::atomic::AtomicI64::new(0),
             console: Default::default(),
