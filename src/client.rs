@@ -39,8 +39,10 @@ impl StreamingIngestClient {
     /// Opens (or reopens) channel `channel` of pipe `database.schema.pipe`.
     ///
     /// Reopening a channel bumps its server-side client sequencer: any other handle to the same
-    /// channel (in this or another process) becomes stale. The returned channel carries the
-    /// last committed offset token ([`Channel::latest_committed_offset_token`]).
+    /// channel (in this or another process) is fenced and fails with
+    /// [`Error::OwnershipLost`](crate::Error::OwnershipLost) (see *Ownership* in the
+    /// [`channel`](crate::channel) module docs). The returned channel carries the last
+    /// committed offset token ([`Channel::latest_committed_offset_token`]): resume after it.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for an empty name,

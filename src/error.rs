@@ -8,6 +8,7 @@
 //! | [`Error::InvalidArgument`] | fix the argument (name, token, ...) |
 //! | [`Error::Auth`] | fix the key, user, role or token; not retryable |
 //! | [`Error::ChannelInvalidated`] | reopen the channel and replay after its committed token |
+//! | [`Error::OwnershipLost`] | stop writing the channel: another writer opened it (reopen only when you know that writer is gone) |
 //! | [`Error::Backpressure`] | wait and try again (the memory budget is full) |
 //! | [`Error::RowTooLarge`] / [`Error::Serialization`] | fix the data |
 //! | [`Error::Server`] | inspect [`Error::status`] and [`Error::snowflake_code`] |
@@ -41,6 +42,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | [`Error::InvalidArgument`] | fix the argument (name, token, ...) |
 /// | [`Error::Auth`] | fix the key, user, role or token; not retryable |
 /// | [`Error::ChannelInvalidated`] | reopen the channel and replay after its committed token |
+/// | [`Error::OwnershipLost`] | stop writing the channel: another writer opened it (reopen only when you know that writer is gone) |
 /// | [`Error::Backpressure`] | wait and try again (the memory budget is full) |
 /// | [`Error::RowTooLarge`] / [`Error::Serialization`] | fix the data |
 /// | [`Error::Server`] | inspect [`Error::status`] and [`Error::snowflake_code`] |
@@ -86,8 +88,9 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
-    /// The channel can no longer be used as it is: it was invalidated by the server, reopened
-    /// elsewhere, or its automatic recovery failed. Reopen it ([`Channel::reopen`] or
+    /// The channel can no longer be used as it is: the server invalidated it and automatic
+    /// recovery failed (or was impossible), or rows were dropped when it was closed. Another
+    /// writer taking the channel is [`Error::OwnershipLost`] instead. Reopen it ([`Channel::reopen`] or
     /// [`StreamingIngestClient::open_channel`]) and replay rows after
     /// [`Error::last_committed_offset_token`].
     ///
@@ -102,6 +105,35 @@ pub enum Error {
         /// The last offset token the server reported committed, to resume after.
         last_committed: Option<OffsetToken>,
         /// The error that invalidated the channel, shared by every caller that sees it.
+        #[source]
+        source: Option<Arc<Self>>,
+    },
+
+    /// Another writer opened this channel after this handle did, so the server fenced this
+    /// handle: the server answered an append with `STALE_CONTINUATION_TOKEN_SEQUENCER`, or
+    /// reported a committed offset token this handle never sent. This is final for the
+    /// handle: it sends nothing more, it does not reopen the channel by itself, and the rows
+    /// it had not yet seen committed are dropped (they belonged to a session that no longer
+    /// exists; the new owner resumes after the committed token).
+    ///
+    /// What to do: stop writing this channel, and give up the source position it stood for
+    /// (a Kafka partition, a shard). Call [`Channel::reopen`] only when you know the other
+    /// writer is gone (it would in turn be fenced), then replay after the token it returns.
+    ///
+    /// [`Channel::reopen`]: crate::Channel::reopen
+    #[error(
+        "channel {channel} is now written by another client: {reason}; this handle sends \
+         nothing more (last committed offset token: {})",
+        display_token(.last_committed.as_ref())
+    )]
+    OwnershipLost {
+        /// The channel's name.
+        channel: String,
+        /// What showed it.
+        reason: String,
+        /// The last offset token the server reported committed.
+        last_committed: Option<OffsetToken>,
+        /// The server's answer that showed it, if it was an answer.
         #[source]
         source: Option<Arc<Self>>,
     },
@@ -173,6 +205,14 @@ pub enum Error {
         /// What was closed (`"client"` or `"channel NAME"`).
         what: String,
     },
+}
+
+/// An optional offset token as an error message shows it.
+fn display_token(token: Option<&OffsetToken>) -> String {
+    token.map_or_else(
+        || "none".to_owned(),
+        |t| format!("{:?}", t.as_ref() as &str),
+    )
 }
 
 /// Details of an error response from Snowflake (or retries exhausted against one).
@@ -339,11 +379,20 @@ impl Error {
         matches!(self, Self::ChannelInvalidated { .. })
     }
 
+    /// Whether another writer opened the channel and this handle was fenced
+    /// ([`Error::OwnershipLost`]).
+    pub fn is_ownership_lost(&self) -> bool {
+        matches!(self, Self::OwnershipLost { .. })
+    }
+
     /// The HTTP status of a server error.
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Server(e) => Some(e.status),
             Self::ChannelInvalidated {
+                source: Some(src), ..
+            }
+            | Self::OwnershipLost {
                 source: Some(src), ..
             } => src.status(),
             _ => None,
@@ -355,6 +404,9 @@ impl Error {
         match self {
             Self::Server(e) => e.code.as_deref(),
             Self::ChannelInvalidated {
+                source: Some(src), ..
+            }
+            | Self::OwnershipLost {
                 source: Some(src), ..
             } => src.snowflake_code(),
             _ => None,
@@ -370,10 +422,12 @@ impl Error {
         }
     }
 
-    /// For [`Error::ChannelInvalidated`]: the last committed offset token to replay after.
+    /// For [`Error::ChannelInvalidated`] and [`Error::OwnershipLost`]: the last offset token
+    /// the server reported committed (replay after it when you reopen).
     pub fn last_committed_offset_token(&self) -> Option<&OffsetToken> {
         match self {
-            Self::ChannelInvalidated { last_committed, .. } => last_committed.as_ref(),
+            Self::ChannelInvalidated { last_committed, .. }
+            | Self::OwnershipLost { last_committed, .. } => last_committed.as_ref(),
             _ => None,
         }
     }

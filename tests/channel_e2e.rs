@@ -225,7 +225,7 @@ async fn rows_are_batched_sent_with_chained_tokens_and_committed() {
 }
 
 #[tokio::test]
-async fn a_stale_continuation_token_is_recovered_with_exactly_once_replay() {
+async fn a_stale_continuation_token_fences_the_handle_and_the_next_owner_resumes_once() {
     // Arrange
     let (_mock, server, client) = setup().await;
     let ch = open(&client).await;
@@ -236,8 +236,8 @@ async fn a_stale_continuation_token_is_recovered_with_exactly_once_replay() {
     ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(10))
         .await
         .unwrap();
-    // Act: rows 2 and 3 are accepted but not yet committed when another writer reopens (no
-    // status poll may commit row 2 between its acknowledgement and that reopen).
+    // Act: row 2 is accepted but not yet committed when another writer opens the channel
+    // (no status poll may commit row 2 between its acknowledgement and that open).
     server.0.lock().unwrap().hold_commits = true;
     ch.append_row(&Row { id: 2 }, Some(OffsetToken::from(2u64)))
         .await
@@ -245,30 +245,57 @@ async fn a_stale_continuation_token_is_recovered_with_exactly_once_replay() {
     ch.flush().await.unwrap();
     {
         let mut m = server.0.lock().unwrap();
-        m.pending.clear(); // the other writer's reopen discards uncommitted rows
+        m.pending.clear(); // the other writer's open discards uncommitted rows
         m.stale_next = true;
         m.hold_commits = false;
     }
     ch.append_row(&Row { id: 3 }, Some(OffsetToken::from(3u64)))
         .await
         .unwrap();
+    let err = ch.flush().await.unwrap_err();
+    // Assert: final for this handle, nothing resent, no reopen.
+    assert!(err.is_ownership_lost(), "{err}");
+    assert_eq!(
+        err.last_committed_offset_token(),
+        Some(&OffsetToken::from(1u64))
+    );
+    assert_eq!(
+        err.snowflake_code(),
+        Some("STALE_CONTINUATION_TOKEN_SEQUENCER")
+    );
+    {
+        let m = server.0.lock().unwrap();
+        assert_eq!(m.opens, 1, "the fenced handle reopened the channel");
+        let sent: Vec<u64> = m.appends.iter().flat_map(|a| a.ids.clone()).collect();
+        assert_eq!(sent, [1, 2, 3], "the fenced handle sent again");
+    }
+    assert_eq!(ch.status().recoveries, 0);
+    assert!(ch.close().await.unwrap_err().is_ownership_lost());
+    // The new owner (here: this client again, as after a rebalance) resumes after the
+    // committed token: every row once.
+    let ch = open(&client).await;
+    let next = ch
+        .latest_committed_offset_token()
+        .unwrap()
+        .as_u64()
+        .unwrap()
+        + 1;
+    ch.append_rows(
+        (next..=3).map(|id| Row { id }),
+        Some(OffsetToken::from(next)),
+        Some(OffsetToken::from(3u64)),
+    )
+    .await
+    .unwrap();
     ch.flush().await.unwrap();
     ch.wait_for_commit(&OffsetToken::from(3u64), Duration::from_secs(10))
         .await
         .unwrap();
-    // Assert
-    {
-        let m = server.0.lock().unwrap();
-        assert_eq!(m.rows, [1, 2, 3], "every row exactly once");
-        assert_eq!(m.opens, 2);
-        let replayed: Vec<u64> = m.appends.iter().flat_map(|a| a.ids.clone()).collect();
-        assert_eq!(
-            replayed,
-            [1, 2, 3, 2, 3],
-            "2 replayed after the reopen, then 3"
-        );
-    }
-    assert_eq!(ch.status().recoveries, 1);
+    assert_eq!(
+        server.0.lock().unwrap().rows,
+        [1, 2, 3],
+        "every row exactly once"
+    );
     ch.close().await.unwrap();
 }
 

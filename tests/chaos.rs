@@ -1,6 +1,6 @@
 //! The chaos suite: the ski-resort pipeline streams while the emulator injects every fault in
 //! [`common::chaos::fault_plan`] (429/500/503 bursts, 401 token expiry, lost acks, latency
-//! spikes, 409 on open, channels invalidated or reopened behind the client's back) and the
+//! spikes, 409 on open, channels invalidated behind the client's back) and the
 //! streamer process is SIGKILLed and restarted several times. For every table the landed rows
 //! must equal the generated rows exactly (by TXID), each channel's committed token must equal
 //! the queue's last id, the last streamer must exit 0 on its own within a deadline (no

@@ -430,6 +430,12 @@ impl Channel {
     /// returns the committed offset token: replay your source from just after it. On a healthy
     /// channel it does the same (rows not yet committed are discarded).
     ///
+    /// After [`Error::OwnershipLost`], reopen only when you know the other writer is gone
+    /// (its process stopped, or it handed the channel back): the reopen fences whoever holds
+    /// the channel now, and two writers that each resume from their own position duplicate
+    /// rows. A writer that lost a Kafka partition or a shard should not reopen; its new
+    /// owner has the channel.
+    ///
     /// # Errors
     /// Errors of the open request ([`Error::Server`], [`Error::Auth`], [`Error::Transport`]);
     /// the channel stays failed. [`Error::Shutdown`] when it is closed.
@@ -469,27 +475,35 @@ impl Channel {
     ///
     /// # Errors
     /// [`Error::ChannelInvalidated`] when the channel failed (rows may not have been
-    /// delivered: replay after the error's committed token), [`Error::Timeout`] when the
-    /// timeout ran out (the channel's task is stopped at once and rows not yet sent are
-    /// dropped; replay after the committed token).
+    /// delivered: replay after the error's committed token), [`Error::OwnershipLost`] when
+    /// another writer has the channel, [`Error::Timeout`] when the timeout ran out (the
+    /// channel's task is stopped at once and rows not yet sent are dropped; replay after the
+    /// committed token). Whatever the outcome, the channel's task has stopped when this
+    /// returns, so its name can be opened again at once.
     ///
     /// # Cancellation
     /// Dropping the future drops the handle: the channel then behaves as if dropped without
     /// `close()` (see the [module docs](crate::channel)).
     pub async fn close_with(self, options: CloseOptions) -> Result<()> {
         let close = async {
-            let last = self.flush_token().await?;
-            if options.wait_for_commit {
-                if let Some(token) = last {
-                    self.wait_for_commit(&token, options.timeout).await?;
+            let delivered = async {
+                let last = self.flush_token().await?;
+                if options.wait_for_commit {
+                    if let Some(token) = last {
+                        self.wait_for_commit(&token, options.timeout).await?;
+                    }
                 }
+                Ok(())
             }
+            .await;
+            // Stop the channel's task whatever happened (a failed channel, a commit that did
+            // not come), so the name is free for a new open when this returns.
             let (tx, rx) = oneshot::channel();
-            self.tx
-                .send(Cmd::Close(tx))
-                .await
-                .map_err(|_| self.closed_error())?;
-            rx.await.map_err(|_| self.closed_error())?
+            let stopped = match self.tx.send(Cmd::Close(tx)).await {
+                Ok(()) => rx.await.unwrap_or_else(|_| Err(self.closed_error())),
+                Err(_) => Err(self.closed_error()),
+            };
+            delivered.and(stopped)
         };
         match tokio::time::timeout(options.timeout, close).await {
             Ok(r) => r,
@@ -507,6 +521,49 @@ impl Channel {
                 })
             }
         }
+    }
+
+    /// Hands the channel over to its next owner (another process, or a later open in this
+    /// one): stops taking appends, flushes every buffered row, waits up to `timeout` for the
+    /// last appended offset token to be committed, closes the channel and returns the
+    /// committed offset token the next owner resumes after. Call it when you lose the source
+    /// position the channel stands for: a Kafka partition revoked in a rebalance, a shard
+    /// moved, a rolling deploy's old instance stopping. The next owner opens the channel and
+    /// resumes after [`latest_committed_offset_token`](Self::latest_committed_offset_token);
+    /// its open discards anything of this handle's that was still uncommitted, so the
+    /// hand-over is exact even when it fails or times out.
+    ///
+    /// ```no_run
+    /// # async fn f(client: snowpipe_streaming::StreamingIngestClient, channel: snowpipe_streaming::Channel)
+    /// # -> Result<(), snowpipe_streaming::Error> {
+    /// use std::time::Duration;
+    /// // The old owner, on "you lose partition 3":
+    /// let committed = channel.hand_over(Duration::from_secs(30)).await?;
+    /// // The new owner, on "you get partition 3":
+    /// let channel = client.open_channel("DB", "SCHEMA", "PIPE", "events_3").await?;
+    /// let resume_after = channel.latest_committed_offset_token();
+    /// # let _ = (committed, resume_after); Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when the rows were not committed within `timeout` (the channel is
+    /// closed anyway; rows not committed are left to the next owner to replay);
+    /// [`Error::OwnershipLost`] when another writer already has the channel (nothing to hand
+    /// over: it resumes from the server's committed token); [`Error::ChannelInvalidated`]
+    /// when the channel failed.
+    ///
+    /// # Cancellation
+    /// As [`close_with`](Self::close_with): dropping the future drops the handle.
+    pub async fn hand_over(self, timeout: Duration) -> Result<Option<OffsetToken>> {
+        let shared = Arc::clone(&self.shared);
+        self.close_with(
+            CloseOptions::default()
+                .wait_for_commit(true)
+                .timeout(timeout),
+        )
+        .await?;
+        let committed = shared.polled.committed.borrow().clone();
+        Ok(committed)
     }
 
     /// Closes the channel waiting for its rows to be committed (as

@@ -105,27 +105,73 @@
 //!
 //! # Automatic recovery
 //!
-//! When the channel is invalidated — an append answered with
-//! `STALE_CONTINUATION_TOKEN_SEQUENCER` or another `ERR_CHANNEL_*` code or HTTP 409, an append
-//! whose response was lost (timeout or broken connection: it may or may not have been
-//! applied), or an invalid status code from the poller — the actor reopens the channel
-//! (the server discards rows it had not committed), reads the committed offset token, drops the
-//! kept batches up to the one whose end token it is, and re-sends the rest, in order, before
-//! anything new. With strictly increasing offset tokens this is exactly-once delivery without
-//! application code. Recovery is bounded, with backoff: at most 5 recoveries from invalidation
-//! within 60 s (so two writers fighting over one channel do not loop forever) and 20 from lost
-//! responses, and one recovery episode (every reopen attempt, each retried by the REST layer,
-//! and the replay) may take at most `recovery_timeout` (default 2 min, set on the client
-//! builder): during an outage the channel then fails instead of retrying forever. While it
-//! recovers, the channel's task still honours a close timeout (it stops at once and the name
-//! can be opened again), client shutdown and the handle being dropped (each with its drain
-//! limit).
+//! When the server invalidates the channel — an append answered with an `ERR_CHANNEL_*` code
+//! or HTTP 409, or an invalid status code from the poller — or an append's response is lost
+//! (timeout or broken connection: it may or may not have been applied), the actor reads the
+//! channel's status, reopens the channel (the server discards rows it had not committed), reads
+//! the committed offset token, drops the kept batches up to the one whose end token it is, and
+//! re-sends the rest, in order, before anything new. With strictly increasing offset tokens this
+//! is exactly-once delivery without application code. Recovery is bounded, with backoff: at
+//! most 5 recoveries from invalidation within 60 s and 20 from lost responses, and one recovery
+//! episode (every reopen attempt, each retried by the REST layer, and the replay) may take at
+//! most `recovery_timeout` (default 2 min, set on the client builder): during an outage the
+//! channel then fails instead of retrying forever. While it recovers, the channel's task still
+//! honours a close timeout (it stops at once and the name can be opened again), client shutdown
+//! and the handle being dropped (each with its drain limit).
 //!
-//! When recovery is impossible (retries exhausted, authentication revoked, the committed token
-//! matches no kept batch, too many recoveries), the channel fails: every later call returns
-//! [`Error::ChannelInvalidated`] carrying the last committed
-//! offset token, and [`Channel::reopen`] reopens it, discards what it buffered and returns the
-//! token to replay from. Channels fail independently.
+//! When recovery is impossible (retries exhausted, authentication revoked, too many
+//! recoveries), the channel fails: every later call returns [`Error::ChannelInvalidated`]
+//! carrying the last committed offset token, and [`Channel::reopen`] reopens it, discards what
+//! it buffered and returns the token to replay from. Channels fail independently.
+//!
+//! # Ownership: one writer per channel
+//!
+//! Snowflake lets one writer at a time append to a channel: opening it, anywhere, fences the
+//! previous holder. A handle learns it was fenced from an append answered
+//! `STALE_CONTINUATION_TOKEN_SEQUENCER`, or from a committed offset token it never sent (only a
+//! writer that opened the channel after it can have committed one). Either is final for the
+//! handle: it fails with [`Error::OwnershipLost`] on that call and every later one, sends
+//! nothing more, does not reopen by itself, and drops the batches it kept (they belong to a
+//! session that no longer exists; the new owner resumes after the committed token). Reopening
+//! would fence the other writer in turn, and two writers each resuming from their own position
+//! store rows twice. The automatic recoveries above keep the same rule: they read the status
+//! before reopening (a writer fenced while it was paused does not take the channel back from one
+//! that has committed since) and replay only when the committed token after the reopen is one of
+//! their own. `docs/GUARANTEES.md` lists every path that reopens a channel automatically and why
+//! no other writer can exist on it.
+//!
+//! Moving a channel between writers (a Kafka partition revoked and assigned, a shard moved, a
+//! rolling deploy) is a hand-over: the old owner stops appending and calls
+//! [`Channel::hand_over`], which flushes, waits (bounded) for the commit, closes and reports
+//! the committed token; the new owner opens the channel and resumes after
+//! [`Channel::latest_committed_offset_token`]. If the old owner cannot finish (it crashed, the
+//! bound ran out), the new owner's open discards its uncommitted rows, so the hand-over is still
+//! exact. A writer that gets [`Error::OwnershipLost`] gives up the source position the channel
+//! stands for; it calls [`Channel::reopen`] only when it knows the other writer is gone.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use snowpipe_streaming::{Channel, Error, OffsetToken, StreamingIngestClient};
+//!
+//! /// "You lose partition 3": hand it over; its next owner resumes after the returned token.
+//! async fn revoked(channel: Channel) -> Result<Option<OffsetToken>, Error> {
+//!     match channel.hand_over(Duration::from_secs(30)).await {
+//!         // Someone already has it: nothing to hand over, it resumes from the server's token.
+//!         Err(e) if e.is_ownership_lost() => Ok(e.last_committed_offset_token().cloned()),
+//!         other => other,
+//!     }
+//! }
+//!
+//! /// "You get partition 3": open, then read the source after the committed token.
+//! async fn assigned(client: &StreamingIngestClient) -> Result<(Channel, u64), Error> {
+//!     let channel = client.open_channel("DB", "SCHEMA", "PIPE", "events_3").await?;
+//!     let next = channel
+//!         .latest_committed_offset_token()
+//!         .and_then(|t| t.as_u64())
+//!         .map_or(0, |t| t + 1);
+//!     Ok((channel, next))
+//! }
+//! ```
 //!
 //! Limits of automatic replay, both avoided by the recipe below:
 //! * rows appended without an end offset token are not kept once everything before them is
@@ -150,6 +196,8 @@
 //!    or [`Channel::wait_for_commit`]).
 //! 5. If the channel fails anyway ([`Error::ChannelInvalidated`]),
 //!    call [`Channel::reopen`] and **replay** your source after the token it returns.
+//! 6. If another writer took the channel ([`Error::OwnershipLost`]), **stop** writing it: the
+//!    other writer resumes after the committed token.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -180,6 +228,7 @@
 //!                     next_after = channel.reopen().await?.and_then(|t| t.as_u64());
 //!                     break;
 //!                 }
+//!                 // Another writer has the channel now: stop, never take it back.
 //!                 Err(e) => return Err(e),
 //!             }
 //!         }
@@ -225,6 +274,8 @@ mod exactly_once_tests;
 mod handle;
 mod names;
 mod options;
+#[cfg(test)]
+mod ownership_tests;
 mod poller;
 mod pool;
 mod registry;

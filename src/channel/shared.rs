@@ -22,13 +22,24 @@ use crate::{Error, OffsetToken};
 /// recovered (reopen + replay).
 pub(crate) const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Why a channel failed: kept once, turned into a fresh [`Error::ChannelInvalidated`] for
-/// every caller.
+/// Why a channel failed: kept once, turned into a fresh error for every caller
+/// ([`Error::ChannelInvalidated`], or [`Error::OwnershipLost`] when another writer took the
+/// channel).
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
+    pub(crate) kind: FailureKind,
     pub(crate) reason: String,
     pub(crate) last_committed: Option<OffsetToken>,
-    pub(crate) source: Arc<Error>,
+    pub(crate) source: Option<Arc<Error>>,
+}
+
+/// What a failure means for the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureKind {
+    /// Reopen the channel and replay after the committed token.
+    Invalidated,
+    /// Another writer opened the channel: stop writing it.
+    OwnershipLost,
 }
 
 /// Lifecycle of a channel as seen by its handle.
@@ -263,11 +274,23 @@ impl ChannelShared {
 
     /// The error every caller gets once the channel has failed.
     pub(crate) fn invalidated(&self, failure: &Failure) -> Error {
-        Error::ChannelInvalidated {
-            channel: self.path.channel.clone(),
-            reason: failure.reason.clone(),
-            last_committed: failure.last_committed.clone(),
-            source: Some(Arc::clone(&failure.source)),
+        let channel = self.path.channel.clone();
+        let reason = failure.reason.clone();
+        let last_committed = failure.last_committed.clone();
+        let source = failure.source.clone();
+        match failure.kind {
+            FailureKind::Invalidated => Error::ChannelInvalidated {
+                channel,
+                reason,
+                last_committed,
+                source,
+            },
+            FailureKind::OwnershipLost => Error::OwnershipLost {
+                channel,
+                reason,
+                last_committed,
+                source,
+            },
         }
     }
 

@@ -187,15 +187,12 @@ async fn mount_orders(account: &MockAccount) {
 async fn a_status_reported_under_another_case_of_the_name_is_found() {
     let account = MockAccount::start().await;
     mount_orders(&account).await;
-    answer(
-        &account,
-        "POST",
-        STATUS_PATH,
+    let status = |committed| {
         ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "channel_statuses": {"ORDERS": status_of("ORDERS", Some("1"))}
-        })),
-    )
-    .await;
+            "channel_statuses": {"ORDERS": status_of("ORDERS", committed)}
+        }))
+    };
+    answer(&account, "POST", STATUS_PATH, status(None)).await;
     let client = account
         .builder()
         .max_client_lag(std::time::Duration::from_millis(10))
@@ -213,6 +210,18 @@ async fn a_status_reported_under_another_case_of_the_name_is_found() {
     )
     .await
     .unwrap();
+    ch.flush().await.unwrap();
+    // Committed once sent: a token reported before this handle sent it would be another
+    // writer's (the channel would fail with OwnershipLost).
+    answer_limited(
+        &account,
+        "POST",
+        STATUS_PATH,
+        status(Some("1")),
+        None,
+        Some(1),
+    )
+    .await;
     ch.wait_for_commit(
         &crate::OffsetToken::from(1u64),
         std::time::Duration::from_secs(5),

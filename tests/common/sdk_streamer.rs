@@ -2,7 +2,8 @@
 //! re-executes itself): it reads the ski-resort queue written by `ski_resort generate` and
 //! streams each table through the SDK with the exactly-once recipe of the channel docs —
 //! resume after the committed token, append with the queue id as offset token, reopen on
-//! `ChannelInvalidated`, exit once the generator is gone and everything is committed.
+//! `ChannelInvalidated`, exit non-zero on `OwnershipLost` (another writer has the channel),
+//! exit once the generator is gone and everything is committed.
 //!
 //! It leaves the queue untouched (it never deletes), so it exercises the SDK alone; the
 //! ski-resort `stream` subcommand is the production-shaped streamer.
@@ -100,6 +101,11 @@ async fn stream_table(client: StreamingIngestClient, queue: PathBuf, table: &'st
                                     continue 'session;
                                 }
                             }
+                        }
+                        Err(e) if e.is_ownership_lost() => {
+                            // Another writer has the channel: stop, never take it back.
+                            eprintln!("sdk_streamer: {table}: {e}");
+                            std::process::exit(3);
                         }
                         Err(e) => {
                             eprintln!("sdk_streamer: {table}: append failed, starting over: {e}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{sleep_until_opt, Actor, Phase, FINAL_POLL_TIMEOUT, SHUTDOWN_FLUSH_TIMEOUT};
-use crate::channel::shared::{Failure, State};
+use crate::channel::shared::{Failure, FailureKind, State};
 use crate::Error;
 
 impl Actor {
@@ -81,15 +81,16 @@ impl Actor {
                 .drain_started()
                 .map_or(Duration::ZERO, |t| t.elapsed());
             self.failure = Some(Failure {
+                kind: FailureKind::Invalidated,
                 reason: format!(
                     "the channel was closed before {rows} buffered rows could be delivered; \
                      replay after the committed offset token"
                 ),
                 last_committed: self.committed_rx.borrow().clone(),
-                source: Arc::new(Error::Timeout {
+                source: Some(Arc::new(Error::Timeout {
                     operation: "channel close",
                     waited,
-                }),
+                })),
             });
         }
     }

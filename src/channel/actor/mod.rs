@@ -1,6 +1,7 @@
 //! The per-channel actor: owns the buffer, the continuation token and the retained batches;
 //! sends one append at a time (`send`); recovers from invalidation by reopening and replaying
-//! (`recovery`); delivers what was admitted before it exits (`drain`).
+//! (`recovery`); stops for good when another writer takes the channel (`ownership`); delivers
+//! what was admitted before it exits (`drain`).
 //!
 //! Its life is one [`Phase`]: `Open` → `Draining` (close, client shutdown, handle dropped) →
 //! exit, or `Stopping` when a recovery is cut short by an abort or the drain deadline. A
@@ -8,6 +9,7 @@
 //! `reopen()` (or drains at once when closed).
 
 mod drain;
+mod ownership;
 mod recovery;
 mod send;
 
@@ -46,9 +48,9 @@ pub(crate) const CODEC_IDLE_RELEASE: Duration = Duration::from_secs(5);
 /// Longest wait for the status poll a closing channel makes to report row errors in its
 /// last batches.
 pub(crate) const FINAL_POLL_TIMEOUT: Duration = Duration::from_secs(10);
-/// At most this many automatic recoveries from invalidation (stale continuation token,
-/// `ERR_CHANNEL_*`, an invalid status code) within [`RECOVERY_WINDOW`]: more means another
-/// writer keeps reopening the channel.
+/// At most this many automatic recoveries from server-side invalidation (`ERR_CHANNEL_*`,
+/// HTTP 409, an invalid status code) within [`RECOVERY_WINDOW`]: more means the server keeps
+/// invalidating the channel.
 pub(crate) const MAX_RECOVERIES: usize = 5;
 /// At most this many automatic recoveries from lost responses (timeouts, broken connections)
 /// within [`RECOVERY_WINDOW`].
@@ -197,6 +199,8 @@ pub(crate) struct Actor {
     last_end: Option<OffsetToken>,
     /// The committed token known to precede every retained batch.
     base: Option<OffsetToken>,
+    /// End tokens of the last batches the server committed (see `ownership`).
+    released_ends: VecDeque<OffsetToken>,
     /// The channel's outcome once it failed (orthogonal to [`Phase`]).
     failure: Option<Failure>,
     /// When recent recoveries started, and whether each was for a lost response.
@@ -242,6 +246,7 @@ impl Actor {
             closes: Vec::new(),
             last_end: None,
             base,
+            released_ends: VecDeque::new(),
             failure: None,
             recovery_times: VecDeque::new(),
             idle_since: None,

@@ -9,24 +9,28 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::ownership::is_fenced;
 use super::{
     sleep_until_opt, Actor, Phase, SentBatch, DROP_FLUSH_TIMEOUT, MAX_LOST_RESPONSE_RECOVERIES,
     MAX_RECOVERIES, RECOVERY_WINDOW,
 };
 use crate::api::OpenChannelRequest;
-use crate::channel::shared::{Failure, State};
+use crate::channel::shared::{Failure, FailureKind, State};
 use crate::error::TransportErrorKind;
 use crate::http::retry::RetryConfig;
 use crate::{Error, OffsetToken, Result};
 
-/// Whether an append error means "reopen and replay" rather than "give up".
+/// Whether an append error means "reopen and replay" rather than "give up": a server-side
+/// invalidation or an outcome that is unknown. `STALE_CONTINUATION_TOKEN_SEQUENCER` is not
+/// one of them: it means another writer opened the channel (see `ownership`).
 pub(super) fn is_recoverable(e: &Error) -> bool {
     match e {
         Error::Server(s) => {
-            s.status == 409
-                || s.code.as_deref().is_some_and(|c| {
-                    c == "STALE_CONTINUATION_TOKEN_SEQUENCER" || c.starts_with("ERR_CHANNEL_")
-                })
+            !is_fenced(e)
+                && (s.status == 409
+                    || s.code
+                        .as_deref()
+                        .is_some_and(|c| c.starts_with("ERR_CHANNEL_")))
         }
         // Decode: an HTTP 200 whose body is unreadable (a proxy's page, a truncated
         // response). The rows may have been applied, the next continuation token is unknown:
@@ -255,8 +259,8 @@ impl Actor {
                     )
                 } else {
                     format!(
-                        "{limit} automatic recoveries within {RECOVERY_WINDOW:?}; is another \
-                         writer using this channel?"
+                        "{limit} automatic recoveries within {RECOVERY_WINDOW:?}; the server \
+                         keeps invalidating the channel"
                     )
                 },
                 last_committed: self.committed_rx.borrow().clone(),
@@ -270,12 +274,30 @@ impl Actor {
     }
 
     /// One attempt: reopens the channel, then re-sends the kept batches after the committed
-    /// token.
+    /// token. The committed token is checked before the reopen (a status read, which fences
+    /// no one) and after it: a token this handle never sent means another writer has the
+    /// channel (see `ownership`).
     async fn reopen_and_replay(
         &mut self,
         attempt: usize,
         episode_deadline: Instant,
     ) -> std::result::Result<Step, Interrupt> {
+        let api = Arc::clone(&self.api);
+        let path = Arc::clone(&self.shared.path);
+        let status = async move {
+            api.bulk_channel_status(&path.pipe, std::slice::from_ref(&path.channel))
+                .await
+        };
+        // A failed read is no evidence either way: the reopen goes ahead, checked after.
+        if let Ok(mut statuses) = self.guarded(episode_deadline, status).await? {
+            if let Some(status) = statuses.remove(&self.shared.path.channel) {
+                self.shared.apply_status(status);
+                let committed = self.committed_rx.borrow_and_update().clone();
+                if !self.check_owner(committed.as_ref(), "before reopening the channel") {
+                    return Ok(Step::Done);
+                }
+            }
+        }
         let request = OpenChannelRequest {
             offset_token: None,
             fail_on_uncommitted_rows: Some(false),
@@ -300,6 +322,12 @@ impl Actor {
             return Ok(Step::Again(format!("reopened channel has status {code}")));
         }
         let committed = self.committed_rx.borrow_and_update().clone();
+        if !self.check_owner(
+            committed.as_ref(),
+            "after reopening the channel (which fenced that writer in turn)",
+        ) {
+            return Ok(Step::Done);
+        }
         let Some(start) = replay_start(&self.retained, committed.as_ref(), self.base.as_ref())
         else {
             let e = Error::ChannelInvalidated {
@@ -341,6 +369,10 @@ impl Actor {
             let path = Arc::clone(&self.shared.path);
             let append = async move { api.append_rows(&path, &req).await };
             match self.guarded(episode_deadline, append).await? {
+                Err(e) if is_fenced(&e) => {
+                    self.fenced(e);
+                    return Ok(Step::Done);
+                }
                 Ok(next) => {
                     self.continuation = next;
                     self.shared
@@ -376,9 +408,10 @@ impl Actor {
         self.shared.actor.generation.fetch_add(1, Ordering::AcqRel);
         self.continuation = resp.next_continuation_token;
         let discarded = Failure {
+            kind: FailureKind::Invalidated,
             reason: "the channel was reopened; rows not yet sent were discarded".into(),
             last_committed: None,
-            source: Arc::new(Error::shutdown("previous channel session")),
+            source: Some(Arc::new(Error::shutdown("previous channel session"))),
         };
         for (_, _, reply) in self.flushes.drain(..) {
             let _ = reply.send(Err(self.shared.invalidated(&discarded)));
@@ -387,6 +420,7 @@ impl Actor {
         self.shared.apply_status(resp.channel_status);
         let committed = self.committed_rx.borrow_and_update().clone();
         self.base.clone_from(&committed);
+        self.released_ends.clear();
         self.failure = None;
         self.recovery_times.clear();
         self.last_end = None;

@@ -8,10 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
+use super::ownership::{is_fenced, remember_released};
 use super::recovery::is_recoverable;
 use super::{Actor, AppendFuture, Cmd, InFlight, SentBatch};
 use crate::channel::batch::SealedBatch;
-use crate::channel::shared::{Failure, State};
+use crate::channel::shared::{Failure, FailureKind, State};
 use crate::transport::AppendRequest;
 use crate::{Error, Result};
 
@@ -236,6 +237,11 @@ impl Actor {
                 self.continuation = next;
                 self.acked(batch);
             }
+            Err(e) if is_fenced(&e) => {
+                self.shared.metrics.data.request_errors.increment(1);
+                drop(batch);
+                self.fenced(e);
+            }
             Err(e) if is_recoverable(&e) => {
                 self.shared.metrics.data.request_errors.increment(1);
                 self.retained.push_back(batch);
@@ -285,9 +291,13 @@ impl Actor {
         }
     }
 
-    /// Releases retained batches the committed token covers, in order.
+    /// Releases retained batches the committed token covers, in order. A committed token
+    /// this handle never sent fails the channel instead (see `ownership`).
     pub(super) fn release(&mut self) {
         let committed = self.committed_rx.borrow_and_update().clone();
+        if !self.check_owner(committed.as_ref(), "while the channel was open") {
+            return;
+        }
         if let Some(c) = &committed {
             if let Some(i) = self
                 .retained
@@ -299,6 +309,9 @@ impl Actor {
                         .metrics
                         .commit_latency
                         .record(b.first_sent.elapsed().as_secs_f64());
+                    if let Some(end) = b.end {
+                        remember_released(&mut self.released_ends, end);
+                    }
                     // Committed: the body's buffer can hold the next one.
                     self.shared.buffers.give(b.body);
                     self.gave_buffers = true;
@@ -332,24 +345,49 @@ impl Actor {
         self.shared.actor.pending.store(false, Ordering::Relaxed);
     }
 
+    /// Fails the channel for good (until the application reopens it): every later call
+    /// returns [`Error::ChannelInvalidated`].
     pub(super) fn fail(&mut self, reason: String, source: Error) {
+        self.fail_as(FailureKind::Invalidated, reason, Some(source));
+    }
+
+    /// Fails the channel with a failure of `kind`: what it buffered and kept is dropped,
+    /// waiting flushes get the error, and the handle sees the failed state.
+    pub(super) fn fail_as(&mut self, kind: FailureKind, reason: String, source: Option<Error>) {
         let failure = Failure {
+            kind,
             reason,
             last_committed: self.committed_rx.borrow().clone(),
-            source: Arc::new(source),
+            source: source.map(Arc::new),
         };
-        tracing::error!(
-            channel = %self.shared.name(),
-            pipe = %self.shared.path.pipe.pipe,
-            offset_token = ?failure.last_committed,
-            reason = %failure.reason,
-            "channel failed; reopen it and replay after the committed offset token"
-        );
+        match kind {
+            FailureKind::Invalidated => tracing::error!(
+                channel = %self.shared.name(),
+                pipe = %self.shared.path.pipe.pipe,
+                offset_token = ?failure.last_committed,
+                reason = %failure.reason,
+                "channel failed; reopen it and replay after the committed offset token"
+            ),
+            // Expected in scale-out (a rebalance, a rolling deploy): the error reaches every
+            // caller, who decides how loud it is.
+            FailureKind::OwnershipLost => tracing::info!(
+                channel = %self.shared.name(),
+                pipe = %self.shared.path.pipe.pipe,
+                offset_token = ?failure.last_committed,
+                reason = %failure.reason,
+                "channel taken over by another writer; this handle sends nothing more"
+            ),
+        }
         self.failure = Some(failure.clone());
+        // Published before any waiter hears of it: a caller told by `flush()` that the
+        // channel failed finds every later call refused.
+        self.shared
+            .actor
+            .state
+            .send_replace(State::Failed(failure.clone()));
         for (_, _, reply) in self.flushes.drain(..) {
             let _ = reply.send(Err(self.shared.invalidated(&failure)));
         }
         self.clear_buffers();
-        self.shared.actor.state.send_replace(State::Failed(failure));
     }
 }

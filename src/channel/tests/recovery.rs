@@ -2,8 +2,11 @@
 
 use super::*;
 
+/// Another client opens the channel: this handle's next append is answered
+/// `STALE_CONTINUATION_TOKEN_SEQUENCER`. That is final: no reopen, no replay, nothing sent
+/// after it, every later call fails the same way, and the kept batches are dropped.
 #[tokio::test(start_paused = true)]
-async fn stale_continuation_token_recovers_with_exactly_once_replay() {
+async fn a_fenced_handle_fails_with_ownership_lost_and_never_sends_again() {
     let fake = FakeApi::new();
     fake.set_manual_commit(true);
     let client = client(&fake, settings());
@@ -18,14 +21,91 @@ async fn stale_continuation_token_recovers_with_exactly_once_replay() {
     tokio::time::sleep(Duration::from_millis(500)).await; // poller sees committed 3
     fake.reopen_elsewhere("c", None); // discards 4, our token is now stale
     ch.append_row(&Row { id: 5 }, tok(5)).await.unwrap();
-    ch.flush().await.unwrap();
+    let err = ch.flush().await.unwrap_err();
+    assert!(err.is_ownership_lost(), "{err}");
+    assert_eq!(err.last_committed_offset_token(), tok(3).as_ref());
+    assert_eq!(
+        err.snowflake_code(),
+        Some("STALE_CONTINUATION_TOKEN_SEQUENCER")
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("channel c") && msg.contains("\"3\""), "{msg}");
+    let sent = fake.appends_to("c").len();
+    for id in 6..=8 {
+        let err = ch.append_row(&Row { id }, tok(id)).await.unwrap_err();
+        assert!(err.is_ownership_lost(), "{err}");
+    }
+    assert!(ch.flush().await.unwrap_err().is_ownership_lost());
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(
+        fake.appends_to("c").len(),
+        sent,
+        "a fenced handle sent again"
+    );
+    assert_eq!(fake.opens("c"), 1, "a fenced handle reopened the channel");
+    assert_eq!(ch.status().recoveries, 0);
+    assert!(ch.status().failed);
+    assert_eq!(
+        client.inner_runtime().budget_used(),
+        0,
+        "kept batches dropped"
+    );
     fake.commit("c");
-    ch.wait_for_commit(&OffsetToken::from(5u64), Duration::from_secs(5))
+    assert_eq!(ids(&fake.committed_rows("c")), [1, 2, 3]);
+    let err = ch.close().await.unwrap_err();
+    assert!(err.is_ownership_lost(), "{err}");
+}
+
+/// The other writer commits a token this handle never sent: the poller's answer alone fails
+/// the handle, before it tries to append, and `reopen()` (the application's explicit call,
+/// once it knows the other writer is gone) takes the channel back after that token.
+#[tokio::test(start_paused = true)]
+async fn a_committed_token_this_handle_never_sent_fails_it_and_reopen_resumes() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    ch.append_row(&Row { id: 1 }, Some(OffsetToken::from("a")))
         .await
         .unwrap();
-    assert_eq!(ids(&fake.committed_rows("c")), [1, 2, 3, 4, 5]);
-    assert_eq!(ch.status().recoveries, 1);
-    assert_eq!(fake.opens("c"), 2);
+    ch.flush().await.unwrap();
+    fake.reopen_elsewhere("c", Some("zzz"));
+    let mut state = ch.shared.actor.state.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        state.wait_for(|s| !matches!(s, crate::channel::shared::State::Open)),
+    )
+    .await
+    .expect("the poller's answer fails the channel")
+    .unwrap();
+    drop(state);
+    let appends = fake.appends_to("c").len();
+    let err = ch
+        .append_row(&Row { id: 2 }, Some(OffsetToken::from("b")))
+        .await
+        .unwrap_err();
+    assert!(err.is_ownership_lost(), "{err}");
+    assert!(err.to_string().contains("never sent"), "{err}");
+    assert_eq!(
+        err.last_committed_offset_token(),
+        Some(&OffsetToken::from("zzz"))
+    );
+    assert_eq!(fake.appends_to("c").len(), appends);
+    assert!(ch.status().failed);
+    assert_eq!(client.inner_runtime().budget_used(), 0);
+    let resume = ch.reopen().await.unwrap();
+    assert_eq!(resume, Some(OffsetToken::from("zzz")));
+    ch.append_row(&Row { id: 3 }, Some(OffsetToken::from("c")))
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    assert_eq!(ids(&fake.committed_rows("c")), [3]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !ch.status().failed,
+        "its own token after the reopen is its own"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -79,40 +159,6 @@ async fn invalidation_status_from_the_poller_triggers_recovery() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn impossible_recovery_fails_with_the_committed_token_and_reopen_resumes() {
-    let fake = FakeApi::new();
-    fake.set_manual_commit(true);
-    let client = client(&fake, settings());
-    let ch = open(&client, "c").await;
-    ch.append_row(&Row { id: 1 }, Some(OffsetToken::from("a")))
-        .await
-        .unwrap();
-    ch.flush().await.unwrap();
-    fake.reopen_elsewhere("c", Some("zzz"));
-    ch.append_row(&Row { id: 2 }, Some(OffsetToken::from("b")))
-        .await
-        .unwrap();
-    let err = ch.flush().await.unwrap_err();
-    assert!(err.is_channel_invalidated(), "{err}");
-    assert_eq!(
-        err.last_committed_offset_token(),
-        Some(&OffsetToken::from("zzz"))
-    );
-    let err = ch.append_row(&Row { id: 3 }, None).await.unwrap_err();
-    assert!(err.is_channel_invalidated());
-    assert!(ch.status().failed);
-    assert_eq!(client.inner_runtime().budget_used(), 0);
-    let resume = ch.reopen().await.unwrap();
-    assert_eq!(resume, Some(OffsetToken::from("zzz")));
-    ch.append_row(&Row { id: 3 }, Some(OffsetToken::from("c")))
-        .await
-        .unwrap();
-    ch.flush().await.unwrap();
-    fake.commit("c");
-    assert_eq!(ids(&fake.committed_rows("c")), [3]);
-}
-
-#[tokio::test(start_paused = true)]
 async fn channels_fail_independently() {
     let fake = FakeApi::new();
     let client = client(&fake, settings());
@@ -134,8 +180,10 @@ async fn channels_fail_independently() {
     assert!(err.is_channel_invalidated());
 }
 
+/// Two writers never fight: the handle whose open another writer follows stops at its first
+/// stale answer, without a single automatic reopen.
 #[tokio::test(start_paused = true)]
-async fn two_writers_fighting_end_in_an_error_not_a_loop() {
+async fn two_writers_never_fight_the_fenced_one_stops_at_once() {
     let fake = FakeApi::new();
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
@@ -143,8 +191,9 @@ async fn two_writers_fighting_end_in_an_error_not_a_loop() {
     fake.reopen_elsewhere("c", None);
     ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
     let err = ch.flush().await.unwrap_err();
-    assert!(err.is_channel_invalidated(), "{err}");
-    assert_eq!(fake.opens("c"), 1 + crate::channel::actor::MAX_RECOVERIES);
+    assert!(err.is_ownership_lost(), "{err}");
+    assert_eq!(fake.opens("c"), 1);
+    assert_eq!(fake.appends_to("c").len(), 1);
 }
 
 /// Opens `c`, commits token 1, then makes the server refuse reopens (each attempt taking
@@ -156,9 +205,9 @@ async fn outage_during_recovery(fake: &Arc<FakeApi>, client: &StreamingIngestCli
         .await
         .unwrap();
     fake.refuse_opens(Some(Duration::from_secs(30)));
-    fake.reopen_elsewhere("c", None);
+    fake.invalidate("c");
     ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
-    // The stale token starts a recovery; the flush waits for it, so stop waiting early.
+    // The invalidation starts a recovery; the flush waits for it, so stop waiting early.
     let pending = tokio::time::timeout(Duration::from_secs(5), ch.flush()).await;
     assert!(pending.is_err(), "the flush should wait for the recovery");
     assert_eq!(fake.opens("c"), 2, "recovering");
@@ -257,7 +306,7 @@ async fn a_channel_missing_from_status_answers_is_recovered() {
 }
 
 /// Batches compressed while the previous request is in flight are sent in order and exactly
-/// once, also when the channel recovers (stale continuation token) in the middle of the stream.
+/// once, also when the channel recovers (server-side invalidation) in the middle of the stream.
 #[tokio::test(start_paused = true)]
 async fn precompressed_batches_keep_order_across_a_recovery() {
     let fake = FakeApi::new();
@@ -281,7 +330,7 @@ async fn precompressed_batches_keep_order_across_a_recovery() {
         .unwrap();
         if i == 20 {
             until_appends(&fake, "c", 3).await;
-            fake.reopen_elsewhere("c", None);
+            fake.invalidate("c");
         }
     }
     ch.flush().await.unwrap();
@@ -330,7 +379,7 @@ async fn large_batches_compressed_off_the_actor_survive_lost_acks_and_invalidati
         append(i).await;
     }
     ch.flush().await.unwrap();
-    fake.reopen_elsewhere("c", None);
+    fake.invalidate("c");
     for i in 24..36 {
         append(i).await;
     }
@@ -371,4 +420,64 @@ async fn a_dropped_handle_never_reopens_a_channel_taken_over_by_another_writer()
     );
     assert!(fake.committed_rows("c").is_empty());
     assert_eq!(client.inner_runtime().budget_used(), 0);
+}
+
+/// A writer paused with an append in flight (a SIGSTOPped process, a long GC pause) wakes up
+/// to a lost response while another writer has taken the channel and committed since. Its
+/// recovery reads the channel's status first, sees a token it never sent, and stops without
+/// reopening: the live writer is not fenced.
+#[tokio::test(start_paused = true)]
+async fn a_paused_writer_whose_response_was_lost_does_not_take_the_channel_back() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let err = taken_over_while_an_append_hangs(&fake, &client, || {}).await;
+    assert!(err.is_ownership_lost(), "{err}");
+    assert!(err.to_string().contains("before reopening"), "{err}");
+    assert_eq!(err.last_committed_offset_token(), tok(5).as_ref());
+    assert_eq!(fake.opens("c"), 1, "the paused writer reopened the channel");
+}
+
+/// The same, when the status read fails too: the reopen goes ahead (it may fence the other
+/// writer, which then stops), but the committed token it returns is not this handle's, so it
+/// replays nothing and stops: one of the two goes on, never both.
+#[tokio::test(start_paused = true)]
+async fn a_recovery_that_reopens_over_another_writers_commit_replays_nothing() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let err = taken_over_while_an_append_hangs(&fake, &client, || {
+        fake.fail_status_for_pipe("P", true);
+    })
+    .await;
+    assert!(err.is_ownership_lost(), "{err}");
+    assert!(err.to_string().contains("after reopening"), "{err}");
+    assert_eq!(fake.opens("c"), 2);
+    let appends = fake.appends_to("c");
+    assert_eq!(appends.len(), 2, "a replay was sent: {appends:?}");
+}
+
+/// Opens `c`, commits token 1, then sends token 2 in an append that hangs for 2 s and loses its
+/// response; while it hangs, another writer takes the channel and commits up to 5, and
+/// `meanwhile` runs. Returns the error the flush of token 2 ends with.
+async fn taken_over_while_an_append_hangs(
+    fake: &Arc<FakeApi>,
+    client: &StreamingIngestClient,
+    meanwhile: impl FnOnce(),
+) -> Error {
+    fake.set_manual_commit(true);
+    let ch = open(client, "c").await;
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fake.set_latency(Duration::from_secs(2));
+    fake.fail_next_append(super::super::testing::timeout_error);
+    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    let flush = ch.flush();
+    tokio::pin!(flush);
+    assert!(tokio::time::timeout(Duration::from_secs(1), &mut flush)
+        .await
+        .is_err());
+    fake.reopen_elsewhere("c", Some("5"));
+    meanwhile();
+    flush.await.unwrap_err()
 }
