@@ -1,12 +1,14 @@
 //! What every example needs and nothing in the SDK should: a throwaway key pair for the
 //! embedded emulator, the `emulator` subcommand's serve loop, the connection to a real account
-//! from `--profile` or `SNOWFLAKE_*`, and waiting for Ctrl-C/SIGTERM.
+//! from `--profile` or `SNOWFLAKE_*`, waiting for Ctrl-C/SIGTERM, and the one-line report of
+//! a channel another writer took over ([`ownership_lost`]).
 //!
 //! Each example includes it with `#[path = "../common/mod.rs"] mod common;` (an example is
 //! one crate; this keeps the scaffolding in one place). Not every example uses every item.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -47,6 +49,52 @@ pub fn write_private_key(path: &Path, pem: &str) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(pem.as_bytes())?;
     Ok(())
+}
+
+/// The SDK's [`OwnershipLost`](snowpipe_streaming::Error::OwnershipLost) anywhere in `e`'s
+/// chain (under any context, or as the shared source of another SDK error): another process
+/// opened the channel after this one, so this handle was fenced. Final: the streamers stop
+/// at once and never reopen the channel (that would fence the other writer in turn, and both
+/// would write from their own positions: duplicates).
+pub fn ownership_lost(e: &anyhow::Error) -> Option<&snowpipe_streaming::Error> {
+    e.chain().find_map(|c| {
+        let sdk = c.downcast_ref::<snowpipe_streaming::Error>().or_else(|| {
+            c.downcast_ref::<Arc<snowpipe_streaming::Error>>()
+                .map(|a| &**a)
+        })?;
+        sdk.is_ownership_lost().then_some(sdk)
+    })
+}
+
+/// Whether `e` holds an [`ownership_lost`] error: never retry or reopen on it.
+pub fn is_ownership_lost(e: &anyhow::Error) -> bool {
+    ownership_lost(e).is_some()
+}
+
+/// The one stderr line for an [`ownership_lost`] error, naming the channel and its last
+/// committed offset token; `None` for any other error.
+pub fn ownership_lost_line(e: &anyhow::Error) -> Option<String> {
+    let lost = ownership_lost(e)?;
+    let snowpipe_streaming::Error::OwnershipLost { channel, .. } = lost else {
+        return None;
+    };
+    let token = lost.last_committed_offset_token().map_or_else(
+        || "none".to_owned(),
+        |t| format!("{:?}", t.as_ref() as &str),
+    );
+    Some(format!(
+        "error: ownership lost: channel {channel} was opened by another writer; last committed \
+         offset token {token}; stopping without writing more (run one writer per channel)"
+    ))
+}
+
+/// Prints a failed command's error on stderr: the [`ownership_lost_line`] alone when another
+/// writer took a channel over, else `error: ` and the whole chain.
+pub fn print_error(e: &anyhow::Error) {
+    match ownership_lost_line(e) {
+        Some(line) => eprintln!("{line}"),
+        None => eprintln!("error: {e:#}"),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -168,5 +216,71 @@ impl Serve {
         terminated().await;
         emulator.shutdown().await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod ownership_tests {
+    use super::*;
+    use anyhow::anyhow;
+    use snowpipe_streaming::{Error, OffsetToken};
+
+    fn lost(token: Option<&str>) -> Error {
+        Error::OwnershipLost {
+            channel: "ORDERS_CHANNEL_0".into(),
+            reason: "the server answered STALE_CONTINUATION_TOKEN_SEQUENCER".into(),
+            last_committed: token.map(OffsetToken::from),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn ownership_lost_is_found_under_contexts_and_named_in_one_line() {
+        let e = anyhow::Error::new(lost(Some("order_1234")))
+            .context("append to ORDERS_CHANNEL_0 failed")
+            .context("instance 0 failed");
+        assert!(is_ownership_lost(&e));
+        let line = ownership_lost_line(&e).unwrap();
+        assert_eq!(
+            line,
+            "error: ownership lost: channel ORDERS_CHANNEL_0 was opened by another writer; last \
+             committed offset token \"order_1234\"; stopping without writing more (run one \
+             writer per channel)"
+        );
+        assert!(!line.contains('\n'));
+
+        let e = anyhow::Error::new(lost(None)).context("flush failed");
+        let line = ownership_lost_line(&e).unwrap();
+        assert!(line.contains("channel ORDERS_CHANNEL_0 "), "{line}");
+        assert!(line.contains("offset token none;"), "{line}");
+    }
+
+    #[test]
+    fn ownership_lost_is_found_as_the_shared_source_of_another_error() {
+        let e = anyhow::Error::new(Error::ChannelInvalidated {
+            channel: "C".into(),
+            reason: "fenced".into(),
+            last_committed: None,
+            source: Some(Arc::new(lost(Some("7")))),
+        });
+        let line = ownership_lost_line(&e).unwrap();
+        assert!(line.contains("channel ORDERS_CHANNEL_0 "), "{line}");
+        assert!(line.contains("token \"7\";"), "{line}");
+    }
+
+    #[test]
+    fn other_errors_are_not_ownership_lost() {
+        let invalidated = anyhow::Error::new(Error::ChannelInvalidated {
+            channel: "ORDERS_CHANNEL_0".into(),
+            reason: "the server invalidated it".into(),
+            last_committed: Some(OffsetToken::from("order_1234")),
+            source: None,
+        })
+        .context("append failed");
+        assert!(!is_ownership_lost(&invalidated));
+        assert_eq!(ownership_lost_line(&invalidated), None);
+        // The words alone are not the error: only the SDK's variant counts.
+        let text = anyhow!("channel C is now written by another client");
+        assert!(!is_ownership_lost(&text));
     }
 }

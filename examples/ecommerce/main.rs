@@ -11,6 +11,10 @@
 //!
 //! `cargo run --example ecommerce` runs it against an embedded emulator; `stream`, `report`
 //! and `emulator` run the parts as separate processes. See `cli.rs` for options.
+//!
+//! Run one writer per instance: when another process opens an instance's channel, this one
+//! gets `OwnershipLost` and stops at once (no reopen), its other channels are closed, and it
+//! exits non-zero with one `error: ownership lost: channel …` line naming the committed token.
 
 mod catalog;
 mod cli;
@@ -49,7 +53,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            common::print_error(&e);
             ExitCode::FAILURE
         }
     }

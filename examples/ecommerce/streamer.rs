@@ -11,7 +11,9 @@
 //! ```
 //!
 //! A crash (SIGKILL included) loses only what was not committed; reopening the channels
-//! discards that on the server, and the next run regenerates exactly those rows.
+//! discards that on the server, and the next run regenerates exactly those rows. The one error
+//! never retried is `OwnershipLost` (another process opened the channel): the session closes
+//! both channels and the instance stops without reopening them.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -296,13 +298,15 @@ pub async fn stream_instance(
     }
 }
 
-/// Errors no reopen can fix.
+/// Errors no reopen can fix, or that must not be fixed by one: another writer took the channel
+/// over (`OwnershipLost`; reopening would fence it and both would write: duplicates).
 fn is_permanent(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<snowpipe_streaming::Error>()
-            .is_some_and(|e| matches!(e, snowpipe_streaming::Error::Auth { .. }))
-            || c.to_string().contains("--channel-suffix")
-    })
+    crate::common::is_ownership_lost(e)
+        || e.chain().any(|c| {
+            c.downcast_ref::<snowpipe_streaming::Error>()
+                .is_some_and(|e| matches!(e, snowpipe_streaming::Error::Auth { .. }))
+                || c.to_string().contains("--channel-suffix")
+        })
 }
 
 /// One pair of channel lifetimes: open, resume, stream, wait for the commit, close.
@@ -590,6 +594,27 @@ mod tests {
         );
         assert_eq!(index.count(0), None);
         assert_eq!(index.count(last + 1), None);
+    }
+
+    #[test]
+    fn ownership_lost_is_permanent_and_invalidation_is_not() {
+        use snowpipe_streaming::Error;
+        let lost = anyhow::Error::new(Error::OwnershipLost {
+            channel: "orders_channel_0".into(),
+            reason: "another client opened it".into(),
+            last_committed: Some(OffsetToken::from("order_1234")),
+            source: None,
+        })
+        .context("append to orders_channel_0 failed");
+        assert!(is_permanent(&lost));
+        let invalidated = anyhow::Error::new(Error::ChannelInvalidated {
+            channel: "orders_channel_0".into(),
+            reason: "invalidated by the server".into(),
+            last_committed: Some(OffsetToken::from("order_1234")),
+            source: None,
+        })
+        .context("append to orders_channel_0 failed");
+        assert!(!is_permanent(&invalidated));
     }
 
     #[test]

@@ -14,6 +14,10 @@
 //! not committed are discarded by the reopen and read again from the broker, so none is lost
 //! or stored twice. When the broker restarts, the ordered consumer (or, failing that, a new
 //! one from the last sequence appended) carries on; the channel is untouched.
+//!
+//! A shard's failed session is retried with a new one, except after `OwnershipLost` (another
+//! process opened the shard's channel): that is final, so the shard stops without reopening
+//! and [`consume_all`] returns it, dropping the other shards' channels.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,7 +139,8 @@ struct Sent {
 /// Consumes every shard until `opts.until` (or `stop`), one task per shard.
 ///
 /// # Errors
-/// The first shard that keeps failing.
+/// The first shard that keeps failing or whose channel another writer took over
+/// (`OwnershipLost`); the other shards' tasks (and channels) are then dropped, not reopened.
 ///
 /// # Cancellation
 /// Dropping the future stops consuming; the next run resumes after the committed tokens.
@@ -165,7 +170,7 @@ pub async fn consume_all(
     Ok(())
 }
 
-/// Consumes one shard, opening a new session after a failure.
+/// Consumes one shard, opening a new session after a failure (never after `OwnershipLost`).
 async fn consume_shard(
     client: &StreamingIngestClient,
     stream: &Stream,
@@ -180,6 +185,10 @@ async fn consume_shard(
         let before = s.committed_seq.load(Ordering::Relaxed);
         match session(client, stream, shard, opts, s, stop.clone()).await {
             Ok(()) => return Ok(()),
+            // Another writer owns the shard's channel now: final, never reopened.
+            Err(e) if crate::common::is_ownership_lost(&e) => {
+                return Err(e).with_context(|| format!("shard {shard} stopped"))
+            }
             Err(e) if failures < opts.max_failures && !*stop.borrow() => {
                 if s.committed_seq.load(Ordering::Relaxed) > before {
                     failures = 0;
@@ -260,6 +269,8 @@ async fn session(
             }
             changed = watch.changed() => {
                 if changed.is_err() {
+                    // The channel's own error (say `OwnershipLost`) says more than "stopped".
+                    channel.flush().await.with_context(|| format!("channel {name} stopped"))?;
                     bail!("channel {name} stopped");
                 }
                 let now_seq = committed_seq(watch.borrow_and_update().clone(), &name)?;

@@ -13,6 +13,10 @@
 //! `cargo run --example sensor_stream` runs all of it in one process with a private
 //! `nats-server -js` and an embedded emulator; `publish` and `consume` run the parts as
 //! separate processes. See `cli.rs` for options.
+//!
+//! Run one consumer per stream: when another process opens a shard's channel, this one gets
+//! `OwnershipLost`, stops every shard at once (no reopen) and exits non-zero with one
+//! `error: ownership lost: channel …` line naming the committed token.
 
 mod broker;
 mod cli;
@@ -53,7 +57,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            common::print_error(&e);
             ExitCode::FAILURE
         }
     }

@@ -331,7 +331,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
         stop_publish.store(true, Ordering::Relaxed);
     }
     if let Some(p) = publisher {
-        p.await.context("publisher panicked")??;
+        let published = p.await.context("publisher panicked");
+        // A consumer whose channel another writer took over is the cause; the publisher was
+        // only stopped for it.
+        if !consumed
+            .as_ref()
+            .is_err_and(crate::common::is_ownership_lost)
+        {
+            published??;
+        }
     }
     let _ = progress_tx.send(true);
     let _ = progress.await;

@@ -1,5 +1,6 @@
 //! An in-memory destination with the server semantics the streamer relies on: appends commit
 //! after a delay, and reopening a channel discards what the previous handle had not committed.
+//! It can also fence a channel as if another process had opened it (the SDK's `OwnershipLost`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +15,8 @@ use crate::streamer::{Destination, DestinationChannel};
 #[derive(Debug, Default)]
 struct FakeTable {
     generation: u64,
+    /// The generation another writer took over, if any.
+    fenced: Option<u64>,
     token: Option<u64>,
     /// TXIDs of committed rows, in commit order.
     rows: Vec<String>,
@@ -27,6 +30,8 @@ pub struct FakeDestination {
     commit_delay: Duration,
     /// Invalidate the channel on every n-th append (server-side invalidation).
     fail_every: Option<u64>,
+    /// Fence the channel of the n-th append: another writer opened it.
+    fence_at: Option<u64>,
     appends: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -37,6 +42,7 @@ impl FakeDestination {
             tables: Arc::default(),
             commit_delay,
             fail_every: None,
+            fence_at: None,
             appends: Arc::default(),
         }
     }
@@ -46,6 +52,15 @@ impl FakeDestination {
     pub fn failing_every(commit_delay: Duration, n: u64) -> Self {
         FakeDestination {
             fail_every: Some(n),
+            ..Self::new(commit_delay)
+        }
+    }
+
+    /// Like [`FakeDestination::new`], but the `n`-th append finds its channel opened by another
+    /// writer: it and every later append of that handle fail with `OwnershipLost`.
+    pub fn fenced_at(commit_delay: Duration, n: u64) -> Self {
+        FakeDestination {
+            fence_at: Some(n),
             ..Self::new(commit_delay)
         }
     }
@@ -129,6 +144,19 @@ impl DestinationChannel for FakeChannel {
             .appends
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
+        if self.dest.fence_at == Some(n) {
+            t.fenced = Some(self.generation);
+        }
+        if t.fenced == Some(self.generation) {
+            commit_due(t);
+            return Err(snowpipe_streaming::Error::OwnershipLost {
+                channel: format!("{}_CHANNEL", self.table.name()),
+                reason: "another client opened the channel".into(),
+                last_committed: t.token.map(snowpipe_streaming::OffsetToken::from),
+                source: None,
+            }
+            .into());
+        }
         if self.dest.fail_every.is_some_and(|every| n % every == 0) {
             t.generation += 1;
             bail!("channel invalidated by the server (append {n})");

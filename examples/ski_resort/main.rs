@@ -12,6 +12,10 @@
 //!
 //! `cargo run --example ski_resort` runs all of it in one process against an embedded
 //! emulator; the subcommands run the parts as separate processes. See `cli.rs` for options.
+//!
+//! Run one streamer per queue: when another process opens one of the channels, this one gets
+//! `OwnershipLost`, stops all three tables at once (no reopen) and exits non-zero with one
+//! `error: ownership lost: channel …` line naming the committed token.
 
 mod catalog;
 mod charts;
@@ -65,7 +69,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            common::print_error(&e);
             ExitCode::FAILURE
         }
     }

@@ -9,7 +9,9 @@
 //! A crash anywhere (SIGKILL included) loses only uncommitted in-flight data, which reopening
 //! the channel discards on the server; the next session resumes at step 1. Errors from the
 //! channel end the session the same way: the loop reopens it and resumes from the committed
-//! token, so no row is lost and none is written twice.
+//! token, so no row is lost and none is written twice. Except `OwnershipLost` (another process
+//! opened the channel): reopening would fence that writer and both would write, so the table's
+//! loop stops at once and [`stream_all`] drops the other tables' channels and returns it.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -151,7 +153,9 @@ struct InFlight {
 /// Streams every table until the exit condition of `opts` / `control`, one task per table.
 ///
 /// # Errors
-/// The first table whose channel keeps failing, or a queue error.
+/// The first table whose channel keeps failing or was taken over by another writer
+/// (`OwnershipLost`), or a queue error. The other tables' tasks are then dropped (aborted), and
+/// so are their channels; none is reopened.
 ///
 /// # Cancellation
 /// Dropping the future stops streaming; rows not yet committed stay in the queue and are sent
@@ -174,10 +178,11 @@ pub async fn stream_all<D: Destination>(
     Ok(())
 }
 
-/// Streams one table, reopening the channel after errors.
+/// Streams one table, reopening the channel after errors (never after `OwnershipLost`).
 ///
 /// # Errors
-/// When `max_failures` sessions in a row fail, or the queue cannot be opened.
+/// When `max_failures` sessions in a row fail, another writer took the channel over, or the
+/// queue cannot be opened.
 ///
 /// # Cancellation
 /// As for [`stream_all`].
@@ -196,6 +201,10 @@ pub async fn stream_table<D: Destination>(
         let result = session(dest, table, &mut queue, opts, control, table_stats).await;
         match result {
             Ok(()) => return Ok(()),
+            // Another writer owns the channel now: final, never reopened.
+            Err(e) if crate::common::is_ownership_lost(&e) => {
+                return Err(e.context(format!("streaming {table} stopped")))
+            }
             Err(e) if failures < opts.max_failures && !control.abort.load(Ordering::Relaxed) => {
                 // Only consecutive failures without progress count towards giving up.
                 if table_stats.committed.load(Ordering::Relaxed) > committed_before {
@@ -552,6 +561,47 @@ mod tests {
             sessions > stats.tables.len() as u64,
             "expected at least one reopen, saw {sessions} sessions"
         );
+    }
+
+    /// Another writer opening a channel (`OwnershipLost`) stops everything at once: no table's
+    /// channel is reopened, and the error names the channel and its committed token.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ownership_lost_stops_without_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.sqlite");
+        let mut q = Queue::open(&path).unwrap();
+        let po = ProduceOptions {
+            config: gen_config(41),
+            limit: Limit::Events(4000),
+            rate: 0.0,
+        };
+        produce(&mut q, &po, &AtomicBool::new(false)).unwrap();
+        let dest = Arc::new(FakeDestination::fenced_at(Duration::from_millis(3), 5));
+        let stats = Arc::new(Stats::default());
+        let opts = StreamOptions {
+            max_failures: 50,
+            batch_rows: 100,
+            ..opts(path)
+        };
+        let err = stream_all(dest.clone(), opts, Arc::default(), stats.clone())
+            .await
+            .unwrap_err();
+        let line = crate::common::ownership_lost_line(&err).expect("an OwnershipLost");
+        assert!(
+            line.contains("_CHANNEL was opened by another writer"),
+            "{line}"
+        );
+        for t in Table::ALL {
+            assert!(
+                stats.tables[t.index()].sessions.load(Ordering::Relaxed) <= 1,
+                "{t}: a channel was reopened"
+            );
+        }
+        let landed: usize = Table::ALL
+            .iter()
+            .map(|&t| dest.committed_txids(t).len())
+            .sum();
+        assert!(landed < 4000, "the streamer kept going after the fence");
     }
 
     /// Soak run (ignored by default; prints numbers, asserts only correctness):

@@ -9,6 +9,10 @@
 //! table_replay verify --source ... --table T --database D --schema S --dest-table T2 [--profile FILE]
 //! table_replay ddl --source ... --table T
 //! ```
+//!
+//! Run one replay per table: when another process opens the table's channel, this one gets
+//! `OwnershipLost` and stops at once without reopening it, exiting non-zero with one
+//! `error: ownership lost: channel …` line naming the committed token.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -23,6 +27,7 @@ mod verify;
 mod tests;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -192,8 +197,22 @@ async fn run_replay(
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => match common::ownership_lost_line(&e) {
+            // Another writer took the channel over: one line, not the whole chain.
+            Some(line) => {
+                eprintln!("{line}");
+                Ok(ExitCode::FAILURE)
+            }
+            None => Err(e),
+        },
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => default_run(cli.rows, cli.batch).await,
         Some(Command::Ddl(a)) => {
