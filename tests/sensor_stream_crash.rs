@@ -88,17 +88,7 @@ fn finish(mut child: Guard, limit: Duration, what: &str) -> String {
         let last = BufReader::new(stdout).lines().map_while(Result::ok).last();
         let _ = tx.send(last.unwrap_or_default());
     });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not finish within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = child.wait_within(limit, what);
     assert!(status.success(), "{what} exited with {status}");
     rx.recv_timeout(Duration::from_secs(10)).expect("stdout")
 }

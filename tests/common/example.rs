@@ -93,6 +93,27 @@ pub fn example_bin(name: &str) -> PathBuf {
 #[derive(Debug)]
 pub struct Guard(pub std::process::Child);
 
+impl Guard {
+    /// Waits up to `limit` for the process to exit; panics naming `what` when it does not.
+    pub fn wait_within(
+        &mut self,
+        limit: std::time::Duration,
+        what: &str,
+    ) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} did not finish within {limit:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -7,6 +7,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod chaos;
+pub mod ecommerce;
 pub mod emulator;
 pub mod example;
 pub mod sdk_streamer;
