@@ -1,0 +1,236 @@
+//! The command line (a contract other tools rely on: `docs/` of the repository and
+//! `shared/design.md`) and what it becomes: librdkafka properties and the sink's settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use rdkafka::config::ClientConfig;
+
+/// Where a partition starts when its channel has no committed offset token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Start {
+    /// The partition's first message.
+    Earliest,
+    /// Only messages produced from now on.
+    Latest,
+}
+
+/// `snowpipe-kafka --brokers … --topic … --group … --database … --schema … --pipe …`.
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    /// Kafka bootstrap servers, `HOST:PORT[,HOST:PORT...]`.
+    #[arg(long, value_name = "HOST:PORT[,...]")]
+    pub brokers: String,
+    /// A topic to consume (repeat for several; each needs its `--pipe`, in the same order).
+    #[arg(long = "topic", value_name = "T", required = true)]
+    pub topics: Vec<String>,
+    /// The consumer group: instances with the same group share the partitions.
+    #[arg(long, value_name = "G")]
+    pub group: String,
+    /// Snowflake database of the pipes.
+    #[arg(long, value_name = "D")]
+    pub database: String,
+    /// Snowflake schema of the pipes.
+    #[arg(long, value_name = "S")]
+    pub schema: String,
+    /// The pipe of each `--topic` (one for all topics, or one per topic in order).
+    #[arg(long = "pipe", value_name = "P", required = true)]
+    pub pipes: Vec<String>,
+    /// Channel names are `<prefix>_<topic>_<partition>` (default: the group).
+    #[arg(long, value_name = "X")]
+    pub channel_prefix: Option<String>,
+    /// Add a `RECORD_METADATA` column (topic, partition, offset, timestamp, key, headers).
+    #[arg(long)]
+    pub metadata: bool,
+    /// Write messages that cannot be rows here (reason in the `snowpipe.error` header);
+    /// without it they are skipped, logged and counted.
+    #[arg(long, value_name = "T")]
+    pub dead_letter_topic: Option<String>,
+    /// Where a partition starts when its channel has no committed offset token.
+    #[arg(long, value_enum, default_value_t = Start::Earliest)]
+    pub start: Start,
+    /// Snowflake connection from the official SDK's profile.json (else `SNOWFLAKE_*`).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Exit 0 once nothing was consumed for this long and everything sent is committed
+    /// (e.g. `3s`, `500ms`, `2m`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub until_idle: Option<Duration>,
+    /// How long a hand-over (revoke, SIGTERM) waits for Snowflake to commit.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub hand_over_timeout: Duration,
+    /// A librdkafka property, `KEY=VALUE` (kcat's convention), e.g. `-X session.timeout.ms=6000`.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub properties: Vec<(String, String)>,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `500ms`, `3s`, `2m`, `1h`.
+///
+/// # Errors
+/// Anything else, with the accepted forms.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration: write e.g. 500ms, 3s, 2m or 1h"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!(
+            "{s:?} is not KEY=VALUE (a librdkafka property, e.g. session.timeout.ms=6000)"
+        )),
+    }
+}
+
+impl SinkArgs {
+    /// The channel name of a partition: `<prefix>_<topic>_<partition>`.
+    pub fn channel_name(&self, topic: &str, partition: i32) -> String {
+        let prefix = self.channel_prefix.as_deref().unwrap_or(&self.group);
+        format!("{prefix}_{topic}_{partition}")
+    }
+
+    /// The pipe of `topic`.
+    pub fn pipe_of(&self, topic: &str) -> &str {
+        let i = self.topics.iter().position(|t| t == topic).unwrap_or(0);
+        if self.pipes.len() == 1 {
+            &self.pipes[0]
+        } else {
+            &self.pipes[i]
+        }
+    }
+
+    /// Checks what clap cannot.
+    ///
+    /// # Errors
+    /// A pipe count that fits neither rule, a dead-letter topic that is also consumed.
+    pub fn validate(&self) -> Result<()> {
+        if self.pipes.len() != 1 && self.pipes.len() != self.topics.len() {
+            bail!(
+                "{} --pipe for {} --topic: give one pipe for all topics, or one per topic in the \
+                 same order",
+                self.pipes.len(),
+                self.topics.len()
+            );
+        }
+        if let Some(dlq) = &self.dead_letter_topic {
+            if self.topics.contains(dlq) {
+                bail!(
+                    "--dead-letter-topic {dlq} is also consumed (--topic): dead letters would loop"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The consumer's librdkafka properties: ours, then the user's `-X` ones (which win).
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("group.id", &self.group)
+            // Snowflake's committed token is the position; Kafka's group offsets follow it.
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "auto.offset.reset",
+                match self.start {
+                    Start::Earliest => "earliest",
+                    Start::Latest => "latest",
+                },
+            )
+            // Eager: every rebalance revokes all partitions, then assigns anew (each a
+            // hand-over). `-X partition.assignment.strategy=cooperative-sticky` moves only the
+            // partitions that change owner; the sink handles both, but only eager is covered
+            // by the mock-cluster tests (librdkafka's mock stalls cooperative rebalances).
+            // Every member of a group must list the same strategy.
+            .set("partition.assignment.strategy", "roundrobin")
+            // Consumer lag per partition for the progress line.
+            .set("statistics.interval.ms", "5000");
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// The dead-letter producer's properties (the `-X` ones too: security settings apply to
+    /// both; consumer-only ones are ignored by librdkafka with a warning).
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", "true");
+        for (k, v) in &self.properties {
+            if !is_consumer_only(k) {
+                c.set(k, v);
+            }
+        }
+        c
+    }
+
+    /// The Snowflake client builder: `--profile`, else `SNOWFLAKE_*`.
+    ///
+    /// # Errors
+    /// When the profile cannot be read.
+    pub fn client_builder(&self) -> Result<snowpipe_streaming::ClientBuilder> {
+        match &self.profile {
+            Some(p) => snowpipe_streaming::ClientBuilder::from_profile_file(p)
+                .with_context(|| format!("cannot read the profile {}", p.display())),
+            None => Ok(snowpipe_streaming::ClientBuilder::from_env()),
+        }
+    }
+}
+
+fn is_consumer_only(key: &str) -> bool {
+    key.starts_with("group.")
+        || key.starts_with("session.")
+        || key.starts_with("heartbeat.")
+        || key.starts_with("auto.")
+        || key.starts_with("enable.auto")
+        || key.starts_with("partition.assignment")
+        || key.starts_with("max.poll")
+        || key.starts_with("fetch.")
+        || key == "isolation.level"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_the_forms_the_help_names() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("3 fortnights").unwrap_err().contains("unit"));
+        assert!(parse_duration("soon").unwrap_err().contains("500ms"));
+    }
+
+    #[test]
+    fn properties_are_key_equals_value() {
+        assert_eq!(
+            parse_property("session.timeout.ms=6000"),
+            Ok(("session.timeout.ms".into(), "6000".into()))
+        );
+        assert_eq!(parse_property("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert!(parse_property("novalue").is_err());
+        assert!(parse_property("=x").is_err());
+    }
+}

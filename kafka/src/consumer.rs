@@ -1,0 +1,410 @@
+//! The Kafka side: one `BaseConsumer` polled on a dedicated thread.
+//!
+//! librdkafka runs rebalance callbacks on the thread that polls. The hand-over needs async
+//! work (flush, wait for Snowflake's commit, close; open and read the committed token), so the
+//! callback sends a [`Control`] to the sink's async side and blocks, bounded by the hand-over
+//! timeout, on its answer. It must not run on a tokio worker, hence the thread.
+//!
+//! * **Assign:** a data channel per new partition goes to the async side with the partition;
+//!   the answer is each partition's start offset (Snowflake's committed token + 1), set on the
+//!   assignment before librdkafka fetches. Partitions without a committed token start where
+//!   `auto.offset.reset` says (`--start`).
+//! * **Revoke:** the async side stops each partition's worker (hand-over, or drop when the
+//!   assignment was lost) and answers the offsets to commit to Kafka. Kafka's group offsets
+//!   are committed only after Snowflake committed the rows, for lag tooling; they are never read
+//!   back for correctness.
+//! * **Data:** messages go to their partition's bounded channel without blocking the poll:
+//!   when it is full the partition is paused and its messages wait in a small stash until the
+//!   worker catches up.
+//! * **Commands** from the async side: commit offsets, rejoin the group (a partition's channel
+//!   was taken by another writer: leaving and joining again makes the group assign it anew, and
+//!   the assign opens the channel afresh), shut down (leave the group, handing everything over).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+/// A topic and a partition.
+pub type Part = (String, i32);
+
+/// How many messages of one partition wait for its worker before the partition is paused.
+const PARTITION_QUEUE: usize = 2_000;
+/// Rejoins asked for within this long of the last one are ignored (one is enough).
+const REJOIN_EVERY: Duration = Duration::from_secs(5);
+
+/// From the rebalance callback to the sink's async side.
+pub enum Control {
+    /// New partitions, each with its message channel. Answer: start offsets.
+    Assign {
+        /// The partitions.
+        parts: Vec<(Part, mpsc::Receiver<OwnedMessage>)>,
+        /// Where to start each partition (Snowflake's committed token + 1).
+        reply: std_mpsc::SyncSender<HashMap<Part, i64>>,
+    },
+    /// Partitions going away. Answer: the offsets to commit to Kafka.
+    Revoke {
+        /// The partitions.
+        parts: Vec<Part>,
+        /// The assignment was lost (this instance is a zombie): do not flush.
+        lost: bool,
+        /// Next offsets (Snowflake's committed token + 1) to commit to Kafka.
+        reply: std_mpsc::SyncSender<HashMap<Part, i64>>,
+    },
+}
+
+/// From the async side to the poll thread.
+#[derive(Debug)]
+pub enum ThreadCmd {
+    /// Commit this next offset of the partition to Kafka (best effort, for lag tools).
+    Commit(Part, i64),
+    /// Leave the group and join it again.
+    Rejoin,
+    /// Leave the group (handing everything over) and stop.
+    Shutdown,
+}
+
+/// Consumer lag per partition, from librdkafka's statistics.
+pub type Lags = Arc<Mutex<HashMap<Part, i64>>>;
+
+/// What the poll thread needs to start.
+pub struct ConsumerSetup {
+    /// librdkafka properties, ours and the user's `-X` ones.
+    pub config: ClientConfig,
+    /// The topics to subscribe to.
+    pub topics: Vec<String>,
+    /// Where rebalance callbacks send their work.
+    pub control: mpsc::UnboundedSender<Control>,
+    /// How long a rebalance callback waits for the async side.
+    pub hand_over_timeout: Duration,
+    /// Filled from librdkafka's statistics.
+    pub lags: Lags,
+}
+
+struct SinkContext {
+    control: mpsc::UnboundedSender<Control>,
+    routes: Mutex<HashMap<Part, mpsc::Sender<OwnedMessage>>>,
+    cooperative: bool,
+    hand_over_timeout: Duration,
+    lags: Lags,
+}
+
+fn parts_of(tpl: &TopicPartitionList) -> Vec<Part> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+fn one(part: &Part) -> TopicPartitionList {
+    let mut t = TopicPartitionList::new();
+    t.add_partition(&part.0, part.1);
+    t
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ClientContext for SinkContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // Kafka offset commits are for lag tools only, and fail routinely during a rebalance.
+        if fac == "COMMITFAIL" {
+            tracing::debug!(target: "librdkafka", "{fac}: {log_message}");
+            return;
+        }
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "{fac}: {log_message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", "{fac}: {log_message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "{fac}: {log_message}");
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac}: {log_message}"),
+        }
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        let mut lags = lock(&self.lags);
+        for (topic, t) in statistics.topics {
+            for (partition, p) in t.partitions {
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    lags.insert((topic.clone(), partition), p.consumer_lag);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", "{error}: {reason}");
+    }
+}
+
+impl ConsumerContext for SinkContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                tracing::warn!(error = ?other, "rebalance failed; dropping the assignment");
+                let parts = parts_of(tpl);
+                self.hand_over(&parts, true);
+                let _ = consumer.unassign();
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::debug!("kafka offset commit failed (lag tools only): {e}");
+        }
+    }
+}
+
+impl SinkContext {
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let mut parts = Vec::new();
+        {
+            let mut routes = lock(&self.routes);
+            for part in parts_of(tpl) {
+                let (tx, rx) = mpsc::channel(PARTITION_QUEUE);
+                routes.insert(part.clone(), tx);
+                parts.push((part, rx));
+            }
+        }
+        let (reply, answer) = std_mpsc::sync_channel(1);
+        let starts = if self.control.send(Control::Assign { parts, reply }).is_ok() {
+            answer
+                .recv_timeout(self.hand_over_timeout)
+                .unwrap_or_else(|_| {
+                    tracing::warn!(
+                        "opening the channels took longer than the hand-over timeout; partitions \
+                         start from Kafka's offsets (rows already in Snowflake are skipped)"
+                    );
+                    HashMap::new()
+                })
+        } else {
+            HashMap::new()
+        };
+        for ((topic, partition), offset) in &starts {
+            if let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(*offset)) {
+                tracing::warn!(%topic, partition, "cannot set the start offset: {e}");
+            }
+        }
+        tracing::info!(partitions = ?parts_of(tpl), ?starts, "partitions assigned");
+        let r = if self.cooperative {
+            consumer.incremental_assign(tpl)
+        } else {
+            consumer.assign(tpl)
+        };
+        if let Err(e) = r {
+            tracing::error!("assigning partitions failed: {e}");
+        }
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let lost = consumer.assignment_lost();
+        let parts = parts_of(tpl);
+        tracing::info!(partitions = ?parts, lost, "partitions revoked");
+        let next = self.hand_over(&parts, lost);
+        if !lost && !next.is_empty() {
+            let mut offsets = TopicPartitionList::new();
+            for ((topic, partition), offset) in &next {
+                let _ = offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+            }
+            if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
+                tracing::debug!("kafka offset commit at hand-over failed (lag tools only): {e}");
+            }
+        }
+        let r = if self.cooperative {
+            consumer.incremental_unassign(tpl)
+        } else {
+            consumer.unassign()
+        };
+        if let Err(e) = r {
+            tracing::error!("unassigning partitions failed: {e}");
+        }
+    }
+
+    /// Stops the partitions' workers and returns the next offsets to commit to Kafka.
+    fn hand_over(&self, parts: &[Part], lost: bool) -> HashMap<Part, i64> {
+        {
+            let mut routes = lock(&self.routes);
+            for part in parts {
+                routes.remove(part);
+            }
+        }
+        let (reply, answer) = std_mpsc::sync_channel(1);
+        let revoke = Control::Revoke {
+            parts: parts.to_vec(),
+            lost,
+            reply,
+        };
+        if self.control.send(revoke).is_err() {
+            return HashMap::new();
+        }
+        answer
+            .recv_timeout(self.hand_over_timeout + Duration::from_secs(5))
+            .unwrap_or_else(|_| {
+                tracing::warn!(
+                    "the hand-over took longer than its timeout; the next owner replays what was \
+                     not committed"
+                );
+                HashMap::new()
+            })
+    }
+}
+
+/// Messages of partitions whose channel is full, and the partitions paused for them.
+#[derive(Default)]
+struct Backlog {
+    stash: HashMap<Part, VecDeque<OwnedMessage>>,
+}
+
+impl Backlog {
+    /// Routes `m` to its partition's worker; a full channel pauses the partition.
+    fn route(&mut self, consumer: &BaseConsumer<SinkContext>, m: OwnedMessage) {
+        let part = (m.topic().to_owned(), m.partition());
+        let Some(tx) = lock(&consumer.context().routes).get(&part).cloned() else {
+            return; // revoked meanwhile: the next owner reads it
+        };
+        let queue = self.stash.entry(part.clone()).or_default();
+        if !queue.is_empty() {
+            queue.push_back(m);
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(m)) = tx.try_send(m) {
+            queue.push_back(m);
+            let _ = consumer.pause(&one(&part));
+        }
+    }
+
+    /// Moves stashed messages on; resumes the partitions whose stash is empty again.
+    fn drain(&mut self, consumer: &BaseConsumer<SinkContext>) {
+        if self.stash.is_empty() {
+            return;
+        }
+        let routes = lock(&consumer.context().routes).clone();
+        self.stash.retain(|part, queue| {
+            let Some(tx) = routes.get(part) else {
+                return false; // revoked
+            };
+            while let Some(m) = queue.pop_front() {
+                if let Err(mpsc::error::TrySendError::Full(m)) = tx.try_send(m) {
+                    queue.push_front(m);
+                    return true;
+                }
+            }
+            let _ = consumer.resume(&one(part));
+            false
+        });
+    }
+}
+
+/// Runs the consumer on the calling thread until [`ThreadCmd::Shutdown`] (or the async side
+/// going away), then leaves the group, handing every partition over.
+///
+/// # Errors
+/// When the consumer cannot be created or cannot subscribe.
+pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> anyhow::Result<()> {
+    let cooperative = setup
+        .config
+        .get("partition.assignment.strategy")
+        .is_some_and(|s| s.contains("cooperative"));
+    let context = SinkContext {
+        control: setup.control,
+        routes: Mutex::new(HashMap::new()),
+        cooperative,
+        hand_over_timeout: setup.hand_over_timeout,
+        lags: setup.lags,
+    };
+    let consumer: BaseConsumer<SinkContext> = setup
+        .config
+        .create_with_context(context)
+        .map_err(|e| anyhow::anyhow!("cannot create the Kafka consumer: {e}"))?;
+    let topics: Vec<&str> = setup.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|e| anyhow::anyhow!("cannot subscribe to {topics:?}: {e}"))?;
+    let mut backlog = Backlog::default();
+    let mut last_rejoin: Option<Instant> = None;
+    let mut committed: HashMap<Part, i64> = HashMap::new();
+    loop {
+        loop {
+            match commands.try_recv() {
+                Ok(ThreadCmd::Commit(part, offset)) => {
+                    if committed.get(&part) == Some(&offset) {
+                        continue;
+                    }
+                    let mut t = TopicPartitionList::new();
+                    if t.add_partition_offset(&part.0, part.1, Offset::Offset(offset))
+                        .is_ok()
+                        && consumer.commit(&t, CommitMode::Async).is_ok()
+                    {
+                        committed.insert(part, offset);
+                    }
+                }
+                Ok(ThreadCmd::Rejoin) => {
+                    if last_rejoin.is_some_and(|t| t.elapsed() < REJOIN_EVERY) {
+                        continue;
+                    }
+                    last_rejoin = Some(Instant::now());
+                    tracing::warn!("a channel was taken by another writer: rejoining the group");
+                    consumer.unsubscribe();
+                    settle(&consumer, &mut backlog, Duration::from_secs(60));
+                    consumer
+                        .subscribe(&topics)
+                        .map_err(|e| anyhow::anyhow!("cannot subscribe to {topics:?}: {e}"))?;
+                }
+                Ok(ThreadCmd::Shutdown) | Err(std_mpsc::TryRecvError::Disconnected) => {
+                    consumer.unsubscribe();
+                    settle(&consumer, &mut backlog, Duration::from_secs(120));
+                    return Ok(());
+                }
+                Err(std_mpsc::TryRecvError::Empty) => break,
+            }
+        }
+        backlog.drain(&consumer);
+        poll_once(&consumer, &mut backlog);
+    }
+}
+
+fn poll_once(consumer: &BaseConsumer<SinkContext>, backlog: &mut Backlog) {
+    match consumer.poll(Duration::from_millis(100)) {
+        None => {}
+        Some(Ok(m)) => backlog.route(consumer, m.detach()),
+        Some(Err(e)) => tracing::warn!("kafka: {e}"),
+    }
+}
+
+/// Polls until the assignment is empty (the revoke callbacks have run), at most `limit`.
+fn settle(consumer: &BaseConsumer<SinkContext>, backlog: &mut Backlog, limit: Duration) {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        poll_once(consumer, backlog);
+        if consumer.assignment().map_or(true, |a| a.count() == 0) {
+            return;
+        }
+    }
+    tracing::warn!("leaving the group took longer than {limit:?}");
+}

@@ -1,0 +1,551 @@
+//! `snowpipe-kafka demo`, and the [`Lab`] it runs in (the rebalance tests use it too): a Kafka
+//! cluster (librdkafka's mock cluster: the real broker protocol, consumer groups included,
+//! listening on loopback so separate processes join it), the embedded emulator with a table
+//! for the rows, and sink instances started as separate processes of this binary.
+//!
+//! The demo produces keyed JSON events (and a few messages that are not JSON) while three
+//! instances share the group; it SIGKILLs one, adds another, waits until the rest are idle
+//! and everything is committed, then reconciles every partition: produced, landed, lost,
+//! duplicated, dead-lettered. It exits 0 only when nothing was lost or duplicated.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers as _, Message};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use snowpipe_emulator::{Emulator, EmulatorConfig};
+
+use crate::dead_letter::SOURCE_HEADERS;
+
+/// Database, schema and table of the lab.
+pub const DATABASE: &str = "DEMO";
+/// See [`DATABASE`].
+pub const SCHEMA: &str = "KAFKA";
+/// The table; its default pipe is `EVENTS-STREAMING`.
+pub const TABLE: &str = "EVENTS";
+/// The pipe the instances write through.
+pub const PIPE: &str = "EVENTS-STREAMING";
+
+const DDL: &str = "
+CREATE DATABASE IF NOT EXISTS DEMO;
+CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA;
+CREATE OR REPLACE TABLE DEMO.KAFKA.EVENTS (ID NUMBER, KIND VARCHAR, AMOUNT NUMBER, RECORD_METADATA VARIANT);
+";
+
+/// A Kafka cluster, an emulator and a key: what sink instances need.
+pub struct Lab {
+    cluster: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    emulator: Emulator,
+    key: PathBuf,
+    /// Where instances write their stderr (`None`: inherit).
+    pub logs: Option<PathBuf>,
+    _dir: TempDir,
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Lab {
+    /// Starts a 3-broker cluster with `topics` (name, partitions), and the emulator.
+    ///
+    /// # Errors
+    /// When the cluster, a topic, the key or the emulator cannot be made.
+    pub async fn start(topics: &[(&str, i32)], commit_delay: Duration) -> Result<Self> {
+        Self::start_with(
+            topics,
+            EmulatorConfig::for_tests().with_commit_delay(commit_delay),
+        )
+        .await
+    }
+
+    /// As [`start`](Self::start), with the emulator configured by `config` (the lab adds its
+    /// table and key).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub async fn start_with(topics: &[(&str, i32)], config: EmulatorConfig) -> Result<Self> {
+        let cluster = MockCluster::new(3).context("cannot start the mock Kafka cluster")?;
+        for (topic, partitions) in topics {
+            cluster
+                .create_topic(topic, *partitions, 1)
+                .with_context(|| format!("cannot create topic {topic}"))?;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "snowpipe-kafka-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let dir = TempDir(dir);
+        let (private_pem, public_pem) = generate_key()?;
+        let key = dir.0.join("key.p8");
+        std::fs::write(&key, private_pem)?;
+        let emulator = Emulator::start(config.with_ddl(DDL).with_public_key(public_pem))
+            .await
+            .context("cannot start the emulator")?;
+        Ok(Self {
+            cluster,
+            emulator,
+            key,
+            logs: None,
+            _dir: dir,
+        })
+    }
+
+    /// The cluster's bootstrap servers.
+    pub fn brokers(&self) -> String {
+        self.cluster.bootstrap_servers()
+    }
+
+    /// The emulator.
+    pub fn emulator(&self) -> &Emulator {
+        &self.emulator
+    }
+
+    /// A producer to the cluster.
+    ///
+    /// # Errors
+    /// When librdkafka refuses the configuration.
+    pub fn producer(&self) -> Result<FutureProducer> {
+        ClientConfig::new()
+            .set("bootstrap.servers", self.brokers())
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .context("cannot create a producer")
+    }
+
+    /// The command of a sink instance of `group` on `topic` (`bin`: this binary), with the
+    /// lab's connection; add options and spawn it.
+    pub fn instance(&self, bin: &Path, topic: &str, group: &str) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "--brokers",
+            &self.brokers(),
+            "--topic",
+            topic,
+            "--group",
+            group,
+        ])
+        .args(["--database", DATABASE, "--schema", SCHEMA, "--pipe", PIPE])
+        .args(["--metadata", "--quiet"])
+        .args([
+            "-X",
+            "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=500",
+        ])
+        .env("SNOWFLAKE_URL", self.emulator.url())
+        .env("SNOWFLAKE_ACCOUNT", "DEMO")
+        .env("SNOWFLAKE_USER", "KAFKA")
+        .env("SNOWFLAKE_PRIVATE_KEY_FILE", &self.key)
+        .env_remove("SNOWFLAKE_PRIVATE_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+        match &self.logs {
+            Some(path) => match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                Ok(f) => cmd.stderr(f),
+                Err(_) => cmd.stderr(Stdio::inherit()),
+            },
+            None => cmd.stderr(Stdio::inherit()),
+        };
+        cmd
+    }
+
+    /// `(ID, partition, offset)` of every row in the table.
+    ///
+    /// # Errors
+    /// When the table cannot be read.
+    pub fn landed(&self) -> Result<Vec<(i64, i32, i64)>> {
+        let rows = self
+            .emulator
+            .query(&format!(
+                r#"SELECT ID, RECORD_METADATA FROM "{DATABASE}.{SCHEMA}.{TABLE}""#
+            ))
+            .context("cannot read the table")?;
+        rows.iter()
+            .map(|r| {
+                let id = r[0].as_i64().context("ID")?;
+                let meta: serde_json::Value = match &r[1] {
+                    serde_json::Value::String(s) => serde_json::from_str(s)?,
+                    v => v.clone(),
+                };
+                let p = meta["partition"]
+                    .as_i64()
+                    .context("RECORD_METADATA.partition")?;
+                let o = meta["offset"].as_i64().context("RECORD_METADATA.offset")?;
+                Ok((id, i32::try_from(p)?, o))
+            })
+            .collect()
+    }
+
+    /// `(partition, offset)` of every row in the table, from its `RECORD_METADATA`.
+    ///
+    /// # Errors
+    /// When the table cannot be read.
+    pub fn landed_offsets(&self) -> Result<Vec<(i32, i64)>> {
+        Ok(self.landed()?.into_iter().map(|(_, p, o)| (p, o)).collect())
+    }
+
+    /// `(partition, offset)` of every message on `topic` that names its source with the
+    /// dead-letter headers (read from the beginning until `idle` passes without a message).
+    ///
+    /// # Errors
+    /// When the consumer cannot be made.
+    pub fn dead_letters(&self, topic: &str, idle: Duration) -> Result<Vec<(i32, i64)>> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.brokers())
+            .set("group.id", format!("dlq-reader-{}", rand::random::<u32>()))
+            .set("enable.auto.commit", "false")
+            .create()?;
+        // Every partition from the start, without joining a group (no rebalance to wait for).
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let mut all = TopicPartitionList::new();
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                all.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+            }
+        }
+        consumer.assign(&all)?;
+        let mut out = Vec::new();
+        let mut last = Instant::now();
+        while last.elapsed() < idle {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                last = Instant::now();
+                let header = |name: &str| {
+                    m.headers().and_then(|h| {
+                        h.iter()
+                            .find(|h| h.key == name)
+                            .and_then(|h| h.value)
+                            .and_then(|v| std::str::from_utf8(v).ok())
+                            .and_then(|v| v.parse::<i64>().ok())
+                    })
+                };
+                if let (Some(p), Some(o)) = (header(SOURCE_HEADERS[1]), header(SOURCE_HEADERS[2])) {
+                    out.push((i32::try_from(p)?, o));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A throwaway RSA key pair (PKCS#8 private PEM, SPKI public PEM) for the emulator.
+fn generate_key() -> Result<(String, String)> {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key =
+        rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).context("RSA key generation")?;
+    let private = key.to_pkcs8_pem(LineEnding::LF)?.to_string();
+    let public = key.to_public_key().to_public_key_pem(LineEnding::LF)?;
+    Ok((private, public))
+}
+
+/// What was produced: `id → (partition, offset)` for events, `(partition, offset)` of the
+/// messages that are not rows.
+#[derive(Debug, Default)]
+pub struct Produced {
+    /// Events.
+    pub events: HashMap<i64, (i32, i64)>,
+    /// Poison messages.
+    pub poison: Vec<(i32, i64)>,
+}
+
+/// Per partition: produced, landed (distinct), lost, duplicated, dead-lettered.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Events produced.
+    pub produced: u64,
+    /// Distinct events in the table.
+    pub landed: u64,
+    /// Produced, not in the table.
+    pub lost: u64,
+    /// Rows beyond the first of an event.
+    pub duplicated: u64,
+    /// Poison messages produced.
+    pub poison: u64,
+    /// Distinct poison messages on the dead-letter topic.
+    pub dead_lettered: u64,
+}
+
+/// Reconciles the table (and dead letters) against what was produced.
+pub fn reconcile(
+    produced: &Produced,
+    landed: &[(i64, i32, i64)],
+    dead: &[(i32, i64)],
+) -> BTreeMap<i32, Tally> {
+    let mut t: BTreeMap<i32, Tally> = BTreeMap::new();
+    for (p, _) in produced.events.values() {
+        t.entry(*p).or_default().produced += 1;
+    }
+    for (p, _) in &produced.poison {
+        t.entry(*p).or_default().poison += 1;
+    }
+    let mut seen = HashSet::new();
+    for (id, p, _) in landed {
+        let e = t.entry(*p).or_default();
+        if seen.insert(*id) {
+            e.landed += 1;
+        } else {
+            e.duplicated += 1;
+        }
+    }
+    for (id, (p, _)) in &produced.events {
+        if !seen.contains(id) {
+            t.entry(*p).or_default().lost += 1;
+        }
+    }
+    let dead: HashSet<&(i32, i64)> = dead.iter().collect();
+    for (p, o) in &produced.poison {
+        if dead.contains(&(*p, *o)) {
+            t.entry(*p).or_default().dead_lettered += 1;
+        }
+    }
+    t
+}
+
+/// Produces `count` events (ids `first..first+count`, keyed so they spread over the
+/// partitions) at about `rate` a second, and every `poison_every`-th message something that
+/// is not JSON. Records where each went.
+///
+/// # Errors
+/// When a message cannot be delivered.
+pub async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    first: i64,
+    count: i64,
+    rate: f64,
+    poison_every: i64,
+    into: &mut Produced,
+) -> Result<()> {
+    let started = Instant::now();
+    let kinds = ["view", "cart", "order", "refund"];
+    let mut pending = Vec::new();
+    for id in first..first + count {
+        let key = format!("user-{}", id % 97);
+        let (payload, poison) = if poison_every > 0 && id % poison_every == 0 {
+            (format!("not json #{id}"), true)
+        } else {
+            let kind = kinds[usize::try_from(id).unwrap_or(0) % kinds.len()];
+            (
+                format!(r#"{{"id":{id},"kind":"{kind}","amount":{}}}"#, id % 1000),
+                false,
+            )
+        };
+        let fut = producer.send_result(FutureRecord::to(topic).key(&key).payload(&payload));
+        match fut {
+            Ok(delivery) => pending.push((id, poison, delivery)),
+            Err((e, _)) => bail!("cannot queue message {id}: {e}"),
+        }
+        if pending.len() >= 500 {
+            settle(&mut pending, into).await?;
+        }
+        if rate > 0.0 {
+            #[allow(clippy::cast_precision_loss)]
+            let due = Duration::from_secs_f64((id - first + 1) as f64 / rate);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+    settle(&mut pending, into).await
+}
+
+type Pending = Vec<(i64, bool, rdkafka::producer::DeliveryFuture)>;
+
+async fn settle(pending: &mut Pending, into: &mut Produced) -> Result<()> {
+    for (id, poison, delivery) in pending.drain(..) {
+        let (p, o) = match delivery.await {
+            Ok(Ok(d)) => (d.partition, d.offset),
+            Ok(Err((e, _))) => bail!("message {id} was not delivered: {e}"),
+            Err(_) => bail!("message {id}: the producer went away"),
+        };
+        if poison {
+            into.poison.push((p, o));
+        } else {
+            into.events.insert(id, (p, o));
+        }
+    }
+    Ok(())
+}
+
+/// Options of `snowpipe-kafka demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Events to produce.
+    #[arg(long, default_value_t = 30_000)]
+    pub events: i64,
+    /// Partitions of the topic.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    /// Events a second.
+    #[arg(long, default_value_t = 2_500.0)]
+    pub rate: f64,
+    /// Every N-th message is not JSON (0: none).
+    #[arg(long, default_value_t = 1_000)]
+    pub poison_every: i64,
+}
+
+/// Kills a child at once (SIGKILL) and reaps it.
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Runs the demo (see the module docs).
+///
+/// # Errors
+/// When a part cannot start, an instance fails, or the reconciliation finds a lost or
+/// duplicated event.
+pub async fn run(args: DemoArgs) -> Result<()> {
+    let topic = "events";
+    let dlq = "events.dlq";
+    let bin = std::env::current_exe().context("cannot find this binary")?;
+    let lab = Lab::start(
+        &[(topic, args.partitions), (dlq, 1)],
+        Duration::from_millis(200),
+    )
+    .await?;
+    println!(
+        "snowpipe-kafka demo: mock Kafka cluster at {} (topic {topic}, {} partitions), emulator at {}",
+        lab.brokers(),
+        args.partitions,
+        lab.emulator().url()
+    );
+    let start = |n: usize| -> Result<Child> {
+        println!("  start instance {n}");
+        lab.instance(&bin, topic, "demo")
+            .args(["--dead-letter-topic", dlq, "--until-idle", "6s"])
+            .spawn()
+            .context("cannot start an instance")
+    };
+    let mut instances: Vec<(usize, Child)> = (1..=3)
+        .map(|n| start(n).map(|c| (n, c)))
+        .collect::<Result<_>>()?;
+    let producer = lab.producer()?;
+    let mut produced = Produced::default();
+    let t0 = Instant::now();
+    let mut killed = false;
+    let mut added = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let produce_result = {
+        let produce = produce(
+            &producer,
+            topic,
+            1,
+            args.events,
+            args.rate,
+            args.poison_every,
+            &mut produced,
+        );
+        tokio::pin!(produce);
+        loop {
+            tokio::select! {
+                r = &mut produce => break r,
+                _ = tick.tick() => {
+                    let at = t0.elapsed();
+                    if !killed && at > Duration::from_secs(4) {
+                        killed = true;
+                        if let Some((n, child)) = instances.iter_mut().find(|(n, _)| *n == 2) {
+                            println!("  SIGKILL instance {n} at {:.1}s (mid-batch)", at.as_secs_f64());
+                            kill(child);
+                        }
+                        instances.retain(|(n, _)| *n != 2);
+                    }
+                    if !added && at > Duration::from_secs(7) {
+                        added = true;
+                        instances.push((4, start(4)?));
+                    }
+                }
+            }
+        }
+    };
+    produce_result?;
+    println!(
+        "  produced {} events and {} poison messages in {:.1}s",
+        produced.events.len(),
+        produced.poison.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let deadline = Instant::now() + Duration::from_secs(180);
+    for (n, mut child) in instances {
+        let status = loop {
+            if let Some(s) = child.try_wait()? {
+                break s;
+            }
+            if Instant::now() > deadline {
+                kill(&mut child);
+                bail!("instance {n} did not finish within 3 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let mut out = String::new();
+        if let Some(mut stdout) = child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        }
+        println!(
+            "  instance {n} exited ({status}): {}",
+            out.lines().last().unwrap_or("")
+        );
+        if !status.success() {
+            bail!("instance {n} failed: {status}");
+        }
+    }
+    lab.emulator().commit_now().await;
+    let landed = lab.landed()?;
+    let dead = lab.dead_letters(dlq, Duration::from_secs(2))?;
+    let tally = reconcile(&produced, &landed, &dead);
+    println!();
+    println!("  PARTITION  PRODUCED  LANDED  LOST  DUPLICATED  POISON  DEAD-LETTERED");
+    let mut total = Tally::default();
+    for (p, t) in &tally {
+        println!(
+            "  {p:>9}  {:>8}  {:>6}  {:>4}  {:>10}  {:>6}  {:>13}",
+            t.produced, t.landed, t.lost, t.duplicated, t.poison, t.dead_lettered
+        );
+        total.produced += t.produced;
+        total.landed += t.landed;
+        total.lost += t.lost;
+        total.duplicated += t.duplicated;
+        total.poison += t.poison;
+        total.dead_lettered += t.dead_lettered;
+    }
+    println!(
+        "  {:>9}  {:>8}  {:>6}  {:>4}  {:>10}  {:>6}  {:>13}",
+        "total",
+        total.produced,
+        total.landed,
+        total.lost,
+        total.duplicated,
+        total.poison,
+        total.dead_lettered
+    );
+    if total.lost > 0 || total.duplicated > 0 || total.dead_lettered < total.poison {
+        bail!(
+            "not exactly once: {} lost, {} duplicated, {} of {} poison messages dead-lettered",
+            total.lost,
+            total.duplicated,
+            total.dead_lettered,
+            total.poison
+        );
+    }
+    println!("\n  exactly once: every event landed once; every poison message was dead-lettered");
+    Ok(())
+}

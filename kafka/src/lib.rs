@@ -1,0 +1,35 @@
+//! `snowpipe-kafka`: a Kafka consumer-group sink for Snowpipe Streaming.
+//!
+//! Users scale out by running more instances in one consumer group; the group coordinator moves
+//! partitions between them, and every message still lands in Snowflake exactly once:
+//!
+//! * **One channel per partition**, named `<prefix>_<topic>_<partition>` (the prefix defaults to
+//!   the group), so whichever instance gets a partition opens the same channel.
+//! * **The Kafka offset is each row's offset token** (one token per row: offsets have gaps).
+//!   Snowflake's committed token is the position; Kafka's group offsets are committed after it,
+//!   for lag tooling only, and never read back for correctness.
+//! * **A rebalance is a hand-over** ([`snowpipe_streaming::Channel::hand_over`]): on revoke, the
+//!   partition's worker delivers what was fetched, waits (bounded) for the commit and closes; on
+//!   assign, the channel is opened and the partition starts at the committed token + 1. A
+//!   worker also skips any offset at or before what it knows is in, so a seek that comes too
+//!   late cannot duplicate.
+//! * **A zombie stops**: an instance paused while its partitions moved gets
+//!   `OwnershipLost` from the SDK (the new owner's open fenced it) and stops writing; it asks to
+//!   rejoin the group, whose next assignment opens the channel afresh.
+//! * **A bad message never stops a partition**: it goes to `--dead-letter-topic` with the reason
+//!   in a header, or is skipped, logged and counted ([`dead_letter`]).
+//!
+//! Modules: [`config`] (the command line), [`consumer`] (librdkafka on its own thread, the
+//! rebalance callbacks), [`sink`] (the async side), [`partition`] (one partition's worker),
+//! [`record`] (message → row), [`dead_letter`], [`report`], [`demo`] (`snowpipe-kafka demo`, and
+//! the lab the tests use), [`bench`](mod@bench) (`snowpipe-kafka bench`).
+
+pub mod bench;
+pub mod config;
+pub mod consumer;
+pub mod dead_letter;
+pub mod demo;
+pub mod partition;
+pub mod record;
+pub mod report;
+pub mod sink;

@@ -1,0 +1,94 @@
+//! `snowpipe-kafka`: see the crate docs and the README's "Kafka" section.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use snowpipe_kafka::config::SinkArgs;
+use snowpipe_kafka::demo::DemoArgs;
+
+/// A Kafka consumer-group sink for Snowpipe Streaming: one channel per partition, exactly once
+/// across rebalances, kills and restarts.
+#[derive(Debug, Parser)]
+#[command(
+    name = "snowpipe-kafka",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    sink: Option<SinkArgs>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Everything on this machine: librdkafka's mock Kafka cluster, the embedded emulator, a
+    /// producer and sink instances as separate processes (one killed, one added), then a
+    /// reconciliation per partition.
+    Demo(DemoArgs),
+    /// Measures messages/s and CPU per GB at several instance counts, and the time to resume
+    /// after a rebalance (prints JSON lines).
+    Bench(snowpipe_kafka::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match (cli.command, cli.sink) {
+        (Some(Command::Bench(args)), _) => {
+            runtime().and_then(|rt| rt.block_on(snowpipe_kafka::bench::run(args)))
+        }
+        (Some(Command::Demo(args)), _) => {
+            runtime().and_then(|rt| rt.block_on(snowpipe_kafka::demo::run(args)))
+        }
+        (None, Some(args)) => runtime().and_then(|rt| rt.block_on(sink(args))),
+        (None, None) => {
+            eprintln!("error: give the sink's options (see --help), or `demo`");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn sink(args: SinkArgs) -> Result<()> {
+    let client = args.client_builder()?.build().await?;
+    let report = snowpipe_kafka::sink::run(args, client.clone(), terminated()).await?;
+    client.close().await?;
+    println!("{}", report.json());
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,279 @@
+//! One partition's worker: its messages → rows → its channel, the Kafka offset as each row's
+//! offset token.
+//!
+//! Offsets have gaps (transaction markers, compaction, dead-lettered messages), so every row
+//! carries its own token (`append_rows_with_tokens`); the committed token is always the
+//! offset of a row in the table. A message at or before the last offset this worker saw (or
+//! the channel's committed token at open) is skipped: whatever Kafka delivers again, the table
+//! gets each offset once. A message that cannot be a row goes to the dead-letter topic (or is
+//! skipped and counted) and never stops the partition.
+//!
+//! It ends in one of three ways: told to stop (a revoke: drain what was fetched, then
+//! [`Channel::hand_over`], or just let go when the assignment was lost), fenced (another writer
+//! opened the channel: it stops at once and asks the consumer to rejoin the group, whose next
+//! assignment opens the channel afresh), or failed (the channel failed for good: likewise).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::message::{Headers as _, Message, OwnedMessage};
+use rdkafka::Timestamp;
+use serde_json::value::RawValue;
+use snowpipe_streaming::{Channel, OffsetToken};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::consumer::{Part, ThreadCmd};
+use crate::dead_letter::DeadLetters;
+use crate::record::{to_row, Record, RowOptions, TimestampKind};
+
+/// Most messages appended at once.
+const BATCH: usize = 1_000;
+/// How often the worker reads the committed token (stats, Kafka commits, commit latency).
+const COMMIT_TICK: Duration = Duration::from_millis(250);
+
+/// Counters of one partition over the whole run (across assignments), read by the report.
+#[derive(Debug)]
+pub struct PartitionStats {
+    /// Rows appended by this instance.
+    pub rows: AtomicU64,
+    /// Messages dead-lettered or skipped.
+    pub dead: AtomicU64,
+    /// The last offset appended (-1: none).
+    pub appended: AtomicI64,
+    /// The committed offset (-1: none known).
+    pub committed: AtomicI64,
+    /// Append → commit latency: sum and count (ms), and the largest.
+    pub commit_ms_sum: AtomicU64,
+    /// See `commit_ms_sum`.
+    pub commit_count: AtomicU64,
+}
+
+impl Default for PartitionStats {
+    fn default() -> Self {
+        Self {
+            rows: AtomicU64::new(0),
+            dead: AtomicU64::new(0),
+            appended: AtomicI64::new(-1),
+            committed: AtomicI64::new(-1),
+            commit_ms_sum: AtomicU64::new(0),
+            commit_count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl PartitionStats {
+    /// Whether everything appended is committed.
+    pub fn settled(&self) -> bool {
+        self.appended.load(Ordering::Relaxed) <= self.committed.load(Ordering::Relaxed)
+    }
+}
+
+/// How a worker ended.
+#[derive(Debug)]
+pub enum End {
+    /// Handed over; the committed offset, if any.
+    HandedOver(Option<i64>),
+    /// Another writer has the channel, or it failed for good: the consumer rejoins the group.
+    Lost,
+}
+
+/// What a worker needs.
+pub struct Worker {
+    /// Its partition.
+    pub part: Part,
+    /// Its channel, open.
+    pub channel: Channel,
+    /// Its messages.
+    pub messages: mpsc::Receiver<OwnedMessage>,
+    /// How rows are made.
+    pub rows: RowOptions,
+    /// Where messages that are not rows go.
+    pub dead_letters: Arc<DeadLetters>,
+    /// Its counters.
+    pub stats: Arc<PartitionStats>,
+    /// To the poll thread: Kafka commits and rejoins.
+    pub commands: std_mpsc::Sender<ThreadCmd>,
+    /// When anything was last consumed (ms since `epoch`).
+    pub consumed_at: Arc<AtomicU64>,
+    /// The run's start.
+    pub epoch: Instant,
+    /// How long a hand-over may wait for the commit.
+    pub hand_over_timeout: Duration,
+}
+
+fn offset_of(token: Option<OffsetToken>) -> Option<i64> {
+    token
+        .and_then(|t| t.as_u64())
+        .and_then(|t| i64::try_from(t).ok())
+}
+
+impl Worker {
+    /// Runs until revoked (`stop`: `true` when the assignment was lost), fenced or failed.
+    pub async fn run(mut self, mut stop: oneshot::Receiver<bool>) -> End {
+        let mut last = offset_of(self.channel.latest_committed_offset_token()).unwrap_or(-1);
+        self.stats.committed.store(last, Ordering::Relaxed);
+        self.stats.appended.fetch_max(last, Ordering::Relaxed);
+        let mut sent: VecDeque<(i64, Instant)> = VecDeque::new();
+        let mut tick = tokio::time::interval(COMMIT_TICK);
+        let mut buf = Vec::with_capacity(BATCH);
+        loop {
+            tokio::select! {
+                biased;
+                lost = &mut stop => {
+                    let lost = lost.unwrap_or(true);
+                    return self.finish(lost, last, &mut buf).await;
+                }
+                n = self.messages.recv_many(&mut buf, BATCH) => {
+                    if n == 0 {
+                        // The consumer is gone without a revoke: hand over.
+                        return self.finish(false, last, &mut buf).await;
+                    }
+                    if let Err(end) = self.append(&mut buf, &mut last, &mut sent).await {
+                        return end;
+                    }
+                }
+                _ = tick.tick() => self.track_commits(&mut sent),
+            }
+        }
+    }
+
+    /// Appends the rows of `buf` (emptying it): skips what is already in, dead-letters what
+    /// is not a row.
+    async fn append(
+        &self,
+        buf: &mut Vec<OwnedMessage>,
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+    ) -> Result<(), End> {
+        self.consumed_at.store(
+            u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        let mut rows: Vec<(Box<RawValue>, OffsetToken)> = Vec::with_capacity(buf.len());
+        let mut dead = Vec::new();
+        for m in buf.drain(..) {
+            let offset = m.offset();
+            if offset <= *last {
+                continue;
+            }
+            *last = offset;
+            match self.to_row(&m) {
+                Ok(row) => rows.push((row, OffsetToken::from(offset.unsigned_abs()))),
+                Err(reason) => dead.push((m, reason)),
+            }
+        }
+        if !dead.is_empty() {
+            self.stats
+                .dead
+                .fetch_add(dead.len() as u64, Ordering::Relaxed);
+            // Delivered together (a poison burst is one producer round trip, not one each).
+            futures_util::future::join_all(dead.iter().map(|(m, r)| self.dead_letters.send(m, r)))
+                .await;
+        }
+        let Some(end) = rows.last().map(|(_, t)| t.clone()) else {
+            return Ok(());
+        };
+        let n = rows.len() as u64;
+        match self.channel.append_rows_with_tokens(rows).await {
+            Ok(()) => {
+                let end = offset_of(Some(end)).unwrap_or(*last);
+                self.stats.rows.fetch_add(n, Ordering::Relaxed);
+                self.stats.appended.store(end, Ordering::Relaxed);
+                sent.push_back((end, Instant::now()));
+                Ok(())
+            }
+            Err(e) => Err(self.lost(&e)),
+        }
+    }
+
+    fn to_row(&self, m: &OwnedMessage) -> Result<Box<RawValue>, String> {
+        let headers: Vec<(&str, Option<&[u8]>)> = m
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+            .unwrap_or_default();
+        let timestamp = match m.timestamp() {
+            Timestamp::CreateTime(ms) => Some((TimestampKind::CreateTime, ms)),
+            Timestamp::LogAppendTime(ms) => Some((TimestampKind::LogAppendTime, ms)),
+            Timestamp::NotAvailable => None,
+        };
+        let record = Record {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key(),
+            value: m.payload(),
+            timestamp,
+            headers: &headers,
+        };
+        to_row(&record, self.rows)
+    }
+
+    /// Reads the committed token: counters, commit latency, Kafka's group offset.
+    fn track_commits(&self, sent: &mut VecDeque<(i64, Instant)>) {
+        let Some(committed) = offset_of(self.channel.latest_committed_offset_token()) else {
+            return;
+        };
+        if self.stats.committed.swap(committed, Ordering::Relaxed) == committed {
+            return;
+        }
+        while sent.front().is_some_and(|(o, _)| *o <= committed) {
+            if let Some((_, at)) = sent.pop_front() {
+                let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                self.stats.commit_ms_sum.fetch_add(ms, Ordering::Relaxed);
+                self.stats.commit_count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let _ = self
+            .commands
+            .send(ThreadCmd::Commit(self.part.clone(), committed + 1));
+    }
+
+    /// The channel failed: another writer has it (or it failed for good). Stop, and let the
+    /// group assign the partition anew.
+    fn lost(&self, e: &snowpipe_streaming::Error) -> End {
+        let (topic, partition) = &self.part;
+        if e.is_ownership_lost() {
+            tracing::warn!(%topic, partition, "{e}; this instance stops writing the partition");
+        } else {
+            tracing::error!(%topic, partition, "{e}; this instance stops writing the partition");
+        }
+        let _ = self.commands.send(ThreadCmd::Rejoin);
+        End::Lost
+    }
+
+    async fn finish(mut self, lost: bool, mut last: i64, buf: &mut Vec<OwnedMessage>) -> End {
+        let mut sent = VecDeque::new();
+        if !lost {
+            // What was fetched before the revoke is delivered before the hand-over.
+            while let Ok(m) = self.messages.try_recv() {
+                buf.push(m);
+            }
+            if let Err(end) = self.append(buf, &mut last, &mut sent).await {
+                return end;
+            }
+        }
+        let timeout = if lost {
+            Duration::from_millis(500)
+        } else {
+            self.hand_over_timeout
+        };
+        let stats = Arc::clone(&self.stats);
+        match self.channel.hand_over(timeout).await {
+            Ok(committed) => {
+                let committed = offset_of(committed);
+                if let Some(c) = committed {
+                    stats.committed.store(c, Ordering::Relaxed);
+                }
+                End::HandedOver(committed)
+            }
+            Err(e) if lost || e.is_ownership_lost() => End::HandedOver(None),
+            Err(e) => {
+                tracing::warn!("hand-over: {e}; the next owner replays what was not committed");
+                End::HandedOver(None)
+            }
+        }
+    }
+}

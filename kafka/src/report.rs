@@ -1,0 +1,119 @@
+//! What an instance tells: a progress line on stderr every 5 s (per partition: rows/s,
+//! consumer lag, commit latency) and, last on stdout, what it consumed:
+//! `{"consumed": {"<topic>/<partition>": {"rows": n, "committed": "<offset>"}, …}}`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use crate::consumer::{Lags, Part};
+use crate::partition::PartitionStats;
+
+const EVERY: Duration = Duration::from_secs(5);
+
+/// The periodic progress line.
+pub struct Progress {
+    quiet: bool,
+    last: Instant,
+    rows_then: BTreeMap<Part, u64>,
+}
+
+impl Progress {
+    /// Progress lines unless `quiet`.
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            last: Instant::now(),
+            rows_then: BTreeMap::new(),
+        }
+    }
+
+    /// Prints a line when 5 s have passed since the last.
+    pub fn tick(
+        &mut self,
+        epoch: Instant,
+        stats: &BTreeMap<Part, Arc<PartitionStats>>,
+        lags: &Lags,
+    ) {
+        let elapsed = self.last.elapsed();
+        if self.quiet || elapsed < EVERY || stats.is_empty() {
+            return;
+        }
+        self.last = Instant::now();
+        let lags = lags.lock().map(|l| l.clone()).unwrap_or_default();
+        let parts: Vec<String> = stats
+            .iter()
+            .map(|(part, s)| {
+                let rows = s.rows.load(Ordering::Relaxed);
+                let before = self.rows_then.insert(part.clone(), rows).unwrap_or(0);
+                #[allow(clippy::cast_precision_loss)]
+                let rate = (rows - before) as f64 / elapsed.as_secs_f64();
+                let lag = lags.get(part).map_or("?".to_owned(), ToString::to_string);
+                let commit = s
+                    .commit_ms_sum
+                    .load(Ordering::Relaxed)
+                    .checked_div(s.commit_count.load(Ordering::Relaxed))
+                    .map_or("-".to_owned(), |ms| format!("{ms} ms"));
+                format!(
+                    "{}/{}: {rate:.0} rows/s lag {lag} commit {commit}",
+                    part.0, part.1
+                )
+            })
+            .collect();
+        eprintln!(
+            "[{:>6.1}s] {}",
+            epoch.elapsed().as_secs_f64(),
+            parts.join(" | ")
+        );
+    }
+}
+
+/// The closing report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Per partition held during the run: rows appended, dead letters, committed offset.
+    pub partitions: BTreeMap<Part, (u64, u64, Option<i64>)>,
+}
+
+impl Report {
+    /// From the partitions' counters.
+    pub fn new(stats: &BTreeMap<Part, Arc<PartitionStats>>) -> Self {
+        let partitions = stats
+            .iter()
+            .map(|(part, s)| {
+                let c = s.committed.load(Ordering::Relaxed);
+                (
+                    part.clone(),
+                    (
+                        s.rows.load(Ordering::Relaxed),
+                        s.dead.load(Ordering::Relaxed),
+                        (c >= 0).then_some(c),
+                    ),
+                )
+            })
+            .collect();
+        Self { partitions }
+    }
+
+    /// The last stdout line.
+    pub fn json(&self) -> Value {
+        let consumed: Map<String, Value> = self
+            .partitions
+            .iter()
+            .map(|((topic, partition), (rows, dead, committed))| {
+                (
+                    format!("{topic}/{partition}"),
+                    json!({
+                        "rows": rows,
+                        "dead_letters": dead,
+                        "committed": committed.map(|c| c.to_string()),
+                    }),
+                )
+            })
+            .collect();
+        json!({ "consumed": consumed })
+    }
+}
