@@ -110,11 +110,15 @@ fn record(
 
 /// Waits until the table holds `n` rows (the group has formed and is streaming).
 async fn wait_rows(lab: &Lab, n: usize) {
-    let until = Instant::now() + Duration::from_secs(60);
+    wait_rows_within(lab, n, Duration::from_secs(60)).await;
+}
+
+async fn wait_rows_within(lab: &Lab, n: usize, limit: Duration) {
+    let until = Instant::now() + limit;
     while lab.landed_offsets().unwrap().len() < n {
         assert!(
             Instant::now() < until,
-            "fewer than {n} rows after 60 s: the group never streamed"
+            "fewer than {n} rows after {limit:?}: the group never streamed"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -244,9 +248,10 @@ async fn joining_leaving_and_killed_instances_land_every_offset_once() {
     }
 }
 
-/// A zombie: an instance is SIGSTOPped past its session timeout while messages flow, its
-/// partitions move to the other instance, then it is resumed. It must not write anything
-/// twice; the survivor finishes; every offset lands once.
+/// A zombie: an instance is SIGSTOPped mid-stream (rows buffered or in flight), stays stopped
+/// until the group has moved its partitions and the other instance has landed everything
+/// produced meanwhile, then is resumed. It must not write anything twice; every offset lands
+/// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigstopped_zombie_resumed_after_its_partitions_moved_duplicates_nothing() {
     let lab = Lab::start(&[(TOPIC, PARTITIONS), (DLQ, 1)], Duration::from_millis(100))
@@ -258,14 +263,15 @@ async fn a_sigstopped_zombie_resumed_after_its_partitions_moved_duplicates_nothi
     let mut survivor = instance(&lab, &[]);
     produce(&producer, 1, 2_000, 11, &mut w).await;
     wait_rows(&lab, 1_000).await;
+    produce(&producer, 2_001, 1_500, 11, &mut w).await;
     signal(&zombie, libc::SIGSTOP);
-    // Past session.timeout.ms (6 s): the group moves the zombie's partitions.
-    produce(&producer, 2_001, 2_000, 11, &mut w).await;
-    tokio::time::sleep(Duration::from_secs(9)).await;
-    produce(&producer, 4_001, 1_000, 11, &mut w).await;
+    // While it is stopped: its session times out (6 s), the group moves its partitions, and
+    // the survivor lands everything, its former partitions included.
+    produce(&producer, 3_501, 2_000, 11, &mut w).await;
+    wait_rows_within(&lab, w.rows.len(), Duration::from_secs(90)).await;
     signal(&zombie, libc::SIGCONT);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    produce(&producer, 5_001, 1_000, 11, &mut w).await;
+    produce(&producer, 5_501, 1_000, 11, &mut w).await;
     signal(&zombie, libc::SIGTERM);
     let status = wait_exit(&mut zombie, Duration::from_secs(60), "the zombie").await;
     eprintln!("zombie exited: {status}");
