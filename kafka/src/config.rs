@@ -24,7 +24,11 @@ pub struct SinkArgs {
     #[arg(long, value_name = "HOST:PORT[,...]")]
     pub brokers: String,
     /// A topic to consume (repeat for several; each needs its `--pipe`, in the same order).
-    #[arg(long = "topic", value_name = "T", required = true)]
+    #[arg(
+        long = "topic",
+        value_name = "T",
+        required_unless_present = "topic_map"
+    )]
     pub topics: Vec<String>,
     /// The consumer group: instances with the same group share the partitions.
     #[arg(long, value_name = "G")]
@@ -36,8 +40,12 @@ pub struct SinkArgs {
     #[arg(long, value_name = "S")]
     pub schema: String,
     /// The pipe of each `--topic` (one for all topics, or one per topic in order).
-    #[arg(long = "pipe", value_name = "P", required = true)]
+    #[arg(long = "pipe", value_name = "P", required_unless_present = "topic_map")]
     pub pipes: Vec<String>,
+    /// A TOML file mapping topics to pipes, `[topics]` then `TOPIC = "PIPE"` lines (added to
+    /// any `--topic`/`--pipe`).
+    #[arg(long, value_name = "FILE")]
+    pub topic_map: Option<PathBuf>,
     /// Channel names are `<prefix>_<topic>_<partition>` (default: the group).
     #[arg(long, value_name = "X")]
     pub channel_prefix: Option<String>,
@@ -118,11 +126,40 @@ impl SinkArgs {
         }
     }
 
+    /// Reads `--topic-map` into `topics` and `pipes` (one pipe per topic from then on).
+    ///
+    /// # Errors
+    /// A file that cannot be read or is not `[topics]` with string values, a topic given twice.
+    pub fn load_topic_map(&mut self) -> Result<()> {
+        let Some(path) = self.topic_map.clone() else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read --topic-map {}", path.display()))?;
+        let map =
+            parse_topic_map(&text).with_context(|| format!("--topic-map {}", path.display()))?;
+        // One pipe per topic from here on.
+        if self.pipes.len() == 1 {
+            self.pipes = vec![self.pipes[0].clone(); self.topics.len()];
+        }
+        for (topic, pipe) in map {
+            if self.topics.contains(&topic) {
+                bail!("topic {topic} is given twice (--topic and --topic-map): give it once");
+            }
+            self.topics.push(topic);
+            self.pipes.push(pipe);
+        }
+        Ok(())
+    }
+
     /// Checks what clap cannot.
     ///
     /// # Errors
     /// A pipe count that fits neither rule, a dead-letter topic that is also consumed.
     pub fn validate(&self) -> Result<()> {
+        if self.topics.is_empty() {
+            bail!("no topic: give --topic T --pipe P, or --topic-map FILE");
+        }
         if self.pipes.len() != 1 && self.pipes.len() != self.topics.len() {
             bail!(
                 "{} --pipe for {} --topic: give one pipe for all topics, or one per topic in the \
@@ -197,6 +234,26 @@ impl SinkArgs {
     }
 }
 
+/// `[topics]` with `TOPIC = "PIPE"` lines, in file order.
+///
+/// # Errors
+/// Not TOML, no `[topics]` table, a value that is not a string.
+pub fn parse_topic_map(text: &str) -> Result<Vec<(String, String)>> {
+    let doc: toml::Table = text.parse().context("not TOML")?;
+    let Some(topics) = doc.get("topics").and_then(toml::Value::as_table) else {
+        bail!("no [topics] table: write [topics] and then TOPIC = \"PIPE\" lines");
+    };
+    topics
+        .iter()
+        .map(|(topic, pipe)| match pipe.as_str() {
+            Some(p) if !p.trim().is_empty() => Ok((topic.clone(), p.to_owned())),
+            _ => bail!(
+                "topic {topic}: the pipe must be a non-empty string, e.g. {topic} = \"MY_PIPE\""
+            ),
+        })
+        .collect()
+}
+
 fn is_consumer_only(key: &str) -> bool {
     key.starts_with("group.")
         || key.starts_with("session.")
@@ -221,6 +278,23 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("3 fortnights").unwrap_err().contains("unit"));
         assert!(parse_duration("soon").unwrap_err().contains("500ms"));
+    }
+
+    #[test]
+    fn a_topic_map_adds_topics_with_their_pipes() {
+        let map =
+            parse_topic_map("[topics]\nclicks = \"CLICKS\"\n\"orders.v2\" = \"ORDERS\"\n").unwrap();
+        assert_eq!(map.len(), 2);
+        assert!(map.contains(&("orders.v2".into(), "ORDERS".into())));
+        assert!(parse_topic_map("clicks = \"CLICKS\"")
+            .unwrap_err()
+            .to_string()
+            .contains("[topics]"));
+        assert!(parse_topic_map("[topics]\nclicks = 3")
+            .unwrap_err()
+            .to_string()
+            .contains("string"));
+        assert!(parse_topic_map("[topics").is_err());
     }
 
     #[test]

@@ -69,7 +69,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-async fn sink(args: SinkArgs) -> Result<()> {
+async fn sink(mut args: SinkArgs) -> Result<()> {
+    args.load_topic_map()?;
+    args.validate()?;
     let client = args.client_builder()?.build().await?;
     let report = snowpipe_kafka::sink::run(args, client.clone(), terminated()).await?;
     client.close().await?;
@@ -91,4 +93,40 @@ async fn terminated() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::{Cli, Command};
+
+    fn parse(args: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("snowpipe-kafka").chain(args.split_whitespace()))
+    }
+
+    #[test]
+    fn the_documented_command_lines_parse() {
+        let base = "--brokers h:9092 --group g --database D --schema S";
+        let cli = parse(&format!(
+            "{base} --topic t --pipe P --metadata --dead-letter-topic t.dlq --start latest \
+             --until-idle 3s -X session.timeout.ms=6000 -X a=b"
+        ))
+        .unwrap();
+        let sink = cli.sink.unwrap();
+        assert_eq!(sink.topics, ["t"]);
+        assert_eq!(sink.channel_name("t", 4), "g_t_4");
+        assert_eq!(sink.properties.len(), 2);
+        assert!(parse(&format!("{base} --topic-map map.toml"))
+            .unwrap()
+            .sink
+            .is_some());
+        let err = parse(base).unwrap_err().to_string();
+        assert!(err.contains("--topic"), "{err}");
+        assert!(matches!(
+            parse("demo").unwrap().command,
+            Some(Command::Demo(_))
+        ));
+        assert!(parse("demo --brokers x").is_err());
+    }
 }
