@@ -134,6 +134,7 @@ mod test_support;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 pub(crate) mod transport;
+mod wire_time;
 
 pub use auth::AuthorizationType;
 pub use channel::OpenChannelOptions;

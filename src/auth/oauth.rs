@@ -162,7 +162,7 @@ impl OAuthClient {
         let parsed: TokenResponse = resp.json("OAuth token request")?;
         let ttl = parsed
             .expires_in
-            .map(Duration::from_secs)
+            .map(|s| Duration::from_secs(s).min(crate::wire_time::MAX_TOKEN_TTL))
             .unwrap_or(self.config.default_ttl);
         if let Some(rotated) = parsed.refresh_token.filter(|t| !t.is_empty()) {
             state.refresh_token = Some(Secret::new(rotated));

@@ -268,7 +268,10 @@ pub(crate) fn token_ttl(token: &str, now: SystemTime) -> Option<Duration> {
         exp /= 1000.0; // milliseconds
     }
     let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-    Some(Duration::from_secs_f64((exp - now).max(0.0)))
+    Some(crate::wire_time::clamp_secs(
+        exp - now,
+        crate::wire_time::MAX_TOKEN_TTL,
+    ))
 }
 
 #[cfg(test)]
@@ -352,6 +355,50 @@ mod tests {
             Duration::from_secs(3600),
         );
         (f, m)
+    }
+
+    /// A scoped token whose `exp` a hostile or broken server made huge, negative or not a
+    /// number: never a panic, a lifetime within bounds, and a fetched token usable.
+    #[tokio::test(start_paused = true)]
+    async fn a_token_with_an_extreme_exp_never_panics() {
+        let now = SystemTime::now();
+        let jwt = |exp: serde_json::Value| {
+            let enc = |v: serde_json::Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(serde_json::to_vec(&v).unwrap())
+            };
+            format!(
+                "{}.{}.sig",
+                enc(serde_json::json!({"alg":"HS256"})),
+                enc(serde_json::json!({"exp": exp}))
+            )
+        };
+        let max = crate::wire_time::MAX_TOKEN_TTL;
+        for (exp, want) in [
+            (serde_json::json!(1e30), Some(max)),
+            (serde_json::json!(f64::MAX), Some(max)),
+            (serde_json::json!(u64::MAX), Some(max)),
+            (serde_json::json!(-1e30), Some(Duration::ZERO)),
+            (serde_json::json!(-5), Some(Duration::ZERO)),
+            (serde_json::json!(0), Some(Duration::ZERO)),
+            (serde_json::json!("1e30"), None),
+            (serde_json::json!(null), None),
+            (serde_json::json!({"n": 1}), None),
+        ] {
+            assert_eq!(token_ttl(&jwt(exp.clone()), now), want, "{exp}");
+        }
+        // Fetched through the manager: cached with the bounded lifetime, usable at once.
+        #[derive(Debug)]
+        struct Huge(String);
+        #[async_trait]
+        impl TokenFetcher for Huge {
+            async fn fetch(&self) -> Result<String> {
+                Ok(self.0.clone())
+            }
+        }
+        let (_, m) = over(Huge(jwt(serde_json::json!(1e30))));
+        let t = m.token().await.unwrap();
+        assert_eq!(t.expires_at - Instant::now(), max);
     }
 
     #[test]

@@ -205,17 +205,24 @@ impl Backoff {
 
 /// Parses `Retry-After`: delay-seconds or an HTTP date.
 pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    use crate::wire_time::{clamp_secs, MAX_RETRY_AFTER};
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     if let Ok(secs) = value.parse::<f64>() {
+        // Negative, NaN or infinite is no valid Retry-After: ignored, as a date would be.
         if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
+            return Some(clamp_secs(secs, MAX_RETRY_AFTER));
         }
+        return None;
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 #[cfg(test)]
@@ -270,6 +277,27 @@ mod tests {
             (0..5).map(|_| b.next_delay()).collect()
         };
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn retry_after_from_a_hostile_server_never_panics_and_is_bounded() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let max = crate::wire_time::MAX_RETRY_AFTER;
+        for huge in [
+            "1e30",
+            "18446744073709551615",
+            "99999999999999999999999",
+            "1e308",
+        ] {
+            assert_eq!(parse_retry_after(huge, now), Some(max), "{huge}");
+        }
+        for bad in [
+            "-5", "-1e30", "NaN", "inf", "-inf", "", "soon", "0x10", "1e400",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+        let far = httpdate::fmt_http_date(now + Duration::from_secs(10 * 365 * 86_400));
+        assert_eq!(parse_retry_after(&far, now), Some(max));
     }
 
     #[test]
