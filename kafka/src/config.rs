@@ -199,8 +199,9 @@ impl SinkArgs {
             // by the mock-cluster tests (librdkafka's mock stalls cooperative rebalances).
             // Every member of a group must list the same strategy.
             .set("partition.assignment.strategy", "roundrobin")
-            // Consumer lag per partition for the progress line.
-            .set("statistics.interval.ms", "5000");
+            // Consumer lag and high watermarks per partition: the progress line, and
+            // `--until-idle` (which waits until every partition is read to its end).
+            .set("statistics.interval.ms", "1000");
         for (k, v) in &self.properties {
             c.set(k, v);
         }

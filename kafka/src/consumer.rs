@@ -73,8 +73,18 @@ pub enum ThreadCmd {
     Shutdown,
 }
 
-/// Consumer lag per partition, from librdkafka's statistics.
-pub type Lags = Arc<Mutex<HashMap<Part, i64>>>;
+/// Per partition, from librdkafka's statistics: the consumer lag and the high watermark (the
+/// offset the next message will get).
+pub type Lags = Arc<Mutex<HashMap<Part, PartitionLag>>>;
+
+/// See [`Lags`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// Messages behind the partition's end (-1: unknown).
+    pub lag: i64,
+    /// The high watermark (-1: unknown).
+    pub high: i64,
+}
 
 /// What the poll thread needs to start.
 pub struct ConsumerSetup {
@@ -143,8 +153,12 @@ impl ClientContext for SinkContext {
         let mut lags = lock(&self.lags);
         for (topic, t) in statistics.topics {
             for (partition, p) in t.partitions {
-                if partition >= 0 && p.consumer_lag >= 0 {
-                    lags.insert((topic.clone(), partition), p.consumer_lag);
+                if partition >= 0 {
+                    let lag = PartitionLag {
+                        lag: p.consumer_lag,
+                        high: p.hi_offset,
+                    };
+                    lags.insert((topic.clone(), partition), lag);
                 }
             }
         }

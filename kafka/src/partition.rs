@@ -43,6 +43,10 @@ pub struct PartitionStats {
     pub dead: AtomicU64,
     /// The last offset appended (-1: none).
     pub appended: AtomicI64,
+    /// The last offset read, row or dead letter (-1: none).
+    pub seen: AtomicI64,
+    /// A batch is being appended (or dead-lettered) right now.
+    pub busy: std::sync::atomic::AtomicBool,
     /// The committed offset (-1: none known).
     pub committed: AtomicI64,
     /// Append → commit latency: sum and count (ms), and the largest.
@@ -57,6 +61,8 @@ impl Default for PartitionStats {
             rows: AtomicU64::new(0),
             dead: AtomicU64::new(0),
             appended: AtomicI64::new(-1),
+            seen: AtomicI64::new(-1),
+            busy: std::sync::atomic::AtomicBool::new(false),
             committed: AtomicI64::new(-1),
             commit_ms_sum: AtomicU64::new(0),
             commit_count: AtomicU64::new(0),
@@ -65,9 +71,16 @@ impl Default for PartitionStats {
 }
 
 impl PartitionStats {
-    /// Whether everything appended is committed.
+    /// Whether everything appended is committed and no batch is on its way.
     pub fn settled(&self) -> bool {
-        self.appended.load(Ordering::Relaxed) <= self.committed.load(Ordering::Relaxed)
+        !self.busy.load(Ordering::Relaxed)
+            && self.appended.load(Ordering::Relaxed) <= self.committed.load(Ordering::Relaxed)
+    }
+
+    /// Whether everything up to the partition's high watermark (`high`: the next offset to be
+    /// written; -1: unknown) was read.
+    pub fn read_to(&self, high: i64) -> bool {
+        high >= 0 && self.seen.load(Ordering::Relaxed) + 1 >= high
     }
 }
 
@@ -116,6 +129,7 @@ impl Worker {
         let mut last = offset_of(self.channel.latest_committed_offset_token()).unwrap_or(-1);
         self.stats.committed.store(last, Ordering::Relaxed);
         self.stats.appended.fetch_max(last, Ordering::Relaxed);
+        self.stats.seen.fetch_max(last, Ordering::Relaxed);
         let mut sent: VecDeque<(i64, Instant)> = VecDeque::new();
         let mut tick = tokio::time::interval(COMMIT_TICK);
         let mut buf = Vec::with_capacity(BATCH);
@@ -141,17 +155,35 @@ impl Worker {
     }
 
     /// Appends the rows of `buf` (emptying it): skips what is already in, dead-letters what
-    /// is not a row.
+    /// is not a row. Marked busy meanwhile, so `--until-idle` never stops mid-batch.
     async fn append(
         &self,
         buf: &mut Vec<OwnedMessage>,
         last: &mut i64,
         sent: &mut VecDeque<(i64, Instant)>,
     ) -> Result<(), End> {
+        self.stats.busy.store(true, Ordering::Relaxed);
+        self.touch();
+        let r = self.append_batch(buf, last, sent).await;
+        self.touch();
+        self.stats.busy.store(false, Ordering::Relaxed);
+        r
+    }
+
+    /// Records that this worker just consumed.
+    fn touch(&self) {
         self.consumed_at.store(
             u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    async fn append_batch(
+        &self,
+        buf: &mut Vec<OwnedMessage>,
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+    ) -> Result<(), End> {
         let mut rows: Vec<(Box<RawValue>, OffsetToken)> = Vec::with_capacity(buf.len());
         let mut dead = Vec::new();
         for m in buf.drain(..) {
@@ -160,6 +192,7 @@ impl Worker {
                 continue;
             }
             *last = offset;
+            self.stats.seen.fetch_max(offset, Ordering::Relaxed);
             match self.to_row(&m) {
                 Ok(row) => rows.push((row, OffsetToken::from(offset.unsigned_abs()))),
                 Err(reason) => dead.push((m, reason)),

@@ -51,7 +51,10 @@ impl Progress {
                 let before = self.rows_then.insert(part.clone(), rows).unwrap_or(0);
                 #[allow(clippy::cast_precision_loss)]
                 let rate = (rows - before) as f64 / elapsed.as_secs_f64();
-                let lag = lags.get(part).map_or("?".to_owned(), ToString::to_string);
+                let lag = lags
+                    .get(part)
+                    .filter(|l| l.lag >= 0)
+                    .map_or("?".to_owned(), |l| l.lag.to_string());
                 let commit = s
                     .commit_ms_sum
                     .load(Ordering::Relaxed)

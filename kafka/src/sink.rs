@@ -182,10 +182,27 @@ pub async fn run(
                 if let Some(idle) = args.until_idle {
                     let last = Duration::from_millis(consumed_at.load(Ordering::Relaxed));
                     let quiet_for = epoch.elapsed().saturating_sub(last);
-                    if joined && !stopping && quiet_for >= idle
-                        && running.keys().all(|p| stats.get(p).is_none_or(|s| s.settled()))
-                    {
-                        tracing::info!(?idle, "idle and everything committed: stopping");
+                    // Idle: joined, nothing read for `idle`, every held partition read to
+                    // its end (by librdkafka's latest statistics) and committed.
+                    let drained = || {
+                        let lags = lags.lock().map(|l| l.clone()).unwrap_or_default();
+                        running.keys().all(|p| {
+                            stats.get(p).is_none_or(|s| {
+                                // Lag 0 covers a partition ending in transaction markers,
+                                // which are never delivered as messages.
+                                s.settled()
+                                    && lags
+                                        .get(p)
+                                        .is_some_and(|l| l.lag == 0 || s.read_to(l.high))
+                            })
+                        })
+                    };
+                    if joined && !stopping && quiet_for >= idle && drained() {
+                        tracing::info!(
+                            ?idle,
+                            lags = ?lags.lock().map(|l| l.clone()).unwrap_or_default(),
+                            "idle, read to the end and everything committed: stopping"
+                        );
                         stopping = true;
                         let _ = commands.send(ThreadCmd::Shutdown);
                     }
