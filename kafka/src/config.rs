@@ -69,6 +69,10 @@ pub struct SinkArgs {
     /// How long a hand-over (revoke, SIGTERM) waits for Snowflake to commit.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     pub hand_over_timeout: Duration,
+    /// How long rows may wait in the client before they are sent (the SDK's
+    /// `max_client_lag`; default: the profile's or 1 s). Lower: fresher rows, more requests.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_client_lag: Option<Duration>,
     /// A librdkafka property, `KEY=VALUE` (kcat's convention), e.g. `-X session.timeout.ms=6000`.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
     pub properties: Vec<(String, String)>,
@@ -186,13 +190,10 @@ impl SinkArgs {
             // Snowflake's committed token is the position; Kafka's group offsets follow it.
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set(
-                "auto.offset.reset",
-                match self.start {
-                    Start::Earliest => "earliest",
-                    Start::Latest => "latest",
-                },
-            )
+            // Every partition starts at an explicit offset (Snowflake's committed token + 1,
+            // or `--start`); this applies only when that offset is out of range (retention
+            // deleted it before it landed), and loses the least.
+            .set("auto.offset.reset", "earliest")
             // Eager: every rebalance revokes all partitions, then assigns anew (each a
             // hand-over). `-X partition.assignment.strategy=cooperative-sticky` moves only the
             // partitions that change owner; the sink handles both, but only eager is covered
@@ -227,11 +228,15 @@ impl SinkArgs {
     /// # Errors
     /// When the profile cannot be read.
     pub fn client_builder(&self) -> Result<snowpipe_streaming::ClientBuilder> {
-        match &self.profile {
+        let builder = match &self.profile {
             Some(p) => snowpipe_streaming::ClientBuilder::from_profile_file(p)
-                .with_context(|| format!("cannot read the profile {}", p.display())),
-            None => Ok(snowpipe_streaming::ClientBuilder::from_env()),
-        }
+                .with_context(|| format!("cannot read the profile {}", p.display()))?,
+            None => snowpipe_streaming::ClientBuilder::from_env(),
+        };
+        Ok(match self.max_client_lag {
+            Some(lag) => builder.max_client_lag(lag),
+            None => builder,
+        })
     }
 }
 

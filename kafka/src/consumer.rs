@@ -6,9 +6,13 @@
 //! timeout, on its answer. It must not run on a tokio worker, hence the thread.
 //!
 //! * **Assign:** a data channel per new partition goes to the async side with the partition;
-//!   the answer is each partition's start offset (Snowflake's committed token + 1), set on the
-//!   assignment before librdkafka fetches. Partitions without a committed token start where
-//!   `auto.offset.reset` says (`--start`).
+//!   the answer is each partition's start offset (Snowflake's committed token + 1, or the
+//!   beginning or end for `--start` when the channel has none), set on the assignment before
+//!   librdkafka fetches. Kafka's group offsets are never where a partition starts.
+//! * **Start offset gone:** when the start offset is out of the partition's range (retention
+//!   deleted messages before they landed), `auto.offset.reset=earliest` moves to the log start
+//!   and librdkafka logs an `OFFSET` warning; the log callback records the partition in
+//!   [`Resets`] so its worker can say which offsets were lost (see `partition.rs`).
 //! * **Revoke:** the async side stops each partition's worker (hand-over, or drop when the
 //!   assignment was lost) and answers the offsets to commit to Kafka. Kafka's group offsets
 //!   are committed only after Snowflake committed the rows, for lag tooling; they are never read
@@ -20,7 +24,7 @@
 //!   was taken by another writer: leaving and joining again makes the group assign it anew, and
 //!   the assign opens the channel afresh), shut down (leave the group, handing everything over).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,8 +52,8 @@ pub enum Control {
     Assign {
         /// The partitions.
         parts: Vec<(Part, mpsc::Receiver<OwnedMessage>)>,
-        /// Where to start each partition (Snowflake's committed token + 1).
-        reply: std_mpsc::SyncSender<HashMap<Part, i64>>,
+        /// Where to start each partition (Snowflake's committed token + 1, or `--start`).
+        reply: std_mpsc::SyncSender<HashMap<Part, Offset>>,
     },
     /// Partitions going away. Answer: the offsets to commit to Kafka.
     Revoke {
@@ -77,6 +81,19 @@ pub enum ThreadCmd {
 /// offset the next message will get).
 pub type Lags = Arc<Mutex<HashMap<Part, PartitionLag>>>;
 
+/// Partitions whose start offset librdkafka found out of range and reset to the log start,
+/// from its `OFFSET` warnings; each worker takes its own entry.
+pub type Resets = Arc<Mutex<HashSet<Part>>>;
+
+/// The partition of librdkafka's "[thrd:main]: TOPIC [PARTITION]: offset reset …" warning
+/// (topic names have no spaces or brackets).
+pub fn reset_partition(log_message: &str) -> Option<Part> {
+    let (head, _) = log_message.split_once("]: offset reset")?;
+    let (before, partition) = head.rsplit_once(" [")?;
+    let topic = before.rsplit(' ').next().filter(|t| !t.is_empty())?;
+    Some((topic.to_owned(), partition.parse().ok()?))
+}
+
 /// See [`Lags`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionLag {
@@ -98,6 +115,8 @@ pub struct ConsumerSetup {
     pub hand_over_timeout: Duration,
     /// Filled from librdkafka's statistics.
     pub lags: Lags,
+    /// Filled from librdkafka's offset-reset warnings.
+    pub resets: Resets,
 }
 
 struct SinkContext {
@@ -106,6 +125,7 @@ struct SinkContext {
     cooperative: bool,
     hand_over_timeout: Duration,
     lags: Lags,
+    resets: Resets,
 }
 
 fn parts_of(tpl: &TopicPartitionList) -> Vec<Part> {
@@ -121,7 +141,8 @@ fn one(part: &Part) -> TopicPartitionList {
     t
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks `m`, poisoned or not (every holder leaves the data whole).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -131,6 +152,11 @@ impl ClientContext for SinkContext {
         if fac == "COMMITFAIL" {
             tracing::debug!(target: "librdkafka", "{fac}: {log_message}");
             return;
+        }
+        if fac == "OFFSET" && log_message.contains("offset reset") {
+            if let Some(part) = reset_partition(log_message) {
+                lock(&self.resets).insert(part);
+            }
         }
         match level {
             RDKafkaLogLevel::Emerg
@@ -213,7 +239,8 @@ impl SinkContext {
                 .unwrap_or_else(|_| {
                     tracing::warn!(
                         "opening the channels took longer than the hand-over timeout; partitions \
-                         start from Kafka's offsets (rows already in Snowflake are skipped)"
+                         start from Kafka's group offsets or the log start (rows already in \
+                         Snowflake are skipped)"
                     );
                     HashMap::new()
                 })
@@ -221,7 +248,7 @@ impl SinkContext {
             HashMap::new()
         };
         for ((topic, partition), offset) in &starts {
-            if let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(*offset)) {
+            if let Err(e) = tpl.set_partition_offset(topic, *partition, *offset) {
                 tracing::warn!(%topic, partition, "cannot set the start offset: {e}");
             }
         }
@@ -351,6 +378,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
         cooperative,
         hand_over_timeout: setup.hand_over_timeout,
         lags: setup.lags,
+        resets: setup.resets,
     };
     let consumer: BaseConsumer<SinkContext> = setup
         .config
@@ -421,4 +449,24 @@ fn settle(consumer: &BaseConsumer<SinkContext>, backlog: &mut Backlog, limit: Du
         }
     }
     tracing::warn!("leaving the group took longer than {limit:?}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reset_partition;
+
+    #[test]
+    fn the_partition_of_an_offset_reset_warning() {
+        let line = "[thrd:main]: events.v2 [13]: offset reset (at offset 20 (leader epoch -1), \
+                    broker 1) to cached BEGINNING offset offset 2834 (leader epoch -1): fetch \
+                    failed due to requested offset not available on the broker: Broker: Offset \
+                    out of range";
+        assert_eq!(reset_partition(line), Some(("events.v2".to_owned(), 13)));
+        assert_eq!(
+            reset_partition("events [0]: offset reset (at offset 3)"),
+            Some(("events".to_owned(), 0))
+        );
+        assert_eq!(reset_partition("[thrd:main]: events [x]: offset reset"), None);
+        assert_eq!(reset_partition("something else entirely"), None);
+    }
 }

@@ -8,6 +8,11 @@
 //! gets each offset once. A message that cannot be a row goes to the dead-letter topic (or is
 //! skipped and counted) and never stops the partition.
 //!
+//! When the offset after the committed token is gone from the partition (retention deleted it
+//! before it landed: librdkafka resets to the log start and reports the partition, see
+//! `consumer.rs`), the first message read says which offsets were lost; the worker logs them
+//! once, counts them (`lost_to_retention` in the report) and goes on.
+//!
 //! It ends in one of three ways: told to stop (a revoke: drain what was fetched, then
 //! [`Channel::hand_over`], or just let go when the assignment was lost), fenced (another writer
 //! opened the channel: it stops at once and asks the consumer to rejoin the group, whose next
@@ -25,7 +30,7 @@ use serde_json::value::RawValue;
 use snowpipe_streaming::{Channel, OffsetToken};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::consumer::{Part, ThreadCmd};
+use crate::consumer::{lock, Part, Resets, ThreadCmd};
 use crate::dead_letter::DeadLetters;
 use crate::record::{to_row, Record, RowOptions, TimestampKind};
 
@@ -41,6 +46,8 @@ pub struct PartitionStats {
     pub rows: AtomicU64,
     /// Messages dead-lettered or skipped.
     pub dead: AtomicU64,
+    /// Offsets deleted by the broker's retention before they landed.
+    pub lost_to_retention: AtomicU64,
     /// The last offset appended (-1: none).
     pub appended: AtomicI64,
     /// The last offset read, row or dead letter (-1: none).
@@ -60,6 +67,7 @@ impl Default for PartitionStats {
         Self {
             rows: AtomicU64::new(0),
             dead: AtomicU64::new(0),
+            lost_to_retention: AtomicU64::new(0),
             appended: AtomicI64::new(-1),
             seen: AtomicI64::new(-1),
             busy: std::sync::atomic::AtomicBool::new(false),
@@ -109,6 +117,8 @@ pub struct Worker {
     pub stats: Arc<PartitionStats>,
     /// To the poll thread: Kafka commits and rejoins.
     pub commands: std_mpsc::Sender<ThreadCmd>,
+    /// Partitions librdkafka reset to the log start (their start offset was gone).
+    pub resets: Resets,
     /// When anything was last consumed (ms since `epoch`).
     pub consumed_at: Arc<AtomicU64>,
     /// The run's start.
@@ -127,6 +137,9 @@ impl Worker {
     /// Runs until revoked (`stop`: `true` when the assignment was lost), fenced or failed.
     pub async fn run(mut self, mut stop: oneshot::Receiver<bool>) -> End {
         let mut last = offset_of(self.channel.latest_committed_offset_token()).unwrap_or(-1);
+        // Any reset reported before this assignment belongs to an earlier one.
+        lock(&self.resets).remove(&self.part);
+        let mut opened = Some(last);
         self.stats.committed.store(last, Ordering::Relaxed);
         self.stats.appended.fetch_max(last, Ordering::Relaxed);
         self.stats.seen.fetch_max(last, Ordering::Relaxed);
@@ -144,6 +157,9 @@ impl Worker {
                     if n == 0 {
                         // The consumer is gone without a revoke: hand over.
                         return self.finish(false, last, &mut buf).await;
+                    }
+                    if let (Some(committed), Some(m)) = (opened.take(), buf.first()) {
+                        self.check_start(committed, m.offset());
                     }
                     if let Err(end) = self.append(&mut buf, &mut last, &mut sent).await {
                         return end;
@@ -168,6 +184,40 @@ impl Worker {
         self.touch();
         self.stats.busy.store(false, Ordering::Relaxed);
         r
+    }
+
+    /// The first message of the assignment: when librdkafka reset the partition (its start
+    /// offset was out of range), say what that cost.
+    fn check_start(&self, committed: i64, first: i64) {
+        if !lock(&self.resets).remove(&self.part) {
+            return;
+        }
+        let (topic, partition) = &self.part;
+        if first > committed + 1 {
+            let lost = first - committed - 1;
+            self.stats
+                .lost_to_retention
+                .fetch_add(lost.unsigned_abs(), Ordering::Relaxed);
+            tracing::error!(
+                %topic,
+                partition,
+                "offsets {}..={} were deleted by the broker (retention) before they landed in \
+                 Snowflake: up to {lost} messages are lost; resuming at the log start, offset \
+                 {first}. Keep the topic's retention longer than the sink can fall behind.",
+                committed + 1,
+                first - 1,
+            );
+        } else {
+            tracing::warn!(
+                %topic,
+                partition,
+                "the partition's start offset {} was out of range and reset to the log start \
+                 ({first}): the topic was recreated or truncated. Offsets up to the committed \
+                 token {committed} are taken as landed and skipped; use a new --channel-prefix \
+                 to load the new topic from its start.",
+                committed + 1,
+            );
+        }
     }
 
     /// Records that this worker just consumed.

@@ -1,6 +1,7 @@
 //! What an instance tells: a progress line on stderr every 5 s (per partition: rows/s,
 //! consumer lag, commit latency) and, last on stdout, what it consumed:
-//! `{"consumed": {"<topic>/<partition>": {"rows": n, "committed": "<offset>"}, …}}`.
+//! `{"consumed": {"<topic>/<partition>": {"rows": n, "dead_letters": d, "lost_to_retention": r,
+//! "committed": "<offset>"}, …}}`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -74,11 +75,24 @@ impl Progress {
     }
 }
 
+/// One partition in the closing report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consumed {
+    /// Rows appended by this instance.
+    pub rows: u64,
+    /// Messages dead-lettered or skipped.
+    pub dead_letters: u64,
+    /// Offsets deleted by the broker's retention before they landed.
+    pub lost_to_retention: u64,
+    /// The committed offset, if any.
+    pub committed: Option<i64>,
+}
+
 /// The closing report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    /// Per partition held during the run: rows appended, dead letters, committed offset.
-    pub partitions: BTreeMap<Part, (u64, u64, Option<i64>)>,
+    /// Per partition held during the run.
+    pub partitions: BTreeMap<Part, Consumed>,
 }
 
 impl Report {
@@ -88,14 +102,13 @@ impl Report {
             .iter()
             .map(|(part, s)| {
                 let c = s.committed.load(Ordering::Relaxed);
-                (
-                    part.clone(),
-                    (
-                        s.rows.load(Ordering::Relaxed),
-                        s.dead.load(Ordering::Relaxed),
-                        (c >= 0).then_some(c),
-                    ),
-                )
+                let consumed = Consumed {
+                    rows: s.rows.load(Ordering::Relaxed),
+                    dead_letters: s.dead.load(Ordering::Relaxed),
+                    lost_to_retention: s.lost_to_retention.load(Ordering::Relaxed),
+                    committed: (c >= 0).then_some(c),
+                };
+                (part.clone(), consumed)
             })
             .collect();
         Self { partitions }
@@ -106,13 +119,14 @@ impl Report {
         let consumed: Map<String, Value> = self
             .partitions
             .iter()
-            .map(|((topic, partition), (rows, dead, committed))| {
+            .map(|((topic, partition), c)| {
                 (
                     format!("{topic}/{partition}"),
                     json!({
-                        "rows": rows,
-                        "dead_letters": dead,
-                        "committed": committed.map(|c| c.to_string()),
+                        "rows": c.rows,
+                        "dead_letters": c.dead_letters,
+                        "lost_to_retention": c.lost_to_retention,
+                        "committed": c.committed.map(|c| c.to_string()),
                     }),
                 )
             })

@@ -19,12 +19,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use rdkafka::producer::FutureProducer;
+use rdkafka::Offset;
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::config::SinkArgs;
-use crate::consumer::{self, ConsumerSetup, Control, Lags, Part, ThreadCmd};
+use crate::config::{SinkArgs, Start};
+use crate::consumer::{self, ConsumerSetup, Control, Lags, Part, Resets, ThreadCmd};
 use crate::dead_letter::DeadLetters;
 use crate::partition::{End, PartitionStats, Worker};
 use crate::record::RowOptions;
@@ -68,12 +69,14 @@ pub async fn run(
     let (control_tx, mut control) = mpsc::unbounded_channel();
     let (commands, command_rx) = std_mpsc::channel();
     let lags: Lags = Arc::default();
+    let resets: Resets = Arc::default();
     let setup = ConsumerSetup {
         config: args.consumer_config(),
         topics: args.topics.clone(),
         control: control_tx,
         hand_over_timeout: args.hand_over_timeout,
         lags: Arc::clone(&lags),
+        resets: Arc::clone(&resets),
     };
     let thread = std::thread::Builder::new()
         .name("kafka-poll".into())
@@ -131,9 +134,14 @@ pub async fn run(
                                     continue;
                                 }
                             };
-                            if let Some(c) = channel.latest_committed_offset_token().and_then(|t| t.as_u64()) {
-                                starts.insert(part.clone(), i64::try_from(c).unwrap_or(i64::MAX - 1) + 1);
-                            }
+                            let start = match channel.latest_committed_offset_token().and_then(|t| t.as_u64()) {
+                                Some(c) => Offset::Offset(i64::try_from(c).unwrap_or(i64::MAX - 1) + 1),
+                                None => match args.start {
+                                    Start::Earliest => Offset::Beginning,
+                                    Start::Latest => Offset::End,
+                                },
+                            };
+                            starts.insert(part.clone(), start);
                             let s = Arc::clone(stats.entry(part.clone()).or_default());
                             let (stop, stop_rx) = oneshot::channel();
                             let worker = Worker {
@@ -145,6 +153,7 @@ pub async fn run(
                                 stats: s,
                                 commands: commands.clone(),
                                 consumed_at: Arc::clone(&consumed_at),
+                                resets: Arc::clone(&resets),
                                 epoch,
                                 hand_over_timeout: args.hand_over_timeout,
                             };

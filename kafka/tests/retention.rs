@@ -1,0 +1,105 @@
+//! The broker deleted messages before they landed (retention ran while the sink was down): the
+//! sink does not stop, does not load anything twice, resumes at the log start and says which
+//! offsets were lost, in its log and in its closing report.
+//!
+//! librdkafka's mock cluster keeps at most 5 MiB per partition (`mpart->max_size` in
+//! `rdkafka_mock.c`) and deletes the oldest message sets beyond it, like `retention.bytes`.
+#![cfg(unix)]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use snowpipe_kafka::demo::Lab;
+
+const TOPIC: &str = "events";
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"))
+}
+
+/// Produces ids `first..first + count`, each value padded to about `size` bytes; returns the
+/// offsets.
+async fn produce(producer: &FutureProducer, first: i64, count: i64, size: usize) -> Vec<i64> {
+    let pad = "r".repeat(size);
+    let mut pending = Vec::new();
+    for id in first..first + count {
+        let v = format!(r#"{{"id":{id},"kind":"k","pad":"{pad}"}}"#);
+        let d = producer
+            .send_result(FutureRecord::to(TOPIC).key("k").payload(&v))
+            .map_err(|(e, _)| e)
+            .expect("queue a message");
+        pending.push(d);
+    }
+    let mut offsets = Vec::new();
+    for d in pending {
+        let delivery = d.await.expect("producer alive").expect("delivered");
+        offsets.push(delivery.offset);
+    }
+    offsets
+}
+
+fn run_until_idle(lab: &Lab) -> (Output, serde_json::Value) {
+    let out = lab
+        .instance(&bin(), TOPIC, "retention")
+        .args(["--until-idle", "2s"])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run the sink");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the sink failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().expect("a closing line");
+    let report = serde_json::from_str(last).expect("the closing line is JSON");
+    (out, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_deleted_before_they_landed_are_reported_and_the_rest_lands_once() {
+    let lab = Lab::start(&[(TOPIC, 1)], Duration::from_millis(100))
+        .await
+        .expect("lab");
+    let producer = lab.producer().expect("producer");
+
+    // The sink loads the first 20 messages and stops.
+    let early = produce(&producer, 0, 20, 10).await;
+    let (_, first) = run_until_idle(&lab);
+    assert_eq!(first["consumed"]["events/0"]["committed"], "19", "{first}");
+
+    // While it is down, 7 MiB more: the mock cluster deletes the oldest message sets.
+    let late = produce(&producer, 20, 7_000, 1_024).await;
+    let high = late.last().copied().expect("offsets") + 1;
+
+    let (out, second) = run_until_idle(&lab);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let part = &second["consumed"]["events/0"];
+    let lost = part["lost_to_retention"].as_u64().expect("lost_to_retention");
+    let rows = part["rows"].as_u64().expect("rows");
+    assert!(lost > 0, "nothing reported lost: {second}\n{stderr}");
+    assert_eq!(
+        lost + rows,
+        u64::try_from(high - 20).expect("count"),
+        "every offset after the first run is either landed or reported lost: {second}"
+    );
+    assert_eq!(part["committed"], (high - 1).to_string(), "{second}");
+    assert!(
+        stderr.contains(&format!("offsets 20..={} were deleted", 20 + lost - 1)),
+        "the log names the lost offsets: {stderr}"
+    );
+
+    // In the table: the first 20, then every offset from the log start on, each once.
+    let landed = lab.landed_offsets().expect("table");
+    let distinct: HashSet<_> = landed.iter().collect();
+    assert_eq!(distinct.len(), landed.len(), "an offset landed twice");
+    let start = 20 + i64::try_from(lost).expect("lost");
+    let expected: HashSet<(i32, i64)> = early
+        .iter()
+        .copied()
+        .chain(start..high)
+        .map(|o| (0, o))
+        .collect();
+    let landed: HashSet<(i32, i64)> = landed.into_iter().collect();
+    assert_eq!(landed, expected);
+}
