@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use rdkafka::config::ClientConfig;
 
+use crate::properties::{self, Property};
+
 /// Where a partition starts when its channel has no committed offset token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Start {
@@ -74,8 +76,13 @@ pub struct SinkArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_client_lag: Option<Duration>,
     /// A librdkafka property, `KEY=VALUE` (kcat's convention), e.g. `-X session.timeout.ms=6000`.
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
-    pub properties: Vec<(String, String)>,
+    /// Put secrets in `--kafka-config` instead: a command line is visible to other users.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = properties::parse)]
+    pub properties: Vec<Property>,
+    /// librdkafka properties from a file of `KEY=VALUE` lines (`client.properties`, as kcat's
+    /// `-F`): security settings and secrets. `-X` overrides it.
+    #[arg(long, short = 'F', value_name = "FILE")]
+    pub kafka_config: Option<PathBuf>,
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -102,15 +109,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s, m or h")),
     };
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
-}
-
-fn parse_property(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!(
-            "{s:?} is not KEY=VALUE (a librdkafka property, e.g. session.timeout.ms=6000)"
-        )),
-    }
 }
 
 impl SinkArgs {
@@ -156,6 +154,20 @@ impl SinkArgs {
         Ok(())
     }
 
+    /// Reads `--kafka-config` into `properties`, before the `-X` ones (which win).
+    ///
+    /// # Errors
+    /// The file cannot be read, or a line is not `KEY=VALUE`.
+    pub fn load_kafka_config(&mut self) -> Result<()> {
+        let Some(path) = self.kafka_config.clone() else {
+            return Ok(());
+        };
+        let mut props = properties::read_file(&path)?;
+        props.append(&mut self.properties);
+        self.properties = props;
+        Ok(())
+    }
+
     /// Checks what clap cannot.
     ///
     /// # Errors
@@ -171,6 +183,9 @@ impl SinkArgs {
                 self.pipes.len(),
                 self.topics.len()
             );
+        }
+        if let Some(refused) = properties::tls_unavailable(&self.properties) {
+            bail!(refused);
         }
         if let Some(dlq) = &self.dead_letter_topic {
             if self.topics.contains(dlq) {
@@ -203,8 +218,8 @@ impl SinkArgs {
             // Consumer lag and high watermarks per partition: the progress line, and
             // `--until-idle` (which waits until every partition is read to its end).
             .set("statistics.interval.ms", "1000");
-        for (k, v) in &self.properties {
-            c.set(k, v);
+        for p in &self.properties {
+            c.set(&p.key, &p.value);
         }
         c
     }
@@ -215,9 +230,9 @@ impl SinkArgs {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("enable.idempotence", "true");
-        for (k, v) in &self.properties {
-            if !is_consumer_only(k) {
-                c.set(k, v);
+        for p in &self.properties {
+            if !is_consumer_only(&p.key) {
+                c.set(&p.key, &p.value);
             }
         }
         c
@@ -301,16 +316,5 @@ mod tests {
             .to_string()
             .contains("string"));
         assert!(parse_topic_map("[topics").is_err());
-    }
-
-    #[test]
-    fn properties_are_key_equals_value() {
-        assert_eq!(
-            parse_property("session.timeout.ms=6000"),
-            Ok(("session.timeout.ms".into(), "6000".into()))
-        );
-        assert_eq!(parse_property("a=b=c"), Ok(("a".into(), "b=c".into())));
-        assert!(parse_property("novalue").is_err());
-        assert!(parse_property("=x").is_err());
     }
 }

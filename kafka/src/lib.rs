@@ -30,6 +30,7 @@ pub mod consumer;
 pub mod dead_letter;
 pub mod demo;
 pub mod partition;
+pub mod properties;
 pub mod record;
 pub mod report;
 pub mod sink;

@@ -70,7 +70,17 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 async fn sink(mut args: SinkArgs) -> Result<()> {
+    let exposed = snowpipe_kafka::properties::secrets_on_command_line(&args.properties);
+    if !exposed.is_empty() {
+        tracing::warn!(
+            "-X {} on the command line is visible to every user of this machine (ps, \
+             /proc/PID/cmdline): put it in --kafka-config FILE",
+            exposed.join(", -X ")
+        );
+    }
+    args.load_kafka_config()?;
     args.load_topic_map()?;
+    // Before connecting anywhere (`sink::run` checks again, for library callers).
     args.validate()?;
     let client = args.client_builder()?.build().await?;
     let report = snowpipe_kafka::sink::run(args, client.clone(), terminated()).await?;

@@ -1,0 +1,78 @@
+//! The binary's command line as a user meets it: security settings it cannot honour are
+//! refused before it connects anywhere, with the fix; secrets never reach its output.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"))
+}
+
+/// Runs the sink against brokers nobody listens on (it must stop before connecting).
+fn run(extra: &[&str]) -> Output {
+    std::process::Command::new(bin())
+        .args(["--brokers", "127.0.0.1:9", "--topic", "t", "--group", "g"])
+        .args(["--database", "D", "--schema", "S", "--pipe", "P"])
+        .args(extra)
+        .env_remove("SNOWFLAKE_PRIVATE_KEY")
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run snowpipe-kafka")
+}
+
+#[test]
+fn tls_in_a_build_without_it_is_refused_with_the_fix_and_secrets_stay_hidden() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("client.properties");
+    std::fs::write(
+        &file,
+        "security.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\nsasl.username=alice\n\
+         sasl.password=file-secret-7\n",
+    )
+    .expect("write");
+    let out = run(&[
+        "--kafka-config",
+        file.to_str().expect("utf-8 path"),
+        "-X",
+        "ssl.key.password=cli-secret-9",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stderr.contains("file-secret-7") && !stderr.contains("cli-secret-9"),
+        "a secret reached the output: {stderr}"
+    );
+    assert!(!stdout.contains("secret"), "{stdout}");
+    assert!(
+        stderr.contains("ssl.key.password on the command line is visible"),
+        "no warning about the -X secret: {stderr}"
+    );
+    if cfg!(feature = "tls") {
+        return; // a TLS build goes on to connect; the rest is for the default build
+    }
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("security.protocol=SASL_SSL needs TLS")
+            && stderr.contains("--features tls"),
+        "the refusal names the fix: {stderr}"
+    );
+}
+
+#[test]
+fn a_bad_properties_file_names_the_line_not_its_value() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("client.properties");
+    std::fs::write(&file, "# ok\nsasl.password hunter2\n").expect("write");
+    let out = run(&["-F", file.to_str().expect("utf-8 path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 2 is not KEY=VALUE"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let missing = run(&["--kafka-config", "/nonexistent/client.properties"]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot read --kafka-config /nonexistent/client.properties"),
+        "{stderr}"
+    );
+}
