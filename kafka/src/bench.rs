@@ -141,7 +141,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let mut children = (0..k)
             .map(|_| {
                 lab.instance(&bin, TOPIC, "bench")
-                    .args(["--until-idle", "3s", "--max-client-lag", &args.max_client_lag])
+                    .args([
+                        "--until-idle",
+                        "3s",
+                        "--max-client-lag",
+                        &args.max_client_lag,
+                    ])
                     .spawn()
                     .context("cannot start an instance")
             })

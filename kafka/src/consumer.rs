@@ -466,7 +466,10 @@ mod tests {
             reset_partition("events [0]: offset reset (at offset 3)"),
             Some(("events".to_owned(), 0))
         );
-        assert_eq!(reset_partition("[thrd:main]: events [x]: offset reset"), None);
+        assert_eq!(
+            reset_partition("[thrd:main]: events [x]: offset reset"),
+            None
+        );
         assert_eq!(reset_partition("something else entirely"), None);
     }
 }

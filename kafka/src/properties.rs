@@ -135,7 +135,10 @@ mod tests {
     #[test]
     fn command_line_properties_are_key_equals_value() {
         let p = parse("session.timeout.ms=6000").unwrap();
-        assert_eq!((p.key.as_str(), p.value.as_str()), ("session.timeout.ms", "6000"));
+        assert_eq!(
+            (p.key.as_str(), p.value.as_str()),
+            ("session.timeout.ms", "6000")
+        );
         assert_eq!(parse("a=b=c").unwrap().value, "b=c");
         assert!(parse("novalue").is_err());
         assert!(parse("=x").is_err());
@@ -161,7 +164,10 @@ mod tests {
         let err = parse_file_text("a=b\nsasl.password hunter2\n").unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("line 2"), "{msg}");
-        assert!(!msg.contains("hunter2"), "the error repeats the line: {msg}");
+        assert!(
+            !msg.contains("hunter2"),
+            "the error repeats the line: {msg}"
+        );
     }
 
     #[test]

@@ -75,7 +75,9 @@ async fn messages_deleted_before_they_landed_are_reported_and_the_rest_lands_onc
     let (out, second) = run_until_idle(&lab);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let part = &second["consumed"]["events/0"];
-    let lost = part["lost_to_retention"].as_u64().expect("lost_to_retention");
+    let lost = part["lost_to_retention"]
+        .as_u64()
+        .expect("lost_to_retention");
     let rows = part["rows"].as_u64().expect("rows");
     assert!(lost > 0, "nothing reported lost: {second}\n{stderr}");
     assert_eq!(
