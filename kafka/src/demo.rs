@@ -105,6 +105,16 @@ impl Lab {
         })
     }
 
+    /// Creates a topic while the lab runs (its partitions join subscriptions that name it).
+    ///
+    /// # Errors
+    /// When the mock cluster refuses it.
+    pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        self.cluster
+            .create_topic(topic, partitions, 1)
+            .with_context(|| format!("cannot create topic {topic}"))
+    }
+
     /// The cluster's bootstrap servers.
     pub fn brokers(&self) -> String {
         self.cluster.bootstrap_servers()
@@ -192,6 +202,33 @@ impl Lab {
                     .context("RECORD_METADATA.partition")?;
                 let o = meta["offset"].as_i64().context("RECORD_METADATA.offset")?;
                 Ok((id, i32::try_from(p)?, o))
+            })
+            .collect()
+    }
+
+    /// `(topic, partition, offset)` of every row in the table, from its `RECORD_METADATA`.
+    ///
+    /// # Errors
+    /// When the table cannot be read.
+    pub fn landed_by_topic(&self) -> Result<Vec<(String, i32, i64)>> {
+        let rows = self
+            .emulator
+            .query(&format!(
+                r#"SELECT RECORD_METADATA FROM "{DATABASE}.{SCHEMA}.{TABLE}""#
+            ))
+            .context("cannot read the table")?;
+        rows.iter()
+            .map(|r| {
+                let meta: serde_json::Value = match &r[0] {
+                    serde_json::Value::String(s) => serde_json::from_str(s)?,
+                    v => v.clone(),
+                };
+                let t = meta["topic"].as_str().context("RECORD_METADATA.topic")?;
+                let p = meta["partition"]
+                    .as_i64()
+                    .context("RECORD_METADATA.partition")?;
+                let o = meta["offset"].as_i64().context("RECORD_METADATA.offset")?;
+                Ok((t.to_owned(), i32::try_from(p)?, o))
             })
             .collect()
     }
