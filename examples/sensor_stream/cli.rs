@@ -30,7 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Publish sensor readings to `sensors.<shard>`; last stdout line {"published": {...}}.
     Publish(PublishArgs),
-    /// Consume the stream into Snowflake, exactly once; last stdout line {"consumed": {...}}.
+    /// Consume the stream into Snowflake, exactly once; messages that cannot be rows go to
+    /// `<STREAM>.dlq.<shard>`; last stdout line {"consumed": {...}}.
     Consume(ConsumeArgs),
 }
 

@@ -5,15 +5,22 @@
 //! 1. open the channel `<STREAM>_<shard>` and read its committed token `c` (a stream sequence);
 //! 2. read the shard's subject with an ordered (ephemeral, ack-less) consumer from sequence
 //!    `c + 1`: the broker keeps no consumer state we depend on;
-//! 3. append what is ready (one broker batch, at most `batch_max` rows, one append) with the
-//!    first and last stream sequences as offset tokens;
-//! 4. when the committed token advances, the rows up to it are in the table: record their
-//!    publish → committed latency.
+//! 3. decode what is ready (one broker batch, at most `batch_max` messages); a message that
+//!    cannot become a row is dead-lettered (`dead_letter.rs`: published and acknowledged
+//!    before anything after it is appended) and skipped;
+//! 4. append the batch's rows (one append), each with its stream sequence as its offset token,
+//!    except that a row followed by dead letters in the batch takes the last of their sequences:
+//!    committing it moves the channel past them too;
+//! 5. when the committed token advances, the rows up to it are in the table (or rejected by the
+//!    server: row errors, counted from the SDK's `Channel::events`): record their publish →
+//!    committed latency.
 //!
 //! Killed anywhere (SIGKILL included), the next session resumes at step 1: rows appended but
 //! not committed are discarded by the reopen and read again from the broker, so none is lost
-//! or stored twice. When the broker restarts, the ordered consumer (or, failing that, a new
-//! one from the last sequence appended) carries on; the channel is untouched.
+//! or stored twice; bad messages read again are found already dead-lettered and skipped (no
+//! second copy). A shard never stops on a bad message. When the broker restarts, the ordered
+//! consumer (or, failing that, a new one after the last sequence handled) carries on; the
+//! channel is untouched.
 //!
 //! A shard's failed session is retried with a new one, except after `OwnershipLost` (another
 //! process opened the shard's channel): that is final, so the shard stops without reopening
@@ -27,12 +34,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::stream::Stream;
 use futures_util::StreamExt;
-use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
-use tokio::sync::watch;
+use snowpipe_streaming::{Channel, OffsetToken, RowErrorEvent, StreamingIngestClient};
+use tokio::sync::{broadcast, watch};
 
+use crate::bad_records::RowErrors;
 use crate::broker;
-use crate::event::Reading;
+use crate::dead_letter::{DeadLetters, Letter, Outcome};
 use crate::latency::Histogram;
+use crate::reading::{BadRecord, Reading};
 
 /// Where rows go and how they are read.
 #[derive(Debug, Clone)]
@@ -62,7 +71,8 @@ pub enum Until {
     Forever,
     /// After this long with nothing new and everything committed.
     Idle(Duration),
-    /// Once each shard's committed sequence reaches its entry (set when the publisher is done).
+    /// Once each shard is handled (committed or dead-lettered) up to its entry (set when the
+    /// publisher is done).
     Reached(watch::Receiver<Option<Vec<u64>>>),
 }
 
@@ -79,6 +89,15 @@ pub struct ShardStats {
     pub last_seq: AtomicU64,
     /// Sessions (channel opens).
     pub sessions: AtomicU64,
+    /// Every stream sequence up to this one is committed or dead-lettered (what the lag counts
+    /// from: the committed token stays behind bad messages that no row follows yet).
+    pub through_seq: AtomicU64,
+    /// Bad messages this process stored in the dead-letter stream.
+    pub dead_lettered: AtomicU64,
+    /// Bad messages read again (after a restart) that were already dead-lettered.
+    pub already_dead_lettered: AtomicU64,
+    /// Rows the server rejected, as reported to this process.
+    pub row_errors: Mutex<RowErrors>,
     /// Publish → committed latency of every row seen committed.
     pub latency: Mutex<Histogram>,
     /// The same since the progress display last took it.
@@ -107,12 +126,12 @@ pub fn channel_name(stream: &str, shard: u32) -> String {
 }
 
 /// The one place rows go into a channel: one append of one broker batch, every row with its
-/// stream sequence as its offset token.
+/// own offset token ([`Reading::token`]).
 async fn append_batch(channel: &Channel, rows: &[Reading]) -> Result<()> {
-    // Each row carries its own stream sequence: the sequences of one shard increase but are
-    // not dense, and per-row tokens keep every request exact whatever its size.
+    // Each row carries its own token: the sequences of one shard increase but are not dense,
+    // and per-row tokens keep every request exact whatever its size.
     channel
-        .append_rows_with_tokens(rows.iter().map(|r| (r, OffsetToken::from(r.stream_seq))))
+        .append_rows_with_tokens(rows.iter().map(|r| (r, OffsetToken::from(r.token))))
         .await
         .with_context(|| format!("append to channel {} failed", channel.name()))
 }
@@ -136,7 +155,8 @@ struct Sent {
     event_ms: Vec<i64>,
 }
 
-/// Consumes every shard until `opts.until` (or `stop`), one task per shard.
+/// Consumes every shard until `opts.until` (or `stop`), one task per shard; messages that
+/// cannot become rows go to `dead_letters`.
 ///
 /// # Errors
 /// The first shard that keeps failing or whose channel another writer took over
@@ -147,22 +167,20 @@ struct Sent {
 pub async fn consume_all(
     client: &StreamingIngestClient,
     stream: &Stream,
+    dead_letters: &DeadLetters,
     opts: &ConsumeOptions,
     stats: Arc<ConsumeStats>,
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     for shard in 0..opts.shards {
-        let (client, stream, opts, stats, stop) = (
-            client.clone(),
-            stream.clone(),
-            opts.clone(),
-            stats.clone(),
-            stop.clone(),
-        );
-        tasks.spawn(
-            async move { consume_shard(&client, &stream, shard, &opts, &stats, stop).await },
-        );
+        let source = Source {
+            client: client.clone(),
+            stream: stream.clone(),
+            dead_letters: dead_letters.clone(),
+        };
+        let (opts, stats, stop) = (opts.clone(), stats.clone(), stop.clone());
+        tasks.spawn(async move { consume_shard(&source, shard, &opts, &stats, stop).await });
     }
     while let Some(joined) = tasks.join_next().await {
         joined.context("a shard's consumer panicked")??;
@@ -170,10 +188,16 @@ pub async fn consume_all(
     Ok(())
 }
 
+/// What a shard's consumer reads from and writes to.
+struct Source {
+    client: StreamingIngestClient,
+    stream: Stream,
+    dead_letters: DeadLetters,
+}
+
 /// Consumes one shard, opening a new session after a failure (never after `OwnershipLost`).
 async fn consume_shard(
-    client: &StreamingIngestClient,
-    stream: &Stream,
+    source: &Source,
     shard: u32,
     opts: &ConsumeOptions,
     stats: &ConsumeStats,
@@ -182,15 +206,15 @@ async fn consume_shard(
     let s = &stats.shards[shard as usize];
     let mut failures = 0;
     loop {
-        let before = s.committed_seq.load(Ordering::Relaxed);
-        match session(client, stream, shard, opts, s, stop.clone()).await {
+        let before = s.through_seq.load(Ordering::Relaxed);
+        match session(source, shard, opts, s, stop.clone()).await {
             Ok(()) => return Ok(()),
             // Another writer owns the shard's channel now: final, never reopened.
             Err(e) if crate::common::is_ownership_lost(&e) => {
                 return Err(e).with_context(|| format!("shard {shard} stopped"))
             }
             Err(e) if failures < opts.max_failures && !*stop.borrow() => {
-                if s.committed_seq.load(Ordering::Relaxed) > before {
+                if s.through_seq.load(Ordering::Relaxed) > before {
                     failures = 0;
                 }
                 failures += 1;
@@ -203,15 +227,15 @@ async fn consume_shard(
 }
 
 async fn session(
-    client: &StreamingIngestClient,
-    stream: &Stream,
+    source: &Source,
     shard: u32,
     opts: &ConsumeOptions,
     s: &ShardStats,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let name = channel_name(&opts.stream, shard);
-    let channel = client
+    let channel = source
+        .client
         .open_channel(&opts.database, &opts.schema, &opts.pipe, &name)
         .await
         .with_context(|| {
@@ -220,13 +244,21 @@ async fn session(
                 opts.database, opts.schema, opts.pipe
             )
         })?;
+    // Rows the server rejects still advance the committed token: count them (subscribed
+    // before anything is sent, so no report is missed).
+    let mut events = channel.events();
+    let mut events_open = true;
     s.sessions.fetch_add(1, Ordering::Relaxed);
     let mut committed = committed_seq(channel.latest_committed_offset_token(), &name)?;
     s.committed_seq.store(committed, Ordering::Relaxed);
+    s.through_seq.fetch_max(committed, Ordering::Relaxed);
     let mut watch = channel.watch_committed();
+    // The last stream sequence handled: appended as a row, or dead-lettered.
+    let mut read = committed;
+    // The last offset token appended.
     let mut last_appended = committed;
     let mut sent: VecDeque<Sent> = VecDeque::new();
-    let mut messages = broker::shard_messages(stream, shard, committed + 1, false)
+    let mut messages = broker::shard_messages(&source.stream, shard, committed + 1, false)
         .await?
         .ready_chunks(opts.batch_max);
     let mut last_new = Instant::now();
@@ -237,34 +269,59 @@ async fn session(
         tokio::select! {
             chunk = messages.next() => {
                 let Some(chunk) = chunk else { bail!("the broker ended the consumer of {}", broker::subject(shard)) };
-                let mut rows = Vec::with_capacity(chunk.len());
+                let mut rows: Vec<Reading> = Vec::with_capacity(chunk.len());
                 let mut event_ms = Vec::with_capacity(chunk.len());
                 for item in chunk {
                     let message = match item {
                         Ok(m) => m,
                         Err(e) => {
-                            tracing::warn!("shard {shard}: reading the broker failed ({e}); resubscribing after {last_appended}");
+                            tracing::warn!("shard {shard}: reading the broker failed ({e}); resubscribing after {read}");
                             resubscribe = true;
                             break;
                         }
                     };
-                    let seq = message
+                    let info = message
                         .info()
-                        .map_err(|e| anyhow::anyhow!("a message of {} has no metadata: {e}", broker::subject(shard)))?
-                        .stream_sequence;
-                    if seq <= last_appended.max(rows.last().map_or(0, |r: &Reading| r.stream_seq)) {
+                        .map_err(|e| anyhow::anyhow!("a message of {} has no metadata: {e}", broker::subject(shard)))?;
+                    let seq = info.stream_sequence;
+                    let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
+                    if seq <= read {
                         continue; // delivered again after a consumer was recreated
                     }
-                    let (row, ms) = Reading::decode(&message.payload, shard, seq)?;
-                    rows.push(row);
-                    event_ms.push(ms);
+                    match Reading::decode(&message.payload, shard, seq, published_ms) {
+                        Ok((row, ms)) => {
+                            rows.push(row);
+                            event_ms.push(ms);
+                        }
+                        Err(bad) => {
+                            let letter = Letter {
+                                shard,
+                                seq,
+                                subject: message.subject.as_str(),
+                                published_ms,
+                                headers: message.headers.as_ref(),
+                                payload: &message.payload,
+                                reason: bad.reason(),
+                            };
+                            dead_letter(&source.dead_letters, &letter, &bad, s).await?;
+                            // Committing the row before it now also moves past this message.
+                            if let Some(row) = rows.last_mut() {
+                                row.token = seq;
+                            }
+                            last_new = Instant::now();
+                        }
+                    }
+                    read = seq;
                 }
-                if let Some(last) = rows.last().map(|r| r.stream_seq) {
+                if let Some(last) = rows.last().map(|r| r.token) {
                     append_batch(&channel, &rows).await?;
                     s.appended.fetch_add(rows.len() as u64, Ordering::Relaxed);
                     sent.push_back(Sent { last, event_ms });
                     last_appended = last;
                     last_new = Instant::now();
+                }
+                if sent.is_empty() {
+                    s.through_seq.fetch_max(read, Ordering::Relaxed);
                 }
             }
             changed = watch.changed() => {
@@ -278,7 +335,11 @@ async fn session(
                     committed = now_seq;
                     s.committed_seq.store(committed, Ordering::Relaxed);
                     record_commits(&mut sent, committed, s);
+                    s.through_seq.fetch_max(if sent.is_empty() { read } else { committed }, Ordering::Relaxed);
                 }
+            }
+            event = events.recv(), if events_open => {
+                events_open = note_row_errors(event, shard, s);
             }
             _ = tick.tick() => {
                 if *stop.borrow_and_update() {
@@ -290,7 +351,7 @@ async fn session(
                     Until::Reached(targets) => targets
                         .borrow_and_update()
                         .as_ref()
-                        .is_some_and(|t| committed >= t[shard as usize] && sent.is_empty()),
+                        .is_some_and(|t| read.max(committed) >= t[shard as usize] && sent.is_empty()),
                 };
                 if done {
                     break;
@@ -299,7 +360,7 @@ async fn session(
         }
         if resubscribe {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            messages = broker::shard_messages(stream, shard, last_appended + 1, false)
+            messages = broker::shard_messages(&source.stream, shard, read + 1, false)
                 .await?
                 .ready_chunks(opts.batch_max);
         }
@@ -314,11 +375,80 @@ async fn session(
         s.committed_seq.store(committed, Ordering::Relaxed);
         record_commits(&mut sent, committed, s);
     }
+    s.through_seq.fetch_max(read, Ordering::Relaxed);
     channel
         .close()
         .await
         .with_context(|| format!("closing channel {name} failed"))?;
+    // Closing polls the status once more: its row errors are queued by now.
+    while events_open {
+        events_open = match events.try_recv() {
+            Ok(e) => note_row_errors(Ok(e), shard, s),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                note_row_errors(Err(broadcast::error::RecvError::Lagged(n)), shard, s)
+            }
+            Err(_) => false,
+        };
+    }
     Ok(())
+}
+
+/// Dead-letters one bad message (see `dead_letter.rs`); logs it once, when it is stored.
+async fn dead_letter(
+    dead_letters: &DeadLetters,
+    letter: &Letter<'_>,
+    bad: &BadRecord,
+    s: &ShardStats,
+) -> Result<()> {
+    let (shard, seq) = (letter.shard, letter.seq);
+    let outcome = dead_letters.send(letter).await.with_context(|| {
+        format!(
+            "stream sequence {seq} of {} is not a sensor reading ({bad}) and cannot be \
+             dead-lettered; it is read again after a reopen",
+            broker::subject(shard)
+        )
+    })?;
+    match outcome {
+        Outcome::Stored => {
+            s.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "shard {shard}: stream sequence {seq} is not a sensor reading ({bad}); \
+                 dead-lettered to {}",
+                dead_letters.subject(shard)
+            );
+        }
+        Outcome::AlreadyThere => {
+            s.already_dead_lettered.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("shard {shard}: stream sequence {seq} was already dead-lettered");
+        }
+    }
+    Ok(())
+}
+
+/// Counts one row-error report of the SDK; `false` once the channel's reports are over.
+fn note_row_errors(
+    event: Result<RowErrorEvent, broadcast::error::RecvError>,
+    shard: u32,
+    s: &ShardStats,
+) -> bool {
+    match event {
+        Ok(e) => {
+            lock(&s.row_errors).record(
+                e.new_errors,
+                e.last_error_message.as_deref(),
+                e.offset_upper_bound.as_ref().and_then(OffsetToken::as_u64),
+            );
+            true
+        }
+        Err(broadcast::error::RecvError::Lagged(n)) => {
+            tracing::warn!(
+                "shard {shard}: {n} row-error reports were missed; the channel's totals are in \
+                 its status (rows_error_count)"
+            );
+            true
+        }
+        Err(broadcast::error::RecvError::Closed) => false,
+    }
 }
 
 /// Takes the appends up to `committed` off `sent` and records their rows' latency.

@@ -1,12 +1,12 @@
-//! The sensor readings: the seed's Kinesis Data Generator template, seeded, plus the publish
-//! time; and the `SENSOR_READINGS` row they become.
+//! The readings our own `publish` sends: the seed's Kinesis Data Generator template, seeded,
+//! plus the publish time (`eventTime`). The consumer does not need that field: see
+//! `reading.rs` for what it accepts.
 //!
 //! ```text
 //! {"sensorId": {{random.number(50)}}, "currentTemperature": {{random.number({"min":10,"max":150})}},
 //!  "status": "{{random.arrayElement(["OK","FAIL","WARN"])}}"}
 //! ```
 
-use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -61,58 +61,6 @@ pub fn shard_of(sensor_id: u16, shards: u32) -> u32 {
     u32::from(sensor_id) % shards.max(1)
 }
 
-/// One `SENSOR_READINGS` row (column names as in `sql/setup.sql`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Reading {
-    /// The sensor.
-    #[serde(rename = "SENSOR_ID")]
-    pub sensor_id: u16,
-    /// The temperature it read.
-    #[serde(rename = "CURRENT_TEMPERATURE")]
-    pub current_temperature: u16,
-    /// Its status.
-    #[serde(rename = "STATUS")]
-    pub status: String,
-    /// The event time, `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
-    #[serde(rename = "EVENT_TIME")]
-    pub event_time: String,
-    /// The shard (subject `sensors.<shard>`).
-    #[serde(rename = "SHARD")]
-    pub shard: u32,
-    /// The JetStream stream sequence: the offset token.
-    #[serde(rename = "STREAM_SEQ")]
-    pub stream_seq: u64,
-}
-
-impl Reading {
-    /// Decodes a message's payload into the row for `shard` at `stream_seq`; also returns the
-    /// event time in milliseconds since the epoch.
-    ///
-    /// # Errors
-    /// When the payload is not a sensor reading (the message says which sequence).
-    pub fn decode(payload: &[u8], shard: u32, stream_seq: u64) -> Result<(Self, i64)> {
-        let event: SensorEvent = serde_json::from_slice(payload).with_context(|| {
-            format!(
-                "stream sequence {stream_seq} on shard {shard} is not a sensor reading \
-                 ({{\"sensorId\", \"currentTemperature\", \"status\", \"eventTime\"}}): {}",
-                String::from_utf8_lossy(&payload[..payload.len().min(200)])
-            )
-        })?;
-        let ms = event.event_time.timestamp_millis();
-        Ok((
-            Reading {
-                sensor_id: event.sensor_id,
-                current_temperature: event.current_temperature,
-                status: event.status,
-                event_time: event.event_time.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
-                shard,
-                stream_seq,
-            },
-            ms,
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,28 +83,6 @@ mod tests {
             Generator::new(8).next_event(now),
             Generator::new(7).next_event(now)
         );
-    }
-
-    #[test]
-    fn a_published_event_decodes_into_its_row() {
-        let at = DateTime::parse_from_rfc3339("2026-11-22T09:16:02.123Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let event = SensorEvent {
-            sensor_id: 6,
-            current_temperature: 64,
-            status: "OK".into(),
-            event_time: at,
-        };
-        let json = serde_json::to_vec(&event).unwrap();
-        assert!(String::from_utf8_lossy(&json)
-            .starts_with(r#"{"sensorId":6,"currentTemperature":64,"status":"OK","eventTime":"#));
-        let (row, ms) = Reading::decode(&json, 2, 41).unwrap();
-        assert_eq!(ms, at.timestamp_millis());
-        assert_eq!(row.event_time, "2026-11-22 09:16:02.123");
-        assert_eq!((row.shard, row.stream_seq, row.sensor_id), (2, 41, 6));
-        let err = Reading::decode(b"{\"x\":1}", 1, 9).unwrap_err();
-        assert!(format!("{err:#}").contains("stream sequence 9 on shard 1"));
     }
 
     #[test]

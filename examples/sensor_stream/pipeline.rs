@@ -10,9 +10,11 @@ use snowpipe_emulator::{Emulator, EmulatorConfig};
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::watch;
 
+use crate::bad_records::format_bad_records;
 use crate::broker;
 use crate::cli::{ConnectArgs, ConsumeArgs, PublishArgs, RunArgs};
-use crate::consume::{consume_all, ConsumeOptions, ConsumeStats, Until};
+use crate::consume::{consume_all, lock, ConsumeOptions, ConsumeStats, Until};
+use crate::dead_letter::DeadLetters;
 use crate::nats_server::NatsServer;
 use crate::publish::{check_rate, publish, Limit, PublishOptions, PublishStats};
 use crate::report::{self, thousands, Reconciliation};
@@ -120,12 +122,14 @@ pub async fn publish_cmd(args: PublishArgs) -> Result<()> {
 /// `sensor_stream consume`.
 ///
 /// # Errors
-/// When the broker or Snowflake cannot be reached, or a shard keeps failing.
+/// When the broker or Snowflake cannot be reached, the dead-letter stream cannot be found or
+/// created, or a shard keeps failing.
 pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
+    let shards = args.stream.shards;
     let js = broker::connect(&args.nats).await?;
     let stream = broker::attach_stream(&js, &args.stream.stream).await?;
+    let dead_letters = DeadLetters::attach(&js, &args.stream.stream, shards).await?;
     let client = connect(&args.connect).await?;
-    let shards = args.stream.shards;
     let until = args.until_idle.map_or(Until::Forever, Until::Idle);
     let opts = ConsumeOptions {
         database: args.database.clone(),
@@ -155,24 +159,37 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
         progress_rx,
     );
     let started = Instant::now();
-    let result = consume_all(&client, &stream, &opts, stats.clone(), stop_rx).await;
+    let result = consume_all(
+        &client,
+        &stream,
+        &dead_letters,
+        &opts,
+        stats.clone(),
+        stop_rx,
+    )
+    .await;
     let _ = progress_tx.send(true);
     let _ = progress.await;
     let closed = client.close().await;
     result?;
     closed.context("closing the client failed")?;
     eprint!("{}", report::format_throughput(&stats, started.elapsed()));
+    eprint!("{}", format_bad_records(&stats, &dead_letters.describe()));
     let consumed: BTreeMap<String, serde_json::Value> = stats
         .shards
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let committed = s.committed_seq.load(Ordering::Relaxed);
+            let seq = |n: u64| (n > 0).then(|| n.to_string());
             (
                 i.to_string(),
                 serde_json::json!({
                     "rows": s.committed_rows.load(Ordering::Relaxed),
-                    "committed": (committed > 0).then(|| committed.to_string()),
+                    "committed": seq(s.committed_seq.load(Ordering::Relaxed)),
+                    "through": seq(s.through_seq.load(Ordering::Relaxed)),
+                    "dead_lettered": s.dead_lettered.load(Ordering::Relaxed),
+                    "already_dead_lettered": s.already_dead_lettered.load(Ordering::Relaxed),
+                    "row_errors": lock(&s.row_errors).to_json(),
                 }),
             )
         })
@@ -230,6 +247,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     let js = broker::connect(&nats_url).await?;
     let stream = broker::attach_stream(&js, &args.stream.stream).await?;
+    let dead_letters = DeadLetters::attach(&js, &args.stream.stream, shards).await?;
     println!(
         "sensor_stream: {} at {} events/s over {shards} shard{}, seed {seed}{} → {} | {} ({}), max_client_lag {}",
         humantime::format_duration(args.duration),
@@ -325,7 +343,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
         &args.connect,
         Until::Reached(targets_rx),
     );
-    let consumed = consume_all(&client, &stream, &opts, consume_stats.clone(), stop_rx).await;
+    let consumed = consume_all(
+        &client,
+        &stream,
+        &dead_letters,
+        &opts,
+        consume_stats.clone(),
+        stop_rx,
+    )
+    .await;
     let elapsed = started.elapsed();
     if consumed.is_err() {
         stop_publish.store(true, Ordering::Relaxed);
@@ -352,6 +378,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
         elapsed.as_secs_f64()
     );
     print!("{}", report::format_throughput(&consume_stats, elapsed));
+    print!(
+        "\n{}",
+        format_bad_records(&consume_stats, &dead_letters.describe())
+    );
     if publish_stats.retries.load(Ordering::Relaxed) > 0 {
         println!(
             "  (publisher retried {} publishes)",
@@ -365,8 +395,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         .collect();
     let exact = match &emulator {
         Some(emu) => {
-            let recs = reconcile(&stream, emu, shards).await?;
-            println!("\nReconciliation (the stream's sequences vs SENSOR_READINGS.STREAM_SEQ, per shard)");
+            let recs = reconcile(&stream, &dead_letters, emu, shards).await?;
+            println!("\nReconciliation (the stream's sequences vs SENSOR_READINGS.STREAM_SEQ and the dead letters, per shard)");
             print!("{}", report::format_reconciliation(&recs, &committed));
             recs.iter().all(Reconciliation::exact)
         }
@@ -387,9 +417,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reconciles every shard: the broker's sequences against the emulator's STREAM_SEQ values.
+/// Reconciles every shard: the broker's sequences against the emulator's STREAM_SEQ values and
+/// the dead-lettered sequences.
 async fn reconcile(
     stream: &async_nats::jetstream::stream::Stream,
+    dead_letters: &DeadLetters,
     emu: &Emulator,
     shards: u32,
 ) -> Result<Vec<Reconciliation>> {
@@ -412,7 +444,8 @@ async fn reconcile(
         let shard = shard as u32;
         let last = broker::last_seq(stream, shard).await?;
         let seqs = broker::shard_sequences(stream, shard, last).await?;
-        recs.push(Reconciliation::of(shard, &seqs, landed));
+        let dead = dead_letters.sequences(shard).await?;
+        recs.push(Reconciliation::of(shard, &seqs, landed, &dead));
     }
     Ok(recs)
 }

@@ -1,5 +1,6 @@
 //! The live progress line and the closing report: rows per shard, the exact STREAM_SEQ
-//! reconciliation (the broker's sequences vs the table's), throughput and latency.
+//! reconciliation (the broker's sequences vs the table's and the dead letters), throughput and
+//! latency. The bad-record section is `bad_records.rs`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -61,7 +62,8 @@ pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// One shard's reconciliation: the broker's sequences against the landed STREAM_SEQ values.
+/// One shard's reconciliation: the broker's sequences against the landed STREAM_SEQ values
+/// and the dead-lettered sequences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reconciliation {
     /// The shard.
@@ -70,7 +72,9 @@ pub struct Reconciliation {
     pub in_stream: u64,
     /// Rows in the table for the shard.
     pub landed: u64,
-    /// Stream sequences with no row.
+    /// Stream sequences with no row that are in the dead-letter stream.
+    pub dead_lettered: u64,
+    /// Stream sequences with no row and no dead letter.
     pub lost: u64,
     /// Rows whose STREAM_SEQ another row of the shard already has.
     pub duplicated: u64,
@@ -79,8 +83,9 @@ pub struct Reconciliation {
 }
 
 impl Reconciliation {
-    /// Compares `stream` (the shard's sequences) with `landed` (its rows' STREAM_SEQ).
-    pub fn of(shard: u32, stream: &[u64], landed: &[u64]) -> Self {
+    /// Compares `stream` (the shard's sequences) with `landed` (its rows' STREAM_SEQ) and `dead`
+    /// (the source sequences of its dead letters).
+    pub fn of(shard: u32, stream: &[u64], landed: &[u64], dead: &[u64]) -> Self {
         let mut want = stream.to_vec();
         want.sort_unstable();
         want.dedup();
@@ -89,20 +94,29 @@ impl Reconciliation {
         let total = got.len() as u64;
         got.dedup();
         let duplicated = total - got.len() as u64;
-        let (mut i, mut j, mut lost, mut extra) = (0, 0, 0u64, 0u64);
+        let dead: std::collections::HashSet<u64> = dead.iter().copied().collect();
+        let (mut i, mut j, mut missing, mut extra) = (0, 0, Vec::new(), 0u64);
         while i < want.len() || j < got.len() {
             match (want.get(i), got.get(j)) {
                 (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
-                (Some(a), Some(b)) if a < b => (i, lost) = (i + 1, lost + 1),
-                (Some(_), None) => (i, lost) = (i + 1, lost + 1),
+                (Some(a), Some(b)) if a < b => {
+                    missing.push(*a);
+                    i += 1;
+                }
+                (Some(a), None) => {
+                    missing.push(*a);
+                    i += 1;
+                }
                 _ => (j, extra) = (j + 1, extra + 1),
             }
         }
+        let dead_lettered = missing.iter().filter(|s| dead.contains(s)).count() as u64;
         Reconciliation {
             shard,
             in_stream: want.len() as u64,
             landed: total,
-            lost,
+            dead_lettered,
+            lost: missing.len() as u64 - dead_lettered,
             duplicated,
             extra,
         }
@@ -123,6 +137,7 @@ pub fn format_reconciliation(recs: &[Reconciliation], committed: &[u64]) -> Stri
                 format!("sensors.{}", r.shard),
                 thousands(r.in_stream),
                 thousands(r.landed),
+                thousands(r.dead_lettered),
                 committed
                     .get(r.shard as usize)
                     .map_or("-".into(), |c| c.to_string()),
@@ -143,6 +158,7 @@ pub fn format_reconciliation(recs: &[Reconciliation], committed: &[u64]) -> Stri
             "SHARD",
             "IN_STREAM",
             "LANDED",
+            "DEAD_LETTERED",
             "COMMITTED_SEQ",
             "LOST",
             "DUPLICATED",
@@ -212,8 +228,9 @@ fn latency_row(name: &str, n: u64, secs: f64, h: &Histogram, sessions: u64) -> V
 }
 
 /// Prints a progress line every second until `stop`: published and committed rates, the
-/// latency of the rows committed in that second, and each shard's consumer lag (the shard's
-/// last stream sequence − its committed sequence).
+/// latency of the rows committed in that second, each shard's consumer lag (the shard's last
+/// stream sequence − the last one committed or dead-lettered), and, once there are any, the
+/// messages dead-lettered and the rows the server rejected.
 pub fn spawn_progress(
     stream: Stream,
     publish: Option<Arc<PublishStats>>,
@@ -247,8 +264,11 @@ pub fn spawn_progress(
                 let mut window = Histogram::default();
                 let mut committed = 0;
                 let mut lags = Vec::new();
+                let (mut dead, mut rejected) = (0, 0);
                 for (shard, s) in c.shards.iter().enumerate().take(shards as usize) {
                     committed += s.committed_rows.load(Ordering::Relaxed);
+                    dead += s.dead_lettered.load(Ordering::Relaxed);
+                    rejected += lock(&s.row_errors).count;
                     window.merge(&std::mem::take(&mut *lock(&s.window)));
                     if let Ok(last) = broker::last_seq(&stream, shard as u32).await {
                         s.last_seq.store(last, Ordering::Relaxed);
@@ -256,7 +276,7 @@ pub fn spawn_progress(
                     let lag = s
                         .last_seq
                         .load(Ordering::Relaxed)
-                        .saturating_sub(s.committed_seq.load(Ordering::Relaxed));
+                        .saturating_sub(s.through_seq.load(Ordering::Relaxed));
                     lags.push(lag.to_string());
                 }
                 let _ = write!(
@@ -267,6 +287,12 @@ pub fn spawn_progress(
                     window.summary(),
                     lags.join(" ")
                 );
+                if dead > 0 {
+                    let _ = write!(line, " | dead-lettered {}", thousands(dead));
+                }
+                if rejected > 0 {
+                    let _ = write!(line, " | rejected by the server {}", thousands(rejected));
+                }
                 committed_before = committed;
             }
             if to_stderr {
@@ -284,16 +310,29 @@ mod tests {
 
     #[test]
     fn reconciliation_counts_lost_duplicated_and_extra_sequences() {
-        let exact = Reconciliation::of(0, &[3, 7, 9], &[9, 3, 7]);
+        let exact = Reconciliation::of(0, &[3, 7, 9], &[9, 3, 7], &[]);
         assert!(exact.exact());
         assert_eq!((exact.in_stream, exact.landed), (3, 3));
-        let r = Reconciliation::of(1, &[3, 7, 9, 12], &[3, 3, 9, 10, 12, 12, 12]);
+        let r = Reconciliation::of(1, &[3, 7, 9, 12], &[3, 3, 9, 10, 12, 12, 12], &[]);
         assert_eq!((r.lost, r.duplicated, r.extra), (1, 3, 1));
         assert!(!r.exact());
-        let empty = Reconciliation::of(2, &[], &[]);
+        let empty = Reconciliation::of(2, &[], &[], &[]);
         assert!(empty.exact());
-        assert_eq!(Reconciliation::of(3, &[1, 2], &[]).lost, 2);
-        assert_eq!(Reconciliation::of(3, &[], &[5]).extra, 1);
+        assert_eq!(Reconciliation::of(3, &[1, 2], &[], &[]).lost, 2);
+        assert_eq!(Reconciliation::of(3, &[], &[5], &[]).extra, 1);
+    }
+
+    #[test]
+    fn dead_lettered_sequences_are_not_lost() {
+        let r = Reconciliation::of(0, &[3, 4, 7, 9], &[3, 9], &[4, 4, 8]);
+        assert_eq!((r.dead_lettered, r.lost, r.extra), (1, 1, 0));
+        assert!(!r.exact());
+        let r = Reconciliation::of(0, &[3, 4, 7, 9], &[3, 9], &[4, 7]);
+        assert_eq!(
+            (r.in_stream, r.landed, r.dead_lettered, r.lost),
+            (4, 2, 2, 0)
+        );
+        assert!(r.exact());
     }
 
     #[test]
