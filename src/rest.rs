@@ -59,6 +59,8 @@ pub(crate) struct ConnectOptions {
     pub(crate) control: ControlAuth,
     pub(crate) role: Option<String>,
     pub(crate) replace_underscore_with_dash_in_host: bool,
+    /// `http://` to a host that is not loopback is allowed (see the builder).
+    pub(crate) danger_accept_cleartext_http: bool,
     pub(crate) auth_refresh_ahead: Duration,
     pub(crate) default_token_ttl: Duration,
     /// Least time between the starts of two appends of one channel (0: no pacing).
@@ -101,7 +103,8 @@ impl TokenFetcher for TokenExchanger {
     async fn fetch(&self) -> Result<String> {
         let call = Call::new("token exchange", Method::POST, self.url.clone())
             .body(self.form.clone(), "application/x-www-form-urlencoded")
-            .retry_auth_failures();
+            .retry_auth_failures()
+            .max_response_bytes(SMALL_ANSWER_BYTES);
         let resp = self
             .http
             .execute(&call, &self.control)
@@ -177,6 +180,21 @@ impl RestApi {
                 Some(Box::new(e)),
             )
         })?;
+        if ingest.scheme() == "http"
+            && !opts.danger_accept_cleartext_http
+            && !crate::config::is_loopback(&ingest)
+        {
+            return Err(decode_error(
+                "hostname discovery",
+                format!(
+                    "the account host (http://, loopback) named the ingest host {host:?}, which \
+                     is not loopback: the client will not send credentials and rows there \
+                     without TLS (danger_accept_cleartext_http allows it)"
+                ),
+                None,
+                None,
+            ));
+        }
         let ingest_base = ingest.as_str().trim_end_matches('/').to_owned();
         let form = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(opts.control.exchange_form(&host, opts.role.as_deref()))
@@ -300,6 +318,25 @@ fn segment(what: &'static str, name: &str) -> Result<String> {
     Ok(encode(name))
 }
 
+/// The most a host name or token answer may hold: a scoped token is a few KB.
+pub(crate) const SMALL_ANSWER_BYTES: usize = 64 << 10;
+
+/// Whether `host` can be a host name (letters, digits, `-`, `.`, `_`; at most 253 bytes) or
+/// an IP address literal.
+fn is_host_name(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    (1..=253).contains(&host.len())
+        && host.split('.').all(|label| (1..=63).contains(&label.len()))
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
 /// `GET {account}/v2/streaming/hostname`: the bare ingest host name.
 async fn discover_host(http: &HttpClient, account: &str, control: &ControlAuth) -> Result<String> {
     let call = Call::new(
@@ -307,7 +344,8 @@ async fn discover_host(http: &HttpClient, account: &str, control: &ControlAuth) 
         Method::GET,
         format!("{account}/v2/streaming/hostname"),
     )
-    .retry_auth_failures();
+    .retry_auth_failures()
+    .max_response_bytes(SMALL_ANSWER_BYTES);
     let resp = http.execute(&call, control).await?;
     let text = resp.text();
     let host = if text.starts_with('{') {
@@ -321,10 +359,16 @@ async fn discover_host(http: &HttpClient, account: &str, control: &ControlAuth) 
         text.trim_matches('"').to_owned()
     };
     let host = host.trim().to_owned();
-    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || c == '@') {
+    if !is_host_name(&host) {
+        let shown: String = host.chars().take(80).collect();
+        let more = if shown.len() < host.len() {
+            format!(" … ({} bytes)", host.len())
+        } else {
+            String::new()
+        };
         return Err(decode_error(
             "hostname discovery",
-            format!("the account host returned an unusable ingest hostname {host:?}"),
+            format!("the account host returned an unusable ingest hostname {shown:?}{more}"),
             Some(&resp.request_id),
             None,
         ));

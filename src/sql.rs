@@ -46,6 +46,11 @@ pub use crate::error::{SqlError, SqlErrorKind};
 use crate::http::{decode_error, encode, Call, HttpClient, Response};
 use crate::Result;
 
+/// The most one SQL API answer (a result partition) may hold once decompressed: Snowflake
+/// cuts results into partitions far smaller; a larger answer fails the query instead of
+/// growing memory without bound.
+pub(crate) const SQL_MAX_RESPONSE_BYTES: usize = 256 << 20;
+
 /// Runs SQL statements through the SQL API. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SqlClient {
@@ -212,7 +217,8 @@ impl SqlClient {
             format!("{}/api/v2/statements", self.account_url),
         )
         .body(Bytes::from(body.to_string()), "application/json")
-        .returning(&[408, 422]);
+        .returning(&[408, 422])
+        .max_response_bytes(SQL_MAX_RESPONSE_BYTES);
         if !is_read_only(statement) {
             call = call.not_idempotent();
         }
@@ -251,7 +257,9 @@ impl SqlClient {
         if let Some(p) = partition {
             url.push_str(&format!("?partition={p}"));
         }
-        Call::new("fetch SQL result", Method::GET, url).returning(&[408, 422])
+        Call::new("fetch SQL result", Method::GET, url)
+            .returning(&[408, 422])
+            .max_response_bytes(SQL_MAX_RESPONSE_BYTES)
     }
 
     /// Sends one call with the control-plane credential; 408/422 become [`Error::Sql`].

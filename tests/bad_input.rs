@@ -132,7 +132,10 @@ async fn nothing_listening_at_the_account_url_is_a_connect_error() {
 #[tokio::test]
 async fn unresolvable_account_host_is_a_connect_error_naming_the_host() {
     // `.invalid` never resolves (RFC 2606); the resolver answers from its own rules.
-    let e = build_err(emu::builder_for_url("http://no-such-account.invalid:9")).await;
+    let e = build_err(
+        emu::builder_for_url("http://no-such-account.invalid:9").danger_accept_cleartext_http(true),
+    )
+    .await;
     let Error::Transport(t) = &e else {
         panic!("expected Error::Transport, got {e:?}");
     };

@@ -192,6 +192,22 @@ mod tests {
         assert!(secrets_on_command_line(&[p]).is_empty());
     }
 
+    /// librdkafka itself: TLS and SCRAM exist exactly when the `tls` feature is on.
+    #[test]
+    fn librdkafka_speaks_tls_exactly_with_the_feature() {
+        use rdkafka::config::ClientConfig;
+        use rdkafka::consumer::BaseConsumer;
+        let made = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .set("group.id", "g")
+            .set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanisms", "SCRAM-SHA-512")
+            .set("sasl.username", "u")
+            .set("sasl.password", "p")
+            .create::<BaseConsumer>();
+        assert_eq!(made.is_ok(), cfg!(feature = "tls"), "{:?}", made.err());
+    }
+
     #[test]
     fn tls_without_the_feature_is_refused_with_the_fix() {
         let props = [parse("security.protocol=SASL_SSL").unwrap()];

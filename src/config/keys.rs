@@ -60,6 +60,9 @@ pub enum ConfigKey {
     Application,
     /// `replace_underscore_with_dash_in_host`: Replace `_` with `-` in the discovered ingest host. Official.
     ReplaceUnderscoreWithDashInHost,
+    /// `danger_accept_cleartext_http`: Allow `http://` to hosts that are not loopback: the
+    /// credentials (key-pair JWT, PAT, OAuth secrets) and rows then cross the network in clear.
+    DangerAcceptCleartextHttp,
     /// `enable_rowset_compression`: `true`: zstd bodies; `false`: uncompressed. Official.
     EnableRowsetCompression,
     /// `max_requests_per_second`: Appends per second per channel (default 10; 0: unpaced).
@@ -126,6 +129,7 @@ impl ConfigKey {
         Self::OauthIncludeScope,
         Self::Application,
         Self::ReplaceUnderscoreWithDashInHost,
+        Self::DangerAcceptCleartextHttp,
         Self::EnableRowsetCompression,
         Self::MaxRequestsPerSecond,
         Self::AuthRefreshBufferDurationSeconds,
@@ -171,6 +175,7 @@ impl ConfigKey {
             Self::OauthIncludeScope => "oauth_include_scope",
             Self::Application => "application",
             Self::ReplaceUnderscoreWithDashInHost => "replace_underscore_with_dash_in_host",
+            Self::DangerAcceptCleartextHttp => "danger_accept_cleartext_http",
             Self::EnableRowsetCompression => "enable_rowset_compression",
             Self::MaxRequestsPerSecond => "max_requests_per_second",
             Self::AuthRefreshBufferDurationSeconds => "auth_refresh_buffer_duration_seconds",
@@ -312,6 +317,9 @@ impl ClientBuilder {
             ConfigKey::Application => self.application = Some(v.to_owned()),
             ConfigKey::ReplaceUnderscoreWithDashInHost => {
                 self.replace_underscore_with_dash_in_host = parse_bool(name, v)?;
+            }
+            ConfigKey::DangerAcceptCleartextHttp => {
+                self.danger_accept_cleartext_http = parse_bool(name, v)?;
             }
             ConfigKey::EnableRowsetCompression => {
                 self.channel.compression = if parse_bool(name, v)? {

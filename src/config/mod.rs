@@ -57,6 +57,7 @@ pub struct ClientBuilder {
     retry: RetryConfig,
     application: Option<String>,
     replace_underscore_with_dash_in_host: bool,
+    danger_accept_cleartext_http: bool,
     auth_refresh_ahead: Duration,
     appends_per_second: u32,
     credentials: CredentialSettings,
@@ -76,6 +77,7 @@ impl Default for ClientBuilder {
             retry: RetryConfig::default(),
             application: None,
             replace_underscore_with_dash_in_host: true,
+            danger_accept_cleartext_http: false,
             auth_refresh_ahead: Duration::from_secs(300),
             appends_per_second: 10,
             credentials: CredentialSettings::default(),
@@ -269,6 +271,16 @@ impl ClientBuilder {
     /// key `replace_underscore_with_dash_in_host`.
     pub fn replace_underscore_with_dash_in_host(mut self, replace: bool) -> Self {
         self.replace_underscore_with_dash_in_host = replace;
+        self
+    }
+
+    /// Allows `http://` (no TLS) to hosts that are not loopback, for the account URL, the
+    /// discovered ingest host and the OAuth token endpoint. **Dangerous:** the key-pair JWT,
+    /// the PAT, OAuth secrets, scoped tokens and every row cross the network in clear text.
+    /// Without it, `http://` is accepted only for `127.0.0.0/8`, `::1` and `localhost` (the
+    /// emulator). Default `false`. Key `danger_accept_cleartext_http`.
+    pub fn danger_accept_cleartext_http(mut self, accept: bool) -> Self {
+        self.danger_accept_cleartext_http = accept;
         self
     }
 
@@ -549,6 +561,16 @@ impl ClientBuilder {
             &user_agent(self.application.as_deref()),
             self.retry.clone(),
         )?;
+        account::check_cleartext(&account_url, "url", self.danger_accept_cleartext_http)?;
+        if let Some(endpoint) = &self.credentials.oauth_token_endpoint {
+            if let Ok(u) = url::Url::parse(endpoint.trim()) {
+                account::check_cleartext(
+                    &u,
+                    "oauth_token_endpoint",
+                    self.danger_accept_cleartext_http,
+                )?;
+            }
+        }
         let control =
             self.credentials
                 .control_auth(&account, role.as_deref(), &account_url, &http)?;
@@ -560,6 +582,7 @@ impl ClientBuilder {
                 control,
                 role,
                 replace_underscore_with_dash_in_host: self.replace_underscore_with_dash_in_host,
+                danger_accept_cleartext_http: self.danger_accept_cleartext_http,
                 auth_refresh_ahead: self.auth_refresh_ahead,
                 default_token_ttl: self.credentials.default_token_ttl,
                 min_append_interval: match self.appends_per_second {
@@ -573,6 +596,7 @@ impl ClientBuilder {
 }
 
 mod account;
+pub(crate) use account::is_loopback;
 mod keys;
 #[cfg(test)]
 mod tests;

@@ -396,3 +396,62 @@ fn recovery_timeout_and_zstd_level_have_keys() {
     let err = b.channel.validate().unwrap_err();
     assert!(err.to_string().contains("zstd_level"), "{err}");
 }
+
+#[test]
+fn cleartext_http_only_to_loopback_unless_asked_for() {
+    let with = |url: &str| {
+        ClientBuilder::new()
+            .account("a")
+            .user("u")
+            .url(url)
+            .private_key_pem(crate::test_util::TEST_KEY)
+    };
+    for ok in [
+        "http://127.0.0.1:8080",
+        "http://127.9.9.9",
+        "http://[::1]:9",
+        "http://localhost:1",
+        "http://emu.localhost",
+        "https://x.example.com",
+    ] {
+        assert!(with(ok).resolve().is_ok(), "{ok} refused");
+    }
+    for bad in [
+        "http://x.example.com",
+        "http://10.0.0.7:8080",
+        "http://[fe80::1]",
+    ] {
+        let e = with(bad).resolve().map(|_| ()).expect_err(bad);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("clear text") && msg.contains("danger_accept_cleartext_http"),
+            "{bad}: {msg}"
+        );
+        assert!(with(bad)
+            .danger_accept_cleartext_http(true)
+            .resolve()
+            .is_ok());
+        assert!(with(bad)
+            .with_config("danger_accept_cleartext_http", "true")
+            .unwrap()
+            .resolve()
+            .is_ok());
+    }
+    // The OAuth token endpoint too: a client secret would cross the network in clear.
+    let oauth = |endpoint: &str| {
+        ClientBuilder::new()
+            .account("a")
+            .user("u")
+            .url("https://a.snowflakecomputing.com")
+            .oauth_client("id", "secret")
+            .oauth_token_endpoint(endpoint)
+            .with_config("authorization_type", "oauth")
+            .unwrap()
+    };
+    let e = oauth("http://idp.example.com/token")
+        .resolve()
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(e.to_string().contains("oauth_token_endpoint"), "{e}");
+    assert!(oauth("http://127.0.0.1:9/token").resolve().is_ok());
+}

@@ -90,7 +90,14 @@ pub(crate) struct Call {
     /// "statement failed" carries the SQL error in its body).
     #[cfg_attr(not(feature = "sql"), allow(dead_code))]
     pub(crate) returned_statuses: &'static [u16],
+    /// The largest response body read; a longer one fails the call (never retried: the same
+    /// server would send it again) instead of growing memory without bound.
+    pub(crate) max_response_bytes: usize,
 }
+
+/// The default [`Call::max_response_bytes`]: 16 MiB, room for a bulk status answer of tens of
+/// thousands of channels; calls with small answers set less.
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 impl std::fmt::Debug for Call {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,7 +130,14 @@ impl Call {
             retry_409_codes: &[],
             retry_auth_failures: false,
             returned_statuses: &[],
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// Caps the response body (see [`Call::max_response_bytes`]).
+    pub(crate) fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
     }
 
     pub(crate) fn body(mut self, body: impl Into<Bytes>, content_type: &'static str) -> Self {
@@ -229,6 +243,8 @@ enum Attempt {
         kind: TransportErrorKind,
         error: reqwest::Error,
     },
+    /// The body passed [`Call::max_response_bytes`].
+    TooLarge { status: StatusCode },
 }
 
 impl HttpClient {
@@ -341,6 +357,19 @@ impl HttpClient {
                         .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
                     (err, retry_after)
                 }
+                Attempt::TooLarge { status } => {
+                    return Err(errors::decode_error(
+                        call.operation,
+                        format!(
+                            "the answer (HTTP {status}) is larger than {} bytes, the most this \
+                             call reads: the server is not Snowflake or is misbehaving [request \
+                             id {request_id}]",
+                            call.max_response_bytes
+                        ),
+                        Some(&request_id),
+                        None,
+                    ));
+                }
                 Attempt::Failed { kind, error } => {
                     let dns = is_dns_failure(&error);
                     let retryable = match kind {
@@ -425,12 +454,13 @@ impl HttpClient {
             Ok(resp) => {
                 let status = resp.status();
                 let headers = resp.headers().clone();
-                match resp.bytes().await {
-                    Ok(body) => Attempt::Response {
+                match read_body(resp, call.max_response_bytes).await {
+                    Ok(Some(body)) => Attempt::Response {
                         status,
                         headers,
                         body,
                     },
+                    Ok(None) => Attempt::TooLarge { status },
                     Err(error) => Attempt::Failed {
                         kind: if error.is_timeout() {
                             TransportErrorKind::Timeout
@@ -447,6 +477,28 @@ impl HttpClient {
             },
         }
     }
+}
+
+/// Reads at most `limit` bytes of body: `None` when there is more (a declared length over the
+/// limit is refused before reading). Memory is bounded by `limit`, whatever the server sends.
+async fn read_body(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> std::result::Result<Option<Bytes>, reqwest::Error> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Ok(None);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.freeze()))
 }
 
 #[cfg(test)]

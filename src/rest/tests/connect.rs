@@ -102,7 +102,20 @@ async fn underscores_in_the_ingest_host_become_dashes_and_scheme_and_port_are_ke
         .mount(&server)
         .await;
     let account = MockAccount::from_server(server);
-    let api = account.rest().await;
+    // Cleartext to a host that is not loopback is refused unless asked for.
+    let options = account.builder().resolve().expect("valid settings").connect;
+    let e = crate::rest::RestApi::connect(options)
+        .await
+        .map(|_| ())
+        .expect_err("refused");
+    let msg = format!("{e}");
+    assert!(
+        msg.contains("my-acct.ingest.example") && msg.contains("danger_accept_cleartext_http"),
+        "{msg}"
+    );
+    let api = account
+        .rest_with(account.builder().danger_accept_cleartext_http(true))
+        .await;
     let port = account.server.address().port();
     assert_eq!(
         api.ingest_base(),
@@ -117,7 +130,8 @@ async fn underscores_in_the_ingest_host_become_dashes_and_scheme_and_port_are_ke
         .rest_with(
             account
                 .builder()
-                .replace_underscore_with_dash_in_host(false),
+                .replace_underscore_with_dash_in_host(false)
+                .danger_accept_cleartext_http(true),
         )
         .await;
     assert_eq!(

@@ -158,5 +158,6 @@ pub(crate) async fn exchange_form(account: &MockAccount) -> Vec<(String, String)
 }
 
 mod connect;
+mod hostile;
 mod logging;
 mod requests;
