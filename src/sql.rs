@@ -46,9 +46,9 @@ pub use crate::error::{SqlError, SqlErrorKind};
 use crate::http::{decode_error, encode, Call, HttpClient, Response};
 use crate::Result;
 
-/// The most one SQL API answer (a result partition) may hold once decompressed: Snowflake
-/// cuts results into partitions far smaller; a larger answer fails the query instead of
-/// growing memory without bound.
+/// The default most one SQL API answer (a result partition) may hold once decompressed
+/// ([`SqlClient::max_partition_bytes`]): Snowflake cuts results into partitions far smaller; a
+/// larger answer fails the query instead of growing memory without bound.
 pub(crate) const SQL_MAX_RESPONSE_BYTES: usize = 256 << 20;
 
 /// Runs SQL statements through the SQL API. Cheap to clone.
@@ -62,7 +62,13 @@ pub struct SqlClient {
     schema: Option<String>,
     warehouse: Option<String>,
     timeout: Duration,
+    max_partitions: usize,
+    max_partition_bytes: usize,
 }
+
+/// How long past the statement timeout the client keeps polling a statement that Snowflake
+/// still reports running (HTTP 202) before it gives up: this, or the timeout if shorter.
+const POLL_GRACE: Duration = Duration::from_secs(60);
 
 /// One result column.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -157,6 +163,8 @@ impl ClientBuilder {
             schema: None,
             warehouse: None,
             timeout: Duration::from_secs(600),
+            max_partitions: 1_000,
+            max_partition_bytes: SQL_MAX_RESPONSE_BYTES,
         })
     }
 }
@@ -183,6 +191,19 @@ impl SqlClient {
     /// How long Snowflake may run one statement before cancelling it (default 10 min).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The most result partitions one query fetches (default 1,000); a result with more fails
+    /// with [`Error::Sql`] before any is fetched, instead of growing memory without bound.
+    pub fn max_partitions(mut self, max: usize) -> Self {
+        self.max_partitions = max.max(1);
+        self
+    }
+
+    /// The most bytes one answer (a result partition, decompressed) may hold (default 256 MiB).
+    pub fn max_partition_bytes(mut self, max: usize) -> Self {
+        self.max_partition_bytes = max;
         self
     }
 
@@ -218,17 +239,30 @@ impl SqlClient {
         )
         .body(Bytes::from(body.to_string()), "application/json")
         .returning(&[408, 422])
-        .max_response_bytes(SQL_MAX_RESPONSE_BYTES);
+        .max_response_bytes(self.max_partition_bytes);
         if !is_read_only(statement) {
             call = call.not_idempotent();
         }
         let mut answer = self.send(&call).await?;
         let mut delay = Duration::from_millis(50);
+        let patience = self.timeout + self.timeout.min(POLL_GRACE);
+        let give_up = tokio::time::Instant::now() + patience;
         while answer.0 == 202 {
             let handle =
                 answer.1.statement_handle.clone().ok_or_else(|| {
                     protocol("HTTP 202 without a statementHandle".to_owned(), None)
                 })?;
+            if tokio::time::Instant::now() >= give_up {
+                return Err(protocol(
+                    format!(
+                        "the statement was still running {patience:?} after it was sent (its \
+                         timeout {:?} and as long again, at most {POLL_GRACE:?}): the server \
+                         keeps answering HTTP 202",
+                        self.timeout
+                    ),
+                    Some(handle),
+                ));
+            }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(1));
             answer = self.send(&self.status_call(&handle, None)).await?;
@@ -238,6 +272,17 @@ impl SqlClient {
         let meta = answer
             .result_set_meta_data
             .ok_or_else(|| protocol("no resultSetMetaData".to_owned(), Some(handle.clone())))?;
+        if meta.partition_info.len() > self.max_partitions {
+            return Err(protocol(
+                format!(
+                    "the result has {} partitions, more than max_partitions ({}): narrow the \
+                     query (a LIMIT, fewer columns) or raise SqlClient::max_partitions",
+                    meta.partition_info.len(),
+                    self.max_partitions
+                ),
+                Some(handle),
+            ));
+        }
         let mut rows = answer.data.unwrap_or_default();
         for partition in 1..meta.partition_info.len() {
             let (_, more) = self
@@ -259,7 +304,7 @@ impl SqlClient {
         }
         Call::new("fetch SQL result", Method::GET, url)
             .returning(&[408, 422])
-            .max_response_bytes(SQL_MAX_RESPONSE_BYTES)
+            .max_response_bytes(self.max_partition_bytes)
     }
 
     /// Sends one call with the control-plane credential; 408/422 become [`Error::Sql`].

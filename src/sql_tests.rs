@@ -130,6 +130,81 @@ async fn a_running_statement_is_polled_until_done() {
     assert_eq!(polls, 3, "two 202 answers, then the result");
 }
 
+/// A server that answers 202 forever: the client stops polling at the statement timeout plus
+/// the grace (as long again, here 1 s), with an error naming the handle.
+#[tokio::test]
+async fn a_statement_running_forever_is_given_up_after_its_timeout() {
+    let server = MockServer::start().await;
+    let running = ResponseTemplate::new(202).set_body_json(json!({
+        "code": "333334", "statementHandle": "h-forever"
+    }));
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .respond_with(running.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/statements/h-forever"))
+        .respond_with(running)
+        .mount(&server)
+        .await;
+    let e = client(&server)
+        .timeout(Duration::from_secs(1))
+        .query("SELECT SYSTEM$WAIT(1000000)")
+        .await
+        .expect_err("given up");
+    let msg = e.to_string();
+    assert!(msg.contains("still running 2s after"), "{msg}");
+    let Error::Sql(sql) = &e else { panic!("{e:?}") };
+    assert_eq!(sql.statement_handle.as_deref(), Some("h-forever"));
+}
+
+/// A result claiming more partitions than allowed fails before fetching any of them; a
+/// partition larger than allowed fails the query.
+#[tokio::test]
+async fn results_beyond_the_partition_limits_fail_without_fetching() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "statementHandle": "h-big", "resultSetMetaData": meta(50_000), "data": [["1", "a"]]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/statements/h-big"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": [["2", "x".repeat(4096)]]})),
+        )
+        .mount(&server)
+        .await;
+    let e = client(&server)
+        .query("SELECT * FROM HUGE")
+        .await
+        .expect_err("too many partitions");
+    assert!(
+        e.to_string()
+            .contains("50000 partitions, more than max_partitions (1000)"),
+        "{e}"
+    );
+    let fetched = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "GET")
+        .count();
+    assert_eq!(fetched, 0);
+
+    let e = client(&server)
+        .max_partitions(100_000)
+        .max_partition_bytes(1024)
+        .query("SELECT * FROM HUGE")
+        .await
+        .expect_err("a partition too large");
+    assert!(e.to_string().contains("larger than 1024 bytes"), "{e}");
+}
+
 #[tokio::test]
 async fn a_failed_statement_is_a_typed_sql_error() {
     let server = MockServer::start().await;
