@@ -5,10 +5,15 @@
 //!
 //! ```text
 //! cargo run --example table_replay     # private MariaDB + sample table → embedded emulator → verify
-//! table_replay replay --source mysql://USER:PASS@HOST:PORT/DB --table T [--key COL] --database D --schema S --pipe P [--batch N] [--follow] [--profile FILE]
-//! table_replay verify --source ... --table T --database D --schema S --dest-table T2 [--profile FILE]
-//! table_replay ddl --source ... --table T
+//! export TABLE_REPLAY_SOURCE=mysql://USER@HOST:PORT/DB TABLE_REPLAY_PASSWORD=…   # or --password-file FILE
+//! table_replay replay --table T [--key COL] --database D --schema S --pipe P [--dlq-pipe P2] [--batch N] [--follow] [--profile FILE]
+//! table_replay verify --table T --database D --schema S --dest-table T2 [--profile FILE]
+//! table_replay ddl --table T        # the table and its dead-letter table <TABLE>_DLQ
 //! ```
+//!
+//! A row that cannot become a row (an invalid date, invalid UTF-8 or JSON) is dead-lettered
+//! to `<TABLE>_DLQ` exactly once, crashes included, and the replay goes on (`dead_letter.rs`).
+//! The password never appears in `--help`, errors or logs (`secret.rs`).
 //!
 //! Run one replay per table: when another process opens the table's channel, this one gets
 //! `OwnershipLost` and stops at once without reopening it, exiting non-zero with one
@@ -16,10 +21,13 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod dead_letter;
 mod mariadb;
 mod replay;
+mod row_errors;
 mod sample;
 mod schema;
+mod secret;
 mod source;
 mod verify;
 
@@ -35,7 +43,8 @@ use clap::{Args, Parser, Subcommand};
 use snowpipe_streaming::sql::SqlClient;
 use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
 
-#[derive(Debug, Parser)]
+// No `Debug` on the arguments: they hold the source URL and its password.
+#[derive(Parser)]
 #[command(
     name = "table_replay",
     about = "Replay a MySQL/MariaDB table into Snowflake exactly once and verify it with SQL"
@@ -51,7 +60,7 @@ struct Cli {
     batch: usize,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     /// Stream a table into a pipe, resuming after the channel's committed key.
     Replay(ReplayArgs),
@@ -63,21 +72,29 @@ enum Command {
     Sample(SampleArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 struct SampleArgs {
-    /// The database: mysql://USER:PASS@HOST:PORT/DB.
-    #[arg(long, env = "TABLE_REPLAY_SOURCE")]
+    /// The database: mysql://USER@HOST:PORT/DB (password: see `replay --help`).
+    #[arg(long, env = "TABLE_REPLAY_SOURCE", hide_env_values = true)]
     source: String,
+    /// A file whose first line is the source password (else TABLE_REPLAY_PASSWORD).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
     /// Generated rows (plus 5 edge rows).
     #[arg(long, default_value_t = 100_000)]
     rows: u64,
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Args, Clone)]
 struct SourceArgs {
-    /// The source database: mysql://USER:PASS@HOST:PORT/DB.
-    #[arg(long, env = "TABLE_REPLAY_SOURCE")]
+    /// The source database: mysql://USER@HOST:PORT/DB. Give the password with
+    /// --password-file or TABLE_REPLAY_PASSWORD, or in the URL through TABLE_REPLAY_SOURCE:
+    /// a password on the command line is visible to every local user in `ps`.
+    #[arg(long, env = "TABLE_REPLAY_SOURCE", hide_env_values = true)]
     source: String,
+    /// A file whose first line is the source password (else TABLE_REPLAY_PASSWORD).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
     /// The source table.
     #[arg(long)]
     table: String,
@@ -86,7 +103,7 @@ struct SourceArgs {
     key: Option<String>,
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Args, Clone)]
 struct DestArgs {
     /// Destination database.
     #[arg(long, default_value = "REPLAY")]
@@ -99,7 +116,7 @@ struct DestArgs {
     profile: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 struct ReplayArgs {
     #[command(flatten)]
     source: SourceArgs,
@@ -108,6 +125,10 @@ struct ReplayArgs {
     /// Destination pipe (default: <TABLE>_PIPE, as `ddl` creates it).
     #[arg(long)]
     pipe: Option<String>,
+    /// Dead-letter pipe for rows that cannot be replayed (default: <TABLE>_DLQ_PIPE, as `ddl`
+    /// creates it); opened at the first bad row.
+    #[arg(long)]
+    dlq_pipe: Option<String>,
     /// Rows per keyset page (and per append).
     #[arg(long, default_value_t = 5_000)]
     batch: usize,
@@ -122,7 +143,7 @@ struct ReplayArgs {
     poll_interval: Duration,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 struct VerifyArgs {
     #[command(flatten)]
     source: SourceArgs,
@@ -139,7 +160,7 @@ struct VerifyArgs {
     page: usize,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 struct DdlArgs {
     #[command(flatten)]
     source: SourceArgs,
@@ -155,6 +176,21 @@ struct DdlArgs {
     /// Destination pipe (default: <TABLE>_PIPE).
     #[arg(long)]
     pipe: Option<String>,
+    /// Dead-letter pipe (default: <TABLE>_DLQ_PIPE), into the table <DEST_TABLE>_DLQ.
+    #[arg(long)]
+    dlq_pipe: Option<String>,
+}
+
+impl SourceArgs {
+    /// The URL to connect with (the password put in from a file or the environment).
+    fn url(&self) -> Result<String> {
+        source_url(&self.source, self.password_file.as_deref())
+    }
+}
+
+/// [`secret::source_url`] with `TABLE_REPLAY_PASSWORD`.
+fn source_url(url: &str, password_file: Option<&std::path::Path>) -> Result<String> {
+    secret::source_url(url, password_file, std::env::var(secret::PASSWORD_ENV).ok())
 }
 
 fn default_dest_table(table: &str) -> String {
@@ -193,11 +229,13 @@ async fn run_replay(
             .resumed_after
             .map_or(String::new(), |k| format!(" (resumed after {k})")),
     );
+    eprintln!("{}", report.bad_rows_line());
     Ok(report)
 }
 
 #[tokio::main]
 async fn main() -> Result<ExitCode> {
+    secret::warn_on_command_line(std::env::args().skip(1));
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -216,21 +254,31 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => default_run(cli.rows, cli.batch).await,
         Some(Command::Ddl(a)) => {
-            let mut conn = source::connect(&a.source.source).await?;
+            let mut conn = source::connect(&a.source.url()?).await?;
             let table =
                 source::describe(&mut conn, &a.source.table, a.source.key.as_deref()).await?;
             let dest = a
                 .dest_table
                 .unwrap_or_else(|| default_dest_table(&a.source.table));
             let pipe = a.pipe.unwrap_or_else(|| default_pipe(&a.source.table));
+            let dlq_pipe = a
+                .dlq_pipe
+                .unwrap_or_else(|| dead_letter::pipe_name(&a.source.table));
             print!(
-                "{}",
-                schema::ddl(&table, &a.database, &a.schema, &dest, &pipe)
+                "{}{}",
+                schema::ddl(&table, &a.database, &a.schema, &dest, &pipe),
+                dead_letter::ddl(
+                    &a.database,
+                    &a.schema,
+                    &dead_letter::table_name(&dest),
+                    &dlq_pipe
+                )
             );
             Ok(())
         }
         Some(Command::Sample(a)) => {
-            let mut conn = source::connect(&a.source).await?;
+            let mut conn =
+                source::connect(&source_url(&a.source, a.password_file.as_deref())?).await?;
             sample::create(&mut conn, a.rows).await?;
             eprintln!(
                 "created {} with {} rows",
@@ -247,7 +295,10 @@ async fn run(cli: Cli) -> Result<()> {
                 .context("cannot connect to the destination")?;
             let opts = replay::ReplayOptions {
                 pipe: a.pipe.unwrap_or_else(|| default_pipe(&a.source.table)),
-                source: a.source.source,
+                dlq_pipe: a
+                    .dlq_pipe
+                    .unwrap_or_else(|| dead_letter::pipe_name(&a.source.table)),
+                source: a.source.url()?,
                 table: a.source.table,
                 key: a.source.key,
                 database: a.dest.database,
@@ -276,7 +327,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let sql = sql.database(&dest.database).schema(&dest.schema);
             let v = verify::verify(
-                &a.source.source,
+                &a.source.url()?,
                 &a.source.table,
                 a.source.key.as_deref(),
                 &sql,
@@ -318,7 +369,14 @@ async fn default_run(rows: u64, batch: usize) -> Result<()> {
     let (database, schema_name) = ("REPLAY", "PUBLIC");
     let dest_table = default_dest_table(sample::TABLE);
     let pipe = default_pipe(sample::TABLE);
-    let ddl = schema::ddl(&table, database, schema_name, &dest_table, &pipe);
+    let dlq_pipe = dead_letter::pipe_name(sample::TABLE);
+    let ddl = schema::ddl(&table, database, schema_name, &dest_table, &pipe)
+        + &dead_letter::ddl(
+            database,
+            schema_name,
+            &dead_letter::table_name(&dest_table),
+            &dlq_pipe,
+        );
     eprintln!("Snowflake DDL (table_replay ddl):\n{ddl}");
 
     let emulator = start_emulator(database, schema_name, &ddl, None).await?;
@@ -335,6 +393,7 @@ async fn default_run(rows: u64, batch: usize) -> Result<()> {
         database: database.into(),
         schema: schema_name.into(),
         pipe,
+        dlq_pipe,
         batch: batch.max(1),
         follow: false,
         poll_interval: Duration::from_secs(1),

@@ -1,6 +1,9 @@
 //! The replay: keyset pages from the source, one channel, the key as each row's offset token,
 //! resumed after the channel's committed token. Memory is bounded by one page plus the
 //! client's memory budget, whatever the table's size.
+//!
+//! A row that cannot become a row is dead-lettered (`dead_letter.rs`) and the replay goes on;
+//! rows the server rejects are counted from the channel's row-error reports (`row_errors.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -8,23 +11,45 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value as Json};
 use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
 
+use crate::dead_letter::{self, BadRow, DeadLetters};
+use crate::row_errors::RowErrors;
 use crate::schema::{self, SourceTable};
+use crate::secret;
 use crate::source::{self, KeysetReader};
 
 /// What to replay and how.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ReplayOptions {
+    /// The source URL, with its password: never printed ([`Debug`] redacts it).
     pub source: String,
     pub table: String,
     pub key: Option<String>,
     pub database: String,
     pub schema: String,
     pub pipe: String,
+    /// The dead-letter pipe (`<TABLE>_DLQ_PIPE`), in `database.schema`.
+    pub dlq_pipe: String,
     pub batch: usize,
     pub follow: bool,
     pub poll_interval: Duration,
     /// Print a progress line at most this often (`None`: never).
     pub progress_every: Option<Duration>,
+}
+
+impl std::fmt::Debug for ReplayOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayOptions")
+            .field("source", &secret::redact(&self.source))
+            .field("table", &self.table)
+            .field("key", &self.key)
+            .field("database", &self.database)
+            .field("schema", &self.schema)
+            .field("pipe", &self.pipe)
+            .field("dlq_pipe", &self.dlq_pipe)
+            .field("batch", &self.batch)
+            .field("follow", &self.follow)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The closing numbers.
@@ -38,17 +63,58 @@ pub struct ReplayReport {
     /// The committed token this run resumed after.
     pub resumed_after: Option<u64>,
     pub elapsed: Duration,
+    /// Bad rows dead-lettered by this run.
+    pub dead_lettered: u64,
+    /// Bad rows read again after a restart and skipped: already dead-lettered.
+    pub already_dead_lettered: u64,
+    /// The dead-letter pipe, qualified.
+    pub dead_letter_place: String,
+    /// Rows the server rejected.
+    pub row_errors: RowErrors,
 }
 
 impl ReplayReport {
-    /// The last stdout line: `{"replayed": {"table": "T", "rows": n, "committed": "<token>"}}`.
+    /// The last stdout line: `{"replayed": {"table": "T", "rows": n, "committed": "<token>",
+    /// "dead_lettered": n, "already_dead_lettered": n, "row_errors": {…}}}`.
     pub fn json_line(&self) -> String {
         serde_json::json!({"replayed": {
             "table": self.table,
             "rows": self.rows,
             "committed": self.committed.map(|c| c.to_string()),
+            "dead_lettered": self.dead_lettered,
+            "already_dead_lettered": self.already_dead_lettered,
+            "row_errors": self.row_errors.to_json(),
         }})
         .to_string()
+    }
+
+    /// The closing report's bad-row line.
+    pub fn bad_rows_line(&self) -> String {
+        let mut line = if self.dead_lettered + self.already_dead_lettered == 0 {
+            format!(
+                "bad rows: none dead-lettered (they would go to {})",
+                self.dead_letter_place
+            )
+        } else {
+            format!(
+                "bad rows: {} dead-lettered to {} ({} more already there from an earlier run)",
+                group(self.dead_lettered),
+                self.dead_letter_place,
+                group(self.already_dead_lettered)
+            )
+        };
+        let r = &self.row_errors;
+        if r.count == 0 {
+            line.push_str("; no row rejected by the server");
+        } else {
+            line.push_str(&format!(
+                "; {} rows rejected by the server ({}; first: {}): they are not in the table",
+                group(r.count),
+                r.key_range(),
+                r.first_message.as_deref().unwrap_or("(no message)")
+            ));
+        }
+        line
     }
 }
 
@@ -98,6 +164,16 @@ pub async fn replay(
                 opts.database, opts.schema, opts.pipe
             )
         })?;
+    // Subscribed before anything is sent, so no row-error report is missed.
+    let mut events = channel.events();
+    let mut row_errors = RowErrors::default();
+    let mut dead_letters = DeadLetters::new(
+        client,
+        &opts.database,
+        &opts.schema,
+        &opts.dlq_pipe,
+        &opts.table,
+    );
     let resumed_after = match channel.latest_committed_offset_token() {
         None => None,
         Some(t) => Some(t.as_u64().with_context(|| {
@@ -122,7 +198,9 @@ pub async fn replay(
         opts.batch
     );
     let reader = KeysetReader::new(&table);
+    // The last key read (appended or dead-lettered) and the last key appended.
     let mut after = resumed_after;
+    let mut last_appended = resumed_after;
     let mut rows_sent = 0u64;
     let mut last_progress = Instant::now();
     tokio::pin!(stop);
@@ -137,11 +215,16 @@ pub async fn replay(
                 () = tokio::time::sleep(opts.poll_interval) => continue,
             }
         }
-        let n = page.len();
-        let batch = convert_page(&table, &names, page)?;
-        after = batch.last().and_then(|(_, t)| t.as_u64());
-        append(&channel, batch).await?;
-        rows_sent += n as u64;
+        let (batch, bad, last_key) = convert_page(&table, &names, page)?;
+        after = Some(last_key);
+        let n = batch.len() as u64;
+        if let Some(last) = batch.last().and_then(|(_, t)| t.as_u64()) {
+            append(&channel, batch).await?;
+            last_appended = Some(last);
+        }
+        dead_letters.send(bad).await?;
+        rows_sent += n;
+        row_errors.drain(&mut events);
         if let Some(every) = opts.progress_every {
             if last_progress.elapsed() >= every {
                 last_progress = Instant::now();
@@ -154,13 +237,13 @@ pub async fn replay(
                         after,
                         max_key,
                         &channel
-                    )
+                    ) + &bad_rows_progress(&dead_letters, &row_errors)
                 );
             }
         }
     }
-    let committed = match after {
-        Some(last) if after != resumed_after => {
+    let committed = match last_appended {
+        Some(last) if last_appended != resumed_after => {
             channel
                 .wait_for_commit(&OffsetToken::from(last), Duration::from_secs(120))
                 .await
@@ -169,42 +252,90 @@ pub async fn replay(
         }
         _ => resumed_after,
     };
+    let (dead_lettered, already_dead_lettered) = (dead_letters.stored, dead_letters.already);
+    let dead_letter_place = dead_letters.place();
+    dead_letters.finish(Duration::from_secs(120)).await?;
     channel
         .close()
         .await
         .context("closing the channel failed")?;
+    // Closing polls the status once more: its row errors are queued by now.
+    row_errors.drain(&mut events);
     Ok(ReplayReport {
         table: opts.table.clone(),
         rows: rows_sent,
         committed,
         resumed_after,
         elapsed: started.elapsed(),
+        dead_lettered,
+        already_dead_lettered,
+        dead_letter_place,
+        row_errors,
     })
 }
 
-/// Source rows → (JSON object, key token).
+/// `  dead-lettered 3  rejected 1` (empty when there are none), after the progress line.
+fn bad_rows_progress(dead_letters: &DeadLetters<'_>, row_errors: &RowErrors) -> String {
+    let mut s = String::new();
+    if dead_letters.stored + dead_letters.already > 0 {
+        s.push_str(&format!(
+            "  dead-lettered {}",
+            group(dead_letters.stored + dead_letters.already)
+        ));
+    }
+    if row_errors.count > 0 {
+        s.push_str(&format!("  rejected {}", group(row_errors.count)));
+    }
+    s
+}
+
+/// Rows appended with their key tokens, bad rows for the dead-letter table.
+type Converted = (Vec<(Map<String, Json>, OffsetToken)>, Vec<BadRow>, u64);
+
+/// A non-empty page of source rows → (JSON objects with key tokens, bad rows, the last key).
+///
+/// # Errors
+/// Only for a key that is no offset token (NULL or negative); a value the mapping refuses
+/// makes a [`BadRow`].
 fn convert_page(
     table: &SourceTable,
     names: &[String],
     page: Vec<mysql_async::Row>,
-) -> Result<Vec<(Map<String, Json>, OffsetToken)>> {
-    page.into_iter()
-        .map(|row| {
-            let values = row.unwrap();
-            let key = schema::key_value(&values[table.key])?;
-            let mut object = Map::with_capacity(names.len());
-            for ((column, name), value) in table.columns.iter().zip(names).zip(&values) {
-                let json = schema::to_json(&column.kind, value)
-                    .with_context(|| format!("row with key {key}, column {}", column.name))?;
-                // SQL NULL is an absent field: a JSON null in a VARIANT column would land as a
-                // VARIANT null, not NULL (Snowflake's semantics, which the emulator follows).
-                if !json.is_null() {
-                    object.insert(name.clone(), json);
-                }
-            }
-            Ok((object, OffsetToken::from(key)))
-        })
-        .collect()
+) -> Result<Converted> {
+    let (mut good, mut bad, mut last) = (Vec::with_capacity(page.len()), Vec::new(), 0);
+    for row in page {
+        let values = row.unwrap();
+        let key = schema::key_value(&values[table.key])?;
+        last = key;
+        match convert_row(table, names, &values) {
+            Ok(object) => good.push((object, OffsetToken::from(key))),
+            Err(reason) => bad.push(BadRow {
+                key,
+                reason,
+                raw: dead_letter::raw_values(table, &values),
+            }),
+        }
+    }
+    Ok((good, bad, last))
+}
+
+/// One source row → its JSON object, or why it cannot become one (`column c (TYPE): …`).
+fn convert_row(
+    table: &SourceTable,
+    names: &[String],
+    values: &[mysql_async::Value],
+) -> std::result::Result<Map<String, Json>, String> {
+    let mut object = Map::with_capacity(names.len());
+    for ((column, name), value) in table.columns.iter().zip(names).zip(values) {
+        let json = schema::to_json(&column.kind, value)
+            .map_err(|e| format!("column {} ({}): {e}", column.name, column.column_type))?;
+        // SQL NULL is an absent field: a JSON null in a VARIANT column would land as a
+        // VARIANT null, not NULL (Snowflake's semantics, which the emulator follows).
+        if !json.is_null() {
+            object.insert(name.clone(), json);
+        }
+    }
+    Ok(object)
 }
 
 /// `[  12.0s] 120,000 rows  10,000 rows/s  key 120000/1000000  committed 118000  ETA 88s`.
@@ -263,11 +394,23 @@ mod tests {
             committed: Some(42),
             resumed_after: None,
             elapsed: Duration::ZERO,
+            dead_lettered: 2,
+            already_dead_lettered: 1,
+            dead_letter_place: "DB.PUBLIC.ORDERS_DLQ_PIPE".into(),
+            row_errors: RowErrors::default(),
         };
         let v: Json = serde_json::from_str(&r.json_line()).unwrap();
         assert_eq!(v["replayed"]["table"], "orders");
         assert_eq!(v["replayed"]["rows"], 3);
         assert_eq!(v["replayed"]["committed"], "42");
+        assert_eq!(v["replayed"]["dead_lettered"], 2);
+        assert_eq!(v["replayed"]["already_dead_lettered"], 1);
+        assert_eq!(v["replayed"]["row_errors"]["count"], 0);
+        assert_eq!(
+            r.bad_rows_line(),
+            "bad rows: 2 dead-lettered to DB.PUBLIC.ORDERS_DLQ_PIPE (1 more already there from \
+             an earlier run); no row rejected by the server"
+        );
         assert_eq!(group(1_234_567), "1,234,567");
         assert_eq!(group(12), "12");
     }

@@ -9,6 +9,7 @@
 //! | `DECIMAL(p,s)`, p > 38 | `VARCHAR` | the exact decimal text (Snowflake's NUMBER stops at 38 digits) |
 //! | `FLOAT`, `DOUBLE` | `FLOAT` | JSON number (a FLOAT by its shortest decimal, so 0.1 stays 0.1) |
 //! | `DATE` | `DATE` | `YYYY-MM-DD` (the zero date `0000-00-00` becomes NULL) |
+//! | (invalid dates) | — | refused: a date with a zero month or day (`2024-00-15`) or a day past the month's end (`2024-02-30`, which MariaDB stores under `ALLOW_INVALID_DATES`) is dead-lettered |
 //! | `DATETIME(fsp)` | `TIMESTAMP_NTZ(fsp)` | `YYYY-MM-DD HH:MM:SS.ffffff` |
 //! | `TIMESTAMP(fsp)` | `TIMESTAMP_LTZ(fsp)` | UTC, `…+00:00` (the session runs in UTC) |
 //! | `TIME(fsp)` | `VARCHAR(20)` | `[-]HHH:MM:SS[.ffffff]`: MySQL's TIME is a duration of ±838 h, Snowflake's a time of day |
@@ -19,7 +20,9 @@
 //! | `ENUM`, `SET` | `VARCHAR` | the label(s), a SET comma-separated |
 //! | `BIT(n)` | `NUMBER(20,0)` | the bits as an unsigned integer |
 //!
-//! NULL is NULL in every type.
+//! NULL is NULL in every type. A value [`to_json`] refuses (an invalid date, invalid UTF-8 in
+//! a text column, invalid JSON in a JSON column) makes its row a bad row: the replay
+//! dead-letters it (`dead_letter.rs`) and goes on.
 
 use anyhow::{bail, Result};
 use mysql_async::Value;
@@ -305,6 +308,15 @@ pub fn to_json(kind: &Kind, v: &Value) -> Result<Json> {
         (Kind::Float, Value::Float(f)) => float_json(f.to_string().parse().unwrap_or(*f as f64)),
         (Kind::Float | Kind::Double, Value::Double(d)) => float_json(*d),
         (Kind::Date, Value::Date(0, 0, 0, ..)) => Json::Null,
+        (Kind::Date | Kind::DateTime { .. } | Kind::Timestamp { .. }, Value::Date(y, m, d, ..))
+            if (*y, *m, *d) != (0, 0, 0) && !valid_date(*y, *m, *d) =>
+        {
+            bail!(
+                "invalid date {y:04}-{m:02}-{d:02} (MariaDB keeps it under sql_mode \
+                 ALLOW_INVALID_DATES or without NO_ZERO_IN_DATE; Snowflake has no such date); \
+                 fix the value in the source"
+            )
+        }
         (Kind::Date, Value::Date(y, m, d, ..)) => Json::String(format!("{y:04}-{m:02}-{d:02}")),
         (Kind::DateTime { .. } | Kind::Timestamp { .. }, Value::Date(0, 0, 0, ..)) => Json::Null,
         (Kind::DateTime { .. }, Value::Date(y, mo, d, h, mi, s, us)) => Json::String(format!(
@@ -344,6 +356,20 @@ pub fn to_json(kind: &Kind, v: &Value) -> Result<Json> {
         (_, Value::Bytes(b)) => Json::String(text(b, "value")?),
         (kind, other) => bail!("unexpected value {other:?} for a {kind:?} column"),
     })
+}
+
+/// Whether `y-m-d` is a day of the proleptic Gregorian calendar (the zero date is not, but
+/// it is NULL rather than refused).
+fn valid_date(y: u16, m: u8, d: u8) -> bool {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
 }
 
 fn float_json(f: f64) -> Json {
@@ -485,6 +511,38 @@ mod tests {
             to_json(&Kind::Date, &Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap(),
             Json::Null
         );
+    }
+
+    #[test]
+    fn invalid_dates_are_refused_naming_the_date() {
+        let dt = Kind::DateTime { fsp: 0 };
+        for (y, m, d) in [
+            (2024, 2, 30),
+            (2023, 2, 29),
+            (2024, 0, 15),
+            (2024, 4, 0),
+            (2024, 13, 1),
+        ] {
+            let err = to_json(&dt, &Value::Date(y, m, d, 1, 2, 3, 0)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("invalid date {y:04}-{m:02}-{d:02}")),
+                "{err}"
+            );
+            assert!(to_json(&Kind::Date, &Value::Date(y, m, d, 0, 0, 0, 0)).is_err());
+        }
+        assert_eq!(
+            to_json(&Kind::Date, &Value::Date(2024, 2, 29, 0, 0, 0, 0)).unwrap(),
+            Json::String("2024-02-29".into())
+        );
+        assert_eq!(
+            to_json(&dt, &Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap(),
+            Json::Null
+        );
+        let err = to_json(&Kind::Json, &Value::Bytes(b"{not json".to_vec())).unwrap_err();
+        assert!(err.to_string().contains("invalid JSON"), "{err}");
+        let err = to_json(&Kind::Text { max_chars: None }, &Value::Bytes(vec![0xff])).unwrap_err();
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
     }
 
     #[test]

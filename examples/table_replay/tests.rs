@@ -70,6 +70,7 @@ fn options(url: &str, follow: bool) -> ReplayOptions {
         database: DB.into(),
         schema: SCHEMA.into(),
         pipe: "REPLAY_SAMPLE_PIPE".into(),
+        dlq_pipe: "REPLAY_SAMPLE_DLQ_PIPE".into(),
         batch: 97,
         follow,
         poll_interval: Duration::from_millis(100),
