@@ -16,7 +16,20 @@
 //! Run one streamer per queue: when another process opens one of the channels, this one gets
 //! `OwnershipLost`, stops all three tables at once (no reopen) and exits non-zero with one
 //! `error: ownership lost: channel …` line naming the committed token.
+//!
+//! A bad record never wedges the pipeline (issue 29): a queued record that cannot become a
+//! row — its `json` not text, empty, not JSON, not an object, or holding a value its column's
+//! type refuses (`validate.rs`) — is moved to the `dead_letters` table of the queue file
+//! (table, id, txid, the raw json unchanged, reason, time) in the same transaction that removes
+//! it from the queue, so it is there exactly once through any crash; it is logged once with
+//! the reason, counted in the live line (`dead=`) and the closing report, and streaming goes
+//! on. Rows the server rejects (row errors) are in the closing report with their count, first
+//! message and id range. The reconciliation counts dead letters (`DEAD_LETTERED`): records
+//! from other writers are not in the ledger's `generated`, ones our generator wrote are, and
+//! both reconcile exactly. `tests/ski_resort_bad_records.rs` checks this from the producer's
+//! side, with SIGKILLs.
 
+mod bad_records;
 mod catalog;
 mod charts;
 mod cli;
@@ -35,6 +48,7 @@ mod progress;
 mod queue;
 mod report;
 mod streamer;
+mod validate;
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -152,6 +166,10 @@ async fn report(args: &ReportArgs) -> Result<()> {
     } else {
         println!("Reconciliation (generated vs landed, by TXID)");
         print!("{}", report::format_reconciliation(&recs));
+        print!(
+            "{}",
+            bad_records::format_bad_records(&ledger, &queue.first_dead_letters()?, None)
+        );
         print!("{}", report::format_views(source.as_ref()).await?);
     }
     if recs.iter().all(report::Reconciliation::exact) {

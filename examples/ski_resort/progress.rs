@@ -27,6 +27,8 @@ pub struct TableSnapshot {
     pub committed: u64,
     /// Rows sent and not yet committed.
     pub in_flight: u64,
+    /// Records moved to the queue's dead_letters table (ledger).
+    pub dead_lettered: u64,
     /// Commit lag in ms.
     pub lag_ms: u64,
     /// Committed rows per second over the last interval.
@@ -49,13 +51,14 @@ pub fn thousands(n: u64) -> String {
 /// Renders one table's line (shared by both modes).
 pub fn describe(s: &TableSnapshot) -> String {
     format!(
-        "gen {:>9}  sent {:>9}  committed {:>9}  {:>7} rows/s  lag {:>5} ms  in flight {:>6}",
+        "gen {:>9}  sent {:>9}  committed {:>9}  {:>7} rows/s  lag {:>5} ms  in flight {:>6}  dead {:>4}",
         thousands(s.generated),
         thousands(s.sent),
         thousands(s.committed),
         thousands(s.rows_per_s.round() as u64),
         s.lag_ms,
         thousands(s.in_flight),
+        thousands(s.dead_lettered),
     )
 }
 
@@ -121,6 +124,7 @@ pub fn spawn(
                     sent: st.sent.load(Ordering::Relaxed),
                     committed: ledger[i].committed,
                     in_flight: st.in_flight.load(Ordering::Relaxed),
+                    dead_lettered: ledger[i].dead_lettered,
                     lag_ms: st.commit_lag_ms.load(Ordering::Relaxed),
                     rows_per_s: ledger[i].committed.saturating_sub(last.1[i]) as f64 / dt,
                 }
@@ -140,8 +144,13 @@ pub fn spawn(
                         .zip(&snaps)
                         .map(|(t, s)| {
                             format!(
-                                "{t} gen={} sent={} committed={} rate={:.0}/s lag={}ms",
-                                s.generated, s.sent, s.committed, s.rows_per_s, s.lag_ms
+                                "{t} gen={} sent={} committed={} rate={:.0}/s lag={}ms dead={}",
+                                s.generated,
+                                s.sent,
+                                s.committed,
+                                s.rows_per_s,
+                                s.lag_ms,
+                                s.dead_lettered
                             )
                         })
                         .collect::<Vec<_>>()
@@ -181,10 +190,19 @@ mod tests {
             sent: 1100,
             committed: 1000,
             in_flight: 100,
+            dead_lettered: 3,
             lag_ms: 250,
             rows_per_s: 512.4,
         });
-        for part in ["1,200", "1,100", "1,000", "512 rows/s", "250 ms", "100"] {
+        for part in [
+            "1,200",
+            "1,100",
+            "1,000",
+            "512 rows/s",
+            "250 ms",
+            "100",
+            "dead    3",
+        ] {
             assert!(line.contains(part), "{line:?} lacks {part:?}");
         }
     }

@@ -136,8 +136,14 @@ pub struct Reconciliation {
     pub lost: u64,
     /// Landed rows beyond the first of each TXID.
     pub duplicated: u64,
-    /// Whether the distinct landed TXIDs hash to the ledger's digest (same set of TXIDs).
+    /// Whether the distinct landed TXIDs hash to the ledger's digest (same set of TXIDs),
+    /// with the dead-lettered TXIDs added when the ledger counted them.
     pub digest_matches: bool,
+    /// Records moved to the queue's dead_letters table.
+    pub dead_lettered: u64,
+    /// Of those, how many the ledger's `generated` counts (written by the generator, damaged
+    /// later): 0 when they came from other writers.
+    pub dead_generated: u64,
 }
 
 impl Reconciliation {
@@ -146,7 +152,7 @@ impl Reconciliation {
         self.lost == 0
             && self.duplicated == 0
             && self.digest_matches
-            && self.committed == self.generated
+            && self.committed + self.dead_generated == self.generated
     }
 }
 
@@ -175,13 +181,29 @@ pub async fn reconcile(
                 digest = digest.wrapping_add(txid_hash(txid));
             }
             let l = ledger[t.index()];
+            // Dead letters from other writers are not in the ledger; ones the generator wrote
+            // are, and then the landed TXIDs plus the dead-lettered ones make up the digest.
+            let dead_generated = if digest != l.digest
+                && l.dead_lettered > 0
+                && digest.wrapping_add(l.dead_digest) == l.digest
+            {
+                l.dead_lettered
+            } else {
+                0
+            };
             Reconciliation {
                 table: t.name(),
                 generated: l.generated,
                 committed,
-                lost: l.generated.saturating_sub(distinct),
+                lost: l.generated.saturating_sub(distinct + dead_generated),
                 duplicated: committed - distinct,
-                digest_matches: digest == l.digest,
+                digest_matches: digest.wrapping_add(if dead_generated > 0 {
+                    l.dead_digest
+                } else {
+                    0
+                }) == l.digest,
+                dead_lettered: l.dead_lettered,
+                dead_generated,
             }
         });
     }
@@ -384,6 +406,7 @@ pub fn format_reconciliation(recs: &[Reconciliation]) -> String {
                 thousands(r.committed),
                 thousands(r.lost),
                 thousands(r.duplicated),
+                thousands(r.dead_lettered),
                 if r.digest_matches {
                     "match".into()
                 } else {
@@ -404,6 +427,7 @@ pub fn format_reconciliation(recs: &[Reconciliation]) -> String {
             "COMMITTED",
             "LOST",
             "DUPLICATED",
+            "DEAD_LETTERED",
             "TXID_DIGEST",
             "RESULT",
         ],
@@ -504,6 +528,56 @@ mod tests {
                 .unwrap();
         }
         conn
+    }
+
+    /// Dead letters reconcile exactly whether they came from another writer (not in the
+    /// ledger) or from the generator (counted in `generated`, never landed).
+    #[tokio::test]
+    async fn dead_letters_are_accounted_for_either_way() {
+        use crate::generator::{Generator, GeneratorConfig};
+        let mut g = Generator::new(&GeneratorConfig {
+            seed: 8,
+            start: chrono::NaiveDate::from_ymd_opt(2025, 12, 20).unwrap(),
+            events_per_day: 800,
+        });
+        let rows: Vec<_> = (0..300).map(|_| g.next_row()).collect();
+        let (kept, damaged) = rows.split_at(rows.len() - 2);
+        let mut ledger = [LedgerEntry::default(); 3];
+        for r in kept {
+            let l = &mut ledger[r.table().index()];
+            l.generated += 1;
+            l.digest = l.digest.wrapping_add(txid_hash(r.txid()));
+        }
+        let db = landed_db(kept);
+        // Two foreign records: not in `generated`.
+        let mut foreign = ledger;
+        for l in &mut foreign {
+            l.dead_lettered = 2;
+            l.dead_digest = txid_hash("x").wrapping_add(txid_hash("y"));
+        }
+        let recs = reconcile(&db, &foreign).await.unwrap();
+        assert!(recs.iter().all(Reconciliation::exact), "{recs:?}");
+        assert!(recs
+            .iter()
+            .all(|r| r.dead_lettered == 2 && r.dead_generated == 0));
+        // The generator's last two rows, damaged in the queue: counted, dead-lettered.
+        let mut own = ledger;
+        for r in damaged {
+            let l = &mut own[r.table().index()];
+            l.generated += 1;
+            l.digest = l.digest.wrapping_add(txid_hash(r.txid()));
+            l.dead_lettered += 1;
+            l.dead_digest = l.dead_digest.wrapping_add(txid_hash(r.txid()));
+        }
+        let recs = reconcile(&db, &own).await.unwrap();
+        assert!(recs.iter().all(Reconciliation::exact), "{recs:?}");
+        // Without the dead letters those two rows are lost.
+        let mut lost = own;
+        for l in &mut lost {
+            (l.dead_lettered, l.dead_digest) = (0, 0);
+        }
+        let recs = reconcile(&db, &lost).await.unwrap();
+        assert_eq!(recs.iter().map(|r| r.lost).sum::<u64>(), 2, "{recs:?}");
     }
 
     #[tokio::test]

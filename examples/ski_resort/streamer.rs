@@ -12,6 +12,15 @@
 //! token, so no row is lost and none is written twice. Except `OwnershipLost` (another process
 //! opened the channel): reopening would fence that writer and both would write, so the table's
 //! loop stops at once and [`stream_all`] drops the other tables' channels and returns it.
+//!
+//! A bad record never wedges a table (issue 29): a queued record that cannot become a row
+//! (see `validate.rs`) is moved to the queue file's `dead_letters` table in one transaction
+//! with its removal from the queue ([`Queue::dead_letter`]), logged once at `warn` with its
+//! table, id and reason (never its contents), counted in [`TableStats::dead_lettered`], and
+//! the loop reads on. Its id is simply never sent; the offset tokens of the next batch skip it.
+//! A crash before that transaction commits leaves the record queued, so the next run
+//! dead-letters it; after the commit it is gone from the queue: it is in `dead_letters` exactly
+//! once, and no run stops on it.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -24,7 +33,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::model::Table;
-use crate::queue::Queue;
+use crate::queue::{Next, Queue};
 
 /// Where rows go: the SDK in production, an in-memory fake in tests.
 #[async_trait]
@@ -135,6 +144,10 @@ pub struct TableStats {
     pub committed_token: AtomicU64,
     /// Rows the server rejected (they advance the committed token but do not land).
     pub rejected: AtomicU64,
+    /// The server's row-error reports: first message and the ids they are at or before.
+    pub row_errors: std::sync::Mutex<crate::bad_records::RowErrors>,
+    /// Records this process moved to `dead_letters`.
+    pub dead_lettered: AtomicU64,
 }
 
 /// Counters of all tables, indexed by [`Table::index`].
@@ -313,7 +326,20 @@ async fn pump<C: DestinationChannel>(
         } else {
             None
         };
-        if let Some(batch) = batch {
+        if let Some(Next::Bad(bad)) = &batch {
+            // Cannot become a row: out of the queue, into dead_letters, and read on.
+            if blocking(|| queue.dead_letter(table, bad))? {
+                stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    %table,
+                    id = bad.id,
+                    "queued record cannot become a row, moved to the queue's dead_letters table: {}",
+                    bad.reason
+                );
+            }
+            continue;
+        }
+        if let Some(Next::Rows(batch)) = batch {
             channel
                 .append(Bytes::from(batch.ndjson), batch.first, batch.last)
                 .await
