@@ -28,11 +28,13 @@ use rdkafka::message::{Headers as _, Message, OwnedMessage};
 use rdkafka::Timestamp;
 use serde_json::value::RawValue;
 use snowpipe_streaming::{Channel, OffsetToken};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::consumer::{lock, Part, Resets, ThreadCmd};
 use crate::dead_letter::DeadLetters;
 use crate::record::{to_row, Record, RowOptions, TimestampKind};
+use crate::report::RowErrors;
 
 /// Most messages appended at once.
 const BATCH: usize = 1_000;
@@ -48,6 +50,8 @@ pub struct PartitionStats {
     pub dead: AtomicU64,
     /// Offsets deleted by the broker's retention before they landed.
     pub lost_to_retention: AtomicU64,
+    /// Rows the server rejected.
+    pub row_errors: std::sync::Mutex<RowErrors>,
     /// The last offset appended (-1: none).
     pub appended: AtomicI64,
     /// The last offset read, row or dead letter (-1: none).
@@ -68,6 +72,7 @@ impl Default for PartitionStats {
             rows: AtomicU64::new(0),
             dead: AtomicU64::new(0),
             lost_to_retention: AtomicU64::new(0),
+            row_errors: std::sync::Mutex::default(),
             appended: AtomicI64::new(-1),
             seen: AtomicI64::new(-1),
             busy: std::sync::atomic::AtomicBool::new(false),
@@ -144,6 +149,8 @@ impl Worker {
         self.stats.appended.fetch_max(last, Ordering::Relaxed);
         self.stats.seen.fetch_max(last, Ordering::Relaxed);
         let mut sent: VecDeque<(i64, Instant)> = VecDeque::new();
+        let mut events = self.channel.events();
+        let mut events_open = true;
         let mut tick = tokio::time::interval(COMMIT_TICK);
         let mut buf = Vec::with_capacity(BATCH);
         loop {
@@ -151,12 +158,12 @@ impl Worker {
                 biased;
                 lost = &mut stop => {
                     let lost = lost.unwrap_or(true);
-                    return self.finish(lost, last, &mut buf).await;
+                    return self.finish(lost, last, &mut buf, events).await;
                 }
                 n = self.messages.recv_many(&mut buf, BATCH) => {
                     if n == 0 {
                         // The consumer is gone without a revoke: hand over.
-                        return self.finish(false, last, &mut buf).await;
+                        return self.finish(false, last, &mut buf, events).await;
                     }
                     if let (Some(committed), Some(m)) = (opened.take(), buf.first()) {
                         self.check_start(committed, m.offset());
@@ -166,6 +173,11 @@ impl Worker {
                     }
                 }
                 _ = tick.tick() => self.track_commits(&mut sent),
+                event = events.recv(), if events_open => {
+                    // Closed: the channel is closing; nothing more will come.
+                    events_open = !matches!(event, Err(RecvError::Closed));
+                    self.row_errors(event);
+                }
             }
         }
     }
@@ -294,6 +306,26 @@ impl Worker {
         to_row(&record, self.rows)
     }
 
+    /// Counts rows the server rejected (the SDK logs each report too). A receiver that fell
+    /// behind missed reports: their rows are counted from the channel's status totals.
+    fn row_errors(&self, event: Result<snowpipe_streaming::RowErrorEvent, RecvError>) {
+        let mut errors = lock(&self.stats.row_errors);
+        match event {
+            Ok(e) => errors.record(
+                e.new_errors,
+                e.last_error_message.as_deref(),
+                offset_of(e.offset_upper_bound),
+            ),
+            Err(RecvError::Lagged(_)) => {
+                let status = self.channel.status();
+                let total = status.rows_error_count;
+                let missed = total.saturating_sub(errors.count);
+                errors.record(missed, status.last_error_message.as_deref(), None);
+            }
+            Err(RecvError::Closed) => {}
+        }
+    }
+
     /// Reads the committed token: counters, commit latency, Kafka's group offset.
     fn track_commits(&self, sent: &mut VecDeque<(i64, Instant)>) {
         let Some(committed) = offset_of(self.channel.latest_committed_offset_token()) else {
@@ -327,7 +359,13 @@ impl Worker {
         End::Lost
     }
 
-    async fn finish(mut self, lost: bool, mut last: i64, buf: &mut Vec<OwnedMessage>) -> End {
+    async fn finish(
+        mut self,
+        lost: bool,
+        mut last: i64,
+        buf: &mut Vec<OwnedMessage>,
+        mut events: broadcast::Receiver<snowpipe_streaming::RowErrorEvent>,
+    ) -> End {
         let mut sent = VecDeque::new();
         if !lost {
             // What was fetched before the revoke is delivered before the hand-over.
@@ -344,7 +382,20 @@ impl Worker {
             self.hand_over_timeout
         };
         let stats = Arc::clone(&self.stats);
-        match self.channel.hand_over(timeout).await {
+        let handed = self.channel.hand_over(timeout).await;
+        // Closing polls the status once more: row errors of the last batches arrive now.
+        loop {
+            match events.try_recv() {
+                Ok(e) => lock(&stats.row_errors).record(
+                    e.new_errors,
+                    e.last_error_message.as_deref(),
+                    offset_of(e.offset_upper_bound),
+                ),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+        match handed {
             Ok(committed) => {
                 let committed = offset_of(committed);
                 if let Some(c) = committed {

@@ -1,6 +1,7 @@
 //! What an instance tells: a progress line on stderr every 5 s (per partition: rows/s,
 //! consumer lag, commit latency) and, last on stdout, what it consumed:
 //! `{"consumed": {"<topic>/<partition>": {"rows": n, "dead_letters": d, "lost_to_retention": r,
+//! "row_errors": {"count", "first_message", "first_at_or_before", "last_at_or_before"},
 //! "committed": "<offset>"}, …}}`.
 
 use std::collections::BTreeMap;
@@ -61,10 +62,19 @@ impl Progress {
                     .load(Ordering::Relaxed)
                     .checked_div(s.commit_count.load(Ordering::Relaxed))
                     .map_or("-".to_owned(), |ms| format!("{ms} ms"));
-                format!(
+                let rejected = s.row_errors.lock().map_or(0, |r| r.count);
+                let dead = s.dead.load(Ordering::Relaxed);
+                let mut line = format!(
                     "{}/{}: {rate:.0} rows/s lag {lag} commit {commit}",
                     part.0, part.1
-                )
+                );
+                if dead > 0 {
+                    line.push_str(&format!(" dead-lettered {dead}"));
+                }
+                if rejected > 0 {
+                    line.push_str(&format!(" rejected {rejected}"));
+                }
+                line
             })
             .collect();
         eprintln!(
@@ -75,8 +85,48 @@ impl Progress {
     }
 }
 
+/// Rows of one partition the server rejected (row errors: Snowflake's `ON_ERROR = CONTINUE`;
+/// the committed token moves past them), from the SDK's `Channel::events`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowErrors {
+    /// Rows rejected.
+    pub count: u64,
+    /// The server's message in the first report.
+    pub first_message: Option<String>,
+    /// The first report's bound: its rows are at or before this offset.
+    pub first_at_or_before: Option<i64>,
+    /// The last report's bound.
+    pub last_at_or_before: Option<i64>,
+}
+
+impl RowErrors {
+    /// Adds one report: `new_errors` rows, the server's message, the offset bound.
+    pub fn record(&mut self, new_errors: u64, message: Option<&str>, at_or_before: Option<i64>) {
+        if new_errors == 0 {
+            return;
+        }
+        if self.count == 0 {
+            self.first_message = message.map(str::to_owned);
+            self.first_at_or_before = at_or_before;
+        }
+        self.count += new_errors;
+        if at_or_before.is_some() {
+            self.last_at_or_before = at_or_before;
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "count": self.count,
+            "first_message": self.first_message,
+            "first_at_or_before": self.first_at_or_before.map(|o| o.to_string()),
+            "last_at_or_before": self.last_at_or_before.map(|o| o.to_string()),
+        })
+    }
+}
+
 /// One partition in the closing report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consumed {
     /// Rows appended by this instance.
     pub rows: u64,
@@ -84,6 +134,8 @@ pub struct Consumed {
     pub dead_letters: u64,
     /// Offsets deleted by the broker's retention before they landed.
     pub lost_to_retention: u64,
+    /// Rows the server rejected.
+    pub row_errors: RowErrors,
     /// The committed offset, if any.
     pub committed: Option<i64>,
 }
@@ -106,6 +158,7 @@ impl Report {
                     rows: s.rows.load(Ordering::Relaxed),
                     dead_letters: s.dead.load(Ordering::Relaxed),
                     lost_to_retention: s.lost_to_retention.load(Ordering::Relaxed),
+                    row_errors: s.row_errors.lock().map(|r| r.clone()).unwrap_or_default(),
                     committed: (c >= 0).then_some(c),
                 };
                 (part.clone(), consumed)
@@ -126,6 +179,7 @@ impl Report {
                         "rows": c.rows,
                         "dead_letters": c.dead_letters,
                         "lost_to_retention": c.lost_to_retention,
+                        "row_errors": c.row_errors.json(),
                         "committed": c.committed.map(|c| c.to_string()),
                     }),
                 )
