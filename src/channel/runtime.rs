@@ -141,6 +141,7 @@ impl ChannelRuntime {
                 attempts: 1,
             })));
         }
+        let path = adopt_server_name(path, resp.channel_status.channel_name.as_deref());
         let id = rt.next_id.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(ChannelShared::new(
             id,
@@ -228,4 +229,24 @@ impl ChannelRuntime {
     pub(crate) fn budget_usable(&self) -> usize {
         self.inner.budget.total()
     }
+}
+
+/// The channel as the server spelled it in the open answer, when that differs from the
+/// caller's name only in case: every later call (appends, status polls, reopens, drop) uses
+/// it, because a status poll asked with another spelling can miss the channel (then the
+/// channel looks gone, and is reopened and replayed over and over). A name that differs in
+/// more than case is not the same channel: the caller's is kept, with a warning.
+fn adopt_server_name(mut path: ChannelPath, server: Option<&str>) -> ChannelPath {
+    match server {
+        Some(name) if name != path.channel => {
+            if name.to_lowercase() == path.channel.to_lowercase() {
+                tracing::debug!(opened_as = %path.channel, server_name = %name, "using the server's spelling of the channel name");
+                path.channel = name.to_owned();
+            } else {
+                tracing::warn!(opened_as = %path.channel, server_name = %name, "the server named the channel differently; keeping the name it was opened with");
+            }
+        }
+        _ => {}
+    }
+    path
 }

@@ -117,6 +117,9 @@ struct FakeState {
     refuse_opens: Option<Duration>,
     /// Every successful open takes this long.
     open_latency: Duration,
+    /// The server keeps channel names upper-case (as it does unquoted identifiers): an open
+    /// answers the upper-case name, and later calls must use it.
+    upper_case_names: bool,
     open_requests: Vec<(String, OpenChannelRequest)>,
     /// Status calls for these pipes fail with 503.
     failing_status_pipes: Vec<String>,
@@ -240,6 +243,11 @@ impl FakeApi {
     }
 
     /// Every successful open takes `d` (virtual time).
+    /// See [`FakeState::upper_case_names`].
+    pub(crate) fn set_upper_case_names(&self, on: bool) {
+        self.lock().upper_case_names = on;
+    }
+
     pub(crate) fn set_open_latency(&self, d: Duration) {
         self.lock().open_latency = d;
     }
@@ -378,7 +386,12 @@ impl IngestApi for FakeApi {
             return Err(f());
         }
         let contested = s.contested.contains(&channel.channel);
-        let c = s.channels.entry(channel.channel.clone()).or_default();
+        let name = if s.upper_case_names {
+            channel.channel.to_uppercase()
+        } else {
+            channel.channel.clone()
+        };
+        let c = s.channels.entry(name.clone()).or_default();
         c.sequencer += 1;
         c.counter = 0;
         c.pending.clear();
@@ -388,7 +401,7 @@ impl IngestApi for FakeApi {
         }
         let resp = OpenChannelResponse {
             next_continuation_token: format!("{}:0", c.sequencer),
-            channel_status: c.wire(&channel.channel),
+            channel_status: c.wire(&name),
         };
         if contested {
             c.sequencer += 1;

@@ -218,3 +218,28 @@ async fn a_late_answer_to_an_older_poll_never_moves_the_committed_token_back() {
         "the committed token went back: {values:?}"
     );
 }
+
+/// A server that keeps channel names upper-case (issue 30, item 1): the channel opened as `c`
+/// is `C` from then on. Appends and status polls use the server's spelling, so the commit is
+/// seen at once and the channel is never taken for gone and reopened.
+#[tokio::test(start_paused = true)]
+async fn every_call_after_open_uses_the_name_the_server_gave() {
+    let fake = FakeApi::new();
+    fake.set_upper_case_names(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    assert_eq!(ch.name(), "C");
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(fake.opens("c") + fake.opens("C"), 1, "never reopened");
+    assert!(fake
+        .status_polls()
+        .iter()
+        .all(|(names, _)| names.iter().all(|n| n == "C")));
+    assert!(fake.appends().iter().all(|a| a.channel == "C"));
+    ch.close().await.unwrap();
+}
