@@ -109,6 +109,7 @@
 
 pub(crate) mod api;
 mod auth;
+pub mod binary;
 pub mod channel;
 #[doc = include_str!("../docs/GUARANTEES.md")]
 pub mod guarantees {}
