@@ -65,6 +65,8 @@ pub(crate) struct ConnectOptions {
     pub(crate) default_token_ttl: Duration,
     /// Least time between the starts of two appends of one channel (0: no pacing).
     pub(crate) min_append_interval: Duration,
+    /// Uncompressed bytes per second per channel (0: unpaced).
+    pub(crate) append_bytes_per_second: u64,
 }
 
 /// The sticky-session header: set by Snowflake on insert responses, echoed by Openflow on
@@ -85,6 +87,7 @@ pub(crate) struct RestApi {
     /// Least time between the starts of two appends of one channel: Snowflake allows 10
     /// requests/s per channel (docs/protocol.md "Limits").
     min_append_interval: Duration,
+    append_bytes_per_second: u64,
     /// The earliest start of each channel's next append.
     next_append: std::sync::Mutex<HashMap<ChannelPath, tokio::time::Instant>>,
 }
@@ -218,6 +221,7 @@ impl RestApi {
             tokens,
             sessions: std::sync::Mutex::new(HashMap::new()),
             min_append_interval: opts.min_append_interval,
+            append_bytes_per_second: opts.append_bytes_per_second,
             next_append: std::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -238,9 +242,22 @@ impl RestApi {
         self.tokens.as_ref()
     }
 
-    /// Waits until `channel` may start another append (the per-channel request rate).
-    async fn pace(&self, channel: &ChannelPath) {
-        if self.min_append_interval.is_zero() {
+    /// Waits until `channel` may start another append of `bytes` uncompressed bytes: the
+    /// per-channel request rate and byte rate. A request goes at its slot; the next slot is
+    /// the request spacing or `bytes / rate` later, whichever is longer.
+    async fn pace(&self, channel: &ChannelPath, bytes: usize) {
+        let for_bytes = if self.append_bytes_per_second == 0 {
+            Duration::ZERO
+        } else {
+            #[allow(clippy::cast_precision_loss)]
+            let secs = bytes as f64 / self.append_bytes_per_second as f64;
+            // At most an hour (a 1 byte/s setting must not overflow the clock).
+            Duration::try_from_secs_f64(secs)
+                .unwrap_or(Duration::MAX)
+                .min(Duration::from_secs(3600))
+        };
+        let gap = self.min_append_interval.max(for_bytes);
+        if gap.is_zero() {
             return;
         }
         let start = {
@@ -251,7 +268,7 @@ impl RestApi {
             let now = tokio::time::Instant::now();
             let slot = next.entry(channel.clone()).or_insert(now);
             let start = (*slot).max(now);
-            *slot = start + self.min_append_interval;
+            *slot = start + gap;
             start
         };
         tokio::time::sleep_until(start).await;
@@ -430,7 +447,7 @@ impl IngestApi for RestApi {
             bytes = request.body.len(),
             "append rows"
         );
-        self.pace(channel).await;
+        self.pace(channel, request.uncompressed_len).await;
         let resp = self.http.execute(&call, self.auth()).await?;
         match resp.headers.get(SESSION_HEADER).filter(|v| !v.is_empty()) {
             Some(session) => self.sessions().insert(channel.clone(), session.clone()),

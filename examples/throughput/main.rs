@@ -117,6 +117,10 @@ struct Args {
     /// service's per-channel limit.
     #[arg(long, default_value_t = 0)]
     max_requests_per_second: u32,
+    /// The client's per-channel byte pacing (`max_bytes_per_second`, uncompressed). Default 0
+    /// (no pacing), as above; the SDK's own default is 20,000,000, the service's limit.
+    #[arg(long, default_value_t = 0)]
+    max_bytes_per_second: u64,
     /// zstd level of append bodies (the default 1 is the official SDK's; -2 makes bodies
     /// 2–10 % larger for 6–9 % less CPU).
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
@@ -153,6 +157,7 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
             .memory_budget_bytes(budget)
             .max_client_lag(lag)
             .max_requests_per_second(args.max_requests_per_second)
+            .max_bytes_per_second(args.max_bytes_per_second)
             .with_config("zstd_level", args.zstd_level.to_string())?
             .build()
             .await
@@ -203,6 +208,7 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
         .memory_budget_bytes(budget)
         .max_client_lag(lag)
         .max_requests_per_second(args.max_requests_per_second)
+        .max_bytes_per_second(args.max_bytes_per_second)
         .with_config("zstd_level", args.zstd_level.to_string())?
         .build()
         .await?;

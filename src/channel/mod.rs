@@ -35,7 +35,8 @@
 //! [`OpenChannelOptions::at_least_once_splits`]. At most one append request per channel is in
 //! flight: each carries the continuation token returned by the previous one, and the REST layer
 //! spaces a channel's requests at least `1 s / max_requests_per_second` apart (10 a second by
-//! default, the service's per-channel limit). Batches of 256 KB or more are compressed on tokio's blocking pool while the
+//! default, the service's per-channel limit) and, after a request of `n` uncompressed bytes, at
+//! least `n / max_bytes_per_second` (20 MB/s by default, the service's other limit). Batches of 256 KB or more are compressed on tokio's blocking pool while the
 //! previous request is in flight (up to two per channel, within the client-wide limit below, so
 //! one busy channel can use two cores), keeping the actor free to send the next body the moment an
 //! ack arrives. When four requests' worth of sealed

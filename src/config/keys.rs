@@ -67,6 +67,9 @@ pub enum ConfigKey {
     EnableRowsetCompression,
     /// `max_requests_per_second`: Appends per second per channel (default 10; 0: unpaced).
     MaxRequestsPerSecond,
+    /// `max_bytes_per_second`: Uncompressed append bytes per second per channel (default
+    /// 20,000,000; 0: unpaced).
+    MaxBytesPerSecond,
     /// `auth_refresh_buffer_duration_seconds`: Seconds before expiry a token is refreshed. Official.
     AuthRefreshBufferDurationSeconds,
     /// `max_client_lag`: Flush a batch this long after its first row (milliseconds, or a duration). Official.
@@ -132,6 +135,7 @@ impl ConfigKey {
         Self::DangerAcceptCleartextHttp,
         Self::EnableRowsetCompression,
         Self::MaxRequestsPerSecond,
+        Self::MaxBytesPerSecond,
         Self::AuthRefreshBufferDurationSeconds,
         Self::MaxClientLag,
         Self::RootCaFile,
@@ -178,6 +182,7 @@ impl ConfigKey {
             Self::DangerAcceptCleartextHttp => "danger_accept_cleartext_http",
             Self::EnableRowsetCompression => "enable_rowset_compression",
             Self::MaxRequestsPerSecond => "max_requests_per_second",
+            Self::MaxBytesPerSecond => "max_bytes_per_second",
             Self::AuthRefreshBufferDurationSeconds => "auth_refresh_buffer_duration_seconds",
             Self::MaxClientLag => "max_client_lag",
             Self::RootCaFile => "root_ca_file",
@@ -330,6 +335,9 @@ impl ClientBuilder {
             }
             ConfigKey::MaxRequestsPerSecond => {
                 self.appends_per_second = parse_num(name, v)?;
+            }
+            ConfigKey::MaxBytesPerSecond => {
+                self.append_bytes_per_second = parse_num(name, v)?;
             }
             ConfigKey::AuthRefreshBufferDurationSeconds => {
                 self.auth_refresh_ahead = Duration::from_secs(parse_num(name, v)?);

@@ -60,6 +60,7 @@ pub struct ClientBuilder {
     danger_accept_cleartext_http: bool,
     auth_refresh_ahead: Duration,
     appends_per_second: u32,
+    append_bytes_per_second: u64,
     credentials: CredentialSettings,
     http: HttpOptions,
     channel: ChannelSettings,
@@ -80,6 +81,7 @@ impl Default for ClientBuilder {
             danger_accept_cleartext_http: false,
             auth_refresh_ahead: Duration::from_secs(300),
             appends_per_second: 10,
+            append_bytes_per_second: DEFAULT_BYTES_PER_SECOND,
             credentials: CredentialSettings::default(),
             http: HttpOptions::default(),
             channel: ChannelSettings::default(),
@@ -291,6 +293,18 @@ impl ClientBuilder {
     /// `max_requests_per_second`.
     pub fn max_requests_per_second(mut self, n: u32) -> Self {
         self.appends_per_second = n;
+        self
+    }
+
+    /// At most this many uncompressed bytes per second of appends on one channel. Default
+    /// 20,000,000, Snowflake's per-channel throughput limit (docs/protocol.md "Limits"; one
+    /// revision of the limitations page says "REST 1 MBps / SDK 12 MBps" instead): above it
+    /// the service answers 429, and a busy channel would run in bursts of throttling instead
+    /// of steadily. After a request of `n` bytes the channel's next one waits `n / rate`
+    /// (or the request spacing, if longer). 0 removes the pacing. Profile key
+    /// `max_bytes_per_second`.
+    pub fn max_bytes_per_second(mut self, bytes: u64) -> Self {
+        self.append_bytes_per_second = bytes;
         self
     }
 
@@ -585,6 +599,7 @@ impl ClientBuilder {
                 danger_accept_cleartext_http: self.danger_accept_cleartext_http,
                 auth_refresh_ahead: self.auth_refresh_ahead,
                 default_token_ttl: self.credentials.default_token_ttl,
+                append_bytes_per_second: self.append_bytes_per_second,
                 min_append_interval: match self.appends_per_second {
                     0 => Duration::ZERO,
                     n => Duration::from_secs(1) / n,
@@ -594,6 +609,9 @@ impl ClientBuilder {
         })
     }
 }
+
+/// The default of [`ClientBuilder::max_bytes_per_second`]: Snowflake's 20 MB/s per channel.
+const DEFAULT_BYTES_PER_SECOND: u64 = 20_000_000;
 
 mod account;
 pub(crate) use account::is_loopback;

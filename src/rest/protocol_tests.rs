@@ -460,3 +460,70 @@ async fn appends_of_one_channel_are_paced_to_its_request_rate() {
         );
     }
 }
+
+/// The per-channel byte rate (Snowflake's 20 MB/s uncompressed): after a request of `n`
+/// bytes the channel's next waits `n / rate`, so a busy channel runs steadily instead of
+/// meeting 429s; the request spacing still applies to small requests.
+#[tokio::test]
+async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
+    let account = MockAccount::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex("/rows$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"next_continuation_token": "n"})),
+        )
+        .mount(&account.server)
+        .await;
+    // 100,000 bytes per request: the body is small, the uncompressed length is what counts.
+    let request = || crate::transport::AppendRequest {
+        body: bytes::Bytes::from_static(b"{\"a\":1}\n"),
+        compression: crate::Compression::Zstd,
+        uncompressed_len: 100_000,
+        row_count: 1,
+        start_offset_token: None,
+        end_offset_token: None,
+        continuation_token: "ct".into(),
+        min_append_timestamp_ms: 1,
+    };
+    // 1 MB/s: 100 ms a request, like 10 requests/s; 250 KB/s: 400 ms; unpaced: at once.
+    for (bytes_per_second, per_second, at_least, at_most) in [
+        (250_000, 10, 1_150, 3_000),
+        (0, 0, 0, 250),
+        (1_000_000, 0, 280, 2_000),
+    ] {
+        let api = account
+            .rest_with(
+                account
+                    .builder()
+                    .max_requests_per_second(per_second)
+                    .max_bytes_per_second(bytes_per_second),
+            )
+            .await;
+        let started = std::time::Instant::now();
+        for _ in 0..4 {
+            api.append_rows(&simple(), &request()).await.unwrap();
+        }
+        let ms = started.elapsed().as_millis();
+        assert!(
+            (at_least..at_most).contains(&ms),
+            "{bytes_per_second} B/s: 4 appends of 100 KB took {ms} ms"
+        );
+    }
+    // The key reaches the REST layer; the default is Snowflake's 20 MB/s.
+    for (builder, rate) in [
+        (
+            account
+                .builder()
+                .with_config("max_bytes_per_second", "5000000")
+                .unwrap(),
+            5_000_000,
+        ),
+        (account.builder(), 20_000_000),
+    ] {
+        assert_eq!(
+            builder.resolve().unwrap().connect.append_bytes_per_second,
+            rate
+        );
+    }
+}
