@@ -239,7 +239,8 @@ impl SqlClient {
         )
         .body(Bytes::from(body.to_string()), "application/json")
         .returning(&[408, 422])
-        .max_response_bytes(self.max_partition_bytes);
+        .max_response_bytes(self.max_partition_bytes)
+        .mark_retries();
         if !is_read_only(statement) {
             call = call.not_idempotent();
         }

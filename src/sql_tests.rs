@@ -236,6 +236,50 @@ async fn a_failed_statement_is_a_typed_sql_error() {
     assert!(!err.is_retryable());
 }
 
+/// A statement resubmitted after a 5xx keeps its `requestId` and says `retry=true` (the SQL
+/// API's rule: the server then runs it at most once), so DML never runs twice.
+#[tokio::test]
+async fn a_resubmitted_statement_keeps_its_request_id_and_says_retry() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "statementHandle": "h-dml", "resultSetMetaData": meta(1), "data": [["1", "x"]]
+        })))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    client(&server)
+        .query("INSERT INTO T VALUES (1, 'x')")
+        .await
+        .unwrap();
+    let posts: Vec<_> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .collect();
+    assert_eq!(posts.len(), 2);
+    let param = |r: &wiremock::Request, k: &str| {
+        r.url
+            .query_pairs()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param(&posts[0], "requestId"), param(&posts[1], "requestId"));
+    assert!(param(&posts[0], "requestId").is_some());
+    assert_eq!(param(&posts[0], "retry"), None);
+    assert_eq!(param(&posts[1], "retry").as_deref(), Some("true"));
+}
+
 #[tokio::test]
 async fn a_timeout_is_typed_and_a_rejected_key_is_an_auth_error() {
     let server = MockServer::start().await;

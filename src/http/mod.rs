@@ -93,6 +93,9 @@ pub(crate) struct Call {
     /// The largest response body read; a longer one fails the call (never retried: the same
     /// server would send it again) instead of growing memory without bound.
     pub(crate) max_response_bytes: usize,
+    /// Every attempt after the first adds `retry=true` (the SQL API's rule for resubmitting a
+    /// statement with the same `requestId`: the server runs it at most once).
+    pub(crate) mark_retries: bool,
 }
 
 /// The default [`Call::max_response_bytes`]: 16 MiB, room for a bulk status answer of tens of
@@ -131,7 +134,15 @@ impl Call {
             retry_auth_failures: false,
             returned_statuses: &[],
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            mark_retries: false,
         }
+    }
+
+    /// See [`Call::mark_retries`].
+    #[cfg(feature = "sql")]
+    pub(crate) fn mark_retries(mut self) -> Self {
+        self.mark_retries = true;
+        self
     }
 
     /// Caps the response body (see [`Call::max_response_bytes`]).
@@ -417,8 +428,13 @@ impl HttpClient {
         retry_count: u32,
     ) -> Attempt {
         let sep = if call.url.contains('?') { '&' } else { '?' };
+        let retry = if call.mark_retries && retry_count > 0 {
+            "&retry=true"
+        } else {
+            ""
+        };
         let url = format!(
-            "{}{sep}requestId={request_id}&retryCount={retry_count}",
+            "{}{sep}requestId={request_id}&retryCount={retry_count}{retry}",
             call.url
         );
         let mut authorization =
