@@ -57,6 +57,20 @@ pub(crate) fn role_in_scope(scope: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Whether `role` (`PUBLIC` when `None`; surrounding double quotes ignored) may use database
+/// `db` under `grants` (`(role, database)` pairs, `*` for every database; both compared
+/// case-insensitively): always when there are no grants (`EmulatorConfig::role_grants`).
+pub(crate) fn role_granted(grants: &[(String, String)], role: Option<&str>, db: &str) -> bool {
+    if grants.is_empty() {
+        return true;
+    }
+    let role = role.unwrap_or("PUBLIC").trim_matches('"');
+    let db = db.trim_matches('"');
+    grants
+        .iter()
+        .any(|(r, d)| r.eq_ignore_ascii_case(role) && (d == "*" || d.eq_ignore_ascii_case(db)))
+}
+
 #[derive(Debug, Deserialize)]
 struct KeyPairClaims {
     iss: Option<String>,
@@ -140,7 +154,7 @@ impl Authenticator {
             keys: RwLock::new(HashMap::new()),
             accept_any,
             pats,
-            secret: uuid::Uuid::new_v4().as_bytes().repeat(2),
+            secret: crate::token_secret::random(),
             ttl,
         };
         for k in public_keys {
@@ -152,16 +166,12 @@ impl Authenticator {
         Ok(a)
     }
 
-    /// Uses this scoped-token signing secret (persisted in the data directory so that scoped
-    /// tokens survive a restart).
+    /// Uses this scoped-token signing secret (the data directory's, see `token_secret.rs`, so
+    /// that scoped tokens survive a restart).
     pub(crate) fn set_secret(&mut self, secret: Vec<u8>) {
         if !secret.is_empty() {
             self.secret = secret;
         }
-    }
-
-    pub(crate) fn secret(&self) -> Vec<u8> {
-        self.secret.clone()
     }
 
     /// Registers a key that may sign for any user.
@@ -288,10 +298,11 @@ impl Authenticator {
             if iat > now + SKEW_S {
                 return Err(AuthError("JWT issued in the future (iat)".into()));
             }
-            if now - iat > MAX_JWT_AGE_S {
+            // Saturating: an `iat` near i64::MIN must not wrap around to "recent".
+            if now.saturating_sub(iat) > MAX_JWT_AGE_S {
                 return Err(AuthError("JWT older than one hour (iat)".into()));
             }
-        } else if exp - now > MAX_JWT_AGE_S + SKEW_S {
+        } else if exp.saturating_sub(now) > MAX_JWT_AGE_S + SKEW_S {
             return Err(AuthError(
                 "JWT without iat must expire within one hour".into(),
             ));

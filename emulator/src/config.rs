@@ -25,6 +25,23 @@ pub enum TlsMode {
 /// Snowflake's hard cap on one append request on the wire: 4 MB (docs/protocol.md "Limits").
 pub const MAX_PAYLOAD_BYTES: usize = 4_000_000;
 
+/// Default [`EmulatorConfig::max_uncompressed_bytes`]: 64 MiB. Four times the official SDK's
+/// 16 MB rowset target (`max_rowset_payload_size_mb`) and three times what a full 4 MB
+/// request of our client holds at its measured zstd ratio (≈4.8, about 19 MB), yet a quarter
+/// of the former 256 MiB, at which one ~20 KB zstd request could make the emulator allocate
+/// gigabytes.
+pub const DEFAULT_MAX_UNCOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Default [`EmulatorConfig::max_rows_per_request`]: 500,000. Snowflake documents no row cap
+/// per request; a channel may take 20 MB/s uncompressed (docs/protocol.md "Limits"), and
+/// 500,000 rows of a 40-byte NDJSON line (one short key and value) are those 20 MB: one
+/// request with more rows than that carries more than a second of a channel's documented
+/// throughput. Real clients stay far below (a 16 MB rowset of 100-byte rows is 160,000).
+pub const DEFAULT_MAX_ROWS_PER_REQUEST: usize = 500_000;
+
+/// Default [`EmulatorConfig::request_log_max_bytes`]: 32 MiB of request records in memory.
+pub const DEFAULT_REQUEST_LOG_MAX_BYTES: usize = 32 * 1024 * 1024;
+
 /// What an append does when it carries a continuation token that was already used (a client
 /// retrying after a lost response). The real service's behaviour is undocumented.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -87,8 +104,20 @@ pub struct EmulatorConfig {
     /// `ERR_PAYLOAD_TOO_LARGE`. Default 4,000,000: Snowflake's hard 4 MB per-request cap
     /// (docs/protocol.md "Limits").
     pub max_payload_bytes: usize,
-    /// Largest append body after decompression, in bytes (default 256 MiB).
+    /// Largest append body after decompression, in bytes; larger ones get 413
+    /// `ERR_PAYLOAD_TOO_LARGE` (`--max-decompressed-bytes`). Default
+    /// [`DEFAULT_MAX_UNCOMPRESSED_BYTES`] (64 MiB).
     pub max_uncompressed_bytes: usize,
+    /// Most rows one append request may carry; more get 413 `ERR_TOO_MANY_ROWS` before any
+    /// row is parsed (`--max-rows-per-request`). Default [`DEFAULT_MAX_ROWS_PER_REQUEST`].
+    pub max_rows_per_request: usize,
+    /// Longest time a client may take to send a request's headers (and an idle keep-alive
+    /// connection may wait for its next request) before the connection is closed
+    /// (`--header-timeout`, default 20 s).
+    pub header_read_timeout: Duration,
+    /// Longest time a client may take to send a request's body; slower ones get 408
+    /// `ERR_REQUEST_TIMEOUT` (`--body-timeout`, default 30 s).
+    pub body_read_timeout: Duration,
     /// Retried appends with an already-used continuation token.
     pub duplicate_append: DuplicateAppendPolicy,
     /// Reject (400 `ERR_OFFSET_TOKEN_SPAN`) an append whose numeric offset tokens cannot name
@@ -110,6 +139,10 @@ pub struct EmulatorConfig {
     pub request_log: Option<PathBuf>,
     /// How many request records [`Emulator::requests`](crate::Emulator::requests) keeps (default 100 000).
     pub request_log_capacity: usize,
+    /// How many bytes of request records the in-memory log keeps at most (oldest dropped
+    /// first; each record's text fields are cut to 1 KiB). Default
+    /// [`DEFAULT_REQUEST_LOG_MAX_BYTES`] (32 MiB).
+    pub request_log_max_bytes: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -131,7 +164,10 @@ impl Default for EmulatorConfig {
             seed: 0,
             scoped_token_ttl: Duration::from_secs(3600),
             max_payload_bytes: MAX_PAYLOAD_BYTES,
-            max_uncompressed_bytes: 256 * 1024 * 1024,
+            max_uncompressed_bytes: DEFAULT_MAX_UNCOMPRESSED_BYTES,
+            max_rows_per_request: DEFAULT_MAX_ROWS_PER_REQUEST,
+            header_read_timeout: Duration::from_secs(20),
+            body_read_timeout: Duration::from_secs(30),
             duplicate_append: DuplicateAppendPolicy::RejectStale,
             strict_offsets: false,
             limits: crate::Limits::Off,
@@ -139,6 +175,7 @@ impl Default for EmulatorConfig {
             ingest_host: None,
             request_log: None,
             request_log_capacity: 100_000,
+            request_log_max_bytes: DEFAULT_REQUEST_LOG_MAX_BYTES,
         }
     }
 }
@@ -162,6 +199,10 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("seed", &self.seed)
             .field("scoped_token_ttl", &self.scoped_token_ttl)
             .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("max_uncompressed_bytes", &self.max_uncompressed_bytes)
+            .field("max_rows_per_request", &self.max_rows_per_request)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
             .field("duplicate_append", &self.duplicate_append)
             .field("strict_offsets", &self.strict_offsets)
             .field("limits", &self.limits)

@@ -5,6 +5,12 @@
 //! commit, fenced appends, row errors), the latest requests and a preview of each table's
 //! latest rows.
 //!
+//! Exposure: neither the page nor `GET /console/state` asks for credentials, so they show table
+//! and channel names, offset tokens, request paths and the latest rows of every table to
+//! whatever reaches the port. The listener is on 127.0.0.1 only, and the `Host` check in
+//! `http` (loopback names and `--ingest-host` only) runs before this module sees a request,
+//! so a web page cannot read them through DNS rebinding.
+//!
 //! Clients that do not ask for HTML (curl, the SDK, tests) keep getting the JSON status.
 //! Console requests are not written to the request log, so the log shows protocol traffic
 //! only.

@@ -32,12 +32,15 @@ pub mod faults;
 mod http;
 pub mod limits;
 mod offsets;
+mod private_fs;
 pub mod requests;
 mod server;
 mod service;
 mod sql_api;
+mod sql_sandbox;
 pub mod storage;
 mod tls;
+mod token_secret;
 
 pub use auth::{public_key_fingerprint, AuthError, KeyError};
 pub mod convert;

@@ -58,7 +58,8 @@ struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Where to write the generated CA certificate (default: <data-dir>/ca.pem, else a temp file).
+    /// Where to write the generated CA certificate, mode 0600 (default: <data-dir>/ca.pem, else
+    /// ca.pem in a new private temporary directory).
     #[arg(long)]
     ca_out: Option<PathBuf>,
     /// Keep rows and channel state in SQLite in this directory (default: in memory).
@@ -125,6 +126,39 @@ struct ServeArgs {
     /// Append a JSON line per request to this file.
     #[arg(long)]
     request_log: Option<PathBuf>,
+    /// Largest append body after decompression, in bytes (64 MiB: four times the official
+    /// SDK's 16 MB rowset); larger ones get 413.
+    #[arg(long, default_value_t = snowpipe_emulator::config::DEFAULT_MAX_UNCOMPRESSED_BYTES)]
+    max_decompressed_bytes: usize,
+    /// Most rows in one append request; more get 413 before any row is parsed.
+    #[arg(long, default_value_t = snowpipe_emulator::config::DEFAULT_MAX_ROWS_PER_REQUEST)]
+    max_rows_per_request: usize,
+    /// Longest wait for a request's headers (and for the next request on an idle
+    /// connection) before the connection is closed.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// Longest wait for a request's body before answering 408.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    body_timeout: Duration,
+}
+
+/// A new directory only this user may enter (mode 0700, random name, never an existing one)
+/// for the generated CA certificate when neither --ca-out nor --data-dir names a place.
+fn private_temp_dir() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!(
+        "snowpipe-emulator-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(&dir).map_err(|e| {
+        format!(
+            "cannot create a private directory {} for the CA certificate: {e}; pass --ca-out or --data-dir",
+            dir.display()
+        )
+    })?;
+    Ok(dir)
 }
 
 /// `1s`, `500ms`, `0.5s`, `2m`, or a bare number of seconds.
@@ -163,9 +197,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     };
     cfg.ca_out = a.ca_out.clone();
     if cfg.tls == TlsMode::Generate && a.ca_out.is_none() && a.data_dir.is_none() {
-        cfg.ca_out = Some(
-            std::env::temp_dir().join(format!("snowpipe-emulator-ca-{}.pem", std::process::id())),
-        );
+        cfg.ca_out = Some(private_temp_dir()?.join("ca.pem"));
     }
     cfg.data_dir = a.data_dir.clone();
     for f in &a.ddl {
@@ -201,6 +233,10 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     cfg.seed = a.seed;
     cfg.scoped_token_ttl = a.token_ttl;
     cfg.max_payload_bytes = a.max_payload;
+    cfg.max_uncompressed_bytes = a.max_decompressed_bytes;
+    cfg.max_rows_per_request = a.max_rows_per_request;
+    cfg.header_read_timeout = a.header_timeout;
+    cfg.body_read_timeout = a.body_timeout;
     cfg.duplicate_append = if a.idempotent_retries {
         DuplicateAppendPolicy::Idempotent
     } else {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -18,7 +18,7 @@ use crate::faults::FaultHandle;
 use crate::http::{self, DropResponse};
 use crate::requests::RequestRecord;
 use crate::service::Shared;
-use crate::{storage, tls, EmulatorError};
+use crate::{private_fs, storage, tls, EmulatorError};
 
 /// A running emulator. Dropping it stops accepting connections; prefer [`Emulator::shutdown`].
 pub struct Emulator {
@@ -50,8 +50,15 @@ impl std::fmt::Display for LostAck {
 }
 impl std::error::Error for LostAck {}
 
-async fn serve_io<I>(io: I, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
-where
+/// Serves one connection. `header_timeout` closes a connection whose request headers (or,
+/// on an idle keep-alive connection, whose next request) do not arrive in time, so
+/// half-open connections are not held forever; body deadlines are `http::read_body`'s.
+async fn serve_io<I>(
+    io: I,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    header_timeout: Duration,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
@@ -67,6 +74,8 @@ where
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .writev(false)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -117,18 +126,13 @@ impl Emulator {
             _ => None,
         };
         if let (Some(pem), Some(p)) = (&ca_pem, &ca_path) {
-            if let Some(parent) = p.parent() {
-                if !parent.as_os_str().is_empty() {
-                    let _ = std::fs::create_dir_all(parent);
-                }
+            if let Some(parent) = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+            {
+                private_fs::create_private_dir(parent)?;
             }
-            std::fs::write(p, pem).map_err(|e| {
-                EmulatorError::io(format!(
-                    "cannot write the CA certificate to {}: {e}",
-                    p.display()
-                ))
-                .with_source(e)
-            })?;
+            private_fs::write_private_file(p, pem.as_bytes())?;
         }
         if config.accept_any_key {
             tracing::warn!(
@@ -140,6 +144,7 @@ impl Emulator {
 
         let (tx, rx) = watch::channel(false);
         let acceptor = tls_setup.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
+        let header_timeout = config.header_read_timeout;
         let mut tasks = Vec::new();
         {
             let shared = shared.clone();
@@ -162,11 +167,13 @@ impl Emulator {
                             let acceptor = acceptor.clone();
                             tokio::spawn(async move {
                                 match acceptor {
-                                    Some(a) => match a.accept(stream).await {
-                                        Ok(s) => serve_io(s, shared, rx).await,
-                                        Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                    // The handshake gets the header deadline too.
+                                    Some(a) => match tokio::time::timeout(header_timeout, a.accept(stream)).await {
+                                        Ok(Ok(s)) => serve_io(s, shared, rx, header_timeout).await,
+                                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                        Err(_) => tracing::debug!("TLS handshake timed out"),
                                     },
-                                    None => serve_io(stream, shared, rx).await,
+                                    None => serve_io(stream, shared, rx, header_timeout).await,
                                 }
                             });
                         }
@@ -299,6 +306,12 @@ impl Emulator {
     /// The in-memory request log, oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.requests.snapshot()
+    }
+
+    /// Bytes the in-memory request log holds (bounded by
+    /// [`EmulatorConfig::request_log_max_bytes`]).
+    pub fn request_log_bytes(&self) -> usize {
+        self.shared.requests.bytes()
     }
 
     /// Commits every batch whose commit delay has passed (useful with a long delay in tests).

@@ -7,7 +7,10 @@
 //! SQLite tables; everything else is SQLite SQL, so use portable SQL (`COUNT`, `MIN`, `MAX`,
 //! `SUM`, `WHERE`, `ORDER BY`, `LIMIT`). Statements that are not `SELECT`/`WITH`, that
 //! SQLite does not consider read-only, or several statements in one request are refused with
-//! 422. Every answer is synchronous (HTTP 200, one partition); values are encoded as the SQL
+//! 422. The statement runs in a sandbox (`sql_sandbox.rs`): it reads only catalog tables
+//! whose database the caller's role is granted (the request's `role`, else the token's),
+//! wherever in the statement a table is named; anything else is "does not exist or not
+//! authorized". Every answer is synchronous (HTTP 200, one partition); values are encoded as the SQL
 //! API encodes them, by each result column's declared Snowflake type:
 //!
 //! | type | encoding |
@@ -33,6 +36,7 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::catalog::Catalog;
 use crate::service::ApiError;
+use crate::sql_sandbox::{run_sandboxed, Readable};
 
 #[derive(Debug, Default, serde::Deserialize)]
 struct StatementBody {
@@ -42,14 +46,41 @@ struct StatementBody {
     database: Option<String>,
     #[serde(default)]
     schema: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// A statement ready to run: the SQLite SQL and what it may read.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The SQLite statement (table names rewritten).
+    pub sql: String,
+    /// The tables the caller's role may read.
+    pub readable: Readable,
+}
+
+/// Who is asking: the role grants (`--grant`) and the role of the caller's token.
+pub(crate) struct Caller<'a> {
+    pub grants: &'a [(String, String)],
+    pub token_role: Option<&'a str>,
 }
 
 fn failed(code: &str, sql_state: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(422, code, message.into()).with_sql_state(sql_state)
 }
 
-/// Parses the request, rewrites the table names and returns the SQLite statement.
-pub(crate) fn prepare(catalog: &Catalog, body: &[u8]) -> Result<String, ApiError> {
+/// Parses the request, rewrites the table names and returns the SQLite statement with the
+/// tables the caller's role (the request's `role`, else the token's, else `PUBLIC`) may read.
+///
+/// # Errors
+/// 400 for a body that is not a statement request; 422 (Snowflake's codes) for a statement
+/// that is not one read-only `SELECT`/`WITH` or names a table after `FROM`/`JOIN` that the
+/// catalog does not have.
+pub(crate) fn prepare(
+    catalog: &Catalog,
+    caller: &Caller<'_>,
+    body: &[u8],
+) -> Result<Prepared, ApiError> {
     let req: StatementBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(400, "390142", format!("invalid statement request: {e}")))?;
     let first = req
@@ -66,12 +97,17 @@ pub(crate) fn prepare(catalog: &Catalog, body: &[u8]) -> Result<String, ApiError
             "the emulator's SQL API runs read-only SELECT statements only",
         ));
     }
-    rewrite(
+    let sql = rewrite(
         catalog,
         &req.statement,
         req.database.as_deref(),
         req.schema.as_deref(),
-    )
+    )?;
+    let role = req.role.as_deref().or(caller.token_role);
+    Ok(Prepared {
+        sql,
+        readable: Readable::for_role(catalog, caller.grants, role),
+    })
 }
 
 /// Replaces the table names after FROM/JOIN with the SQLite table names.
@@ -175,7 +211,8 @@ fn rewrite(
     Ok(out)
 }
 
-/// The names `WITH a AS (…), b AS (…)` defines (upper-cased unless quoted, like table names).
+/// The names `WITH [RECURSIVE] a [(cols)] AS (…), b AS (…)` defines (upper-cased unless
+/// quoted, like table names).
 fn cte_names(tokens: &[Token]) -> Vec<String> {
     let significant: Vec<&Token> = tokens
         .iter()
@@ -183,33 +220,69 @@ fn cte_names(tokens: &[Token]) -> Vec<String> {
         .collect();
     let is_kw = |t: &Token, kw: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw));
     let mut names = Vec::new();
-    for k in 1..significant.len().saturating_sub(2) {
-        let (before, name, as_, open) = (
-            significant[k - 1],
-            significant[k],
-            significant[k + 1],
-            significant[k + 2],
-        );
-        if (is_kw(before, "WITH") || *before == Token::Comma)
-            && is_kw(as_, "AS")
-            && *open == Token::LParen
-        {
-            if let Token::Word(w) = name {
-                names.push(if w.quote_style.is_some() {
-                    w.value.clone()
-                } else {
-                    w.value.to_uppercase()
-                });
+    for k in 1..significant.len() {
+        let before = significant[k - 1];
+        let Token::Word(w) = significant[k] else {
+            continue;
+        };
+        if !(is_kw(before, "WITH") || is_kw(before, "RECURSIVE") || *before == Token::Comma) {
+            continue;
+        }
+        // Skip a column list `(a, b)`.
+        let mut at = k + 1;
+        if significant.get(at) == Some(&&Token::LParen) {
+            let mut depth = 0usize;
+            while let Some(t) = significant.get(at) {
+                match t {
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    _ => {}
+                }
+                at += 1;
+                if depth == 0 {
+                    break;
+                }
             }
+        }
+        let as_ = significant.get(at).is_some_and(|t| is_kw(t, "AS"));
+        if as_ && significant.get(at + 1) == Some(&&Token::LParen) {
+            names.push(if w.quote_style.is_some() {
+                w.value.clone()
+            } else {
+                w.value.to_uppercase()
+            });
         }
     }
     names
 }
 
-/// Runs the (rewritten) statement and builds the SQL API answer.
-pub(crate) fn run(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value, ApiError> {
-    let sqlite =
-        |e: rusqlite::Error| failed("001003", "42000", format!("SQL compilation error: {e}"));
+/// Runs the prepared statement in the sandbox and builds the SQL API answer.
+///
+/// # Errors
+/// 422 with Snowflake's codes when SQLite or the sandbox refuses the statement.
+pub(crate) fn run(
+    conn: &rusqlite::Connection,
+    prepared: Prepared,
+    handle: &str,
+) -> Result<Value, ApiError> {
+    let Prepared { sql, readable } = prepared;
+    run_sandboxed(conn, readable, |conn| answer(conn, &sql, handle))
+}
+
+/// Runs `sql` and builds the SQL API answer.
+fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value, ApiError> {
+    let sqlite = |e: rusqlite::Error| match e.to_string().strip_prefix("no such table: ") {
+        // A name the rewrite left as it is and SQLite does not know either.
+        Some(name) => failed(
+            "002003",
+            "42S02",
+            format!(
+                "SQL compilation error:\nObject '{}' does not exist or not authorized.",
+                name.to_ascii_uppercase()
+            ),
+        ),
+        None => failed("001003", "42000", format!("SQL compilation error: {e}")),
+    };
     let mut stmt = conn.prepare(sql).map_err(sqlite)?;
     if !stmt.readonly() {
         return Err(failed(
@@ -461,6 +534,22 @@ fn float_text(f: f64) -> String {
 mod tests {
     use super::*;
 
+    fn prepare(c: &Catalog, body: &[u8]) -> Result<String, ApiError> {
+        let caller = Caller {
+            grants: &[],
+            token_role: None,
+        };
+        super::prepare(c, &caller, body).map(|p| p.sql)
+    }
+
+    fn run(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value, ApiError> {
+        let prepared = Prepared {
+            sql: sql.to_owned(),
+            readable: Readable::tables(&["D.S.T"]),
+        };
+        super::run(conn, prepared, handle)
+    }
+
     fn catalog() -> Catalog {
         let mut c = Catalog::new();
         c.apply_sql(
@@ -505,6 +594,15 @@ mod tests {
             )
             .unwrap(),
             "WITH s AS (SELECT ID FROM \"D.S.T\"), d AS (SELECT * FROM s) SELECT * FROM d JOIN \"D.S.T\" ON 1 = 1"
+        );
+        assert_eq!(
+            prepare(
+                &c,
+                body("WITH RECURSIVE n(i, j) AS (SELECT 1, 1 UNION ALL SELECT i + 1, j FROM n) SELECT * FROM n")
+                    .as_bytes()
+            )
+            .unwrap(),
+            "WITH RECURSIVE n(i, j) AS (SELECT 1, 1 UNION ALL SELECT i + 1, j FROM n) SELECT * FROM n"
         );
     }
 

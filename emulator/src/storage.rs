@@ -4,7 +4,9 @@
 //! Each Snowflake table is a SQLite table named `"DB.SCHEMA.TABLE"`; the emulator's own state
 //! lives in tables prefixed `_emulator_`: `_emulator_ddl` (the DDL scripts applied, replayed at
 //! start) and `_emulator_channels` (committed offset token and counters per channel). Committed
-//! rows and the channel's new committed token are written in one transaction.
+//! rows and the channel's new committed token are written in one transaction. No secret is
+//! stored here (the SQL API reads this database): the scoped-token signing secret is in
+//! `token_secret.rs`'s file, and the `_emulator_meta` table that held it before is dropped.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -58,10 +60,6 @@ CREATE TABLE IF NOT EXISTS _emulator_ddl (
     sql TEXT NOT NULL UNIQUE,
     applied_at_ms INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS _emulator_meta (
-    key TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-);
 CREATE TABLE IF NOT EXISTS _emulator_channels (
     database TEXT NOT NULL,
     schema TEXT NOT NULL,
@@ -108,6 +106,10 @@ impl Storage {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql_err)?;
         conn.execute_batch(SCHEMA).map_err(sql_err)?;
+        // Before issue 33 the scoped-token signing secret was stored here, readable through
+        // the SQL API; it is not used any more (see `token_secret.rs`).
+        conn.execute_batch("DROP TABLE IF EXISTS _emulator_meta")
+            .map_err(sql_err)?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("emulator-sqlite".into())
@@ -228,23 +230,6 @@ pub fn query(conn: &Connection, sql: &str) -> Result<QueryResult, EmulatorError>
         out.push(r);
     }
     Ok((cols, out))
-}
-
-/// Returns the stored value of `key`, storing `default` first if there is none.
-pub(crate) fn meta_get_or_insert(
-    conn: &Connection,
-    key: &str,
-    default: &[u8],
-) -> rusqlite::Result<Vec<u8>> {
-    conn.execute(
-        "INSERT OR IGNORE INTO _emulator_meta (key, value) VALUES (?1, ?2)",
-        rusqlite::params![key, default],
-    )?;
-    conn.query_row(
-        "SELECT value FROM _emulator_meta WHERE key = ?1",
-        [key],
-        |r| r.get(0),
-    )
 }
 
 /// Stores a DDL script unless already stored.

@@ -63,10 +63,19 @@ pub(super) async fn dispatch(
             Ok(text_response(200, host, "text/plain"))
         }
         Route::Token => {
-            let b = read_body(body, SMALL, record).await?;
+            // With an Authorization header, check it before reading the body; without one,
+            // the credential is the body's `assertion` (at most SMALL bytes are read).
+            let early = bearer(headers)
+                .is_some()
+                .then(|| auth_control(shared, headers, None))
+                .transpose()?;
+            let b = read_body(shared, headers, body, SMALL, record).await?;
             let form: Vec<(String, String)> = url_form(&b);
             let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-            let mut principal = auth_control(shared, headers, get("assertion"))?;
+            let mut principal = match early {
+                Some(p) => p,
+                None => auth_control(shared, headers, get("assertion"))?,
+            };
             // The role: from the scope (what Redpanda sends) else the JWT's scp claim (what the
             // official SDK sends); docs/protocol.md "Authentication and role".
             if let Some(role) = get("scope").and_then(crate::auth::role_in_scope) {
@@ -83,23 +92,23 @@ pub(super) async fn dispatch(
             ))
         }
         Route::Telemetry => {
-            let _ = read_body(body, 16 * SMALL, record).await?;
             auth_control(shared, headers, None)
                 .or_else(|_| auth_scoped(shared, headers, false, None))?;
+            let _ = read_body(shared, headers, body, 16 * SMALL, record).await?;
             Ok(json_response(
                 200,
                 &json!({"success": true, "message": "ok", "data": "ok", "code": "0"}),
             ))
         }
         Route::PipeInfo { db, schema, pipe } => {
-            let _ = read_body(body, SMALL, record).await?;
             auth_scoped(shared, headers, false, Some(db))?;
+            let _ = read_body(shared, headers, body, SMALL, record).await?;
             shared.resolve(db, schema, pipe, "")?;
             Ok(json_response(200, &pipe_info()))
         }
         Route::BulkStatus { db, schema, pipe } => {
-            let b = read_body(body, SMALL, record).await?;
             auth_scoped(shared, headers, true, Some(db))?;
+            let b = read_body(shared, headers, body, SMALL, record).await?;
             let req: BulkBody = json_body(&b)?;
             Ok(json_response(
                 200,
@@ -107,8 +116,8 @@ pub(super) async fn dispatch(
             ))
         }
         Route::Open { db, schema, pipe, channel } => {
-            let b = read_body(body, SMALL, record).await?;
             auth_scoped(shared, headers, false, Some(db))?;
+            let b = read_body(shared, headers, body, SMALL, record).await?;
             let req: OpenBody = json_body(&b)?;
             let (key, _) = shared.resolve(db, schema, pipe, channel)?;
             let v = shared
@@ -117,8 +126,8 @@ pub(super) async fn dispatch(
             Ok(json_response(200, &v))
         }
         Route::Drop { db, schema, pipe, channel } => {
-            let b = read_body(body, SMALL, record).await?;
             auth_scoped(shared, headers, false, Some(db))?;
+            let b = read_body(shared, headers, body, SMALL, record).await?;
             let req: OpenBody = json_body(&b)?;
             let (key, _) = shared.resolve(db, schema, pipe, channel)?;
             let v = shared
@@ -137,15 +146,19 @@ pub(super) async fn dispatch(
             append(shared, key, target, headers, params, body, record).await
         }
         Route::Statements => {
-            let b = read_body(body, SMALL, record).await?;
-            auth_control(shared, headers, None)?;
-            let sql = crate::sql_api::prepare(&shared.catalog, &b)?;
+            let principal = auth_control(shared, headers, None)?;
+            let b = read_body(shared, headers, body, SMALL, record).await?;
+            let caller = crate::sql_api::Caller {
+                grants: &shared.role_grants,
+                token_role: principal.role.as_deref(),
+            };
+            let sql = crate::sql_api::prepare(&shared.catalog, &caller, &b)?;
             let storage = shared.storage.as_ref().ok_or_else(|| {
                 ApiError::new(422, "002003", "sink mode stores no rows: nothing to query")
             })?;
             let handle = uuid::Uuid::new_v4().to_string();
             let answer = storage
-                .run(move |c| crate::sql_api::run(c, &sql, &handle))
+                .run(move |c| crate::sql_api::run(c, sql, &handle))
                 .await
                 .map_err(|e| ApiError::new(500, "ERR_INTERNAL", e.to_string()))??;
             Ok(json_response(200, &answer))
@@ -197,7 +210,7 @@ pub(super) async fn append(
             ));
         }
     }
-    let b = read_body(body, shared.max_payload_bytes, record).await?;
+    let b = read_body(shared, headers, body, shared.max_payload_bytes, record).await?;
     if key.channel == ELASTIC {
         // Elastic requests must not carry tokens (docs/protocol.md "Elastic channels").
         if let Some(name) = [

@@ -17,6 +17,7 @@ use crate::service::{now_ms, ApiError, Shared};
 
 mod auth;
 mod dispatch;
+mod host;
 
 use auth::*;
 use dispatch::*;
@@ -281,6 +282,12 @@ fn fault_response(a: &FaultAction) -> Response<Body> {
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    // Before anything else, the console included (see `host`): not logged, so a page that
+    // keeps trying cannot fill the request log.
+    if let Err(e) = host::check(&parts.headers, &parts.uri, shared.ingest_host.as_deref()) {
+        tracing::info!(message = %e.message, "request refused");
+        return error_response(&e);
+    }
     if let Some(page) =
         crate::console::handle(&shared, &parts.method, parts.uri.path(), &parts.headers).await
     {
@@ -401,18 +408,48 @@ fn channel_key(shared: &Shared, route: &Route) -> Option<crate::channels::Channe
     }
 }
 
+/// Reads a request body of at most `limit` bytes within the body deadline
+/// (`--body-timeout`). A `Content-Length` over the limit is refused before any byte is read.
+///
+/// # Errors
+/// 413 `ERR_PAYLOAD_TOO_LARGE` over the limit (or on a broken body), 408
+/// `ERR_REQUEST_TIMEOUT` past the deadline.
 async fn read_body(
+    shared: &Shared,
+    headers: &HeaderMap,
     body: Body,
     limit: usize,
     record: &mut RequestRecord,
 ) -> Result<Bytes, ApiError> {
-    let b = axum::body::to_bytes(body, limit).await.map_err(|_| {
+    let too_large = |len: String| {
         ApiError::new(
             413,
             "ERR_PAYLOAD_TOO_LARGE",
-            format!("the request body is larger than {limit} bytes; send smaller batches"),
+            format!("the request body has {len} bytes; at most {limit} are accepted here; send smaller batches"),
         )
-    })?;
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&len| len > limit as u64)
+    {
+        return Err(too_large(len.to_string()));
+    }
+    let deadline = shared.body_read_timeout;
+    let b = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                408,
+                "ERR_REQUEST_TIMEOUT",
+                format!(
+                    "the request body did not arrive within {deadline:?} (--body-timeout); \
+                     send the whole body at once"
+                ),
+            )
+        })?
+        .map_err(|_| too_large(format!("more than {limit}")))?;
     record.request_bytes = b.len() as u64;
     Ok(b)
 }

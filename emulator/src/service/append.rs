@@ -208,11 +208,15 @@ impl Shared {
     ) -> Result<Decoded, ApiError> {
         if self.sink {
             let (d, len) = sink_count(encoding, body, self.max_uncompressed_bytes)?;
+            check_row_count(d.parsed, self.max_rows_per_request)?;
             self.sink_rows.fetch_add(d.parsed, Ordering::Relaxed);
             self.sink_bytes.fetch_add(len as u64, Ordering::Relaxed);
             return Ok(d);
         }
         let raw = decompress(encoding, body, self.max_uncompressed_bytes)?;
+        // Counted before any row is parsed: parsed rows take ~200 bytes each in memory.
+        let cap = self.max_rows_per_request;
+        check_row_count(lines(&raw).take(cap.saturating_add(1)).count() as u64, cap)?;
         let resolved = self
             .catalog
             .resolve_pipe(&key.database, &key.schema, &key.pipe)

@@ -25,7 +25,10 @@ pub(crate) fn decompress(
         ApiError::new(
             413,
             "ERR_PAYLOAD_TOO_LARGE",
-            format!("the decompressed body is larger than {limit} bytes"),
+            format!(
+                "the decompressed body is larger than {limit} bytes, the emulator's limit \
+                 (--max-decompressed-bytes); send smaller batches"
+            ),
         )
     };
     let bad = |e: std::io::Error, what: &str| {
@@ -115,6 +118,22 @@ pub(super) fn sink_count(
     }
     let raw = decompress(encoding, body, limit)?;
     Ok((count_lines(&raw), raw.len()))
+}
+
+/// Refuses an append of more than `cap` rows (`--max-rows-per-request`); `rows` may stop
+/// counting at `cap + 1`.
+pub(crate) fn check_row_count(rows: u64, cap: usize) -> Result<(), ApiError> {
+    if rows > cap as u64 {
+        return Err(ApiError::new(
+            413,
+            "ERR_TOO_MANY_ROWS",
+            format!(
+                "the request has more than {cap} rows, the emulator's limit per append \
+                 (--max-rows-per-request); send smaller batches"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The non-blank lines of an NDJSON body (a `\r` before `\n` is dropped).

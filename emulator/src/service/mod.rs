@@ -21,7 +21,7 @@ use crate::EmulatorError;
 mod append;
 mod body;
 
-use body::sink_count;
+use body::{check_row_count, sink_count};
 pub(crate) use body::{decompress, lines, Decoded};
 
 /// An API error: HTTP status, stable code and message.
@@ -112,6 +112,10 @@ pub(crate) struct Shared {
     pub commit_delay: Duration,
     pub max_payload_bytes: usize,
     pub max_uncompressed_bytes: usize,
+    /// Most rows one append may carry (`--max-rows-per-request`).
+    pub max_rows_per_request: usize,
+    /// Longest time a request body may take to arrive (`--body-timeout`).
+    pub body_read_timeout: Duration,
     pub duplicate_append: DuplicateAppendPolicy,
     pub strict_offsets: bool,
     pub role_grants: Vec<(String, String)>,
@@ -136,6 +140,12 @@ impl Shared {
         let storage = if config.sink {
             None
         } else {
+            // Rows are nobody else's business: a new data directory is 0700, a new database
+            // 0600 (SQLite gives its -wal and -shm files the database's mode).
+            if let Some(dir) = &config.data_dir {
+                crate::private_fs::create_private_dir(dir)?;
+                crate::private_fs::precreate_private_file(&dir.join(storage::DB_FILE))?;
+            }
             Some(Storage::open(config.data_dir.as_deref())?)
         };
         let mut catalog = Catalog::new();
@@ -232,14 +242,10 @@ impl Shared {
             config.scoped_token_ttl,
         )
         .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))?;
-        if let Some(st) = &storage {
-            // Keep the scoped-token secret across restarts: tokens handed out stay valid.
-            let fresh = auth.secret();
-            let secret = st
-                .run(move |c| storage::meta_get_or_insert(c, "scoped_token_secret", &fresh))
-                .await?
-                .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?;
-            auth.set_secret(secret);
+        if let (Some(_), Some(dir)) = (&storage, config.data_dir.as_deref()) {
+            // Keep the scoped-token secret across restarts, in a 0600 file outside the
+            // database the SQL API reads: tokens handed out stay valid.
+            auth.set_secret(crate::token_secret::load_or_create(dir)?);
         }
         Ok(Self {
             catalog,
@@ -250,12 +256,18 @@ impl Shared {
             commit_lock: tokio::sync::Mutex::new(()),
             commit_notify: Notify::new(),
             storage,
-            requests: RequestLog::new(config.request_log_capacity, config.request_log.as_deref())?,
+            requests: RequestLog::new(
+                config.request_log_capacity,
+                config.request_log_max_bytes,
+                config.request_log.as_deref(),
+            )?,
             table_rows: Mutex::new(table_rows),
             sink: config.sink,
             commit_delay: config.commit_delay,
             max_payload_bytes: config.max_payload_bytes,
             max_uncompressed_bytes: config.max_uncompressed_bytes,
+            max_rows_per_request: config.max_rows_per_request,
+            body_read_timeout: config.body_read_timeout,
             duplicate_append: config.duplicate_append,
             strict_offsets: config.strict_offsets,
             role_grants: config.role_grants.clone(),
@@ -279,17 +291,10 @@ impl Shared {
     /// configured; otherwise 404 `ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED`, what
     /// Snowflake answers a role without privileges (docs/protocol.md "Authentication and role").
     pub(crate) fn authorize(&self, role: Option<&str>, db: &str) -> Result<(), ApiError> {
-        if self.role_grants.is_empty() {
-            return Ok(());
-        }
-        let role = role.unwrap_or("PUBLIC").trim_matches('"');
-        let db_canonical = db.trim_matches('"');
-        let granted = self.role_grants.iter().any(|(r, d)| {
-            r.eq_ignore_ascii_case(role) && (d == "*" || d.eq_ignore_ascii_case(db_canonical))
-        });
-        if granted {
+        if crate::auth::role_granted(&self.role_grants, role, db) {
             Ok(())
         } else {
+            let role = role.unwrap_or("PUBLIC").trim_matches('"');
             Err(ApiError::new(
                 404,
                 "ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",

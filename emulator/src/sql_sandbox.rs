@@ -1,0 +1,312 @@
+//! The SQL API's sandbox: an SQLite authorizer that lets a statement read only the catalog's
+//! tables the caller's role is granted, and nothing else.
+//!
+//! Rewriting table names (see `sql_api.rs`) is a convenience, not a boundary: a name it does
+//! not rewrite (`FROM (SELECT 1) a, _emulator_channels`, `sqlite_master`, a subquery, a CTE,
+//! `IN (SELECT …)`) reaches SQLite as written. The boundary is SQLite's own authorizer, which
+//! SQLite asks about every table a statement reads, wherever the name appears, while it
+//! prepares the statement:
+//!
+//! - `SELECT`, recursive CTEs and functions (except the few below) are allowed;
+//! - a table is read only when it is a catalog table (`"DB.SCHEMA.TABLE"` in `main`) whose
+//!   database the role is granted (`--grant`; every table without grants);
+//! - everything else is denied: the emulator's `_emulator_*` tables, `sqlite_*`, `pragma_*`
+//!   and other virtual tables, `ATTACH`/`DETACH`, `PRAGMA`, transactions, any write or DDL,
+//!   and the functions `load_extension`, `fts3_tokenizer`, `fts5`, `readfile`, `writefile`,
+//!   `edit`.
+//!
+//! While the statement runs the connection is also `PRAGMA query_only`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::Connection;
+
+use crate::catalog::Catalog;
+use crate::service::ApiError;
+
+/// Functions a statement may not call, lower-case.
+const DENIED_FUNCTIONS: &[&str] = &[
+    "load_extension",
+    "fts3_tokenizer",
+    "fts5",
+    "readfile",
+    "writefile",
+    "edit",
+];
+
+/// What a statement may read: the SQLite names of the tables granted to the caller's role.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Readable {
+    tables: HashSet<String>,
+}
+
+impl Readable {
+    /// The catalog tables whose database `role` (`PUBLIC` when `None`) is granted.
+    pub(crate) fn for_role(
+        catalog: &Catalog,
+        grants: &[(String, String)],
+        role: Option<&str>,
+    ) -> Self {
+        let tables = catalog
+            .tables()
+            .filter(|t| crate::auth::role_granted(grants, role, &t.database))
+            .map(|t| t.qualified_name())
+            .collect();
+        Self { tables }
+    }
+
+    /// Exactly these SQLite tables.
+    #[cfg(test)]
+    pub(crate) fn tables(names: &[&str]) -> Self {
+        Self {
+            tables: names.iter().map(|n| (*n).to_owned()).collect(),
+        }
+    }
+}
+
+/// Why the authorizer refused a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Denied {
+    /// A table the caller may not read, as Snowflake would print it.
+    Object(String),
+    /// A function the sandbox does not offer.
+    Function(String),
+    /// Anything that is not a read (`ATTACH`, `PRAGMA`, a write, ...).
+    Action(String),
+}
+
+impl Denied {
+    fn of(ctx: &AuthContext<'_>, readable: &Readable) -> Option<Self> {
+        match ctx.action {
+            AuthAction::Select | AuthAction::Recursive => None,
+            AuthAction::Read { table_name, .. } => {
+                // `accessor` names the CTE (or view) a read is in: not a boundary here, the
+                // emulator creates no views or triggers.
+                // SQLite names no database for a table read without its columns (`COUNT(*)`).
+                let known = matches!(ctx.database_name, None | Some("main"))
+                    && readable.tables.contains(table_name);
+                (!known).then(|| Self::Object(display_name(table_name)))
+            }
+            AuthAction::Function { function_name } => {
+                let lower = function_name.to_ascii_lowercase();
+                DENIED_FUNCTIONS
+                    .contains(&lower.as_str())
+                    .then(|| Self::Function(function_name.to_ascii_uppercase()))
+            }
+            AuthAction::Pragma { pragma_name, .. } => {
+                Some(Self::Action(format!("PRAGMA {pragma_name}")))
+            }
+            AuthAction::Attach { .. } => Some(Self::Action("ATTACH".into())),
+            AuthAction::Detach { .. } => Some(Self::Action("DETACH".into())),
+            ref other => Some(Self::Action(action_name(other))),
+        }
+    }
+
+    fn into_error(self) -> ApiError {
+        match self {
+            Self::Object(name) => ApiError::new(
+                422,
+                "002003",
+                format!(
+                    "SQL compilation error:\nObject '{name}' does not exist or not authorized."
+                ),
+            )
+            .with_sql_state("42S02"),
+            Self::Function(name) => ApiError::new(
+                422,
+                "002140",
+                format!("SQL compilation error:\nUnknown function {name}"),
+            )
+            .with_sql_state("42601"),
+            Self::Action(what) => ApiError::new(
+                422,
+                "002003",
+                format!(
+                    "SQL compilation error:\n{what} is not allowed: the emulator's SQL API runs \
+                     read-only SELECT statements over the catalog's tables only"
+                ),
+            )
+            .with_sql_state("0A000"),
+        }
+    }
+}
+
+/// A catalog table keeps its name (`DB.SCHEMA.TABLE`); anything else is shown upper-cased,
+/// as Snowflake shows an unquoted identifier.
+fn display_name(sqlite_name: &str) -> String {
+    if sqlite_name.contains('.') {
+        sqlite_name.to_owned()
+    } else {
+        sqlite_name.to_ascii_uppercase()
+    }
+}
+
+/// `Insert`, `CreateTable`, ... → `INSERT`, `CREATE TABLE`.
+fn action_name(action: &AuthAction<'_>) -> String {
+    let debug = format!("{action:?}");
+    let variant = debug.split([' ', '{', '(']).next().unwrap_or("");
+    let mut out = String::new();
+    for (i, c) in variant.char_indices() {
+        if i > 0 && c.is_ascii_uppercase() {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// Runs `f` on `conn` with the sandbox in place: the authorizer (for every statement `f`
+/// prepares) and `PRAGMA query_only`; both are removed again before returning.
+///
+/// # Errors
+/// A statement the authorizer refused becomes Snowflake's error for it (`002003`
+/// "Object '…' does not exist or not authorized.", `002140` "Unknown function", or `0A000`
+/// for anything but a read); other errors are `f`'s, and a failure to set up or remove the
+/// sandbox is an internal error.
+pub(crate) fn run_sandboxed<R>(
+    conn: &Connection,
+    readable: Readable,
+    f: impl FnOnce(&Connection) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let internal =
+        |e: rusqlite::Error| ApiError::new(500, "ERR_INTERNAL", format!("SQL API sandbox: {e}"));
+    let denied: Arc<Mutex<Option<Denied>>> = Arc::default();
+    let seen = Arc::clone(&denied);
+    conn.pragma_update(None, "query_only", "ON")
+        .map_err(internal)?;
+    let guard = Guard(conn);
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+        eprintln!(
+            "AUTH {:?} db={:?} acc={:?}",
+            ctx.action, ctx.database_name, ctx.accessor
+        );
+        match Denied::of(&ctx, &readable) {
+            None => Authorization::Allow,
+            Some(d) => {
+                let mut first = seen.lock().unwrap_or_else(|e| e.into_inner());
+                first.get_or_insert(d);
+                Authorization::Deny
+            }
+        }
+    }))
+    .map_err(internal)?;
+    let result = f(conn);
+    drop(guard);
+    let refused = denied.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match (result, refused) {
+        (Err(_), Some(d)) => Err(d.into_error()),
+        (result, _) => result,
+    }
+}
+
+/// Removes the authorizer and `query_only` even when `f` panics.
+struct Guard<'c>(&'c Connection);
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+        if let Err(e) = self.0.pragma_update(None, "query_only", "OFF") {
+            tracing::error!(error = %e, "cannot leave the SQL API sandbox's query_only mode");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(conn: &Connection, sql: &str) -> Result<i64, ApiError> {
+        run_sandboxed(conn, Readable::tables(&["D.S.T"]), |c| {
+            let mut stmt = c
+                .prepare(sql)
+                .map_err(|e| ApiError::new(422, "001003", e.to_string()))?;
+            stmt.query_row([], |r| r.get(0))
+                .map_err(|e| ApiError::new(422, "001003", e.to_string()))
+        })
+    }
+
+    #[test]
+    fn only_reads_of_readable_tables_pass_and_the_sandbox_is_lifted_afterwards() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE \"D.S.T\" (ID INTEGER); INSERT INTO \"D.S.T\" VALUES (1), (2);
+             CREATE TABLE \"D.S.HIDDEN\" (ID INTEGER); CREATE TABLE _emulator_x (v);",
+        )
+        .unwrap();
+        assert_eq!(run(&conn, "SELECT COUNT(*) FROM \"D.S.T\"").unwrap(), 2);
+        for (sql, code, says) in [
+            (
+                "SELECT COUNT(*) FROM \"D.S.HIDDEN\"",
+                "002003",
+                "Object 'D.S.HIDDEN'",
+            ),
+            (
+                "SELECT COUNT(*) FROM _emulator_x",
+                "002003",
+                "Object '_EMULATOR_X'",
+            ),
+            (
+                "SELECT COUNT(*) FROM sqlite_temp_master",
+                "002003",
+                "Object 'SQLITE_TEMP_MASTER'",
+            ),
+            (
+                "ATTACH ':memory:' AS other",
+                "002003",
+                "ATTACH is not allowed",
+            ),
+            (
+                "PRAGMA writable_schema = 1",
+                "002003",
+                "PRAGMA writable_schema is not allowed",
+            ),
+            (
+                "PRAGMA query_only = 0",
+                "002003",
+                "PRAGMA query_only is not allowed",
+            ),
+            ("CREATE TEMP TABLE t (a)", "002003", "is not allowed"),
+            (
+                "INSERT INTO \"D.S.T\" VALUES (3)",
+                "002003",
+                "INSERT is not allowed",
+            ),
+            ("BEGIN", "002003", "TRANSACTION is not allowed"),
+            (
+                "SELECT load_extension('x')",
+                "002140",
+                "Unknown function LOAD_EXTENSION",
+            ),
+        ] {
+            let e = run(&conn, sql).unwrap_err();
+            assert_eq!(
+                (e.status, e.code.as_str()),
+                (422, code),
+                "{sql}: {}",
+                e.message
+            );
+            assert!(e.message.contains(says), "{sql}: {}", e.message);
+        }
+        // The writer's connection writes again, with no trace of the sandbox.
+        conn.execute("INSERT INTO \"D.S.T\" VALUES (3)", [])
+            .unwrap();
+        conn.execute_batch("ATTACH ':memory:' AS other; DETACH other")
+            .unwrap();
+        let only: i64 = conn
+            .query_row("PRAGMA query_only", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(only, 0);
+    }
+
+    #[test]
+    fn action_names_are_sql_words() {
+        let insert = AuthAction::Insert { table_name: "t" };
+        assert_eq!(action_name(&insert), "INSERT");
+        let create = AuthAction::CreateTempTable { table_name: "t" };
+        assert_eq!(action_name(&create), "CREATE TEMP TABLE");
+    }
+}

@@ -1,0 +1,401 @@
+//! Issue 33 (items 6–8): the emulator bounds its work and its surface. Host check against
+//! DNS rebinding, header/body deadlines, credentials before bodies, a byte-bounded request
+//! log, a row cap and a decompression limit per append, private files, and JWT `iat` bounds.
+//! Everything runs on 127.0.0.1.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use snowpipe_emulator::{Emulator, EmulatorConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends `head` (and nothing else) and reads what the server answers until it closes the
+/// connection or `wait` passes; returns the text and how long it took.
+async fn raw(addr: SocketAddr, head: &str, wait: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(wait, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    out.extend_from_slice(&buf[..n]);
+                    // A complete answer to a request whose body we never send: stop here.
+                    if String::from_utf8_lossy(&out).contains("\r\n\r\n{") && out.ends_with(b"}") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
+}
+
+fn status_of(answer: &str) -> u16 {
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn get_with_host(addr: SocketAddr, path: &str, host: &str) -> String {
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    raw(addr, &head, Duration::from_secs(5)).await.0
+}
+
+#[tokio::test]
+async fn foreign_host_names_are_refused_and_loopback_names_served() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let addr = emu.addr();
+    let port = addr.port();
+    for path in ["/", "/console/state", "/console"] {
+        let a = get_with_host(addr, path, &format!("evil.example:{port}")).await;
+        assert_eq!(status_of(&a), 403, "{path}: {a}");
+        assert!(
+            a.contains("ERR_HOST_NOT_ALLOWED") && a.contains("DNS rebinding"),
+            "{a}"
+        );
+        assert!(!a.contains("\"tables\""), "no status leaked: {a}");
+    }
+    // Protocol endpoints too, before any credential is looked at.
+    let a = get_with_host(addr, "/v2/streaming/hostname", "rebind.attacker.test").await;
+    assert_eq!(status_of(&a), 403, "{a}");
+    for host in [
+        format!("127.0.0.1:{port}"),
+        "localhost".to_string(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "acme.localhost".to_string(),
+    ] {
+        let a = get_with_host(addr, "/", &host).await;
+        assert_eq!(status_of(&a), 200, "{host}: {a}");
+        let a = get_with_host(addr, "/console/state", &host).await;
+        assert_eq!(status_of(&a), 200, "{host}: {a}");
+    }
+    // The usual client keeps working.
+    let c = Client::connect(&emu).await;
+    c.open_ok("ch").await;
+}
+
+#[tokio::test]
+async fn the_configured_ingest_host_is_accepted() {
+    let mut cfg = config();
+    cfg.ingest_host = Some("ingest.acme.test".into());
+    let emu = Emulator::start(cfg).await.unwrap();
+    let a = get_with_host(emu.addr(), "/", "ingest.acme.test:443").await;
+    assert_eq!(status_of(&a), 200, "{a}");
+    let a = get_with_host(emu.addr(), "/", "other.acme.test").await;
+    assert_eq!(status_of(&a), 403, "{a}");
+}
+
+#[tokio::test]
+async fn half_open_connections_are_closed_after_the_header_timeout() {
+    let mut cfg = config();
+    cfg.header_read_timeout = Duration::from_millis(300);
+    let emu = Emulator::start(cfg).await.unwrap();
+    let (_, took) = raw(
+        emu.addr(),
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        took < Duration::from_secs(5),
+        "the server held a half-open connection for {took:?}"
+    );
+    // A connection that sends nothing at all is closed too.
+    let (_, took) = raw(emu.addr(), "", Duration::from_secs(10)).await;
+    assert!(
+        took < Duration::from_secs(5),
+        "idle connection held {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_gets_408() {
+    let mut cfg = config();
+    cfg.body_read_timeout = Duration::from_millis(300);
+    let emu = Emulator::start(cfg).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let head = format!(
+        "PUT {BASE}/channels/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"offset",
+        c.token
+    );
+    let (a, took) = raw(emu.addr(), &head, Duration::from_secs(10)).await;
+    assert_eq!(status_of(&a), 408, "{a}");
+    assert!(
+        a.contains("ERR_REQUEST_TIMEOUT") && a.contains("--body-timeout"),
+        "{a}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
+async fn credentials_are_checked_before_a_large_body_is_read() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let routes = [
+        ("POST", "/telemetry/send/sessionless".to_string()),
+        ("POST", "/api/v2/statements".to_string()),
+        ("POST", format!("{BASE}:pipe-info")),
+        ("POST", format!("{BASE}:bulk-channel-status")),
+        ("PUT", format!("{BASE}/channels/c")),
+        ("DELETE", format!("{BASE}/channels/c")),
+        ("POST", format!("{DATA}/channels/c/rows")),
+    ];
+    for (method, path) in routes {
+        // 17 MB announced, not one byte sent: the answer must not wait for it.
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 17000000\r\n\r\n"
+        );
+        let (a, took) = raw(emu.addr(), &head, Duration::from_secs(5)).await;
+        assert_eq!(status_of(&a), 401, "{method} {path}: {a:?}");
+        assert!(took < Duration::from_secs(3), "{path}: {took:?}");
+    }
+    // With credentials, an oversized body is refused from its Content-Length alone.
+    let head = format!(
+        "POST /api/v2/statements HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 17000000\r\n\r\n",
+        jwt(0)
+    );
+    let (a, _) = raw(emu.addr(), &head, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&a), 413, "{a}");
+    assert!(a.contains("17000000"), "{a}");
+}
+
+#[tokio::test]
+async fn a_zstd_bomb_of_many_rows_is_refused_before_parsing() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("bomb").await;
+    let text = b"{\"ID\":1}\n".repeat(1_500_000);
+    let body = zstd::bulk::compress(&text, 19).unwrap();
+    assert!(body.len() < 2_000, "a tiny request: {} bytes", body.len());
+    let q = format!("continuationToken={ct}&offsetToken=1&requestId=b&retryCount=0");
+    let r = c.append_raw("bomb", &q, body, Some("zstd")).await.unwrap();
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.body["code"], "ERR_TOO_MANY_ROWS", "{}", r.text);
+    let msg = r.body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("500000") && msg.contains("--max-rows-per-request"),
+        "{msg}"
+    );
+    assert_eq!(count(&emu), 0);
+    // At the cap, an append passes.
+    let text = b"{\"ID\":1}\n".repeat(1_000);
+    let mut cfg = config();
+    cfg.max_rows_per_request = 1_000;
+    let emu = Emulator::start(cfg).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("cap").await;
+    let ok = c
+        .append("cap", &ct, "1", "1000", std::str::from_utf8(&text).unwrap())
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let over = format!("{}{{\"ID\":2}}\n", std::str::from_utf8(&text).unwrap());
+    let next = ok.body["next_continuation_token"].as_str().unwrap();
+    let r = c.append("cap", next, "1001", "2001", &over).await;
+    assert_eq!(r.status, 413, "{}", r.text);
+}
+
+#[tokio::test]
+async fn the_default_decompression_limit_is_64_mib() {
+    assert_eq!(
+        EmulatorConfig::default().max_uncompressed_bytes,
+        64 * 1024 * 1024
+    );
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("big").await;
+    // 65 MiB of blank lines: no rows, so only the byte limit can refuse it.
+    let body = zstd::bulk::compress(&vec![b'\n'; 65 * 1024 * 1024], 3).unwrap();
+    let q = format!("continuationToken={ct}&offsetToken=1&requestId=b&retryCount=0");
+    let r = c.append_raw("big", &q, body, Some("zstd")).await.unwrap();
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert!(
+        r.text.contains("--max-decompressed-bytes"),
+        "names the limit: {}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn the_request_log_is_bounded_by_bytes() {
+    let mut cfg = config();
+    cfg.request_log_max_bytes = 64 * 1024;
+    let emu = Emulator::start(cfg).await.unwrap();
+    let http = reqwest::Client::new();
+    let long = "x".repeat(60_000);
+    for i in 0..60 {
+        let r = http
+            .get(format!("{}/nope/{i}?requestId={long}", emu.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    let bytes = emu.request_log_bytes();
+    assert!(bytes <= 64 * 1024, "the log holds {bytes} bytes");
+    let records = emu.requests();
+    let counted: usize = records.iter().map(|r| r.approx_bytes()).sum();
+    assert_eq!(bytes, counted, "the accounting matches the records kept");
+    assert!(
+        records.len() >= 10,
+        "recent records are kept: {}",
+        records.len()
+    );
+    let last = records.last().unwrap();
+    assert_eq!(last.path, "/nope/59");
+    assert!(
+        last.query.len() <= 1024 + 3,
+        "query cut: {}",
+        last.query.len()
+    );
+    assert!(last.request_id.as_ref().unwrap().len() <= 1024 + 3);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn data_dir_database_and_ca_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("new/data");
+    let cfg = config()
+        .with_data_dir(&dir)
+        .with_tls(snowpipe_emulator::TlsMode::Generate);
+    let emu = Emulator::start(cfg).await.unwrap();
+    assert_eq!(mode(&dir), 0o700, "data dir");
+    let db = dir.join(snowpipe_emulator::storage::DB_FILE);
+    assert_eq!(mode(&db), 0o600, "database");
+    let ca = emu.ca_path().unwrap();
+    assert_eq!(ca, dir.join("ca.pem"));
+    assert_eq!(mode(&ca), 0o600, "CA certificate");
+    emu.shutdown().await;
+
+    // An explicit --ca-out that is a symlink is replaced, not followed.
+    let victim = root.path().join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    let link = root.path().join("ca-link.pem");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let mut cfg = config().with_tls(snowpipe_emulator::TlsMode::Generate);
+    cfg.ca_out = Some(link.clone());
+    let emu = Emulator::start(cfg).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    assert_eq!(
+        std::fs::read_to_string(&link).unwrap(),
+        emu.ca_pem().unwrap()
+    );
+    assert_eq!(mode(&link), 0o600);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_cli_writes_its_ca_into_a_private_temp_dir() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowpipe-emulator"))
+        .args(["--tls", "--port", "0", "--accept-any-key"])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut ca = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(p) = line.strip_prefix("CA certificate: ") {
+            ca = Some(std::path::PathBuf::from(p));
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let ca = ca.expect("the CLI prints where the CA is");
+    let name = ca.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        !name.contains(&child.id().to_string()),
+        "predictable: {ca:?}"
+    );
+    let parent = ca.parent().unwrap();
+    assert_ne!(
+        parent,
+        tmp.path(),
+        "not directly in the shared temp dir: {ca:?}"
+    );
+    assert_eq!(
+        std::fs::metadata(parent).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_eq!(
+        std::fs::metadata(&ca).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+/// A key-pair JWT of key 0 with the given `iat` and `exp` (JSON numbers).
+fn jwt_with(iat: serde_json::Value, exp: serde_json::Value) -> String {
+    use base64::Engine as _;
+    use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
+    use sha2::Digest;
+    let (private, public) = keys(0);
+    let der = rsa::RsaPublicKey::from_public_key_pem(&public)
+        .unwrap()
+        .to_public_key_der()
+        .unwrap();
+    let fp = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(der.as_bytes()));
+    let claims = json!({"iss": format!("ACME.BOB.SHA256:{fp}"), "sub": "ACME.BOB",
+                        "iat": iat, "exp": exp});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_jwt_with_a_hugely_negative_iat_is_refused() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let http = reqwest::Client::new();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let exp = json!(now_ms + 3_000_000);
+    for iat in [json!(-1e12), json!(-1e19), json!(i64::MIN), json!(-9.2e18)] {
+        let r = http
+            .post(format!("{}/oauth/token", emu.url()))
+            .bearer_auth(jwt_with(iat.clone(), exp.clone()))
+            .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("iat {iat}: no answer ({e})"));
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 401, "iat {iat}: {text}");
+        assert!(text.contains("iat"), "{text}");
+    }
+    // A sane token still passes.
+    let r = http
+        .post(format!("{}/oauth/token", emu.url()))
+        .bearer_auth(jwt_with(json!(now_ms), exp))
+        .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -1,0 +1,311 @@
+//! The SQL API (`POST /api/v2/statements`) is a sandbox (issue 33): a statement reads only the
+//! catalog's tables its role is granted, wherever it names them, and the scoped-token signing
+//! secret is not in the database at all.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use snowpipe_emulator::{Emulator, EmulatorConfig};
+
+/// Runs `statement` in `DB.SCH` as the key-pair user, with `role` in the request when given.
+async fn sql(emu: &Emulator, statement: &str, role: Option<&str>) -> Resp {
+    let mut body = json!({"statement": statement, "database": "DB", "schema": "SCH"});
+    if let Some(r) = role {
+        body["role"] = json!(r);
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v2/statements", emu.url()))
+        .bearer_auth(jwt(0))
+        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp { status, body, text }
+}
+
+/// Asserts Snowflake's "does not exist or not authorized" for `object`.
+fn assert_not_authorized(r: &Resp, object: &str, statement: &str) {
+    assert_eq!(r.status, 422, "{statement}: {}", r.text);
+    assert_eq!(r.body["code"], "002003", "{statement}: {}", r.text);
+    assert_eq!(r.body["sqlState"], "42S02", "{statement}: {}", r.text);
+    let expected = format!("Object '{object}' does not exist or not authorized.");
+    assert!(
+        r.body["message"].as_str().unwrap_or("").contains(&expected),
+        "{statement}: expected {expected:?} in {}",
+        r.text
+    );
+}
+
+async fn with_rows() -> (Emulator, Client) {
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("c").await;
+    c.append_ok("c", &ct, "3", &rows(0..4)).await;
+    c.wait_committed("c", "3").await;
+    (emu, c)
+}
+
+#[tokio::test]
+async fn internal_tables_are_refused_wherever_the_statement_names_them() {
+    let (emu, _c) = with_rows().await;
+    let cases = [
+        // A comma join after a derived table: the name is not right after FROM.
+        (
+            "SELECT * FROM (SELECT 1) a, _emulator_channels",
+            "_EMULATOR_CHANNELS",
+        ),
+        ("SELECT COUNT(*) FROM T, _emulator_ddl", "_EMULATOR_DDL"),
+        // In a subquery, a CTE and IN (SELECT …).
+        (
+            "SELECT (SELECT sql FROM (SELECT 1) a, _emulator_ddl LIMIT 1)",
+            "_EMULATOR_DDL",
+        ),
+        (
+            "WITH x AS (SELECT * FROM (SELECT 1) a, _emulator_channels) SELECT * FROM x",
+            "_EMULATOR_CHANNELS",
+        ),
+        (
+            "SELECT ID FROM T WHERE NAME IN (SELECT channel FROM (SELECT 1) a, _emulator_channels)",
+            "_EMULATOR_CHANNELS",
+        ),
+        // SQLite's own schema, also behind a CTE of the same name in another scope.
+        (
+            "SELECT sqlite_master.sql FROM T, sqlite_master",
+            "SQLITE_MASTER",
+        ),
+        (
+            "SELECT * FROM (WITH sqlite_schema AS (SELECT 1) SELECT 1) x JOIN sqlite_schema",
+            // SQLite's name for its schema table, whichever alias the statement uses.
+            "SQLITE_MASTER",
+        ),
+        // Virtual tables: the database list (file paths) and the table layouts.
+        (
+            "SELECT * FROM T, pragma_database_list",
+            "PRAGMA_DATABASE_LIST",
+        ),
+    ];
+    for (statement, object) in cases {
+        let r = sql(&emu, statement, None).await;
+        assert_not_authorized(&r, object, statement);
+    }
+    // The sandbox is lifted after each statement: rows still commit.
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("d").await;
+    c.append_ok("d", &ct, "1", &rows(10..12)).await;
+    c.wait_committed("d", "1").await;
+    assert_eq!(count(&emu), 6);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn functions_that_leak_or_load_are_unknown() {
+    let emu = Emulator::start(config()).await.unwrap();
+    for (statement, function) in [
+        // Returns a pointer into the process (defeats ASLR).
+        ("SELECT fts3_tokenizer('simple')", "FTS3_TOKENIZER"),
+        ("SELECT load_extension('/tmp/x')", "LOAD_EXTENSION"),
+    ] {
+        let r = sql(&emu, statement, None).await;
+        assert_eq!(r.status, 422, "{statement}: {}", r.text);
+        assert_eq!(r.body["code"], "002140", "{statement}: {}", r.text);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("Unknown function {function}")),
+            "{}",
+            r.text
+        );
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn writes_hidden_in_a_with_are_refused_by_the_sandbox() {
+    let (emu, _c) = with_rows().await;
+    for (statement, action) in [
+        ("WITH x AS (SELECT 1) DELETE FROM T", "DELETE"),
+        (
+            "WITH x AS (SELECT 1) INSERT INTO \"DB.SCH.T\" (ID) SELECT 99",
+            "INSERT",
+        ),
+    ] {
+        let r = sql(&emu, statement, None).await;
+        assert_eq!(r.status, 422, "{statement}: {}", r.text);
+        assert_eq!(r.body["sqlState"], "0A000", "{statement}: {}", r.text);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{action} is not allowed")),
+            "{statement}: {}",
+            r.text
+        );
+    }
+    assert_eq!(count(&emu), 4, "nothing was written");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn ordinary_queries_over_user_tables_still_work() {
+    let (emu, _c) = with_rows().await;
+    let ok = |r: &Resp| {
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["data"].clone()
+    };
+    let r = sql(
+        &emu,
+        "SELECT COUNT(*), MIN(ID), MAX(ID), SUM(ID) FROM T",
+        None,
+    )
+    .await;
+    assert_eq!(ok(&r), json!([["4", "0", "3", "6"]]));
+    let r = sql(
+        &emu,
+        "WITH big AS (SELECT ID FROM T WHERE ID >= 2) \
+         SELECT a.ID, UPPER(b.NAME) FROM big a JOIN DB.SCH.T b ON a.ID = b.ID ORDER BY a.ID",
+        None,
+    )
+    .await;
+    assert_eq!(ok(&r), json!([["2", "N2"], ["3", "N3"]]));
+    let r = sql(
+        &emu,
+        "SELECT ID FROM T WHERE ID IN (SELECT ID + 1 FROM T) ORDER BY ID DESC LIMIT 2",
+        None,
+    )
+    .await;
+    assert_eq!(ok(&r), json!([["3"], ["2"]]));
+    let r = sql(
+        &emu,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
+         SELECT SUM(i) FROM n",
+        None,
+    )
+    .await;
+    assert_eq!(ok(&r), json!([["6"]]));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_role_reads_only_the_databases_it_is_granted() {
+    let cfg = config()
+        .with_ddl(
+            "CREATE DATABASE OTHER; CREATE SCHEMA OTHER.S; CREATE TABLE OTHER.S.U (ID NUMBER);",
+        )
+        .with_role_grant("PUBLIC", "DB")
+        .with_role_grant("ANALYST", "OTHER");
+    let emu = Emulator::start(cfg).await.unwrap();
+    // PUBLIC (no role in the request or the JWT) has DB, not OTHER.
+    let r = sql(&emu, "SELECT COUNT(*) FROM T", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for statement in [
+        "SELECT COUNT(*) FROM OTHER.S.U",
+        "SELECT * FROM OTHER.S.U",
+        "SELECT * FROM T, \"OTHER.S.U\"",
+        "SELECT ID FROM T WHERE ID IN (SELECT ID FROM OTHER.S.U)",
+        "WITH x AS (SELECT ID FROM OTHER.S.U) SELECT * FROM x",
+    ] {
+        let r = sql(&emu, statement, None).await;
+        assert_not_authorized(&r, "OTHER.S.U", statement);
+    }
+    // ANALYST has OTHER, not DB.
+    let r = sql(&emu, "SELECT COUNT(*) FROM OTHER.S.U", Some("ANALYST")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = sql(&emu, "SELECT COUNT(*) FROM T", Some("analyst")).await;
+    assert_not_authorized(&r, "DB.SCH.T", "SELECT COUNT(*) FROM T as ANALYST");
+    // A role without any grant reads nothing.
+    let r = sql(&emu, "SELECT COUNT(*) FROM T", Some("NOBODY")).await;
+    assert_not_authorized(&r, "DB.SCH.T", "SELECT COUNT(*) FROM T as NOBODY");
+    emu.shutdown().await;
+}
+
+/// A scoped token signed with `secret`, as the emulator mints them: any user, any role, valid
+/// until 2100.
+fn forged_token(secret: &[u8]) -> String {
+    let claims = json!({"iss": "snowpipe-emulator", "sub": "ACME.MALLORY", "scope": "127.0.0.1",
+                        "role": "ACCOUNTADMIN", "iat": 1_700_000_000i64, "exp": 4_102_444_800i64,
+                        "jti": "forged"});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_signing_secret_is_not_in_the_database_and_an_old_one_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    // A data directory from before the fix: the secret in `_emulator_meta`, where the SQL API
+    // could read it.
+    let leaked = [7u8; 32];
+    {
+        let db = rusqlite::Connection::open(dir.path().join("emulator.sqlite3")).unwrap();
+        db.execute_batch("CREATE TABLE _emulator_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+            .unwrap();
+        db.execute(
+            "INSERT INTO _emulator_meta VALUES ('scoped_token_secret', ?1)",
+            [&leaked[..]],
+        )
+        .unwrap();
+    }
+    let emu = Emulator::start(config().with_data_dir(dir.path()))
+        .await
+        .unwrap();
+    let r = sql(&emu, "SELECT * FROM (SELECT 1) a, _emulator_meta", None).await;
+    assert_not_authorized(&r, "_EMULATOR_META", "reading _emulator_meta");
+    // A token signed with the leaked secret opens nothing.
+    let forger = Client {
+        http: reqwest::Client::new(),
+        url: emu.url(),
+        token: forged_token(&leaked),
+    };
+    let r = forger.open("c", json!({})).await;
+    assert_eq!(
+        r.status, 401,
+        "a forged scoped token was accepted: {}",
+        r.text
+    );
+    // The old table is gone; the secret lives in a 0600 file and tokens survive a restart.
+    let tables: Vec<String> = emu
+        .query("SELECT name FROM sqlite_master WHERE name LIKE '\\_emulator%' ESCAPE '\\'")
+        .unwrap()
+        .into_iter()
+        .map(|r| r[0].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!tables.contains(&"_emulator_meta".to_owned()), "{tables:?}");
+    let c = Client::connect(&emu).await;
+    c.open_ok("c").await;
+    emu.shutdown().await;
+    let key = dir.path().join("scoped-token.key");
+    assert_eq!(std::fs::read(&key).unwrap().len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let emu = Emulator::start(
+        EmulatorConfig::for_tests()
+            .with_public_key(keys(0).1)
+            .with_data_dir(dir.path()),
+    )
+    .await
+    .unwrap();
+    let c = Client {
+        http: c.http.clone(),
+        url: emu.url(),
+        token: c.token.clone(),
+    };
+    assert_eq!(
+        c.open("c", json!({})).await.status,
+        200,
+        "token kept across a restart"
+    );
+    emu.shutdown().await;
+}
