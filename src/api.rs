@@ -156,7 +156,7 @@ fn epoch_ms(v: &serde_json::Value) -> Option<i64> {
                 .timestamp_millis(),
         )
     })?;
-    Some(if n.abs() < 100_000_000_000 {
+    Some(if n.unsigned_abs() < 100_000_000_000 {
         n * 1000
     } else {
         n
@@ -255,6 +255,81 @@ impl ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every field of a channel status, fed what a hostile or broken server might send:
+    /// huge, negative, fractional, NaN-like, non-numeric, nested, empty. Nothing panics;
+    /// counters that cannot be counts read as absent, numbers saturate instead of wrapping.
+    #[test]
+    fn a_status_with_extreme_values_never_panics_and_reads_sanely() {
+        let counters = [
+            "rows_inserted",
+            "rows_parsed",
+            "rows_error_count",
+            "rows_errors",
+        ];
+        let times = [
+            "created_on_ms",
+            "last_error_timestamp_ms",
+            "last_error_timestamp",
+            "snowflake_avg_processing_latency_ms",
+        ];
+        let texts = [
+            "channel_name",
+            "channel_status_code",
+            "last_committed_offset_token",
+            "last_error_offset_upper_bound",
+            "last_error_message",
+        ];
+        let values = [
+            "1e30",
+            "-1e30",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "-1",
+            "0.5",
+            "\"NaN\"",
+            "\"inf\"",
+            "\"-inf\"",
+            "\"1e400\"",
+            "\"99999999999999999999999\"",
+            "\"not a number\"",
+            "\"9999-99-99T99:99:99Z\"",
+            "\"\"",
+            "null",
+            "true",
+            "[1,2]",
+            "{\"a\":1}",
+        ];
+        for v in values {
+            for k in counters.iter().chain(&times).chain(&texts) {
+                let text = format!(r#"{{"{k}": {v}}}"#);
+                let status: ChannelStatusWire = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{text}: refused the whole status: {e}"));
+                for c in [
+                    status.rows_inserted,
+                    status.rows_parsed,
+                    status.rows_error_count,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    // A count from a negative number is never made up.
+                    assert!(!v.starts_with('-') && !v.starts_with("\"-"), "{text}: {c}");
+                }
+            }
+        }
+        // Large values saturate; fractional ones truncate; the timestamp in seconds scales.
+        let s: ChannelStatusWire =
+            serde_json::from_str(r#"{"rows_inserted": 1e30, "created_on_ms": 1700000000}"#)
+                .unwrap();
+        assert_eq!(s.rows_inserted, Some(i64::MAX as u64));
+        assert_eq!(s.created_on_ms, Some(1_700_000_000_000));
+        let s: ChannelStatusWire =
+            serde_json::from_str(r#"{"created_on_ms": -1e30, "last_error_timestamp": 1e30}"#)
+                .unwrap();
+        assert_eq!(s.created_on_ms, Some(i64::MIN));
+        assert_eq!(s.last_error_timestamp_ms, Some(i64::MAX));
+    }
 
     #[test]
     fn error_body_forms() {
