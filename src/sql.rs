@@ -134,6 +134,9 @@ struct Answer {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Meta {
+    /// How `data` is encoded; Snowflake documents `jsonv2` only (absent: that).
+    #[serde(default)]
+    format: Option<String>,
     #[serde(default)]
     row_type: Vec<Column>,
     #[serde(default)]
@@ -273,6 +276,7 @@ impl SqlClient {
         let meta = answer
             .result_set_meta_data
             .ok_or_else(|| protocol("no resultSetMetaData".to_owned(), Some(handle.clone())))?;
+        check_format(meta.format.as_deref(), &handle)?;
         if meta.partition_info.len() > self.max_partitions {
             return Err(protocol(
                 format!(
@@ -342,6 +346,30 @@ impl SqlClient {
             ));
         }
         Ok((status, answer))
+    }
+}
+
+/// The one result format this client decodes: Snowflake's SQL API documents
+/// `resultSetMetaData.format` as `jsonv2` (values as JSON strings, see the module docs).
+const RESULT_FORMAT: &str = "jsonv2";
+
+/// Refuses a result whose `resultSetMetaData.format` is not [`RESULT_FORMAT`] (absent is
+/// taken as it, the documented default).
+///
+/// # Errors
+/// [`Error::Sql`] ([`SqlErrorKind::Protocol`]) naming the format.
+fn check_format(format: Option<&str>, handle: &str) -> Result<()> {
+    match format {
+        None => Ok(()),
+        Some(f) if f.eq_ignore_ascii_case(RESULT_FORMAT) => Ok(()),
+        Some(f) => Err(protocol(
+            format!(
+                "the result is in format {:?}; this client decodes only the SQL API's \
+                 documented {RESULT_FORMAT:?} (resultSetMetaData.format)",
+                f.chars().take(40).collect::<String>()
+            ),
+            Some(handle.to_owned()),
+        )),
     }
 }
 

@@ -318,3 +318,97 @@ fn read_only_statements_are_recognised() {
     assert!(!is_read_only("INSERT INTO T VALUES (1)"));
     assert!(!is_read_only("DELETE FROM T"));
 }
+
+fn gzip(raw: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(raw).unwrap();
+    enc.finish().unwrap()
+}
+
+/// The client asks for gzip and decodes a gzip-encoded partition (the SQL API sends result
+/// partitions so when asked, docs/protocol.md "SQL API").
+#[tokio::test]
+async fn a_gzip_encoded_partition_is_decoded() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "statementHandle": "h-gz", "resultSetMetaData": meta(2), "data": [["1", "a"]]
+        })))
+        .mount(&server)
+        .await;
+    let body = gzip(json!({"data": [["2", "b"]]}).to_string().as_bytes());
+    Mock::given(method("GET"))
+        .and(path("/api/v2/statements/h-gz"))
+        .and(query_param("partition", "1"))
+        .and(header("accept-encoding", "gzip"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-encoding", "gzip")
+                .set_body_raw(body, "application/json"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let result = client(&server).query("SELECT * FROM T").await.unwrap();
+    assert_eq!(
+        result.rows,
+        vec![
+            vec![Some("1".into()), Some("a".into())],
+            vec![Some("2".into()), Some("b".into())],
+        ]
+    );
+}
+
+/// A gzip bomb (a few KiB on the wire, 64 MiB decoded) is refused by the partition cap,
+/// which counts decoded bytes.
+#[tokio::test]
+async fn a_gzip_bomb_partition_is_refused_by_the_decoded_size_cap() {
+    let server = MockServer::start().await;
+    let mut raw = b"{\"data\": [[\"1\", \"a\"]]".to_vec();
+    raw.resize(64 << 20, b' ');
+    raw.push(b'}');
+    let bomb = gzip(&raw);
+    assert!(bomb.len() < 256 << 10, "compressed to {} bytes", bomb.len());
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-encoding", "gzip")
+                .set_body_raw(bomb, "application/json"),
+        )
+        .mount(&server)
+        .await;
+    let e = client(&server)
+        .max_partition_bytes(1 << 20)
+        .query("SELECT * FROM T")
+        .await
+        .expect_err("a bomb");
+    assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
+}
+
+/// `resultSetMetaData.format` other than the documented `jsonv2` is refused, naming it.
+#[tokio::test]
+async fn a_result_format_other_than_jsonv2_is_refused() {
+    let server = MockServer::start().await;
+    let mut arrow = meta(1);
+    arrow["format"] = json!("arrowv1");
+    Mock::given(method("POST"))
+        .and(path("/api/v2/statements"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "statementHandle": "h-arrow", "resultSetMetaData": arrow, "rowsetBase64": "QUJD"
+        })))
+        .mount(&server)
+        .await;
+    let err = client(&server).query("SELECT 1").await.unwrap_err();
+    let Error::Sql(sql) = &err else {
+        panic!("expected Error::Sql, got {err:?}")
+    };
+    assert_eq!(sql.kind, SqlErrorKind::Protocol);
+    assert_eq!(sql.statement_handle.as_deref(), Some("h-arrow"));
+    assert!(
+        sql.message.contains("\"arrowv1\"") && sql.message.contains("\"jsonv2\""),
+        "{err}"
+    );
+}

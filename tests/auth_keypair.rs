@@ -205,3 +205,59 @@ async fn client_debug_output_contains_no_secrets() {
         assert!(!dbg.contains("eyJ"), "no token: {dbg}");
     }
 }
+
+/// Snowflake's key-pair setup, `ALTER USER … SET RSA_PUBLIC_KEY = '<base64 body>'`, in the
+/// emulator's DDL registers the key for that user (no `--public-key`): the SDK connects and
+/// streams as that user, and the same key signing for another user is refused.
+#[tokio::test]
+async fn a_key_registered_by_alter_user_in_ddl_lets_that_user_in() {
+    let body: String = TEST_PUBLIC_KEY
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let ddl = format!(
+        "{}\nALTER USER tester SET RSA_PUBLIC_KEY='{body}';",
+        common::emulator::DDL
+    );
+    let emu = snowpipe_emulator::Emulator::start(
+        snowpipe_emulator::EmulatorConfig::for_tests().with_ddl(ddl),
+    )
+    .await
+    .expect("emulator");
+    let client = common::emulator::builder(&emu)
+        .build()
+        .await
+        .expect("TESTER connects");
+    let channel = client
+        .open_channel(
+            common::emulator::DB,
+            common::emulator::SCHEMA,
+            common::emulator::PIPE,
+            "c",
+        )
+        .await
+        .expect("open");
+    channel.close().await.expect("close");
+    client.close().await.expect("close client");
+    let other = common::emulator::builder(&emu)
+        .user("SOMEONE_ELSE")
+        .build()
+        .await
+        .map(|_| ())
+        .expect_err("the key is TESTER's only");
+    assert!(matches!(other, Error::Auth { .. }), "{other:?}");
+
+    // A key that is not a key stops the emulator at start, naming the statement and the fix.
+    let bad = snowpipe_emulator::Emulator::start(
+        snowpipe_emulator::EmulatorConfig::for_tests()
+            .with_ddl("ALTER USER tester SET RSA_PUBLIC_KEY='bm90IGEga2V5';"),
+    )
+    .await
+    .map(|_| ())
+    .expect_err("refused");
+    let msg = bad.to_string();
+    assert!(
+        msg.contains("ALTER USER TESTER SET RSA_PUBLIC_KEY") && msg.contains("base64 body"),
+        "{msg}"
+    );
+}

@@ -184,3 +184,91 @@ async fn sql_after_commit(
         .database(DB)
         .schema(SCHEMA)
 }
+
+/// An emulator with [`emu::config`], results cut into partitions of `rows` rows and
+/// statements answered HTTP 202 after `async_after`.
+async fn partitioned(rows: usize, async_after: Option<Duration>) -> snowpipe_emulator::Emulator {
+    let mut config = emu::config();
+    config.sql_partition_rows = rows;
+    config.sql_async_after = async_after;
+    snowpipe_emulator::Emulator::start(config).await.unwrap()
+}
+
+/// The emulator's SQL API counters (`GET /`, `sql_api`).
+async fn sql_counters(emulator: &snowpipe_emulator::Emulator) -> serde_json::Value {
+    let status: serde_json::Value = reqwest::get(format!("{}/", emulator.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    status["sql_api"].clone()
+}
+
+/// `SELECT i FROM 1..=n` (a recursive common table expression, no table needed), with a
+/// text column `PAD` of `pad` characters from row `from` on.
+fn numbers(n: u32, pad: u32, from: u32) -> String {
+    format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+         SELECT i, CASE WHEN i >= {from} THEN substr(hex(zeroblob({pad})), 1, {pad}) ELSE 'x' END AS PAD \
+         FROM n ORDER BY i"
+    )
+}
+
+/// A result in several partitions comes back whole and in order; the later partitions
+/// travel gzip-encoded (the SDK asks for gzip, the emulator answers so).
+#[tokio::test]
+async fn a_result_in_several_gzip_partitions_comes_back_in_order() {
+    let emulator = partitioned(4, None).await;
+    let sql = emu::builder(&emulator).build_sql().unwrap();
+    let result = sql.query(&numbers(10, 1, 100)).await.unwrap();
+    let ids: Vec<String> = result.rows.iter().map(|r| r[0].clone().unwrap()).collect();
+    let expected: Vec<String> = (1..=10).map(|i| i.to_string()).collect();
+    assert_eq!(ids, expected);
+    let counters = sql_counters(&emulator).await;
+    assert_eq!(counters["partitions_served"], 2, "{counters}");
+    assert_eq!(counters["gzip_answers"], 2, "{counters}");
+    assert_eq!(
+        counters["results_held"], 0,
+        "dropped once fetched: {counters}"
+    );
+}
+
+/// A statement answered HTTP 202 is polled on its `statementStatusUrl` to its result.
+#[tokio::test]
+async fn an_asynchronous_statement_is_polled_to_its_result() {
+    let emulator = partitioned(2, Some(Duration::ZERO)).await;
+    let sql = emu::builder(&emulator).build_sql().unwrap();
+    let result = sql.query(&numbers(5, 1, 100)).await.unwrap();
+    assert_eq!(result.rows.len(), 5);
+    assert_eq!(result.rows[4][0].as_deref(), Some("5"));
+    let counters = sql_counters(&emulator).await;
+    assert_eq!(counters["async_answers"], 1, "{counters}");
+    let requests = emulator.requests();
+    let submit = requests
+        .iter()
+        .find(|r| r.method == "POST" && r.path == "/api/v2/statements")
+        .unwrap();
+    assert_eq!(submit.status, 202);
+    let status_path = format!("/api/v2/statements/{}", result.statement_handle);
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == "GET" && r.path == status_path && r.status == 200),
+        "the status URL answered the result"
+    );
+}
+
+/// A partition larger (decoded) than `max_partition_bytes` fails the query cleanly, though
+/// it is far smaller gzip-encoded on the wire.
+#[tokio::test]
+async fn a_partition_over_max_partition_bytes_fails_cleanly() {
+    let emulator = partitioned(2, None).await;
+    let sql = emu::builder(&emulator)
+        .build_sql()
+        .unwrap()
+        .max_partition_bytes(3000);
+    let err = sql.query(&numbers(4, 2000, 3)).await.unwrap_err();
+    assert!(err.to_string().contains("larger than 3000 bytes"), "{err}");
+    assert_eq!(sql_counters(&emulator).await["gzip_answers"], 1);
+}

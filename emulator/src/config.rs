@@ -143,7 +143,20 @@ pub struct EmulatorConfig {
     /// first; each record's text fields are cut to 1 KiB). Default
     /// [`DEFAULT_REQUEST_LOG_MAX_BYTES`] (32 MiB).
     pub request_log_max_bytes: usize,
+    /// Rows per SQL API result partition: a larger result answers its first partition and
+    /// lists them all in `resultSetMetaData.partitionInfo`, the others fetched with
+    /// `GET /api/v2/statements/{handle}?partition=N` (gzip-encoded when the client accepts
+    /// it). Default [`DEFAULT_SQL_PARTITION_ROWS`]; tests set a few rows.
+    pub sql_partition_rows: usize,
+    /// Answer a SQL API statement still running after this long with HTTP 202 and its
+    /// `statementHandle`/`statementStatusUrl`, to be polled; `Some(Duration::ZERO)` answers
+    /// every statement so. Default 45 s, Snowflake's documented synchronous wait; `None`
+    /// always waits.
+    pub sql_async_after: Option<Duration>,
 }
+
+/// Default [`EmulatorConfig::sql_partition_rows`]: 10,000 rows.
+pub const DEFAULT_SQL_PARTITION_ROWS: usize = 10_000;
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
@@ -176,6 +189,8 @@ impl Default for EmulatorConfig {
             request_log: None,
             request_log_capacity: 100_000,
             request_log_max_bytes: DEFAULT_REQUEST_LOG_MAX_BYTES,
+            sql_partition_rows: DEFAULT_SQL_PARTITION_ROWS,
+            sql_async_after: Some(Duration::from_secs(45)),
         }
     }
 }
@@ -207,6 +222,8 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("strict_offsets", &self.strict_offsets)
             .field("limits", &self.limits)
             .field("binary_format", &self.binary_format)
+            .field("sql_partition_rows", &self.sql_partition_rows)
+            .field("sql_async_after", &self.sql_async_after)
             .finish_non_exhaustive()
     }
 }

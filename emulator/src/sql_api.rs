@@ -10,8 +10,11 @@
 //! 422. The statement runs in a sandbox (`sql_sandbox.rs`): it reads only catalog tables
 //! whose database the caller's role is granted (the request's `role`, else the token's),
 //! wherever in the statement a table is named; anything else is "does not exist or not
-//! authorized". Every answer is synchronous (HTTP 200, one partition); values are encoded as the SQL
-//! API encodes them, by each result column's declared Snowflake type:
+//! authorized". A statement still running after `sql_async_after` (default 45 s, as
+//! Snowflake) is answered HTTP 202 and polled; a result of more than `sql_partition_rows`
+//! rows comes in partitions, the later ones gzip-encoded when the client accepts it (see
+//! `results.rs`). Values are encoded as the SQL API encodes them, by each result column's
+//! declared Snowflake type:
 //!
 //! | type | encoding |
 //! |---|---|
@@ -37,6 +40,9 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 use crate::catalog::Catalog;
 use crate::service::ApiError;
 use crate::sql_sandbox::{run_sandboxed, Readable};
+
+mod results;
+pub(crate) use results::{running, Fetched, ResultStore};
 
 #[derive(Debug, Default, serde::Deserialize)]
 struct StatementBody {

@@ -562,7 +562,6 @@ fn unmodelled_statements_are_ignored_with_notes() {
         [
             "ignored: CREATE OR REPLACE ROLE r",
             "ignored: GRANT OPERATE ON PIPE p TO ROLE r",
-            "ignored: ALTER USER u SET RSA_PUBLIC_KEY = 'abc'",
             "ignored: SET x = 1",
             "ignored: USE WAREHOUSE w",
             "ignored: ALTER TABLE t ADD COLUMN b int",
@@ -570,6 +569,11 @@ fn unmodelled_statements_are_ignored_with_notes() {
         ]
     );
     assert_eq!(catalog.table("D", "PUBLIC", "T").unwrap().columns.len(), 1);
+    // The key registration is modelled: recorded for the user (the service registers it).
+    let keys = catalog.user_keys();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].user, "U");
+    assert!(keys[0].pem.contains("\nabc\n"), "{}", keys[0].pem);
 }
 
 #[test]

@@ -24,6 +24,10 @@ impl Catalog {
         notes: &mut Vec<String>,
     ) -> Result<(), StatementError> {
         let ignored = || format!("ignored: {}", statement.snippet());
+        if let Some(keys) = user_keys::parse(&statement.tokens) {
+            self.user_keys.extend(keys.map_err(StatementError::Syntax)?);
+            return Ok(());
+        }
         if pipe_ddl::is_pipe_statement(&statement.tokens) {
             let parsed = pipe_ddl::parse(&statement.tokens).map_err(StatementError::Syntax)?;
             return self.apply_pipe_statement(session, parsed);

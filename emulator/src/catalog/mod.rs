@@ -9,8 +9,9 @@
 //! Modelled statements: `USE DATABASE|SCHEMA|<db>[.<schema>]`, `CREATE [OR REPLACE] DATABASE`,
 //! `CREATE [OR REPLACE] SCHEMA`, `CREATE [OR REPLACE] [TRANSIENT] TABLE` (with columns, or
 //! `LIKE`/`CLONE` of a known table), `CREATE [OR REPLACE] PIPE`, `DROP DATABASE|SCHEMA|TABLE|PIPE`.
-//! Everything else (roles, users, warehouses, grants, `SET`, `ALTER`, ...) is accepted and
-//! ignored, each producing a note `ignored: <statement>`.
+//! `ALTER USER … SET RSA_PUBLIC_KEY[_2] = '…'` records the key for the user (see
+//! `user_keys.rs`). Everything else (roles, users, warehouses, grants, `SET`, other `ALTER`s,
+//! ...) is accepted and ignored, each producing a note `ignored: <statement>`.
 //!
 //! Identifiers follow Snowflake: unquoted identifiers fold to upper case, quoted identifiers
 //! keep their case exactly. As in a Snowflake session, `CREATE DATABASE d` also creates the
@@ -25,6 +26,9 @@ mod errors;
 mod model;
 mod pipe_ddl;
 mod script;
+mod user_keys;
+
+pub use user_keys::UserKey;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +40,7 @@ pub use model::{Column, ColumnType, Table};
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     databases: BTreeMap<String, Database>,
+    user_keys: Vec<UserKey>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -206,6 +211,11 @@ impl Catalog {
         }
         *self = next;
         Ok(notes)
+    }
+
+    /// The public keys `ALTER USER … SET RSA_PUBLIC_KEY` registered, in script order.
+    pub fn user_keys(&self) -> &[UserKey] {
+        &self.user_keys
     }
 
     /// Reads a DDL file and applies it with [`Catalog::apply_sql`].

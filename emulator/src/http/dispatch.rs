@@ -13,6 +13,8 @@ use crate::service::{now_ms, ApiError, AppendRequest, Shared};
 
 use super::*;
 
+mod statements;
+
 pub(super) fn json_body<T: serde::de::DeserializeOwned + Default>(b: &[u8]) -> Result<T, ApiError> {
     if b.iter().all(|c| c.is_ascii_whitespace()) {
         return Ok(T::default());
@@ -50,7 +52,11 @@ pub(super) async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     const SMALL: usize = 1024 * 1024;
     match route {
-        Route::Status => Ok(json_response(200, &shared.status())),
+        Route::Status => {
+            let mut status = shared.status();
+            status["sql_api"] = shared.sql_results.stats();
+            Ok(json_response(200, &status))
+        }
         Route::Hostname => {
             auth_control(shared, headers, None)?;
             let host = shared.ingest_host.clone().unwrap_or_else(|| {
@@ -153,24 +159,11 @@ pub(super) async fn dispatch(
                 token_role: principal.role.as_deref(),
             };
             let sql = crate::sql_api::prepare(&shared.catalog, &caller, &b)?;
-            let storage = shared.storage.as_ref().ok_or_else(|| {
-                ApiError::new(422, "002003", "sink mode stores no rows: nothing to query")
-            })?;
-            let handle = uuid::Uuid::new_v4().to_string();
-            let answer = storage
-                .run(move |c| crate::sql_api::run(c, sql, &handle))
-                .await
-                .map_err(|e| ApiError::new(500, "ERR_INTERNAL", e.to_string()))??;
-            Ok(json_response(200, &answer))
+            statements::submit(shared, sql, params).await
         }
         Route::StatementStatus => {
             auth_control(shared, headers, None)?;
-            Err(ApiError::new(
-                422,
-                "000709",
-                "statement not found: the emulator answers every statement synchronously and keeps no results",
-            )
-            .with_sql_state("02000"))
+            statements::status(shared, &record.path, params, headers)
         }
         Route::FileBuffer => Err(ApiError::new(
             400,

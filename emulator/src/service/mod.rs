@@ -131,6 +131,8 @@ pub(crate) struct Shared {
     pub last_created_ms: std::sync::atomic::AtomicI64,
     /// The browser console's cached table previews.
     pub console: crate::console::ConsoleCache,
+    /// SQL API statements running or with partitions to fetch.
+    pub sql_results: crate::sql_api::ResultStore,
 }
 
 impl Shared {
@@ -242,6 +244,18 @@ impl Shared {
             config.scoped_token_ttl,
         )
         .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))?;
+        // Keys the DDL registered (`ALTER USER … SET RSA_PUBLIC_KEY`), as Snowflake's own
+        // key-pair setup does.
+        for k in catalog.user_keys() {
+            auth.register_for_user(&k.user, &k.pem).map_err(|e| {
+                EmulatorError::catalog(format!(
+                    "ALTER USER {} SET RSA_PUBLIC_KEY: {e}; give the base64 body of an RSA \
+                     public key (the lines between BEGIN and END PUBLIC KEY)",
+                    k.user
+                ))
+                .with_source(e)
+            })?;
+        }
         if let (Some(_), Some(dir)) = (&storage, config.data_dir.as_deref()) {
             // Keep the scoped-token secret across restarts, in a 0600 file outside the
             // database the SQL API reads: tokens handed out stay valid.
@@ -280,6 +294,10 @@ impl Shared {
             started_ms: now_ms(),
             last_created_ms: std::sync::atomic::AtomicI64::new(0),
             console: Default::default(),
+            sql_results: crate::sql_api::ResultStore::new(
+                config.sql_partition_rows,
+                config.sql_async_after,
+            ),
         })
     }
 

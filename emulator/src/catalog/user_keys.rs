@@ -1,0 +1,132 @@
+//! `ALTER USER <name> SET RSA_PUBLIC_KEY = '<key>' [RSA_PUBLIC_KEY_2 = '<key>']`: the key
+//! registration step of Snowflake's key-pair authentication guide. The catalog records each
+//! key with its user ([`super::Catalog::user_keys`]); the service registers them with the
+//! authenticator, so a setup script written for Snowflake works here as it is.
+//!
+//! The key is what Snowflake takes: the base64 body of the PEM public key, without the
+//! `-----BEGIN PUBLIC KEY-----` lines (a full PEM is accepted too). User names fold to upper
+//! case unless quoted, as every unquoted identifier does.
+
+use sqlparser::tokenizer::Token;
+
+/// A public key registered for one user by DDL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserKey {
+    /// The user, as Snowflake stores the name.
+    pub user: String,
+    /// The key as PEM.
+    pub pem: String,
+}
+
+fn word(t: Option<&Token>) -> Option<String> {
+    match t {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    }
+}
+
+/// `Some` when `tokens` are an `ALTER USER … SET` statement that sets a public key: its
+/// keys, or why it cannot be read. `None` for every other statement (other `ALTER USER`
+/// settings are not modelled and stay ignored).
+pub(super) fn parse(tokens: &[Token]) -> Option<Result<Vec<UserKey>, String>> {
+    if word(tokens.first())? != "ALTER" || word(tokens.get(1))? != "USER" {
+        return None;
+    }
+    let mut i = 2;
+    if word(tokens.get(i)).as_deref() == Some("IF") {
+        i += 2; // IF EXISTS
+    }
+    let user = match tokens.get(i)? {
+        Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
+        Token::Word(w) => w.value.to_ascii_uppercase(),
+        _ => return None,
+    };
+    if word(tokens.get(i + 1))? != "SET" {
+        return None;
+    }
+    let mut keys = Vec::new();
+    let mut j = i + 2;
+    while j < tokens.len() {
+        let name = word(tokens.get(j));
+        let is_key = matches!(name.as_deref(), Some("RSA_PUBLIC_KEY" | "RSA_PUBLIC_KEY_2"));
+        if is_key {
+            if !matches!(tokens.get(j + 1), Some(Token::Eq)) {
+                return Some(Err(format!(
+                    "ALTER USER {user} SET {}: expected `= '<key>'`",
+                    name.unwrap_or_default()
+                )));
+            }
+            let Some(Token::SingleQuotedString(key)) = tokens.get(j + 2) else {
+                return Some(Err(format!(
+                    "ALTER USER {user} SET {}: the key must be a quoted string",
+                    name.unwrap_or_default()
+                )));
+            };
+            keys.push(UserKey {
+                user: user.clone(),
+                pem: to_pem(key),
+            });
+            j += 3;
+        } else {
+            j += 1;
+        }
+    }
+    if keys.is_empty() {
+        None
+    } else {
+        Some(Ok(keys))
+    }
+}
+
+/// The key as PEM: as it is when it already has its BEGIN/END lines, else the base64 body
+/// (whitespace removed) wrapped at 64 columns.
+fn to_pem(key: &str) -> String {
+    if key.contains("BEGIN PUBLIC KEY") {
+        return key.trim().to_owned() + "\n";
+    }
+    let body: String = key.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PUBLIC KEY-----\n");
+    pem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::script::split_statements;
+
+    fn keys(sql: &str) -> Option<Result<Vec<UserKey>, String>> {
+        parse(&split_statements(sql).unwrap()[0].tokens)
+    }
+
+    #[test]
+    fn alter_user_set_rsa_public_key_is_read() {
+        let body = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA".repeat(3);
+        let k = keys(&format!(
+            "ALTER USER streaming_ingest SET RSA_PUBLIC_KEY='{body}' COMMENT = 'x'"
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(k.len(), 1);
+        assert_eq!(k[0].user, "STREAMING_INGEST");
+        assert!(k[0].pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        assert!(k[0].pem.lines().all(|l| l.len() <= 64));
+        let two = keys(&format!(
+            "alter user if exists \"Mixed\" set rsa_public_key = '{body}' rsa_public_key_2 = '{body}'"
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[1].user, "Mixed");
+        assert!(keys("ALTER USER u SET DEFAULT_ROLE = R").is_none());
+        assert!(keys("ALTER TABLE t SET COMMENT = 'x'").is_none());
+        let bad = keys("ALTER USER u SET RSA_PUBLIC_KEY = 42")
+            .unwrap()
+            .unwrap_err();
+        assert!(bad.contains("quoted string"), "{bad}");
+    }
+}

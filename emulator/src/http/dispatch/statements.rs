@@ -1,0 +1,165 @@
+//! The SQL API routes: `POST /api/v2/statements` (answered synchronously, or HTTP 202 past
+//! the configured wait) and `GET /api/v2/statements/{handle}[?partition=N]` (the status of a
+//! running statement, or a partition of its result, gzip-encoded when the client accepts it).
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Response, StatusCode};
+use serde_json::Value;
+
+use crate::service::{ApiError, Shared};
+use crate::sql_api::{running, Fetched, Prepared};
+
+use super::super::{dec, json_response, param};
+
+/// Runs a prepared statement and answers its first partition, or HTTP 202 with its handle
+/// when it is still running after `sql_async_after` (at once with `?async=true`).
+///
+/// # Errors
+/// The statement's own error (422 with Snowflake's codes) when it finished failing within
+/// the wait; 422 in sink mode, which stores no rows.
+pub(crate) async fn submit(
+    shared: &Arc<Shared>,
+    prepared: Prepared,
+    params: &[(String, String)],
+) -> Result<Response<Body>, ApiError> {
+    if shared.storage.is_none() {
+        return Err(ApiError::new(
+            422,
+            "002003",
+            "sink mode stores no rows: nothing to query",
+        ));
+    }
+    let store = &shared.sql_results;
+    let handle = uuid::Uuid::new_v4().to_string();
+    store.start(&handle);
+    let task = {
+        let shared = Arc::clone(shared);
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let outcome = match shared.storage.as_ref() {
+                Some(storage) => {
+                    let h = handle.clone();
+                    storage
+                        .run(move |c| crate::sql_api::run(c, prepared, &h))
+                        .await
+                        .map_err(|e| ApiError::new(500, "ERR_INTERNAL", e.to_string()))
+                        .and_then(|r| r)
+                }
+                None => Err(ApiError::new(500, "ERR_INTERNAL", "no storage")),
+            };
+            shared.sql_results.finish(&handle, outcome);
+        })
+    };
+    let wait = if param(params, "async").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        Some(Duration::ZERO)
+    } else {
+        store.async_after
+    };
+    let finished = match wait {
+        None => task.await.is_ok(),
+        Some(d) if d.is_zero() => false,
+        Some(d) => tokio::time::timeout(d, task).await.is_ok(),
+    };
+    if !finished {
+        store.counters.async_answers.fetch_add(1, Ordering::Relaxed);
+        return Ok(json_response(202, &running(&handle)));
+    }
+    Ok(match store.fetch(&handle, 0)? {
+        Fetched::Running(v) => json_response(202, &v),
+        Fetched::Partition(v) => json_response(200, &v),
+    })
+}
+
+/// Answers `GET /api/v2/statements/{handle}` (`path` is the request's path): HTTP 202 while
+/// the statement runs, then its first partition, or partition `?partition=N`.
+///
+/// # Errors
+/// 400 for a `partition` that is not a number; the store's errors (unknown handle, missing
+/// partition) and the statement's own error.
+pub(crate) fn status(
+    shared: &Shared,
+    path: &str,
+    params: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let handle = dec(path.rsplit('/').next().unwrap_or(""));
+    let partition = match param(params, "partition") {
+        None => 0,
+        Some(p) => p.parse::<usize>().map_err(|_| {
+            ApiError::new(
+                400,
+                "390142",
+                format!("invalid partition {p:?}: expected a partition number"),
+            )
+        })?,
+    };
+    let store = &shared.sql_results;
+    match store.fetch(&handle, partition)? {
+        Fetched::Running(v) => Ok(json_response(202, &v)),
+        Fetched::Partition(v) if partition > 0 && accepts_gzip(headers) => {
+            store.counters.gzip_answers.fetch_add(1, Ordering::Relaxed);
+            Ok(gzip_json_response(&v))
+        }
+        Fetched::Partition(v) => Ok(json_response(200, &v)),
+    }
+}
+
+/// Whether `Accept-Encoding` lists `gzip` (with a non-zero weight).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let gzip = parts.next().is_some_and(|c| c.eq_ignore_ascii_case("gzip"));
+            let zero = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            gzip && !zero
+        })
+}
+
+/// An HTTP 200 JSON answer, gzip-encoded (`Content-Encoding: gzip`).
+fn gzip_json_response(v: &Value) -> Response<Body> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let body = serde_json::to_vec(v)
+        .ok()
+        .and_then(|raw| enc.write_all(&raw).ok())
+        .and_then(|()| enc.finish().ok())
+        .unwrap_or_default();
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_accepted_unless_weighted_zero() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip"));
+        assert!(with("br, GZIP;q=0.5"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}

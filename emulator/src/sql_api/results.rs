@@ -1,0 +1,302 @@
+//! The SQL API's statement results between requests: statements still running (answered
+//! HTTP 202, polled on `GET /api/v2/statements/{handle}`) and results cut into partitions
+//! (`resultSetMetaData.partitionInfo`; the first partition in the answer, the others on
+//! `GET …?partition=N`), as Snowflake's SQL API serves them (docs/protocol.md "SQL API").
+//!
+//! The store is bounded: a result is dropped once every partition was fetched, after
+//! [`RESULT_TTL`], or (oldest first) when more than [`MAX_HANDLES`] statements are held.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::service::ApiError;
+
+/// The most statements held at once (running or with partitions not yet fetched); the
+/// oldest is dropped first.
+pub(crate) const MAX_HANDLES: usize = 256;
+
+/// How long a result is kept for its partitions to be fetched.
+pub(crate) const RESULT_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// What `GET /api/v2/statements/{handle}` answers.
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    /// The statement still runs: HTTP 202 with this `QueryStatus` body.
+    Running(Value),
+    /// HTTP 200 with this body (the first partition with the metadata, or `{"data": …}`
+    /// for a later one).
+    Partition(Value),
+}
+
+enum State {
+    Running,
+    Failed(ApiError),
+    /// The answer of partition 0 and the rows of the later partitions (`None` once fetched).
+    Done {
+        first: Value,
+        rest: Vec<Option<Value>>,
+    },
+}
+
+struct Entry {
+    state: State,
+    created: Instant,
+}
+
+/// Counters shown in the emulator's `GET /` (`sql_api`), so tests can see what was served.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Statements answered HTTP 202 on submission.
+    pub async_answers: AtomicU64,
+    /// Partition answers (`?partition=N`, N ≥ 1) served.
+    pub partitions_served: AtomicU64,
+    /// Answers sent gzip-encoded (the client sent `Accept-Encoding: gzip`).
+    pub gzip_answers: AtomicU64,
+}
+
+/// Running statements and partitioned results, by statement handle.
+pub(crate) struct ResultStore {
+    /// Rows per result partition (at least 1).
+    pub partition_rows: usize,
+    /// Answer HTTP 202 when a statement has not finished after this long (`None`: wait).
+    pub async_after: Option<Duration>,
+    /// What was served.
+    pub counters: Counters,
+    inner: Mutex<(HashMap<String, Entry>, VecDeque<String>)>,
+}
+
+impl ResultStore {
+    /// A store cutting results into partitions of `partition_rows` rows, answering 202
+    /// past `async_after`.
+    pub(crate) fn new(partition_rows: usize, async_after: Option<Duration>) -> Self {
+        Self {
+            partition_rows: partition_rows.max(1),
+            async_after,
+            counters: Counters::default(),
+            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    /// Registers a statement that starts running, dropping expired and excess results.
+    pub(crate) fn start(&self, handle: &str) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (entries, order) = &mut *guard;
+        let now = Instant::now();
+        entries.retain(|_, e| now.duration_since(e.created) < RESULT_TTL);
+        order.retain(|h| entries.contains_key(h));
+        while entries.len() >= MAX_HANDLES {
+            match order.pop_front() {
+                Some(oldest) => entries.remove(&oldest),
+                None => break,
+            };
+        }
+        entries.insert(
+            handle.to_owned(),
+            Entry {
+                state: State::Running,
+                created: now,
+            },
+        );
+        order.push_back(handle.to_owned());
+    }
+
+    /// Records the outcome of a statement (its answer is cut into partitions). A handle
+    /// dropped meanwhile (bounded store) is ignored.
+    pub(crate) fn finish(&self, handle: &str, outcome: Result<Value, ApiError>) {
+        let state = match outcome {
+            Ok(answer) => {
+                let (first, rest) = split(answer, self.partition_rows);
+                State::Done {
+                    first,
+                    rest: rest.into_iter().map(Some).collect(),
+                }
+            }
+            Err(e) => State::Failed(e),
+        };
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = guard.0.get_mut(handle) {
+            entry.state = state;
+        }
+    }
+
+    /// The answer for `partition` of `handle`. The first partition may be fetched again
+    /// (it is the answer to a status request); a later one once, after which it is dropped,
+    /// and the whole result with the last one.
+    ///
+    /// # Errors
+    /// 422 `000709` (SQLSTATE 02000) for an unknown or dropped handle; 422 `000711` for a
+    /// partition the result does not have or that was fetched already; the statement's own
+    /// error when it failed.
+    pub(crate) fn fetch(&self, handle: &str, partition: usize) -> Result<Fetched, ApiError> {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (entries, _) = &mut *guard;
+        let Some(entry) = entries.get_mut(handle) else {
+            return Err(ApiError::new(
+                422,
+                "000709",
+                format!(
+                    "statement {handle} not found: unknown, or its result was fetched in full \
+                     or expired"
+                ),
+            )
+            .with_sql_state("02000"));
+        };
+        let answer = match &mut entry.state {
+            State::Running => return Ok(Fetched::Running(running(handle))),
+            State::Failed(e) => {
+                let e = e.clone();
+                entries.remove(handle);
+                return Err(e);
+            }
+            State::Done { first, .. } if partition == 0 => first.clone(),
+            State::Done { rest, .. } => {
+                let count = rest.len() + 1;
+                let missing = || {
+                    ApiError::new(
+                        422,
+                        "000711",
+                        format!(
+                            "partition {partition} of statement {handle} does not exist or was \
+                             fetched already (the result has {count} partitions)"
+                        ),
+                    )
+                    .with_sql_state("02000")
+                };
+                let data = rest
+                    .get_mut(partition - 1)
+                    .ok_or_else(missing)?
+                    .take()
+                    .ok_or_else(missing)?;
+                self.counters
+                    .partitions_served
+                    .fetch_add(1, Ordering::Relaxed);
+                json!({ "data": data })
+            }
+        };
+        if matches!(&entry.state, State::Done { rest, .. } if rest.iter().all(Option::is_none)) {
+            entries.remove(handle);
+        }
+        Ok(Fetched::Partition(answer))
+    }
+
+    /// The counters as JSON (for `GET /`).
+    pub(crate) fn stats(&self) -> Value {
+        let held = self.inner.lock().map(|g| g.0.len()).unwrap_or(0);
+        let c = &self.counters;
+        json!({
+            "results_held": held,
+            "async_answers": c.async_answers.load(Ordering::Relaxed),
+            "partitions_served": c.partitions_served.load(Ordering::Relaxed),
+            "gzip_answers": c.gzip_answers.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// The SQL API's `QueryStatus` of a statement still running (HTTP 202).
+pub(crate) fn running(handle: &str) -> Value {
+    json!({
+        "code": "333334",
+        "message": "Asynchronous execution in progress. Use provided query id to perform query monitoring and management.",
+        "statementHandle": handle,
+        "statementStatusUrl": format!("/api/v2/statements/{handle}"),
+    })
+}
+
+/// Cuts a complete answer into partitions of `rows` rows: the answer with the first
+/// partition's rows and `partitionInfo` describing them all, and the later partitions' rows.
+fn split(mut answer: Value, rows: usize) -> (Value, Vec<Value>) {
+    let data = match answer.get_mut("data").map(Value::take) {
+        Some(Value::Array(data)) => data,
+        _ => Vec::new(),
+    };
+    let mut parts: Vec<Vec<Value>> = data.chunks(rows).map(<[Value]>::to_vec).collect();
+    if parts.is_empty() {
+        parts.push(Vec::new());
+    }
+    let info: Vec<Value> = parts
+        .iter()
+        .map(|p| {
+            let size = serde_json::to_vec(p).map_or(0, |b| b.len());
+            json!({"rowCount": p.len(), "uncompressedSize": size})
+        })
+        .collect();
+    if let Some(meta) = answer.get_mut("resultSetMetaData") {
+        meta["partitionInfo"] = Value::Array(info);
+    }
+    let mut parts = parts.into_iter().map(Value::Array);
+    answer["data"] = parts.next().unwrap_or_else(|| json!([]));
+    (answer, parts.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(n: usize) -> Value {
+        json!({
+            "statementHandle": "h",
+            "resultSetMetaData": {"numRows": n, "format": "jsonv2", "partitionInfo": [], "rowType": []},
+            "data": (0..n).map(|i| json!([i.to_string()])).collect::<Vec<_>>(),
+        })
+    }
+
+    fn data(f: Fetched) -> Value {
+        match f {
+            Fetched::Partition(v) => v["data"].clone(),
+            Fetched::Running(v) => panic!("still running: {v}"),
+        }
+    }
+
+    #[test]
+    fn a_result_is_cut_into_partitions_each_fetched_once_then_dropped() {
+        let store = ResultStore::new(2, None);
+        store.start("h");
+        assert!(matches!(store.fetch("h", 0), Ok(Fetched::Running(_))));
+        store.finish("h", Ok(answer(5)));
+        let Fetched::Partition(first) = store.fetch("h", 0).unwrap() else {
+            panic!("running")
+        };
+        let counts: Vec<u64> = first["resultSetMetaData"]["partitionInfo"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["rowCount"].as_u64().unwrap())
+            .collect();
+        assert_eq!(counts, [2, 2, 1]);
+        assert_eq!(first["data"], json!([["0"], ["1"]]));
+        assert_eq!(data(store.fetch("h", 2).unwrap()), json!([["4"]]));
+        let again = store.fetch("h", 2).unwrap_err();
+        assert_eq!((again.status, again.code.as_str()), (422, "000711"));
+        assert!(store.fetch("h", 9).is_err());
+        assert_eq!(data(store.fetch("h", 1).unwrap()), json!([["2"], ["3"]]));
+        let gone = store.fetch("h", 0).unwrap_err();
+        assert_eq!(
+            gone.code, "000709",
+            "dropped once every partition was fetched"
+        );
+        assert_eq!(store.stats()["partitions_served"], json!(2));
+    }
+
+    #[test]
+    fn a_failure_is_answered_once_and_the_store_stays_bounded() {
+        let store = ResultStore::new(10, None);
+        store.start("bad");
+        store.finish("bad", Err(ApiError::new(422, "002003", "nope")));
+        assert_eq!(store.fetch("bad", 0).unwrap_err().code, "002003");
+        assert_eq!(store.fetch("bad", 0).unwrap_err().code, "000709");
+        for i in 0..MAX_HANDLES + 10 {
+            store.start(&format!("h{i}"));
+        }
+        assert_eq!(store.stats()["results_held"], json!(MAX_HANDLES));
+        assert_eq!(
+            store.fetch("h0", 0).unwrap_err().code,
+            "000709",
+            "oldest dropped"
+        );
+        assert!(store.fetch(&format!("h{}", MAX_HANDLES + 9), 0).is_ok());
+    }
+}
