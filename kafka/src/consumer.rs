@@ -85,7 +85,7 @@ pub type Lags = Arc<Mutex<HashMap<Part, PartitionLag>>>;
 /// from its `OFFSET` warnings; each worker takes its own entry.
 pub type Resets = Arc<Mutex<HashSet<Part>>>;
 
-/// The partition of librdkafka's "[thrd:main]: TOPIC [PARTITION]: offset reset …" warning
+/// The partition of librdkafka's `[thrd:main]: TOPIC [PARTITION]: offset reset …` warning
 /// (topic names have no spaces or brackets).
 pub fn reset_partition(log_message: &str) -> Option<Part> {
     let (head, _) = log_message.split_once("]: offset reset")?;
