@@ -139,7 +139,7 @@ mod wire_time;
 
 pub use auth::AuthorizationType;
 pub use channel::OpenChannelOptions;
-pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent};
+pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
 pub use client::{ClientBuilder, StreamingIngestClient};
 pub use config::{ConfigKey, MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
 pub use elastic::{ElasticChannel, ElasticEvent};

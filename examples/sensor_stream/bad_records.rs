@@ -9,48 +9,6 @@ use std::sync::atomic::Ordering;
 use crate::consume::{lock, ConsumeStats};
 use crate::report::{format_table, thousands};
 
-/// The row errors one shard's channel reported to this process.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RowErrors {
-    /// Rows rejected.
-    pub count: u64,
-    /// The server's message for the first report.
-    pub first_message: Option<String>,
-    /// The first report's offset bound: its failing rows are at or before this sequence.
-    pub first_at_or_before: Option<u64>,
-    /// The last report's offset bound.
-    pub last_at_or_before: Option<u64>,
-}
-
-impl RowErrors {
-    /// Adds one report of the SDK: `new_errors` rows, the server's last message, and the
-    /// stream sequence the failing rows are at or before.
-    pub fn record(&mut self, new_errors: u64, message: Option<&str>, at_or_before: Option<u64>) {
-        if new_errors == 0 {
-            return;
-        }
-        if self.count == 0 {
-            self.first_message = message.map(str::to_string);
-            self.first_at_or_before = at_or_before;
-        }
-        self.count += new_errors;
-        if at_or_before.is_some() {
-            self.last_at_or_before = at_or_before;
-        }
-    }
-
-    /// `{"count", "first_message", "first_at_or_before", "last_at_or_before"}` for the closing
-    /// JSON line (sequences as strings, like the committed token).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "count": self.count,
-            "first_message": self.first_message,
-            "first_at_or_before": self.first_at_or_before.map(|s| s.to_string()),
-            "last_at_or_before": self.last_at_or_before.map(|s| s.to_string()),
-        })
-    }
-}
-
 /// The closing report's bad-record section: one line when there were none, else a table per
 /// shard (dead-lettered now, found already dead-lettered, rejected by the server) and the first
 /// row error of each shard that had some. `store` names the dead-letter stream and subjects.
@@ -62,15 +20,15 @@ pub fn format_bad_records(stats: &ConsumeStats, store: &str) -> String {
         let d = s.dead_lettered.load(Ordering::Relaxed);
         let a = s.already_dead_lettered.load(Ordering::Relaxed);
         let r = lock(&s.row_errors).clone();
-        (dead, again, rejected) = (dead + d, again + a, rejected + r.count);
+        (dead, again, rejected) = (dead + d, again + a, rejected + r.count());
         rows.push(vec![
             format!("sensors.{shard}"),
             thousands(d),
             thousands(a),
-            thousands(r.count),
+            thousands(r.count()),
         ]);
-        if r.count > 0 {
-            let at = match (r.first_at_or_before, r.last_at_or_before) {
+        if r.count() > 0 {
+            let at = match (r.first_at_or_before(), r.last_at_or_before()) {
                 (Some(a), Some(b)) if a != b => format!("at or before sequences {a} … {b}"),
                 (Some(a), _) => format!("at or before sequence {a}"),
                 (None, _) => "at unknown sequences".to_string(),
@@ -78,7 +36,7 @@ pub fn format_bad_records(stats: &ConsumeStats, store: &str) -> String {
             let _ = writeln!(
                 notes,
                 "  sensors.{shard}: rows rejected {at}; first: {}",
-                r.first_message.as_deref().unwrap_or("(no message)")
+                r.first_message().unwrap_or("(no message)")
             );
         }
     }
@@ -105,27 +63,9 @@ pub fn format_bad_records(stats: &ConsumeStats, store: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use snowpipe_streaming::{OffsetToken, RowErrorEvent};
 
-    #[test]
-    fn row_errors_keep_the_first_message_and_the_bounds() {
-        let mut r = RowErrors::default();
-        r.record(0, Some("ignored"), Some(1));
-        assert_eq!(r, RowErrors::default());
-        r.record(2, Some("String 'OVERHEATED' is too long"), Some(12));
-        r.record(1, Some("Numeric value '1234567' is out of range"), Some(40));
-        r.record(1, None, None);
-        assert_eq!(r.count, 4);
-        assert_eq!(
-            r.first_message.as_deref(),
-            Some("String 'OVERHEATED' is too long")
-        );
-        assert_eq!(
-            (r.first_at_or_before, r.last_at_or_before),
-            (Some(12), Some(40))
-        );
-        assert_eq!(r.to_json()["last_at_or_before"], "40");
-    }
+    use super::*;
 
     #[test]
     fn the_report_counts_every_kind_per_shard() {
@@ -136,7 +76,9 @@ mod tests {
         stats.shards[0]
             .already_dead_lettered
             .store(1, Ordering::Relaxed);
-        lock(&stats.shards[1].row_errors).record(2, Some("too long"), Some(9));
+        lock(&stats.shards[1].row_errors).record(
+            &RowErrorEvent::new("S_1", 2, 2).with_last_error("too long", OffsetToken::from(9)),
+        );
         let report = format_bad_records(&stats, store);
         assert!(
             report.contains("  sensors.1              3                      0           2\n"),
@@ -150,7 +92,9 @@ mod tests {
             report.contains("sensors.1: rows rejected at or before sequence 9; first: too long"),
             "{report}"
         );
-        lock(&stats.shards[1].row_errors).record(1, Some("out of range"), Some(15));
+        lock(&stats.shards[1].row_errors).record(
+            &RowErrorEvent::new("S_1", 1, 3).with_last_error("out of range", OffsetToken::from(15)),
+        );
         let report = format_bad_records(&stats, store);
         assert!(
             report.contains(

@@ -34,10 +34,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::stream::Stream;
 use futures_util::StreamExt;
-use snowpipe_streaming::{Channel, OffsetToken, RowErrorEvent, StreamingIngestClient};
+use snowpipe_streaming::{
+    Channel, OffsetToken, RowErrorEvent, RowErrorSummary, StreamingIngestClient,
+};
 use tokio::sync::{broadcast, watch};
 
-use crate::bad_records::RowErrors;
 use crate::broker;
 use crate::dead_letter::{DeadLetters, Letter, Outcome};
 use crate::latency::Histogram;
@@ -97,7 +98,7 @@ pub struct ShardStats {
     /// Bad messages read again (after a restart) that were already dead-lettered.
     pub already_dead_lettered: AtomicU64,
     /// Rows the server rejected, as reported to this process.
-    pub row_errors: Mutex<RowErrors>,
+    pub row_errors: Mutex<RowErrorSummary>,
     /// Publish → committed latency of every row seen committed.
     pub latency: Mutex<Histogram>,
     /// The same since the progress display last took it.
@@ -433,11 +434,7 @@ fn note_row_errors(
 ) -> bool {
     match event {
         Ok(e) => {
-            lock(&s.row_errors).record(
-                e.new_errors,
-                e.last_error_message.as_deref(),
-                e.offset_upper_bound.as_ref().and_then(OffsetToken::as_u64),
-            );
+            lock(&s.row_errors).record(&e);
             true
         }
         Err(broadcast::error::RecvError::Lagged(n)) => {

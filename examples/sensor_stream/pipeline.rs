@@ -189,7 +189,7 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
                     "through": seq(s.through_seq.load(Ordering::Relaxed)),
                     "dead_lettered": s.dead_lettered.load(Ordering::Relaxed),
                     "already_dead_lettered": s.already_dead_lettered.load(Ordering::Relaxed),
-                    "row_errors": lock(&s.row_errors).to_json(),
+                    "row_errors": &*lock(&s.row_errors),
                 }),
             )
         })

@@ -268,7 +268,7 @@ pub fn spawn_progress(
                 for (shard, s) in c.shards.iter().enumerate().take(shards as usize) {
                     committed += s.committed_rows.load(Ordering::Relaxed);
                     dead += s.dead_lettered.load(Ordering::Relaxed);
-                    rejected += lock(&s.row_errors).count;
+                    rejected += lock(&s.row_errors).count();
                     window.merge(&std::mem::take(&mut *lock(&s.window)));
                     if let Ok(last) = broker::last_seq(&stream, shard as u32).await {
                         s.last_seq.store(last, Ordering::Relaxed);

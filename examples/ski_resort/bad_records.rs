@@ -6,49 +6,20 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use snowpipe_streaming::RowErrorSummary;
+
 use crate::model::Table;
 use crate::progress::thousands;
 use crate::queue::LedgerEntry;
 use crate::report::format_table;
 use crate::streamer::Stats;
 
-/// The row errors one table's channel reported to this process.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RowErrors {
-    /// Rows rejected.
-    pub count: u64,
-    /// The server's message in the first report.
-    pub first_message: Option<String>,
-    /// The first report's offset bound: its failing rows have ids at or before this one.
-    pub first_at_or_before: Option<String>,
-    /// The last report's offset bound.
-    pub last_at_or_before: Option<String>,
-}
-
-impl RowErrors {
-    /// Adds one report of the SDK: `new_errors` rows, the server's last message, and the
-    /// offset token the failing rows are at or before.
-    pub fn record(&mut self, new_errors: u64, message: Option<&str>, at_or_before: Option<String>) {
-        if new_errors == 0 {
-            return;
-        }
-        if self.count == 0 {
-            self.first_message = message.map(str::to_string);
-            self.first_at_or_before = at_or_before.clone();
-        }
-        self.count += new_errors;
-        if at_or_before.is_some() {
-            self.last_at_or_before = at_or_before;
-        }
-    }
-
-    /// Where the rejected rows are, in queue ids.
-    fn range(&self) -> String {
-        match (&self.first_at_or_before, &self.last_at_or_before) {
-            (Some(a), Some(b)) if a != b => format!("ids at or before {a} … {b}"),
-            (Some(a), _) => format!("ids at or before {a}"),
-            (None, _) => "at unknown ids".to_string(),
-        }
+/// Where a table's rejected rows are, in queue ids.
+fn range(errors: &RowErrorSummary) -> String {
+    match (errors.first_at_or_before(), errors.last_at_or_before()) {
+        (Some(a), Some(b)) if a != b => format!("ids at or before {a} … {b}"),
+        (Some(a), _) => format!("ids at or before {a}"),
+        (None, _) => "at unknown ids".to_string(),
     }
 }
 
@@ -66,7 +37,7 @@ pub fn format_bad_records(
     for t in Table::ALL {
         let i = t.index();
         let dead = ledger[i].dead_lettered;
-        let (now, errors) = stats.map_or((0, RowErrors::default()), |s| {
+        let (now, errors) = stats.map_or((0, RowErrorSummary::default()), |s| {
             let s = &s.tables[i];
             (
                 s.dead_lettered.load(Ordering::Relaxed),
@@ -76,22 +47,22 @@ pub fn format_bad_records(
                     .clone(),
             )
         });
-        any |= dead > 0 || errors.count > 0;
+        any |= dead > 0 || errors.count() > 0;
         rows.push(vec![
             t.name().to_string(),
             thousands(dead),
             thousands(now),
-            thousands(errors.count),
+            thousands(errors.count()),
         ]);
         if let Some((id, reason)) = &first_dead[i] {
             let _ = writeln!(notes, "  {t}: first dead letter id {id}: {reason}");
         }
-        if errors.count > 0 {
+        if errors.count() > 0 {
             let _ = writeln!(
                 notes,
                 "  {t}: rows rejected by the server, {}; first: {}",
-                errors.range(),
-                errors.first_message.as_deref().unwrap_or("no message")
+                range(&errors),
+                errors.first_message().unwrap_or("no message")
             );
         }
     }
@@ -111,18 +82,23 @@ pub fn format_bad_records(
 
 #[cfg(test)]
 mod tests {
+    use snowpipe_streaming::{OffsetToken, RowErrorEvent};
+
     use super::*;
 
+    fn event(new_errors: u64, total: u64, message: &str, id: u64) -> RowErrorEvent {
+        RowErrorEvent::new("SEASON_PASS", new_errors, total)
+            .with_last_error(message, OffsetToken::from(id))
+    }
+
     #[test]
-    fn row_errors_keep_the_first_message_and_the_range() {
-        let mut e = RowErrors::default();
-        e.record(0, Some("ignored"), Some("1".into()));
-        assert_eq!(e, RowErrors::default());
-        e.record(2, Some("first"), Some("10".into()));
-        e.record(1, Some("second"), Some("25".into()));
-        assert_eq!(e.count, 3);
-        assert_eq!(e.first_message.as_deref(), Some("first"));
-        assert_eq!(e.range(), "ids at or before 10 … 25");
+    fn the_range_names_the_first_and_last_ids() {
+        let mut e = RowErrorSummary::default();
+        assert_eq!(range(&e), "at unknown ids");
+        e.record(&event(2, 2, "first", 10));
+        assert_eq!(range(&e), "ids at or before 10");
+        e.record(&event(1, 3, "second", 25));
+        assert_eq!(range(&e), "ids at or before 10 … 25");
     }
 
     #[test]
@@ -142,7 +118,7 @@ mod tests {
             .row_errors
             .lock()
             .unwrap()
-            .record(4, Some("bad date"), Some("40".into()));
+            .record(&event(4, 4, "bad date", 40));
         let out = format_bad_records(&ledger, &first, Some(&stats));
         for part in [
             "DEAD_LETTERED",

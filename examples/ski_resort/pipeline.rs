@@ -69,11 +69,7 @@ impl Destination for SdkDestination {
                         t.row_errors
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .record(
-                                event.new_errors,
-                                event.last_error_message.as_deref(),
-                                event.offset_upper_bound.as_ref().map(|o| o.to_string()),
-                            );
+                            .record(&event);
                         tracing::warn!(
                             %table,
                             rows = event.new_errors,

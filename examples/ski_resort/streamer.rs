@@ -145,7 +145,7 @@ pub struct TableStats {
     /// Rows the server rejected (they advance the committed token but do not land).
     pub rejected: AtomicU64,
     /// The server's row-error reports: first message and the ids they are at or before.
-    pub row_errors: std::sync::Mutex<crate::bad_records::RowErrors>,
+    pub row_errors: std::sync::Mutex<snowpipe_streaming::RowErrorSummary>,
     /// Records this process moved to `dead_letters`.
     pub dead_lettered: AtomicU64,
 }

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value as Json};
-use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
+use snowpipe_streaming::{Channel, OffsetToken, RowErrorSummary, StreamingIngestClient};
 
 use crate::dead_letter::{self, BadRow, DeadLetters};
-use crate::row_errors::RowErrors;
+use crate::row_errors::{drain, key_range};
 use crate::schema::{self, SourceTable};
 use crate::secret;
 use crate::source::{self, KeysetReader};
@@ -70,7 +70,7 @@ pub struct ReplayReport {
     /// The dead-letter pipe, qualified.
     pub dead_letter_place: String,
     /// Rows the server rejected.
-    pub row_errors: RowErrors,
+    pub row_errors: RowErrorSummary,
 }
 
 impl ReplayReport {
@@ -83,7 +83,7 @@ impl ReplayReport {
             "committed": self.committed.map(|c| c.to_string()),
             "dead_lettered": self.dead_lettered,
             "already_dead_lettered": self.already_dead_lettered,
-            "row_errors": self.row_errors.to_json(),
+            "row_errors": &self.row_errors,
         }})
         .to_string()
     }
@@ -104,14 +104,14 @@ impl ReplayReport {
             )
         };
         let r = &self.row_errors;
-        if r.count == 0 {
+        if r.count() == 0 {
             line.push_str("; no row rejected by the server");
         } else {
             line.push_str(&format!(
                 "; {} rows rejected by the server ({}; first: {}): they are not in the table",
-                group(r.count),
-                r.key_range(),
-                r.first_message.as_deref().unwrap_or("(no message)")
+                group(r.count()),
+                key_range(r),
+                r.first_message().unwrap_or("(no message)")
             ));
         }
         line
@@ -166,7 +166,7 @@ pub async fn replay(
         })?;
     // Subscribed before anything is sent, so no row-error report is missed.
     let mut events = channel.events();
-    let mut row_errors = RowErrors::default();
+    let mut row_errors = RowErrorSummary::default();
     let mut dead_letters = DeadLetters::new(
         client,
         &opts.database,
@@ -224,7 +224,7 @@ pub async fn replay(
         }
         dead_letters.send(bad).await?;
         rows_sent += n;
-        row_errors.drain(&mut events);
+        drain(&mut row_errors, &mut events);
         if let Some(every) = opts.progress_every {
             if last_progress.elapsed() >= every {
                 last_progress = Instant::now();
@@ -260,7 +260,7 @@ pub async fn replay(
         .await
         .context("closing the channel failed")?;
     // Closing polls the status once more: its row errors are queued by now.
-    row_errors.drain(&mut events);
+    drain(&mut row_errors, &mut events);
     Ok(ReplayReport {
         table: opts.table.clone(),
         rows: rows_sent,
@@ -275,7 +275,7 @@ pub async fn replay(
 }
 
 /// `  dead-lettered 3  rejected 1` (empty when there are none), after the progress line.
-fn bad_rows_progress(dead_letters: &DeadLetters<'_>, row_errors: &RowErrors) -> String {
+fn bad_rows_progress(dead_letters: &DeadLetters<'_>, row_errors: &RowErrorSummary) -> String {
     let mut s = String::new();
     if dead_letters.stored + dead_letters.already > 0 {
         s.push_str(&format!(
@@ -283,8 +283,8 @@ fn bad_rows_progress(dead_letters: &DeadLetters<'_>, row_errors: &RowErrors) -> 
             group(dead_letters.stored + dead_letters.already)
         ));
     }
-    if row_errors.count > 0 {
-        s.push_str(&format!("  rejected {}", group(row_errors.count)));
+    if row_errors.count() > 0 {
+        s.push_str(&format!("  rejected {}", group(row_errors.count())));
     }
     s
 }
@@ -397,7 +397,7 @@ mod tests {
             dead_lettered: 2,
             already_dead_lettered: 1,
             dead_letter_place: "DB.PUBLIC.ORDERS_DLQ_PIPE".into(),
-            row_errors: RowErrors::default(),
+            row_errors: RowErrorSummary::default(),
         };
         let v: Json = serde_json::from_str(&r.json_line()).unwrap();
         assert_eq!(v["replayed"]["table"], "orders");

@@ -27,14 +27,13 @@ use std::time::{Duration, Instant};
 use rdkafka::message::{Headers as _, Message, OwnedMessage};
 use rdkafka::Timestamp;
 use serde_json::value::RawValue;
-use snowpipe_streaming::{Channel, OffsetToken};
+use snowpipe_streaming::{Channel, OffsetToken, RowErrorSummary};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::consumer::{lock, Part, Resets, ThreadCmd};
 use crate::dead_letter::DeadLetters;
 use crate::record::{to_row, Record, RowOptions, TimestampKind};
-use crate::report::RowErrors;
 
 /// Most messages appended at once.
 const BATCH: usize = 1_000;
@@ -51,7 +50,7 @@ pub struct PartitionStats {
     /// Offsets deleted by the broker's retention before they landed.
     pub lost_to_retention: AtomicU64,
     /// Rows the server rejected.
-    pub row_errors: std::sync::Mutex<RowErrors>,
+    pub row_errors: std::sync::Mutex<RowErrorSummary>,
     /// The last offset appended (-1: none).
     pub appended: AtomicI64,
     /// The last offset read, row or dead letter (-1: none).
@@ -309,18 +308,11 @@ impl Worker {
     /// Counts rows the server rejected (the SDK logs each report too). A receiver that fell
     /// behind missed reports: their rows are counted from the channel's status totals.
     fn row_errors(&self, event: Result<snowpipe_streaming::RowErrorEvent, RecvError>) {
-        let mut errors = lock(&self.stats.row_errors);
         match event {
-            Ok(e) => errors.record(
-                e.new_errors,
-                e.last_error_message.as_deref(),
-                offset_of(e.offset_upper_bound),
-            ),
+            Ok(e) => lock(&self.stats.row_errors).record(&e),
             Err(RecvError::Lagged(_)) => {
                 let status = self.channel.status();
-                let total = status.rows_error_count;
-                let missed = total.saturating_sub(errors.count);
-                errors.record(missed, status.last_error_message.as_deref(), None);
+                lock(&self.stats.row_errors).catch_up(&status);
             }
             Err(RecvError::Closed) => {}
         }
@@ -386,11 +378,7 @@ impl Worker {
         // Closing polls the status once more: row errors of the last batches arrive now.
         loop {
             match events.try_recv() {
-                Ok(e) => lock(&stats.row_errors).record(
-                    e.new_errors,
-                    e.last_error_message.as_deref(),
-                    offset_of(e.offset_upper_bound),
-                ),
+                Ok(e) => lock(&stats.row_errors).record(&e),
                 Err(broadcast::error::TryRecvError::Lagged(_)) => {}
                 Err(_) => break,
             }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
+use snowpipe_streaming::RowErrorSummary;
 
 use crate::consumer::{Lags, Part};
 use crate::partition::PartitionStats;
@@ -62,7 +63,7 @@ impl Progress {
                     .load(Ordering::Relaxed)
                     .checked_div(s.commit_count.load(Ordering::Relaxed))
                     .map_or("-".to_owned(), |ms| format!("{ms} ms"));
-                let rejected = s.row_errors.lock().map_or(0, |r| r.count);
+                let rejected = s.row_errors.lock().map_or(0, |r| r.count());
                 let dead = s.dead.load(Ordering::Relaxed);
                 let mut line = format!(
                     "{}/{}: {rate:.0} rows/s lag {lag} commit {commit}",
@@ -85,46 +86,6 @@ impl Progress {
     }
 }
 
-/// Rows of one partition the server rejected (row errors: Snowflake's `ON_ERROR = CONTINUE`;
-/// the committed token moves past them), from the SDK's `Channel::events`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RowErrors {
-    /// Rows rejected.
-    pub count: u64,
-    /// The server's message in the first report.
-    pub first_message: Option<String>,
-    /// The first report's bound: its rows are at or before this offset.
-    pub first_at_or_before: Option<i64>,
-    /// The last report's bound.
-    pub last_at_or_before: Option<i64>,
-}
-
-impl RowErrors {
-    /// Adds one report: `new_errors` rows, the server's message, the offset bound.
-    pub fn record(&mut self, new_errors: u64, message: Option<&str>, at_or_before: Option<i64>) {
-        if new_errors == 0 {
-            return;
-        }
-        if self.count == 0 {
-            self.first_message = message.map(str::to_owned);
-            self.first_at_or_before = at_or_before;
-        }
-        self.count += new_errors;
-        if at_or_before.is_some() {
-            self.last_at_or_before = at_or_before;
-        }
-    }
-
-    fn json(&self) -> Value {
-        json!({
-            "count": self.count,
-            "first_message": self.first_message,
-            "first_at_or_before": self.first_at_or_before.map(|o| o.to_string()),
-            "last_at_or_before": self.last_at_or_before.map(|o| o.to_string()),
-        })
-    }
-}
-
 /// One partition in the closing report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consumed {
@@ -134,8 +95,9 @@ pub struct Consumed {
     pub dead_letters: u64,
     /// Offsets deleted by the broker's retention before they landed.
     pub lost_to_retention: u64,
-    /// Rows the server rejected.
-    pub row_errors: RowErrors,
+    /// Rows the server rejected (row errors: Snowflake's `ON_ERROR = CONTINUE`; the committed
+    /// token moves past them), from the SDK's `Channel::events`.
+    pub row_errors: RowErrorSummary,
     /// The committed offset, if any.
     pub committed: Option<i64>,
 }
@@ -179,7 +141,7 @@ impl Report {
                         "rows": c.rows,
                         "dead_letters": c.dead_letters,
                         "lost_to_retention": c.lost_to_retention,
-                        "row_errors": c.row_errors.json(),
+                        "row_errors": &c.row_errors,
                         "committed": c.committed.map(|c| c.to_string()),
                     }),
                 )

@@ -270,6 +270,7 @@ pub mod bench;
 pub(crate) mod budget;
 pub(crate) mod compress;
 pub(crate) mod encode;
+mod error_summary;
 #[cfg(test)]
 mod exactly_once_tests;
 mod handle;
@@ -290,6 +291,7 @@ pub(crate) mod testing;
 mod tests;
 mod tokens;
 
+pub use error_summary::RowErrorSummary;
 pub use handle::Channel;
 pub use options::OpenChannelOptions;
 pub use status::{ChannelStatus, CloseOptions, RowErrorEvent};

@@ -50,7 +50,7 @@ pub struct ChannelStatus {
 ///
 /// Delivered on [`Channel::events`](crate::Channel::events). Events are also logged at `warn`
 /// level and counted in `snowpipe_row_errors_total`, so they are never silently lost even when
-/// nobody subscribes.
+/// nobody subscribes. [`RowErrorSummary`](crate::RowErrorSummary) sums them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RowErrorEvent {
@@ -66,6 +66,35 @@ pub struct RowErrorEvent {
     pub offset_upper_bound: Option<OffsetToken>,
     /// When the last error happened (epoch milliseconds), if reported.
     pub timestamp_ms: Option<i64>,
+}
+
+impl RowErrorEvent {
+    /// An event of `new_errors` rows on `channel`, the server's cumulative count now
+    /// `total_errors`, without message or offset bound: for testing code that handles events
+    /// (the channel publishes the real ones).
+    pub fn new(channel: impl Into<String>, new_errors: u64, total_errors: u64) -> Self {
+        Self {
+            channel: channel.into(),
+            new_errors,
+            total_errors,
+            last_error_message: None,
+            offset_upper_bound: None,
+            timestamp_ms: None,
+        }
+    }
+
+    /// Sets [`last_error_message`](Self::last_error_message) and
+    /// [`offset_upper_bound`](Self::offset_upper_bound).
+    #[must_use]
+    pub fn with_last_error(
+        mut self,
+        message: impl Into<String>,
+        offset_upper_bound: OffsetToken,
+    ) -> Self {
+        self.last_error_message = Some(message.into());
+        self.offset_upper_bound = Some(offset_upper_bound);
+        self
+    }
 }
 
 /// How [`Channel::close_with`](crate::Channel::close_with) closes a channel.
