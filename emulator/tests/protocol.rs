@@ -550,6 +550,10 @@ async fn catalog_lookup_errors_and_default_pipe() {
     ] {
         assert!(r.body[f].is_object(), "{f}");
     }
+    assert_eq!(
+        r.body["parameter_overrides"]["binary_input_format"], "HEX",
+        "Snowflake's default"
+    );
     // Bulk status: ELASTIC is implicit, >100 names refused.
     let s = c.status(&["ELASTIC"]).await;
     assert_eq!(s["ELASTIC"]["channel_status_code"], "SUCCESS");
@@ -807,4 +811,26 @@ async fn appends_whose_tokens_cannot_name_their_rows_are_counted_or_refused() {
         c.append_ok_span("ok", &ct, "91", "91", &rows(15..40)).await;
         emu.shutdown().await;
     }
+}
+
+/// `:pipe-info` advertises the BINARY input format the emulator is configured with, so the
+/// official SDK renders bytes the way the emulator reads them.
+#[tokio::test]
+async fn pipe_info_reports_the_configured_binary_format() {
+    let mut cfg = config();
+    cfg.binary_format = snowpipe_emulator::convert::BinaryFormat::Base64;
+    let emu = Emulator::start(cfg).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let r = c
+        .send(
+            Method::POST,
+            &format!("{BASE}:pipe-info"),
+            Some(json!({"generate_new_token": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["parameter_overrides"]["binary_input_format"],
+        "BASE64"
+    );
 }

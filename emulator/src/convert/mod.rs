@@ -132,7 +132,8 @@ pub enum BinaryFormat {
 }
 
 impl BinaryFormat {
-    fn name(self) -> &'static str {
+    /// The `BINARY_INPUT_FORMAT` value: `HEX`, `BASE64` or `UTF-8`.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Base64 => "BASE64",
             Self::Hex => "HEX",

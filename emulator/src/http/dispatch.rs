@@ -110,7 +110,7 @@ pub(super) async fn dispatch(
             auth_scoped(shared, headers, false, Some(db))?;
             let _ = read_body(shared, headers, body, SMALL, record).await?;
             shared.resolve(db, schema, pipe, "")?;
-            Ok(json_response(200, &pipe_info()))
+            Ok(json_response(200, &pipe_info(shared.binary_format)))
         }
         Route::BulkStatus { db, schema, pipe } => {
             auth_scoped(shared, headers, true, Some(db))?;
@@ -289,8 +289,9 @@ pub(super) fn url_form(b: &[u8]) -> Vec<(String, String)> {
 }
 
 /// The `:pipe-info` response the official SDK requires (docs/wire-protocol.md §4.2). The stage
-/// is fake: the emulator does not implement file mode.
-pub(super) fn pipe_info() -> Value {
+/// is fake: the emulator does not implement file mode. `binary_input_format` is the one the
+/// emulator reads BINARY columns with, so the official SDK renders bytes to match.
+pub(super) fn pipe_info(binary: crate::convert::BinaryFormat) -> Value {
     let expiry = now_ms() + Duration::from_secs(2 * 3600).as_millis() as i64;
     let stage = json!({
         "expiry_time_ms": expiry,
@@ -308,8 +309,8 @@ pub(super) fn pipe_info() -> Value {
             "pipe_key_id": 1,
             "diversifier": "snowpipe-emulator",
         },
-        // Snowflake's BINARY_INPUT_FORMAT default, which the emulator applies: the official
-        // SDK then renders bytes as hex (official-sdk capture, docs/protocol.md).
-        "parameter_overrides": {"binary_input_format": "HEX"},
+        // The BINARY_INPUT_FORMAT the emulator applies (Snowflake's default is HEX): the
+        // official SDK renders bytes to it (official-sdk capture, docs/protocol.md).
+        "parameter_overrides": {"binary_input_format": binary.name()},
     })
 }
