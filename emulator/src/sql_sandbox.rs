@@ -170,6 +170,16 @@ pub(crate) fn run_sandboxed<R>(
     readable: Readable,
     f: impl FnOnce(&Connection) -> Result<R, ApiError>,
 ) -> Result<R, ApiError> {
+    run_sandboxed_for(conn, readable, STATEMENT_TIME_LIMIT, f)
+}
+
+/// [`run_sandboxed`] with a time limit of `limit`.
+fn run_sandboxed_for<R>(
+    conn: &Connection,
+    readable: Readable,
+    limit: std::time::Duration,
+    f: impl FnOnce(&Connection) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
     let internal =
         |e: rusqlite::Error| ApiError::new(500, "ERR_INTERNAL", format!("SQL API sandbox: {e}"));
     let denied: Arc<Mutex<Option<Denied>>> = Arc::default();
@@ -178,10 +188,6 @@ pub(crate) fn run_sandboxed<R>(
         .map_err(internal)?;
     let guard = Guard(conn);
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
-        eprintln!(
-            "AUTH {:?} db={:?} acc={:?}",
-            ctx.action, ctx.database_name, ctx.accessor
-        );
         match Denied::of(&ctx, &readable) {
             None => Authorization::Allow,
             Some(d) => {
@@ -192,14 +198,46 @@ pub(crate) fn run_sandboxed<R>(
         }
     }))
     .map_err(internal)?;
+    // A time limit: SQL API statements run on the connection that commits rows, so a
+    // statement without end (a recursive CTE without LIMIT) must not hold it for ever.
+    let deadline = std::time::Instant::now() + limit;
+    let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&timed_out);
+    conn.progress_handler(
+        10_000,
+        Some(move || {
+            let late = std::time::Instant::now() >= deadline;
+            if late {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            late
+        }),
+    )
+    .map_err(internal)?;
     let result = f(conn);
     drop(guard);
     let refused = denied.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if result.is_err() && timed_out.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::new(
+            422,
+            "000630",
+            format!(
+                "Statement reached its statement or warehouse timeout of {:?} and was canceled \
+                 (the emulator's limit for SQL API statements).",
+                limit
+            ),
+        )
+        .with_sql_state("57014"));
+    }
     match (result, refused) {
         (Err(_), Some(d)) => Err(d.into_error()),
         (result, _) => result,
     }
 }
+
+/// The longest an SQL API statement runs before it is cancelled (Snowflake answers
+/// `000630`/`57014` for its statement timeout the same way).
+pub(crate) const STATEMENT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Removes the authorizer and `query_only` even when `f` panics.
 struct Guard<'c>(&'c Connection);
@@ -209,6 +247,7 @@ impl Drop for Guard<'_> {
         let _ = self
             .0
             .authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+        let _ = self.0.progress_handler(0, None::<fn() -> bool>);
         if let Err(e) = self.0.pragma_update(None, "query_only", "OFF") {
             tracing::error!(error = %e, "cannot leave the SQL API sandbox's query_only mode");
         }
@@ -227,6 +266,43 @@ mod tests {
             stmt.query_row([], |r| r.get(0))
                 .map_err(|e| ApiError::new(422, "001003", e.to_string()))
         })
+    }
+
+    /// A statement without end (a recursive CTE without LIMIT) is cancelled at the time
+    /// limit with Snowflake's timeout error, and the connection is usable afterwards.
+    #[test]
+    fn a_statement_without_end_is_cancelled_at_the_time_limit() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE \"D.S.T\" (ID INTEGER); INSERT INTO \"D.S.T\" VALUES (1);",
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let e = run_sandboxed_for(
+            &conn,
+            Readable::tables(&["D.S.T", "n"]),
+            std::time::Duration::from_millis(200),
+            |c| {
+                c.query_row(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) \
+                     SELECT COUNT(*) FROM n",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(|e| ApiError::new(422, "001003", e.to_string()))
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (422, "000630"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("timeout"), "{}", e.message);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The handler is gone: a statement after it runs to its end.
+        assert_eq!(run(&conn, "SELECT COUNT(*) FROM \"D.S.T\"").unwrap(), 1);
     }
 
     #[test]
