@@ -232,6 +232,18 @@ impl RestApi {
         &self.ingest_base
     }
 
+    /// How many channels the per-channel maps hold: sticky sessions, pacing slots.
+    #[cfg(test)]
+    pub(crate) fn tracked_channels(&self) -> (usize, usize) {
+        (
+            self.sessions().len(),
+            self.next_append
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len(),
+        )
+    }
+
     /// The token manager.
     #[cfg(test)]
     pub(crate) fn tokens(&self) -> &Arc<TokenManager> {
@@ -537,6 +549,17 @@ impl IngestApi for RestApi {
             request_id: resp.request_id,
             retry_count: resp.retry_count,
         })
+    }
+
+    fn forget(&self, channel: &ChannelPath) {
+        self.sessions().remove(channel);
+        // Pacing slots still ahead are kept (a reopen right after a close is still paced);
+        // every slot already passed, this channel's or another closed one's, goes.
+        let now = tokio::time::Instant::now();
+        self.next_append
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, slot| *slot > now);
     }
 
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>> {

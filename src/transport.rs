@@ -154,6 +154,12 @@ pub(crate) trait IngestApi: Send + Sync + fmt::Debug + 'static {
     /// `DELETE …/channels/{channel}`: returns the last committed offset token if reported.
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>>;
 
+    /// The channel's handle is gone (closed, dropped or failed): forget what the transport
+    /// keeps per channel, so an application that rotates channel names does not grow it.
+    fn forget(&self, channel: &ChannelPath) {
+        let _ = channel;
+    }
+
     /// An elastic append: no offset or continuation tokens; every retry (timeouts included:
     /// at-least-once) carries the same `requestId` with `retryCount` counting.
     async fn append_elastic(

@@ -121,6 +121,8 @@ struct FakeState {
     /// answers the upper-case name, and later calls must use it.
     upper_case_names: bool,
     open_requests: Vec<(String, OpenChannelRequest)>,
+    /// Channels whose per-channel transport state the actors released (`forget`).
+    forgotten: Vec<String>,
     /// Status calls for these pipes fail with 503.
     failing_status_pipes: Vec<String>,
     /// Status calls for these pipes take this long.
@@ -314,6 +316,11 @@ impl FakeApi {
             .channels
             .get(channel)
             .and_then(|c| c.committed.clone())
+    }
+
+    /// The channels the actors told the transport to forget, in order.
+    pub(crate) fn forgotten(&self) -> Vec<String> {
+        self.lock().forgotten.clone()
     }
 
     pub(crate) fn opens(&self, channel: &str) -> usize {
@@ -522,6 +529,10 @@ impl IngestApi for FakeApi {
             tokio::time::sleep(d).await;
         }
         Ok(out)
+    }
+
+    fn forget(&self, channel: &ChannelPath) {
+        self.lock().forgotten.push(channel.channel.clone());
     }
 
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>> {

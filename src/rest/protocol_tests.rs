@@ -527,3 +527,49 @@ async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
         );
     }
 }
+
+/// The REST layer's per-channel state (sticky sessions, pacing slots) is released when a
+/// channel is forgotten; a slot still ahead is kept, so a reopen right after a close is paced.
+#[tokio::test]
+async fn forgotten_channels_leave_no_per_channel_state() {
+    let account = MockAccount::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex("/rows$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-snowflake-session", "s1")
+                .set_body_json(serde_json::json!({"next_continuation_token": "n"})),
+        )
+        .mount(&account.server)
+        .await;
+    let api = account.rest().await;
+    let request = || crate::transport::AppendRequest {
+        body: bytes::Bytes::from_static(b"{\"a\":1}\n"),
+        compression: crate::Compression::None,
+        uncompressed_len: 8,
+        row_count: 1,
+        start_offset_token: None,
+        end_offset_token: None,
+        continuation_token: "ct".into(),
+        min_append_timestamp_ms: 1,
+    };
+    let paths: Vec<ChannelPath> = (0..20)
+        .map(|i| ChannelPath {
+            channel: format!("rotated-{i}"),
+            ..simple()
+        })
+        .collect();
+    for p in &paths {
+        api.append_rows(p, &request()).await.unwrap();
+    }
+    assert_eq!(api.tracked_channels(), (20, 20));
+    // Right after its append, a forgotten channel keeps its pacing slot, not its session.
+    api.forget(&paths[19]);
+    assert_eq!(api.tracked_channels().0, 19);
+    assert!(api.tracked_channels().1 >= 1);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    for p in &paths {
+        api.forget(p);
+    }
+    assert_eq!(api.tracked_channels(), (0, 0));
+}

@@ -24,6 +24,7 @@ impl Actor {
 
     pub(super) fn cleanup(&mut self) {
         self.poller.registry().remove(self.shared.id);
+        self.api.forget(&self.shared.path);
         self.batcher.clear();
         self.queue.clear();
         self.retained.clear();

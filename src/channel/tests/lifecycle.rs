@@ -256,3 +256,28 @@ async fn drop_without_close_gives_up_after_a_bounded_time() {
     let again = open(&client, "c").await;
     drop(again);
 }
+
+/// Every way a handle ends (close, drop, a failed channel) releases the transport's
+/// per-channel state, so rotating channel names does not grow it.
+#[tokio::test(start_paused = true)]
+async fn every_ended_handle_releases_the_transports_per_channel_state() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    for i in 0..3 {
+        let ch = open(&client, &format!("closed-{i}")).await;
+        ch.append_row(&Row { id: i }, tok(1)).await.unwrap();
+        ch.close().await.unwrap();
+    }
+    let dropped = open(&client, "dropped").await;
+    drop(dropped);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let forgotten = fake.forgotten();
+    for name in ["closed-0", "closed-1", "closed-2", "dropped"] {
+        assert_eq!(
+            forgotten.iter().filter(|n| *n == name).count(),
+            1,
+            "{name}: {forgotten:?}"
+        );
+    }
+    client.close().await.unwrap();
+}
