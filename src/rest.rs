@@ -237,10 +237,7 @@ impl RestApi {
     pub(crate) fn tracked_channels(&self) -> (usize, usize) {
         (
             self.sessions().len(),
-            self.next_append
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .len(),
+            crate::sync::lock(&self.next_append).len(),
         )
     }
 
@@ -273,10 +270,7 @@ impl RestApi {
             return;
         }
         let start = {
-            let mut next = self
-                .next_append
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut next = crate::sync::lock(&self.next_append);
             let now = tokio::time::Instant::now();
             let slot = next.entry(channel.clone()).or_insert(now);
             let start = (*slot).max(now);
@@ -287,9 +281,7 @@ impl RestApi {
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelPath, HeaderValue>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.sessions)
     }
 
     fn pipe_url(&self, pipe: &PipePath) -> Result<String> {
@@ -556,19 +548,13 @@ impl IngestApi for RestApi {
         // Pacing slots still ahead are kept (a reopen right after a close is still paced);
         // every slot already passed, this channel's or another closed one's, goes.
         let now = tokio::time::Instant::now();
-        self.next_append
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|_, slot| *slot > now);
+        crate::sync::lock(&self.next_append).retain(|_, slot| *slot > now);
     }
 
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>> {
         let call = Call::new("drop channel", Method::DELETE, self.channel_url(channel)?);
         self.sessions().remove(channel);
-        self.next_append
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(channel);
+        crate::sync::lock(&self.next_append).remove(channel);
         let resp = self.http.execute(&call, self.auth()).await?;
         if resp.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);

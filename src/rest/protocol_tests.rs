@@ -7,6 +7,20 @@ use wiremock::{Mock, ResponseTemplate};
 use super::*;
 use crate::api::{status_code_is_invalid, OpenChannelRequest};
 use crate::rest::tests::{answer, answer_limited, append_ok};
+
+/// A one-row append whose body claims `uncompressed_len` bytes (what the pacing counts).
+fn one_row(uncompressed_len: usize) -> crate::transport::AppendRequest {
+    crate::transport::AppendRequest {
+        body: bytes::Bytes::from_static(b"{\"a\":1}\n"),
+        compression: crate::Compression::None,
+        uncompressed_len,
+        row_count: 1,
+        start_offset_token: None,
+        end_offset_token: None,
+        continuation_token: "ct".into(),
+        min_append_timestamp_ms: 1,
+    }
+}
 use crate::test_support::*;
 
 const CHANNEL_PATH: &str = "/v2/streaming/databases/DB/schemas/SCH/pipes/PIPE/channels/CH";
@@ -376,16 +390,7 @@ async fn the_session_header_is_echoed_per_channel_and_reset_on_reopen() {
         channel: "OTHER".into(),
         ..simple()
     };
-    let request = || crate::transport::AppendRequest {
-        body: bytes::Bytes::from_static(b"{\"a\":1}\n"),
-        compression: crate::Compression::None,
-        uncompressed_len: 8,
-        row_count: 1,
-        start_offset_token: None,
-        end_offset_token: None,
-        continuation_token: "ct".into(),
-        min_append_timestamp_ms: 1,
-    };
+    let request = || one_row(8);
     api.open_channel(&simple(), &OpenChannelRequest::default())
         .await
         .unwrap();
@@ -421,22 +426,10 @@ async fn appends_of_one_channel_are_paced_to_its_request_rate() {
     let account = MockAccount::start().await;
     Mock::given(method("POST"))
         .and(wiremock::matchers::path_regex("/rows$"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"next_continuation_token": "ct"})),
-        )
+        .respond_with(append_ok())
         .mount(&account.server)
         .await;
-    let request = || crate::transport::AppendRequest {
-        body: bytes::Bytes::from_static(b"{\"a\":1}\n"),
-        compression: crate::Compression::None,
-        uncompressed_len: 8,
-        row_count: 1,
-        start_offset_token: None,
-        end_offset_token: None,
-        continuation_token: "ct".into(),
-        min_append_timestamp_ms: 1,
-    };
+    let request = || one_row(8);
     let other = ChannelPath {
         channel: "OTHER".into(),
         ..simple()
@@ -469,23 +462,11 @@ async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
     let account = MockAccount::start().await;
     Mock::given(method("POST"))
         .and(wiremock::matchers::path_regex("/rows$"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"next_continuation_token": "n"})),
-        )
+        .respond_with(append_ok())
         .mount(&account.server)
         .await;
     // 100,000 bytes per request: the body is small, the uncompressed length is what counts.
-    let request = || crate::transport::AppendRequest {
-        body: bytes::Bytes::from_static(b"{\"a\":1}\n"),
-        compression: crate::Compression::Zstd,
-        uncompressed_len: 100_000,
-        row_count: 1,
-        start_offset_token: None,
-        end_offset_token: None,
-        continuation_token: "ct".into(),
-        min_append_timestamp_ms: 1,
-    };
+    let request = || one_row(100_000);
     // 1 MB/s: 100 ms a request, like 10 requests/s; 250 KB/s: 400 ms; unpaced: at once.
     for (bytes_per_second, per_second, at_least, at_most) in [
         (250_000, 10, 1_150, 3_000),
@@ -535,24 +516,11 @@ async fn forgotten_channels_leave_no_per_channel_state() {
     let account = MockAccount::start().await;
     Mock::given(method("POST"))
         .and(wiremock::matchers::path_regex("/rows$"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("x-snowflake-session", "s1")
-                .set_body_json(serde_json::json!({"next_continuation_token": "n"})),
-        )
+        .respond_with(append_ok().insert_header("x-snowflake-session", "s1"))
         .mount(&account.server)
         .await;
     let api = account.rest().await;
-    let request = || crate::transport::AppendRequest {
-        body: bytes::Bytes::from_static(b"{\"a\":1}\n"),
-        compression: crate::Compression::None,
-        uncompressed_len: 8,
-        row_count: 1,
-        start_offset_token: None,
-        end_offset_token: None,
-        continuation_token: "ct".into(),
-        min_append_timestamp_ms: 1,
-    };
+    let request = || one_row(8);
     let paths: Vec<ChannelPath> = (0..20)
         .map(|i| ChannelPath {
             channel: format!("rotated-{i}"),
