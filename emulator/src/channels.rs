@@ -41,6 +41,8 @@ pub(crate) struct PendingBatch {
     pub errors: u64,
     pub last_error: Option<String>,
     pub end_token: Option<String>,
+    /// This batch's share of the pending-rows budget, returned when it leaves memory.
+    pub _reserved: crate::pending_budget::Reservation,
 }
 
 /// One channel.

@@ -39,6 +39,11 @@ pub const DEFAULT_MAX_UNCOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
 /// throughput. Real clients stay far below (a 16 MB rowset of 100-byte rows is 160,000).
 pub const DEFAULT_MAX_ROWS_PER_REQUEST: usize = 500_000;
 
+/// Default [`EmulatorConfig::max_pending_bytes`]: 512 MiB of appended rows not yet committed
+/// (eight requests at the largest decompressed size), far above what the commit delay keeps
+/// pending at Snowflake's per-channel limits for a few dozen busy channels.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 512 * 1024 * 1024;
+
 /// Default [`EmulatorConfig::request_log_max_bytes`]: 32 MiB of request records in memory.
 pub const DEFAULT_REQUEST_LOG_MAX_BYTES: usize = 32 * 1024 * 1024;
 
@@ -68,7 +73,8 @@ pub struct EmulatorConfig {
     /// Where to write the generated CA certificate (PEM). Default: `<data_dir>/ca.pem` when a
     /// data directory is set, else nowhere (read it with [`Emulator::ca_pem`](crate::Emulator::ca_pem)).
     pub ca_out: Option<PathBuf>,
-    /// Directory of the SQLite database; `None` keeps everything in memory.
+    /// Directory of the SQLite database; `None` keeps it in a private temporary directory
+    /// removed at the end (see `storage.rs`).
     pub data_dir: Option<PathBuf>,
     /// DDL scripts (SQL text) declaring databases, schemas, tables and pipes.
     pub ddl: Vec<String>,
@@ -111,6 +117,10 @@ pub struct EmulatorConfig {
     /// Most rows one append request may carry; more get 413 `ERR_TOO_MANY_ROWS` before any
     /// row is parsed (`--max-rows-per-request`). Default [`DEFAULT_MAX_ROWS_PER_REQUEST`].
     pub max_rows_per_request: usize,
+    /// Most bytes (decompressed request bodies) of appended rows held in memory before they
+    /// commit; an append beyond it gets 429 `ERR_TOO_MANY_REQUESTS`, which clients retry
+    /// (`--max-pending-bytes`). Default [`DEFAULT_MAX_PENDING_BYTES`].
+    pub max_pending_bytes: usize,
     /// Longest time a client may take to send a request's headers (and an idle keep-alive
     /// connection may wait for its next request) before the connection is closed
     /// (`--header-timeout`, default 20 s).
@@ -179,6 +189,7 @@ impl Default for EmulatorConfig {
             max_payload_bytes: MAX_PAYLOAD_BYTES,
             max_uncompressed_bytes: DEFAULT_MAX_UNCOMPRESSED_BYTES,
             max_rows_per_request: DEFAULT_MAX_ROWS_PER_REQUEST,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             header_read_timeout: Duration::from_secs(20),
             body_read_timeout: Duration::from_secs(30),
             duplicate_append: DuplicateAppendPolicy::RejectStale,
@@ -216,6 +227,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("max_payload_bytes", &self.max_payload_bytes)
             .field("max_uncompressed_bytes", &self.max_uncompressed_bytes)
             .field("max_rows_per_request", &self.max_rows_per_request)
+            .field("max_pending_bytes", &self.max_pending_bytes)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("duplicate_append", &self.duplicate_append)
@@ -229,7 +241,7 @@ impl std::fmt::Debug for EmulatorConfig {
 }
 
 impl EmulatorConfig {
-    /// A configuration for tests: in memory, plain HTTP, commit before the append response,
+    /// A configuration for tests: no data directory, plain HTTP, commit before the append response,
     /// strict offset tokens.
     pub fn for_tests() -> Self {
         Self {

@@ -227,7 +227,7 @@ async fn previews(shared: &Arc<Shared>, tables: &[(String, u64)]) -> Value {
     if !stale.is_empty() {
         let names: Vec<String> = stale.iter().map(|(n, _)| n.clone()).collect();
         let read = storage
-            .run(move |c| {
+            .read(move |c| {
                 names
                     .iter()
                     .map(|name| {

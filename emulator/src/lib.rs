@@ -32,6 +32,7 @@ pub mod faults;
 mod http;
 pub mod limits;
 mod offsets;
+mod pending_budget;
 mod private_fs;
 pub mod requests;
 mod server;

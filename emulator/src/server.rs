@@ -294,8 +294,7 @@ impl Emulator {
         let st = self.shared.storage.as_ref().ok_or_else(|| {
             EmulatorError::storage("sink mode stores no rows; start without --sink to query")
         })?;
-        let sql = sql.to_string();
-        st.run_blocking(move |c| storage::query(c, &sql))?
+        st.read_blocking(|c| storage::query(c, sql))?
     }
 
     /// The status document `GET /` serves: pipes, channels, committed tokens, row counts.

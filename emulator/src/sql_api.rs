@@ -103,7 +103,7 @@ pub(crate) fn prepare(
             "the emulator's SQL API runs read-only SELECT statements only",
         ));
     }
-    let sql = rewrite(
+    let (sql, ctes) = rewrite(
         catalog,
         &req.statement,
         req.database.as_deref(),
@@ -112,17 +112,18 @@ pub(crate) fn prepare(
     let role = req.role.as_deref().or(caller.token_role);
     Ok(Prepared {
         sql,
-        readable: Readable::for_role(catalog, caller.grants, role),
+        readable: Readable::for_role(catalog, caller.grants, role).with_ctes(ctes),
     })
 }
 
-/// Replaces the table names after FROM/JOIN with the SQLite table names.
+/// Replaces the table names after FROM/JOIN with the SQLite table names; also returns the
+/// names of the statement's common table expressions.
 fn rewrite(
     catalog: &Catalog,
     sql: &str,
     database: Option<&str>,
     schema: Option<&str>,
-) -> Result<String, ApiError> {
+) -> Result<(String, Vec<String>), ApiError> {
     let tokens = Tokenizer::new(&SnowflakeDialect {}, sql)
         .tokenize()
         .map_err(|e| failed("001003", "42000", format!("SQL compilation error: {e}")))?;
@@ -214,7 +215,7 @@ fn rewrite(
         out.push_str(&token.to_string());
         i += 1;
     }
-    Ok(out)
+    Ok((out, ctes))
 }
 
 /// The names `WITH [RECURSIVE] a [(cols)] AS (…), b AS (…)` defines (upper-cased unless
@@ -309,6 +310,7 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
         .collect();
     let mut rows = stmt.query([]).map_err(sqlite)?;
     let mut data = Vec::new();
+    let mut bytes = 0usize;
     while let Some(row) = rows.next().map_err(sqlite)? {
         let mut out = Vec::with_capacity(n);
         for (i, kind) in kinds.iter_mut().enumerate() {
@@ -316,10 +318,29 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
             if v == ValueRef::Null {
                 // A NULL says nothing about an expression column's type: the first value does.
                 out.push(Value::Null);
+                bytes += 5;
                 continue;
             }
             let kind = kind.get_or_insert_with(|| Kind::of_value(v)).clone();
-            out.push(kind.encode(v));
+            let encoded = kind.encode(v);
+            bytes += match &encoded {
+                Value::String(s) => s.len() + 3,
+                _ => 9,
+            };
+            out.push(encoded);
+        }
+        bytes += 3;
+        if bytes > results::MAX_RESULT_BYTES {
+            return Err(failed(
+                "000603",
+                "54000",
+                format!(
+                    "the result exceeds the emulator's limit of {} MiB per statement after {} \
+                     rows; select fewer rows (WHERE, LIMIT) or fewer columns",
+                    results::MAX_RESULT_BYTES >> 20,
+                    data.len()
+                ),
+            ));
         }
         data.push(Value::Array(out));
     }

@@ -15,7 +15,9 @@
 //!   and the functions `load_extension`, `fts3_tokenizer`, `fts5`, `readfile`, `writefile`,
 //!   `edit`.
 //!
-//! While the statement runs the connection is also `PRAGMA query_only`.
+//! While the statement runs the connection is also `PRAGMA query_only` (the SQL API runs it on
+//! a read-only reader connection besides, see `storage/readers.rs`), and a progress handler
+//! cancels it at [`STATEMENT_TIME_LIMIT`].
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -36,10 +38,15 @@ const DENIED_FUNCTIONS: &[&str] = &[
     "edit",
 ];
 
-/// What a statement may read: the SQLite names of the tables granted to the caller's role.
+/// What a statement may read: the SQLite names of the tables granted to the caller's role,
+/// and the statement's own common table expressions.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Readable {
     tables: HashSet<String>,
+    /// Lower-cased CTE names; those that are also the name of a real table are removed
+    /// before the statement runs (a CTE in one subquery must not open a real table of that
+    /// name elsewhere in the statement).
+    ctes: HashSet<String>,
 }
 
 impl Readable {
@@ -54,7 +61,17 @@ impl Readable {
             .filter(|t| crate::auth::role_granted(grants, role, &t.database))
             .map(|t| t.qualified_name())
             .collect();
-        Self { tables }
+        Self {
+            tables,
+            ctes: HashSet::new(),
+        }
+    }
+
+    /// Also the statement's common table expressions `ctes` (SQLite asks about a CTE read
+    /// without columns, such as `COUNT(*) FROM cte`, as about a table).
+    pub(crate) fn with_ctes(mut self, ctes: Vec<String>) -> Self {
+        self.ctes = ctes.iter().map(|c| c.to_ascii_lowercase()).collect();
+        self
     }
 
     /// Exactly these SQLite tables.
@@ -62,6 +79,7 @@ impl Readable {
     pub(crate) fn tables(names: &[&str]) -> Self {
         Self {
             tables: names.iter().map(|n| (*n).to_owned()).collect(),
+            ctes: HashSet::new(),
         }
     }
 }
@@ -86,7 +104,8 @@ impl Denied {
                 // emulator creates no views or triggers.
                 // SQLite names no database for a table read without its columns (`COUNT(*)`).
                 let known = matches!(ctx.database_name, None | Some("main"))
-                    && readable.tables.contains(table_name);
+                    && readable.tables.contains(table_name)
+                    || readable.ctes.contains(&table_name.to_ascii_lowercase());
                 (!known).then(|| Self::Object(display_name(table_name)))
             }
             AuthAction::Function { function_name } => {
@@ -176,17 +195,29 @@ pub(crate) fn run_sandboxed<R>(
 /// [`run_sandboxed`] with a time limit of `limit`.
 fn run_sandboxed_for<R>(
     conn: &Connection,
-    readable: Readable,
+    mut readable: Readable,
     limit: std::time::Duration,
     f: impl FnOnce(&Connection) -> Result<R, ApiError>,
 ) -> Result<R, ApiError> {
     let internal =
         |e: rusqlite::Error| ApiError::new(500, "ERR_INTERNAL", format!("SQL API sandbox: {e}"));
+    if !readable.ctes.is_empty() {
+        let real = real_names(conn).map_err(internal)?;
+        readable
+            .ctes
+            .retain(|c| !real.contains(c) && !c.starts_with("sqlite_"));
+    }
     let denied: Arc<Mutex<Option<Denied>>> = Arc::default();
     let seen = Arc::clone(&denied);
+    let was_query_only: bool = conn
+        .query_row("PRAGMA query_only", [], |r| r.get(0))
+        .map_err(internal)?;
     conn.pragma_update(None, "query_only", "ON")
         .map_err(internal)?;
-    let guard = Guard(conn);
+    let guard = Guard {
+        conn,
+        was_query_only,
+    };
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
         match Denied::of(&ctx, &readable) {
             None => Authorization::Allow,
@@ -198,8 +229,8 @@ fn run_sandboxed_for<R>(
         }
     }))
     .map_err(internal)?;
-    // A time limit: SQL API statements run on the connection that commits rows, so a
-    // statement without end (a recursive CTE without LIMIT) must not hold it for ever.
+    // A time limit: a statement without end (a recursive CTE without LIMIT) must not hold a
+    // reader connection and its blocking thread for ever.
     let deadline = std::time::Instant::now() + limit;
     let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = Arc::clone(&timed_out);
@@ -235,21 +266,36 @@ fn run_sandboxed_for<R>(
     }
 }
 
+/// The lower-cased names of every table, view, index and trigger in the database.
+fn real_names(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT lower(name) FROM sqlite_schema UNION SELECT lower(name) FROM sqlite_temp_schema",
+    )?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    names.collect()
+}
+
 /// The longest an SQL API statement runs before it is cancelled (Snowflake answers
 /// `000630`/`57014` for its statement timeout the same way).
 pub(crate) const STATEMENT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Removes the authorizer and `query_only` even when `f` panics.
-struct Guard<'c>(&'c Connection);
+/// Removes the authorizer and the time limit and restores `query_only`, even when `f`
+/// panics.
+struct Guard<'c> {
+    conn: &'c Connection,
+    was_query_only: bool,
+}
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
         let _ = self
-            .0
+            .conn
             .authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
-        let _ = self.0.progress_handler(0, None::<fn() -> bool>);
-        if let Err(e) = self.0.pragma_update(None, "query_only", "OFF") {
-            tracing::error!(error = %e, "cannot leave the SQL API sandbox's query_only mode");
+        let _ = self.conn.progress_handler(0, None::<fn() -> bool>);
+        if !self.was_query_only {
+            if let Err(e) = self.conn.pragma_update(None, "query_only", "OFF") {
+                tracing::error!(error = %e, "cannot leave the SQL API sandbox's query_only mode");
+            }
         }
     }
 }

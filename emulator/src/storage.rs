@@ -1,6 +1,11 @@
-//! SQLite storage on a dedicated writer thread.
+//! SQLite storage: one writer thread, and read-only connections beside it.
 //!
-//! One database file, `<data-dir>/emulator.sqlite3` (WAL mode), or an in-memory database.
+//! One database file in WAL mode: `<data-dir>/emulator.sqlite3`, or, without a data
+//! directory, the same file in a private temporary directory removed at the end (it is a
+//! file rather than an in-memory database so that readers can run beside the writer).
+//! Writes (commits, DDL, channel records) run in order on the writer thread ([`Storage::run`]);
+//! reads that users start (the SQL API, the console, `Emulator::query`) run on reader
+//! connections ([`Storage::read`]), so a slow query never delays a commit.
 //! Each Snowflake table is a SQLite table named `"DB.SCHEMA.TABLE"`; the emulator's own state
 //! lives in tables prefixed `_emulator_`: `_emulator_ddl` (the DDL scripts applied, replayed at
 //! start) and `_emulator_channels` (committed offset token and counters per channel). Committed
@@ -9,7 +14,7 @@
 //! `token_secret.rs`'s file, and the `_emulator_meta` table that held it before is dropped.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use base64::Engine as _;
 use rusqlite::types::ValueRef;
@@ -18,15 +23,21 @@ use rusqlite::{Connection, OpenFlags};
 use crate::convert::SqlValue;
 use crate::EmulatorError;
 
+mod readers;
+
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "emulator.sqlite3";
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// Handle to the writer thread.
+/// Handle to the writer thread and the readers.
 pub(crate) struct Storage {
     tx: mpsc::Sender<Job>,
+    /// The database file in the user's data directory (`None`: a temporary one).
     path: Option<PathBuf>,
+    readers: Arc<readers::Readers>,
+    /// Declared last: removed after the readers are closed.
+    _temp: Option<readers::TempDir>,
 }
 
 /// A channel's durable state (one row of `_emulator_channels`).
@@ -84,26 +95,33 @@ fn sql_err(e: rusqlite::Error) -> EmulatorError {
 }
 
 impl Storage {
-    /// Opens (creating if needed) the database and starts the writer thread.
+    /// Opens (creating if needed) the database and starts the writer thread. Without a data
+    /// directory the database lives in a new private temporary directory.
+    ///
+    /// # Errors
+    /// When the directory or the database cannot be created, or the thread cannot start.
     pub(crate) fn open(data_dir: Option<&Path>) -> Result<Self, EmulatorError> {
-        let path = match data_dir {
+        let (path, temp) = match data_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| {
                     EmulatorError::storage(format!("cannot create data dir {}: {e}", d.display()))
                         .with_source(e)
                 })?;
-                Some(d.join(DB_FILE))
+                (Some(d.join(DB_FILE)), None)
             }
-            None => None,
+            None => (None, Some(readers::TempDir::create()?)),
         };
-        let mut conn = match &path {
-            Some(p) => Connection::open(p),
-            None => Connection::open_in_memory(),
-        }
-        .map_err(sql_err)?;
+        let file = match (&path, &temp) {
+            (Some(p), _) => p.clone(),
+            (None, Some(t)) => t.path().join(DB_FILE),
+            (None, None) => unreachable!("a data directory or a temporary one"),
+        };
+        let mut conn = Connection::open(&file).map_err(sql_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        // A temporary database does not outlive the process: no sync at all.
+        let sync = if temp.is_some() { "OFF" } else { "NORMAL" };
+        conn.pragma_update(None, "synchronous", sync)
             .map_err(sql_err)?;
         conn.execute_batch(SCHEMA).map_err(sql_err)?;
         // Before issue 33 the scoped-token signing secret was stored here, readable through
@@ -122,7 +140,12 @@ impl Storage {
                 EmulatorError::storage(format!("cannot start the writer thread: {e}"))
                     .with_source(e)
             })?;
-        Ok(Self { tx, path })
+        Ok(Self {
+            tx,
+            path,
+            readers: Arc::new(readers::Readers::new(file)),
+            _temp: temp,
+        })
     }
 
     /// The database file, if on disk.
@@ -147,19 +170,30 @@ impl Storage {
             .map_err(|_| EmulatorError::storage("the storage thread has stopped"))
     }
 
-    /// Runs `f` on the writer thread, blocking the caller until it is done.
-    pub(crate) fn run_blocking<R: Send + 'static>(
+    /// Runs `f` on a read-only connection on a blocking thread: it sees the last committed
+    /// transaction and never delays the writer.
+    ///
+    /// # Errors
+    /// When no reader connection can be opened.
+    ///
+    /// # Cancellation
+    /// Dropping the future does not stop `f`; it runs to its end.
+    pub(crate) async fn read<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> R + Send + 'static,
+        f: impl FnOnce(&Connection) -> R + Send + 'static,
     ) -> Result<R, EmulatorError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.tx
-            .send(Box::new(move |c| {
-                let _ = tx.send(f(c));
-            }))
-            .map_err(|_| EmulatorError::storage("the storage thread has stopped"))?;
-        rx.recv()
-            .map_err(|_| EmulatorError::storage("the storage thread has stopped"))
+        self.readers.run(f).await
+    }
+
+    /// Runs `f` on a read-only connection on the calling thread.
+    ///
+    /// # Errors
+    /// When no reader connection can be opened.
+    pub(crate) fn read_blocking<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> R,
+    ) -> Result<R, EmulatorError> {
+        self.readers.with(f)
     }
 }
 

@@ -211,6 +211,31 @@ async fn a_zstd_bomb_of_many_rows_is_refused_before_parsing() {
     assert_eq!(r.status, 413, "{}", r.text);
 }
 
+/// Rows not yet committed are held within `--max-pending-bytes`: an append beyond it gets
+/// 429 (which clients retry) and lands once the pending rows have committed; nothing is lost.
+#[tokio::test]
+async fn pending_rows_are_held_within_the_budget_and_a_refused_append_lands_on_retry() {
+    let mut cfg = config().with_commit_delay(Duration::from_millis(400));
+    cfg.max_pending_bytes = 2_000;
+    let emu = Emulator::start(cfg).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("p").await;
+    // 100 rows of about 20 bytes: more than the budget, admitted because nothing is pending.
+    let ct = c.append_ok("p", &ct, "99", &rows(0..100)).await;
+    assert!(emu.status()["pending_bytes"].as_u64().unwrap() > 2_000);
+    let r = c.append("p", &ct, "100", "109", &rows(100..110)).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.body["code"], "ERR_TOO_MANY_REQUESTS", "{}", r.text);
+    assert!(r.text.contains("--max-pending-bytes"), "{}", r.text);
+    c.wait_committed("p", "99").await;
+    assert_eq!(emu.status()["pending_bytes"], 0, "returned when committed");
+    // The same request again, as a client retries it.
+    c.append_ok("p", &ct, "109", &rows(100..110)).await;
+    c.wait_committed("p", "109").await;
+    assert_eq!(count(&emu), 110);
+    emu.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_default_decompression_limit_is_64_mib() {
     assert_eq!(

@@ -59,6 +59,13 @@ async fn internal_tables_are_refused_wherever_the_statement_names_them() {
             "SELECT * FROM (SELECT 1) a, _emulator_channels",
             "_EMULATOR_CHANNELS",
         ),
+        // A CTE named like an internal table (in a subquery) does not open the real table
+        // elsewhere in the statement.
+        (
+            "SELECT (WITH _emulator_channels AS (SELECT 1) SELECT COUNT(*) FROM \
+             _emulator_channels), (SELECT COUNT(*) FROM _emulator_channels)",
+            "_EMULATOR_CHANNELS",
+        ),
         ("SELECT COUNT(*) FROM T, _emulator_ddl", "_EMULATOR_DDL"),
         // In a subquery, a CTE and IN (SELECT …).
         (
@@ -307,5 +314,105 @@ async fn the_signing_secret_is_not_in_the_database_and_an_old_one_is_dropped() {
         200,
         "token kept across a restart"
     );
+    emu.shutdown().await;
+}
+
+/// Submits `statement` with `?async=true` (answered 202 at once) and returns its handle.
+async fn submit_async(emu: &Emulator, statement: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v2/statements?async=true", emu.url()))
+        .bearer_auth(jwt(0))
+        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
+        .json(&json!({"statement": statement, "database": "DB", "schema": "SCH"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    body["statementHandle"].as_str().unwrap().to_owned()
+}
+
+/// The HTTP status of `GET /api/v2/statements/{handle}` (202 while the statement runs).
+async fn statement_status(emu: &Emulator, handle: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/api/v2/statements/{handle}", emu.url()))
+        .bearer_auth(jwt(0))
+        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A long SQL API statement runs on a reader connection: rows appended meanwhile commit while
+/// it still runs (before, statements ran on the writer's thread and every commit waited).
+#[tokio::test]
+async fn a_running_statement_does_not_hold_up_commits() {
+    let (emu, c) = with_rows().await;
+    // Millions of recursion steps: seconds, still far below the 10 s limit.
+    let handle = submit_async(
+        &emu,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 15000000) \
+         SELECT COUNT(*) FROM n",
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(statement_status(&emu, &handle).await, 202, "still running");
+    let ct = c.open_ok("d").await;
+    c.append_ok("d", &ct, "9", &rows(10..20)).await;
+    c.wait_committed("d", "9").await;
+    assert_eq!(
+        count(&emu),
+        14,
+        "Emulator::query reads beside the statement too"
+    );
+    assert_eq!(
+        statement_status(&emu, &handle).await,
+        202,
+        "the rows committed while the statement was still running"
+    );
+    // The statement ends on its own (answer or time limit); wait for it so its thread is free.
+    for _ in 0..600 {
+        if statement_status(&emu, &handle).await != 202 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    emu.shutdown().await;
+}
+
+/// A statement whose result would pass the emulator's per-statement size limit fails with a
+/// message saying how to narrow it, instead of building it in memory.
+#[tokio::test]
+async fn a_result_past_the_size_limit_is_refused_with_the_fix() {
+    let (emu, _c) = with_rows().await;
+    let r = sql(
+        &emu,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 800000) \
+         SELECT printf('%0100d', i) FROM n",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["code"]),
+        (422, &json!("000603")),
+        "{}",
+        r.text
+    );
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("64 MiB") && message.contains("LIMIT"),
+        "{message}"
+    );
+    // A narrower statement over the same rows still answers.
+    let r = sql(
+        &emu,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 800000) \
+         SELECT COUNT(*) FROM n",
+        None,
+    )
+    .await;
+    assert_eq!(r.body["data"], json!([["800000"]]), "{}", r.text);
     emu.shutdown().await;
 }

@@ -68,6 +68,9 @@ impl Shared {
                     return Ok((next, None));
                 }
             }
+            if self.pending_budget.is_full() {
+                return Err(self.pending_budget_full());
+            }
             if !elastic && self.limits == crate::Limits::Snowflake {
                 ch.rate
                     .admit(Instant::now(), req.uncompressed_len)
@@ -113,6 +116,11 @@ impl Shared {
             }
             tracing::warn!(channel = %key.channel, "{v}");
         }
+        // The sink mode keeps no rows: its batches reserve nothing.
+        let reserved = self
+            .pending_budget
+            .try_reserve(decoded.raw_bytes)
+            .ok_or_else(|| self.pending_budget_full())?;
         let next = {
             let mut chans = self.channels();
             let ch = chans.get_mut(&key).ok_or_else(|| no_channel(&key))?;
@@ -138,6 +146,7 @@ impl Shared {
                 errors: decoded.errors,
                 last_error: decoded.last_error,
                 end_token: req.end_offset_token.filter(|t| !t.is_empty()),
+                _reserved: reserved,
             }));
             next
         };
@@ -147,6 +156,21 @@ impl Shared {
             self.commit_notify.notify_one();
         }
         Ok((next, violation))
+    }
+
+    /// The 429 for an append that does not fit the pending-rows budget.
+    fn pending_budget_full(&self) -> ApiError {
+        let b = &self.pending_budget;
+        ApiError::new(
+            429,
+            "ERR_TOO_MANY_REQUESTS",
+            format!(
+                "the emulator holds {} MiB of appended rows not yet committed (limit {} MiB, \
+                 --max-pending-bytes); retry after a short wait",
+                b.used() >> 20,
+                b.max() >> 20
+            ),
+        )
     }
 
     /// Checks an append's continuation token on `ch` (counting refusals per channel); a fenced
@@ -214,6 +238,7 @@ impl Shared {
             return Ok(d);
         }
         let raw = decompress(encoding, body, self.max_uncompressed_bytes)?;
+        let raw_bytes = raw.len();
         // Counted before any row is parsed: parsed rows take ~200 bytes each in memory.
         let cap = self.max_rows_per_request;
         check_row_count(lines(&raw).take(cap.saturating_add(1)).count() as u64, cap)?;
@@ -228,7 +253,10 @@ impl Shared {
         let options = crate::convert::ConvertOptions {
             binary_format: self.binary_format,
         };
-        let mut d = Decoded::default();
+        let mut d = Decoded {
+            raw_bytes,
+            ..Decoded::default()
+        };
         for (i, line) in lines(&raw).enumerate() {
             d.parsed += 1;
             let converted = match definition {
@@ -416,6 +444,7 @@ impl Shared {
             "tables": tables,
             "sink": {"rows": self.sink_rows.load(Ordering::Relaxed), "bytes": self.sink_bytes.load(Ordering::Relaxed)},
             "requests": self.requests.total(),
+            "pending_bytes": self.pending_budget.used(),
             "faults_fired": self.faults.fired(),
             "fenced_appends": self.fenced_appends.load(Ordering::Relaxed),
         })

@@ -12,6 +12,8 @@ pub(crate) struct Decoded {
     pub parsed: u64,
     pub errors: u64,
     pub last_error: Option<String>,
+    /// The decompressed body's size: what the rows hold in memory until they commit.
+    pub raw_bytes: usize,
 }
 
 /// Decompresses an append body according to its `Content-Encoding`.

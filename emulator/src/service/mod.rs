@@ -114,6 +114,8 @@ pub(crate) struct Shared {
     pub max_uncompressed_bytes: usize,
     /// Most rows one append may carry (`--max-rows-per-request`).
     pub max_rows_per_request: usize,
+    /// Memory held by pending batches (`--max-pending-bytes`).
+    pub pending_budget: Arc<crate::pending_budget::PendingBudget>,
     /// Longest time a request body may take to arrive (`--body-timeout`).
     pub body_read_timeout: Duration,
     pub duplicate_append: DuplicateAppendPolicy,
@@ -281,6 +283,7 @@ impl Shared {
             max_payload_bytes: config.max_payload_bytes,
             max_uncompressed_bytes: config.max_uncompressed_bytes,
             max_rows_per_request: config.max_rows_per_request,
+            pending_budget: crate::pending_budget::PendingBudget::new(config.max_pending_bytes),
             body_read_timeout: config.body_read_timeout,
             duplicate_append: config.duplicate_append,
             strict_offsets: config.strict_offsets,

@@ -4,7 +4,9 @@
 //! `GET …?partition=N`), as Snowflake's SQL API serves them (docs/protocol.md "SQL API").
 //!
 //! The store is bounded: a result is dropped once every partition was fetched, after
-//! [`RESULT_TTL`], or (oldest first) when more than [`MAX_HANDLES`] statements are held.
+//! [`RESULT_TTL`], or (oldest first) when more than [`MAX_HANDLES`] statements or more than
+//! [`MAX_HELD_BYTES`] of results are held. One statement's result is at most
+//! [`MAX_RESULT_BYTES`] (the statement fails beyond it).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,12 @@ use crate::service::ApiError;
 /// The most statements held at once (running or with partitions not yet fetched); the
 /// oldest is dropped first.
 pub(crate) const MAX_HANDLES: usize = 256;
+
+/// The largest result one statement may build, in bytes of JSON (about).
+pub(crate) const MAX_RESULT_BYTES: usize = 64 << 20;
+
+/// The most result bytes held at once; the oldest other results are dropped beyond it.
+pub(crate) const MAX_HELD_BYTES: usize = 256 << 20;
 
 /// How long a result is kept for its partitions to be fetched.
 pub(crate) const RESULT_TTL: Duration = Duration::from_secs(10 * 60);
@@ -45,6 +53,8 @@ enum State {
 struct Entry {
     state: State,
     created: Instant,
+    /// The result's size in bytes of JSON (0 while running or failed).
+    bytes: usize,
 }
 
 /// Counters shown in the emulator's `GET /` (`sql_api`), so tests can see what was served.
@@ -99,27 +109,45 @@ impl ResultStore {
             Entry {
                 state: State::Running,
                 created: now,
+                bytes: 0,
             },
         );
         order.push_back(handle.to_owned());
     }
 
-    /// Records the outcome of a statement (its answer is cut into partitions). A handle
-    /// dropped meanwhile (bounded store) is ignored.
+    /// Records the outcome of a statement (its answer is cut into partitions), dropping the
+    /// oldest other results while more than [`MAX_HELD_BYTES`] are held. A handle dropped
+    /// meanwhile (bounded store) is ignored.
     pub(crate) fn finish(&self, handle: &str, outcome: Result<Value, ApiError>) {
-        let state = match outcome {
+        let (state, bytes) = match outcome {
             Ok(answer) => {
-                let (first, rest) = split(answer, self.partition_rows);
-                State::Done {
+                let (first, rest, bytes) = split(answer, self.partition_rows);
+                let state = State::Done {
                     first,
                     rest: rest.into_iter().map(Some).collect(),
-                }
+                };
+                (state, bytes)
             }
-            Err(e) => State::Failed(e),
+            Err(e) => (State::Failed(e), 0),
         };
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = guard.0.get_mut(handle) {
-            entry.state = state;
+        let (entries, order) = &mut *guard;
+        let Some(entry) = entries.get_mut(handle) else {
+            return;
+        };
+        entry.state = state;
+        entry.bytes = bytes;
+        let mut held: usize = entries.values().map(|e| e.bytes).sum();
+        order.retain(|h| entries.contains_key(h));
+        let mut i = 0;
+        while held > MAX_HELD_BYTES && i < order.len() {
+            if order[i] == handle {
+                i += 1;
+                continue;
+            }
+            if let Some(old) = order.remove(i).and_then(|h| entries.remove(&h)) {
+                held -= old.bytes;
+            }
         }
     }
 
@@ -207,8 +235,9 @@ pub(crate) fn running(handle: &str) -> Value {
 }
 
 /// Cuts a complete answer into partitions of `rows` rows: the answer with the first
-/// partition's rows and `partitionInfo` describing them all, and the later partitions' rows.
-fn split(mut answer: Value, rows: usize) -> (Value, Vec<Value>) {
+/// partition's rows and `partitionInfo` describing them all, the later partitions' rows, and
+/// the size of all rows in bytes of JSON.
+fn split(mut answer: Value, rows: usize) -> (Value, Vec<Value>, usize) {
     let data = match answer.get_mut("data").map(Value::take) {
         Some(Value::Array(data)) => data,
         _ => Vec::new(),
@@ -217,10 +246,12 @@ fn split(mut answer: Value, rows: usize) -> (Value, Vec<Value>) {
     if parts.is_empty() {
         parts.push(Vec::new());
     }
+    let mut bytes = 0;
     let info: Vec<Value> = parts
         .iter()
         .map(|p| {
             let size = serde_json::to_vec(p).map_or(0, |b| b.len());
+            bytes += size;
             json!({"rowCount": p.len(), "uncompressedSize": size})
         })
         .collect();
@@ -229,7 +260,7 @@ fn split(mut answer: Value, rows: usize) -> (Value, Vec<Value>) {
     }
     let mut parts = parts.into_iter().map(Value::Array);
     answer["data"] = parts.next().unwrap_or_else(|| json!([]));
-    (answer, parts.collect())
+    (answer, parts.collect(), bytes)
 }
 
 #[cfg(test)]
@@ -298,5 +329,23 @@ mod tests {
             "oldest dropped"
         );
         assert!(store.fetch(&format!("h{}", MAX_HANDLES + 9), 0).is_ok());
+    }
+
+    #[test]
+    fn results_beyond_the_held_bytes_push_out_the_oldest() {
+        let store = ResultStore::new(1000, None);
+        // Each result is about a third of the bound.
+        let big = |tag: &str| {
+            let row = json!([tag.repeat(MAX_HELD_BYTES / 3 / 100)]);
+            json!({"resultSetMetaData": {"numRows": 100}, "data": vec![row; 100]})
+        };
+        for h in ["a", "b", "c", "d"] {
+            store.start(h);
+            store.finish(h, Ok(big(h)));
+        }
+        assert_eq!(store.stats()["results_held"], json!(2), "{}", store.stats());
+        assert_eq!(store.fetch("a", 0).unwrap_err().code, "000709");
+        assert_eq!(store.fetch("b", 0).unwrap_err().code, "000709");
+        assert!(store.fetch("d", 0).is_ok(), "the newest result is kept");
     }
 }

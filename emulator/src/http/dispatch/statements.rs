@@ -45,7 +45,7 @@ pub(crate) async fn submit(
                 Some(storage) => {
                     let h = handle.clone();
                     storage
-                        .run(move |c| crate::sql_api::run(c, prepared, &h))
+                        .read(move |c| crate::sql_api::run(c, prepared, &h))
                         .await
                         .map_err(|e| ApiError::new(500, "ERR_INTERNAL", e.to_string()))
                         .and_then(|r| r)
