@@ -119,6 +119,9 @@ mod client;
 mod client_calls;
 mod config;
 mod elastic;
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
 mod error;
 mod http;
 mod json;
