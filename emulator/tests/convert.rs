@@ -1,5 +1,8 @@
 //! Conversion tests: JSON values → SQLite values per Snowflake column type.
 
+mod common;
+
+use common::{keys, Client};
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 use snowpipe_emulator::catalog::{Catalog, Column, ColumnType, Table};
@@ -7,6 +10,7 @@ use snowpipe_emulator::convert::{
     convert_line, convert_row, convert_row_for_pipe, convert_row_with, sqlite_create_table,
     sqlite_insert, BinaryFormat, ConvertOptions, RowError, SqlValue,
 };
+use snowpipe_emulator::{Emulator, EmulatorConfig};
 
 use ColumnType as T;
 use SqlValue::{Blob, Integer, Null, Real, Text};
@@ -168,6 +172,33 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
             json!("2024-01-02 03:04:05.5"),
             text("03:04:05.500000000"),
         ),
+        // HH24:MI:SS.FFTZH:TZM (offset dropped), 12-hour forms, integer-stored times (the
+        // time of day of that epoch value in UTC).
+        (
+            T::Time { scale: 9 },
+            json!("20:57:01.123456789+07:00"),
+            text("20:57:01.123456789"),
+        ),
+        (
+            T::Time { scale: 9 },
+            json!("08:57:01.5 PM"),
+            text("20:57:01.500000000"),
+        ),
+        (
+            T::Time { scale: 9 },
+            json!("12:30 AM"),
+            text("00:30:00.000000000"),
+        ),
+        (
+            T::Time { scale: 9 },
+            json!(3600),
+            text("01:00:00.000000000"),
+        ),
+        (
+            T::Time { scale: 9 },
+            json!("-1"),
+            text("23:59:59.000000000"),
+        ),
         // TIME(p) / TIMESTAMP_*(p): fractional digits past p are dropped (truncated).
         (
             T::Time { scale: 3 },
@@ -266,6 +297,17 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
             json!(-1),
             text("1969-12-31 23:59:59.000000000"),
         ),
+        // Negative epochs are scaled by magnitude like positive ones: milliseconds here.
+        (
+            T::TimestampNtz { scale: 9 },
+            json!(-1_700_000_000_123_i64),
+            text("1916-02-18 01:46:39.877000000"),
+        ),
+        (
+            T::TimestampNtz { scale: 9 },
+            json!("9999-12-31 23:59:59.999999999"),
+            text("9999-12-31 23:59:59.999999999"),
+        ),
         // TIMESTAMP_LTZ: converted to UTC, 'Z' suffix; TIMESTAMP_TZ keeps its offset; no
         // offset means UTC.
         (
@@ -299,6 +341,13 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
         (T::Variant, json!([1, 2]), text("[1,2]")),
         (T::Object, json!({"a": 1}), text(r#"{"a":1}"#)),
         (T::Array, json!([{"a": 1}]), text(r#"[{"a":1}]"#)),
+        // A string into an OBJECT is JSON text; any other value into an ARRAY is a
+        // one-element array (a string is not parsed).
+        (T::Object, json!(r#"{"a": [1, 2]}"#), text(r#"{"a":[1,2]}"#)),
+        (T::Array, json!("x"), text(r#"["x"]"#)),
+        (T::Array, json!("[1,2]"), text(r#"["[1,2]"]"#)),
+        (T::Array, json!({"a": 1}), text(r#"[{"a":1}]"#)),
+        (T::Array, json!(7), text("[7]")),
         // BINARY: hex by default (Snowflake's BINARY_INPUT_FORMAT), whitespace ignored.
         (
             T::Binary { max_len: None },
@@ -419,10 +468,32 @@ fn invalid_cases() -> Vec<(ColumnType, Value, &'static str)> {
             json!("25:00:00"),
             "Time '25:00:00' is not recognized",
         ),
+        // An offset needs fractional seconds (HH24:MI:SS.FFTZH:TZM); 13 is no 12-hour hour.
         (
             T::Time { scale: 9 },
-            json!(3600),
-            "Time '3600' is not recognized",
+            json!("20:57:01+07:00"),
+            "Time '20:57:01+07:00' is not recognized",
+        ),
+        (
+            T::Time { scale: 9 },
+            json!("13:00 PM"),
+            "Time '13:00 PM' is not recognized",
+        ),
+        (
+            T::Time { scale: 9 },
+            json!(3600.5),
+            "Time '3600.5' is not recognized",
+        ),
+        // Timestamps hold years 1 to 9999.
+        (
+            T::TimestampNtz { scale: 9 },
+            json!("0000-12-31 23:59:59"),
+            "Timestamp '0000-12-31 23:59:59' is out of the representable range of years 1 to 9999",
+        ),
+        (
+            T::TimestampLtz { scale: 9 },
+            json!("253402300800000000000"),
+            "Timestamp '253402300800000000000' is out of the representable range",
         ),
         (
             T::TimestampNtz { scale: 9 },
@@ -455,14 +526,14 @@ fn invalid_cases() -> Vec<(ColumnType, Value, &'static str)> {
             "Failed to cast variant value [1] to OBJECT",
         ),
         (
-            T::Array,
-            json!({"a": 1}),
-            "Failed to cast variant value {\"a\":1} to ARRAY",
+            T::Object,
+            json!("[1]"),
+            "Failed to cast variant value [1] to OBJECT",
         ),
         (
-            T::Array,
-            json!("x"),
-            "Failed to cast variant value \"x\" to ARRAY",
+            T::Object,
+            json!("{not json"),
+            "Error parsing JSON for OBJECT",
         ),
         (
             T::Binary { max_len: None },
@@ -479,11 +550,18 @@ fn invalid_cases() -> Vec<(ColumnType, Value, &'static str)> {
             json!("0001ff"),
             "Binary value of 3 bytes exceeds the column's limit (2)",
         ),
-        // Default maxima: VARCHAR 16 MB of characters, BINARY 8 MB.
+        // Default maxima: VARCHAR 16 MB of UTF-8 bytes (whatever its length), BINARY 8 MB.
         (
             T::Varchar { max_len: None },
             json!("x".repeat(16_777_217)),
-            "User character length limit (16777216) exceeded",
+            "String of 16777217 bytes exceeds the maximum VARCHAR size (16777216 bytes)",
+        ),
+        (
+            T::Varchar {
+                max_len: Some(16_777_216),
+            },
+            json!("é".repeat(8_388_609)),
+            "String of 16777218 bytes exceeds the maximum VARCHAR size (16777216 bytes)",
         ),
         (
             T::Binary { max_len: None },
@@ -809,4 +887,88 @@ fn pipes_map_columns_by_their_transform_or_match_mode() {
     )
     .unwrap();
     assert_eq!(values, [Integer(1), Null, Null, Null]);
+}
+
+/// The conversions of issue 30 (item 7) through the HTTP append path: accepted values land
+/// converted, refused ones are row errors that name the column and the problem.
+#[tokio::test]
+async fn the_service_conversions_apply_to_appended_rows() {
+    let ddl = "
+        CREATE DATABASE IF NOT EXISTS DB;
+        CREATE SCHEMA IF NOT EXISTS SCH;
+        CREATE OR REPLACE TABLE T (ID NUMBER, TM TIME, TS TIMESTAMP_NTZ, ARR ARRAY, OBJ OBJECT,
+            S VARCHAR(16777216));
+        CREATE OR REPLACE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
+            MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
+    ";
+    let config = EmulatorConfig::for_tests()
+        .with_ddl(ddl)
+        .with_public_key(keys(0).1);
+    let emu = Emulator::start(config).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("c").await;
+    let good = [
+        json!({"ID": 1, "TM": "20:57:01.123456789+07:00", "TS": -1_700_000_000_123_i64,
+               "ARR": "x", "OBJ": "{\"a\": [1, 2]}", "S": "é€ü"}),
+        json!({"ID": 2, "TM": "08:57:01 PM", "TS": "9999-12-31 23:59:59", "ARR": [1, 2]}),
+        json!({"ID": 3, "TM": "3600"}),
+    ];
+    let bad = [
+        json!({"ID": 4, "TS": "0000-12-31 23:59:59"}),
+        json!({"ID": 5, "OBJ": "[1, 2]"}),
+        json!({"ID": 6, "TM": "20:57:01+07:00"}),
+        // 16,777,218 bytes in 8,388,609 characters: over 16 MB though under VARCHAR(16777216).
+        json!({"ID": 7, "S": "é".repeat(8_388_609)}),
+    ];
+    let mut body = String::new();
+    for row in good.iter().chain(&bad) {
+        body.push_str(&row.to_string());
+        body.push('\n');
+    }
+    c.append_ok("c", &ct, "1", &body).await;
+    let status = c.wait_committed("c", "1").await;
+    assert_eq!(status["rows_inserted"], 3, "{status}");
+    assert_eq!(status["rows_error_count"], 4, "{status}");
+    // The last refused row (the 7th) is the one reported.
+    let message = status["last_error_message"].as_str().unwrap();
+    assert!(message.contains("row 7"), "{message}");
+    assert!(
+        message.contains("exceeds the maximum VARCHAR size (16777216 bytes)")
+            && message.contains("(column \"S\")"),
+        "{message}"
+    );
+
+    let rows = emu
+        .query(r#"SELECT ID, TM, TS, ARR, OBJ, S FROM "DB.SCH.T" ORDER BY ID"#)
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                json!(1),
+                json!("20:57:01.123456789"),
+                json!("1916-02-18 01:46:39.877000000"),
+                json!(r#"["x"]"#),
+                json!(r#"{"a":[1,2]}"#),
+                json!("é€ü"),
+            ],
+            vec![
+                json!(2),
+                json!("20:57:01.000000000"),
+                json!("9999-12-31 23:59:59.000000000"),
+                json!("[1,2]"),
+                Value::Null,
+                Value::Null,
+            ],
+            vec![
+                json!(3),
+                json!("01:00:00.000000000"),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+            ],
+        ]
+    );
+    emu.shutdown().await;
 }

@@ -13,15 +13,16 @@
 //! | `NUMBER(p,0)` | numbers, numeric strings (`"123"`, `"1e3"`, `"12.5"` rounds to 13) | INTEGER when it fits `i64`, else exact (see below) |
 //! | `NUMBER(p,s>0)` | same | rounded half away from zero to `s` digits, precision checked, then stored exactly (see below) |
 //! | `FLOAT` | numbers, numeric strings, `"NaN"`, `"inf"`, `"-inf"`, `"Infinity"`; a finite string beyond a double (`"1e400"`) is out of range | REAL; NaN as TEXT `'NaN'` (SQLite would store NaN as NULL) |
-//! | `VARCHAR(n)` | strings as-is; numbers/booleans as their text; objects/arrays as compact JSON | TEXT; at most `n` characters (16 MB without `n`) |
+//! | `VARCHAR(n)` | strings as-is; numbers/booleans as their text; objects/arrays as compact JSON | TEXT; at most `n` characters, and at most 16 MB (16,777,216) of UTF-8 bytes whatever `n` |
 //! | `BOOLEAN` | `true`/`false`; strings `true/false/yes/no/on/off/1/0/t/f/y/n` (any case); numbers (0 = false) | INTEGER 0/1 |
 //! | `DATE` | `"YYYY-MM-DD"`, a timestamp string (date part), epoch numbers (see below) | TEXT `YYYY-MM-DD` |
-//! | `TIME(p)` | `"HH:MM[:SS[.fffffffff]]"`, a timestamp string (time part) | TEXT `HH:MM:SS.fffffffff` |
-//! | `TIMESTAMP_NTZ(p)` | `"YYYY-MM-DD[T ]HH:MM[:SS[.f{1,9}]][offset]"` (offset dropped: wall clock kept), `"YYYY-MM-DD"`, epoch numbers | TEXT `YYYY-MM-DD HH:MM:SS.fffffffff` |
+//! | `TIME(p)` | `"HH24:MI"`, `"HH24:MI:SS"`, `"HH24:MI:SS.FF"`, `"HH24:MI:SS.FFTZH:TZM"` (`Z` or `±hh:mm`, dropped), `"HH12:MI[:SS[.FF]] AM"`/`PM`, integer-stored times (integers and integer strings: the UTC time of day of that epoch value), a timestamp string (time part) | TEXT `HH:MM:SS.fffffffff` |
+//! | `TIMESTAMP_NTZ(p)` | `"YYYY-MM-DD[T ]HH:MM[:SS[.f{1,9}]][offset]"` (offset dropped: wall clock kept), `"YYYY-MM-DD"`, epoch numbers; years 1 to 9999 | TEXT `YYYY-MM-DD HH:MM:SS.fffffffff` |
 //! | `TIMESTAMP_LTZ(p)` | same; no offset means UTC | converted to UTC, TEXT `YYYY-MM-DD HH:MM:SS.fffffffffZ` |
 //! | `TIMESTAMP_TZ(p)` | same; no offset means UTC | the wall clock and its offset, TEXT `YYYY-MM-DD HH:MM:SS.fffffffff+hh:mm` |
 //! | `VARIANT` | any JSON; JSON `null` is a VARIANT null (TEXT `null`), a missing key SQL NULL | TEXT of compact JSON (a string is stored as a JSON string: `"abc"` → `"\"abc\""`) |
-//! | `OBJECT` / `ARRAY` | a JSON object / array | TEXT of compact JSON |
+//! | `OBJECT` | a JSON object, or a string of JSON text that parses to an object | TEXT of compact JSON |
+//! | `ARRAY` | a JSON array; any other value becomes a one-element array (a string is not parsed: `"x"` → `["x"]`) | TEXT of compact JSON |
 //! | `BINARY(n)` | a hex string (default, Snowflake's `BINARY_INPUT_FORMAT`), or base64 / UTF-8 text per [`BinaryFormat`]; whitespace ignored | BLOB; at most `n` bytes (8 MB without `n`) |
 //!
 //! Times and timestamps keep `p` fractional digits (9 when the type has none): the digits
@@ -30,10 +31,11 @@
 //! text order is time order, and SQLite's date functions (`strftime`, `datetime`,
 //! `julianday`) parse them.
 //!
-//! Epoch numbers (for DATE and TIMESTAMP_*), as Snowflake reads integer strings: a JSON
-//! integer or integer string `v` is seconds when `v < 31536000000`, milliseconds when
-//! `v < 31536000000000`, microseconds when `v < 31536000000000000`, else nanoseconds; a
-//! number with a fraction is seconds.
+//! Epoch numbers (for DATE, TIME and TIMESTAMP_*), as Snowflake reads integer strings: a JSON
+//! integer or integer string `v` is seconds when `|v| < 31536000000`, milliseconds when
+//! `|v| < 31536000000000`, microseconds when `|v| < 31536000000000000`, else nanoseconds (a
+//! negative value is scaled like a positive one); a number with a fraction is seconds
+//! (DATE, TIMESTAMP_*) or refused (TIME).
 //!
 //! NUMBER values are stored exactly, never rounded through a double: after rounding to the
 //! column's scale, a value is stored as INTEGER when the scale is 0 and it fits `i64`; else
@@ -373,15 +375,35 @@ fn convert_value(
         ColumnType::TimestampLtz { scale } => timestamp(column, value, Zone::Utc, *scale),
         ColumnType::TimestampTz { scale } => timestamp(column, value, Zone::Offset, *scale),
         ColumnType::Variant => Ok(SqlValue::Text(value.to_string())),
-        ColumnType::Object => match value {
-            Value::Object(_) => Ok(SqlValue::Text(value.to_string())),
-            _ => Err(cast_error(column, value, "OBJECT")),
-        },
+        ColumnType::Object => object(column, value),
+        // Any other value is ingested as a one-element array (a string is not parsed:
+        // `"[1,2]"` becomes `["[1,2]"]`).
         ColumnType::Array => match value {
             Value::Array(_) => Ok(SqlValue::Text(value.to_string())),
-            _ => Err(cast_error(column, value, "ARRAY")),
+            other => Ok(SqlValue::Text(
+                Value::Array(vec![other.clone()]).to_string(),
+            )),
         },
         ColumnType::Binary { max_len } => binary(column, value, *max_len, options.binary_format),
+    }
+}
+
+/// An OBJECT: a JSON object, or a string of JSON text that parses to one.
+fn object(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
+    match value {
+        Value::Object(_) => Ok(SqlValue::Text(value.to_string())),
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(parsed @ Value::Object(_)) => Ok(SqlValue::Text(parsed.to_string())),
+            Ok(parsed) => Err(cast_error(column, &parsed, "OBJECT")),
+            Err(e) => Err(RowError::column(
+                column,
+                format!(
+                    "Error parsing JSON for OBJECT: {e} in '{}'",
+                    display_value(value)
+                ),
+            )),
+        },
+        _ => Err(cast_error(column, value, "OBJECT")),
     }
 }
 
@@ -421,6 +443,7 @@ use time::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn decimals_parse_and_round_half_away_from_zero() {
@@ -475,5 +498,170 @@ mod tests {
         assert_eq!(parse_offset("Z").unwrap().local_minus_utc(), 0);
         assert!(parse_offset("+5").is_none());
         assert!(parse_offset("+25:00").is_none());
+    }
+
+    fn one(ty: ColumnType, value: Value) -> Result<SqlValue, RowError> {
+        let column = Column {
+            name: "C".into(),
+            ty,
+            nullable: true,
+        };
+        convert_value(&column, &value, &ConvertOptions::default())
+    }
+
+    fn text(s: &str) -> Result<SqlValue, RowError> {
+        Ok(SqlValue::Text(s.into()))
+    }
+
+    fn message(result: Result<SqlValue, RowError>) -> String {
+        match result {
+            Ok(value) => panic!(
+                "must be a row error, got {}",
+                truncate(&format!("{value:?}"), 80)
+            ),
+            Err(error) => {
+                assert_eq!(error.column.as_deref(), Some("C"));
+                error.message
+            }
+        }
+    }
+
+    #[test]
+    fn time_takes_the_documented_formats_and_integer_stored_times() {
+        let time = || ColumnType::Time { scale: 9 };
+        // HH24:MI:SS.FFTZH:TZM: the offset is dropped, the wall clock kept.
+        assert_eq!(
+            one(time(), json!("20:57:01.123456789+07:00")),
+            text("20:57:01.123456789")
+        );
+        assert_eq!(
+            one(time(), json!("20:57:01.5Z")),
+            text("20:57:01.500000000")
+        );
+        // HH12 forms with AM/PM.
+        assert_eq!(
+            one(time(), json!("08:57:01.25 PM")),
+            text("20:57:01.250000000")
+        );
+        assert_eq!(
+            one(time(), json!("08:57:01 pm")),
+            text("20:57:01.000000000")
+        );
+        assert_eq!(one(time(), json!("12:05 AM")), text("00:05:00.000000000"));
+        assert_eq!(one(time(), json!("12:05 PM")), text("12:05:00.000000000"));
+        // Integer-stored times: the time of day of that epoch value, in UTC.
+        assert_eq!(one(time(), json!("3600")), text("01:00:00.000000000"));
+        assert_eq!(one(time(), json!(3600)), text("01:00:00.000000000"));
+        assert_eq!(one(time(), json!(-1)), text("23:59:59.000000000"));
+        assert_eq!(
+            one(time(), json!(1_700_000_000_123_i64)),
+            text("22:13:20.123000000")
+        );
+        for bad in [
+            json!("20:57:01+07:00"), // an offset needs fractional seconds
+            json!("13:00 PM"),
+            json!("00:30 AM"),
+            json!("12:00 XM"),
+            json!("3600.5"),
+            json!(3600.5),
+        ] {
+            assert!(
+                message(one(time(), bad.clone())).starts_with("Time '"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn negative_epoch_integers_are_scaled_like_positive_ones() {
+        let ntz = || ColumnType::TimestampNtz { scale: 9 };
+        assert_eq!(
+            one(ntz(), json!(-1_700_000_000)),
+            text("1916-02-18 01:46:40.000000000")
+        );
+        assert_eq!(
+            one(ntz(), json!(-1_700_000_000_123_i64)),
+            text("1916-02-18 01:46:39.877000000")
+        );
+        assert_eq!(
+            one(ntz(), json!("-1700000000123456")),
+            text("1916-02-18 01:46:39.876544000")
+        );
+        assert_eq!(
+            one(ntz(), json!(-1_700_000_000_123_456_789_i64)),
+            text("1916-02-18 01:46:39.876543211")
+        );
+        assert_eq!(
+            one(ColumnType::Date, json!(-1_700_000_000_123_i64)),
+            text("1916-02-18")
+        );
+    }
+
+    #[test]
+    fn timestamps_outside_years_1_to_9999_are_refused() {
+        for ty in [
+            ColumnType::TimestampNtz { scale: 9 },
+            ColumnType::TimestampLtz { scale: 9 },
+            ColumnType::TimestampTz { scale: 9 },
+        ] {
+            for bad in [
+                json!("0000-12-31 23:59:59"),
+                // Epoch nanoseconds: 10000-01-01 and 0000-12-31.
+                json!("253402300800000000000"),
+                json!("-62135596801000000000"),
+            ] {
+                let error = message(one(ty.clone(), bad.clone()));
+                assert!(
+                    error.contains("out of the representable range of years 1 to 9999"),
+                    "{bad}: {error}"
+                );
+            }
+            assert!(one(ty.clone(), json!("0001-01-01 00:00:00")).is_ok());
+            assert!(one(ty.clone(), json!("9999-12-31 23:59:59.999999999")).is_ok());
+        }
+    }
+
+    #[test]
+    fn varchar_holds_at_most_16_mb_of_utf8_bytes() {
+        // 8,388,609 two-byte characters: 16,777,218 bytes.
+        let wide = "é".repeat(8_388_609);
+        for max_len in [None, Some(20_000_000)] {
+            let error = message(one(ColumnType::Varchar { max_len }, json!(wide.clone())));
+            assert!(
+                error.contains("16777218 bytes") && error.contains("16777216"),
+                "{error}"
+            );
+        }
+        // A declared length counts characters: three 2- and 3-byte characters fit VARCHAR(3).
+        assert_eq!(
+            one(ColumnType::Varchar { max_len: Some(3) }, json!("é€ü")),
+            text("é€ü")
+        );
+        let max = "é".repeat(8_388_608);
+        assert_eq!(
+            one(ColumnType::Varchar { max_len: None }, json!(max.clone())),
+            Ok(SqlValue::Text(max))
+        );
+    }
+
+    #[test]
+    fn arrays_wrap_other_values_and_objects_parse_json_text() {
+        assert_eq!(one(ColumnType::Array, json!("x")), text(r#"["x"]"#));
+        assert_eq!(one(ColumnType::Array, json!("[1,2]")), text(r#"["[1,2]"]"#));
+        assert_eq!(one(ColumnType::Array, json!(5)), text("[5]"));
+        assert_eq!(
+            one(ColumnType::Array, json!({"a": 1})),
+            text(r#"[{"a":1}]"#)
+        );
+        assert_eq!(one(ColumnType::Array, json!([1, "x"])), text(r#"[1,"x"]"#));
+        assert_eq!(
+            one(ColumnType::Object, json!(r#" {"b": [1, 2]} "#)),
+            text(r#"{"b":[1,2]}"#)
+        );
+        assert_eq!(one(ColumnType::Object, json!({"a": 1})), text(r#"{"a":1}"#));
+        for bad in [json!("[1]"), json!("5"), json!("not json"), json!([1])] {
+            let error = message(one(ColumnType::Object, bad.clone()));
+            assert!(error.contains("OBJECT"), "{bad}: {error}");
+        }
     }
 }

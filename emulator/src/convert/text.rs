@@ -41,7 +41,7 @@ pub(super) fn float(column: &Column, value: &Value) -> Result<SqlValue, RowError
     }
 }
 
-/// Characters of a `VARCHAR` declared without a length.
+/// Bytes (UTF-8) of any `VARCHAR` value: 16 MB, with or without a declared length.
 pub const VARCHAR_DEFAULT_MAX: u32 = 16_777_216;
 /// Bytes of a `BINARY` declared without a length.
 pub const BINARY_DEFAULT_MAX: u32 = 8_388_608;
@@ -57,8 +57,20 @@ pub(super) fn varchar(
         Value::Number(n) => n.to_string(),
         other => other.to_string(),
     };
-    // VARCHAR without a length holds 16 MB (16,777,216 characters), Snowflake's default.
-    if let Some(max) = max_len.or(Some(VARCHAR_DEFAULT_MAX)) {
+    // A VARCHAR value holds at most 16 MB counted in UTF-8 bytes (16,777,216 one-byte
+    // characters, 4,194,304 four-byte ones), whatever length the column declares.
+    if text.len() > VARCHAR_DEFAULT_MAX as usize {
+        return Err(RowError::column(
+            column,
+            format!(
+                "String of {} bytes exceeds the maximum VARCHAR size ({VARCHAR_DEFAULT_MAX} bytes): '{}'",
+                text.len(),
+                truncate(&text, 100)
+            ),
+        ));
+    }
+    // A declared length `VARCHAR(n)` counts characters (Unicode code points).
+    if let Some(max) = max_len {
         let max = max as usize;
         if text.len() > max && text.chars().count() > max {
             return Err(RowError::column(

@@ -1,6 +1,6 @@
 //! DATE, TIME and TIMESTAMP_* values: parsing, epochs, zones, fractional-second precision.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use serde_json::Value;
 
 use crate::catalog::Column;
@@ -82,12 +82,14 @@ pub(super) fn epoch(decimal: &Decimal) -> Option<NaiveDateTime> {
     }
     const SECOND: i128 = 1_000_000_000;
     let total_nanos = if decimal.is_integer() {
+        // The unit is chosen by magnitude, so a negative value is scaled like a positive one
+        // (`-1700000000123` is milliseconds before the epoch, as `1700000000123` is after).
         let value = nanos / SECOND;
-        match value {
+        match value.unsigned_abs() {
             v if v < 31_536_000_000 => nanos,
-            v if v < 31_536_000_000_000 => v * 1_000_000,
-            v if v < 31_536_000_000_000_000 => v * 1_000,
-            v => v,
+            v if v < 31_536_000_000_000 => value * 1_000_000,
+            v if v < 31_536_000_000_000_000 => value * 1_000,
+            _ => value,
         }
     } else {
         nanos
@@ -140,6 +142,17 @@ pub(super) fn timestamp(
             format!("Timestamp '{}' is not recognized", display_value(value)),
         )
     })?;
+    // Snowflake's timestamps hold years 1 to 9999; the year checked is the value's own (its
+    // wall clock in its offset, UTC for epoch numbers), as the ingest SDKs check it.
+    if !(1..=9999).contains(&wall_clock.year()) {
+        return Err(RowError::column(
+            column,
+            format!(
+                "Timestamp '{}' is out of the representable range of years 1 to 9999",
+                display_value(value)
+            ),
+        ));
+    }
     let wall_clock = truncate_fraction(wall_clock, scale);
     Ok(SqlValue::Text(match zone {
         Zone::Wall => wall_clock.format(NTZ_FORMAT).to_string(),
@@ -171,9 +184,10 @@ pub(super) fn date(column: &Column, value: &Value) -> Result<SqlValue, RowError>
 
 pub(super) fn time(column: &Column, value: &Value, scale: u8) -> Result<SqlValue, RowError> {
     let parsed = match value {
-        Value::String(s) => {
-            parse_time(s.trim()).or_else(|| parse_timestamp(s).map(|(dt, _)| dt.time()))
-        }
+        Value::String(s) => parse_time_value(s)
+            .or_else(|| integer_stored_time(&Decimal::parse(s)?))
+            .or_else(|| parse_timestamp(s).map(|(dt, _)| dt.time())),
+        Value::Number(_) => Decimal::from_json(value).and_then(|d| integer_stored_time(&d)),
         _ => None,
     };
     parsed
@@ -190,4 +204,97 @@ pub(super) fn time(column: &Column, value: &Value, scale: u8) -> Result<SqlValue
                 format!("Time '{}' is not recognized", display_value(value)),
             )
         })
+}
+
+/// An integer-stored time: the time of day, in UTC, of that epoch value (its unit chosen as
+/// for timestamps). A number with a fraction is not one.
+fn integer_stored_time(decimal: &Decimal) -> Option<NaiveTime> {
+    decimal
+        .is_integer()
+        .then(|| epoch(decimal))
+        .flatten()
+        .map(|dt| dt.time())
+}
+
+/// The TIME formats of Snowpipe Streaming (surrounding whitespace ignored): `HH24:MI`,
+/// `HH24:MI:SS`, `HH24:MI:SS.FF`, `HH24:MI:SS.FFTZH:TZM` (`Z` or `±hh:mm`; the offset is
+/// dropped, the wall clock kept; an offset needs the fraction), and the 12-hour
+/// `HH12:MI AM`, `HH12:MI:SS AM`, `HH12:MI:SS.FF AM` (`AM`/`PM` in any case). `FF` is 1 to 9
+/// digits.
+pub(super) fn parse_time_value(text: &str) -> Option<NaiveTime> {
+    let text = text.trim();
+    if let Some((clock, meridiem)) = text.rsplit_once(' ') {
+        let pm = if meridiem.eq_ignore_ascii_case("AM") {
+            false
+        } else if meridiem.eq_ignore_ascii_case("PM") {
+            true
+        } else {
+            return None;
+        };
+        let (clock, rest) = Clock::parse(clock)?;
+        if !rest.is_empty() || !(1..=12).contains(&clock.hour) {
+            return None;
+        }
+        let hour = clock.hour % 12 + if pm { 12 } else { 0 };
+        return NaiveTime::from_hms_nano_opt(hour, clock.minute, clock.second, clock.nanos);
+    }
+    let (clock, rest) = Clock::parse(text)?;
+    if !rest.is_empty() {
+        // Only `HH24:MI:SS.FF` takes an offset: `Z` or `±hh:mm`.
+        let valid_offset = rest.eq_ignore_ascii_case("z")
+            || (rest.len() == 6 && rest.as_bytes()[3] == b':' && parse_offset(rest).is_some());
+        if !clock.fraction || !valid_offset {
+            return None;
+        }
+    }
+    NaiveTime::from_hms_nano_opt(clock.hour, clock.minute, clock.second, clock.nanos)
+}
+
+/// `hh:mm[:ss[.f{1,9}]]` at the start of a string, two digits each.
+struct Clock {
+    hour: u32,
+    minute: u32,
+    second: u32,
+    nanos: u32,
+    fraction: bool,
+}
+
+impl Clock {
+    /// The clock and the text after it.
+    fn parse(text: &str) -> Option<(Self, &str)> {
+        fn two_digits(text: &str) -> Option<u32> {
+            let digits = text.get(..2)?;
+            digits
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| digits.parse().ok())
+                .flatten()
+        }
+        let hour = two_digits(text)?;
+        let rest = text.get(2..)?.strip_prefix(':')?;
+        let minute = two_digits(rest)?;
+        let mut clock = Self {
+            hour,
+            minute,
+            second: 0,
+            nanos: 0,
+            fraction: false,
+        };
+        let mut rest = &rest[2..];
+        if let Some(after) = rest.strip_prefix(':') {
+            clock.second = two_digits(after)?;
+            rest = &after[2..];
+            if let Some(after) = rest.strip_prefix('.') {
+                let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+                if !(1..=9).contains(&digits) {
+                    return None;
+                }
+                let fraction: u32 = after[..digits].parse().ok()?;
+                clock.nanos = fraction * 10u32.pow(9 - digits as u32);
+                clock.fraction = true;
+                rest = &after[digits..];
+            }
+        }
+        (clock.hour < 24 && clock.minute < 60 && clock.second < 60).then_some((clock, rest))
+    }
 }
