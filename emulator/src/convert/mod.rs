@@ -411,6 +411,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 }
 
 mod number;
+pub mod output;
 mod text;
 mod time;
 
