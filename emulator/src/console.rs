@@ -3,7 +3,9 @@
 //! offline) that polls `GET /console/state` every second and shows pipes and tables, every
 //! channel (status, committed offset token, rows, rows/s, commit latency, rows waiting to
 //! commit, fenced appends, row errors), the latest requests and a preview of each table's
-//! latest rows.
+//! latest rows. Preview cells are text as `snowpipe-emulator query` prints it (NUMBER at its
+//! column's scale, BINARY as hex: `convert::output`), numbers included, so the page shows
+//! them without JavaScript's rounding; NUMBER and FLOAT columns are flagged to align right.
 //!
 //! Exposure: neither the page nor `GET /console/state` asks for credentials, so they show table
 //! and channel names, offset tokens, request paths and the latest rows of every table to

@@ -11,10 +11,10 @@
 //!   function decides both), a BLOB as the exact decimal text it holds.
 //! * `BINARY` prints as upper-case hex, Snowflake's default `BINARY_OUTPUT_FORMAT`.
 //!
-//! In the JSON rows of [`crate::storage::query`] ([`json_cell`]), a `NUMBER(p,0)` value that
-//! fits `i64` or `u64` is a JSON integer (exact: serde_json keeps both), any other NUMBER a
-//! JSON string of its text at the column's scale (`"12.50"`), since a JSON number cannot carry
-//! trailing zeros and a double prints in shortest form (`3194301642615.278`). BLOBs outside
+//! In the JSON rows of [`crate::storage::query`], a `NUMBER(p,0)` value that fits `i64` or
+//! `u64` is a JSON integer (exact: serde_json keeps both), any other NUMBER a JSON string of
+//! its text at the column's scale (`"12.50"`), since a JSON number cannot carry trailing zeros
+//! and a double prints in shortest form (`3194301642615.278`). BLOBs outside
 //! NUMBER columns are hex strings; FLOAT values stay JSON numbers. A result column that is an
 //! expression (`MAX(PRICE)`, `PRICE + 0`) has no declared type in SQLite, so its values print
 //! by storage class alone.
