@@ -3,7 +3,9 @@
 //! offline) that polls `GET /console/state` every second and shows pipes and tables, every
 //! channel (status, committed offset token, rows, rows/s, commit latency, rows waiting to
 //! commit, fenced appends, row errors), the latest requests and a preview of each table's
-//! latest rows.
+//! latest rows. Preview cells are text as `snowpipe-emulator query` prints it (NUMBER at its
+//! column's scale, BINARY as hex: `convert::output`), numbers included, so the page shows
+//! them without JavaScript's rounding; NUMBER and FLOAT columns are flagged to align right.
 //!
 //! Exposure: neither the page nor `GET /console/state` asks for credentials, so they show table
 //! and channel names, offset tokens, request paths and the latest rows of every table to
@@ -235,7 +237,7 @@ async fn previews(shared: &Arc<Shared>, tables: &[(String, u64)]) -> Value {
                             "SELECT * FROM {} ORDER BY rowid DESC LIMIT {PREVIEW_ROWS}",
                             crate::convert::quote_ident(name)
                         );
-                        crate::storage::query(c, &sql).ok()
+                        crate::storage::query_declared(c, &sql).ok()
                     })
                     .collect::<Vec<_>>()
             })
@@ -247,23 +249,27 @@ async fn previews(shared: &Arc<Shared>, tables: &[(String, u64)]) -> Value {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         for ((name, rows), result) in stale.into_iter().zip(read) {
-            let Some((cols, data)) = result else { continue };
-            let data: Vec<Value> = data
-                .into_iter()
-                .map(|r| {
-                    Value::Array(
-                        r.into_iter()
-                            .map(|v| match v {
-                                Value::String(s) => Value::String(clip(&s)),
-                                other => other,
-                            })
-                            .collect(),
-                    )
+            let Some((cols, declared, data)) = result else {
+                continue;
+            };
+            let data: Vec<Value> = data.into_iter().map(preview_row).collect();
+            // NUMBER and FLOAT columns are right-aligned.
+            let numeric: Vec<bool> = declared
+                .iter()
+                .map(|d| {
+                    d.as_deref().is_some_and(|d| {
+                        crate::convert::output::number_scale(d).is_some()
+                            || d.eq_ignore_ascii_case("FLOAT")
+                    })
                 })
                 .collect();
             cache.insert(
                 name,
-                (rows, Instant::now(), json!({"columns": cols, "rows": data})),
+                (
+                    rows,
+                    Instant::now(),
+                    json!({"columns": cols, "numeric": numeric, "rows": data}),
+                ),
             );
         }
     }
@@ -276,6 +282,21 @@ async fn previews(shared: &Arc<Shared>, tables: &[(String, u64)]) -> Value {
         tables
             .iter()
             .filter_map(|(name, _)| cache.get(name).map(|(_, _, v)| (name.clone(), v.clone())))
+            .collect(),
+    )
+}
+
+/// One preview row: every value as the text `snowpipe-emulator query` prints (numbers too, so
+/// the page shows `18446744073709551615` and `3194301642615.2778` as they are, where a
+/// JavaScript number would round them), clipped to [`MAX_CELL`] characters.
+fn preview_row(row: Vec<Value>) -> Value {
+    Value::Array(
+        row.into_iter()
+            .map(|v| match v {
+                Value::String(s) => Value::String(clip(&s)),
+                Value::Number(n) => Value::String(n.to_string()),
+                other => other,
+            })
             .collect(),
     )
 }

@@ -25,12 +25,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a read-only SQL query against a data directory and print the rows.
+    /// Run a read-only SQL query against a data directory and print the rows: NUMBER(p,s)
+    /// columns exactly, with `s` decimals (as the SQL API), BINARY as upper-case hex.
     Query {
         /// The emulator's data directory.
         #[arg(long)]
         data_dir: PathBuf,
-        /// Output format: `table` (tab-separated with a header), `json` (one array per row) or `csv`.
+        /// Output format: `table` (tab-separated with a header), `json` (one array per row;
+        /// NUMBER(p,0) values that fit 64 bits as JSON integers, other NUMBERs as strings) or
+        /// `csv`.
         #[arg(long, default_value = "table")]
         format: String,
         /// The SQL (SELECT …). Snowflake table DB.SCHEMA.T is the SQLite table "DB.SCHEMA.T".

@@ -28,8 +28,9 @@
 //! | `binary` | upper-case hex |
 //! | `variant` / `object` / `array` / `text` | the text |
 //!
-//! NUMBER values come back exactly as stored (see the storage notes in `convert.rs`): an
-//! exact decimal the storage keeps as a BLOB of its text is returned as that text.
+//! NUMBER and BINARY values print through `convert::output`, the printer every output of the
+//! emulator shares: NUMBER exactly as stored (see the storage notes in `convert/`), at the
+//! column's scale.
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use rusqlite::types::ValueRef;
@@ -38,6 +39,7 @@ use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::catalog::Catalog;
+use crate::convert::output::{binary_text, number_text};
 use crate::service::ApiError;
 use crate::sql_sandbox::{run_sandboxed, Readable};
 
@@ -450,17 +452,12 @@ impl Kind {
             _ => None,
         };
         let s = match (self, v) {
-            (Self::Fixed { scale: 0, .. }, ValueRef::Integer(i)) => i.to_string(),
-            (Self::Fixed { scale, .. }, ValueRef::Integer(i)) => {
-                format!("{i}.{}", "0".repeat(*scale as usize))
-            }
-            (Self::Fixed { scale, .. }, ValueRef::Real(f)) => format!("{f:.*}", *scale as usize),
-            // An exact decimal the storage keeps as the BLOB of its text (see `convert.rs`).
-            (Self::Fixed { .. }, ValueRef::Blob(b)) => String::from_utf8_lossy(b).into_owned(),
+            // INTEGER, REAL or the BLOB of an exact decimal (see `convert/`), at the scale.
+            (Self::Fixed { scale, .. }, _) => number_text(v, *scale).unwrap_or_default(),
             (Self::Real, ValueRef::Real(f)) => float_text(f),
             (Self::Real, ValueRef::Integer(i)) => float_text(i as f64),
             (Self::Boolean, ValueRef::Integer(i)) => (i != 0).to_string(),
-            (Self::Binary, ValueRef::Blob(b)) => b.iter().map(|x| format!("{x:02X}")).collect(),
+            (Self::Binary, ValueRef::Blob(b)) => binary_text(b),
             (Self::Date, _) => match text
                 .as_deref()
                 .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
@@ -502,7 +499,7 @@ impl Kind {
             }
             (_, ValueRef::Integer(i)) => i.to_string(),
             (_, ValueRef::Real(f)) => float_text(f),
-            (_, ValueRef::Blob(b)) => b.iter().map(|x| format!("{x:02X}")).collect(),
+            (_, ValueRef::Blob(b)) => binary_text(b),
             _ => text.unwrap_or_default(),
         };
         Value::String(s)

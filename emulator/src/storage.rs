@@ -16,11 +16,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
-use base64::Engine as _;
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::convert::SqlValue;
+use crate::convert::{output, SqlValue};
 use crate::EmulatorError;
 
 mod readers;
@@ -222,13 +220,34 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection, EmulatorError> {
 /// Result of a read-only query: column names and rows of JSON values.
 pub type QueryResult = (Vec<String>, Vec<Vec<serde_json::Value>>);
 
-/// Runs one read-only statement. BLOBs come back as base64 strings, except in columns declared
-/// `NUMBER(..)`, where a BLOB is an exact decimal (see `convert.rs`) and comes back as its
-/// text (`"123456789012345678901234567890"`).
+/// Runs one read-only statement. Values print as every output of the emulator prints them
+/// ([`crate::convert::output`]): a column declared `NUMBER(p,s)` gives its values at the
+/// column's scale, exactly (JSON integers for `NUMBER(p,0)` values that fit `i64` or `u64`,
+/// else strings: `"3194301642615.2778"`, `"12.50"`); BLOBs are upper-case hex strings
+/// (BINARY); FLOAT values are JSON numbers, text is a string.
 ///
 /// # Errors
 /// When the SQL is invalid or would modify the database.
 pub fn query(conn: &Connection, sql: &str) -> Result<QueryResult, EmulatorError> {
+    query_declared(conn, sql).map(|(cols, _, rows)| (cols, rows))
+}
+
+/// A [`QueryResult`] with each result column's declared type between the names and the rows.
+pub(crate) type DeclaredResult = (
+    Vec<String>,
+    Vec<Option<String>>,
+    Vec<Vec<serde_json::Value>>,
+);
+
+/// Like [`query`], also returning each result column's declared type (`None` for an
+/// expression).
+///
+/// # Errors
+/// As [`query`].
+pub(crate) fn query_declared(
+    conn: &Connection,
+    sql: &str,
+) -> Result<DeclaredResult, EmulatorError> {
     let mut stmt = conn.prepare(sql).map_err(sql_err)?;
     if !stmt.readonly() {
         return Err(EmulatorError::storage(
@@ -236,34 +255,24 @@ pub fn query(conn: &Connection, sql: &str) -> Result<QueryResult, EmulatorError>
         ));
     }
     let cols: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-    let numeric: Vec<bool> = stmt
+    let declared: Vec<Option<String>> = stmt
         .columns()
         .iter()
-        .map(|c| {
-            c.decl_type()
-                .is_some_and(|d| d.trim_start().to_ascii_uppercase().starts_with("NUMBER"))
-        })
+        .map(|c| c.decl_type().map(str::to_owned))
         .collect();
-    let n = cols.len();
     let mut rows = stmt.query([]).map_err(sql_err)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sql_err)? {
-        let mut r = Vec::with_capacity(n);
-        for (i, &numeric) in numeric.iter().enumerate() {
-            r.push(match row.get_ref(i).map_err(sql_err)? {
-                ValueRef::Null => serde_json::Value::Null,
-                ValueRef::Integer(i) => i.into(),
-                ValueRef::Real(f) => serde_json::Number::from_f64(f)
-                    .map(serde_json::Value::Number)
-                    .unwrap_or(serde_json::Value::Null),
-                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-                ValueRef::Blob(b) if numeric => String::from_utf8_lossy(b).into_owned().into(),
-                ValueRef::Blob(b) => base64::engine::general_purpose::STANDARD.encode(b).into(),
-            });
+        let mut r = Vec::with_capacity(declared.len());
+        for (i, decl) in declared.iter().enumerate() {
+            r.push(output::json_cell(
+                row.get_ref(i).map_err(sql_err)?,
+                decl.as_deref(),
+            ));
         }
         out.push(r);
     }
-    Ok((cols, out))
+    Ok((cols, declared, out))
 }
 
 /// Stores a DDL script unless already stored.

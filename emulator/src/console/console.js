@@ -159,7 +159,7 @@ function renderPreviews(state) {
     const head = b.box.querySelector("thead tr");
     head.replaceChildren(...p.columns.map((c) => { const th = document.createElement("th"); th.textContent = c; return th; }));
     fill(b.box.querySelector("tbody"), p.rows.length
-      ? p.rows.map((r) => r.map((v) => ({ text: v === null ? "NULL" : typeof v === "object" ? JSON.stringify(v) : v, cls: typeof v === "number" ? "n" : "" })))
+      ? p.rows.map((r) => r.map((v, i) => ({ text: v === null ? "NULL" : typeof v === "object" ? JSON.stringify(v) : String(v), cls: p.numeric && p.numeric[i] ? "n" : "" })))
       : [[{ text: "no rows yet", cls: "muted" }]]);
   }
 }

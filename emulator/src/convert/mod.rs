@@ -40,17 +40,27 @@
 //! NUMBER values are stored exactly, never rounded through a double: after rounding to the
 //! column's scale, a value is stored as INTEGER when the scale is 0 and it fits `i64`; else
 //! as REAL when the nearest double printed with `s` decimals is the exact decimal again (so
-//! `0.1234567890` in `NUMBER(38,10)` is a REAL, and the SQL API prints it back as
-//! `0.1234567890`); else ([`SqlValue::Decimal`]) as a BLOB of its decimal text
+//! `0.1234567890` in `NUMBER(38,10)` and `3194301642615.2778` in `NUMBER(18,4)` are REALs);
+//! else ([`SqlValue::Decimal`]) as a BLOB of its decimal text
 //! (`123456789012345678901234567890`), because SQLite's NUMERIC affinity (from the declared
-//! type `NUMBER(..)`) turns TEXT that looks like a number into a REAL. The SQL API and
-//! [`crate::storage::query`] give such BLOBs back as their text. Arithmetic in SQL (`SUM`,
-//! `+`) reads them as numbers (to about 15 digits); comparisons and `ORDER BY` see a BLOB,
-//! which SQLite orders after every number: compare such values in the client.
+//! type `NUMBER(..)`) turns TEXT that looks like a number into a REAL. Every output reads a
+//! value back through one printer, [`output::number_text`], which prints INTEGER, REAL and
+//! BLOB alike at the column's scale (`3194301642615.2778`, `12.5000`); the REAL check above
+//! calls that same function, so what is stored as a REAL prints as the exact decimal.
 //!
-//! Known limit: JSON integers beyond the `u64` range arrive as `f64` from `serde_json` and keep
-//! only 17 significant digits; send such values as strings (as the Python SDK does for
-//! `Decimal`).
+//! Why not one exact form for every value: SQLite has no decimal type. A REAL or an INTEGER
+//! compares, sorts and sums as a number; TEXT or a BLOB that keeps more digits than a double
+//! does not, and a scaled integer (`1250` for `12.50`) would compare wrong with a literal
+//! (`WHERE D = 12.5`). So values a double holds exactly at their scale stay numbers — every
+//! value with at most 15 digits at its column's scale (any `NUMBER(15,s)`), many with 16 or
+//! 17 — and only the rest are BLOBs: SQL arithmetic (`SUM`, `+`) reads those as numbers (to
+//! about 15 digits), but comparisons and `ORDER BY` see a BLOB, which SQLite orders after
+//! every number: compare such values in the client.
+//!
+//! Known limit: JSON numbers arrive as `f64` from `serde_json` when they are not integers in
+//! the `u64`/`i64` range, and keep only the digits of the double's shortest form (17 at most:
+//! the JSON number `3194301642615.2778` arrives as `3194301642615.278`); send such values as
+//! strings (as the Python SDK does for `Decimal`).
 
 use std::fmt;
 
@@ -433,6 +443,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 }
 
 mod number;
+pub mod output;
 mod text;
 mod time;
 

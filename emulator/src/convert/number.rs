@@ -1,5 +1,6 @@
 //! NUMBER: exact decimal parsing, rounding to the scale, precision checks, exact storage.
 
+use rusqlite::types::ValueRef;
 use serde_json::Value;
 
 use crate::catalog::Column;
@@ -177,8 +178,9 @@ pub(super) fn number(
 }
 
 /// The storage of an exact decimal (`text`, with exactly `scale` decimals): INTEGER when
-/// `scale` is 0 and it fits `i64`; else REAL when the nearest double, printed with `scale`
-/// decimals, gives `text` back (what the SQL API prints); else [`SqlValue::Decimal`].
+/// `scale` is 0 and it fits `i64`; else REAL when the nearest double, printed at `scale` by
+/// [`output::number_text`] (what every output prints), gives `text` back; else
+/// [`SqlValue::Decimal`].
 pub(super) fn exact_number(text: String, scale: u8) -> SqlValue {
     if scale == 0 {
         if let Ok(i) = text.parse::<i64>() {
@@ -186,7 +188,12 @@ pub(super) fn exact_number(text: String, scale: u8) -> SqlValue {
         }
     }
     match text.parse::<f64>() {
-        Ok(real) if format!("{real:.*}", usize::from(scale)) == text => SqlValue::Real(real),
+        Ok(real)
+            if output::number_text(ValueRef::Real(real), u32::from(scale)).as_deref()
+                == Some(text.as_str()) =>
+        {
+            SqlValue::Real(real)
+        }
         _ => SqlValue::Decimal(text),
     }
 }
