@@ -44,7 +44,7 @@ use crate::service::ApiError;
 use crate::sql_sandbox::{run_sandboxed, Readable};
 
 mod results;
-pub(crate) use results::{running, Fetched, ResultStore};
+pub(crate) use results::{running, Fetched, ResultStore, MAX_RESULT_BYTES};
 
 #[derive(Debug, Default, serde::Deserialize)]
 struct StatementBody {
@@ -288,6 +288,15 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
             format!(
                 "SQL compilation error:\nObject '{}' does not exist or not authorized.",
                 name.to_ascii_uppercase()
+            ),
+        ),
+        None if e.to_string().contains("string or blob too big") => failed(
+            "000603",
+            "54000",
+            format!(
+                "a value of the statement is larger than the emulator's limit of {} MiB; \
+                 compute a smaller value",
+                results::MAX_RESULT_BYTES >> 20
             ),
         ),
         None => failed("001003", "42000", format!("SQL compilation error: {e}")),

@@ -405,6 +405,16 @@ async fn a_result_past_the_size_limit_is_refused_with_the_fix() {
         message.contains("64 MiB") && message.contains("LIMIT"),
         "{message}"
     );
+    // One value may not pass the limit either, even when the result is small: SQLite
+    // refuses to build it (before, `hex(zeroblob(40 MB))` took 120 MB to answer one number).
+    let r = sql(&emu, "SELECT length(hex(zeroblob(40000000)))", None).await;
+    assert_eq!(
+        (r.status, &r.body["code"]),
+        (422, &json!("000603")),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("64 MiB"), "{}", r.text);
     // A narrower statement over the same rows still answers.
     let r = sql(
         &emu,

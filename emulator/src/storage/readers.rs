@@ -31,6 +31,10 @@ pub(super) fn open(file: &Path) -> rusqlite::Result<Connection> {
     )?;
     conn.busy_timeout(READER_BUSY_TIMEOUT)?;
     conn.pragma_update(None, "query_only", "ON")?;
+    // No value a read builds may be larger than a whole SQL API result may be
+    // (`zeroblob(1e9)`, `printf('%.*c', 1e9, 'x')`); stored values are at most 16 MB.
+    let max = i32::try_from(crate::sql_api::MAX_RESULT_BYTES).unwrap_or(i32::MAX);
+    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, max)?;
     Ok(conn)
 }
 
