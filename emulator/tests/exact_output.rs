@@ -42,16 +42,9 @@ async fn with_rows(config: EmulatorConfig, ndjson: &str, last: &str) -> Emulator
 
 /// Runs `statement` through the SQL API in `DB.SCH` and returns the answer (HTTP 200).
 async fn sql(emu: &Emulator, statement: &str) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v2/statements", emu.url()))
-        .bearer_auth(jwt(0))
-        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
-        .json(&json!({"statement": statement, "database": "DB", "schema": "SCH"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    let r = sql_statement(emu, statement, None, "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
 }
 
 #[tokio::test]

@@ -5,27 +5,12 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
 /// Runs `statement` in `DB.SCH` as the key-pair user, with `role` in the request when given.
 async fn sql(emu: &Emulator, statement: &str, role: Option<&str>) -> Resp {
-    let mut body = json!({"statement": statement, "database": "DB", "schema": "SCH"});
-    if let Some(r) = role {
-        body["role"] = json!(r);
-    }
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v2/statements", emu.url()))
-        .bearer_auth(jwt(0))
-        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp { status, body, text }
+    sql_statement(emu, statement, role, "").await
 }
 
 /// Asserts Snowflake's "does not exist or not authorized" for `object`.
@@ -319,17 +304,9 @@ async fn the_signing_secret_is_not_in_the_database_and_an_old_one_is_dropped() {
 
 /// Submits `statement` with `?async=true` (answered 202 at once) and returns its handle.
 async fn submit_async(emu: &Emulator, statement: &str) -> String {
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v2/statements?async=true", emu.url()))
-        .bearer_auth(jwt(0))
-        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
-        .json(&json!({"statement": statement, "database": "DB", "schema": "SCH"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let body: Value = r.json().await.unwrap();
-    body["statementHandle"].as_str().unwrap().to_owned()
+    let r = sql_statement(emu, statement, None, "?async=true").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    r.body["statementHandle"].as_str().unwrap().to_owned()
 }
 
 /// The HTTP status of `GET /api/v2/statements/{handle}` (202 while the statement runs).

@@ -34,6 +34,20 @@ pub fn generate_key() -> Result<(String, String)> {
     Ok((private.to_string(), public))
 }
 
+/// The name of a JSON value's type with its article (`a number`, `null`), for the reasons a
+/// bad record is refused.
+pub fn json_type_name(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Writes a private key readable only by the owner.
 ///
 /// # Errors

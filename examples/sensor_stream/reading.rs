@@ -96,7 +96,7 @@ impl Reading {
         let Value::Object(fields) = value else {
             return Err(BadRecord::new(format!(
                 "not a JSON object but {}",
-                kind_of(&value)
+                crate::common::json_type_name(&value)
             )));
         };
         let sensor_id = sensor_id(&fields)?;
@@ -165,17 +165,6 @@ fn wrong_type(name: &str, want: &str, got: &Value) -> BadRecord {
         quoted = quoted.chars().take(QUOTE_MAX).collect::<String>() + "…";
     }
     BadRecord::new(format!("{name} is not {want}: {quoted}"))
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

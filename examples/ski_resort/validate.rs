@@ -19,6 +19,7 @@
 //! Reasons name the column and the expected type but never quote the record's values (they
 //! go to the log).
 
+use crate::common::json_type_name;
 use std::borrow::Cow;
 
 use serde_json::{Map, Value};
@@ -78,18 +79,6 @@ fn columns(table: Table) -> Vec<(&'static str, Kind)> {
     cols
 }
 
-/// The name of a JSON value's type, for reasons.
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn check_value(kind: Kind, v: &Value) -> Result<(), String> {
     if v.is_null() {
         return if kind == Kind::Txid {
@@ -98,7 +87,7 @@ fn check_value(kind: Kind, v: &Value) -> Result<(), String> {
             Ok(())
         };
     }
-    let bad = |expected: &str| Err(format!("is {}; expected {expected}", type_name(v)));
+    let bad = |expected: &str| Err(format!("is {}; expected {expected}", json_type_name(v)));
     match (kind, v) {
         (Kind::Variant, _) => Ok(()),
         (Kind::Txid, Value::String(s)) if s.is_empty() => Err("is empty".into()),
@@ -173,7 +162,7 @@ pub fn check(table: Table, json: &str) -> Result<Cow<'_, str>, String> {
     let Value::Object(row) = &value else {
         return Err(format!(
             "JSON {}, not an object: a row is one JSON object",
-            type_name(&value)
+            json_type_name(&value)
                 .trim_start_matches("a ")
                 .trim_start_matches("an ")
         ));

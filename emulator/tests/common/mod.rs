@@ -79,6 +79,32 @@ pub fn config() -> EmulatorConfig {
         .with_public_key(keys(0).1)
 }
 
+/// Runs `statement` through the SQL API (`POST /api/v2/statements{query}`) in `DB.SCH` as the
+/// key-pair user, with `role` in the request when given.
+pub async fn sql_statement(
+    emu: &Emulator,
+    statement: &str,
+    role: Option<&str>,
+    query: &str,
+) -> Resp {
+    let mut body = json!({"statement": statement, "database": "DB", "schema": "SCH"});
+    if let Some(r) = role {
+        body["role"] = json!(r);
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v2/statements{query}", emu.url()))
+        .bearer_auth(jwt(0))
+        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp { status, body, text }
+}
+
 /// A protocol client holding a scoped token.
 pub struct Client {
     pub http: reqwest::Client,
