@@ -17,7 +17,6 @@ pub struct StreamingIngestClient {
 
 #[derive(Debug)]
 struct ClientInner {
-    api: Arc<dyn IngestApi>,
     runtime: ChannelRuntime,
 }
 
@@ -30,9 +29,10 @@ impl StreamingIngestClient {
     /// Assembles a client from its REST layer and channel settings (used by the builder and
     /// by tests with a fake transport).
     pub(crate) fn from_parts(api: Arc<dyn IngestApi>, settings: ChannelSettings) -> Self {
-        let runtime = ChannelRuntime::new(Arc::clone(&api), settings);
         Self {
-            inner: Arc::new(ClientInner { api, runtime }),
+            inner: Arc::new(ClientInner {
+                runtime: ChannelRuntime::new(api, settings),
+            }),
         }
     }
 
@@ -166,7 +166,6 @@ impl StreamingIngestClient {
     /// # Cancellation
     /// Dropping the future stops waiting; channels not yet closed keep running.
     pub async fn close(&self) -> Result<()> {
-        let _ = &self.inner.api;
         self.inner.runtime.close_all().await
     }
 }

@@ -62,7 +62,7 @@ impl SealedBatch {
             rows: 0,
             start: None,
             end: None,
-            budget: BudgetBytes::detached(0),
+            budget: BudgetBytes::none(),
             first_at,
             min_ts_ms,
             seq: 0,

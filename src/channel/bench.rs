@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::batch::{Batcher, Chunk, SealedBatch};
 use super::budget::BudgetBytes;
-use super::compress::Codec;
+use super::compress::codec::Codec;
 use super::pool::{BufferPool, RowSize};
 use super::{encode, ChannelSettings};
 use crate::transport::Compression;

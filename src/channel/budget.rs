@@ -215,6 +215,12 @@ impl BudgetBytes {
         Self { sem: None, n }
     }
 
+    /// Holds nothing: an append that reserved nothing ahead of encoding (it is charged when
+    /// admitted), or an empty batch.
+    pub(crate) fn none() -> Self {
+        Self::detached(0)
+    }
+
     /// How many bytes this guard holds.
     pub(crate) fn len(&self) -> usize {
         self.n

@@ -153,7 +153,7 @@ impl Channel {
             },
         );
         async move {
-            self.admit(prepared?, budget::BudgetBytes::detached(0))
+            self.admit(prepared?, budget::BudgetBytes::none())
                 .await
         }
     }
@@ -234,7 +234,7 @@ impl Channel {
             },
         );
         async move {
-            self.admit(prepared?, budget::BudgetBytes::detached(0))
+            self.admit(prepared?, budget::BudgetBytes::none())
                 .await
         }
     }

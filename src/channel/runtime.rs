@@ -45,7 +45,7 @@ pub(super) struct RuntimeInner {
     /// Idle row and body buffers, shared by all channels (see `pool.rs`).
     pub(super) buffers: Arc<pool::BufferPool>,
     /// The client's compression jobs and zstd contexts, shared by all channels.
-    pub(super) compress_permits: compress::CompressPermits,
+    pub(super) compressor_pool: Arc<compress::CompressorPool>,
     pub(super) next_id: AtomicU64,
     /// Budget held by the client's last append (see `Channel::reserve`).
     pub(super) typical_append: AtomicUsize,
@@ -74,7 +74,7 @@ impl ChannelRuntime {
             Arc::clone(&registry),
         );
         let buffers = Arc::new(pool::BufferPool::new(pooled));
-        let compressors = compress::compressors(
+        let compressor_pool = compress::CompressorPool::for_client(
             &settings,
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         );
@@ -86,7 +86,7 @@ impl ChannelRuntime {
                 registry,
                 poller,
                 buffers,
-                compress_permits: compressors,
+                compressor_pool,
                 next_id: AtomicU64::new(1),
                 typical_append: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
@@ -156,13 +156,7 @@ impl ChannelRuntime {
         rt.poller.start();
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         self.track(&shared, &tx);
-        let actor = match Actor::new(rt, Arc::clone(&shared), rx, resp.next_continuation_token) {
-            Ok(a) => a,
-            Err(e) => {
-                rt.registry.remove(id);
-                return Err(e);
-            }
-        };
+        let actor = Actor::new(rt, Arc::clone(&shared), rx, resp.next_continuation_token);
         let span = tracing::info_span!(
             "channel",
             channel = %shared.path.channel,

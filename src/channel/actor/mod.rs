@@ -216,16 +216,16 @@ pub(crate) struct Actor {
 
 impl Actor {
     /// The actor of the channel `shared`, opened with `continuation`, using the client's
-    /// server, settings, poller, compressors and budget (`rt`).
+    /// server, settings, poller, compressor pool and budget (`rt`).
     pub(super) fn new(
         rt: &RuntimeInner,
         shared: Arc<ChannelShared>,
         rx: mpsc::Receiver<Cmd>,
         continuation: String,
-    ) -> Result<Self> {
-        let compress = CompressStage::new(Arc::clone(&rt.compress_permits));
+    ) -> Self {
+        let compress = CompressStage::new(Arc::clone(&rt.compressor_pool));
         let base = shared.polled.committed.borrow().clone();
-        Ok(Self {
+        Self {
             committed_rx: shared.polled.committed.subscribe(),
             recover_rx: shared.polled.recover.subscribe(),
             batcher: Batcher::new(rt.settings.batch_cap()),
@@ -253,7 +253,7 @@ impl Actor {
             gave_buffers: false,
             compress,
             shortage: rt.budget.shortage(),
-        })
+        }
     }
 
     /// Runs until the channel is closed.

@@ -1,0 +1,109 @@
+//! The client's compressor pool: the limit on concurrent blocking compressions and the idle
+//! codecs (zstd contexts), shared by all its channels (see the module docs of
+//! [`compress`](super)).
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+
+use super::codec::{large_window_log, window_log, Codec};
+use super::INLINE_BELOW;
+use crate::channel::ChannelSettings;
+use crate::sync::lock;
+
+/// The client's compression resources: the limit on concurrent blocking compressions and the
+/// pools of idle codecs (zstd contexts), shared by all its channels.
+#[derive(Debug)]
+pub(crate) struct CompressorPool {
+    /// One permit per compression allowed to run on the blocking pool at once.
+    pub(super) jobs: Arc<Semaphore>,
+    /// Idle codecs for large batches (a window the size of a batch: ≈4 MB each), reused by
+    /// any channel; at most one per permit is ever made.
+    idle_large: Mutex<Vec<Codec>>,
+    /// Idle codecs for small batches, compressed inline (a window of [`INLINE_BELOW`]).
+    idle_small: Mutex<Vec<Codec>>,
+    /// At most this many idle codecs of each size are kept.
+    max_idle: usize,
+    /// Settings for codecs made anew: large and small.
+    large: Codec,
+    small: Codec,
+    /// Codecs made so far, small and large (for tests and debugging: a thousand channels
+    /// should make a handful).
+    created: [std::sync::atomic::AtomicUsize; 2],
+}
+
+impl CompressorPool {
+    /// The pool of a client on a machine with `cores` cores.
+    pub(crate) fn for_client(settings: &ChannelSettings, cores: usize) -> Arc<Self> {
+        let jobs = cores.max(2);
+        let large = Codec::template(settings).with_window_log(large_window_log(
+            settings.batch_cap(),
+            settings.memory_budget_bytes,
+            jobs,
+        ));
+        let small = large
+            .sibling()
+            .with_window_log(window_log(INLINE_BELOW).min(large.window_log()));
+        Arc::new(Self {
+            jobs: Arc::new(Semaphore::new(jobs)),
+            large,
+            small,
+            idle_large: Mutex::new(Vec::new()),
+            idle_small: Mutex::new(Vec::new()),
+            // One per permit (jobs ≥ cores: inline compressions on the worker threads fit too).
+            max_idle: jobs,
+            created: Default::default(),
+        })
+    }
+
+    fn idle(&self, large: bool) -> &Mutex<Vec<Codec>> {
+        if large {
+            &self.idle_large
+        } else {
+            &self.idle_small
+        }
+    }
+
+    /// An idle codec for a large batch (blocking job) or a small one (inline), or a new one
+    /// (its context is made by its first `encode`).
+    pub(super) fn take(&self, large: bool) -> Codec {
+        lock(self.idle(large)).pop().unwrap_or_else(|| {
+            self.created[usize::from(large)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if large {
+                self.large.sibling()
+            } else {
+                self.small.sibling()
+            }
+        })
+    }
+
+    /// Gives a codec back: kept for reuse while fewer than `max_idle` of its size are idle.
+    pub(super) fn give(&self, codec: Codec, large: bool) {
+        let mut idle = lock(self.idle(large));
+        if idle.len() < self.max_idle {
+            idle.push(codec);
+        }
+    }
+}
+
+/// Accessors for tests only, kept out of the production impl.
+#[cfg(test)]
+impl CompressorPool {
+    /// Codecs idle now (tests).
+    pub(super) fn idle_codecs(&self) -> usize {
+        lock(&self.idle_large).len() + lock(&self.idle_small).len()
+    }
+
+    /// What the idle contexts of one size hold, in bytes (0: not made yet).
+    pub(super) fn idle_context_sizes(&self, large: bool) -> Vec<usize> {
+        lock(self.idle(large))
+            .iter()
+            .map(Codec::context_size)
+            .collect()
+    }
+
+    /// Codecs of one size made so far.
+    pub(super) fn created(&self, large: bool) -> usize {
+        self.created[usize::from(large)].load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
