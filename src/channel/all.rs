@@ -105,10 +105,8 @@ impl ChannelRuntime {
     /// Drops channel `path` on the server; refused while it is open in this client.
     pub(crate) async fn drop_by_name(&self, path: ChannelPath) -> Result<Option<OffsetToken>> {
         validate_channel_name(&path.channel)?;
-        let open = self.inner.registry.channels().into_iter().any(|c| {
-            c.path.pipe == path.pipe
-                && c.path.channel.to_lowercase() == path.channel.to_lowercase()
-                && matches!(*c.actor.state.borrow(), State::Open)
+        let open = self.inner.registry.get(&path).is_some_and(|c| {
+            matches!(*c.actor.state.borrow(), State::Open)
                 // `close()` consumes the handle: a closed channel's handle is gone.
                 && !c.controls.handle_dropped.is_cancelled()
         });

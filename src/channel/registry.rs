@@ -1,85 +1,177 @@
 //! The registry of a client's open channels: which paths are open or being opened (a second
 //! open of the same channel in one client is refused before it reaches the server), and the
 //! list the commit poller and the client-level calls walk.
+//!
+//! Channels are identified by a normalised key ([`ChannelKey`]: the pipe, and the channel
+//! name lower-cased once), so checking an open is one hash lookup, not a scan that lower-cases
+//! every open channel's name.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::shared::ChannelShared;
 use crate::sync::lock;
-use crate::transport::ChannelPath;
+use crate::transport::{ChannelPath, PipePath};
+
+/// Which server-side channel a path names: channel names are case-insensitive in URLs
+/// (docs/protocol.md "Names"), so `orders` and `ORDERS` of one pipe are one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ChannelKey {
+    pipe: PipePath,
+    /// The channel name, lower-cased.
+    channel: String,
+}
+
+impl ChannelKey {
+    fn of(path: &ChannelPath) -> Self {
+        Self {
+            pipe: path.pipe.clone(),
+            channel: path.channel.to_lowercase(),
+        }
+    }
+}
+
+/// The registered channels, by id and by key (one writer: the registry, under one lock).
+#[derive(Debug, Default)]
+struct Open {
+    by_id: HashMap<u64, Arc<ChannelShared>>,
+    by_key: HashMap<ChannelKey, u64>,
+}
 
 /// The open channels of one client.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    channels: Mutex<HashMap<u64, Arc<ChannelShared>>>,
-    /// Paths being opened (the open request is in flight): a second open of the same path in
-    /// this client is refused before it reaches the server, where it would bump the
+    open: Mutex<Open>,
+    /// Keys being opened (the open request is in flight): a second open of the same channel
+    /// in this client is refused before it reaches the server, where it would bump the
     /// sequencer and invalidate the first.
-    reserved: Mutex<HashSet<ChannelPath>>,
+    reserved: Mutex<HashSet<ChannelKey>>,
 }
 
 impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ChannelShared>>> {
-        lock(&self.channels)
-    }
-
     /// Registers a channel. Fails when a channel of the same path is already registered.
     pub(crate) fn insert(&self, channel: &Arc<ChannelShared>) -> bool {
-        {
-            let mut map = self.lock();
-            if map.values().any(|c| same_channel(&c.path, &channel.path)) {
-                return false;
-            }
-            map.insert(channel.id, Arc::clone(channel));
+        let key = ChannelKey::of(&channel.path);
+        let mut open = lock(&self.open);
+        if open.by_key.contains_key(&key) {
+            return false;
         }
+        open.by_key.insert(key, channel.id);
+        open.by_id.insert(channel.id, Arc::clone(channel));
         true
     }
 
     /// Reserves `path` for an open in progress; `None` when a channel of that path is open
     /// or being opened. The reservation ends when the guard is dropped (register first).
     pub(crate) fn reserve(self: &Arc<Self>, path: &ChannelPath) -> Option<Reservation> {
-        let map = self.lock();
-        if map.values().any(|c| same_channel(&c.path, path)) {
+        let key = ChannelKey::of(path);
+        let open = lock(&self.open);
+        if open.by_key.contains_key(&key) || !lock(&self.reserved).insert(key.clone()) {
             return None;
         }
-        let mut reserved = lock(&self.reserved);
-        if reserved.iter().any(|p| same_channel(p, path)) || !reserved.insert(path.clone()) {
-            return None;
-        }
-        drop(map);
+        drop(open);
         Some(Reservation {
             registry: Arc::clone(self),
-            path: path.clone(),
+            key,
         })
     }
 
     /// Removes a channel: it is not polled again.
     pub(crate) fn remove(&self, id: u64) {
-        self.lock().remove(&id);
+        let mut open = lock(&self.open);
+        if let Some(channel) = open.by_id.remove(&id) {
+            let key = ChannelKey::of(&channel.path);
+            if open.by_key.get(&key) == Some(&id) {
+                open.by_key.remove(&key);
+            }
+        }
+    }
+
+    /// The registered channel `path` names (any case of its name).
+    pub(crate) fn get(&self, path: &ChannelPath) -> Option<Arc<ChannelShared>> {
+        let open = lock(&self.open);
+        let id = open.by_key.get(&ChannelKey::of(path))?;
+        open.by_id.get(id).cloned()
     }
 
     /// Every registered channel.
     pub(crate) fn channels(&self) -> Vec<Arc<ChannelShared>> {
-        self.lock().values().cloned().collect()
+        lock(&self.open).by_id.values().cloned().collect()
     }
-}
-
-/// Whether two paths name the same server-side channel: channel names are case-insensitive
-/// in URLs (docs/protocol.md "Names"), so `orders` and `ORDERS` are one channel.
-fn same_channel(a: &ChannelPath, b: &ChannelPath) -> bool {
-    a.pipe == b.pipe && a.channel.to_lowercase() == b.channel.to_lowercase()
 }
 
 /// A path reserved by an open in progress (see [`Registry::reserve`]).
 #[derive(Debug)]
 pub(crate) struct Reservation {
     registry: Arc<Registry>,
-    path: ChannelPath,
+    key: ChannelKey,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        lock(&self.registry.reserved).remove(&self.path);
+        lock(&self.registry.reserved).remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ChannelStatusWire;
+    use crate::channel::pool::BufferPool;
+    use tokio_util::sync::CancellationToken;
+
+    fn path(pipe: &str, channel: &str) -> ChannelPath {
+        ChannelPath {
+            pipe: PipePath {
+                database: "DB".into(),
+                schema: "S".into(),
+                pipe: pipe.into(),
+            },
+            channel: channel.into(),
+        }
+    }
+
+    fn shared(id: u64, p: ChannelPath) -> Arc<ChannelShared> {
+        Arc::new(ChannelShared::new(
+            id,
+            p,
+            &ChannelStatusWire::default(),
+            CancellationToken::new(),
+            Arc::new(BufferPool::new(1 << 16)),
+        ))
+    }
+
+    /// Thousands of channels: a name in any case is one channel of its pipe, another pipe's
+    /// channel of that name is another, and a removed channel's name is free again.
+    #[test]
+    fn a_channel_name_in_any_case_is_one_channel_of_its_pipe() {
+        let registry = Arc::new(Registry::default());
+        for i in 0..5_000u64 {
+            assert!(registry.insert(&shared(i, path("P", &format!("orders_{i}")))));
+        }
+        assert!(!registry.insert(&shared(9_000, path("P", "ORDERS_17"))));
+        assert!(registry.reserve(&path("P", "Orders_17")).is_none());
+        assert_eq!(
+            registry.get(&path("P", "ORDERS_17")).map(|c| c.id),
+            Some(17)
+        );
+        assert!(registry.insert(&shared(9_001, path("Q", "orders_17"))));
+
+        let pending = registry.reserve(&path("P", "new")).expect("free");
+        assert!(
+            registry.reserve(&path("P", "NEW")).is_none(),
+            "being opened"
+        );
+        drop(pending);
+        assert!(registry.reserve(&path("P", "NEW")).is_some());
+
+        registry.remove(17);
+        assert!(registry.get(&path("P", "orders_17")).is_none());
+        assert!(registry.insert(&shared(9_002, path("P", "Orders_17"))));
+        assert_eq!(
+            registry.channels().len(),
+            5_000 + 1,
+            "P's 5,000 and Q's one"
+        );
     }
 }
