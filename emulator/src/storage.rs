@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::convert::{output, SqlValue};
 use crate::EmulatorError;
@@ -60,7 +60,41 @@ pub(crate) struct ChannelRecord {
 /// Rows to insert into one table.
 pub(crate) struct TableInsert {
     pub insert_sql: String,
+    /// The table's qualified name (the key of its sequences).
+    pub table: String,
+    /// Its `AUTOINCREMENT`/`IDENTITY` columns.
+    pub identities: Vec<IdentityColumn>,
     pub rows: Vec<Vec<SqlValue>>,
+}
+
+/// An `AUTOINCREMENT`/`IDENTITY` column: where [`SqlValue::NextIdentity`] may appear in a
+/// row, and its sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdentityColumn {
+    pub index: usize,
+    pub column: String,
+    pub start: i64,
+    pub increment: i64,
+}
+
+impl IdentityColumn {
+    /// The identity columns of `table`.
+    pub(crate) fn of(table: &crate::catalog::Table) -> Vec<Self> {
+        table
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(index, c)| match c.default {
+                Some(crate::catalog::ColumnDefault::Identity { start, increment }) => Some(Self {
+                    index,
+                    column: c.name.clone(),
+                    start,
+                    increment,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 const SCHEMA: &str = "
@@ -85,6 +119,12 @@ CREATE TABLE IF NOT EXISTS _emulator_channels (
     last_error_timestamp_ms INTEGER,
     status_code TEXT NOT NULL,
     PRIMARY KEY (database, schema, pipe, channel)
+);
+CREATE TABLE IF NOT EXISTS _emulator_sequences (
+    tbl TEXT NOT NULL,
+    col TEXT NOT NULL,
+    next INTEGER NOT NULL,
+    PRIMARY KEY (tbl, col)
 );
 ";
 
@@ -374,12 +414,90 @@ pub(crate) fn write_commit(
     let tx = conn.transaction()?;
     for ins in inserts {
         let mut stmt = tx.prepare_cached(&ins.insert_sql)?;
+        if ins.identities.is_empty() {
+            for row in &ins.rows {
+                stmt.execute(rusqlite::params_from_iter(row.iter()))?;
+            }
+            continue;
+        }
+        // Number the rows that omitted an identity column in commit order; the sequence
+        // moves in the same transaction, so a failed commit hands out nothing.
+        let mut next: Vec<i64> = Vec::with_capacity(ins.identities.len());
+        for id in &ins.identities {
+            let stored: Option<i64> = tx
+                .query_row(
+                    "SELECT next FROM _emulator_sequences WHERE tbl = ?1 AND col = ?2",
+                    rusqlite::params![ins.table, id.column],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            next.push(stored.unwrap_or(id.start));
+        }
         for row in &ins.rows {
+            let mut row = row.clone();
+            for (id, next) in ins.identities.iter().zip(next.iter_mut()) {
+                if let Some(slot @ SqlValue::NextIdentity) = row.get_mut(id.index) {
+                    *slot = SqlValue::Integer(*next);
+                    *next = next.saturating_add(id.increment);
+                }
+            }
             stmt.execute(rusqlite::params_from_iter(row.iter()))?;
+        }
+        for (id, next) in ins.identities.iter().zip(next) {
+            tx.execute(
+                "INSERT OR REPLACE INTO _emulator_sequences (tbl, col, next) VALUES (?1, ?2, ?3)",
+                rusqlite::params![ins.table, id.column, next],
+            )?;
         }
     }
     for c in channels {
         upsert_channel(&tx, c)?;
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_columns_are_numbered_in_commit_order_and_survive_commits() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch("CREATE TABLE \"D.S.T\" (ID INTEGER, NAME TEXT)")
+            .unwrap();
+        let insert = |names: &[&str]| TableInsert {
+            insert_sql: "INSERT INTO \"D.S.T\" (ID, NAME) VALUES (?1, ?2)".into(),
+            table: "D.S.T".into(),
+            identities: vec![IdentityColumn {
+                index: 0,
+                column: "ID".into(),
+                start: 10,
+                increment: 5,
+            }],
+            rows: names
+                .iter()
+                .map(|n| {
+                    let id = if *n == "given" {
+                        SqlValue::Integer(1)
+                    } else {
+                        SqlValue::NextIdentity
+                    };
+                    vec![id, SqlValue::Text((*n).into())]
+                })
+                .collect(),
+        };
+        write_commit(&mut conn, &[insert(&["a", "given", "b"])], &[]).unwrap();
+        write_commit(&mut conn, &[insert(&["c"])], &[]).unwrap();
+        let rows: Vec<(i64, String)> = conn
+            .prepare("SELECT ID, NAME FROM \"D.S.T\" ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected =
+            [(10, "a"), (1, "given"), (15, "b"), (20, "c")].map(|(i, n)| (i, n.to_string()));
+        assert_eq!(rows, expected);
+    }
 }

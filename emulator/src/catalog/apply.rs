@@ -488,7 +488,37 @@ pub(super) fn columns(defs: &[sqlparser::ast::ColumnDef]) -> Result<Vec<Column>,
                 ColumnOption::NotNull | ColumnOption::PrimaryKey(_)
             )
         });
-        out.push(Column { name, ty, nullable });
+        let mut default = None;
+        for o in &def.options {
+            let parsed = match &o.option {
+                ColumnOption::Default(expr) => ColumnDefault::from_default_expr(expr),
+                ColumnOption::Identity(kind) => {
+                    if !matches!(ty, ColumnType::Number { scale: 0, .. }) {
+                        return Err(StatementError::ColumnType {
+                            column: name.clone(),
+                            message: format!("{kind} needs an integer column, not {ty}"),
+                        });
+                    }
+                    ColumnDefault::from_identity(kind)
+                }
+                _ => continue,
+            };
+            let parsed = parsed.map_err(|message| StatementError::ColumnType {
+                column: name.clone(),
+                message,
+            })?;
+            if default.replace(parsed).is_some() {
+                return Err(StatementError::Syntax(format!(
+                    "column {name} has more than one DEFAULT/AUTOINCREMENT/IDENTITY"
+                )));
+            }
+        }
+        out.push(Column {
+            name,
+            ty,
+            nullable,
+            default,
+        });
     }
     Ok(out)
 }

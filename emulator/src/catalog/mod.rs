@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use errors::{CatalogError, LookupError, StatementError};
-pub use model::{Column, ColumnType, Table};
+pub use model::{Column, ColumnDefault, ColumnType, Table};
 
 /// Databases, schemas, tables and pipes declared with Snowflake DDL.
 #[derive(Debug, Clone, Default)]

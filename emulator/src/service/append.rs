@@ -325,6 +325,8 @@ impl Shared {
                 .into_values()
                 .map(|(t, rows)| TableInsert {
                     insert_sql: t.insert_sql.clone(),
+                    table: t.qualified.clone(),
+                    identities: t.identities.clone(),
                     rows,
                 })
                 .collect();

@@ -194,6 +194,7 @@ impl Shared {
                 Arc::new(Target {
                     qualified: t.qualified_name(),
                     insert_sql: crate::convert::sqlite_insert(t),
+                    identities: storage::IdentityColumn::of(t),
                 }),
             );
             creates.push((t.qualified_name(), crate::convert::sqlite_create_table(t)));

@@ -1,0 +1,128 @@
+//! Table features users rely on (issue 30, item 8; docs/protocol.md "Table features"):
+//! DEFAULT / AUTOINCREMENT / IDENTITY columns, the default pipe created on first use, the SQL
+//! API's `database`/`schema` fields, the user's default role, error tables.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use snowpipe_emulator::Emulator;
+
+const FEATURES_DDL: &str = "
+USE SCHEMA DB.SCH;
+CREATE OR REPLACE TABLE E (
+    ID NUMBER(38,0) AUTOINCREMENT START 100 INCREMENT 10,
+    NAME VARCHAR NOT NULL DEFAULT 'anonymous',
+    QTY NUMBER(10,0) DEFAULT 1,
+    NOTE VARCHAR
+);
+CREATE OR REPLACE PIPE EP AS COPY INTO E FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
+    MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
+";
+
+fn pipe_base(pipe: &str) -> String {
+    format!("/v2/streaming/databases/DB/schemas/SCH/pipes/{pipe}")
+}
+
+/// Opens `channel` on `pipe` and returns the continuation token.
+async fn open_on(c: &Client, pipe: &str, channel: &str) -> String {
+    let r = c
+        .send(
+            reqwest::Method::PUT,
+            &format!("{}/channels/{channel}", pipe_base(pipe)),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["next_continuation_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Appends `ndjson` on `pipe`/`channel` with end token `end`, and waits for its commit.
+async fn append_on(c: &Client, pipe: &str, channel: &str, ct: &str, end: &str, ndjson: &str) {
+    let r = c
+        .http
+        .post(format!(
+            "{}/v2/streaming/data/databases/DB/schemas/SCH/pipes/{pipe}/channels/{channel}/rows?endOffsetToken={end}&continuationToken={ct}",
+            c.url
+        ))
+        .bearer_auth(&c.token)
+        .header("Content-Type", "application/x-ndjson")
+        .body(ndjson.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap());
+    for _ in 0..200 {
+        let r = c
+            .send(
+                reqwest::Method::POST,
+                &format!("{}:bulk-channel-status", pipe_base(pipe)),
+                Some(json!({ "channel_names": [channel] })),
+            )
+            .await;
+        if r.body["channel_statuses"][channel]["last_committed_offset_token"] == json!(end) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{pipe}/{channel} never committed {end}");
+}
+
+fn query(emu: &Emulator, sql: &str) -> Vec<Vec<Value>> {
+    emu.query(sql).unwrap()
+}
+
+#[tokio::test]
+async fn defaults_and_autoincrement_fill_omitted_columns_on_the_default_pipe() {
+    let emu = Emulator::start(common::config().with_ddl(FEATURES_DDL))
+        .await
+        .unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = open_on(&c, "E-STREAMING", "c").await;
+    append_on(
+        &c,
+        "E-STREAMING",
+        "c",
+        &ct,
+        "1",
+        "{\"NOTE\":\"a\"}\n{\"NAME\":\"bob\",\"QTY\":5,\"NOTE\":\"b\"}\n{\"ID\":7,\"NOTE\":\"c\"}\n{\"NOTE\":\"d\"}\n",
+    )
+    .await;
+    assert_eq!(
+        query(
+            &emu,
+            "SELECT ID, NAME, QTY, NOTE FROM \"DB.SCH.E\" ORDER BY NOTE"
+        ),
+        [
+            json!([100, "anonymous", 1, "a"]),
+            json!([110, "bob", 5, "b"]),
+            json!([7, "anonymous", 1, "c"]),
+            json!([120, "anonymous", 1, "d"]),
+        ]
+        .map(|r| r.as_array().unwrap().clone())
+    );
+    // A user pipe with MATCH_BY_COLUMN_NAME leaves omitted columns NULL, as COPY INTO does:
+    // the NOT NULL NAME rejects the row that omits it.
+    let ct = open_on(&c, "EP", "m").await;
+    append_on(
+        &c,
+        "EP",
+        "m",
+        &ct,
+        "1",
+        "{\"NAME\":\"x\",\"NOTE\":\"e\"}\n{\"NOTE\":\"f\"}\n",
+    )
+    .await;
+    assert_eq!(
+        query(
+            &emu,
+            "SELECT ID, NAME, QTY FROM \"DB.SCH.E\" WHERE NOTE IN ('e', 'f')"
+        ),
+        [json!([null, "x", null]).as_array().unwrap().clone()]
+    );
+    emu.shutdown().await;
+}
