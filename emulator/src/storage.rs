@@ -120,6 +120,13 @@ CREATE TABLE IF NOT EXISTS _emulator_channels (
     status_code TEXT NOT NULL,
     PRIMARY KEY (database, schema, pipe, channel)
 );
+CREATE TABLE IF NOT EXISTS _emulator_default_pipes (
+    database TEXT NOT NULL,
+    schema TEXT NOT NULL,
+    pipe TEXT NOT NULL,
+    created_on_ms INTEGER NOT NULL,
+    PRIMARY KEY (database, schema, pipe)
+);
 CREATE TABLE IF NOT EXISTS _emulator_sequences (
     tbl TEXT NOT NULL,
     col TEXT NOT NULL,
@@ -333,6 +340,48 @@ pub fn stored_ddl(conn: &Connection) -> Result<Vec<String>, EmulatorError> {
         .query_map([], |r| r.get::<_, String>(0))
         .map_err(sql_err)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)
+}
+
+/// The default pipes created so far (database, schema, pipe), from `_emulator_default_pipes`
+/// and, for data directories written before that table existed, the pipes of stored channels.
+pub(crate) fn created_default_pipes(
+    conn: &Connection,
+) -> rusqlite::Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT database, schema, pipe FROM _emulator_default_pipes",
+        "SELECT DISTINCT database, schema, pipe FROM _emulator_channels",
+    ] {
+        let mut stmt = match conn.prepare(sql) {
+            Ok(stmt) => stmt,
+            // A read-only copy of an older data directory has no such table.
+            Err(_) => continue,
+        };
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
+/// Records that a default pipe was created (its first pipe-info, open or append).
+pub(crate) fn store_default_pipe(
+    conn: &Connection,
+    database: &str,
+    schema: &str,
+    pipe: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO _emulator_default_pipes VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![
+            database,
+            schema,
+            pipe,
+            chrono::Utc::now().timestamp_millis()
+        ],
+    )?;
+    Ok(())
 }
 
 /// All stored channel records.

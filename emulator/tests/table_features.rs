@@ -126,3 +126,49 @@ async fn defaults_and_autoincrement_fill_omitted_columns_on_the_default_pipe() {
     );
     emu.shutdown().await;
 }
+
+fn listed_pipes(emu: &Emulator) -> Vec<String> {
+    emu.status()["pipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_default_pipe_exists_from_its_first_use_not_from_the_table() {
+    let emu = Emulator::start(common::config().with_ddl(FEATURES_DDL))
+        .await
+        .unwrap();
+    // Declared pipes exist from their DDL; no table's default pipe was used yet.
+    assert_eq!(listed_pipes(&emu), ["EP", "P"]);
+    let c = Client::connect(&emu).await;
+    // A pipe-info call creates it (in the case the table was created in).
+    let r = c
+        .send(
+            reqwest::Method::POST,
+            &format!("{}:pipe-info", pipe_base("e-streaming")),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(listed_pipes(&emu), ["EP", "P", "E-STREAMING"]);
+    // So does an open on another table's default pipe.
+    open_on(&c, "T-STREAMING", "c").await;
+    assert_eq!(
+        listed_pipes(&emu),
+        ["EP", "P", "E-STREAMING", "T-STREAMING"]
+    );
+    // A failed call creates nothing.
+    let r = c
+        .send(
+            reqwest::Method::POST,
+            &format!("{}:pipe-info", pipe_base("NOPE-STREAMING")),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(listed_pipes(&emu).len(), 4);
+    emu.shutdown().await;
+}

@@ -391,6 +391,7 @@ impl Shared {
             .catalog
             .pipes()
             .into_iter()
+            .filter(|p| self.pipe_exists(p))
             .map(|p| {
                 json!({"database": p.database, "schema": p.schema, "name": p.name,
                        "table": p.table, "is_default": p.is_default})
@@ -461,6 +462,30 @@ mod tests {
     use crate::config::EmulatorConfig;
 
     const DDL: &str = "CREATE DATABASE DB; CREATE SCHEMA SCH; CREATE TABLE T (ID NUMBER);";
+
+    #[tokio::test]
+    async fn a_default_pipe_is_listed_from_its_first_use_and_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EmulatorConfig::for_tests()
+            .with_ddl(DDL)
+            .with_data_dir(dir.path());
+        let names = |shared: &Shared| -> Vec<String> {
+            shared.status()["pipes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let shared = Shared::build(&config).await.unwrap();
+        assert!(names(&shared).is_empty());
+        let (key, _) = shared.resolve("db", "sch", "t-streaming", "c").unwrap();
+        shared.default_pipe_used(&key).await;
+        assert_eq!(names(&shared), ["T-STREAMING"]);
+        drop(shared);
+        let restarted = Shared::build(&config).await.unwrap();
+        assert_eq!(names(&restarted), ["T-STREAMING"]);
+    }
 
     /// A client that hangs up while its append is being committed (the append commits inline
     /// with no commit delay) must not leave the rows stored with the channel's committed token
