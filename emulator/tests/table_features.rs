@@ -172,3 +172,89 @@ async fn the_default_pipe_exists_from_its_first_use_not_from_the_table() {
     assert_eq!(listed_pipes(&emu).len(), 4);
     emu.shutdown().await;
 }
+
+/// Posts `body` to the SQL API with a key-pair JWT (user `jwt_for`'s), returns (status, body).
+async fn sql_api(emu: &Emulator, token: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v2/statements", emu.url()))
+        .bearer_auth(token)
+        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_sql_api_matches_database_and_schema_case_sensitively() {
+    let emu = Emulator::start(common::config()).await.unwrap();
+    let statement = "select count(*) from t";
+    let (status, body) = sql_api(
+        &emu,
+        &jwt(0),
+        json!({"statement": statement, "database": "DB", "schema": "SCH"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!([["0"]]));
+    for (database, schema, code) in [("db", "SCH", "090105"), ("DB", "sch", "090106")] {
+        let (status, body) = sql_api(
+            &emu,
+            &jwt(0),
+            json!({"statement": statement, "database": database, "schema": schema}),
+        )
+        .await;
+        assert_eq!((status, body["code"].as_str()), (422, Some(code)), "{body}");
+    }
+    // A qualified name in the statement stays case-insensitive (unquoted).
+    let (status, body) = sql_api(
+        &emu,
+        &jwt(0),
+        json!({"statement": "select count(*) from db.sch.t", "database": "db"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_token_without_a_role_gets_the_users_default_role() {
+    // LOADER may use DB; PUBLIC (the role of a token without one) may not.
+    let config = common::config()
+        .with_ddl("ALTER USER bob SET DEFAULT_ROLE = loader;")
+        .with_role_grant("LOADER", "DB");
+    let emu = Emulator::start(config).await.unwrap();
+    // BOB's token names no role: the data plane uses LOADER.
+    let c = Client::connect(&emu).await;
+    let ct = c.open_ok("c").await;
+    c.append_ok("c", &ct, "1", &rows(0..2)).await;
+    c.wait_committed("c", "1").await;
+    // So does the SQL API, for a request without `role`.
+    let (status, body) = sql_api(
+        &emu,
+        &jwt(0),
+        json!({"statement": "select count(*) from t", "database": "DB", "schema": "SCH"}),
+    )
+    .await;
+    assert_eq!((status, &body["data"]), (200, &json!([["2"]])), "{body}");
+    // A request's own role still wins.
+    let (status, body) = sql_api(
+        &emu,
+        &jwt(0),
+        json!({"statement": "select count(*) from t", "database": "DB", "schema": "SCH",
+               "role": "OTHER"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    // Another user without a default role is PUBLIC, which has no grant.
+    let (status, body) = sql_api(
+        &emu,
+        &jwt_for(0, "ANN"),
+        json!({"statement": "select count(*) from t", "database": "DB", "schema": "SCH"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    emu.shutdown().await;
+}

@@ -24,8 +24,16 @@ impl Catalog {
         notes: &mut Vec<String>,
     ) -> Result<(), StatementError> {
         let ignored = || format!("ignored: {}", statement.snippet());
-        if let Some(keys) = user_keys::parse(&statement.tokens) {
-            self.user_keys.extend(keys.map_err(StatementError::Syntax)?);
+        let keys = user_keys::parse(&statement.tokens);
+        let default_role = user_keys::parse_default_role(&statement.tokens);
+        if keys.is_some() || default_role.is_some() {
+            if let Some(keys) = keys {
+                self.user_keys.extend(keys.map_err(StatementError::Syntax)?);
+            }
+            if let Some(default_role) = default_role {
+                let (user, role) = default_role.map_err(StatementError::Syntax)?;
+                self.default_roles.insert(user, role);
+            }
             return Ok(());
         }
         if pipe_ddl::is_pipe_statement(&statement.tokens) {

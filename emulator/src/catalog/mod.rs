@@ -10,7 +10,8 @@
 //! `CREATE [OR REPLACE] SCHEMA`, `CREATE [OR REPLACE] [TRANSIENT] TABLE` (with columns, or
 //! `LIKE`/`CLONE` of a known table), `CREATE [OR REPLACE] PIPE`, `DROP DATABASE|SCHEMA|TABLE|PIPE`.
 //! `ALTER USER … SET RSA_PUBLIC_KEY[_2] = '…'` records the key for the user (see
-//! `user_keys.rs`). Everything else (roles, users, warehouses, grants, `SET`, other `ALTER`s,
+//! `user_keys.rs`), and `ALTER USER … SET DEFAULT_ROLE = R` / `CREATE USER … DEFAULT_ROLE = R`
+//! the user's default role. Everything else (roles, users, warehouses, grants, `SET`, other `ALTER`s,
 //! ...) is accepted and ignored, each producing a note `ignored: <statement>`.
 //!
 //! Identifiers follow Snowflake: unquoted identifiers fold to upper case, quoted identifiers
@@ -41,6 +42,8 @@ pub use model::{Column, ColumnDefault, ColumnType, Table};
 pub struct Catalog {
     databases: BTreeMap<String, Database>,
     user_keys: Vec<UserKey>,
+    /// `DEFAULT_ROLE` by user, as DDL set it.
+    default_roles: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -218,6 +221,21 @@ impl Catalog {
         &self.user_keys
     }
 
+    /// The default role DDL gave `user` (`ALTER USER … SET DEFAULT_ROLE = R`, or
+    /// `CREATE USER … DEFAULT_ROLE = R`): the user's name exactly, else ignoring case, as the
+    /// JWT's `sub` names users in upper case.
+    pub fn default_role(&self, user: &str) -> Option<&str> {
+        self.default_roles
+            .get(user)
+            .or_else(|| {
+                self.default_roles
+                    .iter()
+                    .find(|(u, _)| u.eq_ignore_ascii_case(user))
+                    .map(|(_, r)| r)
+            })
+            .map(String::as_str)
+    }
+
     /// Reads a DDL file and applies it with [`Catalog::apply_sql`].
     ///
     /// # Errors
@@ -368,7 +386,22 @@ impl Catalog {
         out
     }
 
-    fn table_exact(&self, database: &str, schema: &str, table: &str) -> Option<&Table> {
+    /// Whether a database of exactly this name exists (the SQL API's `database` field is
+    /// case-sensitive).
+    pub fn has_database_exact(&self, database: &str) -> bool {
+        self.databases.contains_key(database)
+    }
+
+    /// Whether a schema of exactly these names exists.
+    pub fn has_schema_exact(&self, database: &str, schema: &str) -> bool {
+        self.databases
+            .get(database)
+            .is_some_and(|db| db.schemas.contains_key(schema))
+    }
+
+    /// A table by its exact (normalized) names: unquoted identifiers already upper-cased,
+    /// quoted ones as written.
+    pub fn table_exact(&self, database: &str, schema: &str, table: &str) -> Option<&Table> {
         self.databases
             .get(database)?
             .schemas

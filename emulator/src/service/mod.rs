@@ -319,6 +319,24 @@ impl Shared {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// `principal` with its user's default role (DDL `ALTER USER … SET DEFAULT_ROLE`) when
+    /// its token names no role, as Snowflake uses the user's default role for a session that
+    /// asks for none (docs/protocol.md "Table features").
+    pub(crate) fn with_default_role(
+        &self,
+        mut principal: crate::auth::Principal,
+    ) -> crate::auth::Principal {
+        if principal.role.is_none() {
+            // ACCOUNT.USER: the account part never contains a dot.
+            let user = principal
+                .subject
+                .split_once('.')
+                .map_or(principal.subject.as_str(), |(_, u)| u);
+            principal.role = self.catalog.default_role(user).map(str::to_owned);
+        }
+        principal
+    }
+
     /// Whether `role` (`PUBLIC` when `None`) may use database `db`: always when no grants are
     /// configured; otherwise 404 `ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED`, what
     /// Snowflake answers a role without privileges (docs/protocol.md "Authentication and role").
