@@ -149,9 +149,14 @@ fn rewrite(
     while i < tokens.len() {
         let token = &tokens[i];
         if after_from && matches!(token, Token::Word(_)) {
+            // `ERROR_TABLE(<table>)`: the table's error table (docs/protocol.md "Table
+            // features").
+            let error_table = matches!(token, Token::Word(w) if w.quote_style.is_none()
+                && w.value.eq_ignore_ascii_case("ERROR_TABLE"))
+                && tokens.get(i + 1) == Some(&Token::LParen);
             // Collect WORD (. WORD){0,2}.
             let mut parts = Vec::new();
-            let mut j = i;
+            let mut j = if error_table { i + 2 } else { i };
             while let Some(Token::Word(w)) = tokens.get(j) {
                 parts.push(if w.quote_style.is_some() {
                     w.value.clone()
@@ -188,6 +193,30 @@ fn rewrite(
                 _ => (String::new(), String::new(), String::new()),
             };
             let table = catalog.table_exact(&db, &sch, &name);
+            if error_table {
+                let Some(table) = table.filter(|t| t.error_logging) else {
+                    return Err(failed(
+                        "002003",
+                        "42S02",
+                        format!(
+                            "SQL compilation error:\nObject 'ERROR_TABLE({})' does not exist or \
+                             not authorized (the table needs ERROR_LOGGING = TRUE).",
+                            parts.join(".")
+                        ),
+                    ));
+                };
+                if tokens.get(j + 1) != Some(&Token::RParen) {
+                    return Err(failed(
+                        "001003",
+                        "42000",
+                        "SQL compilation error: ERROR_TABLE takes one table name",
+                    ));
+                }
+                out.push_str(&crate::convert::quote_ident(&table.error_table_name()));
+                i = j + 2;
+                after_from = false;
+                continue;
+            }
             let Some(table) = table else {
                 return Err(failed(
                     "002003",
@@ -736,6 +765,27 @@ mod tests {
         // A quoted name in the statement is exact too.
         let e = prepare(&c, body("D", "S", "SELECT 1 FROM \"t\"").as_bytes()).unwrap_err();
         assert_eq!(e.code, "002003", "{}", e.message);
+    }
+
+    #[test]
+    fn error_table_reads_the_error_table_of_a_table_with_error_logging() {
+        let mut c = catalog();
+        c.apply_sql("USE SCHEMA D.S; CREATE TABLE L (A INT) ERROR_LOGGING = TRUE;")
+            .unwrap();
+        let body =
+            |sql: &str| json!({"statement": sql, "database": "D", "schema": "S"}).to_string();
+        assert_eq!(
+            prepare(
+                &c,
+                body("SELECT * FROM error_table(l) e JOIN T ON 1 = 1").as_bytes()
+            )
+            .unwrap(),
+            "SELECT * FROM \"ERROR_TABLE(D.S.L)\" e JOIN \"D.S.T\" ON 1 = 1"
+        );
+        // T has no error logging: no error table.
+        let e = prepare(&c, body("SELECT * FROM ERROR_TABLE(T)").as_bytes()).unwrap_err();
+        assert_eq!(e.code, "002003", "{}", e.message);
+        assert!(e.message.contains("ERROR_LOGGING"), "{}", e.message);
     }
 
     #[test]

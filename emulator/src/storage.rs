@@ -384,6 +384,51 @@ pub(crate) fn store_default_pipe(
     Ok(())
 }
 
+/// `CREATE TABLE IF NOT EXISTS "ERROR_TABLE(DB.SCHEMA.TABLE)" (…)`: the error table of a
+/// table with `ERROR_LOGGING = TRUE`, with the columns the emulator fills (docs/protocol.md
+/// "Table features"): when the row was rejected, the error, where it came from and the
+/// original payload.
+pub(crate) fn error_table_create(table: &crate::catalog::Table) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (TIMESTAMP TIMESTAMP_LTZ, QUERY_ID VARCHAR, \
+         ERROR_CODE \"NUMBER(38,0)\", ERROR_MESSAGE VARCHAR, ERROR_METADATA OBJECT, \
+         ERROR_DATA VARIANT)",
+        crate::convert::quote_ident(&table.error_table_name())
+    )
+}
+
+/// A row an append rejected, for its table's error table.
+#[derive(Debug, Clone)]
+pub(crate) struct RejectedRow {
+    pub message: String,
+    /// `{"service": "snowpipe_streaming", "pipe": …, "channel": …, …}` as JSON text.
+    pub metadata: String,
+    /// The row as sent (JSON text; a line that is not JSON as a JSON string).
+    pub data: String,
+}
+
+/// Writes rejected rows to the error table `error_table` (its SQLite name).
+pub(crate) fn write_rejected(
+    conn: &mut Connection,
+    error_table: &str,
+    rows: &[RejectedRow],
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(&format!(
+            "INSERT INTO {} VALUES (?1, NULL, NULL, ?2, ?3, ?4)",
+            crate::convert::quote_ident(error_table)
+        ))?;
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S%.9fZ")
+            .to_string();
+        for r in rows {
+            stmt.execute(rusqlite::params![now, r.message, r.metadata, r.data])?;
+        }
+    }
+    tx.commit()
+}
+
 /// All stored channel records.
 pub(crate) fn load_channels(conn: &Connection) -> Result<Vec<ChannelRecord>, EmulatorError> {
     let mut stmt = conn

@@ -29,6 +29,7 @@ fn table(columns: &[(&str, ColumnType, bool)]) -> Table {
                 default: None,
             })
             .collect(),
+        error_logging: false,
     }
 }
 
@@ -761,6 +762,7 @@ fn sqlite_tables_accept_converted_rows_and_read_back() {
                 default: None,
             },
         ],
+        error_logging: false,
     };
     let ddl = sqlite_create_table(&table);
     assert!(ddl.starts_with(

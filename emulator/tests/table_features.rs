@@ -258,3 +258,46 @@ async fn a_token_without_a_role_gets_the_users_default_role() {
     assert_eq!(status, 422, "{body}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn rejected_rows_go_to_the_error_table_with_their_payload() {
+    let ddl = "USE SCHEMA DB.SCH; \
+               CREATE TABLE L (ID NUMBER(38,0) NOT NULL, N NUMBER(3,0)) ERROR_LOGGING = TRUE;";
+    let emu = Emulator::start(common::config().with_ddl(ddl))
+        .await
+        .unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = open_on(&c, "L-STREAMING", "c").await;
+    append_on(
+        &c,
+        "L-STREAMING",
+        "c",
+        &ct,
+        "1",
+        "{\"ID\":1,\"N\":2}\n{\"ID\":2,\"N\":\"abc\"}\n{\"N\":3}\n",
+    )
+    .await;
+    assert_eq!(
+        query(&emu, "SELECT COUNT(*) FROM \"DB.SCH.L\"")[0][0],
+        json!(1)
+    );
+    let (status, body) = sql_api(
+        &emu,
+        &jwt(0),
+        json!({"statement": "SELECT ERROR_MESSAGE, ERROR_DATA, ERROR_METADATA FROM ERROR_TABLE(l) ORDER BY ERROR_DATA",
+               "database": "DB", "schema": "SCH"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let rows = body["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{body}");
+    assert!(rows[0][0].as_str().unwrap().contains("abc"), "{body}");
+    assert_eq!(rows[0][1], json!("{\"ID\":2,\"N\":\"abc\"}"));
+    assert!(rows[1][0].as_str().unwrap().contains("NULL"), "{body}");
+    assert_eq!(rows[1][1], json!("{\"N\":3}"));
+    let metadata: Value = serde_json::from_str(rows[0][2].as_str().unwrap()).unwrap();
+    assert_eq!(metadata["service"], "snowpipe_streaming");
+    assert_eq!(metadata["channel"], "c");
+    assert_eq!(metadata["pipe"], "L-STREAMING");
+    emu.shutdown().await;
+}

@@ -40,7 +40,10 @@ impl Catalog {
             let parsed = pipe_ddl::parse(&statement.tokens).map_err(StatementError::Syntax)?;
             return self.apply_pipe_statement(session, parsed);
         }
-        let parsed = match Parser::parse_sql(&SnowflakeDialect, &statement.text) {
+        let stripped = strip_error_logging(&statement.tokens);
+        session.error_logging = stripped.as_ref().map(|(on, _)| *on);
+        let text = stripped.map_or_else(|| statement.text.clone(), |(_, text)| text);
+        let parsed = match Parser::parse_sql(&SnowflakeDialect, &text) {
             Ok(parsed) => parsed,
             Err(_) if is_unmodelled(&statement.tokens) => {
                 notes.push(ignored());
@@ -179,6 +182,7 @@ impl Catalog {
                 )? {
                     return Ok(true);
                 }
+                let error_logging = session.error_logging.unwrap_or(false);
                 schema.tables.insert(
                     name.name.clone(),
                     Table {
@@ -186,6 +190,7 @@ impl Catalog {
                         schema: name.schema,
                         name: name.name,
                         columns,
+                        error_logging,
                     },
                 );
                 Ok(true)
@@ -529,6 +534,39 @@ pub(super) fn columns(defs: &[sqlparser::ast::ColumnDef]) -> Result<Vec<Column>,
         });
     }
     Ok(out)
+}
+
+/// `CREATE … TABLE … ERROR_LOGGING = TRUE|FALSE …`: the setting and the statement's text
+/// without it (sqlparser does not know the option); `None` for every other statement.
+pub(super) fn strip_error_logging(tokens: &[Token]) -> Option<(bool, String)> {
+    let word = |t: Option<&Token>| match t {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    if word(tokens.first()).as_deref() != Some("CREATE") {
+        return None;
+    }
+    let table_at = tokens
+        .iter()
+        .position(|t| word(Some(t)).as_deref() == Some("TABLE"))?;
+    let at = (table_at..tokens.len())
+        .find(|&i| word(tokens.get(i)).as_deref() == Some("ERROR_LOGGING"))?;
+    if tokens.get(at + 1) != Some(&Token::Eq) {
+        return None;
+    }
+    let on = match word(tokens.get(at + 2)).as_deref() {
+        Some("TRUE") => true,
+        Some("FALSE") => false,
+        _ => return None,
+    };
+    let text = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(at..at + 3).contains(i))
+        .map(|(_, t)| t.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some((on, text))
 }
 
 /// Statements sqlparser may fail on that the emulator would ignore anyway: access control,

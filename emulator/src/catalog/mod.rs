@@ -163,6 +163,9 @@ impl Ident {
 struct Session {
     database: Option<String>,
     schema: Option<String>,
+    /// `ERROR_LOGGING = TRUE|FALSE` of the `CREATE TABLE` being applied (sqlparser does not
+    /// read it; `apply_statement` takes it out of the text).
+    error_logging: Option<bool>,
 }
 
 /// A fully qualified object name.

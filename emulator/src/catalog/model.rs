@@ -18,12 +18,20 @@ pub struct Table {
     pub name: String,
     /// Columns in declaration order.
     pub columns: Vec<Column>,
+    /// `ERROR_LOGGING = TRUE`: rejected rows go to the table's error table.
+    pub error_logging: bool,
 }
 
 impl Table {
     /// `"DB.SCHEMA.TABLE"`: the fully qualified name, also the emulator's SQLite table name.
     pub fn qualified_name(&self) -> String {
         format!("{}.{}.{}", self.database, self.schema, self.name)
+    }
+
+    /// The SQLite name of the table's error table, `ERROR_TABLE(DB.SCHEMA.TABLE)`: what
+    /// `SELECT … FROM ERROR_TABLE(<table>)` reads through the SQL API.
+    pub fn error_table_name(&self) -> String {
+        format!("ERROR_TABLE({})", self.qualified_name())
     }
 
     /// The name of the table's default pipe: the table name followed by `-STREAMING`.
@@ -543,6 +551,17 @@ mod tests {
                 Some(ColumnDefault::CurrentDate),
                 None,
             ]
+        );
+    }
+
+    #[test]
+    fn error_logging_is_read_from_create_table() {
+        assert!(table("CREATE TABLE T (A INT) ERROR_LOGGING = TRUE COMMENT = 'x'").error_logging);
+        assert!(!table("CREATE TABLE T (A INT) error_logging = false").error_logging);
+        assert!(!table("CREATE TABLE T (A INT)").error_logging);
+        assert_eq!(
+            table("CREATE TABLE T (A INT) ERROR_LOGGING = TRUE").error_table_name(),
+            "ERROR_TABLE(D.PUBLIC.T)"
         );
     }
 

@@ -207,6 +207,9 @@ impl Shared {
                 }),
             );
             creates.push((t.qualified_name(), crate::convert::sqlite_create_table(t)));
+            if t.error_logging {
+                creates.push((t.error_table_name(), storage::error_table_create(t)));
+            }
         }
         if let Some(st) = &storage {
             let ddl = config.ddl.clone();
