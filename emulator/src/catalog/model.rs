@@ -556,7 +556,7 @@ mod tests {
 
     #[test]
     fn error_logging_is_read_from_create_table() {
-        assert!(table("CREATE TABLE T (A INT) ERROR_LOGGING = TRUE COMMENT = 'x'").error_logging);
+        assert!(table("CREATE TABLE T (A INT) ENABLE_SCHEMA_EVOLUTION = TRUE ERROR_LOGGING = TRUE COMMENT = 'x'").error_logging);
         assert!(!table("CREATE TABLE T (A INT) error_logging = false").error_logging);
         assert!(!table("CREATE TABLE T (A INT)").error_logging);
         assert_eq!(
