@@ -30,6 +30,8 @@ pub(crate) struct ChannelKey {
 pub(crate) struct Target {
     pub qualified: String,
     pub insert_sql: String,
+    /// The table's `AUTOINCREMENT`/`IDENTITY` columns.
+    pub identities: Vec<crate::storage::IdentityColumn>,
 }
 
 /// An accepted append waiting for its commit.

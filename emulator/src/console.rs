@@ -152,6 +152,7 @@ async fn state(shared: &Arc<Shared>) -> Value {
         .catalog
         .pipes()
         .into_iter()
+        .filter(|p| shared.pipe_exists(p))
         .map(|p| {
             json!([
                 format!("{}.{}.{}", p.database, p.schema, p.name),

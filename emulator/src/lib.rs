@@ -172,9 +172,19 @@ pub fn status_from_data_dir(dir: &std::path::Path) -> Result<serde_json::Value, 
             .apply_sql(&sql)
             .map_err(|e| EmulatorError::catalog(e.to_string()).with_source(e))?;
     }
+    // Default pipes exist from their first use (docs/protocol.md "Table features").
+    let created = storage::created_default_pipes(&conn)
+        .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?;
     let pipes: Vec<serde_json::Value> = catalog
         .pipes()
         .into_iter()
+        .filter(|p| {
+            !p.is_default
+                || created.iter().any(|(d, s, n)| {
+                    (d.as_str(), s.as_str(), n.as_str())
+                        == (p.database.as_str(), p.schema.as_str(), p.name.as_str())
+                })
+        })
         .map(|p| {
             serde_json::json!({"database": p.database, "schema": p.schema, "name": p.name,
                                "table": p.table, "is_default": p.is_default})

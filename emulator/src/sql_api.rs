@@ -149,9 +149,14 @@ fn rewrite(
     while i < tokens.len() {
         let token = &tokens[i];
         if after_from && matches!(token, Token::Word(_)) {
+            // `ERROR_TABLE(<table>)`: the table's error table (docs/protocol.md "Table
+            // features").
+            let error_table = matches!(token, Token::Word(w) if w.quote_style.is_none()
+                && w.value.eq_ignore_ascii_case("ERROR_TABLE"))
+                && tokens.get(i + 1) == Some(&Token::LParen);
             // Collect WORD (. WORD){0,2}.
             let mut parts = Vec::new();
-            let mut j = i;
+            let mut j = if error_table { i + 2 } else { i };
             while let Some(Token::Word(w)) = tokens.get(j) {
                 parts.push(if w.quote_style.is_some() {
                     w.value.clone()
@@ -175,20 +180,43 @@ fn rewrite(
                     continue;
                 }
             }
+            // Every name is matched exactly: the statement's are normalized (unquoted
+            // upper-cased), the request's `database`/`schema` are case-sensitive [SQL].
             let (db, sch, name) = match parts.as_slice() {
                 [t] => (
-                    database.map(str::to_owned),
-                    schema.map(str::to_owned),
+                    current_database(catalog, database)?,
+                    current_schema(catalog, database, schema)?,
                     t.clone(),
                 ),
-                [s, t] => (database.map(str::to_owned), Some(s.clone()), t.clone()),
-                [d, s, t] => (Some(d.clone()), Some(s.clone()), t.clone()),
-                _ => (None, None, String::new()),
+                [s, t] => (current_database(catalog, database)?, s.clone(), t.clone()),
+                [d, s, t] => (d.clone(), s.clone(), t.clone()),
+                _ => (String::new(), String::new(), String::new()),
             };
-            let table = match (&db, &sch) {
-                (Some(d), Some(s)) => catalog.table(d, s, &name),
-                _ => None,
-            };
+            let table = catalog.table_exact(&db, &sch, &name);
+            if error_table {
+                let Some(table) = table.filter(|t| t.error_logging) else {
+                    return Err(failed(
+                        "002003",
+                        "42S02",
+                        format!(
+                            "SQL compilation error:\nObject 'ERROR_TABLE({})' does not exist or \
+                             not authorized (the table needs ERROR_LOGGING = TRUE).",
+                            parts.join(".")
+                        ),
+                    ));
+                };
+                if tokens.get(j + 1) != Some(&Token::RParen) {
+                    return Err(failed(
+                        "001003",
+                        "42000",
+                        "SQL compilation error: ERROR_TABLE takes one table name",
+                    ));
+                }
+                out.push_str(&crate::convert::quote_ident(&table.error_table_name()));
+                i = j + 2;
+                after_from = false;
+                continue;
+            }
             let Some(table) = table else {
                 return Err(failed(
                     "002003",
@@ -218,6 +246,74 @@ fn rewrite(
         i += 1;
     }
     Ok((out, ctes))
+}
+
+/// The statement's current database: the request's `database`, matched case-sensitively as
+/// Snowflake does ("must match the case of the field returned by a SQL SHOW command" [SQL]).
+///
+/// # Errors
+///
+/// 422 `090105` when the request names none, or none of exactly that name exists (a hint
+/// names the database that differs only in case).
+fn current_database(catalog: &Catalog, database: Option<&str>) -> Result<String, ApiError> {
+    match database {
+        Some(d) if catalog.has_database_exact(d) => Ok(d.to_owned()),
+        _ => Err(failed(
+            "090105",
+            "22000",
+            format!(
+                "Cannot perform SELECT. This session does not have a current database. Call \
+                 'USE DATABASE', or use a qualified name.{}",
+                case_hint(
+                    "database",
+                    database,
+                    catalog.has_database(database.unwrap_or(""))
+                )
+            ),
+        )),
+    }
+}
+
+/// The statement's current schema: the request's `schema` in its current database, matched
+/// case-sensitively.
+///
+/// # Errors
+///
+/// As [`current_database`], and 422 `090106` for a schema that is not there.
+fn current_schema(
+    catalog: &Catalog,
+    database: Option<&str>,
+    schema: Option<&str>,
+) -> Result<String, ApiError> {
+    let db = current_database(catalog, database)?;
+    match schema {
+        Some(s) if catalog.has_schema_exact(&db, s) => Ok(s.to_owned()),
+        _ => Err(failed(
+            "090106",
+            "22000",
+            format!(
+                "Cannot perform SELECT. This session does not have a current schema. Call \
+                 'USE SCHEMA', or use a qualified name.{}",
+                case_hint(
+                    "schema",
+                    schema,
+                    catalog.has_schema(&db, schema.unwrap_or(""))
+                )
+            ),
+        )),
+    }
+}
+
+/// A hint when a request field names an object only in another case.
+fn case_hint(kind: &str, given: Option<&str>, exists_ignoring_case: bool) -> String {
+    match given {
+        Some(name) if exists_ignoring_case => format!(
+            " (the request's {kind} \"{name}\" matches only in another case: the SQL API's \
+             database and schema fields are case-sensitive; an unquoted name is stored in \
+             upper case)"
+        ),
+        _ => String::new(),
+    }
 }
 
 /// The names `WITH [RECURSIVE] a [(cols)] AS (…), b AS (…)` defines (upper-cased unless
@@ -637,6 +733,59 @@ mod tests {
             .unwrap(),
             "WITH RECURSIVE n(i, j) AS (SELECT 1, 1 UNION ALL SELECT i + 1, j FROM n) SELECT * FROM n"
         );
+    }
+
+    #[test]
+    fn request_database_and_schema_are_case_sensitive_statement_names_are_not() {
+        let c = catalog();
+        let body = |d: &str, s: &str, sql: &str| {
+            json!({"statement": sql, "database": d, "schema": s}).to_string()
+        };
+        // Unquoted names in the statement fold to upper case.
+        assert_eq!(
+            prepare(&c, body("D", "S", "SELECT 1 FROM t").as_bytes()).unwrap(),
+            "SELECT 1 FROM \"D.S.T\""
+        );
+        // The request's fields must match the stored case.
+        let e = prepare(&c, body("d", "S", "SELECT 1 FROM t").as_bytes()).unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (422, "090105"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("case-sensitive"), "{}", e.message);
+        let e = prepare(&c, body("D", "s", "SELECT 1 FROM t").as_bytes()).unwrap_err();
+        assert_eq!(e.code, "090106", "{}", e.message);
+        // A qualified name needs no current database or schema.
+        assert_eq!(
+            prepare(&c, body("d", "s", "SELECT 1 FROM d.s.t").as_bytes()).unwrap(),
+            "SELECT 1 FROM \"D.S.T\""
+        );
+        // A quoted name in the statement is exact too.
+        let e = prepare(&c, body("D", "S", "SELECT 1 FROM \"t\"").as_bytes()).unwrap_err();
+        assert_eq!(e.code, "002003", "{}", e.message);
+    }
+
+    #[test]
+    fn error_table_reads_the_error_table_of_a_table_with_error_logging() {
+        let mut c = catalog();
+        c.apply_sql("USE SCHEMA D.S; CREATE TABLE L (A INT) ERROR_LOGGING = TRUE;")
+            .unwrap();
+        let body =
+            |sql: &str| json!({"statement": sql, "database": "D", "schema": "S"}).to_string();
+        assert_eq!(
+            prepare(
+                &c,
+                body("SELECT * FROM error_table(l) e JOIN T ON 1 = 1").as_bytes()
+            )
+            .unwrap(),
+            "SELECT * FROM \"ERROR_TABLE(D.S.L)\" e JOIN \"D.S.T\" ON 1 = 1"
+        );
+        // T has no error logging: no error table.
+        let e = prepare(&c, body("SELECT * FROM ERROR_TABLE(T)").as_bytes()).unwrap_err();
+        assert_eq!(e.code, "002003", "{}", e.message);
+        assert!(e.message.contains("ERROR_LOGGING"), "{}", e.message);
     }
 
     #[test]

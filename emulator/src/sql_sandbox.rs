@@ -59,7 +59,10 @@ impl Readable {
         let tables = catalog
             .tables()
             .filter(|t| crate::auth::role_granted(grants, role, &t.database))
-            .map(|t| t.qualified_name())
+            .flat_map(|t| {
+                let error_table = t.error_logging.then(|| t.error_table_name());
+                std::iter::once(t.qualified_name()).chain(error_table)
+            })
             .collect();
         Self {
             tables,

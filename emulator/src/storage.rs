@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::convert::{output, SqlValue};
 use crate::EmulatorError;
@@ -60,7 +60,41 @@ pub(crate) struct ChannelRecord {
 /// Rows to insert into one table.
 pub(crate) struct TableInsert {
     pub insert_sql: String,
+    /// The table's qualified name (the key of its sequences).
+    pub table: String,
+    /// Its `AUTOINCREMENT`/`IDENTITY` columns.
+    pub identities: Vec<IdentityColumn>,
     pub rows: Vec<Vec<SqlValue>>,
+}
+
+/// An `AUTOINCREMENT`/`IDENTITY` column: where [`SqlValue::NextIdentity`] may appear in a
+/// row, and its sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdentityColumn {
+    pub index: usize,
+    pub column: String,
+    pub start: i64,
+    pub increment: i64,
+}
+
+impl IdentityColumn {
+    /// The identity columns of `table`.
+    pub(crate) fn of(table: &crate::catalog::Table) -> Vec<Self> {
+        table
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(index, c)| match c.default {
+                Some(crate::catalog::ColumnDefault::Identity { start, increment }) => Some(Self {
+                    index,
+                    column: c.name.clone(),
+                    start,
+                    increment,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 const SCHEMA: &str = "
@@ -85,6 +119,19 @@ CREATE TABLE IF NOT EXISTS _emulator_channels (
     last_error_timestamp_ms INTEGER,
     status_code TEXT NOT NULL,
     PRIMARY KEY (database, schema, pipe, channel)
+);
+CREATE TABLE IF NOT EXISTS _emulator_default_pipes (
+    database TEXT NOT NULL,
+    schema TEXT NOT NULL,
+    pipe TEXT NOT NULL,
+    created_on_ms INTEGER NOT NULL,
+    PRIMARY KEY (database, schema, pipe)
+);
+CREATE TABLE IF NOT EXISTS _emulator_sequences (
+    tbl TEXT NOT NULL,
+    col TEXT NOT NULL,
+    next INTEGER NOT NULL,
+    PRIMARY KEY (tbl, col)
 );
 ";
 
@@ -295,6 +342,93 @@ pub fn stored_ddl(conn: &Connection) -> Result<Vec<String>, EmulatorError> {
     rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)
 }
 
+/// The default pipes created so far (database, schema, pipe), from `_emulator_default_pipes`
+/// and, for data directories written before that table existed, the pipes of stored channels.
+pub(crate) fn created_default_pipes(
+    conn: &Connection,
+) -> rusqlite::Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT database, schema, pipe FROM _emulator_default_pipes",
+        "SELECT DISTINCT database, schema, pipe FROM _emulator_channels",
+    ] {
+        let mut stmt = match conn.prepare(sql) {
+            Ok(stmt) => stmt,
+            // A read-only copy of an older data directory has no such table.
+            Err(_) => continue,
+        };
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
+/// Records that a default pipe was created (its first pipe-info, open or append).
+pub(crate) fn store_default_pipe(
+    conn: &Connection,
+    database: &str,
+    schema: &str,
+    pipe: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO _emulator_default_pipes VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![
+            database,
+            schema,
+            pipe,
+            chrono::Utc::now().timestamp_millis()
+        ],
+    )?;
+    Ok(())
+}
+
+/// `CREATE TABLE IF NOT EXISTS "ERROR_TABLE(DB.SCHEMA.TABLE)" (…)`: the error table of a
+/// table with `ERROR_LOGGING = TRUE`, with the columns the emulator fills (docs/protocol.md
+/// "Table features"): when the row was rejected, the error, where it came from and the
+/// original payload.
+pub(crate) fn error_table_create(table: &crate::catalog::Table) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (TIMESTAMP TIMESTAMP_LTZ, QUERY_ID VARCHAR, \
+         ERROR_CODE \"NUMBER(38,0)\", ERROR_MESSAGE VARCHAR, ERROR_METADATA OBJECT, \
+         ERROR_DATA VARIANT)",
+        crate::convert::quote_ident(&table.error_table_name())
+    )
+}
+
+/// A row an append rejected, for its table's error table.
+#[derive(Debug, Clone)]
+pub(crate) struct RejectedRow {
+    pub message: String,
+    /// `{"service": "snowpipe_streaming", "pipe": …, "channel": …, …}` as JSON text.
+    pub metadata: String,
+    /// The row as sent (JSON text; a line that is not JSON as a JSON string).
+    pub data: String,
+}
+
+/// Writes rejected rows to the error table `error_table` (its SQLite name).
+pub(crate) fn write_rejected(
+    conn: &mut Connection,
+    error_table: &str,
+    rows: &[RejectedRow],
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(&format!(
+            "INSERT INTO {} VALUES (?1, NULL, NULL, ?2, ?3, ?4)",
+            crate::convert::quote_ident(error_table)
+        ))?;
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S%.9fZ")
+            .to_string();
+        for r in rows {
+            stmt.execute(rusqlite::params![now, r.message, r.metadata, r.data])?;
+        }
+    }
+    tx.commit()
+}
+
 /// All stored channel records.
 pub(crate) fn load_channels(conn: &Connection) -> Result<Vec<ChannelRecord>, EmulatorError> {
     let mut stmt = conn
@@ -374,12 +508,90 @@ pub(crate) fn write_commit(
     let tx = conn.transaction()?;
     for ins in inserts {
         let mut stmt = tx.prepare_cached(&ins.insert_sql)?;
+        if ins.identities.is_empty() {
+            for row in &ins.rows {
+                stmt.execute(rusqlite::params_from_iter(row.iter()))?;
+            }
+            continue;
+        }
+        // Number the rows that omitted an identity column in commit order; the sequence
+        // moves in the same transaction, so a failed commit hands out nothing.
+        let mut next: Vec<i64> = Vec::with_capacity(ins.identities.len());
+        for id in &ins.identities {
+            let stored: Option<i64> = tx
+                .query_row(
+                    "SELECT next FROM _emulator_sequences WHERE tbl = ?1 AND col = ?2",
+                    rusqlite::params![ins.table, id.column],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            next.push(stored.unwrap_or(id.start));
+        }
         for row in &ins.rows {
+            let mut row = row.clone();
+            for (id, next) in ins.identities.iter().zip(next.iter_mut()) {
+                if let Some(slot @ SqlValue::NextIdentity) = row.get_mut(id.index) {
+                    *slot = SqlValue::Integer(*next);
+                    *next = next.saturating_add(id.increment);
+                }
+            }
             stmt.execute(rusqlite::params_from_iter(row.iter()))?;
+        }
+        for (id, next) in ins.identities.iter().zip(next) {
+            tx.execute(
+                "INSERT OR REPLACE INTO _emulator_sequences (tbl, col, next) VALUES (?1, ?2, ?3)",
+                rusqlite::params![ins.table, id.column, next],
+            )?;
         }
     }
     for c in channels {
         upsert_channel(&tx, c)?;
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_columns_are_numbered_in_commit_order_and_survive_commits() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch("CREATE TABLE \"D.S.T\" (ID INTEGER, NAME TEXT)")
+            .unwrap();
+        let insert = |names: &[&str]| TableInsert {
+            insert_sql: "INSERT INTO \"D.S.T\" (ID, NAME) VALUES (?1, ?2)".into(),
+            table: "D.S.T".into(),
+            identities: vec![IdentityColumn {
+                index: 0,
+                column: "ID".into(),
+                start: 10,
+                increment: 5,
+            }],
+            rows: names
+                .iter()
+                .map(|n| {
+                    let id = if *n == "given" {
+                        SqlValue::Integer(1)
+                    } else {
+                        SqlValue::NextIdentity
+                    };
+                    vec![id, SqlValue::Text((*n).into())]
+                })
+                .collect(),
+        };
+        write_commit(&mut conn, &[insert(&["a", "given", "b"])], &[]).unwrap();
+        write_commit(&mut conn, &[insert(&["c"])], &[]).unwrap();
+        let rows: Vec<(i64, String)> = conn
+            .prepare("SELECT ID, NAME FROM \"D.S.T\" ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected =
+            [(10, "a"), (1, "given"), (15, "b"), (20, "c")].map(|(i, n)| (i, n.to_string()));
+        assert_eq!(rows, expected);
+    }
 }

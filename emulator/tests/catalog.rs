@@ -101,8 +101,13 @@ fn ski_resort_setup_declares_three_tables_and_six_pipes() {
         ]
     );
 
-    // USE ROLE x2, CREATE ROLE, CREATE USER, GRANT x3, CREATE WAREHOUSE.
-    assert_eq!(notes.len(), 8, "{notes:#?}");
+    // USE ROLE x2, CREATE ROLE, GRANT x3, CREATE WAREHOUSE; CREATE USER … DEFAULT_ROLE is
+    // applied: the user's default role.
+    assert_eq!(notes.len(), 7, "{notes:#?}");
+    assert_eq!(
+        catalog.default_role("streaming_ingest"),
+        Some("STREAMING_INGEST")
+    );
     assert!(notes.iter().all(|n| n.starts_with("ignored: ")));
     assert!(notes.contains(&"ignored: USE ROLE ACCOUNTADMIN".to_string()));
     assert!(notes

@@ -26,8 +26,10 @@ fn table(columns: &[(&str, ColumnType, bool)]) -> Table {
                 name: (*name).into(),
                 ty: ty.clone(),
                 nullable: *nullable,
+                default: None,
             })
             .collect(),
+        error_logging: false,
     }
 }
 
@@ -703,53 +705,64 @@ fn sqlite_tables_accept_converted_rows_and_read_back() {
                 name: "TXID".into(),
                 ty: T::Varchar { max_len: Some(255) },
                 nullable: false,
+                default: None,
             },
             Column {
                 name: "PURCHASE_TIME".into(),
                 ty: T::TimestampNtz { scale: 9 },
                 nullable: true,
+                default: None,
             },
             Column {
                 name: "PRICE_USD".into(),
                 ty: number(7, 2),
                 nullable: true,
+                default: None,
             },
             Column {
                 name: "DAYS".into(),
                 ty: number(38, 0),
                 nullable: true,
+                default: None,
             },
             Column {
                 name: "ADDRESS".into(),
                 ty: T::Variant,
                 nullable: true,
+                default: None,
             },
             Column {
                 name: "SEEN_AT".into(),
                 ty: T::TimestampTz { scale: 9 },
                 nullable: true,
+                default: None,
             },
             Column {
                 name: "ACTIVE".into(),
                 ty: T::Boolean,
                 nullable: true,
+                default: None,
             },
             Column {
                 name: "PAYLOAD".into(),
                 ty: T::Binary { max_len: None },
                 nullable: true,
+                default: None,
             },
             Column {
                 name: "BIG".into(),
                 ty: number(38, 0),
                 nullable: true,
+                default: None,
             },
             Column {
                 name: "weird \"name\"".into(),
                 ty: T::Float,
                 nullable: true,
+                default: None,
             },
         ],
+        error_logging: false,
     };
     let ddl = sqlite_create_table(&table);
     assert!(ddl.starts_with(

@@ -24,15 +24,26 @@ impl Catalog {
         notes: &mut Vec<String>,
     ) -> Result<(), StatementError> {
         let ignored = || format!("ignored: {}", statement.snippet());
-        if let Some(keys) = user_keys::parse(&statement.tokens) {
-            self.user_keys.extend(keys.map_err(StatementError::Syntax)?);
+        let keys = user_keys::parse(&statement.tokens);
+        let default_role = user_keys::parse_default_role(&statement.tokens);
+        if keys.is_some() || default_role.is_some() {
+            if let Some(keys) = keys {
+                self.user_keys.extend(keys.map_err(StatementError::Syntax)?);
+            }
+            if let Some(default_role) = default_role {
+                let (user, role) = default_role.map_err(StatementError::Syntax)?;
+                self.default_roles.insert(user, role);
+            }
             return Ok(());
         }
         if pipe_ddl::is_pipe_statement(&statement.tokens) {
             let parsed = pipe_ddl::parse(&statement.tokens).map_err(StatementError::Syntax)?;
             return self.apply_pipe_statement(session, parsed);
         }
-        let parsed = match Parser::parse_sql(&SnowflakeDialect, &statement.text) {
+        let stripped = strip_error_logging(&statement.tokens);
+        session.error_logging = stripped.as_ref().map(|(on, _)| *on);
+        let text = stripped.map_or_else(|| statement.text.clone(), |(_, text)| text);
+        let parsed = match Parser::parse_sql(&SnowflakeDialect, &text) {
             Ok(parsed) => parsed,
             Err(_) if is_unmodelled(&statement.tokens) => {
                 notes.push(ignored());
@@ -171,6 +182,7 @@ impl Catalog {
                 )? {
                     return Ok(true);
                 }
+                let error_logging = session.error_logging.unwrap_or(false);
                 schema.tables.insert(
                     name.name.clone(),
                     Table {
@@ -178,6 +190,7 @@ impl Catalog {
                         schema: name.schema,
                         name: name.name,
                         columns,
+                        error_logging,
                     },
                 );
                 Ok(true)
@@ -488,9 +501,72 @@ pub(super) fn columns(defs: &[sqlparser::ast::ColumnDef]) -> Result<Vec<Column>,
                 ColumnOption::NotNull | ColumnOption::PrimaryKey(_)
             )
         });
-        out.push(Column { name, ty, nullable });
+        let mut default = None;
+        for o in &def.options {
+            let parsed = match &o.option {
+                ColumnOption::Default(expr) => ColumnDefault::from_default_expr(expr),
+                ColumnOption::Identity(kind) => {
+                    if !matches!(ty, ColumnType::Number { scale: 0, .. }) {
+                        return Err(StatementError::ColumnType {
+                            column: name.clone(),
+                            message: format!("{kind} needs an integer column, not {ty}"),
+                        });
+                    }
+                    ColumnDefault::from_identity(kind)
+                }
+                _ => continue,
+            };
+            let parsed = parsed.map_err(|message| StatementError::ColumnType {
+                column: name.clone(),
+                message,
+            })?;
+            if default.replace(parsed).is_some() {
+                return Err(StatementError::Syntax(format!(
+                    "column {name} has more than one DEFAULT/AUTOINCREMENT/IDENTITY"
+                )));
+            }
+        }
+        out.push(Column {
+            name,
+            ty,
+            nullable,
+            default,
+        });
     }
     Ok(out)
+}
+
+/// `CREATE … TABLE … ERROR_LOGGING = TRUE|FALSE …`: the setting and the statement's text
+/// without it (sqlparser does not know the option); `None` for every other statement.
+pub(super) fn strip_error_logging(tokens: &[Token]) -> Option<(bool, String)> {
+    let word = |t: Option<&Token>| match t {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    if word(tokens.first()).as_deref() != Some("CREATE") {
+        return None;
+    }
+    let table_at = tokens
+        .iter()
+        .position(|t| word(Some(t)).as_deref() == Some("TABLE"))?;
+    let at = (table_at..tokens.len())
+        .find(|&i| word(tokens.get(i)).as_deref() == Some("ERROR_LOGGING"))?;
+    if tokens.get(at + 1) != Some(&Token::Eq) {
+        return None;
+    }
+    let on = match word(tokens.get(at + 2)).as_deref() {
+        Some("TRUE") => true,
+        Some("FALSE") => false,
+        _ => return None,
+    };
+    let text = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(at..at + 3).contains(i))
+        .map(|(_, t)| t.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some((on, text))
 }
 
 /// Statements sqlparser may fail on that the emulator would ignore anyway: access control,

@@ -10,7 +10,8 @@
 //! `CREATE [OR REPLACE] SCHEMA`, `CREATE [OR REPLACE] [TRANSIENT] TABLE` (with columns, or
 //! `LIKE`/`CLONE` of a known table), `CREATE [OR REPLACE] PIPE`, `DROP DATABASE|SCHEMA|TABLE|PIPE`.
 //! `ALTER USER … SET RSA_PUBLIC_KEY[_2] = '…'` records the key for the user (see
-//! `user_keys.rs`). Everything else (roles, users, warehouses, grants, `SET`, other `ALTER`s,
+//! `user_keys.rs`), and `ALTER USER … SET DEFAULT_ROLE = R` / `CREATE USER … DEFAULT_ROLE = R`
+//! the user's default role. Everything else (roles, users, warehouses, grants, `SET`, other `ALTER`s,
 //! ...) is accepted and ignored, each producing a note `ignored: <statement>`.
 //!
 //! Identifiers follow Snowflake: unquoted identifiers fold to upper case, quoted identifiers
@@ -34,13 +35,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use errors::{CatalogError, LookupError, StatementError};
-pub use model::{Column, ColumnType, Table};
+pub use model::{Column, ColumnDefault, ColumnType, Table};
 
 /// Databases, schemas, tables and pipes declared with Snowflake DDL.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     databases: BTreeMap<String, Database>,
     user_keys: Vec<UserKey>,
+    /// `DEFAULT_ROLE` by user, as DDL set it.
+    default_roles: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -160,6 +163,9 @@ impl Ident {
 struct Session {
     database: Option<String>,
     schema: Option<String>,
+    /// `ERROR_LOGGING = TRUE|FALSE` of the `CREATE TABLE` being applied (sqlparser does not
+    /// read it; `apply_statement` takes it out of the text).
+    error_logging: Option<bool>,
 }
 
 /// A fully qualified object name.
@@ -216,6 +222,21 @@ impl Catalog {
     /// The public keys `ALTER USER … SET RSA_PUBLIC_KEY` registered, in script order.
     pub fn user_keys(&self) -> &[UserKey] {
         &self.user_keys
+    }
+
+    /// The default role DDL gave `user` (`ALTER USER … SET DEFAULT_ROLE = R`, or
+    /// `CREATE USER … DEFAULT_ROLE = R`): the user's name exactly, else ignoring case, as the
+    /// JWT's `sub` names users in upper case.
+    pub fn default_role(&self, user: &str) -> Option<&str> {
+        self.default_roles
+            .get(user)
+            .or_else(|| {
+                self.default_roles
+                    .iter()
+                    .find(|(u, _)| u.eq_ignore_ascii_case(user))
+                    .map(|(_, r)| r)
+            })
+            .map(String::as_str)
     }
 
     /// Reads a DDL file and applies it with [`Catalog::apply_sql`].
@@ -368,7 +389,22 @@ impl Catalog {
         out
     }
 
-    fn table_exact(&self, database: &str, schema: &str, table: &str) -> Option<&Table> {
+    /// Whether a database of exactly this name exists (the SQL API's `database` field is
+    /// case-sensitive).
+    pub fn has_database_exact(&self, database: &str) -> bool {
+        self.databases.contains_key(database)
+    }
+
+    /// Whether a schema of exactly these names exists.
+    pub fn has_schema_exact(&self, database: &str, schema: &str) -> bool {
+        self.databases
+            .get(database)
+            .is_some_and(|db| db.schemas.contains_key(schema))
+    }
+
+    /// A table by its exact (normalized) names: unquoted identifiers already upper-cased,
+    /// quoted ones as written.
+    pub fn table_exact(&self, database: &str, schema: &str, table: &str) -> Option<&Table> {
         self.databases
             .get(database)?
             .schemas

@@ -3,7 +3,8 @@
 use std::fmt;
 
 use sqlparser::ast::{
-    BinaryLength, CharacterLength, DataType, ExactNumberInfo, ObjectNamePart, TimezoneInfo,
+    BinaryLength, CharacterLength, DataType, ExactNumberInfo, Expr, IdentityPropertyFormatKind,
+    IdentityPropertyKind, ObjectNamePart, TimezoneInfo, UnaryOperator, Value,
 };
 
 /// A table declared with `CREATE TABLE`.
@@ -17,12 +18,20 @@ pub struct Table {
     pub name: String,
     /// Columns in declaration order.
     pub columns: Vec<Column>,
+    /// `ERROR_LOGGING = TRUE`: rejected rows go to the table's error table.
+    pub error_logging: bool,
 }
 
 impl Table {
     /// `"DB.SCHEMA.TABLE"`: the fully qualified name, also the emulator's SQLite table name.
     pub fn qualified_name(&self) -> String {
         format!("{}.{}.{}", self.database, self.schema, self.name)
+    }
+
+    /// The SQLite name of the table's error table, `ERROR_TABLE(DB.SCHEMA.TABLE)`: what
+    /// `SELECT … FROM ERROR_TABLE(<table>)` reads through the SQL API.
+    pub fn error_table_name(&self) -> String {
+        format!("ERROR_TABLE({})", self.qualified_name())
     }
 
     /// The name of the table's default pipe: the table name followed by `-STREAMING`.
@@ -45,6 +54,33 @@ pub struct Column {
     pub ty: ColumnType,
     /// `false` when declared `NOT NULL` (or `PRIMARY KEY`).
     pub nullable: bool,
+    /// What the engine writes when a row omits the column (`DEFAULT`, `AUTOINCREMENT`,
+    /// `IDENTITY`); `None`: NULL.
+    pub default: Option<ColumnDefault>,
+}
+
+/// A column's `DEFAULT` or `AUTOINCREMENT`/`IDENTITY`, filled by the engine when a row omits
+/// the column (docs/protocol.md "Table features").
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnDefault {
+    /// `DEFAULT <constant>`: the constant as JSON (`DEFAULT 'x'` → `"x"`, `DEFAULT 5` → `5`,
+    /// `DEFAULT NULL` → `null`), converted to the column's type like a row's value.
+    Constant(serde_json::Value),
+    /// `DEFAULT CURRENT_TIMESTAMP()` (also `SYSDATE()`, `LOCALTIMESTAMP`, `GETDATE()`...):
+    /// the time of the conversion.
+    CurrentTimestamp,
+    /// `DEFAULT CURRENT_DATE()`.
+    CurrentDate,
+    /// `DEFAULT CURRENT_TIME()` (also `LOCALTIME`).
+    CurrentTime,
+    /// `AUTOINCREMENT`/`IDENTITY` `[(start, increment) | START s INCREMENT i]`: the next value
+    /// of the table's sequence for that column (both default to 1).
+    Identity {
+        /// The first value.
+        start: i64,
+        /// The step between values (may be negative, never 0).
+        increment: i64,
+    },
 }
 
 /// The Snowflake column types the emulator models.
@@ -348,4 +384,203 @@ fn number_ps(precision: u64, scale: u64) -> Result<ColumnType, String> {
         precision: precision as u8,
         scale: scale as u8,
     })
+}
+
+impl ColumnDefault {
+    /// Reads `DEFAULT <expr>`: a constant (number, string, boolean, NULL, a negative number)
+    /// or one of the current-time functions.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the expression when it is anything else (a sequence's `NEXTVAL`, an
+    /// arbitrary function): the emulator does not evaluate SQL expressions.
+    pub(crate) fn from_default_expr(expr: &Expr) -> Result<Self, String> {
+        let unsupported = || {
+            Err(format!(
+                "unsupported DEFAULT {expr}: the emulator fills constants (numbers, strings, \
+                 TRUE/FALSE, NULL), CURRENT_TIMESTAMP/CURRENT_DATE/CURRENT_TIME and \
+                 AUTOINCREMENT/IDENTITY"
+            ))
+        };
+        let time_function = |name: &str| match name.to_ascii_uppercase().as_str() {
+            "CURRENT_TIMESTAMP" | "SYSDATE" | "SYSTIMESTAMP" | "GETDATE" | "LOCALTIMESTAMP" => {
+                Some(Self::CurrentTimestamp)
+            }
+            "CURRENT_DATE" => Some(Self::CurrentDate),
+            "CURRENT_TIME" | "LOCALTIME" => Some(Self::CurrentTime),
+            _ => None,
+        };
+        match expr {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => number_json(&n.to_string())
+                    .map(Self::Constant)
+                    .ok_or(())
+                    .or_else(|()| unsupported()),
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                    Ok(Self::Constant(serde_json::Value::String(s.clone())))
+                }
+                Value::Boolean(b) => Ok(Self::Constant(serde_json::Value::Bool(*b))),
+                Value::Null => Ok(Self::Constant(serde_json::Value::Null)),
+                _ => unsupported(),
+            },
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr: inner,
+            } => match inner.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => number_json(&format!("-{n}"))
+                        .map(Self::Constant)
+                        .ok_or(())
+                        .or_else(|()| unsupported()),
+                    _ => unsupported(),
+                },
+                _ => unsupported(),
+            },
+            Expr::Nested(inner) => Self::from_default_expr(inner),
+            Expr::Function(f) => match f.name.0.as_slice() {
+                [ObjectNamePart::Identifier(ident)] => {
+                    time_function(&ident.value).map_or_else(unsupported, Ok)
+                }
+                _ => unsupported(),
+            },
+            Expr::Identifier(ident) => time_function(&ident.value).map_or_else(unsupported, Ok),
+            _ => unsupported(),
+        }
+    }
+
+    /// Reads `AUTOINCREMENT`/`IDENTITY` with its optional start and increment.
+    ///
+    /// # Errors
+    ///
+    /// A message when the start or increment is not an integer, or the increment is 0.
+    pub(crate) fn from_identity(kind: &IdentityPropertyKind) -> Result<Self, String> {
+        let (IdentityPropertyKind::Autoincrement(property)
+        | IdentityPropertyKind::Identity(property)) = kind;
+        let (start, increment) = match &property.parameters {
+            None => (1, 1),
+            Some(
+                IdentityPropertyFormatKind::FunctionCall(p)
+                | IdentityPropertyFormatKind::StartAndIncrement(p),
+            ) => (integer_expr(&p.seed)?, integer_expr(&p.increment)?),
+        };
+        if increment == 0 {
+            return Err(format!("{kind}: the increment must not be 0"));
+        }
+        Ok(Self::Identity { start, increment })
+    }
+}
+
+/// A SQL number literal as a JSON number (integers exactly; others as their text parsed
+/// into a JSON number, which the column's conversion rounds as it would a row's value).
+fn number_json(text: &str) -> Option<serde_json::Value> {
+    if let Ok(i) = text.parse::<i64>() {
+        return Some(serde_json::Value::from(i));
+    }
+    // Kept as a string: NUMBER columns read numeric strings exactly, FLOAT columns parse them.
+    text.parse::<f64>()
+        .ok()
+        .map(|_| serde_json::Value::String(text.to_owned()))
+}
+
+fn integer_expr(expr: &Expr) -> Result<i64, String> {
+    let text = match expr {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.to_string(),
+            _ => String::new(),
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr: inner,
+        } => match inner.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => format!("-{n}"),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    text.parse::<i64>()
+        .map_err(|_| format!("AUTOINCREMENT/IDENTITY takes integers, found {expr}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn table(sql: &str) -> Table {
+        let mut catalog = Catalog::new();
+        catalog
+            .apply_sql(&format!("CREATE DATABASE D; {sql}"))
+            .unwrap();
+        let table = catalog.tables().next().unwrap().clone();
+        table
+    }
+
+    #[test]
+    fn defaults_and_identities_are_read_from_create_table() {
+        let t = table(
+            "CREATE TABLE T (ID INT AUTOINCREMENT START 10 INCREMENT 5, \
+             ID2 NUMBER(10,0) IDENTITY(100, -1), ID3 INT AUTOINCREMENT, \
+             S VARCHAR DEFAULT 'x', N NUMBER(5,2) DEFAULT -1.5, B BOOLEAN DEFAULT TRUE, \
+             Z VARCHAR DEFAULT NULL, TS TIMESTAMP_NTZ DEFAULT CURRENT_TIMESTAMP(), \
+             D DATE DEFAULT CURRENT_DATE, PLAIN INT)",
+        );
+        let defaults: Vec<_> = t.columns.iter().map(|c| c.default.clone()).collect();
+        assert_eq!(
+            defaults,
+            [
+                Some(ColumnDefault::Identity {
+                    start: 10,
+                    increment: 5
+                }),
+                Some(ColumnDefault::Identity {
+                    start: 100,
+                    increment: -1
+                }),
+                Some(ColumnDefault::Identity {
+                    start: 1,
+                    increment: 1
+                }),
+                Some(ColumnDefault::Constant(serde_json::json!("x"))),
+                Some(ColumnDefault::Constant(serde_json::json!("-1.5"))),
+                Some(ColumnDefault::Constant(serde_json::json!(true))),
+                Some(ColumnDefault::Constant(serde_json::Value::Null)),
+                Some(ColumnDefault::CurrentTimestamp),
+                Some(ColumnDefault::CurrentDate),
+                None,
+            ]
+        );
+    }
+
+    #[test]
+    fn error_logging_is_read_from_create_table() {
+        assert!(table("CREATE TABLE T (A INT) ENABLE_SCHEMA_EVOLUTION = TRUE ERROR_LOGGING = TRUE COMMENT = 'x'").error_logging);
+        assert!(!table("CREATE TABLE T (A INT) error_logging = false").error_logging);
+        assert!(!table("CREATE TABLE T (A INT)").error_logging);
+        assert_eq!(
+            table("CREATE TABLE T (A INT) ERROR_LOGGING = TRUE").error_table_name(),
+            "ERROR_TABLE(D.PUBLIC.T)"
+        );
+    }
+
+    #[test]
+    fn unsupported_defaults_and_identities_are_refused() {
+        let mut catalog = Catalog::new();
+        for sql in [
+            "CREATE TABLE T (A INT DEFAULT S.NEXTVAL)",
+            "CREATE TABLE T (A VARCHAR AUTOINCREMENT)",
+            "CREATE TABLE T (A INT IDENTITY(1, 0))",
+        ] {
+            let e = catalog
+                .apply_sql(&format!("CREATE DATABASE D; {sql}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("DEFAULT") || e.contains("AUTOINCREMENT") || e.contains("IDENTITY"),
+                "{sql}: {e}"
+            );
+        }
+    }
 }

@@ -3,6 +3,10 @@
 //! key with its user ([`super::Catalog::user_keys`]); the service registers them with the
 //! authenticator, so a setup script written for Snowflake works here as it is.
 //!
+//! `DEFAULT_ROLE = <role>` in `ALTER USER <name> SET …` or `CREATE USER <name> …` records the
+//! user's default role ([`super::Catalog::default_role`]): the role of a request whose
+//! token names none (docs/protocol.md "Table features").
+//!
 //! The key is what Snowflake takes: the base64 body of the PEM public key, without the
 //! `-----BEGIN PUBLIC KEY-----` lines (a full PEM is accepted too). User names fold to upper
 //! case unless quoted, as every unquoted identifier does.
@@ -78,6 +82,46 @@ pub(super) fn parse(tokens: &[Token]) -> Option<Result<Vec<UserKey>, String>> {
     }
 }
 
+/// `Some((user, role))` when `tokens` are an `ALTER USER … SET` or `CREATE USER` statement
+/// that sets `DEFAULT_ROLE`, or why it cannot be read; `None` for every other statement.
+pub(super) fn parse_default_role(tokens: &[Token]) -> Option<Result<(String, String), String>> {
+    let first = word(tokens.first())?;
+    let mut i = 1;
+    if first == "CREATE" && word(tokens.get(i)).as_deref() == Some("OR") {
+        i += 2; // OR REPLACE
+    }
+    if !matches!(first.as_str(), "ALTER" | "CREATE") || word(tokens.get(i))? != "USER" {
+        return None;
+    }
+    i += 1;
+    if matches!(word(tokens.get(i)).as_deref(), Some("IF")) {
+        i += if first == "ALTER" { 2 } else { 3 }; // IF EXISTS / IF NOT EXISTS
+    }
+    let user = match tokens.get(i)? {
+        Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
+        Token::Word(w) => w.value.to_ascii_uppercase(),
+        _ => return None,
+    };
+    let at =
+        (i + 1..tokens.len()).find(|&j| word(tokens.get(j)).as_deref() == Some("DEFAULT_ROLE"))?;
+    if !matches!(tokens.get(at + 1), Some(Token::Eq)) {
+        return Some(Err(format!(
+            "{first} USER {user} … DEFAULT_ROLE: expected `= <role>`"
+        )));
+    }
+    let role = match tokens.get(at + 2) {
+        Some(Token::Word(w)) if w.quote_style.is_some() => w.value.clone(),
+        Some(Token::Word(w)) => w.value.to_ascii_uppercase(),
+        Some(Token::SingleQuotedString(s)) => s.clone(),
+        _ => {
+            return Some(Err(format!(
+                "{first} USER {user} … DEFAULT_ROLE: expected a role name"
+            )))
+        }
+    };
+    Some(Ok((user, role)))
+}
+
 /// The key as PEM: as it is when it already has its BEGIN/END lines, else the base64 body
 /// (whitespace removed) wrapped at 64 columns.
 fn to_pem(key: &str) -> String {
@@ -101,6 +145,29 @@ mod tests {
 
     fn keys(sql: &str) -> Option<Result<Vec<UserKey>, String>> {
         parse(&split_statements(sql).unwrap()[0].tokens)
+    }
+
+    #[test]
+    fn default_roles_are_read_from_alter_and_create_user() {
+        let role = |sql: &str| parse_default_role(&split_statements(sql).unwrap()[0].tokens);
+        assert_eq!(
+            role("ALTER USER bob SET DEFAULT_ROLE = loader"),
+            Some(Ok(("BOB".into(), "LOADER".into())))
+        );
+        assert_eq!(
+            role("ALTER USER IF EXISTS \"bob\" SET COMMENT = 'x' DEFAULT_ROLE = \"Mixed\""),
+            Some(Ok(("bob".into(), "Mixed".into())))
+        );
+        assert_eq!(
+            role("CREATE OR REPLACE USER IF NOT EXISTS ann TYPE = SERVICE DEFAULT_ROLE = 'R1'"),
+            Some(Ok(("ANN".into(), "R1".into())))
+        );
+        assert_eq!(role("ALTER USER bob SET DEFAULT_WAREHOUSE = w"), None);
+        assert_eq!(role("CREATE ROLE loader"), None);
+        assert!(matches!(
+            role("ALTER USER bob SET DEFAULT_ROLE loader"),
+            Some(Err(_))
+        ));
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //!
 //! Columns are matched to JSON keys by name, case-insensitively (`MATCH_BY_COLUMN_NAME =
 //! CASE_INSENSITIVE`; an exact match wins over a case-insensitive one). A column missing from
-//! the row, or given as JSON `null`, is SQL NULL; keys that match no column are ignored. Any
-//! failure rejects the whole row with a [`RowError`].
+//! the row gets its `DEFAULT` (a constant or the current time) or the next value of its
+//! `AUTOINCREMENT`/`IDENTITY` sequence ([`SqlValue::NextIdentity`], numbered when the row is
+//! stored) on the default pipe and, for the columns a transform does not fill, on a pipe with
+//! a transform; a pipe declared with `MATCH_BY_COLUMN_NAME` leaves it NULL, as `COPY INTO`
+//! does. Otherwise a missing column, or one given as JSON `null`, is SQL NULL; keys that
+//! match no column are ignored. Any failure rejects the whole row with a [`RowError`].
 //!
 //! How each Snowflake type is stored in SQLite (the SQLite column is declared with
 //! [`ColumnType::sql_name`], so tools show Snowflake types):
@@ -67,7 +71,7 @@ use std::fmt;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use serde_json::{Map, Value};
 
-use crate::catalog::{Column, ColumnType, MatchByColumnName, PipeDefinition, Table};
+use crate::catalog::{Column, ColumnDefault, ColumnType, MatchByColumnName, PipeDefinition, Table};
 
 /// A value ready to bind in SQLite.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +90,10 @@ pub enum SqlValue {
     /// scale: its decimal text (e.g. `123456789012345678901234567890`), stored as a BLOB of
     /// that text, because SQLite's NUMERIC affinity would turn TEXT into a REAL.
     Decimal(String),
+    /// The next value of the column's `AUTOINCREMENT`/`IDENTITY` sequence, numbered by the
+    /// storage when the row is written (so values follow commit order); bound as NULL if
+    /// anything else binds it.
+    NextIdentity,
 }
 
 impl rusqlite::ToSql for SqlValue {
@@ -97,6 +105,7 @@ impl rusqlite::ToSql for SqlValue {
             Self::Text(s) => ValueRef::Text(s.as_bytes()),
             Self::Blob(b) => ValueRef::Blob(b),
             Self::Decimal(d) => ValueRef::Blob(d.as_bytes()),
+            Self::NextIdentity => ValueRef::Null,
         }))
     }
 }
@@ -183,7 +192,7 @@ pub fn convert_row_with(
     row: &Map<String, Value>,
     options: &ConvertOptions,
 ) -> Result<Vec<SqlValue>, RowError> {
-    convert_matched(table, row, options, true)
+    convert_matched(table, row, options, true, true)
 }
 
 fn convert_matched(
@@ -191,6 +200,7 @@ fn convert_matched(
     row: &Map<String, Value>,
     options: &ConvertOptions,
     ignore_case: bool,
+    fill_defaults: bool,
 ) -> Result<Vec<SqlValue>, RowError> {
     let columns = &table.columns;
     let mut slots: Vec<Option<&Value>> = vec![None; columns.len()];
@@ -210,7 +220,7 @@ fn convert_matched(
     columns
         .iter()
         .zip(slots)
-        .map(|(column, value)| convert_slot(column, value, options))
+        .map(|(column, value)| convert_slot(column, value, options, fill_defaults))
         .collect()
 }
 
@@ -218,7 +228,11 @@ fn convert_slot(
     column: &Column,
     value: Option<&Value>,
     options: &ConvertOptions,
+    fill_defaults: bool,
 ) -> Result<SqlValue, RowError> {
+    if let (None, true, Some(default)) = (value, fill_defaults, &column.default) {
+        return default_value(column, default, options);
+    }
     match value {
         None | Some(Value::Null) if !column.nullable => Err(RowError::column(
             column,
@@ -253,10 +267,15 @@ pub fn convert_row_for_pipe(
 ) -> Result<Vec<SqlValue>, RowError> {
     let Some(transform) = &pipe.transform else {
         let ignore_case = pipe.match_by_column_name != MatchByColumnName::CaseSensitive;
-        return convert_matched(table, row, options, ignore_case);
+        // `COPY INTO … MATCH_BY_COLUMN_NAME` inserts NULL into the columns the data does not
+        // name (docs/protocol.md "Table features").
+        return convert_matched(table, row, options, ignore_case, false);
     };
     let columns = &table.columns;
     let mut slots: Vec<Option<Value>> = vec![None; columns.len()];
+    // Columns a transform fills, even with NULL (a path the row lacks); the others get their
+    // DEFAULT/AUTOINCREMENT, as in an INSERT that names only some columns.
+    let mut targeted = vec![false; columns.len()];
     for (i, item) in transform.items.iter().enumerate() {
         let target = match &transform.target_columns {
             Some(names) => names
@@ -264,6 +283,9 @@ pub fn convert_row_for_pipe(
                 .and_then(|name| columns.iter().position(|c| c.name == *name)),
             None => (i < columns.len()).then_some(i),
         };
+        if let Some(t) = target {
+            targeted[t] = true;
+        }
         let (Some(target), Some(path)) = (target, &item.path) else {
             continue;
         };
@@ -285,8 +307,32 @@ pub fn convert_row_for_pipe(
     columns
         .iter()
         .zip(&slots)
-        .map(|(column, value)| convert_slot(column, value.as_ref(), options))
+        .zip(targeted)
+        .map(|((column, value), targeted)| match value {
+            // A targeted column the row has no value for is NULL, not its default.
+            None if targeted => convert_slot(column, None, options, false),
+            value => convert_slot(column, value.as_ref(), options, true),
+        })
         .collect()
+}
+
+/// The value the engine writes for a column the row omits.
+fn default_value(
+    column: &Column,
+    default: &ColumnDefault,
+    options: &ConvertOptions,
+) -> Result<SqlValue, RowError> {
+    let now = chrono::Utc::now();
+    let value = match default {
+        ColumnDefault::Identity { .. } => return Ok(SqlValue::NextIdentity),
+        ColumnDefault::Constant(value) => value.clone(),
+        ColumnDefault::CurrentTimestamp => {
+            Value::String(now.format("%Y-%m-%dT%H:%M:%S%.9f+00:00").to_string())
+        }
+        ColumnDefault::CurrentDate => Value::String(now.format("%Y-%m-%d").to_string()),
+        ColumnDefault::CurrentTime => Value::String(now.format("%H:%M:%S%.9f").to_string()),
+    };
+    convert_slot(column, Some(&value), options, false)
 }
 
 /// Converts one NDJSON line with [`convert_row`].
@@ -511,11 +557,82 @@ mod tests {
         assert!(parse_offset("+25:00").is_none());
     }
 
+    fn defaults_table() -> (crate::catalog::Catalog, String) {
+        let mut catalog = crate::catalog::Catalog::new();
+        catalog
+            .apply_sql(
+                "CREATE DATABASE D; CREATE TABLE T (ID INT AUTOINCREMENT, \
+                 S VARCHAR NOT NULL DEFAULT 'dflt', N NUMBER(5,2) DEFAULT 7, \
+                 TS TIMESTAMP_NTZ DEFAULT CURRENT_TIMESTAMP(), V VARIANT); \
+                 CREATE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) \
+                 MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE; \
+                 CREATE PIPE X AS COPY INTO T (V, S) FROM \
+                 (SELECT $1:v, $1:s FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')))",
+            )
+            .unwrap();
+        (catalog, "T".into())
+    }
+
+    #[test]
+    fn omitted_columns_get_their_default_on_the_default_pipe_only() {
+        let (catalog, name) = defaults_table();
+        let table = catalog.table("D", "PUBLIC", &name).unwrap();
+        let row = |v: Value| v.as_object().unwrap().clone();
+        let options = ConvertOptions::default();
+        // The default pipe: DEFAULT constants, the time, and a sequence marker.
+        let values = convert_row(table, &row(serde_json::json!({"v": 1}))).unwrap();
+        assert_eq!(values[0], SqlValue::NextIdentity);
+        assert_eq!(values[1], SqlValue::Text("dflt".into()));
+        assert_eq!(values[2], SqlValue::Real(7.0));
+        assert!(
+            matches!(&values[3], SqlValue::Text(t) if t.len() == 29 && t.starts_with("20")),
+            "{:?}",
+            values[3]
+        );
+        // A value given, even null, is kept: defaults fill only what is omitted.
+        let values = convert_row(
+            table,
+            &row(serde_json::json!({"ID": 5, "N": null, "S": "s"})),
+        )
+        .unwrap();
+        assert_eq!(
+            values[..3],
+            [
+                SqlValue::Integer(5),
+                SqlValue::Text("s".into()),
+                SqlValue::Null
+            ]
+        );
+        // MATCH_BY_COLUMN_NAME: the omitted columns are NULL, so NOT NULL S rejects the row.
+        let p = catalog.pipe_definition("D", "PUBLIC", "P").unwrap();
+        let e = convert_row_for_pipe(table, p, &row(serde_json::json!({"S": "s"})), &options)
+            .map(|values| values[..3].to_vec());
+        assert_eq!(
+            e,
+            Ok(vec![
+                SqlValue::Null,
+                SqlValue::Text("s".into()),
+                SqlValue::Null
+            ])
+        );
+        assert!(convert_row_for_pipe(table, p, &row(serde_json::json!({})), &options).is_err());
+        // A transform: the columns it does not target get their defaults.
+        let x = catalog.pipe_definition("D", "PUBLIC", "X").unwrap();
+        let values =
+            convert_row_for_pipe(table, x, &row(serde_json::json!({"s": "given"})), &options)
+                .unwrap();
+        assert_eq!(values[0], SqlValue::NextIdentity);
+        assert_eq!(values[1], SqlValue::Text("given".into()));
+        assert_eq!(values[2], SqlValue::Real(7.0));
+        assert_eq!(values[4], SqlValue::Null);
+    }
+
     fn one(ty: ColumnType, value: Value) -> Result<SqlValue, RowError> {
         let column = Column {
             name: "C".into(),
             ty,
             nullable: true,
+            default: None,
         };
         convert_value(&column, &value, &ConvertOptions::default())
     }

@@ -205,6 +205,7 @@ mod tests {
                 name: "N".into(),
                 ty: ColumnType::Number { precision, scale },
                 nullable: true,
+                default: None,
             };
             let stored = super::super::number(&column, &json!(text), precision, scale)
                 .unwrap_or_else(|e| panic!("{text} in NUMBER({precision},{scale}): {e}"));

@@ -23,6 +23,7 @@ pub(super) fn auth_control(
     shared
         .auth
         .verify_control(&token, token_type(headers).as_deref())
+        .map(|p| shared.with_default_role(p))
         .map_err(|e| {
             tracing::info!(reason = %e, "control-plane authentication failed");
             ApiError::new(401, "390144", format!("authentication failed: {e}"))
@@ -57,13 +58,13 @@ pub(super) fn verify_scoped(
         )
     })?;
     match shared.auth.verify_scoped(&token) {
-        Ok(p) => Ok(p),
+        Ok(p) => Ok(shared.with_default_role(p)),
         Err(e) => {
             if let Some(p) = allow_control
                 .then(|| shared.auth.verify_control(&token, None).ok())
                 .flatten()
             {
-                return Ok(p);
+                return Ok(shared.with_default_role(p));
             }
             tracing::info!(reason = %e, "data-plane authentication failed");
             Err(ApiError::new(

@@ -109,7 +109,8 @@ pub(super) async fn dispatch(
         Route::PipeInfo { db, schema, pipe } => {
             auth_scoped(shared, headers, false, Some(db))?;
             let _ = read_body(shared, headers, body, SMALL, record).await?;
-            shared.resolve(db, schema, pipe, "")?;
+            let (key, _) = shared.resolve(db, schema, pipe, "")?;
+            shared.default_pipe_used(&key).await;
             Ok(json_response(200, &pipe_info(shared.binary_format)))
         }
         Route::BulkStatus { db, schema, pipe } => {
@@ -127,8 +128,9 @@ pub(super) async fn dispatch(
             let req: OpenBody = json_body(&b)?;
             let (key, _) = shared.resolve(db, schema, pipe, channel)?;
             let v = shared
-                .open_channel(key, req.offset_token, req.fail_on_uncommitted_rows.unwrap_or(false))
+                .open_channel(key.clone(), req.offset_token, req.fail_on_uncommitted_rows.unwrap_or(false))
                 .await?;
+            shared.default_pipe_used(&key).await;
             Ok(json_response(200, &v))
         }
         Route::Drop { db, schema, pipe, channel } => {
@@ -144,12 +146,20 @@ pub(super) async fn dispatch(
         Route::Append { db, schema, pipe, channel } => {
             auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, pipe, channel)?;
-            append(shared, key, target, headers, params, body, record).await
+            let answer = append(shared, key.clone(), target, headers, params, body, record).await?;
+            if answer.status().is_success() {
+                shared.default_pipe_used(&key).await;
+            }
+            Ok(answer)
         }
         Route::TableAppend { db, schema, table } => {
             auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, &crate::catalog::default_pipe_for(table), ELASTIC)?;
-            append(shared, key, target, headers, params, body, record).await
+            let answer = append(shared, key.clone(), target, headers, params, body, record).await?;
+            if answer.status().is_success() {
+                shared.default_pipe_used(&key).await;
+            }
+            Ok(answer)
         }
         Route::Statements => {
             let principal = auth_control(shared, headers, None)?;

@@ -101,6 +101,8 @@ impl Shared {
             })??
         };
 
+        let mut decoded = decoded;
+        let rejected = decoded.rejected.take();
         let violation = crate::offset_span_violation(
             req.start_offset_token.as_deref(),
             req.end_offset_token.as_deref(),
@@ -150,6 +152,7 @@ impl Shared {
             }));
             next
         };
+        self.record_rejected(rejected).await;
         if self.commit_delay.is_zero() {
             self.commit_due().await;
         } else {
@@ -280,10 +283,38 @@ impl Shared {
                 Err(e) => {
                     d.errors += 1;
                     d.last_error = Some(format!("row {} of the request: {e}", i + 1));
+                    if table.error_logging {
+                        let (_, rejected) = d
+                            .rejected
+                            .get_or_insert_with(|| (table.error_table_name(), Vec::new()));
+                        rejected.push(rejected_row(key, i, line, &e));
+                    }
                 }
             }
         }
         Ok(d)
+    }
+
+    /// Records the rows an append rejected in their table's error table (when the append is
+    /// accepted, not with its commit).
+    pub(super) async fn record_rejected(
+        &self,
+        rejected: Option<(String, Vec<storage::RejectedRow>)>,
+    ) {
+        let (Some((error_table, rows)), Some(st)) = (rejected, &self.storage) else {
+            return;
+        };
+        let written = st
+            .run(move |c| storage::write_rejected(c, &error_table, &rows))
+            .await;
+        let error = match written {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(error) = error {
+            tracing::warn!(%error, "could not write rejected rows to the error table");
+        }
     }
 
     /// Commits every due batch: rows and channel state in one SQLite transaction.
@@ -325,6 +356,8 @@ impl Shared {
                 .into_values()
                 .map(|(t, rows)| TableInsert {
                     insert_sql: t.insert_sql.clone(),
+                    table: t.qualified.clone(),
+                    identities: t.identities.clone(),
                     rows,
                 })
                 .collect();
@@ -389,6 +422,7 @@ impl Shared {
             .catalog
             .pipes()
             .into_iter()
+            .filter(|p| self.pipe_exists(p))
             .map(|p| {
                 json!({"database": p.database, "schema": p.schema, "name": p.name,
                        "table": p.table, "is_default": p.is_default})
@@ -451,6 +485,33 @@ impl Shared {
     }
 }
 
+/// A rejected row for the error table: the row as sent, the error, and where it came from.
+fn rejected_row(
+    key: &ChannelKey,
+    index: usize,
+    line: &[u8],
+    error: &crate::convert::RowError,
+) -> storage::RejectedRow {
+    let data = match serde_json::from_slice::<Value>(line) {
+        Ok(value) => value.to_string(),
+        Err(_) => Value::String(String::from_utf8_lossy(line).into_owned()).to_string(),
+    };
+    storage::RejectedRow {
+        message: error.to_string(),
+        metadata: json!({
+            "service": "snowpipe_streaming",
+            "database": key.database,
+            "schema": key.schema,
+            "pipe": key.pipe,
+            "channel": key.channel,
+            "row_index": index,
+            "column": error.column,
+        })
+        .to_string(),
+        data,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -459,6 +520,30 @@ mod tests {
     use crate::config::EmulatorConfig;
 
     const DDL: &str = "CREATE DATABASE DB; CREATE SCHEMA SCH; CREATE TABLE T (ID NUMBER);";
+
+    #[tokio::test]
+    async fn a_default_pipe_is_listed_from_its_first_use_and_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EmulatorConfig::for_tests()
+            .with_ddl(DDL)
+            .with_data_dir(dir.path());
+        let names = |shared: &Shared| -> Vec<String> {
+            shared.status()["pipes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let shared = Shared::build(&config).await.unwrap();
+        assert!(names(&shared).is_empty());
+        let (key, _) = shared.resolve("db", "sch", "t-streaming", "c").unwrap();
+        shared.default_pipe_used(&key).await;
+        assert_eq!(names(&shared), ["T-STREAMING"]);
+        drop(shared);
+        let restarted = Shared::build(&config).await.unwrap();
+        assert_eq!(names(&restarted), ["T-STREAMING"]);
+    }
 
     /// A client that hangs up while its append is being committed (the append commits inline
     /// with no commit delay) must not leave the rows stored with the channel's committed token

@@ -14,6 +14,9 @@ pub(crate) struct Decoded {
     pub last_error: Option<String>,
     /// The decompressed body's size: what the rows hold in memory until they commit.
     pub raw_bytes: usize,
+    /// For a table with `ERROR_LOGGING = TRUE`: its error table (SQLite name) and the rows
+    /// rejected, with their payload.
+    pub rejected: Option<(String, Vec<crate::storage::RejectedRow>)>,
 }
 
 /// Decompresses an append body according to its `Content-Encoding`.

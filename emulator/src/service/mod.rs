@@ -135,6 +135,9 @@ pub(crate) struct Shared {
     pub console: crate::console::ConsoleCache,
     /// SQL API statements running or with partitions to fetch.
     pub sql_results: crate::sql_api::ResultStore,
+    /// Default pipes created so far: a table's `<TABLE>-STREAMING` exists from its first
+    /// successful pipe-info, open or append (docs/protocol.md "Table features").
+    pub default_pipes: Mutex<std::collections::BTreeSet<(String, String, String)>>,
 }
 
 impl Shared {
@@ -156,7 +159,13 @@ impl Shared {
         let mut stored_channels = Vec::new();
         let mut table_rows = HashMap::new();
         let mut stored_ddl = Vec::new();
+        let mut default_pipes = std::collections::BTreeSet::new();
         if let Some(st) = &storage {
+            default_pipes.extend(
+                st.run(|c| storage::created_default_pipes(c))
+                    .await?
+                    .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?,
+            );
             stored_ddl = st.run(|c| storage::stored_ddl(c)).await??;
             for sql in &stored_ddl {
                 catalog.apply_sql(sql).map_err(|e| {
@@ -194,9 +203,13 @@ impl Shared {
                 Arc::new(Target {
                     qualified: t.qualified_name(),
                     insert_sql: crate::convert::sqlite_insert(t),
+                    identities: storage::IdentityColumn::of(t),
                 }),
             );
             creates.push((t.qualified_name(), crate::convert::sqlite_create_table(t)));
+            if t.error_logging {
+                creates.push((t.error_table_name(), storage::error_table_create(t)));
+            }
         }
         if let Some(st) = &storage {
             let ddl = config.ddl.clone();
@@ -301,11 +314,30 @@ impl Shared {
                 config.sql_partition_rows,
                 config.sql_async_after,
             ),
+            default_pipes: Mutex::new(default_pipes),
         })
     }
 
     pub(crate) fn channels(&self) -> MutexGuard<'_, HashMap<ChannelKey, Channel>> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `principal` with its user's default role (DDL `ALTER USER … SET DEFAULT_ROLE`) when
+    /// its token names no role, as Snowflake uses the user's default role for a session that
+    /// asks for none (docs/protocol.md "Table features").
+    pub(crate) fn with_default_role(
+        &self,
+        mut principal: crate::auth::Principal,
+    ) -> crate::auth::Principal {
+        if principal.role.is_none() {
+            // ACCOUNT.USER: the account part never contains a dot.
+            let user = principal
+                .subject
+                .split_once('.')
+                .map_or(principal.subject.as_str(), |(_, u)| u);
+            principal.role = self.catalog.default_role(user).map(str::to_owned);
+        }
+        principal
     }
 
     /// Whether `role` (`PUBLIC` when `None`) may use database `db`: always when no grants are
@@ -361,6 +393,48 @@ impl Shared {
         };
         key.channel = self.channel_in_uri(&key);
         Ok((key, target))
+    }
+
+    /// Creates the default pipe `key` names, if it is one and was not created yet: called after
+    /// a successful pipe-info, open or append (docs/protocol.md "Table features").
+    pub(crate) async fn default_pipe_used(&self, key: &ChannelKey) {
+        if self
+            .catalog
+            .pipe_definition(&key.database, &key.schema, &key.pipe)
+            .is_some()
+        {
+            return;
+        }
+        let entry = (key.database.clone(), key.schema.clone(), key.pipe.clone());
+        let new = self
+            .default_pipes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(entry.clone());
+        if let (true, Some(st)) = (new, &self.storage) {
+            let (db, schema, pipe) = entry;
+            let stored = st
+                .run(move |c| storage::store_default_pipe(c, &db, &schema, &pipe))
+                .await;
+            let error = match stored {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(error) = error {
+                tracing::warn!(%error, "could not record the default pipe's creation");
+            }
+        }
+    }
+
+    /// Whether the pipe `p` is listed: declared pipes always, default pipes once created.
+    pub(crate) fn pipe_exists(&self, p: &crate::catalog::PipeInfo) -> bool {
+        !p.is_default
+            || self
+                .default_pipes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&(p.database.clone(), p.schema.clone(), p.name.clone()))
     }
 
     /// A channel name from a request URI, which Snowflake treats case-insensitively
