@@ -152,10 +152,7 @@ impl Channel {
                 end: offset_token,
             },
         );
-        async move {
-            self.admit(prepared?, budget::BudgetBytes::none())
-                .await
-        }
+        async move { self.admit(prepared?, budget::BudgetBytes::none()).await }
     }
 
     /// Appends rows, in order, with optional start and end offset tokens (the tokens of the
@@ -233,10 +230,7 @@ impl Channel {
                 end: end_offset_token,
             },
         );
-        async move {
-            self.admit(prepared?, budget::BudgetBytes::none())
-                .await
-        }
+        async move { self.admit(prepared?, budget::BudgetBytes::none()).await }
     }
 
     /// Appends rows that each carry their own offset token, in order: `(row, token)` pairs
