@@ -35,6 +35,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use errors::{CatalogError, LookupError, StatementError};
+pub(crate) use model::same_name_ignoring_case;
 pub use model::{Column, ColumnDefault, ColumnType, Table};
 
 /// Databases, schemas, tables and pipes declared with Snowflake DDL.
