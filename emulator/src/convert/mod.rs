@@ -483,6 +483,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
     }
 }
 
+pub mod evolution;
 mod number;
 pub mod output;
 mod text;
