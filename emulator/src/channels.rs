@@ -34,6 +34,17 @@ pub(crate) struct Target {
     pub identities: Vec<crate::storage::IdentityColumn>,
 }
 
+impl Target {
+    /// Where rows converted against `table`'s columns go.
+    pub(crate) fn of(table: &crate::catalog::Table) -> Self {
+        Self {
+            qualified: table.qualified_name(),
+            insert_sql: crate::convert::sqlite_insert(table),
+            identities: crate::storage::IdentityColumn::of(table),
+        }
+    }
+}
+
 /// An accepted append waiting for its commit.
 pub(crate) struct PendingBatch {
     pub ready_at: Instant,
@@ -409,9 +420,11 @@ pub(crate) fn take_due(
                 .entry(b.target.qualified.clone())
                 .or_default() += b.rows.len() as u64;
             if !b.rows.is_empty() {
+                // Keyed by the insert, not the table: batches converted before and after a
+                // schema evolution fill different columns.
                 let entry = plan
                     .inserts
-                    .entry(b.target.qualified.clone())
+                    .entry(b.target.insert_sql.clone())
                     .or_insert_with(|| (b.target.clone(), Vec::new()));
                 entry.1.extend(b.rows);
             }

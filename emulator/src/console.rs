@@ -138,7 +138,8 @@ async fn state(shared: &Arc<Shared>) -> Value {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let mut tables: Vec<(String, u64)> = shared
+    let model = shared.model();
+    let mut tables: Vec<(String, u64)> = model
         .catalog
         .tables()
         .map(|t| {
@@ -148,7 +149,7 @@ async fn state(shared: &Arc<Shared>) -> Value {
         })
         .collect();
     tables.sort();
-    let pipes: Vec<Value> = shared
+    let pipes: Vec<Value> = model
         .catalog
         .pipes()
         .into_iter()

@@ -322,6 +322,38 @@ pub(crate) fn query_declared(
     Ok((cols, declared, out))
 }
 
+/// Adds to the SQLite table `table` the `columns` (name, declared type) it lacks: columns DDL
+/// added (`ALTER TABLE … ADD COLUMN`) to a table an earlier run created.
+pub(crate) fn add_missing_columns(
+    conn: &Connection,
+    table: &str,
+    columns: &[(String, String)],
+) -> rusqlite::Result<()> {
+    let quoted = crate::convert::quote_ident(table);
+    let existing: Vec<String> = conn
+        .prepare(&format!(
+            "SELECT name FROM pragma_table_info({})",
+            sql_string(table)
+        ))?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (name, ty) in columns {
+        // SQLite compares column names ignoring ASCII case.
+        if !existing.iter().any(|e| e.eq_ignore_ascii_case(name)) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {quoted} ADD COLUMN {} {ty}",
+                crate::convert::quote_ident(name)
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// A SQL string literal.
+fn sql_string(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// Stores a DDL script unless already stored.
 pub(crate) fn store_ddl(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.execute(

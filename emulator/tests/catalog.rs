@@ -557,6 +557,7 @@ fn unmodelled_statements_are_ignored_with_notes() {
              USE WAREHOUSE w;
              CREATE TABLE t (a int);
              ALTER TABLE t ADD COLUMN b int;
+             ALTER TABLE t RENAME COLUMN a TO c;
              DESC PIPE p;
              -- only a comment;
              ;",
@@ -569,11 +570,19 @@ fn unmodelled_statements_are_ignored_with_notes() {
             "ignored: GRANT OPERATE ON PIPE p TO ROLE r",
             "ignored: SET x = 1",
             "ignored: USE WAREHOUSE w",
-            "ignored: ALTER TABLE t ADD COLUMN b int",
+            "ignored: ALTER TABLE t RENAME COLUMN a TO c",
             "ignored: DESC PIPE p",
         ]
     );
-    assert_eq!(catalog.table("D", "PUBLIC", "T").unwrap().columns.len(), 1);
+    // `ALTER TABLE … ADD COLUMN` is modelled (schema evolution stores it).
+    let t = catalog.table("D", "PUBLIC", "T").unwrap();
+    assert_eq!(
+        t.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["A", "B"]
+    );
     // The key registration is modelled: recorded for the user (the service registers it).
     let keys = catalog.user_keys();
     assert_eq!(keys.len(), 1);

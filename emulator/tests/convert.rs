@@ -30,6 +30,7 @@ fn table(columns: &[(&str, ColumnType, bool)]) -> Table {
             })
             .collect(),
         error_logging: false,
+        schema_evolution: false,
     }
 }
 
@@ -763,6 +764,7 @@ fn sqlite_tables_accept_converted_rows_and_read_back() {
             },
         ],
         error_logging: false,
+        schema_evolution: false,
     };
     let ddl = sqlite_create_table(&table);
     assert!(ddl.starts_with(

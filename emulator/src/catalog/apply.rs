@@ -2,8 +2,8 @@
 //! tables and pipes, within a session (the current database and schema).
 
 use sqlparser::ast::{
-    ColumnOption, CreateTableLikeKind, ObjectName, ObjectNamePart, ObjectType, SchemaName,
-    Statement, Use,
+    AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, CreateTableLikeKind,
+    ObjectName, ObjectNamePart, ObjectType, SchemaName, Statement, Use,
 };
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::parser::Parser;
@@ -183,6 +183,7 @@ impl Catalog {
                     return Ok(true);
                 }
                 let error_logging = session.error_logging.unwrap_or(false);
+                let schema_evolution = create.enable_schema_evolution.unwrap_or(false);
                 schema.tables.insert(
                     name.name.clone(),
                     Table {
@@ -191,10 +192,12 @@ impl Catalog {
                         name: name.name,
                         columns,
                         error_logging,
+                        schema_evolution,
                     },
                 );
                 Ok(true)
             }
+            Statement::AlterTable(alter) => self.alter_table(session, alter),
             Statement::Drop {
                 object_type,
                 if_exists,
@@ -211,6 +214,85 @@ impl Catalog {
             }
             _ => Ok(false),
         }
+    }
+
+    /// `ALTER TABLE t ADD [COLUMN] [IF NOT EXISTS] <column>` (what schema evolution stores,
+    /// docs/protocol.md "Table features") and `ALTER TABLE t ALTER [COLUMN] c DROP|SET NOT
+    /// NULL`; `Ok(false)` when no operation of the statement is modelled (other `ALTER`s,
+    /// Iceberg, dynamic and external tables).
+    pub(super) fn alter_table(
+        &mut self,
+        session: &Session,
+        alter: AlterTable,
+    ) -> Result<bool, StatementError> {
+        let is_modelled = |op: &AlterTableOperation| {
+            matches!(
+                op,
+                AlterTableOperation::AddColumn { .. }
+                    | AlterTableOperation::AlterColumn {
+                        op: AlterColumnOperation::DropNotNull | AlterColumnOperation::SetNotNull,
+                        ..
+                    }
+            )
+        };
+        if alter.table_type.is_some() || !alter.operations.iter().any(is_modelled) {
+            return Ok(false);
+        }
+        let name = qualify(session, &idents(&alter.name)?)?;
+        let Some(table) = self.schema_mut(&name)?.tables.get_mut(&name.name) else {
+            if alter.if_exists {
+                return Ok(true);
+            }
+            return Err(StatementError::DoesNotExist {
+                kind: "table",
+                name: name.display(),
+            });
+        };
+        for operation in alter.operations {
+            match operation {
+                AlterTableOperation::AddColumn {
+                    if_not_exists,
+                    column_def,
+                    ..
+                } => {
+                    let column = columns(std::slice::from_ref(&column_def))?
+                        .pop()
+                        .expect("one column definition gives one column");
+                    if table.column(&column.name).is_some() {
+                        if if_not_exists {
+                            continue;
+                        }
+                        return Err(StatementError::Syntax(format!(
+                            "column {} already exists in {}; use ADD COLUMN IF NOT EXISTS to keep it",
+                            column.name,
+                            name.display()
+                        )));
+                    }
+                    table.columns.push(column);
+                }
+                AlterTableOperation::AlterColumn {
+                    column_name,
+                    op: op @ (AlterColumnOperation::DropNotNull | AlterColumnOperation::SetNotNull),
+                } => {
+                    let column_name = Ident {
+                        value: column_name.value,
+                        quoted: column_name.quote_style.is_some(),
+                    }
+                    .normalized();
+                    let column = table
+                        .columns
+                        .iter_mut()
+                        .find(|c| c.name == column_name)
+                        .ok_or_else(|| StatementError::DoesNotExist {
+                            kind: "column",
+                            name: format!("{}.{column_name}", name.display()),
+                        })?;
+                    column.nullable = op == AlterColumnOperation::DropNotNull;
+                }
+                _ => {}
+            }
+        }
+        Ok(true)
     }
 
     pub(super) fn apply_use(

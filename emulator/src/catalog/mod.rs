@@ -8,7 +8,9 @@
 //!
 //! Modelled statements: `USE DATABASE|SCHEMA|<db>[.<schema>]`, `CREATE [OR REPLACE] DATABASE`,
 //! `CREATE [OR REPLACE] SCHEMA`, `CREATE [OR REPLACE] [TRANSIENT] TABLE` (with columns, or
-//! `LIKE`/`CLONE` of a known table), `CREATE [OR REPLACE] PIPE`, `DROP DATABASE|SCHEMA|TABLE|PIPE`.
+//! `LIKE`/`CLONE` of a known table), `CREATE [OR REPLACE] PIPE`, `DROP DATABASE|SCHEMA|TABLE|PIPE`,
+//! `ALTER TABLE … ADD [COLUMN]` and `ALTER TABLE … ALTER [COLUMN] … DROP|SET NOT NULL` (what
+//! schema evolution stores).
 //! `ALTER USER … SET RSA_PUBLIC_KEY[_2] = '…'` records the key for the user (see
 //! `user_keys.rs`), and `ALTER USER … SET DEFAULT_ROLE = R` / `CREATE USER … DEFAULT_ROLE = R`
 //! the user's default role. Everything else (roles, users, warehouses, grants, `SET`, other `ALTER`s,
@@ -35,6 +37,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use errors::{CatalogError, LookupError, StatementError};
+pub(crate) use model::same_name_ignoring_case;
 pub use model::{Column, ColumnDefault, ColumnType, Table};
 
 /// Databases, schemas, tables and pipes declared with Snowflake DDL.

@@ -20,6 +20,9 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// `ERROR_LOGGING = TRUE`: rejected rows go to the table's error table.
     pub error_logging: bool,
+    /// `ENABLE_SCHEMA_EVOLUTION = TRUE`: appended rows add columns for their new fields and
+    /// drop `NOT NULL` from the columns they leave empty (docs/protocol.md "Table features").
+    pub schema_evolution: bool,
 }
 
 impl Table {
@@ -42,6 +45,30 @@ impl Table {
     /// The column with exactly this name, if any.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The column a row's key `key` fills: the column of exactly that name, else (with
+    /// `ignore_case`, the default pipe's matching) the first whose name matches it ignoring
+    /// case.
+    pub fn column_for_key(&self, key: &str, ignore_case: bool) -> Option<&Column> {
+        self.column(key).or_else(|| {
+            ignore_case
+                .then(|| {
+                    self.columns
+                        .iter()
+                        .find(|c| same_name_ignoring_case(&c.name, key))
+                })
+                .flatten()
+        })
+    }
+}
+
+/// Whether a column name and a row's key are the same name ignoring case.
+pub(crate) fn same_name_ignoring_case(column: &str, key: &str) -> bool {
+    if column.is_ascii() && key.is_ascii() {
+        column.eq_ignore_ascii_case(key)
+    } else {
+        column.to_uppercase() == key.to_uppercase()
     }
 }
 
@@ -563,6 +590,66 @@ mod tests {
             table("CREATE TABLE T (A INT) ERROR_LOGGING = TRUE").error_table_name(),
             "ERROR_TABLE(D.PUBLIC.T)"
         );
+    }
+
+    #[test]
+    fn schema_evolution_is_read_from_create_table() {
+        assert!(table("CREATE TABLE T (A INT) ENABLE_SCHEMA_EVOLUTION = TRUE").schema_evolution);
+        assert!(
+            table("CREATE TABLE T (A INT) ERROR_LOGGING = TRUE ENABLE_SCHEMA_EVOLUTION = TRUE")
+                .schema_evolution
+        );
+        assert!(!table("CREATE TABLE T (A INT) ENABLE_SCHEMA_EVOLUTION = FALSE").schema_evolution);
+        assert!(!table("CREATE TABLE T (A INT)").schema_evolution);
+    }
+
+    #[test]
+    fn alter_table_adds_columns_and_drops_not_null() {
+        let t = table(
+            "CREATE TABLE T (A INT NOT NULL, B VARCHAR); \
+             ALTER TABLE T ADD COLUMN \"Mixed\" VARIANT; \
+             ALTER TABLE D.PUBLIC.T ADD C NUMBER(38,0); \
+             ALTER TABLE T ADD COLUMN IF NOT EXISTS C FLOAT; \
+             ALTER TABLE T ALTER COLUMN a DROP NOT NULL; \
+             ALTER TABLE T ALTER B SET NOT NULL",
+        );
+        let columns: Vec<_> = t
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.ty.sql_name(), c.nullable))
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                ("A", "NUMBER(38,0)".to_owned(), true),
+                ("B", "VARCHAR".to_owned(), false),
+                ("Mixed", "VARIANT".to_owned(), true),
+                ("C", "NUMBER(38,0)".to_owned(), true),
+            ]
+        );
+        let mut catalog = Catalog::new();
+        catalog
+            .apply_sql("CREATE DATABASE D; CREATE TABLE T (A INT)")
+            .unwrap();
+        for (sql, expected) in [
+            ("ALTER TABLE T ADD COLUMN A INT", "already exists"),
+            ("ALTER TABLE NOPE ADD COLUMN X INT", "does not exist"),
+            (
+                "ALTER TABLE T ALTER COLUMN X DROP NOT NULL",
+                "does not exist",
+            ),
+        ] {
+            let e = catalog
+                .apply_sql(&format!("USE D; {sql}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expected), "{sql}: {e}");
+        }
+        // Other ALTERs stay ignored, even of tables the catalog does not know.
+        let notes = catalog
+            .apply_sql("USE D; ALTER TABLE NOPE RENAME TO X; ALTER TABLE T SET ENABLE_SCHEMA_EVOLUTION = TRUE")
+            .unwrap();
+        assert_eq!(notes.len(), 2, "{notes:?}");
     }
 
     #[test]

@@ -71,7 +71,10 @@ use std::fmt;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use serde_json::{Map, Value};
 
-use crate::catalog::{Column, ColumnDefault, ColumnType, MatchByColumnName, PipeDefinition, Table};
+use crate::catalog::{
+    same_name_ignoring_case, Column, ColumnDefault, ColumnType, MatchByColumnName, PipeDefinition,
+    Table,
+};
 
 /// A value ready to bind in SQLite.
 #[derive(Debug, Clone, PartialEq)]
@@ -407,14 +410,6 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn same_name_ignoring_case(column: &str, key: &str) -> bool {
-    if column.is_ascii() && key.is_ascii() {
-        column.eq_ignore_ascii_case(key)
-    } else {
-        column.to_uppercase() == key.to_uppercase()
-    }
-}
-
 fn convert_value(
     column: &Column,
     value: &Value,
@@ -488,6 +483,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
     }
 }
 
+pub mod evolution;
 mod number;
 pub mod output;
 mod text;

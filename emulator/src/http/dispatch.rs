@@ -168,7 +168,7 @@ pub(super) async fn dispatch(
                 grants: &shared.role_grants,
                 token_role: principal.role.as_deref(),
             };
-            let sql = crate::sql_api::prepare(&shared.catalog, &caller, &b)?;
+            let sql = crate::sql_api::prepare(&shared.model().catalog, &caller, &b)?;
             statements::submit(shared, sql, params).await
         }
         Route::StatementStatus => {

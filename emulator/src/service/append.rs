@@ -19,6 +19,7 @@ use crate::channels::{
     ELASTIC, MUST_REOPEN,
 };
 use crate::config::DuplicateAppendPolicy;
+use crate::convert::evolution::{Detector, Evolution};
 use crate::storage::{self, TableInsert};
 
 use super::*;
@@ -101,7 +102,27 @@ impl Shared {
             })??
         };
 
-        let mut decoded = decoded;
+        let mut decoded = match decoded {
+            Converted::Done(decoded) => decoded,
+            Converted::Evolve {
+                raw,
+                table,
+                ignore_case,
+                evolution,
+            } => {
+                self.evolve(&table, ignore_case, &evolution).await?;
+                let shared = self.clone();
+                let work_key = key.clone();
+                tokio::task::spawn_blocking(move || shared.convert(&work_key, &raw))
+                    .await
+                    .map_err(|e| {
+                        ApiError::new(500, "ERR_GENERAL_EXCEPTION_RETRY_REQUEST", e.to_string())
+                    })??
+            }
+        };
+        // The target of the columns the rows were converted against (a table may have evolved
+        // since the pipe was resolved).
+        let target = decoded.target.take().unwrap_or(target);
         let rejected = decoded.rejected.take();
         let violation = crate::offset_span_violation(
             req.start_offset_token.as_deref(),
@@ -227,40 +248,73 @@ impl Shared {
         Some((current, echo))
     }
 
+    /// Decompresses and converts an append's rows; [`Converted::Evolve`] when the rows need
+    /// their table to evolve first (`ENABLE_SCHEMA_EVOLUTION`).
     pub(super) fn decode_and_convert(
         &self,
         key: &ChannelKey,
         encoding: Option<&str>,
         body: Bytes,
-    ) -> Result<Decoded, ApiError> {
+    ) -> Result<Converted, ApiError> {
         if self.sink {
             let (d, len) = sink_count(encoding, body, self.max_uncompressed_bytes)?;
             check_row_count(d.parsed, self.max_rows_per_request)?;
             self.sink_rows.fetch_add(d.parsed, Ordering::Relaxed);
             self.sink_bytes.fetch_add(len as u64, Ordering::Relaxed);
-            return Ok(d);
+            return Ok(Converted::Done(d));
         }
         let raw = decompress(encoding, body, self.max_uncompressed_bytes)?;
-        let raw_bytes = raw.len();
         // Counted before any row is parsed: parsed rows take ~200 bytes each in memory.
         let cap = self.max_rows_per_request;
         check_row_count(lines(&raw).take(cap.saturating_add(1)).count() as u64, cap)?;
-        let resolved = self
+        let model = self.model();
+        let resolved = model
+            .catalog
+            .resolve_pipe(&key.database, &key.schema, &key.pipe)
+            .map_err(|e| ApiError::new(e.http_status(), e.code(), e.to_string()))?;
+        let definition = model
+            .catalog
+            .pipe_definition(&key.database, &key.schema, &key.pipe);
+        if let Some(mut detector) = Detector::new(resolved.table, definition) {
+            for line in lines(&raw) {
+                if let Ok(Value::Object(row)) = serde_json::from_slice::<Value>(line) {
+                    detector.row(&row);
+                }
+            }
+            let ignore_case = detector.ignore_case();
+            let evolution = detector.finish();
+            if !evolution.is_empty() {
+                return Ok(Converted::Evolve {
+                    raw,
+                    table: resolved.table.qualified_name(),
+                    ignore_case,
+                    evolution,
+                });
+            }
+        }
+        self.convert(key, &raw).map(Converted::Done)
+    }
+
+    /// Converts an append's decompressed rows against the table as it is now.
+    pub(super) fn convert(&self, key: &ChannelKey, raw: &[u8]) -> Result<Decoded, ApiError> {
+        let model = self.model();
+        let resolved = model
             .catalog
             .resolve_pipe(&key.database, &key.schema, &key.pipe)
             .map_err(|e| ApiError::new(e.http_status(), e.code(), e.to_string()))?;
         let table = resolved.table;
-        let definition = self
+        let definition = model
             .catalog
             .pipe_definition(&key.database, &key.schema, &key.pipe);
         let options = crate::convert::ConvertOptions {
             binary_format: self.binary_format,
         };
         let mut d = Decoded {
-            raw_bytes,
+            raw_bytes: raw.len(),
+            target: model.targets.get(&table.qualified_name()).cloned(),
             ..Decoded::default()
         };
-        for (i, line) in lines(&raw).enumerate() {
+        for (i, line) in lines(raw).enumerate() {
             d.parsed += 1;
             let converted = match definition {
                 None => crate::convert::convert_line_with(table, line, &options),
@@ -418,7 +472,8 @@ impl Shared {
 
     /// What `GET /` shows.
     pub(crate) fn status(&self) -> Value {
-        let pipes: Vec<Value> = self
+        let model = self.model();
+        let pipes: Vec<Value> = model
             .catalog
             .pipes()
             .into_iter()
@@ -457,7 +512,7 @@ impl Shared {
         chans.shrink_to_fit();
         let tables: Vec<Value> = {
             let rows = self.table_rows.lock().unwrap_or_else(|e| e.into_inner());
-            let mut v: Vec<Value> = self
+            let mut v: Vec<Value> = model
                 .catalog
                 .tables()
                 .map(|t| {
@@ -483,6 +538,19 @@ impl Shared {
             "fenced_appends": self.fenced_appends.load(Ordering::Relaxed),
         })
     }
+}
+
+/// An append's rows, converted, or the evolution their table needs first.
+pub(super) enum Converted {
+    /// Converted against the table's current columns.
+    Done(Decoded),
+    /// The table (qualified name) must evolve before the rows (decompressed) are converted.
+    Evolve {
+        raw: Bytes,
+        table: String,
+        ignore_case: bool,
+        evolution: Evolution,
+    },
 }
 
 /// A rejected row for the error table: the row as sent, the error, and where it came from.

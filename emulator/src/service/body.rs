@@ -17,6 +17,8 @@ pub(crate) struct Decoded {
     /// For a table with `ERROR_LOGGING = TRUE`: its error table (SQLite name) and the rows
     /// rejected, with their payload.
     pub rejected: Option<(String, Vec<crate::storage::RejectedRow>)>,
+    /// Where the rows go: the target of the columns they were converted against.
+    pub target: Option<Arc<crate::channels::Target>>,
 }
 
 /// Decompresses an append body according to its `Content-Encoding`.

@@ -20,6 +20,7 @@ use crate::EmulatorError;
 
 mod append;
 mod body;
+mod evolve;
 
 use body::{check_row_count, sink_count};
 pub(crate) use body::{decompress, lines, Decoded};
@@ -96,10 +97,19 @@ pub(crate) struct AppendRequest {
     pub uncompressed_len: usize,
 }
 
+/// The catalog and each table's insert target: replaced as a whole when a table evolves
+/// (`ENABLE_SCHEMA_EVOLUTION`), so a reader always sees a table and its target agree.
+pub(crate) struct Model {
+    pub catalog: Catalog,
+    /// By qualified table name.
+    pub targets: HashMap<String, Arc<Target>>,
+}
+
 /// Everything the handlers share.
 pub(crate) struct Shared {
-    pub catalog: Catalog,
-    pub targets: HashMap<String, Arc<Target>>,
+    model: std::sync::RwLock<Arc<Model>>,
+    /// Held while a table evolves: two appends that bring the same new field add it once.
+    evolve_lock: tokio::sync::Mutex<()>,
     pub auth: Authenticator,
     pub faults: FaultHandle,
     pub channels: Mutex<HashMap<ChannelKey, Channel>>,
@@ -197,16 +207,19 @@ impl Shared {
         }
         let mut targets = HashMap::new();
         let mut creates = Vec::new();
+        let mut columns = Vec::new();
         for t in catalog.tables() {
-            targets.insert(
-                t.qualified_name(),
-                Arc::new(Target {
-                    qualified: t.qualified_name(),
-                    insert_sql: crate::convert::sqlite_insert(t),
-                    identities: storage::IdentityColumn::of(t),
-                }),
-            );
+            targets.insert(t.qualified_name(), Arc::new(Target::of(t)));
             creates.push((t.qualified_name(), crate::convert::sqlite_create_table(t)));
+            // Columns DDL added to a table an earlier run stored (`ALTER TABLE … ADD COLUMN`):
+            // `CREATE TABLE IF NOT EXISTS` keeps the old table.
+            columns.push((
+                t.qualified_name(),
+                t.columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.ty.sql_name()))
+                    .collect::<Vec<_>>(),
+            ));
             if t.error_logging {
                 creates.push((t.error_table_name(), storage::error_table_create(t)));
             }
@@ -228,6 +241,9 @@ impl Shared {
                             |r| r.get(0),
                         )?;
                         counts.insert(name.clone(), n as u64);
+                    }
+                    for (table, columns) in &columns {
+                        storage::add_missing_columns(&tx, table, columns)?;
                     }
                     tx.commit()?;
                     let records = storage::load_channels(c)
@@ -277,8 +293,8 @@ impl Shared {
             auth.set_secret(crate::token_secret::load_or_create(dir)?);
         }
         Ok(Self {
-            catalog,
-            targets,
+            model: std::sync::RwLock::new(Arc::new(Model { catalog, targets })),
+            evolve_lock: tokio::sync::Mutex::new(()),
             auth,
             faults: FaultHandle::new(config.faults.clone(), config.seed),
             channels: Mutex::new(channels),
@@ -318,6 +334,12 @@ impl Shared {
         })
     }
 
+    /// The catalog and the tables' targets as they are now (a table with
+    /// `ENABLE_SCHEMA_EVOLUTION` may gain columns later).
+    pub(crate) fn model(&self) -> Arc<Model> {
+        self.model.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub(crate) fn channels(&self) -> MutexGuard<'_, HashMap<ChannelKey, Channel>> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -335,7 +357,7 @@ impl Shared {
                 .subject
                 .split_once('.')
                 .map_or(principal.subject.as_str(), |(_, u)| u);
-            principal.role = self.catalog.default_role(user).map(str::to_owned);
+            principal.role = self.model().catalog.default_role(user).map(str::to_owned);
         }
         principal
     }
@@ -367,11 +389,12 @@ impl Shared {
         pipe: &str,
         channel: &str,
     ) -> Result<(ChannelKey, Arc<Target>), ApiError> {
-        let r = self
+        let model = self.model();
+        let r = model
             .catalog
             .resolve_pipe(db, schema, pipe)
             .map_err(|e| ApiError::new(e.http_status(), e.code(), e.to_string()))?;
-        let target = self
+        let target = model
             .targets
             .get(&r.table.qualified_name())
             .cloned()
@@ -399,6 +422,7 @@ impl Shared {
     /// a successful pipe-info, open or append (docs/protocol.md "Table features").
     pub(crate) async fn default_pipe_used(&self, key: &ChannelKey) {
         if self
+            .model()
             .catalog
             .pipe_definition(&key.database, &key.schema, &key.pipe)
             .is_some()
