@@ -1,8 +1,11 @@
-//! Hooks for the criterion benches in `benches/`: the channel's CPU pipeline (serialize,
-//! buffer into request-sized batches, compress) without I/O. Hidden from the docs and not a
-//! stable API.
+//! Hooks for the benches in `benches/`: the channel's CPU pipeline (serialize, buffer into
+//! request-sized batches, compress) without I/O, and a client on a transport that does
+//! nothing. Hidden from the docs and not a stable API.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -11,8 +14,9 @@ use super::budget::BudgetBytes;
 use super::compress::codec::Codec;
 use super::pool::{BufferPool, RowSize};
 use super::{encode, ChannelSettings};
-use crate::transport::Compression;
-use crate::Result;
+use crate::api::{ChannelStatusWire, OpenChannelRequest, OpenChannelResponse};
+use crate::transport::{AppendRequest, ChannelPath, Compression, IngestApi, PipePath};
+use crate::{Result, StreamingIngestClient};
 
 /// What a channel does to appended rows before the HTTP request, run synchronously: the same
 /// functions the caller's task and the channel actor run.
@@ -140,4 +144,82 @@ mod tests {
         assert!(out.ndjson_bytes > 6_000_000, "{out:?}");
         assert!(out.body_bytes < out.ndjson_bytes / 10, "{out:?}");
     }
+}
+
+/// A transport that accepts every request and commits every token at once: what is left is
+/// the client's own work (`benches/null_transport.rs`).
+#[derive(Debug, Default)]
+pub struct NullApi {
+    last_end: Mutex<Option<String>>,
+    wire_bytes: AtomicUsize,
+}
+
+impl NullApi {
+    /// Request body bytes received so far (after compression).
+    pub fn wire_bytes(&self) -> usize {
+        self.wire_bytes.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait::async_trait]
+impl IngestApi for NullApi {
+    async fn open_channel(
+        &self,
+        _: &ChannelPath,
+        _: &OpenChannelRequest,
+    ) -> Result<OpenChannelResponse> {
+        Ok(OpenChannelResponse {
+            next_continuation_token: "c".into(),
+            channel_status: ChannelStatusWire {
+                channel_status_code: Some("SUCCESS".into()),
+                ..Default::default()
+            },
+        })
+    }
+    async fn append_rows(&self, _: &ChannelPath, r: &AppendRequest) -> Result<String> {
+        self.wire_bytes.fetch_add(r.body.len(), Ordering::Relaxed);
+        *self.last_end.lock().unwrap() = r.end_offset_token.as_ref().map(ToString::to_string);
+        Ok("c".into())
+    }
+    async fn bulk_channel_status(
+        &self,
+        _: &PipePath,
+        names: &[String],
+    ) -> Result<HashMap<String, ChannelStatusWire>> {
+        let committed = self.last_end.lock().unwrap().clone();
+        Ok(names
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    ChannelStatusWire {
+                        channel_status_code: Some("SUCCESS".into()),
+                        last_committed_offset_token: committed.clone(),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect())
+    }
+    async fn drop_channel(&self, _: &ChannelPath) -> Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// A client on a [`NullApi`], with the default settings but `max_client_lag` and
+/// `commit_poll_interval`.
+pub fn null_client(
+    max_client_lag: Duration,
+    commit_poll_interval: Duration,
+) -> (StreamingIngestClient, Arc<NullApi>) {
+    let api = Arc::new(NullApi::default());
+    let client = StreamingIngestClient::from_parts(
+        Arc::clone(&api) as _,
+        ChannelSettings {
+            max_client_lag,
+            commit_poll_interval,
+            ..ChannelSettings::default()
+        },
+    );
+    (client, api)
 }

@@ -69,13 +69,6 @@ pub(super) fn ids(rows: &[String]) -> Vec<u64> {
         .collect()
 }
 
-/// Transport that accepts everything and commits every token at once (measures SDK overhead).
-#[derive(Debug, Default)]
-pub(super) struct NullApi {
-    last_end: std::sync::Mutex<Option<String>>,
-    wire_bytes: std::sync::atomic::AtomicUsize,
-}
-
 #[derive(Serialize)]
 pub(super) struct Wide {
     id: u64,
@@ -100,59 +93,6 @@ pub(super) fn small_requests(
             ..settings()
         },
     )
-}
-
-#[async_trait::async_trait]
-impl crate::transport::IngestApi for NullApi {
-    async fn open_channel(
-        &self,
-        _: &crate::transport::ChannelPath,
-        _: &crate::api::OpenChannelRequest,
-    ) -> crate::Result<crate::api::OpenChannelResponse> {
-        Ok(crate::api::OpenChannelResponse {
-            next_continuation_token: "c".into(),
-            channel_status: crate::api::ChannelStatusWire {
-                channel_status_code: Some("SUCCESS".into()),
-                ..Default::default()
-            },
-        })
-    }
-    async fn append_rows(
-        &self,
-        _: &crate::transport::ChannelPath,
-        r: &crate::transport::AppendRequest,
-    ) -> crate::Result<String> {
-        self.wire_bytes
-            .fetch_add(r.body.len(), std::sync::atomic::Ordering::Relaxed);
-        *self.last_end.lock().unwrap() = r.end_offset_token.as_ref().map(ToString::to_string);
-        Ok("c".into())
-    }
-    async fn bulk_channel_status(
-        &self,
-        _: &crate::transport::PipePath,
-        names: &[String],
-    ) -> crate::Result<std::collections::HashMap<String, crate::api::ChannelStatusWire>> {
-        let committed = self.last_end.lock().unwrap().clone();
-        Ok(names
-            .iter()
-            .map(|n| {
-                (
-                    n.clone(),
-                    crate::api::ChannelStatusWire {
-                        channel_status_code: Some("SUCCESS".into()),
-                        last_committed_offset_token: committed.clone(),
-                        ..Default::default()
-                    },
-                )
-            })
-            .collect())
-    }
-    async fn drop_channel(
-        &self,
-        _: &crate::transport::ChannelPath,
-    ) -> crate::Result<Option<String>> {
-        Ok(None)
-    }
 }
 
 /// Rows `first..first + n` of ≈175 bytes each.

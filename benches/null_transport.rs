@@ -1,0 +1,89 @@
+//! Rows per second through the whole client (append → serialize → batch → zstd → the channel
+//! actor → commit polling) on a transport that does nothing (`channel::bench::NullApi`): the
+//! SDK's own overhead, with no network and no server. Prints one JSON line.
+//!
+//! `cargo bench --bench null_transport` (2 M rows, release). Without `--bench` (as under
+//! `cargo test --benches`), 20 000 rows: a smoke run.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use snowpipe_streaming::channel::bench::null_client;
+use snowpipe_streaming::OffsetToken;
+
+#[derive(Serialize)]
+struct Event<'a> {
+    id: u64,
+    resort: &'a str,
+    lift: &'a str,
+    ts: &'a str,
+    skier: u64,
+    price_cents: u64,
+    note: &'a str,
+}
+
+fn main() {
+    let rows: u64 = if std::env::args().any(|a| a == "--bench") {
+        2_000_000
+    } else {
+        20_000
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run(rows));
+}
+
+async fn run(rows: u64) {
+    let (client, api) = null_client(Duration::from_millis(200), Duration::from_millis(20));
+    let ch = client.open_channel("DB", "SC", "P", "c").await.unwrap();
+    // Varied text so zstd has real work (about 4-5x compression rather than 60x).
+    let pool: Vec<String> = (0..4096)
+        .map(|_| {
+            (0..6)
+                .map(|_| format!("{:x}", rand::random::<u64>()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let per_call = 1000u64;
+    let event = |id: u64| Event {
+        id,
+        resort: "Whistler Blackcomb",
+        lift: "Peak Express",
+        ts: "2026-11-21T07:00:00.000Z",
+        skier: id * 7919 % 100_000,
+        price_cents: 12_900,
+        note: &pool[(id % 4096) as usize],
+    };
+    let started = Instant::now();
+    for call in 0..rows / per_call {
+        let batch = (call * per_call..(call + 1) * per_call).map(event);
+        ch.append_rows(batch, None, Some(OffsetToken::from(call)))
+            .await
+            .unwrap();
+    }
+    ch.flush().await.unwrap();
+    let appended = started.elapsed();
+    ch.wait_for_commit(
+        &OffsetToken::from(rows / per_call - 1),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    // NDJSON bytes: every row about as long as a middle one (the notes have the same shape).
+    let ndjson = (serde_json::to_vec(&event(rows / 2)).unwrap().len() + 1) as f64 * rows as f64;
+    let wire = api.wire_bytes();
+    println!(
+        "{{\"rows\":{rows},\"ndjson_mb\":{:.1},\"seconds\":{:.3},\"rows_per_s\":{:.0},\"mb_per_s\":{:.1},\"wire_mb\":{:.1}}}",
+        ndjson / 1e6,
+        appended.as_secs_f64(),
+        rows as f64 / appended.as_secs_f64(),
+        ndjson / 1e6 / appended.as_secs_f64(),
+        wire as f64 / 1e6
+    );
+    ch.close().await.unwrap();
+    client.close().await.unwrap();
+}

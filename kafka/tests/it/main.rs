@@ -1,0 +1,10 @@
+//! The integration tests of `snowpipe-kafka`: one test binary (`cargo test -p snowpipe-kafka
+//! --test it`), one module per area. They run the real `snowpipe-kafka` binary
+//! (`CARGO_BIN_EXE_snowpipe-kafka`), most against librdkafka's mock cluster and the emulator.
+//! Filter by module path, e.g. `cargo test -p snowpipe-kafka --test it rebalance::`.
+
+mod command_line;
+mod partitions_added;
+mod rebalance;
+mod retention;
+mod row_errors;

@@ -1,0 +1,149 @@
+//! The SDK against the in-process emulator with injected faults (lost acknowledgements,
+//! server-side invalidation): every row lands in the table exactly once without any
+//! application code. Real time, loopback only. Another writer taking the channel is not a
+//! fault the SDK recovers from: see tests/it/ownership.rs.
+
+use crate::common;
+
+use std::time::Duration;
+
+use crate::common::*;
+use serde::Serialize;
+use snowpipe_emulator::{Emulator, EmulatorConfig, Endpoint, FaultAction, FaultRule};
+use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
+
+const DDL: &str = "
+CREATE DATABASE IF NOT EXISTS DB;
+CREATE SCHEMA IF NOT EXISTS SCH;
+CREATE OR REPLACE TABLE T (ID NUMBER, NAME VARCHAR(100));
+";
+
+#[derive(Serialize)]
+struct Row {
+    id: u64,
+    name: String,
+}
+
+async fn start() -> (Emulator, StreamingIngestClient) {
+    let emu = Emulator::start(
+        EmulatorConfig::for_tests()
+            .with_ddl(DDL)
+            .with_public_key(TEST_PUBLIC_KEY)
+            .with_commit_delay(Duration::from_millis(30)),
+    )
+    .await
+    .unwrap();
+    let client = common::emulator::builder(&emu).build().await.unwrap();
+    (emu, client)
+}
+
+fn count(emu: &Emulator, sql: &str) -> i64 {
+    emu.query(sql).unwrap()[0][0].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_mid_stream_still_give_exactly_once() {
+    // Arrange
+    let (emu, client) = start().await;
+    let faults = emu.faults();
+    faults.add(
+        FaultRule::new(Endpoint::AppendRows, FaultAction::LostAck)
+            .every_nth(7)
+            .times(3),
+    );
+    faults.add(
+        FaultRule::new(Endpoint::AppendRows, FaultAction::InvalidateChannel)
+            .after(12)
+            .times(1),
+    );
+    faults.add(
+        FaultRule::new(Endpoint::AppendRows, FaultAction::InvalidateChannel)
+            .after(25)
+            .times(1),
+    );
+    let ch = client
+        .open_table_channel("DB", "SCH", "T", "c1")
+        .await
+        .unwrap();
+    // Act: 100 appends of 20 rows with increasing tokens, a request every few appends.
+    for call in 0..100u64 {
+        let rows = (call * 20..call * 20 + 20).map(|id| Row {
+            id,
+            name: format!("row {id}"),
+        });
+        ch.append_rows(
+            rows,
+            Some(OffsetToken::from(call * 20)),
+            Some(OffsetToken::from(call * 20 + 19)),
+        )
+        .await
+        .unwrap();
+        if call % 3 == 0 {
+            ch.flush().await.unwrap();
+        }
+    }
+    ch.flush().await.unwrap();
+    ch.wait_for_commit(&OffsetToken::from(1999u64), Duration::from_secs(30))
+        .await
+        .unwrap();
+    // Assert
+    assert!(faults.fired() >= 3, "faults fired: {}", faults.fired());
+    assert!(ch.status().recoveries >= 2, "{:?}", ch.status());
+    assert_eq!(count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#), 2000);
+    assert_eq!(
+        count(&emu, r#"SELECT COUNT(DISTINCT ID) FROM "DB.SCH.T""#),
+        2000
+    );
+    ch.close().await.unwrap();
+    client.close().await.unwrap();
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_of_one_client_share_the_poller_and_close_together() {
+    // Arrange
+    let (emu, client) = start().await;
+    let mut channels = Vec::new();
+    for i in 0..4 {
+        channels.push(
+            client
+                .open_table_channel("DB", "SCH", "T", &format!("c{i}"))
+                .await
+                .unwrap(),
+        );
+    }
+    // Act
+    for (i, ch) in channels.iter().enumerate() {
+        let base = i as u64 * 1000;
+        ch.append_rows(
+            (base..base + 100).map(|id| Row {
+                id,
+                name: "x".into(),
+            }),
+            None,
+            Some(OffsetToken::from(base + 99)),
+        )
+        .await
+        .unwrap();
+    }
+    client.close().await.unwrap();
+    // Assert: close returned only after every channel's rows were accepted (HTTP 200)...
+    let requests = emu.requests();
+    for i in 0..4 {
+        let name = format!("c{i}");
+        assert!(
+            requests.iter().any(|r| r.endpoint == Endpoint::AppendRows
+                && r.status == 200
+                && r.channel.as_deref() == Some(name.as_str())),
+            "client.close() returned before {name} was delivered"
+        );
+    }
+    // ...and the emulator commits them after its commit delay.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#) < 400 {
+        assert!(std::time::Instant::now() < deadline, "rows never committed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#), 400);
+    emu.shutdown().await;
+}

@@ -1,0 +1,120 @@
+//! An in-process emulator for SDK integration tests: a table with a typed schema, the test
+//! key registered, and a client builder pointed at it.
+//!
+//! Used by `tests/it/bad_input.rs` and `tests/it/chaos.rs`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_streaming::{Channel, ClientBuilder, StreamingIngestClient};
+
+use super::{fast_retry, TEST_KEY, TEST_PUBLIC_KEY};
+
+/// Database, schema, table and pipe of [`DDL`].
+pub const DB: &str = "DB";
+/// See [`DB`].
+pub const SCHEMA: &str = "SCH";
+/// See [`DB`].
+pub const TABLE: &str = "T";
+/// A named pipe on [`TABLE`].
+pub const PIPE: &str = "P";
+
+/// A table with a NOT NULL number column and a bounded string, so rows can violate the
+/// schema, and a pipe on it.
+pub const DDL: &str = "
+CREATE DATABASE IF NOT EXISTS DB;
+CREATE SCHEMA IF NOT EXISTS SCH;
+CREATE OR REPLACE TABLE T (ID NUMBER NOT NULL, NAME VARCHAR(20));
+CREATE OR REPLACE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
+";
+
+/// An emulator config with [`DDL`], the committed test key registered and immediate commits.
+pub fn config() -> EmulatorConfig {
+    EmulatorConfig::for_tests()
+        .with_ddl(DDL)
+        .with_public_key(TEST_PUBLIC_KEY)
+}
+
+/// Starts an emulator with [`config`].
+pub async fn start() -> Emulator {
+    Emulator::start(config()).await.expect("emulator starts")
+}
+
+/// A builder for `emu`: the test key, fast retries, a short client lag.
+pub fn builder(emu: &Emulator) -> ClientBuilder {
+    builder_for_url(&emu.url())
+}
+
+/// A builder for an emulator (or anything else) at `url`.
+pub fn builder_for_url(url: &str) -> ClientBuilder {
+    StreamingIngestClient::builder()
+        .account("MYORG-MYACCT")
+        .user("TESTER")
+        .url(url)
+        .private_key_pem(TEST_KEY)
+        .retry(fast_retry())
+        .max_client_lag(Duration::from_millis(20))
+        .commit_poll_interval(Duration::from_millis(20))
+}
+
+/// A connected client for `emu`.
+pub async fn client(emu: &Emulator) -> StreamingIngestClient {
+    builder(emu)
+        .build()
+        .await
+        .expect("client connects to the emulator")
+}
+
+/// An emulator with [`config`], a client of it, and channel `name` opened on [`PIPE`].
+pub async fn open_channel(name: &str) -> (Emulator, StreamingIngestClient, Channel) {
+    let emu = start().await;
+    let client = client(&emu).await;
+    let channel = client
+        .open_channel(DB, SCHEMA, PIPE, name)
+        .await
+        .expect("channel opens on the emulator");
+    (emu, client, channel)
+}
+
+/// Closes `channel` waiting for its rows to commit, then its client and the emulator, and
+/// returns the ids the table holds (in order).
+pub async fn finish(channel: Channel, client: StreamingIngestClient, emu: Emulator) -> Vec<i64> {
+    channel
+        .close_with(snowpipe_streaming::CloseOptions::default().wait_for_commit(true))
+        .await
+        .expect("the channel closes with its rows committed");
+    let landed = ids(&emu);
+    client.close().await.expect("the client closes");
+    emu.shutdown().await;
+    landed
+}
+
+/// A second RSA key pair (PKCS#8 PEM, SPKI PEM), generated once per test binary, that no
+/// emulator registers unless told to.
+pub fn other_key() -> &'static (String, String) {
+    static KEY: OnceLock<(String, String)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        use rand::SeedableRng;
+        use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4242);
+        let key = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation");
+        (
+            key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+            key.to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .unwrap(),
+        )
+    })
+}
+
+/// The IDs stored in the test table, sorted.
+pub fn ids(emu: &Emulator) -> Vec<i64> {
+    emu.query(&format!(
+        r#"SELECT ID FROM "{DB}.{SCHEMA}.{TABLE}" ORDER BY ID"#
+    ))
+    .expect("query")
+    .into_iter()
+    .map(|r| r[0].as_i64().expect("numeric ID"))
+    .collect()
+}

@@ -1,0 +1,311 @@
+//! Elastic channels (issue 14 item 10) against the in-process emulator: rows land at least
+//! once with no open call and no tokens, and a batch that may have landed twice (a lost
+//! acknowledgement, retried with the same requestId) is reported with its request id.
+
+use crate::common;
+
+use std::time::Duration;
+
+use crate::common::*;
+use snowpipe_emulator::{Emulator, EmulatorConfig, Endpoint, FaultAction, FaultRule};
+use snowpipe_streaming::{ElasticEvent, StreamingIngestClient};
+
+const DDL: &str = "
+CREATE DATABASE IF NOT EXISTS DB;
+CREATE SCHEMA IF NOT EXISTS SCH;
+CREATE OR REPLACE TABLE T (ID NUMBER);
+CREATE OR REPLACE TABLE U (ID NUMBER);
+CREATE OR REPLACE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
+";
+
+#[derive(serde::Serialize)]
+struct Row {
+    id: u64,
+}
+
+async fn start() -> (Emulator, StreamingIngestClient) {
+    let emu = Emulator::start(
+        EmulatorConfig::for_tests()
+            .with_ddl(DDL)
+            .with_public_key(TEST_PUBLIC_KEY),
+    )
+    .await
+    .unwrap();
+    let client = common::emulator::builder(&emu)
+        .max_client_lag(Duration::from_millis(50))
+        .max_request_bytes(4096)
+        .build()
+        .await
+        .unwrap();
+    (emu, client)
+}
+
+fn ids(emu: &Emulator) -> Vec<u64> {
+    emu.query("SELECT ID FROM \"DB.SCH.T\" ORDER BY ID")
+        .unwrap()
+        .into_iter()
+        .map(|r| r[0].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_lands_at_least_once_and_each_possible_duplicate_is_reported() {
+    let (emu, client) = start().await;
+    // The third elastic request is applied but its response is lost: the client retries it
+    // with the same requestId and retryCount 1, and the emulator applies it again.
+    emu.faults().add(
+        FaultRule::new(Endpoint::AppendRows, FaultAction::LostAck)
+            .after(2)
+            .times(1),
+    );
+    let elastic = client.elastic_channel("DB", "SCH", "T");
+    let mut events = elastic.events();
+    for chunk in 0..20u64 {
+        elastic
+            .append_rows((chunk * 50..chunk * 50 + 50).map(|id| Row { id }))
+            .await
+            .unwrap();
+    }
+    elastic.close().await.unwrap();
+
+    let landed = ids(&emu);
+    let mut unique = landed.clone();
+    unique.dedup();
+    assert_eq!(
+        unique,
+        (0..1000).collect::<Vec<_>>(),
+        "every row at least once"
+    );
+    let mut reported: Vec<ElasticEvent> = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        reported.push(e);
+    }
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].retry_count, 1);
+    assert_eq!(
+        landed.len() - 1000,
+        reported[0].rows,
+        "duplicates = rows reported"
+    );
+    // The emulator saw the same requestId twice, the second with retryCount 1.
+    let same: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.request_id.as_deref() == Some(reported[0].request_id.as_str()))
+        .map(|r| r.retry_count)
+        .collect();
+    assert_eq!(same, [Some(0), Some(1)]);
+    // No tokens on the wire, the table endpoint, and the retry counted on the server.
+    for r in emu
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Endpoint::AppendRows)
+    {
+        assert!(r.path.ends_with("/tables/T/rows"), "{}", r.path);
+        assert!(!r.query.contains("Token"), "{}", r.query);
+    }
+    let status = emu.status();
+    let ch = status["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel_name"] == "ELASTIC")
+        .unwrap()
+        .clone();
+    assert_eq!(ch["retried_appends"], 1, "{ch}");
+    client.close().await.unwrap();
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipes_elastic_channel_appends_to_its_elastic_endpoint() {
+    let (emu, client) = start().await;
+    let elastic = client.elastic_pipe_channel("DB", "SCH", "P");
+    elastic
+        .append_rows((0..10).map(|id| Row { id }))
+        .await
+        .unwrap();
+    elastic.flush().await.unwrap();
+    assert_eq!(ids(&emu), (0..10).collect::<Vec<_>>());
+    assert!(emu
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with("/pipes/P/channels/ELASTIC/rows") && r.status == 200));
+    elastic.close().await.unwrap();
+    client.close().await.unwrap();
+    emu.shutdown().await;
+}
+
+#[derive(serde::Serialize)]
+struct Padded {
+    id: u64,
+    pad: String,
+}
+
+/// `n` rows of about 1 KB each, ids from `first`.
+fn padded(first: u64, n: u64) -> Vec<Padded> {
+    (first..first + n)
+        .map(|id| Padded {
+            id,
+            pad: "x".repeat(1000),
+        })
+        .collect()
+}
+
+/// Elastic appends charge the client-wide memory budget named channels charge, and report the
+/// same metrics, labelled `kind`: a budget held by elastic buffers refuses a named
+/// `try_append_*` and makes the next elastic `append_rows` wait, exactly as named buffers do.
+///
+/// The recorder is installed on this test's threads only (its own runtime's workers and the
+/// thread that blocks on it), not globally: every integration test shares this process, and
+/// the others' channels must not count here.
+#[test]
+fn elastic_and_named_channels_share_the_budget_and_the_metrics() {
+    let recorded = MetricsRecorder::default();
+    let on_worker: &'static MetricsRecorder = Box::leak(Box::new(recorded.clone()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        // A worker's guard lives as long as the worker: leak it.
+        .on_thread_start(move || std::mem::forget(metrics::set_default_local_recorder(on_worker)))
+        .build()
+        .unwrap();
+    let _local = metrics::set_default_local_recorder(&recorded);
+    runtime.block_on(budget_and_metrics(recorded.clone()));
+}
+
+async fn budget_and_metrics(recorded: MetricsRecorder) {
+    let emu = Emulator::start(
+        EmulatorConfig::for_tests()
+            .with_ddl(DDL)
+            .with_public_key(TEST_PUBLIC_KEY),
+    )
+    .await
+    .unwrap();
+    // 1 MiB, of which 1/16 is set aside for idle buffers: 960 KiB for rows. Nothing is sent
+    // on a timer during the test.
+    let client = StreamingIngestClient::builder()
+        .account("myorg-myacct")
+        .user("tester")
+        .url(emu.url())
+        .private_key_pem(TEST_KEY)
+        .retry(fast_retry())
+        .max_client_lag(Duration::from_secs(60))
+        .max_request_bytes(256 * 1024)
+        .memory_budget_bytes(1024 * 1024)
+        .commit_poll_interval(Duration::from_millis(20))
+        .build()
+        .await
+        .unwrap();
+    let named = client.open_channel("DB", "SCH", "P", "n1").await.unwrap();
+
+    // The named append fits while the budget is free...
+    let token = |n: u64| Some(snowpipe_streaming::OffsetToken::from(n));
+    named
+        .try_append_rows(padded(0, 235), token(1), token(235))
+        .unwrap();
+    named.flush().await.unwrap();
+    named
+        .wait_for_commit(
+            &snowpipe_streaming::OffsetToken::from(235),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+
+    // ...but not once three elastic buffers hold about 750 KB of it.
+    let elastic: Vec<_> = (0..3)
+        .map(|_| client.elastic_channel("DB", "SCH", "U"))
+        .collect();
+    for (i, e) in elastic.iter().enumerate() {
+        e.append_rows(padded(1000 * (i as u64 + 1), 245))
+            .await
+            .unwrap();
+    }
+    let refused = named
+        .try_append_rows(padded(5000, 235), token(236), token(470))
+        .unwrap_err();
+    assert!(
+        matches!(refused, snowpipe_streaming::Error::Backpressure { .. }),
+        "{refused}"
+    );
+
+    // A fourth elastic append waits for room like a named one...
+    let fourth = client.elastic_channel("DB", "SCH", "U");
+    {
+        let waiting = fourth.append_rows(padded(6000, 245));
+        tokio::pin!(waiting);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut waiting)
+                .await
+                .is_err(),
+            "an elastic append went past a full budget"
+        );
+        // ...until an acknowledged elastic request frees its bytes.
+        elastic[0].flush().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("room after the flush")
+            .unwrap();
+    }
+    for e in elastic {
+        e.close().await.unwrap();
+    }
+    fourth.close().await.unwrap();
+    named
+        .try_append_rows(padded(5000, 235), token(236), token(470))
+        .unwrap();
+    named.close().await.unwrap();
+    client.close().await.unwrap();
+    assert_eq!(ids(&emu).len(), 235 * 2);
+    let elastic_rows = emu.query("SELECT COUNT(*) FROM \"DB.SCH.U\"").unwrap();
+    assert_eq!(elastic_rows[0][0], 245 * 4);
+
+    // The same metric names for both kinds, told apart by `kind`.
+    let label_sets = |name: &str| -> Vec<String> {
+        let mut v: Vec<String> = recorded
+            .labels_of(name)
+            .into_iter()
+            .map(|l| format!("{l:?}"))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let named_labels = [("channel", "n1"), ("kind", "named"), ("pipe", "P")];
+    let elastic_labels = [
+        ("channel", "ELASTIC"),
+        ("kind", "elastic"),
+        ("pipe", "U-STREAMING"),
+    ];
+    for name in [
+        "snowpipe_rows_appended_total",
+        "snowpipe_bytes_appended_total",
+        "snowpipe_requests_total",
+        "snowpipe_wire_bytes_total",
+        "snowpipe_buffer_bytes",
+        "snowpipe_backpressure_wait_seconds",
+    ] {
+        let sets = label_sets(name);
+        for labels in [&named_labels[..], &elastic_labels[..]] {
+            let want = format!(
+                "{:?}",
+                labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect::<Vec<_>>()
+            );
+            assert!(sets.contains(&want), "{name}: {want} not in {sets:?}");
+        }
+    }
+    assert_eq!(
+        recorded.counter("snowpipe_rows_appended_total", &elastic_labels),
+        245 * 4
+    );
+    assert_eq!(
+        recorded.counter("snowpipe_rows_appended_total", &named_labels),
+        235 * 2
+    );
+    assert!(recorded.counter("snowpipe_requests_total", &elastic_labels) >= 4);
+    emu.shutdown().await;
+}
