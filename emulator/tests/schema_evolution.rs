@@ -19,65 +19,9 @@ fn cfg() -> EmulatorConfig {
     config().with_ddl(EVOLUTION_DDL)
 }
 
-fn pipe_base(table: &str) -> String {
-    format!("/v2/streaming/databases/DB/schemas/SCH/pipes/{table}-STREAMING")
-}
-
-/// Opens `channel` on `table`'s default pipe and returns the continuation token.
-async fn open_on(c: &Client, table: &str, channel: &str) -> String {
-    let r = c
-        .send(
-            reqwest::Method::PUT,
-            &format!("{}/channels/{channel}", pipe_base(table)),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["next_continuation_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Appends `ndjson` on `table`'s default pipe with end token `end`; returns the channel's
-/// status once committed.
-async fn append_on(
-    c: &Client,
-    table: &str,
-    channel: &str,
-    ct: &str,
-    end: &str,
-    ndjson: &str,
-) -> Value {
-    let r = c
-        .http
-        .post(format!(
-            "{}/v2/streaming/data/databases/DB/schemas/SCH/pipes/{table}-STREAMING/channels/{channel}/rows?endOffsetToken={end}&continuationToken={ct}",
-            c.url
-        ))
-        .bearer_auth(&c.token)
-        .header("Content-Type", "application/x-ndjson")
-        .body(ndjson.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    assert_eq!(status, 200, "{}", r.text().await.unwrap());
-    for _ in 0..400 {
-        let r = c
-            .send(
-                reqwest::Method::POST,
-                &format!("{}:bulk-channel-status", pipe_base(table)),
-                Some(json!({ "channel_names": [channel] })),
-            )
-            .await;
-        let s = &r.body["channel_statuses"][channel];
-        if s["last_committed_offset_token"] == json!(end) {
-            return s.clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("{table}/{channel} never committed {end}");
+/// `table`'s default pipe.
+fn default_pipe(table: &str) -> String {
+    format!("{table}-STREAMING")
 }
 
 /// The SQLite table's columns and declared types, in table order.
@@ -115,8 +59,10 @@ const NEW_FIELDS: &str = concat!(
 async fn new_fields_become_typed_columns_whose_values_land() {
     let emu = Emulator::start(cfg()).await.unwrap();
     let c = Client::connect(&emu).await;
-    let ct = open_on(&c, "EV", "c1").await;
-    let status = append_on(&c, "EV", "c1", &ct, "1", NEW_FIELDS).await;
+    let ct = c.open_on(&default_pipe("EV"), "c1").await;
+    let status = c
+        .append_on(&default_pipe("EV"), "c1", &ct, "1", NEW_FIELDS)
+        .await;
     assert_eq!(status["rows_error_count"], json!(0), "{status}");
     // Upper-cased names, types from the first non-null value (docs/protocol.md "Table
     // features"), and no column for a field that was only ever null. The new columns follow
@@ -191,8 +137,10 @@ async fn new_fields_become_typed_columns_whose_values_land() {
 async fn without_schema_evolution_unknown_fields_are_dropped() {
     let emu = Emulator::start(cfg()).await.unwrap();
     let c = Client::connect(&emu).await;
-    let ct = open_on(&c, "FIXED", "c1").await;
-    let status = append_on(&c, "FIXED", "c1", &ct, "1", NEW_FIELDS).await;
+    let ct = c.open_on(&default_pipe("FIXED"), "c1").await;
+    let status = c
+        .append_on(&default_pipe("FIXED"), "c1", &ct, "1", NEW_FIELDS)
+        .await;
     assert_eq!(status["rows_error_count"], json!(0), "{status}");
     assert_eq!(
         columns(&emu, "FIXED"),
@@ -204,8 +152,10 @@ async fn without_schema_evolution_unknown_fields_are_dropped() {
         vec![vec![json!(1), json!("a")], vec![json!(2), json!("b")]]
     );
     // A row without its NOT NULL column is still an error there.
-    let ct = open_on(&c, "FIXED", "c1").await;
-    let status = append_on(&c, "FIXED", "c1", &ct, "2", "{\"ID\":3}\n").await;
+    let ct = c.open_on(&default_pipe("FIXED"), "c1").await;
+    let status = c
+        .append_on(&default_pipe("FIXED"), "c1", &ct, "2", "{\"ID\":3}\n")
+        .await;
     assert_eq!(status["rows_error_count"], json!(1), "{status}");
     emu.shutdown().await;
 }
@@ -214,16 +164,16 @@ async fn without_schema_evolution_unknown_fields_are_dropped() {
 async fn a_row_leaving_a_not_null_column_empty_drops_not_null() {
     let emu = Emulator::start(cfg()).await.unwrap();
     let c = Client::connect(&emu).await;
-    let ct = open_on(&c, "EV", "c1").await;
-    let status = append_on(
-        &c,
-        "EV",
-        "c1",
-        &ct,
-        "1",
-        "{\"ID\":1}\n{\"ID\":2,\"REQ\":null}\n{\"ID\":3,\"REQ\":\"x\"}\n",
-    )
-    .await;
+    let ct = c.open_on(&default_pipe("EV"), "c1").await;
+    let status = c
+        .append_on(
+            &default_pipe("EV"),
+            "c1",
+            &ct,
+            "1",
+            "{\"ID\":1}\n{\"ID\":2,\"REQ\":null}\n{\"ID\":3,\"REQ\":\"x\"}\n",
+        )
+        .await;
     assert_eq!(status["rows_error_count"], json!(0), "{status}");
     assert_eq!(
         emu.query("SELECT ID, REQ FROM \"DB.SCH.EV\" ORDER BY ID")
@@ -244,8 +194,15 @@ async fn evolved_columns_survive_a_restart() {
         .await
         .unwrap();
     let c = Client::connect(&emu).await;
-    let ct = open_on(&c, "EV", "c1").await;
-    append_on(&c, "EV", "c1", &ct, "1", "{\"ID\":1,\"color\":\"red\"}\n").await;
+    let ct = c.open_on(&default_pipe("EV"), "c1").await;
+    c.append_on(
+        &default_pipe("EV"),
+        "c1",
+        &ct,
+        "1",
+        "{\"ID\":1,\"color\":\"red\"}\n",
+    )
+    .await;
     emu.shutdown().await;
 
     let emu = Emulator::start(cfg().with_data_dir(dir.path()))
@@ -262,8 +219,16 @@ async fn evolved_columns_survive_a_restart() {
     // The catalog knows the column again: values land in it without another evolution, and
     // NOT NULL stays dropped.
     let c = Client::connect(&emu).await;
-    let ct = open_on(&c, "EV", "c1").await;
-    let status = append_on(&c, "EV", "c1", &ct, "2", "{\"ID\":2,\"COLOR\":\"blue\"}\n").await;
+    let ct = c.open_on(&default_pipe("EV"), "c1").await;
+    let status = c
+        .append_on(
+            &default_pipe("EV"),
+            "c1",
+            &ct,
+            "2",
+            "{\"ID\":2,\"COLOR\":\"blue\"}\n",
+        )
+        .await;
     assert_eq!(status["rows_error_count"], json!(0), "{status}");
     assert_eq!(
         emu.query("SELECT ID, COLOR FROM \"DB.SCH.EV\" ORDER BY ID")
@@ -283,13 +248,14 @@ async fn two_channels_bringing_the_same_field_add_one_column() {
     let channel = |name: &'static str, base: u32| {
         let c = &c;
         async move {
-            let mut ct = open_on(c, "EV", name).await;
+            let mut ct = c.open_on(&default_pipe("EV"), name).await;
             for round in 0..ROUNDS {
                 let id = base + round;
                 // Each round brings a field neither channel has sent before.
                 let line = format!("{{\"ID\":{id},\"REQ\":\"r\",\"f{round}\":{id}}}\n");
-                append_on(c, "EV", name, &ct, &round.to_string(), &line).await;
-                ct = open_on(c, "EV", name).await;
+                c.append_on(&default_pipe("EV"), name, &ct, &round.to_string(), &line)
+                    .await;
+                ct = c.open_on(&default_pipe("EV"), name).await;
             }
         }
     };

@@ -20,58 +20,6 @@ CREATE OR REPLACE PIPE EP AS COPY INTO E FROM TABLE(DATA_SOURCE(TYPE => 'STREAMI
     MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
 ";
 
-fn pipe_base(pipe: &str) -> String {
-    format!("/v2/streaming/databases/DB/schemas/SCH/pipes/{pipe}")
-}
-
-/// Opens `channel` on `pipe` and returns the continuation token.
-async fn open_on(c: &Client, pipe: &str, channel: &str) -> String {
-    let r = c
-        .send(
-            reqwest::Method::PUT,
-            &format!("{}/channels/{channel}", pipe_base(pipe)),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["next_continuation_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Appends `ndjson` on `pipe`/`channel` with end token `end`, and waits for its commit.
-async fn append_on(c: &Client, pipe: &str, channel: &str, ct: &str, end: &str, ndjson: &str) {
-    let r = c
-        .http
-        .post(format!(
-            "{}/v2/streaming/data/databases/DB/schemas/SCH/pipes/{pipe}/channels/{channel}/rows?endOffsetToken={end}&continuationToken={ct}",
-            c.url
-        ))
-        .bearer_auth(&c.token)
-        .header("Content-Type", "application/x-ndjson")
-        .body(ndjson.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    assert_eq!(status, 200, "{}", r.text().await.unwrap());
-    for _ in 0..200 {
-        let r = c
-            .send(
-                reqwest::Method::POST,
-                &format!("{}:bulk-channel-status", pipe_base(pipe)),
-                Some(json!({ "channel_names": [channel] })),
-            )
-            .await;
-        if r.body["channel_statuses"][channel]["last_committed_offset_token"] == json!(end) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("{pipe}/{channel} never committed {end}");
-}
-
 fn query(emu: &Emulator, sql: &str) -> Vec<Vec<Value>> {
     emu.query(sql).unwrap()
 }
@@ -82,10 +30,8 @@ async fn defaults_and_autoincrement_fill_omitted_columns_on_the_default_pipe() {
         .await
         .unwrap();
     let c = Client::connect(&emu).await;
-    let ct = open_on(&c, "E-STREAMING", "c").await;
-    append_on(
-        &c,
-        "E-STREAMING",
+    let ct = c.open_on("E-STREAMING", "c").await;
+    c.append_on("E-STREAMING",
         "c",
         &ct,
         "1",
@@ -107,9 +53,8 @@ async fn defaults_and_autoincrement_fill_omitted_columns_on_the_default_pipe() {
     );
     // A user pipe with MATCH_BY_COLUMN_NAME leaves omitted columns NULL, as COPY INTO does:
     // the NOT NULL NAME rejects the row that omits it.
-    let ct = open_on(&c, "EP", "m").await;
-    append_on(
-        &c,
+    let ct = c.open_on("EP", "m").await;
+    c.append_on(
         "EP",
         "m",
         &ct,
@@ -148,14 +93,14 @@ async fn the_default_pipe_exists_from_its_first_use_not_from_the_table() {
     let r = c
         .send(
             reqwest::Method::POST,
-            &format!("{}:pipe-info", pipe_base("e-streaming")),
+            &format!("{}:pipe-info", pipe_path("e-streaming")),
             Some(json!({})),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(listed_pipes(&emu), ["EP", "P", "E-STREAMING"]);
     // So does an open on another table's default pipe.
-    open_on(&c, "T-STREAMING", "c").await;
+    c.open_on("T-STREAMING", "c").await;
     assert_eq!(
         listed_pipes(&emu),
         ["EP", "P", "E-STREAMING", "T-STREAMING"]
@@ -164,7 +109,7 @@ async fn the_default_pipe_exists_from_its_first_use_not_from_the_table() {
     let r = c
         .send(
             reqwest::Method::POST,
-            &format!("{}:pipe-info", pipe_base("NOPE-STREAMING")),
+            &format!("{}:pipe-info", pipe_path("NOPE-STREAMING")),
             Some(json!({})),
         )
         .await;
@@ -173,18 +118,10 @@ async fn the_default_pipe_exists_from_its_first_use_not_from_the_table() {
     emu.shutdown().await;
 }
 
-/// Posts `body` to the SQL API with a key-pair JWT (user `jwt_for`'s), returns (status, body).
+/// Posts `body` to the SQL API with the key-pair JWT `token`; returns (status, body).
 async fn sql_api(emu: &Emulator, token: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v2/statements", emu.url()))
-        .bearer_auth(token)
-        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
+    let r = sql_request(emu, token, body, "").await;
+    (r.status, r.body)
 }
 
 #[tokio::test]
@@ -267,9 +204,8 @@ async fn rejected_rows_go_to_the_error_table_with_their_payload() {
         .await
         .unwrap();
     let c = Client::connect(&emu).await;
-    let ct = open_on(&c, "L-STREAMING", "c").await;
-    append_on(
-        &c,
+    let ct = c.open_on("L-STREAMING", "c").await;
+    c.append_on(
         "L-STREAMING",
         "c",
         &ct,

@@ -449,3 +449,17 @@ fn strip_default_pipe_suffix(pipe: &str) -> Option<&str> {
     let suffix = pipe.get(split..)?;
     (split > 0 && suffix.eq_ignore_ascii_case(DEFAULT_PIPE_SUFFIX)).then(|| &pipe[..split])
 }
+
+/// The first table a DDL script creates in a new database `D` (tests).
+///
+/// # Panics
+/// When the script fails or creates no table.
+#[cfg(test)]
+pub(crate) fn table_from_ddl(sql: &str) -> Table {
+    let mut catalog = Catalog::new();
+    catalog
+        .apply_sql(&format!("CREATE DATABASE D; {sql}"))
+        .unwrap();
+    let table = catalog.tables().next().unwrap().clone();
+    table
+}

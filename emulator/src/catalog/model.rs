@@ -534,15 +534,11 @@ fn integer_expr(expr: &Expr) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::catalog::Catalog;
 
     fn table(sql: &str) -> Table {
-        let mut catalog = Catalog::new();
-        catalog
-            .apply_sql(&format!("CREATE DATABASE D; {sql}"))
-            .unwrap();
-        let table = catalog.tables().next().unwrap().clone();
-        table
+        crate::catalog::table_from_ddl(sql)
     }
 
     #[test]

@@ -206,15 +206,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
     use crate::catalog::Catalog;
 
     fn table(sql: &str) -> Table {
-        let mut catalog = Catalog::new();
-        catalog
-            .apply_sql(&format!("CREATE DATABASE D; {sql}"))
-            .unwrap();
-        let table = catalog.tables().next().unwrap().clone();
-        table
+        crate::catalog::table_from_ddl(sql)
     }
 
     fn detect(table: &Table, rows: &[Value]) -> Evolution {

@@ -91,9 +91,15 @@ pub async fn sql_statement(
     if let Some(r) = role {
         body["role"] = json!(r);
     }
+    sql_request(emu, &jwt(0), body, query).await
+}
+
+/// Posts `body` to the SQL API (`POST /api/v2/statements{query}`) with the key-pair JWT
+/// `token`.
+pub async fn sql_request(emu: &Emulator, token: &str, body: Value, query: &str) -> Resp {
     let r = reqwest::Client::new()
         .post(format!("{}/api/v2/statements{query}", emu.url()))
-        .bearer_auth(jwt(0))
+        .bearer_auth(token)
         .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
         .json(&body)
         .send()
@@ -103,6 +109,11 @@ pub async fn sql_statement(
     let text = r.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Resp { status, body, text }
+}
+
+/// The REST path of pipe `pipe` of `DB.SCH`.
+pub fn pipe_path(pipe: &str) -> String {
+    format!("/v2/streaming/databases/DB/schemas/SCH/pipes/{pipe}")
 }
 
 /// A protocol client holding a scoped token.
@@ -252,6 +263,64 @@ impl Client {
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         r.body["channel_statuses"].clone()
+    }
+
+    /// Opens `channel` on pipe `pipe` and returns the continuation token.
+    pub async fn open_on(&self, pipe: &str, channel: &str) -> String {
+        let r = self
+            .send(
+                reqwest::Method::PUT,
+                &format!("{}/channels/{channel}", pipe_path(pipe)),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["next_continuation_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Appends uncompressed `ndjson` on `pipe`/`channel` with end token `end`; returns the
+    /// channel's status once `end` is committed.
+    pub async fn append_on(
+        &self,
+        pipe: &str,
+        channel: &str,
+        ct: &str,
+        end: &str,
+        ndjson: &str,
+    ) -> Value {
+        let r = self
+            .http
+            .post(format!(
+                "{}{}/channels/{channel}/rows?endOffsetToken={end}&continuationToken={ct}",
+                self.url,
+                pipe_path(pipe).replacen("/v2/streaming/", "/v2/streaming/data/", 1)
+            ))
+            .bearer_auth(&self.token)
+            .header("Content-Type", "application/x-ndjson")
+            .body(ndjson.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert_eq!(status, 200, "{}", r.text().await.unwrap());
+        for _ in 0..400 {
+            let r = self
+                .send(
+                    reqwest::Method::POST,
+                    &format!("{}:bulk-channel-status", pipe_path(pipe)),
+                    Some(json!({ "channel_names": [channel] })),
+                )
+                .await;
+            let s = &r.body["channel_statuses"][channel];
+            if s["last_committed_offset_token"] == json!(end) {
+                return s.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{pipe}/{channel} never committed {end}");
     }
 
     pub async fn wait_committed(&self, channel: &str, token: &str) -> Value {
