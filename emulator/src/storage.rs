@@ -3,9 +3,9 @@
 //! One database file in WAL mode: `<data-dir>/emulator.sqlite3`, or, without a data
 //! directory, the same file in a private temporary directory removed at the end (it is a
 //! file rather than an in-memory database so that readers can run beside the writer).
-//! Writes (commits, DDL, channel records) run in order on the writer thread ([`Storage::run`]);
+//! Writes (commits, DDL, channel records) run in order on the writer thread (`Storage::run`);
 //! reads that users start (the SQL API, the console, `Emulator::query`) run on reader
-//! connections ([`Storage::read`]), so a slow query never delays a commit.
+//! connections (`Storage::read`), so a slow query never delays a commit.
 //! Each Snowflake table is a SQLite table named `"DB.SCHEMA.TABLE"`; the emulator's own state
 //! lives in tables prefixed `_emulator_`: `_emulator_ddl` (the DDL scripts applied, replayed at
 //! start) and `_emulator_channels` (committed offset token and counters per channel). Committed
