@@ -146,20 +146,20 @@ impl Storage {
     /// # Errors
     /// When the directory or the database cannot be created, or the thread cannot start.
     pub(crate) fn open(data_dir: Option<&Path>) -> Result<Self, EmulatorError> {
-        let (path, temp) = match data_dir {
+        let (path, temp, file) = match data_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| {
                     EmulatorError::storage(format!("cannot create data dir {}: {e}", d.display()))
                         .with_source(e)
                 })?;
-                (Some(d.join(DB_FILE)), None)
+                let file = d.join(DB_FILE);
+                (Some(file.clone()), None, file)
             }
-            None => (None, Some(readers::TempDir::create()?)),
-        };
-        let file = match (&path, &temp) {
-            (Some(p), _) => p.clone(),
-            (None, Some(t)) => t.path().join(DB_FILE),
-            (None, None) => unreachable!("a data directory or a temporary one"),
+            None => {
+                let temp = readers::TempDir::create()?;
+                let file = temp.path().join(DB_FILE);
+                (None, Some(temp), file)
+            }
         };
         let mut conn = Connection::open(&file).map_err(sql_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -254,13 +254,20 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection, EmulatorError> {
             p.display()
         )));
     }
+    open_query_only(&p).map_err(sql_err)
+}
+
+/// Opens `file` read-only with `query_only` set (the CLI's reads and every reader
+/// connection).
+///
+/// # Errors
+/// When SQLite cannot open the file.
+fn open_query_only(file: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
-        &p,
+        file,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sql_err)?;
-    conn.pragma_update(None, "query_only", "ON")
-        .map_err(sql_err)?;
+    )?;
+    conn.pragma_update(None, "query_only", "ON")?;
     Ok(conn)
 }
 

@@ -268,14 +268,8 @@ impl Shared {
         let cap = self.max_rows_per_request;
         check_row_count(lines(&raw).take(cap.saturating_add(1)).count() as u64, cap)?;
         let model = self.model();
-        let resolved = model
-            .catalog
-            .resolve_pipe(&key.database, &key.schema, &key.pipe)
-            .map_err(|e| ApiError::new(e.http_status(), e.code(), e.to_string()))?;
-        let definition = model
-            .catalog
-            .pipe_definition(&key.database, &key.schema, &key.pipe);
-        if let Some(mut detector) = Detector::new(resolved.table, definition) {
+        let (table, definition) = pipe_of(&model.catalog, key)?;
+        if let Some(mut detector) = Detector::new(table, definition) {
             for line in lines(&raw) {
                 if let Ok(Value::Object(row)) = serde_json::from_slice::<Value>(line) {
                     detector.row(&row);
@@ -286,7 +280,7 @@ impl Shared {
             if !evolution.is_empty() {
                 return Ok(Converted::Evolve {
                     raw,
-                    table: resolved.table.qualified_name(),
+                    table: table.qualified_name(),
                     ignore_case,
                     evolution,
                 });
@@ -298,14 +292,7 @@ impl Shared {
     /// Converts an append's decompressed rows against the table as it is now.
     pub(super) fn convert(&self, key: &ChannelKey, raw: &[u8]) -> Result<Decoded, ApiError> {
         let model = self.model();
-        let resolved = model
-            .catalog
-            .resolve_pipe(&key.database, &key.schema, &key.pipe)
-            .map_err(|e| ApiError::new(e.http_status(), e.code(), e.to_string()))?;
-        let table = resolved.table;
-        let definition = model
-            .catalog
-            .pipe_definition(&key.database, &key.schema, &key.pipe);
+        let (table, definition) = pipe_of(&model.catalog, key)?;
         let options = crate::convert::ConvertOptions {
             binary_format: self.binary_format,
         };
@@ -578,6 +565,28 @@ fn rejected_row(
         .to_string(),
         data,
     }
+}
+
+/// The table channel `key`'s pipe writes to, and the pipe's definition (`None`: a default
+/// pipe).
+///
+/// # Errors
+/// The catalog's answer for an unknown or unauthorised pipe.
+fn pipe_of<'c>(
+    catalog: &'c crate::catalog::Catalog,
+    key: &ChannelKey,
+) -> Result<
+    (
+        &'c crate::catalog::Table,
+        Option<&'c crate::catalog::PipeDefinition>,
+    ),
+    ApiError,
+> {
+    let resolved = catalog
+        .resolve_pipe(&key.database, &key.schema, &key.pipe)
+        .map_err(|e| ApiError::new(e.http_status(), e.code(), e.to_string()))?;
+    let definition = catalog.pipe_definition(&key.database, &key.schema, &key.pipe);
+    Ok((resolved.table, definition))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use crate::EmulatorError;
 
@@ -20,17 +20,14 @@ const IDLE_READERS: usize = 4;
 /// How long a reader waits for a lock (only WAL recovery and checkpoint restarts take one).
 const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens `file` read-only with `query_only` set.
+/// Opens a reader of `file`: read-only, `query_only`, with a busy timeout and a bound on the
+/// values a statement builds.
 ///
 /// # Errors
 /// When SQLite cannot open the file.
-pub(super) fn open(file: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        file,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+fn open(file: &Path) -> rusqlite::Result<Connection> {
+    let conn = super::open_query_only(file)?;
     conn.busy_timeout(READER_BUSY_TIMEOUT)?;
-    conn.pragma_update(None, "query_only", "ON")?;
     // No value a read builds may be larger than a whole SQL API result may be
     // (`zeroblob(1e9)`, `printf('%.*c', 1e9, 'x')`); stored values are at most 16 MB.
     let max = i32::try_from(crate::sql_api::MAX_RESULT_BYTES).unwrap_or(i32::MAX);
