@@ -250,26 +250,14 @@ mod tests {
     #[test]
     fn large_windows_hold_a_batch_within_an_eighth_of_the_budget() {
         let mib = 1usize << 20;
-        assert_eq!(
-            large_window_log(3_984_119, 256 * mib, 2),
-            22,
-            "a whole 4 MB batch"
-        );
-        assert_eq!(
-            large_window_log(3_984_119, 256 * mib, 32),
-            20,
-            "32 permits: 1 MiB each"
-        );
-        assert_eq!(
-            large_window_log(3_984_119, 64 * mib, 64),
-            19,
-            "never below level 1's own"
-        );
-        assert_eq!(
-            large_window_log(100_000, 256 * mib, 2),
-            17,
-            "a small batch, a small window"
-        );
+        for (batch, budget, permits, log, why) in [
+            (3_984_119, 256 * mib, 2, 22, "a whole 4 MB batch"),
+            (3_984_119, 256 * mib, 32, 20, "32 permits: 1 MiB each"),
+            (3_984_119, 64 * mib, 64, 19, "never below level 1's own"),
+            (100_000, 256 * mib, 2, 17, "a small batch, a small window"),
+        ] {
+            assert_eq!(large_window_log(batch, budget, permits), log, "{why}");
+        }
     }
 
     #[test]
