@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::channel::budget::{Budget, BudgetBytes};
 use crate::channel::encode;
 use crate::channel::DataMetrics;
-use crate::transport::{AppendRequest, Compression, ElasticTarget, IngestApi};
+use crate::transport::{default_pipe_name, AppendRequest, Compression, ElasticTarget, IngestApi};
 use crate::{Error, Result};
 
 /// A batch that may have landed more than once: its successful request was a retry of an
@@ -58,6 +58,20 @@ pub(crate) struct ElasticSettings {
     pub(crate) zstd_level: i32,
     /// The client-wide memory budget named channels charge too.
     pub(crate) budget: Budget,
+}
+
+impl ElasticSettings {
+    /// The settings elastic channels share with the client's named channels.
+    pub(crate) fn of(runtime: &crate::channel::ChannelRuntime) -> Self {
+        let s = runtime.settings();
+        Self {
+            max_client_lag: s.max_client_lag,
+            batch_cap: s.batch_cap(),
+            compression: s.compression,
+            zstd_level: s.zstd_level,
+            budget: runtime.budget(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -89,7 +103,9 @@ struct Metrics {
 impl Metrics {
     fn new(target: &ElasticTarget) -> Self {
         let pipe = match target {
-            ElasticTarget::Table { table, .. } => format!("{table}-STREAMING"),
+            // The table's default pipe, named as everywhere else (a quoted table's suffix
+            // goes inside the quotes).
+            ElasticTarget::Table { table, .. } => default_pipe_name(table),
             ElasticTarget::Pipe(p) => p.pipe.clone(),
         };
         let labels = DataMetrics::labels("ELASTIC", &pipe, "elastic");
@@ -348,9 +364,7 @@ impl ElasticChannel {
 
 impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
-        self.buffer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.buffer)
     }
 }
 

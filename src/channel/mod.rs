@@ -268,7 +268,9 @@ mod batch;
 #[doc(hidden)]
 pub mod bench;
 pub(crate) mod budget;
+mod cmd;
 pub(crate) mod compress;
+mod context;
 pub(crate) mod encode;
 mod error_summary;
 #[cfg(test)]

@@ -5,6 +5,7 @@ use http::Method;
 
 use crate::http::Call;
 use crate::rest::tests::*;
+use crate::transport::ChannelWire;
 
 #[tokio::test]
 async fn retryable_statuses_are_retried_with_the_same_request_id() {
@@ -162,7 +163,11 @@ async fn client_errors_are_not_retried() {
         .await;
         let api = account.rest().await;
         let err = api
-            .append_rows(&simple(), &append_request(Compression::Zstd))
+            .append_rows(
+                &simple(),
+                &append_request(Compression::Zstd),
+                &ChannelWire::default(),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.status(), Some(status));
@@ -244,7 +249,11 @@ async fn open_channel_retries_409_in_progress_and_uncommitted_data_only() {
     )
     .await;
     let err = api
-        .append_rows(&simple(), &append_request(Compression::None))
+        .append_rows(
+            &simple(),
+            &append_request(Compression::None),
+            &ChannelWire::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(409));
@@ -291,9 +300,13 @@ async fn a_retried_append_resends_the_identical_request() {
     .await;
     answer(&account, "POST", ROWS_PATH, append_ok()).await;
     let api = account.rest().await;
-    api.append_rows(&simple(), &append_request(Compression::Zstd))
-        .await
-        .unwrap();
+    api.append_rows(
+        &simple(),
+        &append_request(Compression::Zstd),
+        &ChannelWire::default(),
+    )
+    .await
+    .unwrap();
     let reqs = account.requests_to(ROWS_PATH).await;
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].body, reqs[1].body);
@@ -326,7 +339,11 @@ async fn an_append_timeout_is_not_resent() {
 
     // Act
     let err = api
-        .append_rows(&simple(), &append_request(Compression::Zstd))
+        .append_rows(
+            &simple(),
+            &append_request(Compression::Zstd),
+            &ChannelWire::default(),
+        )
         .await
         .unwrap_err();
 
@@ -430,7 +447,11 @@ async fn an_undecodable_success_body_is_a_decode_error() {
     .await;
     let api = account.rest().await;
     let err = api
-        .append_rows(&simple(), &append_request(Compression::Zstd))
+        .append_rows(
+            &simple(),
+            &append_request(Compression::Zstd),
+            &ChannelWire::default(),
+        )
         .await
         .unwrap_err();
     let Error::Transport(t) = &err else {

@@ -386,23 +386,23 @@ async fn the_session_header_is_echoed_per_channel_and_reset_on_reopen() {
     .await;
     answer(&account, "POST", rows, SessionResponder(Default::default())).await;
     let api = account.rest().await;
-    let other = ChannelPath {
-        channel: "OTHER".into(),
-        ..simple()
-    };
+    // Each channel's session is in its own wire state (its actor's).
+    let (wire, other) = (ChannelWire::default(), ChannelWire::default());
     let request = || one_row(8);
     api.open_channel(&simple(), &OpenChannelRequest::default())
         .await
         .unwrap();
     for _ in 0..4 {
-        api.append_rows(&simple(), &request()).await.unwrap();
+        api.append_rows(&simple(), &request(), &wire).await.unwrap();
     }
     // Another channel never sees CH's session.
-    assert!(api.sessions().get(&other).is_none());
+    assert!(crate::sync::lock(&other.session).is_none());
+    // What the actor does before every reopen.
+    wire.new_session();
     api.open_channel(&simple(), &OpenChannelRequest::default())
         .await
         .unwrap();
-    api.append_rows(&simple(), &request()).await.unwrap();
+    api.append_rows(&simple(), &request(), &wire).await.unwrap();
     let sent: Vec<Option<String>> = account
         .requests_to(rows)
         .await
@@ -438,13 +438,16 @@ async fn appends_of_one_channel_are_paced_to_its_request_rate() {
         let api = account
             .rest_with(account.builder().max_requests_per_second(per_second))
             .await;
+        let wire = ChannelWire::default();
         let started = std::time::Instant::now();
         for _ in 0..4 {
-            api.append_rows(&simple(), &request()).await.unwrap();
+            api.append_rows(&simple(), &request(), &wire).await.unwrap();
         }
         // Another channel has its own pace: its first append goes at once.
         let before_other = std::time::Instant::now();
-        api.append_rows(&other, &request()).await.unwrap();
+        api.append_rows(&other, &request(), &ChannelWire::default())
+            .await
+            .unwrap();
         assert!(before_other.elapsed().as_millis() < 80);
         let ms = started.elapsed().as_millis();
         assert!(
@@ -481,9 +484,10 @@ async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
                     .max_bytes_per_second(bytes_per_second),
             )
             .await;
+        let wire = ChannelWire::default();
         let started = std::time::Instant::now();
         for _ in 0..4 {
-            api.append_rows(&simple(), &request()).await.unwrap();
+            api.append_rows(&simple(), &request(), &wire).await.unwrap();
         }
         let ms = started.elapsed().as_millis();
         assert!(
@@ -507,37 +511,4 @@ async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
             rate
         );
     }
-}
-
-/// The REST layer's per-channel state (sticky sessions, pacing slots) is released when a
-/// channel is forgotten; a slot still ahead is kept, so a reopen right after a close is paced.
-#[tokio::test]
-async fn forgotten_channels_leave_no_per_channel_state() {
-    let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(wiremock::matchers::path_regex("/rows$"))
-        .respond_with(append_ok().insert_header("x-snowflake-session", "s1"))
-        .mount(&account.server)
-        .await;
-    let api = account.rest().await;
-    let request = || one_row(8);
-    let paths: Vec<ChannelPath> = (0..20)
-        .map(|i| ChannelPath {
-            channel: format!("rotated-{i}"),
-            ..simple()
-        })
-        .collect();
-    for p in &paths {
-        api.append_rows(p, &request()).await.unwrap();
-    }
-    assert_eq!(api.tracked_channels(), (20, 20));
-    // Right after its append, a forgotten channel keeps its pacing slot, not its session.
-    api.forget(&paths[19]);
-    assert_eq!(api.tracked_channels().0, 19);
-    assert!(api.tracked_channels().1 >= 1);
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    for p in &paths {
-        api.forget(p);
-    }
-    assert_eq!(api.tracked_channels(), (0, 0));
 }

@@ -158,3 +158,46 @@ async fn one_request_in_flight_with_chained_continuation_tokens_and_ordered_rows
     );
     assert_eq!(ch.latest_committed_offset_token(), tok(999));
 }
+
+/// Two tasks sharing one handle: the token order is decided where an append enters the
+/// channel's mailbox, not where it is prepared. An append checked first (token 1) but
+/// admitted after another task's (token 2) is refused, so the server never sees tokens go
+/// back.
+#[tokio::test(start_paused = true)]
+async fn tasks_sharing_a_handle_cannot_admit_tokens_out_of_order() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = Arc::new(open(&client, "c").await);
+    let (checked_tx, checked_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let slow = tokio::spawn({
+        let ch = Arc::clone(&ch);
+        async move {
+            // Prepared (checked against the last token: none yet) now, admitted later.
+            let append = ch.append_row(&Row { id: 1 }, tok(1));
+            checked_tx.send(()).unwrap();
+            go_rx.await.unwrap();
+            append.await
+        }
+    });
+    checked_rx.await.unwrap();
+    let fast = tokio::spawn({
+        let ch = Arc::clone(&ch);
+        async move { ch.append_row(&Row { id: 2 }, tok(2)).await }
+    });
+    fast.await.unwrap().unwrap();
+    go_tx.send(()).unwrap();
+    let err = slow.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(err.to_string().contains("goes back before"), "{err}");
+    ch.flush().await.unwrap();
+    let sent: Vec<_> = fake
+        .appends_to("c")
+        .iter()
+        .map(|a| (ids(&a.rows), a.start.clone(), a.end.clone()))
+        .collect();
+    assert_eq!(sent, [(vec![2], Some("2".into()), Some("2".into()))]);
+    // The handle goes on from token 2.
+    ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap();
+    assert!(ch.append_row(&Row { id: 4 }, tok(3)).await.is_err());
+}

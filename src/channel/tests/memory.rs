@@ -502,6 +502,6 @@ async fn a_producer_short_of_budget_does_not_wait_out_the_other_channels_lag() {
 fn a_mailbox_slot_is_small() {
     // tokio preallocates a mailbox's slots 32 at a time, so every channel, busy or idle, holds
     // 32 commands' worth: 112 bytes a slot made that 3.5 KB of an idle channel's ≈ 14 KB.
-    let slot = std::mem::size_of::<crate::channel::actor::Cmd>();
+    let slot = std::mem::size_of::<crate::channel::cmd::Cmd>();
     assert!(slot <= 16, "a command takes {slot} bytes");
 }

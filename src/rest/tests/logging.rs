@@ -1,6 +1,7 @@
 //! What the REST layer logs: retries, never secrets.
 
 use crate::rest::tests::*;
+use crate::transport::ChannelWire;
 
 #[tokio::test]
 async fn logs_show_retries_but_never_tokens() {
@@ -32,9 +33,13 @@ async fn logs_show_retries_but_never_tokens() {
     let api = account.rest().await;
 
     // Act
-    api.append_rows(&simple(), &append_request(Compression::Zstd))
-        .await
-        .unwrap();
+    api.append_rows(
+        &simple(),
+        &append_request(Compression::Zstd),
+        &ChannelWire::default(),
+    )
+    .await
+    .unwrap();
 
     // Assert (on everything logged by every test so far, which only strengthens the
     // no-secrets checks).

@@ -1,6 +1,7 @@
 //! The shape of every REST request and the parsing of its answer.
 
 use crate::rest::tests::*;
+use crate::transport::ChannelWire;
 
 #[tokio::test]
 async fn open_channel_request_shape_and_response() {
@@ -90,7 +91,10 @@ async fn append_rows_request_shape() {
     let req = append_request(Compression::Zstd);
 
     // Act
-    let next = api.append_rows(&simple(), &req).await.unwrap();
+    let next = api
+        .append_rows(&simple(), &req, &ChannelWire::default())
+        .await
+        .unwrap();
 
     // Assert
     assert_eq!(next, "ct1");
@@ -136,7 +140,9 @@ async fn append_rows_uncompressed_and_without_start_token() {
     let mut req = append_request(Compression::None);
     req.start_offset_token = None;
     req.end_offset_token = None;
-    api.append_rows(&simple(), &req).await.unwrap();
+    api.append_rows(&simple(), &req, &ChannelWire::default())
+        .await
+        .unwrap();
     let r = &account.requests_to(ROWS_PATH).await[0];
     assert!(raw_query(r)
         .starts_with("startOffsetToken=&endOffsetToken=&continuationToken=ct%3D0%26x&requestId="));
@@ -145,7 +151,9 @@ async fn append_rows_uncompressed_and_without_start_token() {
     assert_eq!(&r.body[..], b"{\"a\":1}\n{\"a\":2}\n");
 
     let req = append_request(Compression::Gzip);
-    api.append_rows(&simple(), &req).await.unwrap();
+    api.append_rows(&simple(), &req, &ChannelWire::default())
+        .await
+        .unwrap();
     let r = &account.requests_to(ROWS_PATH).await[1];
     assert_eq!(header(r, "content-encoding").as_deref(), Some("gzip"));
     assert_eq!(
