@@ -6,7 +6,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use super::*;
 use crate::api::{status_code_is_invalid, OpenChannelRequest};
-use crate::rest::tests::{answer, answer_limited, append_ok};
+use crate::test_support::{answer, answering, append_ok};
 
 /// A one-row append whose body claims `uncompressed_len` bytes (what the pacing counts).
 fn one_row(uncompressed_len: usize) -> crate::transport::AppendRequest {
@@ -227,15 +227,10 @@ async fn a_status_reported_under_another_case_of_the_name_is_found() {
     ch.flush().await.unwrap();
     // Committed once sent: a token reported before this handle sent it would be another
     // writer's (the channel would fail with OwnershipLost).
-    answer_limited(
-        &account,
-        "POST",
-        STATUS_PATH,
-        status(Some("1")),
-        None,
-        Some(1),
-    )
-    .await;
+    answering("POST", STATUS_PATH, status(Some("1")))
+        .with_priority(1)
+        .mount(&account.server)
+        .await;
     ch.wait_for_commit(
         &crate::OffsetToken::from(1u64),
         std::time::Duration::from_secs(5),
@@ -286,19 +281,8 @@ async fn a_transient_403_or_401_on_the_control_plane_is_retried_with_backoff() {
             .with_priority(1)
             .mount(&server)
             .await;
-        Mock::given(method("GET"))
-            .and(path("/v2/streaming/hostname"))
-            .respond_with(ResponseTemplate::new(200).set_body_string("127.0.0.1"))
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/oauth/token"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_string(scoped_token(std::time::Duration::from_secs(3600), 1)),
-            )
-            .mount(&server)
-            .await;
+        hostname_answer("127.0.0.1").mount(&server).await;
+        token_answer().mount(&server).await;
         let account = MockAccount::from_server(server);
         let resolved = account.builder().resolve().unwrap();
         RestApi::connect(resolved.connect)
@@ -313,14 +297,14 @@ async fn a_transient_403_or_401_on_the_control_plane_is_retried_with_backoff() {
 #[tokio::test]
 async fn a_408_is_retried_as_its_predicate_says() {
     let account = MockAccount::start().await;
-    answer_limited(
-        &account,
+    answering(
         "POST",
         STATUS_PATH,
         ResponseTemplate::new(408).set_body_string("request timeout"),
-        Some(1),
-        Some(1),
     )
+    .up_to_n_times(1)
+    .with_priority(1)
+    .mount(&account.server)
     .await;
     answer(
         &account,

@@ -1,7 +1,6 @@
 //! The shape of every REST request and the parsing of its answer.
 
 use crate::rest::tests::*;
-use crate::transport::ChannelWire;
 
 #[tokio::test]
 async fn open_channel_request_shape_and_response() {
@@ -9,9 +8,7 @@ async fn open_channel_request_shape_and_response() {
     let account = MockAccount::start().await;
     let encoded =
         "/v2/streaming/databases/my%20db/schemas/S%2F1/pipes/P%C3%9C-STREAMING/channels/ch%20a%2B1";
-    Mock::given(method("PUT"))
-        .and(path(encoded))
-        .respond_with(open_response())
+    answering("PUT", encoded, open_response())
         .expect(1)
         .mount(&account.server)
         .await;
@@ -81,9 +78,7 @@ async fn open_channel_without_options_sends_an_empty_object() {
 async fn append_rows_request_shape() {
     // Arrange
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(ROWS_PATH))
-        .respond_with(append_ok())
+    answering("POST", ROWS_PATH, append_ok())
         .expect(1)
         .mount(&account.server)
         .await;
@@ -181,9 +176,7 @@ async fn bulk_status_splits_into_chunks_of_100_and_merges() {
         }
     }
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(Echo)
+    answering("POST", STATUS_PATH, Echo)
         .expect(3)
         .mount(&account.server)
         .await;
@@ -226,15 +219,14 @@ async fn bulk_status_splits_into_chunks_of_100_and_merges() {
 #[tokio::test]
 async fn drop_channel_parses_the_committed_token_or_nothing() {
     let account = MockAccount::start().await;
-    answer_limited(
-        &account,
+    answering(
         "DELETE",
         CHANNEL_PATH,
         ResponseTemplate::new(200)
             .set_body_json(serde_json::json!({"last_committed_offset_token": "7"})),
-        Some(1),
-        None,
     )
+    .up_to_n_times(1)
+    .mount(&account.server)
     .await;
     answer(&account, "DELETE", CHANNEL_PATH, ResponseTemplate::new(200)).await;
     let api = account.rest().await;
