@@ -42,6 +42,16 @@ impl ChannelRuntime {
         self.inner.budget.clone()
     }
 
+    /// The client's pool of row and body buffers (elastic channels use it too).
+    pub(crate) fn buffers(&self) -> std::sync::Arc<super::pool::BufferPool> {
+        std::sync::Arc::clone(&self.inner.buffers)
+    }
+
+    /// The client's compressors (elastic channels use them too).
+    pub(crate) fn compressors(&self) -> std::sync::Arc<super::compress::CompressorPool> {
+        std::sync::Arc::clone(&self.inner.compressor_pool)
+    }
+
     /// The REST layer.
     pub(crate) fn api(&self) -> std::sync::Arc<dyn crate::transport::IngestApi> {
         std::sync::Arc::clone(&self.inner.api)

@@ -263,7 +263,7 @@ use crate::Error;
 mod actor;
 mod admission;
 mod all;
-mod batch;
+pub(crate) mod batch;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench;
@@ -281,7 +281,7 @@ mod options;
 #[cfg(test)]
 mod ownership_tests;
 mod poller;
-mod pool;
+pub(crate) mod pool;
 mod registry;
 mod runtime;
 pub(crate) mod settings;
