@@ -218,7 +218,7 @@ impl Channel {
         let (Some(first), Some(last)) = (first, admitted) else {
             return Ok(());
         };
-        let why = match first.partial_cmp_numeric(&last) {
+        let why = match first.partial_cmp_numeric(last) {
             Some(std::cmp::Ordering::Equal) => "reuses",
             Some(std::cmp::Ordering::Less) => "goes back before",
             _ => return Ok(()),
