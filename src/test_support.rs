@@ -241,6 +241,22 @@ pub(crate) fn token_answer() -> Mock {
     )
 }
 
+/// Answers `verb` requests to exactly `p` with `first` once, then with `then` every time.
+pub(crate) async fn answer_first_then(
+    account: &MockAccount,
+    verb: &str,
+    p: &str,
+    first: impl Respond + 'static,
+    then: impl Respond + 'static,
+) {
+    answering(verb, p, first)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&account.server)
+        .await;
+    answer(account, verb, p, then).await;
+}
+
 /// Mounts `response` for `verb` requests to exactly `p` on the account (every time).
 pub(crate) async fn answer(
     account: &MockAccount,

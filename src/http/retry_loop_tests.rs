@@ -86,16 +86,14 @@ async fn exhausted_retries_return_the_last_server_error() {
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let account = MockAccount::start().await;
-    answering(
+    answer_first_then(
+        &account,
         "DELETE",
         CHANNEL_PATH,
         ResponseTemplate::new(429).insert_header("Retry-After", "1"),
+        ResponseTemplate::new(200),
     )
-    .up_to_n_times(1)
-    .with_priority(1)
-    .mount(&account.server)
     .await;
-    answer(&account, "DELETE", CHANNEL_PATH, ResponseTemplate::new(200)).await;
     let api = account.rest().await;
     let start = Instant::now();
     api.drop_channel(&simple()).await.unwrap();
@@ -174,16 +172,14 @@ async fn client_errors_are_not_retried() {
 #[tokio::test]
 async fn a_non_json_404_is_retried_as_a_misrouted_request() {
     let account = MockAccount::start().await;
-    answering(
+    answer_first_then(
+        &account,
         "DELETE",
         CHANNEL_PATH,
         ResponseTemplate::new(404).set_body_string("<html><body>Not Found</body></html>"),
+        ResponseTemplate::new(200),
     )
-    .up_to_n_times(1)
-    .with_priority(1)
-    .mount(&account.server)
     .await;
-    answer(&account, "DELETE", CHANNEL_PATH, ResponseTemplate::new(200)).await;
     let api = account.rest().await;
     api.drop_channel(&simple()).await.unwrap();
     assert_eq!(account.requests_to(CHANNEL_PATH).await.len(), 2);
@@ -271,12 +267,14 @@ async fn a_retried_append_resends_the_identical_request() {
     // requestId are sent again (retryCount 1). If the first attempt had been applied, the
     // rows would land twice; Snowflake documents retryCount > 0 as "duplicates possible".
     let account = MockAccount::start().await;
-    answering("POST", ROWS_PATH, ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
-    answer(&account, "POST", ROWS_PATH, append_ok()).await;
+    answer_first_then(
+        &account,
+        "POST",
+        ROWS_PATH,
+        ResponseTemplate::new(503),
+        append_ok(),
+    )
+    .await;
     let api = account.rest().await;
     append_simple(&api, Compression::Zstd).await.unwrap();
     let reqs = account.requests_to(ROWS_PATH).await;

@@ -6,7 +6,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use super::*;
 use crate::api::{status_code_is_invalid, OpenChannelRequest};
-use crate::test_support::{answer, answering, append_ok};
+use crate::test_support::{answer, answer_first_then, answering, append_ok};
 
 /// A one-row append whose body claims `uncompressed_len` bytes (what the pacing counts).
 fn one_row(uncompressed_len: usize) -> crate::transport::AppendRequest {
@@ -297,19 +297,11 @@ async fn a_transient_403_or_401_on_the_control_plane_is_retried_with_backoff() {
 #[tokio::test]
 async fn a_408_is_retried_as_its_predicate_says() {
     let account = MockAccount::start().await;
-    answering(
-        "POST",
-        STATUS_PATH,
-        ResponseTemplate::new(408).set_body_string("request timeout"),
-    )
-    .up_to_n_times(1)
-    .with_priority(1)
-    .mount(&account.server)
-    .await;
-    answer(
+    answer_first_then(
         &account,
         "POST",
         STATUS_PATH,
+        ResponseTemplate::new(408).set_body_string("request timeout"),
         ResponseTemplate::new(200).set_body_json(serde_json::json!({"channel_statuses": {}})),
     )
     .await;

@@ -24,13 +24,7 @@ async fn batch_is_sent_at_exactly_the_client_lag() {
 #[tokio::test(start_paused = true)]
 async fn size_limit_triggers_flush_before_the_lag_and_is_never_exceeded() {
     let fake = FakeApi::new();
-    let client = client(
-        &fake,
-        ChannelSettings {
-            max_request_bytes: 1024,
-            ..settings()
-        },
-    );
+    let client = client(&fake, kib_requests());
     let ch = open(&client, "c").await;
     let t0 = Instant::now();
     ch.append_rows((0..300).map(|id| Row { id }), tok(0), tok(299))
@@ -122,22 +116,10 @@ async fn flush_covers_rows_appended_before_the_call_only() {
 async fn one_request_in_flight_with_chained_continuation_tokens_and_ordered_rows() {
     let fake = FakeApi::new();
     fake.set_latency(Duration::from_millis(50));
-    let client = client(
-        &fake,
-        ChannelSettings {
-            max_request_bytes: 1024,
-            ..settings()
-        },
-    );
+    let client = client(&fake, kib_requests());
     let ch = open(&client, "c").await;
     for i in 0..50u64 {
-        ch.append_rows(
-            (i * 20..i * 20 + 20).map(|id| Row { id }),
-            tok(i * 20),
-            tok(i * 20 + 19),
-        )
-        .await
-        .unwrap();
+        append_dense(&ch, i * 20, 20).await;
     }
     ch.flush().await.unwrap();
     let appends = fake.appends_to("c");

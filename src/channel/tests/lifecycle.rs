@@ -191,13 +191,7 @@ async fn opening_reports_the_committed_token_and_can_reset_it() {
 #[tokio::test(start_paused = true)]
 async fn bad_rows_fail_at_once_and_buffer_nothing() {
     let fake = FakeApi::new();
-    let client = client(
-        &fake,
-        ChannelSettings {
-            max_request_bytes: 1024,
-            ..settings()
-        },
-    );
+    let client = client(&fake, kib_requests());
     let ch = open(&client, "c").await;
     let big = "x".repeat(2000);
     let err = ch

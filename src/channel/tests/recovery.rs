@@ -315,13 +315,7 @@ async fn precompressed_batches_keep_order_across_a_recovery() {
     );
     let ch = open(&client, "c").await;
     for i in 0..40u64 {
-        ch.append_rows(
-            (i * 25..i * 25 + 25).map(|id| Row { id }),
-            tok(i * 25),
-            tok(i * 25 + 24),
-        )
-        .await
-        .unwrap();
+        append_dense(&ch, i * 25, 25).await;
         if i == 20 {
             until_appends(&fake, "c", 3).await;
             fake.invalidate("c");
