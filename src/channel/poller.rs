@@ -12,6 +12,12 @@
 //! The fast and the full polls of a pipe run on their own tasks and may overlap; every poll
 //! takes a sequence number when it starts, and a channel applies only answers newer than the
 //! last it applied (`Polled::applied_poll`).
+//!
+//! The poller is the one writer of what the server reported about a channel (`Polled`: the
+//! committed token, the status, row-error events, the stall flag): the statuses a channel's
+//! actor reads itself (the ownership check before a reopen, the final poll) go through
+//! [`Poller::poll_channel`], and a reopen's answer through [`Poller::apply_opened`], each under
+//! a sequence number like any other poll.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -425,7 +425,7 @@ async fn a_producer_short_of_budget_does_not_wait_out_the_other_channels_lag() {
                 break 'fill;
             }
             let from = next[i];
-            append_dense(&ch, from, 100).await;
+            append_dense(ch, from, 100).await;
             next[i] += 100;
         }
     }
