@@ -198,9 +198,7 @@ pub(crate) fn status_code_is_invalid(code: &str) -> bool {
 /// Logs an unknown status code once per code.
 fn warn_unknown_status_code(code: &str) {
     static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut seen = SEEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut seen = crate::sync::lock(&SEEN);
     if seen.len() < 64 && !seen.iter().any(|c| c == code) {
         seen.push(code.to_owned());
         tracing::warn!(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::channel::ChannelStatus;
+use crate::elastic::ElasticSettings;
 use crate::transport::{ChannelPath, ElasticTarget, PipePath};
 use crate::{ElasticChannel, OffsetToken, Result, StreamingIngestClient};
 
@@ -33,7 +34,7 @@ impl StreamingIngestClient {
                 schema: schema.to_owned(),
                 table: table.to_owned(),
             },
-            self.runtime().elastic_settings(),
+            ElasticSettings::of(self.runtime()),
         )
     }
 
@@ -49,7 +50,7 @@ impl StreamingIngestClient {
         ElasticChannel::new(
             self.runtime().api(),
             ElasticTarget::Pipe(pipe(database, schema, pipe_name)),
-            self.runtime().elastic_settings(),
+            ElasticSettings::of(self.runtime()),
         )
     }
 

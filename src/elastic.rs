@@ -3,35 +3,42 @@
 //! tokens, the recommended starting point when ordering and exactly-once are not needed.
 //!
 //! ```text
-//!  append_rows ──► buffer (NDJSON) ──full / max_client_lag / flush──► compress ──► POST …/rows
-//!                                                                   (same requestId on every
-//!                                                                    retry, retryCount counts)
+//!  append_rows ──► encode (channel/encode) ──► Batcher (channel/batch)
+//!                    ──full / max_client_lag / flush──► compress (channel/compress) ──► POST …/rows
+//!                                                      (same requestId on every retry,
+//!                                                       retryCount counts)
 //! ```
 //!
 //! A batch whose successful attempt was not the first (`retry_count > 0`) may have been
 //! applied more than once: each such batch is reported as an [`ElasticEvent`] and logged.
 //!
-//! Shared with named channels: the client's settings (lag, request size, compression), its
-//! memory budget — buffered rows are charged from the append until their request is
+//! Shared with named channels: the client's settings (lag, request size, compression); the
+//! data path itself — rows are serialized by the channels' encoder into buffers from the
+//! client's pool, cut into requests by the channels' `Batcher`, and compressed by the
+//! channels' compression path with the client's compressors (inline when small, on the
+//! blocking pool under the client-wide permits when large); its memory budget — buffered rows
+//! are charged (at their buffers' capacity) from the append until their request is
 //! acknowledged (at the compressed size once the body is built), so `append_rows` waits for
 //! room exactly as a named channel's does, and a full budget holds back appends on both — and
 //! the metric names (`snowpipe_rows_appended_total`, `snowpipe_requests_total`, …), labelled
 //! `kind="elastic"`, `channel="ELASTIC"` and `pipe` (the table's default pipe
 //! `<TABLE>-STREAMING` for a table's elastic channel).
 
-use std::io::Write as _;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::{broadcast, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::budget::{Budget, BudgetBytes};
+use crate::channel::batch::{Batcher, Chunk, SealedBatch};
+use crate::channel::budget::Budget;
+use crate::channel::compress::{self, CompressorPool};
 use crate::channel::encode;
+use crate::channel::pool::{BufferPool, RowSize};
 use crate::channel::DataMetrics;
-use crate::transport::{AppendRequest, Compression, ElasticTarget, IngestApi};
+use crate::transport::{default_pipe_name, AppendRequest, Compression, ElasticTarget, IngestApi};
 use crate::{Error, Result};
 
 /// A batch that may have landed more than once: its successful request was a retry of an
@@ -55,25 +62,25 @@ pub(crate) struct ElasticSettings {
     pub(crate) max_client_lag: Duration,
     pub(crate) batch_cap: usize,
     pub(crate) compression: Compression,
-    pub(crate) zstd_level: i32,
     /// The client-wide memory budget named channels charge too.
     pub(crate) budget: Budget,
+    /// The client's pool of row and body buffers.
+    pub(crate) buffers: Arc<BufferPool>,
+    /// The client's compressors (contexts and blocking-pool permits).
+    pub(crate) compressors: Arc<CompressorPool>,
 }
 
-#[derive(Debug, Default)]
-struct Buffer {
-    ndjson: Vec<u8>,
-    rows: usize,
-    first_at_ms: Option<u64>,
-    /// The budget bytes charged for `ndjson`.
-    charged: Option<BudgetBytes>,
-}
-
-impl Buffer {
-    fn charge(&mut self, bytes: BudgetBytes) {
-        match &mut self.charged {
-            Some(c) => c.merge(bytes),
-            None => self.charged = Some(bytes),
+impl ElasticSettings {
+    /// The settings elastic channels share with the client's named channels.
+    pub(crate) fn of(runtime: &crate::channel::ChannelRuntime) -> Self {
+        let s = runtime.settings();
+        Self {
+            max_client_lag: s.max_client_lag,
+            batch_cap: s.batch_cap(),
+            compression: s.compression,
+            budget: runtime.budget(),
+            buffers: runtime.buffers(),
+            compressors: runtime.compressors(),
         }
     }
 }
@@ -88,10 +95,7 @@ struct Metrics {
 
 impl Metrics {
     fn new(target: &ElasticTarget) -> Self {
-        let pipe = match target {
-            ElasticTarget::Table { table, .. } => format!("{table}-STREAMING"),
-            ElasticTarget::Pipe(p) => p.pipe.clone(),
-        };
+        let pipe = metric_pipe(target);
         let labels = DataMetrics::labels("ELASTIC", &pipe, "elastic");
         Self {
             data: DataMetrics::new("ELASTIC", &pipe, "elastic"),
@@ -108,7 +112,10 @@ struct Inner {
     api: Arc<dyn IngestApi>,
     target: ElasticTarget,
     settings: ElasticSettings,
-    buffer: std::sync::Mutex<Buffer>,
+    /// The open batch (the channels' batcher; its chunks hold their budget).
+    batcher: std::sync::Mutex<Batcher>,
+    /// The typical size of this channel's rows, for sizing its row buffers.
+    row_size: RowSize,
     /// One batch on the wire at a time per handle (appends wait: the backpressure point).
     sending: Mutex<()>,
     events: broadcast::Sender<ElasticEvent>,
@@ -146,8 +153,9 @@ impl ElasticChannel {
             api,
             metrics,
             target,
+            batcher: std::sync::Mutex::new(Batcher::new(settings.batch_cap)),
+            row_size: RowSize::default(),
             settings,
-            buffer: std::sync::Mutex::new(Buffer::default()),
             sending: Mutex::new(()),
             events,
             stop: CancellationToken::new(),
@@ -162,10 +170,7 @@ impl ElasticChannel {
                     () = tokio::time::sleep(lag) => {}
                 }
                 let Some(inner) = weak.upgrade() else { return };
-                let due = inner
-                    .lock()
-                    .first_at_ms
-                    .is_some_and(|t| epoch_ms().saturating_sub(t) >= lag.as_millis() as u64);
+                let due = inner.lock().first_at().is_some_and(|t| t.elapsed() >= lag);
                 if due {
                     let handle = Self { inner };
                     if let Err(e) = handle.flush().await {
@@ -203,40 +208,35 @@ impl ElasticChannel {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        let cap = self.inner.settings.batch_cap;
-        let mut full = Vec::new();
+        let s = &self.inner.settings;
+        let encoded = encode::encode_rows(rows, s.batch_cap, &s.buffers, &self.inner.row_size)?;
+        if encoded.rows == 0 {
+            return Ok(());
+        }
+        let (mut charged, waited) = s.budget.acquire(encoded.held).await?;
+        let m = &self.inner.metrics;
+        if !waited.is_zero() {
+            m.data.backpressure_wait.record(waited.as_secs_f64());
+        }
+        m.data.rows_appended.increment(encoded.rows as u64);
+        m.data.bytes_appended.increment(encoded.bytes as u64);
+        let mut full = VecDeque::new();
         {
-            let mut lines = Vec::new();
-            for (i, row) in rows.into_iter().enumerate() {
-                let mut line = Vec::new();
-                let len = encode::write_row(&mut line, &row, i)?;
-                if len > cap {
-                    return Err(encode::too_large(len - 1, cap, i));
-                }
-                lines.push(line);
+            let mut batcher = self.inner.lock();
+            let (now, now_ms) = (tokio::time::Instant::now(), epoch_ms());
+            for piece in encoded.pieces {
+                let chunk = Chunk {
+                    budget: charged.split(piece.held),
+                    rows: piece.rows,
+                    data: piece.data,
+                    start: None,
+                    end: None,
+                    continues: false,
+                };
+                batcher.push(chunk, now, now_ms, &mut full);
             }
-            let total: usize = lines.iter().map(Vec::len).sum();
-            let (mut charged, waited) = self.inner.settings.budget.acquire(total).await?;
-            let m = &self.inner.metrics;
-            if !waited.is_zero() {
-                m.data.backpressure_wait.record(waited.as_secs_f64());
-            }
-            m.data.rows_appended.increment(lines.len() as u64);
-            m.data.bytes_appended.increment(total as u64);
-            let mut b = self.inner.lock();
-            for line in lines {
-                if b.ndjson.len() + line.len() > cap {
-                    full.push(std::mem::take(&mut *b));
-                }
-                b.first_at_ms.get_or_insert_with(epoch_ms);
-                b.ndjson.extend_from_slice(&line);
-                b.rows += 1;
-                b.charge(charged.split(line.len()));
-            }
-            if charged.len() > 0 {
-                b.charge(charged);
-            }
-            m.data.buffer_bytes.set(b.ndjson.len() as f64);
+            #[allow(clippy::cast_precision_loss)]
+            m.data.buffer_bytes.set(batcher.len() as f64);
         }
         for batch in full {
             self.send(batch).await?;
@@ -253,15 +253,12 @@ impl ElasticChannel {
     /// # Cancellation
     /// Dropping the future may leave the batch sent or not (at-least-once: append again).
     pub async fn flush(&self) -> Result<()> {
-        let batch = {
-            let mut b = self.inner.lock();
-            self.inner.metrics.data.buffer_bytes.set(0.0);
-            std::mem::take(&mut *b)
-        };
-        if batch.rows == 0 {
-            return Ok(());
+        let batch = self.inner.lock().seal();
+        self.inner.metrics.data.buffer_bytes.set(0.0);
+        match batch {
+            Some(batch) => self.send(batch).await,
+            None => Ok(()),
         }
-        self.send(batch).await
     }
 
     /// Flushes and stops the background timer.
@@ -277,37 +274,29 @@ impl ElasticChannel {
         r
     }
 
-    async fn send(&self, mut batch: Buffer) -> Result<()> {
+    async fn send(&self, mut batch: SealedBatch) -> Result<()> {
         let s = &self.inner.settings;
-        let body: Bytes = match s.compression {
-            Compression::Zstd => crate::channel::compress::zstd_bulk(&batch.ndjson, s.zstd_level)
-                .map_err(|e| compression_error(&e))?
-                .into(),
-            Compression::Gzip => {
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                gz.write_all(&batch.ndjson)
-                    .and_then(|()| gz.finish())
-                    .map_err(|e| compression_error(&e))?
-                    .into()
-            }
-            _ => batch.ndjson.clone().into(),
-        };
-        // The rows are freed with the batch; until the acknowledgement the budget holds the
-        // body, as for a named channel's batch once compressed.
-        if let Some(c) = &mut batch.charged {
-            c.shrink_to(body.len());
+        let segments = std::mem::take(&mut batch.segments);
+        let body = compress::compress(&s.compressors, segments.clone(), batch.len, &s.buffers)
+            .await
+            .map_err(|e| compression_error(&e))?;
+        // The rows' buffers go back to the client's pool; until the acknowledgement the
+        // budget holds the body, as for a named channel's batch once compressed.
+        for segment in segments {
+            s.buffers.give(segment);
         }
+        batch.budget.shrink_to(body.len());
         let m = &self.inner.metrics;
         let wire = body.len() as u64;
         let request = AppendRequest {
             body,
             compression: s.compression,
-            uncompressed_len: batch.ndjson.len(),
+            uncompressed_len: batch.len,
             row_count: batch.rows,
             start_offset_token: None,
             end_offset_token: None,
             continuation_token: String::new(),
-            min_append_timestamp_ms: batch.first_at_ms.unwrap_or_else(epoch_ms),
+            min_append_timestamp_ms: batch.min_ts_ms,
         };
         let _one_at_a_time = self.inner.sending.lock().await;
         let ack = match self
@@ -322,7 +311,8 @@ impl ElasticChannel {
                 return Err(e);
             }
         };
-        drop(batch.charged.take());
+        drop(batch.budget);
+        s.buffers.give(request.body);
         m.data.requests.increment(1);
         m.data.wire_bytes.increment(wire);
         if ack.retry_count > 0 {
@@ -347,10 +337,8 @@ impl ElasticChannel {
 }
 
 impl Inner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
-        self.buffer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Batcher> {
+        crate::sync::lock(&self.batcher)
     }
 }
 
@@ -360,10 +348,50 @@ impl Drop for Inner {
     }
 }
 
+/// The `pipe` label of an elastic channel's metrics: its pipe, or for a table the table's
+/// default pipe, named by the one rule every other path uses ([`default_pipe_name`]).
+fn metric_pipe(target: &ElasticTarget) -> String {
+    match target {
+        ElasticTarget::Table { table, .. } => default_pipe_name(table),
+        ElasticTarget::Pipe(p) => p.pipe.clone(),
+    }
+}
+
 fn compression_error(e: &std::io::Error) -> Error {
     Error::Serialization {
         row_index: 0,
         message: format!("compression failed: {e}"),
         source: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::PipePath;
+
+    fn table(name: &str) -> ElasticTarget {
+        ElasticTarget::Table {
+            database: "DB".into(),
+            schema: "S".into(),
+            table: name.into(),
+        }
+    }
+
+    /// A table's elastic metrics carry its default pipe as named channels and the open path
+    /// name it: a quoted table keeps the suffix inside the quotes.
+    #[test]
+    fn the_pipe_label_follows_the_default_pipe_rule() {
+        assert_eq!(metric_pipe(&table("T")), "T-STREAMING");
+        assert_eq!(
+            metric_pipe(&table("\"My Table\"")),
+            "\"My Table-STREAMING\""
+        );
+        let pipe = ElasticTarget::Pipe(PipePath {
+            database: "DB".into(),
+            schema: "S".into(),
+            pipe: "P".into(),
+        });
+        assert_eq!(metric_pipe(&pipe), "P");
     }
 }

@@ -37,7 +37,8 @@ use crate::auth::{Authenticator, ControlAuth, TokenManager};
 use crate::error::Error;
 use crate::http::{decode_error, encode, Call, HttpClient};
 use crate::transport::{
-    AppendRequest, ChannelPath, Compression, ElasticAck, ElasticTarget, IngestApi, PipePath,
+    AppendRequest, ChannelPath, ChannelWire, Compression, ElasticAck, ElasticTarget, IngestApi,
+    PipePath,
 };
 use crate::Result;
 
@@ -80,16 +81,11 @@ pub(crate) struct RestApi {
     /// `scheme://ingest-host[:port]`, no trailing slash.
     ingest_base: String,
     tokens: Arc<TokenManager>,
-    /// The last `x-snowflake-session` of each channel's inserts, sent on its next inserts;
-    /// forgotten when an insert response has none, and on open (a reopen starts afresh) and
-    /// drop. Not a secret: a routing hint.
-    sessions: std::sync::Mutex<HashMap<ChannelPath, HeaderValue>>,
     /// Least time between the starts of two appends of one channel: Snowflake allows 10
-    /// requests/s per channel (docs/protocol.md "Limits").
+    /// requests/s per channel (docs/protocol.md "Limits"). Each channel's clock is its own
+    /// ([`ChannelWire`], owned by its actor), as is its sticky session.
     min_append_interval: Duration,
     append_bytes_per_second: u64,
-    /// The earliest start of each channel's next append.
-    next_append: std::sync::Mutex<HashMap<ChannelPath, tokio::time::Instant>>,
 }
 
 /// Exchanges control-plane credentials for a scoped token (`POST {account}/oauth/token`).
@@ -219,10 +215,8 @@ impl RestApi {
             http: opts.http,
             ingest_base,
             tokens,
-            sessions: std::sync::Mutex::new(HashMap::new()),
             min_append_interval: opts.min_append_interval,
             append_bytes_per_second: opts.append_bytes_per_second,
-            next_append: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -230,15 +224,6 @@ impl RestApi {
     #[cfg(test)]
     pub(crate) fn ingest_base(&self) -> &str {
         &self.ingest_base
-    }
-
-    /// How many channels the per-channel maps hold: sticky sessions, pacing slots.
-    #[cfg(test)]
-    pub(crate) fn tracked_channels(&self) -> (usize, usize) {
-        (
-            self.sessions().len(),
-            crate::sync::lock(&self.next_append).len(),
-        )
     }
 
     /// The token manager.
@@ -251,10 +236,15 @@ impl RestApi {
         self.tokens.as_ref()
     }
 
-    /// Waits until `channel` may start another append of `bytes` uncompressed bytes: the
-    /// per-channel request rate and byte rate. A request goes at its slot; the next slot is
-    /// the request spacing or `bytes / rate` later, whichever is longer.
-    async fn pace(&self, channel: &ChannelPath, bytes: usize) {
+    /// Waits until the channel whose clock is `next_append` may start another append of
+    /// `bytes` uncompressed bytes: the per-channel request rate and byte rate. A request goes
+    /// at its slot; the next slot is the request spacing or `bytes / rate` later, whichever is
+    /// longer.
+    async fn pace(
+        &self,
+        next_append: &std::sync::Mutex<Option<tokio::time::Instant>>,
+        bytes: usize,
+    ) {
         let for_bytes = if self.append_bytes_per_second == 0 {
             Duration::ZERO
         } else {
@@ -270,18 +260,14 @@ impl RestApi {
             return;
         }
         let start = {
-            let mut next = crate::sync::lock(&self.next_append);
+            let mut next = crate::sync::lock(next_append);
             let now = tokio::time::Instant::now();
-            let slot = next.entry(channel.clone()).or_insert(now);
+            let slot = next.get_or_insert(now);
             let start = (*slot).max(now);
             *slot = start + gap;
             start
         };
         tokio::time::sleep_until(start).await;
-    }
-
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelPath, HeaderValue>> {
-        crate::sync::lock(&self.sessions)
     }
 
     fn pipe_url(&self, pipe: &PipePath) -> Result<String> {
@@ -320,6 +306,28 @@ impl RestApi {
             encode(&req.continuation_token),
         ))
     }
+}
+
+/// A `POST …/rows` call carrying `request`'s body with its headers (the earliest append's
+/// timestamp; for a compressed body its `Content-Encoding` and uncompressed length): the same
+/// for named and elastic appends.
+fn rows_call(operation: &'static str, url: String, request: &AppendRequest) -> Call {
+    let call = Call::new(operation, Method::POST, url)
+        .body(request.body.clone(), "application/x-ndjson")
+        .header(
+            "x-snowflake-min-append-timestamp-ms",
+            HeaderValue::from(request.min_append_timestamp_ms),
+        );
+    let encoding = match request.compression {
+        Compression::Zstd => "zstd",
+        Compression::Gzip => "gzip",
+        Compression::None => return call,
+    };
+    call.header("content-encoding", HeaderValue::from_static(encoding))
+        .header(
+            "x-snowflake-uncompressed-content-length",
+            HeaderValue::from(request.uncompressed_len),
+        )
 }
 
 /// Percent-encodes one path segment after checking it is usable.
@@ -406,8 +414,6 @@ impl IngestApi for RestApi {
     ) -> Result<OpenChannelResponse> {
         let body = serde_json::to_vec(request)
             .map_err(|e| Error::invalid_argument("open channel request", e.to_string()))?;
-        // A new incarnation: the previous one's session no longer applies.
-        self.sessions().remove(channel);
         let call = Call::new("open channel", Method::PUT, self.channel_url(channel)?)
             .body(body, "application/json")
             .retry_409(OPEN_RETRY_409);
@@ -417,33 +423,16 @@ impl IngestApi for RestApi {
             .json("open channel")
     }
 
-    async fn append_rows(&self, channel: &ChannelPath, request: &AppendRequest) -> Result<String> {
-        let mut call = Call::new(
-            "append rows",
-            Method::POST,
-            self.rows_url(channel, request)?,
-        )
-        .body(request.body.clone(), "application/x-ndjson")
-        .header(
-            "x-snowflake-min-append-timestamp-ms",
-            HeaderValue::from(request.min_append_timestamp_ms),
-        )
-        .not_idempotent();
-        let encoding = match request.compression {
-            Compression::Zstd => Some("zstd"),
-            Compression::Gzip => Some("gzip"),
-            _ => None,
-        };
-        if let Some(session) = self.sessions().get(channel).cloned() {
+    async fn append_rows(
+        &self,
+        channel: &ChannelPath,
+        request: &AppendRequest,
+        wire: &ChannelWire,
+    ) -> Result<String> {
+        let mut call =
+            rows_call("append rows", self.rows_url(channel, request)?, request).not_idempotent();
+        if let Some(session) = crate::sync::lock(&wire.session).clone() {
             call = call.header(SESSION_HEADER, session);
-        }
-        if let Some(encoding) = encoding {
-            call = call
-                .header("content-encoding", HeaderValue::from_static(encoding))
-                .header(
-                    "x-snowflake-uncompressed-content-length",
-                    HeaderValue::from(request.uncompressed_len),
-                );
         }
         tracing::debug!(
             channel = %channel,
@@ -451,12 +440,13 @@ impl IngestApi for RestApi {
             bytes = request.body.len(),
             "append rows"
         );
-        self.pace(channel, request.uncompressed_len).await;
+        self.pace(&wire.next_append, request.uncompressed_len).await;
         let resp = self.http.execute(&call, self.auth()).await?;
-        match resp.headers.get(SESSION_HEADER).filter(|v| !v.is_empty()) {
-            Some(session) => self.sessions().insert(channel.clone(), session.clone()),
-            None => self.sessions().remove(channel),
-        };
+        *crate::sync::lock(&wire.session) = resp
+            .headers
+            .get(SESSION_HEADER)
+            .filter(|v| !v.is_empty())
+            .cloned();
         let resp: AppendRowsResponse = resp.json("append rows")?;
         Ok(resp.next_continuation_token)
     }
@@ -515,25 +505,7 @@ impl IngestApi for RestApi {
         };
         // Idempotent from the client's side: a timeout is retried in place with the same
         // requestId (at-least-once; the duplicate is reported through retryCount).
-        let mut call = Call::new("append rows (elastic)", Method::POST, url)
-            .body(request.body.clone(), "application/x-ndjson")
-            .header(
-                "x-snowflake-min-append-timestamp-ms",
-                HeaderValue::from(request.min_append_timestamp_ms),
-            );
-        let encoding = match request.compression {
-            Compression::Zstd => Some("zstd"),
-            Compression::Gzip => Some("gzip"),
-            _ => None,
-        };
-        if let Some(encoding) = encoding {
-            call = call
-                .header("content-encoding", HeaderValue::from_static(encoding))
-                .header(
-                    "x-snowflake-uncompressed-content-length",
-                    HeaderValue::from(request.uncompressed_len),
-                );
-        }
+        let call = rows_call("append rows (elastic)", url, request);
         // The docs answer {"message":"OK"}, the official SDK wants a continuation token:
         // any 2xx body is accepted (docs/protocol.md "Elastic channels").
         let resp = self.http.execute(&call, self.auth()).await?;
@@ -543,18 +515,8 @@ impl IngestApi for RestApi {
         })
     }
 
-    fn forget(&self, channel: &ChannelPath) {
-        self.sessions().remove(channel);
-        // Pacing slots still ahead are kept (a reopen right after a close is still paced);
-        // every slot already passed, this channel's or another closed one's, goes.
-        let now = tokio::time::Instant::now();
-        crate::sync::lock(&self.next_append).retain(|_, slot| *slot > now);
-    }
-
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>> {
         let call = Call::new("drop channel", Method::DELETE, self.channel_url(channel)?);
-        self.sessions().remove(channel);
-        crate::sync::lock(&self.next_append).remove(channel);
         let resp = self.http.execute(&call, self.auth()).await?;
         if resp.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);

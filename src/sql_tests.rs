@@ -5,7 +5,7 @@ use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
-use crate::test_support::{fast_retry, TEST_KEY};
+use crate::test_support::{answering, fast_retry, TEST_KEY};
 
 fn client(server: &MockServer) -> SqlClient {
     ClientBuilder::new()
@@ -92,32 +92,38 @@ async fn a_synchronous_answer_with_partitions_returns_every_row() {
 #[tokio::test]
 async fn a_running_statement_is_polled_until_done() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/statements"))
-        .respond_with(ResponseTemplate::new(202).set_body_json(json!({
+    answering(
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(202).set_body_json(json!({
             "code": "333334", "statementHandle": "h-2",
             "statementStatusUrl": "/api/v2/statements/h-2",
             "message": "Asynchronous execution in progress."
-        })))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/statements/h-2"))
-        .respond_with(ResponseTemplate::new(202).set_body_json(json!({
+        })),
+    )
+    .mount(&server)
+    .await;
+    answering(
+        "GET",
+        "/api/v2/statements/h-2",
+        ResponseTemplate::new(202).set_body_json(json!({
             "code": "333334", "statementHandle": "h-2"
-        })))
-        .up_to_n_times(2)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/statements/h-2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+        })),
+    )
+    .up_to_n_times(2)
+    .with_priority(1)
+    .mount(&server)
+    .await;
+    answering(
+        "GET",
+        "/api/v2/statements/h-2",
+        ResponseTemplate::new(200).set_body_json(json!({
             "statementHandle": "h-2", "resultSetMetaData": meta(1), "data": [["7", "x"]]
-        })))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+        })),
+    )
+    .with_priority(2)
+    .mount(&server)
+    .await;
     let result = client(&server).query("SELECT 7, 'x'").await.unwrap();
     assert_eq!(result.rows, vec![vec![Some("7".into()), Some("x".into())]]);
     let polls = server
@@ -138,14 +144,10 @@ async fn a_statement_running_forever_is_given_up_after_its_timeout() {
     let running = ResponseTemplate::new(202).set_body_json(json!({
         "code": "333334", "statementHandle": "h-forever"
     }));
-    Mock::given(method("POST"))
-        .and(path("/api/v2/statements"))
-        .respond_with(running.clone())
+    answering("POST", "/api/v2/statements", running.clone())
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/statements/h-forever"))
-        .respond_with(running)
+    answering("GET", "/api/v2/statements/h-forever", running)
         .mount(&server)
         .await;
     let e = client(&server)
@@ -164,20 +166,22 @@ async fn a_statement_running_forever_is_given_up_after_its_timeout() {
 #[tokio::test]
 async fn results_beyond_the_partition_limits_fail_without_fetching() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/statements"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+    answering(
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(200).set_body_json(json!({
             "statementHandle": "h-big", "resultSetMetaData": meta(50_000), "data": [["1", "a"]]
-        })))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/statements/h-big"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"data": [["2", "x".repeat(4096)]]})),
-        )
-        .mount(&server)
-        .await;
+        })),
+    )
+    .mount(&server)
+    .await;
+    answering(
+        "GET",
+        "/api/v2/statements/h-big",
+        ResponseTemplate::new(200).set_body_json(json!({"data": [["2", "x".repeat(4096)]]})),
+    )
+    .mount(&server)
+    .await;
     let e = client(&server)
         .query("SELECT * FROM HUGE")
         .await
@@ -208,15 +212,17 @@ async fn results_beyond_the_partition_limits_fail_without_fetching() {
 #[tokio::test]
 async fn a_failed_statement_is_a_typed_sql_error() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/statements"))
-        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+    answering(
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(422).set_body_json(json!({
             "code": "002003", "sqlState": "42S02", "statementHandle": "h-3",
             "message": "SQL compilation error:\nObject 'NOPE' does not exist or not authorized."
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+        })),
+    )
+    .expect(1)
+    .mount(&server)
+    .await;
     let err = client(&server)
         .query("SELECT * FROM NOPE")
         .await
@@ -241,21 +247,21 @@ async fn a_failed_statement_is_a_typed_sql_error() {
 #[tokio::test]
 async fn a_resubmitted_statement_keeps_its_request_id_and_says_retry() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/statements"))
-        .respond_with(ResponseTemplate::new(503))
+    answering("POST", "/api/v2/statements", ResponseTemplate::new(503))
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/statements"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+    answering(
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(200).set_body_json(json!({
             "statementHandle": "h-dml", "resultSetMetaData": meta(1), "data": [["1", "x"]]
-        })))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+        })),
+    )
+    .with_priority(2)
+    .mount(&server)
+    .await;
     client(&server)
         .query("INSERT INTO T VALUES (1, 'x')")
         .await
@@ -331,13 +337,15 @@ fn gzip(raw: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn a_gzip_encoded_partition_is_decoded() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/statements"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+    answering(
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(200).set_body_json(json!({
             "statementHandle": "h-gz", "resultSetMetaData": meta(2), "data": [["1", "a"]]
-        })))
-        .mount(&server)
-        .await;
+        })),
+    )
+    .mount(&server)
+    .await;
     let body = gzip(json!({"data": [["2", "b"]]}).to_string().as_bytes());
     Mock::given(method("GET"))
         .and(path("/api/v2/statements/h-gz"))
@@ -371,15 +379,15 @@ async fn a_gzip_bomb_partition_is_refused_by_the_decoded_size_cap() {
     raw.push(b'}');
     let bomb = gzip(&raw);
     assert!(bomb.len() < 256 << 10, "compressed to {} bytes", bomb.len());
-    Mock::given(method("POST"))
-        .and(path("/api/v2/statements"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-encoding", "gzip")
-                .set_body_raw(bomb, "application/json"),
-        )
-        .mount(&server)
-        .await;
+    answering(
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(200)
+            .insert_header("content-encoding", "gzip")
+            .set_body_raw(bomb, "application/json"),
+    )
+    .mount(&server)
+    .await;
     let e = client(&server)
         .max_partition_bytes(1 << 20)
         .query("SELECT * FROM T")
@@ -394,13 +402,15 @@ async fn a_result_format_other_than_jsonv2_is_refused() {
     let server = MockServer::start().await;
     let mut arrow = meta(1);
     arrow["format"] = json!("arrowv1");
-    Mock::given(method("POST"))
-        .and(path("/api/v2/statements"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+    answering(
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(200).set_body_json(json!({
             "statementHandle": "h-arrow", "resultSetMetaData": arrow, "rowsetBase64": "QUJD"
-        })))
-        .mount(&server)
-        .await;
+        })),
+    )
+    .mount(&server)
+    .await;
     let err = client(&server).query("SELECT 1").await.unwrap_err();
     let Error::Sql(sql) = &err else {
         panic!("expected Error::Sql, got {err:?}")

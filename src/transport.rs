@@ -88,6 +88,26 @@ pub(crate) struct AppendRequest {
     pub(crate) min_append_timestamp_ms: u64,
 }
 
+/// What the REST layer keeps between the appends of one channel: the sticky session and the
+/// pacing clock. Owned by the channel's actor and lent to each of its appends (at most one in
+/// flight), so it lives and dies with the channel: nothing client-wide grows with the number
+/// of channel names an application goes through.
+#[derive(Debug, Default)]
+pub(crate) struct ChannelWire {
+    /// The `x-snowflake-session` the channel's last insert was answered with, echoed on its
+    /// next insert (docs/protocol.md "Sticky sessions"); cleared when the channel reopens.
+    pub(crate) session: std::sync::Mutex<Option<http::HeaderValue>>,
+    /// The earliest start of the channel's next append (request and byte rate pacing).
+    pub(crate) next_append: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl ChannelWire {
+    /// The channel is (re)opened: a new incarnation starts without the old session.
+    pub(crate) fn new_session(&self) {
+        *crate::sync::lock(&self.session) = None;
+    }
+}
+
 /// Where an elastic append goes (docs/protocol.md "Elastic channels").
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum ElasticTarget {
@@ -141,7 +161,14 @@ pub(crate) trait IngestApi: Send + Sync + fmt::Debug + 'static {
     ) -> Result<OpenChannelResponse>;
 
     /// `POST /v2/streaming/data/…/channels/{channel}/rows`: returns the next continuation token.
-    async fn append_rows(&self, channel: &ChannelPath, request: &AppendRequest) -> Result<String>;
+    /// `wire` is the channel's own state between appends (sticky session, pacing), read and
+    /// updated by this call.
+    async fn append_rows(
+        &self,
+        channel: &ChannelPath,
+        request: &AppendRequest,
+        wire: &ChannelWire,
+    ) -> Result<String>;
 
     /// `POST …/pipes/{pipe}:bulk-channel-status` for up to any number of names (split into
     /// requests of at most 100 names). Unknown channels are absent from the result.
@@ -153,12 +180,6 @@ pub(crate) trait IngestApi: Send + Sync + fmt::Debug + 'static {
 
     /// `DELETE …/channels/{channel}`: returns the last committed offset token if reported.
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>>;
-
-    /// The channel's handle is gone (closed, dropped or failed): forget what the transport
-    /// keeps per channel, so an application that rotates channel names does not grow it.
-    fn forget(&self, channel: &ChannelPath) {
-        let _ = channel;
-    }
 
     /// An elastic append: no offset or continuation tokens; every retry (timeouts included:
     /// at-least-once) carries the same `requestId` with `retryCount` counting.

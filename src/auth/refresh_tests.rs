@@ -1,6 +1,6 @@
 //! Token refresh after 401 and ahead of expiry, and OAuth, through REST calls.
 
-use crate::rest::tests::*;
+use crate::test_support::*;
 
 #[tokio::test]
 async fn a_401_refreshes_the_token_and_retries_with_the_same_request_id() {
@@ -136,37 +136,31 @@ async fn the_token_is_refreshed_ahead_of_expiry() {
 /// An account whose first token exchange succeeds and every later one answers `status`.
 async fn account_whose_refresh_fails(status: u16) -> MockAccount {
     let server = wiremock::MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v2/streaming/hostname"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("127.0.0.1"))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_string(scoped_token(Duration::from_secs(3600), 1)),
-        )
+    hostname_answer("127.0.0.1").mount(&server).await;
+    token_answer()
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(
-            ResponseTemplate::new(status).set_body_string(r#"{"code":"390400","message":"x"}"#),
-        )
-        .with_priority(2)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(RejectToken {
+    answering(
+        "POST",
+        "/oauth/token",
+        ResponseTemplate::new(status).set_body_string(r#"{"code":"390400","message":"x"}"#),
+    )
+    .with_priority(2)
+    .mount(&server)
+    .await;
+    answering(
+        "POST",
+        STATUS_PATH,
+        RejectToken {
             reject: 1,
             ok: ResponseTemplate::new(200).set_body_string(r#"{"channel_statuses":{}}"#),
             hits: Default::default(),
-        })
-        .mount(&server)
-        .await;
+        },
+    )
+    .mount(&server)
+    .await;
     MockAccount::from_server(server)
 }
 
@@ -318,15 +312,11 @@ async fn oauth_refreshes_a_rejected_access_token_with_the_rotated_refresh_token(
     )
     .await;
     // The first hostname call is rejected (revoked access token).
-    answer_limited(
-        &account,
-        "GET",
-        "/v2/streaming/hostname",
-        ResponseTemplate::new(401),
-        Some(1),
-        Some(1),
-    )
-    .await;
+    answering("GET", "/v2/streaming/hostname", ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&account.server)
+        .await;
     account.rest_with(oauth_builder(&account)).await;
 
     let idp = account.requests_to("/oauth/token-request").await;

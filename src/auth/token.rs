@@ -104,10 +104,7 @@ impl TokenManager {
     }
 
     fn cached(&self) -> Option<Arc<CachedToken>> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::sync::read(&self.current).clone()
     }
 
     /// The current token. Inside the refresh-ahead window the cached token is returned at
@@ -176,7 +173,7 @@ impl TokenManager {
                 error = %e,
                 "refreshing the scoped token ahead of expiry failed; using the cached token and retrying in {REFRESH_RETRY_AFTER:?}"
             );
-            let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+            let mut current = crate::sync::write(&self.current);
             if let Some(t) = current
                 .as_ref()
                 .filter(|t| t.generation == cached.generation)
@@ -225,7 +222,7 @@ impl TokenManager {
             refresh_at: now + (ttl - ahead),
         });
         tracing::debug!(generation, ttl_s = ttl.as_secs(), "scoped token obtained");
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&token));
+        *crate::sync::write(&self.current) = Some(Arc::clone(&token));
         Ok(token)
     }
 }

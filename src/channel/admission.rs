@@ -1,6 +1,13 @@
 //! Admission: how an `append_*` call becomes buffered chunks — the checks every append
 //! makes, serialization into pieces of at most one request, the division of offset tokens
 //! among the pieces, and taking room in the client-wide memory budget.
+//!
+//! Token order: the handle's last admitted token (`Channel::last_token`) is checked and
+//! recorded under one lock, in the same critical section that puts the append in the actor's
+//! mailbox ([`Channel::send_in_order`]), so the order the check sees is the order the actor
+//! gets: two tasks sharing a handle cannot both pass the check and land out of order. The
+//! check when the append is prepared only refuses early, before anything is serialized or
+//! waited for.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -29,6 +36,8 @@ const MAX_ATOMIC_PIECES: usize = 32;
 pub(super) struct Prepared {
     encoded: Encoded,
     tokens: Vec<PieceTokens>,
+    /// The append's first token (start, else end), checked against the last one admitted.
+    first: Option<OffsetToken>,
     /// The append's last token (end, else start), for the order check of the next append.
     last: Option<OffsetToken>,
 }
@@ -78,7 +87,9 @@ impl Channel {
     ) -> Result<Prepared> {
         self.shared.check_open()?;
         tokens.check()?;
-        self.check_token_order(tokens.first(), tokens.last())?;
+        let first = tokens.first().or(tokens.last()).cloned();
+        // Early refusal only: the order is decided (and checked again) in `send_in_order`.
+        self.check_token_order(first.as_ref(), lock(&self.last_token).as_ref())?;
         let encoded = encode(self.rt.settings.batch_cap())?;
         tokens.check_rows(encoded.rows)?;
         let last = tokens.last().or(tokens.first()).cloned();
@@ -92,6 +103,7 @@ impl Channel {
         Ok(Prepared {
             encoded,
             tokens,
+            first,
             last,
         })
     }
@@ -103,10 +115,11 @@ impl Channel {
         }
     }
 
-    pub(super) fn record_admitted(&self, e: &Encoded) {
+    /// Counts `rows` rows of `bytes` bytes admitted.
+    pub(super) fn record_admitted(&self, rows: usize, bytes: usize) {
         let m = &self.shared.metrics;
-        m.data.rows_appended.increment(e.rows as u64);
-        m.data.bytes_appended.increment(e.bytes as u64);
+        m.data.rows_appended.increment(rows as u64);
+        m.data.bytes_appended.increment(bytes as u64);
     }
 
     pub(super) fn chunks(
@@ -145,14 +158,12 @@ impl Channel {
 
     /// Admits `p`, using the budget `reserved` for it beforehand (see [`reserve`](Self::reserve)).
     pub(super) async fn admit(&self, p: Prepared, reserved: budget::BudgetBytes) -> Result<()> {
-        let last = p.last.clone();
         let bytes = p.encoded.bytes;
         self.typical_append.store(p.encoded.held, Ordering::Relaxed);
         self.rt
             .typical_append
             .store(p.encoded.held, Ordering::Relaxed);
         self.admit_inner(p, reserved).await?;
-        self.record_token(last);
         // An append that finds room in the budget never waits, so a producer looping over
         // `append_*` would keep its worker thread for as long as the budget lasts (tens of
         // MB), starving the connection and channel tasks scheduled behind it: requests then
@@ -165,34 +176,49 @@ impl Channel {
     }
 
     pub(super) fn try_admit(&self, p: Prepared) -> Result<()> {
-        let last = p.last.clone();
-        self.try_admit_inner(p)?;
-        self.record_token(last);
-        Ok(())
+        self.try_admit_inner(p)
     }
 
-    pub(super) fn record_token(&self, last: Option<OffsetToken>) {
-        if last.is_some() {
-            *lock(&self.last_token) = last;
+    /// Puts (`send`) an append (or one piece of one) whose tokens run from `first` to `last`
+    /// in the actor's mailbox, checking the order against the last token admitted through
+    /// this handle and recording `last`, under one lock: the order checked is the order sent.
+    /// `continues`: what this call recorded for its previous piece — while nothing else was
+    /// admitted in between, the piece continues the same append and is not checked again.
+    /// Returns what is recorded now.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the tokens do not follow the last admitted one
+    /// (nothing is sent).
+    pub(super) fn send_in_order(
+        &self,
+        first: Option<&OffsetToken>,
+        last: Option<OffsetToken>,
+        continues: Option<&Option<OffsetToken>>,
+        send: impl FnOnce(),
+    ) -> Result<Option<OffsetToken>> {
+        let mut admitted = lock(&self.last_token);
+        if continues != Some(&*admitted) {
+            self.check_token_order(first, admitted.as_ref())?;
         }
+        send();
+        if last.is_some() {
+            *admitted = last;
+        }
+        Ok(admitted.clone())
     }
 
-    /// Refuses an append whose first token is numerically before, or the same as, the last
-    /// token admitted through this handle (rows carrying the same token again are
+    /// Refuses an append whose first token is numerically before, or the same as, `admitted`,
+    /// the last token admitted through this handle (rows carrying the same token again are
     /// indistinguishable on replay). Non-numeric tokens are checked for repetition only.
     pub(super) fn check_token_order(
         &self,
-        start: Option<&OffsetToken>,
-        end: Option<&OffsetToken>,
+        first: Option<&OffsetToken>,
+        admitted: Option<&OffsetToken>,
     ) -> Result<()> {
-        let Some(first) = start.or(end) else {
+        let (Some(first), Some(last)) = (first, admitted) else {
             return Ok(());
         };
-        let last = lock(&self.last_token).clone();
-        let Some(last) = last else {
-            return Ok(());
-        };
-        let why = match first.partial_cmp_numeric(&last) {
+        let why = match first.partial_cmp_numeric(last) {
             Some(std::cmp::Ordering::Equal) => "reuses",
             Some(std::cmp::Ordering::Less) => "goes back before",
             _ => return Ok(()),
@@ -221,7 +247,7 @@ impl Channel {
         // The budget is charged what the buffers hold (capacity), not just the row bytes.
         let total = p.encoded.held;
         let pieces = p.encoded.pieces.len();
-        self.record_admitted(&p.encoded);
+        let counts = (p.encoded.rows, p.encoded.bytes);
         if total <= budget.total() / 2 && pieces <= MAX_ATOMIC_PIECES {
             let bytes = if reserved.len() >= total {
                 reserved.shrink_to(total);
@@ -248,21 +274,31 @@ impl Channel {
                 .reserve_many(pieces)
                 .await
                 .map_err(|_| self.closed_error())?;
-            for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
-                permit.send(Cmd::Append(Box::new(chunk)));
-            }
+            let (first, last) = (p.first.clone(), p.last.clone());
+            self.send_in_order(first.as_ref(), last, None, || {
+                for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
+                    permit.send(Cmd::Append(Box::new(chunk)));
+                }
+            })?;
+            self.record_admitted(counts.0, counts.1);
         } else {
             drop(reserved);
+            self.record_admitted(counts.0, counts.1);
+            let mut recorded = None;
             for (piece, t) in p.encoded.pieces.into_iter().zip(p.tokens) {
                 let (bytes, waited) = budget.acquire(piece.held).await?;
                 self.record_wait(waited);
-                let last = t.end.clone();
-                self.tx
-                    .send(Cmd::Append(Box::new(chunk_of(piece, t, bytes))))
-                    .await
-                    .map_err(|_| self.closed_error())?;
-                // A cancelled call leaves the pieces sent so far: later appends must follow them.
-                self.record_token(last);
+                let permit = self.tx.reserve().await.map_err(|_| self.closed_error())?;
+                let first = t.start.clone().or_else(|| t.end.clone());
+                let last = t.end.clone().or_else(|| t.start.clone());
+                // A cancelled call leaves the pieces sent so far: later appends must follow
+                // them (each piece is recorded as it is sent).
+                recorded = Some(self.send_in_order(
+                    first.as_ref(),
+                    last,
+                    recorded.as_ref(),
+                    || permit.send(Cmd::Append(Box::new(chunk_of(piece, t, bytes)))),
+                )?);
             }
         }
         Ok(())
@@ -297,10 +333,14 @@ impl Channel {
             }
             Err(mpsc::error::TrySendError::Closed(())) => return Err(self.closed_error()),
         };
-        self.record_admitted(&p.encoded);
-        for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
-            permit.send(Cmd::Append(Box::new(chunk)));
-        }
+        let (first, last) = (p.first.clone(), p.last.clone());
+        let counts = (p.encoded.rows, p.encoded.bytes);
+        self.send_in_order(first.as_ref(), last, None, || {
+            for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
+                permit.send(Cmd::Append(Box::new(chunk)));
+            }
+        })?;
+        self.record_admitted(counts.0, counts.1);
         Ok(())
     }
 }

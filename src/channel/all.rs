@@ -8,23 +8,13 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
-use super::actor::Cmd;
-use super::shared::{ChannelShared, State};
+use super::cmd::Cmd;
+use super::shared::{ChannelShared, WaiterGuard};
 use super::status::ChannelStatus;
-use super::{validate_channel_name, ChannelRuntime};
+use super::{validate_channel_name, ChannelRuntime, ChannelSettings};
 use crate::api::ChannelStatusWire;
-use crate::sync::lock;
 use crate::transport::{ChannelPath, PipePath};
 use crate::{Error, OffsetToken, Result};
-
-/// Every opened channel's shared state and (weak) command sender, by channel id.
-pub(super) type Senders = HashMap<
-    u64,
-    (
-        std::sync::Arc<ChannelShared>,
-        tokio::sync::mpsc::WeakSender<Cmd>,
-    ),
->;
 
 /// A server-reported status as a [`ChannelStatus`] (client-side fields zero).
 fn from_wire(w: ChannelStatusWire) -> ChannelStatus {
@@ -42,47 +32,29 @@ fn from_wire(w: ChannelStatusWire) -> ChannelStatus {
 }
 
 impl ChannelRuntime {
-    /// The settings an elastic channel shares with named channels.
-    pub(crate) fn elastic_settings(&self) -> crate::elastic::ElasticSettings {
-        let s = &self.inner.settings;
-        crate::elastic::ElasticSettings {
-            max_client_lag: s.max_client_lag,
-            batch_cap: s.batch_cap(),
-            compression: s.compression,
-            zstd_level: s.zstd_level,
-            budget: self.inner.budget.clone(),
-        }
+    /// The client's channel settings (elastic channels take theirs from these too).
+    pub(crate) fn settings(&self) -> &ChannelSettings {
+        &self.inner.settings
+    }
+
+    /// The client-wide memory budget (elastic channels charge it too).
+    pub(crate) fn budget(&self) -> super::budget::Budget {
+        self.inner.budget.clone()
+    }
+
+    /// The client's pool of row and body buffers (elastic channels use it too).
+    pub(crate) fn buffers(&self) -> std::sync::Arc<super::pool::BufferPool> {
+        std::sync::Arc::clone(&self.inner.buffers)
+    }
+
+    /// The client's compressors (elastic channels use them too).
+    pub(crate) fn compressors(&self) -> std::sync::Arc<super::compress::CompressorPool> {
+        std::sync::Arc::clone(&self.inner.compressor_pool)
     }
 
     /// The REST layer.
     pub(crate) fn api(&self) -> std::sync::Arc<dyn crate::transport::IngestApi> {
         std::sync::Arc::clone(&self.inner.api)
-    }
-
-    /// The live channels of this client with their command senders.
-    fn live(
-        &self,
-    ) -> Vec<(
-        std::sync::Arc<ChannelShared>,
-        tokio::sync::mpsc::Sender<Cmd>,
-    )> {
-        let mut senders = lock(&self.inner.senders);
-        senders.retain(|_, (_, tx)| tx.strong_count() > 0);
-        senders
-            .values()
-            .filter_map(|(shared, tx)| Some((std::sync::Arc::clone(shared), tx.upgrade()?)))
-            .filter(|(shared, _)| matches!(*shared.actor.state.borrow(), State::Open))
-            .collect()
-    }
-
-    /// Registers a channel's command sender (see [`live`](Self::live)).
-    pub(crate) fn track(
-        &self,
-        shared: &std::sync::Arc<ChannelShared>,
-        tx: &tokio::sync::mpsc::Sender<Cmd>,
-    ) {
-        lock(&self.inner.senders)
-            .insert(shared.id, (std::sync::Arc::clone(shared), tx.downgrade()));
     }
 
     /// Server statuses of `names` on `pipe` (bulk, at most 100 names per request). Channels
@@ -106,7 +78,7 @@ impl ChannelRuntime {
     pub(crate) async fn drop_by_name(&self, path: ChannelPath) -> Result<Option<OffsetToken>> {
         validate_channel_name(&path.channel)?;
         let open = self.inner.registry.get(&path).is_some_and(|c| {
-            matches!(*c.actor.state.borrow(), State::Open)
+            c.actor.lifecycle.borrow().is_open()
                 // `close()` consumes the handle: a closed channel's handle is gone.
                 && !c.controls.handle_dropped.is_cancelled()
         });
@@ -131,15 +103,20 @@ impl ChannelRuntime {
     pub(crate) async fn flush_all(
         &self,
     ) -> Result<Vec<(std::sync::Arc<ChannelShared>, Option<OffsetToken>)>> {
-        let flushes = self.live().into_iter().map(|(shared, tx)| async move {
-            let (reply, rx) = oneshot::channel();
-            let closed = || Error::shutdown(format!("channel {}", shared.path.channel));
-            if tx.send(Cmd::Flush(reply)).await.is_err() {
-                return Err(closed());
-            }
-            let token = rx.await.map_err(|_| closed())??;
-            Ok((shared, token))
-        });
+        let flushes = self
+            .inner
+            .registry
+            .live()
+            .into_iter()
+            .map(|(shared, tx)| async move {
+                let (reply, rx) = oneshot::channel();
+                let closed = || Error::shutdown(format!("channel {}", shared.path.channel));
+                if tx.send(Cmd::Flush(reply)).await.is_err() {
+                    return Err(closed());
+                }
+                let token = rx.await.map_err(|_| closed())??;
+                Ok((shared, token))
+            });
         join_all(flushes).await.into_iter().collect()
     }
 
@@ -152,19 +129,18 @@ impl ChannelRuntime {
             let waits = flushed.into_iter().filter_map(|(shared, token)| {
                 let token = token?;
                 Some(async move {
-                    let _waiting = super::handle::WaiterGuard::new(&shared);
+                    let _waiting = WaiterGuard::new(&shared);
                     self.inner.poller.wake();
                     let mut committed = shared.polled.committed.subscribe();
-                    let mut state = shared.actor.state.subscribe();
+                    let mut lifecycle = shared.actor.lifecycle.subscribe();
                     let outcome = tokio::select! {
                         r = committed.wait_for(|c| c.as_ref().is_some_and(|c| c.reaches(&token))) => {
                             r.map(|_| ()).map_err(|_| Error::shutdown("channel"))
                         }
-                        _ = state.wait_for(|s| !matches!(s, State::Open)) => {
-                            Err(match &*shared.actor.state.borrow() {
-                                State::Failed(f) => shared.invalidated(f),
-                                _ => Error::shutdown(format!("channel {}", shared.path.channel)),
-                            })
+                        _ = lifecycle.wait_for(|l| !l.is_open()) => {
+                            Err(shared.check_open().err().unwrap_or_else(|| {
+                                Error::shutdown(format!("channel {}", shared.path.channel))
+                            }))
                         }
                     };
                     outcome

@@ -15,7 +15,7 @@ use super::compress::codec::Codec;
 use super::pool::{BufferPool, RowSize};
 use super::{encode, ChannelSettings};
 use crate::api::{ChannelStatusWire, OpenChannelRequest, OpenChannelResponse};
-use crate::transport::{AppendRequest, ChannelPath, Compression, IngestApi, PipePath};
+use crate::transport::{AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath};
 use crate::{Result, StreamingIngestClient};
 
 /// What a channel does to appended rows before the HTTP request, run synchronously: the same
@@ -176,7 +176,12 @@ impl IngestApi for NullApi {
             },
         })
     }
-    async fn append_rows(&self, _: &ChannelPath, r: &AppendRequest) -> Result<String> {
+    async fn append_rows(
+        &self,
+        _: &ChannelPath,
+        r: &AppendRequest,
+        _: &ChannelWire,
+    ) -> Result<String> {
         self.wire_bytes.fetch_add(r.body.len(), Ordering::Relaxed);
         *self.last_end.lock().unwrap() = r.end_offset_token.as_ref().map(ToString::to_string);
         Ok("c".into())

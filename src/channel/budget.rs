@@ -210,7 +210,8 @@ impl BudgetBytes {
         Self { sem: Some(sem), n }
     }
 
-    /// Bytes not tied to any budget (tests and pure batching code).
+    /// Bytes not tied to any budget (tests and the benches' pure batching code).
+    #[cfg(any(test, feature = "bench-internals"))]
     pub(crate) fn detached(n: usize) -> Self {
         Self { sem: None, n }
     }
@@ -218,7 +219,7 @@ impl BudgetBytes {
     /// Holds nothing: an append that reserved nothing ahead of encoding (it is charged when
     /// admitted), or an empty batch.
     pub(crate) fn none() -> Self {
-        Self::detached(0)
+        Self { sem: None, n: 0 }
     }
 
     /// How many bytes this guard holds.

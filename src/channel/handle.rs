@@ -1,7 +1,7 @@
 //! [`Channel`]: the application's handle to one open channel.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,31 +9,15 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::actor::Cmd;
-use super::runtime::RuntimeInner;
-use super::shared::{self, ChannelShared, State};
+use super::cmd::Cmd;
+use super::context::RuntimeInner;
+use super::shared::{self, ChannelShared, Lifecycle, WaiterGuard};
 use super::tokens::Tokens;
 #[cfg(doc)]
 use super::OpenChannelOptions;
 use super::{budget, ChannelStatus, CloseOptions, RowErrorEvent};
 use crate::sync::lock;
 use crate::{Error, OffsetToken, Result};
-
-/// Counts a task waiting for a commit, so the poller polls at the fast cadence.
-pub(super) struct WaiterGuard<'a>(&'a ChannelShared);
-
-impl<'a> WaiterGuard<'a> {
-    pub(super) fn new(shared: &'a ChannelShared) -> Self {
-        shared.controls.waiters.fetch_add(1, Ordering::Relaxed);
-        Self(shared)
-    }
-}
-
-impl Drop for WaiterGuard<'_> {
-    fn drop(&mut self) {
-        self.0.controls.waiters.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 /// A handle to one open channel: append rows, flush, track commits, close.
 ///
@@ -48,7 +32,8 @@ pub struct Channel {
     pub(super) tx: mpsc::Sender<Cmd>,
     pub(super) rt: Arc<RuntimeInner>,
     /// The last offset token admitted through this handle (reset by `reopen`), to refuse
-    /// tokens that go backwards or repeat.
+    /// tokens that go backwards or repeat. Checked and written under its lock in the same
+    /// step that sends the append to the actor (`admission::Channel::send_in_order`).
     pub(super) last_token: std::sync::Mutex<Option<OffsetToken>>,
     /// Bytes serialized on the caller's task since it last yielded (see `admission::YIELD_EVERY`).
     pub(super) unyielded: AtomicUsize,
@@ -394,7 +379,7 @@ impl Channel {
         let _guard = WaiterGuard::new(&self.shared);
         self.rt.poller.wake();
         let mut committed = self.shared.polled.committed.subscribe();
-        let mut state = self.shared.actor.state.subscribe();
+        let mut lifecycle = self.shared.actor.lifecycle.subscribe();
         let mut stalled = self.shared.polled.stalled.subscribe();
         let wait = async {
             tokio::select! {
@@ -402,7 +387,7 @@ impl Channel {
                 r = committed.wait_for(|c| c.as_ref().is_some_and(|c| c.reaches(token))) => {
                     r.map(|_| ()).map_err(|_| self.closed_error())
                 }
-                _ = state.wait_for(|s| !matches!(s, State::Open)) => Err(self.closed_error()),
+                _ = lifecycle.wait_for(|l| !l.is_open()) => Err(self.closed_error()),
                 _ = stalled.wait_for(|s| *s) => Err(Error::Timeout {
                     operation: "offset token commit: the server's channel status could not be \
                                 read for 30 s (status polls failing or omitting the channel), so \
@@ -505,10 +490,9 @@ impl Channel {
                 self.shared.controls.abort.cancel();
                 // The actor stops at once (also mid-recovery); wait briefly so the channel's
                 // name is free for a new open when this returns.
-                let mut stopped = self.shared.actor.stopped.subscribe();
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), stopped.wait_for(Option::is_some))
-                        .await;
+                let mut lifecycle = self.shared.actor.lifecycle.subscribe();
+                let stopped = lifecycle.wait_for(Lifecycle::is_stopped);
+                let _ = tokio::time::timeout(Duration::from_secs(1), stopped).await;
                 Err(Error::Timeout {
                     operation: "channel close",
                     waited: options.timeout,

@@ -263,12 +263,14 @@ use crate::Error;
 mod actor;
 mod admission;
 mod all;
-mod batch;
+pub(crate) mod batch;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench;
 pub(crate) mod budget;
+mod cmd;
 pub(crate) mod compress;
+mod context;
 pub(crate) mod encode;
 mod error_summary;
 #[cfg(test)]
@@ -279,7 +281,7 @@ mod options;
 #[cfg(test)]
 mod ownership_tests;
 mod poller;
-mod pool;
+pub(crate) mod pool;
 mod registry;
 mod runtime;
 pub(crate) mod settings;

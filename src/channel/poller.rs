@@ -12,6 +12,12 @@
 //! The fast and the full polls of a pipe run on their own tasks and may overlap; every poll
 //! takes a sequence number when it starts, and a channel applies only answers newer than the
 //! last it applied (`Polled::applied_poll`).
+//!
+//! The poller is the one writer of what the server reported about a channel (`Polled`: the
+//! committed token, the status, row-error events, the stall flag): the statuses a channel's
+//! actor reads itself (the ownership check before a reopen, the final poll) go through
+//! [`Poller::poll_channel`], and a reopen's answer through [`Poller::apply_opened`], each under
+//! a sequence number like any other poll.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,10 +30,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::registry::Registry;
-use super::shared::{ChannelShared, RecoverRequest};
+use super::shared::{ChannelShared, RecoverRequest, STALL_AFTER};
+use super::status::RowErrorEvent;
 use super::ChannelSettings;
+use crate::api::ChannelStatusWire;
 use crate::sync::lock;
 use crate::transport::{IngestApi, PipePath};
+use crate::OffsetToken;
 
 /// Longest wait for one bulk-channel-status call (the REST layer's retries included): a slow
 /// answer counts as a failed poll and the next one starts on schedule.
@@ -141,13 +150,13 @@ impl Poller {
             if !self.busy_lock().insert((pipe.clone(), fast)) {
                 continue;
             }
-            let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
-            let group: Vec<(Arc<ChannelShared>, u64, bool)> = group
+            let seq = self.next_seq();
+            let group: Vec<(Arc<ChannelShared>, u64, u64)> = group
                 .into_iter()
                 .map(|c| {
                     let generation = c.actor.generation.load(Ordering::Acquire);
-                    let unpolled = c.actor.unpolled_sends.swap(false, Ordering::AcqRel);
-                    (c, generation, unpolled)
+                    let acked = c.actor.acked_sends.load(Ordering::Acquire);
+                    (c, generation, acked)
                 })
                 .collect();
             let me = Arc::clone(self);
@@ -164,6 +173,50 @@ impl Poller {
         }
     }
 
+    /// The sequence number of a poll starting now.
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Polls channel `c` now, for its actor (the ownership check before a reopen, the final
+    /// poll before it stops), and applies the answer like any other poll. Returns the status
+    /// the server reported (`None` when the answer omits the channel).
+    ///
+    /// # Errors
+    /// Those of the bulk-channel-status call.
+    ///
+    /// # Cancellation
+    /// Dropping the future abandons the poll; nothing is applied.
+    pub(crate) async fn poll_channel(
+        &self,
+        c: &ChannelShared,
+    ) -> crate::Result<Option<ChannelStatusWire>> {
+        let seq = self.next_seq();
+        let acked = c.actor.acked_sends.load(Ordering::Acquire);
+        let mut statuses = self
+            .api
+            .bulk_channel_status(&c.path.pipe, std::slice::from_ref(&c.path.channel))
+            .await?;
+        let status = take_status(&mut statuses, &c.path.channel);
+        if let Some(status) = &status {
+            if newest(c, seq) {
+                poll_succeeded(c);
+                c.polled.polled_sends.fetch_max(acked, Ordering::AcqRel);
+                publish(c, status.clone());
+            }
+        }
+        Ok(status)
+    }
+
+    /// Applies the status the server answered a reopen of `c` with (its actor hands it over):
+    /// newer than every poll started before it.
+    pub(crate) fn apply_opened(&self, c: &ChannelShared, status: ChannelStatusWire) {
+        let seq = self.next_seq();
+        if newest(c, seq) {
+            publish(c, status);
+        }
+    }
+
     fn busy_lock(&self) -> std::sync::MutexGuard<'_, HashSet<(PipePath, bool)>> {
         lock(&self.busy)
     }
@@ -171,7 +224,7 @@ impl Poller {
     async fn poll_pipe(
         &self,
         pipe: &PipePath,
-        group: Vec<(Arc<ChannelShared>, u64, bool)>,
+        group: Vec<(Arc<ChannelShared>, u64, u64)>,
         seq: u64,
     ) {
         let names: Vec<String> = group
@@ -199,34 +252,31 @@ impl Poller {
         // Only the channels no newer poll has answered for yet.
         let group: Vec<_> = group
             .into_iter()
-            .filter(|(c, _, _)| c.polled.applied_poll.fetch_max(seq, Ordering::AcqRel) < seq)
+            .filter(|(c, _, _)| newest(c, seq))
             .collect();
         let mut statuses = match answer {
             Ok(statuses) => statuses,
             Err(why) => {
-                for (c, _, unpolled) in &group {
-                    c.poll_failed(now, *unpolled, why);
+                for (c, _, _) in &group {
+                    poll_failed(c, now, why);
                 }
                 return;
             }
         };
-        for (c, generation, unpolled) in group {
+        for (c, generation, acked) in group {
             let Some(status) = take_status(&mut statuses, &c.path.channel) else {
                 tracing::warn!(channel = %c.path.channel, pipe = %pipe.pipe,
                     "bulk channel status did not report an open channel");
-                if c.poll_failed(
-                    now,
-                    unpolled,
-                    "the server's status answer omits the channel",
-                ) {
+                if poll_failed(&c, now, "the server's status answer omits the channel") {
                     // Missing for STALL_AFTER: the server lost the channel; reopen and replay.
                     request_recovery(&c, generation, "CHANNEL_MISSING_FROM_STATUS".into());
                 }
                 continue;
             };
-            c.poll_succeeded();
+            poll_succeeded(&c);
+            c.polled.polled_sends.fetch_max(acked, Ordering::AcqRel);
             let code = status.channel_status_code.clone();
-            c.apply_status(status);
+            publish(&c, status);
             if let Some(code) = code.filter(|c| crate::api::status_code_is_invalid(c)) {
                 request_recovery(&c, generation, code);
             }
@@ -234,13 +284,95 @@ impl Poller {
     }
 }
 
+/// Whether the poll numbered `seq` is the newest to answer for `c` (and records it).
+fn newest(c: &ChannelShared, seq: u64) -> bool {
+    c.polled.applied_poll.fetch_max(seq, Ordering::AcqRel) < seq
+}
+
+/// A status poll reported channel `c`.
+fn poll_succeeded(c: &ChannelShared) {
+    *lock(&c.polled.poll_trouble) = None;
+    if c.polled.stalled.send_replace(false) {
+        tracing::info!(channel = %c.path.channel, "commit polling recovered");
+    }
+}
+
+/// A status poll failed or omitted channel `c`. Returns `true` when this makes the channel
+/// stalled (trouble for [`STALL_AFTER`]).
+fn poll_failed(c: &ChannelShared, now: Instant, why: &str) -> bool {
+    let since = *lock(&c.polled.poll_trouble).get_or_insert(now);
+    if now.duration_since(since) < STALL_AFTER || *c.polled.stalled.borrow() {
+        return false;
+    }
+    c.polled.stalled.send_replace(true);
+    c.metrics.stalls.increment(1);
+    tracing::warn!(
+        channel = %c.path.channel,
+        pipe = %c.path.pipe.pipe,
+        since = ?now.duration_since(since),
+        reason = why,
+        "commits of this channel cannot be seen: status polls keep failing"
+    );
+    true
+}
+
+/// Publishes a status the server reported for channel `c`: the committed token, the status,
+/// and new row errors (as events, a metric and a warning).
+fn publish(c: &ChannelShared, status: ChannelStatusWire) {
+    let committed = status
+        .last_committed_offset_token
+        .clone()
+        .map(OffsetToken::from);
+    c.polled.committed.send_if_modified(|current| {
+        if *current == committed {
+            false
+        } else {
+            *current = committed;
+            true
+        }
+    });
+    let total = status.rows_error_count.unwrap_or(0);
+    let seen = c.polled.errors_seen.swap(total, Ordering::Relaxed);
+    if total > seen {
+        let event = RowErrorEvent {
+            channel: c.path.channel.clone(),
+            new_errors: total - seen,
+            total_errors: total,
+            last_error_message: status.last_error_message.clone(),
+            offset_upper_bound: status
+                .last_error_offset_upper_bound
+                .clone()
+                .map(OffsetToken::from),
+            timestamp_ms: status.last_error_timestamp_ms,
+        };
+        c.metrics.row_errors.increment(event.new_errors);
+        tracing::warn!(
+            channel = %c.path.channel,
+            pipe = %c.path.pipe.pipe,
+            new_errors = event.new_errors,
+            total_errors = total,
+            offset_token = ?event.offset_upper_bound,
+            message = ?event.last_error_message,
+            "server rejected rows"
+        );
+        if c.polled
+            .events
+            .get()
+            .is_none_or(|tx| tx.send(event).is_err())
+        {
+            tracing::debug!(channel = %c.path.channel, "no subscriber for row error events");
+        }
+    }
+    c.polled.status.send_replace(status);
+}
+
 /// The status reported for `channel`: by exact name, else by the one name equal to it ignoring
 /// case (channel names are case-insensitive in URLs but the server reports a channel under
 /// the name it was created with; docs/protocol.md "Names").
 fn take_status(
-    statuses: &mut HashMap<String, crate::api::ChannelStatusWire>,
+    statuses: &mut HashMap<String, ChannelStatusWire>,
     channel: &str,
-) -> Option<crate::api::ChannelStatusWire> {
+) -> Option<ChannelStatusWire> {
     if let Some(s) = statuses.remove(channel) {
         return Some(s);
     }

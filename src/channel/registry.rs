@@ -1,6 +1,8 @@
 //! The registry of a client's open channels: which paths are open or being opened (a second
 //! open of the same channel in one client is refused before it reaches the server), and the
-//! list the commit poller and the client-level calls walk.
+//! list the commit poller and the client-level calls walk. The one registry of a client's
+//! channels: each channel is in it from its open until its actor stops (the actor removes
+//! it), with a weak sender to its actor for the client-level calls.
 //!
 //! Channels are identified by a normalised key ([`ChannelKey`]: the pipe, and the channel
 //! name lower-cased once), so checking an open is one hash lookup, not a scan that lower-cases
@@ -9,6 +11,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::mpsc;
+
+use super::cmd::Cmd;
 use super::shared::ChannelShared;
 use crate::sync::lock;
 use crate::transport::{ChannelPath, PipePath};
@@ -31,10 +36,18 @@ impl ChannelKey {
     }
 }
 
+/// One open channel as the registry holds it: its shared state and a weak sender to its
+/// actor (weak: the registry never keeps a mailbox open, the handle's sender does).
+#[derive(Debug)]
+struct Entry {
+    shared: Arc<ChannelShared>,
+    tx: mpsc::WeakSender<Cmd>,
+}
+
 /// The registered channels, by id and by key (one writer: the registry, under one lock).
 #[derive(Debug, Default)]
 struct Open {
-    by_id: HashMap<u64, Arc<ChannelShared>>,
+    by_id: HashMap<u64, Entry>,
     by_key: HashMap<ChannelKey, u64>,
 }
 
@@ -49,15 +62,22 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// Registers a channel. Fails when a channel of the same path is already registered.
-    pub(crate) fn insert(&self, channel: &Arc<ChannelShared>) -> bool {
+    /// Registers a channel and its actor's mailbox. Fails when a channel of the same path
+    /// is already registered.
+    pub(crate) fn insert(&self, channel: &Arc<ChannelShared>, tx: &mpsc::Sender<Cmd>) -> bool {
         let key = ChannelKey::of(&channel.path);
         let mut open = lock(&self.open);
         if open.by_key.contains_key(&key) {
             return false;
         }
         open.by_key.insert(key, channel.id);
-        open.by_id.insert(channel.id, Arc::clone(channel));
+        open.by_id.insert(
+            channel.id,
+            Entry {
+                shared: Arc::clone(channel),
+                tx: tx.downgrade(),
+            },
+        );
         true
     }
 
@@ -76,11 +96,11 @@ impl Registry {
         })
     }
 
-    /// Removes a channel: it is not polled again.
+    /// Removes a channel (its actor, when it stops): it is not polled again.
     pub(crate) fn remove(&self, id: u64) {
         let mut open = lock(&self.open);
-        if let Some(channel) = open.by_id.remove(&id) {
-            let key = ChannelKey::of(&channel.path);
+        if let Some(entry) = open.by_id.remove(&id) {
+            let key = ChannelKey::of(&entry.shared.path);
             if open.by_key.get(&key) == Some(&id) {
                 open.by_key.remove(&key);
             }
@@ -91,12 +111,33 @@ impl Registry {
     pub(crate) fn get(&self, path: &ChannelPath) -> Option<Arc<ChannelShared>> {
         let open = lock(&self.open);
         let id = open.by_key.get(&ChannelKey::of(path))?;
-        open.by_id.get(id).cloned()
+        open.by_id.get(id).map(|e| Arc::clone(&e.shared))
     }
 
     /// Every registered channel.
     pub(crate) fn channels(&self) -> Vec<Arc<ChannelShared>> {
-        lock(&self.open).by_id.values().cloned().collect()
+        lock(&self.open)
+            .by_id
+            .values()
+            .map(|e| Arc::clone(&e.shared))
+            .collect()
+    }
+
+    /// The open channels (lifecycle `Open`) whose handle still exists, with a sender to each
+    /// one's actor: what the client-level calls (`all.rs`) act on.
+    pub(crate) fn live(&self) -> Vec<(Arc<ChannelShared>, mpsc::Sender<Cmd>)> {
+        lock(&self.open)
+            .by_id
+            .values()
+            .filter(|e| e.shared.actor.lifecycle.borrow().is_open())
+            .filter_map(|e| Some((Arc::clone(&e.shared), e.tx.upgrade()?)))
+            .collect()
+    }
+
+    /// How many channels are registered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.open).by_id.len()
     }
 }
 
@@ -146,16 +187,17 @@ mod tests {
     #[test]
     fn a_channel_name_in_any_case_is_one_channel_of_its_pipe() {
         let registry = Arc::new(Registry::default());
+        let (tx, _rx) = mpsc::channel(1);
         for i in 0..5_000u64 {
-            assert!(registry.insert(&shared(i, path("P", &format!("orders_{i}")))));
+            assert!(registry.insert(&shared(i, path("P", &format!("orders_{i}"))), &tx));
         }
-        assert!(!registry.insert(&shared(9_000, path("P", "ORDERS_17"))));
+        assert!(!registry.insert(&shared(9_000, path("P", "ORDERS_17")), &tx));
         assert!(registry.reserve(&path("P", "Orders_17")).is_none());
         assert_eq!(
             registry.get(&path("P", "ORDERS_17")).map(|c| c.id),
             Some(17)
         );
-        assert!(registry.insert(&shared(9_001, path("Q", "orders_17"))));
+        assert!(registry.insert(&shared(9_001, path("Q", "orders_17")), &tx));
 
         let pending = registry.reserve(&path("P", "new")).expect("free");
         assert!(
@@ -167,7 +209,7 @@ mod tests {
 
         registry.remove(17);
         assert!(registry.get(&path("P", "orders_17")).is_none());
-        assert!(registry.insert(&shared(9_002, path("P", "Orders_17"))));
+        assert!(registry.insert(&shared(9_002, path("P", "Orders_17")), &tx));
         assert_eq!(
             registry.channels().len(),
             5_000 + 1,

@@ -1,7 +1,7 @@
 //! The channels of one client: the memory budget, the commit poller, the shared compressors,
 //! and opening and closing channels.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -10,12 +10,13 @@ use tracing::Instrument;
 
 use super::actor::Actor;
 use super::budget::Budget;
+use super::context::RuntimeInner;
 use super::handle::Channel;
 use super::names::{non_empty, validate_channel_name};
 use super::poller::Poller;
 use super::registry::Registry;
-use super::shared::{ChannelShared, State};
-use super::{all, compress, pool, ChannelSettings, OpenChannelOptions};
+use super::shared::{ChannelShared, Lifecycle};
+use super::{compress, pool, ChannelSettings, OpenChannelOptions};
 use crate::api::OpenChannelRequest;
 use crate::error::ServerError;
 use crate::transport::{ChannelPath, IngestApi};
@@ -29,36 +30,10 @@ const COMMAND_CAPACITY: usize = 64;
 /// aside for them: rows and bodies may hold the rest.
 const MAX_POOLED_BYTES: usize = 32 << 20;
 
-/// The channels of one client: memory budget, commit poller, and the open-channel logic.
+/// The channels of one client: opening them, and closing them all (`client.close()`).
 #[derive(Debug)]
 pub(crate) struct ChannelRuntime {
     pub(super) inner: Arc<RuntimeInner>,
-}
-
-#[derive(Debug)]
-pub(super) struct RuntimeInner {
-    pub(super) api: Arc<dyn IngestApi>,
-    pub(super) settings: Arc<ChannelSettings>,
-    pub(super) budget: Budget,
-    pub(super) registry: Arc<Registry>,
-    pub(super) poller: Arc<Poller>,
-    /// Idle row and body buffers, shared by all channels (see `pool.rs`).
-    pub(super) buffers: Arc<pool::BufferPool>,
-    /// The client's compression jobs and zstd contexts, shared by all channels.
-    pub(super) compressor_pool: Arc<compress::CompressorPool>,
-    pub(super) next_id: AtomicU64,
-    /// Budget held by the client's last append (see `Channel::reserve`).
-    pub(super) typical_append: AtomicUsize,
-    pub(super) closed: AtomicBool,
-    pub(super) shutdown: CancellationToken,
-    /// Every opened channel's command sender (weak), for the client-level calls (`all.rs`).
-    pub(super) senders: std::sync::Mutex<all::Senders>,
-}
-
-impl Drop for RuntimeInner {
-    fn drop(&mut self) {
-        self.poller.stop();
-    }
 }
 
 impl ChannelRuntime {
@@ -89,9 +64,7 @@ impl ChannelRuntime {
                 compressor_pool,
                 next_id: AtomicU64::new(1),
                 typical_append: AtomicUsize::new(0),
-                closed: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
-                senders: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -102,7 +75,7 @@ impl ChannelRuntime {
         options: OpenChannelOptions,
     ) -> Result<Channel> {
         let rt = &self.inner;
-        if rt.closed.load(Ordering::Acquire) {
+        if rt.shutdown.is_cancelled() {
             return Err(Error::shutdown("client"));
         }
         non_empty("database", &path.pipe.database)?;
@@ -150,12 +123,11 @@ impl ChannelRuntime {
             rt.shutdown.child_token(),
             Arc::clone(&rt.buffers),
         ));
-        if !rt.registry.insert(&shared) {
+        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        if !rt.registry.insert(&shared, &tx) {
             return Err(already_open(&shared.path));
         }
         rt.poller.start();
-        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
-        self.track(&shared, &tx);
         let actor = Actor::new(rt, Arc::clone(&shared), rx, resp.next_continuation_token);
         let span = tracing::info_span!(
             "channel",
@@ -177,11 +149,11 @@ impl ChannelRuntime {
 
     pub(crate) async fn close_all(&self) -> Result<()> {
         let rt = &self.inner;
-        rt.closed.store(true, Ordering::Release);
+        // No await before the cancel: the actors see it only after the failures are read.
         let channels = rt.registry.channels();
         let mut first_error = None;
         for c in &channels {
-            if let State::Failed(f) = &*c.actor.state.borrow() {
+            if let Lifecycle::Failed(f) = &*c.actor.lifecycle.borrow() {
                 first_error.get_or_insert_with(|| c.invalidated(f));
             }
         }
@@ -189,13 +161,13 @@ impl ChannelRuntime {
         // Wait for each actor to have stopped (drained, or given up), not merely to have
         // started draining, and report the first failure met while draining.
         for c in channels {
-            let mut stopped = c.actor.stopped.subscribe();
-            let outcome = stopped
-                .wait_for(Option::is_some)
+            let mut lifecycle = c.actor.lifecycle.subscribe();
+            let outcome = lifecycle
+                .wait_for(Lifecycle::is_stopped)
                 .await
                 .ok()
-                .and_then(|s| s.clone());
-            if let Some(Some(f)) = outcome {
+                .and_then(|l| l.failure().cloned());
+            if let Some(f) = outcome {
                 first_error.get_or_insert_with(|| c.invalidated(&f));
             }
         }
@@ -217,6 +189,11 @@ impl ChannelRuntime {
     /// Bytes of the client-wide budget in use (buffered + retained).
     pub(crate) fn budget_used(&self) -> usize {
         self.inner.budget.used()
+    }
+
+    /// How many channels the client's registry holds.
+    pub(crate) fn open_channels(&self) -> usize {
+        self.inner.registry.len()
     }
 
     /// What rows and bodies may hold: the budget less the pools' reserve.

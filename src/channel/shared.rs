@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use super::pool::{BufferPool, RowSize};
 use super::status::{ChannelStatus, RowErrorEvent};
 use crate::api::ChannelStatusWire;
-use crate::sync::lock;
 use crate::transport::ChannelPath;
 use crate::{Error, OffsetToken};
 
@@ -42,12 +41,38 @@ pub(crate) enum FailureKind {
     OwnershipLost,
 }
 
-/// Lifecycle of a channel as seen by its handle.
+/// A channel's lifecycle: the one value its actor publishes (on [`ActorState::lifecycle`])
+/// and the handle, the client-level calls and `client.close()` read. The actor's private
+/// `Phase` only says when its loop exits (drain deadlines); what callers see is this.
 #[derive(Debug, Clone)]
-pub(crate) enum State {
+pub(crate) enum Lifecycle {
+    /// Taking appends.
     Open,
+    /// Failed: every call is refused with this failure until `reopen()` (or the close).
     Failed(Failure),
-    Closed,
+    /// The client is closing: appends are refused, what was admitted is being delivered.
+    Closing,
+    /// The actor has stopped: `None` after a clean drain, the failure (or the rows it could
+    /// not deliver) otherwise. Final.
+    Stopped(Option<Failure>),
+}
+
+impl Lifecycle {
+    /// The failure a failed or stopped channel reports.
+    pub(crate) fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Failed(f) | Self::Stopped(Some(f)) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self, Self::Open)
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        matches!(self, Self::Stopped(_))
+    }
 }
 
 /// A request from the poller to recover, valid only for the open generation it was made in.
@@ -132,14 +157,17 @@ impl Metrics {
     }
 }
 
-/// Shared by the handle, the actor and the poller; each group of fields has one writer.
+/// Shared by the handle, the actor and the poller. Each group of fields has one writer:
+/// `polled` the commit poller (`poller.rs`, also for the statuses the actor hands it),
+/// `actor` the channel's actor, `controls` the handle and the runtime (see ARCHITECTURE.md,
+/// "state → its one writer").
 #[derive(Debug)]
 pub(crate) struct ChannelShared {
     pub(crate) id: u64,
     pub(crate) path: Arc<ChannelPath>,
-    /// What the server reported (written by the poller, and by the actor's reopens).
+    /// What the server reported (written by the poller only).
     pub(crate) polled: Polled,
-    /// The actor's lifecycle and counters (written by the actor).
+    /// The actor's lifecycle and counters (written by the actor only).
     pub(crate) actor: ActorState,
     /// Signals to the actor (written by the handle and the runtime).
     pub(crate) controls: Controls,
@@ -151,7 +179,10 @@ pub(crate) struct ChannelShared {
     pub(crate) metrics: Metrics,
 }
 
-/// What the server reported about a channel.
+/// What the server reported about a channel. Written only by the commit poller (`poller.rs`),
+/// which also applies the statuses the actor reads itself (before a reopen, in the reopen's
+/// answer, in the final poll), each under a poll sequence number, so an older answer never
+/// replaces a newer one.
 #[derive(Debug)]
 pub(crate) struct Polled {
     pub(crate) committed: watch::Sender<Option<OffsetToken>>,
@@ -171,43 +202,66 @@ pub(crate) struct Polled {
     /// older poll (one still running while a newer one finished) is dropped, so a stale
     /// committed token never replaces a newer one.
     pub(crate) applied_poll: AtomicU64,
+    /// [`ActorState::acked_sends`] as it was when the newest successful poll of this channel
+    /// started: appends acknowledged after that are not yet reflected in a status.
+    pub(crate) polled_sends: AtomicU64,
 }
 
-/// The actor's lifecycle and counters, as the handle and the poller see them.
+/// The actor's lifecycle and counters, as the handle and the poller see them. Written only
+/// by the channel's actor.
 #[derive(Debug)]
 pub(crate) struct ActorState {
-    pub(crate) state: watch::Sender<State>,
+    /// The channel's lifecycle (see [`Lifecycle`]).
+    pub(crate) lifecycle: watch::Sender<Lifecycle>,
     /// Bumped on every (re)open; stale poller requests carry an older value.
     pub(crate) generation: AtomicU64,
     /// Sent batches not yet committed exist.
     pub(crate) pending: AtomicBool,
-    /// An append was acknowledged since the last successful status poll of this channel
-    /// (so closing it does one final poll, to report row errors in its last batches). Set
-    /// by the actor, taken by the poller.
-    pub(crate) unpolled_sends: AtomicBool,
+    /// Appends acknowledged so far (with [`Polled::polled_sends`]: whether closing the
+    /// channel polls once more, to report row errors in its last batches).
+    pub(crate) acked_sends: AtomicU64,
     pub(crate) buffered_bytes: AtomicUsize,
     pub(crate) buffered_rows: AtomicUsize,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) retained_batches: AtomicUsize,
     pub(crate) retained_bytes: AtomicUsize,
     pub(crate) recoveries: AtomicU64,
-    /// Set once, by the actor's cleanup, when its task has stopped: `Some(None)` after a clean
-    /// drain, `Some(Some(failure))` when it stopped failed or with rows undelivered.
-    pub(crate) stopped: watch::Sender<Option<Option<Failure>>>,
 }
 
-/// Signals from the handle and the runtime to the actor (and the poller).
+/// Signals from the handle and the runtime to the actor (and the poller). Tokens, not
+/// commands, where the actor must hear them while it is not reading its mailbox (during a
+/// recovery, or with the mailbox full).
 #[derive(Debug)]
 pub(crate) struct Controls {
-    /// Tasks inside `wait_for_commit` / `close` waiting for a commit.
+    /// Tasks inside `wait_for_commit` / `close` waiting for a commit (see [`WaiterGuard`]).
     pub(crate) waiters: AtomicUsize,
-    /// Cancelled to make the actor drain and exit (client close, close timeout).
+    /// Client shutdown (a child of the client's token, cancelled by `client.close()`): the
+    /// actor refuses appends and drains. A token so one cancel reaches every channel, also
+    /// those busy recovering.
     pub(crate) shutdown: CancellationToken,
-    /// Cancelled to make the actor exit at once, dropping what it buffered (close timeout).
+    /// `close()` timed out (cancelled by the handle's close): the actor exits at once,
+    /// dropping what it buffered. A token because the mailbox may be full, or not read.
     pub(crate) abort: CancellationToken,
-    /// Cancelled when the handle is dropped (lets the actor see it while it is busy
-    /// recovering, when it does not read its command queue).
+    /// The handle was dropped (cancelled by its `Drop`): the actor drains with a short limit
+    /// and never reopens the channel again. The closed mailbox says the same, but only to an
+    /// actor reading it, which a recovering one is not.
     pub(crate) handle_dropped: CancellationToken,
+}
+
+/// Counts a task waiting for a commit, so the poller polls at the fast cadence.
+pub(crate) struct WaiterGuard<'a>(&'a ChannelShared);
+
+impl<'a> WaiterGuard<'a> {
+    pub(crate) fn new(shared: &'a ChannelShared) -> Self {
+        shared.controls.waiters.fetch_add(1, Ordering::Relaxed);
+        Self(shared)
+    }
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.controls.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl ChannelShared {
@@ -235,19 +289,19 @@ impl ChannelShared {
                 poll_trouble: std::sync::Mutex::new(None),
                 stalled: watch::Sender::new(false),
                 applied_poll: AtomicU64::new(0),
+                polled_sends: AtomicU64::new(0),
             },
             actor: ActorState {
-                state: watch::Sender::new(State::Open),
+                lifecycle: watch::Sender::new(Lifecycle::Open),
                 generation: AtomicU64::new(1),
                 pending: AtomicBool::new(false),
-                unpolled_sends: AtomicBool::new(false),
+                acked_sends: AtomicU64::new(0),
                 buffered_bytes: AtomicUsize::new(0),
                 buffered_rows: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
                 retained_batches: AtomicUsize::new(0),
                 retained_bytes: AtomicUsize::new(0),
                 recoveries: AtomicU64::new(0),
-                stopped: watch::Sender::new(None),
             },
             controls: Controls {
                 waiters: AtomicUsize::new(0),
@@ -259,6 +313,12 @@ impl ChannelShared {
             row_size: RowSize::default(),
             metrics,
         }
+    }
+
+    /// Whether appends were acknowledged that no successful status poll has reflected yet.
+    pub(crate) fn unpolled_sends(&self) -> bool {
+        self.actor.acked_sends.load(Ordering::Acquire)
+            > self.polled.polled_sends.load(Ordering::Acquire)
     }
 
     /// The channel's name.
@@ -275,113 +335,38 @@ impl ChannelShared {
     /// The error every caller gets once the channel has failed.
     pub(crate) fn invalidated(&self, failure: &Failure) -> Error {
         let channel = self.path.channel.clone();
-        let reason = failure.reason.clone();
-        let last_committed = failure.last_committed.clone();
-        let source = failure.source.clone();
-        match failure.kind {
-            FailureKind::Invalidated => Error::ChannelInvalidated {
-                channel,
-                reason,
-                last_committed,
-                source,
-            },
-            FailureKind::OwnershipLost => Error::OwnershipLost {
-                channel,
-                reason,
-                last_committed,
-                source,
-            },
+        let Failure {
+            kind,
+            reason,
+            last_committed,
+            source,
+        } = failure.clone();
+        // Both variants carry the same four fields.
+        macro_rules! error {
+            ($variant:ident) => {
+                Error::$variant {
+                    channel,
+                    reason,
+                    last_committed,
+                    source,
+                }
+            };
         }
-    }
-
-    /// A status poll reported this channel.
-    pub(crate) fn poll_succeeded(&self) {
-        *lock(&self.polled.poll_trouble) = None;
-        if self.polled.stalled.send_replace(false) {
-            tracing::info!(channel = %self.path.channel, "commit polling recovered");
+        match kind {
+            FailureKind::Invalidated => error!(ChannelInvalidated),
+            FailureKind::OwnershipLost => error!(OwnershipLost),
         }
-    }
-
-    /// A status poll failed or omitted this channel. Returns `true` when this makes the
-    /// channel stalled (trouble for [`STALL_AFTER`]).
-    pub(crate) fn poll_failed(&self, now: tokio::time::Instant, unpolled: bool, why: &str) -> bool {
-        if unpolled {
-            self.actor.unpolled_sends.store(true, Ordering::Release);
-        }
-        let since = *lock(&self.polled.poll_trouble).get_or_insert(now);
-        if now.duration_since(since) < STALL_AFTER || *self.polled.stalled.borrow() {
-            return false;
-        }
-        self.polled.stalled.send_replace(true);
-        self.metrics.stalls.increment(1);
-        tracing::warn!(
-            channel = %self.path.channel,
-            pipe = %self.path.pipe.pipe,
-            since = ?now.duration_since(since),
-            reason = why,
-            "commits of this channel cannot be seen: status polls keep failing"
-        );
-        true
     }
 
     /// `Ok` while the channel is open; the error to return otherwise.
     pub(crate) fn check_open(&self) -> crate::Result<()> {
-        match &*self.actor.state.borrow() {
-            State::Open => Ok(()),
-            State::Failed(f) => Err(self.invalidated(f)),
-            State::Closed => Err(Error::shutdown(format!("channel {}", self.name()))),
-        }
-    }
-
-    /// Applies a status the server reported (open response or poll): publishes the committed
-    /// token and the status, and reports new row errors.
-    pub(crate) fn apply_status(&self, status: ChannelStatusWire) {
-        let committed = status
-            .last_committed_offset_token
-            .clone()
-            .map(OffsetToken::from);
-        self.polled.committed.send_if_modified(|c| {
-            if *c == committed {
-                false
-            } else {
-                *c = committed;
-                true
-            }
-        });
-        let total = status.rows_error_count.unwrap_or(0);
-        let seen = self.polled.errors_seen.swap(total, Ordering::Relaxed);
-        if total > seen {
-            let event = RowErrorEvent {
-                channel: self.path.channel.clone(),
-                new_errors: total - seen,
-                total_errors: total,
-                last_error_message: status.last_error_message.clone(),
-                offset_upper_bound: status
-                    .last_error_offset_upper_bound
-                    .clone()
-                    .map(OffsetToken::from),
-                timestamp_ms: status.last_error_timestamp_ms,
-            };
-            self.metrics.row_errors.increment(event.new_errors);
-            tracing::warn!(
-                channel = %self.path.channel,
-                pipe = %self.path.pipe.pipe,
-                new_errors = event.new_errors,
-                total_errors = total,
-                offset_token = ?event.offset_upper_bound,
-                message = ?event.last_error_message,
-                "server rejected rows"
-            );
-            if self
-                .polled
-                .events
-                .get()
-                .is_none_or(|tx| tx.send(event).is_err())
-            {
-                tracing::debug!(channel = %self.path.channel, "no subscriber for row error events");
+        match &*self.actor.lifecycle.borrow() {
+            Lifecycle::Open => Ok(()),
+            Lifecycle::Failed(f) => Err(self.invalidated(f)),
+            Lifecycle::Closing | Lifecycle::Stopped(_) => {
+                Err(Error::shutdown(format!("channel {}", self.name())))
             }
         }
-        self.polled.status.send_replace(status);
     }
 
     /// Builds the public snapshot.
@@ -405,7 +390,7 @@ impl ChannelShared {
             retained_batches: self.actor.retained_batches.load(Ordering::Relaxed),
             retained_bytes: self.actor.retained_bytes.load(Ordering::Relaxed),
             recoveries: self.actor.recoveries.load(Ordering::Relaxed),
-            failed: matches!(*self.actor.state.borrow(), State::Failed(_)),
+            failed: matches!(*self.actor.lifecycle.borrow(), Lifecycle::Failed(_)),
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::api::{ChannelStatusWire, OpenChannelRequest, OpenChannelResponse};
 use crate::error::{ServerError, TransportError, TransportErrorKind};
-use crate::transport::{AppendRequest, ChannelPath, Compression, IngestApi, PipePath};
+use crate::transport::{AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath};
 use crate::{Error, Result};
 
 /// A server error as the REST layer would return it.
@@ -121,8 +121,6 @@ struct FakeState {
     /// answers the upper-case name, and later calls must use it.
     upper_case_names: bool,
     open_requests: Vec<(String, OpenChannelRequest)>,
-    /// Channels whose per-channel transport state the actors released (`forget`).
-    forgotten: Vec<String>,
     /// Status calls for these pipes fail with 503.
     failing_status_pipes: Vec<String>,
     /// Status calls for these pipes take this long.
@@ -318,11 +316,6 @@ impl FakeApi {
             .and_then(|c| c.committed.clone())
     }
 
-    /// The channels the actors told the transport to forget, in order.
-    pub(crate) fn forgotten(&self) -> Vec<String> {
-        self.lock().forgotten.clone()
-    }
-
     pub(crate) fn opens(&self, channel: &str) -> usize {
         self.lock()
             .opens
@@ -416,7 +409,12 @@ impl IngestApi for FakeApi {
         Ok(resp)
     }
 
-    async fn append_rows(&self, channel: &ChannelPath, request: &AppendRequest) -> Result<String> {
+    async fn append_rows(
+        &self,
+        channel: &ChannelPath,
+        request: &AppendRequest,
+        _wire: &ChannelWire,
+    ) -> Result<String> {
         let now = self.concurrent.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_concurrent.fetch_max(now, Ordering::SeqCst);
         let _guard = ConcurrencyGuard(&self.concurrent);
@@ -529,10 +527,6 @@ impl IngestApi for FakeApi {
             tokio::time::sleep(d).await;
         }
         Ok(out)
-    }
-
-    fn forget(&self, channel: &ChannelPath) {
-        self.lock().forgotten.push(channel.channel.clone());
     }
 
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>> {

@@ -4,29 +4,31 @@
 use http::Method;
 
 use crate::http::Call;
-use crate::rest::tests::*;
+use crate::test_support::*;
 
 #[tokio::test]
 async fn retryable_statuses_are_retried_with_the_same_request_id() {
     for status in [429u16, 500, 502, 503, 504] {
         // Arrange
         let account = MockAccount::start().await;
-        answer_limited(
-            &account,
+        answering(
             "DELETE",
             CHANNEL_PATH,
             ResponseTemplate::new(status)
                 .set_body_string("\"ERR_GENERAL_EXCEPTION_RETRY_REQUEST\""),
-            Some(2),
-            Some(1),
         )
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&account.server)
         .await;
-        Mock::given(method("DELETE"))
-            .and(path(CHANNEL_PATH))
-            .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
-            .expect(1)
-            .mount(&account.server)
-            .await;
+        answering(
+            "DELETE",
+            CHANNEL_PATH,
+            ResponseTemplate::new(200).set_body_string("{}"),
+        )
+        .expect(1)
+        .mount(&account.server)
+        .await;
         let api = account.rest().await;
 
         // Act
@@ -84,16 +86,14 @@ async fn exhausted_retries_return_the_last_server_error() {
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let account = MockAccount::start().await;
-    answer_limited(
+    answer_first_then(
         &account,
         "DELETE",
         CHANNEL_PATH,
         ResponseTemplate::new(429).insert_header("Retry-After", "1"),
-        Some(1),
-        Some(1),
+        ResponseTemplate::new(200),
     )
     .await;
-    answer(&account, "DELETE", CHANNEL_PATH, ResponseTemplate::new(200)).await;
     let api = account.rest().await;
     let start = Instant::now();
     api.drop_channel(&simple()).await.unwrap();
@@ -161,10 +161,7 @@ async fn client_errors_are_not_retried() {
         )
         .await;
         let api = account.rest().await;
-        let err = api
-            .append_rows(&simple(), &append_request(Compression::Zstd))
-            .await
-            .unwrap_err();
+        let err = append_simple(&api, Compression::Zstd).await.unwrap_err();
         assert_eq!(err.status(), Some(status));
         assert_eq!(err.snowflake_code(), code, "{err}");
         assert!(!err.is_retryable(), "{status}");
@@ -175,16 +172,14 @@ async fn client_errors_are_not_retried() {
 #[tokio::test]
 async fn a_non_json_404_is_retried_as_a_misrouted_request() {
     let account = MockAccount::start().await;
-    answer_limited(
+    answer_first_then(
         &account,
         "DELETE",
         CHANNEL_PATH,
         ResponseTemplate::new(404).set_body_string("<html><body>Not Found</body></html>"),
-        Some(1),
-        Some(1),
+        ResponseTemplate::new(200),
     )
     .await;
-    answer(&account, "DELETE", CHANNEL_PATH, ResponseTemplate::new(200)).await;
     let api = account.rest().await;
     api.drop_channel(&simple()).await.unwrap();
     assert_eq!(account.requests_to(CHANNEL_PATH).await.len(), 2);
@@ -194,35 +189,30 @@ async fn a_non_json_404_is_retried_as_a_misrouted_request() {
 async fn open_channel_retries_409_in_progress_and_uncommitted_data_only() {
     // Arrange: two retryable 409s, then success.
     let account = MockAccount::start().await;
-    answer_limited(
-        &account,
+    answering(
         "PUT",
         CHANNEL_PATH,
         ResponseTemplate::new(409)
             .set_body_string(r#"{"code":"ERR_OPEN_CHANNEL_IN_PROGRESS","message":"busy"}"#),
-        Some(1),
-        Some(1),
     )
+    .up_to_n_times(1)
+    .with_priority(1)
+    .mount(&account.server)
     .await;
-    answer_limited(
-        &account,
+    answering(
         "PUT",
         CHANNEL_PATH,
         ResponseTemplate::new(409)
             .set_body_string(r#"{"code":"ERR_CHANNEL_HAS_UNCOMMITTED_DATA","message":"wait"}"#),
-        Some(1),
-        Some(2),
     )
+    .up_to_n_times(1)
+    .with_priority(2)
+    .mount(&account.server)
     .await;
-    answer_limited(
-        &account,
-        "PUT",
-        CHANNEL_PATH,
-        open_response(),
-        None,
-        Some(3),
-    )
-    .await;
+    answering("PUT", CHANNEL_PATH, open_response())
+        .with_priority(3)
+        .mount(&account.server)
+        .await;
     let api = account.rest().await;
 
     // Act
@@ -243,10 +233,7 @@ async fn open_channel_retries_409_in_progress_and_uncommitted_data_only() {
         ResponseTemplate::new(409).set_body_string(r#"{"code":"ERR_OPEN_CHANNEL_IN_PROGRESS"}"#),
     )
     .await;
-    let err = api
-        .append_rows(&simple(), &append_request(Compression::None))
-        .await
-        .unwrap_err();
+    let err = append_simple(&api, Compression::None).await.unwrap_err();
     assert_eq!(err.status(), Some(409));
     assert_eq!(account.requests_to(ROWS_PATH).await.len(), 1);
 }
@@ -280,20 +267,16 @@ async fn a_retried_append_resends_the_identical_request() {
     // requestId are sent again (retryCount 1). If the first attempt had been applied, the
     // rows would land twice; Snowflake documents retryCount > 0 as "duplicates possible".
     let account = MockAccount::start().await;
-    answer_limited(
+    answer_first_then(
         &account,
         "POST",
         ROWS_PATH,
         ResponseTemplate::new(503),
-        Some(1),
-        Some(1),
+        append_ok(),
     )
     .await;
-    answer(&account, "POST", ROWS_PATH, append_ok()).await;
     let api = account.rest().await;
-    api.append_rows(&simple(), &append_request(Compression::Zstd))
-        .await
-        .unwrap();
+    append_simple(&api, Compression::Zstd).await.unwrap();
     let reqs = account.requests_to(ROWS_PATH).await;
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].body, reqs[1].body);
@@ -325,10 +308,7 @@ async fn an_append_timeout_is_not_resent() {
         .await;
 
     // Act
-    let err = api
-        .append_rows(&simple(), &append_request(Compression::Zstd))
-        .await
-        .unwrap_err();
+    let err = append_simple(&api, Compression::Zstd).await.unwrap_err();
 
     // Assert: one attempt, reported as a timeout the channel must recover from by replay.
     let Error::Transport(t) = &err else {
@@ -343,14 +323,14 @@ async fn an_append_timeout_is_not_resent() {
 #[tokio::test]
 async fn an_idempotent_call_is_retried_after_a_timeout() {
     let account = MockAccount::start().await;
-    answer_limited(
-        &account,
+    answering(
         "POST",
         STATUS_PATH,
         ResponseTemplate::new(200).set_delay(Duration::from_secs(2)),
-        Some(1),
-        Some(1),
     )
+    .up_to_n_times(1)
+    .with_priority(1)
+    .mount(&account.server)
     .await;
     answer(
         &account,
@@ -429,10 +409,7 @@ async fn an_undecodable_success_body_is_a_decode_error() {
     )
     .await;
     let api = account.rest().await;
-    let err = api
-        .append_rows(&simple(), &append_request(Compression::Zstd))
-        .await
-        .unwrap_err();
+    let err = append_simple(&api, Compression::Zstd).await.unwrap_err();
     let Error::Transport(t) = &err else {
         panic!("{err:?}")
     };

@@ -127,6 +127,28 @@ impl Writer<'_> {
 }
 
 /// The ten integer methods of a `Serializer`, each `|self, value| body`.
+/// The methods both serializers (rows and map keys) define alike: a unit variant is its name
+/// as a string, a newtype struct is what it wraps.
+macro_rules! transparent {
+    () => {
+        fn serialize_unit_variant(
+            self,
+            _name: &'static str,
+            _index: u32,
+            variant: &'static str,
+        ) -> Result {
+            self.serialize_str(variant)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _name: &'static str,
+            value: &T,
+        ) -> Result {
+            value.serialize(self)
+        }
+    };
+}
+
 macro_rules! integers {
     (|$s:ident, $v:ident| $body:expr) => {
         integers!(@each [$s $v $body]
@@ -282,21 +304,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     fn serialize_unit_struct(self, _name: &'static str) -> Result {
         self.serialize_unit()
     }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result {
-        self.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result {
-        value.serialize(self)
-    }
+    transparent!();
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         _name: &'static str,
@@ -480,21 +488,7 @@ impl ser::Serializer for KeyWriter<'_, '_> {
         Ok(())
     }
     integers!(|k, v| k.quoted_int(v));
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result {
-        self.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result {
-        value.serialize(self)
-    }
+    transparent!();
 
     fn serialize_bool(self, _v: bool) -> Result {
         Err(self.w.refuse())

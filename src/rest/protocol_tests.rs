@@ -6,7 +6,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use super::*;
 use crate::api::{status_code_is_invalid, OpenChannelRequest};
-use crate::rest::tests::{answer, answer_limited, append_ok};
+use crate::test_support::{answer, answer_first_then, answering, append_ok};
 
 /// A one-row append whose body claims `uncompressed_len` bytes (what the pacing counts).
 fn one_row(uncompressed_len: usize) -> crate::transport::AppendRequest {
@@ -227,15 +227,10 @@ async fn a_status_reported_under_another_case_of_the_name_is_found() {
     ch.flush().await.unwrap();
     // Committed once sent: a token reported before this handle sent it would be another
     // writer's (the channel would fail with OwnershipLost).
-    answer_limited(
-        &account,
-        "POST",
-        STATUS_PATH,
-        status(Some("1")),
-        None,
-        Some(1),
-    )
-    .await;
+    answering("POST", STATUS_PATH, status(Some("1")))
+        .with_priority(1)
+        .mount(&account.server)
+        .await;
     ch.wait_for_commit(
         &crate::OffsetToken::from(1u64),
         std::time::Duration::from_secs(5),
@@ -286,19 +281,8 @@ async fn a_transient_403_or_401_on_the_control_plane_is_retried_with_backoff() {
             .with_priority(1)
             .mount(&server)
             .await;
-        Mock::given(method("GET"))
-            .and(path("/v2/streaming/hostname"))
-            .respond_with(ResponseTemplate::new(200).set_body_string("127.0.0.1"))
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/oauth/token"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_string(scoped_token(std::time::Duration::from_secs(3600), 1)),
-            )
-            .mount(&server)
-            .await;
+        hostname_answer("127.0.0.1").mount(&server).await;
+        token_answer().mount(&server).await;
         let account = MockAccount::from_server(server);
         let resolved = account.builder().resolve().unwrap();
         RestApi::connect(resolved.connect)
@@ -313,19 +297,11 @@ async fn a_transient_403_or_401_on_the_control_plane_is_retried_with_backoff() {
 #[tokio::test]
 async fn a_408_is_retried_as_its_predicate_says() {
     let account = MockAccount::start().await;
-    answer_limited(
+    answer_first_then(
         &account,
         "POST",
         STATUS_PATH,
         ResponseTemplate::new(408).set_body_string("request timeout"),
-        Some(1),
-        Some(1),
-    )
-    .await;
-    answer(
-        &account,
-        "POST",
-        STATUS_PATH,
         ResponseTemplate::new(200).set_body_json(serde_json::json!({"channel_statuses": {}})),
     )
     .await;
@@ -386,23 +362,23 @@ async fn the_session_header_is_echoed_per_channel_and_reset_on_reopen() {
     .await;
     answer(&account, "POST", rows, SessionResponder(Default::default())).await;
     let api = account.rest().await;
-    let other = ChannelPath {
-        channel: "OTHER".into(),
-        ..simple()
-    };
+    // Each channel's session is in its own wire state (its actor's).
+    let (wire, other) = (ChannelWire::default(), ChannelWire::default());
     let request = || one_row(8);
     api.open_channel(&simple(), &OpenChannelRequest::default())
         .await
         .unwrap();
     for _ in 0..4 {
-        api.append_rows(&simple(), &request()).await.unwrap();
+        api.append_rows(&simple(), &request(), &wire).await.unwrap();
     }
     // Another channel never sees CH's session.
-    assert!(api.sessions().get(&other).is_none());
+    assert!(crate::sync::lock(&other.session).is_none());
+    // What the actor does before every reopen.
+    wire.new_session();
     api.open_channel(&simple(), &OpenChannelRequest::default())
         .await
         .unwrap();
-    api.append_rows(&simple(), &request()).await.unwrap();
+    api.append_rows(&simple(), &request(), &wire).await.unwrap();
     let sent: Vec<Option<String>> = account
         .requests_to(rows)
         .await
@@ -438,13 +414,16 @@ async fn appends_of_one_channel_are_paced_to_its_request_rate() {
         let api = account
             .rest_with(account.builder().max_requests_per_second(per_second))
             .await;
+        let wire = ChannelWire::default();
         let started = std::time::Instant::now();
         for _ in 0..4 {
-            api.append_rows(&simple(), &request()).await.unwrap();
+            api.append_rows(&simple(), &request(), &wire).await.unwrap();
         }
         // Another channel has its own pace: its first append goes at once.
         let before_other = std::time::Instant::now();
-        api.append_rows(&other, &request()).await.unwrap();
+        api.append_rows(&other, &request(), &ChannelWire::default())
+            .await
+            .unwrap();
         assert!(before_other.elapsed().as_millis() < 80);
         let ms = started.elapsed().as_millis();
         assert!(
@@ -481,9 +460,10 @@ async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
                     .max_bytes_per_second(bytes_per_second),
             )
             .await;
+        let wire = ChannelWire::default();
         let started = std::time::Instant::now();
         for _ in 0..4 {
-            api.append_rows(&simple(), &request()).await.unwrap();
+            api.append_rows(&simple(), &request(), &wire).await.unwrap();
         }
         let ms = started.elapsed().as_millis();
         assert!(
@@ -507,37 +487,4 @@ async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
             rate
         );
     }
-}
-
-/// The REST layer's per-channel state (sticky sessions, pacing slots) is released when a
-/// channel is forgotten; a slot still ahead is kept, so a reopen right after a close is paced.
-#[tokio::test]
-async fn forgotten_channels_leave_no_per_channel_state() {
-    let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(wiremock::matchers::path_regex("/rows$"))
-        .respond_with(append_ok().insert_header("x-snowflake-session", "s1"))
-        .mount(&account.server)
-        .await;
-    let api = account.rest().await;
-    let request = || one_row(8);
-    let paths: Vec<ChannelPath> = (0..20)
-        .map(|i| ChannelPath {
-            channel: format!("rotated-{i}"),
-            ..simple()
-        })
-        .collect();
-    for p in &paths {
-        api.append_rows(p, &request()).await.unwrap();
-    }
-    assert_eq!(api.tracked_channels(), (20, 20));
-    // Right after its append, a forgotten channel keeps its pacing slot, not its session.
-    api.forget(&paths[19]);
-    assert_eq!(api.tracked_channels().0, 19);
-    assert!(api.tracked_channels().1 >= 1);
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    for p in &paths {
-        api.forget(p);
-    }
-    assert_eq!(api.tracked_channels(), (0, 0));
 }

@@ -8,13 +8,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{sleep_until_opt, Actor, Phase, FINAL_POLL_TIMEOUT, SHUTDOWN_FLUSH_TIMEOUT};
-use crate::channel::shared::{Failure, FailureKind, State};
+use crate::channel::shared::{Failure, FailureKind, Lifecycle};
 use crate::Error;
 
 impl Actor {
     pub(super) fn finished(&self) -> bool {
         self.phase.is_draining()
-            && (self.failure.is_some()
+            && (self.failed()
                 || (self.batcher.len() == 0
                     && self.queue.is_empty()
                     && self.inflight.is_none()
@@ -24,7 +24,6 @@ impl Actor {
 
     pub(super) fn cleanup(&mut self) {
         self.poller.registry().remove(self.shared.id);
-        self.api.forget(&self.shared.path);
         self.batcher.clear();
         self.queue.clear();
         self.retained.clear();
@@ -34,14 +33,11 @@ impl Actor {
         self.shared.buffers.clear();
         self.publish_gauges(true);
         self.shared.actor.pending.store(false, Ordering::Relaxed);
-        self.shared.actor.state.send_replace(State::Closed);
-        self.shared
-            .actor
-            .stopped
-            .send_replace(Some(self.failure.clone()));
+        let failure = self.failure();
+        self.publish(Lifecycle::Stopped(failure.clone()));
         // Replied last: when `close()` returns, the name is free for a new open.
         for reply in std::mem::take(&mut self.closes) {
-            let _ = reply.send(match &self.failure {
+            let _ = reply.send(match &failure {
                 None => Ok(()),
                 Some(f) => Err(self.shared.invalidated(f)),
             });
@@ -50,8 +46,8 @@ impl Actor {
     }
 
     pub(super) fn failure_error(&self) -> Error {
-        match &self.failure {
-            Some(f) => self.shared.invalidated(f),
+        match self.failure() {
+            Some(f) => self.shared.invalidated(&f),
             None => Error::shutdown(format!("channel {}", self.shared.name())),
         }
     }
@@ -76,12 +72,12 @@ impl Actor {
             buffered_rows = rows,
             "channel closed before its buffer could be sent; those rows were dropped"
         );
-        if self.failure.is_none() && (rows > 0 || replay_pending) {
+        if !self.failed() && (rows > 0 || replay_pending) {
             let waited = self
                 .phase
                 .drain_started()
                 .map_or(Duration::ZERO, |t| t.elapsed());
-            self.failure = Some(Failure {
+            self.publish(Lifecycle::Failed(Failure {
                 kind: FailureKind::Invalidated,
                 reason: format!(
                     "the channel was closed before {rows} buffered rows could be delivered; \
@@ -92,7 +88,7 @@ impl Actor {
                     operation: "channel close",
                     waited,
                 })),
-            });
+            }));
         }
     }
 
@@ -112,20 +108,12 @@ impl Actor {
     /// events and in the status) rather than lost. Bounded by [`FINAL_POLL_TIMEOUT`], the
     /// drain deadline and an abort.
     pub(super) async fn final_poll(&mut self) {
-        if !self
-            .shared
-            .actor
-            .unpolled_sends
-            .swap(false, Ordering::AcqRel)
-        {
+        if !self.shared.unpolled_sends() {
             return;
         }
-        let api = Arc::clone(&self.api);
-        let path = Arc::clone(&self.shared.path);
-        let poll = async move {
-            api.bulk_channel_status(&path.pipe, std::slice::from_ref(&path.channel))
-                .await
-        };
+        let poller = Arc::clone(&self.poller);
+        let shared = Arc::clone(&self.shared);
+        let poll = async move { poller.poll_channel(&shared).await };
         let deadline = self.phase.deadline();
         let res = tokio::select! {
             biased;
@@ -134,11 +122,7 @@ impl Actor {
             r = tokio::time::timeout(FINAL_POLL_TIMEOUT, poll) => r,
         };
         match res {
-            Ok(Ok(mut statuses)) => {
-                if let Some(status) = statuses.remove(&self.shared.path.channel) {
-                    self.shared.apply_status(status);
-                }
-            }
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 tracing::debug!(channel = %self.shared.name(), error = %e, "final status poll failed");
             }
@@ -150,8 +134,8 @@ impl Actor {
 
     /// The client is closing: refuse new appends, deliver what was admitted.
     pub(super) fn on_shutdown(&mut self) {
-        if self.failure.is_none() {
-            self.shared.actor.state.send_replace(State::Closed);
+        if !self.failed() {
+            self.publish(Lifecycle::Closing);
         }
         self.start_drain(Some(SHUTDOWN_FLUSH_TIMEOUT));
     }

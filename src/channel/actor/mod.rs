@@ -3,10 +3,12 @@
 //! (`recovery`); stops for good when another writer takes the channel (`ownership`); delivers
 //! what was admitted before it exits (`drain`).
 //!
-//! Its life is one [`Phase`]: `Open` → `Draining` (close, client shutdown, handle dropped) →
-//! exit, or `Stopping` when a recovery is cut short by an abort or the drain deadline. A
-//! failure is the channel's outcome, not a phase: a failed channel stays open for
-//! `reopen()` (or drains at once when closed).
+//! What callers see of its life is the one [`Lifecycle`] it publishes (`Open`, `Failed`,
+//! `Closing`, `Stopped`): the actor is its only writer, and keeps no copy of it. Its loop
+//! has a private [`Phase`] besides, for when to exit: `Open` → `Draining` (close, client
+//! shutdown, handle dropped) → exit, or `Stopping` when a recovery is cut short by an abort
+//! or the drain deadline. A failed channel stays open for `reopen()` (or drains at once when
+//! closed).
 
 mod drain;
 mod ownership;
@@ -24,17 +26,16 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::batch::{Batcher, Chunk, SealedBatch};
+use super::batch::{Batcher, SealedBatch};
 use super::budget::ShortageWatch;
+pub(crate) use super::cmd::Cmd;
 use super::compress::CompressStage;
+use super::context::RuntimeInner;
 use super::poller::Poller;
-use super::runtime::RuntimeInner;
-use super::shared::{ChannelShared, Failure, RecoverRequest};
+use super::shared::{ChannelShared, Failure, Lifecycle, RecoverRequest};
 use super::ChannelSettings;
-use crate::transport::IngestApi;
+use crate::transport::{ChannelWire, IngestApi};
 use crate::{OffsetToken, Result};
-
-use send::poll_inflight;
 
 /// See [`Actor::accepting`].
 pub(crate) const MAX_QUEUED_REQUESTS: usize = 4;
@@ -57,20 +58,6 @@ pub(crate) const MAX_RECOVERIES: usize = 5;
 pub(crate) const MAX_LOST_RESPONSE_RECOVERIES: usize = 20;
 /// See [`MAX_RECOVERIES`].
 pub(crate) const RECOVERY_WINDOW: Duration = Duration::from_secs(60);
-
-/// Commands from the handle.
-#[derive(Debug)]
-pub(crate) enum Cmd {
-    /// Boxed: a mailbox preallocates its slots in blocks of 32, so the largest command sets
-    /// what every channel's mailbox holds before it is used (112 bytes a slot unboxed).
-    Append(Box<Chunk>),
-    /// Resolves when every row accepted before it has been sent, with the last end token.
-    Flush(oneshot::Sender<Result<Option<OffsetToken>>>),
-    /// Drains and exits.
-    Close(oneshot::Sender<Result<()>>),
-    /// Reopens on the server, discarding everything buffered; returns the committed token.
-    Reopen(oneshot::Sender<Result<Option<OffsetToken>>>),
-}
 
 /// A batch after compression: what goes on the wire, kept until committed.
 #[derive(Debug)]
@@ -107,6 +94,14 @@ impl std::fmt::Debug for InFlight {
         f.debug_struct("InFlight")
             .field("seq", &self.batch.seq)
             .finish()
+    }
+}
+
+/// The in-flight append's outcome (pending forever when none is in flight).
+async fn poll_inflight(inflight: &mut Option<InFlight>) -> Result<String> {
+    match inflight {
+        Some(f) => f.fut.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -188,6 +183,9 @@ pub(crate) struct Actor {
     committed_rx: watch::Receiver<Option<OffsetToken>>,
     recover_rx: watch::Receiver<Option<RecoverRequest>>,
     continuation: String,
+    /// What the REST layer keeps between this channel's appends (sticky session, pacing):
+    /// this actor's, lent to each append.
+    wire: Arc<ChannelWire>,
     batcher: Batcher,
     queue: VecDeque<SealedBatch>,
     retained: VecDeque<SentBatch>,
@@ -201,8 +199,6 @@ pub(crate) struct Actor {
     base: Option<OffsetToken>,
     /// End tokens of the last batches the server committed (see `ownership`).
     released_ends: VecDeque<OffsetToken>,
-    /// The channel's outcome once it failed (orthogonal to [`Phase`]).
-    failure: Option<Failure>,
     /// When recent recoveries started, and whether each was for a lost response.
     recovery_times: VecDeque<(Instant, bool)>,
     /// Since when the channel has had nothing to compress (see [`CODEC_IDLE_RELEASE`]).
@@ -237,6 +233,7 @@ impl Actor {
             rx_closed: false,
             phase: Phase::Open,
             continuation,
+            wire: Arc::default(),
             queue: VecDeque::new(),
             retained: VecDeque::new(),
             inflight: None,
@@ -247,7 +244,6 @@ impl Actor {
             last_end: None,
             base,
             released_ends: VecDeque::new(),
-            failure: None,
             recovery_times: VecDeque::new(),
             idle_since: None,
             gave_buffers: false,
@@ -264,7 +260,7 @@ impl Actor {
                 break;
             }
             if self.finished() {
-                if self.failure.is_none() {
+                if !self.failed() {
                     self.final_poll().await;
                 }
                 break;
@@ -309,7 +305,7 @@ impl Actor {
                     let req = self.recover_rx.borrow_and_update().clone();
                     if let Some(req) = req {
                         let current = self.shared.actor.generation.load(Ordering::Acquire);
-                        if req.generation == current && self.failure.is_none() {
+                        if req.generation == current && !self.failed() {
                             self.recover(
                                 format!("the server reported status {}", req.status_code),
                                 false,
@@ -371,6 +367,21 @@ impl Actor {
         }
         let since = *self.idle_since.get_or_insert_with(Instant::now);
         Some(since + CODEC_IDLE_RELEASE)
+    }
+
+    /// Publishes the channel's lifecycle (the actor is its one writer).
+    pub(super) fn publish(&self, lifecycle: Lifecycle) {
+        self.shared.actor.lifecycle.send_replace(lifecycle);
+    }
+
+    /// The failure the channel has, if it failed.
+    pub(super) fn failure(&self) -> Option<Failure> {
+        self.shared.actor.lifecycle.borrow().failure().cloned()
+    }
+
+    /// Whether the channel has failed.
+    pub(super) fn failed(&self) -> bool {
+        self.shared.actor.lifecycle.borrow().failure().is_some()
     }
 
     /// Publishes the buffer counters (and, when `all`, the retained-batch counters, which

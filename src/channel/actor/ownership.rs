@@ -84,8 +84,8 @@ impl Actor {
     /// the channel"). Returns whether the channel is still this handle's. A channel that has
     /// already failed is not checked: its batches are gone, so its own tokens are unknown.
     pub(super) fn check_owner(&mut self, committed: Option<&OffsetToken>, when: &str) -> bool {
-        if self.failure.is_some() || self.committed_is_ours(committed) {
-            return self.failure.is_none();
+        if self.failed() || self.committed_is_ours(committed) {
+            return !self.failed();
         }
         let shown = committed.map_or_else(
             || "no committed offset token (the channel was dropped and created again)".to_owned(),

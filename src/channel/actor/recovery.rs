@@ -15,7 +15,7 @@ use super::{
     MAX_RECOVERIES, RECOVERY_WINDOW,
 };
 use crate::api::OpenChannelRequest;
-use crate::channel::shared::{Failure, FailureKind, State};
+use crate::channel::shared::{Failure, FailureKind, Lifecycle};
 use crate::error::TransportErrorKind;
 use crate::http::retry::RetryConfig;
 use crate::{Error, OffsetToken, Result};
@@ -282,20 +282,14 @@ impl Actor {
         attempt: usize,
         episode_deadline: Instant,
     ) -> std::result::Result<Step, Interrupt> {
-        let api = Arc::clone(&self.api);
-        let path = Arc::clone(&self.shared.path);
-        let status = async move {
-            api.bulk_channel_status(&path.pipe, std::slice::from_ref(&path.channel))
-                .await
-        };
+        let poller = Arc::clone(&self.poller);
+        let shared = Arc::clone(&self.shared);
+        let status = async move { poller.poll_channel(&shared).await };
         // A failed read is no evidence either way: the reopen goes ahead, checked after.
-        if let Ok(mut statuses) = self.guarded(episode_deadline, status).await? {
-            if let Some(status) = statuses.remove(&self.shared.path.channel) {
-                self.shared.apply_status(status);
-                let committed = self.committed_rx.borrow_and_update().clone();
-                if !self.check_owner(committed.as_ref(), "before reopening the channel") {
-                    return Ok(Step::Done);
-                }
+        if let Ok(Some(_)) = self.guarded(episode_deadline, status).await? {
+            let committed = self.committed_rx.borrow_and_update().clone();
+            if !self.check_owner(committed.as_ref(), "before reopening the channel") {
+                return Ok(Step::Done);
             }
         }
         let request = OpenChannelRequest {
@@ -304,6 +298,7 @@ impl Actor {
         };
         let api = Arc::clone(&self.api);
         let path = Arc::clone(&self.shared.path);
+        self.wire.new_session();
         let open = async move { api.open_channel(&path, &request).await };
         let resp = match self.guarded(episode_deadline, open).await? {
             Ok(r) => r,
@@ -317,7 +312,7 @@ impl Actor {
         };
         self.continuation = resp.next_continuation_token;
         let code = resp.channel_status.channel_status_code.clone();
-        self.shared.apply_status(resp.channel_status);
+        self.poller.apply_opened(&self.shared, resp.channel_status);
         if let Some(code) = code.filter(|c| crate::api::status_code_is_invalid(c)) {
             return Ok(Step::Again(format!("reopened channel has status {code}")));
         }
@@ -367,7 +362,8 @@ impl Actor {
             );
             let api = Arc::clone(&self.api);
             let path = Arc::clone(&self.shared.path);
-            let append = async move { api.append_rows(&path, &req).await };
+            let wire = Arc::clone(&self.wire);
+            let append = async move { api.append_rows(&path, &req, &wire).await };
             match self.guarded(episode_deadline, append).await? {
                 Err(e) if is_fenced(&e) => {
                     self.fenced(e);
@@ -375,10 +371,7 @@ impl Actor {
                 }
                 Ok(next) => {
                     self.continuation = next;
-                    self.shared
-                        .actor
-                        .unpolled_sends
-                        .store(true, Ordering::Release);
+                    self.shared.actor.acked_sends.fetch_add(1, Ordering::AcqRel);
                     self.acked_seq = self.acked_seq.max(self.retained[i].seq);
                 }
                 Err(e) if is_recoverable(&e) => {
@@ -404,6 +397,7 @@ impl Actor {
             offset_token: None,
             fail_on_uncommitted_rows: Some(false),
         };
+        self.wire.new_session();
         let resp = self.api.open_channel(&self.shared.path, &request).await?;
         self.shared.actor.generation.fetch_add(1, Ordering::AcqRel);
         self.continuation = resp.next_continuation_token;
@@ -417,14 +411,16 @@ impl Actor {
             let _ = reply.send(Err(self.shared.invalidated(&discarded)));
         }
         self.clear_buffers();
-        self.shared.apply_status(resp.channel_status);
+        self.poller.apply_opened(&self.shared, resp.channel_status);
         let committed = self.committed_rx.borrow_and_update().clone();
         self.base.clone_from(&committed);
         self.released_ends.clear();
-        self.failure = None;
         self.recovery_times.clear();
         self.last_end = None;
-        self.shared.actor.state.send_replace(State::Open);
+        // Healthy again; a channel the client is closing stays closing.
+        if !matches!(*self.shared.actor.lifecycle.borrow(), Lifecycle::Closing) {
+            self.publish(Lifecycle::Open);
+        }
         Ok(committed)
     }
 }

@@ -12,7 +12,7 @@ use super::ownership::{is_fenced, remember_released};
 use super::recovery::is_recoverable;
 use super::{Actor, AppendFuture, Cmd, InFlight, SentBatch};
 use crate::channel::batch::SealedBatch;
-use crate::channel::shared::{Failure, FailureKind, State};
+use crate::channel::shared::{Failure, FailureKind, Lifecycle};
 use crate::transport::AppendRequest;
 use crate::{Error, Result};
 
@@ -22,18 +22,11 @@ pub(super) fn epoch_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-pub(super) async fn poll_inflight(inflight: &mut Option<InFlight>) -> Result<String> {
-    match inflight {
-        Some(f) => f.fut.as_mut().await,
-        None => std::future::pending().await,
-    }
-}
-
 impl Actor {
     pub(super) async fn on_cmd(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Append(chunk) => {
-                if self.failure.is_some() {
+                if self.failed() {
                     return; // dropped: the caller learns from the failed state
                 }
                 if chunk.end.is_some() {
@@ -48,7 +41,7 @@ impl Actor {
                 }
             }
             Cmd::Flush(reply) => {
-                if self.failure.is_some() {
+                if self.failed() {
                     let _ = reply.send(Err(self.failure_error()));
                     return;
                 }
@@ -88,10 +81,7 @@ impl Actor {
 
     /// Whether a batch sealed now would be sent at once: none is queued or in flight.
     pub(super) fn sends_at_once(&self) -> bool {
-        self.batcher.len() > 0
-            && self.queue.is_empty()
-            && self.inflight.is_none()
-            && self.failure.is_none()
+        self.batcher.len() > 0 && self.queue.is_empty() && self.inflight.is_none() && !self.failed()
     }
 
     /// Seals the open batch before `max_client_lag` when producers are short of the memory
@@ -116,7 +106,7 @@ impl Actor {
     /// Starts compressing queued batches, and sends the next one when nothing is in flight
     /// and its body is ready (otherwise the finished compression wakes the actor).
     pub(super) fn pump(&mut self) {
-        if self.failure.is_some() {
+        if self.failed() {
             return;
         }
         self.compress.start(&self.queue, &self.shared.buffers);
@@ -215,6 +205,7 @@ impl Actor {
         let req = self.request(b);
         let api = Arc::clone(&self.api);
         let path = Arc::clone(&self.shared.path);
+        let wire = Arc::clone(&self.wire);
         let m = &self.shared.metrics;
         m.data.requests.increment(1);
         m.data.wire_bytes.increment(b.body.len() as u64);
@@ -225,7 +216,7 @@ impl Actor {
             offset_token = ?b.end,
             "sending batch"
         );
-        Box::pin(async move { api.append_rows(&path, &req).await })
+        Box::pin(async move { api.append_rows(&path, &req, &wire).await })
     }
 
     pub(super) async fn on_ack(&mut self, res: Result<String>) {
@@ -263,10 +254,7 @@ impl Actor {
             // append larger than the budget could never finish.
             batch.budget.shrink_to(0);
         }
-        self.shared
-            .actor
-            .unpolled_sends
-            .store(true, Ordering::Release);
+        self.shared.actor.acked_sends.fetch_add(1, Ordering::AcqRel);
         let was_pending = self.shared.actor.pending.load(Ordering::Relaxed);
         self.acked_seq = self.acked_seq.max(batch.seq);
         self.retained.push_back(batch);
@@ -378,13 +366,9 @@ impl Actor {
                 "channel taken over by another writer; this handle sends nothing more"
             ),
         }
-        self.failure = Some(failure.clone());
         // Published before any waiter hears of it: a caller told by `flush()` that the
         // channel failed finds every later call refused.
-        self.shared
-            .actor
-            .state
-            .send_replace(State::Failed(failure.clone()));
+        self.publish(Lifecycle::Failed(failure.clone()));
         for (_, _, reply) in self.flushes.drain(..) {
             let _ = reply.send(Err(self.shared.invalidated(&failure)));
         }

@@ -64,17 +64,6 @@ fn zstd_context(level: i32, window_log: u32) -> std::io::Result<zstd::zstd_safe:
     Ok(cctx)
 }
 
-/// `data` as one zstd frame at `level`, with the parameters of the channels' contexts (see
-/// [`zstd_context`]): for elastic channels, which compress one batch at a time.
-pub(crate) fn zstd_bulk(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
-    let mut cctx = zstd_context(level, window_log(data.len()))?;
-    cctx.set_pledged_src_size(Some(data.len() as u64))
-        .map_err(zstd_error)?;
-    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
-    cctx.compress2(&mut out, data).map_err(zstd_error)?;
-    Ok(out)
-}
-
 /// The window of the large-batch contexts (one per permit): a whole batch, unless the
 /// client's contexts would then hold more than 1/8 of the memory budget (many cores, a small
 /// budget); never below zstd's own for level 1 (512 KB), which every context had before.
@@ -250,26 +239,14 @@ mod tests {
     #[test]
     fn large_windows_hold_a_batch_within_an_eighth_of_the_budget() {
         let mib = 1usize << 20;
-        assert_eq!(
-            large_window_log(3_984_119, 256 * mib, 2),
-            22,
-            "a whole 4 MB batch"
-        );
-        assert_eq!(
-            large_window_log(3_984_119, 256 * mib, 32),
-            20,
-            "32 permits: 1 MiB each"
-        );
-        assert_eq!(
-            large_window_log(3_984_119, 64 * mib, 64),
-            19,
-            "never below level 1's own"
-        );
-        assert_eq!(
-            large_window_log(100_000, 256 * mib, 2),
-            17,
-            "a small batch, a small window"
-        );
+        for (batch, budget, permits, log, why) in [
+            (3_984_119, 256 * mib, 2, 22, "a whole 4 MB batch"),
+            (3_984_119, 256 * mib, 32, 20, "32 permits: 1 MiB each"),
+            (3_984_119, 64 * mib, 64, 19, "never below level 1's own"),
+            (100_000, 256 * mib, 2, 17, "a small batch, a small window"),
+        ] {
+            assert_eq!(large_window_log(batch, budget, permits), log, "{why}");
+        }
     }
 
     #[test]
@@ -357,22 +334,20 @@ mod tests {
             .encode(&[Bytes::from(data.clone())], data.len(), &pool())
             .unwrap();
         assert_eq!(unzstd(&ours), data);
-        let elastic = zstd_bulk(&data, settings.zstd_level).unwrap();
-        assert_eq!(zstd::stream::decode_all(&elastic[..]).unwrap(), data);
         let raw_literals = zstd::bulk::compress(&data, settings.zstd_level).unwrap();
         let level_one = zstd::bulk::compress(&data, 1).unwrap();
-        for (who, len) in [("channel", ours.len()), ("elastic", elastic.len())] {
-            assert!(
-                len * 5 < raw_literals.len() * 4,
-                "{who}: {len} bytes, zstd {} without coded literals {}",
-                settings.zstd_level,
-                raw_literals.len()
-            );
-            assert!(
-                len * 100 <= level_one.len() * 106,
-                "{who}: {len} bytes, level 1 {}",
-                level_one.len()
-            );
-        }
+        // Elastic channels compress with the same codec (`compress::compress`).
+        let len = ours.len();
+        assert!(
+            len * 5 < raw_literals.len() * 4,
+            "{len} bytes, zstd {} without coded literals {}",
+            settings.zstd_level,
+            raw_literals.len()
+        );
+        assert!(
+            len * 100 <= level_one.len() * 106,
+            "{len} bytes, level 1 {}",
+            level_one.len()
+        );
     }
 }

@@ -16,7 +16,6 @@
 pub(crate) mod codec;
 mod pool;
 
-pub(crate) use codec::zstd_bulk;
 pub(crate) use pool::CompressorPool;
 
 use std::collections::VecDeque;
@@ -38,6 +37,62 @@ struct Job {
     seq: u64,
     /// Waits for a client-wide permit, then compresses on the blocking pool.
     handle: JoinHandle<std::io::Result<Bytes>>,
+}
+
+/// Compresses the batch made of `segments` (`len` bytes) with the client's `compressors`:
+/// inline when it is small, else on the blocking pool under one of the client's permits. The
+/// one compression path of named channels (through [`CompressStage`]) and elastic channels.
+///
+/// # Errors
+/// The codec's, or the blocking task's failure.
+///
+/// # Cancellation
+/// Dropping the future of a large batch leaves its blocking job to finish on its own.
+pub(crate) async fn compress(
+    compressors: &Arc<CompressorPool>,
+    segments: Vec<Bytes>,
+    len: usize,
+    pool: &Arc<BufferPool>,
+) -> std::io::Result<Bytes> {
+    if len < INLINE_BELOW {
+        return encode_inline(compressors, &segments, len, pool);
+    }
+    encode_blocking(Arc::clone(compressors), segments, len, Arc::clone(pool)).await
+}
+
+/// Compresses a small batch on the caller's task, with one of the client's small contexts.
+fn encode_inline(
+    compressors: &CompressorPool,
+    segments: &[Bytes],
+    len: usize,
+    pool: &BufferPool,
+) -> std::io::Result<Bytes> {
+    let mut codec = compressors.take(false);
+    let body = codec.encode(segments, len, pool);
+    compressors.give(codec, false);
+    body
+}
+
+/// Compresses a large batch on the blocking pool, once one of the client's permits is free.
+async fn encode_blocking(
+    compressors: Arc<CompressorPool>,
+    segments: Vec<Bytes>,
+    len: usize,
+    pool: Arc<BufferPool>,
+) -> std::io::Result<Bytes> {
+    let permit = Arc::clone(&compressors.jobs)
+        .acquire_owned()
+        .await
+        .map_err(|_| std::io::Error::other("compression permits closed"))?;
+    let work = tokio::task::spawn_blocking(move || {
+        let mut codec = compressors.take(true);
+        let body = codec.encode(&segments, len, &pool);
+        compressors.give(codec, true);
+        drop(permit);
+        body
+    });
+    work.await
+        .map_err(|e| std::io::Error::other(format!("compression task failed: {e}")))?
 }
 
 /// The compression stage of one channel: its jobs and finished bodies, both in batch order.
@@ -85,34 +140,19 @@ impl CompressStage {
                 continue;
             }
             if b.len < INLINE_BELOW {
-                let mut codec = self.compressors.take(false);
-                let body = codec.encode(&b.segments, b.len, pool);
-                self.compressors.give(codec, false);
+                let body = encode_inline(&self.compressors, &b.segments, b.len, pool);
                 self.done.push_back((b.seq, body));
                 continue;
             }
             if self.jobs.len() >= MAX_JOBS {
                 return;
             }
-            let segments = b.segments.clone();
-            let len = b.len;
-            let pool = Arc::clone(pool);
-            let compressors = Arc::clone(&self.compressors);
-            let handle = tokio::spawn(async move {
-                let permit = Arc::clone(&compressors.jobs)
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| std::io::Error::other("compression permits closed"))?;
-                let work = tokio::task::spawn_blocking(move || {
-                    let mut codec = compressors.take(true);
-                    let body = codec.encode(&segments, len, &pool);
-                    compressors.give(codec, true);
-                    drop(permit);
-                    body
-                });
-                work.await
-                    .map_err(|e| std::io::Error::other(format!("compression task failed: {e}")))?
-            });
+            let handle = tokio::spawn(encode_blocking(
+                Arc::clone(&self.compressors),
+                b.segments.clone(),
+                b.len,
+                Arc::clone(pool),
+            ));
             self.jobs.push_back(Job { seq: b.seq, handle });
         }
     }

@@ -24,13 +24,7 @@ async fn batch_is_sent_at_exactly_the_client_lag() {
 #[tokio::test(start_paused = true)]
 async fn size_limit_triggers_flush_before_the_lag_and_is_never_exceeded() {
     let fake = FakeApi::new();
-    let client = client(
-        &fake,
-        ChannelSettings {
-            max_request_bytes: 1024,
-            ..settings()
-        },
-    );
+    let client = client(&fake, kib_requests());
     let ch = open(&client, "c").await;
     let t0 = Instant::now();
     ch.append_rows((0..300).map(|id| Row { id }), tok(0), tok(299))
@@ -122,22 +116,10 @@ async fn flush_covers_rows_appended_before_the_call_only() {
 async fn one_request_in_flight_with_chained_continuation_tokens_and_ordered_rows() {
     let fake = FakeApi::new();
     fake.set_latency(Duration::from_millis(50));
-    let client = client(
-        &fake,
-        ChannelSettings {
-            max_request_bytes: 1024,
-            ..settings()
-        },
-    );
+    let client = client(&fake, kib_requests());
     let ch = open(&client, "c").await;
     for i in 0..50u64 {
-        ch.append_rows(
-            (i * 20..i * 20 + 20).map(|id| Row { id }),
-            tok(i * 20),
-            tok(i * 20 + 19),
-        )
-        .await
-        .unwrap();
+        append_dense(&ch, i * 20, 20).await;
     }
     ch.flush().await.unwrap();
     let appends = fake.appends_to("c");
@@ -157,4 +139,47 @@ async fn one_request_in_flight_with_chained_continuation_tokens_and_ordered_rows
         (0..1000).collect::<Vec<_>>()
     );
     assert_eq!(ch.latest_committed_offset_token(), tok(999));
+}
+
+/// Two tasks sharing one handle: the token order is decided where an append enters the
+/// channel's mailbox, not where it is prepared. An append checked first (token 1) but
+/// admitted after another task's (token 2) is refused, so the server never sees tokens go
+/// back.
+#[tokio::test(start_paused = true)]
+async fn tasks_sharing_a_handle_cannot_admit_tokens_out_of_order() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = Arc::new(open(&client, "c").await);
+    let (checked_tx, checked_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let slow = tokio::spawn({
+        let ch = Arc::clone(&ch);
+        async move {
+            // Prepared (checked against the last token: none yet) now, admitted later.
+            let append = ch.append_row(&Row { id: 1 }, tok(1));
+            checked_tx.send(()).unwrap();
+            go_rx.await.unwrap();
+            append.await
+        }
+    });
+    checked_rx.await.unwrap();
+    let fast = tokio::spawn({
+        let ch = Arc::clone(&ch);
+        async move { ch.append_row(&Row { id: 2 }, tok(2)).await }
+    });
+    fast.await.unwrap().unwrap();
+    go_tx.send(()).unwrap();
+    let err = slow.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(err.to_string().contains("goes back before"), "{err}");
+    ch.flush().await.unwrap();
+    let sent: Vec<_> = fake
+        .appends_to("c")
+        .iter()
+        .map(|a| (ids(&a.rows), a.start.clone(), a.end.clone()))
+        .collect();
+    assert_eq!(sent, [(vec![2], Some("2".into()), Some("2".into()))]);
+    // The handle goes on from token 2.
+    ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap();
+    assert!(ch.append_row(&Row { id: 4 }, tok(3)).await.is_err());
 }

@@ -6,14 +6,7 @@ use super::*;
 async fn budget_backpressure_waits_and_try_append_refuses_until_commit() {
     let fake = FakeApi::new();
     fake.set_manual_commit(true);
-    let client = client(
-        &fake,
-        ChannelSettings {
-            memory_budget_bytes: 4096,
-            max_request_bytes: 1024,
-            ..settings()
-        },
-    );
+    let client = client(&fake, small_budget());
     let ch = open(&client, "c").await;
     let mut id = 0u64;
     loop {
@@ -89,14 +82,7 @@ async fn an_idle_channel_frees_its_compression_buffers() {
 #[tokio::test(start_paused = true)]
 async fn appends_larger_than_half_the_budget_go_piece_by_piece_in_order() {
     let fake = FakeApi::new();
-    let client = client(
-        &fake,
-        ChannelSettings {
-            memory_budget_bytes: 4096,
-            max_request_bytes: 1024,
-            ..settings()
-        },
-    );
+    let client = client(&fake, small_budget());
     let ch = open(&client, "c").await;
     // ~12 KB: three times the whole budget; admitted as commits free room.
     ch.append_rows((0..1000).map(|id| Row { id }), tok(0), tok(999))
@@ -439,13 +425,7 @@ async fn a_producer_short_of_budget_does_not_wait_out_the_other_channels_lag() {
                 break 'fill;
             }
             let from = next[i];
-            ch.append_rows(
-                (from..from + 100).map(|id| Row { id }),
-                tok(from),
-                tok(from + 99),
-            )
-            .await
-            .unwrap();
+            append_dense(ch, from, 100).await;
             next[i] += 100;
         }
     }
@@ -502,6 +482,6 @@ async fn a_producer_short_of_budget_does_not_wait_out_the_other_channels_lag() {
 fn a_mailbox_slot_is_small() {
     // tokio preallocates a mailbox's slots 32 at a time, so every channel, busy or idle, holds
     // 32 commands' worth: 112 bytes a slot made that 3.5 KB of an idle channel's ≈ 14 KB.
-    let slot = std::mem::size_of::<crate::channel::actor::Cmd>();
+    let slot = std::mem::size_of::<crate::channel::cmd::Cmd>();
     assert!(slot <= 16, "a command takes {slot} bytes");
 }

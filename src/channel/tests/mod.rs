@@ -29,6 +29,33 @@ pub(super) fn settings() -> ChannelSettings {
     }
 }
 
+/// Appends rows `first..first + count` with their dense tokens (one per row).
+pub(super) async fn append_dense(ch: &Channel, first: u64, count: u64) {
+    ch.append_rows(
+        (first..first + count).map(|id| Row { id }),
+        tok(first),
+        tok(first + count - 1),
+    )
+    .await
+    .unwrap();
+}
+
+/// The test settings with 1 KB requests.
+pub(super) fn kib_requests() -> ChannelSettings {
+    ChannelSettings {
+        max_request_bytes: 1024,
+        ..settings()
+    }
+}
+
+/// The test settings with 1 KB requests and a 4 KB memory budget.
+pub(super) fn small_budget() -> ChannelSettings {
+    ChannelSettings {
+        memory_budget_bytes: 4096,
+        ..kib_requests()
+    }
+}
+
 pub(super) fn client(fake: &Arc<FakeApi>, settings: ChannelSettings) -> StreamingIngestClient {
     StreamingIngestClient::from_parts(Arc::clone(fake) as _, settings)
 }

@@ -70,14 +70,11 @@ async fn a_committed_token_this_handle_never_sent_fails_it_and_reopen_resumes() 
         .unwrap();
     ch.flush().await.unwrap();
     fake.reopen_elsewhere("c", Some("zzz"));
-    let mut state = ch.shared.actor.state.subscribe();
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        state.wait_for(|s| !matches!(s, crate::channel::shared::State::Open)),
-    )
-    .await
-    .expect("the poller's answer fails the channel")
-    .unwrap();
+    let mut state = ch.shared.actor.lifecycle.subscribe();
+    tokio::time::timeout(Duration::from_secs(5), state.wait_for(|l| !l.is_open()))
+        .await
+        .expect("the poller's answer fails the channel")
+        .unwrap();
     drop(state);
     let appends = fake.appends_to("c").len();
     let err = ch
@@ -220,14 +217,11 @@ async fn recovery_during_an_outage_fails_within_the_recovery_timeout() {
     let client = client(&fake, settings());
     let t0 = Instant::now();
     let ch = outage_during_recovery(&fake, &client).await;
-    let mut state = ch.shared.actor.state.subscribe();
-    tokio::time::timeout(
-        Duration::from_secs(600),
-        state.wait_for(|s| !matches!(s, crate::channel::shared::State::Open)),
-    )
-    .await
-    .expect("recovery never gave up")
-    .unwrap();
+    let mut state = ch.shared.actor.lifecycle.subscribe();
+    tokio::time::timeout(Duration::from_secs(600), state.wait_for(|l| !l.is_open()))
+        .await
+        .expect("recovery never gave up")
+        .unwrap();
     drop(state);
     // 2 min of recovery plus at most one 30 s attempt started just before the deadline
     // is cut short by the deadline itself.
@@ -321,13 +315,7 @@ async fn precompressed_batches_keep_order_across_a_recovery() {
     );
     let ch = open(&client, "c").await;
     for i in 0..40u64 {
-        ch.append_rows(
-            (i * 25..i * 25 + 25).map(|id| Row { id }),
-            tok(i * 25),
-            tok(i * 25 + 24),
-        )
-        .await
-        .unwrap();
+        append_dense(&ch, i * 25, 25).await;
         if i == 20 {
             until_appends(&fake, "c", 3).await;
             fake.invalidate("c");

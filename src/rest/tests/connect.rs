@@ -86,9 +86,7 @@ async fn role_goes_into_the_jwt_scp_claim_and_the_scope() {
 #[tokio::test]
 async fn underscores_in_the_ingest_host_become_dashes_and_scheme_and_port_are_kept() {
     let server = wiremock::MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v2/streaming/hostname"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(" my_acct.ingest.example\n"))
+    hostname_answer(" my_acct.ingest.example\n")
         .mount(&server)
         .await;
     let tokens = TokenResponder {
@@ -96,9 +94,7 @@ async fn underscores_in_the_ingest_host_become_dashes_and_scheme_and_port_are_ke
         ttl: Duration::from_secs(3600),
         delay: Duration::ZERO,
     };
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(tokens)
+    answering("POST", "/oauth/token", tokens)
         .mount(&server)
         .await;
     let account = MockAccount::from_server(server);
@@ -187,11 +183,7 @@ async fn account_rejecting(p: &'static str) -> wiremock::MockServer {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/v2/streaming/hostname"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("127.0.0.1"))
-        .mount(&server)
-        .await;
+    hostname_answer("127.0.0.1").mount(&server).await;
     server
 }
 

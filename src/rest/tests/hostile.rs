@@ -10,29 +10,35 @@ use crate::rest::SMALL_ANSWER_BYTES;
 /// `token_body` (a valid 1 h token when `None`).
 async fn account_answering(body: Vec<u8>, token_body: Option<Vec<u8>>) -> MockAccount {
     let server = wiremock::MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v2/streaming/hostname"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(body))
-        .mount(&server)
-        .await;
+    answering(
+        "GET",
+        "/v2/streaming/hostname",
+        ResponseTemplate::new(200).set_body_bytes(body),
+    )
+    .mount(&server)
+    .await;
     match token_body {
         Some(b) => {
-            Mock::given(method("POST"))
-                .and(path("/oauth/token"))
-                .respond_with(ResponseTemplate::new(200).set_body_bytes(b))
-                .mount(&server)
-                .await;
+            answering(
+                "POST",
+                "/oauth/token",
+                ResponseTemplate::new(200).set_body_bytes(b),
+            )
+            .mount(&server)
+            .await;
         }
         None => {
-            Mock::given(method("POST"))
-                .and(path("/oauth/token"))
-                .respond_with(TokenResponder {
+            answering(
+                "POST",
+                "/oauth/token",
+                TokenResponder {
                     count: std::sync::Arc::new(AtomicUsize::new(0)),
                     ttl: Duration::from_secs(3600),
                     delay: Duration::ZERO,
-                })
-                .mount(&server)
-                .await;
+                },
+            )
+            .mount(&server)
+            .await;
         }
     }
     MockAccount::from_server(server)

@@ -7,17 +7,12 @@ async fn logs_show_retries_but_never_tokens() {
     // Arrange: a 503, then a 401 (refresh), then success, with every log line captured.
     let logs = LogCapture::global();
     let account = MockAccount::start().await;
-    answer_limited(
-        &account,
-        "POST",
-        ROWS_PATH,
-        ResponseTemplate::new(503),
-        Some(1),
-        Some(1),
-    )
-    .await;
-    answer_limited(
-        &account,
+    answering("POST", ROWS_PATH, ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&account.server)
+        .await;
+    answering(
         "POST",
         ROWS_PATH,
         RejectToken {
@@ -25,16 +20,14 @@ async fn logs_show_retries_but_never_tokens() {
             ok: append_ok(),
             hits: Default::default(),
         },
-        None,
-        Some(2),
     )
+    .with_priority(2)
+    .mount(&account.server)
     .await;
     let api = account.rest().await;
 
     // Act
-    api.append_rows(&simple(), &append_request(Compression::Zstd))
-        .await
-        .unwrap();
+    append_simple(&api, Compression::Zstd).await.unwrap();
 
     // Assert (on everything logged by every test so far, which only strengthens the
     // no-secrets checks).

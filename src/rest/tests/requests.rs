@@ -8,9 +8,7 @@ async fn open_channel_request_shape_and_response() {
     let account = MockAccount::start().await;
     let encoded =
         "/v2/streaming/databases/my%20db/schemas/S%2F1/pipes/P%C3%9C-STREAMING/channels/ch%20a%2B1";
-    Mock::given(method("PUT"))
-        .and(path(encoded))
-        .respond_with(open_response())
+    answering("PUT", encoded, open_response())
         .expect(1)
         .mount(&account.server)
         .await;
@@ -80,9 +78,7 @@ async fn open_channel_without_options_sends_an_empty_object() {
 async fn append_rows_request_shape() {
     // Arrange
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(ROWS_PATH))
-        .respond_with(append_ok())
+    answering("POST", ROWS_PATH, append_ok())
         .expect(1)
         .mount(&account.server)
         .await;
@@ -90,7 +86,10 @@ async fn append_rows_request_shape() {
     let req = append_request(Compression::Zstd);
 
     // Act
-    let next = api.append_rows(&simple(), &req).await.unwrap();
+    let next = api
+        .append_rows(&simple(), &req, &ChannelWire::default())
+        .await
+        .unwrap();
 
     // Assert
     assert_eq!(next, "ct1");
@@ -136,7 +135,9 @@ async fn append_rows_uncompressed_and_without_start_token() {
     let mut req = append_request(Compression::None);
     req.start_offset_token = None;
     req.end_offset_token = None;
-    api.append_rows(&simple(), &req).await.unwrap();
+    api.append_rows(&simple(), &req, &ChannelWire::default())
+        .await
+        .unwrap();
     let r = &account.requests_to(ROWS_PATH).await[0];
     assert!(raw_query(r)
         .starts_with("startOffsetToken=&endOffsetToken=&continuationToken=ct%3D0%26x&requestId="));
@@ -145,7 +146,9 @@ async fn append_rows_uncompressed_and_without_start_token() {
     assert_eq!(&r.body[..], b"{\"a\":1}\n{\"a\":2}\n");
 
     let req = append_request(Compression::Gzip);
-    api.append_rows(&simple(), &req).await.unwrap();
+    api.append_rows(&simple(), &req, &ChannelWire::default())
+        .await
+        .unwrap();
     let r = &account.requests_to(ROWS_PATH).await[1];
     assert_eq!(header(r, "content-encoding").as_deref(), Some("gzip"));
     assert_eq!(
@@ -173,9 +176,7 @@ async fn bulk_status_splits_into_chunks_of_100_and_merges() {
         }
     }
     let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(path(STATUS_PATH))
-        .respond_with(Echo)
+    answering("POST", STATUS_PATH, Echo)
         .expect(3)
         .mount(&account.server)
         .await;
@@ -218,15 +219,14 @@ async fn bulk_status_splits_into_chunks_of_100_and_merges() {
 #[tokio::test]
 async fn drop_channel_parses_the_committed_token_or_nothing() {
     let account = MockAccount::start().await;
-    answer_limited(
-        &account,
+    answering(
         "DELETE",
         CHANNEL_PATH,
         ResponseTemplate::new(200)
             .set_body_json(serde_json::json!({"last_committed_offset_token": "7"})),
-        Some(1),
-        None,
     )
+    .up_to_n_times(1)
+    .mount(&account.server)
     .await;
     answer(&account, "DELETE", CHANNEL_PATH, ResponseTemplate::new(200)).await;
     let api = account.rest().await;
