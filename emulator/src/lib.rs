@@ -27,7 +27,6 @@ mod auth;
 pub mod catalog;
 mod channels;
 pub mod config;
-mod console;
 pub mod faults;
 mod http;
 mod key_pair;

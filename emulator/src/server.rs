@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -64,7 +63,7 @@ async fn serve_io<I>(
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let shared = shared.clone();
         async move {
-            let resp = http::handle(shared, req.map(Body::new)).await;
+            let resp = http::handle(shared, req).await;
             if resp.extensions().get::<DropResponse>().is_some() {
                 Err(LostAck)
             } else {

@@ -3,15 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, Response};
+use bytes::Bytes;
+use http::{header, HeaderMap, Response};
 use serde_json::{json, Value};
 
 use crate::channels::ELASTIC;
 use crate::requests::RequestRecord;
 use crate::service::{now_ms, ApiError, AppendRequest, Shared};
 
-use super::*;
+use super::auth::{auth_control, auth_scoped};
+use super::request::{bearer, dec, param, read_body, Route, SESSION_HEADER};
+use super::response::{json_response, text_response, Body};
 
 mod statements;
 
@@ -42,14 +44,18 @@ pub(super) struct BulkBody {
     channel_names: Vec<String>,
 }
 
-pub(super) async fn dispatch(
+pub(super) async fn dispatch<B>(
     shared: &Arc<Shared>,
     route: &Route,
     headers: &HeaderMap,
     params: &[(String, String)],
-    body: Body,
+    body: B,
     record: &mut RequestRecord,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Response<Body>, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     const SMALL: usize = 1024 * 1024;
     match route {
         Route::Status => {
@@ -188,15 +194,19 @@ pub(super) async fn dispatch(
     }
 }
 
-pub(super) async fn append(
+pub(super) async fn append<B>(
     shared: &Arc<Shared>,
     key: crate::channels::ChannelKey,
     target: Arc<crate::channels::Target>,
     headers: &HeaderMap,
     params: &[(String, String)],
-    body: Body,
+    body: B,
     record: &mut RequestRecord,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Response<Body>, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -268,7 +278,7 @@ pub(super) async fn append(
     if let Some((session, echo)) = shared.sticky_session(&key, sent) {
         tracing::debug!(channel = %key.channel, session = echo, "x-snowflake-session");
         record.session = Some(echo.to_owned());
-        if let Ok(v) = axum::http::HeaderValue::from_str(&session) {
+        if let Ok(v) = http::HeaderValue::from_str(&session) {
             response.headers_mut().insert(SESSION_HEADER, v);
         }
     }

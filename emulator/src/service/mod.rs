@@ -142,7 +142,7 @@ pub(crate) struct Shared {
     pub started_ms: i64,
     pub last_created_ms: std::sync::atomic::AtomicI64,
     /// The browser console's cached table previews.
-    pub console: crate::console::ConsoleCache,
+    pub console: crate::http::ConsoleCache,
     /// SQL API statements running or with partitions to fetch.
     pub sql_results: crate::sql_api::ResultStore,
     /// Default pipes created so far: a table's `<TABLE>-STREAMING` exists from its first

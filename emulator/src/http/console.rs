@@ -25,11 +25,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, Method, Response, StatusCode};
+use http::{header, HeaderMap, Method, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::service::{now_ms, Shared};
+
+use super::response::Body;
 
 const PAGE: &str = include_str!("console/console.html");
 const SCRIPT: &str = include_str!("console/console.js");
