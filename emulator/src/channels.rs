@@ -80,7 +80,7 @@ pub(crate) struct Channel {
     /// how long a client takes to see a commit; not part of the wire protocol.
     pub recent_commits: VecDeque<(String, i64)>,
     /// Appends whose numeric offset tokens could not name their rows (see
-    /// [`offset_span_violation`](crate::offset_span_violation)); shown in `GET /`.
+    /// [`offset_span_violation`](crate::offsets::offset_span_violation)); shown in `GET /`.
     pub offset_span_violations: u64,
     /// Appends that echoed this incarnation's `x-snowflake-session`, sent none, or sent an
     /// older incarnation's; shown in `GET /`.

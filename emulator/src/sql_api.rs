@@ -38,13 +38,13 @@ use serde_json::{json, Value};
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
+use crate::api_error::ApiError;
 use crate::catalog::Catalog;
 use crate::convert::output::{binary_text, number_text};
-use crate::service::ApiError;
 use crate::sql_sandbox::{run_sandboxed, Readable};
 
 mod results;
-pub(crate) use results::{running, Fetched, ResultStore, MAX_RESULT_BYTES};
+pub(crate) use results::{running, Fetched, ResultStore};
 
 #[derive(Debug, Default, serde::Deserialize)]
 struct StatementBody {
@@ -462,7 +462,7 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
         "message": "Statement executed successfully.",
         "statementHandle": handle,
         "statementStatusUrl": format!("/api/v2/statements/{handle}"),
-        "createdOn": crate::service::now_ms(),
+        "createdOn": crate::clock::Clock::new().now_ms(),
         "resultSetMetaData": {
             "numRows": data.len(),
             "format": "jsonv2",

@@ -16,12 +16,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::convert::{output, SqlValue};
-use crate::EmulatorError;
+use crate::error::EmulatorError;
 
 mod readers;
+
+pub(crate) use readers::MAX_RESULT_BYTES;
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "emulator.sqlite3";
@@ -254,21 +256,7 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection, EmulatorError> {
             p.display()
         )));
     }
-    open_query_only(&p).map_err(sql_err)
-}
-
-/// Opens `file` read-only with `query_only` set (the CLI's reads and every reader
-/// connection).
-///
-/// # Errors
-/// When SQLite cannot open the file.
-fn open_query_only(file: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        file,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.pragma_update(None, "query_only", "ON")?;
-    Ok(conn)
+    readers::open_query_only(&p).map_err(sql_err)
 }
 
 /// Result of a read-only query: column names and rows of JSON values.

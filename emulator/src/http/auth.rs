@@ -2,7 +2,8 @@
 
 use http::HeaderMap;
 
-use crate::service::{ApiError, Shared};
+use crate::api_error::ApiError;
+use crate::service::Shared;
 
 use super::request::{bearer, token_type};
 

@@ -7,9 +7,10 @@ use bytes::Bytes;
 use http::{header, HeaderMap, Response};
 use serde_json::{json, Value};
 
+use crate::api_error::ApiError;
 use crate::channels::ELASTIC;
 use crate::requests::RequestRecord;
-use crate::service::{now_ms, ApiError, AppendRequest, Shared};
+use crate::service::{AppendRequest, Shared};
 
 use super::auth::{auth_control, auth_scoped};
 use super::request::{bearer, dec, param, read_body, Route, SESSION_HEADER};
@@ -65,7 +66,7 @@ where
         }
         Route::Hostname => {
             auth_control(shared, headers, None)?;
-            let host = shared.ingest_host.clone().unwrap_or_else(|| {
+            let host = shared.settings.ingest_host.clone().unwrap_or_else(|| {
                 headers
                     .get(header::HOST)
                     .and_then(|h| h.to_str().ok())
@@ -117,7 +118,7 @@ where
             let _ = read_body(shared, headers, body, SMALL, record).await?;
             let (key, _) = shared.resolve(db, schema, pipe, "")?;
             shared.default_pipe_used(&key).await;
-            Ok(json_response(200, &pipe_info(shared.binary_format)))
+            Ok(json_response(200, &pipe_info(shared.settings.binary_format)))
         }
         Route::BulkStatus { db, schema, pipe } => {
             auth_scoped(shared, headers, true, Some(db))?;
@@ -171,7 +172,7 @@ where
             let principal = auth_control(shared, headers, None)?;
             let b = read_body(shared, headers, body, SMALL, record).await?;
             let caller = crate::sql_api::Caller {
-                grants: &shared.role_grants,
+                grants: &shared.settings.role_grants,
                 token_role: principal.role.as_deref(),
             };
             let sql = crate::sql_api::prepare(&shared.model().catalog, &caller, &b)?;
@@ -212,18 +213,25 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
     {
-        if len > shared.max_payload_bytes {
+        if len > shared.settings.max_payload_bytes {
             return Err(ApiError::new(
                 413,
                 "ERR_PAYLOAD_TOO_LARGE",
                 format!(
                     "the request body has {len} bytes; at most {} are accepted (--max-payload)",
-                    shared.max_payload_bytes
+                    shared.settings.max_payload_bytes
                 ),
             ));
         }
     }
-    let b = read_body(shared, headers, body, shared.max_payload_bytes, record).await?;
+    let b = read_body(
+        shared,
+        headers,
+        body,
+        shared.settings.max_payload_bytes,
+        record,
+    )
+    .await?;
     if key.channel == ELASTIC {
         // Elastic requests must not carry tokens (docs/protocol.md "Elastic channels").
         if let Some(name) = [
@@ -312,7 +320,8 @@ pub(super) fn url_form(b: &[u8]) -> Vec<(String, String)> {
 /// is fake: the emulator does not implement file mode. `binary_input_format` is the one the
 /// emulator reads BINARY columns with, so the official SDK renders bytes to match.
 pub(super) fn pipe_info(binary: crate::convert::BinaryFormat) -> Value {
-    let expiry = now_ms() + Duration::from_secs(2 * 3600).as_millis() as i64;
+    let expiry =
+        crate::clock::Clock::new().now_ms() + Duration::from_secs(2 * 3600).as_millis() as i64;
     let stage = json!({
         "expiry_time_ms": expiry,
         "location_type": "S3",

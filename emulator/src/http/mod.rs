@@ -20,26 +20,51 @@ mod request;
 mod response;
 
 use request::{param, query_params, route, token_type, Route};
-pub(crate) use console::ConsoleCache;
-pub(crate) use response::{Body, DropResponse};
 use response::{error_response, fault_response};
+pub(crate) use response::{Body, DropResponse};
+
+/// What the HTTP layer serves from: the protocol state and the console's own cache.
+pub(crate) struct App {
+    shared: Arc<Shared>,
+    console: console::ConsoleCache,
+}
+
+impl App {
+    pub(crate) fn new(shared: Arc<Shared>) -> Arc<Self> {
+        Arc::new(Self {
+            shared,
+            console: Default::default(),
+        })
+    }
+}
 
 /// Handles one request. Never fails: errors become error responses.
-pub(crate) async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<Body>
+pub(crate) async fn handle<B>(app: Arc<App>, req: Request<B>) -> Response<Body>
 where
     B: hyper::body::Body<Data = bytes::Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let started = Instant::now();
+    let shared = &app.shared;
     let (parts, body) = req.into_parts();
     // Before anything else, the console included (see `host`): not logged, so a page that
     // keeps trying cannot fill the request log.
-    if let Err(e) = host::check(&parts.headers, &parts.uri, shared.ingest_host.as_deref()) {
+    if let Err(e) = host::check(
+        &parts.headers,
+        &parts.uri,
+        shared.settings.ingest_host.as_deref(),
+    ) {
         tracing::info!(message = %e.message, "request refused");
         return error_response(&e);
     }
-    if let Some(page) =
-        console::handle(&shared, &parts.method, parts.uri.path(), &parts.headers).await
+    if let Some(page) = console::handle(
+        shared,
+        &app.console,
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+    )
+    .await
     {
         return page;
     }
@@ -49,7 +74,7 @@ where
     let route = route(&parts.method, &path);
     let endpoint = route.endpoint();
     let mut record = RequestRecord {
-        timestamp_ms: crate::service::now_ms(),
+        timestamp_ms: shared.clock.now_ms(),
         method: parts.method.to_string(),
         path: path.clone(),
         query: query.clone(),
@@ -77,7 +102,7 @@ where
         tokio::time::sleep(decision.latency).await;
     }
     if decision.invalidate || decision.bump_sequencer {
-        if let Some(key) = channel_key(&shared, &route) {
+        if let Some(key) = channel_key(shared, &route) {
             if decision.invalidate {
                 shared.invalidate(&key);
             }
@@ -105,18 +130,22 @@ where
     };
     let mut response = match response {
         Some(r) => r,
-        None => match dispatch::dispatch(&shared, &route, &parts.headers, &params, body, &mut record).await {
-            Ok(r) => r,
-            Err(e) => {
-                if e.status >= 500 {
-                    tracing::warn!(code = %e.code, message = %e.message, %path, "request failed");
-                } else {
-                    tracing::debug!(code = %e.code, message = %e.message, %path, "request rejected");
+        None => {
+            match dispatch::dispatch(shared, &route, &parts.headers, &params, body, &mut record)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    if e.status >= 500 {
+                        tracing::warn!(code = %e.code, message = %e.message, %path, "request failed");
+                    } else {
+                        tracing::debug!(code = %e.code, message = %e.message, %path, "request rejected");
+                    }
+                    record.error_code = Some(e.code.clone());
+                    error_response(&e)
                 }
-                record.error_code = Some(e.code.clone());
-                error_response(&e)
             }
-        },
+        }
     };
     record.status = if lost_ack {
         0

@@ -6,10 +6,11 @@ use http::{header, HeaderMap, Method};
 use http_body_util::{BodyExt, Limited};
 use percent_encoding::percent_decode_str;
 
+use crate::api_error::ApiError;
 use crate::channels::ELASTIC;
 use crate::faults::Endpoint;
 use crate::requests::RequestRecord;
-use crate::service::{ApiError, Shared};
+use crate::service::Shared;
 
 /// The sticky-session header Snowflake sets on insert responses and Openflow echoes on the
 /// channel's next inserts (docs/protocol.md "Sticky sessions").
@@ -234,7 +235,7 @@ where
     {
         return Err(too_large(len.to_string()));
     }
-    let deadline = shared.body_read_timeout;
+    let deadline = shared.settings.body_read_timeout;
     let b = tokio::time::timeout(deadline, Limited::new(body, limit).collect())
         .await
         .map_err(|_| {

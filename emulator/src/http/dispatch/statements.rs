@@ -10,7 +10,8 @@ use std::time::Duration;
 use http::{header, HeaderMap, Response, StatusCode};
 use serde_json::Value;
 
-use crate::service::{ApiError, Shared};
+use crate::api_error::ApiError;
+use crate::service::Shared;
 use crate::sql_api::{running, Fetched, Prepared};
 
 use super::super::request::{dec, param};
