@@ -1,11 +1,9 @@
 //! Durable storage: committed rows and offsets survive a restart and a `kill -9`.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 

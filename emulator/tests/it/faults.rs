@@ -1,10 +1,8 @@
 //! Fault injection over HTTP.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use snowpipe_emulator::{Emulator, Endpoint, FaultAction, FaultPlan, FaultRule};
 

@@ -3,11 +3,9 @@
 //! the SQL API. Before, the first three printed a NUMBER stored as a double in shortest form
 //! (`3194301642615.2778` in a DECIMAL(18,4) came out as `3194301642615.278`).
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 

@@ -2,9 +2,7 @@
 //! catalog's tables its role is granted, wherever it names them, and the scoped-token signing
 //! secret is not in the database at all.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 

@@ -1,10 +1,8 @@
 //! The emulator over HTTP: auth, every channel state transition, appends, status, limits.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::json;
 use snowpipe_emulator::{DuplicateAppendPolicy, Emulator, EmulatorConfig};
@@ -112,7 +110,8 @@ async fn a_key_registered_for_a_user_signs_only_for_that_user() {
 
 #[tokio::test]
 async fn pat_accepted_when_configured_and_scoped_token_expires() {
-    let mut cfg = config();
+    let clock = snowpipe_emulator::Clock::new();
+    let mut cfg = config().with_clock(clock.clone());
     cfg.personal_access_tokens = vec!["my-pat".into()];
     cfg.scoped_token_ttl = Duration::from_secs(1);
     let emu = Emulator::start(cfg).await.unwrap();
@@ -143,7 +142,8 @@ async fn pat_accepted_when_configured_and_scoped_token_expires() {
         token,
     };
     assert_eq!(c.open("c", json!({})).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The token lives 1 s: past it, by the emulator's clock, it is refused.
+    clock.advance(Duration::from_secs(2));
     let r = c.open("c", json!({})).await;
     assert_eq!(r.status, 401);
     assert!(r.body["message"].as_str().unwrap().contains("expired"));

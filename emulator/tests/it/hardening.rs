@@ -3,12 +3,10 @@
 //! log, a row cap and a decompression limit per append, private files, and JWT `iat` bounds.
 //! Everything runs on 127.0.0.1.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

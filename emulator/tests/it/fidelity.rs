@@ -1,9 +1,7 @@
 //! Protocol fidelity with the real service (issue 14, docs/protocol.md): the hard 4 MB cap,
 //! names, roles, sticky sessions, limits and elastic channels.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use snowpipe_emulator::{Emulator, EmulatorConfig, MAX_PAYLOAD_BYTES};
 

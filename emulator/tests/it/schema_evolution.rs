@@ -3,9 +3,7 @@
 //! values) and `NOT NULL` is dropped from columns rows leave empty; other tables drop unknown
 //! fields as before.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 

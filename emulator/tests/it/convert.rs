@@ -1,8 +1,6 @@
 //! Conversion tests: JSON values → SQLite values per Snowflake column type.
 
-mod common;
-
-use common::{keys, Client};
+use crate::common::{keys, Client};
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 use snowpipe_emulator::catalog::{Catalog, Column, ColumnType, Table};
