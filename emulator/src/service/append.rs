@@ -9,7 +9,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ use crate::channels::{
 };
 use crate::config::DuplicateAppendPolicy;
 use crate::convert::evolution::{Detector, Evolution};
-use crate::storage::{self, TableInsert};
+use crate::storage::{self};
 
 use super::*;
 
@@ -359,182 +359,6 @@ impl Shared {
         if let Some(error) = error {
             tracing::warn!(%error, "could not write rejected rows to the error table");
         }
-    }
-
-    /// Commits every due batch: rows and channel state in one SQLite transaction.
-    pub(crate) async fn commit_due(self: &Arc<Self>) {
-        self.commit_until(Instant::now()).await;
-    }
-
-    /// Commits every pending batch, due or not (graceful shutdown: a 200 meant "durably
-    /// buffered").
-    pub(crate) async fn commit_all(self: &Arc<Self>) {
-        self.commit_until(Instant::now() + Duration::from_secs(365 * 24 * 3600))
-            .await;
-    }
-
-    /// Commits the batches due by `until`.
-    ///
-    /// A commit, once started, runs to its end on its own task: a caller cancelled midway (an
-    /// append whose client hung up while its batch was being committed) must not leave the
-    /// rows stored but the channel's committed token unpublished — the next open would then
-    /// report an older token and the client's replay would store those rows twice.
-    pub(super) async fn commit_until(self: &Arc<Self>, until: Instant) {
-        let me = Arc::clone(self);
-        let task = tokio::spawn(async move { me.commit_until_now(until).await });
-        if let Err(e) = task.await {
-            tracing::error!(error = %e, "commit task failed");
-        }
-    }
-
-    async fn commit_until_now(&self, until: Instant) {
-        let _commit = self.state.commit_lock.lock().await;
-        let plan = {
-            let mut chans = self.channels();
-            channels::take_due(&mut chans, until, self.clock.now_ms())
-        };
-        let Some(plan) = plan else { return };
-        if let Some(st) = &self.storage {
-            let inserts: Vec<TableInsert> = plan
-                .inserts
-                .into_values()
-                .map(|(t, rows)| TableInsert {
-                    insert_sql: t.insert_sql.clone(),
-                    table: t.qualified.clone(),
-                    identities: t.identities.clone(),
-                    rows,
-                })
-                .collect();
-            let records: Vec<_> = plan.records.iter().map(|(_, r)| r.clone()).collect();
-            match st
-                .run(move |c| storage::write_commit(c, &inserts, &records))
-                .await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "commit failed; the batch is lost");
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "commit failed; the batch is lost");
-                    return;
-                }
-            }
-        }
-        {
-            let mut rows = self
-                .state
-                .table_rows
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            for (t, n) in &plan.rows_per_table {
-                *rows.entry(t.clone()).or_default() += n;
-            }
-        }
-        let mut chans = self.channels();
-        channels::apply_records(&mut chans, &plan.records, self.clock.now_us());
-    }
-
-    /// The earliest time a pending batch becomes due.
-    pub(crate) fn next_due(&self) -> Option<Instant> {
-        self.channels()
-            .values()
-            .filter_map(|c| c.pending.front().map(|b| b.0.ready_at))
-            .min()
-    }
-
-    /// Fault side effects on the addressed channel.
-    pub(crate) fn invalidate(&self, key: &ChannelKey) -> bool {
-        match self.channels().get_mut(key) {
-            Some(ch) => {
-                ch.status = MUST_REOPEN.into();
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub(crate) fn bump_sequencer(&self, key: &ChannelKey) -> bool {
-        match self.channels().get_mut(key) {
-            Some(ch) => {
-                ch.bump_sequencer();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// What `GET /` shows.
-    pub(crate) fn status(&self) -> Value {
-        let model = self.model();
-        let pipes: Vec<Value> = model
-            .catalog
-            .pipes()
-            .into_iter()
-            .filter(|p| self.pipe_exists(p))
-            .map(|p| {
-                json!({"database": p.database, "schema": p.schema, "name": p.name,
-                       "table": p.table, "is_default": p.is_default})
-            })
-            .collect();
-        let mut chans: Vec<Value> = {
-            let chans = self.channels();
-            let mut keys: Vec<&ChannelKey> = chans.keys().collect();
-            keys.sort();
-            keys.into_iter()
-                .map(|k| {
-                    let c = &chans[k];
-                    let mut v = c.status_json(k);
-                    v["pending_batches"] = c.pending.len().into();
-                    v["pending_rows"] = c.pending_rows().into();
-                    v["client_sequencer"] = c.client_seq.into();
-                    v["fenced_appends"] = c.fenced_appends.into();
-                    v["reused_token_appends"] = c.reused_token_appends.into();
-                    v["offset_span_violations"] = c.offset_span_violations.into();
-                    v["retried_appends"] = c.retried_appends.into();
-                    let [echoed, missing, stale] = c.session_echoes;
-                    v["sessions"] = json!({"echoed": echoed, "missing": missing, "stale": stale});
-                    v["recent_commits"] = c
-                        .recent_commits
-                        .iter()
-                        .map(|(token, us)| json!({"token": token, "committed_at_us": us}))
-                        .collect();
-                    v
-                })
-                .collect()
-        };
-        chans.shrink_to_fit();
-        let tables: Vec<Value> = {
-            let rows = self
-                .state
-                .table_rows
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let mut v: Vec<Value> = model
-                .catalog
-                .tables()
-                .map(|t| {
-                    let q = t.qualified_name();
-                    json!({"name": q, "rows": rows.get(&q).copied().unwrap_or(0)})
-                })
-                .collect();
-            v.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-            v
-        };
-        json!({
-            "emulator": "snowpipe-emulator",
-            "version": env!("CARGO_PKG_VERSION"),
-            "mode": if self.settings.sink { "sink" } else { "store" },
-            "database_file": self.storage.as_ref().and_then(|s| s.path()).map(|p| p.display().to_string()),
-            "pipes": pipes,
-            "channels": chans,
-            "tables": tables,
-            "sink": {"rows": self.sink_counts.rows.load(Ordering::Relaxed), "bytes": self.sink_counts.bytes.load(Ordering::Relaxed)},
-            "requests": self.requests.total(),
-            "pending_bytes": self.state.pending_budget.used(),
-            "faults_fired": self.faults.fired(),
-            "fenced_appends": self.state.fenced_appends.load(Ordering::Relaxed),
-        })
     }
 }
 

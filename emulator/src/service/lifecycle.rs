@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
-use crate::channels::{Channel, ChannelKey, Target, ELASTIC};
+use crate::channels::{Channel, ChannelKey, Target, ELASTIC, MUST_REOPEN};
 use crate::storage;
 
 use super::{no_channel, storage_error, Shared};
@@ -330,5 +330,26 @@ impl Shared {
             }
         }
         Ok(json!({ "channel_statuses": out }))
+    }
+
+    /// Fault side effects on the addressed channel.
+    pub(crate) fn invalidate(&self, key: &ChannelKey) -> bool {
+        match self.channels().get_mut(key) {
+            Some(ch) => {
+                ch.status = MUST_REOPEN.into();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn bump_sequencer(&self, key: &ChannelKey) -> bool {
+        match self.channels().get_mut(key) {
+            Some(ch) => {
+                ch.bump_sequencer();
+                true
+            }
+            None => false,
+        }
     }
 }

@@ -12,9 +12,11 @@ use crate::storage::{self};
 
 mod append;
 mod body;
+mod commit;
 mod evolve;
 mod lifecycle;
 mod state;
+mod status;
 
 use body::{check_row_count, sink_count};
 pub(crate) use body::{decompress, lines, Decoded};
