@@ -40,6 +40,17 @@ pub(crate) struct Storage {
     _temp: Option<readers::TempDir>,
 }
 
+/// A channel's row counters and latest row error, as `GET /` and the bulk status show them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowCounters {
+    pub rows_inserted: u64,
+    pub rows_parsed: u64,
+    pub rows_error_count: u64,
+    pub last_error_offset_upper_bound: Option<String>,
+    pub last_error_message: Option<String>,
+    pub last_error_timestamp_ms: Option<i64>,
+}
+
 /// A channel's durable state (one row of `_emulator_channels`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ChannelRecord {
@@ -50,12 +61,7 @@ pub(crate) struct ChannelRecord {
     pub client_seq: u64,
     pub created_on_ms: i64,
     pub committed_offset_token: Option<String>,
-    pub rows_inserted: u64,
-    pub rows_parsed: u64,
-    pub rows_error_count: u64,
-    pub last_error_offset_upper_bound: Option<String>,
-    pub last_error_message: Option<String>,
-    pub last_error_timestamp_ms: Option<i64>,
+    pub counters: RowCounters,
     pub status_code: String,
 }
 
@@ -476,12 +482,14 @@ pub(crate) fn load_channels(conn: &Connection) -> Result<Vec<ChannelRecord>, Emu
                 client_seq: r.get::<_, i64>(4)? as u64,
                 created_on_ms: r.get(5)?,
                 committed_offset_token: r.get(6)?,
-                rows_inserted: r.get::<_, i64>(7)? as u64,
-                rows_parsed: r.get::<_, i64>(8)? as u64,
-                rows_error_count: r.get::<_, i64>(9)? as u64,
-                last_error_offset_upper_bound: r.get(10)?,
-                last_error_message: r.get(11)?,
-                last_error_timestamp_ms: r.get(12)?,
+                counters: RowCounters {
+                    rows_inserted: r.get::<_, i64>(7)? as u64,
+                    rows_parsed: r.get::<_, i64>(8)? as u64,
+                    rows_error_count: r.get::<_, i64>(9)? as u64,
+                    last_error_offset_upper_bound: r.get(10)?,
+                    last_error_message: r.get(11)?,
+                    last_error_timestamp_ms: r.get(12)?,
+                },
                 status_code: r.get(13)?,
             })
         })
@@ -501,12 +509,12 @@ pub(crate) fn upsert_channel(conn: &Connection, c: &ChannelRecord) -> rusqlite::
         c.client_seq as i64,
         c.created_on_ms,
         c.committed_offset_token,
-        c.rows_inserted as i64,
-        c.rows_parsed as i64,
-        c.rows_error_count as i64,
-        c.last_error_offset_upper_bound,
-        c.last_error_message,
-        c.last_error_timestamp_ms,
+        c.counters.rows_inserted as i64,
+        c.counters.rows_parsed as i64,
+        c.counters.rows_error_count as i64,
+        c.counters.last_error_offset_upper_bound,
+        c.counters.last_error_message,
+        c.counters.last_error_timestamp_ms,
         c.status_code,
     ])?;
     Ok(())

@@ -79,11 +79,7 @@ impl Catalog {
                 clone,
                 ..
             } => {
-                if clone.is_some() {
-                    return Err(StatementError::Unsupported(
-                        "CREATE DATABASE ... CLONE".into(),
-                    ));
-                }
+                refuse_clone(clone.is_some(), "DATABASE")?;
                 let parts = idents(&db_name)?;
                 let [name] = parts.as_slice() else {
                     return Err(StatementError::Syntax(format!(
@@ -111,11 +107,7 @@ impl Catalog {
                 clone,
                 ..
             } => {
-                if clone.is_some() {
-                    return Err(StatementError::Unsupported(
-                        "CREATE SCHEMA ... CLONE".into(),
-                    ));
-                }
+                refuse_clone(clone.is_some(), "SCHEMA")?;
                 let (SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _)) =
                     &schema_name
                 else {
@@ -178,13 +170,7 @@ impl Catalog {
                 }
                 let schema = self.schema_mut(&name)?;
                 let exists = schema.tables.contains_key(&name.name);
-                if keep_existing(
-                    exists,
-                    create.if_not_exists,
-                    create.or_replace,
-                    "table",
-                    || name.display(),
-                )? {
+                if name.keep_existing(exists, create.if_not_exists, create.or_replace, "table")? {
                     return Ok(true);
                 }
                 let error_logging = session.error_logging.unwrap_or(false);
@@ -402,13 +388,7 @@ impl Catalog {
         }
         let schema = self.schema_mut(&name)?;
         let exists = schema.pipes.contains_key(&name.name);
-        if keep_existing(
-            exists,
-            create.if_not_exists,
-            create.or_replace,
-            "pipe",
-            || name.display(),
-        )? {
+        if name.keep_existing(exists, create.if_not_exists, create.or_replace, "pipe")? {
             return Ok(());
         }
         schema.pipes.insert(
@@ -563,6 +543,29 @@ pub(super) fn idents(name: &ObjectName) -> Result<Vec<Ident>, StatementError> {
             ))),
         })
         .collect()
+}
+
+impl Qualified {
+    /// [`keep_existing`] for the object of this name.
+    fn keep_existing(
+        &self,
+        exists: bool,
+        if_not_exists: bool,
+        or_replace: bool,
+        kind: &'static str,
+    ) -> Result<bool, StatementError> {
+        keep_existing(exists, if_not_exists, or_replace, kind, || self.display())
+    }
+}
+
+/// `CREATE <kind> ... CLONE` is not modelled.
+fn refuse_clone(clone: bool, kind: &str) -> Result<(), StatementError> {
+    if clone {
+        return Err(StatementError::Unsupported(format!(
+            "CREATE {kind} ... CLONE"
+        )));
+    }
+    Ok(())
 }
 
 /// sqlparser's messages start with "sql parser error: ".

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{header, HeaderMap, Response};
+use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
@@ -45,18 +45,14 @@ pub(super) struct BulkBody {
     channel_names: Vec<String>,
 }
 
-pub(super) async fn dispatch<B>(
+pub(super) async fn dispatch(
     shared: &Arc<Shared>,
     route: &Route,
     headers: &HeaderMap,
     params: &[(String, String)],
-    body: B,
+    body: Incoming,
     record: &mut RequestRecord,
-) -> Result<Response<Body>, ApiError>
-where
-    B: hyper::body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+) -> Result<Response<Body>, ApiError> {
     const SMALL: usize = 1024 * 1024;
     match route {
         Route::Status => {
@@ -195,19 +191,15 @@ where
     }
 }
 
-pub(super) async fn append<B>(
+pub(super) async fn append(
     shared: &Arc<Shared>,
     key: crate::channels::ChannelKey,
     target: Arc<crate::channels::Target>,
     headers: &HeaderMap,
     params: &[(String, String)],
-    body: B,
+    body: Incoming,
     record: &mut RequestRecord,
-) -> Result<Response<Body>, ApiError>
-where
-    B: hyper::body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+) -> Result<Response<Body>, ApiError> {
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

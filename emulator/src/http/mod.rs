@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{Request, Response};
+use hyper::body::Incoming;
 
 use crate::faults::{Endpoint, FaultAction};
 use crate::requests::RequestRecord;
@@ -39,11 +40,7 @@ impl App {
 }
 
 /// Handles one request. Never fails: errors become error responses.
-pub(crate) async fn handle<B>(app: Arc<App>, req: Request<B>) -> Response<Body>
-where
-    B: hyper::body::Body<Data = bytes::Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let shared = &app.shared;
     let (parts, body) = req.into_parts();

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use http::{header, HeaderMap, Method};
 use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use crate::api_error::ApiError;
@@ -209,17 +210,13 @@ pub(super) fn token_type(headers: &HeaderMap) -> Option<String> {
 /// # Errors
 /// 413 `ERR_PAYLOAD_TOO_LARGE` over the limit (or on a broken body), 408
 /// `ERR_REQUEST_TIMEOUT` past the deadline.
-pub(super) async fn read_body<B>(
+pub(super) async fn read_body(
     shared: &Shared,
     headers: &HeaderMap,
-    body: B,
+    body: Incoming,
     limit: usize,
     record: &mut RequestRecord,
-) -> Result<Bytes, ApiError>
-where
-    B: hyper::body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+) -> Result<Bytes, ApiError> {
     let too_large = |len: String| {
         ApiError::new(
             413,

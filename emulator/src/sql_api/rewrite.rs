@@ -153,18 +153,11 @@ pub(super) fn rewrite(
 fn current_database(catalog: &Catalog, database: Option<&str>) -> Result<String, ApiError> {
     match database {
         Some(d) if catalog.has_database_exact(d) => Ok(d.to_owned()),
-        _ => Err(failed(
+        _ => Err(no_current(
             "090105",
-            "22000",
-            format!(
-                "Cannot perform SELECT. This session does not have a current database. Call \
-                 'USE DATABASE', or use a qualified name.{}",
-                case_hint(
-                    "database",
-                    database,
-                    catalog.has_database(database.unwrap_or(""))
-                )
-            ),
+            "database",
+            database,
+            catalog.has_database(database.unwrap_or("")),
         )),
     }
 }
@@ -183,23 +176,31 @@ fn current_schema(
     let db = current_database(catalog, database)?;
     match schema {
         Some(s) if catalog.has_schema_exact(&db, s) => Ok(s.to_owned()),
-        _ => Err(failed(
+        _ => Err(no_current(
             "090106",
-            "22000",
-            format!(
-                "Cannot perform SELECT. This session does not have a current schema. Call \
-                 'USE SCHEMA', or use a qualified name.{}",
-                case_hint(
-                    "schema",
-                    schema,
-                    catalog.has_schema(&db, schema.unwrap_or(""))
-                )
-            ),
+            "schema",
+            schema,
+            catalog.has_schema(&db, schema.unwrap_or("")),
         )),
     }
 }
 
 /// A hint when a request field names an object only in another case.
+/// 422 `code`: the session has no current `kind` (`database` or `schema`), with a hint when
+/// one differs from the requested name only in case.
+fn no_current(code: &str, kind: &str, given: Option<&str>, exists_ignoring_case: bool) -> ApiError {
+    failed(
+        code,
+        "22000",
+        format!(
+            "Cannot perform SELECT. This session does not have a current {kind}. Call \
+             'USE {}', or use a qualified name.{}",
+            kind.to_ascii_uppercase(),
+            case_hint(kind, given, exists_ignoring_case)
+        ),
+    )
+}
+
 fn case_hint(kind: &str, given: Option<&str>, exists_ignoring_case: bool) -> String {
     match given {
         Some(name) if exists_ignoring_case => format!(

@@ -24,10 +24,7 @@ fn query(emu: &Emulator, sql: &str) -> Vec<Vec<Value>> {
 
 #[tokio::test]
 async fn defaults_and_autoincrement_fill_omitted_columns_on_the_default_pipe() {
-    let emu = Emulator::start(crate::common::config().with_ddl(FEATURES_DDL))
-        .await
-        .unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(crate::common::config().with_ddl(FEATURES_DDL)).await;
     let ct = c.open_on("E-STREAMING", "c").await;
     c.append_on("E-STREAMING",
         "c",
@@ -198,10 +195,7 @@ async fn a_token_without_a_role_gets_the_users_default_role() {
 async fn rejected_rows_go_to_the_error_table_with_their_payload() {
     let ddl = "USE SCHEMA DB.SCH; \
                CREATE TABLE L (ID NUMBER(38,0) NOT NULL, N NUMBER(3,0)) ERROR_LOGGING = TRUE;";
-    let emu = Emulator::start(crate::common::config().with_ddl(ddl))
-        .await
-        .unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(crate::common::config().with_ddl(ddl)).await;
     let ct = c.open_on("L-STREAMING", "c").await;
     c.append_on(
         "L-STREAMING",
