@@ -13,7 +13,7 @@ use crate::requests::RequestRecord;
 use crate::service::{AppendRequest, Shared};
 
 use super::auth::{auth_control, auth_scoped};
-use super::request::{bearer, dec, param, read_body, Route, SESSION_HEADER};
+use super::request::{bearer, dec, param, read_body, ChannelPath, Route, SESSION_HEADER};
 use super::response::{json_response, text_response, Body};
 
 mod statements;
@@ -125,7 +125,7 @@ pub(super) async fn dispatch(
                 &shared.bulk_status(db, schema, pipe, &req.channel_names)?,
             ))
         }
-        Route::Open { db, schema, pipe, channel } => {
+        Route::Open(ChannelPath { db, schema, pipe, channel }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let b = read_body(shared, headers, body, SMALL, record).await?;
             let req: OpenBody = json_body(&b)?;
@@ -136,7 +136,7 @@ pub(super) async fn dispatch(
             shared.default_pipe_used(&key).await;
             Ok(json_response(200, &v))
         }
-        Route::Drop { db, schema, pipe, channel } => {
+        Route::Drop(ChannelPath { db, schema, pipe, channel }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let b = read_body(shared, headers, body, SMALL, record).await?;
             let req: OpenBody = json_body(&b)?;
@@ -146,7 +146,7 @@ pub(super) async fn dispatch(
                 .await?;
             Ok(json_response(200, &v))
         }
-        Route::Append { db, schema, pipe, channel } => {
+        Route::Append(ChannelPath { db, schema, pipe, channel }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, pipe, channel)?;
             let answer = append(shared, key.clone(), target, headers, params, body, record).await?;

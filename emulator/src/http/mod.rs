@@ -158,30 +158,11 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Bo
 }
 
 fn channel_key(shared: &Shared, route: &Route) -> Option<crate::channels::ChannelKey> {
-    match route {
-        Route::Open {
-            db,
-            schema,
-            pipe,
-            channel,
-        }
-        | Route::Drop {
-            db,
-            schema,
-            pipe,
-            channel,
-        }
-        | Route::Append {
-            db,
-            schema,
-            pipe,
-            channel,
-        } => shared
-            .resolve(db, schema, pipe, channel)
-            .ok()
-            .map(|(k, _)| k),
-        _ => None,
-    }
+    let p = route.channel_path()?;
+    shared
+        .resolve(&p.db, &p.schema, &p.pipe, &p.channel)
+        .ok()
+        .map(|(k, _)| k)
 }
 
 #[cfg(test)]
@@ -198,12 +179,12 @@ mod tests {
         );
         assert_eq!(
             r,
-            Route::Append {
+            Route::Append(ChannelPath {
                 db: "my db".into(),
                 schema: "S".into(),
                 pipe: "P".into(),
                 channel: "my chan/1é".into()
-            }
+            })
         );
         assert_eq!(
             route(

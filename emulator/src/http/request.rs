@@ -17,6 +17,15 @@ use crate::service::Shared;
 /// channel's next inserts (docs/protocol.md "Sticky sessions").
 pub(super) const SESSION_HEADER: &str = "x-snowflake-session";
 
+/// A channel as a request path names it (percent-decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ChannelPath {
+    pub db: String,
+    pub schema: String,
+    pub pipe: String,
+    pub channel: String,
+}
+
 /// A routed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Route {
@@ -34,24 +43,9 @@ pub(super) enum Route {
         schema: String,
         pipe: String,
     },
-    Open {
-        db: String,
-        schema: String,
-        pipe: String,
-        channel: String,
-    },
-    Drop {
-        db: String,
-        schema: String,
-        pipe: String,
-        channel: String,
-    },
-    Append {
-        db: String,
-        schema: String,
-        pipe: String,
-        channel: String,
-    },
+    Open(ChannelPath),
+    Drop(ChannelPath),
+    Append(ChannelPath),
     TableAppend {
         db: String,
         schema: String,
@@ -65,7 +59,26 @@ pub(super) enum Route {
     NotFound,
 }
 
+impl ChannelPath {
+    fn decoded(db: &str, schema: &str, pipe: &str, channel: &str) -> Self {
+        Self {
+            db: dec(db),
+            schema: dec(schema),
+            pipe: dec(pipe),
+            channel: dec(channel),
+        }
+    }
+}
+
 impl Route {
+    /// The channel an open, drop or append names.
+    pub(super) fn channel_path(&self) -> Option<&ChannelPath> {
+        match self {
+            Route::Open(p) | Route::Drop(p) | Route::Append(p) => Some(p),
+            _ => None,
+        }
+    }
+
     pub(super) fn endpoint(&self) -> Endpoint {
         match self {
             Route::Hostname => Endpoint::Hostname,
@@ -73,9 +86,9 @@ impl Route {
             Route::Telemetry => Endpoint::Telemetry,
             Route::PipeInfo { .. } => Endpoint::PipeInfo,
             Route::BulkStatus { .. } => Endpoint::BulkStatus,
-            Route::Open { .. } => Endpoint::OpenChannel,
-            Route::Drop { .. } => Endpoint::DropChannel,
-            Route::Append { .. } | Route::TableAppend { .. } | Route::FileBuffer => {
+            Route::Open(_) => Endpoint::OpenChannel,
+            Route::Drop(_) => Endpoint::DropChannel,
+            Route::Append(_) | Route::TableAppend { .. } | Route::FileBuffer => {
                 Endpoint::AppendRows
             }
             Route::Status | Route::NotFound | Route::Statements | Route::StatementStatus => {
@@ -86,11 +99,8 @@ impl Route {
 
     pub(super) fn channel(&self) -> Option<&str> {
         match self {
-            Route::Open { channel, .. }
-            | Route::Drop { channel, .. }
-            | Route::Append { channel, .. } => Some(channel),
             Route::TableAppend { .. } => Some(ELASTIC),
-            _ => None,
+            _ => self.channel_path().map(|p| p.channel.as_str()),
         }
     }
 }
@@ -129,32 +139,17 @@ pub(super) fn route(method: &Method, path: &str) -> Route {
             m,
             ["v2", "streaming", "databases", db, "schemas", schema, "pipes", pipe, "channels", ch],
         ) => {
-            let (db, schema, pipe, channel) = (dec(db), dec(schema), dec(pipe), dec(ch));
+            let path = ChannelPath::decoded(db, schema, pipe, ch);
             match *m {
-                Method::PUT => Route::Open {
-                    db,
-                    schema,
-                    pipe,
-                    channel,
-                },
-                Method::DELETE => Route::Drop {
-                    db,
-                    schema,
-                    pipe,
-                    channel,
-                },
+                Method::PUT => Route::Open(path),
+                Method::DELETE => Route::Drop(path),
                 _ => Route::NotFound,
             }
         }
         (
             &Method::POST,
             ["v2", "streaming", "data", "databases", db, "schemas", schema, "pipes", pipe, "channels", ch, "rows"],
-        ) => Route::Append {
-            db: dec(db),
-            schema: dec(schema),
-            pipe: dec(pipe),
-            channel: dec(ch),
-        },
+        ) => Route::Append(ChannelPath::decoded(db, schema, pipe, ch)),
         (
             &Method::POST,
             ["v2", "streaming", "data", "databases", db, "schemas", schema, "tables", table, "rows"],
