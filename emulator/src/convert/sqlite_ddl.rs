@@ -3,7 +3,7 @@
 use crate::catalog::Table;
 
 /// `CREATE TABLE IF NOT EXISTS "DB.SCHEMA.TABLE" ("COL" <TYPE>, ...)` for SQLite, with the
-/// declared column types from [`ColumnType::sql_name`] (so the SQLite file shows Snowflake
+/// declared column types from [`ColumnType::sql_name`](crate::catalog::ColumnType::sql_name) (so the SQLite file shows Snowflake
 /// types). NOT NULL is enforced by the conversion, not declared.
 pub fn sqlite_create_table(table: &Table) -> String {
     let columns: Vec<String> = table
@@ -19,7 +19,7 @@ pub fn sqlite_create_table(table: &Table) -> String {
 }
 
 /// `INSERT INTO "DB.SCHEMA.TABLE" ("A", "B") VALUES (?1, ?2)`: binds the values of
-/// [`convert_row`] in order.
+/// [`convert_row`](super::convert_row) in order.
 pub fn sqlite_insert(table: &Table) -> String {
     let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
     let params: Vec<String> = (1..=table.columns.len()).map(|i| format!("?{i}")).collect();
