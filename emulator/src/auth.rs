@@ -107,6 +107,8 @@ pub(crate) struct Authenticator {
     pats: Vec<String>,
     secret: Vec<u8>,
     ttl: Duration,
+    /// Token issue and expiry times are this clock's.
+    clock: crate::clock::Clock,
 }
 
 /// SHA-256 fingerprint of a public key, as Snowflake prints it (`SHA256:` + base64).
@@ -132,10 +134,6 @@ fn fingerprint(key: &RsaPublicKey) -> Result<String, KeyError> {
     Ok(base64::engine::general_purpose::STANDARD.encode(Sha256::digest(der.as_bytes())))
 }
 
-fn now_s() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 /// Seconds from a claim that may be in seconds or milliseconds.
 fn claim_seconds(n: &serde_json::Number) -> Option<i64> {
     let v = n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?;
@@ -156,6 +154,7 @@ impl Authenticator {
             pats,
             secret: crate::token_secret::random(),
             ttl,
+            clock: crate::clock::Clock::default(),
         };
         for k in public_keys {
             a.register(k)?;
@@ -164,6 +163,11 @@ impl Authenticator {
             a.register_for_user(user, k)?;
         }
         Ok(a)
+    }
+
+    /// Reads token times from `clock`.
+    pub(crate) fn set_clock(&mut self, clock: crate::clock::Clock) {
+        self.clock = clock;
     }
 
     /// Uses this scoped-token signing secret (the data directory's, see `token_secret.rs`, so
@@ -285,7 +289,7 @@ impl Authenticator {
         v.required_spec_claims.clear();
         jsonwebtoken::decode::<serde_json::Value>(token, key, &v)
             .map_err(|e| AuthError(format!("JWT signature check failed: {e}")))?;
-        let now = now_s();
+        let now = self.clock.now_s();
         let exp = unverified
             .exp
             .as_ref()
@@ -315,7 +319,7 @@ impl Authenticator {
 
     /// Mints a scoped token (a JWT with `exp` in seconds).
     pub(crate) fn mint_scoped(&self, principal: &Principal, scope: &str) -> String {
-        let now = now_s();
+        let now = self.clock.now_s();
         let claims = ScopedClaims {
             iss: "snowpipe-emulator".into(),
             sub: principal.subject.clone(),
@@ -339,7 +343,8 @@ impl Authenticator {
             return Ok(Principal::new("ANY"));
         }
         let mut v = Validation::new(Algorithm::HS256);
-        v.leeway = 0;
+        // Expiry is checked below, by the emulator's clock.
+        v.validate_exp = false;
         v.validate_aud = false;
         v.set_required_spec_claims(&["exp"]);
         match jsonwebtoken::decode::<ScopedClaims>(
@@ -347,7 +352,7 @@ impl Authenticator {
             &DecodingKey::from_secret(&self.secret),
             &v,
         ) {
-            Ok(t) if t.claims.exp > now_s() => Ok(Principal {
+            Ok(t) if t.claims.exp > self.clock.now_s() => Ok(Principal {
                 subject: t.claims.sub,
                 role: t.claims.role,
             }),
@@ -482,7 +487,10 @@ mod tests {
         let claims: serde_json::Value =
             jsonwebtoken::dangerous::insecure_decode(&t).unwrap().claims;
         let exp = claims["exp"].as_i64().unwrap();
-        assert!((exp - now_s() - 3600).abs() < 5, "exp in seconds");
+        assert!(
+            (exp - crate::clock::Clock::new().now_s() - 3600).abs() < 5,
+            "exp in seconds"
+        );
         assert!(a.verify_scoped(&t).is_ok());
         assert!(a.verify_scoped("garbage").is_err());
         let other = auth(&[]);

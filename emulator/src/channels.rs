@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::convert::SqlValue;
-use crate::storage::ChannelRecord;
+use crate::storage::{ChannelRecord, RowCounters};
 
 /// Name of the implicit elastic channel every pipe has.
 pub const ELASTIC: &str = "ELASTIC";
@@ -65,12 +65,7 @@ pub(crate) struct Channel {
     pub row_seq: u64,
     pub created_on_ms: i64,
     pub committed: Option<String>,
-    pub rows_inserted: u64,
-    pub rows_parsed: u64,
-    pub rows_error_count: u64,
-    pub last_error_offset_upper_bound: Option<String>,
-    pub last_error_message: Option<String>,
-    pub last_error_timestamp_ms: Option<i64>,
+    pub counters: RowCounters,
     pub status: String,
     pub pending: VecDeque<PendingBatchBox>,
     /// The token used by the latest append and the token it answered.
@@ -80,7 +75,7 @@ pub(crate) struct Channel {
     /// how long a client takes to see a commit; not part of the wire protocol.
     pub recent_commits: VecDeque<(String, i64)>,
     /// Appends whose numeric offset tokens could not name their rows (see
-    /// [`offset_span_violation`](crate::offset_span_violation)); shown in `GET /`.
+    /// [`offset_span_violation`](crate::offsets::offset_span_violation)); shown in `GET /`.
     pub offset_span_violations: u64,
     /// Appends that echoed this incarnation's `x-snowflake-session`, sent none, or sent an
     /// older incarnation's; shown in `GET /`.
@@ -177,12 +172,7 @@ impl Channel {
             row_seq: 0,
             created_on_ms: now_ms,
             committed: None,
-            rows_inserted: 0,
-            rows_parsed: 0,
-            rows_error_count: 0,
-            last_error_offset_upper_bound: None,
-            last_error_message: None,
-            last_error_timestamp_ms: None,
+            counters: RowCounters::default(),
             status: SUCCESS.into(),
             pending: VecDeque::new(),
             last_append: None,
@@ -219,26 +209,10 @@ impl Channel {
         };
         Self {
             client_seq: r.client_seq,
-            row_seq: 0,
-            created_on_ms: r.created_on_ms,
             committed: r.committed_offset_token.clone(),
-            rows_inserted: r.rows_inserted,
-            rows_parsed: r.rows_parsed,
-            rows_error_count: r.rows_error_count,
-            last_error_offset_upper_bound: r.last_error_offset_upper_bound.clone(),
-            last_error_message: r.last_error_message.clone(),
-            last_error_timestamp_ms: r.last_error_timestamp_ms,
+            counters: r.counters.clone(),
             status,
-            pending: VecDeque::new(),
-            last_append: None,
-            recent_commits: VecDeque::new(),
-            offset_span_violations: 0,
-            session_echoes: [0; 3],
-            retried_appends: 0,
-            fenced_appends: 0,
-            reused_token_appends: 0,
-            rate: crate::limits::ChannelRate::new(Instant::now()),
-            commit_lag_us: None,
+            ..Self::new(r.created_on_ms)
         }
     }
 
@@ -251,12 +225,7 @@ impl Channel {
             client_seq: self.client_seq,
             created_on_ms: self.created_on_ms,
             committed_offset_token: self.committed.clone(),
-            rows_inserted: self.rows_inserted,
-            rows_parsed: self.rows_parsed,
-            rows_error_count: self.rows_error_count,
-            last_error_offset_upper_bound: self.last_error_offset_upper_bound.clone(),
-            last_error_message: self.last_error_message.clone(),
-            last_error_timestamp_ms: self.last_error_timestamp_ms,
+            counters: self.counters.clone(),
             status_code: self.status.clone(),
         }
     }
@@ -362,12 +331,12 @@ impl Channel {
             "channel_status_code": self.status,
             "last_committed_offset_token": self.committed,
             "created_on_ms": self.created_on_ms,
-            "rows_inserted": self.rows_inserted,
-            "rows_parsed": self.rows_parsed,
-            "rows_error_count": self.rows_error_count,
-            "last_error_offset_upper_bound": self.last_error_offset_upper_bound,
-            "last_error_message": self.last_error_message,
-            "last_error_timestamp_ms": self.last_error_timestamp_ms,
+            "rows_inserted": self.counters.rows_inserted,
+            "rows_parsed": self.counters.rows_parsed,
+            "rows_error_count": self.counters.rows_error_count,
+            "last_error_offset_upper_bound": self.counters.last_error_offset_upper_bound,
+            "last_error_message": self.counters.last_error_message,
+            "last_error_timestamp_ms": self.counters.last_error_timestamp_ms,
             "snowflake_avg_processing_latency_ms": 0,
         })
     }
@@ -401,19 +370,19 @@ pub(crate) fn take_due(
                 break;
             };
             ch.commit_lag_us = Some(now.saturating_duration_since(b.ready_at).as_micros() as i64);
-            rec.rows_parsed += b.parsed;
-            rec.rows_inserted += b.parsed.saturating_sub(b.errors);
-            rec.rows_error_count += b.errors;
+            rec.counters.rows_parsed += b.parsed;
+            rec.counters.rows_inserted += b.parsed.saturating_sub(b.errors);
+            rec.counters.rows_error_count += b.errors;
             if b.end_token.is_some() {
                 rec.committed_offset_token = b.end_token.clone();
             }
             if let Some(msg) = b.last_error {
-                rec.last_error_message = Some(msg);
-                rec.last_error_timestamp_ms = Some(now_ms);
+                rec.counters.last_error_message = Some(msg);
+                rec.counters.last_error_timestamp_ms = Some(now_ms);
                 // docs/wire-protocol.md §6.2: the failing row is at or before this token. Only the
                 // batch's own end token says that; without one the bound is unknown (the
                 // previous committed token would point before the bad row).
-                rec.last_error_offset_upper_bound = b.end_token.clone();
+                rec.counters.last_error_offset_upper_bound = b.end_token.clone();
             }
             *plan
                 .rows_per_table
@@ -456,12 +425,7 @@ pub(crate) fn apply_records(
                 }
             }
             ch.committed = r.committed_offset_token.clone();
-            ch.rows_inserted = r.rows_inserted;
-            ch.rows_parsed = r.rows_parsed;
-            ch.rows_error_count = r.rows_error_count;
-            ch.last_error_offset_upper_bound = r.last_error_offset_upper_bound.clone();
-            ch.last_error_message = r.last_error_message.clone();
-            ch.last_error_timestamp_ms = r.last_error_timestamp_ms;
+            ch.counters = r.counters.clone();
         }
     }
 }
@@ -494,15 +458,21 @@ mod tests {
         assert_eq!(recent.back(), Some(&(last.to_string(), 1_000 + last)));
     }
 
-    #[test]
-    fn token_transitions() {
+    /// A new channel after one applied append: the channel, the token that append used and
+    /// the token it handed out.
+    fn after_one_append() -> (Channel, String, String) {
         let mut ch = Channel::new(1_700_000_000_000);
         let t0 = ch.token();
         assert_eq!(ch.check_token(&t0, false), Ok(TokenCheck::Fresh));
-        // Simulate an applied append.
         ch.row_seq += 1;
         let t1 = ch.token();
         ch.last_append = Some((t0.clone(), t1.clone()));
+        (ch, t0, t1)
+    }
+
+    #[test]
+    fn token_transitions() {
+        let (mut ch, t0, t1) = after_one_append();
         assert_eq!(ch.check_token(&t1, false), Ok(TokenCheck::Fresh));
         // Retried append with the used token.
         assert_eq!(
@@ -549,12 +519,7 @@ mod tests {
 
     #[test]
     fn admitting_tokens_counts_fenced_and_reused_appends_apart() {
-        let mut ch = Channel::new(1_700_000_000_000);
-        let t0 = ch.token();
-        assert_eq!(ch.admit_token(&t0, false), Ok(TokenCheck::Fresh));
-        ch.row_seq += 1;
-        let t1 = ch.token();
-        ch.last_append = Some((t0.clone(), t1.clone()));
+        let (mut ch, t0, t1) = after_one_append();
         // A retry of the applied append: reused, not fenced.
         assert_eq!(ch.admit_token(&t0, false), Err(TokenRefusal::Reused));
         // Idempotent retries are answered, not counted.

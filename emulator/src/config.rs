@@ -60,7 +60,7 @@ pub enum DuplicateAppendPolicy {
     Idempotent,
 }
 
-/// Everything that configures an [`Emulator`](crate::Emulator).
+/// Everything that configures an [`Emulator`](crate::server::Emulator).
 ///
 /// All fields are public; start from [`EmulatorConfig::default`] and change what you need.
 #[derive(Clone)]
@@ -71,7 +71,7 @@ pub struct EmulatorConfig {
     /// TLS mode.
     pub tls: TlsMode,
     /// Where to write the generated CA certificate (PEM). Default: `<data_dir>/ca.pem` when a
-    /// data directory is set, else nowhere (read it with [`Emulator::ca_pem`](crate::Emulator::ca_pem)).
+    /// data directory is set, else nowhere (read it with [`Emulator::ca_pem`](crate::server::Emulator::ca_pem)).
     pub ca_out: Option<PathBuf>,
     /// Directory of the SQLite database; `None` keeps it in a private temporary directory
     /// removed at the end (see `storage.rs`).
@@ -133,12 +133,12 @@ pub struct EmulatorConfig {
     /// Reject (400 `ERR_OFFSET_TOKEN_SPAN`) an append whose numeric offset tokens cannot name
     /// its rows: start after end, or more rows than `end - start + 1`. Off, such an append is
     /// accepted, counted in `GET /` (`offset_span_violations`) and the request log, and
-    /// warned about. See [`offset_span_violation`](crate::offset_span_violation).
+    /// warned about. See [`offset_span_violation`](crate::offsets::offset_span_violation).
     pub strict_offsets: bool,
     /// Which of Snowflake's service limits to enforce (`--limits snowflake`): per-channel
     /// append rate and throughput, channels per pipe, pipes per table. Default
-    /// [`Limits::Off`](crate::Limits::Off) (the 4 MB request cap applies either way).
-    pub limits: crate::Limits,
+    /// [`Limits::Off`](crate::limits::Limits::Off) (the 4 MB request cap applies either way).
+    pub limits: crate::limits::Limits,
     /// How BINARY columns read JSON strings (Snowflake's `BINARY_INPUT_FORMAT`): hex by
     /// default, as Snowflake's; [`BinaryFormat::Base64`](crate::convert::BinaryFormat::Base64)
     /// for clients that send base64.
@@ -147,7 +147,7 @@ pub struct EmulatorConfig {
     pub ingest_host: Option<String>,
     /// Append every request record as a JSON line to this file.
     pub request_log: Option<PathBuf>,
-    /// How many request records [`Emulator::requests`](crate::Emulator::requests) keeps (default 100 000).
+    /// How many request records [`Emulator::requests`](crate::server::Emulator::requests) keeps (default 100 000).
     pub request_log_capacity: usize,
     /// How many bytes of request records the in-memory log keeps at most (oldest dropped
     /// first; each record's text fields are cut to 1 KiB). Default
@@ -163,6 +163,10 @@ pub struct EmulatorConfig {
     /// every statement so. Default 45 s, Snowflake's documented synchronous wait; `None`
     /// always waits.
     pub sql_async_after: Option<Duration>,
+    /// The wall clock the emulator reads (token expiry, channel creation times, request
+    /// timestamps). Default: the system clock; a test keeps a clone and
+    /// [`advance`](crate::clock::Clock::advance)s it instead of sleeping.
+    pub clock: crate::clock::Clock,
 }
 
 /// Default [`EmulatorConfig::sql_partition_rows`]: 10,000 rows.
@@ -194,7 +198,7 @@ impl Default for EmulatorConfig {
             body_read_timeout: Duration::from_secs(30),
             duplicate_append: DuplicateAppendPolicy::RejectStale,
             strict_offsets: false,
-            limits: crate::Limits::Off,
+            limits: crate::limits::Limits::Off,
             binary_format: crate::convert::BinaryFormat::default(),
             ingest_host: None,
             request_log: None,
@@ -202,6 +206,7 @@ impl Default for EmulatorConfig {
             request_log_max_bytes: DEFAULT_REQUEST_LOG_MAX_BYTES,
             sql_partition_rows: DEFAULT_SQL_PARTITION_ROWS,
             sql_async_after: Some(Duration::from_secs(45)),
+            clock: crate::clock::Clock::default(),
         }
     }
 }
@@ -298,6 +303,12 @@ impl EmulatorConfig {
     /// Sets the fault plan.
     pub fn with_faults(mut self, faults: FaultPlan) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// Sets the wall clock (a test advances its clone instead of sleeping).
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
         self
     }
 }

@@ -178,34 +178,35 @@ impl FaultRule {
         }
     }
 
-    /// Fires at most `n` times.
-    pub fn times(mut self, n: u64) -> Self {
-        self.max_times = Some(n);
+    /// This rule, changed by `change`.
+    fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
         self
+    }
+
+    /// Fires at most `n` times.
+    pub fn times(self, n: u64) -> Self {
+        self.with(|r| r.max_times = Some(n))
     }
 
     /// Lets the first `n` matching requests through.
-    pub fn after(mut self, n: u64) -> Self {
-        self.after = Some(n);
-        self
+    pub fn after(self, n: u64) -> Self {
+        self.with(|r| r.after = Some(n))
     }
 
     /// Fires on every `n`th matching request.
-    pub fn every_nth(mut self, n: u64) -> Self {
-        self.every_nth = Some(n);
-        self
+    pub fn every_nth(self, n: u64) -> Self {
+        self.with(|r| r.every_nth = Some(n))
     }
 
     /// Fires with probability `p`.
-    pub fn probability(mut self, p: f64) -> Self {
-        self.probability = Some(p);
-        self
+    pub fn probability(self, p: f64) -> Self {
+        self.with(|r| r.probability = Some(p))
     }
 
     /// Only for requests addressing this channel.
-    pub fn on_channel(mut self, channel: &str) -> Self {
-        self.channel = Some(channel.to_string());
-        self
+    pub fn on_channel(self, channel: &str) -> Self {
+        self.with(|r| r.channel = Some(channel.to_string()))
     }
 }
 
@@ -323,6 +324,17 @@ struct RuleState {
     fired: u64,
 }
 
+impl RuleState {
+    /// A rule that has seen no request yet.
+    fn new(rule: FaultRule) -> Self {
+        Self {
+            rule,
+            seen: 0,
+            fired: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct FaultState {
     rules: Vec<RuleState>,
@@ -350,15 +362,7 @@ impl FaultHandle {
     pub(crate) fn new(plan: FaultPlan, seed: u64) -> Self {
         Self {
             inner: Arc::new(Mutex::new(FaultState {
-                rules: plan
-                    .rules
-                    .into_iter()
-                    .map(|rule| RuleState {
-                        rule,
-                        seen: 0,
-                        fired: 0,
-                    })
-                    .collect(),
+                rules: plan.rules.into_iter().map(RuleState::new).collect(),
                 rng: ChaCha8Rng::seed_from_u64(seed),
                 fired_total: 0,
             })),
@@ -371,11 +375,7 @@ impl FaultHandle {
 
     /// Appends a rule.
     pub fn add(&self, rule: FaultRule) {
-        self.lock().rules.push(RuleState {
-            rule,
-            seen: 0,
-            fired: 0,
-        });
+        self.lock().rules.push(RuleState::new(rule));
     }
 
     /// Removes every rule.
@@ -386,15 +386,7 @@ impl FaultHandle {
     /// Replaces all rules and reseeds the generator.
     pub fn set_plan(&self, plan: FaultPlan, seed: u64) {
         let mut st = self.lock();
-        st.rules = plan
-            .rules
-            .into_iter()
-            .map(|rule| RuleState {
-                rule,
-                seen: 0,
-                fired: 0,
-            })
-            .collect();
+        st.rules = plan.rules.into_iter().map(RuleState::new).collect();
         st.rng = ChaCha8Rng::seed_from_u64(seed);
     }
 

@@ -1,8 +1,8 @@
 //! A throwaway RSA key pair for tests and examples: the public half goes to the emulator
-//! ([`EmulatorConfig::with_public_key`](crate::EmulatorConfig::with_public_key)), the private
+//! ([`EmulatorConfig::with_public_key`](crate::config::EmulatorConfig::with_public_key)), the private
 //! half to the client that signs its key-pair JWTs with it.
 
-use crate::EmulatorError;
+use crate::error::EmulatorError;
 
 /// An RSA-2048 key pair, both halves PEM-encoded. `Debug` never shows the private key.
 #[derive(Clone)]

@@ -1,6 +1,6 @@
 //! `--limits snowflake`: the service's documented limits (docs/protocol.md "Limits").
 //!
-//! * 4 MB per request on the wire → 413 (always on: [`crate::MAX_PAYLOAD_BYTES`] is the
+//! * 4 MB per request on the wire → 413 (always on: [`crate::config::MAX_PAYLOAD_BYTES`] is the
 //!   default `--max-payload`).
 //! * Per named channel, 10 appends/s and 20 MB/s uncompressed → 429
 //!   `ERR_TOO_MANY_REQUESTS`. Each is a token bucket that starts full (a burst of 10 requests

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::EmulatorError;
+use crate::error::EmulatorError;
 
 fn io_err(what: String, e: std::io::Error) -> EmulatorError {
     EmulatorError::io(format!("{what}: {e}")).with_source(e)

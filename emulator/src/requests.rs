@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::error::EmulatorError;
 use crate::faults::Endpoint;
-use crate::EmulatorError;
 
 /// One handled request. Never contains credentials or bodies.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -48,7 +48,7 @@ pub struct RequestRecord {
     /// `X-Snowflake-Authorization-Token-Type` header.
     pub token_type: Option<String>,
     /// Why an accepted append's offset tokens cannot name its rows, if they cannot (see
-    /// [`offset_span_violation`](crate::offset_span_violation)).
+    /// [`offset_span_violation`](crate::offsets::offset_span_violation)).
     pub offset_violation: Option<String>,
     /// On an accepted append: whether it echoed the channel's `x-snowflake-session`
     /// (`echoed`), sent none (`missing`) or sent another incarnation's (`stale`).

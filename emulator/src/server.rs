@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -14,11 +13,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{EmulatorConfig, TlsMode};
+use crate::error::EmulatorError;
 use crate::faults::FaultHandle;
 use crate::http::{self, DropResponse};
 use crate::requests::RequestRecord;
 use crate::service::Shared;
-use crate::{private_fs, storage, tls, EmulatorError};
+use crate::{private_fs, storage, tls};
 
 /// A running emulator. Dropping it stops accepting connections; prefer [`Emulator::shutdown`].
 pub struct Emulator {
@@ -55,16 +55,16 @@ impl std::error::Error for LostAck {}
 /// half-open connections are not held forever; body deadlines are `http::read_body`'s.
 async fn serve_io<I>(
     io: I,
-    shared: Arc<Shared>,
+    app: Arc<http::App>,
     mut shutdown: watch::Receiver<bool>,
     header_timeout: Duration,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let shared = shared.clone();
+        let app = app.clone();
         async move {
-            let resp = http::handle(shared, req.map(Body::new)).await;
+            let resp = http::handle(app, req).await;
             if resp.extensions().get::<DropResponse>().is_some() {
                 Err(LostAck)
             } else {
@@ -147,7 +147,7 @@ impl Emulator {
         let header_timeout = config.header_read_timeout;
         let mut tasks = Vec::new();
         {
-            let shared = shared.clone();
+            let app = http::App::new(shared.clone());
             let mut rx = rx.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
@@ -162,18 +162,18 @@ impl Emulator {
                                 }
                             };
                             let _ = stream.set_nodelay(true);
-                            let shared = shared.clone();
+                            let app = app.clone();
                             let rx = rx.clone();
                             let acceptor = acceptor.clone();
                             tokio::spawn(async move {
                                 match acceptor {
                                     // The handshake gets the header deadline too.
                                     Some(a) => match tokio::time::timeout(header_timeout, a.accept(stream)).await {
-                                        Ok(Ok(s)) => serve_io(s, shared, rx, header_timeout).await,
+                                        Ok(Ok(s)) => serve_io(s, app, rx, header_timeout).await,
                                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                                         Err(_) => tracing::debug!("TLS handshake timed out"),
                                     },
-                                    None => serve_io(stream, shared, rx, header_timeout).await,
+                                    None => serve_io(stream, app, rx, header_timeout).await,
                                 }
                             });
                         }
@@ -196,7 +196,7 @@ impl Emulator {
                     };
                     tokio::select! {
                         _ = wait => shared.commit_due().await,
-                        _ = shared.commit_notify.notified() => {}
+                        _ = shared.commit_wanted() => {}
                         _ = rx.changed() => break,
                     }
                 }

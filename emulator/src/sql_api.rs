@@ -32,19 +32,20 @@
 //! emulator shares: NUMBER exactly as stored (see the storage notes in `convert/`), at the
 //! column's scale.
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use rusqlite::types::ValueRef;
 use serde_json::{json, Value};
-use sqlparser::dialect::SnowflakeDialect;
-use sqlparser::tokenizer::{Token, Tokenizer};
 
+use crate::api_error::ApiError;
 use crate::catalog::Catalog;
-use crate::convert::output::{binary_text, number_text};
-use crate::service::ApiError;
 use crate::sql_sandbox::{run_sandboxed, Readable};
 
+mod encode;
 mod results;
-pub(crate) use results::{running, Fetched, ResultStore, MAX_RESULT_BYTES};
+mod rewrite;
+
+use encode::Kind;
+pub(crate) use results::{running, Fetched, ResultStore};
+use rewrite::{failed, rewrite};
 
 #[derive(Debug, Default, serde::Deserialize)]
 struct StatementBody {
@@ -71,10 +72,6 @@ pub(crate) struct Prepared {
 pub(crate) struct Caller<'a> {
     pub grants: &'a [(String, String)],
     pub token_role: Option<&'a str>,
-}
-
-fn failed(code: &str, sql_state: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(422, code, message.into()).with_sql_state(sql_state)
 }
 
 /// Parses the request, rewrites the table names and returns the SQLite statement with the
@@ -116,249 +113,6 @@ pub(crate) fn prepare(
         sql,
         readable: Readable::for_role(catalog, caller.grants, role).with_ctes(ctes),
     })
-}
-
-/// Replaces the table names after FROM/JOIN with the SQLite table names; also returns the
-/// names of the statement's common table expressions.
-fn rewrite(
-    catalog: &Catalog,
-    sql: &str,
-    database: Option<&str>,
-    schema: Option<&str>,
-) -> Result<(String, Vec<String>), ApiError> {
-    let tokens = Tokenizer::new(&SnowflakeDialect {}, sql)
-        .tokenize()
-        .map_err(|e| failed("001003", "42000", format!("SQL compilation error: {e}")))?;
-    // One statement per request, as Snowflake without MULTI_STATEMENT_COUNT.
-    if let Some(semi) = tokens.iter().position(|t| *t == Token::SemiColon) {
-        if tokens[semi + 1..]
-            .iter()
-            .any(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
-        {
-            return Err(failed(
-                "000008",
-                "0A000",
-                "Actual statement count 2 did not match the desired statement count 1.",
-            ));
-        }
-    }
-    let ctes = cte_names(&tokens);
-    let mut out = String::with_capacity(sql.len() + 32);
-    let mut i = 0;
-    let mut after_from = false;
-    while i < tokens.len() {
-        let token = &tokens[i];
-        if after_from && matches!(token, Token::Word(_)) {
-            // `ERROR_TABLE(<table>)`: the table's error table (docs/protocol.md "Table
-            // features").
-            let error_table = matches!(token, Token::Word(w) if w.quote_style.is_none()
-                && w.value.eq_ignore_ascii_case("ERROR_TABLE"))
-                && tokens.get(i + 1) == Some(&Token::LParen);
-            // Collect WORD (. WORD){0,2}.
-            let mut parts = Vec::new();
-            let mut j = if error_table { i + 2 } else { i };
-            while let Some(Token::Word(w)) = tokens.get(j) {
-                parts.push(if w.quote_style.is_some() {
-                    w.value.clone()
-                } else {
-                    w.value.to_uppercase()
-                });
-                if tokens.get(j + 1) == Some(&Token::Period) && parts.len() < 3 {
-                    j += 2;
-                } else {
-                    break;
-                }
-            }
-            // A common table expression of this statement (`WITH d AS (…) … FROM d`).
-            if let [name] = parts.as_slice() {
-                if ctes.iter().any(|c| c == name) {
-                    after_from = false;
-                    for t in &tokens[i..=j] {
-                        out.push_str(&t.to_string());
-                    }
-                    i = j + 1;
-                    continue;
-                }
-            }
-            // Every name is matched exactly: the statement's are normalized (unquoted
-            // upper-cased), the request's `database`/`schema` are case-sensitive [SQL].
-            let (db, sch, name) = match parts.as_slice() {
-                [t] => (
-                    current_database(catalog, database)?,
-                    current_schema(catalog, database, schema)?,
-                    t.clone(),
-                ),
-                [s, t] => (current_database(catalog, database)?, s.clone(), t.clone()),
-                [d, s, t] => (d.clone(), s.clone(), t.clone()),
-                _ => (String::new(), String::new(), String::new()),
-            };
-            let table = catalog.table_exact(&db, &sch, &name);
-            if error_table {
-                let Some(table) = table.filter(|t| t.error_logging) else {
-                    return Err(failed(
-                        "002003",
-                        "42S02",
-                        format!(
-                            "SQL compilation error:\nObject 'ERROR_TABLE({})' does not exist or \
-                             not authorized (the table needs ERROR_LOGGING = TRUE).",
-                            parts.join(".")
-                        ),
-                    ));
-                };
-                if tokens.get(j + 1) != Some(&Token::RParen) {
-                    return Err(failed(
-                        "001003",
-                        "42000",
-                        "SQL compilation error: ERROR_TABLE takes one table name",
-                    ));
-                }
-                out.push_str(&crate::convert::quote_ident(&table.error_table_name()));
-                i = j + 2;
-                after_from = false;
-                continue;
-            }
-            let Some(table) = table else {
-                return Err(failed(
-                    "002003",
-                    "42S02",
-                    format!(
-                        "SQL compilation error:\nObject '{}' does not exist or not authorized.",
-                        parts.join(".")
-                    ),
-                ));
-            };
-            out.push_str(&crate::convert::quote_ident(&table.qualified_name()));
-            i = j + 1;
-            after_from = false;
-            continue;
-        }
-        match token {
-            Token::Word(w) if w.quote_style.is_none() => {
-                let kw = w.value.to_ascii_uppercase();
-                if kw == "FROM" || kw == "JOIN" {
-                    after_from = true;
-                }
-            }
-            Token::Whitespace(_) => {}
-            _ => after_from = false,
-        }
-        out.push_str(&token.to_string());
-        i += 1;
-    }
-    Ok((out, ctes))
-}
-
-/// The statement's current database: the request's `database`, matched case-sensitively as
-/// Snowflake does ("must match the case of the field returned by a SQL SHOW command" [SQL]).
-///
-/// # Errors
-///
-/// 422 `090105` when the request names none, or none of exactly that name exists (a hint
-/// names the database that differs only in case).
-fn current_database(catalog: &Catalog, database: Option<&str>) -> Result<String, ApiError> {
-    match database {
-        Some(d) if catalog.has_database_exact(d) => Ok(d.to_owned()),
-        _ => Err(failed(
-            "090105",
-            "22000",
-            format!(
-                "Cannot perform SELECT. This session does not have a current database. Call \
-                 'USE DATABASE', or use a qualified name.{}",
-                case_hint(
-                    "database",
-                    database,
-                    catalog.has_database(database.unwrap_or(""))
-                )
-            ),
-        )),
-    }
-}
-
-/// The statement's current schema: the request's `schema` in its current database, matched
-/// case-sensitively.
-///
-/// # Errors
-///
-/// As [`current_database`], and 422 `090106` for a schema that is not there.
-fn current_schema(
-    catalog: &Catalog,
-    database: Option<&str>,
-    schema: Option<&str>,
-) -> Result<String, ApiError> {
-    let db = current_database(catalog, database)?;
-    match schema {
-        Some(s) if catalog.has_schema_exact(&db, s) => Ok(s.to_owned()),
-        _ => Err(failed(
-            "090106",
-            "22000",
-            format!(
-                "Cannot perform SELECT. This session does not have a current schema. Call \
-                 'USE SCHEMA', or use a qualified name.{}",
-                case_hint(
-                    "schema",
-                    schema,
-                    catalog.has_schema(&db, schema.unwrap_or(""))
-                )
-            ),
-        )),
-    }
-}
-
-/// A hint when a request field names an object only in another case.
-fn case_hint(kind: &str, given: Option<&str>, exists_ignoring_case: bool) -> String {
-    match given {
-        Some(name) if exists_ignoring_case => format!(
-            " (the request's {kind} \"{name}\" matches only in another case: the SQL API's \
-             database and schema fields are case-sensitive; an unquoted name is stored in \
-             upper case)"
-        ),
-        _ => String::new(),
-    }
-}
-
-/// The names `WITH [RECURSIVE] a [(cols)] AS (…), b AS (…)` defines (upper-cased unless
-/// quoted, like table names).
-fn cte_names(tokens: &[Token]) -> Vec<String> {
-    let significant: Vec<&Token> = tokens
-        .iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
-        .collect();
-    let is_kw = |t: &Token, kw: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw));
-    let mut names = Vec::new();
-    for k in 1..significant.len() {
-        let before = significant[k - 1];
-        let Token::Word(w) = significant[k] else {
-            continue;
-        };
-        if !(is_kw(before, "WITH") || is_kw(before, "RECURSIVE") || *before == Token::Comma) {
-            continue;
-        }
-        // Skip a column list `(a, b)`.
-        let mut at = k + 1;
-        if significant.get(at) == Some(&&Token::LParen) {
-            let mut depth = 0usize;
-            while let Some(t) = significant.get(at) {
-                match t {
-                    Token::LParen => depth += 1,
-                    Token::RParen => depth -= 1,
-                    _ => {}
-                }
-                at += 1;
-                if depth == 0 {
-                    break;
-                }
-            }
-        }
-        let as_ = significant.get(at).is_some_and(|t| is_kw(t, "AS"));
-        if as_ && significant.get(at + 1) == Some(&&Token::LParen) {
-            names.push(if w.quote_style.is_some() {
-                w.value.clone()
-            } else {
-                w.value.to_uppercase()
-            });
-        }
-    }
-    names
 }
 
 /// Runs the prepared statement in the sandbox and builds the SQL API answer.
@@ -462,7 +216,7 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
         "message": "Statement executed successfully.",
         "statementHandle": handle,
         "statementStatusUrl": format!("/api/v2/statements/{handle}"),
-        "createdOn": crate::service::now_ms(),
+        "createdOn": crate::clock::Clock::new().now_ms(),
         "resultSetMetaData": {
             "numRows": data.len(),
             "format": "jsonv2",
@@ -471,192 +225,6 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
         },
         "data": data,
     }))
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Kind {
-    Fixed {
-        precision: u32,
-        scale: u32,
-    },
-    Real,
-    Text,
-    Boolean,
-    Date,
-    /// `TIME(scale)`.
-    Time(u32),
-    /// `TIMESTAMP_*(scale)`: the SQL API's type name and the scale.
-    Timestamp(&'static str, u32),
-    Binary,
-    Json(&'static str),
-}
-
-impl Kind {
-    fn declared(decl: &str) -> Self {
-        let upper = decl.to_ascii_uppercase();
-        let base = upper.split('(').next().unwrap_or("").trim();
-        let args: Vec<u32> = upper
-            .split(['(', ')', ','])
-            .skip(1)
-            .filter_map(|a| a.trim().parse().ok())
-            .collect();
-        let fraction = args.first().copied().unwrap_or(9).min(9);
-        match base {
-            "NUMBER" => Self::Fixed {
-                precision: args.first().copied().unwrap_or(38),
-                scale: args.get(1).copied().unwrap_or(0),
-            },
-            "FLOAT" => Self::Real,
-            "BOOLEAN" => Self::Boolean,
-            "DATE" => Self::Date,
-            "TIME" => Self::Time(fraction),
-            "TIMESTAMP_NTZ" => Self::Timestamp("timestamp_ntz", fraction),
-            "TIMESTAMP_LTZ" => Self::Timestamp("timestamp_ltz", fraction),
-            "TIMESTAMP_TZ" => Self::Timestamp("timestamp_tz", fraction),
-            "BINARY" => Self::Binary,
-            "VARIANT" => Self::Json("variant"),
-            "OBJECT" => Self::Json("object"),
-            "ARRAY" => Self::Json("array"),
-            _ => Self::Text,
-        }
-    }
-
-    /// The kind of an expression column, from its first value.
-    fn of_value(v: ValueRef<'_>) -> Self {
-        match v {
-            ValueRef::Integer(_) => Self::Fixed {
-                precision: 38,
-                scale: 0,
-            },
-            ValueRef::Real(_) => Self::Real,
-            ValueRef::Blob(_) => Self::Binary,
-            ValueRef::Null | ValueRef::Text(_) => Self::Text,
-        }
-    }
-
-    fn row_type(&self, name: &str) -> Value {
-        let (ty, precision, scale) = match self {
-            Self::Fixed { precision, scale } => ("fixed", Some(*precision), Some(*scale)),
-            Self::Real => ("real", None, None),
-            Self::Text => ("text", None, None),
-            Self::Boolean => ("boolean", None, None),
-            Self::Date => ("date", None, None),
-            Self::Time(scale) => ("time", None, Some(*scale)),
-            Self::Timestamp(t, scale) => (*t, None, Some(*scale)),
-            Self::Binary => ("binary", None, None),
-            Self::Json(t) => (*t, None, None),
-        };
-        json!({"name": name, "type": ty, "precision": precision, "scale": scale,
-               "nullable": true, "database": "", "schema": "", "table": ""})
-    }
-
-    fn encode(&self, v: ValueRef<'_>) -> Value {
-        let text = match v {
-            ValueRef::Null => return Value::Null,
-            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-            _ => None,
-        };
-        let s = match (self, v) {
-            // INTEGER, REAL or the BLOB of an exact decimal (see `convert/`), at the scale.
-            (Self::Fixed { scale, .. }, _) => number_text(v, *scale).unwrap_or_default(),
-            (Self::Real, ValueRef::Real(f)) => float_text(f),
-            (Self::Real, ValueRef::Integer(i)) => float_text(i as f64),
-            (Self::Boolean, ValueRef::Integer(i)) => (i != 0).to_string(),
-            (Self::Binary, ValueRef::Blob(b)) => binary_text(b),
-            (Self::Date, _) => match text
-                .as_deref()
-                .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
-            {
-                Some(d) => (d - NaiveDate::default()).num_days().to_string(),
-                None => text.unwrap_or_default(),
-            },
-            (Self::Time(scale), _) => match text
-                .as_deref()
-                .and_then(|t| NaiveTime::parse_from_str(t, "%H:%M:%S%.f").ok())
-            {
-                Some(t) => {
-                    let secs = t.signed_duration_since(NaiveTime::MIN);
-                    seconds_text(i128::from(secs.num_nanoseconds().unwrap_or(0)), *scale)
-                }
-                None => text.unwrap_or_default(),
-            },
-            (Self::Timestamp(kind, scale), _) => {
-                let raw = text.clone().unwrap_or_default();
-                // TIMESTAMP_TZ is stored as the wall clock and its offset (`…+05:30`), LTZ in
-                // UTC (`…Z`), NTZ as the wall clock.
-                let (wall, offset_minutes) = split_offset(&raw);
-                match NaiveDateTime::parse_from_str(wall, "%Y-%m-%d %H:%M:%S%.f") {
-                    Ok(ts) => {
-                        let local = ts.and_utc();
-                        let total = i128::from(local.timestamp()) * 1_000_000_000
-                            + i128::from(local.timestamp_subsec_nanos())
-                            - i128::from(offset_minutes) * 60_000_000_000;
-                        let base = seconds_text(total, *scale);
-                        if *kind == "timestamp_tz" {
-                            // The SQL API's TIMESTAMP_TZ: UTC epoch, then offset minutes + 1440.
-                            format!("{base} {}", offset_minutes + 1440)
-                        } else {
-                            base
-                        }
-                    }
-                    Err(_) => raw,
-                }
-            }
-            (_, ValueRef::Integer(i)) => i.to_string(),
-            (_, ValueRef::Real(f)) => float_text(f),
-            (_, ValueRef::Blob(b)) => binary_text(b),
-            _ => text.unwrap_or_default(),
-        };
-        Value::String(s)
-    }
-}
-
-/// `[-]seconds[.fraction]` from nanoseconds, with `scale` fractional digits (truncated).
-fn seconds_text(nanos: i128, scale: u32) -> String {
-    let sign = if nanos < 0 { "-" } else { "" };
-    let abs = nanos.abs();
-    let whole = abs / 1_000_000_000;
-    if scale == 0 {
-        return format!("{sign}{whole}");
-    }
-    let fraction = format!("{:09}", abs % 1_000_000_000);
-    format!("{sign}{whole}.{}", &fraction[..scale.min(9) as usize])
-}
-
-/// A stored timestamp → (wall clock text, offset in minutes): `…Z` and no suffix are UTC,
-/// `…+hh:mm`/`…-hh:mm` the offset.
-fn split_offset(raw: &str) -> (&str, i32) {
-    if let Some(wall) = raw.strip_suffix('Z') {
-        return (wall, 0);
-    }
-    // The offset follows the time, so look for its sign after the date's dashes.
-    match raw.get(10..).and_then(|rest| rest.rfind(['+', '-'])) {
-        Some(i) => {
-            let at = 10 + i;
-            let sign = if raw.as_bytes()[at] == b'-' { -1 } else { 1 };
-            let digits: String = raw[at + 1..].chars().filter(char::is_ascii_digit).collect();
-            let hours = digits.get(..2).and_then(|h| h.parse::<i32>().ok());
-            let minutes = digits
-                .get(2..4)
-                .and_then(|m| m.parse::<i32>().ok())
-                .unwrap_or(0);
-            match hours {
-                Some(h) => (&raw[..at], sign * (h * 60 + minutes)),
-                None => (raw, 0),
-            }
-        }
-        None => (raw, 0),
-    }
-}
-
-fn float_text(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "inf" } else { "-inf" }.into()
-    } else {
-        format!("{f:?}")
-    }
 }
 
 #[cfg(test)]

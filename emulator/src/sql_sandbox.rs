@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::Connection;
 
+use crate::api_error::ApiError;
 use crate::catalog::Catalog;
-use crate::service::ApiError;
 
 /// Functions a statement may not call, lower-case.
 const DENIED_FUNCTIONS: &[&str] = &[

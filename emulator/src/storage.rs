@@ -16,12 +16,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::convert::{output, SqlValue};
-use crate::EmulatorError;
+use crate::error::EmulatorError;
 
 mod readers;
+
+pub(crate) use readers::MAX_RESULT_BYTES;
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "emulator.sqlite3";
@@ -38,6 +40,17 @@ pub(crate) struct Storage {
     _temp: Option<readers::TempDir>,
 }
 
+/// A channel's row counters and latest row error, as `GET /` and the bulk status show them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowCounters {
+    pub rows_inserted: u64,
+    pub rows_parsed: u64,
+    pub rows_error_count: u64,
+    pub last_error_offset_upper_bound: Option<String>,
+    pub last_error_message: Option<String>,
+    pub last_error_timestamp_ms: Option<i64>,
+}
+
 /// A channel's durable state (one row of `_emulator_channels`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ChannelRecord {
@@ -48,12 +61,7 @@ pub(crate) struct ChannelRecord {
     pub client_seq: u64,
     pub created_on_ms: i64,
     pub committed_offset_token: Option<String>,
-    pub rows_inserted: u64,
-    pub rows_parsed: u64,
-    pub rows_error_count: u64,
-    pub last_error_offset_upper_bound: Option<String>,
-    pub last_error_message: Option<String>,
-    pub last_error_timestamp_ms: Option<i64>,
+    pub counters: RowCounters,
     pub status_code: String,
 }
 
@@ -254,21 +262,7 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection, EmulatorError> {
             p.display()
         )));
     }
-    open_query_only(&p).map_err(sql_err)
-}
-
-/// Opens `file` read-only with `query_only` set (the CLI's reads and every reader
-/// connection).
-///
-/// # Errors
-/// When SQLite cannot open the file.
-fn open_query_only(file: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        file,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.pragma_update(None, "query_only", "ON")?;
-    Ok(conn)
+    readers::open_query_only(&p).map_err(sql_err)
 }
 
 /// Result of a read-only query: column names and rows of JSON values.
@@ -488,12 +482,14 @@ pub(crate) fn load_channels(conn: &Connection) -> Result<Vec<ChannelRecord>, Emu
                 client_seq: r.get::<_, i64>(4)? as u64,
                 created_on_ms: r.get(5)?,
                 committed_offset_token: r.get(6)?,
-                rows_inserted: r.get::<_, i64>(7)? as u64,
-                rows_parsed: r.get::<_, i64>(8)? as u64,
-                rows_error_count: r.get::<_, i64>(9)? as u64,
-                last_error_offset_upper_bound: r.get(10)?,
-                last_error_message: r.get(11)?,
-                last_error_timestamp_ms: r.get(12)?,
+                counters: RowCounters {
+                    rows_inserted: r.get::<_, i64>(7)? as u64,
+                    rows_parsed: r.get::<_, i64>(8)? as u64,
+                    rows_error_count: r.get::<_, i64>(9)? as u64,
+                    last_error_offset_upper_bound: r.get(10)?,
+                    last_error_message: r.get(11)?,
+                    last_error_timestamp_ms: r.get(12)?,
+                },
                 status_code: r.get(13)?,
             })
         })
@@ -513,12 +509,12 @@ pub(crate) fn upsert_channel(conn: &Connection, c: &ChannelRecord) -> rusqlite::
         c.client_seq as i64,
         c.created_on_ms,
         c.committed_offset_token,
-        c.rows_inserted as i64,
-        c.rows_parsed as i64,
-        c.rows_error_count as i64,
-        c.last_error_offset_upper_bound,
-        c.last_error_message,
-        c.last_error_timestamp_ms,
+        c.counters.rows_inserted as i64,
+        c.counters.rows_parsed as i64,
+        c.counters.rows_error_count as i64,
+        c.counters.last_error_offset_upper_bound,
+        c.counters.last_error_message,
+        c.counters.last_error_timestamp_ms,
         c.status_code,
     ])?;
     Ok(())

@@ -7,7 +7,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::EmulatorError;
+use crate::error::EmulatorError;
 
 /// A ready TLS server configuration and, when generated, the CA certificate in PEM.
 pub(crate) struct TlsSetup {

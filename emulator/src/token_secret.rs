@@ -10,7 +10,7 @@ use std::path::Path;
 
 use rand::RngCore;
 
-use crate::EmulatorError;
+use crate::error::EmulatorError;
 
 /// Name of the secret's file inside the data directory.
 pub(crate) const SECRET_FILE: &str = "scoped-token.key";

@@ -2,19 +2,24 @@
 //! tables and pipes, within a session (the current database and schema).
 
 use sqlparser::ast::{
-    AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, CreateTableLikeKind,
-    ObjectName, ObjectNamePart, ObjectType, SchemaName, Statement, Use,
+    AlterColumnOperation, AlterTable, AlterTableOperation, CreateTableLikeKind, ObjectName,
+    ObjectNamePart, ObjectType, SchemaName, Statement, Use,
 };
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::Token;
 
-pub use model::{Column, ColumnType, Table};
+pub use model::Table;
 
 use pipe_ddl::{CreatePipe, PipeStatement};
 use script::RawStatement;
 
 use super::*;
+
+mod column_defs;
+mod statement_text;
+
+use column_defs::columns;
+use statement_text::{is_unmodelled, strip_error_logging};
 
 impl Catalog {
     pub(super) fn apply_statement(
@@ -74,11 +79,7 @@ impl Catalog {
                 clone,
                 ..
             } => {
-                if clone.is_some() {
-                    return Err(StatementError::Unsupported(
-                        "CREATE DATABASE ... CLONE".into(),
-                    ));
-                }
+                refuse_clone(clone.is_some(), "DATABASE")?;
                 let parts = idents(&db_name)?;
                 let [name] = parts.as_slice() else {
                     return Err(StatementError::Syntax(format!(
@@ -106,11 +107,7 @@ impl Catalog {
                 clone,
                 ..
             } => {
-                if clone.is_some() {
-                    return Err(StatementError::Unsupported(
-                        "CREATE SCHEMA ... CLONE".into(),
-                    ));
-                }
+                refuse_clone(clone.is_some(), "SCHEMA")?;
                 let (SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _)) =
                     &schema_name
                 else {
@@ -173,13 +170,7 @@ impl Catalog {
                 }
                 let schema = self.schema_mut(&name)?;
                 let exists = schema.tables.contains_key(&name.name);
-                if keep_existing(
-                    exists,
-                    create.if_not_exists,
-                    create.or_replace,
-                    "table",
-                    || name.display(),
-                )? {
+                if name.keep_existing(exists, create.if_not_exists, create.or_replace, "table")? {
                     return Ok(true);
                 }
                 let error_logging = session.error_logging.unwrap_or(false);
@@ -397,13 +388,7 @@ impl Catalog {
         }
         let schema = self.schema_mut(&name)?;
         let exists = schema.pipes.contains_key(&name.name);
-        if keep_existing(
-            exists,
-            create.if_not_exists,
-            create.or_replace,
-            "pipe",
-            || name.display(),
-        )? {
+        if name.keep_existing(exists, create.if_not_exists, create.or_replace, "pipe")? {
             return Ok(());
         }
         schema.pipes.insert(
@@ -560,132 +545,27 @@ pub(super) fn idents(name: &ObjectName) -> Result<Vec<Ident>, StatementError> {
         .collect()
 }
 
-pub(super) fn columns(defs: &[sqlparser::ast::ColumnDef]) -> Result<Vec<Column>, StatementError> {
-    let mut out: Vec<Column> = Vec::with_capacity(defs.len());
-    for def in defs {
-        let name = Ident {
-            value: def.name.value.clone(),
-            quoted: def.name.quote_style.is_some(),
-        }
-        .normalized();
-        if out.iter().any(|c| c.name == name) {
-            return Err(StatementError::Syntax(format!("duplicate column {name}")));
-        }
-        let ty = ColumnType::from_data_type(&def.data_type).map_err(|message| {
-            StatementError::ColumnType {
-                column: name.clone(),
-                message,
-            }
-        })?;
-        let nullable = !def.options.iter().any(|o| {
-            matches!(
-                o.option,
-                ColumnOption::NotNull | ColumnOption::PrimaryKey(_)
-            )
-        });
-        let mut default = None;
-        for o in &def.options {
-            let parsed = match &o.option {
-                ColumnOption::Default(expr) => ColumnDefault::from_default_expr(expr),
-                ColumnOption::Identity(kind) => {
-                    if !matches!(ty, ColumnType::Number { scale: 0, .. }) {
-                        return Err(StatementError::ColumnType {
-                            column: name.clone(),
-                            message: format!("{kind} needs an integer column, not {ty}"),
-                        });
-                    }
-                    ColumnDefault::from_identity(kind)
-                }
-                _ => continue,
-            };
-            let parsed = parsed.map_err(|message| StatementError::ColumnType {
-                column: name.clone(),
-                message,
-            })?;
-            if default.replace(parsed).is_some() {
-                return Err(StatementError::Syntax(format!(
-                    "column {name} has more than one DEFAULT/AUTOINCREMENT/IDENTITY"
-                )));
-            }
-        }
-        out.push(Column {
-            name,
-            ty,
-            nullable,
-            default,
-        });
+impl Qualified {
+    /// [`keep_existing`] for the object of this name.
+    fn keep_existing(
+        &self,
+        exists: bool,
+        if_not_exists: bool,
+        or_replace: bool,
+        kind: &'static str,
+    ) -> Result<bool, StatementError> {
+        keep_existing(exists, if_not_exists, or_replace, kind, || self.display())
     }
-    Ok(out)
 }
 
-/// `CREATE … TABLE … ERROR_LOGGING = TRUE|FALSE …`: the setting and the statement's text
-/// without it (sqlparser does not know the option); `None` for every other statement.
-pub(super) fn strip_error_logging(tokens: &[Token]) -> Option<(bool, String)> {
-    let word = |t: Option<&Token>| match t {
-        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-        _ => None,
-    };
-    if word(tokens.first()).as_deref() != Some("CREATE") {
-        return None;
+/// `CREATE <kind> ... CLONE` is not modelled.
+fn refuse_clone(clone: bool, kind: &str) -> Result<(), StatementError> {
+    if clone {
+        return Err(StatementError::Unsupported(format!(
+            "CREATE {kind} ... CLONE"
+        )));
     }
-    let table_at = tokens
-        .iter()
-        .position(|t| word(Some(t)).as_deref() == Some("TABLE"))?;
-    let at = (table_at..tokens.len())
-        .find(|&i| word(tokens.get(i)).as_deref() == Some("ERROR_LOGGING"))?;
-    if tokens.get(at + 1) != Some(&Token::Eq) {
-        return None;
-    }
-    let on = match word(tokens.get(at + 2)).as_deref() {
-        Some("TRUE") => true,
-        Some("FALSE") => false,
-        _ => return None,
-    };
-    let text = tokens
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !(at..at + 3).contains(i))
-        .map(|(_, t)| t.to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Some((on, text))
-}
-
-/// Statements sqlparser may fail on that the emulator would ignore anyway: access control,
-/// session settings, inspection, and CREATE/DROP/ALTER of objects it does not model.
-pub(super) fn is_unmodelled(tokens: &[Token]) -> bool {
-    let words: Vec<String> = tokens
-        .iter()
-        .take(6)
-        .map_while(|t| match t {
-            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-            _ => None,
-        })
-        .collect();
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    const MODELLED: [&str; 13] = [
-        "TABLE",
-        "DATABASE",
-        "SCHEMA",
-        "PIPE",
-        "TRANSIENT",
-        "TEMPORARY",
-        "TEMP",
-        "LOCAL",
-        "GLOBAL",
-        "VOLATILE",
-        "HYBRID",
-        "OR",
-        "IF",
-    ];
-    match words.as_slice() {
-        ["GRANT" | "REVOKE" | "SHOW" | "DESC" | "DESCRIBE" | "ALTER" | "COMMENT" | "SET"
-        | "UNSET", ..] => true,
-        ["CREATE", "OR", "REPLACE", kind, ..] | ["CREATE", kind, ..] | ["DROP", kind, ..] => {
-            !MODELLED.contains(kind)
-        }
-        _ => false,
-    }
+    Ok(())
 }
 
 /// sqlparser's messages start with "sql parser error: ".

@@ -1,7 +1,7 @@
 //! What the catalog reports: script errors (with the statement, line and snippet), statement
 //! errors, and lookup errors with their REST error code and HTTP status.
 
-use super::*;
+use std::path::PathBuf;
 
 /// An error applying a DDL script.
 #[derive(Debug, thiserror::Error)]

@@ -34,7 +34,7 @@ mod user_keys;
 pub use user_keys::UserKey;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use errors::{CatalogError, LookupError, StatementError};
 pub(crate) use model::same_name_ignoring_case;

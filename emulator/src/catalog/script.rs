@@ -4,7 +4,7 @@
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
-use super::CatalogError;
+use super::errors::CatalogError;
 
 /// One statement of a script: its position, its source text and its tokens.
 #[derive(Debug, Clone)]

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::catalog::Column;
 
-use super::*;
+use super::output;
+use super::value::*;
 
 // ---------------------------------------------------------------------------------------
 // NUMBER

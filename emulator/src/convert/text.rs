@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::catalog::Column;
 
-use super::*;
+use super::value::*;
 
 // ---------------------------------------------------------------------------------------
 // FLOAT, VARCHAR, BOOLEAN, BINARY

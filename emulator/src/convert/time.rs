@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::catalog::Column;
 
-use super::*;
+use super::number::Decimal;
+use super::value::*;
 
 // ---------------------------------------------------------------------------------------
 // DATE, TIME, TIMESTAMP

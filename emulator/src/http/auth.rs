@@ -1,10 +1,11 @@
 //! Authentication of requests: control-plane JWTs and PATs, scoped tokens on the data plane.
 
-use axum::http::HeaderMap;
+use http::HeaderMap;
 
-use crate::service::{ApiError, Shared};
+use crate::api_error::ApiError;
+use crate::service::Shared;
 
-use super::*;
+use super::request::{bearer, token_type};
 
 pub(super) fn auth_control(
     shared: &Shared,

@@ -3,15 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, Response};
+use http::{header, HeaderMap, Response};
+use hyper::body::Incoming;
 use serde_json::{json, Value};
 
+use crate::api_error::ApiError;
 use crate::channels::ELASTIC;
 use crate::requests::RequestRecord;
-use crate::service::{now_ms, ApiError, AppendRequest, Shared};
+use crate::service::{AppendRequest, Shared};
 
-use super::*;
+use super::auth::{auth_control, auth_scoped};
+use super::request::{bearer, dec, param, read_body, ChannelPath, Route, SESSION_HEADER};
+use super::response::{json_response, text_response, Body};
 
 mod statements;
 
@@ -47,7 +50,7 @@ pub(super) async fn dispatch(
     route: &Route,
     headers: &HeaderMap,
     params: &[(String, String)],
-    body: Body,
+    body: Incoming,
     record: &mut RequestRecord,
 ) -> Result<Response<Body>, ApiError> {
     const SMALL: usize = 1024 * 1024;
@@ -59,7 +62,7 @@ pub(super) async fn dispatch(
         }
         Route::Hostname => {
             auth_control(shared, headers, None)?;
-            let host = shared.ingest_host.clone().unwrap_or_else(|| {
+            let host = shared.settings.ingest_host.clone().unwrap_or_else(|| {
                 headers
                     .get(header::HOST)
                     .and_then(|h| h.to_str().ok())
@@ -111,7 +114,7 @@ pub(super) async fn dispatch(
             let _ = read_body(shared, headers, body, SMALL, record).await?;
             let (key, _) = shared.resolve(db, schema, pipe, "")?;
             shared.default_pipe_used(&key).await;
-            Ok(json_response(200, &pipe_info(shared.binary_format)))
+            Ok(json_response(200, &pipe_info(shared.settings.binary_format)))
         }
         Route::BulkStatus { db, schema, pipe } => {
             auth_scoped(shared, headers, true, Some(db))?;
@@ -122,7 +125,7 @@ pub(super) async fn dispatch(
                 &shared.bulk_status(db, schema, pipe, &req.channel_names)?,
             ))
         }
-        Route::Open { db, schema, pipe, channel } => {
+        Route::Open(ChannelPath { db, schema, pipe, channel }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let b = read_body(shared, headers, body, SMALL, record).await?;
             let req: OpenBody = json_body(&b)?;
@@ -133,7 +136,7 @@ pub(super) async fn dispatch(
             shared.default_pipe_used(&key).await;
             Ok(json_response(200, &v))
         }
-        Route::Drop { db, schema, pipe, channel } => {
+        Route::Drop(ChannelPath { db, schema, pipe, channel }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let b = read_body(shared, headers, body, SMALL, record).await?;
             let req: OpenBody = json_body(&b)?;
@@ -143,7 +146,7 @@ pub(super) async fn dispatch(
                 .await?;
             Ok(json_response(200, &v))
         }
-        Route::Append { db, schema, pipe, channel } => {
+        Route::Append(ChannelPath { db, schema, pipe, channel }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, pipe, channel)?;
             let answer = append(shared, key.clone(), target, headers, params, body, record).await?;
@@ -165,7 +168,7 @@ pub(super) async fn dispatch(
             let principal = auth_control(shared, headers, None)?;
             let b = read_body(shared, headers, body, SMALL, record).await?;
             let caller = crate::sql_api::Caller {
-                grants: &shared.role_grants,
+                grants: &shared.settings.role_grants,
                 token_role: principal.role.as_deref(),
             };
             let sql = crate::sql_api::prepare(&shared.model().catalog, &caller, &b)?;
@@ -194,7 +197,7 @@ pub(super) async fn append(
     target: Arc<crate::channels::Target>,
     headers: &HeaderMap,
     params: &[(String, String)],
-    body: Body,
+    body: Incoming,
     record: &mut RequestRecord,
 ) -> Result<Response<Body>, ApiError> {
     if let Some(len) = headers
@@ -202,18 +205,25 @@ pub(super) async fn append(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
     {
-        if len > shared.max_payload_bytes {
+        if len > shared.settings.max_payload_bytes {
             return Err(ApiError::new(
                 413,
                 "ERR_PAYLOAD_TOO_LARGE",
                 format!(
                     "the request body has {len} bytes; at most {} are accepted (--max-payload)",
-                    shared.max_payload_bytes
+                    shared.settings.max_payload_bytes
                 ),
             ));
         }
     }
-    let b = read_body(shared, headers, body, shared.max_payload_bytes, record).await?;
+    let b = read_body(
+        shared,
+        headers,
+        body,
+        shared.settings.max_payload_bytes,
+        record,
+    )
+    .await?;
     if key.channel == ELASTIC {
         // Elastic requests must not carry tokens (docs/protocol.md "Elastic channels").
         if let Some(name) = [
@@ -268,7 +278,7 @@ pub(super) async fn append(
     if let Some((session, echo)) = shared.sticky_session(&key, sent) {
         tracing::debug!(channel = %key.channel, session = echo, "x-snowflake-session");
         record.session = Some(echo.to_owned());
-        if let Ok(v) = axum::http::HeaderValue::from_str(&session) {
+        if let Ok(v) = http::HeaderValue::from_str(&session) {
             response.headers_mut().insert(SESSION_HEADER, v);
         }
     }
@@ -302,7 +312,8 @@ pub(super) fn url_form(b: &[u8]) -> Vec<(String, String)> {
 /// is fake: the emulator does not implement file mode. `binary_input_format` is the one the
 /// emulator reads BINARY columns with, so the official SDK renders bytes to match.
 pub(super) fn pipe_info(binary: crate::convert::BinaryFormat) -> Value {
-    let expiry = now_ms() + Duration::from_secs(2 * 3600).as_millis() as i64;
+    let expiry =
+        crate::clock::Clock::new().now_ms() + Duration::from_secs(2 * 3600).as_millis() as i64;
     let stage = json!({
         "expiry_time_ms": expiry,
         "location_type": "S3",

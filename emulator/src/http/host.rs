@@ -8,9 +8,9 @@
 //! `localhost` or `*.localhost`, with any port, or the configured `ingest_host`. A request
 //! without `Host` (HTTP/1.0 tools) is let through: browsers always send one.
 
-use axum::http::{header, HeaderMap, Uri};
+use http::{header, HeaderMap, Uri};
 
-use crate::service::ApiError;
+use crate::api_error::ApiError;
 
 /// The host name of a `Host` value: port and IPv6 brackets removed, trailing dot dropped,
 /// lower case.

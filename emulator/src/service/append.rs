@@ -9,7 +9,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ use crate::channels::{
 };
 use crate::config::DuplicateAppendPolicy;
 use crate::convert::evolution::{Detector, Evolution};
-use crate::storage::{self, TableInsert};
+use crate::storage::{self};
 
 use super::*;
 
@@ -36,7 +36,7 @@ impl Shared {
         req: AppendRequest,
     ) -> Result<(String, Option<String>), ApiError> {
         let elastic = key.channel == ELASTIC;
-        let idempotent = self.duplicate_append == DuplicateAppendPolicy::Idempotent;
+        let idempotent = self.settings.duplicate_append == DuplicateAppendPolicy::Idempotent;
         let token = req.continuation_token.filter(|t| !t.is_empty());
         // First check: cheap, before decoding the body.
         let seq = {
@@ -44,7 +44,7 @@ impl Shared {
             if elastic {
                 chans
                     .entry(key.clone())
-                    .or_insert_with(|| Channel::new(self.started_ms));
+                    .or_insert_with(|| Channel::new(self.settings.started_ms));
             }
             let ch = chans.get_mut(&key).ok_or_else(|| no_channel(&key))?;
             if ch.status != channels::SUCCESS {
@@ -69,10 +69,10 @@ impl Shared {
                     return Ok((next, None));
                 }
             }
-            if self.pending_budget.is_full() {
+            if self.state.pending_budget.is_full() {
                 return Err(self.pending_budget_full());
             }
-            if !elastic && self.limits == crate::Limits::Snowflake {
+            if !elastic && self.settings.limits == crate::limits::Limits::Snowflake {
                 ch.rate
                     .admit(Instant::now(), req.uncompressed_len)
                     .map_err(|why| {
@@ -94,7 +94,7 @@ impl Shared {
         let work_key = key.clone();
         let work =
             move || shared.decode_and_convert(&work_key, req.content_encoding.as_deref(), req.body);
-        let decoded = if self.sink {
+        let decoded = if self.settings.sink {
             work()?
         } else {
             tokio::task::spawn_blocking(work).await.map_err(|e| {
@@ -124,13 +124,13 @@ impl Shared {
         // since the pipe was resolved).
         let target = decoded.target.take().unwrap_or(target);
         let rejected = decoded.rejected.take();
-        let violation = crate::offset_span_violation(
+        let violation = crate::offsets::offset_span_violation(
             req.start_offset_token.as_deref(),
             req.end_offset_token.as_deref(),
             decoded.parsed,
         );
         if let Some(v) = &violation {
-            if self.strict_offsets {
+            if self.settings.strict_offsets {
                 return Err(ApiError::new(
                     400,
                     "ERR_OFFSET_TOKEN_SPAN",
@@ -141,6 +141,7 @@ impl Shared {
         }
         // The sink mode keeps no rows: its batches reserve nothing.
         let reserved = self
+            .state
             .pending_budget
             .try_reserve(decoded.raw_bytes)
             .ok_or_else(|| self.pending_budget_full())?;
@@ -162,7 +163,7 @@ impl Shared {
                 ch.last_append = Some((t, next.clone()));
             }
             ch.pending.push_back(PendingBatchBox(PendingBatch {
-                ready_at: Instant::now() + self.commit_delay,
+                ready_at: Instant::now() + self.settings.commit_delay,
                 target,
                 rows: decoded.rows,
                 parsed: decoded.parsed,
@@ -174,17 +175,17 @@ impl Shared {
             next
         };
         self.record_rejected(rejected).await;
-        if self.commit_delay.is_zero() {
+        if self.settings.commit_delay.is_zero() {
             self.commit_due().await;
         } else {
-            self.commit_notify.notify_one();
+            self.state.commit_notify.notify_one();
         }
         Ok((next, violation))
     }
 
     /// The 429 for an append that does not fit the pending-rows budget.
     fn pending_budget_full(&self) -> ApiError {
-        let b = &self.pending_budget;
+        let b = &self.state.pending_budget;
         ApiError::new(
             429,
             "ERR_TOO_MANY_REQUESTS",
@@ -208,7 +209,7 @@ impl Shared {
     ) -> Result<TokenCheck, ApiError> {
         ch.admit_token(token, idempotent).map_err(|refusal| {
             if let TokenRefusal::Fenced(why) = &refusal {
-                self.fenced_appends.fetch_add(1, Ordering::Relaxed);
+                self.state.fenced_appends.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
                     channel = %key.channel,
                     pipe = %format!("{}.{}.{}", key.database, key.schema, key.pipe),
@@ -256,16 +257,18 @@ impl Shared {
         encoding: Option<&str>,
         body: Bytes,
     ) -> Result<Converted, ApiError> {
-        if self.sink {
-            let (d, len) = sink_count(encoding, body, self.max_uncompressed_bytes)?;
-            check_row_count(d.parsed, self.max_rows_per_request)?;
-            self.sink_rows.fetch_add(d.parsed, Ordering::Relaxed);
-            self.sink_bytes.fetch_add(len as u64, Ordering::Relaxed);
+        if self.settings.sink {
+            let (d, len) = sink_count(encoding, body, self.settings.max_uncompressed_bytes)?;
+            check_row_count(d.parsed, self.settings.max_rows_per_request)?;
+            self.sink_counts.rows.fetch_add(d.parsed, Ordering::Relaxed);
+            self.sink_counts
+                .bytes
+                .fetch_add(len as u64, Ordering::Relaxed);
             return Ok(Converted::Done(d));
         }
-        let raw = decompress(encoding, body, self.max_uncompressed_bytes)?;
+        let raw = decompress(encoding, body, self.settings.max_uncompressed_bytes)?;
         // Counted before any row is parsed: parsed rows take ~200 bytes each in memory.
-        let cap = self.max_rows_per_request;
+        let cap = self.settings.max_rows_per_request;
         check_row_count(lines(&raw).take(cap.saturating_add(1)).count() as u64, cap)?;
         let model = self.model();
         let (table, definition) = pipe_of(&model.catalog, key)?;
@@ -294,7 +297,7 @@ impl Shared {
         let model = self.model();
         let (table, definition) = pipe_of(&model.catalog, key)?;
         let options = crate::convert::ConvertOptions {
-            binary_format: self.binary_format,
+            binary_format: self.settings.binary_format,
         };
         let mut d = Decoded {
             raw_bytes: raw.len(),
@@ -356,174 +359,6 @@ impl Shared {
         if let Some(error) = error {
             tracing::warn!(%error, "could not write rejected rows to the error table");
         }
-    }
-
-    /// Commits every due batch: rows and channel state in one SQLite transaction.
-    pub(crate) async fn commit_due(self: &Arc<Self>) {
-        self.commit_until(Instant::now()).await;
-    }
-
-    /// Commits every pending batch, due or not (graceful shutdown: a 200 meant "durably
-    /// buffered").
-    pub(crate) async fn commit_all(self: &Arc<Self>) {
-        self.commit_until(Instant::now() + Duration::from_secs(365 * 24 * 3600))
-            .await;
-    }
-
-    /// Commits the batches due by `until`.
-    ///
-    /// A commit, once started, runs to its end on its own task: a caller cancelled midway (an
-    /// append whose client hung up while its batch was being committed) must not leave the
-    /// rows stored but the channel's committed token unpublished — the next open would then
-    /// report an older token and the client's replay would store those rows twice.
-    pub(super) async fn commit_until(self: &Arc<Self>, until: Instant) {
-        let me = Arc::clone(self);
-        let task = tokio::spawn(async move { me.commit_until_now(until).await });
-        if let Err(e) = task.await {
-            tracing::error!(error = %e, "commit task failed");
-        }
-    }
-
-    async fn commit_until_now(&self, until: Instant) {
-        let _commit = self.commit_lock.lock().await;
-        let plan = {
-            let mut chans = self.channels();
-            channels::take_due(&mut chans, until, now_ms())
-        };
-        let Some(plan) = plan else { return };
-        if let Some(st) = &self.storage {
-            let inserts: Vec<TableInsert> = plan
-                .inserts
-                .into_values()
-                .map(|(t, rows)| TableInsert {
-                    insert_sql: t.insert_sql.clone(),
-                    table: t.qualified.clone(),
-                    identities: t.identities.clone(),
-                    rows,
-                })
-                .collect();
-            let records: Vec<_> = plan.records.iter().map(|(_, r)| r.clone()).collect();
-            match st
-                .run(move |c| storage::write_commit(c, &inserts, &records))
-                .await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "commit failed; the batch is lost");
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "commit failed; the batch is lost");
-                    return;
-                }
-            }
-        }
-        {
-            let mut rows = self.table_rows.lock().unwrap_or_else(|e| e.into_inner());
-            for (t, n) in &plan.rows_per_table {
-                *rows.entry(t.clone()).or_default() += n;
-            }
-        }
-        let mut chans = self.channels();
-        channels::apply_records(&mut chans, &plan.records, now_us());
-    }
-
-    /// The earliest time a pending batch becomes due.
-    pub(crate) fn next_due(&self) -> Option<Instant> {
-        self.channels()
-            .values()
-            .filter_map(|c| c.pending.front().map(|b| b.0.ready_at))
-            .min()
-    }
-
-    /// Fault side effects on the addressed channel.
-    pub(crate) fn invalidate(&self, key: &ChannelKey) -> bool {
-        match self.channels().get_mut(key) {
-            Some(ch) => {
-                ch.status = MUST_REOPEN.into();
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub(crate) fn bump_sequencer(&self, key: &ChannelKey) -> bool {
-        match self.channels().get_mut(key) {
-            Some(ch) => {
-                ch.bump_sequencer();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// What `GET /` shows.
-    pub(crate) fn status(&self) -> Value {
-        let model = self.model();
-        let pipes: Vec<Value> = model
-            .catalog
-            .pipes()
-            .into_iter()
-            .filter(|p| self.pipe_exists(p))
-            .map(|p| {
-                json!({"database": p.database, "schema": p.schema, "name": p.name,
-                       "table": p.table, "is_default": p.is_default})
-            })
-            .collect();
-        let mut chans: Vec<Value> = {
-            let chans = self.channels();
-            let mut keys: Vec<&ChannelKey> = chans.keys().collect();
-            keys.sort();
-            keys.into_iter()
-                .map(|k| {
-                    let c = &chans[k];
-                    let mut v = c.status_json(k);
-                    v["pending_batches"] = c.pending.len().into();
-                    v["pending_rows"] = c.pending_rows().into();
-                    v["client_sequencer"] = c.client_seq.into();
-                    v["fenced_appends"] = c.fenced_appends.into();
-                    v["reused_token_appends"] = c.reused_token_appends.into();
-                    v["offset_span_violations"] = c.offset_span_violations.into();
-                    v["retried_appends"] = c.retried_appends.into();
-                    let [echoed, missing, stale] = c.session_echoes;
-                    v["sessions"] = json!({"echoed": echoed, "missing": missing, "stale": stale});
-                    v["recent_commits"] = c
-                        .recent_commits
-                        .iter()
-                        .map(|(token, us)| json!({"token": token, "committed_at_us": us}))
-                        .collect();
-                    v
-                })
-                .collect()
-        };
-        chans.shrink_to_fit();
-        let tables: Vec<Value> = {
-            let rows = self.table_rows.lock().unwrap_or_else(|e| e.into_inner());
-            let mut v: Vec<Value> = model
-                .catalog
-                .tables()
-                .map(|t| {
-                    let q = t.qualified_name();
-                    json!({"name": q, "rows": rows.get(&q).copied().unwrap_or(0)})
-                })
-                .collect();
-            v.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-            v
-        };
-        json!({
-            "emulator": "snowpipe-emulator",
-            "version": env!("CARGO_PKG_VERSION"),
-            "mode": if self.sink { "sink" } else { "store" },
-            "database_file": self.storage.as_ref().and_then(|s| s.path()).map(|p| p.display().to_string()),
-            "pipes": pipes,
-            "channels": chans,
-            "tables": tables,
-            "sink": {"rows": self.sink_rows.load(Ordering::Relaxed), "bytes": self.sink_bytes.load(Ordering::Relaxed)},
-            "requests": self.requests.total(),
-            "pending_bytes": self.pending_budget.used(),
-            "faults_fired": self.faults.fired(),
-            "fenced_appends": self.fenced_appends.load(Ordering::Relaxed),
-        })
     }
 }
 

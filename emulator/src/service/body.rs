@@ -3,7 +3,9 @@
 
 use bytes::Bytes;
 
-use super::*;
+use std::sync::Arc;
+
+use crate::api_error::ApiError;
 
 /// Rows decoded from one append body.
 #[derive(Debug, Default)]

@@ -25,7 +25,7 @@ impl Shared {
         ignore_case: bool,
         evolution: &Evolution,
     ) -> Result<(), ApiError> {
-        let _evolving = self.evolve_lock.lock().await;
+        let _evolving = self.model.evolve_lock.lock().await;
         let model = self.model();
         let Some(table) = model
             .catalog
@@ -70,8 +70,7 @@ impl Shared {
         let mut targets = model.targets.clone();
         targets.insert(qualified.to_owned(), Arc::new(Target::of(evolved)));
         tracing::info!(table = %qualified, %ddl, "schema evolution");
-        *self.model.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(Model { catalog, targets });
+        self.model.replace(Arc::new(Model { catalog, targets }));
         Ok(())
     }
 }

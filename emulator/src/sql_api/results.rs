@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::service::ApiError;
+use crate::api_error::ApiError;
 
 /// The most statements held at once (running or with partitions not yet fetched); the
 /// oldest is dropped first.
 pub(crate) const MAX_HANDLES: usize = 256;
 
-/// The largest result one statement may build, in bytes of JSON (about).
-pub(crate) const MAX_RESULT_BYTES: usize = 64 << 20;
+/// The largest result one statement may build, in bytes of JSON (about): the readers' limit.
+pub(crate) use crate::storage::MAX_RESULT_BYTES;
 
 /// The most result bytes held at once; the oldest other results are dropped beyond it.
 pub(crate) const MAX_HELD_BYTES: usize = 256 << 20;

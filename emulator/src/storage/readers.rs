@@ -10,12 +10,30 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 
-use crate::EmulatorError;
+use crate::error::EmulatorError;
 
 /// Idle reader connections kept open.
 const IDLE_READERS: usize = 4;
+
+/// Opens `file` read-only with `query_only` set (the CLI's reads and every reader
+/// connection).
+///
+/// # Errors
+/// When SQLite cannot open the file.
+pub(super) fn open_query_only(file: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
+}
+
+/// The largest result one SQL API statement may build, in bytes of JSON (about); no value a
+/// reader builds may be larger either.
+pub(crate) const MAX_RESULT_BYTES: usize = 64 << 20;
 
 /// How long a reader waits for a lock (only WAL recovery and checkpoint restarts take one).
 const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,11 +44,11 @@ const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Errors
 /// When SQLite cannot open the file.
 fn open(file: &Path) -> rusqlite::Result<Connection> {
-    let conn = super::open_query_only(file)?;
+    let conn = open_query_only(file)?;
     conn.busy_timeout(READER_BUSY_TIMEOUT)?;
     // No value a read builds may be larger than a whole SQL API result may be
     // (`zeroblob(1e9)`, `printf('%.*c', 1e9, 'x')`); stored values are at most 16 MB.
-    let max = i32::try_from(crate::sql_api::MAX_RESULT_BYTES).unwrap_or(i32::MAX);
+    let max = i32::try_from(MAX_RESULT_BYTES).unwrap_or(i32::MAX);
     conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, max)?;
     Ok(conn)
 }

@@ -7,14 +7,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, Response, StatusCode};
+use http::{header, HeaderMap, Response, StatusCode};
 use serde_json::Value;
 
-use crate::service::{ApiError, Shared};
+use crate::api_error::ApiError;
+use crate::service::Shared;
 use crate::sql_api::{running, Fetched, Prepared};
 
-use super::super::{dec, json_response, param};
+use super::super::request::{dec, param};
+use super::super::response::{json_response, Body};
 
 /// Runs a prepared statement and answers its first partition, or HTTP 202 with its handle
 /// when it is still running after `sql_async_after` (at once with `?async=true`).

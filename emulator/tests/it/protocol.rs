@@ -1,10 +1,8 @@
 //! The emulator over HTTP: auth, every channel state transition, appends, status, limits.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::json;
 use snowpipe_emulator::{DuplicateAppendPolicy, Emulator, EmulatorConfig};
@@ -15,16 +13,7 @@ async fn auth_rejects_unregistered_key_and_missing_tokens() {
     let http = reqwest::Client::new();
     let url = emu.url();
     // Key 1 is not registered.
-    let r = http
-        .post(format!("{url}/oauth/token"))
-        .bearer_auth(jwt(1))
-        .form(&[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("scope", "127.0.0.1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = request_token(&http, &token_url(&emu), &jwt(1), None, Some(JWT_BEARER)).await;
     assert_eq!(r.status(), 401);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["message"]
@@ -112,59 +101,49 @@ async fn a_key_registered_for_a_user_signs_only_for_that_user() {
 
 #[tokio::test]
 async fn pat_accepted_when_configured_and_scoped_token_expires() {
-    let mut cfg = config();
+    let clock = snowpipe_emulator::Clock::new();
+    let mut cfg = config().with_clock(clock.clone());
     cfg.personal_access_tokens = vec!["my-pat".into()];
     cfg.scoped_token_ttl = Duration::from_secs(1);
     let emu = Emulator::start(cfg).await.unwrap();
     let http = reqwest::Client::new();
-    let token = http
-        .post(format!("{}/oauth/token", emu.url()))
-        .bearer_auth("my-pat")
-        .header(
-            "X-Snowflake-Authorization-Token-Type",
-            "PROGRAMMATIC_ACCESS_TOKEN",
-        )
-        .form(&[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("scope", "127.0.0.1"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let token = request_token(
+        &http,
+        &token_url(&emu),
+        "my-pat",
+        Some("PROGRAMMATIC_ACCESS_TOKEN"),
+        Some("urn:ietf:params:oauth:grant-type:token-exchange"),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let c = Client {
         http: http.clone(),
         url: emu.url(),
         token,
     };
     assert_eq!(c.open("c", json!({})).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The token lives 1 s: past it, by the emulator's clock, it is refused.
+    clock.advance(Duration::from_secs(2));
     let r = c.open("c", json!({})).await;
     assert_eq!(r.status, 401);
     assert!(r.body["message"].as_str().unwrap().contains("expired"));
-    let r = http
-        .post(format!("{}/oauth/token", emu.url()))
-        .bearer_auth("wrong-pat")
-        .header(
-            "X-Snowflake-Authorization-Token-Type",
-            "PROGRAMMATIC_ACCESS_TOKEN",
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = request_token(
+        &http,
+        &token_url(&emu),
+        "wrong-pat",
+        Some("PROGRAMMATIC_ACCESS_TOKEN"),
+        None,
+    )
+    .await;
     assert_eq!(r.status(), 401);
     emu.shutdown().await;
 }
 
 #[tokio::test]
 async fn open_append_commit_status_drop() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let r = c
         .open("c1", json!({"fail_on_uncommitted_rows": true}))
         .await;
@@ -272,8 +251,7 @@ async fn open_append_commit_status_drop() {
 
 #[tokio::test]
 async fn reopen_bumps_sequencer_and_keeps_counters() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let ct0 = c.open_ok("c").await;
     let ct1 = c.append_ok("c", &ct0, "10", &rows(0..10)).await;
     let r = c.open("c", json!({"fail_on_uncommitted_rows": true})).await;
@@ -330,18 +308,8 @@ async fn reopen_bumps_sequencer_and_keeps_counters() {
 /// channel and in total); a reused token is a retry, counted apart.
 #[tokio::test]
 async fn a_second_open_fences_the_first_writer_and_get_status_counts_it() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
-    let get_status = || async {
-        c.http
-            .get(format!("{}/", c.url))
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()
-    };
+    let (emu, c) = connected(config()).await;
+    let get_status = || async { get_json(&format!("{}/", c.url)).await };
     let first = c.open_ok("c").await;
     let second = c.open_ok("c").await;
     let r = c.append("c", &first, "1", "1", &rows(0..1)).await;
@@ -386,8 +354,7 @@ async fn a_second_open_fences_the_first_writer_and_get_status_counts_it() {
 #[tokio::test]
 async fn uncommitted_rows_409_and_reopen_discards_them() {
     let cfg = config().with_commit_delay(Duration::from_secs(3600));
-    let emu = Emulator::start(cfg).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg).await;
     let ct = c.open_ok("c").await;
     c.append_ok("c", &ct, "5", &rows(0..5)).await;
     let s = c.status(&["c"]).await;
@@ -412,8 +379,7 @@ async fn uncommitted_rows_409_and_reopen_discards_them() {
 #[tokio::test]
 async fn commit_delay_is_honoured() {
     let cfg = config().with_commit_delay(Duration::from_millis(300));
-    let emu = Emulator::start(cfg).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg).await;
     let ct = c.open_ok("c").await;
     c.append_ok("c", &ct, "5", &rows(0..5)).await;
     assert_eq!(
@@ -434,8 +400,7 @@ async fn duplicate_append_policies() {
     ] {
         let mut cfg = config();
         cfg.duplicate_append = policy;
-        let emu = Emulator::start(cfg).await.unwrap();
-        let c = Client::connect(&emu).await;
+        let (emu, c) = connected(cfg).await;
         let ct0 = c.open_ok("c").await;
         let ct1 = c.append_ok("c", &ct0, "3", &rows(0..3)).await;
         let r = c.append("c", &ct0, "", "3", &rows(0..3)).await;
@@ -458,8 +423,7 @@ async fn duplicate_append_policies() {
 
 #[tokio::test]
 async fn row_errors_do_not_fail_the_request() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let ct = c.open_ok("c").await;
     let body =
         "{\"ID\":1}\n{\"ID\":\"not a number\"}\nnot json\n{\"ID\":4,\"DOC\":{\"a\":[1,2]}}\n";
@@ -478,8 +442,7 @@ async fn row_errors_do_not_fail_the_request() {
 
 #[tokio::test]
 async fn a_row_error_without_an_end_token_has_no_error_upper_bound() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let ct = c.open_ok("c").await;
     let ct = c.append_ok("c", &ct, "5", &rows(0..2)).await;
     c.wait_committed("c", "5").await;
@@ -509,8 +472,7 @@ async fn a_row_error_without_an_end_token_has_no_error_upper_bound() {
 
 #[tokio::test]
 async fn catalog_lookup_errors_and_default_pipe() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let put = |p: String| {
         let c = &c;
         async move { c.send(Method::PUT, &p, Some(json!({}))).await }
@@ -606,15 +568,7 @@ async fn catalog_lookup_errors_and_default_pipe() {
         json!({"success": true, "message": "ok", "data": "ok", "code": "0"})
     );
     // GET / shows pipes, channels and row counts.
-    let st: serde_json::Value = c
-        .http
-        .get(format!("{}/", c.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: serde_json::Value = get_json(&format!("{}/", c.url)).await;
     assert!(st["pipes"]
         .as_array()
         .unwrap()
@@ -628,8 +582,7 @@ async fn catalog_lookup_errors_and_default_pipe() {
 async fn payload_limit_and_read_only_query() {
     let mut cfg = config();
     cfg.max_payload_bytes = 1000;
-    let emu = Emulator::start(cfg).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg).await;
     let ct = c.open_ok("c").await;
     let q = format!("endOffsetToken=1&continuationToken={ct}");
     let r = c
@@ -646,8 +599,7 @@ async fn payload_limit_and_read_only_query() {
 async fn sink_mode_counts_and_commits() {
     let mut cfg = config();
     cfg.sink = true;
-    let emu = Emulator::start(cfg).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg).await;
     let ct = c.open_ok("c").await;
     c.append_ok("c", &ct, "1000", &(rows(0..1000) + "\n\n"))
         .await;
@@ -690,12 +642,7 @@ async fn accept_any_key_accepts_anything() {
     cfg.accept_any_key = true;
     let emu = Emulator::start(cfg).await.unwrap();
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{}/oauth/token", emu.url()))
-        .bearer_auth("whatever")
-        .send()
-        .await
-        .unwrap();
+    let r = request_token(&http, &token_url(&emu), "whatever", None, None).await;
     assert_eq!(r.status(), 200);
     emu.shutdown().await;
 }
@@ -704,8 +651,7 @@ async fn accept_any_key_accepts_anything() {
 async fn custom_pipe_transform_maps_paths_to_columns() {
     let ddl = "USE DATABASE DB; USE SCHEMA SCH;
         CREATE PIPE P2 AS COPY INTO T (ID, NAME) FROM (SELECT $1:id, $1:info.name FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')));";
-    let emu = Emulator::start(config().with_ddl(ddl)).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config().with_ddl(ddl)).await;
     let r = c
         .send(
             Method::PUT,
@@ -776,8 +722,7 @@ async fn appends_whose_tokens_cannot_name_their_rows_are_counted_or_refused() {
     for strict in [false, true] {
         let mut cfg = config();
         cfg.strict_offsets = strict;
-        let emu = Emulator::start(cfg).await.unwrap();
-        let c = Client::connect(&emu).await;
+        let (emu, c) = connected(cfg).await;
         let ct = c.open_ok("ch").await;
         // 329 rows under tokens 1..300: 29 rows past the end token.
         let r = c.append("ch", &ct, "1", "300", &rows(0..329)).await;
@@ -819,8 +764,7 @@ async fn appends_whose_tokens_cannot_name_their_rows_are_counted_or_refused() {
 async fn pipe_info_reports_the_configured_binary_format() {
     let mut cfg = config();
     cfg.binary_format = snowpipe_emulator::convert::BinaryFormat::Base64;
-    let emu = Emulator::start(cfg).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (_emu, c) = connected(cfg).await;
     let r = c
         .send(
             Method::POST,

@@ -25,11 +25,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, Method, Response, StatusCode};
+use http::{header, HeaderMap, Method, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::service::{now_ms, Shared};
+use crate::service::Shared;
+
+use super::response::Body;
 
 const PAGE: &str = include_str!("console/console.html");
 const SCRIPT: &str = include_str!("console/console.js");
@@ -43,7 +44,8 @@ const MAX_CELL: usize = 120;
 /// How often a table preview may be re-read from SQLite.
 const PREVIEW_EVERY: Duration = Duration::from_secs(1);
 
-/// Cached table previews: `table -> (row count when read, when read, preview)`.
+/// The console's own state: cached table previews,
+/// `table -> (row count when read, when read, preview)`.
 #[derive(Default)]
 pub(crate) struct ConsoleCache {
     previews: Mutex<HashMap<String, (u64, Instant, Value)>>,
@@ -70,6 +72,7 @@ fn respond(body: impl Into<Body>, len: usize, content_type: &str) -> Response<Bo
 /// Answers the console's requests; `None` for every other request.
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
+    cache: &ConsoleCache,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
@@ -87,7 +90,7 @@ pub(crate) async fn handle(
             "text/javascript; charset=utf-8",
         )),
         "/console/state" => {
-            let body = serde_json::to_vec(&state(shared).await).unwrap_or_default();
+            let body = serde_json::to_vec(&state(shared, cache).await).unwrap_or_default();
             let len = body.len();
             Some(respond(body, len, "application/json"))
         }
@@ -106,8 +109,8 @@ fn clip(s: &str) -> String {
 }
 
 /// What the page shows, compact: rows as arrays, column names once.
-async fn state(shared: &Arc<Shared>) -> Value {
-    let delay_ms = shared.commit_delay.as_secs_f64() * 1000.0;
+async fn state(shared: &Arc<Shared>, cache: &ConsoleCache) -> Value {
+    let delay_ms = shared.settings.commit_delay.as_secs_f64() * 1000.0;
     let channels: Vec<Value> = {
         let chans = shared.channels();
         let mut keys: Vec<_> = chans.keys().collect();
@@ -123,9 +126,9 @@ async fn state(shared: &Arc<Shared>) -> Value {
                     k.channel,
                     c.status,
                     c.committed,
-                    c.rows_inserted,
-                    c.rows_error_count,
-                    c.last_error_message.as_deref().map(clip),
+                    c.counters.rows_inserted,
+                    c.counters.rows_error_count,
+                    c.counters.last_error_message.as_deref().map(clip),
                     latency,
                     c.pending_rows(),
                     c.fenced_appends,
@@ -133,11 +136,7 @@ async fn state(shared: &Arc<Shared>) -> Value {
             })
             .collect()
     };
-    let rows_by_table: HashMap<String, u64> = shared
-        .table_rows
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let rows_by_table = shared.table_rows();
     let model = shared.model();
     let mut tables: Vec<(String, u64)> = model
         .catalog
@@ -184,17 +183,17 @@ async fn state(shared: &Arc<Shared>) -> Value {
             ])
         })
         .collect();
-    let previews = previews(shared, &tables).await;
+    let previews = previews(shared, cache, &tables).await;
     json!({
-        "now_ms": now_ms(),
+        "now_ms": shared.clock.now_ms(),
         "version": env!("CARGO_PKG_VERSION"),
-        "mode": if shared.sink { "sink" } else { "store" },
-        "uptime_s": (now_ms() - shared.started_ms) / 1000,
+        "mode": if shared.settings.sink { "sink" } else { "store" },
+        "uptime_s": (shared.clock.now_ms() - shared.settings.started_ms) / 1000,
         "commit_delay_ms": delay_ms,
         "requests_total": shared.requests.total(),
         "faults_fired": shared.faults.fired(),
-        "sink_rows": shared.sink_rows.load(std::sync::atomic::Ordering::Relaxed),
-        "fenced_appends": shared.fenced_appends.load(std::sync::atomic::Ordering::Relaxed),
+        "sink_rows": shared.sink_rows(),
+        "fenced_appends": shared.fenced_appends(),
         "pipes": pipes,
         "tables": tables.iter().map(|(n, r)| json!([n, r])).collect::<Vec<_>>(),
         "channel_columns": ["pipe", "channel", "status", "committed", "rows", "errors",
@@ -208,17 +207,13 @@ async fn state(shared: &Arc<Shared>) -> Value {
 }
 
 /// The latest rows of each table, re-read when its row count moved (at most once a second).
-async fn previews(shared: &Arc<Shared>, tables: &[(String, u64)]) -> Value {
+async fn previews(shared: &Arc<Shared>, cache: &ConsoleCache, tables: &[(String, u64)]) -> Value {
     let Some(storage) = &shared.storage else {
         return json!({});
     };
     let now = Instant::now();
     let stale: Vec<(String, u64)> = {
-        let cache = shared
-            .console
-            .previews
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let cache = cache.previews.lock().unwrap_or_else(|e| e.into_inner());
         tables
             .iter()
             .filter(|(name, rows)| match cache.get(name) {
@@ -245,11 +240,7 @@ async fn previews(shared: &Arc<Shared>, tables: &[(String, u64)]) -> Value {
             })
             .await
             .unwrap_or_default();
-        let mut cache = shared
-            .console
-            .previews
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut cache = cache.previews.lock().unwrap_or_else(|e| e.into_inner());
         for ((name, rows), result) in stale.into_iter().zip(read) {
             let Some((cols, declared, data)) = result else {
                 continue;
@@ -275,11 +266,7 @@ async fn previews(shared: &Arc<Shared>, tables: &[(String, u64)]) -> Value {
             );
         }
     }
-    let cache = shared
-        .console
-        .previews
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let cache = cache.previews.lock().unwrap_or_else(|e| e.into_inner());
     Value::Object(
         tables
             .iter()

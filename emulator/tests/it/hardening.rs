@@ -3,12 +3,10 @@
 //! log, a row cap and a decompression limit per append, private files, and JWT `iat` bounds.
 //! Everything runs on 127.0.0.1.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -128,8 +126,7 @@ async fn half_open_connections_are_closed_after_the_header_timeout() {
 async fn a_body_that_never_arrives_gets_408() {
     let mut cfg = config();
     cfg.body_read_timeout = Duration::from_millis(300);
-    let emu = Emulator::start(cfg).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg).await;
     let head = format!(
         "PUT {BASE}/channels/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"offset",
@@ -178,8 +175,7 @@ async fn credentials_are_checked_before_a_large_body_is_read() {
 
 #[tokio::test]
 async fn a_zstd_bomb_of_many_rows_is_refused_before_parsing() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let ct = c.open_ok("bomb").await;
     let text = b"{\"ID\":1}\n".repeat(1_500_000);
     let body = zstd::bulk::compress(&text, 19).unwrap();
@@ -198,8 +194,7 @@ async fn a_zstd_bomb_of_many_rows_is_refused_before_parsing() {
     let text = b"{\"ID\":1}\n".repeat(1_000);
     let mut cfg = config();
     cfg.max_rows_per_request = 1_000;
-    let emu = Emulator::start(cfg).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (_emu, c) = connected(cfg).await;
     let ct = c.open_ok("cap").await;
     let ok = c
         .append("cap", &ct, "1", "1000", std::str::from_utf8(&text).unwrap())
@@ -217,8 +212,7 @@ async fn a_zstd_bomb_of_many_rows_is_refused_before_parsing() {
 async fn pending_rows_are_held_within_the_budget_and_a_refused_append_lands_on_retry() {
     let mut cfg = config().with_commit_delay(Duration::from_millis(400));
     cfg.max_pending_bytes = 2_000;
-    let emu = Emulator::start(cfg).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg).await;
     let ct = c.open_ok("p").await;
     // 100 rows of about 20 bytes: more than the budget, admitted because nothing is pending.
     let ct = c.append_ok("p", &ct, "99", &rows(0..100)).await;
@@ -242,8 +236,7 @@ async fn the_default_decompression_limit_is_64_mib() {
         EmulatorConfig::default().max_uncompressed_bytes,
         64 * 1024 * 1024
     );
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (_emu, c) = connected(config()).await;
     let ct = c.open_ok("big").await;
     // 65 MiB of blank lines: no rows, so only the byte limit can refuse it.
     let body = zstd::bulk::compress(&vec![b'\n'; 65 * 1024 * 1024], 3).unwrap();
@@ -376,23 +369,7 @@ fn the_cli_writes_its_ca_into_a_private_temp_dir() {
 
 /// A key-pair JWT of key 0 with the given `iat` and `exp` (JSON numbers).
 fn jwt_with(iat: serde_json::Value, exp: serde_json::Value) -> String {
-    use base64::Engine as _;
-    use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
-    use sha2::Digest;
-    let (private, public) = keys(0);
-    let der = rsa::RsaPublicKey::from_public_key_pem(&public)
-        .unwrap()
-        .to_public_key_der()
-        .unwrap();
-    let fp = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(der.as_bytes()));
-    let claims = json!({"iss": format!("ACME.BOB.SHA256:{fp}"), "sub": "ACME.BOB",
-                        "iat": iat, "exp": exp});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
-    )
-    .unwrap()
+    signed_jwt(0, "BOB", json!({"iat": iat, "exp": exp}))
 }
 
 #[tokio::test]

@@ -3,9 +3,7 @@
 //! values) and `NOT NULL` is dropped from columns rows leave empty; other tables drop unknown
 //! fields as before.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
@@ -57,8 +55,7 @@ const NEW_FIELDS: &str = concat!(
 
 #[tokio::test]
 async fn new_fields_become_typed_columns_whose_values_land() {
-    let emu = Emulator::start(cfg()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg()).await;
     let ct = c.open_on(&default_pipe("EV"), "c1").await;
     let status = c
         .append_on(&default_pipe("EV"), "c1", &ct, "1", NEW_FIELDS)
@@ -135,8 +132,7 @@ async fn new_fields_become_typed_columns_whose_values_land() {
 
 #[tokio::test]
 async fn without_schema_evolution_unknown_fields_are_dropped() {
-    let emu = Emulator::start(cfg()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg()).await;
     let ct = c.open_on(&default_pipe("FIXED"), "c1").await;
     let status = c
         .append_on(&default_pipe("FIXED"), "c1", &ct, "1", NEW_FIELDS)
@@ -162,8 +158,7 @@ async fn without_schema_evolution_unknown_fields_are_dropped() {
 
 #[tokio::test]
 async fn a_row_leaving_a_not_null_column_empty_drops_not_null() {
-    let emu = Emulator::start(cfg()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg()).await;
     let ct = c.open_on(&default_pipe("EV"), "c1").await;
     let status = c
         .append_on(
@@ -190,10 +185,7 @@ async fn a_row_leaving_a_not_null_column_empty_drops_not_null() {
 #[tokio::test]
 async fn evolved_columns_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(cfg().with_data_dir(dir.path()))
-        .await
-        .unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg().with_data_dir(dir.path())).await;
     let ct = c.open_on(&default_pipe("EV"), "c1").await;
     c.append_on(
         &default_pipe("EV"),
@@ -242,8 +234,7 @@ async fn evolved_columns_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_channels_bringing_the_same_field_add_one_column() {
-    let emu = Emulator::start(cfg()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg()).await;
     const ROUNDS: u32 = 5;
     let channel = |name: &'static str, base: u32| {
         let c = &c;

@@ -4,12 +4,10 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
 pub const DDL: &str = "
@@ -48,29 +46,87 @@ pub fn jwt(n: usize) -> String {
 
 /// A key-pair JWT of `ACME.<user>` signed with key `n`.
 pub fn jwt_for(n: usize, user: &str) -> String {
-    let (private, public) = keys(n);
-    let key = rsa::RsaPublicKey::from_public_key_pem_compat(&public);
-    let der = key.to_public_key_der().unwrap();
-    let fp = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(der.as_bytes()));
     let now = chrono::Utc::now().timestamp_millis();
-    let claims = json!({"iss": format!("ACME.{user}.SHA256:{fp}"), "sub": format!("ACME.{user}"),
-                        "iat": now, "exp": now + 3_540_000});
+    signed_jwt(n, user, json!({"iat": now, "exp": now + 3_540_000}))
+}
+
+/// A key-pair JWT of `ACME.<user>` signed with key `n`: `iss` and `sub` as the official SDK
+/// sets them, then the fields of `claims` (a JSON object).
+pub fn signed_jwt(n: usize, user: &str, claims: Value) -> String {
+    let (private, public) = keys(n);
+    let fp = snowpipe_emulator::public_key_fingerprint(&public).unwrap();
+    let mut all = json!({"iss": format!("ACME.{user}.{fp}"), "sub": format!("ACME.{user}")});
+    if let (Some(all), Value::Object(extra)) = (all.as_object_mut(), claims) {
+        all.extend(extra);
+    }
     jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
-        &claims,
+        &all,
         &EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
     )
     .unwrap()
 }
 
-trait FromPemCompat {
-    fn from_public_key_pem_compat(pem: &str) -> Self;
+/// The `grant_type` of a key-pair JWT exchange.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The emulator's `/oauth/token` URL.
+pub fn token_url(emu: &Emulator) -> String {
+    format!("{}/oauth/token", emu.url())
 }
-impl FromPemCompat for rsa::RsaPublicKey {
-    fn from_public_key_pem_compat(pem: &str) -> Self {
-        use rsa::pkcs8::DecodePublicKey;
-        rsa::RsaPublicKey::from_public_key_pem(pem).unwrap()
+
+/// `POST endpoint` (an `/oauth/token` URL) for a scoped token of scope `127.0.0.1`, with
+/// `credential` as the bearer, `token_type` as `X-Snowflake-Authorization-Token-Type` and
+/// `grant_type` in the form, when given.
+pub async fn request_token(
+    http: &reqwest::Client,
+    endpoint: &str,
+    credential: &str,
+    token_type: Option<&str>,
+    grant_type: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![("scope", "127.0.0.1")];
+    form.extend(grant_type.map(|g| ("grant_type", g)));
+    let mut rb = http.post(endpoint).bearer_auth(credential).form(&form);
+    if let Some(t) = token_type {
+        rb = rb.header("X-Snowflake-Authorization-Token-Type", t);
     }
+    rb.send().await.unwrap()
+}
+
+/// An emulator started with `config` and a client connected to it.
+pub async fn connected(config: EmulatorConfig) -> (Emulator, Client) {
+    let emu = Emulator::start(config).await.unwrap();
+    let c = Client::connect(&emu).await;
+    (emu, c)
+}
+
+/// `GET url`'s JSON body.
+pub async fn get_json(url: &str) -> Value {
+    reqwest::Client::new()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The `snowpipe-emulator` binary.
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_snowpipe-emulator"))
+}
+
+/// Runs the binary with `args`, asserts it succeeded and returns its standard output.
+pub fn run_bin(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 pub fn config() -> EmulatorConfig {
@@ -136,17 +192,14 @@ impl Client {
 
     pub async fn connect_with(emu: &Emulator, http: reqwest::Client) -> Client {
         let url = emu.url();
-        let r = http
-            .post(format!("{url}/oauth/token?requestId=r1&retryCount=0"))
-            .bearer_auth(jwt(0))
-            .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
-            .form(&[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                ("scope", "127.0.0.1"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let r = request_token(
+            &http,
+            &format!("{url}/oauth/token?requestId=r1&retryCount=0"),
+            &jwt(0),
+            Some("KEYPAIR_JWT"),
+            Some(JWT_BEARER),
+        )
+        .await;
         assert_eq!(r.status(), 200);
         let token = r.text().await.unwrap();
         Client { http, url, token }

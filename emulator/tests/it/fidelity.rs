@@ -1,9 +1,7 @@
 //! Protocol fidelity with the real service (issue 14, docs/protocol.md): the hard 4 MB cap,
 //! names, roles, sticky sessions, limits and elastic channels.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use snowpipe_emulator::{Emulator, EmulatorConfig, MAX_PAYLOAD_BYTES};
 
@@ -17,8 +15,7 @@ fn body_of(n: usize) -> Vec<u8> {
 #[tokio::test]
 async fn the_default_payload_cap_is_4_mb_on_the_wire() {
     assert_eq!(EmulatorConfig::default().max_payload_bytes, 4_000_000);
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let ct = c.open_ok("c").await;
     let q = format!("endOffsetToken=1&continuationToken={ct}");
     let r = c
@@ -38,8 +35,7 @@ async fn the_default_payload_cap_is_4_mb_on_the_wire() {
 
 #[tokio::test]
 async fn channel_names_fold_case_in_urls_but_not_in_bulk_status() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let ct = c.open_ok("Orders").await;
     // The URL names the channel in another case: the same channel.
     let next = c.append_ok("ORDERS", &ct, "1", &rows(0..3)).await;
@@ -63,8 +59,7 @@ async fn channel_names_fold_case_in_urls_but_not_in_bulk_status() {
 
 #[tokio::test]
 async fn elastic_is_reserved_in_any_case() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     for name in ["ELASTIC", "elastic", "Elastic"] {
         let r = c.open(name, json!({})).await;
         assert_eq!(r.status, 400, "{name}: {}", r.text);
@@ -83,24 +78,12 @@ async fn elastic_is_reserved_in_any_case() {
 
 /// A key-pair JWT of `ACME.BOB` like `jwt(0)`, with an `scp` claim naming `role`.
 fn jwt_with_role(role: &str) -> String {
-    use base64::Engine as _;
-    use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
-    use sha2::Digest;
-    let (private, public) = keys(0);
-    let der = rsa::RsaPublicKey::from_public_key_pem(&public)
-        .unwrap()
-        .to_public_key_der()
-        .unwrap();
-    let fp = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(der.as_bytes()));
     let now = chrono::Utc::now().timestamp_millis();
-    let claims = json!({"iss": format!("ACME.BOB.SHA256:{fp}"), "sub": "ACME.BOB",
-        "iat": now, "exp": now + 3_540_000, "scp": format!("session:role:{role}")});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
+    signed_jwt(
+        0,
+        "BOB",
+        json!({"iat": now, "exp": now + 3_540_000, "scp": format!("session:role:{role}")}),
     )
-    .unwrap()
 }
 
 /// A client whose scoped token came from `jwt` and `scope`.
@@ -172,8 +155,7 @@ fn limited() -> EmulatorConfig {
 #[tokio::test]
 async fn limits_snowflake_caps_each_channels_append_rate() {
     for (cfg, limited) in [(config(), false), (limited(), true)] {
-        let emu = Emulator::start(cfg).await.unwrap();
-        let c = Client::connect(&emu).await;
+        let (emu, c) = connected(cfg).await;
         let mut ct = c.open_ok("c").await;
         let mut refused = None;
         for i in 0..11u32 {
@@ -207,8 +189,7 @@ async fn limits_snowflake_caps_each_channels_append_rate() {
 
 #[tokio::test]
 async fn limits_snowflake_caps_each_channels_uncompressed_throughput() {
-    let emu = Emulator::start(limited()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(limited()).await;
     let ct = c.open_ok("c").await;
     let send = |ct: String, end: u32| {
         let c = &c;
@@ -242,8 +223,7 @@ async fn limits_snowflake_caps_each_channels_uncompressed_throughput() {
 
 #[tokio::test]
 async fn limits_snowflake_caps_channels_per_pipe_and_pipes_per_table() {
-    let emu = Emulator::start(limited()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(limited()).await;
     for i in 0..2000 {
         assert_eq!(c.open(&format!("c{i}"), json!({})).await.status, 200);
     }
@@ -275,8 +255,7 @@ async fn limits_snowflake_caps_channels_per_pipe_and_pipes_per_table() {
 
 #[tokio::test]
 async fn elastic_appends_refuse_tokens_dedupe_nothing_and_count_retries() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let post = |query: &'static str| {
         let c = &c;
         async move {

@@ -1,17 +1,14 @@
 //! Fault injection over HTTP.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
-use snowpipe_emulator::{Emulator, Endpoint, FaultAction, FaultPlan, FaultRule};
+use snowpipe_emulator::{Endpoint, FaultAction, FaultPlan, FaultRule};
 
 #[tokio::test]
 async fn status_faults_with_json_bare_string_and_html_bodies() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let f = emu.faults();
     f.add(
         FaultRule::new(
@@ -109,8 +106,7 @@ async fn status_faults_with_json_bare_string_and_html_bodies() {
 
 #[tokio::test]
 async fn lost_ack_applies_the_append_but_drops_the_response() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let ct = c.open_ok("c").await;
     emu.faults()
         .add(FaultRule::new(Endpoint::AppendRows, FaultAction::LostAck).times(1));
@@ -140,8 +136,7 @@ async fn lost_ack_applies_the_append_but_drops_the_response() {
 
 #[tokio::test]
 async fn invalidation_and_sequencer_bump_behind_the_clients_back() {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let ct = c.open_ok("c").await;
     assert!(emu.invalidate_channel("DB", "SCH", "P", "c"));
     assert!(!emu.invalidate_channel("DB", "SCH", "P", "nope"));
@@ -181,8 +176,7 @@ async fn latency_and_config_plan_from_json() {
                      {"endpoint":"pipe_info","action":{"kind":"status","status":500,"code":"ERR_GENERAL_EXCEPTION_RETRY_REQUEST"},"every_nth":2}]}"#,
     )
     .unwrap();
-    let emu = Emulator::start(config().with_faults(plan)).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config().with_faults(plan)).await;
     let t = Instant::now();
     c.status(&["x"]).await;
     assert!(t.elapsed() >= Duration::from_millis(300));
@@ -216,8 +210,7 @@ async fn seeded_probability_is_reproducible_over_http() {
                     .probability(0.5),
             ],
         };
-        let emu = Emulator::start(cfg).await.unwrap();
-        let c = Client::connect(&emu).await;
+        let (emu, c) = connected(cfg).await;
         let mut out = Vec::new();
         for _ in 0..20 {
             let r = c

@@ -2,9 +2,7 @@
 //! DEFAULT / AUTOINCREMENT / IDENTITY columns, the default pipe created on first use, the SQL
 //! API's `database`/`schema` fields, the user's default role, error tables.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use snowpipe_emulator::Emulator;
 
@@ -26,10 +24,7 @@ fn query(emu: &Emulator, sql: &str) -> Vec<Vec<Value>> {
 
 #[tokio::test]
 async fn defaults_and_autoincrement_fill_omitted_columns_on_the_default_pipe() {
-    let emu = Emulator::start(common::config().with_ddl(FEATURES_DDL))
-        .await
-        .unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(crate::common::config().with_ddl(FEATURES_DDL)).await;
     let ct = c.open_on("E-STREAMING", "c").await;
     c.append_on("E-STREAMING",
         "c",
@@ -83,7 +78,7 @@ fn listed_pipes(emu: &Emulator) -> Vec<String> {
 
 #[tokio::test]
 async fn the_default_pipe_exists_from_its_first_use_not_from_the_table() {
-    let emu = Emulator::start(common::config().with_ddl(FEATURES_DDL))
+    let emu = Emulator::start(crate::common::config().with_ddl(FEATURES_DDL))
         .await
         .unwrap();
     // Declared pipes exist from their DDL; no table's default pipe was used yet.
@@ -126,7 +121,7 @@ async fn sql_api(emu: &Emulator, token: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn the_sql_api_matches_database_and_schema_case_sensitively() {
-    let emu = Emulator::start(common::config()).await.unwrap();
+    let emu = Emulator::start(crate::common::config()).await.unwrap();
     let statement = "select count(*) from t";
     let (status, body) = sql_api(
         &emu,
@@ -159,7 +154,7 @@ async fn the_sql_api_matches_database_and_schema_case_sensitively() {
 #[tokio::test]
 async fn a_token_without_a_role_gets_the_users_default_role() {
     // LOADER may use DB; PUBLIC (the role of a token without one) may not.
-    let config = common::config()
+    let config = crate::common::config()
         .with_ddl("ALTER USER bob SET DEFAULT_ROLE = loader;")
         .with_role_grant("LOADER", "DB");
     let emu = Emulator::start(config).await.unwrap();
@@ -200,10 +195,7 @@ async fn a_token_without_a_role_gets_the_users_default_role() {
 async fn rejected_rows_go_to_the_error_table_with_their_payload() {
     let ddl = "USE SCHEMA DB.SCH; \
                CREATE TABLE L (ID NUMBER(38,0) NOT NULL, N NUMBER(3,0)) ERROR_LOGGING = TRUE;";
-    let emu = Emulator::start(common::config().with_ddl(ddl))
-        .await
-        .unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(crate::common::config().with_ddl(ddl)).await;
     let ct = c.open_on("L-STREAMING", "c").await;
     c.append_on(
         "L-STREAMING",

@@ -1,21 +1,16 @@
 //! Durable storage: committed rows and offsets survive a restart and a `kill -9`.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
 #[tokio::test]
 async fn restart_keeps_rows_offsets_counters_and_catalog() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(config().with_data_dir(dir.path()))
-        .await
-        .unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config().with_data_dir(dir.path())).await;
     let ct = c.open_ok("c").await;
     let ct = c.append_ok("c", &ct, "10", &rows(0..10)).await;
     c.append_ok("c", &ct, "12", "{\"ID\":10}\n{\"ID\":\"bad\"}\n")
@@ -63,19 +58,13 @@ async fn restart_keeps_rows_offsets_counters_and_catalog() {
 #[tokio::test]
 async fn restart_invalidates_channels_instead_of_fencing_their_writers() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(config().with_data_dir(dir.path()))
-        .await
-        .unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config().with_data_dir(dir.path())).await;
     let ct = c.open_ok("c").await;
     let ct = c.append_ok("c", &ct, "5", &rows(0..5)).await;
     let sequencer = emu.status()["channels"][0]["client_sequencer"].clone();
     emu.shutdown().await;
 
-    let emu = Emulator::start(config().with_data_dir(dir.path()))
-        .await
-        .unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config().with_data_dir(dir.path())).await;
     let st = emu.status();
     let ch = &st["channels"][0];
     assert_eq!(ch["channel_name"], "c");
@@ -119,10 +108,6 @@ impl Drop for Proc {
     }
 }
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_snowpipe-emulator"))
-}
-
 /// Starts the binary and returns it with its URL (parsed from `listening on …`).
 fn spawn(args: &[&str]) -> (Proc, String) {
     let mut proc = Proc(
@@ -151,13 +136,8 @@ fn spawn(args: &[&str]) -> (Proc, String) {
 
 async fn client(url: &str) -> Client {
     let http = reqwest::Client::new();
-    let token = http
-        .post(format!("{url}/oauth/token"))
-        .bearer_auth(jwt(0))
-        .form(&[("scope", "127.0.0.1")])
-        .send()
+    let token = request_token(&http, &format!("{url}/oauth/token"), &jwt(0), None, None)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -210,23 +190,15 @@ async fn binary_survives_kill_9_and_query_status_commands_work() {
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(r.body["code"], "ERR_CHANNEL_MUST_BE_REOPENED");
 
-    let out = bin()
-        .args([
-            "query",
-            "--data-dir",
-            dd,
-            "--format",
-            "json",
-            "SELECT COUNT(*), MIN(ID), MAX(ID) FROM \"DB.SCH.T\"",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[100,0,99]");
+    let out = run_bin(&[
+        "query",
+        "--data-dir",
+        dd,
+        "--format",
+        "json",
+        "SELECT COUNT(*), MIN(ID), MAX(ID) FROM \"DB.SCH.T\"",
+    ]);
+    assert_eq!(out.trim(), "[100,0,99]");
     let out = bin()
         .args(["query", "--data-dir", dd, "DELETE FROM \"DB.SCH.T\""])
         .output()
@@ -248,8 +220,7 @@ async fn graceful_shutdown_commits_accepted_batches() {
     let cfg = config()
         .with_data_dir(dir.path())
         .with_commit_delay(std::time::Duration::from_secs(3600));
-    let emu = Emulator::start(cfg).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(cfg).await;
     let ct = c.open_ok("c").await;
     c.append_ok("c", &ct, "3", &rows(0..3)).await;
     assert_eq!(count(&emu), 0);

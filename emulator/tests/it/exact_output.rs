@@ -3,11 +3,7 @@
 //! the SQL API. Before, the first three printed a NUMBER stored as a double in shortest form
 //! (`3194301642615.2778` in a DECIMAL(18,4) came out as `3194301642615.278`).
 
-mod common;
-
-use std::process::Command;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
@@ -32,8 +28,7 @@ fn cfg() -> EmulatorConfig {
 }
 
 async fn with_rows(config: EmulatorConfig, ndjson: &str, last: &str) -> Emulator {
-    let emu = Emulator::start(config).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config).await;
     let ct = c.open_ok("c").await;
     c.append_ok("c", &ct, last, ndjson).await;
     c.wait_committed("c", last).await;
@@ -88,14 +83,7 @@ async fn the_sql_api_prints_the_same_text() {
 #[tokio::test]
 async fn the_console_previews_show_exact_text() {
     let emu = with_rows(cfg(), ROWS, "3").await;
-    let state: Value = reqwest::Client::new()
-        .get(format!("{}/console/state", emu.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: Value = get_json(&format!("{}/console/state", emu.url())).await;
     let preview = &state["previews"]["DB.SCH.T"];
     assert_eq!(preview["columns"], json!(["ID", "D", "U", "B", "F"]));
     assert_eq!(preview["numeric"], json!([true, true, true, false, true]));
@@ -123,22 +111,15 @@ async fn the_query_command_prints_exact_text_in_every_format() {
     let emu = with_rows(cfg().with_data_dir(dir.path()), ROWS, "3").await;
     emu.shutdown().await;
     let run = |format: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_snowpipe-emulator"))
-            .args(["query", "--data-dir"])
-            .arg(dir.path())
-            .args([
-                "--format",
-                format,
-                r#"SELECT ID, D, U, B FROM "DB.SCH.T" ORDER BY ID"#,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let dir = dir.path().to_str().unwrap();
+        run_bin(&[
+            "query",
+            "--data-dir",
+            dir,
+            "--format",
+            format,
+            r#"SELECT ID, D, U, B FROM "DB.SCH.T" ORDER BY ID"#,
+        ])
     };
     assert_eq!(
         run("table"),

@@ -1,8 +1,6 @@
 //! Conversion tests: JSON values → SQLite values per Snowflake column type.
 
-mod common;
-
-use common::{keys, Client};
+use crate::common::{connected, keys};
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 use snowpipe_emulator::catalog::{Catalog, Column, ColumnType, Table};
@@ -10,7 +8,7 @@ use snowpipe_emulator::convert::{
     convert_line, convert_row, convert_row_for_pipe, convert_row_with, sqlite_create_table,
     sqlite_insert, BinaryFormat, ConvertOptions, RowError, SqlValue,
 };
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::EmulatorConfig;
 
 use ColumnType as T;
 use SqlValue::{Blob, Integer, Null, Real, Text};
@@ -919,8 +917,7 @@ async fn the_service_conversions_apply_to_appended_rows() {
     let config = EmulatorConfig::for_tests()
         .with_ddl(ddl)
         .with_public_key(keys(0).1);
-    let emu = Emulator::start(config).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config).await;
     let ct = c.open_ok("c").await;
     let good = [
         json!({"ID": 1, "TM": "20:57:01.123456789+07:00", "TS": -1_700_000_000_123_i64,

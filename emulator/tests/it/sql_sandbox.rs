@@ -2,9 +2,7 @@
 //! catalog's tables its role is granted, wherever it names them, and the scoped-token signing
 //! secret is not in the database at all.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
@@ -27,8 +25,7 @@ fn assert_not_authorized(r: &Resp, object: &str, statement: &str) {
 }
 
 async fn with_rows() -> (Emulator, Client) {
-    let emu = Emulator::start(config()).await.unwrap();
-    let c = Client::connect(&emu).await;
+    let (emu, c) = connected(config()).await;
     let ct = c.open_ok("c").await;
     c.append_ok("c", &ct, "3", &rows(0..4)).await;
     c.wait_committed("c", "3").await;

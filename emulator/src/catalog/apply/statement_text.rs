@@ -1,0 +1,74 @@
+//! What the parser is not given: a statement's tokens read before parsing (`ERROR_LOGGING`,
+//! which sqlparser does not know, and statements the catalog does not model).
+
+use sqlparser::tokenizer::Token;
+
+/// `CREATE … TABLE … ERROR_LOGGING = TRUE|FALSE …`: the setting and the statement's text
+/// without it (sqlparser does not know the option); `None` for every other statement.
+pub(super) fn strip_error_logging(tokens: &[Token]) -> Option<(bool, String)> {
+    let word = |t: Option<&Token>| match t {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    if word(tokens.first()).as_deref() != Some("CREATE") {
+        return None;
+    }
+    let table_at = tokens
+        .iter()
+        .position(|t| word(Some(t)).as_deref() == Some("TABLE"))?;
+    let at = (table_at..tokens.len())
+        .find(|&i| word(tokens.get(i)).as_deref() == Some("ERROR_LOGGING"))?;
+    if tokens.get(at + 1) != Some(&Token::Eq) {
+        return None;
+    }
+    let on = match word(tokens.get(at + 2)).as_deref() {
+        Some("TRUE") => true,
+        Some("FALSE") => false,
+        _ => return None,
+    };
+    let text = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(at..at + 3).contains(i))
+        .map(|(_, t)| t.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some((on, text))
+}
+
+/// Statements sqlparser may fail on that the emulator would ignore anyway: access control,
+/// session settings, inspection, and CREATE/DROP/ALTER of objects it does not model.
+pub(super) fn is_unmodelled(tokens: &[Token]) -> bool {
+    let words: Vec<String> = tokens
+        .iter()
+        .take(6)
+        .map_while(|t| match t {
+            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        })
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    const MODELLED: [&str; 13] = [
+        "TABLE",
+        "DATABASE",
+        "SCHEMA",
+        "PIPE",
+        "TRANSIENT",
+        "TEMPORARY",
+        "TEMP",
+        "LOCAL",
+        "GLOBAL",
+        "VOLATILE",
+        "HYBRID",
+        "OR",
+        "IF",
+    ];
+    match words.as_slice() {
+        ["GRANT" | "REVOKE" | "SHOW" | "DESC" | "DESCRIBE" | "ALTER" | "COMMENT" | "SET"
+        | "UNSET", ..] => true,
+        ["CREATE", "OR", "REPLACE", kind, ..] | ["CREATE", kind, ..] | ["DROP", kind, ..] => {
+            !MODELLED.contains(kind)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,247 @@
+//! Reading a request: its route (with percent-decoding of path segments and query values),
+//! query parameters, credentials headers and body.
+
+use bytes::Bytes;
+use http::{header, HeaderMap, Method};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use percent_encoding::percent_decode_str;
+
+use crate::api_error::ApiError;
+use crate::channels::ELASTIC;
+use crate::faults::Endpoint;
+use crate::requests::RequestRecord;
+use crate::service::Shared;
+
+/// The sticky-session header Snowflake sets on insert responses and Openflow echoes on the
+/// channel's next inserts (docs/protocol.md "Sticky sessions").
+pub(super) const SESSION_HEADER: &str = "x-snowflake-session";
+
+/// A channel as a request path names it (percent-decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ChannelPath {
+    pub db: String,
+    pub schema: String,
+    pub pipe: String,
+    pub channel: String,
+}
+
+/// A routed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Route {
+    Status,
+    Hostname,
+    Token,
+    Telemetry,
+    PipeInfo {
+        db: String,
+        schema: String,
+        pipe: String,
+    },
+    BulkStatus {
+        db: String,
+        schema: String,
+        pipe: String,
+    },
+    Open(ChannelPath),
+    Drop(ChannelPath),
+    Append(ChannelPath),
+    TableAppend {
+        db: String,
+        schema: String,
+        table: String,
+    },
+    FileBuffer,
+    /// `POST /api/v2/statements` (the SQL API).
+    Statements,
+    /// `GET /api/v2/statements/{handle}`.
+    StatementStatus,
+    NotFound,
+}
+
+impl ChannelPath {
+    fn decoded(db: &str, schema: &str, pipe: &str, channel: &str) -> Self {
+        Self {
+            db: dec(db),
+            schema: dec(schema),
+            pipe: dec(pipe),
+            channel: dec(channel),
+        }
+    }
+}
+
+impl Route {
+    /// The channel an open, drop or append names.
+    pub(super) fn channel_path(&self) -> Option<&ChannelPath> {
+        match self {
+            Route::Open(p) | Route::Drop(p) | Route::Append(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub(super) fn endpoint(&self) -> Endpoint {
+        match self {
+            Route::Hostname => Endpoint::Hostname,
+            Route::Token => Endpoint::Token,
+            Route::Telemetry => Endpoint::Telemetry,
+            Route::PipeInfo { .. } => Endpoint::PipeInfo,
+            Route::BulkStatus { .. } => Endpoint::BulkStatus,
+            Route::Open(_) => Endpoint::OpenChannel,
+            Route::Drop(_) => Endpoint::DropChannel,
+            Route::Append(_) | Route::TableAppend { .. } | Route::FileBuffer => {
+                Endpoint::AppendRows
+            }
+            Route::Status | Route::NotFound | Route::Statements | Route::StatementStatus => {
+                Endpoint::Other
+            }
+        }
+    }
+
+    pub(super) fn channel(&self) -> Option<&str> {
+        match self {
+            Route::TableAppend { .. } => Some(ELASTIC),
+            _ => self.channel_path().map(|p| p.channel.as_str()),
+        }
+    }
+}
+
+pub(super) fn dec(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+pub(super) fn route(method: &Method, path: &str) -> Route {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method, segs.as_slice()) {
+        (&Method::GET, [""]) | (&Method::GET, ["status"]) => Route::Status,
+        (&Method::GET, ["v2", "streaming", "hostname"]) => Route::Hostname,
+        (&Method::POST, ["oauth", "token"]) => Route::Token,
+        (&Method::POST, ["telemetry", "send", "sessionless"]) => Route::Telemetry,
+        (&Method::POST, ["api", "v2", "statements"]) => Route::Statements,
+        (&Method::GET, ["api", "v2", "statements", _]) => Route::StatementStatus,
+        (m, ["v2", "streaming", "databases", db, "schemas", schema, "pipes", last])
+            if m == Method::POST =>
+        {
+            match last.rsplit_once(':') {
+                Some((pipe, "pipe-info")) => Route::PipeInfo {
+                    db: dec(db),
+                    schema: dec(schema),
+                    pipe: dec(pipe),
+                },
+                Some((pipe, "bulk-channel-status")) => Route::BulkStatus {
+                    db: dec(db),
+                    schema: dec(schema),
+                    pipe: dec(pipe),
+                },
+                _ => Route::NotFound,
+            }
+        }
+        (
+            m,
+            ["v2", "streaming", "databases", db, "schemas", schema, "pipes", pipe, "channels", ch],
+        ) => {
+            let path = ChannelPath::decoded(db, schema, pipe, ch);
+            match *m {
+                Method::PUT => Route::Open(path),
+                Method::DELETE => Route::Drop(path),
+                _ => Route::NotFound,
+            }
+        }
+        (
+            &Method::POST,
+            ["v2", "streaming", "data", "databases", db, "schemas", schema, "pipes", pipe, "channels", ch, "rows"],
+        ) => Route::Append(ChannelPath::decoded(db, schema, pipe, ch)),
+        (
+            &Method::POST,
+            ["v2", "streaming", "data", "databases", db, "schemas", schema, "tables", table, "rows"],
+        ) => Route::TableAppend {
+            db: dec(db),
+            schema: dec(schema),
+            table: dec(table),
+        },
+        (
+            &Method::POST,
+            ["v2", "streaming", "data", "databases", _, "schemas", _, "pipes", _, "channels", _, "filebuffer"],
+        ) => Route::FileBuffer,
+        _ => Route::NotFound,
+    }
+}
+
+/// Percent-decoded query parameters (`+` is kept literally).
+pub(super) fn query_params(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (dec(k), dec(v)),
+            None => (dec(p), String::new()),
+        })
+        .collect()
+}
+
+pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+pub(super) fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+pub(super) fn token_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-snowflake-authorization-token-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Reads a request body of at most `limit` bytes within the body deadline
+/// (`--body-timeout`). A `Content-Length` over the limit is refused before any byte is read.
+///
+/// # Errors
+/// 413 `ERR_PAYLOAD_TOO_LARGE` over the limit (or on a broken body), 408
+/// `ERR_REQUEST_TIMEOUT` past the deadline.
+pub(super) async fn read_body(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+    record: &mut RequestRecord,
+) -> Result<Bytes, ApiError> {
+    let too_large = |len: String| {
+        ApiError::new(
+            413,
+            "ERR_PAYLOAD_TOO_LARGE",
+            format!("the request body has {len} bytes; at most {limit} are accepted here; send smaller batches"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&len| len > limit as u64)
+    {
+        return Err(too_large(len.to_string()));
+    }
+    let deadline = shared.settings.body_read_timeout;
+    let b = tokio::time::timeout(deadline, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                408,
+                "ERR_REQUEST_TIMEOUT",
+                format!(
+                    "the request body did not arrive within {deadline:?} (--body-timeout); \
+                     send the whole body at once"
+                ),
+            )
+        })?
+        .map_err(|_| too_large(format!("more than {limit}")))?
+        .to_bytes();
+    record.request_bytes = b.len() as u64;
+    Ok(b)
+}

@@ -1,0 +1,345 @@
+//! `Shared`: everything the handlers share, grouped by owner. `Settings` is the configuration
+//! fixed at start; `ChannelState` (the channels, their commits and the counters around them)
+//! belongs to the protocol operations of this module; `ModelCell` (the catalog and insert
+//! targets) to schema evolution; the authenticator, fault plan, request log, storage and SQL
+//! API results are each their own module's type.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::auth::Authenticator;
+use crate::catalog::Catalog;
+use crate::channels::{Channel, ChannelKey, Target};
+use crate::clock::Clock;
+use crate::config::{DuplicateAppendPolicy, EmulatorConfig};
+use crate::convert::BinaryFormat;
+use crate::error::EmulatorError;
+use crate::faults::FaultHandle;
+use crate::limits::Limits;
+use crate::pending_budget::PendingBudget;
+use crate::requests::RequestLog;
+use crate::sql_api::ResultStore;
+use crate::storage::{self, Storage};
+
+/// The catalog and each table's insert target: replaced as a whole when a table evolves
+/// (`ENABLE_SCHEMA_EVOLUTION`), so a reader always sees a table and its target agree.
+pub(crate) struct Model {
+    pub catalog: Catalog,
+    /// By qualified table name.
+    pub targets: HashMap<String, Arc<Target>>,
+}
+
+/// The configuration the handlers read, fixed at start.
+pub(crate) struct Settings {
+    /// Sink mode: rows are counted and dropped, nothing is stored.
+    pub sink: bool,
+    pub commit_delay: Duration,
+    pub max_payload_bytes: usize,
+    pub max_uncompressed_bytes: usize,
+    /// Most rows one append may carry (`--max-rows-per-request`).
+    pub max_rows_per_request: usize,
+    /// Longest time a request body may take to arrive (`--body-timeout`).
+    pub body_read_timeout: Duration,
+    pub duplicate_append: DuplicateAppendPolicy,
+    pub strict_offsets: bool,
+    pub role_grants: Vec<(String, String)>,
+    pub limits: Limits,
+    /// How BINARY columns read JSON strings.
+    pub binary_format: BinaryFormat,
+    pub ingest_host: Option<String>,
+    /// When the emulator started (ms since the Unix epoch, by its clock).
+    pub started_ms: i64,
+}
+
+/// The catalog and insert targets as one value, replaced whole when a table evolves.
+pub(super) struct ModelCell {
+    current: RwLock<Arc<Model>>,
+    /// Held while a table evolves: two appends that bring the same new field add it once.
+    pub(super) evolve_lock: tokio::sync::Mutex<()>,
+}
+
+impl ModelCell {
+    /// Replaces the model (schema evolution, under `evolve_lock`).
+    pub(super) fn replace(&self, model: Arc<Model>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = model;
+    }
+}
+
+/// The channels and what goes with committing their rows: owned by the protocol operations
+/// (`service`), read elsewhere through `Shared`'s methods.
+pub(super) struct ChannelState {
+    pub(super) channels: Mutex<HashMap<ChannelKey, Channel>>,
+    /// Held while a commit runs, and by opens and drops, which change what it commits.
+    pub(super) commit_lock: tokio::sync::Mutex<()>,
+    /// Wakes the commit task early (an append that asks for an immediate commit).
+    pub(super) commit_notify: Notify,
+    /// Rows stored per qualified table name.
+    pub(super) table_rows: Mutex<HashMap<String, u64>>,
+    /// The latest channel creation time handed out (ms): strictly increasing.
+    pub(super) last_created_ms: AtomicI64,
+    /// Fenced appends of every channel since the start, dropped channels' included (`GET /`).
+    pub(super) fenced_appends: AtomicU64,
+    /// Default pipes created so far: a table's `<TABLE>-STREAMING` exists from its first
+    /// successful pipe-info, open or append (docs/protocol.md "Table features").
+    pub(super) default_pipes: Mutex<BTreeSet<(String, String, String)>>,
+    /// Memory held by pending batches (`--max-pending-bytes`).
+    pub(super) pending_budget: Arc<PendingBudget>,
+}
+
+/// What sink mode counted and dropped.
+#[derive(Default)]
+pub(super) struct SinkCounters {
+    pub(super) rows: AtomicU64,
+    pub(super) bytes: AtomicU64,
+}
+
+/// Everything the handlers share.
+pub(crate) struct Shared {
+    pub settings: Settings,
+    /// The emulator's wall clock (tests advance it).
+    pub clock: Clock,
+    pub auth: Authenticator,
+    pub faults: FaultHandle,
+    pub requests: RequestLog,
+    /// SQLite; `None` in sink mode.
+    pub storage: Option<Storage>,
+    /// SQL API statements running or with partitions to fetch.
+    pub sql_results: ResultStore,
+    pub(super) model: ModelCell,
+    pub(super) state: ChannelState,
+    pub(super) sink_counts: SinkCounters,
+}
+
+impl Shared {
+    /// Builds the shared state: storage, catalog (stored DDL first, then the configured DDL),
+    /// SQLite tables and stored channels.
+    pub(crate) async fn build(config: &EmulatorConfig) -> Result<Self, EmulatorError> {
+        let storage = if config.sink {
+            None
+        } else {
+            // Rows are nobody else's business: a new data directory is 0700, a new database
+            // 0600 (SQLite gives its -wal and -shm files the database's mode).
+            if let Some(dir) = &config.data_dir {
+                crate::private_fs::create_private_dir(dir)?;
+                crate::private_fs::precreate_private_file(&dir.join(storage::DB_FILE))?;
+            }
+            Some(Storage::open(config.data_dir.as_deref())?)
+        };
+        let mut catalog = Catalog::new();
+        let mut stored_channels = Vec::new();
+        let mut table_rows = HashMap::new();
+        let mut stored_ddl = Vec::new();
+        let mut default_pipes = BTreeSet::new();
+        if let Some(st) = &storage {
+            default_pipes.extend(
+                st.run(|c| storage::created_default_pipes(c))
+                    .await?
+                    .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?,
+            );
+            stored_ddl = st.run(|c| storage::stored_ddl(c)).await??;
+            for sql in &stored_ddl {
+                catalog.apply_sql(sql).map_err(|e| {
+                    EmulatorError::catalog(format!("stored DDL: {e}")).with_source(e)
+                })?;
+            }
+        }
+        // Scripts already stored were applied above; applying them twice would fail on plain
+        // CREATE statements.
+        for sql in config.ddl.iter().filter(|s| !stored_ddl.contains(s)) {
+            catalog
+                .apply_sql(sql)
+                .map_err(|e| EmulatorError::catalog(e.to_string()).with_source(e))?;
+        }
+        if config.limits == Limits::Snowflake {
+            let mut per_table: HashMap<String, usize> = HashMap::new();
+            for p in catalog.pipes() {
+                *per_table.entry(p.table_qualified.clone()).or_default() += 1;
+            }
+            if let Some((table, n)) = per_table
+                .into_iter()
+                .find(|(_, n)| *n > crate::limits::PIPES_PER_TABLE)
+            {
+                return Err(EmulatorError::catalog(format!(
+                    "table {table} has {n} pipes (its default pipe included); Snowflake allows {} per table (--limits snowflake)",
+                    crate::limits::PIPES_PER_TABLE
+                )));
+            }
+        }
+        let mut targets = HashMap::new();
+        let mut creates = Vec::new();
+        let mut columns = Vec::new();
+        for t in catalog.tables() {
+            targets.insert(t.qualified_name(), Arc::new(Target::of(t)));
+            creates.push((t.qualified_name(), crate::convert::sqlite_create_table(t)));
+            // Columns DDL added to a table an earlier run stored (`ALTER TABLE … ADD COLUMN`):
+            // `CREATE TABLE IF NOT EXISTS` keeps the old table.
+            columns.push((
+                t.qualified_name(),
+                t.columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.ty.sql_name()))
+                    .collect::<Vec<_>>(),
+            ));
+            if t.error_logging {
+                creates.push((t.error_table_name(), storage::error_table_create(t)));
+            }
+        }
+        if let Some(st) = &storage {
+            let ddl = config.ddl.clone();
+            let (records, counts) = st
+                .run(move |c| -> Result<_, rusqlite::Error> {
+                    let tx = c.transaction()?;
+                    for sql in &ddl {
+                        storage::store_ddl(&tx, sql)?;
+                    }
+                    let mut counts = HashMap::new();
+                    for (name, create) in &creates {
+                        tx.execute_batch(create)?;
+                        let n: i64 = tx.query_row(
+                            &format!("SELECT COUNT(*) FROM \"{}\"", name.replace('"', "\"\"")),
+                            [],
+                            |r| r.get(0),
+                        )?;
+                        counts.insert(name.clone(), n as u64);
+                    }
+                    for (table, columns) in &columns {
+                        storage::add_missing_columns(&tx, table, columns)?;
+                    }
+                    tx.commit()?;
+                    let records = storage::load_channels(c)
+                        .map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?;
+                    Ok((records, counts))
+                })
+                .await?
+                .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?;
+            stored_channels = records;
+            table_rows = counts;
+        }
+        let mut channels = HashMap::new();
+        for r in &stored_channels {
+            channels.insert(
+                ChannelKey {
+                    database: r.database.clone(),
+                    schema: r.schema.clone(),
+                    pipe: r.pipe.clone(),
+                    channel: r.channel.clone(),
+                },
+                Channel::from_record(r),
+            );
+        }
+        let mut auth = Authenticator::new(
+            &config.public_keys,
+            &config.user_public_keys,
+            config.accept_any_key,
+            config.personal_access_tokens.clone(),
+            config.scoped_token_ttl,
+        )
+        .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))?;
+        // Keys the DDL registered (`ALTER USER … SET RSA_PUBLIC_KEY`), as Snowflake's own
+        // key-pair setup does.
+        for k in catalog.user_keys() {
+            auth.register_for_user(&k.user, &k.pem).map_err(|e| {
+                EmulatorError::catalog(format!(
+                    "ALTER USER {} SET RSA_PUBLIC_KEY: {e}; give the base64 body of an RSA \
+                     public key (the lines between BEGIN and END PUBLIC KEY)",
+                    k.user
+                ))
+                .with_source(e)
+            })?;
+        }
+        if let (Some(_), Some(dir)) = (&storage, config.data_dir.as_deref()) {
+            // Keep the scoped-token secret across restarts, in a 0600 file outside the
+            // database the SQL API reads: tokens handed out stay valid.
+            auth.set_secret(crate::token_secret::load_or_create(dir)?);
+        }
+        auth.set_clock(config.clock.clone());
+        Ok(Self {
+            settings: Settings {
+                sink: config.sink,
+                commit_delay: config.commit_delay,
+                max_payload_bytes: config.max_payload_bytes,
+                max_uncompressed_bytes: config.max_uncompressed_bytes,
+                max_rows_per_request: config.max_rows_per_request,
+                body_read_timeout: config.body_read_timeout,
+                duplicate_append: config.duplicate_append,
+                strict_offsets: config.strict_offsets,
+                role_grants: config.role_grants.clone(),
+                limits: config.limits,
+                binary_format: config.binary_format,
+                ingest_host: config.ingest_host.clone(),
+                started_ms: config.clock.now_ms(),
+            },
+            clock: config.clock.clone(),
+            auth,
+            faults: FaultHandle::new(config.faults.clone(), config.seed),
+            requests: RequestLog::new(
+                config.request_log_capacity,
+                config.request_log_max_bytes,
+                config.request_log.as_deref(),
+            )?,
+            storage,
+            sql_results: ResultStore::new(config.sql_partition_rows, config.sql_async_after),
+            model: ModelCell {
+                current: RwLock::new(Arc::new(Model { catalog, targets })),
+                evolve_lock: tokio::sync::Mutex::new(()),
+            },
+            state: ChannelState {
+                channels: Mutex::new(channels),
+                commit_lock: tokio::sync::Mutex::new(()),
+                commit_notify: Notify::new(),
+                table_rows: Mutex::new(table_rows),
+                last_created_ms: AtomicI64::new(0),
+                fenced_appends: AtomicU64::new(0),
+                default_pipes: Mutex::new(default_pipes),
+                pending_budget: PendingBudget::new(config.max_pending_bytes),
+            },
+            sink_counts: SinkCounters::default(),
+        })
+    }
+
+    /// The catalog and the tables' targets as they are now (a table with
+    /// `ENABLE_SCHEMA_EVOLUTION` may gain columns later).
+    pub(crate) fn model(&self) -> Arc<Model> {
+        self.model
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The channels, locked.
+    pub(crate) fn channels(&self) -> MutexGuard<'_, HashMap<ChannelKey, Channel>> {
+        self.state
+            .channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Fenced appends since the start, dropped channels' included.
+    pub(crate) fn fenced_appends(&self) -> u64 {
+        self.state.fenced_appends.load(Ordering::Relaxed)
+    }
+
+    /// Rows stored so far, by qualified table name.
+    pub(crate) fn table_rows(&self) -> HashMap<String, u64> {
+        self.state
+            .table_rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Rows sink mode counted and dropped.
+    pub(crate) fn sink_rows(&self) -> u64 {
+        self.sink_counts.rows.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when an append asks the commit task to commit now.
+    pub(crate) fn commit_wanted(&self) -> tokio::sync::futures::Notified<'_> {
+        self.state.commit_notify.notified()
+    }
+}

@@ -1,0 +1,21 @@
+//! The integration tests of `snowpipe-emulator`: one test binary, one module per area,
+//! instead of one binary per file, so the suite links once instead of 11 times. Filter by
+//! module path: `cargo test -p snowpipe-emulator --test it protocol::`.
+//!
+//! All tests share this process, so none may change process-wide state another test can see
+//! (none sets environment variables; a test that must would run itself in a child process,
+//! as the SDK's `tests/it/common::run_test_in_child` does). The shared harness is `common`.
+
+mod common;
+
+mod catalog;
+mod convert;
+mod durability;
+mod exact_output;
+mod faults;
+mod fidelity;
+mod hardening;
+mod protocol;
+mod schema_evolution;
+mod sql_sandbox;
+mod table_features;
