@@ -38,7 +38,11 @@ fn main() {
 
 async fn run(rows: u64) {
     let (client, api) = null_client(Duration::from_millis(200), Duration::from_millis(20));
-    let ch = client.open_channel("DB", "SC", "P", "c").await.unwrap();
+    let ch = client
+        .pipe("DB", "SC", "P")
+        .open_channel("c")
+        .await
+        .unwrap();
     // Varied text so zstd has real work (about 4-5x compression rather than 60x).
     let pool: Vec<String> = (0..4096)
         .map(|_| {

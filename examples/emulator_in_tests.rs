@@ -29,7 +29,8 @@ struct Order {
 async fn load_orders(builder: ClientBuilder, orders: &[Order]) -> snowpipe_streaming::Result<()> {
     let client = builder.build().await?;
     let channel = client
-        .open_table_channel("SHOP", "SALES", "ORDERS", "orders")
+        .table_pipe("SHOP", "SALES", "ORDERS")
+        .open_channel("orders")
         .await?;
     let done: Option<u64> = channel
         .latest_committed_offset_token()

@@ -38,7 +38,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let client = builder.build().await?;
     let channel = client
-        .open_table_channel("QUICKSTART", "PUBLIC", "EVENTS", "quickstart")
+        .table_pipe("QUICKSTART", "PUBLIC", "EVENTS")
+        .open_channel("quickstart")
         .await?;
 
     // Ten appends of 100 rows; each append names its first and last row's offset token.

@@ -1,9 +1,10 @@
 //! [`StreamingIngestClient`]: the entry point.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::channel::{Channel, ChannelRuntime, ChannelSettings, OpenChannelOptions};
-use crate::transport::{ChannelPath, IngestApi, PipePath};
+use crate::channel::{ChannelRuntime, ChannelSettings};
+use crate::transport::IngestApi;
 use crate::Result;
 
 pub use crate::config::ClientBuilder;
@@ -36,112 +37,6 @@ impl StreamingIngestClient {
         }
     }
 
-    /// Opens (or reopens) channel `channel` of pipe `database.schema.pipe`.
-    ///
-    /// Reopening a channel bumps its server-side client sequencer: any other handle to the same
-    /// channel (in this or another process) is fenced and fails with
-    /// [`Error::OwnershipLost`](crate::Error::OwnershipLost) (see *Ownership* in the
-    /// [`channel`](crate::channel) module docs). The returned channel carries the last
-    /// committed offset token ([`Channel::latest_committed_offset_token`]): resume after it.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for an empty name,
-    /// [`Error::Server`](crate::Error::Server) when the pipe does not exist or is not
-    /// authorised, [`Error::Auth`](crate::Error::Auth), [`Error::Transport`](crate::Error::Transport).
-    ///
-    /// # Cancellation
-    /// Dropping the future abandons the open; the server may still have opened (and so
-    /// reopened) the channel.
-    pub async fn open_channel(
-        &self,
-        database: &str,
-        schema: &str,
-        pipe: &str,
-        channel: &str,
-    ) -> Result<Channel> {
-        self.open_channel_with(
-            database,
-            schema,
-            pipe,
-            channel,
-            OpenChannelOptions::default(),
-        )
-        .await
-    }
-
-    /// Opens channel `channel` on the default pipe of table `database.schema.table`
-    /// (`<TABLE>-STREAMING`, which Snowflake creates on first use). A mixed-case table is
-    /// named quoted, `"My Table"`, and its pipe is then `"My Table-STREAMING"`.
-    ///
-    /// # Errors
-    /// As [`open_channel`](Self::open_channel).
-    ///
-    /// # Cancellation
-    /// As [`open_channel`](Self::open_channel).
-    pub async fn open_table_channel(
-        &self,
-        database: &str,
-        schema: &str,
-        table: &str,
-        channel: &str,
-    ) -> Result<Channel> {
-        self.open_table_channel_with(
-            database,
-            schema,
-            table,
-            channel,
-            OpenChannelOptions::default(),
-        )
-        .await
-    }
-
-    /// [`open_table_channel`](Self::open_table_channel) with options (for example resetting
-    /// its offset token, or `fail_on_uncommitted_rows`).
-    ///
-    /// # Errors
-    /// As [`open_channel`](Self::open_channel).
-    ///
-    /// # Cancellation
-    /// As [`open_channel`](Self::open_channel).
-    pub async fn open_table_channel_with(
-        &self,
-        database: &str,
-        schema: &str,
-        table: &str,
-        channel: &str,
-        options: OpenChannelOptions,
-    ) -> Result<Channel> {
-        let pipe = crate::transport::default_pipe_name(table);
-        self.open_channel_with(database, schema, &pipe, channel, options)
-            .await
-    }
-
-    /// Opens a channel with options (for example resetting its offset token).
-    ///
-    /// # Errors
-    /// As [`open_channel`](Self::open_channel).
-    ///
-    /// # Cancellation
-    /// As [`open_channel`](Self::open_channel).
-    pub async fn open_channel_with(
-        &self,
-        database: &str,
-        schema: &str,
-        pipe: &str,
-        channel: &str,
-        options: OpenChannelOptions,
-    ) -> Result<Channel> {
-        let path = ChannelPath {
-            pipe: PipePath {
-                database: database.to_owned(),
-                schema: schema.to_owned(),
-                pipe: pipe.to_owned(),
-            },
-            channel: channel.to_owned(),
-        };
-        self.inner.runtime.open(path, options).await
-    }
-
     /// The channel runtime (tests inspect the memory budget).
     #[cfg(test)]
     pub(crate) fn inner_runtime(&self) -> &ChannelRuntime {
@@ -167,5 +62,35 @@ impl StreamingIngestClient {
     /// Dropping the future stops waiting; channels not yet closed keep running.
     pub async fn close(&self) -> Result<()> {
         self.inner.runtime.close_all().await
+    }
+
+    /// Sends every row appended so far on every channel open in this client and resolves
+    /// when the server has acknowledged them (HTTP 200, not yet committed), as
+    /// [`Channel::flush`](crate::Channel::flush) on each.
+    ///
+    /// # Errors
+    /// The first error of a channel's flush (for example
+    /// [`Error::ChannelInvalidated`](crate::Error::ChannelInvalidated)); the other channels
+    /// are still flushed.
+    ///
+    /// # Cancellation
+    /// Dropping the future only stops waiting; the rows are still sent.
+    pub async fn flush(&self) -> Result<()> {
+        self.runtime().flush_all().await.map(|_| ())
+    }
+
+    /// Flushes every channel open in this client, then waits until each reports the last
+    /// offset token it sent committed. Channels whose appends carried no offset token are
+    /// only flushed (a commit cannot be seen without one).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`](crate::Error::Timeout) after `timeout`;
+    /// [`Error::ChannelInvalidated`](crate::Error::ChannelInvalidated) when a channel fails
+    /// meanwhile; errors of the flushes.
+    ///
+    /// # Cancellation
+    /// Dropping the future only stops waiting.
+    pub async fn wait_for_commit(&self, timeout: Duration) -> Result<()> {
+        self.runtime().wait_for_all_committed(timeout).await
     }
 }

@@ -125,7 +125,7 @@ struct Inner {
 
 /// An elastic channel: append rows from any number of tasks; they are batched, compressed
 /// and sent at least once, in no particular order. Cheap to clone. Made by
-/// [`StreamingIngestClient::elastic_channel`](crate::StreamingIngestClient::elastic_channel).
+/// [`Pipe::elastic_channel`](crate::Pipe::elastic_channel).
 ///
 /// Rows are sent when a batch is full (one request, at most 4 MB on the wire), after the
 /// client's `max_client_lag`, or on [`flush`](Self::flush). Dropping every handle stops the

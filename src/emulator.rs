@@ -11,7 +11,7 @@
 //! );
 //! let (emulator, builder) = emulator::start(config).await?;
 //! let client = builder.build().await?;
-//! let channel = client.open_table_channel("DB", "S", "T", "c").await?;
+//! let channel = client.table_pipe("DB", "S", "T").open_channel("c").await?;
 //! # let _ = (emulator, channel);
 //! # Ok(()) }
 //! ```

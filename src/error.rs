@@ -91,11 +91,11 @@ pub enum Error {
     /// The channel can no longer be used as it is: the server invalidated it and automatic
     /// recovery failed (or was impossible), or rows were dropped when it was closed. Another
     /// writer taking the channel is [`Error::OwnershipLost`] instead. Reopen it ([`Channel::reopen`] or
-    /// [`StreamingIngestClient::open_channel`]) and replay rows after
+    /// [`Pipe::open_channel`]) and replay rows after
     /// [`Error::last_committed_offset_token`].
     ///
     /// [`Channel::reopen`]: crate::Channel::reopen
-    /// [`StreamingIngestClient::open_channel`]: crate::StreamingIngestClient::open_channel
+    /// [`Pipe::open_channel`]: crate::Pipe::open_channel
     #[error("channel {channel} must be reopened: {reason}")]
     ChannelInvalidated {
         /// The channel's name.

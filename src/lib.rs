@@ -17,7 +17,7 @@
 //!     .max_client_lag(Duration::from_millis(500))
 //!     .build()
 //!     .await?;                               // validates, discovers the ingest host, gets a token
-//! let channel = client.open_channel("DB", "SCHEMA", "PIPE", "channel-1").await?;
+//! let channel = client.pipe("DB", "SCHEMA", "PIPE").open_channel("channel-1").await?;
 //! # let _ = channel;
 //! client.close().await?;
 //! # Ok(()) }
@@ -73,10 +73,11 @@
 //! exactly-once recipe (resume after the committed token, strictly increasing tokens, replay
 //! after [`Channel::reopen`]) and what dropping a channel without closing it does.
 //!
-//! The [`guarantees`] page states the delivery guarantees in one place: what is retried and
-//! for how long, what invalidates a channel and what the application must do then, and the
-//! faults the chaos suite injects to check all of it. The [`metrics_reference`] page lists the
-//! metrics the client reports through the `metrics` crate and what to read from them.
+//! [Delivery guarantees](#delivery-guarantees-and-failure-handling), below, states them in one
+//! place: what is retried and for how long, what invalidates a channel and what the
+//! application must do then, and the faults the chaos suite injects to check all of it.
+//! [Metrics](#metrics) lists what the client reports through the `metrics` crate and what to
+//! read from them.
 //!
 //! # SQL API (feature `sql`)
 //!
@@ -89,6 +90,10 @@
 //! Private keys, passphrases, tokens and proxy credentials never appear in `Debug` or
 //! `Display` output, in errors or in logs. The public-key fingerprint (not a secret) is shown
 //! in authentication errors to help match it with `DESC USER`.
+#![doc = ""]
+#![doc = include_str!("../docs/GUARANTEES.md")]
+#![doc = ""]
+#![doc = include_str!("../docs/METRICS.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(
     rustdoc::broken_intra_doc_links,
@@ -111,12 +116,7 @@ pub(crate) mod api;
 mod auth;
 pub mod binary;
 pub mod channel;
-#[doc = include_str!("../docs/GUARANTEES.md")]
-pub mod guarantees {}
-#[doc = include_str!("../docs/METRICS.md")]
-pub mod metrics_reference {}
 mod client;
-mod client_calls;
 mod config;
 mod elastic;
 #[cfg(feature = "emulator")]
@@ -126,6 +126,7 @@ mod error;
 mod http;
 mod json;
 mod offset;
+mod pipe;
 mod rest;
 mod secret;
 #[cfg(feature = "sql")]
@@ -144,11 +145,12 @@ pub use auth::AuthorizationType;
 pub use channel::OpenChannelOptions;
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
 pub use client::{ClientBuilder, StreamingIngestClient};
-pub use config::{ConfigKey, MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
+pub use config::ConfigKey;
 pub use elastic::{ElasticChannel, ElasticEvent};
 pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
 pub use http::retry::{Jitter, RetryConfig};
 pub use offset::OffsetToken;
+pub use pipe::Pipe;
 pub use transport::Compression;
 
 /// The README's code blocks, compiled as doc tests.

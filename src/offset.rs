@@ -23,26 +23,27 @@ use serde::{Deserialize, Serialize};
 ///
 /// For exactly-once delivery use strictly increasing numeric tokens with one prefix per
 /// channel (for example a source's sequence number or a database row id):
-/// `OffsetToken::from(id)` or `OffsetToken::from(format!("order_{id}"))`.
+/// `OffsetToken::from(id)` or `OffsetToken::new(format!("order_{id}"))?`.
 ///
 /// # Examples
 /// ```
 /// use std::cmp::Ordering;
 /// use snowpipe_streaming::OffsetToken;
 /// let a = OffsetToken::from(9u64);
-/// let b = OffsetToken::from("10");
+/// let b = OffsetToken::new("10")?;
 /// assert_eq!(a.as_u64(), Some(9));
 /// assert_eq!(a.partial_cmp_numeric(&b), Some(Ordering::Less));
-/// assert_eq!(OffsetToken::from("abc").partial_cmp_numeric(&b), None);
+/// assert_eq!(OffsetToken::new("abc")?.partial_cmp_numeric(&b), None);
 ///
-/// let order_9 = OffsetToken::from("order_9");
-/// let order_10 = OffsetToken::from("order_10");
+/// let order_9 = OffsetToken::new("order_9")?;
+/// let order_10 = OffsetToken::new("order_10")?;
 /// assert_eq!(order_10.prefixed_number(), Some(("order_", 10)));
 /// assert_eq!(order_9.partial_cmp_numeric(&order_10), Some(Ordering::Less));
 /// assert!(order_10.reaches(&order_9));
 /// // Different prefixes, or a non-canonical number: equality only.
-/// assert_eq!(order_9.partial_cmp_numeric(&OffsetToken::from("item_10")), None);
-/// assert_eq!(order_9.partial_cmp_numeric(&OffsetToken::from("order_007")), None);
+/// assert_eq!(order_9.partial_cmp_numeric(&OffsetToken::new("item_10")?), None);
+/// assert_eq!(order_9.partial_cmp_numeric(&OffsetToken::new("order_007")?), None);
+/// # Ok::<(), snowpipe_streaming::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -159,23 +160,31 @@ impl From<u64> for OffsetToken {
     }
 }
 
-/// Converts without validation; an empty or over-long token is rejected later, when it is
-/// used in an append (use [`OffsetToken::new`] to validate up front).
-impl From<&str> for OffsetToken {
-    fn from(value: &str) -> Self {
-        Self(value.to_owned())
+/// Validates like [`OffsetToken::new`].
+impl TryFrom<&str> for OffsetToken {
+    type Error = crate::Error;
+    fn try_from(value: &str) -> crate::Result<Self> {
+        Self::new(value)
     }
 }
 
-/// Converts without validation, like `From<&str>`.
-impl From<String> for OffsetToken {
-    fn from(value: String) -> Self {
-        Self(value)
+/// Validates like [`OffsetToken::new`].
+impl TryFrom<String> for OffsetToken {
+    type Error = crate::Error;
+    fn try_from(value: String) -> crate::Result<Self> {
+        Self::new(value)
     }
 }
 
 impl OffsetToken {
-    /// Checks a token built with `From` before it goes on the wire.
+    /// A token as the server reported it, taken as it is (another client may have written
+    /// it, under other rules).
+    pub(crate) fn from_wire(token: String) -> Self {
+        Self(token)
+    }
+
+    /// Checks a token that did not come through [`OffsetToken::new`] (one read from the
+    /// server or deserialized, which is taken as it is) before it goes on the wire.
     pub(crate) fn validate(&self) -> crate::Result<()> {
         Self::new(self.0.as_str()).map(|_| ())
     }
@@ -189,21 +198,28 @@ mod tests {
     fn numeric_tokens_compare_numerically() {
         assert!(OffsetToken::from(10u64).reaches(&OffsetToken::from(9u64)));
         assert!(!OffsetToken::from(9u64).reaches(&OffsetToken::from(10u64)));
-        assert!(OffsetToken::from("abc").reaches(&OffsetToken::from("abc")));
-        assert!(!OffsetToken::from("abd").reaches(&OffsetToken::from("abc")));
+        assert!(OffsetToken::new("abc")
+            .unwrap()
+            .reaches(&OffsetToken::new("abc").unwrap()));
+        assert!(!OffsetToken::new("abd")
+            .unwrap()
+            .reaches(&OffsetToken::new("abc").unwrap()));
     }
 
     #[test]
     fn non_canonical_numbers_are_not_numeric() {
-        assert_eq!(OffsetToken::from("007").as_u64(), None);
-        assert_eq!(OffsetToken::from("+7").as_u64(), None);
-        assert_eq!(OffsetToken::from("18446744073709551616").as_u64(), None);
-        assert_eq!(OffsetToken::from("0").as_u64(), Some(0));
+        assert_eq!(OffsetToken::new("007").unwrap().as_u64(), None);
+        assert_eq!(OffsetToken::new("+7").unwrap().as_u64(), None);
+        assert_eq!(
+            OffsetToken::new("18446744073709551616").unwrap().as_u64(),
+            None
+        );
+        assert_eq!(OffsetToken::new("0").unwrap().as_u64(), Some(0));
     }
 
     #[test]
     fn prefixed_tokens_compare_by_their_number() {
-        let t = |s: &str| OffsetToken::from(s);
+        let t = |s: &str| OffsetToken::new(s).unwrap();
         assert_eq!(t("order_10").prefixed_number(), Some(("order_", 10)));
         assert_eq!(t("item_0").prefixed_number(), Some(("item_", 0)));
         assert_eq!(t("v2-17").prefixed_number(), Some(("v2-", 17)));
@@ -230,7 +246,7 @@ mod tests {
 
     #[test]
     fn prefixed_tokens_need_a_canonical_number() {
-        let t = |s: &str| OffsetToken::from(s);
+        let t = |s: &str| OffsetToken::new(s).unwrap();
         for s in [
             "order_",
             "order_007",

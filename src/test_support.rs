@@ -143,7 +143,7 @@ pub(crate) fn append_request(compression: Compression) -> AppendRequest {
         uncompressed_len: ndjson.len(),
         row_count: 2,
         start_offset_token: Some(OffsetToken::from(1u64)),
-        end_offset_token: Some(OffsetToken::from("a b&c=d/é")),
+        end_offset_token: Some(OffsetToken::new("a b&c=d/é").unwrap()),
         continuation_token: "ct=0&x".into(),
         min_append_timestamp_ms: 1_700_000_000_123,
     }

@@ -114,12 +114,7 @@ pub async fn run(
                         let mut starts = HashMap::new();
                         for (part, messages) in parts {
                             let opened = client
-                                .open_channel(
-                                    &args.database,
-                                    &args.schema,
-                                    args.pipe_of(&part.0),
-                                    &args.channel_name(&part.0, part.1),
-                                )
+                                .pipe(&args.database, &args.schema, args.pipe_of(&part.0)).open_channel(&args.channel_name(&part.0, part.1))
                                 .await;
                             let channel = match opened {
                                 Ok(c) => c,

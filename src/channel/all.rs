@@ -19,13 +19,13 @@ use crate::{Error, OffsetToken, Result};
 /// A server-reported status as a [`ChannelStatus`] (client-side fields zero).
 fn from_wire(w: ChannelStatusWire) -> ChannelStatus {
     ChannelStatus {
-        committed_offset_token: w.last_committed_offset_token.map(OffsetToken::from),
+        committed_offset_token: w.last_committed_offset_token.map(OffsetToken::from_wire),
         status_code: w.channel_status_code,
         rows_inserted: w.rows_inserted.unwrap_or(0),
         rows_parsed: w.rows_parsed.unwrap_or(0),
         rows_error_count: w.rows_error_count.unwrap_or(0),
         last_error_message: w.last_error_message,
-        last_error_offset_upper_bound: w.last_error_offset_upper_bound.map(OffsetToken::from),
+        last_error_offset_upper_bound: w.last_error_offset_upper_bound.map(OffsetToken::from_wire),
         last_error_timestamp_ms: w.last_error_timestamp_ms,
         ..ChannelStatus::default()
     }
@@ -96,7 +96,7 @@ impl ChannelRuntime {
             .api
             .drop_channel(&path)
             .await?
-            .map(OffsetToken::from))
+            .map(OffsetToken::from_wire))
     }
 
     /// Flushes every open channel; returns each one's last sent offset token.

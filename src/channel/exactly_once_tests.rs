@@ -59,7 +59,11 @@ fn appends() -> impl Strategy<Value = Vec<Append>> {
 async fn stream(appends: Vec<Append>, settings: ChannelSettings) -> Result<(), TestCaseError> {
     let fake = FakeApi::new();
     let client = StreamingIngestClient::from_parts(Arc::clone(&fake) as _, settings.clone());
-    let ch = client.open_channel("DB", "SC", "P", "c").await.unwrap();
+    let ch = client
+        .pipe("DB", "SC", "P")
+        .open_channel("c")
+        .await
+        .unwrap();
     let mut next_tok = 1u64;
     let mut seq = 0u64;
     let mut expected = Vec::new();
@@ -97,7 +101,7 @@ async fn stream(appends: Vec<Append>, settings: ChannelSettings) -> Result<(), T
             }
             Kind::PerRow => {
                 let pairs = rows.iter().cloned().map(|r| {
-                    let tok = OffsetToken::from(r.tok.clone().unwrap());
+                    let tok = OffsetToken::new(r.tok.clone().unwrap()).unwrap();
                     (r, tok)
                 });
                 ch.append_rows_with_tokens(pairs).await
@@ -182,7 +186,11 @@ async fn thirty_kb_appends_with_64_kib_requests_are_never_cut() {
         ..ChannelSettings::default()
     };
     let client = StreamingIngestClient::from_parts(Arc::clone(&fake) as _, settings);
-    let ch = client.open_channel("DB", "SC", "P", "c").await.unwrap();
+    let ch = client
+        .pipe("DB", "SC", "P")
+        .open_channel("c")
+        .await
+        .unwrap();
     for k in 0..10u64 {
         let rows = (k * 300 + 1..=k * 300 + 300)
             .map(|id| serde_json::json!({"id": id, "pad": "y".repeat(90)}));
@@ -215,8 +223,12 @@ async fn unsplittable_appends_are_refused_unless_at_least_once_is_chosen() {
     };
     let client = StreamingIngestClient::from_parts(Arc::clone(&fake) as _, settings);
     let rows = || (0..400u64).map(|id| serde_json::json!({ "id": id }));
-    let tok = || Some(OffsetToken::from("batch-7"));
-    let exact = client.open_channel("DB", "SC", "P", "exact").await.unwrap();
+    let tok = || Some(OffsetToken::new("batch-7").unwrap());
+    let exact = client
+        .pipe("DB", "SC", "P")
+        .open_channel("exact")
+        .await
+        .unwrap();
     let err = exact.append_rows(rows(), tok(), tok()).await.unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
@@ -231,10 +243,8 @@ async fn unsplittable_appends_are_refused_unless_at_least_once_is_chosen() {
     assert!(fake.appends_to("exact").is_empty(), "nothing was buffered");
 
     let loose = client
+        .pipe("DB", "SC", "P")
         .open_channel_with(
-            "DB",
-            "SC",
-            "P",
             "loose",
             super::OpenChannelOptions::default().at_least_once_splits(true),
         )
@@ -256,7 +266,11 @@ async fn per_row_tokens_out_of_order_are_refused_at_the_call() {
     let fake = FakeApi::new();
     let client =
         StreamingIngestClient::from_parts(Arc::clone(&fake) as _, ChannelSettings::default());
-    let ch = client.open_channel("DB", "SC", "P", "c").await.unwrap();
+    let ch = client
+        .pipe("DB", "SC", "P")
+        .open_channel("c")
+        .await
+        .unwrap();
     let pairs = [5u64, 9, 9].map(|t| (serde_json::json!({ "t": t }), OffsetToken::from(t)));
     let err = ch
         .append_rows_with_tokens(pairs)

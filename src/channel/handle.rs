@@ -518,7 +518,7 @@ impl Channel {
     /// // The old owner, on "you lose partition 3":
     /// let committed = channel.hand_over(Duration::from_secs(30)).await?;
     /// // The new owner, on "you get partition 3":
-    /// let channel = client.open_channel("DB", "SCHEMA", "PIPE", "events_3").await?;
+    /// let channel = client.pipe("DB", "SCHEMA", "PIPE").open_channel("events_3").await?;
     /// let resume_after = channel.latest_committed_offset_token();
     /// # let _ = (committed, resume_after); Ok(()) }
     /// ```
@@ -560,7 +560,7 @@ impl Channel {
         self.close_with(CloseOptions::default().wait_for_commit(true))
             .await?;
         let token = rt.api.drop_channel(&path).await?;
-        Ok(token.map(OffsetToken::from))
+        Ok(token.map(OffsetToken::from_wire))
     }
 }
 

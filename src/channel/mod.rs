@@ -165,7 +165,7 @@
 //!
 //! /// "You get partition 3": open, then read the source after the committed token.
 //! async fn assigned(client: &StreamingIngestClient) -> Result<(Channel, u64), Error> {
-//!     let channel = client.open_channel("DB", "SCHEMA", "PIPE", "events_3").await?;
+//!     let channel = client.pipe("DB", "SCHEMA", "PIPE").open_channel("events_3").await?;
 //!     let next = channel
 //!         .latest_committed_offset_token()
 //!         .and_then(|t| t.as_u64())
@@ -213,7 +213,7 @@
 //!     client: &StreamingIngestClient,
 //!     source: &mut Source,
 //! ) -> Result<(), snowpipe_streaming::Error> {
-//!     let channel = client.open_channel("DB", "SCHEMA", "PIPE", "orders-0").await?;
+//!     let channel = client.pipe("DB", "SCHEMA", "PIPE").open_channel("orders-0").await?;
 //!     // Resume after what Snowflake already committed.
 //!     let mut next_after = channel.latest_committed_offset_token().and_then(|t| t.as_u64());
 //!     loop {

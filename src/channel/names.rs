@@ -49,7 +49,7 @@ pub(crate) fn validate_channel_name(name: &str) -> Result<()> {
             "channel",
             format!(
                 "channel name {name:?} is reserved for the implicit elastic channel of every \
-                 pipe; choose another name, or use StreamingIngestClient::elastic_channel"
+                 pipe; choose another name, or use Pipe::elastic_channel"
             ),
         ));
     }

@@ -98,7 +98,7 @@ impl Writer {
         let committed = match &self.channel {
             Some(ch) => ch.reopen().await,
             None => {
-                let ch = self.client.open_channel("DB", "SC", "P", "c").await;
+                let ch = self.client.pipe("DB", "SC", "P").open_channel("c").await;
                 ch.map(|ch| {
                     let c = ch.latest_committed_offset_token();
                     self.channel = Some(ch);

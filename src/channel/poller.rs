@@ -322,7 +322,7 @@ fn publish(c: &ChannelShared, status: ChannelStatusWire) {
     let committed = status
         .last_committed_offset_token
         .clone()
-        .map(OffsetToken::from);
+        .map(OffsetToken::from_wire);
     c.polled.committed.send_if_modified(|current| {
         if *current == committed {
             false
@@ -342,7 +342,7 @@ fn publish(c: &ChannelShared, status: ChannelStatusWire) {
             offset_upper_bound: status
                 .last_error_offset_upper_bound
                 .clone()
-                .map(OffsetToken::from),
+                .map(OffsetToken::from_wire),
             timestamp_ms: status.last_error_timestamp_ms,
         };
         c.metrics.row_errors.increment(event.new_errors);

@@ -7,14 +7,14 @@ use crate::transport::Compression;
 use crate::{Error, Result};
 
 /// Smallest accepted `max_client_lag`.
-pub const MIN_CLIENT_LAG: Duration = Duration::from_millis(10);
+pub(crate) const MIN_CLIENT_LAG: Duration = Duration::from_millis(10);
 /// Largest accepted `max_client_lag`.
-pub const MAX_CLIENT_LAG: Duration = Duration::from_secs(600);
+pub(crate) const MAX_CLIENT_LAG: Duration = Duration::from_secs(600);
 /// Smallest accepted `max_request_bytes`.
-pub const MIN_REQUEST_BYTES: usize = 1024;
+pub(crate) const MIN_REQUEST_BYTES: usize = 1024;
 /// Largest accepted `max_request_bytes`: 4 MB on the wire, Snowflake's hard per-request cap
 /// ("not raised on request"; one byte more answers 413; docs/protocol.md "Limits").
-pub const MAX_REQUEST_BYTES: usize = 4_000_000;
+pub(crate) const MAX_REQUEST_BYTES: usize = 4_000_000;
 /// Accepted `zstd_level`s (zstd's negative "fast" levels down to -7, up to 22).
 pub(crate) const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = -7..=22;
 /// Accepted `recovery_timeout`s.

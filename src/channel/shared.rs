@@ -275,7 +275,7 @@ impl ChannelShared {
         let committed = opened
             .last_committed_offset_token
             .clone()
-            .map(OffsetToken::from);
+            .map(OffsetToken::from_wire);
         let metrics = Metrics::new(&path);
         Self {
             id,
@@ -382,7 +382,7 @@ impl ChannelShared {
             last_error_offset_upper_bound: server
                 .last_error_offset_upper_bound
                 .clone()
-                .map(OffsetToken::from),
+                .map(OffsetToken::from_wire),
             last_error_timestamp_ms: server.last_error_timestamp_ms,
             buffered_bytes: self.actor.buffered_bytes.load(Ordering::Relaxed),
             buffered_rows: self.actor.buffered_rows.load(Ordering::Relaxed),

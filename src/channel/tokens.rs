@@ -294,7 +294,9 @@ mod tests {
 
     #[test]
     fn per_row_tokens_give_each_piece_its_first_and_last() {
-        let toks = ["a", "c", "f", "g", "x"].map(OffsetToken::from).to_vec();
+        let toks = ["a", "c", "f", "g", "x"]
+            .map(|t| OffsetToken::new(t).unwrap())
+            .to_vec();
         let p = Tokens::PerRow(toks).split(&[2, 1, 2], false, 0, 0).unwrap();
         assert_eq!(
             ends(&p),
@@ -363,7 +365,7 @@ mod tests {
             "{e}"
         );
         assert!(t(&[4, 2]).check().is_err());
-        let e = Tokens::PerRow(vec![OffsetToken::from("")])
+        let e = Tokens::PerRow(vec![OffsetToken::from_wire(String::new())])
             .check()
             .unwrap_err();
         assert!(e.to_string().contains("row 0"), "{e}");

@@ -20,7 +20,7 @@ use crate::rest::{ConnectOptions, RestApi};
 use crate::transport::Compression;
 use crate::{Result, StreamingIngestClient};
 
-pub use crate::channel::settings::{
+use crate::channel::settings::{
     MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES,
 };
 
@@ -324,8 +324,19 @@ impl ClientBuilder {
 
     // ----- channels -------------------------------------------------------------------------
 
+    /// Smallest accepted [`max_client_lag`](Self::max_client_lag).
+    pub const MIN_CLIENT_LAG: Duration = MIN_CLIENT_LAG;
+    /// Largest accepted [`max_client_lag`](Self::max_client_lag).
+    pub const MAX_CLIENT_LAG: Duration = MAX_CLIENT_LAG;
+    /// Smallest accepted [`max_request_bytes`](Self::max_request_bytes).
+    pub const MIN_REQUEST_BYTES: usize = MIN_REQUEST_BYTES;
+    /// Largest accepted [`max_request_bytes`](Self::max_request_bytes): 4 MB on the wire,
+    /// Snowflake's hard per-request cap (one byte more is answered 413).
+    pub const MAX_REQUEST_BYTES: usize = MAX_REQUEST_BYTES;
+
     /// How long a row may wait in the client buffer before its batch is sent: the latency
-    /// versus request-size trade-off. Default 1 s; accepted 10 ms to 10 min. Profile key
+    /// versus request-size trade-off. Default 1 s; accepted [`MIN_CLIENT_LAG`](Self::MIN_CLIENT_LAG) (10 ms) to
+    /// [`MAX_CLIENT_LAG`](Self::MAX_CLIENT_LAG) (10 min). Profile key
     /// `max_client_lag` (`"200ms"`, or a number of milliseconds).
     ///
     /// A batch goes out sooner when it fills a request, on `flush()`, and when the client's
@@ -337,8 +348,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Target size of one append request on the wire. Default and maximum 4 MB (4,000,000
-    /// bytes: Snowflake's hard per-request cap, docs/protocol.md "Limits"); at least 1 KiB.
+    /// Target size of one append request on the wire. Default and maximum 4 MB
+    /// ([`MAX_REQUEST_BYTES`](Self::MAX_REQUEST_BYTES), Snowflake's hard per-request cap,
+    /// docs/protocol.md "Limits"); at least [`MIN_REQUEST_BYTES`](Self::MIN_REQUEST_BYTES).
     /// Profile key `max_request_bytes`.
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
         self.channel.max_request_bytes = bytes;
@@ -466,23 +478,36 @@ impl ClientBuilder {
                     ))
                 }
             };
-            builder = builder.with_config(&key, value)?;
+            builder = builder.with_profile_key(&key, value)?;
         }
         Ok(builder)
     }
 
-    /// Sets one setting by its string key, as in `profile.json`. Keys are case-insensitive;
-    /// every key is listed, with its meaning and environment variable, on [`ConfigKey`]
-    /// (durations as `"500ms"`, `"30s"`). Other keys are logged as warnings and ignored.
+    /// Sets one setting by its key: every key is listed, with its meaning, its spelling in
+    /// `profile.json` and its environment variable, on [`ConfigKey`] (durations as
+    /// `"500ms"`, `"30s"`). A key read from text parses with `str::parse::<ConfigKey>()`
+    /// (case-insensitive), so a typo is an error where the text is read.
+    ///
+    /// ```
+    /// use snowpipe_streaming::{ClientBuilder, ConfigKey};
+    /// let builder = ClientBuilder::new()
+    ///     .with_config(ConfigKey::MaxClientLag, "250ms")?
+    ///     .with_config(ConfigKey::EnableRowsetCompression, "false")?;
+    /// # let _ = builder; Ok::<(), snowpipe_streaming::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Config`] naming the key when its value cannot be parsed.
-    pub fn with_config(mut self, key: &str, value: impl Into<String>) -> Result<Self> {
+    pub fn with_config(mut self, key: ConfigKey, value: impl Into<String>) -> Result<Self> {
+        self.set(key, value.into())?;
+        Ok(self)
+    }
+
+    /// The lenient path of `profile.json`: a known key is set, an unknown one is logged as a
+    /// warning and ignored (the official SDK's profiles carry keys this client has no use for).
+    fn with_profile_key(self, key: &str, value: String) -> Result<Self> {
         match key.parse::<ConfigKey>() {
-            Ok(k) => {
-                self.set(k, value.into())?;
-                Ok(self)
-            }
+            Ok(k) => self.with_config(k, value),
             Err(_) => {
                 tracing::warn!(key = %key, "unknown or unsupported client setting ignored");
                 Ok(self)

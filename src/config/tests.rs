@@ -130,23 +130,23 @@ fn profile_errors_name_the_key() {
 #[test]
 fn with_config_covers_this_crates_keys() {
     let b = valid()
-        .with_config("request_timeout", "5s")
+        .with_config(ConfigKey::RequestTimeout, "5s")
         .unwrap()
-        .with_config("CONNECT_TIMEOUT", "250ms")
+        .with_config("CONNECT_TIMEOUT".parse::<ConfigKey>().unwrap(), "250ms")
         .unwrap()
-        .with_config("max_request_bytes", "1_000_000")
+        .with_config(ConfigKey::MaxRequestBytes, "1_000_000")
         .unwrap()
-        .with_config("memory_budget_bytes", "64000000")
+        .with_config(ConfigKey::MemoryBudgetBytes, "64000000")
         .unwrap()
-        .with_config("compression", "gzip")
+        .with_config(ConfigKey::Compression, "gzip")
         .unwrap()
-        .with_config("commit_poll_interval", "50ms")
+        .with_config(ConfigKey::CommitPollInterval, "50ms")
         .unwrap()
-        .with_config("retry_max_attempts", "3")
+        .with_config(ConfigKey::RetryMaxAttempts, "3")
         .unwrap()
-        .with_config("retry_total_budget", "10s")
+        .with_config(ConfigKey::RetryTotalBudget, "10s")
         .unwrap()
-        .with_config("max_client_lag", "2s")
+        .with_config(ConfigKey::MaxClientLag, "2s")
         .unwrap();
     assert_eq!(b.http.request_timeout, Duration::from_secs(5));
     assert_eq!(b.http.connect_timeout, Duration::from_millis(250));
@@ -367,7 +367,7 @@ fn every_config_key_round_trips_and_is_accepted_by_with_config() {
             *key
         );
         // A value of the wrong shape is refused naming the key, not ignored as unknown.
-        if let Err(e) = ClientBuilder::new().with_config(key.as_str(), "{not a value}") {
+        if let Err(e) = ClientBuilder::new().with_config(*key, "{not a value}") {
             assert!(e.to_string().contains(key.as_str()), "{e}");
         }
     }
@@ -380,18 +380,18 @@ fn every_config_key_round_trips_and_is_accepted_by_with_config() {
 #[test]
 fn recovery_timeout_and_zstd_level_have_keys() {
     let b = ClientBuilder::new()
-        .with_config("recovery_timeout", "45s")
+        .with_config(ConfigKey::RecoveryTimeout, "45s")
         .unwrap()
-        .with_config("ZSTD_LEVEL", "3")
+        .with_config("ZSTD_LEVEL".parse::<ConfigKey>().unwrap(), "3")
         .unwrap();
     assert_eq!(b.channel.recovery_timeout, Duration::from_secs(45));
     assert_eq!(b.channel.zstd_level, 3);
     let err = ClientBuilder::new()
-        .with_config("zstd_level", "fast")
+        .with_config(ConfigKey::ZstdLevel, "fast")
         .unwrap_err();
     assert!(err.to_string().contains("zstd_level"), "{err}");
     let b = ClientBuilder::new()
-        .with_config("zstd_level", "40")
+        .with_config(ConfigKey::ZstdLevel, "40")
         .unwrap();
     let err = b.channel.validate().unwrap_err();
     assert!(err.to_string().contains("zstd_level"), "{err}");
@@ -432,7 +432,7 @@ fn cleartext_http_only_to_loopback_unless_asked_for() {
             .resolve()
             .is_ok());
         assert!(with(bad)
-            .with_config("danger_accept_cleartext_http", "true")
+            .with_config(ConfigKey::DangerAcceptCleartextHttp, "true")
             .unwrap()
             .resolve()
             .is_ok());
@@ -445,7 +445,7 @@ fn cleartext_http_only_to_loopback_unless_asked_for() {
             .url("https://a.snowflakecomputing.com")
             .oauth_client("id", "secret")
             .oauth_token_endpoint(endpoint)
-            .with_config("authorization_type", "oauth")
+            .with_config(ConfigKey::AuthorizationType, "oauth")
             .unwrap()
     };
     let e = oauth("http://idp.example.com/token")

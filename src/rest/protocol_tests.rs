@@ -158,7 +158,7 @@ async fn open_accepts_active_and_unknown_status_codes_and_refuses_invalid_ones()
         )
         .await;
         let client = account.builder().build().await.unwrap();
-        let result = client.open_channel("DB", "SCH", "PIPE", "CH").await;
+        let result = client.pipe("DB", "SCH", "PIPE").open_channel("CH").await;
         assert_eq!(result.is_ok(), opens, "{code}: {result:?}");
         if let Ok(ch) = result {
             assert_eq!(ch.status().status_code.as_deref(), Some(code));
@@ -215,7 +215,8 @@ async fn a_status_reported_under_another_case_of_the_name_is_found() {
         .await
         .unwrap();
     let ch = client
-        .open_channel("DB", "SCH", "PIPE", "orders")
+        .pipe("DB", "SCH", "PIPE")
+        .open_channel("orders")
         .await
         .unwrap();
     ch.append_row(
@@ -247,7 +248,8 @@ async fn elastic_in_any_case_is_refused_as_a_named_channel_before_any_request() 
     let client = account.builder().build().await.unwrap();
     for name in ["ELASTIC", "elastic", "Elastic"] {
         let err = client
-            .open_channel("DB", "SCH", "PIPE", name)
+            .pipe("DB", "SCH", "PIPE")
+            .open_channel(name)
             .await
             .expect_err(name);
         assert!(
@@ -476,7 +478,7 @@ async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
         (
             account
                 .builder()
-                .with_config("max_bytes_per_second", "5000000")
+                .with_config(crate::ConfigKey::MaxBytesPerSecond, "5000000")
                 .unwrap(),
             5_000_000,
         ),

@@ -229,12 +229,12 @@ async fn a_key_registered_by_alter_user_in_ddl_lets_that_user_in() {
         .await
         .expect("TESTER connects");
     let channel = client
-        .open_channel(
+        .pipe(
             common::emulator::DB,
             common::emulator::SCHEMA,
             common::emulator::PIPE,
-            "c",
         )
+        .open_channel("c")
         .await
         .expect("open");
     channel.close().await.expect("close");

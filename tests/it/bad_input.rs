@@ -198,7 +198,8 @@ async fn unknown_database_schema_or_pipe_is_a_not_found_naming_the_object() {
         (DB, SCHEMA, "NO_PIPE"),
     ] {
         let e = client
-            .open_channel(db, schema, pipe, "c1")
+            .pipe(db, schema, pipe)
+            .open_channel("c1")
             .await
             .expect_err("opening on a missing object fails");
         assert!(matches!(&e, Error::Server(_)), "{e:?}");
@@ -225,7 +226,8 @@ async fn invalid_channel_names_are_rejected_before_any_request() {
         (long.as_str(), "long"),
     ] {
         let e = client
-            .open_channel(DB, SCHEMA, PIPE, name)
+            .pipe(DB, SCHEMA, PIPE)
+            .open_channel(name)
             .await
             .expect_err("invalid channel name");
         let Error::InvalidArgument { what, .. } = &e else {
@@ -241,9 +243,14 @@ async fn invalid_channel_names_are_rejected_before_any_request() {
         .count();
     assert_eq!(opens, 0, "nothing was sent for invalid names");
     // A channel that is already open in this client is named as such.
-    let c = client.open_channel(DB, SCHEMA, PIPE, "dup").await.unwrap();
+    let c = client
+        .pipe(DB, SCHEMA, PIPE)
+        .open_channel("dup")
+        .await
+        .unwrap();
     let e = client
-        .open_channel(DB, SCHEMA, PIPE, "dup")
+        .pipe(DB, SCHEMA, PIPE)
+        .open_channel("dup")
         .await
         .unwrap_err();
     assert!(matches!(&e, Error::InvalidArgument { .. }), "{e:?}");
@@ -290,17 +297,18 @@ async fn offset_tokens_that_go_backwards_or_repeat_are_refused_and_nothing_is_lo
     assert_mentions(&e, &["start offset token 20", "after end"]);
     // Non-numeric tokens are opaque: only exact reuse is refused.
     let ch2 = client
-        .open_channel(DB, SCHEMA, PIPE, "opaque")
+        .pipe(DB, SCHEMA, PIPE)
+        .open_channel("opaque")
         .await
         .unwrap();
-    ch2.append_row(&json!({"ID": 200}), Some("b".into()))
+    ch2.append_row(&json!({"ID": 200}), Some(OffsetToken::new("b").unwrap()))
         .await
         .unwrap();
-    ch2.append_row(&json!({"ID": 201}), Some("a".into()))
+    ch2.append_row(&json!({"ID": 201}), Some(OffsetToken::new("a").unwrap()))
         .await
         .unwrap();
     let e = ch2
-        .append_row(&json!({"ID": 202}), Some("a".into()))
+        .append_row(&json!({"ID": 202}), Some(OffsetToken::new("a").unwrap()))
         .await
         .unwrap_err();
     assert_mentions(&e, &["reuses"]);
@@ -365,7 +373,11 @@ async fn a_row_larger_than_the_request_limit_is_refused_and_earlier_rows_land() 
         .build()
         .await
         .unwrap();
-    let ch = client.open_channel(DB, SCHEMA, PIPE, "big").await.unwrap();
+    let ch = client
+        .pipe(DB, SCHEMA, PIPE)
+        .open_channel("big")
+        .await
+        .unwrap();
     ch.append_row(&json!({"ID": 1, "NAME": "small"}), tok(1))
         .await
         .unwrap();
@@ -432,7 +444,8 @@ async fn garbage_instead_of_json_is_a_decode_error_naming_the_operation() {
         .await;
     let client = sf.client().await;
     let e = client
-        .open_channel("DB", "SCH", "PIPE", "garbage")
+        .pipe("DB", "SCH", "PIPE")
+        .open_channel("garbage")
         .await
         .unwrap_err();
     let Error::Transport(t) = &e else {
@@ -453,7 +466,8 @@ async fn an_error_status_with_a_non_json_body_shows_the_body() {
         .await;
     let client = sf.client().await;
     let e = client
-        .open_channel("DB", "SCH", "PIPE", "garbage")
+        .pipe("DB", "SCH", "PIPE")
+        .open_channel("garbage")
         .await
         .unwrap_err();
     assert!(matches!(&e, Error::Server(_)), "{e:?}");
@@ -477,7 +491,8 @@ async fn garbage_append_responses_end_in_recovery_not_loss() {
     );
     let client = emu::client(&server).await;
     let ch = client
-        .open_channel(DB, SCHEMA, PIPE, "garbled")
+        .pipe(DB, SCHEMA, PIPE)
+        .open_channel("garbled")
         .await
         .unwrap();
     streams_ids_through_a_recovery(ch, &server, 50).await;
@@ -501,7 +516,8 @@ async fn a_hanging_server_times_out_with_a_clear_error() {
         .unwrap();
     let started = std::time::Instant::now();
     let e = client
-        .open_channel("DB", "SCH", "PIPE", "hang")
+        .pipe("DB", "SCH", "PIPE")
+        .open_channel("hang")
         .await
         .unwrap_err();
     assert!(
@@ -532,7 +548,11 @@ async fn a_server_hanging_mid_stream_costs_a_replay_not_a_row() {
         .build()
         .await
         .unwrap();
-    let ch = client.open_channel(DB, SCHEMA, PIPE, "hang").await.unwrap();
+    let ch = client
+        .pipe(DB, SCHEMA, PIPE)
+        .open_channel("hang")
+        .await
+        .unwrap();
     streams_ids_through_a_recovery(ch, &server, 30).await;
     client.close().await.unwrap();
     server.shutdown().await;
@@ -556,7 +576,8 @@ async fn emulator_restarted_mid_stream_loses_and_duplicates_nothing() {
         .await
         .unwrap();
     let ch = client
-        .open_channel(DB, SCHEMA, PIPE, "restart")
+        .pipe(DB, SCHEMA, PIPE)
+        .open_channel("restart")
         .await
         .unwrap();
     for id in 1..=100u64 {

@@ -178,7 +178,8 @@ async fn setup() -> (MockAccount, Server, StreamingIngestClient) {
 
 async fn open(client: &StreamingIngestClient) -> Channel {
     client
-        .open_channel("DB", "SCH", "PIPE", "CH")
+        .pipe("DB", "SCH", "PIPE")
+        .open_channel("CH")
         .await
         .unwrap()
 }

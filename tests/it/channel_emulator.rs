@@ -62,7 +62,8 @@ async fn faults_mid_stream_still_give_exactly_once() {
             .times(1),
     );
     let ch = client
-        .open_table_channel("DB", "SCH", "T", "c1")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("c1")
         .await
         .unwrap();
     // Act: 100 appends of 20 rows with increasing tokens, a request every few appends.
@@ -107,7 +108,8 @@ async fn channels_of_one_client_share_the_poller_and_close_together() {
     for i in 0..4 {
         channels.push(
             client
-                .open_table_channel("DB", "SCH", "T", &format!("c{i}"))
+                .table_pipe("DB", "SCH", "T")
+                .open_channel(&format!("c{i}"))
                 .await
                 .unwrap(),
         );

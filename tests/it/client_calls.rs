@@ -49,7 +49,8 @@ async fn statuses_and_tokens_of_many_channels_by_name() {
     for i in 0..120u64 {
         let name = format!("c{i}");
         let ch = client
-            .open_table_channel("DB", "SCH", "T", &name)
+            .table_pipe("DB", "SCH", "T")
+            .open_channel(&name)
             .await
             .unwrap();
         ch.append_row(&Row { id: i }, Some(OffsetToken::from(i)))
@@ -61,14 +62,16 @@ async fn statuses_and_tokens_of_many_channels_by_name() {
     names.push("never-opened".into());
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let statuses = client
-        .channel_statuses("DB", "SCH", PIPE, &refs)
+        .pipe("DB", "SCH", PIPE)
+        .channel_statuses(&refs)
         .await
         .unwrap();
     assert_eq!(statuses.len(), 120, "the unknown channel is absent");
     assert_eq!(statuses["c7"].rows_inserted, 1);
     assert_eq!(statuses["c7"].status_code.as_deref(), Some("SUCCESS"));
     let tokens = client
-        .latest_committed_offset_tokens("DB", "SCH", PIPE, &refs)
+        .pipe("DB", "SCH", PIPE)
+        .latest_committed_offset_tokens(&refs)
         .await
         .unwrap();
     for i in 0..120u64 {
@@ -92,30 +95,35 @@ async fn statuses_and_tokens_of_many_channels_by_name() {
 async fn drop_by_name_refuses_open_channels_and_drops_closed_ones() {
     let (emu, client) = start(Duration::ZERO).await;
     let ch = client
-        .open_table_channel("DB", "SCH", "T", "gone")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("gone")
         .await
         .unwrap();
     ch.append_row(&Row { id: 1 }, Some(OffsetToken::from(1u64)))
         .await
         .unwrap();
     let err = client
-        .drop_channel("DB", "SCH", PIPE, "GONE")
+        .pipe("DB", "SCH", PIPE)
+        .drop_channel("GONE")
         .await
         .expect_err("open in this client (in another case)");
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
     ch.close().await.unwrap();
     let last = client
-        .drop_channel("DB", "SCH", PIPE, "gone")
+        .pipe("DB", "SCH", PIPE)
+        .drop_channel("gone")
         .await
         .unwrap();
     assert_eq!(last, Some(OffsetToken::from(1u64)));
     let statuses = client
-        .channel_statuses("DB", "SCH", PIPE, &["gone"])
+        .pipe("DB", "SCH", PIPE)
+        .channel_statuses(&["gone"])
         .await
         .unwrap();
     assert!(statuses.is_empty(), "dropped: {statuses:?}");
     assert!(client
-        .drop_channel("DB", "SCH", PIPE, "ELASTIC")
+        .pipe("DB", "SCH", PIPE)
+        .drop_channel("ELASTIC")
         .await
         .is_err());
     client.close().await.unwrap();
@@ -126,11 +134,13 @@ async fn drop_by_name_refuses_open_channels_and_drops_closed_ones() {
 async fn flush_and_wait_for_commit_cover_every_open_channel() {
     let (emu, client) = start(Duration::from_millis(300)).await;
     let a = client
-        .open_table_channel("DB", "SCH", "T", "a")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("a")
         .await
         .unwrap();
     let b = client
-        .open_table_channel("DB", "SCH", "T", "b")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("b")
         .await
         .unwrap();
     a.append_rows(

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use crate::common::*;
-use snowpipe_streaming::{ClientBuilder, Error};
+use snowpipe_streaming::{ClientBuilder, ConfigKey, Error};
 
 #[tokio::test]
 async fn a_profile_file_with_the_official_keys_builds_a_client() {
@@ -74,9 +74,9 @@ fn profile_errors_name_the_problem() {
 #[test]
 fn with_config_sets_keys_by_name() {
     let b = ClientBuilder::new()
-        .with_config("account", "a")
-        .and_then(|b| b.with_config("compression", "none"))
-        .and_then(|b| b.with_config("max_client_lag", "250ms"))
+        .with_config(ConfigKey::Account, "a")
+        .and_then(|b| b.with_config(ConfigKey::Compression, "none"))
+        .and_then(|b| b.with_config(ConfigKey::MaxClientLag, "250ms"))
         .unwrap();
     let dbg = format!("{b:?}");
     assert!(dbg.contains("max_client_lag: 250ms"), "{dbg}");

@@ -186,7 +186,8 @@ async fn console_follows_streaming_channels_in_a_browser() {
     let mut fixed = Vec::new();
     for (name, last) in [("alpha", 99u64), ("bravo", 149), ("charlie", 199)] {
         let ch = client
-            .open_table_channel(DB, SCHEMA, TABLE, name)
+            .table_pipe(DB, SCHEMA, TABLE)
+            .open_channel(name)
             .await
             .unwrap();
         ch.append_rows(rows(0, last), None, Some(OffsetToken::from(last)))
@@ -195,7 +196,8 @@ async fn console_follows_streaming_channels_in_a_browser() {
         fixed.push((ch, last));
     }
     let live = client
-        .open_table_channel(DB, SCHEMA, TABLE, "live")
+        .table_pipe(DB, SCHEMA, TABLE)
+        .open_channel("live")
         .await
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -257,7 +259,8 @@ async fn console_follows_streaming_channels_in_a_browser() {
     );
     for (name, last) in [("delta", 49u64), ("echo", 74)] {
         let ch = client
-            .open_table_channel(DB, SCHEMA, TABLE, name)
+            .table_pipe(DB, SCHEMA, TABLE)
+            .open_channel(name)
             .await
             .unwrap();
         let mut batch: Vec<Row> = rows(0, last).collect();

@@ -58,7 +58,7 @@ async fn every_row_lands_at_least_once_and_each_possible_duplicate_is_reported()
             .after(2)
             .times(1),
     );
-    let elastic = client.elastic_channel("DB", "SCH", "T");
+    let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
     let mut events = elastic.events();
     for chunk in 0..20u64 {
         elastic
@@ -120,7 +120,7 @@ async fn every_row_lands_at_least_once_and_each_possible_duplicate_is_reported()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipes_elastic_channel_appends_to_its_elastic_endpoint() {
     let (emu, client) = start().await;
-    let elastic = client.elastic_pipe_channel("DB", "SCH", "P");
+    let elastic = client.pipe("DB", "SCH", "P").elastic_channel();
     elastic
         .append_rows((0..10).map(|id| Row { id }))
         .await
@@ -197,7 +197,11 @@ async fn budget_and_metrics(recorded: MetricsRecorder) {
         .build()
         .await
         .unwrap();
-    let named = client.open_channel("DB", "SCH", "P", "n1").await.unwrap();
+    let named = client
+        .pipe("DB", "SCH", "P")
+        .open_channel("n1")
+        .await
+        .unwrap();
 
     // The named append fits while the budget is free...
     let token = |n: u64| Some(snowpipe_streaming::OffsetToken::from(n));
@@ -215,7 +219,7 @@ async fn budget_and_metrics(recorded: MetricsRecorder) {
 
     // ...but not once three elastic buffers hold about 750 KB of it.
     let elastic: Vec<_> = (0..3)
-        .map(|_| client.elastic_channel("DB", "SCH", "U"))
+        .map(|_| client.table_pipe("DB", "SCH", "U").elastic_channel())
         .collect();
     for (i, e) in elastic.iter().enumerate() {
         e.append_rows(padded(1000 * (i as u64 + 1), 245))
@@ -231,7 +235,7 @@ async fn budget_and_metrics(recorded: MetricsRecorder) {
     );
 
     // A fourth elastic append waits for room like a named one...
-    let fourth = client.elastic_channel("DB", "SCH", "U");
+    let fourth = client.table_pipe("DB", "SCH", "U").elastic_channel();
     {
         let waiting = fourth.append_rows(padded(6000, 245));
         tokio::pin!(waiting);

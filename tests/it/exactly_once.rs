@@ -155,7 +155,8 @@ async fn process(
     let mut rng = ChaCha8Rng::seed_from_u64(case.seed * 1000 + lifetime);
     let client = client(&url, &case).await;
     let ch = client
-        .open_channel_with("DB", "SCH", "P", "c", OpenChannelOptions::default())
+        .pipe("DB", "SCH", "P")
+        .open_channel_with("c", OpenChannelOptions::default())
         .await
         .expect("open");
     let tokens = case.tokens;
@@ -352,7 +353,11 @@ async fn thirty_kb_appends_with_64_kib_requests_resume_exactly() {
                 .build()
                 .await
                 .unwrap();
-            let ch = client.open_channel("DB", "SCH", "P", "c").await.unwrap();
+            let ch = client
+                .pipe("DB", "SCH", "P")
+                .open_channel("c")
+                .await
+                .unwrap();
             for k in 0..10u64 {
                 let rows = (k * 300 + 1..=k * 300 + 300).map(|id| Row {
                     id,
@@ -380,7 +385,11 @@ async fn thirty_kb_appends_with_64_kib_requests_resume_exactly() {
         .build()
         .await
         .unwrap();
-    let ch = client.open_channel("DB", "SCH", "P", "c").await.unwrap();
+    let ch = client
+        .pipe("DB", "SCH", "P")
+        .open_channel("c")
+        .await
+        .unwrap();
     let after = ch
         .latest_committed_offset_token()
         .and_then(|t| t.as_u64())

@@ -206,7 +206,8 @@ async fn the_second_opener_fences_the_first_over_the_wire() {
     let first = common::emulator::builder(&emu).build().await.unwrap();
     let second: StreamingIngestClient = common::emulator::builder(&emu).build().await.unwrap();
     let a = first
-        .open_table_channel("DB", "SCH", "T", "c")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("c")
         .await
         .unwrap();
     a.append_rows(rows(0..100), Some(0u64.into()), Some(99u64.into()))
@@ -217,7 +218,8 @@ async fn the_second_opener_fences_the_first_over_the_wire() {
         .unwrap();
 
     let b = second
-        .open_table_channel("DB", "SCH", "T", "c")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("c")
         .await
         .unwrap();
     assert_eq!(b.latest_committed_offset_token(), Some(99u64.into()));
@@ -258,7 +260,8 @@ async fn a_hand_over_passes_the_channel_on_at_the_committed_token() {
     let old = common::emulator::builder(&emu).build().await.unwrap();
     let new = common::emulator::builder(&emu).build().await.unwrap();
     let a = old
-        .open_table_channel("DB", "SCH", "T", "p3")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("p3")
         .await
         .unwrap();
     for k in 0..5u64 {
@@ -274,7 +277,8 @@ async fn a_hand_over_passes_the_channel_on_at_the_committed_token() {
     assert_eq!(handed, Some(199u64.into()));
 
     let b = new
-        .open_table_channel("DB", "SCH", "T", "p3")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("p3")
         .await
         .unwrap();
     let resume = b.latest_committed_offset_token().unwrap().as_u64().unwrap() + 1;

@@ -71,7 +71,8 @@ async fn a_quoted_mixed_case_table_streams_through_its_quoted_default_pipe() {
     let emu = emulator(EmulatorConfig::for_tests()).await;
     let client = builder(&emu).build().await.unwrap();
     let ch = client
-        .open_table_channel("DB", "SCH", "\"Mixed Case\"", "c1")
+        .table_pipe("DB", "SCH", "\"Mixed Case\"")
+        .open_channel("c1")
         .await
         .unwrap();
     append_committed(&ch, 0..10).await;
@@ -98,11 +99,13 @@ async fn one_channel_under_two_cases_is_refused_as_already_open() {
     let emu = emulator(EmulatorConfig::for_tests()).await;
     let client = builder(&emu).build().await.unwrap();
     let ch = client
-        .open_table_channel("DB", "SCH", "T", "Orders")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("Orders")
         .await
         .unwrap();
     let err = client
-        .open_table_channel("DB", "SCH", "T", "ORDERS")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("ORDERS")
         .await
         .expect_err("ORDERS is the channel Orders on the server");
     assert!(err.to_string().contains("already open"), "{err}");
@@ -117,7 +120,8 @@ async fn the_configured_role_reaches_the_emulator_and_decides_access() {
     let emu = emulator(EmulatorConfig::for_tests().with_role_grant("LOADER", "DB")).await;
     let client = builder(&emu).role("loader").build().await.unwrap();
     let ch = client
-        .open_table_channel("DB", "SCH", "T", "c")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("c")
         .await
         .unwrap();
     append_committed(&ch, 0..3).await;
@@ -125,7 +129,8 @@ async fn the_configured_role_reaches_the_emulator_and_decides_access() {
     client.close().await.unwrap();
     let other = builder(&emu).role("OTHER").build().await.unwrap();
     let err = other
-        .open_table_channel("DB", "SCH", "T", "c")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("c")
         .await
         .expect_err("OTHER has no grant on DB");
     assert_eq!(
@@ -143,7 +148,8 @@ async fn the_sdk_echoes_the_emulators_session_per_channel_incarnation() {
     let emu = emulator(EmulatorConfig::for_tests()).await;
     let client = builder(&emu).build().await.unwrap();
     let ch = client
-        .open_table_channel("DB", "SCH", "T", "c")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("c")
         .await
         .unwrap();
     for i in 0..3 {
@@ -151,7 +157,8 @@ async fn the_sdk_echoes_the_emulators_session_per_channel_incarnation() {
     }
     ch.close().await.unwrap();
     let ch = client
-        .open_table_channel("DB", "SCH", "T", "c")
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("c")
         .await
         .unwrap();
     append_committed(&ch, 30..40).await;

@@ -118,7 +118,8 @@ async fn start(name: &str) -> (Emulator, StreamingIngestClient, Channel) {
     .unwrap();
     let client = common::emulator::builder(&emu).build().await.unwrap();
     let ch = client
-        .open_table_channel("DB", "SCH", "T", name)
+        .table_pipe("DB", "SCH", "T")
+        .open_channel(name)
         .await
         .unwrap();
     (emu, client, ch)

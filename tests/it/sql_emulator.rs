@@ -21,7 +21,11 @@ struct Row {
 async fn streamed_rows_come_back_through_the_sql_api() {
     let emulator = emu::start().await;
     let client = emu::client(&emulator).await;
-    let channel = client.open_channel(DB, SCHEMA, PIPE, "sql").await.unwrap();
+    let channel = client
+        .pipe(DB, SCHEMA, PIPE)
+        .open_channel("sql")
+        .await
+        .unwrap();
     let rows = (1..=5u64).map(|id| {
         let name = (id != 3).then(|| format!("name {id} ✓"));
         (Row { id, name }, OffsetToken::from(id * 10))
@@ -101,7 +105,8 @@ async fn exact_numbers_fraction_digits_and_offsets_come_back_through_the_sql_api
     .unwrap();
     let client = emu::client(&emulator).await;
     let channel = client
-        .open_channel(DB, SCHEMA, "W-STREAMING", "exact")
+        .pipe(DB, SCHEMA, "W-STREAMING")
+        .open_channel("exact")
         .await
         .unwrap();
     let rows = [

@@ -32,7 +32,11 @@ async fn a_slow_pipe_does_not_delay_commit_detection_on_other_pipes() {
     let fake = FakeApi::new();
     fake.slow_status_for_pipe("SLOW", Duration::from_secs(3600));
     let client = client(&fake, settings());
-    let _slow = client.open_channel("DB", "SC", "SLOW", "s").await.unwrap();
+    let _slow = client
+        .pipe("DB", "SC", "SLOW")
+        .open_channel("s")
+        .await
+        .unwrap();
     let ch = open(&client, "c").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let t0 = Instant::now();

@@ -29,10 +29,8 @@ async fn concurrent_opens_of_one_channel_leave_the_winner_intact() {
     let fake = FakeApi::new();
     fake.set_open_latency(Duration::from_millis(200));
     let client = client(&fake, settings());
-    let (a, b) = tokio::join!(
-        client.open_channel("DB", "SC", "P", "c"),
-        client.open_channel("DB", "SC", "P", "c")
-    );
+    let pipe = client.pipe("DB", "SC", "P");
+    let (a, b) = tokio::join!(pipe.open_channel("c"), pipe.open_channel("c"));
     let (winner, loser) = match (a, b) {
         (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
         (a, b) => panic!("expected one open to fail: {a:?} {b:?}"),
@@ -45,7 +43,11 @@ async fn concurrent_opens_of_one_channel_leave_the_winner_intact() {
     winner.close().await.unwrap();
     // A failed open releases its reservation.
     fake.fail_next_open(|| server_error(404, "ERR_PIPE_DOES_NOT_EXIST", "open channel"));
-    assert!(client.open_channel("DB", "SC", "P", "d").await.is_err());
+    assert!(client
+        .pipe("DB", "SC", "P")
+        .open_channel("d")
+        .await
+        .is_err());
     open(&client, "d").await.close().await.unwrap();
 }
 
@@ -54,10 +56,8 @@ async fn open_options_reach_the_request_and_table_channels_use_the_default_pipe(
     let fake = FakeApi::new();
     let client = client(&fake, settings());
     let ch = client
-        .open_table_channel_with(
-            "DB",
-            "SC",
-            "T",
+        .table_pipe("DB", "SC", "T")
+        .open_channel_with(
             "c",
             crate::channel::OpenChannelOptions::default()
                 .fail_on_uncommitted_rows(true)
@@ -96,7 +96,11 @@ async fn close_waits_for_commit_and_client_close_closes_every_channel() {
     assert_eq!(ids(&fake.appends_to("b")[0].rows), [2]);
     let err = b.append_row(&Row { id: 3 }, None).await.unwrap_err();
     assert!(matches!(err, Error::Shutdown { .. }), "{err}");
-    assert!(client.open_channel("DB", "SC", "P", "x").await.is_err());
+    assert!(client
+        .pipe("DB", "SC", "P")
+        .open_channel("x")
+        .await
+        .is_err());
 }
 
 #[tokio::test(start_paused = true)]
@@ -167,14 +171,16 @@ async fn opening_reports_the_committed_token_and_can_reset_it() {
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
     assert_eq!(ch.latest_committed_offset_token(), None);
-    let err = client.open_channel("DB", "SC", "P", "c").await.unwrap_err();
+    let err = client
+        .pipe("DB", "SC", "P")
+        .open_channel("c")
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
     ch.close().await.unwrap();
     let ch = client
+        .pipe("DB", "SC", "P")
         .open_channel_with(
-            "DB",
-            "SC",
-            "P",
             "c",
             crate::channel::OpenChannelOptions::default().offset_token(41u64),
         )
@@ -182,7 +188,8 @@ async fn opening_reports_the_committed_token_and_can_reset_it() {
         .unwrap();
     assert_eq!(ch.latest_committed_offset_token(), tok(41));
     let t = client
-        .open_table_channel("DB", "SC", "T", "t")
+        .table_pipe("DB", "SC", "T")
+        .open_channel("t")
         .await
         .unwrap();
     assert_eq!(t.pipe_name(), "T-STREAMING");

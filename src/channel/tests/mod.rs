@@ -72,7 +72,11 @@ pub(super) fn compressing(fake: &Arc<FakeApi>, compression: Compression) -> Stre
 }
 
 pub(super) async fn open(client: &StreamingIngestClient, name: &str) -> Channel {
-    client.open_channel("DB", "SC", "P", name).await.unwrap()
+    client
+        .pipe("DB", "SC", "P")
+        .open_channel(name)
+        .await
+        .unwrap()
 }
 
 /// Lets spawned tasks run until the fake saw `n` appends to `channel`.

@@ -65,7 +65,7 @@ async fn a_committed_token_this_handle_never_sent_fails_it_and_reopen_resumes() 
     fake.set_manual_commit(true);
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
-    ch.append_row(&Row { id: 1 }, Some(OffsetToken::from("a")))
+    ch.append_row(&Row { id: 1 }, Some(OffsetToken::new("a").unwrap()))
         .await
         .unwrap();
     ch.flush().await.unwrap();
@@ -78,21 +78,21 @@ async fn a_committed_token_this_handle_never_sent_fails_it_and_reopen_resumes() 
     drop(state);
     let appends = fake.appends_to("c").len();
     let err = ch
-        .append_row(&Row { id: 2 }, Some(OffsetToken::from("b")))
+        .append_row(&Row { id: 2 }, Some(OffsetToken::new("b").unwrap()))
         .await
         .unwrap_err();
     assert!(err.is_ownership_lost(), "{err}");
     assert!(err.to_string().contains("never sent"), "{err}");
     assert_eq!(
         err.last_committed_offset_token(),
-        Some(&OffsetToken::from("zzz"))
+        Some(&OffsetToken::new("zzz").unwrap())
     );
     assert_eq!(fake.appends_to("c").len(), appends);
     assert!(ch.status().failed);
     assert_eq!(client.inner_runtime().budget_used(), 0);
     let resume = ch.reopen().await.unwrap();
-    assert_eq!(resume, Some(OffsetToken::from("zzz")));
-    ch.append_row(&Row { id: 3 }, Some(OffsetToken::from("c")))
+    assert_eq!(resume, Some(OffsetToken::new("zzz").unwrap()));
+    ch.append_row(&Row { id: 3 }, Some(OffsetToken::new("c").unwrap()))
         .await
         .unwrap();
     ch.flush().await.unwrap();
@@ -250,7 +250,11 @@ async fn close_timeout_during_a_recovery_stops_the_actor_and_frees_the_name() {
         .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     fake.refuse_opens(None);
-    let again = client.open_channel("DB", "SC", "P", "c").await.unwrap();
+    let again = client
+        .pipe("DB", "SC", "P")
+        .open_channel("c")
+        .await
+        .unwrap();
     assert_eq!(again.latest_committed_offset_token(), tok(1));
     tokio::time::timeout(Duration::from_secs(60), client.close())
         .await

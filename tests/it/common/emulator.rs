@@ -71,7 +71,8 @@ pub async fn open_channel(name: &str) -> (Emulator, StreamingIngestClient, Chann
     let emu = start().await;
     let client = client(&emu).await;
     let channel = client
-        .open_channel(DB, SCHEMA, PIPE, name)
+        .pipe(DB, SCHEMA, PIPE)
+        .open_channel(name)
         .await
         .expect("channel opens on the emulator");
     (emu, client, channel)

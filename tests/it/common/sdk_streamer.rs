@@ -68,7 +68,11 @@ async fn stream_table(client: StreamingIngestClient, queue: PathBuf, table: &'st
     let pipe = format!("{table}_PIPE");
     let channel_name = format!("{table}_CHANNEL");
     'session: loop {
-        let channel = match client.open_channel(DB, SCHEMA, &pipe, &channel_name).await {
+        let channel = match client
+            .pipe(DB, SCHEMA, &pipe)
+            .open_channel(&channel_name)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("sdk_streamer: {table}: open failed, retrying: {e}");
