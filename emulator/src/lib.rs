@@ -46,6 +46,7 @@ mod token_secret;
 
 pub use auth::{public_key_fingerprint, AuthError, KeyError};
 pub mod convert;
+pub mod offline;
 pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode, MAX_PAYLOAD_BYTES};
 pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, FaultSpecError};
 pub use key_pair::KeyPair;

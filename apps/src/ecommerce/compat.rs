@@ -6,58 +6,43 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use snowpipe_emulator::catalog::Catalog;
-use snowpipe_emulator::convert::{
-    convert_row_for_pipe, sqlite_create_table, sqlite_insert, ConvertOptions,
-};
+use snowpipe_emulator::offline::OfflineTables;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 use snowpipe_streaming::StreamingIngestClient;
 
 use crate::ecommerce::generator::Plan;
 use crate::ecommerce::report::{self, Reconciliation};
 use crate::ecommerce::run::{generate_key, SETUP_SQL};
-use crate::ecommerce::streamer::{stream_instance, InstanceStats, ItemIndex, StreamOptions, DATABASE, SCHEMA};
+use crate::ecommerce::streamer::{
+    stream_instance, InstanceStats, ItemIndex, StreamOptions, DATABASE, SCHEMA,
+};
 
 #[test]
 fn setup_sql_declares_the_tables_and_short_form_pipes() {
-    let mut catalog = Catalog::new();
-    catalog.apply_sql(SETUP_SQL).expect("setup.sql applies");
+    let tables = OfflineTables::from_ddl(SETUP_SQL).expect("setup.sql applies");
     for (pipe, table) in [
         ("ORDERS_PIPE", "ORDERS"),
         ("ORDER_ITEMS_PIPE", "ORDER_ITEMS"),
     ] {
-        let resolved = catalog.resolve_pipe(DATABASE, SCHEMA, pipe).unwrap();
-        assert_eq!(resolved.table.name, table);
+        assert_eq!(tables.pipe_table(DATABASE, SCHEMA, pipe).unwrap(), table);
     }
-    assert!(catalog.table(DATABASE, SCHEMA, "CUSTOMERS").is_some());
+    assert!(tables.has_table(DATABASE, SCHEMA, "CUSTOMERS"));
 }
 
-fn insert_all(catalog: &Catalog, conn: &rusqlite::Connection, table: &str, pipe: &str, json: &str) {
-    let t = catalog.table(DATABASE, SCHEMA, table).unwrap();
-    let p = catalog.pipe_definition(DATABASE, SCHEMA, pipe).unwrap();
+fn insert_all(tables: &OfflineTables, conn: &rusqlite::Connection, pipe: &str, json: &str) {
     let value: serde_json::Value = serde_json::from_str(json).unwrap();
-    let values = convert_row_for_pipe(t, p, value.as_object().unwrap(), &ConvertOptions::default())
+    let nulls = tables
+        .insert(conn, DATABASE, SCHEMA, pipe, value.as_object().unwrap())
         .unwrap_or_else(|e| panic!("emulator rejects {json}: {e}"));
-    assert!(
-        values
-            .iter()
-            .all(|v| *v != snowpipe_emulator::convert::SqlValue::Null),
-        "NULL in {json}"
-    );
-    conn.execute(&sqlite_insert(t), rusqlite::params_from_iter(values))
-        .unwrap();
+    assert!(nulls.is_empty(), "NULL in {json}");
 }
 
 #[test]
 fn emulator_accepts_every_row_and_the_report_catches_damage() {
-    let mut catalog = Catalog::new();
-    catalog.apply_sql(SETUP_SQL).unwrap();
+    let tables = OfflineTables::from_ddl(SETUP_SQL).unwrap();
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     for t in ["ORDERS", "ORDER_ITEMS"] {
-        conn.execute_batch(&sqlite_create_table(
-            catalog.table(DATABASE, SCHEMA, t).unwrap(),
-        ))
-        .unwrap();
+        tables.create_table(&conn, DATABASE, SCHEMA, t).unwrap();
     }
     let plan = Plan {
         seed: 3,
@@ -70,9 +55,8 @@ fn emulator_accepts_every_row_and_the_report_catches_damage() {
         for seq in 1..=plan.orders_of(i) {
             let (o, items) = plan.order(i, seq);
             insert_all(
-                &catalog,
+                &tables,
                 &conn,
-                "ORDERS",
                 "ORDERS_PIPE",
                 &serde_json::to_string(&o).unwrap(),
             );
@@ -81,7 +65,7 @@ fn emulator_accepts_every_row_and_the_report_catches_damage() {
                 if first_items.is_empty() {
                     first_items = json.clone();
                 }
-                insert_all(&catalog, &conn, "ORDER_ITEMS", "ORDER_ITEMS_PIPE", &json);
+                insert_all(&tables, &conn, "ORDER_ITEMS_PIPE", &json);
             }
         }
     }
@@ -95,13 +79,7 @@ fn emulator_accepts_every_row_and_the_report_catches_damage() {
     assert!(revenue > 0);
 
     // A duplicated item makes its instance a mismatch; so does a lost order.
-    insert_all(
-        &catalog,
-        &conn,
-        "ORDER_ITEMS",
-        "ORDER_ITEMS_PIPE",
-        &first_items,
-    );
+    insert_all(&tables, &conn, "ORDER_ITEMS_PIPE", &first_items);
     let o = report::landed("ORDERS");
     let recs = report::reconcile(&conn, Some(&plan)).unwrap();
     assert_eq!(recs[0].duplicate_items, 1);

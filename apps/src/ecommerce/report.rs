@@ -22,7 +22,7 @@ pub trait SqlSource {
 
 impl SqlSource for rusqlite::Connection {
     fn query(&self, sql: &str) -> Result<Vec<Vec<Value>>> {
-        Ok(snowpipe_emulator::storage::query(self, sql)
+        Ok(snowpipe_emulator::offline::query(self, sql)
             .with_context(|| format!("query failed: {sql}"))?
             .1)
     }

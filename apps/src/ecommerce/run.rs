@@ -138,7 +138,7 @@ pub async fn stream(args: StreamArgs) -> Result<()> {
 /// # Errors
 /// When the data cannot be read, or the tables do not hold each ID exactly once.
 pub fn report_command(args: &ReportArgs) -> Result<()> {
-    let db = snowpipe_emulator::storage::open_read_only(&args.data_dir).with_context(|| {
+    let db = snowpipe_emulator::offline::open_read_only(&args.data_dir).with_context(|| {
         format!(
             "cannot open the emulator database in {}",
             args.data_dir.display()
@@ -309,7 +309,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
                 if args.sink {
                     "the sink stores no rows, so there is nothing to reconcile"
                 } else {
-                    "check the tables with examples/ecommerce/sql/report.sql"
+                    "check the tables with apps/src/ecommerce/sql/report.sql"
                 }
             );
             true

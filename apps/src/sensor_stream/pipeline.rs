@@ -403,7 +403,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         None => {
             println!(
                 "\nCommitted stream sequences per shard: {committed:?}. Check the table with the query at the \
-                 end of examples/sensor_stream/sql/setup.sql (duplicates must be 0)."
+                 end of apps/src/sensor_stream/sql/setup.sql (duplicates must be 0)."
             );
             true
         }

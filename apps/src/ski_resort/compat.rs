@@ -3,10 +3,7 @@
 //! values the emulator stores.
 
 use chrono::NaiveDate;
-use snowpipe_emulator::catalog::Catalog;
-use snowpipe_emulator::convert::{
-    convert_row_for_pipe, sqlite_create_table, sqlite_insert, ConvertOptions,
-};
+use snowpipe_emulator::offline::OfflineTables;
 
 use crate::ski_resort::generator::{Generator, GeneratorConfig};
 use crate::ski_resort::model::Table;
@@ -17,26 +14,23 @@ const SETUP_SQL: &str = include_str!("sql/setup.sql");
 
 #[test]
 fn setup_sql_declares_the_quickstart_objects() {
-    let mut catalog = Catalog::new();
-    catalog.apply_sql(SETUP_SQL).expect("setup.sql applies");
+    let tables = OfflineTables::from_ddl(SETUP_SQL).expect("setup.sql applies");
     for t in Table::ALL {
-        let pipe = catalog
-            .resolve_pipe("STREAMING_INGEST", "STREAMING_INGEST", &t.pipe())
+        let table = tables
+            .pipe_table("STREAMING_INGEST", "STREAMING_INGEST", &t.pipe())
             .unwrap_or_else(|e| panic!("pipe {}: {e:?}", t.pipe()));
-        assert_eq!(pipe.table.name, t.name());
+        assert_eq!(table, t.name());
     }
 }
 
 #[tokio::test]
 async fn emulator_accepts_every_generated_row_and_reports_over_them() {
-    let mut catalog = Catalog::new();
-    catalog.apply_sql(SETUP_SQL).unwrap();
+    let tables = OfflineTables::from_ddl(SETUP_SQL).unwrap();
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     for t in Table::ALL {
-        let table = catalog
-            .table("STREAMING_INGEST", "STREAMING_INGEST", t.name())
+        tables
+            .create_table(&conn, "STREAMING_INGEST", "STREAMING_INGEST", t.name())
             .unwrap();
-        conn.execute_batch(&sqlite_create_table(table)).unwrap();
     }
     let mut g = Generator::new(&GeneratorConfig {
         seed: 12,
@@ -47,28 +41,17 @@ async fn emulator_accepts_every_generated_row_and_reports_over_them() {
     for _ in 0..5000 {
         let row = g.next_row();
         let t = row.table();
-        let table = catalog
-            .table("STREAMING_INGEST", "STREAMING_INGEST", t.name())
-            .unwrap();
-        let pipe = catalog
-            .pipe_definition("STREAMING_INGEST", "STREAMING_INGEST", &t.pipe())
-            .unwrap();
         let json: serde_json::Value = serde_json::from_str(&row.to_json()).unwrap();
-        let values = convert_row_for_pipe(
-            table,
-            pipe,
-            json.as_object().unwrap(),
-            &ConvertOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("emulator rejects {}: {e}", row.to_json()));
-        assert!(
-            values
-                .iter()
-                .all(|v| *v != snowpipe_emulator::convert::SqlValue::Null),
-            "NULL in {values:?}"
-        );
-        conn.execute(&sqlite_insert(table), rusqlite::params_from_iter(values))
-            .unwrap();
+        let nulls = tables
+            .insert(
+                &conn,
+                "STREAMING_INGEST",
+                "STREAMING_INGEST",
+                &t.pipe(),
+                json.as_object().unwrap(),
+            )
+            .unwrap_or_else(|e| panic!("emulator rejects {}: {e}", row.to_json()));
+        assert!(nulls.is_empty(), "NULL in {nulls:?}");
         let l = &mut ledger[t.index()];
         l.generated += 1;
         l.digest = l.digest.wrapping_add(txid_hash(row.txid()));

@@ -187,7 +187,7 @@ fn source_label(args: &DashboardArgs) -> String {
 /// Starts an emulator over `dir` (or `dir/emulator`, the layout of `--keep DIR`) on a free
 /// loopback port and returns it with a client builder that reaches it.
 async fn serve_data_dir(dir: &Path) -> Result<(Emulator, ClientBuilder)> {
-    let db = snowpipe_emulator::storage::DB_FILE;
+    let db = snowpipe_emulator::offline::DB_FILE;
     let dir: PathBuf = if !dir.join(db).exists() && dir.join("emulator").join(db).exists() {
         dir.join("emulator")
     } else {

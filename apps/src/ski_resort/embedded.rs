@@ -50,7 +50,7 @@ pub async fn emulator(args: crate::ski_resort::cli::EmulatorArgs) -> Result<()> 
 /// # Errors
 /// If the directory holds no emulator database.
 pub fn open_emulator_db(data_dir: &Path) -> Result<rusqlite::Connection> {
-    snowpipe_emulator::storage::open_read_only(data_dir).with_context(|| {
+    snowpipe_emulator::offline::open_read_only(data_dir).with_context(|| {
         format!(
             "cannot open the emulator database in {}",
             data_dir.display()

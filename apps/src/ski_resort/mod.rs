@@ -26,7 +26,7 @@
 //! on. Rows the server rejects (row errors) are in the closing report with their count, first
 //! message and id range. The reconciliation counts dead letters (`DEAD_LETTERED`): records
 //! from other writers are not in the ledger's `generated`, ones our generator wrote are, and
-//! both reconcile exactly. `tests/it/ski_resort_bad_records.rs` checks this from the producer's
+//! both reconcile exactly. `apps/tests/it/ski_resort_bad_records.rs` checks this from the producer's
 //! side, with SIGKILLs.
 
 mod bad_records;

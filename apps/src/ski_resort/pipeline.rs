@@ -19,7 +19,9 @@ use crate::ski_resort::model::Table;
 use crate::ski_resort::progress::{self, thousands};
 use crate::ski_resort::queue::Queue;
 use crate::ski_resort::report;
-use crate::ski_resort::streamer::{stream_all, Control, Destination, DestinationChannel, Stats, StreamOptions};
+use crate::ski_resort::streamer::{
+    stream_all, Control, Destination, DestinationChannel, Stats, StreamOptions,
+};
 
 /// Database and schema of the quickstart.
 pub const DATABASE: &str = "STREAMING_INGEST";
@@ -472,7 +474,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
                 report::format_table(&["TABLE", "GENERATED", "COMMITTED", "DEAD_LETTERED"], &rows)
             );
             println!(
-                "\nThe dashboard lives in Snowflake: run examples/ski_resort/sql/dashboard.sql, then \
+                "\nThe dashboard lives in Snowflake: run apps/src/ski_resort/sql/dashboard.sql, then \
                  SELECT * FROM INGEST_RECONCILIATION (duplicates must be 0)."
             );
             // Dead letters from other writers are not in `generated`; ones the generator

@@ -396,7 +396,9 @@ mod tests {
 
     use super::*;
     use crate::ski_resort::fake::FakeDestination;
-    use crate::ski_resort::generator::{produce, Generator, GeneratorConfig, Limit, ProduceOptions};
+    use crate::ski_resort::generator::{
+        produce, Generator, GeneratorConfig, Limit, ProduceOptions,
+    };
 
     fn gen_config(seed: u64) -> GeneratorConfig {
         GeneratorConfig {
@@ -631,7 +633,8 @@ mod tests {
     }
 
     /// Soak run (ignored by default; prints numbers, asserts only correctness):
-    /// `cargo test --example ski_resort soak -- --ignored --nocapture`. Generates and streams
+    /// `cargo test -p snowpipe-apps --lib ski_resort::streamer::soak -- --ignored --nocapture`.
+    /// Generates and streams
     /// for `SKI_SOAK_SECS` (default 60) and prints RSS and queue size every few seconds.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "long-running soak; prints memory and queue size"]

@@ -54,7 +54,9 @@ async fn setup(database: &str, rows: u64) -> Option<Setup> {
         .await
         .unwrap();
     let ddl = schema::ddl(&table, DB, SCHEMA, "REPLAY_SAMPLE", "REPLAY_SAMPLE_PIPE");
-    let emulator = crate::table_replay::start_emulator(DB, SCHEMA, &ddl, None).await.unwrap();
+    let emulator = crate::table_replay::start_emulator(DB, SCHEMA, &ddl, None)
+        .await
+        .unwrap();
     Some(Setup {
         _db: db,
         url,

@@ -1,14 +1,14 @@
 //! Throughput harness: N channels × M rows of ski-resort-shaped JSON (≈330 bytes a row).
 //!
 //! ```text
-//! cargo build --release --examples
+//! cargo build --release -p snowpipe-apps --bin throughput
 //! # against a separately started emulator in sink mode (client-only CPU and RSS):
 //! snowpipe-emulator --sink --accept-any-key --commit-delay 0s \
-//!     --ddl examples/ski_resort/sql/setup.sql --port 8090 &
+//!     --ddl apps/src/ski_resort/sql/setup.sql --port 8090 &
 //! SNOWFLAKE_URL=http://127.0.0.1:8090 SNOWFLAKE_ACCOUNT=ACME SNOWFLAKE_USER=STREAMING_INGEST \
-//!     SNOWFLAKE_PRIVATE_KEY_FILE=rsa_key.p8 target/release/examples/throughput --channels 8 --rows 1000000
+//!     SNOWFLAKE_PRIVATE_KEY_FILE=rsa_key.p8 target/release/throughput --channels 8 --rows 1000000
 //! # or with no SNOWFLAKE_URL: an in-process emulator (sink mode, generated key)
-//! target/release/examples/throughput --channels 1 --rows 1000000
+//! target/release/throughput --channels 1 --rows 1000000
 //! ```
 //!
 //! What each figure means:
@@ -128,7 +128,7 @@ struct Args {
 }
 
 mod measure;
-mod rows;
+pub mod rows;
 
 use measure::*;
 use rows::*;

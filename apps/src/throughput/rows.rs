@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub(crate) struct Ticket {
+pub struct Ticket {
     pub(crate) txid: String,
     pub(crate) rfid: String,
     pub(crate) resort: String,
@@ -22,7 +22,7 @@ pub(crate) struct Ticket {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub(crate) struct Address {
+pub struct Address {
     pub(crate) street_address: String,
     pub(crate) city: String,
     pub(crate) state: String,
@@ -30,12 +30,12 @@ pub(crate) struct Address {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub(crate) struct Contact {
+pub struct Contact {
     pub(crate) name: String,
     pub(crate) phone: String,
 }
 
-pub(crate) const RESORTS: &[&str] = &[
+pub const RESORTS: &[&str] = &[
     "Vail",
     "Beaver Creek",
     "Breckenridge",
@@ -47,18 +47,18 @@ pub(crate) const RESORTS: &[&str] = &[
     "Kirkwood",
     "Whistler Blackcomb",
 ];
-pub(crate) const FIRST: &[&str] = &[
+pub const FIRST: &[&str] = &[
     "Ana", "Bjorn", "Chen", "Dara", "Emil", "Farah", "Gus", "Hana",
 ];
-pub(crate) const LAST: &[&str] = &["Olsen", "Garcia", "Nakamura", "Smith", "Kowalski", "Dubois"];
-pub(crate) const CITIES: &[(&str, &str)] = &[
+pub const LAST: &[&str] = &["Olsen", "Garcia", "Nakamura", "Smith", "Kowalski", "Dubois"];
+pub const CITIES: &[(&str, &str)] = &[
     ("Denver", "CO"),
     ("Salt Lake City", "UT"),
     ("Reno", "NV"),
     ("Boulder", "CO"),
 ];
 
-pub(crate) fn phone(rng: &mut impl Rng) -> String {
+pub fn phone(rng: &mut impl Rng) -> String {
     format!(
         "{:03}-{:03}-{:04}",
         rng.gen_range(200..999),
@@ -67,7 +67,7 @@ pub(crate) fn phone(rng: &mut impl Rng) -> String {
     )
 }
 
-pub(crate) fn ticket(rng: &mut impl Rng) -> Ticket {
+pub fn ticket(rng: &mut impl Rng) -> Ticket {
     let name = format!(
         "{} {}",
         FIRST[rng.gen_range(0..FIRST.len())],
@@ -110,7 +110,7 @@ pub(crate) fn ticket(rng: &mut impl Rng) -> Ticket {
     }
 }
 
-pub(crate) fn generate(n: usize, seed: u64) -> Vec<Ticket> {
+pub fn generate(n: usize, seed: u64) -> Vec<Ticket> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..n).map(|_| ticket(&mut rng)).collect()
 }

@@ -152,7 +152,7 @@ fn print_faults(emu: &Emulator) -> (u64, Vec<String>) {
     (total, silent)
 }
 
-/// The streamer as a child process: see `tests/it/common/sdk_streamer.rs`. Run by the chaos
+/// The streamer as a child process: see `common/sdk_streamer.rs`. Run by the chaos
 /// tests with `CHAOS_CHILD_QUEUE` set; ignored otherwise.
 #[test]
 #[ignore = "a child process of the chaos tests"]

@@ -16,8 +16,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::common;
 
-use crate::common::ecommerce::{assert_every_id_once, finish, Setup, SEED};
 use crate::common::bin::{start_emulator, Guard};
+use crate::common::ecommerce::{assert_every_id_once, finish, Setup, SEED};
 
 const INSTANCES: u32 = 3;
 

@@ -17,8 +17,8 @@ use std::io::Read as _;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::ecommerce::{assert_every_id_once, finish, Setup};
 use crate::common::bin::{start_emulator, Guard};
+use crate::common::ecommerce::{assert_every_id_once, finish, Setup};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -142,4 +142,3 @@ fn a_process_resumed_after_its_channels_moved_stops_without_writing() {
     let (orders, items) = assert_every_id_once(&data_dir, &setup, &generated);
     eprintln!("{orders} orders and {items} items, each once");
 }
-

@@ -312,7 +312,7 @@ fn bad_records_are_dead_lettered_exactly_once_and_never_stop_the_stream() {
     // Every good row landed exactly once.
     let _ = emulator_stop(&mut emulator);
     let db = Connection::open_with_flags(
-        data_dir.join(snowpipe_emulator::storage::DB_FILE),
+        data_dir.join(snowpipe_emulator::offline::DB_FILE),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();

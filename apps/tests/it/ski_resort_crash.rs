@@ -73,7 +73,7 @@ fn queued_txids(queue: &Path) -> Vec<Vec<String>> {
 }
 
 fn landed_txids(data_dir: &Path) -> Vec<Vec<String>> {
-    let db = data_dir.join(snowpipe_emulator::storage::DB_FILE);
+    let db = data_dir.join(snowpipe_emulator::offline::DB_FILE);
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();

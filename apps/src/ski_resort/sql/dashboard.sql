@@ -2,7 +2,7 @@
 -- to date as rows stream in. Run after setup.sql, as the STREAMING_INGEST role.
 --
 -- `cargo run --example ski_resort` prints the same reports at the end of a run, computed with
--- SQLite translations of these queries (examples/ski_resort/report.rs) over the emulator's
+-- SQLite translations of these queries (apps/src/ski_resort/report.rs) over the emulator's
 -- tables. Against a real account, query the dynamic tables below (or point a Streamlit app
 -- at them).
 

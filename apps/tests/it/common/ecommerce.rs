@@ -100,7 +100,7 @@ pub fn assert_every_id_once(
     setup: &Setup,
     generated: &BTreeMap<u32, serde_json::Value>,
 ) -> (usize, usize) {
-    let conn = snowpipe_emulator::storage::open_read_only(data_dir).unwrap();
+    let conn = snowpipe_emulator::offline::open_read_only(data_dir).unwrap();
     let o = "\"AUTOMATED_INTELLIGENCE.RAW.ORDERS\"";
     let it = "\"AUTOMATED_INTELLIGENCE.RAW.ORDER_ITEMS\"";
 

@@ -5,7 +5,8 @@
 //! HTTP 200).
 //! Client and emulator share the machine's cores, so this is a lower bound for the client.
 //!
-//! `cargo bench --bench end_to_end`
+//! `cargo bench --bench end_to_end` (the throughput harness's rows, so both measure the same
+//! data)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,13 +17,10 @@ use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
 
-const DDL: &str = include_str!("../examples/ski_resort/sql/setup.sql");
+use snowpipe_apps::ski_resort::embedded::SETUP_SQL as DDL;
+use snowpipe_apps::throughput::rows;
 const ROWS_PER_ITER: u64 = 20_000;
 const PER_CALL: usize = 1000;
-
-// The throughput harness's rows (examples/throughput), so both measure the same data.
-#[path = "../examples/throughput/rows.rs"]
-mod rows;
 
 fn end_to_end(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
