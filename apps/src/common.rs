@@ -111,6 +111,49 @@ pub fn print_error(e: &anyhow::Error) {
     }
 }
 
+/// An application's `main`: logs to stderr (`RUST_LOG`, default `warn`), runs `command` and
+/// turns its result into the exit code, printing a failure with [`print_error`].
+pub fn main(command: impl FnOnce() -> Result<()>) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match command() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            print_error(&e);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `future` to completion on a new multi-thread tokio runtime.
+///
+/// # Errors
+/// When the runtime cannot start, or as `future`.
+pub fn block_on(future: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?
+        .block_on(future)
+}
+
+/// Thousands separators: `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 ///
 /// # Cancellation
@@ -151,10 +194,129 @@ pub fn builder_from(profile: Option<&Path>) -> Result<ClientBuilder> {
     }
 }
 
+/// The configuration of an application's embedded emulator: `ddl`, a new key pair's public
+/// key accepted, commits `commit_delay` after each append, and strict offsets (any request
+/// whose tokens cannot name its rows is a bug in the application). Returns it with the
+/// private key (PKCS#8 PEM).
+///
+/// # Errors
+/// When the key cannot be generated.
+pub fn embedded_config(
+    ddl: Vec<String>,
+    commit_delay: Duration,
+) -> Result<(EmulatorConfig, String)> {
+    let (private_pem, public_pem) = generate_key()?;
+    let mut config = EmulatorConfig::default();
+    config.ddl = ddl;
+    config.public_keys = vec![public_pem];
+    config.commit_delay = commit_delay;
+    config.strict_offsets = true;
+    Ok((config, private_pem))
+}
+
+/// A client from `--profile` (else the `SNOWFLAKE_*` variables) with `max_client_lag`.
+///
+/// # Errors
+/// When the profile cannot be read or the configuration is incomplete or rejected.
+///
+/// # Cancellation
+/// Dropping the future stops connecting.
+pub async fn connect(
+    profile: Option<&Path>,
+    max_client_lag: Duration,
+) -> Result<snowpipe_streaming::StreamingIngestClient> {
+    builder_from(profile)?
+        .max_client_lag(max_client_lag)
+        .build()
+        .await
+        .context(CONNECT_HINT)
+}
+
+/// The directory of an all-in-one run: `keep` (created if missing), else a new temporary
+/// directory named after `prefix`, removed when the returned guard is dropped.
+///
+/// # Errors
+/// When the directory cannot be created.
+pub fn run_dir(keep: Option<&Path>, prefix: &str) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
+    match keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            Ok((None, dir.to_owned()))
+        }
+        None => {
+            let temp = tempfile::Builder::new().prefix(prefix).tempdir()?;
+            let path = temp.path().to_owned();
+            Ok((Some(temp), path))
+        }
+    }
+}
+
 /// What to say when connecting to a real account fails.
 pub const CONNECT_HINT: &str = "cannot connect: pass --profile profile.json, or set \
      SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and SNOWFLAKE_PRIVATE_KEY_FILE (plus \
      SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)";
+
+/// The options of the `emulator` subcommand the applications offer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulatorArgs {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Where the emulator keeps its SQLite database (in memory when omitted).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// DDL scripts to load; defaults to the application's sql/setup.sql.
+    #[arg(long)]
+    pub ddl: Vec<PathBuf>,
+    /// Public keys (PEM) to accept.
+    #[arg(long)]
+    pub public_key: Vec<PathBuf>,
+    /// Generate a key pair, accept its public key and write the private key (PKCS#8 PEM) here.
+    #[arg(long)]
+    pub new_key: Option<PathBuf>,
+    /// Delay between accepting rows and committing them.
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub commit_delay: Duration,
+    /// Benchmark mode: count rows and commit them, store nothing.
+    #[arg(long)]
+    pub sink: bool,
+}
+
+impl EmulatorArgs {
+    /// Serves (see [`Serve::run`]) the `--ddl` scripts, else `default_ddl`, enforcing `limits`.
+    ///
+    /// # Errors
+    /// When a file cannot be read or written, no key is given, or the emulator cannot start.
+    ///
+    /// # Cancellation
+    /// Dropping the future drops the emulator, which stops serving.
+    pub async fn serve(self, default_ddl: &str, limits: snowpipe_emulator::Limits) -> Result<()> {
+        let ddl = if self.ddl.is_empty() {
+            vec![default_ddl.to_string()]
+        } else {
+            self.ddl
+                .iter()
+                .map(|p| {
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read DDL {}", p.display()))
+                })
+                .collect::<Result<_>>()?
+        };
+        Serve {
+            ddl,
+            public_keys: self.public_key,
+            new_key: self.new_key,
+            data_dir: self.data_dir,
+            commit_delay: self.commit_delay,
+            port: self.port,
+            sink: self.sink,
+            limits,
+        }
+        .run()
+        .await
+    }
+}
 
 /// The `emulator` subcommand every example offers: which DDL, keys and storage to serve.
 #[derive(Debug, Clone)]
@@ -296,5 +458,18 @@ mod ownership_tests {
         // The words alone are not the error: only the SDK's variant counts.
         let text = anyhow!("channel C is now written by another client");
         assert!(!is_ownership_lost(&text));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
     }
 }

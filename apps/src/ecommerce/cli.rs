@@ -36,7 +36,7 @@ pub enum Command {
     /// an emulator's data directory.
     Report(ReportArgs),
     /// Run an emulator with the example's sql/setup.sql (like the snowpipe-emulator binary).
-    Emulator(EmulatorArgs),
+    Emulator(crate::common::EmulatorArgs),
 }
 
 /// What to stream: the same values give the same rows.
@@ -119,29 +119,6 @@ pub struct ReportArgs {
     /// Print one JSON line instead of tables.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `ecommerce emulator`.
-#[derive(Debug, Clone, Args)]
-pub struct EmulatorArgs {
-    /// Port on 127.0.0.1; 0 picks a free one.
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-    /// Where the emulator keeps its SQLite database (in memory when omitted).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Public keys (PEM) to accept.
-    #[arg(long)]
-    pub public_key: Vec<PathBuf>,
-    /// Generate a key pair, accept its public key and write the private key (PKCS#8 PEM) here.
-    #[arg(long)]
-    pub new_key: Option<PathBuf>,
-    /// Delay between accepting rows and committing them.
-    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
-    pub commit_delay: Duration,
-    /// Benchmark mode: count rows and commit them, store nothing.
-    #[arg(long)]
-    pub sink: bool,
 }
 
 /// The all-in-one run.

@@ -10,9 +10,10 @@ use snowpipe_emulator::offline::OfflineTables;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 use snowpipe_streaming::StreamingIngestClient;
 
+use crate::common::generate_key;
 use crate::ecommerce::generator::Plan;
 use crate::ecommerce::report::{self, Reconciliation};
-use crate::ecommerce::run::{generate_key, SETUP_SQL};
+use crate::ecommerce::run::SETUP_SQL;
 use crate::ecommerce::streamer::{
     stream_instance, InstanceStats, ItemIndex, StreamOptions, DATABASE, SCHEMA,
 };

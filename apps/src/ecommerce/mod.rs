@@ -30,37 +30,19 @@ mod streamer;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::ecommerce::cli::{Cli, Command};
 
+/// The `ecommerce` command line.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Stream(args)) => runtime().and_then(|rt| rt.block_on(run::stream(args))),
-        Some(Command::Report(args)) => run::report_command(&args),
-        Some(Command::Emulator(args)) => runtime().and_then(|rt| rt.block_on(run::emulator(args))),
-        None => runtime().and_then(|rt| rt.block_on(run::run(cli.run))),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            common::print_error(&e);
-            ExitCode::FAILURE
+    common::main(|| {
+        let cli = Cli::parse();
+        match cli.command {
+            Some(Command::Stream(args)) => common::block_on(run::stream(args)),
+            Some(Command::Report(args)) => run::report_command(&args),
+            Some(Command::Emulator(args)) => common::block_on(run::emulator(args)),
+            None => common::block_on(run::run(cli.run)),
         }
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")
+    })
 }

@@ -10,18 +10,7 @@ use tokio::sync::watch;
 use crate::ecommerce::report::format_table;
 use crate::ecommerce::streamer::InstanceStats;
 
-/// `1234567` → `"1,234,567"`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::common::thousands;
 
 /// One progress line over all instances.
 pub fn line(stats: &[Arc<InstanceStats>], elapsed: Duration, rows_per_s: f64) -> String {
@@ -151,14 +140,6 @@ pub fn summary(stats: &[Arc<InstanceStats>], elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
-    }
 
     #[test]
     fn progress_line_shows_every_instance() {

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 
-pub use crate::common::{generate_key, write_private_key};
+use crate::common::write_private_key;
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
-use crate::ecommerce::cli::{ConnectArgs, EmulatorArgs, ReportArgs, RunArgs, StreamArgs};
+use crate::common::EmulatorArgs;
+use crate::ecommerce::cli::{ConnectArgs, ReportArgs, RunArgs, StreamArgs};
 use crate::ecommerce::config::Settings;
 use crate::ecommerce::generator::Plan;
 use crate::ecommerce::progress::{self, thousands};
@@ -31,12 +32,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// # Errors
 /// When the profile cannot be read or the configuration is incomplete or rejected.
 async fn connect(args: &ConnectArgs, settings: &Settings) -> Result<StreamingIngestClient> {
-    let builder = crate::common::builder_from(args.profile.as_deref())?;
-    builder
-        .max_client_lag(settings.max_client_lag)
-        .build()
-        .await
-        .context(crate::common::CONNECT_HINT)
+    crate::common::connect(args.profile.as_deref(), settings.max_client_lag).await
 }
 
 /// Stream options of one run.
@@ -182,18 +178,8 @@ fn print_report(db: &dyn SqlSource, plan: Option<&Plan>, json: bool) -> Result<b
 /// # Errors
 /// When a file cannot be read or written, no key is given, or the emulator cannot start.
 pub async fn emulator(args: EmulatorArgs) -> Result<()> {
-    crate::common::Serve {
-        ddl: vec![SETUP_SQL.to_string()],
-        public_keys: args.public_key,
-        new_key: args.new_key,
-        data_dir: args.data_dir,
-        commit_delay: args.commit_delay,
-        port: args.port,
-        sink: args.sink,
-        limits: snowpipe_emulator::Limits::default(),
-    }
-    .run()
-    .await
+    args.serve(SETUP_SQL, snowpipe_emulator::Limits::default())
+        .await
 }
 
 /// The embedded emulator of an all-in-one run, and what clients need to reach it.
@@ -215,30 +201,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let settings = Settings::load(args.connect.config.as_deref())?;
     let plan = args.plan.plan(&settings)?;
     let opts = stream_options(plan, &settings, &args.connect)?;
-    let (_temp, dir) = match &args.keep {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            (None, dir.clone())
-        }
-        None => {
-            let temp = tempfile::Builder::new().prefix("ecommerce").tempdir()?;
-            let path = temp.path().to_owned();
-            (Some(temp), path)
-        }
-    };
+    let (_temp, dir) = crate::common::run_dir(args.keep.as_deref(), "ecommerce")?;
     let external = crate::common::external_configured(args.connect.profile.as_deref());
     let embedded = if external {
         None
     } else {
-        let (private_pem, public_pem) = generate_key()?;
-        let mut config = EmulatorConfig::default();
-        config.ddl = vec![SETUP_SQL.to_string()];
-        config.public_keys = vec![public_pem];
-        config.commit_delay = args.commit_delay;
+        let (mut config, private_pem) =
+            crate::common::embedded_config(vec![SETUP_SQL.to_string()], args.commit_delay)?;
         config.sink = args.sink;
         config.data_dir = (!args.sink).then(|| dir.join("emulator"));
-        config.strict_offsets = true;
         let emulator = Emulator::start(config)
             .await
             .context("cannot start the embedded emulator")?;

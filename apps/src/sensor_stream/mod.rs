@@ -77,40 +77,20 @@ mod report;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::sensor_stream::cli::{Cli, Command};
 
+/// The `sensor_stream` command line.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let result = runtime().and_then(|rt| {
-        rt.block_on(async {
+    common::main(|| {
+        let cli = Cli::parse();
+        common::block_on(async {
             match cli.command {
                 Some(Command::Publish(args)) => pipeline::publish_cmd(args).await,
                 Some(Command::Consume(args)) => pipeline::consume_cmd(args).await,
                 None => pipeline::run(cli.run).await,
             }
         })
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            common::print_error(&e);
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")
+    })
 }

@@ -32,12 +32,7 @@ pub const EMULATOR_TABLE: &str = "\"STREAMING_INGEST.SENSORS.SENSOR_READINGS\"";
 
 /// Connects with --profile or the SNOWFLAKE_* variables.
 async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
-    let builder = crate::common::builder_from(args.profile.as_deref())?;
-    builder
-        .max_client_lag(args.max_client_lag)
-        .build()
-        .await
-        .context(crate::common::CONNECT_HINT)
+    crate::common::connect(args.profile.as_deref(), args.max_client_lag).await
 }
 
 /// Ctrl-C: the first press calls `first`, the second `second`.

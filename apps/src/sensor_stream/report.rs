@@ -16,18 +16,7 @@ use crate::sensor_stream::consume::{lock, ConsumeStats};
 use crate::sensor_stream::latency::Histogram;
 use crate::sensor_stream::publish::PublishStats;
 
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::common::thousands;
 
 /// A text table: the first column left-aligned, the others right-aligned.
 pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {

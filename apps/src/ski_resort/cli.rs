@@ -34,7 +34,7 @@ pub enum Command {
     /// Reconcile the queue's ledger with the landed tables and print the dashboard views.
     Report(ReportArgs),
     /// Run the emulator with the pipeline's setup.sql (like the snowpipe-emulator binary).
-    Emulator(EmulatorArgs),
+    Emulator(crate::common::EmulatorArgs),
     /// Draw the quickstart's dashboard (revenue, lifts, rides, ski days) as an HTML page of
     /// SVG charts, from the landed tables through the SQL API.
     Dashboard(DashboardArgs),
@@ -148,29 +148,6 @@ pub struct ReportArgs {
     /// Print the reconciliation as one JSON line instead of tables.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `ski_resort emulator`.
-#[derive(Debug, Clone, Args)]
-pub struct EmulatorArgs {
-    /// Port on 127.0.0.1; 0 picks a free one.
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-    /// Where the emulator keeps its SQLite database (in memory when omitted).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// DDL scripts to load; defaults to the pipeline's sql/setup.sql.
-    #[arg(long)]
-    pub ddl: Vec<PathBuf>,
-    /// Public keys (PEM) to accept.
-    #[arg(long)]
-    pub public_key: Vec<PathBuf>,
-    /// Generate a key pair, accept its public key and write the private key (PKCS#8 PEM) here.
-    #[arg(long)]
-    pub new_key: Option<PathBuf>,
-    /// Delay between accepting rows and committing them.
-    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
-    pub commit_delay: Duration,
 }
 
 /// `ski_resort dashboard`.

@@ -196,7 +196,7 @@ async fn serve_data_dir(dir: &Path) -> Result<(Emulator, ClientBuilder)> {
     if !dir.join(db).exists() {
         bail!("{} holds no emulator database ({db})", dir.display());
     }
-    let (private_pem, public_pem) = crate::ski_resort::embedded::generate_key()?;
+    let (private_pem, public_pem) = crate::common::generate_key()?;
     let mut config = EmulatorConfig::default();
     config.public_keys = vec![public_pem];
     config.data_dir = Some(dir);

@@ -52,47 +52,26 @@ mod validate;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 
 use crate::ski_resort::cli::{Cli, Command, GenerateArgs, ReportArgs};
 use crate::ski_resort::model::Table;
 use crate::ski_resort::queue::Queue;
 
+/// The `ski_resort` command line.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Generate(args)) => generate(&args),
-        Some(Command::Report(args)) => runtime().and_then(|rt| rt.block_on(report(&args))),
-        Some(Command::Stream(args)) => runtime().and_then(|rt| rt.block_on(pipeline::stream(args))),
-        Some(Command::Dashboard(args)) => {
-            runtime().and_then(|rt| rt.block_on(dashboard::run(args)))
+    common::main(|| {
+        let cli = Cli::parse();
+        match cli.command {
+            Some(Command::Generate(args)) => generate(&args),
+            Some(Command::Report(args)) => common::block_on(report(&args)),
+            Some(Command::Stream(args)) => common::block_on(pipeline::stream(args)),
+            Some(Command::Dashboard(args)) => common::block_on(dashboard::run(args)),
+            Some(Command::Emulator(args)) => common::block_on(embedded::emulator(args)),
+            None => common::block_on(pipeline::run(cli.run)),
         }
-        Some(Command::Emulator(args)) => {
-            runtime().and_then(|rt| rt.block_on(embedded::emulator(args)))
-        }
-        None => runtime().and_then(|rt| rt.block_on(pipeline::run(cli.run))),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            common::print_error(&e);
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")
+    })
 }
 
 /// `ski_resort generate`.

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 use snowpipe_streaming::{Channel, ClientBuilder, OffsetToken, StreamingIngestClient};
 use tokio::sync::watch;
 
 use crate::ski_resort::cli::{ConnectArgs, RunArgs, StreamArgs};
-use crate::ski_resort::embedded::{generate_key, SETUP_SQL};
+use crate::ski_resort::embedded::SETUP_SQL;
 use crate::ski_resort::generator::{produce, Limit};
 use crate::ski_resort::model::Table;
 use crate::ski_resort::progress::{self, thousands};
@@ -160,12 +160,7 @@ pub fn report_sql(builder: ClientBuilder) -> Result<snowpipe_streaming::sql::Sql
 /// # Errors
 /// When the profile cannot be read or the configuration is incomplete or rejected.
 async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
-    let builder = crate::common::builder_from(args.profile.as_deref())?;
-    builder
-        .max_client_lag(args.max_client_lag)
-        .build()
-        .await
-        .context(crate::common::CONNECT_HINT)
+    crate::common::connect(args.profile.as_deref(), args.max_client_lag).await
 }
 
 /// Ctrl-C handling: the first press calls `first`, the second sets `control.abort`.
@@ -306,25 +301,18 @@ fn print_bad_records(queue: &std::path::Path, stats: &Stats) -> Result<()> {
 /// Dropping the future stops everything; the temporary directory is removed.
 pub async fn run(args: RunArgs) -> Result<()> {
     let gen_opts = args.gen.options(6_000)?;
-    let (_temp, dir) = match &args.keep {
-        Some(dir) => {
-            if dir.join("queue.sqlite").exists() {
-                bail!(
-                    "{} already holds a run (queue.sqlite); --keep needs a new directory, or use the \
-                     generate / stream / report subcommands to continue with it",
-                    dir.display()
-                );
-            }
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            (None, dir.clone())
-        }
-        None => {
-            let temp = tempfile::Builder::new().prefix("ski_resort").tempdir()?;
-            let path = temp.path().to_owned();
-            (Some(temp), path)
-        }
-    };
+    if let Some(dir) = args
+        .keep
+        .as_ref()
+        .filter(|d| d.join("queue.sqlite").exists())
+    {
+        bail!(
+            "{} already holds a run (queue.sqlite); --keep needs a new directory, or use the \
+             generate / stream / report subcommands to continue with it",
+            dir.display()
+        );
+    }
+    let (_temp, dir) = crate::common::run_dir(args.keep.as_deref(), "ski_resort")?;
     let queue_path = dir.join("queue.sqlite");
 
     let external = crate::common::external_configured(args.connect.profile.as_deref());
@@ -334,14 +322,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
         )?);
         (None, connect(&args.connect).await?, sql)
     } else {
-        let (private_pem, public_pem) = generate_key()?;
-        let mut config = EmulatorConfig::default();
-        config.ddl = vec![SETUP_SQL.to_string()];
-        config.public_keys = vec![public_pem];
-        config.commit_delay = args.commit_delay;
+        // Strict offsets: queue ids are per-row tokens.
+        let (mut config, private_pem) =
+            crate::common::embedded_config(vec![SETUP_SQL.to_string()], args.commit_delay)?;
         config.data_dir = Some(dir.join("emulator"));
-        // Queue ids are per-row tokens: any request whose tokens cannot name its rows is a bug.
-        config.strict_offsets = true;
         // Snowflake's per-channel rate, channel and pipe limits, as the real service.
         config.limits = snowpipe_emulator::Limits::Snowflake;
         let emulator = Emulator::start(config)

@@ -449,17 +449,16 @@ pub async fn start_emulator(
     ddl: &str,
     data_dir: Option<PathBuf>,
 ) -> Result<EmbeddedEmulator> {
-    use snowpipe_emulator::{convert::BinaryFormat, Emulator, EmulatorConfig};
-    let (private_pem, public_pem) = common::generate_key()?;
-    let mut config = EmulatorConfig::default();
-    config.ddl = vec![
-        format!("CREATE DATABASE IF NOT EXISTS {database}; CREATE SCHEMA IF NOT EXISTS {database}.{schema_name};"),
-        ddl.to_owned(),
-    ];
-    config.public_keys = vec![public_pem];
-    config.commit_delay = Duration::from_millis(200);
-    config.strict_offsets = true;
-    config.binary_format = BinaryFormat::Hex;
+    use snowpipe_emulator::Emulator;
+    let (mut config, private_pem) = common::embedded_config(
+        vec![
+            format!("CREATE DATABASE IF NOT EXISTS {database}; CREATE SCHEMA IF NOT EXISTS {database}.{schema_name};"),
+            ddl.to_owned(),
+        ],
+        Duration::from_millis(200),
+    )?;
+    // BINARY columns arrive as hex (`schema.rs`): the emulator's default binary format, as
+    // Snowflake's default BINARY_INPUT_FORMAT.
     config.data_dir = data_dir;
     let emulator = Emulator::start(config)
         .await

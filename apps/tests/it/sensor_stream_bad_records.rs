@@ -221,23 +221,6 @@ async fn publish(js: &jetstream::Context, msgs: Vec<Msg>, pause: Duration) -> Ve
     stored
 }
 
-/// The broker binary, or `None` (test skipped) when it is missing outside CI.
-fn nats_available() -> bool {
-    if nats_server::binary().is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{} (CI=true: a missing nats-server is a failure; .ci/run installs it)",
-        nats_server::INSTALL_HINT
-    );
-    eprintln!(
-        "skipping sensor_stream bad-records test: {}",
-        nats_server::INSTALL_HINT
-    );
-    false
-}
-
 /// A private broker, the emulator (SENSOR_READINGS from setup.sql) and the test key on disk.
 struct Setup {
     nats: nats_server::NatsServer,
@@ -515,7 +498,7 @@ fn last_seq_of(stored: &[Stored], shard: u32) -> u64 {
 
 #[test]
 fn bad_records_are_dead_lettered_once_and_good_readings_land_once_across_kills() {
-    if !nats_available() {
+    if !common::nats_available("bad-records") {
         return;
     }
     let seed = seed();
@@ -641,7 +624,7 @@ fn bad_records_are_dead_lettered_once_and_good_readings_land_once_across_kills()
 
 #[test]
 fn one_run_reports_dead_letters_and_row_errors_and_logs_each_bad_record_once() {
-    if !nats_available() {
+    if !common::nats_available("bad-records") {
         return;
     }
     let setup = Setup::start();

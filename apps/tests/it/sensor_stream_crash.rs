@@ -28,23 +28,6 @@ const TABLE: &str = "\"STREAMING_INGEST.SENSORS.SENSOR_READINGS\"";
 /// Kills the process when dropped, so a failing test leaves nothing running.
 use crate::common::bin::Guard;
 
-/// The broker binary, or `None` (test skipped) when it is missing outside CI.
-fn nats_available() -> bool {
-    if nats_server::binary().is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{} (CI=true: a missing nats-server is a failure; .ci/run installs it)",
-        nats_server::INSTALL_HINT
-    );
-    eprintln!(
-        "skipping sensor_stream crash test: {}",
-        nats_server::INSTALL_HINT
-    );
-    false
-}
-
 fn consume_cmd(
     bin: &Path,
     nats: &str,
@@ -88,7 +71,7 @@ fn finish(mut child: Guard, limit: Duration, what: &str) -> String {
 
 #[test]
 fn consumer_killed_repeatedly_and_broker_restarted_lands_every_sequence_once() {
-    if !nats_available() {
+    if !common::nats_available("crash") {
         return;
     }
     let long = std::env::var_os("SENSOR_CRASH_LONG").is_some();
@@ -272,7 +255,7 @@ fn landed_rows(emulator: &Emulator) -> u64 {
 
 #[test]
 fn consume_attaches_to_a_stream_provisioned_elsewhere_and_leaves_it_as_it_was() {
-    if !nats_available() {
+    if !common::nats_available("crash") {
         return;
     }
     let bin = &common::bin::sensor_stream_bin();

@@ -12,7 +12,6 @@
 #![cfg(unix)]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,9 +19,10 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable as _;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use snowpipe_emulator::{convert::BinaryFormat, Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 
 use crate::common;
+use crate::common::table_replay::{at_destination, ddl_printed, destination, wait_until_replaying};
 use snowpipe_apps::table_replay::{mariadb, source};
 
 const ROWS: u64 = 10_000;
@@ -59,11 +59,8 @@ fn replay_cmd(bin: &Path, url: &str, emulator: &Emulator, key: &Path) -> Command
         .args(["--database", "REPLAY", "--schema", "PUBLIC"])
         .args(["--max-client-lag", "50ms"])
         .env("TABLE_REPLAY_SOURCE", url)
-        .env("SNOWFLAKE_URL", emulator.url())
-        .env("SNOWFLAKE_ACCOUNT", "REPLAY")
-        .env("SNOWFLAKE_USER", "REPLAY")
-        .env("SNOWFLAKE_PRIVATE_KEY_FILE", key)
         .stdin(Stdio::null());
+    at_destination(&mut cmd, emulator, key);
     cmd
 }
 
@@ -143,31 +140,9 @@ async fn bad_rows_are_dead_lettered_once_and_never_stop_the_replay() {
         .env("TABLE_REPLAY_SOURCE", &url)
         .output()
         .unwrap();
-    assert!(
-        ddl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ddl.stderr)
-    );
-    let ddl = String::from_utf8(ddl.stdout).unwrap();
-    assert!(
-        ddl.contains("CREATE PIPE IF NOT EXISTS REPLAY.PUBLIC.BAD_ROWS_DLQ_PIPE"),
-        "{ddl}"
-    );
-
+    let ddl = ddl_printed(ddl, "BAD_ROWS_DLQ_PIPE");
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.p8");
-    std::fs::write(&key, common::TEST_KEY).unwrap();
-    let mut config = EmulatorConfig::default();
-    config.ddl = vec![
-        "CREATE DATABASE IF NOT EXISTS REPLAY; CREATE SCHEMA IF NOT EXISTS REPLAY.PUBLIC;".into(),
-        ddl,
-    ];
-    config.public_keys = vec![common::TEST_PUBLIC_KEY.into()];
-    config.commit_delay = Duration::from_millis(150);
-    config.strict_offsets = true;
-    config.binary_format = BinaryFormat::Hex;
-    config.data_dir = Some(dir.path().join("emulator"));
-    let emulator = Emulator::start(config).await.unwrap();
+    let (emulator, key) = destination(ddl, dir.path()).await;
 
     let total = ROWS;
     let mut partial_kills = 0;
@@ -180,18 +155,7 @@ async fn bad_rows_are_dead_lettered_once_and_never_stop_the_replay() {
                 .unwrap(),
         );
         let stderr = child.0.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.starts_with("replaying ") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        assert!(
-            rx.recv_timeout(Duration::from_secs(60)).is_ok(),
-            "round {round}: the replay did not start within 60 s"
-        );
+        wait_until_replaying(stderr, round);
         let before = landed(&emulator);
         let target = before + (total - before) * rng.gen_range(15..60) / 100;
         let waited = Instant::now();

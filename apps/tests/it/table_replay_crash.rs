@@ -8,7 +8,6 @@
 #![cfg(unix)]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,9 +15,10 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable as _;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use snowpipe_emulator::{convert::BinaryFormat, Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 
 use crate::common;
+use crate::common::table_replay::{at_destination, ddl_printed, destination, wait_until_replaying};
 use snowpipe_apps::table_replay::{mariadb, sample, source};
 
 const TABLE: &str = "\"REPLAY.PUBLIC.REPLAY_SAMPLE\"";
@@ -59,11 +59,8 @@ fn replay_cmd(bin: &Path, url: &str, emulator: &Emulator, key: &Path) -> Command
             "250",
         ])
         .args(["--max-client-lag", "200ms"])
-        .env("SNOWFLAKE_URL", emulator.url())
-        .env("SNOWFLAKE_ACCOUNT", "REPLAY")
-        .env("SNOWFLAKE_USER", "REPLAY")
-        .env("SNOWFLAKE_PRIVATE_KEY_FILE", key)
         .stdin(Stdio::null());
+    at_destination(&mut cmd, emulator, key);
     cmd
 }
 
@@ -91,31 +88,9 @@ async fn replay_killed_repeatedly_lands_every_row_exactly_once() {
         .args(["ddl", "--source", &url, "--table", sample::TABLE])
         .output()
         .unwrap();
-    assert!(
-        ddl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ddl.stderr)
-    );
-    let ddl = String::from_utf8(ddl.stdout).unwrap();
-    assert!(
-        ddl.contains("CREATE PIPE IF NOT EXISTS REPLAY.PUBLIC.REPLAY_SAMPLE_PIPE"),
-        "{ddl}"
-    );
-
+    let ddl = ddl_printed(ddl, "REPLAY_SAMPLE_PIPE");
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.p8");
-    std::fs::write(&key, common::TEST_KEY).unwrap();
-    let mut config = EmulatorConfig::default();
-    config.ddl = vec![
-        "CREATE DATABASE IF NOT EXISTS REPLAY; CREATE SCHEMA IF NOT EXISTS REPLAY.PUBLIC;".into(),
-        ddl,
-    ];
-    config.public_keys = vec![common::TEST_PUBLIC_KEY.into()];
-    config.commit_delay = Duration::from_millis(150);
-    config.strict_offsets = true;
-    config.binary_format = BinaryFormat::Hex;
-    config.data_dir = Some(dir.path().join("emulator"));
-    let emulator = Emulator::start(config).await.unwrap();
+    let (emulator, key) = destination(ddl, dir.path()).await;
 
     let total = rows + 5;
     let mut partial_kills = 0;
@@ -127,19 +102,7 @@ async fn replay_killed_repeatedly_lands_every_row_exactly_once() {
             .unwrap();
         // Kill during the replay: a seeded moment after it has started appending.
         let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.starts_with("replaying ") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let started = rx.recv_timeout(Duration::from_secs(60)).is_ok();
-        assert!(
-            started,
-            "round {round}: the replay did not start within 60 s"
-        );
+        wait_until_replaying(stderr, round);
         // Kill once the table has grown past a seeded point between what it held and the whole
         // table (or after 30 s): the kill lands while rows are being committed, however fast
         // this machine is.
@@ -198,22 +161,22 @@ async fn replay_killed_repeatedly_lands_every_row_exactly_once() {
     );
 
     // And every value, through the SQL API, with the binary's verify.
-    let out = Command::new(bin)
-        .args(["verify", "--source", &url, "--table", sample::TABLE])
-        .args([
-            "--database",
-            "REPLAY",
-            "--schema",
-            "PUBLIC",
-            "--dest-table",
-            "REPLAY_SAMPLE",
-        ])
-        .env("SNOWFLAKE_URL", emulator.url())
-        .env("SNOWFLAKE_ACCOUNT", "REPLAY")
-        .env("SNOWFLAKE_USER", "REPLAY")
-        .env("SNOWFLAKE_PRIVATE_KEY_FILE", &key)
-        .output()
-        .unwrap();
+    let out = at_destination(
+        Command::new(bin)
+            .args(["verify", "--source", &url, "--table", sample::TABLE])
+            .args([
+                "--database",
+                "REPLAY",
+                "--schema",
+                "PUBLIC",
+                "--dest-table",
+                "REPLAY_SAMPLE",
+            ]),
+        &emulator,
+        &key,
+    )
+    .output()
+    .unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
