@@ -220,35 +220,11 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
     })
 }
 
-/// A producer on the elastic channel: the same rows, no tokens; "committed" is "flushed".
-async fn produce_elastic(
-    elastic: ElasticChannel,
-    pool: Arc<Vec<Ticket>>,
-    offset: usize,
-    rows: u64,
-    batch: usize,
-    t0: Instant,
-) -> anyhow::Result<ChannelResult> {
-    let p = pool.len();
-    let mut sent = 0u64;
-    let mut longest_wait = Duration::ZERO;
-    while sent < rows {
-        let n = (rows - sent).min(batch as u64) as usize;
-        let first = offset + sent as usize;
-        let called = Instant::now();
-        elastic
-            .append_rows((0..n).map(|j| &pool[(first + j) % p]))
-            .await?;
-        longest_wait = longest_wait.max(called.elapsed());
-        sent += n as u64;
-    }
-    elastic.flush().await?;
-    let flushed = t0.elapsed();
-    Ok(ChannelResult {
-        flushed,
-        committed: flushed,
-        longest_wait,
-    })
+/// Where a producer appends: its own channel (offset tokens, commits tracked) or the pipe's
+/// elastic channel (no tokens; "committed" is "flushed").
+enum Target {
+    Channel(Arc<Channel>),
+    Elastic(ElasticChannel),
 }
 
 struct ChannelResult {
@@ -258,8 +234,10 @@ struct ChannelResult {
     longest_wait: Duration,
 }
 
+/// Appends `rows` rows of `pool` from `offset` on, `batch` at a time, to `target`, then
+/// flushes and (on a channel) waits for the last token's commit; times are since `t0`.
 async fn produce(
-    channel: Arc<Channel>,
+    target: Target,
     pool: Arc<Vec<Ticket>>,
     offset: usize,
     rows: u64,
@@ -274,24 +252,39 @@ async fn produce(
         let first = offset + sent as usize;
         let it = (0..n).map(|j| &pool[(first + j) % p]);
         let called = Instant::now();
-        channel
-            .append_rows(
-                it,
-                Some(OffsetToken::from(sent + 1)),
-                Some(OffsetToken::from(sent + n as u64)),
-            )
-            .await?;
+        match &target {
+            Target::Channel(channel) => {
+                channel
+                    .append_rows(
+                        it,
+                        Some(OffsetToken::from(sent + 1)),
+                        Some(OffsetToken::from(sent + n as u64)),
+                    )
+                    .await?
+            }
+            Target::Elastic(elastic) => elastic.append_rows(it).await?,
+        }
         longest_wait = longest_wait.max(called.elapsed());
         sent += n as u64;
     }
-    channel.flush().await?;
-    let flushed = t0.elapsed();
-    channel
-        .wait_for_commit(&OffsetToken::from(rows), Duration::from_secs(120))
-        .await?;
+    let (flushed, committed) = match &target {
+        Target::Channel(channel) => {
+            channel.flush().await?;
+            let flushed = t0.elapsed();
+            channel
+                .wait_for_commit(&OffsetToken::from(rows), Duration::from_secs(120))
+                .await?;
+            (flushed, t0.elapsed())
+        }
+        Target::Elastic(elastic) => {
+            elastic.flush().await?;
+            let flushed = t0.elapsed();
+            (flushed, flushed)
+        }
+    };
     Ok(ChannelResult {
         flushed,
-        committed: t0.elapsed(),
+        committed,
         longest_wait,
     })
 }
@@ -441,27 +434,18 @@ pub async fn main() -> anyhow::Result<()> {
         let offset = i * pool.len() / args.channels;
         total_bytes += bytes_for(offset, args.rows);
         let pool = Arc::clone(&pool);
-        tasks.push(match &elastic {
-            Some(e) => tokio::spawn(produce_elastic(
-                e.clone(),
-                pool,
-                offset,
-                args.rows,
-                args.batch,
-                t0,
-            )),
-            None => tokio::spawn(produce(
+        let target = match &elastic {
+            Some(e) => Target::Elastic(e.clone()),
+            None => Target::Channel(
                 channels
                     .get(i)
                     .map(Arc::clone)
                     .context("a channel per producer")?,
-                pool,
-                offset,
-                args.rows,
-                args.batch,
-                t0,
-            )),
-        });
+            ),
+        };
+        tasks.push(tokio::spawn(produce(
+            target, pool, offset, args.rows, args.batch, t0,
+        )));
     }
     let mut results = Vec::new();
     for t in tasks {

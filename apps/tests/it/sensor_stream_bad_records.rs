@@ -315,26 +315,9 @@ struct Row {
 }
 
 fn consume_cmd(bin: &Path, nats: &str, emulator: &str, key: &Path) -> Command {
-    let mut cmd = Command::new(bin);
-    cmd.args(["consume", "--nats", nats, "--stream", STREAM, "--shards"])
-        .arg(SHARDS.to_string())
-        .args([
-            "--database",
-            "STREAMING_INGEST",
-            "--schema",
-            "SENSORS",
-            "--pipe",
-            "SENSOR_READINGS_PIPE",
-            "--max-client-lag",
-            "50ms",
-        ])
-        .env("SNOWFLAKE_URL", emulator)
-        .env("SNOWFLAKE_ACCOUNT", "SENSORS")
-        .env("SNOWFLAKE_USER", "STREAMING_INGEST")
-        .env("SNOWFLAKE_PRIVATE_KEY_FILE", key)
-        .env_remove("SNOWFLAKE_PRIVATE_KEY")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null());
+    let mut cmd = common::sensor_stream::consume_cmd(bin, nats, STREAM, SHARDS, emulator, key);
+    cmd.args(["--max-client-lag", "50ms"])
+        .env("RUST_LOG", "warn");
     cmd
 }
 
@@ -498,7 +481,7 @@ fn last_seq_of(stored: &[Stored], shard: u32) -> u64 {
 
 #[test]
 fn bad_records_are_dead_lettered_once_and_good_readings_land_once_across_kills() {
-    if !common::nats_available("bad-records") {
+    if !common::sensor_stream::nats_available("bad-records") {
         return;
     }
     let seed = seed();
@@ -624,7 +607,7 @@ fn bad_records_are_dead_lettered_once_and_good_readings_land_once_across_kills()
 
 #[test]
 fn one_run_reports_dead_letters_and_row_errors_and_logs_each_bad_record_once() {
-    if !common::nats_available("bad-records") {
+    if !common::sensor_stream::nats_available("bad-records") {
         return;
     }
     let setup = Setup::start();

@@ -9,7 +9,6 @@
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -28,34 +27,6 @@ const TABLE: &str = "\"STREAMING_INGEST.SENSORS.SENSOR_READINGS\"";
 /// Kills the process when dropped, so a failing test leaves nothing running.
 use crate::common::bin::Guard;
 
-fn consume_cmd(
-    bin: &Path,
-    nats: &str,
-    stream: &str,
-    shards: u32,
-    emulator: &str,
-    key: &Path,
-) -> Command {
-    let mut cmd = Command::new(bin);
-    cmd.args(["consume", "--nats", nats, "--stream", stream, "--shards"])
-        .arg(shards.to_string())
-        .args([
-            "--database",
-            "STREAMING_INGEST",
-            "--schema",
-            "SENSORS",
-            "--pipe",
-            "SENSOR_READINGS_PIPE",
-        ])
-        .env("SNOWFLAKE_URL", emulator)
-        .env("SNOWFLAKE_ACCOUNT", "SENSORS")
-        .env("SNOWFLAKE_USER", "STREAMING_INGEST")
-        .env("SNOWFLAKE_PRIVATE_KEY_FILE", key)
-        .env_remove("SNOWFLAKE_PRIVATE_KEY")
-        .stdin(Stdio::null());
-    cmd
-}
-
 /// Waits for a child to exit within `limit`, returning its last stdout line.
 fn finish(mut child: Guard, limit: Duration, what: &str) -> String {
     let stdout = child.0.stdout.take().expect("piped stdout");
@@ -71,7 +42,7 @@ fn finish(mut child: Guard, limit: Duration, what: &str) -> String {
 
 #[test]
 fn consumer_killed_repeatedly_and_broker_restarted_lands_every_sequence_once() {
-    if !common::nats_available("crash") {
+    if !common::sensor_stream::nats_available("crash") {
         return;
     }
     let long = std::env::var_os("SENSOR_CRASH_LONG").is_some();
@@ -127,11 +98,18 @@ fn consumer_killed_repeatedly_and_broker_restarted_lands_every_sequence_once() {
     let mut killed_while_publishing = 0;
     for round in 0..kills {
         let mut consumer = Guard(
-            consume_cmd(bin, &nats_url, STREAM, shards, &emulator.url(), &key)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn consume"),
+            common::sensor_stream::consume_cmd(
+                bin,
+                &nats_url,
+                STREAM,
+                shards,
+                &emulator.url(),
+                &key,
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn consume"),
         );
         std::thread::sleep(Duration::from_millis(rng.gen_range(300..1_200)));
         if round == restart_at {
@@ -180,13 +158,14 @@ fn consumer_killed_repeatedly_and_broker_restarted_lands_every_sequence_once() {
     let published = finish(publisher, Duration::from_secs(120), "publish");
     let published: serde_json::Value =
         serde_json::from_str(&published).expect("publish's JSON line");
-    let final_consumer = consume_cmd(bin, &nats_url, STREAM, shards, &emulator.url(), &key)
-        .arg("--until-idle")
-        .arg("2s")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit()) // its closing table: throughput and latency p50/p99
-        .spawn()
-        .expect("spawn the last consume");
+    let final_consumer =
+        common::sensor_stream::consume_cmd(bin, &nats_url, STREAM, shards, &emulator.url(), &key)
+            .arg("--until-idle")
+            .arg("2s")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()) // its closing table: throughput and latency p50/p99
+            .spawn()
+            .expect("spawn the last consume");
     let consumed = finish(
         Guard(final_consumer),
         Duration::from_secs(120),
@@ -255,7 +234,7 @@ fn landed_rows(emulator: &Emulator) -> u64 {
 
 #[test]
 fn consume_attaches_to_a_stream_provisioned_elsewhere_and_leaves_it_as_it_was() {
-    if !common::nats_available("crash") {
+    if !common::sensor_stream::nats_available("crash") {
         return;
     }
     let bin = &common::bin::sensor_stream_bin();
@@ -298,7 +277,8 @@ fn consume_attaches_to_a_stream_provisioned_elsewhere_and_leaves_it_as_it_was() 
         .spawn()
         .unwrap();
     finish(Guard(publish), Duration::from_secs(60), "publish");
-    let mut consume = consume_cmd(bin, &nats.url(), "PLANT_7", 2, &emulator.url(), &key);
+    let mut consume =
+        common::sensor_stream::consume_cmd(bin, &nats.url(), "PLANT_7", 2, &emulator.url(), &key);
     consume.args(["--until-idle", "1s"]);
     let consume = consume
         .stdout(Stdio::piped())

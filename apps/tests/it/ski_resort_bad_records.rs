@@ -340,13 +340,7 @@ fn bad_records_are_dead_lettered_exactly_once_and_never_stop_the_stream() {
     );
 
     // The report reconciles exactly and counts the dead letters.
-    let report = Command::new(&bin)
-        .args(["report", "--json", "--queue"])
-        .arg(&queue)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .output()
-        .unwrap();
+    let report = common::bin::ski_resort_report(&queue, &data_dir);
     let out = String::from_utf8_lossy(&report.stdout);
     assert!(report.status.success(), "report: {out}");
     let json: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();

@@ -292,13 +292,7 @@ fn crash_run(
         );
     }
 
-    let report = Command::new(&bin)
-        .args(["report", "--json", "--queue"])
-        .arg(&queue)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .output()
-        .unwrap();
+    let report = common::bin::ski_resort_report(&queue, &data_dir);
     assert!(
         report.status.success(),
         "report: {}",

@@ -10,6 +10,18 @@ pub fn ski_resort_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ski_resort"))
 }
 
+/// The output of `ski_resort report --json` over the queue file `queue` and the emulator data
+/// directory `data_dir`.
+pub fn ski_resort_report(queue: &Path, data_dir: &Path) -> std::process::Output {
+    Command::new(ski_resort_bin())
+        .args(["report", "--json", "--queue"])
+        .arg(queue)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap()
+}
+
 /// The `sensor_stream` binary.
 pub fn sensor_stream_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sensor_stream"))
