@@ -4,7 +4,7 @@
 //! | MySQL / MariaDB | Snowflake | sent as |
 //! |---|---|---|
 //! | `TINYINT(1)`, `BOOL` | `BOOLEAN` | `true`/`false` (any non-zero is true) |
-//! | `TINYINT` … `BIGINT` [`UNSIGNED`] | `NUMBER(3..20,0)` | JSON integer (exact up to 2^64−1) |
+//! | `TINYINT` … `BIGINT` \[`UNSIGNED`\] | `NUMBER(3..20,0)` | JSON integer (exact up to 2^64−1) |
 //! | `DECIMAL(p,s)`, p ≤ 38 | `NUMBER(p,s)` | the exact decimal text (never through f64) |
 //! | `DECIMAL(p,s)`, p > 38 | `VARCHAR` | the exact decimal text (Snowflake's NUMBER stops at 38 digits) |
 //! | `FLOAT`, `DOUBLE` | `FLOAT` | JSON number (a FLOAT by its shortest decimal, so 0.1 stays 0.1) |

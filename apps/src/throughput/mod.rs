@@ -452,25 +452,18 @@ pub async fn main() -> anyhow::Result<()> {
         results.push(t.await??);
     }
     let cpu = process_cpu_s() - cpu0 - (threads_cpu_s("emulator") - emu_cpu0);
-    let flushed = results
-        .iter()
-        .map(|r| r.flushed)
-        .max()
-        .unwrap_or_default()
-        .as_secs_f64();
-    let committed = results
-        .iter()
-        .map(|r| r.committed)
-        .max()
-        .unwrap_or_default()
-        .as_secs_f64();
-    let starved_max_ms = results
-        .iter()
-        .map(|r| r.longest_wait)
-        .max()
-        .unwrap_or_default()
-        .as_secs_f64()
-        * 1000.0;
+    // The largest of one figure over the producers, in seconds.
+    let slowest = |figure: fn(&ChannelResult) -> Duration| {
+        results
+            .iter()
+            .map(figure)
+            .max()
+            .unwrap_or_default()
+            .as_secs_f64()
+    };
+    let flushed = slowest(|r| r.flushed);
+    let committed = slowest(|r| r.committed);
+    let starved_max_ms = slowest(|r| r.longest_wait) * 1000.0;
 
     // One round: every streaming channel appends once (`--batch` rows), or the budget's worth
     // of bytes streams through, whichever takes longer at the measured rate. A fair admission

@@ -283,14 +283,7 @@ fn bad_records_are_dead_lettered_exactly_once_and_never_stop_the_stream() {
         .unwrap();
     assert_eq!(dead_in_ledger as usize, bad.len());
     assert_eq!(committed as usize, expected.len());
-    let waiting: i64 = conn
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM q_resort_ticket) + (SELECT COUNT(*) FROM q_season_pass) \
-             + (SELECT COUNT(*) FROM q_lift_ride)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let waiting = common::chaos::queue_waiting(&conn);
     assert_eq!(waiting, 0);
 
     // Logged at most once each (a kill between the commit and the log line may drop one).

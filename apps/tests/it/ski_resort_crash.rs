@@ -99,14 +99,7 @@ fn queue_progress(queue: &Path) -> (u64, u64) {
     let committed: i64 = conn
         .query_row("SELECT SUM(committed) FROM ledger", [], |r| r.get(0))
         .unwrap();
-    let waiting: i64 = conn
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM q_resort_ticket) + (SELECT COUNT(*) FROM q_season_pass) \
-             + (SELECT COUNT(*) FROM q_lift_ride)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let waiting = common::chaos::queue_waiting(&conn);
     (committed as u64, waiting as u64)
 }
 

@@ -417,3 +417,14 @@ pub fn committed_tokens(emu: &Emulator) -> Vec<(String, String, Option<String>)>
         })
         .collect()
 }
+
+/// The rows waiting in a ski-resort queue (all three tables), not yet streamed and deleted.
+pub fn queue_waiting(conn: &rusqlite::Connection) -> i64 {
+    conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM q_resort_ticket) + (SELECT COUNT(*) FROM q_season_pass) \
+         + (SELECT COUNT(*) FROM q_lift_ride)",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
