@@ -1,11 +1,9 @@
-//! What every example needs and nothing in the SDK should: a throwaway key pair for the
-//! embedded emulator, the `emulator` subcommand's serve loop, the connection to a real account
-//! from `--profile` or `SNOWFLAKE_*`, waiting for Ctrl-C/SIGTERM, and the one-line report of
-//! a channel another writer took over ([`ownership_lost`]).
-//!
-//! Each example includes it with `#[path = "../common/mod.rs"] mod common;` (an example is
-//! one crate; this keeps the scaffolding in one place). Not every example uses every item.
-#![allow(dead_code)]
+//! What every application needs and nothing in the SDK should: [`main`] and [`block_on`]
+//! (logging, the exit code, a multi-thread runtime), a throwaway key pair and the embedded
+//! emulator's configuration, the `emulator` subcommand ([`EmulatorArgs`], [`Serve`]), the
+//! connection to a real account from `--profile` or `SNOWFLAKE_*` ([`connect`]), the run
+//! directory, waiting for Ctrl-C/SIGTERM, and the one-line report of a channel another writer
+//! took over ([`ownership_lost`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -173,7 +171,7 @@ pub async fn terminated() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Whether the user pointed the example at a real account (or an external emulator):
+/// Whether the user pointed the application at a real account (or an external emulator):
 /// `--profile`, or `SNOWFLAKE_ACCOUNT` / `SNOWFLAKE_URL` set.
 pub fn external_configured(profile: Option<&Path>) -> bool {
     profile.is_some()
@@ -318,7 +316,7 @@ impl EmulatorArgs {
     }
 }
 
-/// The `emulator` subcommand every example offers: which DDL, keys and storage to serve.
+/// The `emulator` subcommand every application offers: which DDL, keys and storage to serve.
 #[derive(Debug, Clone)]
 pub struct Serve {
     /// DDL scripts (their text) to load.
@@ -342,7 +340,7 @@ pub struct Serve {
 
 impl Serve {
     /// Starts the emulator (strict offsets: any request whose tokens cannot name its rows is a
-    /// bug in the example), prints `listening on URL` (other tools read it) and serves until
+    /// bug in the application), prints `listening on URL` (other tools read it) and serves until
     /// Ctrl-C or SIGTERM, then shuts down, committing what it accepted.
     ///
     /// # Errors

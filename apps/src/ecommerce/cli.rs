@@ -35,7 +35,7 @@ pub enum Command {
     /// Per-instance and per-segment counts, revenue and the exactly-once reconciliation, from
     /// an emulator's data directory.
     Report(ReportArgs),
-    /// Run an emulator with the example's sql/setup.sql (like the snowpipe-emulator binary).
+    /// Run an emulator with the application's sql/setup.sql (like the snowpipe-emulator binary).
     Emulator(crate::common::EmulatorArgs),
 }
 

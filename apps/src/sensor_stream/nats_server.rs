@@ -97,7 +97,6 @@ impl NatsServer {
     }
 
     /// Stops the server and starts it again on the same port and store: a broker restart.
-    #[allow(dead_code)] // used by the crash test, which includes this file
     ///
     /// # Errors
     /// As [`start`](Self::start).

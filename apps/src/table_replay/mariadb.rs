@@ -53,7 +53,6 @@ fn free_port() -> Result<u16> {
 ///
 /// # Panics
 /// When the server is missing under `CI=true`, or installed but fails to start.
-#[cfg_attr(not(test), allow(dead_code))] // the tests' helper
 pub fn start_or_skip() -> Option<MariaDb> {
     if server_binary().is_none() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {

@@ -1,6 +1,5 @@
 //! The harness's rows: ski-resort lift tickets (≈330 bytes of NDJSON each), generated from a
 //! seed. The criterion bench `benches/end_to_end.rs` streams the same rows.
-#![allow(dead_code)]
 
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};

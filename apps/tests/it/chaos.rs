@@ -6,13 +6,13 @@
 //! the queue's last id, the last streamer must exit 0 on its own within a deadline (no
 //! stall), and its peak RSS must stay under the memory budget plus a margin.
 //!
-//! * `cargo test -p snowpipe-streaming --test it chaos::` — the CI run (about a minute on 2
+//! * `cargo test -p snowpipe-apps --test it chaos::` — the CI run (about a minute on 2
 //!   cores).
 //! * `CHAOS_SEED=N` — reproduce a run (the seed is printed); `CHAOS_SEED=random` explores a new
 //!   seed each run. Without it the run uses a fixed seed, and every kind of fault is scheduled
 //!   to fire at least once, so `cargo test` passes or fails the same way every time.
 //! * `CHAOS_LONG=1` — more events, more kills, higher fault rates.
-//! * `CHAOS_SOAK_MINUTES=30 cargo test -p snowpipe-streaming --test it chaos::soak --
+//! * `CHAOS_SOAK_MINUTES=30 cargo test -p snowpipe-apps --test it chaos::soak --
 //!   --ignored --nocapture` — the soak: a steady stream for that long, printing throughput and
 //!   RSS; RSS must stay flat after warm-up.
 //! * `CHAOS_LOG=warn` — the streamer's log level (default `error`).
@@ -269,7 +269,7 @@ fn run_chaos(streamer_kind: Streamer) {
 /// 30 s), RSS must stay flat: the highest sample of the second half at most 20 % (+8 MiB)
 /// above the highest of the first half.
 #[test]
-#[ignore = "long: CHAOS_SOAK_MINUTES=30 cargo test -p snowpipe-streaming --test it chaos::soak -- --ignored --nocapture"]
+#[ignore = "long: CHAOS_SOAK_MINUTES=30 cargo test -p snowpipe-apps --test it chaos::soak -- --ignored --nocapture"]
 fn soak() {
     let minutes: u64 = std::env::var("CHAOS_SOAK_MINUTES")
         .ok()

@@ -1,4 +1,4 @@
-//! Crash test of the ecommerce example: the emulator and every instance run as separate
+//! Crash test of the ecommerce application: the emulator and every instance run as separate
 //! processes (`ecommerce emulator`, `ecommerce stream --instance I`); instances are killed
 //! with SIGKILL at seeded random moments and restarted, and in the end the emulator's tables
 //! must hold every ORDER_ID and ORDER_ITEM_ID exactly once, with every order's items.
@@ -97,7 +97,7 @@ fn instances_killed_repeatedly_land_every_id_exactly_once() {
         orders_landed, items_landed
     );
 
-    // The example's own report agrees.
+    // The application's own report agrees.
     let report = Command::new(&bin)
         .args(["report", "--json", "--seed", SEED])
         .args(["--orders", &orders.to_string()])

@@ -42,7 +42,7 @@ fn wait_with_stderr(child: &mut Guard, limit: Duration) -> (std::process::ExitSt
     (status, reader.join().unwrap())
 }
 
-/// The scenario with the real example binary: two `ecommerce stream` processes of the
+/// The scenario with the real application binary: two `ecommerce stream` processes of the
 /// same instance, with the same seed, the second started at a seeded moment while the first
 /// streams. The first stops with one line naming the channel and the committed token and a
 /// non-zero exit; the second is never fenced; a final run completes the plan; every order and

@@ -1,5 +1,5 @@
 //! Bad records from the producer's side (issue 29): a publisher written here, on async-nats
-//! and not the example's `publish`, provisions the stream `SENSORS` (subjects `sensors.*`) and
+//! and not the application's `publish`, provisions the stream `SENSORS` (subjects `sensors.*`) and
 //! sends readings exactly as the sensor system describes them —
 //! `{"sensorId": 8, "currentTemperature": 59, "status": "WARN"}`, no time field — with
 //! malformed messages (not JSON, a JSON array, wrong types, empty, truncated, a required field
@@ -341,7 +341,7 @@ struct DeadLetter {
     payload: Bytes,
 }
 
-/// Every message of the dead-letter stream `name`, read with async-nats (not the example's
+/// Every message of the dead-letter stream `name`, read with async-nats (not the application's
 /// code).
 async fn dead_letters(url: &str, name: &str) -> Vec<DeadLetter> {
     let js = jetstream::new(async_nats::connect(url).await.unwrap());

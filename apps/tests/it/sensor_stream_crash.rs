@@ -1,4 +1,4 @@
-//! Crash test of the sensor_stream example against a real broker: a private `nats-server -js`,
+//! Crash test of the sensor_stream application against a real broker: a private `nats-server -js`,
 //! `sensor_stream publish` writing, and `sensor_stream consume` SIGKILLed at seeded random
 //! moments and restarted; the broker is restarted once in the middle. In the end, for every
 //! shard, the table's STREAM_SEQ values must equal the stream's sequences exactly (each once).

@@ -1,4 +1,4 @@
-//! Issue 29 from the producer's side: records the example's generator did not write — not
+//! Issue 29 from the producer's side: records the application's generator did not write — not
 //! JSON, a JSON array or scalar, empty, a BLOB or INTEGER instead of text, an object without a
 //! TXID or with a value its column's type refuses — are inserted straight into the queue file
 //! (rusqlite) between generated batches, at seeded positions. The real `ski_resort stream`

@@ -1,5 +1,5 @@
 //! Crash test of `table_replay replay`: a private MariaDB holds the sample table, the emulator
-//! runs in this process, and the real example binary is SIGKILLed at seeded random moments
+//! runs in this process, and the real application binary is SIGKILLed at seeded random moments
 //! during the replay and restarted; in the end the destination must hold every source row
 //! exactly once (checked in the emulator's SQLite, and by `table_replay verify`).
 //! Needs `mariadbd` (`apt-get install mariadb-server`): skipped without it, except under

@@ -1,4 +1,4 @@
--- The ecommerce example's reconciliation, for a real account (the example runs the same
+-- The ecommerce example's reconciliation, for a real account (the application runs the same
 -- checks itself against the emulator). Instance i owns ORDER_IDs i*100000000 + 1, 2, ...;
 -- ORDER_ITEM_ID = ORDER_ID * 10 + line.
 USE DATABASE AUTOMATED_INTELLIGENCE;
@@ -28,7 +28,7 @@ FROM ORDERS o LEFT JOIN i ON i.ORDER_ID = o.ORDER_ID
 WHERE i.N IS NULL OR i.N <> o.ITEM_COUNT OR i.LO <> o.ORDER_ID * 10 + 1
    OR i.HI <> o.ORDER_ID * 10 + o.ITEM_COUNT OR i.LINES_USD <> o.TOTAL_AMOUNT;
 
--- Revenue by segment (CUSTOMERS loaded from the example's generator, or your own).
+-- Revenue by segment (CUSTOMERS loaded from the application's generator, or your own).
 SELECT c.CUSTOMER_SEGMENT, COUNT(*) AS ORDERS, SUM(o.TOTAL_AMOUNT) AS REVENUE_USD,
        AVG(o.TOTAL_AMOUNT) AS AVG_ORDER_USD,
        100 * AVG(IFF(o.DISCOUNT_PERCENT > 0, 1, 0)) AS DISCOUNTED_PCT

@@ -5,7 +5,7 @@
 -- this same file to declare its catalog; statements it does not model (roles, warehouses) are
 -- accepted and ignored.
 --
--- CUSTOMERS is not streamed: the example generates customers from their id (see
+-- CUSTOMERS is not streamed: the application generates customers from their id (see
 -- generator.rs); ORDERS.CUSTOMER_ID refers to them.
 
 USE ROLE AUTOMATED_INTELLIGENCE;

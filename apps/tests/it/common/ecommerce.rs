@@ -1,4 +1,4 @@
-//! The ecommerce example as processes, for the tests that run it (`ecommerce_crash`,
+//! The ecommerce application as processes, for the tests that run it (`ecommerce_crash`,
 //! `ownership`): starting an instance, reading its closing line, and checking the emulator's
 //! tables against the plan.
 
@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use super::bin::Guard;
 
-/// Order ids of instance i are i × this + 1, 2, … (the example's documented ID scheme).
+/// Order ids of instance i are i × this + 1, 2, … (the application's documented ID scheme).
 pub const ORDER_ID_SPACE: i64 = 100_000_000;
 /// The generator's seed every test uses.
 pub const SEED: &str = "11";
@@ -24,7 +24,7 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Writes the example's config file (small batches, 1 s client lag) into `dir`.
+    /// Writes the application's config file (small batches, 1 s client lag) into `dir`.
     pub fn new(
         bin: PathBuf,
         url: String,
