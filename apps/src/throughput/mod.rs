@@ -150,15 +150,19 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
         }
     }
     let status_http = status_http.build()?;
-    if std::env::var("SNOWFLAKE_URL").is_ok_and(|u| !u.is_empty())
-        || std::env::var("SNOWFLAKE_ACCOUNT").is_ok_and(|u| !u.is_empty())
-    {
-        let client = ClientBuilder::from_env()
+    // The client's settings under measurement, on whichever account.
+    let tuned = |builder: ClientBuilder| {
+        builder
             .memory_budget_bytes(budget)
             .max_client_lag(lag)
             .max_requests_per_second(args.max_requests_per_second)
             .max_bytes_per_second(args.max_bytes_per_second)
-            .with_config("zstd_level", args.zstd_level.to_string())?
+            .with_config("zstd_level", args.zstd_level.to_string())
+    };
+    if std::env::var("SNOWFLAKE_URL").is_ok_and(|u| !u.is_empty())
+        || std::env::var("SNOWFLAKE_ACCOUNT").is_ok_and(|u| !u.is_empty())
+    {
+        let client = tuned(ClientBuilder::from_env())?
             .build()
             .await
             .context("connecting with the SNOWFLAKE_* environment variables")?;
@@ -200,18 +204,15 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
         .build()?;
     let emu = rt.spawn(Emulator::start(cfg)).await??;
     let url = emu.url();
-    let client = StreamingIngestClient::builder()
-        .account("ACME")
-        .user("STREAMING_INGEST")
-        .url(url.clone())
-        .private_key_pem(private)
-        .memory_budget_bytes(budget)
-        .max_client_lag(lag)
-        .max_requests_per_second(args.max_requests_per_second)
-        .max_bytes_per_second(args.max_bytes_per_second)
-        .with_config("zstd_level", args.zstd_level.to_string())?
-        .build()
-        .await?;
+    let client = tuned(
+        StreamingIngestClient::builder()
+            .account("ACME")
+            .user("STREAMING_INGEST")
+            .url(url.clone())
+            .private_key_pem(private),
+    )?
+    .build()
+    .await?;
     Ok(Connection {
         client,
         status_url: Some(format!("{url}/")),
