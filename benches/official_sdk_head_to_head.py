@@ -16,7 +16,7 @@ Same workload, same emulator, same machine, back to back:
     retrying after 5 ms on `ReceiverSaturated` (its documented backpressure) and on
     `MemoryThresholdExceeded` (what its users must write: with many channels it refuses
     appends above its memory threshold);
-  * ours: `target/release/examples/throughput --input ROWS` with the same channel count,
+  * ours: `target/release/throughput --input ROWS` with the same channel count,
     rows and batch size, configured through the SNOWFLAKE_* variables.
 Each side runs in its own process; CPU is that process's user+system time over the streaming
 window (for the SDK, `time.process_time()`: its Rust core's threads included), RSS its peak.
@@ -59,7 +59,7 @@ def make_keys(directory):
 def start_emulator(binary, data_dir, pub_path):
     args = [
         str(binary), "--tls", "--sink", "--data-dir", str(data_dir),
-        "--ddl", str(REPO / "examples/ski_resort/sql/setup.sql"),
+        "--ddl", str(REPO / "apps/src/ski_resort/sql/setup.sql"),
         "--public-key", str(pub_path), "--commit-delay", "0s",
     ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(data_dir / "emulator.log", "w"), text=True)
@@ -161,7 +161,7 @@ def main():
     ap.add_argument("--batch", type=int, default=1000, help="rows per append_rows call")
     ap.add_argument("--pool", type=int, default=100_000, help="distinct rows in the NDJSON file")
     ap.add_argument("--emulator", default=str(REPO / "target/release/snowpipe-emulator"))
-    ap.add_argument("--throughput", default=str(REPO / "target/release/examples/throughput"))
+    ap.add_argument("--throughput", default=str(REPO / "target/release/throughput"))
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--key", help=argparse.SUPPRESS)
@@ -173,7 +173,7 @@ def main():
 
     for b in (a.emulator, a.throughput):
         if not pathlib.Path(b).exists():
-            raise SystemExit(f"{b} not found; run `cargo build --release --examples --bins` first")
+            raise SystemExit(f"{b} not found; run `cargo build --release --bins` first")
     work = pathlib.Path(tempfile.mkdtemp(prefix="h2h-"))
     data = work / "data"
     data.mkdir()

@@ -8,6 +8,6 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q snowpipe-streaming cryptography
 fi
-cargo build -q --release --example throughput -p snowpipe-streaming
+cargo build -q --release --bin throughput -p snowpipe-apps
 cargo build -q --release --bin snowpipe-emulator -p snowpipe-emulator
 exec "$VENV/bin/python" benches/official_sdk_head_to_head.py "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs examples/throughput against a separately started TLS sink emulator, so the figures are
+# Runs the throughput harness (snowpipe-apps, apps/src/throughput) against a separately started TLS sink emulator, so the figures are
 # the client process's own (CPU, minor page faults, peak RSS), and prints the emulator's CPU.
 # Run by hand; builds the release binaries first.
 #
@@ -25,12 +25,12 @@ if [ "${1:-}" = "--slow" ]; then
 fi
 read -r -a extra <<<"${EMU_ARGS:-}"
 emu_args+=("${extra[@]}")
-cargo build -q --release --example throughput -p snowpipe-streaming
+cargo build -q --release --bin throughput -p snowpipe-apps
 cargo build -q --release --bin snowpipe-emulator -p snowpipe-emulator
 dir=$(mktemp -d)
 trap 'kill "$emu" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 target/release/snowpipe-emulator --tls --sink --accept-any-key --data-dir "$dir" \
-  --ddl examples/ski_resort/sql/setup.sql "${emu_args[@]}" >"$dir/out" 2>"$dir/err" &
+  --ddl apps/src/ski_resort/sql/setup.sql "${emu_args[@]}" >"$dir/out" 2>"$dir/err" &
 emu=$!
 for _ in $(seq 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
 url=$(sed -n 's/.*listening on //p' "$dir/out" | head -1)
@@ -40,7 +40,7 @@ export SNOWFLAKE_URL="$url" SNOWFLAKE_ACCOUNT=ACME SNOWFLAKE_USER=STREAMING_INGE
   SSL_CERT_FILE="$dir/ca.pem"
 ticks() { awk '{print $14 + $15}' "/proc/$emu/stat"; }
 t0=$(ticks)
-bin=${THROUGHPUT_BIN:-target/release/examples/throughput}
+bin=${THROUGHPUT_BIN:-target/release/throughput}
 if [ -n "${PERF:-}" ]; then
   perf record -F 999 --call-graph "${PERF_CALLGRAPH:-fp}" -o perf.data "$bin" "$@"
 else

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 
-const DDL: &str = include_str!("../../examples/ski_resort/sql/setup.sql");
+const DDL: &str = include_str!("../../apps/src/ski_resort/sql/setup.sql");
 const PIPE: &str = "/databases/STREAMING_INGEST/schemas/STREAMING_INGEST/pipes/RESORT_TICKET_PIPE";
 
 fn body() -> String {

@@ -10,7 +10,7 @@ Run by hand (not in CI; it needs PyPI):
 
 What it does:
   1. generates an RSA key pair (PKCS#8 private key, SPKI public key);
-  2. starts `snowpipe-emulator --tls --data-dir DIR --ddl examples/ski_resort/sql/setup.sql
+  2. starts `snowpipe-emulator --tls --data-dir DIR --ddl apps/src/ski_resort/sql/setup.sql
      --public-key PUB --commit-delay 0.5s` and reads `listening on https://127.0.0.1:PORT`;
   3. with SSL_CERT_FILE=DIR/ca.pem, creates a StreamingIngestClient on
      STREAMING_INGEST.STREAMING_INGEST.LIFT_RIDE_PIPE (properties that keep the SDK in rowset mode),
@@ -64,7 +64,7 @@ def start_emulator(binary, data_dir, pub_path, commit_delay, extra, with_ddl=Tru
         "--request-log", str(data_dir / "requests.jsonl"),
     ] + extra
     if with_ddl:
-        args += ["--ddl", str(REPO / "examples/ski_resort/sql/setup.sql")]
+        args += ["--ddl", str(REPO / "apps/src/ski_resort/sql/setup.sql")]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(data_dir / "emulator.log", "a"), text=True)
     url = None
     deadline = time.time() + 30

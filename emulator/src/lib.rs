@@ -44,6 +44,7 @@ mod service;
 mod sql_api;
 mod sql_sandbox;
 mod status;
+pub mod offline;
 pub mod storage;
 mod tls;
 mod token_secret;

@@ -7,7 +7,7 @@ use snowpipe_emulator::catalog::{
 };
 
 fn setup_sql_path() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ski_resort/sql/setup.sql")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps/src/ski_resort/sql/setup.sql")
 }
 
 fn catalog(sql: &str) -> Catalog {

@@ -1,7 +1,7 @@
 //! An in-process emulator for SDK integration tests: a table with a typed schema, the test
 //! key registered, and a client builder pointed at it.
 //!
-//! Used by `tests/it/bad_input.rs` and `tests/it/chaos.rs`.
+//! Used by `tests/it/bad_input.rs`, `tests/it/ownership.rs` and others.
 
 use std::sync::OnceLock;
 use std::time::Duration;

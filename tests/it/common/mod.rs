@@ -1,16 +1,12 @@
 //! Shared harness of the integration tests. The wiremock "Snowflake account" (hostname
 //! discovery, the scoped-token exchange, channel endpoints) and the committed test key are
 //! the crate's own `test_util` (feature `test-util`), the same the unit tests use; the
-//! emulator, example, chaos and TLS helpers, and [`run_test_in_child`], are here.
+//! emulator and TLS helpers, and [`run_test_in_child`], are here.
 //!
 //! Declared once, in `main.rs`; the test modules `use crate::common::...`.
 #![allow(dead_code, unreachable_pub)]
 
-pub mod chaos;
-pub mod ecommerce;
 pub mod emulator;
-pub mod example;
-pub mod sdk_streamer;
 pub mod tls;
 
 use std::path::PathBuf;

@@ -1,0 +1,473 @@
+//! What every application needs and nothing in the SDK should: [`main`] and [`block_on`]
+//! (logging, the exit code, a multi-thread runtime), a throwaway key pair and the embedded
+//! emulator's configuration, the `emulator` subcommand ([`EmulatorArgs`], [`Serve`]), the
+//! connection to a real account from `--profile` or `SNOWFLAKE_*` ([`connect`]), the run
+//! directory, waiting for Ctrl-C/SIGTERM, and the one-line report of a channel another writer
+//! took over ([`ownership_lost`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_streaming::ClientBuilder;
+
+/// A fresh RSA key pair: (private key as PKCS#8 PEM, public key as SPKI PEM). The private key
+/// is never printed or logged.
+///
+/// # Errors
+/// If key generation or encoding fails.
+pub fn generate_key() -> Result<(String, String)> {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+        .context("RSA key generation failed")?;
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .context("cannot encode the private key")?;
+    let public = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .context("cannot encode the public key")?;
+    Ok((private.to_string(), public))
+}
+
+/// The name of a JSON value's type with its article (`a number`, `null`), for the reasons a
+/// bad record is refused.
+pub fn json_type_name(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Writes a private key readable only by the owner.
+///
+/// # Errors
+/// If the file cannot be written.
+pub fn write_private_key(path: &Path, pem: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(pem.as_bytes())?;
+    Ok(())
+}
+
+/// The SDK's [`OwnershipLost`](snowpipe_streaming::Error::OwnershipLost) anywhere in `e`'s
+/// chain (under any context, or as the shared source of another SDK error): another process
+/// opened the channel after this one, so this handle was fenced. Final: the streamers stop
+/// at once and never reopen the channel (that would fence the other writer in turn, and both
+/// would write from their own positions: duplicates).
+pub fn ownership_lost(e: &anyhow::Error) -> Option<&snowpipe_streaming::Error> {
+    e.chain().find_map(|c| {
+        let sdk = c.downcast_ref::<snowpipe_streaming::Error>().or_else(|| {
+            c.downcast_ref::<Arc<snowpipe_streaming::Error>>()
+                .map(|a| &**a)
+        })?;
+        sdk.is_ownership_lost().then_some(sdk)
+    })
+}
+
+/// Whether `e` holds an [`ownership_lost`] error: never retry or reopen on it.
+pub fn is_ownership_lost(e: &anyhow::Error) -> bool {
+    ownership_lost(e).is_some()
+}
+
+/// The one stderr line for an [`ownership_lost`] error, naming the channel and its last
+/// committed offset token; `None` for any other error.
+pub fn ownership_lost_line(e: &anyhow::Error) -> Option<String> {
+    let lost = ownership_lost(e)?;
+    let snowpipe_streaming::Error::OwnershipLost { channel, .. } = lost else {
+        return None;
+    };
+    let token = lost.last_committed_offset_token().map_or_else(
+        || "none".to_owned(),
+        |t| format!("{:?}", t.as_ref() as &str),
+    );
+    Some(format!(
+        "error: ownership lost: channel {channel} was opened by another writer; last committed \
+         offset token {token}; stopping without writing more (run one writer per channel)"
+    ))
+}
+
+/// Prints a failed command's error on stderr: the [`ownership_lost_line`] alone when another
+/// writer took a channel over, else `error: ` and the whole chain.
+pub fn print_error(e: &anyhow::Error) {
+    match ownership_lost_line(e) {
+        Some(line) => eprintln!("{line}"),
+        None => eprintln!("error: {e:#}"),
+    }
+}
+
+/// An application's `main`: logs to stderr (`RUST_LOG`, default `warn`), runs `command` and
+/// turns its result into the exit code, printing a failure with [`print_error`].
+pub fn main(command: impl FnOnce() -> Result<()>) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match command() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            print_error(&e);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `future` to completion on a new multi-thread tokio runtime.
+///
+/// # Errors
+/// When the runtime cannot start, or as `future`.
+pub fn block_on(future: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?
+        .block_on(future)
+}
+
+/// Thousands separators: `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+///
+/// # Cancellation
+/// Dropping the future stops listening for the signals.
+pub async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Whether the user pointed the application at a real account (or an external emulator):
+/// `--profile`, or `SNOWFLAKE_ACCOUNT` / `SNOWFLAKE_URL` set.
+pub fn external_configured(profile: Option<&Path>) -> bool {
+    profile.is_some()
+        || ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_URL"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some())
+}
+
+/// A client builder from `--profile FILE`, else from the `SNOWFLAKE_*` variables.
+///
+/// # Errors
+/// When the profile cannot be read.
+pub fn builder_from(profile: Option<&Path>) -> Result<ClientBuilder> {
+    match profile {
+        Some(path) => ClientBuilder::from_profile_file(path)
+            .with_context(|| format!("cannot read connection profile {}", path.display())),
+        None => Ok(ClientBuilder::from_env()),
+    }
+}
+
+/// The configuration of an application's embedded emulator: `ddl`, a new key pair's public
+/// key accepted, commits `commit_delay` after each append, and strict offsets (any request
+/// whose tokens cannot name its rows is a bug in the application). Returns it with the
+/// private key (PKCS#8 PEM).
+///
+/// # Errors
+/// When the key cannot be generated.
+pub fn embedded_config(
+    ddl: Vec<String>,
+    commit_delay: Duration,
+) -> Result<(EmulatorConfig, String)> {
+    let (private_pem, public_pem) = generate_key()?;
+    let mut config = EmulatorConfig::default();
+    config.ddl = ddl;
+    config.public_keys = vec![public_pem];
+    config.commit_delay = commit_delay;
+    config.strict_offsets = true;
+    Ok((config, private_pem))
+}
+
+/// A client from `--profile` (else the `SNOWFLAKE_*` variables) with `max_client_lag`.
+///
+/// # Errors
+/// When the profile cannot be read or the configuration is incomplete or rejected.
+///
+/// # Cancellation
+/// Dropping the future stops connecting.
+pub async fn connect(
+    profile: Option<&Path>,
+    max_client_lag: Duration,
+) -> Result<snowpipe_streaming::StreamingIngestClient> {
+    builder_from(profile)?
+        .max_client_lag(max_client_lag)
+        .build()
+        .await
+        .context(CONNECT_HINT)
+}
+
+/// The directory of an all-in-one run: `keep` (created if missing), else a new temporary
+/// directory named after `prefix`, removed when the returned guard is dropped.
+///
+/// # Errors
+/// When the directory cannot be created.
+pub fn run_dir(keep: Option<&Path>, prefix: &str) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
+    match keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            Ok((None, dir.to_owned()))
+        }
+        None => {
+            let temp = tempfile::Builder::new().prefix(prefix).tempdir()?;
+            let path = temp.path().to_owned();
+            Ok((Some(temp), path))
+        }
+    }
+}
+
+/// What to say when connecting to a real account fails.
+pub const CONNECT_HINT: &str = "cannot connect: pass --profile profile.json, or set \
+     SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and SNOWFLAKE_PRIVATE_KEY_FILE (plus \
+     SNOWFLAKE_URL=http://127.0.0.1:PORT for an emulator)";
+
+/// The options of the `emulator` subcommand the applications offer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulatorArgs {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Where the emulator keeps its SQLite database (in memory when omitted).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// DDL scripts to load; defaults to the application's sql/setup.sql.
+    #[arg(long)]
+    pub ddl: Vec<PathBuf>,
+    /// Public keys (PEM) to accept.
+    #[arg(long)]
+    pub public_key: Vec<PathBuf>,
+    /// Generate a key pair, accept its public key and write the private key (PKCS#8 PEM) here.
+    #[arg(long)]
+    pub new_key: Option<PathBuf>,
+    /// Delay between accepting rows and committing them.
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub commit_delay: Duration,
+    /// Benchmark mode: count rows and commit them, store nothing.
+    #[arg(long)]
+    pub sink: bool,
+}
+
+impl EmulatorArgs {
+    /// Serves (see [`Serve::run`]) the `--ddl` scripts, else `default_ddl`, enforcing `limits`.
+    ///
+    /// # Errors
+    /// When a file cannot be read or written, no key is given, or the emulator cannot start.
+    ///
+    /// # Cancellation
+    /// Dropping the future drops the emulator, which stops serving.
+    pub async fn serve(self, default_ddl: &str, limits: snowpipe_emulator::Limits) -> Result<()> {
+        let ddl = if self.ddl.is_empty() {
+            vec![default_ddl.to_string()]
+        } else {
+            self.ddl
+                .iter()
+                .map(|p| {
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read DDL {}", p.display()))
+                })
+                .collect::<Result<_>>()?
+        };
+        Serve {
+            ddl,
+            public_keys: self.public_key,
+            new_key: self.new_key,
+            data_dir: self.data_dir,
+            commit_delay: self.commit_delay,
+            port: self.port,
+            sink: self.sink,
+            limits,
+        }
+        .run()
+        .await
+    }
+}
+
+/// The `emulator` subcommand every application offers: which DDL, keys and storage to serve.
+#[derive(Debug, Clone)]
+pub struct Serve {
+    /// DDL scripts (their text) to load.
+    pub ddl: Vec<String>,
+    /// Public keys (PEM files) to accept.
+    pub public_keys: Vec<PathBuf>,
+    /// Generate a key pair, accept its public key and write the private key here.
+    pub new_key: Option<PathBuf>,
+    /// Where the emulator keeps its SQLite database (in memory when `None`).
+    pub data_dir: Option<PathBuf>,
+    /// Delay between accepting rows and committing them.
+    pub commit_delay: Duration,
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Count rows without storing them.
+    pub sink: bool,
+    /// The service's limits to enforce (`Limits::Snowflake` models the real service's
+    /// per-channel rate, channels per pipe and pipes per table).
+    pub limits: snowpipe_emulator::Limits,
+}
+
+impl Serve {
+    /// Starts the emulator (strict offsets: any request whose tokens cannot name its rows is a
+    /// bug in the application), prints `listening on URL` (other tools read it) and serves until
+    /// Ctrl-C or SIGTERM, then shuts down, committing what it accepted.
+    ///
+    /// # Errors
+    /// When a file cannot be read or written, no key is given, or the emulator cannot start.
+    ///
+    /// # Cancellation
+    /// Dropping the future drops the emulator, which stops serving.
+    pub async fn run(self) -> Result<()> {
+        let mut public_keys = self
+            .public_keys
+            .iter()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read public key {}", p.display()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(path) = &self.new_key {
+            let (private_pem, public_pem) = generate_key()?;
+            write_private_key(path, &private_pem)?;
+            public_keys.push(public_pem);
+        }
+        if public_keys.is_empty() {
+            bail!(
+                "no key to accept: pass --public-key FILE (PEM) or --new-key FILE to generate a \
+                 key pair"
+            );
+        }
+        if let Some(dir) = &self.data_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let mut config = EmulatorConfig::default();
+        config.ddl = self.ddl;
+        config.public_keys = public_keys;
+        config.commit_delay = self.commit_delay;
+        config.data_dir = self.data_dir;
+        config.port = self.port;
+        config.sink = self.sink;
+        config.limits = self.limits;
+        config.strict_offsets = true;
+        let emulator = Emulator::start(config)
+            .await
+            .context("cannot start the emulator")?;
+        println!("listening on {}", emulator.url());
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        terminated().await;
+        emulator.shutdown().await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod ownership_tests {
+    use super::*;
+    use anyhow::anyhow;
+    use snowpipe_streaming::{Error, OffsetToken};
+
+    fn lost(token: Option<&str>) -> Error {
+        Error::OwnershipLost {
+            channel: "ORDERS_CHANNEL_0".into(),
+            reason: "the server answered STALE_CONTINUATION_TOKEN_SEQUENCER".into(),
+            last_committed: token.map(OffsetToken::from),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn ownership_lost_is_found_under_contexts_and_named_in_one_line() {
+        let e = anyhow::Error::new(lost(Some("order_1234")))
+            .context("append to ORDERS_CHANNEL_0 failed")
+            .context("instance 0 failed");
+        assert!(is_ownership_lost(&e));
+        let line = ownership_lost_line(&e).unwrap();
+        assert_eq!(
+            line,
+            "error: ownership lost: channel ORDERS_CHANNEL_0 was opened by another writer; last \
+             committed offset token \"order_1234\"; stopping without writing more (run one \
+             writer per channel)"
+        );
+        assert!(!line.contains('\n'));
+
+        let e = anyhow::Error::new(lost(None)).context("flush failed");
+        let line = ownership_lost_line(&e).unwrap();
+        assert!(line.contains("channel ORDERS_CHANNEL_0 "), "{line}");
+        assert!(line.contains("offset token none;"), "{line}");
+    }
+
+    #[test]
+    fn ownership_lost_is_found_as_the_shared_source_of_another_error() {
+        let e = anyhow::Error::new(Error::ChannelInvalidated {
+            channel: "C".into(),
+            reason: "fenced".into(),
+            last_committed: None,
+            source: Some(Arc::new(lost(Some("7")))),
+        });
+        let line = ownership_lost_line(&e).unwrap();
+        assert!(line.contains("channel ORDERS_CHANNEL_0 "), "{line}");
+        assert!(line.contains("token \"7\";"), "{line}");
+    }
+
+    #[test]
+    fn other_errors_are_not_ownership_lost() {
+        let invalidated = anyhow::Error::new(Error::ChannelInvalidated {
+            channel: "ORDERS_CHANNEL_0".into(),
+            reason: "the server invalidated it".into(),
+            last_committed: Some(OffsetToken::from("order_1234")),
+            source: None,
+        })
+        .context("append failed");
+        assert!(!is_ownership_lost(&invalidated));
+        assert_eq!(ownership_lost_line(&invalidated), None);
+        // The words alone are not the error: only the SDK's variant counts.
+        let text = anyhow!("channel C is now written by another client");
+        assert!(!is_ownership_lost(&text));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}

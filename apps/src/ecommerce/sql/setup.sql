@@ -1,0 +1,57 @@
+-- Snowflake setup for the ecommerce example (the "Automated Intelligence" demo): database,
+-- schema, the three tables and the two Snowpipe Streaming pipes, declared with the official
+-- SDK example's own short form `CREATE OR REPLACE PIPE ... AS COPY INTO ...;`. Run it with a
+-- role that may create them (the demo uses AUTOMATED_INTELLIGENCE). The embedded emulator reads
+-- this same file to declare its catalog; statements it does not model (roles, warehouses) are
+-- accepted and ignored.
+--
+-- CUSTOMERS is not streamed: the application generates customers from their id (see
+-- generator.rs); ORDERS.CUSTOMER_ID refers to them.
+
+USE ROLE AUTOMATED_INTELLIGENCE;
+
+CREATE DATABASE IF NOT EXISTS AUTOMATED_INTELLIGENCE;
+USE DATABASE AUTOMATED_INTELLIGENCE;
+CREATE SCHEMA IF NOT EXISTS RAW;
+USE SCHEMA RAW;
+
+CREATE TABLE IF NOT EXISTS CUSTOMERS (
+    CUSTOMER_ID NUMBER(38,0),
+    FIRST_NAME VARCHAR(100),
+    LAST_NAME VARCHAR(100),
+    EMAIL VARCHAR(255),
+    CITY VARCHAR(100),
+    STATE VARCHAR(2),
+    CUSTOMER_SEGMENT VARCHAR(20),
+    SIGNUP_DATE DATE
+);
+
+CREATE TABLE IF NOT EXISTS ORDERS (
+    ORDER_ID NUMBER(38,0),
+    CUSTOMER_ID NUMBER(38,0),
+    ORDER_DATE TIMESTAMP_NTZ,
+    ORDER_STATUS VARCHAR(20),
+    ITEM_COUNT NUMBER(4,0),
+    SUBTOTAL_AMOUNT NUMBER(12,2),
+    DISCOUNT_PERCENT NUMBER(5,2),
+    DISCOUNT_AMOUNT NUMBER(12,2),
+    TOTAL_AMOUNT NUMBER(12,2),
+    PAYMENT_METHOD VARCHAR(20),
+    SHIPPING_STATE VARCHAR(2)
+);
+
+CREATE TABLE IF NOT EXISTS ORDER_ITEMS (
+    ORDER_ITEM_ID NUMBER(38,0),
+    ORDER_ID NUMBER(38,0),
+    LINE_NUMBER NUMBER(4,0),
+    PRODUCT_ID NUMBER(38,0),
+    PRODUCT_NAME VARCHAR(200),
+    PRODUCT_CATEGORY VARCHAR(50),
+    QUANTITY NUMBER(6,0),
+    UNIT_PRICE NUMBER(12,2),
+    DISCOUNT_AMOUNT NUMBER(12,2),
+    LINE_TOTAL NUMBER(12,2)
+);
+
+CREATE OR REPLACE PIPE ORDERS_PIPE AS COPY INTO ORDERS;
+CREATE OR REPLACE PIPE ORDER_ITEMS_PIPE AS COPY INTO ORDER_ITEMS;

@@ -1,0 +1,514 @@
+//! The consumer: one channel per shard, the JetStream stream sequence as the offset token.
+//!
+//! A session of one shard:
+//!
+//! 1. open the channel `<STREAM>_<shard>` and read its committed token `c` (a stream sequence);
+//! 2. read the shard's subject with an ordered (ephemeral, ack-less) consumer from sequence
+//!    `c + 1`: the broker keeps no consumer state we depend on;
+//! 3. decode what is ready (one broker batch, at most `batch_max` messages); a message that
+//!    cannot become a row is dead-lettered (`dead_letter.rs`: published and acknowledged
+//!    before anything after it is appended) and skipped;
+//! 4. append the batch's rows (one append), each with its stream sequence as its offset token,
+//!    except that a row followed by dead letters in the batch takes the last of their sequences:
+//!    committing it moves the channel past them too;
+//! 5. when the committed token advances, the rows up to it are in the table (or rejected by the
+//!    server: row errors, counted from the SDK's `Channel::events`): record their publish →
+//!    committed latency.
+//!
+//! Killed anywhere (SIGKILL included), the next session resumes at step 1: rows appended but
+//! not committed are discarded by the reopen and read again from the broker, so none is lost
+//! or stored twice; bad messages read again are found already dead-lettered and skipped (no
+//! second copy). A shard never stops on a bad message. When the broker restarts, the ordered
+//! consumer (or, failing that, a new one after the last sequence handled) carries on; the
+//! channel is untouched.
+//!
+//! A shard's failed session is retried with a new one, except after `OwnershipLost` (another
+//! process opened the shard's channel): that is final, so the shard stops without reopening
+//! and [`consume_all`] returns it, dropping the other shards' channels.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use async_nats::jetstream::stream::Stream;
+use futures_util::StreamExt;
+use snowpipe_streaming::{
+    Channel, OffsetToken, RowErrorEvent, RowErrorSummary, StreamingIngestClient,
+};
+use tokio::sync::{broadcast, watch};
+
+use crate::sensor_stream::broker;
+use crate::sensor_stream::dead_letter::{DeadLetters, Letter, Outcome};
+use crate::sensor_stream::latency::Histogram;
+use crate::sensor_stream::reading::{BadRecord, Reading};
+
+/// Where rows go and how they are read.
+#[derive(Debug, Clone)]
+pub struct ConsumeOptions {
+    /// Stream name; channels are `<stream>_<shard>`.
+    pub stream: String,
+    /// Number of shards.
+    pub shards: u32,
+    /// Destination database.
+    pub database: String,
+    /// Destination schema.
+    pub schema: String,
+    /// Destination pipe.
+    pub pipe: String,
+    /// Most rows per append (one broker batch).
+    pub batch_max: usize,
+    /// When to stop.
+    pub until: Until,
+    /// Consecutive failed sessions (without progress) before giving up.
+    pub max_failures: u32,
+}
+
+/// When a consumer stops.
+#[derive(Debug, Clone)]
+pub enum Until {
+    /// Never (until Ctrl-C).
+    Forever,
+    /// After this long with nothing new and everything committed.
+    Idle(Duration),
+    /// Once each shard is handled (committed or dead-lettered) up to its entry (set when the
+    /// publisher is done).
+    Reached(watch::Receiver<Option<Vec<u64>>>),
+}
+
+/// Live counters of one shard.
+#[derive(Debug, Default)]
+pub struct ShardStats {
+    /// Rows appended by this process (rows appended again after a crash count again).
+    pub appended: AtomicU64,
+    /// Rows this process saw committed.
+    pub committed_rows: AtomicU64,
+    /// The channel's committed stream sequence.
+    pub committed_seq: AtomicU64,
+    /// The shard's last stream sequence, as last read by the progress display.
+    pub last_seq: AtomicU64,
+    /// Sessions (channel opens).
+    pub sessions: AtomicU64,
+    /// Every stream sequence up to this one is committed or dead-lettered (what the lag counts
+    /// from: the committed token stays behind bad messages that no row follows yet).
+    pub through_seq: AtomicU64,
+    /// Bad messages this process stored in the dead-letter stream.
+    pub dead_lettered: AtomicU64,
+    /// Bad messages read again (after a restart) that were already dead-lettered.
+    pub already_dead_lettered: AtomicU64,
+    /// Rows the server rejected, as reported to this process.
+    pub row_errors: Mutex<RowErrorSummary>,
+    /// Publish → committed latency of every row seen committed.
+    pub latency: Mutex<Histogram>,
+    /// The same since the progress display last took it.
+    pub window: Mutex<Histogram>,
+}
+
+/// Counters of every shard.
+#[derive(Debug)]
+pub struct ConsumeStats {
+    /// One per shard.
+    pub shards: Vec<ShardStats>,
+}
+
+impl ConsumeStats {
+    /// Counters for `shards` shards.
+    pub fn new(shards: u32) -> Self {
+        ConsumeStats {
+            shards: (0..shards).map(|_| ShardStats::default()).collect(),
+        }
+    }
+}
+
+/// The channel of `shard`.
+pub fn channel_name(stream: &str, shard: u32) -> String {
+    format!("{stream}_{shard}")
+}
+
+/// The one place rows go into a channel: one append of one broker batch, every row with its
+/// own offset token ([`Reading::token`]).
+async fn append_batch(channel: &Channel, rows: &[Reading]) -> Result<()> {
+    // Each row carries its own token: the sequences of one shard increase but are not dense,
+    // and per-row tokens keep every request exact whatever its size.
+    channel
+        .append_rows_with_tokens(rows.iter().map(|r| (r, OffsetToken::from(r.token))))
+        .await
+        .with_context(|| format!("append to channel {} failed", channel.name()))
+}
+
+/// The committed token of a channel as a stream sequence.
+fn committed_seq(token: Option<OffsetToken>, channel: &str) -> Result<u64> {
+    match token {
+        None => Ok(0),
+        Some(t) => t.as_u64().with_context(|| {
+            format!(
+                "channel {channel}'s committed offset token {t:?} is not a stream sequence: it was \
+                 fed by another program; use another --stream name or another pipe"
+            )
+        }),
+    }
+}
+
+/// Rows appended and not yet seen committed, by append.
+struct Sent {
+    last: u64,
+    event_ms: Vec<i64>,
+}
+
+/// Consumes every shard until `opts.until` (or `stop`), one task per shard; messages that
+/// cannot become rows go to `dead_letters`.
+///
+/// # Errors
+/// The first shard that keeps failing or whose channel another writer took over
+/// (`OwnershipLost`); the other shards' tasks (and channels) are then dropped, not reopened.
+///
+/// # Cancellation
+/// Dropping the future stops consuming; the next run resumes after the committed tokens.
+pub async fn consume_all(
+    client: &StreamingIngestClient,
+    stream: &Stream,
+    dead_letters: &DeadLetters,
+    opts: &ConsumeOptions,
+    stats: Arc<ConsumeStats>,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for shard in 0..opts.shards {
+        let source = Source {
+            client: client.clone(),
+            stream: stream.clone(),
+            dead_letters: dead_letters.clone(),
+        };
+        let (opts, stats, stop) = (opts.clone(), stats.clone(), stop.clone());
+        tasks.spawn(async move { consume_shard(&source, shard, &opts, &stats, stop).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.context("a shard's consumer panicked")??;
+    }
+    Ok(())
+}
+
+/// What a shard's consumer reads from and writes to.
+struct Source {
+    client: StreamingIngestClient,
+    stream: Stream,
+    dead_letters: DeadLetters,
+}
+
+/// Consumes one shard, opening a new session after a failure (never after `OwnershipLost`).
+async fn consume_shard(
+    source: &Source,
+    shard: u32,
+    opts: &ConsumeOptions,
+    stats: &ConsumeStats,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let s = &stats.shards[shard as usize];
+    let mut failures = 0;
+    loop {
+        let before = s.through_seq.load(Ordering::Relaxed);
+        match session(source, shard, opts, s, stop.clone()).await {
+            Ok(()) => return Ok(()),
+            // Another writer owns the shard's channel now: final, never reopened.
+            Err(e) if crate::common::is_ownership_lost(&e) => {
+                return Err(e).with_context(|| format!("shard {shard} stopped"))
+            }
+            Err(e) if failures < opts.max_failures && !*stop.borrow() => {
+                if s.through_seq.load(Ordering::Relaxed) > before {
+                    failures = 0;
+                }
+                failures += 1;
+                tracing::warn!("shard {shard}: {e:#}; reopening (attempt {failures})");
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(failures.min(8)))).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("shard {shard} failed")),
+        }
+    }
+}
+
+async fn session(
+    source: &Source,
+    shard: u32,
+    opts: &ConsumeOptions,
+    s: &ShardStats,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let name = channel_name(&opts.stream, shard);
+    let channel = source
+        .client
+        .open_channel(&opts.database, &opts.schema, &opts.pipe, &name)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open channel {name} on pipe {}.{}.{}",
+                opts.database, opts.schema, opts.pipe
+            )
+        })?;
+    // Rows the server rejects still advance the committed token: count them (subscribed
+    // before anything is sent, so no report is missed).
+    let mut events = channel.events();
+    let mut events_open = true;
+    s.sessions.fetch_add(1, Ordering::Relaxed);
+    let mut committed = committed_seq(channel.latest_committed_offset_token(), &name)?;
+    s.committed_seq.store(committed, Ordering::Relaxed);
+    s.through_seq.fetch_max(committed, Ordering::Relaxed);
+    let mut watch = channel.watch_committed();
+    // The last stream sequence handled: appended as a row, or dead-lettered.
+    let mut read = committed;
+    // The last offset token appended.
+    let mut last_appended = committed;
+    let mut sent: VecDeque<Sent> = VecDeque::new();
+    let mut messages = broker::shard_messages(&source.stream, shard, committed + 1, false)
+        .await?
+        .ready_chunks(opts.batch_max);
+    let mut last_new = Instant::now();
+    let mut until = opts.until.clone();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        let mut resubscribe = false;
+        tokio::select! {
+            chunk = messages.next() => {
+                let Some(chunk) = chunk else { bail!("the broker ended the consumer of {}", broker::subject(shard)) };
+                let mut rows: Vec<Reading> = Vec::with_capacity(chunk.len());
+                let mut event_ms = Vec::with_capacity(chunk.len());
+                for item in chunk {
+                    let message = match item {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!("shard {shard}: reading the broker failed ({e}); resubscribing after {read}");
+                            resubscribe = true;
+                            break;
+                        }
+                    };
+                    let info = message
+                        .info()
+                        .map_err(|e| anyhow::anyhow!("a message of {} has no metadata: {e}", broker::subject(shard)))?;
+                    let seq = info.stream_sequence;
+                    let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
+                    if seq <= read {
+                        continue; // delivered again after a consumer was recreated
+                    }
+                    match Reading::decode(&message.payload, shard, seq, published_ms) {
+                        Ok((row, ms)) => {
+                            rows.push(row);
+                            event_ms.push(ms);
+                        }
+                        Err(bad) => {
+                            let letter = Letter {
+                                shard,
+                                seq,
+                                subject: message.subject.as_str(),
+                                published_ms,
+                                headers: message.headers.as_ref(),
+                                payload: &message.payload,
+                                reason: bad.reason(),
+                            };
+                            dead_letter(&source.dead_letters, &letter, &bad, s).await?;
+                            // Committing the row before it now also moves past this message.
+                            if let Some(row) = rows.last_mut() {
+                                row.token = seq;
+                            }
+                            last_new = Instant::now();
+                        }
+                    }
+                    read = seq;
+                }
+                if let Some(last) = rows.last().map(|r| r.token) {
+                    append_batch(&channel, &rows).await?;
+                    s.appended.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                    sent.push_back(Sent { last, event_ms });
+                    last_appended = last;
+                    last_new = Instant::now();
+                }
+                if sent.is_empty() {
+                    s.through_seq.fetch_max(read, Ordering::Relaxed);
+                }
+            }
+            changed = watch.changed() => {
+                if changed.is_err() {
+                    // The channel's own error (say `OwnershipLost`) says more than "stopped".
+                    channel.flush().await.with_context(|| format!("channel {name} stopped"))?;
+                    bail!("channel {name} stopped");
+                }
+                let now_seq = committed_seq(watch.borrow_and_update().clone(), &name)?;
+                if now_seq > committed {
+                    committed = now_seq;
+                    s.committed_seq.store(committed, Ordering::Relaxed);
+                    record_commits(&mut sent, committed, s);
+                    s.through_seq.fetch_max(if sent.is_empty() { read } else { committed }, Ordering::Relaxed);
+                }
+            }
+            event = events.recv(), if events_open => {
+                events_open = note_row_errors(event, shard, s);
+            }
+            _ = tick.tick() => {
+                if *stop.borrow_and_update() {
+                    break;
+                }
+                let done = match &mut until {
+                    Until::Forever => false,
+                    Until::Idle(d) => sent.is_empty() && last_new.elapsed() >= *d,
+                    Until::Reached(targets) => targets
+                        .borrow_and_update()
+                        .as_ref()
+                        .is_some_and(|t| read.max(committed) >= t[shard as usize] && sent.is_empty()),
+                };
+                if done {
+                    break;
+                }
+            }
+        }
+        if resubscribe {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            messages = broker::shard_messages(&source.stream, shard, read + 1, false)
+                .await?
+                .ready_chunks(opts.batch_max);
+        }
+    }
+    // Stopping: what was appended is committed before the channel closes (Ctrl-C drains).
+    if last_appended > committed {
+        channel
+            .wait_for_commit(&OffsetToken::from(last_appended), Duration::from_secs(60))
+            .await
+            .with_context(|| format!("channel {name}: the last rows were not committed"))?;
+        committed = last_appended;
+        s.committed_seq.store(committed, Ordering::Relaxed);
+        record_commits(&mut sent, committed, s);
+    }
+    s.through_seq.fetch_max(read, Ordering::Relaxed);
+    channel
+        .close()
+        .await
+        .with_context(|| format!("closing channel {name} failed"))?;
+    // Closing polls the status once more: its row errors are queued by now.
+    while events_open {
+        events_open = match events.try_recv() {
+            Ok(e) => note_row_errors(Ok(e), shard, s),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                note_row_errors(Err(broadcast::error::RecvError::Lagged(n)), shard, s)
+            }
+            Err(_) => false,
+        };
+    }
+    Ok(())
+}
+
+/// Dead-letters one bad message (see `dead_letter.rs`); logs it once, when it is stored.
+async fn dead_letter(
+    dead_letters: &DeadLetters,
+    letter: &Letter<'_>,
+    bad: &BadRecord,
+    s: &ShardStats,
+) -> Result<()> {
+    let (shard, seq) = (letter.shard, letter.seq);
+    let outcome = dead_letters.send(letter).await.with_context(|| {
+        format!(
+            "stream sequence {seq} of {} is not a sensor reading ({bad}) and cannot be \
+             dead-lettered; it is read again after a reopen",
+            broker::subject(shard)
+        )
+    })?;
+    match outcome {
+        Outcome::Stored => {
+            s.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "shard {shard}: stream sequence {seq} is not a sensor reading ({bad}); \
+                 dead-lettered to {}",
+                dead_letters.subject(shard)
+            );
+        }
+        Outcome::AlreadyThere => {
+            s.already_dead_lettered.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("shard {shard}: stream sequence {seq} was already dead-lettered");
+        }
+    }
+    Ok(())
+}
+
+/// Counts one row-error report of the SDK; `false` once the channel's reports are over.
+fn note_row_errors(
+    event: Result<RowErrorEvent, broadcast::error::RecvError>,
+    shard: u32,
+    s: &ShardStats,
+) -> bool {
+    match event {
+        Ok(e) => {
+            lock(&s.row_errors).record(&e);
+            true
+        }
+        Err(broadcast::error::RecvError::Lagged(n)) => {
+            tracing::warn!(
+                "shard {shard}: {n} row-error reports were missed; the channel's totals are in \
+                 its status (rows_error_count)"
+            );
+            true
+        }
+        Err(broadcast::error::RecvError::Closed) => false,
+    }
+}
+
+/// Takes the appends up to `committed` off `sent` and records their rows' latency.
+fn record_commits(sent: &mut VecDeque<Sent>, committed: u64, s: &ShardStats) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut done = Histogram::default();
+    while sent.front().is_some_and(|b| b.last <= committed) {
+        let Some(batch) = sent.pop_front() else { break };
+        for ms in batch.event_ms {
+            done.record(now - ms);
+        }
+    }
+    if done.count() > 0 {
+        s.committed_rows.fetch_add(done.count(), Ordering::Relaxed);
+        lock(&s.latency).merge(&done);
+        lock(&s.window).merge(&done);
+    }
+}
+
+/// Locks a mutex even if a panicking holder poisoned it (the counters stay usable).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_pop_whole_appends_and_record_their_rows() {
+        let s = ShardStats::default();
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut sent: VecDeque<Sent> = [
+            Sent {
+                last: 5,
+                event_ms: vec![now - 1_000, now - 900],
+            },
+            Sent {
+                last: 9,
+                event_ms: vec![now - 500],
+            },
+        ]
+        .into();
+        record_commits(&mut sent, 4, &s);
+        assert_eq!(sent.len(), 2);
+        record_commits(&mut sent, 7, &s);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(s.committed_rows.load(Ordering::Relaxed), 2);
+        let p99 = lock(&s.latency).percentile(99.0).unwrap();
+        assert!((1_000..1_500).contains(&p99), "{p99}");
+        record_commits(&mut sent, 9, &s);
+        assert!(sent.is_empty());
+        assert_eq!(lock(&s.window).count(), 3);
+    }
+
+    #[test]
+    fn committed_tokens_must_be_stream_sequences() {
+        assert_eq!(committed_seq(None, "S_0").unwrap(), 0);
+        assert_eq!(
+            committed_seq(Some(OffsetToken::from(42u64)), "S_0").unwrap(),
+            42
+        );
+        let err = committed_seq(Some(OffsetToken::new("abc").unwrap()), "S_0").unwrap_err();
+        assert!(err.to_string().contains("not a stream sequence"));
+    }
+}

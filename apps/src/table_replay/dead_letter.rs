@@ -1,0 +1,295 @@
+//! The dead-letter table: source rows that cannot become destination rows (a value
+//! [`schema::to_json`] refuses: an invalid date, invalid UTF-8, invalid JSON) go to
+//! `<TABLE>_DLQ` through a second channel, and the replay goes on.
+//!
+//! Each dead letter carries its source key as its offset token on the dead-letter channel
+//! (`table_replay_<table>_dlq`), exactly as good rows do on the table's channel. After a
+//! restart the replay resumes after the table channel's committed key, reads bad rows again,
+//! and skips every one at or below the dead-letter channel's committed key: a bad row lands
+//! in `<TABLE>_DLQ` **exactly once**, crashes included (appended but not committed before a
+//! crash: not there, sent again; committed: skipped). The table channel's token never needs a
+//! bad row's key, so no run stops on a bad row.
+//!
+//! Columns: `SOURCE_TABLE`, `SOURCE_KEY`, `REASON`, `RAW_VALUES` (a VARIANT object: every
+//! source column as read, text that is not UTF-8 as `{"hex": "…"}`), `DEAD_LETTERED_AT`.
+
+use anyhow::{Context, Result};
+use mysql_async::Value;
+use serde_json::{Map, Value as Json};
+use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
+
+use crate::table_replay::schema::{self, ident, SourceTable};
+
+/// `<TABLE>_DLQ`.
+pub fn table_name(table: &str) -> String {
+    format!("{}_DLQ", schema::snowflake_name(table))
+}
+
+/// `<TABLE>_DLQ_PIPE`.
+pub fn pipe_name(table: &str) -> String {
+    format!("{}_DLQ_PIPE", schema::snowflake_name(table))
+}
+
+/// The dead-letter channel: one per source table, beside `table_replay_<table>`.
+pub fn channel_name(table: &str) -> String {
+    format!("table_replay_{table}_dlq")
+}
+
+/// `CREATE TABLE` and `CREATE PIPE` for the dead-letter table.
+pub fn ddl(database: &str, schema: &str, table: &str, pipe: &str) -> String {
+    let qualified = |n: &str| format!("{}.{}.{}", ident(database), ident(schema), ident(n));
+    format!(
+        "CREATE TABLE IF NOT EXISTS {t} (\n    SOURCE_TABLE VARCHAR NOT NULL,\n    SOURCE_KEY NUMBER(20,0) NOT NULL,\n    REASON VARCHAR NOT NULL,\n    RAW_VALUES VARIANT,\n    DEAD_LETTERED_AT TIMESTAMP_LTZ(3)\n);\n\
+         CREATE PIPE IF NOT EXISTS {p} AS\n    COPY INTO {t} FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))\n    MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;\n",
+        t = qualified(table),
+        p = qualified(pipe),
+    )
+}
+
+/// One source row that cannot become a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadRow {
+    pub key: u64,
+    pub reason: String,
+    /// Every source column as read ([`raw_values`]).
+    pub raw: Map<String, Json>,
+}
+
+/// The row's values as read, without the type mapping: numbers as numbers, text as text,
+/// bytes that are not UTF-8 as `{"hex": "…"}`, dates and times as their fields (even when
+/// they are no calendar date).
+pub fn raw_values(table: &SourceTable, values: &[Value]) -> Map<String, Json> {
+    table
+        .columns
+        .iter()
+        .zip(values)
+        .map(|(c, v)| (c.name.clone(), raw_value(v)))
+        .collect()
+}
+
+fn raw_value(v: &Value) -> Json {
+    match v {
+        Value::NULL => Json::Null,
+        Value::Int(i) => Json::from(*i),
+        Value::UInt(u) => Json::from(*u),
+        Value::Float(f) => Json::from(f64::from(*f)),
+        Value::Double(d) => Json::from(*d),
+        Value::Bytes(b) => match std::str::from_utf8(b) {
+            Ok(s) => Json::String(s.to_owned()),
+            Err(_) => serde_json::json!({ "hex": schema::hex(b) }),
+        },
+        Value::Date(y, mo, d, h, mi, s, us) => Json::String(format!(
+            "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"
+        )),
+        Value::Time(neg, days, h, m, s, us) => Json::String(format!(
+            "{}{}:{m:02}:{s:02}.{us:06}",
+            if *neg { "-" } else { "" },
+            u64::from(*days) * 24 + u64::from(*h)
+        )),
+    }
+}
+
+/// The dead-letter channel, opened at the first bad row (a table without bad rows needs no
+/// dead-letter table), and what it did in this run.
+pub struct DeadLetters<'a> {
+    client: &'a StreamingIngestClient,
+    database: String,
+    schema: String,
+    pipe: String,
+    table: String,
+    channel: Option<Channel>,
+    /// The dead-letter channel's committed key when it was opened.
+    committed: Option<u64>,
+    last_appended: Option<u64>,
+    /// Dead-lettered by this run.
+    pub stored: u64,
+    /// Skipped: already in the dead-letter table (committed by an earlier run).
+    pub already: u64,
+}
+
+impl<'a> DeadLetters<'a> {
+    pub fn new(
+        client: &'a StreamingIngestClient,
+        database: &str,
+        schema: &str,
+        pipe: &str,
+        table: &str,
+    ) -> Self {
+        Self {
+            client,
+            database: database.to_owned(),
+            schema: schema.to_owned(),
+            pipe: pipe.to_owned(),
+            table: table.to_owned(),
+            channel: None,
+            committed: None,
+            last_appended: None,
+            stored: 0,
+            already: 0,
+        }
+    }
+
+    /// The dead-letter pipe, qualified (for messages and the report).
+    pub fn place(&self) -> String {
+        format!("{}.{}.{}", self.database, self.schema, self.pipe)
+    }
+
+    async fn open(&mut self) -> Result<&Channel> {
+        if self.channel.is_none() {
+            let channel = self
+                .client
+                .open_channel(
+                    &self.database,
+                    &self.schema,
+                    &self.pipe,
+                    &channel_name(&self.table),
+                )
+                .await
+                .with_context(|| {
+                    format!(
+                        "{} has rows that cannot be replayed and the dead-letter pipe {} cannot \
+                         be opened: create it with the statements `table_replay ddl` prints, or \
+                         name another with --dlq-pipe",
+                        self.table,
+                        self.place()
+                    )
+                })?;
+            self.committed = match channel.latest_committed_offset_token() {
+                None => None,
+                Some(t) => Some(t.as_u64().with_context(|| {
+                    format!(
+                        "the dead-letter channel's committed offset token {t} is not a key: was \
+                         it written by another tool?"
+                    )
+                })?),
+            };
+            self.channel = Some(channel);
+        }
+        Ok(self.channel.as_ref().expect("opened above"))
+    }
+
+    /// Dead-letters `rows` (in key order) and logs each once, with its reason; rows already
+    /// committed by an earlier run are only counted.
+    ///
+    /// # Errors
+    /// When the dead-letter channel cannot be opened or the append fails.
+    pub async fn send(&mut self, rows: Vec<BadRow>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.open().await?;
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+            .to_string();
+        let mut batch = Vec::with_capacity(rows.len());
+        for row in rows {
+            if self.committed.is_some_and(|c| row.key <= c) {
+                self.already += 1;
+                continue;
+            }
+            eprintln!(
+                "{}: row with key {} cannot be replayed ({}); dead-lettered to {}",
+                self.table,
+                row.key,
+                row.reason,
+                self.place()
+            );
+            let mut object = Map::new();
+            object.insert("SOURCE_TABLE".into(), Json::String(self.table.clone()));
+            object.insert("SOURCE_KEY".into(), Json::from(row.key));
+            object.insert("REASON".into(), Json::String(row.reason));
+            object.insert("RAW_VALUES".into(), Json::Object(row.raw));
+            object.insert("DEAD_LETTERED_AT".into(), Json::String(now.clone()));
+            batch.push((object, OffsetToken::from(row.key)));
+        }
+        let Some(last) = batch.last().and_then(|(_, t)| t.as_u64()) else {
+            return Ok(());
+        };
+        let n = batch.len() as u64;
+        let channel = self.channel.as_ref().expect("opened above");
+        channel
+            .append_rows_with_tokens(batch)
+            .await
+            .context("dead-letter append failed")?;
+        self.last_appended = Some(last);
+        self.stored += n;
+        Ok(())
+    }
+
+    /// Waits until every dead letter sent is committed, and closes the channel.
+    ///
+    /// # Errors
+    /// When they are not committed within `timeout`, or the close fails.
+    pub async fn finish(self, timeout: std::time::Duration) -> Result<()> {
+        let Some(channel) = self.channel else {
+            return Ok(());
+        };
+        if let Some(last) = self.last_appended {
+            channel
+                .wait_for_commit(&OffsetToken::from(last), timeout)
+                .await
+                .with_context(|| {
+                    format!("the dead letters were not committed within {timeout:?}")
+                })?;
+        }
+        channel
+            .close()
+            .await
+            .context("closing the dead-letter channel failed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table_replay::schema::{Kind, SourceColumn};
+
+    #[test]
+    fn raw_values_keep_what_the_mapping_refuses() {
+        let col = |name: &str, kind: Kind| SourceColumn {
+            name: name.into(),
+            column_type: String::new(),
+            kind,
+            nullable: true,
+        };
+        let table = SourceTable {
+            name: "t".into(),
+            columns: vec![
+                col(
+                    "id",
+                    Kind::Int {
+                        unsigned: true,
+                        digits: 20,
+                    },
+                ),
+                col("d", Kind::Date),
+                col("s", Kind::Text { max_chars: None }),
+                col("n", Kind::Json),
+            ],
+            key: 0,
+        };
+        let raw = raw_values(
+            &table,
+            &[
+                Value::UInt(7),
+                Value::Date(2024, 2, 30, 0, 0, 0, 0),
+                Value::Bytes(vec![0x61, 0xff]),
+                Value::NULL,
+            ],
+        );
+        assert_eq!(
+            Json::Object(raw),
+            serde_json::json!({
+                "id": 7,
+                "d": "2024-02-30 00:00:00.000000",
+                "s": {"hex": "61ff"},
+                "n": null,
+            })
+        );
+        assert_eq!(table_name("orders"), "ORDERS_DLQ");
+        assert_eq!(pipe_name("orders"), "ORDERS_DLQ_PIPE");
+        let ddl = ddl("DB", "PUBLIC", "ORDERS_DLQ", "ORDERS_DLQ_PIPE");
+        assert!(ddl.contains("CREATE TABLE IF NOT EXISTS DB.PUBLIC.ORDERS_DLQ (\n    SOURCE_TABLE VARCHAR NOT NULL,\n    SOURCE_KEY NUMBER(20,0) NOT NULL,"), "{ddl}");
+        assert!(ddl.contains("CREATE PIPE IF NOT EXISTS DB.PUBLIC.ORDERS_DLQ_PIPE AS"));
+    }
+}

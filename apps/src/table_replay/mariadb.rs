@@ -1,0 +1,195 @@
+//! A private MariaDB server for the default run and the tests: `mariadb-install-db` on a
+//! temporary data directory, `mariadbd` on a free 127.0.0.1 port with its own socket, killed
+//! when dropped. Never the system service.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// How to get the server on Debian/Ubuntu (printed when it is missing).
+pub const INSTALL_HINT: &str = "apt-get install mariadb-server";
+
+/// A running private server. Dropping it kills the server and removes its data directory.
+pub struct MariaDb {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// Finds `mariadbd` (or `mysqld`) on PATH or in /usr/sbin.
+pub fn server_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+        .collect::<Vec<_>>();
+    ["mariadbd", "mysqld"]
+        .iter()
+        .find_map(|name| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()))
+}
+
+fn install_db_binary(server: &Path) -> Option<PathBuf> {
+    let beside = server.parent().map(|d| d.join("mariadb-install-db"));
+    beside
+        .into_iter()
+        .chain(
+            [
+                "/usr/bin/mariadb-install-db",
+                "/usr/local/bin/mariadb-install-db",
+            ]
+            .map(PathBuf::from),
+        )
+        .find(|p| p.is_file())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// For tests: a server, or `None` after printing how to install it — except under `CI=true`,
+/// where a missing server is a failure.
+///
+/// # Panics
+/// When the server is missing under `CI=true`, or installed but fails to start.
+pub fn start_or_skip() -> Option<MariaDb> {
+    if server_binary().is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("mariadbd is missing under CI=true: `{INSTALL_HINT}` (.ci/run does it)");
+        }
+        eprintln!("skipped: mariadbd not found; install it with `{INSTALL_HINT}`");
+        return None;
+    }
+    Some(MariaDb::start().expect("start a private MariaDB server"))
+}
+
+impl MariaDb {
+    /// Installs a data directory and starts the server; returns once it accepts connections
+    /// as `root` (no password) on 127.0.0.1.
+    ///
+    /// # Errors
+    /// When the binaries are missing ([`INSTALL_HINT`]), or the server does not start within
+    /// 60 s (its error log is included).
+    pub fn start() -> Result<Self> {
+        let server = server_binary()
+            .with_context(|| format!("mariadbd not found: install it with `{INSTALL_HINT}`"))?;
+        let install = install_db_binary(&server).with_context(|| {
+            format!("mariadb-install-db not found: install it with `{INSTALL_HINT}`")
+        })?;
+        let dir = tempfile::Builder::new()
+            .prefix("table-replay-mariadb")
+            .tempdir()?;
+        let data = dir.path().join("data");
+        let socket = dir.path().join("mysqld.sock");
+        let log = dir.path().join("error.log");
+        // Its own temporary directory: concurrent servers sharing /tmp collide on file names.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp)?;
+        let root = is_root();
+        let mut install_cmd = Command::new(&install);
+        install_cmd
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db")
+            .arg(format!("--tmpdir={}", tmp.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if root {
+            install_cmd.arg("--user=root");
+        }
+        let out = install_cmd
+            .output()
+            .context("cannot run mariadb-install-db")?;
+        if !out.status.success() {
+            bail!(
+                "mariadb-install-db failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let port = free_port()?;
+        let mut cmd = Command::new(&server);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!(
+                "--pid-file={}",
+                dir.path().join("mysqld.pid").display()
+            ))
+            .arg(format!("--log-error={}", log.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg("--skip-name-resolve")
+            .arg("--innodb-buffer-pool-size=64M")
+            .arg("--innodb-log-file-size=64M")
+            .arg("--innodb-flush-log-at-trx-commit=2")
+            .arg("--character-set-server=utf8mb4")
+            .arg("--collation-server=utf8mb4_bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if root {
+            cmd.arg("--user=root");
+        }
+        let child = cmd.spawn().context("cannot start mariadbd")?;
+        let mut db = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            // The port opens a moment before the server takes connections (a busy machine saw
+            // the first handshake fail): wait for both, the log line says the latter.
+            let ready =
+                std::fs::read_to_string(&log).is_ok_and(|l| l.contains("ready for connections"));
+            if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(db);
+            }
+            if let Ok(Some(status)) = db.child.try_wait() {
+                bail!(
+                    "mariadbd exited ({status}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "mariadbd did not listen within 60 s: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `mysql://root@127.0.0.1:PORT/DB`.
+    pub fn url(&self, database: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// `mysql://root@127.0.0.1:PORT` (no database selected).
+    pub fn server_url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is_root() -> bool {
+    // The effective uid from /proc (Linux), else the USER variable.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or_else(|| std::env::var("USER").is_ok_and(|u| u == "root"))
+}

@@ -1,0 +1,633 @@
+//! The source table's shape (from `information_schema`), the MySQL → Snowflake type mapping,
+//! the Snowflake DDL, and the conversion of one MySQL value to the JSON value sent.
+//!
+//! | MySQL / MariaDB | Snowflake | sent as |
+//! |---|---|---|
+//! | `TINYINT(1)`, `BOOL` | `BOOLEAN` | `true`/`false` (any non-zero is true) |
+//! | `TINYINT` … `BIGINT` \[`UNSIGNED`\] | `NUMBER(3..20,0)` | JSON integer (exact up to 2^64−1) |
+//! | `DECIMAL(p,s)`, p ≤ 38 | `NUMBER(p,s)` | the exact decimal text (never through f64) |
+//! | `DECIMAL(p,s)`, p > 38 | `VARCHAR` | the exact decimal text (Snowflake's NUMBER stops at 38 digits) |
+//! | `FLOAT`, `DOUBLE` | `FLOAT` | JSON number (a FLOAT by its shortest decimal, so 0.1 stays 0.1) |
+//! | `DATE` | `DATE` | `YYYY-MM-DD` (the zero date `0000-00-00` becomes NULL) |
+//! | (invalid dates) | — | refused: a date with a zero month or day (`2024-00-15`) or a day past the month's end (`2024-02-30`, which MariaDB stores under `ALLOW_INVALID_DATES`) is dead-lettered |
+//! | `DATETIME(fsp)` | `TIMESTAMP_NTZ(fsp)` | `YYYY-MM-DD HH:MM:SS.ffffff` |
+//! | `TIMESTAMP(fsp)` | `TIMESTAMP_LTZ(fsp)` | UTC, `…+00:00` (the session runs in UTC) |
+//! | `TIME(fsp)` | `VARCHAR(20)` | `[-]HHH:MM:SS[.ffffff]`: MySQL's TIME is a duration of ±838 h, Snowflake's a time of day |
+//! | `YEAR` | `NUMBER(4,0)` | integer |
+//! | `CHAR`/`VARCHAR(n)`, `*TEXT` | `VARCHAR(n)` / `VARCHAR` | the text (utf8mb4) |
+//! | `BINARY`/`VARBINARY(n)`, `*BLOB` | `BINARY(n)` / `BINARY` | lowercase hex |
+//! | `JSON` | `VARIANT` | the parsed JSON value |
+//! | `ENUM`, `SET` | `VARCHAR` | the label(s), a SET comma-separated |
+//! | `BIT(n)` | `NUMBER(20,0)` | the bits as an unsigned integer |
+//!
+//! NULL is NULL in every type. A value [`to_json`] refuses (an invalid date, invalid UTF-8 in
+//! a text column, invalid JSON in a JSON column) makes its row a bad row: the replay
+//! dead-letters it (`dead_letter.rs`) and goes on.
+
+use anyhow::{bail, Result};
+use mysql_async::Value;
+use serde_json::Value as Json;
+
+/// The MySQL type of a column, as far as the mapping cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Int { unsigned: bool, digits: u8 },
+    Decimal { precision: u32, scale: u32 },
+    Float,
+    Double,
+    Date,
+    DateTime { fsp: u32 },
+    Timestamp { fsp: u32 },
+    Time { fsp: u32 },
+    Year,
+    Text { max_chars: Option<u64> },
+    Binary { max_bytes: Option<u64> },
+    Json,
+    Enum { max_chars: Option<u64> },
+    Set { max_chars: Option<u64> },
+    Bit,
+}
+
+/// One source column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceColumn {
+    /// The MySQL column name.
+    pub name: String,
+    /// `COLUMN_TYPE`, for messages.
+    pub column_type: String,
+    pub kind: Kind,
+    pub nullable: bool,
+}
+
+/// The source table: columns in order and the key column's index.
+#[derive(Debug, Clone)]
+pub struct SourceTable {
+    pub name: String,
+    pub columns: Vec<SourceColumn>,
+    pub key: usize,
+}
+
+/// The row `information_schema.COLUMNS` gives for a column (plus whether MariaDB checks it
+/// with `json_valid`, which is how MariaDB spells a JSON column).
+#[derive(Debug, Clone, Default)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub data_type: String,
+    pub column_type: String,
+    pub precision: Option<u64>,
+    pub scale: Option<u64>,
+    pub max_chars: Option<u64>,
+    pub datetime_precision: Option<u64>,
+    pub nullable: bool,
+    pub json_checked: bool,
+}
+
+/// Maps `information_schema` facts to a [`Kind`].
+///
+/// # Errors
+/// For a type the replay does not support (spatial types), naming it.
+pub fn kind_of(c: &ColumnInfo) -> Result<Kind> {
+    let dt = c.data_type.to_ascii_lowercase();
+    let ct = c.column_type.to_ascii_lowercase();
+    let unsigned = ct.contains("unsigned");
+    let fsp = c.datetime_precision.unwrap_or(0) as u32;
+    Ok(match dt.as_str() {
+        "tinyint" if ct.starts_with("tinyint(1)") && !unsigned => Kind::Bool,
+        "bool" | "boolean" => Kind::Bool,
+        "tinyint" => Kind::Int {
+            unsigned,
+            digits: 3,
+        },
+        "smallint" => Kind::Int {
+            unsigned,
+            digits: 5,
+        },
+        "mediumint" => Kind::Int {
+            unsigned,
+            digits: if unsigned { 8 } else { 7 },
+        },
+        "int" | "integer" => Kind::Int {
+            unsigned,
+            digits: 10,
+        },
+        "bigint" => Kind::Int {
+            unsigned,
+            digits: if unsigned { 20 } else { 19 },
+        },
+        "decimal" | "numeric" => Kind::Decimal {
+            precision: c.precision.unwrap_or(10) as u32,
+            scale: c.scale.unwrap_or(0) as u32,
+        },
+        "float" => Kind::Float,
+        "double" | "real" => Kind::Double,
+        "date" => Kind::Date,
+        "datetime" => Kind::DateTime { fsp },
+        "timestamp" => Kind::Timestamp { fsp },
+        "time" => Kind::Time { fsp },
+        "year" => Kind::Year,
+        "json" => Kind::Json,
+        "longtext" if c.json_checked => Kind::Json,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => Kind::Text {
+            max_chars: c.max_chars,
+        },
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => Kind::Binary {
+            max_bytes: c.max_chars,
+        },
+        "enum" => Kind::Enum {
+            max_chars: c.max_chars,
+        },
+        "set" => Kind::Set {
+            max_chars: c.max_chars,
+        },
+        "bit" => Kind::Bit,
+        other => bail!(
+            "column {} has type {} ({other}), which table_replay does not map to Snowflake; \
+             supported: integer, decimal, float, date/time, text, binary, JSON, ENUM, SET \
+             and BIT types",
+            c.name,
+            c.column_type
+        ),
+    })
+}
+
+/// The Snowflake type of a column.
+pub fn snowflake_type(kind: &Kind) -> String {
+    const VARCHAR_MAX: u64 = 16_777_216;
+    const BINARY_MAX: u64 = 8_388_608;
+    match kind {
+        Kind::Bool => "BOOLEAN".into(),
+        Kind::Int { digits, .. } => format!("NUMBER({digits},0)"),
+        Kind::Decimal { precision, scale } if *precision <= 38 => {
+            format!("NUMBER({precision},{scale})")
+        }
+        Kind::Decimal { .. } => "VARCHAR".into(),
+        Kind::Float | Kind::Double => "FLOAT".into(),
+        Kind::Date => "DATE".into(),
+        Kind::DateTime { fsp } => format!("TIMESTAMP_NTZ({fsp})"),
+        Kind::Timestamp { fsp } => format!("TIMESTAMP_LTZ({fsp})"),
+        Kind::Time { .. } => "VARCHAR(20)".into(),
+        Kind::Year => "NUMBER(4,0)".into(),
+        Kind::Text { max_chars } | Kind::Enum { max_chars } | Kind::Set { max_chars } => {
+            match max_chars {
+                Some(n) if *n > 0 && *n <= VARCHAR_MAX => format!("VARCHAR({n})"),
+                _ => "VARCHAR".into(),
+            }
+        }
+        Kind::Binary { max_bytes } => match max_bytes {
+            Some(n) if *n > 0 && *n <= BINARY_MAX => format!("BINARY({n})"),
+            _ => "BINARY".into(),
+        },
+        Kind::Json => "VARIANT".into(),
+        Kind::Bit => "NUMBER(20,0)".into(),
+    }
+}
+
+/// The Snowflake column name: the MySQL name in upper case.
+pub fn snowflake_name(name: &str) -> String {
+    name.to_uppercase()
+}
+
+/// A Snowflake identifier, double-quoted when it is not a plain upper-case name.
+pub fn ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// `CREATE TABLE` and `CREATE PIPE` for the destination (the pipe maps columns by name).
+pub fn ddl(table: &SourceTable, database: &str, schema: &str, dest: &str, pipe: &str) -> String {
+    let qualified = |n: &str| format!("{}.{}.{}", ident(database), ident(schema), ident(n));
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| {
+            let not_null = if c.nullable { "" } else { " NOT NULL" };
+            format!(
+                "    {} {}{not_null}",
+                ident(&snowflake_name(&c.name)),
+                snowflake_type(&c.kind)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",\n");
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{columns}\n);\n\
+         CREATE PIPE IF NOT EXISTS {} AS\n    COPY INTO {} FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))\n    MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;\n",
+        qualified(dest),
+        qualified(pipe),
+        qualified(dest),
+    )
+}
+
+/// Checks that the key is a single integer column, and returns its index.
+///
+/// # Errors
+/// When the table has no primary key and no `--key`, a composite primary key, or a key that
+/// is not an integer column — naming what is supported.
+pub fn key_index(
+    table: &str,
+    columns: &[SourceColumn],
+    primary: &[String],
+    key: Option<&str>,
+) -> Result<usize> {
+    const SUPPORTED: &str = "table_replay needs a single-column integer key (TINYINT..BIGINT, \
+        signed or UNSIGNED, non-negative values): the primary key, or a unique NOT NULL \
+        integer column named with --key";
+    let name = match (key, primary) {
+        (Some(k), _) => k.to_owned(),
+        (None, [one]) => one.clone(),
+        (None, []) => bail!("table {table} has no primary key. {SUPPORTED}"),
+        (None, many) => bail!(
+            "table {table} has a composite primary key ({}). {SUPPORTED}",
+            many.join(", ")
+        ),
+    };
+    let Some(i) = columns
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case(&name))
+    else {
+        bail!("table {table} has no column {name}. {SUPPORTED}");
+    };
+    match columns[i].kind {
+        Kind::Int { .. } if !columns[i].nullable => Ok(i),
+        Kind::Int { .. } => bail!("key column {name} of {table} is nullable. {SUPPORTED}"),
+        _ => bail!(
+            "key column {name} of {table} is {} (not an integer). {SUPPORTED}",
+            columns[i].column_type
+        ),
+    }
+}
+
+/// The key of a row as the offset token's number.
+///
+/// # Errors
+/// For a NULL or negative key.
+pub fn key_value(v: &Value) -> Result<u64> {
+    match v {
+        Value::UInt(u) => Ok(*u),
+        Value::Int(i) if *i >= 0 => Ok(*i as u64),
+        Value::Int(i) => bail!(
+            "key value {i} is negative: offset tokens must increase, so table_replay needs \
+             non-negative keys"
+        ),
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "key value {:?} is not an integer",
+                    String::from_utf8_lossy(b)
+                )
+            }),
+        other => bail!("key value {other:?} is not a non-negative integer"),
+    }
+}
+
+/// Converts one MySQL value (binary protocol) to the JSON value sent for its column.
+///
+/// # Errors
+/// When the value does not fit its declared type (invalid UTF-8 in a text column, invalid
+/// JSON in a JSON column).
+pub fn to_json(kind: &Kind, v: &Value) -> Result<Json> {
+    Ok(match (kind, v) {
+        (_, Value::NULL) => Json::Null,
+        (Kind::Bool, Value::Int(i)) => Json::Bool(*i != 0),
+        (Kind::Bool, Value::UInt(u)) => Json::Bool(*u != 0),
+        (Kind::Int { .. } | Kind::Year, Value::Int(i)) => Json::from(*i),
+        (Kind::Int { .. } | Kind::Year, Value::UInt(u)) => Json::from(*u),
+        (Kind::Float, Value::Float(f)) => float_json(f.to_string().parse().unwrap_or(*f as f64)),
+        (Kind::Float | Kind::Double, Value::Double(d)) => float_json(*d),
+        (Kind::Date, Value::Date(0, 0, 0, ..)) => Json::Null,
+        (Kind::Date | Kind::DateTime { .. } | Kind::Timestamp { .. }, Value::Date(y, m, d, ..))
+            if (*y, *m, *d) != (0, 0, 0) && !valid_date(*y, *m, *d) =>
+        {
+            bail!(
+                "invalid date {y:04}-{m:02}-{d:02} (MariaDB keeps it under sql_mode \
+                 ALLOW_INVALID_DATES or without NO_ZERO_IN_DATE; Snowflake has no such date); \
+                 fix the value in the source"
+            )
+        }
+        (Kind::Date, Value::Date(y, m, d, ..)) => Json::String(format!("{y:04}-{m:02}-{d:02}")),
+        (Kind::DateTime { .. } | Kind::Timestamp { .. }, Value::Date(0, 0, 0, ..)) => Json::Null,
+        (Kind::DateTime { .. }, Value::Date(y, mo, d, h, mi, s, us)) => Json::String(format!(
+            "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"
+        )),
+        (Kind::Timestamp { .. }, Value::Date(y, mo, d, h, mi, s, us)) => Json::String(format!(
+            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}+00:00"
+        )),
+        (Kind::Time { fsp }, Value::Time(neg, days, h, m, s, us)) => {
+            let hours = u64::from(*days) * 24 + u64::from(*h);
+            let sign = if *neg { "-" } else { "" };
+            let frac = if *fsp > 0 {
+                format!(
+                    ".{:0width$}",
+                    us / 10u32.pow(6 - fsp.min(&6)),
+                    width = *fsp as usize
+                )
+            } else {
+                String::new()
+            };
+            Json::String(format!("{sign}{hours:02}:{m:02}:{s:02}{frac}"))
+        }
+        (Kind::Decimal { .. }, Value::Bytes(b)) => Json::String(text(b, "DECIMAL")?),
+        (Kind::Text { .. } | Kind::Enum { .. } | Kind::Set { .. }, Value::Bytes(b)) => {
+            Json::String(text(b, "text")?)
+        }
+        (Kind::Binary { .. }, Value::Bytes(b)) => Json::String(hex(b)),
+        (Kind::Json, Value::Bytes(b)) => serde_json::from_slice(b)
+            .map_err(|e| anyhow::anyhow!("invalid JSON in a JSON column: {e}"))?,
+        (Kind::Bit, Value::Bytes(b)) => Json::from(
+            b.iter()
+                .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte)),
+        ),
+        (Kind::Bit, Value::UInt(u)) => Json::from(*u),
+        (Kind::Bit, Value::Int(i)) => Json::from(*i),
+        // The text protocol (or a driver surprise): parse the text by kind.
+        (_, Value::Bytes(b)) => Json::String(text(b, "value")?),
+        (kind, other) => bail!("unexpected value {other:?} for a {kind:?} column"),
+    })
+}
+
+/// Whether `y-m-d` is a day of the proleptic Gregorian calendar (the zero date is not, but
+/// it is NULL rather than refused).
+fn valid_date(y: u16, m: u8, d: u8) -> bool {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
+fn float_json(f: f64) -> Json {
+    serde_json::Number::from_f64(f)
+        .map(Json::Number)
+        .unwrap_or_else(|| Json::String(f.to_string()))
+}
+
+fn text(b: &[u8], what: &str) -> Result<String> {
+    String::from_utf8(b.to_vec()).map_err(|_| anyhow::anyhow!("{what} value is not valid UTF-8"))
+}
+
+/// Lowercase hex.
+pub fn hex(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, data_type: &str, column_type: &str) -> ColumnInfo {
+        ColumnInfo {
+            name: name.into(),
+            data_type: data_type.into(),
+            column_type: column_type.into(),
+            nullable: true,
+            ..ColumnInfo::default()
+        }
+    }
+
+    #[test]
+    fn every_mysql_type_maps_to_a_snowflake_type() {
+        let cases = [
+            (info("a", "tinyint", "tinyint(1)"), "BOOLEAN"),
+            (info("a", "tinyint", "tinyint(4)"), "NUMBER(3,0)"),
+            (info("a", "bigint", "bigint(20) unsigned"), "NUMBER(20,0)"),
+            (info("a", "bigint", "bigint(20)"), "NUMBER(19,0)"),
+            (
+                info("a", "mediumint", "mediumint(8) unsigned"),
+                "NUMBER(8,0)",
+            ),
+            (info("a", "float", "float"), "FLOAT"),
+            (info("a", "date", "date"), "DATE"),
+            (info("a", "time", "time(3)"), "VARCHAR(20)"),
+            (info("a", "year", "year(4)"), "NUMBER(4,0)"),
+            (info("a", "bit", "bit(7)"), "NUMBER(20,0)"),
+            (info("a", "json", "json"), "VARIANT"),
+            (
+                ColumnInfo {
+                    json_checked: true,
+                    ..info("a", "longtext", "longtext")
+                },
+                "VARIANT",
+            ),
+            (info("a", "longtext", "longtext"), "VARCHAR"),
+        ];
+        for (c, want) in cases {
+            assert_eq!(snowflake_type(&kind_of(&c).unwrap()), want, "{c:?}");
+        }
+        let mut d = info("d", "decimal", "decimal(38,10)");
+        d.precision = Some(38);
+        d.scale = Some(10);
+        assert_eq!(snowflake_type(&kind_of(&d).unwrap()), "NUMBER(38,10)");
+        d.precision = Some(65);
+        assert_eq!(snowflake_type(&kind_of(&d).unwrap()), "VARCHAR");
+        let mut dt = info("t", "datetime", "datetime(6)");
+        dt.datetime_precision = Some(6);
+        assert_eq!(snowflake_type(&kind_of(&dt).unwrap()), "TIMESTAMP_NTZ(6)");
+        let err = kind_of(&info("g", "geometry", "geometry")).unwrap_err();
+        assert!(err.to_string().contains("geometry"), "{err}");
+    }
+
+    #[test]
+    fn values_convert_exactly() {
+        let big = to_json(
+            &Kind::Int {
+                unsigned: true,
+                digits: 20,
+            },
+            &Value::UInt(u64::MAX),
+        )
+        .unwrap();
+        assert_eq!(big.to_string(), "18446744073709551615");
+        let dec = Kind::Decimal {
+            precision: 38,
+            scale: 10,
+        };
+        let max = "9999999999999999999999999999.9999999999";
+        assert_eq!(
+            to_json(&dec, &Value::Bytes(max.into())).unwrap(),
+            Json::String(max.into())
+        );
+        assert_eq!(
+            to_json(&Kind::Float, &Value::Float(0.1))
+                .unwrap()
+                .to_string(),
+            "0.1"
+        );
+        assert_eq!(
+            to_json(&Kind::Bool, &Value::Int(5)).unwrap(),
+            Json::Bool(true)
+        );
+        assert_eq!(
+            to_json(
+                &Kind::Binary { max_bytes: None },
+                &Value::Bytes(vec![0, 0xab, 0xff])
+            )
+            .unwrap(),
+            Json::String("00abff".into())
+        );
+        assert_eq!(
+            to_json(
+                &Kind::Time { fsp: 3 },
+                &Value::Time(true, 34, 22, 59, 59, 123_000)
+            )
+            .unwrap(),
+            Json::String("-838:59:59.123".into())
+        );
+        assert_eq!(
+            to_json(
+                &Kind::DateTime { fsp: 6 },
+                &Value::Date(9999, 12, 31, 23, 59, 59, 999_999)
+            )
+            .unwrap(),
+            Json::String("9999-12-31 23:59:59.999999".into())
+        );
+        assert_eq!(
+            to_json(&Kind::Bit, &Value::Bytes(vec![1, 0])).unwrap(),
+            Json::from(256)
+        );
+        assert_eq!(to_json(&Kind::Json, &Value::NULL).unwrap(), Json::Null);
+        assert_eq!(
+            to_json(&Kind::Date, &Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap(),
+            Json::Null
+        );
+    }
+
+    #[test]
+    fn invalid_dates_are_refused_naming_the_date() {
+        let dt = Kind::DateTime { fsp: 0 };
+        for (y, m, d) in [
+            (2024, 2, 30),
+            (2023, 2, 29),
+            (2024, 0, 15),
+            (2024, 4, 0),
+            (2024, 13, 1),
+        ] {
+            let err = to_json(&dt, &Value::Date(y, m, d, 1, 2, 3, 0)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("invalid date {y:04}-{m:02}-{d:02}")),
+                "{err}"
+            );
+            assert!(to_json(&Kind::Date, &Value::Date(y, m, d, 0, 0, 0, 0)).is_err());
+        }
+        assert_eq!(
+            to_json(&Kind::Date, &Value::Date(2024, 2, 29, 0, 0, 0, 0)).unwrap(),
+            Json::String("2024-02-29".into())
+        );
+        assert_eq!(
+            to_json(&dt, &Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap(),
+            Json::Null
+        );
+        let err = to_json(&Kind::Json, &Value::Bytes(b"{not json".to_vec())).unwrap_err();
+        assert!(err.to_string().contains("invalid JSON"), "{err}");
+        let err = to_json(&Kind::Text { max_chars: None }, &Value::Bytes(vec![0xff])).unwrap_err();
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn keys_must_be_one_integer_column() {
+        let col = |name: &str, kind: Kind, nullable: bool| SourceColumn {
+            name: name.into(),
+            column_type: format!("{kind:?}"),
+            kind,
+            nullable,
+        };
+        let cols = vec![
+            col(
+                "id",
+                Kind::Int {
+                    unsigned: true,
+                    digits: 20,
+                },
+                false,
+            ),
+            col(
+                "name",
+                Kind::Text {
+                    max_chars: Some(10),
+                },
+                false,
+            ),
+            col(
+                "n",
+                Kind::Int {
+                    unsigned: false,
+                    digits: 10,
+                },
+                true,
+            ),
+        ];
+        assert_eq!(key_index("t", &cols, &["id".into()], None).unwrap(), 0);
+        let composite = key_index("t", &cols, &["id".into(), "name".into()], None).unwrap_err();
+        assert!(composite
+            .to_string()
+            .contains("composite primary key (id, name)"));
+        assert!(composite.to_string().contains("single-column integer key"));
+        let text = key_index("t", &cols, &[], Some("name")).unwrap_err();
+        assert!(text.to_string().contains("not an integer"), "{text}");
+        assert!(key_index("t", &cols, &[], None)
+            .unwrap_err()
+            .to_string()
+            .contains("no primary key"));
+        assert!(key_index("t", &cols, &[], Some("n"))
+            .unwrap_err()
+            .to_string()
+            .contains("nullable"));
+        assert!(key_value(&Value::Int(-1)).is_err());
+        assert_eq!(key_value(&Value::UInt(u64::MAX)).unwrap(), u64::MAX);
+    }
+
+    #[test]
+    fn ddl_declares_table_and_pipe() {
+        let table = SourceTable {
+            name: "orders".into(),
+            columns: vec![
+                SourceColumn {
+                    name: "id".into(),
+                    column_type: "bigint".into(),
+                    kind: Kind::Int {
+                        unsigned: false,
+                        digits: 19,
+                    },
+                    nullable: false,
+                },
+                SourceColumn {
+                    name: "note text".into(),
+                    column_type: "text".into(),
+                    kind: Kind::Text {
+                        max_chars: Some(65535),
+                    },
+                    nullable: true,
+                },
+            ],
+            key: 0,
+        };
+        let ddl = ddl(&table, "DB", "PUBLIC", "ORDERS", "ORDERS_PIPE");
+        assert!(ddl.contains("CREATE TABLE IF NOT EXISTS DB.PUBLIC.ORDERS (\n    ID NUMBER(19,0) NOT NULL,\n    \"NOTE TEXT\" VARCHAR(65535)\n);"), "{ddl}");
+        assert!(
+            ddl.contains("CREATE PIPE IF NOT EXISTS DB.PUBLIC.ORDERS_PIPE AS"),
+            "{ddl}"
+        );
+    }
+}

@@ -1,0 +1,529 @@
+//! The seed's step 8: check with SQL that every source row arrived, exactly.
+//!
+//! Row count, distinct keys and key range on both sides, then a merge of both tables in key
+//! order (keyset pages on each side, so memory stays bounded) comparing every value in a
+//! canonical form, with a per-column checksum. The destination is read through Snowflake's SQL
+//! API (`snowpipe_streaming::sql`), which the emulator answers too: one code path.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+use snowpipe_streaming::sql::SqlClient;
+
+use crate::table_replay::replay::group;
+use crate::table_replay::schema::{self, Kind, SourceTable};
+use crate::table_replay::source::{self, KeysetReader};
+
+/// How a value is compared: by its Snowflake type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Bool,
+    Number,
+    Float,
+    Date,
+    Timestamp,
+    Text,
+    Binary,
+    Variant,
+}
+
+pub fn class_of(kind: &Kind) -> Class {
+    match kind {
+        Kind::Bool => Class::Bool,
+        Kind::Int { .. } | Kind::Year | Kind::Bit => Class::Number,
+        Kind::Decimal { precision, .. } if *precision <= 38 => Class::Number,
+        Kind::Decimal { .. } => Class::Text,
+        Kind::Float | Kind::Double => Class::Float,
+        Kind::Date => Class::Date,
+        Kind::DateTime { .. } | Kind::Timestamp { .. } => Class::Timestamp,
+        Kind::Time { .. } | Kind::Text { .. } | Kind::Enum { .. } | Kind::Set { .. } => Class::Text,
+        Kind::Binary { .. } => Class::Binary,
+        Kind::Json => Class::Variant,
+    }
+}
+
+/// `-001.2300` → `-1.23`; `0.00` → `0`.
+pub fn decimal(text: &str) -> String {
+    let t = text.trim();
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let body = match (int.is_empty(), frac.is_empty()) {
+        (true, true) => return "0".into(),
+        (true, false) => format!("0.{frac}"),
+        (false, true) => int.to_owned(),
+        (false, false) => format!("{int}.{frac}"),
+    };
+    if neg {
+        format!("-{body}")
+    } else {
+        body
+    }
+}
+
+fn float(text: &str) -> String {
+    text.trim()
+        .parse::<f64>()
+        .map(|f| format!("{f:?}"))
+        .unwrap_or_else(|_| text.to_owned())
+}
+
+/// Nanoseconds since the epoch as text.
+fn nanos_of(ts: NaiveDateTime) -> String {
+    let utc = ts.and_utc();
+    (i128::from(utc.timestamp()) * 1_000_000_000 + i128::from(utc.timestamp_subsec_nanos()))
+        .to_string()
+}
+
+/// JSON with object keys sorted, compact.
+fn canonical_json(v: &Json) -> String {
+    fn sort(v: &Json) -> Json {
+        match v {
+            Json::Object(m) => {
+                let sorted: BTreeMap<&String, Json> = m.iter().map(|(k, v)| (k, sort(v))).collect();
+                Json::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+            }
+            Json::Array(a) => Json::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    sort(v).to_string()
+}
+
+/// The canonical form of a value as sent (the replay's JSON).
+pub fn from_source(class: Class, v: &Json) -> Option<String> {
+    let text = || match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Some(match (class, v) {
+        (_, Json::Null) => return None,
+        (Class::Bool, Json::Bool(b)) => b.to_string(),
+        (Class::Number, _) => decimal(&text()),
+        (Class::Float, _) => float(&text()),
+        (Class::Timestamp, _) => {
+            let t = text();
+            match DateTime::parse_from_rfc3339(&t) {
+                Ok(dt) => nanos_of(dt.naive_utc()),
+                Err(_) => NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f")
+                    .map(nanos_of)
+                    .unwrap_or(t),
+            }
+        }
+        (Class::Binary, _) => text().to_ascii_lowercase(),
+        (Class::Variant, v) => canonical_json(v),
+        _ => text(),
+    })
+}
+
+/// The canonical form of a value as the SQL API returns it.
+pub fn from_dest(class: Class, v: Option<&str>) -> Option<String> {
+    let v = v?;
+    Some(match class {
+        Class::Bool => match v {
+            "1" | "true" | "TRUE" => "true".into(),
+            "0" | "false" | "FALSE" => "false".into(),
+            other => other.into(),
+        },
+        Class::Number => decimal(v),
+        Class::Float => float(v),
+        Class::Date => match v.parse::<i64>() {
+            Ok(days) => (NaiveDate::default() + chrono::Duration::days(days)).to_string(),
+            Err(_) => v.into(),
+        },
+        Class::Timestamp => {
+            // `[-]seconds.fraction[ offset]`: the sign applies to the whole number.
+            let secs = v.split(' ').next().unwrap_or(v);
+            let (neg, secs) = match secs.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, secs),
+            };
+            let (s, frac) = secs.split_once('.').unwrap_or((secs, ""));
+            let frac = format!("{frac:0<9}");
+            match (s.parse::<i128>(), frac[..9].parse::<i128>()) {
+                (Ok(s), Ok(f)) => {
+                    let total = s * 1_000_000_000 + f;
+                    (if neg { -total } else { total }).to_string()
+                }
+                _ => v.into(),
+            }
+        }
+        Class::Binary => v.to_ascii_lowercase(),
+        Class::Variant => serde_json::from_str::<Json>(v)
+            .map(|j| canonical_json(&j))
+            .unwrap_or_else(|_| v.into()),
+        Class::Text => v.into(),
+    })
+}
+
+/// Where the destination is.
+#[derive(Debug, Clone)]
+pub struct Dest {
+    pub database: String,
+    pub schema: String,
+    pub table: String,
+}
+
+/// One difference, for the table of differences.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub key: u64,
+    pub column: String,
+    pub source: Option<String>,
+    pub dest: Option<String>,
+}
+
+/// The outcome: counts on both sides, per-column checksums and differences.
+#[derive(Debug, Default)]
+pub struct Verification {
+    pub source_rows: u64,
+    pub dest_rows: u64,
+    pub dest_distinct: u64,
+    pub source_range: (Option<u64>, Option<u64>),
+    pub dest_range: (Option<u64>, Option<u64>),
+    pub missing: u64,
+    pub extra: u64,
+    /// Per column: (name, source checksum, dest checksum, rows that differ).
+    pub columns: Vec<(String, String, String, u64)>,
+    /// The first differences (at most 20).
+    pub differences: Vec<Difference>,
+}
+
+impl Verification {
+    pub fn is_exact(&self) -> bool {
+        self.source_rows == self.dest_rows
+            && self.dest_rows == self.dest_distinct
+            && self.source_range == self.dest_range
+            && self.missing == 0
+            && self.extra == 0
+            && self.columns.iter().all(|c| c.3 == 0)
+    }
+
+    /// The report: checks, columns, differences.
+    pub fn render(&self, source: &str, dest: &Dest) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let opt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
+        let _ = writeln!(
+            out,
+            "\nVerification: source table {source} vs {}.{}.{} (SQL API)",
+            dest.database, dest.schema, dest.table
+        );
+        let _ = writeln!(
+            out,
+            "  {:<16} {:>12} {:>12}  RESULT",
+            "CHECK", "SOURCE", "DEST"
+        );
+        let row = |name: &str, s: String, d: String| {
+            let verdict = if s == d { "match" } else { "DIFFERENT" };
+            format!("  {name:<16} {s:>12} {d:>12}  {verdict}\n")
+        };
+        out += &row("rows", group(self.source_rows), group(self.dest_rows));
+        out += &row(
+            "distinct keys",
+            group(self.source_rows),
+            group(self.dest_distinct),
+        );
+        out += &row("min key", opt(self.source_range.0), opt(self.dest_range.0));
+        out += &row("max key", opt(self.source_range.1), opt(self.dest_range.1));
+        out += &row("missing rows", "0".into(), group(self.missing));
+        out += &row("extra rows", "0".into(), group(self.extra));
+        let _ = writeln!(
+            out,
+            "\n  {:<20} {:<18} {:<18} {:>9}  RESULT",
+            "COLUMN", "SOURCE_SHA256", "DEST_SHA256", "DIFF_ROWS"
+        );
+        for (name, s, d, n) in &self.columns {
+            let verdict = if *n == 0 && s == d {
+                "match"
+            } else {
+                "DIFFERENT"
+            };
+            let _ = writeln!(
+                out,
+                "  {name:<20} {:<18} {:<18} {:>9}  {verdict}",
+                &s[..16],
+                &d[..16],
+                group(*n)
+            );
+        }
+        if !self.differences.is_empty() {
+            let _ = writeln!(out, "\n  Differences (first {}):", self.differences.len());
+            let _ = writeln!(
+                out,
+                "  {:>20}  {:<20} {:<30} DEST",
+                "KEY", "COLUMN", "SOURCE"
+            );
+            for d in &self.differences {
+                let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "NULL".into());
+                let _ = writeln!(
+                    out,
+                    "  {:>20}  {:<20} {:<30} {}",
+                    d.key,
+                    d.column,
+                    show(&d.source),
+                    show(&d.dest)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n{}",
+            if self.is_exact() {
+                "RESULT: every source row arrived exactly once, every value equal"
+            } else {
+                "RESULT: DIFFERENT (see above)"
+            }
+        );
+        out
+    }
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn cell_u64(v: &Option<String>) -> Option<u64> {
+    v.as_deref().and_then(|s| decimal(s).parse().ok())
+}
+
+/// Verifies `table` of `source_url` against `dest` through `sql`, in pages of `page` rows.
+///
+/// # Errors
+/// When either side cannot be read (a missing destination table is an error, not a
+/// difference).
+pub async fn verify(
+    source_url: &str,
+    table_name: &str,
+    key: Option<&str>,
+    sql: &SqlClient,
+    dest: &Dest,
+    page: usize,
+) -> Result<Verification> {
+    let mut conn = source::connect(source_url).await?;
+    let table: SourceTable = source::describe(&mut conn, table_name, key).await?;
+    let classes: Vec<Class> = table.columns.iter().map(|c| class_of(&c.kind)).collect();
+    let names: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| schema::snowflake_name(&c.name))
+        .collect();
+    let key_col = quoted(&names[table.key]);
+    let target = format!(
+        "{}.{}.{}",
+        schema::ident(&dest.database),
+        schema::ident(&dest.schema),
+        schema::ident(&dest.table)
+    );
+    let mut v = Verification::default();
+    let (rows, min, max) = source::key_range(&mut conn, &table).await?;
+    v.source_rows = rows;
+    v.source_range = (min, max);
+    let counts = sql
+        .query(&format!("SELECT COUNT(*), COUNT(DISTINCT {key_col}), MIN({key_col}), MAX({key_col}) FROM {target}"))
+        .await
+        .with_context(|| format!("cannot read the destination table {target}"))?;
+    let c = counts.rows.first().context("COUNT(*) returned no row")?;
+    v.dest_rows = cell_u64(&c[0]).unwrap_or(0);
+    v.dest_distinct = cell_u64(&c[1]).unwrap_or(0);
+    v.dest_range = (cell_u64(&c[2]), cell_u64(&c[3]));
+
+    let select = names
+        .iter()
+        .map(|n| quoted(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let reader = KeysetReader::new(&table);
+    let mut src_hash: Vec<Sha256> = names.iter().map(|_| Sha256::new()).collect();
+    let mut dst_hash: Vec<Sha256> = names.iter().map(|_| Sha256::new()).collect();
+    let mut diff_rows = vec![0u64; names.len()];
+    let mut after: Option<u64> = None;
+    loop {
+        let src_page = reader.page(&mut conn, after, page).await?;
+        let src: Vec<(u64, Vec<Option<String>>)> = src_page
+            .into_iter()
+            .map(|row| {
+                let values = row.unwrap();
+                let key = schema::key_value(&values[table.key])?;
+                let canon = table
+                    .columns
+                    .iter()
+                    .zip(&classes)
+                    .zip(&values)
+                    .map(|((c, class), value)| {
+                        Ok(from_source(*class, &schema::to_json(&c.kind, value)?))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((key, canon))
+            })
+            .collect::<Result<_>>()?;
+        let upper = if src.len() < page {
+            None
+        } else {
+            src.last().map(|r| r.0)
+        };
+        let lower = after.map_or(String::new(), |a| format!("{key_col} > {a}"));
+        let cond = match (lower.is_empty(), upper) {
+            (true, None) => String::new(),
+            (true, Some(u)) => format!(" WHERE {key_col} <= {u}"),
+            (false, None) => format!(" WHERE {lower}"),
+            (false, Some(u)) => format!(" WHERE {lower} AND {key_col} <= {u}"),
+        };
+        let dst_result = sql
+            .query(&format!(
+                "SELECT {select} FROM {target}{cond} ORDER BY {key_col}"
+            ))
+            .await
+            .with_context(|| format!("cannot read the destination table {target}"))?;
+        let dst: Vec<(u64, Vec<Option<String>>)> = dst_result
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let key = cell_u64(&r[table.key])?;
+                Some((
+                    key,
+                    classes
+                        .iter()
+                        .zip(r)
+                        .map(|(c, s)| from_dest(*c, s.as_deref()))
+                        .collect(),
+                ))
+            })
+            .collect();
+        merge(
+            &src,
+            &dst,
+            &names,
+            &mut v,
+            &mut diff_rows,
+            &mut src_hash,
+            &mut dst_hash,
+        );
+        match upper {
+            Some(u) => after = Some(u),
+            None => break,
+        }
+    }
+    v.columns = names
+        .iter()
+        .zip(src_hash)
+        .zip(dst_hash)
+        .zip(diff_rows)
+        .map(|(((n, s), d), k)| (n.clone(), hex(&s.finalize()), hex(&d.finalize()), k))
+        .collect();
+    Ok(v)
+}
+
+fn hex(b: &[u8]) -> String {
+    schema::hex(b)
+}
+
+/// Compares two key-ordered slices of canonical rows.
+fn merge(
+    src: &[(u64, Vec<Option<String>>)],
+    dst: &[(u64, Vec<Option<String>>)],
+    names: &[String],
+    v: &mut Verification,
+    diff_rows: &mut [u64],
+    src_hash: &mut [Sha256],
+    dst_hash: &mut [Sha256],
+) {
+    let feed = |h: &mut [Sha256], key: u64, row: &[Option<String>]| {
+        for (h, value) in h.iter_mut().zip(row) {
+            h.update(key.to_be_bytes());
+            match value {
+                Some(s) => {
+                    h.update([1]);
+                    h.update((s.len() as u64).to_be_bytes());
+                    h.update(s.as_bytes());
+                }
+                None => h.update([0]),
+            }
+        }
+    };
+    let (mut i, mut j) = (0, 0);
+    let note = |v: &mut Verification, d: Difference| {
+        if v.differences.len() < 20 {
+            v.differences.push(d);
+        }
+    };
+    while i < src.len() || j < dst.len() {
+        match (src.get(i), dst.get(j)) {
+            (Some(s), Some(d)) if s.0 == d.0 => {
+                feed(src_hash, s.0, &s.1);
+                feed(dst_hash, d.0, &d.1);
+                for (c, (a, b)) in s.1.iter().zip(&d.1).enumerate() {
+                    if a != b {
+                        diff_rows[c] += 1;
+                        note(
+                            v,
+                            Difference {
+                                key: s.0,
+                                column: names[c].clone(),
+                                source: a.clone(),
+                                dest: b.clone(),
+                            },
+                        );
+                    }
+                }
+                i += 1;
+                j += 1;
+                // A duplicate in the destination: the same key again.
+                while dst.get(j).is_some_and(|d2| d2.0 == s.0) {
+                    feed(dst_hash, s.0, &dst[j].1);
+                    v.extra += 1;
+                    note(
+                        v,
+                        Difference {
+                            key: s.0,
+                            column: "(duplicate row)".into(),
+                            source: None,
+                            dest: Some("present twice".into()),
+                        },
+                    );
+                    j += 1;
+                }
+            }
+            (Some(s), d) if d.is_none_or(|d| s.0 < d.0) => {
+                feed(src_hash, s.0, &s.1);
+                v.missing += 1;
+                note(
+                    v,
+                    Difference {
+                        key: s.0,
+                        column: "(row)".into(),
+                        source: Some("present".into()),
+                        dest: None,
+                    },
+                );
+                i += 1;
+            }
+            (_, Some(d)) => {
+                feed(dst_hash, d.0, &d.1);
+                v.extra += 1;
+                note(
+                    v,
+                    Difference {
+                        key: d.0,
+                        column: "(row)".into(),
+                        source: None,
+                        dest: Some("present".into()),
+                    },
+                );
+                j += 1;
+            }
+            (Some(_), None) | (None, None) => unreachable!("handled above"),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;

@@ -1,0 +1,580 @@
+//! Throughput harness: N channels × M rows of ski-resort-shaped JSON (≈330 bytes a row).
+//!
+//! ```text
+//! cargo build --release -p snowpipe-apps --bin throughput
+//! # against a separately started emulator in sink mode (client-only CPU and RSS):
+//! snowpipe-emulator --sink --accept-any-key --commit-delay 0s \
+//!     --ddl apps/src/ski_resort/sql/setup.sql --port 8090 &
+//! SNOWFLAKE_URL=http://127.0.0.1:8090 SNOWFLAKE_ACCOUNT=ACME SNOWFLAKE_USER=STREAMING_INGEST \
+//!     SNOWFLAKE_PRIVATE_KEY_FILE=rsa_key.p8 target/release/throughput --channels 8 --rows 1000000
+//! # or with no SNOWFLAKE_URL: an in-process emulator (sink mode, generated key)
+//! target/release/throughput --channels 1 --rows 1000000
+//! ```
+//!
+//! What each figure means:
+//! * `rows_per_s`, `mb_per_s`: rows (and MB = 10^6 bytes of uncompressed NDJSON, as serialized
+//!   by the client) divided by the time from the first append until every channel's `flush()`
+//!   returned (every request acknowledged with HTTP 200).
+//! * `cpu_s_per_gb`: client CPU seconds (user + system, `getrusage`, over the streaming window,
+//!   minus the in-process emulator's threads when there is one) per 10^9 bytes of NDJSON.
+//! * `peak_rss_mb`: the process's peak resident set (`ru_maxrss`), including the row pool this
+//!   harness keeps in memory (and the in-process emulator, when there is one);
+//!   `baseline_rss_mb` is the resident set just before streaming starts, so
+//!   `peak_rss_mb - baseline_rss_mb` is what streaming added (compare it with the budget).
+//! * `commit_p50_ms`, `commit_p99_ms`: commit-detection latency, from the moment the emulator
+//!   committed a batch (its `GET /` lists each channel's recent commits with their time) until
+//!   the client's `watch_committed()` showed an offset token at or past that batch's end token.
+//!   `null` when the server does not expose commit times (a real Snowflake account).
+//! * `starved_max_ms`: the longest single `append_rows` call (waiting for the budget, a
+//!   compression slot or the channel's queue); `round_ms`: one round at the measured rate —
+//!   every streaming channel appending once (`channels × batch × row bytes`) or the budget
+//!   turning over once (`budget` bytes), whichever is more; `starved_rounds` =
+//!   `starved_max_ms ÷ round_ms` (≈ 1 or less: no channel waited behind the others for more
+//!   than about one round).
+//! * `rss_over_budget_mb`: `peak_rss_mb - baseline_rss_mb` minus the budget.
+//! * also in the JSON line: `rows`, `seconds` (the window above) and `cpu_s` (client CPU).
+//!
+//! `--slow-server` (in-process emulator) adds 150 ms to every append and commits 1 s later, so
+//! the producer outruns the server and waits on the memory budget; see `--memory-budget-mb`.
+//! `--write-rows FILE` writes the generated rows as NDJSON, `--input FILE` streams them (the
+//! head-to-head script `benches/official_sdk_head_to_head.sh` uses both).
+//!
+//! `--elastic` streams the same rows through the pipe's elastic channel instead
+//! (`StreamingIngestClient::elastic_pipe_channel`; `--channels` producer tasks share it): no
+//! offset tokens, so no commit is tracked and the commit figures are `null`.
+//!
+//! The in-process emulator runs without `--limits` and, by default, the client without its
+//! per-channel request pacing (`--max-requests-per-second 0`): this harness measures what the
+//! client can do, not Snowflake's 10 requests/s per channel.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use rand::SeedableRng;
+use snowpipe_emulator::{Emulator, EmulatorConfig, FaultRule};
+use snowpipe_streaming::{
+    Channel, ClientBuilder, ElasticChannel, OffsetToken, StreamingIngestClient,
+};
+
+const DDL: &str = include_str!("../ski_resort/sql/setup.sql");
+
+#[derive(Parser, Debug)]
+#[command(about = "Throughput, CPU, memory and commit-latency harness for snowpipe-streaming")]
+struct Args {
+    /// Channels streaming concurrently (one producer task each).
+    #[arg(long, default_value_t = 1)]
+    channels: usize,
+    /// Rows per channel.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Rows per `append_rows` call.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Read the row pool from this NDJSON file (as written by --write-rows) instead of
+    /// generating it; channels cycle through the pool.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Write --pool rows of NDJSON to this file and exit (the head-to-head script feeds the
+    /// same file to both SDKs).
+    #[arg(long)]
+    write_rows: Option<PathBuf>,
+    /// Distinct rows generated (the pool each channel cycles through).
+    #[arg(long, default_value_t = 100_000)]
+    pool: usize,
+    /// Database, schema and pipe.
+    #[arg(long, default_value = "STREAMING_INGEST")]
+    database: String,
+    #[arg(long, default_value = "STREAMING_INGEST")]
+    schema: String,
+    #[arg(long, default_value = "RESORT_TICKET_PIPE")]
+    pipe: String,
+    /// Client memory budget in MiB.
+    #[arg(long, default_value_t = 256)]
+    memory_budget_mb: usize,
+    /// Client max_client_lag in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    max_client_lag_ms: u64,
+    /// In-process emulator only: make the server slower than the producer (150 ms added to
+    /// every append, commits 1 s after the append) to check RSS under backpressure. Against a
+    /// separate emulator, start it with `--fault append_rows:latency=150 --commit-delay 1s`.
+    #[arg(long)]
+    slow_server: bool,
+    /// Stream through the pipe's elastic channel instead of named channels.
+    #[arg(long)]
+    elastic: bool,
+    /// Seed of the row generator.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Channels opened besides the streaming ones that never append (the memory an idle
+    /// channel costs is reported as `idle_channel_kb`).
+    #[arg(long, default_value_t = 0)]
+    idle_channels: usize,
+    /// The client's per-channel request pacing (`max_requests_per_second`). Default 0 (no
+    /// pacing): the sink benchmarks measure the data path; the SDK's own default is 10, the
+    /// service's per-channel limit.
+    #[arg(long, default_value_t = 0)]
+    max_requests_per_second: u32,
+    /// The client's per-channel byte pacing (`max_bytes_per_second`, uncompressed). Default 0
+    /// (no pacing), as above; the SDK's own default is 20,000,000, the service's limit.
+    #[arg(long, default_value_t = 0)]
+    max_bytes_per_second: u64,
+    /// zstd level of append bodies (the default 1 is the official SDK's; -2 makes bodies
+    /// 2–10 % larger for 6–9 % less CPU).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    zstd_level: i32,
+}
+
+mod measure;
+pub mod rows;
+
+use measure::*;
+use rows::*;
+
+struct Connection {
+    client: StreamingIngestClient,
+    status_url: Option<String>,
+    status_http: reqwest::Client,
+    embedded: Option<(Emulator, tokio::runtime::Runtime)>,
+}
+
+async fn connect(args: &Args) -> anyhow::Result<Connection> {
+    let budget = args.memory_budget_mb << 20;
+    let lag = Duration::from_millis(args.max_client_lag_ms);
+    let mut status_http = reqwest::Client::builder();
+    if let Ok(ca) = std::env::var("SSL_CERT_FILE") {
+        if let Ok(pem) = std::fs::read(&ca) {
+            status_http = status_http.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+    }
+    let status_http = status_http.build()?;
+    // The client's settings under measurement, on whichever account.
+    let tuned = |builder: ClientBuilder| {
+        builder
+            .memory_budget_bytes(budget)
+            .max_client_lag(lag)
+            .max_requests_per_second(args.max_requests_per_second)
+            .max_bytes_per_second(args.max_bytes_per_second)
+            .with_config("zstd_level", args.zstd_level.to_string())
+    };
+    if std::env::var("SNOWFLAKE_URL").is_ok_and(|u| !u.is_empty())
+        || std::env::var("SNOWFLAKE_ACCOUNT").is_ok_and(|u| !u.is_empty())
+    {
+        let client = tuned(ClientBuilder::from_env())?
+            .build()
+            .await
+            .context("connecting with the SNOWFLAKE_* environment variables")?;
+        let status_url = std::env::var("SNOWFLAKE_URL")
+            .ok()
+            .map(|u| format!("{}/", u.trim_end_matches('/')));
+        return Ok(Connection {
+            client,
+            status_url,
+            status_http,
+            embedded: None,
+        });
+    }
+    // No SNOWFLAKE_URL: an in-process emulator in sink mode, on its own threads (named
+    // "emulator", so their CPU time can be told apart from the client's).
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+    let key = rsa::RsaPrivateKey::new(&mut rng, 2048)?;
+    let private = key.to_pkcs8_pem(LineEnding::LF)?.to_string();
+    let public = key.to_public_key().to_public_key_pem(LineEnding::LF)?;
+    let mut cfg = EmulatorConfig::default()
+        .with_ddl(DDL)
+        .with_public_key(public)
+        .with_commit_delay(Duration::ZERO);
+    cfg.sink = true;
+    cfg.request_log_capacity = 0;
+    if args.slow_server {
+        cfg.commit_delay = Duration::from_secs(1);
+        cfg.faults.rules.push(
+            "append_rows:latency=150"
+                .parse::<FaultRule>()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("emulator")
+        .enable_all()
+        .build()?;
+    let emu = rt.spawn(Emulator::start(cfg)).await??;
+    let url = emu.url();
+    let client = tuned(
+        StreamingIngestClient::builder()
+            .account("ACME")
+            .user("STREAMING_INGEST")
+            .url(url.clone())
+            .private_key_pem(private),
+    )?
+    .build()
+    .await?;
+    Ok(Connection {
+        client,
+        status_url: Some(format!("{url}/")),
+        status_http,
+        embedded: Some((emu, rt)),
+    })
+}
+
+/// Where a producer appends: its own channel (offset tokens, commits tracked) or the pipe's
+/// elastic channel (no tokens; "committed" is "flushed").
+enum Target {
+    Channel(Arc<Channel>),
+    Elastic(ElasticChannel),
+}
+
+struct ChannelResult {
+    flushed: Duration,
+    committed: Duration,
+    /// The longest a single `append_rows` call waited (for the budget or the channel).
+    longest_wait: Duration,
+}
+
+/// Appends `rows` rows of `pool` from `offset` on, `batch` at a time, to `target`, then
+/// flushes and (on a channel) waits for the last token's commit; times are since `t0`.
+async fn produce(
+    target: Target,
+    pool: Arc<Vec<Ticket>>,
+    offset: usize,
+    rows: u64,
+    batch: usize,
+    t0: Instant,
+) -> anyhow::Result<ChannelResult> {
+    let p = pool.len();
+    let mut sent = 0u64;
+    let mut longest_wait = Duration::ZERO;
+    while sent < rows {
+        let n = (rows - sent).min(batch as u64) as usize;
+        let first = offset + sent as usize;
+        let it = (0..n).map(|j| &pool[(first + j) % p]);
+        let called = Instant::now();
+        match &target {
+            Target::Channel(channel) => {
+                channel
+                    .append_rows(
+                        it,
+                        Some(OffsetToken::from(sent + 1)),
+                        Some(OffsetToken::from(sent + n as u64)),
+                    )
+                    .await?
+            }
+            Target::Elastic(elastic) => elastic.append_rows(it).await?,
+        }
+        longest_wait = longest_wait.max(called.elapsed());
+        sent += n as u64;
+    }
+    let (flushed, committed) = match &target {
+        Target::Channel(channel) => {
+            channel.flush().await?;
+            let flushed = t0.elapsed();
+            channel
+                .wait_for_commit(&OffsetToken::from(rows), Duration::from_secs(120))
+                .await?;
+            (flushed, t0.elapsed())
+        }
+        Target::Elastic(elastic) => {
+            elastic.flush().await?;
+            let flushed = t0.elapsed();
+            (flushed, flushed)
+        }
+    };
+    Ok(ChannelResult {
+        flushed,
+        committed,
+        longest_wait,
+    })
+}
+
+#[tokio::main]
+pub async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.channels == 0 || args.rows == 0 || args.batch == 0 {
+        bail!("--channels, --rows and --batch must be at least 1");
+    }
+    if let Some(path) = &args.write_rows {
+        let mut out = Vec::new();
+        for t in generate(args.pool, args.seed) {
+            serde_json::to_writer(&mut out, &t)?;
+            out.push(b'\n');
+        }
+        std::fs::write(path, &out)?;
+        println!(
+            "wrote {} rows ({:.1} bytes a row) to {}",
+            args.pool,
+            out.len() as f64 / args.pool as f64,
+            path.display()
+        );
+        return Ok(());
+    }
+    let pool: Vec<Ticket> = match &args.input {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .context("parsing the input NDJSON")?,
+        None => generate(args.pool, args.seed),
+    };
+    if pool.is_empty() {
+        bail!("the row pool is empty");
+    }
+    // NDJSON length of each pool row, as prefix sums (to count the bytes sent).
+    let mut prefix = Vec::with_capacity(pool.len() + 1);
+    prefix.push(0u64);
+    for t in &pool {
+        let len = serde_json::to_vec(t)?.len() as u64 + 1;
+        prefix.push(prefix.last().copied().unwrap_or(0) + len);
+    }
+    let pool_bytes = prefix[pool.len()];
+    let pool_len = pool.len() as u64;
+    let bytes_for = |offset: usize, rows: u64| -> u64 {
+        let p = pool_len;
+        let start = offset as u64 % p;
+        let full = rows / p;
+        let rest = rows % p;
+        let end = start + rest;
+        let partial = if end <= p {
+            prefix[end as usize] - prefix[start as usize]
+        } else {
+            (pool_bytes - prefix[start as usize]) + prefix[(end - p) as usize]
+        };
+        full * pool_bytes + partial
+    };
+
+    let pool = Arc::new(pool);
+    let conn = connect(&args).await?;
+    let mode = if conn.embedded.is_some() {
+        "in-process emulator (sink)"
+    } else {
+        "server from SNOWFLAKE_* env"
+    };
+    let run = format!(
+        "TP_{}_{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    let before_idle = current_rss_mb();
+    let mut idle = Vec::new();
+    for i in 0..args.idle_channels {
+        let name = format!("{run}_idle_{i}");
+        idle.push(
+            conn.client
+                .open_channel(&args.database, &args.schema, &args.pipe, &name)
+                .await
+                .with_context(|| format!("opening idle channel {name}"))?,
+        );
+    }
+    let idle_channel_kb = (args.idle_channels > 0)
+        .then(|| (current_rss_mb() - before_idle) * 1000.0 / args.idle_channels as f64);
+    let names: Vec<String> = (0..args.channels).map(|i| format!("{run}_{i}")).collect();
+    let elastic = args.elastic.then(|| {
+        conn.client
+            .elastic_pipe_channel(&args.database, &args.schema, &args.pipe)
+    });
+    let mut channels = Vec::new();
+    for name in names.iter().filter(|_| elastic.is_none()) {
+        channels.push(Arc::new(
+            conn.client
+                .open_channel(&args.database, &args.schema, &args.pipe, name)
+                .await
+                .with_context(|| format!("opening channel {name}"))?,
+        ));
+    }
+
+    // Commit-detection bookkeeping: what the client saw, and when.
+    type Seen = Arc<Mutex<Vec<(u64, i64)>>>;
+    let mut watchers = Vec::new();
+    let mut seen_by_channel: Vec<(String, Seen)> = Vec::new();
+    for (name, ch) in names.iter().zip(&channels) {
+        let seen: Seen = Arc::default();
+        let mut rx = ch.watch_committed();
+        let s = Arc::clone(&seen);
+        watchers.push(tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let tok = rx
+                    .borrow_and_update()
+                    .as_ref()
+                    .and_then(OffsetToken::as_u64);
+                if let Some(tok) = tok {
+                    s.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((tok, now_us()));
+                }
+            }
+        }));
+        seen_by_channel.push((name.clone(), seen));
+    }
+    let commits: Commits = Arc::default();
+    let sampler = conn.status_url.clone().map(|url| {
+        let http = conn.status_http.clone();
+        let names = names.clone();
+        let commits = Arc::clone(&commits);
+        tokio::spawn(async move {
+            loop {
+                let _ = sample_commits(&http, &url, &names, &commits).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    });
+
+    let baseline_rss = current_rss_mb();
+    let emu_cpu0 = threads_cpu_s("emulator");
+    let cpu0 = process_cpu_s();
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    let mut total_bytes = 0u64;
+    for i in 0..args.channels {
+        let offset = i * pool.len() / args.channels;
+        total_bytes += bytes_for(offset, args.rows);
+        let pool = Arc::clone(&pool);
+        let target = match &elastic {
+            Some(e) => Target::Elastic(e.clone()),
+            None => Target::Channel(
+                channels
+                    .get(i)
+                    .map(Arc::clone)
+                    .context("a channel per producer")?,
+            ),
+        };
+        tasks.push(tokio::spawn(produce(
+            target, pool, offset, args.rows, args.batch, t0,
+        )));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await??);
+    }
+    let cpu = process_cpu_s() - cpu0 - (threads_cpu_s("emulator") - emu_cpu0);
+    // The largest of one figure over the producers, in seconds.
+    let slowest = |figure: fn(&ChannelResult) -> Duration| {
+        results
+            .iter()
+            .map(figure)
+            .max()
+            .unwrap_or_default()
+            .as_secs_f64()
+    };
+    let flushed = slowest(|r| r.flushed);
+    let committed = slowest(|r| r.committed);
+    let starved_max_ms = slowest(|r| r.longest_wait) * 1000.0;
+
+    // One round: every streaming channel appends once (`--batch` rows), or the budget's worth
+    // of bytes streams through, whichever takes longer at the measured rate. A fair admission
+    // (FIFO budget, FIFO compression slots) keeps the longest wait within about one round
+    // whatever the channel count; `starved_rounds` is that ratio.
+    let row_bytes = total_bytes as f64 / (args.rows * args.channels as u64).max(1) as f64;
+    let bytes_per_ms = total_bytes as f64 / flushed / 1000.0;
+    let round_ms = (args.channels as f64 * args.batch as f64 * row_bytes)
+        .max((args.memory_budget_mb << 20) as f64)
+        / bytes_per_ms;
+    let starved_rounds = starved_max_ms / round_ms.max(f64::MIN_POSITIVE);
+
+    // Commit-detection latency.
+    let (p50, p99, n_lat) = if let Some(url) = &conn.status_url {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = sample_commits(&conn.status_http, url, &names, &commits).await;
+        let commits = commits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut lat = Vec::new();
+        for (name, seen) in &seen_by_channel {
+            let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            for (&tok, &at) in commits.get(name).into_iter().flatten() {
+                if let Some(&(_, seen_at)) = seen.iter().find(|(t, _)| *t >= tok) {
+                    lat.push((seen_at - at) as f64 / 1000.0);
+                }
+            }
+        }
+        lat.sort_by(f64::total_cmp);
+        (percentile(&lat, 0.5), percentile(&lat, 0.99), lat.len())
+    } else {
+        (None, None, 0)
+    };
+    if let Some(s) = sampler {
+        s.abort();
+    }
+    for w in watchers {
+        w.abort();
+    }
+    drop(channels);
+    drop(idle);
+    if let Some(e) = elastic {
+        e.close().await?;
+    }
+    conn.client.close().await?;
+    if let Some((emu, rt)) = conn.embedded {
+        rt.spawn(emu.shutdown()).await?;
+        rt.shutdown_background();
+    }
+
+    let total_rows = args.rows * args.channels as u64;
+    let rows_per_s = total_rows as f64 / flushed;
+    let mb_per_s = total_bytes as f64 / 1e6 / flushed;
+    let cpu_s_per_gb = cpu / (total_bytes as f64 / 1e9);
+    let rss = peak_rss_mb();
+    let mode = if args.elastic {
+        format!("{mode}, elastic channel")
+    } else {
+        mode.to_string()
+    };
+    println!("mode: {mode}; {} channel(s) x {} rows, {} rows per append_rows, {:.0} bytes a row, memory budget {} MiB{}",
+        args.channels, args.rows, args.batch, pool_bytes as f64 / pool.len() as f64, args.memory_budget_mb,
+        if args.slow_server { ", slow server (150 ms per append, commit after 1 s)" } else { "" });
+    println!(
+        "appended and acknowledged (flush() returned): {total_rows} rows, {:.1} MB NDJSON in {flushed:.3} s",
+        total_bytes as f64 / 1e6
+    );
+    println!("  {rows_per_s:.0} rows/s, {mb_per_s:.1} MB/s of uncompressed NDJSON");
+    println!("  last commit seen by the client after {committed:.3} s; longest single append wait {starved_max_ms:.0} ms = {starved_rounds:.2} rounds (a round: every channel appends once or the budget turns over, {round_ms:.0} ms)");
+    println!(
+        "client CPU: {cpu:.2} s = {cpu_s_per_gb:.2} CPU-s per GB of NDJSON{}",
+        if mode.starts_with("in-process") {
+            " (emulator threads excluded)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "peak RSS: {rss:.1} MB (whole process{}); {baseline_rss:.1} MB before streaming (row pool, runtime, connections), so streaming added at most {:.1} MB against a memory budget of {} MiB",
+        if mode.starts_with("in-process") {
+            ", in-process emulator included"
+        } else {
+            ""
+        },
+        rss - baseline_rss,
+        args.memory_budget_mb
+    );
+    match (p50, p99) {
+        (Some(a), Some(b)) => println!(
+            "commit detection (server commit -> watch_committed shows it): p50 {a:.1} ms, p99 {b:.1} ms over {n_lat} commits"
+        ),
+        _ => println!("commit detection: not measured (the server does not list commit times)"),
+    }
+    let json = serde_json::json!({
+        "rows_per_s": rows_per_s.round(),
+        "mb_per_s": (mb_per_s * 10.0).round() / 10.0,
+        "cpu_s_per_gb": (cpu_s_per_gb * 100.0).round() / 100.0,
+        "peak_rss_mb": (rss * 10.0).round() / 10.0,
+        "commit_p50_ms": p50.map(|v| (v * 10.0).round() / 10.0),
+        "commit_p99_ms": p99.map(|v| (v * 10.0).round() / 10.0),
+        "baseline_rss_mb": (baseline_rss * 10.0).round() / 10.0,
+        "rows": total_rows,
+        "seconds": (flushed * 1000.0).round() / 1000.0,
+        "cpu_s": (cpu * 1000.0).round() / 1000.0,
+        "channels": args.channels,
+        "idle_channels": args.idle_channels,
+        "idle_channel_kb": idle_channel_kb.map(|v| (v * 10.0).round() / 10.0),
+        "rss_over_budget_mb": (((rss - baseline_rss) - (args.memory_budget_mb << 20) as f64 / 1e6) * 10.0).round() / 10.0,
+        "starved_max_ms": starved_max_ms.round(),
+        "round_ms": (round_ms * 10.0).round() / 10.0,
+        "starved_rounds": (starved_rounds * 100.0).round() / 100.0,
+    });
+    println!("{json}");
+    Ok(())
+}

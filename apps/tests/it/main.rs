@@ -1,0 +1,21 @@
+//! The process tests of the applications: one test binary, one module per area. Each runs
+//! an application's binary (`CARGO_BIN_EXE_<name>`, built by cargo before this binary) against
+//! an emulator and checks what landed. Filter by module path:
+//! `cargo test -p snowpipe-apps --test it ski_resort_crash::`.
+//!
+//! All tests share this process, so none may change process-wide state another test can see:
+//! environment variables are set only on child processes. The shared harness is `common`.
+
+mod common;
+
+mod chaos;
+mod console_browser;
+mod ecommerce_crash;
+mod ownership;
+mod sensor_stream_bad_records;
+mod sensor_stream_crash;
+mod ski_resort_bad_records;
+mod ski_resort_crash;
+mod ski_resort_run;
+mod table_replay_bad_rows;
+mod table_replay_crash;
