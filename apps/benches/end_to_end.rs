@@ -69,12 +69,8 @@ fn end_to_end(c: &mut Criterion) {
             for i in 0..channels {
                 v.push(Arc::new(
                     client
-                        .open_channel(
-                            "STREAMING_INGEST",
-                            "STREAMING_INGEST",
-                            "RESORT_TICKET_PIPE",
-                            &format!("bench_{channels}_{i}"),
-                        )
+                        .pipe("STREAMING_INGEST", "STREAMING_INGEST", "RESORT_TICKET_PIPE")
+                        .open_channel(&format!("bench_{channels}_{i}"))
                         .await
                         .expect("open"),
                 ));

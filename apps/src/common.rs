@@ -403,7 +403,7 @@ mod ownership_tests {
         Error::OwnershipLost {
             channel: "ORDERS_CHANNEL_0".into(),
             reason: "the server answered STALE_CONTINUATION_TOKEN_SEQUENCER".into(),
-            last_committed: token.map(OffsetToken::from),
+            last_committed: token.map(|t| OffsetToken::new(t).unwrap()),
             source: None,
         }
     }
@@ -447,7 +447,7 @@ mod ownership_tests {
         let invalidated = anyhow::Error::new(Error::ChannelInvalidated {
             channel: "ORDERS_CHANNEL_0".into(),
             reason: "the server invalidated it".into(),
-            last_committed: Some(OffsetToken::from("order_1234")),
+            last_committed: Some(OffsetToken::new("order_1234").unwrap()),
             source: None,
         })
         .context("append failed");

@@ -321,7 +321,8 @@ async fn session(
     let (orders_name, items_name) = channel_names(i, &opts.channel_suffix);
     let open = |pipe: &'static str, name: String| async move {
         client
-            .open_channel(DATABASE, SCHEMA, pipe, &name)
+            .pipe(DATABASE, SCHEMA, pipe)
+            .open_channel(&name)
             .await
             .with_context(|| format!("cannot open channel {name} on {DATABASE}.{SCHEMA}.{pipe}"))
     };
@@ -468,7 +469,7 @@ async fn pump(
         for s in seq..=end {
             let (order, lines) = plan.order(i, s);
             if s > done_orders {
-                let token = OffsetToken::from(format!("{ORDER_PREFIX}{}", order.order_id));
+                let token = OffsetToken::new(format!("{ORDER_PREFIX}{}", order.order_id))?;
                 orders.push((order, token));
             }
             for item in lines {
@@ -477,10 +478,10 @@ async fn pump(
                     line: item.line_number,
                 }) > done_items
                 {
-                    let token = OffsetToken::from(format!(
+                    let token = OffsetToken::new(format!(
                         "{ITEM_PREFIX}{}",
                         item_id(item.order_id, item.line_number)
-                    ));
+                    ))?;
                     items.push((item, token));
                 }
             }
@@ -546,22 +547,22 @@ mod tests {
     #[test]
     fn committed_tokens_map_back_to_resume_points() {
         assert_eq!(resume_orders(None, 2, "c").unwrap(), 0);
-        let t = OffsetToken::from("order_200000017");
+        let t = OffsetToken::new("order_200000017").unwrap();
         assert_eq!(resume_orders(Some(&t), 2, "c").unwrap(), 17);
         let err = resume_orders(Some(&t), 1, "orders_channel_1").unwrap_err();
         assert!(err.to_string().contains("--channel-suffix"), "{err}");
         for bad in ["item_200000017", "17", "order_0200000017", "order_"] {
             assert!(
-                resume_orders(Some(&OffsetToken::from(bad)), 2, "c").is_err(),
+                resume_orders(Some(&OffsetToken::new(bad).unwrap()), 2, "c").is_err(),
                 "{bad}"
             );
         }
-        let t = OffsetToken::from(format!("item_{}", item_id(200_000_017, 3)));
+        let t = OffsetToken::new(format!("item_{}", item_id(200_000_017, 3))).unwrap();
         assert_eq!(
             resume_items(Some(&t), 2, "c").unwrap(),
             ItemPos { seq: 17, line: 3 }
         );
-        assert!(resume_items(Some(&OffsetToken::from("item_2000000170")), 2, "c").is_err());
+        assert!(resume_items(Some(&OffsetToken::new("item_2000000170").unwrap()), 2, "c").is_err());
         assert_eq!(resume_items(None, 0, "c").unwrap(), ItemPos::default());
     }
 
@@ -602,7 +603,7 @@ mod tests {
         let lost = anyhow::Error::new(Error::OwnershipLost {
             channel: "orders_channel_0".into(),
             reason: "another client opened it".into(),
-            last_committed: Some(OffsetToken::from("order_1234")),
+            last_committed: Some(OffsetToken::new("order_1234").unwrap()),
             source: None,
         })
         .context("append to orders_channel_0 failed");
@@ -610,7 +611,7 @@ mod tests {
         let invalidated = anyhow::Error::new(Error::ChannelInvalidated {
             channel: "orders_channel_0".into(),
             reason: "invalidated by the server".into(),
-            last_committed: Some(OffsetToken::from("order_1234")),
+            last_committed: Some(OffsetToken::new("order_1234").unwrap()),
             source: None,
         })
         .context("append to orders_channel_0 failed");

@@ -237,7 +237,8 @@ async fn session(
     let name = channel_name(&opts.stream, shard);
     let channel = source
         .client
-        .open_channel(&opts.database, &opts.schema, &opts.pipe, &name)
+        .pipe(&opts.database, &opts.schema, &opts.pipe)
+        .open_channel(&name)
         .await
         .with_context(|| {
             format!(

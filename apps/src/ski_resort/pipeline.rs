@@ -51,7 +51,8 @@ impl Destination for SdkDestination {
         let name = format!("{}_CHANNEL{}", table.name(), self.suffix);
         let channel = self
             .client
-            .open_channel(DATABASE, SCHEMA, &table.pipe(), &name)
+            .pipe(DATABASE, SCHEMA, &table.pipe())
+            .open_channel(&name)
             .await
             .with_context(|| {
                 format!(

@@ -138,12 +138,8 @@ impl<'a> DeadLetters<'a> {
         if self.channel.is_none() {
             let channel = self
                 .client
-                .open_channel(
-                    &self.database,
-                    &self.schema,
-                    &self.pipe,
-                    &channel_name(&self.table),
-                )
+                .pipe(&self.database, &self.schema, &self.pipe)
+                .open_channel(&channel_name(&self.table))
                 .await
                 .with_context(|| {
                     format!(

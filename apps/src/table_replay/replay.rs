@@ -151,12 +151,8 @@ pub async fn replay(
         .map(|c| schema::snowflake_name(&c.name))
         .collect();
     let channel = client
-        .open_channel(
-            &opts.database,
-            &opts.schema,
-            &opts.pipe,
-            &channel_name(&opts.table),
-        )
+        .pipe(&opts.database, &opts.schema, &opts.pipe)
+        .open_channel(&channel_name(&opts.table))
         .await
         .with_context(|| {
             format!(

@@ -157,7 +157,10 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
             .max_client_lag(lag)
             .max_requests_per_second(args.max_requests_per_second)
             .max_bytes_per_second(args.max_bytes_per_second)
-            .with_config("zstd_level", args.zstd_level.to_string())
+            .with_config(
+                snowpipe_streaming::ConfigKey::ZstdLevel,
+                args.zstd_level.to_string(),
+            )
     };
     if std::env::var("SNOWFLAKE_URL").is_ok_and(|u| !u.is_empty())
         || std::env::var("SNOWFLAKE_ACCOUNT").is_ok_and(|u| !u.is_empty())
@@ -367,7 +370,8 @@ pub async fn main() -> anyhow::Result<()> {
         let name = format!("{run}_idle_{i}");
         idle.push(
             conn.client
-                .open_channel(&args.database, &args.schema, &args.pipe, &name)
+                .pipe(&args.database, &args.schema, &args.pipe)
+                .open_channel(&name)
                 .await
                 .with_context(|| format!("opening idle channel {name}"))?,
         );
@@ -377,13 +381,15 @@ pub async fn main() -> anyhow::Result<()> {
     let names: Vec<String> = (0..args.channels).map(|i| format!("{run}_{i}")).collect();
     let elastic = args.elastic.then(|| {
         conn.client
-            .elastic_pipe_channel(&args.database, &args.schema, &args.pipe)
+            .pipe(&args.database, &args.schema, &args.pipe)
+            .elastic_channel()
     });
     let mut channels = Vec::new();
     for name in names.iter().filter(|_| elastic.is_none()) {
         channels.push(Arc::new(
             conn.client
-                .open_channel(&args.database, &args.schema, &args.pipe, name)
+                .pipe(&args.database, &args.schema, &args.pipe)
+                .open_channel(name)
                 .await
                 .with_context(|| format!("opening channel {name}"))?,
         ));
