@@ -1,5 +1,5 @@
 //! [`RestApi`]: the [`IngestApi`] over HTTP, plus hostname discovery and the token exchange
-//! (docs/wire-protocol.md §3, §4).
+//! (docs/protocol.md §3, §4).
 //!
 //! ```text
 //!  build()                         account host                      ingest host

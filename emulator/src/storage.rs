@@ -177,7 +177,7 @@ impl Storage {
         conn.pragma_update(None, "synchronous", sync)
             .map_err(sql_err)?;
         conn.execute_batch(SCHEMA).map_err(sql_err)?;
-        // Before issue 33 the scoped-token signing secret was stored here, readable through
+        // Earlier versions stored the scoped-token signing secret here, readable through
         // the SQL API; it is not used any more (see `token_secret.rs`).
         conn.execute_batch("DROP TABLE IF EXISTS _emulator_meta")
             .map_err(sql_err)?;

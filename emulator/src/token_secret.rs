@@ -2,7 +2,7 @@
 //! SQL API reads), in memory and, with a data directory, in `<data-dir>/scoped-token.key`
 //! (mode 0600) so that scoped tokens stay valid across a restart.
 //!
-//! Emulators before issue 33 kept the secret in the database's `_emulator_meta` table, where
+//! Earlier emulators kept the secret in the database's `_emulator_meta` table, where
 //! the SQL API could read it; `Storage::open` drops that table, and the secret starts afresh
 //! (clients holding an old scoped token get 401 and exchange their JWT again).
 

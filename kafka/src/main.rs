@@ -1,4 +1,4 @@
-//! `snowpipe-kafka`: see the crate docs and the README's "Kafka" section.
+//! `snowpipe-kafka`: see the crate docs and kafka/README.md.
 
 use std::process::ExitCode;
 

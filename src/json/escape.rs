@@ -6,7 +6,7 @@
 //! eight bytes at a time and each word tested for escapes as it is copied (SWAR); a string that
 //! needs one is written again, escape by escape. On the throughput harness's rows this made
 //! the serializer a third cheaper than a one-table-load-per-byte scan followed by a copy
-//! (0.69 → 0.46 CPU-s per GB of NDJSON; README, "Performance").
+//! (0.69 → 0.46 CPU-s per GB of NDJSON; docs/PERFORMANCE.md).
 
 /// The bytes serde_json escapes: below 0x20, `"` and `\`.
 static ESCAPED: [bool; 256] = {

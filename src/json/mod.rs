@@ -2,7 +2,7 @@
 //!
 //! Serializing rows is the SDK's second-largest CPU cost after zstd (a profile of the
 //! throughput harness put serde_json at 28 % of the client's CPU, 19 % in its string
-//! escaping alone; README, "Performance"). This serializer writes straight into a `Vec<u8>`,
+//! escaping alone; docs/PERFORMANCE.md). This serializer writes straight into a `Vec<u8>`,
 //! copies each string eight bytes at a time while testing the words for escapes, writes a
 //! struct field's `,"KEY":` in one piece ([`escape`]) and knows only the compact format:
 //! about half serde_json's CPU on the harness's rows (0.46 against 0.96 CPU-s per GB of

@@ -1,4 +1,4 @@
-//! wiremock tests of protocol details from docs/protocol.md (issue 14): lenient status
+//! wiremock tests of protocol details from docs/protocol.md: lenient status
 //! parsing, status codes, reserved names, the role, retries and sticky sessions.
 
 use wiremock::matchers::{method, path};

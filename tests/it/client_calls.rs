@@ -1,4 +1,4 @@
-//! The client-level calls (issue 14 item 11) against the in-process emulator: statuses and
+//! The client-level calls against the in-process emulator: statuses and
 //! committed tokens by name (bulk, more than 100), drop by name, flush everything, wait for
 //! everything to commit.
 

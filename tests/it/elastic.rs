@@ -1,4 +1,4 @@
-//! Elastic channels (issue 14 item 10) against the in-process emulator: rows land at least
+//! Elastic channels against the in-process emulator: rows land at least
 //! once with no open call and no tokens, and a batch that may have landed twice (a lost
 //! acknowledgement, retried with the same requestId) is reported with its request id.
 

@@ -1,4 +1,4 @@
-//! The SDK against the in-process emulator on protocol details of issue 14
+//! The SDK against the in-process emulator on protocol details
 //! (docs/protocol.md): quoted default pipes, channel-name case, the reserved `ELASTIC` name,
 //! the role and sticky sessions.
 

@@ -1,4 +1,4 @@
-//! Records that did not become rows, for the closing report (issue 29): records moved to the
+//! Records that did not become rows, for the closing report: records moved to the
 //! queue's `dead_letters` table (see `queue.rs`), and rows the server rejected (row errors,
 //! Snowflake's `ON_ERROR = CONTINUE`: the committed token moves past them, the SDK reports
 //! them on `Channel::events`).

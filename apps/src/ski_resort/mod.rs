@@ -17,7 +17,7 @@
 //! `OwnershipLost`, stops all three tables at once (no reopen) and exits non-zero with one
 //! `error: ownership lost: channel …` line naming the committed token.
 //!
-//! A bad record never wedges the pipeline (issue 29): a queued record that cannot become a
+//! A bad record never wedges the pipeline: a queued record that cannot become a
 //! row — its `json` not text, empty, not JSON, not an object, or holding a value its column's
 //! type refuses (`validate.rs`) — is moved to the `dead_letters` table of the queue file
 //! (table, id, txid, the raw json unchanged, reason, time) in the same transaction that removes

@@ -16,7 +16,7 @@
 //! flat: per table a generated count, an order-independent digest of the TXIDs (wrapping sum of
 //! a 64-bit hash) and the number of rows deleted because they were committed.
 //!
-//! **Bad records (issue 29).** A record that cannot become a row (see `validate.rs`: its
+//! **Bad records.** A record that cannot become a row (see `validate.rs`: its
 //! `json` is not text, empty, not JSON, not an object, or a value its column's type refuses)
 //! ends a read batch: [`Queue::read_after`] returns the good rows before it, and then the
 //! record alone as [`Next::Bad`]. [`Queue::dead_letter`] copies it unchanged (the raw `json`
@@ -345,7 +345,7 @@ impl Queue {
                     |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
                 )
                 .optional()
-                // A queue written before issue 29 has no dead_letters table.
+                // A queue written by an earlier version has no dead_letters table.
                 .unwrap_or(None);
         }
         Ok(out)
@@ -384,7 +384,7 @@ impl Queue {
     /// On SQLite errors.
     pub fn ledger(&self) -> Result<[LedgerEntry; 3]> {
         let mut out = [LedgerEntry::default(); 3];
-        // A queue written before issue 29 (opened read-only, so not upgraded) lacks the
+        // A queue written by an earlier version (opened read-only, so not upgraded) lacks the
         // dead-letter columns: read them as 0.
         let upgraded = self
             .conn
@@ -530,7 +530,7 @@ impl Queue {
     }
 }
 
-/// Adds the ledger's dead-letter columns to a queue created before issue 29.
+/// Adds the ledger's dead-letter columns to a queue created by an earlier version.
 fn add_dead_letter_columns(conn: &Connection) -> rusqlite::Result<()> {
     let has = conn
         .prepare("SELECT dead_lettered FROM ledger LIMIT 0")
@@ -716,7 +716,7 @@ mod tests {
         assert_eq!(first[Table::ResortTicket.index()], None);
     }
 
-    /// A queue file from before issue 29 gains the dead-letter columns when opened.
+    /// A queue file from an earlier version gains the dead-letter columns when opened.
     #[test]
     fn old_queue_files_are_upgraded() {
         let dir = tempfile::tempdir().unwrap();

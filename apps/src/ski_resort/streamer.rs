@@ -13,7 +13,7 @@
 //! opened the channel): reopening would fence that writer and both would write, so the table's
 //! loop stops at once and [`stream_all`] drops the other tables' channels and returns it.
 //!
-//! A bad record never wedges a table (issue 29): a queued record that cannot become a row
+//! A bad record never wedges a table: a queued record that cannot become a row
 //! (see `validate.rs`) is moved to the queue file's `dead_letters` table in one transaction
 //! with its removal from the queue ([`Queue::dead_letter`]), logged once at `warn` with its
 //! table, id and reason (never its contents), counted in [`TableStats::dead_lettered`], and

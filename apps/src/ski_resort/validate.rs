@@ -1,4 +1,4 @@
-//! Whether a queue record can become a row of its table (issue 29).
+//! Whether a queue record can become a row of its table.
 //!
 //! The queue may hold records this example's generator did not write: another process, an
 //! older version, a damaged write. A record becomes a row when its `json` value is text holding

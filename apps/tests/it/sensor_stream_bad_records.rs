@@ -1,4 +1,4 @@
-//! Bad records from the producer's side (issue 29): a publisher written here, on async-nats
+//! Bad records from the producer's side: a publisher written here, on async-nats
 //! and not the application's `publish`, provisions the stream `SENSORS` (subjects `sensors.*`) and
 //! sends readings exactly as the sensor system describes them —
 //! `{"sensorId": 8, "currentTemperature": 59, "status": "WARN"}`, no time field — with

@@ -1,4 +1,4 @@
-//! Bad rows never wedge `table_replay replay` (issue 29): the test inserts rows the type
+//! Bad rows never wedge `table_replay replay`: the test inserts rows the type
 //! mapping refuses (dates MariaDB keeps under `ALLOW_INVALID_DATES`, JSON MariaDB keeps with
 //! `check_constraint_checks = 0`) at seeded keys of a private MariaDB table, SIGKILLs the real
 //! binary during the replay, restarts it, and checks what the docs promise: every good row
@@ -7,7 +7,7 @@
 //! Needs `mariadbd`: skipped without it, except under `CI=true`. `TABLE_REPLAY_BAD_SEED=N`
 //! explores other positions.
 //!
-//! Also (issue 33): `--help` never shows the password of `TABLE_REPLAY_SOURCE`, and a
+//! Also: `--help` never shows the password of `TABLE_REPLAY_SOURCE`, and a
 //! password on the command line draws a warning that does not repeat it.
 #![cfg(unix)]
 

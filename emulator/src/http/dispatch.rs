@@ -308,7 +308,7 @@ pub(super) fn url_form(b: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `:pipe-info` response the official SDK requires (docs/wire-protocol.md §4.2). The stage
+/// The `:pipe-info` response the official SDK requires (docs/protocol.md §4.2). The stage
 /// is fake: the emulator does not implement file mode. `binary_input_format` is the one the
 /// emulator reads BINARY columns with, so the official SDK renders bytes to match.
 pub(super) fn pipe_info(binary: crate::convert::BinaryFormat) -> Value {

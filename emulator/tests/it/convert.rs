@@ -902,7 +902,7 @@ fn pipes_map_columns_by_their_transform_or_match_mode() {
     assert_eq!(values, [Integer(1), Null, Null, Null]);
 }
 
-/// The conversions of issue 30 (item 7) through the HTTP append path: accepted values land
+/// The service conversions through the HTTP append path: accepted values land
 /// converted, refused ones are row errors that name the column and the problem.
 #[tokio::test]
 async fn the_service_conversions_apply_to_appended_rows() {

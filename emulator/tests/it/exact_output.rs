@@ -1,5 +1,5 @@
 //! Every output prints NUMBER(p,s) exactly at its column's scale and BINARY as upper-case hex
-//! (issue 30): `Emulator::query`, `snowpipe-emulator query`, the console's table previews and
+//!: `Emulator::query`, `snowpipe-emulator query`, the console's table previews and
 //! the SQL API. Before, the first three printed a NUMBER stored as a double in shortest form
 //! (`3194301642615.2778` in a DECIMAL(18,4) came out as `3194301642615.278`).
 

@@ -1,4 +1,4 @@
-//! Protocol fidelity with the real service (issue 14, docs/protocol.md): the hard 4 MB cap,
+//! Protocol fidelity with the real service (docs/protocol.md): the hard 4 MB cap,
 //! names, roles, sticky sessions, limits and elastic channels.
 
 use crate::common::*;

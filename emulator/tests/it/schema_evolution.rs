@@ -1,4 +1,4 @@
-//! Schema evolution (issue 30, item 8; docs/protocol.md "Table features"): on a table with
+//! Schema evolution (docs/protocol.md "Table features"): on a table with
 //! `ENABLE_SCHEMA_EVOLUTION = TRUE`, an append's new fields become columns (typed from their
 //! values) and `NOT NULL` is dropped from columns rows leave empty; other tables drop unknown
 //! fields as before.

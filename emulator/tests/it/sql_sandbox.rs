@@ -1,4 +1,4 @@
-//! The SQL API (`POST /api/v2/statements`) is a sandbox (issue 33): a statement reads only the
+//! The SQL API (`POST /api/v2/statements`) is a sandbox: a statement reads only the
 //! catalog's tables its role is granted, wherever it names them, and the scoped-token signing
 //! secret is not in the database at all.
 

@@ -16,7 +16,7 @@ use crate::transport::Compression;
 /// output buffer. The window holds a whole batch (4 MB by default, where level 1's own is
 /// 512 KB): with a smaller one most blocks go down zstd's external-dictionary path, which a
 /// profile put at 20 % of the client's CPU; the whole-batch window takes about 6 % off the
-/// client's CPU per GB (measured side by side: README, "Performance"). It costs about 4 MB
+/// client's CPU per GB (measured side by side: docs/PERFORMANCE.md). It costs about 4 MB
 /// per context; only the blocking jobs' contexts have it (one per permit, client-wide: see
 /// [`CompressorPool`]), and never more than 1/8 of the memory budget in all
 /// ([`large_window_log`]).

@@ -223,7 +223,7 @@ async fn a_late_answer_to_an_older_poll_never_moves_the_committed_token_back() {
     );
 }
 
-/// A server that keeps channel names upper-case (issue 30, item 1): the channel opened as `c`
+/// A server that keeps channel names upper-case: the channel opened as `c`
 /// is `C` from then on. Appends and status polls use the server's spelling, so the commit is
 /// seen at once and the channel is never taken for gone and reopened.
 #[tokio::test(start_paused = true)]
