@@ -60,38 +60,25 @@ async fn emulator_accepts_every_generated_row_and_reports_over_them() {
     assert!(recs.iter().all(report::Reconciliation::exact), "{recs:?}");
     let text = report::format_views(&conn).await.unwrap();
     // Prices survive as two-decimal numbers and variants as JSON text.
-    let revenue: f64 = conn
-        .query_row(
-            &format!(
-                "SELECT SUM(PRICE_USD) FROM {}",
-                report::landed(Table::SeasonPass)
-            ),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let revenue: f64 = one(&conn, "SUM(PRICE_USD)", Table::SeasonPass);
     assert!(revenue > 0.0);
-    let city: String = conn
-        .query_row(
-            &format!(
-                "SELECT json_extract(ADDRESS, '$.city') FROM {} LIMIT 1",
-                report::landed(Table::ResortTicket)
-            ),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let city: String = one(
+        &conn,
+        "json_extract(ADDRESS, '$.city')",
+        Table::ResortTicket,
+    );
     assert!(!city.is_empty());
     assert!(text.contains("Busiest lifts"), "{text}");
-    let hours = conn
-        .query_row(
-            &format!(
-                "SELECT COUNT(DISTINCT strftime('%H', RIDE_TIME)) FROM {}",
-                report::landed(Table::LiftRide)
-            ),
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap();
+    let hours: i64 = one(
+        &conn,
+        "COUNT(DISTINCT strftime('%H', RIDE_TIME))",
+        Table::LiftRide,
+    );
     assert!(hours >= 8, "rides spread over {hours} hours only");
+}
+
+/// The first row's value of `SELECT {select}` over a table as it landed.
+fn one<T: rusqlite::types::FromSql>(conn: &rusqlite::Connection, select: &str, table: Table) -> T {
+    let sql = format!("SELECT {select} FROM {} LIMIT 1", report::landed(table));
+    conn.query_row(&sql, [], |r| r.get(0)).unwrap()
 }
