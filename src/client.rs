@@ -37,13 +37,8 @@ impl StreamingIngestClient {
         }
     }
 
-    /// The channel runtime (tests inspect the memory budget).
-    #[cfg(test)]
-    pub(crate) fn inner_runtime(&self) -> &ChannelRuntime {
-        &self.inner.runtime
-    }
-
-    /// The channel runtime (the client-level calls in `client_calls.rs`).
+    /// The channel runtime (the pipe calls in `pipe.rs`, the client-level ones here; tests
+    /// inspect its memory budget).
     pub(crate) fn runtime(&self) -> &ChannelRuntime {
         &self.inner.runtime
     }

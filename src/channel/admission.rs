@@ -175,10 +175,6 @@ impl Channel {
         Ok(())
     }
 
-    pub(super) fn try_admit(&self, p: Prepared) -> Result<()> {
-        self.try_admit_inner(p)
-    }
-
     /// Puts (`send`) an append (or one piece of one) whose tokens run from `first` to `last`
     /// in the actor's mailbox, checking the order against the last token admitted through
     /// this handle and recording `last`, under one lock: the order checked is the order sent.
@@ -274,13 +270,7 @@ impl Channel {
                 .reserve_many(pieces)
                 .await
                 .map_err(|_| self.closed_error())?;
-            let (first, last) = (p.first.clone(), p.last.clone());
-            self.send_in_order(first.as_ref(), last, None, || {
-                for (chunk, permit) in Self::chunks(p, bytes).zip(permits) {
-                    permit.send(Cmd::Append(Box::new(chunk)));
-                }
-            })?;
-            self.record_admitted(counts.0, counts.1);
+            self.send_whole(p, bytes, permits)?;
         } else {
             drop(reserved);
             self.record_admitted(counts.0, counts.1);
@@ -315,7 +305,9 @@ impl Channel {
         }
     }
 
-    pub(super) fn try_admit_inner(&self, p: Prepared) -> Result<()> {
+    /// Admits `p` now or not at all: [`Error::Backpressure`] when the budget or the mailbox
+    /// has no room for it.
+    pub(super) fn try_admit(&self, p: Prepared) -> Result<()> {
         if p.encoded.rows == 0 {
             return Ok(());
         }
@@ -333,6 +325,17 @@ impl Channel {
             }
             Err(mpsc::error::TrySendError::Closed(())) => return Err(self.closed_error()),
         };
+        self.send_whole(p, bytes, permits)
+    }
+
+    /// Sends every piece of `p` at once on the mailbox `permits` reserved for them, in token
+    /// order (see [`send_in_order`](Self::send_in_order)), and counts its rows.
+    fn send_whole(
+        &self,
+        p: Prepared,
+        bytes: budget::BudgetBytes,
+        permits: mpsc::PermitIterator<'_, Cmd>,
+    ) -> Result<()> {
         let (first, last) = (p.first.clone(), p.last.clone());
         let counts = (p.encoded.rows, p.encoded.bytes);
         self.send_in_order(first.as_ref(), last, None, || {

@@ -200,9 +200,7 @@ impl Poller {
         let status = take_status(&mut statuses, &c.path.channel);
         if let Some(status) = &status {
             if newest(c, seq) {
-                poll_succeeded(c);
-                c.polled.polled_sends.fetch_max(acked, Ordering::AcqRel);
-                publish(c, status.clone());
+                apply_answer(c, acked, status.clone());
             }
         }
         Ok(status)
@@ -273,10 +271,8 @@ impl Poller {
                 }
                 continue;
             };
-            poll_succeeded(&c);
-            c.polled.polled_sends.fetch_max(acked, Ordering::AcqRel);
             let code = status.channel_status_code.clone();
-            publish(&c, status);
+            apply_answer(&c, acked, status);
             if let Some(code) = code.filter(|c| crate::api::status_code_is_invalid(c)) {
                 request_recovery(&c, generation, code);
             }
@@ -289,12 +285,15 @@ fn newest(c: &ChannelShared, seq: u64) -> bool {
     c.polled.applied_poll.fetch_max(seq, Ordering::AcqRel) < seq
 }
 
-/// A status poll reported channel `c`.
-fn poll_succeeded(c: &ChannelShared) {
+/// Applies a poll's answer for channel `c`, started when its actor had `acked` sends
+/// acknowledged: the poll succeeded, those sends are polled, and the status is published.
+fn apply_answer(c: &ChannelShared, acked: u64, status: ChannelStatusWire) {
     *lock(&c.polled.poll_trouble) = None;
     if c.polled.stalled.send_replace(false) {
         tracing::info!(channel = %c.path.channel, "commit polling recovered");
     }
+    c.polled.polled_sends.fetch_max(acked, Ordering::AcqRel);
+    publish(c, status);
 }
 
 /// A status poll failed or omitted channel `c`. Returns `true` when this makes the channel

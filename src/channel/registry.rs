@@ -1,8 +1,8 @@
-//! The registry of a client's open channels: which paths are open or being opened (a second
+//! The one registry of a client's channels: which paths are open or being opened (a second
 //! open of the same channel in one client is refused before it reaches the server), and the
-//! list the commit poller and the client-level calls walk. The one registry of a client's
-//! channels: each channel is in it from its open until its actor stops (the actor removes
-//! it), with a weak sender to its actor for the client-level calls.
+//! list the commit poller and the client-level calls walk. Each channel is in it from its
+//! open until its actor stops (the actor removes it), with a weak sender to its actor for the
+//! client-level calls.
 //!
 //! Channels are identified by a normalised key ([`ChannelKey`]: the pipe, and the channel
 //! name lower-cased once), so checking an open is one hash lookup, not a scan that lower-cases

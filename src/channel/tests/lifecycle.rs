@@ -19,7 +19,7 @@ async fn dropping_the_handle_sends_the_buffer_and_unregisters() {
     let polls = fake.status_polls();
     let last = polls.last().map(|(_, t)| *t).unwrap_or(t0);
     assert!(last - t0 < Duration::from_secs(6));
-    assert_eq!(client.inner_runtime().budget_used(), 0);
+    assert_eq!(client.runtime().budget_used(), 0);
     let again = open(&client, "c").await;
     again.close().await.unwrap();
 }
@@ -225,7 +225,7 @@ async fn bad_rows_fail_at_once_and_buffer_nothing() {
         "{err}"
     );
     assert_eq!(ch.status().buffered_rows, 0);
-    assert_eq!(client.inner_runtime().budget_used(), 0);
+    assert_eq!(client.runtime().budget_used(), 0);
     ch.append_raw(
         bytes::Bytes::from_static(b"{\"id\":1}\n{\"id\":2}"),
         None,
@@ -246,10 +246,10 @@ async fn drop_without_close_gives_up_after_a_bounded_time() {
     ch.append_rows((0..10).map(|id| Row { id }), None, tok(9))
         .await
         .unwrap();
-    assert!(client.inner_runtime().budget_used() > 0);
+    assert!(client.runtime().budget_used() > 0);
     let t0 = Instant::now();
     drop(ch);
-    while client.inner_runtime().budget_used() > 0 {
+    while client.runtime().budget_used() > 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(t0.elapsed() <= crate::channel::actor::DROP_FLUSH_TIMEOUT + Duration::from_millis(20));
@@ -270,7 +270,7 @@ async fn no_per_channel_state_survives_its_channel_with_rotating_names() {
         let ch = open(&client, &format!("closed-{i}")).await;
         ch.append_row(&Row { id: i }, tok(1)).await.unwrap();
         ch.close().await.unwrap();
-        assert_eq!(client.inner_runtime().open_channels(), 0, "closed-{i}");
+        assert_eq!(client.runtime().open_channels(), 0, "closed-{i}");
     }
     let dropped = open(&client, "dropped").await;
     dropped.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
@@ -281,10 +281,10 @@ async fn no_per_channel_state_survives_its_channel_with_rotating_names() {
         failed.flush().await.is_err(),
         "the append failed the channel"
     );
-    assert_eq!(client.inner_runtime().open_channels(), 2);
+    assert_eq!(client.runtime().open_channels(), 2);
     drop(dropped);
     drop(failed);
     tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(client.inner_runtime().open_channels(), 0);
+    assert_eq!(client.runtime().open_channels(), 0);
     client.close().await.unwrap();
 }

@@ -24,8 +24,8 @@ async fn budget_backpressure_waits_and_try_append_refuses_until_commit() {
         }
     }
     ch.flush().await.unwrap();
-    let used = client.inner_runtime().budget_used();
-    let usable = client.inner_runtime().budget_usable();
+    let used = client.runtime().budget_used();
+    let usable = client.runtime().budget_usable();
     assert_eq!(
         usable,
         4096 - 4096 / 16,
@@ -48,7 +48,7 @@ async fn budget_backpressure_waits_and_try_append_refuses_until_commit() {
         "{:?}",
         t.elapsed()
     );
-    assert!(client.inner_runtime().budget_used() < 100);
+    assert!(client.runtime().budget_used() < 100);
 }
 
 #[tokio::test(start_paused = true)]
@@ -133,7 +133,7 @@ async fn concurrent_appenders_never_exceed_the_budget() {
         tokio::spawn(async move {
             let mut peak = 0;
             for _ in 0..2000 {
-                peak = peak.max(client.inner_runtime().budget_used());
+                peak = peak.max(client.runtime().budget_used());
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             peak
@@ -260,7 +260,7 @@ async fn a_producer_faster_than_the_server_stays_a_few_requests_ahead() {
         })
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let used = client.inner_runtime().budget_used();
+    let used = client.runtime().budget_used();
     let limit = crate::channel::actor::MAX_QUEUED_REQUESTS * 10_000 + 64 * 2_000 + 4 * 10_000;
     assert!(used <= limit, "{used} bytes held, expected at most {limit}");
     assert!(
@@ -288,7 +288,7 @@ async fn batches_compressed_ahead_of_sending_are_charged_their_body_not_their_ro
     let st = ch.status();
     assert_eq!(st.in_flight_requests, 1);
     assert!(st.buffered_bytes >= 30_000, "{st:?}");
-    let used = client.inner_runtime().budget_used();
+    let used = client.runtime().budget_used();
     assert!(
         used * 4 < st.buffered_bytes,
         "{used} bytes charged for {} queued bytes of rows",
@@ -309,7 +309,7 @@ async fn the_budget_is_charged_what_row_buffers_hold() {
     ch.shared.buffers.give(bytes::Bytes::from(spare));
     ch.append_rows(wide(0, 100), None, None).await.unwrap();
     let st = ch.status();
-    let used = client.inner_runtime().budget_used();
+    let used = client.runtime().budget_used();
     assert!(st.buffered_bytes < 20_000, "{}", st.buffered_bytes);
     assert_eq!(
         used, 20_000,
@@ -318,7 +318,7 @@ async fn the_budget_is_charged_what_row_buffers_hold() {
     );
     // Once sent (and compressed, or not), only the body is charged.
     ch.flush().await.unwrap();
-    assert!(client.inner_runtime().budget_used() <= st.buffered_bytes);
+    assert!(client.runtime().budget_used() <= st.buffered_bytes);
 }
 
 /// A row that counts how often it was serialized.
@@ -417,11 +417,11 @@ async fn a_producer_short_of_budget_does_not_wait_out_the_other_channels_lag() {
     for i in 0..8 {
         channels.push(open(&client, &format!("c{i}")).await);
     }
-    let usable = client.inner_runtime().budget_usable();
+    let usable = client.runtime().budget_usable();
     let mut next = [0u64; 8];
     'fill: loop {
         for (i, ch) in channels.iter().enumerate() {
-            if client.inner_runtime().budget_used() > usable * 3 / 4 {
+            if client.runtime().budget_used() > usable * 3 / 4 {
                 break 'fill;
             }
             let from = next[i];

@@ -45,11 +45,7 @@ async fn a_fenced_handle_fails_with_ownership_lost_and_never_sends_again() {
     assert_eq!(fake.opens("c"), 1, "a fenced handle reopened the channel");
     assert_eq!(ch.status().recoveries, 0);
     assert!(ch.status().failed);
-    assert_eq!(
-        client.inner_runtime().budget_used(),
-        0,
-        "kept batches dropped"
-    );
+    assert_eq!(client.runtime().budget_used(), 0, "kept batches dropped");
     fake.commit("c");
     assert_eq!(ids(&fake.committed_rows("c")), [1, 2, 3]);
     let err = ch.close().await.unwrap_err();
@@ -89,7 +85,7 @@ async fn a_committed_token_this_handle_never_sent_fails_it_and_reopen_resumes() 
     );
     assert_eq!(fake.appends_to("c").len(), appends);
     assert!(ch.status().failed);
-    assert_eq!(client.inner_runtime().budget_used(), 0);
+    assert_eq!(client.runtime().budget_used(), 0);
     let resume = ch.reopen().await.unwrap();
     assert_eq!(resume, Some(OffsetToken::new("zzz").unwrap()));
     ch.append_row(&Row { id: 3 }, Some(OffsetToken::new("c").unwrap()))
@@ -411,7 +407,7 @@ async fn a_dropped_handle_never_reopens_a_channel_taken_over_by_another_writer()
         "the dropped handle reopened the channel"
     );
     assert!(fake.committed_rows("c").is_empty());
-    assert_eq!(client.inner_runtime().budget_used(), 0);
+    assert_eq!(client.runtime().budget_used(), 0);
 }
 
 /// A writer paused with an append in flight (a SIGSTOPped process, a long GC pause) wakes up
