@@ -14,8 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::catalog::Catalog;
 use crate::convert::{
-    convert_row_for_pipe, convert_row_with, sqlite_create_table, sqlite_insert, ConvertOptions,
-    SqlValue,
+    convert_row_for, sqlite_create_table, sqlite_insert, ConvertOptions, SqlValue,
 };
 
 pub use crate::storage::{open_read_only, query, QueryResult, DB_FILE};
@@ -133,11 +132,9 @@ impl OfflineTables {
             .map_err(|e| OfflineError::Catalog(e.to_string()))?;
         let table = resolved.table;
         let options = ConvertOptions::default();
-        let values = match self.catalog.pipe_definition(database, schema, pipe) {
-            Some(definition) => convert_row_for_pipe(table, definition, row, &options),
-            None => convert_row_with(table, row, &options),
-        }
-        .map_err(|e| OfflineError::Row(e.to_string()))?;
+        let definition = self.catalog.pipe_definition(database, schema, pipe);
+        let values = convert_row_for(table, definition, row, &options)
+            .map_err(|e| OfflineError::Row(e.to_string()))?;
         conn.execute(&sqlite_insert(table), rusqlite::params_from_iter(&values))?;
         Ok(table
             .columns

@@ -260,8 +260,40 @@ pub fn convert_line_with(
     line: &[u8],
     options: &ConvertOptions,
 ) -> Result<Vec<SqlValue>, RowError> {
+    convert_line_for(table, None, line, options)
+}
+
+/// Converts `row` as a pipe loads it: by its definition ([`convert_row_for_pipe`]), or, for a
+/// table's default pipe (`None`), by column name ([`convert_row_with`]).
+///
+/// # Errors
+///
+/// As [`convert_row`].
+pub fn convert_row_for(
+    table: &Table,
+    pipe: Option<&PipeDefinition>,
+    row: &Map<String, Value>,
+    options: &ConvertOptions,
+) -> Result<Vec<SqlValue>, RowError> {
+    match pipe {
+        Some(pipe) => convert_row_for_pipe(table, pipe, row, options),
+        None => convert_row_with(table, row, options),
+    }
+}
+
+/// Converts one NDJSON line with [`convert_row_for`].
+///
+/// # Errors
+///
+/// As [`convert_line`].
+pub fn convert_line_for(
+    table: &Table,
+    pipe: Option<&PipeDefinition>,
+    line: &[u8],
+    options: &ConvertOptions,
+) -> Result<Vec<SqlValue>, RowError> {
     match serde_json::from_slice::<Value>(line) {
-        Ok(Value::Object(row)) => convert_row_with(table, &row, options),
+        Ok(Value::Object(row)) => convert_row_for(table, pipe, &row, options),
         Ok(other) => Err(RowError {
             column: None,
             message: format!(

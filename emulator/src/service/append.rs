@@ -306,23 +306,7 @@ impl Shared {
         };
         for (i, line) in lines(raw).enumerate() {
             d.parsed += 1;
-            let converted = match definition {
-                None => crate::convert::convert_line_with(table, line, &options),
-                Some(def) => match serde_json::from_slice::<Value>(line) {
-                    Ok(Value::Object(row)) => {
-                        crate::convert::convert_row_for_pipe(table, def, &row, &options)
-                    }
-                    Ok(_) => Err(crate::convert::RowError {
-                        column: None,
-                        message: "Row is not a JSON object".into(),
-                    }),
-                    Err(e) => Err(crate::convert::RowError {
-                        column: None,
-                        message: format!("Error parsing JSON: {e}"),
-                    }),
-                },
-            };
-            match converted {
+            match crate::convert::convert_line_for(table, definition, line, &options) {
                 Ok(values) => d.rows.push(values),
                 Err(e) => {
                     d.errors += 1;
