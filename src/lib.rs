@@ -142,7 +142,7 @@ pub(crate) mod transport;
 mod wire_time;
 
 pub use auth::AuthorizationType;
-pub use channel::OpenChannelOptions;
+pub use channel::{OpenChannelOptions, RawRows};
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
 pub use client::{ClientBuilder, StreamingIngestClient};
 pub use config::ConfigKey;

@@ -83,9 +83,77 @@ pub struct SinkArgs {
     /// `-F`): security settings and secrets. `-X` overrides it.
     #[arg(long, short = 'F', value_name = "FILE")]
     pub kafka_config: Option<PathBuf>,
+    /// The sink's memory budget (e.g. `512MiB`, `2GiB`): a quarter for librdkafka's prefetch
+    /// (`queued.max.messages.kbytes`), a quarter for messages on their way to the channels,
+    /// half for the SDK's buffers and uncommitted requests. A partition over its share is
+    /// paused until it catches up.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "512MiB")]
+    pub memory_budget: MemoryBudget,
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this address (e.g.
+    /// `0.0.0.0:9102`; port 0 picks a free one, logged at start).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--memory-budget`, and how it is shared (see the option's help).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget(pub usize);
+
+impl MemoryBudget {
+    /// The smallest budget accepted: librdkafka needs room to fetch, and the SDK room for a
+    /// few requests.
+    pub const MIN: usize = 32 << 20;
+
+    /// librdkafka's prefetch queue, in KiB (`queued.max.messages.kbytes`).
+    pub fn prefetch_kib(self) -> usize {
+        self.0 / 4 / 1024
+    }
+
+    /// The batches between the poll thread and the workers.
+    pub fn queues(self) -> usize {
+        self.0 / 4
+    }
+
+    /// The SDK client's `memory_budget_bytes`.
+    pub fn sdk(self) -> usize {
+        self.0 / 2
+    }
+}
+
+/// `512MiB`, `2GiB`, `64MB`, `1000000` (bytes).
+///
+/// # Errors
+/// Anything else, or less than [`MemoryBudget::MIN`], with the accepted forms.
+pub fn parse_bytes(s: &str) -> Result<MemoryBudget, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: write e.g. 512MiB, 2GiB or 64MB"))?;
+    let mul: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        u => return Err(format!("{s:?}: unknown unit {u:?}; use KiB, MiB, GiB, KB, MB or GB")),
+    };
+    let bytes = n
+        .checked_mul(mul)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
+    if bytes < MemoryBudget::MIN {
+        return Err(format!(
+            "{s:?} is less than the smallest budget, 32MiB (librdkafka and the SDK need room \
+             for a few requests)"
+        ));
+    }
+    Ok(MemoryBudget(bytes))
 }
 
 /// `500ms`, `3s`, `2m`, `1h`.
@@ -217,7 +285,18 @@ impl SinkArgs {
             .set("partition.assignment.strategy", "roundrobin")
             // Consumer lag and high watermarks per partition: the progress line, and
             // `--until-idle` (which waits until every partition is read to its end).
-            .set("statistics.interval.ms", "1000");
+            .set("statistics.interval.ms", "1000")
+            // librdkafka's prefetch is a quarter of the memory budget (with the high-level
+            // consumer this bounds its one queue, whatever the number of partitions; one
+            // fetch may overshoot it by `fetch.max.bytes`, which is bounded likewise).
+            .set(
+                "queued.max.messages.kbytes",
+                self.memory_budget.prefetch_kib().clamp(1024, 2_097_151).to_string(),
+            )
+            .set(
+                "fetch.max.bytes",
+                (self.memory_budget.queues() / 4).clamp(1 << 20, 52_428_800).to_string(),
+            );
         for p in &self.properties {
             c.set(&p.key, &p.value);
         }
@@ -248,6 +327,7 @@ impl SinkArgs {
                 .with_context(|| format!("cannot read the profile {}", p.display()))?,
             None => snowpipe_streaming::ClientBuilder::from_env(),
         };
+        let builder = builder.memory_budget_bytes(self.memory_budget.sdk());
         Ok(match self.max_client_lag {
             Some(lag) => builder.max_client_lag(lag),
             None => builder,
@@ -299,6 +379,19 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("3 fortnights").unwrap_err().contains("unit"));
         assert!(parse_duration("soon").unwrap_err().contains("500ms"));
+    }
+
+    #[test]
+    fn sizes_in_the_forms_the_help_names() {
+        assert_eq!(parse_bytes("512MiB"), Ok(MemoryBudget(512 << 20)));
+        assert_eq!(parse_bytes("2GiB"), Ok(MemoryBudget(2 << 30)));
+        assert_eq!(parse_bytes("64MB"), Ok(MemoryBudget(64_000_000)));
+        assert_eq!(parse_bytes("40000000"), Ok(MemoryBudget(40_000_000)));
+        assert!(parse_bytes("1MiB").unwrap_err().contains("smallest"));
+        assert!(parse_bytes("lots").unwrap_err().contains("512MiB"));
+        assert!(parse_bytes("3 parsecs").unwrap_err().contains("unit"));
+        let b = MemoryBudget(512 << 20);
+        assert_eq!(b.queues() + b.sdk() + b.prefetch_kib() * 1024, 512 << 20);
     }
 
     #[test]

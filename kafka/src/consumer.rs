@@ -17,14 +17,14 @@
 //!   assignment was lost) and answers the offsets to commit to Kafka. Kafka's group offsets
 //!   are committed only after Snowflake committed the rows, for lag tooling; they are never read
 //!   back for correctness.
-//! * **Data:** messages go to their partition's bounded channel without blocking the poll:
-//!   when it is full the partition is paused and its messages wait in a small stash until the
-//!   worker catches up.
-//! * **Commands** from the async side: commit offsets, rejoin the group (a partition's channel
+//! * **Data:** messages are copied into their partition's batch and handed to its worker
+//!   without blocking the poll; a partition (or the sink) over the byte budget is paused until
+//!   its worker catches up (`batch`).
+//! * **Commands** from the async side: commit offsets (gathered, one commit a second), rejoin the group (a partition's channel
 //!   was taken by another writer: leaving and joining again makes the group assign it anew, and
 //!   the assign opens the channel afresh), shut down (leave the group, handing everything over).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,17 +32,19 @@ use std::time::{Duration, Instant};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
+use crate::batch::{Budget, Inbox, Router};
+use crate::metrics::SinkMetrics;
+
 /// A topic and a partition.
 pub type Part = (String, i32);
 
-/// How many messages of one partition wait for its worker before the partition is paused.
-const PARTITION_QUEUE: usize = 2_000;
+/// Kafka offset commits (for lag tools) are sent at most this often, all partitions in one.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// Rejoins asked for within this long of the last one are ignored (one is enough).
 const REJOIN_EVERY: Duration = Duration::from_secs(5);
 
@@ -51,7 +53,7 @@ pub enum Control {
     /// New partitions, each with its message channel. Answer: start offsets.
     Assign {
         /// The partitions.
-        parts: Vec<(Part, mpsc::Receiver<OwnedMessage>)>,
+        parts: Vec<(Part, Inbox)>,
         /// Where to start each partition (Snowflake's committed token + 1, or `--start`).
         reply: std_mpsc::SyncSender<HashMap<Part, Offset>>,
     },
@@ -117,11 +119,16 @@ pub struct ConsumerSetup {
     pub lags: Lags,
     /// Filled from librdkafka's offset-reset warnings.
     pub resets: Resets,
+    /// The byte budget of the batches on their way to the workers.
+    pub budget: Arc<Budget>,
+    /// The sink's metrics.
+    pub metrics: SinkMetrics,
 }
 
 struct SinkContext {
     control: mpsc::UnboundedSender<Control>,
-    routes: Mutex<HashMap<Part, mpsc::Sender<OwnedMessage>>>,
+    router: Mutex<Router>,
+    metrics: SinkMetrics,
     cooperative: bool,
     hand_over_timeout: Duration,
     lags: Lags,
@@ -133,12 +140,6 @@ fn parts_of(tpl: &TopicPartitionList) -> Vec<Part> {
         .iter()
         .map(|e| (e.topic().to_owned(), e.partition()))
         .collect()
-}
-
-fn one(part: &Part) -> TopicPartitionList {
-    let mut t = TopicPartitionList::new();
-    t.add_partition(&part.0, part.1);
-    t
 }
 
 /// Locks `m`, poisoned or not (every holder leaves the data whole).
@@ -188,6 +189,7 @@ impl ClientContext for SinkContext {
                 }
             }
         }
+        self.metrics.lags(&lags);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -223,13 +225,13 @@ impl ConsumerContext for SinkContext {
 
 impl SinkContext {
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        self.metrics.rebalance("assign");
         let mut parts = Vec::new();
         {
-            let mut routes = lock(&self.routes);
+            let mut router = lock(&self.router);
             for part in parts_of(tpl) {
-                let (tx, rx) = mpsc::channel(PARTITION_QUEUE);
-                routes.insert(part.clone(), tx);
-                parts.push((part, rx));
+                let inbox = router.add(&part);
+                parts.push((part, inbox));
             }
         }
         let (reply, answer) = std_mpsc::sync_channel(1);
@@ -289,10 +291,11 @@ impl SinkContext {
 
     /// Stops the partitions' workers and returns the next offsets to commit to Kafka.
     fn hand_over(&self, parts: &[Part], lost: bool) -> HashMap<Part, i64> {
+        self.metrics.rebalance("revoke");
         {
-            let mut routes = lock(&self.routes);
+            let mut router = lock(&self.router);
             for part in parts {
-                routes.remove(part);
+                router.remove(part);
             }
         }
         let (reply, answer) = std_mpsc::sync_channel(1);
@@ -316,52 +319,6 @@ impl SinkContext {
     }
 }
 
-/// Messages of partitions whose channel is full, and the partitions paused for them.
-#[derive(Default)]
-struct Backlog {
-    stash: HashMap<Part, VecDeque<OwnedMessage>>,
-}
-
-impl Backlog {
-    /// Routes `m` to its partition's worker; a full channel pauses the partition.
-    fn route(&mut self, consumer: &BaseConsumer<SinkContext>, m: OwnedMessage) {
-        let part = (m.topic().to_owned(), m.partition());
-        let Some(tx) = lock(&consumer.context().routes).get(&part).cloned() else {
-            return; // revoked meanwhile: the next owner reads it
-        };
-        let queue = self.stash.entry(part.clone()).or_default();
-        if !queue.is_empty() {
-            queue.push_back(m);
-            return;
-        }
-        if let Err(mpsc::error::TrySendError::Full(m)) = tx.try_send(m) {
-            queue.push_back(m);
-            let _ = consumer.pause(&one(&part));
-        }
-    }
-
-    /// Moves stashed messages on; resumes the partitions whose stash is empty again.
-    fn drain(&mut self, consumer: &BaseConsumer<SinkContext>) {
-        if self.stash.is_empty() {
-            return;
-        }
-        let routes = lock(&consumer.context().routes).clone();
-        self.stash.retain(|part, queue| {
-            let Some(tx) = routes.get(part) else {
-                return false; // revoked
-            };
-            while let Some(m) = queue.pop_front() {
-                if let Err(mpsc::error::TrySendError::Full(m)) = tx.try_send(m) {
-                    queue.push_front(m);
-                    return true;
-                }
-            }
-            let _ = consumer.resume(&one(part));
-            false
-        });
-    }
-}
-
 /// Runs the consumer on the calling thread until [`ThreadCmd::Shutdown`] (or the async side
 /// going away), then leaves the group, handing every partition over.
 ///
@@ -374,7 +331,8 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
         .is_some_and(|s| s.contains("cooperative"));
     let context = SinkContext {
         control: setup.control,
-        routes: Mutex::new(HashMap::new()),
+        router: Mutex::new(Router::new(setup.budget)),
+        metrics: setup.metrics,
         cooperative,
         hand_over_timeout: setup.hand_over_timeout,
         lags: setup.lags,
@@ -388,24 +346,12 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
     consumer
         .subscribe(&topics)
         .map_err(|e| anyhow::anyhow!("cannot subscribe to {topics:?}: {e}"))?;
-    let mut backlog = Backlog::default();
     let mut last_rejoin: Option<Instant> = None;
-    let mut committed: HashMap<Part, i64> = HashMap::new();
+    let mut commits = Commits::default();
     loop {
         loop {
             match commands.try_recv() {
-                Ok(ThreadCmd::Commit(part, offset)) => {
-                    if committed.get(&part) == Some(&offset) {
-                        continue;
-                    }
-                    let mut t = TopicPartitionList::new();
-                    if t.add_partition_offset(&part.0, part.1, Offset::Offset(offset))
-                        .is_ok()
-                        && consumer.commit(&t, CommitMode::Async).is_ok()
-                    {
-                        committed.insert(part, offset);
-                    }
-                }
+                Ok(ThreadCmd::Commit(part, offset)) => commits.want(part, offset),
                 Ok(ThreadCmd::Rejoin) => {
                     if last_rejoin.is_some_and(|t| t.elapsed() < REJOIN_EVERY) {
                         continue;
@@ -413,37 +359,79 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
                     last_rejoin = Some(Instant::now());
                     tracing::warn!("a channel was taken by another writer: rejoining the group");
                     consumer.unsubscribe();
-                    settle(&consumer, &mut backlog, Duration::from_secs(60));
+                    settle(&consumer, Duration::from_secs(60));
                     consumer
                         .subscribe(&topics)
                         .map_err(|e| anyhow::anyhow!("cannot subscribe to {topics:?}: {e}"))?;
                 }
                 Ok(ThreadCmd::Shutdown) | Err(std_mpsc::TryRecvError::Disconnected) => {
                     consumer.unsubscribe();
-                    settle(&consumer, &mut backlog, Duration::from_secs(120));
+                    settle(&consumer, Duration::from_secs(120));
                     return Ok(());
                 }
                 Err(std_mpsc::TryRecvError::Empty) => break,
             }
         }
-        backlog.drain(&consumer);
-        poll_once(&consumer, &mut backlog);
+        commits.send(&consumer);
+        poll_burst(&consumer);
     }
 }
 
-fn poll_once(consumer: &BaseConsumer<SinkContext>, backlog: &mut Backlog) {
-    match consumer.poll(Duration::from_millis(100)) {
-        None => {}
-        Some(Ok(m)) => backlog.route(consumer, m.detach()),
-        Some(Err(e)) => tracing::warn!("kafka: {e}"),
+/// Kafka offsets to commit, gathered: the latest next offset per partition, sent in one
+/// commit at most every [`COMMIT_EVERY`].
+#[derive(Default)]
+struct Commits {
+    wanted: HashMap<Part, i64>,
+    done: HashMap<Part, i64>,
+    sent: Option<Instant>,
+}
+
+impl Commits {
+    fn want(&mut self, part: Part, offset: i64) {
+        if self.done.get(&part) != Some(&offset) {
+            self.wanted.insert(part, offset);
+        }
     }
+
+    fn send(&mut self, consumer: &BaseConsumer<SinkContext>) {
+        if self.wanted.is_empty() || self.sent.is_some_and(|t| t.elapsed() < COMMIT_EVERY) {
+            return;
+        }
+        self.sent = Some(Instant::now());
+        let mut t = TopicPartitionList::new();
+        for ((topic, partition), offset) in &self.wanted {
+            let _ = t.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+        }
+        if consumer.commit(&t, CommitMode::Async).is_ok() {
+            self.done.extend(self.wanted.drain());
+        }
+    }
+}
+
+/// Polls: waits up to 100 ms for the first message, then takes what librdkafka has ready
+/// without waiting, routing each into its partition's batch; hands the batches over when
+/// nothing more is ready (or after a burst's worth), and resumes partitions with room again.
+fn poll_burst(consumer: &BaseConsumer<SinkContext>) {
+    let mut wait = Duration::from_millis(100);
+    for _ in 0..2_000 {
+        match consumer.poll(wait) {
+            None => break,
+            Some(Ok(m)) => lock(&consumer.context().router).route(consumer, &m),
+            Some(Err(e)) => tracing::warn!("kafka: {e}"),
+        }
+        wait = Duration::ZERO;
+    }
+    let mut router = lock(&consumer.context().router);
+    router.flush();
+    router.resume(consumer);
+    consumer.context().metrics.paused(router.paused());
 }
 
 /// Polls until the assignment is empty (the revoke callbacks have run), at most `limit`.
-fn settle(consumer: &BaseConsumer<SinkContext>, backlog: &mut Backlog, limit: Duration) {
+fn settle(consumer: &BaseConsumer<SinkContext>, limit: Duration) {
     let until = Instant::now() + limit;
     while Instant::now() < until {
-        poll_once(consumer, backlog);
+        poll_burst(consumer);
         if consumer.assignment().map_or(true, |a| a.count() == 0) {
             return;
         }

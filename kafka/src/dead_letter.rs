@@ -9,8 +9,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rdkafka::message::{Header, Headers as _, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::record::Record;
 
 /// Header with the reason a message was dead-lettered.
 pub const REASON_HEADER: &str = "snowpipe.error";
@@ -33,9 +35,11 @@ impl DeadLetters {
     }
 
     /// Sends `m` to the dead-letter topic with `reason` (or logs it). Never fails: a dead
-    /// letter that cannot be delivered is logged and the partition moves on.
-    pub async fn send(&self, m: &OwnedMessage, reason: &str) {
-        let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
+    /// letter that cannot be delivered is logged and the partition moves on. Its headers go
+    /// with it (a key that is not UTF-8 with its bytes replaced as `U+FFFD`: Kafka clients
+    /// take header keys as text).
+    pub async fn send(&self, m: &Record<'_>, reason: &str) {
+        let (topic, partition, offset) = (m.topic, m.partition, m.offset);
         let Some((producer, dlq)) = &self.target else {
             // The first one loudly, the rest in the counters (a poison flood must not flood
             // the log).
@@ -50,14 +54,12 @@ impl DeadLetters {
             }
             return;
         };
-        let mut headers = OwnedHeaders::new();
-        if let Some(h) = m.headers() {
-            for h in h.iter() {
-                headers = headers.insert(Header {
-                    key: h.key,
-                    value: h.value,
-                });
-            }
+        let mut headers = OwnedHeaders::new_with_capacity(m.headers.len() + 4);
+        for (key, value) in m.headers {
+            headers = headers.insert(Header {
+                key: &String::from_utf8_lossy(key),
+                value: *value,
+            });
         }
         let (p, o) = (partition.to_string(), offset.to_string());
         for (key, value) in [
@@ -72,10 +74,10 @@ impl DeadLetters {
             });
         }
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(dlq).headers(headers);
-        if let Some(v) = m.payload() {
+        if let Some(v) = m.value {
             record = record.payload(v);
         }
-        if let Some(k) = m.key() {
+        if let Some(k) = m.key {
             record = record.key(k);
         }
         match producer.send(record, Duration::from_secs(30)).await {

@@ -19,16 +19,21 @@
 //! * **A bad message never stops a partition**: it goes to `--dead-letter-topic` with the reason
 //!   in a header, or is skipped, logged and counted ([`dead_letter`]).
 //!
-//! Modules: [`config`] (the command line), [`consumer`] (librdkafka on its own thread, the
-//! rebalance callbacks), [`sink`] (the async side), [`partition`] (one partition's worker),
-//! [`record`] (message → row), [`dead_letter`], [`report`], [`demo`] (`snowpipe-kafka demo`, and
-//! the lab the tests use), [`bench`](mod@bench) (`snowpipe-kafka bench`).
+//! Modules: [`config`] (the command line), [`properties`] (librdkafka properties and their
+//! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
+//! (messages copied into per-partition batches within the byte budget), [`sink`] (the async
+//! side), [`partition`] (one partition's worker), [`record`] (message → row),
+//! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
+//! (Prometheus, health and readiness), [`demo`] (`snowpipe-kafka demo`, and the lab the tests
+//! use), [`bench`](mod@bench) (`snowpipe-kafka bench`).
 
+pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
 pub mod demo;
+pub mod metrics;
 pub mod partition;
 pub mod properties;
 pub mod record;

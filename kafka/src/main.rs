@@ -82,8 +82,25 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
     args.load_topic_map()?;
     // Before connecting anywhere (`sink::run` checks again, for library callers).
     args.validate()?;
+    let health = std::sync::Arc::new(snowpipe_kafka::metrics::Health::default());
+    let server = match args.metrics_addr {
+        Some(addr) => {
+            let handle = snowpipe_kafka::metrics::install()?;
+            let (bound, task) =
+                snowpipe_kafka::metrics::serve(addr, handle, std::sync::Arc::clone(&health))
+                    .await?;
+            tracing::warn!("serving /metrics, /healthz and /readyz on http://{bound}");
+            Some(task)
+        }
+        None => None,
+    };
     let client = args.client_builder()?.build().await?;
-    let report = snowpipe_kafka::sink::run(args, client.clone(), terminated()).await?;
+    let report =
+        snowpipe_kafka::sink::run_with(args, client.clone(), terminated(), health).await;
+    if let Some(task) = server {
+        task.abort();
+    }
+    let report = report?;
     client.close().await?;
     println!("{}", report.json());
     Ok(())

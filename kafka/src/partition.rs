@@ -1,9 +1,13 @@
 //! One partition's worker: its messages → rows → its channel, the Kafka offset as each row's
 //! offset token.
 //!
-//! Offsets have gaps (transaction markers, compaction, dead-lettered messages), so every row
-//! carries its own token (`append_rows_with_tokens`); the committed token is always the
-//! offset of a row in the table. A message at or before the last offset this worker saw (or
+//! It takes whole [`Batch`]es from the poll thread, writes their rows into one
+//! [`RawRows`] (validated and copied once, `record`) and appends that: one append per wake-up,
+//! however many messages it holds. Offsets have gaps (transaction markers, compaction,
+//! dead-lettered messages), so every row carries its own token, kept as runs of consecutive
+//! offsets ([`Channel::append_raw_rows`]); the committed token is always the offset of a row
+//! in the table. The batches stay charged to the sink's budget until their rows are admitted
+//! by the SDK, whose own budget holds them from then on. A message at or before the last offset this worker saw (or
 //! the channel's committed token at open) is skipped: whatever Kafka delivers again, the table
 //! gets each offset once. A message that cannot be a row goes to the dead-letter topic (or is
 //! skipped and counted) and never stops the partition.
@@ -24,19 +28,18 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::message::{Headers as _, Message, OwnedMessage};
-use rdkafka::Timestamp;
-use serde_json::value::RawValue;
-use snowpipe_streaming::{Channel, OffsetToken, RowErrorSummary};
+use snowpipe_streaming::{Channel, OffsetToken, RawRows, RowErrorSummary};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::batch::{Batch, Msg};
 use crate::consumer::{lock, Part, Resets, ThreadCmd};
 use crate::dead_letter::DeadLetters;
-use crate::record::{to_row, Record, RowOptions, TimestampKind};
+use crate::metrics::PartitionMetrics;
+use crate::record::{write_row, Record, RowOptions};
 
-/// Most messages appended at once.
-const BATCH: usize = 1_000;
+/// Most batches appended at once.
+const BATCHES: usize = 64;
 /// How often the worker reads the committed token (stats, Kafka commits, commit latency).
 const COMMIT_TICK: Duration = Duration::from_millis(250);
 
@@ -59,7 +62,9 @@ pub struct PartitionStats {
     pub busy: std::sync::atomic::AtomicBool,
     /// The committed offset (-1: none known).
     pub committed: AtomicI64,
-    /// Append → commit latency: sum and count (ms), and the largest.
+    /// Bytes of rows appended by this instance.
+    pub bytes: AtomicU64,
+    /// Append → commit latency: sum and count (ms).
     pub commit_ms_sum: AtomicU64,
     /// See `commit_ms_sum`.
     pub commit_count: AtomicU64,
@@ -69,6 +74,7 @@ impl Default for PartitionStats {
     fn default() -> Self {
         Self {
             rows: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
             dead: AtomicU64::new(0),
             lost_to_retention: AtomicU64::new(0),
             row_errors: std::sync::Mutex::default(),
@@ -111,14 +117,16 @@ pub struct Worker {
     pub part: Part,
     /// Its channel, open.
     pub channel: Channel,
-    /// Its messages.
-    pub messages: mpsc::Receiver<OwnedMessage>,
+    /// Its messages, in batches from the poll thread.
+    pub batches: mpsc::UnboundedReceiver<Batch>,
     /// How rows are made.
     pub rows: RowOptions,
     /// Where messages that are not rows go.
     pub dead_letters: Arc<DeadLetters>,
     /// Its counters.
     pub stats: Arc<PartitionStats>,
+    /// Its metrics.
+    pub metrics: PartitionMetrics,
     /// To the poll thread: Kafka commits and rejoins.
     pub commands: std_mpsc::Sender<ThreadCmd>,
     /// Partitions librdkafka reset to the log start (their start offset was gone).
@@ -151,7 +159,7 @@ impl Worker {
         let mut events = self.channel.events();
         let mut events_open = true;
         let mut tick = tokio::time::interval(COMMIT_TICK);
-        let mut buf = Vec::with_capacity(BATCH);
+        let mut buf = Vec::with_capacity(BATCHES);
         loop {
             tokio::select! {
                 biased;
@@ -159,13 +167,15 @@ impl Worker {
                     let lost = lost.unwrap_or(true);
                     return self.finish(lost, last, &mut buf, events).await;
                 }
-                n = self.messages.recv_many(&mut buf, BATCH) => {
+                n = self.batches.recv_many(&mut buf, BATCHES) => {
                     if n == 0 {
                         // The consumer is gone without a revoke: hand over.
                         return self.finish(false, last, &mut buf, events).await;
                     }
-                    if let (Some(committed), Some(m)) = (opened.take(), buf.first()) {
-                        self.check_start(committed, m.offset());
+                    let first = buf.iter().flat_map(|b| b.iter().next()).next();
+                    if let (Some(committed), Some(m)) = (opened, first) {
+                        opened = None;
+                        self.check_start(committed, m.offset);
                     }
                     if let Err(end) = self.append(&mut buf, &mut last, &mut sent).await {
                         return end;
@@ -185,7 +195,7 @@ impl Worker {
     /// is not a row. Marked busy meanwhile, so `--until-idle` never stops mid-batch.
     async fn append(
         &self,
-        buf: &mut Vec<OwnedMessage>,
+        buf: &mut Vec<Batch>,
         last: &mut i64,
         sent: &mut VecDeque<(i64, Instant)>,
     ) -> Result<(), End> {
@@ -209,6 +219,7 @@ impl Worker {
             self.stats
                 .lost_to_retention
                 .fetch_add(lost.unsigned_abs(), Ordering::Relaxed);
+            self.metrics.lost_to_retention.increment(lost.unsigned_abs());
             tracing::error!(
                 %topic,
                 partition,
@@ -241,40 +252,61 @@ impl Worker {
 
     async fn append_batch(
         &self,
-        buf: &mut Vec<OwnedMessage>,
+        buf: &mut Vec<Batch>,
         last: &mut i64,
         sent: &mut VecDeque<(i64, Instant)>,
     ) -> Result<(), End> {
-        let mut rows: Vec<(Box<RawValue>, OffsetToken)> = Vec::with_capacity(buf.len());
+        let bytes: usize = buf.iter().map(Batch::bytes).sum();
+        let count: usize = buf.iter().map(Batch::len).sum();
+        let mut rows = RawRows::with_capacity(bytes + count * self.metadata_bytes());
+        let mut scratch = Vec::new();
+        let mut headers = Vec::new();
         let mut dead = Vec::new();
-        for m in buf.drain(..) {
-            let offset = m.offset();
-            if offset <= *last {
+        let (topic, partition) = (&self.part.0, self.part.1);
+        for m in buf.iter().flat_map(Batch::iter) {
+            if m.offset <= *last {
                 continue;
             }
-            *last = offset;
-            self.stats.seen.fetch_max(offset, Ordering::Relaxed);
-            match self.to_row(&m) {
-                Ok(row) => rows.push((row, OffsetToken::from(offset.unsigned_abs()))),
-                Err(reason) => dead.push((m, reason)),
+            *last = m.offset;
+            headers.clear();
+            headers.extend(m.headers());
+            let record = record_of(topic, partition, &m, &headers);
+            if let Err(reason) = write_row(&record, self.rows, &mut rows, &mut scratch) {
+                dead.push((m, reason));
             }
         }
+        self.stats.seen.fetch_max(*last, Ordering::Relaxed);
         if !dead.is_empty() {
             self.stats
                 .dead
                 .fetch_add(dead.len() as u64, Ordering::Relaxed);
+            self.metrics.dead_letters.increment(dead.len() as u64);
             // Delivered together (a poison burst is one producer round trip, not one each).
-            futures_util::future::join_all(dead.iter().map(|(m, r)| self.dead_letters.send(m, r)))
-                .await;
+            futures_util::future::join_all(dead.iter().map(|(m, reason)| {
+                let headers: Vec<_> = m.headers().collect();
+                async move {
+                    let record = record_of(topic, partition, m, &headers);
+                    self.dead_letters.send(&record, reason).await;
+                }
+            }))
+            .await;
         }
-        let Some(end) = rows.last().map(|(_, t)| t.clone()) else {
+        drop(dead);
+        let Some(end) = rows.last_token() else {
+            buf.clear();
             return Ok(());
         };
-        let n = rows.len() as u64;
-        match self.channel.append_rows_with_tokens(rows).await {
+        let (n, size) = (rows.len() as u64, rows.bytes() as u64);
+        let appended = self.channel.append_raw_rows(rows).await;
+        // The rows are the SDK's now (within its budget): release the batches' charge.
+        buf.clear();
+        match appended {
             Ok(()) => {
-                let end = offset_of(Some(end)).unwrap_or(*last);
+                let end = i64::try_from(end).unwrap_or(*last);
                 self.stats.rows.fetch_add(n, Ordering::Relaxed);
+                self.stats.bytes.fetch_add(size, Ordering::Relaxed);
+                self.metrics.rows.increment(n);
+                self.metrics.bytes.increment(size);
                 self.stats.appended.store(end, Ordering::Relaxed);
                 sent.push_back((end, Instant::now()));
                 Ok(())
@@ -283,36 +315,31 @@ impl Worker {
         }
     }
 
-    fn to_row(&self, m: &OwnedMessage) -> Result<Box<RawValue>, String> {
-        let headers: Vec<(&str, Option<&[u8]>)> = m
-            .headers()
-            .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
-            .unwrap_or_default();
-        let timestamp = match m.timestamp() {
-            Timestamp::CreateTime(ms) => Some((TimestampKind::CreateTime, ms)),
-            Timestamp::LogAppendTime(ms) => Some((TimestampKind::LogAppendTime, ms)),
-            Timestamp::NotAvailable => None,
-        };
-        let record = Record {
-            topic: m.topic(),
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key(),
-            value: m.payload(),
-            timestamp,
-            headers: &headers,
-        };
-        to_row(&record, self.rows)
+    /// Room a row's `RECORD_METADATA` takes, about.
+    fn metadata_bytes(&self) -> usize {
+        if self.rows.metadata {
+            128 + self.part.0.len()
+        } else {
+            1
+        }
     }
 
     /// Counts rows the server rejected (the SDK logs each report too). A receiver that fell
     /// behind missed reports: their rows are counted from the channel's status totals.
     fn row_errors(&self, event: Result<snowpipe_streaming::RowErrorEvent, RecvError>) {
         match event {
-            Ok(e) => lock(&self.stats.row_errors).record(&e),
+            Ok(e) => {
+                let mut errors = lock(&self.stats.row_errors);
+                let before = errors.count();
+                errors.record(&e);
+                self.metrics.row_errors.increment(errors.count() - before);
+            }
             Err(RecvError::Lagged(_)) => {
                 let status = self.channel.status();
-                lock(&self.stats.row_errors).catch_up(&status);
+                let mut errors = lock(&self.stats.row_errors);
+                let before = errors.count();
+                errors.catch_up(&status);
+                self.metrics.row_errors.increment(errors.count() - before);
             }
             Err(RecvError::Closed) => {}
         }
@@ -326,9 +353,12 @@ impl Worker {
         if self.stats.committed.swap(committed, Ordering::Relaxed) == committed {
             return;
         }
+        #[allow(clippy::cast_precision_loss)]
+        self.metrics.committed.set(committed as f64);
         while sent.front().is_some_and(|(o, _)| *o <= committed) {
             if let Some((_, at)) = sent.pop_front() {
                 let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                self.metrics.commit_latency.record(at.elapsed().as_secs_f64());
                 self.stats.commit_ms_sum.fetch_add(ms, Ordering::Relaxed);
                 self.stats.commit_count.fetch_add(1, Ordering::Relaxed);
             }
@@ -343,6 +373,7 @@ impl Worker {
     fn lost(&self, e: &snowpipe_streaming::Error) -> End {
         let (topic, partition) = &self.part;
         if e.is_ownership_lost() {
+            self.metrics.fenced.increment(1);
             tracing::warn!(%topic, partition, "{e}; this instance stops writing the partition");
         } else {
             tracing::error!(%topic, partition, "{e}; this instance stops writing the partition");
@@ -355,14 +386,14 @@ impl Worker {
         mut self,
         lost: bool,
         mut last: i64,
-        buf: &mut Vec<OwnedMessage>,
+        buf: &mut Vec<Batch>,
         mut events: broadcast::Receiver<snowpipe_streaming::RowErrorEvent>,
     ) -> End {
         let mut sent = VecDeque::new();
         if !lost {
             // What was fetched before the revoke is delivered before the hand-over.
-            while let Ok(m) = self.messages.try_recv() {
-                buf.push(m);
+            while let Ok(b) = self.batches.try_recv() {
+                buf.push(b);
             }
             if let Err(end) = self.append(buf, &mut last, &mut sent).await {
                 return end;
@@ -397,5 +428,23 @@ impl Worker {
                 End::HandedOver(None)
             }
         }
+    }
+}
+
+/// The [`Record`] of message `m` of `topic`/`partition`, with its headers collected.
+fn record_of<'a>(
+    topic: &'a str,
+    partition: i32,
+    m: &Msg<'a>,
+    headers: &'a [(&'a [u8], Option<&'a [u8]>)],
+) -> Record<'a> {
+    Record {
+        topic,
+        partition,
+        offset: m.offset,
+        key: m.key,
+        value: m.value,
+        timestamp: m.timestamp,
+        headers,
     }
 }

@@ -1,19 +1,21 @@
 //! One Kafka message → one row, or the reason it cannot be one.
 //!
-//! A message whose value is a JSON object is a row, kept as the producer wrote it (its text is
-//! not parsed into a tree and written again; only line breaks, which JSON allows only as white
-//! space, become spaces so the row stays one NDJSON line). With `--metadata` the row gets a
+//! A message whose value is a JSON object is a row, kept as the producer wrote it: its text is
+//! validated once and copied once, straight into the [`RawRows`] the channel takes (never
+//! parsed into a tree and written again). Line breaks, which JSON allows only as white space,
+//! become spaces so the row stays one NDJSON line. With `--metadata` the row gets a
 //! `RECORD_METADATA` object first, as Snowflake's Kafka connector writes it: `topic`,
 //! `partition`, `offset`, `CreateTime` or `LogAppendTime` (ms), `key` and `headers` (text
-//! values as strings, other bytes as base64 under `key_base64` / in a `{"base64": …}` object).
+//! values as strings, other bytes as base64 under `key_base64` / in a `{"base64": …}` object;
+//! a header key given twice keeps its last value).
 //!
 //! Anything else — no value (a tombstone), bytes that are not UTF-8, text that is not JSON,
-//! JSON that is not an object, a row larger than a request — is a dead letter with a reason
-//! that names the problem; it never stops the partition.
+//! JSON that is not an object, a header key that is not UTF-8, a row larger than a request —
+//! is a dead letter with a reason that names the problem; it never stops the partition.
 
 use base64::Engine as _;
-use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde::de::IgnoredAny;
+use snowpipe_streaming::RawRows;
 
 /// How a message's timestamp was set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +41,8 @@ pub struct Record<'a> {
     pub value: Option<&'a [u8]>,
     /// The timestamp, if the broker reported one.
     pub timestamp: Option<(TimestampKind, i64)>,
-    /// The headers, in order.
-    pub headers: &'a [(&'a str, Option<&'a [u8]>)],
+    /// The headers, in order, keys and values as the producer wrote them.
+    pub headers: &'a [(&'a [u8], Option<&'a [u8]>)],
 }
 
 /// Options of the conversion.
@@ -52,22 +54,29 @@ pub struct RowOptions {
     pub max_row_bytes: usize,
 }
 
-/// Converts `record` into a row, or says why it cannot be one.
+/// Writes the row of `record` into `rows` with the record's offset as its token, or says why
+/// it cannot be a row (and writes nothing). `scratch` is a buffer reused between calls.
 ///
 /// # Errors
 /// The dead-letter reason: what is wrong with the message, for the dead-letter header and
 /// the log.
-pub fn to_row(record: &Record<'_>, options: RowOptions) -> Result<Box<RawValue>, String> {
+pub fn write_row(
+    record: &Record<'_>,
+    options: RowOptions,
+    rows: &mut RawRows,
+    scratch: &mut Vec<u8>,
+) -> Result<(), String> {
     let Some(value) = record.value else {
         return Err("the message has no value (a tombstone): there is no row to write".into());
     };
+    // UTF-8 first: serde_json does not check the strings it skips.
     let text = std::str::from_utf8(value)
         .map_err(|e| format!("the value is not UTF-8 text ({e}): a row must be a JSON object"))?;
-    let raw: &RawValue = serde_json::from_str(text)
+    serde_json::from_str::<IgnoredAny>(text)
         .map_err(|e| format!("the value is not JSON ({e}): a row must be a JSON object"))?;
-    let body = raw.get().trim();
-    if !body.starts_with('{') {
-        let kind = match body.as_bytes().first() {
+    let body = value.trim_ascii();
+    if body.first() != Some(&b'{') {
+        let kind = match body.first() {
             Some(b'[') => "an array",
             Some(b'"') => "a string",
             Some(b't' | b'f') => "a boolean",
@@ -78,79 +87,151 @@ pub fn to_row(record: &Record<'_>, options: RowOptions) -> Result<Box<RawValue>,
             "the value is JSON {kind}, not an object: a row needs column names"
         ));
     }
-    let mut row = String::with_capacity(body.len() + if options.metadata { 256 } else { 0 });
+    scratch.clear();
     if options.metadata {
-        let inner = body[1..].trim_start();
-        row.push_str("{\"RECORD_METADATA\":");
-        row.push_str(&metadata(record).to_string());
-        if !inner.starts_with('}') {
-            row.push(',');
-        }
-        row.push_str(inner);
+        write_metadata(record, scratch)?;
+    }
+    let inner = body[1..].trim_ascii_start();
+    let len = if options.metadata {
+        // {"RECORD_METADATA":…, + the object without its `{`
+        19 + scratch.len() + usize::from(inner.first() != Some(&b'}')) + inner.len()
     } else {
-        row.push_str(body);
-    }
-    if row.contains(['\n', '\r']) {
-        // Outside strings (where JSON forbids them raw), line breaks are white space.
-        row = row.replace(['\n', '\r'], " ");
-    }
-    if row.len() > options.max_row_bytes {
+        body.len()
+    };
+    if len > options.max_row_bytes {
         return Err(format!(
-            "the row is {} bytes, more than the {} a request may carry: split the message",
-            row.len(),
+            "the row is {len} bytes, more than the {} a request may carry: split the message",
             options.max_row_bytes
         ));
     }
-    RawValue::from_string(row).map_err(|e| format!("the row could not be built: {e}"))
+    let token = u64::try_from(record.offset)
+        .map_err(|_| format!("offset {} is negative", record.offset))?;
+    rows.push_with(token, |out| {
+        let from = out.len();
+        if options.metadata {
+            out.extend_from_slice(b"{\"RECORD_METADATA\":");
+            out.extend_from_slice(scratch);
+            if inner.first() != Some(&b'}') {
+                out.push(b',');
+            }
+            out.extend_from_slice(inner);
+        } else {
+            out.extend_from_slice(body);
+        }
+        // Outside strings (where JSON forbids them raw), line breaks are white space.
+        for i in memchr::memchr2_iter(b'\n', b'\r', &out[from..]).collect::<Vec<_>>() {
+            out[from + i] = b' ';
+        }
+    })
+    .map_err(|e| format!("the row cannot take offset {}: {e}", record.offset))
 }
 
-fn bytes_value(b: &[u8]) -> Value {
+fn base64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// A JSON string, or a `{"base64": …}` object for bytes that are not UTF-8.
+fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
     match std::str::from_utf8(b) {
-        Ok(s) => Value::String(s.to_owned()),
-        Err(_) => json!({ "base64": base64::engine::general_purpose::STANDARD.encode(b) }),
+        Ok(s) => write_str(out, s),
+        Err(_) => {
+            out.extend_from_slice(b"{\"base64\":\"");
+            out.extend_from_slice(base64(b).as_bytes());
+            out.extend_from_slice(b"\"}");
+        }
     }
 }
 
-/// The `RECORD_METADATA` object of `record`.
-pub fn metadata(record: &Record<'_>) -> Value {
-    let mut m = Map::new();
-    m.insert("topic".into(), record.topic.into());
-    m.insert("partition".into(), record.partition.into());
-    m.insert("offset".into(), record.offset.into());
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_int(out: &mut Vec<u8>, n: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Writes the `RECORD_METADATA` object of `record` into `out`.
+///
+/// # Errors
+/// A header key that is not UTF-8 (a JSON object's keys are text).
+pub fn write_metadata(record: &Record<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+    out.extend_from_slice(b"{\"topic\":");
+    write_str(out, record.topic);
+    out.extend_from_slice(b",\"partition\":");
+    write_int(out, i64::from(record.partition));
+    out.extend_from_slice(b",\"offset\":");
+    write_int(out, record.offset);
     if let Some((kind, ms)) = record.timestamp {
-        let name = match kind {
-            TimestampKind::CreateTime => "CreateTime",
-            TimestampKind::LogAppendTime => "LogAppendTime",
-        };
-        m.insert(name.into(), ms.into());
+        out.extend_from_slice(match kind {
+            TimestampKind::CreateTime => b",\"CreateTime\":",
+            TimestampKind::LogAppendTime => b",\"LogAppendTime\":",
+        });
+        write_int(out, ms);
     }
     if let Some(key) = record.key {
         match std::str::from_utf8(key) {
-            Ok(s) => m.insert("key".into(), s.into()),
-            Err(_) => m.insert(
-                "key_base64".into(),
-                base64::engine::general_purpose::STANDARD.encode(key).into(),
-            ),
-        };
+            Ok(s) => {
+                out.extend_from_slice(b",\"key\":");
+                write_str(out, s);
+            }
+            Err(_) => {
+                out.extend_from_slice(b",\"key_base64\":\"");
+                out.extend_from_slice(base64(key).as_bytes());
+                out.push(b'"');
+            }
+        }
     }
     if !record.headers.is_empty() {
-        let headers: Map<String, Value> = record
-            .headers
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.map_or(Value::Null, bytes_value)))
-            .collect();
-        m.insert("headers".into(), Value::Object(headers));
+        out.extend_from_slice(b",\"headers\":{");
+        let mut first = true;
+        for (i, (k, v)) in record.headers.iter().enumerate() {
+            let key = header_key(k)?;
+            // A key given again later: the last value is the one kept.
+            if record.headers[i + 1..].iter().any(|(later, _)| later == k) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, key);
+            out.push(b':');
+            match v {
+                Some(v) => write_bytes(out, v),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.push(b'}');
     }
-    Value::Object(m)
+    out.push(b'}');
+    Ok(())
+}
+
+/// A header key as text.
+///
+/// # Errors
+/// The dead-letter reason when it is not UTF-8.
+pub fn header_key(key: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(key).map_err(|_| {
+        format!(
+            "a header key is not UTF-8 text (bytes {}): header keys must be text",
+            base64(key)
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
+
+    const NO_HEADERS: &[(&[u8], Option<&[u8]>)] = &[];
 
     fn record<'a>(
         value: Option<&'a [u8]>,
-        headers: &'a [(&'a str, Option<&'a [u8]>)],
+        headers: &'a [(&'a [u8], Option<&'a [u8]>)],
     ) -> Record<'a> {
         Record {
             topic: "orders",
@@ -172,28 +253,38 @@ mod tests {
         max_row_bytes: 1 << 20,
     };
 
+    /// The row `record` becomes, as text.
+    fn to_row(record: &Record<'_>, options: RowOptions) -> Result<String, String> {
+        let mut rows = RawRows::new();
+        write_row(record, options, &mut rows, &mut Vec::new())?;
+        assert_eq!((rows.len(), rows.first_token()), (1, Some(42)));
+        let line = rows.as_bytes().strip_suffix(b"\n").expect("one line");
+        Ok(String::from_utf8(line.to_vec()).unwrap())
+    }
+
     #[test]
     fn a_json_object_is_a_row_as_written_and_one_line() {
         let row = to_row(
-            &record(Some(b" {\"a\": 1,\n \"b\": \"x\\ny\"}\n"), &[]),
+            &record(Some(b" {\"a\": 1,\n \"b\": \"x\\ny\"}\n"), NO_HEADERS),
             PLAIN,
         )
         .unwrap();
-        assert_eq!(row.get(), "{\"a\": 1,  \"b\": \"x\\ny\"}");
-        let v: Value = serde_json::from_str(row.get()).unwrap();
+        assert_eq!(row, "{\"a\": 1,  \"b\": \"x\\ny\"}");
+        let v: Value = serde_json::from_str(&row).unwrap();
         assert_eq!(v["b"], "x\ny");
     }
 
     #[test]
     fn metadata_comes_first_with_topic_partition_offset_time_key_and_headers() {
-        let headers: &[(&str, Option<&[u8]>)] = &[
-            ("trace", Some(b"t-9")),
-            ("bin", Some(&[0xff, 0x00])),
-            ("none", None),
+        let headers: &[(&[u8], Option<&[u8]>)] = &[
+            (b"trace", Some(b"t-0")),
+            (b"bin", Some(&[0xff, 0x00])),
+            (b"none", None),
+            (b"trace", Some(b"t-9")),
         ];
         let row = to_row(&record(Some(b"{\"a\":1}"), headers), META).unwrap();
-        let v: Value = serde_json::from_str(row.get()).unwrap();
-        assert!(row.get().starts_with("{\"RECORD_METADATA\":"));
+        let v: Value = serde_json::from_str(&row).unwrap();
+        assert!(row.starts_with("{\"RECORD_METADATA\":"));
         assert_eq!(v["a"], 1);
         let m = &v["RECORD_METADATA"];
         assert_eq!(m["topic"], "orders");
@@ -201,12 +292,20 @@ mod tests {
         assert_eq!(m["offset"], 42);
         assert_eq!(m["CreateTime"], 1_700_000_000_000_i64);
         assert_eq!(m["key"], "k-1");
-        assert_eq!(m["headers"]["trace"], "t-9");
+        assert_eq!(m["headers"]["trace"], "t-9", "the last value of a repeated key");
         assert_eq!(m["headers"]["bin"]["base64"], "/wA=");
         assert_eq!(m["headers"]["none"], Value::Null);
-        let empty = to_row(&record(Some(b"{ }"), &[]), META).unwrap();
-        let v: Value = serde_json::from_str(empty.get()).unwrap();
+        assert_eq!(m["headers"].as_object().unwrap().len(), 3);
+        assert_eq!(row.matches("\"trace\"").count(), 1, "no duplicate key: {row}");
+        let empty = to_row(&record(Some(b"{ }"), NO_HEADERS), META).unwrap();
+        let v: Value = serde_json::from_str(&empty).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 1);
+        let bin_key = Record {
+            key: Some(&[0xfe]),
+            ..record(Some(b"{}"), NO_HEADERS)
+        };
+        let v: Value = serde_json::from_str(&to_row(&bin_key, META).unwrap()).unwrap();
+        assert_eq!(v["RECORD_METADATA"]["key_base64"], "/g==");
     }
 
     #[test]
@@ -214,6 +313,7 @@ mod tests {
         let cases: &[(Option<&[u8]>, &str)] = &[
             (None, "tombstone"),
             (Some(&[0xc3, 0x28]), "not UTF-8"),
+            (Some(b"{\"a\":\"\xff\"}"), "not UTF-8"),
             (Some(b"garbage{"), "not JSON"),
             (Some(b""), "not JSON"),
             (Some(b"[1,2]"), "JSON an array, not an object"),
@@ -224,9 +324,23 @@ mod tests {
             (Some(b"{\"a\":1} trailing"), "not JSON"),
         ];
         for (value, why) in cases {
-            let err = to_row(&record(*value, &[]), META).unwrap_err();
+            let mut rows = RawRows::new();
+            let err = write_row(&record(*value, NO_HEADERS), META, &mut rows, &mut Vec::new())
+                .unwrap_err();
             assert!(err.contains(why), "{value:?}: {err}");
+            assert!(rows.is_empty(), "nothing written for {value:?}");
         }
+    }
+
+    #[test]
+    fn a_header_key_that_is_not_text_is_a_dead_letter_with_metadata_and_ignored_without() {
+        let headers: &[(&[u8], Option<&[u8]>)] = &[(b"ok", None), (&[0x80, 0x61], Some(b"v"))];
+        let mut rows = RawRows::new();
+        let err = write_row(&record(Some(b"{}"), headers), META, &mut rows, &mut Vec::new())
+            .unwrap_err();
+        assert!(err.contains("header key is not UTF-8"), "{err}");
+        assert!(rows.is_empty());
+        assert_eq!(to_row(&record(Some(b"{}"), headers), PLAIN).unwrap(), "{}");
     }
 
     #[test]
@@ -236,7 +350,7 @@ mod tests {
             metadata: false,
             max_row_bytes: 50,
         };
-        let err = to_row(&record(Some(big.as_bytes()), &[]), small).unwrap_err();
+        let err = to_row(&record(Some(big.as_bytes()), NO_HEADERS), small).unwrap_err();
         assert!(err.contains("more than the 50"), "{err}");
     }
 }

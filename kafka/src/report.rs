@@ -1,5 +1,6 @@
-//! What an instance tells: a progress line on stderr every 5 s (per partition: rows/s,
-//! consumer lag, commit latency) and, last on stdout, what it consumed:
+//! What an instance tells: a progress line on stderr every 5 s (the memory in use against its
+//! budget, then per partition: rows/s, consumer lag, commit latency) and, last on stdout, what
+//! it consumed:
 //! `{"consumed": {"<topic>/<partition>": {"rows": n, "dead_letters": d, "lost_to_retention": r,
 //! "row_errors": {"count", "first_message", "first_at_or_before", "last_at_or_before"},
 //! "committed": "<offset>"}, …}}`.
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use snowpipe_streaming::RowErrorSummary;
 
+use crate::batch::Budget;
 use crate::consumer::{Lags, Part};
 use crate::partition::PartitionStats;
 
@@ -40,6 +42,7 @@ impl Progress {
         epoch: Instant,
         stats: &BTreeMap<Part, Arc<PartitionStats>>,
         lags: &Lags,
+        budget: &Budget,
     ) {
         let elapsed = self.last.elapsed();
         if self.quiet || elapsed < EVERY || stats.is_empty() {
@@ -79,11 +82,18 @@ impl Progress {
             })
             .collect();
         eprintln!(
-            "[{:>6.1}s] {}",
+            "[{:>6.1}s] memory {:.1}/{:.1} MiB | {}",
             epoch.elapsed().as_secs_f64(),
+            mib(budget.used()),
+            mib(budget.limit()),
             parts.join(" | ")
         );
     }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / f64::from(1u32 << 20)
 }
 
 /// One partition in the closing report.

@@ -7,9 +7,15 @@
 //!      ◀── start offsets (committed+1) ── spawn worker                       append (offset = token)
 //!  rebalance: revoke ──Control::Revoke──▶ stop workers: drain, hand_over ──▶ flush, wait commit, close
 //!      ◀── next offsets (Kafka commit) ──
-//!  messages ──────── bounded mpsc per partition ─────────────────────────▶
+//!  messages ─── batches per partition (batch.rs), within the byte budget ──▶
 //!           ◀──────── ThreadCmd::{Commit, Rejoin, Shutdown} ──────────────
 //! ```
+//!
+//! An assignment's channels are opened concurrently (at most [`OPEN_CONCURRENCY`] at once), so
+//! a rebalance of hundreds of partitions takes a few round trips, not hundreds. Every worker
+//! is supervised: one that panics or ends without being asked is reported at once, and the
+//! sink stops with an error naming its partition (exit non-zero) instead of leaving the
+//! partition silently unread; its next owner resumes at the committed token.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,21 +24,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
+use futures_util::{FutureExt as _, StreamExt as _};
 use rdkafka::producer::FutureProducer;
 use rdkafka::Offset;
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::batch::Budget;
 use crate::config::{SinkArgs, Start};
 use crate::consumer::{self, ConsumerSetup, Control, Lags, Part, Resets, ThreadCmd};
 use crate::dead_letter::DeadLetters;
+use crate::metrics::{Health, PartitionMetrics, SinkMetrics};
 use crate::partition::{End, PartitionStats, Worker};
 use crate::record::RowOptions;
 use crate::report::{Progress, Report};
 
 /// A row must fit in one request, with room for the request's other bytes.
 const MAX_ROW_BYTES: usize = 4_000_000 - 4_096;
+/// Channels opened at once for an assignment.
+pub const OPEN_CONCURRENCY: usize = 32;
 
 struct Running {
     stop: oneshot::Sender<bool>,
@@ -54,8 +65,27 @@ pub async fn run(
     client: StreamingIngestClient,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<Report> {
+    run_with(args, client, shutdown, Arc::default()).await
+}
+
+/// [`run`], reporting to `health` (the `/healthz` and `/readyz` probes).
+///
+/// # Errors
+/// As [`run`]; also when a partition's worker panics or ends unexpectedly (named in the error).
+///
+/// # Cancellation
+/// As [`run`].
+pub async fn run_with(
+    args: SinkArgs,
+    client: StreamingIngestClient,
+    shutdown: impl std::future::Future<Output = ()>,
+    health: Arc<Health>,
+) -> Result<Report> {
     args.validate()?;
     let epoch = Instant::now();
+    let budget = Arc::new(Budget::new(args.memory_budget.queues()));
+    let sink_metrics = SinkMetrics::default();
+    let (died_tx, mut died) = mpsc::unbounded_channel::<(Part, String)>();
     let dead_letters = Arc::new(DeadLetters::new(match &args.dead_letter_topic {
         Some(topic) => {
             let producer: FutureProducer = args
@@ -77,6 +107,8 @@ pub async fn run(
         hand_over_timeout: args.hand_over_timeout,
         lags: Arc::clone(&lags),
         resets: Arc::clone(&resets),
+        budget: Arc::clone(&budget),
+        metrics: sink_metrics.clone(),
     };
     let thread = std::thread::Builder::new()
         .name("kafka-poll".into())
@@ -111,11 +143,23 @@ pub async fn run(
                 );
                 match msg {
                     Control::Assign { parts, reply } => {
+                        health.joined();
+                        health.opening(true);
+                        let started = Instant::now();
+                        let n = parts.len();
+                        // Opened concurrently; each partition's worker starts as its channel opens.
+                        let mut opening = futures_util::stream::iter(parts)
+                            .map(|(part, inbox)| {
+                                let pipe = client.pipe(&args.database, &args.schema, args.pipe_of(&part.0));
+                                let name = args.channel_name(&part.0, part.1);
+                                async move {
+                                    let opened = pipe.open_channel(&name).await;
+                                    (part, inbox, opened)
+                                }
+                            })
+                            .buffer_unordered(OPEN_CONCURRENCY);
                         let mut starts = HashMap::new();
-                        for (part, messages) in parts {
-                            let opened = client
-                                .pipe(&args.database, &args.schema, args.pipe_of(&part.0)).open_channel(&args.channel_name(&part.0, part.1))
-                                .await;
+                        while let Some((part, inbox, opened)) = opening.next().await {
                             let channel = match opened {
                                 Ok(c) => c,
                                 Err(e) => {
@@ -142,19 +186,30 @@ pub async fn run(
                             let worker = Worker {
                                 part: part.clone(),
                                 channel,
-                                messages,
+                                batches: inbox.batches,
                                 rows,
                                 dead_letters: Arc::clone(&dead_letters),
                                 stats: s,
+                                metrics: PartitionMetrics::new(&part),
                                 commands: commands.clone(),
                                 consumed_at: Arc::clone(&consumed_at),
                                 resets: Arc::clone(&resets),
                                 epoch,
                                 hand_over_timeout: args.hand_over_timeout,
                             };
-                            let task = tokio::spawn(worker.run(stop_rx));
+                            let task = tokio::spawn(supervised(part.clone(), worker.run(stop_rx), died_tx.clone()));
                             running.insert(part, Running { stop, task });
                         }
+                        drop(opening);
+                        if n > 0 {
+                            tracing::info!(
+                                partitions = n,
+                                elapsed = ?started.elapsed(),
+                                "assignment ready: channels open, partitions consuming"
+                            );
+                        }
+                        sink_metrics.assigned(running.len());
+                        health.opening(false);
                         let _ = reply.send(starts);
                     }
                     Control::Revoke { parts, lost, reply } => {
@@ -173,6 +228,7 @@ pub async fn run(
                                 next.insert(part, c + 1);
                             }
                         }
+                        sink_metrics.assigned(running.len());
                         let _ = reply.send(next);
                     }
                 }
@@ -180,9 +236,28 @@ pub async fn run(
             () = &mut shutdown, if !stopping => {
                 tracing::info!("stopping: handing every partition over");
                 stopping = true;
+                health.stopping();
                 let _ = commands.send(ThreadCmd::Shutdown);
             }
+            Some((part, why)) = died.recv() => {
+                let (topic, partition) = &part;
+                let e = anyhow!(
+                    "the worker of partition {topic}/{partition} {why}: stopping this instance \
+                     so the partition is not left unread (its next owner resumes at the \
+                     committed offset)"
+                );
+                tracing::error!("{e}");
+                running.remove(&part);
+                failure.get_or_insert(e);
+                if !stopping {
+                    stopping = true;
+                    health.stopping();
+                    let _ = commands.send(ThreadCmd::Shutdown);
+                }
+            }
             _ = tick.tick() => {
+                health.tick();
+                sink_metrics.memory(budget.used(), budget.limit());
                 if let Some(idle) = args.until_idle {
                     let last = Duration::from_millis(consumed_at.load(Ordering::Relaxed));
                     let quiet_for = epoch.elapsed().saturating_sub(last);
@@ -208,13 +283,15 @@ pub async fn run(
                             "idle, read to the end and everything committed: stopping"
                         );
                         stopping = true;
+                        health.stopping();
                         let _ = commands.send(ThreadCmd::Shutdown);
                     }
                 }
-                progress.tick(epoch, &stats, &lags);
+                progress.tick(epoch, &stats, &lags, &budget);
             }
         }
     }
+    health.consumer_ended();
     let ended = thread
         .join()
         .map_err(|_| anyhow!("the consumer thread panicked"))?;
@@ -229,4 +306,51 @@ pub async fn run(
         return Err(e);
     }
     Ok(Report::new(&stats))
+}
+
+/// Runs a partition's worker and reports on `died` when it panics, with the panic's message.
+/// (Every way a worker returns answers a stop, a revoke or a fence, which the sink handles;
+/// a panic is the one way it can end that nobody asked for.)
+async fn supervised(
+    part: Part,
+    worker: impl std::future::Future<Output = End>,
+    died: mpsc::UnboundedSender<(Part, String)>,
+) -> End {
+    match std::panic::AssertUnwindSafe(worker).catch_unwind().await {
+        Ok(end) => end,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_owned());
+            let _ = died.send((part, format!("panicked: {message}")));
+            End::Lost
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_worker_is_reported_at_once_with_its_partition() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let part: Part = ("orders".into(), 7);
+        let end = tokio::spawn(supervised(
+            part.clone(),
+            async { panic!("header key not UTF-8") },
+            tx.clone(),
+        ))
+        .await
+        .expect("the supervisor itself does not panic");
+        assert!(matches!(end, End::Lost));
+        let (p, why) = rx.try_recv().expect("reported");
+        assert_eq!(p, part);
+        assert!(why.contains("panicked: header key not UTF-8"), "{why}");
+        let end = supervised(part, async { End::HandedOver(Some(3)) }, tx).await;
+        assert!(matches!(end, End::HandedOver(Some(3))));
+        assert!(rx.try_recv().is_err(), "an ordinary end is no report");
+    }
 }

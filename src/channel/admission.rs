@@ -73,6 +73,11 @@ impl Channel {
         self.prepare(Tokens::PerRow(tokens), |_| Ok(encoded))
     }
 
+    pub(super) fn prepare_raw_rows(&self, rows: super::RawRows) -> Result<Prepared> {
+        let (ndjson, runs) = rows.into_parts();
+        self.prepare_raw(ndjson, Tokens::Runs(runs))
+    }
+
     pub(super) fn prepare_raw(&self, ndjson: Bytes, tokens: Tokens) -> Result<Prepared> {
         self.prepare(tokens, |cap| encode::encode_raw(ndjson, cap))
     }
@@ -87,12 +92,12 @@ impl Channel {
     ) -> Result<Prepared> {
         self.shared.check_open()?;
         tokens.check()?;
-        let first = tokens.first().or(tokens.last()).cloned();
+        let first = tokens.first().or_else(|| tokens.last());
         // Early refusal only: the order is decided (and checked again) in `send_in_order`.
         self.check_token_order(first.as_ref(), lock(&self.last_token).as_ref())?;
         let encoded = encode(self.rt.settings.batch_cap())?;
         tokens.check_rows(encoded.rows)?;
-        let last = tokens.last().or(tokens.first()).cloned();
+        let last = tokens.last().or_else(|| tokens.first());
         let rows: Vec<usize> = encoded.pieces.iter().map(|p| p.rows).collect();
         let tokens = tokens.split(
             &rows,

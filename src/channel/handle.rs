@@ -218,6 +218,40 @@ impl Channel {
         async move { self.admit(prepared?, budget::BudgetBytes::none()).await }
     }
 
+    /// Appends rows the caller already serialized, each with its own numeric offset token
+    /// ([`RawRows`](super::RawRows)): the cheapest way in for a source that holds JSON text
+    /// (no parse, no copy of the rows, no token string per row). Batched and split like
+    /// [`append_rows_with_tokens`](Self::append_rows_with_tokens): every request carries the
+    /// tokens of its own first and last row, so an append of any size stays exactly-once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when a row written with
+    /// [`RawRows::push_with`](super::RawRows::push_with) holds a line break, or the first
+    /// token does not follow the last token appended through this handle;
+    /// [`Error::RowTooLarge`] for a row larger than one request may carry; otherwise as
+    /// [`append_rows`](Self::append_rows). Nothing is buffered when a check fails.
+    ///
+    /// # Cancellation
+    /// As [`append_rows`](Self::append_rows).
+    pub fn append_raw_rows(
+        &self,
+        rows: super::RawRows,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        let prepared = self.prepare_raw_rows(rows);
+        async move { self.admit(prepared?, budget::BudgetBytes::none()).await }
+    }
+
+    /// Like [`append_raw_rows`](Self::append_raw_rows) but never waits (all rows or none).
+    ///
+    /// # Errors
+    /// [`Error::Backpressure`] when there is no room now, [`Error::InvalidArgument`] when the
+    /// rows need more than the whole memory budget, otherwise as
+    /// [`append_raw_rows`](Self::append_raw_rows).
+    pub fn try_append_raw_rows(&self, rows: super::RawRows) -> Result<()> {
+        let p = self.prepare_raw_rows(rows)?;
+        self.try_admit(p)
+    }
+
     /// Appends rows that each carry their own offset token, in order: `(row, token)` pairs
     /// whose tokens strictly increase (numerically where both are numbers, see
     /// [`OffsetToken`]; never the same token twice in a row). The rows are batched like

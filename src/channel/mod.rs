@@ -281,6 +281,7 @@ mod options;
 #[cfg(test)]
 mod ownership_tests;
 mod poller;
+mod raw_rows;
 pub(crate) mod pool;
 mod registry;
 mod runtime;
@@ -296,6 +297,7 @@ mod tokens;
 pub use error_summary::RowErrorSummary;
 pub use handle::Channel;
 pub use options::OpenChannelOptions;
+pub use raw_rows::RawRows;
 pub use status::{ChannelStatus, CloseOptions, RowErrorEvent};
 
 pub(crate) use names::validate_channel_name;

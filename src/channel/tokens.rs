@@ -12,6 +12,7 @@
 
 use std::cmp::Ordering;
 
+use super::raw_rows::TokenRun;
 use crate::{Error, OffsetToken, Result};
 
 /// The tokens an append call gave.
@@ -24,6 +25,9 @@ pub(crate) enum Tokens {
     },
     /// One token per row, in row order.
     PerRow(Vec<OffsetToken>),
+    /// One numeric token per row, as runs of consecutive numbers (`RawRows`, which checked
+    /// that they strictly increase).
+    Runs(Vec<TokenRun>),
 }
 
 /// The tokens of one piece of an append.
@@ -37,18 +41,20 @@ pub(crate) struct PieceTokens {
 
 impl Tokens {
     /// The first row's token (or the append's start token).
-    pub(crate) fn first(&self) -> Option<&OffsetToken> {
+    pub(crate) fn first(&self) -> Option<OffsetToken> {
         match self {
-            Self::Span { start, .. } => start.as_ref(),
-            Self::PerRow(v) => v.first(),
+            Self::Span { start, .. } => start.clone(),
+            Self::PerRow(v) => v.first().cloned(),
+            Self::Runs(r) => r.first().map(|r| OffsetToken::from(r.first)),
         }
     }
 
     /// The last row's token (or the append's end token).
-    pub(crate) fn last(&self) -> Option<&OffsetToken> {
+    pub(crate) fn last(&self) -> Option<OffsetToken> {
         match self {
-            Self::Span { end, .. } => end.as_ref(),
-            Self::PerRow(v) => v.last(),
+            Self::Span { end, .. } => end.clone(),
+            Self::PerRow(v) => v.last().cloned(),
+            Self::Runs(r) => r.last().map(|r| OffsetToken::from(r.last())),
         }
     }
 
@@ -106,6 +112,7 @@ impl Tokens {
                 }
                 Ok(())
             }
+            Self::Runs(_) => Ok(()),
         }
     }
 
@@ -125,6 +132,20 @@ impl Tokens {
                 ),
             )),
             Self::PerRow(_) => Ok(()),
+            Self::Runs(r) => {
+                let tokens: usize = r.iter().map(|r| r.rows).sum();
+                if tokens == rows {
+                    return Ok(());
+                }
+                Err(Error::invalid_argument(
+                    "row",
+                    format!(
+                        "{tokens} raw rows were added but their data holds {rows} lines: a row \
+                         written with RawRows::push_with holds a line break (write line breaks \
+                         between JSON tokens as spaces)"
+                    ),
+                ))
+            }
             Self::Span { start, end } => {
                 let (Some(s), Some(e)) = (start, end) else {
                     return Ok(());
@@ -180,6 +201,19 @@ impl Tokens {
                 }
                 Ok(out)
             }
+            Self::Runs(runs) => {
+                let mut out = Vec::with_capacity(n);
+                let mut tokens = RunCursor::new(&runs);
+                for &rows in piece_rows {
+                    let first = tokens.take(1);
+                    let last = if rows > 1 { tokens.take(rows - 1) } else { first };
+                    out.push(exact(
+                        first.map(OffsetToken::from),
+                        last.map(OffsetToken::from),
+                    ));
+                }
+                Ok(out)
+            }
             Self::Span { start, end } if n <= 1 => Ok(vec![exact(start, end)]),
             Self::Span {
                 start: None,
@@ -218,6 +252,34 @@ impl Tokens {
                     })
                     .collect())
             }
+        }
+    }
+}
+
+/// Walks the rows' tokens of [`Tokens::Runs`] in order.
+struct RunCursor<'a> {
+    runs: &'a [TokenRun],
+    /// Rows of `runs[0]` already passed.
+    used: usize,
+}
+
+impl<'a> RunCursor<'a> {
+    fn new(runs: &'a [TokenRun]) -> Self {
+        Self { runs, used: 0 }
+    }
+
+    /// Moves `n` rows (at least 1) on and returns the token of the last of them (`None` past
+    /// the end).
+    fn take(&mut self, mut n: usize) -> Option<u64> {
+        loop {
+            let run = self.runs.first()?;
+            if self.used + n <= run.rows {
+                self.used += n;
+                return Some(run.first + (self.used as u64 - 1));
+            }
+            n -= run.rows - self.used;
+            self.runs = &self.runs[1..];
+            self.used = 0;
         }
     }
 }
@@ -353,6 +415,32 @@ mod tests {
             .check_rows(2)
             .unwrap_err();
         assert!(e.to_string().contains("1 tokens for 2 rows"));
+    }
+
+    #[test]
+    fn token_runs_give_each_piece_its_first_and_last_across_gaps() {
+        let runs = vec![
+            TokenRun { first: 10, rows: 3 },
+            TokenRun { first: 20, rows: 1 },
+            TokenRun { first: 30, rows: 4 },
+        ];
+        let p = Tokens::Runs(runs.clone())
+            .split(&[2, 3, 1, 2], false, 0, 0)
+            .unwrap();
+        assert_eq!(
+            ends(&p),
+            vec![
+                (s("10"), s("11")),
+                (s("12"), s("30")),
+                (s("31"), s("31")),
+                (s("32"), s("33"))
+            ]
+        );
+        let t = Tokens::Runs(runs);
+        assert_eq!((t.first(), t.last()), (Some(10u64.into()), Some(33u64.into())));
+        assert!(t.check_rows(8).is_ok());
+        let e = t.check_rows(9).unwrap_err().to_string();
+        assert!(e.contains("8 raw rows were added but their data holds 9 lines"), "{e}");
     }
 
     #[test]

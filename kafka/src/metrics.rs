@@ -1,0 +1,334 @@
+//! What an operator's dashboard and probes read: the sink's metrics (through the `metrics`
+//! facade, like the SDK's own, so one Prometheus scrape has both) and `--metrics-addr
+//! HOST:PORT`, a small HTTP server of `/metrics` (Prometheus text), `/healthz` and `/readyz`.
+//!
+//! Names and labels (the SDK's `snowpipe_*` metrics come with them, `docs/METRICS.md`):
+//!
+//! | metric | type | labels | what |
+//! | --- | --- | --- | --- |
+//! | `snowpipe_kafka_rows_appended_total` | counter | topic, partition | rows appended by this instance |
+//! | `snowpipe_kafka_bytes_appended_total` | counter | topic, partition | their bytes (NDJSON, metadata included) |
+//! | `snowpipe_kafka_dead_letters_total` | counter | topic, partition | messages that could not be rows |
+//! | `snowpipe_kafka_row_errors_total` | counter | topic, partition | rows the server rejected |
+//! | `snowpipe_kafka_lost_to_retention_total` | counter | topic, partition | offsets deleted by the broker before they landed |
+//! | `snowpipe_kafka_committed_offset` | gauge | topic, partition | the offset Snowflake committed last |
+//! | `snowpipe_kafka_consumer_lag` | gauge | topic, partition | messages behind the partition's end (librdkafka's statistics, every second) |
+//! | `snowpipe_kafka_commit_latency_seconds` | histogram | topic | from an append to its commit being seen |
+//! | `snowpipe_kafka_fenced_channels_total` | counter | topic | channels another writer took over (this instance stopped writing them) |
+//! | `snowpipe_kafka_rebalances_total` | counter | kind (`assign`, `revoke`) | rebalance callbacks |
+//! | `snowpipe_kafka_assigned_partitions` | gauge | | partitions held now |
+//! | `snowpipe_kafka_paused_partitions` | gauge | | partitions paused for memory now |
+//! | `snowpipe_kafka_memory_used_bytes` | gauge | | bytes of messages between librdkafka and the SDK |
+//! | `snowpipe_kafka_memory_budget_bytes` | gauge | | the limit of that (a share of `--memory-budget`) |
+//!
+//! `/healthz` answers 200 while the sink's loop is turning (it ticks every 200 ms; 503 once
+//! it has not for 30 s) and the consumer thread runs. `/readyz` answers 200 once the instance
+//! has joined its group and every partition it was assigned has its channel open, and 503
+//! before, while a rebalance opens channels, and once it is stopping. Both answer a line of
+//! text saying why.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use metrics::{Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use crate::consumer::Part;
+
+/// Histogram buckets of the commit latency (seconds).
+const LATENCY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
+/// `/healthz` fails once the sink's loop has not ticked for this long.
+const STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// One partition's metrics, registered when its worker starts.
+#[derive(Clone)]
+pub struct PartitionMetrics {
+    /// Rows appended.
+    pub rows: Counter,
+    /// Bytes appended.
+    pub bytes: Counter,
+    /// Dead letters.
+    pub dead_letters: Counter,
+    /// Rows rejected by the server.
+    pub row_errors: Counter,
+    /// Offsets lost to retention.
+    pub lost_to_retention: Counter,
+    /// The committed offset.
+    pub committed: Gauge,
+    /// Append → commit.
+    pub commit_latency: Histogram,
+    /// Channels fenced.
+    pub fenced: Counter,
+}
+
+impl PartitionMetrics {
+    /// The metrics of `part`.
+    pub fn new(part: &Part) -> Self {
+        let labels = [
+            ("topic", part.0.clone()),
+            ("partition", part.1.to_string()),
+        ];
+        let topic = [("topic", part.0.clone())];
+        Self {
+            rows: metrics::counter!("snowpipe_kafka_rows_appended_total", &labels),
+            bytes: metrics::counter!("snowpipe_kafka_bytes_appended_total", &labels),
+            dead_letters: metrics::counter!("snowpipe_kafka_dead_letters_total", &labels),
+            row_errors: metrics::counter!("snowpipe_kafka_row_errors_total", &labels),
+            lost_to_retention: metrics::counter!(
+                "snowpipe_kafka_lost_to_retention_total",
+                &labels
+            ),
+            committed: metrics::gauge!("snowpipe_kafka_committed_offset", &labels),
+            commit_latency: metrics::histogram!("snowpipe_kafka_commit_latency_seconds", &topic),
+            fenced: metrics::counter!("snowpipe_kafka_fenced_channels_total", &topic),
+        }
+    }
+}
+
+/// The sink-wide metrics (cheap to clone; the poll thread and the async side share them).
+#[derive(Clone)]
+pub struct SinkMetrics {
+    assigned: Gauge,
+    paused: Gauge,
+    memory_used: Gauge,
+    memory_budget: Gauge,
+}
+
+impl Default for SinkMetrics {
+    fn default() -> Self {
+        Self {
+            assigned: metrics::gauge!("snowpipe_kafka_assigned_partitions"),
+            paused: metrics::gauge!("snowpipe_kafka_paused_partitions"),
+            memory_used: metrics::gauge!("snowpipe_kafka_memory_used_bytes"),
+            memory_budget: metrics::gauge!("snowpipe_kafka_memory_budget_bytes"),
+        }
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+impl SinkMetrics {
+    /// A rebalance callback of `kind` (`assign`, `revoke`).
+    pub fn rebalance(&self, kind: &'static str) {
+        metrics::counter!("snowpipe_kafka_rebalances_total", "kind" => kind).increment(1);
+    }
+
+    /// The consumer lag of every partition in librdkafka's latest statistics.
+    pub fn lags(&self, lags: &std::collections::HashMap<Part, crate::consumer::PartitionLag>) {
+        for ((topic, partition), lag) in lags {
+            if lag.lag >= 0 {
+                metrics::gauge!(
+                    "snowpipe_kafka_consumer_lag",
+                    "topic" => topic.clone(),
+                    "partition" => partition.to_string()
+                )
+                .set(lag.lag as f64);
+            }
+        }
+    }
+
+    /// Partitions paused for memory now.
+    pub fn paused(&self, n: usize) {
+        self.paused.set(n as f64);
+    }
+
+    /// Partitions held now.
+    pub fn assigned(&self, n: usize) {
+        self.assigned.set(n as f64);
+    }
+
+    /// Bytes in use and the limit.
+    pub fn memory(&self, used: usize, limit: usize) {
+        self.memory_used.set(used as f64);
+        self.memory_budget.set(limit as f64);
+    }
+}
+
+/// What the probes answer from, written by the sink's loop.
+#[derive(Debug)]
+pub struct Health {
+    epoch: Instant,
+    /// When the loop last ticked (ms since `epoch`).
+    ticked: AtomicU64,
+    joined: AtomicBool,
+    opening: AtomicBool,
+    stopping: AtomicBool,
+    consumer_alive: AtomicBool,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            ticked: AtomicU64::new(0),
+            joined: AtomicBool::new(false),
+            opening: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            consumer_alive: AtomicBool::new(true),
+        }
+    }
+}
+
+impl Health {
+    /// The sink's loop turned.
+    pub fn tick(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.ticked.store(ms, Ordering::Relaxed);
+    }
+
+    /// The group gave this instance its first assignment.
+    pub fn joined(&self) {
+        self.joined.store(true, Ordering::Relaxed);
+    }
+
+    /// Channels are being opened for an assignment (`true`), or all are open (`false`).
+    pub fn opening(&self, opening: bool) {
+        self.opening.store(opening, Ordering::Relaxed);
+    }
+
+    /// The instance is handing everything over and stopping.
+    pub fn stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// The consumer thread ended.
+    pub fn consumer_ended(&self) {
+        self.consumer_alive.store(false, Ordering::Relaxed);
+    }
+
+    /// `/healthz`: `Ok(why)` or `Err(why)`.
+    pub fn live(&self) -> Result<&'static str, String> {
+        let ticked = Duration::from_millis(self.ticked.load(Ordering::Relaxed));
+        let since = self.epoch.elapsed().saturating_sub(ticked);
+        if !self.consumer_alive.load(Ordering::Relaxed) {
+            return Err("the Kafka consumer thread has ended".into());
+        }
+        if since > STALE_AFTER {
+            return Err(format!("the sink's loop has not turned for {since:?}"));
+        }
+        Ok("ok")
+    }
+
+    /// `/readyz`: `Ok(why)` or `Err(why)`.
+    pub fn ready(&self) -> Result<&'static str, &'static str> {
+        self.live().map_err(|_| "not live (see /healthz)")?;
+        if self.stopping.load(Ordering::Relaxed) {
+            Err("stopping: handing partitions over")
+        } else if !self.joined.load(Ordering::Relaxed) {
+            Err("waiting for the consumer group's first assignment")
+        } else if self.opening.load(Ordering::Relaxed) {
+            Err("opening the channels of an assignment")
+        } else {
+            Ok("ready")
+        }
+    }
+}
+
+/// Installs the Prometheus recorder for this process (the `metrics` facade's global one).
+///
+/// # Errors
+/// When a recorder is already installed.
+pub fn install() -> Result<PrometheusHandle> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(
+                "snowpipe_kafka_commit_latency_seconds".into(),
+            ),
+            LATENCY_BUCKETS,
+        )
+        .context("histogram buckets")?
+        .install_recorder()
+        .context("cannot install the metrics recorder")
+}
+
+/// Binds `addr` and serves `/metrics`, `/healthz` and `/readyz` until the returned task is
+/// aborted. Returns the bound address (port 0 picks a free one).
+///
+/// # Errors
+/// When `addr` cannot be bound.
+pub async fn serve(
+    addr: SocketAddr,
+    handle: PrometheusHandle,
+    health: Arc<Health>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
+    let bound = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (handle, health) = (handle.clone(), Arc::clone(&health));
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<_>| {
+                    let answer = answer(req.uri().path(), &handle, &health);
+                    async move { Ok::<_, std::convert::Infallible>(answer) }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    Ok((bound, task))
+}
+
+fn answer(path: &str, handle: &PrometheusHandle, health: &Health) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match path {
+        "/metrics" => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            handle.render(),
+        ),
+        "/healthz" => match health.live() {
+            Ok(why) => (StatusCode::OK, "text/plain", format!("{why}\n")),
+            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("{why}\n")),
+        },
+        "/readyz" => match health.ready() {
+            Ok(why) => (StatusCode::OK, "text/plain", format!("{why}\n")),
+            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("{why}\n")),
+        },
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: /metrics, /healthz or /readyz\n".to_owned(),
+        ),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_the_group_the_channels_and_the_stop() {
+        let h = Health::default();
+        h.tick();
+        assert_eq!(h.live(), Ok("ok"));
+        assert!(h.ready().unwrap_err().contains("first assignment"));
+        h.joined();
+        h.opening(true);
+        assert!(h.ready().unwrap_err().contains("opening"));
+        h.opening(false);
+        assert_eq!(h.ready(), Ok("ready"));
+        h.stopping();
+        assert!(h.ready().unwrap_err().contains("stopping"));
+        h.consumer_ended();
+        assert!(h.live().unwrap_err().contains("consumer thread"));
+    }
+}
