@@ -142,8 +142,8 @@ pub(crate) mod transport;
 mod wire_time;
 
 pub use auth::AuthorizationType;
-pub use channel::{OpenChannelOptions, RawRows};
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
+pub use channel::{OpenChannelOptions, RawRows};
 pub use client::{ClientBuilder, StreamingIngestClient};
 pub use config::ConfigKey;
 pub use elastic::{ElasticChannel, ElasticEvent};

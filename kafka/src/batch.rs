@@ -1,10 +1,14 @@
 //! Messages on their way from librdkafka to a partition's worker: copied once into
 //! per-partition [`Batch`]es on the poll thread, and held within one sink-wide byte budget.
 //!
-//! The poll thread copies each message's key, value and headers into its partition's open
-//! batch (one buffer, no allocation per message) and hands a batch to the worker when it is
-//! full or when librdkafka has nothing more to give right now; so a busy partition moves a few
-//! hundred messages per hand-off and a quiet one is never held back.
+//! The poll thread copies each message once, into its partition's open batch, already as the
+//! row it will be: the value (after `{"RECORD_METADATA":{…},` with `--metadata`) and a line
+//! break, so the batch's row buffer is the NDJSON the channel takes, with no further copy
+//! (`record::write_candidate`; the worker only validates each row in place, removes the few
+//! that are not rows, and hands the buffer to the SDK). Keys, headers and values that cannot be
+//! rows go to a side buffer. A batch goes to the worker when it is full or when librdkafka has
+//! nothing more to give right now; so a busy partition moves a few hundred messages per
+//! hand-off and a quiet one is never held back.
 //!
 //! **Memory.** Every batch is charged to a [`Budget`] from the moment its buffer is allocated
 //! until the worker has appended its rows (dropping the batch releases the charge). The poll
@@ -32,12 +36,16 @@ use rdkafka::{Timestamp, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::consumer::Part;
-use crate::record::TimestampKind;
+use crate::record::{Record, RowOptions, TimestampKind};
 
-/// A batch is handed to its worker once its buffer holds this much.
+/// A batch is handed to its worker once its row buffer holds this much.
 const BATCH_BYTES: usize = 256 << 10;
+/// Room for keys, headers and values that are not rows, per batch (more for a larger one).
+const SIDE_BYTES: usize = 16 << 10;
 /// How often paused partitions are looked at for a resume.
 const RESUME_CHECK: Duration = Duration::from_millis(10);
+/// Idle row buffers kept for the next batches, at most (each [`BATCH_BYTES`]).
+const POOLED: usize = 32;
 /// Per message, what a batch holds besides the bytes (its [`Meta`]), as charged.
 const META_BYTES: usize = std::mem::size_of::<Meta>();
 
@@ -68,9 +76,59 @@ impl Budget {
     }
 }
 
+/// Row buffers of [`BATCH_BYTES`], back from the SDK once it has compressed them, for the
+/// next batches: a new buffer of that size is a fresh `mmap` whose pages the kernel must fault
+/// in and zero, which cost about a tenth of the sink's CPU. At most [`POOLED`] are kept idle
+/// (8 MiB), which the budget's slack covers.
+#[derive(Debug, Default)]
+pub struct Pool {
+    idle: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl Pool {
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        if capacity == BATCH_BYTES {
+            if let Some(b) = crate::consumer::lock(&self.idle).pop() {
+                return b;
+            }
+        }
+        Vec::with_capacity(capacity)
+    }
+
+    fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() != BATCH_BYTES {
+            return;
+        }
+        buf.clear();
+        let mut idle = crate::consumer::lock(&self.idle);
+        if idle.len() < POOLED {
+            idle.push(buf);
+        }
+    }
+}
+
+/// A batch's row buffer lent to the SDK as [`bytes::Bytes`]: back to its [`Pool`] when the
+/// SDK drops it.
+struct Lent {
+    buf: Vec<u8>,
+    pool: Arc<Pool>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
+    }
+}
+
 /// Bytes held by one batch, released when it is dropped.
 #[derive(Debug)]
-struct Charge {
+pub struct Charge {
     bytes: usize,
     budget: Arc<Budget>,
     partition: Arc<AtomicUsize>,
@@ -95,30 +153,46 @@ impl Drop for Charge {
     }
 }
 
-/// One message's parts, as ranges of its batch's buffer.
+/// Where a message's value is.
+#[derive(Debug, Clone)]
+enum Body {
+    /// A candidate row (`rows[row]`, without its line break); the value is `side[prefix]`
+    /// followed by `rows[rest..row.end]` (`record::Candidate`).
+    Row {
+        row: Range<usize>,
+        rest: usize,
+        prefix: Range<usize>,
+    },
+    /// Not a row whatever its JSON (a tombstone: `None`): the value, in `side`.
+    Value(Option<Range<usize>>),
+}
+
+/// One message: its parts, as ranges of its batch's buffers.
 #[derive(Debug, Clone)]
 struct Meta {
     offset: i64,
     timestamp: Option<(TimestampKind, i64)>,
     key: Option<Range<usize>>,
-    value: Option<Range<usize>>,
     headers: Range<usize>,
+    body: Body,
 }
 
-/// One header: its key and value, as ranges of the batch's buffer.
+/// One header: its key and value, as ranges of the batch's side buffer.
 #[derive(Debug, Clone)]
 struct HeaderMeta {
     key: Range<usize>,
     value: Option<Range<usize>>,
 }
 
-/// Messages of one partition, in offset order, copied out of librdkafka.
+/// Messages of one partition, in offset order, copied out of librdkafka (see the module docs).
 #[derive(Debug)]
 pub struct Batch {
-    data: Vec<u8>,
+    rows: Vec<u8>,
+    pool: Arc<Pool>,
+    side: Vec<u8>,
     messages: Vec<Meta>,
     headers: Vec<HeaderMeta>,
-    _charge: Charge,
+    charge: Charge,
 }
 
 /// One message of a [`Batch`].
@@ -130,54 +204,77 @@ pub struct Msg<'a> {
     pub timestamp: Option<(TimestampKind, i64)>,
     /// Its key.
     pub key: Option<&'a [u8]>,
-    /// Its value (`None`: a tombstone).
-    pub value: Option<&'a [u8]>,
     headers: &'a [HeaderMeta],
-    data: &'a [u8],
+    body: &'a Body,
+    batch: &'a Batch,
 }
 
 impl<'a> Msg<'a> {
     /// Its headers in order, keys and values as bytes.
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a {
-        let data = self.data;
+        let side = &self.batch.side;
         self.headers
             .iter()
-            .map(move |h| (&data[h.key.clone()], h.value.clone().map(|v| &data[v])))
+            .map(move |h| (&side[h.key.clone()], h.value.clone().map(|v| &side[v])))
+    }
+
+    /// Its value as the producer wrote it (`None`: a tombstone).
+    pub fn value(&self) -> Option<std::borrow::Cow<'a, [u8]>> {
+        match self.body {
+            Body::Value(v) => v.clone().map(|v| self.batch.side[v].into()),
+            Body::Row { row, rest, prefix } => {
+                let mut value = self.batch.side[prefix.clone()].to_vec();
+                value.extend_from_slice(&self.batch.rows[*rest..row.end]);
+                Some(value.into())
+            }
+        }
     }
 }
 
+/// A batch's rows, taken for an append: the NDJSON and its tokens, and the budget charge to
+/// hold until the SDK has them.
+pub struct Rows {
+    /// One row per line (its buffer goes back to the batches' pool when dropped).
+    pub ndjson: bytes::Bytes,
+    /// Each row's offset, in order.
+    pub offsets: Vec<u64>,
+    /// Released when dropped.
+    pub charge: Charge,
+}
+
 impl Batch {
-    fn new(capacity: usize, budget: &Arc<Budget>, partition: &Arc<AtomicUsize>) -> Self {
-        let messages = capacity / 256 + 1;
+    fn new(
+        rows: usize,
+        side: usize,
+        pool: &Arc<Pool>,
+        budget: &Arc<Budget>,
+        partition: &Arc<AtomicUsize>,
+    ) -> Self {
+        let messages = rows / 256 + 1;
         Self {
-            data: Vec::with_capacity(capacity),
+            rows: pool.take(rows),
+            pool: Arc::clone(pool),
+            side: Vec::with_capacity(side),
             messages: Vec::with_capacity(messages),
             headers: Vec::new(),
-            _charge: Charge::new(capacity + messages * META_BYTES, budget, partition),
+            charge: Charge::new(rows + side + messages * META_BYTES, budget, partition),
         }
-    }
-
-    /// A batch of `messages`: `(offset, key, value, headers)`, for tests of what consumes
-    /// batches.
-    pub fn of(messages: &[(i64, Option<&[u8]>, Option<&[u8]>, &[(&[u8], Option<&[u8]>)])]) -> Self {
-        let budget = Arc::new(Budget::new(usize::MAX));
-        let mut b = Self::new(1024, &budget, &Arc::default());
-        for (offset, key, value, headers) in messages {
-            b.push(*offset, None, *key, *value, headers.iter().copied());
-        }
-        b
     }
 
     /// Its messages.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Msg<'_>> {
-        self.messages.iter().map(|m| Msg {
+        self.messages.iter().map(|m| self.msg(m))
+    }
+
+    fn msg<'a>(&'a self, m: &'a Meta) -> Msg<'a> {
+        Msg {
             offset: m.offset,
             timestamp: m.timestamp,
-            key: m.key.clone().map(|r| &self.data[r]),
-            value: m.value.clone().map(|r| &self.data[r]),
+            key: m.key.clone().map(|r| &self.side[r]),
             headers: &self.headers[m.headers.clone()],
-            data: &self.data,
-        })
+            body: &m.body,
+            batch: self,
+        }
     }
 
     /// Messages in it.
@@ -190,43 +287,116 @@ impl Batch {
         self.messages.is_empty()
     }
 
-    /// Bytes of keys, values and headers in it.
+    /// Bytes of its rows (line breaks included).
     pub fn bytes(&self) -> usize {
-        self.data.len()
+        self.rows.len()
+    }
+
+    /// Message `i`'s offset.
+    pub fn offset(&self, i: usize) -> i64 {
+        self.messages[i].offset
+    }
+
+    /// Message `i`.
+    pub fn get(&self, i: usize) -> Msg<'_> {
+        self.msg(&self.messages[i])
+    }
+
+    /// Checks message `i`'s candidate row in place (`record::finish_row`): whether it is a
+    /// row.
+    pub fn finish(&mut self, i: usize, max_row_bytes: usize) -> bool {
+        match &self.messages[i].body {
+            Body::Row { row, .. } => {
+                crate::record::finish_row(&mut self.rows[row.clone()], max_row_bytes).is_ok()
+            }
+            Body::Value(_) => false,
+        }
+    }
+
+    /// The rows of the messages `keep` says (one flag per message; only rows that
+    /// [`finish`](Self::finish) accepted), moved together in place: the batch's buffer is the
+    /// NDJSON, copied only after a message it leaves out.
+    pub fn into_rows(mut self, keep: &[bool]) -> Rows {
+        let mut w = 0;
+        let mut offsets = Vec::with_capacity(self.messages.len());
+        for (m, &k) in self.messages.iter().zip(keep) {
+            let Body::Row { row, .. } = &m.body else {
+                continue;
+            };
+            if !k {
+                continue;
+            }
+            let line = row.start..row.end + 1;
+            if line.start != w {
+                self.rows.copy_within(line.clone(), w);
+            }
+            w += line.len();
+            offsets.push(m.offset.unsigned_abs());
+        }
+        self.rows.truncate(w);
+        let lent = Lent {
+            buf: std::mem::take(&mut self.rows),
+            pool: Arc::clone(&self.pool),
+        };
+        Rows {
+            ndjson: bytes::Bytes::from_owner(lent),
+            offsets,
+            charge: self.charge,
+        }
     }
 
     fn room(&self) -> usize {
-        self.data.capacity() - self.data.len()
+        self.rows.capacity() - self.rows.len()
+    }
+
+    fn side_room(&self) -> usize {
+        self.side.capacity() - self.side.len()
     }
 
     fn copy(&mut self, bytes: &[u8]) -> Range<usize> {
-        let start = self.data.len();
-        self.data.extend_from_slice(bytes);
-        start..self.data.len()
+        let start = self.side.len();
+        self.side.extend_from_slice(bytes);
+        start..self.side.len()
     }
 
+    /// Adds a message: its candidate row into `rows` (when it can be a row, with `metadata`
+    /// when given), the rest into `side`.
     fn push<'h>(
         &mut self,
-        offset: i64,
-        timestamp: Option<(TimestampKind, i64)>,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: impl Iterator<Item = (&'h [u8], Option<&'h [u8]>)>,
+        record: &Record<'h>,
+        metadata: Option<&[u8]>,
+        can_be_row: bool,
+        headers: &[(&'h [u8], Option<&'h [u8]>)],
     ) {
-        let key = key.map(|k| self.copy(k));
-        let value = value.map(|v| self.copy(v));
+        let key = record.key.map(|k| self.copy(k));
         let first = self.headers.len();
         for (k, v) in headers {
             let key = self.copy(k);
             let value = v.map(|v| self.copy(v));
             self.headers.push(HeaderMeta { key, value });
         }
+        let candidate = if can_be_row {
+            crate::record::write_candidate(record.value, metadata, &mut self.rows)
+        } else {
+            None
+        };
+        let body = match candidate {
+            Some(c) => {
+                let prefix = self.copy(&record.value.unwrap_or_default()[..c.prefix]);
+                Body::Row {
+                    row: c.start..self.rows.len() - 1,
+                    rest: c.rest,
+                    prefix,
+                }
+            }
+            None => Body::Value(record.value.map(|v| self.copy(v))),
+        };
         self.messages.push(Meta {
-            offset,
-            timestamp,
+            offset: record.offset,
+            timestamp: record.timestamp,
             key,
-            value,
             headers: first..self.headers.len(),
+            body,
         });
     }
 }
@@ -240,7 +410,8 @@ fn headers_of<'m>(m: &'m BorrowedMessage<'_>) -> Vec<(&'m [u8], Option<&'m [u8]>
     // message, which outlives the returned slices ('m).
     #[allow(unsafe_code)]
     unsafe {
-        if rd::rd_kafka_message_headers(m.ptr(), &mut hdrs) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+        if rd::rd_kafka_message_headers(m.ptr(), &mut hdrs)
+            != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
             || hdrs.is_null()
         {
             return out;
@@ -258,8 +429,8 @@ fn headers_of<'m>(m: &'m BorrowedMessage<'_>) -> Vec<(&'m [u8], Option<&'m [u8]>
                 continue;
             }
             let key = std::ffi::CStr::from_ptr(name).to_bytes();
-            let value = (!value.is_null())
-                .then(|| std::slice::from_raw_parts(value.cast::<u8>(), size));
+            let value =
+                (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size));
             out.push((key, value));
         }
     }
@@ -295,6 +466,10 @@ pub struct Inbox {
 /// the budget (see the module docs). Lives on the poll thread.
 pub struct Router {
     budget: Arc<Budget>,
+    pool: Arc<Pool>,
+    read_headers: bool,
+    options: RowOptions,
+    scratch: Vec<u8>,
     slots: HashMap<String, HashMap<i32, Slot>>,
     assigned: usize,
     paused: usize,
@@ -302,10 +477,16 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router charging `budget`.
-    pub fn new(budget: Arc<Budget>) -> Self {
+    /// A router charging `budget`, writing rows as `options` say; it reads messages' headers
+    /// only when `read_headers` (metadata or dead letters need them: librdkafka parses them
+    /// anew for every message it is asked for).
+    pub fn new(budget: Arc<Budget>, options: RowOptions, read_headers: bool) -> Self {
         Self {
             budget,
+            pool: Arc::default(),
+            read_headers,
+            options,
+            scratch: Vec::new(),
             slots: HashMap::new(),
             assigned: 0,
             paused: 0,
@@ -376,36 +557,68 @@ impl Router {
         else {
             return; // revoked meanwhile: the next owner reads it
         };
-        let headers = headers_of(m);
-        let size = m.key_len()
-            + m.payload_len()
+        let headers = if self.read_headers {
+            headers_of(m)
+        } else {
+            Vec::new()
+        };
+        let record = Record {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key(),
+            value: m.payload(),
+            timestamp: timestamp_of(m),
+            headers: &headers,
+        };
+        // The metadata first: it decides the row's size (a header key that is not text makes
+        // the message no row at all).
+        let (can_be_row, metadata) =
+            match crate::record::metadata_of(&record, self.options, &mut self.scratch) {
+                Ok(true) => (true, Some(&self.scratch[..])),
+                Ok(false) => (true, None),
+                Err(_) => (false, None),
+            };
+        let row = match record.value {
+            Some(v) if can_be_row => crate::record::candidate_len(v, metadata.map(<[u8]>::len)),
+            _ => 0,
+        };
+        let side = record.key.map_or(0, <[u8]>::len)
             + headers
                 .iter()
                 .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
-                .sum::<usize>();
+                .sum::<usize>()
+            + if row == 0 {
+                record.value.map_or(0, <[u8]>::len)
+            } else {
+                8
+            };
         // A batch's buffers never grow: what was charged is what is held.
-        if slot.open.as_ref().is_some_and(|b| b.room() < size) {
-            if let Some(full) = slot.open.take() {
-                let _ = slot.tx.send(full);
+        let full = |b: &Batch| {
+            b.room() < row || b.side_room() < side || b.messages.len() == b.messages.capacity()
+        };
+        if slot.open.as_ref().is_some_and(full) {
+            if let Some(b) = slot.open.take() {
+                let _ = slot.tx.send(b);
             }
         }
-        let batch = slot
-            .open
-            .get_or_insert_with(|| Batch::new(size.max(BATCH_BYTES), &self.budget, &slot.held));
-        batch.push(
-            m.offset(),
-            timestamp_of(m),
-            m.key(),
-            m.payload(),
-            headers.into_iter(),
-        );
+        let batch = slot.open.get_or_insert_with(|| {
+            Batch::new(
+                row.max(BATCH_BYTES),
+                side.max(SIDE_BYTES),
+                &self.pool,
+                &self.budget,
+                &slot.held,
+            )
+        });
+        batch.push(&record, metadata, can_be_row, &headers);
         if batch.room() == 0 || batch.messages.len() == batch.messages.capacity() {
-            if let Some(full) = slot.open.take() {
-                let _ = slot.tx.send(full);
+            if let Some(b) = slot.open.take() {
+                let _ = slot.tx.send(b);
             }
         }
-        let over = self.budget.used() > self.budget.limit
-            || slot.held.load(Ordering::Relaxed) > share;
+        let over =
+            self.budget.used() > self.budget.limit || slot.held.load(Ordering::Relaxed) > share;
         if over && !slot.paused {
             slot.paused = true;
             self.paused += 1;
@@ -457,38 +670,92 @@ fn one(topic: &str, partition: i32) -> TopicPartitionList {
 mod tests {
     use super::*;
 
+    const META: RowOptions = RowOptions {
+        metadata: true,
+        max_row_bytes: 1 << 20,
+    };
+
+    fn record<'a>(
+        offset: i64,
+        value: Option<&'a [u8]>,
+        headers: &'a [(&'a [u8], Option<&'a [u8]>)],
+    ) -> Record<'a> {
+        Record {
+            topic: "t",
+            partition: 0,
+            offset,
+            key: Some(b"k"),
+            value,
+            timestamp: Some((TimestampKind::CreateTime, 5)),
+            headers,
+        }
+    }
+
+    /// Adds `r` as the router does.
+    fn push(b: &mut Batch, r: &Record<'_>) {
+        let mut meta = Vec::new();
+        match crate::record::metadata_of(r, META, &mut meta) {
+            Ok(_) => b.push(r, Some(&meta), true, r.headers),
+            Err(_) => b.push(r, None, false, r.headers),
+        }
+    }
+
     #[test]
-    fn a_batch_keeps_each_message_whole_and_releases_its_charge_when_dropped() {
+    fn a_batch_holds_rows_as_ndjson_and_gives_up_only_the_ones_that_are_not_rows() {
         let budget = Arc::new(Budget::new(1 << 20));
         let held = Arc::new(AtomicUsize::new(0));
-        let mut b = Batch::new(64, &budget, &held);
+        let mut b = Batch::new(4096, 1024, &Arc::default(), &budget, &held);
         let charged = budget.used();
-        assert!(charged >= 64);
+        assert!(charged >= 4096 + 1024);
         assert_eq!(held.load(Ordering::Relaxed), charged);
-        b.push(
-            7,
-            Some((TimestampKind::CreateTime, 5)),
-            Some(b"k"),
-            Some(b"{\"a\":1}"),
-            [(&b"h\xff"[..], Some(&b"v"[..])), (&b"n"[..], None)].into_iter(),
-        );
-        b.push(9, None, None, None, std::iter::empty());
-        let msgs: Vec<_> = b.iter().collect();
-        assert_eq!(msgs.len(), 2);
+        let h: &[(&[u8], Option<&[u8]>)] = &[(b"h", Some(b"v")), (b"n", None)];
+        let bad_key: &[(&[u8], Option<&[u8]>)] = &[(b"\xff", Some(b"v"))];
+        push(&mut b, &record(7, Some(b" {\"a\":\n1}"), h));
+        push(&mut b, &record(8, Some(b"{\"a\":"), &[]));
+        push(&mut b, &record(9, None, &[]));
+        push(&mut b, &record(10, Some(b"[1]"), &[]));
+        push(&mut b, &record(11, Some(b"{}"), bad_key));
+        push(&mut b, &record(12, Some(b"{ }"), &[]));
+        let values: Vec<_> = b
+            .iter()
+            .map(|m| m.value().map(|v| v.into_owned()))
+            .collect();
         assert_eq!(
-            (msgs[0].offset, msgs[0].key, msgs[0].value),
-            (7, Some(&b"k"[..]), Some(&b"{\"a\":1}"[..]))
+            values,
+            [
+                Some(b" {\"a\":\n1}".to_vec()),
+                Some(b"{\"a\":".to_vec()),
+                None,
+                Some(b"[1]".to_vec()),
+                Some(b"{}".to_vec()),
+                Some(b"{ }".to_vec())
+            ],
+            "every value as the producer wrote it"
         );
-        let headers: Vec<_> = msgs[0].headers().collect();
-        assert_eq!(headers, [(&b"h\xff"[..], Some(&b"v"[..])), (&b"n"[..], None)]);
-        assert_eq!((msgs[1].offset, msgs[1].value, msgs[1].headers().len()), (9, None, 0));
-        drop(b);
+        let headers: Vec<_> = b.get(0).headers().collect();
+        assert_eq!(headers, [(&b"h"[..], Some(&b"v"[..])), (&b"n"[..], None)]);
+        let keep: Vec<bool> = (0..b.len()).map(|i| b.finish(i, 1 << 20)).collect();
+        assert_eq!(keep, [true, false, false, false, false, true]);
+        let rows = b.into_rows(&keep);
+        assert_eq!(rows.offsets, [7, 12]);
+        let text = String::from_utf8(rows.ndjson.to_vec()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["a"], 1);
+        assert_eq!(lines[0]["RECORD_METADATA"]["offset"], 7);
+        assert_eq!(lines[0]["RECORD_METADATA"]["headers"]["h"], "v");
+        assert_eq!(lines[1]["RECORD_METADATA"]["offset"], 12);
+        assert_eq!(text.matches('\n').count(), 2, "one line each: {text}");
+        drop(rows);
         assert_eq!((budget.used(), held.load(Ordering::Relaxed)), (0, 0));
     }
 
     #[test]
     fn a_partition_may_hold_its_share_of_the_budget_and_at_least_two_batches() {
-        let mut r = Router::new(Arc::new(Budget::new(64 << 20)));
+        let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
         let parts: Vec<Part> = (0..8).map(|p| ("t".to_owned(), p)).collect();
         let inboxes: Vec<_> = parts.iter().map(|p| r.add(p)).collect();
         assert_eq!(r.share(), 8 << 20);
@@ -496,7 +763,7 @@ mod tests {
             r.remove(p);
         }
         assert_eq!((r.assigned, r.share()), (4, 16 << 20));
-        let mut small = Router::new(Arc::new(Budget::new(1 << 20)));
+        let mut small = Router::new(Arc::new(Budget::new(1 << 20)), META, true);
         let _inboxes: Vec<_> = parts.iter().map(|p| small.add(p)).collect();
         assert_eq!(small.share(), 2 * BATCH_BYTES);
         drop(inboxes);

@@ -1,109 +1,186 @@
-//! `snowpipe-kafka bench`: what the sink costs and how fast it moves, on this machine.
+//! `snowpipe-kafka bench`: what the sink costs on this machine, beside what reading alone
+//! costs and what a Python sink on the official SDK costs, on the same cluster and emulator.
 //!
-//! For each instance count, a fresh [`Lab`] (mock cluster; the emulator in `--sink` mode, so
-//! the server's SQLite is not what is measured) and the instances (separate processes) on a
-//! 6-partition topic; once they have joined, `--messages` JSON messages of about `--size` bytes
-//! are produced as fast as the instances take them: the producer keeps at most 3 MiB per
-//! partition not yet committed, because librdkafka's mock cluster keeps only 5 MiB per
-//! partition and deletes the oldest messages beyond (`mpart->max_size` in `rdkafka_mock.c`;
-//! a backlog produced up front would be gone before it is read). Printed: messages/s from the
-//! first commit seen to the last, and the instances' CPU seconds (user + system, `getrusage`
-//! of the reaped children, start-up, join and idle time included) per GB of message values.
-//! Then, with 2 instances and a steady producer, one instance is SIGTERMed and the time until
-//! every partition commits again is printed: the hand-over, the rebalance and the resume.
+//! For each message size, a fresh [`Lab`] (librdkafka's mock cluster; the emulator with TLS in
+//! `--sink` mode, so the server's SQLite is not what is measured) and one topic of
+//! `--partitions` partitions with a backlog produced before anything reads it. The mock keeps
+//! at most 5 MiB per partition and deletes the oldest messages beyond (`mpart->max_size` in
+//! `rdkafka_mock.c`), so the backlog is spread to about 3 MiB a partition. Then, one after
+//! the other, each in its own consumer group and its own process:
+//!
+//! * **floor**: `rdkafka` consuming and dropping the messages (no sink): what reading costs;
+//! * **snowpipe-kafka**: one instance of this binary;
+//! * **python**: `benches/python_peer.py`, confluent-kafka and the official SDK, one channel
+//!   per partition, written the way Snowflake's examples write one (when `--peer-python`
+//!   names a Python with both installed; skipped otherwise).
+//!
+//! Each side is timed from its first row (the floor: message) to its last, and its process's
+//! CPU (user + system, all threads) is taken over that same window: the sink's from
+//! `/proc/PID/stat` when its first row is committed and when its last is; the floor and the
+//! peer measure themselves the same way. Printed: a JSON line per side, then a table.
+//!
+//! `--rebalance-partitions N` then measures one instance taking N partitions (every channel
+//! open and a row of each committed), and a second instance joining (an eager rebalance: every
+//! partition handed over, then half of them opened again by each).
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
-use snowpipe_emulator::EmulatorConfig;
+use rdkafka::ClientConfig;
+use serde_json::{json, Value};
+use snowpipe_emulator::{EmulatorConfig, TlsMode};
 
-use crate::demo::Lab;
+use crate::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
 /// Options of `snowpipe-kafka bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Instance counts to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
-    pub instances: Vec<usize>,
-    /// Messages per run.
-    #[arg(long, default_value_t = 120_000)]
+    /// Message value sizes to measure, in bytes (about).
+    #[arg(long, value_delimiter = ',', default_value = "1024,100")]
+    pub sizes: Vec<usize>,
+    /// Messages per size (0: about 3 MiB a partition).
+    #[arg(long, default_value_t = 0)]
     pub messages: u64,
-    /// Bytes per message value (about).
-    #[arg(long, default_value_t = 1024)]
-    pub size: usize,
-    /// The instances' `--max-client-lag`. With the producer at most 3 MiB a partition ahead,
-    /// the rate is at most that backlog over the time from produce to commit (client lag +
-    /// commit), so a lower lag measures more of the sink and less of the bound.
+    /// Partitions of the topic.
+    #[arg(long, default_value_t = 96)]
+    pub partitions: i32,
+    /// The instance's `--max-client-lag`.
     #[arg(long, default_value = "1s")]
     pub max_client_lag: String,
-    /// Partitions of the topic.
-    #[arg(long, default_value_t = 6)]
-    pub partitions: i32,
+    /// A Python with `confluent-kafka` and `snowpipe-streaming` installed, for the peer
+    /// (`pip install -r kafka/benches/requirements.txt`; also `SNOWPIPE_KAFKA_PEER_PYTHON`).
+    #[arg(long, env = "SNOWPIPE_KAFKA_PEER_PYTHON", value_name = "PYTHON")]
+    pub peer_python: Option<PathBuf>,
+    /// Then measure a rebalance of this many partitions (0: skip).
+    #[arg(long, default_value_t = 512)]
+    pub rebalance_partitions: i32,
+    /// Internal: run as the consume-only floor (`--floor BROKERS TOPIC EXPECTED`).
+    #[arg(long, hide = true, num_args = 3, value_names = ["BROKERS", "TOPIC", "EXPECTED"])]
+    pub floor: Vec<String>,
 }
 
 const TOPIC: &str = "bench";
 
-fn children_cpu() -> Duration {
+/// One side's result.
+#[derive(Debug, Clone)]
+struct Measured {
+    side: &'static str,
+    messages: u64,
+    window_s: f64,
+    cpu_s: f64,
+}
+
+/// This process's CPU seconds (user + system, all threads).
+fn own_cpu() -> f64 {
     // SAFETY: getrusage only writes the struct we pass.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     #[allow(unsafe_code)]
     unsafe {
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
     }
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
-            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
-    };
+    #[allow(clippy::cast_precision_loss)]
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
-/// Rows committed so far (the emulator's counters) and the committed token per channel.
-fn committed(lab: &Lab) -> (u64, Vec<(String, Option<String>)>) {
-    let status = lab.emulator().status();
-    let mut rows = 0;
-    let mut tokens = Vec::new();
-    for c in status["channels"].as_array().into_iter().flatten() {
-        rows += c["rows_inserted"].as_u64().unwrap_or(0);
-        let name = c["channel_name"].as_str().unwrap_or_default().to_owned();
-        let token = c["last_committed_offset_token"].as_str().map(str::to_owned);
-        tokens.push((name, token));
-    }
-    (rows, tokens)
+/// CPU seconds of process `pid` so far (`/proc/PID/stat`: utime + stime).
+fn cpu_of(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    #[allow(clippy::cast_precision_loss)]
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ')'.
+    Ok((ticks(11) + ticks(12)) / hz)
 }
 
-/// Produces `count` messages of about `size` bytes: at `rate` per second (0: as fast as the
-/// instances commit, at most `backlog` ahead of the committed rows).
-async fn produce(lab: &Lab, count: u64, size: usize, rate: f64, backlog: u64) -> Result<()> {
+/// The floor, in its own process: consume `expected` messages of `topic` and drop them.
+fn floor(brokers: &str, topic: &str, expected: u64) -> Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "floor")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let (mut n, mut bytes) = (0u64, 0usize);
+    let mut first = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while n < expected && Instant::now() < deadline {
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let m = m?;
+            first.get_or_insert_with(|| (Instant::now(), own_cpu()));
+            bytes += m.payload_len();
+            n += 1;
+        }
+    }
+    let (t0, c0) = first.context("no message")?;
+    println!(
+        "{}",
+        json!({"rows": n, "bytes": bytes, "window_s": t0.elapsed().as_secs_f64(),
+               "cpu_s": own_cpu() - c0})
+    );
+    Ok(())
+}
+
+/// Rows committed so far (the emulator's counters) over channels whose name starts with
+/// `prefix`, how many of those channels have a committed token, and how many are open.
+fn committed(lab: &Lab, prefix: &str) -> (u64, usize, usize) {
+    let status = lab.emulator().status();
+    let mut rows = 0;
+    let mut tokens = 0;
+    let mut opened = 0;
+    for c in status["channels"].as_array().into_iter().flatten() {
+        if !c["channel_name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with(prefix))
+        {
+            continue;
+        }
+        rows += c["rows_inserted"].as_u64().unwrap_or(0);
+        tokens += usize::from(c["last_committed_offset_token"].is_string());
+        opened += 1;
+    }
+    (rows, tokens, opened)
+}
+
+/// Produces `count` messages of about `size` bytes over the topic's partitions, before
+/// anything reads them.
+async fn backlog(lab: &Lab, topic: &str, count: u64, size: usize, partitions: i32) -> Result<()> {
     let producer = lab.producer()?;
     let pad = "x".repeat(size.saturating_sub(60));
-    let started = Instant::now();
     let mut pending = Vec::new();
     for id in 0..count {
         let v = format!(
             r#"{{"id":{id},"kind":"view","amount":{},"pad":"{pad}"}}"#,
             id % 1000
         );
-        let key = format!("k{}", id % 101);
+        let partition = i32::try_from(id % u64::try_from(partitions)?)?;
         let d = producer
-            .send_result(FutureRecord::to(TOPIC).key(&key).payload(&v))
+            .send_result(
+                FutureRecord::<(), _>::to(topic)
+                    .partition(partition)
+                    .payload(&v),
+            )
             .map_err(|(e, _)| anyhow::anyhow!("cannot queue a message: {e}"))?;
         pending.push(d);
         if pending.len() >= 20_000 {
             for d in pending.drain(..) {
                 delivered(d.await)?;
-            }
-        }
-        if rate <= 0.0 && id % 500 == 0 {
-            while id.saturating_sub(committed(lab).0) > backlog {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        if rate > 0.0 {
-            #[allow(clippy::cast_precision_loss)]
-            let due = Duration::from_secs_f64((id + 1) as f64 / rate);
-            if let Some(w) = due.checked_sub(started.elapsed()) {
-                tokio::time::sleep(w).await;
             }
         }
     }
@@ -123,152 +200,260 @@ fn delivered(
     }
 }
 
-/// Runs the benchmark (see the module docs) and prints one line per measurement.
+/// The last JSON line a child printed.
+fn last_json(child: Child) -> Result<Value> {
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("exited with {}", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().context("no output")?;
+    serde_json::from_str(line).with_context(|| format!("not JSON: {line}"))
+}
+
+fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
+    Ok(Measured {
+        side,
+        messages: v["rows"].as_u64().context("rows")?,
+        window_s: v["window_s"].as_f64().context("window_s")?,
+        cpu_s: v["cpu_s"].as_f64().context("cpu_s")?,
+    })
+}
+
+/// Our sink, one instance: CPU over the window from its first channel opened (it reads
+/// from then on) to its last row committed.
+async fn sink_side(lab: &Lab, bin: &Path, args: &BenchArgs, expected: u64) -> Result<Measured> {
+    // The values alone, as the peer writes them (`--metadata` adds ~150 bytes a row).
+    let mut child = lab
+        .instance_without_metadata(bin, TOPIC, "sink")
+        .args([
+            "--until-idle",
+            "3s",
+            "--max-client-lag",
+            &args.max_client_lag,
+        ])
+        .spawn()
+        .context("cannot start an instance")?;
+    let pid = child.id();
+    let started = Instant::now();
+    let mut first = None;
+    let end = loop {
+        tokio::time::sleep(Duration::from_millis(if first.is_some() { 20 } else { 2 })).await;
+        let (rows, _, opened) = committed(lab, "sink_");
+        if opened > 0 && first.is_none() {
+            first = Some((Instant::now(), cpu_of(pid)?));
+        }
+        if rows >= expected {
+            break (Instant::now(), cpu_of(pid)?);
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            let _ = child.kill();
+            bail!("snowpipe-kafka: only {rows} of {expected} rows after 10 minutes");
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("snowpipe-kafka exited early ({status}) with {rows} of {expected} rows");
+        }
+    };
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("snowpipe-kafka failed: {status}");
+    }
+    let (t0, c0) = first.context("no channel opened")?;
+    Ok(Measured {
+        side: "snowpipe-kafka",
+        messages: expected,
+        window_s: end.0.duration_since(t0).as_secs_f64(),
+        cpu_s: end.1 - c0,
+    })
+}
+
+/// The Python peer: its profile for the official SDK, then the script.
+fn peer_side(lab: &Lab, python: &Path, expected: u64) -> Result<Measured> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python_peer.py");
+    let key = std::fs::read_to_string(lab.key_path())?;
+    let url = lab.emulator().url();
+    let profile = lab.dir().join("profile.json");
+    std::fs::write(
+        &profile,
+        serde_json::to_vec(&json!({
+            "account": "DEMO",
+            "user": "KAFKA",
+            "url": url,
+            "private_key": key,
+            // The emulator has no file mode: the SDK's rowset mode (python_peer.py's docs).
+            "max_buffered_kb_for_rowset_mode": "300000",
+            "max_rowset_payload_size_mb": "16",
+        }))?,
+    )?;
+    let mut cmd = Command::new(python);
+    cmd.arg(&script)
+        .args([
+            "--brokers",
+            &lab.brokers(),
+            "--topic",
+            TOPIC,
+            "--group",
+            "peer",
+        ])
+        .args(["--database", DATABASE, "--schema", SCHEMA, "--pipe", PIPE])
+        .args(["--expect", &expected.to_string()])
+        .arg("--profile")
+        .arg(&profile)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    if let Some(ca) = lab.emulator().ca_path() {
+        cmd.arg("--ca").arg(&ca).env("SSL_CERT_FILE", ca);
+    }
+    let child = cmd.spawn().context("cannot start the Python peer")?;
+    measured_from("python (official SDK)", &last_json(child)?)
+}
+
+fn floor_side(lab: &Lab, bin: &Path, expected: u64) -> Result<Measured> {
+    let child = Command::new(bin)
+        .args([
+            "bench",
+            "--floor",
+            &lab.brokers(),
+            TOPIC,
+            &expected.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    measured_from("floor (rdkafka, no sink)", &last_json(child)?)
+}
+
+/// Runs the benchmark (see the module docs) and prints what it measured.
 ///
 /// # Errors
-/// When a part cannot start or an instance fails.
+/// When a part cannot start or a side fails.
 pub async fn run(args: BenchArgs) -> Result<()> {
+    if let [brokers, topic, expected] = args.floor.as_slice() {
+        return floor(brokers, topic, expected.parse()?);
+    }
     let bin = std::env::current_exe().context("cannot find this binary")?;
     let sink = || {
-        let mut c = EmulatorConfig::for_tests().with_commit_delay(Duration::from_millis(200));
+        let mut c = EmulatorConfig::for_tests()
+            .with_commit_delay(Duration::from_millis(200))
+            .with_tls(TlsMode::Generate);
         c.sink = true;
         c
     };
-    for &k in &args.instances {
-        let lab = Lab::start_with(&[(TOPIC, args.partitions)], sink()).await?;
-        let cpu0 = children_cpu();
-        let t0 = Instant::now();
-        let mut children = (0..k)
-            .map(|_| {
-                lab.instance(&bin, TOPIC, "bench")
-                    .args([
-                        "--until-idle",
-                        "3s",
-                        "--max-client-lag",
-                        &args.max_client_lag,
-                    ])
-                    .spawn()
-                    .context("cannot start an instance")
-            })
-            .collect::<Result<Vec<_>>>()?;
-        // 3 MiB a partition (see the module docs).
-        let backlog = u64::try_from(args.partitions).unwrap_or(1) * (3 << 20)
-            / u64::try_from(args.size.max(1) + 64).unwrap_or(1);
-        let producing = produce(&lab, args.messages, args.size, 0.0, backlog);
-        tokio::pin!(producing);
-        let mut produced = false;
-        let mut first = None;
-        let done = loop {
-            if !produced {
-                tokio::select! {
-                    r = &mut producing => { r?; produced = true; }
-                    () = tokio::time::sleep(Duration::from_millis(20)) => {}
-                }
-            } else {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let (rows, _) = committed(&lab);
-            if rows > 0 && first.is_none() {
-                first = Some(Instant::now());
-            }
-            if rows >= args.messages {
-                break Instant::now();
-            }
-            if t0.elapsed() > Duration::from_secs(600) {
-                bail!(
-                    "{k} instance(s): only {rows} of {} rows after 10 minutes",
-                    args.messages
-                );
-            }
+    let mut table = Vec::new();
+    for &size in &args.sizes {
+        let per_partition = (3u64 << 20) / u64::try_from(size + 64)?;
+        let messages = match args.messages {
+            0 => per_partition * u64::try_from(args.partitions)?,
+            n => n,
         };
-        for c in &mut children {
-            let status = c.wait()?;
-            if !status.success() {
-                bail!("an instance failed: {status}");
-            }
+        let lab = Lab::start_with(&[(TOPIC, args.partitions)], sink()).await?;
+        backlog(&lab, TOPIC, messages, size, args.partitions).await?;
+        let mut sides = vec![floor_side(&lab, &bin, messages)?];
+        sides.push(sink_side(&lab, &bin, &args, messages).await?);
+        match &args.peer_python {
+            Some(python) => sides.push(peer_side(&lab, python, messages)?),
+            None => eprintln!(
+                "(no --peer-python: the Python peer is skipped; see kafka/benches/requirements.txt)"
+            ),
         }
-        let cpu = children_cpu().saturating_sub(cpu0);
-        let window = done.duration_since(first.unwrap_or(t0));
         #[allow(clippy::cast_precision_loss)]
-        let gb = (args.messages as f64) * (args.size as f64) / 1e9;
+        let gb = messages as f64 * size as f64 / 1e9;
+        for m in &sides {
+            #[allow(clippy::cast_precision_loss)]
+            let rate = m.messages as f64 / m.window_s;
+            println!(
+                "{}",
+                json!({"side": m.side, "bytes_per_message": size, "messages": m.messages,
+                       "partitions": args.partitions, "messages_per_s": rate.round(),
+                       "mb_per_s": (rate * size as f64 / 1e5).round() / 10.0,
+                       "cpu_s": (m.cpu_s * 100.0).round() / 100.0,
+                       "cpu_s_per_gb": (m.cpu_s / gb * 100.0).round() / 100.0})
+            );
+            table.push((size, m.clone(), gb));
+        }
+    }
+    println!();
+    println!("| message | side | messages/s | CPU-s | CPU-s per GB |");
+    println!("|---|---|---|---|---|");
+    for (size, m, gb) in &table {
         #[allow(clippy::cast_precision_loss)]
-        let rate = args.messages as f64 / window.as_secs_f64();
+        let rate = m.messages as f64 / m.window_s;
         println!(
-            "{{\"instances\":{k},\"messages\":{},\"bytes_per_message\":{},\"max_client_lag\":\"{}\",\"messages_per_s\":{rate:.0},\"mb_per_s\":{:.1},\"cpu_s_per_gb\":{:.2},\"first_row_after_s\":{:.2}}}",
-            args.messages,
-            args.size,
-            args.max_client_lag,
-            rate * args.size as f64 / 1e6,
-            cpu.as_secs_f64() / gb,
-            first.map_or(0.0, |f| f.duration_since(t0).as_secs_f64()),
+            "| {size} B | {} | {rate:.0} | {:.2} | {:.1} |",
+            m.side,
+            m.cpu_s,
+            m.cpu_s / gb
         );
     }
-    resume_after_rebalance(&bin, &args, sink()).await
+    if args.rebalance_partitions > 0 {
+        rebalance(&bin, args.rebalance_partitions, sink()).await?;
+    }
+    Ok(())
 }
 
-/// Two instances under a steady producer; one is SIGTERMed: how long until every partition
-/// commits again.
-async fn resume_after_rebalance(
-    bin: &std::path::Path,
-    args: &BenchArgs,
-    config: EmulatorConfig,
-) -> Result<()> {
-    let lab = Lab::start_with(&[(TOPIC, args.partitions)], config).await?;
-    let mut a = lab.instance(bin, TOPIC, "resume").spawn()?;
-    let mut b = lab.instance(bin, TOPIC, "resume").spawn()?;
-    let rate = 2_000.0;
-    let producing = produce(&lab, 60_000, args.size, rate, 0);
-    tokio::pin!(producing);
-    let measure = async {
-        // Steady state: every partition's channel committing.
-        let steady = Instant::now();
-        loop {
-            let (_, tokens) = committed(&lab);
-            if tokens.len() >= usize::try_from(args.partitions).unwrap_or(0)
-                && tokens.iter().all(|(_, t)| t.is_some())
-                && steady.elapsed() > Duration::from_secs(8)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let (_, before) = committed(&lab);
+/// One instance takes `n` partitions; then a second joins. Prints how long until every
+/// partition had its channel open and a row committed, each time.
+async fn rebalance(bin: &Path, n: i32, config: EmulatorConfig) -> Result<()> {
+    let lab = Lab::start_with(&[(TOPIC, n)], config).await?;
+    let count = u64::try_from(n)?;
+    backlog(&lab, TOPIC, count, 100, n).await?;
+    let t0 = Instant::now();
+    let mut a = lab
+        .instance(bin, TOPIC, "many")
+        .args(["--max-client-lag", "200ms"])
+        .stdout(Stdio::null())
+        .spawn()?;
+    let all = usize::try_from(n)?;
+    let first = wait_for(&lab, "many_", all, count, t0).await?;
+    let t1 = Instant::now();
+    let mut b = lab
+        .instance(bin, TOPIC, "many")
+        .args(["--max-client-lag", "200ms"])
+        .stdout(Stdio::null())
+        .spawn()?;
+    // A row per partition after the second instance joined the group.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    backlog(&lab, TOPIC, count, 100, n).await?;
+    let second = wait_for(&lab, "many_", all, 2 * count, t1).await?;
+    for c in [&mut a, &mut b] {
         // SAFETY: signalling a child we spawned and have not reaped.
         #[allow(unsafe_code)]
         unsafe {
-            libc::kill(i32::try_from(a.id()).unwrap_or(0), libc::SIGTERM);
+            libc::kill(i32::try_from(c.id())?, libc::SIGTERM);
         }
-        let t = Instant::now();
-        let mut resumed: std::collections::HashMap<String, Duration> =
-            std::collections::HashMap::new();
-        while resumed.len() < before.len() && t.elapsed() < Duration::from_secs(120) {
-            let (_, now) = committed(&lab);
-            for ((name, then), (_, token)) in before.iter().zip(&now) {
-                if token != then && !resumed.contains_key(name) {
-                    resumed.insert(name.clone(), t.elapsed());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for c in [&mut a, &mut b] {
+        let status = c.wait()?;
+        if !status.success() {
+            bail!("an instance failed: {status}");
         }
-        resumed.values().max().copied()
-    };
-    let slowest = tokio::select! {
-        r = &mut producing => { r?; None }
-        s = measure => s,
-    };
-    let _ = a.wait();
-    // SAFETY: as above.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(i32::try_from(b.id()).unwrap_or(0), libc::SIGTERM);
     }
-    let _ = b.wait();
-    match slowest {
-        Some(d) => println!(
-            "{{\"resume_after_sigterm_of_1_of_2_s\":{:.2},\"note\":\"every partition committing again (eager rebalance: all partitions move)\"}}",
-            d.as_secs_f64()
-        ),
-        None => println!("{{\"resume_after_sigterm_of_1_of_2_s\":null}}"),
-    }
+    println!(
+        "{}",
+        json!({"partitions": n,
+               "one_instance_ready_and_committed_s": (first * 100.0).round() / 100.0,
+               "second_instance_joined_all_committed_again_s": (second * 100.0).round() / 100.0})
+    );
     Ok(())
+}
+
+/// Waits until `channels` channels with `prefix` have a committed token and `rows` rows are
+/// committed; the seconds since `since`.
+async fn wait_for(
+    lab: &Lab,
+    prefix: &str,
+    channels: usize,
+    rows: u64,
+    since: Instant,
+) -> Result<f64> {
+    loop {
+        let (r, tokens, _) = committed(lab, prefix);
+        if tokens >= channels && r >= rows {
+            return Ok(since.elapsed().as_secs_f64());
+        }
+        if since.elapsed() > Duration::from_secs(300) {
+            bail!("after 5 minutes: {tokens} of {channels} channels committed, {r} of {rows} rows");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -142,7 +142,11 @@ pub fn parse_bytes(s: &str) -> Result<MemoryBudget, String> {
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        u => return Err(format!("{s:?}: unknown unit {u:?}; use KiB, MiB, GiB, KB, MB or GB")),
+        u => {
+            return Err(format!(
+                "{s:?}: unknown unit {u:?}; use KiB, MiB, GiB, KB, MB or GB"
+            ))
+        }
     };
     let bytes = n
         .checked_mul(mul)
@@ -255,6 +259,7 @@ impl SinkArgs {
         if let Some(refused) = properties::tls_unavailable(&self.properties) {
             bail!(refused);
         }
+        properties::check(&self.properties)?;
         if let Some(dlq) = &self.dead_letter_topic {
             if self.topics.contains(dlq) {
                 bail!(
@@ -291,11 +296,16 @@ impl SinkArgs {
             // fetch may overshoot it by `fetch.max.bytes`, which is bounded likewise).
             .set(
                 "queued.max.messages.kbytes",
-                self.memory_budget.prefetch_kib().clamp(1024, 2_097_151).to_string(),
+                self.memory_budget
+                    .prefetch_kib()
+                    .clamp(1024, 2_097_151)
+                    .to_string(),
             )
             .set(
                 "fetch.max.bytes",
-                (self.memory_budget.queues() / 4).clamp(1 << 20, 52_428_800).to_string(),
+                (self.memory_budget.queues() / 4)
+                    .clamp(1 << 20, 52_428_800)
+                    .to_string(),
             );
         for p in &self.properties {
             c.set(&p.key, &p.value);

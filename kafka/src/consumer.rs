@@ -109,6 +109,8 @@ pub struct PartitionLag {
 pub struct ConsumerSetup {
     /// librdkafka properties, ours and the user's `-X` ones.
     pub config: ClientConfig,
+    /// The user's properties (to keep their values out of errors).
+    pub properties: Vec<crate::properties::Property>,
     /// The topics to subscribe to.
     pub topics: Vec<String>,
     /// Where rebalance callbacks send their work.
@@ -123,6 +125,10 @@ pub struct ConsumerSetup {
     pub budget: Arc<Budget>,
     /// The sink's metrics.
     pub metrics: SinkMetrics,
+    /// How messages become rows (the poll thread writes them).
+    pub rows: crate::record::RowOptions,
+    /// Whether messages' headers are read (for metadata or dead letters).
+    pub read_headers: bool,
 }
 
 struct SinkContext {
@@ -331,17 +337,18 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
         .is_some_and(|s| s.contains("cooperative"));
     let context = SinkContext {
         control: setup.control,
-        router: Mutex::new(Router::new(setup.budget)),
+        router: Mutex::new(Router::new(setup.budget, setup.rows, setup.read_headers)),
         metrics: setup.metrics,
         cooperative,
         hand_over_timeout: setup.hand_over_timeout,
         lags: setup.lags,
         resets: setup.resets,
     };
-    let consumer: BaseConsumer<SinkContext> = setup
-        .config
-        .create_with_context(context)
-        .map_err(|e| anyhow::anyhow!("cannot create the Kafka consumer: {e}"))?;
+    let consumer: BaseConsumer<SinkContext> =
+        setup.config.create_with_context(context).map_err(|e| {
+            let why = crate::properties::scrub(&e.to_string(), &setup.properties);
+            anyhow::anyhow!("cannot create the Kafka consumer: {why}")
+        })?;
     let topics: Vec<&str> = setup.topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)

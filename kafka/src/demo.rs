@@ -93,6 +93,11 @@ impl Lab {
         let (private_pem, public_pem) = generate_key()?;
         let key = dir.0.join("key.p8");
         std::fs::write(&key, private_pem)?;
+        let mut config = config;
+        if config.ca_out.is_none() && !matches!(config.tls, snowpipe_emulator::TlsMode::Off) {
+            // Instances trust it through SSL_CERT_FILE (`instance`).
+            config.ca_out = Some(dir.0.join("ca.pem"));
+        }
         let emulator = Emulator::start(config.with_ddl(DDL).with_public_key(public_pem))
             .await
             .context("cannot start the emulator")?;
@@ -120,6 +125,16 @@ impl Lab {
         self.cluster.bootstrap_servers()
     }
 
+    /// The private key (PKCS#8 PEM file) the emulator accepts.
+    pub fn key_path(&self) -> &Path {
+        &self.key
+    }
+
+    /// A directory removed with the lab.
+    pub fn dir(&self) -> &Path {
+        &self._dir.0
+    }
+
     /// The emulator.
     pub fn emulator(&self) -> &Emulator {
         &self.emulator
@@ -141,6 +156,14 @@ impl Lab {
     /// The command of a sink instance of `group` on `topic` (`bin`: this binary), with the
     /// lab's connection; add options and spawn it.
     pub fn instance(&self, bin: &Path, topic: &str, group: &str) -> Command {
+        let mut cmd = self.instance_without_metadata(bin, topic, group);
+        cmd.arg("--metadata");
+        cmd
+    }
+
+    /// As [`instance`](Self::instance), without `--metadata` (the rows are the messages'
+    /// values alone).
+    pub fn instance_without_metadata(&self, bin: &Path, topic: &str, group: &str) -> Command {
         let mut cmd = Command::new(bin);
         cmd.args([
             "--brokers",
@@ -151,7 +174,7 @@ impl Lab {
             group,
         ])
         .args(["--database", DATABASE, "--schema", SCHEMA, "--pipe", PIPE])
-        .args(["--metadata", "--quiet"])
+        .arg("--quiet")
         .args([
             "-X",
             "session.timeout.ms=6000",
@@ -165,6 +188,9 @@ impl Lab {
         .env_remove("SNOWFLAKE_PRIVATE_KEY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
+        if let Some(ca) = self.emulator.ca_path() {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
         match &self.logs {
             Some(path) => match std::fs::OpenOptions::new()
                 .create(true)

@@ -95,8 +95,7 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
         None => None,
     };
     let client = args.client_builder()?.build().await?;
-    let report =
-        snowpipe_kafka::sink::run_with(args, client.clone(), terminated(), health).await;
+    let report = snowpipe_kafka::sink::run_with(args, client.clone(), terminated(), health).await;
     if let Some(task) = server {
         task.abort();
     }

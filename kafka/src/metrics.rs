@@ -71,20 +71,14 @@ pub struct PartitionMetrics {
 impl PartitionMetrics {
     /// The metrics of `part`.
     pub fn new(part: &Part) -> Self {
-        let labels = [
-            ("topic", part.0.clone()),
-            ("partition", part.1.to_string()),
-        ];
+        let labels = [("topic", part.0.clone()), ("partition", part.1.to_string())];
         let topic = [("topic", part.0.clone())];
         Self {
             rows: metrics::counter!("snowpipe_kafka_rows_appended_total", &labels),
             bytes: metrics::counter!("snowpipe_kafka_bytes_appended_total", &labels),
             dead_letters: metrics::counter!("snowpipe_kafka_dead_letters_total", &labels),
             row_errors: metrics::counter!("snowpipe_kafka_row_errors_total", &labels),
-            lost_to_retention: metrics::counter!(
-                "snowpipe_kafka_lost_to_retention_total",
-                &labels
-            ),
+            lost_to_retention: metrics::counter!("snowpipe_kafka_lost_to_retention_total", &labels),
             committed: metrics::gauge!("snowpipe_kafka_committed_offset", &labels),
             commit_latency: metrics::histogram!("snowpipe_kafka_commit_latency_seconds", &topic),
             fenced: metrics::counter!("snowpipe_kafka_fenced_channels_total", &topic),
@@ -284,18 +278,22 @@ pub async fn serve(
 
 fn answer(path: &str, handle: &PrometheusHandle, health: &Health) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match path {
-        "/metrics" => (
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            handle.render(),
-        ),
+        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", handle.render()),
         "/healthz" => match health.live() {
             Ok(why) => (StatusCode::OK, "text/plain", format!("{why}\n")),
-            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("{why}\n")),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("{why}\n"),
+            ),
         },
         "/readyz" => match health.ready() {
             Ok(why) => (StatusCode::OK, "text/plain", format!("{why}\n")),
-            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("{why}\n")),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("{why}\n"),
+            ),
         },
         _ => (
             StatusCode::NOT_FOUND,

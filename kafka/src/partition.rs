@@ -1,9 +1,9 @@
 //! One partition's worker: its messages → rows → its channel, the Kafka offset as each row's
 //! offset token.
 //!
-//! It takes whole [`Batch`]es from the poll thread, writes their rows into one
-//! [`RawRows`] (validated and copied once, `record`) and appends that: one append per wake-up,
-//! however many messages it holds. Offsets have gaps (transaction markers, compaction,
+//! It takes whole [`Batch`]es from the poll thread, whose row buffer already holds each
+//! message as its row: it checks each row in place (`record::finish_row`), dead-letters what is
+//! not a row, and appends the buffer itself ([`RawRows::from_ndjson`]), one append per batch. Offsets have gaps (transaction markers, compaction,
 //! dead-lettered messages), so every row carries its own token, kept as runs of consecutive
 //! offsets ([`Channel::append_raw_rows`]); the committed token is always the offset of a row
 //! in the table. The batches stay charged to the sink's budget until their rows are admitted
@@ -32,11 +32,11 @@ use snowpipe_streaming::{Channel, OffsetToken, RawRows, RowErrorSummary};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::batch::{Batch, Msg};
+use crate::batch::Batch;
 use crate::consumer::{lock, Part, Resets, ThreadCmd};
 use crate::dead_letter::DeadLetters;
 use crate::metrics::PartitionMetrics;
-use crate::record::{write_row, Record, RowOptions};
+use crate::record::{reason, Record, RowOptions};
 
 /// Most batches appended at once.
 const BATCHES: usize = 64;
@@ -172,10 +172,10 @@ impl Worker {
                         // The consumer is gone without a revoke: hand over.
                         return self.finish(false, last, &mut buf, events).await;
                     }
-                    let first = buf.iter().flat_map(|b| b.iter().next()).next();
-                    if let (Some(committed), Some(m)) = (opened, first) {
+                    let first = buf.iter().find(|b| !b.is_empty()).map(|b| b.offset(0));
+                    if let (Some(committed), Some(first)) = (opened, first) {
                         opened = None;
-                        self.check_start(committed, m.offset);
+                        self.check_start(committed, first);
                     }
                     if let Err(end) = self.append(&mut buf, &mut last, &mut sent).await {
                         return end;
@@ -219,7 +219,9 @@ impl Worker {
             self.stats
                 .lost_to_retention
                 .fetch_add(lost.unsigned_abs(), Ordering::Relaxed);
-            self.metrics.lost_to_retention.increment(lost.unsigned_abs());
+            self.metrics
+                .lost_to_retention
+                .increment(lost.unsigned_abs());
             tracing::error!(
                 %topic,
                 partition,
@@ -256,50 +258,51 @@ impl Worker {
         last: &mut i64,
         sent: &mut VecDeque<(i64, Instant)>,
     ) -> Result<(), End> {
-        let bytes: usize = buf.iter().map(Batch::bytes).sum();
-        let count: usize = buf.iter().map(Batch::len).sum();
-        let mut rows = RawRows::with_capacity(bytes + count * self.metadata_bytes());
-        let mut scratch = Vec::new();
-        let mut headers = Vec::new();
+        for batch in buf.drain(..) {
+            self.append_one(batch, last, sent).await?;
+        }
+        Ok(())
+    }
+
+    /// One batch: each candidate row checked in place, what is not a row dead-lettered, and
+    /// the batch's buffer appended as it is (`RawRows::from_ndjson`).
+    async fn append_one(
+        &self,
+        mut batch: Batch,
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+    ) -> Result<(), End> {
+        let mut keep = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
-        let (topic, partition) = (&self.part.0, self.part.1);
-        for m in buf.iter().flat_map(Batch::iter) {
-            if m.offset <= *last {
+        for i in 0..batch.len() {
+            let offset = batch.offset(i);
+            if offset <= *last {
+                keep.push(false);
                 continue;
             }
-            *last = m.offset;
-            headers.clear();
-            headers.extend(m.headers());
-            let record = record_of(topic, partition, &m, &headers);
-            if let Err(reason) = write_row(&record, self.rows, &mut rows, &mut scratch) {
-                dead.push((m, reason));
+            *last = offset;
+            let row = batch.finish(i, self.rows.max_row_bytes);
+            if !row {
+                dead.push(i);
             }
+            keep.push(row);
         }
         self.stats.seen.fetch_max(*last, Ordering::Relaxed);
         if !dead.is_empty() {
-            self.stats
-                .dead
-                .fetch_add(dead.len() as u64, Ordering::Relaxed);
-            self.metrics.dead_letters.increment(dead.len() as u64);
-            // Delivered together (a poison burst is one producer round trip, not one each).
-            futures_util::future::join_all(dead.iter().map(|(m, reason)| {
-                let headers: Vec<_> = m.headers().collect();
-                async move {
-                    let record = record_of(topic, partition, m, &headers);
-                    self.dead_letters.send(&record, reason).await;
-                }
-            }))
-            .await;
+            self.dead_letter(&batch, &dead).await;
         }
-        drop(dead);
-        let Some(end) = rows.last_token() else {
-            buf.clear();
+        let rows = batch.into_rows(&keep);
+        let Some(&end) = rows.offsets.last() else {
             return Ok(());
         };
-        let (n, size) = (rows.len() as u64, rows.bytes() as u64);
-        let appended = self.channel.append_raw_rows(rows).await;
-        // The rows are the SDK's now (within its budget): release the batches' charge.
-        buf.clear();
+        let (n, size) = (rows.offsets.len() as u64, rows.ndjson.len() as u64);
+        let raw = match RawRows::from_ndjson_bytes(rows.ndjson, rows.offsets) {
+            Ok(raw) => raw,
+            Err(e) => return Err(self.lost(&e)),
+        };
+        let appended = self.channel.append_raw_rows(raw).await;
+        // The rows are the SDK's now (within its budget): release the batch's charge.
+        drop(rows.charge);
         match appended {
             Ok(()) => {
                 let end = i64::try_from(end).unwrap_or(*last);
@@ -315,13 +318,34 @@ impl Worker {
         }
     }
 
-    /// Room a row's `RECORD_METADATA` takes, about.
-    fn metadata_bytes(&self) -> usize {
-        if self.rows.metadata {
-            128 + self.part.0.len()
-        } else {
-            1
-        }
+    /// Sends messages `dead` of `batch` to the dead letters, each with its reason (delivered
+    /// together: a poison burst is one producer round trip, not one each).
+    async fn dead_letter(&self, batch: &Batch, dead: &[usize]) {
+        self.stats
+            .dead
+            .fetch_add(dead.len() as u64, Ordering::Relaxed);
+        self.metrics.dead_letters.increment(dead.len() as u64);
+        let (topic, partition) = (self.part.0.as_str(), self.part.1);
+        let letters = dead.iter().map(|&i| {
+            let m = batch.get(i);
+            let headers: Vec<_> = m.headers().collect();
+            let value = m.value();
+            async move {
+                let record = Record {
+                    topic,
+                    partition,
+                    offset: m.offset,
+                    key: m.key,
+                    value: value.as_deref(),
+                    timestamp: m.timestamp,
+                    headers: &headers,
+                };
+                let why = reason(&record, self.rows)
+                    .unwrap_or_else(|| "the row could not be built".to_owned());
+                self.dead_letters.send(&record, &why).await;
+            }
+        });
+        futures_util::future::join_all(letters).await;
     }
 
     /// Counts rows the server rejected (the SDK logs each report too). A receiver that fell
@@ -358,7 +382,9 @@ impl Worker {
         while sent.front().is_some_and(|(o, _)| *o <= committed) {
             if let Some((_, at)) = sent.pop_front() {
                 let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
-                self.metrics.commit_latency.record(at.elapsed().as_secs_f64());
+                self.metrics
+                    .commit_latency
+                    .record(at.elapsed().as_secs_f64());
                 self.stats.commit_ms_sum.fetch_add(ms, Ordering::Relaxed);
                 self.stats.commit_count.fetch_add(1, Ordering::Relaxed);
             }
@@ -428,23 +454,5 @@ impl Worker {
                 End::HandedOver(None)
             }
         }
-    }
-}
-
-/// The [`Record`] of message `m` of `topic`/`partition`, with its headers collected.
-fn record_of<'a>(
-    topic: &'a str,
-    partition: i32,
-    m: &Msg<'a>,
-    headers: &'a [(&'a [u8], Option<&'a [u8]>)],
-) -> Record<'a> {
-    Record {
-        topic,
-        partition,
-        offset: m.offset,
-        key: m.key,
-        value: m.value,
-        timestamp: m.timestamp,
-        headers,
     }
 }

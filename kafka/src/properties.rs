@@ -2,13 +2,25 @@
 //! `--kafka-config FILE` (a Java-style `client.properties` file, as kcat's `-F` reads).
 //!
 //! Secrets (`sasl.password`, key passwords, OAuth client secrets, inline keys) belong in the
-//! file: a command line is readable by every user of the machine (`ps`). Their values never
-//! reach `Debug` output, logs or errors, and a secret given with `-X` draws a warning.
+//! file: a command line is readable by every user of the machine (`ps`), and so is a file
+//! whose mode lets group or others read it (both draw a warning). Their values never reach
+//! `Debug` output, logs or errors:
+//!
+//! * every property is checked against librdkafka alone, before any client is made
+//!   ([`check`]), and a refusal names the key and librdkafka's reason with every quoted
+//!   part taken out ([`redact`]): librdkafka quotes the value it refuses, truncated or not;
+//! * keys of Java Kafka clients that librdkafka does not have (`sasl.jaas.config`,
+//!   `basic.auth.*`, Java keystores) are refused with the librdkafka equivalent, since a
+//!   Confluent Cloud `client.properties` has them and their values carry passwords;
+//! * an error librdkafka gives when a client is made has every property's value cut out
+//!   ([`scrub`]).
 
 use std::fmt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 
 /// One librdkafka property. `Debug` hides the value of a secret one.
 #[derive(Clone, PartialEq, Eq)]
@@ -40,6 +52,154 @@ pub fn is_secret(key: &str) -> bool {
         || key == "ssl.key.pem"
         || key == "ssl_key"
         || key.starts_with("sasl.oauthbearer.config")
+}
+
+/// Keys of Java Kafka clients that librdkafka does not have, and what to write instead.
+const JAVA_ONLY: &[(&str, &str)] = &[
+    (
+        "sasl.jaas.config",
+        "librdkafka has no JAAS: write the login as sasl.mechanisms (PLAIN, SCRAM-SHA-256, \
+         SCRAM-SHA-512), sasl.username and sasl.password (the username and password of the \
+         JAAS line)",
+    ),
+    (
+        "basic.auth.user.info",
+        "it is a Schema Registry setting, not a Kafka one, and snowpipe-kafka reads JSON \
+         messages with no Schema Registry: remove it",
+    ),
+    (
+        "basic.auth.credentials.source",
+        "it is a Schema Registry setting, not a Kafka one: remove it",
+    ),
+    (
+        "schema.registry.url",
+        "it is a Schema Registry setting, not a Kafka one: remove it",
+    ),
+    (
+        "ssl.truststore.location",
+        "librdkafka reads PEM, not Java trust stores: set ssl.ca.location to the CA \
+         certificate (PEM), or leave it out to use the system's",
+    ),
+    (
+        "ssl.truststore.password",
+        "librdkafka reads PEM, not Java trust stores: set ssl.ca.location instead",
+    ),
+    (
+        "ssl.truststore.type",
+        "librdkafka reads PEM, not Java trust stores: set ssl.ca.location instead",
+    ),
+    (
+        "ssl.keystore.type",
+        "librdkafka reads a PKCS#12 key store (ssl.keystore.location, \
+         ssl.keystore.password) or PEM (ssl.certificate.location, ssl.key.location)",
+    ),
+    (
+        "key.deserializer",
+        "a Java deserializer: snowpipe-kafka reads values as JSON; remove it",
+    ),
+    (
+        "value.deserializer",
+        "a Java deserializer: snowpipe-kafka reads values as JSON; remove it",
+    ),
+];
+
+/// Checks each property alone against librdkafka, and refuses Java-only keys.
+///
+/// # Errors
+/// The first property refused: its key, librdkafka's reason without any value
+/// ([`redact`]), and the fix for a Java-only key. Never the value.
+pub fn check(properties: &[Property]) -> Result<()> {
+    for p in properties {
+        if let Some((_, fix)) = JAVA_ONLY
+            .iter()
+            .find(|(k, _)| p.key.eq_ignore_ascii_case(k))
+        {
+            bail!(
+                "{} is a setting of Java Kafka clients that librdkafka does not have: {fix}",
+                p.key
+            );
+        }
+        let mut one = ClientConfig::new();
+        one.set(&p.key, &p.value);
+        if let Err(e) = one.create_native_config() {
+            let why = match &e {
+                KafkaError::ClientConfig(_, description, _, _) => redact(description, &p.key),
+                other => redact(&other.to_string(), &p.key),
+            };
+            bail!(
+                "librdkafka refuses the property {}: {why} (the value is not shown; librdkafka's \
+                 properties: CONFIGURATION.md of librdkafka 2.12)",
+                p.key
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `text` with every double-quoted part replaced by `"…"`, except the quoted `key`
+/// (librdkafka quotes the value it refuses, and may cut it short, leaving the quote open).
+pub fn redact(text: &str, key: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('"') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('"') {
+            Some(close) if &after[..close] == key => {
+                out.push('"');
+                out.push_str(key);
+                out.push('"');
+                rest = &after[close + 1..];
+            }
+            Some(close) => {
+                out.push_str("\"…\"");
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str("\"…");
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` (an error librdkafka gave when a client was made) with every property's value cut
+/// out, secret or not (a value of one or two characters is left: it cannot be told from the
+/// rest of the text).
+pub fn scrub(text: &str, properties: &[Property]) -> String {
+    let mut out = text.to_owned();
+    let mut values: Vec<&str> = properties
+        .iter()
+        .map(|p| p.value.as_str())
+        .filter(|v| v.len() > 2)
+        .collect();
+    // The longest first: a value that contains a shorter one is cut whole.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for v in values {
+        out = out.replace(v, "<value>");
+    }
+    out
+}
+
+/// Warns when `path` (a file of secrets) can be read by group or others.
+pub fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    "--kafka-config {} can be read by group or others (mode {mode:o}) and holds \
+                     the Kafka security settings: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
 }
 
 /// `-X`'s value parser: `KEY=VALUE`.
@@ -90,6 +250,7 @@ pub fn parse_file_text(text: &str) -> Result<Vec<Property>> {
 /// # Errors
 /// The file cannot be read, or a line is not `KEY=VALUE`.
 pub fn read_file(path: &Path) -> Result<Vec<Property>> {
+    warn_if_readable_by_others(path);
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --kafka-config {}", path.display()))?;
     parse_file_text(&text).with_context(|| format!("--kafka-config {}", path.display()))
@@ -190,6 +351,45 @@ mod tests {
         let p = parse("sasl.username=alice").unwrap();
         assert_eq!(format!("{p:?}"), "sasl.username=alice");
         assert!(secrets_on_command_line(&[p]).is_empty());
+    }
+
+    #[test]
+    fn refusals_name_the_key_and_the_fix_never_the_value() {
+        let cases = [
+            ("sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule required username='u' password='hunter2';", "sasl.username and sasl.password"),
+            ("basic.auth.user.info", "KEY:hunter2", "Schema Registry"),
+            ("ssl.truststore.location", "/etc/hunter2.jks", "ssl.ca.location"),
+            ("session.timeout.ms", "hunter2", "session.timeout.ms"),
+            ("sasl.pasword", "hunter2", "sasl.pasword"),
+            ("compression.codec", "hunter2-hunter2-hunter2", "compression.codec"),
+        ];
+        for (key, value, names) in cases {
+            let err = check(&[Property {
+                key: key.into(),
+                value: value.into(),
+            }])
+            .unwrap_err();
+            let msg = format!("{err:#} {err:?}");
+            assert!(!msg.contains("hunter2"), "{key}: {msg}");
+            assert!(msg.contains(names), "{key}: {msg}");
+        }
+        assert!(check(&[parse("session.timeout.ms=6000").unwrap()]).is_ok());
+        assert_eq!(
+            redact(
+                r#"Invalid value "hunt" for configuration property "k""#,
+                "k"
+            ),
+            r#"Invalid value "…" for configuration property "k""#
+        );
+        assert_eq!(redact(r#"cut "hunter"#, "k"), r#"cut "…"#);
+        let props = [
+            parse("sasl.password=hunter2").unwrap(),
+            parse("acks=1").unwrap(),
+        ];
+        assert_eq!(
+            scrub("failed: hunter2 rejected, acks=1", &props),
+            "failed: <value> rejected, acks=1"
+        );
     }
 
     /// librdkafka itself: TLS and SCRAM exist exactly when the `tls` feature is on.

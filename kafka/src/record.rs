@@ -15,7 +15,6 @@
 
 use base64::Engine as _;
 use serde::de::IgnoredAny;
-use snowpipe_streaming::RawRows;
 
 /// How a message's timestamp was set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,26 +53,125 @@ pub struct RowOptions {
     pub max_row_bytes: usize,
 }
 
-/// Writes the row of `record` into `rows` with the record's offset as its token, or says why
-/// it cannot be a row (and writes nothing). `scratch` is a buffer reused between calls.
+/// Where a candidate row is in the buffer it was written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    /// Its first byte.
+    pub start: usize,
+    /// Where the value's own bytes start in it (`start` without metadata).
+    pub rest: usize,
+    /// How many leading bytes of the value are not in it (blanks, and the `{` metadata
+    /// replaces): the value is `value[..prefix]` followed by the row from `rest`.
+    pub prefix: usize,
+}
+
+/// The `RECORD_METADATA` object `record` gets, written into `scratch` (emptied first); `Ok(false)`
+/// without `--metadata`.
 ///
 /// # Errors
-/// The dead-letter reason: what is wrong with the message, for the dead-letter header and
-/// the log.
-pub fn write_row(
+/// A header key that is not UTF-8 (with `--metadata`).
+pub fn metadata_of(
     record: &Record<'_>,
     options: RowOptions,
-    rows: &mut RawRows,
     scratch: &mut Vec<u8>,
-) -> Result<(), String> {
-    let Some(value) = record.value else {
-        return Err("the message has no value (a tombstone): there is no row to write".into());
-    };
+) -> Result<bool, String> {
+    scratch.clear();
+    if !options.metadata {
+        return Ok(false);
+    }
+    write_metadata(record, scratch)?;
+    Ok(true)
+}
+
+/// Writes the candidate row of a message whose value is `value` into `rows`, followed by
+/// `\n`, and says where it is; or `None` (nothing written) when the value cannot be a row
+/// whatever its JSON: a tombstone, or a first non-blank byte that is not `{`. The candidate is
+/// the value as written, or with `metadata` (a `RECORD_METADATA` object, [`metadata_of`])
+/// `{"RECORD_METADATA":{…},` and the value after its `{`. It is a row once [`finish_row`]
+/// accepts it.
+pub fn write_candidate(
+    value: Option<&[u8]>,
+    metadata: Option<&[u8]>,
+    rows: &mut Vec<u8>,
+) -> Option<Candidate> {
+    let value = value?;
+    let lead = value.iter().position(|b| !b.is_ascii_whitespace())?;
+    if value[lead] != b'{' {
+        return None;
+    }
+    let start = rows.len();
+    if let Some(meta) = metadata {
+        let prefix = value[lead + 1..]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map_or(value.len(), |p| lead + 1 + p);
+        let inner = &value[prefix..];
+        rows.extend_from_slice(b"{\"RECORD_METADATA\":");
+        rows.extend_from_slice(meta);
+        if inner.first() != Some(&b'}') {
+            rows.push(b',');
+        }
+        let rest = rows.len();
+        rows.extend_from_slice(inner);
+        rows.push(b'\n');
+        return Some(Candidate {
+            start,
+            rest,
+            prefix,
+        });
+    }
+    rows.extend_from_slice(value);
+    rows.push(b'\n');
+    Some(Candidate {
+        start,
+        rest: start,
+        prefix: 0,
+    })
+}
+
+/// The bytes [`write_candidate`] writes for `value` with metadata of `metadata` bytes (an
+/// upper bound).
+pub fn candidate_len(value: &[u8], metadata: Option<usize>) -> usize {
+    value.len() + metadata.map_or(0, |m| m + 21) + 1
+}
+
+/// Checks a candidate row (without its `\n`): UTF-8, one JSON value (which a candidate makes an
+/// object), at most `max_row_bytes`; then turns its line breaks (JSON allows them only as
+/// white space) into spaces so it stays one NDJSON line.
+///
+/// # Errors
+/// When it is not a row; [`reason`] on the message says why.
+pub fn finish_row(row: &mut [u8], max_row_bytes: usize) -> Result<(), ()> {
+    if row.len() > max_row_bytes {
+        return Err(());
+    }
     // UTF-8 first: serde_json does not check the strings it skips.
-    let text = std::str::from_utf8(value)
-        .map_err(|e| format!("the value is not UTF-8 text ({e}): a row must be a JSON object"))?;
-    serde_json::from_str::<IgnoredAny>(text)
-        .map_err(|e| format!("the value is not JSON ({e}): a row must be a JSON object"))?;
+    let text = std::str::from_utf8(row).map_err(|_| ())?;
+    serde_json::from_str::<IgnoredAny>(text).map_err(|_| ())?;
+    for i in memchr::memchr2_iter(b'\n', b'\r', row).collect::<Vec<_>>() {
+        row[i] = b' ';
+    }
+    Ok(())
+}
+
+/// Why `record` is not a row (the dead-letter reason), or `None` when it is one.
+pub fn reason(record: &Record<'_>, options: RowOptions) -> Option<String> {
+    let Some(value) = record.value else {
+        return Some("the message has no value (a tombstone): there is no row to write".into());
+    };
+    let text = match std::str::from_utf8(value) {
+        Ok(t) => t,
+        Err(e) => {
+            return Some(format!(
+                "the value is not UTF-8 text ({e}): a row must be a JSON object"
+            ))
+        }
+    };
+    if let Err(e) = serde_json::from_str::<IgnoredAny>(text) {
+        return Some(format!(
+            "the value is not JSON ({e}): a row must be a JSON object"
+        ));
+    }
     let body = value.trim_ascii();
     if body.first() != Some(&b'{') {
         let kind = match body.first() {
@@ -83,47 +181,24 @@ pub fn write_row(
             Some(b'n') => "null",
             _ => "a number",
         };
-        return Err(format!(
+        return Some(format!(
             "the value is JSON {kind}, not an object: a row needs column names"
         ));
     }
-    scratch.clear();
+    let mut meta = Vec::new();
     if options.metadata {
-        write_metadata(record, scratch)?;
+        if let Err(why) = write_metadata(record, &mut meta) {
+            return Some(why);
+        }
     }
-    let inner = body[1..].trim_ascii_start();
-    let len = if options.metadata {
-        // {"RECORD_METADATA":…, + the object without its `{`
-        19 + scratch.len() + usize::from(inner.first() != Some(&b'}')) + inner.len()
-    } else {
-        body.len()
-    };
+    let len = body.len() + if options.metadata { 20 + meta.len() } else { 0 };
     if len > options.max_row_bytes {
-        return Err(format!(
-            "the row is {len} bytes, more than the {} a request may carry: split the message",
+        return Some(format!(
+            "the row is about {len} bytes, more than the {} a request may carry: split the message",
             options.max_row_bytes
         ));
     }
-    let token = u64::try_from(record.offset)
-        .map_err(|_| format!("offset {} is negative", record.offset))?;
-    rows.push_with(token, |out| {
-        let from = out.len();
-        if options.metadata {
-            out.extend_from_slice(b"{\"RECORD_METADATA\":");
-            out.extend_from_slice(scratch);
-            if inner.first() != Some(&b'}') {
-                out.push(b',');
-            }
-            out.extend_from_slice(inner);
-        } else {
-            out.extend_from_slice(body);
-        }
-        // Outside strings (where JSON forbids them raw), line breaks are white space.
-        for i in memchr::memchr2_iter(b'\n', b'\r', &out[from..]).collect::<Vec<_>>() {
-            out[from + i] = b' ';
-        }
-    })
-    .map_err(|e| format!("the row cannot take offset {}: {e}", record.offset))
+    None
 }
 
 fn base64(b: &[u8]) -> String {
@@ -253,13 +328,35 @@ mod tests {
         max_row_bytes: 1 << 20,
     };
 
-    /// The row `record` becomes, as text.
+    /// The row `record` becomes, as text, or the reason it is none.
     fn to_row(record: &Record<'_>, options: RowOptions) -> Result<String, String> {
-        let mut rows = RawRows::new();
-        write_row(record, options, &mut rows, &mut Vec::new())?;
-        assert_eq!((rows.len(), rows.first_token()), (1, Some(42)));
-        let line = rows.as_bytes().strip_suffix(b"\n").expect("one line");
-        Ok(String::from_utf8(line.to_vec()).unwrap())
+        let mut rows = b"previous\n".to_vec();
+        let kept = rows.len();
+        let mut meta = Vec::new();
+        let start = match metadata_of(record, options, &mut meta) {
+            Ok(with) => write_candidate(record.value, with.then_some(&meta[..]), &mut rows),
+            Err(_) => None,
+        };
+        if let (Some(c), Some(value)) = (start, record.value) {
+            let mut original = value[..c.prefix].to_vec();
+            original.extend_from_slice(&rows[c.rest..rows.len() - 1]);
+            assert_eq!(original, value, "the value can be rebuilt from the row");
+        }
+        let accepted = start.map(|c| c.start).and_then(|s| {
+            let end = rows.len() - 1;
+            finish_row(&mut rows[s..end], options.max_row_bytes).ok()?;
+            Some(String::from_utf8(rows[s..end].to_vec()).unwrap())
+        });
+        match (accepted, reason(record, options)) {
+            (Some(row), None) => Ok(row),
+            (None, Some(why)) => {
+                if start.is_none() {
+                    assert_eq!(rows.len(), kept, "nothing written for {why}");
+                }
+                Err(why)
+            }
+            (row, why) => panic!("the row ({row:?}) and the reason ({why:?}) disagree"),
+        }
     }
 
     #[test]
@@ -269,7 +366,7 @@ mod tests {
             PLAIN,
         )
         .unwrap();
-        assert_eq!(row, "{\"a\": 1,  \"b\": \"x\\ny\"}");
+        assert_eq!(row, " {\"a\": 1,  \"b\": \"x\\ny\"} ");
         let v: Value = serde_json::from_str(&row).unwrap();
         assert_eq!(v["b"], "x\ny");
     }
@@ -292,11 +389,18 @@ mod tests {
         assert_eq!(m["offset"], 42);
         assert_eq!(m["CreateTime"], 1_700_000_000_000_i64);
         assert_eq!(m["key"], "k-1");
-        assert_eq!(m["headers"]["trace"], "t-9", "the last value of a repeated key");
+        assert_eq!(
+            m["headers"]["trace"], "t-9",
+            "the last value of a repeated key"
+        );
         assert_eq!(m["headers"]["bin"]["base64"], "/wA=");
         assert_eq!(m["headers"]["none"], Value::Null);
         assert_eq!(m["headers"].as_object().unwrap().len(), 3);
-        assert_eq!(row.matches("\"trace\"").count(), 1, "no duplicate key: {row}");
+        assert_eq!(
+            row.matches("\"trace\"").count(),
+            1,
+            "no duplicate key: {row}"
+        );
         let empty = to_row(&record(Some(b"{ }"), NO_HEADERS), META).unwrap();
         let v: Value = serde_json::from_str(&empty).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 1);
@@ -324,22 +428,18 @@ mod tests {
             (Some(b"{\"a\":1} trailing"), "not JSON"),
         ];
         for (value, why) in cases {
-            let mut rows = RawRows::new();
-            let err = write_row(&record(*value, NO_HEADERS), META, &mut rows, &mut Vec::new())
-                .unwrap_err();
+            let err = to_row(&record(*value, NO_HEADERS), META).unwrap_err();
             assert!(err.contains(why), "{value:?}: {err}");
-            assert!(rows.is_empty(), "nothing written for {value:?}");
+            let err = to_row(&record(*value, NO_HEADERS), PLAIN).unwrap_err();
+            assert!(err.contains(why), "{value:?}: {err}");
         }
     }
 
     #[test]
     fn a_header_key_that_is_not_text_is_a_dead_letter_with_metadata_and_ignored_without() {
         let headers: &[(&[u8], Option<&[u8]>)] = &[(b"ok", None), (&[0x80, 0x61], Some(b"v"))];
-        let mut rows = RawRows::new();
-        let err = write_row(&record(Some(b"{}"), headers), META, &mut rows, &mut Vec::new())
-            .unwrap_err();
+        let err = to_row(&record(Some(b"{}"), headers), META).unwrap_err();
         assert!(err.contains("header key is not UTF-8"), "{err}");
-        assert!(rows.is_empty());
         assert_eq!(to_row(&record(Some(b"{}"), headers), PLAIN).unwrap(), "{}");
     }
 

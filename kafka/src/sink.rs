@@ -88,10 +88,10 @@ pub async fn run_with(
     let (died_tx, mut died) = mpsc::unbounded_channel::<(Part, String)>();
     let dead_letters = Arc::new(DeadLetters::new(match &args.dead_letter_topic {
         Some(topic) => {
-            let producer: FutureProducer = args
-                .producer_config()
-                .create()
-                .map_err(|e| anyhow!("cannot create the dead-letter producer: {e}"))?;
+            let producer: FutureProducer = args.producer_config().create().map_err(|e| {
+                let why = crate::properties::scrub(&e.to_string(), &args.properties);
+                anyhow!("cannot create the dead-letter producer: {why}")
+            })?;
             Some((producer, topic.clone()))
         }
         None => None,
@@ -100,8 +100,13 @@ pub async fn run_with(
     let (commands, command_rx) = std_mpsc::channel();
     let lags: Lags = Arc::default();
     let resets: Resets = Arc::default();
+    let rows = RowOptions {
+        metadata: args.metadata,
+        max_row_bytes: MAX_ROW_BYTES,
+    };
     let setup = ConsumerSetup {
         config: args.consumer_config(),
+        properties: args.properties.clone(),
         topics: args.topics.clone(),
         control: control_tx,
         hand_over_timeout: args.hand_over_timeout,
@@ -109,16 +114,14 @@ pub async fn run_with(
         resets: Arc::clone(&resets),
         budget: Arc::clone(&budget),
         metrics: sink_metrics.clone(),
+        rows,
+        read_headers: args.metadata || args.dead_letter_topic.is_some(),
     };
     let thread = std::thread::Builder::new()
         .name("kafka-poll".into())
         .spawn(move || consumer::run(setup, &command_rx))
         .context("cannot start the consumer thread")?;
 
-    let rows = RowOptions {
-        metadata: args.metadata,
-        max_row_bytes: MAX_ROW_BYTES,
-    };
     let consumed_at = Arc::new(AtomicU64::new(0));
     let mut stats: BTreeMap<Part, Arc<PartitionStats>> = BTreeMap::new();
     let mut running: HashMap<Part, Running> = HashMap::new();

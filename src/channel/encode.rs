@@ -201,10 +201,8 @@ pub(crate) fn encode_raw(data: Bytes, cap: usize) -> Result<Encoded> {
     let mut row_start = 0usize;
     let mut index = 0usize;
     while row_start < data.len() {
-        let nl = data[row_start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(data.len() - 1, |p| row_start + p);
+        let nl =
+            memchr::memchr(b'\n', &data[row_start..]).map_or(data.len() - 1, |p| row_start + p);
         let line = &data[row_start..nl];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {

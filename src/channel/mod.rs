@@ -281,8 +281,8 @@ mod options;
 #[cfg(test)]
 mod ownership_tests;
 mod poller;
-mod raw_rows;
 pub(crate) mod pool;
+mod raw_rows;
 mod registry;
 mod runtime;
 pub(crate) mod settings;

@@ -49,6 +49,8 @@ impl TokenRun {
 #[derive(Debug, Clone, Default)]
 pub struct RawRows {
     data: Vec<u8>,
+    /// Rows taken whole from the caller ([`RawRows::from_ndjson_bytes`]); `data` is empty then.
+    frozen: Option<Bytes>,
     runs: Vec<TokenRun>,
     rows: usize,
 }
@@ -65,6 +67,61 @@ impl RawRows {
             data: Vec::with_capacity(bytes),
             ..Self::default()
         }
+    }
+
+    /// Rows the caller already holds as NDJSON (one JSON object per line, each line ending in
+    /// `\n`; a missing last one is added), with their tokens in order, one per line. The
+    /// buffer is taken as it is: no copy.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when a token does not follow the one before. A line count
+    /// that differs from the token count is refused when the rows are appended.
+    pub fn from_ndjson(mut ndjson: Vec<u8>, tokens: impl IntoIterator<Item = u64>) -> Result<Self> {
+        if ndjson.last().is_some_and(|&b| b != b'\n') {
+            ndjson.push(b'\n');
+        }
+        let mut rows = Self::default();
+        for token in tokens {
+            rows.take_token(token)?;
+            rows.rows += 1;
+        }
+        rows.data = ndjson;
+        Ok(rows)
+    }
+
+    /// As [`from_ndjson`](Self::from_ndjson), for rows in [`Bytes`] (a buffer the caller
+    /// gets back when the channel is done with it: see `Bytes::from_owner`).
+    ///
+    /// # Errors
+    /// As [`from_ndjson`](Self::from_ndjson).
+    pub fn from_ndjson_bytes(ndjson: Bytes, tokens: impl IntoIterator<Item = u64>) -> Result<Self> {
+        if ndjson.last().is_some_and(|&b| b != b'\n') {
+            return Self::from_ndjson(ndjson.to_vec(), tokens);
+        }
+        let mut rows = Self::from_ndjson(Vec::new(), tokens)?;
+        rows.frozen = Some(ndjson);
+        Ok(rows)
+    }
+
+    fn take_token(&mut self, token: u64) -> Result<()> {
+        match self.runs.last_mut() {
+            Some(run) if token <= run.last() => {
+                return Err(Error::invalid_argument(
+                    "offset_token",
+                    format!(
+                        "token {token} does not follow the previous row's ({}): give every row \
+                         its own, strictly increasing token",
+                        run.last()
+                    ),
+                ));
+            }
+            Some(run) if token == run.last() + 1 => run.rows += 1,
+            _ => self.runs.push(TokenRun {
+                first: token,
+                rows: 1,
+            }),
+        }
+        Ok(())
     }
 
     /// Adds `row` (one JSON object, no line break) with offset token `token`.
@@ -91,22 +148,9 @@ impl RawRows {
     /// [`Error::InvalidArgument`] when `token` does not follow the last row's (nothing is
     /// written, `write` is not called).
     pub fn push_with(&mut self, token: u64, write: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-        match self.runs.last_mut() {
-            Some(run) if token <= run.last() => {
-                return Err(Error::invalid_argument(
-                    "offset_token",
-                    format!(
-                        "token {token} does not follow the previous row's ({}): give every row \
-                         its own, strictly increasing token",
-                        run.last()
-                    ),
-                ));
-            }
-            Some(run) if token == run.last() + 1 => run.rows += 1,
-            _ => self.runs.push(TokenRun {
-                first: token,
-                rows: 1,
-            }),
+        self.take_token(token)?;
+        if let Some(frozen) = self.frozen.take() {
+            self.data = frozen.to_vec();
         }
         write(&mut self.data);
         self.data.push(b'\n');
@@ -126,7 +170,7 @@ impl RawRows {
 
     /// Bytes of the rows, line breaks included.
     pub fn bytes(&self) -> usize {
-        self.data.len()
+        self.as_bytes().len()
     }
 
     /// The first row's token.
@@ -141,7 +185,7 @@ impl RawRows {
 
     /// The rows as written: NDJSON, each row followed by a line break.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.data
+        self.frozen.as_deref().unwrap_or(&self.data)
     }
 
     /// How many runs of consecutive tokens the rows carry (1 when the tokens have no gap).
@@ -152,12 +196,14 @@ impl RawRows {
     /// Removes every row, keeping the buffer's capacity.
     pub fn clear(&mut self) {
         self.data.clear();
+        self.frozen = None;
         self.runs.clear();
         self.rows = 0;
     }
 
     pub(crate) fn into_parts(self) -> (Bytes, Vec<TokenRun>) {
-        (Bytes::from(self.data), self.runs)
+        let data = self.frozen.unwrap_or_else(|| Bytes::from(self.data));
+        (data, self.runs)
     }
 }
 
@@ -172,7 +218,10 @@ mod tests {
             r.push(b"{}", t).unwrap();
         }
         assert_eq!(r.token_runs(), 3);
-        assert_eq!((r.first_token(), r.last_token(), r.len()), (Some(5), Some(20), 6));
+        assert_eq!(
+            (r.first_token(), r.last_token(), r.len()),
+            (Some(5), Some(20), 6)
+        );
         assert_eq!(r.bytes(), 18);
         let (data, runs) = r.clone().into_parts();
         assert_eq!(&data[..], b"{}\n{}\n{}\n{}\n{}\n{}\n");
@@ -187,6 +236,21 @@ mod tests {
         r.clear();
         assert!(r.is_empty());
         assert_eq!(r.first_token(), None);
+    }
+
+    #[test]
+    fn ndjson_held_by_the_caller_is_taken_with_its_tokens() {
+        let r = RawRows::from_ndjson(b"{}\n{\"a\":1}".to_vec(), [7, 8]).unwrap();
+        assert_eq!(
+            (r.len(), r.token_runs(), r.as_bytes()),
+            (2, 1, &b"{}\n{\"a\":1}\n"[..])
+        );
+        assert!(RawRows::from_ndjson(b"{}\n{}\n".to_vec(), [8, 8]).is_err());
+        assert!(RawRows::from_ndjson(Vec::new(), []).unwrap().is_empty());
+        let mut b = RawRows::from_ndjson_bytes(Bytes::from_static(b"{}\n"), [1]).unwrap();
+        assert_eq!(b.as_bytes(), b"{}\n");
+        b.push(b"{\"b\":2}", 2).unwrap();
+        assert_eq!((b.len(), b.as_bytes()), (2, &b"{}\n{\"b\":2}\n"[..]));
     }
 
     #[test]

@@ -206,7 +206,11 @@ impl Tokens {
                 let mut tokens = RunCursor::new(&runs);
                 for &rows in piece_rows {
                     let first = tokens.take(1);
-                    let last = if rows > 1 { tokens.take(rows - 1) } else { first };
+                    let last = if rows > 1 {
+                        tokens.take(rows - 1)
+                    } else {
+                        first
+                    };
                     out.push(exact(
                         first.map(OffsetToken::from),
                         last.map(OffsetToken::from),
@@ -437,10 +441,16 @@ mod tests {
             ]
         );
         let t = Tokens::Runs(runs);
-        assert_eq!((t.first(), t.last()), (Some(10u64.into()), Some(33u64.into())));
+        assert_eq!(
+            (t.first(), t.last()),
+            (Some(10u64.into()), Some(33u64.into()))
+        );
         assert!(t.check_rows(8).is_ok());
         let e = t.check_rows(9).unwrap_err().to_string();
-        assert!(e.contains("8 raw rows were added but their data holds 9 lines"), "{e}");
+        assert!(
+            e.contains("8 raw rows were added but their data holds 9 lines"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -76,3 +76,69 @@ fn a_bad_properties_file_names_the_line_not_its_value() {
         "{stderr}"
     );
 }
+
+/// Every way a secret could reach the output, run as a user would: each `client.properties`
+/// below holds a secret in a property librdkafka refuses (a Java-only key, a bad value, a
+/// misspelt key). The sink stops before connecting, names the key and the fix, and neither
+/// stdout nor stderr (at debug level) holds the secret.
+#[test]
+fn refused_properties_never_print_their_secret() {
+    let secret = "S3cr3t-vAlue-91";
+    let cases = [
+        (
+            format!(
+                "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule \
+                 required username='KEY' password='{secret}';"
+            ),
+            "sasl.username and sasl.password",
+        ),
+        (
+            format!("basic.auth.user.info=KEY:{secret}"),
+            "Schema Registry",
+        ),
+        (format!("session.timeout.ms={secret}"), "session.timeout.ms"),
+        (format!("sasl.passwrd={secret}"), "sasl.passwrd"),
+        (
+            format!("ssl.truststore.password={secret}"),
+            "ssl.ca.location",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (i, (line, names)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("client-{i}.properties"));
+        std::fs::write(&file, format!("security.protocol=SASL_PLAINTEXT\n{line}\n"))
+            .expect("write");
+        let out = run(&["--kafka-config", file.to_str().expect("utf-8 path")]);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(1), "{line}: {stderr}");
+        assert!(
+            !stdout.contains("S3cr3t") && !stderr.contains("S3cr3t"),
+            "{line}: the secret reached the output:\n{stdout}\n{stderr}"
+        );
+        assert!(stderr.contains(names), "{line}: {stderr}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_properties_file_others_can_read_draws_a_warning() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("client.properties");
+    std::fs::write(&file, "sasl.password=x\nnot a property\n").expect("write");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = run(&["-F", file.to_str().expect("utf-8 path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("can be read by group or others (mode 644)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = run(&["-F", file.to_str().expect("utf-8 path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("can be read by"), "{stderr}");
+}

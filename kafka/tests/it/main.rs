@@ -4,6 +4,9 @@
 //! Filter by module path, e.g. `cargo test -p snowpipe-kafka --test it rebalance::`.
 
 mod command_line;
+mod headers;
+mod memory;
+mod operations;
 mod partitions_added;
 mod rebalance;
 mod retention;

@@ -1,0 +1,114 @@
+//! A producer we did not write sends a header whose key is not UTF-8 (Kafka allows any bytes;
+//! rdkafka's own `Headers::iter` panics on it). The message is dead-lettered with the reason,
+//! its partition goes on, and every other message lands once, with its headers in
+//! `RECORD_METADATA`.
+#![cfg(unix)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rdkafka::bindings as rd;
+use rdkafka::message::{BorrowedHeaders, Header, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use snowpipe_kafka::demo::Lab;
+
+const TOPIC: &str = "tagged";
+const DLQ: &str = "tagged.dlq";
+
+/// Headers with one raw (key, value) pair, whatever bytes the key holds: the C API takes
+/// bytes, as every Kafka client that is not rdkafka's Rust wrapper does.
+fn raw_header(key: &[u8], value: &[u8]) -> OwnedHeaders {
+    let headers = OwnedHeaders::new().insert(Header {
+        key: "trace",
+        value: Some("t-1"),
+    });
+    // `BorrowedHeaders` is rdkafka's view of the C `rd_kafka_headers_t`: its address is the
+    // C pointer (rdkafka makes it with `&*(ptr as *const BorrowedHeaders)`).
+    let raw = std::ptr::from_ref::<BorrowedHeaders>(headers.as_borrowed())
+        .cast_mut()
+        .cast::<rd::rd_kafka_headers_t>();
+    // SAFETY: `raw` is the live headers object `headers` owns; librdkafka copies the bytes.
+    #[allow(unsafe_code)]
+    let err = unsafe {
+        rd::rd_kafka_header_add(
+            raw,
+            key.as_ptr().cast(),
+            isize::try_from(key.len()).unwrap(),
+            value.as_ptr().cast(),
+            isize::try_from(value.len()).unwrap(),
+        )
+    };
+    assert_eq!(err, rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR);
+    headers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_key_that_is_not_utf8_is_a_dead_letter_and_the_partition_goes_on() {
+    let lab = Lab::start(&[(TOPIC, 2), (DLQ, 1)], Duration::from_millis(100))
+        .await
+        .expect("lab");
+    let producer = lab.producer().expect("producer");
+    let mut bad = Vec::new();
+    let mut good = Vec::new();
+    for n in 0..40i64 {
+        let partition = i32::from(n % 2 == 1);
+        let v = format!(r#"{{"id":{n},"kind":"k","amount":{n}}}"#);
+        let headers = if n % 10 == 4 {
+            raw_header(&[0xff, 0xfe, b'k'], b"v")
+        } else {
+            raw_header(b"tenant", "caf\u{e9}".as_bytes())
+        };
+        let d = producer
+            .send_result(
+                FutureRecord::to(TOPIC)
+                    .partition(partition)
+                    .key("k")
+                    .payload(&v)
+                    .headers(headers),
+            )
+            .map_err(|(e, _)| e)
+            .expect("queue")
+            .await
+            .expect("producer alive")
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+        if n % 10 == 4 {
+            bad.push((d.partition, d.offset));
+        } else {
+            good.push((d.partition, d.offset));
+        }
+    }
+    let out = lab
+        .instance(
+            &PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")),
+            TOPIC,
+            "headers",
+        )
+        .args(["--until-idle", "3s", "--dead-letter-topic", DLQ])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run the sink");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let mut landed = lab.landed_offsets().expect("table");
+    landed.sort_unstable();
+    good.sort_unstable();
+    assert_eq!(landed, good, "every other message once, nothing else");
+    let mut dead = lab
+        .dead_letters(DLQ, Duration::from_secs(2))
+        .expect("read the dead letters");
+    dead.sort_unstable();
+    bad.sort_unstable();
+    assert_eq!(dead, bad, "each bad-header message dead-lettered once");
+    let rows = lab
+        .emulator()
+        .query(r#"SELECT RECORD_METADATA FROM "DEMO.KAFKA.EVENTS" LIMIT 1"#)
+        .expect("query");
+    let meta: serde_json::Value = match &rows[0][0] {
+        serde_json::Value::String(s) => serde_json::from_str(s).expect("JSON"),
+        v => v.clone(),
+    };
+    assert_eq!(meta["headers"]["tenant"], "caf\u{e9}", "{meta}");
+    assert_eq!(meta["headers"]["trace"], "t-1", "{meta}");
+}
