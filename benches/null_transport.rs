@@ -1,6 +1,9 @@
 //! Rows per second through the whole client (append → serialize → batch → zstd → the channel
 //! actor → commit polling) on a transport that does nothing (`channel::bench::NullApi`): the
-//! SDK's own overhead, with no network and no server. Prints one JSON line.
+//! SDK's own overhead, with no network and no server. Prints one JSON line per way in:
+//! `append_rows` (typed rows serialized by the SDK, one span token per call),
+//! `append_rows_with_tokens` (typed rows, a token per row) and `append_raw_rows` (the same rows
+//! already serialized, as a Kafka message or a log line is, a token per row in `RawRows`).
 //!
 //! `cargo bench --bench null_transport` (2 M rows, release). Without `--bench` (as under
 //! `cargo test --benches`), 20 000 rows: a smoke run.
@@ -9,7 +12,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use snowpipe_streaming::channel::bench::null_client;
-use snowpipe_streaming::OffsetToken;
+use snowpipe_streaming::{OffsetToken, RawRows};
+
+/// How rows go in.
+#[derive(Clone, Copy, Debug)]
+enum Way {
+    AppendRows,
+    WithTokens,
+    RawRows,
+}
 
 #[derive(Serialize)]
 struct Event<'a> {
@@ -33,10 +44,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(run(rows));
+    for way in [Way::AppendRows, Way::WithTokens, Way::RawRows] {
+        runtime.block_on(run(rows, way));
+    }
 }
 
-async fn run(rows: u64) {
+async fn run(rows: u64, way: Way) {
     let (client, api) = null_client(Duration::from_millis(200), Duration::from_millis(20));
     let ch = client
         .pipe("DB", "SC", "P")
@@ -62,26 +75,48 @@ async fn run(rows: u64) {
         price_cents: 12_900,
         note: &pool[(id % 4096) as usize],
     };
+    // The raw way's rows exist as text before the clock starts, as a source's messages do.
+    let text: Vec<Vec<u8>> = match way {
+        Way::RawRows => (0..rows)
+            .map(|id| serde_json::to_vec(&event(id)).unwrap())
+            .collect(),
+        _ => Vec::new(),
+    };
     let started = Instant::now();
     for call in 0..rows / per_call {
-        let batch = (call * per_call..(call + 1) * per_call).map(event);
-        ch.append_rows(batch, None, Some(OffsetToken::from(call)))
-            .await
-            .unwrap();
+        let ids = call * per_call..(call + 1) * per_call;
+        match way {
+            Way::AppendRows => ch
+                .append_rows(ids.map(event), None, Some(OffsetToken::from(call)))
+                .await
+                .unwrap(),
+            Way::WithTokens => ch
+                .append_rows_with_tokens(ids.map(|id| (event(id), OffsetToken::from(id))))
+                .await
+                .unwrap(),
+            Way::RawRows => {
+                let mut raw = RawRows::with_capacity(per_call as usize * 300);
+                for id in ids {
+                    raw.push(&text[id as usize], id).unwrap();
+                }
+                ch.append_raw_rows(raw).await.unwrap();
+            }
+        }
     }
     ch.flush().await.unwrap();
     let appended = started.elapsed();
-    ch.wait_for_commit(
-        &OffsetToken::from(rows / per_call - 1),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    let last = match way {
+        Way::AppendRows => rows / per_call - 1,
+        _ => rows / per_call * per_call - 1,
+    };
+    ch.wait_for_commit(&OffsetToken::from(last), Duration::from_secs(60))
+        .await
+        .unwrap();
     // NDJSON bytes: every row about as long as a middle one (the notes have the same shape).
     let ndjson = (serde_json::to_vec(&event(rows / 2)).unwrap().len() + 1) as f64 * rows as f64;
     let wire = api.wire_bytes();
     println!(
-        "{{\"rows\":{rows},\"ndjson_mb\":{:.1},\"seconds\":{:.3},\"rows_per_s\":{:.0},\"mb_per_s\":{:.1},\"wire_mb\":{:.1}}}",
+        "{{\"way\":\"{way:?}\",\"rows\":{rows},\"ndjson_mb\":{:.1},\"seconds\":{:.3},\"rows_per_s\":{:.0},\"mb_per_s\":{:.1},\"wire_mb\":{:.1}}}",
         ndjson / 1e6,
         appended.as_secs_f64(),
         rows as f64 / appended.as_secs_f64(),

@@ -307,7 +307,7 @@ impl Batch {
     pub fn finish(&mut self, i: usize, max_row_bytes: usize) -> bool {
         match &self.messages[i].body {
             Body::Row { row, .. } => {
-                crate::record::finish_row(&mut self.rows[row.clone()], max_row_bytes).is_ok()
+                crate::record::finish_row(&mut self.rows[row.clone()], max_row_bytes)
             }
             Body::Value(_) => false,
         }
@@ -622,7 +622,7 @@ impl Router {
         if over && !slot.paused {
             slot.paused = true;
             self.paused += 1;
-            let _ = consumer.pause(&one(&m.topic().to_owned(), m.partition()));
+            let _ = consumer.pause(&one(m.topic(), m.partition()));
         }
     }
 

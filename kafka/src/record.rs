@@ -137,21 +137,23 @@ pub fn candidate_len(value: &[u8], metadata: Option<usize>) -> usize {
 
 /// Checks a candidate row (without its `\n`): UTF-8, one JSON value (which a candidate makes an
 /// object), at most `max_row_bytes`; then turns its line breaks (JSON allows them only as
-/// white space) into spaces so it stays one NDJSON line.
-///
-/// # Errors
-/// When it is not a row; [`reason`] on the message says why.
-pub fn finish_row(row: &mut [u8], max_row_bytes: usize) -> Result<(), ()> {
+/// white space) into spaces so it stays one NDJSON line. Whether it is a row: when it is not,
+/// [`reason`] on the message says why.
+pub fn finish_row(row: &mut [u8], max_row_bytes: usize) -> bool {
     if row.len() > max_row_bytes {
-        return Err(());
+        return false;
     }
     // UTF-8 first: serde_json does not check the strings it skips.
-    let text = std::str::from_utf8(row).map_err(|_| ())?;
-    serde_json::from_str::<IgnoredAny>(text).map_err(|_| ())?;
+    let Ok(text) = std::str::from_utf8(row) else {
+        return false;
+    };
+    if serde_json::from_str::<IgnoredAny>(text).is_err() {
+        return false;
+    }
     for i in memchr::memchr2_iter(b'\n', b'\r', row).collect::<Vec<_>>() {
         row[i] = b' ';
     }
-    Ok(())
+    true
 }
 
 /// Why `record` is not a row (the dead-letter reason), or `None` when it is one.
@@ -344,7 +346,9 @@ mod tests {
         }
         let accepted = start.map(|c| c.start).and_then(|s| {
             let end = rows.len() - 1;
-            finish_row(&mut rows[s..end], options.max_row_bytes).ok()?;
+            if !finish_row(&mut rows[s..end], options.max_row_bytes) {
+                return None;
+            }
             Some(String::from_utf8(rows[s..end].to_vec()).unwrap())
         });
         match (accepted, reason(record, options)) {
