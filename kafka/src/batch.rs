@@ -76,9 +76,9 @@ impl Budget {
     }
 }
 
-/// Row buffers of [`BATCH_BYTES`], back from the SDK once it has compressed them, for the
+/// Row buffers of `BATCH_BYTES` (256 KB), back from the SDK once it has compressed them, for the
 /// next batches: a new buffer of that size is a fresh `mmap` whose pages the kernel must fault
-/// in and zero, which cost about a tenth of the sink's CPU. At most [`POOLED`] are kept idle
+/// in and zero, which cost about a tenth of the sink's CPU. At most `POOLED` (32) are kept idle
 /// (8 MiB), which the budget's slack covers.
 #[derive(Debug, Default)]
 pub struct Pool {
@@ -334,12 +334,21 @@ impl Batch {
             offsets.push(m.offset.unsigned_abs());
         }
         self.rows.truncate(w);
-        let lent = Lent {
-            buf: std::mem::take(&mut self.rows),
-            pool: Arc::clone(&self.pool),
+        // A batch handed over part full (librdkafka had nothing more) would hold its whole
+        // buffer in the SDK, which charges only the rows: copy the rows out instead, and the
+        // buffer goes straight back to the pool.
+        let ndjson = if w < self.rows.capacity() / 4 {
+            let rows = bytes::Bytes::copy_from_slice(&self.rows);
+            self.pool.give(std::mem::take(&mut self.rows));
+            rows
+        } else {
+            bytes::Bytes::from_owner(Lent {
+                buf: std::mem::take(&mut self.rows),
+                pool: Arc::clone(&self.pool),
+            })
         };
         Rows {
-            ndjson: bytes::Bytes::from_owner(lent),
+            ndjson,
             offsets,
             charge: self.charge,
         }

@@ -1,7 +1,8 @@
 //! One Kafka message → one row, or the reason it cannot be one.
 //!
 //! A message whose value is a JSON object is a row, kept as the producer wrote it: its text is
-//! validated once and copied once, straight into the [`RawRows`] the channel takes (never
+//! copied once, on the poll thread, into the batch buffer the channel takes as it is
+//! (`snowpipe_streaming::RawRows`), and validated once there by the partition's worker (never
 //! parsed into a tree and written again). Line breaks, which JSON allows only as white space,
 //! become spaces so the row stays one NDJSON line. With `--metadata` the row gets a
 //! `RECORD_METADATA` object first, as Snowflake's Kafka connector writes it: `topic`,
