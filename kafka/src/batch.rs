@@ -597,10 +597,12 @@ impl Router {
                 .iter()
                 .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
                 .sum::<usize>()
-            + if row == 0 {
-                record.value.map_or(0, <[u8]>::len)
-            } else {
-                8
+            + match record.value {
+                // The value, whole, when it is no row; else the bytes before the row's own
+                // (blanks and the `{` metadata replaces: `record::Candidate::prefix`).
+                Some(v) if row == 0 => v.len(),
+                Some(v) => v.len() - v.trim_ascii_start().len() + 16,
+                None => 0,
             };
         // A batch's buffers never grow: what was charged is what is held.
         let full = |b: &Batch| {

@@ -22,7 +22,8 @@
 //! | `snowpipe_kafka_memory_budget_bytes` | gauge | | the limit of that (a share of `--memory-budget`) |
 //!
 //! `/healthz` answers 200 while the sink's loop is turning (it ticks every 200 ms; 503 once
-//! it has not for 30 s) and the consumer thread runs. `/readyz` answers 200 once the instance
+//! it has not for twice the hand-over timeout plus 30 s, since a rebalance's hand-over holds
+//! it) and the consumer thread runs. `/readyz` answers 200 once the instance
 //! has joined its group and every partition it was assigned has its channel open, and 503
 //! before, while a rebalance opens channels, and once it is stopping. Both answer a line of
 //! text saying why.
@@ -44,8 +45,6 @@ use crate::consumer::Part;
 
 /// Histogram buckets of the commit latency (seconds).
 const LATENCY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
-/// `/healthz` fails once the sink's loop has not ticked for this long.
-const STALE_AFTER: Duration = Duration::from_secs(30);
 
 /// One partition's metrics, registered when its worker starts.
 #[derive(Clone)]
@@ -150,6 +149,8 @@ pub struct Health {
     epoch: Instant,
     /// When the loop last ticked (ms since `epoch`).
     ticked: AtomicU64,
+    /// `/healthz` fails once the loop has not ticked for this long (ms).
+    stale_after: AtomicU64,
     joined: AtomicBool,
     opening: AtomicBool,
     stopping: AtomicBool,
@@ -161,6 +162,7 @@ impl Default for Health {
         Self {
             epoch: Instant::now(),
             ticked: AtomicU64::new(0),
+            stale_after: AtomicU64::new(90_000),
             joined: AtomicBool::new(false),
             opening: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
@@ -174,6 +176,14 @@ impl Health {
     pub fn tick(&self) {
         let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.ticked.store(ms, Ordering::Relaxed);
+    }
+
+    /// A hand-over may hold the sink's loop for `timeout`: the loop counts as stuck only after
+    /// twice that and 30 s more.
+    pub fn hand_over_timeout(&self, timeout: Duration) {
+        let ms = (timeout * 2 + Duration::from_secs(30)).as_millis();
+        self.stale_after
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// The group gave this instance its first assignment.
@@ -203,7 +213,7 @@ impl Health {
         if !self.consumer_alive.load(Ordering::Relaxed) {
             return Err("the Kafka consumer thread has ended".into());
         }
-        if since > STALE_AFTER {
+        if since > Duration::from_millis(self.stale_after.load(Ordering::Relaxed)) {
             return Err(format!("the sink's loop has not turned for {since:?}"));
         }
         Ok("ok")

@@ -82,6 +82,7 @@ pub async fn run_with(
     health: Arc<Health>,
 ) -> Result<Report> {
     args.validate()?;
+    health.hand_over_timeout(args.hand_over_timeout);
     let epoch = Instant::now();
     let budget = Arc::new(Budget::new(args.memory_budget.queues()));
     let sink_metrics = SinkMetrics::default();
