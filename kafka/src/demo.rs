@@ -495,7 +495,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let start = |n: usize| -> Result<Child> {
         println!("  start instance {n}");
         lab.instance(&bin, topic, "demo")
-            .args(["--dead-letter-topic", dlq, "--until-idle", "6s"])
+            // Longer than the session timeout (6 s) and a rebalance: a SIGKILLed member keeps its
+            // partitions until its session times out, and the others must not go idle before.
+            .args(["--dead-letter-topic", dlq, "--until-idle", "15s"])
             .spawn()
             .context("cannot start an instance")
     };
