@@ -261,11 +261,6 @@ impl Batch {
         }
     }
 
-    /// Its messages.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = Msg<'_>> {
-        self.messages.iter().map(|m| self.msg(m))
-    }
-
     fn msg<'a>(&'a self, m: &'a Meta) -> Msg<'a> {
         Msg {
             offset: m.offset,
@@ -285,11 +280,6 @@ impl Batch {
     /// Whether it holds no message.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
-    }
-
-    /// Bytes of its rows (line breaks included).
-    pub fn bytes(&self) -> usize {
-        self.rows.len()
     }
 
     /// Message `i`'s offset.
@@ -370,16 +360,10 @@ impl Batch {
 
     /// Adds a message: its candidate row into `rows` (when it can be a row, with `metadata`
     /// when given), the rest into `side`.
-    fn push<'h>(
-        &mut self,
-        record: &Record<'h>,
-        metadata: Option<&[u8]>,
-        can_be_row: bool,
-        headers: &[(&'h [u8], Option<&'h [u8]>)],
-    ) {
+    fn push(&mut self, record: &Record<'_>, metadata: Option<&[u8]>, can_be_row: bool) {
         let key = record.key.map(|k| self.copy(k));
         let first = self.headers.len();
-        for (k, v) in headers {
+        for (k, v) in record.headers {
             let key = self.copy(k);
             let value = v.map(|v| self.copy(v));
             self.headers.push(HeaderMeta { key, value });
@@ -467,8 +451,6 @@ struct Slot {
 pub struct Inbox {
     /// Its batches.
     pub batches: mpsc::UnboundedReceiver<Batch>,
-    /// Bytes of its batches not yet appended (its share of the budget in use).
-    pub held: Arc<AtomicUsize>,
 }
 
 /// Routes messages into their partitions' batches and pauses and resumes partitions against
@@ -511,11 +493,10 @@ impl Router {
     /// A partition was assigned: its inbox, for its worker.
     pub fn add(&mut self, part: &Part) -> Inbox {
         let (tx, batches) = mpsc::unbounded_channel();
-        let held = Arc::new(AtomicUsize::new(0));
         let slot = Slot {
             tx,
             open: None,
-            held: Arc::clone(&held),
+            held: Arc::default(),
             paused: false,
         };
         if let Some(old) = self
@@ -528,7 +509,7 @@ impl Router {
         } else {
             self.assigned += 1;
         }
-        Inbox { batches, held }
+        Inbox { batches }
     }
 
     /// A partition was revoked: its open batch is dropped (the next owner reads it again).
@@ -622,7 +603,7 @@ impl Router {
                 &slot.held,
             )
         });
-        batch.push(&record, metadata, can_be_row, &headers);
+        batch.push(&record, metadata, can_be_row);
         if batch.room() == 0 || batch.messages.len() == batch.messages.capacity() {
             if let Some(b) = slot.open.take() {
                 let _ = slot.tx.send(b);
@@ -706,8 +687,8 @@ mod tests {
     fn push(b: &mut Batch, r: &Record<'_>) {
         let mut meta = Vec::new();
         match crate::record::metadata_of(r, META, &mut meta) {
-            Ok(_) => b.push(r, Some(&meta), true, r.headers),
-            Err(_) => b.push(r, None, false, r.headers),
+            Ok(_) => b.push(r, Some(&meta), true),
+            Err(_) => b.push(r, None, false),
         }
     }
 
@@ -727,9 +708,8 @@ mod tests {
         push(&mut b, &record(10, Some(b"[1]"), &[]));
         push(&mut b, &record(11, Some(b"{}"), bad_key));
         push(&mut b, &record(12, Some(b"{ }"), &[]));
-        let values: Vec<_> = b
-            .iter()
-            .map(|m| m.value().map(|v| v.into_owned()))
+        let values: Vec<_> = (0..b.len())
+            .map(|i| b.get(i).value().map(|v| v.into_owned()))
             .collect();
         assert_eq!(
             values,

@@ -397,20 +397,18 @@ async fn rebalance(bin: &Path, n: i32, config: EmulatorConfig) -> Result<()> {
     let lab = Lab::start_with(&[(TOPIC, n)], config).await?;
     let count = u64::try_from(n)?;
     backlog(&lab, TOPIC, count, 100, n).await?;
+    let spawn = || {
+        lab.instance(bin, TOPIC, "many")
+            .args(["--max-client-lag", "200ms"])
+            .stdout(Stdio::null())
+            .spawn()
+    };
     let t0 = Instant::now();
-    let mut a = lab
-        .instance(bin, TOPIC, "many")
-        .args(["--max-client-lag", "200ms"])
-        .stdout(Stdio::null())
-        .spawn()?;
+    let mut a = spawn()?;
     let all = usize::try_from(n)?;
     let first = wait_for(&lab, "many_", all, count, t0).await?;
     let t1 = Instant::now();
-    let mut b = lab
-        .instance(bin, TOPIC, "many")
-        .args(["--max-client-lag", "200ms"])
-        .stdout(Stdio::null())
-        .spawn()?;
+    let mut b = spawn()?;
     // A row per partition after the second instance joined the group.
     tokio::time::sleep(Duration::from_secs(1)).await;
     backlog(&lab, TOPIC, count, 100, n).await?;

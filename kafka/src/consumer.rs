@@ -20,9 +20,10 @@
 //! * **Data:** messages are copied into their partition's batch and handed to its worker
 //!   without blocking the poll; a partition (or the sink) over the byte budget is paused until
 //!   its worker catches up (`batch`).
-//! * **Commands** from the async side: commit offsets (gathered, one commit a second), rejoin the group (a partition's channel
-//!   was taken by another writer: leaving and joining again makes the group assign it anew, and
-//!   the assign opens the channel afresh), shut down (leave the group, handing everything over).
+//! * **Commands** from the async side: commit offsets (gathered, one commit a second), rejoin
+//!   the group (a partition's channel was taken by another writer: leaving and joining again
+//!   makes the group assign it anew, and the assign opens the channel afresh), shut down (leave
+//!   the group, handing everything over).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc as std_mpsc;

@@ -286,25 +286,25 @@ pub async fn serve(
     Ok((bound, task))
 }
 
+/// A probe's answer: 200 or 503, with why.
+fn probe(
+    result: Result<&'static str, impl std::fmt::Display>,
+) -> (StatusCode, &'static str, String) {
+    match result {
+        Ok(why) => (StatusCode::OK, "text/plain", format!("{why}\n")),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            format!("{why}\n"),
+        ),
+    }
+}
+
 fn answer(path: &str, handle: &PrometheusHandle, health: &Health) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match path {
         "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", handle.render()),
-        "/healthz" => match health.live() {
-            Ok(why) => (StatusCode::OK, "text/plain", format!("{why}\n")),
-            Err(why) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain",
-                format!("{why}\n"),
-            ),
-        },
-        "/readyz" => match health.ready() {
-            Ok(why) => (StatusCode::OK, "text/plain", format!("{why}\n")),
-            Err(why) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain",
-                format!("{why}\n"),
-            ),
-        },
+        "/healthz" => probe(health.live()),
+        "/readyz" => probe(health.ready()),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",

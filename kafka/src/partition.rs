@@ -3,14 +3,15 @@
 //!
 //! It takes whole [`Batch`]es from the poll thread, whose row buffer already holds each
 //! message as its row: it checks each row in place (`record::finish_row`), dead-letters what is
-//! not a row, and appends the buffer itself ([`RawRows::from_ndjson`]), one append per batch. Offsets have gaps (transaction markers, compaction,
-//! dead-lettered messages), so every row carries its own token, kept as runs of consecutive
-//! offsets ([`Channel::append_raw_rows`]); the committed token is always the offset of a row
-//! in the table. The batches stay charged to the sink's budget until their rows are admitted
-//! by the SDK, whose own budget holds them from then on. A message at or before the last offset this worker saw (or
-//! the channel's committed token at open) is skipped: whatever Kafka delivers again, the table
-//! gets each offset once. A message that cannot be a row goes to the dead-letter topic (or is
-//! skipped and counted) and never stops the partition.
+//! not a row, and appends the buffer itself ([`RawRows::from_ndjson_bytes`]), one append per
+//! batch. Offsets have gaps (transaction markers, compaction, dead-lettered messages), so every
+//! row carries its own token, kept as runs of consecutive offsets ([`Channel::append_raw_rows`]);
+//! the committed token is always the offset of a row in the table. The batches stay charged to
+//! the sink's budget until their rows are admitted by the SDK, whose own budget holds them from
+//! then on. A message at or before the last offset this worker saw (or the channel's committed
+//! token at open) is skipped: whatever Kafka delivers again, the table gets each offset once. A
+//! message that cannot be a row goes to the dead-letter topic (or is skipped and counted) and
+//! never stops the partition.
 //!
 //! When the offset after the committed token is gone from the partition (retention deleted it
 //! before it landed: librdkafka resets to the log start and reports the partition, see
@@ -62,8 +63,6 @@ pub struct PartitionStats {
     pub busy: std::sync::atomic::AtomicBool,
     /// The committed offset (-1: none known).
     pub committed: AtomicI64,
-    /// Bytes of rows appended by this instance.
-    pub bytes: AtomicU64,
     /// Append → commit latency: sum and count (ms).
     pub commit_ms_sum: AtomicU64,
     /// See `commit_ms_sum`.
@@ -74,7 +73,6 @@ impl Default for PartitionStats {
     fn default() -> Self {
         Self {
             rows: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
             dead: AtomicU64::new(0),
             lost_to_retention: AtomicU64::new(0),
             row_errors: std::sync::Mutex::default(),
@@ -265,7 +263,7 @@ impl Worker {
     }
 
     /// One batch: each candidate row checked in place, what is not a row dead-lettered, and
-    /// the batch's buffer appended as it is (`RawRows::from_ndjson`).
+    /// the batch's buffer appended as it is (`RawRows::from_ndjson_bytes`).
     async fn append_one(
         &self,
         mut batch: Batch,
@@ -307,7 +305,6 @@ impl Worker {
             Ok(()) => {
                 let end = i64::try_from(end).unwrap_or(*last);
                 self.stats.rows.fetch_add(n, Ordering::Relaxed);
-                self.stats.bytes.fetch_add(size, Ordering::Relaxed);
                 self.metrics.rows.increment(n);
                 self.metrics.bytes.increment(size);
                 self.stats.appended.store(end, Ordering::Relaxed);
@@ -352,18 +349,10 @@ impl Worker {
     /// behind missed reports: their rows are counted from the channel's status totals.
     fn row_errors(&self, event: Result<snowpipe_streaming::RowErrorEvent, RecvError>) {
         match event {
-            Ok(e) => {
-                let mut errors = lock(&self.stats.row_errors);
-                let before = errors.count();
-                errors.record(&e);
-                self.metrics.row_errors.increment(errors.count() - before);
-            }
+            Ok(e) => count_row_errors(&self.stats, &self.metrics, |r| r.record(&e)),
             Err(RecvError::Lagged(_)) => {
                 let status = self.channel.status();
-                let mut errors = lock(&self.stats.row_errors);
-                let before = errors.count();
-                errors.catch_up(&status);
-                self.metrics.row_errors.increment(errors.count() - before);
+                count_row_errors(&self.stats, &self.metrics, |r| r.catch_up(&status));
             }
             Err(RecvError::Closed) => {}
         }
@@ -430,12 +419,12 @@ impl Worker {
         } else {
             self.hand_over_timeout
         };
-        let stats = Arc::clone(&self.stats);
+        let (stats, metrics) = (Arc::clone(&self.stats), self.metrics.clone());
         let handed = self.channel.hand_over(timeout).await;
         // Closing polls the status once more: row errors of the last batches arrive now.
         loop {
             match events.try_recv() {
-                Ok(e) => lock(&stats.row_errors).record(&e),
+                Ok(e) => count_row_errors(&stats, &metrics, |r| r.record(&e)),
                 Err(broadcast::error::TryRecvError::Lagged(_)) => {}
                 Err(_) => break,
             }
@@ -455,4 +444,17 @@ impl Worker {
             }
         }
     }
+}
+
+/// Updates the partition's row-error summary with `update` and counts what it added in the
+/// metrics.
+fn count_row_errors(
+    stats: &PartitionStats,
+    metrics: &PartitionMetrics,
+    update: impl FnOnce(&mut RowErrorSummary),
+) {
+    let mut errors = lock(&stats.row_errors);
+    let before = errors.count();
+    update(&mut errors);
+    metrics.row_errors.increment(errors.count() - before);
 }

@@ -13,7 +13,7 @@
 //!
 //! An assignment's channels are opened concurrently (at most [`OPEN_CONCURRENCY`] at once), so
 //! a rebalance of hundreds of partitions takes a few round trips, not hundreds. Every worker
-//! is supervised: one that panics or ends without being asked is reported at once, and the
+//! is supervised: one that panics is reported at once, and the
 //! sink stops with an error naming its partition (exit non-zero) instead of leaving the
 //! partition silently unread; its next owner resumes at the committed token.
 
@@ -71,7 +71,7 @@ pub async fn run(
 /// [`run`], reporting to `health` (the `/healthz` and `/readyz` probes).
 ///
 /// # Errors
-/// As [`run`]; also when a partition's worker panics or ends unexpectedly (named in the error).
+/// As [`run`]; also when a partition's worker panics (named in the error).
 ///
 /// # Cancellation
 /// As [`run`].
@@ -173,7 +173,7 @@ pub async fn run_with(
                                         args.pipe_of(&part.0)
                                     ));
                                     failure.get_or_insert(e);
-                                    let _ = commands.send(ThreadCmd::Shutdown);
+                                    stop(&mut stopping, &health, &commands);
                                     continue;
                                 }
                             };
@@ -239,9 +239,7 @@ pub async fn run_with(
             }
             () = &mut shutdown, if !stopping => {
                 tracing::info!("stopping: handing every partition over");
-                stopping = true;
-                health.stopping();
-                let _ = commands.send(ThreadCmd::Shutdown);
+                stop(&mut stopping, &health, &commands);
             }
             Some((part, why)) = died.recv() => {
                 let (topic, partition) = &part;
@@ -253,11 +251,7 @@ pub async fn run_with(
                 tracing::error!("{e}");
                 running.remove(&part);
                 failure.get_or_insert(e);
-                if !stopping {
-                    stopping = true;
-                    health.stopping();
-                    let _ = commands.send(ThreadCmd::Shutdown);
-                }
+                stop(&mut stopping, &health, &commands);
             }
             _ = tick.tick() => {
                 health.tick();
@@ -286,9 +280,7 @@ pub async fn run_with(
                             lags = ?lags.lock().map(|l| l.clone()).unwrap_or_default(),
                             "idle, read to the end and everything committed: stopping"
                         );
-                        stopping = true;
-                        health.stopping();
-                        let _ = commands.send(ThreadCmd::Shutdown);
+                        stop(&mut stopping, &health, &commands);
                     }
                 }
                 progress.tick(epoch, &stats, &lags, &budget);
@@ -310,6 +302,16 @@ pub async fn run_with(
         return Err(e);
     }
     Ok(Report::new(&stats))
+}
+
+/// Asks the consumer thread to leave the group, handing every partition over (once), and
+/// tells the readiness probe.
+fn stop(stopping: &mut bool, health: &Health, commands: &std_mpsc::Sender<ThreadCmd>) {
+    if !*stopping {
+        *stopping = true;
+        health.stopping();
+        let _ = commands.send(ThreadCmd::Shutdown);
+    }
 }
 
 /// Runs a partition's worker and reports on `died` when it panics, with the panic's message.
