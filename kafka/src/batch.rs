@@ -513,13 +513,23 @@ impl Router {
     }
 
     /// A partition was revoked: its open batch is dropped (the next owner reads it again).
-    pub fn remove(&mut self, part: &Part) {
+    /// A partition paused for memory is resumed first: the pause is this router's, and a
+    /// later assignment of the partition to this instance starts with a fresh slot that knows
+    /// nothing of it.
+    pub fn remove<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+        &mut self,
+        consumer: &C,
+        part: &Part,
+    ) {
         let Some(parts) = self.slots.get_mut(&part.0) else {
             return;
         };
         if let Some(slot) = parts.remove(&part.1) {
             self.assigned -= 1;
-            self.paused -= usize::from(slot.paused);
+            if slot.paused {
+                self.paused -= 1;
+                let _ = consumer.resume(&one(&part.0, part.1));
+            }
         }
         if parts.is_empty() {
             self.slots.remove(&part.0);
@@ -750,10 +760,18 @@ mod tests {
         let parts: Vec<Part> = (0..8).map(|p| ("t".to_owned(), p)).collect();
         let inboxes: Vec<_> = parts.iter().map(|p| r.add(p)).collect();
         assert_eq!(r.share(), 8 << 20);
+        // Not connected: pausing and resuming only change librdkafka's local state.
+        let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .set("group.id", "g")
+            .create()
+            .unwrap();
+        r.slots.get_mut("t").unwrap().get_mut(&0).unwrap().paused = true;
+        r.paused = 1;
         for p in &parts[..4] {
-            r.remove(p);
+            r.remove(&consumer, p);
         }
-        assert_eq!((r.assigned, r.share()), (4, 16 << 20));
+        assert_eq!((r.assigned, r.share(), r.paused()), (4, 16 << 20, 0));
         let mut small = Router::new(Arc::new(Budget::new(1 << 20)), META, true);
         let _inboxes: Vec<_> = parts.iter().map(|p| small.add(p)).collect();
         assert_eq!(small.share(), 2 * BATCH_BYTES);

@@ -217,7 +217,7 @@ impl ConsumerContext for SinkContext {
             other => {
                 tracing::warn!(error = ?other, "rebalance failed; dropping the assignment");
                 let parts = parts_of(tpl);
-                self.hand_over(&parts, true);
+                self.hand_over(consumer, &parts, true);
                 let _ = consumer.unassign();
             }
         }
@@ -276,7 +276,7 @@ impl SinkContext {
         let lost = consumer.assignment_lost();
         let parts = parts_of(tpl);
         tracing::info!(partitions = ?parts, lost, "partitions revoked");
-        let next = self.hand_over(&parts, lost);
+        let next = self.hand_over(consumer, &parts, lost);
         if !lost && !next.is_empty() {
             let mut offsets = TopicPartitionList::new();
             for ((topic, partition), offset) in &next {
@@ -297,12 +297,17 @@ impl SinkContext {
     }
 
     /// Stops the partitions' workers and returns the next offsets to commit to Kafka.
-    fn hand_over(&self, parts: &[Part], lost: bool) -> HashMap<Part, i64> {
+    fn hand_over(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        parts: &[Part],
+        lost: bool,
+    ) -> HashMap<Part, i64> {
         self.metrics.rebalance("revoke");
         {
             let mut router = lock(&self.router);
             for part in parts {
-                router.remove(part);
+                router.remove(consumer, part);
             }
         }
         let (reply, answer) = std_mpsc::sync_channel(1);
