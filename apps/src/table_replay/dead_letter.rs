@@ -3,12 +3,15 @@
 //! `<TABLE>_DLQ` through a second channel, and the replay goes on.
 //!
 //! Each dead letter carries its source key as its offset token on the dead-letter channel
-//! (`table_replay_<table>_dlq`), exactly as good rows do on the table's channel. After a
-//! restart the replay resumes after the table channel's committed key, reads bad rows again,
-//! and skips every one at or below the dead-letter channel's committed key: a bad row lands
-//! in `<TABLE>_DLQ` **exactly once**, crashes included (appended but not committed before a
-//! crash: not there, sent again; committed: skipped). The table channel's token never needs a
-//! bad row's key, so no run stops on a bad row.
+//! (`table_replay_<table>_dlq`), exactly as good rows do on the table's channel. A page's dead
+//! letters are committed before its good rows are appended, so the table channel's committed
+//! key never passes a bad row that is not yet in `<TABLE>_DLQ`. After a restart the replay
+//! resumes after the table channel's committed key, reads the bad rows after it again, and
+//! skips every one at or below the dead-letter channel's committed key: a bad row lands in
+//! `<TABLE>_DLQ` **exactly once**, crashes included (appended but not committed before a
+//! crash: not there, and read again because the table's token is still below it; committed:
+//! skipped). The table channel's token never needs a bad row's key, so no run stops on a bad
+//! row. The price is one commit wait per page that has bad rows.
 //!
 //! Columns: `SOURCE_TABLE`, `SOURCE_KEY`, `REASON`, `RAW_VALUES` (a VARIANT object: every
 //! source column as read, text that is not UTF-8 as `{"hex": "…"}`), `DEAD_LETTERED_AT`.
@@ -98,7 +101,8 @@ pub struct DeadLetters<'a> {
     pipe: String,
     table: String,
     channel: Option<Channel>,
-    /// The dead-letter channel's committed key when it was opened.
+    /// The dead-letter channel's committed key: as it was at open, then as this run's dead
+    /// letters commit.
     committed: Option<u64>,
     last_appended: Option<u64>,
     /// Dead-lettered by this run.
@@ -209,6 +213,25 @@ impl<'a> DeadLetters<'a> {
             .context("dead-letter append failed")?;
         self.last_appended = Some(last);
         self.stored += n;
+        Ok(())
+    }
+
+    /// Waits until every dead letter sent is committed (at once when there is none).
+    ///
+    /// # Errors
+    /// When they are not committed within `timeout`.
+    pub async fn wait_committed(&mut self, timeout: std::time::Duration) -> Result<()> {
+        let (Some(channel), Some(last)) = (self.channel.as_ref(), self.last_appended) else {
+            return Ok(());
+        };
+        if self.committed.is_some_and(|c| c >= last) {
+            return Ok(());
+        }
+        channel
+            .wait_for_commit(&OffsetToken::from(last), timeout)
+            .await
+            .with_context(|| format!("the dead letters were not committed within {timeout:?}"))?;
+        self.committed = Some(last);
         Ok(())
     }
 

@@ -214,11 +214,17 @@ pub async fn replay(
         let (batch, bad, last_key) = convert_page(&table, &names, page)?;
         after = Some(last_key);
         let n = batch.len() as u64;
+        // A page's dead letters are committed before its good rows are appended: the table
+        // channel's token must never pass a bad row's key while that row is in flight, or a
+        // crash then would resume past it and lose it (`dead_letter.rs`).
+        dead_letters.send(bad).await?;
+        dead_letters
+            .wait_committed(Duration::from_secs(120))
+            .await?;
         if let Some(last) = batch.last().and_then(|(_, t)| t.as_u64()) {
             append(&channel, batch).await?;
             last_appended = Some(last);
         }
-        dead_letters.send(bad).await?;
         rows_sent += n;
         drain(&mut row_errors, &mut events);
         if let Some(every) = opts.progress_every {
