@@ -18,20 +18,24 @@ use super::shared::ChannelShared;
 use crate::sync::lock;
 use crate::transport::{ChannelPath, PipePath};
 
-/// Which server-side channel a path names: channel names are case-insensitive in URLs
-/// (docs/protocol.md "Names"), so `orders` and `ORDERS` of one pipe are one channel.
+/// Which server-side channel a path names: database, schema, pipe and channel names are
+/// case-insensitive in URLs (docs/protocol.md "Names"), so `db.s.p/orders` and
+/// `DB.S.P/ORDERS` are one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ChannelKey {
-    pipe: PipePath,
-    /// The channel name, lower-cased.
-    channel: String,
+    /// The database, schema, pipe and channel names, lower-cased.
+    names: [String; 4],
 }
 
 impl ChannelKey {
     fn of(path: &ChannelPath) -> Self {
+        let PipePath {
+            database,
+            schema,
+            pipe,
+        } = &path.pipe;
         Self {
-            pipe: path.pipe.clone(),
-            channel: path.channel.to_lowercase(),
+            names: [database, schema, pipe, &path.channel].map(|n| n.to_lowercase()),
         }
     }
 }
@@ -198,6 +202,13 @@ mod tests {
             Some(17)
         );
         assert!(registry.insert(&shared(9_001, path("Q", "orders_17")), &tx));
+        let mut folded = path("q", "ORDERS_17");
+        folded.pipe.database = "db".into();
+        folded.pipe.schema = "s".into();
+        assert!(
+            registry.reserve(&folded).is_none(),
+            "db.s.q/ORDERS_17 is DB.S.Q/orders_17 on the server"
+        );
 
         let pending = registry.reserve(&path("P", "new")).expect("free");
         assert!(

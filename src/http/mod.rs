@@ -51,14 +51,18 @@ const MAX_DNS_ATTEMPTS: u32 = 2;
 /// Longest snippet of a non-JSON error body kept in an error message.
 const BODY_SNIPPET: usize = 200;
 
-/// The `User-Agent` of every request:
-/// `snowpipe-streaming-rs/<version> (<os> <arch>)[ (app=<application>)]`.
+/// The `User-Agent` of every request, in the shape the official SDKs send
+/// (`SnowpipeStreamingSDK/{version} ({platform}) {LANGUAGE}/{language_version}`, docs/protocol.md
+/// "Headers"): `SnowpipeStreamingSDK/v<crate version> (<os> <family> <arch>)
+/// RUST/<rustc version>[ (app=<application>)]`.
 pub(crate) fn user_agent(application: Option<&str>) -> String {
     let mut ua = format!(
-        "snowpipe-streaming-rs/{} ({} {})",
+        "SnowpipeStreamingSDK/v{} ({} {} {}) RUST/{}",
         env!("CARGO_PKG_VERSION"),
         std::env::consts::OS,
-        std::env::consts::ARCH
+        std::env::consts::FAMILY,
+        std::env::consts::ARCH,
+        env!("SNOWPIPE_RUSTC_VERSION"),
     );
     if let Some(app) = application {
         ua.push_str(&format!(" (app={app})"));
@@ -555,16 +559,26 @@ mod tests {
 
     #[test]
     fn user_agent_shape() {
+        // The official Python SDK sends
+        // `SnowpipeStreamingSDK/v1.9.1 (linux unix x86_64) PYTHON/3.11.7`.
         let ua = user_agent(None);
-        assert!(ua.starts_with(&format!(
-            "snowpipe-streaming-rs/{} (",
-            env!("CARGO_PKG_VERSION")
-        )));
-        assert!(ua.ends_with(&format!(
-            "{} {})",
+        let (product, rest) = ua.split_once(' ').unwrap();
+        assert_eq!(
+            product,
+            format!("SnowpipeStreamingSDK/v{}", env!("CARGO_PKG_VERSION"))
+        );
+        let platform = format!(
+            "({} {} {}) ",
             std::env::consts::OS,
+            std::env::consts::FAMILY,
             std::env::consts::ARCH
-        )));
-        assert!(user_agent(Some("myapp")).ends_with(" (app=myapp)"));
+        );
+        let language = rest.strip_prefix(&platform).unwrap();
+        let version = language.strip_prefix("RUST/").unwrap();
+        assert!(
+            version.split('.').take(2).all(|n| n.parse::<u32>().is_ok()),
+            "{ua}"
+        );
+        assert_eq!(user_agent(Some("myapp")), format!("{ua} (app=myapp)"));
     }
 }

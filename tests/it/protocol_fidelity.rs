@@ -109,6 +109,14 @@ async fn one_channel_under_two_cases_is_refused_as_already_open() {
         .await
         .expect_err("ORDERS is the channel Orders on the server");
     assert!(err.to_string().contains("already open"), "{err}");
+    // Database, schema and pipe names are case-insensitive too: `db.sch.t-streaming/Orders`
+    // is the same channel, and opening it would have invalidated `ch` on the server.
+    let err = client
+        .table_pipe("db", "sch", "t")
+        .open_channel("orders")
+        .await
+        .expect_err("db.sch.t/orders is DB.SCH.T/Orders on the server");
+    assert!(err.to_string().contains("already open"), "{err}");
     append_committed(&ch, 0..5).await;
     ch.close().await.unwrap();
     client.close().await.unwrap();

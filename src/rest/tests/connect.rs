@@ -23,7 +23,7 @@ async fn connect_discovers_the_host_and_exchanges_a_scoped_token() {
     assert_eq!(header(h, "accept").as_deref(), Some("application/json"));
     assert!(header(h, "user-agent")
         .unwrap()
-        .starts_with("snowpipe-streaming-rs/"));
+        .starts_with("SnowpipeStreamingSDK/v"));
     assert_uuid(&query(h, "requestId").unwrap());
     assert_eq!(query(h, "retryCount").as_deref(), Some("0"));
     let jwt = header(h, "authorization").unwrap();
