@@ -26,6 +26,39 @@ pub(crate) struct OpenChannelResponse {
     pub(crate) channel_status: ChannelStatusWire,
 }
 
+/// Body of `POST …/pipes/{pipe}:pipe-info`: what the official SDK sends (docs/protocol.md
+/// §4.2).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PipeInfoRequest {
+    pub(crate) generate_new_token: bool,
+    pub(crate) encryption_version: &'static str,
+}
+
+impl Default for PipeInfoRequest {
+    fn default() -> Self {
+        Self {
+            generate_new_token: true,
+            encryption_version: "AES-CTR-128.1",
+        }
+    }
+}
+
+/// Response of `:pipe-info`: only the parameters the SDK uses (the stage locations and keys
+/// serve the official SDK's file mode, which this SDK does not use).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct PipeInfoResponse {
+    #[serde(default)]
+    pub(crate) parameter_overrides: Option<ParameterOverrides>,
+}
+
+/// `parameter_overrides` of `:pipe-info`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ParameterOverrides {
+    /// `HEX`, `BASE64` or `UTF-8`; absent means `BASE64` to the official SDK.
+    #[serde(default)]
+    pub(crate) binary_input_format: Option<String>,
+}
+
 /// Response of append rows.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct AppendRowsResponse {

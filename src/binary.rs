@@ -1,13 +1,20 @@
 //! Bytes for `BINARY` columns.
 //!
 //! A `Vec<u8>` serializes as a JSON array of numbers, which no `BINARY` column accepts.
-//! Snowflake reads a `BINARY` value from a JSON string in the pipe's `BINARY_INPUT_FORMAT`:
-//! `HEX` unless the account or pipe sets otherwise (docs/protocol.md, "Type conversion"; the
-//! default can differ per account, so check `SHOW PARAMETERS LIKE 'BINARY_INPUT_FORMAT'`).
+//! Snowflake reads a `BINARY` value from a JSON string in the pipe's `BINARY_INPUT_FORMAT`
+//! (hex, base64 or UTF-8), which depends on the account and the pipe: the same string
+//! `"CAFE"` is the bytes `CA FE` in hex and `08 01 44` in base64, with no row error either
+//! way (docs/protocol.md "Type conversion (emulator)"). So the SDK asks the service: when a
+//! client opens the first channel of a pipe, it reads the pipe's format from the pipe-info
+//! call (once per pipe, cached by the client, read again by [`Channel::reopen`]), as the
+//! official SDKs do, unless [`ClientBuilder::binary_format`] names it.
 //!
-//! * [`Binary`]: a newtype that serializes as hex.
-//! * [`hex`] and [`base64`]: for `#[serde(with = "…")]` on a `Vec<u8>` (or any
-//!   `AsRef<[u8]>` when only serializing) field.
+//! * [`Binary`] (and `#[serde(with = "binary::pipe")]` on a `Vec<u8>`): bytes written in the
+//!   format of the pipe the row is appended to. Serialized outside a channel's append (e.g.
+//!   by `serde_json::to_string`), they are written as upper-case hex.
+//! * [`hex`], [`base64`] and [`utf8`]: one format whatever the pipe says, for
+//!   `#[serde(with = "…")]` on a `Vec<u8>` (or any `AsRef<[u8]>` when only serializing)
+//!   field.
 //!
 //! ```
 //! use serde::Serialize;
@@ -16,24 +23,111 @@
 //! #[derive(Serialize)]
 //! struct Blob {
 //!     #[serde(rename = "DIGEST")]
-//!     digest: Binary,
-//!     #[serde(rename = "PAYLOAD", with = "binary::base64")] // a pipe with BASE64 input
+//!     digest: Binary, // in the pipe's format when appended
+//!     #[serde(rename = "PAYLOAD", with = "binary::base64")] // always base64
 //!     payload: Vec<u8>,
 //! }
 //!
 //! let row = Blob { digest: Binary(vec![0xca, 0xfe]), payload: b"hi".to_vec() };
+//! // Outside a channel, `Binary` is hex.
 //! assert_eq!(
 //!     serde_json::to_string(&row).unwrap(),
 //!     r#"{"DIGEST":"CAFE","PAYLOAD":"aGk="}"#
 //! );
 //! ```
 
+#[cfg(doc)]
+use crate::{Channel, ClientBuilder};
+use std::cell::RefCell;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Bytes that serialize as an upper-case hex string, the `HEX` input format of a `BINARY`
-/// column (and the format Snowflake prints them in).
+/// A pipe's `BINARY_INPUT_FORMAT`: how the service reads a JSON string into a `BINARY`
+/// column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BinaryFormat {
+    /// Hexadecimal (`"CAFE"`), Snowflake's default `BINARY_INPUT_FORMAT`.
+    Hex,
+    /// Standard base64 (`"yv4="`): the official SDKs' default when the service names none.
+    Base64,
+    /// The bytes as UTF-8 text (`"hi"`): only bytes that are UTF-8 can be sent.
+    Utf8,
+}
+
+impl BinaryFormat {
+    /// The service's name of the format: `HEX`, `BASE64` or `UTF-8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hex => "HEX",
+            Self::Base64 => "BASE64",
+            Self::Utf8 => "UTF-8",
+        }
+    }
+
+    /// The format the service names `name` (`HEX`, `BASE64`, `UTF-8` or `UTF8`, any case).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "HEX" => Some(Self::Hex),
+            "BASE64" => Some(Self::Base64),
+            "UTF-8" | "UTF8" => Some(Self::Utf8),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for BinaryFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a channel knows of its pipe's `BINARY_INPUT_FORMAT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PipeBinary {
+    /// Named by the client builder or by the pipe-info call.
+    Known(BinaryFormat),
+    /// Not learned: why, and what to do (a [`Binary`] cannot be written then).
+    Unknown(std::sync::Arc<str>),
+}
+
+thread_local! {
+    /// The format of the pipe whose rows this thread is serializing (`None`: outside a
+    /// channel's append).
+    static PIPE_FORMAT: RefCell<Option<PipeBinary>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (the serialization of rows for one pipe) with [`Binary`] writing `format`.
+/// Serialization is synchronous on the appending thread, so a thread-local is exact here.
+pub(crate) fn with_pipe_format<R>(format: &PipeBinary, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<PipeBinary>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            PIPE_FORMAT.with(|p| *p.borrow_mut() = previous);
+        }
+    }
+    let previous = PIPE_FORMAT.with(|p| p.borrow_mut().replace(format.clone()));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Writes `bytes` in the current pipe's format (hex outside a channel's append).
+fn serialize_for_pipe<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::Error as _;
+    let format = PIPE_FORMAT.with(|p| p.borrow().clone());
+    match format {
+        None | Some(PipeBinary::Known(BinaryFormat::Hex)) => hex::serialize(bytes, s),
+        Some(PipeBinary::Known(BinaryFormat::Base64)) => base64::serialize(bytes, s),
+        Some(PipeBinary::Known(BinaryFormat::Utf8)) => utf8::serialize(bytes, s),
+        Some(PipeBinary::Unknown(why)) => Err(S::Error::custom(why)),
+    }
+}
+
+/// Bytes written in the `BINARY_INPUT_FORMAT` of the pipe the row is appended to (see the
+/// [module docs](self)); upper-case hex outside a channel's append, and read back from hex
+/// (the format Snowflake prints `BINARY` in).
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Binary(pub Vec<u8>);
 
@@ -57,7 +151,7 @@ impl AsRef<[u8]> for Binary {
 
 impl Serialize for Binary {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        hex::serialize(&self.0, s)
+        serialize_for_pipe(&self.0, s)
     }
 }
 
@@ -114,6 +208,62 @@ pub mod hex {
             .chunks_exact(2)
             .map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?))
             .collect()
+    }
+}
+
+/// `#[serde(with = "snowpipe_streaming::binary::pipe")]`: bytes in the format of the pipe the
+/// row is appended to, like [`Binary`](super::Binary).
+pub mod pipe {
+    use serde::{Deserializer, Serializer};
+
+    /// Writes `bytes` in the pipe's format (hex outside a channel's append).
+    ///
+    /// # Errors
+    /// The serializer's own; bytes that are not UTF-8 for a `UTF-8` pipe; a pipe whose format
+    /// the client could not learn.
+    pub fn serialize<S: Serializer>(bytes: impl AsRef<[u8]>, s: S) -> Result<S::Ok, S::Error> {
+        super::serialize_for_pipe(bytes.as_ref(), s)
+    }
+
+    /// Reads hex (either case), the format Snowflake prints `BINARY` in.
+    ///
+    /// # Errors
+    /// An odd length or a character that is not a hex digit.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        super::hex::deserialize(d)
+    }
+}
+
+/// `#[serde(with = "snowpipe_streaming::binary::utf8")]`: bytes as UTF-8 text, for a pipe
+/// whose `BINARY_INPUT_FORMAT` is `UTF-8`.
+pub mod utf8 {
+    use serde::de::Error as _;
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `bytes` as text.
+    ///
+    /// # Errors
+    /// Bytes that are not UTF-8 (a `UTF-8` pipe cannot take them: send them to a pipe with
+    /// `HEX` or `BASE64` input, or as [`hex`](super::hex)/[`base64`](super::base64) text into
+    /// a VARCHAR column).
+    pub fn serialize<S: Serializer>(bytes: impl AsRef<[u8]>, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(bytes.as_ref()) {
+            Ok(text) => s.serialize_str(text),
+            Err(e) => Err(S::Error::custom(format!(
+                "the pipe's BINARY_INPUT_FORMAT is UTF-8 and these bytes are not UTF-8 text                  ({e}); use a pipe with HEX or BASE64 input"
+            ))),
+        }
+    }
+
+    /// Reads text as its UTF-8 bytes.
+    ///
+    /// # Errors
+    /// A value that is not a string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        String::deserialize(d)
+            .map(String::into_bytes)
+            .map_err(|e| D::Error::custom(format!("not text: {e}")))
     }
 }
 

@@ -36,9 +36,12 @@ use crate::channel::batch::{Batcher, Chunk, SealedBatch};
 use crate::channel::budget::Budget;
 use crate::channel::compress::{self, CompressorPool};
 use crate::channel::encode;
+use crate::channel::pipe_params::PipeParams;
 use crate::channel::pool::{BufferPool, RowSize};
 use crate::channel::DataMetrics;
-use crate::transport::{default_pipe_name, AppendRequest, Compression, ElasticTarget, IngestApi};
+use crate::transport::{
+    default_pipe_name, AppendRequest, Compression, ElasticTarget, IngestApi, PipePath,
+};
 use crate::{Error, Result};
 
 /// A batch that may have landed more than once: its successful request was a retry of an
@@ -68,6 +71,8 @@ pub(crate) struct ElasticSettings {
     pub(crate) buffers: Arc<BufferPool>,
     /// The client's compressors (contexts and blocking-pool permits).
     pub(crate) compressors: Arc<CompressorPool>,
+    /// The client's knowledge of its pipes' parameters (the `BINARY_INPUT_FORMAT`).
+    pub(crate) pipe_params: Arc<PipeParams>,
 }
 
 impl ElasticSettings {
@@ -81,6 +86,7 @@ impl ElasticSettings {
             budget: runtime.budget(),
             buffers: runtime.buffers(),
             compressors: runtime.compressors(),
+            pipe_params: runtime.pipe_params(),
         }
     }
 }
@@ -209,7 +215,22 @@ impl ElasticChannel {
         I::Item: Serialize,
     {
         let s = &self.inner.settings;
-        let encoded = encode::encode_rows(rows, s.batch_cap, &s.buffers, &self.inner.row_size)?;
+        let pipe = match &self.inner.target {
+            ElasticTarget::Pipe(p) => p.clone(),
+            ElasticTarget::Table {
+                database,
+                schema,
+                table,
+            } => PipePath {
+                database: database.clone(),
+                schema: schema.clone(),
+                pipe: default_pipe_name(table),
+            },
+        };
+        let binary = s.pipe_params.binary(self.inner.api.as_ref(), &pipe).await;
+        let encoded = crate::binary::with_pipe_format(&binary, || {
+            encode::encode_rows(rows, s.batch_cap, &s.buffers, &self.inner.row_size)
+        })?;
         if encoded.rows == 0 {
             return Ok(());
         }

@@ -30,7 +30,8 @@ use http::{HeaderValue, Method};
 
 use crate::api::{
     AppendRowsResponse, BulkChannelStatusRequest, BulkChannelStatusResponse, ChannelStatusWire,
-    DropChannelResponse, OpenChannelRequest, OpenChannelResponse,
+    DropChannelResponse, OpenChannelRequest, OpenChannelResponse, PipeInfoRequest,
+    PipeInfoResponse,
 };
 use crate::auth::token::TokenFetcher;
 use crate::auth::{Authenticator, ControlAuth, TokenManager};
@@ -476,6 +477,17 @@ impl IngestApi for RestApi {
             out.extend(resp.channel_statuses);
         }
         Ok(out)
+    }
+
+    async fn pipe_info(&self, pipe: &PipePath) -> Result<PipeInfoResponse> {
+        let url = format!("{}:pipe-info", self.pipe_url(pipe)?);
+        let body = serde_json::to_vec(&PipeInfoRequest::default())
+            .map_err(|e| Error::invalid_argument("pipe-info request", e.to_string()))?;
+        let call = Call::new("pipe info", Method::POST, url).body(body, "application/json");
+        self.http
+            .execute(&call, self.auth())
+            .await?
+            .json("pipe info")
     }
 
     async fn append_elastic(

@@ -178,6 +178,15 @@ pub(crate) trait IngestApi: Send + Sync + fmt::Debug + 'static {
         channel_names: &[String],
     ) -> Result<HashMap<String, ChannelStatusWire>>;
 
+    /// `POST …/pipes/{pipe}:pipe-info`: the pipe's parameters (docs/protocol.md §4.2).
+    async fn pipe_info(&self, pipe: &PipePath) -> Result<crate::api::PipeInfoResponse> {
+        let _ = pipe;
+        Err(crate::Error::invalid_argument(
+            "pipe",
+            "this transport has no pipe-info endpoint",
+        ))
+    }
+
     /// `DELETE …/channels/{channel}`: returns the last committed offset token if reported.
     async fn drop_channel(&self, channel: &ChannelPath) -> Result<Option<String>>;
 

@@ -49,7 +49,9 @@ impl Channel {
         I::Item: Serialize,
     {
         self.prepare(tokens, |cap| {
-            encode::encode_rows(rows, cap, &self.shared.buffers, &self.shared.row_size)
+            self.with_binary(|| {
+                encode::encode_rows(rows, cap, &self.shared.buffers, &self.shared.row_size)
+            })
         })
     }
 
@@ -64,12 +66,14 @@ impl Channel {
             tokens.push(token);
             row
         });
-        let encoded = encode::encode_rows(
-            rows,
-            self.rt.settings.batch_cap(),
-            &self.shared.buffers,
-            &self.shared.row_size,
-        )?;
+        let encoded = self.with_binary(|| {
+            encode::encode_rows(
+                rows,
+                self.rt.settings.batch_cap(),
+                &self.shared.buffers,
+                &self.shared.row_size,
+            )
+        })?;
         self.prepare(Tokens::PerRow(tokens), |_| Ok(encoded))
     }
 
@@ -111,6 +115,16 @@ impl Channel {
             first,
             last,
         })
+    }
+
+    /// Runs `f` (serialization) with [`crate::binary::Binary`] writing the pipe's format.
+    fn with_binary<R>(&self, f: impl FnOnce() -> R) -> R {
+        let format = self
+            .binary
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        crate::binary::with_pipe_format(&format, f)
     }
 
     pub(super) fn closed_error(&self) -> Error {

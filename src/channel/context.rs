@@ -27,6 +27,8 @@ pub(super) struct RuntimeInner {
     pub(super) buffers: Arc<pool::BufferPool>,
     /// The client's compression jobs and zstd contexts, shared by all channels.
     pub(super) compressor_pool: Arc<compress::CompressorPool>,
+    /// Each pipe's parameters (its `BINARY_INPUT_FORMAT`), learned once per pipe.
+    pub(super) pipe_params: Arc<super::pipe_params::PipeParams>,
     pub(super) next_id: AtomicU64,
     /// Budget held by the client's last append (see `Channel::reserve`).
     pub(super) typical_append: AtomicUsize,

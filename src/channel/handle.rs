@@ -41,6 +41,9 @@ pub struct Channel {
     pub(super) at_least_once_splits: bool,
     /// Budget held by this handle's last append, reserved before the next one is serialized.
     pub(super) typical_append: AtomicUsize,
+    /// The pipe's `BINARY_INPUT_FORMAT` as this handle writes [`crate::binary::Binary`]
+    /// (learned at open, again at [`reopen`](Self::reopen)).
+    pub(super) binary: std::sync::RwLock<crate::binary::PipeBinary>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -466,7 +469,32 @@ impl Channel {
             .map_err(|_| Error::shutdown(format!("channel {}", self.name())))??;
         // Replay starts after the committed token: only tokens up to it are "already used".
         *lock(&self.last_token) = committed.clone();
+        // The pipe may have been altered since the open.
+        let binary = self
+            .rt
+            .pipe_params
+            .refresh(self.rt.api.as_ref(), &self.shared.path.pipe)
+            .await;
+        *self
+            .binary
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = binary;
         Ok(committed)
+    }
+
+    /// The `BINARY_INPUT_FORMAT` of the channel's pipe, which [`crate::binary::Binary`]
+    /// values are written in: named on the client builder, else learned from the service
+    /// when the channel was opened (or last reopened). `None` when it could not be learned
+    /// (the pipe-info call failed): a row holding a `Binary` is then refused.
+    pub fn binary_format(&self) -> Option<crate::binary::BinaryFormat> {
+        match &*self
+            .binary
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            crate::binary::PipeBinary::Known(f) => Some(*f),
+            crate::binary::PipeBinary::Unknown(_) => None,
+        }
     }
 
     /// Closes the channel: flushes every buffered row, waits for the in-flight append, and

@@ -280,6 +280,7 @@ mod names;
 mod options;
 #[cfg(test)]
 mod ownership_tests;
+pub(crate) mod pipe_params;
 mod poller;
 pub(crate) mod pool;
 mod raw_rows;

@@ -10,9 +10,20 @@ use crate::OffsetToken;
 pub struct OpenChannelOptions {
     /// Reset the channel's committed offset token to this value at open.
     pub offset_token: Option<OffsetToken>,
-    /// When `Some(true)`, the open fails (HTTP 409, `ERR_CHANNEL_HAS_UNCOMMITTED_DATA`) if the
-    /// channel still has rows the server accepted but has not committed, instead of discarding
-    /// them. `None` (default) leaves it to the server, whose default is `false`.
+    /// What the open does when the channel still has rows the server accepted but has not
+    /// committed (another writer's, or a crashed process's, in flight):
+    /// * `None` (default), the official SDK's policy: the open asks the server not to discard
+    ///   them (`fail_on_uncommitted_rows: true`), retries its 409
+    ///   `ERR_CHANNEL_HAS_UNCOMMITTED_DATA` within the client's retry budget while they
+    ///   commit, and if they are still uncommitted after that, opens with `false`, discarding
+    ///   them. Rows in flight are thus committed rather than thrown away, which also spares
+    ///   the channels that share the server's resources (the REST reference).
+    /// * `Some(true)`: the same, but the open fails with that 409 instead of discarding.
+    /// * `Some(false)`: the rows in flight are discarded at once (the behaviour before 0.2:
+    ///   the fastest open, for a writer that replays them anyway).
+    ///
+    /// Either way the committed offset token the open returns says which rows are in the
+    /// table, so exactly-once replay holds.
     pub fail_on_uncommitted_rows: Option<bool>,
     /// Accept appends larger than one request whose offset tokens do not say which rows each
     /// request carries (sparse, single or non-numeric tokens over many rows): they are split

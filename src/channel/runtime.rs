@@ -49,6 +49,7 @@ impl ChannelRuntime {
             Arc::clone(&registry),
         );
         let buffers = Arc::new(pool::BufferPool::new(pooled));
+        let pipe_params = Arc::new(super::pipe_params::PipeParams::new(settings.binary_format));
         let compressor_pool = compress::CompressorPool::for_client(
             &settings,
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
@@ -62,6 +63,7 @@ impl ChannelRuntime {
                 poller,
                 buffers,
                 compressor_pool,
+                pipe_params,
                 next_id: AtomicU64::new(1),
                 typical_append: AtomicUsize::new(0),
                 shutdown: CancellationToken::new(),
@@ -91,11 +93,17 @@ impl ChannelRuntime {
             return Err(already_open(&path));
         };
         let at_least_once_splits = options.at_least_once_splits;
+        let choice = options.fail_on_uncommitted_rows;
         let request = OpenChannelRequest {
             offset_token: options.offset_token.map(OffsetToken::into_string),
-            fail_on_uncommitted_rows: options.fail_on_uncommitted_rows,
+            fail_on_uncommitted_rows: Some(choice.unwrap_or(true)),
         };
-        let resp = rt.api.open_channel(&path, &request).await?;
+        // The pipe's BINARY_INPUT_FORMAT is learned beside the open (once per pipe).
+        let (resp, binary) = tokio::join!(
+            open_waiting_for_uncommitted(rt.api.as_ref(), &path, request, choice),
+            rt.pipe_params.binary(rt.api.as_ref(), &path.pipe)
+        );
+        let resp = resp?;
         if let Some(code) = resp
             .channel_status
             .channel_status_code
@@ -144,7 +152,13 @@ impl ChannelRuntime {
             unyielded: AtomicUsize::new(0),
             at_least_once_splits,
             typical_append: AtomicUsize::new(0),
+            binary: std::sync::RwLock::new(binary),
         })
+    }
+
+    /// The client's knowledge of its pipes' parameters.
+    pub(crate) fn pipe_params(&self) -> Arc<super::pipe_params::PipeParams> {
+        Arc::clone(&self.inner.pipe_params)
     }
 
     pub(crate) async fn close_all(&self) -> Result<()> {
@@ -175,6 +189,39 @@ impl ChannelRuntime {
         first_error.map_or(Ok(()), Err)
     }
 }
+
+/// Opens with `fail_on_uncommitted_rows: true` unless the caller chose: the server then
+/// answers 409 `ERR_CHANNEL_HAS_UNCOMMITTED_DATA` while the channel still has rows in flight
+/// (a previous writer's, which commit instead of being discarded), and the REST layer retries
+/// that 409 within the client's retry budget. When the caller left the option unset and the
+/// rows are still uncommitted after those retries, the channel is opened once more with
+/// `false`, which discards them: the official SDK's policy (docs/protocol.md "Ownership").
+async fn open_waiting_for_uncommitted(
+    api: &dyn IngestApi,
+    path: &ChannelPath,
+    request: OpenChannelRequest,
+    choice: Option<bool>,
+) -> Result<crate::api::OpenChannelResponse> {
+    match api.open_channel(path, &request).await {
+        Err(e) if choice.is_none() && e.snowflake_code() == Some(UNCOMMITTED) => {
+            tracing::warn!(
+                channel = %path,
+                "the channel still has uncommitted rows after the open's retries; opening with \
+                 fail_on_uncommitted_rows=false, which discards them (replay resumes after the \
+                 committed offset token)"
+            );
+            let forced = OpenChannelRequest {
+                fail_on_uncommitted_rows: Some(false),
+                ..request
+            };
+            api.open_channel(path, &forced).await
+        }
+        other => other,
+    }
+}
+
+/// The 409 code of an open while the channel has rows in flight.
+const UNCOMMITTED: &str = "ERR_CHANNEL_HAS_UNCOMMITTED_DATA";
 
 fn already_open(path: &ChannelPath) -> Error {
     Error::invalid_argument(

@@ -46,6 +46,9 @@ pub(crate) struct ChannelSettings {
     /// Longest time one automatic recovery (reopen + replay, all attempts) may take before
     /// the channel fails. Default 2 min.
     pub(crate) recovery_timeout: Duration,
+    /// The pipes' `BINARY_INPUT_FORMAT`, when the builder names it; `None` (default): learned
+    /// from each pipe's pipe-info call.
+    pub(crate) binary_format: Option<crate::binary::BinaryFormat>,
 }
 
 impl Default for ChannelSettings {
@@ -59,6 +62,7 @@ impl Default for ChannelSettings {
             commit_poll_interval: Duration::from_millis(100),
             idle_poll_interval: Duration::from_secs(5),
             recovery_timeout: Duration::from_secs(120),
+            binary_format: None,
         }
     }
 }

@@ -398,6 +398,17 @@ impl ClientBuilder {
         self
     }
 
+    /// The `BINARY_INPUT_FORMAT` every pipe of this client reads, which
+    /// [`Binary`](crate::binary::Binary) values are written in. Default: none, each pipe's
+    /// format is learned from the service when its first channel opens (the pipe-info call,
+    /// as the official SDKs do). Name it only when that call is unavailable or you must
+    /// override it; a wrong format stores other bytes without a row error
+    /// ([`binary`](crate::binary)).
+    pub fn binary_format(mut self, format: crate::binary::BinaryFormat) -> Self {
+        self.channel.binary_format = Some(format);
+        self
+    }
+
     // ----- sources ----------------------------------------------------------------------------
 
     /// A builder filled from the environment: `SNOWFLAKE_ACCOUNT`, `SNOWFLAKE_USER`,

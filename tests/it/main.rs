@@ -13,6 +13,7 @@ mod common;
 
 mod auth_keypair;
 mod bad_input;
+mod binary_format;
 mod channel_e2e;
 mod channel_emulator;
 mod client_calls;
@@ -28,3 +29,4 @@ mod rest_tls;
 mod rest_tls_env;
 mod row_serialization;
 mod sql_emulator;
+mod uncommitted_rows;
