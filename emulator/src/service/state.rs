@@ -213,6 +213,9 @@ impl Shared {
                     let mut counts = HashMap::new();
                     for (name, create) in &creates {
                         tx.execute_batch(create)?;
+                        if name.starts_with("ERROR_TABLE(") {
+                            storage::upgrade_error_table(&tx, name)?;
+                        }
                         let n: i64 = tx.query_row(
                             &format!("SELECT COUNT(*) FROM \"{}\"", name.replace('"', "\"\"")),
                             [],
