@@ -8,7 +8,10 @@
 //!   positive and then charged, so one large request is never refused forever.
 //! * 2,000 named channels per pipe → 400 `ERR_TOO_MANY_CHANNELS` on the open that would make
 //!   the 2,001st.
-//! * 10 pipes per table (its default pipe included) → the DDL is refused at start.
+//! * 10 pipes per table, its default pipe counted once it exists (from its first pipe-info,
+//!   open or append) → the DDL is refused at start when its declared pipes (and a default
+//!   pipe an earlier run created) pass 10; with 10 declared pipes, the call that would create
+//!   the default pipe is answered 400 `ERR_TOO_MANY_PIPES`.
 
 use std::str::FromStr;
 use std::time::Instant;
@@ -42,7 +45,7 @@ pub const APPENDS_PER_SECOND: f64 = 10.0;
 pub const BYTES_PER_SECOND: f64 = 20_000_000.0;
 /// Named channels per pipe.
 pub const CHANNELS_PER_PIPE: usize = 2_000;
-/// Pipes per table, its default pipe included.
+/// Pipes per table, its default pipe included once it exists.
 pub const PIPES_PER_TABLE: usize = 10;
 
 /// A channel's two token buckets.

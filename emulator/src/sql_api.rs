@@ -4,8 +4,9 @@
 //!
 //! The statement runs in SQLite: table names after `FROM` and `JOIN` (`T`, `S.T` or `D.S.T`,
 //! resolved with the request's `database` and `schema`) are rewritten to the emulator's
-//! SQLite tables; everything else is SQLite SQL, so use portable SQL (`COUNT`, `MIN`, `MAX`,
-//! `SUM`, `WHERE`, `ORDER BY`, `LIMIT`). Statements that are not `SELECT`/`WITH`, that
+//! SQLite tables, and Snowflake's paths (`m:key.sub`) and `::STRING` casts become SQLite's
+//! JSON extraction and `CAST` (`sql_api/paths.rs`); everything else is SQLite SQL, so use
+//! portable SQL (`COUNT`, `MIN`, `MAX`, `SUM`, `WHERE`, `ORDER BY`, `LIMIT`). Statements that are not `SELECT`/`WITH`, that
 //! SQLite does not consider read-only, or several statements in one request are refused with
 //! 422. The statement runs in a sandbox (`sql_sandbox.rs`): it reads only catalog tables
 //! whose database the caller's role is granted (the request's `role`, else the token's),
@@ -40,6 +41,7 @@ use crate::catalog::Catalog;
 use crate::sql_sandbox::{run_sandboxed, Readable};
 
 mod encode;
+mod paths;
 mod results;
 mod rewrite;
 
@@ -354,6 +356,60 @@ mod tests {
         let e = prepare(&c, body("SELECT * FROM ERROR_TABLE(T)").as_bytes()).unwrap_err();
         assert_eq!(e.code, "002003", "{}", e.message);
         assert!(e.message.contains("ERROR_LOGGING"), "{}", e.message);
+    }
+
+    #[test]
+    fn semi_structured_paths_and_text_casts_become_sqlite_json_extraction() {
+        let c = catalog();
+        let body = |s: &str| json!({"statement": s, "database": "D", "schema": "S"}).to_string();
+        for (snowflake, sqlite) in [
+            (
+                "SELECT DOC:a FROM t",
+                "SELECT (DOC ->> '$.\"a\"') FROM \"D.S.T\"",
+            ),
+            (
+                "SELECT DOC:\"Key\".b[2]:c FROM t",
+                "SELECT (DOC ->> '$.\"Key\".\"b\"[2].\"c\"') FROM \"D.S.T\"",
+            ),
+            (
+                "SELECT x.DOC:$1::string FROM t x",
+                "SELECT CAST((x.DOC ->> '$.\"$1\"') AS TEXT) FROM \"D.S.T\" x",
+            ),
+            (
+                "SELECT ID::VARCHAR FROM t WHERE DOC:s = 'it''s'",
+                "SELECT CAST(ID AS TEXT) FROM \"D.S.T\" WHERE (DOC ->> '$.\"s\"') = 'it''s'",
+            ),
+            // A colon inside a string is no path.
+            ("SELECT 'a:b' FROM t", "SELECT 'a:b' FROM \"D.S.T\""),
+        ] {
+            assert_eq!(
+                prepare(&c, body(snowflake).as_bytes()).unwrap(),
+                sqlite,
+                "{snowflake}"
+            );
+        }
+        for refused in [
+            "SELECT DOC:a::NUMBER FROM t",
+            "SELECT 1::STRING FROM t",
+            "SELECT DOC: FROM t",
+        ] {
+            let e = prepare(&c, body(refused).as_bytes()).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (422, "001003"), "{refused}");
+        }
+        // The rewritten paths run: strings come back as text, numbers as numbers.
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE \"D.S.T\" (DOC VARIANT); \
+             INSERT INTO \"D.S.T\" VALUES ('{\"s\":\"x\",\"n\":[1,2],\"o\":{\"k\":true}}');",
+        )
+        .unwrap();
+        let sql = prepare(
+            &c,
+            body("SELECT DOC:s, DOC:n[1], DOC:o.k::STRING FROM t WHERE DOC:s = 'x'").as_bytes(),
+        )
+        .unwrap();
+        let answer = run(&conn, &sql, "h").unwrap();
+        assert_eq!(answer["data"], json!([["x", "2", "1"]]));
     }
 
     #[test]

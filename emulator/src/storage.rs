@@ -418,26 +418,63 @@ pub(crate) fn store_default_pipe(
 }
 
 /// `CREATE TABLE IF NOT EXISTS "ERROR_TABLE(DB.SCHEMA.TABLE)" (…)`: the error table of a
-/// table with `ERROR_LOGGING = TRUE`, with the columns the emulator fills (docs/protocol.md
-/// "Table features"): when the row was rejected, the error, where it came from and the
-/// original payload.
+/// table with `ERROR_LOGGING = TRUE`, with Snowflake's fixed columns, in its order
+/// (docs/protocol.md "Table features"): when the row was rejected, the query id (none for
+/// streaming), the error code, the error's metadata and the payload as sent.
 pub(crate) fn error_table_create(table: &crate::catalog::Table) -> String {
     format!(
-        "CREATE TABLE IF NOT EXISTS {} (TIMESTAMP TIMESTAMP_LTZ, QUERY_ID VARCHAR, \
-         ERROR_CODE \"NUMBER(38,0)\", ERROR_MESSAGE VARCHAR, ERROR_METADATA OBJECT, \
-         ERROR_DATA VARIANT)",
+        "CREATE TABLE IF NOT EXISTS {} ({ERROR_TABLE_COLUMNS})",
         crate::convert::quote_ident(&table.error_table_name())
     )
+}
+
+const ERROR_TABLE_COLUMNS: &str = "TIMESTAMP TIMESTAMP_LTZ, QUERY_ID VARCHAR, \
+     ERROR_CODE \"NUMBER(38,0)\", ERROR_METADATA OBJECT, ERROR_DATA OBJECT";
+
+/// Rewrites an error table an older emulator created with an `ERROR_MESSAGE` column into
+/// Snowflake's shape (see [`error_table_create`]): the message, column, pipe and channel move
+/// into `ERROR_METADATA`, the row into `ERROR_DATA:"$1"` (as JSON text), and `ERROR_CODE` is
+/// read from the message. Does nothing to an error table of the current shape.
+pub(crate) fn upgrade_error_table(conn: &Connection, error_table: &str) -> rusqlite::Result<()> {
+    let name = crate::convert::quote_ident(error_table);
+    let old_shape = conn
+        .prepare(&format!("SELECT * FROM {name} LIMIT 0"))?
+        .column_names()
+        .contains(&"ERROR_MESSAGE");
+    if !old_shape {
+        return Ok(());
+    }
+    let old = crate::convert::quote_ident(&format!("{error_table} (old shape)"));
+    let code = crate::convert::RowErrorKind::code_from_message_sql("ERROR_MESSAGE");
+    conn.execute_batch(&format!(
+        "ALTER TABLE {name} RENAME TO {old};
+         CREATE TABLE {name} ({ERROR_TABLE_COLUMNS});
+         INSERT INTO {name} SELECT TIMESTAMP, QUERY_ID, COALESCE(ERROR_CODE, {code}),
+             json_object('error_code', COALESCE(ERROR_CODE, {code}),
+                 'error_message', ERROR_MESSAGE,
+                 'error_source', json_extract(ERROR_METADATA, '$.column'),
+                 'service', 'snowpipe_streaming',
+                 'details', json_object(
+                     'pipe_name', json_extract(ERROR_METADATA, '$.pipe'),
+                     'channel_name', json_extract(ERROR_METADATA, '$.channel'),
+                     'error_data_truncated', json('false'),
+                     'error_data_content_type', 'json')),
+             json_object('$1', ERROR_DATA)
+           FROM {old};
+         DROP TABLE {old};"
+    ))
 }
 
 /// A row an append rejected, for its table's error table.
 #[derive(Debug, Clone)]
 pub(crate) struct RejectedRow {
-    pub message: String,
-    /// `{"service": "snowpipe_streaming", "pipe": …, "channel": …, …}` as JSON text.
-    pub metadata: String,
-    /// The row as sent (JSON text; a line that is not JSON as a JSON string).
-    pub data: String,
+    /// `ERROR_CODE`.
+    pub code: u32,
+    /// `ERROR_METADATA` (`service`, `error_code`, `error_message`, `error_source`,
+    /// `sql_state`, `details`).
+    pub metadata: serde_json::Value,
+    /// `ERROR_DATA`: `{"$1": <the line as sent>}`.
+    pub data: serde_json::Value,
 }
 
 /// Writes rejected rows to the error table `error_table` (its SQLite name).
@@ -449,14 +486,19 @@ pub(crate) fn write_rejected(
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(&format!(
-            "INSERT INTO {} VALUES (?1, NULL, NULL, ?2, ?3, ?4)",
+            "INSERT INTO {} VALUES (?1, NULL, ?2, ?3, ?4)",
             crate::convert::quote_ident(error_table)
         ))?;
         let now = chrono::Utc::now()
             .format("%Y-%m-%d %H:%M:%S%.9fZ")
             .to_string();
         for r in rows {
-            stmt.execute(rusqlite::params![now, r.message, r.metadata, r.data])?;
+            stmt.execute(rusqlite::params![
+                now,
+                r.code,
+                r.metadata.to_string(),
+                r.data.to_string()
+            ])?;
         }
     }
     tx.commit()
@@ -588,6 +630,107 @@ pub(crate) fn write_commit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error table an older emulator wrote (with `ERROR_MESSAGE`, no code) is rewritten
+    /// at start into Snowflake's shape, each row's code read from its message; the codes read
+    /// that way are the codes the conversion gives.
+    #[test]
+    fn an_old_error_table_is_upgraded_with_the_codes_its_messages_name() {
+        let mut catalog = crate::catalog::Catalog::new();
+        catalog
+            .apply_sql(
+                "CREATE DATABASE D; CREATE SCHEMA D.S; CREATE TABLE D.S.L (ID NUMBER NOT NULL, \
+                 N NUMBER(3,0), B BOOLEAN, D DATE, T TIME, TS TIMESTAMP_NTZ, V VARCHAR(2), \
+                 BIN BINARY(1), O OBJECT, S VARCHAR) ERROR_LOGGING = TRUE;",
+            )
+            .unwrap();
+        let table = catalog.table_exact("D", "S", "L").unwrap();
+        let long = format!(r#"{{"ID":1,"S":"{}"}}"#, "a".repeat(16_777_217));
+        let lines = [
+            long.as_str(),
+            r#"{"N":1}"#,
+            r#"{"ID":1,"N":"x"}"#,
+            r#"{"ID":1,"N":1000}"#,
+            r#"{"ID":1,"B":"maybe"}"#,
+            r#"{"ID":1,"D":"x"}"#,
+            r#"{"ID":1,"T":"x"}"#,
+            r#"{"ID":1,"TS":"x"}"#,
+            r#"{"ID":1,"V":"abc"}"#,
+            r#"{"ID":1,"BIN":"zz"}"#,
+            r#"{"ID":1,"BIN":"AABB"}"#,
+            r#"{"ID":1,"O":"[1]"}"#,
+            r#"{"ID":1,"O":"{x"}"#,
+            "[1]",
+            "{",
+        ];
+        let conn = Connection::open_in_memory().unwrap();
+        let name = table.error_table_name();
+        conn.execute_batch(&format!(
+            "CREATE TABLE {} (TIMESTAMP TIMESTAMP_LTZ, QUERY_ID VARCHAR, \
+             ERROR_CODE \"NUMBER(38,0)\", ERROR_MESSAGE VARCHAR, ERROR_METADATA OBJECT, \
+             ERROR_DATA VARIANT)",
+            crate::convert::quote_ident(&name)
+        ))
+        .unwrap();
+        let mut codes = Vec::new();
+        for line in lines {
+            let e = crate::convert::convert_line(table, line.as_bytes()).unwrap_err();
+            codes.push(i64::from(e.code()));
+            conn.execute(
+                &format!(
+                    "INSERT INTO {} VALUES ('2026-01-01 00:00:00.000000000Z', NULL, NULL, ?1, \
+                     json_object('service', 'snowpipe_streaming', 'pipe', 'L-STREAMING', \
+                     'channel', 'c', 'column', ?2), ?3)",
+                    crate::convert::quote_ident(&name)
+                ),
+                rusqlite::params![e.to_string(), e.column, line],
+            )
+            .unwrap();
+        }
+        let distinct: std::collections::BTreeSet<_> = codes.iter().collect();
+        assert_eq!(distinct.len(), 12, "every kind is covered: {codes:?}");
+        upgrade_error_table(&conn, &name).unwrap();
+        upgrade_error_table(&conn, &name).unwrap();
+        let columns: Vec<String> = conn
+            .prepare(&format!(
+                "SELECT * FROM {}",
+                crate::convert::quote_ident(&name)
+            ))
+            .unwrap()
+            .column_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                "TIMESTAMP",
+                "QUERY_ID",
+                "ERROR_CODE",
+                "ERROR_METADATA",
+                "ERROR_DATA"
+            ]
+        );
+        let rows: Vec<(i64, String, String, String)> = conn
+            .prepare(&format!(
+                "SELECT ERROR_CODE, ERROR_METADATA ->> '$.details.pipe_name', \
+                 ERROR_METADATA ->> '$.error_message', ERROR_DATA ->> '$.\"$1\"' FROM {} \
+                 ORDER BY rowid",
+                crate::convert::quote_ident(&name)
+            ))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            codes,
+            "{rows:?}"
+        );
+        assert!(rows.iter().all(|r| r.1 == "L-STREAMING" && !r.2.is_empty()));
+        assert_eq!(rows.iter().map(|r| r.3.as_str()).collect::<Vec<_>>(), lines);
+    }
 
     #[test]
     fn identity_columns_are_numbered_in_commit_order_and_survive_commits() {

@@ -139,6 +139,7 @@ fn convert_slot(
     match value {
         None | Some(Value::Null) if !column.nullable => Err(RowError::column(
             column,
+            RowErrorKind::NullInNotNullColumn,
             "NULL result in a non-nullable column",
         )),
         // A JSON null in a VARIANT is a VARIANT null (the JSON text `null`), not SQL NULL;
@@ -296,6 +297,7 @@ pub fn convert_line_for(
         Ok(Value::Object(row)) => convert_row_for(table, pipe, &row, options),
         Ok(other) => Err(RowError {
             column: None,
+            kind: RowErrorKind::InvalidJson,
             message: format!(
                 "Row is not a JSON object: {}",
                 truncate(&other.to_string(), 100)
@@ -303,6 +305,7 @@ pub fn convert_line_for(
         }),
         Err(e) => Err(RowError {
             column: None,
+            kind: RowErrorKind::InvalidJson,
             message: format!("Error parsing JSON: {e}"),
         }),
     }
@@ -346,6 +349,7 @@ fn object(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
             Ok(parsed) => Err(cast_error(column, &parsed, "OBJECT")),
             Err(e) => Err(RowError::column(
                 column,
+                RowErrorKind::InvalidJson,
                 format!(
                     "Error parsing JSON for OBJECT: {e} in '{}'",
                     display_value(value)
@@ -366,7 +370,7 @@ mod value;
 
 pub use sqlite_ddl::{quote_ident, sqlite_create_table, sqlite_insert};
 use value::{cast_error, display_value, truncate};
-pub use value::{BinaryFormat, ConvertOptions, RowError, SqlValue};
+pub use value::{BinaryFormat, ConvertOptions, RowError, RowErrorKind, SqlValue};
 
 use number::*;
 use text::*;

@@ -158,6 +158,7 @@ pub(super) fn number(
     let decimal = Decimal::from_json(value).ok_or_else(|| {
         RowError::column(
             column,
+            RowErrorKind::NumberNotRecognized,
             format!("Numeric value '{}' is not recognized", display_value(value)),
         )
     })?;
@@ -166,6 +167,7 @@ pub(super) fn number(
         .ok_or_else(|| {
             RowError::column(
                 column,
+                RowErrorKind::NumberOutOfRange,
                 format!(
                     "Numeric value '{}' is out of range for NUMBER({precision},{scale})",
                     display_value(value)

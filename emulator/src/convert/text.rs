@@ -31,11 +31,13 @@ pub(super) fn float(column: &Column, value: &Value) -> Result<SqlValue, RowError
         Some(f) if f.is_nan() => Ok(SqlValue::Text("NaN".into())),
         Some(f) if f.is_infinite() && !explicit_infinity => Err(RowError::column(
             column,
+            RowErrorKind::NumberOutOfRange,
             format!("Numeric value '{}' is out of range", display_value(value)),
         )),
         Some(f) => Ok(SqlValue::Real(f)),
         None => Err(RowError::column(
             column,
+            RowErrorKind::NumberNotRecognized,
             format!("Numeric value '{}' is not recognized", display_value(value)),
         )),
     }
@@ -62,6 +64,7 @@ pub(super) fn varchar(
     if text.len() > VARCHAR_DEFAULT_MAX as usize {
         return Err(RowError::column(
             column,
+            RowErrorKind::LobTooLarge,
             format!(
                 "String of {} bytes exceeds the maximum VARCHAR size ({VARCHAR_DEFAULT_MAX} bytes): '{}'",
                 text.len(),
@@ -75,6 +78,7 @@ pub(super) fn varchar(
         if text.len() > max && text.chars().count() > max {
             return Err(RowError::column(
                 column,
+                RowErrorKind::ValueTooLong,
                 format!(
                     "User character length limit ({max}) exceeded by string '{}'",
                     truncate(&text, 100)
@@ -101,6 +105,7 @@ pub(super) fn boolean(column: &Column, value: &Value) -> Result<SqlValue, RowErr
         .ok_or_else(|| {
             RowError::column(
                 column,
+                RowErrorKind::BooleanNotRecognized,
                 format!("Boolean value '{}' is not recognized", display_value(value)),
             )
         })
@@ -119,6 +124,7 @@ pub(super) fn binary(
     let error = || {
         RowError::column(
             column,
+            RowErrorKind::BinaryNotRecognized,
             format!(
                 "Can't parse '{}' as binary value with format {}",
                 display_value(value),
@@ -141,6 +147,7 @@ pub(super) fn binary(
         if bytes.len() > max as usize {
             return Err(RowError::column(
                 column,
+                RowErrorKind::ValueTooLong,
                 format!(
                     "Binary value of {} bytes exceeds the column's limit ({max})",
                     bytes.len()

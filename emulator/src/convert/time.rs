@@ -140,6 +140,7 @@ pub(super) fn timestamp(
     let (wall_clock, offset) = datetime_of(value).ok_or_else(|| {
         RowError::column(
             column,
+            RowErrorKind::TimestampNotRecognized,
             format!("Timestamp '{}' is not recognized", display_value(value)),
         )
     })?;
@@ -148,6 +149,7 @@ pub(super) fn timestamp(
     if !(1..=9999).contains(&wall_clock.year()) {
         return Err(RowError::column(
             column,
+            RowErrorKind::TimestampNotRecognized,
             format!(
                 "Timestamp '{}' is out of the representable range of years 1 to 9999",
                 display_value(value)
@@ -175,6 +177,7 @@ pub(super) fn date(column: &Column, value: &Value) -> Result<SqlValue, RowError>
     let (wall_clock, _) = datetime_of(value).ok_or_else(|| {
         RowError::column(
             column,
+            RowErrorKind::DateNotRecognized,
             format!("Date '{}' is not recognized", display_value(value)),
         )
     })?;
@@ -202,6 +205,7 @@ pub(super) fn time(column: &Column, value: &Value, scale: u8) -> Result<SqlValue
         .ok_or_else(|| {
             RowError::column(
                 column,
+                RowErrorKind::TimeNotRecognized,
                 format!("Time '{}' is not recognized", display_value(value)),
             )
         })

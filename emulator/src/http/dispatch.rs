@@ -113,6 +113,7 @@ pub(super) async fn dispatch(
             auth_scoped(shared, headers, false, Some(db))?;
             let _ = read_body(shared, headers, body, SMALL, record).await?;
             let (key, _) = shared.resolve(db, schema, pipe, "")?;
+            shared.admit_default_pipe(&key)?;
             shared.default_pipe_used(&key).await;
             Ok(json_response(200, &pipe_info(shared.settings.binary_format)))
         }
@@ -130,6 +131,7 @@ pub(super) async fn dispatch(
             let b = read_body(shared, headers, body, SMALL, record).await?;
             let req: OpenBody = json_body(&b)?;
             let (key, _) = shared.resolve(db, schema, pipe, channel)?;
+            shared.admit_default_pipe(&key)?;
             let v = shared
                 .open_channel(key.clone(), req.offset_token, req.fail_on_uncommitted_rows.unwrap_or(false))
                 .await?;
@@ -149,6 +151,7 @@ pub(super) async fn dispatch(
         Route::Append(ChannelPath { db, schema, pipe, channel }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, pipe, channel)?;
+            shared.admit_default_pipe(&key)?;
             let answer = append(shared, key.clone(), target, headers, params, body, record).await?;
             if answer.status().is_success() {
                 shared.default_pipe_used(&key).await;
@@ -158,6 +161,7 @@ pub(super) async fn dispatch(
         Route::TableAppend { db, schema, table } => {
             auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, &crate::catalog::default_pipe_for(table), ELASTIC)?;
+            shared.admit_default_pipe(&key)?;
             let answer = append(shared, key.clone(), target, headers, params, body, record).await?;
             if answer.status().is_success() {
                 shared.default_pipe_used(&key).await;

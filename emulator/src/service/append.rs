@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
@@ -123,7 +124,11 @@ impl Shared {
         // The target of the columns the rows were converted against (a table may have evolved
         // since the pipe was resolved).
         let target = decoded.target.take().unwrap_or(target);
-        let rejected = decoded.rejected.take();
+        let rejected = with_offset_bounds(
+            decoded.rejected.take(),
+            req.start_offset_token.as_deref(),
+            req.end_offset_token.as_deref(),
+        );
         let violation = crate::offsets::offset_span_violation(
             req.start_offset_token.as_deref(),
             req.end_offset_token.as_deref(),
@@ -315,7 +320,7 @@ impl Shared {
                         let (_, rejected) = d
                             .rejected
                             .get_or_insert_with(|| (table.error_table_name(), Vec::new()));
-                        rejected.push(rejected_row(key, i, line, &e));
+                        rejected.push(rejected_row(key, line, &e));
                     }
                 }
             }
@@ -359,31 +364,67 @@ pub(super) enum Converted {
     },
 }
 
-/// A rejected row for the error table: the row as sent, the error, and where it came from.
+/// A rejected row for the error table, in the shape Snowflake documents for Snowpipe
+/// Streaming (docs/protocol.md "Table features"): `ERROR_METADATA` holds the error (its code,
+/// message, column as `error_source`, SQLSTATE), `service` and the `details` (pipe, channel,
+/// whether the payload was truncated, its content type); `ERROR_DATA:"$1"` holds the line as
+/// sent, as text (base64 when it is not UTF-8). The offset-token bounds are added by
+/// `with_offset_bounds` once the append's tokens are known.
 fn rejected_row(
     key: &ChannelKey,
-    index: usize,
     line: &[u8],
     error: &crate::convert::RowError,
 ) -> storage::RejectedRow {
-    let data = match serde_json::from_slice::<Value>(line) {
-        Ok(value) => value.to_string(),
-        Err(_) => Value::String(String::from_utf8_lossy(line).into_owned()).to_string(),
+    let (payload, content_type) = match std::str::from_utf8(line) {
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(line),
+            "binary-base64",
+        ),
+        Ok(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(_)) => (text.to_owned(), "json"),
+            _ => (text.to_owned(), "json-invalid"),
+        },
     };
     storage::RejectedRow {
-        message: error.to_string(),
+        code: error.code(),
         metadata: json!({
+            "error_code": error.code(),
+            "error_message": error.message,
+            "error_source": error.column,
+            "sql_state": error.kind.sql_state(),
             "service": "snowpipe_streaming",
-            "database": key.database,
-            "schema": key.schema,
-            "pipe": key.pipe,
-            "channel": key.channel,
-            "row_index": index,
-            "column": error.column,
-        })
-        .to_string(),
-        data,
+            "details": {
+                "pipe_name": key.pipe,
+                "channel_name": key.channel,
+                "error_data_truncated": false,
+                "error_data_content_type": content_type,
+            },
+        }),
+        data: json!({ "$1": payload }),
     }
+}
+
+/// Adds the append's offset tokens to its rejected rows' `details`
+/// (`offset_token_lower_bound`: the `startOffsetToken`; `offset_token_upper_bound`: the
+/// `offsetToken`), each only when the append sent it.
+pub(super) fn with_offset_bounds(
+    rejected: Option<(String, Vec<storage::RejectedRow>)>,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Option<(String, Vec<storage::RejectedRow>)> {
+    let (table, mut rows) = rejected?;
+    for row in &mut rows {
+        let details = &mut row.metadata["details"];
+        for (key, token) in [
+            ("offset_token_lower_bound", start),
+            ("offset_token_upper_bound", end),
+        ] {
+            if let Some(t) = token.filter(|t| !t.is_empty()) {
+                details[key] = json!(t);
+            }
+        }
+    }
+    Some((table, rows))
 }
 
 /// The table channel `key`'s pipe writes to, and the pipe's definition (`None`: a default

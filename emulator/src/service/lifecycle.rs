@@ -87,6 +87,56 @@ impl Shared {
         Ok((key, target))
     }
 
+    /// Whether the call may create the default pipe `key` names (if it is one not created
+    /// yet): with `--limits snowflake`, a table whose declared pipes already reach
+    /// [`PIPES_PER_TABLE`](crate::limits::PIPES_PER_TABLE) cannot get its default pipe, which
+    /// counts against the limit once it exists (docs/protocol.md "Limits"). Called before a
+    /// pipe-info, open or append does anything.
+    ///
+    /// # Errors
+    /// 400 `ERR_TOO_MANY_PIPES` naming the table, its pipe count and the fix.
+    pub(crate) fn admit_default_pipe(&self, key: &ChannelKey) -> Result<(), ApiError> {
+        if self.settings.limits != crate::limits::Limits::Snowflake {
+            return Ok(());
+        }
+        let model = self.model();
+        let catalog = &model.catalog;
+        if catalog
+            .pipe_definition(&key.database, &key.schema, &key.pipe)
+            .is_some()
+            || self
+                .state
+                .default_pipes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&(key.database.clone(), key.schema.clone(), key.pipe.clone()))
+        {
+            return Ok(());
+        }
+        let Ok(resolved) = catalog.resolve_pipe(&key.database, &key.schema, &key.pipe) else {
+            return Ok(());
+        };
+        let table = resolved.table.qualified_name();
+        let declared = catalog
+            .pipes()
+            .iter()
+            .filter(|p| !p.is_default && p.table_qualified == table)
+            .count();
+        if declared < crate::limits::PIPES_PER_TABLE {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            400,
+            "ERR_TOO_MANY_PIPES",
+            format!(
+                "table {table} already has {declared} pipes, the most Snowflake allows \
+                 (--limits snowflake), so its default pipe {} cannot be created; stream \
+                 through one of its declared pipes or declare fewer",
+                key.pipe
+            ),
+        ))
+    }
+
     /// Creates the default pipe `key` names, if it is one and was not created yet: called after
     /// a successful pipe-info, open or append (docs/protocol.md "Table features").
     pub(crate) async fn default_pipe_used(&self, key: &ChannelKey) {

@@ -155,16 +155,30 @@ impl Shared {
                 .map_err(|e| EmulatorError::catalog(e.to_string()).with_source(e))?;
         }
         if config.limits == Limits::Snowflake {
-            let mut per_table: HashMap<String, usize> = HashMap::new();
+            // A default pipe counts once it exists: from its first use (docs/protocol.md
+            // "Table features"), which an earlier run recorded.
+            let mut per_table: HashMap<String, (usize, bool)> = HashMap::new();
             for p in catalog.pipes() {
-                *per_table.entry(p.table_qualified.clone()).or_default() += 1;
+                let created =
+                    default_pipes.contains(&(p.database.clone(), p.schema.clone(), p.name.clone()));
+                if !p.is_default || created {
+                    let entry = per_table.entry(p.table_qualified.clone()).or_default();
+                    entry.0 += 1;
+                    entry.1 |= p.is_default;
+                }
             }
-            if let Some((table, n)) = per_table
+            if let Some((table, (n, with_default))) = per_table
                 .into_iter()
-                .find(|(_, n)| *n > crate::limits::PIPES_PER_TABLE)
+                .find(|(_, (n, _))| *n > crate::limits::PIPES_PER_TABLE)
             {
+                let default = if with_default {
+                    ", its default pipe included (created by an earlier run's first use)"
+                } else {
+                    ""
+                };
                 return Err(EmulatorError::catalog(format!(
-                    "table {table} has {n} pipes (its default pipe included); Snowflake allows {} per table (--limits snowflake)",
+                    "table {table} has {n} pipes{default}; Snowflake allows {} per table \
+                     (--limits snowflake): drop pipes from the DDL",
                     crate::limits::PIPES_PER_TABLE
                 )));
             }
@@ -199,6 +213,9 @@ impl Shared {
                     let mut counts = HashMap::new();
                     for (name, create) in &creates {
                         tx.execute_batch(create)?;
+                        if name.starts_with("ERROR_TABLE(") {
+                            storage::upgrade_error_table(&tx, name)?;
+                        }
                         let n: i64 = tx.query_row(
                             &format!("SELECT COUNT(*) FROM \"{}\"", name.replace('"', "\"\"")),
                             [],

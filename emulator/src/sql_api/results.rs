@@ -3,10 +3,12 @@
 //! (`resultSetMetaData.partitionInfo`; the first partition in the answer, the others on
 //! `GET …?partition=N`), as Snowflake's SQL API serves them (docs/protocol.md "SQL API").
 //!
-//! The store is bounded: a result is dropped once every partition was fetched, after
-//! [`RESULT_TTL`], or (oldest first) when more than [`MAX_HANDLES`] statements or more than
-//! [`MAX_HELD_BYTES`] of results are held. One statement's result is at most
-//! [`MAX_RESULT_BYTES`] (the statement fails beyond it).
+//! Every partition can be fetched again, as often as the client likes, while the result is
+//! held (Snowflake lets a client fetch a partition again while the result is retained; a
+//! client retries a partition whose answer it lost). The store is bounded instead: a result is
+//! dropped after [`RESULT_TTL`], or (oldest first) when more than [`MAX_HANDLES`] statements
+//! or more than [`MAX_HELD_BYTES`] of results are held; a fetch after that answers `000709`.
+//! One statement's result is at most [`MAX_RESULT_BYTES`] (the statement fails beyond it).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +19,7 @@ use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
 
-/// The most statements held at once (running or with partitions not yet fetched); the
-/// oldest is dropped first.
+/// The most statements held at once (running or finished); the oldest is dropped first.
 pub(crate) const MAX_HANDLES: usize = 256;
 
 /// The largest result one statement may build, in bytes of JSON (about): the readers' limit.
@@ -43,10 +44,10 @@ pub(crate) enum Fetched {
 enum State {
     Running,
     Failed(ApiError),
-    /// The answer of partition 0 and the rows of the later partitions (`None` once fetched).
+    /// The answer of partition 0 and the rows of the later partitions.
     Done {
         first: Value,
-        rest: Vec<Option<Value>>,
+        rest: Vec<Value>,
     },
 }
 
@@ -122,10 +123,7 @@ impl ResultStore {
         let (state, bytes) = match outcome {
             Ok(answer) => {
                 let (first, rest, bytes) = split(answer, self.partition_rows);
-                let state = State::Done {
-                    first,
-                    rest: rest.into_iter().map(Some).collect(),
-                };
+                let state = State::Done { first, rest };
                 (state, bytes)
             }
             Err(e) => (State::Failed(e), 0),
@@ -151,14 +149,13 @@ impl ResultStore {
         }
     }
 
-    /// The answer for `partition` of `handle`. The first partition may be fetched again
-    /// (it is the answer to a status request); a later one once, after which it is dropped,
-    /// and the whole result with the last one.
+    /// The answer for `partition` of `handle`; any partition may be fetched again while the
+    /// result is held.
     ///
     /// # Errors
-    /// 422 `000709` (SQLSTATE 02000) for an unknown or dropped handle; 422 `000711` for a
-    /// partition the result does not have or that was fetched already; the statement's own
-    /// error when it failed.
+    /// 422 `000709` (SQLSTATE 02000) for an unknown or dropped (expired or evicted) handle;
+    /// 422 `000711` for a partition the result does not have; the statement's own error when
+    /// it failed.
     pub(crate) fn fetch(&self, handle: &str, partition: usize) -> Result<Fetched, ApiError> {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (entries, _) = &mut *guard;
@@ -167,8 +164,9 @@ impl ResultStore {
                 422,
                 "000709",
                 format!(
-                    "statement {handle} not found: unknown, or its result was fetched in full \
-                     or expired"
+                    "statement {handle} not found: unknown, or its result expired (results are \
+                     kept {} minutes, at most {MAX_HANDLES} of them) — run the statement again",
+                    RESULT_TTL.as_secs() / 60
                 ),
             )
             .with_sql_state("02000"));
@@ -183,31 +181,23 @@ impl ResultStore {
             State::Done { first, .. } if partition == 0 => first.clone(),
             State::Done { rest, .. } => {
                 let count = rest.len() + 1;
-                let missing = || {
+                let data = rest.get(partition - 1).cloned().ok_or_else(|| {
                     ApiError::new(
                         422,
                         "000711",
                         format!(
-                            "partition {partition} of statement {handle} does not exist or was \
-                             fetched already (the result has {count} partitions)"
+                            "partition {partition} of statement {handle} does not exist (the \
+                             result has {count} partitions, numbered from 0)"
                         ),
                     )
                     .with_sql_state("02000")
-                };
-                let data = rest
-                    .get_mut(partition - 1)
-                    .ok_or_else(missing)?
-                    .take()
-                    .ok_or_else(missing)?;
+                })?;
                 self.counters
                     .partitions_served
                     .fetch_add(1, Ordering::Relaxed);
                 json!({ "data": data })
             }
         };
-        if matches!(&entry.state, State::Done { rest, .. } if rest.iter().all(Option::is_none)) {
-            entries.remove(handle);
-        }
         Ok(Fetched::Partition(answer))
     }
 
@@ -283,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn a_result_is_cut_into_partitions_each_fetched_once_then_dropped() {
+    fn a_result_is_cut_into_partitions_each_fetchable_again_while_held() {
         let store = ResultStore::new(2, None);
         store.start("h");
         assert!(matches!(store.fetch("h", 0), Ok(Fetched::Running(_))));
@@ -300,16 +290,22 @@ mod tests {
         assert_eq!(counts, [2, 2, 1]);
         assert_eq!(first["data"], json!([["0"], ["1"]]));
         assert_eq!(data(store.fetch("h", 2).unwrap()), json!([["4"]]));
-        let again = store.fetch("h", 2).unwrap_err();
-        assert_eq!((again.status, again.code.as_str()), (422, "000711"));
-        assert!(store.fetch("h", 9).is_err());
-        assert_eq!(data(store.fetch("h", 1).unwrap()), json!([["2"], ["3"]]));
-        let gone = store.fetch("h", 0).unwrap_err();
         assert_eq!(
-            gone.code, "000709",
-            "dropped once every partition was fetched"
+            data(store.fetch("h", 2).unwrap()),
+            json!([["4"]]),
+            "fetched again"
         );
-        assert_eq!(store.stats()["partitions_served"], json!(2));
+        let none = store.fetch("h", 9).unwrap_err();
+        assert_eq!((none.status, none.code.as_str()), (422, "000711"));
+        assert!(none.message.contains("3 partitions"), "{}", none.message);
+        assert_eq!(data(store.fetch("h", 1).unwrap()), json!([["2"], ["3"]]));
+        assert_eq!(data(store.fetch("h", 1).unwrap()), json!([["2"], ["3"]]));
+        assert!(
+            store.fetch("h", 0).is_ok(),
+            "kept after every partition was fetched"
+        );
+        assert_eq!(store.stats()["partitions_served"], json!(4));
+        assert_eq!(store.stats()["results_held"], json!(1));
     }
 
     #[test]

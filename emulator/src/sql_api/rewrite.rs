@@ -1,6 +1,7 @@
 //! A statement's table names rewritten to the emulator's SQLite tables: `T`, `S.T` or `D.S.T`
 //! after `FROM`/`JOIN` (and `ERROR_TABLE(t)`), resolved against the request's
-//! `database`/`schema` (matched case-sensitively), common table expressions left alone.
+//! `database`/`schema` (matched case-sensitively), common table expressions left alone; and
+//! Snowflake's semi-structured paths and `::` text casts after a column (see `paths.rs`).
 
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
@@ -41,8 +42,35 @@ pub(super) fn rewrite(
     let mut out = String::with_capacity(sql.len() + 32);
     let mut i = 0;
     let mut after_from = false;
+    // Where in `out` the column reference just written (`c`, `t.c`, a path on one) starts.
+    let mut operand: Option<usize> = None;
+    let mut after_period = false;
     while i < tokens.len() {
         let token = &tokens[i];
+        if let (Token::Colon, Some(start)) = (token, operand) {
+            let (path, next) = super::paths::path_after_colon(&tokens, i)?;
+            let base = out.split_off(start);
+            out.push_str(&format!("({base} ->> {path})"));
+            i = next;
+            continue;
+        }
+        if *token == Token::DoubleColon {
+            let Some(start) = operand else {
+                return Err(super::paths::unsupported_cast());
+            };
+            let (ty, next) = super::paths::cast_after(&tokens, i)?;
+            let base = out.split_off(start);
+            out.push_str(&format!("CAST({base} AS {ty})"));
+            i = next;
+            continue;
+        }
+        match token {
+            Token::Word(_) if !after_period || operand.is_none() => operand = Some(out.len()),
+            Token::Word(_) | Token::Whitespace(_) => {}
+            Token::Period if operand.is_some() => {}
+            _ => operand = None,
+        }
+        after_period = *token == Token::Period;
         if after_from && matches!(token, Token::Word(_)) {
             // `ERROR_TABLE(<table>)`: the table's error table (docs/protocol.md "Table
             // features").
@@ -69,7 +97,7 @@ pub(super) fn rewrite(
                 if ctes.iter().any(|c| c == name) {
                     after_from = false;
                     for t in &tokens[i..=j] {
-                        out.push_str(&t.to_string());
+                        out.push_str(&token_sql(t));
                     }
                     i = j + 1;
                     continue;
@@ -137,10 +165,19 @@ pub(super) fn rewrite(
             Token::Whitespace(_) => {}
             _ => after_from = false,
         }
-        out.push_str(&token.to_string());
+        out.push_str(&token_sql(token));
         i += 1;
     }
     Ok((out, ctes))
+}
+
+/// A token as SQL text: a string literal with its quotes doubled again (the tokenizer's text
+/// of `'it''s'` is `'it's'`), anything else as the tokenizer prints it.
+fn token_sql(token: &Token) -> String {
+    match token {
+        Token::SingleQuotedString(s) => format!("'{}'", s.replace('\'', "''")),
+        other => other.to_string(),
+    }
 }
 
 /// The statement's current database: the request's `database`, matched case-sensitively as

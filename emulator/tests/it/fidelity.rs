@@ -253,6 +253,78 @@ async fn limits_snowflake_caps_channels_per_pipe_and_pipes_per_table() {
         .await;
 }
 
+/// `n` more declared pipes on `DB.SCH.T` (the DDL already declares `P`).
+fn more_pipes(n: usize) -> String {
+    (1..=n)
+        .map(|i| {
+            format!("CREATE PIPE DB.SCH.P{i} AS COPY INTO DB.SCH.T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;\n")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unused_default_pipe_does_not_count_against_the_pipes_per_table() {
+    // 10 declared pipes (P, P1..P9) and a default pipe nobody used: 10 pipes, accepted.
+    let (emu, c) = connected(limited().with_ddl(more_pipes(9))).await;
+    let ct = c.open_on("P9", "c").await;
+    c.append_on("P9", "c", &ct, "1", &rows(0..2)).await;
+    // Every call that would create the default pipe (the 11th) is refused, and says why.
+    let path = pipe_path("T-STREAMING");
+    for (method, what) in [
+        (reqwest::Method::POST, format!("{path}:pipe-info")),
+        (reqwest::Method::PUT, format!("{path}/channels/d")),
+    ] {
+        let r = c.send(method, &what, Some(json!({}))).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text);
+        assert_eq!(r.body["code"], "ERR_TOO_MANY_PIPES", "{what}");
+        let message = r.body["message"].as_str().unwrap();
+        assert!(
+            message.contains("DB.SCH.T") && message.contains("declared pipes"),
+            "{message}"
+        );
+    }
+    let r = c
+        .http
+        .post(format!(
+            "{}/v2/streaming/data/databases/DB/schemas/SCH/tables/T/rows?requestId=a&retryCount=0",
+            c.url
+        ))
+        .bearer_auth(&c.token)
+        .body(rows(0..1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("ERR_TOO_MANY_PIPES"));
+    assert_eq!(count(&emu), 2, "nothing went through the default pipe");
+    let listed: Vec<String> = emu.status()["pipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!listed.contains(&"T-STREAMING".to_owned()), "{listed:?}");
+    emu.shutdown().await;
+
+    // 9 declared pipes: the default pipe is the 10th, created on its first use.
+    let (emu, c) = connected(limited().with_ddl(more_pipes(8))).await;
+    let r = c
+        .send(
+            reqwest::Method::POST,
+            &format!("{}:pipe-info", pipe_path("T-STREAMING")),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    c.open_on("T-STREAMING", "d").await;
+    emu.shutdown().await;
+
+    // Without --limits nothing counts.
+    let (emu, c) = connected(config().with_ddl(more_pipes(9))).await;
+    c.open_on("T-STREAMING", "d").await;
+    emu.shutdown().await;
+}
+
 #[tokio::test]
 async fn elastic_appends_refuse_tokens_dedupe_nothing_and_count_retries() {
     let (emu, c) = connected(config()).await;

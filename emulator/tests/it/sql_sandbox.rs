@@ -400,3 +400,63 @@ async fn a_result_past_the_size_limit_is_refused_with_the_fix() {
     assert_eq!(r.body["data"], json!([["800000"]]), "{}", r.text);
     emu.shutdown().await;
 }
+
+/// A result partition can be fetched again while the result is held, as on Snowflake (a
+/// client that lost a partition's answer retries it); a partition the result lacks is
+/// `000711`.
+#[tokio::test]
+async fn a_result_partition_can_be_fetched_twice() {
+    let mut cfg = config();
+    cfg.sql_partition_rows = 2;
+    let (emu, c) = connected(cfg).await;
+    let ct = c.open_ok("c").await;
+    c.append_ok("c", &ct, "5", &rows(0..5)).await;
+    c.wait_committed("c", "5").await;
+    let r = sql(&emu, "SELECT ID FROM T ORDER BY ID", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["resultSetMetaData"]["partitionInfo"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let handle = r.body["statementHandle"].as_str().unwrap().to_owned();
+    let fetch = |partition: u32| {
+        let url = format!(
+            "{}/api/v2/statements/{handle}?partition={partition}",
+            emu.url()
+        );
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(jwt(0))
+                .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            )
+        }
+    };
+    for attempt in ["first", "second"] {
+        let (status, body) = fetch(1).await;
+        assert_eq!(status, 200, "{attempt} fetch: {body}");
+        assert_eq!(body["data"], json!([["2"], ["3"]]), "{attempt} fetch");
+    }
+    let (status, body) = fetch(2).await;
+    assert_eq!((status, body["data"].clone()), (200, json!([["4"]])));
+    let (status, body) = fetch(1).await;
+    assert_eq!(status, 200, "after the last partition too: {body}");
+    let (status, body) = fetch(3).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("000711")),
+        "{body}"
+    );
+    emu.shutdown().await;
+}
