@@ -20,7 +20,11 @@ What it does:
      With --kill-restart it instead commits half the rows, gets a quarter more accepted, kills
      the emulator with SIGKILL, restarts it on the same port and data directory, and resumes
      with a new client from the committed offset token;
-  4. checks with `snowpipe-emulator query` that exactly those rows landed (count, distinct ids,
+  4. appends one row with Python bytes (CA FE) to the BINARY column of a table of its own
+     (BYTES_CHECK, its default pipe): the SDK encodes bytes as `:pipe-info`'s
+     binary_input_format says, so they must land as CA FE whichever format the emulator runs
+     with (`--binary-format hex|base64`, passed through);
+  5. checks with `snowpipe-emulator query` that exactly those rows landed (count, distinct ids,
      min/max, a sample row) and prints a JSON summary. Exit status 0 means success.
 """
 
@@ -57,6 +61,12 @@ def make_keys(directory):
     return private, pub_path
 
 
+BYTES_DDL = """
+USE DATABASE STREAMING_INGEST; USE SCHEMA STREAMING_INGEST;
+CREATE OR REPLACE TABLE BYTES_CHECK (ID NUMBER, B BINARY);
+"""
+
+
 def start_emulator(binary, data_dir, pub_path, commit_delay, extra, with_ddl=True):
     args = [
         str(binary), "--tls", "--data-dir", str(data_dir),
@@ -64,7 +74,9 @@ def start_emulator(binary, data_dir, pub_path, commit_delay, extra, with_ddl=Tru
         "--request-log", str(data_dir / "requests.jsonl"),
     ] + extra
     if with_ddl:
-        args += ["--ddl", str(REPO / "apps/src/ski_resort/sql/setup.sql")]
+        bytes_ddl = data_dir / "bytes_check.sql"
+        bytes_ddl.write_text(BYTES_DDL)
+        args += ["--ddl", str(REPO / "apps/src/ski_resort/sql/setup.sql"), "--ddl", str(bytes_ddl)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(data_dir / "emulator.log", "a"), text=True)
     url = None
     deadline = time.time() + 30
@@ -101,6 +113,8 @@ def main():
     ap.add_argument("--kill-restart", action="store_true",
                     help="kill -9 the emulator mid-stream, restart it, resume from the committed token")
     ap.add_argument("--faults", help="fault plan (JSON) passed to the emulator")
+    ap.add_argument("--binary-format", choices=["hex", "base64"],
+                    help="pass --binary-format to the emulator (default: the emulator's, hex)")
     ap.add_argument("--idempotent-retries", action="store_true",
                     help="pass --idempotent-retries (needed to survive lost_ack faults)")
     args = ap.parse_args()
@@ -117,8 +131,12 @@ def main():
         extra += ["--faults", str(pathlib.Path(args.faults).resolve()), "--seed", "7"]
     if args.idempotent_retries:
         extra.append("--idempotent-retries")
+    if args.binary_format:
+        extra += ["--binary-format", args.binary_format]
+    summary_binary_format = args.binary_format or "hex (default)"
     proc, url = start_emulator(binary, data_dir, pub_path, args.commit_delay, extra)
-    summary = {"url": url, "data_dir": str(data_dir), "rows_sent": args.rows}
+    summary = {"url": url, "data_dir": str(data_dir), "rows_sent": args.rows,
+               "binary_format": summary_binary_format}
     try:
         # rustls in the SDK reads SSL_CERT_FILE when it builds its HTTP client.
         os.environ["SSL_CERT_FILE"] = str(data_dir / "ca.pem")
@@ -221,6 +239,16 @@ def main():
         ).result(timeout=30)
         elastic.wait_for_flush(30)
         table_client.close()
+        # Bytes through the BINARY column: the SDK renders them per :pipe-info.
+        bytes_client = StreamingIngestClient(
+            "sdk-check-bytes", "STREAMING_INGEST", "STREAMING_INGEST", "BYTES_CHECK-STREAMING",
+            properties=props,
+        )
+        bytes_channel, _ = bytes_client.open_channel("bytes_check")
+        bytes_channel.append_row({"ID": 1, "B": b"\xca\xfe"}, offset_token="1")
+        bytes_channel.wait_for_commit(lambda tok: tok == "1", timeout_seconds=30)
+        bytes_channel.close()
+        bytes_client.close()
         summary["seconds_to_append"] = round(t_appended - t0, 2)
         summary["seconds_to_commit"] = round(t_committed - t0, 2)
     finally:
@@ -236,7 +264,8 @@ def main():
     elastic_rows = query(binary, data_dir, f"SELECT COUNT(*) FROM {TABLE} WHERE RESORT = 'elastic'")[0][0]
     summary["landed"] = {"elastic_rows": elastic_rows, "rows": count, "distinct_txid": distinct, "min_days": lo, "max_days": hi,
                          "sample": sample, "drop_channel_rows": dropped}
-    summary["channels_on_server"] = [r[0] for r in query(binary, data_dir, "SELECT channel FROM _emulator_channels WHERE channel <> 'ELASTIC' ORDER BY 1")]
+    summary["bytes_hex"] = query(binary, data_dir, "SELECT HEX(B) FROM \"STREAMING_INGEST.STREAMING_INGEST.BYTES_CHECK\"")
+    summary["channels_on_server"] = [r[0] for r in query(binary, data_dir, "SELECT channel FROM _emulator_channels WHERE channel NOT IN ('ELASTIC', 'bytes_check') ORDER BY 1")]
     requests = [json.loads(l) for l in (data_dir / "requests.jsonl").read_text().splitlines()]
     by_endpoint = {}
     for r in requests:
@@ -262,6 +291,7 @@ def main():
         and summary["final_status"]["rows_inserted_count"] == args.rows
         and summary["final_status"]["rows_error_count"] == 0
         and summary["channels_on_server"] == ["sdk_check_channel"]
+        and summary["bytes_hex"] == [["CAFE"]]
     )
     summary["result"] = "PASS" if ok else "FAIL"
     print(json.dumps(summary, indent=2, default=str))

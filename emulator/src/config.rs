@@ -143,6 +143,12 @@ pub struct EmulatorConfig {
     /// default, as Snowflake's; [`BinaryFormat::Base64`](crate::convert::BinaryFormat::Base64)
     /// for clients that send base64.
     pub binary_format: crate::convert::BinaryFormat,
+    /// The session time zone (Snowflake's `TIMEZONE` parameter, `--timezone`): epoch numbers
+    /// become wall clocks in it for TIMESTAMP_NTZ, DATE and TIME, strings without an offset
+    /// are read in it for TIMESTAMP_LTZ/TIMESTAMP_TZ, and `DEFAULT CURRENT_*` columns get
+    /// its current time. Default `America/Los_Angeles`, Snowflake's default
+    /// ([`DEFAULT_TIMEZONE`](crate::convert::DEFAULT_TIMEZONE)).
+    pub timezone: chrono_tz::Tz,
     /// Host name returned by `/v2/streaming/hostname`; default: the host the client connected to.
     pub ingest_host: Option<String>,
     /// Append every request record as a JSON line to this file.
@@ -200,6 +206,7 @@ impl Default for EmulatorConfig {
             strict_offsets: false,
             limits: crate::limits::Limits::Off,
             binary_format: crate::convert::BinaryFormat::default(),
+            timezone: crate::convert::DEFAULT_TIMEZONE,
             ingest_host: None,
             request_log: None,
             request_log_capacity: 100_000,
@@ -239,6 +246,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("strict_offsets", &self.strict_offsets)
             .field("limits", &self.limits)
             .field("binary_format", &self.binary_format)
+            .field("timezone", &self.timezone)
             .field("sql_partition_rows", &self.sql_partition_rows)
             .field("sql_async_after", &self.sql_async_after)
             .finish_non_exhaustive()

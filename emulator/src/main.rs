@@ -119,10 +119,19 @@ struct ServeArgs {
     /// end, or more rows than end - start + 1); without it such appends are counted and warned.
     #[arg(long)]
     strict_offsets: bool,
-    /// Read BINARY column strings as hex (Snowflake's default BINARY_INPUT_FORMAT, and the
-    /// emulator's default too; kept for scripts that pass it).
-    #[arg(long)]
+    /// How BINARY columns read JSON strings (Snowflake's BINARY_INPUT_FORMAT): `hex` (the
+    /// default, as Snowflake's), `base64` or `utf8`. `:pipe-info` advertises it, so the
+    /// official SDK encodes bytes to match.
+    #[arg(long, default_value = "hex", value_parser = |s: &str| s.parse::<snowpipe_emulator::convert::BinaryFormat>())]
+    binary_format: snowpipe_emulator::convert::BinaryFormat,
+    /// Deprecated alias of `--binary-format hex` (the default), kept for older scripts.
+    #[arg(long, hide = true, conflicts_with = "binary_format")]
     binary_hex: bool,
+    /// The session time zone (Snowflake's TIMEZONE parameter; an IANA name such as `UTC` or
+    /// `Europe/Zurich`): epoch numbers become wall clocks in it for TIMESTAMP_NTZ, DATE and
+    /// TIME, and strings without an offset are read in it for TIMESTAMP_LTZ/TIMESTAMP_TZ.
+    #[arg(long, default_value = "America/Los_Angeles", value_parser = parse_timezone)]
+    timezone: chrono_tz::Tz,
     /// Host name returned by /v2/streaming/hostname (default: the host the client connected to).
     #[arg(long)]
     ingest_host: Option<String>,
@@ -166,6 +175,16 @@ fn private_temp_dir() -> Result<PathBuf, String> {
         )
     })?;
     Ok(dir)
+}
+
+/// An IANA time zone name (`America/Los_Angeles`, `UTC`, `Europe/Zurich`).
+fn parse_timezone(s: &str) -> Result<chrono_tz::Tz, String> {
+    s.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!(
+            "unknown time zone {s:?}; use an IANA name such as America/Los_Angeles \
+             (Snowflake's default), UTC or Europe/Zurich"
+        )
+    })
 }
 
 /// `1s`, `500ms`, `0.5s`, `2m`, or a bare number of seconds.
@@ -251,9 +270,9 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         DuplicateAppendPolicy::RejectStale
     };
     cfg.strict_offsets = a.strict_offsets;
-    if a.binary_hex {
-        cfg.binary_format = snowpipe_emulator::convert::BinaryFormat::Hex;
-    }
+    // `--binary-hex` is the default's old spelling: it conflicts with any `--binary-format`.
+    cfg.binary_format = a.binary_format;
+    cfg.timezone = a.timezone;
     cfg.ingest_host = a.ingest_host.clone();
     cfg.request_log = a.request_log.clone();
 

@@ -153,7 +153,9 @@ async fn exact_numbers_fraction_digits_and_offsets_come_back_through_the_sql_api
                 "-99999999999999999999999999999999999999",
                 "1234567890123456789.0123456789",
                 "-0.01",
-                "1700000000.123",
+                // An epoch lands as its wall clock in the session zone
+                // (America/Los_Angeles by default): 1700000000.123 less eight hours.
+                "1699971200.123",
                 "1704193445.000000000 960",
                 "1",
             ]),

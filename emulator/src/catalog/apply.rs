@@ -19,7 +19,7 @@ mod column_defs;
 mod statement_text;
 
 use column_defs::columns;
-use statement_text::{is_unmodelled, strip_error_logging};
+use statement_text::{is_unmodelled, strip_error_logging, structured_array};
 
 impl Catalog {
     pub(super) fn apply_statement(
@@ -54,7 +54,18 @@ impl Catalog {
                 notes.push(ignored());
                 return Ok(());
             }
-            Err(e) => return Err(StatementError::Syntax(strip_parser_prefix(&e.to_string()))),
+            Err(e) => {
+                let mut message = strip_parser_prefix(&e.to_string());
+                if let Some(ty) = structured_array(&statement.tokens) {
+                    message.push_str(&format!(
+                        "; structured type {ty}(…) is not supported by the emulator (it would \
+                         not check or convert the elements to their declared types): declare \
+                         the column as semi-structured ARRAY, OBJECT or VARIANT, or test \
+                         structured types against a Snowflake account"
+                    ));
+                }
+                return Err(StatementError::Syntax(message));
+            }
         };
         for parsed in parsed {
             if !self.apply_parsed(session, parsed)? {

@@ -3,8 +3,9 @@
 use std::fmt;
 
 use sqlparser::ast::{
-    BinaryLength, CharacterLength, DataType, ExactNumberInfo, Expr, IdentityPropertyFormatKind,
-    IdentityPropertyKind, ObjectNamePart, TimezoneInfo, UnaryOperator, Value,
+    ArrayElemTypeDef, BinaryLength, CharacterLength, DataType, ExactNumberInfo, Expr,
+    IdentityPropertyFormatKind, IdentityPropertyKind, ObjectNamePart, TimezoneInfo, UnaryOperator,
+    Value,
 };
 
 /// A table declared with `CREATE TABLE`.
@@ -260,7 +261,8 @@ impl ColumnType {
                     scale: fraction_digits(*p, data_type)?,
                 }
             }
-            DataType::Array(_) => Self::Array,
+            DataType::Array(ArrayElemTypeDef::None) => Self::Array,
+            DataType::Array(_) | DataType::Map(..) => return structured(data_type),
             DataType::Custom(name, args) => {
                 let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
                     return unsupported();
@@ -289,8 +291,10 @@ impl ColumnType {
                         scale: fraction_arg(args, data_type)?,
                     },
                     "VARIANT" => Self::Variant,
+                    "OBJECT" | "ARRAY" | "MAP" if !args.is_empty() => return structured(data_type),
                     "OBJECT" => Self::Object,
                     "ARRAY" => Self::Array,
+                    "MAP" => return structured(data_type),
                     "BOOLEAN" => Self::Boolean,
                     "VARBINARY" | "BINARY" => Self::Binary {
                         max_len: args.first().map(|a| parse_len(a, data_type)).transpose()?,
@@ -314,6 +318,17 @@ impl fmt::Display for ColumnType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.sql_name())
     }
+}
+
+/// The refusal of a structured type (`ARRAY(INT)`, `OBJECT(a INT)`, `MAP(VARCHAR, INT)`):
+/// Snowflake checks and converts each element to its declared type, which the emulator does
+/// not, so it would store values the account refuses or stores differently.
+fn structured(data_type: &DataType) -> Result<ColumnType, String> {
+    Err(format!(
+        "structured type {data_type} is not supported by the emulator (it would not check or \
+         convert the elements to their declared types); declare the column as semi-structured \
+         ARRAY, OBJECT or VARIANT, or test structured types against a Snowflake account"
+    ))
 }
 
 /// `NAME` for the default 9 fractional digits, else `NAME(p)`.

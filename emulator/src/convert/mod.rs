@@ -18,15 +18,15 @@
 //! | `NUMBER(p,s>0)` | same | rounded half away from zero to `s` digits, precision checked, then stored exactly (see below) |
 //! | `FLOAT` | numbers, numeric strings, `"NaN"`, `"inf"`, `"-inf"`, `"Infinity"`; a finite string beyond a double (`"1e400"`) is out of range | REAL; NaN as TEXT `'NaN'` (SQLite would store NaN as NULL) |
 //! | `VARCHAR(n)` | strings as-is; numbers/booleans as their text; objects/arrays as compact JSON | TEXT; at most `n` characters, and at most 16 MB (16,777,216) of UTF-8 bytes whatever `n` |
-//! | `BOOLEAN` | `true`/`false`; strings `true/false/yes/no/on/off/1/0/t/f/y/n` (any case); numbers (0 = false) | INTEGER 0/1 |
-//! | `DATE` | `"YYYY-MM-DD"`, a timestamp string (date part), epoch numbers (see below) | TEXT `YYYY-MM-DD` |
-//! | `TIME(p)` | `"HH24:MI"`, `"HH24:MI:SS"`, `"HH24:MI:SS.FF"`, `"HH24:MI:SS.FFTZH:TZM"` (`Z` or `±hh:mm`, dropped), `"HH12:MI[:SS[.FF]] AM"`/`PM`, integer-stored times (integers and integer strings: the UTC time of day of that epoch value), a timestamp string (time part) | TEXT `HH:MM:SS.fffffffff` |
-//! | `TIMESTAMP_NTZ(p)` | `"YYYY-MM-DD[T ]HH:MM[:SS[.f{1,9}]][offset]"` (offset dropped: wall clock kept), `"YYYY-MM-DD"`, epoch numbers; years 1 to 9999 | TEXT `YYYY-MM-DD HH:MM:SS.fffffffff` |
-//! | `TIMESTAMP_LTZ(p)` | same; no offset means UTC | converted to UTC, TEXT `YYYY-MM-DD HH:MM:SS.fffffffffZ` |
-//! | `TIMESTAMP_TZ(p)` | same; no offset means UTC | the wall clock and its offset, TEXT `YYYY-MM-DD HH:MM:SS.fffffffff+hh:mm` |
-//! | `VARIANT` | any JSON; JSON `null` is a VARIANT null (TEXT `null`), a missing key SQL NULL | TEXT of compact JSON (a string is stored as a JSON string: `"abc"` → `"\"abc\""`) |
-//! | `OBJECT` | a JSON object, or a string of JSON text that parses to an object | TEXT of compact JSON |
-//! | `ARRAY` | a JSON array; any other value becomes a one-element array (a string is not parsed: `"x"` → `["x"]`) | TEXT of compact JSON |
+//! | `BOOLEAN` | `true`/`false`; strings `true/false/yes/no/on/off/1/0/t/f/y/n` (any case); JSON numbers are refused, as the service refuses them | INTEGER 0/1 |
+//! | `DATE` | the service's date/timestamp formats (the date part), epoch numbers (the date in the session zone) | TEXT `YYYY-MM-DD` |
+//! | `TIME(p)` | the service's seven TIME formats: `"HH24:MI"`, `"HH24:MI:SS"`, `"HH24:MI:SS.FF"`, `"HH24:MI:SS.FFTZH:TZM"` (`Z` or `±hh:mm`, dropped), `"HH12:MI[:SS[.FF]] AM"`/`PM` (upper case); integer-stored times (integers and integer strings: the time of day of that epoch value in the session zone); no timestamp strings | TEXT `HH:MM:SS.fffffffff` |
+//! | `TIMESTAMP_NTZ(p)` | the service's formats (`formats.rs`: ISO with `T` or a space, `DD-MON-YYYY`, RFC 2822, `MM/DD/YYYY`, …; an offset is dropped, the wall clock kept); epoch numbers (their wall clock in the session zone); years 1 to 9999 | TEXT `YYYY-MM-DD HH:MM:SS.fffffffff` |
+//! | `TIMESTAMP_LTZ(p)` | same; a string without an offset is read in the session zone | converted to UTC, TEXT `YYYY-MM-DD HH:MM:SS.fffffffffZ` |
+//! | `TIMESTAMP_TZ(p)` | same; a string without an offset, or an epoch, takes the session zone's offset | the wall clock and its offset, TEXT `YYYY-MM-DD HH:MM:SS.fffffffff+hh:mm` |
+//! | `VARIANT` | any JSON; JSON `null` is a VARIANT null (TEXT `null`), a missing key SQL NULL | TEXT of compact JSON (a string is stored as a JSON string: `"abc"` → `"\"abc\""`); at most 16 MiB ([`SEMI_STRUCTURED_MAX`]) |
+//! | `OBJECT` | a JSON object, or a string of JSON text that parses to an object | TEXT of compact JSON; at most 16 MiB |
+//! | `ARRAY` | a JSON array; any other value becomes a one-element array (a string is not parsed: `"x"` → `["x"]`) | TEXT of compact JSON; at most 16 MiB |
 //! | `BINARY(n)` | a hex string (default, Snowflake's `BINARY_INPUT_FORMAT`), or base64 / UTF-8 text per [`BinaryFormat`]; whitespace ignored | BLOB; at most `n` bytes (8 MB without `n`) |
 //!
 //! Times and timestamps keep `p` fractional digits (9 when the type has none): the digits
@@ -34,6 +34,11 @@
 //! `TIME(3)` is `12:00:00.123`). The text always has 9 fractional digits (zeros past `p`), so
 //! text order is time order, and SQLite's date functions (`strftime`, `datetime`,
 //! `julianday`) parse them.
+//!
+//! The session zone is [`ConvertOptions::timezone`] (Snowflake's `TIMEZONE`, default
+//! `America/Los_Angeles`): an epoch number is an instant, shown as a wall clock in that zone
+//! for TIMESTAMP_NTZ, DATE and TIME, as the service stores an integer epoch in TIMESTAMP_NTZ
+//! (docs/protocol.md "Type conversion (emulator)").
 //!
 //! Epoch numbers (for DATE, TIME and TIMESTAMP_*), as Snowflake reads integer strings: a JSON
 //! integer or integer string `v` is seconds when `|v| < 31536000000`, milliseconds when
@@ -226,12 +231,13 @@ fn default_value(
     default: &ColumnDefault,
     options: &ConvertOptions,
 ) -> Result<SqlValue, RowError> {
-    let now = chrono::Utc::now();
+    // The current time in the session zone, as Snowflake's CURRENT_* functions give it.
+    let now = chrono::Utc::now().with_timezone(&options.timezone);
     let value = match default {
         ColumnDefault::Identity { .. } => return Ok(SqlValue::NextIdentity),
         ColumnDefault::Constant(value) => value.clone(),
         ColumnDefault::CurrentTimestamp => {
-            Value::String(now.format("%Y-%m-%dT%H:%M:%S%.9f+00:00").to_string())
+            Value::String(now.format("%Y-%m-%dT%H:%M:%S%.9f%:z").to_string())
         }
         ColumnDefault::CurrentDate => Value::String(now.format("%Y-%m-%d").to_string()),
         ColumnDefault::CurrentTime => Value::String(now.format("%H:%M:%S%.9f").to_string()),
@@ -316,25 +322,24 @@ fn convert_value(
     value: &Value,
     options: &ConvertOptions,
 ) -> Result<SqlValue, RowError> {
+    let tz = options.timezone;
     match &column.ty {
         ColumnType::Number { precision, scale } => number(column, value, *precision, *scale),
         ColumnType::Float => float(column, value),
         ColumnType::Varchar { max_len } => varchar(column, value, *max_len),
         ColumnType::Boolean => boolean(column, value),
-        ColumnType::Date => date(column, value),
-        ColumnType::Time { scale } => time(column, value, *scale),
-        ColumnType::TimestampNtz { scale } => timestamp(column, value, Zone::Wall, *scale),
-        ColumnType::TimestampLtz { scale } => timestamp(column, value, Zone::Utc, *scale),
-        ColumnType::TimestampTz { scale } => timestamp(column, value, Zone::Offset, *scale),
-        ColumnType::Variant => Ok(SqlValue::Text(value.to_string())),
+        ColumnType::Date => date(column, value, tz),
+        ColumnType::Time { scale } => time(column, value, *scale, tz),
+        ColumnType::TimestampNtz { scale } => timestamp(column, value, Zone::Wall, *scale, tz),
+        ColumnType::TimestampLtz { scale } => timestamp(column, value, Zone::Utc, *scale, tz),
+        ColumnType::TimestampTz { scale } => timestamp(column, value, Zone::Offset, *scale, tz),
+        ColumnType::Variant => semi_structured(column, value.to_string()),
         ColumnType::Object => object(column, value),
         // Any other value is ingested as a one-element array (a string is not parsed:
         // `"[1,2]"` becomes `["[1,2]"]`).
         ColumnType::Array => match value {
-            Value::Array(_) => Ok(SqlValue::Text(value.to_string())),
-            other => Ok(SqlValue::Text(
-                Value::Array(vec![other.clone()]).to_string(),
-            )),
+            Value::Array(_) => semi_structured(column, value.to_string()),
+            other => semi_structured(column, Value::Array(vec![other.clone()]).to_string()),
         },
         ColumnType::Binary { max_len } => binary(column, value, *max_len, options.binary_format),
     }
@@ -343,9 +348,9 @@ fn convert_value(
 /// An OBJECT: a JSON object, or a string of JSON text that parses to one.
 fn object(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
     match value {
-        Value::Object(_) => Ok(SqlValue::Text(value.to_string())),
+        Value::Object(_) => semi_structured(column, value.to_string()),
         Value::String(text) => match serde_json::from_str::<Value>(text) {
-            Ok(parsed @ Value::Object(_)) => Ok(SqlValue::Text(parsed.to_string())),
+            Ok(parsed @ Value::Object(_)) => semi_structured(column, parsed.to_string()),
             Ok(parsed) => Err(cast_error(column, &parsed, "OBJECT")),
             Err(e) => Err(RowError::column(
                 column,
@@ -360,7 +365,31 @@ fn object(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
     }
 }
 
+/// Bytes of the compact JSON text of one VARIANT, OBJECT or ARRAY value: 16 MiB, the
+/// service's maximum size of a semi-structured value (docs/protocol.md "Type conversion
+/// (emulator)").
+pub const SEMI_STRUCTURED_MAX: usize = 16_777_216;
+
+/// A VARIANT/OBJECT/ARRAY value's compact JSON, refused when longer than
+/// [`SEMI_STRUCTURED_MAX`].
+fn semi_structured(column: &Column, json: String) -> Result<SqlValue, RowError> {
+    if json.len() > SEMI_STRUCTURED_MAX {
+        return Err(RowError::column(
+            column,
+            RowErrorKind::LobTooLarge,
+            format!(
+                "{} value of {} bytes exceeds the maximum size of a semi-structured value \
+                 ({SEMI_STRUCTURED_MAX} bytes); split it into several rows or columns",
+                column.ty,
+                json.len()
+            ),
+        ));
+    }
+    Ok(SqlValue::Text(json))
+}
+
 pub mod evolution;
+mod formats;
 mod number;
 pub mod output;
 mod sqlite_ddl;
@@ -370,7 +399,7 @@ mod value;
 
 pub use sqlite_ddl::{quote_ident, sqlite_create_table, sqlite_insert};
 use value::{cast_error, display_value, truncate};
-pub use value::{BinaryFormat, ConvertOptions, RowError, RowErrorKind, SqlValue};
+pub use value::{BinaryFormat, ConvertOptions, RowError, RowErrorKind, SqlValue, DEFAULT_TIMEZONE};
 
 use number::*;
 use text::*;
@@ -424,16 +453,6 @@ mod tests {
         assert_eq!(decimal_text(true, b"5", 2), "-0.05");
         assert_eq!(decimal_text(false, b"", 2), "0.00");
         assert_eq!(decimal_text(false, b"12345", 2), "123.45");
-    }
-
-    #[test]
-    fn offsets_parse() {
-        assert_eq!(parse_offset("+05:30").unwrap().local_minus_utc(), 19_800);
-        assert_eq!(parse_offset("-0800").unwrap().local_minus_utc(), -28_800);
-        assert_eq!(parse_offset("+02").unwrap().local_minus_utc(), 7_200);
-        assert_eq!(parse_offset("Z").unwrap().local_minus_utc(), 0);
-        assert!(parse_offset("+5").is_none());
-        assert!(parse_offset("+25:00").is_none());
     }
 
     fn defaults_table() -> (crate::catalog::Catalog, String) {
@@ -506,14 +525,24 @@ mod tests {
         assert_eq!(values[4], SqlValue::Null);
     }
 
+    /// `value` in a column of type `ty`, in UTC (so epochs keep their UTC wall clock).
     fn one(ty: ColumnType, value: Value) -> Result<SqlValue, RowError> {
+        one_in(chrono_tz::UTC, ty, value)
+    }
+
+    /// `value` in a column of type `ty`, with the session time zone `tz`.
+    fn one_in(tz: chrono_tz::Tz, ty: ColumnType, value: Value) -> Result<SqlValue, RowError> {
         let column = Column {
             name: "C".into(),
             ty,
             nullable: true,
             default: None,
         };
-        convert_value(&column, &value, &ConvertOptions::default())
+        let options = ConvertOptions {
+            timezone: tz,
+            ..ConvertOptions::default()
+        };
+        convert_value(&column, &value, &options)
     }
 
     fn text(s: &str) -> Result<SqlValue, RowError> {
@@ -550,13 +579,10 @@ mod tests {
             one(time(), json!("08:57:01.25 PM")),
             text("20:57:01.250000000")
         );
-        assert_eq!(
-            one(time(), json!("08:57:01 pm")),
-            text("20:57:01.000000000")
-        );
         assert_eq!(one(time(), json!("12:05 AM")), text("00:05:00.000000000"));
         assert_eq!(one(time(), json!("12:05 PM")), text("12:05:00.000000000"));
-        // Integer-stored times: the time of day of that epoch value, in UTC.
+        // Integer-stored times: the time of day of that epoch value, in the session zone
+        // (UTC here).
         assert_eq!(one(time(), json!("3600")), text("01:00:00.000000000"));
         assert_eq!(one(time(), json!(3600)), text("01:00:00.000000000"));
         assert_eq!(one(time(), json!(-1)), text("23:59:59.000000000"));
@@ -569,6 +595,14 @@ mod tests {
             json!("13:00 PM"),
             json!("00:30 AM"),
             json!("12:00 XM"),
+            // The service's list has AM/PM in upper case only, and no timestamp.
+            json!("08:57:01 pm"),
+            json!("08:57 am"),
+            json!("2024-01-02 03:04:05"),
+            json!("2024-01-02T03:04:05.5Z"),
+            // One-digit hours and more than 9 fractional digits are not in the list.
+            json!("3:04:05"),
+            json!("03:04:05.1234567891"),
             json!("3600.5"),
             json!(3600.5),
         ] {
@@ -626,6 +660,201 @@ mod tests {
             assert!(one(ty.clone(), json!("0001-01-01 00:00:00")).is_ok());
             assert!(one(ty.clone(), json!("9999-12-31 23:59:59.999999999")).is_ok());
         }
+    }
+
+    /// Epoch numbers are instants; the types that keep a wall clock (TIMESTAMP_NTZ, DATE,
+    /// TIME) take it in the session zone, as the service does for TIMESTAMP_NTZ (1705312800 →
+    /// 2024-01-15 02:00:00 in America/Los_Angeles, Snowflake's default TIMEZONE).
+    #[test]
+    fn epochs_are_wall_clocks_in_the_session_zone() {
+        let la = DEFAULT_TIMEZONE;
+        let tokyo = chrono_tz::Asia::Tokyo;
+        let ntz = ColumnType::TimestampNtz { scale: 9 };
+        let ltz = ColumnType::TimestampLtz { scale: 9 };
+        let tz = ColumnType::TimestampTz { scale: 9 };
+        let time = ColumnType::Time { scale: 9 };
+        for (zone, ty, value, expected) in [
+            (
+                la,
+                &ntz,
+                json!(1_705_312_800),
+                "2024-01-15 02:00:00.000000000",
+            ),
+            (
+                la,
+                &ntz,
+                json!("1705312800"),
+                "2024-01-15 02:00:00.000000000",
+            ),
+            (
+                la,
+                &ntz,
+                json!(1_705_312_800_000_i64),
+                "2024-01-15 02:00:00.000000000",
+            ),
+            (
+                chrono_tz::UTC,
+                &ntz,
+                json!(1_705_312_800),
+                "2024-01-15 10:00:00.000000000",
+            ),
+            (
+                tokyo,
+                &ntz,
+                json!(1_705_312_800),
+                "2024-01-15 19:00:00.000000000",
+            ),
+            // Summer time: seven hours behind UTC.
+            (
+                la,
+                &ntz,
+                json!(1_721_030_400),
+                "2024-07-15 01:00:00.000000000",
+            ),
+            // TIMESTAMP_LTZ is the instant (stored in UTC) whatever the zone.
+            (
+                la,
+                &ltz,
+                json!(1_705_312_800),
+                "2024-01-15 10:00:00.000000000Z",
+            ),
+            (
+                tokyo,
+                &ltz,
+                json!(1_705_312_800),
+                "2024-01-15 10:00:00.000000000Z",
+            ),
+            // TIMESTAMP_TZ: the instant with the session zone's offset then.
+            (
+                la,
+                &tz,
+                json!(1_705_312_800),
+                "2024-01-15 02:00:00.000000000-08:00",
+            ),
+            (
+                tokyo,
+                &tz,
+                json!(1_705_312_800),
+                "2024-01-15 19:00:00.000000000+09:00",
+            ),
+            (la, &ColumnType::Date, json!(1_705_312_800), "2024-01-15"),
+            (la, &ColumnType::Date, json!(1_705_280_400), "2024-01-14"),
+            (tokyo, &ColumnType::Date, json!(1_705_280_400), "2024-01-15"),
+            (la, &time, json!(3600), "17:00:00.000000000"),
+            (tokyo, &time, json!("3600"), "10:00:00.000000000"),
+        ] {
+            assert_eq!(
+                one_in(zone, ty.clone(), value.clone()),
+                text(expected),
+                "{value} in {ty} at {zone}"
+            );
+        }
+    }
+
+    /// Strings without an offset are read in the session zone for TIMESTAMP_LTZ and
+    /// TIMESTAMP_TZ; TIMESTAMP_NTZ keeps the wall clock; an offset in the string wins.
+    #[test]
+    fn strings_without_an_offset_are_read_in_the_session_zone() {
+        let la = DEFAULT_TIMEZONE;
+        let ntz = ColumnType::TimestampNtz { scale: 9 };
+        let ltz = ColumnType::TimestampLtz { scale: 9 };
+        let tz = ColumnType::TimestampTz { scale: 9 };
+        for (ty, value, expected) in [
+            (&ntz, "2024-01-15 02:00:00", "2024-01-15 02:00:00.000000000"),
+            (
+                &ltz,
+                "2024-01-15 02:00:00",
+                "2024-01-15 10:00:00.000000000Z",
+            ),
+            (
+                &tz,
+                "2024-01-15 02:00:00",
+                "2024-01-15 02:00:00.000000000-08:00",
+            ),
+            (
+                &tz,
+                "2024-07-15 02:00:00",
+                "2024-07-15 02:00:00.000000000-07:00",
+            ),
+            (&tz, "2024-01-15", "2024-01-15 00:00:00.000000000-08:00"),
+            (
+                &ltz,
+                "2024-01-15T02:00:00Z",
+                "2024-01-15 02:00:00.000000000Z",
+            ),
+            (
+                &tz,
+                "2024-01-15T02:00:00+05:30",
+                "2024-01-15 02:00:00.000000000+05:30",
+            ),
+            // A wall clock skipped by the spring change moves forward by the gap (02:30 PST
+            // is 03:30 PDT); one repeated in the autumn takes the earlier offset.
+            (
+                &ltz,
+                "2024-03-10 02:30:00",
+                "2024-03-10 10:30:00.000000000Z",
+            ),
+            (
+                &ltz,
+                "2024-11-03 01:30:00",
+                "2024-11-03 08:30:00.000000000Z",
+            ),
+        ] {
+            assert_eq!(
+                one_in(la, ty.clone(), json!(value)),
+                text(expected),
+                "{value} in {ty}"
+            );
+        }
+        assert_eq!(
+            one_in(chrono_tz::UTC, ltz, json!("2024-01-15 02:00:00")),
+            text("2024-01-15 02:00:00.000000000Z")
+        );
+    }
+
+    /// The service refuses JSON numbers for BOOLEAN; the row error names the fix.
+    #[test]
+    fn booleans_refuse_numbers_and_keep_the_string_tokens() {
+        for number in [json!(0), json!(1), json!(2.5), json!(-1)] {
+            let error = message(one(ColumnType::Boolean, number.clone()));
+            assert!(
+                error.contains("to BOOLEAN") && error.contains(r#""true"/"false""#),
+                "{number}: {error}"
+            );
+        }
+        for (token, expected) in [("1", 1), ("0", 0), ("TRUE", 1), ("off", 0), (" y ", 1)] {
+            assert_eq!(
+                one(ColumnType::Boolean, json!(token)),
+                Ok(SqlValue::Integer(expected)),
+                "{token}"
+            );
+        }
+    }
+
+    /// VARIANT, OBJECT and ARRAY values hold at most 16 MiB of compact JSON.
+    #[test]
+    fn semi_structured_values_hold_at_most_16_mib() {
+        // A 17 MB string: its JSON text is two quotes longer.
+        let big = "x".repeat(17_000_000);
+        for (ty, value) in [
+            (ColumnType::Variant, json!(big)),
+            (ColumnType::Variant, json!({ "k": big })),
+            (ColumnType::Object, json!({ "k": big })),
+            (ColumnType::Array, json!([big])),
+            (ColumnType::Array, json!(big)),
+        ] {
+            let error = message(one(ty.clone(), value));
+            assert!(
+                error.contains(&format!("{ty} value of 170000"))
+                    && error.contains("(16777216 bytes)"),
+                "{ty}: {error}"
+            );
+        }
+        // Exactly 16 MiB of JSON text fits.
+        let fits = "x".repeat(SEMI_STRUCTURED_MAX - 2);
+        assert!(one(ColumnType::Variant, json!(fits)).is_ok());
+        let over = "x".repeat(SEMI_STRUCTURED_MAX - 1);
+        assert!(one(ColumnType::Variant, json!(over)).is_err());
     }
 
     #[test]

@@ -89,10 +89,23 @@ pub(super) fn varchar(
     Ok(SqlValue::Text(text))
 }
 
+/// BOOLEAN: JSON `true`/`false`, or a string token (`true/false/yes/no/on/off/1/0/t/f/y/n`,
+/// any case). A JSON number is refused: the service does not take numbers for BOOLEAN
+/// (docs/protocol.md "Type conversion (emulator)").
 pub(super) fn boolean(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
     let parsed = match value {
         Value::Bool(b) => Some(*b),
-        Value::Number(n) => n.as_f64().map(|f| f != 0.0),
+        Value::Number(_) => {
+            return Err(RowError::column(
+                column,
+                RowErrorKind::BooleanNotRecognized,
+                format!(
+                    "Failed to cast variant value {} to BOOLEAN: numbers are not booleans; send \
+                     true/false, or the strings \"true\"/\"false\"",
+                    display_value(value)
+                ),
+            ))
+        }
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "on" | "1" => Some(true),
             "false" | "f" | "no" | "n" | "off" | "0" => Some(false),
@@ -106,7 +119,11 @@ pub(super) fn boolean(column: &Column, value: &Value) -> Result<SqlValue, RowErr
             RowError::column(
                 column,
                 RowErrorKind::BooleanNotRecognized,
-                format!("Boolean value '{}' is not recognized", display_value(value)),
+                format!(
+                    "Boolean value '{}' is not recognized; send true/false, or one of the \
+                     strings true/false, yes/no, on/off, 1/0, t/f, y/n",
+                    display_value(value)
+                ),
             )
         })
 }

@@ -1,10 +1,15 @@
 //! DATE, TIME and TIMESTAMP_* values: parsing, epochs, zones, fractional-second precision.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono::offset::LocalResult;
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike, Utc,
+};
+use chrono_tz::Tz;
 use serde_json::Value;
 
 use crate::catalog::Column;
 
+use super::formats;
 use super::number::Decimal;
 use super::value::*;
 
@@ -14,64 +19,14 @@ use super::value::*;
 pub(super) const NTZ_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.9f";
 pub(super) const UTC_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.9fZ";
 
-/// A timestamp string → wall-clock time and the offset, if one was given.
+/// A timestamp string → wall-clock time and the offset, if one was given, by the service's
+/// formats ([`formats::TIMESTAMP_FORMATS`]).
 pub(super) fn parse_timestamp(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
-    let text = text.trim();
-    let date = NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()?;
-    let rest = &text[10..];
-    if rest.is_empty() {
-        return Some((date.and_time(NaiveTime::MIN), None));
-    }
-    let rest = rest.strip_prefix(['T', 't', ' '])?.trim_start_matches(' ');
-    let offset_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
-    let time = parse_time(rest[..offset_at].trim_end())?;
-    let offset = match &rest[offset_at..] {
-        "" => None,
-        offset => Some(parse_offset(offset)?),
-    };
-    Some((date.and_time(time), offset))
+    formats::read_timestamp(text).map(|r| (r.date_time(), r.offset))
 }
 
-/// `HH:MM[:SS[.f{1,9}]]`.
-pub(super) fn parse_time(text: &str) -> Option<NaiveTime> {
-    if text.len() < 5 || text.as_bytes().get(2) != Some(&b':') {
-        return None;
-    }
-    NaiveTime::parse_from_str(text, "%H:%M:%S%.f")
-        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
-        .ok()
-}
-
-/// `Z`, `±HH:MM`, `±HHMM` or `±HH`.
-pub(super) fn parse_offset(text: &str) -> Option<FixedOffset> {
-    if text.eq_ignore_ascii_case("z") {
-        return FixedOffset::east_opt(0);
-    }
-    let (sign, digits) = match text.as_bytes().first()? {
-        b'+' => (1, &text[1..]),
-        b'-' => (-1, &text[1..]),
-        _ => return None,
-    };
-    let digits = digits.replacen(':', "", 1);
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (hours, minutes) = match digits.len() {
-        2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (
-            digits[..2].parse::<i32>().ok()?,
-            digits[2..].parse::<i32>().ok()?,
-        ),
-        _ => return None,
-    };
-    if hours > 23 || minutes > 59 {
-        return None;
-    }
-    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
-}
-
-/// An epoch number (see the module docs for the unit rule) → UTC wall-clock time.
-pub(super) fn epoch(decimal: &Decimal) -> Option<NaiveDateTime> {
+/// An epoch number (see the module docs for the unit rule) → the instant, in UTC.
+pub(super) fn epoch(decimal: &Decimal) -> Option<DateTime<Utc>> {
     let nanos_digits = decimal.rescale(9, 38)?;
     let mut nanos: i128 = if nanos_digits.is_empty() {
         0
@@ -97,17 +52,64 @@ pub(super) fn epoch(decimal: &Decimal) -> Option<NaiveDateTime> {
     };
     let seconds = i64::try_from(total_nanos.div_euclid(SECOND)).ok()?;
     let subsec = u32::try_from(total_nanos.rem_euclid(SECOND)).ok()?;
-    DateTime::from_timestamp(seconds, subsec).map(|dt| dt.naive_utc())
+    DateTime::from_timestamp(seconds, subsec)
 }
 
-/// A JSON value → (wall-clock time, offset if known); strings or epoch numbers.
-pub(super) fn datetime_of(value: &Value) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
+/// A DATE/TIMESTAMP input: a string read by the service's formats, or an epoch number.
+pub(super) enum Moment {
+    /// A string: its wall clock, and its offset when it has one.
+    Written(NaiveDateTime, Option<FixedOffset>),
+    /// An epoch number (a JSON number, or a string of an integer): an instant.
+    Epoch(DateTime<Utc>),
+}
+
+impl Moment {
+    /// The wall clock this value shows in the session zone `tz`: a string's own wall clock
+    /// (its offset dropped), an epoch's wall clock in `tz`.
+    pub(super) fn wall_clock(&self, tz: Tz) -> NaiveDateTime {
+        match self {
+            Self::Written(wall, _) => *wall,
+            Self::Epoch(instant) => instant.with_timezone(&tz).naive_local(),
+        }
+    }
+
+    /// The instant and the offset it is shown with: a string's own offset, else the offset
+    /// of `tz` at that wall clock; an epoch's instant with the offset of `tz` then.
+    pub(super) fn zoned(&self, tz: Tz) -> (DateTime<Utc>, FixedOffset) {
+        let (wall, offset) = match self {
+            Self::Written(wall, Some(offset)) => (*wall, *offset),
+            Self::Written(wall, None) => (*wall, local_offset(tz, *wall)),
+            Self::Epoch(instant) => {
+                return (*instant, instant.with_timezone(&tz).offset().fix());
+            }
+        };
+        ((wall - offset).and_utc(), offset)
+    }
+}
+
+/// The offset of `tz` at the wall clock `wall`. In a daylight-saving overlap the earlier
+/// offset; in a gap (a wall clock that does not exist) the offset before it, so the time
+/// moves forward by the gap's length, as `java.time`'s `atZone` does.
+fn local_offset(tz: Tz, wall: NaiveDateTime) -> FixedOffset {
+    match tz.offset_from_local_datetime(&wall) {
+        LocalResult::Single(offset) | LocalResult::Ambiguous(offset, _) => offset.fix(),
+        LocalResult::None => tz
+            .offset_from_utc_datetime(&(wall - chrono::Duration::days(1)))
+            .fix(),
+    }
+}
+
+/// A JSON value → a [`Moment`]: strings by the service's formats, then integer strings and
+/// JSON numbers as epochs.
+pub(super) fn moment_of(value: &Value) -> Option<Moment> {
     match value {
-        Value::String(s) => parse_timestamp(s).or_else(|| {
-            let decimal = Decimal::parse(s).filter(Decimal::is_integer)?;
-            Some((epoch(&decimal)?, None))
-        }),
-        Value::Number(_) => Some((epoch(&Decimal::from_json(value)?)?, None)),
+        Value::String(s) => parse_timestamp(s)
+            .map(|(wall, offset)| Moment::Written(wall, offset))
+            .or_else(|| {
+                let decimal = Decimal::parse(s).filter(Decimal::is_integer)?;
+                Some(Moment::Epoch(epoch(&decimal)?))
+            }),
+        Value::Number(_) => Some(Moment::Epoch(epoch(&Decimal::from_json(value)?)?)),
         _ => None,
     }
 }
@@ -136,17 +138,25 @@ pub(super) fn timestamp(
     value: &Value,
     zone: Zone,
     scale: u8,
+    tz: Tz,
 ) -> Result<SqlValue, RowError> {
-    let (wall_clock, offset) = datetime_of(value).ok_or_else(|| {
+    let moment = moment_of(value).ok_or_else(|| {
         RowError::column(
             column,
             RowErrorKind::TimestampNotRecognized,
-            format!("Timestamp '{}' is not recognized", display_value(value)),
+            format!(
+                "Timestamp '{}' is not recognized; {TIMESTAMP_FIX}",
+                display_value(value)
+            ),
         )
     })?;
     // Snowflake's timestamps hold years 1 to 9999; the year checked is the value's own (its
     // wall clock in its offset, UTC for epoch numbers), as the ingest SDKs check it.
-    if !(1..=9999).contains(&wall_clock.year()) {
+    let year = match &moment {
+        Moment::Written(wall, _) => wall.year(),
+        Moment::Epoch(instant) => instant.year(),
+    };
+    if !(1..=9999).contains(&year) {
         return Err(RowError::column(
             column,
             RowErrorKind::TimestampNotRecognized,
@@ -156,42 +166,56 @@ pub(super) fn timestamp(
             ),
         ));
     }
-    let wall_clock = truncate_fraction(wall_clock, scale);
     Ok(SqlValue::Text(match zone {
-        Zone::Wall => wall_clock.format(NTZ_FORMAT).to_string(),
+        Zone::Wall => truncate_fraction(moment.wall_clock(tz), scale)
+            .format(NTZ_FORMAT)
+            .to_string(),
         Zone::Utc => {
-            let utc = match offset {
-                Some(offset) => wall_clock - offset,
-                None => wall_clock,
-            };
-            utc.format(UTC_FORMAT).to_string()
+            let (instant, _) = moment.zoned(tz);
+            truncate_fraction(instant.naive_utc(), scale)
+                .format(UTC_FORMAT)
+                .to_string()
         }
         Zone::Offset => {
-            let offset = offset.unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
-            format!("{}{offset}", wall_clock.format(NTZ_FORMAT))
+            let (instant, offset) = moment.zoned(tz);
+            let wall = truncate_fraction((instant + offset).naive_utc(), scale);
+            format!("{}{offset}", wall.format(NTZ_FORMAT))
         }
     }))
 }
 
-pub(super) fn date(column: &Column, value: &Value) -> Result<SqlValue, RowError> {
-    let (wall_clock, _) = datetime_of(value).ok_or_else(|| {
+/// What a refused DATE/TIMESTAMP string should look like instead.
+const TIMESTAMP_FIX: &str = "send ISO 8601 (`2024-01-15T13:45:30`, `2024-01-15 13:45:30.123 \
+     +05:30`, an offset as `+hh:mm` after `T`, `Z` in upper case), another of the service's \
+     formats, or an epoch integer";
+
+pub(super) fn date(column: &Column, value: &Value, tz: Tz) -> Result<SqlValue, RowError> {
+    let moment = moment_of(value).ok_or_else(|| {
         RowError::column(
             column,
             RowErrorKind::DateNotRecognized,
-            format!("Date '{}' is not recognized", display_value(value)),
+            format!(
+                "Date '{}' is not recognized; {TIMESTAMP_FIX}",
+                display_value(value)
+            ),
         )
     })?;
     Ok(SqlValue::Text(
-        wall_clock.date().format("%Y-%m-%d").to_string(),
+        moment.wall_clock(tz).date().format("%Y-%m-%d").to_string(),
     ))
 }
 
-pub(super) fn time(column: &Column, value: &Value, scale: u8) -> Result<SqlValue, RowError> {
+pub(super) fn time(
+    column: &Column,
+    value: &Value,
+    scale: u8,
+    tz: Tz,
+) -> Result<SqlValue, RowError> {
     let parsed = match value {
-        Value::String(s) => parse_time_value(s)
-            .or_else(|| integer_stored_time(&Decimal::parse(s)?))
-            .or_else(|| parse_timestamp(s).map(|(dt, _)| dt.time())),
-        Value::Number(_) => Decimal::from_json(value).and_then(|d| integer_stored_time(&d)),
+        Value::String(s) => {
+            formats::read_time(s).or_else(|| integer_stored_time(&Decimal::parse(s)?, tz))
+        }
+        Value::Number(_) => Decimal::from_json(value).and_then(|d| integer_stored_time(&d, tz)),
         _ => None,
     };
     parsed
@@ -206,100 +230,22 @@ pub(super) fn time(column: &Column, value: &Value, scale: u8) -> Result<SqlValue
             RowError::column(
                 column,
                 RowErrorKind::TimeNotRecognized,
-                format!("Time '{}' is not recognized", display_value(value)),
+                format!(
+                    "Time '{}' is not recognized; send `HH24:MI[:SS[.FF]]`, \
+                     `HH24:MI:SS.FF+hh:mm`, `HH12:MI[:SS[.FF]] AM`/`PM` (upper case) or an \
+                     epoch integer, not a timestamp",
+                    display_value(value)
+                ),
             )
         })
 }
 
-/// An integer-stored time: the time of day, in UTC, of that epoch value (its unit chosen as
-/// for timestamps). A number with a fraction is not one.
-fn integer_stored_time(decimal: &Decimal) -> Option<NaiveTime> {
+/// An integer-stored time: the time of day of that epoch value (its unit chosen as for
+/// timestamps) in the session zone `tz`. A number with a fraction is not one.
+fn integer_stored_time(decimal: &Decimal, tz: Tz) -> Option<NaiveTime> {
     decimal
         .is_integer()
         .then(|| epoch(decimal))
         .flatten()
-        .map(|dt| dt.time())
-}
-
-/// The TIME formats of Snowpipe Streaming (surrounding whitespace ignored): `HH24:MI`,
-/// `HH24:MI:SS`, `HH24:MI:SS.FF`, `HH24:MI:SS.FFTZH:TZM` (`Z` or `±hh:mm`; the offset is
-/// dropped, the wall clock kept; an offset needs the fraction), and the 12-hour
-/// `HH12:MI AM`, `HH12:MI:SS AM`, `HH12:MI:SS.FF AM` (`AM`/`PM` in any case). `FF` is 1 to 9
-/// digits.
-pub(super) fn parse_time_value(text: &str) -> Option<NaiveTime> {
-    let text = text.trim();
-    if let Some((clock, meridiem)) = text.rsplit_once(' ') {
-        let pm = if meridiem.eq_ignore_ascii_case("AM") {
-            false
-        } else if meridiem.eq_ignore_ascii_case("PM") {
-            true
-        } else {
-            return None;
-        };
-        let (clock, rest) = Clock::parse(clock)?;
-        if !rest.is_empty() || !(1..=12).contains(&clock.hour) {
-            return None;
-        }
-        let hour = clock.hour % 12 + if pm { 12 } else { 0 };
-        return NaiveTime::from_hms_nano_opt(hour, clock.minute, clock.second, clock.nanos);
-    }
-    let (clock, rest) = Clock::parse(text)?;
-    if !rest.is_empty() {
-        // Only `HH24:MI:SS.FF` takes an offset: `Z` or `±hh:mm`.
-        let valid_offset = rest.eq_ignore_ascii_case("z")
-            || (rest.len() == 6 && rest.as_bytes()[3] == b':' && parse_offset(rest).is_some());
-        if !clock.fraction || !valid_offset {
-            return None;
-        }
-    }
-    NaiveTime::from_hms_nano_opt(clock.hour, clock.minute, clock.second, clock.nanos)
-}
-
-/// `hh:mm[:ss[.f{1,9}]]` at the start of a string, two digits each.
-struct Clock {
-    hour: u32,
-    minute: u32,
-    second: u32,
-    nanos: u32,
-    fraction: bool,
-}
-
-impl Clock {
-    /// The clock and the text after it.
-    fn parse(text: &str) -> Option<(Self, &str)> {
-        fn two_digits(text: &str) -> Option<u32> {
-            let digits = text.get(..2)?;
-            digits
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-                .then(|| digits.parse().ok())
-                .flatten()
-        }
-        let hour = two_digits(text)?;
-        let rest = text.get(2..)?.strip_prefix(':')?;
-        let minute = two_digits(rest)?;
-        let mut clock = Self {
-            hour,
-            minute,
-            second: 0,
-            nanos: 0,
-            fraction: false,
-        };
-        let mut rest = &rest[2..];
-        if let Some(after) = rest.strip_prefix(':') {
-            clock.second = two_digits(after)?;
-            rest = &after[2..];
-            if let Some(after) = rest.strip_prefix('.') {
-                let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-                if !(1..=9).contains(&digits) {
-                    return None;
-                }
-                let fraction: u32 = after[..digits].parse().ok()?;
-                clock.nanos = fraction * 10u32.pow(9 - digits as u32);
-                clock.fraction = true;
-                rest = &after[digits..];
-            }
-        }
-        (clock.hour < 24 && clock.minute < 60 && clock.second < 60).then_some((clock, rest))
-    }
+        .map(|instant| instant.with_timezone(&tz).time())
 }

@@ -220,11 +220,49 @@ impl BinaryFormat {
     }
 }
 
+impl std::str::FromStr for BinaryFormat {
+    type Err = String;
+
+    /// `hex`, `base64` or `utf8` (also `utf-8`), in any case.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the accepted values.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hex" => Ok(Self::Hex),
+            "base64" => Ok(Self::Base64),
+            "utf8" | "utf-8" => Ok(Self::Utf8),
+            other => Err(format!(
+                "unknown binary format {other:?}; use hex (Snowflake's default \
+                 BINARY_INPUT_FORMAT), base64 or utf8"
+            )),
+        }
+    }
+}
+
+/// Snowflake's default `TIMEZONE` parameter: `America/Los_Angeles`.
+pub const DEFAULT_TIMEZONE: chrono_tz::Tz = chrono_tz::America::Los_Angeles;
+
 /// Options of a conversion.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvertOptions {
     /// How BINARY columns read strings; default hex.
     pub binary_format: BinaryFormat,
+    /// The session time zone (Snowflake's `TIMEZONE` parameter; default
+    /// [`DEFAULT_TIMEZONE`]): epoch numbers become wall clocks in it for TIMESTAMP_NTZ, DATE
+    /// and TIME, and strings without an offset are read in it for TIMESTAMP_LTZ and
+    /// TIMESTAMP_TZ.
+    pub timezone: chrono_tz::Tz,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        Self {
+            binary_format: BinaryFormat::default(),
+            timezone: DEFAULT_TIMEZONE,
+        }
+    }
 }
 
 pub(super) fn cast_error(column: &Column, value: &Value, target: &str) -> RowError {

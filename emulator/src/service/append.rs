@@ -303,6 +303,7 @@ impl Shared {
         let (table, definition) = pipe_of(&model.catalog, key)?;
         let options = crate::convert::ConvertOptions {
             binary_format: self.settings.binary_format,
+            timezone: self.settings.timezone,
         };
         let mut d = Decoded {
             raw_bytes: raw.len(),

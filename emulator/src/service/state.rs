@@ -50,6 +50,8 @@ pub(crate) struct Settings {
     pub limits: Limits,
     /// How BINARY columns read JSON strings.
     pub binary_format: BinaryFormat,
+    /// The session time zone of conversions (`--timezone`).
+    pub timezone: chrono_tz::Tz,
     pub ingest_host: Option<String>,
     /// When the emulator started (ms since the Unix epoch, by its clock).
     pub started_ms: i64,
@@ -287,6 +289,7 @@ impl Shared {
                 role_grants: config.role_grants.clone(),
                 limits: config.limits,
                 binary_format: config.binary_format,
+                timezone: config.timezone,
                 ingest_host: config.ingest_host.clone(),
                 started_ms: config.clock.now_ms(),
             },

@@ -39,9 +39,16 @@ fn row(value: Value) -> Map<String, Value> {
     }
 }
 
+/// `value` converted for a column of type `ty`, in the session time zone UTC (so epoch
+/// numbers keep their UTC wall clock; `tz_` tests cover the zone).
 fn convert_one(ty: &ColumnType, value: Value) -> Result<SqlValue, RowError> {
     let table = table(&[("C", ty.clone(), true)]);
-    convert_row(&table, &row(json!({ "c": value }))).map(|mut values| values.remove(0))
+    let options = ConvertOptions {
+        timezone: chrono_tz::UTC,
+        ..ConvertOptions::default()
+    };
+    convert_row_with(&table, &row(json!({ "c": value })), &options)
+        .map(|mut values| values.remove(0))
 }
 
 fn text(s: &str) -> SqlValue {
@@ -136,8 +143,6 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
         // BOOLEAN
         (T::Boolean, json!(true), Integer(1)),
         (T::Boolean, json!(false), Integer(0)),
-        (T::Boolean, json!(0), Integer(0)),
-        (T::Boolean, json!(2.5), Integer(1)),
         (T::Boolean, json!("YES"), Integer(1)),
         (T::Boolean, json!("off"), Integer(0)),
         (T::Boolean, json!("t"), Integer(1)),
@@ -152,6 +157,9 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
             text("2024-01-02"),
         ),
         (T::Date, json!(86_400), text("1970-01-02")),
+        // The service's other date formats.
+        (T::Date, json!("01/02/2024"), text("2024-01-02")),
+        (T::Date, json!("17-DEC-1980"), text("1980-12-17")),
         // TIME
         (
             T::Time { scale: 9 },
@@ -167,11 +175,6 @@ fn valid_cases() -> Vec<(ColumnType, Value, SqlValue)> {
             T::Time { scale: 9 },
             json!("23:59"),
             text("23:59:00.000000000"),
-        ),
-        (
-            T::Time { scale: 9 },
-            json!("2024-01-02 03:04:05.5"),
-            text("03:04:05.500000000"),
         ),
         // HH24:MI:SS.FFTZH:TZM (offset dropped), 12-hour forms, integer-stored times (the
         // time of day of that epoch value in UTC).
@@ -460,8 +463,30 @@ fn invalid_cases() -> Vec<(ColumnType, Value, &'static str)> {
         ),
         (
             T::Date,
-            json!("01/02/2024"),
-            "Date '01/02/2024' is not recognized",
+            json!("2024/01/02"),
+            "Date '2024/01/02' is not recognized",
+        ),
+        // The service takes no number for BOOLEAN.
+        (
+            T::Boolean,
+            json!(0),
+            "Failed to cast variant value 0 to BOOLEAN",
+        ),
+        (
+            T::Boolean,
+            json!(2.5),
+            "Failed to cast variant value 2.5 to BOOLEAN",
+        ),
+        // TIME takes no timestamp and no lower-case am/pm.
+        (
+            T::Time { scale: 9 },
+            json!("2024-01-02 03:04:05.5"),
+            "Time '2024-01-02 03:04:05.5' is not recognized",
+        ),
+        (
+            T::Time { scale: 9 },
+            json!("08:57 pm"),
+            "Time '08:57 pm' is not recognized",
         ),
         (T::Date, json!(true), "Date 'true' is not recognized"),
         (
@@ -608,6 +633,7 @@ fn binary_formats_base64_and_utf8_are_options() {
     let hex = ConvertOptions::default();
     let base64 = ConvertOptions {
         binary_format: BinaryFormat::Base64,
+        ..ConvertOptions::default()
     };
     assert_eq!(
         convert_row_with(&table, &row(json!({"b": "AAH/\naGk="})), &base64),
@@ -616,6 +642,7 @@ fn binary_formats_base64_and_utf8_are_options() {
     );
     let utf8 = ConvertOptions {
         binary_format: BinaryFormat::Utf8,
+        ..ConvertOptions::default()
     };
     assert_eq!(
         convert_row_with(&table, &row(json!({"b": "01fF41"})), &hex),
@@ -925,6 +952,7 @@ async fn the_service_conversions_apply_to_appended_rows() {
         json!({"ID": 2, "TM": "08:57:01 PM", "TS": "9999-12-31 23:59:59", "ARR": [1, 2]}),
         json!({"ID": 3, "TM": "3600"}),
     ];
+    // Epochs become wall clocks in the session zone, America/Los_Angeles by default.
     let bad = [
         json!({"ID": 4, "TS": "0000-12-31 23:59:59"}),
         json!({"ID": 5, "OBJ": "[1, 2]"}),
@@ -959,7 +987,7 @@ async fn the_service_conversions_apply_to_appended_rows() {
             vec![
                 json!(1),
                 json!("20:57:01.123456789"),
-                json!("1916-02-18 01:46:39.877000000"),
+                json!("1916-02-17 17:46:39.877000000"),
                 json!(r#"["x"]"#),
                 json!(r#"{"a":[1,2]}"#),
                 json!("é€ü"),
@@ -974,7 +1002,7 @@ async fn the_service_conversions_apply_to_appended_rows() {
             ],
             vec![
                 json!(3),
-                json!("01:00:00.000000000"),
+                json!("17:00:00.000000000"),
                 Value::Null,
                 Value::Null,
                 Value::Null,
@@ -983,4 +1011,295 @@ async fn the_service_conversions_apply_to_appended_rows() {
         ]
     );
     emu.shutdown().await;
+}
+
+/// The service's DATE/TIMESTAMP string formats, both directions: one example of each format
+/// of its list lands as the service reads it (in a TIMESTAMP_TZ column, session zone UTC,
+/// so the offset read shows), and strings outside the list are refused.
+#[test]
+fn timestamp_strings_follow_the_service_format_list() {
+    let tz = T::TimestampTz { scale: 9 };
+    let accepted = [
+        // (format, example, stored)
+        (
+            "UUUU-MM-DD HH24:MI:SS.FFTZH:TZM",
+            "2024-01-15 13:45:30.5+05:30",
+            "2024-01-15 13:45:30.500000000+05:30",
+        ),
+        (
+            "UUUU-MM-DD",
+            "2024-01-15",
+            "2024-01-15 00:00:00.000000000+00:00",
+        ),
+        (
+            "YYYY-MM-DD\"T\"HH24:MI:SS.FFTZH:TZM",
+            "2024-01-15T13:45:30.123Z",
+            "2024-01-15 13:45:30.123000000+00:00",
+        ),
+        (
+            "YYYY-MM-DD\"T\"HH24:MI:SS.FF",
+            "2024-01-15T13:45:30.123456789",
+            "2024-01-15 13:45:30.123456789+00:00",
+        ),
+        (
+            "YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM",
+            "2024-01-15T13:45:30-08:00",
+            "2024-01-15 13:45:30.000000000-08:00",
+        ),
+        (
+            "YYYY-MM-DD\"T\"HH24:MI:SS",
+            "2024-01-15T13:45:30",
+            "2024-01-15 13:45:30.000000000+00:00",
+        ),
+        (
+            "YYYY-MM-DD\"T\"HH24:MITZH:TZM",
+            "2024-01-15T13:45+01:00",
+            "2024-01-15 13:45:00.000000000+01:00",
+        ),
+        (
+            "YYYY-MM-DD\"T\"HH24:MI",
+            "2024-01-15T13:45",
+            "2024-01-15 13:45:00.000000000+00:00",
+        ),
+        (
+            "YYYY-MM-DD\"T\"HH24",
+            "2024-01-15T13",
+            "2024-01-15 13:00:00.000000000+00:00",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SS.FFTZH",
+            "2024-01-15 13:45:30.5+05",
+            "2024-01-15 13:45:30.500000000+05:00",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SS.FF TZH:TZM",
+            "2024-01-15 13:45:30.5 -03:30",
+            "2024-01-15 13:45:30.500000000-03:30",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SS.FF TZHTZM",
+            "2024-01-15 13:45:30.5 +0200",
+            "2024-01-15 13:45:30.500000000+02:00",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SS.FF",
+            "2024-01-15 13:45:30.25",
+            "2024-01-15 13:45:30.250000000+00:00",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SS TZH:TZM",
+            "2024-01-15 13:45:30 +05:30",
+            "2024-01-15 13:45:30.000000000+05:30",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SS TZHTZM",
+            "2024-01-15 13:45:30 -0700",
+            "2024-01-15 13:45:30.000000000-07:00",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SSTZH:TZM",
+            "2024-01-15 13:45:30+05:30",
+            "2024-01-15 13:45:30.000000000+05:30",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SSTZH",
+            "2024-01-15 13:45:30-04",
+            "2024-01-15 13:45:30.000000000-04:00",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SS",
+            "2024-01-15 13:45:30",
+            "2024-01-15 13:45:30.000000000+00:00",
+        ),
+        (
+            "YYYY-MM-DD HH24:MITZH:TZM",
+            "2024-01-15 13:45Z",
+            "2024-01-15 13:45:00.000000000+00:00",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI",
+            "2024-01-15 13:45",
+            "2024-01-15 13:45:00.000000000+00:00",
+        ),
+        (
+            "YYYY-MM-DD HH24",
+            "2024-01-15 13",
+            "2024-01-15 13:00:00.000000000+00:00",
+        ),
+        (
+            "DD-MON-YYYY",
+            "17-DEC-1980",
+            "1980-12-17 00:00:00.000000000+00:00",
+        ),
+        (
+            "DY, DD MON YYYY HH24:MI:SS TZHTZM",
+            "Wed, 17 Dec 1980 13:45:30 +0100",
+            "1980-12-17 13:45:30.000000000+01:00",
+        ),
+        (
+            "DY, DD MON YYYY HH24:MI:SS.FF TZHTZM",
+            "Wed, 17 Dec 1980 13:45:30.5 -0500",
+            "1980-12-17 13:45:30.500000000-05:00",
+        ),
+        (
+            "DY, DD MON YYYY HH12:MI:SS AM TZHTZM",
+            "Wed, 17 Dec 1980 01:45:30 PM +0000",
+            "1980-12-17 13:45:30.000000000+00:00",
+        ),
+        (
+            "DY, DD MON YYYY HH12:MI:SS.FF AM TZHTZM",
+            "WED, 17 DEC 1980 12:45:30.5 AM +0000",
+            "1980-12-17 00:45:30.500000000+00:00",
+        ),
+        (
+            "DY, DD MON YYYY HH24:MI:SS",
+            "Wed, 17 Dec 1980 13:45:30",
+            "1980-12-17 13:45:30.000000000+00:00",
+        ),
+        (
+            "DY, DD MON YYYY HH24:MI:SS.FF",
+            "Wed, 17 Dec 1980 13:45:30.75",
+            "1980-12-17 13:45:30.750000000+00:00",
+        ),
+        (
+            "DY, DD MON YYYY HH12:MI:SS AM",
+            "Wed, 17 Dec 1980 11:45:30 AM",
+            "1980-12-17 11:45:30.000000000+00:00",
+        ),
+        (
+            "DY, DD MON YYYY HH12:MI:SS.FF AM",
+            "Wed, 17 Dec 1980 11:45:30.1 PM",
+            "1980-12-17 23:45:30.100000000+00:00",
+        ),
+        (
+            "DY MON DD HH24:MI:SS TZHTZM YYYY",
+            "Wed Dec 17 13:45:30 +0100 1980",
+            "1980-12-17 13:45:30.000000000+01:00",
+        ),
+        (
+            "MM/DD/YYYY",
+            "12/17/1980",
+            "1980-12-17 00:00:00.000000000+00:00",
+        ),
+        (
+            "MM/DD/YYYY HH24:MI:SS",
+            "2/18/2008 02:36:48",
+            "2008-02-18 02:36:48.000000000+00:00",
+        ),
+        // Integer strings are epochs, read before the formats.
+        ("epoch", "1705312800", "2024-01-15 10:00:00.000000000+00:00"),
+    ];
+    for (format, example, stored) in accepted {
+        assert_eq!(
+            convert_one(&tz, json!(example)),
+            Ok(text(stored)),
+            "{format}: {example}"
+        );
+        // The same formats hold for DATE (its date part) and the other timestamps.
+        assert_eq!(
+            convert_one(&T::Date, json!(example)),
+            Ok(text(&stored[..10])),
+            "{example}"
+        );
+        assert!(
+            convert_one(&T::TimestampNtz { scale: 9 }, json!(example)).is_ok(),
+            "{example}"
+        );
+        assert!(
+            convert_one(&T::TimestampLtz { scale: 9 }, json!(example)).is_ok(),
+            "{example}"
+        );
+    }
+    let refused = [
+        "2024-01-15T13:45:30+0000",        // after `T` only `±hh:mm`
+        "2024-01-15T13:45:30.5+0530",      // (with a fraction too)
+        "2024-01-15t13:45:30",             // lower-case `t`
+        "2024-01-15T13:45:30z",            // lower-case `z`
+        "2024-01-15 13:45:30.5+0530",      // attached `±hhmm` is not listed after a space
+        "2024-01-15T13:45:30 +05:30",      // nor a spaced offset after `T`
+        "2024-1-15",                       // one-digit month in ISO
+        "2024-01-15 1:45:30",              // one-digit hour
+        "24-01-15",                        // two-digit year
+        "2024-01-15 13:45:30.1234567891",  // ten fractional digits
+        "2024-01-15 24:00:00",             // hour 24
+        "2024-01-15 13:45:60",             // second 60
+        "2024-02-30",                      // no such day
+        "17-dec-1980",                     // lower-case month
+        "17-December-1980",                // month spelled out
+        "Thu, 17 Dec 1980 13:45:30 +0000", // 1980-12-17 was a Wednesday
+        "Wed, 17 Dec 1980 13:45:30 pm",    // lower-case pm
+        "Wed, 17 Dec 1980 13:45:30 PM",    // 13 is no 12-hour hour
+        "2024-01-15T13:45:30+19:00",       // offsets reach 18 hours
+        "12/17/80",                        // two-digit year
+        "1980/12/17",
+        "2024-01-15 13:45:30 UTC", // zone names are not in the list
+        "yesterday",
+        "",
+    ];
+    for example in refused {
+        for ty in [&tz, &T::Date, &T::TimestampNtz { scale: 9 }] {
+            let error = convert_one(ty, json!(example)).expect_err(example);
+            assert!(
+                error.message.contains("is not recognized") && error.message.contains("ISO 8601"),
+                "{example}: {}",
+                error.message
+            );
+        }
+    }
+}
+
+/// The session zone (`EmulatorConfig::timezone`, `--timezone`): epoch numbers into
+/// TIMESTAMP_NTZ are its wall clock, America/Los_Angeles by default (the Kafka connector's
+/// end-to-end test records 1705312800 → 2024-01-15 02:00:00 on the service).
+#[tokio::test]
+async fn tz_epochs_and_offsetless_strings_follow_the_session_zone() {
+    let ddl = "
+        CREATE DATABASE IF NOT EXISTS DB;
+        CREATE SCHEMA IF NOT EXISTS SCH;
+        CREATE OR REPLACE TABLE T (ID NUMBER, NTZ TIMESTAMP_NTZ, LTZ TIMESTAMP_LTZ, D DATE);
+        CREATE OR REPLACE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
+            MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
+    ";
+    for (zone, ntz, ltz, date) in [
+        (
+            None,
+            "2024-01-15 02:00:00.000000000",
+            "2024-01-15 10:00:00.000000000Z",
+            "2024-01-14",
+        ),
+        (
+            Some(chrono_tz::UTC),
+            "2024-01-15 10:00:00.000000000",
+            "2024-01-15 02:00:00.000000000Z",
+            "2024-01-15",
+        ),
+        (
+            Some(chrono_tz::Asia::Tokyo),
+            "2024-01-15 19:00:00.000000000",
+            "2024-01-14 17:00:00.000000000Z",
+            "2024-01-15",
+        ),
+    ] {
+        let mut config = EmulatorConfig::for_tests()
+            .with_ddl(ddl)
+            .with_public_key(keys(0).1);
+        if let Some(zone) = zone {
+            config.timezone = zone;
+        }
+        let (emu, c) = connected(config).await;
+        let ct = c.open_ok("c").await;
+        let body = format!(
+            "{}\n",
+            json!({"ID": 1, "NTZ": 1_705_312_800, "LTZ": "2024-01-15 02:00:00", "D": 1_705_280_400})
+        );
+        c.append_ok("c", &ct, "1", &body).await;
+        c.wait_committed("c", "1").await;
+        let rows = emu.query(r#"SELECT NTZ, LTZ, D FROM "DB.SCH.T""#).unwrap();
+        assert_eq!(
+            rows,
+            vec![vec![json!(ntz), json!(ltz), json!(date)]],
+            "{zone:?}"
+        );
+        emu.shutdown().await;
+    }
 }

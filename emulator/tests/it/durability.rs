@@ -297,3 +297,117 @@ async fn a_port_in_use_is_an_io_error_that_keeps_its_cause() {
         .expect("the source is the io::Error");
     assert_eq!(io.kind(), std::io::ErrorKind::AddrInUse);
 }
+
+/// `--binary-format base64` changes how BINARY strings decode (`"yv4="` is CA FE, and
+/// `"CAFE"` is base64 too: 08 01 44), and `:pipe-info` reports it; `--timezone` sets the
+/// session zone epochs are read in; a bad zone is a startup error naming the fix.
+#[tokio::test]
+async fn binary_format_and_timezone_options_change_conversions() {
+    let dir = tempfile::tempdir().unwrap();
+    let ddl = dir.path().join("ddl.sql");
+    std::fs::write(
+        &ddl,
+        "CREATE DATABASE IF NOT EXISTS DB; CREATE SCHEMA IF NOT EXISTS SCH;
+         CREATE OR REPLACE TABLE T (ID NUMBER, B BINARY, TS TIMESTAMP_NTZ);
+         CREATE OR REPLACE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
+           MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;",
+    )
+    .unwrap();
+    let key = dir.path().join("key.pub");
+    std::fs::write(&key, keys(0).1).unwrap();
+    let rows = [
+        json!({"ID": 1, "B": "yv4=", "TS": 1_705_312_800}),
+        json!({"ID": 2, "B": "CAFE"}),
+    ]
+    .map(|r| format!("{r}\n"))
+    .concat();
+    for (args, hex, ts, format) in [
+        (
+            &[][..],
+            ["CAFE", ""],
+            "2024-01-15 02:00:00.000000000",
+            "HEX",
+        ),
+        (
+            &["--binary-format", "base64", "--timezone", "UTC"][..],
+            ["CAFE", "080144"],
+            "2024-01-15 10:00:00.000000000",
+            "BASE64",
+        ),
+    ] {
+        let data = dir.path().join(format!("data-{format}"));
+        let (d, k, dd) = (
+            ddl.to_str().unwrap(),
+            key.to_str().unwrap(),
+            data.to_str().unwrap(),
+        );
+        let mut argv = vec![
+            "--data-dir",
+            dd,
+            "--ddl",
+            d,
+            "--public-key",
+            k,
+            "--commit-delay",
+            "0",
+        ];
+        argv.extend_from_slice(args);
+        let (_p, url) = spawn(&argv);
+        let c = client(&url).await;
+        let r = c
+            .send(
+                reqwest::Method::POST,
+                &format!("{BASE}:pipe-info"),
+                Some(json!({"generate_new_token": true})),
+            )
+            .await;
+        assert_eq!(r.body["parameter_overrides"]["binary_input_format"], format);
+        let ct = c.open_ok("c").await;
+        c.append_ok("c", &ct, "2", &rows).await;
+        let status = c.wait_committed("c", "2").await;
+        let out = run_bin(&[
+            "query",
+            "--data-dir",
+            dd,
+            "--format",
+            "json",
+            r#"SELECT ID, HEX(B), TS FROM "DB.SCH.T" ORDER BY ID"#,
+        ]);
+        if format == "HEX" {
+            // "yv4=" is no hex: the first row is refused; "CAFE" is the bytes CA FE.
+            assert_eq!(status["rows_error_count"], 1, "{status}");
+            assert_eq!(out.trim(), r#"[2,"CAFE",null]"#);
+        } else {
+            assert_eq!(status["rows_error_count"], 0, "{status}");
+            assert_eq!(
+                out.trim(),
+                format!("[1,\"{}\",\"{ts}\"]\n[2,\"{}\",null]", hex[0], hex[1])
+            );
+        }
+        if format == "HEX" {
+            // The default zone shows on an epoch in a row of its own.
+            let row = format!("{}\n", json!({"ID": 3, "TS": 1_705_312_800}));
+            c.append_ok("c", &c.open_ok("c").await, "3", &row).await;
+            c.wait_committed("c", "3").await;
+            let out = run_bin(&[
+                "query",
+                "--data-dir",
+                dd,
+                "--format",
+                "json",
+                r#"SELECT TS FROM "DB.SCH.T" WHERE ID = 3"#,
+            ]);
+            assert_eq!(out.trim(), format!("[\"{ts}\"]"));
+        }
+    }
+    let out = bin()
+        .args(["--timezone", "Mars/Olympus", "--accept-any-key"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown time zone \"Mars/Olympus\"") && stderr.contains("IANA name"),
+        "{stderr}"
+    );
+}

@@ -72,3 +72,16 @@ pub(super) fn is_unmodelled(tokens: &[Token]) -> bool {
         _ => false,
     }
 }
+
+/// `ARRAY` when the tokens hold a structured array type (`ARRAY(INT)`, `ARRAY<INT>`
+/// in a column list), which the SQL parser cannot read.
+pub(super) fn structured_array(tokens: &[Token]) -> Option<&'static str> {
+    tokens.windows(2).find_map(|pair| match pair {
+        [Token::Word(w), Token::LParen | Token::Lt]
+            if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("ARRAY") =>
+        {
+            Some("ARRAY")
+        }
+        _ => None,
+    })
+}
