@@ -103,6 +103,9 @@ impl BinaryFormat {
 pub struct ConvertOptions {
     /// How BINARY columns read strings; default hex.
     pub binary_format: BinaryFormat,
+    /// When the rows were ingested: `METADATA$START_SCAN_TIME` and `CURRENT_TIMESTAMP` in a
+    /// pipe transform. `None`: the time of the conversion.
+    pub scan_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub(super) fn cast_error(column: &Column, value: &Value, target: &str) -> RowError {

@@ -608,6 +608,7 @@ fn binary_formats_base64_and_utf8_are_options() {
     let hex = ConvertOptions::default();
     let base64 = ConvertOptions {
         binary_format: BinaryFormat::Base64,
+        ..ConvertOptions::default()
     };
     assert_eq!(
         convert_row_with(&table, &row(json!({"b": "AAH/\naGk="})), &base64),
@@ -616,6 +617,7 @@ fn binary_formats_base64_and_utf8_are_options() {
     );
     let utf8 = ConvertOptions {
         binary_format: BinaryFormat::Utf8,
+        ..ConvertOptions::default()
     };
     assert_eq!(
         convert_row_with(&table, &row(json!({"b": "01fF41"})), &hex),
@@ -868,7 +870,9 @@ fn pipes_map_columns_by_their_transform_or_match_mode() {
 
     let input =
         row(json!({"id": 7, "meta": {"when": "2024-01-02T03:04:05"}, "addr": {"city": "Sion"}}));
-    let values = convert_row_for_pipe(table, pipe("BY_PATH"), &input, &options).unwrap();
+    let values = convert_row_for_pipe(table, pipe("BY_PATH"), &input, &options)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         values,
         [
@@ -889,6 +893,7 @@ fn pipes_map_columns_by_their_transform_or_match_mode() {
         &row(json!({"town": "Brig", "n": "3"})),
         &options,
     )
+    .unwrap()
     .unwrap();
     assert_eq!(values, [Integer(3), Null, Null, text("Brig")]);
 
@@ -898,6 +903,7 @@ fn pipes_map_columns_by_their_transform_or_match_mode() {
         &row(json!({"ID": 1, "city": "ignored"})),
         &options,
     )
+    .unwrap()
     .unwrap();
     assert_eq!(values, [Integer(1), Null, Null, Null]);
 }
