@@ -52,6 +52,8 @@ pub(crate) struct PendingBatch {
     pub rows: Vec<Vec<SqlValue>>,
     pub parsed: u64,
     pub errors: u64,
+    /// Rows the pipe's `WHERE` dropped: parsed, not inserted, not errors.
+    pub filtered: u64,
     pub last_error: Option<String>,
     pub end_token: Option<String>,
     /// This batch's share of the pending-rows budget, returned when it leaves memory.
@@ -371,7 +373,7 @@ pub(crate) fn take_due(
             };
             ch.commit_lag_us = Some(now.saturating_duration_since(b.ready_at).as_micros() as i64);
             rec.counters.rows_parsed += b.parsed;
-            rec.counters.rows_inserted += b.parsed.saturating_sub(b.errors);
+            rec.counters.rows_inserted += b.parsed.saturating_sub(b.errors + b.filtered);
             rec.counters.rows_error_count += b.errors;
             if b.end_token.is_some() {
                 rec.committed_offset_token = b.end_token.clone();

@@ -30,6 +30,10 @@ pub enum OfflineError {
     /// NOT NULL column, ...), with the emulator's message.
     #[error("row rejected: {0}")]
     Row(String),
+    /// The pipe's `WHERE` drops the row: Snowflake neither stores it nor counts it as an
+    /// error.
+    #[error("row filtered out by the pipe's WHERE clause")]
+    Filtered,
     /// SQLite refused a statement.
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),
@@ -117,7 +121,7 @@ impl OfflineTables {
     ///
     /// # Errors
     /// [`OfflineError::Catalog`] for an unknown pipe; [`OfflineError::Row`] when the pipe
-    /// refuses the row; [`OfflineError::Storage`] when SQLite refuses the insert.
+    /// refuses the row; [`OfflineError::Filtered`] when its `WHERE` drops it; [`OfflineError::Storage`] when SQLite refuses the insert.
     pub fn insert(
         &self,
         conn: &Connection,
@@ -134,7 +138,8 @@ impl OfflineTables {
         let options = ConvertOptions::default();
         let definition = self.catalog.pipe_definition(database, schema, pipe);
         let values = convert_row_for(table, definition, row, &options)
-            .map_err(|e| OfflineError::Row(e.to_string()))?;
+            .map_err(|e| OfflineError::Row(e.to_string()))?
+            .ok_or(OfflineError::Filtered)?;
         conn.execute(&sqlite_insert(table), rusqlite::params_from_iter(&values))?;
         Ok(table
             .columns

@@ -42,7 +42,7 @@ impl Catalog {
             return Ok(());
         }
         if pipe_ddl::is_pipe_statement(&statement.tokens) {
-            let parsed = pipe_ddl::parse(&statement.tokens).map_err(StatementError::Syntax)?;
+            let parsed = pipe_ddl::parse(&statement.tokens)?;
             return self.apply_pipe_statement(session, parsed);
         }
         let stripped = strip_error_logging(&statement.tokens);
@@ -389,10 +389,26 @@ impl Catalog {
                     name: format!("{}.{missing}", target.display()),
                 });
             }
+            // docs/protocol.md "Pipe transforms (emulator)": a transform that filters or
+            // computes names its target columns; a plain projection of `$1` paths may fill the
+            // table's columns in order.
+            if targets.is_none() {
+                let computed = transform.items.iter().find(|i| i.path.is_none());
+                if transform.filter.is_some() || computed.is_some() {
+                    let what = computed.map_or("a WHERE clause".to_string(), |i| {
+                        format!("the expression `{}`", i.text)
+                    });
+                    return Err(StatementError::Compilation(format!(
+                        "a streaming transform with {what} needs an explicit column list: \
+                         COPY INTO {} (c1, c2, ...) FROM (SELECT ...), one column per SELECT item",
+                        target.display()
+                    )));
+                }
+            }
             let slots = targets.map_or(table.columns.len(), Vec::len);
             if transform.items.len() != slots {
-                return Err(StatementError::Syntax(format!(
-                    "the SELECT has {} items but COPY INTO fills {slots} columns",
+                return Err(StatementError::Compilation(format!(
+                    "Insert value list does not match column list expecting {slots} but got {}",
                     transform.items.len()
                 )));
             }

@@ -51,6 +51,9 @@ pub enum StatementError {
     /// The statement does not parse.
     #[error("syntax error: {0}")]
     Syntax(String),
+    /// The statement parses but does not compile (Snowflake's "SQL compilation error").
+    #[error("SQL compilation error: {0}")]
+    Compilation(String),
     /// The statement parses but the emulator does not support it.
     #[error("not supported by the emulator: {0}")]
     Unsupported(String),

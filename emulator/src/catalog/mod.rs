@@ -4,7 +4,8 @@
 //! and comments is safe). Each statement is parsed with sqlparser's Snowflake dialect, except
 //! `CREATE PIPE ... AS COPY INTO ... FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))` and
 //! `DROP PIPE`, which sqlparser does not accept and which a small dedicated parser reads from
-//! the same tokens.
+//! the same tokens. A pipe's transform (its SELECT list and `WHERE`) is parsed with sqlparser
+//! and checked at `CREATE PIPE`: expressions the emulator does not evaluate are refused there.
 //!
 //! Modelled statements: `USE DATABASE|SCHEMA|<db>[.<schema>]`, `CREATE [OR REPLACE] DATABASE`,
 //! `CREATE [OR REPLACE] SCHEMA`, `CREATE [OR REPLACE] [TRANSIENT] TABLE` (with columns, or
@@ -28,6 +29,7 @@ mod apply;
 mod errors;
 mod model;
 mod pipe_ddl;
+pub(crate) mod pipe_expr;
 mod script;
 mod user_keys;
 
@@ -109,18 +111,23 @@ pub struct PipeTransform {
     pub target_columns: Option<Vec<String>>,
     /// The SELECT items, in order.
     pub items: Vec<ProjectionItem>,
+    /// The `WHERE` predicate: rows for which it is not TRUE are dropped.
+    pub(crate) filter: Option<pipe_expr::PipeExpr>,
 }
 
 /// One SELECT item of a pipe transform.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectionItem {
-    /// For `$1:A.B` or `$1['a']`, the path of JSON keys (`["A", "B"]`, kept case-sensitive as
-    /// Snowflake does); `Some(vec![])` for `$1` itself; `None` for any other expression.
+    /// For `$1:A.B` or `$1['a']` (optionally cast), the path of JSON keys (`["A", "B"]`, kept
+    /// case-sensitive as Snowflake does); `Some(vec![])` for `$1` itself; `None` for any other
+    /// expression (which the pipe evaluates all the same).
     pub path: Option<Vec<String>>,
     /// The cast after `::`, upper-cased (`TIMESTAMP`, `NUMBER(7,2)`), if any.
     pub cast: Option<String>,
     /// The item's text, for messages.
     pub text: String,
+    /// The item's expression, as the emulator evaluates it.
+    pub(crate) expr: pipe_expr::PipeExpr,
 }
 
 /// A pipe declared with `CREATE PIPE`.

@@ -3,7 +3,8 @@
 
 use sqlparser::tokenizer::{Token, Word};
 
-use super::{Ident, MatchByColumnName, PipeTransform, ProjectionItem};
+use super::pipe_expr::{self, PipeExpr};
+use super::{Ident, MatchByColumnName, PipeTransform, ProjectionItem, StatementError};
 
 /// A parsed pipe statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,29 +50,54 @@ pub(crate) fn is_pipe_statement(tokens: &[Token]) -> bool {
 ///
 /// # Errors
 ///
-/// A message saying what was expected and what was found.
-pub(crate) fn parse(tokens: &[Token]) -> Result<PipeStatement, String> {
-    let mut p = Parser { tokens, pos: 0 };
-    let statement = if p.eat_keyword("DROP") {
-        p.expect_keyword("PIPE")?;
-        let if_exists = p.eat_keywords(&["IF", "EXISTS"]);
-        let name = p.object_name()?;
-        PipeStatement::Drop { if_exists, name }
-    } else {
-        PipeStatement::Create(p.create_pipe()?)
+/// [`StatementError::Syntax`] saying what was expected and what was found;
+/// [`StatementError::Compilation`] for a transform expression the emulator does not evaluate.
+pub(crate) fn parse(tokens: &[Token]) -> Result<PipeStatement, StatementError> {
+    let mut p = Parser {
+        tokens,
+        pos: 0,
+        refused: false,
     };
-    if let Some(token) = p.peek() {
-        return Err(format!("expected end of statement, found {token}"));
-    }
-    Ok(statement)
+    p.statement().map_err(|message| {
+        if p.refused {
+            StatementError::Compilation(message)
+        } else {
+            StatementError::Syntax(message)
+        }
+    })
 }
 
 struct Parser<'a> {
     tokens: &'a [Token],
     pos: usize,
+    /// The error is a transform expression the emulator refuses, not a syntax error.
+    refused: bool,
 }
 
 impl<'a> Parser<'a> {
+    fn statement(&mut self) -> Result<PipeStatement, String> {
+        let statement = if self.eat_keyword("DROP") {
+            self.expect_keyword("PIPE")?;
+            let if_exists = self.eat_keywords(&["IF", "EXISTS"]);
+            let name = self.object_name()?;
+            PipeStatement::Drop { if_exists, name }
+        } else {
+            PipeStatement::Create(self.create_pipe()?)
+        };
+        if let Some(token) = self.peek() {
+            return Err(format!("expected end of statement, found {token}"));
+        }
+        Ok(statement)
+    }
+
+    /// Records whether `result`'s error refuses an expression (rather than its syntax).
+    fn checked<T>(&mut self, result: Result<T, pipe_expr::ExprError>) -> Result<T, String> {
+        result.map_err(|e| {
+            self.refused = matches!(e, pipe_expr::ExprError::Unsupported(_));
+            e.into_message()
+        })
+    }
+
     fn create_pipe(&mut self) -> Result<CreatePipe, String> {
         self.expect_keyword("CREATE")?;
         let or_replace = self.eat_keywords(&["OR", "REPLACE"]);
@@ -100,12 +126,13 @@ impl<'a> Parser<'a> {
         // the streaming data source and maps columns by name, like `FROM TABLE(DATA_SOURCE(...))`.
         let has_from = self.eat_keyword("FROM");
         let transform = if has_from && self.eat(&Token::LParen) {
-            let items = self.select_from_data_source()?;
+            let (items, filter) = self.select_from_data_source()?;
             self.expect(&Token::RParen)?;
             self.optional_alias();
             Some(PipeTransform {
                 target_columns,
                 items,
+                filter,
             })
         } else {
             if has_from {
@@ -160,33 +187,38 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// `SELECT item, ... FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) [alias]`
-    fn select_from_data_source(&mut self) -> Result<Vec<ProjectionItem>, String> {
+    /// `SELECT item, ... FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) [alias] [WHERE predicate]`
+    fn select_from_data_source(
+        &mut self,
+    ) -> Result<(Vec<ProjectionItem>, Option<PipeExpr>), String> {
         self.expect_keyword("SELECT")?;
         let mut items = Vec::new();
+        let mut aliases = Vec::new();
         loop {
             let start = self.pos;
-            let mut depth = 0usize;
-            while let Some(token) = self.peek() {
-                match token {
-                    Token::LParen | Token::LBracket => depth += 1,
-                    Token::RParen | Token::RBracket if depth > 0 => depth -= 1,
-                    Token::RParen => return Err("unbalanced ')' in SELECT list".into()),
-                    Token::Comma if depth == 0 => break,
-                    Token::Word(w) if depth == 0 && is_keyword(w, "FROM") => break,
-                    _ => {}
-                }
-                self.pos += 1;
-            }
-            let item = &self.tokens[start..self.pos];
-            if item.is_empty() {
+            self.skip_until(|t, depth| {
+                depth == 0
+                    && (matches!(t, Token::Comma)
+                        || matches!(t, Token::Word(w) if is_keyword(w, "FROM")))
+            })?;
+            let tokens = &self.tokens[start..self.pos];
+            if tokens.is_empty() {
                 return Err(format!(
                     "expected a SELECT item, found {}",
                     self.peek()
                         .map_or("end of statement".into(), ToString::to_string)
                 ));
             }
-            items.push(projection_item(item));
+            let parsed = self.checked(pipe_expr::select_item(tokens))?;
+            if let Some(alias) = parsed.alias {
+                aliases.push((alias, parsed.expr.clone()));
+            }
+            items.push(ProjectionItem {
+                path: parsed.path,
+                cast: parsed.cast,
+                text: pipe_expr::render(tokens),
+                expr: parsed.expr,
+            });
             if !self.eat(&Token::Comma) {
                 break;
             }
@@ -194,7 +226,38 @@ impl<'a> Parser<'a> {
         self.expect_keyword("FROM")?;
         self.data_source()?;
         self.optional_alias();
-        Ok(items)
+        let filter = if self.eat_keyword("WHERE") {
+            let start = self.pos;
+            // The predicate runs to the `)` that closes `FROM ( ... )`.
+            self.skip_until(|t, depth| depth == 0 && matches!(t, Token::RParen))?;
+            let tokens = &self.tokens[start..self.pos];
+            if tokens.is_empty() {
+                return Err("expected a predicate after WHERE".into());
+            }
+            Some(self.checked(pipe_expr::predicate(tokens, &aliases))?)
+        } else {
+            None
+        };
+        Ok((items, filter))
+    }
+
+    /// Moves to the first token at which `stop(token, depth)` holds, `depth` counting the
+    /// brackets opened since the start, or to the end of the statement.
+    fn skip_until(&mut self, stop: impl Fn(&Token, usize) -> bool) -> Result<(), String> {
+        let mut depth = 0usize;
+        while let Some(token) = self.peek() {
+            if stop(token, depth) {
+                break;
+            }
+            match token {
+                Token::LParen | Token::LBracket => depth += 1,
+                Token::RParen | Token::RBracket if depth > 0 => depth -= 1,
+                Token::RParen => return Err("unbalanced ')' in the SELECT".into()),
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        Ok(())
     }
 
     /// `TABLE(DATA_SOURCE(TYPE => 'STREAMING'))`
@@ -223,7 +286,7 @@ impl<'a> Parser<'a> {
         if self.eat_keyword("AS") {
             self.pos += 1;
         } else if let Some(Token::Word(w)) = self.peek() {
-            let reserved = ["MATCH_BY_COLUMN_NAME", "FROM", "AS"];
+            let reserved = ["MATCH_BY_COLUMN_NAME", "FROM", "AS", "WHERE"];
             if w.quote_style.is_some() || !reserved.iter().any(|k| is_keyword(w, k)) {
                 // `FROM TABLE(...) t` or `FROM (...) t`: skip the alias unless it is an option.
                 if !matches!(self.tokens.get(self.pos + 1), Some(Token::Eq)) {
@@ -354,78 +417,4 @@ impl<'a> Parser<'a> {
 
 fn is_keyword(word: &Word, keyword: &str) -> bool {
     word.quote_style.is_none() && word.value.eq_ignore_ascii_case(keyword)
-}
-
-/// Reads `$1:path[.path...][::TYPE] [[AS] alias]`; anything else is kept as an expression.
-fn projection_item(tokens: &[Token]) -> ProjectionItem {
-    let text = render(tokens);
-    let mut item = ProjectionItem {
-        path: None,
-        cast: None,
-        text,
-    };
-    let Some(Token::Placeholder(p)) = tokens.first() else {
-        return item;
-    };
-    if p != "$1" {
-        return item;
-    }
-    let mut path = Vec::new();
-    let mut i = 1;
-    let mut separator_ok = matches!(tokens.get(1), Some(Token::Colon));
-    while separator_ok {
-        i += 1;
-        match tokens.get(i) {
-            Some(Token::Word(w)) => path.push(w.value.clone()),
-            _ => return item,
-        }
-        i += 1;
-        separator_ok = matches!(tokens.get(i), Some(Token::Period));
-    }
-    while let (Some(Token::LBracket), Some(Token::SingleQuotedString(key)), Some(Token::RBracket)) =
-        (tokens.get(i), tokens.get(i + 1), tokens.get(i + 2))
-    {
-        path.push(key.clone());
-        i += 3;
-    }
-    let rest = &tokens[i.min(tokens.len())..];
-    let (cast_tokens, alias_start) = match rest.first() {
-        Some(Token::DoubleColon) => {
-            let end = rest
-                .iter()
-                .position(|t| matches!(t, Token::Word(w) if is_keyword(w, "AS")))
-                .unwrap_or(rest.len());
-            (&rest[1..end], end)
-        }
-        _ => (&rest[..0], 0),
-    };
-    let alias = &rest[alias_start..];
-    let alias_ok = match alias {
-        [] | [Token::Word(_)] => true,
-        [Token::Word(as_kw), Token::Word(_)] => is_keyword(as_kw, "AS"),
-        _ => false,
-    };
-    if !alias_ok || (matches!(rest.first(), Some(Token::DoubleColon)) && cast_tokens.is_empty()) {
-        return item;
-    }
-    item.path = Some(path);
-    if !cast_tokens.is_empty() {
-        item.cast = Some(render(cast_tokens).to_ascii_uppercase());
-    }
-    item
-}
-
-/// Renders tokens back to text, with spaces only between adjacent words.
-fn render(tokens: &[Token]) -> String {
-    let mut out = String::new();
-    let mut previous_word = false;
-    for token in tokens {
-        let is_word = matches!(token, Token::Word(_) | Token::Number(..));
-        if is_word && previous_word {
-            out.push(' ');
-        }
-        out.push_str(&token.to_string());
-        previous_word = is_word;
-    }
-    out
 }

@@ -157,34 +157,53 @@ fn convert_slot(
 
 /// Converts one row for a declared pipe: by name as the pipe's `MATCH_BY_COLUMN_NAME` says
 /// (`CASE_SENSITIVE` matches keys exactly, otherwise case-insensitively), or through its
-/// transform `FROM (SELECT $1:A, $1:B::TYPE, ... )`.
+/// transform `FROM (SELECT <expr>, ... [WHERE <predicate>])`. `Ok(None)`: the transform's
+/// `WHERE` drops the row (neither stored nor a row error).
 ///
 /// With a transform, the i-th SELECT item fills the i-th target column (the column list
-/// after `COPY INTO t`, else the table's columns in order); columns not filled are NULL. A
-/// `$1:path` item reads that path (keys case-sensitive, as in Snowflake); `$1` alone is the
-/// whole row; other expressions are not evaluated and give NULL. Casts (`::TYPE`) are not
-/// applied separately: the value is converted to the target column's type.
+/// after `COPY INTO t`, else the table's columns in order); the other columns get their
+/// `DEFAULT`/`AUTOINCREMENT` or NULL. Each item is evaluated (`$1:path`, casts that convert
+/// as a column of that type would, operators and the scalar functions the catalog accepts;
+/// docs/protocol.md "Pipe transforms (emulator)"), then converted to its column's type.
 ///
 /// # Errors
 ///
-/// As [`convert_row`].
+/// As [`convert_row`], and a [`RowError`] for an expression that cannot be computed (a failed
+/// cast, division by zero, ...), naming its target column, or `WHERE` (no column).
 pub fn convert_row_for_pipe(
     table: &Table,
     pipe: &PipeDefinition,
     row: &Map<String, Value>,
     options: &ConvertOptions,
-) -> Result<Vec<SqlValue>, RowError> {
+) -> Result<Option<Vec<SqlValue>>, RowError> {
     let Some(transform) = &pipe.transform else {
         let ignore_case = pipe.match_by_column_name != MatchByColumnName::CaseSensitive;
         // `COPY INTO … MATCH_BY_COLUMN_NAME` inserts NULL into the columns the data does not
         // name (docs/protocol.md "Table features").
-        return convert_matched(table, row, options, ignore_case, false);
+        return convert_matched(table, row, options, ignore_case, false).map(Some);
     };
+    let ctx = pipe_eval::RowContext {
+        row,
+        scan_time: options.scan_time.unwrap_or_else(chrono::Utc::now),
+        options,
+    };
+    if let Some(filter) = &transform.filter {
+        match pipe_eval::keeps(filter, &ctx) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(message) => {
+                return Err(RowError {
+                    column: None,
+                    kind: RowErrorKind::from_message(&message),
+                    message: format!("WHERE: {message}"),
+                })
+            }
+        }
+    }
     let columns = &table.columns;
-    let mut slots: Vec<Option<Value>> = vec![None; columns.len()];
-    // Columns a transform fills, even with NULL (a path the row lacks); the others get their
+    // The value of each column a transform fills (even with NULL); the others get their
     // DEFAULT/AUTOINCREMENT, as in an INSERT that names only some columns.
-    let mut targeted = vec![false; columns.len()];
+    let mut filled: Vec<Option<SqlValue>> = vec![None; columns.len()];
     for (i, item) in transform.items.iter().enumerate() {
         let target = match &transform.target_columns {
             Some(names) => names
@@ -192,37 +211,30 @@ pub fn convert_row_for_pipe(
                 .and_then(|name| columns.iter().position(|c| c.name == *name)),
             None => (i < columns.len()).then_some(i),
         };
-        if let Some(t) = target {
-            targeted[t] = true;
-        }
-        let (Some(target), Some(path)) = (target, &item.path) else {
+        let Some(target) = target else {
             continue;
         };
-        slots[target] = if path.is_empty() {
-            Some(Value::Object(row.clone()))
-        } else {
-            let mut object = Some(row);
-            let mut current: Option<&Value> = None;
-            for key in path {
-                current = object.and_then(|o| o.get(key));
-                object = match current {
-                    Some(Value::Object(o)) => Some(o),
-                    _ => None,
-                };
+        let column = &columns[target];
+        let value = pipe_eval::eval(&item.expr, &ctx, &column.name).map_err(|message| {
+            RowError::column(column, RowErrorKind::from_message(&message), message)
+        })?;
+        filled[target] = Some(match value {
+            pipe_eval::Val::Null => convert_slot(column, None, options, false)?,
+            value => {
+                let json = pipe_eval::to_json(value, &column.ty);
+                convert_slot(column, Some(&json), options, false)?
             }
-            current.cloned()
-        };
+        });
     }
     columns
         .iter()
-        .zip(&slots)
-        .zip(targeted)
-        .map(|((column, value), targeted)| match value {
-            // A targeted column the row has no value for is NULL, not its default.
-            None if targeted => convert_slot(column, None, options, false),
-            value => convert_slot(column, value.as_ref(), options, true),
+        .zip(filled)
+        .map(|(column, value)| match value {
+            Some(value) => Ok(value),
+            None => convert_slot(column, None, options, true),
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// The value the engine writes for a column the row omits.
@@ -267,24 +279,25 @@ pub fn convert_line_with(
     line: &[u8],
     options: &ConvertOptions,
 ) -> Result<Vec<SqlValue>, RowError> {
-    convert_line_for(table, None, line, options)
+    convert_line_for(table, None, line, options).map(|values| values.unwrap_or_default())
 }
 
 /// Converts `row` as a pipe loads it: by its definition ([`convert_row_for_pipe`]), or, for a
-/// table's default pipe (`None`), by column name ([`convert_row_with`]).
+/// table's default pipe (`None`), by column name ([`convert_row_with`]). `Ok(None)`: the
+/// pipe's `WHERE` drops the row.
 ///
 /// # Errors
 ///
-/// As [`convert_row`].
+/// As [`convert_row_for_pipe`].
 pub fn convert_row_for(
     table: &Table,
     pipe: Option<&PipeDefinition>,
     row: &Map<String, Value>,
     options: &ConvertOptions,
-) -> Result<Vec<SqlValue>, RowError> {
+) -> Result<Option<Vec<SqlValue>>, RowError> {
     match pipe {
         Some(pipe) => convert_row_for_pipe(table, pipe, row, options),
-        None => convert_row_with(table, row, options),
+        None => convert_row_with(table, row, options).map(Some),
     }
 }
 
@@ -298,7 +311,7 @@ pub fn convert_line_for(
     pipe: Option<&PipeDefinition>,
     line: &[u8],
     options: &ConvertOptions,
-) -> Result<Vec<SqlValue>, RowError> {
+) -> Result<Option<Vec<SqlValue>>, RowError> {
     match serde_json::from_slice::<Value>(line) {
         Ok(Value::Object(row)) => convert_row_for(table, pipe, &row, options),
         Ok(other) => Err(RowError {
@@ -392,6 +405,7 @@ pub mod evolution;
 mod formats;
 mod number;
 pub mod output;
+mod pipe_eval;
 mod sqlite_ddl;
 mod text;
 mod time;
@@ -504,7 +518,7 @@ mod tests {
         // MATCH_BY_COLUMN_NAME: the omitted columns are NULL, so NOT NULL S rejects the row.
         let p = catalog.pipe_definition("D", "PUBLIC", "P").unwrap();
         let e = convert_row_for_pipe(table, p, &row(serde_json::json!({"S": "s"})), &options)
-            .map(|values| values[..3].to_vec());
+            .map(|values| values.unwrap()[..3].to_vec());
         assert_eq!(
             e,
             Ok(vec![
@@ -518,6 +532,7 @@ mod tests {
         let x = catalog.pipe_definition("D", "PUBLIC", "X").unwrap();
         let values =
             convert_row_for_pipe(table, x, &row(serde_json::json!({"s": "given"})), &options)
+                .unwrap()
                 .unwrap();
         assert_eq!(values[0], SqlValue::NextIdentity);
         assert_eq!(values[1], SqlValue::Text("given".into()));

@@ -107,6 +107,8 @@ pub enum RowErrorKind {
     /// A value of the wrong JSON type for an OBJECT column: `100071` (`Failed to cast variant
     /// value … to OBJECT`).
     VariantCast,
+    /// A pipe transform divided by zero: `100051` (`Division by zero`).
+    DivisionByZero,
 }
 
 impl RowErrorKind {
@@ -125,11 +127,12 @@ impl RowErrorKind {
             Self::BinaryNotRecognized => 100_115,
             Self::InvalidJson => 100_069,
             Self::VariantCast => 100_071,
+            Self::DivisionByZero => 100_051,
         }
     }
 
     /// Every kind, with the start of its messages (SQL `LIKE` patterns).
-    const PATTERNS: [(Self, &'static str); 13] = [
+    const PATTERNS: [(Self, &'static str); 14] = [
         (
             Self::NullInNotNullColumn,
             "NULL result in a non-nullable column%",
@@ -148,8 +151,19 @@ impl RowErrorKind {
         (Self::LobTooLarge, "String of %"),
         (Self::BinaryNotRecognized, "Can't parse %"),
         (Self::VariantCast, "Failed to cast variant value%"),
+        (Self::DivisionByZero, "Division by zero%"),
         (Self::InvalidJson, "%JSON%"),
     ];
+
+    /// The kind of a row error from its message (the message of a pipe transform's
+    /// expression names its failure as Snowflake words it); a failure no pattern names is a
+    /// failed cast ([`RowErrorKind::VariantCast`]).
+    pub(crate) fn from_message(message: &str) -> Self {
+        Self::PATTERNS
+            .iter()
+            .find(|(_, pattern)| like(message, pattern))
+            .map_or(Self::VariantCast, |(kind, _)| *kind)
+    }
 
     /// A SQL expression giving the code of the row error whose message is in `column`, for
     /// error tables written before codes were stored (every message of this module matches a
@@ -176,6 +190,7 @@ impl RowErrorKind {
                 "22007"
             }
             Self::InvalidJson => "22P02",
+            Self::DivisionByZero => "22012",
             Self::NullInNotNullColumn
             | Self::ValueTooLong
             | Self::LobTooLarge
@@ -183,6 +198,26 @@ impl RowErrorKind {
             | Self::VariantCast => "22000",
         }
     }
+}
+
+/// SQL `LIKE` with `%` wildcards only (the patterns above).
+fn like(text: &str, pattern: &str) -> bool {
+    let mut parts = pattern.split('%');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 impl fmt::Display for RowError {
@@ -254,6 +289,9 @@ pub struct ConvertOptions {
     /// and TIME, and strings without an offset are read in it for TIMESTAMP_LTZ and
     /// TIMESTAMP_TZ.
     pub timezone: chrono_tz::Tz,
+    /// When the rows were ingested: `METADATA$START_SCAN_TIME` and `CURRENT_TIMESTAMP` in a
+    /// pipe transform. `None`: the time of the conversion.
+    pub scan_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for ConvertOptions {
@@ -261,6 +299,7 @@ impl Default for ConvertOptions {
         Self {
             binary_format: BinaryFormat::default(),
             timezone: DEFAULT_TIMEZONE,
+            scan_time: None,
         }
     }
 }
@@ -288,5 +327,39 @@ pub(super) fn truncate(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((i, _)) => format!("{}...", &text[..i]),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    /// A pipe transform's failure gets the code of what it says (as error-table rows written
+    /// before codes were stored do): the code is never left to chance.
+    #[test]
+    fn a_message_names_its_kind() {
+        for (message, kind) in [
+            (
+                "Numeric value 'x' is not recognized",
+                RowErrorKind::NumberNotRecognized,
+            ),
+            (
+                "Boolean value 'maybe' is not recognized",
+                RowErrorKind::BooleanNotRecognized,
+            ),
+            ("Division by zero", RowErrorKind::DivisionByZero),
+            ("Error parsing JSON: EOF", RowErrorKind::InvalidJson),
+            (
+                "Time '25:00' is not recognized",
+                RowErrorKind::TimeNotRecognized,
+            ),
+            (
+                "a path applies to a VARIANT, not to 'a'",
+                RowErrorKind::VariantCast,
+            ),
+        ] {
+            assert_eq!(RowErrorKind::from_message(message), kind, "{message}");
+        }
+        assert_eq!(RowErrorKind::DivisionByZero.code(), 100_051);
     }
 }

@@ -173,6 +173,7 @@ impl Shared {
                 rows: decoded.rows,
                 parsed: decoded.parsed,
                 errors: decoded.errors,
+                filtered: decoded.filtered,
                 last_error: decoded.last_error,
                 end_token: req.end_offset_token.filter(|t| !t.is_empty()),
                 _reserved: reserved,
@@ -304,6 +305,9 @@ impl Shared {
         let options = crate::convert::ConvertOptions {
             binary_format: self.settings.binary_format,
             timezone: self.settings.timezone,
+            // METADATA$START_SCAN_TIME of a transform: the append's arrival, by the emulator's
+            // clock (docs/protocol.md "Pipe transforms (emulator)").
+            scan_time: chrono::DateTime::from_timestamp_micros(self.clock.now_us()),
         };
         let mut d = Decoded {
             raw_bytes: raw.len(),
@@ -313,7 +317,9 @@ impl Shared {
         for (i, line) in lines(raw).enumerate() {
             d.parsed += 1;
             match crate::convert::convert_line_for(table, definition, line, &options) {
-                Ok(values) => d.rows.push(values),
+                Ok(Some(values)) => d.rows.push(values),
+                // Dropped by the pipe's WHERE: parsed, neither inserted nor an error.
+                Ok(None) => d.filtered += 1,
                 Err(e) => {
                     d.errors += 1;
                     d.last_error = Some(format!("row {} of the request: {e}", i + 1));

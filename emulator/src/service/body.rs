@@ -13,6 +13,8 @@ pub(crate) struct Decoded {
     pub rows: Vec<Vec<crate::convert::SqlValue>>,
     pub parsed: u64,
     pub errors: u64,
+    /// Rows the pipe's `WHERE` dropped.
+    pub filtered: u64,
     pub last_error: Option<String>,
     /// The decompressed body's size: what the rows hold in memory until they commit.
     pub raw_bytes: usize,

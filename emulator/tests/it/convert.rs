@@ -895,7 +895,9 @@ fn pipes_map_columns_by_their_transform_or_match_mode() {
 
     let input =
         row(json!({"id": 7, "meta": {"when": "2024-01-02T03:04:05"}, "addr": {"city": "Sion"}}));
-    let values = convert_row_for_pipe(table, pipe("BY_PATH"), &input, &options).unwrap();
+    let values = convert_row_for_pipe(table, pipe("BY_PATH"), &input, &options)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         values,
         [
@@ -916,6 +918,7 @@ fn pipes_map_columns_by_their_transform_or_match_mode() {
         &row(json!({"town": "Brig", "n": "3"})),
         &options,
     )
+    .unwrap()
     .unwrap();
     assert_eq!(values, [Integer(3), Null, Null, text("Brig")]);
 
@@ -925,6 +928,7 @@ fn pipes_map_columns_by_their_transform_or_match_mode() {
         &row(json!({"ID": 1, "city": "ignored"})),
         &options,
     )
+    .unwrap()
     .unwrap();
     assert_eq!(values, [Integer(1), Null, Null, Null]);
 }

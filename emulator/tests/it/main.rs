@@ -15,6 +15,7 @@ mod exact_output;
 mod faults;
 mod fidelity;
 mod hardening;
+mod pipe_transforms;
 mod protocol;
 mod schema_evolution;
 mod sql_sandbox;

@@ -1,0 +1,777 @@
+//! Evaluates a pipe transform's expressions (checked at `CREATE PIPE` by the catalog) on one
+//! row: the SELECT items that fill the target columns and the `WHERE` predicate that keeps or
+//! drops the row (docs/protocol.md "Pipe transforms (emulator)").
+//!
+//! Values are SQL NULL, VARIANT (`$1` and paths into it, `PARSE_JSON`; a JSON `null` is a
+//! VARIANT null, which `IS NULL` does not match, as in Snowflake), VARCHAR, exact NUMBER (an
+//! `i128` and a scale, with Snowflake's result scales: `+`/`-` the larger scale, `*`
+//! `min(s1 + s2, max(s1, s2, 12))`, `/` `max(s1, min(s1 + 6, 12))`, rounded half away from
+//! zero), FLOAT, BOOLEAN, and dates, times and timestamps as the emulator stores them.
+//!
+//! Casts (`::T`, `CAST`, `TRY_CAST`, `TO_…`) go through the column conversion itself, so
+//! `$1:a::NUMBER(10,2)` rounds, checks precision and refuses exactly as a `NUMBER(10,2)`
+//! column would. Implicit conversions follow Snowflake's common cases: strings become numbers
+//! in arithmetic and when compared with a number, anything becomes text for string functions.
+//! A failing expression is a row error naming the target column (or `WHERE`); `TRY_` forms
+//! give NULL instead.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::catalog::pipe_expr::{BinOp, Func, Literal, PathStep, PipeExpr};
+use crate::catalog::{Column, ColumnType};
+
+use super::number::Decimal;
+use super::time::UTC_FORMAT;
+use super::{convert_value, ConvertOptions, SqlValue};
+
+/// What a row's expressions are evaluated against.
+pub(super) struct RowContext<'a> {
+    pub(super) row: &'a Map<String, Value>,
+    /// `METADATA$START_SCAN_TIME` and `CURRENT_TIMESTAMP`.
+    pub(super) scan_time: DateTime<Utc>,
+    pub(super) options: &'a ConvertOptions,
+}
+
+/// A value during evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Val {
+    Null,
+    Variant(Value),
+    Text(String),
+    Number(Dec),
+    Float(f64),
+    Bool(bool),
+    /// A DATE, TIME or TIMESTAMP_* value, as the emulator stores that type.
+    Temporal(ColumnType, String),
+}
+
+/// An exact decimal: `m × 10^-s`, at most 38 digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Dec {
+    m: i128,
+    s: u32,
+}
+
+const MAX_MANTISSA: i128 = 10i128.pow(38) - 1;
+const OUT_OF_RANGE: &str = "Number out of representable range";
+
+impl Dec {
+    fn new(m: i128, s: u32) -> Result<Self, String> {
+        if m.abs() > MAX_MANTISSA || s > 37 {
+            return Err(OUT_OF_RANGE.into());
+        }
+        Ok(Self { m, s })
+    }
+
+    /// Parses decimal text (no exponent needed); `None` past 38 digits.
+    fn parse(text: &str) -> Option<Self> {
+        let d = Decimal::parse(text)?;
+        let mut m: i128 = 0;
+        for digit in &d.digits {
+            m = m.checked_mul(10)?.checked_add(i128::from(digit - b'0'))?;
+        }
+        let (m, s) = if d.exponent >= 0 {
+            let factor = 10i128.checked_pow(u32::try_from(d.exponent).ok()?)?;
+            (m.checked_mul(factor)?, 0)
+        } else {
+            (m, u32::try_from(-d.exponent).ok()?)
+        };
+        Self::new(if d.negative { -m } else { m }, s).ok()
+    }
+
+    /// This value at scale `s`, rounded half away from zero when `s` is smaller.
+    fn rescale(self, s: u32) -> Result<Self, String> {
+        if s >= self.s {
+            let factor = 10i128.checked_pow(s - self.s).ok_or(OUT_OF_RANGE)?;
+            Self::new(self.m.checked_mul(factor).ok_or(OUT_OF_RANGE)?, s)
+        } else {
+            let factor = 10i128.checked_pow(self.s - s).ok_or(OUT_OF_RANGE)?;
+            Self::new(div_round(self.m, factor), s)
+        }
+    }
+
+    fn to_f64(self) -> f64 {
+        self.to_string().parse().unwrap_or(f64::NAN)
+    }
+
+    fn is_zero(self) -> bool {
+        self.m == 0
+    }
+}
+
+impl std::fmt::Display for Dec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits = self.m.unsigned_abs().to_string();
+        let sign = if self.m < 0 { "-" } else { "" };
+        let s = self.s as usize;
+        if s == 0 {
+            return write!(f, "{sign}{digits}");
+        }
+        let padded = format!("{digits:0>width$}", width = s + 1);
+        let (int, frac) = padded.split_at(padded.len() - s);
+        write!(f, "{sign}{int}.{frac}")
+    }
+}
+
+/// `n / d` rounded half away from zero (`d > 0`).
+fn div_round(n: i128, d: i128) -> i128 {
+    let (q, r) = (n / d, n % d);
+    if r.abs() * 2 >= d {
+        q + n.signum()
+    } else {
+        q
+    }
+}
+
+/// A number during arithmetic.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    Dec(Dec),
+    Float(f64),
+}
+
+impl Num {
+    fn to_f64(self) -> f64 {
+        match self {
+            Self::Dec(d) => d.to_f64(),
+            Self::Float(f) => f,
+        }
+    }
+}
+
+/// Evaluates the `WHERE` predicate: `true` keeps the row (NULL and FALSE drop it).
+///
+/// # Errors
+///
+/// The message of a value the predicate cannot convert.
+pub(super) fn keeps(filter: &PipeExpr, ctx: &RowContext<'_>) -> Result<bool, String> {
+    let value = eval(filter, ctx, "WHERE")?;
+    Ok(to_bool(&value)? == Some(true))
+}
+
+/// Evaluates a SELECT item for the column `column` (named in cast messages).
+///
+/// # Errors
+///
+/// The message of what cannot be computed (a failed cast, a string that is not a number,
+/// division by zero, ...).
+pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Result<Val, String> {
+    let ev = |e: &PipeExpr| eval(e, ctx, column);
+    Ok(match expr {
+        PipeExpr::Row(path) => walk(ctx.row, path),
+        PipeExpr::Path { expr, steps } => match ev(expr)? {
+            Val::Null => Val::Null,
+            Val::Variant(v) => walk_value(&v, steps),
+            other => {
+                return Err(format!(
+                    "a path applies to a VARIANT, not to '{}' (use PARSE_JSON)",
+                    to_text(&other).unwrap_or_default()
+                ))
+            }
+        },
+        PipeExpr::Literal(literal) => match literal {
+            Literal::Null => Val::Null,
+            Literal::Bool(b) => Val::Bool(*b),
+            Literal::Text(s) => Val::Text(s.clone()),
+            Literal::Number(n) => match parse_num(n) {
+                Some(Num::Dec(d)) => Val::Number(d),
+                Some(Num::Float(f)) => Val::Float(f),
+                None => return Err(format!("Numeric value '{n}' is not recognized")),
+            },
+        },
+        PipeExpr::StartScanTime | PipeExpr::CurrentTimestamp => Val::Temporal(
+            ColumnType::TimestampLtz { scale: 9 },
+            ctx.scan_time.format(UTC_FORMAT).to_string(),
+        ),
+        PipeExpr::CurrentDate => Val::Temporal(
+            ColumnType::Date,
+            ctx.scan_time.format("%Y-%m-%d").to_string(),
+        ),
+        PipeExpr::Cast { expr, ty, try_cast } => match cast(ev(expr)?, ty, ctx.options, column) {
+            Err(_) if *try_cast => Val::Null,
+            other => other?,
+        },
+        PipeExpr::ParseJson { expr, try_parse } => match to_text(&ev(expr)?) {
+            None => Val::Null,
+            Some(text) => match serde_json::from_str::<Value>(&text) {
+                Ok(v) => Val::Variant(v),
+                Err(_) if *try_parse => Val::Null,
+                Err(e) => return Err(format!("Error parsing JSON: {e}")),
+            },
+        },
+        PipeExpr::Neg(inner) => match num(&ev(inner)?)? {
+            None => Val::Null,
+            Some(Num::Dec(d)) => Val::Number(Dec::new(-d.m, d.s)?),
+            Some(Num::Float(f)) => Val::Float(-f),
+        },
+        PipeExpr::Not(inner) => match to_bool(&ev(inner)?)? {
+            None => Val::Null,
+            Some(b) => Val::Bool(!b),
+        },
+        PipeExpr::Binary { op, left, right } => binary(*op, ev(left)?, || ev(right))?,
+        PipeExpr::IsNull { expr, negated } => Val::Bool((ev(expr)? == Val::Null) != *negated),
+        PipeExpr::Between {
+            expr,
+            low,
+            high,
+            negated,
+        } => {
+            let v = ev(expr)?;
+            let above = compare(&v, &ev(low)?)?.map(|o| o != Ordering::Less);
+            let below = compare(&v, &ev(high)?)?.map(|o| o != Ordering::Greater);
+            negate(and(above, below), *negated)
+        }
+        PipeExpr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let v = ev(expr)?;
+            let mut found = Some(false);
+            for item in list {
+                match compare(&v, &ev(item)?)? {
+                    Some(Ordering::Equal) => {
+                        found = Some(true);
+                        break;
+                    }
+                    None => found = None,
+                    Some(_) => {}
+                }
+            }
+            negate(found, *negated)
+        }
+        PipeExpr::Like {
+            expr,
+            pattern,
+            negated,
+            ignore_case,
+        } => match (to_text(&ev(expr)?), to_text(&ev(pattern)?)) {
+            (Some(text), Some(pattern)) => {
+                let (text, pattern) = if *ignore_case {
+                    (text.to_lowercase(), pattern.to_lowercase())
+                } else {
+                    (text, pattern)
+                };
+                let chars: Vec<char> = text.chars().collect();
+                let pattern: Vec<char> = pattern.chars().collect();
+                Val::Bool(like(&chars, &pattern) != *negated)
+            }
+            _ => Val::Null,
+        },
+        PipeExpr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
+            let operand = operand.as_deref().map(ev).transpose()?;
+            for (when, then) in whens {
+                let w = ev(when)?;
+                let hit = match &operand {
+                    Some(o) => compare(o, &w)? == Some(Ordering::Equal),
+                    None => to_bool(&w)? == Some(true),
+                };
+                if hit {
+                    return ev(then);
+                }
+            }
+            match otherwise {
+                Some(e) => ev(e)?,
+                None => Val::Null,
+            }
+        }
+        PipeExpr::Call { func, args } => call(*func, args, ctx, column)?,
+    })
+}
+
+/// `$1` and a path into it: a missing key or index is SQL NULL.
+fn walk(row: &Map<String, Value>, path: &[PathStep]) -> Val {
+    let Some((first, rest)) = path.split_first() else {
+        return Val::Variant(Value::Object(row.clone()));
+    };
+    let PathStep::Key(key) = first else {
+        return Val::Null;
+    };
+    match row.get(key) {
+        None => Val::Null,
+        Some(value) => walk_value(value, rest),
+    }
+}
+
+/// A path into a VARIANT value: a missing key or index is SQL NULL.
+fn walk_value(value: &Value, path: &[PathStep]) -> Val {
+    let mut current = Some(value);
+    for step in path {
+        current = match (current, step) {
+            (Some(Value::Object(o)), PathStep::Key(k)) => o.get(k),
+            (Some(Value::Array(a)), PathStep::Index(i)) => a.get(*i),
+            _ => None,
+        };
+    }
+    current.map_or(Val::Null, |v| Val::Variant(v.clone()))
+}
+
+/// Converts `value` to `ty` through the column conversion of a column of that type.
+fn cast(
+    value: Val,
+    ty: &ColumnType,
+    options: &ConvertOptions,
+    column: &str,
+) -> Result<Val, String> {
+    if matches!(value, Val::Null | Val::Variant(Value::Null)) {
+        return Ok(Val::Null);
+    }
+    let json = to_json(value, ty);
+    let target = Column {
+        name: column.to_owned(),
+        ty: ty.clone(),
+        nullable: true,
+        default: None,
+    };
+    let stored = convert_value(&target, &json, options).map_err(|e| e.message)?;
+    Ok(match (ty, stored) {
+        (_, SqlValue::Null) => Val::Null,
+        (ColumnType::Number { scale, .. }, stored) => {
+            let text = match stored {
+                SqlValue::Integer(i) => i.to_string(),
+                SqlValue::Real(f) => super::output::number_text(
+                    rusqlite::types::ValueRef::Real(f),
+                    u32::from(*scale),
+                )
+                .unwrap_or_default(),
+                SqlValue::Decimal(t) | SqlValue::Text(t) => t,
+                other => return Err(format!("unexpected NUMBER value {other:?}")),
+            };
+            let d = Dec::parse(&text).ok_or(OUT_OF_RANGE)?;
+            Val::Number(d.rescale(u32::from(*scale))?)
+        }
+        (ColumnType::Float, SqlValue::Real(f)) => Val::Float(f),
+        (ColumnType::Float, SqlValue::Text(t)) => Val::Float(t.parse().unwrap_or(f64::NAN)),
+        (ColumnType::Boolean, SqlValue::Integer(i)) => Val::Bool(i != 0),
+        (ColumnType::Varchar { .. }, SqlValue::Text(t)) => Val::Text(t),
+        (ColumnType::Variant | ColumnType::Object | ColumnType::Array, SqlValue::Text(t)) => {
+            Val::Variant(serde_json::from_str(&t).map_err(|e| e.to_string())?)
+        }
+        (
+            ColumnType::Date
+            | ColumnType::Time { .. }
+            | ColumnType::TimestampNtz { .. }
+            | ColumnType::TimestampLtz { .. }
+            | ColumnType::TimestampTz { .. },
+            SqlValue::Text(t),
+        ) => Val::Temporal(ty.clone(), t),
+        (ty, other) => return Err(format!("cannot cast to {}: {other:?}", ty.sql_name())),
+    })
+}
+
+/// The JSON a value is converted from into a column (or a cast) of type `ty`. Exact numbers
+/// travel as decimal text, which NUMBER, FLOAT, VARCHAR and the time types read exactly;
+/// VARIANT, OBJECT, ARRAY and BOOLEAN get a JSON number.
+pub(super) fn to_json(value: Val, ty: &ColumnType) -> Value {
+    match value {
+        Val::Null => Value::Null,
+        Val::Variant(v) => v,
+        Val::Text(s) | Val::Temporal(_, s) => Value::String(s),
+        Val::Number(d) => match ty {
+            ColumnType::Variant | ColumnType::Object | ColumnType::Array | ColumnType::Boolean => {
+                serde_json::from_str(&d.to_string()).unwrap_or(Value::String(d.to_string()))
+            }
+            _ => Value::String(d.to_string()),
+        },
+        Val::Float(f) => serde_json::Number::from_f64(f)
+            .map_or_else(|| Value::String(float_text(f)), Value::Number),
+        Val::Bool(b) => Value::Bool(b),
+    }
+}
+
+fn float_text(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        f.to_string()
+    }
+}
+
+/// A value as text, `None` for NULL (SQL or VARIANT null).
+fn to_text(value: &Val) -> Option<String> {
+    Some(match value {
+        Val::Null | Val::Variant(Value::Null) => return None,
+        Val::Text(s) | Val::Temporal(_, s) | Val::Variant(Value::String(s)) => s.clone(),
+        Val::Variant(other) => other.to_string(),
+        Val::Number(d) => d.to_string(),
+        Val::Float(f) => float_text(*f),
+        Val::Bool(b) => b.to_string(),
+    })
+}
+
+fn parse_num(text: &str) -> Option<Num> {
+    let text = text.trim();
+    let exponent_or_special = text
+        .bytes()
+        .any(|b| matches!(b, b'e' | b'E' | b'n' | b'N' | b'i' | b'I'));
+    if !exponent_or_special {
+        if let Some(d) = Dec::parse(text) {
+            return Some(Num::Dec(d));
+        }
+    }
+    text.parse::<f64>().ok().map(Num::Float)
+}
+
+/// A value as a number, `None` for NULL.
+fn num(value: &Val) -> Result<Option<Num>, String> {
+    let text = match value {
+        Val::Null | Val::Variant(Value::Null) => return Ok(None),
+        Val::Number(d) => return Ok(Some(Num::Dec(*d))),
+        Val::Float(f) => return Ok(Some(Num::Float(*f))),
+        Val::Text(s) | Val::Variant(Value::String(s)) => s.clone(),
+        Val::Variant(Value::Number(n)) => n.to_string(),
+        other => {
+            return Err(format!(
+                "Numeric value '{}' is not recognized",
+                to_text(other).unwrap_or_default()
+            ))
+        }
+    };
+    parse_num(&text)
+        .map(Some)
+        .ok_or_else(|| format!("Numeric value '{text}' is not recognized"))
+}
+
+/// A value as a boolean, `None` for NULL.
+fn to_bool(value: &Val) -> Result<Option<bool>, String> {
+    Ok(Some(match value {
+        Val::Null | Val::Variant(Value::Null) => return Ok(None),
+        Val::Bool(b) | Val::Variant(Value::Bool(b)) => *b,
+        Val::Number(d) => !d.is_zero(),
+        Val::Float(f) => *f != 0.0,
+        Val::Variant(Value::Number(n)) => n.as_f64() != Some(0.0),
+        Val::Text(s) | Val::Variant(Value::String(s)) => {
+            match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "on" | "1" => true,
+                "false" | "f" | "no" | "n" | "off" | "0" => false,
+                _ => return Err(format!("Boolean value '{s}' is not recognized")),
+            }
+        }
+        other => {
+            return Err(format!(
+                "Boolean value '{}' is not recognized",
+                to_text(other).unwrap_or_default()
+            ))
+        }
+    }))
+}
+
+fn is_numeric(value: &Val) -> bool {
+    matches!(
+        value,
+        Val::Number(_) | Val::Float(_) | Val::Variant(Value::Number(_))
+    )
+}
+
+/// Compares two values as Snowflake's implicit conversions do; `None` when either is NULL.
+fn compare(a: &Val, b: &Val) -> Result<Option<Ordering>, String> {
+    if matches!(a, Val::Null | Val::Variant(Value::Null))
+        || matches!(b, Val::Null | Val::Variant(Value::Null))
+    {
+        return Ok(None);
+    }
+    if is_numeric(a) || is_numeric(b) {
+        let (Some(x), Some(y)) = (num(a)?, num(b)?) else {
+            return Ok(None);
+        };
+        return Ok(match (x, y) {
+            (Num::Dec(x), Num::Dec(y)) => {
+                let s = x.s.max(y.s);
+                Some(x.rescale(s)?.m.cmp(&y.rescale(s)?.m))
+            }
+            (x, y) => x.to_f64().partial_cmp(&y.to_f64()),
+        });
+    }
+    if let Val::Temporal(ty, _) = a {
+        if let Val::Temporal(..) | Val::Text(_) | Val::Variant(_) = b {
+            return compare_temporal(a, b, ty);
+        }
+    }
+    if let Val::Temporal(ty, _) = b {
+        return compare_temporal(a, b, ty);
+    }
+    if matches!(a, Val::Bool(_) | Val::Variant(Value::Bool(_)))
+        || matches!(b, Val::Bool(_) | Val::Variant(Value::Bool(_)))
+    {
+        return Ok(match (to_bool(a)?, to_bool(b)?) {
+            (Some(x), Some(y)) => Some(x.cmp(&y)),
+            _ => None,
+        });
+    }
+    Ok(match (to_text(a), to_text(b)) {
+        (Some(x), Some(y)) => Some(x.cmp(&y)),
+        _ => None,
+    })
+}
+
+/// Compares after casting both sides to `ty` (stored texts of one type sort in time order).
+fn compare_temporal(a: &Val, b: &Val, ty: &ColumnType) -> Result<Option<Ordering>, String> {
+    let options = ConvertOptions::default();
+    let (x, y) = (
+        cast(a.clone(), ty, &options, "comparison")?,
+        cast(b.clone(), ty, &options, "comparison")?,
+    );
+    Ok(match (to_text(&x), to_text(&y)) {
+        (Some(x), Some(y)) => Some(x.cmp(&y)),
+        _ => None,
+    })
+}
+
+fn and(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    }
+}
+
+fn or(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (Some(false), Some(false)) => Some(false),
+        _ => None,
+    }
+}
+
+fn negate(value: Option<bool>, negated: bool) -> Val {
+    value.map_or(Val::Null, |b| Val::Bool(b != negated))
+}
+
+fn binary(
+    op: BinOp,
+    left: Val,
+    right: impl FnOnce() -> Result<Val, String>,
+) -> Result<Val, String> {
+    let right = right()?;
+    let ordering = |test: fn(Ordering) -> bool| -> Result<Val, String> {
+        Ok(compare(&left, &right)?.map_or(Val::Null, |o| Val::Bool(test(o))))
+    };
+    match op {
+        BinOp::And => Ok(and(to_bool(&left)?, to_bool(&right)?).map_or(Val::Null, Val::Bool)),
+        BinOp::Or => Ok(or(to_bool(&left)?, to_bool(&right)?).map_or(Val::Null, Val::Bool)),
+        BinOp::Eq => ordering(|o| o == Ordering::Equal),
+        BinOp::NotEq => ordering(|o| o != Ordering::Equal),
+        BinOp::Lt => ordering(|o| o == Ordering::Less),
+        BinOp::LtEq => ordering(|o| o != Ordering::Greater),
+        BinOp::Gt => ordering(|o| o == Ordering::Greater),
+        BinOp::GtEq => ordering(|o| o != Ordering::Less),
+        BinOp::Concat => Ok(match (to_text(&left), to_text(&right)) {
+            (Some(a), Some(b)) => Val::Text(a + &b),
+            _ => Val::Null,
+        }),
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
+            let (Some(a), Some(b)) = (num(&left)?, num(&right)?) else {
+                return Ok(Val::Null);
+            };
+            arithmetic(op, a, b)
+        }
+    }
+}
+
+fn arithmetic(op: BinOp, a: Num, b: Num) -> Result<Val, String> {
+    const DIVISION_BY_ZERO: &str = "Division by zero";
+    let (Num::Dec(x), Num::Dec(y)) = (a, b) else {
+        let (x, y) = (a.to_f64(), b.to_f64());
+        if matches!(op, BinOp::Div | BinOp::Mod) && y == 0.0 {
+            return Err(DIVISION_BY_ZERO.into());
+        }
+        return Ok(Val::Float(match op {
+            BinOp::Add => x + y,
+            BinOp::Sub => x - y,
+            BinOp::Mul => x * y,
+            BinOp::Div => x / y,
+            _ => x % y,
+        }));
+    };
+    let checked = |m: Option<i128>, s: u32| {
+        m.ok_or_else(|| OUT_OF_RANGE.to_string())
+            .and_then(|m| Dec::new(m, s))
+    };
+    let d = match op {
+        BinOp::Add | BinOp::Sub | BinOp::Mod => {
+            let s = x.s.max(y.s);
+            let (x, y) = (x.rescale(s)?, y.rescale(s)?);
+            match op {
+                BinOp::Add => checked(x.m.checked_add(y.m), s)?,
+                BinOp::Sub => checked(x.m.checked_sub(y.m), s)?,
+                _ if y.is_zero() => return Err(DIVISION_BY_ZERO.into()),
+                _ => checked(x.m.checked_rem(y.m), s)?,
+            }
+        }
+        BinOp::Mul => {
+            let raw = x.s + y.s;
+            let s = raw.min(x.s.max(y.s).max(12));
+            let m = x.m.checked_mul(y.m).ok_or(OUT_OF_RANGE)?;
+            let factor = 10i128.pow(raw - s);
+            Dec::new(div_round(m, factor), s)?
+        }
+        _ => {
+            if y.is_zero() {
+                return Err(DIVISION_BY_ZERO.into());
+            }
+            let s = x.s.max((x.s + 6).min(12));
+            // x.m × 10^(s + y.s − x.s) / y.m, rounded.
+            let shift = 10i128.checked_pow(s + y.s - x.s).ok_or(OUT_OF_RANGE)?;
+            let n = x.m.checked_mul(shift).ok_or(OUT_OF_RANGE)?;
+            let (n, d) = if y.m < 0 { (-n, -y.m) } else { (n, y.m) };
+            Dec::new(div_round(n, d), s)?
+        }
+    };
+    Ok(Val::Number(d))
+}
+
+/// `LIKE` on characters: `%` any run, `_` one character.
+fn like(text: &[char], pattern: &[char]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some(('%', rest)) => (0..=text.len()).any(|i| like(&text[i..], rest)),
+        Some(('_', rest)) => !text.is_empty() && like(&text[1..], rest),
+        Some((c, rest)) => text.first() == Some(c) && like(&text[1..], rest),
+    }
+}
+
+fn call(func: Func, args: &[PipeExpr], ctx: &RowContext<'_>, column: &str) -> Result<Val, String> {
+    let ev = |i: usize| eval(&args[i], ctx, column);
+    // The functions that do not evaluate every argument.
+    match func {
+        Func::Coalesce => {
+            for arg in args {
+                let v = eval(arg, ctx, column)?;
+                if v != Val::Null {
+                    return Ok(v);
+                }
+            }
+            return Ok(Val::Null);
+        }
+        Func::Iff => {
+            let branch = if to_bool(&ev(0)?)? == Some(true) {
+                1
+            } else {
+                2
+            };
+            return ev(branch);
+        }
+        _ => {}
+    }
+    let values = (0..args.len()).map(ev).collect::<Result<Vec<_>, _>>()?;
+    let text = |i: usize| values.get(i).and_then(to_text);
+    let int = |i: usize| -> Result<Option<i64>, String> {
+        Ok(values
+            .get(i)
+            .map(num)
+            .transpose()?
+            .flatten()
+            .map(|n| n.to_f64().round() as i64))
+    };
+    Ok(match func {
+        Func::Upper | Func::Lower | Func::Length => match text(0) {
+            None => Val::Null,
+            Some(s) => match func {
+                Func::Upper => Val::Text(s.to_uppercase()),
+                Func::Lower => Val::Text(s.to_lowercase()),
+                _ => Val::Number(Dec::new(s.chars().count() as i128, 0)?),
+            },
+        },
+        Func::Trim | Func::Ltrim | Func::Rtrim => {
+            let chars: Vec<char> = match values.len() {
+                1 => vec![' '],
+                _ => match text(1) {
+                    None => return Ok(Val::Null),
+                    Some(c) => c.chars().collect(),
+                },
+            };
+            match text(0) {
+                None => Val::Null,
+                Some(s) => Val::Text(match func {
+                    Func::Trim => s.trim_matches(chars.as_slice()).to_owned(),
+                    Func::Ltrim => s.trim_start_matches(chars.as_slice()).to_owned(),
+                    _ => s.trim_end_matches(chars.as_slice()).to_owned(),
+                }),
+            }
+        }
+        Func::Substr => {
+            let (Some(s), Some(start)) = (text(0), int(1)?) else {
+                return Ok(Val::Null);
+            };
+            let len = match values.len() {
+                3 => match int(2)? {
+                    None => return Ok(Val::Null),
+                    Some(l) => l.max(0) as usize,
+                },
+                _ => usize::MAX,
+            };
+            let chars: Vec<char> = s.chars().collect();
+            // 1-based; 0 is 1; a negative start counts from the end.
+            let from = if start > 0 {
+                (start - 1) as usize
+            } else if start == 0 {
+                0
+            } else {
+                chars.len().saturating_sub(start.unsigned_abs() as usize)
+            };
+            Val::Text(chars.iter().skip(from).take(len).collect())
+        }
+        Func::Concat => {
+            let mut out = String::new();
+            for i in 0..values.len() {
+                match text(i) {
+                    None => return Ok(Val::Null),
+                    Some(s) => out.push_str(&s),
+                }
+            }
+            Val::Text(out)
+        }
+        Func::Replace => {
+            let to = if values.len() == 3 {
+                text(2)
+            } else {
+                Some(String::new())
+            };
+            match (text(0), text(1), to) {
+                (Some(s), Some(from), Some(to)) if !from.is_empty() => {
+                    Val::Text(s.replace(&from, &to))
+                }
+                (Some(s), Some(_), Some(_)) => Val::Text(s),
+                _ => Val::Null,
+            }
+        }
+        Func::NullIf => match compare(&values[0], &values[1])? {
+            Some(Ordering::Equal) => Val::Null,
+            _ => values[0].clone(),
+        },
+        Func::Abs => match num(&values[0])? {
+            None => Val::Null,
+            Some(Num::Dec(d)) => Val::Number(Dec::new(d.m.abs(), d.s)?),
+            Some(Num::Float(f)) => Val::Float(f.abs()),
+        },
+        Func::Round => {
+            let places = if values.len() == 2 { int(1)? } else { Some(0) };
+            match (num(&values[0])?, places) {
+                (None, _) | (_, None) => Val::Null,
+                (Some(Num::Float(f)), Some(p)) => {
+                    let factor = 10f64.powi(p as i32);
+                    Val::Float((f * factor).round() / factor)
+                }
+                (Some(Num::Dec(d)), Some(p)) if p >= i64::from(d.s) => Val::Number(d),
+                (Some(Num::Dec(d)), Some(p)) if p >= 0 => Val::Number(d.rescale(p as u32)?),
+                (Some(Num::Dec(d)), Some(p)) => {
+                    let whole = d.rescale(0)?;
+                    let factor = 10i128
+                        .checked_pow(p.unsigned_abs() as u32)
+                        .ok_or(OUT_OF_RANGE)?;
+                    Val::Number(Dec::new(div_round(whole.m, factor) * factor, 0)?)
+                }
+            }
+        }
+        Func::Coalesce | Func::Iff => unreachable!("evaluated above"),
+    })
+}
