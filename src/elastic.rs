@@ -64,6 +64,8 @@ pub struct ElasticEvent {
 pub(crate) struct ElasticSettings {
     pub(crate) max_client_lag: Duration,
     pub(crate) batch_cap: usize,
+    /// How large one row may be (a batch, or alone when it compresses into a request).
+    pub(crate) row_cap: encode::RowCap,
     pub(crate) compression: Compression,
     /// The client-wide memory budget named channels charge too.
     pub(crate) budget: Budget,
@@ -82,6 +84,7 @@ impl ElasticSettings {
         Self {
             max_client_lag: s.max_client_lag,
             batch_cap: s.batch_cap(),
+            row_cap: s.row_cap(),
             compression: s.compression,
             budget: runtime.budget(),
             buffers: runtime.buffers(),
@@ -229,7 +232,7 @@ impl ElasticChannel {
         };
         let binary = s.pipe_params.binary(self.inner.api.as_ref(), &pipe).await;
         let encoded = crate::binary::with_pipe_format(&binary, || {
-            encode::encode_rows(rows, s.batch_cap, &s.buffers, &self.inner.row_size)
+            encode::encode_rows(rows, &s.row_cap, &s.buffers, &self.inner.row_size)
         })?;
         if encoded.rows == 0 {
             return Ok(());

@@ -150,8 +150,10 @@ pub enum Error {
         budget: usize,
     },
 
-    /// A single row (or raw append) is larger than one append request may carry.
-    #[error("row of {size} bytes exceeds the {max} byte request limit; split it or raise max_request_bytes")]
+    /// A single row is larger than one append request may carry: over `max_request_bytes`
+    /// uncompressed and over it compressed too (`size` is then the compressed size), or over
+    /// the largest row sent alone (64 MiB, or half the memory budget).
+    #[error("row of {size} bytes exceeds the {max} byte limit; split it (a row larger than a request goes alone only when it compresses into max_request_bytes and is at most 64 MiB)")]
     RowTooLarge {
         /// The row's serialized size in bytes.
         size: usize,

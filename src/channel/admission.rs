@@ -48,9 +48,9 @@ impl Channel {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        self.prepare(tokens, |cap| {
+        self.prepare(tokens, |limit| {
             self.with_binary(|| {
-                encode::encode_rows(rows, cap, &self.shared.buffers, &self.shared.row_size)
+                encode::encode_rows(rows, limit, &self.shared.buffers, &self.shared.row_size)
             })
         })
     }
@@ -69,7 +69,7 @@ impl Channel {
         let encoded = self.with_binary(|| {
             encode::encode_rows(
                 rows,
-                self.rt.settings.batch_cap(),
+                &self.rt.settings.row_cap(),
                 &self.shared.buffers,
                 &self.shared.row_size,
             )
@@ -83,7 +83,7 @@ impl Channel {
     }
 
     pub(super) fn prepare_raw(&self, ndjson: Bytes, tokens: Tokens) -> Result<Prepared> {
-        self.prepare(tokens, |cap| encode::encode_raw(ndjson, cap))
+        self.prepare(tokens, |limit| encode::encode_raw(ndjson, limit))
     }
 
     /// The checks every append makes (channel open, tokens valid, in order and matching the
@@ -92,14 +92,14 @@ impl Channel {
     pub(super) fn prepare(
         &self,
         tokens: Tokens,
-        encode: impl FnOnce(usize) -> Result<Encoded>,
+        encode: impl FnOnce(&encode::RowCap) -> Result<Encoded>,
     ) -> Result<Prepared> {
         self.shared.check_open()?;
         tokens.check()?;
         let first = tokens.first().or_else(|| tokens.last());
         // Early refusal only: the order is decided (and checked again) in `send_in_order`.
         self.check_token_order(first.as_ref(), lock(&self.last_token).as_ref())?;
-        let encoded = encode(self.rt.settings.batch_cap())?;
+        let encoded = encode(&self.rt.settings.row_cap())?;
         tokens.check_rows(encoded.rows)?;
         let last = tokens.last().or_else(|| tokens.first());
         let rows: Vec<usize> = encoded.pieces.iter().map(|p| p.rows).collect();

@@ -124,7 +124,10 @@ impl Batcher {
         now_ms: u64,
         out: &mut VecDeque<SealedBatch>,
     ) {
-        debug_assert!(chunk.data.len() <= self.cap, "a chunk larger than a batch");
+        debug_assert!(
+            chunk.data.len() <= self.cap || chunk.rows == 1,
+            "a chunk larger than a batch that is not one row going alone"
+        );
         if let Some(open) = &self.open {
             let fits = open.len + chunk.data.len() <= self.cap;
             let same_kind = open.end.is_some() == chunk.end.is_some();

@@ -73,7 +73,12 @@ impl Pipeline {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        let encoded = encode::encode_rows(rows, self.cap, &self.buffers, &self.row_size)?;
+        let encoded = encode::encode_rows(
+            rows,
+            &encode::RowCap::uncompressed(self.cap),
+            &self.buffers,
+            &self.row_size,
+        )?;
         let now = tokio::time::Instant::now();
         let n = encoded.pieces.len();
         for (i, piece) in encoded.pieces.into_iter().enumerate() {

@@ -3,7 +3,9 @@
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::compress::codec::Codec;
 use super::pool::{trimmed, BufferPool, RowSize};
+use crate::transport::Compression;
 use crate::{Error, Result};
 
 /// One piece of an append: NDJSON rows, each ending in `\n`, at most `cap` bytes.
@@ -44,12 +46,93 @@ impl Encoded {
     }
 }
 
-/// A row of `size` bytes (without its newline) that does not fit a request of `cap` bytes.
-pub(crate) fn too_large(size: usize, cap: usize, row_index: usize) -> Error {
+/// A row of `size` bytes (without its newline) over the limit of `max` bytes.
+pub(crate) fn too_large(size: usize, max: usize, row_index: usize) -> Error {
     Error::RowTooLarge {
         size,
-        max: cap.saturating_sub(1),
+        max,
         row_index: Some(row_index),
+    }
+}
+
+/// How large one row may be. Up to `cap` bytes (with its newline) it shares requests with
+/// other rows, which are cut at `cap` uncompressed bytes, so their bodies always fit a
+/// request. A larger row, up to `max_row` bytes, goes alone in its own request when it
+/// compresses into `cap` bytes: the service's 4 MB cap is on the request as sent, after
+/// compression, while values go up to 16 MB (docs/protocol.md "Limits").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowCap {
+    pub(crate) cap: usize,
+    /// Largest row (without its newline) sent alone; 0 when rows are not compressed.
+    pub(crate) max_row: usize,
+    compression: Compression,
+    level: i32,
+}
+
+impl RowCap {
+    /// Rows of at most `cap - 1` bytes, none alone (no compression).
+    #[cfg(any(test, feature = "bench-internals"))]
+    pub(crate) fn uncompressed(cap: usize) -> Self {
+        Self {
+            cap,
+            max_row: 0,
+            compression: Compression::None,
+            level: 0,
+        }
+    }
+
+    /// Rows up to `cap - 1` bytes in shared requests, and rows up to `max_row` bytes alone
+    /// when `compression` at `level` makes them at most `cap` bytes.
+    pub(crate) fn new(cap: usize, max_row: usize, compression: Compression, level: i32) -> Self {
+        let max_row = if compression == Compression::None {
+            0
+        } else {
+            max_row
+        };
+        Self {
+            cap,
+            max_row,
+            compression,
+            level,
+        }
+    }
+
+    /// Whether `line` (one row and its newline, longer than `cap`) may go alone in a
+    /// request: at most `max_row` bytes, and at most `cap` bytes compressed (found by
+    /// compressing it once, here, so the append fails rather than the channel later).
+    ///
+    /// # Errors
+    /// [`Error::RowTooLarge`] naming the row's size and the limit it broke.
+    fn check_alone(&self, line: &[u8], row_index: usize) -> Result<()> {
+        let size = line.len().saturating_sub(1);
+        if size > self.max_row {
+            let max = if self.max_row == 0 {
+                self.cap.saturating_sub(1)
+            } else {
+                self.max_row
+            };
+            return Err(too_large(size, max, row_index));
+        }
+        let mut codec = Codec::for_trial(self.compression, self.level);
+        let body = codec
+            .encode(
+                &[Bytes::copy_from_slice(line)],
+                line.len(),
+                &BufferPool::new(0),
+            )
+            .map_err(|e| Error::Serialization {
+                row_index,
+                message: format!("compressing a row larger than a request failed: {e}"),
+                source: Some(Box::new(e)),
+            })?;
+        if body.len() > self.cap {
+            return Err(Error::RowTooLarge {
+                size: body.len(),
+                max: self.cap,
+                row_index: Some(row_index),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -77,16 +160,17 @@ pub(crate) fn write_row<T: Serialize>(out: &mut Vec<u8>, row: &T, index: usize) 
     Ok(out.len() - start)
 }
 
-/// Serializes `rows` as NDJSON (one [`write_row`] each), in pieces of at most `cap` bytes, into buffers from `pool` (sized from the first row of each piece and the
-/// iterator's length hint, so a typical append is written once, into one buffer, with no
-/// regrowth).
+/// Serializes `rows` as NDJSON (one [`write_row`] each), in pieces of at most `limit.cap`
+/// bytes (a row larger than that, which [`RowCap`] lets go alone, is a piece of its own),
+/// into buffers from `pool` (sized from the first row of each piece and the iterator's length
+/// hint, so a typical append is written once, into one buffer, with no regrowth).
 ///
 /// # Errors
 /// [`Error::Serialization`] for a row serde_json rejects or that is not a JSON object,
-/// [`Error::RowTooLarge`] for a row longer than `cap - 1` bytes.
+/// [`Error::RowTooLarge`] for a row [`RowCap`] refuses.
 pub(crate) fn encode_rows<I>(
     rows: I,
-    cap: usize,
+    limit: &RowCap,
     pool: &BufferPool,
     row_size: &RowSize,
 ) -> Result<Encoded>
@@ -94,6 +178,7 @@ where
     I: IntoIterator,
     I::Item: Serialize,
 {
+    let cap = limit.cap;
     let iter = rows.into_iter();
     let hint = iter.size_hint().0.max(1);
     let mut out = Encoded::default();
@@ -107,7 +192,17 @@ where
         let start = target.len();
         let row_len = write_row(target, &row, index)?;
         if row_len > cap {
-            return Err(too_large(row_len - 1, cap, index));
+            limit.check_alone(&target[start..], index)?;
+            // The rows before it make a piece, and it another of its own.
+            let alone = Bytes::copy_from_slice(&target[start..]);
+            target.truncate(start);
+            if let Some(b) = buf.take() {
+                finish_piece(&mut out, row_size, b, buf_rows);
+            }
+            probe.clear();
+            let held = alone.len();
+            out.push(alone, 1, held);
+            continue;
         }
         let Some(b) = buf.as_mut() else {
             buf = Some(sized_buffer(
@@ -182,11 +277,14 @@ fn sized_buffer(
 }
 
 /// Checks and splits caller-provided NDJSON: rows are separated by `\n` (a missing final
-/// newline is added; `\r\n` is accepted), none empty, none longer than `cap - 1` bytes.
+/// newline is added; `\r\n` is accepted), none empty, in pieces of at most `limit.cap`
+/// bytes (a longer row that [`RowCap`] lets go alone is a piece of its own).
 ///
 /// # Errors
-/// [`Error::Serialization`] for an empty line, [`Error::RowTooLarge`] for a long line.
-pub(crate) fn encode_raw(data: Bytes, cap: usize) -> Result<Encoded> {
+/// [`Error::Serialization`] for an empty line, [`Error::RowTooLarge`] for a line [`RowCap`]
+/// refuses.
+pub(crate) fn encode_raw(data: Bytes, limit: &RowCap) -> Result<Encoded> {
+    let cap = limit.cap;
     let data = if data.last().is_some_and(|&b| b != b'\n') {
         let mut v = Vec::with_capacity(data.len() + 1);
         v.extend_from_slice(&data);
@@ -214,7 +312,15 @@ pub(crate) fn encode_raw(data: Bytes, cap: usize) -> Result<Encoded> {
         }
         let row_end = nl + 1;
         if row_end - row_start > cap {
-            return Err(too_large(row_end - row_start - 1, cap, index));
+            limit.check_alone(&data[row_start..row_end], index)?;
+            // The rows before it make a piece, and it another of its own.
+            out.push(data.slice(piece_start..row_start), piece_rows, 0);
+            out.push(data.slice(row_start..row_end), 1, 0);
+            piece_start = row_end;
+            piece_rows = 0;
+            index += 1;
+            row_start = row_end;
+            continue;
         }
         if row_end - piece_start > cap {
             out.push(data.slice(piece_start..row_start), piece_rows, 0);
@@ -242,7 +348,13 @@ mod tests {
     #[test]
     fn rows_become_ndjson_pieces_within_cap() {
         let rows = (0..10).map(|id| Row { id, name: "ab" });
-        let enc = encode_rows(rows, 64, &BufferPool::disabled(), &RowSize::default()).unwrap();
+        let enc = encode_rows(
+            rows,
+            &RowCap::uncompressed(64),
+            &BufferPool::disabled(),
+            &RowSize::default(),
+        )
+        .unwrap();
         assert_eq!(enc.rows, 10);
         assert!(enc.pieces.len() > 1);
         let mut all = Vec::new();
@@ -260,7 +372,7 @@ mod tests {
         let big = "x".repeat(100);
         let err = encode_rows(
             [serde_json::json!({"a": 1}), serde_json::json!({ "a": big })],
-            64,
+            &RowCap::uncompressed(64),
             &BufferPool::disabled(),
             &RowSize::default(),
         )
@@ -276,30 +388,117 @@ mod tests {
             ),
             "{err:?}"
         );
-        let err =
-            encode_rows([1, 2], 64, &BufferPool::disabled(), &RowSize::default()).unwrap_err();
+        let err = encode_rows(
+            [1, 2],
+            &RowCap::uncompressed(64),
+            &BufferPool::disabled(),
+            &RowSize::default(),
+        )
+        .unwrap_err();
         assert!(
             matches!(err, Error::Serialization { row_index: 0, .. }),
             "{err:?}"
         );
         let mut bad = std::collections::HashMap::new();
         bad.insert(vec![1u8], 1);
-        let err = encode_rows([bad], 64, &BufferPool::disabled(), &RowSize::default()).unwrap_err();
+        let err = encode_rows(
+            [bad],
+            &RowCap::uncompressed(64),
+            &BufferPool::disabled(),
+            &RowSize::default(),
+        )
+        .unwrap_err();
         assert!(
             matches!(err, Error::Serialization { row_index: 0, .. }),
             "{err:?}"
         );
     }
 
+    /// A row larger than a request goes alone when it compresses into one; the rows around
+    /// it keep sharing pieces. One that does not compress, or is over the row limit, is
+    /// refused naming the size that broke the limit.
+    #[test]
+    fn a_row_larger_than_a_request_goes_alone_when_it_compresses_into_one() {
+        let limit = RowCap::new(1024, 64 << 10, Compression::Zstd, 1);
+        let big = "all work and no play ".repeat(500); // 10.5 KB, compresses to ~100 B
+        let rows = vec![
+            serde_json::json!({"id": 0}),
+            serde_json::json!({"id": 1, "doc": big}),
+            serde_json::json!({"id": 2}),
+            serde_json::json!({"id": 3}),
+        ];
+        let enc = encode_rows(&rows, &limit, &BufferPool::disabled(), &RowSize::default()).unwrap();
+        let shape: Vec<usize> = enc.pieces.iter().map(|p| p.rows).collect();
+        assert_eq!(shape, [1, 1, 2], "before, alone, after");
+        assert!(enc.pieces[1].data.len() > 10_000);
+        assert_eq!(enc.rows, 4);
+        let ndjson: Vec<u8> = enc.pieces.iter().flat_map(|p| p.data.to_vec()).collect();
+        let raw = encode_raw(Bytes::from(ndjson.clone()), &limit).unwrap();
+        let raw_shape: Vec<usize> = raw.pieces.iter().map(|p| p.rows).collect();
+        assert_eq!(raw_shape, [1, 1, 2]);
+        let again: Vec<u8> = raw.pieces.iter().flat_map(|p| p.data.to_vec()).collect();
+        assert_eq!(again, ndjson);
+
+        // Incompressible: refused with its compressed size against the request.
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        let noise: String = (0..3000)
+            .map(|_| char::from(rand::Rng::gen_range(&mut rng, b'a'..=b'z')))
+            .collect();
+        let err = encode_rows(
+            [serde_json::json!({ "n": noise })],
+            &limit,
+            &BufferPool::disabled(),
+            &RowSize::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::RowTooLarge { size, max: 1024, row_index: Some(0) } if size > 1024),
+            "{err:?}"
+        );
+        // Over the row limit, however well it compresses.
+        let huge = "x".repeat(70 << 10);
+        let err = encode_raw(Bytes::from(format!("{{\"a\":\"{huge}\"}}\n")), &limit).unwrap_err();
+        assert!(
+            matches!(err, Error::RowTooLarge { max, .. } if max == 64 << 10),
+            "{err:?}"
+        );
+        // Uncompressed requests: no row goes alone.
+        let err = encode_rows(
+            &rows,
+            &RowCap::new(1024, 64 << 10, Compression::None, 1),
+            &BufferPool::disabled(),
+            &RowSize::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::RowTooLarge {
+                    max: 1023,
+                    row_index: Some(1),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn raw_ndjson_is_checked_and_split() {
-        let enc = encode_raw(Bytes::from_static(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}"), 16).unwrap();
+        let enc = encode_raw(
+            Bytes::from_static(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}"),
+            &RowCap::uncompressed(16),
+        )
+        .unwrap();
         assert_eq!(enc.rows, 3);
         assert_eq!(enc.pieces.len(), 2);
         assert_eq!(&enc.pieces[1].data[..], b"{\"a\":3}\n");
-        assert!(encode_raw(Bytes::from_static(b"{}\n\n{}\n"), 16).is_err());
+        assert!(encode_raw(Bytes::from_static(b"{}\n\n{}\n"), &RowCap::uncompressed(16)).is_err());
         assert!(matches!(
-            encode_raw(Bytes::from_static(b"{\"aaaaaaaaaaaaaaaaaaaa\":1}\n"), 16),
+            encode_raw(
+                Bytes::from_static(b"{\"aaaaaaaaaaaaaaaaaaaa\":1}\n"),
+                &RowCap::uncompressed(16)
+            ),
             Err(Error::RowTooLarge {
                 row_index: Some(0),
                 ..

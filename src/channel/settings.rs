@@ -15,6 +15,10 @@ pub(crate) const MIN_REQUEST_BYTES: usize = 1024;
 /// Largest accepted `max_request_bytes`: 4 MB on the wire, Snowflake's hard per-request cap
 /// ("not raised on request"; one byte more answers 413; docs/protocol.md "Limits").
 pub(crate) const MAX_REQUEST_BYTES: usize = 4_000_000;
+/// Largest row sent alone in a request when it compresses into one: 64 MiB, the service's
+/// values go to 16 MB each (docs/protocol.md "Limits"; the emulator's own cap after
+/// decompression is the same 64 MiB).
+pub(crate) const MAX_ROW_BYTES: usize = 64 << 20;
 /// Accepted `zstd_level`s (zstd's negative "fast" levels down to -7, up to 22).
 pub(crate) const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = -7..=22;
 /// Accepted `recovery_timeout`s.
@@ -144,6 +148,17 @@ impl ChannelSettings {
             .zstd_level
             .clamp(*ZSTD_LEVELS.start(), *ZSTD_LEVELS.end());
         self
+    }
+
+    /// How large one row may be (`encode::RowCap`): a batch, or alone up to
+    /// [`MAX_ROW_BYTES`] (and half the memory budget) when it compresses into one.
+    pub(crate) fn row_cap(&self) -> super::encode::RowCap {
+        super::encode::RowCap::new(
+            self.batch_cap(),
+            MAX_ROW_BYTES.min(self.memory_budget_bytes / 2),
+            self.compression,
+            self.zstd_level,
+        )
     }
 
     /// 1/256 plus a small header).

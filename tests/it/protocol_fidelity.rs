@@ -16,6 +16,7 @@ CREATE DATABASE IF NOT EXISTS DB;
 CREATE SCHEMA IF NOT EXISTS SCH;
 CREATE OR REPLACE TABLE T (ID NUMBER, NAME VARCHAR(100));
 CREATE OR REPLACE TABLE \"Mixed Case\" (ID NUMBER, NAME VARCHAR(100));
+CREATE OR REPLACE TABLE DOCS (ID NUMBER, DOC VARCHAR);
 ";
 
 #[derive(Serialize)]
@@ -192,5 +193,68 @@ async fn the_sdk_echoes_the_emulators_session_per_channel_incarnation() {
         .filter_map(|r| r.session)
         .collect();
     assert_eq!(sessions, ["missing", "echoed", "echoed", "missing"]);
+    emu.shutdown().await;
+}
+
+/// The service's 4 MB cap is on the request as sent, after compression; values go to 16 MB.
+/// A 6 MB document that compresses to a few KB goes alone in one request and commits, in
+/// typed rows and in raw NDJSON alike, between ordinary rows that keep their batches
+/// (issue 39). Before, any row over ~4 MB uncompressed was `RowTooLarge`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_six_megabyte_row_that_compresses_into_a_request_commits() {
+    #[derive(Serialize)]
+    struct Doc {
+        #[serde(rename = "ID")]
+        id: u64,
+        #[serde(rename = "DOC")]
+        doc: String,
+    }
+    let emu = emulator(EmulatorConfig::for_tests()).await;
+    let client = builder(&emu).build().await.unwrap();
+    let ch = client
+        .table_pipe("DB", "SCH", "DOCS")
+        .open_channel("c")
+        .await
+        .unwrap();
+    let big: String = (0..6_000_000u32)
+        .map(|i| char::from(b'a' + (i / 7 % 26) as u8))
+        .collect();
+    let small = |id| Doc {
+        id,
+        doc: "short".into(),
+    };
+    ch.append_rows_with_tokens([
+        (small(1), OffsetToken::from(1u64)),
+        (
+            Doc {
+                id: 2,
+                doc: big.clone(),
+            },
+            OffsetToken::from(2u64),
+        ),
+        (small(3), OffsetToken::from(3u64)),
+    ])
+    .await
+    .unwrap();
+    let raw = format!("{{\"ID\":4,\"DOC\":\"{big}\"}}\n{{\"ID\":5,\"DOC\":\"x\"}}\n");
+    ch.append_raw(
+        bytes::Bytes::from(raw),
+        Some(OffsetToken::from(4u64)),
+        Some(OffsetToken::from(5u64)),
+    )
+    .await
+    .unwrap();
+    ch.wait_for_commit(&OffsetToken::from(5u64), Duration::from_secs(30))
+        .await
+        .unwrap();
+    ch.close().await.unwrap();
+    client.close().await.unwrap();
+    let lengths: Vec<i64> = emu
+        .query("SELECT LENGTH(DOC) FROM \"DB.SCH.DOCS\" ORDER BY ID")
+        .unwrap()
+        .into_iter()
+        .map(|r| r[0].as_i64().unwrap())
+        .collect();
+    assert_eq!(lengths, [5, 6_000_000, 5, 6_000_000, 1]);
     emu.shutdown().await;
 }

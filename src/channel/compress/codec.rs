@@ -92,6 +92,19 @@ impl Codec {
         }
     }
 
+    /// A codec for one large row's trial compression (`encode::RowCap`): the smallest window
+    /// a client's compressors may have (512 KB, [`large_window_log`]'s floor), so the body the
+    /// channel makes later is no larger.
+    pub(crate) fn for_trial(compression: Compression, level: i32) -> Self {
+        Self {
+            compression,
+            level,
+            window_log: 19,
+            zstd: None,
+            ratio: 1.0,
+        }
+    }
+
     /// The same codec with a window of `2^log` bytes.
     pub(super) fn with_window_log(mut self, log: u32) -> Self {
         self.window_log = log;
