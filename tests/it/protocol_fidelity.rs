@@ -17,6 +17,7 @@ CREATE SCHEMA IF NOT EXISTS SCH;
 CREATE OR REPLACE TABLE T (ID NUMBER, NAME VARCHAR(100));
 CREATE OR REPLACE TABLE \"Mixed Case\" (ID NUMBER, NAME VARCHAR(100));
 CREATE OR REPLACE TABLE DOCS (ID NUMBER, DOC VARCHAR);
+CREATE OR REPLACE TABLE TIMES (ID NUMBER, TS TIMESTAMP_NTZ, OK BOOLEAN);
 ";
 
 #[derive(Serialize)]
@@ -256,5 +257,55 @@ async fn a_six_megabyte_row_that_compresses_into_a_request_commits() {
         .map(|r| r[0].as_i64().unwrap())
         .collect();
     assert_eq!(lengths, [5, 6_000_000, 5, 6_000_000, 1]);
+    emu.shutdown().await;
+}
+
+/// What a default emulator stores is what a default account stores: an epoch into
+/// TIMESTAMP_NTZ is the wall clock in the account's time zone (America/Los_Angeles unless
+/// set), and BOOLEAN does not take 0/1 (the service drops such rows, so the emulator reports
+/// them as row errors rather than storing them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epochs_land_in_the_accounts_time_zone_and_booleans_refuse_numbers() {
+    let emu = emulator(EmulatorConfig::for_tests()).await;
+    let client = builder(&emu).build().await.unwrap();
+    let ch = client
+        .table_pipe("DB", "SCH", "TIMES")
+        .open_channel("c")
+        .await
+        .unwrap();
+    let mut events = ch.events();
+    ch.append_rows_with_tokens([
+        (
+            serde_json::json!({"ID": 1, "TS": 1_705_312_800, "OK": true}),
+            OffsetToken::from(1u64),
+        ),
+        (
+            serde_json::json!({"ID": 2, "TS": "2024-01-15 10:00:00", "OK": 1}),
+            OffsetToken::from(2u64),
+        ),
+    ])
+    .await
+    .unwrap();
+    ch.wait_for_commit(&OffsetToken::from(2u64), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("the BOOLEAN row error is reported")
+        .unwrap();
+    assert!(format!("{event:?}").contains("BOOLEAN"), "{event:?}");
+    ch.close().await.unwrap();
+    client.close().await.unwrap();
+    let rows = emu
+        .query("SELECT ID, TS FROM \"DB.SCH.TIMES\" ORDER BY ID")
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0][1]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-01-15 02:00:00"),
+        "{rows:?}"
+    );
     emu.shutdown().await;
 }
