@@ -212,7 +212,7 @@ pub mod hex {
 }
 
 /// `#[serde(with = "snowpipe_streaming::binary::pipe")]`: bytes in the format of the pipe the
-/// row is appended to, like [`Binary`](super::Binary).
+/// row is appended to, like [`Binary`].
 pub mod pipe {
     use serde::{Deserializer, Serializer};
 
