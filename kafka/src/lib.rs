@@ -19,7 +19,8 @@
 //! * **A bad message never stops a partition**: it goes to `--dead-letter-topic` with the reason
 //!   in a header, or is skipped, logged and counted ([`dead_letter`]).
 //!
-//! Modules: [`config`] (the command line), [`properties`] (librdkafka properties and their
+//! Modules: [`config`] (the command line), [`connector`] (the channel names of Snowflake's Kafka
+//! connector, to continue its channels), [`properties`] (librdkafka properties and their
 //! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
 //! (messages copied into per-partition batches within the byte budget), [`sink`] (the async
 //! side), [`partition`] (one partition's worker), [`record`] (message → row),
@@ -30,6 +31,7 @@
 pub mod batch;
 pub mod bench;
 pub mod config;
+pub mod connector;
 pub mod consumer;
 pub mod dead_letter;
 pub mod demo;
