@@ -4,7 +4,8 @@
 //! partitions between them, and every message still lands in Snowflake exactly once:
 //!
 //! * **One channel per partition**, named `<prefix>_<topic>_<partition>` (the prefix defaults to
-//!   the group), so whichever instance gets a partition opens the same channel.
+//!   the group; `--connector-name` takes Snowflake's Kafka connector's names, [`connector`]),
+//!   so whichever instance gets a partition opens the same channel.
 //! * **The Kafka offset is each row's offset token** (one token per row: offsets have gaps).
 //!   Snowflake's committed token is the position; Kafka's group offsets are committed after it,
 //!   for lag tooling only, and never read back for correctness.
