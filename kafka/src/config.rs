@@ -51,6 +51,17 @@ pub struct SinkArgs {
     /// Channel names are `<prefix>_<topic>_<partition>` (default: the group).
     #[arg(long, value_name = "X")]
     pub channel_prefix: Option<String>,
+    /// Continue Snowflake's Kafka connector `NAME` (its `name`): open its channels, named as
+    /// it names them (v4: `<NAME sanitized, upper-cased>_<topic>_<partition>`), and resume each
+    /// partition at its committed offset + 1. Stop the connector first: opening a channel
+    /// fences it.
+    #[arg(long, value_name = "NAME", value_parser = crate::connector::parse_name,
+          conflicts_with = "channel_prefix")]
+    pub connector_name: Option<crate::connector::ConnectorName>,
+    /// The connector version whose channel names `--connector-name` continues (default v4;
+    /// v3 ones need `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` first, see kafka/README.md).
+    #[arg(long, value_enum, value_name = "VERSION", requires = "connector_name")]
+    pub connector_naming: Option<crate::connector::Naming>,
     /// Add a `RECORD_METADATA` column (topic, partition, offset, timestamp, key, headers).
     #[arg(long)]
     pub metadata: bool,
@@ -185,8 +196,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl SinkArgs {
-    /// The channel name of a partition: `<prefix>_<topic>_<partition>`.
+    /// The channel name of a partition: `<prefix>_<topic>_<partition>`, or the connector's
+    /// name for it with `--connector-name`.
     pub fn channel_name(&self, topic: &str, partition: i32) -> String {
+        if let Some(connector) = &self.connector_name {
+            let naming = self.connector_naming.unwrap_or_default();
+            return connector.channel_name(naming, topic, partition);
+        }
         let prefix = self.channel_prefix.as_deref().unwrap_or(&self.group);
         format!("{prefix}_{topic}_{partition}")
     }

@@ -4,7 +4,8 @@
 //! partitions between them, and every message still lands in Snowflake exactly once:
 //!
 //! * **One channel per partition**, named `<prefix>_<topic>_<partition>` (the prefix defaults to
-//!   the group), so whichever instance gets a partition opens the same channel.
+//!   the group; `--connector-name` takes Snowflake's Kafka connector's names, [`connector`]),
+//!   so whichever instance gets a partition opens the same channel.
 //! * **The Kafka offset is each row's offset token** (one token per row: offsets have gaps).
 //!   Snowflake's committed token is the position; Kafka's group offsets are committed after it,
 //!   for lag tooling only, and never read back for correctness.
@@ -19,7 +20,8 @@
 //! * **A bad message never stops a partition**: it goes to `--dead-letter-topic` with the reason
 //!   in a header, or is skipped, logged and counted ([`dead_letter`]).
 //!
-//! Modules: [`config`] (the command line), [`properties`] (librdkafka properties and their
+//! Modules: [`config`] (the command line), [`connector`] (the channel names of Snowflake's Kafka
+//! connector, to continue its channels), [`properties`] (librdkafka properties and their
 //! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
 //! (messages copied into per-partition batches within the byte budget), [`sink`] (the async
 //! side), [`partition`] (one partition's worker), [`record`] (message → row),
@@ -30,6 +32,7 @@
 pub mod batch;
 pub mod bench;
 pub mod config;
+pub mod connector;
 pub mod consumer;
 pub mod dead_letter;
 pub mod demo;

@@ -82,6 +82,9 @@ pub async fn run_with(
     health: Arc<Health>,
 ) -> Result<Report> {
     args.validate()?;
+    for line in crate::connector::start_lines(&args) {
+        tracing::warn!("{line}");
+    }
     health.hand_over_timeout(args.hand_over_timeout);
     let epoch = Instant::now();
     let budget = Arc::new(Budget::new(args.memory_budget.queues()));

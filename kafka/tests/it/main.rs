@@ -4,6 +4,7 @@
 //! Filter by module path, e.g. `cargo test -p snowpipe-kafka --test it rebalance::`.
 
 mod command_line;
+mod connector_takeover;
 mod headers;
 mod memory;
 mod operations;

@@ -1,0 +1,197 @@
+//! Moving from Snowflake's Kafka connector (v4): the connector landed part of a topic under its
+//! own channel names, with each message's Kafka offset as its row's offset token, and stopped
+//! mid-stream; `snowpipe-kafka --connector-name` in a new consumer group finishes the topic.
+//! Every message is in the table once, and only the connector's channels were ever opened.
+//!
+//! The connector is played by the test, through the SDK, as the connector writes
+//! (`PartitionChannelManager.makeChannelName`: one channel per partition on the table's default
+//! pipe, named `<connector name sanitized>_<topic>_<partition>`; offset token = offset; a
+//! `RECORD_METADATA` object).
+#![cfg(unix)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rdkafka::producer::FutureRecord;
+use snowpipe_emulator::faults::Endpoint;
+use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
+use snowpipe_streaming::{ClientBuilder, OffsetToken};
+
+const TOPIC: &str = "orders";
+const PARTITIONS: i32 = 4;
+const PER_PARTITION: i64 = 40;
+/// The connector's `name`.
+const CONNECTOR: &str = "snowflake-sink";
+/// How the connector names its channels' prefix for `snowflake-sink`, from a connector log
+/// (`SNOWFLAKE_SINK_1996731346_test_table_0`), not from the sink's code.
+const CHANNEL_PREFIX: &str = "SNOWFLAKE_SINK_1996731346";
+/// How far the connector got on each partition before it stopped (messages landed): one
+/// partition nearly done, one barely started, one with a single row, one never started.
+const LANDED_BY_CONNECTOR: [i64; 4] = [33, 5, 1, 0];
+
+fn channel(partition: i32) -> String {
+    format!("{CHANNEL_PREFIX}_{TOPIC}_{partition}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_finishes_what_the_connector_started_each_message_once() {
+    let lab = Lab::start(&[(TOPIC, PARTITIONS)], Duration::from_millis(100))
+        .await
+        .expect("lab");
+
+    // The topic: 40 messages on each partition, ids unique across the topic.
+    let producer = lab.producer().expect("producer");
+    let mut messages: BTreeMap<(i32, i64), i64> = BTreeMap::new();
+    for p in 0..PARTITIONS {
+        for n in 0..PER_PARTITION {
+            let id = i64::from(p) * 1_000 + n;
+            let v = format!(r#"{{"id":{id},"kind":"order","amount":{n}}}"#);
+            let delivery = producer
+                .send_result(FutureRecord::to(TOPIC).partition(p).key("k").payload(&v))
+                .map_err(|(e, _)| e)
+                .expect("queue")
+                .await
+                .expect("producer alive")
+                .map_err(|(e, _)| e)
+                .expect("delivered");
+            messages.insert((delivery.partition, delivery.offset), id);
+        }
+    }
+
+    // The connector lands the first messages of each partition, then stops. Partition 0's
+    // channel it never closes (a connector still running, or stuck): the sink's open fences it.
+    let client = ClientBuilder::new()
+        .account("DEMO")
+        .user("KAFKA")
+        .url(lab.emulator().url())
+        .private_key_file(lab.key_path())
+        .build()
+        .await
+        .expect("the connector's client");
+    let pipe = client.pipe(DATABASE, SCHEMA, PIPE);
+    let mut still_open = None;
+    for (p, &landed) in (0..PARTITIONS).zip(LANDED_BY_CONNECTOR.iter()) {
+        if landed == 0 {
+            continue; // the connector never got to this partition
+        }
+        let ch = pipe.open_channel(&channel(p)).await.expect("open");
+        assert_eq!(ch.latest_committed_offset_token(), None);
+        let rows: Vec<_> = messages
+            .range((p, 0)..(p, landed))
+            .map(|(&(p, o), &id)| {
+                let row = serde_json::json!({
+                    "ID": id, "KIND": "order", "AMOUNT": o,
+                    "RECORD_METADATA": {"topic": TOPIC, "partition": p, "offset": o},
+                });
+                (row, OffsetToken::new(o.to_string()).expect("token"))
+            })
+            .collect();
+        let last = rows.last().expect("rows").1.clone();
+        ch.append_rows_with_tokens(rows).await.expect("append");
+        ch.wait_for_commit(&last, Duration::from_secs(30))
+            .await
+            .expect("committed");
+        if p == 0 {
+            still_open = Some(ch);
+        } else {
+            ch.close().await.expect("close");
+        }
+    }
+    let committed_by_connector = lab.landed_offsets().expect("table").len();
+    let expected_by_connector: i64 = LANDED_BY_CONNECTOR.iter().sum();
+    assert_eq!(
+        i64::try_from(committed_by_connector).expect("count"),
+        expected_by_connector
+    );
+
+    // snowpipe-kafka, in a consumer group of its own, continues the connector's channels.
+    let out = lab
+        .instance(
+            &PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")),
+            TOPIC,
+            "orders-to-snowflake",
+        )
+        .args(["--connector-name", CONNECTOR, "--until-idle", "3s"])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run the sink");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the sink failed: {stderr}");
+    let fence_lines: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.contains("continuing Snowflake's Kafka connector"))
+        .collect();
+    assert_eq!(fence_lines.len(), 1, "one line at start: {stderr}");
+    assert!(
+        fence_lines[0].contains(&format!("{CHANNEL_PREFIX}_<topic>_<partition>"))
+            && fence_lines[0].contains("fences"),
+        "{}",
+        fence_lines[0]
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("closing line"),
+    )
+    .expect("JSON");
+    for (p, &landed) in (0..PARTITIONS).zip(LANDED_BY_CONNECTOR.iter()) {
+        let part = &report["consumed"][format!("{TOPIC}/{p}")];
+        assert_eq!(
+            part["rows"].as_i64(),
+            Some(PER_PARTITION - landed),
+            "partition {p} starts after the connector's committed offset: {report}"
+        );
+        assert_eq!(
+            part["committed"],
+            (PER_PARTITION - 1).to_string(),
+            "{report}"
+        );
+    }
+
+    // The connector's fenced channel can no longer write: a late row is refused, never landed.
+    let zombie = still_open.expect("partition 0's channel");
+    let late = serde_json::json!({
+        "ID": -1, "KIND": "late", "AMOUNT": 0,
+        "RECORD_METADATA": {"topic": TOPIC, "partition": 0, "offset": PER_PARTITION},
+    });
+    let token = OffsetToken::new(PER_PARTITION.to_string()).expect("token");
+    let refused = match zombie.append_rows_with_tokens([(late, token)]).await {
+        Err(e) => Some(e),
+        Ok(()) => zombie.flush().await.err(),
+    };
+    assert!(refused.is_some(), "the fenced connector still wrote");
+    drop(zombie);
+    client.close().await.ok();
+
+    // Every message once, each with its own id.
+    let landed = lab.landed().expect("table");
+    let mut seen: HashMap<(i32, i64), i64> = HashMap::new();
+    for (id, p, o) in &landed {
+        assert!(seen.insert((*p, *o), *id).is_none(), "{p}/{o} landed twice");
+    }
+    let expected: HashMap<(i32, i64), i64> = messages.into_iter().collect();
+    assert_eq!(seen, expected, "the table is the topic, once");
+
+    // Only the connector's channels were opened, by either writer.
+    let names: BTreeSet<String> = (0..PARTITIONS).map(channel).collect();
+    let listed: BTreeSet<String> = lab.emulator().status()["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| c["channel_name"].as_str().expect("name").to_owned())
+        .collect();
+    assert_eq!(listed, names, "the emulator's channels");
+    let opened: BTreeSet<String> = lab
+        .emulator()
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == Endpoint::OpenChannel)
+        .filter_map(|r| r.channel)
+        .collect();
+    assert_eq!(
+        opened, names,
+        "every channel open named a connector channel"
+    );
+}
