@@ -22,7 +22,8 @@
 //! Modules: [`config`] (the command line), [`properties`] (librdkafka properties and their
 //! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
 //! (messages copied into per-partition batches within the byte budget), [`sink`] (the async
-//! side), [`partition`] (one partition's worker), [`record`] (message → row),
+//! side), [`partition`] (one partition's worker), [`record`] (message → row), [`layout`] (the
+//! connector's row layouts and tombstones),
 //! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
 //! (Prometheus, health and readiness), [`demo`] (`snowpipe-kafka demo`, and the lab the tests
 //! use), [`bench`](mod@bench) (`snowpipe-kafka bench`).
@@ -33,6 +34,7 @@ pub mod config;
 pub mod consumer;
 pub mod dead_letter;
 pub mod demo;
+pub mod layout;
 pub mod metrics;
 pub mod partition;
 pub mod properties;

@@ -5,6 +5,7 @@
 
 mod command_line;
 mod headers;
+mod layouts;
 mod memory;
 mod operations;
 mod partitions_added;
