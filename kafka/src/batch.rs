@@ -36,6 +36,7 @@ use rdkafka::{Timestamp, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::consumer::Part;
+use crate::layout::{Shape, Written};
 use crate::record::{Record, RowOptions, TimestampKind};
 
 /// A batch is handed to its worker once its row buffer holds this much.
@@ -157,12 +158,16 @@ impl Drop for Charge {
 #[derive(Debug, Clone)]
 enum Body {
     /// A candidate row (`rows[row]`, without its line break); the value is `side[prefix]`
-    /// followed by `rows[rest..row.end]` (`record::Candidate`).
+    /// followed by `rows[rest..row.end]`, as `shape` says (`record::Candidate`,
+    /// `layout::value_of`).
     Row {
         row: Range<usize>,
         rest: usize,
         prefix: Range<usize>,
+        shape: Shape,
     },
+    /// A tombstone skipped (`--on-null-value`): no row, no dead letter.
+    Skip,
     /// Not a row whatever its JSON (a tombstone: `None`): the value, in `side`.
     Value(Option<Range<usize>>),
 }
@@ -222,11 +227,18 @@ impl<'a> Msg<'a> {
     pub fn value(&self) -> Option<std::borrow::Cow<'a, [u8]>> {
         match self.body {
             Body::Value(v) => v.clone().map(|v| self.batch.side[v].into()),
-            Body::Row { row, rest, prefix } => {
-                let mut value = self.batch.side[prefix.clone()].to_vec();
-                value.extend_from_slice(&self.batch.rows[*rest..row.end]);
-                Some(value.into())
-            }
+            Body::Skip => None,
+            Body::Row {
+                row,
+                rest,
+                prefix,
+                shape,
+            } => crate::layout::value_of(
+                &self.batch.side[prefix.clone()],
+                &self.batch.rows[*rest..row.end],
+                *shape,
+            )
+            .map(Into::into),
         }
     }
 }
@@ -292,15 +304,26 @@ impl Batch {
         self.msg(&self.messages[i])
     }
 
-    /// Checks message `i`'s candidate row in place (`record::finish_row`): whether it is a
+    /// Checks message `i`'s candidate row in place (`layout::finish`): whether it is a
     /// row.
     pub fn finish(&mut self, i: usize, max_row_bytes: usize) -> bool {
         match &self.messages[i].body {
-            Body::Row { row, .. } => {
-                crate::record::finish_row(&mut self.rows[row.clone()], max_row_bytes)
-            }
-            Body::Value(_) => false,
+            Body::Row {
+                row, rest, shape, ..
+            } => crate::layout::finish(
+                &mut self.rows[row.clone()],
+                rest - row.start,
+                *shape,
+                max_row_bytes,
+            ),
+            Body::Value(_) | Body::Skip => false,
         }
+    }
+
+    /// Whether message `i` is a tombstone skipped (`--on-null-value`): no row and no dead
+    /// letter.
+    pub fn skipped(&self, i: usize) -> bool {
+        matches!(self.messages[i].body, Body::Skip)
     }
 
     /// The rows of the messages `keep` says (one flag per message; only rows that
@@ -359,8 +382,14 @@ impl Batch {
     }
 
     /// Adds a message: its candidate row into `rows` (when it can be a row, with `metadata`
-    /// when given), the rest into `side`.
-    fn push(&mut self, record: &Record<'_>, metadata: Option<&[u8]>, can_be_row: bool) {
+    /// when given, as `options` say), the rest into `side`.
+    fn push(
+        &mut self,
+        record: &Record<'_>,
+        metadata: Option<&[u8]>,
+        can_be_row: bool,
+        options: &RowOptions,
+    ) {
         let key = record.key.map(|k| self.copy(k));
         let first = self.headers.len();
         for (k, v) in record.headers {
@@ -368,21 +397,23 @@ impl Batch {
             let value = v.map(|v| self.copy(v));
             self.headers.push(HeaderMeta { key, value });
         }
-        let candidate = if can_be_row {
-            crate::record::write_candidate(record.value, metadata, &mut self.rows)
+        let written = if can_be_row {
+            crate::layout::write_row(record.value, metadata, options, &mut self.rows)
         } else {
-            None
+            Written::NotRow
         };
-        let body = match candidate {
-            Some(c) => {
+        let body = match written {
+            Written::Row(c) => {
                 let prefix = self.copy(&record.value.unwrap_or_default()[..c.prefix]);
                 Body::Row {
                     row: c.start..self.rows.len() - 1,
                     rest: c.rest,
                     prefix,
+                    shape: c.shape,
                 }
             }
-            None => Body::Value(record.value.map(|v| self.copy(v))),
+            Written::Skip => Body::Skip,
+            Written::NotRow => Body::Value(record.value.map(|v| self.copy(v))),
         };
         self.messages.push(Meta {
             offset: record.offset,
@@ -579,9 +610,10 @@ impl Router {
                 Ok(false) => (true, None),
                 Err(_) => (false, None),
             };
-        let row = match record.value {
-            Some(v) if can_be_row => crate::record::candidate_len(v, metadata.map(<[u8]>::len)),
-            _ => 0,
+        let row = if can_be_row {
+            crate::layout::row_len(record.value, metadata.map(<[u8]>::len), &self.options)
+        } else {
+            0
         };
         let side = record.key.map_or(0, <[u8]>::len)
             + headers
@@ -613,7 +645,7 @@ impl Router {
                 &slot.held,
             )
         });
-        batch.push(&record, metadata, can_be_row);
+        batch.push(&record, metadata, can_be_row, &self.options);
         if batch.room() == 0 || batch.messages.len() == batch.messages.capacity() {
             if let Some(b) = slot.open.take() {
                 let _ = slot.tx.send(b);
@@ -675,6 +707,7 @@ mod tests {
     const META: RowOptions = RowOptions {
         metadata: true,
         max_row_bytes: 1 << 20,
+        layout: crate::layout::Layout::DEFAULT,
     };
 
     fn record<'a>(
@@ -697,8 +730,8 @@ mod tests {
     fn push(b: &mut Batch, r: &Record<'_>) {
         let mut meta = Vec::new();
         match crate::record::metadata_of(r, META, &mut meta) {
-            Ok(_) => b.push(r, Some(&meta), true),
-            Err(_) => b.push(r, None, false),
+            Ok(_) => b.push(r, Some(&meta), true, &META),
+            Err(_) => b.push(r, None, false, &META),
         }
     }
 
@@ -736,20 +769,23 @@ mod tests {
         let headers: Vec<_> = b.get(0).headers().collect();
         assert_eq!(headers, [(&b"h"[..], Some(&b"v"[..])), (&b"n"[..], None)]);
         let keep: Vec<bool> = (0..b.len()).map(|i| b.finish(i, 1 << 20)).collect();
-        assert_eq!(keep, [true, false, false, false, false, true]);
+        // The tombstone (9) is a row of `RECORD_METADATA` alone (`--on-null-value write`).
+        assert_eq!(keep, [true, false, true, false, false, true]);
         let rows = b.into_rows(&keep);
-        assert_eq!(rows.offsets, [7, 12]);
+        assert_eq!(rows.offsets, [7, 9, 12]);
         let text = String::from_utf8(rows.ndjson.to_vec()).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines.len(), 3, "{text}");
         assert_eq!(lines[0]["a"], 1);
         assert_eq!(lines[0]["RECORD_METADATA"]["offset"], 7);
         assert_eq!(lines[0]["RECORD_METADATA"]["headers"]["h"], "v");
-        assert_eq!(lines[1]["RECORD_METADATA"]["offset"], 12);
-        assert_eq!(text.matches('\n').count(), 2, "one line each: {text}");
+        assert_eq!(lines[1].as_object().unwrap().len(), 1, "{text}");
+        assert_eq!(lines[1]["RECORD_METADATA"]["offset"], 9);
+        assert_eq!(lines[2]["RECORD_METADATA"]["offset"], 12);
+        assert_eq!(text.matches('\n').count(), 3, "one line each: {text}");
         drop(rows);
         assert_eq!((budget.used(), held.load(Ordering::Relaxed)), (0, 0));
     }

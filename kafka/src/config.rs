@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use rdkafka::config::ClientConfig;
 
+use crate::layout::{LayoutKind, OnNullValue, ValueFormat};
 use crate::properties::{self, Property};
 
 /// Where a partition starts when its channel has no committed offset token.
@@ -108,6 +109,29 @@ pub struct SinkArgs {
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// `columns`: the value's keys are columns (the connector's schematized mode);
+    /// `record-content`: `RECORD_CONTENT` holds any JSON value (the connector with
+    /// `snowflake.enable.schematization=false`). See `layout`.
+    #[arg(long, value_enum, default_value_t = LayoutKind::Columns)]
+    pub layout: LayoutKind,
+    /// `json`: values are JSON text; `string`: values are text, stored as a JSON string in
+    /// `RECORD_CONTENT` (the connector's StringConverter; needs `--layout record-content`).
+    #[arg(long, value_enum, default_value_t = ValueFormat::Json)]
+    pub value_format: ValueFormat,
+    /// A message without a value (a tombstone): `write` a row of `RECORD_METADATA` alone
+    /// (nothing without `--metadata`; the connector's `behavior.on.null.values=DEFAULT`),
+    /// `skip` it (`IGNORE`), or `dead-letter` it.
+    #[arg(long, value_enum, default_value_t = OnNullValue::Write)]
+    pub on_null_value: OnNullValue,
+    /// No `SnowflakeConnectorPushTime` in `RECORD_METADATA` (the connector's
+    /// `snowflake.streaming.metadata.connectorPushTime=false`).
+    #[arg(long)]
+    pub no_push_time: bool,
+    /// Header values that are JSON keep their type in `RECORD_METADATA` (numbers, booleans,
+    /// objects, arrays); others stay strings (the connector's
+    /// `snowflake.feature.structured.headers=true`).
+    #[arg(long)]
+    pub structured_headers: bool,
 }
 
 /// `--memory-budget`, and how it is shared (see the option's help).
@@ -277,6 +301,7 @@ impl SinkArgs {
             bail!(refused);
         }
         properties::check(&self.properties)?;
+        self.row_layout().map_err(anyhow::Error::msg)?;
         if let Some(dlq) = &self.dead_letter_topic {
             if self.topics.contains(dlq) {
                 bail!(

@@ -24,7 +24,8 @@
 //! connector, to continue its channels), [`properties`] (librdkafka properties and their
 //! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
 //! (messages copied into per-partition batches within the byte budget), [`sink`] (the async
-//! side), [`partition`] (one partition's worker), [`record`] (message → row),
+//! side), [`partition`] (one partition's worker), [`record`] (message → row), [`layout`] (the
+//! connector's row layouts and tombstones),
 //! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
 //! (Prometheus, health and readiness), [`demo`] (`snowpipe-kafka demo`, and the lab the tests
 //! use), [`bench`](mod@bench) (`snowpipe-kafka bench`).
@@ -36,6 +37,7 @@ pub mod connector;
 pub mod consumer;
 pub mod dead_letter;
 pub mod demo;
+pub mod layout;
 pub mod metrics;
 pub mod partition;
 pub mod properties;

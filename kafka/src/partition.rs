@@ -280,7 +280,7 @@ impl Worker {
             }
             *last = offset;
             let row = batch.finish(i, self.rows.max_row_bytes);
-            if !row {
+            if !row && !batch.skipped(i) {
                 dead.push(i);
             }
             keep.push(row);

@@ -5,14 +5,17 @@
 //! (`snowpipe_streaming::RawRows`), and validated once there by the partition's worker (never
 //! parsed into a tree and written again). Line breaks, which JSON allows only as white space,
 //! become spaces so the row stays one NDJSON line. With `--metadata` the row gets a
-//! `RECORD_METADATA` object first, as Snowflake's Kafka connector writes it: `topic`,
-//! `partition`, `offset`, `CreateTime` or `LogAppendTime` (ms), `key` and `headers` (text
-//! values as strings, other bytes as base64 under `key_base64` / in a `{"base64": …}` object;
-//! a header key given twice keeps its last value).
+//! `RECORD_METADATA` object first, as Snowflake's Kafka connector writes it, in its order
+//! (the connector's v3 `RecordService`): `topic`, `offset`, `partition`, `CreateTime` or
+//! `LogAppendTime` (ms), `SnowflakeConnectorPushTime` (ms, when the row is written; not with
+//! `--no-push-time`), `key` and `headers` (text values as strings, or with
+//! `--structured-headers` as the JSON they hold; other bytes as base64 under `key_base64` / in
+//! a `{"base64": …}` object; a header key given twice keeps its last value).
 //!
-//! Anything else — no value (a tombstone), bytes that are not UTF-8, text that is not JSON,
-//! JSON that is not an object, a header key that is not UTF-8, a row larger than a request —
-//! is a dead letter with a reason that names the problem; it never stops the partition.
+//! Anything else — bytes that are not UTF-8, text that is not JSON, JSON that is not an
+//! object, a header key that is not UTF-8, a row larger than a request — is a dead letter with
+//! a reason that names the problem; it never stops the partition. Tombstones and the
+//! `record-content` layout are the [`layout`](crate::layout) module's.
 
 use base64::Engine as _;
 use serde::de::IgnoredAny;
@@ -52,6 +55,32 @@ pub struct RowOptions {
     pub metadata: bool,
     /// The largest row accepted, in bytes (a row must fit in one append request).
     pub max_row_bytes: usize,
+    /// The row layout, tombstones and metadata details.
+    pub layout: crate::layout::Layout,
+}
+
+/// What `RECORD_METADATA` holds beyond the message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetaOptions {
+    /// `SnowflakeConnectorPushTime`, epoch ms.
+    pub push_time: Option<i64>,
+    /// Header values that are JSON are written as that JSON.
+    pub structured_headers: bool,
+}
+
+impl MetaOptions {
+    /// The metadata options of `layout`, the push time now.
+    pub fn now(layout: &crate::layout::Layout) -> Self {
+        let push_time = layout.push_time.then(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        });
+        Self {
+            push_time,
+            structured_headers: layout.structured_headers,
+        }
+    }
 }
 
 /// Where a candidate row is in the buffer it was written to.
@@ -64,6 +93,8 @@ pub struct Candidate {
     /// How many leading bytes of the value are not in it (blanks, and the `{` metadata
     /// replaces): the value is `value[..prefix]` followed by the row from `rest`.
     pub prefix: usize,
+    /// How the value sits in it (`Object` here; the other layouts are `layout`'s).
+    pub shape: crate::layout::Shape,
 }
 
 /// The `RECORD_METADATA` object `record` gets, written into `scratch` (emptied first); `Ok(false)`
@@ -80,7 +111,7 @@ pub fn metadata_of(
     if !options.metadata {
         return Ok(false);
     }
-    write_metadata(record, scratch)?;
+    write_metadata(record, MetaOptions::now(&options.layout), scratch)?;
     Ok(true)
 }
 
@@ -119,6 +150,7 @@ pub fn write_candidate(
             start,
             rest,
             prefix,
+            shape: crate::layout::Shape::Object,
         });
     }
     rows.extend_from_slice(value);
@@ -127,6 +159,7 @@ pub fn write_candidate(
         start,
         rest: start,
         prefix: 0,
+        shape: crate::layout::Shape::Object,
     })
 }
 
@@ -159,8 +192,17 @@ pub fn finish_row(row: &mut [u8], max_row_bytes: usize) -> bool {
 
 /// Why `record` is not a row (the dead-letter reason), or `None` when it is one.
 pub fn reason(record: &Record<'_>, options: RowOptions) -> Option<String> {
-    let Some(value) = record.value else {
-        return Some("the message has no value (a tombstone): there is no row to write".into());
+    let Some(value) = record
+        .value
+        .filter(|_| options.layout.kind == crate::layout::LayoutKind::Columns)
+    else {
+        let mut meta = Vec::new();
+        if options.metadata {
+            if let Err(why) = write_metadata(record, MetaOptions::now(&options.layout), &mut meta) {
+                return Some(why);
+            }
+        }
+        return crate::layout::reason(record, &options, options.metadata.then_some(meta.len()));
     };
     let text = match std::str::from_utf8(value) {
         Ok(t) => t,
@@ -190,7 +232,7 @@ pub fn reason(record: &Record<'_>, options: RowOptions) -> Option<String> {
     }
     let mut meta = Vec::new();
     if options.metadata {
-        if let Err(why) = write_metadata(record, &mut meta) {
+        if let Err(why) = write_metadata(record, MetaOptions::now(&options.layout), &mut meta) {
             return Some(why);
         }
     }
@@ -233,18 +275,26 @@ fn write_int(out: &mut Vec<u8>, n: i64) {
 ///
 /// # Errors
 /// A header key that is not UTF-8 (a JSON object's keys are text).
-pub fn write_metadata(record: &Record<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+pub fn write_metadata(
+    record: &Record<'_>,
+    options: MetaOptions,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     out.extend_from_slice(b"{\"topic\":");
     write_str(out, record.topic);
-    out.extend_from_slice(b",\"partition\":");
-    write_int(out, i64::from(record.partition));
     out.extend_from_slice(b",\"offset\":");
     write_int(out, record.offset);
+    out.extend_from_slice(b",\"partition\":");
+    write_int(out, i64::from(record.partition));
     if let Some((kind, ms)) = record.timestamp {
         out.extend_from_slice(match kind {
             TimestampKind::CreateTime => b",\"CreateTime\":",
             TimestampKind::LogAppendTime => b",\"LogAppendTime\":",
         });
+        write_int(out, ms);
+    }
+    if let Some(ms) = options.push_time {
+        out.extend_from_slice(b",\"SnowflakeConnectorPushTime\":");
         write_int(out, ms);
     }
     if let Some(key) = record.key {
@@ -276,6 +326,7 @@ pub fn write_metadata(record: &Record<'_>, out: &mut Vec<u8>) -> Result<(), Stri
             write_str(out, key);
             out.push(b':');
             match v {
+                Some(v) if options.structured_headers => write_typed(out, v),
                 Some(v) => write_bytes(out, v),
                 None => out.extend_from_slice(b"null"),
             }
@@ -284,6 +335,23 @@ pub fn write_metadata(record: &Record<'_>, out: &mut Vec<u8>) -> Result<(), Stri
     }
     out.push(b'}');
     Ok(())
+}
+
+/// A header value as the JSON it holds (line breaks, which JSON allows only as white space,
+/// as spaces), or as [`write_bytes`] writes it when it holds none.
+fn write_typed(out: &mut Vec<u8>, v: &[u8]) {
+    let is_json =
+        std::str::from_utf8(v).is_ok_and(|t| serde_json::from_str::<IgnoredAny>(t).is_ok());
+    if !is_json {
+        return write_bytes(out, v);
+    }
+    let start = out.len();
+    out.extend_from_slice(v.trim_ascii());
+    for b in &mut out[start..] {
+        if *b == b'\n' || *b == b'\r' {
+            *b = b' ';
+        }
+    }
 }
 
 /// A header key as text.
@@ -325,10 +393,12 @@ mod tests {
     const PLAIN: RowOptions = RowOptions {
         metadata: false,
         max_row_bytes: 1 << 20,
+        layout: crate::layout::Layout::DEFAULT,
     };
     const META: RowOptions = RowOptions {
         metadata: true,
         max_row_bytes: 1 << 20,
+        layout: crate::layout::Layout::DEFAULT,
     };
 
     /// The row `record` becomes, as text, or the reason it is none.
@@ -432,10 +502,19 @@ mod tests {
             (Some(b"true"), "JSON a boolean"),
             (Some(b"{\"a\":1} trailing"), "not JSON"),
         ];
+        // A tombstone is a dead letter only with `--on-null-value dead-letter` (the default
+        // writes a metadata-only row, as the connector: `layout`'s tests).
+        let dead_on_null = |o: RowOptions| RowOptions {
+            layout: crate::layout::Layout {
+                on_null: crate::layout::OnNullValue::DeadLetter,
+                ..o.layout
+            },
+            ..o
+        };
         for (value, why) in cases {
-            let err = to_row(&record(*value, NO_HEADERS), META).unwrap_err();
+            let err = to_row(&record(*value, NO_HEADERS), dead_on_null(META)).unwrap_err();
             assert!(err.contains(why), "{value:?}: {err}");
-            let err = to_row(&record(*value, NO_HEADERS), PLAIN).unwrap_err();
+            let err = to_row(&record(*value, NO_HEADERS), dead_on_null(PLAIN)).unwrap_err();
             assert!(err.contains(why), "{value:?}: {err}");
         }
     }
@@ -454,6 +533,7 @@ mod tests {
         let small = RowOptions {
             metadata: false,
             max_row_bytes: 50,
+            layout: crate::layout::Layout::DEFAULT,
         };
         let err = to_row(&record(Some(big.as_bytes()), NO_HEADERS), small).unwrap_err();
         assert!(err.contains("more than the 50"), "{err}");

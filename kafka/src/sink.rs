@@ -107,6 +107,7 @@ pub async fn run_with(
     let rows = RowOptions {
         metadata: args.metadata,
         max_row_bytes: MAX_ROW_BYTES,
+        layout: args.row_layout().map_err(anyhow::Error::msg)?,
     };
     let setup = ConsumerSetup {
         config: args.consumer_config(),

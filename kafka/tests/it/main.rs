@@ -6,6 +6,7 @@
 mod command_line;
 mod connector_takeover;
 mod headers;
+mod layouts;
 mod memory;
 mod operations;
 mod partitions_added;
