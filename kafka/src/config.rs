@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use rdkafka::config::ClientConfig;
 
 use crate::properties::{self, Property};
+use crate::value_format::ValueFormat;
 
 /// Where a partition starts when its channel has no committed offset token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,6 +98,18 @@ pub struct SinkArgs {
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// How message values are encoded: `json` (a JSON object), or a Schema Registry format
+    /// (`avro`, `json-schema`) decoded with the schemas of `--schema-registry-url`.
+    #[arg(long, value_enum, default_value_t = ValueFormat::Json)]
+    pub value_format: ValueFormat,
+    /// The Confluent Schema Registry, `http(s)://HOST:PORT` (for a `--value-format` other
+    /// than json).
+    #[arg(long, value_name = "URL")]
+    pub schema_registry_url: Option<String>,
+    /// Where the registry's `USER:PASSWORD` is: `env:NAME` (an environment variable) or
+    /// `file:PATH` (never the secret itself: a command line is visible to other users).
+    #[arg(long, value_name = "env:NAME|file:PATH")]
+    pub schema_registry_basic_auth: Option<String>,
 }
 
 /// `--memory-budget`, and how it is shared (see the option's help).
