@@ -50,16 +50,6 @@ pub struct FormatArgs {
     pub schema_registry_basic_auth: Option<String>,
 }
 
-impl Default for FormatArgs {
-    fn default() -> Self {
-        Self {
-            value_format: ValueFormat::Json,
-            schema_registry_url: None,
-            schema_registry_basic_auth: None,
-        }
-    }
-}
-
 impl FormatArgs {
     /// The decoder these options ask for (`None`: JSON values, read as they are).
     ///
@@ -277,5 +267,100 @@ impl Decoder {
             out.dead.push((i, format!("decoded: {why}")));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_is_magic_byte_zero_and_a_big_endian_id() {
+        assert_eq!(
+            split_header(b"\x00\x00\x00\x01\x02body").unwrap(),
+            (258, &b"body"[..])
+        );
+        assert_eq!(
+            split_header(b"\x00\x00\x00\x00\x07").unwrap(),
+            (7, &b""[..])
+        );
+        let cases: &[(&[u8], &str)] = &[
+            (b"{\"a\":1}", "starts with 0x7b '{'"),
+            (b"\x01\x00\x00\x00\x07", "starts with 0x01)"),
+            (
+                b"\x00\x00\x07",
+                "3 bytes, shorter than the Schema Registry header",
+            ),
+            (b"", "0 bytes"),
+        ];
+        for (value, why) in cases {
+            let err = split_header(value).unwrap_err();
+            assert!(err.contains(why), "{value:?}: {err}");
+        }
+    }
+
+    fn args(format: ValueFormat, url: Option<&str>, auth: Option<&str>) -> FormatArgs {
+        FormatArgs {
+            value_format: format,
+            schema_registry_url: url.map(str::to_owned),
+            schema_registry_basic_auth: auth.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn options_that_do_not_fit_together_are_refused_and_the_secret_is_never_echoed() {
+        let url = Some("http://127.0.0.1:8081");
+        assert!(args(ValueFormat::Json, None, None)
+            .decoder()
+            .unwrap()
+            .is_none());
+        assert!(args(ValueFormat::Avro, url, None)
+            .decoder()
+            .unwrap()
+            .is_some());
+        let cases = [
+            (
+                args(ValueFormat::Avro, None, None),
+                "needs --schema-registry-url",
+            ),
+            (
+                args(ValueFormat::JsonSchema, None, None),
+                "json-schema needs",
+            ),
+            (
+                args(ValueFormat::Json, url, None),
+                "only read with --value-format",
+            ),
+            (args(ValueFormat::Protobuf, url, None), "not supported yet"),
+            (
+                args(ValueFormat::Avro, url, Some("user:s3cret")),
+                "takes env:NAME or file:PATH",
+            ),
+            (
+                args(
+                    ValueFormat::Avro,
+                    url,
+                    Some("env:SNOWPIPE_KAFKA_TEST_UNSET_VAR"),
+                ),
+                "is not set",
+            ),
+            (
+                args(ValueFormat::Avro, url, Some("file:/nonexistent/sr-auth")),
+                "cannot read /nonexistent/sr-auth",
+            ),
+        ];
+        for (a, why) in cases {
+            let err = format!("{:#}", a.decoder().unwrap_err());
+            assert!(err.contains(why), "{a:?}: {err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("auth");
+        std::fs::write(&file, "user:s3cret\n").unwrap();
+        let source = format!("file:{}", file.display());
+        assert!(args(ValueFormat::Avro, url, Some(&source))
+            .decoder()
+            .unwrap()
+            .is_some());
     }
 }
