@@ -491,6 +491,8 @@ pub struct Router {
     pool: Arc<Pool>,
     read_headers: bool,
     options: RowOptions,
+    /// Values are copied as they are, for the worker to decode (`value_format`).
+    raw_values: bool,
     scratch: Vec<u8>,
     slots: HashMap<String, HashMap<i32, Slot>>,
     assigned: usize,
@@ -508,12 +510,21 @@ impl Router {
             pool: Arc::default(),
             read_headers,
             options,
+            raw_values: false,
             scratch: Vec::new(),
             slots: HashMap::new(),
             assigned: 0,
             paused: 0,
             checked: Instant::now(),
         }
+    }
+
+    /// Copies values as they are (no candidate row): a Schema Registry `--value-format`,
+    /// decoded by the partition's worker (`value_format::Decoder::rows`).
+    #[must_use]
+    pub fn with_raw_values(mut self, raw: bool) -> Self {
+        self.raw_values = raw;
+        self
     }
 
     /// Partitions paused now.
@@ -610,6 +621,7 @@ impl Router {
                 Ok(false) => (true, None),
                 Err(_) => (false, None),
             };
+        let can_be_row = can_be_row && !self.raw_values;
         let row = if can_be_row {
             crate::layout::row_len(record.value, metadata.map(<[u8]>::len), &self.options)
         } else {

@@ -8,8 +8,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use rdkafka::config::ClientConfig;
 
-use crate::layout::{LayoutKind, OnNullValue, ValueFormat};
+use crate::layout::{LayoutKind, OnNullValue};
 use crate::properties::{self, Property};
+use crate::value_format::ValueFormat;
 
 /// Where a partition starts when its channel has no committed offset token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -114,10 +115,6 @@ pub struct SinkArgs {
     /// `snowflake.enable.schematization=false`). See `layout`.
     #[arg(long, value_enum, default_value_t = LayoutKind::Columns)]
     pub layout: LayoutKind,
-    /// `json`: values are JSON text; `string`: values are text, stored as a JSON string in
-    /// `RECORD_CONTENT` (the connector's StringConverter; needs `--layout record-content`).
-    #[arg(long, value_enum, default_value_t = ValueFormat::Json)]
-    pub value_format: ValueFormat,
     /// A message without a value (a tombstone): `write` a row of `RECORD_METADATA` alone
     /// (nothing without `--metadata`; the connector's `behavior.on.null.values=DEFAULT`),
     /// `skip` it (`IGNORE`), or `dead-letter` it.
@@ -132,6 +129,20 @@ pub struct SinkArgs {
     /// `snowflake.feature.structured.headers=true`).
     #[arg(long)]
     pub structured_headers: bool,
+    /// How message values are encoded: `json` (JSON text), `string` (text, stored as a JSON
+    /// string in `RECORD_CONTENT`: the connector's StringConverter; needs `--layout
+    /// record-content`), or a Schema Registry format (`avro`, `json-schema`) decoded with the
+    /// schemas of `--schema-registry-url`.
+    #[arg(long, value_enum, default_value_t = ValueFormat::Json)]
+    pub value_format: ValueFormat,
+    /// The Confluent Schema Registry, `http(s)://HOST:PORT` (for a `--value-format` other
+    /// than json).
+    #[arg(long, value_name = "URL")]
+    pub schema_registry_url: Option<String>,
+    /// Where the registry's `USER:PASSWORD` is: `env:NAME` (an environment variable) or
+    /// `file:PATH` (never the secret itself: a command line is visible to other users).
+    #[arg(long, value_name = "env:NAME|file:PATH")]
+    pub schema_registry_basic_auth: Option<String>,
 }
 
 /// `--memory-budget`, and how it is shared (see the option's help).

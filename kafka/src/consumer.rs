@@ -130,6 +130,8 @@ pub struct ConsumerSetup {
     pub rows: crate::record::RowOptions,
     /// Whether messages' headers are read (for metadata or dead letters).
     pub read_headers: bool,
+    /// Values are copied as they are, for the workers to decode (`--value-format`).
+    pub raw_values: bool,
 }
 
 struct SinkContext {
@@ -343,7 +345,10 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
         .is_some_and(|s| s.contains("cooperative"));
     let context = SinkContext {
         control: setup.control,
-        router: Mutex::new(Router::new(setup.budget, setup.rows, setup.read_headers)),
+        router: Mutex::new(
+            Router::new(setup.budget, setup.rows, setup.read_headers)
+                .with_raw_values(setup.raw_values),
+        ),
         metrics: setup.metrics,
         cooperative,
         hand_over_timeout: setup.hand_over_timeout,

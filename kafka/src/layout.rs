@@ -38,13 +38,13 @@ pub enum LayoutKind {
     RecordContent,
 }
 
-/// `--value-format`: how the value's bytes are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// How the row writer reads a value's bytes (from `--value-format`; Schema Registry formats
+/// are decoded by the partition worker instead, see `value_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueFormat {
     /// JSON text (the connector's JsonConverter with `schemas.enable=false`).
     Json,
     /// UTF-8 text, stored as a JSON string (its StringConverter; `record-content` only).
-    #[value(name = "string")]
     Text,
 }
 
@@ -97,7 +97,25 @@ impl crate::config::SinkArgs {
     /// # Errors
     /// `--value-format string` with `--layout columns` (text has no column names).
     pub fn row_layout(&self) -> Result<Layout, String> {
-        if self.value_format == ValueFormat::Text && self.layout == LayoutKind::Columns {
+        use crate::value_format::ValueFormat as Cli;
+        let value_format = match self.value_format {
+            Cli::String => ValueFormat::Text,
+            Cli::Json => ValueFormat::Json,
+            // Decoded by the partition worker into rows of their own (`value_format`).
+            Cli::Avro | Cli::JsonSchema | Cli::Protobuf => {
+                if self.layout == LayoutKind::RecordContent {
+                    return Err(format!(
+                        "--layout record-content is not supported with --value-format {} yet: \
+                         Schema Registry values are written as columns",
+                        self.value_format
+                            .to_possible_value()
+                            .map_or("?".into(), |v| v.get_name().to_owned())
+                    ));
+                }
+                ValueFormat::Json
+            }
+        };
+        if value_format == ValueFormat::Text && self.layout == LayoutKind::Columns {
             return Err(
                 "--value-format string needs --layout record-content: text has no \
                         column names (the connector refuses it in schematized mode too)"
@@ -106,7 +124,7 @@ impl crate::config::SinkArgs {
         }
         Ok(Layout {
             kind: self.layout,
-            value_format: self.value_format,
+            value_format,
             on_null: self.on_null_value,
             push_time: !self.no_push_time,
             structured_headers: self.structured_headers,

@@ -28,8 +28,10 @@
 //! connector's row layouts and tombstones),
 //! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
 //! (Prometheus, health and readiness), [`demo`] (`snowpipe-kafka demo`, and the lab the tests
-//! use), [`bench`](mod@bench) (`snowpipe-kafka bench`).
+//! use), [`bench`](mod@bench) (`snowpipe-kafka bench`); [`value_format`] (Schema Registry
+//! values: `--value-format`), with [`registry`] (the registry client) and [`avro`] (Avro → JSON).
 
+pub mod avro;
 pub mod batch;
 pub mod bench;
 pub mod config;
@@ -42,5 +44,7 @@ pub mod metrics;
 pub mod partition;
 pub mod properties;
 pub mod record;
+pub mod registry;
 pub mod report;
 pub mod sink;
+pub mod value_format;

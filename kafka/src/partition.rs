@@ -38,6 +38,7 @@ use crate::consumer::{lock, Part, Resets, ThreadCmd};
 use crate::dead_letter::DeadLetters;
 use crate::metrics::PartitionMetrics;
 use crate::record::{reason, Record, RowOptions};
+use crate::value_format::Decoder;
 
 /// Most batches appended at once.
 const BATCHES: usize = 64;
@@ -119,6 +120,9 @@ pub struct Worker {
     pub batches: mpsc::UnboundedReceiver<Batch>,
     /// How rows are made.
     pub rows: RowOptions,
+    /// Decodes Schema Registry values into rows (`--value-format`; `None`: JSON values, which
+    /// the poll thread already wrote as rows).
+    pub decoder: Option<Arc<Decoder>>,
     /// Where messages that are not rows go.
     pub dead_letters: Arc<DeadLetters>,
     /// Its counters.
@@ -270,6 +274,9 @@ impl Worker {
         last: &mut i64,
         sent: &mut VecDeque<(i64, Instant)>,
     ) -> Result<(), End> {
+        if let Some(decoder) = &self.decoder {
+            return self.append_decoded(decoder, batch, last, sent).await;
+        }
         let mut keep = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
         for i in 0..batch.len() {
@@ -287,20 +294,61 @@ impl Worker {
         }
         self.stats.seen.fetch_max(*last, Ordering::Relaxed);
         if !dead.is_empty() {
+            let dead: Vec<_> = dead.into_iter().map(|i| (i, None)).collect();
             self.dead_letter(&batch, &dead).await;
         }
         let rows = batch.into_rows(&keep);
-        let Some(&end) = rows.offsets.last() else {
+        let appended = self.send_rows(rows.ndjson, rows.offsets, last, sent).await;
+        // The rows are the SDK's now (within its budget): release the batch's charge.
+        drop(rows.charge);
+        appended
+    }
+
+    /// One batch of Schema Registry values: decoded into rows by `decoder` (which may wait on
+    /// the registry), what is not a row dead-lettered with its reason, the rows appended. The
+    /// batch (and its charge) is held until the SDK has the rows.
+    async fn append_decoded(
+        &self,
+        decoder: &Decoder,
+        batch: Batch,
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+    ) -> Result<(), End> {
+        let part = (self.part.0.as_str(), self.part.1);
+        let decoded = decoder.rows(&batch, part, self.rows, last).await;
+        self.stats.seen.fetch_max(*last, Ordering::Relaxed);
+        if !decoded.dead.is_empty() {
+            let dead: Vec<_> = decoded
+                .dead
+                .into_iter()
+                .map(|(i, why)| (i, Some(why)))
+                .collect();
+            self.dead_letter(&batch, &dead).await;
+        }
+        let appended = self
+            .send_rows(decoded.ndjson.into(), decoded.offsets, last, sent)
+            .await;
+        drop(batch);
+        appended
+    }
+
+    /// Appends `ndjson` (one row per line, at `offsets`) to the channel and counts it.
+    async fn send_rows(
+        &self,
+        ndjson: bytes::Bytes,
+        offsets: Vec<u64>,
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+    ) -> Result<(), End> {
+        let Some(&end) = offsets.last() else {
             return Ok(());
         };
-        let (n, size) = (rows.offsets.len() as u64, rows.ndjson.len() as u64);
-        let raw = match RawRows::from_ndjson_bytes(rows.ndjson, rows.offsets) {
+        let (n, size) = (offsets.len() as u64, ndjson.len() as u64);
+        let raw = match RawRows::from_ndjson_bytes(ndjson, offsets) {
             Ok(raw) => raw,
             Err(e) => return Err(self.lost(&e)),
         };
         let appended = self.channel.append_raw_rows(raw).await;
-        // The rows are the SDK's now (within its budget): release the batch's charge.
-        drop(rows.charge);
         match appended {
             Ok(()) => {
                 let end = i64::try_from(end).unwrap_or(*last);
@@ -315,15 +363,17 @@ impl Worker {
         }
     }
 
-    /// Sends messages `dead` of `batch` to the dead letters, each with its reason (delivered
-    /// together: a poison burst is one producer round trip, not one each).
-    async fn dead_letter(&self, batch: &Batch, dead: &[usize]) {
+    /// Sends messages `dead` of `batch` to the dead letters, each with its reason (given, or
+    /// `record::reason` of the message) (delivered together: a poison burst is one producer
+    /// round trip, not one each).
+    async fn dead_letter(&self, batch: &Batch, dead: &[(usize, Option<String>)]) {
         self.stats
             .dead
             .fetch_add(dead.len() as u64, Ordering::Relaxed);
         self.metrics.dead_letters.increment(dead.len() as u64);
         let (topic, partition) = (self.part.0.as_str(), self.part.1);
-        let letters = dead.iter().map(|&i| {
+        let letters = dead.iter().map(|(i, given)| {
+            let i = *i;
             let m = batch.get(i);
             let headers: Vec<_> = m.headers().collect();
             let value = m.value();
@@ -337,8 +387,11 @@ impl Worker {
                     timestamp: m.timestamp,
                     headers: &headers,
                 };
-                let why = reason(&record, self.rows)
-                    .unwrap_or_else(|| "the row could not be built".to_owned());
+                let why = match given {
+                    Some(why) => why.clone(),
+                    None => reason(&record, self.rows)
+                        .unwrap_or_else(|| "the row could not be built".to_owned()),
+                };
                 self.dead_letters.send(&record, &why).await;
             }
         });

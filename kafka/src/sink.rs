@@ -104,6 +104,13 @@ pub async fn run_with(
     let (commands, command_rx) = std_mpsc::channel();
     let lags: Lags = Arc::default();
     let resets: Resets = Arc::default();
+    let decoder = crate::value_format::FormatArgs {
+        value_format: args.value_format,
+        schema_registry_url: args.schema_registry_url.clone(),
+        schema_registry_basic_auth: args.schema_registry_basic_auth.clone(),
+    }
+    .decoder()?
+    .map(Arc::new);
     let rows = RowOptions {
         metadata: args.metadata,
         max_row_bytes: MAX_ROW_BYTES,
@@ -121,6 +128,7 @@ pub async fn run_with(
         metrics: sink_metrics.clone(),
         rows,
         read_headers: args.metadata || args.dead_letter_topic.is_some(),
+        raw_values: decoder.is_some(),
     };
     let thread = std::thread::Builder::new()
         .name("kafka-poll".into())
@@ -196,6 +204,7 @@ pub async fn run_with(
                                 channel,
                                 batches: inbox.batches,
                                 rows,
+                                decoder: decoder.clone(),
                                 dead_letters: Arc::clone(&dead_letters),
                                 stats: s,
                                 metrics: PartitionMetrics::new(&part),

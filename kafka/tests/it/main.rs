@@ -13,3 +13,4 @@ mod partitions_added;
 mod rebalance;
 mod retention;
 mod row_errors;
+mod schema_registry;

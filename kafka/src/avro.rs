@@ -1,0 +1,530 @@
+//! One Avro datum (the body of a Schema Registry message) → the JSON text of its row.
+//!
+//! The JSON is what Snowflake's Kafka connector writes for the same message read with
+//! Confluent's `AvroConverter` (Avro → Kafka Connect data, then the connector's
+//! `RecordService.convertToJson`, in `snowflakedb/snowflake-kafka-connector`
+//! `src/main/java/com/snowflake/kafka/connector/records/RecordService.java`):
+//!
+//! | Avro | JSON |
+//! | --- | --- |
+//! | record, map | object (map keys sorted, so a row is the same every time) |
+//! | array | array |
+//! | `null`, boolean, int, long | as they are |
+//! | float, double | number; NaN and infinities are refused (JSON has no such number) |
+//! | string, enum, `uuid` | string |
+//! | bytes, fixed, `duration` | base64 string (the connector's Jackson binary node) |
+//! | `decimal`, `big-decimal` | string, exact (`"12345.6789000000"`: scale digits kept) |
+//! | `date` | `"2024-01-15T00:00:00.000Z"` (Connect `Date`, formatted as the connector does) |
+//! | `time-millis` | `"13:45:30.123+0000"` (Connect `Time`, in UTC) |
+//! | `timestamp-millis` | number of milliseconds since the epoch (Connect `Timestamp`) |
+//! | `timestamp-micros`, `time-micros`, `timestamp-nanos`, `local-timestamp-*` | number as written (Connect passes them as plain `INT64`) |
+//! | union of `null` and one type | that type's JSON, or `null` |
+//!
+//! A union of several non-null types is refused (Connect writes it as a struct whose field names
+//! depend on converter settings: a guess here could land different data). The connector writes
+//! a decimal of up to 38 digits as a JSON number; here it is always a string, which a `NUMBER`
+//! column reads exactly and a `VARIANT` keeps without rounding through a double.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use apache_avro::schema::{Name, Schema};
+use apache_avro::types::Value;
+use base64::Engine as _;
+
+/// A writer schema from the registry, with its named types for references.
+#[derive(Debug)]
+pub struct AvroSchema {
+    root: Schema,
+    names: HashMap<String, Schema>,
+}
+
+impl AvroSchema {
+    /// Parses the schema text the registry answered.
+    ///
+    /// # Errors
+    /// Text that is not an Avro schema (the reason names the problem).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let root = Schema::parse_str(text).map_err(|e| format!("not an Avro schema: {e}"))?;
+        let mut names = HashMap::new();
+        collect_names(&root, None, &mut names);
+        Ok(Self { root, names })
+    }
+
+    /// Decodes `body` (one Avro binary datum, all of it) and writes its row's JSON object.
+    ///
+    /// # Errors
+    /// Bytes that are not a datum of this schema, bytes left after it, a value that is not a
+    /// record, or a value JSON cannot hold (see the module docs): the reason names it.
+    pub fn to_json(&self, body: &[u8]) -> Result<String, String> {
+        let mut reader = body;
+        let value = apache_avro::from_avro_datum(&self.root, &mut reader, None)
+            .map_err(|e| format!("the Avro body does not decode with its schema: {e}"))?;
+        if !reader.is_empty() {
+            return Err(format!(
+                "{} bytes are left after the Avro value: the body does not match its schema",
+                reader.len()
+            ));
+        }
+        let (schema, value) = self.unwrap_null_union(&self.root, &value);
+        if !matches!(value, Value::Record(_)) {
+            return Err(format!(
+                "the Avro value is {}, not a record: a row needs column names",
+                kind(value)
+            ));
+        }
+        let mut out = String::with_capacity(body.len() * 2 + 16);
+        self.write(&mut out, schema, value, "")?;
+        Ok(out)
+    }
+
+    fn resolve<'s>(&'s self, schema: &'s Schema) -> &'s Schema {
+        match schema {
+            Schema::Ref { name } => self
+                .names
+                .get(&full(name, None))
+                .or_else(|| {
+                    self.names
+                        .iter()
+                        .find(|(k, _)| k.rsplit('.').next() == Some(name.name.as_str()))
+                        .map(|(_, s)| s)
+                })
+                .unwrap_or(schema),
+            s => s,
+        }
+    }
+
+    /// A `[null, T]` union's branch: its schema and value.
+    fn unwrap_null_union<'v>(
+        &'v self,
+        schema: &'v Schema,
+        value: &'v Value,
+    ) -> (&'v Schema, &'v Value) {
+        match (self.resolve(schema), value) {
+            (Schema::Union(u), Value::Union(i, inner)) => {
+                let branch = usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| u.variants().get(i))
+                    .unwrap_or(schema);
+                (self.resolve(branch), inner)
+            }
+            (s, v) => (s, v),
+        }
+    }
+
+    /// Writes `value` (of `schema`) at `path` (for reasons).
+    fn write(
+        &self,
+        out: &mut String,
+        schema: &Schema,
+        value: &Value,
+        path: &str,
+    ) -> Result<(), String> {
+        let schema = self.resolve(schema);
+        match value {
+            Value::Null => out.push_str("null"),
+            Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Date(days) => {
+                let (y, m, d) = civil_from_days(i64::from(*days));
+                let _ = write!(out, "\"{y:04}-{m:02}-{d:02}T00:00:00.000Z\"");
+            }
+            Value::TimeMillis(ms) => {
+                let ms = i64::from(*ms).rem_euclid(86_400_000);
+                let _ = write!(
+                    out,
+                    "\"{:02}:{:02}:{:02}.{:03}+0000\"",
+                    ms / 3_600_000,
+                    ms / 60_000 % 60,
+                    ms / 1000 % 60,
+                    ms % 1000
+                );
+            }
+            Value::Long(n)
+            | Value::TimeMicros(n)
+            | Value::TimestampMillis(n)
+            | Value::TimestampMicros(n)
+            | Value::TimestampNanos(n)
+            | Value::LocalTimestampMillis(n)
+            | Value::LocalTimestampMicros(n)
+            | Value::LocalTimestampNanos(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Float(f) => {
+                if !f.is_finite() {
+                    return Err(not_finite(path));
+                }
+                out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?);
+            }
+            Value::Double(f) => {
+                if !f.is_finite() {
+                    return Err(not_finite(path));
+                }
+                out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?);
+            }
+            Value::Bytes(b) | Value::Fixed(_, b) => write_base64(out, b),
+            Value::Duration(d) => write_base64(out, &<[u8; 12]>::from(*d)),
+            Value::String(s) | Value::Enum(_, s) => write_str(out, s),
+            Value::Uuid(u) => write_str(out, &u.to_string()),
+            Value::Decimal(d) => {
+                let Schema::Decimal(ds) = schema else {
+                    return Err(format!("{}: a decimal without its schema", at(path)));
+                };
+                let unscaled = num_bigint::BigInt::from(d.clone()).to_string();
+                write_str(out, &with_scale(&unscaled, ds.scale));
+            }
+            Value::BigDecimal(d) => write_str(out, &d.to_string()),
+            Value::Array(items) => {
+                let item = match schema {
+                    Schema::Array(a) => &*a.items,
+                    _ => return Err(format!("{}: an array without its schema", at(path))),
+                };
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    self.write(out, item, v, path)?;
+                }
+                out.push(']');
+            }
+            Value::Map(entries) => {
+                let values = match schema {
+                    Schema::Map(m) => &*m.types,
+                    _ => return Err(format!("{}: a map without its schema", at(path))),
+                };
+                let mut keys: Vec<&String> = entries.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(out, k);
+                    out.push(':');
+                    self.write(out, values, &entries[k], &format!("{path}.{k}"))?;
+                }
+                out.push('}');
+            }
+            Value::Record(fields) => {
+                let Schema::Record(r) = schema else {
+                    return Err(format!("{}: a record without its schema", at(path)));
+                };
+                out.push('{');
+                for (i, ((name, v), field)) in fields.iter().zip(&r.fields).enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(out, name);
+                    out.push(':');
+                    self.write(out, &field.schema, v, &format!("{path}.{name}"))?;
+                }
+                out.push('}');
+            }
+            Value::Union(i, inner) => {
+                let Schema::Union(u) = schema else {
+                    return Err(format!("{}: a union without its schema", at(path)));
+                };
+                let non_null = u
+                    .variants()
+                    .iter()
+                    .filter(|s| !matches!(s, Schema::Null))
+                    .count();
+                if non_null > 1 {
+                    return Err(format!(
+                        "{} is a union of {non_null} non-null types: only a union of null and \
+                         one type is supported (make the field [\"null\", T])",
+                        at(path)
+                    ));
+                }
+                let branch = usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| u.variants().get(i))
+                    .ok_or_else(|| format!("{}: a union branch out of range", at(path)))?;
+                self.write(out, branch, inner, path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The field a reason is about.
+fn at(path: &str) -> String {
+    if path.is_empty() {
+        "the value".to_owned()
+    } else {
+        format!("field {}", &path[1..])
+    }
+}
+
+fn not_finite(path: &str) -> String {
+    format!("{} is NaN or infinite: JSON has no such number", at(path))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Boolean(_) => "a boolean",
+        Value::String(_) | Value::Enum(..) | Value::Uuid(_) => "a string",
+        Value::Bytes(_) | Value::Fixed(..) => "bytes",
+        Value::Array(_) => "an array",
+        Value::Map(_) => "a map",
+        Value::Record(_) => "a record",
+        _ => "a number",
+    }
+}
+
+/// Fully qualified name of `name` (`namespace` when it has none).
+fn full(name: &Name, namespace: Option<&str>) -> String {
+    match name.namespace.as_deref().or(namespace) {
+        Some(ns) if !ns.is_empty() => format!("{ns}.{}", name.name),
+        _ => name.name.clone(),
+    }
+}
+
+/// Every named type of `schema` by its full name, for `Schema::Ref`.
+fn collect_names(schema: &Schema, ns: Option<&str>, names: &mut HashMap<String, Schema>) {
+    match schema {
+        Schema::Record(r) => {
+            let own = full(&r.name, ns);
+            let inner_ns = r.name.namespace.as_deref().or(ns).map(str::to_owned);
+            names.insert(own, schema.clone());
+            for f in &r.fields {
+                collect_names(&f.schema, inner_ns.as_deref(), names);
+            }
+        }
+        Schema::Enum(e) => {
+            names.insert(full(&e.name, ns), schema.clone());
+        }
+        Schema::Fixed(f) => {
+            names.insert(full(&f.name, ns), schema.clone());
+        }
+        Schema::Array(a) => collect_names(&a.items, ns, names),
+        Schema::Map(m) => collect_names(&m.types, ns, names),
+        Schema::Union(u) => {
+            for v in u.variants() {
+                collect_names(v, ns, names);
+            }
+        }
+        Schema::Decimal(d) => collect_names(&d.inner, ns, names),
+        _ => {}
+    }
+}
+
+fn write_str(out: &mut String, s: &str) {
+    // Serializing a string cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+fn write_base64(out: &mut String, b: &[u8]) {
+    out.push('"');
+    out.push_str(&base64::engine::general_purpose::STANDARD.encode(b));
+    out.push('"');
+}
+
+/// `unscaled` (an integer's digits, maybe signed) with `scale` digits after the point.
+fn with_scale(unscaled: &str, scale: usize) -> String {
+    if scale == 0 {
+        return unscaled.to_owned();
+    }
+    let (sign, digits) = match unscaled.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", unscaled),
+    };
+    let padded = if digits.len() <= scale {
+        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
+    } else {
+        digits.to_owned()
+    };
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+/// The proleptic Gregorian (year, month, day) of `days` since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use apache_avro::types::Record;
+    use apache_avro::Decimal;
+
+    use super::*;
+
+    const SCHEMA: &str = r#"{
+      "type": "record", "name": "Order", "namespace": "shop",
+      "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 10}},
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+        {"name": "at_ms", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "time", "type": {"type": "int", "logicalType": "time-millis"}},
+        {"name": "time_us", "type": {"type": "long", "logicalType": "time-micros"}},
+        {"name": "uid", "type": {"type": "string", "logicalType": "uuid"}},
+        {"name": "customer", "type": {"type": "record", "name": "Customer", "fields": [
+          {"name": "name", "type": "string"},
+          {"name": "tier", "type": {"type": "enum", "name": "Tier", "symbols": ["GOLD", "SILVER"]}}
+        ]}},
+        {"name": "previous", "type": ["null", "Customer"]},
+        {"name": "note", "type": ["null", "string"]},
+        {"name": "blob", "type": "bytes"},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "counts", "type": {"type": "map", "values": "int"}},
+        {"name": "ratio", "type": "float"},
+        {"name": "hash", "type": {"type": "fixed", "name": "Hash", "size": 2}}
+      ]
+    }"#;
+
+    fn customer(name: &str) -> Value {
+        Value::Record(vec![
+            ("name".into(), Value::String(name.into())),
+            ("tier".into(), Value::Enum(0, "GOLD".into())),
+        ])
+    }
+
+    fn encode(schema: &Schema, note: Option<&str>, price: i128) -> Vec<u8> {
+        let mut r = Record::new(schema).unwrap();
+        r.put("id", Value::Long(7));
+        r.put(
+            "price",
+            Value::Decimal(Decimal::from(price.to_be_bytes().to_vec())),
+        );
+        r.put("at", Value::TimestampMicros(1_700_000_000_123_456));
+        r.put("at_ms", Value::TimestampMillis(1_700_000_000_123));
+        r.put("day", Value::Date(19_737));
+        r.put("time", Value::TimeMillis(49_530_123));
+        r.put("time_us", Value::TimeMicros(1_000_001));
+        r.put(
+            "uid",
+            Value::Uuid("67e55044-10b1-426f-9247-bb680e5fe0c8".parse().unwrap()),
+        );
+        r.put("customer", customer("Ada"));
+        r.put("previous", Value::Union(0, Box::new(Value::Null)));
+        r.put(
+            "note",
+            match note {
+                Some(n) => Value::Union(1, Box::new(Value::String(n.into()))),
+                None => Value::Union(0, Box::new(Value::Null)),
+            },
+        );
+        r.put("blob", Value::Bytes(vec![0, 1, 0xff]));
+        r.put(
+            "tags",
+            Value::Array(vec![Value::String("a".into()), Value::String("b".into())]),
+        );
+        r.put(
+            "counts",
+            Value::Map(
+                [
+                    ("z".to_owned(), Value::Int(1)),
+                    ("a".to_owned(), Value::Int(2)),
+                ]
+                .into(),
+            ),
+        );
+        r.put("ratio", Value::Float(0.1));
+        r.put("hash", Value::Fixed(2, vec![0xab, 0xcd]));
+        apache_avro::to_avro_datum(schema, r).unwrap()
+    }
+
+    #[test]
+    fn every_type_becomes_the_connectors_json() {
+        let parsed = AvroSchema::parse(SCHEMA).unwrap();
+        // 12345678901234567890.1234567890 at scale 10.
+        let body = encode(
+            &parsed.root,
+            Some("x\ny"),
+            123_456_789_012_345_678_901_234_567_890,
+        );
+        let json = parsed.to_json(&body).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"id":7,"price":"12345678901234567890.1234567890","at":1700000000123456,"#,
+                r#""at_ms":1700000000123,"day":"2024-01-15T00:00:00.000Z","#,
+                r#""time":"13:45:30.123+0000","time_us":1000001,"#,
+                r#""uid":"67e55044-10b1-426f-9247-bb680e5fe0c8","#,
+                r#""customer":{"name":"Ada","tier":"GOLD"},"previous":null,"note":"x\ny","#,
+                r#""blob":"AAH/","tags":["a","b"],"counts":{"a":2,"z":1},"ratio":0.1,"#,
+                r#""hash":"q80="}"#
+            )
+        );
+        let negative = parsed.to_json(&encode(&parsed.root, None, -5)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&negative).unwrap();
+        assert_eq!(v["price"], "-0.0000000005");
+        assert_eq!(v["note"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn what_is_not_a_datum_of_the_schema_is_refused_with_the_reason() {
+        let parsed = AvroSchema::parse(SCHEMA).unwrap();
+        let mut body = encode(&parsed.root, None, 1);
+        body.push(0);
+        let cases: &[(&[u8], &str)] = &[
+            (&body, "1 bytes are left"),
+            (&body[..body.len() - 6], "does not decode"),
+            (
+                b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+                "does not decode",
+            ),
+        ];
+        for (bytes, why) in cases {
+            let err = parsed.to_json(bytes).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+        let string = AvroSchema::parse(r#""string""#).unwrap();
+        let err = string.to_json(b"\x02a").unwrap_err();
+        assert!(err.contains("a string, not a record"), "{err}");
+        let double = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"d","type":"double"}]}"#,
+        )
+        .unwrap();
+        let err = double.to_json(&f64::NAN.to_le_bytes()).unwrap_err();
+        assert!(err.contains("field d is NaN"), "{err}");
+        let union = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"u","type":["null","int","string"]}]}"#,
+        )
+        .unwrap();
+        let err = union.to_json(b"\x02\x04").unwrap_err();
+        assert!(
+            err.contains("field u is a union of 2 non-null types"),
+            "{err}"
+        );
+        assert!(AvroSchema::parse("{\"type\":\"nope\"}")
+            .unwrap_err()
+            .contains("not an Avro schema"));
+    }
+
+    #[test]
+    fn decimals_keep_their_scale_and_dates_are_proleptic_gregorian() {
+        let cases = [
+            ("0", 2, "0.00"),
+            ("5", 3, "0.005"),
+            ("-5", 3, "-0.005"),
+            ("12345", 2, "123.45"),
+            ("-12345", 5, "-0.12345"),
+            ("42", 0, "42"),
+        ];
+        for (digits, scale, want) in cases {
+            assert_eq!(with_scale(digits, scale), want, "{digits} at {scale}");
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(19_737), (2024, 1, 15));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

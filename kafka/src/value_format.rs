@@ -1,0 +1,370 @@
+//! `--value-format`: message values in the Confluent Schema Registry wire format, decoded into
+//! the JSON text of their rows.
+//!
+//! The wire format is the magic byte `0`, the schema id (4 bytes, big-endian), then the body:
+//! Avro binary (`avro`, [`crate::avro`]) or JSON text (`json-schema`). The schema comes from the
+//! registry by its id ([`crate::registry`]). With a registry format the poll thread copies each
+//! value as it is (it never waits on the registry); the partition's worker decodes the batch
+//! ([`Decoder::rows`]) into NDJSON rows, with `RECORD_METADATA` as for JSON values, and every
+//! message that cannot be decoded — no header, an unknown id, a registry that cannot be reached,
+//! a body that does not match its schema — is a dead letter whose reason says which, and the
+//! partition goes on.
+//!
+//! A JSON Schema message's payload is taken as the row when it is a JSON object; it is not
+//! validated against its schema (Confluent's JSON Schema deserializer does not either unless
+//! told to). `protobuf` is refused at start: its decoder is not written yet.
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+
+use crate::batch::Batch;
+use crate::record::{self, Record, RowOptions};
+use crate::registry::{BasicAuth, Registered, Registry};
+
+/// The largest single Avro allocation (a string, bytes or an array's length) a body may ask for:
+/// a garbage length fails instead of allocating gigabytes.
+const MAX_AVRO_ALLOCATION: usize = 16 << 20;
+
+/// How message values are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValueFormat {
+    /// JSON text (the default).
+    Json,
+    /// UTF-8 text, stored as a JSON string (the connector's StringConverter; `--layout
+    /// record-content` only).
+    #[value(name = "string")]
+    String,
+    /// Avro in the Schema Registry wire format.
+    Avro,
+    /// JSON in the Schema Registry wire format (a JSON Schema subject).
+    JsonSchema,
+    /// Protobuf in the Schema Registry wire format (not supported yet).
+    Protobuf,
+}
+
+/// The value-format options of the command line (`--value-format`, `--schema-registry-url`,
+/// `--schema-registry-basic-auth`: see `config::SinkArgs`).
+#[derive(Debug, Clone)]
+pub struct FormatArgs {
+    /// `--value-format`.
+    pub value_format: ValueFormat,
+    /// `--schema-registry-url`.
+    pub schema_registry_url: Option<String>,
+    /// `--schema-registry-basic-auth`: `env:NAME` or `file:PATH`.
+    pub schema_registry_basic_auth: Option<String>,
+}
+
+impl FormatArgs {
+    /// The decoder these options ask for (`None`: JSON values, read as they are).
+    ///
+    /// # Errors
+    /// A registry format without `--schema-registry-url` (or the other way round), `protobuf`,
+    /// a `--schema-registry-basic-auth` that is not `env:NAME` / `file:PATH` or whose secret
+    /// cannot be read, a URL that is not `http(s)://` or holds credentials.
+    pub fn decoder(&self) -> Result<Option<Decoder>> {
+        match (self.value_format, &self.schema_registry_url) {
+            (ValueFormat::Json | ValueFormat::String, None) => {
+                if self.schema_registry_basic_auth.is_some() {
+                    bail!("--schema-registry-basic-auth needs --value-format avro or json-schema");
+                }
+                return Ok(None);
+            }
+            (ValueFormat::Json | ValueFormat::String, Some(_)) => bail!(
+                "--schema-registry-url is only read with --value-format avro or json-schema \
+                 (the values are read as JSON objects now)"
+            ),
+            (ValueFormat::Protobuf, _) => bail!(
+                "--value-format protobuf is not supported yet: only avro and json-schema are \
+                 (a Protobuf topic needs its values converted to JSON before this sink)"
+            ),
+            (f, None) => bail!(
+                "--value-format {} needs --schema-registry-url URL (the schemas come from \
+                 the registry by the id in each message)",
+                f.to_possible_value()
+                    .map_or("?".into(), |v| v.get_name().to_owned())
+            ),
+            (_, Some(_)) => {}
+        }
+        let auth = match &self.schema_registry_basic_auth {
+            Some(source) => Some(read_auth(source)?),
+            None => None,
+        };
+        let url = self.schema_registry_url.as_deref().unwrap_or_default();
+        let registry = Registry::new(url, auth).map_err(anyhow::Error::msg)?;
+        apache_avro::util::max_allocation_bytes(MAX_AVRO_ALLOCATION);
+        Ok(Some(Decoder {
+            format: self.value_format,
+            registry,
+        }))
+    }
+}
+
+/// The credentials `source` (`env:NAME` or `file:PATH`) points at.
+fn read_auth(source: &str) -> Result<BasicAuth> {
+    let text = if let Some(name) = source.strip_prefix("env:") {
+        std::env::var(name).with_context(|| {
+            format!(
+                "--schema-registry-basic-auth env:{name}: the variable is not set (or not UTF-8)"
+            )
+        })?
+    } else if let Some(path) = source.strip_prefix("file:") {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("--schema-registry-basic-auth: cannot read {path}"))?
+    } else {
+        bail!(
+            "--schema-registry-basic-auth takes env:NAME or file:PATH, where USER:PASSWORD is \
+             (never the secret itself: a command line is visible to other users)"
+        );
+    };
+    BasicAuth::parse(&text).map_err(|e| anyhow::anyhow!("--schema-registry-basic-auth: {e}"))
+}
+
+/// Splits a wire-format value into its schema id and body.
+///
+/// # Errors
+/// A value too short for the header or without the magic byte (the reason says what it
+/// starts with, and which option to check).
+pub fn split_header(value: &[u8]) -> Result<(u32, &[u8]), String> {
+    match value {
+        [0, a, b, c, d, body @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), body)),
+        [first, ..] if *first != 0 => Err(format!(
+            "the value does not start with the Schema Registry magic byte 0 (it starts with \
+             0x{first:02x}{}): it was not written by a Schema Registry serializer; check \
+             --value-format",
+            if first.is_ascii_graphic() {
+                format!(" {:?}", char::from(*first))
+            } else {
+                String::new()
+            }
+        )),
+        _ => Err(format!(
+            "the value is {} bytes, shorter than the Schema Registry header (magic byte 0 and a \
+             4-byte schema id)",
+            value.len()
+        )),
+    }
+}
+
+/// A batch's messages decoded into rows (see [`Decoder::rows`]).
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// One row per line.
+    pub ndjson: Vec<u8>,
+    /// Each row's offset, in order.
+    pub offsets: Vec<u64>,
+    /// Messages (their index in the batch) that are not rows, and why.
+    pub dead: Vec<(usize, String)>,
+}
+
+/// Decodes Schema Registry values into rows.
+#[derive(Debug)]
+pub struct Decoder {
+    format: ValueFormat,
+    registry: Registry,
+}
+
+impl Decoder {
+    /// The JSON text of the row `value` (wire format) is.
+    ///
+    /// # Errors
+    /// The dead-letter reason: no header, a schema that cannot be had, a schema of another
+    /// format, a body that does not decode with its schema or is no JSON object.
+    pub async fn to_json(&self, value: &[u8]) -> Result<String, String> {
+        let (id, body) = split_header(value)?;
+        let schema = self.registry.schema(id).await?;
+        match (self.format, &*schema) {
+            (ValueFormat::Avro, Registered::Avro(s)) => {
+                s.to_json(body).map_err(|e| format!("schema id {id}: {e}"))
+            }
+            (ValueFormat::JsonSchema, Registered::Json) => {
+                let text = std::str::from_utf8(body).map_err(|e| {
+                    format!("schema id {id}: the JSON Schema payload is not UTF-8 ({e})")
+                })?;
+                if text.trim_start().starts_with('{') {
+                    Ok(text.to_owned())
+                } else {
+                    Err(format!(
+                        "schema id {id}: the JSON Schema payload is not a JSON object: a row \
+                         needs column names"
+                    ))
+                }
+            }
+            (format, other) => Err(format!(
+                "schema id {id} is a {} schema, not {}: check --value-format",
+                other.type_name(),
+                match format {
+                    ValueFormat::Avro => "AVRO",
+                    ValueFormat::JsonSchema => "JSON",
+                    ValueFormat::Protobuf => "PROTOBUF",
+                    ValueFormat::Json | ValueFormat::String => "plain JSON",
+                }
+            )),
+        }
+    }
+
+    /// The rows of `batch`'s messages (of `topic`'s `partition`) after offset `last` (moved to
+    /// the last one read), with `RECORD_METADATA` when `options` say, and the messages that are
+    /// not rows with their reasons.
+    pub async fn rows(
+        &self,
+        batch: &Batch,
+        (topic, partition): (&str, i32),
+        options: RowOptions,
+        last: &mut i64,
+    ) -> Decoded {
+        let mut out = Decoded::default();
+        let mut scratch = Vec::new();
+        for i in 0..batch.len() {
+            let m = batch.get(i);
+            if m.offset <= *last {
+                continue;
+            }
+            *last = m.offset;
+            let headers: Vec<_> = m.headers().collect();
+            let value = m.value();
+            let record = Record {
+                topic,
+                partition,
+                offset: m.offset,
+                key: m.key,
+                value: value.as_deref(),
+                timestamp: m.timestamp,
+                headers: &headers,
+            };
+            let Some(bytes) = record.value else {
+                out.dead.push((
+                    i,
+                    "the message has no value (a tombstone): there is no row to write".into(),
+                ));
+                continue;
+            };
+            let json = match self.to_json(bytes).await {
+                Ok(json) => json,
+                Err(why) => {
+                    out.dead.push((i, why));
+                    continue;
+                }
+            };
+            let metadata = match record::metadata_of(&record, options, &mut scratch) {
+                Ok(with) => with.then_some(&scratch[..]),
+                Err(why) => {
+                    out.dead.push((i, why));
+                    continue;
+                }
+            };
+            let before = out.ndjson.len();
+            let written = record::write_candidate(Some(json.as_bytes()), metadata, &mut out.ndjson);
+            let end = out.ndjson.len().saturating_sub(1);
+            if written.is_some()
+                && record::finish_row(&mut out.ndjson[before..end], options.max_row_bytes)
+            {
+                out.offsets.push(m.offset.unsigned_abs());
+                continue;
+            }
+            out.ndjson.truncate(before);
+            let decoded = Record {
+                value: Some(json.as_bytes()),
+                ..record
+            };
+            let why = record::reason(&decoded, options)
+                .unwrap_or_else(|| "the decoded row could not be built".to_owned());
+            out.dead.push((i, format!("decoded: {why}")));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_is_magic_byte_zero_and_a_big_endian_id() {
+        assert_eq!(
+            split_header(b"\x00\x00\x00\x01\x02body").unwrap(),
+            (258, &b"body"[..])
+        );
+        assert_eq!(
+            split_header(b"\x00\x00\x00\x00\x07").unwrap(),
+            (7, &b""[..])
+        );
+        let cases: &[(&[u8], &str)] = &[
+            (b"{\"a\":1}", "starts with 0x7b '{'"),
+            (b"\x01\x00\x00\x00\x07", "starts with 0x01)"),
+            (
+                b"\x00\x00\x07",
+                "3 bytes, shorter than the Schema Registry header",
+            ),
+            (b"", "0 bytes"),
+        ];
+        for (value, why) in cases {
+            let err = split_header(value).unwrap_err();
+            assert!(err.contains(why), "{value:?}: {err}");
+        }
+    }
+
+    fn args(format: ValueFormat, url: Option<&str>, auth: Option<&str>) -> FormatArgs {
+        FormatArgs {
+            value_format: format,
+            schema_registry_url: url.map(str::to_owned),
+            schema_registry_basic_auth: auth.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn options_that_do_not_fit_together_are_refused_and_the_secret_is_never_echoed() {
+        let url = Some("http://127.0.0.1:8081");
+        assert!(args(ValueFormat::Json, None, None)
+            .decoder()
+            .unwrap()
+            .is_none());
+        assert!(args(ValueFormat::Avro, url, None)
+            .decoder()
+            .unwrap()
+            .is_some());
+        let cases = [
+            (
+                args(ValueFormat::Avro, None, None),
+                "needs --schema-registry-url",
+            ),
+            (
+                args(ValueFormat::JsonSchema, None, None),
+                "json-schema needs",
+            ),
+            (
+                args(ValueFormat::Json, url, None),
+                "only read with --value-format",
+            ),
+            (args(ValueFormat::Protobuf, url, None), "not supported yet"),
+            (
+                args(ValueFormat::Avro, url, Some("user:s3cret")),
+                "takes env:NAME or file:PATH",
+            ),
+            (
+                args(
+                    ValueFormat::Avro,
+                    url,
+                    Some("env:SNOWPIPE_KAFKA_TEST_UNSET_VAR"),
+                ),
+                "is not set",
+            ),
+            (
+                args(ValueFormat::Avro, url, Some("file:/nonexistent/sr-auth")),
+                "cannot read /nonexistent/sr-auth",
+            ),
+        ];
+        for (a, why) in cases {
+            let err = format!("{:#}", a.decoder().unwrap_err());
+            assert!(err.contains(why), "{a:?}: {err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("auth");
+        std::fs::write(&file, "user:s3cret\n").unwrap();
+        let source = format!("file:{}", file.display());
+        assert!(args(ValueFormat::Avro, url, Some(&source))
+            .decoder()
+            .unwrap()
+            .is_some());
+    }
+}

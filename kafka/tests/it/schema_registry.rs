@@ -1,0 +1,343 @@
+//! A topic of Avro values in the Confluent Schema Registry wire format (`--value-format avro`):
+//! a producer we did not write encodes each record with its registry's schema id; the sink
+//! fetches the schema from the registry (basic auth, once per id) and lands each record with
+//! exact values. A message whose id the registry does not know, one with garbage after the
+//! header and one that is plain JSON are dead letters with reasons, and the partition goes on.
+#![cfg(unix)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apache_avro::types::{Record, Value};
+use apache_avro::{Decimal, Schema};
+use base64::Engine as _;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers as _, Message};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
+use snowpipe_emulator::EmulatorConfig;
+use snowpipe_kafka::demo::Lab;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOPIC: &str = "orders";
+const DLQ: &str = "orders.dlq";
+const SCHEMA_ID: u32 = 7;
+const CREDENTIALS: &str = "sr-user:sr-s3cret";
+
+const DDL: &str = "
+CREATE DATABASE IF NOT EXISTS DEMO;
+CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA;
+CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS (ID NUMBER, PRICE NUMBER(38,10), AT NUMBER,
+  CUSTOMER VARIANT, NOTE VARCHAR, BLOB VARCHAR, RECORD_METADATA VARIANT);
+";
+
+const AVRO_SCHEMA: &str = r#"{
+  "type": "record", "name": "Order", "namespace": "shop",
+  "fields": [
+    {"name": "ID", "type": "long"},
+    {"name": "PRICE", "type": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 10}},
+    {"name": "AT", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+    {"name": "CUSTOMER", "type": {"type": "record", "name": "Customer", "fields": [
+      {"name": "name", "type": "string"},
+      {"name": "tier", "type": {"type": "enum", "name": "Tier", "symbols": ["GOLD", "SILVER"]}}
+    ]}},
+    {"name": "NOTE", "type": ["null", "string"]},
+    {"name": "BLOB", "type": "bytes"}
+  ]
+}"#;
+
+/// A Schema Registry answering `GET /schemas/ids/{id}` as the real REST API does, for
+/// `CREDENTIALS` only; it counts the requests per path.
+async fn registry(schemas: HashMap<u32, String>) -> (String, Arc<Mutex<HashMap<String, usize>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let asked: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let counts = Arc::clone(&asked);
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(CREDENTIALS)
+    );
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&request).to_string();
+            let path = text.split_whitespace().nth(1).unwrap_or("").to_owned();
+            *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
+            let authorized = text.lines().any(|l| {
+                l.split_once(':').is_some_and(|(name, value)| {
+                    name.eq_ignore_ascii_case("authorization") && value.trim() == expected
+                })
+            });
+            let schema = path
+                .strip_prefix("/schemas/ids/")
+                .and_then(|id| id.parse::<u32>().ok())
+                .and_then(|id| schemas.get(&id));
+            let (status, body) = match (authorized, schema) {
+                (false, _) => (
+                    "401 Unauthorized",
+                    r#"{"error_code":401,"message":"Unauthorized"}"#.to_owned(),
+                ),
+                (true, Some(s)) => (
+                    "200 OK",
+                    serde_json::json!({"schema": s, "schemaType": "AVRO"}).to_string(),
+                ),
+                (true, None) => (
+                    "404 Not Found",
+                    r#"{"error_code":40403,"message":"Schema 99 not found"}"#.to_owned(),
+                ),
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/vnd.schemaregistry.v1+json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    });
+    (url, asked)
+}
+
+/// The wire format: magic byte 0, the schema id (big-endian), the body.
+fn wire(id: u32, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![0];
+    v.extend_from_slice(&id.to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+/// Order `id` encoded as a Confluent Avro serializer would.
+fn order(schema: &Schema, id: i64) -> Vec<u8> {
+    let mut r = Record::new(schema).expect("a record schema");
+    r.put("ID", Value::Long(id));
+    // 12345678901234567890.1234567890 + id, at scale 10 (38 digits fit an i128).
+    let unscaled: i128 = 123_456_789_012_345_678_901_234_567_890 + i128::from(id);
+    r.put(
+        "PRICE",
+        Value::Decimal(Decimal::from(unscaled.to_be_bytes().to_vec())),
+    );
+    r.put("AT", Value::TimestampMicros(1_700_000_000_123_456 + id));
+    r.put(
+        "CUSTOMER",
+        Value::Record(vec![
+            ("name".into(), Value::String(format!("c-{id}"))),
+            ("tier".into(), Value::Enum(1, "SILVER".into())),
+        ]),
+    );
+    r.put(
+        "NOTE",
+        if id % 2 == 0 {
+            Value::Union(1, Box::new(Value::String(format!("n{id}"))))
+        } else {
+            Value::Union(0, Box::new(Value::Null))
+        },
+    );
+    r.put(
+        "BLOB",
+        Value::Bytes(vec![0xff, 0x00, u8::try_from(id).unwrap()]),
+    );
+    wire(
+        SCHEMA_ID,
+        &apache_avro::to_avro_datum(schema, r).expect("encode"),
+    )
+}
+
+/// `offset → reason` of the dead letters on `DLQ`.
+fn dead_letters(brokers: &str) -> HashMap<i64, String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "dlq-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut all = TopicPartitionList::new();
+    all.add_partition_offset(DLQ, 0, Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&all).expect("assign");
+    let mut out = HashMap::new();
+    let mut last = Instant::now();
+    while last.elapsed() < Duration::from_secs(3) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            last = Instant::now();
+            let header = |name: &str| {
+                m.headers().and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == name)
+                        .and_then(|h| h.value)
+                        .map(|v| String::from_utf8_lossy(v).to_string())
+                })
+            };
+            let offset = header("snowpipe.offset").expect("offset header");
+            out.insert(
+                offset.parse().expect("an offset"),
+                header("snowpipe.error").expect("reason header"),
+            );
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avro_values_land_with_exact_values_and_undecodable_ones_are_dead_letters() {
+    let config = EmulatorConfig::for_tests()
+        .with_commit_delay(Duration::from_millis(100))
+        .with_ddl(DDL);
+    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
+        .await
+        .expect("lab");
+    let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
+    let (url, asked) = registry(HashMap::from([(SCHEMA_ID, AVRO_SCHEMA.to_owned())])).await;
+    let producer = lab.producer().expect("producer");
+    // Six orders, and between them: an id the registry does not know, garbage after a good
+    // header, and a plain JSON value.
+    let poison: [(&str, Vec<u8>); 3] = [
+        ("unknown id", wire(99, &order(&schema, 100)[5..])),
+        ("garbage", wire(SCHEMA_ID, &[0xff; 12])),
+        ("plain JSON", br#"{"ID":1}"#.to_vec()),
+    ];
+    let mut ids = HashMap::new();
+    let mut bad = HashMap::new();
+    let mut poison = poison.into_iter();
+    for id in 0..6i64 {
+        let mut send = vec![(None, order(&schema, id))];
+        if id % 2 == 1 {
+            if let Some((what, value)) = poison.next() {
+                send.push((Some(what), value));
+            }
+        }
+        for (what, value) in send {
+            let offset = producer
+                .send(
+                    FutureRecord::to(TOPIC).key("k").payload(&value),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .expect("delivered")
+                .offset;
+            match what {
+                Some(what) => bad.insert(offset, what),
+                None => ids.insert(id, offset).map(|_| ""),
+            };
+        }
+    }
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--brokers",
+        &lab.brokers(),
+        "--topic",
+        TOPIC,
+        "--group",
+        "avro",
+    ])
+    .args([
+        "--database",
+        "DEMO",
+        "--schema",
+        "KAFKA",
+        "--pipe",
+        "ORDERS-STREAMING",
+    ])
+    .args(["--metadata", "--quiet", "--until-idle", "3s"])
+    .args(["--dead-letter-topic", DLQ])
+    .args(["--value-format", "avro", "--schema-registry-url", &url])
+    .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
+    .args(["-X", "session.timeout.ms=6000"])
+    .env("TEST_SR_AUTH", CREDENTIALS)
+    .env("SNOWFLAKE_URL", lab.emulator().url())
+    .env("SNOWFLAKE_ACCOUNT", "DEMO")
+    .env("SNOWFLAKE_USER", "KAFKA")
+    .env("SNOWFLAKE_PRIVATE_KEY_FILE", lab.key_path())
+    .env_remove("SNOWFLAKE_PRIVATE_KEY")
+    .stdin(Stdio::null());
+    let out = cmd.output().expect("run the sink");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "the secret is never printed: {stderr}"
+    );
+
+    let letters = dead_letters(&lab.brokers());
+    let rows = lab
+        .emulator()
+        .query(
+            r#"SELECT ID, PRICE, AT, CUSTOMER, NOTE, BLOB, RECORD_METADATA
+               FROM "DEMO.KAFKA.ORDERS" ORDER BY ID"#,
+        )
+        .expect("table");
+    assert_eq!(rows.len(), 6, "{rows:?}; dead letters: {letters:?}");
+    for (id, row) in (0..6i64).zip(&rows) {
+        assert_eq!(row[0], serde_json::json!(id), "{row:?}");
+        assert_eq!(
+            row[1].to_string().trim_matches('"'),
+            format!("12345678901234567890.123456789{id}"),
+            "the decimal, exact: {row:?}"
+        );
+        assert_eq!(
+            row[2].to_string().trim_matches('"'),
+            (1_700_000_000_123_456 + id).to_string(),
+            "{row:?}"
+        );
+        let customer: serde_json::Value = match &row[3] {
+            serde_json::Value::String(s) => serde_json::from_str(s).expect("JSON"),
+            v => v.clone(),
+        };
+        assert_eq!(
+            customer,
+            serde_json::json!({"name": format!("c-{id}"), "tier": "SILVER"})
+        );
+        let note = if id % 2 == 0 {
+            serde_json::json!(format!("n{id}"))
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(row[4], note, "{row:?}");
+        let blob =
+            base64::engine::general_purpose::STANDARD.encode([0xff, 0, u8::try_from(id).unwrap()]);
+        assert_eq!(row[5], serde_json::json!(blob), "bytes as base64: {row:?}");
+        let meta: serde_json::Value = match &row[6] {
+            serde_json::Value::String(s) => serde_json::from_str(s).expect("JSON"),
+            v => v.clone(),
+        };
+        assert_eq!(meta["offset"], serde_json::json!(ids[&id]), "{meta}");
+    }
+
+    assert_eq!(letters.len(), 3, "{letters:?}");
+    let expect = [
+        (
+            "unknown id",
+            "schema id 99: the Schema Registry answered HTTP 404",
+        ),
+        ("garbage", "schema id 7: the Avro body does not decode"),
+        (
+            "plain JSON",
+            "does not start with the Schema Registry magic byte 0",
+        ),
+    ];
+    for (offset, what) in &bad {
+        let reason = letters.get(offset).expect("dead-lettered");
+        let want = expect.iter().find(|(w, _)| w == what).unwrap().1;
+        assert!(reason.contains(want), "{what}: {reason}");
+    }
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked.get("/schemas/ids/7"),
+        Some(&1),
+        "one request per id: {asked:?}"
+    );
+}
