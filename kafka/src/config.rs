@@ -64,6 +64,15 @@ pub struct SinkArgs {
     /// v3 ones need `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` first, see kafka/README.md).
     #[arg(long, value_enum, value_name = "VERSION", requires = "connector_name")]
     pub connector_naming: Option<crate::connector::Naming>,
+    /// Snowflake's Kafka connector's configuration (Kafka Connect JSON `{"name", "config"}`, or
+    /// `.properties`): its keys become these options (the command line wins), its Snowflake
+    /// connection the client's; keys without an equivalent are listed at start. See
+    /// kafka/README.md, "Moving from the Kafka connector".
+    #[arg(long, value_name = "FILE")]
+    pub connector_config: Option<PathBuf>,
+    /// The Snowflake connection `--connector-config` names (never an option: it holds the key).
+    #[arg(skip)]
+    pub connection: Option<crate::connector_config::Connection>,
     /// Add a `RECORD_METADATA` column (topic, partition, offset, timestamp, key, headers).
     #[arg(long)]
     pub metadata: bool,
@@ -389,6 +398,10 @@ impl SinkArgs {
             Some(p) => snowpipe_streaming::ClientBuilder::from_profile_file(p)
                 .with_context(|| format!("cannot read the profile {}", p.display()))?,
             None => snowpipe_streaming::ClientBuilder::from_env(),
+        };
+        let builder = match &self.connection {
+            Some(c) => c.apply(builder),
+            None => builder,
         };
         let builder = builder.memory_budget_bytes(self.memory_budget.sdk());
         Ok(match self.max_client_lag {

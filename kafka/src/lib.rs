@@ -36,6 +36,7 @@ pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod connector;
+pub mod connector_config;
 pub mod consumer;
 pub mod dead_letter;
 pub mod demo;

@@ -40,7 +40,20 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    // `--connector-config FILE`: the connector's keys become options after the user's.
+    let (argv, connector) =
+        match snowpipe_kafka::connector_config::expand(std::env::args_os().collect()) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        };
+    if let Some(auth) = connector.as_ref().and_then(|c| c.registry_auth.as_deref()) {
+        // Before any thread starts: `--schema-registry-basic-auth env:…` reads it from here.
+        std::env::set_var(snowpipe_kafka::connector_config::REGISTRY_AUTH_ENV, auth);
+    }
+    let cli = Cli::parse_from(argv);
     let result = match (cli.command, cli.sink) {
         (Some(Command::Bench(args)), _) => {
             runtime().and_then(|rt| rt.block_on(snowpipe_kafka::bench::run(args)))
@@ -48,7 +61,21 @@ fn main() -> ExitCode {
         (Some(Command::Demo(args)), _) => {
             runtime().and_then(|rt| rt.block_on(snowpipe_kafka::demo::run(args)))
         }
-        (None, Some(args)) => runtime().and_then(|rt| rt.block_on(sink(args))),
+        (None, Some(mut args)) => {
+            if let Some(c) = connector {
+                if !c.ignored.is_empty() {
+                    tracing::warn!(
+                        "--connector-config: not taken (this sink has no equivalent): {}",
+                        c.ignored.join(", ")
+                    );
+                }
+                for note in &c.notes {
+                    tracing::warn!("--connector-config: {note}");
+                }
+                args.connection = Some(c.connection);
+            }
+            runtime().and_then(|rt| rt.block_on(sink(args)))
+        }
         (None, None) => {
             eprintln!("error: give the sink's options (see --help), or `demo`");
             return ExitCode::from(2);

@@ -195,3 +195,142 @@ async fn the_sink_finishes_what_the_connector_started_each_message_once() {
         "every channel open named a connector channel"
     );
 }
+
+/// The same move driven by the connector's own JSON file: `--connector-config` alone names the
+/// connector, topic, table, database, schema and the Snowflake connection (no `SNOWFLAKE_*`
+/// variable, no `--topic`/`--pipe`); keys without an equivalent are listed by name, and the
+/// private key never reaches the output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_json_file_drives_the_same_take_over() {
+    const PARTS: i32 = 2;
+    const PER: i64 = 20;
+    let lab = Lab::start(&[(TOPIC, PARTS)], Duration::from_millis(100))
+        .await
+        .expect("lab");
+    let producer = lab.producer().expect("producer");
+    let mut messages: BTreeMap<(i32, i64), i64> = BTreeMap::new();
+    for p in 0..PARTS {
+        for n in 0..PER {
+            let id = i64::from(p) * 1_000 + n;
+            let v = format!(r#"{{"id":{id},"kind":"order","amount":{n}}}"#);
+            let delivery = producer
+                .send_result(FutureRecord::to(TOPIC).partition(p).key("k").payload(&v))
+                .map_err(|(e, _)| e)
+                .expect("queue")
+                .await
+                .expect("producer alive")
+                .map_err(|(e, _)| e)
+                .expect("delivered");
+            messages.insert((delivery.partition, delivery.offset), id);
+        }
+    }
+    // The connector landed 7 messages of partition 0, none of partition 1, and stopped.
+    let client = ClientBuilder::new()
+        .account("DEMO")
+        .user("KAFKA")
+        .url(lab.emulator().url())
+        .private_key_file(lab.key_path())
+        .build()
+        .await
+        .expect("the connector's client");
+    let ch = client
+        .pipe(DATABASE, SCHEMA, PIPE)
+        .open_channel(&channel(0))
+        .await
+        .expect("open");
+    let rows: Vec<_> = messages
+        .range((0, 0)..(0, 7))
+        .map(|(&(p, o), &id)| {
+            let row = serde_json::json!({"ID": id, "KIND": "order", "AMOUNT": o,
+                "RECORD_METADATA": {"topic": TOPIC, "partition": p, "offset": o}});
+            (row, OffsetToken::new(o.to_string()).expect("token"))
+        })
+        .collect();
+    let last = rows.last().expect("rows").1.clone();
+    ch.append_rows_with_tokens(rows).await.expect("append");
+    ch.wait_for_commit(&last, Duration::from_secs(30))
+        .await
+        .expect("committed");
+    ch.close().await.expect("close");
+    client.close().await.expect("close");
+
+    // The connector's file, as a team has it: the key's base64 body, Connect's own keys, and
+    // tuning keys this sink has no use for.
+    let pem = std::fs::read_to_string(lab.key_path()).expect("key");
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    let config = serde_json::json!({
+        "name": CONNECTOR,
+        "config": {
+            "connector.class": "com.snowflake.kafka.connector.SnowflakeStreamingSinkConnector",
+            "tasks.max": "2",
+            "topics": TOPIC,
+            "snowflake.topic2table.map": format!("{TOPIC}:{}", snowpipe_kafka::demo::TABLE),
+            "snowflake.url.name": lab.emulator().url(),
+            "snowflake.user.name": "KAFKA",
+            "snowflake.private.key": body,
+            "snowflake.database.name": DATABASE,
+            "snowflake.schema.name": SCHEMA,
+            "snowflake.enable.schematization": "true",
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter.schemas.enable": "false",
+            "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+            "buffer.flush.time": "10",
+        }
+    });
+    let dir = std::env::temp_dir().join(format!("snowpipe-kafka-connector-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("snowflake-sink.json");
+    std::fs::write(&file, config.to_string()).expect("write");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    cmd.args(["--brokers", &lab.brokers(), "--connector-config"])
+        .arg(&file)
+        .args(["--until-idle", "3s", "--quiet"])
+        .args([
+            "-X",
+            "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=500",
+        ])
+        .env_remove("SNOWFLAKE_URL")
+        .env_remove("SNOWFLAKE_ACCOUNT")
+        .env_remove("SNOWFLAKE_USER")
+        .env_remove("SNOWFLAKE_PRIVATE_KEY")
+        .env_remove("SNOWFLAKE_PRIVATE_KEY_FILE")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null());
+    if let Some(ca) = lab.emulator().ca_path() {
+        cmd.env("SSL_CERT_FILE", ca);
+    }
+    let out = cmd.output().expect("run the sink");
+    std::fs::remove_dir_all(&dir).ok();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the sink failed: {stderr}");
+    let ignored: Vec<_> = stderr.lines().filter(|l| l.contains("not taken")).collect();
+    assert_eq!(ignored.len(), 1, "{stderr}");
+    assert!(ignored[0].ends_with("buffer.flush.time"), "{}", ignored[0]);
+    assert!(!stderr.contains(&body[10..40]), "the key reached stderr");
+
+    let landed = lab.landed().expect("table");
+    let mut seen: HashMap<(i32, i64), i64> = HashMap::new();
+    for (id, p, o) in &landed {
+        assert!(seen.insert((*p, *o), *id).is_none(), "{p}/{o} landed twice");
+    }
+    let expected: HashMap<(i32, i64), i64> = messages.into_iter().collect();
+    assert_eq!(seen, expected, "the table is the topic, once");
+    let opened: BTreeSet<String> = lab
+        .emulator()
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == Endpoint::OpenChannel)
+        .filter_map(|r| r.channel)
+        .collect();
+    assert_eq!(
+        opened,
+        (0..PARTS).map(channel).collect(),
+        "only the connector's channels"
+    );
+}

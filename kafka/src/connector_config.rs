@@ -1,0 +1,735 @@
+//! `--connector-config FILE`: Snowflake's Kafka connector's own configuration read as this
+//! sink's options, so a team points the sink at the file it already runs the connector with
+//! (a Kafka Connect JSON document `{"name": …, "config": {…}}`, the bare `config` object, or a
+//! `.properties` file).
+//!
+//! The file's keys become command-line options, placed after the user's: where the command
+//! line gives an option, it wins. The Snowflake connection (URL, user, key, passphrase, role)
+//! never becomes an option: it goes to the client builder ([`Connection`], redacted in `Debug`),
+//! and the registry's `basic.auth.user.info` to an environment variable of this process that
+//! `--schema-registry-basic-auth env:…` names. Every key not taken is listed once, by name, at
+//! start (never its value). Key names and values are the connector's (`shared/kafka-connector.md`,
+//! the connector's `Utils.java` and `SnowflakeSinkConnectorConfig.java`).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+/// The environment variable the registry's `USER:PASSWORD` from the file is handed over in.
+pub const REGISTRY_AUTH_ENV: &str = "SNOWPIPE_KAFKA_CONNECTOR_REGISTRY_AUTH";
+
+/// The Snowflake connection a connector configuration names. `Debug` shows no key material.
+#[derive(Clone, Default)]
+pub struct Connection {
+    /// `snowflake.url.name`, as an `https://` URL (or the `http(s)://` URL given).
+    pub url: Option<String>,
+    /// The account: the URL host's first label.
+    pub account: Option<String>,
+    /// `snowflake.user.name`.
+    pub user: Option<String>,
+    /// `snowflake.private.key` as a PEM document.
+    pub private_key_pem: Option<String>,
+    /// `snowflake.private.key.passphrase`.
+    pub passphrase: Option<String>,
+    /// `snowflake.role.name`.
+    pub role: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.url)
+            .field("account", &self.account)
+            .field("user", &self.user)
+            .field(
+                "private_key_pem",
+                &self.private_key_pem.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "passphrase",
+                &self.passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// `builder` with what the configuration names (the rest stays the profile's or the
+    /// environment's).
+    pub fn apply(
+        &self,
+        mut builder: snowpipe_streaming::ClientBuilder,
+    ) -> snowpipe_streaming::ClientBuilder {
+        if let Some(v) = &self.url {
+            builder = builder.url(v);
+        }
+        if let Some(v) = &self.account {
+            builder = builder.account(v);
+        }
+        if let Some(v) = &self.user {
+            builder = builder.user(v);
+        }
+        if let Some(v) = &self.private_key_pem {
+            builder = builder.private_key_pem(v);
+        }
+        if let Some(v) = &self.passphrase {
+            builder = builder.private_key_passphrase(v);
+        }
+        if let Some(v) = &self.role {
+            builder = builder.role(v);
+        }
+        builder
+    }
+}
+
+/// A connector configuration, translated. `Debug` shows no secret.
+#[derive(Default)]
+pub struct ConnectorConfig {
+    /// Command-line options (`--flag`, then its value when it takes one).
+    pub args: Vec<(String, Option<String>)>,
+    pub connection: Connection,
+    /// The registry's `USER:PASSWORD` (`value.converter.basic.auth.user.info`).
+    pub registry_auth: Option<String>,
+    /// Keys this sink has no equivalent for (names only).
+    pub ignored: Vec<String>,
+    /// How a taken key's meaning differs here (logged once at start).
+    pub notes: Vec<String>,
+}
+
+impl std::fmt::Debug for ConnectorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorConfig")
+            .field("args", &self.args)
+            .field("connection", &self.connection)
+            .field(
+                "registry_auth",
+                &self.registry_auth.as_ref().map(|_| "<redacted>"),
+            )
+            .field("ignored", &self.ignored)
+            .field("notes", &self.notes)
+            .finish()
+    }
+}
+
+/// Reads `path`: JSON when it starts with `{`, else `.properties`.
+///
+/// # Errors
+/// A file that cannot be read or parsed, or a key whose value this sink cannot honour
+/// ([`translate`]).
+pub fn read(path: &Path) -> Result<ConnectorConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --connector-config {}", path.display()))?;
+    let keys = parse(&text).with_context(|| format!("--connector-config {}", path.display()))?;
+    translate(&keys).with_context(|| format!("--connector-config {}", path.display()))
+}
+
+/// The configuration's keys and values (as text).
+///
+/// # Errors
+/// JSON that is not an object (or whose `config` is not), a `.properties` line without `=`
+/// or `:`.
+pub fn parse(text: &str) -> Result<BTreeMap<String, String>> {
+    if text.trim_start().starts_with('{') {
+        parse_json(text)
+    } else {
+        parse_properties(text)
+    }
+}
+
+fn parse_json(text: &str) -> Result<BTreeMap<String, String>> {
+    let doc: serde_json::Value = serde_json::from_str(text).context("not JSON")?;
+    let Some(top) = doc.as_object() else {
+        bail!("the JSON is not an object: write {{\"name\": …, \"config\": {{…}}}}");
+    };
+    let mut out = BTreeMap::new();
+    let config = match top.get("config") {
+        Some(serde_json::Value::Object(c)) => {
+            if let Some(name) = top.get("name").and_then(serde_json::Value::as_str) {
+                out.insert("name".to_owned(), name.to_owned());
+            }
+            c
+        }
+        Some(_) => bail!("\"config\" is not an object of connector properties"),
+        None => top,
+    };
+    for (k, v) in config {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => continue,
+            other => other.to_string(),
+        };
+        out.insert(k.clone(), v);
+    }
+    Ok(out)
+}
+
+fn parse_properties(text: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut pending = String::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim_start();
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+        {
+            continue;
+        }
+        // A line ending in an odd number of backslashes continues on the next.
+        let trailing = line.len() - line.trim_end_matches('\\').len();
+        if trailing % 2 == 1 {
+            pending.push_str(&line[..line.len() - 1]);
+            continue;
+        }
+        pending.push_str(line);
+        let entry = std::mem::take(&mut pending);
+        let Some(at) = entry.find(['=', ':']) else {
+            bail!("line {}: no `=` (write key=value)", n + 1);
+        };
+        let key = entry[..at].trim();
+        let value = entry[at + 1..].trim();
+        out.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(out)
+}
+
+/// Keys of Kafka Connect itself, taken as they are (nothing to do here).
+const FRAMEWORK: &[&str] = &["connector.class", "tasks.max", "name"];
+
+/// The connector's keys → this sink's options.
+///
+/// # Errors
+/// A key whose value this sink cannot honour without writing other rows than the connector
+/// (e.g. `topics.regex`, regex topics in the map, JSON with inline schemas), naming the fix.
+pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
+    let mut c = ConnectorConfig::default();
+    let mut taken: Vec<&str> = FRAMEWORK.to_vec();
+    let get = |k: &str| keys.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let flag = |c: &mut ConnectorConfig, f: &str, v: Option<&str>| {
+        c.args.push((f.to_owned(), v.map(str::to_owned)));
+    };
+    let is_true = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let is_false = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("false"));
+
+    let name = get("name");
+    if let Some(name) = name {
+        flag(&mut c, "--connector-name", Some(name));
+        flag(&mut c, "--group", Some(&format!("snowpipe-kafka-{name}")));
+    }
+    if get("topics.regex").is_some() {
+        bail!(
+            "topics.regex is not supported yet: list the topics in `topics` (or give --topic \
+             and --pipe on the command line)"
+        );
+    }
+    taken.extend(["topics", "topics.regex", "snowflake.topic2table.map"]);
+    let map = parse_topic2table(get("snowflake.topic2table.map").unwrap_or(""))?;
+    let sanitize = is_true("snowflake.compatibility.enable.autogenerated.table.name.sanitization");
+    taken.push("snowflake.compatibility.enable.autogenerated.table.name.sanitization");
+    for topic in get("topics")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let table = match map.iter().find(|(t, _)| t == topic) {
+            Some((_, table)) => table.clone(),
+            // No map: v4 takes the topic as it is, quoted; v3's rule sanitizes it.
+            None if sanitize => crate::connector::sanitize(topic, true),
+            None => format!("\"{topic}\""),
+        };
+        flag(&mut c, "--topic", Some(topic));
+        flag(&mut c, "--pipe", Some(&default_pipe(&table)));
+    }
+    for (key, f) in [
+        ("snowflake.database.name", "--database"),
+        ("snowflake.schema.name", "--schema"),
+        ("errors.deadletterqueue.topic.name", "--dead-letter-topic"),
+    ] {
+        taken.push(key);
+        if let Some(v) = get(key) {
+            flag(&mut c, f, Some(v));
+        }
+    }
+
+    // Rows.
+    taken.push("snowflake.enable.schematization");
+    if is_false("snowflake.enable.schematization") {
+        flag(&mut c, "--layout", Some("record-content"));
+    }
+    taken.push("snowflake.metadata.all");
+    if !is_false("snowflake.metadata.all") {
+        flag(&mut c, "--metadata", None);
+    }
+    for key in [
+        "snowflake.metadata.topic",
+        "snowflake.metadata.offset.and.partition",
+        "snowflake.metadata.createtime",
+    ] {
+        taken.push(key);
+        if is_false(key) {
+            c.notes.push(format!(
+                "{key}=false: this sink writes every RECORD_METADATA field (or none, with \
+                 snowflake.metadata.all=false)"
+            ));
+        }
+    }
+    taken.push("snowflake.streaming.metadata.connectorPushTime");
+    if is_false("snowflake.streaming.metadata.connectorPushTime") {
+        flag(&mut c, "--no-push-time", None);
+    }
+    taken.push("snowflake.feature.structured.headers");
+    if is_true("snowflake.feature.structured.headers") {
+        flag(&mut c, "--structured-headers", None);
+    }
+    taken.push("behavior.on.null.values");
+    match get("behavior.on.null.values")
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None | Some("DEFAULT") => {}
+        Some("IGNORE") => flag(&mut c, "--on-null-value", Some("skip")),
+        Some(other) => {
+            bail!("behavior.on.null.values={other}: the connector knows DEFAULT and IGNORE")
+        }
+    }
+    taken.push("errors.tolerance");
+    if get("errors.tolerance").is_some_and(|v| v.eq_ignore_ascii_case("none")) {
+        c.notes.push(
+            "errors.tolerance=none: the connector's task stops at a bad record; this sink never \
+             does: it dead-letters the record (errors.deadletterqueue.topic.name) or skips and \
+             counts it"
+                .into(),
+        );
+    }
+    taken.extend(["errors.log.enable", "errors.log.include.messages"]);
+
+    // Converters.
+    taken.extend([
+        "value.converter",
+        "value.converter.schemas.enable",
+        "value.converter.schema.registry.url",
+        "value.converter.basic.auth.user.info",
+        "value.converter.basic.auth.credentials.source",
+    ]);
+    if let Some(conv) = get("value.converter") {
+        let format = value_format_of(conv)?;
+        if format == "json" && is_true("value.converter.schemas.enable") {
+            bail!(
+                "value.converter.schemas.enable=true (JSON with an inline schema envelope) is not \
+                 supported: the rows would be the envelope; produce plain JSON or Schema \
+                 Registry JSON Schema"
+            );
+        }
+        if format != "json" {
+            flag(&mut c, "--value-format", Some(format));
+        }
+    }
+    if let Some(url) = get("value.converter.schema.registry.url") {
+        flag(&mut c, "--schema-registry-url", Some(url));
+    }
+    if let Some(auth) = get("value.converter.basic.auth.user.info") {
+        c.registry_auth = Some(auth.to_owned());
+        flag(
+            &mut c,
+            "--schema-registry-basic-auth",
+            Some(&format!("env:{REGISTRY_AUTH_ENV}")),
+        );
+    }
+    taken.push("key.converter");
+    if let Some(conv) = get("key.converter") {
+        if !conv.ends_with("StringConverter") {
+            c.notes.push(format!(
+                "key.converter={conv}: keys are written as text (the connector's StringConverter)"
+            ));
+        }
+    }
+
+    // The Snowflake connection.
+    taken.extend([
+        "snowflake.url.name",
+        "snowflake.user.name",
+        "snowflake.private.key",
+        "snowflake.private.key.passphrase",
+        "snowflake.role.name",
+    ]);
+    if let Some(url) = get("snowflake.url.name") {
+        let full = if url.starts_with("http://") || url.starts_with("https://") {
+            url.to_owned()
+        } else {
+            format!("https://{url}")
+        };
+        let host = full.split("://").nth(1).unwrap_or_default();
+        let account = host.split(['.', ':', '/']).next().unwrap_or_default();
+        c.connection.url = Some(full.clone());
+        if !account.is_empty()
+            && account.parse::<std::net::Ipv4Addr>().is_err()
+            && account != "localhost"
+        {
+            c.connection.account = Some(account.to_ascii_uppercase());
+        }
+    }
+    c.connection.user = get("snowflake.user.name").map(str::to_owned);
+    c.connection.role = get("snowflake.role.name").map(str::to_owned);
+    c.connection.passphrase = get("snowflake.private.key.passphrase").map(str::to_owned);
+    if let Some(key) = get("snowflake.private.key") {
+        c.connection.private_key_pem = Some(pem_of(key, c.connection.passphrase.is_some()));
+    }
+
+    c.ignored = keys
+        .keys()
+        .filter(|k| !taken.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    Ok(c)
+}
+
+/// A table's default pipe (docs/protocol.md "Names"): `T-STREAMING`, or `"My T-STREAMING"`.
+fn default_pipe(table: &str) -> String {
+    match table.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) => format!("\"{inner}-STREAMING\""),
+        None => format!("{table}-STREAMING"),
+    }
+}
+
+/// `snowflake.topic2table.map`: `topic:table[,topic:table…]`; a quoted table keeps its case,
+/// others are upper-cased (the connector's `Utils.parseTopicToTableMap`).
+fn parse_topic2table(map: &str) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for entry in map.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((topic, table)) = entry.split_once(':') else {
+            bail!("snowflake.topic2table.map entry {entry:?}: write topic:table");
+        };
+        let (topic, table) = (topic.trim(), table.trim());
+        if topic.is_empty() || table.is_empty() {
+            bail!("snowflake.topic2table.map entry {entry:?}: write topic:table");
+        }
+        if topic.contains([
+            '*', '+', '?', '[', ']', '(', ')', '{', '}', '|', '^', '$', '\\',
+        ]) {
+            bail!(
+                "snowflake.topic2table.map topic {topic:?} is a regex: not supported yet; list \
+                 each topic with its table"
+            );
+        }
+        if out.iter().any(|(t, _)| t == topic) {
+            bail!("snowflake.topic2table.map names topic {topic} twice: give it once");
+        }
+        let table = if table.starts_with('"') && table.ends_with('"') && table.len() > 1 {
+            table.to_owned()
+        } else {
+            table.to_ascii_uppercase()
+        };
+        out.push((topic.to_owned(), table));
+    }
+    Ok(out)
+}
+
+/// The `--value-format` of a converter class.
+fn value_format_of(converter: &str) -> Result<&'static str> {
+    let class = converter.rsplit('.').next().unwrap_or(converter);
+    Ok(match class {
+        "JsonConverter" | "SnowflakeJsonConverter" => "json",
+        "StringConverter" => "string",
+        "AvroConverter"
+        | "SnowflakeAvroConverter"
+        | "SnowflakeAvroConverterWithoutSchemaRegistry" => "avro",
+        "JsonSchemaConverter" => "json-schema",
+        "ProtobufConverter" => "protobuf",
+        _ => bail!(
+            "value.converter={converter} is not one this sink reads: JSON, String, Avro, JSON \
+             Schema or Protobuf converters"
+        ),
+    })
+}
+
+/// `snowflake.private.key` (the key's base64 body, as the connector takes it, or a whole PEM
+/// document) as a PEM document.
+fn pem_of(key: &str, encrypted: bool) -> String {
+    if key.contains("-----BEGIN") {
+        return key.to_owned();
+    }
+    let body: String = key.chars().filter(|c| !c.is_whitespace()).collect();
+    let label = if encrypted {
+        "ENCRYPTED PRIVATE KEY"
+    } else {
+        "PRIVATE KEY"
+    };
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for chunk in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(chunk));
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
+}
+
+/// The command line with `--connector-config FILE`'s options added after the user's (an
+/// option the user gave is not added again; topics and pipes go together), and the
+/// translated file. Without `--connector-config`, the command line as it is.
+///
+/// # Errors
+/// As [`read`].
+pub fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<ConnectorConfig>)> {
+    let text: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let path = text.iter().enumerate().find_map(|(i, a)| {
+        if a == "--connector-config" {
+            text.get(i + 1).cloned()
+        } else {
+            a.strip_prefix("--connector-config=").map(str::to_owned)
+        }
+    });
+    let Some(path) = path else {
+        return Ok((argv, None));
+    };
+    let config = read(Path::new(&path))?;
+    let given: Vec<String> = text
+        .iter()
+        .filter(|a| a.starts_with("--"))
+        .map(|a| a.split('=').next().unwrap_or_default().to_owned())
+        .collect();
+    let has = |f: &str| given.iter().any(|g| g == f);
+    let topics_given = has("--topic") || has("--pipe") || has("--topic-map");
+    let mut out = argv;
+    for (flag, value) in &config.args {
+        let skip = if flag == "--topic" || flag == "--pipe" {
+            topics_given
+        } else {
+            has(flag)
+        };
+        if skip {
+            continue;
+        }
+        out.push(flag.into());
+        if let Some(v) = value {
+            out.push(v.into());
+        }
+    }
+    Ok((out, Some(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_of(c: &ConnectorConfig) -> Vec<String> {
+        c.args
+            .iter()
+            .flat_map(|(f, v)| std::iter::once(f.clone()).chain(v.clone()))
+            .collect()
+    }
+
+    const KEY_BODY: &str = "MIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEAsecretsecret";
+
+    /// A v4 connector's JSON file: every key the sink takes becomes its option or the
+    /// connection; the others are listed by name; no secret reaches an option or `Debug`.
+    #[test]
+    fn a_connector_file_becomes_the_sinks_options() {
+        let json = format!(
+            r#"{{"name": "snowflake-sink", "config": {{
+                "connector.class": "com.snowflake.kafka.connector.SnowflakeStreamingSinkConnector",
+                "tasks.max": "4",
+                "topics": "orders, clicks,Mixed.Topic",
+                "snowflake.topic2table.map": "orders:events,clicks:\"Click Log\"",
+                "snowflake.url.name": "myorg-myacct.snowflakecomputing.com:443",
+                "snowflake.user.name": "KAFKA",
+                "snowflake.private.key": "{KEY_BODY}",
+                "snowflake.role.name": "LOADER",
+                "snowflake.database.name": "DB",
+                "snowflake.schema.name": "PUBLIC",
+                "snowflake.enable.schematization": "false",
+                "snowflake.streaming.metadata.connectorPushTime": false,
+                "behavior.on.null.values": "IGNORE",
+                "errors.tolerance": "all",
+                "errors.deadletterqueue.topic.name": "dlq",
+                "value.converter": "io.confluent.connect.avro.AvroConverter",
+                "value.converter.schema.registry.url": "http://registry:8081",
+                "value.converter.basic.auth.user.info": "sr-user:sr-secret",
+                "buffer.count.records": "10000",
+                "snowflake.metadata.createtime": "false"
+            }}}}"#
+        );
+        let c = translate(&parse(&json).unwrap()).unwrap();
+        assert_eq!(
+            args_of(&c),
+            [
+                "--connector-name",
+                "snowflake-sink",
+                "--group",
+                "snowpipe-kafka-snowflake-sink",
+                "--topic",
+                "orders",
+                "--pipe",
+                "EVENTS-STREAMING",
+                "--topic",
+                "clicks",
+                "--pipe",
+                "\"Click Log-STREAMING\"",
+                "--topic",
+                "Mixed.Topic",
+                "--pipe",
+                "\"Mixed.Topic-STREAMING\"",
+                "--database",
+                "DB",
+                "--schema",
+                "PUBLIC",
+                "--dead-letter-topic",
+                "dlq",
+                "--layout",
+                "record-content",
+                "--metadata",
+                "--no-push-time",
+                "--on-null-value",
+                "skip",
+                "--value-format",
+                "avro",
+                "--schema-registry-url",
+                "http://registry:8081",
+                "--schema-registry-basic-auth",
+                "env:SNOWPIPE_KAFKA_CONNECTOR_REGISTRY_AUTH",
+            ]
+        );
+        assert_eq!(c.ignored, ["buffer.count.records"]);
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        assert_eq!(c.registry_auth.as_deref(), Some("sr-user:sr-secret"));
+        let conn = &c.connection;
+        assert_eq!(
+            conn.url.as_deref(),
+            Some("https://myorg-myacct.snowflakecomputing.com:443")
+        );
+        assert_eq!(conn.account.as_deref(), Some("MYORG-MYACCT"));
+        assert_eq!(
+            (conn.user.as_deref(), conn.role.as_deref()),
+            (Some("KAFKA"), Some("LOADER"))
+        );
+        let pem = conn.private_key_pem.as_deref().unwrap();
+        assert!(
+            pem.starts_with("-----BEGIN PRIVATE KEY-----\nMIIBVQ")
+                && pem.ends_with("-----END PRIVATE KEY-----\n")
+        );
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("secretsecret") && !shown.contains("sr-secret"),
+            "{shown}"
+        );
+        assert!(!args_of(&c).iter().any(|a| a.contains("secret")));
+    }
+
+    /// The same keys in a `.properties` file (comments, `:` separators, continued lines);
+    /// the connector's defaults where keys are absent (schematized rows with metadata, JSON).
+    #[test]
+    fn a_properties_file_reads_the_same_and_defaults_are_the_connectors() {
+        let text =
+            "# connector\nname=snowflake-sink\n! also a comment\ntopics: orders,\\\n  clicks\n\
+                    snowflake.database.name = DB\nsnowflake.schema.name=S\n";
+        let c = translate(&parse(text).unwrap()).unwrap();
+        assert_eq!(
+            args_of(&c),
+            [
+                "--connector-name",
+                "snowflake-sink",
+                "--group",
+                "snowpipe-kafka-snowflake-sink",
+                "--topic",
+                "orders",
+                "--pipe",
+                "\"orders-STREAMING\"",
+                "--topic",
+                "clicks",
+                "--pipe",
+                "\"clicks-STREAMING\"",
+                "--database",
+                "DB",
+                "--schema",
+                "S",
+                "--metadata",
+            ]
+        );
+        // v3's sanitized table names on request.
+        let c = translate(&parse("topics=orders,my-topic\nsnowflake.compatibility.enable.autogenerated.table.name.sanitization=true").unwrap()).unwrap();
+        let pipes: Vec<_> = c
+            .args
+            .iter()
+            .filter(|(f, _)| f == "--pipe")
+            .filter_map(|(_, v)| v.clone())
+            .collect();
+        assert_eq!(pipes[0], "ORDERS-STREAMING");
+        assert!(
+            pipes[1].starts_with("MY_TOPIC_") && pipes[1].ends_with("-STREAMING"),
+            "{pipes:?}"
+        );
+    }
+
+    /// What the sink cannot honour without writing other rows is refused, naming the key.
+    #[test]
+    fn what_would_change_the_rows_is_refused_naming_the_key() {
+        for (text, needle) in [
+            ("topics.regex=orders.*", "topics.regex"),
+            ("topics=a\nsnowflake.topic2table.map=a.*:T", "regex"),
+            ("topics=a\nsnowflake.topic2table.map=a:T,a:U", "twice"),
+            ("topics=a\nsnowflake.topic2table.map=a", "topic:table"),
+            ("value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=true", "inline schema"),
+            ("value.converter=com.example.MyConverter", "MyConverter"),
+            ("behavior.on.null.values=FAIL", "DEFAULT and IGNORE"),
+            ("[1,2]", "no `=`"),
+        ] {
+            let err = parse(text).and_then(|k| translate(&k)).unwrap_err();
+            assert!(format!("{err:#}").contains(needle), "{text}: {err:#}");
+        }
+        assert!(parse("[1]\n").is_err());
+    }
+
+    /// The command line wins over the file, topics and pipes together.
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("snowpipe-kafka-cc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.properties");
+        std::fs::write(
+            &file,
+            "name=x\ntopics=a\nsnowflake.database.name=DB\nsnowflake.schema.name=S\n",
+        )
+        .unwrap();
+        let argv: Vec<OsString> = [
+            "snowpipe-kafka",
+            "--brokers",
+            "b:9092",
+            "--group",
+            "mine",
+            "--topic",
+            "t",
+            "--pipe",
+            "P",
+            "--connector-config",
+        ]
+        .iter()
+        .map(OsString::from)
+        .chain([file.clone().into_os_string()])
+        .collect();
+        let (out, config) = expand(argv).unwrap();
+        let out: Vec<String> = out
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(config.is_some());
+        assert_eq!(out.iter().filter(|a| *a == "--group").count(), 1);
+        assert!(out.contains(&"mine".to_owned()) && !out.contains(&"snowpipe-kafka-x".to_owned()));
+        assert_eq!(out.iter().filter(|a| *a == "--topic").count(), 1, "{out:?}");
+        assert!(
+            out.ends_with(&[
+                "--database".into(),
+                "DB".into(),
+                "--schema".into(),
+                "S".into(),
+                "--metadata".into()
+            ]),
+            "{out:?}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        let (same, none) = expand(vec!["snowpipe-kafka".into(), "--brokers".into()]).unwrap();
+        assert!(none.is_none() && same.len() == 2);
+    }
+}
