@@ -52,7 +52,10 @@ const AVRO_SCHEMA: &str = r#"{
 
 /// A Schema Registry answering `GET /schemas/ids/{id}` as the real REST API does, for
 /// `CREDENTIALS` only; it counts the requests per path.
-async fn registry(schemas: HashMap<u32, String>) -> (String, Arc<Mutex<HashMap<String, usize>>>) {
+/// `schemas` maps an id to its `schemaType` and schema text.
+async fn registry(
+    schemas: HashMap<u32, (&'static str, String)>,
+) -> (String, Arc<Mutex<HashMap<String, usize>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -90,9 +93,9 @@ async fn registry(schemas: HashMap<u32, String>) -> (String, Arc<Mutex<HashMap<S
                     "401 Unauthorized",
                     r#"{"error_code":401,"message":"Unauthorized"}"#.to_owned(),
                 ),
-                (true, Some(s)) => (
+                (true, Some((kind, s))) => (
                     "200 OK",
-                    serde_json::json!({"schema": s, "schemaType": "AVRO"}).to_string(),
+                    serde_json::json!({"schema": s, "schemaType": kind}).to_string(),
                 ),
                 (true, None) => (
                     "404 Not Found",
@@ -155,6 +158,75 @@ fn order(schema: &Schema, id: i64) -> Vec<u8> {
     )
 }
 
+/// Runs the sink binary over `TOPIC` until it is idle, with `--value-format format` and the
+/// registry at `url` (with `CREDENTIALS`, which it must never print).
+fn run_sink(lab: &Lab, url: &str, format: &str, group: &str) {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--brokers",
+        &lab.brokers(),
+        "--topic",
+        TOPIC,
+        "--group",
+        group,
+    ])
+    .args([
+        "--database",
+        "DEMO",
+        "--schema",
+        "KAFKA",
+        "--pipe",
+        "ORDERS-STREAMING",
+    ])
+    .args(["--metadata", "--quiet", "--until-idle", "3s"])
+    .args(["--dead-letter-topic", DLQ])
+    .args(["--value-format", format, "--schema-registry-url", url])
+    .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
+    .args(["-X", "session.timeout.ms=6000"])
+    .env("TEST_SR_AUTH", CREDENTIALS)
+    .env("SNOWFLAKE_URL", lab.emulator().url())
+    .env("SNOWFLAKE_ACCOUNT", "DEMO")
+    .env("SNOWFLAKE_USER", "KAFKA")
+    .env("SNOWFLAKE_PRIVATE_KEY_FILE", lab.key_path())
+    .env_remove("SNOWFLAKE_PRIVATE_KEY")
+    .stdin(Stdio::null());
+    let out = cmd.output().expect("run the sink");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "the secret is never printed: {stderr}"
+    );
+}
+
+/// Sends `values` to `TOPIC` in order; their offsets.
+async fn produce(lab: &Lab, values: &[Vec<u8>]) -> Vec<i64> {
+    let producer = lab.producer().expect("producer");
+    let mut offsets = Vec::new();
+    for value in values {
+        let offset = producer
+            .send(
+                FutureRecord::to(TOPIC).key("k").payload(value),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("delivered")
+            .offset;
+        offsets.push(offset);
+    }
+    offsets
+}
+
+/// A JSON text column or `VARIANT` cell, parsed.
+fn parsed(cell: &serde_json::Value) -> serde_json::Value {
+    match cell {
+        serde_json::Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| cell.clone()),
+        v => v.clone(),
+    }
+}
+
 /// `offset → reason` of the dead letters on `DLQ`.
 fn dead_letters(brokers: &str) -> HashMap<i64, String> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -199,7 +271,11 @@ async fn avro_values_land_with_exact_values_and_undecodable_ones_are_dead_letter
         .await
         .expect("lab");
     let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
-    let (url, asked) = registry(HashMap::from([(SCHEMA_ID, AVRO_SCHEMA.to_owned())])).await;
+    let (url, asked) = registry(HashMap::from([(
+        SCHEMA_ID,
+        ("AVRO", AVRO_SCHEMA.to_owned()),
+    )]))
+    .await;
     let producer = lab.producer().expect("producer");
     // Six orders, and between them: an id the registry does not know, garbage after a good
     // header, and a plain JSON value.
@@ -234,43 +310,7 @@ async fn avro_values_land_with_exact_values_and_undecodable_ones_are_dead_letter
             };
         }
     }
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
-    let mut cmd = Command::new(bin);
-    cmd.args([
-        "--brokers",
-        &lab.brokers(),
-        "--topic",
-        TOPIC,
-        "--group",
-        "avro",
-    ])
-    .args([
-        "--database",
-        "DEMO",
-        "--schema",
-        "KAFKA",
-        "--pipe",
-        "ORDERS-STREAMING",
-    ])
-    .args(["--metadata", "--quiet", "--until-idle", "3s"])
-    .args(["--dead-letter-topic", DLQ])
-    .args(["--value-format", "avro", "--schema-registry-url", &url])
-    .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
-    .args(["-X", "session.timeout.ms=6000"])
-    .env("TEST_SR_AUTH", CREDENTIALS)
-    .env("SNOWFLAKE_URL", lab.emulator().url())
-    .env("SNOWFLAKE_ACCOUNT", "DEMO")
-    .env("SNOWFLAKE_USER", "KAFKA")
-    .env("SNOWFLAKE_PRIVATE_KEY_FILE", lab.key_path())
-    .env_remove("SNOWFLAKE_PRIVATE_KEY")
-    .stdin(Stdio::null());
-    let out = cmd.output().expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(
-        !stderr.contains("s3cret"),
-        "the secret is never printed: {stderr}"
-    );
+    run_sink(&lab, &url, "avro", "avro");
 
     let letters = dead_letters(&lab.brokers());
     let rows = lab
@@ -340,4 +380,116 @@ async fn avro_values_land_with_exact_values_and_undecodable_ones_are_dead_letter
         Some(&1),
         "one request per id: {asked:?}"
     );
+}
+
+const JSON_SCHEMA: &str = r#"{
+  "type": "object", "title": "Order",
+  "properties": {
+    "ID": {"type": "integer"}, "NOTE": {"type": ["string", "null"]},
+    "CUSTOMER": {"type": "object"}, "PRICE": {"type": "number"}
+  },
+  "required": ["ID"]
+}"#;
+
+/// A JSON Schema topic: values written as Confluent's JSON Schema serializer writes them (the
+/// header, then the JSON text) land as a plain JSON value would — nested objects with a
+/// `u64::MAX`, decimals and unicode;
+/// an array, bad JSON, text that is not UTF-8 and a value whose id is an Avro schema are dead
+/// letters with reasons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_schema_values_land_as_written_and_what_is_no_object_is_a_dead_letter() {
+    let config = EmulatorConfig::for_tests()
+        .with_commit_delay(Duration::from_millis(100))
+        .with_ddl(DDL);
+    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
+        .await
+        .expect("lab");
+    const AVRO_ID: u32 = 8;
+    let (url, asked) = registry(HashMap::from([
+        (SCHEMA_ID, ("JSON", JSON_SCHEMA.to_owned())),
+        (AVRO_ID, ("AVRO", AVRO_SCHEMA.to_owned())),
+    ]))
+    .await;
+    let good = |id: i64| {
+        let note = if id % 2 == 0 {
+            format!(r#""n{id} ünïcødé ☃""#)
+        } else {
+            "null".to_owned()
+        };
+        wire(
+            SCHEMA_ID,
+            format!(
+                r#"{{"ID":{id},"PRICE":1234567.890123{id},"NOTE":{note},"CUSTOMER":{{"name":"c-{id}","big":18446744073709551615}}}}"#
+            )
+            .as_bytes(),
+        )
+    };
+    let poison: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "an array",
+            wire(SCHEMA_ID, b"[1,2]"),
+            "schema id 7: the JSON Schema payload is not a JSON object",
+        ),
+        (
+            "bad JSON",
+            wire(SCHEMA_ID, br#"{"ID": 1,"#),
+            "the value is not JSON",
+        ),
+        (
+            "not UTF-8",
+            wire(SCHEMA_ID, b"{\"ID\": \"\xff\"}"),
+            "schema id 7: the JSON Schema payload is not UTF-8",
+        ),
+        (
+            "an Avro id",
+            wire(AVRO_ID, br#"{"ID":1}"#),
+            "schema id 8 is a AVRO schema, not JSON: check --value-format",
+        ),
+    ];
+    let mut values = Vec::new();
+    for id in 0..4i64 {
+        values.push(good(id));
+        values.push(poison[usize::try_from(id).unwrap()].1.clone());
+    }
+    let offsets = produce(&lab, &values).await;
+    run_sink(&lab, &url, "json-schema", "json-schema");
+
+    let letters = dead_letters(&lab.brokers());
+    let rows = lab
+        .emulator()
+        .query(
+            r#"SELECT ID, PRICE, CUSTOMER, NOTE, RECORD_METADATA
+               FROM "DEMO.KAFKA.ORDERS" ORDER BY ID"#,
+        )
+        .expect("table");
+    assert_eq!(rows.len(), 4, "{rows:?}; dead letters: {letters:?}");
+    for (id, row) in (0..4i64).zip(&rows) {
+        assert_eq!(row[0], serde_json::json!(id), "{row:?}");
+        assert_eq!(
+            row[1].to_string().trim_matches('"'),
+            format!("1234567.890123{id}000"),
+            "the decimal (as a plain JSON value reads it): {row:?}"
+        );
+        assert_eq!(
+            parsed(&row[2]).to_string(),
+            format!(r#"{{"big":18446744073709551615,"name":"c-{id}"}}"#),
+            "{row:?}"
+        );
+        let note = if id % 2 == 0 {
+            serde_json::json!(format!("n{id} ünïcødé ☃"))
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(row[3], note, "{row:?}");
+        let meta = parsed(&row[4]);
+        let at = usize::try_from(id).unwrap() * 2;
+        assert_eq!(meta["offset"], serde_json::json!(offsets[at]), "{meta}");
+    }
+    assert_eq!(letters.len(), 4, "{letters:?}");
+    for (i, (what, _, why)) in poison.iter().enumerate() {
+        let reason = letters.get(&offsets[i * 2 + 1]).expect("dead-lettered");
+        assert!(reason.contains(why), "{what}: {reason}");
+    }
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.get("/schemas/ids/7"), Some(&1), "{asked:?}");
 }
