@@ -44,6 +44,7 @@ pub mod layout;
 pub mod metrics;
 pub mod partition;
 pub mod properties;
+pub mod protobuf;
 pub mod record;
 pub mod registry;
 pub mod report;

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::avro::AvroSchema;
+use crate::protobuf::ProtoSchema;
 
 /// How long one request may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,8 +35,8 @@ pub enum Registered {
     Avro(AvroSchema),
     /// A JSON Schema (the payload is JSON text; the schema itself is not applied).
     Json,
-    /// A Protobuf schema (its text).
-    Protobuf(String),
+    /// A Protobuf schema, compiled.
+    Protobuf(ProtoSchema),
 }
 
 impl Registered {
@@ -245,7 +246,7 @@ struct Answer {
 ///
 /// # Errors
 /// An answer that is not `{"schema": "…"}`, a schema with references, an unknown schema type,
-/// an Avro schema that does not parse.
+/// an Avro or Protobuf schema that does not parse.
 fn parse_answer(body: &[u8]) -> Result<Registered, String> {
     let answer: Answer = serde_json::from_slice(body)
         .map_err(|e| format!("the Schema Registry's answer is not {{\"schema\": \"…\"}} ({e})"))?;
@@ -257,7 +258,7 @@ fn parse_answer(body: &[u8]) -> Result<Registered, String> {
     match answer.schema_type.as_deref().unwrap_or("AVRO") {
         "AVRO" => AvroSchema::parse(&answer.schema).map(Registered::Avro),
         "JSON" => Ok(Registered::Json),
-        "PROTOBUF" => Ok(Registered::Protobuf(answer.schema)),
+        "PROTOBUF" => ProtoSchema::parse(&answer.schema).map(Registered::Protobuf),
         other => Err(format!("the schema type {other:?} is unknown")),
     }
 }

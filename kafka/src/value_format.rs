@@ -2,7 +2,8 @@
 //! the JSON text of their rows.
 //!
 //! The wire format is the magic byte `0`, the schema id (4 bytes, big-endian), then the body:
-//! Avro binary (`avro`, [`crate::avro`]) or JSON text (`json-schema`). The schema comes from the
+//! Avro binary (`avro`, [`crate::avro`]), JSON text (`json-schema`) or Protobuf message indexes
+//! and binary (`protobuf`, [`crate::protobuf`]). The schema comes from the
 //! registry by its id ([`crate::registry`]). With a registry format the poll thread copies each
 //! value as it is (it never waits on the registry); the partition's worker decodes the batch
 //! ([`Decoder::rows`]) into NDJSON rows, with `RECORD_METADATA` as for JSON values, and every
@@ -12,7 +13,7 @@
 //!
 //! A JSON Schema message's payload is taken as the row when it is a JSON object; it is not
 //! validated against its schema (Confluent's JSON Schema deserializer does not either unless
-//! told to). `protobuf` is refused at start: its decoder is not written yet.
+//! told to).
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
@@ -38,7 +39,7 @@ pub enum ValueFormat {
     Avro,
     /// JSON in the Schema Registry wire format (a JSON Schema subject).
     JsonSchema,
-    /// Protobuf in the Schema Registry wire format (not supported yet).
+    /// Protobuf in the Schema Registry wire format.
     Protobuf,
 }
 
@@ -58,24 +59,20 @@ impl FormatArgs {
     /// The decoder these options ask for (`None`: JSON values, read as they are).
     ///
     /// # Errors
-    /// A registry format without `--schema-registry-url` (or the other way round), `protobuf`,
+    /// A registry format without `--schema-registry-url` (or the other way round),
     /// a `--schema-registry-basic-auth` that is not `env:NAME` / `file:PATH` or whose secret
     /// cannot be read, a URL that is not `http(s)://` or holds credentials.
     pub fn decoder(&self) -> Result<Option<Decoder>> {
         match (self.value_format, &self.schema_registry_url) {
             (ValueFormat::Json | ValueFormat::String, None) => {
                 if self.schema_registry_basic_auth.is_some() {
-                    bail!("--schema-registry-basic-auth needs --value-format avro or json-schema");
+                    bail!("--schema-registry-basic-auth needs --value-format avro, json-schema or protobuf");
                 }
                 return Ok(None);
             }
             (ValueFormat::Json | ValueFormat::String, Some(_)) => bail!(
-                "--schema-registry-url is only read with --value-format avro or json-schema \
+                "--schema-registry-url is only read with --value-format avro, json-schema or protobuf \
                  (the values are read as JSON objects now)"
-            ),
-            (ValueFormat::Protobuf, _) => bail!(
-                "--value-format protobuf is not supported yet: only avro and json-schema are \
-                 (a Protobuf topic needs its values converted to JSON before this sink)"
             ),
             (f, None) => bail!(
                 "--value-format {} needs --schema-registry-url URL (the schemas come from \
@@ -174,6 +171,9 @@ impl Decoder {
         let schema = self.registry.schema(id).await?;
         match (self.format, &*schema) {
             (ValueFormat::Avro, Registered::Avro(s)) => {
+                s.to_json(body).map_err(|e| format!("schema id {id}: {e}"))
+            }
+            (ValueFormat::Protobuf, Registered::Protobuf(s)) => {
                 s.to_json(body).map_err(|e| format!("schema id {id}: {e}"))
             }
             (ValueFormat::JsonSchema, Registered::Json) => {
@@ -335,7 +335,10 @@ mod tests {
                 args(ValueFormat::Json, url, None),
                 "only read with --value-format",
             ),
-            (args(ValueFormat::Protobuf, url, None), "not supported yet"),
+            (
+                args(ValueFormat::Protobuf, None, None),
+                "protobuf needs --schema-registry-url",
+            ),
             (
                 args(ValueFormat::Avro, url, Some("user:s3cret")),
                 "takes env:NAME or file:PATH",

@@ -493,3 +493,142 @@ async fn json_schema_values_land_as_written_and_what_is_no_object_is_a_dead_lett
     let asked = asked.lock().unwrap().clone();
     assert_eq!(asked.get("/schemas/ids/7"), Some(&1), "{asked:?}");
 }
+
+const PROTO_SCHEMA: &str = r#"
+syntax = "proto3";
+package shop;
+message Order {
+  int64 ID = 1;
+  double PRICE = 2;
+  int64 AT = 3;
+  Customer CUSTOMER = 4;
+  optional string NOTE = 5;
+  bytes BLOB = 6;
+}
+message Customer { string name = 1; Tier tier = 2; }
+enum Tier { GOLD = 0; SILVER = 1; }
+"#;
+
+/// A Protobuf topic: values a test-side producer encodes with prost-reflect in Confluent's
+/// wire format (header, message indexes `[0]`, payload) land with exact values — int64 past
+/// 2^53, a nested message with an enum name, an unset `optional` as null, bytes as base64; a
+/// message index the schema does not have and a payload that does not decode are dead letters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_values_land_with_exact_values_and_undecodable_ones_are_dead_letters() {
+    use prost::Message as _;
+    let config = EmulatorConfig::for_tests()
+        .with_commit_delay(Duration::from_millis(100))
+        .with_ddl(DDL);
+    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
+        .await
+        .expect("lab");
+    let (url, asked) = registry(HashMap::from([(
+        SCHEMA_ID,
+        ("PROTOBUF", PROTO_SCHEMA.to_owned()),
+    )]))
+    .await;
+    let file = protox::file::File::from_source("t.proto", PROTO_SCHEMA).expect("parse");
+    let mut compiler = protox::Compiler::with_file_resolver(OneProto(file));
+    compiler.open_file("t.proto").expect("compile");
+    let order = compiler
+        .descriptor_pool()
+        .get_message_by_name("shop.Order")
+        .expect("Order");
+    let good = |id: i64| {
+        let note = if id % 2 == 0 {
+            format!(r#","NOTE":"n{id}""#)
+        } else {
+            String::new()
+        };
+        let json = format!(
+            r#"{{"ID":"{}","PRICE":{id}.25,"AT":"{}","CUSTOMER":{{"name":"c-{id}","tier":"SILVER"}},"BLOB":"/wA{id}"{note}}}"#,
+            9_007_199_254_740_993_i64 + id,
+            1_700_000_000_123_456 + id
+        );
+        let mut de = serde_json::Deserializer::from_str(&json);
+        let m = prost_reflect::DynamicMessage::deserialize(order.clone(), &mut de).expect("msg");
+        let mut body = vec![0u8]; // the message indexes [0]
+        body.extend(m.encode_to_vec());
+        wire(SCHEMA_ID, &body)
+    };
+    let poison: [(&str, Vec<u8>, &str); 2] = [
+        (
+            "index 5",
+            wire(SCHEMA_ID, b"\x02\x0a\x08\x01"),
+            "schema id 7: the message indexes [5] name no message",
+        ),
+        (
+            "garbage",
+            wire(SCHEMA_ID, b"\x00\xff\xff\xff"),
+            "schema id 7: the Protobuf payload does not decode as shop.Order",
+        ),
+    ];
+    let values = vec![
+        good(0),
+        poison[0].1.clone(),
+        good(1),
+        poison[1].1.clone(),
+        good(2),
+    ];
+    let offsets = produce(&lab, &values).await;
+    run_sink(&lab, &url, "protobuf", "protobuf");
+
+    let letters = dead_letters(&lab.brokers());
+    let rows = lab
+        .emulator()
+        .query(
+            r#"SELECT ID, PRICE, AT, CUSTOMER, NOTE, BLOB, RECORD_METADATA
+               FROM "DEMO.KAFKA.ORDERS" ORDER BY ID"#,
+        )
+        .expect("table");
+    assert_eq!(rows.len(), 3, "{rows:?}; dead letters: {letters:?}");
+    for ((id, row), at) in (0..3i64).zip(&rows).zip([0, 2, 4]) {
+        assert_eq!(
+            row[0].to_string().trim_matches('"'),
+            (9_007_199_254_740_993_i64 + id).to_string(),
+            "int64 exact: {row:?}"
+        );
+        assert_eq!(
+            row[1].to_string().trim_matches('"'),
+            format!("{id}.2500000000"),
+            "{row:?}"
+        );
+        assert_eq!(
+            row[2].to_string().trim_matches('"'),
+            (1_700_000_000_123_456 + id).to_string(),
+            "{row:?}"
+        );
+        assert_eq!(
+            parsed(&row[3]),
+            serde_json::json!({"name": format!("c-{id}"), "tier": "SILVER"})
+        );
+        let note = if id % 2 == 0 {
+            serde_json::json!(format!("n{id}"))
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(row[4], note, "{row:?}");
+        assert_eq!(row[5], serde_json::json!(format!("/wA{id}")), "{row:?}");
+        assert_eq!(parsed(&row[6])["offset"], serde_json::json!(offsets[at]));
+    }
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    for ((what, _, why), at) in poison.iter().zip([1, 3]) {
+        let reason = letters.get(&offsets[at]).expect("dead-lettered");
+        assert!(reason.contains(why), "{what}: {reason}");
+    }
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.get("/schemas/ids/7"), Some(&1), "{asked:?}");
+}
+
+/// The test's one `.proto` file.
+struct OneProto(protox::file::File);
+
+impl protox::file::FileResolver for OneProto {
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        if name == "t.proto" {
+            Ok(self.0.clone())
+        } else {
+            Err(protox::Error::file_not_found(name))
+        }
+    }
+}

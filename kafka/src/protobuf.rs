@@ -1,0 +1,478 @@
+//! Protobuf values (`--value-format protobuf`): the registry's `.proto` text compiled to
+//! descriptors ([`ProtoSchema::parse`]) and a message's body decoded into the JSON text of its
+//! row ([`ProtoSchema::to_json`]).
+//!
+//! After the Schema Registry header (magic byte, schema id) a Confluent Protobuf value holds
+//! the *message indexes*: which message of the schema file the payload is, as a zigzag varint
+//! count and then that many zigzag varint indexes (the first into the file's top-level
+//! messages, each next one into the previous message's nested messages); a count of `0` (a
+//! single `0x00` byte) means `[0]`, the file's first message. The payload follows.
+//!
+//! The `.proto` text is compiled with `protox` (pure Rust); the well-known `google/protobuf/*`
+//! imports resolve, other imports are schema references, which the registry client refuses.
+//! The payload is decoded with `prost-reflect` as a dynamic message, and the row is the JSON
+//! Snowflake's Kafka connector writes for the record read with Confluent's
+//! `ProtobufConverter` (the message as a Connect struct, then the connector's JSON):
+//!
+//! * field names as in the `.proto`, in declaration order;
+//! * integers as JSON numbers (64-bit ones exact; `uint64` above `i64::MAX` as the unsigned
+//!   number, where Connect's `INT64` would wrap it to a negative one);
+//! * `float`, `double` as numbers (NaN and infinities are refused); `bool` as `true`/`false`;
+//! * `string` as a string, `bytes` as base64, an enum as its value's name;
+//! * a nested message as an object (`null` when absent), `repeated` as an array, a `map` with
+//!   string keys as an object;
+//! * a field without presence that is not set as its default (`0`, `""`, `false`, the first
+//!   enum value), as proto3 reads it; a proto3 `optional` field that is not set as `null`.
+//!
+//! Refused (the message is a dead letter naming the field), because guessing Connect's shape
+//! could land different data: `oneof` fields (Connect wraps them in a struct of its own
+//! naming), `google.protobuf.*` message fields (Connect maps some to logical types), maps
+//! whose keys are not strings, enum numbers the schema does not name.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor,
+    ReflectMessage as _, Value,
+};
+
+/// The file name the registry's schema text is compiled as.
+const FILE_NAME: &str = "schema.proto";
+/// The most message indexes a value may hold (nesting deeper than this is garbage).
+const MAX_INDEXES: usize = 64;
+/// The deepest nesting written (a recursive message type in a hostile payload stops here).
+const MAX_DEPTH: usize = 100;
+
+/// A registered Protobuf schema, compiled.
+#[derive(Debug)]
+pub struct ProtoSchema {
+    /// The file's top-level messages, in order.
+    messages: Vec<MessageDescriptor>,
+}
+
+impl ProtoSchema {
+    /// Compiles the registry's `.proto` text.
+    ///
+    /// # Errors
+    /// Text that does not compile (the reason holds the compiler's message), an import other
+    /// than `google/protobuf/*`, a file without messages.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file = protox::file::File::from_source(FILE_NAME, text)
+            .map_err(|e| format!("the Protobuf schema does not parse: {e}"))?;
+        let mut resolver = protox::file::ChainFileResolver::new();
+        resolver.add(OneFile(file));
+        resolver.add(protox::file::GoogleFileResolver::new());
+        let mut compiler = protox::Compiler::with_file_resolver(resolver);
+        compiler.include_imports(true);
+        compiler
+            .open_file(FILE_NAME)
+            .map_err(|e| format!("the Protobuf schema does not compile: {e}"))?;
+        let pool: DescriptorPool = compiler.descriptor_pool();
+        let file = pool
+            .get_file_by_name(FILE_NAME)
+            .ok_or("the Protobuf schema compiled to no file")?;
+        let messages: Vec<_> = file.messages().collect();
+        if messages.is_empty() {
+            return Err("the Protobuf schema defines no message".into());
+        }
+        Ok(Self { messages })
+    }
+
+    /// The JSON text of the row `body` (the value after the 5-byte header) is.
+    ///
+    /// # Errors
+    /// The dead-letter reason: message indexes that are cut short or name no message of the
+    /// schema, a payload that does not decode as that message, a value this sink refuses
+    /// (see the module docs).
+    pub fn to_json(&self, body: &[u8]) -> Result<String, String> {
+        let (indexes, payload) = message_indexes(body)?;
+        let descriptor = self.message_at(&indexes)?;
+        let message = DynamicMessage::decode(descriptor.clone(), payload).map_err(|e| {
+            format!(
+                "the Protobuf payload does not decode as {} ({e})",
+                descriptor.full_name()
+            )
+        })?;
+        let mut out = String::new();
+        write_message(&message, &mut out, 0)?;
+        Ok(out)
+    }
+
+    /// The message `indexes` name.
+    fn message_at(&self, indexes: &[i64]) -> Result<MessageDescriptor, String> {
+        let unknown = || {
+            format!(
+                "the message indexes {indexes:?} name no message of the schema (its top-level \
+                 messages: {})",
+                self.messages
+                    .iter()
+                    .map(|m| m.name().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let mut current: Option<MessageDescriptor> = None;
+        for &i in indexes {
+            let i = usize::try_from(i).map_err(|_| unknown())?;
+            let next = match &current {
+                None => self.messages.get(i).cloned(),
+                Some(m) => m.child_messages().filter(|c| !c.is_map_entry()).nth(i),
+            };
+            current = Some(next.ok_or_else(unknown)?);
+        }
+        current.ok_or_else(unknown)
+    }
+}
+
+/// A resolver that knows the registry's one file.
+struct OneFile(protox::file::File);
+
+impl protox::file::FileResolver for OneFile {
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        if name == FILE_NAME {
+            Ok(self.0.clone())
+        } else {
+            Err(protox::Error::file_not_found(name))
+        }
+    }
+}
+
+/// Splits `body` into its message indexes and the payload.
+///
+/// # Errors
+/// Indexes cut short, a negative count or more than 64.
+pub fn message_indexes(body: &[u8]) -> Result<(Vec<i64>, &[u8]), String> {
+    let mut rest = body;
+    let count = read_zigzag(&mut rest)?;
+    if count == 0 {
+        return Ok((vec![0], rest));
+    }
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|c| *c <= MAX_INDEXES)
+        .ok_or_else(|| {
+            format!(
+                "the Protobuf message-index count is {count}: this is not a Confluent Protobuf \
+                 value (check --value-format)"
+            )
+        })?;
+    let mut indexes = Vec::with_capacity(count);
+    for _ in 0..count {
+        indexes.push(read_zigzag(&mut rest)?);
+    }
+    Ok((indexes, rest))
+}
+
+/// Reads one zigzag varint (Confluent's `ByteUtils.readVarint`).
+fn read_zigzag(rest: &mut &[u8]) -> Result<i64, String> {
+    let mut raw: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let Some((&byte, tail)) = rest.split_first() else {
+            return Err("the Protobuf message indexes are cut short".into());
+        };
+        *rest = tail;
+        raw |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            let v = (raw >> 1) as i64 ^ -((raw & 1) as i64);
+            return Ok(v);
+        }
+    }
+    Err("a Protobuf message index is not a varint".into())
+}
+
+fn write_message(message: &DynamicMessage, out: &mut String, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("the message nests deeper than {MAX_DEPTH} levels"));
+    }
+    out.push('{');
+    for (n, field) in message.descriptor().fields().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        write_str(out, field.name());
+        out.push(':');
+        let path = || format!("{}.{}", message.descriptor().full_name(), field.name());
+        if field.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
+            return Err(format!(
+                "field {} is in a oneof, which this sink does not read yet (Connect's struct \
+                 for it is not reproduced)",
+                path()
+            ));
+        }
+        if field.supports_presence() && !field.is_list() && !message.has_field(&field) {
+            // An absent message, or a proto3 `optional` / proto2 field that is not set.
+            if matches!(field.kind(), Kind::Message(_)) || field.containing_oneof().is_some() {
+                out.push_str("null");
+                continue;
+            }
+        }
+        write_value(&field, &message.get_field(&field), out, depth)
+            .map_err(|e| format!("field {}: {e}", path()))?;
+    }
+    out.push('}');
+    Ok(())
+}
+
+fn write_value(
+    field: &FieldDescriptor,
+    value: &Value,
+    out: &mut String,
+    depth: usize,
+) -> Result<(), String> {
+    match value {
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_single(field, &field.kind(), item, out, depth)?;
+            }
+            out.push(']');
+            Ok(())
+        }
+        Value::Map(map) => {
+            let Kind::Message(entry) = field.kind() else {
+                return Err("a map without its entry type".into());
+            };
+            let value_kind = entry.map_entry_value_field().kind();
+            let mut pairs = Vec::with_capacity(map.len());
+            for (key, value) in map {
+                let MapKey::String(key) = key else {
+                    return Err("a map whose keys are not strings is not read yet".into());
+                };
+                pairs.push((key, value));
+            }
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, value)) in pairs.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, key);
+                out.push(':');
+                write_single(field, &value_kind, value, out, depth)?;
+            }
+            out.push('}');
+            Ok(())
+        }
+        single => write_single(field, &field.kind(), single, out, depth),
+    }
+}
+
+fn write_single(
+    field: &FieldDescriptor,
+    kind: &Kind,
+    value: &Value,
+    out: &mut String,
+    depth: usize,
+) -> Result<(), String> {
+    match value {
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::I32(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::I64(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::U32(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::U64(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::F32(f) => {
+            if !f.is_finite() {
+                return Err(format!("{f} is not a number JSON can hold"));
+            }
+            out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?);
+        }
+        Value::F64(f) => {
+            if !f.is_finite() {
+                return Err(format!("{f} is not a number JSON can hold"));
+            }
+            out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?);
+        }
+        Value::String(s) => write_str(out, s),
+        Value::Bytes(b) => {
+            out.push('"');
+            out.push_str(&base64::engine::general_purpose::STANDARD.encode(b));
+            out.push('"');
+        }
+        Value::EnumNumber(n) => {
+            let Kind::Enum(e) = kind else {
+                return Err("an enum number for a field that is no enum".into());
+            };
+            let v = e.get_value(*n).ok_or_else(|| {
+                format!("{n} is not a value of enum {} in the schema", e.full_name())
+            })?;
+            write_str(out, v.name());
+        }
+        Value::Message(m) => {
+            let name = m.descriptor().full_name().to_owned();
+            if name.starts_with("google.protobuf.") {
+                return Err(format!(
+                    "{name} is a well-known type, which this sink does not read yet (Connect \
+                     maps some of them to logical types)"
+                ));
+            }
+            write_message(m, out, depth + 1)?;
+        }
+        Value::List(_) | Value::Map(_) => {
+            return Err(format!("a nested list or map in {}", field.full_name()))
+        }
+    }
+    Ok(())
+}
+
+fn write_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    const PROTO: &str = r#"
+syntax = "proto3";
+package shop;
+message Order {
+  int64 id = 1;
+  uint64 big = 2;
+  float ratio = 3;
+  double price = 4;
+  bool paid = 5;
+  string note = 6;
+  bytes blob = 7;
+  Tier tier = 8;
+  Customer customer = 9;
+  repeated int32 qty = 10;
+  map<string, int64> counts = 11;
+  optional string maybe = 12;
+  sint32 delta = 13;
+  message Line { string sku = 1; }
+  repeated Line lines = 14;
+}
+enum Tier { GOLD = 0; SILVER = 1; }
+message Customer { string name = 1; }
+message WithOneof { oneof pick { string a = 1; int32 b = 2; } }
+message WithTime { google.protobuf.Timestamp at = 1; }
+import "google/protobuf/timestamp.proto";
+"#;
+
+    /// `message` (by its full name) built from JSON with prost-reflect, in the wire body.
+    fn body(schema: &ProtoSchema, indexes: &[u8], name: &str, json: &str) -> Vec<u8> {
+        let d = find(schema, name);
+        let mut de = serde_json::Deserializer::from_str(json);
+        let m = DynamicMessage::deserialize(d, &mut de).expect("JSON message");
+        let mut out = indexes.to_vec();
+        out.extend(m.encode_to_vec());
+        out
+    }
+
+    fn find(schema: &ProtoSchema, name: &str) -> MessageDescriptor {
+        schema.messages[0]
+            .parent_pool()
+            .get_message_by_name(name)
+            .expect(name)
+    }
+
+    #[test]
+    fn message_indexes_are_zigzag_varints_and_a_zero_means_the_first_message() {
+        let cases: &[(&[u8], &[i64], &[u8])] = &[
+            (b"\x00rest", &[0], b"rest"),
+            (b"\x02\x02rest", &[1], b"rest"),
+            (b"\x04\x00\x02", &[0, 1], b""),
+            (b"\x02\xac\x02", &[150], b""),
+        ];
+        for (body, want, rest) in cases {
+            let (got, r) = message_indexes(body).unwrap();
+            assert_eq!((&got[..], r), (*want, *rest), "{body:?}");
+        }
+        for (body, why) in [
+            (&b""[..], "cut short"),
+            (b"\x04\x00", "cut short"),
+            (b"\x01", "count is -1"),
+            (b"\xfe\x01", "count is 127"),
+        ] {
+            let err = message_indexes(body).unwrap_err();
+            assert!(err.contains(why), "{body:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_type_becomes_the_connectors_json() {
+        let schema = ProtoSchema::parse(PROTO).unwrap();
+        let json = r#"{"id": "-9007199254740993", "big": "18446744073709551615",
+            "ratio": 0.1, "price": 2.5, "paid": true, "note": "ünï \"q\"",
+            "blob": "/wAB", "tier": "SILVER", "customer": {"name": "c"},
+            "qty": [1, -2], "counts": {"b": "2", "a": "1"}, "delta": -3,
+            "lines": [{"sku": "x"}]}"#;
+        let got = schema
+            .to_json(&body(&schema, b"\x00", "shop.Order", json))
+            .unwrap();
+        assert_eq!(
+            got,
+            r#"{"id":-9007199254740993,"big":18446744073709551615,"ratio":0.1,"price":2.5,"paid":true,"note":"ünï \"q\"","blob":"/wAB","tier":"SILVER","customer":{"name":"c"},"qty":[1,-2],"counts":{"a":1,"b":2},"maybe":null,"delta":-3,"lines":[{"sku":"x"}]}"#
+        );
+        // Unset fields: proto3 defaults, an absent message and an unset `optional` as null.
+        let got = schema
+            .to_json(&body(&schema, b"\x00", "shop.Order", r#"{"maybe": ""}"#))
+            .unwrap();
+        assert_eq!(
+            got,
+            r#"{"id":0,"big":0,"ratio":0.0,"price":0.0,"paid":false,"note":"","blob":"","tier":"GOLD","customer":null,"qty":[],"counts":{},"maybe":"","delta":0,"lines":[]}"#
+        );
+        // The message indexes pick the message: [1] is Customer, [0, 0] Order.Line.
+        let customer = body(&schema, b"\x02\x02", "shop.Customer", r#"{"name": "n"}"#);
+        assert_eq!(schema.to_json(&customer).unwrap(), r#"{"name":"n"}"#);
+        let line = body(
+            &schema,
+            b"\x04\x00\x00",
+            "shop.Order.Line",
+            r#"{"sku": "s"}"#,
+        );
+        assert_eq!(schema.to_json(&line).unwrap(), r#"{"sku":"s"}"#);
+    }
+
+    #[test]
+    fn what_cannot_be_read_exactly_is_refused_with_the_reason() {
+        let schema = ProtoSchema::parse(PROTO).unwrap();
+        let oneof = body(&schema, b"\x02\x04", "shop.WithOneof", r#"{"a": "x"}"#);
+        let time = body(
+            &schema,
+            b"\x02\x06",
+            "shop.WithTime",
+            r#"{"at": "2024-01-01T00:00:00Z"}"#,
+        );
+        let nan = body(&schema, b"\x00", "shop.Order", r#"{"price": "NaN"}"#);
+        let mut enum_9 = b"\x00".to_vec();
+        enum_9.extend([8 << 3, 9]);
+        let cases: &[(&[u8], &str)] = &[
+            (b"\x02\x08", "indexes [4] name no message"),
+            (b"\x04\x02\x00", "indexes [1, 0] name no message"),
+            (b"\x00\xff\xff", "does not decode as shop.Order"),
+            (&oneof, "field shop.WithOneof.a is in a oneof"),
+            (&time, "google.protobuf.Timestamp is a well-known type"),
+            (&nan, "field shop.Order.price: NaN is not a number"),
+            (&enum_9, "9 is not a value of enum shop.Tier"),
+        ];
+        for (body, why) in cases {
+            let err = schema.to_json(body).unwrap_err();
+            assert!(err.contains(why), "{body:?}: {err}");
+        }
+        for (text, why) in [
+            ("syntax = \"proto3\"; message {", "does not parse"),
+            (
+                "syntax = \"proto3\"; import \"other.proto\";",
+                "does not compile",
+            ),
+            ("syntax = \"proto3\";", "defines no message"),
+        ] {
+            let err = ProtoSchema::parse(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+}
