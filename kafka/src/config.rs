@@ -34,7 +34,8 @@ pub struct SinkArgs {
         required_unless_present_any = ["topic_map", "topic_regex"]
     )]
     pub topics: Vec<String>,
-    /// Also consume every topic whose whole name matches this regex, including topics created
+    /// Also consume every topic whose whole name matches this regex (POSIX extended syntax, as
+    /// librdkafka reads it: `.` `*` `+` `?` `[a-z]` `(a|b)` `\.`), including topics created
     /// later (found by librdkafka's metadata refresh, `topic.metadata.refresh.interval.ms`).
     /// Their pipe: `--topic2table-map`, else a single `--pipe`, else the Kafka connector's
     /// default `"<topic>-STREAMING"`.

@@ -196,7 +196,7 @@ mod tests {
         .sink
         .unwrap();
         sink.validate().unwrap();
-        assert_eq!(sink.subscription(), [r"^(?:orders\..*)$"]);
+        assert_eq!(sink.subscription(), [r"^(orders\..*)$"]);
         let routes = sink.routes().unwrap();
         assert_eq!(routes.pipe_of("orders.eu").unwrap(), "O_EU-STREAMING");
         let sink = parse(&format!(

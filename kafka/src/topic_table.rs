@@ -49,11 +49,12 @@ fn whole(regex: &str) -> String {
     format!("^(?:{r})$")
 }
 
-/// `--topic-regex REGEX` as librdkafka subscribes to it (a subscription starting with `^` is a
-/// pattern; librdkafka searches, so it is anchored at both ends to match whole names, as Kafka
-/// Connect's `topics.regex` does).
+/// `--topic-regex REGEX` as librdkafka subscribes to it: a subscription starting with `^` is a
+/// pattern, read by the C library's POSIX extended `regcomp` (so no `(?:…)`), and searched, so
+/// it is anchored at both ends to match whole names, as Kafka Connect's `topics.regex` does.
 pub fn subscription_pattern(regex: &str) -> String {
-    whole(regex)
+    let inner = whole(regex);
+    format!("^({})$", &inner[4..inner.len() - 2])
 }
 
 /// `--topic-regex REGEX`, compiled to test topic names here (e.g. the dead-letter topic).
@@ -496,11 +497,11 @@ mod tests {
     #[test]
     fn a_subscription_pattern_matches_whole_names() {
         for given in ["orders\\..*", "^orders\\..*", "^orders\\..*$"] {
-            assert_eq!(subscription_pattern(given), "^(?:orders\\..*)$");
+            assert_eq!(subscription_pattern(given), "^(orders\\..*)$");
             let re = topic_regex(given).unwrap();
             assert!(re.is_match("orders.eu") && !re.is_match("my.orders.eu"));
         }
-        assert_eq!(subscription_pattern("cost\\$"), "^(?:cost\\$)$");
+        assert_eq!(subscription_pattern("cost\\$"), "^(cost\\$)$");
         assert!(topic_regex("(?!x)").is_err());
     }
 }
