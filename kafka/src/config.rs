@@ -305,7 +305,8 @@ impl SinkArgs {
     /// Reads `--topic-map` into `topics` and `pipes` (one pipe per topic from then on).
     ///
     /// # Errors
-    /// A file that cannot be read or is not `[topics]` with string values, a topic given twice.
+    /// A file that cannot be read or is not `[topics]` with string values, a topic given twice,
+    /// `--topic`s without `--pipe` (they would take the map's pipes).
     pub fn load_topic_map(&mut self) -> Result<()> {
         let Some(path) = self.topic_map.clone() else {
             return Ok(());
@@ -314,6 +315,12 @@ impl SinkArgs {
             .with_context(|| format!("cannot read --topic-map {}", path.display()))?;
         let map =
             parse_topic_map(&text).with_context(|| format!("--topic-map {}", path.display()))?;
+        if self.pipes.is_empty() && !self.topics.is_empty() {
+            bail!(
+                "--topic-map with --topic but no --pipe: give the --topic's --pipe, or move the \
+                 topic into the map"
+            );
+        }
         // One pipe per topic from here on.
         if self.pipes.len() == 1 {
             self.pipes = vec![self.pipes[0].clone(); self.topics.len()];

@@ -213,5 +213,18 @@ mod tests {
             .unwrap();
         assert!(format!("{:#}", sink.validate().unwrap_err()).contains("--topic-regex"));
         assert!(parse(&format!("{base} --topic t --topic2table-regex-replacement")).is_err());
+        // `--topic` without `--pipe` (by the map's rules) cannot be mixed with `--topic-map`.
+        let file = std::env::temp_dir().join(format!("topic-map-{}.toml", std::process::id()));
+        std::fs::write(&file, "[topics]\nx = \"PX\"\n").unwrap();
+        let mut sink = parse(&format!(
+            "{base} --topic a --topic2table-map a:T --topic-map {}",
+            file.display()
+        ))
+        .unwrap()
+        .sink
+        .unwrap();
+        let err = sink.load_topic_map().unwrap_err().to_string();
+        std::fs::remove_file(&file).ok();
+        assert!(err.contains("no --pipe"), "{err}");
     }
 }
