@@ -57,17 +57,52 @@ pub fn subscription_pattern(regex: &str) -> String {
     format!("^({})$", &inner[4..inner.len() - 2])
 }
 
-/// `--topic-regex REGEX`, compiled to test topic names here (e.g. the dead-letter topic).
+/// `--topic-regex REGEX`, compiled to test topic names here (e.g. the dead-letter topic), and
+/// checked as librdkafka will compile it.
 ///
 /// # Errors
-/// A regex that does not compile, naming it.
+/// A regex that does not compile, in either dialect, naming it.
 pub fn topic_regex(regex: &str) -> Result<Regex> {
+    posix_check(&subscription_pattern(regex)).map_err(|why| {
+        anyhow::anyhow!(
+            "--topic-regex {regex:?} is not POSIX extended syntax, which librdkafka reads \
+             ({why}): write e.g. ^orders\\..* or ^(orders|returns)$"
+        )
+    })?;
     Regex::new(&whole(regex)).with_context(|| {
         format!(
             "--topic-regex {regex:?} is not a regex this sink reads (lookaround and \
              backreferences are not supported)"
         )
     })
+}
+
+/// Compiles `pattern` as librdkafka does on Linux (`regcomp(REG_EXTENDED | REG_NOSUB)`,
+/// librdkafka's `src/rdregex.c`).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn posix_check(pattern: &str) -> std::result::Result<(), String> {
+    let c = std::ffi::CString::new(pattern).map_err(|_| "a NUL byte".to_owned())?;
+    // SAFETY: `re` is written by regcomp before it is read, freed once when compiled; the
+    // pattern is a valid C string for the call's duration; regerror writes at most `buf.len()`.
+    unsafe {
+        let mut re: libc::regex_t = std::mem::zeroed();
+        let r = libc::regcomp(&mut re, c.as_ptr(), libc::REG_EXTENDED | libc::REG_NOSUB);
+        if r == 0 {
+            libc::regfree(&mut re);
+            return Ok(());
+        }
+        let mut buf = [0u8; 256];
+        libc::regerror(r, &re, buf.as_mut_ptr().cast(), buf.len());
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        Err(String::from_utf8_lossy(&buf[..end]).into_owned())
+    }
+}
+
+/// Elsewhere the subscription reports a pattern librdkafka cannot compile.
+#[cfg(not(target_os = "linux"))]
+fn posix_check(_pattern: &str) -> std::result::Result<(), String> {
+    Ok(())
 }
 
 /// One `topic:table` entry of the map.
@@ -503,5 +538,11 @@ mod tests {
         }
         assert_eq!(subscription_pattern("cost\\$"), "^(cost\\$)$");
         assert!(topic_regex("(?!x)").is_err());
+        #[cfg(target_os = "linux")]
+        {
+            let err = topic_regex("(?:orders|returns)").unwrap_err().to_string();
+            assert!(err.contains("POSIX"), "{err}");
+            topic_regex("^(orders|returns)\\.[a-z]+$").unwrap();
+        }
     }
 }
