@@ -31,9 +31,25 @@ pub struct SinkArgs {
     #[arg(
         long = "topic",
         value_name = "T",
-        required_unless_present = "topic_map"
+        required_unless_present_any = ["topic_map", "topic_regex"]
     )]
     pub topics: Vec<String>,
+    /// Also consume every topic whose whole name matches this regex (POSIX extended syntax, as
+    /// librdkafka reads it: `.` `*` `+` `?` `[a-z]` `(a|b)` `\.`), including topics created
+    /// later (found by librdkafka's metadata refresh, `topic.metadata.refresh.interval.ms`).
+    /// Their pipe: `--topic2table-map`, else a single `--pipe`, else the Kafka connector's
+    /// default `"<topic>-STREAMING"`.
+    #[arg(long, value_name = "REGEX")]
+    pub topic_regex: Option<String>,
+    /// The Kafka connector's `snowflake.topic2table.map`, `TOPIC:TABLE[,TOPIC:TABLE...]`
+    /// (topics may be regexes): a topic without a `--pipe` goes to its table's default pipe
+    /// `<TABLE>-STREAMING` (a `"quoted"` table keeps its case, others are upper-cased).
+    #[arg(long = "topic2table-map", value_name = "MAP")]
+    pub topic2table_map: Option<String>,
+    /// Tables of `--topic2table-map` are templates: `$1`..`$9` and `${name}` are the topic
+    /// regex's groups (the connector's `snowflake.topic2table.map.regex.replacement=true`).
+    #[arg(long = "topic2table-regex-replacement", requires = "topic2table_map")]
+    pub topic2table_regex_replacement: bool,
     /// The consumer group: instances with the same group share the partitions.
     #[arg(long, value_name = "G")]
     pub group: String,
@@ -44,7 +60,11 @@ pub struct SinkArgs {
     #[arg(long, value_name = "S")]
     pub schema: String,
     /// The pipe of each `--topic` (one for all topics, or one per topic in order).
-    #[arg(long = "pipe", value_name = "P", required_unless_present = "topic_map")]
+    #[arg(
+        long = "pipe",
+        value_name = "P",
+        required_unless_present_any = ["topic_map", "topic_regex", "topic2table_map"]
+    )]
     pub pipes: Vec<String>,
     /// A TOML file mapping topics to pipes, `[topics]` then `TOPIC = "PIPE"` lines (added to
     /// any `--topic`/`--pipe`).
@@ -251,20 +271,42 @@ impl SinkArgs {
         format!("{prefix}_{topic}_{partition}")
     }
 
-    /// The pipe of `topic`.
-    pub fn pipe_of(&self, topic: &str) -> &str {
-        let i = self.topics.iter().position(|t| t == topic).unwrap_or(0);
-        if self.pipes.len() == 1 {
-            &self.pipes[0]
-        } else {
-            &self.pipes[i]
-        }
+    /// The rules that give each topic its pipe, also topics found at run time
+    /// ([`crate::topic_table`]).
+    ///
+    /// # Errors
+    /// A `--topic2table-map` that does not parse.
+    pub fn routes(&self) -> Result<crate::topic_table::Routes> {
+        let map = match &self.topic2table_map {
+            Some(m) => Some(
+                crate::topic_table::TopicTableMap::parse(m, self.topic2table_regex_replacement)
+                    .context("--topic2table-map")?,
+            ),
+            None => None,
+        };
+        Ok(crate::topic_table::Routes::new(
+            &self.topics,
+            &self.pipes,
+            map,
+        ))
+    }
+
+    /// What the consumer subscribes to: the listed topics, and `--topic-regex` as a pattern.
+    pub fn subscription(&self) -> Vec<String> {
+        let mut out = self.topics.clone();
+        out.extend(
+            self.topic_regex
+                .as_deref()
+                .map(crate::topic_table::subscription_pattern),
+        );
+        out
     }
 
     /// Reads `--topic-map` into `topics` and `pipes` (one pipe per topic from then on).
     ///
     /// # Errors
-    /// A file that cannot be read or is not `[topics]` with string values, a topic given twice.
+    /// A file that cannot be read or is not `[topics]` with string values, a topic given twice,
+    /// `--topic`s without `--pipe` (they would take the map's pipes).
     pub fn load_topic_map(&mut self) -> Result<()> {
         let Some(path) = self.topic_map.clone() else {
             return Ok(());
@@ -273,6 +315,12 @@ impl SinkArgs {
             .with_context(|| format!("cannot read --topic-map {}", path.display()))?;
         let map =
             parse_topic_map(&text).with_context(|| format!("--topic-map {}", path.display()))?;
+        if self.pipes.is_empty() && !self.topics.is_empty() {
+            bail!(
+                "--topic-map with --topic but no --pipe: give the --topic's --pipe, or move the \
+                 topic into the map"
+            );
+        }
         // One pipe per topic from here on.
         if self.pipes.len() == 1 {
             self.pipes = vec![self.pipes[0].clone(); self.topics.len()];
@@ -306,10 +354,12 @@ impl SinkArgs {
     /// # Errors
     /// A pipe count that fits neither rule, a dead-letter topic that is also consumed.
     pub fn validate(&self) -> Result<()> {
-        if self.topics.is_empty() {
-            bail!("no topic: give --topic T --pipe P, or --topic-map FILE");
+        if self.topics.is_empty() && self.topic_regex.is_none() {
+            bail!("no topic: give --topic T --pipe P, --topic-map FILE or --topic-regex REGEX");
         }
-        if self.pipes.len() != 1 && self.pipes.len() != self.topics.len() {
+        let by_rule =
+            self.pipes.is_empty() && (self.topic_regex.is_some() || self.topic2table_map.is_some());
+        if !by_rule && self.pipes.len() != 1 && self.pipes.len() != self.topics.len() {
             bail!(
                 "{} --pipe for {} --topic: give one pipe for all topics, or one per topic in the \
                  same order",
@@ -329,6 +379,16 @@ impl SinkArgs {
                 );
             }
         }
+        if let Some(regex) = &self.topic_regex {
+            let re = crate::topic_table::topic_regex(regex)?;
+            if let Some(dlq) = self.dead_letter_topic.as_deref().filter(|d| re.is_match(d)) {
+                bail!(
+                    "--dead-letter-topic {dlq} matches --topic-regex {regex}: dead letters would \
+                     loop; exclude it from the regex or name another topic"
+                );
+            }
+        }
+        self.routes()?;
         Ok(())
     }
 

@@ -361,9 +361,12 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
             anyhow::anyhow!("cannot create the Kafka consumer: {why}")
         })?;
     let topics: Vec<&str> = setup.topics.iter().map(String::as_str).collect();
-    consumer
-        .subscribe(&topics)
-        .map_err(|e| anyhow::anyhow!("cannot subscribe to {topics:?}: {e}"))?;
+    consumer.subscribe(&topics).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot subscribe to {topics:?}: {e} (a --topic-regex must be POSIX extended \
+                 syntax, as librdkafka reads it)"
+        )
+    })?;
     let mut last_rejoin: Option<Instant> = None;
     let mut commits = Commits::default();
     loop {
@@ -378,9 +381,12 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
                     tracing::warn!("a channel was taken by another writer: rejoining the group");
                     consumer.unsubscribe();
                     settle(&consumer, Duration::from_secs(60));
-                    consumer
-                        .subscribe(&topics)
-                        .map_err(|e| anyhow::anyhow!("cannot subscribe to {topics:?}: {e}"))?;
+                    consumer.subscribe(&topics).map_err(|e| {
+                        anyhow::anyhow!(
+                "cannot subscribe to {topics:?}: {e} (a --topic-regex must be POSIX extended \
+                 syntax, as librdkafka reads it)"
+            )
+                    })?;
                 }
                 Ok(ThreadCmd::Shutdown) | Err(std_mpsc::TryRecvError::Disconnected) => {
                     consumer.unsubscribe();

@@ -164,30 +164,31 @@ impl Lab {
     /// As [`instance`](Self::instance), without `--metadata` (the rows are the messages'
     /// values alone).
     pub fn instance_without_metadata(&self, bin: &Path, topic: &str, group: &str) -> Command {
+        let mut cmd = self.instance_of(bin, group);
+        cmd.args(["--topic", topic, "--pipe", PIPE]);
+        cmd
+    }
+
+    /// As [`instance_without_metadata`](Self::instance_without_metadata), without `--topic`
+    /// and `--pipe`: add how it finds topics and their pipes.
+    pub fn instance_of(&self, bin: &Path, group: &str) -> Command {
         let mut cmd = Command::new(bin);
-        cmd.args([
-            "--brokers",
-            &self.brokers(),
-            "--topic",
-            topic,
-            "--group",
-            group,
-        ])
-        .args(["--database", DATABASE, "--schema", SCHEMA, "--pipe", PIPE])
-        .arg("--quiet")
-        .args([
-            "-X",
-            "session.timeout.ms=6000",
-            "-X",
-            "heartbeat.interval.ms=500",
-        ])
-        .env("SNOWFLAKE_URL", self.emulator.url())
-        .env("SNOWFLAKE_ACCOUNT", "DEMO")
-        .env("SNOWFLAKE_USER", "KAFKA")
-        .env("SNOWFLAKE_PRIVATE_KEY_FILE", &self.key)
-        .env_remove("SNOWFLAKE_PRIVATE_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+        cmd.args(["--brokers", &self.brokers(), "--group", group])
+            .args(["--database", DATABASE, "--schema", SCHEMA])
+            .arg("--quiet")
+            .args([
+                "-X",
+                "session.timeout.ms=6000",
+                "-X",
+                "heartbeat.interval.ms=500",
+            ])
+            .env("SNOWFLAKE_URL", self.emulator.url())
+            .env("SNOWFLAKE_ACCOUNT", "DEMO")
+            .env("SNOWFLAKE_USER", "KAFKA")
+            .env("SNOWFLAKE_PRIVATE_KEY_FILE", &self.key)
+            .env_remove("SNOWFLAKE_PRIVATE_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
         if let Some(ca) = self.emulator.ca_path() {
             cmd.env("SSL_CERT_FILE", ca);
         }

@@ -49,4 +49,5 @@ pub mod record;
 pub mod registry;
 pub mod report;
 pub mod sink;
+pub mod topic_table;
 pub mod value_format;

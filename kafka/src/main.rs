@@ -182,4 +182,49 @@ mod tests {
         ));
         assert!(parse("demo --brokers x").is_err());
     }
+
+    /// `--topic-regex` needs no `--topic` or `--pipe`; a topic's pipe follows the rules; a
+    /// dead-letter topic the regex matches is refused.
+    #[test]
+    fn a_topic_regex_subscribes_and_resolves_pipes_by_rule() {
+        let base = "--brokers h:9092 --group g --database D --schema S";
+        let sink = parse(&format!(
+            r"{base} --topic-regex ^orders\..* --topic2table-map orders\.(.*):o_$1 {}",
+            "--topic2table-regex-replacement"
+        ))
+        .unwrap()
+        .sink
+        .unwrap();
+        sink.validate().unwrap();
+        assert_eq!(sink.subscription(), [r"^(orders\..*)$"]);
+        let routes = sink.routes().unwrap();
+        assert_eq!(routes.pipe_of("orders.eu").unwrap(), "O_EU-STREAMING");
+        let sink = parse(&format!(
+            r"{base} --topic-regex orders\..* --dead-letter-topic orders.dlq"
+        ))
+        .unwrap()
+        .sink
+        .unwrap();
+        let err = sink.validate().unwrap_err().to_string();
+        assert!(err.contains("matches --topic-regex"), "{err}");
+        let sink = parse(&format!("{base} --topic-regex (?=x) --pipe P"))
+            .unwrap()
+            .sink
+            .unwrap();
+        assert!(format!("{:#}", sink.validate().unwrap_err()).contains("--topic-regex"));
+        assert!(parse(&format!("{base} --topic t --topic2table-regex-replacement")).is_err());
+        // `--topic` without `--pipe` (by the map's rules) cannot be mixed with `--topic-map`.
+        let file = std::env::temp_dir().join(format!("topic-map-{}.toml", std::process::id()));
+        std::fs::write(&file, "[topics]\nx = \"PX\"\n").unwrap();
+        let mut sink = parse(&format!(
+            "{base} --topic a --topic2table-map a:T --topic-map {}",
+            file.display()
+        ))
+        .unwrap()
+        .sink
+        .unwrap();
+        let err = sink.load_topic_map().unwrap_err().to_string();
+        std::fs::remove_file(&file).ok();
+        assert!(err.contains("no --pipe"), "{err}");
+    }
 }

@@ -82,6 +82,9 @@ pub async fn run_with(
     health: Arc<Health>,
 ) -> Result<Report> {
     args.validate()?;
+    // A topic's pipe is decided when its first partition is assigned: `--topic-regex` finds
+    // topics at run time.
+    let routes = args.routes()?;
     for line in crate::connector::start_lines(&args) {
         tracing::warn!("{line}");
     }
@@ -119,7 +122,7 @@ pub async fn run_with(
     let setup = ConsumerSetup {
         config: args.consumer_config(),
         properties: args.properties.clone(),
-        topics: args.topics.clone(),
+        topics: args.subscription(),
         control: control_tx,
         hand_over_timeout: args.hand_over_timeout,
         lags: Arc::clone(&lags),
@@ -166,10 +169,24 @@ pub async fn run_with(
                         // Opened concurrently; each partition's worker starts as its channel opens.
                         let mut opening = futures_util::stream::iter(parts)
                             .map(|(part, inbox)| {
-                                let pipe = client.pipe(&args.database, &args.schema, args.pipe_of(&part.0));
+                                let pipe = routes.pipe_of(&part.0).map(|p| {
+                                    let handle = client.pipe(&args.database, &args.schema, &p);
+                                    (p, handle)
+                                });
                                 let name = args.channel_name(&part.0, part.1);
+                                let (database, schema) = (&args.database, &args.schema);
                                 async move {
-                                    let opened = pipe.open_channel(&name).await;
+                                    let opened = match pipe {
+                                        Ok((p, pipe)) => pipe.open_channel(&name).await.map_err(|e| {
+                                            anyhow!(e).context(format!(
+                                                "cannot open the channel of {}/{} on {database}.{schema}.{p}",
+                                                part.0, part.1
+                                            ))
+                                        }),
+                                        Err(e) => Err(e.context(format!(
+                                            "no pipe for {}/{}", part.0, part.1
+                                        ))),
+                                    };
                                     (part, inbox, opened)
                                 }
                             })
@@ -179,11 +196,6 @@ pub async fn run_with(
                             let channel = match opened {
                                 Ok(c) => c,
                                 Err(e) => {
-                                    let e = anyhow!(e).context(format!(
-                                        "cannot open the channel of {}/{} on {}.{}.{}",
-                                        part.0, part.1, args.database, args.schema,
-                                        args.pipe_of(&part.0)
-                                    ));
                                     failure.get_or_insert(e);
                                     stop(&mut stopping, &health, &commands);
                                     continue;

@@ -14,3 +14,4 @@ mod rebalance;
 mod retention;
 mod row_errors;
 mod schema_registry;
+mod topic_regex;
