@@ -34,17 +34,13 @@ fn channel(partition: i32) -> String {
     format!("{CHANNEL_PREFIX}_{TOPIC}_{partition}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sink_finishes_what_the_connector_started_each_message_once() {
-    let lab = Lab::start(&[(TOPIC, PARTITIONS)], Duration::from_millis(100))
-        .await
-        .expect("lab");
-
-    // The topic: 40 messages on each partition, ids unique across the topic.
+/// `per` messages on each of `parts` partitions of [`TOPIC`], ids unique across the topic:
+/// (partition, offset) → id.
+async fn produce(lab: &Lab, parts: i32, per: i64) -> BTreeMap<(i32, i64), i64> {
     let producer = lab.producer().expect("producer");
-    let mut messages: BTreeMap<(i32, i64), i64> = BTreeMap::new();
-    for p in 0..PARTITIONS {
-        for n in 0..PER_PARTITION {
+    let mut messages = BTreeMap::new();
+    for p in 0..parts {
+        for n in 0..per {
             let id = i64::from(p) * 1_000 + n;
             let v = format!(r#"{{"id":{id},"kind":"order","amount":{n}}}"#);
             let delivery = producer
@@ -58,40 +54,71 @@ async fn the_sink_finishes_what_the_connector_started_each_message_once() {
             messages.insert((delivery.partition, delivery.offset), id);
         }
     }
+    messages
+}
 
-    // The connector lands the first messages of each partition, then stops. Partition 0's
-    // channel it never closes (a connector still running, or stuck): the sink's open fences it.
-    let client = ClientBuilder::new()
+/// The connector's client (the lab's key, as the connector holds it).
+async fn connector_client(lab: &Lab) -> snowpipe_streaming::StreamingIngestClient {
+    ClientBuilder::new()
         .account("DEMO")
         .user("KAFKA")
         .url(lab.emulator().url())
         .private_key_file(lab.key_path())
         .build()
         .await
-        .expect("the connector's client");
-    let pipe = client.pipe(DATABASE, SCHEMA, PIPE);
+        .expect("the connector's client")
+}
+
+/// The connector lands the first `landed` messages of `partition` under its channel name,
+/// offsets as tokens, as the connector writes rows, and returns the channel still open.
+async fn connector_lands(
+    client: &snowpipe_streaming::StreamingIngestClient,
+    messages: &BTreeMap<(i32, i64), i64>,
+    partition: i32,
+    landed: i64,
+) -> snowpipe_streaming::Channel {
+    let ch = client
+        .pipe(DATABASE, SCHEMA, PIPE)
+        .open_channel(&channel(partition))
+        .await
+        .expect("open");
+    assert_eq!(ch.latest_committed_offset_token(), None);
+    let rows: Vec<_> = messages
+        .range((partition, 0)..(partition, landed))
+        .map(|(&(p, o), &id)| {
+            let row = serde_json::json!({
+                "ID": id, "KIND": "order", "AMOUNT": o,
+                "RECORD_METADATA": {"topic": TOPIC, "partition": p, "offset": o},
+            });
+            (row, OffsetToken::new(o.to_string()).expect("token"))
+        })
+        .collect();
+    let last = rows.last().expect("rows").1.clone();
+    ch.append_rows_with_tokens(rows).await.expect("append");
+    ch.wait_for_commit(&last, Duration::from_secs(30))
+        .await
+        .expect("committed");
+    ch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_finishes_what_the_connector_started_each_message_once() {
+    let lab = Lab::start(&[(TOPIC, PARTITIONS)], Duration::from_millis(100))
+        .await
+        .expect("lab");
+
+    // The topic: 40 messages on each partition, ids unique across the topic.
+    let messages = produce(&lab, PARTITIONS, PER_PARTITION).await;
+
+    // The connector lands the first messages of each partition, then stops. Partition 0's
+    // channel it never closes (a connector still running, or stuck): the sink's open fences it.
+    let client = connector_client(&lab).await;
     let mut still_open = None;
     for (p, &landed) in (0..PARTITIONS).zip(LANDED_BY_CONNECTOR.iter()) {
         if landed == 0 {
             continue; // the connector never got to this partition
         }
-        let ch = pipe.open_channel(&channel(p)).await.expect("open");
-        assert_eq!(ch.latest_committed_offset_token(), None);
-        let rows: Vec<_> = messages
-            .range((p, 0)..(p, landed))
-            .map(|(&(p, o), &id)| {
-                let row = serde_json::json!({
-                    "ID": id, "KIND": "order", "AMOUNT": o,
-                    "RECORD_METADATA": {"topic": TOPIC, "partition": p, "offset": o},
-                });
-                (row, OffsetToken::new(o.to_string()).expect("token"))
-            })
-            .collect();
-        let last = rows.last().expect("rows").1.clone();
-        ch.append_rows_with_tokens(rows).await.expect("append");
-        ch.wait_for_commit(&last, Duration::from_secs(30))
-            .await
-            .expect("committed");
+        let ch = connector_lands(&client, &messages, p, landed).await;
         if p == 0 {
             still_open = Some(ch);
         } else {
@@ -207,51 +234,14 @@ async fn a_connector_json_file_drives_the_same_take_over() {
     let lab = Lab::start(&[(TOPIC, PARTS)], Duration::from_millis(100))
         .await
         .expect("lab");
-    let producer = lab.producer().expect("producer");
-    let mut messages: BTreeMap<(i32, i64), i64> = BTreeMap::new();
-    for p in 0..PARTS {
-        for n in 0..PER {
-            let id = i64::from(p) * 1_000 + n;
-            let v = format!(r#"{{"id":{id},"kind":"order","amount":{n}}}"#);
-            let delivery = producer
-                .send_result(FutureRecord::to(TOPIC).partition(p).key("k").payload(&v))
-                .map_err(|(e, _)| e)
-                .expect("queue")
-                .await
-                .expect("producer alive")
-                .map_err(|(e, _)| e)
-                .expect("delivered");
-            messages.insert((delivery.partition, delivery.offset), id);
-        }
-    }
+    let messages = produce(&lab, PARTS, PER).await;
     // The connector landed 7 messages of partition 0, none of partition 1, and stopped.
-    let client = ClientBuilder::new()
-        .account("DEMO")
-        .user("KAFKA")
-        .url(lab.emulator().url())
-        .private_key_file(lab.key_path())
-        .build()
+    let client = connector_client(&lab).await;
+    connector_lands(&client, &messages, 0, 7)
         .await
-        .expect("the connector's client");
-    let ch = client
-        .pipe(DATABASE, SCHEMA, PIPE)
-        .open_channel(&channel(0))
+        .close()
         .await
-        .expect("open");
-    let rows: Vec<_> = messages
-        .range((0, 0)..(0, 7))
-        .map(|(&(p, o), &id)| {
-            let row = serde_json::json!({"ID": id, "KIND": "order", "AMOUNT": o,
-                "RECORD_METADATA": {"topic": TOPIC, "partition": p, "offset": o}});
-            (row, OffsetToken::new(o.to_string()).expect("token"))
-        })
-        .collect();
-    let last = rows.last().expect("rows").1.clone();
-    ch.append_rows_with_tokens(rows).await.expect("append");
-    ch.wait_for_commit(&last, Duration::from_secs(30))
-        .await
-        .expect("committed");
-    ch.close().await.expect("close");
+        .expect("close");
     client.close().await.expect("close");
 
     // The connector's file, as a team has it: the key's base64 body, Connect's own keys, and
