@@ -39,9 +39,7 @@ use crate::channel::encode;
 use crate::channel::pipe_params::PipeParams;
 use crate::channel::pool::{BufferPool, RowSize};
 use crate::channel::DataMetrics;
-use crate::transport::{
-    default_pipe_name, AppendRequest, Compression, ElasticTarget, IngestApi, PipePath,
-};
+use crate::transport::{AppendRequest, Compression, ElasticTarget, IngestApi, PipePath};
 use crate::{Error, Result};
 
 /// A batch that may have landed more than once: its successful request was a retry of an
@@ -103,11 +101,12 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn new(target: &ElasticTarget) -> Self {
-        let pipe = metric_pipe(target);
-        let labels = DataMetrics::labels("ELASTIC", &pipe, "elastic");
+    /// Labelled with the pipe the channel writes through (for a table, its default pipe).
+    fn new(pipe: &PipePath) -> Self {
+        let pipe = &pipe.pipe;
+        let labels = DataMetrics::labels("ELASTIC", pipe, "elastic");
         Self {
-            data: DataMetrics::new("ELASTIC", &pipe, "elastic"),
+            data: DataMetrics::new("ELASTIC", pipe, "elastic"),
             possible_duplicates: metrics::counter!(
                 "snowpipe_elastic_possible_duplicates_total",
                 &labels
@@ -120,6 +119,9 @@ impl Metrics {
 struct Inner {
     api: Arc<dyn IngestApi>,
     target: ElasticTarget,
+    /// The pipe the target writes through (a table's default pipe), whose
+    /// `BINARY_INPUT_FORMAT` the rows are written in.
+    pipe: PipePath,
     settings: ElasticSettings,
     /// The open batch (the channels' batcher; its chunks hold their budget).
     batcher: std::sync::Mutex<Batcher>,
@@ -157,11 +159,13 @@ impl ElasticChannel {
         settings: ElasticSettings,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
-        let metrics = Metrics::new(&target);
+        let pipe = target.pipe_path();
+        let metrics = Metrics::new(&pipe);
         let inner = Arc::new(Inner {
             api,
             metrics,
             target,
+            pipe,
             batcher: std::sync::Mutex::new(Batcher::new(settings.batch_cap)),
             row_size: RowSize::default(),
             settings,
@@ -218,19 +222,10 @@ impl ElasticChannel {
         I::Item: Serialize,
     {
         let s = &self.inner.settings;
-        let pipe = match &self.inner.target {
-            ElasticTarget::Pipe(p) => p.clone(),
-            ElasticTarget::Table {
-                database,
-                schema,
-                table,
-            } => PipePath {
-                database: database.clone(),
-                schema: schema.clone(),
-                pipe: default_pipe_name(table),
-            },
-        };
-        let binary = s.pipe_params.binary(self.inner.api.as_ref(), &pipe).await;
+        let binary = s
+            .pipe_params
+            .binary(self.inner.api.as_ref(), &self.inner.pipe)
+            .await;
         let encoded = crate::binary::with_pipe_format(&binary, || {
             encode::encode_rows(rows, &s.row_cap, &s.buffers, &self.inner.row_size)
         })?;
@@ -372,15 +367,6 @@ impl Drop for Inner {
     }
 }
 
-/// The `pipe` label of an elastic channel's metrics: its pipe, or for a table the table's
-/// default pipe, named by the one rule every other path uses ([`default_pipe_name`]).
-fn metric_pipe(target: &ElasticTarget) -> String {
-    match target {
-        ElasticTarget::Table { table, .. } => default_pipe_name(table),
-        ElasticTarget::Pipe(p) => p.pipe.clone(),
-    }
-}
-
 fn compression_error(e: &std::io::Error) -> Error {
     Error::Serialization {
         row_index: 0,
@@ -406,9 +392,9 @@ mod tests {
     /// name it: a quoted table keeps the suffix inside the quotes.
     #[test]
     fn the_pipe_label_follows_the_default_pipe_rule() {
-        assert_eq!(metric_pipe(&table("T")), "T-STREAMING");
+        assert_eq!(table("T").pipe_path().pipe, "T-STREAMING");
         assert_eq!(
-            metric_pipe(&table("\"My Table\"")),
+            table("\"My Table\"").pipe_path().pipe,
             "\"My Table-STREAMING\""
         );
         let pipe = ElasticTarget::Pipe(PipePath {
@@ -416,6 +402,6 @@ mod tests {
             schema: "S".into(),
             pipe: "P".into(),
         });
-        assert_eq!(metric_pipe(&pipe), "P");
+        assert_eq!(pipe.pipe_path().pipe, "P");
     }
 }

@@ -121,6 +121,25 @@ pub(crate) enum ElasticTarget {
     Pipe(PipePath),
 }
 
+impl ElasticTarget {
+    /// The pipe the target writes through: the pipe, or a table's default pipe (named by
+    /// [`default_pipe_name`], the rule every path uses).
+    pub(crate) fn pipe_path(&self) -> PipePath {
+        match self {
+            Self::Pipe(p) => p.clone(),
+            Self::Table {
+                database,
+                schema,
+                table,
+            } => PipePath {
+                database: database.clone(),
+                schema: schema.clone(),
+                pipe: default_pipe_name(table),
+            },
+        }
+    }
+}
+
 impl fmt::Display for ElasticTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
