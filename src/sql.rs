@@ -51,6 +51,11 @@ use crate::Result;
 /// larger answer fails the query instead of growing memory without bound.
 pub(crate) const SQL_MAX_RESPONSE_BYTES: usize = 256 << 20;
 
+/// The default most bytes one query's answers may hold together, decompressed
+/// ([`SqlClient::max_result_bytes`]): without it, `max_partitions` × `max_partition_bytes`
+/// (1,000 × 256 MiB) would be the only bound.
+pub(crate) const SQL_MAX_RESULT_BYTES: usize = 1 << 30;
+
 /// Runs SQL statements through the SQL API. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SqlClient {
@@ -64,6 +69,7 @@ pub struct SqlClient {
     timeout: Duration,
     max_partitions: usize,
     max_partition_bytes: usize,
+    max_result_bytes: usize,
 }
 
 /// How long past the statement timeout the client keeps polling a statement that Snowflake
@@ -168,6 +174,7 @@ impl ClientBuilder {
             timeout: Duration::from_secs(600),
             max_partitions: 1_000,
             max_partition_bytes: SQL_MAX_RESPONSE_BYTES,
+            max_result_bytes: SQL_MAX_RESULT_BYTES,
         })
     }
 }
@@ -207,6 +214,17 @@ impl SqlClient {
     /// The most bytes one answer (a result partition, decompressed) may hold (default 256 MiB).
     pub fn max_partition_bytes(mut self, max: usize) -> Self {
         self.max_partition_bytes = max;
+        self
+    }
+
+    /// The most bytes all answers of one query (every result partition, decompressed) may
+    /// hold together (default 1 GiB). A result declaring more (`partitionInfo`'s
+    /// `uncompressedSize`) fails before any partition is fetched; otherwise the query fails
+    /// with [`Error::Sql`] naming this limit as soon as the answers fetched pass it. What a
+    /// query holds at most is this plus one partition
+    /// ([`max_partition_bytes`](Self::max_partition_bytes)).
+    pub fn max_result_bytes(mut self, max: usize) -> Self {
+        self.max_result_bytes = max;
         self
     }
 
@@ -271,7 +289,7 @@ impl SqlClient {
             delay = (delay * 2).min(Duration::from_secs(1));
             answer = self.send(&self.status_call(&handle, None)).await?;
         }
-        let (_, answer) = answer;
+        let (_, answer, first_bytes) = answer;
         let handle = answer.statement_handle.clone().unwrap_or_default();
         let meta = answer
             .result_set_meta_data
@@ -288,11 +306,27 @@ impl SqlClient {
                 Some(handle),
             ));
         }
+        let declared: u64 = meta
+            .partition_info
+            .iter()
+            .filter_map(|p| {
+                p.get("uncompressedSize")
+                    .and_then(serde_json::Value::as_u64)
+            })
+            .sum();
+        if declared > self.max_result_bytes as u64 {
+            return Err(over_result_cap(declared, self.max_result_bytes, &handle));
+        }
+        let mut used = first_bytes;
         let mut rows = answer.data.unwrap_or_default();
         for partition in 1..meta.partition_info.len() {
-            let (_, more) = self
+            let (_, more, bytes) = self
                 .send(&self.status_call(&handle, Some(partition)))
                 .await?;
+            used += bytes;
+            if used > self.max_result_bytes {
+                return Err(over_result_cap(used as u64, self.max_result_bytes, &handle));
+            }
             rows.extend(more.data.unwrap_or_default());
         }
         Ok(QueryResult {
@@ -313,7 +347,8 @@ impl SqlClient {
     }
 
     /// Sends one call with the control-plane credential; 408/422 become [`Error::Sql`].
-    async fn send(&self, call: &Call) -> Result<(u16, Answer)> {
+    /// Returns the status, the decoded answer and its body's size (decompressed).
+    async fn send(&self, call: &Call) -> Result<(u16, Answer, usize)> {
         let call = call
             .clone()
             .header("Accept", HeaderValue::from_static("application/json"));
@@ -345,7 +380,7 @@ impl SqlClient {
                 None,
             ));
         }
-        Ok((status, answer))
+        Ok((status, answer, resp.body.len()))
     }
 }
 
@@ -371,6 +406,18 @@ fn check_format(format: Option<&str>, handle: &str) -> Result<()> {
             Some(handle.to_owned()),
         )),
     }
+}
+
+/// The query's answers would pass [`SqlClient::max_result_bytes`].
+fn over_result_cap(bytes: u64, cap: usize, handle: &str) -> Error {
+    protocol(
+        format!(
+            "the result holds {bytes} bytes or more (decompressed), more than max_result_bytes \
+             ({cap}): narrow the query (a LIMIT, fewer columns) or raise \
+             SqlClient::max_result_bytes"
+        ),
+        Some(handle.to_owned()),
+    )
 }
 
 fn protocol(message: String, statement_handle: Option<String>) -> Error {

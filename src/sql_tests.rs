@@ -209,6 +209,86 @@ async fn results_beyond_the_partition_limits_fail_without_fetching() {
     assert!(e.to_string().contains("larger than 1024 bytes"), "{e}");
 }
 
+async fn gets(server: &MockServer) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "GET")
+        .count()
+}
+
+/// The answers of one query are capped together (`max_result_bytes`): a result that
+/// declares more (`uncompressedSize`) fails before any partition is fetched, and one that
+/// does not declare its size fails as soon as the fetched answers pass the cap.
+#[tokio::test]
+async fn results_beyond_max_result_bytes_fail() {
+    let server = MockServer::start().await;
+    let mut declared = meta(3);
+    for p in declared["partitionInfo"].as_array_mut().unwrap() {
+        p["uncompressedSize"] = json!(4_200);
+    }
+    answering(
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(200).set_body_json(json!({
+            "statementHandle": "h-declared", "resultSetMetaData": declared, "data": [["1", "a"]]
+        })),
+    )
+    .mount(&server)
+    .await;
+    let e = client(&server)
+        .max_result_bytes(10_000)
+        .query("SELECT * FROM DECLARED")
+        .await
+        .expect_err("declared over the cap");
+    assert!(
+        e.to_string()
+            .contains("12600 bytes or more (decompressed), more than max_result_bytes (10000)"),
+        "{e}"
+    );
+    assert_eq!(gets(&server).await, 0, "nothing fetched");
+
+    let server = MockServer::start().await;
+    answering(
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(200).set_body_json(json!({
+            "statementHandle": "h-silent", "resultSetMetaData": meta(5), "data": [["1", "a"]]
+        })),
+    )
+    .mount(&server)
+    .await;
+    answering(
+        "GET",
+        "/api/v2/statements/h-silent",
+        ResponseTemplate::new(200).set_body_json(json!({"data": [["2", "x".repeat(4096)]]})),
+    )
+    .mount(&server)
+    .await;
+    let e = client(&server)
+        .max_result_bytes(10_000)
+        .query("SELECT * FROM SILENT")
+        .await
+        .expect_err("fetched over the cap");
+    assert!(
+        e.to_string().contains("more than max_result_bytes (10000)"),
+        "{e}"
+    );
+    assert_eq!(
+        gets(&server).await,
+        3,
+        "stopped at the partition that passed the cap"
+    );
+    let result = client(&server)
+        .max_result_bytes(1 << 20)
+        .query("SELECT * FROM SILENT")
+        .await
+        .expect("under the cap");
+    assert_eq!(result.rows.len(), 5);
+}
+
 #[tokio::test]
 async fn a_failed_statement_is_a_typed_sql_error() {
     let server = MockServer::start().await;

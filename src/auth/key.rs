@@ -62,7 +62,7 @@ impl KeyPair {
     /// # Errors
     /// [`Error::Config`] naming `private_key_file` when the file cannot be read or parsed.
     pub(crate) fn from_file(path: &Path, passphrase: Option<&Secret>) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::secret::read_secret_file(path, "private key").map_err(|e| {
             Error::config_caused(
                 "private_key_file",
                 format!(
@@ -87,6 +87,7 @@ impl KeyPair {
     ) -> Result<Self> {
         let setting = source.setting();
         let (label, der) = decode_pem(pem).map_err(|message| Error::config(setting, message))?;
+        let der = zeroize::Zeroizing::new(der);
         let private = match label.as_str() {
             "PRIVATE KEY" => rsa_from_pkcs8(&der, setting)?,
             "RSA PRIVATE KEY" => rsa::RsaPrivateKey::from_pkcs1_der(&der)
@@ -173,9 +174,9 @@ fn rsa_from_pkcs8(der: &[u8], setting: &str) -> Result<rsa::RsaPrivateKey> {
 /// material.
 fn decode_pem(text: &str) -> std::result::Result<(String, Vec<u8>), String> {
     // Keys passed through env vars or JSON often carry literal `\n` escapes.
-    let unescaped;
+    let unescaped: zeroize::Zeroizing<String>;
     let text = if !text.contains('\n') && text.contains("\\n") {
-        unescaped = text.replace("\\n", "\n");
+        unescaped = zeroize::Zeroizing::new(text.replace("\\n", "\n"));
         unescaped.as_str()
     } else {
         text
@@ -186,18 +187,23 @@ fn decode_pem(text: &str) -> std::result::Result<(String, Vec<u8>), String> {
     }
     if trimmed.contains("-----BEGIN") {
         // Normalise line endings and stray indentation, which pem-rfc7468 is strict about.
-        let normalised: String = trimmed
+        let normalised: zeroize::Zeroizing<String> = trimmed
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
-            .join("\n");
+            .join("\n")
+            .into();
         let (label, der) = pkcs8::der::pem::decode_vec(normalised.as_bytes())
             .map_err(|e| format!("the private key is not valid PEM ({e})"))?;
         return Ok((label.to_owned(), der));
     }
     // No header/footer: a bare base64 body. Work out which structure it is.
-    let body: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
+    let body: zeroize::Zeroizing<String> = trimmed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .into();
     let der = base64::engine::general_purpose::STANDARD
         .decode(body.as_bytes())
         .map_err(|_| {

@@ -446,7 +446,7 @@ impl ClientBuilder {
     /// object, or naming the key whose value is invalid.
     pub fn from_profile_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::secret::read_secret_file(path, "profile").map_err(|e| {
             Error::config_caused(
                 "profile",
                 format!("cannot read the profile file {}", path.display()),
