@@ -101,19 +101,9 @@ impl crate::config::SinkArgs {
         let value_format = match self.value_format {
             Cli::String => ValueFormat::Text,
             Cli::Json => ValueFormat::Json,
-            // Decoded by the partition worker into rows of their own (`value_format`).
-            Cli::Avro | Cli::JsonSchema | Cli::Protobuf => {
-                if self.layout == LayoutKind::RecordContent {
-                    return Err(format!(
-                        "--layout record-content is not supported with --value-format {} yet: \
-                         Schema Registry values are written as columns",
-                        self.value_format
-                            .to_possible_value()
-                            .map_or("?".into(), |v| v.get_name().to_owned())
-                    ));
-                }
-                ValueFormat::Json
-            }
+            // Decoded by the partition worker into JSON, then written as JSON values are
+            // (`value_format::Decoder::rows`).
+            Cli::Avro | Cli::JsonSchema | Cli::Protobuf => ValueFormat::Json,
         };
         if value_format == ValueFormat::Text && self.layout == LayoutKind::Columns {
             return Err(
@@ -628,6 +618,14 @@ mod tests {
             })
         );
         assert_eq!(parse(""), Ok(Layout::DEFAULT));
+        // Registry formats are decoded to JSON, then laid out as JSON values.
+        for format in ["avro", "json-schema", "protobuf"] {
+            assert_eq!(
+                parse(&format!("--layout record-content --value-format {format}")),
+                Ok(CONTENT),
+                "{format}"
+            );
+        }
         assert_eq!(
             parse("--no-push-time --structured-headers"),
             Ok(Layout {

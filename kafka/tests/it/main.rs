@@ -11,6 +11,7 @@ mod memory;
 mod operations;
 mod partitions_added;
 mod rebalance;
+mod registry_layouts;
 mod retention;
 mod row_errors;
 mod schema_registry;
