@@ -96,6 +96,17 @@ pub struct SinkArgs {
     /// Add a `RECORD_METADATA` column (topic, partition, offset, timestamp, key, headers).
     #[arg(long)]
     pub metadata: bool,
+    /// No `topic` in `RECORD_METADATA` (the connector's `snowflake.metadata.topic=false`).
+    #[arg(long, requires = "metadata")]
+    pub no_metadata_topic: bool,
+    /// No `offset` and `partition` in `RECORD_METADATA` (the connector's
+    /// `snowflake.metadata.offset.and.partition=false`).
+    #[arg(long, requires = "metadata")]
+    pub no_metadata_offset_and_partition: bool,
+    /// No `CreateTime` / `LogAppendTime` in `RECORD_METADATA` (the connector's
+    /// `snowflake.metadata.createtime=false`).
+    #[arg(long, requires = "metadata")]
+    pub no_metadata_createtime: bool,
     /// Write messages that cannot be rows here (reason in the `snowpipe.error` header);
     /// without it they are skipped, logged and counted.
     #[arg(long, value_name = "T")]

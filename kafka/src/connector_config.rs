@@ -282,20 +282,19 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
         flag(&mut c, "--layout", Some("record-content"));
     }
     taken.push("snowflake.metadata.all");
-    if !is_false("snowflake.metadata.all") {
+    let metadata = !is_false("snowflake.metadata.all");
+    if metadata {
         flag(&mut c, "--metadata", None);
     }
-    for key in [
-        "snowflake.metadata.topic",
-        "snowflake.metadata.offset.and.partition",
-        "snowflake.metadata.createtime",
-    ] {
+    // The per-field flags (the connector's `SnowflakeMetadataConfig`), read as
+    // `Boolean.parseBoolean` would only for `true` and `false`: another value is refused.
+    for (key, option) in crate::metadata_fields::MetadataFields::CONNECTOR_KEYS {
         taken.push(key);
-        if is_false(key) {
-            c.notes.push(format!(
-                "{key}=false: this sink writes every RECORD_METADATA field (or none, with \
-                 snowflake.metadata.all=false)"
-            ));
+        match get(key) {
+            Some(v) if v.eq_ignore_ascii_case("false") && metadata => flag(&mut c, option, None),
+            None => {}
+            Some(v) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => {}
+            Some(v) => bail!("{key}={v}: write true or false"),
         }
     }
     taken.push("snowflake.streaming.metadata.connectorPushTime");
@@ -571,6 +570,7 @@ mod tests {
                 "--layout",
                 "record-content",
                 "--metadata",
+                "--no-metadata-createtime",
                 "--no-push-time",
                 "--on-null-value",
                 "skip",
@@ -583,7 +583,7 @@ mod tests {
             ]
         );
         assert_eq!(c.ignored, ["buffer.count.records"]);
-        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
         assert_eq!(c.registry_auth.as_deref(), Some("sr-user:sr-secret"));
         let conn = &c.connection;
         assert_eq!(
@@ -653,6 +653,30 @@ mod tests {
         );
     }
 
+    /// The per-field metadata flags become `--no-metadata-…` options; with
+    /// `snowflake.metadata.all=false` there is no metadata to trim.
+    #[test]
+    fn per_field_metadata_flags_become_options() {
+        let text =
+            "snowflake.metadata.topic=FALSE\nsnowflake.metadata.offset.and.partition=false\n\
+                    snowflake.metadata.createtime=true\n";
+        let c = translate(&parse(text).unwrap()).unwrap();
+        assert_eq!(
+            args_of(&c),
+            [
+                "--metadata",
+                "--no-metadata-topic",
+                "--no-metadata-offset-and-partition"
+            ]
+        );
+        assert!(c.notes.is_empty() && c.ignored.is_empty(), "{c:?}");
+        let c = translate(
+            &parse("snowflake.metadata.all=false\nsnowflake.metadata.topic=false").unwrap(),
+        )
+        .unwrap();
+        assert!(args_of(&c).is_empty(), "{c:?}");
+    }
+
     /// What the sink cannot honour without writing other rows is refused, naming the key.
     #[test]
     fn what_would_change_the_rows_is_refused_naming_the_key() {
@@ -664,6 +688,7 @@ mod tests {
             ("value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=true", "inline schema"),
             ("value.converter=com.example.MyConverter", "MyConverter"),
             ("behavior.on.null.values=FAIL", "DEFAULT and IGNORE"),
+            ("snowflake.metadata.topic=no", "snowflake.metadata.topic=no: write true or false"),
             ("[1,2]", "no `=`"),
         ] {
             let err = parse(text).and_then(|k| translate(&k)).unwrap_err();

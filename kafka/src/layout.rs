@@ -72,6 +72,8 @@ pub struct Layout {
     pub push_time: bool,
     /// Header values keep their JSON type (`--structured-headers`).
     pub structured_headers: bool,
+    /// The `RECORD_METADATA` fields left out (`--no-metadata-…`).
+    pub fields: crate::metadata_fields::MetadataFields,
 }
 
 impl Layout {
@@ -82,6 +84,7 @@ impl Layout {
         on_null: OnNullValue::Write,
         push_time: true,
         structured_headers: false,
+        fields: crate::metadata_fields::MetadataFields::ALL,
     };
 }
 
@@ -118,6 +121,11 @@ impl crate::config::SinkArgs {
             on_null: self.on_null_value,
             push_time: !self.no_push_time,
             structured_headers: self.structured_headers,
+            fields: crate::metadata_fields::MetadataFields {
+                no_metadata_topic: self.no_metadata_topic,
+                no_metadata_offset_and_partition: self.no_metadata_offset_and_partition,
+                no_metadata_createtime: self.no_metadata_createtime,
+            },
         })
     }
 }
