@@ -93,6 +93,10 @@ pub struct SinkArgs {
     /// The Snowflake connection `--connector-config` names (never an option: it holds the key).
     #[arg(skip)]
     pub connection: Option<crate::connector_config::Connection>,
+    /// The Schema Registry credentials `--connector-config` names (never an option; `Debug`
+    /// shows no secret). `--schema-registry-basic-auth` wins.
+    #[arg(skip)]
+    pub registry_auth: Option<crate::registry::BasicAuth>,
     /// Add a `RECORD_METADATA` column (topic, partition, offset, timestamp, key, headers).
     #[arg(long)]
     pub metadata: bool,

@@ -111,6 +111,7 @@ pub async fn run_with(
         value_format: args.value_format,
         schema_registry_url: args.schema_registry_url.clone(),
         schema_registry_basic_auth: args.schema_registry_basic_auth.clone(),
+        registry_auth: args.registry_auth.clone(),
     }
     .decoder()?
     .map(Arc::new);

@@ -59,6 +59,9 @@ pub struct FormatArgs {
     pub schema_registry_url: Option<String>,
     /// `--schema-registry-basic-auth`: `env:NAME` or `file:PATH`.
     pub schema_registry_basic_auth: Option<String>,
+    /// The credentials `--connector-config` named (`value.converter.basic.auth.user.info`),
+    /// used when `--schema-registry-basic-auth` is not given.
+    pub registry_auth: Option<BasicAuth>,
 }
 
 impl FormatArgs {
@@ -71,8 +74,12 @@ impl FormatArgs {
     pub fn decoder(&self) -> Result<Option<Decoder>> {
         match (self.value_format, &self.schema_registry_url) {
             (ValueFormat::Json | ValueFormat::String, None) => {
-                if self.schema_registry_basic_auth.is_some() {
-                    bail!("--schema-registry-basic-auth needs --value-format avro, json-schema or protobuf");
+                if self.schema_registry_basic_auth.is_some() || self.registry_auth.is_some() {
+                    bail!(
+                        "--schema-registry-basic-auth (or --connector-config's \
+                         value.converter.basic.auth.user.info) needs --value-format avro, \
+                         json-schema or protobuf"
+                    );
                 }
                 return Ok(None);
             }
@@ -90,7 +97,7 @@ impl FormatArgs {
         }
         let auth = match &self.schema_registry_basic_auth {
             Some(source) => Some(read_auth(source)?),
-            None => None,
+            None => self.registry_auth.clone(),
         };
         let url = self.schema_registry_url.as_deref().unwrap_or_default();
         let registry = Registry::new(url, auth).map_err(anyhow::Error::msg)?;
@@ -337,6 +344,7 @@ mod tests {
             value_format: format,
             schema_registry_url: url.map(str::to_owned),
             schema_registry_basic_auth: auth.map(str::to_owned),
+            registry_auth: None,
         }
     }
 

@@ -351,3 +351,83 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS (ID NUMBER, TAGS VARIANT, RECORD_METAD
         .expect("dead letters");
     assert_eq!(letters, [(0, 1), (0, 2)], "only dead-letter's tombstones");
 }
+
+/// The same through the connector's own JSON file: its Avro converter, registry URL and basic
+/// auth (handed to the sink parsed, never printed), `snowflake.enable.schematization=false`,
+/// `behavior.on.null.values=IGNORE` and `snowflake.metadata.createtime=false` give the rows
+/// the connector writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_file_with_an_avro_converter_and_registry_auth_lands_record_content() {
+    const DDL: &str = "
+CREATE DATABASE IF NOT EXISTS DEMO;
+CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA;
+CREATE OR REPLACE TABLE DEMO.KAFKA.CONNECTOR_ROWS (RECORD_CONTENT VARIANT, RECORD_METADATA VARIANT);
+";
+    let config = EmulatorConfig::for_tests()
+        .with_commit_delay(Duration::from_millis(100))
+        .with_ddl(DDL);
+    let lab = Lab::start_with(&[("cc", 1)], config).await.expect("lab");
+    let (url, asked) = registry(schemas()).await;
+    let p = &lab.producer().expect("producer");
+    send(p, "cc", "k-record", Some(&record(1, &["a"]))).await;
+    send(p, "cc", "k-tombstone", None).await;
+    let hi = avro(2, Avro::Union(1, Box::new(Avro::String("hi".into()))));
+    send(p, "cc", "k-string", Some(&hi)).await;
+
+    let file = lab.dir().join("snowflake-sink.json");
+    let connector = serde_json::json!({"name": "snowflake-sink", "config": {
+        "connector.class": "com.snowflake.kafka.connector.SnowflakeStreamingSinkConnector",
+        "topics": "cc",
+        "snowflake.topic2table.map": "cc:CONNECTOR_ROWS",
+        "snowflake.database.name": "DEMO",
+        "snowflake.schema.name": "KAFKA",
+        "snowflake.enable.schematization": "false",
+        "snowflake.streaming.metadata.connectorPushTime": "false",
+        "snowflake.metadata.createtime": "false",
+        "behavior.on.null.values": "IGNORE",
+        "value.converter": "io.confluent.connect.avro.AvroConverter",
+        "value.converter.schema.registry.url": url,
+        "value.converter.basic.auth.user.info": CREDENTIALS,
+    }});
+    std::fs::write(&file, connector.to_string()).expect("write the file");
+    let mut cmd = lab.instance_of(
+        &PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")),
+        "from-file",
+    );
+    cmd.arg("--connector-config")
+        .arg(&file)
+        .args(["--until-idle", "3s"])
+        .env("RUST_LOG", "snowpipe_kafka=debug")
+        .stderr(std::process::Stdio::piped());
+    let out = cmd.output().expect("run the sink");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let secret = CREDENTIALS.split_once(':').expect("USER:PASSWORD").1;
+    assert!(
+        !stderr.contains(secret),
+        "the secret is never printed: {stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(r#""dead_letters":0"#), "{stdout}");
+
+    let meta = r#""topic":"cc","partition":0"#;
+    assert_eq!(
+        content_rows(&lab, "cc"),
+        expected(&[
+            &format!(
+                r#"{{"RECORD_CONTENT":{{"ID":1,"TAGS":["a"]}},"RECORD_METADATA":{{{meta},"offset":0,"key":"k-record"}}}}"#
+            ),
+            &format!(
+                r#"{{"RECORD_CONTENT":"hi","RECORD_METADATA":{{{meta},"offset":2,"key":"k-string"}}}}"#
+            ),
+        ])
+    );
+    assert!(
+        asked
+            .lock()
+            .unwrap()
+            .keys()
+            .all(|k| k.starts_with("/schemas/ids/")),
+        "{asked:?}"
+    );
+}
