@@ -97,6 +97,11 @@ pub struct SinkArgs {
     /// shows no secret). `--schema-registry-basic-auth` wins.
     #[arg(skip)]
     pub registry_auth: Option<crate::registry::BasicAuth>,
+    /// Create a missing table as Snowflake's Kafka connector does (`RECORD_METADATA VARIANT`,
+    /// schema evolution and error logging on) through the SQL API, when its first partition is
+    /// assigned; the pipes must be default pipes `<TABLE>-STREAMING`. See `create_tables`.
+    #[arg(long)]
+    pub create_tables: bool,
     /// Add a `RECORD_METADATA` column (topic, partition, offset, timestamp, key, headers).
     #[arg(long)]
     pub metadata: bool,

@@ -260,6 +260,21 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
             }
         }
     }
+    // The connector creates a missing table unless told `none` (its default, `snowflake`,
+    // is taken only when written: see kafka/README.md, "Moving from the Kafka connector").
+    taken.push("snowflake.autocreate.table.type");
+    match get("snowflake.autocreate.table.type")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("none") => {}
+        Some("snowflake") => flag(&mut c, "--create-tables", None),
+        Some(other) => bail!(
+            "snowflake.autocreate.table.type={other} is not supported: this sink creates \
+             standard tables only (snowflake), or none; create the Iceberg table yourself and \
+             drop the key"
+        ),
+    }
     for (key, f) in [
         ("snowflake.database.name", "--database"),
         ("snowflake.schema.name", "--schema"),
@@ -660,6 +675,10 @@ mod tests {
             ]
         );
         assert!(c.notes.is_empty() && c.ignored.is_empty(), "{c:?}");
+        let c = translate(&parse("snowflake.autocreate.table.type=SNOWFLAKE").unwrap()).unwrap();
+        assert_eq!(args_of(&c), ["--create-tables", "--metadata"]);
+        let c = translate(&parse("snowflake.autocreate.table.type=none").unwrap()).unwrap();
+        assert_eq!(args_of(&c), ["--metadata"]);
         let c = translate(
             &parse("snowflake.metadata.all=false\nsnowflake.metadata.topic=false").unwrap(),
         )
@@ -725,6 +744,7 @@ mod tests {
             ("behavior.on.null.values=FAIL", "DEFAULT and IGNORE"),
             ("value.converter.basic.auth.user.info=sr-secret", "not USER:PASSWORD"),
             ("snowflake.metadata.topic=no", "snowflake.metadata.topic=no: write true or false"),
+            ("snowflake.autocreate.table.type=iceberg", "Iceberg"),
             ("[1,2]", "no `=`"),
         ] {
             let err = parse(text).and_then(|k| translate(&k)).unwrap_err();

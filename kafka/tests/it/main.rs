@@ -5,6 +5,7 @@
 
 mod command_line;
 mod connector_takeover;
+mod create_tables;
 mod headers;
 mod layouts;
 mod memory;
