@@ -24,7 +24,7 @@
 //! connector, to continue its channels), [`properties`] (librdkafka properties and their
 //! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
 //! (messages copied into per-partition batches within the byte budget), [`sink`] (the async
-//! side), [`partition`] (one partition's worker), [`record`] (message → row), [`layout`] (the
+//! side), [`subscription`] (which subscription errors stop the sink), [`partition`] (one partition's worker), [`record`] (message → row), [`layout`] (the
 //! connector's row layouts and tombstones), [`metadata_fields`] (its `snowflake.metadata.*` flags), [`create_tables`] (`--create-tables`),
 //! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
 //! (Prometheus, health and readiness), [`demo`] (`snowpipe-kafka demo`, and the lab the tests
@@ -51,5 +51,6 @@ pub mod record;
 pub mod registry;
 pub mod report;
 pub mod sink;
+pub mod subscription;
 pub mod topic_table;
 pub mod value_format;

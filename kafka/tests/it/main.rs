@@ -16,4 +16,5 @@ mod registry_layouts;
 mod retention;
 mod row_errors;
 mod schema_registry;
+mod topic_errors;
 mod topic_regex;
