@@ -160,7 +160,8 @@ pub struct SinkArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// `columns`: the value's keys are columns (the connector's schematized mode);
-    /// `record-content`: `RECORD_CONTENT` holds any JSON value (the connector with
+    /// `record-content`: `RECORD_CONTENT` holds any JSON value, or the decoded value of a
+    /// Schema Registry `--value-format` (the connector with
     /// `snowflake.enable.schematization=false`). See `layout`.
     #[arg(long, value_enum, default_value_t = LayoutKind::Columns)]
     pub layout: LayoutKind,

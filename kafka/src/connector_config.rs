@@ -675,10 +675,6 @@ mod tests {
             ]
         );
         assert!(c.notes.is_empty() && c.ignored.is_empty(), "{c:?}");
-        let c = translate(&parse("snowflake.autocreate.table.type=SNOWFLAKE").unwrap()).unwrap();
-        assert_eq!(args_of(&c), ["--create-tables", "--metadata"]);
-        let c = translate(&parse("snowflake.autocreate.table.type=none").unwrap()).unwrap();
-        assert_eq!(args_of(&c), ["--metadata"]);
         let c = translate(
             &parse("snowflake.metadata.all=false\nsnowflake.metadata.topic=false").unwrap(),
         )
@@ -729,6 +725,17 @@ mod tests {
         };
         let err = json.decoder().unwrap_err().to_string();
         assert!(err.contains("needs --value-format avro"), "{err}");
+    }
+
+    /// `snowflake.autocreate.table.type=snowflake`, written out, becomes `--create-tables`;
+    /// `none` nothing (`iceberg` is refused: see the next test).
+    #[test]
+    fn autocreate_table_type_snowflake_becomes_create_tables() {
+        let c = translate(&parse("snowflake.autocreate.table.type=SNOWFLAKE").unwrap()).unwrap();
+        assert_eq!(args_of(&c), ["--create-tables", "--metadata"]);
+        let c = translate(&parse("snowflake.autocreate.table.type=none").unwrap()).unwrap();
+        assert_eq!(args_of(&c), ["--metadata"]);
+        assert!(c.ignored.is_empty(), "{c:?}");
     }
 
     /// What the sink cannot honour without writing other rows is refused, naming the key.
