@@ -51,12 +51,27 @@ impl AvroSchema {
         Ok(Self { root, names })
     }
 
-    /// Decodes `body` (one Avro binary datum, all of it) and writes its row's JSON object.
+    /// Decodes `body` (one Avro binary datum, all of it) and writes its row's JSON object, or
+    /// `null` for a null (a `[null, T]` union's: Kafka Connect's tombstone).
     ///
     /// # Errors
     /// Bytes that are not a datum of this schema, bytes left after it, a value that is not a
-    /// record, or a value JSON cannot hold (see the module docs): the reason names it.
+    /// record (or null), or a value JSON cannot hold (see the module docs): the reason names it.
     pub fn to_json(&self, body: &[u8]) -> Result<String, String> {
+        self.decode(body, true)
+    }
+
+    /// Decodes `body` as [`AvroSchema::to_json`] does, any value (not only a record): the
+    /// JSON of `RECORD_CONTENT` (`--layout record-content`; a `[null, T]` union's null is
+    /// `null`).
+    ///
+    /// # Errors
+    /// As [`AvroSchema::to_json`], but for the value not being a record.
+    pub fn value_to_json(&self, body: &[u8]) -> Result<String, String> {
+        self.decode(body, false)
+    }
+
+    fn decode(&self, body: &[u8], record_only: bool) -> Result<String, String> {
         let mut reader = body;
         let value = apache_avro::from_avro_datum(&self.root, &mut reader, None)
             .map_err(|e| format!("the Avro body does not decode with its schema: {e}"))?;
@@ -67,7 +82,8 @@ impl AvroSchema {
             ));
         }
         let (schema, value) = self.unwrap_null_union(&self.root, &value);
-        if !matches!(value, Value::Record(_)) {
+        // A null (a `[null, T]` union's) is no value: Connect's tombstone, in either layout.
+        if record_only && !matches!(value, Value::Record(_) | Value::Null) {
             return Err(format!(
                 "the Avro value is {}, not a record: a row needs column names",
                 kind(value)
@@ -507,6 +523,51 @@ mod tests {
         assert!(AvroSchema::parse("{\"type\":\"nope\"}")
             .unwrap_err()
             .contains("not an Avro schema"));
+    }
+
+    /// `RECORD_CONTENT` takes any value, converted as a record's field would be; a null
+    /// union's null is `null` (the layout's tombstone).
+    #[test]
+    fn any_value_converts_for_record_content() {
+        let cases: &[(&str, &[u8], &str)] = &[
+            (r#""string""#, b"\x02a", r#""a""#),
+            (r#""long""#, b"\x03", "-2"),
+            (r#""bytes""#, b"\x04\x00\xff", r#""AP8=""#),
+            (
+                r#"{"type":"array","items":"int"}"#,
+                b"\x04\x02\x04\x00",
+                "[1,2]",
+            ),
+            (r#"["null","string"]"#, b"\x00", "null"),
+            (r#"["null","string"]"#, b"\x02\x02b", r#""b""#),
+            (
+                r#"{"type":"bytes","logicalType":"decimal","precision":5,"scale":2}"#,
+                b"\x02\x7b",
+                r#""1.23""#,
+            ),
+        ];
+        for (schema, body, json) in cases {
+            let parsed = AvroSchema::parse(schema).unwrap();
+            assert_eq!(parsed.value_to_json(body).as_deref(), Ok(*json), "{schema}");
+        }
+        let record = AvroSchema::parse(SCHEMA).unwrap();
+        let body = encode(&record.root, None, 1);
+        assert_eq!(record.value_to_json(&body), record.to_json(&body));
+        let nullable = AvroSchema::parse(r#"["null","string"]"#).unwrap();
+        assert_eq!(
+            nullable.to_json(b"\x00").as_deref(),
+            Ok("null"),
+            "a tombstone"
+        );
+        assert!(nullable
+            .to_json(b"\x02\x02b")
+            .unwrap_err()
+            .contains("not a record"));
+        let string = AvroSchema::parse(r#""string""#).unwrap();
+        assert!(string
+            .value_to_json(b"\x02a\x00")
+            .unwrap_err()
+            .contains("left"));
     }
 
     #[test]

@@ -93,9 +93,29 @@ pub struct SinkArgs {
     /// The Snowflake connection `--connector-config` names (never an option: it holds the key).
     #[arg(skip)]
     pub connection: Option<crate::connector_config::Connection>,
+    /// The Schema Registry credentials `--connector-config` names (never an option; `Debug`
+    /// shows no secret). `--schema-registry-basic-auth` wins.
+    #[arg(skip)]
+    pub registry_auth: Option<crate::registry::BasicAuth>,
+    /// Create a missing table as Snowflake's Kafka connector does (`RECORD_METADATA VARIANT`,
+    /// schema evolution and error logging on) through the SQL API, when its first partition is
+    /// assigned; the pipes must be default pipes `<TABLE>-STREAMING`. See `create_tables`.
+    #[arg(long)]
+    pub create_tables: bool,
     /// Add a `RECORD_METADATA` column (topic, partition, offset, timestamp, key, headers).
     #[arg(long)]
     pub metadata: bool,
+    /// No `topic` in `RECORD_METADATA` (the connector's `snowflake.metadata.topic=false`).
+    #[arg(long, requires = "metadata")]
+    pub no_metadata_topic: bool,
+    /// No `offset` and `partition` in `RECORD_METADATA` (the connector's
+    /// `snowflake.metadata.offset.and.partition=false`).
+    #[arg(long, requires = "metadata")]
+    pub no_metadata_offset_and_partition: bool,
+    /// No `CreateTime` / `LogAppendTime` in `RECORD_METADATA` (the connector's
+    /// `snowflake.metadata.createtime=false`).
+    #[arg(long, requires = "metadata")]
+    pub no_metadata_createtime: bool,
     /// Write messages that cannot be rows here (reason in the `snowpipe.error` header);
     /// without it they are skipped, logged and counted.
     #[arg(long, value_name = "T")]
@@ -140,7 +160,8 @@ pub struct SinkArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// `columns`: the value's keys are columns (the connector's schematized mode);
-    /// `record-content`: `RECORD_CONTENT` holds any JSON value (the connector with
+    /// `record-content`: `RECORD_CONTENT` holds any JSON value, or the decoded value of a
+    /// Schema Registry `--value-format` (the connector with
     /// `snowflake.enable.schematization=false`). See `layout`.
     #[arg(long, value_enum, default_value_t = LayoutKind::Columns)]
     pub layout: LayoutKind,

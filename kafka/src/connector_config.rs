@@ -6,8 +6,8 @@
 //! The file's keys become command-line options, placed after the user's: where the command
 //! line gives an option, it wins. The Snowflake connection (URL, user, key, passphrase, role)
 //! never becomes an option: it goes to the client builder ([`Connection`], redacted in `Debug`),
-//! and the registry's `basic.auth.user.info` to an environment variable of this process that
-//! `--schema-registry-basic-auth env:…` names. Every key not taken is listed once, by name, at
+//! and the registry's `basic.auth.user.info`, parsed, to the sink's settings as they are
+//! (`SinkArgs::registry_auth`, a [`BasicAuth`] whose `Debug` shows no secret). Every key not taken is listed once, by name, at
 //! start (never its value). Key names and values are the connector's (`shared/kafka-connector.md`,
 //! the connector's `Utils.java` and `SnowflakeSinkConnectorConfig.java`).
 
@@ -17,10 +17,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use crate::registry::BasicAuth;
 use crate::topic_table::{default_pipe, TopicTableMap};
-
-/// The environment variable the registry's `USER:PASSWORD` from the file is handed over in.
-pub const REGISTRY_AUTH_ENV: &str = "SNOWPIPE_KAFKA_CONNECTOR_REGISTRY_AUTH";
 
 /// The Snowflake connection a connector configuration names. `Debug` shows no key material.
 #[derive(Clone, Default)]
@@ -93,8 +91,8 @@ pub struct ConnectorConfig {
     /// Command-line options (`--flag`, then its value when it takes one).
     pub args: Vec<(String, Option<String>)>,
     pub connection: Connection,
-    /// The registry's `USER:PASSWORD` (`value.converter.basic.auth.user.info`).
-    pub registry_auth: Option<String>,
+    /// The registry's credentials (`value.converter.basic.auth.user.info`).
+    pub registry_auth: Option<BasicAuth>,
     /// Keys this sink has no equivalent for (names only).
     pub ignored: Vec<String>,
     /// How a taken key's meaning differs here (logged once at start).
@@ -106,10 +104,7 @@ impl std::fmt::Debug for ConnectorConfig {
         f.debug_struct("ConnectorConfig")
             .field("args", &self.args)
             .field("connection", &self.connection)
-            .field(
-                "registry_auth",
-                &self.registry_auth.as_ref().map(|_| "<redacted>"),
-            )
+            .field("registry_auth", &self.registry_auth)
             .field("ignored", &self.ignored)
             .field("notes", &self.notes)
             .finish()
@@ -265,6 +260,21 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
             }
         }
     }
+    // The connector creates a missing table unless told `none` (its default, `snowflake`,
+    // is taken only when written: see kafka/README.md, "Moving from the Kafka connector").
+    taken.push("snowflake.autocreate.table.type");
+    match get("snowflake.autocreate.table.type")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("none") => {}
+        Some("snowflake") => flag(&mut c, "--create-tables", None),
+        Some(other) => bail!(
+            "snowflake.autocreate.table.type={other} is not supported: this sink creates \
+             standard tables only (snowflake), or none; create the Iceberg table yourself and \
+             drop the key"
+        ),
+    }
     for (key, f) in [
         ("snowflake.database.name", "--database"),
         ("snowflake.schema.name", "--schema"),
@@ -282,20 +292,19 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
         flag(&mut c, "--layout", Some("record-content"));
     }
     taken.push("snowflake.metadata.all");
-    if !is_false("snowflake.metadata.all") {
+    let metadata = !is_false("snowflake.metadata.all");
+    if metadata {
         flag(&mut c, "--metadata", None);
     }
-    for key in [
-        "snowflake.metadata.topic",
-        "snowflake.metadata.offset.and.partition",
-        "snowflake.metadata.createtime",
-    ] {
+    // The per-field flags (the connector's `SnowflakeMetadataConfig`), read as
+    // `Boolean.parseBoolean` would only for `true` and `false`: another value is refused.
+    for (key, option) in crate::metadata_fields::MetadataFields::CONNECTOR_KEYS {
         taken.push(key);
-        if is_false(key) {
-            c.notes.push(format!(
-                "{key}=false: this sink writes every RECORD_METADATA field (or none, with \
-                 snowflake.metadata.all=false)"
-            ));
+        match get(key) {
+            Some(v) if v.eq_ignore_ascii_case("false") && metadata => flag(&mut c, option, None),
+            None => {}
+            Some(v) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => {}
+            Some(v) => bail!("{key}={v}: write true or false"),
         }
     }
     taken.push("snowflake.streaming.metadata.connectorPushTime");
@@ -353,12 +362,9 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
         flag(&mut c, "--schema-registry-url", Some(url));
     }
     if let Some(auth) = get("value.converter.basic.auth.user.info") {
-        c.registry_auth = Some(auth.to_owned());
-        flag(
-            &mut c,
-            "--schema-registry-basic-auth",
-            Some(&format!("env:{REGISTRY_AUTH_ENV}")),
-        );
+        let auth = BasicAuth::parse(auth)
+            .map_err(|e| anyhow::anyhow!("value.converter.basic.auth.user.info: {e}"))?;
+        c.registry_auth = Some(auth);
     }
     taken.push("key.converter");
     if let Some(conv) = get("key.converter") {
@@ -571,6 +577,7 @@ mod tests {
                 "--layout",
                 "record-content",
                 "--metadata",
+                "--no-metadata-createtime",
                 "--no-push-time",
                 "--on-null-value",
                 "skip",
@@ -578,13 +585,11 @@ mod tests {
                 "avro",
                 "--schema-registry-url",
                 "http://registry:8081",
-                "--schema-registry-basic-auth",
-                "env:SNOWPIPE_KAFKA_CONNECTOR_REGISTRY_AUTH",
             ]
         );
         assert_eq!(c.ignored, ["buffer.count.records"]);
-        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
-        assert_eq!(c.registry_auth.as_deref(), Some("sr-user:sr-secret"));
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        assert!(c.registry_auth.is_some());
         let conn = &c.connection;
         assert_eq!(
             conn.url.as_deref(),
@@ -653,6 +658,86 @@ mod tests {
         );
     }
 
+    /// The per-field metadata flags become `--no-metadata-…` options; with
+    /// `snowflake.metadata.all=false` there is no metadata to trim.
+    #[test]
+    fn per_field_metadata_flags_become_options() {
+        let text =
+            "snowflake.metadata.topic=FALSE\nsnowflake.metadata.offset.and.partition=false\n\
+                    snowflake.metadata.createtime=true\n";
+        let c = translate(&parse(text).unwrap()).unwrap();
+        assert_eq!(
+            args_of(&c),
+            [
+                "--metadata",
+                "--no-metadata-topic",
+                "--no-metadata-offset-and-partition"
+            ]
+        );
+        assert!(c.notes.is_empty() && c.ignored.is_empty(), "{c:?}");
+        let c = translate(
+            &parse("snowflake.metadata.all=false\nsnowflake.metadata.topic=false").unwrap(),
+        )
+        .unwrap();
+        assert!(args_of(&c).is_empty(), "{c:?}");
+    }
+
+    /// The registry's credentials reach the sink's settings parsed, never as an option, an
+    /// environment variable or in `Debug`; the decoder takes them.
+    #[test]
+    fn registry_credentials_are_handed_over_parsed_and_never_shown() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            sink: crate::config::SinkArgs,
+        }
+        let text = "name=n\ntopics=t\nsnowflake.database.name=D\nsnowflake.schema.name=S\n\
+                    value.converter=io.confluent.connect.avro.AvroConverter\n\
+                    value.converter.schema.registry.url=http://127.0.0.1:8081\n\
+                    value.converter.basic.auth.user.info=sr-user:sr-secret\n";
+        let c = translate(&parse(text).unwrap()).unwrap();
+        let argv = ["x", "--brokers", "b"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(args_of(&c));
+        let mut sink = Cli::try_parse_from(argv).unwrap().sink;
+        assert!(sink.schema_registry_basic_auth.is_none());
+        sink.registry_auth = c.registry_auth;
+        let shown = format!("{sink:?}");
+        assert!(
+            shown.contains("registry_auth: Some(BasicAuth(***))") && !shown.contains("sr-secret"),
+            "{shown}"
+        );
+        let format = crate::value_format::FormatArgs {
+            value_format: sink.value_format,
+            schema_registry_url: sink.schema_registry_url.clone(),
+            schema_registry_basic_auth: None,
+            registry_auth: sink.registry_auth.clone(),
+        };
+        assert!(format.decoder().unwrap().is_some());
+        assert!(std::env::vars().all(|(_, v)| !v.contains("sr-secret")));
+        // A JSON value converter with registry credentials: the credentials would be unused.
+        let json = crate::value_format::FormatArgs {
+            value_format: crate::value_format::ValueFormat::Json,
+            schema_registry_url: None,
+            ..format
+        };
+        let err = json.decoder().unwrap_err().to_string();
+        assert!(err.contains("needs --value-format avro"), "{err}");
+    }
+
+    /// `snowflake.autocreate.table.type=snowflake`, written out, becomes `--create-tables`;
+    /// `none` nothing (`iceberg` is refused: see the next test).
+    #[test]
+    fn autocreate_table_type_snowflake_becomes_create_tables() {
+        let c = translate(&parse("snowflake.autocreate.table.type=SNOWFLAKE").unwrap()).unwrap();
+        assert_eq!(args_of(&c), ["--create-tables", "--metadata"]);
+        let c = translate(&parse("snowflake.autocreate.table.type=none").unwrap()).unwrap();
+        assert_eq!(args_of(&c), ["--metadata"]);
+        assert!(c.ignored.is_empty(), "{c:?}");
+    }
+
     /// What the sink cannot honour without writing other rows is refused, naming the key.
     #[test]
     fn what_would_change_the_rows_is_refused_naming_the_key() {
@@ -664,10 +749,14 @@ mod tests {
             ("value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=true", "inline schema"),
             ("value.converter=com.example.MyConverter", "MyConverter"),
             ("behavior.on.null.values=FAIL", "DEFAULT and IGNORE"),
+            ("value.converter.basic.auth.user.info=sr-secret", "not USER:PASSWORD"),
+            ("snowflake.metadata.topic=no", "snowflake.metadata.topic=no: write true or false"),
+            ("snowflake.autocreate.table.type=iceberg", "Iceberg"),
             ("[1,2]", "no `=`"),
         ] {
             let err = parse(text).and_then(|k| translate(&k)).unwrap_err();
             assert!(format!("{err:#}").contains(needle), "{text}: {err:#}");
+            assert!(!format!("{err:#}").contains("sr-secret"), "{err:#}");
         }
         assert!(parse("[1]\n").is_err());
     }

@@ -397,7 +397,14 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
             }
         }
         commits.send(&consumer);
-        poll_burst(&consumer);
+        if let Some(error) = poll_burst(&consumer) {
+            // A refused subscription (`subscription`): hand everything over, then stop.
+            let refused = crate::subscription::refused_topics(&consumer);
+            let why = crate::subscription::reason(&error, &refused);
+            consumer.unsubscribe();
+            settle(&consumer, Duration::from_secs(120));
+            anyhow::bail!(why);
+        }
     }
 }
 
@@ -435,12 +442,19 @@ impl Commits {
 /// Polls: waits up to 100 ms for the first message, then takes what librdkafka has ready
 /// without waiting, routing each into its partition's batch; hands the batches over when
 /// nothing more is ready (or after a burst's worth), and resumes partitions with room again.
-fn poll_burst(consumer: &BaseConsumer<SinkContext>) {
+/// A consumer error that stops the sink ([`crate::subscription::is_fatal`]) ends the burst and
+/// is returned.
+fn poll_burst(consumer: &BaseConsumer<SinkContext>) -> Option<KafkaError> {
     let mut wait = Duration::from_millis(100);
+    let mut fatal = None;
     for _ in 0..2_000 {
         match consumer.poll(wait) {
             None => break,
             Some(Ok(m)) => lock(&consumer.context().router).route(consumer, &m),
+            Some(Err(e)) if crate::subscription::is_fatal(&e) => {
+                fatal = Some(e);
+                break;
+            }
             Some(Err(e)) => tracing::warn!("kafka: {e}"),
         }
         wait = Duration::ZERO;
@@ -449,13 +463,15 @@ fn poll_burst(consumer: &BaseConsumer<SinkContext>) {
     router.flush();
     router.resume(consumer);
     consumer.context().metrics.paused(router.paused());
+    fatal
 }
 
 /// Polls until the assignment is empty (the revoke callbacks have run), at most `limit`.
 fn settle(consumer: &BaseConsumer<SinkContext>, limit: Duration) {
     let until = Instant::now() + limit;
     while Instant::now() < until {
-        poll_burst(consumer);
+        // Leaving anyway: an error now changes nothing.
+        let _ = poll_burst(consumer);
         if consumer.assignment().map_or(true, |a| a.count() == 0) {
             return;
         }

@@ -72,6 +72,8 @@ pub struct Layout {
     pub push_time: bool,
     /// Header values keep their JSON type (`--structured-headers`).
     pub structured_headers: bool,
+    /// The `RECORD_METADATA` fields left out (`--no-metadata-…`).
+    pub fields: crate::metadata_fields::MetadataFields,
 }
 
 impl Layout {
@@ -82,6 +84,7 @@ impl Layout {
         on_null: OnNullValue::Write,
         push_time: true,
         structured_headers: false,
+        fields: crate::metadata_fields::MetadataFields::ALL,
     };
 }
 
@@ -101,19 +104,9 @@ impl crate::config::SinkArgs {
         let value_format = match self.value_format {
             Cli::String => ValueFormat::Text,
             Cli::Json => ValueFormat::Json,
-            // Decoded by the partition worker into rows of their own (`value_format`).
-            Cli::Avro | Cli::JsonSchema | Cli::Protobuf => {
-                if self.layout == LayoutKind::RecordContent {
-                    return Err(format!(
-                        "--layout record-content is not supported with --value-format {} yet: \
-                         Schema Registry values are written as columns",
-                        self.value_format
-                            .to_possible_value()
-                            .map_or("?".into(), |v| v.get_name().to_owned())
-                    ));
-                }
-                ValueFormat::Json
-            }
+            // Decoded by the partition worker into JSON, then written as JSON values are
+            // (`value_format::Decoder::rows`).
+            Cli::Avro | Cli::JsonSchema | Cli::Protobuf => ValueFormat::Json,
         };
         if value_format == ValueFormat::Text && self.layout == LayoutKind::Columns {
             return Err(
@@ -128,6 +121,11 @@ impl crate::config::SinkArgs {
             on_null: self.on_null_value,
             push_time: !self.no_push_time,
             structured_headers: self.structured_headers,
+            fields: crate::metadata_fields::MetadataFields {
+                no_metadata_topic: self.no_metadata_topic,
+                no_metadata_offset_and_partition: self.no_metadata_offset_and_partition,
+                no_metadata_createtime: self.no_metadata_createtime,
+            },
         })
     }
 }
@@ -628,6 +626,14 @@ mod tests {
             })
         );
         assert_eq!(parse(""), Ok(Layout::DEFAULT));
+        // Registry formats are decoded to JSON, then laid out as JSON values.
+        for format in ["avro", "json-schema", "protobuf"] {
+            assert_eq!(
+                parse(&format!("--layout record-content --value-format {format}")),
+                Ok(CONTENT),
+                "{format}"
+            );
+        }
         assert_eq!(
             parse("--no-push-time --structured-headers"),
             Ok(Layout {

@@ -24,8 +24,8 @@
 //! connector, to continue its channels), [`properties`] (librdkafka properties and their
 //! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
 //! (messages copied into per-partition batches within the byte budget), [`sink`] (the async
-//! side), [`partition`] (one partition's worker), [`record`] (message → row), [`layout`] (the
-//! connector's row layouts and tombstones),
+//! side), [`subscription`] (which subscription errors stop the sink), [`partition`] (one partition's worker), [`record`] (message → row), [`layout`] (the
+//! connector's row layouts and tombstones), [`metadata_fields`] (its `snowflake.metadata.*` flags), [`create_tables`] (`--create-tables`),
 //! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
 //! (Prometheus, health and readiness), [`demo`] (`snowpipe-kafka demo`, and the lab the tests
 //! use), [`bench`](mod@bench) (`snowpipe-kafka bench`); [`value_format`] (Schema Registry
@@ -38,9 +38,11 @@ pub mod config;
 pub mod connector;
 pub mod connector_config;
 pub mod consumer;
+pub mod create_tables;
 pub mod dead_letter;
 pub mod demo;
 pub mod layout;
+pub mod metadata_fields;
 pub mod metrics;
 pub mod partition;
 pub mod properties;
@@ -49,5 +51,6 @@ pub mod record;
 pub mod registry;
 pub mod report;
 pub mod sink;
+pub mod subscription;
 pub mod topic_table;
 pub mod value_format;

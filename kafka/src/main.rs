@@ -49,10 +49,6 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-    if let Some(auth) = connector.as_ref().and_then(|c| c.registry_auth.as_deref()) {
-        // Before any thread starts: `--schema-registry-basic-auth env:…` reads it from here.
-        std::env::set_var(snowpipe_kafka::connector_config::REGISTRY_AUTH_ENV, auth);
-    }
     let cli = Cli::parse_from(argv);
     let result = match (cli.command, cli.sink) {
         (Some(Command::Bench(args)), _) => {
@@ -73,6 +69,7 @@ fn main() -> ExitCode {
                     tracing::warn!("--connector-config: {note}");
                 }
                 args.connection = Some(c.connection);
+                args.registry_auth = c.registry_auth;
             }
             runtime().and_then(|rt| rt.block_on(sink(args)))
         }

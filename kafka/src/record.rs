@@ -10,7 +10,9 @@
 //! `LogAppendTime` (ms), `SnowflakeConnectorPushTime` (ms, when the row is written; not with
 //! `--no-push-time`), `key` and `headers` (text values as strings, or with
 //! `--structured-headers` as the JSON they hold; other bytes as base64 under `key_base64` / in
-//! a `{"base64": …}` object; a header key given twice keeps its last value).
+//! a `{"base64": …}` object; a header key given twice keeps its last value). `topic`,
+//! `offset` and `partition`, and the timestamp are left out on request
+//! ([`metadata_fields`](crate::metadata_fields)).
 //!
 //! Anything else — bytes that are not UTF-8, text that is not JSON, JSON that is not an
 //! object, a header key that is not UTF-8, a row larger than a request — is a dead letter with
@@ -66,6 +68,8 @@ pub struct MetaOptions {
     pub push_time: Option<i64>,
     /// Header values that are JSON are written as that JSON.
     pub structured_headers: bool,
+    /// The fields left out (`--no-metadata-…`).
+    pub fields: crate::metadata_fields::MetadataFields,
 }
 
 impl MetaOptions {
@@ -79,6 +83,7 @@ impl MetaOptions {
         Self {
             push_time,
             structured_headers: layout.structured_headers,
+            fields: layout.fields,
         }
     }
 }
@@ -280,13 +285,20 @@ pub fn write_metadata(
     options: MetaOptions,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
-    out.extend_from_slice(b"{\"topic\":");
-    write_str(out, record.topic);
-    out.extend_from_slice(b",\"offset\":");
-    write_int(out, record.offset);
-    out.extend_from_slice(b",\"partition\":");
-    write_int(out, i64::from(record.partition));
-    if let Some((kind, ms)) = record.timestamp {
+    let start = out.len();
+    out.push(b'{');
+    let fields = options.fields;
+    if fields.topic() {
+        out.extend_from_slice(b",\"topic\":");
+        write_str(out, record.topic);
+    }
+    if fields.offset_and_partition() {
+        out.extend_from_slice(b",\"offset\":");
+        write_int(out, record.offset);
+        out.extend_from_slice(b",\"partition\":");
+        write_int(out, i64::from(record.partition));
+    }
+    if let Some((kind, ms)) = record.timestamp.filter(|_| fields.createtime()) {
         out.extend_from_slice(match kind {
             TimestampKind::CreateTime => b",\"CreateTime\":",
             TimestampKind::LogAppendTime => b",\"LogAppendTime\":",
@@ -334,6 +346,10 @@ pub fn write_metadata(
         out.push(b'}');
     }
     out.push(b'}');
+    // Every field above starts with a comma: drop the first one.
+    if out.get(start + 1) == Some(&b',') {
+        out.remove(start + 1);
+    }
     Ok(())
 }
 

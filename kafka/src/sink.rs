@@ -111,9 +111,11 @@ pub async fn run_with(
         value_format: args.value_format,
         schema_registry_url: args.schema_registry_url.clone(),
         schema_registry_basic_auth: args.schema_registry_basic_auth.clone(),
+        registry_auth: args.registry_auth.clone(),
     }
     .decoder()?
     .map(Arc::new);
+    let tables = crate::create_tables::TableCreator::new(&args)?;
     let rows = RowOptions {
         metadata: args.metadata,
         max_row_bytes: MAX_ROW_BYTES,
@@ -175,14 +177,25 @@ pub async fn run_with(
                                 });
                                 let name = args.channel_name(&part.0, part.1);
                                 let (database, schema) = (&args.database, &args.schema);
+                                let tables = tables.as_ref();
                                 async move {
                                     let opened = match pipe {
-                                        Ok((p, pipe)) => pipe.open_channel(&name).await.map_err(|e| {
-                                            anyhow!(e).context(format!(
-                                                "cannot open the channel of {}/{} on {database}.{schema}.{p}",
-                                                part.0, part.1
-                                            ))
-                                        }),
+                                        Ok((p, pipe)) => {
+                                            // `--create-tables`: the table before its channel.
+                                            let created = match tables {
+                                                Some(t) => t.ensure(&p).await,
+                                                None => Ok(()),
+                                            };
+                                            match created {
+                                                Ok(()) => pipe.open_channel(&name).await.map_err(|e| {
+                                                    anyhow!(e).context(format!(
+                                                        "cannot open the channel of {}/{} on {database}.{schema}.{p}",
+                                                        part.0, part.1
+                                                    ))
+                                                }),
+                                                Err(e) => Err(e),
+                                            }
+                                        }
                                         Err(e) => Err(e.context(format!(
                                             "no pipe for {}/{}", part.0, part.1
                                         ))),

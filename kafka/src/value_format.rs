@@ -6,12 +6,17 @@
 //! and binary (`protobuf`, [`crate::protobuf`]). The schema comes from the
 //! registry by its id ([`crate::registry`]). With a registry format the poll thread copies each
 //! value as it is (it never waits on the registry); the partition's worker decodes the batch
-//! ([`Decoder::rows`]) into NDJSON rows, with `RECORD_METADATA` as for JSON values, and every
+//! ([`Decoder::rows`]) into NDJSON rows, in either `--layout` and with `RECORD_METADATA` as for
+//! JSON values (the decoded JSON is written as a JSON value would be, so tombstones follow
+//! `--on-null-value` and `RECORD_CONTENT` holds the decoded value: the connector's
+//! `records/SnowflakeSinkRecord.java` `wrapValueAsRecordContent` converts the value with the
+//! same `records/KafkaRecordConverter.java` rules in both layouts), and every
 //! message that cannot be decoded — no header, an unknown id, a registry that cannot be reached,
 //! a body that does not match its schema — is a dead letter whose reason says which, and the
 //! partition goes on.
 //!
-//! A JSON Schema message's payload is taken as the row when it is a JSON object; it is not
+//! A JSON Schema message's payload is taken as the row when it is a JSON object (any JSON value
+//! in `record-content`); it is not
 //! validated against its schema (Confluent's JSON Schema deserializer does not either unless
 //! told to).
 
@@ -19,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
 use crate::batch::Batch;
+use crate::layout::{self, LayoutKind, Written};
 use crate::record::{self, Record, RowOptions};
 use crate::registry::{BasicAuth, Registered, Registry};
 
@@ -53,6 +59,9 @@ pub struct FormatArgs {
     pub schema_registry_url: Option<String>,
     /// `--schema-registry-basic-auth`: `env:NAME` or `file:PATH`.
     pub schema_registry_basic_auth: Option<String>,
+    /// The credentials `--connector-config` named (`value.converter.basic.auth.user.info`),
+    /// used when `--schema-registry-basic-auth` is not given.
+    pub registry_auth: Option<BasicAuth>,
 }
 
 impl FormatArgs {
@@ -65,8 +74,12 @@ impl FormatArgs {
     pub fn decoder(&self) -> Result<Option<Decoder>> {
         match (self.value_format, &self.schema_registry_url) {
             (ValueFormat::Json | ValueFormat::String, None) => {
-                if self.schema_registry_basic_auth.is_some() {
-                    bail!("--schema-registry-basic-auth needs --value-format avro, json-schema or protobuf");
+                if self.schema_registry_basic_auth.is_some() || self.registry_auth.is_some() {
+                    bail!(
+                        "--schema-registry-basic-auth (or --connector-config's \
+                         value.converter.basic.auth.user.info) needs --value-format avro, \
+                         json-schema or protobuf"
+                    );
                 }
                 return Ok(None);
             }
@@ -84,7 +97,7 @@ impl FormatArgs {
         }
         let auth = match &self.schema_registry_basic_auth {
             Some(source) => Some(read_auth(source)?),
-            None => None,
+            None => self.registry_auth.clone(),
         };
         let url = self.schema_registry_url.as_deref().unwrap_or_default();
         let registry = Registry::new(url, auth).map_err(anyhow::Error::msg)?;
@@ -161,17 +174,25 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// The JSON text of the row `value` (wire format) is.
+    /// The JSON text of the row `value` (wire format) is: with `layout`
+    /// [`LayoutKind::Columns`] a JSON object (its keys are columns), with
+    /// [`LayoutKind::RecordContent`] any JSON value (`RECORD_CONTENT`).
     ///
     /// # Errors
     /// The dead-letter reason: no header, a schema that cannot be had, a schema of another
-    /// format, a body that does not decode with its schema or is no JSON object.
-    pub async fn to_json(&self, value: &[u8]) -> Result<String, String> {
+    /// format, a body that does not decode with its schema or (columns) is no JSON object.
+    pub async fn to_json(&self, value: &[u8], layout: LayoutKind) -> Result<String, String> {
         let (id, body) = split_header(value)?;
         let schema = self.registry.schema(id).await?;
+        let any = layout == LayoutKind::RecordContent;
         match (self.format, &*schema) {
             (ValueFormat::Avro, Registered::Avro(s)) => {
-                s.to_json(body).map_err(|e| format!("schema id {id}: {e}"))
+                let json = if any {
+                    s.value_to_json(body)
+                } else {
+                    s.to_json(body)
+                };
+                json.map_err(|e| format!("schema id {id}: {e}"))
             }
             (ValueFormat::Protobuf, Registered::Protobuf(s)) => {
                 s.to_json(body).map_err(|e| format!("schema id {id}: {e}"))
@@ -180,7 +201,9 @@ impl Decoder {
                 let text = std::str::from_utf8(body).map_err(|e| {
                     format!("schema id {id}: the JSON Schema payload is not UTF-8 ({e})")
                 })?;
-                if text.trim_start().starts_with('{') {
+                // Record content: any JSON value, checked as the layout checks JSON values;
+                // `null` is a tombstone in either layout.
+                if any || text.trim_start().starts_with('{') || text.trim() == "null" {
                     Ok(text.to_owned())
                 } else {
                     Err(format!(
@@ -203,8 +226,12 @@ impl Decoder {
     }
 
     /// The rows of `batch`'s messages (of `topic`'s `partition`) after offset `last` (moved to
-    /// the last one read), with `RECORD_METADATA` when `options` say, and the messages that are
-    /// not rows with their reasons.
+    /// the last one read), in `options`' layout, with `RECORD_METADATA` when `options` say, and
+    /// the messages that are not rows with their reasons. A decoded value is written as a JSON
+    /// value of `--value-format json` would be ([`crate::layout::write_row`]): a tombstone —
+    /// no value, or a value that decodes to `null` (the converters' null: the connector's
+    /// `SnowflakeSinkRecord.from` takes `record.value() == null` as a tombstone in either
+    /// layout) — is a row of metadata, skipped or a dead letter as `--on-null-value` says.
     pub async fn rows(
         &self,
         batch: &Batch,
@@ -231,19 +258,17 @@ impl Decoder {
                 timestamp: m.timestamp,
                 headers: &headers,
             };
-            let Some(bytes) = record.value else {
-                out.dead.push((
-                    i,
-                    "the message has no value (a tombstone): there is no row to write".into(),
-                ));
-                continue;
-            };
-            let json = match self.to_json(bytes).await {
-                Ok(json) => json,
-                Err(why) => {
-                    out.dead.push((i, why));
-                    continue;
-                }
+            let json = match record.value {
+                None => None,
+                Some(bytes) => match self.to_json(bytes, options.layout.kind).await {
+                    // A value that decodes to null is Kafka Connect's tombstone.
+                    Ok(json) if json.trim() == "null" => None,
+                    Ok(json) => Some(json),
+                    Err(why) => {
+                        out.dead.push((i, why));
+                        continue;
+                    }
+                },
             };
             let metadata = match record::metadata_of(&record, options, &mut scratch) {
                 Ok(with) => with.then_some(&scratch[..]),
@@ -253,22 +278,33 @@ impl Decoder {
                 }
             };
             let before = out.ndjson.len();
-            let written = record::write_candidate(Some(json.as_bytes()), metadata, &mut out.ndjson);
-            let end = out.ndjson.len().saturating_sub(1);
-            if written.is_some()
-                && record::finish_row(&mut out.ndjson[before..end], options.max_row_bytes)
-            {
-                out.offsets.push(m.offset.unsigned_abs());
-                continue;
-            }
-            out.ndjson.truncate(before);
             let decoded = Record {
-                value: Some(json.as_bytes()),
+                value: json.as_deref().map(str::as_bytes),
                 ..record
             };
+            match layout::write_row(decoded.value, metadata, &options, &mut out.ndjson) {
+                Written::Skip => continue,
+                Written::Row(c) => {
+                    let end = out.ndjson.len() - 1;
+                    let row = &mut out.ndjson[c.start..end];
+                    if layout::finish(row, c.rest - c.start, c.shape, options.max_row_bytes) {
+                        out.offsets.push(m.offset.unsigned_abs());
+                        continue;
+                    }
+                    out.ndjson.truncate(before);
+                }
+                Written::NotRow => {}
+            }
             let why = record::reason(&decoded, options)
                 .unwrap_or_else(|| "the decoded row could not be built".to_owned());
-            out.dead.push((i, format!("decoded: {why}")));
+            out.dead.push((
+                i,
+                if decoded.value.is_some() {
+                    format!("decoded: {why}")
+                } else {
+                    why
+                },
+            ));
         }
         out
     }
@@ -308,6 +344,7 @@ mod tests {
             value_format: format,
             schema_registry_url: url.map(str::to_owned),
             schema_registry_basic_auth: auth.map(str::to_owned),
+            registry_auth: None,
         }
     }
 

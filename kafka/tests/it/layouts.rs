@@ -222,3 +222,93 @@ async fn record_content_rows_are_the_connectors_for_every_kind_of_value() {
         assert_eq!(row, want);
     }
 }
+
+/// The connector's per-field `snowflake.metadata.*` flags as options: each run drops exactly
+/// its `RECORD_METADATA` keys (`topic`; `offset` and `partition`; `CreateTime`), and `key` and
+/// `headers`, which have no flag, stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_fields_are_left_out_as_the_connectors_flags_say() {
+    let cases: [(&str, &[&str], &str); 4] = [
+        (
+            "fields-all",
+            &[],
+            r#"{"topic":"fields-all","offset":0,"partition":0,"CreateTime":1700000000000,"key":"k","headers":{"h":"v"}}"#,
+        ),
+        (
+            "fields-no-topic",
+            &["--no-metadata-topic"],
+            r#"{"offset":0,"partition":0,"CreateTime":1700000000000,"key":"k","headers":{"h":"v"}}"#,
+        ),
+        (
+            "fields-no-offset",
+            &[
+                "--no-metadata-offset-and-partition",
+                "--no-metadata-createtime",
+            ],
+            r#"{"topic":"fields-no-offset","key":"k","headers":{"h":"v"}}"#,
+        ),
+        (
+            "fields-none",
+            &[
+                "--no-metadata-topic",
+                "--no-metadata-offset-and-partition",
+                "--no-metadata-createtime",
+            ],
+            r#"{"key":"k","headers":{"h":"v"}}"#,
+        ),
+    ];
+    let topics: Vec<(&str, i32)> = cases.iter().map(|(t, _, _)| (*t, 1)).collect();
+    let lab = Lab::start_with(
+        &topics,
+        EmulatorConfig::for_tests()
+            .with_commit_delay(Duration::from_millis(100))
+            .with_ddl(DDL),
+    )
+    .await
+    .expect("lab");
+    let producer = lab.producer().expect("producer");
+    for (topic, flags, _) in &cases {
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "h",
+            value: Some("v"),
+        });
+        send(
+            &producer,
+            topic,
+            "k",
+            Some(&format!("\"{topic}\"")),
+            Some(headers),
+        )
+        .await;
+        let mut cmd = instance(&lab, topic, &format!("g-{topic}"));
+        cmd.args([
+            "--until-idle",
+            "3s",
+            "--layout",
+            "record-content",
+            "--no-push-time",
+        ])
+        .args(*flags);
+        run(cmd);
+    }
+    let stored = lab
+        .emulator()
+        .query(r#"SELECT RECORD_CONTENT, RECORD_METADATA FROM "DEMO.KAFKA.CONNECTOR_ROWS""#)
+        .expect("query");
+    let mut got: Vec<(Value, Value)> = stored
+        .iter()
+        .map(|r| (variant(&r[0]), variant(&r[1])))
+        .collect();
+    got.sort_by_key(|(content, _)| content.to_string());
+    let mut want: Vec<(Value, Value)> = cases
+        .iter()
+        .map(|(topic, _, meta)| {
+            (
+                Value::from(*topic),
+                serde_json::from_str(meta).expect("expected JSON"),
+            )
+        })
+        .collect();
+    want.sort_by_key(|(content, _)| content.to_string());
+    assert_eq!(got, want);
+}

@@ -5,13 +5,16 @@
 
 mod command_line;
 mod connector_takeover;
+mod create_tables;
 mod headers;
 mod layouts;
 mod memory;
 mod operations;
 mod partitions_added;
 mod rebalance;
+mod registry_layouts;
 mod retention;
 mod row_errors;
 mod schema_registry;
+mod topic_errors;
 mod topic_regex;

@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const TOPIC: &str = "orders";
 const DLQ: &str = "orders.dlq";
 const SCHEMA_ID: u32 = 7;
-const CREDENTIALS: &str = "sr-user:sr-s3cret";
+pub(crate) const CREDENTIALS: &str = "sr-user:sr-s3cret";
 
 const DDL: &str = "
 CREATE DATABASE IF NOT EXISTS DEMO;
@@ -53,7 +53,7 @@ const AVRO_SCHEMA: &str = r#"{
 /// A Schema Registry answering `GET /schemas/ids/{id}` as the real REST API does, for
 /// `CREDENTIALS` only; it counts the requests per path.
 /// `schemas` maps an id to its `schemaType` and schema text.
-async fn registry(
+pub(crate) async fn registry(
     schemas: HashMap<u32, (&'static str, String)>,
 ) -> (String, Arc<Mutex<HashMap<String, usize>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -115,7 +115,7 @@ async fn registry(
 }
 
 /// The wire format: magic byte 0, the schema id (big-endian), the body.
-fn wire(id: u32, body: &[u8]) -> Vec<u8> {
+pub(crate) fn wire(id: u32, body: &[u8]) -> Vec<u8> {
     let mut v = vec![0];
     v.extend_from_slice(&id.to_be_bytes());
     v.extend_from_slice(body);

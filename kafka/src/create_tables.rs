@@ -1,0 +1,210 @@
+//! `--create-tables`: a missing target table is created as Snowflake's Kafka connector creates
+//! it, through Snowflake's SQL API (`snowpipe_streaming::sql`), when its first partition is
+//! assigned and before that partition's channel opens.
+//!
+//! The statement is the connector's (`internal/StandardSnowflakeConnectionService.java`,
+//! `createTableWithOnlyMetadataColumn`, in `snowflakedb/snowflake-kafka-connector`; v4 runs it
+//! for a missing table whatever `snowflake.enable.schematization` says,
+//! `internal/streaming/SnowflakeSinkServiceV2.java`):
+//!
+//! ```sql
+//! create table if not exists <table> (record_metadata variant comment '…')
+//!   enable_schema_evolution = true error_logging = true
+//! ```
+//!
+//! The table is the default pipe's (`<TABLE>-STREAMING`), written as the identifier it is (a
+//! quoted name keeps its case, others are upper-cased: what the connector's `identifier(?)`
+//! binding resolves to; the emulator's DDL does not take `identifier(…)`). With `--layout
+//! record-content` the statement also declares `record_content variant`: the connector gets
+//! that column from its own schema evolution, which types it `VARIANT` whatever the value
+//! (`records/SnowflakeSinkRecord.java`, `RECORD_CONTENT_WRAPPER_SCHEMA`), where the server's
+//! evolution, which this sink relies on, would type it from its first value (a string would
+//! make it `VARCHAR`); v3 declared both columns the same way
+//! (`SnowflakeConnectionServiceV1.createTable`). `if not exists` leaves an existing table as it
+//! is. Each table is created once per run; a statement that fails stops the sink, naming the
+//! table and Snowflake's answer.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use snowpipe_streaming::sql::SqlClient;
+
+use crate::config::SinkArgs;
+use crate::layout::LayoutKind;
+
+/// The comment the connector gives the columns it creates.
+const COMMENT: &str =
+    "created by automatic table creation from Snowflake Kafka Connector High Performance";
+
+/// The table of a default pipe (`ORDERS-STREAMING` → `ORDERS`, `"Click Log-STREAMING"` →
+/// `"Click Log"`), or `None` for a pipe of another name.
+pub fn table_of(pipe: &str) -> Option<String> {
+    match pipe.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+        Some(inner) => inner
+            .strip_suffix("-STREAMING")
+            .filter(|t| !t.is_empty())
+            .map(|t| format!("\"{t}\"")),
+        None => pipe
+            .strip_suffix("-STREAMING")
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
+    }
+}
+
+/// The statement that creates `table` (as the connector names it) for rows of `layout`.
+pub fn statement(table: &str, layout: LayoutKind) -> String {
+    let content = match layout {
+        LayoutKind::Columns => String::new(),
+        LayoutKind::RecordContent => format!(", record_content variant comment '{COMMENT}'"),
+    };
+    format!(
+        "create table if not exists {table} (record_metadata variant comment \
+         '{COMMENT}'{content}) enable_schema_evolution = true error_logging = true"
+    )
+}
+
+/// Creates the missing tables of the pipes the sink writes to.
+pub struct TableCreator {
+    sql: SqlClient,
+    layout: LayoutKind,
+    /// Tables created (or found) this run.
+    done: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for TableCreator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableCreator")
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableCreator {
+    /// The creator `--create-tables` asks for (`None` without it), with a SQL API client of
+    /// the same connection as the streaming client.
+    ///
+    /// # Errors
+    /// A `--pipe` that is not a default pipe `<TABLE>-STREAMING` (its table cannot be
+    /// known), a connection setting the SQL client refuses.
+    pub fn new(args: &SinkArgs) -> Result<Option<Self>> {
+        if !args.create_tables {
+            return Ok(None);
+        }
+        if let Some(pipe) = args.pipes.iter().find(|p| table_of(p).is_none()) {
+            bail!(
+                "--create-tables creates the table of a default pipe, <TABLE>-STREAMING; --pipe \
+                 {pipe} is not one: create its table (and pipe) yourself, or write to the \
+                 table's default pipe"
+            );
+        }
+        let sql = args
+            .client_builder()?
+            .build_sql()
+            .context("--create-tables: cannot make the SQL API client")?
+            .database(&args.database)
+            .schema(&args.schema);
+        Ok(Some(Self {
+            sql,
+            layout: args.layout,
+            done: Mutex::default(),
+        }))
+    }
+
+    /// Creates the table of `pipe` unless it exists (once per run).
+    ///
+    /// # Errors
+    /// A pipe that is not a default pipe, or the statement failing (Snowflake's answer).
+    pub async fn ensure(&self, pipe: &str) -> Result<()> {
+        let Some(table) = table_of(pipe) else {
+            bail!("--create-tables: pipe {pipe} is not a default pipe <TABLE>-STREAMING");
+        };
+        if lock(&self.done).contains(&table) {
+            return Ok(());
+        }
+        let statement = statement(&table, self.layout);
+        self.sql.query(&statement).await.with_context(|| {
+            format!("--create-tables: cannot create the table {table} (`{statement}`)")
+        })?;
+        tracing::info!(%table, "--create-tables: table created, or found");
+        lock(&self.done).insert(table);
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_the_default_pipes() {
+        let cases = [
+            ("ORDERS-STREAMING", Some("ORDERS")),
+            ("\"Click Log-STREAMING\"", Some("\"Click Log\"")),
+            ("orders-STREAMING", Some("orders")),
+            ("ORDERS_PIPE", None),
+            ("-STREAMING", None),
+            ("\"-STREAMING\"", None),
+            ("ORDERS-streaming", None),
+        ];
+        for (pipe, table) in cases {
+            assert_eq!(table_of(pipe).as_deref(), table, "{pipe}");
+        }
+    }
+
+    #[test]
+    fn the_statement_is_the_connectors() {
+        assert_eq!(
+            statement("ORDERS", LayoutKind::Columns),
+            "create table if not exists ORDERS (record_metadata variant comment \
+             'created by automatic table creation from Snowflake Kafka Connector High \
+             Performance') enable_schema_evolution = true error_logging = true"
+        );
+        assert_eq!(
+            statement("\"Click Log\"", LayoutKind::RecordContent),
+            "create table if not exists \"Click Log\" (record_metadata variant comment \
+             'created by automatic table creation from Snowflake Kafka Connector High \
+             Performance', record_content variant comment 'created by automatic table creation \
+             from Snowflake Kafka Connector High Performance') enable_schema_evolution = true \
+             error_logging = true"
+        );
+    }
+
+    #[test]
+    fn a_pipe_that_is_not_a_default_pipe_is_refused_at_start() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            sink: SinkArgs,
+        }
+        let parse = |pipe: &str| {
+            Cli::try_parse_from([
+                "x",
+                "--brokers",
+                "b",
+                "--topic",
+                "t",
+                "--group",
+                "g",
+                "--database",
+                "d",
+                "--schema",
+                "s",
+                "--pipe",
+                pipe,
+                "--create-tables",
+            ])
+            .unwrap()
+            .sink
+        };
+        let err = TableCreator::new(&parse("MY_PIPE"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--pipe MY_PIPE is not one"), "{err}");
+    }
+}

@@ -1,0 +1,134 @@
+//! `--create-tables`: the sink sends the Kafka connector's `CREATE TABLE IF NOT EXISTS` through
+//! Snowflake's SQL API when a partition is assigned, before its channel opens. The emulator's
+//! SQL API runs read-only `SELECT`s only, so it refuses the statement: the sink stops with a
+//! non-zero exit naming the table, the statement and the emulator's answer, and opens no
+//! channel (nothing lands). A pipe that is not a default pipe is refused at start.
+#![cfg(unix)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rdkafka::producer::FutureRecord;
+use snowpipe_emulator::EmulatorConfig;
+use snowpipe_kafka::demo::Lab;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connectors_create_table_is_sent_before_the_channel_opens() {
+    let config = EmulatorConfig::for_tests().with_commit_delay(Duration::from_millis(100));
+    let lab = Lab::start_with(&[("orders", 1)], config)
+        .await
+        .expect("lab");
+    let producer = lab.producer().expect("producer");
+    producer
+        .send(
+            FutureRecord::to("orders").key("k").payload(r#"{"ID":1}"#),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("delivered");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    for (layout, columns) in [
+        ("columns", ""),
+        (
+            "record-content",
+            ", record_content variant comment 'created by automatic table creation from \
+             Snowflake Kafka Connector High Performance'",
+        ),
+    ] {
+        let mut cmd = lab.instance(&bin, "orders", &format!("create-{layout}"));
+        cmd.args(["--create-tables", "--layout", layout, "--until-idle", "3s"])
+            .stderr(std::process::Stdio::piped());
+        let out = cmd.output().expect("run the sink");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        let statement = format!(
+            "create table if not exists EVENTS (record_metadata variant comment \
+             'created by automatic table creation from Snowflake Kafka Connector High \
+             Performance'{columns}) enable_schema_evolution = true error_logging = true"
+        );
+        for needle in [
+            "--create-tables: cannot create the table EVENTS",
+            &statement,
+            "the emulator's SQL API runs read-only SELECT statements only",
+        ] {
+            assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+        }
+    }
+    assert!(
+        lab.landed().expect("table").is_empty(),
+        "no channel was opened"
+    );
+
+    let mut cmd = lab.instance_of(&bin, "create-named");
+    cmd.args([
+        "--topic",
+        "orders",
+        "--pipe",
+        "ORDERS_PIPE",
+        "--create-tables",
+    ])
+    .stderr(std::process::Stdio::piped());
+    let out = cmd.output().expect("run the sink");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--pipe ORDERS_PIPE is not one"), "{stderr}");
+}
+
+/// What works today: the same statement given to the emulator as setup DDL makes the table the
+/// connector makes — `RECORD_METADATA` alone, schema evolution on — and the sink's rows land in
+/// it, their columns added by evolution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statement_makes_a_table_that_evolves_to_the_rows() {
+    use snowpipe_kafka::create_tables::statement;
+    use snowpipe_kafka::layout::LayoutKind;
+    let ddl = format!(
+        "CREATE DATABASE IF NOT EXISTS DEMO; CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA; \
+         USE SCHEMA DEMO.KAFKA; {};",
+        statement("ORDERS", LayoutKind::Columns)
+    );
+    let config = EmulatorConfig::for_tests()
+        .with_commit_delay(Duration::from_millis(100))
+        .with_ddl(&ddl);
+    let lab = Lab::start_with(&[("orders", 1)], config)
+        .await
+        .expect("lab");
+    let producer = lab.producer().expect("producer");
+    for id in 0..3 {
+        producer
+            .send(
+                FutureRecord::to("orders")
+                    .key("k")
+                    .payload(&format!(r#"{{"ID":{id},"NAME":"n{id}"}}"#)),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    let mut cmd = lab.instance_of(&bin, "evolve");
+    cmd.args([
+        "--topic",
+        "orders",
+        "--pipe",
+        "ORDERS-STREAMING",
+        "--metadata",
+    ])
+    .args(["--until-idle", "3s"]);
+    assert!(cmd.status().expect("run the sink").success());
+    let rows = lab
+        .emulator()
+        .query(r#"SELECT ID, NAME, json_extract(RECORD_METADATA, '$.offset') FROM "DEMO.KAFKA.ORDERS" ORDER BY ID"#)
+        .expect("evolved columns");
+    assert_eq!(
+        rows,
+        (0..3)
+            .map(|id| vec![
+                serde_json::json!(id),
+                serde_json::json!(format!("n{id}")),
+                serde_json::json!(id)
+            ])
+            .collect::<Vec<_>>()
+    );
+}
