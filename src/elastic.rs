@@ -3,8 +3,8 @@
 //! tokens, the recommended starting point when ordering and exactly-once are not needed.
 //!
 //! ```text
-//!  append_rows ──► encode (channel/encode) ──► Batcher (channel/batch)
-//!                    ──full / max_client_lag / flush──► compress (channel/compress) ──► POST …/rows
+//!  append_rows ──► encode (pipeline/encode) ──► Batcher (pipeline/batch)
+//!                    ──full / max_client_lag / flush──► compress (pipeline/compress) ──► POST …/rows
 //!                                                      (same requestId on every retry,
 //!                                                       retryCount counts)
 //! ```
@@ -32,13 +32,13 @@ use serde::Serialize;
 use tokio::sync::{broadcast, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::batch::{Batcher, Chunk, SealedBatch};
-use crate::channel::budget::Budget;
-use crate::channel::compress::{self, CompressorPool};
-use crate::channel::encode;
-use crate::channel::pipe_params::PipeParams;
-use crate::channel::pool::{BufferPool, RowSize};
-use crate::channel::DataMetrics;
+use crate::pipeline::batch::{Batcher, Chunk, SealedBatch};
+use crate::pipeline::budget::Budget;
+use crate::pipeline::compress::{self, CompressorPool};
+use crate::pipeline::encode;
+use crate::pipeline::metrics::DataMetrics;
+use crate::pipeline::pipe_params::PipeParams;
+use crate::pipeline::pool::{BufferPool, RowSize};
 use crate::transport::{AppendRequest, Compression, ElasticTarget, IngestApi, PipePath};
 use crate::{Error, Result};
 
@@ -73,23 +73,6 @@ pub(crate) struct ElasticSettings {
     pub(crate) compressors: Arc<CompressorPool>,
     /// The client's knowledge of its pipes' parameters (the `BINARY_INPUT_FORMAT`).
     pub(crate) pipe_params: Arc<PipeParams>,
-}
-
-impl ElasticSettings {
-    /// The settings elastic channels share with the client's named channels.
-    pub(crate) fn of(runtime: &crate::channel::ChannelRuntime) -> Self {
-        let s = runtime.settings();
-        Self {
-            max_client_lag: s.max_client_lag,
-            batch_cap: s.batch_cap(),
-            row_cap: s.row_cap(),
-            compression: s.compression,
-            budget: runtime.budget(),
-            buffers: runtime.buffers(),
-            compressors: runtime.compressors(),
-            pipe_params: runtime.pipe_params(),
-        }
-    }
 }
 
 /// An elastic channel's metrics: the named channels' data-path metrics (`kind="elastic"`)

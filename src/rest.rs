@@ -36,7 +36,7 @@ use crate::api::{
 use crate::auth::token::TokenFetcher;
 use crate::auth::{Authenticator, ControlAuth, TokenManager};
 use crate::error::Error;
-use crate::http::{decode_error, encode, Call, HttpClient};
+use crate::http::{decode_error, encode, Call, HttpClient, SMALL_ANSWER_BYTES};
 use crate::transport::{
     AppendRequest, ChannelPath, ChannelWire, Compression, ElasticAck, ElasticTarget, IngestApi,
     PipePath,
@@ -182,7 +182,7 @@ impl RestApi {
         })?;
         if ingest.scheme() == "http"
             && !opts.danger_accept_cleartext_http
-            && !crate::config::is_loopback(&ingest)
+            && !crate::http::is_loopback(&ingest)
         {
             return Err(decode_error(
                 "hostname discovery",
@@ -347,9 +347,6 @@ fn segment(what: &'static str, name: &str) -> Result<String> {
     }
     Ok(encode(name))
 }
-
-/// The most a host name or token answer may hold: a scoped token is a few KB.
-pub(crate) const SMALL_ANSWER_BYTES: usize = 64 << 10;
 
 /// Whether `host` can be a host name (letters, digits, `-`, `.`, `_`; at most 253 bytes) or
 /// an IP address literal.

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::batch::{Batcher, Chunk, SealedBatch};
-use super::budget::BudgetBytes;
-use super::compress::codec::Codec;
-use super::pool::{BufferPool, RowSize};
-use super::{encode, ChannelSettings};
 use crate::api::{ChannelStatusWire, OpenChannelRequest, OpenChannelResponse};
+use crate::pipeline::batch::{Batcher, Chunk, SealedBatch};
+use crate::pipeline::budget::BudgetBytes;
+use crate::pipeline::compress::codec::Codec;
+use crate::pipeline::encode;
+use crate::pipeline::pool::{BufferPool, RowSize};
+use crate::settings::ChannelSettings;
 use crate::transport::{AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath};
 use crate::{Result, StreamingIngestClient};
 
@@ -55,7 +56,7 @@ impl Pipeline {
         Ok(Self {
             cap,
             batcher: Batcher::new(cap),
-            codec: Codec::template(&settings),
+            codec: settings.codec(),
             sealed: VecDeque::new(),
             buffers: BufferPool::new(2 * settings.max_request_bytes),
             row_size: RowSize::default(),

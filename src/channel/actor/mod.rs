@@ -26,14 +26,14 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::batch::{Batcher, SealedBatch};
-use super::budget::ShortageWatch;
 pub(crate) use super::cmd::Cmd;
-use super::compress::CompressStage;
 use super::context::RuntimeInner;
 use super::poller::Poller;
 use super::shared::{ChannelShared, Failure, Lifecycle, RecoverRequest};
-use super::ChannelSettings;
+use crate::pipeline::batch::{Batcher, SealedBatch};
+use crate::pipeline::budget::ShortageWatch;
+use crate::pipeline::compress::CompressStage;
+use crate::settings::ChannelSettings;
 use crate::transport::{ChannelWire, IngestApi};
 use crate::{OffsetToken, Result};
 
@@ -72,7 +72,7 @@ struct SentBatch {
     first_sent: Instant,
     /// Ends in the middle of an append that continues in a later batch.
     continues: bool,
-    budget: super::budget::BudgetBytes,
+    budget: crate::pipeline::budget::BudgetBytes,
 }
 
 /// A pending `flush()`: resolved once batch `.0` is acknowledged, with the end token `.1`.

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use super::ownership::{is_fenced, remember_released};
 use super::recovery::is_recoverable;
 use super::{Actor, AppendFuture, Cmd, InFlight, SentBatch};
-use crate::channel::batch::SealedBatch;
 use crate::channel::shared::{Failure, FailureKind, Lifecycle};
+use crate::pipeline::batch::SealedBatch;
 use crate::transport::AppendRequest;
 use crate::{Error, Result};
 

@@ -1,46 +1,41 @@
-//! [`StreamingIngestClient`]: the entry point.
+//! [`StreamingIngestClient`]: the entry point, and the client's home — its state
+//! ([`ClientCore`](core::ClientCore)), the client-level calls (`calls.rs`) and [`Pipe`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::channel::{ChannelRuntime, ChannelSettings};
+use crate::settings::ChannelSettings;
 use crate::transport::IngestApi;
 use crate::Result;
 
-pub use crate::config::ClientBuilder;
+mod calls;
+pub(crate) mod core;
+mod pipe;
+
+pub use pipe::Pipe;
+
+use self::core::ClientCore;
 
 /// A client for Snowpipe Streaming: a cheap `Clone` handle over shared state (configuration,
 /// authentication, the HTTP transport, the client-wide memory budget and the commit poller).
 #[derive(Debug, Clone)]
 pub struct StreamingIngestClient {
-    inner: Arc<ClientInner>,
-}
-
-#[derive(Debug)]
-struct ClientInner {
-    runtime: ChannelRuntime,
+    core: Arc<ClientCore>,
 }
 
 impl StreamingIngestClient {
-    /// Starts configuring a client. See [`ClientBuilder`].
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
     /// Assembles a client from its REST layer and channel settings (used by the builder and
     /// by tests with a fake transport).
     pub(crate) fn from_parts(api: Arc<dyn IngestApi>, settings: ChannelSettings) -> Self {
         Self {
-            inner: Arc::new(ClientInner {
-                runtime: ChannelRuntime::new(api, settings),
-            }),
+            core: Arc::new(ClientCore::new(api, settings)),
         }
     }
 
-    /// The channel runtime (the pipe calls in `pipe.rs`, the client-level ones here; tests
-    /// inspect its memory budget).
-    pub(crate) fn runtime(&self) -> &ChannelRuntime {
-        &self.inner.runtime
+    /// The named channels' runtime (tests inspect the memory budget and the registry).
+    #[cfg(test)]
+    pub(crate) fn runtime(&self) -> &crate::channel::ChannelRuntime {
+        &self.core.channels
     }
 
     /// Closes every channel opened through this client and stops its background tasks.
@@ -56,7 +51,7 @@ impl StreamingIngestClient {
     /// # Cancellation
     /// Dropping the future stops waiting; channels not yet closed keep running.
     pub async fn close(&self) -> Result<()> {
-        self.inner.runtime.close_all().await
+        self.core.channels.close_all().await
     }
 
     /// Sends every row appended so far on every channel open in this client and resolves
@@ -71,7 +66,7 @@ impl StreamingIngestClient {
     /// # Cancellation
     /// Dropping the future only stops waiting; the rows are still sent.
     pub async fn flush(&self) -> Result<()> {
-        self.runtime().flush_all().await.map(|_| ())
+        self.core.channels.flush_all().await.map(|_| ())
     }
 
     /// Flushes every channel open in this client, then waits until each reports the last
@@ -86,6 +81,6 @@ impl StreamingIngestClient {
     /// # Cancellation
     /// Dropping the future only stops waiting.
     pub async fn wait_for_commit(&self, timeout: Duration) -> Result<()> {
-        self.runtime().wait_for_all_committed(timeout).await
+        self.core.channels.wait_for_all_committed(timeout).await
     }
 }
