@@ -1,14 +1,14 @@
 //! [`ClientCore`]: the state of one client, shared by all its clones and by both channel
 //! kinds — the REST layer, the settings, the data path's shared pieces (memory budget,
 //! buffer pool, compressors, pipe parameters), the named channels' runtime (registry and
-//! commit poller, which also holds the shutdown token).
+//! commit poller, which also holds the shutdown token) and the elastic channels' registry.
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::ChannelRuntime;
-use crate::elastic::ElasticSettings;
+use crate::elastic::{self, ElasticSettings};
 use crate::pipeline::budget::Budget;
 use crate::pipeline::compress::CompressorPool;
 use crate::pipeline::pipe_params::PipeParams;
@@ -36,6 +36,8 @@ pub(crate) struct ClientCore {
     pub(crate) pipe_params: Arc<PipeParams>,
     /// The named channels: opening them, their registry and commit poller, closing them.
     pub(crate) channels: ChannelRuntime,
+    /// The elastic channels: what `client.flush()` and `client.close()` deliver.
+    pub(crate) elastic: Arc<elastic::Registry>,
 }
 
 impl ClientCore {
@@ -66,6 +68,7 @@ impl ClientCore {
             compressors,
             pipe_params,
             channels,
+            elastic: Arc::default(),
         }
     }
 

@@ -38,40 +38,61 @@ impl StreamingIngestClient {
         &self.core.channels
     }
 
-    /// Closes every channel opened through this client and stops its background tasks.
-    /// Returns once every channel's task has stopped: its buffered rows were sent and
-    /// acknowledged by the server (not necessarily committed), or it gave up after 30 s.
+    /// Closes every channel opened through this client — named and
+    /// [elastic](crate::ElasticChannel) — and stops its background tasks. Returns once every
+    /// named channel's task has stopped (its buffered rows were sent and acknowledged by the
+    /// server, not necessarily committed, or it gave up after 30 s) and every elastic
+    /// channel's buffered rows were sent and acknowledged (also those of elastic channels
+    /// whose handles were dropped).
+    ///
+    /// The client is a cheap `Clone` over one shared state: closing any clone closes the
+    /// client for **every** clone. Afterwards no channel opens, elastic channels refuse
+    /// appends ([`Error::Shutdown`](crate::Error::Shutdown)), and the channels' handles
+    /// report the close.
     ///
     /// # Errors
     /// The first error met while closing a channel (a channel that had failed, an append
     /// that failed while draining, or rows still unsent after 30 s — as
     /// [`Error::ChannelInvalidated`](crate::Error::ChannelInvalidated) carrying the committed
-    /// offset token to replay after); every channel is still closed.
+    /// offset token to replay after; for an elastic channel, the error of its last send or of
+    /// an earlier timed flush); every channel is still closed.
     ///
     /// # Cancellation
     /// Dropping the future stops waiting; channels not yet closed keep running.
     pub async fn close(&self) -> Result<()> {
-        self.core.channels.close_all().await
+        let (named, elastic) = tokio::join!(
+            self.core.channels.close_all(),
+            self.core.elastic.close_all()
+        );
+        named.and(elastic)
     }
 
-    /// Sends every row appended so far on every channel open in this client and resolves
-    /// when the server has acknowledged them (HTTP 200, not yet committed), as
-    /// [`Channel::flush`](crate::Channel::flush) on each.
+    /// Sends every row appended so far on every channel open in this client — named and
+    /// [elastic](crate::ElasticChannel) — and resolves when the server has acknowledged them
+    /// (HTTP 200, not yet committed), as [`Channel::flush`](crate::Channel::flush) and
+    /// [`ElasticChannel::flush`](crate::ElasticChannel::flush) on each.
     ///
     /// # Errors
     /// The first error of a channel's flush (for example
-    /// [`Error::ChannelInvalidated`](crate::Error::ChannelInvalidated)); the other channels
-    /// are still flushed.
+    /// [`Error::ChannelInvalidated`](crate::Error::ChannelInvalidated), or an elastic
+    /// channel's failed send or earlier failed timed flush); the other channels are still
+    /// flushed.
     ///
     /// # Cancellation
-    /// Dropping the future only stops waiting; the rows are still sent.
+    /// Dropping the future only stops waiting; the named channels' rows are still sent (an
+    /// elastic batch may be sent or not: at-least-once, append again).
     pub async fn flush(&self) -> Result<()> {
-        self.core.channels.flush_all().await.map(|_| ())
+        let (named, elastic) = tokio::join!(
+            self.core.channels.flush_all(),
+            self.core.elastic.flush_all()
+        );
+        named.map(|_| ()).and(elastic)
     }
 
-    /// Flushes every channel open in this client, then waits until each reports the last
-    /// offset token it sent committed. Channels whose appends carried no offset token are
-    /// only flushed (a commit cannot be seen without one).
+    /// Flushes every named channel open in this client, then waits until each reports the
+    /// last offset token it sent committed. Channels whose appends carried no offset token
+    /// are only flushed (a commit cannot be seen without one). Elastic channels have no
+    /// offset tokens: [`flush`](Self::flush) sends what they hold.
     ///
     /// # Errors
     /// [`Error::Timeout`](crate::Error::Timeout) after `timeout`;

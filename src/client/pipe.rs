@@ -144,7 +144,12 @@ impl Pipe {
             None => ElasticTarget::Pipe(self.path.clone()),
         };
         let core = &self.client.core;
-        ElasticChannel::new(Arc::clone(&core.api), target, core.elastic_settings())
+        ElasticChannel::new(
+            Arc::clone(&core.api),
+            target,
+            core.elastic_settings(),
+            Arc::clone(&core.elastic),
+        )
     }
 
     /// The server's status of each named channel of this pipe, by name (one bulk-status
