@@ -16,7 +16,9 @@ use crate::pipeline::compress::codec::Codec;
 use crate::pipeline::encode;
 use crate::pipeline::pool::{BufferPool, RowSize};
 use crate::settings::ChannelSettings;
-use crate::transport::{AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath};
+use crate::transport::{
+    AppendAck, AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath,
+};
 use crate::{Result, StreamingIngestClient};
 
 /// What a channel does to appended rows before the HTTP request, run synchronously: the same
@@ -186,11 +188,15 @@ impl IngestApi for NullApi {
         &self,
         _: &ChannelPath,
         r: &AppendRequest,
+        _: Option<&http::HeaderValue>,
         _: &ChannelWire,
-    ) -> Result<String> {
+    ) -> Result<AppendAck> {
         self.wire_bytes.fetch_add(r.body.len(), Ordering::Relaxed);
         *self.last_end.lock().unwrap() = r.end_offset_token.as_ref().map(ToString::to_string);
-        Ok("c".into())
+        Ok(AppendAck {
+            next_continuation_token: "c".into(),
+            session: None,
+        })
     }
     async fn bulk_channel_status(
         &self,
