@@ -32,10 +32,30 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The code of a file without comments, `#[cfg(doc)]` imports and its `#[cfg(test)] mod
-/// tests` block (always last).
+/// `text` without its inline `#[cfg(test)] mod tests { … }` block (braces counted).
+fn without_test_module(text: &str) -> String {
+    const START: &str = "#[cfg(test)]\nmod tests {";
+    let Some(start) = text.find(START) else {
+        return text.to_owned();
+    };
+    let mut depth = 0usize;
+    for (i, c) in text[start + START.len() - 1..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 {
+            let end = start + START.len() - 1 + i + 1;
+            return format!("{}{}", &text[..start], &text[end..]);
+        }
+    }
+    text[..start].to_owned()
+}
+
+/// The code of a file without comments, `#[cfg(doc)]` imports and its inline test module.
 fn code(text: &str) -> String {
-    let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+    let text = without_test_module(text);
     let mut out = String::new();
     let mut doc_only = false;
     for line in text.lines() {
@@ -182,7 +202,9 @@ fn the_top_level_modules_have_no_cycle() {
 }
 
 #[test]
-fn the_checker_sees_uses_and_ignores_comments() {
-    let text = "// crate::ignored\n#[cfg(doc)]\nuse crate::DocOnly;\nuse crate::a::b;\nuse crate::{B, c::d};\nlet x = crate::e::f();\n";
+fn the_checker_sees_uses_and_ignores_comments_and_tests() {
+    let text = "// crate::ignored\n#[cfg(doc)]\nuse crate::DocOnly;\nuse crate::a::b;\n\
+                use crate::{B, c::d};\n#[cfg(test)]\nmod tests {\n    fn t() { crate::t::x(); }\n}\n\
+                fn f() { crate::e::f(); }\n";
     assert_eq!(crate_names(&code(text)), ["a", "B", "c", "e"]);
 }
