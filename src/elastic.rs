@@ -3,8 +3,8 @@
 //! tokens, the recommended starting point when ordering and exactly-once are not needed.
 //!
 //! ```text
-//!  append_rows ──► encode (channel/encode) ──► Batcher (channel/batch)
-//!                    ──full / max_client_lag / flush──► compress (channel/compress) ──► POST …/rows
+//!  append_rows ──► encode (pipeline/encode) ──► Batcher (pipeline/batch)
+//!                    ──full / max_client_lag / flush──► compress (pipeline/compress) ──► POST …/rows
 //!                                                      (same requestId on every retry,
 //!                                                       retryCount counts)
 //! ```
@@ -23,22 +23,30 @@
 //! the metric names (`snowpipe_rows_appended_total`, `snowpipe_requests_total`, …), labelled
 //! `kind="elastic"`, `channel="ELASTIC"` and `pipe` (the table's default pipe
 //! `<TABLE>-STREAMING` for a table's elastic channel).
+//!
+//! An elastic channel lives in its client's lifecycle as a named channel does: the client's
+//! core holds a [`Registry`] of them, so `client.flush()` and `client.close()` send what each
+//! holds; a failed timed flush is kept and returned to the channel's next call; the rows held
+//! when the last handle is dropped are sent in the background (bounded), and `client.close()`
+//! waits for that send.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::sync::{broadcast, Mutex};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::batch::{Batcher, Chunk, SealedBatch};
-use crate::channel::budget::Budget;
-use crate::channel::compress::{self, CompressorPool};
-use crate::channel::encode;
-use crate::channel::pipe_params::PipeParams;
-use crate::channel::pool::{BufferPool, RowSize};
-use crate::channel::DataMetrics;
+use crate::pipeline::batch::{Batcher, Chunk, SealedBatch};
+use crate::pipeline::budget::Budget;
+use crate::pipeline::compress::{self, CompressorPool};
+use crate::pipeline::encode;
+use crate::pipeline::metrics::DataMetrics;
+use crate::pipeline::pipe_params::PipeParams;
+use crate::pipeline::pool::{BufferPool, RowSize};
 use crate::transport::{AppendRequest, Compression, ElasticTarget, IngestApi, PipePath};
 use crate::{Error, Result};
 
@@ -75,26 +83,9 @@ pub(crate) struct ElasticSettings {
     pub(crate) pipe_params: Arc<PipeParams>,
 }
 
-impl ElasticSettings {
-    /// The settings elastic channels share with the client's named channels.
-    pub(crate) fn of(runtime: &crate::channel::ChannelRuntime) -> Self {
-        let s = runtime.settings();
-        Self {
-            max_client_lag: s.max_client_lag,
-            batch_cap: s.batch_cap(),
-            row_cap: s.row_cap(),
-            compression: s.compression,
-            budget: runtime.budget(),
-            buffers: runtime.buffers(),
-            compressors: runtime.compressors(),
-            pipe_params: runtime.pipe_params(),
-        }
-    }
-}
-
 /// An elastic channel's metrics: the named channels' data-path metrics (`kind="elastic"`)
 /// and the batches acknowledged on a retry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Metrics {
     data: DataMetrics,
     possible_duplicates: metrics::Counter,
@@ -115,23 +106,97 @@ impl Metrics {
     }
 }
 
+/// How long the rows an elastic channel still held when its last handle was dropped are
+/// given to reach the server, in the background (as a named channel's drop).
+const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The elastic channels of one client (held by the client's core): what `client.flush()`
+/// and `client.close()` deliver, and the background sends of dropped ones that
+/// `client.close()` waits for.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    live: std::sync::Mutex<Vec<Weak<Inner>>>,
+    /// The sends started when a channel's last handle was dropped.
+    dropped: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Cancelled by `client.close()`: every channel's timer stops and appends are refused.
+    closed: CancellationToken,
+}
+
+impl Registry {
+    fn register(&self, inner: &Arc<Inner>) {
+        let mut live = crate::sync::lock(&self.live);
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(inner));
+    }
+
+    fn channels(&self) -> Vec<ElasticChannel> {
+        crate::sync::lock(&self.live)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|inner| ElasticChannel { inner })
+            .collect()
+    }
+
+    /// Flushes every elastic channel of the client (`client.flush()`).
+    ///
+    /// # Errors
+    /// The first channel's error (a send that failed now, or a timed flush that failed
+    /// before); the other channels are still flushed.
+    pub(crate) async fn flush_all(&self) -> Result<()> {
+        let flushes = self
+            .channels()
+            .into_iter()
+            .map(|c| async move { c.flush().await });
+        join_all(flushes).await.into_iter().collect()
+    }
+
+    /// Stops taking appends, flushes every elastic channel and stops its timer, and waits for
+    /// the background sends of dropped ones (`client.close()`).
+    ///
+    /// # Errors
+    /// As [`flush_all`](Self::flush_all).
+    pub(crate) async fn close_all(&self) -> Result<()> {
+        self.closed.cancel();
+        let flushed = self.flush_all().await;
+        for c in self.channels() {
+            c.inner.stop.cancel();
+        }
+        let dropped = std::mem::take(&mut *crate::sync::lock(&self.dropped));
+        join_all(dropped).await;
+        flushed
+    }
+}
+
+/// What sending a batch needs: kept apart from the handle's state so the rows still held
+/// when the last handle is dropped can be sent after it.
 #[derive(Debug)]
-struct Inner {
+struct Sender {
     api: Arc<dyn IngestApi>,
     target: ElasticTarget,
+    settings: ElasticSettings,
+    /// One batch on the wire at a time per channel (appends wait: the backpressure point).
+    sending: Mutex<()>,
+    events: broadcast::Sender<ElasticEvent>,
+    metrics: Metrics,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sender: Arc<Sender>,
     /// The pipe the target writes through (a table's default pipe), whose
     /// `BINARY_INPUT_FORMAT` the rows are written in.
     pipe: PipePath,
-    settings: ElasticSettings,
     /// The open batch (the channels' batcher; its chunks hold their budget).
     batcher: std::sync::Mutex<Batcher>,
     /// The typical size of this channel's rows, for sizing its row buffers.
     row_size: RowSize,
-    /// One batch on the wire at a time per handle (appends wait: the backpressure point).
-    sending: Mutex<()>,
-    events: broadcast::Sender<ElasticEvent>,
+    /// The error of a timed (background) flush, returned to the next `append_rows`, `flush`
+    /// or `close` of any handle.
+    failed: std::sync::Mutex<Option<Error>>,
+    /// The client's elastic channels (this one is registered there).
+    registry: Arc<Registry>,
+    /// Stops the timer (`close`, `client.close()`, the last handle dropped).
     stop: CancellationToken,
-    metrics: Metrics,
 }
 
 /// An elastic channel: append rows from any number of tasks; they are batched, compressed
@@ -139,8 +204,24 @@ struct Inner {
 /// [`Pipe::elastic_channel`](crate::Pipe::elastic_channel).
 ///
 /// Rows are sent when a batch is full (one request, at most 4 MB on the wire), after the
-/// client's `max_client_lag`, or on [`flush`](Self::flush). Dropping every handle stops the
-/// background timer; call [`close`](Self::close) to send what is buffered.
+/// client's `max_client_lag` (a timed flush, in the background), or on
+/// [`flush`](Self::flush). The channel belongs to its client's lifecycle:
+/// [`StreamingIngestClient::flush`](crate::StreamingIngestClient::flush) and
+/// [`StreamingIngestClient::close`](crate::StreamingIngestClient::close) send what it holds
+/// (and after `close` it takes no more rows).
+///
+/// A timed flush that fails is not only logged: its error is returned by the next
+/// [`append_rows`](Self::append_rows), [`flush`](Self::flush) or [`close`](Self::close) of
+/// any handle of the channel (the failed batch's rows were not acknowledged: append them
+/// again).
+///
+/// # Dropping without `close()`
+///
+/// As for a named channel: when the last handle is dropped, the rows it still buffers are
+/// sent in the background for at most 5 seconds (nothing blocks the dropping thread; a tokio
+/// runtime must still be running), and `client.close()` waits for that send. Rows not sent by
+/// then are dropped, and an error is only logged. Use [`close`](Self::close) for a
+/// guaranteed flush.
 #[derive(Debug, Clone)]
 pub struct ElasticChannel {
     inner: Arc<Inner>,
@@ -157,25 +238,32 @@ impl ElasticChannel {
         api: Arc<dyn IngestApi>,
         target: ElasticTarget,
         settings: ElasticSettings,
+        registry: Arc<Registry>,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
         let pipe = target.pipe_path();
         let metrics = Metrics::new(&pipe);
+        let stop = registry.closed.child_token();
         let inner = Arc::new(Inner {
-            api,
-            metrics,
-            target,
             pipe,
             batcher: std::sync::Mutex::new(Batcher::new(settings.batch_cap)),
             row_size: RowSize::default(),
-            settings,
-            sending: Mutex::new(()),
-            events,
-            stop: CancellationToken::new(),
+            sender: Arc::new(Sender {
+                api,
+                target,
+                settings,
+                sending: Mutex::new(()),
+                events,
+                metrics,
+            }),
+            failed: std::sync::Mutex::new(None),
+            registry,
+            stop,
         });
+        inner.registry.register(&inner);
         let weak = Arc::downgrade(&inner);
         let stop = inner.stop.clone();
-        let lag = inner.settings.max_client_lag;
+        let lag = inner.sender.settings.max_client_lag;
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -186,8 +274,13 @@ impl ElasticChannel {
                 let due = inner.lock().first_at().is_some_and(|t| t.elapsed() >= lag);
                 if due {
                     let handle = Self { inner };
-                    if let Err(e) = handle.flush().await {
-                        tracing::warn!(error = %e, "elastic channel: a timed flush failed");
+                    if let Err(e) = handle.send_sealed().await {
+                        tracing::warn!(
+                            error = %e,
+                            "elastic channel: a timed flush failed; the next append, flush or \
+                             close returns the error"
+                        );
+                        crate::sync::lock(&handle.inner.failed).get_or_insert(e);
                     }
                 }
             }
@@ -197,7 +290,14 @@ impl ElasticChannel {
 
     /// Subscribes to [`ElasticEvent`]s (batches that may have landed twice).
     pub fn events(&self) -> broadcast::Receiver<ElasticEvent> {
-        self.inner.events.subscribe()
+        self.inner.sender.events.subscribe()
+    }
+
+    /// The error of a timed flush not yet returned to a caller.
+    fn take_failure(&self) -> Result<()> {
+        crate::sync::lock(&self.inner.failed)
+            .take()
+            .map_or(Ok(()), Err)
     }
 
     /// Appends rows (each serialized as one JSON object). Resolves when they are buffered,
@@ -211,8 +311,10 @@ impl ElasticChannel {
     /// # Errors
     /// [`Error::Serialization`] for a row that is not a JSON object or cannot be serialized,
     /// [`Error::RowTooLarge`] for a row larger than one request; errors of a batch sent on
-    /// the way ([`Error::Server`], [`Error::Transport`], [`Error::Auth`]): that batch's rows
-    /// were not acknowledged and are dropped — append them again (at-least-once).
+    /// the way, or of an earlier timed flush ([`Error::Server`], [`Error::Transport`],
+    /// [`Error::Auth`]): that batch's rows were not acknowledged and are dropped — append
+    /// them again (at-least-once); when the error is a timed flush's, the rows of this call
+    /// were not taken either. [`Error::Shutdown`] after the client was closed.
     ///
     /// # Cancellation
     /// Dropping the future after the rows were buffered leaves them buffered.
@@ -221,10 +323,14 @@ impl ElasticChannel {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        let s = &self.inner.settings;
+        self.take_failure()?;
+        if self.inner.registry.closed.is_cancelled() {
+            return Err(Error::shutdown("client (elastic channel)"));
+        }
+        let s = &self.inner.sender.settings;
         let binary = s
             .pipe_params
-            .binary(self.inner.api.as_ref(), &self.inner.pipe)
+            .binary(self.inner.sender.api.as_ref(), &self.inner.pipe)
             .await;
         let encoded = crate::binary::with_pipe_format(&binary, || {
             encode::encode_rows(rows, &s.row_cap, &s.buffers, &self.inner.row_size)
@@ -233,7 +339,7 @@ impl ElasticChannel {
             return Ok(());
         }
         let (mut charged, waited) = s.budget.acquire(encoded.held).await?;
-        let m = &self.inner.metrics;
+        let m = &self.inner.sender.metrics;
         if !waited.is_zero() {
             m.data.backpressure_wait.record(waited.as_secs_f64());
         }
@@ -258,7 +364,7 @@ impl ElasticChannel {
             m.data.buffer_bytes.set(batcher.len() as f64);
         }
         for batch in full {
-            self.send(batch).await?;
+            self.inner.sender.send(batch).await?;
         }
         Ok(())
     }
@@ -267,15 +373,23 @@ impl ElasticChannel {
     /// buffered, not yet queryable).
     ///
     /// # Errors
-    /// As [`append_rows`](Self::append_rows).
+    /// As [`append_rows`](Self::append_rows): the error of this send, else of an earlier
+    /// timed flush not yet returned.
     ///
     /// # Cancellation
     /// Dropping the future may leave the batch sent or not (at-least-once: append again).
     pub async fn flush(&self) -> Result<()> {
+        let sent = self.send_sealed().await;
+        let earlier = self.take_failure();
+        sent.and(earlier)
+    }
+
+    /// Seals the open batch and sends it.
+    async fn send_sealed(&self) -> Result<()> {
         let batch = self.inner.lock().seal();
-        self.inner.metrics.data.buffer_bytes.set(0.0);
+        self.inner.sender.metrics.data.buffer_bytes.set(0.0);
         match batch {
-            Some(batch) => self.send(batch).await,
+            Some(batch) => self.inner.sender.send(batch).await,
             None => Ok(()),
         }
     }
@@ -292,9 +406,11 @@ impl ElasticChannel {
         self.inner.stop.cancel();
         r
     }
+}
 
+impl Sender {
     async fn send(&self, mut batch: SealedBatch) -> Result<()> {
-        let s = &self.inner.settings;
+        let s = &self.settings;
         let segments = std::mem::take(&mut batch.segments);
         let body = compress::compress(&s.compressors, segments.clone(), batch.len, &s.buffers)
             .await
@@ -305,7 +421,7 @@ impl ElasticChannel {
             s.buffers.give(segment);
         }
         batch.budget.shrink_to(body.len());
-        let m = &self.inner.metrics;
+        let m = &self.metrics;
         let wire = body.len() as u64;
         let request = AppendRequest {
             body,
@@ -317,13 +433,8 @@ impl ElasticChannel {
             continuation_token: String::new(),
             min_append_timestamp_ms: batch.min_ts_ms,
         };
-        let _one_at_a_time = self.inner.sending.lock().await;
-        let ack = match self
-            .inner
-            .api
-            .append_elastic(&self.inner.target, &request)
-            .await
-        {
+        let _one_at_a_time = self.sending.lock().await;
+        let ack = match self.api.append_elastic(&self.target, &request).await {
             Ok(ack) => ack,
             Err(e) => {
                 m.data.request_errors.increment(1);
@@ -338,14 +449,14 @@ impl ElasticChannel {
             m.data.retries.increment(u64::from(ack.retry_count));
             m.possible_duplicates.increment(1);
             tracing::warn!(
-                target_table = %self.inner.target,
+                target_table = %self.target,
                 request_id = %ack.request_id,
                 retry_count = ack.retry_count,
                 rows = batch.rows,
                 "elastic batch acknowledged on a retry: its rows may have landed twice"
             );
-            let _ = self.inner.events.send(ElasticEvent {
-                target: self.inner.target.to_string(),
+            let _ = self.events.send(ElasticEvent {
+                target: self.target.to_string(),
                 request_id: ack.request_id,
                 retry_count: ack.retry_count,
                 rows: batch.rows,
@@ -364,6 +475,35 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.stop.cancel();
+        let batch = crate::sync::lock(&self.batcher).seal();
+        let Some(batch) = batch else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(
+                rows = batch.rows,
+                "elastic channel dropped outside a tokio runtime: its buffered rows are dropped"
+            );
+            return;
+        };
+        let sender = Arc::clone(&self.sender);
+        let rows = batch.rows;
+        let task = runtime.spawn(async move {
+            match tokio::time::timeout(DROP_FLUSH_TIMEOUT, sender.send(batch)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(
+                    error = %e,
+                    rows,
+                    "elastic channel dropped: sending its buffered rows failed; they are dropped"
+                ),
+                Err(_) => tracing::warn!(
+                    rows,
+                    "elastic channel dropped: its buffered rows were not sent within 5 s; they \
+                     are dropped"
+                ),
+            }
+        });
+        let mut dropped = crate::sync::lock(&self.registry.dropped);
+        dropped.retain(|t| !t.is_finished());
+        dropped.push(task);
     }
 }
 

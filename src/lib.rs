@@ -116,7 +116,7 @@ pub(crate) mod api;
 mod auth;
 pub mod binary;
 pub mod channel;
-mod client;
+pub(crate) mod client;
 mod config;
 mod elastic;
 #[cfg(feature = "emulator")]
@@ -125,10 +125,13 @@ pub mod emulator;
 mod error;
 mod http;
 mod json;
+#[cfg(test)]
+mod module_graph_tests;
 mod offset;
-mod pipe;
+mod pipeline;
 mod rest;
 mod secret;
+mod settings;
 #[cfg(feature = "sql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
 pub mod sql;
@@ -144,13 +147,13 @@ mod wire_time;
 pub use auth::AuthorizationType;
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
 pub use channel::{OpenChannelOptions, RawRows};
-pub use client::{ClientBuilder, StreamingIngestClient};
+pub use client::{Pipe, StreamingIngestClient};
+pub use config::ClientBuilder;
 pub use config::ConfigKey;
 pub use elastic::{ElasticChannel, ElasticEvent};
 pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
 pub use http::retry::{Jitter, RetryConfig};
 pub use offset::OffsetToken;
-pub use pipe::Pipe;
 pub use transport::Compression;
 
 /// The README's code blocks, compiled as doc tests.

@@ -36,10 +36,10 @@ use crate::api::{
 use crate::auth::token::TokenFetcher;
 use crate::auth::{Authenticator, ControlAuth, TokenManager};
 use crate::error::Error;
-use crate::http::{decode_error, encode, Call, HttpClient};
+use crate::http::{decode_error, encode, Call, HttpClient, SMALL_ANSWER_BYTES};
 use crate::transport::{
-    AppendRequest, ChannelPath, ChannelWire, Compression, ElasticAck, ElasticTarget, IngestApi,
-    PipePath,
+    AppendAck, AppendRequest, ChannelPath, ChannelWire, Compression, ElasticAck, ElasticTarget,
+    IngestApi, PipePath,
 };
 use crate::Result;
 
@@ -84,7 +84,8 @@ pub(crate) struct RestApi {
     tokens: Arc<TokenManager>,
     /// Least time between the starts of two appends of one channel: Snowflake allows 10
     /// requests/s per channel (docs/protocol.md "Limits"). Each channel's clock is its own
-    /// ([`ChannelWire`], owned by its actor), as is its sticky session.
+    /// ([`ChannelWire`], owned by its actor); its sticky session is the actor's too, passed
+    /// in and returned with the ack ([`AppendAck`]).
     min_append_interval: Duration,
     append_bytes_per_second: u64,
 }
@@ -182,7 +183,7 @@ impl RestApi {
         })?;
         if ingest.scheme() == "http"
             && !opts.danger_accept_cleartext_http
-            && !crate::config::is_loopback(&ingest)
+            && !crate::http::is_loopback(&ingest)
         {
             return Err(decode_error(
                 "hostname discovery",
@@ -348,9 +349,6 @@ fn segment(what: &'static str, name: &str) -> Result<String> {
     Ok(encode(name))
 }
 
-/// The most a host name or token answer may hold: a scoped token is a few KB.
-pub(crate) const SMALL_ANSWER_BYTES: usize = 64 << 10;
-
 /// Whether `host` can be a host name (letters, digits, `-`, `.`, `_`; at most 253 bytes) or
 /// an IP address literal.
 fn is_host_name(host: &str) -> bool {
@@ -428,12 +426,13 @@ impl IngestApi for RestApi {
         &self,
         channel: &ChannelPath,
         request: &AppendRequest,
+        session: Option<&HeaderValue>,
         wire: &ChannelWire,
-    ) -> Result<String> {
+    ) -> Result<AppendAck> {
         let mut call =
             rows_call("append rows", self.rows_url(channel, request)?, request).not_idempotent();
-        if let Some(session) = crate::sync::lock(&wire.session).clone() {
-            call = call.header(SESSION_HEADER, session);
+        if let Some(session) = session {
+            call = call.header(SESSION_HEADER, session.clone());
         }
         tracing::debug!(
             channel = %channel,
@@ -443,13 +442,16 @@ impl IngestApi for RestApi {
         );
         self.pace(&wire.next_append, request.uncompressed_len).await;
         let resp = self.http.execute(&call, self.auth()).await?;
-        *crate::sync::lock(&wire.session) = resp
+        let session = resp
             .headers
             .get(SESSION_HEADER)
             .filter(|v| !v.is_empty())
             .cloned();
         let resp: AppendRowsResponse = resp.json("append rows")?;
-        Ok(resp.next_continuation_token)
+        Ok(AppendAck {
+            next_continuation_token: resp.next_continuation_token,
+            session,
+        })
     }
 
     async fn bulk_channel_status(

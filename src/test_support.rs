@@ -213,14 +213,17 @@ pub(crate) fn answering(verb: &str, p: &str, response: impl Respond + 'static) -
         .respond_with(response)
 }
 
-/// [`append_request`] of `compression` to [`simple`]'s channel, with a fresh wire state.
+/// [`append_request`] of `compression` to [`simple`]'s channel, with no session and a fresh
+/// wire state: the next continuation token.
 pub(crate) async fn append_simple(api: &RestApi, compression: Compression) -> Result<String> {
     api.append_rows(
         &simple(),
         &append_request(compression),
+        None,
         &ChannelWire::default(),
     )
     .await
+    .map(|ack| ack.next_continuation_token)
 }
 
 /// The account host naming `host` as the ingest host (`GET /v2/streaming/hostname`).

@@ -88,24 +88,25 @@ pub(crate) struct AppendRequest {
     pub(crate) min_append_timestamp_ms: u64,
 }
 
-/// What the REST layer keeps between the appends of one channel: the sticky session and the
-/// pacing clock. Owned by the channel's actor and lent to each of its appends (at most one in
-/// flight), so it lives and dies with the channel: nothing client-wide grows with the number
-/// of channel names an application goes through.
+/// What the REST layer keeps between the appends of one channel: the pacing clock. Owned by
+/// the channel's actor and lent to each of its appends (at most one in flight), so it lives
+/// and dies with the channel: nothing client-wide grows with the number of channel names an
+/// application goes through.
 #[derive(Debug, Default)]
 pub(crate) struct ChannelWire {
-    /// The `x-snowflake-session` the channel's last insert was answered with, echoed on its
-    /// next insert (docs/protocol.md "Sticky sessions"); cleared when the channel reopens.
-    pub(crate) session: std::sync::Mutex<Option<http::HeaderValue>>,
     /// The earliest start of the channel's next append (request and byte rate pacing).
     pub(crate) next_append: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
-impl ChannelWire {
-    /// The channel is (re)opened: a new incarnation starts without the old session.
-    pub(crate) fn new_session(&self) {
-        *crate::sync::lock(&self.session) = None;
-    }
+/// The server's answer to a named channel's append.
+#[derive(Debug, Clone)]
+pub(crate) struct AppendAck {
+    /// The continuation token of the channel's next append.
+    pub(crate) next_continuation_token: String,
+    /// The `x-snowflake-session` the insert was answered with (none when absent or empty):
+    /// the channel echoes it on its next insert (docs/protocol.md "Sticky sessions"), until
+    /// it reopens. The actor keeps it; the REST layer only reads and returns it.
+    pub(crate) session: Option<http::HeaderValue>,
 }
 
 /// Where an elastic append goes (docs/protocol.md "Elastic channels").
@@ -179,15 +180,16 @@ pub(crate) trait IngestApi: Send + Sync + fmt::Debug + 'static {
         request: &OpenChannelRequest,
     ) -> Result<OpenChannelResponse>;
 
-    /// `POST /v2/streaming/data/…/channels/{channel}/rows`: returns the next continuation token.
-    /// `wire` is the channel's own state between appends (sticky session, pacing), read and
-    /// updated by this call.
+    /// `POST /v2/streaming/data/…/channels/{channel}/rows`: returns the next continuation token
+    /// and the sticky session to echo next. `session` is the one the channel's previous
+    /// insert was answered with; `wire` is the channel's pacing clock, updated by this call.
     async fn append_rows(
         &self,
         channel: &ChannelPath,
         request: &AppendRequest,
+        session: Option<&http::HeaderValue>,
         wire: &ChannelWire,
-    ) -> Result<String>;
+    ) -> Result<AppendAck>;
 
     /// `POST …/pipes/{pipe}:bulk-channel-status` for up to any number of names (split into
     /// requests of at most 100 names). Unknown channels are absent from the result.

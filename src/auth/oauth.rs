@@ -150,7 +150,7 @@ impl OAuthClient {
             self.config.endpoint.clone(),
         )
         .body(form, "application/x-www-form-urlencoded")
-        .max_response_bytes(crate::rest::SMALL_ANSWER_BYTES);
+        .max_response_bytes(crate::http::SMALL_ANSWER_BYTES);
         let basic = base64::engine::general_purpose::STANDARD.encode(format!(
             "{}:{}",
             self.config.client_id,

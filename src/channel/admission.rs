@@ -17,11 +17,11 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::actor::Cmd;
-use super::batch::Chunk;
-use super::budget;
-use super::encode::{self, Encoded};
 use super::handle::Channel;
 use super::tokens::{PieceTokens, Tokens};
+use crate::pipeline::batch::Chunk;
+use crate::pipeline::budget;
+use crate::pipeline::encode::{self, Encoded};
 use crate::sync::lock;
 use crate::{Error, OffsetToken, Result};
 

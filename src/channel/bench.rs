@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::batch::{Batcher, Chunk, SealedBatch};
-use super::budget::BudgetBytes;
-use super::compress::codec::Codec;
-use super::pool::{BufferPool, RowSize};
-use super::{encode, ChannelSettings};
 use crate::api::{ChannelStatusWire, OpenChannelRequest, OpenChannelResponse};
-use crate::transport::{AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath};
+use crate::pipeline::batch::{Batcher, Chunk, SealedBatch};
+use crate::pipeline::budget::BudgetBytes;
+use crate::pipeline::compress::codec::Codec;
+use crate::pipeline::encode;
+use crate::pipeline::pool::{BufferPool, RowSize};
+use crate::settings::ChannelSettings;
+use crate::transport::{
+    AppendAck, AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath,
+};
 use crate::{Result, StreamingIngestClient};
 
 /// What a channel does to appended rows before the HTTP request, run synchronously: the same
@@ -55,7 +58,7 @@ impl Pipeline {
         Ok(Self {
             cap,
             batcher: Batcher::new(cap),
-            codec: Codec::template(&settings),
+            codec: settings.codec(),
             sealed: VecDeque::new(),
             buffers: BufferPool::new(2 * settings.max_request_bytes),
             row_size: RowSize::default(),
@@ -185,11 +188,15 @@ impl IngestApi for NullApi {
         &self,
         _: &ChannelPath,
         r: &AppendRequest,
+        _: Option<&http::HeaderValue>,
         _: &ChannelWire,
-    ) -> Result<String> {
+    ) -> Result<AppendAck> {
         self.wire_bytes.fetch_add(r.body.len(), Ordering::Relaxed);
         *self.last_end.lock().unwrap() = r.end_offset_token.as_ref().map(ToString::to_string);
-        Ok("c".into())
+        Ok(AppendAck {
+            next_continuation_token: "c".into(),
+            session: None,
+        })
     }
     async fn bulk_channel_status(
         &self,

@@ -3,7 +3,7 @@
 
 use tokio::sync::oneshot;
 
-use super::batch::Chunk;
+use crate::pipeline::batch::Chunk;
 use crate::{OffsetToken, Result};
 
 /// Commands from the handle.

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use serde::Serialize;
 
 use super::testing::{token_violation, FakeApi};
-use super::ChannelSettings;
+use crate::settings::ChannelSettings;
 use crate::transport::Compression;
 use crate::{Error, OffsetToken, StreamingIngestClient};
 

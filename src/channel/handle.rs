@@ -15,7 +15,8 @@ use super::shared::{self, ChannelShared, Lifecycle, WaiterGuard};
 use super::tokens::Tokens;
 #[cfg(doc)]
 use super::OpenChannelOptions;
-use super::{budget, ChannelStatus, CloseOptions, RowErrorEvent};
+use super::{ChannelStatus, CloseOptions, RowErrorEvent};
+use crate::pipeline::budget;
 use crate::sync::lock;
 use crate::{Error, OffsetToken, Result};
 

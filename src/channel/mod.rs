@@ -262,16 +262,11 @@ use crate::Error;
 
 mod actor;
 mod admission;
-mod all;
-pub(crate) mod batch;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench;
-pub(crate) mod budget;
 mod cmd;
-pub(crate) mod compress;
 mod context;
-pub(crate) mod encode;
 mod error_summary;
 #[cfg(test)]
 mod exactly_once_tests;
@@ -280,13 +275,10 @@ mod names;
 mod options;
 #[cfg(test)]
 mod ownership_tests;
-pub(crate) mod pipe_params;
 mod poller;
-pub(crate) mod pool;
 mod raw_rows;
 mod registry;
 mod runtime;
-pub(crate) mod settings;
 mod shared;
 mod status;
 #[cfg(test)]
@@ -301,7 +293,6 @@ pub use options::OpenChannelOptions;
 pub use raw_rows::RawRows;
 pub use status::{ChannelStatus, CloseOptions, RowErrorEvent};
 
+pub(crate) use context::ClientShared;
 pub(crate) use names::validate_channel_name;
 pub(crate) use runtime::ChannelRuntime;
-pub(crate) use settings::ChannelSettings;
-pub(crate) use shared::DataMetrics;

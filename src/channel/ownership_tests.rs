@@ -20,7 +20,7 @@ use proptest::prelude::*;
 use serde::Serialize;
 
 use super::testing::{token_violation, FakeApi};
-use super::ChannelSettings;
+use crate::settings::ChannelSettings;
 use crate::transport::Compression;
 use crate::{Channel, Error, OffsetToken, StreamingIngestClient};
 

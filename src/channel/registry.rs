@@ -128,7 +128,7 @@ impl Registry {
     }
 
     /// The open channels (lifecycle `Open`) whose handle still exists, with a sender to each
-    /// one's actor: what the client-level calls (`all.rs`) act on.
+    /// one's actor: what the client-level calls (`runtime.rs`) act on.
     pub(crate) fn live(&self) -> Vec<(Arc<ChannelShared>, mpsc::Sender<Cmd>)> {
         lock(&self.open)
             .by_id
@@ -162,7 +162,7 @@ impl Drop for Reservation {
 mod tests {
     use super::*;
     use crate::api::ChannelStatusWire;
-    use crate::channel::pool::BufferPool;
+    use crate::pipeline::pool::BufferPool;
     use tokio_util::sync::CancellationToken;
 
     fn path(pipe: &str, channel: &str) -> ChannelPath {

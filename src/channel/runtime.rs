@@ -1,22 +1,23 @@
-//! The channels of one client: the memory budget, the commit poller, the shared compressors,
-//! and opening and closing channels.
+//! The named channels of one client: opening them, the client-level calls over all of them
+//! (flush, wait for commit, whether one is open) and closing them all.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use futures_util::future::join_all;
+use tokio::sync::oneshot;
+
 use super::actor::Actor;
-use super::budget::Budget;
-use super::context::RuntimeInner;
+use super::cmd::Cmd;
+use super::context::{ClientShared, RuntimeInner};
 use super::handle::Channel;
 use super::names::{non_empty, validate_channel_name};
-use super::poller::Poller;
-use super::registry::Registry;
-use super::shared::{ChannelShared, Lifecycle};
-use super::{compress, pool, ChannelSettings, OpenChannelOptions};
+use super::shared::{ChannelShared, Lifecycle, WaiterGuard};
+use super::OpenChannelOptions;
 use crate::api::OpenChannelRequest;
 use crate::error::ServerError;
 use crate::transport::{ChannelPath, IngestApi};
@@ -25,10 +26,6 @@ use crate::{Error, OffsetToken, Result};
 /// Commands queued per channel before `append_*` waits (the first backpressure layer; the
 /// byte budget is the second).
 const COMMAND_CAPACITY: usize = 64;
-/// Most idle capacity the row-buffer pools of one client keep (also at most 1/16 of the
-/// memory budget, and two requests' worth per channel). This much of the budget is set
-/// aside for them: rows and bodies may hold the rest.
-const MAX_POOLED_BYTES: usize = 32 << 20;
 
 /// The channels of one client: opening them, and closing them all (`client.close()`).
 #[derive(Debug)]
@@ -37,37 +34,9 @@ pub(crate) struct ChannelRuntime {
 }
 
 impl ChannelRuntime {
-    pub(crate) fn new(api: Arc<dyn IngestApi>, settings: ChannelSettings) -> Self {
-        let settings = Arc::new(settings.normalized());
-        // Idle pooled buffers are part of the budget: the pools' limit is set aside from it.
-        let pooled = (settings.memory_budget_bytes / 16).min(MAX_POOLED_BYTES);
-        let budget = Budget::with_reserve(settings.memory_budget_bytes, pooled);
-        let registry = Arc::new(Registry::default());
-        let poller = Poller::new(
-            Arc::clone(&api),
-            Arc::clone(&settings),
-            Arc::clone(&registry),
-        );
-        let buffers = Arc::new(pool::BufferPool::new(pooled));
-        let pipe_params = Arc::new(super::pipe_params::PipeParams::new(settings.binary_format));
-        let compressor_pool = compress::CompressorPool::for_client(
-            &settings,
-            std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        );
+    pub(crate) fn new(from: ClientShared) -> Self {
         Self {
-            inner: Arc::new(RuntimeInner {
-                api,
-                settings,
-                budget,
-                registry,
-                poller,
-                buffers,
-                compressor_pool,
-                pipe_params,
-                next_id: AtomicU64::new(1),
-                typical_append: AtomicUsize::new(0),
-                shutdown: CancellationToken::new(),
-            }),
+            inner: Arc::new(RuntimeInner::new(from)),
         }
     }
 
@@ -156,11 +125,6 @@ impl ChannelRuntime {
         })
     }
 
-    /// The client's knowledge of its pipes' parameters.
-    pub(crate) fn pipe_params(&self) -> Arc<super::pipe_params::PipeParams> {
-        Arc::clone(&self.inner.pipe_params)
-    }
-
     pub(crate) async fn close_all(&self) -> Result<()> {
         let rt = &self.inner;
         // No await before the cancel: the actors see it only after the failures are read.
@@ -187,6 +151,77 @@ impl ChannelRuntime {
         }
         rt.poller.stop();
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// The client-level calls' side in the named channels.
+impl ChannelRuntime {
+    /// Whether channel `path` is open in this client (its handle not closed or dropped).
+    pub(crate) fn is_open(&self, path: &ChannelPath) -> bool {
+        self.inner.registry.get(path).is_some_and(|c| {
+            c.actor.lifecycle.borrow().is_open()
+                // `close()` consumes the handle: a closed channel's handle is gone.
+                && !c.controls.handle_dropped.is_cancelled()
+        })
+    }
+
+    /// Flushes every open channel; returns each one's last sent offset token.
+    pub(crate) async fn flush_all(&self) -> Result<Vec<(Arc<ChannelShared>, Option<OffsetToken>)>> {
+        let flushes = self
+            .inner
+            .registry
+            .live()
+            .into_iter()
+            .map(|(shared, tx)| async move {
+                let (reply, rx) = oneshot::channel();
+                let closed = || Error::shutdown(format!("channel {}", shared.path.channel));
+                if tx.send(Cmd::Flush(reply)).await.is_err() {
+                    return Err(closed());
+                }
+                let token = rx.await.map_err(|_| closed())??;
+                Ok((shared, token))
+            });
+        join_all(flushes).await.into_iter().collect()
+    }
+
+    /// Flushes every open channel and waits until each reports its last sent offset token
+    /// committed, for at most `timeout` in all.
+    pub(crate) async fn wait_for_all_committed(&self, timeout: Duration) -> Result<()> {
+        let work = async {
+            let flushed = self.flush_all().await?;
+            self.inner.poller.wake();
+            let waits = flushed.into_iter().filter_map(|(shared, token)| {
+                let token = token?;
+                Some(async move {
+                    let _waiting = WaiterGuard::new(&shared);
+                    self.inner.poller.wake();
+                    let mut committed = shared.polled.committed.subscribe();
+                    let mut lifecycle = shared.actor.lifecycle.subscribe();
+                    let outcome = tokio::select! {
+                        r = committed.wait_for(|c| c.as_ref().is_some_and(|c| c.reaches(&token))) => {
+                            r.map(|_| ()).map_err(|_| Error::shutdown("channel"))
+                        }
+                        _ = lifecycle.wait_for(|l| !l.is_open()) => {
+                            Err(shared.check_open().err().unwrap_or_else(|| {
+                                Error::shutdown(format!("channel {}", shared.path.channel))
+                            }))
+                        }
+                    };
+                    outcome
+                })
+            });
+            join_all(waits)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<()>>>()?;
+            Ok(())
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| Error::Timeout {
+                operation: "commit of everything appended",
+                waited: timeout,
+            })?
     }
 }
 

@@ -17,7 +17,9 @@ use tokio::time::Instant;
 
 use crate::api::{ChannelStatusWire, OpenChannelRequest, OpenChannelResponse};
 use crate::error::{ServerError, TransportError, TransportErrorKind};
-use crate::transport::{AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath};
+use crate::transport::{
+    AppendAck, AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath,
+};
 use crate::{Error, Result};
 
 /// A server error as the REST layer would return it.
@@ -413,8 +415,9 @@ impl IngestApi for FakeApi {
         &self,
         channel: &ChannelPath,
         request: &AppendRequest,
+        _session: Option<&http::HeaderValue>,
         _wire: &ChannelWire,
-    ) -> Result<String> {
+    ) -> Result<AppendAck> {
         let now = self.concurrent.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_concurrent.fetch_max(now, Ordering::SeqCst);
         let _guard = ConcurrencyGuard(&self.concurrent);
@@ -481,7 +484,10 @@ impl IngestApi for FakeApi {
             s.lose_acks -= 1;
             return Err(timeout_error());
         }
-        Ok(next)
+        Ok(AppendAck {
+            next_continuation_token: next,
+            session: None,
+        })
     }
 
     async fn bulk_channel_status(

@@ -67,24 +67,12 @@ pub(crate) fn parse_account_url(text: &str, setting: &str) -> Result<url::Url> {
     Ok(url)
 }
 
-/// Whether `url`'s host is this machine: `localhost`, `127.0.0.0/8` or `::1`.
-pub(crate) fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => {
-            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
-        }
-        None => false,
-    }
-}
-
 /// `http://` only to loopback, unless `danger_accept_cleartext_http` (see the builder).
 ///
 /// # Errors
 /// [`Error::Config`] naming `setting` for cleartext to another host.
 pub(crate) fn check_cleartext(url: &url::Url, setting: &str, accept: bool) -> Result<()> {
-    if url.scheme() != "http" || accept || is_loopback(url) {
+    if url.scheme() != "http" || accept || crate::http::is_loopback(url) {
         return Ok(());
     }
     Err(Error::config(

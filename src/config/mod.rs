@@ -12,17 +12,15 @@ use std::time::Duration;
 
 use crate::auth::credentials::CredentialSettings;
 use crate::auth::{AuthorizationType, Secret};
-use crate::channel::ChannelSettings;
 use crate::error::Error;
 use crate::http::options::HttpOptions;
 use crate::http::{user_agent, HttpClient, RetryConfig};
 use crate::rest::{ConnectOptions, RestApi};
+use crate::settings::ChannelSettings;
 use crate::transport::Compression;
 use crate::{Result, StreamingIngestClient};
 
-use crate::channel::settings::{
-    MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES,
-};
+use crate::settings::{MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};
 
 /// Builds a [`StreamingIngestClient`]: connection, authentication and channel settings.
 ///
@@ -94,6 +92,13 @@ impl Default for ClientBuilder {
 pub(crate) struct Resolved {
     pub(crate) connect: ConnectOptions,
     pub(crate) channel: ChannelSettings,
+}
+
+impl StreamingIngestClient {
+    /// Starts configuring a client. See [`ClientBuilder`].
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
 }
 
 impl ClientBuilder {
@@ -650,7 +655,6 @@ impl ClientBuilder {
 const DEFAULT_BYTES_PER_SECOND: u64 = 20_000_000;
 
 mod account;
-pub(crate) use account::is_loopback;
 mod keys;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 
 mod authenticator;
 mod errors;
+mod host;
 pub(crate) mod options;
 pub(crate) mod retry;
 
@@ -22,6 +23,7 @@ use crate::Result;
 pub(crate) use authenticator::{AuthHeader, Authenticator};
 pub(crate) use errors::{classify, decode_error};
 use errors::{describe_error_body, is_dns_failure, server_error, transport_error};
+pub(crate) use host::is_loopback;
 pub(crate) use retry::{Backoff, RetryConfig};
 
 /// Everything outside the RFC 3986 unreserved set `A-Za-z0-9-._~` is percent-encoded.
@@ -105,6 +107,9 @@ pub(crate) struct Call {
 /// The default [`Call::max_response_bytes`]: 16 MiB, room for a bulk status answer of tens of
 /// thousands of channels; calls with small answers set less.
 pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// The most a host name or token answer may hold: a scoped token is a few KB.
+pub(crate) const SMALL_ANSWER_BYTES: usize = 64 << 10;
 
 impl std::fmt::Debug for Call {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

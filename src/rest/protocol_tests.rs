@@ -364,23 +364,29 @@ async fn the_session_header_is_echoed_per_channel_and_reset_on_reopen() {
     .await;
     answer(&account, "POST", rows, SessionResponder(Default::default())).await;
     let api = account.rest().await;
-    // Each channel's session is in its own wire state (its actor's).
-    let (wire, other) = (ChannelWire::default(), ChannelWire::default());
+    // Each channel's session is its actor's: the REST layer keeps none, it returns the
+    // session with the ack.
+    let wire = ChannelWire::default();
     let request = || one_row(8);
     api.open_channel(&simple(), &OpenChannelRequest::default())
         .await
         .unwrap();
+    // What the actor does: echo the session the last ack returned.
+    let mut session = None;
     for _ in 0..4 {
-        api.append_rows(&simple(), &request(), &wire).await.unwrap();
+        session = api
+            .append_rows(&simple(), &request(), session.as_ref(), &wire)
+            .await
+            .unwrap()
+            .session;
     }
-    // Another channel never sees CH's session.
-    assert!(crate::sync::lock(&other.session).is_none());
-    // What the actor does before every reopen.
-    wire.new_session();
+    // The actor forgets the session before every reopen.
     api.open_channel(&simple(), &OpenChannelRequest::default())
         .await
         .unwrap();
-    api.append_rows(&simple(), &request(), &wire).await.unwrap();
+    api.append_rows(&simple(), &request(), None, &wire)
+        .await
+        .unwrap();
     let sent: Vec<Option<String>> = account
         .requests_to(rows)
         .await
@@ -419,11 +425,13 @@ async fn appends_of_one_channel_are_paced_to_its_request_rate() {
         let wire = ChannelWire::default();
         let started = std::time::Instant::now();
         for _ in 0..4 {
-            api.append_rows(&simple(), &request(), &wire).await.unwrap();
+            api.append_rows(&simple(), &request(), None, &wire)
+                .await
+                .unwrap();
         }
         // Another channel has its own pace: its first append goes at once.
         let before_other = std::time::Instant::now();
-        api.append_rows(&other, &request(), &ChannelWire::default())
+        api.append_rows(&other, &request(), None, &ChannelWire::default())
             .await
             .unwrap();
         assert!(before_other.elapsed().as_millis() < 80);
@@ -465,7 +473,9 @@ async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
         let wire = ChannelWire::default();
         let started = std::time::Instant::now();
         for _ in 0..4 {
-            api.append_rows(&simple(), &request(), &wire).await.unwrap();
+            api.append_rows(&simple(), &request(), None, &wire)
+                .await
+                .unwrap();
         }
         let ms = started.elapsed().as_millis();
         assert!(

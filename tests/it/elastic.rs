@@ -313,3 +313,140 @@ async fn budget_and_metrics(recorded: MetricsRecorder) {
     assert!(recorded.counter("snowpipe_requests_total", &elastic_labels) >= 4);
     emu.shutdown().await;
 }
+
+/// A client whose elastic channels never send on a timer during a test.
+async fn start_without_timer() -> (Emulator, StreamingIngestClient) {
+    let emu = Emulator::start(
+        EmulatorConfig::for_tests()
+            .with_ddl(DDL)
+            .with_public_key(TEST_PUBLIC_KEY),
+    )
+    .await
+    .unwrap();
+    let client = common::emulator::builder(&emu)
+        .max_client_lag(Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    (emu, client)
+}
+
+/// Elastic channels belong to the client's lifecycle: `client.close()` sends what an elastic
+/// channel holds (never flushed by hand), and afterwards it takes no more rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_an_elastic_channel_holds_are_in_the_table_after_client_close() {
+    let (emu, client) = start_without_timer().await;
+    let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
+    elastic
+        .append_rows((0..10).map(|id| Row { id }))
+        .await
+        .unwrap();
+    assert!(ids(&emu).is_empty(), "nothing sent before the close");
+    client.close().await.unwrap();
+    assert_eq!(ids(&emu), (0..10).collect::<Vec<_>>());
+    let refused = elastic.append_rows([Row { id: 10 }]).await.unwrap_err();
+    assert!(
+        matches!(refused, snowpipe_streaming::Error::Shutdown { .. }),
+        "{refused:?}"
+    );
+    emu.shutdown().await;
+}
+
+/// `client.flush()` sends what every elastic channel holds, as it does for named channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_an_elastic_channel_holds_are_in_the_table_after_client_flush() {
+    let (emu, client) = start_without_timer().await;
+    let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
+    elastic
+        .append_rows((0..10).map(|id| Row { id }))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(ids(&emu), (0..10).collect::<Vec<_>>());
+    elastic.close().await.unwrap();
+    client.close().await.unwrap();
+    emu.shutdown().await;
+}
+
+/// Dropping the last handle sends what it held in the background, as a named channel's drop
+/// does, and `client.close()` waits for that send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_a_dropped_elastic_channel_held_are_sent_before_client_close_returns() {
+    let (emu, client) = start_without_timer().await;
+    let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
+    elastic
+        .append_rows((0..10).map(|id| Row { id }))
+        .await
+        .unwrap();
+    drop(elastic);
+    client.close().await.unwrap();
+    assert_eq!(ids(&emu), (0..10).collect::<Vec<_>>());
+    emu.shutdown().await;
+}
+
+/// A timed (background) flush that fails is not only logged: the next call on the channel
+/// returns its error, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_timed_flush_is_returned_by_the_next_append() {
+    let (emu, client) = start().await;
+    // The first elastic request is refused (not retryable): only the timer sends it.
+    emu.faults().add(
+        FaultRule::new(
+            Endpoint::AppendRows,
+            FaultAction::status(400, "ERR_TIMED_FLUSH_REFUSED"),
+        )
+        .times(1),
+    );
+    let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
+    elastic
+        .append_rows((0..10).map(|id| Row { id }))
+        .await
+        .unwrap();
+    // Wait (bounded) until the timer's request was refused, then until the failure reaches
+    // a call: the append that returns it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !emu
+        .requests()
+        .iter()
+        .any(|r| r.endpoint == Endpoint::AppendRows && r.status == 400)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no timed flush sent"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut next = 100;
+    let err = loop {
+        match elastic.append_rows([Row { id: next }]).await {
+            Err(e) => break e,
+            Ok(()) => next += 1,
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the timed flush's failure never reached a call"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    match &err {
+        snowpipe_streaming::Error::Server(e) => {
+            assert_eq!(e.status, 400, "{err:?}");
+            assert_eq!(
+                e.code.as_deref(),
+                Some("ERR_TIMED_FLUSH_REFUSED"),
+                "{err:?}"
+            );
+        }
+        other => panic!("expected the refused request's error, got {other:?}"),
+    }
+    // Returned once: the channel goes on, and rows appended afterwards land.
+    elastic.append_rows([Row { id: 1000 }]).await.unwrap();
+    client.close().await.unwrap();
+    let landed = ids(&emu);
+    assert!(landed.contains(&1000), "{landed:?}");
+    assert!(
+        !landed.contains(&0),
+        "the refused batch is not in the table: {landed:?}"
+    );
+    emu.shutdown().await;
+}

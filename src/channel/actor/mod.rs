@@ -26,15 +26,15 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::batch::{Batcher, SealedBatch};
-use super::budget::ShortageWatch;
 pub(crate) use super::cmd::Cmd;
-use super::compress::CompressStage;
 use super::context::RuntimeInner;
 use super::poller::Poller;
 use super::shared::{ChannelShared, Failure, Lifecycle, RecoverRequest};
-use super::ChannelSettings;
-use crate::transport::{ChannelWire, IngestApi};
+use crate::pipeline::batch::{Batcher, SealedBatch};
+use crate::pipeline::budget::ShortageWatch;
+use crate::pipeline::compress::CompressStage;
+use crate::settings::ChannelSettings;
+use crate::transport::{AppendAck, ChannelWire, IngestApi};
 use crate::{OffsetToken, Result};
 
 /// See [`Actor::accepting`].
@@ -72,7 +72,7 @@ struct SentBatch {
     first_sent: Instant,
     /// Ends in the middle of an append that continues in a later batch.
     continues: bool,
-    budget: super::budget::BudgetBytes,
+    budget: crate::pipeline::budget::BudgetBytes,
 }
 
 /// A pending `flush()`: resolved once batch `.0` is acknowledged, with the end token `.1`.
@@ -82,7 +82,7 @@ type FlushWaiter = (
     oneshot::Sender<Result<Option<OffsetToken>>>,
 );
 
-type AppendFuture = Pin<Box<dyn Future<Output = Result<String>> + Send>>;
+type AppendFuture = Pin<Box<dyn Future<Output = Result<AppendAck>> + Send>>;
 
 struct InFlight {
     fut: AppendFuture,
@@ -98,7 +98,7 @@ impl std::fmt::Debug for InFlight {
 }
 
 /// The in-flight append's outcome (pending forever when none is in flight).
-async fn poll_inflight(inflight: &mut Option<InFlight>) -> Result<String> {
+async fn poll_inflight(inflight: &mut Option<InFlight>) -> Result<AppendAck> {
     match inflight {
         Some(f) => f.fut.as_mut().await,
         None => std::future::pending().await,
@@ -155,7 +155,7 @@ impl Phase {
 }
 
 enum Event {
-    Ack(Result<String>),
+    Ack(Result<AppendAck>),
     Cmd(Option<Cmd>),
     Lag,
     Committed,
@@ -183,8 +183,11 @@ pub(crate) struct Actor {
     committed_rx: watch::Receiver<Option<OffsetToken>>,
     recover_rx: watch::Receiver<Option<RecoverRequest>>,
     continuation: String,
-    /// What the REST layer keeps between this channel's appends (sticky session, pacing):
-    /// this actor's, lent to each append.
+    /// The sticky session the last insert was answered with, echoed on the next one
+    /// (docs/protocol.md "Sticky sessions"); forgotten when the channel reopens.
+    session: Option<http::HeaderValue>,
+    /// What the REST layer keeps between this channel's appends (the pacing clock): this
+    /// actor's, lent to each append.
     wire: Arc<ChannelWire>,
     batcher: Batcher,
     queue: VecDeque<SealedBatch>,
@@ -233,6 +236,7 @@ impl Actor {
             rx_closed: false,
             phase: Phase::Open,
             continuation,
+            session: None,
             wire: Arc::default(),
             queue: VecDeque::new(),
             retained: VecDeque::new(),

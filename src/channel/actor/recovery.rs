@@ -298,7 +298,7 @@ impl Actor {
         };
         let api = Arc::clone(&self.api);
         let path = Arc::clone(&self.shared.path);
-        self.wire.new_session();
+        self.session = None;
         let open = async move { api.open_channel(&path, &request).await };
         let resp = match self.guarded(episode_deadline, open).await? {
             Ok(r) => r,
@@ -363,14 +363,16 @@ impl Actor {
             let api = Arc::clone(&self.api);
             let path = Arc::clone(&self.shared.path);
             let wire = Arc::clone(&self.wire);
-            let append = async move { api.append_rows(&path, &req, &wire).await };
+            let session = self.session.clone();
+            let append = async move { api.append_rows(&path, &req, session.as_ref(), &wire).await };
             match self.guarded(episode_deadline, append).await? {
                 Err(e) if is_fenced(&e) => {
                     self.fenced(e);
                     return Ok(Step::Done);
                 }
-                Ok(next) => {
-                    self.continuation = next;
+                Ok(ack) => {
+                    self.continuation = ack.next_continuation_token;
+                    self.session = ack.session;
                     self.shared.actor.acked_sends.fetch_add(1, Ordering::AcqRel);
                     self.acked_seq = self.acked_seq.max(self.retained[i].seq);
                 }
@@ -397,7 +399,7 @@ impl Actor {
             offset_token: None,
             fail_on_uncommitted_rows: Some(false),
         };
-        self.wire.new_session();
+        self.session = None;
         let resp = self.api.open_channel(&self.shared.path, &request).await?;
         self.shared.actor.generation.fetch_add(1, Ordering::AcqRel);
         self.continuation = resp.next_continuation_token;

@@ -11,9 +11,9 @@ use tokio::time::Instant;
 use super::ownership::{is_fenced, remember_released};
 use super::recovery::is_recoverable;
 use super::{Actor, AppendFuture, Cmd, InFlight, SentBatch};
-use crate::channel::batch::SealedBatch;
 use crate::channel::shared::{Failure, FailureKind, Lifecycle};
-use crate::transport::AppendRequest;
+use crate::pipeline::batch::SealedBatch;
+use crate::transport::{AppendAck, AppendRequest};
 use crate::{Error, Result};
 
 pub(super) fn epoch_ms() -> u64 {
@@ -206,6 +206,7 @@ impl Actor {
         let api = Arc::clone(&self.api);
         let path = Arc::clone(&self.shared.path);
         let wire = Arc::clone(&self.wire);
+        let session = self.session.clone();
         let m = &self.shared.metrics;
         m.data.requests.increment(1);
         m.data.wire_bytes.increment(b.body.len() as u64);
@@ -216,16 +217,17 @@ impl Actor {
             offset_token = ?b.end,
             "sending batch"
         );
-        Box::pin(async move { api.append_rows(&path, &req, &wire).await })
+        Box::pin(async move { api.append_rows(&path, &req, session.as_ref(), &wire).await })
     }
 
-    pub(super) async fn on_ack(&mut self, res: Result<String>) {
+    pub(super) async fn on_ack(&mut self, res: Result<AppendAck>) {
         let Some(InFlight { batch, .. }) = self.inflight.take() else {
             return;
         };
         match res {
-            Ok(next) => {
-                self.continuation = next;
+            Ok(ack) => {
+                self.continuation = ack.next_continuation_token;
+                self.session = ack.session;
                 self.acked(batch);
             }
             Err(e) if is_fenced(&e) => {

@@ -8,7 +8,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::testing::{server_error, token_violation, FakeApi};
-use super::{ChannelSettings, CloseOptions};
+use super::CloseOptions;
+use crate::settings::ChannelSettings;
 use crate::transport::Compression;
 use crate::{Channel, Error, OffsetToken, StreamingIngestClient};
 

@@ -3,8 +3,8 @@
 //! call's cap whatever the server streams.
 
 use crate::http::Call;
+use crate::http::SMALL_ANSWER_BYTES;
 use crate::rest::tests::*;
-use crate::rest::SMALL_ANSWER_BYTES;
 
 /// An account whose hostname discovery answers `body`, and whose token exchange answers
 /// `token_body` (a valid 1 h token when `None`).

@@ -87,9 +87,10 @@ async fn append_rows_request_shape() {
 
     // Act
     let next = api
-        .append_rows(&simple(), &req, &ChannelWire::default())
+        .append_rows(&simple(), &req, None, &ChannelWire::default())
         .await
-        .unwrap();
+        .unwrap()
+        .next_continuation_token;
 
     // Assert
     assert_eq!(next, "ct1");
@@ -135,7 +136,7 @@ async fn append_rows_uncompressed_and_without_start_token() {
     let mut req = append_request(Compression::None);
     req.start_offset_token = None;
     req.end_offset_token = None;
-    api.append_rows(&simple(), &req, &ChannelWire::default())
+    api.append_rows(&simple(), &req, None, &ChannelWire::default())
         .await
         .unwrap();
     let r = &account.requests_to(ROWS_PATH).await[0];
@@ -146,7 +147,7 @@ async fn append_rows_uncompressed_and_without_start_token() {
     assert_eq!(&r.body[..], b"{\"a\":1}\n{\"a\":2}\n");
 
     let req = append_request(Compression::Gzip);
-    api.append_rows(&simple(), &req, &ChannelWire::default())
+    api.append_rows(&simple(), &req, None, &ChannelWire::default())
         .await
         .unwrap();
     let r = &account.requests_to(ROWS_PATH).await[1];

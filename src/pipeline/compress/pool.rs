@@ -8,8 +8,8 @@ use tokio::sync::Semaphore;
 
 use super::codec::{large_window_log, window_log, Codec};
 use super::INLINE_BELOW;
-use crate::channel::ChannelSettings;
 use crate::sync::lock;
+use crate::transport::Compression;
 
 /// The client's compression resources: the limit on concurrent blocking compressions and the
 /// pools of idle codecs (zstd contexts), shared by all its channels.
@@ -33,14 +33,18 @@ pub(crate) struct CompressorPool {
 }
 
 impl CompressorPool {
-    /// The pool of a client on a machine with `cores` cores.
-    pub(crate) fn for_client(settings: &ChannelSettings, cores: usize) -> Arc<Self> {
+    /// The pool of a client on a machine with `cores` cores: `compression` at zstd `level`,
+    /// batches up to `batch_cap` bytes, a memory budget of `budget_bytes`.
+    pub(crate) fn for_client(
+        compression: Compression,
+        level: i32,
+        batch_cap: usize,
+        budget_bytes: usize,
+        cores: usize,
+    ) -> Arc<Self> {
         let jobs = cores.max(2);
-        let large = Codec::template(settings).with_window_log(large_window_log(
-            settings.batch_cap(),
-            settings.memory_budget_bytes,
-            jobs,
-        ));
+        let large = Codec::template(compression, level, batch_cap)
+            .with_window_log(large_window_log(batch_cap, budget_bytes, jobs));
         let small = large
             .sibling()
             .with_window_log(window_log(INLINE_BELOW).min(large.window_log()));

@@ -5,8 +5,7 @@ use std::io::Write as _;
 
 use bytes::Bytes;
 
-use crate::channel::pool::{trimmed, BufferPool};
-use crate::channel::ChannelSettings;
+use crate::pipeline::pool::{trimmed, BufferPool};
 use crate::transport::Compression;
 
 /// Compresses batch bodies, reusing its zstd context.
@@ -81,12 +80,13 @@ pub(super) fn window_log(cap: usize) -> u32 {
 }
 
 impl Codec {
-    /// A codec for `settings` with no context yet (the first `encode` makes one).
-    pub(crate) fn template(settings: &ChannelSettings) -> Self {
+    /// A codec for `compression` at zstd `level`, sized for batches up to `batch_cap`
+    /// bytes, with no context yet (the first `encode` makes one).
+    pub(crate) fn template(compression: Compression, level: i32, batch_cap: usize) -> Self {
         Self {
-            compression: settings.compression,
-            level: settings.zstd_level,
-            window_log: window_log(settings.batch_cap()),
+            compression,
+            level,
+            window_log: window_log(batch_cap),
             zstd: None,
             ratio: 0.3,
         }
@@ -239,6 +239,7 @@ fn zstd_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::ChannelSettings;
     use std::sync::Arc;
 
     fn pool() -> Arc<BufferPool> {
@@ -342,7 +343,7 @@ mod tests {
             zstd_level: -1,
             ..ChannelSettings::default()
         };
-        let mut codec = Codec::template(&settings);
+        let mut codec = settings.codec();
         let ours = codec
             .encode(&[Bytes::from(data.clone())], data.len(), &pool())
             .unwrap();

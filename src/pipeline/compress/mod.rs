@@ -96,7 +96,7 @@ async fn encode_blocking(
 }
 
 /// The compression stage of one channel: its jobs and finished bodies, both in batch order.
-pub(super) struct CompressStage {
+pub(crate) struct CompressStage {
     jobs: VecDeque<Job>,
     done: VecDeque<(u64, std::io::Result<Bytes>)>,
     compressors: Arc<CompressorPool>,
@@ -113,7 +113,7 @@ impl std::fmt::Debug for CompressStage {
 
 impl CompressStage {
     /// A stage using the client's `compressors`.
-    pub(super) fn new(compressors: Arc<CompressorPool>) -> Self {
+    pub(crate) fn new(compressors: Arc<CompressorPool>) -> Self {
         Self {
             jobs: VecDeque::new(),
             done: VecDeque::new(),
@@ -122,7 +122,7 @@ impl CompressStage {
     }
 
     /// Whether a job is running (the actor then waits on [`next`](Self::next) too).
-    pub(super) fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         !self.jobs.is_empty()
     }
 
@@ -134,7 +134,7 @@ impl CompressStage {
     /// Starts compressing the queued batches that have no job yet, in order: small ones at
     /// once, large ones on the blocking pool (at most [`MAX_JOBS`] per channel, each waiting
     /// for one of the client's permits).
-    pub(super) fn start(&mut self, queue: &VecDeque<SealedBatch>, pool: &Arc<BufferPool>) {
+    pub(crate) fn start(&mut self, queue: &VecDeque<SealedBatch>, pool: &Arc<BufferPool>) {
         for b in queue {
             if self.has(b.seq) {
                 continue;
@@ -160,7 +160,7 @@ impl CompressStage {
     /// Waits for the oldest running job and files its body.
     ///
     /// Cancel safety: dropping the future leaves the job running and the stage unchanged.
-    pub(super) async fn next(&mut self) {
+    pub(crate) async fn next(&mut self) {
         let Some(job) = self.jobs.front_mut() else {
             return std::future::pending().await;
         };
@@ -181,7 +181,7 @@ impl CompressStage {
     }
 
     /// The size of batch `seq`'s body if it is ready (and compressing did not fail).
-    pub(super) fn ready_len(&self, seq: u64) -> Option<usize> {
+    pub(crate) fn ready_len(&self, seq: u64) -> Option<usize> {
         self.done
             .iter()
             .find(|(s, _)| *s == seq)
@@ -190,7 +190,7 @@ impl CompressStage {
 
     /// The body of batch `seq` if it is ready (bodies of earlier batches, no longer wanted,
     /// are dropped).
-    pub(super) fn take(&mut self, seq: u64) -> Option<std::io::Result<Bytes>> {
+    pub(crate) fn take(&mut self, seq: u64) -> Option<std::io::Result<Bytes>> {
         while self.done.front().is_some_and(|(s, _)| *s < seq) {
             self.done.pop_front();
         }
@@ -202,7 +202,7 @@ impl CompressStage {
 
     /// Forgets every job and body (the batches were discarded). Running jobs finish on
     /// their own; their results are dropped.
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.jobs.clear();
         self.done.clear();
     }
@@ -211,9 +211,9 @@ impl CompressStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::batch::{Batcher, Chunk};
-    use crate::channel::budget::BudgetBytes;
-    use crate::channel::ChannelSettings;
+    use crate::pipeline::batch::{Batcher, Chunk};
+    use crate::pipeline::budget::BudgetBytes;
+    use crate::settings::ChannelSettings;
     use crate::transport::Compression;
 
     /// Sealed batches of `sizes` bytes each (rows of 100 bytes), numbered from 1.
@@ -256,7 +256,7 @@ mod tests {
             compression: Compression::Zstd,
             ..ChannelSettings::default()
         };
-        CompressStage::new(CompressorPool::for_client(&settings, cores))
+        CompressStage::new(settings.compressors(cores))
     }
 
     fn pool() -> Arc<BufferPool> {
@@ -299,7 +299,7 @@ mod tests {
             compression: Compression::Zstd,
             ..ChannelSettings::default()
         };
-        let shared = CompressorPool::for_client(&settings, 2);
+        let shared = settings.compressors(2);
         let pool = pool();
         let mut stages: Vec<CompressStage> = (0..channels)
             .map(|_| CompressStage::new(Arc::clone(&shared)))

@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
+use super::StreamingIngestClient;
 use crate::channel::{Channel, ChannelStatus, OpenChannelOptions};
-use crate::elastic::ElasticSettings;
+use crate::elastic::ElasticChannel;
 use crate::transport::{default_pipe_name, ChannelPath, ElasticTarget, PipePath};
-use crate::{ElasticChannel, OffsetToken, Result, StreamingIngestClient};
+use crate::{OffsetToken, Result};
 
 /// A pipe of a client: `database.schema.pipe`, named once and then used for its channels.
 ///
@@ -119,7 +121,8 @@ impl Pipe {
         options: OpenChannelOptions,
     ) -> Result<Channel> {
         self.client
-            .runtime()
+            .core
+            .channels
             .open(self.channel_path(channel), options)
             .await
     }
@@ -140,8 +143,13 @@ impl Pipe {
             },
             None => ElasticTarget::Pipe(self.path.clone()),
         };
-        let runtime = self.client.runtime();
-        ElasticChannel::new(runtime.api(), target, ElasticSettings::of(runtime))
+        let core = &self.client.core;
+        ElasticChannel::new(
+            Arc::clone(&core.api),
+            target,
+            core.elastic_settings(),
+            Arc::clone(&core.elastic),
+        )
     }
 
     /// The server's status of each named channel of this pipe, by name (one bulk-status
@@ -162,7 +170,7 @@ impl Pipe {
         channels: &[&str],
     ) -> Result<HashMap<String, ChannelStatus>> {
         let names: Vec<String> = channels.iter().map(|c| (*c).to_owned()).collect();
-        self.client.runtime().statuses(&self.path, &names).await
+        self.client.core.statuses(&self.path, &names).await
     }
 
     /// The last committed offset token of each named channel (`None`: the channel exists
@@ -200,7 +208,7 @@ impl Pipe {
     /// Dropping the future may leave the channel dropped or not.
     pub async fn drop_channel(&self, channel: &str) -> Result<Option<OffsetToken>> {
         self.client
-            .runtime()
+            .core
             .drop_by_name(self.channel_path(channel))
             .await
     }

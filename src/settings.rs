@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+#[cfg(any(test, feature = "bench-internals"))]
+use crate::pipeline::compress::codec::Codec;
+use crate::pipeline::compress::CompressorPool;
+use crate::pipeline::encode::RowCap;
 use crate::transport::Compression;
 use crate::{Error, Result};
 
@@ -152,8 +156,8 @@ impl ChannelSettings {
 
     /// How large one row may be (`encode::RowCap`): a batch, or alone up to
     /// [`MAX_ROW_BYTES`] (and half the memory budget) when it compresses into one.
-    pub(crate) fn row_cap(&self) -> super::encode::RowCap {
-        super::encode::RowCap::new(
+    pub(crate) fn row_cap(&self) -> RowCap {
+        RowCap::new(
             self.batch_cap(),
             MAX_ROW_BYTES.min(self.memory_budget_bytes / 2),
             self.compression,
@@ -167,6 +171,23 @@ impl ChannelSettings {
             Compression::None => self.max_request_bytes,
             _ => self.max_request_bytes - self.max_request_bytes / 256 - 256,
         }
+    }
+
+    /// A codec of these settings with no context yet (the first `encode` makes one).
+    #[cfg(any(test, feature = "bench-internals"))]
+    pub(crate) fn codec(&self) -> Codec {
+        Codec::template(self.compression, self.zstd_level, self.batch_cap())
+    }
+
+    /// The client's compressors on a machine with `cores` cores.
+    pub(crate) fn compressors(&self, cores: usize) -> std::sync::Arc<CompressorPool> {
+        CompressorPool::for_client(
+            self.compression,
+            self.zstd_level,
+            self.batch_cap(),
+            self.memory_budget_bytes,
+            cores,
+        )
     }
 }
 

@@ -1,0 +1,64 @@
+//! The client-level calls that act on channels by name (the official SDK's client calls):
+//! statuses and committed tokens by name, drop by name. Flushing and waiting for every open
+//! channel are on the client (`client/mod.rs`).
+
+use std::collections::HashMap;
+
+use super::core::ClientCore;
+use crate::api::ChannelStatusWire;
+use crate::channel::{validate_channel_name, ChannelStatus};
+use crate::transport::{ChannelPath, PipePath};
+use crate::{Error, OffsetToken, Result};
+
+/// A server-reported status as a [`ChannelStatus`] (client-side fields zero).
+fn from_wire(w: ChannelStatusWire) -> ChannelStatus {
+    ChannelStatus {
+        committed_offset_token: w.last_committed_offset_token.map(OffsetToken::from_wire),
+        status_code: w.channel_status_code,
+        rows_inserted: w.rows_inserted.unwrap_or(0),
+        rows_parsed: w.rows_parsed.unwrap_or(0),
+        rows_error_count: w.rows_error_count.unwrap_or(0),
+        last_error_message: w.last_error_message,
+        last_error_offset_upper_bound: w.last_error_offset_upper_bound.map(OffsetToken::from_wire),
+        last_error_timestamp_ms: w.last_error_timestamp_ms,
+        ..ChannelStatus::default()
+    }
+}
+
+impl ClientCore {
+    /// Server statuses of `names` on `pipe` (bulk, at most 100 names per request). Channels
+    /// the server does not know are absent.
+    pub(crate) async fn statuses(
+        &self,
+        pipe: &PipePath,
+        names: &[String],
+    ) -> Result<HashMap<String, ChannelStatus>> {
+        if names.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let found = self.api.bulk_channel_status(pipe, names).await?;
+        Ok(found
+            .into_iter()
+            .map(|(name, w)| (name, from_wire(w)))
+            .collect())
+    }
+
+    /// Drops channel `path` on the server; refused while it is open in this client.
+    pub(crate) async fn drop_by_name(&self, path: ChannelPath) -> Result<Option<OffsetToken>> {
+        validate_channel_name(&path.channel)?;
+        if self.channels.is_open(&path) {
+            return Err(Error::invalid_argument(
+                "channel",
+                format!(
+                    "channel {path} is open in this client; use Channel::drop_channel, or close \
+                     it first"
+                ),
+            ));
+        }
+        Ok(self
+            .api
+            .drop_channel(&path)
+            .await?
+            .map(OffsetToken::from_wire))
+    }
+}
