@@ -34,7 +34,8 @@ impl Default for HttpOptions {
 
 impl HttpOptions {
     /// The reqwest client: rustls with the built-in roots plus any configured CAs (and
-    /// `SSL_CERT_FILE`), the timeouts, the proxy; HTTP/1.1, no redirects.
+    /// `SSL_CERT_FILE`), the timeouts, the proxy (never for this machine's names); HTTP/1.1,
+    /// no redirects; `localhost` names resolved without DNS ([`super::host`]).
     ///
     /// # Errors
     /// [`Error::Config`] naming the CA file, PEM, proxy or `tls` setting at fault.
@@ -48,7 +49,8 @@ impl HttpOptions {
             .tcp_keepalive(Duration::from_secs(60))
             .pool_idle_timeout(Duration::from_secs(90))
             .http1_only()
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(super::host::LocalhostResolver));
         for pem in &self.root_ca_pems {
             for cert in parse_certs(pem.expose().as_bytes(), "root_ca_pem", "the PEM text")? {
                 b = b.add_root_certificate(cert);
@@ -82,9 +84,11 @@ impl HttpOptions {
                     e.without_url(),
                 )
             })?;
-            if let Some(no_proxy) = &self.no_proxy {
-                p = p.no_proxy(reqwest::NoProxy::from_string(no_proxy));
-            }
+            let no_proxy = match &self.no_proxy {
+                Some(list) => format!("{},{list}", super::host::LOOPBACK_NO_PROXY),
+                None => super::host::LOOPBACK_NO_PROXY.to_owned(),
+            };
+            p = p.no_proxy(reqwest::NoProxy::from_string(&no_proxy));
             b = b.proxy(p);
         } else if self.no_proxy.is_some() {
             return Err(Error::config(
