@@ -281,7 +281,13 @@ impl Shared {
         if let Some(mut detector) = Detector::new(table, definition) {
             for line in lines(&raw) {
                 if let Ok(Value::Object(row)) = serde_json::from_slice::<Value>(line) {
-                    detector.row(&row);
+                    detector.row(&row).map_err(|limit| {
+                        ApiError::new(
+                            400,
+                            "ERR_SCHEMA_EVOLUTION_LIMIT",
+                            format!("schema evolution of {}: {limit}", table.qualified_name()),
+                        )
+                    })?;
                 }
             }
             let ignore_case = detector.ignore_case();
