@@ -88,8 +88,10 @@ pub(super) struct ChannelState {
     /// Default pipes created so far: a table's `<TABLE>-STREAMING` exists from its first
     /// successful pipe-info, open or append (docs/protocol.md "Table features").
     pub(super) default_pipes: Mutex<BTreeSet<(String, String, String)>>,
-    /// Memory held by pending batches (`--max-pending-bytes`).
+    /// Memory held by appends being decoded and pending batches (`--max-pending-bytes`).
     pub(super) pending_budget: Arc<PendingBudget>,
+    /// Turns to decode an append (`--max-concurrent-decodes`).
+    pub(super) decode_permits: tokio::sync::Semaphore,
 }
 
 /// What sink mode counted and dropped.
@@ -316,6 +318,7 @@ impl Shared {
                 fenced_appends: AtomicU64::new(0),
                 default_pipes: Mutex::new(default_pipes),
                 pending_budget: PendingBudget::new(config.max_pending_bytes),
+                decode_permits: tokio::sync::Semaphore::new(config.max_concurrent_decodes.max(1)),
             },
             sink_counts: SinkCounters::default(),
         })
