@@ -48,6 +48,10 @@ pub const DEFAULT_MAX_PENDING_BYTES: usize = 512 * 1024 * 1024;
 /// at once, enough to keep a few cores busy; the others wait for a turn.
 pub const DEFAULT_MAX_CONCURRENT_DECODES: usize = 4;
 
+/// Default [`EmulatorConfig::max_connections`]: 1,024 open connections, far above what a few
+/// clients with their connection pools open; further connections wait to be accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
 /// Default [`EmulatorConfig::request_log_max_bytes`]: 32 MiB of request records in memory.
 pub const DEFAULT_REQUEST_LOG_MAX_BYTES: usize = 32 * 1024 * 1024;
 
@@ -130,6 +134,9 @@ pub struct EmulatorConfig {
     /// Most appends decompressed and converted at once (`--max-concurrent-decodes`, at
     /// least 1); the others wait for a turn. Default [`DEFAULT_MAX_CONCURRENT_DECODES`].
     pub max_concurrent_decodes: usize,
+    /// Most connections served at once (`--max-connections`, at least 1); further ones wait
+    /// in the listen backlog until one closes. Default [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
     /// Longest time a client may take to send a request's headers (and an idle keep-alive
     /// connection may wait for its next request) before the connection is closed
     /// (`--header-timeout`, default 20 s).
@@ -210,6 +217,7 @@ impl Default for EmulatorConfig {
             max_rows_per_request: DEFAULT_MAX_ROWS_PER_REQUEST,
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             max_concurrent_decodes: DEFAULT_MAX_CONCURRENT_DECODES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: Duration::from_secs(20),
             body_read_timeout: Duration::from_secs(30),
             duplicate_append: DuplicateAppendPolicy::RejectStale,
@@ -251,6 +259,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("max_rows_per_request", &self.max_rows_per_request)
             .field("max_pending_bytes", &self.max_pending_bytes)
             .field("max_concurrent_decodes", &self.max_concurrent_decodes)
+            .field("max_connections", &self.max_connections)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("duplicate_append", &self.duplicate_append)

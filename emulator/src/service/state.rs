@@ -125,10 +125,11 @@ impl Shared {
         let storage = if config.sink {
             None
         } else {
-            // Rows are nobody else's business: a new data directory is 0700, a new database
-            // 0600 (SQLite gives its -wal and -shm files the database's mode).
+            // Rows are nobody else's business: the data directory is 0700 (an existing one is
+            // tightened), a new database 0600 (SQLite gives its -wal and -shm files the
+            // database's mode).
             if let Some(dir) = &config.data_dir {
-                crate::private_fs::create_private_dir(dir)?;
+                crate::private_fs::make_private_data_dir(dir)?;
                 crate::private_fs::precreate_private_file(&dir.join(storage::DB_FILE))?;
             }
             Some(Storage::open(config.data_dir.as_deref())?)

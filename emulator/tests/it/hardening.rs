@@ -88,6 +88,33 @@ async fn foreign_host_names_are_refused_and_loopback_names_served() {
     c.open_ok("ch").await;
 }
 
+/// `--max-connections`: with both slots held by idle connections a third waits, unanswered,
+/// in the listen backlog; it is served as soon as one of them closes.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let mut cfg = config();
+    cfg.max_connections = 2;
+    let emu = Emulator::start(cfg).await.unwrap();
+    let addr = emu.addr();
+    // Two connections that send nothing hold both slots (until the 20 s header timeout).
+    let first = TcpStream::connect(addr).await.unwrap();
+    let _second = TcpStream::connect(addr).await.unwrap();
+    let head = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let waited = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buf)).await;
+    assert!(waited.is_err(), "answered beyond the cap: {waited:?}");
+    drop(first);
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), third.read_to_end(&mut answer))
+        .await
+        .expect("served once a slot freed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status_of(&answer), 200, "{answer}");
+}
+
 #[tokio::test]
 async fn the_configured_ingest_host_is_accepted() {
     let mut cfg = config();
@@ -660,6 +687,32 @@ async fn data_dir_database_and_ca_are_private() {
         emu.ca_pem().unwrap()
     );
     assert_eq!(mode(&link), 0o600);
+}
+
+/// An existing data directory is tightened to 0700 at start, and the request log is created
+/// (or tightened to) 0600: it records every request's path, query and request id.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_existing_data_dir_and_the_request_log_are_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    for (i, existing_log) in [false, true].into_iter().enumerate() {
+        let dir = root.path().join(format!("data{i}"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let log = root.path().join(format!("requests{i}.jsonl"));
+        if existing_log {
+            std::fs::write(&log, "").unwrap();
+            std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let mut cfg = config().with_data_dir(&dir);
+        cfg.request_log = Some(log.clone());
+        let emu = Emulator::start(cfg).await.unwrap();
+        assert_eq!(mode(&dir), 0o700, "data dir");
+        assert_eq!(mode(&log), 0o600, "request log (existing: {existing_log})");
+        emu.shutdown().await;
+    }
 }
 
 #[cfg(unix)]
