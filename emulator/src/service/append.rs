@@ -533,6 +533,48 @@ mod tests {
         assert_eq!(names(&restarted), ["T-STREAMING"]);
     }
 
+    /// `--max-concurrent-decodes`: with the only turn taken, an append waits for it (it
+    /// is neither refused nor decoded) and completes once the turn is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_waits_for_a_decode_turn() {
+        let mut config = EmulatorConfig::for_tests().with_ddl(DDL);
+        config.max_concurrent_decodes = 1;
+        let shared = Arc::new(Shared::build(&config).await.unwrap());
+        let (key, target) = shared.resolve("DB", "SCH", "T-STREAMING", "c").unwrap();
+        let opened = shared.open_channel(key.clone(), None, false).await.unwrap();
+        let token = opened["next_continuation_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let turn = shared.state.decode_permits.acquire().await.unwrap();
+        let appender = Arc::clone(&shared);
+        let mut append = tokio::spawn(async move {
+            appender
+                .append(
+                    key,
+                    target,
+                    AppendRequest {
+                        continuation_token: Some(token),
+                        start_offset_token: Some("1".into()),
+                        end_offset_token: Some("1".into()),
+                        content_encoding: None,
+                        body: Bytes::from_static(b"{\"ID\":1}\n"),
+                        uncompressed_len: 9,
+                    },
+                )
+                .await
+        });
+        let waited = tokio::time::timeout(Duration::from_millis(300), &mut append).await;
+        assert!(waited.is_err(), "decoded without a turn: {waited:?}");
+        assert_eq!(shared.state.pending_budget.used(), 0, "nothing decoded yet");
+        drop(turn);
+        let done = tokio::time::timeout(Duration::from_secs(10), append)
+            .await
+            .expect("the append ran once the turn was free")
+            .unwrap();
+        assert!(done.is_ok(), "{:?}", done.err().map(|e| e.message));
+    }
+
     /// A client that hangs up while its append is being committed (the append commits inline
     /// with no commit delay) must not leave the rows stored with the channel's committed token
     /// unpublished: the next open would report the older token, and the client's exactly-once
