@@ -28,6 +28,19 @@ pub struct AuthError(pub String);
 #[error("cannot read the public key: {0}; pass a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY`")]
 pub struct KeyError(String);
 
+/// Whether `token` is one of `pats`, in time that depends on neither: every PAT is compared,
+/// by the SHA-256 digests of both sides (which hides their lengths) with a constant-time
+/// equality, so the time of a refusal tells nothing about how close a guess was.
+fn pat_matches(pats: &[String], token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let sent = Sha256::digest(token.as_bytes());
+    pats.iter()
+        .fold(subtle::Choice::from(0), |found, p| {
+            found | Sha256::digest(p.as_bytes()).ct_eq(&sent)
+        })
+        .into()
+}
+
 /// Who a request is from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -225,7 +238,7 @@ impl Authenticator {
         let is_pat_type = token_type
             .map(|t| t.eq_ignore_ascii_case("PROGRAMMATIC_ACCESS_TOKEN"))
             .unwrap_or(false);
-        if self.pats.iter().any(|p| p == token) {
+        if pat_matches(&self.pats, token) {
             return Ok(Principal::new("PAT"));
         }
         if is_pat_type {
@@ -472,6 +485,24 @@ mod tests {
             .verify_control(&jwt(&private1, &public0, "ACME", "BOB", true), None)
             .unwrap_err();
         assert!(err.0.contains("signature"), "{err}");
+    }
+
+    #[test]
+    fn pats_match_exactly_whatever_their_length() {
+        let pats = vec!["pat-1".to_string(), "second-token".to_string()];
+        let cases = [
+            ("pat-1", true),
+            ("second-token", true),
+            ("pat-", false),
+            ("pat-12", false),
+            ("PAT-1", false),
+            ("", false),
+            ("second-token ", false),
+        ];
+        for (token, expected) in cases {
+            assert_eq!(pat_matches(&pats, token), expected, "{token:?}");
+        }
+        assert!(!pat_matches(&[], "pat-1"));
     }
 
     #[test]

@@ -44,6 +44,14 @@ pub const DEFAULT_MAX_ROWS_PER_REQUEST: usize = 500_000;
 /// pending at Snowflake's per-channel limits for a few dozen busy channels.
 pub const DEFAULT_MAX_PENDING_BYTES: usize = 512 * 1024 * 1024;
 
+/// Default [`EmulatorConfig::max_concurrent_decodes`]: 4 appends decompressed and converted
+/// at once, enough to keep a few cores busy; the others wait for a turn.
+pub const DEFAULT_MAX_CONCURRENT_DECODES: usize = 4;
+
+/// Default [`EmulatorConfig::max_connections`]: 1,024 open connections, far above what a few
+/// clients with their connection pools open; further connections wait to be accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
 /// Default [`EmulatorConfig::request_log_max_bytes`]: 32 MiB of request records in memory.
 pub const DEFAULT_REQUEST_LOG_MAX_BYTES: usize = 32 * 1024 * 1024;
 
@@ -117,10 +125,18 @@ pub struct EmulatorConfig {
     /// Most rows one append request may carry; more get 413 `ERR_TOO_MANY_ROWS` before any
     /// row is parsed (`--max-rows-per-request`). Default [`DEFAULT_MAX_ROWS_PER_REQUEST`].
     pub max_rows_per_request: usize,
-    /// Most bytes (decompressed request bodies) of appended rows held in memory before they
-    /// commit; an append beyond it gets 429 `ERR_TOO_MANY_REQUESTS`, which clients retry
-    /// (`--max-pending-bytes`). Default [`DEFAULT_MAX_PENDING_BYTES`].
+    /// Most bytes of memory appended rows may hold, from decompression until they commit
+    /// (the decompressed bodies, the rows as they are parsed and converted, then the
+    /// converted rows; `--max-pending-bytes`). An append that does not fit now gets 429
+    /// `ERR_TOO_MANY_REQUESTS`, which clients retry; one that needs more than the whole
+    /// budget gets 413 `ERR_PAYLOAD_TOO_LARGE`. Default [`DEFAULT_MAX_PENDING_BYTES`].
     pub max_pending_bytes: usize,
+    /// Most appends decompressed and converted at once (`--max-concurrent-decodes`, at
+    /// least 1); the others wait for a turn. Default [`DEFAULT_MAX_CONCURRENT_DECODES`].
+    pub max_concurrent_decodes: usize,
+    /// Most connections served at once (`--max-connections`, at least 1); further ones wait
+    /// in the listen backlog until one closes. Default [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
     /// Longest time a client may take to send a request's headers (and an idle keep-alive
     /// connection may wait for its next request) before the connection is closed
     /// (`--header-timeout`, default 20 s).
@@ -200,6 +216,8 @@ impl Default for EmulatorConfig {
             max_uncompressed_bytes: DEFAULT_MAX_UNCOMPRESSED_BYTES,
             max_rows_per_request: DEFAULT_MAX_ROWS_PER_REQUEST,
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            max_concurrent_decodes: DEFAULT_MAX_CONCURRENT_DECODES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: Duration::from_secs(20),
             body_read_timeout: Duration::from_secs(30),
             duplicate_append: DuplicateAppendPolicy::RejectStale,
@@ -240,6 +258,8 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("max_uncompressed_bytes", &self.max_uncompressed_bytes)
             .field("max_rows_per_request", &self.max_rows_per_request)
             .field("max_pending_bytes", &self.max_pending_bytes)
+            .field("max_concurrent_decodes", &self.max_concurrent_decodes)
+            .field("max_connections", &self.max_connections)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("duplicate_append", &self.duplicate_append)

@@ -145,10 +145,16 @@ struct ServeArgs {
     /// Most rows in one append request; more get 413 before any row is parsed.
     #[arg(long, default_value_t = snowpipe_emulator::config::DEFAULT_MAX_ROWS_PER_REQUEST)]
     max_rows_per_request: usize,
-    /// Most bytes of appended rows held in memory before they commit; appends beyond it get
-    /// 429 (clients retry).
+    /// Most bytes of memory appended rows hold, from decompression until they commit; appends
+    /// beyond it get 429 (clients retry), one that alone needs more gets 413.
     #[arg(long, default_value_t = snowpipe_emulator::config::DEFAULT_MAX_PENDING_BYTES)]
     max_pending_bytes: usize,
+    /// Most appends decompressed and converted at once; the others wait for a turn.
+    #[arg(long, default_value_t = snowpipe_emulator::config::DEFAULT_MAX_CONCURRENT_DECODES)]
+    max_concurrent_decodes: usize,
+    /// Most connections served at once; further ones wait to be accepted until one closes.
+    #[arg(long, default_value_t = snowpipe_emulator::config::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Longest wait for a request's headers (and for the next request on an idle
     /// connection) before the connection is closed.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
@@ -262,6 +268,8 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     cfg.max_uncompressed_bytes = a.max_decompressed_bytes;
     cfg.max_rows_per_request = a.max_rows_per_request;
     cfg.max_pending_bytes = a.max_pending_bytes;
+    cfg.max_concurrent_decodes = a.max_concurrent_decodes;
+    cfg.max_connections = a.max_connections;
     cfg.header_read_timeout = a.header_timeout;
     cfg.body_read_timeout = a.body_timeout;
     cfg.duplicate_append = if a.idempotent_retries {

@@ -1,12 +1,17 @@
-//! The memory budget for appended rows not yet committed (`--max-pending-bytes`).
+//! The memory budget for appended rows (`--max-pending-bytes`): rows being decoded and rows
+//! not yet committed.
 //!
-//! Every accepted append holds its rows in memory until its batch commits (after the commit
-//! delay). Each pending batch holds a [`Reservation`] of its decompressed body's size; the
-//! reservation is returned when the batch leaves memory, however it leaves (committed, or
-//! dropped with its channel). An append that would take the total past the budget is
-//! answered 429, which clients retry: the emulator slows writers down instead of growing.
-//! One append is always admitted when nothing is pending, so a budget smaller than one
-//! request cannot wedge a client.
+//! An append is charged for the memory it makes the emulator hold, as that memory
+//! materializes, not for its size on the wire: the decompressed body as it is inflated, each
+//! row as it is parsed (an estimate of the parsed JSON, before parsing) and converted. Each
+//! append holds one [`Reservation`] that grows as it decodes; once its rows are converted it
+//! shrinks to what the rows hold and stays with the pending batch until the batch leaves
+//! memory, however it leaves (committed, or dropped with its channel).
+//!
+//! Growing past the budget is refused two ways ([`Refusal`]): when the append alone needs
+//! more than the whole budget it could never be admitted (the caller answers 413, not
+//! retryable); otherwise the budget is taken by other appends, which commit and return it,
+//! so waiting helps (429, which clients retry).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,6 +28,15 @@ pub(crate) struct PendingBudget {
 pub(crate) struct Reservation {
     budget: Arc<PendingBudget>,
     bytes: usize,
+}
+
+/// Why a reservation could not grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The append alone needs more than the whole budget: it can never be admitted.
+    TooLarge,
+    /// Other appends hold the budget now: retrying after they commit can succeed.
+    Full,
 }
 
 impl PendingBudget {
@@ -48,18 +62,61 @@ impl PendingBudget {
         self.used() >= self.max
     }
 
-    /// Reserves `bytes`, or `None` when they do not fit (and something is pending).
-    pub(crate) fn try_reserve(self: &Arc<Self>, bytes: usize) -> Option<Reservation> {
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                let after = used.saturating_add(bytes);
-                (used == 0 || after <= self.max).then_some(after)
-            })
-            .ok()?;
-        Some(Reservation {
+    /// An empty reservation, to grow as an append decodes.
+    pub(crate) fn reservation(self: &Arc<Self>) -> Reservation {
+        Reservation {
             budget: Arc::clone(self),
-            bytes,
-        })
+            bytes: 0,
+        }
+    }
+}
+
+impl Reservation {
+    /// The budget this reservation is a share of.
+    pub(crate) fn budget(&self) -> &PendingBudget {
+        &self.budget
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Grows the reservation to `total` bytes (nothing when it holds that much already).
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal::TooLarge`] when `total` is more than the whole budget, [`Refusal::Full`]
+    /// when the other reservations leave no room for it; the reservation is unchanged.
+    pub(crate) fn grow_to(&mut self, total: usize) -> Result<(), Refusal> {
+        if total <= self.bytes {
+            return Ok(());
+        }
+        let max = self.budget.max;
+        if total > max {
+            return Err(Refusal::TooLarge);
+        }
+        let more = total - self.bytes;
+        self.budget
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                let after = used.saturating_add(more);
+                (after <= max).then_some(after)
+            })
+            .map_err(|_| Refusal::Full)?;
+        self.bytes = total;
+        Ok(())
+    }
+
+    /// Shrinks the reservation to `total` bytes (nothing when it holds less), returning the
+    /// rest to the budget.
+    pub(crate) fn shrink_to(&mut self, total: usize) {
+        if total < self.bytes {
+            self.budget
+                .used
+                .fetch_sub(self.bytes - total, Ordering::AcqRel);
+            self.bytes = total;
+        }
     }
 }
 
@@ -74,19 +131,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reservations_fit_the_budget_and_come_back_on_drop() {
+    fn reservations_grow_within_the_budget_and_come_back() {
         let b = PendingBudget::new(100);
-        let first = b.try_reserve(150).expect("one append fits an empty budget");
+        let mut first = b.reservation();
+        assert_eq!(first.grow_to(101), Err(Refusal::TooLarge), "never fits");
+        assert_eq!(b.used(), 0, "a refusal takes nothing");
+        first.grow_to(60).unwrap();
+        first.grow_to(30).unwrap();
+        assert_eq!((first.bytes(), b.used()), (60, 60), "growing never shrinks");
+        let mut second = b.reservation();
+        second.grow_to(40).unwrap();
         assert!(b.is_full());
-        assert!(b.try_reserve(1).is_none());
+        assert_eq!(second.grow_to(41), Err(Refusal::Full), "waiting helps");
+        assert_eq!(second.bytes(), 40);
+        first.shrink_to(10);
+        assert_eq!(b.used(), 50);
+        second.grow_to(90).unwrap();
         drop(first);
-        assert_eq!(b.used(), 0);
-        let a = b.try_reserve(60).unwrap();
-        let c = b.try_reserve(40).unwrap();
-        assert!(b.try_reserve(1).is_none());
-        drop(a);
-        assert!(b.try_reserve(60).is_some());
-        drop(c);
+        assert_eq!(b.used(), 90);
+        drop(second);
         assert_eq!(b.used(), 0);
     }
 }

@@ -13,7 +13,8 @@ fn io_err(what: String, e: std::io::Error) -> EmulatorError {
 }
 
 /// Creates `dir` and its missing parents with mode 0700. An existing directory is left as
-/// it is (it may be shared on purpose, such as `.`).
+/// it is (it may be shared on purpose, such as `.`); see [`make_private_data_dir`] for the
+/// data directory.
 ///
 /// # Errors
 /// When a directory cannot be created.
@@ -31,6 +32,65 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), EmulatorError> {
             e,
         )
     })
+}
+
+/// Creates the data directory `dir` with mode 0700, or tightens an existing one to 0700
+/// (logging the mode it had): the rows, tokens and keys in it are nobody else's business.
+///
+/// # Errors
+/// When the directory cannot be created, or its mode cannot be changed (it is not the
+/// emulator user's own).
+pub(crate) fn make_private_data_dir(dir: &Path) -> Result<(), EmulatorError> {
+    create_private_dir(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| io_err(format!("cannot read {}", dir.display()), e))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode != 0o700 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+                io_err(
+                    format!(
+                        "cannot make the data directory {} private (mode 0700, now {mode:o}); \
+                         use a directory the emulator's user owns",
+                        dir.display()
+                    ),
+                    e,
+                )
+            })?;
+            tracing::warn!(
+                dir = %dir.display(),
+                "the data directory had mode {mode:o}: tightened to 0700"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Opens `path` for appending, created with mode 0600, and tightens an existing regular file
+/// to 0600 (the request log: it records paths, queries and request ids).
+///
+/// # Errors
+/// When the file cannot be opened or its mode cannot be changed.
+pub(crate) fn open_private_append(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let file = o.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = file.metadata()?;
+        // Only a regular file: `/dev/stderr` or a FIFO is left as it is.
+        if meta.is_file() && meta.permissions().mode() & 0o777 != 0o600 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(file)
 }
 
 fn new_private_file(path: &Path) -> std::io::Result<std::fs::File> {
@@ -107,5 +167,31 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         assert_eq!(std::fs::read_to_string(&link).unwrap(), "PEM");
         assert_eq!(mode(&link), 0o600, "a regular file replaced the symlink");
+    }
+
+    /// An existing data directory or request log, whatever its mode, is made private.
+    #[test]
+    fn existing_data_dirs_and_logs_are_tightened() {
+        let root = tempfile::tempdir().unwrap();
+        for start in [0o755, 0o777, 0o700, 0o750] {
+            let dir = root.path().join(format!("d{start:o}"));
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(start)).unwrap();
+            make_private_data_dir(&dir).unwrap();
+            assert_eq!(mode(&dir), 0o700, "from {start:o}");
+            let log = dir.join("requests.jsonl");
+            std::fs::write(&log, "old\n").unwrap();
+            std::fs::set_permissions(&log, std::fs::Permissions::from_mode(start & 0o666)).unwrap();
+            drop(open_private_append(&log).unwrap());
+            assert_eq!(mode(&log), 0o600, "from {:o}", start & 0o666);
+            assert_eq!(
+                std::fs::read_to_string(&log).unwrap(),
+                "old\n",
+                "appended to"
+            );
+        }
+        let fresh = root.path().join("new.jsonl");
+        drop(open_private_append(&fresh).unwrap());
+        assert_eq!(mode(&fresh), 0o600);
     }
 }

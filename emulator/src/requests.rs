@@ -134,17 +134,13 @@ impl RequestLog {
     ) -> Result<Self, EmulatorError> {
         let file = match file {
             Some(p) => Some(Mutex::new(std::io::BufWriter::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(|e| {
-                        EmulatorError::config(format!(
-                            "cannot open the request log {}: {e}",
-                            p.display()
-                        ))
-                        .with_source(e)
-                    })?,
+                crate::private_fs::open_private_append(p).map_err(|e| {
+                    EmulatorError::config(format!(
+                        "cannot open the request log {}: {e}",
+                        p.display()
+                    ))
+                    .with_source(e)
+                })?,
             ))),
             None => None,
         };

@@ -145,12 +145,22 @@ impl Emulator {
         let (tx, rx) = watch::channel(false);
         let acceptor = tls_setup.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
         let header_timeout = config.header_read_timeout;
+        // `--max-connections`: a connection is accepted only with a slot free; further ones
+        // wait in the listen backlog (their requests answered once a slot frees).
+        let connection_slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
         let mut tasks = Vec::new();
         {
             let app = http::App::new(shared.clone());
             let mut rx = rx.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
+                    let slot = tokio::select! {
+                        slot = Arc::clone(&connection_slots).acquire_owned() => match slot {
+                            Ok(slot) => slot,
+                            Err(_) => break,
+                        },
+                        _ = rx.changed() => break,
+                    };
                     tokio::select! {
                         r = listener.accept() => {
                             let (stream, _) = match r {
@@ -166,6 +176,7 @@ impl Emulator {
                             let rx = rx.clone();
                             let acceptor = acceptor.clone();
                             tokio::spawn(async move {
+                                let _slot = slot;
                                 match acceptor {
                                     // The handshake gets the header deadline too.
                                     Some(a) => match tokio::time::timeout(header_timeout, a.accept(stream)).await {

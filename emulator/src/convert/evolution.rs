@@ -10,12 +10,20 @@
 //!
 //! Evolution applies to the default pipe and to pipes that match by column name; a pipe
 //! with a transform names its columns itself and evolves nothing.
+//!
+//! Detection costs time linear in the request: every name is looked up in a hash set of the
+//! table's columns and of the columns found so far, upper-cased once. A request that would
+//! add more than [`MAX_ADDED_COLUMNS_PER_REQUEST`] columns, take its table past
+//! [`MAX_TABLE_COLUMNS`], or add a column named by more than [`MAX_COLUMN_NAME_CHARS`]
+//! characters is refused as a whole with an [`EvolutionLimit`] naming the limit, as soon as
+//! the detector meets the field that breaks it (docs/protocol.md "Table features (emulator)").
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{
-    same_name_ignoring_case, Column, ColumnType, MatchByColumnName, PipeDefinition, Table,
-};
+use crate::catalog::{Column, ColumnType, MatchByColumnName, PipeDefinition, Table};
 
 use super::quote_ident;
 
@@ -110,6 +118,65 @@ pub fn infer_type(value: &Value) -> Option<ColumnType> {
     })
 }
 
+/// Most columns one request may add: Snowflake's default for one `COPY` with schema
+/// evolution (docs/protocol.md "Table features (emulator)", \[SEVL\]).
+pub const MAX_ADDED_COLUMNS_PER_REQUEST: usize = 100;
+
+/// Most columns an evolving table may reach by evolution. Snowflake documents no column
+/// limit per table; 1,000 is the emulator's guess, below SQLite's 2,000 (`SQLITE_MAX_COLUMN`)
+/// so that the `ALTER TABLE` never fails (docs/protocol.md "Still guessed").
+pub const MAX_TABLE_COLUMNS: usize = 1_000;
+
+/// Longest name of an added column, in characters: Snowflake's identifier limit, 255
+/// (docs/protocol.md "Table features (emulator)", \[IDN\]).
+pub const MAX_COLUMN_NAME_CHARS: usize = 255;
+
+/// A schema-evolution limit a request would break; its message names the limit and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvolutionLimit {
+    /// More than [`MAX_ADDED_COLUMNS_PER_REQUEST`] new columns in one request.
+    AddedPerRequest,
+    /// The table would have more than [`MAX_TABLE_COLUMNS`] columns.
+    TableColumns {
+        /// The table's columns now.
+        existing: usize,
+    },
+    /// A new field's name is longer than [`MAX_COLUMN_NAME_CHARS`] characters.
+    NameLength {
+        /// The name's first characters.
+        prefix: String,
+        /// Its length in characters.
+        chars: usize,
+    },
+}
+
+impl fmt::Display for EvolutionLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AddedPerRequest => write!(
+                f,
+                "the rows would add more than {MAX_ADDED_COLUMNS_PER_REQUEST} columns to the \
+                 table, the schema-evolution limit per request; send rows with fewer new fields \
+                 or add the columns with ALTER TABLE first"
+            ),
+            Self::TableColumns { existing } => write!(
+                f,
+                "the table has {existing} columns and the rows would take it past \
+                 {MAX_TABLE_COLUMNS}, the emulator's column limit for schema evolution; send \
+                 rows with fewer distinct fields (nest them in a VARIANT)"
+            ),
+            Self::NameLength { prefix, chars } => write!(
+                f,
+                "field {prefix:?}… is {chars} characters long: a new column's name may have at \
+                 most {MAX_COLUMN_NAME_CHARS} (Snowflake's identifier limit); shorten the field \
+                 name"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EvolutionLimit {}
+
 /// Collects the [`Evolution`] a batch of rows needs, row by row.
 #[derive(Debug)]
 pub struct Detector<'a> {
@@ -117,6 +184,12 @@ pub struct Detector<'a> {
     ignore_case: bool,
     fill_defaults: bool,
     evolution: Evolution,
+    /// Upper-cased names of the table's columns and of the columns added so far.
+    known: HashSet<String>,
+    /// Indexes of the table's `NOT NULL` columns.
+    not_null: Vec<usize>,
+    /// Names already in `evolution.drop_not_null`.
+    dropping: HashSet<String>,
 }
 
 impl<'a> Detector<'a> {
@@ -141,6 +214,15 @@ impl<'a> Detector<'a> {
             ignore_case,
             fill_defaults,
             evolution: Evolution::default(),
+            known: table
+                .columns
+                .iter()
+                .map(|c| c.name.to_uppercase())
+                .collect(),
+            not_null: (0..table.columns.len())
+                .filter(|&i| !table.columns[i].nullable)
+                .collect(),
+            dropping: HashSet::new(),
         })
     }
 
@@ -149,56 +231,85 @@ impl<'a> Detector<'a> {
         self.ignore_case
     }
 
-    /// Notes what `row` needs.
-    pub fn row(&mut self, row: &Map<String, Value>) {
+    /// Notes what `row` needs, in time linear in its size.
+    ///
+    /// # Errors
+    ///
+    /// The [`EvolutionLimit`] the row breaks; the detector should then be dropped.
+    pub fn row(&mut self, row: &Map<String, Value>) -> Result<(), EvolutionLimit> {
         for (key, value) in row {
             // SQLite's column names ignore case: on a case-sensitive pipe a field that differs
             // from a column (or from a field added before) only by case cannot become a column
             // of its own, and stays unmatched, as without evolution (docs/protocol.md "Still
             // guessed"), instead of failing the append on every retry.
-            if self.table.column_for_key(key, true).is_some() {
+            if key.is_empty() {
                 continue;
             }
+            let upper = key.to_uppercase();
+            if self.known.contains(&upper) {
+                continue;
+            }
+            let Some(ty) = infer_type(value) else {
+                continue;
+            };
+            let chars = key.chars().count();
+            if chars > MAX_COLUMN_NAME_CHARS {
+                return Err(EvolutionLimit::NameLength {
+                    prefix: key.chars().take(32).collect(),
+                    chars,
+                });
+            }
+            if self.evolution.add.len() >= MAX_ADDED_COLUMNS_PER_REQUEST {
+                return Err(EvolutionLimit::AddedPerRequest);
+            }
+            if self.table.columns.len() + self.evolution.add.len() >= MAX_TABLE_COLUMNS {
+                return Err(EvolutionLimit::TableColumns {
+                    existing: self.table.columns.len(),
+                });
+            }
             let name = if self.ignore_case {
-                key.to_uppercase()
+                upper.clone()
             } else {
                 key.clone()
             };
-            let known = self
-                .evolution
-                .add
-                .iter()
-                .any(|c| same_name_ignoring_case(&c.name, &name));
-            if known || name.is_empty() {
-                continue;
-            }
-            if let Some(ty) = infer_type(value) {
-                self.evolution.add.push(Column {
-                    name,
-                    ty,
-                    nullable: true,
-                    default: None,
-                });
-            }
+            self.known.insert(upper);
+            self.evolution.add.push(Column {
+                name,
+                ty,
+                nullable: true,
+                default: None,
+            });
         }
-        for column in self.table.columns.iter().filter(|c| !c.nullable) {
+        if self.not_null.is_empty() {
+            return Ok(());
+        }
+        // The row's keys by upper-cased name (the first of each), for the case-insensitive
+        // match of NOT NULL columns.
+        let by_upper: HashMap<String, &Value> = if self.ignore_case {
+            let mut m = HashMap::with_capacity(row.len());
+            for (k, v) in row {
+                m.entry(k.to_uppercase()).or_insert(v);
+            }
+            m
+        } else {
+            HashMap::new()
+        };
+        for &i in &self.not_null {
+            let column = &self.table.columns[i];
             let value = row.get(&column.name).or_else(|| {
                 self.ignore_case
-                    .then(|| {
-                        row.iter()
-                            .find(|(k, _)| same_name_ignoring_case(&column.name, k))
-                            .map(|(_, v)| v)
-                    })
+                    .then(|| by_upper.get(&column.name.to_uppercase()).copied())
                     .flatten()
             });
             let empty = match value {
                 None => !(self.fill_defaults && column.default.is_some()),
                 Some(v) => v.is_null(),
             };
-            if empty && !self.evolution.drop_not_null.contains(&column.name) {
+            if empty && self.dropping.insert(column.name.clone()) {
                 self.evolution.drop_not_null.push(column.name.clone());
             }
         }
+        Ok(())
     }
 
     /// The evolution the rows seen need.
@@ -222,7 +333,7 @@ mod tests {
     fn detect(table: &Table, rows: &[Value]) -> Evolution {
         let mut d = Detector::new(table, None).expect("the table evolves");
         for row in rows {
-            d.row(row.as_object().unwrap());
+            d.row(row.as_object().unwrap()).unwrap();
         }
         d.finish()
     }
@@ -332,11 +443,70 @@ mod tests {
             json!({"ID": 1, "id": 2, "Note": "x", "NOTE": "y"})
                 .as_object()
                 .unwrap(),
-        );
+        )
+        .unwrap();
         let added: Vec<_> = d.finish().add.into_iter().map(|c| c.name).collect();
         // `id` and one of `Note`/`NOTE` differ from a column only by case: SQLite cannot hold
         // both, so they stay unmatched rather than fail every retry of the append.
         assert_eq!(added.len(), 1, "{added:?}");
         assert!(added[0].eq_ignore_ascii_case("note"), "{added:?}");
+    }
+
+    /// Each limit, at its value and one past it: the request is refused as a whole with the
+    /// limit named.
+    #[test]
+    fn limits_on_added_columns_and_names() {
+        let t = table("CREATE TABLE T (ID INT) ENABLE_SCHEMA_EVOLUTION = TRUE");
+        let row_of = |keys: &mut dyn Iterator<Item = String>| {
+            Value::Object(keys.map(|k| (k, json!(1))).collect())
+        };
+        let try_rows = |t: &Table, rows: &[Value]| {
+            let mut d = Detector::new(t, None).unwrap();
+            for row in rows {
+                d.row(row.as_object().unwrap())?;
+            }
+            Ok::<_, EvolutionLimit>(d.finish())
+        };
+        // 100 new fields pass, also over two rows; the 101st is refused.
+        let hundred = row_of(&mut (0..100).map(|i| format!("f{i}")));
+        assert_eq!(
+            try_rows(&t, std::slice::from_ref(&hundred))
+                .unwrap()
+                .add
+                .len(),
+            100
+        );
+        let again = row_of(&mut (0..100).map(|i| format!("F{i}")));
+        assert_eq!(
+            try_rows(&t, &[hundred.clone(), again]).unwrap().add.len(),
+            100
+        );
+        let one_more = row_of(&mut std::iter::once("extra".to_string()));
+        let e = try_rows(&t, &[hundred, one_more]).unwrap_err();
+        assert_eq!(e, EvolutionLimit::AddedPerRequest);
+        assert!(e.to_string().contains("more than 100 columns"), "{e}");
+        // Null-only fields and known columns add nothing, so they count for nothing.
+        let nulls = Value::Object((0..500).map(|i| (format!("n{i}"), json!(null))).collect());
+        assert!(try_rows(&t, &[nulls]).unwrap().add.is_empty());
+        // Names: 255 characters pass (multi-byte characters count once), 256 do not.
+        let ok = "é".repeat(255);
+        assert_eq!(try_rows(&t, &[json!({ ok: 1 })]).unwrap().add.len(), 1);
+        let long = "a".repeat(256);
+        let e = try_rows(&t, &[json!({ long: 1 })]).unwrap_err();
+        assert!(
+            matches!(e, EvolutionLimit::NameLength { chars: 256, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("at most 255"), "{e}");
+        // The table limit: a table of 999 columns takes one more, not two.
+        let cols: Vec<String> = (0..999).map(|i| format!("C{i} INT")).collect();
+        let wide = table(&format!(
+            "CREATE TABLE T ({}) ENABLE_SCHEMA_EVOLUTION = TRUE",
+            cols.join(", ")
+        ));
+        assert_eq!(try_rows(&wide, &[json!({"x": 1})]).unwrap().add.len(), 1);
+        let e = try_rows(&wide, &[json!({"x": 1, "y": 2})]).unwrap_err();
+        assert_eq!(e, EvolutionLimit::TableColumns { existing: 999 });
+        assert!(e.to_string().contains("past 1000"), "{e}");
     }
 }

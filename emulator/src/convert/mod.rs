@@ -313,7 +313,10 @@ pub fn convert_line_for(
     options: &ConvertOptions,
 ) -> Result<Option<Vec<SqlValue>>, RowError> {
     match serde_json::from_slice::<Value>(line) {
-        Ok(Value::Object(row)) => convert_row_for(table, pipe, &row, options),
+        Ok(Value::Object(mut row)) => {
+            exact_numbers::keep_exact_numbers(table, pipe, &mut row, line);
+            convert_row_for(table, pipe, &row, options)
+        }
         Ok(other) => Err(RowError {
             column: None,
             kind: RowErrorKind::InvalidJson,
@@ -402,6 +405,7 @@ fn semi_structured(column: &Column, json: String) -> Result<SqlValue, RowError> 
 }
 
 pub mod evolution;
+mod exact_numbers;
 mod formats;
 mod number;
 pub mod output;

@@ -21,8 +21,10 @@ use crate::channels::{
 };
 use crate::config::DuplicateAppendPolicy;
 use crate::convert::evolution::{Detector, Evolution};
+use crate::convert::SqlValue;
 use crate::storage::{self};
 
+use super::memory::{parsed_estimate, row_bytes, Meter};
 use super::*;
 
 impl Shared {
@@ -71,7 +73,7 @@ impl Shared {
                 }
             }
             if self.state.pending_budget.is_full() {
-                return Err(self.pending_budget_full());
+                return Err(super::memory::full(&self.state.pending_budget));
             }
             if !elastic && self.settings.limits == crate::limits::Limits::Snowflake {
                 ch.rate
@@ -90,7 +92,9 @@ impl Shared {
             (ch.client_seq, ch.row_seq)
         };
 
-        // Decode and convert outside the lock (on a blocking thread for big bodies).
+        // Decode and convert outside the lock (on a blocking thread for big bodies), at most
+        // `--max-concurrent-decodes` at a time; the others wait for a turn.
+        let permit = self.decode_permit().await?;
         let shared = self.clone();
         let work_key = key.clone();
         let work =
@@ -102,23 +106,30 @@ impl Shared {
                 ApiError::new(500, "ERR_GENERAL_EXCEPTION_RETRY_REQUEST", e.to_string())
             })??
         };
+        drop(permit);
 
         let mut decoded = match decoded {
             Converted::Done(decoded) => decoded,
             Converted::Evolve {
                 raw,
+                mut meter,
                 table,
                 ignore_case,
                 evolution,
             } => {
                 self.evolve(&table, ignore_case, &evolution).await?;
+                let _permit = self.decode_permit().await?;
                 let shared = self.clone();
                 let work_key = key.clone();
-                tokio::task::spawn_blocking(move || shared.convert(&work_key, &raw))
-                    .await
-                    .map_err(|e| {
-                        ApiError::new(500, "ERR_GENERAL_EXCEPTION_RETRY_REQUEST", e.to_string())
-                    })??
+                tokio::task::spawn_blocking(move || {
+                    let d = shared.convert(&work_key, &raw, &mut meter);
+                    drop(raw);
+                    d.map(|d| d.settled(meter))
+                })
+                .await
+                .map_err(|e| {
+                    ApiError::new(500, "ERR_GENERAL_EXCEPTION_RETRY_REQUEST", e.to_string())
+                })??
             }
         };
         // The target of the columns the rows were converted against (a table may have evolved
@@ -145,11 +156,10 @@ impl Shared {
             tracing::warn!(channel = %key.channel, "{v}");
         }
         // The sink mode keeps no rows: its batches reserve nothing.
-        let reserved = self
-            .state
-            .pending_budget
-            .try_reserve(decoded.raw_bytes)
-            .ok_or_else(|| self.pending_budget_full())?;
+        let reserved = decoded
+            .reserved
+            .take()
+            .unwrap_or_else(|| self.state.pending_budget.reservation());
         let next = {
             let mut chans = self.channels();
             let ch = chans.get_mut(&key).ok_or_else(|| no_channel(&key))?;
@@ -189,19 +199,15 @@ impl Shared {
         Ok((next, violation))
     }
 
-    /// The 429 for an append that does not fit the pending-rows budget.
-    fn pending_budget_full(&self) -> ApiError {
-        let b = &self.state.pending_budget;
-        ApiError::new(
-            429,
-            "ERR_TOO_MANY_REQUESTS",
-            format!(
-                "the emulator holds {} MiB of appended rows not yet committed (limit {} MiB, \
-                 --max-pending-bytes); retry after a short wait",
-                b.used() >> 20,
-                b.max() >> 20
-            ),
-        )
+    /// A turn to decode an append (`--max-concurrent-decodes`), waiting for one.
+    async fn decode_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.state.decode_permits.acquire().await.map_err(|_| {
+            ApiError::new(
+                503,
+                "ERR_SERVICE_UNAVAILABLE",
+                "the emulator is shutting down",
+            )
+        })
     }
 
     /// Checks an append's continuation token on `ch` (counting refusals per channel); a fenced
@@ -256,7 +262,8 @@ impl Shared {
     }
 
     /// Decompresses and converts an append's rows; [`Converted::Evolve`] when the rows need
-    /// their table to evolve first (`ENABLE_SCHEMA_EVOLUTION`).
+    /// their table to evolve first (`ENABLE_SCHEMA_EVOLUTION`). The memory this takes is
+    /// charged to the pending budget as it materializes (`memory`).
     pub(super) fn decode_and_convert(
         &self,
         key: &ChannelKey,
@@ -272,16 +279,30 @@ impl Shared {
                 .fetch_add(len as u64, Ordering::Relaxed);
             return Ok(Converted::Done(d));
         }
-        let raw = decompress(encoding, body, self.settings.max_uncompressed_bytes)?;
+        let mut meter = Meter::new(&self.state.pending_budget);
+        let raw = decompress(
+            encoding,
+            body,
+            self.settings.max_uncompressed_bytes,
+            &mut |n| meter.charge(n),
+        )?;
         // Counted before any row is parsed: parsed rows take ~200 bytes each in memory.
         let cap = self.settings.max_rows_per_request;
         check_row_count(lines(&raw).take(cap.saturating_add(1)).count() as u64, cap)?;
         let model = self.model();
         let (table, definition) = pipe_of(&model.catalog, key)?;
         if let Some(mut detector) = Detector::new(table, definition) {
+            let held = meter.bytes();
             for line in lines(&raw) {
+                meter.charge(held.saturating_add(parsed_estimate(line)))?;
                 if let Ok(Value::Object(row)) = serde_json::from_slice::<Value>(line) {
-                    detector.row(&row);
+                    detector.row(&row).map_err(|limit| {
+                        ApiError::new(
+                            400,
+                            "ERR_SCHEMA_EVOLUTION_LIMIT",
+                            format!("schema evolution of {}: {limit}", table.qualified_name()),
+                        )
+                    })?;
                 }
             }
             let ignore_case = detector.ignore_case();
@@ -289,17 +310,27 @@ impl Shared {
             if !evolution.is_empty() {
                 return Ok(Converted::Evolve {
                     raw,
+                    meter,
                     table: table.qualified_name(),
                     ignore_case,
                     evolution,
                 });
             }
         }
-        self.convert(key, &raw).map(Converted::Done)
+        let d = self.convert(key, &raw, &mut meter)?;
+        drop(raw);
+        Ok(Converted::Done(d.settled(meter)))
     }
 
-    /// Converts an append's decompressed rows against the table as it is now.
-    pub(super) fn convert(&self, key: &ChannelKey, raw: &[u8]) -> Result<Decoded, ApiError> {
+    /// Converts an append's decompressed rows against the table as it is now, charging
+    /// `meter` (which holds `raw` already) for each row before it is parsed and as it is
+    /// held.
+    pub(super) fn convert(
+        &self,
+        key: &ChannelKey,
+        raw: &[u8],
+        meter: &mut Meter,
+    ) -> Result<Decoded, ApiError> {
         let model = self.model();
         let (table, definition) = pipe_of(&model.catalog, key)?;
         let options = crate::convert::ConvertOptions {
@@ -310,14 +341,22 @@ impl Shared {
             scan_time: chrono::DateTime::from_timestamp_micros(self.clock.now_us()),
         };
         let mut d = Decoded {
-            raw_bytes: raw.len(),
             target: model.targets.get(&table.qualified_name()).cloned(),
             ..Decoded::default()
         };
+        let base = meter.bytes();
+        // Bytes the converted and rejected rows hold (their vector's spare room apart).
+        let mut held = 0usize;
         for (i, line) in lines(raw).enumerate() {
+            let rows =
+                d.rows.capacity().max(d.rows.len() + 1) * std::mem::size_of::<Vec<SqlValue>>();
+            meter.charge(base + held + rows + parsed_estimate(line))?;
             d.parsed += 1;
             match crate::convert::convert_line_for(table, definition, line, &options) {
-                Ok(Some(values)) => d.rows.push(values),
+                Ok(Some(values)) => {
+                    held += row_bytes(&values);
+                    d.rows.push(values);
+                }
                 // Dropped by the pipe's WHERE: parsed, neither inserted nor an error.
                 Ok(None) => d.filtered += 1,
                 Err(e) => {
@@ -327,7 +366,10 @@ impl Shared {
                         let (_, rejected) = d
                             .rejected
                             .get_or_insert_with(|| (table.error_table_name(), Vec::new()));
-                        rejected.push(rejected_row(key, line, &e));
+                        let row = rejected_row(key, line, &e);
+                        // The payload (base64 at worst), the metadata and the message.
+                        held += line.len() * 2 + e.message.len() * 2 + 1024;
+                        rejected.push(row);
                     }
                 }
             }
@@ -362,9 +404,11 @@ impl Shared {
 pub(super) enum Converted {
     /// Converted against the table's current columns.
     Done(Decoded),
-    /// The table (qualified name) must evolve before the rows (decompressed) are converted.
+    /// The table (qualified name) must evolve before the rows (decompressed, charged to
+    /// `meter`) are converted.
     Evolve {
         raw: Bytes,
+        meter: Meter,
         table: String,
         ignore_case: bool,
         evolution: Evolution,
@@ -487,6 +531,48 @@ mod tests {
         drop(shared);
         let restarted = Shared::build(&config).await.unwrap();
         assert_eq!(names(&restarted), ["T-STREAMING"]);
+    }
+
+    /// `--max-concurrent-decodes`: with the only turn taken, an append waits for it (it
+    /// is neither refused nor decoded) and completes once the turn is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_waits_for_a_decode_turn() {
+        let mut config = EmulatorConfig::for_tests().with_ddl(DDL);
+        config.max_concurrent_decodes = 1;
+        let shared = Arc::new(Shared::build(&config).await.unwrap());
+        let (key, target) = shared.resolve("DB", "SCH", "T-STREAMING", "c").unwrap();
+        let opened = shared.open_channel(key.clone(), None, false).await.unwrap();
+        let token = opened["next_continuation_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let turn = shared.state.decode_permits.acquire().await.unwrap();
+        let appender = Arc::clone(&shared);
+        let mut append = tokio::spawn(async move {
+            appender
+                .append(
+                    key,
+                    target,
+                    AppendRequest {
+                        continuation_token: Some(token),
+                        start_offset_token: Some("1".into()),
+                        end_offset_token: Some("1".into()),
+                        content_encoding: None,
+                        body: Bytes::from_static(b"{\"ID\":1}\n"),
+                        uncompressed_len: 9,
+                    },
+                )
+                .await
+        });
+        let waited = tokio::time::timeout(Duration::from_millis(300), &mut append).await;
+        assert!(waited.is_err(), "decoded without a turn: {waited:?}");
+        assert_eq!(shared.state.pending_budget.used(), 0, "nothing decoded yet");
+        drop(turn);
+        let done = tokio::time::timeout(Duration::from_secs(10), append)
+            .await
+            .expect("the append ran once the turn was free")
+            .unwrap();
+        assert!(done.is_ok(), "{:?}", done.err().map(|e| e.message));
     }
 
     /// A client that hangs up while its append is being committed (the append commits inline

@@ -16,8 +16,9 @@ pub(crate) struct Decoded {
     /// Rows the pipe's `WHERE` dropped.
     pub filtered: u64,
     pub last_error: Option<String>,
-    /// The decompressed body's size: what the rows hold in memory until they commit.
-    pub raw_bytes: usize,
+    /// The share of the pending budget the rows hold in memory until they commit (`None`
+    /// in sink mode, which keeps no rows).
+    pub reserved: Option<crate::pending_budget::Reservation>,
     /// For a table with `ERROR_LOGGING = TRUE`: its error table (SQLite name) and the rows
     /// rejected, with their payload.
     pub rejected: Option<(String, Vec<crate::storage::RejectedRow>)>,
@@ -25,13 +26,40 @@ pub(crate) struct Decoded {
     pub target: Option<Arc<crate::channels::Target>>,
 }
 
-/// Decompresses an append body according to its `Content-Encoding`.
+impl Decoded {
+    /// The rows with their charge lowered to what they hold now that the body and the
+    /// parsed JSON are gone: the rows' vector, each row's values and what they own.
+    pub(crate) fn settled(mut self, mut meter: super::memory::Meter) -> Self {
+        let rows = self.rows.capacity() * std::mem::size_of::<Vec<crate::convert::SqlValue>>();
+        let held: usize = self.rows.iter().map(super::memory::row_bytes).sum();
+        let rejected: usize = self.rejected.as_ref().map_or(0, |(_, r)| {
+            r.iter()
+                .map(|r| r.metadata.to_string().len() + r.data.to_string().len() + 256)
+                .sum()
+        });
+        meter.settle(rows + held + rejected);
+        self.reserved = Some(meter.into_reservation());
+        self
+    }
+}
+
+/// The size of each read of a decompressor.
+const CHUNK: usize = 256 * 1024;
+
+/// Decompresses an append body according to its `Content-Encoding`, calling `charge` with
+/// the bytes the result will hold before each time they grow (the body itself when it is not
+/// compressed).
+///
+/// # Errors
+///
+/// 413 when the result passes `limit` (`--max-decompressed-bytes`), 400 for an unknown
+/// encoding or a corrupt body, and what `charge` answers.
 pub(crate) fn decompress(
     encoding: Option<&str>,
     body: Bytes,
     limit: usize,
+    charge: &mut dyn FnMut(usize) -> Result<(), ApiError>,
 ) -> Result<Bytes, ApiError> {
-    use std::io::Read;
     let too_big = || {
         ApiError::new(
             413,
@@ -52,25 +80,25 @@ pub(crate) fn decompress(
     let enc = encoding.map(|e| e.trim().to_ascii_lowercase());
     let mut out = Vec::new();
     match enc.as_deref() {
-        None | Some("") | Some("identity") | Some("none") => return Ok(body),
+        None | Some("") | Some("identity") | Some("none") => {
+            charge(body.len())?;
+            return Ok(body);
+        }
         Some("zstd") => {
             if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(&body) {
                 if n as usize > limit {
                     return Err(too_big());
                 }
-                out.reserve(n as usize);
+                charge(n as usize)?;
+                out.reserve_exact(n as usize);
             }
-            zstd::stream::read::Decoder::new(&body[..])
-                .map_err(|e| bad(e, "zstd"))?
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| bad(e, "zstd"))?;
+            let decoder =
+                zstd::stream::read::Decoder::new(&body[..]).map_err(|e| bad(e, "zstd"))?;
+            read_charged(decoder, limit, &mut out, charge, &|e| bad(e, "zstd"))?;
         }
         Some("gzip") | Some("x-gzip") => {
-            flate2::read::MultiGzDecoder::new(&body[..])
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| bad(e, "gzip"))?;
+            let decoder = flate2::read::MultiGzDecoder::new(&body[..]);
+            read_charged(decoder, limit, &mut out, charge, &|e| bad(e, "gzip"))?;
         }
         Some(other) => {
             return Err(ApiError::new(
@@ -84,6 +112,36 @@ pub(crate) fn decompress(
         return Err(too_big());
     }
     Ok(Bytes::from(out))
+}
+
+/// Reads `reader` into `out`, at most `limit + 1` bytes, [`CHUNK`] at a time, growing `out`
+/// by doubling and charging each new capacity before it is allocated.
+fn read_charged(
+    reader: impl std::io::Read,
+    limit: usize,
+    out: &mut Vec<u8>,
+    charge: &mut dyn FnMut(usize) -> Result<(), ApiError>,
+    bad: &dyn Fn(std::io::Error) -> ApiError,
+) -> Result<(), ApiError> {
+    use std::io::Read;
+    let mut reader = reader.take(limit as u64 + 1);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(bad(e)),
+        };
+        if out.capacity() - out.len() < n {
+            let len = out.len();
+            let ceiling = (limit + 1).max(len + n);
+            let capacity = out.capacity().saturating_mul(2).clamp(len + n, ceiling);
+            charge(capacity)?;
+            out.reserve_exact(capacity - len);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
 }
 
 /// Sink mode: counts the rows of an append body (see [`count_lines`]) and returns them with
@@ -127,7 +185,7 @@ pub(super) fn sink_count(
         }
         // Corrupt or a size mismatch: the general path reports it properly.
     }
-    let raw = decompress(encoding, body, limit)?;
+    let raw = decompress(encoding, body, limit, &mut |_| Ok(()))?;
     Ok((count_lines(&raw), raw.len()))
 }
 
@@ -233,14 +291,15 @@ mod tests {
 
     #[test]
     fn decompression() {
+        let mut free = |_: usize| Ok(());
         let text = b"{\"a\":1}\n".repeat(1000);
         let z = zstd::encode_all(&text[..], 3).unwrap();
         assert_eq!(
-            &decompress(Some("zstd"), Bytes::from(z.clone()), 1 << 20).unwrap()[..],
+            &decompress(Some("zstd"), Bytes::from(z.clone()), 1 << 20, &mut free).unwrap()[..],
             &text[..]
         );
         assert_eq!(
-            decompress(Some("zstd"), Bytes::from(z), 100)
+            decompress(Some("zstd"), Bytes::from(z), 100, &mut free)
                 .unwrap_err()
                 .status,
             413
@@ -249,18 +308,53 @@ mod tests {
         std::io::Write::write_all(&mut gz, &text).unwrap();
         let gz = gz.finish().unwrap();
         assert_eq!(
-            &decompress(Some("gzip"), Bytes::from(gz), 1 << 20).unwrap()[..],
+            &decompress(Some("gzip"), Bytes::from(gz), 1 << 20, &mut free).unwrap()[..],
             &text[..]
         );
         assert_eq!(
-            decompress(Some("br"), Bytes::new(), 10).unwrap_err().status,
-            400
-        );
-        assert_eq!(
-            decompress(Some("zstd"), Bytes::from_static(b"nope"), 10)
+            decompress(Some("br"), Bytes::new(), 10, &mut free)
                 .unwrap_err()
                 .status,
             400
         );
+        assert_eq!(
+            decompress(Some("zstd"), Bytes::from_static(b"nope"), 10, &mut free)
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    /// The charge comes before the memory: every capacity the buffer takes was charged
+    /// first, the charge stays within twice the result plus a chunk, and a refused charge
+    /// stops the decompression.
+    #[test]
+    fn decompression_is_charged_as_it_grows() {
+        let text = b"{}\n".repeat(2_000_000);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &text).unwrap();
+        let gz = Bytes::from(gz.finish().unwrap());
+        let streamed = Bytes::from(zstd::stream::encode_all(&text[..], 19).unwrap());
+        let sized = Bytes::from(zstd::bulk::compress(&text, 19).unwrap());
+        for (enc, body) in [("gzip", gz), ("zstd", streamed), ("zstd", sized)] {
+            let mut charged = 0;
+            let out = decompress(Some(enc), body.clone(), 64 << 20, &mut |n| {
+                charged = charged.max(n);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(out.len(), text.len(), "{enc}");
+            assert!(charged >= out.len(), "{enc}: {charged}");
+            assert!(charged <= 2 * out.len() + CHUNK, "{enc}: {charged}");
+            let refused = decompress(Some(enc), body, 64 << 20, &mut |n| {
+                if n > 1 << 20 {
+                    Err(ApiError::new(429, "ERR_TOO_MANY_REQUESTS", "full"))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap_err();
+            assert_eq!(refused.status, 429, "{enc}");
+        }
     }
 }

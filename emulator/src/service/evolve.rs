@@ -18,7 +18,8 @@ impl Shared {
     ///
     /// # Errors
     ///
-    /// 500 `ERR_GENERAL_EXCEPTION_RETRY_REQUEST` when the DDL cannot be applied or stored.
+    /// 400 `ERR_SCHEMA_EVOLUTION_FAILED` (not retryable) when the catalog refuses the DDL;
+    /// 500 `ERR_GENERAL_EXCEPTION_RETRY_REQUEST` when it cannot be stored.
     pub(super) async fn evolve(
         &self,
         qualified: &str,
@@ -47,7 +48,14 @@ impl Shared {
         };
         let ddl = evolution.ddl(table);
         let mut catalog = model.catalog.clone();
-        catalog.apply_sql(&ddl).map_err(|e| failed(&e))?;
+        // The same rows would fail the same way on every retry: not retryable.
+        catalog.apply_sql(&ddl).map_err(|e| {
+            ApiError::new(
+                400,
+                "ERR_SCHEMA_EVOLUTION_FAILED",
+                format!("schema evolution of {qualified}: {e}; rename or nest the new fields"),
+            )
+        })?;
         if let Some(st) = &self.storage {
             let statements = evolution.sqlite(table);
             let stored_ddl = ddl.clone();

@@ -15,6 +15,7 @@ mod body;
 mod commit;
 mod evolve;
 mod lifecycle;
+mod memory;
 mod state;
 mod status;
 

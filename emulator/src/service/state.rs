@@ -88,8 +88,10 @@ pub(super) struct ChannelState {
     /// Default pipes created so far: a table's `<TABLE>-STREAMING` exists from its first
     /// successful pipe-info, open or append (docs/protocol.md "Table features").
     pub(super) default_pipes: Mutex<BTreeSet<(String, String, String)>>,
-    /// Memory held by pending batches (`--max-pending-bytes`).
+    /// Memory held by appends being decoded and pending batches (`--max-pending-bytes`).
     pub(super) pending_budget: Arc<PendingBudget>,
+    /// Turns to decode an append (`--max-concurrent-decodes`).
+    pub(super) decode_permits: tokio::sync::Semaphore,
 }
 
 /// What sink mode counted and dropped.
@@ -123,10 +125,11 @@ impl Shared {
         let storage = if config.sink {
             None
         } else {
-            // Rows are nobody else's business: a new data directory is 0700, a new database
-            // 0600 (SQLite gives its -wal and -shm files the database's mode).
+            // Rows are nobody else's business: the data directory is 0700 (an existing one is
+            // tightened), a new database 0600 (SQLite gives its -wal and -shm files the
+            // database's mode).
             if let Some(dir) = &config.data_dir {
-                crate::private_fs::create_private_dir(dir)?;
+                crate::private_fs::make_private_data_dir(dir)?;
                 crate::private_fs::precreate_private_file(&dir.join(storage::DB_FILE))?;
             }
             Some(Storage::open(config.data_dir.as_deref())?)
@@ -316,6 +319,7 @@ impl Shared {
                 fenced_appends: AtomicU64::new(0),
                 default_pipes: Mutex::new(default_pipes),
                 pending_budget: PendingBudget::new(config.max_pending_bytes),
+                decode_permits: tokio::sync::Semaphore::new(config.max_concurrent_decodes.max(1)),
             },
             sink_counts: SinkCounters::default(),
         })

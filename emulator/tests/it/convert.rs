@@ -1307,3 +1307,53 @@ async fn tz_epochs_and_offsetless_strings_follow_the_session_zone() {
         emu.shutdown().await;
     }
 }
+
+/// Issue 42 (stretch): a JSON number with more digits than a double holds reaches a NUMBER
+/// column exactly as written (it was rounded to 17 significant digits); other columns and
+/// numbers a double holds are unchanged.
+#[test]
+fn long_json_numbers_reach_number_columns_exactly() {
+    let t = table(&[
+        ("N", number(38, 10), true),
+        ("I", number(38, 0), true),
+        ("F", T::Float, true),
+        ("V", T::Variant, true),
+    ]);
+    let cases: [(&str, [SqlValue; 4]); 4] = [
+        (
+            r#"{"n": 12345678901234567890.1234567891, "I": 123456789012345678901234567890}"#,
+            [
+                exact("12345678901234567890.1234567891"),
+                exact("123456789012345678901234567890"),
+                Null,
+                Null,
+            ],
+        ),
+        (
+            r#"{"N": -1.23456789012345678901e15, "i": -98765432109876543210}"#,
+            [
+                exact("-1234567890123456.7890100000"),
+                exact("-98765432109876543210"),
+                Null,
+                Null,
+            ],
+        ),
+        // What a double holds is stored as before: REAL or INTEGER.
+        (
+            r#"{"N": 0.5, "I": 7, "F": 0.1}"#,
+            [Real(0.5), Integer(7), Real(0.1), Null],
+        ),
+        // FLOAT and VARIANT take the parsed number, as before.
+        (
+            r#"{"F": 1.00000000000000000001, "V": {"x": 1}}"#,
+            [Null, Null, Real(1.0), text(r#"{"x":1}"#)],
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(
+            convert_line(&t, line.as_bytes()),
+            Ok(expected.to_vec()),
+            "{line}"
+        );
+    }
+}

@@ -88,6 +88,33 @@ async fn foreign_host_names_are_refused_and_loopback_names_served() {
     c.open_ok("ch").await;
 }
 
+/// `--max-connections`: with both slots held by idle connections a third waits, unanswered,
+/// in the listen backlog; it is served as soon as one of them closes.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let mut cfg = config();
+    cfg.max_connections = 2;
+    let emu = Emulator::start(cfg).await.unwrap();
+    let addr = emu.addr();
+    // Two connections that send nothing hold both slots (until the 20 s header timeout).
+    let first = TcpStream::connect(addr).await.unwrap();
+    let _second = TcpStream::connect(addr).await.unwrap();
+    let head = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let waited = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buf)).await;
+    assert!(waited.is_err(), "answered beyond the cap: {waited:?}");
+    drop(first);
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), third.read_to_end(&mut answer))
+        .await
+        .expect("served once a slot freed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status_of(&answer), 200, "{answer}");
+}
+
 #[tokio::test]
 async fn the_configured_ingest_host_is_accepted() {
     let mut cfg = config();
@@ -210,24 +237,365 @@ async fn a_zstd_bomb_of_many_rows_is_refused_before_parsing() {
 /// 429 (which clients retry) and lands once the pending rows have committed; nothing is lost.
 #[tokio::test]
 async fn pending_rows_are_held_within_the_budget_and_a_refused_append_lands_on_retry() {
-    let mut cfg = config().with_commit_delay(Duration::from_millis(400));
-    cfg.max_pending_bytes = 2_000;
+    let mut cfg = config().with_commit_delay(Duration::from_millis(1500));
+    cfg.max_pending_bytes = 30_000;
     let (emu, c) = connected(cfg).await;
     let ct = c.open_ok("p").await;
-    // 100 rows of about 20 bytes: more than the budget, admitted because nothing is pending.
+    // 100 rows of about 20 bytes: charged for what the converted rows hold, not their text.
     let ct = c.append_ok("p", &ct, "99", &rows(0..100)).await;
-    assert!(emu.status()["pending_bytes"].as_u64().unwrap() > 2_000);
-    let r = c.append("p", &ct, "100", "109", &rows(100..110)).await;
+    let pending = emu.status()["pending_bytes"].as_u64().unwrap();
+    let text = rows(0..100).len() as u64;
+    assert!(
+        pending > 4 * text,
+        "{pending} bytes charged for {text} bytes of rows"
+    );
+    let r = c.append("p", &ct, "100", "199", &rows(100..200)).await;
     assert_eq!(r.status, 429, "{}", r.text);
     assert_eq!(r.body["code"], "ERR_TOO_MANY_REQUESTS", "{}", r.text);
     assert!(r.text.contains("--max-pending-bytes"), "{}", r.text);
+    assert_eq!(
+        emu.status()["pending_bytes"],
+        pending,
+        "the refusal took nothing"
+    );
     c.wait_committed("p", "99").await;
     assert_eq!(emu.status()["pending_bytes"], 0, "returned when committed");
     // The same request again, as a client retries it.
-    c.append_ok("p", &ct, "109", &rows(100..110)).await;
-    c.wait_committed("p", "109").await;
-    assert_eq!(count(&emu), 110);
+    c.append_ok("p", &ct, "199", &rows(100..200)).await;
+    c.wait_committed("p", "199").await;
+    assert_eq!(count(&emu), 200);
     emu.shutdown().await;
+}
+
+/// A table of 50 columns for the cost tests.
+fn wide_ddl() -> String {
+    let cols: Vec<String> = (0..50).map(|i| format!("C{i} VARCHAR")).collect();
+    format!(
+        "USE SCHEMA DB.SCH; CREATE TABLE WIDE ({});",
+        cols.join(", ")
+    )
+}
+
+/// `n` empty rows (`{}`), gzipped: a few hundred bytes that become `n` rows of NULLs.
+fn gzip_empty_rows(n: usize) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &b"{}\n".repeat(n)).unwrap();
+    gz.finish().unwrap()
+}
+
+/// POSTs `body` as the rows of `channel` on `pipe` of `DB.SCH` (at `base`, with `bearer`).
+async fn post_rows(
+    base: &str,
+    bearer: &str,
+    pipe: &str,
+    channel: &str,
+    query: &str,
+    body: Vec<u8>,
+    encoding: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let path = pipe_path(pipe).replacen("/v2/streaming/", "/v2/streaming/data/", 1);
+    let mut rb = reqwest::Client::new()
+        .post(format!("{base}{path}/channels/{channel}/rows?{query}"))
+        .bearer_auth(bearer)
+        .header("Content-Type", "application/x-ndjson")
+        .body(body);
+    if let Some(e) = encoding {
+        rb = rb.header("Content-Encoding", e);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(json!({ "text": text })),
+    )
+}
+
+/// Issue 42, row 1: an append is charged for the memory its rows take once decoded, as they
+/// materialize, not for its bytes on the wire. 620 bytes of gzip that hold 200,000 empty rows
+/// on a 50-column table (hundreds of MB of converted rows) are refused with 413 once their
+/// charge passes the whole budget, instead of being admitted for their 600 KB of text.
+#[tokio::test]
+async fn a_tiny_body_of_many_wide_rows_is_charged_for_its_rows_and_refused() {
+    let mut cfg = config().with_ddl(wide_ddl());
+    cfg.max_pending_bytes = 16 << 20;
+    let (emu, c) = connected(cfg).await;
+    let opened = c
+        .send(
+            reqwest::Method::PUT,
+            &format!("{}/channels/w", pipe_path("WIDE-STREAMING")),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(opened.status, 200, "{}", opened.text);
+    let ct = opened.body["next_continuation_token"].as_str().unwrap();
+    let body = gzip_empty_rows(200_000);
+    assert!(body.len() < 1_000, "{} bytes", body.len());
+    let q = format!("continuationToken={ct}&offsetToken=1");
+    let (status, r) = post_rows(
+        &c.url,
+        &c.token,
+        "WIDE-STREAMING",
+        "w",
+        &q,
+        body,
+        Some("gzip"),
+    )
+    .await;
+    assert_eq!(status, 413, "{r}");
+    assert_eq!(r["code"], "ERR_PAYLOAD_TOO_LARGE", "{r}");
+    let msg = r["message"].as_str().unwrap();
+    assert!(msg.contains("--max-pending-bytes"), "{msg}");
+    assert_eq!(
+        emu.status()["pending_bytes"],
+        0,
+        "the refusal returned its charge"
+    );
+    // 2,000 of those rows fit, and are charged for what they hold: more than 50 values each.
+    let (status, r) = post_rows(
+        &c.url,
+        &c.token,
+        "WIDE-STREAMING",
+        "w",
+        &q,
+        gzip_empty_rows(2_000),
+        Some("gzip"),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    emu.shutdown().await;
+}
+
+/// A child `snowpipe-emulator` (or the binary `SNOWPIPE_EMULATOR_BIN` names, to measure
+/// another build) on 127.0.0.1 with `ddl`, any bearer accepted, and `args`.
+#[cfg(target_os = "linux")]
+struct ChildEmulator {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+#[cfg(target_os = "linux")]
+impl ChildEmulator {
+    fn start(ddl: &str, args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let ddl_file = dir.path().join("ddl.sql");
+        std::fs::write(&ddl_file, ddl).unwrap();
+        let bin = std::env::var("SNOWPIPE_EMULATOR_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_snowpipe-emulator").to_owned());
+        let mut child = std::process::Command::new(bin)
+            .args([
+                "--port",
+                "0",
+                "--accept-any-key",
+                "--commit-delay",
+                "0",
+                "--ddl",
+            ])
+            .arg(&ddl_file)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut url = None;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if let Some(u) = line.unwrap().strip_prefix("listening on ") {
+                url = Some(u.to_owned());
+                break;
+            }
+        }
+        let url = url.expect("the emulator printed its URL");
+        Self {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// Fields of `/proc/<pid>/status` and `/proc/<pid>/stat`: peak resident memory (bytes)
+    /// and CPU time used so far (user + system).
+    fn peak_rss_and_cpu(&self) -> (u64, Duration) {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // After the command name (in parentheses): field 14 and 15 are utime and stime.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<u64> = rest
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        // USER_HZ is 100 on Linux.
+        let ticks = fields[11] + fields[12];
+        (kb * 1024, Duration::from_millis(ticks * 10))
+    }
+
+    /// Opens `channel` on `pipe` of `DB.SCH`; its continuation token.
+    async fn open(&self, pipe: &str, channel: &str) -> String {
+        let r = reqwest::Client::new()
+            .put(format!(
+                "{}{}/channels/{channel}",
+                self.url,
+                pipe_path(pipe)
+            ))
+            .bearer_auth("any")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["next_continuation_token"].as_str().unwrap().to_owned()
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for ChildEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 42, row 1, measured: the emulator's peak memory after the 620-byte gzip append of
+/// 200,000 empty rows on a 50-column table stays within `--max-pending-bytes` + 64 MiB (it
+/// was 421 MB with any budget, the append charged 600 KB).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_gzip_bomb_of_wide_rows_keeps_the_process_within_the_budget() {
+    let budget: u64 = 32 << 20;
+    let emu = ChildEmulator::start(
+        &format!("CREATE DATABASE DB; CREATE SCHEMA SCH; {}", wide_ddl()),
+        &["--max-pending-bytes", &budget.to_string()],
+    );
+    let ct = emu.open("WIDE-STREAMING", "w").await;
+    let (before, _) = emu.peak_rss_and_cpu();
+    let q = format!("continuationToken={ct}&offsetToken=1");
+    let body = gzip_empty_rows(200_000);
+    let (status, r) = post_rows(
+        &emu.url,
+        "any",
+        "WIDE-STREAMING",
+        "w",
+        &q,
+        body,
+        Some("gzip"),
+    )
+    .await;
+    let (peak, _) = emu.peak_rss_and_cpu();
+    println!(
+        "row 1: status {status}, peak RSS {} MiB (before the append {} MiB), budget {} MiB",
+        peak >> 20,
+        before >> 20,
+        budget >> 20
+    );
+    assert_eq!(status, 413, "{r}");
+    assert!(
+        peak <= budget + (64 << 20),
+        "peak RSS {} MiB, budget {} MiB",
+        peak >> 20,
+        budget >> 20
+    );
+}
+
+/// Issue 42, row 2, measured: one row of 509 KB of distinct keys on a table with schema
+/// evolution is refused (400, not retryable, naming the limit) in well under a second of
+/// CPU; it took 14.4 s and was answered with a retryable 500.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_row_of_many_new_fields_is_refused_quickly_and_not_retryable() {
+    let emu = ChildEmulator::start(
+        "CREATE DATABASE DB; CREATE SCHEMA SCH; \
+         CREATE TABLE EV (ID NUMBER) ENABLE_SCHEMA_EVOLUTION = TRUE;",
+        &[],
+    );
+    let ct = emu.open("EV-STREAMING", "e").await;
+    let fields: Vec<String> = (0..50_000).map(|i| format!("\"k{i:06}\":1")).collect();
+    let row = format!("{{{}}}\n", fields.join(","));
+    assert!(row.len() > 500_000, "{}", row.len());
+    let q = format!("continuationToken={ct}&offsetToken=1");
+    let (_, cpu_before) = emu.peak_rss_and_cpu();
+    let (status, r) = post_rows(
+        &emu.url,
+        "any",
+        "EV-STREAMING",
+        "e",
+        &q,
+        row.into_bytes(),
+        None,
+    )
+    .await;
+    let (_, cpu_after) = emu.peak_rss_and_cpu();
+    let cpu = cpu_after - cpu_before;
+    println!("row 2: status {status}, CPU {cpu:?}, answer {r}");
+    assert_eq!(status, 400, "{r}");
+    assert_eq!(r["code"], "ERR_SCHEMA_EVOLUTION_LIMIT", "{r}");
+    let msg = r["message"].as_str().unwrap();
+    assert!(msg.contains("more than 100 columns"), "{msg}");
+    assert!(cpu < Duration::from_secs(2), "{cpu:?} of CPU");
+}
+
+/// Schema evolution's limits over the REST API: 100 new columns per request pass, the 101st
+/// refuses the request as a whole (400, naming the limit) and adds nothing; a new field's
+/// name may have 255 characters, not 256.
+#[tokio::test]
+async fn schema_evolution_limits_refuse_the_request_with_the_limit_named() {
+    let cfg = config()
+        .with_ddl("USE SCHEMA DB.SCH; CREATE TABLE EV (ID NUMBER) ENABLE_SCHEMA_EVOLUTION = TRUE;");
+    let (emu, c) = connected(cfg).await;
+    let columns = |emu: &Emulator| {
+        emu.query("SELECT COUNT(*) FROM pragma_table_info('DB.SCH.EV')")
+            .unwrap()[0][0]
+            .as_i64()
+            .unwrap()
+    };
+    let opened = c
+        .send(
+            reqwest::Method::PUT,
+            &format!("{}/channels/e", pipe_path("EV-STREAMING")),
+            Some(json!({})),
+        )
+        .await;
+    let mut ct = opened.body["next_continuation_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let row = |keys: Vec<String>| {
+        let fields: Vec<String> = keys.iter().map(|k| format!("\"{k}\":1")).collect();
+        format!("{{{}}}\n", fields.join(",")).into_bytes()
+    };
+    let cases: Vec<(Vec<String>, u16, &str)> = vec![
+        (
+            (0..101).map(|i| format!("a{i}")).collect(),
+            400,
+            "more than 100 columns",
+        ),
+        (vec!["x".repeat(256)], 400, "at most 255"),
+        ((0..100).map(|i| format!("a{i}")).collect(), 200, ""),
+        (vec!["é".repeat(255)], 200, ""),
+    ];
+    let mut expected_columns = 1;
+    for (offset, (keys, status, says)) in cases.into_iter().enumerate() {
+        let n = keys.len();
+        let q = format!("continuationToken={ct}&offsetToken={offset}");
+        let (got, r) = post_rows(&c.url, &c.token, "EV-STREAMING", "e", &q, row(keys), None).await;
+        assert_eq!(got, status, "{n} keys: {r}");
+        if status == 200 {
+            ct = r["next_continuation_token"].as_str().unwrap().to_owned();
+            expected_columns += n as i64;
+        } else {
+            assert_eq!(r["code"], "ERR_SCHEMA_EVOLUTION_LIMIT", "{r}");
+            assert!(r["message"].as_str().unwrap().contains(says), "{r}");
+        }
+        assert_eq!(columns(&emu), expected_columns, "after {n} keys");
+    }
 }
 
 #[tokio::test]
@@ -319,6 +687,32 @@ async fn data_dir_database_and_ca_are_private() {
         emu.ca_pem().unwrap()
     );
     assert_eq!(mode(&link), 0o600);
+}
+
+/// An existing data directory is tightened to 0700 at start, and the request log is created
+/// (or tightened to) 0600: it records every request's path, query and request id.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_existing_data_dir_and_the_request_log_are_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    for (i, existing_log) in [false, true].into_iter().enumerate() {
+        let dir = root.path().join(format!("data{i}"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let log = root.path().join(format!("requests{i}.jsonl"));
+        if existing_log {
+            std::fs::write(&log, "").unwrap();
+            std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let mut cfg = config().with_data_dir(&dir);
+        cfg.request_log = Some(log.clone());
+        let emu = Emulator::start(cfg).await.unwrap();
+        assert_eq!(mode(&dir), 0o700, "data dir");
+        assert_eq!(mode(&log), 0o600, "request log (existing: {existing_log})");
+        emu.shutdown().await;
+    }
 }
 
 #[cfg(unix)]
