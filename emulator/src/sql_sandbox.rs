@@ -28,15 +28,10 @@ use rusqlite::Connection;
 use crate::api_error::ApiError;
 use crate::catalog::Catalog;
 
-/// Functions a statement may not call, lower-case.
-const DENIED_FUNCTIONS: &[&str] = &[
-    "load_extension",
-    "fts3_tokenizer",
-    "fts5",
-    "readfile",
-    "writefile",
-    "edit",
-];
+mod functions;
+mod limits;
+
+pub(crate) use limits::{LIKE_PATTERN_LIMIT, VALUE_LIMIT};
 
 /// What a statement may read: the SQLite names of the tables granted to the caller's role,
 /// and the statement's own common table expressions.
@@ -105,18 +100,19 @@ impl Denied {
             AuthAction::Read { table_name, .. } => {
                 // `accessor` names the CTE (or view) a read is in: not a boundary here, the
                 // emulator creates no views or triggers.
-                // SQLite names no database for a table read without its columns (`COUNT(*)`).
+                // SQLite names no database for a table read without its columns (`COUNT(*)`)
+                // and named without one; the only reads it reports of a CTE are of that kind
+                // (the columns of a CTE are not a table's). So a CTE name opens only an
+                // unqualified name: `main.json_each` is the virtual table, whatever CTE the
+                // statement calls `json_each`.
+                let unqualified = ctx.database_name.is_none();
                 let known = matches!(ctx.database_name, None | Some("main"))
                     && readable.tables.contains(table_name)
-                    || readable.ctes.contains(&table_name.to_ascii_lowercase());
+                    || unqualified && readable.ctes.contains(&table_name.to_ascii_lowercase());
                 (!known).then(|| Self::Object(display_name(table_name)))
             }
-            AuthAction::Function { function_name } => {
-                let lower = function_name.to_ascii_lowercase();
-                DENIED_FUNCTIONS
-                    .contains(&lower.as_str())
-                    .then(|| Self::Function(function_name.to_ascii_uppercase()))
-            }
+            AuthAction::Function { function_name } => (!functions::allowed(function_name))
+                .then(|| Self::Function(function_name.to_ascii_uppercase())),
             AuthAction::Pragma { pragma_name, .. } => {
                 Some(Self::Action(format!("PRAGMA {pragma_name}")))
             }
@@ -139,7 +135,11 @@ impl Denied {
             Self::Function(name) => ApiError::new(
                 422,
                 "002140",
-                format!("SQL compilation error:\nUnknown function {name}"),
+                format!(
+                    "SQL compilation error:\nUnknown function {name}: the emulator's SQL API \
+                     does not offer it (it runs SQLite's portable functions only, see \
+                     emulator/README.md \"SQL API\")"
+                ),
             )
             .with_sql_state("42601"),
             Self::Action(what) => ApiError::new(
@@ -217,9 +217,11 @@ fn run_sandboxed_for<R>(
         .map_err(internal)?;
     conn.pragma_update(None, "query_only", "ON")
         .map_err(internal)?;
+    let saved_limits = limits::lower(conn).map_err(internal)?;
     let guard = Guard {
         conn,
         was_query_only,
+        saved_limits,
     };
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
         match Denied::of(&ctx, &readable) {
@@ -282,15 +284,17 @@ fn real_names(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
 /// `000630`/`57014` for its statement timeout the same way).
 pub(crate) const STATEMENT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Removes the authorizer and the time limit and restores `query_only`, even when `f`
-/// panics.
+/// Removes the authorizer and the time limit and restores `query_only` and the connection's
+/// limits, even when `f` panics.
 struct Guard<'c> {
     conn: &'c Connection,
     was_query_only: bool,
+    saved_limits: limits::Saved,
 }
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
+        limits::restore(self.conn, &self.saved_limits);
         let _ = self
             .conn
             .authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
