@@ -781,3 +781,31 @@ async fn statements_beyond_the_running_bound_wait_then_get_429() {
     assert_eq!(r.status, 200, "{}", r.text);
     emu.shutdown().await;
 }
+
+/// A `LIKE`/`GLOB` pattern past the emulator's limit is refused with the limit and the fix
+/// (one long call is stopped at the time limit: see the unit test
+/// `one_long_like_call_stops_at_the_time_limit`).
+#[tokio::test]
+async fn a_long_like_pattern_is_refused_with_the_limit() {
+    let (emu, _c) = with_rows().await;
+    for statement in [
+        "SELECT COUNT(*) FROM T WHERE NAME LIKE '%' || printf('%.*c', 1000, 'a') || 'b'",
+        "SELECT COUNT(*) FROM T WHERE NAME GLOB printf('%.*c', 1001, '*')",
+    ] {
+        let r = sql(&emu, statement, None).await;
+        assert_eq!(r.status, 422, "{statement}: {}", r.text);
+        let message = r.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("longer than the emulator's limit of 1000 bytes"),
+            "{statement}: {message}"
+        );
+    }
+    let r = sql(
+        &emu,
+        "SELECT COUNT(*) FROM T WHERE NAME LIKE 'n%' OR NAME GLOB '*[0-9]'",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    emu.shutdown().await;
+}
