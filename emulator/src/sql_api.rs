@@ -114,12 +114,17 @@ impl Caller<'_> {
             422,
             "390189",
             format!(
-                "Role '{}' specified in the request is not granted to this user ({}). Grant it                  in the DDL (GRANT ROLE {} TO USER {}), or leave `role` out to use the                  token's role{}.",
+                "Role '{}' specified in the request is not granted to this user ({}). Grant it \
+                 in the DDL (GRANT ROLE {} TO USER {}), or leave `role` out to use the \
+                 token's role{}.",
                 bare.to_ascii_uppercase(),
-                self.user.unwrap_or("a programmatic access token, which has no user"),
+                self.user
+                    .unwrap_or("a programmatic access token, which has no user"),
                 bare.to_ascii_uppercase(),
                 self.user.unwrap_or("<user>"),
-                self.token_role.map(|r| format!(" ({r})")).unwrap_or_default()
+                self.token_role
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
             ),
         )
         .with_sql_state("08004"))

@@ -7,17 +7,23 @@
 //! SQLite asks about every table a statement reads, wherever the name appears, while it
 //! prepares the statement:
 //!
-//! - `SELECT`, recursive CTEs and functions (except the few below) are allowed;
+//! - `SELECT`, recursive CTEs and the functions of an allow-list (`functions.rs`) are
+//!   allowed;
 //! - a table is read only when it is a catalog table (`"DB.SCHEMA.TABLE"` in `main`) whose
-//!   database the role is granted (`--grant`; every table without grants);
+//!   database the role is granted (`--grant`; every table without grants), or, named without
+//!   a schema, one of the statement's CTEs;
 //! - everything else is denied: the emulator's `_emulator_*` tables, `sqlite_*`, `pragma_*`
-//!   and other virtual tables, `ATTACH`/`DETACH`, `PRAGMA`, transactions, any write or DDL,
-//!   and the functions `load_extension`, `fts3_tokenizer`, `fts5`, `readfile`, `writefile`,
-//!   `edit`.
+//!   and other virtual tables (`main.json_each` too when a CTE is called `json_each`),
+//!   `ATTACH`/`DETACH`, `PRAGMA`, transactions, any write or DDL, and any other function
+//!   (`sqlite_version`, `sqlite_compileoption_*`, `load_extension`, ...).
 //!
 //! While the statement runs the connection is also `PRAGMA query_only` (the SQL API runs it on
-//! a read-only reader connection besides, see `storage/readers.rs`), and a progress handler
-//! cancels it at [`STATEMENT_TIME_LIMIT`].
+//! a read-only reader connection besides, see `storage/readers.rs`), its value and pattern
+//! limits are lowered (`limits.rs`), and it is cancelled at [`STATEMENT_TIME_LIMIT`]: between
+//! SQLite's instructions by a progress handler, and within one call of the functions whose
+//! single call could otherwise run for minutes, which the sandbox replaces with equivalents
+//! that watch the deadline or take linear time (`LIKE`/`GLOB` in `patterns.rs`; `instr`,
+//! `replace`, two-argument `trim` in `scans.rs`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -28,12 +34,11 @@ use rusqlite::Connection;
 use crate::api_error::ApiError;
 use crate::catalog::Catalog;
 
+mod calls;
 mod functions;
 mod limits;
 mod patterns;
-
-/// The error a deadline-watching function gives when the statement's time is up.
-const DEADLINE_PASSED: &str = "the statement's time limit passed";
+mod scans;
 
 pub(crate) use limits::{LIKE_PATTERN_LIMIT, VALUE_LIMIT};
 
@@ -229,7 +234,8 @@ fn run_sandboxed_for<R>(
         saved_limits,
     };
     patterns::install(conn).map_err(internal)?;
-    let _watch = patterns::Watch::start(deadline, LIKE_PATTERN_LIMIT);
+    scans::install(conn).map_err(internal)?;
+    let _watch = calls::Watch::start(deadline, LIKE_PATTERN_LIMIT);
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
         match Denied::of(&ctx, &readable) {
             None => Authorization::Allow,

@@ -8,25 +8,17 @@
 //! These functions replace the built-ins on a connection the SQL API runs a statement on
 //! (`sqlite3_create_function` takes precedence over a built-in of the same name; SQLite cannot
 //! give the built-in back, so they stay) and, while a statement runs on the thread
-//! ([`Watch`]), stop at its deadline, so one call cannot outlive the statement. Outside a
+//! (`calls::Watch`), stop at its deadline, so one call cannot outlive the statement. Outside a
 //! statement (the console, `Emulator::query` on the same reader) they match with no deadline
 //! and SQLite's default pattern limit.
 //!
-//! Arguments are read as SQLite reads them: text and blobs as their bytes up to the first NUL,
-//! integers as their decimal text, NULL as NULL. A FLOAT argument is refused (SQLite's text
-//! form of a float is its own; `CAST(x AS TEXT)` gives it), rather than matched against a
-//! text that might differ.
+//! Arguments are read as SQLite reads them (`calls::text_of`; a FLOAT is refused), and walked
+//! up to their first NUL, as SQLite's matcher does.
 
-use std::cell::Cell;
-use std::time::Instant;
+use super::calls::{self, text_of, Budget, Cancelled};
 
 use rusqlite::functions::{Context, FunctionFlags};
-use rusqlite::types::ValueRef;
 use rusqlite::Connection;
-
-/// Why a match stopped early.
-#[derive(Debug)]
-pub(super) struct Cancelled;
 
 /// How a match ended (SQLite's `SQLITE_MATCH`, `SQLITE_NOMATCH`, `SQLITE_NOWILDCARDMATCH`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,49 +52,8 @@ const GLOB: Language = Language {
     no_case: false,
 };
 
-/// Steps between two looks at the clock.
-const STEPS_PER_CHECK: u32 = 1 << 14;
-
 /// SQLite's default `SQLITE_LIMIT_LIKE_PATTERN_LENGTH`, outside a statement.
 const DEFAULT_PATTERN_LIMIT: i32 = 50_000;
-
-thread_local! {
-    /// The deadline and pattern limit of the statement running on this thread.
-    static WATCHED: Cell<Option<(Instant, i32)>> = const { Cell::new(None) };
-}
-
-/// While alive, `LIKE`/`GLOB` calls on this thread stop at `deadline` and refuse patterns
-/// longer than the limit.
-pub(super) struct Watch(());
-
-impl Watch {
-    pub(super) fn start(deadline: Instant, pattern_limit: i32) -> Self {
-        WATCHED.with(|w| w.set(Some((deadline, pattern_limit))));
-        Self(())
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        WATCHED.with(|w| w.set(None));
-    }
-}
-
-/// The deadline, looked at every [`STEPS_PER_CHECK`] steps.
-struct Budget {
-    deadline: Option<Instant>,
-    steps: u32,
-}
-
-impl Budget {
-    fn step(&mut self) -> Result<(), Cancelled> {
-        self.steps = self.steps.wrapping_add(1);
-        if self.steps % STEPS_PER_CHECK == 0 && self.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Cancelled);
-        }
-        Ok(())
-    }
-}
 
 /// A NUL-terminated string as SQLite walks it: reading past the end gives 0.
 #[derive(Clone, Copy)]
@@ -339,39 +290,9 @@ fn compare(
     })
 }
 
-/// An argument's bytes as `sqlite3_value_text` gives them; `None` for NULL.
-///
-/// # Errors
-/// A FLOAT argument (see the module notes).
-fn text_of<'a>(
-    v: ValueRef<'a>,
-    function: &str,
-    owned: &'a mut String,
-) -> rusqlite::Result<Option<&'a [u8]>> {
-    Ok(match v {
-        ValueRef::Null => None,
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(t),
-        ValueRef::Integer(i) => {
-            *owned = i.to_string();
-            Some(owned.as_bytes())
-        }
-        ValueRef::Real(_) => {
-            return Err(rusqlite::Error::UserFunctionError(
-                format!(
-                    "{function} on a FLOAT value is not supported by the emulator's SQL API; \
-                     compare CAST(<value> AS TEXT) instead"
-                )
-                .into(),
-            ))
-        }
-    })
-}
-
 /// SQLite's `likeFunc`: `like(pattern, string[, escape])` / `glob(pattern, string)`.
 fn call(ctx: &Context<'_>, lang: Language, name: &str) -> rusqlite::Result<Option<bool>> {
-    let watched = WATCHED.with(Cell::get);
-    let deadline = watched.map(|(d, _)| d);
-    let pattern_limit = watched.map_or(DEFAULT_PATTERN_LIMIT, |(_, l)| l);
+    let pattern_limit = calls::watched().map_or(DEFAULT_PATTERN_LIMIT, |w| w.pattern_limit);
     let (mut p_buf, mut s_buf, mut e_buf) = (String::new(), String::new(), String::new());
     let pattern = text_of(ctx.get_raw(0), name, &mut p_buf)?;
     if pattern.is_some_and(|p| p.len() > usize::try_from(pattern_limit).unwrap_or(0)) {
@@ -404,7 +325,7 @@ fn call(ctx: &Context<'_>, lang: Language, name: &str) -> rusqlite::Result<Optio
     let (Some(pattern), Some(string)) = (pattern, string) else {
         return Ok(None);
     };
-    let mut budget = Budget { deadline, steps: 0 };
+    let mut budget = Budget::new();
     match compare(
         Cursor::new(pattern),
         Cursor::new(string),
@@ -413,9 +334,7 @@ fn call(ctx: &Context<'_>, lang: Language, name: &str) -> rusqlite::Result<Optio
         &mut budget,
     ) {
         Ok(outcome) => Ok(Some(outcome == Outcome::Match)),
-        Err(Cancelled) => Err(rusqlite::Error::UserFunctionError(
-            super::DEADLINE_PASSED.into(),
-        )),
+        Err(Cancelled) => Err(Cancelled.into()),
     }
 }
 
@@ -435,6 +354,8 @@ pub(super) fn install(conn: &Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql_sandbox::calls::Watch;
+    use std::time::Instant;
 
     /// Every case matched by SQLite's built-in and by the port.
     #[test]
@@ -534,7 +455,11 @@ mod tests {
                 |r| r.get::<_, bool>(0),
             )
             .unwrap_err();
-        assert!(e.to_string().contains(super::super::DEADLINE_PASSED), "{e}");
+        assert!(
+            e.to_string()
+                .contains(crate::sql_sandbox::calls::DEADLINE_PASSED),
+            "{e}"
+        );
         let e = conn
             .query_row("SELECT 'a' LIKE printf('%.*c', 1001, '%')", [], |r| {
                 r.get::<_, bool>(0)
