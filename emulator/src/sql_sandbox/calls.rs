@@ -93,16 +93,31 @@ impl Budget {
     }
 }
 
+thread_local! {
+    /// A private in-memory connection that turns a float into SQLite's text of it.
+    static FLOAT_TEXT: Option<rusqlite::Connection> = rusqlite::Connection::open_in_memory().ok();
+}
+
+/// SQLite's text of `f` (`CAST(f AS TEXT)`), from the same SQLite library.
+fn float_text(f: f64) -> rusqlite::Result<String> {
+    FLOAT_TEXT.with(|conn| match conn {
+        Some(conn) => conn
+            .prepare_cached("SELECT CAST(?1 AS TEXT)")?
+            .query_row([f], |r| r.get(0)),
+        None => Err(rusqlite::Error::UserFunctionError(
+            "cannot open SQLite to print a float".into(),
+        )),
+    })
+}
+
 /// An argument's bytes as `sqlite3_value_text` gives them (text and blobs as they are,
-/// integers as decimal text); `None` for NULL. `owned` holds an integer's text.
+/// integers as decimal text, floats as SQLite prints them); `None` for NULL. `owned` holds a
+/// number's text.
 ///
 /// # Errors
-/// A FLOAT argument: SQLite's text form of a float is its own, so the replacement refuses it
-/// (naming `CAST(… AS TEXT)`, which gives SQLite's text) rather than read a text that might
-/// differ.
+/// When SQLite cannot print a float (it cannot open an in-memory database).
 pub(super) fn text_of<'a>(
     v: ValueRef<'a>,
-    function: &str,
     owned: &'a mut String,
 ) -> rusqlite::Result<Option<&'a [u8]>> {
     Ok(match v {
@@ -112,14 +127,9 @@ pub(super) fn text_of<'a>(
             *owned = i.to_string();
             Some(owned.as_bytes())
         }
-        ValueRef::Real(_) => {
-            return Err(rusqlite::Error::UserFunctionError(
-                format!(
-                    "{function} on a FLOAT value is not supported by the emulator's SQL API; \
-                     use CAST(<value> AS TEXT)"
-                )
-                .into(),
-            ))
+        ValueRef::Real(f) => {
+            *owned = float_text(f)?;
+            Some(owned.as_bytes())
         }
     })
 }

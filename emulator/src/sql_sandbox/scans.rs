@@ -4,7 +4,7 @@
 //! an hour, past any statement limit). `instr` and `replace` search with `memchr::memmem`
 //! (linear); `trim` looks each character up in the set and watches the statement's deadline
 //! (`calls::Budget`). Registered like `patterns.rs`; arguments are read as SQLite reads them
-//! (`calls::text_of`: a FLOAT is refused). A result that is not UTF-8 (from a blob argument)
+//! (`calls::text_of`). A result that is not UTF-8 (from a blob argument)
 //! is refused rather than changed.
 
 use std::collections::HashMap;
@@ -45,8 +45,8 @@ fn instr(ctx: &Context<'_>) -> rusqlite::Result<Option<i64>> {
     }
     let is_text = !matches!((a, b), (ValueRef::Blob(_), ValueRef::Blob(_)));
     let (mut a_buf, mut b_buf) = (String::new(), String::new());
-    let haystack = text_of(a, "INSTR", &mut a_buf)?.unwrap_or_default();
-    let needle = text_of(b, "INSTR", &mut b_buf)?.unwrap_or_default();
+    let haystack = text_of(a, &mut a_buf)?.unwrap_or_default();
+    let needle = text_of(b, &mut b_buf)?.unwrap_or_default();
     if needle.is_empty() {
         return Ok(Some(1));
     }
@@ -62,16 +62,16 @@ fn instr(ctx: &Context<'_>) -> rusqlite::Result<Option<i64>> {
 /// SQLite's `replaceFunc`: every non-overlapping Y in X, left to right, replaced by Z.
 fn replace(ctx: &Context<'_>) -> rusqlite::Result<Option<String>> {
     let (mut a_buf, mut b_buf, mut c_buf) = (String::new(), String::new(), String::new());
-    let Some(string) = text_of(ctx.get_raw(0), "REPLACE", &mut a_buf)? else {
+    let Some(string) = text_of(ctx.get_raw(0), &mut a_buf)? else {
         return Ok(None);
     };
-    let Some(pattern) = text_of(ctx.get_raw(1), "REPLACE", &mut b_buf)? else {
+    let Some(pattern) = text_of(ctx.get_raw(1), &mut b_buf)? else {
         return Ok(None);
     };
     if pattern.first().is_none_or(|&b| b == 0) {
         return text_result("REPLACE", string);
     }
-    let Some(replacement) = text_of(ctx.get_raw(2), "REPLACE", &mut c_buf)? else {
+    let Some(replacement) = text_of(ctx.get_raw(2), &mut c_buf)? else {
         return Ok(None);
     };
     let limit = super::calls::watched()
@@ -103,10 +103,10 @@ fn trim(ctx: &Context<'_>, flags: u8, name: &str) -> rusqlite::Result<Option<Str
     if ctx.get_raw(0) == ValueRef::Null {
         return Ok(None);
     }
-    let Some(mut text) = text_of(ctx.get_raw(0), name, &mut a_buf)? else {
+    let Some(mut text) = text_of(ctx.get_raw(0), &mut a_buf)? else {
         return Ok(None);
     };
-    let Some(set) = text_of(ctx.get_raw(1), name, &mut b_buf)? else {
+    let Some(set) = text_of(ctx.get_raw(1), &mut b_buf)? else {
         return Ok(None);
     };
     let set = &set[..set.iter().position(|&b| b == 0).unwrap_or(set.len())];
@@ -227,6 +227,8 @@ mod tests {
             "SELECT trim('a', NULL)",
             "SELECT trim(1221, 1)",
             "SELECT typeof(replace(5, '', 'x')), typeof(trim(5, 'x'))",
+            "SELECT instr(1.25, '.'), replace(2.5, '.', ',')",
+            "SELECT trim(1.5e20, '1'), instr(0.1 + 0.2, '4')",
         ];
         for sql in cases {
             let get = |c: &Connection| {
