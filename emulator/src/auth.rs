@@ -58,6 +58,13 @@ impl Principal {
             role: None,
         }
     }
+
+    /// The user of a key-pair credential (`USER` of `ACCOUNT.USER`); `None` for a PAT or
+    /// an emulator that accepts any credential.
+    pub(crate) fn user(&self) -> Option<&str> {
+        // ACCOUNT.USER: the account part never contains a dot.
+        self.subject.split_once('.').map(|(_, u)| u)
+    }
 }
 
 /// The role in a `session:role:<ROLE>` scope item, wherever it is in a space-separated
@@ -220,6 +227,11 @@ impl Authenticator {
         };
         keys.insert(fp.clone(), RegisteredKey { key: dk, users });
         Ok(fp)
+    }
+
+    /// Whether any credential is accepted (`--accept-any-key`).
+    pub(crate) fn accepts_any(&self) -> bool {
+        self.accept_any
     }
 
     pub(crate) fn key_count(&self) -> usize {

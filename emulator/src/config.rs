@@ -185,6 +185,14 @@ pub struct EmulatorConfig {
     /// every statement so. Default 45 s, Snowflake's documented synchronous wait; `None`
     /// always waits.
     pub sql_async_after: Option<Duration>,
+    /// The most SQL API statements that run at once (at least 1; default
+    /// [`DEFAULT_SQL_MAX_RUNNING`]). A statement beyond them waits for one to finish, at most
+    /// [`sql_queue_wait`](Self::sql_queue_wait), then is answered 429 (retry later); with
+    /// `?async=true` too, so polling clients cannot pile statements up.
+    pub sql_max_running: usize,
+    /// How long a SQL API statement waits for a free slot before it is answered 429 (default
+    /// [`DEFAULT_SQL_QUEUE_WAIT`]).
+    pub sql_queue_wait: Duration,
     /// The wall clock the emulator reads (token expiry, channel creation times, request
     /// timestamps). Default: the system clock; a test keeps a clone and
     /// [`advance`](crate::clock::Clock::advance)s it instead of sleeping.
@@ -193,6 +201,12 @@ pub struct EmulatorConfig {
 
 /// Default [`EmulatorConfig::sql_partition_rows`]: 10,000 rows.
 pub const DEFAULT_SQL_PARTITION_ROWS: usize = 10_000;
+
+/// Default [`EmulatorConfig::sql_max_running`]: 4 statements.
+pub const DEFAULT_SQL_MAX_RUNNING: usize = 4;
+
+/// Default [`EmulatorConfig::sql_queue_wait`]: 10 s, one statement time limit.
+pub const DEFAULT_SQL_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
@@ -231,6 +245,8 @@ impl Default for EmulatorConfig {
             request_log_max_bytes: DEFAULT_REQUEST_LOG_MAX_BYTES,
             sql_partition_rows: DEFAULT_SQL_PARTITION_ROWS,
             sql_async_after: Some(Duration::from_secs(45)),
+            sql_max_running: DEFAULT_SQL_MAX_RUNNING,
+            sql_queue_wait: DEFAULT_SQL_QUEUE_WAIT,
             clock: crate::clock::Clock::default(),
         }
     }
@@ -269,6 +285,8 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("timezone", &self.timezone)
             .field("sql_partition_rows", &self.sql_partition_rows)
             .field("sql_async_after", &self.sql_async_after)
+            .field("sql_max_running", &self.sql_max_running)
+            .field("sql_queue_wait", &self.sql_queue_wait)
             .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,8 @@
 //! portable SQL (`COUNT`, `MIN`, `MAX`, `SUM`, `WHERE`, `ORDER BY`, `LIMIT`). Statements that are not `SELECT`/`WITH`, that
 //! SQLite does not consider read-only, or several statements in one request are refused with
 //! 422. The statement runs in a sandbox (`sql_sandbox.rs`): it reads only catalog tables
-//! whose database the caller's role is granted (the request's `role`, else the token's),
+//! whose database the caller's role is granted (the token's role, else the user's default
+//! role; the request's `role` only when `GRANT ROLE … TO USER` granted it to the user),
 //! wherever in the statement a table is named; anything else is "does not exist or not
 //! authorized". A statement still running after `sql_async_after` (default 45 s, as
 //! Snowflake) is answered HTTP 202 and polled; a result of more than `sql_partition_rows`
@@ -70,19 +71,74 @@ pub(crate) struct Prepared {
     pub readable: Readable,
 }
 
-/// Who is asking: the role grants (`--grant`) and the role of the caller's token.
+/// Who is asking: the role grants (`--grant`), the role of the caller's token (or the user's
+/// default role) and the user.
 pub(crate) struct Caller<'a> {
     pub grants: &'a [(String, String)],
     pub token_role: Option<&'a str>,
+    /// The user (`USER` of a key-pair JWT's `ACCOUNT.USER`); `None` for a PAT.
+    pub user: Option<&'a str>,
+    /// The emulator accepts any credential (`--accept-any-key`): there is no user to check a
+    /// requested role against, so the request's `role` is taken as given.
+    pub any_role: bool,
+}
+
+impl Caller<'_> {
+    /// The role the statement runs as: the token's (or the user's default), unless the
+    /// request names one the user may use: the token's role, `PUBLIC`, the user's default
+    /// role or a role `GRANT ROLE … TO USER` granted the user.
+    ///
+    /// # Errors
+    /// 422 `390189` for a requested role the user may not use.
+    fn role<'r>(
+        &'r self,
+        catalog: &Catalog,
+        requested: Option<&'r str>,
+    ) -> Result<Option<&'r str>, ApiError> {
+        let Some(requested) = requested else {
+            return Ok(self.token_role);
+        };
+        let bare = requested.trim_matches('"');
+        let same =
+            |r: Option<&str>| r.is_some_and(|r| r.trim_matches('"').eq_ignore_ascii_case(bare));
+        let allowed = self.any_role
+            || same(self.token_role)
+            || bare.eq_ignore_ascii_case("PUBLIC")
+            || self.user.is_some_and(|u| {
+                same(catalog.default_role(u)) || catalog.role_granted_to_user(u, bare)
+            });
+        if allowed {
+            return Ok(Some(requested));
+        }
+        Err(ApiError::new(
+            422,
+            "390189",
+            format!(
+                "Role '{}' specified in the request is not granted to this user ({}). Grant it \
+                 in the DDL (GRANT ROLE {} TO USER {}), or leave `role` out to use the \
+                 token's role{}.",
+                bare.to_ascii_uppercase(),
+                self.user
+                    .unwrap_or("a programmatic access token, which has no user"),
+                bare.to_ascii_uppercase(),
+                self.user.unwrap_or("<user>"),
+                self.token_role
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        )
+        .with_sql_state("08004"))
+    }
 }
 
 /// Parses the request, rewrites the table names and returns the SQLite statement with the
-/// tables the caller's role (the request's `role`, else the token's, else `PUBLIC`) may read.
+/// tables the caller's role may read: the token's (else the user's default role, else
+/// `PUBLIC`), or the request's `role` when the user may use it ([`Caller::role`]).
 ///
 /// # Errors
 /// 400 for a body that is not a statement request; 422 (Snowflake's codes) for a statement
 /// that is not one read-only `SELECT`/`WITH` or names a table after `FROM`/`JOIN` that the
-/// catalog does not have.
+/// catalog does not have, and `390189` for a requested role the user may not use.
 pub(crate) fn prepare(
     catalog: &Catalog,
     caller: &Caller<'_>,
@@ -110,7 +166,7 @@ pub(crate) fn prepare(
         req.database.as_deref(),
         req.schema.as_deref(),
     )?;
-    let role = req.role.as_deref().or(caller.token_role);
+    let role = caller.role(catalog, req.role.as_deref())?;
     Ok(Prepared {
         sql,
         readable: Readable::for_role(catalog, caller.grants, role).with_ctes(ctes),
@@ -146,9 +202,18 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
             "000603",
             "54000",
             format!(
-                "a value of the statement is larger than the emulator's limit of {} MiB; \
-                 compute a smaller value",
-                results::MAX_RESULT_BYTES >> 20
+                "a value of the statement is larger than the emulator's limit of {} MiB per \
+                 value; compute a smaller value",
+                crate::sql_sandbox::VALUE_LIMIT >> 20
+            ),
+        ),
+        None if e.to_string().contains("LIKE or GLOB pattern too complex") => failed(
+            "001003",
+            "42000",
+            format!(
+                "a LIKE or GLOB pattern of the statement is longer than the emulator's limit of \
+                 {} bytes; use a shorter pattern (or instr() for a long literal)",
+                crate::sql_sandbox::LIKE_PATTERN_LIMIT
             ),
         ),
         None => failed("001003", "42000", format!("SQL compilation error: {e}")),
@@ -185,25 +250,32 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
                 continue;
             }
             let kind = kind.get_or_insert_with(|| Kind::of_value(v)).clone();
+            // Checked before the value is encoded (a blob's hex is twice its size), and
+            // again after: no value takes the result past the cap, however wide the row.
+            let too_big = |bytes: usize| {
+                (bytes > results::MAX_RESULT_BYTES).then(|| {
+                    let column = &declared[i].0;
+                    over_cap(data.len(), i + 1, column)
+                })
+            };
+            if let Some(e) = too_big(bytes + kind.encoded_len_at_least(v)) {
+                return Err(e);
+            }
             let encoded = kind.encode(v);
             bytes += match &encoded {
                 Value::String(s) => s.len() + 3,
                 _ => 9,
             };
+            if let Some(e) = too_big(bytes) {
+                return Err(e);
+            }
             out.push(encoded);
         }
         bytes += 3;
+        // NULLs and the row's brackets count too.
         if bytes > results::MAX_RESULT_BYTES {
-            return Err(failed(
-                "000603",
-                "54000",
-                format!(
-                    "the result exceeds the emulator's limit of {} MiB per statement after {} \
-                     rows; select fewer rows (WHERE, LIMIT) or fewer columns",
-                    results::MAX_RESULT_BYTES >> 20,
-                    data.len()
-                ),
-            ));
+            let last = declared.last().map_or("", |(name, _)| name.as_str());
+            return Err(over_cap(data.len(), n, last));
         }
         data.push(Value::Array(out));
     }
@@ -229,6 +301,21 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
     }))
 }
 
+/// The statement's error when the value in `column` (1-based, named `name`) of row
+/// `rows + 1` would take the result past [`results::MAX_RESULT_BYTES`].
+fn over_cap(rows: usize, column: usize, name: &str) -> ApiError {
+    failed(
+        "000603",
+        "54000",
+        format!(
+            "the result exceeds the emulator's limit of {} MiB per statement at row {}, column \
+             {column} ({name}); select fewer rows (WHERE, LIMIT) or fewer or smaller columns",
+            results::MAX_RESULT_BYTES >> 20,
+            rows + 1,
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +324,8 @@ mod tests {
         let caller = Caller {
             grants: &[],
             token_role: None,
+            user: None,
+            any_role: false,
         };
         super::prepare(c, &caller, body).map(|p| p.sql)
     }

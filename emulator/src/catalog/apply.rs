@@ -29,11 +29,31 @@ impl Catalog {
         notes: &mut Vec<String>,
     ) -> Result<(), StatementError> {
         let ignored = || format!("ignored: {}", statement.snippet());
+        if let Some((user, slots)) = user_keys::parse_unset(&statement.tokens) {
+            self.user_keys
+                .retain(|k| k.user != user || !slots.contains(&k.slot));
+            return Ok(());
+        }
+        if let Some(grant) = user_keys::parse_role_grant(&statement.tokens) {
+            let grant = grant.map_err(StatementError::Syntax)?;
+            let pair = (grant.user, grant.role);
+            if grant.granted {
+                self.user_roles.insert(pair);
+            } else {
+                self.user_roles.remove(&pair);
+            }
+            return Ok(());
+        }
         let keys = user_keys::parse(&statement.tokens);
         let default_role = user_keys::parse_default_role(&statement.tokens);
         if keys.is_some() || default_role.is_some() {
             if let Some(keys) = keys {
-                self.user_keys.extend(keys.map_err(StatementError::Syntax)?);
+                // Setting a slot again replaces its key, as on Snowflake.
+                for key in keys.map_err(StatementError::Syntax)? {
+                    self.user_keys
+                        .retain(|k| k.user != key.user || k.slot != key.slot);
+                    self.user_keys.push(key);
+                }
             }
             if let Some(default_role) = default_role {
                 let (user, role) = default_role.map_err(StatementError::Syntax)?;

@@ -12,10 +12,12 @@
 //! `LIKE`/`CLONE` of a known table), `CREATE [OR REPLACE] PIPE`, `DROP DATABASE|SCHEMA|TABLE|PIPE`,
 //! `ALTER TABLE … ADD [COLUMN]` and `ALTER TABLE … ALTER [COLUMN] … DROP|SET NOT NULL` (what
 //! schema evolution stores).
-//! `ALTER USER … SET RSA_PUBLIC_KEY[_2] = '…'` records the key for the user (see
-//! `user_keys.rs`), and `ALTER USER … SET DEFAULT_ROLE = R` / `CREATE USER … DEFAULT_ROLE = R`
-//! the user's default role. Everything else (roles, users, warehouses, grants, `SET`, other `ALTER`s,
-//! ...) is accepted and ignored, each producing a note `ignored: <statement>`.
+//! `ALTER USER … SET RSA_PUBLIC_KEY[_2] = '…'` records the key for the user in that slot
+//! (`ALTER USER … UNSET RSA_PUBLIC_KEY[_2]` removes it; see `user_keys.rs`),
+//! `ALTER USER … SET DEFAULT_ROLE = R` / `CREATE USER … DEFAULT_ROLE = R` the user's default
+//! role, and `GRANT ROLE R TO USER U` / `REVOKE ROLE R FROM USER U` the roles a user may name
+//! in a SQL API request. Everything else (roles, users, warehouses, other grants, `SET`, other
+//! `ALTER`s, ...) is accepted and ignored, each producing a note `ignored: <statement>`.
 //!
 //! Identifiers follow Snowflake: unquoted identifiers fold to upper case, quoted identifiers
 //! keep their case exactly. As in a Snowflake session, `CREATE DATABASE d` also creates the
@@ -35,7 +37,7 @@ mod user_keys;
 
 pub use user_keys::UserKey;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub use errors::{CatalogError, LookupError, StatementError};
@@ -49,6 +51,9 @@ pub struct Catalog {
     user_keys: Vec<UserKey>,
     /// `DEFAULT_ROLE` by user, as DDL set it.
     default_roles: BTreeMap<String, String>,
+    /// `(user, role)` pairs `GRANT ROLE <role> TO USER <user>` granted (and no `REVOKE`
+    /// took back).
+    user_roles: BTreeSet<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -247,6 +252,16 @@ impl Catalog {
                     .map(|(_, r)| r)
             })
             .map(String::as_str)
+    }
+
+    /// Whether `GRANT ROLE <role> TO USER <user>` granted `role` to `user` (the user's name
+    /// exactly, else ignoring case, as [`Catalog::default_role`]; the role ignoring case and
+    /// surrounding double quotes, as the emulator's `--grant` compares roles).
+    pub fn role_granted_to_user(&self, user: &str, role: &str) -> bool {
+        let role = role.trim_matches('"');
+        self.user_roles
+            .iter()
+            .any(|(u, r)| u.eq_ignore_ascii_case(user) && r.eq_ignore_ascii_case(role))
     }
 
     /// Reads a DDL file and applies it with [`Catalog::apply_sql`].

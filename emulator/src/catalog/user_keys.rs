@@ -20,6 +20,9 @@ pub struct UserKey {
     pub user: String,
     /// The key as PEM.
     pub pem: String,
+    /// The user's key slot: 1 for `RSA_PUBLIC_KEY`, 2 for `RSA_PUBLIC_KEY_2` (setting a slot
+    /// again replaces its key; `UNSET` empties it).
+    pub slot: u8,
 }
 
 fn word(t: Option<&Token>) -> Option<String> {
@@ -33,23 +36,12 @@ fn word(t: Option<&Token>) -> Option<String> {
 /// keys, or why it cannot be read. `None` for every other statement (other `ALTER USER`
 /// settings are not modelled and stay ignored).
 pub(super) fn parse(tokens: &[Token]) -> Option<Result<Vec<UserKey>, String>> {
-    if word(tokens.first())? != "ALTER" || word(tokens.get(1))? != "USER" {
-        return None;
-    }
-    let mut i = 2;
-    if word(tokens.get(i)).as_deref() == Some("IF") {
-        i += 2; // IF EXISTS
-    }
-    let user = match tokens.get(i)? {
-        Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
-        Token::Word(w) => w.value.to_ascii_uppercase(),
-        _ => return None,
-    };
-    if word(tokens.get(i + 1))? != "SET" {
+    let (user, at) = altered_user(tokens)?;
+    if word(tokens.get(at))? != "SET" {
         return None;
     }
     let mut keys = Vec::new();
-    let mut j = i + 2;
+    let mut j = at + 1;
     while j < tokens.len() {
         let name = word(tokens.get(j));
         let is_key = matches!(name.as_deref(), Some("RSA_PUBLIC_KEY" | "RSA_PUBLIC_KEY_2"));
@@ -69,6 +61,11 @@ pub(super) fn parse(tokens: &[Token]) -> Option<Result<Vec<UserKey>, String>> {
             keys.push(UserKey {
                 user: user.clone(),
                 pem: to_pem(key),
+                slot: if name.as_deref() == Some("RSA_PUBLIC_KEY_2") {
+                    2
+                } else {
+                    1
+                },
             });
             j += 3;
         } else {
@@ -80,6 +77,88 @@ pub(super) fn parse(tokens: &[Token]) -> Option<Result<Vec<UserKey>, String>> {
     } else {
         Some(Ok(keys))
     }
+}
+
+/// The user an `ALTER USER [IF EXISTS] <name>` statement names and the index of the token
+/// after the name; `None` for any other statement.
+fn altered_user(tokens: &[Token]) -> Option<(String, usize)> {
+    if word(tokens.first())? != "ALTER" || word(tokens.get(1))? != "USER" {
+        return None;
+    }
+    let mut i = 2;
+    if word(tokens.get(i)).as_deref() == Some("IF") {
+        i += 2; // IF EXISTS
+    }
+    let user = match tokens.get(i)? {
+        Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
+        Token::Word(w) => w.value.to_ascii_uppercase(),
+        _ => return None,
+    };
+    Some((user, i + 1))
+}
+
+/// `Some((user, slots))` when `tokens` are `ALTER USER <name> UNSET RSA_PUBLIC_KEY[_2] [, …]`:
+/// the key slots (1, 2) it empties. `None` for every other statement (an `UNSET` of other
+/// properties only is not modelled).
+pub(super) fn parse_unset(tokens: &[Token]) -> Option<(String, Vec<u8>)> {
+    let (user, at) = altered_user(tokens)?;
+    if word(tokens.get(at))? != "UNSET" {
+        return None;
+    }
+    let slots: Vec<u8> = tokens[at + 1..]
+        .iter()
+        .filter_map(|t| match word(Some(t)).as_deref() {
+            Some("RSA_PUBLIC_KEY") => Some(1),
+            Some("RSA_PUBLIC_KEY_2") => Some(2),
+            _ => None,
+        })
+        .collect();
+    (!slots.is_empty()).then_some((user, slots))
+}
+
+/// `GRANT ROLE <role> TO USER <user>` (granted: `true`) or `REVOKE ROLE <role> FROM USER
+/// <user>` (`false`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RoleGrant {
+    pub role: String,
+    pub user: String,
+    pub granted: bool,
+}
+
+/// `Some` when `tokens` are `GRANT ROLE <role> TO USER <user>` or `REVOKE ROLE <role> FROM
+/// USER <user>`, or why it cannot be read; `None` for every other statement (a role granted
+/// to a role is not modelled).
+pub(super) fn parse_role_grant(tokens: &[Token]) -> Option<Result<RoleGrant, String>> {
+    let first = word(tokens.first())?;
+    let granted = match first.as_str() {
+        "GRANT" => true,
+        "REVOKE" => false,
+        _ => return None,
+    };
+    if word(tokens.get(1))? != "ROLE" {
+        return None;
+    }
+    let name = |t: Option<&Token>| match t {
+        Some(Token::Word(w)) if w.quote_style.is_some() => Some(w.value.clone()),
+        Some(Token::Word(w)) => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let role = name(tokens.get(2))?;
+    let to = if granted { "TO" } else { "FROM" };
+    if word(tokens.get(3)).as_deref() != Some(to) || word(tokens.get(4)).as_deref() != Some("USER")
+    {
+        return None;
+    }
+    Some(match name(tokens.get(5)) {
+        Some(user) => Ok(RoleGrant {
+            role,
+            user,
+            granted,
+        }),
+        None => Err(format!(
+            "{first} ROLE {role} {to} USER: expected a user name"
+        )),
+    })
 }
 
 /// `Some((user, role))` when `tokens` are an `ALTER USER … SET` or `CREATE USER` statement
@@ -189,11 +268,54 @@ mod tests {
         .unwrap();
         assert_eq!(two.len(), 2);
         assert_eq!(two[1].user, "Mixed");
+        assert_eq!((two[0].slot, two[1].slot), (1, 2));
         assert!(keys("ALTER USER u SET DEFAULT_ROLE = R").is_none());
         assert!(keys("ALTER TABLE t SET COMMENT = 'x'").is_none());
         let bad = keys("ALTER USER u SET RSA_PUBLIC_KEY = 42")
             .unwrap()
             .unwrap_err();
         assert!(bad.contains("quoted string"), "{bad}");
+    }
+
+    #[test]
+    fn unset_keys_and_role_grants_are_read() {
+        let tokens = |sql: &str| split_statements(sql).unwrap().remove(0).tokens;
+        assert_eq!(
+            parse_unset(&tokens("ALTER USER bob UNSET RSA_PUBLIC_KEY")),
+            Some(("BOB".into(), vec![1]))
+        );
+        assert_eq!(
+            parse_unset(&tokens(
+                "alter user if exists \"Mixed\" unset rsa_public_key_2, rsa_public_key"
+            )),
+            Some(("Mixed".into(), vec![2, 1]))
+        );
+        assert_eq!(parse_unset(&tokens("ALTER USER bob UNSET COMMENT")), None);
+        assert_eq!(
+            parse_role_grant(&tokens("GRANT ROLE analyst TO USER bob")),
+            Some(Ok(RoleGrant {
+                role: "ANALYST".into(),
+                user: "BOB".into(),
+                granted: true
+            }))
+        );
+        assert_eq!(
+            parse_role_grant(&tokens("revoke role \"r\" from user \"b\"")),
+            Some(Ok(RoleGrant {
+                role: "r".into(),
+                user: "b".into(),
+                granted: false
+            }))
+        );
+        // A role granted to a role, and privileges, are not modelled.
+        assert_eq!(parse_role_grant(&tokens("GRANT ROLE a TO ROLE b")), None);
+        assert_eq!(
+            parse_role_grant(&tokens("GRANT USAGE ON DATABASE d TO ROLE r")),
+            None
+        );
+        assert!(matches!(
+            parse_role_grant(&tokens("GRANT ROLE a TO USER 42")),
+            Some(Err(_))
+        ));
     }
 }

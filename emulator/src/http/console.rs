@@ -9,7 +9,9 @@
 //!
 //! Exposure: neither the page nor `GET /console/state` asks for credentials, so they show table
 //! and channel names, offset tokens, request paths and the latest rows of every table to
-//! whatever reaches the port. The listener is on 127.0.0.1 only, and the `Host` check in
+//! whatever reaches the port. SQL API statement handles are not shown (a request path
+//! `/api/v2/statements/<handle>` is shown as `/api/v2/statements/{handle}`): a handle is
+//! its owner's only. The listener is on 127.0.0.1 only, and the `Host` check in
 //! `http` (loopback names and `--ingest-host` only) runs before this module sees a request,
 //! so a web page cannot read them through DNS rebinding.
 //!
@@ -98,6 +100,18 @@ pub(crate) async fn handle(
     }
 }
 
+/// A request path as the console shows it: a SQL API statement handle replaced by
+/// `{handle}`.
+fn shown_path(path: &str) -> String {
+    match path.strip_prefix(STATEMENTS_PREFIX) {
+        Some(rest) if !rest.is_empty() => format!("{STATEMENTS_PREFIX}{{handle}}"),
+        _ => path.to_owned(),
+    }
+}
+
+/// The path prefix of the SQL API's statement status requests.
+const STATEMENTS_PREFIX: &str = "/api/v2/statements/";
+
 fn clip(s: &str) -> String {
     if s.chars().count() <= MAX_CELL {
         s.to_owned()
@@ -168,7 +182,7 @@ async fn state(shared: &Arc<Shared>, cache: &ConsoleCache) -> Value {
         .map(|r| {
             // Protocol calls by endpoint; anything else (status, SQL API, 404s) by its path.
             let call = match r.endpoint {
-                crate::faults::Endpoint::Other => Value::String(r.path.clone()),
+                crate::faults::Endpoint::Other => Value::String(shown_path(&r.path)),
                 e => json!(e),
             };
             json!([

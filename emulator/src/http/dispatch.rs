@@ -174,13 +174,15 @@ pub(super) async fn dispatch(
             let caller = crate::sql_api::Caller {
                 grants: &shared.settings.role_grants,
                 token_role: principal.role.as_deref(),
+                user: principal.user(),
+                any_role: shared.auth.accepts_any(),
             };
             let sql = crate::sql_api::prepare(&shared.model().catalog, &caller, &b)?;
-            statements::submit(shared, sql, params).await
+            statements::submit(shared, &principal.subject, sql, params).await
         }
         Route::StatementStatus => {
-            auth_control(shared, headers, None)?;
-            statements::status(shared, &record.path, params, headers)
+            let principal = auth_control(shared, headers, None)?;
+            statements::status(shared, &principal.subject, &record.path, params, headers)
         }
         Route::FileBuffer => Err(ApiError::new(
             400,

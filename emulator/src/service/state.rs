@@ -305,7 +305,8 @@ impl Shared {
                 config.request_log.as_deref(),
             )?,
             storage,
-            sql_results: ResultStore::new(config.sql_partition_rows, config.sql_async_after),
+            sql_results: ResultStore::new(config.sql_partition_rows, config.sql_async_after)
+                .with_running_bound(config.sql_max_running, config.sql_queue_wait),
             model: ModelCell {
                 current: RwLock::new(Arc::new(Model { catalog, targets })),
                 evolve_lock: tokio::sync::Mutex::new(()),

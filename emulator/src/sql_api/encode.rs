@@ -86,6 +86,18 @@ impl Kind {
                "nullable": true, "database": "", "schema": "", "table": ""})
     }
 
+    /// The fewest bytes `v` takes in the answer, known before it is encoded: a binary's hex
+    /// is twice its length, a text kept as text at least its length (JSON escaping only
+    /// adds), plus the quotes and the comma; 0 for what encoding may shorten.
+    pub(super) fn encoded_len_at_least(&self, v: ValueRef<'_>) -> usize {
+        match (self, v) {
+            (Self::Binary, ValueRef::Blob(b)) => 2 * b.len() + 3,
+            (Self::Text | Self::Json(_), ValueRef::Text(t)) => t.len() + 3,
+            (Self::Text | Self::Json(_), ValueRef::Blob(b)) => 2 * b.len() + 3,
+            _ => 0,
+        }
+    }
+
     pub(super) fn encode(&self, v: ValueRef<'_>) -> Value {
         let text = match v {
             ValueRef::Null => return Value::Null,

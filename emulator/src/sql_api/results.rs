@@ -9,11 +9,18 @@
 //! dropped after [`RESULT_TTL`], or (oldest first) when more than [`MAX_HANDLES`] statements
 //! or more than [`MAX_HELD_BYTES`] of results are held; a fetch after that answers `000709`.
 //! One statement's result is at most [`MAX_RESULT_BYTES`] (the statement fails beyond it).
+//!
+//! The store also bounds how many statements run at once ([`ResultStore::slot`]): a statement
+//! holds a slot from submission to its end, one more waits for a slot and is answered 429
+//! when none frees up in time. A handle belongs to the credential that made it: another is
+//! answered as for an unknown handle.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use serde_json::{json, Value};
 
@@ -56,6 +63,8 @@ struct Entry {
     created: Instant,
     /// The result's size in bytes of JSON (0 while running or failed).
     bytes: usize,
+    /// Who ran the statement (the credential's subject): only they may see or fetch it.
+    owner: String,
 }
 
 /// Counters shown in the emulator's `GET /` (`sql_api`), so tests can see what was served.
@@ -67,6 +76,8 @@ pub(crate) struct Counters {
     pub partitions_served: AtomicU64,
     /// Answers sent gzip-encoded (the client sent `Accept-Encoding: gzip`).
     pub gzip_answers: AtomicU64,
+    /// Statements answered 429: no slot to run in freed up within the queue wait.
+    pub busy_answers: AtomicU64,
 }
 
 /// Running statements and partitioned results, by statement handle.
@@ -78,6 +89,12 @@ pub(crate) struct ResultStore {
     /// What was served.
     pub counters: Counters,
     inner: Mutex<(HashMap<String, Entry>, VecDeque<String>)>,
+    /// One permit per statement allowed to run at once.
+    slots: Arc<Semaphore>,
+    /// The number of permits.
+    max_running: usize,
+    /// How long a statement waits for a permit.
+    queue_wait: Duration,
 }
 
 impl ResultStore {
@@ -89,11 +106,49 @@ impl ResultStore {
             async_after,
             counters: Counters::default(),
             inner: Mutex::new((HashMap::new(), VecDeque::new())),
+            slots: Arc::new(Semaphore::new(crate::config::DEFAULT_SQL_MAX_RUNNING)),
+            max_running: crate::config::DEFAULT_SQL_MAX_RUNNING,
+            queue_wait: crate::config::DEFAULT_SQL_QUEUE_WAIT,
         }
     }
 
-    /// Registers a statement that starts running, dropping expired and excess results.
-    pub(crate) fn start(&self, handle: &str) {
+    /// At most `running` statements at once (at least 1); one more waits `queue_wait` for a
+    /// slot.
+    pub(crate) fn with_running_bound(mut self, running: usize, queue_wait: Duration) -> Self {
+        self.max_running = running.clamp(1, Semaphore::MAX_PERMITS);
+        self.slots = Arc::new(Semaphore::new(self.max_running));
+        self.queue_wait = queue_wait;
+        self
+    }
+
+    /// A slot to run one statement in, held until the permit is dropped: at once when fewer
+    /// statements run than the bound, else after waiting for one to finish.
+    ///
+    /// # Errors
+    /// 429 when no slot frees up within the queue wait (the client retries later).
+    pub(crate) async fn slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        let acquire = Arc::clone(&self.slots).acquire_owned();
+        match tokio::time::timeout(self.queue_wait, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                self.counters.busy_answers.fetch_add(1, Ordering::Relaxed);
+                Err(ApiError::new(
+                    429,
+                    "ERR_TOO_MANY_STATEMENTS",
+                    format!(
+                        "too many SQL API statements run at once: the emulator runs at most {} \
+                         (EmulatorConfig::sql_max_running) and this one waited {:?} for one to \
+                         finish; retry later",
+                        self.max_running, self.queue_wait
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Registers a statement `owner` (the credential's subject) starts running, dropping
+    /// expired and excess results.
+    pub(crate) fn start(&self, handle: &str, owner: &str) {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (entries, order) = &mut *guard;
         let now = Instant::now();
@@ -111,6 +166,7 @@ impl ResultStore {
                 state: State::Running,
                 created: now,
                 bytes: 0,
+                owner: owner.to_owned(),
             },
         );
         order.push_back(handle.to_owned());
@@ -149,17 +205,26 @@ impl ResultStore {
         }
     }
 
-    /// The answer for `partition` of `handle`; any partition may be fetched again while the
-    /// result is held.
+    /// The answer for `partition` of `handle` to `owner`; any partition may be fetched again
+    /// while the result is held.
     ///
     /// # Errors
-    /// 422 `000709` (SQLSTATE 02000) for an unknown or dropped (expired or evicted) handle;
-    /// 422 `000711` for a partition the result does not have; the statement's own error when
-    /// it failed.
-    pub(crate) fn fetch(&self, handle: &str, partition: usize) -> Result<Fetched, ApiError> {
+    /// 422 `000709` (SQLSTATE 02000) for an unknown or dropped (expired or evicted) handle,
+    /// and for the handle of a statement another credential ran (answered exactly as an
+    /// unknown one, so a handle says nothing to anyone but its owner); 422 `000711` for a
+    /// partition the result does not have; the statement's own error when it failed.
+    pub(crate) fn fetch(
+        &self,
+        handle: &str,
+        owner: &str,
+        partition: usize,
+    ) -> Result<Fetched, ApiError> {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (entries, _) = &mut *guard;
-        let Some(entry) = entries.get_mut(handle) else {
+        let Some(entry) = entries
+            .get_mut(handle)
+            .filter(|e| e.owner.eq_ignore_ascii_case(owner))
+        else {
             return Err(ApiError::new(
                 422,
                 "000709",
@@ -210,6 +275,7 @@ impl ResultStore {
             "async_answers": c.async_answers.load(Ordering::Relaxed),
             "partitions_served": c.partitions_served.load(Ordering::Relaxed),
             "gzip_answers": c.gzip_answers.load(Ordering::Relaxed),
+            "busy_answers": c.busy_answers.load(Ordering::Relaxed),
         })
     }
 }
@@ -275,10 +341,10 @@ mod tests {
     #[test]
     fn a_result_is_cut_into_partitions_each_fetchable_again_while_held() {
         let store = ResultStore::new(2, None);
-        store.start("h");
-        assert!(matches!(store.fetch("h", 0), Ok(Fetched::Running(_))));
+        store.start("h", "u");
+        assert!(matches!(store.fetch("h", "u", 0), Ok(Fetched::Running(_))));
         store.finish("h", Ok(answer(5)));
-        let Fetched::Partition(first) = store.fetch("h", 0).unwrap() else {
+        let Fetched::Partition(first) = store.fetch("h", "u", 0).unwrap() else {
             panic!("running")
         };
         let counts: Vec<u64> = first["resultSetMetaData"]["partitionInfo"]
@@ -289,21 +355,33 @@ mod tests {
             .collect();
         assert_eq!(counts, [2, 2, 1]);
         assert_eq!(first["data"], json!([["0"], ["1"]]));
-        assert_eq!(data(store.fetch("h", 2).unwrap()), json!([["4"]]));
+        assert_eq!(data(store.fetch("h", "u", 2).unwrap()), json!([["4"]]));
         assert_eq!(
-            data(store.fetch("h", 2).unwrap()),
+            data(store.fetch("h", "u", 2).unwrap()),
             json!([["4"]]),
             "fetched again"
         );
-        let none = store.fetch("h", 9).unwrap_err();
+        let none = store.fetch("h", "u", 9).unwrap_err();
         assert_eq!((none.status, none.code.as_str()), (422, "000711"));
         assert!(none.message.contains("3 partitions"), "{}", none.message);
-        assert_eq!(data(store.fetch("h", 1).unwrap()), json!([["2"], ["3"]]));
-        assert_eq!(data(store.fetch("h", 1).unwrap()), json!([["2"], ["3"]]));
+        assert_eq!(
+            data(store.fetch("h", "u", 1).unwrap()),
+            json!([["2"], ["3"]])
+        );
+        assert_eq!(
+            data(store.fetch("h", "u", 1).unwrap()),
+            json!([["2"], ["3"]])
+        );
         assert!(
-            store.fetch("h", 0).is_ok(),
+            store.fetch("h", "u", 0).is_ok(),
             "kept after every partition was fetched"
         );
+        // Another credential is answered as for an unknown handle, and consumes nothing.
+        for p in [0, 1, 2] {
+            let other = store.fetch("h", "someone else", p).unwrap_err();
+            assert_eq!((other.status, other.code.as_str()), (422, "000709"));
+            assert!(other.message.contains("not found"), "{}", other.message);
+        }
         assert_eq!(store.stats()["partitions_served"], json!(4));
         assert_eq!(store.stats()["results_held"], json!(1));
     }
@@ -311,20 +389,22 @@ mod tests {
     #[test]
     fn a_failure_is_answered_once_and_the_store_stays_bounded() {
         let store = ResultStore::new(10, None);
-        store.start("bad");
+        store.start("bad", "u");
         store.finish("bad", Err(ApiError::new(422, "002003", "nope")));
-        assert_eq!(store.fetch("bad", 0).unwrap_err().code, "002003");
-        assert_eq!(store.fetch("bad", 0).unwrap_err().code, "000709");
+        assert_eq!(store.fetch("bad", "u", 0).unwrap_err().code, "002003");
+        assert_eq!(store.fetch("bad", "u", 0).unwrap_err().code, "000709");
         for i in 0..MAX_HANDLES + 10 {
-            store.start(&format!("h{i}"));
+            store.start(&format!("h{i}"), "u");
         }
         assert_eq!(store.stats()["results_held"], json!(MAX_HANDLES));
         assert_eq!(
-            store.fetch("h0", 0).unwrap_err().code,
+            store.fetch("h0", "u", 0).unwrap_err().code,
             "000709",
             "oldest dropped"
         );
-        assert!(store.fetch(&format!("h{}", MAX_HANDLES + 9), 0).is_ok());
+        assert!(store
+            .fetch(&format!("h{}", MAX_HANDLES + 9), "u", 0)
+            .is_ok());
     }
 
     #[test]
@@ -336,12 +416,15 @@ mod tests {
             json!({"resultSetMetaData": {"numRows": 100}, "data": vec![row; 100]})
         };
         for h in ["a", "b", "c", "d"] {
-            store.start(h);
+            store.start(h, "u");
             store.finish(h, Ok(big(h)));
         }
         assert_eq!(store.stats()["results_held"], json!(2), "{}", store.stats());
-        assert_eq!(store.fetch("a", 0).unwrap_err().code, "000709");
-        assert_eq!(store.fetch("b", 0).unwrap_err().code, "000709");
-        assert!(store.fetch("d", 0).is_ok(), "the newest result is kept");
+        assert_eq!(store.fetch("a", "u", 0).unwrap_err().code, "000709");
+        assert_eq!(store.fetch("b", "u", 0).unwrap_err().code, "000709");
+        assert!(
+            store.fetch("d", "u", 0).is_ok(),
+            "the newest result is kept"
+        );
     }
 }

@@ -101,13 +101,14 @@ fn ski_resort_setup_declares_three_tables_and_six_pipes() {
         ]
     );
 
-    // USE ROLE x2, CREATE ROLE, GRANT x3, CREATE WAREHOUSE; CREATE USER … DEFAULT_ROLE is
-    // applied: the user's default role.
-    assert_eq!(notes.len(), 7, "{notes:#?}");
+    // USE ROLE x2, CREATE ROLE, GRANT x2 (privileges), CREATE WAREHOUSE; CREATE USER …
+    // DEFAULT_ROLE and GRANT ROLE … TO USER are applied: the user's default and granted role.
+    assert_eq!(notes.len(), 6, "{notes:#?}");
     assert_eq!(
         catalog.default_role("streaming_ingest"),
         Some("STREAMING_INGEST")
     );
+    assert!(catalog.role_granted_to_user("STREAMING_INGEST", "streaming_ingest"));
     assert!(notes.iter().all(|n| n.starts_with("ignored: ")));
     assert!(notes.contains(&"ignored: USE ROLE ACCOUNTADMIN".to_string()));
     assert!(notes

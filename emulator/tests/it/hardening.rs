@@ -795,3 +795,86 @@ async fn a_jwt_with_a_hugely_negative_iat_is_refused() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// `ALTER USER … UNSET RSA_PUBLIC_KEY[_2]` removes the key in that slot, and setting a slot
+/// again replaces its key (before, a key once registered could not be removed).
+#[tokio::test]
+async fn a_key_registered_by_ddl_can_be_unset_and_replaced() {
+    let body = |n: usize| -> String {
+        keys(n)
+            .1
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect()
+    };
+    let (zero, one) = (body(0), body(1));
+    // (DDL, key 0 accepted, key 1 accepted)
+    let cases = [
+        (
+            format!("ALTER USER bob SET RSA_PUBLIC_KEY = '{one}';"),
+            false,
+            true,
+        ),
+        (
+            format!(
+                "ALTER USER bob SET RSA_PUBLIC_KEY = '{one}'; ALTER USER bob UNSET RSA_PUBLIC_KEY;"
+            ),
+            false,
+            false,
+        ),
+        (
+            format!(
+                "ALTER USER bob SET RSA_PUBLIC_KEY = '{one}' RSA_PUBLIC_KEY_2 = '{zero}';
+                 ALTER USER BOB UNSET RSA_PUBLIC_KEY;"
+            ),
+            true,
+            false,
+        ),
+        (
+            format!(
+                "ALTER USER bob SET RSA_PUBLIC_KEY = '{one}' RSA_PUBLIC_KEY_2 = '{zero}';
+                 ALTER USER bob UNSET RSA_PUBLIC_KEY_2, RSA_PUBLIC_KEY;"
+            ),
+            false,
+            false,
+        ),
+        // Rotation: the slot's new key replaces the old one.
+        (
+            format!(
+                "ALTER USER bob SET RSA_PUBLIC_KEY = '{one}';
+                 ALTER USER bob SET RSA_PUBLIC_KEY = '{zero}';"
+            ),
+            true,
+            false,
+        ),
+        // Another user's UNSET leaves BOB's key.
+        (
+            format!(
+                "ALTER USER bob SET RSA_PUBLIC_KEY = '{one}'; ALTER USER ann UNSET RSA_PUBLIC_KEY;"
+            ),
+            false,
+            true,
+        ),
+    ];
+    for (ddl, zero_ok, one_ok) in cases {
+        let emu = Emulator::start(
+            EmulatorConfig::for_tests()
+                .with_ddl(DDL)
+                .with_ddl(ddl.as_str()),
+        )
+        .await
+        .unwrap();
+        let http = reqwest::Client::new();
+        for (n, expected) in [(0, zero_ok), (1, one_ok)] {
+            let r = request_token(&http, &token_url(&emu), &jwt(n), None, Some(JWT_BEARER)).await;
+            let status = r.status().as_u16();
+            assert_eq!(
+                status == 200,
+                expected,
+                "key {n} after {ddl}: {status} {}",
+                r.text().await.unwrap()
+            );
+        }
+        emu.shutdown().await;
+    }
+}

@@ -18,5 +18,6 @@ mod hardening;
 mod pipe_transforms;
 mod protocol;
 mod schema_evolution;
+mod sql_cost;
 mod sql_sandbox;
 mod table_features;

@@ -98,19 +98,67 @@ async fn functions_that_leak_or_load_are_unknown() {
         // Returns a pointer into the process (defeats ASLR).
         ("SELECT fts3_tokenizer('simple')", "FTS3_TOKENIZER"),
         ("SELECT load_extension('/tmp/x')", "LOAD_EXTENSION"),
+        // The build: not portable, and it tells an attacker which bugs to try.
+        ("SELECT sqlite_version()", "SQLITE_VERSION"),
+        ("SELECT SQLITE_SOURCE_ID()", "SQLITE_SOURCE_ID"),
+        (
+            "SELECT sqlite_compileoption_used('ENABLE_FTS5')",
+            "SQLITE_COMPILEOPTION_USED",
+        ),
+        (
+            "SELECT sqlite_compileoption_get(0)",
+            "SQLITE_COMPILEOPTION_GET",
+        ),
+        // The connection's state.
+        ("SELECT last_insert_rowid()", "LAST_INSERT_ROWID"),
+        ("SELECT total_changes()", "TOTAL_CHANGES"),
+        // Anywhere in the statement.
+        (
+            "SELECT 1 FROM T WHERE ID IN (SELECT sqlite_version())",
+            "SQLITE_VERSION",
+        ),
     ] {
         let r = sql(&emu, statement, None).await;
         assert_eq!(r.status, 422, "{statement}: {}", r.text);
         assert_eq!(r.body["code"], "002140", "{statement}: {}", r.text);
         assert!(
-            r.body["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("Unknown function {function}")),
+            r.body["message"].as_str().unwrap().contains(&format!(
+                "Unknown function {function}: the emulator's SQL API does not offer it"
+            )),
             "{}",
             r.text
         );
     }
+    emu.shutdown().await;
+}
+
+/// Functions are an allow-list: those the project's tests, apps and docs use pass.
+#[tokio::test]
+async fn portable_functions_are_offered() {
+    let (emu, _c) = with_rows().await;
+    let r = sql(
+        &emu,
+        "SELECT COUNT(*), MIN(ID), MAX(ID), SUM(ID), AVG(ID), TOTAL(ID), GROUP_CONCAT(NAME), \
+         COALESCE(NULL, 1), IFNULL(NULL, 2), NULLIF(1, 1), IIF(1, 'a', 'b'), ABS(-1), \
+         ROUND(1.25, 1), LENGTH('abc'), UPPER('a'), LOWER('A'), TRIM(' a '), LTRIM(' a'), \
+         RTRIM('a '), SUBSTR('abc', 2), REPLACE('abc', 'b', 'x'), INSTR('abc', 'c'), \
+         TYPEOF(1), HEX('a'), PRINTF('%05d', 1), JSON_EXTRACT('{\"a\": 1}', '$.a'), \
+         '{\"a\": 2}' ->> '$.a', JSON_ARRAY_LENGTH('[1, 2]'), DATE('2024-01-02'), \
+         STRFTIME('%Y', '2024-01-02'), 'ab' LIKE 'A%', 'ab' GLOB 'a*', CAST(ID AS TEXT) \
+         FROM T",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = sql(
+        &emu,
+        "SELECT ID, ROW_NUMBER() OVER (ORDER BY ID), LAG(ID) OVER (ORDER BY ID), \
+         JSON_OBJECT('a', ID), SIGN(-2), CONCAT('a', ID), UNIXEPOCH('2024-01-01') \
+         FROM T ORDER BY ID",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     emu.shutdown().await;
 }
 
@@ -186,6 +234,7 @@ async fn a_role_reads_only_the_databases_it_is_granted() {
         .with_ddl(
             "CREATE DATABASE OTHER; CREATE SCHEMA OTHER.S; CREATE TABLE OTHER.S.U (ID NUMBER);",
         )
+        .with_ddl("GRANT ROLE ANALYST TO USER BOB;")
         .with_role_grant("PUBLIC", "DB")
         .with_role_grant("ANALYST", "OTHER");
     let emu = Emulator::start(cfg).await.unwrap();
@@ -207,9 +256,85 @@ async fn a_role_reads_only_the_databases_it_is_granted() {
     assert_eq!(r.status, 200, "{}", r.text);
     let r = sql(&emu, "SELECT COUNT(*) FROM T", Some("analyst")).await;
     assert_not_authorized(&r, "DB.SCH.T", "SELECT COUNT(*) FROM T as ANALYST");
-    // A role without any grant reads nothing.
-    let r = sql(&emu, "SELECT COUNT(*) FROM T", Some("NOBODY")).await;
-    assert_not_authorized(&r, "DB.SCH.T", "SELECT COUNT(*) FROM T as NOBODY");
+    emu.shutdown().await;
+}
+
+/// The role a statement runs as is the token's (or the user's default role); a `role` in the
+/// request is used only when `GRANT ROLE … TO USER` granted it to the user (before, the
+/// request's role replaced the token's: any user read what ADMIN reads).
+#[tokio::test]
+async fn a_role_in_the_request_is_used_only_when_granted_to_the_user() {
+    let cfg = config()
+        .with_ddl(
+            "CREATE DATABASE VAULT; CREATE SCHEMA VAULT.S; CREATE TABLE VAULT.S.SECRET (ID NUMBER);
+             GRANT ROLE ADMIN TO USER ALICE;
+             GRANT ROLE ADMIN TO USER CAROL; REVOKE ROLE ADMIN FROM USER CAROL;
+             ALTER USER DAVE SET DEFAULT_ROLE = ADMIN;",
+        )
+        .with_role_grant("PUBLIC", "DB")
+        .with_role_grant("ADMIN", "VAULT");
+    let emu = Emulator::start(cfg).await.unwrap();
+    let statement = |role: Option<&str>| {
+        let mut body = json!({"statement": "SELECT COUNT(*) FROM VAULT.S.SECRET"});
+        if let Some(r) = role {
+            body["role"] = json!(r);
+        }
+        body
+    };
+    // (user, role in the JWT's scope, role in the request) → reads VAULT?
+    let cases = [
+        ("MALLORY", None, Some("ADMIN"), false),
+        ("MALLORY", None, Some("\"admin\""), false),
+        ("CAROL", None, Some("ADMIN"), false),
+        ("ALICE", None, Some("ADMIN"), true),
+        ("ALICE", None, Some("admin"), true),
+        ("ALICE", None, None, false),
+        ("ALICE", None, Some("PUBLIC"), false),
+        ("DAVE", None, None, true),
+        ("DAVE", None, Some("ADMIN"), true),
+        // The token's role decides; the request may repeat it.
+        ("ERIN", Some("ADMIN"), None, true),
+        ("ERIN", Some("ADMIN"), Some("ADMIN"), true),
+        ("ERIN", Some("ADMIN"), Some("PUBLIC"), false),
+    ];
+    for (user, token_role, role, reads) in cases {
+        let claims = match token_role {
+            Some(r) => {
+                let now = chrono::Utc::now().timestamp();
+                json!({"iat": now, "exp": now + 3000, "scp": format!("session:role:{r}")})
+            }
+            None => {
+                let now = chrono::Utc::now().timestamp();
+                json!({"iat": now, "exp": now + 3000})
+            }
+        };
+        let token = signed_jwt(0, user, claims);
+        let r = sql_request(&emu, &token, statement(role), "").await;
+        let case = format!("{user} token role {token_role:?} request role {role:?}");
+        if reads {
+            assert_eq!(r.status, 200, "{case}: {}", r.text);
+            continue;
+        }
+        let granted = role.is_none_or(|r| {
+            r.eq_ignore_ascii_case("PUBLIC") || Some(r) == token_role || user == "DAVE"
+        });
+        if granted {
+            assert_not_authorized(&r, "VAULT.S.SECRET", &case);
+        } else {
+            assert_eq!(
+                (r.status, r.body["code"].as_str()),
+                (422, Some("390189")),
+                "{case}: {}",
+                r.text
+            );
+            let message = r.body["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("is not granted to this user")
+                    && message.contains(&format!("GRANT ROLE ADMIN TO USER {user}")),
+                "{case}: {message}"
+            );
+        }
+    }
     emu.shutdown().await;
 }
 
@@ -388,7 +513,7 @@ async fn a_result_past_the_size_limit_is_refused_with_the_fix() {
         "{}",
         r.text
     );
-    assert!(r.text.contains("64 MiB"), "{}", r.text);
+    assert!(r.text.contains("16 MiB per value"), "{}", r.text);
     // A narrower statement over the same rows still answers.
     let r = sql(
         &emu,
@@ -458,5 +583,229 @@ async fn a_result_partition_can_be_fetched_twice() {
         (422, Some("000711")),
         "{body}"
     );
+    emu.shutdown().await;
+}
+
+/// A CTE's name opens only an unqualified name: `main.json_each` stays the virtual table,
+/// refused, whatever CTE the statement calls `json_each` (before, the CTE name let it through).
+#[tokio::test]
+async fn a_cte_name_does_not_open_a_schema_qualified_table() {
+    let (emu, _c) = with_rows().await;
+    for (statement, object) in [
+        (
+            "WITH json_each AS (SELECT 1) SELECT value FROM T, main.json_each('[1,2]')",
+            "JSON_EACH",
+        ),
+        (
+            "WITH json_each AS (SELECT 1) SELECT COUNT(*) FROM T, main.json_each('[1,2]')",
+            "JSON_EACH",
+        ),
+        (
+            "WITH pragma_table_info AS (SELECT 1) \
+             SELECT cid FROM T, main.pragma_table_info('_emulator_channels')",
+            "PRAGMA_TABLE_INFO",
+        ),
+    ] {
+        let r = sql(&emu, statement, None).await;
+        assert_not_authorized(&r, object, statement);
+    }
+    // The CTE itself is still read, with or without its columns.
+    for statement in [
+        "WITH json_each AS (SELECT 7 AS v) SELECT COUNT(*) FROM json_each",
+        "WITH json_each AS (SELECT 7 AS v) SELECT v FROM json_each",
+    ] {
+        let r = sql(&emu, statement, None).await;
+        assert_eq!(r.status, 200, "{statement}: {}", r.text);
+    }
+    emu.shutdown().await;
+}
+
+/// GETs `/api/v2/statements/{handle}[?partition=N]` as `user` (key 0): (status, body).
+async fn fetch_as(emu: &Emulator, user: &str, handle: &str, partition: u32) -> Resp {
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v2/statements/{handle}?partition={partition}",
+            emu.url()
+        ))
+        .bearer_auth(jwt_for(0, user))
+        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    Resp { status, body, text }
+}
+
+/// A statement handle is its owner's: another credential is answered as for an unknown handle
+/// (and so cannot consume a failed statement's answer), and the unauthenticated console does
+/// not show handles (before, it listed them and any credential could fetch them).
+#[tokio::test]
+async fn a_statement_handle_belongs_to_the_credential_that_made_it() {
+    let mut cfg = config();
+    cfg.sql_partition_rows = 2;
+    let (emu, c) = connected(cfg).await;
+    let ct = c.open_ok("c").await;
+    c.append_ok("c", &ct, "5", &rows(0..5)).await;
+    c.wait_committed("c", "5").await;
+    let body =
+        json!({"statement": "SELECT ID FROM T ORDER BY ID", "database": "DB", "schema": "SCH"});
+    let r = sql_request(&emu, &jwt_for(0, "ALICE"), body, "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let handle = r.body["statementHandle"].as_str().unwrap().to_owned();
+    // A failed statement's error is answered once, to its owner.
+    let failing = json!({"statement": "SELECT zeroblob(60000000)"});
+    let r = sql_request(&emu, &jwt_for(0, "ALICE"), failing, "?async=true").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let failed = r.body["statementHandle"].as_str().unwrap().to_owned();
+    let unknown = fetch_as(&emu, "MALLORY", "01234567-89ab-cdef-0123-456789abcdef", 0).await;
+    assert_eq!(
+        (unknown.status, unknown.body["code"].as_str()),
+        (422, Some("000709"))
+    );
+    for (h, partition) in [(&handle, 0), (&handle, 1), (&failed, 0)] {
+        let r = fetch_as(&emu, "MALLORY", h, partition).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (422, Some("000709")),
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            r.text.replace(h.as_str(), "H"),
+            unknown
+                .text
+                .replace("01234567-89ab-cdef-0123-456789abcdef", "H"),
+            "answered as an unknown handle"
+        );
+    }
+    let r = fetch_as(&emu, "ALICE", &handle, 1).await;
+    assert_eq!((r.status, &r.body["data"]), (200, &json!([["2"], ["3"]])));
+    let mut r = fetch_as(&emu, "ALICE", &failed, 0).await;
+    for _ in 0..200 {
+        if r.status != 202 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        r = fetch_as(&emu, "ALICE", &failed, 0).await;
+    }
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("000603")),
+        "the owner still gets the error: {}",
+        r.text
+    );
+    // The console lists the requests, not the handles.
+    let state = reqwest::get(format!("{}/console/state", emu.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(state.contains("/api/v2/statements/{handle}"), "{state}");
+    for h in [&handle, &failed] {
+        assert!(!state.contains(h.as_str()), "{h} in {state}");
+    }
+    emu.shutdown().await;
+}
+
+/// The result cap is checked for each value before and as it is encoded: a row of large
+/// values stops at the value that passes the cap, before the later ones are encoded (before,
+/// the whole row was encoded first: four `zeroblob(60e6)` took 716 MB), and no value is larger
+/// than 16 MiB.
+#[tokio::test]
+async fn the_result_cap_stops_at_the_value_that_passes_it() {
+    let emu = Emulator::start(config()).await.unwrap();
+    for (statement, says) in [
+        // Each value's hex is 24 MB: the third passes 64 MiB.
+        (
+            "SELECT zeroblob(12000000), zeroblob(12000000), zeroblob(12000000), \
+             zeroblob(12000000)",
+            "at row 1, column 3",
+        ),
+        (
+            "SELECT x, x, x, x, x, x FROM (SELECT printf('%.*c', 15000000, 'a') AS x)",
+            "at row 1, column 5",
+        ),
+        (
+            "SELECT zeroblob(60e6), zeroblob(60e6), zeroblob(60e6), zeroblob(60e6)",
+            "16 MiB per value",
+        ),
+    ] {
+        let r = sql(&emu, statement, None).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (422, Some("000603")),
+            "{statement}: {}",
+            r.text
+        );
+        let message = r.body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{statement}: {message}");
+    }
+    emu.shutdown().await;
+}
+
+/// At most `sql_max_running` statements run at once, `?async=true` too: one more waits for a
+/// slot and is answered 429 when none frees up within `sql_queue_wait` (before, every
+/// statement got its own blocking thread).
+#[tokio::test]
+async fn statements_beyond_the_running_bound_wait_then_get_429() {
+    let mut cfg = config();
+    cfg.sql_max_running = 1;
+    cfg.sql_queue_wait = std::time::Duration::from_millis(200);
+    let emu = Emulator::start(cfg).await.unwrap();
+    let long = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000000) \
+                SELECT COUNT(*) FROM n";
+    let handle = submit_async(&emu, long).await;
+    for query in ["?async=true", ""] {
+        let r = sql_statement(&emu, "SELECT 1", None, query).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (429, Some("ERR_TOO_MANY_STATEMENTS")),
+            "{query}: {}",
+            r.text
+        );
+        assert!(r.text.contains("retry later"), "{}", r.text);
+    }
+    let status = get_json(&emu.url()).await;
+    assert_eq!(status["sql_api"]["busy_answers"], json!(2), "{status}");
+    // Once the running statement ends, the next one runs.
+    for _ in 0..600 {
+        if statement_status(&emu, &handle).await != 202 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = sql(&emu, "SELECT 1", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    emu.shutdown().await;
+}
+
+/// A `LIKE`/`GLOB` pattern past the emulator's limit is refused with the limit and the fix
+/// (one long call is stopped at the time limit: see the unit test
+/// `one_long_like_call_stops_at_the_time_limit`).
+#[tokio::test]
+async fn a_long_like_pattern_is_refused_with_the_limit() {
+    let (emu, _c) = with_rows().await;
+    for statement in [
+        "SELECT COUNT(*) FROM T WHERE NAME LIKE '%' || printf('%.*c', 1000, 'a') || 'b'",
+        "SELECT COUNT(*) FROM T WHERE NAME GLOB printf('%.*c', 1001, '*')",
+    ] {
+        let r = sql(&emu, statement, None).await;
+        assert_eq!(r.status, 422, "{statement}: {}", r.text);
+        let message = r.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("longer than the emulator's limit of 1000 bytes"),
+            "{statement}: {message}"
+        );
+    }
+    let r = sql(
+        &emu,
+        "SELECT COUNT(*) FROM T WHERE NAME LIKE 'n%' OR NAME GLOB '*[0-9]'",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     emu.shutdown().await;
 }

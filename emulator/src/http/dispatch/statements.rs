@@ -20,11 +20,14 @@ use super::super::response::{json_response, Body};
 /// Runs a prepared statement and answers its first partition, or HTTP 202 with its handle
 /// when it is still running after `sql_async_after` (at once with `?async=true`).
 ///
+/// The statement holds one of the store's slots while it runs (see `ResultStore::slot`).
+///
 /// # Errors
 /// The statement's own error (422 with Snowflake's codes) when it finished failing within
-/// the wait; 422 in sink mode, which stores no rows.
+/// the wait; 422 in sink mode, which stores no rows; 429 when no slot frees up in time.
 pub(crate) async fn submit(
     shared: &Arc<Shared>,
+    owner: &str,
     prepared: Prepared,
     params: &[(String, String)],
 ) -> Result<Response<Body>, ApiError> {
@@ -36,8 +39,10 @@ pub(crate) async fn submit(
         ));
     }
     let store = &shared.sql_results;
+    // Before the statement is registered: a statement refused here leaves no handle.
+    let slot = store.slot().await?;
     let handle = uuid::Uuid::new_v4().to_string();
-    store.start(&handle);
+    store.start(&handle, owner);
     let task = {
         let shared = Arc::clone(shared);
         let handle = handle.clone();
@@ -54,6 +59,7 @@ pub(crate) async fn submit(
                 None => Err(ApiError::new(500, "ERR_INTERNAL", "no storage")),
             };
             shared.sql_results.finish(&handle, outcome);
+            drop(slot);
         })
     };
     let wait = if param(params, "async").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
@@ -70,20 +76,22 @@ pub(crate) async fn submit(
         store.counters.async_answers.fetch_add(1, Ordering::Relaxed);
         return Ok(json_response(202, &running(&handle)));
     }
-    Ok(match store.fetch(&handle, 0)? {
+    Ok(match store.fetch(&handle, owner, 0)? {
         Fetched::Running(v) => json_response(202, &v),
         Fetched::Partition(v) => json_response(200, &v),
     })
 }
 
-/// Answers `GET /api/v2/statements/{handle}` (`path` is the request's path): HTTP 202 while
-/// the statement runs, then its first partition, or partition `?partition=N`.
+/// Answers `GET /api/v2/statements/{handle}` (`path` is the request's path) to `owner` (the
+/// credential's subject): HTTP 202 while the statement runs, then its first partition, or
+/// partition `?partition=N`.
 ///
 /// # Errors
-/// 400 for a `partition` that is not a number; the store's errors (unknown handle, missing
-/// partition) and the statement's own error.
+/// 400 for a `partition` that is not a number; the store's errors (unknown handle, a handle
+/// another credential made, missing partition) and the statement's own error.
 pub(crate) fn status(
     shared: &Shared,
+    owner: &str,
     path: &str,
     params: &[(String, String)],
     headers: &HeaderMap,
@@ -100,7 +108,7 @@ pub(crate) fn status(
         })?,
     };
     let store = &shared.sql_results;
-    match store.fetch(&handle, partition)? {
+    match store.fetch(&handle, owner, partition)? {
         Fetched::Running(v) => Ok(json_response(202, &v)),
         Fetched::Partition(v) if partition > 0 && accepts_gzip(headers) => {
             store.counters.gzip_answers.fetch_add(1, Ordering::Relaxed);
