@@ -193,6 +193,9 @@ pub struct EmulatorConfig {
     /// How long a SQL API statement waits for a free slot before it is answered 429 (default
     /// [`DEFAULT_SQL_QUEUE_WAIT`]).
     pub sql_queue_wait: Duration,
+    /// How long one SQL API statement may run before it is cancelled with `000630` (default
+    /// [`DEFAULT_SQL_STATEMENT_TIMEOUT`]).
+    pub sql_statement_timeout: Duration,
     /// The wall clock the emulator reads (token expiry, channel creation times, request
     /// timestamps). Default: the system clock; a test keeps a clone and
     /// [`advance`](crate::clock::Clock::advance)s it instead of sleeping.
@@ -207,6 +210,9 @@ pub const DEFAULT_SQL_MAX_RUNNING: usize = 4;
 
 /// Default [`EmulatorConfig::sql_queue_wait`]: 10 s, one statement time limit.
 pub const DEFAULT_SQL_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// The default [`EmulatorConfig::sql_statement_timeout`]: 10 s.
+pub const DEFAULT_SQL_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
@@ -247,6 +253,7 @@ impl Default for EmulatorConfig {
             sql_async_after: Some(Duration::from_secs(45)),
             sql_max_running: DEFAULT_SQL_MAX_RUNNING,
             sql_queue_wait: DEFAULT_SQL_QUEUE_WAIT,
+            sql_statement_timeout: DEFAULT_SQL_STATEMENT_TIMEOUT,
             clock: crate::clock::Clock::default(),
         }
     }
@@ -287,6 +294,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("sql_async_after", &self.sql_async_after)
             .field("sql_max_running", &self.sql_max_running)
             .field("sql_queue_wait", &self.sql_queue_wait)
+            .field("sql_statement_timeout", &self.sql_statement_timeout)
             .finish_non_exhaustive()
     }
 }

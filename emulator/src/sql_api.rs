@@ -39,7 +39,7 @@ use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
 use crate::catalog::Catalog;
-use crate::sql_sandbox::{run_sandboxed, Readable};
+use crate::sql_sandbox::{run_sandboxed_for, Readable};
 
 mod encode;
 mod paths;
@@ -181,9 +181,10 @@ pub(crate) fn run(
     conn: &rusqlite::Connection,
     prepared: Prepared,
     handle: &str,
+    limit: std::time::Duration,
 ) -> Result<Value, ApiError> {
     let Prepared { sql, readable } = prepared;
-    run_sandboxed(conn, readable, |conn| answer(conn, &sql, handle))
+    run_sandboxed_for(conn, readable, limit, |conn| answer(conn, &sql, handle))
 }
 
 /// Runs `sql` and builds the SQL API answer.
@@ -335,7 +336,12 @@ mod tests {
             sql: sql.to_owned(),
             readable: Readable::tables(&["D.S.T"]),
         };
-        super::run(conn, prepared, handle)
+        super::run(
+            conn,
+            prepared,
+            handle,
+            crate::config::DEFAULT_SQL_STATEMENT_TIMEOUT,
+        )
     }
 
     fn catalog() -> Catalog {

@@ -19,7 +19,8 @@
 //!
 //! While the statement runs the connection is also `PRAGMA query_only` (the SQL API runs it on
 //! a read-only reader connection besides, see `storage/readers.rs`), its value and pattern
-//! limits are lowered (`limits.rs`), and it is cancelled at [`STATEMENT_TIME_LIMIT`]: between
+//! limits are lowered (`limits.rs`), and it is cancelled at its time limit
+//! (`EmulatorConfig::sql_statement_timeout`, 10 s by default): between
 //! SQLite's instructions by a progress handler, and within one call of the functions whose
 //! single call could otherwise run for minutes, which the sandbox replaces with equivalents
 //! that watch the deadline or take linear time (`LIKE`/`GLOB` in `patterns.rs`; `instr`,
@@ -188,24 +189,30 @@ fn action_name(action: &AuthAction<'_>) -> String {
     out
 }
 
+/// [`run_sandboxed_for`] with the default time limit.
+#[cfg(test)]
+pub(crate) fn run_sandboxed<R>(
+    conn: &Connection,
+    readable: Readable,
+    f: impl FnOnce(&Connection) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    run_sandboxed_for(
+        conn,
+        readable,
+        crate::config::DEFAULT_SQL_STATEMENT_TIMEOUT,
+        f,
+    )
+}
+
 /// Runs `f` on `conn` with the sandbox in place: the authorizer (for every statement `f`
-/// prepares) and `PRAGMA query_only`; both are removed again before returning.
+/// prepares) and `PRAGMA query_only`, cancelled after `limit`; both are removed again before returning.
 ///
 /// # Errors
 /// A statement the authorizer refused becomes Snowflake's error for it (`002003`
 /// "Object '…' does not exist or not authorized.", `002140` "Unknown function", or `0A000`
 /// for anything but a read); other errors are `f`'s, and a failure to set up or remove the
 /// sandbox is an internal error.
-pub(crate) fn run_sandboxed<R>(
-    conn: &Connection,
-    readable: Readable,
-    f: impl FnOnce(&Connection) -> Result<R, ApiError>,
-) -> Result<R, ApiError> {
-    run_sandboxed_for(conn, readable, STATEMENT_TIME_LIMIT, f)
-}
-
-/// [`run_sandboxed`] with a time limit of `limit`.
-fn run_sandboxed_for<R>(
+pub(crate) fn run_sandboxed_for<R>(
     conn: &Connection,
     mut readable: Readable,
     limit: std::time::Duration,
@@ -294,10 +301,6 @@ fn real_names(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
     let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
     names.collect()
 }
-
-/// The longest an SQL API statement runs before it is cancelled (Snowflake answers
-/// `000630`/`57014` for its statement timeout the same way).
-pub(crate) const STATEMENT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Removes the authorizer and the time limit and restores `query_only` and the connection's
 /// limits, even when `f` panics.

@@ -306,7 +306,8 @@ impl Shared {
             )?,
             storage,
             sql_results: ResultStore::new(config.sql_partition_rows, config.sql_async_after)
-                .with_running_bound(config.sql_max_running, config.sql_queue_wait),
+                .with_running_bound(config.sql_max_running, config.sql_queue_wait)
+                .with_statement_limit(config.sql_statement_timeout),
             model: ModelCell {
                 current: RwLock::new(Arc::new(Model { catalog, targets })),
                 evolve_lock: tokio::sync::Mutex::new(()),

@@ -86,6 +86,8 @@ pub(crate) struct ResultStore {
     pub partition_rows: usize,
     /// Answer HTTP 202 when a statement has not finished after this long (`None`: wait).
     pub async_after: Option<Duration>,
+    /// How long one statement may run before it is cancelled.
+    pub statement_limit: Duration,
     /// What was served.
     pub counters: Counters,
     inner: Mutex<(HashMap<String, Entry>, VecDeque<String>)>,
@@ -104,6 +106,7 @@ impl ResultStore {
         Self {
             partition_rows: partition_rows.max(1),
             async_after,
+            statement_limit: crate::config::DEFAULT_SQL_STATEMENT_TIMEOUT,
             counters: Counters::default(),
             inner: Mutex::new((HashMap::new(), VecDeque::new())),
             slots: Arc::new(Semaphore::new(crate::config::DEFAULT_SQL_MAX_RUNNING)),
@@ -118,6 +121,12 @@ impl ResultStore {
         self.max_running = running.clamp(1, Semaphore::MAX_PERMITS);
         self.slots = Arc::new(Semaphore::new(self.max_running));
         self.queue_wait = queue_wait;
+        self
+    }
+
+    /// Statements are cancelled after `limit`.
+    pub(crate) fn with_statement_limit(mut self, limit: Duration) -> Self {
+        self.statement_limit = limit;
         self
     }
 

@@ -39,6 +39,7 @@ pub(crate) async fn submit(
         ));
     }
     let store = &shared.sql_results;
+    let limit = store.statement_limit;
     // Before the statement is registered: a statement refused here leaves no handle.
     let slot = store.slot().await?;
     let handle = uuid::Uuid::new_v4().to_string();
@@ -51,7 +52,7 @@ pub(crate) async fn submit(
                 Some(storage) => {
                     let h = handle.clone();
                     storage
-                        .read(move |c| crate::sql_api::run(c, prepared, &h))
+                        .read(move |c| crate::sql_api::run(c, prepared, &h, limit))
                         .await
                         .map_err(|e| ApiError::new(500, "ERR_INTERNAL", e.to_string()))
                         .and_then(|r| r)
