@@ -22,8 +22,8 @@
 use std::error::Error;
 
 use serde::Serialize;
-use snowpipe_streaming::emulator::{self, EmulatorConfig};
-use snowpipe_streaming::{ClientBuilder, ElasticChannel};
+use snowpipe_streaming::emulator;
+use snowpipe_streaming::ElasticChannel;
 
 const DDL: &str = "CREATE DATABASE IF NOT EXISTS WEB;
 CREATE SCHEMA IF NOT EXISTS WEB.PUBLIC;
@@ -55,16 +55,11 @@ async fn produce(clicks: ElasticChannel, producer: u64) -> snowpipe_streaming::R
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     // A real account when one is configured, else an emulator in this process.
-    let (local, builder) = if std::env::var_os("SNOWFLAKE_ACCOUNT").is_some() {
-        (None, ClientBuilder::from_env())
-    } else {
-        let config = EmulatorConfig::for_tests().with_ddl(DDL);
-        let (emulator, builder) = emulator::start(config).await?;
+    let (builder, local) = emulator::from_env_or_start(DDL).await?;
+    if let Some(emulator) = &local {
         // The second request is applied, but its answer is lost: the client sends it again.
-        let lost_ack = "append_rows:lost_ack,after=1,times=1".parse()?;
-        emulator.faults().add(lost_ack);
-        (Some(emulator), builder)
-    };
+        emulator.add_fault("append_rows:lost_ack,after=1,times=1")?;
+    }
     let client = builder.clone().build().await?;
     let clicks = client
         .table_pipe("WEB", "PUBLIC", "CLICKS")

@@ -76,19 +76,22 @@ async fn main() -> snowpipe_streaming::Result<()> {
 mod tests {
     use super::*;
     use serde_json::json;
-    use snowpipe_streaming::emulator::{self, EmulatorConfig};
+    use snowpipe_streaming::emulator::Emulator;
 
     const DDL: &str = "CREATE DATABASE SHOP; CREATE SCHEMA SHOP.SALES;
         CREATE TABLE SHOP.SALES.ORDERS (ID NUMBER, CUSTOMER VARCHAR);";
 
     #[tokio::test]
     async fn every_order_lands_once_also_when_the_pipeline_runs_again() {
-        let config = EmulatorConfig::for_tests().with_ddl(DDL);
-        let (emulator, builder) = emulator::start(config).await.unwrap();
+        let emulator = Emulator::start(DDL).await.unwrap();
         let orders = orders(100);
 
-        load_orders(builder.clone(), &orders[..60]).await.unwrap();
-        load_orders(builder, &orders).await.unwrap();
+        load_orders(emulator.client_builder(), &orders[..60])
+            .await
+            .unwrap();
+        load_orders(emulator.client_builder(), &orders)
+            .await
+            .unwrap();
 
         let counts = emulator
             .query("SELECT COUNT(*), COUNT(DISTINCT ID) FROM \"SHOP.SALES.ORDERS\"")

@@ -18,7 +18,7 @@ use std::error::Error;
 use std::time::Duration;
 
 use serde::Serialize;
-use snowpipe_streaming::emulator::{self, EmulatorConfig};
+use snowpipe_streaming::emulator;
 use snowpipe_streaming::ClientBuilder;
 
 const DDL: &str = "CREATE DATABASE IF NOT EXISTS RESUME;
@@ -79,13 +79,7 @@ async fn run(builder: ClientBuilder, crash_after: Option<u64>) -> snowpipe_strea
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     // A real account when one is configured, else an emulator in this process.
-    let (_local, builder) = if std::env::var_os("SNOWFLAKE_ACCOUNT").is_some() {
-        (None, ClientBuilder::from_env())
-    } else {
-        let config = EmulatorConfig::for_tests().with_ddl(DDL);
-        let (emulator, builder) = emulator::start(config).await?;
-        (Some(emulator), builder)
-    };
+    let (builder, _emulator) = emulator::from_env_or_start(DDL).await?;
     // The first run is killed: it has a runtime of its own, which stops when the run returns
     // and takes every task of its client down mid-flight, as a killed process would.
     let first = builder.clone();

@@ -17,8 +17,8 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use snowpipe_streaming::emulator::{self, EmulatorConfig};
-use snowpipe_streaming::{Channel, ClientBuilder, StreamingIngestClient};
+use snowpipe_streaming::emulator;
+use snowpipe_streaming::{Channel, StreamingIngestClient};
 
 const DDL: &str = "CREATE DATABASE IF NOT EXISTS KAFKA;
 CREATE SCHEMA IF NOT EXISTS KAFKA.PUBLIC;
@@ -61,13 +61,7 @@ async fn poll(channel: &Channel, from: u64, to: u64) -> snowpipe_streaming::Resu
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // A real account when one is configured, else an emulator in this process.
-    let (_local, builder) = if std::env::var_os("SNOWFLAKE_ACCOUNT").is_some() {
-        (None, ClientBuilder::from_env())
-    } else {
-        let config = EmulatorConfig::for_tests().with_ddl(DDL);
-        let (emulator, builder) = emulator::start(config).await?;
-        (Some(emulator), builder)
-    };
+    let (builder, _emulator) = emulator::from_env_or_start(DDL).await?;
     // Two clients: as far as Snowflake can tell, two processes.
     let a = builder.clone().build().await?;
     let b = builder.clone().build().await?;

@@ -6,75 +6,31 @@
 //!
 //! By default it streams into an emulator started in this process. With `SNOWFLAKE_ACCOUNT`,
 //! `SNOWFLAKE_USER` and `SNOWFLAKE_PRIVATE_KEY_FILE` set it streams into your account instead;
-//! create the table there first (the `DDL` below).
-
-use std::time::Duration;
+//! create the table there first (the DDL below). The README's first screen shows this file from
+//! its first `use` line down; `tests/it/readme.rs` keeps the two the same.
 
 use serde::Serialize;
-use snowpipe_streaming::emulator::{self, EmulatorConfig};
-use snowpipe_streaming::{ClientBuilder, OffsetToken};
+use snowpipe_streaming::{emulator, OffsetToken};
 
-const DDL: &str = "CREATE DATABASE IF NOT EXISTS QUICKSTART;
-CREATE SCHEMA IF NOT EXISTS QUICKSTART.PUBLIC;
-CREATE TABLE IF NOT EXISTS QUICKSTART.PUBLIC.EVENTS (ID NUMBER, KIND VARCHAR, AMOUNT FLOAT);";
-
-/// One row; field names match the table's columns.
-#[derive(Serialize)]
+#[derive(Serialize)] // field names match the table's columns
 struct Event {
     id: u64,
     kind: &'static str,
-    amount: f64,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // A real account when one is configured, else an emulator in this process.
-    let (local, builder) = if std::env::var_os("SNOWFLAKE_ACCOUNT").is_some() {
-        (None, ClientBuilder::from_env())
-    } else {
-        let config = EmulatorConfig::for_tests().with_ddl(DDL);
-        let (emulator, builder) = emulator::start(config).await?;
-        (Some(emulator), builder)
-    };
+    let ddl = "CREATE DATABASE IF NOT EXISTS DEMO; CREATE SCHEMA IF NOT EXISTS DEMO.PUBLIC;
+        CREATE TABLE IF NOT EXISTS DEMO.PUBLIC.EVENTS (ID NUMBER, KIND VARCHAR)";
+    // Your account when SNOWFLAKE_ACCOUNT is set, else an emulator in this process.
+    let (builder, _emulator) = emulator::from_env_or_start(ddl).await?;
     let client = builder.build().await?;
-    let channel = client
-        .table_pipe("QUICKSTART", "PUBLIC", "EVENTS")
-        .open_channel("quickstart")
-        .await?;
-
-    // Ten appends of 100 rows; each append names its first and last row's offset token.
-    for batch in 0..10u64 {
-        let (first, last) = (batch * 100, batch * 100 + 99);
-        let rows: Vec<Event> = (first..=last)
-            .map(|id| Event {
-                id,
-                kind: if id % 3 == 0 { "refund" } else { "sale" },
-                amount: id as f64 * 1.25,
-            })
-            .collect();
-        channel
-            .append_rows(&rows, Some(first.into()), Some(last.into()))
-            .await?;
-    }
-
-    // Appending buffers and sends; the rows are in the table once their token is committed.
-    channel
-        .wait_for_commit(&OffsetToken::from(999u64), Duration::from_secs(60))
-        .await?;
-    if let Some(token) = channel.latest_committed_offset_token() {
-        println!("committed up to offset token {}", token.as_str());
-    }
-    channel.close().await?;
-    client.close().await?;
-
-    if let Some(emulator) = local {
-        let rows =
-            emulator.query("SELECT COUNT(*), SUM(AMOUNT) FROM \"QUICKSTART.PUBLIC.EVENTS\"")?;
-        println!(
-            "the table holds {} rows, amounts summing to {}",
-            rows[0][0], rows[0][1]
-        );
-        emulator.shutdown().await;
-    }
-    Ok(())
+    let pipe = client.table_pipe("DEMO", "PUBLIC", "EVENTS");
+    let channel = pipe.open_channel("events").await?;
+    let rows = (1..=100).map(|id| Event { id, kind: "sale" });
+    let (first, last) = (Some(1u64.into()), OffsetToken::from(100u64));
+    channel.append_rows(rows, first, Some(last.clone())).await?;
+    let timeout = std::time::Duration::from_secs(60);
+    channel.wait_for_commit(&last, timeout).await?; // the rows are in the table
+    Ok(client.close().await?) // closes the channel too
 }

@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
 
 use snowpipe_apps::ski_resort::embedded::SETUP_SQL as DDL;
@@ -25,15 +24,10 @@ const PER_CALL: usize = 1000;
 fn end_to_end(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (emu, client) = rt.block_on(async {
-        let mut rng = rand::thread_rng();
-        let key = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("key");
-        let public = key
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .expect("pem");
+        let key = KeyPair::generate().expect("key");
         let mut cfg = EmulatorConfig::for_tests()
             .with_ddl(DDL)
-            .with_public_key(public);
+            .with_public_key(key.public_key_pem());
         cfg.sink = true;
         cfg.request_log_capacity = 0;
         let emu = Emulator::start(cfg).await.expect("emulator");
@@ -41,7 +35,7 @@ fn end_to_end(c: &mut Criterion) {
             .account("ACME")
             .user("STREAMING_INGEST")
             .url(emu.url())
-            .private_key_pem(key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string())
+            .private_key_pem(key.private_key_pem())
             // What this measures is the data path, not the service's 20 MB/s per channel.
             .max_bytes_per_second(0)
             .build()

@@ -1,6 +1,6 @@
 //! What every application needs and nothing in the SDK should: [`main`] and [`block_on`]
-//! (logging, the exit code, a multi-thread runtime), a throwaway key pair and the embedded
-//! emulator's configuration, the `emulator` subcommand ([`EmulatorArgs`], [`Serve`]), the
+//! (logging, the exit code, a multi-thread runtime), the embedded emulator's configuration
+//! (with a throwaway key pair), the `emulator` subcommand ([`EmulatorArgs`], [`Serve`]), the
 //! connection to a real account from `--profile` or `SNOWFLAKE_*` ([`connect`]), the run
 //! directory, waiting for Ctrl-C/SIGTERM, and the one-line report of a channel another writer
 //! took over ([`ownership_lost`]).
@@ -10,27 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 use snowpipe_streaming::ClientBuilder;
-
-/// A fresh RSA key pair: (private key as PKCS#8 PEM, public key as SPKI PEM). The private key
-/// is never printed or logged.
-///
-/// # Errors
-/// If key generation or encoding fails.
-pub fn generate_key() -> Result<(String, String)> {
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
-        .context("RSA key generation failed")?;
-    let private = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .context("cannot encode the private key")?;
-    let public = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .context("cannot encode the public key")?;
-    Ok((private.to_string(), public))
-}
 
 /// The name of a JSON value's type with its article (`a number`, `null`), for the reasons a
 /// bad record is refused.
@@ -152,6 +133,58 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// An aligned plain-text table, as the applications print their reports: two spaces before and
+/// between columns, a rule under the header, trailing spaces trimmed. The first column (the
+/// row's label) is left-aligned; any other column whose cells are all numbers (`1,234`,
+/// `-12.50`, `$3`, `40%`; a `-` for none does not count) is right-aligned, header included;
+/// the rest are left-aligned.
+pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    use std::fmt::Write as _;
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let numeric = |s: &str| {
+        let plain: String = s.chars().filter(|c| !",$%".contains(*c)).collect();
+        !plain.is_empty() && plain.parse::<f64>().is_ok()
+    };
+    let right: Vec<bool> = (0..headers.len())
+        .map(|i| {
+            let mut cells = rows
+                .iter()
+                .filter_map(|r| r.get(i))
+                .filter(|c| c.as_str() != "-")
+                .peekable();
+            i > 0 && cells.peek().is_some() && cells.all(|c| numeric(c))
+        })
+        .collect();
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let parts: Vec<String> = cells
+            .zip(&widths)
+            .zip(&right)
+            .map(|((c, &w), &r)| {
+                let pad = " ".repeat(w.saturating_sub(c.chars().count()));
+                if r {
+                    format!("{pad}{c}")
+                } else {
+                    format!("{c}{pad}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  {}", parts.join("  ").trim_end());
+    };
+    line(&mut headers.iter().copied());
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    line(&mut rule.iter().map(String::as_str));
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 ///
 /// # Cancellation
@@ -203,13 +236,13 @@ pub fn embedded_config(
     ddl: Vec<String>,
     commit_delay: Duration,
 ) -> Result<(EmulatorConfig, String)> {
-    let (private_pem, public_pem) = generate_key()?;
+    let key = KeyPair::generate().context("cannot generate the emulator's key pair")?;
     let mut config = EmulatorConfig::default();
     config.ddl = ddl;
-    config.public_keys = vec![public_pem];
+    config.public_keys = vec![key.public_key_pem().to_owned()];
     config.commit_delay = commit_delay;
     config.strict_offsets = true;
-    Ok((config, private_pem))
+    Ok((config, key.private_key_pem().to_owned()))
 }
 
 /// A client from `--profile` (else the `SNOWFLAKE_*` variables) with `max_client_lag`.
@@ -358,9 +391,9 @@ impl Serve {
             })
             .collect::<Result<Vec<_>>>()?;
         if let Some(path) = &self.new_key {
-            let (private_pem, public_pem) = generate_key()?;
-            write_private_key(path, &private_pem)?;
-            public_keys.push(public_pem);
+            let key = KeyPair::generate().context("cannot generate a key pair")?;
+            write_private_key(path, key.private_key_pem())?;
+            public_keys.push(key.public_key_pem().to_owned());
         }
         if public_keys.is_empty() {
             bail!(
@@ -461,7 +494,37 @@ mod ownership_tests {
 
 #[cfg(test)]
 mod tests {
-    use super::thousands;
+    use super::{format_table, thousands};
+
+    #[test]
+    fn a_table_aligns_labels_left_and_number_columns_right() {
+        let t = format_table(
+            &["NAME", "N", "NOTE", "USD"],
+            &[
+                vec!["Vail".into(), "1,234".into(), "ok".into(), "-".into()],
+                vec![
+                    "Beaver Creek".into(),
+                    "5".into(),
+                    "late".into(),
+                    "-12.50".into(),
+                ],
+            ],
+        );
+        assert_eq!(
+            t,
+            "  NAME              N  NOTE     USD\n  \
+             ------------  -----  ----  ------\n  \
+             Vail          1,234  ok         -\n  \
+             Beaver Creek      5  late  -12.50\n"
+        );
+    }
+
+    #[test]
+    fn a_label_column_of_numbers_stays_left_and_an_empty_table_is_its_header() {
+        let t = format_table(&["ID", "N"], &[vec!["7".into(), "10".into()]]);
+        assert_eq!(t, "  ID   N\n  --  --\n  7   10\n");
+        assert_eq!(format_table(&["A"], &[]), "  A\n  -\n");
+    }
 
     #[test]
     fn thousands_groups_digits() {

@@ -400,8 +400,6 @@ impl Authenticator {
 pub(crate) mod test_keys {
     //! A fixed test key pair and a JWT minting helper (tests only).
     use super::*;
-    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-    use rsa::RsaPrivateKey;
     use std::sync::OnceLock;
 
     /// (private PKCS#8 PEM, public SPKI PEM) of a 2048-bit key generated once per test run.
@@ -410,12 +408,11 @@ pub(crate) mod test_keys {
         KEYS.get_or_init(|| {
             (0..2)
                 .map(|i| {
-                    use rand::SeedableRng;
-                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42 + i);
-                    let k = RsaPrivateKey::new(&mut rng, 2048).unwrap();
-                    let private = k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-                    let public = k.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
-                    (private, public)
+                    let k = crate::KeyPair::from_seed(42 + i).unwrap();
+                    (
+                        k.private_key_pem().to_owned(),
+                        k.public_key_pem().to_owned(),
+                    )
                 })
                 .collect()
         })[n]

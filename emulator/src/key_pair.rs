@@ -26,12 +26,28 @@ impl KeyPair {
     /// # Errors
     /// When the key cannot be generated or encoded.
     pub fn generate() -> Result<Self, EmulatorError> {
+        Self::from_rng(&mut rand::rngs::OsRng)
+    }
+
+    /// The key pair derived from `seed`: the same seed gives the same pair on every run, so a
+    /// test's keys (and their fingerprints) are reproducible. For tests only: anyone who knows
+    /// the seed has the private key.
+    ///
+    /// # Errors
+    /// When the key cannot be generated or encoded.
+    pub fn from_seed(seed: u64) -> Result<Self, EmulatorError> {
+        use rand::SeedableRng;
+        Self::from_rng(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    /// An RSA-2048 key pair from `rng`: the one place keys are made.
+    fn from_rng(rng: &mut (impl rand::CryptoRng + rand::RngCore)) -> Result<Self, EmulatorError> {
         use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
         let fail = |what: &str, e: String| {
             EmulatorError::config(format!("cannot {what} a test key pair: {e}"))
         };
-        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
-            .map_err(|e| fail("generate", e.to_string()))?;
+        let key =
+            rsa::RsaPrivateKey::new(rng, 2048).map_err(|e| fail("generate", e.to_string()))?;
         let private_key_pem = key
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| fail("encode", e.to_string()))?
@@ -71,5 +87,17 @@ mod tests {
         let debug = format!("{k:?}");
         assert!(debug.contains("<redacted>"));
         assert!(!debug.contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn a_seed_gives_the_same_pair_every_time_and_another_seed_another_pair() {
+        let (a, b) = (
+            KeyPair::from_seed(7).unwrap(),
+            KeyPair::from_seed(7).unwrap(),
+        );
+        assert_eq!(a.private_key_pem(), b.private_key_pem());
+        assert_eq!(a.public_key_pem(), b.public_key_pem());
+        let c = KeyPair::from_seed(8).unwrap();
+        assert_ne!(a.public_key_pem(), c.public_key_pem());
     }
 }

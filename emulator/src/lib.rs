@@ -19,17 +19,32 @@
 //! ```
 //!
 //! Storage: each Snowflake table `DB.SCHEMA.TABLE` is the SQLite table `"DB.SCHEMA.TABLE"` in
-//! `<data-dir>/emulator.sqlite3`; see [`storage`].
+//! `<data-dir>/emulator.sqlite3`; [`offline`] reads it without a server.
+//!
+//! The catalog, the row conversion and the storage (`catalog`, `convert`, `storage`) are
+//! internal: public only with the feature `internals`, which exists for this crate's own
+//! integration tests (its dev-dependency on itself enables it) and is not a stable API.
+//! [`offline`] is the stable surface over them.
 
 #![warn(missing_docs)]
 
 mod api_error;
 mod auth;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod catalog;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code)] // what only the integration tests call
+mod catalog;
 mod channels;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod convert;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code)] // what only the integration tests call
+mod convert;
 mod error;
 pub mod faults;
 mod http;
@@ -45,13 +60,19 @@ mod service;
 mod sql_api;
 mod sql_sandbox;
 mod status;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod storage;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code)] // what only the integration tests call
+mod storage;
 mod tls;
 mod token_secret;
 
 pub use auth::{public_key_fingerprint, AuthError, KeyError};
 pub use clock::Clock;
 pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode, MAX_PAYLOAD_BYTES};
+pub use convert::{BinaryFormat, DEFAULT_TIMEZONE};
 pub use error::{BoxError, EmulatorError};
 pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, FaultSpecError};
 pub use key_pair::KeyPair;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use snowpipe_emulator::{
-    storage, DuplicateAppendPolicy, Emulator, EmulatorConfig, FaultPlan, TlsMode,
+    offline, DuplicateAppendPolicy, Emulator, EmulatorConfig, FaultPlan, TlsMode,
 };
 
 /// A local Snowpipe Streaming server (REST API, high-performance architecture).
@@ -122,8 +122,8 @@ struct ServeArgs {
     /// How BINARY columns read JSON strings (Snowflake's BINARY_INPUT_FORMAT): `hex` (the
     /// default, as Snowflake's), `base64` or `utf8`. `:pipe-info` advertises it, so the
     /// official SDK encodes bytes to match.
-    #[arg(long, default_value = "hex", value_parser = |s: &str| s.parse::<snowpipe_emulator::convert::BinaryFormat>())]
-    binary_format: snowpipe_emulator::convert::BinaryFormat,
+    #[arg(long, default_value = "hex", value_parser = |s: &str| s.parse::<snowpipe_emulator::BinaryFormat>())]
+    binary_format: snowpipe_emulator::BinaryFormat,
     /// Deprecated alias of `--binary-format hex` (the default), kept for older scripts.
     #[arg(long, hide = true, conflicts_with = "binary_format")]
     binary_hex: bool,
@@ -336,8 +336,8 @@ fn cell(v: &serde_json::Value) -> String {
 }
 
 fn run_query(data_dir: &std::path::Path, sql: &str, format: &str) -> Result<(), String> {
-    let conn = storage::open_read_only(data_dir).map_err(|e| e.to_string())?;
-    let (cols, rows) = storage::query(&conn, sql).map_err(|e| e.to_string())?;
+    let conn = offline::open_read_only(data_dir).map_err(|e| e.to_string())?;
+    let (cols, rows) = offline::query(&conn, sql).map_err(|e| e.to_string())?;
     match format {
         "json" => {
             for r in rows {

@@ -269,7 +269,7 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection, EmulatorError> {
 pub type QueryResult = (Vec<String>, Vec<Vec<serde_json::Value>>);
 
 /// Runs one read-only statement. Values print as every output of the emulator prints them
-/// ([`crate::convert::output`]): a column declared `NUMBER(p,s)` gives its values at the
+/// (the one printer, `convert::output`): a column declared `NUMBER(p,s)` gives its values at the
 /// column's scale, exactly (JSON integers for `NUMBER(p,0)` values that fit `i64` or `u64`,
 /// else strings: `"3194301642615.2778"`, `"12.50"`); BLOBs are upper-case hex strings
 /// (BINARY); FLOAT values are JSON numbers, text is a string.

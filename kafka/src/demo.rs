@@ -20,7 +20,7 @@ use rdkafka::message::{Headers as _, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 
 use crate::dead_letter::SOURCE_HEADERS;
 
@@ -90,15 +90,15 @@ impl Lab {
         ));
         std::fs::create_dir_all(&dir)?;
         let dir = TempDir(dir);
-        let (private_pem, public_pem) = generate_key()?;
+        let pair = KeyPair::generate().context("cannot make the emulator's key pair")?;
         let key = dir.0.join("key.p8");
-        std::fs::write(&key, private_pem)?;
+        std::fs::write(&key, pair.private_key_pem())?;
         let mut config = config;
         if config.ca_out.is_none() && !matches!(config.tls, snowpipe_emulator::TlsMode::Off) {
             // Instances trust it through SSL_CERT_FILE (`instance`).
             config.ca_out = Some(dir.0.join("ca.pem"));
         }
-        let emulator = Emulator::start(config.with_ddl(DDL).with_public_key(public_pem))
+        let emulator = Emulator::start(config.with_ddl(DDL).with_public_key(pair.public_key_pem()))
             .await
             .context("cannot start the emulator")?;
         Ok(Self {
@@ -309,16 +309,6 @@ impl Lab {
         }
         Ok(out)
     }
-}
-
-/// A throwaway RSA key pair (PKCS#8 private PEM, SPKI public PEM) for the emulator.
-fn generate_key() -> Result<(String, String)> {
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    let key =
-        rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).context("RSA key generation")?;
-    let private = key.to_pkcs8_pem(LineEnding::LF)?.to_string();
-    let public = key.to_public_key().to_public_key_pem(LineEnding::LF)?;
-    Ok((private, public))
 }
 
 /// What was produced: `id → (partition, offset)` for events, `(partition, offset)` of the

@@ -27,12 +27,15 @@
 //! side), [`subscription`] (which subscription errors stop the sink), [`partition`] (one partition's worker), [`record`] (message → row), [`layout`] (the
 //! connector's row layouts and tombstones), [`metadata_fields`] (its `snowflake.metadata.*` flags), [`create_tables`] (`--create-tables`),
 //! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
-//! (Prometheus, health and readiness), [`demo`] (`snowpipe-kafka demo`, and the lab the tests
-//! use), [`bench`](mod@bench) (`snowpipe-kafka bench`); [`value_format`] (Schema Registry
-//! values: `--value-format`), with [`registry`] (the registry client) and [`avro`] (Avro → JSON).
+//! (Prometheus, health and readiness); [`value_format`] (Schema Registry values:
+//! `--value-format`), with [`registry`] (the registry client) and [`avro`] (Avro → JSON).
+//! With the default feature `demo`: `demo` (`snowpipe-kafka demo`, and the lab the tests use)
+//! and `bench` (`snowpipe-kafka bench`), which embed the emulator; without it
+//! (`--no-default-features`) the crate is the sink alone.
 
 pub mod avro;
 pub mod batch;
+#[cfg(feature = "demo")]
 pub mod bench;
 pub mod config;
 pub mod connector;
@@ -40,6 +43,7 @@ pub mod connector_config;
 pub mod consumer;
 pub mod create_tables;
 pub mod dead_letter;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod layout;
 pub mod metadata_fields;

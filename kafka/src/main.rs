@@ -3,9 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use snowpipe_kafka::config::SinkArgs;
-use snowpipe_kafka::demo::DemoArgs;
 
 /// A Kafka consumer-group sink for Snowpipe Streaming: one channel per partition, exactly once
 /// across rebalances, kills and restarts.
@@ -16,18 +15,21 @@ use snowpipe_kafka::demo::DemoArgs;
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    #[cfg(feature = "demo")]
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
     sink: Option<SinkArgs>,
 }
 
-#[derive(Debug, Subcommand)]
+/// The subcommands of the default feature `demo` (they embed the emulator).
+#[cfg(feature = "demo")]
+#[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Everything on this machine: librdkafka's mock Kafka cluster, the embedded emulator, a
     /// producer and sink instances as separate processes (one killed, one added), then a
     /// reconciliation per partition.
-    Demo(DemoArgs),
+    Demo(snowpipe_kafka::demo::DemoArgs),
     /// Measures messages/s and CPU per GB at several instance counts, and the time to resume
     /// after a rebalance (prints JSON lines).
     Bench(snowpipe_kafka::bench::BenchArgs),
@@ -50,13 +52,20 @@ fn main() -> ExitCode {
             }
         };
     let cli = Cli::parse_from(argv);
-    let result = match (cli.command, cli.sink) {
-        (Some(Command::Bench(args)), _) => {
-            runtime().and_then(|rt| rt.block_on(snowpipe_kafka::bench::run(args)))
+    #[cfg(feature = "demo")]
+    let result = match cli.command {
+        Some(Command::Bench(args)) => {
+            Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::bench::run(args))))
         }
-        (Some(Command::Demo(args)), _) => {
-            runtime().and_then(|rt| rt.block_on(snowpipe_kafka::demo::run(args)))
+        Some(Command::Demo(args)) => {
+            Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::demo::run(args))))
         }
+        None => None,
+    };
+    #[cfg(not(feature = "demo"))]
+    let result = None;
+    let result = match (result, cli.sink) {
+        (Some(result), _) => result,
         (None, Some(mut args)) => {
             if let Some(c) = connector {
                 if !c.ignored.is_empty() {
@@ -74,7 +83,7 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(sink(args)))
         }
         (None, None) => {
-            eprintln!("error: give the sink's options (see --help), or `demo`");
+            eprintln!("error: give the sink's options (see --help){NO_OPTIONS_HINT}");
             return ExitCode::from(2);
         }
     };
@@ -86,6 +95,12 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The end of the line printed when the command line has no options.
+#[cfg(feature = "demo")]
+const NO_OPTIONS_HINT: &str = ", or `demo`";
+#[cfg(not(feature = "demo"))]
+const NO_OPTIONS_HINT: &str = " (`demo` and `bench` need the default feature `demo`)";
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -149,7 +164,7 @@ async fn terminated() {
 mod tests {
     use clap::Parser as _;
 
-    use super::{Cli, Command};
+    use super::Cli;
 
     fn parse(args: &str) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("snowpipe-kafka").chain(args.split_whitespace()))
@@ -173,11 +188,36 @@ mod tests {
             .is_some());
         let err = parse(base).unwrap_err().to_string();
         assert!(err.contains("--topic"), "{err}");
+    }
+
+    #[cfg(feature = "demo")]
+    #[test]
+    fn demo_and_bench_are_subcommands_with_the_demo_feature() {
+        use super::Command;
         assert!(matches!(
             parse("demo").unwrap().command,
             Some(Command::Demo(_))
         ));
+        assert!(matches!(
+            parse("bench").unwrap().command,
+            Some(Command::Bench(_))
+        ));
         assert!(parse("demo --brokers x").is_err());
+    }
+
+    /// `cargo install --no-default-features`: the sink alone; `demo` is refused as an
+    /// argument, not run.
+    #[cfg(not(feature = "demo"))]
+    #[test]
+    fn without_the_demo_feature_demo_is_not_a_command() {
+        let err = parse("demo").unwrap_err().to_string();
+        assert!(err.contains("demo"), "{err}");
+        assert!(
+            parse("--brokers h:9092 --group g --database D --schema S --topic t --pipe P")
+                .unwrap()
+                .sink
+                .is_some()
+        );
     }
 
     /// `--topic-regex` needs no `--topic` or `--pipe`; a topic's pipe follows the rules; a

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use snowpipe_emulator::convert::BinaryFormat as ServerFormat;
+use snowpipe_emulator::BinaryFormat as ServerFormat;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 use snowpipe_streaming::binary::{self, Binary, BinaryFormat};
 use snowpipe_streaming::{Error, OffsetToken};

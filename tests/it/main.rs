@@ -24,6 +24,7 @@ mod elastic;
 mod exactly_once;
 mod ownership;
 mod protocol_fidelity;
+mod readme;
 mod rest_proxy;
 mod rest_tls;
 mod rest_tls_env;

@@ -10,7 +10,6 @@ use snowpipe_emulator::offline::OfflineTables;
 use snowpipe_emulator::{Emulator, EmulatorConfig};
 use snowpipe_streaming::StreamingIngestClient;
 
-use crate::common::generate_key;
 use crate::ecommerce::generator::Plan;
 use crate::ecommerce::report::{self, Reconciliation};
 use crate::ecommerce::run::SETUP_SQL;
@@ -135,10 +134,11 @@ async fn run(client: StreamingIngestClient, opts: StreamOptions, stats: Vec<Arc<
 #[test]
 fn crashed_and_restarted_instances_land_every_id_once() {
     let emu_rt = tokio::runtime::Runtime::new().unwrap();
-    let (private_pem, public_pem) = generate_key().unwrap();
+    let key = snowpipe_emulator::KeyPair::generate().unwrap();
+    let private_pem = key.private_key_pem().to_owned();
     let mut config = EmulatorConfig::for_tests();
     config.ddl = vec![SETUP_SQL.to_string()];
-    config.public_keys = vec![public_pem];
+    config.public_keys = vec![key.public_key_pem().to_owned()];
     config.commit_delay = Duration::from_millis(30);
     let emu = emu_rt.block_on(Emulator::start(config)).unwrap();
     let plan = Plan {

@@ -7,10 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::ecommerce::report::format_table;
+use crate::common::{format_table, thousands};
 use crate::ecommerce::streamer::InstanceStats;
-
-pub use crate::common::thousands;
 
 /// One progress line over all instances.
 pub fn line(stats: &[Arc<InstanceStats>], elapsed: Duration, rows_per_s: f64) -> String {

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::common::{format_table, thousands};
 use crate::ecommerce::generator::{segment_of, Plan, Segment, ITEM_ID_FACTOR, ORDER_ID_SPACE};
-use crate::ecommerce::progress::thousands;
 use crate::ecommerce::streamer::{ItemIndex, DATABASE, SCHEMA};
 
 /// Something that answers read-only SQL over the landed tables (the emulator's SQLite).
@@ -239,44 +239,6 @@ pub fn usd(cents: i64) -> String {
         thousands(cents.unsigned_abs() / 100),
         cents.unsigned_abs() % 100
     )
-}
-
-/// A plain text table with a header rule; numbers right-aligned.
-pub fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([h.len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let numeric = |s: &str| s.starts_with(|c: char| c.is_ascii_digit() || c == '-');
-    let line = |cells: Vec<String>| {
-        let mut out = String::from(" ");
-        for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i] - c.chars().count();
-            out.push(' ');
-            if numeric(c) && i > 0 {
-                out.push_str(&" ".repeat(pad));
-                out.push_str(c);
-            } else {
-                out.push_str(c);
-                out.push_str(&" ".repeat(pad));
-            }
-            out.push(' ');
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.iter().map(|h| h.to_string()).collect());
-    out += &line(widths.iter().map(|w| "-".repeat(*w)).collect());
-    for r in rows {
-        out += &line(r.clone());
-    }
-    out
 }
 
 /// The reconciliation as a table.

@@ -13,11 +13,12 @@ use snowpipe_streaming::StreamingIngestClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
+use crate::common::thousands;
 use crate::common::EmulatorArgs;
 use crate::ecommerce::cli::{ConnectArgs, ReportArgs, RunArgs, StreamArgs};
 use crate::ecommerce::config::Settings;
 use crate::ecommerce::generator::Plan;
-use crate::ecommerce::progress::{self, thousands};
+use crate::ecommerce::progress;
 use crate::ecommerce::report::{self, SqlSource};
 use crate::ecommerce::streamer::{stream_instance, InstanceStats, ItemIndex, StreamOptions};
 

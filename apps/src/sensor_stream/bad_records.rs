@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use crate::common::{format_table, thousands};
 use crate::sensor_stream::consume::{lock, ConsumeStats};
-use crate::sensor_stream::report::{format_table, thousands};
 
 /// The closing report's bad-record section: one line when there were none, else a table per
 /// shard (dead-lettered now, found already dead-lettered, rejected by the server) and the first

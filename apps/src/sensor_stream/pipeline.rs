@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::watch;
 
+use crate::common::thousands;
 use crate::sensor_stream::bad_records::format_bad_records;
 use crate::sensor_stream::broker;
 use crate::sensor_stream::cli::{ConnectArgs, ConsumeArgs, PublishArgs, RunArgs};
@@ -17,7 +18,7 @@ use crate::sensor_stream::consume::{consume_all, lock, ConsumeOptions, ConsumeSt
 use crate::sensor_stream::dead_letter::DeadLetters;
 use crate::sensor_stream::nats_server::NatsServer;
 use crate::sensor_stream::publish::{check_rate, publish, Limit, PublishOptions, PublishStats};
-use crate::sensor_stream::report::{self, thousands, Reconciliation};
+use crate::sensor_stream::report::{self, Reconciliation};
 
 /// The Snowflake setup; the embedded emulator declares its catalog from it.
 pub const SETUP_SQL: &str = include_str!("sql/setup.sql");
@@ -218,14 +219,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let (emulator, client) = if external {
         (None, connect(&args.connect).await?)
     } else {
-        let (private_pem, public_pem) =
-            tokio::task::spawn_blocking(crate::common::generate_key).await??;
-        let mut config = EmulatorConfig::default();
-        config.ddl = vec![SETUP_SQL.to_string()];
-        config.public_keys = vec![public_pem];
-        config.commit_delay = args.commit_delay;
-        // Stream sequences are per-row tokens: a request whose tokens cannot name its rows is a bug.
-        config.strict_offsets = true;
+        // Stream sequences are per-row tokens: a request whose tokens cannot name its rows is a
+        // bug (the embedded configuration's strict offsets).
+        let commit_delay = args.commit_delay;
+        let (config, private_pem) = tokio::task::spawn_blocking(move || {
+            crate::common::embedded_config(vec![SETUP_SQL.to_string()], commit_delay)
+        })
+        .await??;
         let emulator = Emulator::start(config)
             .await
             .context("cannot start the embedded emulator")?;

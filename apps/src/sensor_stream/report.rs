@@ -16,40 +16,7 @@ use crate::sensor_stream::consume::{lock, ConsumeStats};
 use crate::sensor_stream::latency::Histogram;
 use crate::sensor_stream::publish::PublishStats;
 
-pub use crate::common::thousands;
-
-/// A text table: the first column left-aligned, the others right-aligned.
-pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, &w))| {
-                if i == 0 {
-                    format!("{c:<w$}")
-                } else {
-                    format!("{c:>w$}")
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "  {}", parts.join("  ").trim_end());
-    };
-    line(headers.to_vec());
-    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    line(rule.iter().map(String::as_str).collect());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
-}
+use crate::common::{format_table, thousands};
 
 /// One shard's reconciliation: the broker's sequences against the landed STREAM_SEQ values
 /// and the dead-lettered sequences.
@@ -322,13 +289,5 @@ mod tests {
             (4, 2, 2, 0)
         );
         assert!(r.exact());
-    }
-
-    #[test]
-    fn tables_align_and_numbers_group() {
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(12), "12");
-        let t = format_table(&["A", "NUM"], &[vec!["x".into(), "1,000".into()]]);
-        assert_eq!(t, "  A    NUM\n  -  -----\n  x  1,000\n");
     }
 }

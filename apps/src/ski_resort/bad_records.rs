@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering;
 
 use snowpipe_streaming::RowErrorSummary;
 
+use crate::common::format_table;
+use crate::common::thousands;
 use crate::ski_resort::model::Table;
-use crate::ski_resort::progress::thousands;
 use crate::ski_resort::queue::LedgerEntry;
-use crate::ski_resort::report::format_table;
 use crate::ski_resort::streamer::Stats;
 
 /// Where a table's rejected rows are, in queue ids.

@@ -24,7 +24,7 @@ pub(crate) fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub(crate) use crate::common::thousands;
+use crate::common::thousands;
 
 /// A short axis label: `12k`, `1.5M`.
 pub(crate) fn short(v: f64) -> String {

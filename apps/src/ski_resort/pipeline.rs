@@ -12,11 +12,12 @@ use snowpipe_emulator::Emulator;
 use snowpipe_streaming::{Channel, ClientBuilder, OffsetToken, StreamingIngestClient};
 use tokio::sync::watch;
 
+use crate::common::{format_table, thousands};
 use crate::ski_resort::cli::{ConnectArgs, RunArgs, StreamArgs};
 use crate::ski_resort::embedded::SETUP_SQL;
 use crate::ski_resort::generator::{produce, Limit};
 use crate::ski_resort::model::Table;
-use crate::ski_resort::progress::{self, thousands};
+use crate::ski_resort::progress;
 use crate::ski_resort::queue::Queue;
 use crate::ski_resort::report;
 use crate::ski_resort::streamer::{
@@ -205,7 +206,7 @@ fn print_stream_summary(stats: &Stats, elapsed: Duration) {
     println!("\nStream ({:.1} s)", elapsed.as_secs_f64());
     print!(
         "{}",
-        report::format_table(
+        format_table(
             &[
                 "TABLE",
                 "SENT",
@@ -456,7 +457,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             println!("\nCommitted by offset token (generated vs committed)");
             print!(
                 "{}",
-                report::format_table(&["TABLE", "GENERATED", "COMMITTED", "DEAD_LETTERED"], &rows)
+                format_table(&["TABLE", "GENERATED", "COMMITTED", "DEAD_LETTERED"], &rows)
             );
             println!(
                 "\nThe dashboard lives in Snowflake: run apps/src/ski_resort/sql/dashboard.sql, then \

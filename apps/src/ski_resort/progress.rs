@@ -35,7 +35,7 @@ pub struct TableSnapshot {
     pub rows_per_s: f64,
 }
 
-pub use crate::common::thousands;
+use crate::common::thousands;
 
 /// Renders one table's line (shared by both modes).
 pub fn describe(s: &TableSnapshot) -> String {

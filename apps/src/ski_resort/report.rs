@@ -14,9 +14,9 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use snowpipe_streaming::sql::{Column, SqlClient};
 
+use crate::common::{format_table, thousands};
 use crate::ski_resort::catalog::RESORTS;
 use crate::ski_resort::model::Table;
-use crate::ski_resort::progress::thousands;
 use crate::ski_resort::queue::{txid_hash, LedgerEntry};
 
 /// Something that answers SQL with rows of JSON values: Snowflake's SQL API (a real account
@@ -208,53 +208,6 @@ pub async fn reconcile(
         });
     }
     Ok(out)
-}
-
-/// Renders an aligned text table; numeric-looking cells are right-aligned.
-pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let numeric = |s: &str| {
-        let plain: String = s.chars().filter(|c| !",$%".contains(*c)).collect();
-        !plain.is_empty() && plain.parse::<f64>().is_ok()
-    };
-    // A column is right-aligned (header included) when its cells are numbers.
-    let right: Vec<bool> = (0..headers.len())
-        .map(|i| {
-            let mut cells = rows
-                .iter()
-                .filter_map(|r| r.get(i))
-                .filter(|c| c.as_str() != "-")
-                .peekable();
-            cells.peek().is_some() && cells.all(|c| numeric(c))
-        })
-        .collect();
-    let mut out = String::new();
-    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
-        let parts: Vec<String> = cells
-            .zip(&widths)
-            .zip(&right)
-            .map(|((c, &w), &r)| {
-                if r {
-                    format!("{c:>w$}")
-                } else {
-                    format!("{c:<w$}")
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "  {}", parts.join("  ").trim_end());
-    };
-    line(&mut out, &mut headers.iter().copied());
-    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    let _ = writeln!(out, "  {}", rule.join("  "));
-    for row in rows {
-        line(&mut out, &mut row.iter().map(String::as_str));
-    }
-    out
 }
 
 /// Formats a JSON cell: integers with separators, reals with two decimals.
@@ -461,22 +414,6 @@ pub async fn format_views(source: &dyn SqlSource) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn table_is_aligned() {
-        let t = format_table(
-            &["NAME", "N"],
-            &[
-                vec!["Vail".into(), "1,234".into()],
-                vec!["Beaver Creek".into(), "5".into()],
-            ],
-        );
-        let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines[0], "  NAME              N");
-        assert_eq!(lines[1], "  ------------  -----");
-        assert_eq!(lines[2], "  Vail          1,234");
-        assert_eq!(lines[3], "  Beaver Creek      5");
-    }
 
     #[test]
     fn cells_format_numbers() {

@@ -219,10 +219,10 @@ async fn run_replay(
     let secs = report.elapsed.as_secs_f64().max(1e-3);
     eprintln!(
         "replayed {} rows of {} in {:.1}s ({} rows/s); committed key {}{}",
-        replay::group(report.rows),
+        common::thousands(report.rows),
         report.table,
         secs,
-        replay::group((report.rows as f64 / secs) as u64),
+        common::thousands((report.rows as f64 / secs) as u64),
         report.committed.map_or("-".into(), |c| c.to_string()),
         report
             .resumed_after
@@ -282,7 +282,7 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!(
                 "created {} with {} rows",
                 sample::TABLE,
-                replay::group(a.rows + 5)
+                common::thousands(a.rows + 5)
             );
             Ok(())
         }
@@ -360,7 +360,7 @@ async fn default_run(rows: u64, batch: usize) -> Result<()> {
     eprintln!(
         "table_replay: sample table {} with {} rows (every type, sparse keys) in {:.1}s",
         sample::TABLE,
-        replay::group(rows + 5),
+        common::thousands(rows + 5),
         started.elapsed().as_secs_f64()
     );
     let table = source::describe(&mut conn, sample::TABLE, None).await?;

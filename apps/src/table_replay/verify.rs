@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use snowpipe_streaming::sql::SqlClient;
 
-use crate::table_replay::replay::group;
+use crate::common::thousands;
 use crate::table_replay::schema::{self, Kind, SourceTable};
 use crate::table_replay::source::{self, KeysetReader};
 
@@ -225,16 +225,20 @@ impl Verification {
             let verdict = if s == d { "match" } else { "DIFFERENT" };
             format!("  {name:<16} {s:>12} {d:>12}  {verdict}\n")
         };
-        out += &row("rows", group(self.source_rows), group(self.dest_rows));
+        out += &row(
+            "rows",
+            thousands(self.source_rows),
+            thousands(self.dest_rows),
+        );
         out += &row(
             "distinct keys",
-            group(self.source_rows),
-            group(self.dest_distinct),
+            thousands(self.source_rows),
+            thousands(self.dest_distinct),
         );
         out += &row("min key", opt(self.source_range.0), opt(self.dest_range.0));
         out += &row("max key", opt(self.source_range.1), opt(self.dest_range.1));
-        out += &row("missing rows", "0".into(), group(self.missing));
-        out += &row("extra rows", "0".into(), group(self.extra));
+        out += &row("missing rows", "0".into(), thousands(self.missing));
+        out += &row("extra rows", "0".into(), thousands(self.extra));
         let _ = writeln!(
             out,
             "\n  {:<20} {:<18} {:<18} {:>9}  RESULT",
@@ -251,7 +255,7 @@ impl Verification {
                 "  {name:<20} {:<18} {:<18} {:>9}  {verdict}",
                 &s[..16],
                 &d[..16],
-                group(*n)
+                thousands(*n)
             );
         }
         if !self.differences.is_empty() {

@@ -53,7 +53,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use rand::SeedableRng;
 use snowpipe_emulator::{Emulator, EmulatorConfig, FaultRule};
 use snowpipe_streaming::{
     Channel, ClientBuilder, ElasticChannel, OffsetToken, StreamingIngestClient,
@@ -181,14 +180,11 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
     }
     // No SNOWFLAKE_URL: an in-process emulator in sink mode, on its own threads (named
     // "emulator", so their CPU time can be told apart from the client's).
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
-    let key = rsa::RsaPrivateKey::new(&mut rng, 2048)?;
-    let private = key.to_pkcs8_pem(LineEnding::LF)?.to_string();
-    let public = key.to_public_key().to_public_key_pem(LineEnding::LF)?;
+    let key = snowpipe_emulator::KeyPair::from_seed(args.seed)?;
+    let private = key.private_key_pem().to_owned();
     let mut cfg = EmulatorConfig::default()
         .with_ddl(DDL)
-        .with_public_key(public)
+        .with_public_key(key.public_key_pem())
         .with_commit_delay(Duration::ZERO);
     cfg.sink = true;
     cfg.request_log_capacity = 0;

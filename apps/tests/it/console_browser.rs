@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use snowpipe_emulator::{EmulatorConfig, Endpoint, FaultAction, FaultRule};
+use snowpipe_streaming::emulator::Emulator;
 use snowpipe_streaming::OffsetToken;
 
 use crate::common;
@@ -139,10 +139,13 @@ async fn console_follows_streaming_channels_in_a_browser() {
     const SCHEMA: &str = "SCH";
     const TABLE: &str = "T";
     // Commits 100 ms after each append, so the page has a commit latency to show.
-    let config = EmulatorConfig::for_tests()
-        .with_ddl("CREATE DATABASE DB; CREATE SCHEMA SCH; CREATE TABLE T (ID NUMBER NOT NULL, NAME VARCHAR(20));")
-        .with_commit_delay(Duration::from_millis(100));
-    let (emu, builder) = snowpipe_streaming::emulator::start(config).await.unwrap();
+    let emu = Emulator::builder()
+        .ddl("CREATE DATABASE DB; CREATE SCHEMA SCH; CREATE TABLE T (ID NUMBER NOT NULL, NAME VARCHAR(20));")
+        .commit_delay(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let builder = emu.client_builder();
     let url = format!("{}/", emu.url());
 
     // The JSON answer is unchanged for clients that do not ask for HTML.
@@ -258,14 +261,9 @@ async fn console_follows_streaming_channels_in_a_browser() {
 
     // Act 2: more channels, more rows, a row the table refuses (NAME is VARCHAR(20)) and an
     // injected 503 on one append.
-    emu.faults().add(
-        FaultRule::new(
-            Endpoint::AppendRows,
-            FaultAction::status(503, "INJECTED_503"),
-        )
-        .on_channel("echo")
-        .times(1),
-    );
+    let fault = "append_rows:status=503,code=INJECTED_503,message=injected fault INJECTED_503";
+    emu.add_fault(&format!("{fault},channel=echo,times=1"))
+        .unwrap();
     for (name, last) in [("delta", 49u64), ("echo", 74)] {
         let ch = client
             .table_pipe(DB, SCHEMA, TABLE)

@@ -96,15 +96,10 @@ pub async fn finish(channel: Channel, client: StreamingIngestClient, emu: Emulat
 pub fn other_key() -> &'static (String, String) {
     static KEY: OnceLock<(String, String)> = OnceLock::new();
     KEY.get_or_init(|| {
-        use rand::SeedableRng;
-        use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4242);
-        let key = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation");
+        let key = snowpipe_emulator::KeyPair::from_seed(4242).expect("RSA key generation");
         (
-            key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
-            key.to_public_key()
-                .to_public_key_pem(LineEnding::LF)
-                .unwrap(),
+            key.private_key_pem().to_owned(),
+            key.public_key_pem().to_owned(),
         )
     })
 }

@@ -5,10 +5,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 
 pub const DDL: &str = "
 CREATE DATABASE IF NOT EXISTS DB;
@@ -26,12 +24,10 @@ pub fn keys(n: usize) -> (String, String) {
     KEYS.get_or_init(|| {
         (0..2u64)
             .map(|i| {
-                use rand::SeedableRng;
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1000 + i);
-                let k = RsaPrivateKey::new(&mut rng, 2048).unwrap();
+                let k = KeyPair::from_seed(1000 + i).unwrap();
                 (
-                    k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
-                    k.to_public_key().to_public_key_pem(LineEnding::LF).unwrap(),
+                    k.private_key_pem().to_owned(),
+                    k.public_key_pem().to_owned(),
                 )
             })
             .collect()
