@@ -46,7 +46,13 @@ impl Shared {
                         .collect::<Vec<_>>(),
                 ));
             }
-            let script = ddl.script.clone();
+            // `_emulator_ddl` keeps one copy of a text: a statement sent again later (`SET NOT
+            // NULL` after a `DROP NOT NULL` after a `SET NOT NULL`) must replay in its turn too.
+            let script = format!(
+                "-- SQL API statement {}\n{}",
+                uuid::Uuid::new_v4(),
+                ddl.script
+            );
             st.run(move |c| -> rusqlite::Result<()> {
                 let tx = c.transaction()?;
                 for create in &creates {

@@ -68,6 +68,15 @@ async fn a_table_created_through_the_sql_api_takes_rows_and_survives_a_restart()
             "Statement executed successfully.",
         ),
     ];
+    // NOTE ends NOT NULL, set by a statement sent for the second time: the restart must
+    // replay it in its turn.
+    let cases = cases.into_iter().chain(
+        [
+            "ALTER TABLE ORDERS ALTER COLUMN NOTE SET NOT NULL",
+            "ALTER TABLE ORDERS ALTER COLUMN NOTE DROP NOT NULL",
+        ]
+        .map(|s| (s, "Statement executed successfully.")),
+    );
     for (statement, expected) in cases {
         assert_eq!(
             status(&sql(&emu, statement, None).await),
@@ -116,6 +125,22 @@ async fn a_table_created_through_the_sql_api_takes_rows_and_survives_a_restart()
     assert_eq!(ok(&r), json!([["0"]]));
     let c = Client::connect(&emu).await;
     c.open_on("ORDERS_PIPE", "b").await;
+    let set = "ALTER TABLE ORDERS ALTER COLUMN NOTE SET NOT NULL";
+    assert_eq!(
+        status(&sql(&emu, set, None).await),
+        "Statement executed successfully."
+    );
+    emu.shutdown().await;
+    let cfg = EmulatorConfig::for_tests()
+        .with_public_key(keys(0).1)
+        .with_data_dir(dir.path());
+    let emu = Emulator::start(cfg).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let ct = c.open_on("ORDERS-STREAMING", "c").await;
+    let s = c
+        .append_on("ORDERS-STREAMING", "c", &ct, "1", "{\"ID\":3}\n")
+        .await;
+    assert_eq!(s["rows_error_count"], 1, "NOTE is NOT NULL again: {s}");
     emu.shutdown().await;
 }
 
