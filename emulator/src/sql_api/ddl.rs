@@ -1,6 +1,7 @@
 //! The catalog DDL the SQL API runs: `CREATE [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS]`,
 //! `CREATE [OR REPLACE] PIPE [IF NOT EXISTS]` and the `ALTER TABLE`s the catalog models (`ADD
-//! [COLUMN]`, `ALTER [COLUMN] … DROP|SET NOT NULL`), as users create their tables through
+//! [COLUMN]`, `ALTER [COLUMN] … DROP|SET NOT NULL`, `SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE`),
+//! as users create their tables through
 //! Snowflake's SQL API (the Kafka connector does).
 //!
 //! A statement is recognised by its first words ([`parse`]); its object's name is resolved
@@ -32,7 +33,8 @@ use super::rewrite::{current_database, current_schema, failed};
 /// What the SQL API runs besides read-only `SELECT`s, for messages.
 pub(crate) const ACCEPTED: &str = "read-only SELECT/WITH statements and the DDL CREATE \
      [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS], CREATE [OR REPLACE] PIPE [IF NOT EXISTS] \
-     and ALTER TABLE … ADD [COLUMN] / ALTER [COLUMN] … DROP|SET NOT NULL";
+     and ALTER TABLE … ADD [COLUMN] / ALTER [COLUMN] … DROP|SET NOT NULL / SET \
+     ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE";
 
 /// The refusal of a statement the SQL API does not run.
 pub(crate) fn not_accepted(what: &str) -> ApiError {

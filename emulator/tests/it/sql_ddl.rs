@@ -165,6 +165,23 @@ async fn the_kafka_connectors_statement_makes_a_table_that_evolves_on_the_first_
     // Error logging is on: the table has an error table.
     let r = sql(&emu, "SELECT COUNT(*) FROM ERROR_TABLE(ORDERS)", None).await;
     assert_eq!(ok(&r), json!([["0"]]));
+    // A table made without evolution gets it as the connector turns it on.
+    for (statement, expected) in [
+        (
+            "CREATE TABLE PLAIN (RECORD_METADATA VARIANT)",
+            "Table PLAIN successfully created.",
+        ),
+        (
+            "alter table PLAIN set ENABLE_SCHEMA_EVOLUTION = true",
+            "Statement executed successfully.",
+        ),
+    ] {
+        assert_eq!(status(&sql(&emu, statement, None).await), expected);
+    }
+    let ct = c.open_on("PLAIN-STREAMING", "k").await;
+    c.append_on("PLAIN-STREAMING", "k", &ct, "7", row).await;
+    let r = sql(&emu, "SELECT ID, NAME FROM PLAIN", None).await;
+    assert_eq!(ok(&r), json!([["1", "n1"]]));
     emu.shutdown().await;
 }
 
@@ -245,7 +262,7 @@ async fn writes_and_other_statements_stay_refused() {
         ("TRUNCATE TABLE T", "002003", accepted),
         // The catalog ignores it: refused rather than answered as if done.
         (
-            "ALTER TABLE T SET ENABLE_SCHEMA_EVOLUTION = TRUE",
+            "ALTER TABLE T SET DATA_RETENTION_TIME_IN_DAYS = 1",
             "002003",
             accepted,
         ),
