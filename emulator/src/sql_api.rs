@@ -1,14 +1,16 @@
 //! `POST /api/v2/statements`: Snowflake's SQL API, for read-only `SELECT`s over the emulator's
 //! tables, so a client can check what landed with the same code against the emulator and a
-//! real account.
+//! real account, and for the catalog DDL that creates tables and pipes (`CREATE TABLE`, `CREATE
+//! PIPE`, `ALTER TABLE … ADD COLUMN`; `sql_api/ddl.rs`), applied as the emulator's `--ddl`
+//! scripts are and answered with Snowflake's one-row `status` result.
 //!
 //! The statement runs in SQLite: table names after `FROM` and `JOIN` (`T`, `S.T` or `D.S.T`,
 //! resolved with the request's `database` and `schema`) are rewritten to the emulator's
 //! SQLite tables, and Snowflake's paths (`m:key.sub`) and `::STRING` casts become SQLite's
 //! JSON extraction and `CAST` (`sql_api/paths.rs`); everything else is SQLite SQL, so use
-//! portable SQL (`COUNT`, `MIN`, `MAX`, `SUM`, `WHERE`, `ORDER BY`, `LIMIT`). Statements that are not `SELECT`/`WITH`, that
-//! SQLite does not consider read-only, or several statements in one request are refused with
-//! 422. The statement runs in a sandbox (`sql_sandbox.rs`): it reads only catalog tables
+//! portable SQL (`COUNT`, `MIN`, `MAX`, `SUM`, `WHERE`, `ORDER BY`, `LIMIT`). Statements that are neither
+//! `SELECT`/`WITH` nor accepted DDL, that SQLite does not consider read-only, or several
+//! statements in one request are refused with 422. The statement runs in a sandbox (`sql_sandbox.rs`): it reads only catalog tables
 //! whose database the caller's role is granted (the token's role, else the user's default
 //! role; the request's `role` only when `GRANT ROLE … TO USER` granted it to the user),
 //! wherever in the statement a table is named; anything else is "does not exist or not
@@ -41,11 +43,13 @@ use crate::api_error::ApiError;
 use crate::catalog::Catalog;
 use crate::sql_sandbox::{run_sandboxed_for, Readable};
 
+mod ddl;
 mod encode;
 mod paths;
 mod results;
 mod rewrite;
 
+pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl};
 use encode::Kind;
 pub(crate) use results::{running, Fetched, ResultStore};
 use rewrite::{failed, rewrite};
@@ -131,19 +135,31 @@ impl Caller<'_> {
     }
 }
 
-/// Parses the request, rewrites the table names and returns the SQLite statement with the
+/// A statement request, ready to run.
+#[derive(Debug)]
+pub(crate) enum Request {
+    /// A read-only `SELECT`, for the sandbox.
+    Read(Prepared),
+    /// Catalog DDL (`ddl.rs`), for the service that owns the model.
+    Ddl(Ddl),
+}
+
+/// Parses the request. A `SELECT`/`WITH` has its table names rewritten and comes back with the
 /// tables the caller's role may read: the token's (else the user's default role, else
-/// `PUBLIC`), or the request's `role` when the user may use it ([`Caller::role`]).
+/// `PUBLIC`), or the request's `role` when the user may use it ([`Caller::role`]). Accepted DDL
+/// (see `ddl.rs`) comes back resolved against the request's database and schema, with the
+/// role it runs as.
 ///
 /// # Errors
 /// 400 for a body that is not a statement request; 422 (Snowflake's codes) for a statement
-/// that is not one read-only `SELECT`/`WITH` or names a table after `FROM`/`JOIN` that the
-/// catalog does not have, and `390189` for a requested role the user may not use.
+/// that is neither one read-only `SELECT`/`WITH` nor accepted DDL, or names a table after
+/// `FROM`/`JOIN` that the catalog does not have, and `390189` for a requested role the user
+/// may not use.
 pub(crate) fn prepare(
     catalog: &Catalog,
     caller: &Caller<'_>,
     body: &[u8],
-) -> Result<Prepared, ApiError> {
+) -> Result<Request, ApiError> {
     let req: StatementBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(400, "390142", format!("invalid statement request: {e}")))?;
     let first = req
@@ -154,11 +170,18 @@ pub(crate) fn prepare(
         .unwrap_or("")
         .to_ascii_uppercase();
     if first != "SELECT" && first != "WITH" {
-        return Err(failed(
-            "002003",
-            "0A000",
-            "the emulator's SQL API runs read-only SELECT statements only",
-        ));
+        let role = caller.role(catalog, req.role.as_deref())?;
+        return match ddl::parse(
+            catalog,
+            &req.statement,
+            req.database.as_deref(),
+            req.schema.as_deref(),
+            caller.grants,
+            role,
+        )? {
+            Some(ddl) => Ok(Request::Ddl(ddl)),
+            None => Err(ddl::not_accepted("this statement")),
+        };
     }
     let (sql, ctes) = rewrite(
         catalog,
@@ -167,10 +190,10 @@ pub(crate) fn prepare(
         req.schema.as_deref(),
     )?;
     let role = caller.role(catalog, req.role.as_deref())?;
-    Ok(Prepared {
+    Ok(Request::Read(Prepared {
         sql,
         readable: Readable::for_role(catalog, caller.grants, role).with_ctes(ctes),
-    })
+    }))
 }
 
 /// Runs the prepared statement in the sandbox and builds the SQL API answer.
@@ -221,11 +244,7 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
     };
     let mut stmt = conn.prepare(sql).map_err(sqlite)?;
     if !stmt.readonly() {
-        return Err(failed(
-            "002003",
-            "0A000",
-            "the emulator's SQL API runs read-only SELECT statements only",
-        ));
+        return Err(ddl::not_accepted("statements that write"));
     }
     let declared: Vec<(String, Option<String>)> = stmt
         .columns()
@@ -328,7 +347,10 @@ mod tests {
             user: None,
             any_role: false,
         };
-        super::prepare(c, &caller, body).map(|p| p.sql)
+        match super::prepare(c, &caller, body)? {
+            Request::Read(p) => Ok(p.sql),
+            Request::Ddl(d) => Ok(d.script),
+        }
     }
 
     fn run(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value, ApiError> {

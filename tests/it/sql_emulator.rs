@@ -53,6 +53,54 @@ async fn streamed_rows_come_back_through_the_sql_api() {
     assert_eq!(count.rows, vec![vec![Some("5".into()), Some("5".into())]]);
 }
 
+/// A table created through the SQL API (as users and the Kafka connector create theirs) takes
+/// the SDK's rows on its default pipe at once, and they come back through SQL.
+#[tokio::test]
+async fn a_table_created_through_the_sql_api_takes_streamed_rows() {
+    let emulator = emu::start().await;
+    let sql = emu::builder(&emulator)
+        .build_sql()
+        .unwrap()
+        .database(DB)
+        .schema(SCHEMA);
+    for (statement, status) in [
+        (
+            "CREATE TABLE IF NOT EXISTS NEW_T (ID NUMBER, NAME VARCHAR)",
+            "Table NEW_T successfully created.",
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS NEW_T (ID NUMBER, NAME VARCHAR)",
+            "NEW_T already exists, statement succeeded.",
+        ),
+    ] {
+        let result = sql.query(statement).await.unwrap();
+        assert_eq!(result.columns[0].name, "status");
+        assert_eq!(result.rows, vec![vec![Some(status.to_owned())]]);
+    }
+    let client = emu::client(&emulator).await;
+    let channel = client
+        .pipe(DB, SCHEMA, "NEW_T-STREAMING")
+        .open_channel("ddl")
+        .await
+        .unwrap();
+    let rows = (1..=3u64).map(|id| {
+        let name = Some(format!("n{id}"));
+        (Row { id, name }, OffsetToken::from(id))
+    });
+    channel.append_rows_with_tokens(rows).await.unwrap();
+    let sql = sql_after_commit(channel, client, 3, &emulator).await;
+    let result = sql
+        .query("SELECT ID, NAME FROM NEW_T ORDER BY ID")
+        .await
+        .unwrap();
+    assert_eq!(
+        result.rows,
+        (1..=3)
+            .map(|id| vec![Some(id.to_string()), Some(format!("n{id}"))])
+            .collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test]
 async fn missing_tables_and_writes_are_typed_errors_and_a_wrong_key_is_refused() {
     let emulator = emu::start().await;

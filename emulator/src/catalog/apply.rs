@@ -17,6 +17,7 @@ use super::*;
 
 mod column_defs;
 mod statement_text;
+mod table_options;
 
 use column_defs::columns;
 use statement_text::{is_unmodelled, strip_error_logging, structured_array};
@@ -58,6 +59,20 @@ impl Catalog {
             if let Some(default_role) = default_role {
                 let (user, role) = default_role.map_err(StatementError::Syntax)?;
                 self.default_roles.insert(user, role);
+            }
+            return Ok(());
+        }
+        if let Some(set) = table_options::parse(&statement.tokens) {
+            let name = qualify(session, &set.name)?;
+            match self.schema_mut(&name)?.tables.get_mut(&name.name) {
+                Some(table) => table.schema_evolution = set.enabled,
+                None if set.if_exists => {}
+                None => {
+                    return Err(StatementError::DoesNotExist {
+                        kind: "table",
+                        name: name.display(),
+                    })
+                }
             }
             return Ok(());
         }

@@ -11,7 +11,8 @@
 //! `CREATE [OR REPLACE] SCHEMA`, `CREATE [OR REPLACE] [TRANSIENT] TABLE` (with columns, or
 //! `LIKE`/`CLONE` of a known table), `CREATE [OR REPLACE] PIPE`, `DROP DATABASE|SCHEMA|TABLE|PIPE`,
 //! `ALTER TABLE … ADD [COLUMN]` and `ALTER TABLE … ALTER [COLUMN] … DROP|SET NOT NULL` (what
-//! schema evolution stores).
+//! schema evolution stores), `ALTER TABLE … SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE` (what the
+//! Kafka connector sends; alone in its `SET`).
 //! `ALTER USER … SET RSA_PUBLIC_KEY[_2] = '…'` records the key for the user in that slot
 //! (`ALTER USER … UNSET RSA_PUBLIC_KEY[_2]` removes it; see `user_keys.rs`),
 //! `ALTER USER … SET DEFAULT_ROLE = R` / `CREATE USER … DEFAULT_ROLE = R` the user's default

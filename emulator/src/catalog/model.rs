@@ -658,7 +658,7 @@ mod tests {
         }
         // Other ALTERs stay ignored, even of tables the catalog does not know.
         let notes = catalog
-            .apply_sql("USE D; ALTER TABLE NOPE RENAME TO X; ALTER TABLE T SET ENABLE_SCHEMA_EVOLUTION = TRUE")
+            .apply_sql("USE D; ALTER TABLE NOPE RENAME TO X; ALTER TABLE T SET DATA_RETENTION_TIME_IN_DAYS = 1")
             .unwrap();
         assert_eq!(notes.len(), 2, "{notes:?}");
     }

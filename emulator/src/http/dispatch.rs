@@ -177,8 +177,14 @@ pub(super) async fn dispatch(
                 user: principal.user(),
                 any_role: shared.auth.accepts_any(),
             };
-            let sql = crate::sql_api::prepare(&shared.model().catalog, &caller, &b)?;
-            statements::submit(shared, &principal.subject, sql, params).await
+            match crate::sql_api::prepare(&shared.model().catalog, &caller, &b)? {
+                crate::sql_api::Request::Read(sql) => {
+                    statements::submit(shared, &principal.subject, sql, params).await
+                }
+                crate::sql_api::Request::Ddl(ddl) => {
+                    statements::submit_ddl(shared, &principal.subject, ddl).await
+                }
+            }
         }
         Route::StatementStatus => {
             let principal = auth_control(shared, headers, None)?;

@@ -13,6 +13,7 @@ use crate::storage::{self};
 mod append;
 mod body;
 mod commit;
+mod ddl;
 mod evolve;
 mod lifecycle;
 mod memory;

@@ -187,7 +187,10 @@ fn token_sql(token: &Token) -> String {
 ///
 /// 422 `090105` when the request names none, or none of exactly that name exists (a hint
 /// names the database that differs only in case).
-fn current_database(catalog: &Catalog, database: Option<&str>) -> Result<String, ApiError> {
+pub(super) fn current_database(
+    catalog: &Catalog,
+    database: Option<&str>,
+) -> Result<String, ApiError> {
     match database {
         Some(d) if catalog.has_database_exact(d) => Ok(d.to_owned()),
         _ => Err(no_current(
@@ -205,7 +208,7 @@ fn current_database(catalog: &Catalog, database: Option<&str>) -> Result<String,
 /// # Errors
 ///
 /// As [`current_database`], and 422 `090106` for a schema that is not there.
-fn current_schema(
+pub(super) fn current_schema(
     catalog: &Catalog,
     database: Option<&str>,
     schema: Option<&str>,

@@ -19,5 +19,6 @@ mod pipe_transforms;
 mod protocol;
 mod schema_evolution;
 mod sql_cost;
+mod sql_ddl;
 mod sql_sandbox;
 mod table_features;

@@ -1,14 +1,15 @@
 //! `--create-tables`: the sink sends the Kafka connector's `CREATE TABLE IF NOT EXISTS` through
 //! Snowflake's SQL API when a partition is assigned, before its channel opens. The emulator's
-//! SQL API runs read-only `SELECT`s only, so it refuses the statement: the sink stops with a
-//! non-zero exit naming the table, the statement and the emulator's answer, and opens no
-//! channel (nothing lands). A pipe that is not a default pipe is refused at start.
+//! SQL API runs it: the table is created with `RECORD_METADATA` (and `RECORD_CONTENT` with
+//! `--layout record-content`), schema evolution and error logging on, and the sink's rows land
+//! in it. A pipe that is not a default pipe is refused at start.
 #![cfg(unix)]
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
+use serde_json::json;
 use snowpipe_emulator::EmulatorConfig;
 use snowpipe_kafka::demo::Lab;
 
@@ -28,37 +29,45 @@ async fn the_connectors_create_table_is_sent_before_the_channel_opens() {
         .map_err(|(e, _)| e)
         .expect("delivered");
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
-    for (layout, columns) in [
-        ("columns", ""),
+    // Neither table is in the lab's DDL: the sink creates each, then its row lands.
+    for (layout, table, columns, row) in [
+        (
+            "columns",
+            "ORDERS_COLUMNS",
+            "SELECT ID, json_extract(RECORD_METADATA, '$.offset')",
+            json!([1, 0]),
+        ),
         (
             "record-content",
-            ", record_content variant comment 'created by automatic table creation from \
-             Snowflake Kafka Connector High Performance'",
+            "ORDERS_CONTENT",
+            "SELECT json_extract(RECORD_CONTENT, '$.ID'), json_extract(RECORD_METADATA, '$.offset')",
+            json!([1, 0]),
         ),
     ] {
-        let mut cmd = lab.instance(&bin, "orders", &format!("create-{layout}"));
-        cmd.args(["--create-tables", "--layout", layout, "--until-idle", "3s"])
+        let read = format!(r#"{columns} FROM "DEMO.KAFKA.{table}""#);
+        assert!(lab.emulator().query(&read).is_err(), "{table} is not there yet");
+        let mut cmd = lab.instance_of(&bin, &format!("create-{layout}"));
+        cmd.args(["--topic", "orders", "--pipe", &format!("{table}-STREAMING")])
+            .args(["--metadata", "--create-tables", "--layout", layout])
+            .args(["--until-idle", "3s"])
             .stderr(std::process::Stdio::piped());
         let out = cmd.output().expect("run the sink");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{stderr}");
-        let statement = format!(
-            "create table if not exists EVENTS (record_metadata variant comment \
-             'created by automatic table creation from Snowflake Kafka Connector High \
-             Performance'{columns}) enable_schema_evolution = true error_logging = true"
-        );
-        for needle in [
-            "--create-tables: cannot create the table EVENTS",
-            &statement,
-            "the emulator's SQL API runs read-only SELECT statements only",
-        ] {
-            assert!(stderr.contains(needle), "{needle:?} in {stderr}");
-        }
+        assert!(out.status.success(), "{layout}: {stderr}");
+        let rows = lab.emulator().query(&read).expect("the sink created the table");
+        assert_eq!(rows, vec![row.as_array().unwrap().clone()], "{layout}");
     }
+    // The lab's own table is left as it is (`if not exists`): nothing more than the row.
+    let mut cmd = lab.instance(&bin, "orders", "create-existing");
+    cmd.args(["--create-tables", "--until-idle", "3s"])
+        .stderr(std::process::Stdio::piped());
+    let out = cmd.output().expect("run the sink");
     assert!(
-        lab.landed().expect("table").is_empty(),
-        "no channel was opened"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(lab.landed().expect("table"), vec![(1, 0, 0)]);
 
     let mut cmd = lab.instance_of(&bin, "create-named");
     cmd.args([
@@ -75,7 +84,7 @@ async fn the_connectors_create_table_is_sent_before_the_channel_opens() {
     assert!(stderr.contains("--pipe ORDERS_PIPE is not one"), "{stderr}");
 }
 
-/// What works today: the same statement given to the emulator as setup DDL makes the table the
+/// The same statement given to the emulator as setup DDL makes the table the
 /// connector makes — `RECORD_METADATA` alone, schema evolution on — and the sink's rows land in
 /// it, their columns added by evolution.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::api_error::ApiError;
 use crate::service::Shared;
-use crate::sql_api::{running, Fetched, Prepared};
+use crate::sql_api::{running, Ddl, Fetched, Prepared};
 
 use super::super::request::{dec, param};
 use super::super::response::{json_response, Body};
@@ -77,6 +77,27 @@ pub(crate) async fn submit(
         store.counters.async_answers.fetch_add(1, Ordering::Relaxed);
         return Ok(json_response(202, &running(&handle)));
     }
+    Ok(match store.fetch(&handle, owner, 0)? {
+        Fetched::Running(v) => json_response(202, &v),
+        Fetched::Partition(v) => json_response(200, &v),
+    })
+}
+
+/// Runs a DDL statement (`Shared::run_ddl`) and answers its one-row `status` result, held
+/// under a handle like any statement's.
+///
+/// # Errors
+/// The statement's refusal (422, Snowflake's codes); 500 when it cannot be stored.
+pub(crate) async fn submit_ddl(
+    shared: &Arc<Shared>,
+    owner: &str,
+    ddl: Ddl,
+) -> Result<Response<Body>, ApiError> {
+    let status = shared.run_ddl(&ddl).await?;
+    let store = &shared.sql_results;
+    let handle = uuid::Uuid::new_v4().to_string();
+    store.start(&handle, owner);
+    store.finish(&handle, Ok(crate::sql_api::ddl_answer(&status, &handle)));
     Ok(match store.fetch(&handle, owner, 0)? {
         Fetched::Running(v) => json_response(202, &v),
         Fetched::Partition(v) => json_response(200, &v),

@@ -1,0 +1,79 @@
+//! Catalog DDL at run time, from the SQL API (`sql_api/ddl.rs`): the statement is applied to
+//! a copy of the catalog, then the SQLite tables it creates or widens and the script that
+//! replays it at start (`_emulator_ddl`) are written in one transaction on the writer
+//! thread, then the catalog and the changed tables' insert targets are replaced together, as
+//! schema evolution does (`evolve.rs`). One change of the model at a time (`evolve_lock`).
+
+use crate::sql_api::{Applied, Ddl};
+
+use super::*;
+
+impl Shared {
+    /// Runs `ddl` and returns the status to answer (`Table T successfully created.`).
+    ///
+    /// # Errors
+    /// The statement's refusal (422, Snowflake's codes; see [`Ddl::apply`]); 500 when the
+    /// tables or the script cannot be stored (nothing changed then).
+    pub(crate) async fn run_ddl(&self, ddl: &Ddl) -> Result<String, ApiError> {
+        let _changing = self.model.evolve_lock.lock().await;
+        let model = self.model();
+        let (catalog, status) = match ddl.apply(&model.catalog)? {
+            Applied::Unchanged(status) => return Ok(status),
+            Applied::Changed(catalog, status) => (catalog, status),
+        };
+        let changed: Vec<&crate::catalog::Table> = catalog
+            .tables()
+            .filter(|t| {
+                model
+                    .catalog
+                    .table_exact(&t.database, &t.schema, &t.name)
+                    .is_none_or(|old| old != *t)
+            })
+            .collect();
+        if let Some(st) = &self.storage {
+            let mut creates = Vec::new();
+            let mut columns = Vec::new();
+            for t in &changed {
+                creates.push(crate::convert::sqlite_create_table(t));
+                if t.error_logging {
+                    creates.push(storage::error_table_create(t));
+                }
+                columns.push((
+                    t.qualified_name(),
+                    t.columns
+                        .iter()
+                        .map(|c| (c.name.clone(), c.ty.sql_name()))
+                        .collect::<Vec<_>>(),
+                ));
+            }
+            // `_emulator_ddl` keeps one copy of a text: a statement sent again later (`SET NOT
+            // NULL` after a `DROP NOT NULL` after a `SET NOT NULL`) must replay in its turn too.
+            let script = format!(
+                "-- SQL API statement {}\n{}",
+                uuid::Uuid::new_v4(),
+                ddl.script
+            );
+            st.run(move |c| -> rusqlite::Result<()> {
+                let tx = c.transaction()?;
+                for create in &creates {
+                    tx.execute_batch(create)?;
+                }
+                for (table, columns) in &columns {
+                    storage::add_missing_columns(&tx, table, columns)?;
+                }
+                storage::store_ddl(&tx, &script)?;
+                tx.commit()
+            })
+            .await
+            .map_err(super::storage_error)?
+            .map_err(super::storage_error)?;
+        }
+        let mut targets = model.targets.clone();
+        for t in &changed {
+            targets.insert(t.qualified_name(), Arc::new(Target::of(t)));
+        }
+        tracing::info!(object = %ddl.qualified(), script = %ddl.script, "SQL API DDL");
+        self.model.replace(Arc::new(Model { catalog, targets }));
+        Ok(status)
+    }
+}
