@@ -151,6 +151,9 @@ pub struct EmulatorConfig {
     /// accepted, counted in `GET /` (`offset_span_violations`) and the request log, and
     /// warned about. See [`offset_span_violation`](crate::offsets::offset_span_violation).
     pub strict_offsets: bool,
+    /// Snowpipe Streaming Classic channels and their committed offsets, for
+    /// `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` (`--classic-channel`; see [`crate::classic`]).
+    pub classic_channels: Vec<crate::ClassicChannel>,
     /// Which of Snowflake's service limits to enforce (`--limits snowflake`): per-channel
     /// append rate and throughput, channels per pipe, pipes per table. Default
     /// [`Limits::Off`](crate::limits::Limits::Off) (the 4 MB request cap applies either way).
@@ -242,6 +245,7 @@ impl Default for EmulatorConfig {
             body_read_timeout: Duration::from_secs(30),
             duplicate_append: DuplicateAppendPolicy::RejectStale,
             strict_offsets: false,
+            classic_channels: Vec::new(),
             limits: crate::limits::Limits::Off,
             binary_format: crate::convert::BinaryFormat::default(),
             timezone: crate::convert::DEFAULT_TIMEZONE,
@@ -287,6 +291,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("body_read_timeout", &self.body_read_timeout)
             .field("duplicate_append", &self.duplicate_append)
             .field("strict_offsets", &self.strict_offsets)
+            .field("classic_channels", &self.classic_channels)
             .field("limits", &self.limits)
             .field("binary_format", &self.binary_format)
             .field("timezone", &self.timezone)
@@ -339,6 +344,12 @@ impl EmulatorConfig {
     /// Sets the commit delay.
     pub fn with_commit_delay(mut self, d: Duration) -> Self {
         self.commit_delay = d;
+        self
+    }
+
+    /// Seeds a Snowpipe Streaming Classic channel (see [`EmulatorConfig::classic_channels`]).
+    pub fn with_classic_channel(mut self, channel: crate::ClassicChannel) -> Self {
+        self.classic_channels.push(channel);
         self
     }
 

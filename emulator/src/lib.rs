@@ -37,6 +37,7 @@ pub mod catalog;
 #[allow(dead_code)] // what only the integration tests call
 mod catalog;
 mod channels;
+pub mod classic;
 pub mod clock;
 pub mod config;
 #[cfg(feature = "internals")]
@@ -70,6 +71,7 @@ mod tls;
 mod token_secret;
 
 pub use auth::{public_key_fingerprint, AuthError, KeyError};
+pub use classic::ClassicChannel;
 pub use clock::Clock;
 pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode, MAX_PAYLOAD_BYTES};
 pub use convert::{BinaryFormat, DEFAULT_TIMEZONE};

@@ -119,6 +119,11 @@ struct ServeArgs {
     /// end, or more rows than end - start + 1); without it such appends are counted and warned.
     #[arg(long)]
     strict_offsets: bool,
+    /// A Snowpipe Streaming Classic channel's committed offset, `TABLE/CHANNEL=OFFSET`
+    /// (`DB.SCHEMA.TABLE` to name the schema; an empty OFFSET: nothing committed), for
+    /// `SELECT SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET(...)`. Repeatable.
+    #[arg(long = "classic-channel", value_name = "TABLE/CHANNEL=OFFSET")]
+    classic_channel: Vec<snowpipe_emulator::ClassicChannel>,
     /// How BINARY columns read JSON strings (Snowflake's BINARY_INPUT_FORMAT): `hex` (the
     /// default, as Snowflake's), `base64` or `utf8`. `:pipe-info` advertises it, so the
     /// official SDK encodes bytes to match.
@@ -278,6 +283,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         DuplicateAppendPolicy::RejectStale
     };
     cfg.strict_offsets = a.strict_offsets;
+    cfg.classic_channels = a.classic_channel.clone();
     // `--binary-hex` is the default's old spelling: it conflicts with any `--binary-format`.
     cfg.binary_format = a.binary_format;
     cfg.timezone = a.timezone;

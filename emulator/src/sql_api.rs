@@ -45,12 +45,14 @@ use crate::sql_sandbox::{run_sandboxed_for, Readable};
 
 mod ddl;
 mod encode;
+mod migrate;
 mod paths;
 mod results;
 mod rewrite;
 
 pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl};
 use encode::Kind;
+pub(crate) use migrate::{answer as migrate_answer, identifier, Migrate};
 pub(crate) use results::{running, Fetched, ResultStore};
 use rewrite::{failed, rewrite};
 
@@ -142,6 +144,9 @@ pub(crate) enum Request {
     Read(Prepared),
     /// Catalog DDL (`ddl.rs`), for the service that owns the model.
     Ddl(Ddl),
+    /// `SELECT SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET(...)` (`migrate.rs`), for the service that
+    /// owns the channels.
+    Migrate(Migrate),
 }
 
 /// Parses the request. A `SELECT`/`WITH` has its table names rewritten and comes back with the
@@ -182,6 +187,14 @@ pub(crate) fn prepare(
             Some(ddl) => Ok(Request::Ddl(ddl)),
             None => Err(ddl::not_accepted("this statement")),
         };
+    }
+    if let Some(m) = migrate::parse(
+        catalog,
+        &req.statement,
+        req.database.as_deref(),
+        req.schema.as_deref(),
+    )? {
+        return Ok(Request::Migrate(m));
     }
     let (sql, ctes) = rewrite(
         catalog,
@@ -350,6 +363,7 @@ mod tests {
         match super::prepare(c, &caller, body)? {
             Request::Read(p) => Ok(p.sql),
             Request::Ddl(d) => Ok(d.script),
+            Request::Migrate(m) => Ok(format!("migrate {} to {}", m.classic, m.channel)),
         }
     }
 

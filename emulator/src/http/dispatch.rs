@@ -184,6 +184,9 @@ pub(super) async fn dispatch(
                 crate::sql_api::Request::Ddl(ddl) => {
                     statements::submit_ddl(shared, &principal.subject, ddl).await
                 }
+                crate::sql_api::Request::Migrate(m) => {
+                    statements::submit_migrate(shared, &principal.subject, &m).await
+                }
             }
         }
         Route::StatementStatus => {

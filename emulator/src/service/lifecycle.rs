@@ -210,7 +210,7 @@ impl Shared {
         }
     }
 
-    async fn persist_channel(
+    pub(super) async fn persist_channel(
         &self,
         key: &ChannelKey,
         ch_rec: Option<storage::ChannelRecord>,
@@ -226,6 +226,18 @@ impl Shared {
         .await
         .map_err(storage_error)?
         .map_err(storage_error)
+    }
+
+    /// A new channel's creation time: strictly increasing, so the tokens of a dropped channel
+    /// with the same name stay stale after it is recreated.
+    pub(super) fn next_created_ms(&self) -> i64 {
+        let now = self.clock.now_ms();
+        let prev = self.state.last_created_ms.fetch_max(now, Ordering::SeqCst);
+        if prev >= now {
+            self.state.last_created_ms.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            now
+        }
     }
 
     /// Open or reopen a channel (§4.3).
@@ -284,14 +296,7 @@ impl Shared {
                     }
                     // Strictly increasing, so the tokens of a dropped channel with the same
                     // name stay stale after it is recreated.
-                    let now = self.clock.now_ms();
-                    let prev = self.state.last_created_ms.fetch_max(now, Ordering::SeqCst);
-                    let created = if prev >= now {
-                        self.state.last_created_ms.fetch_add(1, Ordering::SeqCst) + 1
-                    } else {
-                        now
-                    };
-                    chans.insert(key.clone(), Channel::new(created));
+                    chans.insert(key.clone(), Channel::new(self.next_created_ms()));
                 }
             }
             let Some(ch) = chans.get_mut(&key) else {

@@ -12,6 +12,7 @@ use crate::storage::{self};
 
 mod append;
 mod body;
+mod classic;
 mod commit;
 mod ddl;
 mod evolve;

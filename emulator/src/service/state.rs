@@ -46,6 +46,8 @@ pub(crate) struct Settings {
     pub body_read_timeout: Duration,
     pub duplicate_append: DuplicateAppendPolicy,
     pub strict_offsets: bool,
+    /// `--classic-channel`: classic channels' committed offsets.
+    pub classic_channels: Vec<crate::ClassicChannel>,
     pub role_grants: Vec<(String, String)>,
     pub limits: Limits,
     /// How BINARY columns read JSON strings.
@@ -289,6 +291,7 @@ impl Shared {
                 body_read_timeout: config.body_read_timeout,
                 duplicate_append: config.duplicate_append,
                 strict_offsets: config.strict_offsets,
+                classic_channels: config.classic_channels.clone(),
                 role_grants: config.role_grants.clone(),
                 limits: config.limits,
                 binary_format: config.binary_format,

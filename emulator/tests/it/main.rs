@@ -9,6 +9,7 @@
 mod common;
 
 mod catalog;
+mod classic_migration;
 mod convert;
 mod durability;
 mod exact_output;

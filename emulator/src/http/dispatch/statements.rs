@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::api_error::ApiError;
 use crate::service::Shared;
-use crate::sql_api::{running, Ddl, Fetched, Prepared};
+use crate::sql_api::{running, Ddl, Fetched, Migrate, Prepared};
 
 use super::super::request::{dec, param};
 use super::super::response::{json_response, Body};
@@ -98,6 +98,30 @@ pub(crate) async fn submit_ddl(
     let handle = uuid::Uuid::new_v4().to_string();
     store.start(&handle, owner);
     store.finish(&handle, Ok(crate::sql_api::ddl_answer(&status, &handle)));
+    Ok(match store.fetch(&handle, owner, 0)? {
+        Fetched::Running(v) => json_response(202, &v),
+        Fetched::Partition(v) => json_response(200, &v),
+    })
+}
+
+/// Runs `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` (`Shared::migrate_classic`) and answers its
+/// one-row JSON result, held under a handle like any statement's.
+///
+/// # Errors
+/// The call's refusal (422, Snowflake's codes); 500 when the channel cannot be stored.
+pub(crate) async fn submit_migrate(
+    shared: &Arc<Shared>,
+    owner: &str,
+    m: &Migrate,
+) -> Result<Response<Body>, ApiError> {
+    let result = shared.migrate_classic(m).await?;
+    let store = &shared.sql_results;
+    let handle = uuid::Uuid::new_v4().to_string();
+    store.start(&handle, owner);
+    store.finish(
+        &handle,
+        Ok(crate::sql_api::migrate_answer(&result, &handle)),
+    );
     Ok(match store.fetch(&handle, owner, 0)? {
         Fetched::Running(v) => json_response(202, &v),
         Fetched::Partition(v) => json_response(200, &v),
