@@ -81,7 +81,7 @@ pub struct SinkArgs {
           conflicts_with = "channel_prefix")]
     pub connector_name: Option<crate::connector::ConnectorName>,
     /// The connector version whose channel names `--connector-name` continues (default v4;
-    /// v3 ones need `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` first, see kafka/README.md).
+    /// v3 ones start from v3's offsets with `--migrate-v3-offsets`, see kafka/README.md).
     #[arg(long, value_enum, value_name = "VERSION", requires = "connector_name")]
     pub connector_naming: Option<crate::connector::Naming>,
     /// Snowflake's Kafka connector's configuration (Kafka Connect JSON `{"name", "config"}`, or
@@ -102,6 +102,17 @@ pub struct SinkArgs {
     /// assigned; the pipes must be default pipes `<TABLE>-STREAMING`. See `create_tables`.
     #[arg(long)]
     pub create_tables: bool,
+    /// Take connector v3's position when a partition's channel has no committed token, through
+    /// `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` (the connector's
+    /// `snowflake.streaming.classic.offset.migration`): `skip` (default), `best-effort` (go on
+    /// when v3's classic channel is not found), `strict` (stop then). See `migrate_v3`.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "skip")]
+    pub migrate_v3_offsets: crate::migrate_v3::Mode,
+    /// v3's classic channels are `<NAME>_<topic>_<partition>` (v3 ran with
+    /// `snowflake.streaming.channel.name.include.connector.name=true`), not
+    /// `<topic>_<partition>`.
+    #[arg(long, requires = "connector_name")]
+    pub migrate_v3_include_connector_name: bool,
     /// Add a `RECORD_METADATA` column (topic, partition, offset, timestamp, key, headers).
     #[arg(long)]
     pub metadata: bool,

@@ -25,7 +25,8 @@
 //! v3's channels belong to Snowpipe Streaming Classic, a different service from the
 //! high-performance one this sink writes through: a v3 name opens a *new* channel on the pipe,
 //! which has a committed token only once `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` copied the
-//! classic channel's token into it (kafka/README.md, "Moving from the Kafka connector").
+//! classic channel's token into it (`--migrate-v3-offsets`, [`crate::migrate_v3`]; kafka/README.md,
+//! "From connector v3").
 
 use std::fmt;
 

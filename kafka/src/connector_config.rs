@@ -275,6 +275,23 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
              drop the key"
         ),
     }
+    // v3 → v4 offsets (`migrate_v3`).
+    taken.extend([
+        "snowflake.streaming.classic.offset.migration",
+        "snowflake.streaming.classic.offset.migration.include.connector.name",
+    ]);
+    if let Some(v) = get("snowflake.streaming.classic.offset.migration") {
+        let mode = crate::migrate_v3::Mode::of_connector(v)?;
+        if mode != crate::migrate_v3::Mode::Skip {
+            let value = clap::ValueEnum::to_possible_value(&mode)
+                .map(|p| p.get_name().to_owned())
+                .unwrap_or_default();
+            flag(&mut c, "--migrate-v3-offsets", Some(&value));
+            if is_true("snowflake.streaming.classic.offset.migration.include.connector.name") {
+                flag(&mut c, "--migrate-v3-include-connector-name", None);
+            }
+        }
+    }
     for (key, f) in [
         ("snowflake.database.name", "--database"),
         ("snowflake.schema.name", "--schema"),
@@ -736,6 +753,42 @@ mod tests {
         let c = translate(&parse("snowflake.autocreate.table.type=none").unwrap()).unwrap();
         assert_eq!(args_of(&c), ["--metadata"]);
         assert!(c.ignored.is_empty(), "{c:?}");
+    }
+
+    /// `snowflake.streaming.classic.offset.migration` becomes `--migrate-v3-offsets` (with
+    /// `…include.connector.name=true`, `--migrate-v3-include-connector-name`); `skip` nothing;
+    /// another value is refused naming the three.
+    #[test]
+    fn classic_offset_migration_becomes_migrate_v3_offsets() {
+        let key = "snowflake.streaming.classic.offset.migration";
+        for (text, args) in [
+            (
+                format!("{key}=best_effort"),
+                vec!["--migrate-v3-offsets", "best-effort"],
+            ),
+            (
+                format!("{key}=STRICT\n{key}.include.connector.name=true"),
+                vec![
+                    "--migrate-v3-offsets",
+                    "strict",
+                    "--migrate-v3-include-connector-name",
+                ],
+            ),
+            (
+                format!("{key}=skip\n{key}.include.connector.name=true"),
+                vec![],
+            ),
+        ] {
+            let c = translate(&parse(&text).unwrap()).unwrap();
+            let mut expected: Vec<&str> = args;
+            expected.push("--metadata");
+            assert_eq!(args_of(&c), expected, "{text}");
+            assert!(c.ignored.is_empty(), "{c:?}");
+        }
+        let e = translate(&parse(&format!("{key}=sometimes")).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("skip, best_effort and strict"), "{e}");
     }
 
     /// What the sink cannot honour without writing other rows is refused, naming the key.

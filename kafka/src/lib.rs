@@ -25,7 +25,7 @@
 //! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
 //! (messages copied into per-partition batches within the byte budget), [`sink`] (the async
 //! side), [`subscription`] (which subscription errors stop the sink), [`partition`] (one partition's worker), [`record`] (message → row), [`layout`] (the
-//! connector's row layouts and tombstones), [`metadata_fields`] (its `snowflake.metadata.*` flags), [`create_tables`] (`--create-tables`),
+//! connector's row layouts and tombstones), [`metadata_fields`] (its `snowflake.metadata.*` flags), [`create_tables`] (`--create-tables`), [`migrate_v3`] (`--migrate-v3-offsets`),
 //! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
 //! (Prometheus, health and readiness); [`value_format`] (Schema Registry values:
 //! `--value-format`), with [`registry`] (the registry client) and [`avro`] (Avro → JSON).
@@ -48,6 +48,7 @@ pub mod demo;
 pub mod layout;
 pub mod metadata_fields;
 pub mod metrics;
+pub mod migrate_v3;
 pub mod partition;
 pub mod properties;
 pub mod protobuf;

@@ -116,6 +116,7 @@ pub async fn run_with(
     .decoder()?
     .map(Arc::new);
     let tables = crate::create_tables::TableCreator::new(&args)?;
+    let migrator = crate::migrate_v3::Migrator::new(&args)?;
     let rows = RowOptions {
         metadata: args.metadata,
         max_row_bytes: MAX_ROW_BYTES,
@@ -178,6 +179,7 @@ pub async fn run_with(
                                 let name = args.channel_name(&part.0, part.1);
                                 let (database, schema) = (&args.database, &args.schema);
                                 let tables = tables.as_ref();
+                                let migrator = migrator.as_ref();
                                 async move {
                                     let opened = match pipe {
                                         Ok((p, pipe)) => {
@@ -187,12 +189,21 @@ pub async fn run_with(
                                                 None => Ok(()),
                                             };
                                             match created {
-                                                Ok(()) => pipe.open_channel(&name).await.map_err(|e| {
-                                                    anyhow!(e).context(format!(
-                                                        "cannot open the channel of {}/{} on {database}.{schema}.{p}",
-                                                        part.0, part.1
-                                                    ))
-                                                }),
+                                                Ok(()) => {
+                                                    let open = pipe.open_channel(&name).await.map_err(|e| {
+                                                        anyhow!(e).context(format!(
+                                                            "cannot open the channel of {}/{} on {database}.{schema}.{p}",
+                                                            part.0, part.1
+                                                        ))
+                                                    });
+                                                    // `--migrate-v3-offsets`: v3's position, once opened.
+                                                    match (open, migrator) {
+                                                        (Ok(channel), Some(m)) => {
+                                                            crate::migrate_v3::resume(m, &pipe, &p, &part.0, part.1, channel).await
+                                                        }
+                                                        (open, _) => open,
+                                                    }
+                                                }
                                                 Err(e) => Err(e),
                                             }
                                         }

@@ -18,3 +18,4 @@ mod row_errors;
 mod schema_registry;
 mod topic_errors;
 mod topic_regex;
+mod v3_migration;
