@@ -20,14 +20,13 @@
 //! statement the catalog would ignore, and `OR REPLACE` of an existing table or pipe (it
 //! would have to drop the stored rows and the channels of the old object).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::tokenizer::{Token, Tokenizer, Word};
 
 use crate::api_error::ApiError;
 use crate::catalog::{Catalog, CatalogError, StatementError};
 
-use super::encode::Kind as ColumnKind;
 use super::rewrite::{current_database, current_schema, failed};
 
 /// What the SQL API runs besides read-only `SELECT`s, for messages.
@@ -373,21 +372,7 @@ impl Ddl {
 
 /// The SQL API's answer to a DDL statement: one row, column `status`.
 pub(crate) fn answer(status: &str, handle: &str) -> Value {
-    json!({
-        "code": "090001",
-        "sqlState": "00000",
-        "message": "Statement executed successfully.",
-        "statementHandle": handle,
-        "statementStatusUrl": format!("/api/v2/statements/{handle}"),
-        "createdOn": crate::clock::Clock::new().now_ms(),
-        "resultSetMetaData": {
-            "numRows": 1,
-            "format": "jsonv2",
-            "partitionInfo": [{"rowCount": 1}],
-            "rowType": [ColumnKind::Text.row_type("status")],
-        },
-        "data": [[status]],
-    })
+    super::encode::one_text_row("status", status, handle)
 }
 
 #[cfg(test)]

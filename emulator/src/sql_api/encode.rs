@@ -206,3 +206,23 @@ fn float_text(f: f64) -> String {
         format!("{f:?}")
     }
 }
+
+/// A statement's whole answer when it is one row of one text column (what DDL and the
+/// `SYSTEM$` functions answer), with the SQL API's success envelope.
+pub(crate) fn one_text_row(column: &str, value: &str, handle: &str) -> serde_json::Value {
+    serde_json::json!({
+        "code": "090001",
+        "sqlState": "00000",
+        "message": "Statement executed successfully.",
+        "statementHandle": handle,
+        "statementStatusUrl": format!("/api/v2/statements/{handle}"),
+        "createdOn": crate::clock::Clock::new().now_ms(),
+        "resultSetMetaData": {
+            "numRows": 1,
+            "format": "jsonv2",
+            "partitionInfo": [{"rowCount": 1}],
+            "rowType": [Kind::Text.row_type(column)],
+        },
+        "data": [[value]],
+    })
+}

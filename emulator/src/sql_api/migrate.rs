@@ -3,9 +3,8 @@
 //! token (docs/protocol.md "Classic channel offset migration"). Parsed here against the
 //! request's database and schema; the service (`service/classic.rs`) applies it.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::encode::Kind as ColumnKind;
 use super::rewrite::{current_database, current_schema, failed};
 use crate::api_error::ApiError;
 use crate::catalog::Catalog;
@@ -132,21 +131,7 @@ pub(crate) fn identifier(s: &str) -> String {
 
 /// The SQL API answer: one row, one text column holding the function's JSON.
 pub(crate) fn answer(result: &Value, handle: &str) -> Value {
-    json!({
-        "code": "090001",
-        "sqlState": "00000",
-        "message": "Statement executed successfully.",
-        "statementHandle": handle,
-        "statementStatusUrl": format!("/api/v2/statements/{handle}"),
-        "createdOn": crate::clock::Clock::new().now_ms(),
-        "resultSetMetaData": {
-            "numRows": 1,
-            "format": "jsonv2",
-            "partitionInfo": [{"rowCount": 1}],
-            "rowType": [ColumnKind::Text.row_type(FUNCTION)],
-        },
-        "data": [[result.to_string()]],
-    })
+    super::encode::one_text_row(FUNCTION, &result.to_string(), handle)
 }
 
 #[cfg(test)]
