@@ -501,6 +501,37 @@ impl SinkArgs {
             None => builder,
         })
     }
+
+    /// The SQL API client for the statements a flag runs on the tables of the default pipes
+    /// (`--create-tables`, `--migrate-v3-offsets`), in `--database`/`--schema`, with the
+    /// streaming client's connection.
+    ///
+    /// # Errors
+    /// A `--pipe` that is not a default pipe `<TABLE>-STREAMING` (its table cannot be known;
+    /// the message names `flag` and `otherwise`, what to do instead), a connection setting the
+    /// SQL client refuses.
+    pub fn default_pipes_sql_client(
+        &self,
+        flag: &str,
+        otherwise: &str,
+    ) -> Result<snowpipe_streaming::sql::SqlClient> {
+        if let Some(pipe) = self
+            .pipes
+            .iter()
+            .find(|p| crate::create_tables::table_of(p).is_none())
+        {
+            anyhow::bail!(
+                "{flag} works on the table of a default pipe, <TABLE>-STREAMING; --pipe {pipe} \
+                 is not one: {otherwise}"
+            );
+        }
+        Ok(self
+            .client_builder()?
+            .build_sql()
+            .with_context(|| format!("{flag}: cannot make the SQL API client"))?
+            .database(&self.database)
+            .schema(&self.schema))
+    }
 }
 
 /// `[topics]` with `TOPIC = "PIPE"` lines, in file order.

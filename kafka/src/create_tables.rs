@@ -91,19 +91,10 @@ impl TableCreator {
         if !args.create_tables {
             return Ok(None);
         }
-        if let Some(pipe) = args.pipes.iter().find(|p| table_of(p).is_none()) {
-            bail!(
-                "--create-tables creates the table of a default pipe, <TABLE>-STREAMING; --pipe \
-                 {pipe} is not one: create its table (and pipe) yourself, or write to the \
-                 table's default pipe"
-            );
-        }
-        let sql = args
-            .client_builder()?
-            .build_sql()
-            .context("--create-tables: cannot make the SQL API client")?
-            .database(&args.database)
-            .schema(&args.schema);
+        let sql = args.default_pipes_sql_client(
+            "--create-tables",
+            "create its table (and pipe) yourself, or write to the table's default pipe",
+        )?;
         Ok(Some(Self {
             sql,
             layout: args.layout,

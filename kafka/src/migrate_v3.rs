@@ -143,24 +143,11 @@ impl Migrator {
         if args.migrate_v3_offsets == Mode::Skip {
             return Ok(None);
         }
-        if let Some(pipe) = args
-            .pipes
-            .iter()
-            .find(|p| crate::create_tables::table_of(p).is_none())
-        {
-            bail!(
-                "--migrate-v3-offsets names the table of a default pipe, <TABLE>-STREAMING; \
-                 --pipe {pipe} is not one: write to the table's default pipe, or migrate with \
-                 SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET yourself (kafka/README.md, \"From connector \
-                 v3\")"
-            );
-        }
-        let sql = args
-            .client_builder()?
-            .build_sql()
-            .context("--migrate-v3-offsets: cannot make the SQL API client")?
-            .database(&args.database)
-            .schema(&args.schema);
+        let sql = args.default_pipes_sql_client(
+            "--migrate-v3-offsets",
+            "write to the table's default pipe, or migrate with \
+             SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET yourself (kafka/README.md, \"From connector v3\")",
+        )?;
         Ok(Some(Self {
             sql,
             mode: args.migrate_v3_offsets,
