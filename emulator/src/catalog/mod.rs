@@ -452,7 +452,7 @@ fn lookup<'a, V>(map: &'a BTreeMap<String, V>, name: &str) -> Option<(&'a str, &
 }
 
 /// `"My ""x"""` → `My "x"`; `None` when `name` is not a quoted identifier.
-fn unquote(name: &str) -> Option<String> {
+pub(crate) fn unquote(name: &str) -> Option<String> {
     let inner = name.strip_prefix('"')?.strip_suffix('"')?;
     (!inner.is_empty()).then(|| inner.replace("\"\"", "\""))
 }

@@ -123,10 +123,7 @@ fn literals(s: &str) -> Option<Vec<String>> {
 /// A name given as a string: `"x"` keeps its case (`""` is a quote), anything else is
 /// upper-cased (docs/protocol.md "Names").
 pub(crate) fn identifier(s: &str) -> String {
-    match s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-        Some(quoted) if !quoted.is_empty() => quoted.replace("\"\"", "\""),
-        _ => s.to_uppercase(),
-    }
+    crate::catalog::unquote(s).unwrap_or_else(|| s.to_uppercase())
 }
 
 /// The SQL API answer: one row, one text column holding the function's JSON.
