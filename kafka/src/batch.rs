@@ -10,6 +10,14 @@
 //! nothing more to give right now; so a busy partition moves a few hundred messages per
 //! hand-off and a quiet one is never held back.
 //!
+//! **Buffers.** A batch's row buffer is sized by what its partition's last batch held (half
+//! again, 16 to 256 KB, one of five sizes) and comes from a [`Pool`] the SDK hands buffers back
+//! to once it has compressed them. With many partitions each burst brings a partition a few
+//! tens of KB: a batch then fills most of its buffer, which goes to the SDK as it is, and
+//! memory is reused rather than freshly faulted in. A batch under a quarter full moves its rows
+//! to a pooled buffer of their size first, so the SDK, which charges only the rows, never holds
+//! more than about twice what it charged.
+//!
 //! **Memory.** Every batch is charged to a [`Budget`] from the moment its buffer is allocated
 //! until the worker has appended its rows (dropping the batch releases the charge). The poll
 //! thread pauses a partition when the sink as a whole is over budget, or when the partition
@@ -39,14 +47,17 @@ use crate::consumer::Part;
 use crate::layout::{Shape, Written};
 use crate::record::{Record, RowOptions, TimestampKind};
 
-/// A batch is handed to its worker once its row buffer holds this much.
+/// A batch is handed to its worker once its row buffer holds this much, at most.
 const BATCH_BYTES: usize = 256 << 10;
+/// The smallest row buffer a batch starts with.
+const MIN_BATCH_BYTES: usize = 16 << 10;
 /// Room for keys, headers and values that are not rows, per batch (more for a larger one).
 const SIDE_BYTES: usize = 16 << 10;
 /// How often paused partitions are looked at for a resume.
 const RESUME_CHECK: Duration = Duration::from_millis(10);
-/// Idle row buffers kept for the next batches, at most (each [`BATCH_BYTES`]).
-const POOLED: usize = 32;
+/// Idle buffers kept per size for the next batches, at most this many bytes of each size (and
+/// at least 8 buffers): 10 MiB in all over the five sizes.
+const POOLED_BYTES: usize = 2 << 20;
 /// Per message, what a batch holds besides the bytes (its [`Meta`]), as charged.
 const META_BYTES: usize = std::mem::size_of::<Meta>();
 
@@ -77,33 +88,57 @@ impl Budget {
     }
 }
 
-/// Row buffers of `BATCH_BYTES` (256 KB), back from the SDK once it has compressed them, for the
-/// next batches: a new buffer of that size is a fresh `mmap` whose pages the kernel must fault
-/// in and zero, which cost about a tenth of the sink's CPU. At most `POOLED` (32) are kept idle
-/// (8 MiB), which the budget's slack covers.
+/// Buffers of the five sizes from `MIN_BATCH_BYTES` (16 KB) to `BATCH_BYTES` (256 KB), each
+/// twice the last: batches' row and side buffers, back from the SDK once it has compressed them
+/// (or from the worker), for the next batches. A new buffer is fresh memory whose pages the
+/// kernel must fault in and zero; with a buffer per batch that was about a tenth of the sink's
+/// CPU. At most `POOLED_BYTES` (2 MiB, and at least 8 buffers) of each size are kept idle, 10
+/// MiB in all, which the budget's slack covers.
 #[derive(Debug, Default)]
 pub struct Pool {
-    idle: std::sync::Mutex<Vec<Vec<u8>>>,
+    idle: std::sync::Mutex<[Vec<Vec<u8>>; SIZES]>,
+}
+
+/// How many buffer sizes a [`Pool`] keeps.
+const SIZES: usize = (BATCH_BYTES / MIN_BATCH_BYTES).ilog2() as usize + 1;
+
+/// The pool's size for `bytes`: the smallest that holds them (`None`: more than the largest).
+fn size_for(bytes: usize) -> Option<usize> {
+    let size = bytes.max(MIN_BATCH_BYTES).next_power_of_two();
+    (size <= BATCH_BYTES).then_some(size)
+}
+
+/// Which of a pool's sizes `capacity` is.
+fn size_index(capacity: usize) -> Option<usize> {
+    (capacity.is_power_of_two() && (MIN_BATCH_BYTES..=BATCH_BYTES).contains(&capacity))
+        .then(|| (capacity / MIN_BATCH_BYTES).ilog2() as usize)
 }
 
 impl Pool {
-    fn take(&self, capacity: usize) -> Vec<u8> {
-        if capacity == BATCH_BYTES {
-            if let Some(b) = crate::consumer::lock(&self.idle).pop() {
+    /// An empty buffer of at least `bytes`: of the pool's smallest size that holds them (from
+    /// the idle ones when there is one), or of exactly `bytes` when no size does.
+    fn take(&self, bytes: usize) -> Vec<u8> {
+        let Some(size) = size_for(bytes) else {
+            return Vec::with_capacity(bytes);
+        };
+        if let Some(i) = size_index(size) {
+            if let Some(b) = crate::consumer::lock(&self.idle)[i].pop() {
                 return b;
             }
         }
-        Vec::with_capacity(capacity)
+        Vec::with_capacity(size)
     }
 
+    /// Keeps `buf` for a later [`take`](Self::take) when it is one of the pool's sizes and
+    /// there is room; frees it otherwise.
     fn give(&self, mut buf: Vec<u8>) {
-        if buf.capacity() != BATCH_BYTES {
+        let Some(i) = size_index(buf.capacity()) else {
             return;
-        }
+        };
         buf.clear();
         let mut idle = crate::consumer::lock(&self.idle);
-        if idle.len() < POOLED {
-            idle.push(buf);
+        if idle[i].len() < (POOLED_BYTES / buf.capacity()).max(8) {
+            idle[i].push(buf);
         }
     }
 }
@@ -262,14 +297,20 @@ impl Batch {
         budget: &Arc<Budget>,
         partition: &Arc<AtomicUsize>,
     ) -> Self {
-        let messages = rows / 256 + 1;
+        let rows = pool.take(rows);
+        let side = pool.take(side);
+        let messages = rows.capacity() / 256 + 1;
         Self {
-            rows: pool.take(rows),
+            charge: Charge::new(
+                rows.capacity() + side.capacity() + messages * META_BYTES,
+                budget,
+                partition,
+            ),
+            rows,
             pool: Arc::clone(pool),
-            side: Vec::with_capacity(side),
+            side,
             messages: Vec::with_capacity(messages),
             headers: Vec::new(),
-            charge: Charge::new(rows + side + messages * META_BYTES, budget, partition),
         }
     }
 
@@ -347,19 +388,29 @@ impl Batch {
             offsets.push(m.offset.unsigned_abs());
         }
         self.rows.truncate(w);
-        // A batch handed over part full (librdkafka had nothing more) would hold its whole
-        // buffer in the SDK, which charges only the rows: copy the rows out instead, and the
-        // buffer goes straight back to the pool.
-        let ndjson = if w < self.rows.capacity() / 4 {
+        self.pool.give(std::mem::take(&mut self.side));
+        // A batch handed over part full would hold its whole buffer in the SDK, which charges
+        // only the rows: below a quarter full, the rows move to a pooled buffer of their size
+        // (or, when only a few KB, one of their own) instead, and the batch's goes straight back
+        // to the pool.
+        if w < MIN_BATCH_BYTES / 4 {
             let rows = bytes::Bytes::copy_from_slice(&self.rows);
             self.pool.give(std::mem::take(&mut self.rows));
-            rows
-        } else {
-            bytes::Bytes::from_owner(Lent {
-                buf: std::mem::take(&mut self.rows),
-                pool: Arc::clone(&self.pool),
-            })
-        };
+            return Rows {
+                ndjson: rows,
+                offsets,
+                charge: self.charge,
+            };
+        }
+        if w < self.rows.capacity() / 4 {
+            let mut smaller = self.pool.take(w);
+            smaller.extend_from_slice(&self.rows);
+            self.pool.give(std::mem::replace(&mut self.rows, smaller));
+        }
+        let ndjson = bytes::Bytes::from_owner(Lent {
+            buf: std::mem::take(&mut self.rows),
+            pool: Arc::clone(&self.pool),
+        });
         Rows {
             ndjson,
             offsets,
@@ -476,6 +527,28 @@ struct Slot {
     /// Bytes of this partition's batches not yet appended.
     held: Arc<AtomicUsize>,
     paused: bool,
+    /// The row bytes of its last batch handed over, which size its next batch's buffer.
+    last: usize,
+}
+
+impl Slot {
+    /// Hands the open batch, if any, to the worker.
+    fn hand_over(&mut self) {
+        if let Some(b) = self.open.take() {
+            self.last = b.rows.len();
+            let _ = self.tx.send(b);
+        }
+    }
+
+    /// The row buffer for this partition's next batch, for a first row of `row` bytes: half
+    /// again what its last batch held (so a partition that brings about as much each time
+    /// fills it, and one that brings more grows it), between 16 and 256 KB; larger for a
+    /// larger row.
+    fn next_batch_bytes(&self, row: usize) -> usize {
+        (self.last + self.last / 2)
+            .clamp(MIN_BATCH_BYTES, BATCH_BYTES)
+            .max(row)
+    }
 }
 
 /// What the worker of a newly assigned partition receives.
@@ -540,6 +613,7 @@ impl Router {
             open: None,
             held: Arc::default(),
             paused: false,
+            last: 0,
         };
         if let Some(old) = self
             .slots
@@ -644,13 +718,12 @@ impl Router {
             b.room() < row || b.side_room() < side || b.messages.len() == b.messages.capacity()
         };
         if slot.open.as_ref().is_some_and(full) {
-            if let Some(b) = slot.open.take() {
-                let _ = slot.tx.send(b);
-            }
+            slot.hand_over();
         }
+        let bytes = slot.next_batch_bytes(row);
         let batch = slot.open.get_or_insert_with(|| {
             Batch::new(
-                row.max(BATCH_BYTES),
+                bytes,
                 side.max(SIDE_BYTES),
                 &self.pool,
                 &self.budget,
@@ -659,9 +732,7 @@ impl Router {
         });
         batch.push(&record, metadata, can_be_row, &self.options);
         if batch.room() == 0 || batch.messages.len() == batch.messages.capacity() {
-            if let Some(b) = slot.open.take() {
-                let _ = slot.tx.send(b);
-            }
+            slot.hand_over();
         }
         let over =
             self.budget.used() > self.budget.limit || slot.held.load(Ordering::Relaxed) > share;
@@ -675,9 +746,7 @@ impl Router {
     /// Hands every open batch to its worker (librdkafka has nothing more right now).
     pub fn flush(&mut self) {
         for slot in self.slots.values_mut().flat_map(HashMap::values_mut) {
-            if let Some(b) = slot.open.take() {
-                let _ = slot.tx.send(b);
-            }
+            slot.hand_over();
         }
     }
 
@@ -800,6 +869,109 @@ mod tests {
         assert_eq!(text.matches('\n').count(), 3, "one line each: {text}");
         drop(rows);
         assert_eq!((budget.used(), held.load(Ordering::Relaxed)), (0, 0));
+    }
+
+    #[test]
+    fn the_pool_hands_out_its_sizes_and_keeps_what_comes_back_within_its_bound() {
+        assert_eq!(size_for(1), Some(MIN_BATCH_BYTES));
+        assert_eq!(size_for(40 << 10), Some(64 << 10));
+        assert_eq!(size_for(BATCH_BYTES), Some(BATCH_BYTES));
+        assert_eq!(size_for(BATCH_BYTES + 1), None);
+        let pool = Pool::default();
+        let big = pool.take(1 << 20);
+        assert_eq!(
+            big.capacity(),
+            1 << 20,
+            "a row larger than any size gets its own"
+        );
+        pool.give(big);
+        let mut a = pool.take(40 << 10);
+        assert_eq!(a.capacity(), 64 << 10);
+        a.extend_from_slice(b"rows");
+        let at = a.as_ptr();
+        pool.give(a);
+        let again = pool.take(33 << 10);
+        assert_eq!(
+            (again.as_ptr(), again.len()),
+            (at, 0),
+            "the same buffer, emptied"
+        );
+        // At most 2 MiB (and at least 8 buffers) of each size stay idle.
+        for _ in 0..100 {
+            pool.give(Vec::with_capacity(BATCH_BYTES));
+            pool.give(Vec::with_capacity(MIN_BATCH_BYTES));
+        }
+        let idle = crate::consumer::lock(&pool.idle);
+        assert_eq!(idle[SIZES - 1].len(), 8);
+        assert_eq!(idle[0].len(), 100);
+        assert!(idle.iter().flatten().all(|b| b.is_empty()));
+    }
+
+    #[test]
+    fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut slot = Slot {
+            tx,
+            open: None,
+            held: Arc::default(),
+            paused: false,
+            last: 0,
+        };
+        assert_eq!(slot.next_batch_bytes(100), MIN_BATCH_BYTES);
+        assert_eq!(slot.next_batch_bytes(1 << 20), 1 << 20, "a large row fits");
+        let budget = Arc::new(Budget::new(64 << 20));
+        let pool = Arc::new(Pool::default());
+        // Bursts of about 36 KB (1.2 KB rows with their metadata): batches of 64 KB (half
+        // again, rounded up to a size).
+        let value = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1000));
+        for burst in 0..3 {
+            let bytes = slot.next_batch_bytes(value.len());
+            let mut b = Batch::new(bytes, SIDE_BYTES, &pool, &budget, &slot.held);
+            for i in 0..30 {
+                push(
+                    &mut b,
+                    &record(burst * 100 + i, Some(value.as_bytes()), &[]),
+                );
+            }
+            slot.open = Some(b);
+            slot.hand_over();
+            let b = rx.try_recv().unwrap();
+            if burst > 0 {
+                assert_eq!(b.rows.capacity(), 64 << 10, "burst {burst}");
+            }
+            let buffer = b.rows.as_ptr();
+            let keep = vec![true; b.len()];
+            let mut b = b;
+            for i in 0..b.len() {
+                assert!(b.finish(i, 1 << 20));
+            }
+            let rows = b.into_rows(&keep);
+            if burst > 0 {
+                assert_eq!(rows.ndjson.as_ptr(), buffer, "lent as it is, no copy");
+            }
+            assert_eq!(rows.offsets.len(), 30);
+        }
+        assert!(slot.last > 30_000 && slot.last < 43_000, "{}", slot.last);
+        // A batch less than a quarter full: its rows move to a buffer of their size.
+        let mut b = Batch::new(BATCH_BYTES, SIDE_BYTES, &pool, &budget, &slot.held);
+        for i in 0..10 {
+            push(&mut b, &record(1_000 + i, Some(value.as_bytes()), &[]));
+        }
+        let keep = vec![true; b.len()];
+        for i in 0..b.len() {
+            assert!(b.finish(i, 1 << 20));
+        }
+        let rows = b.into_rows(&keep);
+        assert!(rows.ndjson.len() > 10_000 && rows.ndjson.len() < 16 << 10);
+        let lines: Vec<serde_json::Value> = std::str::from_utf8(&rows.ndjson)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 10);
+        assert_eq!(lines[9]["RECORD_METADATA"]["offset"], 1_009);
+        drop(rows);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

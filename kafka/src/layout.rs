@@ -302,8 +302,7 @@ pub fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: usize) -
 }
 
 fn is_one_json_value(value: &[u8]) -> bool {
-    // UTF-8 first: serde_json does not check the strings it skips.
-    std::str::from_utf8(value).is_ok_and(|t| serde_json::from_str::<IgnoredAny>(t).is_ok())
+    crate::json_check::is_one_value(value)
 }
 
 /// The value of a candidate row of `shape` whose value is `prefix` then `rest` (the row from

@@ -24,7 +24,7 @@
 //! connector, to continue its channels), [`properties`] (librdkafka properties and their
 //! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
 //! (messages copied into per-partition batches within the byte budget), [`sink`] (the async
-//! side), [`subscription`] (which subscription errors stop the sink), [`partition`] (one partition's worker), [`record`] (message → row), [`layout`] (the
+//! side), [`subscription`] (which subscription errors stop the sink), [`partition`] (one partition's worker), [`record`] (message → row), [`json_check`] (the one-pass check that a row is JSON), [`layout`] (the
 //! connector's row layouts and tombstones), [`metadata_fields`] (its `snowflake.metadata.*` flags), [`create_tables`] (`--create-tables`), [`migrate_v3`] (`--migrate-v3-offsets`),
 //! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
 //! (Prometheus, health and readiness); [`value_format`] (Schema Registry values:
@@ -45,6 +45,7 @@ pub mod create_tables;
 pub mod dead_letter;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod json_check;
 pub mod layout;
 pub mod metadata_fields;
 pub mod metrics;
