@@ -48,6 +48,14 @@ pub type Part = (String, i32);
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// Rejoins asked for within this long of the last one are ignored (one is enough).
 const REJOIN_EVERY: Duration = Duration::from_secs(5);
+/// A poll burst ends when librdkafka has nothing more ready, or after this many messages...
+const BURST_MESSAGES: usize = 32_768;
+/// ... or this many bytes of values: then the batches go to the workers, commits are sent and
+/// paused partitions looked at. With many partitions, a burst of 2,000 1 KB messages gave each
+/// partition about 20 of them per hand-off; bursts of 16 MiB make batches of tens of KB, and
+/// took about a tenth off the sink's CPU per GB (`kafka/README.md`, "Cost and throughput").
+/// Reading 16 MiB takes the poll thread some 50 ms.
+const BURST_BYTES: usize = 16 << 20;
 
 /// From the rebalance callback to the sink's async side.
 pub enum Control {
@@ -441,16 +449,24 @@ impl Commits {
 
 /// Polls: waits up to 100 ms for the first message, then takes what librdkafka has ready
 /// without waiting, routing each into its partition's batch; hands the batches over when
-/// nothing more is ready (or after a burst's worth), and resumes partitions with room again.
+/// nothing more is ready (or after [`BURST_MESSAGES`] or [`BURST_BYTES`]), and resumes
+/// partitions with room again.
 /// A consumer error that stops the sink ([`crate::subscription::is_fatal`]) ends the burst and
 /// is returned.
 fn poll_burst(consumer: &BaseConsumer<SinkContext>) -> Option<KafkaError> {
     let mut wait = Duration::from_millis(100);
     let mut fatal = None;
-    for _ in 0..2_000 {
+    let mut bytes = 0;
+    for _ in 0..BURST_MESSAGES {
         match consumer.poll(wait) {
             None => break,
-            Some(Ok(m)) => lock(&consumer.context().router).route(consumer, &m),
+            Some(Ok(m)) => {
+                bytes += m.payload_len();
+                lock(&consumer.context().router).route(consumer, &m);
+                if bytes >= BURST_BYTES {
+                    break;
+                }
+            }
             Some(Err(e)) if crate::subscription::is_fatal(&e) => {
                 fatal = Some(e);
                 break;
