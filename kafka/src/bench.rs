@@ -16,8 +16,11 @@
 //!
 //! Each side is timed from its first row (the floor: message) to its last, and its process's
 //! CPU (user + system, all threads) is taken over that same window: the sink's from
-//! `/proc/PID/stat` when its first row is committed and when its last is; the floor and the
-//! peer measure themselves the same way. Printed: a JSON line per side, then a table.
+//! `/proc/PID/stat` when all its channels are open (its assignment's callback opens every
+//! channel before the first message is read, so its first row comes right after; channel opens
+//! are outside the window, as in the peer, which opens its channels in `on_assign` and starts
+//! its clock at its first append) and when its last row is committed; the floor and the peer
+//! measure themselves. Printed: a JSON line per side, then a table.
 //!
 //! `--rebalance-partitions N` then measures one instance taking N partitions (every channel
 //! open and a row of each committed), and a second instance joining (an eager rebalance: every
@@ -223,6 +226,7 @@ fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
 /// Our sink, one instance: CPU over the window from its first channel opened (it reads
 /// from then on) to its last row committed.
 async fn sink_side(lab: &Lab, bin: &Path, args: &BenchArgs, expected: u64) -> Result<Measured> {
+    let partitions = usize::try_from(args.partitions.max(1))?;
     // The values alone, as the peer writes them (`--metadata` adds ~150 bytes a row).
     let mut child = lab
         .instance_without_metadata(bin, TOPIC, "sink")
@@ -240,7 +244,9 @@ async fn sink_side(lab: &Lab, bin: &Path, args: &BenchArgs, expected: u64) -> Re
     let end = loop {
         tokio::time::sleep(Duration::from_millis(if first.is_some() { 20 } else { 2 })).await;
         let (rows, _, opened) = committed(lab, "sink_");
-        if opened > 0 && first.is_none() {
+        // Its first row is appended once every channel is open: the assignment's callback
+        // opens them all before the first message is read (as the peer's `on_assign` does).
+        if opened >= partitions && first.is_none() {
             first = Some((Instant::now(), cpu_of(pid)?));
         }
         if rows >= expected {
