@@ -82,28 +82,19 @@ impl Scan<'_> {
             // A value, or the opening of one.
             self.white_space();
             let scalar = match self.peek() {
-                Some(b'{') => {
+                Some(open @ (b'{' | b'[')) => {
+                    let object = open == b'{';
                     self.i += 1;
                     self.white_space();
-                    if self.peek() == Some(b'}') {
+                    if self.peek() == Some(if object { b'}' } else { b']' }) {
+                        // Empty: a whole value.
                         self.i += 1;
                         true
                     } else {
-                        stack.push(true);
-                        if !self.key() {
+                        stack.push(object);
+                        if object && !self.key() {
                             return false;
                         }
-                        continue;
-                    }
-                }
-                Some(b'[') => {
-                    self.i += 1;
-                    self.white_space();
-                    if self.peek() == Some(b']') {
-                        self.i += 1;
-                        true
-                    } else {
-                        stack.push(false);
                         continue;
                     }
                 }
@@ -455,33 +446,23 @@ mod tests {
             rng.gen_range(0..6)
         };
         match kind {
-            0 => {
-                out.push(b'{');
-                let n = rng.gen_range(0..5);
-                for k in 0..n {
+            0 | 1 => {
+                let object = kind == 0;
+                out.push(if object { b'{' } else { b'[' });
+                for k in 0..rng.gen_range(0..5) {
                     if k > 0 {
                         out.push(b',');
                     }
-                    ws(rng, out);
-                    string(rng, out);
-                    ws(rng, out);
-                    out.push(b':');
-                    value(rng, depth + 1, out);
-                }
-                ws(rng, out);
-                out.push(b'}');
-            }
-            1 => {
-                out.push(b'[');
-                let n = rng.gen_range(0..5);
-                for k in 0..n {
-                    if k > 0 {
-                        out.push(b',');
+                    if object {
+                        ws(rng, out);
+                        string(rng, out);
+                        ws(rng, out);
+                        out.push(b':');
                     }
                     value(rng, depth + 1, out);
                 }
                 ws(rng, out);
-                out.push(b']');
+                out.push(if object { b'}' } else { b']' });
             }
             2 => string(rng, out),
             3 => number(rng, out),
