@@ -27,21 +27,14 @@ pub fn json_type_name(v: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Writes a private key readable only by the owner.
+/// Writes a private key readable only by the owner ([`snowpipe_emulator::write_private_key`]),
+/// naming the file when it cannot.
 ///
 /// # Errors
 /// If the file cannot be written.
 pub fn write_private_key(path: &Path, pem: &str) -> Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(pem.as_bytes())?;
-    Ok(())
+    snowpipe_emulator::write_private_key(path, pem)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The SDK's [`OwnershipLost`](snowpipe_streaming::Error::OwnershipLost) anywhere in `e`'s

@@ -73,6 +73,27 @@ impl KeyPair {
     }
 }
 
+/// Writes a private key `pem` to `path` readable by its owner only: created with mode 0600, and
+/// an existing file is tightened to 0600 before the key is written into it (on Unix; the SDK
+/// warns about a key file others can read).
+///
+/// # Errors
+/// When the file cannot be opened, its mode set or the key written.
+pub fn write_private_key(path: &std::path::Path, pem: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut file = o.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(pem.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +108,34 @@ mod tests {
         let debug = format!("{k:?}");
         assert!(debug.contains("<redacted>"));
         assert!(!debug.contains("PRIVATE KEY"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_written_key_is_the_owners_alone_also_over_a_file_others_could_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let k = KeyPair::from_seed(3).unwrap();
+        let fresh = dir.path().join("fresh.p8");
+        write_private_key(&fresh, k.private_key_pem()).unwrap();
+        let open = dir.path().join("open.p8");
+        std::fs::write(
+            &open,
+            "an older, longer file than the key it will hold ".repeat(100),
+        )
+        .unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private_key(&open, k.private_key_pem()).unwrap();
+        for path in [fresh, open] {
+            let meta = std::fs::metadata(&path).unwrap();
+            assert_eq!(
+                meta.permissions().mode() & 0o777,
+                0o600,
+                "{}",
+                path.display()
+            );
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), k.private_key_pem());
+        }
     }
 
     #[test]

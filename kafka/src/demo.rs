@@ -49,17 +49,6 @@ pub struct Lab {
     _dir: TempDir,
 }
 
-/// Writes `bytes` to a new file only its owner can read (the lab's private key: the SDK warns
-/// about a key file others can read).
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    o.open(path)?.write_all(bytes)
-}
-
 /// A directory removed when dropped.
 struct TempDir(PathBuf);
 
@@ -103,7 +92,7 @@ impl Lab {
         let dir = TempDir(dir);
         let pair = KeyPair::generate().context("cannot make the emulator's key pair")?;
         let key = dir.0.join("key.p8");
-        write_private(&key, pair.private_key_pem().as_bytes())?;
+        snowpipe_emulator::write_private_key(&key, pair.private_key_pem())?;
         let mut config = config;
         if config.ca_out.is_none() && !matches!(config.tls, snowpipe_emulator::TlsMode::Off) {
             // Instances trust it through SSL_CERT_FILE (`instance`).
