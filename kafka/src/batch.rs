@@ -102,31 +102,27 @@ pub struct Pool {
 /// How many buffer sizes a [`Pool`] keeps.
 const SIZES: usize = (BATCH_BYTES / MIN_BATCH_BYTES).ilog2() as usize + 1;
 
-/// The pool's size for `bytes`: the smallest that holds them (`None`: more than the largest).
+/// The index of the pool's smallest size that holds `bytes` (`None`: more than the largest).
 fn size_for(bytes: usize) -> Option<usize> {
     let size = bytes.max(MIN_BATCH_BYTES).next_power_of_two();
-    (size <= BATCH_BYTES).then_some(size)
+    (size <= BATCH_BYTES).then(|| (size / MIN_BATCH_BYTES).ilog2() as usize)
 }
 
-/// Which of a pool's sizes `capacity` is.
+/// Which of a pool's sizes `capacity` is exactly.
 fn size_index(capacity: usize) -> Option<usize> {
-    (capacity.is_power_of_two() && (MIN_BATCH_BYTES..=BATCH_BYTES).contains(&capacity))
-        .then(|| (capacity / MIN_BATCH_BYTES).ilog2() as usize)
+    size_for(capacity).filter(|&i| MIN_BATCH_BYTES << i == capacity)
 }
 
 impl Pool {
     /// An empty buffer of at least `bytes`: of the pool's smallest size that holds them (from
     /// the idle ones when there is one), or of exactly `bytes` when no size does.
     fn take(&self, bytes: usize) -> Vec<u8> {
-        let Some(size) = size_for(bytes) else {
+        let Some(i) = size_for(bytes) else {
             return Vec::with_capacity(bytes);
         };
-        if let Some(i) = size_index(size) {
-            if let Some(b) = crate::consumer::lock(&self.idle)[i].pop() {
-                return b;
-            }
-        }
-        Vec::with_capacity(size)
+        crate::consumer::lock(&self.idle)[i]
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(MIN_BATCH_BYTES << i))
     }
 
     /// Keeps `buf` for a later [`take`](Self::take) when it is one of the pool's sizes and
@@ -393,24 +389,21 @@ impl Batch {
         // only the rows: below a quarter full, the rows move to a pooled buffer of their size
         // (or, when only a few KB, one of their own) instead, and the batch's goes straight back
         // to the pool.
-        if w < MIN_BATCH_BYTES / 4 {
+        let ndjson = if w < MIN_BATCH_BYTES / 4 {
             let rows = bytes::Bytes::copy_from_slice(&self.rows);
             self.pool.give(std::mem::take(&mut self.rows));
-            return Rows {
-                ndjson: rows,
-                offsets,
-                charge: self.charge,
-            };
-        }
-        if w < self.rows.capacity() / 4 {
-            let mut smaller = self.pool.take(w);
-            smaller.extend_from_slice(&self.rows);
-            self.pool.give(std::mem::replace(&mut self.rows, smaller));
-        }
-        let ndjson = bytes::Bytes::from_owner(Lent {
-            buf: std::mem::take(&mut self.rows),
-            pool: Arc::clone(&self.pool),
-        });
+            rows
+        } else {
+            if w < self.rows.capacity() / 4 {
+                let mut smaller = self.pool.take(w);
+                smaller.extend_from_slice(&self.rows);
+                self.pool.give(std::mem::replace(&mut self.rows, smaller));
+            }
+            bytes::Bytes::from_owner(Lent {
+                buf: std::mem::take(&mut self.rows),
+                pool: Arc::clone(&self.pool),
+            })
+        };
         Rows {
             ndjson,
             offsets,
@@ -873,10 +866,12 @@ mod tests {
 
     #[test]
     fn the_pool_hands_out_its_sizes_and_keeps_what_comes_back_within_its_bound() {
-        assert_eq!(size_for(1), Some(MIN_BATCH_BYTES));
-        assert_eq!(size_for(40 << 10), Some(64 << 10));
-        assert_eq!(size_for(BATCH_BYTES), Some(BATCH_BYTES));
+        assert_eq!(size_for(1), Some(0), "16 KB");
+        assert_eq!(size_for(40 << 10), Some(2), "64 KB");
+        assert_eq!(size_for(BATCH_BYTES), Some(SIZES - 1));
         assert_eq!(size_for(BATCH_BYTES + 1), None);
+        assert_eq!(size_index(64 << 10), Some(2));
+        assert_eq!(size_index(40 << 10), None, "not one of the sizes");
         let pool = Pool::default();
         let big = pool.take(1 << 20);
         assert_eq!(

@@ -223,8 +223,8 @@ fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
     })
 }
 
-/// Our sink, one instance: CPU over the window from its first channel opened (it reads
-/// from then on) to its last row committed.
+/// Our sink, one instance: CPU over the window from all its channels open (it reads from
+/// then on) to its last row committed.
 async fn sink_side(lab: &Lab, bin: &Path, args: &BenchArgs, expected: u64) -> Result<Measured> {
     let partitions = usize::try_from(args.partitions.max(1))?;
     // The values alone, as the peer writes them (`--metadata` adds ~150 bytes a row).

@@ -280,6 +280,12 @@ fn text_run(s: &[u8]) -> usize {
     run(s, true)
 }
 
+/// [`run`] a byte at a time: the rules themselves, and the last few bytes of the faster forms.
+fn run_bytewise(s: &[u8], beyond_ascii: bool) -> usize {
+    let ok = if beyond_ascii { text } else { plain };
+    s.iter().take_while(|&&c| ok(c)).count()
+}
+
 /// How many bytes at the start of `s` are [`text`] (with `beyond_ascii`) or [`plain`].
 #[cfg(target_arch = "x86_64")]
 fn run(s: &[u8], beyond_ascii: bool) -> usize {
@@ -310,8 +316,7 @@ fn run(s: &[u8], beyond_ascii: bool) -> usize {
         }
         i += 16;
     }
-    let ok = if beyond_ascii { text } else { plain };
-    i + s[i..].iter().take_while(|&&c| ok(c)).count()
+    i + run_bytewise(&s[i..], beyond_ascii)
 }
 
 /// How many bytes at the start of `s` are [`text`] (with `beyond_ascii`) or [`plain`].
@@ -344,8 +349,7 @@ fn run_in_words(s: &[u8], beyond_ascii: bool) -> usize {
         }
         i += 8;
     }
-    let ok = if beyond_ascii { text } else { plain };
-    i + s[i..].iter().take_while(|&&c| ok(c)).count()
+    i + run_bytewise(&s[i..], beyond_ascii)
 }
 
 #[cfg(test)]
@@ -602,8 +606,7 @@ mod tests {
                 }
             }
             for beyond_ascii in [false, true] {
-                let ok = if beyond_ascii { text } else { plain };
-                let expected = v.iter().take_while(|&&c| ok(c)).count();
+                let expected = run_bytewise(&v, beyond_ascii);
                 assert_eq!(run(&v, beyond_ascii), expected, "{v:?} {beyond_ascii}");
                 assert_eq!(
                     run_in_words(&v, beyond_ascii),

@@ -290,7 +290,7 @@ pub fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: usize) -
             }
             let end = row.len() - 1;
             let value = &mut row[rest..end];
-            if !is_one_json_value(value) {
+            if !crate::json_check::is_one_value(value) {
                 return false;
             }
             for i in memchr::memchr2_iter(b'\n', b'\r', value).collect::<Vec<_>>() {
@@ -299,10 +299,6 @@ pub fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: usize) -
             true
         }
     }
-}
-
-fn is_one_json_value(value: &[u8]) -> bool {
-    crate::json_check::is_one_value(value)
 }
 
 /// The value of a candidate row of `shape` whose value is `prefix` then `rest` (the row from
