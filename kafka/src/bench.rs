@@ -20,7 +20,14 @@
 //! channel before the first message is read, so its first row comes right after; channel opens
 //! are outside the window, as in the peer, which opens its channels in `on_assign` and starts
 //! its clock at its first append) and when its last row is committed; the floor and the peer
-//! measure themselves. Printed: a JSON line per side, then a table.
+//! measure themselves.
+//!
+//! `--rounds N` runs the three sides N times over the same backlog, each round in fresh
+//! consumer groups and channels, the sink and the peer taking turns to go first (so neither
+//! always meets the emulator's state the other left). A window of a few seconds varies by a
+//! fifth from run to run on a shared machine; the medians and each round's sink/peer ratio are
+//! what to compare. Printed: a JSON line per side and round, then a table of medians with
+//! their ranges, then each round's ratio.
 //!
 //! `--rebalance-partitions N` then measures one instance taking N partitions (every channel
 //! open and a row of each committed), and a second instance joining (an eager rebalance: every
@@ -61,12 +68,21 @@ pub struct BenchArgs {
     /// Then measure a rebalance of this many partitions (0: skip).
     #[arg(long, default_value_t = 512)]
     pub rebalance_partitions: i32,
-    /// Internal: run as the consume-only floor (`--floor BROKERS TOPIC EXPECTED`).
-    #[arg(long, hide = true, num_args = 3, value_names = ["BROKERS", "TOPIC", "EXPECTED"])]
+    /// Rounds over the same backlog (medians reported; see the module docs).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// Internal: run as the consume-only floor (`--floor BROKERS TOPIC EXPECTED GROUP`).
+    #[arg(long, hide = true, num_args = 4, value_names = ["BROKERS", "TOPIC", "EXPECTED", "GROUP"])]
     pub floor: Vec<String>,
 }
 
 const TOPIC: &str = "bench";
+
+const FLOOR: &str = "floor (rdkafka, no sink)";
+const SINK: &str = "snowpipe-kafka";
+const PEER: &str = "python (official SDK)";
+/// The sides in the table's order.
+const SIDES: [&str; 3] = [FLOOR, SINK, PEER];
 
 /// One side's result.
 #[derive(Debug, Clone)]
@@ -112,10 +128,10 @@ fn cpu_of(pid: u32) -> Result<f64> {
 }
 
 /// The floor, in its own process: consume `expected` messages of `topic` and drop them.
-fn floor(brokers: &str, topic: &str, expected: u64) -> Result<()> {
+fn floor(brokers: &str, topic: &str, expected: u64, group: &str) -> Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", "floor")
+        .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .create()?;
@@ -225,11 +241,18 @@ fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
 
 /// Our sink, one instance: CPU over the window from all its channels open (it reads from
 /// then on) to its last row committed.
-async fn sink_side(lab: &Lab, bin: &Path, args: &BenchArgs, expected: u64) -> Result<Measured> {
+async fn sink_side(
+    lab: &Lab,
+    bin: &Path,
+    args: &BenchArgs,
+    expected: u64,
+    group: &str,
+) -> Result<Measured> {
     let partitions = usize::try_from(args.partitions.max(1))?;
+    let prefix = format!("{group}_");
     // The values alone, as the peer writes them (`--metadata` adds ~150 bytes a row).
     let mut child = lab
-        .instance_without_metadata(bin, TOPIC, "sink")
+        .instance_without_metadata(bin, TOPIC, group)
         .args([
             "--until-idle",
             "3s",
@@ -243,7 +266,7 @@ async fn sink_side(lab: &Lab, bin: &Path, args: &BenchArgs, expected: u64) -> Re
     let mut first = None;
     let end = loop {
         tokio::time::sleep(Duration::from_millis(if first.is_some() { 20 } else { 2 })).await;
-        let (rows, _, opened) = committed(lab, "sink_");
+        let (rows, _, opened) = committed(lab, &prefix);
         // Its first row is appended once every channel is open: the assignment's callback
         // opens them all before the first message is read (as the peer's `on_assign` does).
         if opened >= partitions && first.is_none() {
@@ -266,7 +289,7 @@ async fn sink_side(lab: &Lab, bin: &Path, args: &BenchArgs, expected: u64) -> Re
     }
     let (t0, c0) = first.context("no channel opened")?;
     Ok(Measured {
-        side: "snowpipe-kafka",
+        side: SINK,
         messages: expected,
         window_s: end.0.duration_since(t0).as_secs_f64(),
         cpu_s: end.1 - c0,
@@ -274,7 +297,7 @@ async fn sink_side(lab: &Lab, bin: &Path, args: &BenchArgs, expected: u64) -> Re
 }
 
 /// The Python peer: its profile for the official SDK, then the script.
-fn peer_side(lab: &Lab, python: &Path, expected: u64) -> Result<Measured> {
+fn peer_side(lab: &Lab, python: &Path, expected: u64, group: &str) -> Result<Measured> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python_peer.py");
     let key = std::fs::read_to_string(lab.key_path())?;
     let url = lab.emulator().url();
@@ -299,7 +322,7 @@ fn peer_side(lab: &Lab, python: &Path, expected: u64) -> Result<Measured> {
             "--topic",
             TOPIC,
             "--group",
-            "peer",
+            group,
         ])
         .args(["--database", DATABASE, "--schema", SCHEMA, "--pipe", PIPE])
         .args(["--expect", &expected.to_string()])
@@ -311,10 +334,10 @@ fn peer_side(lab: &Lab, python: &Path, expected: u64) -> Result<Measured> {
         cmd.arg("--ca").arg(&ca).env("SSL_CERT_FILE", ca);
     }
     let child = cmd.spawn().context("cannot start the Python peer")?;
-    measured_from("python (official SDK)", &last_json(child)?)
+    measured_from(PEER, &last_json(child)?)
 }
 
-fn floor_side(lab: &Lab, bin: &Path, expected: u64) -> Result<Measured> {
+fn floor_side(lab: &Lab, bin: &Path, expected: u64, group: &str) -> Result<Measured> {
     let child = Command::new(bin)
         .args([
             "bench",
@@ -322,11 +345,12 @@ fn floor_side(lab: &Lab, bin: &Path, expected: u64) -> Result<Measured> {
             &lab.brokers(),
             TOPIC,
             &expected.to_string(),
+            group,
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()?;
-    measured_from("floor (rdkafka, no sink)", &last_json(child)?)
+    measured_from(FLOOR, &last_json(child)?)
 }
 
 /// Runs the benchmark (see the module docs) and prints what it measured.
@@ -334,8 +358,8 @@ fn floor_side(lab: &Lab, bin: &Path, expected: u64) -> Result<Measured> {
 /// # Errors
 /// When a part cannot start or a side fails.
 pub async fn run(args: BenchArgs) -> Result<()> {
-    if let [brokers, topic, expected] = args.floor.as_slice() {
-        return floor(brokers, topic, expected.parse()?);
+    if let [brokers, topic, expected, group] = args.floor.as_slice() {
+        return floor(brokers, topic, expected.parse()?, group);
     }
     let bin = std::env::current_exe().context("cannot find this binary")?;
     let sink = || {
@@ -354,47 +378,125 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         };
         let lab = Lab::start_with(&[(TOPIC, args.partitions)], sink()).await?;
         backlog(&lab, TOPIC, messages, size, args.partitions).await?;
-        let mut sides = vec![floor_side(&lab, &bin, messages)?];
-        sides.push(sink_side(&lab, &bin, &args, messages).await?);
-        match &args.peer_python {
-            Some(python) => sides.push(peer_side(&lab, python, messages)?),
-            None => eprintln!(
-                "(no --peer-python: the Python peer is skipped; see kafka/benches/requirements.txt)"
-            ),
-        }
         #[allow(clippy::cast_precision_loss)]
         let gb = messages as f64 * size as f64 / 1e9;
-        for m in &sides {
-            #[allow(clippy::cast_precision_loss)]
-            let rate = m.messages as f64 / m.window_s;
-            println!(
-                "{}",
-                json!({"side": m.side, "bytes_per_message": size, "messages": m.messages,
-                       "partitions": args.partitions, "messages_per_s": rate.round(),
-                       "mb_per_s": (rate * size as f64 / 1e5).round() / 10.0,
-                       "cpu_s": (m.cpu_s * 100.0).round() / 100.0,
-                       "cpu_s_per_gb": (m.cpu_s / gb * 100.0).round() / 100.0})
+        if args.peer_python.is_none() {
+            eprintln!(
+                "(no --peer-python: the Python peer is skipped; see kafka/benches/requirements.txt)"
             );
-            table.push((size, m.clone(), gb));
         }
+        let mut rounds = Vec::new();
+        for round in 1..=args.rounds {
+            let mut sides = vec![floor_side(&lab, &bin, messages, &format!("floor{round}"))?];
+            let sink_group = format!("sink{round}");
+            let peer_group = format!("peer{round}");
+            let peer = |lab: &Lab| -> Result<Option<Measured>> {
+                args.peer_python
+                    .as_deref()
+                    .map(|python| peer_side(lab, python, messages, &peer_group))
+                    .transpose()
+            };
+            // Taking turns: the even rounds run the peer first.
+            if round % 2 == 0 {
+                sides.extend(peer(&lab)?);
+                sides.push(sink_side(&lab, &bin, &args, messages, &sink_group).await?);
+            } else {
+                sides.push(sink_side(&lab, &bin, &args, messages, &sink_group).await?);
+                sides.extend(peer(&lab)?);
+            }
+            // The floor, the sink, the peer: the table's order.
+            sides.sort_by_key(|m| SIDES.iter().position(|s| *s == m.side));
+            for m in &sides {
+                #[allow(clippy::cast_precision_loss)]
+                let rate = m.messages as f64 / m.window_s;
+                println!(
+                    "{}",
+                    json!({"round": round, "side": m.side, "bytes_per_message": size,
+                           "messages": m.messages, "partitions": args.partitions,
+                           "messages_per_s": rate.round(),
+                           "mb_per_s": (rate * size as f64 / 1e5).round() / 10.0,
+                           "cpu_s": (m.cpu_s * 100.0).round() / 100.0,
+                           "cpu_s_per_gb": (m.cpu_s / gb * 100.0).round() / 100.0})
+                );
+            }
+            rounds.push(sides);
+        }
+        table.push((size, messages, gb, rounds));
     }
-    println!();
-    println!("| message | side | messages/s | CPU-s | CPU-s per GB |");
-    println!("|---|---|---|---|---|");
-    for (size, m, gb) in &table {
-        #[allow(clippy::cast_precision_loss)]
-        let rate = m.messages as f64 / m.window_s;
-        println!(
-            "| {size} B | {} | {rate:.0} | {:.2} | {:.1} |",
-            m.side,
-            m.cpu_s,
-            m.cpu_s / gb
-        );
-    }
+    print_table(&table);
     if args.rebalance_partitions > 0 {
         rebalance(&bin, args.rebalance_partitions, sink()).await?;
     }
     Ok(())
+}
+
+/// Each size's rounds: the sides measured in each.
+type Rounds = Vec<Vec<Measured>>;
+
+/// The median of `v` (the mean of the middle two when even); `v` is not empty.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `median (min–max)` of `v`, or the one value when there is one round.
+fn spread(v: &[f64], decimals: usize) -> String {
+    let m = median(v.to_vec());
+    if v.len() == 1 {
+        return format!("{m:.decimals$}");
+    }
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{m:.decimals$} ({lo:.decimals$}–{hi:.decimals$})")
+}
+
+/// The medians of each side over the rounds, then each round's sink/peer ratio of CPU per GB.
+fn print_table(table: &[(usize, u64, f64, Rounds)]) {
+    println!();
+    println!("| message | side | messages/s | CPU-s | CPU-s per GB |");
+    println!("|---|---|---|---|---|");
+    for (size, messages, gb, rounds) in table {
+        for side in SIDES {
+            let of: Vec<&Measured> = rounds.iter().flatten().filter(|m| m.side == side).collect();
+            if of.is_empty() {
+                continue;
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let rates: Vec<f64> = of.iter().map(|m| m.messages as f64 / m.window_s).collect();
+            let cpu: Vec<f64> = of.iter().map(|m| m.cpu_s).collect();
+            let per_gb: Vec<f64> = of.iter().map(|m| m.cpu_s / gb).collect();
+            println!(
+                "| {size} B ({messages}) | {side} | {} | {} | {} |",
+                spread(&rates, 0),
+                spread(&cpu, 2),
+                spread(&per_gb, 1)
+            );
+        }
+    }
+    for (size, _, _, rounds) in table {
+        let ratios: Vec<f64> = rounds
+            .iter()
+            .filter_map(|sides| {
+                let cpu = |side| sides.iter().find(|m| m.side == side).map(|m| m.cpu_s);
+                Some(cpu(SINK)? / cpu(PEER)?)
+            })
+            .collect();
+        if ratios.is_empty() {
+            continue;
+        }
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "{size} B: the sink's CPU per GB is {:.2}× the peer's (median of {} rounds: {})",
+            median(ratios.clone()),
+            ratios.len(),
+            each.join(", ")
+        );
+    }
 }
 
 /// One instance takes `n` partitions; then a second joins. Prints how long until every
