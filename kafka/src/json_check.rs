@@ -24,12 +24,27 @@
 /// Whether `bytes` hold exactly one JSON value, surrounded by nothing but white space (see the
 /// module docs for what counts).
 pub fn is_one_value(bytes: &[u8]) -> bool {
-    Scan { b: bytes, i: 0 }.document()
+    line_breaks_of_one_value(bytes).is_some()
+}
+
+/// [`is_one_value`], and for one value whether it holds a line feed or a carriage return (JSON
+/// allows them only as white space between tokens, never raw inside a string): `None` when it
+/// is not one value, `Some(false)` when it is one line already, so the caller that makes rows
+/// one NDJSON line each need not look again.
+pub fn line_breaks_of_one_value(bytes: &[u8]) -> Option<bool> {
+    let mut scan = Scan {
+        b: bytes,
+        i: 0,
+        breaks: false,
+    };
+    scan.document().then_some(scan.breaks)
 }
 
 struct Scan<'a> {
     b: &'a [u8],
     i: usize,
+    /// White space so far held a line feed or a carriage return.
+    breaks: bool,
 }
 
 /// The open objects (`true`) and arrays (`false`) around the scan, innermost last: 64 levels in
@@ -71,7 +86,8 @@ impl Scan<'_> {
     }
 
     fn white_space(&mut self) {
-        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+        while let Some(c @ (b' ' | b'\n' | b'\t' | b'\r')) = self.peek() {
+            self.breaks |= c == b'\n' || c == b'\r';
             self.i += 1;
         }
     }
@@ -370,6 +386,15 @@ mod tests {
             is_one_value(b),
             serde_says(b),
             "is_one_value and serde_json disagree on {:?}",
+            String::from_utf8_lossy(b)
+        );
+        // One value has a line break exactly where its bytes do (raw ones are only white
+        // space), so a caller that skips the blanking for `Some(false)` misses none.
+        let breaks = b.iter().any(|&c| c == b'\n' || c == b'\r');
+        assert_eq!(
+            line_breaks_of_one_value(b),
+            serde_says(b).then_some(breaks),
+            "line breaks misreported in {:?}",
             String::from_utf8_lossy(b)
         );
     }

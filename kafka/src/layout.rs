@@ -290,13 +290,15 @@ pub fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: usize) -
             }
             let end = row.len() - 1;
             let value = &mut row[rest..end];
-            if !crate::json_check::is_one_value(value) {
-                return false;
+            match crate::json_check::line_breaks_of_one_value(value) {
+                None => false,
+                Some(breaks) => {
+                    if breaks {
+                        crate::record::blank_line_breaks(value);
+                    }
+                    true
+                }
             }
-            for i in memchr::memchr2_iter(b'\n', b'\r', value).collect::<Vec<_>>() {
-                value[i] = b' ';
-            }
-            true
         }
     }
 }

@@ -182,13 +182,22 @@ pub fn finish_row(row: &mut [u8], max_row_bytes: usize) -> bool {
     if row.len() > max_row_bytes {
         return false;
     }
-    if !crate::json_check::is_one_value(row) {
-        return false;
+    match crate::json_check::line_breaks_of_one_value(row) {
+        None => false,
+        Some(breaks) => {
+            if breaks {
+                blank_line_breaks(row);
+            }
+            true
+        }
     }
-    for i in memchr::memchr2_iter(b'\n', b'\r', row).collect::<Vec<_>>() {
-        row[i] = b' ';
+}
+
+/// Turns every line feed and carriage return of `json` (white space there) into a space.
+pub fn blank_line_breaks(json: &mut [u8]) {
+    for i in memchr::memchr2_iter(b'\n', b'\r', json).collect::<Vec<_>>() {
+        json[i] = b' ';
     }
-    true
 }
 
 /// Why `record` is not a row (the dead-letter reason), or `None` when it is one.
