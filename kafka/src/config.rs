@@ -215,6 +215,11 @@ impl MemoryBudget {
     /// few requests.
     pub const MIN: usize = 32 << 20;
 
+    /// The whole budget, in bytes.
+    pub fn bytes(self) -> usize {
+        self.0
+    }
+
     /// librdkafka's prefetch queue, in KiB (`queued.max.messages.kbytes`).
     pub fn prefetch_kib(self) -> usize {
         self.0 / 4 / 1024

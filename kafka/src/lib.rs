@@ -47,6 +47,7 @@ pub mod dead_letter;
 pub mod demo;
 pub mod json_check;
 pub mod layout;
+pub mod malloc;
 pub mod metadata_fields;
 pub mod metrics;
 pub mod migrate_v3;
