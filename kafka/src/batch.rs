@@ -39,11 +39,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::bindings as rd;
 use rdkafka::consumer::Consumer;
-use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Timestamp, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::consumer::Part;
+use crate::fetch_queue::Native;
 use crate::layout::{Shape, Written};
 use crate::record::{Record, RowOptions, TimestampKind};
 
@@ -470,10 +470,10 @@ impl Batch {
 }
 
 /// The headers of `m` as bytes (see the module docs), by librdkafka's C API.
-fn headers_of<'m>(m: &'m BorrowedMessage<'_>) -> Vec<(&'m [u8], Option<&'m [u8]>)> {
+fn headers_of<'m>(m: &Native<'m>) -> Vec<(&'m [u8], Option<&'m [u8]>)> {
     let mut out = Vec::new();
     let mut hdrs: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
-    // SAFETY: `m.ptr()` is a valid message for the borrow of `m`; librdkafka returns a
+    // SAFETY: `m.ptr()` is a message that lives for 'm; librdkafka returns a
     // pointer to headers the message owns (or an error and no pointer), valid as long as the
     // message, which outlives the returned slices ('m).
     #[allow(unsafe_code)]
@@ -505,7 +505,7 @@ fn headers_of<'m>(m: &'m BorrowedMessage<'_>) -> Vec<(&'m [u8], Option<&'m [u8]>
     out
 }
 
-fn timestamp_of(m: &BorrowedMessage<'_>) -> Option<(TimestampKind, i64)> {
+fn timestamp_of(m: &Native<'_>) -> Option<(TimestampKind, i64)> {
     match m.timestamp() {
         Timestamp::CreateTime(ms) => Some((TimestampKind::CreateTime, ms)),
         Timestamp::LogAppendTime(ms) => Some((TimestampKind::LogAppendTime, ms)),
@@ -656,7 +656,7 @@ impl Router {
     pub fn route<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
-        m: &BorrowedMessage<'_>,
+        m: &Native<'_>,
     ) {
         let share = self.share();
         let Some(slot) = self

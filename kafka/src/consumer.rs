@@ -27,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -39,6 +39,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::batch::{Budget, Inbox, Router};
+use crate::fetch_queue::{FetchQueue, Native};
 use crate::metrics::SinkMetrics;
 
 /// A topic and a partition.
@@ -56,6 +57,9 @@ const BURST_MESSAGES: usize = 32_768;
 /// took about a tenth off the sink's CPU per GB (`kafka/README.md`, "Cost and throughput").
 /// Reading 16 MiB takes the poll thread some 50 ms.
 const BURST_BYTES: usize = 16 << 20;
+/// While nothing arrives, how long a poll waits on the fetch queue for a message before it
+/// looks at the consumer's queue (rebalances, errors) again.
+const IDLE_WAIT: Duration = Duration::from_millis(20);
 
 /// From the rebalance callback to the sink's async side.
 pub enum Control {
@@ -150,6 +154,9 @@ struct SinkContext {
     hand_over_timeout: Duration,
     lags: Lags,
     resets: Resets,
+    /// Where assigned partitions' messages are forwarded (`fetch_queue`); owned by `run`,
+    /// which drops it before the consumer.
+    fetch: OnceLock<Weak<FetchQueue>>,
 }
 
 fn parts_of(tpl: &TopicPartitionList) -> Vec<Part> {
@@ -271,6 +278,15 @@ impl SinkContext {
                 tracing::warn!(%topic, partition, "cannot set the start offset: {e}");
             }
         }
+        // Before the assignment takes effect: librdkafka keeps the forwarding when it starts
+        // fetching (`fetch_queue`).
+        if let Some(fetch) = self.fetch.get().and_then(Weak::upgrade) {
+            for (topic, partition) in parts_of(tpl) {
+                if !fetch.forward(&topic, partition) {
+                    tracing::debug!(%topic, partition, "not forwarded: read one by one");
+                }
+            }
+        }
         tracing::info!(partitions = ?parts_of(tpl), ?starts, "partitions assigned");
         let r = if self.cooperative {
             consumer.incremental_assign(tpl)
@@ -362,12 +378,25 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
         hand_over_timeout: setup.hand_over_timeout,
         lags: setup.lags,
         resets: setup.resets,
+        fetch: OnceLock::new(),
     };
     let consumer: BaseConsumer<SinkContext> =
         setup.config.create_with_context(context).map_err(|e| {
             let why = crate::properties::scrub(&e.to_string(), &setup.properties);
             anyhow::anyhow!("cannot create the Kafka consumer: {why}")
         })?;
+    // Declared after the consumer, so dropped before it.
+    let fetch = FetchQueue::new(&consumer).map(Arc::new);
+    match &fetch {
+        Some(q) => {
+            let _ = consumer.context().fetch.set(Arc::downgrade(q));
+        }
+        None => tracing::warn!("librdkafka made no queue for batch reads: reading one by one"),
+    }
+    let mut reader = Reader {
+        fetch: fetch.as_deref(),
+        batch: crate::fetch_queue::Batch::default(),
+    };
     let topics: Vec<&str> = setup.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).map_err(|e| {
         anyhow::anyhow!(
@@ -388,7 +417,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
                     last_rejoin = Some(Instant::now());
                     tracing::warn!("a channel was taken by another writer: rejoining the group");
                     consumer.unsubscribe();
-                    settle(&consumer, Duration::from_secs(60));
+                    settle(&consumer, &mut reader, Duration::from_secs(60));
                     consumer.subscribe(&topics).map_err(|e| {
                         anyhow::anyhow!(
                 "cannot subscribe to {topics:?}: {e} (a --topic-regex must be POSIX extended \
@@ -398,19 +427,19 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
                 }
                 Ok(ThreadCmd::Shutdown) | Err(std_mpsc::TryRecvError::Disconnected) => {
                     consumer.unsubscribe();
-                    settle(&consumer, Duration::from_secs(120));
+                    settle(&consumer, &mut reader, Duration::from_secs(120));
                     return Ok(());
                 }
                 Err(std_mpsc::TryRecvError::Empty) => break,
             }
         }
         commits.send(&consumer);
-        if let Some(error) = poll_burst(&consumer) {
+        if let Some(error) = poll_burst(&consumer, &mut reader) {
             // A refused subscription (`subscription`): hand everything over, then stop.
             let refused = crate::subscription::refused_topics(&consumer);
             let why = crate::subscription::reason(&error, &refused);
             consumer.unsubscribe();
-            settle(&consumer, Duration::from_secs(120));
+            settle(&consumer, &mut reader, Duration::from_secs(120));
             anyhow::bail!(why);
         }
     }
@@ -447,33 +476,99 @@ impl Commits {
     }
 }
 
+/// How the poll thread reads messages: by the batch from the [`FetchQueue`] when there is one.
+struct Reader<'q> {
+    fetch: Option<&'q FetchQueue>,
+    batch: crate::fetch_queue::Batch,
+}
+
+/// What a burst does with each message or error.
+enum Step {
+    Go,
+    Stop(KafkaError),
+}
+
+/// Routes one message (or takes note of the error delivered in its place).
+fn take(
+    consumer: &BaseConsumer<SinkContext>,
+    m: Result<Native<'_>, KafkaError>,
+    bytes: &mut usize,
+) -> Step {
+    match m {
+        Ok(m) => {
+            *bytes += m.payload().map_or(0, <[u8]>::len);
+            lock(&consumer.context().router).route(consumer, &m);
+            Step::Go
+        }
+        Err(e) if crate::subscription::is_fatal(&e) => Step::Stop(e),
+        Err(e) => {
+            tracing::warn!("kafka: {e}");
+            Step::Go
+        }
+    }
+}
+
 /// Polls: waits up to 100 ms for the first message, then takes what librdkafka has ready
 /// without waiting, routing each into its partition's batch; hands the batches over when
 /// nothing more is ready (or after [`BURST_MESSAGES`] or [`BURST_BYTES`]), and resumes
-/// partitions with room again.
+/// partitions with room again. Messages come by the batch from the [`FetchQueue`]; the
+/// consumer's own queue (rebalances, errors, a partition not forwarded) is polled without
+/// waiting between batches, so while nothing arrives a rebalance waits at most
+/// [`IDLE_WAIT`].
 /// A consumer error that stops the sink ([`crate::subscription::is_fatal`]) ends the burst and
 /// is returned.
-fn poll_burst(consumer: &BaseConsumer<SinkContext>) -> Option<KafkaError> {
-    let mut wait = Duration::from_millis(100);
+fn poll_burst(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>) -> Option<KafkaError> {
     let mut fatal = None;
     let mut bytes = 0;
-    for _ in 0..BURST_MESSAGES {
-        match consumer.poll(wait) {
-            None => break,
-            Some(Ok(m)) => {
-                bytes += m.payload_len();
-                lock(&consumer.context().router).route(consumer, &m);
-                if bytes >= BURST_BYTES {
-                    break;
-                }
-            }
-            Some(Err(e)) if crate::subscription::is_fatal(&e) => {
+    let mut messages = 0;
+    let mut first = true;
+    'burst: while messages < BURST_MESSAGES && bytes < BURST_BYTES {
+        let mut any = false;
+        // The consumer's own queue: without a fetch queue, the first wait is here.
+        let wait = if first && reader.fetch.is_none() {
+            Duration::from_millis(100)
+        } else {
+            Duration::ZERO
+        };
+        while let Some(m) = consumer.poll(wait) {
+            any = true;
+            messages += 1;
+            let step = match m {
+                Ok(m) => take(consumer, Ok(Native::of(&m)), &mut bytes),
+                Err(e) => take(consumer, Err(e), &mut bytes),
+            };
+            if let Step::Stop(e) = step {
                 fatal = Some(e);
+                break 'burst;
+            }
+            if reader.fetch.is_none() {
                 break;
             }
-            Some(Err(e)) => tracing::warn!("kafka: {e}"),
         }
-        wait = Duration::ZERO;
+        if let Some(fetch) = reader.fetch {
+            let wait = if first && !any {
+                IDLE_WAIT
+            } else {
+                Duration::ZERO
+            };
+            fetch.read(wait, &mut reader.batch);
+            for m in reader.batch.iter() {
+                any = true;
+                messages += 1;
+                let m = match m.error() {
+                    None => Ok(m),
+                    Some(e) => Err(e),
+                };
+                if let Step::Stop(e) = take(consumer, m, &mut bytes) {
+                    fatal = Some(e);
+                    break 'burst;
+                }
+            }
+        }
+        first = false;
+        if !any {
+            break;
+        }
     }
     let mut router = lock(&consumer.context().router);
     router.flush();
@@ -483,11 +578,11 @@ fn poll_burst(consumer: &BaseConsumer<SinkContext>) -> Option<KafkaError> {
 }
 
 /// Polls until the assignment is empty (the revoke callbacks have run), at most `limit`.
-fn settle(consumer: &BaseConsumer<SinkContext>, limit: Duration) {
+fn settle(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>, limit: Duration) {
     let until = Instant::now() + limit;
     while Instant::now() < until {
         // Leaving anyway: an error now changes nothing.
-        let _ = poll_burst(consumer);
+        let _ = poll_burst(consumer, reader);
         if consumer.assignment().map_or(true, |a| a.count() == 0) {
             return;
         }

@@ -45,6 +45,7 @@ pub mod create_tables;
 pub mod dead_letter;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod fetch_queue;
 pub mod json_check;
 pub mod layout;
 pub mod malloc;

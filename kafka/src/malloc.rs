@@ -1,32 +1,33 @@
-//! The sink process's allocator policy: glibc's malloc keeps the memory it was given back.
+//! The sink process's allocator policy: glibc's malloc grows its heaps in large steps and keeps
+//! batch-sized buffers in them.
 //!
-//! A sink's memory comes and goes in large pieces: librdkafka's fetch buffers, the batches the
-//! poll thread fills (up to 256 KB) and the SDK's request bodies, all held for up to
-//! `--max-client-lag` and then freed together. With glibc's defaults each of those round trips
-//! costs system calls and page faults: pieces over the (moving) mmap threshold are mapped and
-//! unmapped, a thread's heap that grows takes the process's mmap lock to `mprotect` more of
-//! itself, and one whose free top passes the trim threshold gives pages back with `madvise`,
-//! which the next batch faults in and zeroes again. `perf` put those paths at a tenth of the
-//! sink's CPU at 1 KB messages on 96 partitions (`kafka/README.md`, "Cost and throughput").
+//! A sink's memory comes and goes in pieces of up to a few hundred KB: librdkafka's fetch
+//! buffers, the batches the poll thread fills (16–256 KB) and the SDK's request bodies, held
+//! for up to `--max-client-lag` and then freed. With glibc's defaults, a piece over the
+//! (moving) mmap threshold is mapped for itself and unmapped when freed, and a thread's heap
+//! grows a page at a time, each step an `mprotect` under the process's mmap lock, which the
+//! other threads' page faults wait on. [`keep_freed_memory`] sets, for this process:
+//! * `M_MMAP_THRESHOLD` 512 KiB: every buffer the sink makes comes from the heaps and is reused
+//!   when freed; larger ones (a 1 MB message's batch) are still mapped and given back;
+//! * `M_TOP_PAD` a thirty-second of the memory budget, 1 to 16 MiB: a heap grows in steps of
+//!   that, and keeps that much when it shrinks.
 //!
-//! [`keep_freed_memory`] sets, for this process:
-//! * `M_MMAP_THRESHOLD` 32 MiB (glibc's own upper bound for its moving threshold): every
-//!   buffer the sink uses comes from the heaps, and a freed one is reused;
-//! * `M_TRIM_THRESHOLD` the memory budget: freed memory stays with the process up to the
-//!   budget it may hold anyway, so the resident size after a burst is its peak, which the
-//!   budget bounds (`kafka/README.md`, "Memory");
-//! * `M_TOP_PAD` 64 MiB: a heap grows in steps of that, a few `mprotect`s instead of one per
-//!   batch (untouched, the padding is address space, not memory).
+//! The trim threshold stays glibc's: keeping every freed byte holds each thread's heap at its
+//! own peak, which for the sink's many threads added up to more than its budget.
+//! `kafka/README.md` ("Cost and throughput", "Memory") has what each setting measured.
 //!
 //! Only the binary calls it: a program that embeds the sink as a library keeps its own policy.
 //! Elsewhere than glibc it does nothing.
 
-/// glibc's own upper bound for its moving mmap threshold (`DEFAULT_MMAP_THRESHOLD_MAX`).
+/// Buffers up to this size come from the heaps.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: usize = 32 << 20;
-/// How much a heap grows past what was asked.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TOP_PAD: usize = 64 << 20;
+const MMAP_THRESHOLD: usize = 512 << 10;
+
+/// How much a heap grows past what was asked (and keeps): a thirty-second of the budget, 1 to
+/// 16 MiB.
+pub fn top_pad(budget: usize) -> usize {
+    (budget / 32).clamp(1 << 20, 16 << 20)
+}
 
 /// Sets glibc malloc's policy for a process whose memory budget is `budget` bytes (see the
 /// module docs). Call it before the threads start.
@@ -40,8 +41,7 @@ pub fn keep_freed_memory(budget: usize) {
                 as_int(MMAP_THRESHOLD),
                 "M_MMAP_THRESHOLD",
             ),
-            (libc::M_TRIM_THRESHOLD, as_int(budget), "M_TRIM_THRESHOLD"),
-            (libc::M_TOP_PAD, as_int(TOP_PAD), "M_TOP_PAD"),
+            (libc::M_TOP_PAD, as_int(top_pad(budget)), "M_TOP_PAD"),
         ] {
             // SAFETY: mallopt takes any parameter and value; it answers 0 when it refuses one,
             // and changes nothing then.
@@ -70,7 +70,7 @@ mod tests {
     /// In a process of its own (see below): 32 MiB of batch-sized buffers, written, then
     /// freed. Prints how much of it the process still holds.
     #[test]
-    #[ignore = "run by freed_memory_stays_with_the_process, in a process of its own"]
+    #[ignore = "run by freed_batches_stay_with_the_process_up_to_the_top_pad, in a process of its own"]
     fn child_frees_a_burst_of_batches() {
         if std::env::var_os("MALLOC_CHILD").is_some_and(|v| v == "policy") {
             super::keep_freed_memory(512 << 20);
@@ -100,20 +100,31 @@ mod tests {
             .unwrap()
     }
 
-    /// The sink's batches go back to the heap and stay there for the next ones: with glibc's
-    /// defaults a 256 KB buffer is mapped for itself and unmapped when freed (the next batch
-    /// faults its pages in again).
+    /// The sink's batches go back to a heap that keeps at least a top pad's worth for the next
+    /// ones:
+    /// with glibc's defaults a 256 KB buffer is mapped for itself and unmapped when freed (the
+    /// next batch faults its pages in again).
     #[test]
-    fn freed_memory_stays_with_the_process() {
+    fn freed_batches_stay_with_the_process_up_to_the_top_pad() {
         let default = kept(false);
         let policy = kept(true);
+        let pad = super::top_pad(512 << 20);
         assert!(
-            default < 8 << 20,
+            default < 4 << 20,
             "glibc's default gave back most of the 32 MiB; it kept {default} bytes"
         );
         assert!(
-            policy > 24 << 20,
-            "with the policy the process keeps the freed 32 MiB; it kept {policy} bytes"
+            policy > pad - (2 << 20),
+            "with the policy the process keeps at least its top pad ({pad} bytes) of the \
+             freed 32 MiB; it kept {policy} bytes"
         );
+    }
+
+    #[test]
+    fn the_top_pad_is_a_thirty_second_of_the_budget_from_1_to_16_mib() {
+        assert_eq!(super::top_pad(32 << 20), 1 << 20);
+        assert_eq!(super::top_pad(64 << 20), 2 << 20);
+        assert_eq!(super::top_pad(512 << 20), 16 << 20);
+        assert_eq!(super::top_pad(8 << 30), 16 << 20);
     }
 }

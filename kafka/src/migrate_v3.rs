@@ -245,10 +245,17 @@ pub async fn resume(
     {
         return Ok(channel);
     }
-    channel
-        .close()
-        .await
-        .with_context(|| format!("--migrate-v3-offsets: cannot close {name} to reopen it"))?;
+    // The migration wrote a token this handle never sent: when its commit poller saw it first,
+    // the handle counts as taken by another writer, which is just what happened, and its close
+    // says so. Nothing of ours is in flight on it (no row was appended), so the reopen below
+    // goes ahead either way.
+    match channel.close().await {
+        Ok(_) | Err(snowpipe_streaming::Error::OwnershipLost { .. }) => {}
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("--migrate-v3-offsets: cannot close {name} to reopen it"))
+        }
+    }
     pipe.open_channel(&name)
         .await
         .with_context(|| format!("--migrate-v3-offsets: cannot reopen {name} after migrating"))

@@ -1,0 +1,487 @@
+//! Messages by the batch: every assigned partition's fetch queue forwarded to one queue of the
+//! sink's own, read with `rd_kafka_consume_batch_queue`.
+//!
+//! rust-rdkafka's `poll` hands out one message per call, each wrapped in an event of its own:
+//! per message a queue round trip, an allocation, and three or four clock reads (rdkafka's
+//! deadline, librdkafka's poll-interval bookkeeping before and after). At 1 KB messages that was
+//! a tenth of the poll thread's CPU. Read by the batch, those costs are per batch.
+//!
+//! The consumer's own queue cannot be read that way: it carries the rebalance events, and
+//! `rd_kafka_consume_batch_queue` serves an event it finds there itself (for a rebalance,
+//! librdkafka's default: unassign). So the messages go elsewhere: in the assignment callback,
+//! before the assignment takes effect, each new partition's fetch queue is forwarded to the
+//! [`FetchQueue`] (librdkafka keeps an application's forwarding when it starts fetching, and
+//! drops it when the partition stops, so each assignment forwards afresh). The poll thread then
+//! takes messages from the `FetchQueue` in batches and polls the consumer's queue, without
+//! waiting, for rebalances, errors and the messages of any partition whose forwarding failed.
+//!
+//! A message of a partition that was revoked in the meantime is dropped by the router as
+//! before (its next owner reads it); librdkafka's version barrier drops messages fetched
+//! before a partition stopped or moved.
+
+use std::ffi::{CStr, CString};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+use rdkafka::bindings as rd;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::Timestamp;
+
+/// How many messages one read takes at most...
+const READ_AT_ONCE: usize = 1024;
+/// ... and about how many bytes of values: messages taken out of librdkafka's queue no longer
+/// count against its prefetch limit (`queued.max.messages.kbytes`), so it fetches more while
+/// the poll thread copies them. A read takes as many messages as this many bytes holds at the
+/// last read's average size: a thousand 1 KB messages, one 1 MB message.
+const READ_BYTES: usize = 1 << 20;
+
+/// The sink's own queue, which every assigned partition's messages are forwarded to.
+///
+/// Drop it before the consumer it was made from: librdkafka's queues refer to their client.
+pub struct FetchQueue {
+    queue: NonNull<rd::rd_kafka_queue_t>,
+    client: NonNull<rd::rd_kafka_t>,
+}
+
+// SAFETY: librdkafka's queues and clients are thread-safe; the pointers are only passed to its
+// functions, which lock what they touch.
+#[allow(unsafe_code)]
+unsafe impl Send for FetchQueue {}
+// SAFETY: as above.
+#[allow(unsafe_code)]
+unsafe impl Sync for FetchQueue {}
+
+impl FetchQueue {
+    /// A new queue of `consumer`'s client (`None` when librdkafka makes none).
+    pub fn new<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Option<Self> {
+        use rdkafka::consumer::Consumer;
+        let client = NonNull::new(consumer.client().native_ptr())?;
+        // SAFETY: `client` is a live client for as long as `consumer` lives, and the queue is
+        // dropped before it (see the type's docs).
+        #[allow(unsafe_code)]
+        let queue = NonNull::new(unsafe { rd::rd_kafka_queue_new(client.as_ptr()) })?;
+        Some(Self { queue, client })
+    }
+
+    /// Sends the messages of `topic`'s `partition` here from now on. Call it in the assignment
+    /// callback, before the assignment takes effect. Whether it could (when not, the messages
+    /// come through the consumer's own queue, as without a `FetchQueue`).
+    pub fn forward(&self, topic: &str, partition: i32) -> bool {
+        let Ok(topic) = CString::new(topic) else {
+            return false;
+        };
+        // SAFETY: the client is live (see `new`); the partition's queue handle is a reference
+        // of our own, destroyed right after forwarding (the forwarding stays).
+        #[allow(unsafe_code)]
+        unsafe {
+            let from =
+                rd::rd_kafka_queue_get_partition(self.client.as_ptr(), topic.as_ptr(), partition);
+            if from.is_null() {
+                return false;
+            }
+            rd::rd_kafka_queue_forward(from, self.queue.as_ptr());
+            rd::rd_kafka_queue_destroy(from);
+        }
+        true
+    }
+
+    /// Takes what is ready, at most [`READ_AT_ONCE`] messages, into `into` (cleared first);
+    /// when nothing is, waits up to `wait` for one.
+    pub fn read(&self, wait: Duration, into: &mut Batch) {
+        into.clear();
+        let at_once = (READ_BYTES / into.bytes_per_message.max(1)).clamp(1, READ_AT_ONCE);
+        let mut n = self.consume(0, &mut into.ptrs, at_once);
+        if n == 0 && !wait.is_zero() {
+            let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+            n = self.consume(ms, &mut into.ptrs, 1);
+        }
+        into.len = n;
+        let bytes: usize = into
+            .iter()
+            .map(|m| m.payload().map_or(0, <[u8]>::len))
+            .sum();
+        if let Some(per) = bytes.checked_div(n) {
+            into.bytes_per_message = per;
+        }
+    }
+
+    fn consume(
+        &self,
+        timeout_ms: i32,
+        ptrs: &mut [*mut rd::rd_kafka_message_t],
+        max: usize,
+    ) -> usize {
+        let max = max.min(ptrs.len());
+        // SAFETY: `ptrs` has room for `max` pointers; librdkafka writes at most that many and
+        // returns how many (or -1 on error).
+        #[allow(unsafe_code)]
+        let n = unsafe {
+            rd::rd_kafka_consume_batch_queue(
+                self.queue.as_ptr(),
+                timeout_ms,
+                ptrs.as_mut_ptr(),
+                max,
+            )
+        };
+        usize::try_from(n).unwrap_or(0)
+    }
+}
+
+impl Drop for FetchQueue {
+    fn drop(&mut self) {
+        // SAFETY: the queue is ours, destroyed once; the messages left in it go with it.
+        #[allow(unsafe_code)]
+        unsafe {
+            rd::rd_kafka_queue_destroy(self.queue.as_ptr());
+        }
+    }
+}
+
+/// Messages taken by one [`FetchQueue::read`], destroyed when the next read clears it (or when
+/// it is dropped).
+pub struct Batch {
+    ptrs: Vec<*mut rd::rd_kafka_message_t>,
+    len: usize,
+    /// The last read's average value size, which sizes the next read.
+    bytes_per_message: usize,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            ptrs: vec![std::ptr::null_mut(); READ_AT_ONCE],
+            len: 0,
+            // The first read takes one message; it says how large they are.
+            bytes_per_message: READ_BYTES,
+        }
+    }
+}
+
+impl Batch {
+    /// The messages, in the order they were fetched (each partition's in offset order).
+    pub fn iter(&self) -> impl Iterator<Item = Native<'_>> + '_ {
+        self.ptrs[..self.len].iter().filter_map(|&p| {
+            // SAFETY: librdkafka filled the first `len` slots with messages that live until
+            // `clear` destroys them, which needs `&mut self`.
+            #[allow(unsafe_code)]
+            unsafe {
+                Native::from_ptr(p)
+            }
+        })
+    }
+
+    /// How many messages it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn clear(&mut self) {
+        for p in &mut self.ptrs[..self.len] {
+            // SAFETY: each is a message librdkafka handed us, destroyed once.
+            #[allow(unsafe_code)]
+            unsafe {
+                rd::rd_kafka_message_destroy(*p);
+            }
+            *p = std::ptr::null_mut();
+        }
+        self.len = 0;
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// A librdkafka message, read in place: one taken by the batch, or rdkafka's `BorrowedMessage`.
+#[derive(Clone, Copy)]
+pub struct Native<'a> {
+    ptr: NonNull<rd::rd_kafka_message_t>,
+    _lives: PhantomData<&'a rd::rd_kafka_message_t>,
+}
+
+impl<'a> Native<'a> {
+    /// # Safety
+    /// `ptr` is null or a message that lives for `'a`.
+    #[allow(unsafe_code)]
+    unsafe fn from_ptr(ptr: *mut rd::rd_kafka_message_t) -> Option<Self> {
+        Some(Self {
+            ptr: NonNull::new(ptr)?,
+            _lives: PhantomData,
+        })
+    }
+
+    /// The message rdkafka's `poll` returned.
+    pub fn of(m: &'a BorrowedMessage<'_>) -> Self {
+        // SAFETY: the message lives as long as the borrow of `m`.
+        #[allow(unsafe_code)]
+        unsafe {
+            Self::from_ptr(m.ptr()).expect("a BorrowedMessage's pointer is not null")
+        }
+    }
+
+    fn m(&self) -> &'a rd::rd_kafka_message_t {
+        // SAFETY: a live message for 'a (see `from_ptr`).
+        #[allow(unsafe_code)]
+        unsafe {
+            &*self.ptr.as_ptr()
+        }
+    }
+
+    /// The pointer, for librdkafka's functions (headers).
+    pub fn ptr(&self) -> *const rd::rd_kafka_message_t {
+        self.ptr.as_ptr()
+    }
+
+    /// The error librdkafka delivered in place of a message, as rdkafka's `poll` reports it.
+    pub fn error(&self) -> Option<KafkaError> {
+        let m = self.m();
+        match m.err {
+            rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => None,
+            rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__PARTITION_EOF => {
+                Some(KafkaError::PartitionEOF(m.partition))
+            }
+            e => Some(KafkaError::MessageConsumption(e.into())),
+        }
+    }
+
+    /// Its topic's name (empty when librdkafka has none or it is not UTF-8, which Kafka's topic
+    /// names always are).
+    pub fn topic(&self) -> &'a str {
+        let rkt = self.m().rkt;
+        if rkt.is_null() {
+            return "";
+        }
+        // SAFETY: a message's topic handle and its name live as long as the message.
+        #[allow(unsafe_code)]
+        let name = unsafe { CStr::from_ptr(rd::rd_kafka_topic_name(rkt)) };
+        name.to_str().unwrap_or("")
+    }
+
+    /// Its partition.
+    pub fn partition(&self) -> i32 {
+        self.m().partition
+    }
+
+    /// Its offset.
+    pub fn offset(&self) -> i64 {
+        self.m().offset
+    }
+
+    /// Its key.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        let m = self.m();
+        // SAFETY: librdkafka's key pointer and length describe bytes the message owns.
+        #[allow(unsafe_code)]
+        (!m.key.is_null())
+            .then(|| unsafe { std::slice::from_raw_parts(m.key.cast::<u8>(), m.key_len) })
+    }
+
+    /// Its value (`None`: a tombstone).
+    pub fn payload(&self) -> Option<&'a [u8]> {
+        let m = self.m();
+        // SAFETY: as for the key.
+        #[allow(unsafe_code)]
+        (!m.payload.is_null())
+            .then(|| unsafe { std::slice::from_raw_parts(m.payload.cast::<u8>(), m.len) })
+    }
+
+    /// Its timestamp, read as rdkafka reads it.
+    pub fn timestamp(&self) -> Timestamp {
+        let mut kind = rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+        // SAFETY: a live message; librdkafka writes the kind.
+        #[allow(unsafe_code)]
+        let ms = unsafe { rd::rd_kafka_message_timestamp(self.ptr.as_ptr(), &mut kind) };
+        match kind {
+            _ if ms == -1 => Timestamp::NotAvailable,
+            rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_CREATE_TIME => {
+                Timestamp::CreateTime(ms)
+            }
+            rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME => {
+                Timestamp::LogAppendTime(ms)
+            }
+            rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE => {
+                Timestamp::NotAvailable
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Header, Message, OwnedHeaders};
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
+
+    use super::{Batch, FetchQueue, Native};
+
+    /// What a reader saw of one message.
+    type Seen = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Timestamp, usize);
+
+    fn seen(m: &Native<'_>) -> Seen {
+        let mut hdrs: *mut rdkafka::bindings::rd_kafka_headers_t = std::ptr::null_mut();
+        // SAFETY: a live message; librdkafka answers with headers the message owns, or none.
+        #[allow(unsafe_code)]
+        let headers = unsafe {
+            match rdkafka::bindings::rd_kafka_message_headers(m.ptr(), &mut hdrs) {
+                rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR => {
+                    rdkafka::bindings::rd_kafka_header_cnt(hdrs)
+                }
+                _ => 0,
+            }
+        };
+        (
+            m.offset(),
+            m.key().map(<[u8]>::to_vec),
+            m.payload().map(<[u8]>::to_vec),
+            m.timestamp(),
+            headers,
+        )
+    }
+
+    fn consumer(brokers: &str) -> BaseConsumer {
+        ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", "fetch-queue-test")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap()
+    }
+
+    /// A producer this test writes with: keys, headers, both timestamp forms, a tombstone and
+    /// an empty value, on two partitions.
+    fn produce(brokers: &str) {
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .unwrap();
+        for partition in 0..2 {
+            for i in 0..50u32 {
+                let key = format!("k{i}");
+                let value = format!("{{\"i\":{i},\"p\":{partition}}}");
+                let mut r = BaseRecord::<str, str>::to("t").partition(partition);
+                match i % 5 {
+                    0 => r = r.key(&key).payload(&value),
+                    1 => {
+                        r = r
+                            .payload(&value)
+                            .timestamp(1_700_000_000_000 + i64::from(i))
+                    }
+                    2 => r = r.key(&key), // a tombstone
+                    3 => r = r.payload(""),
+                    _ => {
+                        r = r.payload(&value).headers(
+                            OwnedHeaders::new()
+                                .insert(Header {
+                                    key: "h",
+                                    value: Some("v"),
+                                })
+                                .insert(Header {
+                                    key: "n",
+                                    value: None::<&str>,
+                                }),
+                        );
+                    }
+                }
+                producer.send(r).map_err(|(e, _)| e).unwrap();
+            }
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+    }
+
+    fn both(topic: &str) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..2 {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        tpl
+    }
+
+    /// Partition 0 forwarded to a `FetchQueue` and read by the batch, partition 1 not forwarded
+    /// and read by `poll`: each message is what rdkafka's own reader sees, once, in order.
+    #[test]
+    fn batch_reads_see_what_rdkafka_sees_and_an_unforwarded_partition_still_arrives() {
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("t", 2, 1).unwrap();
+        let brokers = cluster.bootstrap_servers();
+        produce(&brokers);
+
+        // rdkafka's reader, message by message.
+        let plain = consumer(&brokers);
+        plain.assign(&both("t")).unwrap();
+        let mut want: BTreeMap<i32, Vec<Seen>> = BTreeMap::new();
+        let until = Instant::now() + Duration::from_secs(30);
+        while want.values().map(Vec::len).sum::<usize>() < 100 && Instant::now() < until {
+            if let Some(m) = plain.poll(Duration::from_millis(100)) {
+                let m = m.unwrap();
+                let rd = (
+                    m.offset(),
+                    m.key().map(<[u8]>::to_vec),
+                    m.payload().map(<[u8]>::to_vec),
+                    m.timestamp(),
+                    m.headers().map_or(0, rdkafka::message::Headers::count),
+                );
+                assert_eq!(
+                    seen(&Native::of(&m)),
+                    rd,
+                    "Native reads the fields as rdkafka"
+                );
+                want.entry(m.partition()).or_default().push(rd);
+            }
+        }
+
+        // Partition 0 by the batch, partition 1 through the consumer's own queue.
+        let split = consumer(&brokers);
+        let queue = FetchQueue::new(&split).unwrap();
+        assert!(queue.forward("t", 0));
+        split.assign(&both("t")).unwrap();
+        let mut got: BTreeMap<i32, Vec<Seen>> = BTreeMap::new();
+        let mut batch = Batch::default();
+        let mut batches = 0;
+        let mut by_batch = 0;
+        let until = Instant::now() + Duration::from_secs(30);
+        while got.values().map(Vec::len).sum::<usize>() < 100 && Instant::now() < until {
+            if let Some(m) = split.poll(Duration::ZERO) {
+                let m = m.unwrap();
+                got.entry(m.partition())
+                    .or_default()
+                    .push(seen(&Native::of(&m)));
+            }
+            queue.read(Duration::from_millis(20), &mut batch);
+            batches += usize::from(!batch.is_empty());
+            for m in batch.iter() {
+                assert!(m.error().is_none());
+                assert_eq!(m.topic(), "t");
+                assert_eq!(
+                    m.partition(),
+                    0,
+                    "only the forwarded partition comes by the batch"
+                );
+                got.entry(0).or_default().push(seen(&m));
+                by_batch += 1;
+            }
+        }
+        assert_eq!(got, want);
+        assert!(
+            batches < 50,
+            "50 messages came in {batches} reads: not by the batch"
+        );
+        drop(batch);
+        drop(queue);
+    }
+}
