@@ -477,6 +477,7 @@ mod tests {
             }
         }
         assert_eq!(got, want);
+        assert_eq!(by_batch, 50, "partition 0's messages all came by the batch");
         assert!(
             batches < 50,
             "50 messages came in {batches} reads: not by the batch"
