@@ -758,8 +758,13 @@ async fn statements_beyond_the_running_bound_wait_then_get_429() {
     let mut cfg = config();
     cfg.sql_max_running = 1;
     cfg.sql_queue_wait = std::time::Duration::from_millis(200);
+    // The running statement holds its slot until the time limit stops it, however fast the
+    // machine: 500 million rows take SQLite far longer than 5 s (5 million, which this used,
+    // took under half a second on a fast machine, freeing the slot before the second try).
+    cfg.sql_statement_timeout = std::time::Duration::from_secs(5);
     let emu = Emulator::start(cfg).await.unwrap();
-    let long = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000000) \
+    let long =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500000000) \
                 SELECT COUNT(*) FROM n";
     let handle = submit_async(&emu, long).await;
     for query in ["?async=true", ""] {
@@ -774,7 +779,7 @@ async fn statements_beyond_the_running_bound_wait_then_get_429() {
     }
     let status = get_json(&emu.url()).await;
     assert_eq!(status["sql_api"]["busy_answers"], json!(2), "{status}");
-    // Once the running statement ends, the next one runs.
+    // Once the running statement ends (stopped at the time limit), the next one runs.
     for _ in 0..600 {
         if statement_status(&emu, &handle).await != 202 {
             break;
