@@ -88,8 +88,8 @@ impl FetchQueue {
         true
     }
 
-    /// Takes what is ready, at most [`READ_AT_ONCE`] messages, into `into` (cleared first);
-    /// when nothing is, waits up to `wait` for one.
+    /// Takes what is ready, at most 1,024 messages or about 1 MiB of values, into `into`
+    /// (cleared first); when nothing is, waits up to `wait` for one.
     pub fn read(&self, wait: Duration, into: &mut Batch) {
         into.clear();
         let at_once = (READ_BYTES / into.bytes_per_message.max(1)).clamp(1, READ_AT_ONCE);
