@@ -289,16 +289,7 @@ pub fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: usize) -
                 return false;
             }
             let end = row.len() - 1;
-            let value = &mut row[rest..end];
-            match crate::json_check::line_breaks_of_one_value(value) {
-                None => false,
-                Some(breaks) => {
-                    if breaks {
-                        crate::record::blank_line_breaks(value);
-                    }
-                    true
-                }
-            }
+            crate::record::one_line_json(&mut row[rest..end])
         }
     }
 }

@@ -182,22 +182,22 @@ pub fn finish_row(row: &mut [u8], max_row_bytes: usize) -> bool {
     if row.len() > max_row_bytes {
         return false;
     }
-    match crate::json_check::line_breaks_of_one_value(row) {
-        None => false,
-        Some(breaks) => {
-            if breaks {
-                blank_line_breaks(row);
-            }
-            true
-        }
-    }
+    one_line_json(row)
 }
 
-/// Turns every line feed and carriage return of `json` (white space there) into a space.
-pub fn blank_line_breaks(json: &mut [u8]) {
-    for i in memchr::memchr2_iter(b'\n', b'\r', json).collect::<Vec<_>>() {
-        json[i] = b' ';
+/// Whether `json` is one JSON value; if so, its line feeds and carriage returns (white space
+/// there) become spaces, so it stays one NDJSON line. The check says whether there are any, so
+/// a value without them is not scanned again.
+pub fn one_line_json(json: &mut [u8]) -> bool {
+    let Some(breaks) = crate::json_check::line_breaks_of_one_value(json) else {
+        return false;
+    };
+    if breaks {
+        for i in memchr::memchr2_iter(b'\n', b'\r', json).collect::<Vec<_>>() {
+            json[i] = b' ';
+        }
     }
+    true
 }
 
 /// Why `record` is not a row (the dead-letter reason), or `None` when it is one.
