@@ -8,7 +8,8 @@
 //! `rdkafka_mock.c`), so the backlog is spread to about 3 MiB a partition. Then, one after
 //! the other, each in its own consumer group and its own process:
 //!
-//! * **floor**: `rdkafka` consuming and dropping the messages (no sink): what reading costs;
+//! * **floor**: `rdkafka` consuming and dropping the messages (no sink), fetching as the sink
+//!   does (`config::fetch_properties`): what reading costs;
 //! * **snowpipe-kafka**: one instance of this binary;
 //! * **python**: `benches/python_peer.py`, confluent-kafka and the official SDK, one channel
 //!   per partition, written the way Snowflake's examples write one (when `--peer-python`
@@ -91,6 +92,32 @@ struct Measured {
     messages: u64,
     window_s: f64,
     cpu_s: f64,
+    /// The share of the machine's CPU time that any process used over the window (the sink's
+    /// side only: the others measure themselves in their own process).
+    machine_busy: Option<f64>,
+}
+
+/// The machine's CPU ticks so far, busy and in all (`/proc/stat`'s first line, all cores).
+fn machine_ticks() -> Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    // user nice system idle iowait irq softirq steal
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    let total: u64 = ticks.iter().sum();
+    Ok((total - idle, total))
+}
+
+/// The busy share between two [`machine_ticks`] readings.
+fn busy_between(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
+    let total = b.1.checked_sub(a.1).filter(|t| *t > 0)?;
+    #[allow(clippy::cast_precision_loss)]
+    Some(b.0.saturating_sub(a.0) as f64 / total as f64)
 }
 
 /// This process's CPU seconds (user + system, all threads).
@@ -129,12 +156,19 @@ fn cpu_of(pid: u32) -> Result<f64> {
 
 /// The floor, in its own process: consume `expected` messages of `topic` and drop them.
 fn floor(brokers: &str, topic: &str, expected: u64, group: &str) -> Result<()> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()?;
+        .set("auto.offset.reset", "earliest");
+    // Fetching as the sink fetches with its default budget (librdkafka's own defaults pause a
+    // partition for a second whenever the queue is full, which at 100 B held this floor to a
+    // fraction of what the cluster serves).
+    for (key, value) in crate::config::fetch_properties(crate::config::MemoryBudget::DEFAULT) {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create()?;
     consumer.subscribe(&[topic])?;
     let (mut n, mut bytes) = (0u64, 0usize);
     let mut first = None;
@@ -236,6 +270,7 @@ fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
         messages: v["rows"].as_u64().context("rows")?,
         window_s: v["window_s"].as_f64().context("window_s")?,
         cpu_s: v["cpu_s"].as_f64().context("cpu_s")?,
+        machine_busy: None,
     })
 }
 
@@ -270,10 +305,10 @@ async fn sink_side(
         // Its first row is appended once every channel is open: the assignment's callback
         // opens them all before the first message is read (as the peer's `on_assign` does).
         if opened >= partitions && first.is_none() {
-            first = Some((Instant::now(), cpu_of(pid)?));
+            first = Some((Instant::now(), cpu_of(pid)?, machine_ticks()?));
         }
         if rows >= expected {
-            break (Instant::now(), cpu_of(pid)?);
+            break (Instant::now(), cpu_of(pid)?, machine_ticks()?);
         }
         if started.elapsed() > Duration::from_secs(600) {
             let _ = child.kill();
@@ -287,12 +322,13 @@ async fn sink_side(
     if !status.success() {
         bail!("snowpipe-kafka failed: {status}");
     }
-    let (t0, c0) = first.context("no channel opened")?;
+    let (t0, c0, m0) = first.context("no channel opened")?;
     Ok(Measured {
         side: SINK,
         messages: expected,
         window_s: end.0.duration_since(t0).as_secs_f64(),
         cpu_s: end.1 - c0,
+        machine_busy: busy_between(m0, end.2),
     })
 }
 
@@ -416,7 +452,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                            "messages_per_s": rate.round(),
                            "mb_per_s": (rate * size as f64 / 1e5).round() / 10.0,
                            "cpu_s": (m.cpu_s * 100.0).round() / 100.0,
-                           "cpu_s_per_gb": (m.cpu_s / gb * 100.0).round() / 100.0})
+                           "cpu_s_per_gb": (m.cpu_s / gb * 100.0).round() / 100.0,
+                           "machine_busy": m.machine_busy.map(|b| (b * 100.0).round() / 100.0)})
                 );
             }
             rounds.push(sides);
@@ -496,6 +533,22 @@ fn print_table(table: &[(usize, u64, f64, Rounds)]) {
             ratios.len(),
             each.join(", ")
         );
+    }
+    // Whether the sink's rate was the machine's limit (every core busy: the sink, the emulator
+    // and the mock cluster share them) or its latency (`--max-client-lag`, the commit).
+    for (size, _, _, rounds) in table {
+        let busy: Vec<f64> = rounds
+            .iter()
+            .flatten()
+            .filter(|m| m.side == SINK)
+            .filter_map(|m| m.machine_busy.map(|b| b * 100.0))
+            .collect();
+        if !busy.is_empty() {
+            println!(
+                "{size} B: the machine's CPU (all processes) was {} % busy over the sink's window",
+                spread(&busy, 0)
+            );
+        }
     }
 }
 

@@ -157,10 +157,10 @@ pub struct SinkArgs {
     /// `-F`): security settings and secrets. `-X` overrides it.
     #[arg(long, short = 'F', value_name = "FILE")]
     pub kafka_config: Option<PathBuf>,
-    /// The sink's memory budget (e.g. `512MiB`, `2GiB`): a quarter for librdkafka's prefetch
-    /// (`queued.max.messages.kbytes`), a quarter for messages on their way to the channels,
-    /// half for the SDK's buffers and uncommitted requests. A partition over its share is
-    /// paused until it catches up.
+    /// The sink's memory budget (e.g. `512MiB`, `2GiB`): up to a quarter (at most 32 MiB) for
+    /// librdkafka's prefetch (`queued.max.messages.kbytes`), a quarter for messages on their
+    /// way to the channels, half for the SDK's buffers and uncommitted requests. A partition
+    /// over its share is paused until it catches up.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "512MiB")]
     pub memory_budget: MemoryBudget,
     /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this address (e.g.
@@ -215,14 +215,33 @@ impl MemoryBudget {
     /// few requests.
     pub const MIN: usize = 32 << 20;
 
+    /// The default budget (`--memory-budget 512MiB`).
+    pub const DEFAULT: Self = Self(512 << 20);
+
     /// The whole budget, in bytes.
     pub fn bytes(self) -> usize {
         self.0
     }
 
-    /// librdkafka's prefetch queue, in KiB (`queued.max.messages.kbytes`).
+    /// librdkafka's prefetch queue, in KiB (`queued.max.messages.kbytes`): a quarter of the
+    /// budget, at most [`PREFETCH_MAX`](Self::PREFETCH_MAX).
     pub fn prefetch_kib(self) -> usize {
-        self.0 / 4 / 1024
+        (self.0 / 4).min(Self::PREFETCH_MAX) / 1024
+    }
+
+    /// The largest prefetch. Fetched messages wait there only until the poll thread copies
+    /// them into batches, so a deeper queue adds no speed, only fresh memory: at 1 KB messages
+    /// a 128 MiB prefetch cost the sink 1.7 CPU-s per GB against 1.3–1.4 with 32 MiB, and at
+    /// 100 B 6.9 against 5.2–5.5 (`kafka/README.md`, "Cost and throughput").
+    pub const PREFETCH_MAX: usize = 32 << 20;
+
+    /// librdkafka's `fetch.max.bytes`: an eighth of the prefetch, 1 to 50 MiB (4 MiB with the
+    /// default budget). A fetch response is one buffer, held until its last message is copied
+    /// into a batch; smaller responses are freed and their memory reused sooner. Raise it with
+    /// `-X fetch.max.bytes=…` for a cluster far away (each broker answers one fetch per round
+    /// trip).
+    pub fn fetch_max_bytes(self) -> usize {
+        (self.prefetch_kib() * 1024 / 8).clamp(1 << 20, 52_428_800)
     }
 
     /// The batches between the poll thread and the workers.
@@ -234,6 +253,29 @@ impl MemoryBudget {
     pub fn sdk(self) -> usize {
         self.0 / 2
     }
+}
+
+/// How the consumer fetches, from the memory budget: what the sink sets, and the bench's
+/// consume-only floor too, so the two read alike.
+///
+/// * `queued.max.messages.kbytes`: the prefetch ([`MemoryBudget::prefetch_kib`]). With the
+///   high-level consumer it bounds one queue whatever the number of partitions (the sink
+///   forwards every partition's fetch queue to one of its own, which counts the same); one
+///   fetch may overshoot it by `fetch.max.bytes` ([`MemoryBudget::fetch_max_bytes`]).
+/// * `fetch.queue.backoff.ms` 10 (librdkafka's default is 1000): when that queue is full
+///   (or holds `queued.min.messages`), librdkafka stops fetching each partition for this
+///   long. A sink is slower than its fetcher, so the queue fills again and again, and with a
+///   second's pause each time the sink sat idle: 114,000 messages/s at 1 KB and 276,000 at
+///   100 B, against 185,000 and 1,430,000 with 10 ms (`kafka/README.md`).
+pub fn fetch_properties(budget: MemoryBudget) -> [(&'static str, String); 3] {
+    [
+        (
+            "queued.max.messages.kbytes",
+            budget.prefetch_kib().clamp(1024, 2_097_151).to_string(),
+        ),
+        ("fetch.max.bytes", budget.fetch_max_bytes().to_string()),
+        ("fetch.queue.backoff.ms", "10".to_owned()),
+    ]
 }
 
 /// `512MiB`, `2GiB`, `64MB`, `1000000` (bytes).
@@ -449,23 +491,10 @@ impl SinkArgs {
             .set("partition.assignment.strategy", "roundrobin")
             // Consumer lag and high watermarks per partition: the progress line, and
             // `--until-idle` (which waits until every partition is read to its end).
-            .set("statistics.interval.ms", "1000")
-            // librdkafka's prefetch is a quarter of the memory budget (with the high-level
-            // consumer this bounds its one queue, whatever the number of partitions; one
-            // fetch may overshoot it by `fetch.max.bytes`, which is bounded likewise).
-            .set(
-                "queued.max.messages.kbytes",
-                self.memory_budget
-                    .prefetch_kib()
-                    .clamp(1024, 2_097_151)
-                    .to_string(),
-            )
-            .set(
-                "fetch.max.bytes",
-                (self.memory_budget.queues() / 4)
-                    .clamp(1 << 20, 52_428_800)
-                    .to_string(),
-            );
+            .set("statistics.interval.ms", "1000");
+        for (key, value) in fetch_properties(self.memory_budget) {
+            c.set(key, value);
+        }
         for p in &self.properties {
             c.set(&p.key, &p.value);
         }
@@ -594,8 +623,57 @@ mod tests {
         assert!(parse_bytes("1MiB").unwrap_err().contains("smallest"));
         assert!(parse_bytes("lots").unwrap_err().contains("512MiB"));
         assert!(parse_bytes("3 parsecs").unwrap_err().contains("unit"));
-        let b = MemoryBudget(512 << 20);
-        assert_eq!(b.queues() + b.sdk() + b.prefetch_kib() * 1024, 512 << 20);
+        let b = parse_bytes("512MiB").unwrap();
+        assert_eq!(b, MemoryBudget::DEFAULT);
+        assert_eq!(b.prefetch_kib() * 1024, MemoryBudget::PREFETCH_MAX);
+        assert!(b.queues() + b.sdk() + b.prefetch_kib() * 1024 <= 512 << 20);
+        assert_eq!(b.fetch_max_bytes(), 4 << 20);
+        // A large budget does not deepen the prefetch, and the parts stay within the whole.
+        let big = MemoryBudget(4 << 30);
+        assert_eq!(big.prefetch_kib() * 1024, MemoryBudget::PREFETCH_MAX);
+        assert!(big.queues() + big.sdk() + big.prefetch_kib() * 1024 <= 4 << 30);
+        let small = MemoryBudget(MemoryBudget::MIN);
+        assert_eq!(small.prefetch_kib() * 1024, MemoryBudget::MIN / 4);
+        assert_eq!(small.fetch_max_bytes(), 1 << 20);
+    }
+
+    /// The consumer fetches by the budget, pauses a full queue's partitions for 10 ms rather
+    /// than librdkafka's second, and `-X` still wins over each of these.
+    #[test]
+    fn the_consumer_fetches_by_the_budget_and_x_overrides_it() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            sink: SinkArgs,
+        }
+        let config = |extra: &str| {
+            Cli::try_parse_from(
+                "x --brokers b --topic t --group g --database d --schema s --pipe p"
+                    .split_whitespace()
+                    .chain(extra.split_whitespace()),
+            )
+            .unwrap()
+            .sink
+            .consumer_config()
+        };
+        let get = |c: &ClientConfig, k: &str| c.get(k).map(str::to_owned);
+        let c = config("");
+        assert_eq!(get(&c, "fetch.queue.backoff.ms").as_deref(), Some("10"));
+        assert_eq!(
+            get(&c, "queued.max.messages.kbytes").as_deref(),
+            Some("32768")
+        );
+        assert_eq!(get(&c, "fetch.max.bytes").as_deref(), Some("4194304"));
+        let c = config("--memory-budget 64MiB");
+        assert_eq!(
+            get(&c, "queued.max.messages.kbytes").as_deref(),
+            Some("16384")
+        );
+        assert_eq!(get(&c, "fetch.max.bytes").as_deref(), Some("2097152"));
+        let c = config("-X fetch.queue.backoff.ms=250 -X fetch.max.bytes=52428800");
+        assert_eq!(get(&c, "fetch.queue.backoff.ms").as_deref(), Some("250"));
+        assert_eq!(get(&c, "fetch.max.bytes").as_deref(), Some("52428800"));
     }
 
     #[test]

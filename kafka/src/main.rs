@@ -30,8 +30,9 @@ enum Command {
     /// producer and sink instances as separate processes (one killed, one added), then a
     /// reconciliation per partition.
     Demo(snowpipe_kafka::demo::DemoArgs),
-    /// Measures messages/s and CPU per GB at several instance counts, and the time to resume
-    /// after a rebalance (prints JSON lines).
+    /// Measures the sink's messages/s and CPU per GB beside a consume-only floor and a Python
+    /// peer on the official SDK, then how long a rebalance of many partitions takes (prints
+    /// JSON lines, then a table).
     Bench(snowpipe_kafka::bench::BenchArgs),
 }
 
