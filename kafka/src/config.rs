@@ -600,6 +600,33 @@ fn is_consumer_only(key: &str) -> bool {
         || key == "isolation.level"
 }
 
+/// The sink's options parsed from `argv` as the binary parses them (tests).
+#[cfg(test)]
+pub(crate) fn parse_args<I, T>(argv: I) -> Result<SinkArgs, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sink: SinkArgs,
+    }
+    Cli::try_parse_from(argv).map(|c| c.sink)
+}
+
+/// The required options (brokers `b`, topic `t`, group `g`, database `d`, schema `s`, pipe
+/// `p`), then the words of `extra` (tests).
+#[cfg(test)]
+pub(crate) fn args_with(extra: &str) -> Result<SinkArgs, clap::Error> {
+    parse_args(
+        "x --brokers b --topic t --group g --database d --schema s --pipe p"
+            .split_whitespace()
+            .chain(extra.split_whitespace()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,22 +668,7 @@ mod tests {
     /// than librdkafka's second, and `-X` still wins over each of these.
     #[test]
     fn the_consumer_fetches_by_the_budget_and_x_overrides_it() {
-        use clap::Parser as _;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            sink: SinkArgs,
-        }
-        let config = |extra: &str| {
-            Cli::try_parse_from(
-                "x --brokers b --topic t --group g --database d --schema s --pipe p"
-                    .split_whitespace()
-                    .chain(extra.split_whitespace()),
-            )
-            .unwrap()
-            .sink
-            .consumer_config()
-        };
+        let config = |extra: &str| args_with(extra).unwrap().consumer_config();
         let get = |c: &ClientConfig, k: &str| c.get(k).map(str::to_owned);
         let c = config("");
         assert_eq!(get(&c, "fetch.queue.backoff.ms").as_deref(), Some("10"));

@@ -317,16 +317,9 @@ mod tests {
         assert_eq!(n.connect_group(), "connect-snowflake-sink");
     }
 
-    #[derive(Debug, clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        sink: crate::config::SinkArgs,
-    }
-
     fn parse(extra: &str) -> Result<crate::config::SinkArgs, clap::Error> {
-        use clap::Parser as _;
         let base = "x --brokers h:9092 --topic orders --pipe P --database D --schema S";
-        Cli::try_parse_from(format!("{base} {extra}").split_whitespace()).map(|c| c.sink)
+        crate::config::parse_args(format!("{base} {extra}").split_whitespace())
     }
 
     #[test]

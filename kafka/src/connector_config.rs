@@ -703,12 +703,6 @@ mod tests {
     /// environment variable or in `Debug`; the decoder takes them.
     #[test]
     fn registry_credentials_are_handed_over_parsed_and_never_shown() {
-        use clap::Parser as _;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            sink: crate::config::SinkArgs,
-        }
         let text = "name=n\ntopics=t\nsnowflake.database.name=D\nsnowflake.schema.name=S\n\
                     value.converter=io.confluent.connect.avro.AvroConverter\n\
                     value.converter.schema.registry.url=http://127.0.0.1:8081\n\
@@ -718,7 +712,7 @@ mod tests {
             .into_iter()
             .map(str::to_owned)
             .chain(args_of(&c));
-        let mut sink = Cli::try_parse_from(argv).unwrap().sink;
+        let mut sink = crate::config::parse_args(argv).unwrap();
         assert!(sink.schema_registry_basic_auth.is_none());
         sink.registry_auth = c.registry_auth;
         let shown = format!("{sink:?}");

@@ -167,14 +167,8 @@ mod tests {
 
     #[test]
     fn a_pipe_that_is_not_a_default_pipe_is_refused_at_start() {
-        use clap::Parser as _;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            sink: SinkArgs,
-        }
         let parse = |pipe: &str| {
-            Cli::try_parse_from([
+            crate::config::parse_args([
                 "x",
                 "--brokers",
                 "b",
@@ -191,7 +185,6 @@ mod tests {
                 "--create-tables",
             ])
             .unwrap()
-            .sink
         };
         let err = TableCreator::new(&parse("MY_PIPE"))
             .unwrap_err()

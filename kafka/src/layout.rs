@@ -588,22 +588,7 @@ mod tests {
 
     #[test]
     fn string_values_need_the_record_content_layout() {
-        use clap::Parser as _;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            sink: crate::config::SinkArgs,
-        }
-        let parse = |extra: &str| {
-            Cli::try_parse_from(
-                "x --brokers b --topic t --group g --database d --schema s --pipe p"
-                    .split_whitespace()
-                    .chain(extra.split_whitespace()),
-            )
-            .unwrap()
-            .sink
-            .row_layout()
-        };
+        let parse = |extra: &str| crate::config::args_with(extra).unwrap().row_layout();
         let err = parse("--value-format string").unwrap_err();
         assert!(err.contains("--layout record-content"), "{err}");
         assert_eq!(

@@ -132,20 +132,10 @@ mod tests {
     /// The flags need `--metadata` (without it there is no `RECORD_METADATA` to trim).
     #[test]
     fn the_flags_are_options_that_need_metadata() {
-        use clap::Parser as _;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            sink: crate::config::SinkArgs,
-        }
         let parse = |extra: &str| {
-            Cli::try_parse_from(
-                "x --brokers b --topic t --group g --database d --schema s --pipe p"
-                    .split_whitespace()
-                    .chain(extra.split_whitespace()),
-            )
-            .map(|c| c.sink.row_layout().unwrap().fields)
-            .map_err(|e| e.to_string())
+            crate::config::args_with(extra)
+                .map(|sink| sink.row_layout().unwrap().fields)
+                .map_err(|e| e.to_string())
         };
         assert_eq!(parse("--metadata"), Ok(MetadataFields::ALL));
         assert_eq!(
