@@ -669,23 +669,16 @@ mod tests {
     #[test]
     fn the_consumer_fetches_by_the_budget_and_x_overrides_it() {
         let config = |extra: &str| args_with(extra).unwrap().consumer_config();
-        let get = |c: &ClientConfig, k: &str| c.get(k).map(str::to_owned);
         let c = config("");
-        assert_eq!(get(&c, "fetch.queue.backoff.ms").as_deref(), Some("10"));
-        assert_eq!(
-            get(&c, "queued.max.messages.kbytes").as_deref(),
-            Some("32768")
-        );
-        assert_eq!(get(&c, "fetch.max.bytes").as_deref(), Some("4194304"));
+        assert_eq!(c.get("fetch.queue.backoff.ms"), Some("10"));
+        assert_eq!(c.get("queued.max.messages.kbytes"), Some("32768"));
+        assert_eq!(c.get("fetch.max.bytes"), Some("4194304"));
         let c = config("--memory-budget 64MiB");
-        assert_eq!(
-            get(&c, "queued.max.messages.kbytes").as_deref(),
-            Some("16384")
-        );
-        assert_eq!(get(&c, "fetch.max.bytes").as_deref(), Some("2097152"));
+        assert_eq!(c.get("queued.max.messages.kbytes"), Some("16384"));
+        assert_eq!(c.get("fetch.max.bytes"), Some("2097152"));
         let c = config("-X fetch.queue.backoff.ms=250 -X fetch.max.bytes=52428800");
-        assert_eq!(get(&c, "fetch.queue.backoff.ms").as_deref(), Some("250"));
-        assert_eq!(get(&c, "fetch.max.bytes").as_deref(), Some("52428800"));
+        assert_eq!(c.get("fetch.queue.backoff.ms"), Some("250"));
+        assert_eq!(c.get("fetch.max.bytes"), Some("52428800"));
     }
 
     #[test]
