@@ -17,7 +17,8 @@ What it does (the same contract as snowpipe-kafka):
     appended there; closes channels and client; prints ONE JSON line, last on stdout:
       {"rows": n, "window_s": first append -> all seen committed,
        "cpu_s": time.process_time() over that window (all threads, the SDK's Rust core's too),
-       "cpu_s_total": process CPU since start}
+       "cpu_s_total": process CPU since start,
+       "page_faults": minor page faults over the window (pages touched for the first time)}
   Everything else (the SDK's log, librdkafka's log, errors) goes to stderr.
 
 PROFILE_JSON is the official SDK's profile.json, passed to it as is (`profile_json=`):
@@ -48,6 +49,7 @@ Example:
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -132,6 +134,11 @@ def append(channel, rows, first, last):
             time.sleep(0.005)
 
 
+def minor_faults():
+    """This process's minor page faults so far (all threads)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def wait_committed(partitions, timeout):
     """Polls until each partition's channel has committed the last offset appended on it."""
     want = {channel_name(p): str(last_appended[p]) for p in partitions if p in last_appended}
@@ -154,7 +161,7 @@ consumer = Consumer({
 consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
 
 appended = 0
-t_first = cpu_first = None
+t_first = cpu_first = faults_first = None
 try:
     # 1. Consume and append until --expect rows are in (and the partitions are assigned).
     while appended < args.expect or not channels:
@@ -174,6 +181,7 @@ try:
                 continue
             if t_first is None:
                 t_first, cpu_first = time.perf_counter(), time.process_time()
+                faults_first = minor_faults()
             rows = [json.loads(m.value()) for m in batch]
             first, last = batch[0].offset(), batch[-1].offset()
             if last - first + 1 == len(batch):  # contiguous: one call, tokens first..last
@@ -187,8 +195,9 @@ try:
     # 2. Wait until Snowflake committed the last offset appended on every channel.
     wait_committed(list(last_appended), timeout=300)
     t_done, cpu_done = time.perf_counter(), time.process_time()
+    faults_done = minor_faults()
     if t_first is None:  # nothing to append (everything was committed before)
-        t_first, cpu_first = t_done, cpu_done
+        t_first, cpu_first, faults_first = t_done, cpu_done, faults_done
     # Snowflake holds the truth; commit Kafka's group offsets too, for lag tools.
     done = [tp for tp in consumer.assignment() if tp.partition in last_appended]
     for tp in done:
@@ -210,4 +219,5 @@ print(json.dumps({
     "window_s": round(t_done - t_first, 3),
     "cpu_s": round(cpu_done - cpu_first, 3),
     "cpu_s_total": round(time.process_time(), 3),
+    "page_faults": faults_done - faults_first,
 }), flush=True)

@@ -28,7 +28,15 @@
 //! always meets the emulator's state the other left). A window of a few seconds varies by a
 //! fifth from run to run on a shared machine; the medians and each round's sink/peer ratio are
 //! what to compare. Printed: a JSON line per side and round, then a table of medians with
-//! their ranges, then each round's ratio.
+//! their ranges, then each round's ratio, then what limited the sink:
+//! * its rate as a share of the floor's;
+//! * the machine's CPU (all processes, `/proc/stat`) over its window, and the rate that CPU per
+//!   message would allow with every core busy: the most a sink could reach on this machine
+//!   with no latency at all, since the sink, the emulator and the mock cluster share the cores;
+//! * the fresh memory each side touched over its window (minor page faults times the page
+//!   size): a page touched for the first time is zeroed by the kernel, which costs CPU, and a
+//!   process that holds `--max-client-lag` of rows in a backlog this short touches about as
+//!   much as it reads.
 //!
 //! `--rebalance-partitions N` then measures one instance taking N partitions (every channel
 //! open and a row of each committed), and a second instance joining (an eager rebalance: every
@@ -95,6 +103,8 @@ struct Measured {
     /// The share of the machine's CPU time that any process used over the window (the sink's
     /// side only: the others measure themselves in their own process).
     machine_busy: Option<f64>,
+    /// The pages the process touched for the first time over the window (the sink's side).
+    page_faults: Option<u64>,
 }
 
 /// The machine's CPU ticks so far, busy and in all (`/proc/stat`'s first line, all cores).
@@ -120,8 +130,8 @@ fn busy_between(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
     Some(b.0.saturating_sub(a.0) as f64 / total as f64)
 }
 
-/// This process's CPU seconds (user + system, all threads).
-fn own_cpu() -> f64 {
+/// This process's CPU seconds and minor page faults so far.
+fn own_usage() -> ProcStat {
     // SAFETY: getrusage only writes the struct we pass.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     #[allow(unsafe_code)]
@@ -130,28 +140,46 @@ fn own_cpu() -> f64 {
     }
     #[allow(clippy::cast_precision_loss)]
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(u.ru_utime) + tv(u.ru_stime)
+    ProcStat {
+        cpu_s: tv(u.ru_utime) + tv(u.ru_stime),
+        minor_faults: u64::try_from(u.ru_minflt).unwrap_or(0),
+    }
 }
 
-/// CPU seconds of process `pid` so far (`/proc/PID/stat`: utime + stime).
-fn cpu_of(pid: u32) -> Result<f64> {
+/// What `/proc/PID/stat` says of a process so far.
+#[derive(Debug, Clone, Copy)]
+struct ProcStat {
+    /// CPU seconds, user + system, all threads.
+    cpu_s: f64,
+    /// Page faults served without I/O: nearly all of them a page touched for the first time
+    /// (the kernel zeroes it first).
+    minor_faults: u64,
+}
+
+/// Process `pid`'s CPU seconds and minor page faults so far.
+fn proc_stat(pid: u32) -> Result<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command (which may hold spaces) in parentheses.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
+    let field = |i: usize| {
         fields
             .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
     };
     // SAFETY: sysconf has no preconditions.
     #[allow(unsafe_code)]
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     #[allow(clippy::cast_precision_loss)]
     let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ')'.
-    Ok((ticks(11) + ticks(12)) / hz)
+    // minflt, utime and stime are fields 10, 14 and 15 of the whole line: 7, 11 and 12 after
+    // ')' (proc(5)).
+    #[allow(clippy::cast_precision_loss)]
+    Ok(ProcStat {
+        cpu_s: (field(11) + field(12)) as f64 / hz,
+        minor_faults: field(7),
+    })
 }
 
 /// The floor, in its own process: consume `expected` messages of `topic` and drop them.
@@ -176,16 +204,18 @@ fn floor(brokers: &str, topic: &str, expected: u64, group: &str) -> Result<()> {
     while n < expected && Instant::now() < deadline {
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             let m = m?;
-            first.get_or_insert_with(|| (Instant::now(), own_cpu()));
+            first.get_or_insert_with(|| (Instant::now(), own_usage()));
             bytes += m.payload_len();
             n += 1;
         }
     }
-    let (t0, c0) = first.context("no message")?;
+    let (t0, u0) = first.context("no message")?;
+    let u1 = own_usage();
     println!(
         "{}",
         json!({"rows": n, "bytes": bytes, "window_s": t0.elapsed().as_secs_f64(),
-               "cpu_s": own_cpu() - c0})
+               "cpu_s": u1.cpu_s - u0.cpu_s,
+               "page_faults": u1.minor_faults.saturating_sub(u0.minor_faults)})
     );
     Ok(())
 }
@@ -271,6 +301,7 @@ fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
         window_s: v["window_s"].as_f64().context("window_s")?,
         cpu_s: v["cpu_s"].as_f64().context("cpu_s")?,
         machine_busy: None,
+        page_faults: v["page_faults"].as_u64(),
     })
 }
 
@@ -305,10 +336,10 @@ async fn sink_side(
         // Its first row is appended once every channel is open: the assignment's callback
         // opens them all before the first message is read (as the peer's `on_assign` does).
         if opened >= partitions && first.is_none() {
-            first = Some((Instant::now(), cpu_of(pid)?, machine_ticks()?));
+            first = Some((Instant::now(), proc_stat(pid)?, machine_ticks()?));
         }
         if rows >= expected {
-            break (Instant::now(), cpu_of(pid)?, machine_ticks()?);
+            break (Instant::now(), proc_stat(pid)?, machine_ticks()?);
         }
         if started.elapsed() > Duration::from_secs(600) {
             let _ = child.kill();
@@ -327,8 +358,9 @@ async fn sink_side(
         side: SINK,
         messages: expected,
         window_s: end.0.duration_since(t0).as_secs_f64(),
-        cpu_s: end.1 - c0,
+        cpu_s: end.1.cpu_s - c0.cpu_s,
         machine_busy: busy_between(m0, end.2),
+        page_faults: Some(end.1.minor_faults.saturating_sub(c0.minor_faults)),
     })
 }
 
@@ -453,7 +485,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                            "mb_per_s": (rate * size as f64 / 1e5).round() / 10.0,
                            "cpu_s": (m.cpu_s * 100.0).round() / 100.0,
                            "cpu_s_per_gb": (m.cpu_s / gb * 100.0).round() / 100.0,
-                           "machine_busy": m.machine_busy.map(|b| (b * 100.0).round() / 100.0)})
+                           "machine_busy": m.machine_busy.map(|b| (b * 100.0).round() / 100.0),
+                           "page_faults": m.page_faults})
                 );
             }
             rounds.push(sides);
@@ -492,7 +525,8 @@ fn spread(v: &[f64], decimals: usize) -> String {
     format!("{m:.decimals$} ({lo:.decimals$}–{hi:.decimals$})")
 }
 
-/// The medians of each side over the rounds, then each round's sink/peer ratio of CPU per GB.
+/// The medians of each side over the rounds, each round's sink/peer ratio of CPU per GB, then
+/// what limited the sink ([`limits`]).
 fn print_table(table: &[(usize, u64, f64, Rounds)]) {
     println!();
     println!("| message | side | messages/s | CPU-s | CPU-s per GB |");
@@ -534,22 +568,75 @@ fn print_table(table: &[(usize, u64, f64, Rounds)]) {
             each.join(", ")
         );
     }
-    // Whether the sink's rate was the machine's limit (every core busy: the sink, the emulator
-    // and the mock cluster share them) or its latency (`--max-client-lag`, the commit).
-    for (size, _, _, rounds) in table {
-        let busy: Vec<f64> = rounds
-            .iter()
-            .flatten()
-            .filter(|m| m.side == SINK)
-            .filter_map(|m| m.machine_busy.map(|b| b * 100.0))
-            .collect();
-        if !busy.is_empty() {
-            println!(
-                "{size} B: the machine's CPU (all processes) was {} % busy over the sink's window",
-                spread(&busy, 0)
-            );
-        }
+    for (size, _, gb, rounds) in table {
+        limits(*size, *gb, rounds);
     }
+}
+
+/// Why the sink's rate is what it is, from its side's measurements: how far from the floor,
+/// whether the machine's cores were the limit (every core busy: the sink, the emulator and
+/// the mock cluster share them) or its latency (`--max-client-lag`, the commit), and how much
+/// of its memory was fresh (each page the kernel zeroes on first touch costs CPU).
+fn limits(size: usize, gb: f64, rounds: &Rounds) {
+    let of = |side: &str| -> Vec<&Measured> {
+        rounds.iter().flatten().filter(|m| m.side == side).collect()
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let rate = |m: &&Measured| m.messages as f64 / m.window_s;
+    let sink = of(SINK);
+    let floor = of(FLOOR);
+    if sink.is_empty() || floor.is_empty() {
+        return;
+    }
+    let sink_rate = median(sink.iter().map(rate).collect());
+    let floor_rate = median(floor.iter().map(rate).collect());
+    println!(
+        "{size} B: the sink's rate is {:.0} % of the floor's",
+        100.0 * sink_rate / floor_rate
+    );
+    let busy: Vec<f64> = sink.iter().filter_map(|m| m.machine_busy).collect();
+    if !busy.is_empty() {
+        let b = median(busy.clone());
+        let pct: Vec<f64> = busy.iter().map(|b| b * 100.0).collect();
+        println!(
+            "{size} B: the machine's CPU (all processes) was {} % busy over the sink's window; \
+             at that CPU per message, every core busy would carry at most {:.0} messages/s, \
+             {:.0} % of the floor's rate",
+            spread(&pct, 0),
+            sink_rate / b,
+            100.0 * sink_rate / b / floor_rate
+        );
+    }
+    let fresh: Vec<String> = SIDES
+        .iter()
+        .filter_map(|side| {
+            let mb: Vec<f64> = of(side)
+                .iter()
+                .filter_map(|m| m.page_faults)
+                .map(|n| {
+                    #[allow(clippy::cast_precision_loss)]
+                    let bytes = n as f64 * page_size() as f64;
+                    bytes / 1e6
+                })
+                .collect();
+            (!mb.is_empty()).then(|| format!("{side} {} MB", spread(&mb, 0)))
+        })
+        .collect();
+    if !fresh.is_empty() {
+        println!(
+            "{size} B: fresh memory touched over each window, for {:.0} MB of messages: {}",
+            gb * 1e3,
+            fresh.join(", ")
+        );
+    }
+}
+
+/// The kernel's page size.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).unwrap_or(4096)
 }
 
 /// One instance takes `n` partitions; then a second joins. Prints how long until every
@@ -614,5 +701,45 @@ async fn wait_for(
             bail!("after 5 minutes: {tokens} of {channels} channels committed, {r} of {rows} rows");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/proc/PID/stat`'s fields as read for the sink agree with what the kernel reports to the
+    /// process itself, and pages touched for the first time show as minor faults.
+    #[test]
+    fn proc_stat_reads_the_fields_getrusage_reports() {
+        let pid = std::process::id();
+        let before = proc_stat(pid).unwrap();
+        let own_before = own_usage();
+        // 16 MiB written once: pages the process never touched before.
+        let touched: Vec<u8> = vec![1; 16 << 20];
+        assert_eq!(
+            touched
+                .iter()
+                .step_by(4096)
+                .map(|&b| usize::from(b))
+                .sum::<usize>(),
+            4096
+        );
+        let after = proc_stat(pid).unwrap();
+        let own_after = own_usage();
+        let pages = (16 << 20) / page_size();
+        let seen = after.minor_faults - before.minor_faults;
+        let own_seen = own_after.minor_faults - own_before.minor_faults;
+        assert!(
+            seen >= u64::try_from(pages / 2).unwrap(),
+            "{seen} faults for {pages} pages"
+        );
+        // Other test threads fault too; both counts cover the same process.
+        assert!(own_seen >= u64::try_from(pages / 2).unwrap(), "{own_seen}");
+        assert!(after.cpu_s >= before.cpu_s && own_after.cpu_s >= own_before.cpu_s);
+        assert!(
+            (after.cpu_s - own_after.cpu_s).abs() < 5.0,
+            "{after:?} {own_after:?}"
+        );
     }
 }
