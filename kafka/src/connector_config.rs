@@ -362,18 +362,19 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
         "value.converter.basic.auth.user.info",
         "value.converter.basic.auth.credentials.source",
     ]);
-    if let Some(conv) = get("value.converter") {
-        let format = value_format_of(conv)?;
-        if format == "json" && is_true("value.converter.schemas.enable") {
-            bail!(
-                "value.converter.schemas.enable=true (JSON with an inline schema envelope) is not \
-                 supported: the rows would be the envelope; produce plain JSON or Schema \
-                 Registry JSON Schema"
-            );
-        }
-        if format != "json" {
-            flag(&mut c, "--value-format", Some(format));
-        }
+    // No `value.converter`: the Connect worker's, which this sink reads as JSON (its default).
+    let format = get("value.converter").map(value_format_of).transpose()?;
+    // The key means something only to the JSON converter; with no converter named, the
+    // worker's is most often that one, with the envelope on.
+    if format.is_none_or(|f| f == "json") && is_true("value.converter.schemas.enable") {
+        bail!(
+            "value.converter.schemas.enable=true (JSON with an inline schema envelope) is not \
+             supported: the rows would be the envelope; produce plain JSON or Schema Registry \
+             JSON Schema"
+        );
+    }
+    if let Some(format) = format.filter(|f| *f != "json") {
+        flag(&mut c, "--value-format", Some(format));
     }
     if let Some(url) = get("value.converter.schema.registry.url") {
         flag(&mut c, "--schema-registry-url", Some(url));
@@ -794,6 +795,8 @@ mod tests {
             ("topics=a\nsnowflake.topic2table.map=a.*:T,ab:U", "overlap"),
             ("topics=a\nsnowflake.topic2table.map=a", "':' expected"),
             ("value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=true", "inline schema"),
+            // No converter named: the worker's, JSON by default, envelope and all.
+            ("value.converter.schemas.enable=true", "inline schema"),
             ("value.converter=com.example.MyConverter", "MyConverter"),
             ("behavior.on.null.values=FAIL", "DEFAULT and IGNORE"),
             ("value.converter.basic.auth.user.info=sr-secret", "not USER:PASSWORD"),
@@ -806,6 +809,11 @@ mod tests {
             assert!(!format!("{err:#}").contains("sr-secret"), "{err:#}");
         }
         assert!(parse("[1]\n").is_err());
+        // The key means nothing to other converters: taken, not refused.
+        let text = "value.converter=org.apache.kafka.connect.storage.StringConverter\n\
+                    value.converter.schemas.enable=true";
+        let c = translate(&parse(text).unwrap()).unwrap();
+        assert!(c.ignored.is_empty(), "{c:?}");
     }
 
     /// `topics.regex` and a regex map pass through (the tables of topics found at run time are
