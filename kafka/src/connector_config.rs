@@ -370,7 +370,13 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
         bail!(
             "value.converter.schemas.enable=true (JSON with an inline schema envelope) is not \
              supported: the rows would be the envelope; produce plain JSON or Schema Registry \
-             JSON Schema"
+             JSON Schema{}",
+            if format.is_none() {
+                " (no value.converter is named, so the Connect worker's JSON one is assumed: \
+                 name yours if it is another)"
+            } else {
+                ""
+            }
         );
     }
     if let Some(format) = format.filter(|f| *f != "json") {
@@ -796,7 +802,7 @@ mod tests {
             ("topics=a\nsnowflake.topic2table.map=a", "':' expected"),
             ("value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=true", "inline schema"),
             // No converter named: the worker's, JSON by default, envelope and all.
-            ("value.converter.schemas.enable=true", "inline schema"),
+            ("value.converter.schemas.enable=true", "no value.converter is named"),
             ("value.converter=com.example.MyConverter", "MyConverter"),
             ("behavior.on.null.values=FAIL", "DEFAULT and IGNORE"),
             ("value.converter.basic.auth.user.info=sr-secret", "not USER:PASSWORD"),
