@@ -6,9 +6,15 @@
 //! break, so the batch's row buffer is the NDJSON the channel takes, with no further copy
 //! (`record::write_candidate`; the worker only validates each row in place, removes the few
 //! that are not rows, and hands the buffer to the SDK). Keys, headers and values that cannot be
-//! rows go to a side buffer. A batch goes to the worker when it is full or when librdkafka has
-//! nothing more to give right now; so a busy partition moves a few hundred messages per
-//! hand-off and a quiet one is never held back.
+//! rows go to a side buffer. A batch goes to the worker when it is full, or when librdkafka has
+//! nothing more to give right now and the batch has waited its hold: a twentieth of
+//! `max_client_lag`, at most 50 ms ([`hold_for`]); a paused partition's at once. A busy
+//! partition fills its batches long before, and moves a few hundred messages per hand-off. A
+//! partition that brings a few messages per fetch would otherwise hand each few over on its
+//! own, and each hand-off is a worker's wake-up and an append to the SDK: at 20,000 messages
+//! of 1 KB a second over 96 partitions that was over a third of the sink's CPU
+//! (`kafka/README.md`, "Cost and throughput", steady state). The channel holds rows for `max_client_lag` anyway, so the hold adds
+//! at most a twentieth to a row's time to Snowflake.
 //!
 //! **Buffers.** A batch's row buffer is sized by what its partition's last batch held (half
 //! again, 16 to 256 KB, one of five sizes) and comes from a [`Pool`] the SDK hands buffers back
@@ -53,6 +59,16 @@ const BATCH_BYTES: usize = 256 << 10;
 const MIN_BATCH_BYTES: usize = 16 << 10;
 /// Room for keys, headers and values that are not rows, per batch (more for a larger one).
 const SIDE_BYTES: usize = 16 << 10;
+/// The longest a part-full batch waits for more (see [`hold_for`]).
+const MAX_HOLD: Duration = Duration::from_millis(50);
+
+/// How long a part-full batch waits on the poll thread for more of its partition's messages,
+/// for a sink whose channels batch by `max_client_lag`: a twentieth of it, at most
+/// [`MAX_HOLD`] (see the module docs).
+pub fn hold_for(max_client_lag: Duration) -> Duration {
+    (max_client_lag / 20).min(MAX_HOLD)
+}
+
 /// How often paused partitions are looked at for a resume.
 const RESUME_CHECK: Duration = Duration::from_millis(10);
 /// Idle buffers kept per size for the next batches, at most this many bytes of each size (and
@@ -522,6 +538,8 @@ struct Slot {
     paused: bool,
     /// The row bytes of its last batch handed over, which size its next batch's buffer.
     last: usize,
+    /// When its open batch was started.
+    opened: Instant,
 }
 
 impl Slot {
@@ -560,6 +578,8 @@ pub struct Router {
     /// Values are copied as they are, for the worker to decode (`value_format`).
     raw_values: bool,
     scratch: Vec<u8>,
+    /// How long a part-full batch waits for more before [`flush`](Self::flush) hands it over.
+    hold: Duration,
     slots: HashMap<String, HashMap<i32, Slot>>,
     assigned: usize,
     paused: usize,
@@ -578,6 +598,7 @@ impl Router {
             options,
             raw_values: false,
             scratch: Vec::new(),
+            hold: Duration::ZERO,
             slots: HashMap::new(),
             assigned: 0,
             paused: 0,
@@ -590,6 +611,15 @@ impl Router {
     #[must_use]
     pub fn with_raw_values(mut self, raw: bool) -> Self {
         self.raw_values = raw;
+        self
+    }
+
+    /// Lets a part-full batch wait up to `hold` for more of its partition's messages before
+    /// [`flush`](Self::flush) hands it over (zero: at the end of every poll burst). See
+    /// [`hold_for`].
+    #[must_use]
+    pub fn with_hold(mut self, hold: Duration) -> Self {
+        self.hold = hold;
         self
     }
 
@@ -607,6 +637,7 @@ impl Router {
             held: Arc::default(),
             paused: false,
             last: 0,
+            opened: Instant::now(),
         };
         if let Some(old) = self
             .slots
@@ -714,6 +745,9 @@ impl Router {
             slot.hand_over();
         }
         let bytes = slot.next_batch_bytes(row);
+        if slot.open.is_none() {
+            slot.opened = Instant::now();
+        }
         let batch = slot.open.get_or_insert_with(|| {
             Batch::new(
                 bytes,
@@ -736,10 +770,14 @@ impl Router {
         }
     }
 
-    /// Hands every open batch to its worker (librdkafka has nothing more right now).
+    /// Hands open batches to their workers (librdkafka has nothing more right now): those
+    /// older than the hold (all of them without one), and those of paused partitions.
     pub fn flush(&mut self) {
+        let now = (!self.hold.is_zero()).then(Instant::now);
         for slot in self.slots.values_mut().flat_map(HashMap::values_mut) {
-            slot.hand_over();
+            if slot.paused || now.is_none_or(|now| now.duration_since(slot.opened) >= self.hold) {
+                slot.hand_over();
+            }
         }
     }
 
@@ -911,6 +949,7 @@ mod tests {
             held: Arc::default(),
             paused: false,
             last: 0,
+            opened: Instant::now(),
         };
         assert_eq!(slot.next_batch_bytes(100), MIN_BATCH_BYTES);
         assert_eq!(slot.next_batch_bytes(1 << 20), 1 << 20, "a large row fits");
@@ -991,5 +1030,49 @@ mod tests {
         let _inboxes: Vec<_> = parts.iter().map(|p| small.add(p)).collect();
         assert_eq!(small.share(), 2 * BATCH_BYTES);
         drop(inboxes);
+    }
+
+    /// A part-full batch waits out its hold for more messages; an old one, a paused
+    /// partition's, and any without a hold go at the burst's end.
+    #[test]
+    fn a_part_full_batch_waits_its_hold_then_goes() {
+        assert_eq!(hold_for(Duration::from_secs(1)), Duration::from_millis(50));
+        assert_eq!(
+            hold_for(Duration::from_millis(100)),
+            Duration::from_millis(5)
+        );
+        assert_eq!(hold_for(Duration::from_secs(60)), MAX_HOLD);
+        let hold = Duration::from_millis(50);
+        let part: Part = ("t".to_owned(), 0);
+        for (held, paused, goes) in [
+            (Duration::ZERO, false, false),
+            (hold, false, true),
+            (Duration::ZERO, true, true),
+        ] {
+            let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true).with_hold(hold);
+            let mut inbox = r.add(&part);
+            let slot = r.slots.get_mut("t").unwrap().get_mut(&0).unwrap();
+            let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &slot.held);
+            push(&mut b, &record(7, Some(b"{}"), &[]));
+            slot.open = Some(b);
+            slot.paused = paused;
+            let Some(opened) = Instant::now().checked_sub(held) else {
+                return; // a clock younger than the hold: nothing to learn
+            };
+            slot.opened = opened;
+            r.flush();
+            assert_eq!(inbox.batches.try_recv().is_ok(), goes, "{held:?} {paused}");
+        }
+        let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
+        let mut inbox = r.add(&part);
+        let slot = r.slots.get_mut("t").unwrap().get_mut(&0).unwrap();
+        let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &slot.held);
+        push(&mut b, &record(7, Some(b"{}"), &[]));
+        slot.open = Some(b);
+        r.flush();
+        assert!(
+            inbox.batches.try_recv().is_ok(),
+            "no hold: at the burst's end"
+        );
     }
 }

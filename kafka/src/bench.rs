@@ -80,16 +80,23 @@ pub struct BenchArgs {
     /// Rounds over the same backlog (medians reported; see the module docs).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
+    /// Instead of the backlog rounds: each side while a producer writes this many messages a
+    /// second (0: the backlog rounds). See `bench_steady`'s docs.
+    #[arg(long, default_value_t = 0)]
+    pub steady_rate: u64,
+    /// How long the steady producer writes, in seconds (the window is the middle half).
+    #[arg(long, default_value_t = 20)]
+    pub steady_seconds: u64,
     /// Internal: run as the consume-only floor (`--floor BROKERS TOPIC EXPECTED GROUP`).
     #[arg(long, hide = true, num_args = 4, value_names = ["BROKERS", "TOPIC", "EXPECTED", "GROUP"])]
     pub floor: Vec<String>,
 }
 
-const TOPIC: &str = "bench";
+pub(crate) const TOPIC: &str = "bench";
 
 const FLOOR: &str = "floor (rdkafka, no sink)";
-const SINK: &str = "snowpipe-kafka";
-const PEER: &str = "python (official SDK)";
+pub(crate) const SINK: &str = "snowpipe-kafka";
+pub(crate) const PEER: &str = "python (official SDK)";
 /// The sides in the table's order.
 const SIDES: [&str; 3] = [FLOOR, SINK, PEER];
 
@@ -148,16 +155,16 @@ fn own_usage() -> ProcStat {
 
 /// What `/proc/PID/stat` says of a process so far.
 #[derive(Debug, Clone, Copy)]
-struct ProcStat {
+pub(crate) struct ProcStat {
     /// CPU seconds, user + system, all threads.
-    cpu_s: f64,
+    pub(crate) cpu_s: f64,
     /// Page faults served without I/O: nearly all of them a page touched for the first time
     /// (the kernel zeroes it first).
-    minor_faults: u64,
+    pub(crate) minor_faults: u64,
 }
 
 /// Process `pid`'s CPU seconds and minor page faults so far.
-fn proc_stat(pid: u32) -> Result<ProcStat> {
+pub(crate) fn proc_stat(pid: u32) -> Result<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command (which may hold spaces) in parentheses.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -222,7 +229,7 @@ fn floor(brokers: &str, topic: &str, expected: u64, group: &str) -> Result<()> {
 
 /// Rows committed so far (the emulator's counters) over channels whose name starts with
 /// `prefix`, how many of those channels have a committed token, and how many are open.
-fn committed(lab: &Lab, prefix: &str) -> (u64, usize, usize) {
+pub(crate) fn committed(lab: &Lab, prefix: &str) -> (u64, usize, usize) {
     let status = lab.emulator().status();
     let mut rows = 0;
     let mut tokens = 0;
@@ -241,17 +248,27 @@ fn committed(lab: &Lab, prefix: &str) -> (u64, usize, usize) {
     (rows, tokens, opened)
 }
 
+/// The filler that makes [`message`] about `size` bytes long.
+pub(crate) fn pad_for(size: usize) -> String {
+    "x".repeat(size.saturating_sub(60))
+}
+
+/// Message `id` of the bench's clickstream: a JSON object padded with `pad`.
+pub(crate) fn message(id: u64, pad: &str) -> String {
+    format!(
+        r#"{{"id":{id},"kind":"view","amount":{},"pad":"{pad}"}}"#,
+        id % 1000
+    )
+}
+
 /// Produces `count` messages of about `size` bytes over the topic's partitions, before
 /// anything reads them.
 async fn backlog(lab: &Lab, topic: &str, count: u64, size: usize, partitions: i32) -> Result<()> {
     let producer = lab.producer()?;
-    let pad = "x".repeat(size.saturating_sub(60));
+    let pad = pad_for(size);
     let mut pending = Vec::new();
     for id in 0..count {
-        let v = format!(
-            r#"{{"id":{id},"kind":"view","amount":{},"pad":"{pad}"}}"#,
-            id % 1000
-        );
+        let v = message(id, &pad);
         let partition = i32::try_from(id % u64::try_from(partitions)?)?;
         let d = producer
             .send_result(
@@ -273,7 +290,7 @@ async fn backlog(lab: &Lab, topic: &str, count: u64, size: usize, partitions: i3
     Ok(())
 }
 
-fn delivered(
+pub(crate) fn delivered(
     d: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, impl std::fmt::Debug>,
 ) -> Result<()> {
     match d {
@@ -366,6 +383,20 @@ async fn sink_side(
 
 /// The Python peer: its profile for the official SDK, then the script.
 fn peer_side(lab: &Lab, python: &Path, expected: u64, group: &str) -> Result<Measured> {
+    let child = peer_command(lab, python, expected, group)?
+        .spawn()
+        .context("cannot start the Python peer")?;
+    measured_from(PEER, &last_json(child)?)
+}
+
+/// The command that runs the Python peer (its profile for the official SDK written first) until
+/// it appended `expected` rows and saw them committed.
+pub(crate) fn peer_command(
+    lab: &Lab,
+    python: &Path,
+    expected: u64,
+    group: &str,
+) -> Result<Command> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python_peer.py");
     let key = std::fs::read_to_string(lab.key_path())?;
     let url = lab.emulator().url();
@@ -401,8 +432,7 @@ fn peer_side(lab: &Lab, python: &Path, expected: u64, group: &str) -> Result<Mea
     if let Some(ca) = lab.emulator().ca_path() {
         cmd.arg("--ca").arg(&ca).env("SSL_CERT_FILE", ca);
     }
-    let child = cmd.spawn().context("cannot start the Python peer")?;
-    measured_from(PEER, &last_json(child)?)
+    Ok(cmd)
 }
 
 fn floor_side(lab: &Lab, bin: &Path, expected: u64, group: &str) -> Result<Measured> {
@@ -437,6 +467,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         c.sink = true;
         c
     };
+    if args.steady_rate > 0 {
+        return crate::bench_steady::run(&args, &bin, sink).await;
+    }
     let mut table = Vec::new();
     for &size in &args.sizes {
         let per_partition = (3u64 << 20) / u64::try_from(size + 64)?;
@@ -632,7 +665,7 @@ fn limits(size: usize, gb: f64, rounds: &Rounds) {
 }
 
 /// The kernel's page size.
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     #[allow(unsafe_code)]
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };

@@ -144,6 +144,8 @@ pub struct ConsumerSetup {
     pub read_headers: bool,
     /// Values are copied as they are, for the workers to decode (`--value-format`).
     pub raw_values: bool,
+    /// How long a part-full batch waits for more (`batch::hold_for`).
+    pub hold: Duration,
 }
 
 struct SinkContext {
@@ -371,7 +373,8 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
         control: setup.control,
         router: Mutex::new(
             Router::new(setup.budget, setup.rows, setup.read_headers)
-                .with_raw_values(setup.raw_values),
+                .with_raw_values(setup.raw_values)
+                .with_hold(setup.hold),
         ),
         metrics: setup.metrics,
         cooperative,

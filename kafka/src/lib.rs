@@ -37,6 +37,8 @@ pub mod avro;
 pub mod batch;
 #[cfg(feature = "demo")]
 pub mod bench;
+#[cfg(feature = "demo")]
+mod bench_steady;
 pub mod config;
 pub mod connector;
 pub mod connector_config;

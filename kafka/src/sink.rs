@@ -135,6 +135,7 @@ pub async fn run_with(
         rows,
         read_headers: args.metadata || args.dead_letter_topic.is_some(),
         raw_values: decoder.is_some(),
+        hold: crate::batch::hold_for(client.max_client_lag()),
     };
     let thread = std::thread::Builder::new()
         .name("kafka-poll".into())

@@ -455,3 +455,19 @@ fn cleartext_http_only_to_loopback_unless_asked_for() {
     assert!(e.to_string().contains("oauth_token_endpoint"), "{e}");
     assert!(oauth("http://127.0.0.1:9/token").resolve().is_ok());
 }
+
+/// The client reports the lag its channels batch by: the builder's, else the default.
+#[tokio::test]
+async fn a_client_reports_the_lag_its_channels_batch_by() {
+    use crate::channel::testing::FakeApi;
+    use crate::StreamingIngestClient;
+    let set = valid()
+        .max_client_lag(Duration::from_millis(250))
+        .resolve()
+        .unwrap();
+    let client = StreamingIngestClient::from_parts(FakeApi::new() as _, set.channel);
+    assert_eq!(client.max_client_lag(), Duration::from_millis(250));
+    let default =
+        StreamingIngestClient::from_parts(FakeApi::new() as _, valid().resolve().unwrap().channel);
+    assert_eq!(default.max_client_lag(), Duration::from_secs(1));
+}

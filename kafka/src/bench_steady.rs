@@ -1,0 +1,305 @@
+//! `snowpipe-kafka bench --steady-rate N`: what each sink costs while it keeps up with a
+//! producer, as a sink that runs for hours does.
+//!
+//! The backlog rounds of `bench` measure a fresh process that reads a whole backlog within one
+//! `--max-client-lag`, so nearly all the memory it holds is touched for the first time, and the
+//! kernel zeroing those pages is much of its CPU (`bench` prints that fresh memory). A sink in
+//! production reuses its memory lag after lag. Here, for each size, each side (the sink, then
+//! the Python peer) gets a fresh lab (mock cluster and emulator in `--sink` mode) and its own
+//! process; once every channel is open, a producer in this process writes `--steady-rate`
+//! messages a second, round-robin over the partitions, for `--steady-seconds`. Both sides are
+//! measured alike, from here: the process's CPU (`/proc/PID/stat`) and minor page faults over
+//! the middle half of the producing time (warmed up, the producer still writing), against the
+//! bytes produced in that window, and the rows the emulator committed for the side's channels
+//! in it, which show whether the side kept up.
+//!
+//! One measurement per side and size: a window of several seconds at a steady rate varies less
+//! than the backlog's second or two. The producer, the mock cluster and the emulator share the
+//! machine with the side, so the rate must be one both sides can carry (the peer tops out near
+//! 57,000 messages of 1 KB a second on two cores).
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::producer::FutureRecord;
+use serde_json::json;
+use snowpipe_emulator::EmulatorConfig;
+
+use crate::bench::{
+    committed, delivered, message, pad_for, page_size, peer_command, proc_stat, BenchArgs,
+    ProcStat, PEER, SINK, TOPIC,
+};
+use crate::demo::Lab;
+
+/// Which process reads.
+enum Side<'a> {
+    Sink(&'a Path),
+    Peer(&'a Path),
+}
+
+impl Side<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Side::Sink(_) => SINK,
+            Side::Peer(_) => PEER,
+        }
+    }
+}
+
+/// One side's steady window.
+#[derive(Debug, Clone)]
+struct Steady {
+    side: &'static str,
+    window_s: f64,
+    /// Bytes of message values produced in the window.
+    bytes: f64,
+    cpu_s: f64,
+    /// Rows the emulator committed for the side's channels in the window.
+    rows_committed: u64,
+    /// Messages produced in the window.
+    messages: u64,
+    page_faults: u64,
+}
+
+/// A point of the window: when, the side's process, its rows committed and the messages sent.
+type Mark = (Instant, ProcStat, u64, u64);
+
+/// Measures each size's sides at the steady rate (see the module docs) and prints the results.
+///
+/// # Errors
+/// When a part cannot start, a side fails or does not commit what was produced.
+pub async fn run(args: &BenchArgs, bin: &Path, config: impl Fn() -> EmulatorConfig) -> Result<()> {
+    let seconds = args.steady_seconds.max(4);
+    let mut all = Vec::new();
+    for &size in &args.sizes {
+        let mut sides = vec![Side::Sink(bin)];
+        sides.extend(args.peer_python.as_deref().map(Side::Peer));
+        if args.peer_python.is_none() {
+            eprintln!("(no --peer-python: the Python peer is skipped)");
+        }
+        for side in &sides {
+            let m = measure(side, args, size, seconds, config()).await?;
+            println!(
+                "{}",
+                json!({"steady": true, "side": m.side, "bytes_per_message": size,
+                       "rate": args.steady_rate, "partitions": args.partitions,
+                       "window_s": round(m.window_s, 2), "messages": m.messages,
+                       "rows_committed": m.rows_committed, "cpu_s": round(m.cpu_s, 2),
+                       "cpu_s_per_gb": round(m.cpu_s / (m.bytes / 1e9), 2),
+                       "page_faults": m.page_faults})
+            );
+            all.push((size, m));
+        }
+    }
+    print_table(&all, args.steady_rate);
+    Ok(())
+}
+
+fn round(x: f64, decimals: i32) -> f64 {
+    let k = 10f64.powi(decimals);
+    (x * k).round() / k
+}
+
+/// One side at one size: a fresh lab, the side's process, the paced producer, the window.
+async fn measure(
+    side: &Side<'_>,
+    args: &BenchArgs,
+    size: usize,
+    seconds: u64,
+    config: EmulatorConfig,
+) -> Result<Steady> {
+    let lab = Lab::start_with(&[(TOPIC, args.partitions)], config).await?;
+    let expected = args.steady_rate * seconds;
+    let group = "steady";
+    let prefix = format!("{group}_");
+    let mut child = match side {
+        Side::Sink(bin) => lab
+            .instance_without_metadata(bin, TOPIC, group)
+            .args([
+                "--until-idle",
+                "3s",
+                "--max-client-lag",
+                &args.max_client_lag,
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start an instance")?,
+        Side::Peer(python) => peer_command(&lab, python, expected, group)?
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start the Python peer")?,
+    };
+    let result = drive(&lab, &mut child, args, size, seconds, &prefix).await;
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    let (a, b) = result?;
+    finish(&lab, &mut child, expected, &prefix).await?;
+    #[allow(clippy::cast_precision_loss)]
+    Ok(Steady {
+        side: side.name(),
+        window_s: b.0.duration_since(a.0).as_secs_f64(),
+        bytes: (b.3 - a.3) as f64 * size as f64,
+        cpu_s: b.1.cpu_s - a.1.cpu_s,
+        rows_committed: b.2.saturating_sub(a.2),
+        messages: b.3 - a.3,
+        page_faults: b.1.minor_faults.saturating_sub(a.1.minor_faults),
+    })
+}
+
+/// Waits for every channel of the side to be open, then produces at the rate for `seconds`,
+/// marking the window's two ends (a quarter and three quarters of the way).
+async fn drive(
+    lab: &Lab,
+    child: &mut Child,
+    args: &BenchArgs,
+    size: usize,
+    seconds: u64,
+    prefix: &str,
+) -> Result<(Mark, Mark)> {
+    let pid = child.id();
+    let partitions = usize::try_from(args.partitions.max(1))?;
+    let started = Instant::now();
+    while committed(lab, prefix).2 < partitions {
+        alive(child)?;
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("not every channel was open after 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let producer = lab.producer()?;
+    let pad = pad_for(size);
+    let expected = args.steady_rate * seconds;
+    let ends = [
+        Duration::from_secs(seconds) / 4,
+        Duration::from_secs(seconds) * 3 / 4,
+    ];
+    let mut marks: [Option<Mark>; 2] = [None, None];
+    let (mut sent, mut pending) = (0u64, Vec::new());
+    let t0 = Instant::now();
+    while sent < expected {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let due = ((args.steady_rate as f64 * t0.elapsed().as_secs_f64()) as u64).min(expected);
+        while sent < due {
+            let partition = i32::try_from(sent % u64::try_from(partitions)?)?;
+            let v = message(sent, &pad);
+            let d = producer
+                .send_result(
+                    FutureRecord::<(), _>::to(TOPIC)
+                        .partition(partition)
+                        .payload(&v),
+                )
+                .map_err(|(e, _)| anyhow::anyhow!("cannot queue a message: {e}"))?;
+            pending.push(d);
+            sent += 1;
+        }
+        for (mark, end) in marks.iter_mut().zip(ends) {
+            if mark.is_none() && t0.elapsed() >= end {
+                *mark = Some((
+                    Instant::now(),
+                    proc_stat(pid)?,
+                    committed(lab, prefix).0,
+                    sent,
+                ));
+            }
+        }
+        if pending.len() >= 10_000 {
+            for d in pending.drain(..) {
+                delivered(d.await)?;
+            }
+        }
+        alive(child)?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for d in pending {
+        delivered(d.await)?;
+    }
+    match marks {
+        [Some(a), Some(b)] => Ok((a, b)),
+        _ => bail!("the producer finished before its window's end"),
+    }
+}
+
+/// Waits until the side committed everything produced, then for its process to end.
+async fn finish(lab: &Lab, child: &mut Child, expected: u64, prefix: &str) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let rows = committed(lab, prefix).0;
+        if rows >= expected {
+            break;
+        }
+        alive(child)?;
+        if started.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            bail!("only {rows} of {expected} rows committed 5 minutes after the producer ended");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if !status.success() {
+                bail!("the side failed: {status}");
+            }
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(360) {
+            let _ = child.kill();
+            bail!("the side did not exit after committing everything");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An error when the side's process has ended early.
+fn alive(child: &mut Child) -> Result<()> {
+    match child.try_wait()? {
+        Some(status) => bail!("the side exited early ({status})"),
+        None => Ok(()),
+    }
+}
+
+/// A table of the windows, then each size's sink/peer ratio of CPU per GB.
+fn print_table(all: &[(usize, Steady)], rate: u64) {
+    println!();
+    println!(
+        "| message | side | produced/s | committed/s in the window | CPU-s per GB | fresh MB |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (size, m) in all {
+        #[allow(clippy::cast_precision_loss)]
+        let (produced, kept, fresh) = (
+            m.messages as f64 / m.window_s,
+            m.rows_committed as f64 / m.window_s,
+            (m.page_faults as f64) * page_size() as f64 / 1e6,
+        );
+        println!(
+            "| {size} B at {rate}/s | {} | {produced:.0} | {kept:.0} | {:.2} | {fresh:.0} |",
+            m.side,
+            m.cpu_s / (m.bytes / 1e9),
+        );
+    }
+    let sizes: Vec<usize> = {
+        let mut v: Vec<usize> = all.iter().map(|(s, _)| *s).collect();
+        v.dedup();
+        v
+    };
+    for size in sizes {
+        let per_gb = |side: &str| {
+            all.iter()
+                .find(|(s, m)| *s == size && m.side == side)
+                .map(|(_, m)| m.cpu_s / (m.bytes / 1e9))
+        };
+        if let (Some(sink), Some(peer)) = (per_gb(SINK), per_gb(PEER)) {
+            println!(
+                "{size} B at {rate}/s: the sink's CPU per GB is {:.2}× the peer's",
+                sink / peer
+            );
+        }
+    }
+}
