@@ -12,7 +12,7 @@
 //! partition fills its batches long before, and moves a few hundred messages per hand-off. A
 //! partition that brings a few messages per fetch would otherwise hand each few over on its
 //! own, and each hand-off is a worker's wake-up and an append to the SDK: at 20,000 messages
-//! of 1 KB a second over 96 partitions that was over a third of the sink's CPU
+//! of 1 KB a second over 96 partitions that was about a third of the sink's CPU
 //! (`kafka/README.md`, "Cost and throughput", steady state). The channel holds rows for `max_client_lag` anyway, so the hold adds
 //! at most a twentieth to a row's time to Snowflake.
 //!
