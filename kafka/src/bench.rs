@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 use snowpipe_emulator::{EmulatorConfig, TlsMode};
@@ -254,7 +254,7 @@ pub(crate) fn pad_for(size: usize) -> String {
 }
 
 /// Message `id` of the bench's clickstream: a JSON object padded with `pad`.
-pub(crate) fn message(id: u64, pad: &str) -> String {
+fn message(id: u64, pad: &str) -> String {
     format!(
         r#"{{"id":{id},"kind":"view","amount":{},"pad":"{pad}"}}"#,
         id % 1000
@@ -268,29 +268,42 @@ async fn backlog(lab: &Lab, topic: &str, count: u64, size: usize, partitions: i3
     let pad = pad_for(size);
     let mut pending = Vec::new();
     for id in 0..count {
-        let v = message(id, &pad);
-        let partition = i32::try_from(id % u64::try_from(partitions)?)?;
-        let d = producer
-            .send_result(
-                FutureRecord::<(), _>::to(topic)
-                    .partition(partition)
-                    .payload(&v),
-            )
-            .map_err(|(e, _)| anyhow::anyhow!("cannot queue a message: {e}"))?;
-        pending.push(d);
+        pending.push(send(&producer, topic, id, &pad, partitions)?);
         if pending.len() >= 20_000 {
-            for d in pending.drain(..) {
-                delivered(d.await)?;
-            }
+            await_deliveries(&mut pending).await?;
         }
     }
-    for d in pending {
+    await_deliveries(&mut pending).await
+}
+
+/// Queues [`message`] `id` to partition `id % partitions` of `topic`.
+pub(crate) fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    id: u64,
+    pad: &str,
+    partitions: i32,
+) -> Result<DeliveryFuture> {
+    let v = message(id, pad);
+    let partition = i32::try_from(id % u64::try_from(partitions.max(1))?)?;
+    producer
+        .send_result(
+            FutureRecord::<(), _>::to(topic)
+                .partition(partition)
+                .payload(&v),
+        )
+        .map_err(|(e, _)| anyhow::anyhow!("cannot queue a message: {e}"))
+}
+
+/// Waits for the messages `pending` queued to be delivered, and empties it.
+pub(crate) async fn await_deliveries(pending: &mut Vec<DeliveryFuture>) -> Result<()> {
+    for d in pending.drain(..) {
         delivered(d.await)?;
     }
     Ok(())
 }
 
-pub(crate) fn delivered(
+fn delivered(
     d: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, impl std::fmt::Debug>,
 ) -> Result<()> {
     match d {
@@ -322,6 +335,19 @@ fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
     })
 }
 
+/// The command that runs one instance of the sink in group `group` until it is idle.
+pub(crate) fn sink_command(lab: &Lab, bin: &Path, args: &BenchArgs, group: &str) -> Command {
+    // The values alone, as the peer writes them (`--metadata` adds ~150 bytes a row).
+    let mut cmd = lab.instance_without_metadata(bin, TOPIC, group);
+    cmd.args([
+        "--until-idle",
+        "3s",
+        "--max-client-lag",
+        &args.max_client_lag,
+    ]);
+    cmd
+}
+
 /// Our sink, one instance: CPU over the window from all its channels open (it reads from
 /// then on) to its last row committed.
 async fn sink_side(
@@ -333,15 +359,7 @@ async fn sink_side(
 ) -> Result<Measured> {
     let partitions = usize::try_from(args.partitions.max(1))?;
     let prefix = format!("{group}_");
-    // The values alone, as the peer writes them (`--metadata` adds ~150 bytes a row).
-    let mut child = lab
-        .instance_without_metadata(bin, TOPIC, group)
-        .args([
-            "--until-idle",
-            "3s",
-            "--max-client-lag",
-            &args.max_client_lag,
-        ])
+    let mut child = sink_command(lab, bin, args, group)
         .spawn()
         .context("cannot start an instance")?;
     let pid = child.id();

@@ -23,13 +23,12 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use rdkafka::producer::FutureRecord;
 use serde_json::json;
 use snowpipe_emulator::EmulatorConfig;
 
 use crate::bench::{
-    committed, delivered, message, pad_for, page_size, peer_command, proc_stat, BenchArgs,
-    ProcStat, PEER, SINK, TOPIC,
+    await_deliveries, committed, pad_for, page_size, peer_command, proc_stat, send, sink_command,
+    BenchArgs, ProcStat, PEER, SINK, TOPIC,
 };
 use crate::demo::Lab;
 
@@ -115,14 +114,7 @@ async fn measure(
     let group = "steady";
     let prefix = format!("{group}_");
     let mut child = match side {
-        Side::Sink(bin) => lab
-            .instance_without_metadata(bin, TOPIC, group)
-            .args([
-                "--until-idle",
-                "3s",
-                "--max-client-lag",
-                &args.max_client_lag,
-            ])
+        Side::Sink(bin) => sink_command(&lab, bin, args, group)
             .stdout(Stdio::null())
             .spawn()
             .context("cannot start an instance")?,
@@ -187,16 +179,7 @@ async fn drive(
         )]
         let due = ((args.steady_rate as f64 * t0.elapsed().as_secs_f64()) as u64).min(expected);
         while sent < due {
-            let partition = i32::try_from(sent % u64::try_from(partitions)?)?;
-            let v = message(sent, &pad);
-            let d = producer
-                .send_result(
-                    FutureRecord::<(), _>::to(TOPIC)
-                        .partition(partition)
-                        .payload(&v),
-                )
-                .map_err(|(e, _)| anyhow::anyhow!("cannot queue a message: {e}"))?;
-            pending.push(d);
+            pending.push(send(&producer, TOPIC, sent, &pad, args.partitions)?);
             sent += 1;
         }
         for (mark, end) in marks.iter_mut().zip(ends) {
@@ -210,16 +193,12 @@ async fn drive(
             }
         }
         if pending.len() >= 10_000 {
-            for d in pending.drain(..) {
-                delivered(d.await)?;
-            }
+            await_deliveries(&mut pending).await?;
         }
         alive(child)?;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    for d in pending {
-        delivered(d.await)?;
-    }
+    await_deliveries(&mut pending).await?;
     match marks {
         [Some(a), Some(b)] => Ok((a, b)),
         _ => bail!("the producer finished before its window's end"),
