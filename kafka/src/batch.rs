@@ -64,7 +64,7 @@ const MAX_HOLD: Duration = Duration::from_millis(50);
 
 /// How long a part-full batch waits on the poll thread for more of its partition's messages,
 /// for a sink whose channels batch by `max_client_lag`: a twentieth of it, at most
-/// [`MAX_HOLD`] (see the module docs).
+/// 50 ms (see the module docs).
 pub fn hold_for(max_client_lag: Duration) -> Duration {
     (max_client_lag / 20).min(MAX_HOLD)
 }
