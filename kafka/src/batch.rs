@@ -13,8 +13,8 @@
 //! partition that brings a few messages per fetch would otherwise hand each few over on its
 //! own, and each hand-off is a worker's wake-up and an append to the SDK: at 20,000 messages
 //! of 1 KB a second over 96 partitions that was about a third of the sink's CPU
-//! (`kafka/README.md`, "Cost and throughput", steady state). The channel holds rows for `max_client_lag` anyway, so the hold adds
-//! at most a twentieth to a row's time to Snowflake.
+//! (`kafka/README.md`, "Cost and throughput", steady state). The channel holds rows for
+//! `max_client_lag` anyway, so the hold adds at most a twentieth to a row's time to Snowflake.
 //!
 //! **Buffers.** A batch's row buffer is sized by what its partition's last batch held (half
 //! again, 16 to 256 KB, one of five sizes) and comes from a [`Pool`] the SDK hands buffers back
@@ -245,6 +245,8 @@ pub struct Batch {
     messages: Vec<Meta>,
     headers: Vec<HeaderMeta>,
     charge: Charge,
+    /// When it was started (a part-full batch waits the router's hold from then).
+    opened: Instant,
 }
 
 /// One message of a [`Batch`].
@@ -323,6 +325,7 @@ impl Batch {
             side,
             messages: Vec::with_capacity(messages),
             headers: Vec::new(),
+            opened: Instant::now(),
         }
     }
 
@@ -538,8 +541,6 @@ struct Slot {
     paused: bool,
     /// The row bytes of its last batch handed over, which size its next batch's buffer.
     last: usize,
-    /// When its open batch was started.
-    opened: Instant,
 }
 
 impl Slot {
@@ -637,7 +638,6 @@ impl Router {
             held: Arc::default(),
             paused: false,
             last: 0,
-            opened: Instant::now(),
         };
         if let Some(old) = self
             .slots
@@ -745,9 +745,6 @@ impl Router {
             slot.hand_over();
         }
         let bytes = slot.next_batch_bytes(row);
-        if slot.open.is_none() {
-            slot.opened = Instant::now();
-        }
         let batch = slot.open.get_or_insert_with(|| {
             Batch::new(
                 bytes,
@@ -775,7 +772,8 @@ impl Router {
     pub fn flush(&mut self) {
         let now = (!self.hold.is_zero()).then(Instant::now);
         for slot in self.slots.values_mut().flat_map(HashMap::values_mut) {
-            if slot.paused || now.is_none_or(|now| now.duration_since(slot.opened) >= self.hold) {
+            let due = |b: &Batch| now.is_none_or(|now| now.duration_since(b.opened) >= self.hold);
+            if slot.paused || slot.open.as_ref().is_some_and(due) {
                 slot.hand_over();
             }
         }
@@ -949,7 +947,6 @@ mod tests {
             held: Arc::default(),
             paused: false,
             last: 0,
-            opened: Instant::now(),
         };
         assert_eq!(slot.next_batch_bytes(100), MIN_BATCH_BYTES);
         assert_eq!(slot.next_batch_bytes(1 << 20), 1 << 20, "a large row fits");
@@ -1054,12 +1051,12 @@ mod tests {
             let slot = r.slots.get_mut("t").unwrap().get_mut(&0).unwrap();
             let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &slot.held);
             push(&mut b, &record(7, Some(b"{}"), &[]));
-            slot.open = Some(b);
-            slot.paused = paused;
             let Some(opened) = Instant::now().checked_sub(held) else {
                 return; // a clock younger than the hold: nothing to learn
             };
-            slot.opened = opened;
+            b.opened = opened;
+            slot.open = Some(b);
+            slot.paused = paused;
             r.flush();
             assert_eq!(inbox.batches.try_recv().is_ok(), goes, "{held:?} {paused}");
         }

@@ -153,7 +153,8 @@ fn own_usage() -> ProcStat {
     }
 }
 
-/// What `/proc/PID/stat` says of a process so far.
+/// A process's CPU and page faults so far (from `/proc/PID/stat`, or `getrusage` for this
+/// process).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ProcStat {
     /// CPU seconds, user + system, all threads.
@@ -664,11 +665,7 @@ fn limits(size: usize, gb: f64, rounds: &Rounds) {
             let mb: Vec<f64> = of(side)
                 .iter()
                 .filter_map(|m| m.page_faults)
-                .map(|n| {
-                    #[allow(clippy::cast_precision_loss)]
-                    let bytes = n as f64 * page_size() as f64;
-                    bytes / 1e6
-                })
+                .map(fresh_mb)
                 .collect();
             (!mb.is_empty()).then(|| format!("{side} {} MB", spread(&mb, 0)))
         })
@@ -682,8 +679,15 @@ fn limits(size: usize, gb: f64, rounds: &Rounds) {
     }
 }
 
+/// The megabytes `faults` minor page faults touched for the first time.
+pub(crate) fn fresh_mb(faults: u64) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let bytes = faults as f64 * page_size() as f64;
+    bytes / 1e6
+}
+
 /// The kernel's page size.
-pub(crate) fn page_size() -> usize {
+fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     #[allow(unsafe_code)]
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };

@@ -27,7 +27,7 @@ use serde_json::json;
 use snowpipe_emulator::EmulatorConfig;
 
 use crate::bench::{
-    await_deliveries, committed, pad_for, page_size, peer_command, proc_stat, send, sink_command,
+    await_deliveries, committed, fresh_mb, pad_for, peer_command, proc_stat, send, sink_command,
     BenchArgs, ProcStat, PEER, SINK, TOPIC,
 };
 use crate::demo::Lab;
@@ -51,15 +51,24 @@ impl Side<'_> {
 #[derive(Debug, Clone)]
 struct Steady {
     side: &'static str,
+    /// Bytes per message.
+    size: usize,
     window_s: f64,
-    /// Bytes of message values produced in the window.
-    bytes: f64,
     cpu_s: f64,
     /// Rows the emulator committed for the side's channels in the window.
     rows_committed: u64,
     /// Messages produced in the window.
     messages: u64,
     page_faults: u64,
+}
+
+impl Steady {
+    /// The side's CPU over the window per GB of messages produced in it.
+    fn cpu_s_per_gb(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let gb = self.messages as f64 * self.size as f64 / 1e9;
+        self.cpu_s / gb
+    }
 }
 
 /// A point of the window: when, the side's process, its rows committed and the messages sent.
@@ -71,13 +80,13 @@ type Mark = (Instant, ProcStat, u64, u64);
 /// When a part cannot start, a side fails or does not commit what was produced.
 pub async fn run(args: &BenchArgs, bin: &Path, config: impl Fn() -> EmulatorConfig) -> Result<()> {
     let seconds = args.steady_seconds.max(4);
+    let mut sides = vec![Side::Sink(bin)];
+    sides.extend(args.peer_python.as_deref().map(Side::Peer));
+    if args.peer_python.is_none() {
+        eprintln!("(no --peer-python: the Python peer is skipped)");
+    }
     let mut all = Vec::new();
     for &size in &args.sizes {
-        let mut sides = vec![Side::Sink(bin)];
-        sides.extend(args.peer_python.as_deref().map(Side::Peer));
-        if args.peer_python.is_none() {
-            eprintln!("(no --peer-python: the Python peer is skipped)");
-        }
         for side in &sides {
             let m = measure(side, args, size, seconds, config()).await?;
             println!(
@@ -86,10 +95,10 @@ pub async fn run(args: &BenchArgs, bin: &Path, config: impl Fn() -> EmulatorConf
                        "rate": args.steady_rate, "partitions": args.partitions,
                        "window_s": round(m.window_s, 2), "messages": m.messages,
                        "rows_committed": m.rows_committed, "cpu_s": round(m.cpu_s, 2),
-                       "cpu_s_per_gb": round(m.cpu_s / (m.bytes / 1e9), 2),
+                       "cpu_s_per_gb": round(m.cpu_s_per_gb(), 2),
                        "page_faults": m.page_faults})
             );
-            all.push((size, m));
+            all.push(m);
         }
     }
     print_table(&all, args.steady_rate);
@@ -129,11 +138,10 @@ async fn measure(
     }
     let (a, b) = result?;
     finish(&lab, &mut child, expected, &prefix).await?;
-    #[allow(clippy::cast_precision_loss)]
     Ok(Steady {
         side: side.name(),
+        size,
         window_s: b.0.duration_since(a.0).as_secs_f64(),
-        bytes: (b.3 - a.3) as f64 * size as f64,
         cpu_s: b.1.cpu_s - a.1.cpu_s,
         rows_committed: b.2.saturating_sub(a.2),
         messages: b.3 - a.3,
@@ -244,35 +252,33 @@ fn alive(child: &mut Child) -> Result<()> {
 }
 
 /// A table of the windows, then each size's sink/peer ratio of CPU per GB.
-fn print_table(all: &[(usize, Steady)], rate: u64) {
+fn print_table(all: &[Steady], rate: u64) {
     println!();
     println!(
         "| message | side | produced/s | committed/s in the window | CPU-s per GB | fresh MB |"
     );
     println!("|---|---|---|---|---|---|");
-    for (size, m) in all {
+    for m in all {
         #[allow(clippy::cast_precision_loss)]
-        let (produced, kept, fresh) = (
+        let (produced, kept) = (
             m.messages as f64 / m.window_s,
             m.rows_committed as f64 / m.window_s,
-            (m.page_faults as f64) * page_size() as f64 / 1e6,
         );
         println!(
-            "| {size} B at {rate}/s | {} | {produced:.0} | {kept:.0} | {:.2} | {fresh:.0} |",
+            "| {} B at {rate}/s | {} | {produced:.0} | {kept:.0} | {:.2} | {:.0} |",
+            m.size,
             m.side,
-            m.cpu_s / (m.bytes / 1e9),
+            m.cpu_s_per_gb(),
+            fresh_mb(m.page_faults),
         );
     }
-    let sizes: Vec<usize> = {
-        let mut v: Vec<usize> = all.iter().map(|(s, _)| *s).collect();
-        v.dedup();
-        v
-    };
+    let mut sizes: Vec<usize> = all.iter().map(|m| m.size).collect();
+    sizes.dedup();
     for size in sizes {
         let per_gb = |side: &str| {
             all.iter()
-                .find(|(s, m)| *s == size && m.side == side)
-                .map(|(_, m)| m.cpu_s / (m.bytes / 1e9))
+                .find(|m| m.size == size && m.side == side)
+                .map(Steady::cpu_s_per_gb)
         };
         if let (Some(sink), Some(peer)) = (per_gb(SINK), per_gb(PEER)) {
             println!(
