@@ -16,6 +16,7 @@ What it does (the same contract as snowpipe-kafka):
   * stops once it appended N rows and every channel's committed token is the last offset it
     appended there; closes channels and client; prints ONE JSON line, last on stdout:
       {"rows": n, "window_s": first append -> all seen committed,
+       "append_s": first append -> last append (its intake, apart from the lag and commit),
        "cpu_s": time.process_time() over that window (all threads, the SDK's Rust core's too),
        "cpu_s_total": process CPU since start,
        "page_faults": minor page faults over the window (pages touched for the first time)}
@@ -191,13 +192,15 @@ try:
                     append(channel, [row], m.offset(), m.offset())
             last_appended[partition] = last
             appended += len(rows)
-    log(f"appended {appended} rows in {time.perf_counter() - (t_first or time.perf_counter()):.3f} s")
+    t_appended = time.perf_counter()
+    log(f"appended {appended} rows in {t_appended - (t_first or t_appended):.3f} s")
     # 2. Wait until Snowflake committed the last offset appended on every channel.
     wait_committed(list(last_appended), timeout=300)
     t_done, cpu_done = time.perf_counter(), time.process_time()
     faults_done = minor_faults()
     if t_first is None:  # nothing to append (everything was committed before)
         t_first, cpu_first, faults_first = t_done, cpu_done, faults_done
+        t_appended = t_done
     # Snowflake holds the truth; commit Kafka's group offsets too, for lag tools.
     done = [tp for tp in consumer.assignment() if tp.partition in last_appended]
     for tp in done:
@@ -217,6 +220,7 @@ finally:
 print(json.dumps({
     "rows": appended,
     "window_s": round(t_done - t_first, 3),
+    "append_s": round(t_appended - t_first, 3),
     "cpu_s": round(cpu_done - cpu_first, 3),
     "cpu_s_total": round(time.process_time(), 3),
     "page_faults": faults_done - faults_first,

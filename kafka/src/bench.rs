@@ -30,9 +30,16 @@
 //! what to compare. Printed: a JSON line per side and round, then a table of medians with
 //! their ranges, then each round's ratio, then what limited the sink:
 //! * its rate as a share of the floor's;
+//! * its intake and the peer's: messages over the time from the first row appended to the
+//!   last (the sink's closing report has it, the peer measures it), against the floor's rate.
+//!   In a backlog read in less than `--max-client-lag`, the lag dominates each side's window,
+//!   so this is the rate that shows whether a side keeps up with reading;
 //! * the machine's CPU (all processes, `/proc/stat`) over its window, and the rate that CPU per
 //!   message would allow with every core busy: the most a sink could reach on this machine
 //!   with no latency at all, since the sink, the emulator and the mock cluster share the cores;
+//! * the lab's own CPU (the mock cluster and the emulator live in the bench's process, which
+//!   reads its own `getrusage` at the sink's window's ends) per GB, and the rate every core
+//!   would carry if the sink cost nothing at all: no sink on this machine can beat that;
 //! * the fresh memory each side touched over its window (minor page faults times the page
 //!   size): a page touched for the first time is zeroed by the kernel, which costs CPU, and a
 //!   process that holds `--max-client-lag` of rows in a backlog this short touches about as
@@ -112,6 +119,12 @@ struct Measured {
     machine_busy: Option<f64>,
     /// The pages the process touched for the first time over the window (the sink's side).
     page_faults: Option<u64>,
+    /// CPU seconds the lab (the mock cluster and the emulator, both in the bench's own
+    /// process) used over the window (the sink's side only).
+    lab_cpu_s: Option<f64>,
+    /// From the first row appended to the last (the floor: its window): the side's intake,
+    /// apart from `--max-client-lag` and the commit.
+    append_s: Option<f64>,
 }
 
 /// The machine's CPU ticks so far, busy and in all (`/proc/stat`'s first line, all cores).
@@ -333,6 +346,8 @@ fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
         cpu_s: v["cpu_s"].as_f64().context("cpu_s")?,
         machine_busy: None,
         page_faults: v["page_faults"].as_u64(),
+        lab_cpu_s: None,
+        append_s: v["append_s"].as_f64().or_else(|| v["window_s"].as_f64()),
     })
 }
 
@@ -372,10 +387,20 @@ async fn sink_side(
         // Its first row is appended once every channel is open: the assignment's callback
         // opens them all before the first message is read (as the peer's `on_assign` does).
         if opened >= partitions && first.is_none() {
-            first = Some((Instant::now(), proc_stat(pid)?, machine_ticks()?));
+            first = Some((
+                Instant::now(),
+                proc_stat(pid)?,
+                machine_ticks()?,
+                own_usage(),
+            ));
         }
         if rows >= expected {
-            break (Instant::now(), proc_stat(pid)?, machine_ticks()?);
+            break (
+                Instant::now(),
+                proc_stat(pid)?,
+                machine_ticks()?,
+                own_usage(),
+            );
         }
         if started.elapsed() > Duration::from_secs(600) {
             let _ = child.kill();
@@ -385,11 +410,8 @@ async fn sink_side(
             bail!("snowpipe-kafka exited early ({status}) with {rows} of {expected} rows");
         }
     };
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("snowpipe-kafka failed: {status}");
-    }
-    let (t0, c0, m0) = first.context("no channel opened")?;
+    let report = last_json(child).context("snowpipe-kafka")?;
+    let (t0, c0, m0, lab0) = first.context("no channel opened")?;
     Ok(Measured {
         side: SINK,
         messages: expected,
@@ -397,6 +419,8 @@ async fn sink_side(
         cpu_s: end.1.cpu_s - c0.cpu_s,
         machine_busy: busy_between(m0, end.2),
         page_faults: Some(end.1.minor_faults.saturating_sub(c0.minor_faults)),
+        lab_cpu_s: Some(end.3.cpu_s - lab0.cpu_s),
+        append_s: report["appended"]["seconds"].as_f64(),
     })
 }
 
@@ -538,7 +562,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                            "cpu_s": (m.cpu_s * 100.0).round() / 100.0,
                            "cpu_s_per_gb": (m.cpu_s / gb * 100.0).round() / 100.0,
                            "machine_busy": m.machine_busy.map(|b| (b * 100.0).round() / 100.0),
-                           "page_faults": m.page_faults})
+                           "page_faults": m.page_faults,
+                           "lab_cpu_s": m.lab_cpu_s.map(|c| (c * 100.0).round() / 100.0),
+                           "append_s": m.append_s.map(|a| (a * 1000.0).round() / 1000.0)})
                 );
             }
             rounds.push(sides);
@@ -646,6 +672,27 @@ fn limits(size: usize, gb: f64, rounds: &Rounds) {
         "{size} B: the sink's rate is {:.0} % of the floor's",
         100.0 * sink_rate / floor_rate
     );
+    let intake: Vec<String> = [SINK, PEER]
+        .iter()
+        .filter_map(|side| {
+            #[allow(clippy::cast_precision_loss)]
+            let rates: Vec<f64> = of(side)
+                .iter()
+                .filter_map(|m| m.append_s.map(|s| m.messages as f64 / s))
+                .collect();
+            (!rates.is_empty()).then(|| {
+                let r = median(rates);
+                format!("{side} {r:.0} messages/s, {:.0} %", 100.0 * r / floor_rate)
+            })
+        })
+        .collect();
+    if !intake.is_empty() {
+        println!(
+            "{size} B: intake, from the first row appended to the last (the lag and the commit \
+             after left out), against the floor's rate: {}",
+            intake.join("; ")
+        );
+    }
     let busy: Vec<f64> = sink.iter().filter_map(|m| m.machine_busy).collect();
     if !busy.is_empty() {
         let b = median(busy.clone());
@@ -657,6 +704,21 @@ fn limits(size: usize, gb: f64, rounds: &Rounds) {
             spread(&pct, 0),
             sink_rate / b,
             100.0 * sink_rate / b / floor_rate
+        );
+    }
+    let lab: Vec<f64> = sink.iter().filter_map(|m| m.lab_cpu_s).collect();
+    if !lab.is_empty() {
+        let per_gb: Vec<f64> = lab.iter().map(|c| c / gb).collect();
+        // CPU-s per message the lab spent while the sink ran.
+        #[allow(clippy::cast_precision_loss)]
+        let per_message = median(lab) / sink[0].messages as f64;
+        let most = free_sink_ceiling(per_message, cores());
+        println!(
+            "{size} B: the lab (mock cluster and emulator, in the bench's process) used {} \
+             CPU-s per GB over the sink's window; with every core busy, even a sink that cost \
+             nothing would carry at most {most:.0} messages/s, {:.0} % of the floor's rate",
+            spread(&per_gb, 1),
+            100.0 * most / floor_rate
         );
     }
     let fresh: Vec<String> = SIDES
@@ -677,6 +739,19 @@ fn limits(size: usize, gb: f64, rounds: &Rounds) {
             fresh.join(", ")
         );
     }
+}
+
+/// The most messages a second `cores` busy cores carry when the lab alone spends
+/// `lab_cpu_s_per_message` on each (the sink's own CPU taken as nothing).
+fn free_sink_ceiling(lab_cpu_s_per_message: f64, cores: usize) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let cores = cores as f64;
+    cores / lab_cpu_s_per_message
+}
+
+/// The cores this process may run on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// The megabytes `faults` minor page faults touched for the first time.
@@ -762,6 +837,14 @@ async fn wait_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lab that spends a millisecond of CPU on each message leaves two busy cores room for
+    /// 2,000 messages a second, however cheap the sink.
+    #[test]
+    fn a_free_sink_is_held_to_what_the_cores_leave_after_the_lab() {
+        assert!((free_sink_ceiling(1e-3, 2) - 2_000.0).abs() < 1e-6);
+        assert!((free_sink_ceiling(5e-7, 1) - 2_000_000.0).abs() < 1e-3);
+    }
 
     /// `/proc/PID/stat`'s fields as read for the sink agree with what the kernel reports to the
     /// process itself, and pages touched for the first time show as minor faults.

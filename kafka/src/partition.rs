@@ -68,6 +68,11 @@ pub struct PartitionStats {
     pub commit_ms_sum: AtomicU64,
     /// See `commit_ms_sum`.
     pub commit_count: AtomicU64,
+    /// When this instance first and last appended rows of the partition: microseconds since
+    /// the Unix epoch (0: never). The closing report's `appended` span comes from these.
+    pub first_append_us: AtomicU64,
+    /// See `first_append_us`.
+    pub last_append_us: AtomicU64,
 }
 
 impl Default for PartitionStats {
@@ -83,11 +88,21 @@ impl Default for PartitionStats {
             committed: AtomicI64::new(-1),
             commit_ms_sum: AtomicU64::new(0),
             commit_count: AtomicU64::new(0),
+            first_append_us: AtomicU64::new(0),
+            last_append_us: AtomicU64::new(0),
         }
     }
 }
 
 impl PartitionStats {
+    /// Notes rows appended at `at_us` (microseconds since the Unix epoch).
+    pub fn appended_at(&self, at_us: u64) {
+        let _ =
+            self.first_append_us
+                .compare_exchange(0, at_us, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_append_us.fetch_max(at_us, Ordering::Relaxed);
+    }
+
     /// Whether everything appended is committed and no batch is on its way.
     pub fn settled(&self) -> bool {
         !self.busy.load(Ordering::Relaxed)
@@ -139,6 +154,13 @@ pub struct Worker {
     pub epoch: Instant,
     /// How long a hand-over may wait for the commit.
     pub hand_over_timeout: Duration,
+}
+
+/// Microseconds since the Unix epoch, now (0 on a clock before 1970).
+fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 fn offset_of(token: Option<OffsetToken>) -> Option<i64> {
@@ -356,6 +378,7 @@ impl Worker {
                 self.metrics.rows.increment(n);
                 self.metrics.bytes.increment(size);
                 self.stats.appended.store(end, Ordering::Relaxed);
+                self.stats.appended_at(unix_us());
                 sent.push_back((end, Instant::now()));
                 Ok(())
             }

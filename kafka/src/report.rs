@@ -3,7 +3,9 @@
 //! it consumed:
 //! `{"consumed": {"<topic>/<partition>": {"rows": n, "dead_letters": d, "lost_to_retention": r,
 //! "row_errors": {"count", "first_message", "first_at_or_before", "last_at_or_before"},
-//! "committed": "<offset>"}, …}}`.
+//! "committed": "<offset>"}, …}, "appended": {"rows": n, "seconds": s}}`, where `appended`
+//! spans this instance's first append of a row to its last, over all its partitions: its
+//! intake rate, apart from the lag and the commit after (absent when it appended nothing).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -117,6 +119,9 @@ pub struct Consumed {
 pub struct Report {
     /// Per partition held during the run.
     pub partitions: BTreeMap<Part, Consumed>,
+    /// From this instance's first append of a row to its last, over all its partitions
+    /// (`None`: it appended nothing).
+    pub append_span: Option<Duration>,
 }
 
 impl Report {
@@ -136,7 +141,15 @@ impl Report {
                 (part.clone(), consumed)
             })
             .collect();
-        Self { partitions }
+        Self {
+            partitions,
+            append_span: append_span(stats.values().map(|s| {
+                (
+                    s.first_append_us.load(Ordering::Relaxed),
+                    s.last_append_us.load(Ordering::Relaxed),
+                )
+            })),
+        }
     }
 
     /// The last stdout line.
@@ -157,6 +170,67 @@ impl Report {
                 )
             })
             .collect();
-        json!({ "consumed": consumed })
+        let mut report = json!({ "consumed": consumed });
+        if let Some(span) = self.append_span {
+            let rows: u64 = self.partitions.values().map(|c| c.rows).sum();
+            report["appended"] = json!({"rows": rows, "seconds": span.as_secs_f64()});
+        }
+        report
+    }
+}
+
+/// From the earliest first append to the latest last one, of partitions' (first, last) append
+/// times in microseconds since the Unix epoch (0: never appended).
+fn append_span(times: impl Iterator<Item = (u64, u64)>) -> Option<Duration> {
+    let (first, last) =
+        times
+            .filter(|(first, _)| *first > 0)
+            .fold(None, |acc: Option<(u64, u64)>, (f, l)| {
+                Some(acc.map_or((f, l), |(af, al)| (af.min(f), al.max(l))))
+            })?;
+    Some(Duration::from_micros(last.saturating_sub(first)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The span runs from the earliest first append to the latest last one, whichever
+    /// partitions they were on; a partition that appended nothing does not stretch it.
+    #[test]
+    fn the_append_span_covers_every_partition_that_appended() {
+        let span =
+            append_span([(0, 0), (2_000_000, 2_500_000), (1_500_000, 3_250_000)].into_iter());
+        assert_eq!(span, Some(Duration::from_micros(1_750_000)));
+        assert_eq!(append_span([(0, 0)].into_iter()), None);
+    }
+
+    /// The closing line carries the span and the rows appended, and leaves it out when the
+    /// instance appended nothing.
+    #[test]
+    fn the_closing_line_says_how_long_the_intake_took() {
+        let part = |first, last, rows| {
+            let s = PartitionStats::default();
+            s.rows.store(rows, Ordering::Relaxed);
+            if first > 0 {
+                s.appended_at(first);
+                s.appended_at(last);
+            }
+            Arc::new(s)
+        };
+        let stats: BTreeMap<Part, Arc<PartitionStats>> = [
+            (("t".to_string(), 0), part(1_000_000, 1_400_000, 30)),
+            (("t".to_string(), 1), part(1_100_000, 1_600_000, 12)),
+        ]
+        .into_iter()
+        .collect();
+        let line = Report::new(&stats).json();
+        assert_eq!(line["appended"]["rows"], 42);
+        assert!((line["appended"]["seconds"].as_f64().unwrap() - 0.6).abs() < 1e-9);
+
+        let idle: BTreeMap<Part, Arc<PartitionStats>> = [(("t".to_string(), 0), part(0, 0, 0))]
+            .into_iter()
+            .collect();
+        assert!(Report::new(&idle).json().get("appended").is_none());
     }
 }

@@ -67,6 +67,14 @@ async fn messages_deleted_before_they_landed_are_reported_and_the_rest_lands_onc
     let early = produce(&producer, 0, 20, 10).await;
     let (_, first) = run_until_idle(&lab);
     assert_eq!(first["consumed"]["events/0"]["committed"], "19", "{first}");
+    // The closing line's intake span: the 20 rows, from the first append to the last.
+    assert_eq!(first["appended"]["rows"], 20, "{first}");
+    assert!(
+        first["appended"]["seconds"]
+            .as_f64()
+            .is_some_and(|s| (0.0..60.0).contains(&s)),
+        "{first}"
+    );
 
     // While it is down, 7 MiB more: the mock cluster deletes the oldest message sets.
     let late = produce(&producer, 20, 7_000, 1_024).await;
@@ -86,6 +94,7 @@ async fn messages_deleted_before_they_landed_are_reported_and_the_rest_lands_onc
         "every offset after the first run is either landed or reported lost: {second}"
     );
     assert_eq!(part["committed"], (high - 1).to_string(), "{second}");
+    assert_eq!(second["appended"]["rows"], rows, "{second}");
     assert!(
         stderr.contains(&format!("offsets 20..={} were deleted", 20 + lost - 1)),
         "the log names the lost offsets: {stderr}"
