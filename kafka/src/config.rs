@@ -159,7 +159,7 @@ pub struct SinkArgs {
     pub kafka_config: Option<PathBuf>,
     /// The sink's memory budget (e.g. `512MiB`, `2GiB`): up to a quarter (at most 32 MiB) for
     /// librdkafka's prefetch (`queued.max.messages.kbytes`), a quarter for messages on their
-    /// way to the channels, the rest (half, 352 MiB of the default) for the SDK's buffers and
+    /// way to the channels, the rest (at least half; 352 MiB of the default) for the SDK's buffers and
     /// uncommitted requests. A partition over its share is paused until it catches up.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "512MiB")]
     pub memory_budget: MemoryBudget,
@@ -249,13 +249,11 @@ impl MemoryBudget {
         self.0 / 4
     }
 
-    /// The SDK client's `memory_budget_bytes`: the rest, after the prefetch and the queues.
-    /// Half the budget while the prefetch is a quarter; more once the prefetch is capped
-    /// (352 MiB of the default 512 MiB), so every byte of the budget is someone's. With half,
-    /// 96 MiB of the default budget were nobody's, and a backlog larger than the SDK's half
-    /// read within one `--max-client-lag` waited for the first commits: at 1 KB messages the
-    /// sink's intake took 0.79–0.91 s against 0.32–0.35 s with room (`kafka/README.md`,
-    /// "Cost and throughput").
+    /// The SDK client's `memory_budget_bytes`: the rest, after the prefetch and the queues, so
+    /// every byte of the budget is someone's. Half the budget while the prefetch is a quarter;
+    /// more once the prefetch is capped (352 MiB of the default 512 MiB). A backlog read within
+    /// one `--max-client-lag` is held by the SDK until that lag, and one over its share waits
+    /// for the first commits (`kafka/README.md`, "Cost and throughput", the budget's split).
     pub fn sdk(self) -> usize {
         self.0 - self.prefetch_kib() * 1024 - self.queues()
     }
