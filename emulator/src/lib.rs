@@ -81,5 +81,5 @@ pub use key_pair::{write_private_key, KeyPair};
 pub use limits::Limits;
 pub use offsets::offset_span_violation;
 pub use requests::RequestRecord;
-pub use server::Emulator;
+pub use server::{ChannelTotals, Emulator};
 pub use status::status_from_data_dir;

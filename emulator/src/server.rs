@@ -20,6 +20,18 @@ use crate::requests::RequestRecord;
 use crate::service::Shared;
 use crate::{private_fs, storage, tls};
 
+/// Totals over a set of channels ([`Emulator::channel_totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelTotals {
+    /// Channels open or once opened.
+    pub channels: usize,
+    /// Of those, the channels with a committed offset token.
+    pub committed: usize,
+    /// Rows committed to their tables (`rows_inserted` in the status).
+    pub rows_inserted: u64,
+}
+
 /// A running emulator. Dropping it stops accepting connections; prefer [`Emulator::shutdown`].
 pub struct Emulator {
     shared: Arc<Shared>,
@@ -311,6 +323,13 @@ impl Emulator {
     /// The status document `GET /` serves: pipes, channels, committed tokens, row counts.
     pub fn status(&self) -> serde_json::Value {
         self.shared.status()
+    }
+
+    /// Totals over the channels whose name starts with `prefix` (`""`: every channel): what a
+    /// harness that waits for rows polls, at a cost that does not grow with everything else
+    /// [`status`](Self::status) reports.
+    pub fn channel_totals(&self, prefix: &str) -> ChannelTotals {
+        self.shared.channel_totals(prefix)
     }
 
     /// The in-memory request log, oldest first.

@@ -68,8 +68,9 @@ pub struct PartitionStats {
     pub commit_ms_sum: AtomicU64,
     /// See `commit_ms_sum`.
     pub commit_count: AtomicU64,
-    /// When this instance first and last appended rows of the partition: microseconds since
-    /// the Unix epoch (0: never). The closing report's `appended` span comes from these.
+    /// When this instance first started and last finished appending rows of the partition,
+    /// in microseconds on [`process_us`]'s clock (0: never). The closing report's `appended`
+    /// span comes from these.
     pub first_append_us: AtomicU64,
     /// See `first_append_us`.
     pub last_append_us: AtomicU64,
@@ -95,12 +96,15 @@ impl Default for PartitionStats {
 }
 
 impl PartitionStats {
-    /// Notes rows appended at `at_us` (microseconds since the Unix epoch).
-    pub fn appended_at(&self, at_us: u64) {
-        let _ =
-            self.first_append_us
-                .compare_exchange(0, at_us, Ordering::Relaxed, Ordering::Relaxed);
-        self.last_append_us.fetch_max(at_us, Ordering::Relaxed);
+    /// Notes an append that started at `started_us` and ended at `ended_us` ([`process_us`]).
+    pub fn appended_between(&self, started_us: u64, ended_us: u64) {
+        let _ = self.first_append_us.compare_exchange(
+            0,
+            started_us,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.last_append_us.fetch_max(ended_us, Ordering::Relaxed);
     }
 
     /// Whether everything appended is committed and no batch is on its way.
@@ -156,11 +160,12 @@ pub struct Worker {
     pub hand_over_timeout: Duration,
 }
 
-/// Microseconds since the Unix epoch, now (0 on a clock before 1970).
-fn unix_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+/// Microseconds on a monotonic clock that starts at this process's first call, plus one (so
+/// that 0 can mean "never").
+pub fn process_us() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_micros()).map_or(u64::MAX, |us| us.saturating_add(1))
 }
 
 fn offset_of(token: Option<OffsetToken>) -> Option<i64> {
@@ -370,6 +375,7 @@ impl Worker {
             Ok(raw) => raw,
             Err(e) => return Err(self.lost(&e)),
         };
+        let started = process_us();
         let appended = self.channel.append_raw_rows(raw).await;
         match appended {
             Ok(()) => {
@@ -378,7 +384,7 @@ impl Worker {
                 self.metrics.rows.increment(n);
                 self.metrics.bytes.increment(size);
                 self.stats.appended.store(end, Ordering::Relaxed);
-                self.stats.appended_at(unix_us());
+                self.stats.appended_between(started, process_us());
                 sent.push_back((end, Instant::now()));
                 Ok(())
             }

@@ -4,8 +4,10 @@
 //! `{"consumed": {"<topic>/<partition>": {"rows": n, "dead_letters": d, "lost_to_retention": r,
 //! "row_errors": {"count", "first_message", "first_at_or_before", "last_at_or_before"},
 //! "committed": "<offset>"}, …}, "appended": {"rows": n, "seconds": s}}`, where `appended`
-//! spans this instance's first append of a row to its last, over all its partitions: its
-//! intake rate, apart from the lag and the commit after (absent when it appended nothing).
+//! spans from the start of this instance's first append of rows to the end of its last, over
+//! all its partitions (absent when it appended nothing). For a run that reads a backlog and
+//! ends (`--until-idle`) that is its intake, apart from the lag and the commit after; for a
+//! long run it includes every idle stretch.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -180,7 +182,7 @@ impl Report {
 }
 
 /// From the earliest first append to the latest last one, of partitions' (first, last) append
-/// times in microseconds since the Unix epoch (0: never appended).
+/// times in microseconds (`partition::process_us`; 0: never appended).
 fn append_span(times: impl Iterator<Item = (u64, u64)>) -> Option<Duration> {
     let (first, last) =
         times
@@ -213,8 +215,7 @@ mod tests {
             let s = PartitionStats::default();
             s.rows.store(rows, Ordering::Relaxed);
             if first > 0 {
-                s.appended_at(first);
-                s.appended_at(last);
+                s.appended_between(first, last);
             }
             Arc::new(s)
         };

@@ -10,6 +10,19 @@ use crate::channels::ChannelKey;
 use super::Shared;
 
 impl Shared {
+    /// Totals over the channels whose name starts with `prefix`, read under the channels'
+    /// lock without building [`status`](Self::status)'s document.
+    pub(crate) fn channel_totals(&self, prefix: &str) -> crate::ChannelTotals {
+        let chans = self.channels();
+        let mut totals = crate::ChannelTotals::default();
+        for (_, c) in chans.iter().filter(|(k, _)| k.channel.starts_with(prefix)) {
+            totals.channels += 1;
+            totals.committed += usize::from(c.committed.is_some());
+            totals.rows_inserted += c.counters.rows_inserted;
+        }
+        totals
+    }
+
     /// What `GET /` shows.
     pub(crate) fn status(&self) -> Value {
         let model = self.model();

@@ -778,3 +778,43 @@ async fn pipe_info_reports_the_configured_binary_format() {
         "BASE64"
     );
 }
+
+/// `channel_totals` sums what `status` shows over the channels a prefix names, and only those.
+#[tokio::test]
+async fn channel_totals_agree_with_the_status_for_a_prefix() {
+    let (emu, c) = connected(config()).await;
+    let mut cts = Vec::new();
+    for name in ["run1_0", "run1_1", "run2_0"] {
+        let r = c.open(name, json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        cts.push(
+            r.body["next_continuation_token"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    c.append_ok("run1_0", &cts[0], "2", &rows(1..3)).await;
+    c.append_ok("run2_0", &cts[2], "7", &rows(7..8)).await;
+    emu.commit_now().await;
+
+    let run1 = emu.channel_totals("run1_");
+    assert_eq!(
+        (run1.channels, run1.committed, run1.rows_inserted),
+        (2, 1, 2),
+        "two channels, one with rows"
+    );
+    let all = emu.channel_totals("");
+    assert_eq!((all.channels, all.committed, all.rows_inserted), (3, 2, 3));
+    // The same sums as the status document's.
+    let status = emu.status();
+    let chans = status["channels"].as_array().unwrap();
+    let rows_in_status: u64 = chans
+        .iter()
+        .map(|c| c["rows_inserted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(all.rows_inserted, rows_in_status);
+    assert_eq!(all.channels, chans.len());
+    assert_eq!(emu.channel_totals("nothing_"), Default::default());
+    emu.shutdown().await;
+}
