@@ -373,38 +373,51 @@ async fn sink_side(
         .context("cannot start an instance")?;
     let pid = child.id();
     let started = Instant::now();
-    let mut first = None;
-    let end = loop {
-        tokio::time::sleep(Duration::from_millis(if first.is_some() { 20 } else { 2 })).await;
-        let (rows, _, opened) = committed(lab, &prefix);
-        // Its first row is appended once every channel is open: the assignment's callback
-        // opens them all before the first message is read (as the peer's `on_assign` does).
-        if opened >= partitions && first.is_none() {
-            first = Some((
-                Instant::now(),
-                proc_stat(pid)?,
-                machine_ticks()?,
-                own_usage(),
-            ));
+    // Watched until its rows are committed; on any failure the instance is stopped, not left
+    // running beside the next side.
+    let watched: Result<_> = async {
+        let mut first = None;
+        loop {
+            tokio::time::sleep(Duration::from_millis(if first.is_some() { 20 } else { 2 })).await;
+            let (rows, _, opened) = committed(lab, &prefix);
+            // Its first row is appended once every channel is open: the assignment's callback
+            // opens them all before the first message is read (as the peer's `on_assign` does).
+            if opened >= partitions && first.is_none() {
+                first = Some((
+                    Instant::now(),
+                    proc_stat(pid)?,
+                    machine_ticks()?,
+                    own_usage(),
+                ));
+            }
+            if rows >= expected {
+                let end = (
+                    Instant::now(),
+                    proc_stat(pid)?,
+                    machine_ticks()?,
+                    own_usage(),
+                );
+                return Ok((first.context("no channel opened")?, end));
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                bail!("snowpipe-kafka: only {rows} of {expected} rows after 10 minutes");
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("snowpipe-kafka exited early ({status}) with {rows} of {expected} rows");
+            }
         }
-        if rows >= expected {
-            break (
-                Instant::now(),
-                proc_stat(pid)?,
-                machine_ticks()?,
-                own_usage(),
-            );
-        }
-        if started.elapsed() > Duration::from_secs(600) {
+    }
+    .await;
+    let (first, end) = match watched {
+        Ok(both) => both,
+        Err(e) => {
             let _ = child.kill();
-            bail!("snowpipe-kafka: only {rows} of {expected} rows after 10 minutes");
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!("snowpipe-kafka exited early ({status}) with {rows} of {expected} rows");
+            let _ = child.wait();
+            return Err(e);
         }
     };
     let report = last_json(child).context("snowpipe-kafka")?;
-    let (t0, c0, m0, lab0) = first.context("no channel opened")?;
+    let (t0, c0, m0, lab0) = first;
     Ok(Measured {
         side: SINK,
         messages: expected,
