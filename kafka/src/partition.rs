@@ -69,8 +69,8 @@ pub struct PartitionStats {
     /// See `commit_ms_sum`.
     pub commit_count: AtomicU64,
     /// When this instance first started and last finished appending rows of the partition,
-    /// in microseconds on [`process_us`]'s clock (0: never). The closing report's `appended`
-    /// span comes from these.
+    /// in microseconds since the run's start, plus one (0: never). The closing report's
+    /// `appended` span comes from these.
     pub first_append_us: AtomicU64,
     /// See `first_append_us`.
     pub last_append_us: AtomicU64,
@@ -96,7 +96,8 @@ impl Default for PartitionStats {
 }
 
 impl PartitionStats {
-    /// Notes an append that started at `started_us` and ended at `ended_us` ([`process_us`]).
+    /// Notes an append that started at `started_us` and ended at `ended_us` (see
+    /// `first_append_us`).
     pub fn appended_between(&self, started_us: u64, ended_us: u64) {
         let _ = self.first_append_us.compare_exchange(
             0,
@@ -158,14 +159,6 @@ pub struct Worker {
     pub epoch: Instant,
     /// How long a hand-over may wait for the commit.
     pub hand_over_timeout: Duration,
-}
-
-/// Microseconds on a monotonic clock that starts at this process's first call, plus one (so
-/// that 0 can mean "never").
-pub fn process_us() -> u64 {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let start = *START.get_or_init(Instant::now);
-    u64::try_from(start.elapsed().as_micros()).map_or(u64::MAX, |us| us.saturating_add(1))
 }
 
 fn offset_of(token: Option<OffsetToken>) -> Option<i64> {
@@ -273,6 +266,12 @@ impl Worker {
         }
     }
 
+    /// Microseconds since the run's `epoch`, plus one (so that 0 can mean "never"), for
+    /// [`PartitionStats::appended_between`].
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).map_or(u64::MAX, |us| us.saturating_add(1))
+    }
+
     /// Records that this worker just consumed.
     fn touch(&self) {
         self.consumed_at.store(
@@ -375,7 +374,7 @@ impl Worker {
             Ok(raw) => raw,
             Err(e) => return Err(self.lost(&e)),
         };
-        let started = process_us();
+        let started = self.now_us();
         let appended = self.channel.append_raw_rows(raw).await;
         match appended {
             Ok(()) => {
@@ -384,7 +383,7 @@ impl Worker {
                 self.metrics.rows.increment(n);
                 self.metrics.bytes.increment(size);
                 self.stats.appended.store(end, Ordering::Relaxed);
-                self.stats.appended_between(started, process_us());
+                self.stats.appended_between(started, self.now_us());
                 sent.push_back((end, Instant::now()));
                 Ok(())
             }

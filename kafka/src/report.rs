@@ -182,7 +182,8 @@ impl Report {
 }
 
 /// From the earliest first append to the latest last one, of partitions' (first, last) append
-/// times in microseconds (`partition::process_us`; 0: never appended).
+/// times in microseconds since the run's start (`PartitionStats::first_append_us`; 0: never
+/// appended).
 fn append_span(times: impl Iterator<Item = (u64, u64)>) -> Option<Duration> {
     let (first, last) =
         times
