@@ -59,7 +59,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
-use snowpipe_emulator::{EmulatorConfig, TlsMode};
+use snowpipe_emulator::{ChannelTotals, EmulatorConfig, TlsMode};
 
 use crate::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
@@ -242,13 +242,12 @@ fn floor(brokers: &str, topic: &str, expected: u64, group: &str) -> Result<()> {
     Ok(())
 }
 
-/// Rows committed so far (the emulator's counters) over channels whose name starts with
-/// `prefix`, how many of those channels have a committed token, and how many are open.
-pub(crate) fn committed(lab: &Lab, prefix: &str) -> (u64, usize, usize) {
-    // The emulator's totals, not its status document: the bench polls this every few ms
-    // while a side runs, and the document grows with every round's channels.
-    let t = lab.emulator().channel_totals(prefix);
-    (t.rows_inserted, t.committed, t.channels)
+/// The emulator's totals over the channels whose name starts with `prefix`: rows committed,
+/// channels with a committed token, channels opened. Its totals, not its status document: the
+/// bench polls this every few ms while a side runs, and the document grows with every round's
+/// channels.
+pub(crate) fn committed(lab: &Lab, prefix: &str) -> ChannelTotals {
+    lab.emulator().channel_totals(prefix)
 }
 
 /// The filler that makes [`message`] about `size` bytes long.
@@ -379,7 +378,11 @@ async fn sink_side(
         let mut first = None;
         loop {
             tokio::time::sleep(Duration::from_millis(if first.is_some() { 20 } else { 2 })).await;
-            let (rows, _, opened) = committed(lab, &prefix);
+            let ChannelTotals {
+                rows_inserted: rows,
+                channels: opened,
+                ..
+            } = committed(lab, &prefix);
             // Its first row is appended once every channel is open: the assignment's callback
             // opens them all before the first message is read (as the peer's `on_assign` does).
             if opened >= partitions && first.is_none() {
@@ -851,12 +854,16 @@ async fn wait_for(
     since: Instant,
 ) -> Result<f64> {
     loop {
-        let (r, tokens, _) = committed(lab, prefix);
-        if tokens >= channels && r >= rows {
+        let t = committed(lab, prefix);
+        if t.committed >= channels && t.rows_inserted >= rows {
             return Ok(since.elapsed().as_secs_f64());
         }
         if since.elapsed() > Duration::from_secs(300) {
-            bail!("after 5 minutes: {tokens} of {channels} channels committed, {r} of {rows} rows");
+            bail!(
+                "after 5 minutes: {} of {channels} channels committed, {} of {rows} rows",
+                t.committed,
+                t.rows_inserted
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -162,7 +162,7 @@ async fn drive(
     let pid = child.id();
     let partitions = usize::try_from(args.partitions.max(1))?;
     let started = Instant::now();
-    while committed(lab, prefix).2 < partitions {
+    while committed(lab, prefix).channels < partitions {
         alive(child)?;
         if started.elapsed() > Duration::from_secs(120) {
             bail!("not every channel was open after 2 minutes");
@@ -195,7 +195,7 @@ async fn drive(
                 *mark = Some((
                     Instant::now(),
                     proc_stat(pid)?,
-                    committed(lab, prefix).0,
+                    committed(lab, prefix).rows_inserted,
                     sent,
                 ));
             }
@@ -217,7 +217,7 @@ async fn drive(
 async fn finish(lab: &Lab, child: &mut Child, expected: u64, prefix: &str) -> Result<()> {
     let started = Instant::now();
     loop {
-        let rows = committed(lab, prefix).0;
+        let rows = committed(lab, prefix).rows_inserted;
         if rows >= expected {
             break;
         }
