@@ -159,8 +159,9 @@ pub struct SinkArgs {
     pub kafka_config: Option<PathBuf>,
     /// The sink's memory budget (e.g. `512MiB`, `2GiB`): up to a quarter (at most 32 MiB) for
     /// librdkafka's prefetch (`queued.max.messages.kbytes`), a quarter for messages on their
-    /// way to the channels, the rest (at least half; 352 MiB of the default) for the SDK's buffers and
-    /// uncommitted requests. A partition over its share is paused until it catches up.
+    /// way to the channels, the rest (at least half; 352 MiB of the default) for the SDK's
+    /// buffers and uncommitted requests. A partition over its share is paused until it catches
+    /// up.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "512MiB")]
     pub memory_budget: MemoryBudget,
     /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this address (e.g.
