@@ -22,7 +22,10 @@
 //! tens of KB: a batch then fills most of its buffer, which goes to the SDK as it is, and
 //! memory is reused rather than freshly faulted in. A batch under a quarter full moves its rows
 //! to a pooled buffer of their size first, so the SDK, which charges only the rows, never holds
-//! more than about twice what it charged.
+//! more than about twice what it charged. A size the pool has run out of is made ahead, faulted
+//! in on a thread of its own ([`crate::prefault`]), so that a sink catching up on a backlog,
+//! whose batches are all fresh memory until the first commits, does not make the poll thread
+//! wait for the kernel's page faults.
 //!
 //! **Memory.** Every batch is charged to a [`Budget`] from the moment its buffer is allocated
 //! until the worker has appended its rows (dropping the batch releases the charge). The poll
@@ -51,6 +54,7 @@ use tokio::sync::mpsc;
 use crate::consumer::Part;
 use crate::fetch_queue::Native;
 use crate::layout::{Shape, Written};
+use crate::prefault::Prefault;
 use crate::record::{Record, RowOptions, TimestampKind};
 
 /// A batch is handed to its worker once its row buffer holds this much, at most.
@@ -110,9 +114,21 @@ impl Budget {
 /// kernel must fault in and zero; with a buffer per batch that was about a tenth of the sink's
 /// CPU. At most `POOLED_BYTES` (2 MiB, and at least 8 buffers) of each size are kept idle, 10
 /// MiB in all, which the budget's slack covers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pool {
     idle: std::sync::Mutex<[Vec<Vec<u8>>; SIZES]>,
+    /// Fresh buffers of the sizes it ran out of, faulted in on a thread of their own.
+    ahead: Prefault,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        let sizes: Vec<usize> = (0..SIZES).map(|i| MIN_BATCH_BYTES << i).collect();
+        Self {
+            idle: std::sync::Mutex::default(),
+            ahead: Prefault::new(&sizes),
+        }
+    }
 }
 
 /// How many buffer sizes a [`Pool`] keeps.
@@ -130,14 +146,15 @@ fn size_index(capacity: usize) -> Option<usize> {
 }
 
 impl Pool {
-    /// An empty buffer of at least `bytes`: of the pool's smallest size that holds them (from
-    /// the idle ones when there is one), or of exactly `bytes` when no size does.
+    /// An empty buffer of at least `bytes`: of the pool's smallest size that holds them (an
+    /// idle one when there is one, else one faulted in ahead, else a fresh one), or of exactly
+    /// `bytes` when no size does.
     fn take(&self, bytes: usize) -> Vec<u8> {
         let Some(i) = size_for(bytes) else {
             return Vec::with_capacity(bytes);
         };
-        crate::consumer::lock(&self.idle)[i]
-            .pop()
+        let idle = crate::consumer::lock(&self.idle)[i].pop();
+        idle.or_else(|| self.ahead.take(i))
             .unwrap_or_else(|| Vec::with_capacity(MIN_BATCH_BYTES << i))
     }
 
@@ -147,6 +164,7 @@ impl Pool {
         let Some(i) = size_index(buf.capacity()) else {
             return;
         };
+        self.ahead.filled(i, buf.len());
         buf.clear();
         let mut idle = crate::consumer::lock(&self.idle);
         if idle[i].len() < (POOLED_BYTES / buf.capacity()).max(8) {
@@ -936,6 +954,26 @@ mod tests {
         assert_eq!(idle[SIZES - 1].len(), 8);
         assert_eq!(idle[0].len(), 100);
         assert!(idle.iter().flatten().all(|b| b.is_empty()));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_size_the_pool_ran_out_of_comes_faulted_in_from_then_on() {
+        let pool = Pool::default();
+        // A miss: this one is fresh, and from now on buffers of its size are made ahead.
+        let first = pool.take(BATCH_BYTES);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.ahead.waiting(SIZES - 1) < 4 {
+            assert!(Instant::now() < deadline, "nothing made ahead");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut next = pool.take(BATCH_BYTES);
+        assert_eq!((next.capacity(), next.len()), (BATCH_BYTES, 0));
+        let before = crate::prefault::thread_minor_faults();
+        next.resize(BATCH_BYTES, 7);
+        let faults = crate::prefault::thread_minor_faults() - before;
+        assert!(faults < 8, "{faults} faults filling 64 pages made ahead");
+        drop(first);
     }
 
     #[test]

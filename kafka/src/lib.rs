@@ -23,7 +23,7 @@
 //! Modules: [`config`] (the command line), [`connector`] (the channel names of Snowflake's Kafka
 //! connector, to continue its channels), [`properties`] (librdkafka properties and their
 //! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
-//! (messages copied into per-partition batches within the byte budget), [`sink`] (the async
+//! (messages copied into per-partition batches within the byte budget), [`prefault`] (their fresh buffers faulted in off the poll thread), [`sink`] (the async
 //! side), [`subscription`] (which subscription errors stop the sink), [`partition`] (one partition's worker), [`record`] (message → row), [`json_check`] (the one-pass check that a row is JSON), [`layout`] (the
 //! connector's row layouts and tombstones), [`metadata_fields`] (its `snowflake.metadata.*` flags), [`create_tables`] (`--create-tables`), [`migrate_v3`] (`--migrate-v3-offsets`),
 //! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
@@ -55,6 +55,7 @@ pub mod metadata_fields;
 pub mod metrics;
 pub mod migrate_v3;
 pub mod partition;
+pub mod prefault;
 pub mod properties;
 pub mod protobuf;
 pub mod record;
