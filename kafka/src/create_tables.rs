@@ -31,6 +31,7 @@ use anyhow::{bail, Context, Result};
 use snowpipe_streaming::sql::SqlClient;
 
 use crate::config::SinkArgs;
+use crate::consumer::lock;
 use crate::layout::LayoutKind;
 
 /// The comment the connector gives the columns it creates.
@@ -121,10 +122,6 @@ impl TableCreator {
         lock(&self.done).insert(table);
         Ok(())
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -21,17 +21,19 @@
 //!   in a header, or is skipped, logged and counted ([`dead_letter`]).
 //!
 //! Modules: [`config`] (the command line), [`connector`] (the channel names of Snowflake's Kafka
-//! connector, to continue its channels), [`properties`] (librdkafka properties and their
-//! secrets), [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`]
-//! (messages copied into per-partition batches within the byte budget), [`prefault`] (their fresh buffers faulted in off the poll thread), [`sink`] (the async
-//! side), [`subscription`] (which subscription errors stop the sink), [`partition`] (one partition's worker), [`record`] (message → row), [`json_check`] (the one-pass check that a row is JSON), [`layout`] (the
-//! connector's row layouts and tombstones), [`metadata_fields`] (its `snowflake.metadata.*` flags), [`create_tables`] (`--create-tables`), [`migrate_v3`] (`--migrate-v3-offsets`),
-//! [`dead_letter`], [`report`] (the progress and closing lines), [`metrics`](mod@metrics)
-//! (Prometheus, health and readiness); [`value_format`] (Schema Registry values:
-//! `--value-format`), with [`registry`] (the registry client) and [`avro`] (Avro → JSON).
-//! With the default feature `demo`: `demo` (`snowpipe-kafka demo`, and the lab the tests use)
-//! and `bench` (`snowpipe-kafka bench`), which embed the emulator; without it
-//! (`--no-default-features`) the crate is the sink alone.
+//! connector, to continue its channels), [`properties`] (librdkafka properties and their secrets),
+//! [`consumer`] (librdkafka on its own thread, the rebalance callbacks), [`batch`] (messages copied
+//! into per-partition batches within the byte budget), [`prefault`] (their fresh buffers faulted in
+//! off the poll thread), [`sink`] (the async side), [`subscription`] (which subscription errors
+//! stop the sink), [`partition`] (one partition's worker), [`record`] (message → row),
+//! [`json_check`] (the one-pass check that a row is JSON), [`layout`] (the connector's row layouts
+//! and tombstones), [`metadata_fields`] (its `snowflake.metadata.*` flags), [`create_tables`]
+//! (`--create-tables`), [`migrate_v3`] (`--migrate-v3-offsets`), [`dead_letter`], [`report`] (the
+//! progress and closing lines), [`metrics`](mod@metrics) (Prometheus, health and readiness);
+//! [`value_format`] (Schema Registry values: `--value-format`), with [`registry`] (the registry
+//! client) and [`avro`] (Avro → JSON). With the default feature `demo`: `demo` (`snowpipe-kafka
+//! demo`, and the lab the tests use) and `bench` (`snowpipe-kafka bench`), which embed the
+//! emulator; without it (`--no-default-features`) the crate is the sink alone.
 
 pub mod avro;
 pub mod batch;

@@ -27,7 +27,9 @@
 //! within its slack. A size that nobody takes any more keeps what waits; it is fresh memory
 //! nobody paid for twice.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::consumer::lock;
 
 /// Bytes of each size kept waiting, at most (and at least two buffers).
 pub const READY_BYTES: usize = 1 << 20;
@@ -181,10 +183,6 @@ fn faulted_in(capacity: usize, reach: usize) -> Vec<u8> {
     }
     std::hint::black_box(&mut buf);
     buf
-}
-
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The calling thread's minor page faults: field 10 of `/proc/thread-self/stat`.
