@@ -212,6 +212,15 @@ impl Charge {
     }
 }
 
+impl Charge {
+    /// Charges `bytes` more.
+    fn grow(&mut self, bytes: usize) {
+        self.budget.used.fetch_add(bytes, Ordering::Relaxed);
+        self.partition.fetch_add(bytes, Ordering::Relaxed);
+        self.bytes += bytes;
+    }
+}
+
 impl Drop for Charge {
     fn drop(&mut self) {
         self.budget.used.fetch_sub(self.bytes, Ordering::Relaxed);
@@ -471,6 +480,30 @@ impl Batch {
         can_be_row: bool,
         options: &RowOptions,
     ) {
+        let held = self.held();
+        self.push_unchecked(record, metadata, can_be_row, options);
+        // The router sizes the buffers for what goes in; should one grow all the same, the
+        // budget still sees every byte held.
+        let grown = self.held().saturating_sub(held);
+        if grown > 0 {
+            self.charge.grow(grown);
+        }
+    }
+
+    /// Bytes the batch's growable buffers hold (capacities).
+    fn held(&self) -> usize {
+        self.rows.capacity()
+            + self.side.capacity()
+            + self.headers.capacity() * std::mem::size_of::<HeaderMeta>()
+    }
+
+    fn push_unchecked(
+        &mut self,
+        record: &Record<'_>,
+        metadata: Option<&[u8]>,
+        can_be_row: bool,
+        options: &RowOptions,
+    ) {
         let key = record.key.map(|k| self.copy(k));
         let first = self.headers.len();
         for (k, v) in record.headers {
@@ -552,6 +585,13 @@ fn timestamp_of(m: &Native<'_>) -> Option<(TimestampKind, i64)> {
 
 /// A partition's place on the poll thread.
 struct Slot {
+    topic: Arc<str>,
+    partition: i32,
+    /// Which assignment of the partition this is ([`Inbox::id`]).
+    id: u64,
+    /// Waiting for its start offset (assigned before its channel was open): its messages are
+    /// dropped, librdkafka fetches them again from the start.
+    awaiting: bool,
     tx: mpsc::UnboundedSender<Batch>,
     open: Option<Batch>,
     /// Bytes of this partition's batches not yet appended.
@@ -564,27 +604,93 @@ struct Slot {
 impl Slot {
     /// Hands the open batch, if any, to the worker.
     fn hand_over(&mut self) {
-        if let Some(b) = self.open.take() {
-            self.last = b.rows.len();
-            let _ = self.tx.send(b);
-        }
+        hand_over(&mut self.open, &mut self.last, &self.tx);
+    }
+}
+
+/// Hands a slot's `open` batch, if any, to its worker (`tx`), noting its size in `last`.
+fn hand_over(open: &mut Option<Batch>, last: &mut usize, tx: &mpsc::UnboundedSender<Batch>) {
+    if let Some(b) = open.take() {
+        *last = b.rows.len();
+        let _ = tx.send(b);
+    }
+}
+
+/// The row buffer for a partition's next batch, for a first row of `row` bytes: half again
+/// what its `last` batch held (so a partition that brings about as much each time fills it,
+/// and one that brings more grows it), between 16 and 256 KB; larger for a larger row.
+fn next_batch_bytes(last: usize, row: usize) -> usize {
+    (last + last / 2)
+        .clamp(MIN_BATCH_BYTES, BATCH_BYTES)
+        .max(row)
+}
+
+/// The assigned partitions' slots, found by topic and partition.
+#[derive(Default)]
+struct Slots {
+    all: Vec<Slot>,
+    index: HashMap<Arc<str>, HashMap<i32, usize>>,
+}
+
+impl Slots {
+    /// Where the slot of `topic`/`partition` is in [`all`](Self::all).
+    fn find(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.index.get(topic)?.get(&partition).copied()
     }
 
-    /// The row buffer for this partition's next batch, for a first row of `row` bytes: half
-    /// again what its last batch held (so a partition that brings about as much each time
-    /// fills it, and one that brings more grows it), between 16 and 256 KB; larger for a
-    /// larger row.
-    fn next_batch_bytes(&self, row: usize) -> usize {
-        (self.last + self.last / 2)
-            .clamp(MIN_BATCH_BYTES, BATCH_BYTES)
-            .max(row)
+    /// Adds `slot`, or puts it in the place of the one its partition had (returned).
+    fn insert(&mut self, slot: Slot) -> Option<Slot> {
+        if let Some(at) = self.find(&slot.topic, slot.partition) {
+            return Some(std::mem::replace(&mut self.all[at], slot));
+        }
+        self.index
+            .entry(Arc::clone(&slot.topic))
+            .or_default()
+            .insert(slot.partition, self.all.len());
+        self.all.push(slot);
+        None
     }
+
+    /// Takes out the slot of `topic`/`partition`; the last slot takes its place.
+    fn remove(&mut self, topic: &str, partition: i32) -> Option<Slot> {
+        let parts = self.index.get_mut(topic)?;
+        let at = parts.remove(&partition)?;
+        if parts.is_empty() {
+            self.index.remove(topic);
+        }
+        let slot = self.all.swap_remove(at);
+        if let Some(moved) = self.all.get(at) {
+            if let Some(i) = self
+                .index
+                .get_mut(&moved.topic)
+                .and_then(|p| p.get_mut(&moved.partition))
+            {
+                *i = at;
+            }
+        }
+        Some(slot)
+    }
+}
+
+/// The slot of the last message routed. librdkafka hands over a partition's fetched messages
+/// together, so most messages are of the same partition as the one before: they are routed
+/// without hashing their topic's name or checking that it is UTF-8 (at 100 B messages that
+/// was a sixth of the poll thread's time).
+#[derive(Clone, Copy)]
+struct Recent {
+    /// The message's topic handle (`Native::topic_handle`).
+    topic: usize,
+    partition: i32,
+    slot: usize,
 }
 
 /// What the worker of a newly assigned partition receives.
 pub struct Inbox {
     /// Its batches.
     pub batches: mpsc::UnboundedReceiver<Batch>,
+    /// Which assignment of the partition this is: unique within the router, so that a worker's
+    /// request about its partition is told from an earlier worker's ([`Router::holds`]).
+    pub id: u64,
 }
 
 /// Routes messages into their partitions' batches and pauses and resumes partitions against
@@ -599,7 +705,12 @@ pub struct Router {
     scratch: Vec<u8>,
     /// How long a part-full batch waits for more before [`flush`](Self::flush) hands it over.
     hold: Duration,
-    slots: HashMap<String, HashMap<i32, Slot>>,
+    slots: Slots,
+    /// Forgotten whenever a slot is added or removed (a slot's place may change, and a topic
+    /// handle is only known to be its topic's while one of its partitions is assigned).
+    recent: Option<Recent>,
+    /// The next [`Inbox::id`].
+    next_id: u64,
     assigned: usize,
     paused: usize,
     checked: Instant,
@@ -618,7 +729,9 @@ impl Router {
             raw_values: false,
             scratch: Vec::new(),
             hold: Duration::ZERO,
-            slots: HashMap::new(),
+            slots: Slots::default(),
+            recent: None,
+            next_id: 0,
             assigned: 0,
             paused: 0,
             checked: Instant::now(),
@@ -650,24 +763,60 @@ impl Router {
     /// A partition was assigned: its inbox, for its worker.
     pub fn add(&mut self, part: &Part) -> Inbox {
         let (tx, batches) = mpsc::unbounded_channel();
+        let id = self.next_id;
+        self.next_id += 1;
         let slot = Slot {
+            topic: Arc::from(part.0.as_str()),
+            partition: part.1,
+            id,
+            awaiting: false,
             tx,
             open: None,
             held: Arc::default(),
             paused: false,
             last: 0,
         };
-        if let Some(old) = self
-            .slots
-            .entry(part.0.clone())
-            .or_default()
-            .insert(part.1, slot)
-        {
+        self.recent = None;
+        if let Some(old) = self.slots.insert(slot) {
             self.paused -= usize::from(old.paused);
         } else {
             self.assigned += 1;
         }
-        Inbox { batches }
+        Inbox { batches, id }
+    }
+
+    /// `part`, assigned here as `id`, waits for its start offset: its messages are dropped
+    /// until [`started`](Self::started).
+    pub fn await_start(&mut self, part: &Part, id: u64) {
+        if let Some(at) = self.slots.find(&part.0, part.1) {
+            let slot = &mut self.slots.all[at];
+            slot.awaiting = slot.id == id;
+        }
+    }
+
+    /// `part` has its start offset: whether it is still assigned here as `id` and was waiting.
+    pub fn started(&mut self, part: &Part, id: u64) -> bool {
+        let Some(at) = self.slots.find(&part.0, part.1) else {
+            return false;
+        };
+        let slot = &mut self.slots.all[at];
+        let waiting = slot.id == id && slot.awaiting;
+        if waiting {
+            slot.awaiting = false;
+        }
+        waiting
+    }
+
+    /// Whether `topic`/`partition` is assigned here.
+    pub fn has(&self, topic: &str, partition: i32) -> bool {
+        self.slots.find(topic, partition).is_some()
+    }
+
+    /// Whether `part` is assigned here as assignment `id` ([`Inbox::id`]) still.
+    pub fn holds(&self, part: &Part, id: u64) -> bool {
+        self.slots
+            .find(&part.0, part.1)
+            .is_some_and(|at| self.slots.all[at].id == id)
     }
 
     /// A partition was revoked: its open batch is dropped (the next owner reads it again).
@@ -679,19 +828,33 @@ impl Router {
         consumer: &C,
         part: &Part,
     ) {
-        let Some(parts) = self.slots.get_mut(&part.0) else {
-            return;
-        };
-        if let Some(slot) = parts.remove(&part.1) {
+        self.recent = None;
+        if let Some(slot) = self.slots.remove(&part.0, part.1) {
             self.assigned -= 1;
             if slot.paused {
                 self.paused -= 1;
+            }
+            if slot.paused || slot.awaiting {
                 let _ = consumer.resume(&one(&part.0, part.1));
             }
         }
-        if parts.is_empty() {
-            self.slots.remove(&part.0);
+    }
+
+    /// Where the slot of `m`'s partition is, if it is assigned.
+    fn slot_of(&mut self, m: &Native<'_>) -> Option<usize> {
+        let (topic, partition) = (m.topic_handle(), m.partition());
+        if let Some(r) = self.recent {
+            if r.topic == topic && r.partition == partition {
+                return Some(r.slot);
+            }
         }
+        let slot = self.slots.find(m.topic(), partition)?;
+        self.recent = Some(Recent {
+            topic,
+            partition,
+            slot,
+        });
+        Some(slot)
     }
 
     /// The most one partition may hold before it is paused: its fair share of the budget, but
@@ -708,21 +871,31 @@ impl Router {
         m: &Native<'_>,
     ) {
         let share = self.share();
-        let Some(slot) = self
-            .slots
-            .get_mut(m.topic())
-            .and_then(|p| p.get_mut(&m.partition()))
-        else {
+        let Some(at) = self.slot_of(m) else {
             return; // revoked meanwhile: the next owner reads it
         };
+        if self.slots.all[at].awaiting {
+            return; // fetched before its start offset was known: fetched again from there
+        }
+        let Slot {
+            topic,
+            partition,
+            id: _,
+            awaiting: _,
+            tx,
+            open,
+            held,
+            paused,
+            last,
+        } = &mut self.slots.all[at];
         let headers = if self.read_headers {
             headers_of(m)
         } else {
             Vec::new()
         };
         let record = Record {
-            topic: m.topic(),
-            partition: m.partition(),
+            topic,
+            partition: *partition,
             offset: m.offset(),
             key: m.key(),
             value: m.payload(),
@@ -748,40 +921,34 @@ impl Router {
                 .iter()
                 .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
                 .sum::<usize>()
-            + match record.value {
-                // The value, whole, when it is no row; else the bytes before the row's own
-                // (blanks and the `{` metadata replaces: `record::Candidate::prefix`).
-                Some(v) if row == 0 => v.len(),
-                Some(v) => v.len() - v.trim_ascii_start().len() + 16,
-                None => 0,
+            + if row == 0 {
+                record.value.map_or(0, <[u8]>::len)
+            } else {
+                // The value, whole, when it will be no row; else the bytes before the row's
+                // own (blanks and the `{` metadata replaces).
+                crate::layout::side_len(record.value, metadata.map(<[u8]>::len), &self.options)
             };
-        // A batch's buffers never grow: what was charged is what is held.
+        // A batch's buffers are sized for what goes in, so what was charged is what is held
+        // (`Batch::push` charges any growth all the same).
         let full = |b: &Batch| {
             b.room() < row || b.side_room() < side || b.messages.len() == b.messages.capacity()
         };
-        if slot.open.as_ref().is_some_and(full) {
-            slot.hand_over();
+        if open.as_ref().is_some_and(full) {
+            hand_over(open, last, tx);
         }
-        let bytes = slot.next_batch_bytes(row);
-        let batch = slot.open.get_or_insert_with(|| {
-            Batch::new(
-                bytes,
-                side.max(SIDE_BYTES),
-                &self.pool,
-                &self.budget,
-                &slot.held,
-            )
+        let bytes = next_batch_bytes(*last, row);
+        let batch = open.get_or_insert_with(|| {
+            Batch::new(bytes, side.max(SIDE_BYTES), &self.pool, &self.budget, held)
         });
         batch.push(&record, metadata, can_be_row, &self.options);
         if batch.room() == 0 || batch.messages.len() == batch.messages.capacity() {
-            slot.hand_over();
+            hand_over(open, last, tx);
         }
-        let over =
-            self.budget.used() > self.budget.limit || slot.held.load(Ordering::Relaxed) > share;
-        if over && !slot.paused {
-            slot.paused = true;
+        let over = self.budget.used() > self.budget.limit || held.load(Ordering::Relaxed) > share;
+        if over && !*paused {
+            *paused = true;
             self.paused += 1;
-            let _ = consumer.pause(&one(m.topic(), m.partition()));
+            let _ = consumer.pause(&one(topic, *partition));
         }
     }
 
@@ -789,7 +956,7 @@ impl Router {
     /// older than the hold (all of them without one), and those of paused partitions.
     pub fn flush(&mut self) {
         let now = (!self.hold.is_zero()).then(Instant::now);
-        for slot in self.slots.values_mut().flat_map(HashMap::values_mut) {
+        for slot in &mut self.slots.all {
             let due = |b: &Batch| now.is_none_or(|now| now.duration_since(b.opened) >= self.hold);
             if slot.paused || slot.open.as_ref().is_some_and(due) {
                 slot.hand_over();
@@ -809,13 +976,11 @@ impl Router {
         }
         let half = self.share() / 2;
         let mut resumed = 0;
-        for (topic, parts) in &mut self.slots {
-            for (partition, slot) in parts.iter_mut() {
-                if slot.paused && slot.held.load(Ordering::Relaxed) <= half {
-                    slot.paused = false;
-                    resumed += 1;
-                    let _ = consumer.resume(&one(topic, *partition));
-                }
+        for slot in &mut self.slots.all {
+            if slot.paused && slot.held.load(Ordering::Relaxed) <= half {
+                slot.paused = false;
+                resumed += 1;
+                let _ = consumer.resume(&one(&slot.topic, slot.partition));
             }
         }
         self.paused -= resumed;
@@ -861,6 +1026,114 @@ mod tests {
             Ok(_) => b.push(r, Some(&meta), true, &META),
             Err(_) => b.push(r, None, false, &META),
         }
+    }
+
+    /// Whatever a producer writes, a message takes no more of its batch's buffers than the
+    /// router planned for it (`layout::row_len`, `layout::side_len`), so what the budget
+    /// charged is what is held: values that are no rows (arrays, strings, binary, text that
+    /// is not UTF-8 or too long), blanks around the `{`, tombstones, in every layout.
+    #[test]
+    fn a_message_takes_no_more_of_its_batch_than_the_router_planned() {
+        use crate::layout::{Layout, LayoutKind, OnNullValue, ValueFormat};
+        let mut x: u64 = 0x00c0_ffee;
+        let mut next = move |n: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % n
+        };
+        let pieces: [&[u8]; 12] = [
+            b"{",
+            b"}",
+            b" ",
+            b"\n",
+            b"\t",
+            b"[1,2]",
+            b"\"s\"",
+            b"\xff\xfe",
+            b"null",
+            b"\"a\":1",
+            b"\x00",
+            b"7",
+        ];
+        for kind in [LayoutKind::Columns, LayoutKind::RecordContent] {
+            for value_format in [ValueFormat::Json, ValueFormat::Text] {
+                for on_null in [
+                    OnNullValue::Write,
+                    OnNullValue::Skip,
+                    OnNullValue::DeadLetter,
+                ] {
+                    for metadata in [false, true] {
+                        let options = RowOptions {
+                            metadata,
+                            max_row_bytes: 600,
+                            layout: Layout {
+                                kind,
+                                value_format,
+                                on_null,
+                                ..Layout::DEFAULT
+                            },
+                        };
+                        for _ in 0..300 {
+                            let mut value = Vec::new();
+                            let repeat = if next(8) == 0 { 200 } else { 1 };
+                            for _ in 0..next(12) {
+                                let piece = pieces[next(12) as usize];
+                                for _ in 0..repeat {
+                                    value.extend_from_slice(piece);
+                                }
+                            }
+                            let value = (next(10) != 0).then_some(&value[..]);
+                            let r = record(1, value, &[]);
+                            let mut meta = Vec::new();
+                            let meta = metadata.then(|| {
+                                crate::record::metadata_of(&r, options, &mut meta).unwrap();
+                                &meta[..]
+                            });
+                            let row =
+                                crate::layout::row_len(value, meta.map(<[u8]>::len), &options);
+                            let side =
+                                1 + crate::layout::side_len(value, meta.map(<[u8]>::len), &options);
+                            let budget = Arc::new(Budget::new(64 << 20));
+                            let held = Arc::new(AtomicUsize::new(0));
+                            let mut b = Batch::new(16, 16, &Arc::default(), &budget, &held);
+                            b.push(&r, meta, true, &options);
+                            let what = format!("{value:?} in {options:?}");
+                            assert!(
+                                b.rows.len() <= row,
+                                "rows: {} > {row}: {what}",
+                                b.rows.len()
+                            );
+                            assert!(
+                                b.side.len() <= side,
+                                "side: {} > {side}: {what}",
+                                b.side.len()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A buffer that grows all the same is charged: the budget sees every byte held.
+    #[test]
+    fn a_buffer_that_grows_is_charged_for_it() {
+        let budget = Arc::new(Budget::new(64 << 20));
+        let held = Arc::new(AtomicUsize::new(0));
+        let mut b = Batch::new(16, 16, &Arc::default(), &budget, &held);
+        let before = budget.used();
+        let big = vec![b'['; 300 << 10];
+        push(&mut b, &record(1, Some(&big), &[]));
+        assert!(b.side.capacity() >= big.len());
+        assert!(
+            budget.used() >= before + big.len() - (16 << 10),
+            "{}",
+            budget.used()
+        );
+        assert_eq!(held.load(Ordering::Relaxed), budget.used());
+        drop(b);
+        assert_eq!((budget.used(), held.load(Ordering::Relaxed)), (0, 0));
     }
 
     #[test]
@@ -980,21 +1253,29 @@ mod tests {
     fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut slot = Slot {
+            topic: Arc::from("t"),
+            partition: 0,
+            id: 0,
+            awaiting: false,
             tx,
             open: None,
             held: Arc::default(),
             paused: false,
             last: 0,
         };
-        assert_eq!(slot.next_batch_bytes(100), MIN_BATCH_BYTES);
-        assert_eq!(slot.next_batch_bytes(1 << 20), 1 << 20, "a large row fits");
+        assert_eq!(next_batch_bytes(slot.last, 100), MIN_BATCH_BYTES);
+        assert_eq!(
+            next_batch_bytes(slot.last, 1 << 20),
+            1 << 20,
+            "a large row fits"
+        );
         let budget = Arc::new(Budget::new(64 << 20));
         let pool = Arc::new(Pool::default());
         // Bursts of about 36 KB (1.2 KB rows with their metadata): batches of 64 KB (half
         // again, rounded up to a size).
         let value = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1000));
         for burst in 0..3 {
-            let bytes = slot.next_batch_bytes(value.len());
+            let bytes = next_batch_bytes(slot.last, value.len());
             let mut b = Batch::new(bytes, SIDE_BYTES, &pool, &budget, &slot.held);
             for i in 0..30 {
                 push(
@@ -1043,6 +1324,53 @@ mod tests {
         assert_eq!(budget.used(), 0);
     }
 
+    impl Router {
+        fn slot_mut(&mut self, topic: &str, partition: i32) -> &mut Slot {
+            let at = self.slots.find(topic, partition).expect("assigned");
+            &mut self.slots.all[at]
+        }
+    }
+
+    /// Partitions come and go in any order; each is found in its own slot after every change,
+    /// and a revoked one is not found.
+    #[test]
+    fn every_assigned_partition_finds_its_own_slot_whatever_came_and_went() {
+        let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
+        let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .set("group.id", "g")
+            .create()
+            .unwrap();
+        let mut assigned: Vec<Part> = Vec::new();
+        let mut inboxes = Vec::new();
+        // A fixed sequence of adds and removes over two topics (a small LCG, seeded).
+        let mut x: u64 = 0x5eed;
+        for _ in 0..400 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let topic = if (x >> 63) == 0 { "a" } else { "b" };
+            let part: Part = (topic.to_owned(), ((x >> 40) % 16) as i32);
+            if (x >> 62) & 1 == 0 || assigned.is_empty() {
+                inboxes.push(r.add(&part));
+                if !assigned.contains(&part) {
+                    assigned.push(part);
+                }
+            } else {
+                let gone = assigned.swap_remove((x >> 20) as usize % assigned.len());
+                r.remove(&consumer, &gone);
+                assert_eq!(r.slots.find(&gone.0, gone.1), None, "{gone:?} revoked");
+            }
+            assert_eq!(r.assigned, assigned.len());
+            assert_eq!(r.slots.all.len(), assigned.len());
+            for (topic, partition) in &assigned {
+                let slot = r.slot_mut(topic, *partition);
+                assert_eq!((&*slot.topic, slot.partition), (topic.as_str(), *partition));
+                let id = slot.id;
+                let part = (topic.clone(), *partition);
+                assert!(r.holds(&part, id) && !r.holds(&part, id + 1_000_000));
+            }
+        }
+    }
+
     #[test]
     fn a_partition_may_hold_its_share_of_the_budget_and_at_least_two_batches() {
         let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
@@ -1055,7 +1383,7 @@ mod tests {
             .set("group.id", "g")
             .create()
             .unwrap();
-        r.slots.get_mut("t").unwrap().get_mut(&0).unwrap().paused = true;
+        r.slot_mut("t", 0).paused = true;
         r.paused = 1;
         for p in &parts[..4] {
             r.remove(&consumer, p);
@@ -1086,13 +1414,14 @@ mod tests {
         ] {
             let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true).with_hold(hold);
             let mut inbox = r.add(&part);
-            let slot = r.slots.get_mut("t").unwrap().get_mut(&0).unwrap();
-            let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &slot.held);
+            let charged = Arc::clone(&r.slot_mut("t", 0).held);
+            let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &charged);
             push(&mut b, &record(7, Some(b"{}"), &[]));
             let Some(opened) = Instant::now().checked_sub(held) else {
                 return; // a clock younger than the hold: nothing to learn
             };
             b.opened = opened;
+            let slot = r.slot_mut("t", 0);
             slot.open = Some(b);
             slot.paused = paused;
             r.flush();
@@ -1100,10 +1429,10 @@ mod tests {
         }
         let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
         let mut inbox = r.add(&part);
-        let slot = r.slots.get_mut("t").unwrap().get_mut(&0).unwrap();
-        let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &slot.held);
+        let charged = Arc::clone(&r.slot_mut("t", 0).held);
+        let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &charged);
         push(&mut b, &record(7, Some(b"{}"), &[]));
-        slot.open = Some(b);
+        r.slot_mut("t", 0).open = Some(b);
         r.flush();
         assert!(
             inbox.batches.try_recv().is_ok(),

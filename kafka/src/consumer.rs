@@ -47,7 +47,7 @@ pub type Part = (String, i32);
 
 /// Kafka offset commits (for lag tools) are sent at most this often, all partitions in one.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
-/// Rejoins asked for within this long of the last one are ignored (one is enough).
+/// A rejoin asked for within this long of the last one waits until then (see [`Rejoins`]).
 const REJOIN_EVERY: Duration = Duration::from_secs(5);
 /// A poll burst ends when librdkafka has nothing more ready, or after this many messages...
 const BURST_MESSAGES: usize = 32_768;
@@ -86,8 +86,9 @@ pub enum Control {
 pub enum ThreadCmd {
     /// Commit this next offset of the partition to Kafka (best effort, for lag tools).
     Commit(Part, i64),
-    /// Leave the group and join it again.
-    Rejoin,
+    /// Leave the group and join it again: the worker of this assignment of the partition
+    /// (`batch::Inbox::id`) lost its channel.
+    Rejoin(Part, u64),
     /// Leave the group (handing everything over) and stop.
     Shutdown,
 }
@@ -159,6 +160,22 @@ struct SinkContext {
     /// Where assigned partitions' messages are forwarded (`fetch_queue`); owned by `run`,
     /// which drops it before the consumer.
     fetch: OnceLock<Weak<FetchQueue>>,
+    /// Assignments whose channels were still opening when the rebalance callback could wait
+    /// no longer: their partitions wait, paused, for their start offsets ([`LateStarts`]).
+    late: Mutex<Vec<LateStarts>>,
+}
+
+/// The start offsets of an assignment, still to come from the async side (its channels took
+/// longer to open than `--hand-over-timeout`). Without them a partition would start at the
+/// group's Kafka offset, which is not where Snowflake's committed token says: after a
+/// `--channel-prefix` change, or with `--start earliest` on a new channel, that skips rows.
+/// So its partitions are assigned paused, their messages dropped by the router until the
+/// starts come; then each is moved to its start (a seek: librdkafka drops what it fetched
+/// before) and resumed.
+struct LateStarts {
+    answer: std_mpsc::Receiver<HashMap<Part, Offset>>,
+    /// The partitions, and which assignment of each (`batch::Inbox::id`).
+    parts: Vec<(Part, u64)>,
 }
 
 fn parts_of(tpl: &TopicPartitionList) -> Vec<Part> {
@@ -166,6 +183,13 @@ fn parts_of(tpl: &TopicPartitionList) -> Vec<Part> {
         .iter()
         .map(|e| (e.topic().to_owned(), e.partition()))
         .collect()
+}
+
+/// A list of one partition.
+fn one(topic: &str, partition: i32) -> TopicPartitionList {
+    let mut t = TopicPartitionList::new();
+    t.add_partition(topic, partition);
+    t
 }
 
 /// Locks `m`, poisoned or not (every holder leaves the data whole).
@@ -203,10 +227,13 @@ impl ClientContext for SinkContext {
     }
 
     fn stats(&self, statistics: Statistics) {
+        let router = lock(&self.router);
         let mut lags = lock(&self.lags);
         for (topic, t) in statistics.topics {
             for (partition, p) in t.partitions {
-                if partition >= 0 {
+                // Only the partitions assigned here (librdkafka also reports those it knows of
+                // otherwise, from the metadata or a past assignment).
+                if partition >= 0 && router.has(&topic, partition) {
                     let lag = PartitionLag {
                         lag: p.consumer_lag,
                         high: p.hi_offset,
@@ -260,18 +287,22 @@ impl SinkContext {
                 parts.push((part, inbox));
             }
         }
+        let ids: Vec<(Part, u64)> = parts.iter().map(|(p, i)| (p.clone(), i.id)).collect();
         let (reply, answer) = std_mpsc::sync_channel(1);
+        let mut late = None;
         let starts = if self.control.send(Control::Assign { parts, reply }).is_ok() {
-            answer
-                .recv_timeout(self.hand_over_timeout)
-                .unwrap_or_else(|_| {
+            match answer.recv_timeout(self.hand_over_timeout) {
+                Ok(starts) => starts,
+                Err(_) => {
                     tracing::warn!(
-                        "opening the channels took longer than the hand-over timeout; partitions \
-                         start from Kafka's group offsets or the log start (rows already in \
-                         Snowflake are skipped)"
+                        "opening the channels took longer than the hand-over timeout; the \
+                         partitions wait, paused, until they are open and start where Snowflake \
+                         says"
                     );
+                    late = Some(LateStarts { answer, parts: ids });
                     HashMap::new()
-                })
+                }
+            }
         } else {
             HashMap::new()
         };
@@ -298,6 +329,51 @@ impl SinkContext {
         if let Err(e) = r {
             tracing::error!("assigning partitions failed: {e}");
         }
+        if let Some(late) = late {
+            let mut router = lock(&self.router);
+            for (part, id) in &late.parts {
+                router.await_start(part, *id);
+            }
+            if let Err(e) = consumer.pause(tpl) {
+                tracing::error!("pausing partitions until their channels open failed: {e}");
+            }
+            drop(router);
+            lock(&self.late).push(late);
+        }
+    }
+
+    /// Starts the partitions whose start offsets came late ([`LateStarts`]), once they have:
+    /// each still assigned here as then is moved to its start and resumed.
+    fn late_starts(&self, consumer: &BaseConsumer<Self>) {
+        let mut late = lock(&self.late);
+        if late.is_empty() {
+            return;
+        }
+        late.retain(|l| match l.answer.try_recv() {
+            Err(std_mpsc::TryRecvError::Empty) => true,
+            Err(std_mpsc::TryRecvError::Disconnected) => false,
+            Ok(starts) => {
+                let mut router = lock(&self.router);
+                for (part, id) in &l.parts {
+                    let Some(start) = starts.get(part) else {
+                        continue; // its channel did not open: the sink stops
+                    };
+                    if !router.started(part, *id) {
+                        continue; // handed over meanwhile
+                    }
+                    let (topic, partition) = part;
+                    // Asynchronous (no wait): librdkafka discards what it fetched before.
+                    if let Err(e) = consumer.seek(topic, *partition, *start, Duration::ZERO) {
+                        tracing::error!(%topic, partition, "cannot move to the start: {e}");
+                    }
+                    if let Err(e) = consumer.resume(&one(topic, *partition)) {
+                        tracing::error!(%topic, partition, "cannot resume: {e}");
+                    }
+                    tracing::info!(%topic, partition, ?start, "channel open: started late");
+                }
+                false
+            }
+        });
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
@@ -334,8 +410,12 @@ impl SinkContext {
         self.metrics.rebalance("revoke");
         {
             let mut router = lock(&self.router);
+            let mut lags = lock(&self.lags);
             for part in parts {
                 router.remove(consumer, part);
+                // Its lag is its next owner's to report now.
+                lags.remove(part);
+                self.metrics.forget(part);
             }
         }
         let (reply, answer) = std_mpsc::sync_channel(1);
@@ -382,6 +462,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
         lags: setup.lags,
         resets: setup.resets,
         fetch: OnceLock::new(),
+        late: Mutex::default(),
     };
     let consumer: BaseConsumer<SinkContext> =
         setup.config.create_with_context(context).map_err(|e| {
@@ -407,27 +488,13 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
                  syntax, as librdkafka reads it)"
         )
     })?;
-    let mut last_rejoin: Option<Instant> = None;
+    let mut rejoins = Rejoins::default();
     let mut commits = Commits::default();
     loop {
         loop {
             match commands.try_recv() {
                 Ok(ThreadCmd::Commit(part, offset)) => commits.want(part, offset),
-                Ok(ThreadCmd::Rejoin) => {
-                    if last_rejoin.is_some_and(|t| t.elapsed() < REJOIN_EVERY) {
-                        continue;
-                    }
-                    last_rejoin = Some(Instant::now());
-                    tracing::warn!("a channel was taken by another writer: rejoining the group");
-                    consumer.unsubscribe();
-                    settle(&consumer, &mut reader, Duration::from_secs(60));
-                    consumer.subscribe(&topics).map_err(|e| {
-                        anyhow::anyhow!(
-                "cannot subscribe to {topics:?}: {e} (a --topic-regex must be POSIX extended \
-                 syntax, as librdkafka reads it)"
-            )
-                    })?;
-                }
+                Ok(ThreadCmd::Rejoin(part, id)) => rejoins.want(part, id),
                 Ok(ThreadCmd::Shutdown) | Err(std_mpsc::TryRecvError::Disconnected) => {
                     consumer.unsubscribe();
                     settle(&consumer, &mut reader, Duration::from_secs(120));
@@ -436,7 +503,26 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
                 Err(std_mpsc::TryRecvError::Empty) => break,
             }
         }
+        let due = {
+            let router = lock(&consumer.context().router);
+            rejoins.due(Instant::now(), |part, id| router.holds(part, id))
+        };
+        if due {
+            tracing::warn!(
+                "a channel was lost (another writer has it, or it failed): rejoining the group"
+            );
+            consumer.unsubscribe();
+            settle(&consumer, &mut reader, Duration::from_secs(60));
+            consumer.subscribe(&topics).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot subscribe to {topics:?}: {e} (a --topic-regex must be POSIX extended \
+                     syntax, as librdkafka reads it)"
+                )
+            })?;
+            rejoins.done(Instant::now());
+        }
         commits.send(&consumer);
+        consumer.context().late_starts(&consumer);
         if let Some(error) = poll_burst(&consumer, &mut reader) {
             // A refused subscription (`subscription`): hand everything over, then stop.
             let refused = crate::subscription::refused_topics(&consumer);
@@ -445,6 +531,46 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
             settle(&consumer, &mut reader, Duration::from_secs(120));
             anyhow::bail!(why);
         }
+    }
+}
+
+/// Rejoins the workers asked for (their channel was lost: `partition::Worker::lost`). One
+/// rejoin serves every request made before it: it hands every partition over and takes a fresh
+/// assignment, with new workers. A request made within [`REJOIN_EVERY`] of the last rejoin
+/// waits until then (a channel that fails again and again does not rebalance the group every
+/// few seconds), and is kept, not dropped: the partition would otherwise stay assigned here
+/// with no worker, unread, until some other rebalance. A request from a worker of an
+/// assignment that is over (the partition was handed over meanwhile, or assigned anew) is
+/// dropped when it is due.
+#[derive(Default)]
+struct Rejoins {
+    wanted: Vec<(Part, u64)>,
+    last: Option<Instant>,
+}
+
+impl Rejoins {
+    fn want(&mut self, part: Part, id: u64) {
+        self.wanted.push((part, id));
+    }
+
+    /// Whether to rejoin now: a request is waiting whose assignment `holds` still, and the
+    /// last rejoin was long enough ago. Drops the requests of assignments that are over.
+    fn due(&mut self, now: Instant, holds: impl Fn(&Part, u64) -> bool) -> bool {
+        if self.wanted.is_empty()
+            || self
+                .last
+                .is_some_and(|t| now.saturating_duration_since(t) < REJOIN_EVERY)
+        {
+            return false;
+        }
+        self.wanted.retain(|(part, id)| holds(part, *id));
+        !self.wanted.is_empty()
+    }
+
+    /// A rejoin was made at `now`: every request so far is served.
+    fn done(&mut self, now: Instant) {
+        self.wanted.clear();
+        self.last = Some(now);
     }
 }
 
@@ -465,17 +591,43 @@ impl Commits {
     }
 
     fn send(&mut self, consumer: &BaseConsumer<SinkContext>) {
-        if self.wanted.is_empty() || self.sent.is_some_and(|t| t.elapsed() < COMMIT_EVERY) {
+        let due = {
+            let router = lock(&consumer.context().router);
+            self.due(Instant::now(), |(topic, partition)| {
+                router.has(topic, *partition)
+            })
+        };
+        let Some(due) = due else {
             return;
-        }
-        self.sent = Some(Instant::now());
+        };
         let mut t = TopicPartitionList::new();
-        for ((topic, partition), offset) in &self.wanted {
+        for ((topic, partition), offset) in &due {
             let _ = t.add_partition_offset(topic, *partition, Offset::Offset(*offset));
         }
         if consumer.commit(&t, CommitMode::Async).is_ok() {
-            self.done.extend(self.wanted.drain());
+            self.done.extend(due);
+        } else {
+            self.wanted.extend(due);
         }
+    }
+
+    /// The offsets to commit now, if it is time and any are wanted: only those of partitions
+    /// `held` here (a worker's last word about a partition handed over since would move the
+    /// group's offset back behind what its next owner committed).
+    fn due(&mut self, now: Instant, held: impl Fn(&Part) -> bool) -> Option<Vec<(Part, i64)>> {
+        if self.wanted.is_empty()
+            || self
+                .sent
+                .is_some_and(|t| now.saturating_duration_since(t) < COMMIT_EVERY)
+        {
+            return None;
+        }
+        self.wanted.retain(|part, _| held(part));
+        if self.wanted.is_empty() {
+            return None;
+        }
+        self.sent = Some(now);
+        Some(self.wanted.drain().collect())
     }
 }
 
@@ -596,6 +748,58 @@ fn settle(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>, limit: 
 #[cfg(test)]
 mod tests {
     use super::reset_partition;
+
+    /// Kafka offsets are committed at most once a second, and only for partitions held here.
+    #[test]
+    fn kafka_commits_are_gathered_and_skip_partitions_handed_over() {
+        use super::{Commits, Part, COMMIT_EVERY};
+        use std::time::Instant;
+        let t0 = Instant::now();
+        let (a, b): (Part, Part) = (("t".into(), 0), ("t".into(), 1));
+        let held = |p: &Part| p.1 == 0;
+        let mut c = Commits::default();
+        assert_eq!(c.due(t0, held), None, "nothing wanted");
+        c.want(a.clone(), 5);
+        c.want(a.clone(), 9);
+        c.want(b.clone(), 3);
+        assert_eq!(
+            c.due(t0, held),
+            Some(vec![(a.clone(), 9)]),
+            "the latest; not b's"
+        );
+        c.done.insert(a.clone(), 9);
+        c.want(a.clone(), 12);
+        assert_eq!(c.due(t0 + COMMIT_EVERY / 2, held), None, "once a second");
+        assert_eq!(c.due(t0 + COMMIT_EVERY, held), Some(vec![(a, 12)]));
+    }
+
+    /// A channel lost soon after a rejoin is not forgotten: its rejoin waits out the interval,
+    /// then happens; a request of a worker whose assignment is over causes none.
+    #[test]
+    fn a_rejoin_asked_for_too_soon_waits_and_a_stale_one_is_dropped() {
+        use super::{Part, Rejoins, REJOIN_EVERY};
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let part: Part = ("t".into(), 3);
+        let current = |p: &Part, id: u64| p.1 == 3 && id == 2;
+        let mut r = Rejoins::default();
+        assert!(!r.due(t0, current), "nothing asked");
+        r.want(part.clone(), 2);
+        assert!(r.due(t0, current));
+        r.done(t0);
+        // The new assignment's worker loses its channel a second later.
+        r.want(part.clone(), 2);
+        let soon = t0 + Duration::from_secs(1);
+        assert!(!r.due(soon, current), "waits for the interval");
+        assert!(!r.due(soon + Duration::from_secs(1), current));
+        assert!(r.due(t0 + REJOIN_EVERY, current), "then rejoins");
+        r.done(t0 + REJOIN_EVERY);
+        // A worker of an earlier assignment (id 1) asks late: no rejoin, and it is dropped.
+        r.want(part, 1);
+        let later = t0 + 3 * REJOIN_EVERY;
+        assert!(!r.due(later, current));
+        assert!(!r.due(later, |_, _| true), "dropped, not kept");
+    }
 
     #[test]
     fn the_partition_of_an_offset_reset_warning() {

@@ -267,6 +267,13 @@ impl<'a> Native<'a> {
         name.to_str().unwrap_or("")
     }
 
+    /// Its topic handle, as an address: the same for every message of one topic while the
+    /// client holds the topic (an assigned partition's topic is held), and nothing to
+    /// dereference.
+    pub fn topic_handle(&self) -> usize {
+        self.m().rkt as usize
+    }
+
     /// Its partition.
     pub fn partition(&self) -> i32 {
         self.m().partition

@@ -188,6 +188,35 @@ fn escaped_len(s: &[u8]) -> usize {
         .sum::<usize>()
 }
 
+/// The most bytes of `value` that [`write_row`]'s outcome leaves for the batch's side buffer
+/// (with metadata of `metadata` bytes): all of it when it cannot be a row (it is kept for its
+/// dead letter), else the bytes before the row's own (`record::Candidate::prefix`).
+pub fn side_len(value: Option<&[u8]>, metadata: Option<usize>, options: &RowOptions) -> usize {
+    let layout = options.layout;
+    let whole = value.map_or(0, <[u8]>::len);
+    if is_tombstone(value, layout) {
+        return match layout.on_null {
+            OnNullValue::DeadLetter => whole,
+            OnNullValue::Skip | OnNullValue::Write => 0,
+        };
+    }
+    let v = value.unwrap_or_default();
+    match (layout.kind, layout.value_format) {
+        (LayoutKind::Columns, _) => {
+            crate::record::candidate_prefix_len(v, metadata.is_some()).unwrap_or(whole)
+        }
+        (LayoutKind::RecordContent, ValueFormat::Json) => 0,
+        (LayoutKind::RecordContent, ValueFormat::Text) => {
+            let too_big = row_len(value, metadata, options) > options.max_row_bytes;
+            if too_big || std::str::from_utf8(v).is_err() {
+                whole
+            } else {
+                0
+            }
+        }
+    }
+}
+
 /// The most bytes [`write_row`] writes for `value` with metadata of `metadata` bytes.
 pub fn row_len(value: Option<&[u8]>, metadata: Option<usize>, options: &RowOptions) -> usize {
     let layout = options.layout;

@@ -126,6 +126,18 @@ impl SinkMetrics {
         }
     }
 
+    /// `part` is no longer assigned here: its consumer lag reads 0 from this instance (the
+    /// `metrics` facade cannot remove a series; at 0 it adds nothing to a sum over the group,
+    /// while its next owner reports the lag).
+    pub fn forget(&self, part: &Part) {
+        metrics::gauge!(
+            "snowpipe_kafka_consumer_lag",
+            "topic" => part.0.clone(),
+            "partition" => part.1.to_string()
+        )
+        .set(0.0);
+    }
+
     /// Partitions paused for memory now.
     pub fn paused(&self, n: usize) {
         self.paused.set(n as f64);
@@ -338,5 +350,36 @@ mod tests {
         assert!(h.ready().unwrap_err().contains("stopping"));
         h.consumer_ended();
         assert!(h.live().unwrap_err().contains("consumer thread"));
+    }
+
+    /// A partition handed to another instance stops adding its last lag to this one's: summed
+    /// over the group (the README's query), each partition's backlog counts once.
+    #[test]
+    fn a_partition_handed_over_reads_no_lag_here() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let m = SinkMetrics::default();
+            let lag = |lag| crate::consumer::PartitionLag { lag, high: 100 };
+            let parts: std::collections::HashMap<Part, _> = [
+                (("t".to_owned(), 0), lag(40)),
+                (("t".to_owned(), 1), lag(7)),
+            ]
+            .into();
+            m.lags(&parts);
+            m.forget(&("t".to_owned(), 0));
+        });
+        let text = handle.render();
+        let value = |p: &str| {
+            text.lines()
+                .find(|l| {
+                    l.starts_with("snowpipe_kafka_consumer_lag{")
+                        && l.contains(&format!("partition=\"{p}\""))
+                })
+                .and_then(|l| l.rsplit(' ').next())
+                .map(str::to_owned)
+        };
+        assert_eq!(value("0").as_deref(), Some("0"), "{text}");
+        assert_eq!(value("1").as_deref(), Some("7"), "{text}");
     }
 }

@@ -134,6 +134,8 @@ pub enum End {
 pub struct Worker {
     /// Its partition.
     pub part: Part,
+    /// Which assignment of the partition it serves (`batch::Inbox::id`).
+    pub assignment: u64,
     /// Its channel, open.
     pub channel: Channel,
     /// Its messages, in batches from the poll thread.
@@ -474,7 +476,9 @@ impl Worker {
         } else {
             tracing::error!(%topic, partition, "{e}; this instance stops writing the partition");
         }
-        let _ = self.commands.send(ThreadCmd::Rejoin);
+        let _ = self
+            .commands
+            .send(ThreadCmd::Rejoin(self.part.clone(), self.assignment));
         End::Lost
     }
 

@@ -168,6 +168,24 @@ pub fn write_candidate(
     })
 }
 
+/// The bytes of `value` before its candidate row's own (`Candidate::prefix`), as
+/// [`write_candidate`] would write it with or without metadata; `None` when it writes none.
+pub fn candidate_prefix_len(value: &[u8], metadata: bool) -> Option<usize> {
+    let lead = value.iter().position(|b| !b.is_ascii_whitespace())?;
+    if value[lead] != b'{' {
+        return None;
+    }
+    if !metadata {
+        return Some(0);
+    }
+    Some(
+        value[lead + 1..]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map_or(value.len(), |p| lead + 1 + p),
+    )
+}
+
 /// The bytes [`write_candidate`] writes for `value` with metadata of `metadata` bytes (an
 /// upper bound).
 pub fn candidate_len(value: &[u8], metadata: Option<usize>) -> usize {

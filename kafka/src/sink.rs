@@ -238,6 +238,7 @@ pub async fn run_with(
                             let (stop, stop_rx) = oneshot::channel();
                             let worker = Worker {
                                 part: part.clone(),
+                                assignment: inbox.id,
                                 channel,
                                 batches: inbox.batches,
                                 rows,
@@ -264,6 +265,12 @@ pub async fn run_with(
                         }
                         sink_metrics.assigned(running.len());
                         health.opening(false);
+                        // And again once they are open: opening may take longer than the idle
+                        // time, and the partitions have read nothing yet.
+                        consumed_at.store(
+                            u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            Ordering::Relaxed,
+                        );
                         let _ = reply.send(starts);
                     }
                     Control::Revoke { parts, lost, reply } => {

@@ -7,6 +7,7 @@ mod command_line;
 mod connector_takeover;
 mod create_tables;
 mod headers;
+mod late_start;
 mod layouts;
 mod memory;
 mod operations;
