@@ -320,7 +320,11 @@ pub fn parse_bytes(s: &str) -> Result<MemoryBudget, String> {
     Ok(MemoryBudget(bytes))
 }
 
-/// `500ms`, `3s`, `2m`, `1h`.
+/// The longest duration accepted on the command line (longer ones overflow the clocks the
+/// sink adds them to).
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `500ms`, `3s`, `2m`, `1h`; at most 30 days.
 ///
 /// # Errors
 /// Anything else, with the accepted forms.
@@ -340,7 +344,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => n * 3600.0,
         _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s, m or h")),
     };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+    let d = Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{s:?} is longer than 30 days, the longest accepted"
+        ));
+    }
+    Ok(d)
 }
 
 impl SinkArgs {
@@ -455,6 +465,17 @@ impl SinkArgs {
             bail!(refused);
         }
         properties::check(&self.properties)?;
+        if self
+            .properties
+            .iter()
+            .any(|p| p.key == "statistics.interval.ms" && p.value.trim() == "0")
+        {
+            bail!(
+                "statistics.interval.ms=0 turns off librdkafka's statistics, which the sink reads \
+                 for each partition's lag (metrics, the progress line, and --until-idle, which \
+                 would never see the end): leave it out (1000 by default) or give a positive value"
+            );
+        }
         self.row_layout().map_err(anyhow::Error::msg)?;
         if let Some(dlq) = &self.dead_letter_topic {
             if self.topics.contains(dlq) {
@@ -520,19 +541,26 @@ impl SinkArgs {
         c
     }
 
-    /// The Snowflake client builder: `--profile`, else `SNOWFLAKE_*`.
+    /// The Snowflake client builder: `--profile`, else the connector file's connection over
+    /// `SNOWFLAKE_*` (an option on the command line wins over the file, as for every key).
     ///
     /// # Errors
     /// When the profile cannot be read.
     pub fn client_builder(&self) -> Result<snowpipe_streaming::ClientBuilder> {
         let builder = match &self.profile {
-            Some(p) => snowpipe_streaming::ClientBuilder::from_profile_file(p)
-                .with_context(|| format!("cannot read the profile {}", p.display()))?,
-            None => snowpipe_streaming::ClientBuilder::from_env(),
-        };
-        let builder = match &self.connection {
-            Some(c) => c.apply(builder),
-            None => builder,
+            Some(p) => {
+                if self.connection.is_some() {
+                    tracing::info!(
+                        "--profile given: the connector file's snowflake.* connection is not used"
+                    );
+                }
+                snowpipe_streaming::ClientBuilder::from_profile_file(p)
+                    .with_context(|| format!("cannot read the profile {}", p.display()))?
+            }
+            None => match &self.connection {
+                Some(c) => c.apply(snowpipe_streaming::ClientBuilder::from_env()),
+                None => snowpipe_streaming::ClientBuilder::from_env(),
+            },
         };
         let builder = builder.memory_budget_bytes(self.memory_budget.sdk());
         Ok(match self.max_client_lag {
@@ -644,6 +672,11 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("3 fortnights").unwrap_err().contains("unit"));
         assert!(parse_duration("soon").unwrap_err().contains("500ms"));
+        assert_eq!(parse_duration("720h"), Ok(Duration::from_secs(720 * 3600)));
+        // Longer ones overflowed the clocks they are added to (a panic, not an error).
+        assert!(parse_duration("9999999999999999999s")
+            .unwrap_err()
+            .contains("30 days"));
     }
 
     #[test]
@@ -690,6 +723,20 @@ mod tests {
         let c = config("-X fetch.queue.backoff.ms=250 -X fetch.max.bytes=52428800");
         assert_eq!(c.get("fetch.queue.backoff.ms"), Some("250"));
         assert_eq!(c.get("fetch.max.bytes"), Some("52428800"));
+    }
+
+    /// Without librdkafka's statistics no lag is known: `--until-idle` would never stop.
+    #[test]
+    fn statistics_cannot_be_turned_off() {
+        let err = args_with("-X statistics.interval.ms=0")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("--until-idle"), "{err:#}");
+        args_with("-X statistics.interval.ms=5000")
+            .unwrap()
+            .validate()
+            .unwrap();
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct Property {
 
 impl fmt::Debug for Property {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = if is_secret(&self.key) {
+        let value = if self.key.is_empty() || is_secret(&self.key) {
             "<redacted>"
         } else {
             &self.value
@@ -52,6 +52,8 @@ pub fn is_secret(key: &str) -> bool {
         || key == "ssl.key.pem"
         || key == "ssl_key"
         || key.starts_with("sasl.oauthbearer.config")
+        || key == "sasl.oauthbearer.assertion.private.key.passphrase"
+        || key == "sasl.oauthbearer.assertion.private.key.pem"
 }
 
 /// Keys of Java Kafka clients that librdkafka does not have, and what to write instead.
@@ -107,8 +109,17 @@ const JAVA_ONLY: &[(&str, &str)] = &[
 ///
 /// # Errors
 /// The first property refused: its key, librdkafka's reason without any value
-/// ([`redact`]), and the fix for a Java-only key. Never the value.
+/// ([`redact`]), and the fix for a Java-only key. Never the value. A `-X` that is not
+/// `KEY=VALUE` ([`parse`]), without repeating it.
 pub fn check(properties: &[Property]) -> Result<()> {
+    if let Some(at) = properties.iter().position(|p| p.key.is_empty()) {
+        bail!(
+            "-X number {} is not KEY=VALUE (no '=', or nothing before it): write a librdkafka \
+             property as -X key=value, e.g. -X session.timeout.ms=6000 (what was given is not \
+             shown: it may hold a secret)",
+            at + 1
+        );
+    }
     for p in properties {
         if let Some((_, fix)) = JAVA_ONLY
             .iter()
@@ -202,21 +213,24 @@ pub fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
-/// `-X`'s value parser: `KEY=VALUE`.
+/// `-X`'s value parser: `KEY=VALUE`. Text that is not (no `=`, or nothing before it) is kept
+/// as a property without a key, which [`check`] refuses: the command-line parser would
+/// repeat the whole text in its error, and a typo such as `-X sasl.password:…` holds a
+/// secret.
 ///
 /// # Errors
-/// No `=`, or an empty key.
+/// None (the signature is the command-line parser's).
 pub fn parse(s: &str) -> Result<Property, String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok(Property {
+    Ok(match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Property {
             key: k.trim().to_owned(),
             value: v.to_owned(),
-        }),
-        _ => Err(format!(
-            "{:?} is not KEY=VALUE (a librdkafka property, e.g. session.timeout.ms=6000)",
-            s.split_once('=').map_or(s, |(k, _)| k)
-        )),
-    }
+        },
+        _ => Property {
+            key: String::new(),
+            value: s.to_owned(),
+        },
+    })
 }
 
 /// The properties of a `client.properties` text: `KEY=VALUE` lines; blank lines and lines
@@ -301,8 +315,13 @@ mod tests {
             ("session.timeout.ms", "6000")
         );
         assert_eq!(parse("a=b=c").unwrap().value, "b=c");
-        assert!(parse("novalue").is_err());
-        assert!(parse("=x").is_err());
+        for typo in ["sasl.password:hunter2", "=hunter2"] {
+            let p = parse(typo).unwrap();
+            assert!(!format!("{p:?}").contains("hunter2"), "{p:?}");
+            let err = format!("{:#}", check(&[parse("a=b").unwrap(), p]).unwrap_err());
+            assert!(err.contains("-X number 2 is not KEY=VALUE"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

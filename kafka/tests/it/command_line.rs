@@ -122,6 +122,28 @@ fn refused_properties_never_print_their_secret() {
     }
 }
 
+/// A `-X` typo (`:` for `=`, or no key) is refused naming the fix, and neither the parser of
+/// the command line nor the sink repeats it: it may be a password.
+#[test]
+fn a_mistyped_x_property_is_refused_without_repeating_it() {
+    for typo in ["sasl.password:S3cr3t-vAlue-91", "=S3cr3t-vAlue-91"] {
+        let out = run(&["-X", "security.protocol=SASL_PLAINTEXT", "-X", typo]);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(1), "{typo}: {stderr}");
+        assert!(
+            !stdout.contains("S3cr3t") && !stderr.contains("S3cr3t"),
+            "{typo}: the secret reached the output:\n{stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains("-X number 2 is not KEY=VALUE"),
+            "{typo}: {stderr}"
+        );
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn a_properties_file_others_can_read_draws_a_warning() {
