@@ -24,11 +24,15 @@
 //! depend on converter settings: a guess here could land different data). The connector writes
 //! a decimal of up to 38 digits as a JSON number; here it is always a string, which a `NUMBER`
 //! column reads exactly and a `VARIANT` keeps without rounding through a double.
+//!
+//! Both the decoder and the writer recurse, so a body is first walked for its depth
+//! ([`crate::avro_depth`]): one nested deeper than [`crate::avro_depth::MAX_DEPTH`] levels of
+//! records, arrays and maps is refused before it could overflow the thread's stack.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use apache_avro::schema::{Name, Schema};
+use apache_avro::schema::{Name, ResolvedSchema, Schema};
 use apache_avro::types::Value;
 use base64::Engine as _;
 
@@ -37,6 +41,9 @@ use base64::Engine as _;
 pub struct AvroSchema {
     root: Schema,
     names: HashMap<String, Schema>,
+    /// The named types by their fully qualified names, as the decoder resolves references
+    /// (`None` when the decoder cannot resolve them: it refuses every body before decoding).
+    resolved: Option<HashMap<Name, Schema>>,
 }
 
 impl AvroSchema {
@@ -48,15 +55,26 @@ impl AvroSchema {
         let root = Schema::parse_str(text).map_err(|e| format!("not an Avro schema: {e}"))?;
         let mut names = HashMap::new();
         collect_names(&root, None, &mut names);
-        Ok(Self { root, names })
+        let resolved = ResolvedSchema::try_from(&root).ok().map(|r| {
+            r.get_names()
+                .iter()
+                .map(|(name, schema)| (name.clone(), (*schema).clone()))
+                .collect()
+        });
+        Ok(Self {
+            root,
+            names,
+            resolved,
+        })
     }
 
     /// Decodes `body` (one Avro binary datum, all of it) and writes its row's JSON object, or
     /// `null` for a null (a `[null, T]` union's: Kafka Connect's tombstone).
     ///
     /// # Errors
-    /// Bytes that are not a datum of this schema, bytes left after it, a value that is not a
-    /// record (or null), or a value JSON cannot hold (see the module docs): the reason names it.
+    /// Bytes that are not a datum of this schema, bytes left after it, a value nested deeper
+    /// than [`crate::avro_depth::MAX_DEPTH`] levels, a value that is not a record (or null), or
+    /// a value JSON cannot hold (see the module docs): the reason names it.
     pub fn to_json(&self, body: &[u8]) -> Result<String, String> {
         self.decode(body, true)
     }
@@ -72,6 +90,9 @@ impl AvroSchema {
     }
 
     fn decode(&self, body: &[u8], record_only: bool) -> Result<String, String> {
+        if let Some(names) = &self.resolved {
+            crate::avro_depth::check(&self.root, names, body)?;
+        }
         let mut reader = body;
         let value = apache_avro::from_avro_datum(&self.root, &mut reader, None)
             .map_err(|e| format!("the Avro body does not decode with its schema: {e}"))?;
@@ -568,6 +589,99 @@ mod tests {
             .value_to_json(b"\x02a\x00")
             .unwrap_err()
             .contains("left"));
+    }
+
+    /// A recursive schema: each level of nesting costs the producer one byte.
+    const NODE: &str =
+        r#"{"type":"record","name":"Node","fields":[{"name":"next","type":["null","Node"]}]}"#;
+
+    /// The body of a `Node` nested `records` deep (the branch `Node` `records - 1` times, then
+    /// `null`), and its JSON.
+    fn nested(records: usize) -> (Vec<u8>, String) {
+        let mut body = vec![2u8; records - 1];
+        body.push(0);
+        let json = format!(
+            "{}null{}",
+            r#"{"next":"#.repeat(records),
+            "}".repeat(records)
+        );
+        (body, json)
+    }
+
+    /// `f` on a thread with a stack of `bytes` (the sink's runtime threads have
+    /// [`crate::avro_depth::STACK_BYTES`]).
+    fn on_stack<T: Send + 'static>(bytes: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(bytes)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    /// One producer's deeply nested value must be a dead letter, never a stack overflow (which
+    /// aborts the process, and the restarted sink reads the same message again).
+    #[test]
+    fn a_value_nested_past_the_limit_is_a_dead_letter_not_a_stack_overflow() {
+        let deep = crate::avro_depth::MAX_DEPTH + 1;
+        for records in [deep, 1 << 20] {
+            let err = on_stack(crate::avro_depth::STACK_BYTES, move || {
+                let schema = AvroSchema::parse(NODE).unwrap();
+                let (body, _) = nested(records);
+                (schema.to_json(&body), schema.value_to_json(&body))
+            });
+            for err in [err.0.unwrap_err(), err.1.unwrap_err()] {
+                assert!(
+                    err.contains(&format!(
+                        "nests deeper than {} levels",
+                        crate::avro_depth::MAX_DEPTH
+                    )),
+                    "{records}: {err}"
+                );
+            }
+        }
+        // A record that holds itself, with no union to end it, nests without end: even an
+        // empty body would recurse for ever in the decoder.
+        let endless = on_stack(crate::avro_depth::STACK_BYTES, || {
+            AvroSchema::parse(
+                r#"{"type":"record","name":"Loop","fields":[{"name":"again","type":"Loop"}]}"#,
+            )
+            .unwrap()
+            .to_json(b"")
+        });
+        assert!(endless.unwrap_err().contains("nests deeper than"));
+    }
+
+    /// At the limit, the worst shape (a union whose branch refers to a record: three decoder
+    /// frames a level) decodes and is written as it always was, on three quarters of a runtime
+    /// thread's stack in this (debug) build.
+    #[test]
+    fn a_value_at_the_limit_decodes_as_before_on_a_small_stack() {
+        for records in [1, 2, crate::avro_depth::MAX_DEPTH] {
+            let (got, want) = on_stack(crate::avro_depth::STACK_BYTES / 4 * 3, move || {
+                let schema = AvroSchema::parse(NODE).unwrap();
+                let (body, json) = nested(records);
+                (schema.to_json(&body), json)
+            });
+            assert_eq!(got, Ok(want), "{records} records");
+        }
+    }
+
+    /// The stack a decode takes, for choosing the limit: `AVRO_PROBE_RECORDS` records deep
+    /// (without the depth check) on a thread of `AVRO_PROBE_STACK` bytes. Run it alone and
+    /// watch for an abort.
+    #[test]
+    #[ignore]
+    fn probe_the_stack_a_decode_takes() {
+        let env = |k: &str| std::env::var(k).unwrap().parse::<usize>().unwrap();
+        let (records, stack) = (env("AVRO_PROBE_RECORDS"), env("AVRO_PROBE_STACK"));
+        let ok = on_stack(stack, move || {
+            let mut schema = AvroSchema::parse(NODE).unwrap();
+            schema.resolved = None;
+            let (body, json) = nested(records);
+            schema.to_json(&body) == Ok(json)
+        });
+        assert!(ok);
     }
 
     #[test]

@@ -31,11 +31,13 @@
 //! (`--create-tables`), [`migrate_v3`] (`--migrate-v3-offsets`), [`dead_letter`], [`report`] (the
 //! progress and closing lines), [`metrics`](mod@metrics) (Prometheus, health and readiness);
 //! [`value_format`] (Schema Registry values: `--value-format`), with [`registry`] (the registry
-//! client) and [`avro`] (Avro → JSON). With the default feature `demo`: `demo` (`snowpipe-kafka
-//! demo`, and the lab the tests use) and `bench` (`snowpipe-kafka bench`), which embed the
-//! emulator; without it (`--no-default-features`) the crate is the sink alone.
+//! client), [`avro`] (Avro → JSON) and [`avro_depth`] (how deep an Avro body nests). With the
+//! default feature `demo`: `demo` (`snowpipe-kafka demo`, and the lab the tests use) and `bench`
+//! (`snowpipe-kafka bench`), which embed the emulator; without it (`--no-default-features`) the
+//! crate is the sink alone.
 
 pub mod avro;
+pub mod avro_depth;
 pub mod batch;
 #[cfg(feature = "demo")]
 pub mod bench;

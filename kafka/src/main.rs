@@ -107,6 +107,8 @@ const NO_OPTIONS_HINT: &str = " (`demo` and `bench` need the default feature `de
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Values are decoded on these threads; the Avro depth limit is measured against it.
+        .thread_stack_size(snowpipe_kafka::avro_depth::STACK_BYTES)
         .build()?)
 }
 

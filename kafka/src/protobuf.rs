@@ -437,6 +437,48 @@ import "google/protobuf/timestamp.proto";
         assert_eq!(schema.to_json(&line).unwrap(), r#"{"sku":"s"}"#);
     }
 
+    /// A `Node` nested `levels` deep (each level a length-delimited field 1), after the
+    /// message indexes `[0]`.
+    fn nested(levels: usize) -> Vec<u8> {
+        let mut lens = vec![0usize];
+        for _ in 0..levels {
+            let inner = *lens.last().unwrap();
+            lens.push(1 + prost::encoding::encoded_len_varint(inner as u64) + inner);
+        }
+        let mut body = vec![0u8];
+        for len in lens[..levels].iter().rev() {
+            body.push(0x0a);
+            prost::encoding::encode_varint(*len as u64, &mut body);
+        }
+        body
+    }
+
+    /// The decoder stops at prost's recursion limit (100 messages), as deep as the writer goes
+    /// ([`MAX_DEPTH`]): a deeper payload is a dead letter, never a stack overflow, and one at
+    /// the limit decodes on half of a tokio worker's stack in this (debug) build.
+    #[test]
+    fn a_message_nested_past_the_limit_is_a_dead_letter_not_a_stack_overflow() {
+        let on_stack = |bytes, levels| {
+            std::thread::Builder::new()
+                .stack_size(bytes)
+                .spawn(move || {
+                    let schema =
+                        ProtoSchema::parse("syntax = \"proto3\"; message Node { Node next = 1; }")
+                            .unwrap();
+                    schema.to_json(&nested(levels))
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        };
+        let at_limit = on_stack(1 << 20, 99).unwrap();
+        assert_eq!(at_limit.matches("{\"next\":").count(), 100, "{at_limit}");
+        for levels in [101, 200_000] {
+            let err = on_stack(2 << 20, levels).unwrap_err();
+            assert!(err.contains("does not decode as Node"), "{err}");
+        }
+    }
+
     #[test]
     fn what_cannot_be_read_exactly_is_refused_with_the_reason() {
         let schema = ProtoSchema::parse(PROTO).unwrap();

@@ -348,10 +348,16 @@ pub fn write_metadata(
     if !record.headers.is_empty() {
         out.extend_from_slice(b",\"headers\":{");
         let mut first = true;
+        // Many headers (a 1 MB message holds 150,000): which are given again, found at once.
+        let many = (record.headers.len() > FEW_HEADERS).then(|| given_again(record.headers));
         for (i, (k, v)) in record.headers.iter().enumerate() {
             let key = header_key(k)?;
             // A key given again later: the last value is the one kept.
-            if record.headers[i + 1..].iter().any(|(later, _)| later == k) {
+            let again = match &many {
+                Some(again) => again[i],
+                None => record.headers[i + 1..].iter().any(|(later, _)| later == k),
+            };
+            if again {
                 continue;
             }
             if !first {
@@ -374,6 +380,24 @@ pub fn write_metadata(
         out.remove(start + 1);
     }
     Ok(())
+}
+
+/// Up to this many headers, a key given twice is found by looking at the later ones (no
+/// allocation); beyond, by [`given_again`], whose work grows with the count, not its square.
+const FEW_HEADERS: usize = 32;
+
+/// Whether each header's key is given again by a later header (whose value is then the one
+/// kept).
+fn given_again(headers: &[(&[u8], Option<&[u8]>)]) -> Vec<bool> {
+    let mut last = std::collections::HashMap::with_capacity(headers.len());
+    for (i, (k, _)) in headers.iter().enumerate() {
+        last.insert(*k, i);
+    }
+    headers
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| last.get(k) != Some(&i))
+        .collect()
 }
 
 /// A header value as the JSON it holds (line breaks, which JSON allows only as white space,
@@ -556,6 +580,47 @@ mod tests {
             let err = to_row(&record(*value, NO_HEADERS), dead_on_null(PLAIN)).unwrap_err();
             assert!(err.contains(why), "{value:?}: {err}");
         }
+    }
+
+    /// A message may carry 150,000 headers (1 MB of them): a key given twice is found without
+    /// comparing every pair (which took seconds on the poll thread), and the last value of each
+    /// key is still the one kept, in the order of the values kept.
+    #[test]
+    fn many_headers_keep_the_last_value_of_each_key_in_order() {
+        let owned: Vec<(Vec<u8>, Vec<u8>)> = (0..150_000)
+            .map(|i| {
+                (
+                    format!("k{}", i % 1000).into_bytes(),
+                    format!("v{i}").into_bytes(),
+                )
+            })
+            .collect();
+        let headers: Vec<(&[u8], Option<&[u8]>)> =
+            owned.iter().map(|(k, v)| (&k[..], Some(&v[..]))).collect();
+        let mut out = Vec::new();
+        write_metadata(&record(None, &headers), MetaOptions::default(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let start = text.find("\"headers\":{").unwrap();
+        let want: String = (149_000..150_000)
+            .map(|i| format!("\"k{}\":\"v{i}\"", i % 1000))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(&text[start..], format!("\"headers\":{{{want}}}}}"));
+        // Both ways of finding them agree, on either side of the bound.
+        for n in [0, 1, 2, FEW_HEADERS, FEW_HEADERS + 1, 100] {
+            let keys: Vec<Vec<u8>> = (0..n).map(|i| vec![b'a' + (i * 7 % 5) as u8]).collect();
+            let headers: Vec<(&[u8], Option<&[u8]>)> =
+                keys.iter().map(|k| (&k[..], None)).collect();
+            let pairwise: Vec<bool> = (0..n)
+                .map(|i| headers[i + 1..].iter().any(|(k, _)| *k == headers[i].0))
+                .collect();
+            assert_eq!(given_again(&headers), pairwise, "{n} headers");
+        }
+        // A key that is not text is still found, also among many headers.
+        let mut bad = headers[..100].to_vec();
+        bad.push((&[0xff], None));
+        let err = write_metadata(&record(None, &bad), MetaOptions::default(), &mut Vec::new());
+        assert!(err.unwrap_err().contains("not UTF-8"));
     }
 
     #[test]

@@ -32,7 +32,7 @@ const MAX_CACHED: usize = 10_000;
 #[derive(Debug)]
 pub enum Registered {
     /// An Avro schema.
-    Avro(AvroSchema),
+    Avro(Box<AvroSchema>),
     /// A JSON Schema (the payload is JSON text; the schema itself is not applied).
     Json,
     /// A Protobuf schema, compiled.
@@ -256,7 +256,7 @@ fn parse_answer(body: &[u8]) -> Result<Registered, String> {
         );
     }
     match answer.schema_type.as_deref().unwrap_or("AVRO") {
-        "AVRO" => AvroSchema::parse(&answer.schema).map(Registered::Avro),
+        "AVRO" => AvroSchema::parse(&answer.schema).map(|s| Registered::Avro(Box::new(s))),
         "JSON" => Ok(Registered::Json),
         "PROTOBUF" => ProtoSchema::parse(&answer.schema).map(Registered::Protobuf),
         other => Err(format!("the schema type {other:?} is unknown")),
