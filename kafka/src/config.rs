@@ -97,6 +97,11 @@ pub struct SinkArgs {
     /// shows no secret). `--schema-registry-basic-auth` wins.
     #[arg(skip)]
     pub registry_auth: Option<crate::registry::BasicAuth>,
+    /// `--connector-config`'s `value.converter.basic.auth.credentials.source=SASL_INHERIT`: the
+    /// Schema Registry credentials are the Kafka login's (`sasl.username`, `sasl.password` of
+    /// `--kafka-config` / `-X`). `--schema-registry-basic-auth` wins.
+    #[arg(skip)]
+    pub registry_auth_inherit: bool,
     /// Create a missing table as Snowflake's Kafka connector does (`RECORD_METADATA VARIANT`,
     /// schema evolution and error logging on) through the SQL API, when its first partition is
     /// assigned; the pipes must be default pipes `<TABLE>-STREAMING`. See `create_tables`.
@@ -197,8 +202,8 @@ pub struct SinkArgs {
     /// schemas of `--schema-registry-url`.
     #[arg(long, value_enum, default_value_t = ValueFormat::Json)]
     pub value_format: ValueFormat,
-    /// The Confluent Schema Registry, `http(s)://HOST:PORT` (for a `--value-format` other
-    /// than json).
+    /// The Confluent Schema Registry, `http(s)://HOST:PORT`, or several separated by commas
+    /// (tried in turn when one cannot answer), for a `--value-format` other than json.
     #[arg(long, value_name = "URL")]
     pub schema_registry_url: Option<String>,
     /// Where the registry's `USER:PASSWORD` is: `env:NAME` (an environment variable) or

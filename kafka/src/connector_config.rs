@@ -7,7 +7,10 @@
 //! line gives an option, it wins. The Snowflake connection (URL, user, key, passphrase, role)
 //! never becomes an option: it goes to the client builder ([`Connection`], redacted in `Debug`),
 //! and the registry's `basic.auth.user.info`, parsed, to the sink's settings as they are
-//! (`SinkArgs::registry_auth`, a [`BasicAuth`] whose `Debug` shows no secret). Every key not taken is listed once, by name, at
+//! (`SinkArgs::registry_auth`, a [`BasicAuth`] whose `Debug` shows no secret), or, with
+//! `basic.auth.credentials.source=SASL_INHERIT`, the word to take the Kafka login's
+//! (`SinkArgs::registry_auth_inherit`). A `.properties` file is read as Java reads it
+//! (escapes, continued lines: `parse_properties`). Every key not taken is listed once, by name, at
 //! start (never its value). Key names and values are the connector's (`shared/kafka-connector.md`,
 //! the connector's `Utils.java` and `SnowflakeSinkConnectorConfig.java`).
 
@@ -93,6 +96,9 @@ pub struct ConnectorConfig {
     pub connection: Connection,
     /// The registry's credentials (`value.converter.basic.auth.user.info`).
     pub registry_auth: Option<BasicAuth>,
+    /// `value.converter.basic.auth.credentials.source=SASL_INHERIT`: the registry's
+    /// credentials are the Kafka login's (`sasl.username`, `sasl.password`).
+    pub registry_auth_inherit: bool,
     /// Keys this sink has no equivalent for (names only).
     pub ignored: Vec<String>,
     /// How a taken key's meaning differs here (logged once at start).
@@ -105,6 +111,7 @@ impl std::fmt::Debug for ConnectorConfig {
             .field("args", &self.args)
             .field("connection", &self.connection)
             .field("registry_auth", &self.registry_auth)
+            .field("registry_auth_inherit", &self.registry_auth_inherit)
             .field("ignored", &self.ignored)
             .field("notes", &self.notes)
             .finish()
@@ -126,8 +133,8 @@ pub fn read(path: &Path) -> Result<ConnectorConfig> {
 /// The configuration's keys and values (as text).
 ///
 /// # Errors
-/// JSON that is not an object (or whose `config` is not), a `.properties` line without `=`
-/// or `:`.
+/// JSON that is not an object (or whose `config` is not), a `.properties` line that is a key
+/// alone or has a malformed `\uXXXX` ([`parse_properties`]).
 pub fn parse(text: &str) -> Result<BTreeMap<String, String>> {
     if text.trim_start().starts_with('{') {
         parse_json(text)
@@ -163,31 +170,145 @@ fn parse_json(text: &str) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// A `.properties` text read as Java's `Properties.load` reads it: lines end at `\n`, `\r\n`
+/// or `\r`; a line ending in an odd number of backslashes goes on on the next (whose leading
+/// whitespace is dropped); blank lines and lines starting with `#` or `!` are skipped; the key
+/// ends at the first unescaped `=`, `:` or whitespace, and the whitespace and one `=` or `:`
+/// after it are skipped; in keys and values `\t`, `\n`, `\r`, `\f` and `\uXXXX` are those
+/// characters and a backslash before any other character stands for that character (`\\` is a
+/// backslash, `\=` an `=`). The value keeps its trailing whitespace, as Java's does (the keys
+/// this sink reads are trimmed by [`translate`]).
+///
+/// # Errors
+/// A malformed `\uXXXX`, or a line that is a key alone (Java reads it as an empty value; here
+/// it is most likely not a properties file at all), naming the line, never its text.
 fn parse_properties(text: &str) -> Result<BTreeMap<String, String>> {
+    const WHITE: [char; 3] = [' ', '\t', '\x0c'];
+    let lines: Vec<&str> = natural_lines(text);
     let mut out = BTreeMap::new();
-    let mut pending = String::new();
-    for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim_start();
-        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
-        {
+    let mut next = 0;
+    while next < lines.len() {
+        let number = next + 1;
+        let mut line = lines[next].trim_start_matches(WHITE);
+        next += 1;
+        if line.is_empty() || line.starts_with(['#', '!']) {
             continue;
         }
-        // A line ending in an odd number of backslashes continues on the next.
-        let trailing = line.len() - line.trim_end_matches('\\').len();
-        if trailing % 2 == 1 {
-            pending.push_str(&line[..line.len() - 1]);
-            continue;
+        let mut logical = String::new();
+        loop {
+            let trailing = line.len() - line.trim_end_matches('\\').len();
+            if trailing % 2 == 0 {
+                logical.push_str(line);
+                break;
+            }
+            logical.push_str(&line[..line.len() - 1]);
+            let Some(more) = lines.get(next) else {
+                break;
+            };
+            next += 1;
+            line = more.trim_start_matches(WHITE);
         }
-        pending.push_str(line);
-        let entry = std::mem::take(&mut pending);
-        let Some(at) = entry.find(['=', ':']) else {
-            bail!("line {}: no `=` (write key=value)", n + 1);
-        };
-        let key = entry[..at].trim();
-        let value = entry[at + 1..].trim();
-        out.insert(key.to_owned(), value.to_owned());
+        let (key, value) = split_entry(&logical).with_context(|| format!("line {number}"))?;
+        out.insert(key, value);
     }
     Ok(out)
+}
+
+/// `text`'s lines, ended by `\n`, `\r\n` or `\r` (as Java's `Properties` reads them).
+fn natural_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find(['\n', '\r']) {
+            Some(end) => {
+                lines.push(&rest[..end]);
+                let skip = if rest[end..].starts_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
+                rest = &rest[end + skip..];
+            }
+            None => {
+                lines.push(rest);
+                rest = "";
+            }
+        }
+    }
+    lines
+}
+
+/// A logical line's key and value, unescaped (Java's `Properties.load0` and `loadConvert`).
+fn split_entry(line: &str) -> Result<(String, String)> {
+    let chars: Vec<char> = line.chars().collect();
+    let white = |c: char| matches!(c, ' ' | '\t' | '\x0c');
+    let mut key_end = chars.len();
+    let mut value_start = chars.len();
+    let mut separated = false;
+    let mut escaped = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if !escaped && (c == '=' || c == ':') {
+            (key_end, value_start, separated) = (i, i + 1, true);
+            break;
+        }
+        if !escaped && white(c) {
+            (key_end, value_start) = (i, i + 1);
+            break;
+        }
+        escaped = c == '\\' && !escaped;
+    }
+    while let Some(&c) = chars.get(value_start) {
+        if !white(c) {
+            if separated || (c != '=' && c != ':') {
+                break;
+            }
+            separated = true;
+        }
+        value_start += 1;
+    }
+    if !separated && value_start >= chars.len() {
+        bail!("no `=` (write key=value)");
+    }
+    Ok((
+        unescape(&chars[..key_end])?,
+        unescape(&chars[value_start.min(chars.len())..])?,
+    ))
+}
+
+/// Java's `Properties` escapes taken out of `text`.
+fn unescape(text: &[char]) -> Result<String> {
+    let mut units: Vec<u16> = Vec::with_capacity(text.len());
+    let mut rest = text.iter();
+    let mut buf = [0u16; 2];
+    while let Some(&c) = rest.next() {
+        let c = if c == '\\' {
+            match rest.next() {
+                // A backslash that ends the text (a continued last line): nothing.
+                None => break,
+                Some('t') => '\t',
+                Some('n') => '\n',
+                Some('r') => '\r',
+                Some('f') => '\x0c',
+                Some('u') => {
+                    let hex: String = rest.by_ref().take(4).collect();
+                    let unit = u16::from_str_radix(&hex, 16)
+                        .ok()
+                        .filter(|_| hex.len() == 4 && hex.chars().all(|h| h.is_ascii_hexdigit()))
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("malformed \\uXXXX escape (four hex digits expected)")
+                        })?;
+                    units.push(unit);
+                    continue;
+                }
+                Some(&other) => other,
+            }
+        } else {
+            c
+        };
+        units.extend_from_slice(c.encode_utf16(&mut buf));
+    }
+    String::from_utf16(&units)
+        .map_err(|_| anyhow::anyhow!("a \\uXXXX escape is half a surrogate pair"))
 }
 
 /// Keys of Kafka Connect itself, taken as they are (nothing to do here).
@@ -385,10 +506,36 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
     if let Some(url) = get("value.converter.schema.registry.url") {
         flag(&mut c, "--schema-registry-url", Some(url));
     }
-    if let Some(auth) = get("value.converter.basic.auth.user.info") {
-        let auth = BasicAuth::parse(auth)
-            .map_err(|e| anyhow::anyhow!("value.converter.basic.auth.user.info: {e}"))?;
-        c.registry_auth = Some(auth);
+    // Where the converter's registry credentials come from (Confluent's
+    // `basic.auth.credentials.source`, `USER_INFO` by default).
+    match get("value.converter.basic.auth.credentials.source")
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None | Some("USER_INFO") => {
+            if let Some(auth) = get("value.converter.basic.auth.user.info") {
+                let auth = BasicAuth::parse(auth)
+                    .map_err(|e| anyhow::anyhow!("value.converter.basic.auth.user.info: {e}"))?;
+                c.registry_auth = Some(auth);
+            }
+        }
+        // The Kafka client's SASL login: here the sink's own Kafka properties (librdkafka has
+        // no JAAS, so `sasl.username`/`sasl.password` stand for the JAAS line's).
+        Some("SASL_INHERIT") => {
+            c.registry_auth_inherit = true;
+            if get("value.converter.basic.auth.user.info").is_some() {
+                c.notes.push(
+                    "value.converter.basic.auth.user.info is not used:                      value.converter.basic.auth.credentials.source=SASL_INHERIT takes the                      registry's credentials from the Kafka login (sasl.username, sasl.password)"
+                        .into(),
+                );
+            }
+        }
+        Some("URL") => bail!(
+            "value.converter.basic.auth.credentials.source=URL (credentials in the registry's              URL) is not supported: this sink keeps credentials out of URLs; take them out of              value.converter.schema.registry.url and write them as              value.converter.basic.auth.user.info=USER:PASSWORD (or give              --schema-registry-basic-auth), with the source USER_INFO"
+        ),
+        Some(other) => bail!(
+            "value.converter.basic.auth.credentials.source={other}: the sink knows USER_INFO              (value.converter.basic.auth.user.info) and SASL_INHERIT (the Kafka login's              sasl.username and sasl.password)"
+        ),
     }
     taken.push("key.converter");
     if let Some(conv) = get("key.converter") {
@@ -732,6 +879,8 @@ mod tests {
             schema_registry_url: sink.schema_registry_url.clone(),
             schema_registry_basic_auth: None,
             registry_auth: sink.registry_auth.clone(),
+            registry_auth_inherit: false,
+            kafka_login: None,
         };
         assert!(format.decoder().unwrap().is_some());
         assert!(std::env::vars().all(|(_, v)| !v.contains("sr-secret")));
@@ -826,8 +975,9 @@ mod tests {
     /// resolved then); listed topics are resolved through the map's regexes now.
     #[test]
     fn topics_regex_and_regex_maps_pass_through() {
-        let text = "topics.regex=orders\\..*\n\
-                    snowflake.topic2table.map=orders\\.(.*):orders_$1\n\
+        // As Java reads the file: `\\` is one backslash.
+        let text = "topics.regex=orders\\\\..*\n\
+                    snowflake.topic2table.map=orders\\\\.(.*):orders_$1\n\
                     snowflake.topic2table.map.regex.replacement=true\n";
         let c = translate(&parse(text).unwrap()).unwrap();
         assert_eq!(
@@ -844,7 +994,7 @@ mod tests {
         assert!(c.ignored.is_empty(), "{:?}", c.ignored);
         // Listed topics: a regex entry names the table (without replacement, as written).
         let c = translate(
-            &parse("topics=orders.eu,clicks\nsnowflake.topic2table.map=orders\\..*:all_orders")
+            &parse("topics=orders.eu,clicks\nsnowflake.topic2table.map=orders\\\\..*:all_orders")
                 .unwrap(),
         )
         .unwrap();
@@ -913,5 +1063,133 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
         let (same, none) = expand(vec!["snowpipe-kafka".into(), "--brokers".into()]).unwrap();
         assert!(none.is_none() && same.len() == 2);
+    }
+
+    /// A `.properties` file with Java's escapes, continued lines and separators reads as
+    /// Java's `Properties.load` reads it (the expected map is what OpenJDK printed for this
+    /// text).
+    #[test]
+    fn a_properties_file_reads_as_java_reads_it() {
+        let text = r#"topics.regex=orders\\..*
+# a comment \
+not.continued=1
+  ! another comment
+snowflake.topic2table.map = orders\\.(.*):orders_$1 ,\
+     clicks:"Click\u0020Log"
+key\ with\ spaces:va\lue\:x\=y
+tabs\t=a\tb\nc\rd\fe
+   spaced    value with trailing   
+colon:: second colon kept
+eq==second eq kept
+white   =   after white
+odd\\\
+   next=v
+even\\=w
+last=\u00e9\u263a\uD83D\uDE00
+empty=
+sep.only.whitespace value here
+winline=a\r
+cont.at.end=x\"#;
+        let keys = parse(text).unwrap();
+        let expected: BTreeMap<String, String> = [
+            ("colon", ": second colon kept"),
+            ("cont.at.end", "x"),
+            ("empty", ""),
+            ("eq", "=second eq kept"),
+            ("even\\", "w"),
+            ("key with spaces", "value:x=y"),
+            ("last", "\u{e9}\u{263a}\u{1f600}"),
+            ("not.continued", "1"),
+            ("odd\\next", "v"),
+            ("sep.only.whitespace", "value here"),
+            (
+                "snowflake.topic2table.map",
+                "orders\\.(.*):orders_$1 ,clicks:\"Click Log\"",
+            ),
+            ("spaced", "value with trailing   "),
+            ("tabs\t", "a\tb\nc\rd\x0ce"),
+            ("topics.regex", "orders\\..*"),
+            ("white", "after white"),
+            ("winline", "a\r"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(keys, expected);
+        // Lines end at \r\n and at a lone \r too.
+        let keys = parse("a=b\r\nc=d\re=f\n").unwrap();
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        assert_eq!(keys["c"], "d");
+        // The regex reaches the option as Java's connector would read it.
+        let c = translate(&parse("topics.regex=orders\\\\..*\n").unwrap()).unwrap();
+        assert_eq!(args_of(&c)[..2], ["--topic-regex", "orders\\..*"]);
+        // What Java refuses is refused naming the line, never its text.
+        for (text, why) in [
+            ("a=1\nb=\\u12G4s3cret", "line 2: malformed \\uXXXX"),
+            ("a=1\n\nb=\\u12", "line 3: malformed"),
+            ("a=1\n[1,2]", "line 2: no `=`"),
+        ] {
+            let err = format!("{:#}", parse(text).unwrap_err());
+            assert!(err.contains(why), "{text}: {err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+    }
+
+    /// `value.converter.basic.auth.credentials.source`: SASL_INHERIT takes the Kafka login's
+    /// credentials (the decoder gets them, or refuses to start without them, naming the fix);
+    /// URL and unknown sources are refused naming the alternative.
+    #[test]
+    fn sasl_inherit_takes_the_kafka_login_and_other_sources_are_refused() {
+        let base = "value.converter=io.confluent.connect.avro.AvroConverter\n\
+                    value.converter.schema.registry.url=http://127.0.0.1:8081\n";
+        let text = format!(
+            "{base}value.converter.basic.auth.credentials.source=SASL_INHERIT\n\
+             value.converter.basic.auth.user.info=sr-user:sr-secret\n"
+        );
+        let c = translate(&parse(&text).unwrap()).unwrap();
+        assert!(
+            c.registry_auth_inherit && c.registry_auth.is_none(),
+            "{c:?}"
+        );
+        assert!(c.ignored.is_empty(), "{c:?}");
+        assert!(
+            c.notes[0].contains("user.info is not used"),
+            "{:?}",
+            c.notes
+        );
+        let properties: Vec<_> = ["sasl.username=kafka-user", "sasl.password=k-s3cret"]
+            .iter()
+            .map(|p| crate::properties::parse(p).unwrap())
+            .collect();
+        let login = crate::value_format::kafka_login(&properties);
+        assert!(!format!("{login:?}").contains("s3cret"));
+        let format = |kafka_login| crate::value_format::FormatArgs {
+            value_format: crate::value_format::ValueFormat::Avro,
+            schema_registry_url: Some("http://127.0.0.1:8081".into()),
+            schema_registry_basic_auth: None,
+            registry_auth: c.registry_auth.clone(),
+            registry_auth_inherit: c.registry_auth_inherit,
+            kafka_login,
+        };
+        assert!(format(login).decoder().unwrap().is_some());
+        let err = format!("{:#}", format(None).decoder().unwrap_err());
+        assert!(
+            err.contains("SASL_INHERIT") && err.contains("no sasl.username and sasl.password"),
+            "{err}"
+        );
+        for (source, why) in [
+            ("URL", "value.converter.basic.auth.user.info=USER:PASSWORD"),
+            ("TOKEN", "the sink knows USER_INFO"),
+        ] {
+            let text = format!("{base}value.converter.basic.auth.credentials.source={source}\n");
+            let err = format!("{:#}", translate(&parse(&text).unwrap()).unwrap_err());
+            assert!(err.contains(why), "{source}: {err}");
+        }
+        let text = format!("{base}value.converter.basic.auth.credentials.source=user_info\n");
+        assert!(
+            !translate(&parse(&text).unwrap())
+                .unwrap()
+                .registry_auth_inherit
+        );
     }
 }

@@ -80,6 +80,7 @@ fn main() -> ExitCode {
                 }
                 args.connection = Some(c.connection);
                 args.registry_auth = c.registry_auth;
+                args.registry_auth_inherit = c.registry_auth_inherit;
             }
             snowpipe_kafka::malloc::keep_freed_memory(args.memory_budget.bytes());
             runtime().and_then(|rt| rt.block_on(sink(args)))

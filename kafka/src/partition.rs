@@ -18,10 +18,21 @@
 //! `consumer.rs`), the first message read says which offsets were lost; the worker logs them
 //! once, counts them (`lost_to_retention` in the report) and goes on.
 //!
-//! It ends in one of three ways: told to stop (a revoke: drain what was fetched, then
+//! With `--value-format` a batch may wait on the Schema Registry (`registry.rs`: a registry that
+//! cannot answer for now is retried until it does; its messages are neither skipped nor
+//! dead-lettered). The stop is watched during that wait: when it comes, the waiting batch is
+//! dropped unappended, and nothing after it is appended either (the offset token never passes an
+//! unloaded message); the hand-over follows at once and the next owner reads the batch again
+//! from the committed token. During the hand-over's own drain the stop has come already, so a
+//! batch that would have to wait for the registry (a schema not cached yet) is left to the next
+//! owner the same way: a hand-over never waits on the registry.
+//!
+//! It ends in one of four ways: told to stop (a revoke: drain what was fetched, then
 //! [`Channel::hand_over`], or just let go when the assignment was lost), fenced (another writer
 //! opened the channel: it stops at once and asks the consumer to rejoin the group, whose next
-//! assignment opens the channel afresh), or failed (the channel failed for good: likewise).
+//! assignment opens the channel afresh), failed (the channel failed for good: likewise), or
+//! refused by the Schema Registry (it refuses the sink's credentials: [`End::Failed`], and the
+//! sink stops naming the fix).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -128,6 +139,44 @@ pub enum End {
     HandedOver(Option<i64>),
     /// Another writer has the channel, or it failed for good: the consumer rejoins the group.
     Lost,
+    /// A problem only the operator can fix (the Schema Registry refuses the sink's
+    /// credentials): the sink stops with this reason. Nothing of the batch was appended.
+    Failed(String),
+}
+
+/// Why appending stopped short.
+enum Halt {
+    /// The worker ends so.
+    End(End),
+    /// The stop came (`true`: the assignment was lost) while a batch waited on the Schema
+    /// Registry: that batch, and everything after it, is left unappended.
+    Stopped(bool),
+}
+
+/// The worker's stop signal, remembered once it came (so that it can be waited on again).
+struct Stop {
+    rx: oneshot::Receiver<bool>,
+    lost: Option<bool>,
+}
+
+impl Stop {
+    fn new(rx: oneshot::Receiver<bool>) -> Self {
+        Self { rx, lost: None }
+    }
+
+    /// Resolves when the stop has come: whether the assignment was lost (a sender dropped
+    /// without a word counts as lost).
+    ///
+    /// # Cancellation
+    /// Cancel-safe: dropped before the stop comes, it loses nothing.
+    async fn wait(&mut self) -> bool {
+        if let Some(lost) = self.lost {
+            return lost;
+        }
+        let lost = (&mut self.rx).await.unwrap_or(true);
+        self.lost = Some(lost);
+        lost
+    }
 }
 
 /// What a worker needs.
@@ -171,7 +220,8 @@ fn offset_of(token: Option<OffsetToken>) -> Option<i64> {
 
 impl Worker {
     /// Runs until revoked (`stop`: `true` when the assignment was lost), fenced or failed.
-    pub async fn run(mut self, mut stop: oneshot::Receiver<bool>) -> End {
+    pub async fn run(mut self, stop: oneshot::Receiver<bool>) -> End {
+        let mut stop = Stop::new(stop);
         let mut last = offset_of(self.channel.latest_committed_offset_token()).unwrap_or(-1);
         // Any reset reported before this assignment belongs to an earlier one.
         lock(&self.resets).remove(&self.part);
@@ -187,22 +237,25 @@ impl Worker {
         loop {
             tokio::select! {
                 biased;
-                lost = &mut stop => {
-                    let lost = lost.unwrap_or(true);
-                    return self.finish(lost, last, &mut buf, events).await;
+                lost = stop.wait() => {
+                    return self.finish(lost, true, last, &mut buf, events, &mut stop).await;
                 }
                 n = self.batches.recv_many(&mut buf, BATCHES) => {
                     if n == 0 {
                         // The consumer is gone without a revoke: hand over.
-                        return self.finish(false, last, &mut buf, events).await;
+                        return self.finish(false, true, last, &mut buf, events, &mut stop).await;
                     }
                     let first = buf.iter().find(|b| !b.is_empty()).map(|b| b.offset(0));
                     if let (Some(committed), Some(first)) = (opened, first) {
                         opened = None;
                         self.check_start(committed, first);
                     }
-                    if let Err(end) = self.append(&mut buf, &mut last, &mut sent).await {
-                        return end;
+                    match self.append(&mut buf, &mut last, &mut sent, &mut stop).await {
+                        Ok(()) => {}
+                        Err(Halt::End(end)) => return end,
+                        Err(Halt::Stopped(lost)) => {
+                            return self.finish(lost, false, last, &mut buf, events, &mut stop).await;
+                        }
                     }
                 }
                 _ = tick.tick() => self.track_commits(&mut sent),
@@ -216,16 +269,20 @@ impl Worker {
     }
 
     /// Appends the rows of `buf` (emptying it): skips what is already in, dead-letters what
-    /// is not a row. Marked busy meanwhile, so `--until-idle` never stops mid-batch.
+    /// is not a row. Marked busy meanwhile, so `--until-idle` never stops mid-batch. A batch
+    /// that waits on the Schema Registry watches `stop` ([`Halt::Stopped`]; `buf` is emptied
+    /// then too).
     async fn append(
         &self,
         buf: &mut Vec<Batch>,
         last: &mut i64,
         sent: &mut VecDeque<(i64, Instant)>,
-    ) -> Result<(), End> {
+        stop: &mut Stop,
+    ) -> Result<(), Halt> {
         self.stats.busy.store(true, Ordering::Relaxed);
         self.touch();
-        let r = self.append_batch(buf, last, sent).await;
+        let r = self.append_batch(buf, last, sent, stop).await;
+        buf.clear();
         self.touch();
         self.stats.busy.store(false, Ordering::Relaxed);
         r
@@ -287,9 +344,10 @@ impl Worker {
         buf: &mut Vec<Batch>,
         last: &mut i64,
         sent: &mut VecDeque<(i64, Instant)>,
-    ) -> Result<(), End> {
+        stop: &mut Stop,
+    ) -> Result<(), Halt> {
         for batch in buf.drain(..) {
-            self.append_one(batch, last, sent).await?;
+            self.append_one(batch, last, sent, stop).await?;
         }
         Ok(())
     }
@@ -301,9 +359,10 @@ impl Worker {
         mut batch: Batch,
         last: &mut i64,
         sent: &mut VecDeque<(i64, Instant)>,
-    ) -> Result<(), End> {
+        stop: &mut Stop,
+    ) -> Result<(), Halt> {
         if let Some(decoder) = &self.decoder {
-            return self.append_decoded(decoder, batch, last, sent).await;
+            return self.append_decoded(decoder, batch, last, sent, stop).await;
         }
         let mut keep = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
@@ -329,21 +388,41 @@ impl Worker {
         let appended = self.send_rows(rows.ndjson, rows.offsets, last, sent).await;
         // The rows are the SDK's now (within its budget): release the batch's charge.
         drop(rows.charge);
-        appended
+        appended.map_err(Halt::End)
     }
 
     /// One batch of Schema Registry values: decoded into rows by `decoder` (which may wait on
     /// the registry), what is not a row dead-lettered with its reason, the rows appended. The
-    /// batch (and its charge) is held until the SDK has the rows.
+    /// batch (and its charge) is held until the SDK has the rows. The stop ends a wait on the
+    /// registry ([`Halt::Stopped`]: nothing of the batch is appended or dead-lettered); a
+    /// batch whose schemas are cached never waits, so it is appended even once the stop came.
     async fn append_decoded(
         &self,
         decoder: &Decoder,
         batch: Batch,
         last: &mut i64,
         sent: &mut VecDeque<(i64, Instant)>,
-    ) -> Result<(), End> {
+        stop: &mut Stop,
+    ) -> Result<(), Halt> {
         let part = (self.part.0.as_str(), self.part.1);
-        let decoded = decoder.rows(&batch, part, self.rows, last).await;
+        let decoded = tokio::select! {
+            // The batch first: what needs no wait is decoded whatever the stop.
+            biased;
+            decoded = decoder.rows(&batch, part, self.rows, last) => decoded,
+            lost = stop.wait() => {
+                let (topic, partition) = &self.part;
+                tracing::info!(
+                    %topic, partition,
+                    "stopped while waiting on the Schema Registry: the rest of the partition is \
+                     left unappended to its next owner"
+                );
+                return Err(Halt::Stopped(lost));
+            }
+        };
+        let decoded = match decoded {
+            Ok(decoded) => decoded,
+            Err(why) => return Err(Halt::End(End::Failed(why))),
+        };
         self.stats.seen.fetch_max(*last, Ordering::Relaxed);
         if !decoded.dead.is_empty() {
             let dead: Vec<_> = decoded
@@ -357,7 +436,7 @@ impl Worker {
             .send_rows(decoded.ndjson.into(), decoded.offsets, last, sent)
             .await;
         drop(batch);
-        appended
+        appended.map_err(Halt::End)
     }
 
     /// Appends `ndjson` (one row per line, at `offsets`) to the channel and counts it.
@@ -482,21 +561,26 @@ impl Worker {
         End::Lost
     }
 
+    /// Hands the channel over (`lost`: just lets it go); with `drain`, what was fetched is
+    /// appended first (a batch that would wait on the registry, and what follows it, is left).
     async fn finish(
         mut self,
         lost: bool,
+        drain: bool,
         mut last: i64,
         buf: &mut Vec<Batch>,
         mut events: broadcast::Receiver<snowpipe_streaming::RowErrorEvent>,
+        stop: &mut Stop,
     ) -> End {
         let mut sent = VecDeque::new();
-        if !lost {
+        if !lost && drain {
             // What was fetched before the revoke is delivered before the hand-over.
             while let Ok(b) = self.batches.try_recv() {
                 buf.push(b);
             }
-            if let Err(end) = self.append(buf, &mut last, &mut sent).await {
-                return end;
+            match self.append(buf, &mut last, &mut sent, stop).await {
+                Ok(()) | Err(Halt::Stopped(_)) => {}
+                Err(Halt::End(end)) => return end,
             }
         }
         let timeout = if lost {

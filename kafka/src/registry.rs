@@ -3,30 +3,69 @@
 //! `GET {url}/schemas/ids/{id}` (the registry's REST API) answers
 //! `{"schema": "<the schema as a string>", "schemaType": "AVRO" | "JSON" | "PROTOBUF"}`
 //! (`schemaType` absent means Avro). A schema id names one schema for good, so a parsed answer is
-//! kept for the run. A failure (an unknown id, an unreachable registry, an answer that is not a
-//! schema) is kept for [`RETRY_AFTER`], so a burst of messages with a bad id costs one request,
-//! not one each; every message it concerns becomes a dead letter naming the failure.
+//! kept for the run.
+//!
+//! **Whose fault a failure is** decides what happens to the messages that need the schema:
+//!
+//! * **The message's** ([`Failure::Dead`]): the registry does not know the id (HTTP 404 with
+//!   Confluent's `error_code` 40403), or its answer for the id is a schema that cannot be used (it
+//!   does not parse or compile, references other schemas, has an unknown type, is larger than
+//!   [`MAX_ANSWER`]). Every message with the id becomes a dead letter naming the failure. Such a
+//!   failure is remembered for [`RETRY_AFTER`], so a burst of messages with a bad id costs one
+//!   request, not one each.
+//! * **Passing** (the registry cannot be reached, times out or resets the connection, answers
+//!   HTTP 5xx, 429, 408 or anything else that is not about the id, or answers something that is
+//!   not a registry's answer, e.g. a proxy's page or a 404 without error 40403: a wrong URL path).
+//!   No message is blamed: [`Registry::schema`] tries again, with a backoff from
+//!   [`FIRST_BACKOFF`] doubling to [`MAX_BACKOFF`], for as long as it takes, and warns (naming the
+//!   registry's URLs and the failure) at most every [`WARN_EVERY`] across all partitions. The
+//!   partition's worker waits meanwhile, so its messages wait, nothing is skipped and its offset
+//!   token never moves past them; partitions whose schemas are cached go on. Nothing of it is
+//!   cached. The wait ends when the future is dropped: the partition's worker drops it when it is
+//!   told to stop (`partition.rs`), so a revoke or a shutdown never hangs on the registry.
+//! * **The sink's configuration** ([`Failure::Refused`]): the registry refuses the sink's
+//!   credentials (HTTP 401 or 403). Retrying would leave the topic unread with only a log line
+//!   to show for it, and the fix is the operator's, so, as Kafka's own authorization errors do
+//!   (`subscription.rs`), it stops the sink, non-zero, naming the registry and
+//!   `--schema-registry-basic-auth`.
+//!
+//! **Several URLs.** `--schema-registry-url` may list registries separated by commas (as
+//! Confluent's `schema.registry.url` does). A request goes to the URL that last answered;
+//! when it cannot be had there (a passing failure, or refused credentials), the next ones are
+//! tried in turn, and the first to answer is kept for the next requests.
 //!
 //! Requests go through reqwest with rustls (as the SDK), with basic auth when given (the secret is
 //! never logged or put in a reason), a [`TIMEOUT`] each, and answers of at most [`MAX_ANSWER`]
-//! bytes. Only partition workers call it, never the poll thread, so a slow registry delays the
-//! partitions that wait for a schema and nothing else.
+//! bytes. A URL never holds credentials (refused at start); a URL quoted in an error has any
+//! `user:password@` taken out ([`redact_url`]). Only partition workers call it, never the poll
+//! thread, so a slow registry delays the partitions that wait for a schema and nothing else.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::avro::AvroSchema;
+use crate::consumer::lock;
 use crate::protobuf::ProtoSchema;
 
 /// How long one request may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer read.
 pub const MAX_ANSWER: usize = 1 << 20;
-/// How long a failure is remembered before the id is asked for again.
+/// How long a failure that is the message's fault is remembered before the id is asked for
+/// again.
 pub const RETRY_AFTER: Duration = Duration::from_secs(10);
+/// The first wait before asking again after a passing failure.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between two attempts (the backoff doubles up to it).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often, at most, a registry that cannot answer is warned about.
+pub const WARN_EVERY: Duration = Duration::from_secs(30);
 /// Most ids cached (a run sees a handful; a flood of garbage ids must not grow it for good).
 const MAX_CACHED: usize = 10_000;
+/// Confluent's `error_code` for "schema not found".
+const SCHEMA_NOT_FOUND: u64 = 40403;
 
 /// A schema as the registry gave it, parsed.
 #[derive(Debug)]
@@ -50,6 +89,16 @@ impl Registered {
     }
 }
 
+/// Why a schema cannot be had (a passing failure is never one: it is retried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The message's fault (an unknown id, a schema that cannot be used): the message is a
+    /// dead letter with this reason.
+    Dead(String),
+    /// The registry refuses the sink's credentials: the sink stops with this reason.
+    Refused(String),
+}
+
 /// `user:password` for the registry's basic auth; never printed.
 #[derive(Clone)]
 pub struct BasicAuth {
@@ -67,10 +116,16 @@ impl BasicAuth {
         let (user, password) = text.split_once(':').ok_or_else(|| {
             "the Schema Registry credentials are not USER:PASSWORD (no ':' found)".to_owned()
         })?;
-        Ok(Self {
+        Ok(Self::new(user, password))
+    }
+
+    /// The credentials `user` and `password` (e.g. the Kafka client's `sasl.username` and
+    /// `sasl.password`, for Confluent's `basic.auth.credentials.source=SASL_INHERIT`).
+    pub fn new(user: &str, password: &str) -> Self {
+        Self {
             user: user.to_owned(),
             password: password.to_owned(),
-        })
+        }
     }
 }
 
@@ -85,46 +140,91 @@ enum Cached {
     Failed(String, Instant),
 }
 
+/// One request's outcome.
+enum Attempt {
+    Got(Registered),
+    /// The message's fault.
+    Dead(String),
+    /// Try again (later, or at the next URL).
+    Passing(String),
+    /// The credentials are refused.
+    Refused(String),
+}
+
 /// The client and its cache, shared by the partition workers.
 pub struct Registry {
-    url: String,
+    /// The registries, in the order given (`http(s)://host[:port][/path]`, no credentials).
+    urls: Vec<String>,
+    /// The URL that answered last (an index of `urls`).
+    current: AtomicUsize,
     auth: Option<BasicAuth>,
     http: reqwest::Client,
     cache: Mutex<HashMap<u32, Cached>>,
+    /// When a passing failure was last warned about.
+    warned: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("url", &self.url).finish()
+        f.debug_struct("Registry")
+            .field("urls", &self.urls)
+            .finish()
     }
 }
 
+/// `url` with any `user:password@` replaced by `***@`, to be quoted in a message.
+pub fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// One registry URL of `--schema-registry-url`, checked: `http://` or `https://` (the scheme in
+/// any case), no credentials; without a trailing `/`.
+fn check_url(url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let scheme_end = url.find("://");
+    let scheme = scheme_end.map(|i| url[..i].to_ascii_lowercase());
+    let Some(("http" | "https", end)) = scheme.as_deref().zip(scheme_end) else {
+        return Err(format!(
+            "--schema-registry-url {:?} is not an http:// or https:// URL",
+            redact_url(url)
+        ));
+    };
+    let rest = &url[end + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if authority.contains('@') {
+        return Err(format!(
+            "--schema-registry-url {:?} holds credentials: remove them from the URL and give \
+             them with --schema-registry-basic-auth",
+            redact_url(url)
+        ));
+    }
+    if authority.is_empty() {
+        return Err(format!("--schema-registry-url {url:?} names no host"));
+    }
+    Ok(format!("{}://{rest}", scheme.unwrap_or_default()))
+}
+
 impl Registry {
-    /// A client of the registry at `url` (`http://` or `https://`, no credentials in it).
+    /// A client of the registries at `urls`: one `http://` or `https://` URL, or several
+    /// separated by commas, none with credentials in it.
     ///
     /// # Errors
-    /// A URL that is not `http(s)://…`, one with `user:password@` (they belong in
-    /// `auth`), or an HTTP client that cannot be built.
-    pub fn new(url: &str, auth: Option<BasicAuth>) -> Result<Self, String> {
-        let url = url.trim().trim_end_matches('/').to_owned();
-        let Some(rest) = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"))
-        else {
-            return Err(format!(
-                "--schema-registry-url {url:?} is not an http:// or https:// URL"
-            ));
-        };
-        if rest
-            .split('/')
-            .next()
-            .is_some_and(|host| host.contains('@'))
-        {
-            return Err(
-                "--schema-registry-url holds credentials: remove them from the URL and \
-                 give them with --schema-registry-basic-auth"
-                    .to_owned(),
-            );
+    /// No URL, a URL that is not `http(s)://…` or holds `user:password@` (they belong in
+    /// `auth`; the message never shows them), or an HTTP client that cannot be built.
+    pub fn new(urls: &str, auth: Option<BasicAuth>) -> Result<Self, String> {
+        let urls = urls
+            .split(',')
+            .filter(|u| !u.trim().is_empty())
+            .map(check_url)
+            .collect::<Result<Vec<_>, _>>()?;
+        if urls.is_empty() {
+            return Err("--schema-registry-url names no URL".to_owned());
         }
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
@@ -132,46 +232,131 @@ impl Registry {
             .build()
             .map_err(|e| format!("cannot build the Schema Registry client: {e}"))?;
         Ok(Self {
-            url,
+            urls,
+            current: AtomicUsize::new(0),
             auth,
             http,
             cache: Mutex::default(),
+            warned: Mutex::default(),
         })
     }
 
-    /// The registry's URL.
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The registries' URLs, in the order given.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
     }
 
-    /// The schema with `id`: from the cache, or fetched and parsed.
-    ///
-    /// # Errors
-    /// The dead-letter reason: the id is unknown, the registry cannot be reached or answered
-    /// something that is not a schema (remembered for [`RETRY_AFTER`]).
-    pub async fn schema(&self, id: u32) -> Result<Arc<Registered>, String> {
-        match crate::consumer::lock(&self.cache).get(&id) {
-            Some(Cached::Ok(s)) => return Ok(Arc::clone(s)),
-            Some(Cached::Failed(why, at)) if at.elapsed() < RETRY_AFTER => return Err(why.clone()),
-            _ => {}
+    /// The cached answer for `id`, if any (a remembered failure only for [`RETRY_AFTER`]).
+    fn cached(&self, id: u32) -> Option<Result<Arc<Registered>, Failure>> {
+        match lock(&self.cache).get(&id) {
+            Some(Cached::Ok(s)) => Some(Ok(Arc::clone(s))),
+            Some(Cached::Failed(why, at)) if at.elapsed() < RETRY_AFTER => {
+                Some(Err(Failure::Dead(why.clone())))
+            }
+            _ => None,
         }
-        let fetched = self.fetch(id).await.map(Arc::new);
-        let mut cache = crate::consumer::lock(&self.cache);
+    }
+
+    fn remember(&self, id: u32, entry: Cached) {
+        let mut cache = lock(&self.cache);
         if cache.len() >= MAX_CACHED {
             cache.retain(|_, c| matches!(c, Cached::Ok(_)));
         }
         if cache.len() < MAX_CACHED {
-            let entry = match &fetched {
-                Ok(s) => Cached::Ok(Arc::clone(s)),
-                Err(why) => Cached::Failed(why.clone(), Instant::now()),
-            };
             cache.insert(id, entry);
         }
-        fetched
     }
 
-    async fn fetch(&self, id: u32) -> Result<Registered, String> {
-        let url = format!("{}/schemas/ids/{id}", self.url);
+    /// The schema with `id`: from the cache, or fetched and parsed; a passing failure is
+    /// retried (with backoff, warned about) until the registry answers.
+    ///
+    /// # Errors
+    /// [`Failure::Dead`]: the id is unknown or its schema cannot be used (remembered for
+    /// [`RETRY_AFTER`]); [`Failure::Refused`]: the registry refuses the credentials.
+    ///
+    /// # Cancellation
+    /// Cancel-safe, and the way to end a wait: dropping the future stops the request or the
+    /// wait in flight, and nothing is cached or lost.
+    pub async fn schema(&self, id: u32) -> Result<Arc<Registered>, Failure> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut failing_since = None;
+        loop {
+            // Another partition may have had it meanwhile.
+            if let Some(cached) = self.cached(id) {
+                return cached;
+            }
+            match self.fetch(id).await {
+                Attempt::Got(s) => {
+                    let s = Arc::new(s);
+                    self.remember(id, Cached::Ok(Arc::clone(&s)));
+                    if let Some(since) = failing_since {
+                        tracing::warn!(
+                            registry = %self.urls.join(","),
+                            "the Schema Registry answers again (schema id {id}, after {:?}); \
+                             the waiting partitions go on",
+                            Instant::elapsed(&since)
+                        );
+                    }
+                    return Ok(s);
+                }
+                Attempt::Dead(why) => {
+                    let why = format!("schema id {id}: {why}");
+                    self.remember(id, Cached::Failed(why.clone(), Instant::now()));
+                    return Err(Failure::Dead(why));
+                }
+                Attempt::Refused(why) => return Err(Failure::Refused(why)),
+                Attempt::Passing(why) => {
+                    failing_since.get_or_insert_with(Instant::now);
+                    self.warn(id, &why);
+                    tokio::time::sleep(backoff).await;
+                    backoff = next_backoff(backoff);
+                }
+            }
+        }
+    }
+
+    /// Warns that `id` cannot be had for a passing reason `why`, at most every [`WARN_EVERY`]
+    /// (across all partitions; in between at debug).
+    fn warn(&self, id: u32, why: &str) {
+        let mut warned = lock(&self.warned);
+        if warned.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+            tracing::debug!(registry = %self.urls.join(","), "schema id {id}: {why}; retrying");
+            return;
+        }
+        *warned = Some(Instant::now());
+        tracing::warn!(
+            registry = %self.urls.join(","),
+            "the Schema Registry cannot give schema id {id}: {why}. The partitions that need it \
+             wait and nothing is skipped; retrying with a backoff up to {MAX_BACKOFF:?} (this \
+             warning repeats at most every {WARN_EVERY:?})"
+        );
+    }
+
+    /// One round: the URL that answered last, then the others in turn while they fail for a
+    /// passing reason or refuse the credentials.
+    async fn fetch(&self, id: u32) -> Attempt {
+        let first = self.current.load(Ordering::Relaxed) % self.urls.len();
+        let mut passing = Vec::new();
+        let mut refused = None;
+        for k in 0..self.urls.len() {
+            let i = (first + k) % self.urls.len();
+            match self.fetch_from(&self.urls[i], id).await {
+                Attempt::Passing(why) => passing.push(why),
+                Attempt::Refused(why) => refused = refused.or(Some(why)),
+                answered => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return answered;
+                }
+            }
+        }
+        match refused {
+            Some(why) => Attempt::Refused(why),
+            None => Attempt::Passing(passing.join("; ")),
+        }
+    }
+
+    async fn fetch_from(&self, base: &str, id: u32) -> Attempt {
+        let url = format!("{base}/schemas/ids/{id}");
         let mut request = self.http.get(&url).header(
             reqwest::header::ACCEPT,
             "application/vnd.schemaregistry.v1+json, application/json",
@@ -179,42 +364,100 @@ impl Registry {
         if let Some(auth) = &self.auth {
             request = request.basic_auth(&auth.user, Some(&auth.password));
         }
-        let fail = |what: String| format!("schema id {id}: {what}");
-        let mut response = request.send().await.map_err(|e| {
-            fail(format!(
-                "the Schema Registry at {} cannot be reached: {}",
-                self.url,
-                without_url(&e)
-            ))
-        })?;
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Passing(format!("{base} cannot be reached: {}", without_url(&e)))
+            }
+        };
         let status = response.status();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| {
-            fail(format!(
-                "reading the Schema Registry's answer failed: {}",
-                without_url(&e)
-            ))
-        })? {
-            if body.len() + chunk.len() > MAX_ANSWER {
-                return Err(fail(format!(
-                    "the Schema Registry's answer is larger than {MAX_ANSWER} bytes"
-                )));
+        let mut whole = true;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() > MAX_ANSWER => {
+                    whole = false;
+                    break;
+                }
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => {
+                    return Attempt::Passing(format!(
+                        "reading the answer of {base} failed: {}",
+                        without_url(&e)
+                    ))
+                }
             }
-            body.extend_from_slice(&chunk);
         }
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
-            let excerpt: String = text.chars().take(200).collect();
-            let hint = match status.as_u16() {
-                404 => ": the id is not in this registry (is the producer's registry the same?)",
-                401 | 403 => ": check --schema-registry-basic-auth",
-                _ => "",
+        if status.is_success() {
+            if !whole {
+                return Attempt::Dead(format!(
+                    "the Schema Registry's answer is larger than {MAX_ANSWER} bytes"
+                ));
+            }
+            return match parse_answer(&body) {
+                Ok(s) => Attempt::Got(s),
+                Err(BadAnswer::Schema(why)) => Attempt::Dead(why),
+                Err(BadAnswer::NotAnAnswer(why)) => Attempt::Passing(format!(
+                    "{base} answered HTTP {status} with {why}: is --schema-registry-url the \
+                     registry's URL?"
+                )),
             };
-            return Err(fail(format!(
-                "the Schema Registry answered HTTP {status}{hint} ({excerpt})"
-            )));
         }
-        parse_answer(&body).map_err(fail)
+        let text = String::from_utf8_lossy(&body);
+        let excerpt: String = text.chars().take(200).collect();
+        match classify(status.as_u16(), &body) {
+            Class::NotFound => Attempt::Dead(format!(
+                "the Schema Registry answered HTTP {status}: the id is not in this registry (is \
+                 the producer's registry the same?) ({excerpt})"
+            )),
+            Class::Refused => Attempt::Refused(format!(
+                "the Schema Registry at {base} refuses the sink's credentials (HTTP {status}: \
+                 {excerpt}): give the registry's USER:PASSWORD with --schema-registry-basic-auth \
+                 (or value.converter.basic.auth.user.info in --connector-config), and check that \
+                 the user may read schemas"
+            )),
+            Class::Passing(hint) => {
+                Attempt::Passing(format!("{base} answered HTTP {status}{hint} ({excerpt})"))
+            }
+        }
+    }
+}
+
+/// The wait after `backoff`: doubled, at most [`MAX_BACKOFF`].
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(MAX_BACKOFF)
+}
+
+/// Whose fault an answer that is not a success is.
+#[derive(Debug, PartialEq, Eq)]
+enum Class {
+    /// The id is not in the registry.
+    NotFound,
+    /// The credentials are refused.
+    Refused,
+    /// Anything else: try again (with a hint for the log).
+    Passing(&'static str),
+}
+
+/// Classifies an HTTP `status` (not a success) with its `body`.
+fn classify(status: u16, body: &[u8]) -> Class {
+    #[derive(serde::Deserialize)]
+    struct ErrorAnswer {
+        error_code: u64,
+    }
+    match status {
+        404 => match serde_json::from_slice::<ErrorAnswer>(body) {
+            Ok(e) if e.error_code == SCHEMA_NOT_FOUND => Class::NotFound,
+            _ => Class::Passing(
+                ": not the registry's \"schema not found\" (error_code 40403), so the URL's path \
+                 is likely wrong: check --schema-registry-url",
+            ),
+        },
+        401 | 403 => Class::Refused,
+        408 | 429 => Class::Passing(""),
+        s if s >= 500 => Class::Passing(""),
+        _ => Class::Passing(": an answer the sink does not expect; check --schema-registry-url"),
     }
 }
 
@@ -242,18 +485,29 @@ struct Answer {
     references: Vec<serde_json::Value>,
 }
 
+/// Why a successful answer gives no schema.
+#[derive(Debug)]
+enum BadAnswer {
+    /// It is not a registry's answer (`{"schema": "…"}`): not the message's fault.
+    NotAnAnswer(String),
+    /// The schema it holds cannot be used: the message's fault.
+    Schema(String),
+}
+
 /// The registry's answer, parsed.
 ///
 /// # Errors
-/// An answer that is not `{"schema": "…"}`, a schema with references, an unknown schema type,
-/// an Avro or Protobuf schema that does not parse.
-fn parse_answer(body: &[u8]) -> Result<Registered, String> {
-    let answer: Answer = serde_json::from_slice(body)
-        .map_err(|e| format!("the Schema Registry's answer is not {{\"schema\": \"…\"}} ({e})"))?;
+/// An answer that is not `{"schema": "…"}` ([`BadAnswer::NotAnAnswer`]); a schema with
+/// references, an unknown schema type, an Avro or Protobuf schema that does not parse
+/// ([`BadAnswer::Schema`]).
+fn parse_answer(body: &[u8]) -> Result<Registered, BadAnswer> {
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        BadAnswer::NotAnAnswer(format!("something that is not {{\"schema\": \"…\"}} ({e})"))
+    })?;
     if !answer.references.is_empty() {
-        return Err(
+        return Err(BadAnswer::Schema(
             "the schema references other schemas, which this sink does not resolve yet".into(),
-        );
+        ));
     }
     match answer.schema_type.as_deref().unwrap_or("AVRO") {
         "AVRO" => AvroSchema::parse(&answer.schema).map(|s| Registered::Avro(Box::new(s))),
@@ -261,6 +515,7 @@ fn parse_answer(body: &[u8]) -> Result<Registered, String> {
         "PROTOBUF" => ProtoSchema::parse(&answer.schema).map(Registered::Protobuf),
         other => Err(format!("the schema type {other:?} is unknown")),
     }
+    .map_err(BadAnswer::Schema)
 }
 
 #[cfg(test)]
@@ -274,7 +529,6 @@ mod tests {
         let json = br#"{"schema":"{\"type\":\"object\"}","schemaType":"JSON"}"#;
         assert_eq!(parse_answer(json).unwrap().type_name(), "JSON");
         let cases: &[(&[u8], &str)] = &[
-            (b"<html>", "is not {\"schema\""),
             (br#"{"schema":"\"nope\""}"#, "not an Avro schema"),
             (
                 br#"{"schema":"x","schemaType":"XML"}"#,
@@ -286,9 +540,57 @@ mod tests {
             ),
         ];
         for (body, why) in cases {
-            let err = parse_answer(body).unwrap_err();
-            assert!(err.contains(why), "{err}");
+            match parse_answer(body) {
+                Err(BadAnswer::Schema(err)) => assert!(err.contains(why), "{err}"),
+                other => panic!("{other:?}"),
+            }
         }
+        // A page that is not the registry's answer is nobody's message's fault.
+        match parse_answer(b"<html>") {
+            Err(BadAnswer::NotAnAnswer(err)) => assert!(err.contains("not {\"schema\""), "{err}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Only "schema not found" blames the message; refused credentials stop the sink; the
+    /// rest is retried.
+    #[test]
+    fn only_an_unknown_id_is_the_messages_fault() {
+        let not_found = br#"{"error_code":40403,"message":"Schema 99 not found"}"#;
+        assert_eq!(classify(404, not_found), Class::NotFound);
+        for (status, body) in [
+            (
+                404,
+                &br#"{"error_code":404,"message":"HTTP 404 Not Found"}"#[..],
+            ),
+            (404, b"<html>nginx</html>"),
+            (503, b""),
+            (500, br#"{"error_code":50001}"#),
+            (502, b""),
+            (429, b""),
+            (408, b""),
+            (400, b""),
+        ] {
+            assert!(
+                matches!(classify(status, body), Class::Passing(_)),
+                "{status}"
+            );
+        }
+        assert_eq!(classify(401, b""), Class::Refused);
+        assert_eq!(classify(403, b""), Class::Refused);
+    }
+
+    #[test]
+    fn the_backoff_doubles_from_100_ms_to_10_s() {
+        let mut waits = vec![FIRST_BACKOFF];
+        while waits.len() < 10 {
+            waits.push(next_backoff(*waits.last().unwrap()));
+        }
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(
+            ms,
+            [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000]
+        );
     }
 
     #[test]
@@ -299,6 +601,20 @@ mod tests {
         let err = Registry::new("https://u:p@registry", None).unwrap_err();
         assert!(err.contains("holds credentials"), "{err}");
         assert!(!err.contains("u:p"), "{err}");
+        // A scheme in capitals is a scheme; credentials behind it are refused unprinted, and so
+        // are they behind a scheme that is no http.
+        for url in [
+            "HTTPS://user:s3cret@host",
+            "htps://user:s3cret@host:8081",
+            "https://sr:8081,HTTP://user:s3cret@host",
+            "user:s3cret@host",
+        ] {
+            let err = Registry::new(url, None).unwrap_err();
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+            assert!(err.contains("***@host"), "{url}: {err}");
+        }
+        let r = Registry::new("HTTPS://Registry:8081/", None).unwrap();
+        assert_eq!(r.urls(), ["https://Registry:8081"]);
         let auth = BasicAuth::parse("user:s3cret\n").unwrap();
         assert_eq!(
             (auth.user.as_str(), auth.password.as_str()),
@@ -307,5 +623,27 @@ mod tests {
         assert!(!format!("{auth:?}").contains("s3cret"));
         let err = BasicAuth::parse("s3cret").unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    /// `schema.registry.url`'s comma-separated list, as Confluent's clients take it.
+    #[test]
+    fn a_comma_separated_list_is_several_registries() {
+        let r = Registry::new(" http://sr1:8081/ , https://sr2:8081,", None).unwrap();
+        assert_eq!(r.urls(), ["http://sr1:8081", "https://sr2:8081"]);
+        let err = Registry::new("http://sr1:8081,sr2:8081", None).unwrap_err();
+        assert!(err.contains("\"sr2:8081\" is not an http"), "{err}");
+        assert!(Registry::new(" , ", None).unwrap_err().contains("no URL"));
+    }
+
+    #[test]
+    fn redacting_takes_out_the_user_info_only() {
+        for (url, shown) in [
+            ("https://u:p@h:1/x@y", "https://***@h:1/x@y"),
+            ("https://h:1/p?q=a@b", "https://h:1/p?q=a@b"),
+            ("u:p@h", "***@h"),
+            ("http://a:b@c@h", "http://***@h"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
     }
 }

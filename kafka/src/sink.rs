@@ -112,6 +112,8 @@ pub async fn run_with(
         schema_registry_url: args.schema_registry_url.clone(),
         schema_registry_basic_auth: args.schema_registry_basic_auth.clone(),
         registry_auth: args.registry_auth.clone(),
+        registry_auth_inherit: args.registry_auth_inherit,
+        kafka_login: crate::value_format::kafka_login(&args.properties),
     }
     .decoder()?
     .map(Arc::new);
@@ -371,15 +373,20 @@ fn stop(stopping: &mut bool, health: &Health, commands: &std_mpsc::Sender<Thread
     }
 }
 
-/// Runs a partition's worker and reports on `died` when it panics, with the panic's message.
-/// (Every way a worker returns answers a stop, a revoke or a fence, which the sink handles;
-/// a panic is the one way it can end that nobody asked for.)
+/// Runs a partition's worker and reports on `died` when it panics, with the panic's message,
+/// or ends [`End::Failed`], with its reason. (Every other way a worker returns answers a stop,
+/// a revoke or a fence, which the sink handles; a panic, and a problem only the operator can
+/// fix, are the ways it can end that nobody asked for.)
 async fn supervised(
     part: Part,
     worker: impl std::future::Future<Output = End>,
     died: mpsc::UnboundedSender<(Part, String)>,
 ) -> End {
     match std::panic::AssertUnwindSafe(worker).catch_unwind().await {
+        Ok(End::Failed(why)) => {
+            let _ = died.send((part, format!("stopped: {why}")));
+            End::Lost
+        }
         Ok(end) => end,
         Err(panic) => {
             let message = panic
@@ -412,8 +419,19 @@ mod tests {
         let (p, why) = rx.try_recv().expect("reported");
         assert_eq!(p, part);
         assert!(why.contains("panicked: header key not UTF-8"), "{why}");
-        let end = supervised(part, async { End::HandedOver(Some(3)) }, tx).await;
+        let end = supervised(part.clone(), async { End::HandedOver(Some(3)) }, tx.clone()).await;
         assert!(matches!(end, End::HandedOver(Some(3))));
         assert!(rx.try_recv().is_err(), "an ordinary end is no report");
+        // A problem only the operator can fix stops the sink with its reason.
+        let end = supervised(
+            part.clone(),
+            async { End::Failed("the registry refuses the credentials".into()) },
+            tx,
+        )
+        .await;
+        assert!(matches!(end, End::Lost));
+        let (p, why) = rx.try_recv().expect("reported");
+        assert_eq!(p, part);
+        assert_eq!(why, "stopped: the registry refuses the credentials");
     }
 }

@@ -11,9 +11,13 @@
 //! `--on-null-value` and `RECORD_CONTENT` holds the decoded value: the connector's
 //! `records/SnowflakeSinkRecord.java` `wrapValueAsRecordContent` converts the value with the
 //! same `records/KafkaRecordConverter.java` rules in both layouts), and every
-//! message that cannot be decoded — no header, an unknown id, a registry that cannot be reached,
-//! a body that does not match its schema — is a dead letter whose reason says which, and the
-//! partition goes on.
+//! message that cannot be decoded by its own fault — no header, an id the registry does not
+//! know, a schema that cannot be used, a body that does not match its schema — is a dead letter
+//! whose reason says which, and the partition goes on. A registry that cannot answer for now is
+//! nobody's message's fault: the batch waits for it ([`Registry::schema`] retries until it
+//! answers; the worker ends the wait by dropping [`Decoder::rows`] when told to stop), and
+//! nothing after the waiting message is read meanwhile. A registry that refuses the sink's
+//! credentials stops the sink ([`Decoder::rows`]' error).
 //!
 //! A JSON Schema message's payload is taken as the row when it is a JSON object (any JSON value
 //! in `record-content`); it is not
@@ -26,7 +30,7 @@ use clap::ValueEnum;
 use crate::batch::Batch;
 use crate::layout::{self, LayoutKind, Written};
 use crate::record::{self, Record, RowOptions};
-use crate::registry::{BasicAuth, Registered, Registry};
+use crate::registry::{BasicAuth, Failure, Registered, Registry};
 
 /// The largest single Avro allocation (a string, bytes or an array's length) a body may ask for:
 /// a garbage length fails instead of allocating gigabytes.
@@ -62,6 +66,27 @@ pub struct FormatArgs {
     /// The credentials `--connector-config` named (`value.converter.basic.auth.user.info`),
     /// used when `--schema-registry-basic-auth` is not given.
     pub registry_auth: Option<BasicAuth>,
+    /// `--connector-config`'s `value.converter.basic.auth.credentials.source=SASL_INHERIT`:
+    /// the credentials are `kafka_login` (unless `--schema-registry-basic-auth` is given).
+    pub registry_auth_inherit: bool,
+    /// The Kafka login (`sasl.username`, `sasl.password`: [`kafka_login`]).
+    pub kafka_login: Option<BasicAuth>,
+}
+
+/// The Kafka client's SASL login among `properties` (`sasl.username` and `sasl.password`, the
+/// last of each winning as in librdkafka), for `SASL_INHERIT`.
+pub fn kafka_login(properties: &[crate::properties::Property]) -> Option<BasicAuth> {
+    let last = |key: &str| {
+        properties
+            .iter()
+            .rev()
+            .find(|p| p.key.eq_ignore_ascii_case(key))
+            .map(|p| p.value.as_str())
+    };
+    Some(BasicAuth::new(
+        last("sasl.username")?,
+        last("sasl.password")?,
+    ))
 }
 
 impl FormatArgs {
@@ -70,14 +95,19 @@ impl FormatArgs {
     /// # Errors
     /// A registry format without `--schema-registry-url` (or the other way round),
     /// a `--schema-registry-basic-auth` that is not `env:NAME` / `file:PATH` or whose secret
-    /// cannot be read, a URL that is not `http(s)://` or holds credentials.
+    /// cannot be read, `SASL_INHERIT` (`registry_auth_inherit`) without a Kafka login, a URL
+    /// that is not `http(s)://` or holds credentials.
     pub fn decoder(&self) -> Result<Option<Decoder>> {
         match (self.value_format, &self.schema_registry_url) {
             (ValueFormat::Json | ValueFormat::String, None) => {
-                if self.schema_registry_basic_auth.is_some() || self.registry_auth.is_some() {
+                if self.schema_registry_basic_auth.is_some()
+                    || self.registry_auth.is_some()
+                    || self.registry_auth_inherit
+                {
                     bail!(
                         "--schema-registry-basic-auth (or --connector-config's \
-                         value.converter.basic.auth.user.info) needs --value-format avro, \
+                         value.converter.basic.auth.user.info or .credentials.source) needs \
+                         --value-format avro, \
                          json-schema or protobuf"
                     );
                 }
@@ -97,6 +127,14 @@ impl FormatArgs {
         }
         let auth = match &self.schema_registry_basic_auth {
             Some(source) => Some(read_auth(source)?),
+            None if self.registry_auth_inherit => Some(self.kafka_login.clone().with_context(|| {
+                "--connector-config's value.converter.basic.auth.credentials.source=SASL_INHERIT \
+                 takes the Schema Registry credentials from the Kafka login, but the Kafka \
+                 properties (--kafka-config FILE, -X) have no sasl.username and sasl.password: \
+                 set them, or give the registry's USER:PASSWORD with \
+                 value.converter.basic.auth.user.info (source USER_INFO) or \
+                 --schema-registry-basic-auth"
+            })?),
             None => self.registry_auth.clone(),
         };
         let url = self.schema_registry_url.as_deref().unwrap_or_default();
@@ -179,13 +217,31 @@ impl Decoder {
     /// [`LayoutKind::RecordContent`] any JSON value (`RECORD_CONTENT`).
     ///
     /// # Errors
-    /// The dead-letter reason: no header, a schema that cannot be had, a schema of another
-    /// format, a body that does not decode with its schema or (columns) is no JSON object.
-    pub async fn to_json(&self, value: &[u8], layout: LayoutKind) -> Result<String, String> {
-        let (id, body) = split_header(value)?;
+    /// [`Failure::Dead`] with the dead-letter reason: no header, an id the registry does not
+    /// know or whose schema cannot be used, a schema of another format, a body that does not
+    /// decode with its schema or (columns) is no JSON object. [`Failure::Refused`]: the registry
+    /// refuses the sink's credentials.
+    ///
+    /// # Cancellation
+    /// Waits while the registry cannot answer ([`Registry::schema`]); dropping the future ends
+    /// the wait, with nothing cached or lost.
+    pub async fn to_json(&self, value: &[u8], layout: LayoutKind) -> Result<String, Failure> {
+        let (id, body) = split_header(value).map_err(Failure::Dead)?;
         let schema = self.registry.schema(id).await?;
+        self.decode(id, body, &schema, layout)
+            .map_err(Failure::Dead)
+    }
+
+    /// `body` (of a message with schema `id`) decoded with `schema`, as [`Self::to_json`].
+    fn decode(
+        &self,
+        id: u32,
+        body: &[u8],
+        schema: &Registered,
+        layout: LayoutKind,
+    ) -> Result<String, String> {
         let any = layout == LayoutKind::RecordContent;
-        match (self.format, &*schema) {
+        match (self.format, schema) {
             (ValueFormat::Avro, Registered::Avro(s)) => {
                 let json = if any {
                     s.value_to_json(body)
@@ -232,13 +288,23 @@ impl Decoder {
     /// no value, or a value that decodes to `null` (the converters' null: the connector's
     /// `SnowflakeSinkRecord.from` takes `record.value() == null` as a tombstone in either
     /// layout) — is a row of metadata, skipped or a dead letter as `--on-null-value` says.
+    ///
+    /// # Errors
+    /// The registry refuses the sink's credentials: the reason the sink stops (no row of the
+    /// batch is kept).
+    ///
+    /// # Cancellation
+    /// Waits while the registry cannot answer for a message's schema (nothing after that
+    /// message is read meanwhile). Dropping the future ends the wait; `last` may have moved by
+    /// then, so the caller must append nothing more of this partition (it hands over and the
+    /// next owner reads the batch again from the committed token).
     pub async fn rows(
         &self,
         batch: &Batch,
         (topic, partition): (&str, i32),
         options: RowOptions,
         last: &mut i64,
-    ) -> Decoded {
+    ) -> Result<Decoded, String> {
         let mut out = Decoded::default();
         let mut scratch = Vec::new();
         for i in 0..batch.len() {
@@ -264,10 +330,11 @@ impl Decoder {
                     // A value that decodes to null is Kafka Connect's tombstone.
                     Ok(json) if json.trim() == "null" => None,
                     Ok(json) => Some(json),
-                    Err(why) => {
+                    Err(Failure::Dead(why)) => {
                         out.dead.push((i, why));
                         continue;
                     }
+                    Err(Failure::Refused(why)) => return Err(why),
                 },
             };
             let metadata = match record::metadata_of(&record, options, &mut scratch) {
@@ -306,7 +373,7 @@ impl Decoder {
                 },
             ));
         }
-        out
+        Ok(out)
     }
 }
 
@@ -345,6 +412,8 @@ mod tests {
             schema_registry_url: url.map(str::to_owned),
             schema_registry_basic_auth: auth.map(str::to_owned),
             registry_auth: None,
+            registry_auth_inherit: false,
+            kafka_login: None,
         }
     }
 

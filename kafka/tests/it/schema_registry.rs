@@ -3,11 +3,15 @@
 //! fetches the schema from the registry (basic auth, once per id) and lands each record with
 //! exact values. A message whose id the registry does not know, one with garbage after the
 //! header and one that is plain JSON are dead letters with reasons, and the partition goes on.
+//! A registry that cannot answer for a while (HTTP 503, a dropped connection) delays the rows
+//! and loses none, a stop during the wait does not hang, and a registry that refuses the
+//! credentials stops the sink naming the fix.
 #![cfg(unix)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,6 +60,15 @@ const AVRO_SCHEMA: &str = r#"{
 pub(crate) async fn registry(
     schemas: HashMap<u32, (&'static str, String)>,
 ) -> (String, Arc<Mutex<HashMap<String, usize>>>) {
+    registry_failing(schemas, Arc::default()).await
+}
+
+/// [`registry`], answering its next `failures` requests (counted down, whatever they ask) with
+/// HTTP 503, as a registry does in a rolling restart.
+pub(crate) async fn registry_failing(
+    schemas: HashMap<u32, (&'static str, String)>,
+    failures: Arc<AtomicUsize>,
+) -> (String, Arc<Mutex<HashMap<String, usize>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -88,7 +101,14 @@ pub(crate) async fn registry(
                 .strip_prefix("/schemas/ids/")
                 .and_then(|id| id.parse::<u32>().ok())
                 .and_then(|id| schemas.get(&id));
+            let unavailable = failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
             let (status, body) = match (authorized, schema) {
+                _ if unavailable => (
+                    "503 Service Unavailable",
+                    r#"{"error_code":50302,"message":"Service Unavailable"}"#.to_owned(),
+                ),
                 (false, _) => (
                     "401 Unauthorized",
                     r#"{"error_code":401,"message":"Unauthorized"}"#.to_owned(),
@@ -158,9 +178,38 @@ fn order(schema: &Schema, id: i64) -> Vec<u8> {
     )
 }
 
+/// A registry that is down mid-restart: it accepts every connection and closes it unanswered.
+async fn dropping_registry() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    url
+}
+
 /// Runs the sink binary over `TOPIC` until it is idle, with `--value-format format` and the
-/// registry at `url` (with `CREDENTIALS`, which it must never print).
-fn run_sink(lab: &Lab, url: &str, format: &str, group: &str) {
+/// registry at `url` (with `CREDENTIALS`, which it must never print); its stderr.
+fn run_sink(lab: &Lab, url: &str, format: &str, group: &str) -> String {
+    let mut cmd = sink_command(lab, url, format, group, CREDENTIALS);
+    cmd.args(["--until-idle", "3s"]);
+    let out = cmd.output().expect("run the sink");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "the secret is never printed: {stderr}"
+    );
+    stderr
+}
+
+/// The sink's command over `TOPIC` (dead letters to `DLQ`), with the registry at `url` and
+/// `credentials` for it, warnings on stderr.
+fn sink_command(lab: &Lab, url: &str, format: &str, group: &str, credentials: &str) -> Command {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
     let mut cmd = Command::new(bin);
     cmd.args([
@@ -179,25 +228,20 @@ fn run_sink(lab: &Lab, url: &str, format: &str, group: &str) {
         "--pipe",
         "ORDERS-STREAMING",
     ])
-    .args(["--metadata", "--quiet", "--until-idle", "3s"])
+    .args(["--metadata", "--quiet"])
     .args(["--dead-letter-topic", DLQ])
     .args(["--value-format", format, "--schema-registry-url", url])
     .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
     .args(["-X", "session.timeout.ms=6000"])
-    .env("TEST_SR_AUTH", CREDENTIALS)
+    .env("TEST_SR_AUTH", credentials)
+    .env("RUST_LOG", "warn")
     .env("SNOWFLAKE_URL", lab.emulator().url())
     .env("SNOWFLAKE_ACCOUNT", "DEMO")
     .env("SNOWFLAKE_USER", "KAFKA")
     .env("SNOWFLAKE_PRIVATE_KEY_FILE", lab.key_path())
     .env_remove("SNOWFLAKE_PRIVATE_KEY")
     .stdin(Stdio::null());
-    let out = cmd.output().expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(
-        !stderr.contains("s3cret"),
-        "the secret is never printed: {stderr}"
-    );
+    cmd
 }
 
 /// Sends `values` to `TOPIC` in order; their offsets.
@@ -631,4 +675,151 @@ impl protox::file::FileResolver for OneProto {
             Err(protox::Error::file_not_found(name))
         }
     }
+}
+
+/// The table's `ID`s, in order.
+fn landed_ids(lab: &Lab) -> Vec<serde_json::Value> {
+    lab.emulator()
+        .query(r#"SELECT ID FROM "DEMO.KAFKA.ORDERS" ORDER BY ID"#)
+        .expect("table")
+        .into_iter()
+        .map(|row| row[0].clone())
+        .collect()
+}
+
+/// A registry in a rolling restart: the first of the two URLs drops every connection, the
+/// second answers HTTP 503 four times. Every order lands (none is a dead letter: the outage is
+/// not the messages' fault), the warning names the registries and the failure, and an id the
+/// registry does not know is still a dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_outage_delays_the_rows_and_loses_none() {
+    let config = EmulatorConfig::for_tests()
+        .with_commit_delay(Duration::from_millis(100))
+        .with_ddl(DDL);
+    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
+        .await
+        .expect("lab");
+    let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
+    let failures = Arc::new(AtomicUsize::new(4));
+    let (url, asked) = registry_failing(
+        HashMap::from([(SCHEMA_ID, ("AVRO", AVRO_SCHEMA.to_owned()))]),
+        Arc::clone(&failures),
+    )
+    .await;
+    let down = dropping_registry().await;
+    let mut values: Vec<Vec<u8>> = (0..6).map(|id| order(&schema, id)).collect();
+    values.push(wire(99, &order(&schema, 100)[5..]));
+    let offsets = produce(&lab, &values).await;
+
+    let stderr = run_sink(&lab, &format!("{down}, {url}"), "avro", "outage");
+
+    let ids: Vec<_> = (0..6).map(|id| serde_json::json!(id)).collect();
+    let letters = dead_letters(&lab.brokers());
+    assert_eq!(landed_ids(&lab), ids, "{letters:?}\n{stderr}");
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let reason = &letters[&offsets[6]];
+    assert!(
+        reason.contains("schema id 99: the Schema Registry answered HTTP 404"),
+        "{reason}"
+    );
+    assert_eq!(failures.load(Ordering::SeqCst), 0, "the outage was met");
+    assert!(
+        stderr.contains("cannot give schema id 7")
+            && stderr.contains(&down)
+            && stderr.contains(&format!("{url} answered HTTP 503")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("answers again"), "{stderr}");
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.get("/schemas/ids/7"), Some(&5), "{asked:?}");
+}
+
+/// A registry down for good: the sink waits (nothing is dead-lettered, no offset moves), a
+/// SIGTERM during the wait hands the partition over at once, and the next run, with the
+/// registry back, lands every order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_ends_the_wait_on_the_registry_and_the_next_run_lands_everything() {
+    let config = EmulatorConfig::for_tests()
+        .with_commit_delay(Duration::from_millis(100))
+        .with_ddl(DDL);
+    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
+        .await
+        .expect("lab");
+    let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
+    let failures = Arc::new(AtomicUsize::new(usize::MAX));
+    let (url, asked) = registry_failing(
+        HashMap::from([(SCHEMA_ID, ("AVRO", AVRO_SCHEMA.to_owned()))]),
+        Arc::clone(&failures),
+    )
+    .await;
+    let values: Vec<Vec<u8>> = (0..4).map(|id| order(&schema, id)).collect();
+    produce(&lab, &values).await;
+
+    let mut child = sink_command(&lab, &url, "avro", "stopped", CREDENTIALS)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sink");
+    let asked_for = |n: usize| asked.lock().unwrap().get("/schemas/ids/7").copied() >= Some(n);
+    let until = Instant::now() + Duration::from_secs(60);
+    while !asked_for(3) {
+        assert!(Instant::now() < until, "the sink never asked the registry");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SAFETY: signalling a child we spawned and have not reaped.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGTERM)
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < until, "the stop hung on the registry");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let out = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(status.success(), "{stderr}");
+    assert!(landed_ids(&lab).is_empty());
+    assert!(dead_letters(&lab.brokers()).is_empty(), "{stderr}");
+
+    failures.store(0, Ordering::SeqCst);
+    run_sink(&lab, &url, "avro", "stopped");
+    let ids: Vec<_> = (0..4).map(|id| serde_json::json!(id)).collect();
+    assert_eq!(landed_ids(&lab), ids);
+    assert!(dead_letters(&lab.brokers()).is_empty());
+}
+
+/// Credentials the registry refuses stop the sink, non-zero, naming the fix; nothing is
+/// dead-lettered or skipped, and the secret is never printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_registry_credentials_stop_the_sink_naming_the_fix() {
+    let config = EmulatorConfig::for_tests()
+        .with_commit_delay(Duration::from_millis(100))
+        .with_ddl(DDL);
+    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
+        .await
+        .expect("lab");
+    let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
+    let (url, _) = registry(HashMap::from([(
+        SCHEMA_ID,
+        ("AVRO", AVRO_SCHEMA.to_owned()),
+    )]))
+    .await;
+    produce(&lab, &[order(&schema, 1)]).await;
+    let out = sink_command(&lab, &url, "avro", "refused", "sr-user:wrong-s3cret")
+        .args(["--until-idle", "3s"])
+        .output()
+        .expect("run the sink");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("refuses the sink's credentials (HTTP 401")
+            && stderr.contains("--schema-registry-basic-auth"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(landed_ids(&lab).is_empty());
+    assert!(dead_letters(&lab.brokers()).is_empty());
 }
