@@ -54,6 +54,22 @@ const AVRO_SCHEMA: &str = r#"{
   ]
 }"#;
 
+/// The lab of these tests: the topic and its dead-letter topic, one partition each, and the
+/// emulator with the tests' table.
+async fn lab() -> Lab {
+    let config = EmulatorConfig::for_tests()
+        .with_commit_delay(Duration::from_millis(100))
+        .with_ddl(DDL);
+    Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
+        .await
+        .expect("lab")
+}
+
+/// The registry's one Avro schema, by its id.
+fn avro_schemas() -> HashMap<u32, (&'static str, String)> {
+    HashMap::from([(SCHEMA_ID, ("AVRO", AVRO_SCHEMA.to_owned()))])
+}
+
 /// A Schema Registry answering `GET /schemas/ids/{id}` as the real REST API does, for
 /// `CREDENTIALS` only; it counts the requests per path.
 /// `schemas` maps an id to its `schemaType` and schema text.
@@ -308,18 +324,9 @@ fn dead_letters(brokers: &str) -> HashMap<i64, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn avro_values_land_with_exact_values_and_undecodable_ones_are_dead_letters() {
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(DDL);
-    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab().await;
     let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
-    let (url, asked) = registry(HashMap::from([(
-        SCHEMA_ID,
-        ("AVRO", AVRO_SCHEMA.to_owned()),
-    )]))
-    .await;
+    let (url, asked) = registry(avro_schemas()).await;
     let producer = lab.producer().expect("producer");
     // Six orders, and between them: an id the registry does not know, garbage after a good
     // header, and a plain JSON value.
@@ -442,12 +449,7 @@ const JSON_SCHEMA: &str = r#"{
 /// letters with reasons.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_schema_values_land_as_written_and_what_is_no_object_is_a_dead_letter() {
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(DDL);
-    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab().await;
     const AVRO_ID: u32 = 8;
     let (url, asked) = registry(HashMap::from([
         (SCHEMA_ID, ("JSON", JSON_SCHEMA.to_owned())),
@@ -560,12 +562,7 @@ enum Tier { GOLD = 0; SILVER = 1; }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_values_land_with_exact_values_and_undecodable_ones_are_dead_letters() {
     use prost::Message as _;
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(DDL);
-    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab().await;
     let (url, asked) = registry(HashMap::from([(
         SCHEMA_ID,
         ("PROTOBUF", PROTO_SCHEMA.to_owned()),
@@ -693,19 +690,10 @@ fn landed_ids(lab: &Lab) -> Vec<serde_json::Value> {
 /// registry does not know is still a dead letter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_outage_delays_the_rows_and_loses_none() {
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(DDL);
-    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab().await;
     let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
     let failures = Arc::new(AtomicUsize::new(4));
-    let (url, asked) = registry_failing(
-        HashMap::from([(SCHEMA_ID, ("AVRO", AVRO_SCHEMA.to_owned()))]),
-        Arc::clone(&failures),
-    )
-    .await;
+    let (url, asked) = registry_failing(avro_schemas(), Arc::clone(&failures)).await;
     let down = dropping_registry().await;
     let mut values: Vec<Vec<u8>> = (0..6).map(|id| order(&schema, id)).collect();
     values.push(wire(99, &order(&schema, 100)[5..]));
@@ -739,19 +727,10 @@ async fn a_registry_outage_delays_the_rows_and_loses_none() {
 /// registry back, lands every order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_ends_the_wait_on_the_registry_and_the_next_run_lands_everything() {
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(DDL);
-    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab().await;
     let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
     let failures = Arc::new(AtomicUsize::new(usize::MAX));
-    let (url, asked) = registry_failing(
-        HashMap::from([(SCHEMA_ID, ("AVRO", AVRO_SCHEMA.to_owned()))]),
-        Arc::clone(&failures),
-    )
-    .await;
+    let (url, asked) = registry_failing(avro_schemas(), Arc::clone(&failures)).await;
     let values: Vec<Vec<u8>> = (0..4).map(|id| order(&schema, id)).collect();
     produce(&lab, &values).await;
 
@@ -795,18 +774,9 @@ async fn a_stop_ends_the_wait_on_the_registry_and_the_next_run_lands_everything(
 /// dead-lettered or skipped, and the secret is never printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_registry_credentials_stop_the_sink_naming_the_fix() {
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(DDL);
-    let lab = Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab().await;
     let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
-    let (url, _) = registry(HashMap::from([(
-        SCHEMA_ID,
-        ("AVRO", AVRO_SCHEMA.to_owned()),
-    )]))
-    .await;
+    let (url, _) = registry(avro_schemas()).await;
     produce(&lab, &[order(&schema, 1)]).await;
     let out = sink_command(&lab, &url, "avro", "refused", "sr-user:wrong-s3cret")
         .args(["--until-idle", "3s"])
