@@ -794,6 +794,13 @@ impl Router {
         }
     }
 
+    /// Whether `part` is assigned here as `id` and waits for its start offset.
+    pub fn awaits(&self, part: &Part, id: u64) -> bool {
+        self.slots
+            .find(&part.0, part.1)
+            .is_some_and(|at| self.slots.all[at].id == id && self.slots.all[at].awaiting)
+    }
+
     /// `part` has its start offset: whether it is still assigned here as `id` and was waiting.
     pub fn started(&mut self, part: &Part, id: u64) -> bool {
         let Some(at) = self.slots.find(&part.0, part.1) else {

@@ -134,7 +134,7 @@ pub fn read(path: &Path) -> Result<ConnectorConfig> {
 ///
 /// # Errors
 /// JSON that is not an object (or whose `config` is not), a `.properties` line that is a key
-/// alone or has a malformed `\uXXXX` ([`parse_properties`]).
+/// alone or has a malformed `\uXXXX` (`parse_properties`).
 pub fn parse(text: &str) -> Result<BTreeMap<String, String>> {
     if text.trim_start().starts_with('{') {
         parse_json(text)

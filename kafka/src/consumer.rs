@@ -170,13 +170,29 @@ struct SinkContext {
 /// group's Kafka offset, which is not where Snowflake's committed token says: after a
 /// `--channel-prefix` change, or with `--start earliest` on a new channel, that skips rows.
 /// So its partitions are assigned paused, their messages dropped by the router until the
-/// starts come; then each is moved to its start (a seek: librdkafka drops what it fetched
-/// before) and resumed.
+/// starts come; then each is moved to its start and resumed. The move is a seek the poll
+/// thread waits for ([`SEEK_WAIT`]): librdkafka refuses one until the partition's fetcher has
+/// started (after it read the group's offsets), and a refusal would otherwise go unseen and
+/// the partition start at the group's offset after all; a refused seek is tried again at the
+/// next turn of the poll loop. Waiting for it also means the pause was applied first (a
+/// partition's operations are served in order), so the resume cannot come before the pause
+/// and leave the partition paused for good. A successful seek makes librdkafka drop whatever
+/// it fetched before.
 struct LateStarts {
     answer: std_mpsc::Receiver<HashMap<Part, Offset>>,
-    /// The partitions, and which assignment of each (`batch::Inbox::id`).
+    /// The start offsets, once they came.
+    starts: Option<HashMap<Part, Offset>>,
+    /// The partitions not started yet, and which assignment of each (`batch::Inbox::id`).
     parts: Vec<(Part, u64)>,
+    /// When the assignment was made (a seek refused for long is worth a warning).
+    since: Instant,
 }
+
+/// How long the poll thread waits for a late start's seek.
+const SEEK_WAIT: Duration = Duration::from_secs(2);
+/// A late start still refused after this long is warned about (once a turn, at most every
+/// this long).
+const LATE_WARN_AFTER: Duration = Duration::from_secs(30);
 
 fn parts_of(tpl: &TopicPartitionList) -> Vec<Part> {
     tpl.elements()
@@ -299,7 +315,12 @@ impl SinkContext {
                          partitions wait, paused, until they are open and start where Snowflake \
                          says"
                     );
-                    late = Some(LateStarts { answer, parts: ids });
+                    late = Some(LateStarts {
+                        answer,
+                        starts: None,
+                        parts: ids,
+                        since: Instant::now(),
+                    });
                     HashMap::new()
                 }
             }
@@ -343,37 +364,75 @@ impl SinkContext {
     }
 
     /// Starts the partitions whose start offsets came late ([`LateStarts`]), once they have:
-    /// each still assigned here as then is moved to its start and resumed.
+    /// each still assigned here as then is moved to its start and resumed; one librdkafka is
+    /// not ready to move yet is tried again at the next call.
     fn late_starts(&self, consumer: &BaseConsumer<Self>) {
         let mut late = lock(&self.late);
-        if late.is_empty() {
-            return;
-        }
-        late.retain(|l| match l.answer.try_recv() {
-            Err(std_mpsc::TryRecvError::Empty) => true,
-            Err(std_mpsc::TryRecvError::Disconnected) => false,
-            Ok(starts) => {
-                let mut router = lock(&self.router);
-                for (part, id) in &l.parts {
-                    let Some(start) = starts.get(part) else {
-                        continue; // its channel did not open: the sink stops
-                    };
-                    if !router.started(part, *id) {
-                        continue; // handed over meanwhile
+        for l in late.iter_mut() {
+            if l.starts.is_none() {
+                match l.answer.try_recv() {
+                    Ok(starts) => l.starts = Some(starts),
+                    Err(std_mpsc::TryRecvError::Empty) => continue,
+                    // The sink is gone: it stops, and the revoke resumes them.
+                    Err(std_mpsc::TryRecvError::Disconnected) => {
+                        l.parts.clear();
+                        continue;
                     }
-                    let (topic, partition) = part;
-                    // Asynchronous (no wait): librdkafka discards what it fetched before.
-                    if let Err(e) = consumer.seek(topic, *partition, *start, Duration::ZERO) {
-                        tracing::error!(%topic, partition, "cannot move to the start: {e}");
-                    }
-                    if let Err(e) = consumer.resume(&one(topic, *partition)) {
-                        tracing::error!(%topic, partition, "cannot resume: {e}");
-                    }
-                    tracing::info!(%topic, partition, ?start, "channel open: started late");
                 }
-                false
             }
-        });
+            let starts = l.starts.as_ref().map_or_else(HashMap::new, Clone::clone);
+            // Handed over meanwhile, or its channel did not open (the sink stops): not ours.
+            l.parts.retain(|(part, id)| {
+                starts.contains_key(part) && lock(&self.router).awaits(part, *id)
+            });
+            if l.parts.is_empty() {
+                continue;
+            }
+            let mut tpl = TopicPartitionList::new();
+            for ((topic, partition), _) in &l.parts {
+                if let Some(start) = starts.get(&(topic.clone(), *partition)) {
+                    let _ = tpl.add_partition_offset(topic, *partition, *start);
+                }
+            }
+            let refused = match consumer.seek_partitions(tpl, SEEK_WAIT) {
+                Ok(done) => {
+                    let mut refused = Vec::new();
+                    let mut router = lock(&self.router);
+                    for e in done.elements() {
+                        let part = (e.topic().to_owned(), e.partition());
+                        let Some(at) = l.parts.iter().position(|(p, _)| *p == part) else {
+                            continue;
+                        };
+                        if let Err(why) = e.error() {
+                            refused.push(format!("{}/{}: {why}", part.0, part.1));
+                            continue;
+                        }
+                        let (part, id) = l.parts.swap_remove(at);
+                        router.started(&part, id);
+                        let (topic, partition) = &part;
+                        if let Err(why) = consumer.resume(&one(topic, *partition)) {
+                            tracing::error!(%topic, partition, "cannot resume: {why}");
+                        }
+                        tracing::info!(%topic, partition, start = ?e.offset(), "channel open: started late");
+                    }
+                    refused
+                }
+                Err(why) => vec![why.to_string()],
+            };
+            if !refused.is_empty() {
+                if l.since.elapsed() > LATE_WARN_AFTER {
+                    l.since = Instant::now();
+                    tracing::warn!(
+                        ?refused,
+                        "partitions whose channels opened late cannot be moved to their start \
+                         yet; they stay paused and are tried again"
+                    );
+                } else {
+                    tracing::debug!(?refused, "late start refused for now; tried again");
+                }
+            }
+        }
+        late.retain(|l| !l.parts.is_empty());
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {

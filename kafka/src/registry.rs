@@ -176,8 +176,9 @@ impl std::fmt::Debug for Registry {
 pub fn redact_url(url: &str) -> String {
     let start = url.find("://").map_or(0, |i| i + 3);
     let rest = &url[start..];
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
+    // Up to the last `@` anywhere: a password may hold `/`, `?` or `#` (unescaped, it is no
+    // valid URL, but it is still a secret).
+    match rest.rfind('@') {
         Some(at) => format!("{}***{}", &url[..start], &rest[at..]),
         None => url.to_owned(),
     }
@@ -197,7 +198,8 @@ fn check_url(url: &str) -> Result<String, String> {
     };
     let rest = &url[end + 3..];
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    if authority.contains('@') {
+    // Any `@`: credentials whose password holds `/`, `?` or `#` end the authority early.
+    if rest.contains('@') {
         return Err(format!(
             "--schema-registry-url {:?} holds credentials: remove them from the URL and give \
              them with --schema-registry-basic-auth",
@@ -278,6 +280,15 @@ impl Registry {
     /// Cancel-safe, and the way to end a wait: dropping the future stops the request or the
     /// wait in flight, and nothing is cached or lost.
     pub async fn schema(&self, id: u32) -> Result<Arc<Registered>, Failure> {
+        if i32::try_from(id).is_err() {
+            // The registry's ids are Java ints: it answers a larger one with a plain 404, which
+            // is not its "unknown id" (40403) and would be retried for good.
+            return Err(Failure::Dead(format!(
+                "schema id {id} is larger than any a Schema Registry gives ({}): the value is not \
+                 in the registry's wire format (check --value-format)",
+                i32::MAX
+            )));
+        }
         let mut backoff = FIRST_BACKOFF;
         let mut failing_since = None;
         loop {
@@ -635,15 +646,41 @@ mod tests {
         assert!(Registry::new(" , ", None).unwrap_err().contains("no URL"));
     }
 
+    /// Everything up to the last `@` is hidden: a password may hold `/`, `?` or `#`, which
+    /// would end the authority early (such a URL is refused anyway; the message must not show
+    /// it). A registry URL with an `@` in its path loses a little more than it must.
     #[test]
-    fn redacting_takes_out_the_user_info_only() {
+    fn redacting_hides_everything_up_to_the_last_at() {
         for (url, shown) in [
-            ("https://u:p@h:1/x@y", "https://***@h:1/x@y"),
-            ("https://h:1/p?q=a@b", "https://h:1/p?q=a@b"),
+            ("https://u:p@h:1/x", "https://***@h:1/x"),
+            ("https://h:1/p?q=a", "https://h:1/p?q=a"),
             ("u:p@h", "***@h"),
             ("http://a:b@c@h", "http://***@h"),
+            ("https://user:pa#s3cret@sr:8081", "https://***@sr:8081"),
+            ("https://user:pa/s3cret@sr:8081", "https://***@sr:8081"),
+            ("https://u:p@h:1/x@y", "https://***@y"),
         ] {
             assert_eq!(redact_url(url), shown);
+        }
+        for url in [
+            "https://user:pa#s3cret@sr:8081",
+            "https://user:pa/s3cret@sr:8081",
+        ] {
+            let err = Registry::new(url, None).unwrap_err();
+            assert!(err.contains("holds credentials"), "{url}: {err}");
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+        }
+    }
+
+    /// An id no registry gives (its ids are Java ints) is the message's fault at once: the
+    /// registry's plain 404 for it would otherwise be retried for good.
+    #[tokio::test]
+    async fn an_id_over_the_largest_int_is_a_dead_letter_without_asking() {
+        // Nothing listens there: a request would be a passing failure, retried.
+        let r = Registry::new("http://127.0.0.1:9", None).unwrap();
+        match r.schema(u32::MAX).await {
+            Err(Failure::Dead(why)) => assert!(why.contains("wire format"), "{why}"),
+            other => panic!("{:?}", other.map(|_| ())),
         }
     }
 }
