@@ -251,7 +251,8 @@ pub mod utf8 {
         match std::str::from_utf8(bytes.as_ref()) {
             Ok(text) => s.serialize_str(text),
             Err(e) => Err(S::Error::custom(format!(
-                "the pipe's BINARY_INPUT_FORMAT is UTF-8 and these bytes are not UTF-8 text                  ({e}); use a pipe with HEX or BASE64 input"
+                "the pipe's BINARY_INPUT_FORMAT is UTF-8 and these bytes are not UTF-8 text \
+                 ({e}); use a pipe with HEX or BASE64 input"
             ))),
         }
     }

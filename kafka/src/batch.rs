@@ -48,10 +48,10 @@ use std::time::{Duration, Instant};
 
 use rdkafka::bindings as rd;
 use rdkafka::consumer::Consumer;
-use rdkafka::{Timestamp, TopicPartitionList};
+use rdkafka::Timestamp;
 use tokio::sync::mpsc;
 
-use crate::consumer::Part;
+use crate::consumer::{one, Part};
 use crate::fetch_queue::Native;
 use crate::layout::{Shape, Written};
 use crate::prefault::Prefault;
@@ -202,17 +202,15 @@ pub struct Charge {
 
 impl Charge {
     fn new(bytes: usize, budget: &Arc<Budget>, partition: &Arc<AtomicUsize>) -> Self {
-        budget.used.fetch_add(bytes, Ordering::Relaxed);
-        partition.fetch_add(bytes, Ordering::Relaxed);
-        Self {
-            bytes,
+        let mut charge = Self {
+            bytes: 0,
             budget: Arc::clone(budget),
             partition: Arc::clone(partition),
-        }
+        };
+        charge.grow(bytes);
+        charge
     }
-}
 
-impl Charge {
     /// Charges `bytes` more.
     fn grow(&mut self, bytes: usize) {
         self.budget.used.fetch_add(bytes, Ordering::Relaxed);
@@ -785,33 +783,32 @@ impl Router {
         Inbox { batches, id }
     }
 
+    /// Where the slot of `part` is while it is assigned here as assignment `id`
+    /// ([`Inbox::id`]).
+    fn assignment(&self, part: &Part, id: u64) -> Option<usize> {
+        self.slots
+            .find(&part.0, part.1)
+            .filter(|&at| self.slots.all[at].id == id)
+    }
+
     /// `part`, assigned here as `id`, waits for its start offset: its messages are dropped
     /// until [`started`](Self::started).
     pub fn await_start(&mut self, part: &Part, id: u64) {
-        if let Some(at) = self.slots.find(&part.0, part.1) {
-            let slot = &mut self.slots.all[at];
-            slot.awaiting = slot.id == id;
+        if let Some(at) = self.assignment(part, id) {
+            self.slots.all[at].awaiting = true;
         }
     }
 
     /// Whether `part` is assigned here as `id` and waits for its start offset.
     pub fn awaits(&self, part: &Part, id: u64) -> bool {
-        self.slots
-            .find(&part.0, part.1)
-            .is_some_and(|at| self.slots.all[at].id == id && self.slots.all[at].awaiting)
+        self.assignment(part, id)
+            .is_some_and(|at| self.slots.all[at].awaiting)
     }
 
     /// `part` has its start offset: whether it is still assigned here as `id` and was waiting.
     pub fn started(&mut self, part: &Part, id: u64) -> bool {
-        let Some(at) = self.slots.find(&part.0, part.1) else {
-            return false;
-        };
-        let slot = &mut self.slots.all[at];
-        let waiting = slot.id == id && slot.awaiting;
-        if waiting {
-            slot.awaiting = false;
-        }
-        waiting
+        self.assignment(part, id)
+            .is_some_and(|at| std::mem::take(&mut self.slots.all[at].awaiting))
     }
 
     /// Whether `topic`/`partition` is assigned here.
@@ -821,9 +818,7 @@ impl Router {
 
     /// Whether `part` is assigned here as assignment `id` ([`Inbox::id`]) still.
     pub fn holds(&self, part: &Part, id: u64) -> bool {
-        self.slots
-            .find(&part.0, part.1)
-            .is_some_and(|at| self.slots.all[at].id == id)
+        self.assignment(part, id).is_some()
     }
 
     /// A partition was revoked: its open batch is dropped (the next owner reads it again).
@@ -933,7 +928,7 @@ impl Router {
             } else {
                 // The value, whole, when it will be no row; else the bytes before the row's
                 // own (blanks and the `{` metadata replaces).
-                crate::layout::side_len(record.value, metadata.map(<[u8]>::len), &self.options)
+                crate::layout::side_len(record.value, metadata.is_some(), row, &self.options)
             };
         // A batch's buffers are sized for what goes in, so what was charged is what is held
         // (`Batch::push` charges any growth all the same).
@@ -992,12 +987,6 @@ impl Router {
         }
         self.paused -= resumed;
     }
-}
-
-fn one(topic: &str, partition: i32) -> TopicPartitionList {
-    let mut t = TopicPartitionList::new();
-    t.add_partition(topic, partition);
-    t
 }
 
 #[cfg(test)]
@@ -1100,7 +1089,7 @@ mod tests {
                             let row =
                                 crate::layout::row_len(value, meta.map(<[u8]>::len), &options);
                             let side =
-                                1 + crate::layout::side_len(value, meta.map(<[u8]>::len), &options);
+                                1 + crate::layout::side_len(value, meta.is_some(), row, &options);
                             let budget = Arc::new(Budget::new(64 << 20));
                             let held = Arc::new(AtomicUsize::new(0));
                             let mut b = Batch::new(16, 16, &Arc::default(), &budget, &held);

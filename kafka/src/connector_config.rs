@@ -525,16 +525,24 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
             c.registry_auth_inherit = true;
             if get("value.converter.basic.auth.user.info").is_some() {
                 c.notes.push(
-                    "value.converter.basic.auth.user.info is not used:                      value.converter.basic.auth.credentials.source=SASL_INHERIT takes the                      registry's credentials from the Kafka login (sasl.username, sasl.password)"
+                    "value.converter.basic.auth.user.info is not used: \
+                     value.converter.basic.auth.credentials.source=SASL_INHERIT takes the \
+                     registry's credentials from the Kafka login (sasl.username, sasl.password)"
                         .into(),
                 );
             }
         }
         Some("URL") => bail!(
-            "value.converter.basic.auth.credentials.source=URL (credentials in the registry's              URL) is not supported: this sink keeps credentials out of URLs; take them out of              value.converter.schema.registry.url and write them as              value.converter.basic.auth.user.info=USER:PASSWORD (or give              --schema-registry-basic-auth), with the source USER_INFO"
+            "value.converter.basic.auth.credentials.source=URL (credentials in the registry's \
+             URL) is not supported: this sink keeps credentials out of URLs; take them out of \
+             value.converter.schema.registry.url and write them as \
+             value.converter.basic.auth.user.info=USER:PASSWORD (or give \
+             --schema-registry-basic-auth), with the source USER_INFO"
         ),
         Some(other) => bail!(
-            "value.converter.basic.auth.credentials.source={other}: the sink knows USER_INFO              (value.converter.basic.auth.user.info) and SASL_INHERIT (the Kafka login's              sasl.username and sasl.password)"
+            "value.converter.basic.auth.credentials.source={other}: the sink knows USER_INFO \
+             (value.converter.basic.auth.user.info) and SASL_INHERIT (the Kafka login's \
+             sasl.username and sasl.password)"
         ),
     }
     taken.push("key.converter");

@@ -202,7 +202,7 @@ fn parts_of(tpl: &TopicPartitionList) -> Vec<Part> {
 }
 
 /// A list of one partition.
-fn one(topic: &str, partition: i32) -> TopicPartitionList {
+pub(crate) fn one(topic: &str, partition: i32) -> TopicPartitionList {
     let mut t = TopicPartitionList::new();
     t.add_partition(topic, partition);
     t
@@ -380,19 +380,23 @@ impl SinkContext {
                     }
                 }
             }
-            let starts = l.starts.as_ref().map_or_else(HashMap::new, Clone::clone);
-            // Handed over meanwhile, or its channel did not open (the sink stops): not ours.
-            l.parts.retain(|(part, id)| {
-                starts.contains_key(part) && lock(&self.router).awaits(part, *id)
-            });
+            let Some(starts) = &l.starts else {
+                continue;
+            };
+            let mut tpl = TopicPartitionList::new();
+            {
+                let router = lock(&self.router);
+                // Handed over meanwhile, or its channel did not open (the sink stops): not ours.
+                l.parts.retain(|(part, id)| {
+                    let Some(start) = starts.get(part).filter(|_| router.awaits(part, *id)) else {
+                        return false;
+                    };
+                    let _ = tpl.add_partition_offset(&part.0, part.1, *start);
+                    true
+                });
+            }
             if l.parts.is_empty() {
                 continue;
-            }
-            let mut tpl = TopicPartitionList::new();
-            for ((topic, partition), _) in &l.parts {
-                if let Some(start) = starts.get(&(topic.clone(), *partition)) {
-                    let _ = tpl.add_partition_offset(topic, *partition, *start);
-                }
             }
             let refused = match consumer.seek_partitions(tpl, SEEK_WAIT) {
                 Ok(done) => {
@@ -541,12 +545,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
         batch: crate::fetch_queue::Batch::default(),
     };
     let topics: Vec<&str> = setup.topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot subscribe to {topics:?}: {e} (a --topic-regex must be POSIX extended \
-                 syntax, as librdkafka reads it)"
-        )
-    })?;
+    subscribe(&consumer, &topics)?;
     let mut rejoins = Rejoins::default();
     let mut commits = Commits::default();
     loop {
@@ -572,12 +571,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
             );
             consumer.unsubscribe();
             settle(&consumer, &mut reader, Duration::from_secs(60));
-            consumer.subscribe(&topics).map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot subscribe to {topics:?}: {e} (a --topic-regex must be POSIX extended \
-                     syntax, as librdkafka reads it)"
-                )
-            })?;
+            subscribe(&consumer, &topics)?;
             rejoins.done(Instant::now());
         }
         commits.send(&consumer);
@@ -591,6 +585,19 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
             anyhow::bail!(why);
         }
     }
+}
+
+/// Subscribes `consumer` to `topics` (at start, and again after leaving the group to rejoin).
+///
+/// # Errors
+/// librdkafka refuses the subscription (a `--topic-regex` it cannot read).
+fn subscribe(consumer: &BaseConsumer<SinkContext>, topics: &[&str]) -> anyhow::Result<()> {
+    consumer.subscribe(topics).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot subscribe to {topics:?}: {e} (a --topic-regex must be POSIX extended \
+             syntax, as librdkafka reads it)"
+        )
+    })
 }
 
 /// Rejoins the workers asked for (their channel was lost: `partition::Worker::lost`). One

@@ -189,9 +189,10 @@ fn escaped_len(s: &[u8]) -> usize {
 }
 
 /// The most bytes of `value` that [`write_row`]'s outcome leaves for the batch's side buffer
-/// (with metadata of `metadata` bytes): all of it when it cannot be a row (it is kept for its
-/// dead letter), else the bytes before the row's own (`record::Candidate::prefix`).
-pub fn side_len(value: Option<&[u8]>, metadata: Option<usize>, options: &RowOptions) -> usize {
+/// (with metadata, when `metadata`; `row` being its [`row_len`]): all of it when it cannot be a
+/// row (it is kept for its dead letter), else the bytes before the row's own
+/// (`record::Candidate::prefix`).
+pub fn side_len(value: Option<&[u8]>, metadata: bool, row: usize, options: &RowOptions) -> usize {
     let layout = options.layout;
     let whole = value.map_or(0, <[u8]>::len);
     if is_tombstone(value, layout) {
@@ -203,12 +204,11 @@ pub fn side_len(value: Option<&[u8]>, metadata: Option<usize>, options: &RowOpti
     let v = value.unwrap_or_default();
     match (layout.kind, layout.value_format) {
         (LayoutKind::Columns, _) => {
-            crate::record::candidate_prefix_len(v, metadata.is_some()).unwrap_or(whole)
+            crate::record::candidate_prefix_len(v, metadata).unwrap_or(whole)
         }
         (LayoutKind::RecordContent, ValueFormat::Json) => 0,
         (LayoutKind::RecordContent, ValueFormat::Text) => {
-            let too_big = row_len(value, metadata, options) > options.max_row_bytes;
-            if too_big || std::str::from_utf8(v).is_err() {
+            if row > options.max_row_bytes || std::str::from_utf8(v).is_err() {
                 whole
             } else {
                 0

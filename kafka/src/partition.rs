@@ -282,7 +282,6 @@ impl Worker {
         self.stats.busy.store(true, Ordering::Relaxed);
         self.touch();
         let r = self.append_batch(buf, last, sent, stop).await;
-        buf.clear();
         self.touch();
         self.stats.busy.store(false, Ordering::Relaxed);
         r

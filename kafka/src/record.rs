@@ -132,16 +132,9 @@ pub fn write_candidate(
     rows: &mut Vec<u8>,
 ) -> Option<Candidate> {
     let value = value?;
-    let lead = value.iter().position(|b| !b.is_ascii_whitespace())?;
-    if value[lead] != b'{' {
-        return None;
-    }
+    let prefix = candidate_prefix_len(value, metadata.is_some())?;
     let start = rows.len();
     if let Some(meta) = metadata {
-        let prefix = value[lead + 1..]
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .map_or(value.len(), |p| lead + 1 + p);
         let inner = &value[prefix..];
         rows.extend_from_slice(b"{\"RECORD_METADATA\":");
         rows.extend_from_slice(meta);
