@@ -190,6 +190,11 @@ impl Authenticator {
         self.clock = clock;
     }
 
+    /// The scoped-token signing secret, from which the stage's secrets derive.
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+
     /// Uses this scoped-token signing secret (the data directory's, see `token_secret.rs`, so
     /// that scoped tokens survive a restart).
     pub(crate) fn set_secret(&mut self, secret: Vec<u8>) {

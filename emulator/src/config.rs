@@ -131,6 +131,15 @@ pub struct EmulatorConfig {
     /// `ERR_TOO_MANY_REQUESTS`, which clients retry; one that needs more than the whole
     /// budget gets 413 `ERR_PAYLOAD_TOO_LARGE`. Default [`DEFAULT_MAX_PENDING_BYTES`].
     pub max_pending_bytes: usize,
+    /// Most bytes the stage of the official SDK's file mode holds: files uploaded and not
+    /// yet landed by their registrations (`--max-stage-bytes`; docs/protocol.md §4.6). An
+    /// upload that does not fit waits for room up to the body deadline, then gets S3's 503
+    /// `SlowDown`; one larger than the whole stage gets 400 `EntityTooLarge`. Default
+    /// [`DEFAULT_MAX_STAGE_BYTES`](crate::DEFAULT_MAX_STAGE_BYTES).
+    pub max_stage_bytes: usize,
+    /// Most files the stage holds at once (`--max-stage-files`). Default
+    /// [`DEFAULT_MAX_STAGE_FILES`](crate::DEFAULT_MAX_STAGE_FILES).
+    pub max_stage_files: usize,
     /// Most appends decompressed and converted at once (`--max-concurrent-decodes`, at
     /// least 1); the others wait for a turn. Default [`DEFAULT_MAX_CONCURRENT_DECODES`].
     pub max_concurrent_decodes: usize,
@@ -239,6 +248,8 @@ impl Default for EmulatorConfig {
             max_uncompressed_bytes: DEFAULT_MAX_UNCOMPRESSED_BYTES,
             max_rows_per_request: DEFAULT_MAX_ROWS_PER_REQUEST,
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            max_stage_bytes: crate::stage::DEFAULT_MAX_STAGE_BYTES,
+            max_stage_files: crate::stage::DEFAULT_MAX_STAGE_FILES,
             max_concurrent_decodes: DEFAULT_MAX_CONCURRENT_DECODES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: Duration::from_secs(20),
@@ -285,6 +296,8 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("max_uncompressed_bytes", &self.max_uncompressed_bytes)
             .field("max_rows_per_request", &self.max_rows_per_request)
             .field("max_pending_bytes", &self.max_pending_bytes)
+            .field("max_stage_bytes", &self.max_stage_bytes)
+            .field("max_stage_files", &self.max_stage_files)
             .field("max_concurrent_decodes", &self.max_concurrent_decodes)
             .field("max_connections", &self.max_connections)
             .field("header_read_timeout", &self.header_read_timeout)

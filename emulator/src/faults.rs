@@ -44,6 +44,11 @@ pub enum Endpoint {
     DropChannel,
     /// `POST /telemetry/send/sessionless`.
     Telemetry,
+    /// The official SDK's file mode: an upload (S3 `PUT`) to the emulator's stage.
+    StageUpload,
+    /// The official SDK's file mode: `POST …/channels/{channel}/filebuffer`, a file's
+    /// registration (not `append_rows`: a rule for row appends leaves it alone).
+    FileBuffer,
     /// `GET /` and anything else.
     Other,
     /// Matches every endpoint (rules only).

@@ -60,6 +60,7 @@ mod server;
 mod service;
 mod sql_api;
 mod sql_sandbox;
+mod stage;
 mod status;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
@@ -82,4 +83,5 @@ pub use limits::Limits;
 pub use offsets::offset_span_violation;
 pub use requests::RequestRecord;
 pub use server::{ChannelTotals, Emulator};
+pub use stage::{DEFAULT_MAX_STAGE_BYTES, DEFAULT_MAX_STAGE_FILES};
 pub use status::status_from_data_dir;

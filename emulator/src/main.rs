@@ -154,6 +154,13 @@ struct ServeArgs {
     /// beyond it get 429 (clients retry), one that alone needs more gets 413.
     #[arg(long, default_value_t = snowpipe_emulator::config::DEFAULT_MAX_PENDING_BYTES)]
     max_pending_bytes: usize,
+    /// Most bytes of files the official SDK's file mode uploads and has not yet registered;
+    /// an upload beyond it waits for room, then gets 503 SlowDown.
+    #[arg(long, default_value_t = snowpipe_emulator::DEFAULT_MAX_STAGE_BYTES)]
+    max_stage_bytes: usize,
+    /// Most such files held at once.
+    #[arg(long, default_value_t = snowpipe_emulator::DEFAULT_MAX_STAGE_FILES)]
+    max_stage_files: usize,
     /// Most appends decompressed and converted at once; the others wait for a turn.
     #[arg(long, default_value_t = snowpipe_emulator::config::DEFAULT_MAX_CONCURRENT_DECODES)]
     max_concurrent_decodes: usize,
@@ -273,6 +280,8 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     cfg.max_uncompressed_bytes = a.max_decompressed_bytes;
     cfg.max_rows_per_request = a.max_rows_per_request;
     cfg.max_pending_bytes = a.max_pending_bytes;
+    cfg.max_stage_bytes = a.max_stage_bytes;
+    cfg.max_stage_files = a.max_stage_files;
     cfg.max_concurrent_decodes = a.max_concurrent_decodes;
     cfg.max_connections = a.max_connections;
     cfg.header_read_timeout = a.header_timeout;

@@ -34,8 +34,9 @@ PROFILE_JSON is the official SDK's profile.json, passed to it as is (`profile_js
                the emulator gets the public half with --public-key
   role         optional
   max_buffered_kb_for_rowset_mode: "300000" and max_rowset_payload_size_mb: "16"
-               REQUIRED against the emulator: they keep the SDK in rowset mode (the emulator
-               has no file mode). Harmless against Snowflake.
+               keep the SDK in rowset mode, the path the sink takes too, so both sides are
+               measured on it (the emulator also serves file mode: docs/protocol.md §4.6).
+               Harmless against Snowflake.
   Optional latency knobs (any official SDK property may be added):
     max_append_request_buffer_duration_ms  the SDK's flush interval (default 1000), the
                counterpart of snowpipe-kafka's --max-client-lag;

@@ -460,7 +460,8 @@ pub(crate) fn peer_command(
             "user": "KAFKA",
             "url": url,
             "private_key": key,
-            // The emulator has no file mode: the SDK's rowset mode (python_peer.py's docs).
+            // The SDK's rowset mode, the sink's path too, so both are measured on it
+            // (python_peer.py's docs).
             "max_buffered_kb_for_rowset_mode": "300000",
             "max_rowset_payload_size_mb": "16",
         }))?,

@@ -79,6 +79,11 @@ pub(super) fn describe_error_body(b: &ErrorBody) -> String {
     }
 }
 
+/// The code of a server's instruction to move to file mode (docs/protocol.md §4.6, "Our
+/// client and file mode"): the REST API has no file mode, so the request (not applied) is
+/// retried as it is, and when retries run out the error says so.
+pub(super) const SWITCH_TO_FILE_MODE: &str = "SWITCH_TO_FILE_MODE";
+
 pub(super) fn server_error(
     operation: &'static str,
     status: StatusCode,
@@ -105,6 +110,16 @@ pub(super) fn server_error(
             };
             (None, message)
         }
+    };
+    let message = if code.as_deref() == Some(SWITCH_TO_FILE_MODE) {
+        format!(
+            "{message}{}the service asked for its file mode, which only the official SDKs have \
+             and the REST API does not; the rows were not applied and this client retried them \
+             as rows until its retries ran out: retry later (they are not lost)",
+            if message.is_empty() { "" } else { "; " }
+        )
+    } else {
+        message
     };
     Error::Server(Box::new(ServerError {
         status: status.as_u16(),

@@ -351,21 +351,26 @@ impl HttpClient {
                     body,
                 } => {
                     let parsed = ErrorBody::parse(&body);
-                    let retryable = match status.as_u16() {
-                        // 408: the server gave up waiting for the request, so it did not
-                        // apply it (docs/protocol.md "Retries").
-                        408 | 429 | 500 | 502 | 503 | 504 => true,
-                        403 if call.retry_auth_failures => {
-                            auth_failures += 1;
-                            auth_failures < AUTH_FAILURE_ATTEMPTS
-                        }
-                        404 => parsed.is_none(),
-                        409 => parsed
-                            .as_ref()
-                            .and_then(|b| b.code.as_deref())
-                            .is_some_and(|c| call.retry_409_codes.contains(&c)),
-                        _ => false,
-                    };
+                    let file_mode = parsed
+                        .as_ref()
+                        .and_then(|b| b.code.as_deref())
+                        .is_some_and(|c| c == errors::SWITCH_TO_FILE_MODE);
+                    let retryable = file_mode
+                        || match status.as_u16() {
+                            // 408: the server gave up waiting for the request, so it did not
+                            // apply it (docs/protocol.md "Retries").
+                            408 | 429 | 500 | 502 | 503 | 504 => true,
+                            403 if call.retry_auth_failures => {
+                                auth_failures += 1;
+                                auth_failures < AUTH_FAILURE_ATTEMPTS
+                            }
+                            404 => parsed.is_none(),
+                            409 => parsed
+                                .as_ref()
+                                .and_then(|b| b.code.as_deref())
+                                .is_some_and(|c| call.retry_409_codes.contains(&c)),
+                            _ => false,
+                        };
                     let err =
                         server_error(call.operation, status, parsed, &body, &request_id, attempts);
                     if !retryable {

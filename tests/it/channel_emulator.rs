@@ -149,3 +149,74 @@ async fn channels_of_one_client_share_the_poller_and_close_together() {
     assert_eq!(count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#), 400);
     emu.shutdown().await;
 }
+
+/// The service asking for file mode (docs/protocol.md §4.6, "Our client and file mode"): the
+/// REST API has none, so the append (not applied) is retried as rows, whatever the status
+/// (the official SDK obeys a 429/503 one and dies on a 400 one). Every row lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_to_file_mode_is_retried_as_rows_and_lands_once() {
+    let (emu, client) = start().await;
+    let faults = emu.faults();
+    for status in [429, 503, 400] {
+        faults.add(
+            FaultRule::new(
+                Endpoint::AppendRows,
+                FaultAction::status(status, "SWITCH_TO_FILE_MODE"),
+            )
+            .times(1),
+        );
+    }
+    let ch = client
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("switch")
+        .await
+        .unwrap();
+    for call in 0..10u64 {
+        let rows = (call * 10..call * 10 + 10).map(|id| Row {
+            id,
+            name: format!("row {id}"),
+        });
+        ch.append_rows(rows, None, Some(OffsetToken::from(call * 10 + 9)))
+            .await
+            .unwrap();
+        ch.flush().await.unwrap();
+    }
+    ch.wait_for_commit(&OffsetToken::from(99u64), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(faults.fired(), 3);
+    assert_eq!(count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#), 100);
+    assert_eq!(
+        count(&emu, r#"SELECT COUNT(DISTINCT ID) FROM "DB.SCH.T""#),
+        100
+    );
+    ch.close().await.unwrap();
+
+    // A service that keeps asking: the error says what happened and that nothing was applied.
+    faults.add(FaultRule::new(
+        Endpoint::AppendRows,
+        FaultAction::status(400, "SWITCH_TO_FILE_MODE"),
+    ));
+    let ch = client
+        .table_pipe("DB", "SCH", "T")
+        .open_channel("switch")
+        .await
+        .unwrap();
+    ch.append_rows(
+        [Row {
+            id: 100,
+            name: "x".into(),
+        }],
+        None,
+        Some(OffsetToken::from(100u64)),
+    )
+    .await
+    .unwrap();
+    let err = ch.flush().await.unwrap_err().to_string();
+    assert!(
+        err.contains("SWITCH_TO_FILE_MODE") && err.contains("not applied"),
+        "{err}"
+    );
+    assert_eq!(count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#), 100);
+    emu.shutdown().await;
+}

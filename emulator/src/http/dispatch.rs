@@ -16,6 +16,7 @@ use super::auth::{auth_control, auth_scoped};
 use super::request::{bearer, dec, param, read_body, ChannelPath, Route, SESSION_HEADER};
 use super::response::{json_response, text_response, Body};
 
+mod file_mode;
 mod statements;
 
 pub(super) fn json_body<T: serde::de::DeserializeOwned + Default>(b: &[u8]) -> Result<T, ApiError> {
@@ -115,7 +116,7 @@ pub(super) async fn dispatch(
             let (key, _) = shared.resolve(db, schema, pipe, "")?;
             shared.admit_default_pipe(&key)?;
             shared.default_pipe_used(&key).await;
-            Ok(json_response(200, &pipe_info(shared.settings.binary_format)))
+            Ok(json_response(200, &pipe_info(shared, headers)))
         }
         Route::BulkStatus { db, schema, pipe } => {
             auth_scoped(shared, headers, true, Some(db))?;
@@ -126,19 +127,33 @@ pub(super) async fn dispatch(
                 &shared.bulk_status(db, schema, pipe, &req.channel_names)?,
             ))
         }
-        Route::Open(ChannelPath { db, schema, pipe, channel }) => {
+        Route::Open(ChannelPath {
+            db,
+            schema,
+            pipe,
+            channel,
+        }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let b = read_body(shared, headers, body, SMALL, record).await?;
             let req: OpenBody = json_body(&b)?;
             let (key, _) = shared.resolve(db, schema, pipe, channel)?;
             shared.admit_default_pipe(&key)?;
             let v = shared
-                .open_channel(key.clone(), req.offset_token, req.fail_on_uncommitted_rows.unwrap_or(false))
+                .open_channel(
+                    key.clone(),
+                    req.offset_token,
+                    req.fail_on_uncommitted_rows.unwrap_or(false),
+                )
                 .await?;
             shared.default_pipe_used(&key).await;
             Ok(json_response(200, &v))
         }
-        Route::Drop(ChannelPath { db, schema, pipe, channel }) => {
+        Route::Drop(ChannelPath {
+            db,
+            schema,
+            pipe,
+            channel,
+        }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let b = read_body(shared, headers, body, SMALL, record).await?;
             let req: OpenBody = json_body(&b)?;
@@ -148,7 +163,12 @@ pub(super) async fn dispatch(
                 .await?;
             Ok(json_response(200, &v))
         }
-        Route::Append(ChannelPath { db, schema, pipe, channel }) => {
+        Route::Append(ChannelPath {
+            db,
+            schema,
+            pipe,
+            channel,
+        }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, pipe, channel)?;
             shared.admit_default_pipe(&key)?;
@@ -160,7 +180,12 @@ pub(super) async fn dispatch(
         }
         Route::TableAppend { db, schema, table } => {
             auth_scoped(shared, headers, false, Some(db))?;
-            let (key, target) = shared.resolve(db, schema, &crate::catalog::default_pipe_for(table), ELASTIC)?;
+            let (key, target) = shared.resolve(
+                db,
+                schema,
+                &crate::catalog::default_pipe_for(table),
+                ELASTIC,
+            )?;
             shared.admit_default_pipe(&key)?;
             let answer = append(shared, key.clone(), target, headers, params, body, record).await?;
             if answer.status().is_success() {
@@ -193,11 +218,12 @@ pub(super) async fn dispatch(
             let principal = auth_control(shared, headers, None)?;
             statements::status(shared, &principal.subject, &record.path, params, headers)
         }
-        Route::FileBuffer => Err(ApiError::new(
-            400,
-            "ERR_FILE_MODE_NOT_SUPPORTED",
-            "the emulator does not implement file mode; keep the official SDK in rowset mode (max_buffered_kb_for_rowset_mode=300000, max_rowset_payload_size_mb=16)",
-        )),
+        Route::FileBuffer(path) => {
+            file_mode::file_buffer(shared, path, headers, params, body, record).await
+        }
+        Route::StagePut(path) => {
+            Ok(file_mode::stage_put(shared, path, headers, body, record).await)
+        }
         Route::NotFound => Err(ApiError::new(
             404,
             "ERR_NOT_FOUND",
@@ -323,28 +349,22 @@ pub(super) fn url_form(b: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `:pipe-info` response the official SDK requires (docs/protocol.md §4.2). The stage
-/// is fake: the emulator does not implement file mode. `binary_input_format` is the one the
-/// emulator reads BINARY columns with, so the official SDK renders bytes to match.
-pub(super) fn pipe_info(binary: crate::convert::BinaryFormat) -> Value {
+/// The `:pipe-info` response the official SDK requires (docs/protocol.md §4.2). The stage is
+/// the emulator itself (`stage`), at the host and port the request reached it on, so the
+/// SDK's file mode uploads here. `binary_input_format` is the one the emulator reads BINARY
+/// columns with, so the official SDK renders bytes to match.
+pub(super) fn pipe_info(shared: &Shared, headers: &HeaderMap) -> Value {
     let expiry =
         crate::clock::Clock::new().now_ms() + Duration::from_secs(2 * 3600).as_millis() as i64;
-    let stage = json!({
-        "expiry_time_ms": expiry,
-        "location_type": "S3",
-        "use_s3_regional_url": false,
-        "location": "snowpipe-emulator/stage/",
-        "region": "us-west-2",
-        "creds": {"AWS_KEY_ID": "emulator", "AWS_SECRET_KEY": "emulator", "AWS_TOKEN": "emulator"},
-    });
+    let endpoint = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let binary = shared.settings.binary_format;
     json!({
-        "rowset_stage_location": stage,
-        "durable_stage_location": stage,
-        "encryption_info": {
-            "pipe_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            "pipe_key_id": 1,
-            "diversifier": "snowpipe-emulator",
-        },
+        "rowset_stage_location": shared.stage.location(endpoint, expiry),
+        "durable_stage_location": shared.stage.location(endpoint, expiry),
+        "encryption_info": shared.stage.encryption_info(),
         // The BINARY_INPUT_FORMAT the emulator applies (Snowflake's default is HEX): the
         // official SDK renders bytes to it (official-sdk capture, docs/protocol.md).
         "parameter_overrides": {"binary_input_format": binary.name()},

@@ -51,7 +51,10 @@ pub(super) enum Route {
         schema: String,
         table: String,
     },
-    FileBuffer,
+    /// `POST …/channels/{channel}/filebuffer` (named or `ELASTIC`).
+    FileBuffer(ChannelPath),
+    /// `PUT /snowpipe-emulator/<key>`: an upload to the stage; the object's key.
+    StagePut(String),
     /// `POST /api/v2/statements` (the SQL API).
     Statements,
     /// `GET /api/v2/statements/{handle}`.
@@ -74,7 +77,7 @@ impl Route {
     /// The channel an open, drop or append names.
     pub(super) fn channel_path(&self) -> Option<&ChannelPath> {
         match self {
-            Route::Open(p) | Route::Drop(p) | Route::Append(p) => Some(p),
+            Route::Open(p) | Route::Drop(p) | Route::Append(p) | Route::FileBuffer(p) => Some(p),
             _ => None,
         }
     }
@@ -88,9 +91,9 @@ impl Route {
             Route::BulkStatus { .. } => Endpoint::BulkStatus,
             Route::Open(_) => Endpoint::OpenChannel,
             Route::Drop(_) => Endpoint::DropChannel,
-            Route::Append(_) | Route::TableAppend { .. } | Route::FileBuffer => {
-                Endpoint::AppendRows
-            }
+            Route::Append(_) | Route::TableAppend { .. } => Endpoint::AppendRows,
+            Route::FileBuffer(_) => Endpoint::FileBuffer,
+            Route::StagePut(_) => Endpoint::StageUpload,
             Route::Status | Route::NotFound | Route::Statements | Route::StatementStatus => {
                 Endpoint::Other
             }
@@ -113,6 +116,12 @@ pub(super) fn route(method: &Method, path: &str) -> Route {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
         (&Method::GET, [""]) | (&Method::GET, ["status"]) => Route::Status,
+        (&Method::PUT, [bucket, key @ ..])
+            if *bucket == crate::stage::BUCKET && !key.is_empty() =>
+        {
+            let key: Vec<String> = key.iter().map(|k| dec(k)).collect();
+            Route::StagePut(format!("{bucket}/{}", key.join("/")))
+        }
         (&Method::GET, ["v2", "streaming", "hostname"]) => Route::Hostname,
         (&Method::POST, ["oauth", "token"]) => Route::Token,
         (&Method::POST, ["telemetry", "send", "sessionless"]) => Route::Telemetry,
@@ -160,8 +169,8 @@ pub(super) fn route(method: &Method, path: &str) -> Route {
         },
         (
             &Method::POST,
-            ["v2", "streaming", "data", "databases", _, "schemas", _, "pipes", _, "channels", _, "filebuffer"],
-        ) => Route::FileBuffer,
+            ["v2", "streaming", "data", "databases", db, "schemas", schema, "pipes", pipe, "channels", ch, "filebuffer"],
+        ) => Route::FileBuffer(ChannelPath::decoded(db, schema, pipe, ch)),
         _ => Route::NotFound,
     }
 }

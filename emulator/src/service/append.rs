@@ -200,7 +200,7 @@ impl Shared {
     }
 
     /// A turn to decode an append (`--max-concurrent-decodes`), waiting for one.
-    async fn decode_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    pub(super) async fn decode_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
         self.state.decode_permits.acquire().await.map_err(|_| {
             ApiError::new(
                 503,

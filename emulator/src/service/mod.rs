@@ -1,6 +1,6 @@
 //! The protocol operations, independent of HTTP: the shared state (`state`), channel
-//! lifecycle (`lifecycle`), appends and commits (`append`), request bodies (`body`) and schema
-//! evolution (`evolve`).
+//! lifecycle (`lifecycle`), appends and commits (`append`), request bodies (`body`), schema
+//! evolution (`evolve`) and the file registrations of the official SDK's file mode (`files`).
 
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ mod classic;
 mod commit;
 mod ddl;
 mod evolve;
+mod files;
 mod lifecycle;
 mod memory;
 mod state;

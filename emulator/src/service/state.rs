@@ -118,6 +118,8 @@ pub(crate) struct Shared {
     pub(super) model: ModelCell,
     pub(super) state: ChannelState,
     pub(super) sink_counts: SinkCounters,
+    /// The stage of the official SDK's file mode.
+    pub stage: crate::stage::Stage,
 }
 
 impl Shared {
@@ -281,6 +283,11 @@ impl Shared {
             auth.set_secret(crate::token_secret::load_or_create(dir)?);
         }
         auth.set_clock(config.clock.clone());
+        let stage = crate::stage::Stage::new(
+            crate::stage::StageSecrets::derive(auth.secret()),
+            config.max_stage_bytes,
+            config.max_stage_files,
+        );
         Ok(Self {
             settings: Settings {
                 sink: config.sink,
@@ -327,6 +334,7 @@ impl Shared {
                 decode_permits: tokio::sync::Semaphore::new(config.max_concurrent_decodes.max(1)),
             },
             sink_counts: SinkCounters::default(),
+            stage,
         })
     }
 

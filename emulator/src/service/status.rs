@@ -91,6 +91,7 @@ impl Shared {
             "sink": {"rows": self.sink_counts.rows.load(Ordering::Relaxed), "bytes": self.sink_counts.bytes.load(Ordering::Relaxed)},
             "requests": self.requests.total(),
             "pending_bytes": self.state.pending_budget.used(),
+            "stage": self.stage.stats(),
             "faults_fired": self.faults.fired(),
             "fenced_appends": self.state.fenced_appends.load(Ordering::Relaxed),
         })

@@ -15,6 +15,7 @@ mod durability;
 mod exact_output;
 mod faults;
 mod fidelity;
+mod file_mode;
 mod hardening;
 mod pipe_transforms;
 mod protocol;
