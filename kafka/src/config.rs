@@ -143,8 +143,9 @@ pub struct SinkArgs {
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
     /// Exit 0 once nothing was consumed for this long and everything sent is committed
-    /// (e.g. `3s`, `500ms`, `2m`). With several instances, make it longer than the group's
-    /// session timeout: a member that died keeps its partitions until then.
+    /// (e.g. `3s`, `500ms`, `2m`); non-zero, naming it, when a `--topic` does not exist or
+    /// may not be described (it was never read). With several instances, make it longer than
+    /// the group's session timeout: a member that died keeps its partitions until then.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub until_idle: Option<Duration>,
     /// How long a hand-over (revoke, SIGTERM) waits for Snowflake to commit.

@@ -334,11 +334,18 @@ pub async fn run_with(
                         })
                     };
                     if joined && !stopping && quiet_for >= idle && drained() {
-                        tracing::info!(
-                            ?idle,
-                            lags = ?lags.lock().map(|l| l.clone()).unwrap_or_default(),
-                            "idle, read to the end and everything committed: stopping"
-                        );
+                        // Exit 0 means the work is done: a literal topic the broker does not
+                        // have (a typo) or will not describe was never read.
+                        if let Some(e) = unread_topics(&args).await {
+                            tracing::error!("{e:#}");
+                            failure.get_or_insert(e);
+                        } else {
+                            tracing::info!(
+                                ?idle,
+                                lags = ?lags.lock().map(|l| l.clone()).unwrap_or_default(),
+                                "idle, read to the end and everything committed: stopping"
+                            );
+                        }
                         stop(&mut stopping, &health, &commands);
                     }
                 }
@@ -361,6 +368,36 @@ pub async fn run_with(
         return Err(e);
     }
     Ok(Report::new(&stats))
+}
+
+/// Why `--until-idle` must not end with success: the literal topics the broker does not have
+/// or will not describe (`subscription::missing_topics`), or that it could not be asked.
+async fn unread_topics(args: &SinkArgs) -> Option<anyhow::Error> {
+    if args.topics.is_empty() {
+        return None;
+    }
+    let config = args.consumer_config();
+    let topics = args.topics.clone();
+    let asked = tokio::task::spawn_blocking(move || {
+        crate::subscription::missing_topics(&config, &topics, Duration::from_secs(10))
+    })
+    .await;
+    match asked {
+        Ok(Ok(missing)) if missing.is_empty() => None,
+        Ok(Ok(missing)) => Some(anyhow!(
+            "--until-idle: nothing was read from {} ({}): the topic does not exist, or this \
+             consumer's principal may not describe or read it; check the --topic names (or the \
+             connector file's topics) and the principal's ACLs",
+            if missing.len() == 1 { "a topic" } else { "topics" },
+            missing.join("; ")
+        )),
+        Ok(Err(e)) => Some(anyhow!(
+            "--until-idle: could not ask the brokers whether the --topic topics exist ({}); \
+             not claiming the work is done",
+            crate::properties::scrub(&e.to_string(), &args.properties)
+        )),
+        Err(e) => Some(anyhow!("--until-idle: the topic check failed: {e}")),
+    }
 }
 
 /// Asks the consumer thread to leave the group, handing every partition over (once), and

@@ -43,6 +43,42 @@ pub fn refused_topics<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Vec<Str
         .collect()
 }
 
+/// Of the literal `topics` (`--topic`), those the broker says it does not have or will not
+/// describe to this principal, each with the broker's error (`topic: error`). Asked with a
+/// short-lived client of `config` that joins no group. `--until-idle` calls it before it
+/// stops: a topic that is not there was never read, so "done" would be a lie.
+///
+/// # Errors
+/// When the broker cannot be asked (no answer within `timeout`).
+pub fn missing_topics(
+    config: &rdkafka::ClientConfig,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<Vec<String>, KafkaError> {
+    let mut config = config.clone();
+    config.set("allow.auto.create.topics", "false");
+    let client: BaseConsumer = config.create()?;
+    let mut missing = Vec::new();
+    for topic in topics {
+        let metadata = client.fetch_metadata(Some(topic), timeout)?;
+        let error = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map_or(Some(RDKafkaErrorCode::UnknownTopicOrPartition), |t| {
+                t.error().map(RDKafkaErrorCode::from).or_else(|| {
+                    t.partitions()
+                        .is_empty()
+                        .then_some(RDKafkaErrorCode::UnknownTopicOrPartition)
+                })
+            });
+        if let Some(e) = error {
+            missing.push(format!("{topic}: {e}"));
+        }
+    }
+    Ok(missing)
+}
+
 /// The reason the sink stops for `error`, with the topics the broker refuses.
 pub fn reason(error: &KafkaError, refused: &[String]) -> String {
     let topics = if refused.is_empty() {

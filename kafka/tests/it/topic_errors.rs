@@ -125,3 +125,35 @@ async fn a_topic_the_broker_stops_authorizing_stops_the_sink_naming_it() {
         }
     }
 }
+
+/// `--until-idle` ends with success only when the work is done: a listed topic the broker
+/// does not have (a typo) was never read, so the sink reads what it can, then exits non-zero
+/// naming the topic; with the name right, the same run exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn until_idle_with_a_topic_that_does_not_exist_exits_non_zero_naming_it() {
+    let lab = Lab::start(&[("events", 1)], Duration::from_millis(50))
+        .await
+        .expect("lab");
+    let producer = lab.producer().expect("producer");
+    produce(&producer, "events", 3).await;
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    for (topics, ok) in [(&["events", "evnets"][..], false), (&["events"][..], true)] {
+        let mut cmd = lab.instance_of(&bin, "idle");
+        for t in topics {
+            cmd.args(["--topic", t, "--pipe", "EVENTS-STREAMING"]);
+        }
+        cmd.args(["--metadata", "--until-idle", "2s"])
+            .stderr(Stdio::piped());
+        let out = cmd.output().expect("run the sink");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), ok, "{topics:?}: {stderr}");
+        if !ok {
+            assert!(
+                stderr.contains("evnets: Broker: Unknown topic or partition")
+                    && stderr.contains("--until-idle: nothing was read from a topic"),
+                "{stderr}"
+            );
+        }
+        assert_eq!(lab.landed().expect("table").len(), 3, "{topics:?}");
+    }
+}
