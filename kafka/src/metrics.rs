@@ -21,6 +21,13 @@
 //! | `snowpipe_kafka_memory_used_bytes` | gauge | | bytes of messages between librdkafka and the SDK |
 //! | `snowpipe_kafka_memory_budget_bytes` | gauge | | the limit of that (a share of `--memory-budget`) |
 //!
+//! A partition no longer held here (handed over, revoked, lost) has its two gauges,
+//! `snowpipe_kafka_consumer_lag` and `snowpipe_kafka_committed_offset`, left out of
+//! `/metrics` until it is held again: its next owner reports them, so a sum or a `max by
+//! (topic, partition)` over the group counts each partition once. (The `metrics` facade
+//! cannot remove a series, so `/metrics` filters them; its counters stay, totals of what this
+//! instance did.)
+//!
 //! `/healthz` answers 200 while the sink's loop is turning (it ticks every 200 ms; 503 once
 //! it has not for twice the hand-over timeout plus 30 s, since a rebalance's hand-over holds
 //! it) and the consumer thread runs. `/readyz` answers 200 once the instance
@@ -28,9 +35,10 @@
 //! before, while a rebalance opens channels, and once it is stopping. Both answer a line of
 //! text saying why.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -85,6 +93,9 @@ impl PartitionMetrics {
     }
 }
 
+/// Partitions once held here and not now: their gauges are left out of `/metrics`.
+pub type Released = Arc<Mutex<HashSet<Part>>>;
+
 /// The sink-wide metrics (cheap to clone; the poll thread and the async side share them).
 #[derive(Clone)]
 pub struct SinkMetrics {
@@ -92,21 +103,38 @@ pub struct SinkMetrics {
     paused: Gauge,
     memory_used: Gauge,
     memory_budget: Gauge,
+    released: Released,
 }
 
 impl Default for SinkMetrics {
     fn default() -> Self {
-        Self {
-            assigned: metrics::gauge!("snowpipe_kafka_assigned_partitions"),
-            paused: metrics::gauge!("snowpipe_kafka_paused_partitions"),
-            memory_used: metrics::gauge!("snowpipe_kafka_memory_used_bytes"),
-            memory_budget: metrics::gauge!("snowpipe_kafka_memory_budget_bytes"),
-        }
+        Self::new(Released::default())
     }
 }
 
 #[allow(clippy::cast_precision_loss)]
 impl SinkMetrics {
+    /// The metrics, recording released partitions in `released` (the `/metrics` server's,
+    /// [`Health::released`]).
+    pub fn new(released: Released) -> Self {
+        Self {
+            assigned: metrics::gauge!("snowpipe_kafka_assigned_partitions"),
+            paused: metrics::gauge!("snowpipe_kafka_paused_partitions"),
+            memory_used: metrics::gauge!("snowpipe_kafka_memory_used_bytes"),
+            memory_budget: metrics::gauge!("snowpipe_kafka_memory_budget_bytes"),
+            released,
+        }
+    }
+
+    fn released(&self) -> std::sync::MutexGuard<'_, HashSet<Part>> {
+        self.released.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `part` is held here (again): its gauges are shown.
+    pub fn hold(&self, part: &Part) {
+        self.released().remove(part);
+    }
+
     /// A rebalance callback of `kind` (`assign`, `revoke`).
     pub fn rebalance(&self, kind: &'static str) {
         metrics::counter!("snowpipe_kafka_rebalances_total", "kind" => kind).increment(1);
@@ -126,10 +154,11 @@ impl SinkMetrics {
         }
     }
 
-    /// `part` is no longer assigned here: its consumer lag reads 0 from this instance (the
-    /// `metrics` facade cannot remove a series; at 0 it adds nothing to a sum over the group,
-    /// while its next owner reports the lag).
+    /// `part` is no longer assigned here: its gauges leave `/metrics` (its next owner
+    /// reports them) until it is held again. The lag is set to 0 as well, for an exporter that
+    /// does not filter.
     pub fn forget(&self, part: &Part) {
+        self.released().insert(part.clone());
         metrics::gauge!(
             "snowpipe_kafka_consumer_lag",
             "topic" => part.0.clone(),
@@ -167,6 +196,7 @@ pub struct Health {
     opening: AtomicBool,
     stopping: AtomicBool,
     consumer_alive: AtomicBool,
+    released: Released,
 }
 
 impl Default for Health {
@@ -179,11 +209,18 @@ impl Default for Health {
             opening: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             consumer_alive: AtomicBool::new(true),
+            released: Released::default(),
         }
     }
 }
 
 impl Health {
+    /// The partitions released here, which `/metrics` leaves out of its per-partition
+    /// gauges (shared with the sink's [`SinkMetrics`]).
+    pub fn released(&self) -> Released {
+        Arc::clone(&self.released)
+    }
+
     /// The sink's loop turned.
     pub fn tick(&self) {
         let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -298,6 +335,71 @@ pub async fn serve(
     Ok((bound, task))
 }
 
+/// The per-partition gauges whose series name a partition not held here.
+const PARTITION_GAUGES: [&str; 2] = [
+    "snowpipe_kafka_consumer_lag{",
+    "snowpipe_kafka_committed_offset{",
+];
+
+/// `text` (Prometheus exposition) without the lines of [`PARTITION_GAUGES`] whose `topic`
+/// and `partition` labels name a partition in `released`.
+fn without_released(text: &str, released: &HashSet<Part>) -> String {
+    if released.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let drop = PARTITION_GAUGES
+            .iter()
+            .find_map(|g| line.strip_prefix(g))
+            .and_then(labels)
+            .is_some_and(|(topic, partition)| {
+                partition
+                    .parse::<i32>()
+                    .is_ok_and(|p| released.contains(&(topic, p)))
+            });
+        if !drop {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// The `topic` and `partition` label values of a series' labels (`rest` starts after its
+/// `{`), unescaped as the exposition format escapes them (`\\`, `\"`, `\n`).
+fn labels(rest: &str) -> Option<(String, String)> {
+    let (mut topic, mut partition) = (None, None);
+    let mut chars = rest.chars();
+    loop {
+        let name: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        let name = name.trim_start_matches(',').trim();
+        if chars.next()? != '"' {
+            return None;
+        }
+        let mut value = String::new();
+        loop {
+            match chars.next()? {
+                '\\' => match chars.next()? {
+                    'n' => value.push('\n'),
+                    c => value.push(c),
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        match name {
+            "topic" => topic = Some(value),
+            "partition" => partition = Some(value),
+            _ => {}
+        }
+        match chars.next()? {
+            ',' => {}
+            '}' => return Some((topic?, partition?)),
+            _ => return None,
+        }
+    }
+}
+
 /// A probe's answer: 200 or 503, with why.
 fn probe(
     result: Result<&'static str, impl std::fmt::Display>,
@@ -314,7 +416,18 @@ fn probe(
 
 fn answer(path: &str, handle: &PrometheusHandle, health: &Health) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match path {
-        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", handle.render()),
+        "/metrics" => {
+            let released = health
+                .released
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            (
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                without_released(&handle.render(), &released),
+            )
+        }
         "/healthz" => probe(health.live()),
         "/readyz" => probe(health.ready()),
         _ => (
@@ -352,34 +465,60 @@ mod tests {
         assert!(h.live().unwrap_err().contains("consumer thread"));
     }
 
-    /// A partition handed to another instance stops adding its last lag to this one's: summed
-    /// over the group (the README's query), each partition's backlog counts once.
+    /// A partition handed to another instance leaves this one's `/metrics` (its lag and its
+    /// committed offset): over the group (the README's queries), each partition counts once.
+    /// Held again, it is back. Topic names with the exposition format's escapes are matched.
     #[test]
-    fn a_partition_handed_over_reads_no_lag_here() {
+    fn a_partition_handed_over_leaves_metrics_until_held_again() {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
+        let health = Health::default();
+        let odd = "t\"o\\p\nic".to_owned();
+        let m = SinkMetrics::new(health.released());
         metrics::with_local_recorder(&recorder, || {
-            let m = SinkMetrics::default();
             let lag = |lag| crate::consumer::PartitionLag { lag, high: 100 };
             let parts: std::collections::HashMap<Part, _> = [
-                (("t".to_owned(), 0), lag(40)),
-                (("t".to_owned(), 1), lag(7)),
+                ((odd.clone(), 0), lag(40)),
+                ((odd.clone(), 1), lag(7)),
+                (("t".to_owned(), 0), lag(3)),
             ]
             .into();
             m.lags(&parts);
-            m.forget(&("t".to_owned(), 0));
+            PartitionMetrics::new(&(odd.clone(), 0)).committed.set(99.0);
+            m.forget(&(odd.clone(), 0));
         });
-        let text = handle.render();
-        let value = |p: &str| {
-            text.lines()
-                .find(|l| {
-                    l.starts_with("snowpipe_kafka_consumer_lag{")
-                        && l.contains(&format!("partition=\"{p}\""))
-                })
-                .and_then(|l| l.rsplit(' ').next())
+        let scrape = || {
+            let r = answer("/metrics", &handle, &health);
+            let body = futures_body(r);
+            body.lines()
+                .filter(|l| PARTITION_GAUGES.iter().any(|g| l.starts_with(g)))
                 .map(str::to_owned)
+                .collect::<Vec<_>>()
         };
-        assert_eq!(value("0").as_deref(), Some("0"), "{text}");
-        assert_eq!(value("1").as_deref(), Some("7"), "{text}");
+        let lines = scrape();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let zeros: Vec<_> = lines
+            .iter()
+            .filter(|l| l.contains("partition=\"0\""))
+            .collect();
+        assert_eq!(zeros.len(), 1, "only t/0 of the partitions 0: {lines:?}");
+        assert!(zeros[0].contains("topic=\"t\""), "{lines:?}");
+        m.hold(&(odd.clone(), 0));
+        assert_eq!(
+            scrape().len(),
+            4,
+            "held again: its lag and committed offset are back"
+        );
+    }
+
+    fn futures_body(r: Response<Full<Bytes>>) -> String {
+        use http_body_util::BodyExt;
+        let body = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(r.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
     }
 }

@@ -91,7 +91,7 @@ pub async fn run_with(
     health.hand_over_timeout(args.hand_over_timeout);
     let epoch = Instant::now();
     let budget = Arc::new(Budget::new(args.memory_budget.queues()));
-    let sink_metrics = SinkMetrics::default();
+    let sink_metrics = SinkMetrics::new(health.released());
     let (died_tx, mut died) = mpsc::unbounded_channel::<(Part, String)>();
     let dead_letters = Arc::new(DeadLetters::new(match &args.dead_letter_topic {
         Some(topic) => {
@@ -238,6 +238,7 @@ pub async fn run_with(
                             starts.insert(part.clone(), start);
                             let s = Arc::clone(stats.entry(part.clone()).or_default());
                             let (stop, stop_rx) = oneshot::channel();
+                            sink_metrics.hold(&part);
                             let worker = Worker {
                                 part: part.clone(),
                                 assignment: inbox.id,
@@ -388,7 +389,11 @@ async fn unread_topics(args: &SinkArgs) -> Option<anyhow::Error> {
             "--until-idle: nothing was read from {} ({}): the topic does not exist, or this \
              consumer's principal may not describe or read it; check the --topic names (or the \
              connector file's topics) and the principal's ACLs",
-            if missing.len() == 1 { "a topic" } else { "topics" },
+            if missing.len() == 1 {
+                "a topic"
+            } else {
+                "topics"
+            },
             missing.join("; ")
         )),
         Ok(Err(e)) => Some(anyhow!(

@@ -61,17 +61,16 @@ pub fn missing_topics(
     let mut missing = Vec::new();
     for topic in topics {
         let metadata = client.fetch_metadata(Some(topic), timeout)?;
-        let error = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .map_or(Some(RDKafkaErrorCode::UnknownTopicOrPartition), |t| {
+        let error = metadata.topics().iter().find(|t| t.name() == topic).map_or(
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition),
+            |t| {
                 t.error().map(RDKafkaErrorCode::from).or_else(|| {
                     t.partitions()
                         .is_empty()
                         .then_some(RDKafkaErrorCode::UnknownTopicOrPartition)
                 })
-            });
+            },
+        );
         if let Some(e) = error {
             missing.push(format!("{topic}: {e}"));
         }
