@@ -44,6 +44,7 @@ use crate::catalog::Catalog;
 use crate::sql_sandbox::{run_sandboxed_for, Readable};
 
 mod ddl;
+mod describe;
 mod encode;
 mod migrate;
 mod paths;
@@ -51,6 +52,7 @@ mod results;
 mod rewrite;
 
 pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl};
+pub(crate) use describe::{answer as describe_answer, Described};
 use encode::Kind;
 pub(crate) use migrate::{answer as migrate_answer, identifier, Migrate};
 pub(crate) use results::{running, Fetched, ResultStore};
@@ -147,6 +149,8 @@ pub(crate) enum Request {
     /// `SELECT SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET(...)` (`migrate.rs`), for the service that
     /// owns the channels.
     Migrate(Migrate),
+    /// `DESC TABLE …` (`describe.rs`), answered from the catalog.
+    Describe(Described),
 }
 
 /// Parses the request. A `SELECT`/`WITH` has its table names rewritten and comes back with the
@@ -174,6 +178,19 @@ pub(crate) fn prepare(
         .next()
         .unwrap_or("")
         .to_ascii_uppercase();
+    if first == "DESC" || first == "DESCRIBE" {
+        let role = caller.role(catalog, req.role.as_deref())?;
+        let granted = |db: &str| crate::auth::role_granted(caller.grants, role, db);
+        if let Some(d) = describe::parse(
+            catalog,
+            &req.statement,
+            req.database.as_deref(),
+            req.schema.as_deref(),
+            &granted,
+        )? {
+            return Ok(Request::Describe(d));
+        }
+    }
     if first != "SELECT" && first != "WITH" {
         let role = caller.role(catalog, req.role.as_deref())?;
         return match ddl::parse(
@@ -364,6 +381,7 @@ mod tests {
             Request::Read(p) => Ok(p.sql),
             Request::Ddl(d) => Ok(d.script),
             Request::Migrate(m) => Ok(format!("migrate {} to {}", m.classic, m.channel)),
+            Request::Describe(d) => Ok(format!("describe {} columns", d.rows.len())),
         }
     }
 

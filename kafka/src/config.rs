@@ -107,6 +107,10 @@ pub struct SinkArgs {
     /// assigned; the pipes must be default pipes `<TABLE>-STREAMING`. See `create_tables`.
     #[arg(long)]
     pub create_tables: bool,
+    /// Do not create tables, though a `--connector-config` would (the connector's default,
+    /// `snowflake.autocreate.table.type` unset or `snowflake`, is to create them).
+    #[arg(long, conflicts_with = "create_tables")]
+    pub no_create_tables: bool,
     /// Take connector v3's position when a partition's channel has no committed token, through
     /// `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` (the connector's
     /// `snowflake.streaming.classic.offset.migration`): `skip` (default), `best-effort` (go on

@@ -381,15 +381,16 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
             }
         }
     }
-    // The connector creates a missing table unless told `none` (its default, `snowflake`,
-    // is taken only when written: see kafka/README.md, "Moving from the Kafka connector").
+    // The connector creates a missing table unless told `none` (its default is `snowflake`):
+    // so does the sink, after the same existence check (`create_tables`). `--no-create-tables`
+    // on the command line turns it off.
     taken.push("snowflake.autocreate.table.type");
     match get("snowflake.autocreate.table.type")
         .map(str::to_ascii_lowercase)
         .as_deref()
     {
-        None | Some("none") => {}
-        Some("snowflake") => flag(&mut c, "--create-tables", None),
+        Some("none") => {}
+        None | Some("snowflake") => flag(&mut c, "--create-tables", None),
         Some(other) => bail!(
             "snowflake.autocreate.table.type={other} is not supported: this sink creates \
              standard tables only (snowflake), or none; create the Iceberg table yourself and \
@@ -672,6 +673,8 @@ pub fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<ConnectorCon
     for (flag, value) in &config.args {
         let skip = if topic_flags.contains(&flag.as_str()) {
             topics_given
+        } else if flag == "--create-tables" {
+            has(flag) || has("--no-create-tables")
         } else {
             has(flag)
         };
@@ -747,6 +750,7 @@ mod tests {
                 "Mixed.Topic",
                 "--pipe",
                 "\"Mixed.Topic-STREAMING\"",
+                "--create-tables",
                 "--database",
                 "DB",
                 "--schema",
@@ -815,6 +819,7 @@ mod tests {
                 "clicks",
                 "--pipe",
                 "\"clicks-STREAMING\"",
+                "--create-tables",
                 "--database",
                 "DB",
                 "--schema",
@@ -848,6 +853,7 @@ mod tests {
         assert_eq!(
             args_of(&c),
             [
+                "--create-tables",
                 "--metadata",
                 "--no-metadata-topic",
                 "--no-metadata-offset-and-partition"
@@ -858,7 +864,11 @@ mod tests {
             &parse("snowflake.metadata.all=false\nsnowflake.metadata.topic=false").unwrap(),
         )
         .unwrap();
-        assert!(args_of(&c).is_empty(), "{c:?}");
+        assert_eq!(
+            args_of(&c),
+            ["--create-tables"],
+            "no metadata option: {c:?}"
+        );
     }
 
     /// The registry's credentials reach the sink's settings parsed, never as an option, an
@@ -902,10 +912,30 @@ mod tests {
         assert!(err.contains("needs --value-format avro"), "{err}");
     }
 
-    /// `snowflake.autocreate.table.type=snowflake`, written out, becomes `--create-tables`;
-    /// `none` nothing (`iceberg` is refused: see the next test).
+    /// `snowflake.autocreate.table.type=snowflake`, or the key left out (the connector's
+    /// default), becomes `--create-tables`; `none` nothing (`iceberg` is refused: see the next
+    /// test). `--no-create-tables` on the command line keeps the file's `--create-tables` out.
     #[test]
     fn autocreate_table_type_snowflake_becomes_create_tables() {
+        let c = translate(&parse("topics=t").unwrap()).unwrap();
+        assert!(args_of(&c).contains(&"--create-tables".to_owned()), "{c:?}");
+        let dir = std::env::temp_dir().join(format!("autocreate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.properties");
+        std::fs::write(
+            &file,
+            "topics=t\nsnowflake.database.name=D\nsnowflake.schema.name=S\n",
+        )
+        .unwrap();
+        for (extra, created) in [(None, true), (Some("--no-create-tables"), false)] {
+            let mut argv: Vec<OsString> =
+                vec!["x".into(), "--connector-config".into(), file.clone().into()];
+            argv.extend(extra.map(OsString::from));
+            let (out, _) = expand(argv).unwrap();
+            let has = out.iter().any(|a| a == "--create-tables");
+            assert_eq!(has, created, "{extra:?}: {out:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
         let c = translate(&parse("snowflake.autocreate.table.type=SNOWFLAKE").unwrap()).unwrap();
         assert_eq!(args_of(&c), ["--create-tables", "--metadata"]);
         let c = translate(&parse("snowflake.autocreate.table.type=none").unwrap()).unwrap();
@@ -938,7 +968,8 @@ mod tests {
             ),
         ] {
             let c = translate(&parse(&text).unwrap()).unwrap();
-            let mut expected: Vec<&str> = args;
+            let mut expected: Vec<&str> = vec!["--create-tables"];
+            expected.extend(args);
             expected.push("--metadata");
             assert_eq!(args_of(&c), expected, "{text}");
             assert!(c.ignored.is_empty(), "{c:?}");
@@ -996,6 +1027,7 @@ mod tests {
                 "--topic2table-map",
                 "orders\\.(.*):orders_$1",
                 "--topic2table-regex-replacement",
+                "--create-tables",
                 "--metadata",
             ]
         );
@@ -1017,6 +1049,7 @@ mod tests {
                 "clicks",
                 "--pipe",
                 "\"clicks-STREAMING\"",
+                "--create-tables",
                 "--metadata",
             ]
         );

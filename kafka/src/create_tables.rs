@@ -14,7 +14,10 @@
 //!
 //! The table is the default pipe's (`<TABLE>-STREAMING`), written as the identifier it is (a
 //! quoted name keeps its case, others are upper-cased: what the connector's `identifier(?)`
-//! binding resolves to; the emulator's DDL does not take `identifier(…)`). With `--layout
+//! binding resolves to; the emulator's DDL does not take `identifier(…)`). As the connector
+//! does (`tableExist`, a `desc table` first), the table is described before it is created:
+//! one that exists is used as it is, so a role without CREATE TABLE still writes to the
+//! tables it was given. With `--layout
 //! record-content` the statement also declares `record_content variant`: the connector gets
 //! that column from its own schema evolution, which types it `VARIANT` whatever the value
 //! (`records/SnowflakeSinkRecord.java`, `RECORD_CONTENT_WRAPPER_SCHEMA`), where the server's
@@ -94,7 +97,8 @@ impl TableCreator {
         }
         let sql = args.default_pipes_sql_client(
             "--create-tables",
-            "create its table (and pipe) yourself, or write to the table's default pipe",
+            "create its table (and pipe) yourself and give --no-create-tables (a connector \
+             file's default is to create tables), or write to the table's default pipe",
         )?;
         Ok(Some(Self {
             sql,
@@ -113,6 +117,21 @@ impl TableCreator {
         };
         if lock(&self.done).contains(&table) {
             return Ok(());
+        }
+        match self.sql.query(&format!("desc table {table}")).await {
+            Ok(_) => {
+                tracing::info!(%table, "--create-tables: the table exists");
+                lock(&self.done).insert(table);
+                return Ok(());
+            }
+            // Snowflake's "does not exist or not authorized": create it.
+            Err(snowpipe_streaming::Error::Sql(e)) if e.code.as_deref() == Some("002003") => {}
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "--create-tables: cannot tell whether the table {table} exists (`desc \
+                     table {table}`)"
+                )))
+            }
         }
         let statement = statement(&table, self.layout);
         self.sql.query(&statement).await.with_context(|| {

@@ -212,6 +212,11 @@ pub(super) async fn dispatch(
                 crate::sql_api::Request::Migrate(m) => {
                     statements::submit_migrate(shared, &principal.subject, &m).await
                 }
+                crate::sql_api::Request::Describe(d) => {
+                    statements::answer_now(shared, &principal.subject, |handle| {
+                        crate::sql_api::describe_answer(&d, handle)
+                    })
+                }
             }
         }
         Route::StatementStatus => {

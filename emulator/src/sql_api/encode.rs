@@ -210,6 +210,11 @@ fn float_text(f: f64) -> String {
 /// A statement's whole answer when it is one row of one text column (what DDL and the
 /// `SYSTEM$` functions answer), with the SQL API's success envelope.
 pub(crate) fn one_text_row(column: &str, value: &str, handle: &str) -> serde_json::Value {
+    text_rows(&[column], &[vec![value.to_owned()]], handle)
+}
+
+/// A SQL API answer of text `columns` and `rows` (one partition).
+pub(crate) fn text_rows(columns: &[&str], rows: &[Vec<String>], handle: &str) -> serde_json::Value {
     serde_json::json!({
         "code": "090001",
         "sqlState": "00000",
@@ -218,11 +223,11 @@ pub(crate) fn one_text_row(column: &str, value: &str, handle: &str) -> serde_jso
         "statementStatusUrl": format!("/api/v2/statements/{handle}"),
         "createdOn": crate::clock::Clock::new().now_ms(),
         "resultSetMetaData": {
-            "numRows": 1,
+            "numRows": rows.len(),
             "format": "jsonv2",
-            "partitionInfo": [{"rowCount": 1}],
-            "rowType": [Kind::Text.row_type(column)],
+            "partitionInfo": [{"rowCount": rows.len()}],
+            "rowType": columns.iter().map(|c| Kind::Text.row_type(c)).collect::<Vec<_>>(),
         },
-        "data": [[value]],
+        "data": rows,
     })
 }

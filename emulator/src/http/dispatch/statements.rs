@@ -128,6 +128,26 @@ pub(crate) async fn submit_migrate(
     })
 }
 
+/// Answers a statement whose result is known at once (`answer` builds it for its handle),
+/// through the result store like any other, so its handle can be fetched again.
+///
+/// # Errors
+/// The store's errors.
+pub(crate) fn answer_now(
+    shared: &Shared,
+    owner: &str,
+    answer: impl FnOnce(&str) -> Value,
+) -> Result<Response<Body>, ApiError> {
+    let store = &shared.sql_results;
+    let handle = uuid::Uuid::new_v4().to_string();
+    store.start(&handle, owner);
+    store.finish(&handle, Ok(answer(&handle)));
+    Ok(match store.fetch(&handle, owner, 0)? {
+        Fetched::Running(v) => json_response(202, &v),
+        Fetched::Partition(v) => json_response(200, &v),
+    })
+}
+
 /// Answers `GET /api/v2/statements/{handle}` (`path` is the request's path) to `owner` (the
 /// credential's subject): HTTP 202 while the statement runs, then its first partition, or
 /// partition `?partition=N`.

@@ -1,0 +1,216 @@
+//! `DESC[RIBE] TABLE <name>`: a table's columns, as Snowflake lists them, or Snowflake's
+//! "does not exist or not authorized" (`002003`). Snowflake's Kafka connector asks it before it
+//! creates a table (`internal/StandardSnowflakeConnectionService.java`, `tableExist`), so a role
+//! without CREATE still writes to a table that exists; `snowpipe-kafka` does the same.
+//!
+//! The answer's columns are Snowflake's first ten (`name`, `type`, `kind`, `null?`,
+//! `default`, `primary key`, `unique key`, `check`, `expression`, `comment`), one row per
+//! column. The name resolves in the request's database and schema; the caller's role must be
+//! granted the table's database (`--grant`), as a `SELECT` must.
+
+use serde_json::Value;
+
+use crate::api_error::ApiError;
+use crate::catalog::Catalog;
+
+use super::rewrite::failed;
+
+/// The columns of a described table, ready to answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Described {
+    pub rows: Vec<Vec<String>>,
+}
+
+const COLUMNS: [&str; 10] = [
+    "name",
+    "type",
+    "kind",
+    "null?",
+    "default",
+    "primary key",
+    "unique key",
+    "check",
+    "expression",
+    "comment",
+];
+
+/// Reads `DESC TABLE x` / `DESCRIBE TABLE x` (`None` for any other statement) and describes
+/// the table.
+///
+/// # Errors
+/// 422 `002003` for a table that does not exist or whose database the role may not read (the
+/// same answer, as Snowflake's), `001003` for a name that cannot be read.
+pub(crate) fn parse(
+    catalog: &Catalog,
+    statement: &str,
+    database: Option<&str>,
+    schema: Option<&str>,
+    granted: &dyn Fn(&str) -> bool,
+) -> Result<Option<Described>, ApiError> {
+    let text = statement.trim().trim_end_matches(';').trim();
+    let mut words = text.splitn(3, char::is_whitespace);
+    let (Some(verb), Some(kind), Some(name)) = (words.next(), words.next(), words.next()) else {
+        return Ok(None);
+    };
+    if !(verb.eq_ignore_ascii_case("DESC") || verb.eq_ignore_ascii_case("DESCRIBE"))
+        || !kind.eq_ignore_ascii_case("TABLE")
+    {
+        return Ok(None);
+    }
+    let name = name.trim();
+    let parts = split_name(name).ok_or_else(|| {
+        failed(
+            "001003",
+            "42000",
+            format!("SQL compilation error: cannot read the table name {name:?}"),
+        )
+    })?;
+    let missing = || {
+        failed(
+            "002003",
+            "42S02",
+            format!(
+                "SQL compilation error:\nTable '{}' does not exist or not authorized.",
+                name.to_uppercase()
+            ),
+        )
+    };
+    let (db, sch, table) = match parts.as_slice() {
+        [t] => (
+            database.map(str::to_owned),
+            schema.map(str::to_owned),
+            t.clone(),
+        ),
+        [s, t] => (database.map(str::to_owned), Some(s.clone()), t.clone()),
+        [d, s, t] => (Some(d.clone()), Some(s.clone()), t.clone()),
+        _ => return Err(missing()),
+    };
+    let (Some(db), Some(sch)) = (db, sch) else {
+        return Err(missing());
+    };
+    let norm = |s: &str| super::identifier(s);
+    let (db, sch, table) = (norm(&db), norm(&sch), table);
+    let Some(t) = catalog.table_exact(&db, &sch, &table) else {
+        return Err(missing());
+    };
+    if !granted(&db) {
+        return Err(missing());
+    }
+    let rows = t
+        .columns
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.ty.sql_name(),
+                "COLUMN".to_owned(),
+                if c.nullable { "Y" } else { "N" }.to_owned(),
+                String::new(),
+                "N".to_owned(),
+                "N".to_owned(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]
+        })
+        .collect();
+    Ok(Some(Described { rows }))
+}
+
+/// `a.b.c` with each part unquoted (`"x"` as written) or upper-cased: 1 to 3 parts.
+fn split_name(name: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut chars = name.chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                if !(c.is_alphanumeric() || c == '_' || c == '$') {
+                    return None;
+                }
+                part.push(c.to_ascii_uppercase());
+                chars.next();
+            }
+            if part.is_empty() {
+                return None;
+            }
+        }
+        parts.push(part);
+        match chars.next() {
+            None => break,
+            Some('.') => {}
+            Some(_) => return None,
+        }
+    }
+    (parts.len() <= 3).then_some(parts)
+}
+
+/// The SQL API answer: one row per column.
+pub(crate) fn answer(d: &Described, handle: &str) -> Value {
+    super::encode::text_rows(&COLUMNS, &d.rows, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let mut c = Catalog::new();
+        c.apply_sql(
+            "CREATE DATABASE D; CREATE SCHEMA D.S; \
+             CREATE TABLE D.S.ORDERS (ID NUMBER NOT NULL, RECORD_METADATA VARIANT); \
+             CREATE TABLE D.S.\"Mixed\" (A VARCHAR);",
+        )
+        .unwrap();
+        c
+    }
+
+    #[test]
+    fn a_table_is_described_and_a_missing_one_is_002003() {
+        let c = catalog();
+        let all = |_: &str| true;
+        let d = |sql: &str| parse(&c, sql, Some("D"), Some("S"), &all);
+        let got = d("desc table ORDERS").unwrap().unwrap();
+        assert_eq!(got.rows.len(), 2);
+        assert_eq!(got.rows[0][..4], ["ID", "NUMBER(38,0)", "COLUMN", "N"]);
+        assert_eq!(got.rows[1][0], "RECORD_METADATA");
+        for name in [
+            "orders",
+            "S.ORDERS",
+            "d.s.orders;",
+            "\"D\".\"S\".\"ORDERS\"",
+        ] {
+            assert!(
+                d(&format!("DESCRIBE TABLE {name}")).unwrap().is_some(),
+                "{name}"
+            );
+        }
+        assert!(d("desc table \"Mixed\"").unwrap().is_some());
+        for missing in ["mixed", "NOPE", "D.X.ORDERS", "\"orders\""] {
+            let e = d(&format!("desc table {missing}")).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (422, "002003"), "{missing}");
+        }
+        assert_eq!(d("SELECT 1").unwrap(), None);
+        assert_eq!(d("desc view ORDERS").unwrap(), None);
+        assert_eq!(d("desc table a b").unwrap_err().code, "001003");
+        // A role not granted the database is told the same as for a missing table.
+        let none = |_: &str| false;
+        let e = parse(&c, "desc table ORDERS", Some("D"), Some("S"), &none).unwrap_err();
+        assert_eq!(e.code, "002003");
+    }
+}
