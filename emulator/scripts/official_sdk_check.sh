@@ -5,11 +5,7 @@
 # SDK_VENV names a venv that already has snowpipe-streaming and cryptography.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-VENV="${SDK_VENV:-/tmp/snowpipe-sdk-venv}"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q snowpipe-streaming cryptography
-fi
+source emulator/scripts/sdk_venv.sh
 cargo build -q -p snowpipe-emulator
 args=(--binary "${CARGO_TARGET_DIR:-target}/debug/snowpipe-emulator")
 if [ -n "${BINARY_FORMAT:-}" ]; then

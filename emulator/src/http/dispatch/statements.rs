@@ -115,16 +115,8 @@ pub(crate) async fn submit_migrate(
     m: &Migrate,
 ) -> Result<Response<Body>, ApiError> {
     let result = shared.migrate_classic(m).await?;
-    let store = &shared.sql_results;
-    let handle = uuid::Uuid::new_v4().to_string();
-    store.start(&handle, owner);
-    store.finish(
-        &handle,
-        Ok(crate::sql_api::migrate_answer(&result, &handle)),
-    );
-    Ok(match store.fetch(&handle, owner, 0)? {
-        Fetched::Running(v) => json_response(202, &v),
-        Fetched::Partition(v) => json_response(200, &v),
+    answer_now(shared, owner, |handle| {
+        crate::sql_api::migrate_answer(&result, handle)
     })
 }
 
