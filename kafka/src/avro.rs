@@ -1,29 +1,30 @@
 //! One Avro datum (the body of a Schema Registry message) → the JSON text of its row.
 //!
-//! The JSON is what Snowflake's Kafka connector writes for the same message read with
+//! The JSON is what Snowflake's Kafka connector v4 writes for the same message read with
 //! Confluent's `AvroConverter` (Avro → Kafka Connect data, then the connector's
-//! `RecordService.convertToJson`, in `snowflakedb/snowflake-kafka-connector`
-//! `src/main/java/com/snowflake/kafka/connector/records/RecordService.java`):
+//! `KafkaRecordConverter`, `snowflakedb/snowflake-kafka-connector` at v4.1.0,
+//! `src/main/java/com/snowflake/kafka/connector/records/KafkaRecordConverter.java`; the
+//! comparison, row by row, is `kafka/docs/connector-compatibility.md`):
 //!
 //! | Avro | JSON |
 //! | --- | --- |
 //! | record, map | object (map keys sorted, so a row is the same every time) |
 //! | array | array |
 //! | `null`, boolean, int, long | as they are |
-//! | float, double | number; NaN and infinities are refused (JSON has no such number) |
+//! | float, double | number; NaN and infinities as the strings `"NaN"`, `"Inf"`, `"-Inf"` (`handleFloatSpecialValues`) |
 //! | string, enum, `uuid` | string |
 //! | bytes, fixed, `duration` | base64 string (the connector's Jackson binary node) |
-//! | `decimal`, `big-decimal` | string, exact (`"12345.6789000000"`: scale digits kept) |
-//! | `date` | `"2024-01-15T00:00:00.000Z"` (Connect `Date`, formatted as the connector does) |
-//! | `time-millis` | `"13:45:30.123+0000"` (Connect `Time`, in UTC) |
-//! | `timestamp-millis` | number of milliseconds since the epoch (Connect `Timestamp`) |
+//! | `decimal` of at most 38 digits | number, exact (`12345.6789000000`: scale digits kept; `convertBytes`) |
+//! | `decimal` of more digits | string, as Java's `BigDecimal.toString` writes it |
+//! | `big-decimal` | string, exact |
+//! | `date` | `"2024-01-15T00:00:00.000Z"` (Connect `Date`, `ISO_DATE_TIME_FORMAT`) |
+//! | `time-millis` | `"13:45:30.123Z"` (Connect `Time`, `HH:mm:ss.SSSXXX` in a UTC worker) |
+//! | `timestamp-millis` | `"2023-11-14T22:13:20.123Z"` (Connect `Timestamp`, `ISO_DATE_TIME_FORMAT`) |
 //! | `timestamp-micros`, `time-micros`, `timestamp-nanos`, `local-timestamp-*` | number as written (Connect passes them as plain `INT64`) |
 //! | union of `null` and one type | that type's JSON, or `null` |
 //!
 //! A union of several non-null types is refused (Connect writes it as a struct whose field names
-//! depend on converter settings: a guess here could land different data). The connector writes
-//! a decimal of up to 38 digits as a JSON number; here it is always a string, which a `NUMBER`
-//! column reads exactly and a `VARIANT` keeps without rounding through a double.
+//! depend on converter settings: a guess here could land different data).
 //!
 //! Both the decoder and the writer recurse, so a body is first walked for its depth
 //! ([`crate::avro_depth`]): one nested deeper than [`crate::avro_depth::MAX_DEPTH`] levels of
@@ -172,16 +173,16 @@ impl AvroSchema {
                 let ms = i64::from(*ms).rem_euclid(86_400_000);
                 let _ = write!(
                     out,
-                    "\"{:02}:{:02}:{:02}.{:03}+0000\"",
+                    "\"{:02}:{:02}:{:02}.{:03}Z\"",
                     ms / 3_600_000,
                     ms / 60_000 % 60,
                     ms / 1000 % 60,
                     ms % 1000
                 );
             }
+            Value::TimestampMillis(ms) => write_iso_millis(out, *ms),
             Value::Long(n)
             | Value::TimeMicros(n)
-            | Value::TimestampMillis(n)
             | Value::TimestampMicros(n)
             | Value::TimestampNanos(n)
             | Value::LocalTimestampMillis(n)
@@ -189,18 +190,14 @@ impl AvroSchema {
             | Value::LocalTimestampNanos(n) => {
                 let _ = write!(out, "{n}");
             }
-            Value::Float(f) => {
-                if !f.is_finite() {
-                    return Err(not_finite(path));
-                }
-                out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?);
-            }
-            Value::Double(f) => {
-                if !f.is_finite() {
-                    return Err(not_finite(path));
-                }
-                out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?);
-            }
+            Value::Float(f) => match special(f64::from(*f)) {
+                Some(s) => out.push_str(s),
+                None => out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?),
+            },
+            Value::Double(f) => match special(*f) {
+                Some(s) => out.push_str(s),
+                None => out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?),
+            },
             Value::Bytes(b) | Value::Fixed(_, b) => write_base64(out, b),
             Value::Duration(d) => write_base64(out, &<[u8; 12]>::from(*d)),
             Value::String(s) | Value::Enum(_, s) => write_str(out, s),
@@ -210,7 +207,12 @@ impl AvroSchema {
                     return Err(format!("{}: a decimal without its schema", at(path)));
                 };
                 let unscaled = num_bigint::BigInt::from(d.clone()).to_string();
-                write_str(out, &with_scale(&unscaled, ds.scale));
+                let digits = unscaled.trim_start_matches('-').len();
+                if digits <= MAX_NUMBER_DIGITS {
+                    out.push_str(&with_scale(&unscaled, ds.scale));
+                } else {
+                    write_str(out, &java_big_decimal(&unscaled, ds.scale));
+                }
             }
             Value::BigDecimal(d) => write_str(out, &d.to_string()),
             Value::Array(items) => {
@@ -296,8 +298,50 @@ fn at(path: &str) -> String {
     }
 }
 
-fn not_finite(path: &str) -> String {
-    format!("{} is NaN or infinite: JSON has no such number", at(path))
+/// The most digits a decimal may have to be written as a number (Snowflake's `NUMBER(38)`;
+/// the connector's `MAX_SNOWFLAKE_NUMBER_PRECISION`).
+const MAX_NUMBER_DIGITS: usize = 38;
+
+/// The connector's text for a float that JSON has no number for.
+fn special(f: f64) -> Option<&'static str> {
+    if f.is_nan() {
+        Some("\"NaN\"")
+    } else if f.is_infinite() {
+        Some(if f > 0.0 { "\"Inf\"" } else { "\"-Inf\"" })
+    } else {
+        None
+    }
+}
+
+/// `ms` since the epoch as the connector's `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` (UTC), quoted.
+fn write_iso_millis(out: &mut String, ms: i64) {
+    let days = ms.div_euclid(86_400_000);
+    let of_day = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "\"{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z\"",
+        of_day / 3_600_000,
+        of_day / 60_000 % 60,
+        of_day / 1000 % 60,
+        of_day % 1000
+    );
+}
+
+/// Java's `BigDecimal.toString` of `unscaled` (decimal digits, maybe signed) at `scale`:
+/// plain when the adjusted exponent is at least -6, else scientific (`1.234E+40`).
+fn java_big_decimal(unscaled: &str, scale: usize) -> String {
+    let (sign, digits) = match unscaled.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", unscaled),
+    };
+    let adjusted = digits.len() as i64 - 1 - scale as i64;
+    if adjusted >= -6 {
+        return with_scale(unscaled, scale);
+    }
+    let (first, rest) = digits.split_at(1);
+    let point = if rest.is_empty() { "" } else { "." };
+    format!("{sign}{first}{point}{rest}E{adjusted:+}")
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -491,9 +535,9 @@ mod tests {
         assert_eq!(
             json,
             concat!(
-                r#"{"id":7,"price":"12345678901234567890.1234567890","at":1700000000123456,"#,
-                r#""at_ms":1700000000123,"day":"2024-01-15T00:00:00.000Z","#,
-                r#""time":"13:45:30.123+0000","time_us":1000001,"#,
+                r#"{"id":7,"price":12345678901234567890.1234567890,"at":1700000000123456,"#,
+                r#""at_ms":"2023-11-14T22:13:20.123Z","day":"2024-01-15T00:00:00.000Z","#,
+                r#""time":"13:45:30.123Z","time_us":1000001,"#,
                 r#""uid":"67e55044-10b1-426f-9247-bb680e5fe0c8","#,
                 r#""customer":{"name":"Ada","tier":"GOLD"},"previous":null,"note":"x\ny","#,
                 r#""blob":"AAH/","tags":["a","b"],"counts":{"a":2,"z":1},"ratio":0.1,"#,
@@ -501,9 +545,8 @@ mod tests {
             )
         );
         let negative = parsed.to_json(&encode(&parsed.root, None, -5)).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&negative).unwrap();
-        assert_eq!(v["price"], "-0.0000000005");
-        assert_eq!(v["note"], serde_json::Value::Null);
+        assert!(negative.contains(r#""price":-0.0000000005,"#), "{negative}");
+        assert!(negative.contains(r#""note":null,"#), "{negative}");
     }
 
     #[test]
@@ -530,8 +573,13 @@ mod tests {
             r#"{"type":"record","name":"R","fields":[{"name":"d","type":"double"}]}"#,
         )
         .unwrap();
-        let err = double.to_json(&f64::NAN.to_le_bytes()).unwrap_err();
-        assert!(err.contains("field d is NaN"), "{err}");
+        for (d, json) in [
+            (f64::NAN, r#"{"d":"NaN"}"#),
+            (f64::INFINITY, r#"{"d":"Inf"}"#),
+            (f64::NEG_INFINITY, r#"{"d":"-Inf"}"#),
+        ] {
+            assert_eq!(double.to_json(&d.to_le_bytes()).unwrap(), json);
+        }
         let union = AvroSchema::parse(
             r#"{"type":"record","name":"R","fields":[{"name":"u","type":["null","int","string"]}]}"#,
         )
@@ -544,6 +592,37 @@ mod tests {
         assert!(AvroSchema::parse("{\"type\":\"nope\"}")
             .unwrap_err()
             .contains("not an Avro schema"));
+    }
+
+    /// Decimals of more than 38 digits are strings, as Java's `BigDecimal.toString` writes
+    /// them; timestamps before the epoch are ISO strings too.
+    #[test]
+    fn the_connectors_v4_numbers_and_times() {
+        assert_eq!(java_big_decimal("123", 0), "123");
+        assert_eq!(java_big_decimal("-5", 10), "-5E-10");
+        assert_eq!(java_big_decimal("12", 7), "0.0000012");
+        assert_eq!(java_big_decimal("12", 8), "1.2E-7");
+        let mut out = String::new();
+        write_iso_millis(&mut out, -23_155_200_000);
+        assert_eq!(out, "\"1969-04-08T00:00:00.000Z\"");
+        out.clear();
+        write_iso_millis(&mut out, -1);
+        assert_eq!(out, "\"1969-12-31T23:59:59.999Z\"");
+        let wide = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"p","type":{"type":"bytes","logicalType":"decimal","precision":40,"scale":2}}]}"#,
+        )
+        .unwrap();
+        let big: i128 = i128::MAX; // 39 digits
+        let mut r = apache_avro::types::Record::new(&wide.root).unwrap();
+        r.put(
+            "p",
+            Value::Decimal(Decimal::from(big.to_be_bytes().to_vec())),
+        );
+        let body = apache_avro::to_avro_datum(&wide.root, r).unwrap();
+        assert_eq!(
+            wide.to_json(&body).unwrap(),
+            r#"{"p":"1701411834604692317316873037158841057.27"}"#
+        );
     }
 
     /// `RECORD_CONTENT` takes any value, converted as a record's field would be; a null
@@ -564,7 +643,7 @@ mod tests {
             (
                 r#"{"type":"bytes","logicalType":"decimal","precision":5,"scale":2}"#,
                 b"\x02\x7b",
-                r#""1.23""#,
+                "1.23",
             ),
         ];
         for (schema, body, json) in cases {

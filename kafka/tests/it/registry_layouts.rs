@@ -231,6 +231,8 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.CONNECTOR_ROWS (RECORD_CONTENT VARIANT, RECOR
     );
     assert!(report.contains(r#""dead_letters":0"#), "{report}");
 
+    // A decimal of up to 38 digits is a number, as connector v4 writes it (the emulator's
+    // VARIANT keeps a JSON number as a double, so the digits past 17 are not compared here).
     let meta = r#""partition":0,"CreateTime":1700000000000"#;
     assert_eq!(
         content_rows(&lab, "avro"),
@@ -245,7 +247,7 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.CONNECTOR_ROWS (RECORD_CONTENT VARIANT, RECOR
                 r#"{{"RECORD_CONTENT":42,"RECORD_METADATA":{{"topic":"avro","offset":2,{meta},"key":"k-long"}}}}"#
             ),
             &format!(
-                r#"{{"RECORD_CONTENT":"1234567890.1234567890","RECORD_METADATA":{{"topic":"avro","offset":3,{meta},"key":"k-decimal"}}}}"#
+                r#"{{"RECORD_CONTENT":1234567890.1234567890,"RECORD_METADATA":{{"topic":"avro","offset":3,{meta},"key":"k-decimal"}}}}"#
             ),
             &format!(
                 r#"{{"RECORD_METADATA":{{"topic":"avro","offset":4,{meta},"key":"k-null"}}}}"#
