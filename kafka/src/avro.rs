@@ -314,7 +314,7 @@ fn special(f: f64) -> Option<&'static str> {
 }
 
 /// `ms` since the epoch as the connector's `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` (UTC), quoted.
-fn write_iso_millis(out: &mut String, ms: i64) {
+pub(crate) fn write_iso_millis(out: &mut String, ms: i64) {
     let days = ms.div_euclid(86_400_000);
     let of_day = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);

@@ -11,23 +11,33 @@
 //! The `.proto` text is compiled with `protox` (pure Rust); the well-known `google/protobuf/*`
 //! imports resolve, other imports are schema references, which the registry client refuses.
 //! The payload is decoded with `prost-reflect` as a dynamic message, and the row is the JSON
-//! Snowflake's Kafka connector writes for the record read with Confluent's
-//! `ProtobufConverter` (the message as a Connect struct, then the connector's JSON):
+//! Snowflake's Kafka connector v4 writes for the record read with Confluent's
+//! `ProtobufConverter` in its default configuration (the message as a Connect struct by
+//! `ProtobufData`, then v4.1.0's `KafkaRecordConverter`; row by row:
+//! `kafka/docs/connector-compatibility.md` §6):
 //!
 //! * field names as in the `.proto`, in declaration order;
 //! * integers as JSON numbers (64-bit ones exact; `uint64` above `i64::MAX` as the unsigned
-//!   number, where Connect's `INT64` would wrap it to a negative one);
-//! * `float`, `double` as numbers (NaN and infinities are refused); `bool` as `true`/`false`;
+//!   number, where Connect's `INT64` wraps it to a negative one: deliberately different);
+//! * `float`, `double` as numbers, NaN and infinities as the strings `"NaN"`, `"Inf"`,
+//!   `"-Inf"`; `bool` as `true`/`false`;
 //! * `string` as a string, `bytes` as base64, an enum as its value's name;
-//! * a nested message as an object (`null` when absent), `repeated` as an array, a `map` with
-//!   string keys as an object;
+//! * a nested message as an object, `repeated` as an array, a `map` with string keys as an
+//!   object, a `map` with other keys as an array of `[key, value]` pairs (sorted by key);
+//! * a `oneof` as one field `<oneof>_<its index among the message's oneofs>` holding an object
+//!   of all its members, the set one with its value and the others `null`; `null` when none is
+//!   set;
+//! * `google.protobuf.Timestamp` as `"2024-01-15T10:00:00.123Z"` (Connect's `Timestamp`:
+//!   milliseconds, UTC); the other well-known messages (`Duration`, the wrappers such as
+//!   `Int32Value`, `Any`, `Empty`, `FieldMask`) as the plain messages they are
+//!   (`{"value":5}`, `{"seconds":90,"nanos":500}`);
 //! * a field without presence that is not set as its default (`0`, `""`, `false`, the first
-//!   enum value), as proto3 reads it; a proto3 `optional` field that is not set as `null`.
+//!   enum value), as proto3 reads it; a field with presence that is not set (a message, a
+//!   proto3 `optional`, a proto2 `optional`) as `null`.
 //!
 //! Refused (the message is a dead letter naming the field), because guessing Connect's shape
-//! could land different data: `oneof` fields (Connect wraps them in a struct of its own
-//! naming), `google.protobuf.*` message fields (Connect maps some to logical types), maps
-//! whose keys are not strings, enum numbers the schema does not name.
+//! could land different data: `google.protobuf.Struct`, `Value` and `ListValue` (their
+//! recursive shape through Connect is not verified), enum numbers the schema does not name.
 
 use std::fmt::Write as _;
 
@@ -186,26 +196,62 @@ fn write_message(message: &DynamicMessage, out: &mut String, depth: usize) -> Re
         return Err(format!("the message nests deeper than {MAX_DEPTH} levels"));
     }
     out.push('{');
-    for (n, field) in message.descriptor().fields().enumerate() {
-        if n > 0 {
+    let descriptor = message.descriptor();
+    let mut first = true;
+    let mut oneofs_written = Vec::new();
+    for field in descriptor.fields() {
+        if !first {
             out.push(',');
         }
-        write_str(out, field.name());
-        out.push(':');
-        let path = || format!("{}.{}", message.descriptor().full_name(), field.name());
-        if field.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
-            return Err(format!(
-                "field {} is in a oneof, which this sink does not read yet (Connect's struct \
-                 for it is not reproduced)",
-                path()
-            ));
-        }
-        if field.supports_presence() && !field.is_list() && !message.has_field(&field) {
-            // An absent message, or a proto3 `optional` / proto2 field that is not set.
-            if matches!(field.kind(), Kind::Message(_)) || field.containing_oneof().is_some() {
+        first = false;
+        // A real oneof is one field at its first member's place (Confluent's
+        // `generate.index.for.unions`): `<name>_<index>`, an object of every member.
+        if let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) {
+            let index = descriptor
+                .oneofs()
+                .filter(|o| !o.is_synthetic())
+                .position(|o| o.name() == oneof.name())
+                .unwrap_or_default();
+            if oneofs_written.contains(&index) {
+                // Its members after the first are inside the object already.
+                if out.ends_with(',') {
+                    out.pop();
+                }
+                continue;
+            }
+            oneofs_written.push(index);
+            write_str(out, &format!("{}_{index}", oneof.name()));
+            out.push(':');
+            if !oneof.fields().any(|f| message.has_field(&f)) {
                 out.push_str("null");
                 continue;
             }
+            out.push('{');
+            for (i, member) in oneof.fields().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, member.name());
+                out.push(':');
+                if message.has_field(&member) {
+                    write_value(&member, &message.get_field(&member), out, depth).map_err(|e| {
+                        format!("field {}.{}: {e}", descriptor.full_name(), member.name())
+                    })?;
+                } else {
+                    out.push_str("null");
+                }
+            }
+            out.push('}');
+            continue;
+        }
+        write_str(out, field.name());
+        out.push(':');
+        let path = || format!("{}.{}", descriptor.full_name(), field.name());
+        if field.supports_presence() && !field.is_list() && !message.has_field(&field) {
+            // An absent message, or a proto3 `optional` / proto2 field that is not set
+            // (Confluent's `optional.for.proto2`).
+            out.push_str("null");
+            continue;
         }
         write_value(&field, &message.get_field(&field), out, depth)
             .map_err(|e| format!("field {}: {e}", path()))?;
@@ -237,24 +283,40 @@ fn write_value(
                 return Err("a map without its entry type".into());
             };
             let value_kind = entry.map_entry_value_field().kind();
-            let mut pairs = Vec::with_capacity(map.len());
-            for (key, value) in map {
-                let MapKey::String(key) = key else {
-                    return Err("a map whose keys are not strings is not read yet".into());
-                };
-                pairs.push((key, value));
-            }
+            let mut pairs: Vec<(&MapKey, &Value)> = map.iter().collect();
             pairs.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
+            let strings = matches!(entry.map_entry_key_field().kind(), Kind::String);
+            // String keys: an object. Other keys: Connect's array of [key, value] pairs
+            // (`convertMapValue`).
+            out.push(if strings { '{' } else { '[' });
             for (i, (key, value)) in pairs.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_str(out, key);
-                out.push(':');
+                match key {
+                    MapKey::String(k) => {
+                        write_str(out, k);
+                        out.push(':');
+                    }
+                    other => {
+                        out.push('[');
+                        let _ = match other {
+                            MapKey::Bool(b) => write!(out, "{b}"),
+                            MapKey::I32(n) => write!(out, "{n}"),
+                            MapKey::I64(n) => write!(out, "{n}"),
+                            MapKey::U32(n) => write!(out, "{n}"),
+                            MapKey::U64(n) => write!(out, "{n}"),
+                            MapKey::String(_) => Ok(()),
+                        };
+                        out.push(',');
+                    }
+                }
                 write_single(field, &value_kind, value, out, depth)?;
+                if !strings {
+                    out.push(']');
+                }
             }
-            out.push('}');
+            out.push(if strings { '}' } else { ']' });
             Ok(())
         }
         single => write_single(field, &field.kind(), single, out, depth),
@@ -282,18 +344,14 @@ fn write_single(
         Value::U64(n) => {
             let _ = write!(out, "{n}");
         }
-        Value::F32(f) => {
-            if !f.is_finite() {
-                return Err(format!("{f} is not a number JSON can hold"));
-            }
-            out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?);
-        }
-        Value::F64(f) => {
-            if !f.is_finite() {
-                return Err(format!("{f} is not a number JSON can hold"));
-            }
-            out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?);
-        }
+        Value::F32(f) => match special(f64::from(*f)) {
+            Some(s) => out.push_str(s),
+            None => out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?),
+        },
+        Value::F64(f) => match special(*f) {
+            Some(s) => out.push_str(s),
+            None => out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?),
+        },
         Value::String(s) => write_str(out, s),
         Value::Bytes(b) => {
             out.push('"');
@@ -311,18 +369,54 @@ fn write_single(
         }
         Value::Message(m) => {
             let name = m.descriptor().full_name().to_owned();
-            if name.starts_with("google.protobuf.") {
-                return Err(format!(
-                    "{name} is a well-known type, which this sink does not read yet (Connect \
-                     maps some of them to logical types)"
-                ));
+            match name.as_str() {
+                "google.protobuf.Timestamp" => write_timestamp(m, out)?,
+                "google.protobuf.Struct"
+                | "google.protobuf.Value"
+                | "google.protobuf.ListValue" => {
+                    return Err(format!(
+                        "{name} is not read: the shape Connect gives it is not verified \
+                         (kafka/docs/connector-compatibility.md §6.19)"
+                    ))
+                }
+                _ => write_message(m, out, depth + 1)?,
             }
-            write_message(m, out, depth + 1)?;
         }
         Value::List(_) | Value::Map(_) => {
             return Err(format!("a nested list or map in {}", field.full_name()))
         }
     }
+    Ok(())
+}
+
+/// The connector's text for a float that JSON has no number for (`handleFloatSpecialValues`).
+fn special(f: f64) -> Option<&'static str> {
+    if f.is_nan() {
+        Some("\"NaN\"")
+    } else if f.is_infinite() {
+        Some(if f > 0.0 { "\"Inf\"" } else { "\"-Inf\"" })
+    } else {
+        None
+    }
+}
+
+/// A `google.protobuf.Timestamp` as Connect's `Timestamp` (milliseconds, the sub-millisecond
+/// part dropped: `Timestamps.toMillis`) in the connector's `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`.
+fn write_timestamp(m: &DynamicMessage, out: &mut String) -> Result<(), String> {
+    let get = |name: &str| m.get_field_by_name(name).map(|v| v.into_owned());
+    let seconds = match get("seconds") {
+        Some(Value::I64(s)) => s,
+        _ => 0,
+    };
+    let nanos = match get("nanos") {
+        Some(Value::I32(n)) => i64::from(n),
+        _ => 0,
+    };
+    let ms = seconds
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(nanos.div_euclid(1_000_000)))
+        .ok_or_else(|| format!("the timestamp {seconds}s {nanos}ns is out of range"))?;
+    crate::avro::write_iso_millis(out, ms);
     Ok(())
 }
 
@@ -357,9 +451,18 @@ message Order {
 }
 enum Tier { GOLD = 0; SILVER = 1; }
 message Customer { string name = 1; }
-message WithOneof { oneof pick { string a = 1; int32 b = 2; } }
-message WithTime { google.protobuf.Timestamp at = 1; }
+message WithOneof { int32 id = 3; oneof pick { string a = 1; int32 b = 2; } optional int32 o = 4; oneof other { bool c = 5; } }
+message WithTime {
+  google.protobuf.Timestamp at = 1;
+  google.protobuf.Int32Value wrapped = 2;
+  google.protobuf.Duration took = 3;
+  map<int32, string> by_id = 4;
+  google.protobuf.Struct doc = 5;
+}
 import "google/protobuf/timestamp.proto";
+import "google/protobuf/wrappers.proto";
+import "google/protobuf/duration.proto";
+import "google/protobuf/struct.proto";
 "#;
 
     /// `message` (by its full name) built from JSON with prost-reflect, in the wire body.
@@ -479,26 +582,81 @@ import "google/protobuf/timestamp.proto";
         }
     }
 
+    /// Connector v4's shapes (`kafka/docs/connector-compatibility.md` §6): a oneof as
+    /// `<name>_<index>`, a Timestamp as its ISO text, wrappers and Durations as plain
+    /// messages, maps with other keys as `[key, value]` pairs, NaN and infinities as strings,
+    /// an unset proto2 `optional` as null.
+    #[test]
+    fn the_connectors_v4_shapes() {
+        let schema = ProtoSchema::parse(PROTO).unwrap();
+        let json = |name: &str, index: &[u8], value: &str| {
+            schema.to_json(&body(&schema, index, name, value)).unwrap()
+        };
+        assert_eq!(
+            json("shop.WithOneof", b"\x02\x04", r#"{"id": 1, "b": 7}"#),
+            r#"{"pick_0":{"a":null,"b":7},"id":1,"o":null,"other_1":null}"#
+        );
+        assert_eq!(
+            json(
+                "shop.WithOneof",
+                b"\x02\x04",
+                r#"{"a": "x", "o": 2, "c": false}"#
+            ),
+            r#"{"pick_0":{"a":"x","b":null},"id":0,"o":2,"other_1":{"c":false}}"#
+        );
+        assert_eq!(
+            json(
+                "shop.WithTime",
+                b"\x02\x06",
+                r#"{"at": "2024-01-15T10:00:00.123456Z", "wrapped": 5, "took": "90.000000500s",
+                    "by_id": {"2": "two", "-1": "minus one"}}"#
+            ),
+            concat!(
+                r#"{"at":"2024-01-15T10:00:00.123Z","wrapped":{"value":5},"#,
+                r#""took":{"seconds":90,"nanos":500},"by_id":[[-1,"minus one"],[2,"two"]],"doc":null}"#
+            )
+        );
+        assert_eq!(
+            json(
+                "shop.WithTime",
+                b"\x02\x06",
+                r#"{"at": "1969-12-31T23:59:59.999Z"}"#
+            ),
+            r#"{"at":"1969-12-31T23:59:59.999Z","wrapped":null,"took":null,"by_id":[],"doc":null}"#
+        );
+        let nan = json(
+            "shop.Order",
+            b"\x00",
+            r#"{"price": "NaN", "ratio": "-Infinity"}"#,
+        );
+        assert!(nan.contains(r#""ratio":"-Inf","price":"NaN""#), "{nan}");
+        let proto2 = ProtoSchema::parse(
+            "syntax = \"proto2\"; message P { optional int32 x = 1; required int32 y = 2; }",
+        )
+        .unwrap();
+        let mut de = serde_json::Deserializer::from_str(r#"{"y": 5}"#);
+        let m = DynamicMessage::deserialize(proto2.messages[0].clone(), &mut de).unwrap();
+        let mut body = vec![0u8];
+        body.extend(m.encode_to_vec());
+        assert_eq!(proto2.to_json(&body).unwrap(), r#"{"x":null,"y":5}"#);
+    }
+
     #[test]
     fn what_cannot_be_read_exactly_is_refused_with_the_reason() {
         let schema = ProtoSchema::parse(PROTO).unwrap();
-        let oneof = body(&schema, b"\x02\x04", "shop.WithOneof", r#"{"a": "x"}"#);
-        let time = body(
+        let structured = body(
             &schema,
             b"\x02\x06",
             "shop.WithTime",
-            r#"{"at": "2024-01-01T00:00:00Z"}"#,
+            r#"{"doc": {"k": 1}}"#,
         );
-        let nan = body(&schema, b"\x00", "shop.Order", r#"{"price": "NaN"}"#);
         let mut enum_9 = b"\x00".to_vec();
         enum_9.extend([8 << 3, 9]);
         let cases: &[(&[u8], &str)] = &[
             (b"\x02\x08", "indexes [4] name no message"),
             (b"\x04\x02\x00", "indexes [1, 0] name no message"),
             (b"\x00\xff\xff", "does not decode as shop.Order"),
-            (&oneof, "field shop.WithOneof.a is in a oneof"),
-            (&time, "google.protobuf.Timestamp is a well-known type"),
-            (&nan, "field shop.Order.price: NaN is not a number"),
+            (&structured, "google.protobuf.Struct is not read"),
             (&enum_9, "9 is not a value of enum shop.Tier"),
         ];
         for (body, why) in cases {
