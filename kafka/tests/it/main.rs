@@ -6,6 +6,7 @@
 mod command_line;
 mod connector_takeover;
 mod create_tables;
+mod golden;
 mod headers;
 mod late_start;
 mod layouts;
