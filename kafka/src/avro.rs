@@ -302,8 +302,9 @@ fn at(path: &str) -> String {
 /// the connector's `MAX_SNOWFLAKE_NUMBER_PRECISION`).
 const MAX_NUMBER_DIGITS: usize = 38;
 
-/// The connector's text for a float that JSON has no number for.
-fn special(f: f64) -> Option<&'static str> {
+/// The connector's text for a float that JSON has no number for (`handleFloatSpecialValues`),
+/// for Avro and Protobuf values alike.
+pub(crate) fn special(f: f64) -> Option<&'static str> {
     if f.is_nan() {
         Some("\"NaN\"")
     } else if f.is_infinite() {

@@ -344,11 +344,11 @@ fn write_single(
         Value::U64(n) => {
             let _ = write!(out, "{n}");
         }
-        Value::F32(f) => match special(f64::from(*f)) {
+        Value::F32(f) => match crate::avro::special(f64::from(*f)) {
             Some(s) => out.push_str(s),
             None => out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?),
         },
-        Value::F64(f) => match special(*f) {
+        Value::F64(f) => match crate::avro::special(*f) {
             Some(s) => out.push_str(s),
             None => out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?),
         },
@@ -387,17 +387,6 @@ fn write_single(
         }
     }
     Ok(())
-}
-
-/// The connector's text for a float that JSON has no number for (`handleFloatSpecialValues`).
-fn special(f: f64) -> Option<&'static str> {
-    if f.is_nan() {
-        Some("\"NaN\"")
-    } else if f.is_infinite() {
-        Some(if f > 0.0 { "\"Inf\"" } else { "\"-Inf\"" })
-    } else {
-        None
-    }
 }
 
 /// A `google.protobuf.Timestamp` as Connect's `Timestamp` (milliseconds, the sub-millisecond
