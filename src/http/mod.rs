@@ -351,11 +351,8 @@ impl HttpClient {
                     body,
                 } => {
                     let parsed = ErrorBody::parse(&body);
-                    let file_mode = parsed
-                        .as_ref()
-                        .and_then(|b| b.code.as_deref())
-                        .is_some_and(|c| c == errors::SWITCH_TO_FILE_MODE);
-                    let retryable = file_mode
+                    let code = parsed.as_ref().and_then(|b| b.code.as_deref());
+                    let retryable = code == Some(errors::SWITCH_TO_FILE_MODE)
                         || match status.as_u16() {
                             // 408: the server gave up waiting for the request, so it did not
                             // apply it (docs/protocol.md "Retries").
@@ -365,10 +362,7 @@ impl HttpClient {
                                 auth_failures < AUTH_FAILURE_ATTEMPTS
                             }
                             404 => parsed.is_none(),
-                            409 => parsed
-                                .as_ref()
-                                .and_then(|b| b.code.as_deref())
-                                .is_some_and(|c| call.retry_409_codes.contains(&c)),
+                            409 => code.is_some_and(|c| call.retry_409_codes.contains(&c)),
                             _ => false,
                         };
                     let err =

@@ -288,9 +288,6 @@ pub(super) async fn append(
             ));
         }
     }
-    let retried = param(params, "retryCount")
-        .and_then(|v| v.parse::<u32>().ok())
-        .is_some_and(|n| n > 0);
     let end = param(params, "endOffsetToken")
         .or_else(|| param(params, "offsetToken"))
         .map(str::to_string);
@@ -311,15 +308,8 @@ pub(super) async fn append(
             .unwrap_or(b.len()),
         body: b,
     };
-    let (next, violation) = shared.append(key.clone(), target, req).await?;
-    if retried {
-        shared.count_retried(&key);
-    }
-    record.offset_violation = violation;
-    let mut response = json_response(
-        200,
-        &json!({"next_continuation_token": next, "message": "OK"}),
-    );
+    let appended = shared.append(key.clone(), target, req).await?;
+    let mut response = appended_answer(shared, &key, params, appended, record);
     let sent = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     if let Some((session, echo)) = shared.sticky_session(&key, sent) {
         tracing::debug!(channel = %key.channel, session = echo, "x-snowflake-session");
@@ -329,6 +319,29 @@ pub(super) async fn append(
         }
     }
     Ok(response)
+}
+
+/// The answer to an accepted append or file registration (`(next token, offset-span
+/// violation)`): a retried one (`retryCount` > 0) counted on its channel, the violation
+/// recorded, and the next continuation token.
+pub(super) fn appended_answer(
+    shared: &Shared,
+    key: &crate::channels::ChannelKey,
+    params: &[(String, String)],
+    (next, violation): (String, Option<String>),
+    record: &mut RequestRecord,
+) -> Response<Body> {
+    let retried = param(params, "retryCount")
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|n| n > 0);
+    if retried {
+        shared.count_retried(key);
+    }
+    record.offset_violation = violation;
+    json_response(
+        200,
+        &json!({"next_continuation_token": next, "message": "OK"}),
+    )
 }
 
 pub(super) fn host_without_port(h: &str) -> String {
@@ -366,6 +379,8 @@ pub(super) fn pipe_info(shared: &Shared, headers: &HeaderMap) -> Value {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
     let binary = shared.settings.binary_format;
+    // Two locations, each with a prefix of its own: the SDK numbers its files from 0 in each
+    // location it is given, so a shared prefix could have one overwrite the other's.
     json!({
         "rowset_stage_location": shared.stage.location(endpoint, expiry),
         "durable_stage_location": shared.stage.location(endpoint, expiry),

@@ -170,7 +170,12 @@ pub(crate) fn assemble(
                 format!("it holds {rows} rows, not the registered {}", opened.rows),
             ));
         }
-        out.body.extend_from_slice(&ndjson);
+        if out.body.is_empty() {
+            // The one fragment of most registrations: its buffer becomes the body.
+            out.body = Vec::from(ndjson);
+        } else {
+            out.body.extend_from_slice(&ndjson);
+        }
         if !out.body.ends_with(b"\n") {
             out.body.push(b'\n');
         }

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{header, HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
-use serde_json::json;
 
 use crate::api_error::ApiError;
 use crate::requests::RequestRecord;
@@ -18,7 +17,7 @@ use crate::stage::{fragment, Full};
 
 use super::super::auth::auth_scoped;
 use super::super::request::{param, read_body, ChannelPath};
-use super::super::response::{json_response, Body};
+use super::super::response::Body;
 
 /// How often an upload that does not fit looks for room again.
 const ROOM_POLL: Duration = Duration::from_millis(50);
@@ -89,7 +88,7 @@ async fn store(
     // and the trailer.
     let raw_limit = declared.saturating_add(declared / 512).saturating_add(4096);
     let deadline = Instant::now() + shared.settings.body_read_timeout;
-    let mut charge = loop {
+    let charge = loop {
         // The raw body and the decoded copy are held at once while it is decoded.
         match stage.reserve(raw_limit.saturating_add(declared)) {
             Ok(r) => break r,
@@ -113,7 +112,7 @@ async fn store(
         .map_err(|e| S3Error::new(e.status, "IncompleteBody", e.message))?;
     let data = upload::decode(headers, &raw)?;
     drop(raw);
-    charge.shrink_to(data.len());
+    // `put` lowers the charge to the file's size.
     stage.put(path, Bytes::from(data), charge).map_err(|_| {
         S3Error::new(
             503,
@@ -150,19 +149,10 @@ pub(crate) async fn file_buffer(
     let token = param(params, "continuationToken")
         .filter(|t| !t.is_empty())
         .map(str::to_string);
-    let retried = param(params, "retryCount")
-        .and_then(|v| v.parse::<u32>().ok())
-        .is_some_and(|n| n > 0);
-    let (next, violation) = shared
+    let registered = shared
         .register_files(key.clone(), target, token, fragments)
         .await?;
-    if retried {
-        shared.count_retried(&key);
-    }
-    record.offset_violation = violation;
+    let answer = super::appended_answer(shared, &key, params, registered, record);
     shared.default_pipe_used(&key).await;
-    Ok(json_response(
-        200,
-        &json!({"next_continuation_token": next, "message": "OK"}),
-    ))
+    Ok(answer)
 }
