@@ -22,9 +22,11 @@
 //! | `timestamp-millis` | `"2023-11-14T22:13:20.123Z"` (Connect `Timestamp`, `ISO_DATE_TIME_FORMAT`) |
 //! | `timestamp-micros`, `time-micros`, `timestamp-nanos`, `local-timestamp-*` | number as written (Connect passes them as plain `INT64`) |
 //! | union of `null` and one type | that type's JSON, or `null` |
+//! | union of several non-null types | Connect's `io.confluent.connect.avro.Union` struct: one key per non-null branch, named by its type (`int`, `string`, …; a record, enum or fixed by its simple name), the chosen branch's value, the others `null` (`AvroData` with its default `enhanced.avro.schema.support=false`) |
+//! | array of `io.confluent.connect.avro.MapEntry` records (AvroConverter's Connect map with non-string keys) | `[[key, value], …]`, or an object for string keys (`convertMapValue`) |
 //!
-//! A union of several non-null types is refused (Connect writes it as a struct whose field names
-//! depend on converter settings: a guess here could land different data).
+//! In the `columns` layout the value must be a record or a map (a map's keys are the columns,
+//! `convertMapToMap`). A standalone `null` schema is refused, as `AvroData` refuses it.
 //!
 //! Both the decoder and the writer recurse, so a body is first walked for its depth
 //! ([`crate::avro_depth`]): one nested deeper than [`crate::avro_depth::MAX_DEPTH`] levels of
@@ -103,9 +105,16 @@ impl AvroSchema {
                 reader.len()
             ));
         }
+        if matches!(self.resolve(&self.root), Schema::Null) {
+            return Err(
+                "the schema is a standalone \"null\" (Kafka Connect's AvroConverter refuses it: \
+                 \"Standalone null schemas are not supported\")"
+                    .into(),
+            );
+        }
         let (schema, value) = self.unwrap_null_union(&self.root, &value);
         // A null (a `[null, T]` union's) is no value: Connect's tombstone, in either layout.
-        if record_only && !matches!(value, Value::Record(_) | Value::Null) {
+        if record_only && !matches!(value, Value::Record(_) | Value::Map(_) | Value::Null) {
             return Err(format!(
                 "the Avro value is {}, not a record: a row needs column names",
                 kind(value)
@@ -220,6 +229,9 @@ impl AvroSchema {
                     Schema::Array(a) => &*a.items,
                     _ => return Err(format!("{}: an array without its schema", at(path))),
                 };
+                if let Some(string_keys) = self.map_entry(item) {
+                    return self.write_map_entries(out, item, items, string_keys, path);
+                }
                 out.push('[');
                 for (i, v) in items.iter().enumerate() {
                     if i > 0 {
@@ -266,25 +278,119 @@ impl AvroSchema {
                 let Schema::Union(u) = schema else {
                     return Err(format!("{}: a union without its schema", at(path)));
                 };
-                let non_null = u
-                    .variants()
-                    .iter()
-                    .filter(|s| !matches!(s, Schema::Null))
-                    .count();
-                if non_null > 1 {
-                    return Err(format!(
-                        "{} is a union of {non_null} non-null types: only a union of null and \
-                         one type is supported (make the field [\"null\", T])",
-                        at(path)
-                    ));
-                }
                 let branch = usize::try_from(*i)
                     .ok()
-                    .and_then(|i| u.variants().get(i))
+                    .filter(|i| *i < u.variants().len())
                     .ok_or_else(|| format!("{}: a union branch out of range", at(path)))?;
-                self.write(out, branch, inner, path)?;
+                let non_null: Vec<usize> = (0..u.variants().len())
+                    .filter(|b| !matches!(u.variants()[*b], Schema::Null))
+                    .collect();
+                if non_null.len() <= 1 || matches!(**inner, Value::Null) {
+                    self.write(out, &u.variants()[branch], inner, path)?;
+                } else {
+                    // Connect's Union struct: a key per non-null branch, the chosen one set.
+                    out.push('{');
+                    for (n, b) in non_null.into_iter().enumerate() {
+                        if n > 0 {
+                            out.push(',');
+                        }
+                        let variant = &u.variants()[b];
+                        write_str(out, &self.branch_name(variant));
+                        out.push(':');
+                        if b == branch {
+                            self.write(out, variant, inner, path)?;
+                        } else {
+                            out.push_str("null");
+                        }
+                    }
+                    out.push('}');
+                }
             }
         }
+        Ok(())
+    }
+
+    /// `AvroData.unionMemberFieldName`: a record, enum or fixed by its simple name, anything else
+    /// by its Avro type's name (of the Connect type it becomes: a logical type by its base).
+    fn branch_name(&self, variant: &Schema) -> String {
+        match self.resolve(variant) {
+            Schema::Record(r) => r.name.name.clone(),
+            Schema::Enum(e) => e.name.name.clone(),
+            Schema::Fixed(f) => f.name.name.clone(),
+            Schema::Duration => "fixed".into(),
+            Schema::Null => "null".into(),
+            Schema::Boolean => "boolean".into(),
+            Schema::Int | Schema::Date | Schema::TimeMillis => "int".into(),
+            Schema::Long
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => "long".into(),
+            Schema::Float => "float".into(),
+            Schema::Double => "double".into(),
+            Schema::Bytes | Schema::Decimal(_) | Schema::BigDecimal => "bytes".into(),
+            Schema::String | Schema::Uuid => "string".into(),
+            Schema::Array(_) => "array".into(),
+            Schema::Map(_) => "map".into(),
+            Schema::Union(_) => "union".into(),
+            Schema::Ref { name } => name.name.clone(),
+        }
+    }
+
+    /// Whether `item` is AvroConverter's `io.confluent.connect.avro.MapEntry` record (a Connect
+    /// map with non-string keys, `AvroData.isMapEntry`), and if so whether its key is a string.
+    fn map_entry(&self, item: &Schema) -> Option<bool> {
+        let Schema::Record(r) = self.resolve(item) else {
+            return None;
+        };
+        let full = full(&r.name, None);
+        let names: Vec<&str> = r.fields.iter().map(|f| f.name.as_str()).collect();
+        (full == "io.confluent.connect.avro.MapEntry" && names == ["key", "value"])
+            .then(|| matches!(self.resolve(&r.fields[0].schema), Schema::String))
+    }
+
+    /// An array of MapEntry records as `convertMapValue` writes the map: an object for string
+    /// keys, else `[[key, value], …]`.
+    fn write_map_entries(
+        &self,
+        out: &mut String,
+        item: &Schema,
+        items: &[Value],
+        string_keys: bool,
+        path: &str,
+    ) -> Result<(), String> {
+        let Schema::Record(r) = self.resolve(item) else {
+            return Err(format!("{}: a map entry without its schema", at(path)));
+        };
+        out.push(if string_keys { '{' } else { '[' });
+        for (i, entry) in items.iter().enumerate() {
+            let Value::Record(fields) = entry else {
+                return Err(format!("{}: a map entry that is not a record", at(path)));
+            };
+            if i > 0 {
+                out.push(',');
+            }
+            let (key, value) = (&fields[0].1, &fields[1].1);
+            if string_keys {
+                let Value::String(k) = key else {
+                    return Err(format!("{}: a map key that is not a string", at(path)));
+                };
+                write_str(out, k);
+                out.push(':');
+            } else {
+                out.push('[');
+                self.write(out, &r.fields[0].schema, key, path)?;
+                out.push(',');
+            }
+            self.write(out, &r.fields[1].schema, value, path)?;
+            if !string_keys {
+                out.push(']');
+            }
+        }
+        out.push(if string_keys { '}' } else { ']' });
         Ok(())
     }
 }
@@ -585,11 +691,35 @@ mod tests {
             r#"{"type":"record","name":"R","fields":[{"name":"u","type":["null","int","string"]}]}"#,
         )
         .unwrap();
-        let err = union.to_json(b"\x02\x04").unwrap_err();
-        assert!(
-            err.contains("field u is a union of 2 non-null types"),
-            "{err}"
+        // Several non-null branches: Connect's Union struct, one key per branch.
+        assert_eq!(union.to_json(b"\x02\x04").unwrap(), r#"{"u":{"int":2,"string":null}}"#);
+        assert_eq!(union.to_json(b"\x00").unwrap(), r#"{"u":null}"#);
+        let customer = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"u","type":["int",
+               {"type":"record","name":"Customer","namespace":"shop","fields":[
+                 {"name":"name","type":"string"}]}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            customer.to_json(b"\x02\x06Ann").unwrap(),
+            r#"{"u":{"int":null,"Customer":{"name":"Ann"}}}"#
         );
+        // AvroConverter's map with non-string keys: an array of MapEntry records.
+        let entries = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"m","type":{"type":"array",
+               "items":{"type":"record","name":"MapEntry","namespace":"io.confluent.connect.avro",
+               "fields":[{"name":"key","type":"int"},{"name":"value","type":"string"}]}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            entries.to_json(b"\x02\x02\x06one\x00").unwrap(),
+            r#"{"m":[[1,"one"]]}"#
+        );
+        // A top-level map's keys are columns; a standalone null schema is refused.
+        let map = AvroSchema::parse(r#"{"type":"map","values":"int"}"#).unwrap();
+        assert_eq!(map.to_json(b"\x02\x02a\x02\x00").unwrap(), r#"{"a":1}"#);
+        let null = AvroSchema::parse(r#""null""#).unwrap();
+        assert!(null.value_to_json(b"").unwrap_err().contains("Standalone null"));
         assert!(AvroSchema::parse("{\"type\":\"nope\"}")
             .unwrap_err()
             .contains("not an Avro schema"));

@@ -201,6 +201,34 @@ pub struct SinkArgs {
     /// `snowflake.feature.structured.headers=true`).
     #[arg(long)]
     pub structured_headers: bool,
+    /// How a key becomes `RECORD_METADATA.key`: `raw` (text, or `key_base64` for bytes that are
+    /// not UTF-8), or as a Kafka Connect key converter makes it: `string` (StringConverter),
+    /// `json` (JsonConverter), `bytes` (ByteArrayConverter, base64), `avro`, `protobuf` or
+    /// `json-schema` (Confluent's, decoded with the registry; needs a registry
+    /// `--value-format`). `--connector-config` sets it from `key.converter`.
+    #[arg(long, value_enum, default_value_t = crate::connect_values::KeyConverter::Raw)]
+    pub key_converter: crate::connect_values::KeyConverter,
+    /// How header values are written: `raw` (text, JSON with `--structured-headers`, or
+    /// `{"base64": …}`), or as a Kafka Connect header converter makes them: `simple`
+    /// (SimpleHeaderConverter, the worker's default: numbers, booleans, lists, maps and dates
+    /// parsed), `string`, `json` or `bytes` (base64). `--connector-config` sets it from
+    /// `header.converter`.
+    #[arg(long, value_enum, default_value_t = crate::connect_values::HeaderConverter::Raw)]
+    pub header_converter: crate::connect_values::HeaderConverter,
+    /// Normalize each top-level key of a row as a SQL identifier, as the connector does with
+    /// `snowflake.compatibility.enable.column.identifier.normalization=true`: `city` becomes
+    /// `CITY`, `"city"` (quotes included) becomes `city`, `a\ b` becomes `A B`.
+    #[arg(long)]
+    pub normalize_columns: bool,
+    /// The connector file asks for `snowflake.validation=client_side` (set by
+    /// `--connector-config`): refused unless `--accept-server-side-validation`.
+    #[arg(long, hide = true)]
+    pub client_side_validation: bool,
+    /// Run a connector file with `snowflake.validation=client_side` anyway, the server
+    /// validating instead (values the connector would rewrite by column type are the server's
+    /// to convert or reject; `kafka/docs/connector-compatibility.md` §14).
+    #[arg(long)]
+    pub accept_server_side_validation: bool,
     /// How message values are encoded: `json` (JSON text), `string` (text, stored as a JSON
     /// string in `RECORD_CONTENT`: the connector's StringConverter; needs `--layout
     /// record-content`), or a Schema Registry format (`avro`, `json-schema`) decoded with the
@@ -487,6 +515,26 @@ impl SinkArgs {
             );
         }
         self.row_layout().map_err(anyhow::Error::msg)?;
+        if self.client_side_validation && !self.accept_server_side_validation {
+            bail!(
+                "snowflake.validation=client_side: the connector then checks and rewrites values \
+                 by column type before it sends them (BOOLEAN from \"yes\", VARIANT from JSON \
+                 text, TEXT from a map, …) and types new columns itself; this sink lets the \
+                 server validate, so such values land as the server converts them, or are \
+                 rejected into the table's error log. Set snowflake.validation=server_side in \
+                 the file, or pass --accept-server-side-validation to run with the server's \
+                 conversions (kafka/docs/connector-compatibility.md §14)"
+            );
+        }
+        if self.key_converter.registry_format().is_some()
+            && matches!(self.value_format, ValueFormat::Json | ValueFormat::String)
+        {
+            bail!(
+                "a Schema Registry --key-converter (avro, protobuf, json-schema) needs a Schema \
+                 Registry --value-format: keys are decoded with the registry on the values' path. \
+                 With JSON or text values, use --key-converter string, json, bytes or raw"
+            );
+        }
         if let Some(dlq) = &self.dead_letter_topic {
             if self.topics.contains(dlq) {
                 bail!(

@@ -327,8 +327,10 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
     let flag = |c: &mut ConnectorConfig, f: &str, v: Option<&str>| {
         c.args.push((f.to_owned(), v.map(str::to_owned)));
     };
+    // The connector reads its flags with `Boolean.parseBoolean`: `true` in any case is true,
+    // any other value false. `is_off`: a flag that defaults to true and is given otherwise.
     let is_true = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let is_false = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("false"));
+    let is_off = |k: &str| get(k).is_some_and(|v| !v.eq_ignore_ascii_case("true"));
 
     let name = get("name");
     if let Some(name) = name {
@@ -427,32 +429,64 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
 
     // Rows.
     taken.push("snowflake.enable.schematization");
-    if is_false("snowflake.enable.schematization") {
+    if is_off("snowflake.enable.schematization") {
         flag(&mut c, "--layout", Some("record-content"));
     }
     taken.push("snowflake.metadata.all");
-    let metadata = !is_false("snowflake.metadata.all");
+    let metadata = !is_off("snowflake.metadata.all");
     if metadata {
         flag(&mut c, "--metadata", None);
     }
-    // The per-field flags (the connector's `SnowflakeMetadataConfig`), read as
-    // `Boolean.parseBoolean` would only for `true` and `false`: another value is refused.
+    // The per-field flags (the connector's `SnowflakeMetadataConfig`, `Boolean.parseBoolean`).
     for (key, option) in crate::metadata_fields::MetadataFields::CONNECTOR_KEYS {
         taken.push(key);
-        match get(key) {
-            Some(v) if v.eq_ignore_ascii_case("false") && metadata => flag(&mut c, option, None),
-            None => {}
-            Some(v) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => {}
-            Some(v) => bail!("{key}={v}: write true or false"),
+        if is_off(key) && metadata {
+            flag(&mut c, option, None);
         }
     }
     taken.push("snowflake.streaming.metadata.connectorPushTime");
-    if is_false("snowflake.streaming.metadata.connectorPushTime") {
+    if is_off("snowflake.streaming.metadata.connectorPushTime") {
         flag(&mut c, "--no-push-time", None);
     }
     taken.push("snowflake.feature.structured.headers");
     if is_true("snowflake.feature.structured.headers") {
         flag(&mut c, "--structured-headers", None);
+    }
+    taken.push("snowflake.compatibility.enable.column.identifier.normalization");
+    if is_true("snowflake.compatibility.enable.column.identifier.normalization") {
+        flag(&mut c, "--normalize-columns", None);
+    }
+    taken.push("snowflake.validation");
+    match get("snowflake.validation")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("server_side") => {}
+        Some("client_side") => flag(&mut c, "--client-side-validation", None),
+        Some(other) => bail!(
+            "snowflake.validation={other}: the connector knows server_side (its default) and \
+             client_side"
+        ),
+    }
+    // Single message transforms run in the worker, before the connector: the rows depend on
+    // them, and this sink runs none.
+    taken.push("transforms");
+    if let Some(t) = get("transforms") {
+        bail!(
+            "transforms={t}: Kafka Connect's single message transforms change each record before \
+             the connector sees it, and this sink does not run them, so its rows would differ \
+             (a field a transform drops would land). Apply the transforms upstream (a stream \
+             processor writing another topic) and drop the transforms keys"
+        );
+    }
+    taken.push("errors.deadletterqueue.context.headers.enable");
+    if is_true("errors.deadletterqueue.context.headers.enable") {
+        c.notes.push(
+            "errors.deadletterqueue.context.headers.enable=true: dead letters carry this sink's \
+             snowpipe.error, snowpipe.topic, snowpipe.partition and snowpipe.offset headers, not \
+             Kafka Connect's __connect.errors.* ones"
+                .into(),
+        );
     }
     taken.push("behavior.on.null.values");
     match get("behavior.on.null.values")
@@ -485,7 +519,9 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
         "value.converter.basic.auth.credentials.source",
     ]);
     // No `value.converter`: the Connect worker's, which this sink reads as JSON (its default).
-    let format = get("value.converter").map(value_format_of).transpose()?;
+    let format = get("value.converter")
+        .map(|v| value_format_of("value.converter", v))
+        .transpose()?;
     // The key means something only to the JSON converter; with no converter named, the
     // worker's is most often that one, with the envelope on.
     if format.is_none_or(|f| f == "json") && is_true("value.converter.schemas.enable") {
@@ -546,14 +582,72 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
              sasl.username and sasl.password)"
         ),
     }
-    taken.push("key.converter");
-    if let Some(conv) = get("key.converter") {
-        if !conv.ends_with("StringConverter") {
-            c.notes.push(format!(
-                "key.converter={conv}: keys are written as text (the connector's StringConverter)"
-            ));
+    taken.extend([
+        "key.converter",
+        "key.converter.schemas.enable",
+        "key.converter.schema.registry.url",
+        "key.converter.basic.auth.user.info",
+        "key.converter.basic.auth.credentials.source",
+    ]);
+    let key = match get("key.converter") {
+        // The worker's, which the file does not say: the StringConverter is assumed.
+        None => {
+            c.notes.push(
+                "no key.converter: keys are read as the StringConverter reads them (UTF-8 text); \
+                 name the worker's key.converter if it is another"
+                    .into(),
+            );
+            "string"
+        }
+        Some(conv) => match class_of(conv) {
+            "org.apache.kafka.connect.converters.ByteArrayConverter" => "bytes",
+            _ => value_format_of("key.converter", conv)?,
+        },
+    };
+    if key == "json" && !get("key.converter.schemas.enable").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+        bail!(
+            "key.converter is the JsonConverter with schemas.enable (its default): keys would be \
+             read as {{\"schema\", \"payload\"}} envelopes, which this sink does not read; set \
+             key.converter.schemas.enable=false if the keys are plain JSON"
+        );
+    }
+    if matches!(key, "avro" | "protobuf" | "json-schema") {
+        let urls = (
+            get("key.converter.schema.registry.url"),
+            get("value.converter.schema.registry.url"),
+        );
+        if let (Some(k), Some(v)) = urls {
+            if k != v {
+                bail!(
+                    "key.converter.schema.registry.url ({k}) is not value.converter's ({v}): this \
+                     sink reads one Schema Registry for keys and values"
+                );
+            }
         }
     }
+    flag(&mut c, "--key-converter", Some(key));
+    taken.extend(["header.converter", "header.converter.schemas.enable"]);
+    let header = match get("header.converter").map(class_of) {
+        None | Some("org.apache.kafka.connect.storage.SimpleHeaderConverter") => "simple",
+        Some("org.apache.kafka.connect.storage.StringConverter") => "string",
+        Some("org.apache.kafka.connect.converters.ByteArrayConverter") => "bytes",
+        Some("org.apache.kafka.connect.json.JsonConverter") => {
+            if !get("header.converter.schemas.enable").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+                bail!(
+                    "header.converter is the JsonConverter with schemas.enable (its default): \
+                     header values would be read as {{\"schema\", \"payload\"}} envelopes, \
+                     which this sink does not read; set header.converter.schemas.enable=false"
+                );
+            }
+            "json"
+        }
+        Some(other) => bail!(
+            "header.converter={other} is not one this sink reads: Kafka Connect's \
+             SimpleHeaderConverter (the default), StringConverter, JsonConverter or \
+             ByteArrayConverter"
+        ),
+    };
+    flag(&mut c, "--header-converter", Some(header));
 
     // The Snowflake connection.
     taken.extend([
@@ -594,20 +688,32 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
     Ok(c)
 }
 
-/// The `--value-format` of a converter class.
-fn value_format_of(converter: &str) -> Result<&'static str> {
-    let class = converter.rsplit('.').next().unwrap_or(converter);
-    Ok(match class {
-        "JsonConverter" | "SnowflakeJsonConverter" => "json",
-        "StringConverter" => "string",
-        "AvroConverter"
-        | "SnowflakeAvroConverter"
-        | "SnowflakeAvroConverterWithoutSchemaRegistry" => "avro",
-        "JsonSchemaConverter" => "json-schema",
-        "ProtobufConverter" => "protobuf",
-        _ => bail!(
-            "value.converter={converter} is not one this sink reads: JSON, String, Avro, JSON \
-             Schema or Protobuf converters"
+/// A converter class name, as the worker loads it (white space around it is not part of it).
+fn class_of(converter: &str) -> &str {
+    converter.trim()
+}
+
+/// The `--value-format` (or `--key-converter`) of the converter class `key` names: the
+/// fully qualified class, as the worker loads it.
+fn value_format_of(key: &str, converter: &str) -> Result<&'static str> {
+    Ok(match class_of(converter) {
+        "org.apache.kafka.connect.json.JsonConverter" => "json",
+        "org.apache.kafka.connect.storage.StringConverter" => "string",
+        "io.confluent.connect.avro.AvroConverter" => "avro",
+        "io.confluent.connect.json.JsonSchemaConverter" => "json-schema",
+        "io.confluent.connect.protobuf.ProtobufConverter" => "protobuf",
+        "org.apache.kafka.connect.converters.ByteArrayConverter" => bail!(
+            "{key}=org.apache.kafka.connect.converters.ByteArrayConverter is not supported: the \
+             connector would write each value's bytes as base64; produce JSON, text or a Schema \
+             Registry format"
+        ),
+        other => bail!(
+            "{key}={other} is not one this sink reads: org.apache.kafka.connect.json.\
+             JsonConverter, org.apache.kafka.connect.storage.StringConverter, or Confluent's \
+             io.confluent.connect.avro.AvroConverter, io.confluent.connect.json.\
+             JsonSchemaConverter and io.confluent.connect.protobuf.ProtobufConverter (the \
+             fully qualified class; raw Protobuf without a registry and the v3 Snowflake \
+             converters are not read)"
         ),
     })
 }
@@ -693,11 +799,54 @@ pub fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<ConnectorCon
 mod tests {
     use super::*;
 
+    /// The options a file becomes, without the converters' defaults (`--key-converter string
+    /// --header-converter simple`, which every file gets unless it names others: see
+    /// `converters_and_flags_are_the_connectors`).
     fn args_of(c: &ConnectorConfig) -> Vec<String> {
+        let defaults = [("--key-converter", "string"), ("--header-converter", "simple")];
         c.args
             .iter()
+            .filter(|(f, v)| !defaults.contains(&(f.as_str(), v.as_deref().unwrap_or(""))))
             .flat_map(|(f, v)| std::iter::once(f.clone()).chain(v.clone()))
             .collect()
+    }
+
+    #[test]
+    fn converters_and_flags_are_the_connectors() {
+        let args = |text: &str| {
+            let c = translate(&parse(text).unwrap()).unwrap();
+            c.args
+                .iter()
+                .flat_map(|(f, v)| std::iter::once(f.clone()).chain(v.clone()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        // No converter named: the worker's String key and Simple header converters.
+        assert!(args("topics=t").ends_with("--key-converter string --header-converter simple"));
+        let a = args(
+            "key.converter=org.apache.kafka.connect.json.JsonConverter\n\
+             key.converter.schemas.enable=false\n\
+             header.converter=org.apache.kafka.connect.converters.ByteArrayConverter",
+        );
+        assert!(a.contains("--key-converter json --header-converter bytes"), "{a}");
+        let a = args(
+            "value.converter=io.confluent.connect.protobuf.ProtobufConverter\n\
+             value.converter.schema.registry.url=http://r:8081\n\
+             key.converter=io.confluent.connect.protobuf.ProtobufConverter\n\
+             header.converter=org.apache.kafka.connect.storage.StringConverter",
+        );
+        assert!(a.contains("--key-converter protobuf --header-converter string"), "{a}");
+        // Flags as `Boolean.parseBoolean` reads them: anything but `true` is false.
+        let a = args(
+            "snowflake.enable.schematization=no\nsnowflake.metadata.all=yes\n\
+             snowflake.compatibility.enable.column.identifier.normalization=TRUE\n\
+             snowflake.validation=client_side",
+        );
+        assert!(a.contains("--layout record-content"), "{a}");
+        assert!(!a.contains("--metadata"), "{a}");
+        assert!(a.contains("--normalize-columns --client-side-validation"), "{a}");
+        let a = args("snowflake.metadata.topic=no\nsnowflake.streaming.metadata.connectorPushTime=0");
+        assert!(a.contains("--metadata --no-metadata-topic --no-push-time"), "{a}");
     }
 
     const KEY_BODY: &str = "MIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEAsecretsecret";
@@ -771,7 +920,11 @@ mod tests {
             ]
         );
         assert_eq!(c.ignored, ["buffer.count.records"]);
-        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        assert!(
+            c.notes.iter().all(|n| n.starts_with("no key.converter")),
+            "{:?}",
+            c.notes
+        );
         assert!(c.registry_auth.is_some());
         let conn = &c.connection;
         assert_eq!(
@@ -859,7 +1012,7 @@ mod tests {
                 "--no-metadata-offset-and-partition"
             ]
         );
-        assert!(c.notes.is_empty() && c.ignored.is_empty(), "{c:?}");
+        assert!(c.ignored.is_empty(), "{c:?}");
         let c = translate(
             &parse("snowflake.metadata.all=false\nsnowflake.metadata.topic=false").unwrap(),
         )
@@ -994,7 +1147,15 @@ mod tests {
             ("value.converter=com.example.MyConverter", "MyConverter"),
             ("behavior.on.null.values=FAIL", "DEFAULT and IGNORE"),
             ("value.converter.basic.auth.user.info=sr-secret", "not USER:PASSWORD"),
-            ("snowflake.metadata.topic=no", "snowflake.metadata.topic=no: write true or false"),
+            ("transforms=drop\ntransforms.drop.type=x", "transforms=drop"),
+            ("value.converter=org.apache.kafka.connect.converters.ByteArrayConverter", "base64"),
+            ("value.converter=com.snowflake.kafka.connector.records.SnowflakeJsonConverter", "fully qualified"),
+            ("value.converter=com.blueapron.connect.protobuf.ProtobufConverter", "raw Protobuf"),
+            ("key.converter=org.apache.kafka.connect.json.JsonConverter", "key.converter.schemas.enable=false"),
+            ("header.converter=org.apache.kafka.connect.json.JsonConverter", "header.converter.schemas.enable=false"),
+            ("header.converter=com.example.H", "SimpleHeaderConverter"),
+            ("snowflake.validation=both", "server_side"),
+            ("key.converter=io.confluent.connect.avro.AvroConverter\nkey.converter.schema.registry.url=http://a\nvalue.converter=io.confluent.connect.avro.AvroConverter\nvalue.converter.schema.registry.url=http://b", "one Schema Registry"),
             ("snowflake.autocreate.table.type=iceberg", "Iceberg"),
             ("[1,2]", "no `=`"),
         ] {
@@ -1097,7 +1258,11 @@ mod tests {
                 "DB".into(),
                 "--schema".into(),
                 "S".into(),
-                "--metadata".into()
+                "--metadata".into(),
+                "--key-converter".into(),
+                "string".into(),
+                "--header-converter".into(),
+                "simple".into()
             ]),
             "{out:?}"
         );

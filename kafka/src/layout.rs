@@ -74,6 +74,12 @@ pub struct Layout {
     pub structured_headers: bool,
     /// The `RECORD_METADATA` fields left out (`--no-metadata-…`).
     pub fields: crate::metadata_fields::MetadataFields,
+    /// How keys are written (`--key-converter`).
+    pub key_converter: crate::connect_values::KeyConverter,
+    /// How header values are written (`--header-converter`).
+    pub header_converter: crate::connect_values::HeaderConverter,
+    /// Top-level keys are normalized as SQL identifiers (`--normalize-columns`).
+    pub normalize_columns: bool,
 }
 
 impl Layout {
@@ -85,6 +91,9 @@ impl Layout {
         push_time: true,
         structured_headers: false,
         fields: crate::metadata_fields::MetadataFields::ALL,
+        key_converter: crate::connect_values::KeyConverter::Raw,
+        header_converter: crate::connect_values::HeaderConverter::Raw,
+        normalize_columns: false,
     };
 }
 
@@ -126,6 +135,9 @@ impl crate::config::SinkArgs {
                 no_metadata_offset_and_partition: self.no_metadata_offset_and_partition,
                 no_metadata_createtime: self.no_metadata_createtime,
             },
+            key_converter: self.key_converter,
+            header_converter: self.header_converter,
+            normalize_columns: self.normalize_columns,
         })
     }
 }
@@ -159,16 +171,21 @@ pub enum Written {
 const METADATA_KEY: &[u8] = b"{\"RECORD_METADATA\":";
 const CONTENT_KEY: &[u8] = b"\"RECORD_CONTENT\":";
 
-/// Whether `value` is a tombstone in `layout`.
-fn is_tombstone(value: Option<&[u8]>, layout: Layout) -> bool {
+/// Whether `value` is a tombstone in `layout`: no value, or with JSON values (the
+/// JsonConverter's null) the text `null` or nothing but white space, in either layout.
+pub(crate) fn is_tombstone(value: Option<&[u8]>, layout: Layout) -> bool {
     match value {
         None => true,
         Some(v) => {
-            layout.kind == LayoutKind::RecordContent
-                && layout.value_format == ValueFormat::Json
-                && v.trim_ascii() == b"null"
+            layout.value_format == ValueFormat::Json && matches!(v.trim_ascii(), b"null" | b"")
         }
     }
+}
+
+/// Whether `value` is a JSON object without a key (`{}`, white space aside).
+fn is_empty_object(value: &[u8]) -> bool {
+    let v = value.trim_ascii();
+    v.len() >= 2 && v[0] == b'{' && v[v.len() - 1] == b'}' && v[1..v.len() - 1].trim_ascii().is_empty()
 }
 
 /// Bytes of a `record-content` row (without `\n`) whose value, as written, is `value_len`.
@@ -262,6 +279,10 @@ pub fn write_row(
     }
     let value = value.unwrap_or_default();
     if layout.kind == LayoutKind::Columns {
+        // No column and no metadata: the connector appends no row (`transformAndSend`).
+        if metadata.is_none() && is_empty_object(value) {
+            return Written::Skip;
+        }
         return crate::record::write_candidate(Some(value), metadata, rows)
             .map_or(Written::NotRow, Written::Row);
     }
@@ -457,7 +478,9 @@ mod tests {
                 assert!(rows.len() - kept <= len, "{} > {len}", rows.len() - kept);
                 let end = rows.len() - 1;
                 let value = value_of(&[], &rows[c.rest..end], c.shape);
-                let is_null = record.value.is_some_and(|v| v.trim_ascii() == b"null");
+                let is_null = record
+                    .value
+                    .is_some_and(|v| matches!(v.trim_ascii(), b"null" | b""));
                 if !is_null {
                     assert_eq!(value.as_deref(), record.value, "the value from the row");
                 }
@@ -503,7 +526,6 @@ mod tests {
     fn record_content_refuses_what_is_not_one_json_value_and_says_why() {
         let cases: &[(&[u8], &str)] = &[
             (b"hello", "not JSON"),
-            (b"", "not JSON"),
             // A value that would close the row and add a RECORD_METADATA of its own.
             (b"1,\"RECORD_METADATA\":{}", "not JSON"),
             (b"{\"a\":1} {", "not JSON"),
@@ -565,8 +587,14 @@ mod tests {
         assert_eq!(to_row(&null, options(true, CONTENT)), meta_row);
         let row = to_row(&null, options(true, TEXT)).unwrap().unwrap();
         assert!(row.ends_with(",\"RECORD_CONTENT\":\" null \"}"), "{row}");
-        let err = to_row(&null, options(true, Layout::DEFAULT)).unwrap_err();
-        assert!(err.contains("JSON null"), "columns as before: {err}");
+        // In `columns` too, and an empty value (the JsonConverter's no content) alike.
+        assert_eq!(to_row(&null, options(true, Layout::DEFAULT)), meta_row);
+        let empty = record(Some(b" "), &[]);
+        assert_eq!(to_row(&empty, options(true, Layout::DEFAULT)), meta_row);
+        assert_eq!(to_row(&empty, options(true, CONTENT)), meta_row);
+        // `{}` with no metadata is no row: the connector appends none.
+        let bare = record(Some(b"{ }"), &[]);
+        assert_eq!(to_row(&bare, options(false, Layout::DEFAULT)), Ok(None));
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub mod bench;
 #[cfg(feature = "demo")]
 mod bench_steady;
 pub mod config;
+pub mod connect_values;
 pub mod connector;
 pub mod connector_config;
 pub mod consumer;
@@ -58,6 +59,7 @@ pub mod malloc;
 pub mod metadata_fields;
 pub mod metrics;
 pub mod migrate_v3;
+pub mod normalize;
 pub mod partition;
 pub mod prefault;
 pub mod properties;

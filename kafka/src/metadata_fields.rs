@@ -103,6 +103,7 @@ mod tests {
                 push_time: None,
                 structured_headers: false,
                 fields,
+                ..MetaOptions::default()
             };
             write_metadata(&record, options, &mut out).unwrap();
             assert_eq!(String::from_utf8(out).unwrap(), format!("{head}{tail}"));
@@ -117,6 +118,7 @@ mod tests {
             push_time: Some(7),
             structured_headers: false,
             fields: f(false, false, false),
+            ..MetaOptions::default()
         };
         write_metadata(&bare, options, &mut out).unwrap();
         assert_eq!(out, br#"before{"SnowflakeConnectorPushTime":7}"#);

@@ -383,7 +383,10 @@ impl Worker {
             let dead: Vec<_> = dead.into_iter().map(|i| (i, None)).collect();
             self.dead_letter(&batch, &dead).await;
         }
-        let rows = batch.into_rows(&keep);
+        let mut rows = batch.into_rows(&keep);
+        if let Some(normalized) = self.normalized(&rows.ndjson) {
+            rows.ndjson = normalized.into();
+        }
         let appended = self.send_rows(rows.ndjson, rows.offsets, last, sent).await;
         // The rows are the SDK's now (within its budget): release the batch's charge.
         drop(rows.charge);
@@ -431,11 +434,21 @@ impl Worker {
                 .collect();
             self.dead_letter(&batch, &dead).await;
         }
+        let ndjson = self.normalized(&decoded.ndjson).unwrap_or(decoded.ndjson);
         let appended = self
-            .send_rows(decoded.ndjson.into(), decoded.offsets, last, sent)
+            .send_rows(ndjson.into(), decoded.offsets, last, sent)
             .await;
         drop(batch);
         appended.map_err(Halt::End)
+    }
+
+    /// `ndjson`'s rows with their columns normalized (`--normalize-columns`, the `columns`
+    /// layout), or `None` when nothing changes.
+    fn normalized(&self, ndjson: &[u8]) -> Option<Vec<u8>> {
+        let layout = self.rows.layout;
+        (layout.normalize_columns && layout.kind == crate::layout::LayoutKind::Columns)
+            .then(|| crate::normalize::ndjson(ndjson))
+            .flatten()
     }
 
     /// Appends `ndjson` (one row per line, at `offsets`) to the channel and counts it.

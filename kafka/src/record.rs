@@ -70,6 +70,10 @@ pub struct MetaOptions {
     pub structured_headers: bool,
     /// The fields left out (`--no-metadata-…`).
     pub fields: crate::metadata_fields::MetadataFields,
+    /// How the key is written (`--key-converter`).
+    pub key: crate::connect_values::KeyConverter,
+    /// How header values are written (`--header-converter`).
+    pub headers: crate::connect_values::HeaderConverter,
 }
 
 impl MetaOptions {
@@ -84,6 +88,8 @@ impl MetaOptions {
             push_time,
             structured_headers: layout.structured_headers,
             fields: layout.fields,
+            key: layout.key_converter,
+            headers: layout.header_converter,
         }
     }
 }
@@ -112,11 +118,35 @@ pub fn metadata_of(
     options: RowOptions,
     scratch: &mut Vec<u8>,
 ) -> Result<bool, String> {
+    metadata_with_key(record, options, None, scratch)
+}
+
+/// [`metadata_of`], the key already decoded by its Schema Registry converter (`decoded_key`,
+/// JSON). A map with no field (every field turned off, no key, no headers) is no metadata:
+/// the connector then writes no `RECORD_METADATA` (its `getContentWithMetadata`).
+///
+/// # Errors
+/// As [`write_metadata`].
+pub fn metadata_with_key(
+    record: &Record<'_>,
+    options: RowOptions,
+    decoded_key: Option<&str>,
+    scratch: &mut Vec<u8>,
+) -> Result<bool, String> {
     scratch.clear();
     if !options.metadata {
         return Ok(false);
     }
-    write_metadata(record, MetaOptions::now(&options.layout), scratch)?;
+    write_metadata_with(
+        record,
+        MetaOptions::now(&options.layout),
+        decoded_key,
+        scratch,
+    )?;
+    if scratch[..] == *b"{}" {
+        scratch.clear();
+        return Ok(false);
+    }
     Ok(true)
 }
 
@@ -213,10 +243,10 @@ pub fn one_line_json(json: &mut [u8]) -> bool {
 
 /// Why `record` is not a row (the dead-letter reason), or `None` when it is one.
 pub fn reason(record: &Record<'_>, options: RowOptions) -> Option<String> {
-    let Some(value) = record
-        .value
-        .filter(|_| options.layout.kind == crate::layout::LayoutKind::Columns)
-    else {
+    let Some(value) = record.value.filter(|v| {
+        options.layout.kind == crate::layout::LayoutKind::Columns
+            && !crate::layout::is_tombstone(Some(v), options.layout)
+    }) else {
         let mut meta = Vec::new();
         if options.metadata {
             if let Err(why) = write_metadata(record, MetaOptions::now(&options.layout), &mut meta) {
@@ -271,18 +301,6 @@ fn base64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-/// A JSON string, or a `{"base64": …}` object for bytes that are not UTF-8.
-fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    match std::str::from_utf8(b) {
-        Ok(s) => write_str(out, s),
-        Err(_) => {
-            out.extend_from_slice(b"{\"base64\":\"");
-            out.extend_from_slice(base64(b).as_bytes());
-            out.extend_from_slice(b"\"}");
-        }
-    }
-}
-
 fn write_str(out: &mut Vec<u8>, s: &str) {
     // Writing a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
@@ -295,10 +313,24 @@ fn write_int(out: &mut Vec<u8>, n: i64) {
 /// Writes the `RECORD_METADATA` object of `record` into `out`.
 ///
 /// # Errors
-/// A header key that is not UTF-8 (a JSON object's keys are text).
+/// A header key that is not UTF-8 (a JSON object's keys are text) with the `raw` header
+/// converter; a key or header value its converter cannot read (`connect_values`).
 pub fn write_metadata(
     record: &Record<'_>,
     options: MetaOptions,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    write_metadata_with(record, options, None, out)
+}
+
+/// [`write_metadata`] with the key already decoded by its Schema Registry converter.
+///
+/// # Errors
+/// As [`write_metadata`].
+pub fn write_metadata_with(
+    record: &Record<'_>,
+    options: MetaOptions,
+    decoded_key: Option<&str>,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
     let start = out.len();
@@ -326,17 +358,7 @@ pub fn write_metadata(
         write_int(out, ms);
     }
     if let Some(key) = record.key {
-        match std::str::from_utf8(key) {
-            Ok(s) => {
-                out.extend_from_slice(b",\"key\":");
-                write_str(out, s);
-            }
-            Err(_) => {
-                out.extend_from_slice(b",\"key_base64\":\"");
-                out.extend_from_slice(base64(key).as_bytes());
-                out.push(b'"');
-            }
-        }
+        crate::connect_values::write_key(out, key, options.key, decoded_key)?;
     }
     if !record.headers.is_empty() {
         out.extend_from_slice(b",\"headers\":{");
@@ -344,7 +366,14 @@ pub fn write_metadata(
         // Many headers (a 1 MB message holds 150,000): which are given again, found at once.
         let many = (record.headers.len() > FEW_HEADERS).then(|| given_again(record.headers));
         for (i, (k, v)) in record.headers.iter().enumerate() {
-            let key = header_key(k)?;
+            // Connect's converters take the Java client's header keys, decoded with U+FFFD for
+            // what is not UTF-8; the raw converter keeps the refusal (nothing is replaced).
+            let key = match options.headers {
+                crate::connect_values::HeaderConverter::Raw => {
+                    std::borrow::Cow::Borrowed(header_key(k)?)
+                }
+                _ => String::from_utf8_lossy(k),
+            };
             // A key given again later: the last value is the one kept.
             let again = match &many {
                 Some(again) => again[i],
@@ -357,13 +386,9 @@ pub fn write_metadata(
                 out.push(b',');
             }
             first = false;
-            write_str(out, key);
+            write_str(out, &key);
             out.push(b':');
-            match v {
-                Some(v) if options.structured_headers => write_typed(out, v),
-                Some(v) => write_bytes(out, v),
-                None => out.extend_from_slice(b"null"),
-            }
+            crate::connect_values::write_header(out, *v, options.headers, options.structured_headers)?;
         }
         out.push(b'}');
     }
@@ -391,23 +416,6 @@ fn given_again(headers: &[(&[u8], Option<&[u8]>)]) -> Vec<bool> {
         .enumerate()
         .map(|(i, (k, _))| last.get(k) != Some(&i))
         .collect()
-}
-
-/// A header value as the JSON it holds (line breaks, which JSON allows only as white space,
-/// as spaces), or as [`write_bytes`] writes it when it holds none.
-fn write_typed(out: &mut Vec<u8>, v: &[u8]) {
-    let is_json =
-        std::str::from_utf8(v).is_ok_and(|t| serde_json::from_str::<IgnoredAny>(t).is_ok());
-    if !is_json {
-        return write_bytes(out, v);
-    }
-    let start = out.len();
-    out.extend_from_slice(v.trim_ascii());
-    for b in &mut out[start..] {
-        if *b == b'\n' || *b == b'\r' {
-            *b = b' ';
-        }
-    }
 }
 
 /// A header key as text.
@@ -550,11 +558,13 @@ mod tests {
             (Some(&[0xc3, 0x28]), "not UTF-8"),
             (Some(b"{\"a\":\"\xff\"}"), "not UTF-8"),
             (Some(b"garbage{"), "not JSON"),
-            (Some(b""), "not JSON"),
             (Some(b"[1,2]"), "JSON an array, not an object"),
             (Some(b"\"s\""), "JSON a string"),
             (Some(b"12.5"), "JSON a number"),
-            (Some(b"null"), "JSON null"),
+            // `null` and an empty value are tombstones (the JsonConverter's null): dead letters
+            // here only by `--on-null-value dead-letter`.
+            (Some(b"null"), "tombstone"),
+            (Some(b""), "tombstone"),
             (Some(b"true"), "JSON a boolean"),
             (Some(b"{\"a\":1} trailing"), "not JSON"),
         ];

@@ -226,22 +226,37 @@ impl Decoder {
     /// Waits while the registry cannot answer ([`Registry::schema`]); dropping the future ends
     /// the wait, with nothing cached or lost.
     pub async fn to_json(&self, value: &[u8], layout: LayoutKind) -> Result<String, Failure> {
+        self.json_as(self.format, value, layout).await
+    }
+
+    /// [`Self::to_json`] for bytes of `format` (a key's, `--key-converter`).
+    ///
+    /// # Errors
+    /// As [`Self::to_json`].
+    ///
+    /// # Cancellation
+    /// As [`Self::to_json`].
+    async fn json_as(
+        &self,
+        format: ValueFormat,
+        value: &[u8],
+        layout: LayoutKind,
+    ) -> Result<String, Failure> {
         let (id, body) = split_header(value).map_err(Failure::Dead)?;
         let schema = self.registry.schema(id).await?;
-        self.decode(id, body, &schema, layout)
-            .map_err(Failure::Dead)
+        Self::decode(format, id, body, &schema, layout).map_err(Failure::Dead)
     }
 
     /// `body` (of a message with schema `id`) decoded with `schema`, as [`Self::to_json`].
     fn decode(
-        &self,
+        format: ValueFormat,
         id: u32,
         body: &[u8],
         schema: &Registered,
         layout: LayoutKind,
     ) -> Result<String, String> {
         let any = layout == LayoutKind::RecordContent;
-        match (self.format, schema) {
+        match (format, schema) {
             (ValueFormat::Avro, Registered::Avro(s)) => {
                 let json = if any {
                     s.value_to_json(body)
@@ -337,7 +352,27 @@ impl Decoder {
                     Err(Failure::Refused(why)) => return Err(why),
                 },
             };
-            let metadata = match record::metadata_of(&record, options, &mut scratch) {
+            // A key of a Schema Registry converter, decoded as the worker's key converter does.
+            let key_format = options.layout.key_converter.registry_format();
+            let key = match (record.key, key_format.filter(|_| options.metadata)) {
+                (Some(k), Some(format)) => {
+                    match self.json_as(format, k, LayoutKind::RecordContent).await {
+                        Ok(json) => Some(json),
+                        Err(Failure::Dead(why)) => {
+                            out.dead.push((i, format!("the key: {why}")));
+                            continue;
+                        }
+                        Err(Failure::Refused(why)) => return Err(why),
+                    }
+                }
+                _ => None,
+            };
+            let metadata = match record::metadata_with_key(
+                &record,
+                options,
+                key.as_deref(),
+                &mut scratch,
+            ) {
                 Ok(with) => with.then_some(&scratch[..]),
                 Err(why) => {
                     out.dead.push((i, why));
