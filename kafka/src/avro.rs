@@ -692,7 +692,10 @@ mod tests {
         )
         .unwrap();
         // Several non-null branches: Connect's Union struct, one key per branch.
-        assert_eq!(union.to_json(b"\x02\x04").unwrap(), r#"{"u":{"int":2,"string":null}}"#);
+        assert_eq!(
+            union.to_json(b"\x02\x04").unwrap(),
+            r#"{"u":{"int":2,"string":null}}"#
+        );
         assert_eq!(union.to_json(b"\x00").unwrap(), r#"{"u":null}"#);
         let customer = AvroSchema::parse(
             r#"{"type":"record","name":"R","fields":[{"name":"u","type":["int",
@@ -719,7 +722,10 @@ mod tests {
         let map = AvroSchema::parse(r#"{"type":"map","values":"int"}"#).unwrap();
         assert_eq!(map.to_json(b"\x02\x02a\x02\x00").unwrap(), r#"{"a":1}"#);
         let null = AvroSchema::parse(r#""null""#).unwrap();
-        assert!(null.value_to_json(b"").unwrap_err().contains("Standalone null"));
+        assert!(null
+            .value_to_json(b"")
+            .unwrap_err()
+            .contains("Standalone null"));
         assert!(AvroSchema::parse("{\"type\":\"nope\"}")
             .unwrap_err()
             .contains("not an Avro schema"));

@@ -780,8 +780,7 @@ fn parse_number(token: &str) -> Option<Cv> {
     let (negative, digits, scale) = big_decimal(token)?;
     let sign = if negative { "-" } else { "" };
     let integral = scale <= 0
-        || usize::try_from(scale)
-            .is_ok_and(|s| digits.bytes().rev().take(s).all(|c| c == b'0'));
+        || usize::try_from(scale).is_ok_and(|s| digits.bytes().rev().take(s).all(|c| c == b'0'));
     if integral {
         let whole = if scale <= 0 {
             let zeros = usize::try_from(-scale).ok().filter(|z| *z < 64)?;
@@ -790,7 +789,8 @@ fn parse_number(token: &str) -> Option<Cv> {
             let keep = digits.len().saturating_sub(scale as usize);
             digits[..keep].to_owned()
         };
-        if let Ok(n) = format!("{sign}{}", if whole.is_empty() { "0" } else { &whole }).parse::<i64>()
+        if let Ok(n) =
+            format!("{sign}{}", if whole.is_empty() { "0" } else { &whole }).parse::<i64>()
         {
             let ty = if i8::try_from(n).is_ok() {
                 Ty::I8
@@ -1072,9 +1072,21 @@ mod tests {
     /// The header's `RECORD_METADATA` value, flattened and structured.
     fn simple(text: &str) -> (String, String) {
         let mut flat = Vec::new();
-        write_header(&mut flat, Some(text.as_bytes()), HeaderConverter::Simple, false).unwrap();
+        write_header(
+            &mut flat,
+            Some(text.as_bytes()),
+            HeaderConverter::Simple,
+            false,
+        )
+        .unwrap();
         let mut typed = Vec::new();
-        write_header(&mut typed, Some(text.as_bytes()), HeaderConverter::Simple, true).unwrap();
+        write_header(
+            &mut typed,
+            Some(text.as_bytes()),
+            HeaderConverter::Simple,
+            true,
+        )
+        .unwrap();
         (
             String::from_utf8(flat).unwrap(),
             String::from_utf8(typed).unwrap(),
@@ -1113,13 +1125,21 @@ mod tests {
             ("[1, 2.5]", r#""[1.0, 2.5]""#, "[1.0,2.5]"),
             (r#"{1:"a"}"#, r#""[[1, a]]""#, r#"[[1,"a"]]"#),
             ("true}", r#""true}""#, r#""true}""#),
-            ("12345678901234567890", r#""12345678901234567890""#, "12345678901234567890"),
+            (
+                "12345678901234567890",
+                r#""12345678901234567890""#,
+                "12345678901234567890",
+            ),
             ("1e20", r#""1.0E20""#, "1.0E20"),
             ("-0.0001", r#""-1.0E-4""#, "-1.0E-4"),
             ("", r#""""#, r#""""#),
             ("{a=1}", r#""{a=1}""#, r#""{a=1}""#),
         ] {
-            assert_eq!(simple(text), (flat.to_owned(), typed.to_owned()), "{text:?}");
+            assert_eq!(
+                simple(text),
+                (flat.to_owned(), typed.to_owned()),
+                "{text:?}"
+            );
         }
     }
 
@@ -1139,12 +1159,23 @@ mod tests {
             let mut out = Vec::new();
             write_key(&mut out, k, c, None).map(|()| String::from_utf8(out).unwrap())
         };
-        assert_eq!(key(b"{\"number\": \"0\"}", KeyConverter::Json).unwrap(), r#","key":{"number": "0"}"#);
+        assert_eq!(
+            key(b"{\"number\": \"0\"}", KeyConverter::Json).unwrap(),
+            r#","key":{"number": "0"}"#
+        );
         assert_eq!(key(b"123", KeyConverter::Json).unwrap(), r#","key":123"#);
         assert_eq!(key(b"null", KeyConverter::Json).unwrap(), "");
-        assert!(key(b"{oops", KeyConverter::Json).unwrap_err().contains("not JSON"));
-        assert_eq!(key(b"hello", KeyConverter::Bytes).unwrap(), r#","key":"aGVsbG8=""#);
-        assert_eq!(key(&[0xff], KeyConverter::Raw).unwrap(), r#","key_base64":"/w==""#);
+        assert!(key(b"{oops", KeyConverter::Json)
+            .unwrap_err()
+            .contains("not JSON"));
+        assert_eq!(
+            key(b"hello", KeyConverter::Bytes).unwrap(),
+            r#","key":"aGVsbG8=""#
+        );
+        assert_eq!(
+            key(&[0xff], KeyConverter::Raw).unwrap(),
+            r#","key_base64":"/w==""#
+        );
     }
 
     #[test]
@@ -1153,11 +1184,26 @@ mod tests {
             let mut out = Vec::new();
             write_header(&mut out, Some(v), c, s).map(|()| String::from_utf8(out).unwrap())
         };
-        assert_eq!(h(b"hello", HeaderConverter::Bytes, true).unwrap(), r#""aGVsbG8=""#);
-        assert_eq!(h(b"{\"a\":1}", HeaderConverter::String, true).unwrap(), r#""{\"a\":1}""#);
-        assert_eq!(h(b"\"hello\"", HeaderConverter::Json, true).unwrap(), r#""hello""#);
-        assert_eq!(h(b"\"hello\"", HeaderConverter::Json, false).unwrap(), r#""hello""#);
-        assert_eq!(h(b"[1,2.50]", HeaderConverter::Json, false).unwrap(), r#""[1, 2.5]""#);
+        assert_eq!(
+            h(b"hello", HeaderConverter::Bytes, true).unwrap(),
+            r#""aGVsbG8=""#
+        );
+        assert_eq!(
+            h(b"{\"a\":1}", HeaderConverter::String, true).unwrap(),
+            r#""{\"a\":1}""#
+        );
+        assert_eq!(
+            h(b"\"hello\"", HeaderConverter::Json, true).unwrap(),
+            r#""hello""#
+        );
+        assert_eq!(
+            h(b"\"hello\"", HeaderConverter::Json, false).unwrap(),
+            r#""hello""#
+        );
+        assert_eq!(
+            h(b"[1,2.50]", HeaderConverter::Json, false).unwrap(),
+            r#""[1, 2.5]""#
+        );
         assert!(h(b"{x", HeaderConverter::Json, true).is_err());
     }
 

@@ -604,7 +604,9 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
             _ => value_format_of("key.converter", conv)?,
         },
     };
-    if key == "json" && !get("key.converter.schemas.enable").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+    if key == "json"
+        && !get("key.converter.schemas.enable").is_some_and(|v| v.eq_ignore_ascii_case("false"))
+    {
         bail!(
             "key.converter is the JsonConverter with schemas.enable (its default): keys would be \
              read as {{\"schema\", \"payload\"}} envelopes, which this sink does not read; set \
@@ -632,7 +634,9 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
         Some("org.apache.kafka.connect.storage.StringConverter") => "string",
         Some("org.apache.kafka.connect.converters.ByteArrayConverter") => "bytes",
         Some("org.apache.kafka.connect.json.JsonConverter") => {
-            if !get("header.converter.schemas.enable").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+            if !get("header.converter.schemas.enable")
+                .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+            {
                 bail!(
                     "header.converter is the JsonConverter with schemas.enable (its default): \
                      header values would be read as {{\"schema\", \"payload\"}} envelopes, \
@@ -803,7 +807,10 @@ mod tests {
     /// --header-converter simple`, which every file gets unless it names others: see
     /// `converters_and_flags_are_the_connectors`).
     fn args_of(c: &ConnectorConfig) -> Vec<String> {
-        let defaults = [("--key-converter", "string"), ("--header-converter", "simple")];
+        let defaults = [
+            ("--key-converter", "string"),
+            ("--header-converter", "simple"),
+        ];
         c.args
             .iter()
             .filter(|(f, v)| !defaults.contains(&(f.as_str(), v.as_deref().unwrap_or(""))))
@@ -828,14 +835,20 @@ mod tests {
              key.converter.schemas.enable=false\n\
              header.converter=org.apache.kafka.connect.converters.ByteArrayConverter",
         );
-        assert!(a.contains("--key-converter json --header-converter bytes"), "{a}");
+        assert!(
+            a.contains("--key-converter json --header-converter bytes"),
+            "{a}"
+        );
         let a = args(
             "value.converter=io.confluent.connect.protobuf.ProtobufConverter\n\
              value.converter.schema.registry.url=http://r:8081\n\
              key.converter=io.confluent.connect.protobuf.ProtobufConverter\n\
              header.converter=org.apache.kafka.connect.storage.StringConverter",
         );
-        assert!(a.contains("--key-converter protobuf --header-converter string"), "{a}");
+        assert!(
+            a.contains("--key-converter protobuf --header-converter string"),
+            "{a}"
+        );
         // Flags as `Boolean.parseBoolean` reads them: anything but `true` is false.
         let a = args(
             "snowflake.enable.schematization=no\nsnowflake.metadata.all=yes\n\
@@ -844,9 +857,16 @@ mod tests {
         );
         assert!(a.contains("--layout record-content"), "{a}");
         assert!(!a.contains("--metadata"), "{a}");
-        assert!(a.contains("--normalize-columns --client-side-validation"), "{a}");
-        let a = args("snowflake.metadata.topic=no\nsnowflake.streaming.metadata.connectorPushTime=0");
-        assert!(a.contains("--metadata --no-metadata-topic --no-push-time"), "{a}");
+        assert!(
+            a.contains("--normalize-columns --client-side-validation"),
+            "{a}"
+        );
+        let a =
+            args("snowflake.metadata.topic=no\nsnowflake.streaming.metadata.connectorPushTime=0");
+        assert!(
+            a.contains("--metadata --no-metadata-topic --no-push-time"),
+            "{a}"
+        );
     }
 
     const KEY_BODY: &str = "MIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEAsecretsecret";

@@ -35,8 +35,8 @@ impl DeadLetters {
     }
 
     /// Sends `m` to the dead-letter topic with `reason` (or logs it). Never fails: a dead
-    /// letter that cannot be delivered is logged and the partition moves on. Its headers go
-    /// with it (a key that is not UTF-8 with its bytes replaced as `U+FFFD`: Kafka clients
+    /// letter that cannot be delivered is logged and the partition moves on. Its key, value,
+    /// timestamp and headers go with it (a key that is not UTF-8 with its bytes replaced as `U+FFFD`: Kafka clients
     /// take header keys as text).
     pub async fn send(&self, m: &Record<'_>, reason: &str) {
         let (topic, partition, offset) = (m.topic, m.partition, m.offset);
@@ -79,6 +79,10 @@ impl DeadLetters {
         }
         if let Some(k) = m.key {
             record = record.key(k);
+        }
+        // The original record's timestamp, as Kafka Connect's dead-letter reporter keeps it.
+        if let Some((_, ms)) = m.timestamp {
+            record = record.timestamp(ms);
         }
         match producer.send(record, Duration::from_secs(30)).await {
             Ok(_) => {

@@ -185,7 +185,10 @@ pub(crate) fn is_tombstone(value: Option<&[u8]>, layout: Layout) -> bool {
 /// Whether `value` is a JSON object without a key (`{}`, white space aside).
 fn is_empty_object(value: &[u8]) -> bool {
     let v = value.trim_ascii();
-    v.len() >= 2 && v[0] == b'{' && v[v.len() - 1] == b'}' && v[1..v.len() - 1].trim_ascii().is_empty()
+    v.len() >= 2
+        && v[0] == b'{'
+        && v[v.len() - 1] == b'}'
+        && v[1..v.len() - 1].trim_ascii().is_empty()
 }
 
 /// Bytes of a `record-content` row (without `\n`) whose value, as written, is `value_len`.

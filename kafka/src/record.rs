@@ -388,7 +388,12 @@ pub fn write_metadata_with(
             first = false;
             write_str(out, &key);
             out.push(b':');
-            crate::connect_values::write_header(out, *v, options.headers, options.structured_headers)?;
+            crate::connect_values::write_header(
+                out,
+                *v,
+                options.headers,
+                options.structured_headers,
+            )?;
         }
         out.push(b'}');
     }

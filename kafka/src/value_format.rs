@@ -367,18 +367,14 @@ impl Decoder {
                 }
                 _ => None,
             };
-            let metadata = match record::metadata_with_key(
-                &record,
-                options,
-                key.as_deref(),
-                &mut scratch,
-            ) {
-                Ok(with) => with.then_some(&scratch[..]),
-                Err(why) => {
-                    out.dead.push((i, why));
-                    continue;
-                }
-            };
+            let metadata =
+                match record::metadata_with_key(&record, options, key.as_deref(), &mut scratch) {
+                    Ok(with) => with.then_some(&scratch[..]),
+                    Err(why) => {
+                        out.dead.push((i, why));
+                        continue;
+                    }
+                };
             let before = out.ndjson.len();
             let decoded = Record {
                 value: json.as_deref().map(str::as_bytes),

@@ -50,7 +50,8 @@ fn producible(case: &Value) -> Result<(), String> {
     {
         return Err("a known difference".into());
     }
-    if !["string", "json", "avro", "protobuf"].contains(&case["key_format"].as_str().unwrap_or("")) {
+    if !["string", "json", "avro", "protobuf"].contains(&case["key_format"].as_str().unwrap_or(""))
+    {
         return Err(format!("key format {}", case["key_format"]));
     }
     if case["timestamp_type"] == "LogAppendTime" {
@@ -286,10 +287,7 @@ fn value_bytes(
 }
 
 /// The case's key: text (`{"base64": …}` for raw bytes) or a registry format's wire bytes.
-fn key_bytes(
-    case: &Value,
-    schemas: &mut HashMap<u32, (&'static str, String)>,
-) -> Option<Vec<u8>> {
+fn key_bytes(case: &Value, schemas: &mut HashMap<u32, (&'static str, String)>) -> Option<Vec<u8>> {
     let k = &case["key"];
     if let Some(b) = k.get("base64").and_then(Value::as_str) {
         return Some(base64::engine::general_purpose::STANDARD.decode(b).unwrap());
