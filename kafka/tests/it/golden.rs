@@ -10,9 +10,10 @@
 //! the row read back from the emulator must be v4's, column by column. A case whose expected
 //! outcome is no row (skipped, or an error that v4 dead-letters) must land no row.
 //!
-//! What the harness cannot produce is left out and counted: keys and values other than text
-//! and the four registry formats, and `NoTimestampType` (a producer always stamps a
-//! message: its `CreateTime` is then not compared). The cases marked `DIFFERS` are the known
+//! Keys are produced as the case gives them: text, raw bytes, or a registry format's wire bytes.
+//! What the harness cannot produce is left out and counted: values other than JSON and the
+//! three registry formats, and `LogAppendTime`; a `NoTimestampType` case's `CreateTime` is not
+//! compared (a producer always stamps a message). The cases marked `DIFFERS` are the known
 //! differences the compatibility document lists one by one.
 #![cfg(unix)]
 
