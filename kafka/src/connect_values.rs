@@ -252,7 +252,7 @@ pub enum Cv {
     Null,
     /// `BOOLEAN`.
     Bool(bool),
-    /// `INT8` … `INT64` (the type is [`Cv::ty`]'s).
+    /// `INT8` … `INT64`, and which of them.
     Int(i64, Ty),
     /// `FLOAT32`.
     F32(f32),
