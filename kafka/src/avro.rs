@@ -220,7 +220,7 @@ impl AvroSchema {
                 if digits <= MAX_NUMBER_DIGITS {
                     out.push_str(&with_scale(&unscaled, ds.scale));
                 } else {
-                    write_str(out, &java_big_decimal(&unscaled, ds.scale));
+                    write_str(out, &java_big_decimal(&unscaled, ds.scale as i64));
                 }
             }
             Value::BigDecimal(d) => write_str(out, &d.to_string()),
@@ -435,16 +435,19 @@ pub(crate) fn write_iso_millis(out: &mut String, ms: i64) {
     );
 }
 
-/// Java's `BigDecimal.toString` of `unscaled` (decimal digits, maybe signed) at `scale`:
-/// plain when the adjusted exponent is at least -6, else scientific (`1.234E+40`).
-fn java_big_decimal(unscaled: &str, scale: usize) -> String {
+/// Java's `BigDecimal.toString` of `unscaled` (decimal digits, maybe signed, no leading zero)
+/// at `scale`: plain when the scale is not negative and the adjusted exponent is at least -6,
+/// else scientific (`1.234E+40`, `1E+400`).
+pub(crate) fn java_big_decimal(unscaled: &str, scale: i64) -> String {
     let (sign, digits) = match unscaled.strip_prefix('-') {
         Some(d) => ("-", d),
         None => ("", unscaled),
     };
-    let adjusted = digits.len() as i64 - 1 - scale as i64;
-    if adjusted >= -6 {
-        return with_scale(unscaled, scale);
+    let adjusted = digits.len() as i64 - 1 - scale;
+    if let Ok(scale) = usize::try_from(scale) {
+        if adjusted >= -6 {
+            return with_scale(unscaled, scale);
+        }
     }
     let (first, rest) = digits.split_at(1);
     let point = if rest.is_empty() { "" } else { "." };
@@ -739,6 +742,8 @@ mod tests {
         assert_eq!(java_big_decimal("-5", 10), "-5E-10");
         assert_eq!(java_big_decimal("12", 7), "0.0000012");
         assert_eq!(java_big_decimal("12", 8), "1.2E-7");
+        assert_eq!(java_big_decimal("1", -400), "1E+400");
+        assert_eq!(java_big_decimal("0", 10), "0E-10");
         let mut out = String::new();
         write_iso_millis(&mut out, -23_155_200_000);
         assert_eq!(out, "\"1969-04-08T00:00:00.000Z\"");

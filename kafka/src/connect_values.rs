@@ -24,8 +24,9 @@
 //! flattened is `String.valueOf(byte[])` in the connector, a JVM identity (`[B@1b6d3586`) and no
 //! data: here it is base64 either way (deliberately different, the document's §11.15).
 
-use base64::Engine as _;
 use clap::ValueEnum;
+
+use crate::record::{base64, write_str as write_json_str};
 
 /// `--key-converter`: how a message's key becomes `RECORD_METADATA.key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -77,20 +78,31 @@ pub enum HeaderConverter {
     Bytes,
 }
 
-fn base64(b: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
 /// JSON text, trimmed, its line breaks (white space there) as spaces; `None` when `bytes` are
 /// not one JSON value.
 fn one_line(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut v = bytes.trim_ascii().to_vec();
     crate::record::one_line_json(&mut v).then_some(v)
+}
+
+/// What the `JsonConverter` (schemaless) reads in `bytes`: `Ok(None)` for no value (`null`, or
+/// nothing but white space), else the JSON as one line.
+///
+/// # Errors
+/// `not_json`, when `bytes` are not one JSON value (the worker's converter error).
+fn json_converter(bytes: &[u8], not_json: &str) -> Result<Option<Vec<u8>>, String> {
+    let t = bytes.trim_ascii();
+    if t.is_empty() || t == b"null" {
+        return Ok(None);
+    }
+    one_line(t).map(Some).ok_or_else(|| not_json.to_owned())
+}
+
+/// `b` as a JSON string of its base64 (the SDK's form of a `byte[]`).
+fn write_base64(out: &mut Vec<u8>, b: &[u8]) {
+    out.push(b'"');
+    out.extend_from_slice(base64(b).as_bytes());
+    out.push(b'"');
 }
 
 /// Writes `,"key":…` for `key` as `converter` makes it (`decoded`: the registry formats'
@@ -122,23 +134,17 @@ pub fn write_key(
             write_json_str(out, &String::from_utf8_lossy(key));
         }
         KeyConverter::Bytes => {
-            out.extend_from_slice(b",\"key\":\"");
-            out.extend_from_slice(base64(key).as_bytes());
-            out.push(b'"');
+            out.extend_from_slice(b",\"key\":");
+            write_base64(out, key);
         }
         KeyConverter::Json => {
-            let t = key.trim_ascii();
-            if t.is_empty() || t == b"null" {
-                return Ok(());
+            let not_json = "the key is not JSON (key.converter is the JsonConverter): produce \
+                            JSON keys, or name the key's converter (e.g. key.converter=org.\
+                            apache.kafka.connect.storage.StringConverter)";
+            if let Some(json) = json_converter(key, not_json)? {
+                out.extend_from_slice(b",\"key\":");
+                out.extend_from_slice(&json);
             }
-            let json = one_line(t).ok_or_else(|| {
-                "the key is not JSON (key.converter is the JsonConverter): produce JSON keys, or \
-                 name the key's converter (e.g. key.converter=org.apache.kafka.connect.storage.\
-                 StringConverter)"
-                    .to_owned()
-            })?;
-            out.extend_from_slice(b",\"key\":");
-            out.extend_from_slice(&json);
         }
         KeyConverter::Avro | KeyConverter::Protobuf | KeyConverter::JsonSchema => match decoded {
             Some("null") => {}
@@ -175,23 +181,15 @@ pub fn write_header(
             }
         }
         HeaderConverter::String => write_json_str(out, &String::from_utf8_lossy(v)),
-        HeaderConverter::Bytes => {
-            out.push(b'"');
-            out.extend_from_slice(base64(v).as_bytes());
-            out.push(b'"');
-        }
+        HeaderConverter::Bytes => write_base64(out, v),
         HeaderConverter::Json => {
-            let t = v.trim_ascii();
-            if t.is_empty() || t == b"null" {
+            let not_json = "a header value is not JSON (header.converter is the JsonConverter): \
+                            produce JSON header values, or drop header.converter for Connect's \
+                            SimpleHeaderConverter";
+            let Some(json) = json_converter(v, not_json)? else {
                 out.extend_from_slice(b"null");
                 return Ok(());
-            }
-            let json = one_line(t).ok_or_else(|| {
-                "a header value is not JSON (header.converter is the JsonConverter): produce \
-                 JSON header values, or drop header.converter for Connect's \
-                 SimpleHeaderConverter"
-                    .to_owned()
-            })?;
+            };
             if structured {
                 out.extend_from_slice(&json);
             } else {
@@ -590,8 +588,14 @@ fn parse_map(p: &mut Parser, original: &str) -> Result<Cv, ()> {
             let entries = entries
                 .into_iter()
                 .map(|(k, v)| {
-                    let k = key_type.map_or(k.clone(), |t| k.widen(t));
-                    let v = value_type.map_or(v.clone(), |t| v.widen(t));
+                    let k = match key_type {
+                        Some(t) => k.widen(t),
+                        None => k,
+                    };
+                    let v = match value_type {
+                        Some(t) => v.widen(t),
+                        None => v,
+                    };
                     (k, v)
                 })
                 .collect();
@@ -605,14 +609,14 @@ fn parse_map(p: &mut Parser, original: &str) -> Result<Cv, ()> {
             return Err(());
         }
         let value = parse(p, true, original)?;
-        // A `LinkedHashMap`: a key given again keeps its place and takes the new value.
-        match entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(e) => e.1 = value.clone(),
-            None => entries.push((key.clone(), value.clone())),
-        }
         p.can_consume(",");
         keys.merge(&key);
         values.merge(&value);
+        // A `LinkedHashMap`: a key given again keeps its place and takes the new value.
+        match entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(e) => e.1 = value,
+            None => entries.push((key, value)),
+        }
     }
     Err(())
 }
@@ -767,9 +771,6 @@ fn big_decimal(token: &str) -> Option<(bool, String, i64)> {
             return None;
         }
         exp = token[i + 1..].parse().ok()?;
-        if token[i + 1..].starts_with('+') && token[i + 2..].starts_with(['+', '-']) {
-            return None;
-        }
     }
     Some((negative, digits, frac.checked_sub(exp)?))
 }
@@ -817,33 +818,11 @@ fn parse_number(token: &str) -> Option<Cv> {
             }
         }
     }
-    let (text, precision) = big_decimal_string(negative, &digits, scale);
-    Some(Cv::Decimal(text, precision))
-}
-
-/// `BigDecimal.toString` of `digits` × 10^-`scale`, and the precision.
-fn big_decimal_string(negative: bool, digits: &str, scale: i64) -> (String, usize) {
     let unscaled = digits.trim_start_matches('0');
     let unscaled = if unscaled.is_empty() { "0" } else { unscaled };
-    let n = unscaled.len() as i64;
-    let adjusted = -scale + (n - 1);
     let sign = if negative && unscaled != "0" { "-" } else { "" };
-    let text = if scale >= 0 && adjusted >= -6 {
-        if scale == 0 {
-            format!("{sign}{unscaled}")
-        } else if n > scale {
-            let (a, b) = unscaled.split_at((n - scale) as usize);
-            format!("{sign}{a}.{b}")
-        } else {
-            format!("{sign}0.{}{unscaled}", "0".repeat((scale - n) as usize))
-        }
-    } else {
-        let (a, b) = unscaled.split_at(1);
-        let point = if b.is_empty() { "" } else { "." };
-        let e = if adjusted >= 0 { "+" } else { "" };
-        format!("{sign}{a}{point}{b}E{e}{adjusted}")
-    };
-    (text, unscaled.len())
+    let text = crate::avro::java_big_decimal(&format!("{sign}{unscaled}"), scale);
+    Some(Cv::Decimal(text, unscaled.len()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1225,8 +1204,10 @@ mod tests {
         assert_eq!(java_float(100.0, "1e2"), "100.0");
         assert_eq!(java_float(1e7, "1e7"), "1.0E7");
         assert_eq!(java_float(0.001, "1e-3"), "0.001");
-        assert_eq!(big_decimal_string(false, "1", -400).0, "1E+400");
-        assert_eq!(big_decimal_string(true, "150", 2).0, "-1.50");
-        assert_eq!(big_decimal_string(false, "1", 8).0, "1E-8");
+        assert_eq!(
+            parse_number("-123456789012345678901234567890"),
+            Some(Cv::Decimal("-123456789012345678901234567890".into(), 30))
+        );
+        assert_eq!(parse_number("-0001.50e-10"), Some(Cv::F32(-1.5e-10)));
     }
 }

@@ -599,19 +599,24 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
             );
             "string"
         }
-        Some(conv) => match class_of(conv) {
-            "org.apache.kafka.connect.converters.ByteArrayConverter" => "bytes",
-            _ => value_format_of("key.converter", conv)?,
-        },
+        Some("org.apache.kafka.connect.converters.ByteArrayConverter") => "bytes",
+        Some(conv) => value_format_of("key.converter", conv)?,
     };
-    if key == "json"
-        && !get("key.converter.schemas.enable").is_some_and(|v| v.eq_ignore_ascii_case("false"))
-    {
+    // A JsonConverter reads `{"schema", "payload"}` envelopes unless its `schemas.enable` is
+    // false (its default is true), and this sink reads none.
+    let plain_json = |converter: &str, what: &str| -> Result<()> {
+        let key = format!("{converter}.schemas.enable");
+        if get(&key).is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+            return Ok(());
+        }
         bail!(
-            "key.converter is the JsonConverter with schemas.enable (its default): keys would be \
+            "{converter} is the JsonConverter with schemas.enable (its default): {what} would be \
              read as {{\"schema\", \"payload\"}} envelopes, which this sink does not read; set \
-             key.converter.schemas.enable=false if the keys are plain JSON"
-        );
+             {key}=false if they are plain JSON"
+        )
+    };
+    if key == "json" {
+        plain_json("key.converter", "keys")?;
     }
     if matches!(key, "avro" | "protobuf" | "json-schema") {
         let urls = (
@@ -629,20 +634,12 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
     }
     flag(&mut c, "--key-converter", Some(key));
     taken.extend(["header.converter", "header.converter.schemas.enable"]);
-    let header = match get("header.converter").map(class_of) {
+    let header = match get("header.converter") {
         None | Some("org.apache.kafka.connect.storage.SimpleHeaderConverter") => "simple",
         Some("org.apache.kafka.connect.storage.StringConverter") => "string",
         Some("org.apache.kafka.connect.converters.ByteArrayConverter") => "bytes",
         Some("org.apache.kafka.connect.json.JsonConverter") => {
-            if !get("header.converter.schemas.enable")
-                .is_some_and(|v| v.eq_ignore_ascii_case("false"))
-            {
-                bail!(
-                    "header.converter is the JsonConverter with schemas.enable (its default): \
-                     header values would be read as {{\"schema\", \"payload\"}} envelopes, \
-                     which this sink does not read; set header.converter.schemas.enable=false"
-                );
-            }
+            plain_json("header.converter", "header values")?;
             "json"
         }
         Some(other) => bail!(
@@ -692,15 +689,10 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
     Ok(c)
 }
 
-/// A converter class name, as the worker loads it (white space around it is not part of it).
-fn class_of(converter: &str) -> &str {
-    converter.trim()
-}
-
 /// The `--value-format` (or `--key-converter`) of the converter class `key` names: the
 /// fully qualified class, as the worker loads it.
 fn value_format_of(key: &str, converter: &str) -> Result<&'static str> {
-    Ok(match class_of(converter) {
+    Ok(match converter {
         "org.apache.kafka.connect.json.JsonConverter" => "json",
         "org.apache.kafka.connect.storage.StringConverter" => "string",
         "io.confluent.connect.avro.AvroConverter" => "avro",

@@ -297,11 +297,12 @@ pub fn reason(record: &Record<'_>, options: RowOptions) -> Option<String> {
     None
 }
 
-fn base64(b: &[u8]) -> String {
+pub(crate) fn base64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str) {
+/// `s` as a JSON string.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     // Writing a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
