@@ -904,15 +904,18 @@ impl Router {
             timestamp: timestamp_of(m),
             headers: &headers,
         };
-        // The metadata first: it decides the row's size (a header key that is not text makes
-        // the message no row at all).
-        let (can_be_row, metadata) =
+        // The metadata first: it decides the row's size (a key or header its converter cannot
+        // read makes the message no row at all). Values kept raw (Schema Registry formats) get
+        // theirs where they are decoded, on the partition's worker, so none is written here.
+        let (can_be_row, metadata) = if self.raw_values {
+            (false, None)
+        } else {
             match crate::record::metadata_of(&record, self.options, &mut self.scratch) {
                 Ok(true) => (true, Some(&self.scratch[..])),
                 Ok(false) => (true, None),
                 Err(_) => (false, None),
-            };
-        let can_be_row = can_be_row && !self.raw_values;
+            }
+        };
         let row = if can_be_row {
             crate::layout::row_len(record.value, metadata.map(<[u8]>::len), &self.options)
         } else {
