@@ -224,29 +224,37 @@ pub(crate) fn parse(
 /// The object name at the start of `tokens`: `A`, `A.B` or `A.B.C`, each part upper-cased
 /// unless quoted.
 fn name_parts(tokens: &[&Token]) -> Result<Vec<String>, ApiError> {
+    object_name(tokens).map(|(parts, _)| parts).ok_or_else(|| {
+        failed(
+            "001003",
+            "42000",
+            "SQL compilation error: the statement names no object after its keywords; write e.g. \
+             CREATE TABLE [IF NOT EXISTS] <name> (<column> <type>, …)",
+        )
+    })
+}
+
+/// The dotted object name `tokens` (white space left out) start with, each part upper-cased
+/// unless quoted, and how many tokens it takes; `None` when they start with no name.
+pub(super) fn object_name(tokens: &[&Token]) -> Option<(Vec<String>, usize)> {
     let mut parts = Vec::new();
-    let mut iter = tokens.iter();
+    let mut taken = 0;
     loop {
-        match iter.next() {
-            Some(Token::Word(Word {
-                value, quote_style, ..
-            })) => parts.push(match quote_style {
-                Some(_) => value.clone(),
-                None => value.to_uppercase(),
-            }),
-            _ => {
-                return Err(failed(
-                    "001003",
-                    "42000",
-                    "SQL compilation error: the statement names no object after its keywords; \
-                     write e.g. CREATE TABLE [IF NOT EXISTS] <name> (<column> <type>, …)",
-                ))
-            }
+        let Some(Token::Word(Word {
+            value, quote_style, ..
+        })) = tokens.get(taken)
+        else {
+            return None;
+        };
+        parts.push(match quote_style {
+            Some(_) => value.clone(),
+            None => value.to_uppercase(),
+        });
+        taken += 1;
+        if tokens.get(taken) != Some(&&Token::Period) {
+            return Some((parts, taken));
         }
-        match iter.next() {
-            Some(Token::Period) => continue,
-            _ => return Ok(parts),
-        }
+        taken += 1;
     }
 }
 

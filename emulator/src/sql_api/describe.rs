@@ -9,6 +9,8 @@
 //! granted the table's database (`--grant`), as a `SELECT` must.
 
 use serde_json::Value;
+use sqlparser::dialect::SnowflakeDialect;
+use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::api_error::ApiError;
 use crate::catalog::Catalog;
@@ -117,47 +119,16 @@ pub(crate) fn parse(
     Ok(Some(Described { rows }))
 }
 
-/// `a.b.c` with each part unquoted (`"x"` as written) or upper-cased: 1 to 3 parts.
+/// `a.b.c` with each part unquoted (`"x"` as written) or upper-cased, as the DDL reads a name
+/// (`ddl::object_name`): 1 to 3 parts and nothing after them.
 fn split_name(name: &str) -> Option<Vec<String>> {
-    let mut parts = Vec::new();
-    let mut chars = name.chars().peekable();
-    loop {
-        let mut part = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '"' if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        part.push('"');
-                    }
-                    '"' => break,
-                    c => part.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == '.' {
-                    break;
-                }
-                if !(c.is_alphanumeric() || c == '_' || c == '$') {
-                    return None;
-                }
-                part.push(c.to_ascii_uppercase());
-                chars.next();
-            }
-            if part.is_empty() {
-                return None;
-            }
-        }
-        parts.push(part);
-        match chars.next() {
-            None => break,
-            Some('.') => {}
-            Some(_) => return None,
-        }
-    }
-    (parts.len() <= 3).then_some(parts)
+    let tokens = Tokenizer::new(&SnowflakeDialect {}, name).tokenize().ok()?;
+    let words: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let (parts, taken) = super::ddl::object_name(&words)?;
+    (taken == words.len() && parts.len() <= 3).then_some(parts)
 }
 
 /// The SQL API answer: one row per column.
