@@ -782,10 +782,12 @@ fn parse_number(token: &str) -> Option<Cv> {
     let sign = if negative { "-" } else { "" };
     let integral = scale <= 0
         || usize::try_from(scale).is_ok_and(|s| digits.bytes().rev().take(s).all(|c| c == b'0'));
-    if integral {
+    // An integer of more than 20 digits is no `long`: it goes on to the float and decimal
+    // types (`parseAsExactDecimal` gives up on it the same way).
+    let fits_long = -scale + (digits.trim_start_matches('0').len() as i64) <= 20;
+    if integral && fits_long {
         let whole = if scale <= 0 {
-            let zeros = usize::try_from(-scale).ok().filter(|z| *z < 64)?;
-            format!("{digits}{}", "0".repeat(zeros))
+            format!("{digits}{}", "0".repeat(scale.unsigned_abs() as usize))
         } else {
             let keep = digits.len().saturating_sub(scale as usize);
             digits[..keep].to_owned()
@@ -1204,6 +1206,14 @@ mod tests {
         assert_eq!(java_float(100.0, "1e2"), "100.0");
         assert_eq!(java_float(1e7, "1e7"), "1.0E7");
         assert_eq!(java_float(0.001, "1e-3"), "0.001");
+        // Integral, but far past a long: a float when the scale is not 0, else a decimal.
+        assert_eq!(parse_number("1e100"), Some(Cv::F64(1e100)));
+        assert_eq!(
+            parse_number("0000000000000000000000007"),
+            Some(Cv::Int(7, Ty::I8))
+        );
+        assert_eq!(parse_number("1e20"), Some(Cv::F32(1e20)));
+        assert_eq!(parse_number("1e400"), Some(Cv::Decimal("1E+400".into(), 1)));
         assert_eq!(
             parse_number("-123456789012345678901234567890"),
             Some(Cv::Decimal("-123456789012345678901234567890".into(), 30))
