@@ -625,6 +625,11 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
         );
         if let (Some(k), Some(v)) = urls {
             if k != v {
+                // A URL may carry credentials: shown redacted, as the registry client shows it.
+                let (k, v) = (
+                    crate::registry::redact_url(k),
+                    crate::registry::redact_url(v),
+                );
                 bail!(
                     "key.converter.schema.registry.url ({k}) is not value.converter's ({v}): this \
                      sink reads one Schema Registry for keys and values"
@@ -1167,7 +1172,7 @@ mod tests {
             ("header.converter=org.apache.kafka.connect.json.JsonConverter", "header.converter.schemas.enable=false"),
             ("header.converter=com.example.H", "SimpleHeaderConverter"),
             ("snowflake.validation=both", "server_side"),
-            ("key.converter=io.confluent.connect.avro.AvroConverter\nkey.converter.schema.registry.url=http://a\nvalue.converter=io.confluent.connect.avro.AvroConverter\nvalue.converter.schema.registry.url=http://b", "one Schema Registry"),
+            ("key.converter=io.confluent.connect.avro.AvroConverter\nkey.converter.schema.registry.url=http://u:sr-secret@a\nvalue.converter=io.confluent.connect.avro.AvroConverter\nvalue.converter.schema.registry.url=http://b", "one Schema Registry"),
             ("snowflake.autocreate.table.type=iceberg", "Iceberg"),
             ("[1,2]", "no `=`"),
         ] {
