@@ -504,19 +504,19 @@ fn collect_names(schema: &Schema, ns: Option<&str>, names: &mut HashMap<String, 
     }
 }
 
-fn write_str(out: &mut String, s: &str) {
+pub(crate) fn write_str(out: &mut String, s: &str) {
     // Serializing a string cannot fail.
     out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
-fn write_base64(out: &mut String, b: &[u8]) {
+pub(crate) fn write_base64(out: &mut String, b: &[u8]) {
     out.push('"');
     out.push_str(&base64::engine::general_purpose::STANDARD.encode(b));
     out.push('"');
 }
 
 /// `unscaled` (an integer's digits, maybe signed) with `scale` digits after the point.
-fn with_scale(unscaled: &str, scale: usize) -> String {
+pub(crate) fn with_scale(unscaled: &str, scale: usize) -> String {
     if scale == 0 {
         return unscaled.to_owned();
     }

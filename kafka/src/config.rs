@@ -107,6 +107,12 @@ pub struct SinkArgs {
     /// assigned; the pipes must be default pipes `<TABLE>-STREAMING`. See `create_tables`.
     #[arg(long)]
     pub create_tables: bool,
+    /// Write a table through the pipe named exactly like it when one exists (`desc pipe`),
+    /// else through its default pipe `<TABLE>-STREAMING`, as Snowflake's Kafka connector v4
+    /// does (on with `--connector-config` unless a `--pipe` is not a default pipe). See
+    /// `create_tables::TableNamedPipes`.
+    #[arg(long)]
+    pub table_named_pipes: bool,
     /// Do not create tables, though a `--connector-config` would (the connector's default,
     /// `snowflake.autocreate.table.type` unset or `snowflake`, is to create them).
     #[arg(long, conflicts_with = "create_tables")]

@@ -1023,27 +1023,14 @@ fn java_string_of_json(v: &serde_json::Value) -> String {
     }
 }
 
-/// The order a `java.util.HashMap` of these (distinct) keys, inserted in order, iterates them:
-/// by bucket (`hash ^ hash >>> 16`, masked by a capacity that doubles from 16 while the map is
-/// over three quarters full), then by insertion.
+/// The order a `java.util.HashMap` of these (distinct) keys, inserted in order, iterates them
+/// ([`crate::json_schema::java_hash_map_order`] of their `String.hashCode`s).
 fn java_hash_map_order(keys: &[&String]) -> Vec<usize> {
-    let mut capacity: u32 = 16;
-    while keys.len() as u64 * 4 > u64::from(capacity) * 3 {
-        capacity *= 2;
-    }
-    let mut order: Vec<(u32, usize)> = keys
+    let hashes: Vec<i32> = keys
         .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            let h = k
-                .encode_utf16()
-                .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
-                as u32;
-            ((h ^ (h >> 16)) & (capacity - 1), i)
-        })
+        .map(|k| crate::json_schema::java_string_hash(k))
         .collect();
-    order.sort();
-    order.into_iter().map(|(_, i)| i).collect()
+    crate::json_schema::java_hash_map_order(&hashes)
 }
 
 #[cfg(test)]

@@ -143,6 +143,80 @@ impl TableCreator {
     }
 }
 
+/// `--table-named-pipes` (set by `--connector-config`): a table's pipe is the one named exactly
+/// like the table when it exists, else its default pipe `<TABLE>-STREAMING`, as connector v4
+/// chooses (`internal/streaming/SnowflakeSinkServiceV2.java` `startPartitions`: `desc pipe` of
+/// the table's name; `kafka/docs/connector-compatibility.md` §15.5). A team that made its own
+/// pipe (a transform, a column mapping) for the connector keeps writing through it.
+pub struct TableNamedPipes {
+    sql: SqlClient,
+    /// The pipe chosen for each default pipe, this run.
+    chosen: Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for TableNamedPipes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableNamedPipes").finish_non_exhaustive()
+    }
+}
+
+impl TableNamedPipes {
+    /// The chooser `--table-named-pipes` asks for (`None` without it).
+    ///
+    /// # Errors
+    /// A `--pipe` that is not a default pipe, a connection setting the SQL client refuses.
+    pub fn new(args: &SinkArgs) -> Result<Option<Self>> {
+        if !args.table_named_pipes {
+            return Ok(None);
+        }
+        let sql = args.default_pipes_sql_client(
+            "--table-named-pipes",
+            "name the pipe with --pipe and leave --table-named-pipes out",
+        )?;
+        Ok(Some(Self {
+            sql,
+            chosen: Mutex::default(),
+        }))
+    }
+
+    /// The pipe to write the table of `default_pipe` through: the table's name when a pipe of
+    /// that name exists, else `default_pipe` (asked once per table and run).
+    ///
+    /// # Errors
+    /// `default_pipe` is not a default pipe; Snowflake cannot be asked (an answer other than
+    /// "does not exist or not authorized": the sink stops rather than guess which pipe).
+    ///
+    /// # Cancellation
+    /// Dropping the future drops the request; nothing is remembered.
+    pub async fn pipe_for(&self, default_pipe: &str) -> Result<String> {
+        if let Some(p) = lock(&self.chosen).get(default_pipe) {
+            return Ok(p.clone());
+        }
+        let Some(table) = table_of(default_pipe) else {
+            bail!(
+                "--table-named-pipes: pipe {default_pipe} is not a default pipe <TABLE>-STREAMING"
+            );
+        };
+        let chosen = match self.sql.query(&format!("desc pipe {table}")).await {
+            Ok(_) => {
+                tracing::info!(pipe = %table, "a pipe named like the table exists: writing through it, as connector v4 does");
+                table
+            }
+            Err(snowpipe_streaming::Error::Sql(e)) if e.code.as_deref() == Some("002003") => {
+                default_pipe.to_owned()
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "--table-named-pipes: cannot tell whether a pipe named like the table \
+                     {table} exists (`desc pipe {table}`)"
+                )))
+            }
+        };
+        lock(&self.chosen).insert(default_pipe.to_owned(), chosen.clone());
+        Ok(chosen)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,6 +54,8 @@ pub mod dead_letter;
 pub mod demo;
 pub mod fetch_queue;
 pub mod json_check;
+pub mod json_schema;
+pub mod json_tree;
 pub mod layout;
 pub mod malloc;
 pub mod metadata_fields;

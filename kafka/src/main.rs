@@ -81,6 +81,13 @@ fn main() -> ExitCode {
                 args.connection = Some(c.connection);
                 args.registry_auth = c.registry_auth;
                 args.registry_auth_inherit = c.registry_auth_inherit;
+                // Connector v4 writes through a pipe named like the table when one exists
+                // (`kafka/docs/connector-compatibility.md` §15.5); a pipe named on the command
+                // line is used as named.
+                args.table_named_pipes |= args
+                    .pipes
+                    .iter()
+                    .all(|p| snowpipe_kafka::create_tables::table_of(p).is_some());
             }
             snowpipe_kafka::malloc::keep_freed_memory(args.memory_budget.bytes());
             runtime().and_then(|rt| rt.block_on(sink(args)))

@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use crate::avro::AvroSchema;
 use crate::consumer::lock;
+use crate::json_schema::JsonSchema;
 use crate::protobuf::ProtoSchema;
 
 /// How long one request may take.
@@ -72,8 +73,8 @@ const SCHEMA_NOT_FOUND: u64 = 40403;
 pub enum Registered {
     /// An Avro schema.
     Avro(Box<AvroSchema>),
-    /// A JSON Schema (the payload is JSON text; the schema itself is not applied).
-    Json,
+    /// A JSON Schema, compiled to the Connect schema payloads are read with.
+    Json(Box<JsonSchema>),
     /// A Protobuf schema, compiled.
     Protobuf(ProtoSchema),
 }
@@ -83,7 +84,7 @@ impl Registered {
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::Avro(_) => "AVRO",
-            Self::Json => "JSON",
+            Self::Json(_) => "JSON",
             Self::Protobuf(_) => "PROTOBUF",
         }
     }
@@ -522,7 +523,7 @@ fn parse_answer(body: &[u8]) -> Result<Registered, BadAnswer> {
     }
     match answer.schema_type.as_deref().unwrap_or("AVRO") {
         "AVRO" => AvroSchema::parse(&answer.schema).map(|s| Registered::Avro(Box::new(s))),
-        "JSON" => Ok(Registered::Json),
+        "JSON" => JsonSchema::parse(&answer.schema).map(|s| Registered::Json(Box::new(s))),
         "PROTOBUF" => ProtoSchema::parse(&answer.schema).map(Registered::Protobuf),
         other => Err(format!("the schema type {other:?} is unknown")),
     }

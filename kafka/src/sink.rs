@@ -119,6 +119,7 @@ pub async fn run_with(
     .map(Arc::new);
     let tables = crate::create_tables::TableCreator::new(&args)?;
     let migrator = crate::migrate_v3::Migrator::new(&args)?;
+    let named_pipes = crate::create_tables::TableNamedPipes::new(&args)?;
     let rows = RowOptions {
         metadata: args.metadata,
         max_row_bytes: MAX_ROW_BYTES,
@@ -175,45 +176,45 @@ pub async fn run_with(
                         // Opened concurrently; each partition's worker starts as its channel opens.
                         let mut opening = futures_util::stream::iter(parts)
                             .map(|(part, inbox)| {
-                                let pipe = routes.pipe_of(&part.0).map(|p| {
-                                    let handle = client.pipe(&args.database, &args.schema, &p);
-                                    (p, handle)
-                                });
+                                let default_pipe = routes.pipe_of(&part.0);
                                 let name = args.channel_name(&part.0, part.1);
                                 let (database, schema) = (&args.database, &args.schema);
                                 let tables = tables.as_ref();
+                                let named = named_pipes.as_ref();
                                 let migrator = migrator.as_ref();
+                                let client = &client;
                                 async move {
-                                    let opened = match pipe {
-                                        Ok((p, pipe)) => {
-                                            // `--create-tables`: the table before its channel.
-                                            let created = match tables {
-                                                Some(t) => t.ensure(&p).await,
-                                                None => Ok(()),
-                                            };
-                                            match created {
-                                                Ok(()) => {
-                                                    let open = pipe.open_channel(&name).await.map_err(|e| {
-                                                        anyhow!(e).context(format!(
-                                                            "cannot open the channel of {}/{} on {database}.{schema}.{p}",
-                                                            part.0, part.1
-                                                        ))
-                                                    });
-                                                    // `--migrate-v3-offsets`: v3's position, once opened.
-                                                    match (open, migrator) {
-                                                        (Ok(channel), Some(m)) => {
-                                                            crate::migrate_v3::resume(m, &pipe, &p, &part.0, part.1, channel).await
-                                                        }
-                                                        (open, _) => open,
-                                                    }
-                                                }
-                                                Err(e) => Err(e),
-                                            }
+                                    let opened = async {
+                                        let p = default_pipe.map_err(|e| {
+                                            e.context(format!("no pipe for {}/{}", part.0, part.1))
+                                        })?;
+                                        // `--create-tables`: the table before its channel.
+                                        if let Some(t) = tables {
+                                            t.ensure(&p).await?;
                                         }
-                                        Err(e) => Err(e.context(format!(
-                                            "no pipe for {}/{}", part.0, part.1
-                                        ))),
-                                    };
+                                        // `--table-named-pipes`: a pipe named like the table wins.
+                                        let default_p = p.clone();
+                                        let p = match named {
+                                            Some(n) => n.pipe_for(&p).await?,
+                                            None => p,
+                                        };
+                                        let pipe = client.pipe(database, schema, &p);
+                                        let channel = pipe.open_channel(&name).await.map_err(|e| {
+                                            anyhow!(e).context(format!(
+                                                "cannot open the channel of {}/{} on {database}.{schema}.{p}",
+                                                part.0, part.1
+                                            ))
+                                        })?;
+                                        // `--migrate-v3-offsets`: v3's position, once opened.
+                                        match migrator {
+                                            Some(m) => {
+                                                // v3's table is the default pipe's (the same table).
+                                                crate::migrate_v3::resume(m, &pipe, &default_p, &part.0, part.1, channel).await
+                                            }
+                                            None => Ok(channel),
+                                        }
+                                    }
+                                    .await;
                                     (part, inbox, opened)
                                 }
                             })

@@ -19,10 +19,10 @@
 //! nothing after the waiting message is read meanwhile. A registry that refuses the sink's
 //! credentials stops the sink ([`Decoder::rows`]' error).
 //!
-//! A JSON Schema message's payload is taken as the row when it is a JSON object (any JSON value
-//! in `record-content`); it is not
-//! validated against its schema (Confluent's JSON Schema deserializer does not either unless
-//! told to).
+//! A JSON Schema message's payload is read through its schema as connector v4 reads it
+//! ([`crate::json_schema`]: undeclared properties dropped, required ones enforced, numbers as
+//! Connect's types); it is not otherwise validated against its schema (Confluent's JSON Schema
+//! deserializer does not either unless told to).
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
@@ -268,20 +268,12 @@ impl Decoder {
             (ValueFormat::Protobuf, Registered::Protobuf(s)) => {
                 s.to_json(body).map_err(|e| format!("schema id {id}: {e}"))
             }
-            (ValueFormat::JsonSchema, Registered::Json) => {
+            (ValueFormat::JsonSchema, Registered::Json(s)) => {
                 let text = std::str::from_utf8(body).map_err(|e| {
                     format!("schema id {id}: the JSON Schema payload is not UTF-8 ({e})")
                 })?;
-                // Record content: any JSON value, checked as the layout checks JSON values;
-                // `null` is a tombstone in either layout.
-                if any || text.trim_start().starts_with('{') || text.trim() == "null" {
-                    Ok(text.to_owned())
-                } else {
-                    Err(format!(
-                        "schema id {id}: the JSON Schema payload is not a JSON object: a row \
-                         needs column names"
-                    ))
-                }
+                s.to_json(text, any)
+                    .map_err(|e| format!("schema id {id}: {e}"))
             }
             (format, other) => Err(format!(
                 "schema id {id} is a {} schema, not {}: check --value-format",

@@ -355,6 +355,16 @@ impl Catalog {
         lookup(&sch.pipes, pipe).map(|(_, p)| p)
     }
 
+    /// A declared pipe by its exact (normalized) names, as [`Catalog::table_exact`].
+    pub fn pipe_exact(&self, database: &str, schema: &str, pipe: &str) -> Option<&PipeDefinition> {
+        self.databases
+            .get(database)?
+            .schemas
+            .get(schema)?
+            .pipes
+            .get(pipe)
+    }
+
     /// A table, each name looked up exactly first, else upper-cased.
     pub fn table(&self, database: &str, schema: &str, table: &str) -> Option<&Table> {
         let (_, db) = lookup(&self.databases, database)?;

@@ -7,6 +7,13 @@
 //! `default`, `primary key`, `unique key`, `check`, `expression`, `comment`), one row per
 //! column. The name resolves in the request's database and schema; the caller's role must be
 //! granted the table's database (`--grant`), as a `SELECT` must.
+//!
+//! `DESC[RIBE] PIPE <name>`: one row for a pipe declared with `CREATE PIPE` (a table's default
+//! pipe `<TABLE>-STREAMING` is not a declared object), with Snowflake's first five columns
+//! (`created_on` left empty, `name`, `database_name`, `schema_name`, `definition`: the target
+//! table; a transform is not written back as text), or `002003`. Connector v4 asks it for a pipe
+//! named exactly like the table, which it then writes through instead of the default pipe
+//! (`SnowflakeSinkServiceV2.startPartitions`, `pipeExist`).
 
 use serde_json::Value;
 use sqlparser::dialect::SnowflakeDialect;
@@ -17,11 +24,20 @@ use crate::catalog::Catalog;
 
 use super::rewrite::failed;
 
-/// The columns of a described table, ready to answer.
+/// The columns of a described table (or the row of a described pipe), ready to answer.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Described {
+    pub columns: &'static [&'static str],
     pub rows: Vec<Vec<String>>,
 }
+
+const PIPE_COLUMNS: [&str; 5] = [
+    "created_on",
+    "name",
+    "database_name",
+    "schema_name",
+    "definition",
+];
 
 const COLUMNS: [&str; 10] = [
     "name",
@@ -36,12 +52,12 @@ const COLUMNS: [&str; 10] = [
     "comment",
 ];
 
-/// Reads `DESC TABLE x` / `DESCRIBE TABLE x` (`None` for any other statement) and describes
-/// the table.
+/// Reads `DESC TABLE x` / `DESCRIBE TABLE x` / `DESC PIPE x` (`None` for any other
+/// statement) and describes the table or pipe.
 ///
 /// # Errors
-/// 422 `002003` for a table that does not exist or whose database the role may not read (the
-/// same answer, as Snowflake's), `001003` for a name that cannot be read.
+/// 422 `002003` for a table (pipe) that does not exist or whose database the role may not read
+/// (the same answer, as Snowflake's), `001003` for a name that cannot be read.
 pub(crate) fn parse(
     catalog: &Catalog,
     statement: &str,
@@ -54,8 +70,9 @@ pub(crate) fn parse(
     let (Some(verb), Some(kind), Some(name)) = (words.next(), words.next(), words.next()) else {
         return Ok(None);
     };
+    let pipe = kind.eq_ignore_ascii_case("PIPE");
     if !(verb.eq_ignore_ascii_case("DESC") || verb.eq_ignore_ascii_case("DESCRIBE"))
-        || !kind.eq_ignore_ascii_case("TABLE")
+        || !(pipe || kind.eq_ignore_ascii_case("TABLE"))
     {
         return Ok(None);
     }
@@ -64,7 +81,10 @@ pub(crate) fn parse(
         failed(
             "001003",
             "42000",
-            format!("SQL compilation error: cannot read the table name {name:?}"),
+            format!(
+                "SQL compilation error: cannot read the {} name {name:?}",
+                if pipe { "pipe" } else { "table" }
+            ),
         )
     })?;
     let missing = || {
@@ -72,7 +92,8 @@ pub(crate) fn parse(
             "002003",
             "42S02",
             format!(
-                "SQL compilation error:\nTable '{}' does not exist or not authorized.",
+                "SQL compilation error:\n{} '{}' does not exist or not authorized.",
+                if pipe { "Pipe" } else { "Table" },
                 name.to_uppercase()
             ),
         )
@@ -92,6 +113,28 @@ pub(crate) fn parse(
     };
     let norm = |s: &str| super::identifier(s);
     let (db, sch, table) = (norm(&db), norm(&sch), table);
+    if pipe {
+        let Some(p) = catalog.pipe_exact(&db, &sch, &table) else {
+            return Err(missing());
+        };
+        if !granted(&db) {
+            return Err(missing());
+        }
+        let definition = format!(
+            "COPY INTO {}.{}.{} FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))",
+            p.table_database, p.table_schema, p.table
+        );
+        return Ok(Some(Described {
+            columns: &PIPE_COLUMNS,
+            rows: vec![vec![
+                String::new(),
+                p.name.clone(),
+                p.database.clone(),
+                p.schema.clone(),
+                definition,
+            ]],
+        }));
+    }
     let Some(t) = catalog.table_exact(&db, &sch, &table) else {
         return Err(missing());
     };
@@ -116,7 +159,10 @@ pub(crate) fn parse(
             ]
         })
         .collect();
-    Ok(Some(Described { rows }))
+    Ok(Some(Described {
+        columns: &COLUMNS,
+        rows,
+    }))
 }
 
 /// `a.b.c` with each part unquoted (`"x"` as written) or upper-cased, as the DDL reads a name
@@ -133,7 +179,7 @@ fn split_name(name: &str) -> Option<Vec<String>> {
 
 /// The SQL API answer: one row per column.
 pub(crate) fn answer(d: &Described, handle: &str) -> Value {
-    super::encode::text_rows(&COLUMNS, &d.rows, handle)
+    super::encode::text_rows(d.columns, &d.rows, handle)
 }
 
 #[cfg(test)]
@@ -145,7 +191,8 @@ mod tests {
         c.apply_sql(
             "CREATE DATABASE D; CREATE SCHEMA D.S; \
              CREATE TABLE D.S.ORDERS (ID NUMBER NOT NULL, RECORD_METADATA VARIANT); \
-             CREATE TABLE D.S.\"Mixed\" (A VARCHAR);",
+             CREATE TABLE D.S.\"Mixed\" (A VARCHAR); \
+             CREATE PIPE D.S.ORDERS AS COPY INTO D.S.ORDERS FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'));",
         )
         .unwrap();
         c
@@ -182,6 +229,35 @@ mod tests {
         // A role not granted the database is told the same as for a missing table.
         let none = |_: &str| false;
         let e = parse(&c, "desc table ORDERS", Some("D"), Some("S"), &none).unwrap_err();
+        assert_eq!(e.code, "002003");
+    }
+
+    #[test]
+    fn a_declared_pipe_is_described_and_a_default_or_missing_one_is_002003() {
+        let c = catalog();
+        let all = |_: &str| true;
+        let d = |sql: &str| parse(&c, sql, Some("D"), Some("S"), &all);
+        for name in ["ORDERS", "orders", "d.s.ORDERS", "\"ORDERS\""] {
+            let got = d(&format!("desc pipe {name}")).unwrap().unwrap();
+            assert_eq!(got.columns[1], "name");
+            assert_eq!(
+                got.rows,
+                vec![vec![
+                    String::new(),
+                    "ORDERS".into(),
+                    "D".into(),
+                    "S".into(),
+                    "COPY INTO D.S.ORDERS FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))".into(),
+                ]]
+            );
+        }
+        for missing in ["\"orders\"", "\"ORDERS-STREAMING\"", "Mixed", "D.X.ORDERS"] {
+            let e = d(&format!("DESCRIBE PIPE {missing}")).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (422, "002003"), "{missing}");
+            assert!(e.message.contains("Pipe '"), "{}", e.message);
+        }
+        let none = |_: &str| false;
+        let e = parse(&c, "desc pipe ORDERS", Some("D"), Some("S"), &none).unwrap_err();
         assert_eq!(e.code, "002003");
     }
 }

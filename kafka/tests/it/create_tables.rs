@@ -141,3 +141,67 @@ async fn the_statement_makes_a_table_that_evolves_to_the_rows() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Connector v4 writes a table through the pipe named exactly like it when one exists (its own
+/// transform, `kafka/docs/connector-compatibility.md` §15.5), else through the default pipe: a
+/// sink run from a connector file chooses the same, asking `desc pipe` first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_file_writes_through_a_pipe_named_like_the_table() {
+    let config = EmulatorConfig::for_tests()
+        .with_commit_delay(Duration::from_millis(50))
+        .with_ddl(
+            "CREATE DATABASE IF NOT EXISTS DEMO; CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA; \
+             CREATE TABLE DEMO.KAFKA.CLICKS (ID NUMBER, VIA VARCHAR, RECORD_METADATA VARIANT); \
+             CREATE PIPE DEMO.KAFKA.CLICKS AS COPY INTO DEMO.KAFKA.CLICKS (ID, VIA, RECORD_METADATA) \
+             FROM (SELECT $1:ID, 'the CLICKS pipe', $1:RECORD_METADATA \
+             FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')))",
+        );
+    let lab = Lab::start_with(&[("clicks", 1), ("views", 1)], config)
+        .await
+        .expect("lab");
+    let producer = lab.producer().expect("producer");
+    for topic in ["clicks", "views"] {
+        producer
+            .send(
+                FutureRecord::to(topic).key("k").payload(r#"{"ID":1}"#),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("sink.properties");
+    std::fs::write(
+        &file,
+        "name=pipes\ntopics=clicks,views\nsnowflake.topic2table.map=clicks:CLICKS,views:VIEWS\n\
+         key.converter=org.apache.kafka.connect.storage.StringConverter\n\
+         value.converter=org.apache.kafka.connect.json.JsonConverter\n\
+         value.converter.schemas.enable=false\n",
+    )
+    .unwrap();
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    let mut cmd = lab.instance_of(&bin, "pipes");
+    cmd.arg("--connector-config")
+        .arg(&file)
+        .args(["--until-idle", "3s"])
+        .stderr(std::process::Stdio::piped());
+    let out = cmd.output().expect("run the sink");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let clicks = lab
+        .emulator()
+        .query(r#"SELECT ID, VIA FROM "DEMO.KAFKA.CLICKS""#)
+        .expect("CLICKS");
+    assert_eq!(
+        clicks,
+        vec![vec![json!(1), json!("the CLICKS pipe")]],
+        "{stderr}"
+    );
+    // No pipe VIEWS: the default pipe, into the table the sink created.
+    let views = lab
+        .emulator()
+        .query(r#"SELECT ID FROM "DEMO.KAFKA.VIEWS""#)
+        .expect("VIEWS");
+    assert_eq!(views, vec![vec![json!(1)]]);
+}

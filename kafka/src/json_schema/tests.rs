@@ -1,0 +1,274 @@
+//! The JSON Schema conversion against `JsonSchemaData` and `KafkaRecordConverter` (v7.9.2, v4.1.0).
+use super::*;
+
+fn row(schema: &str, payload: &str) -> Result<serde_json::Value, String> {
+    let s = JsonSchema::parse(schema)?;
+    let text = s.to_json(payload, true)?;
+    Ok(serde_json::from_str(&text).expect("the sink writes JSON"))
+}
+
+fn ok(schema: &str, payload: &str) -> serde_json::Value {
+    row(schema, payload).unwrap_or_else(|e| panic!("{schema} / {payload}: {e}"))
+}
+
+fn refused(schema: &str, payload: &str, why: &str) {
+    match row(schema, payload) {
+        Err(e) => assert!(e.contains(why), "{schema} / {payload}: {e}"),
+        Ok(v) => panic!("{schema} / {payload}: wrote {v}"),
+    }
+}
+
+const PERSON: &str = r#"{"type":"object","properties":{"id":{"type":"integer"},
+    "name":{"type":"string"},"score":{"type":"number"}}}"#;
+
+#[test]
+fn objects_keep_declared_properties_and_require_them() {
+    use serde_json::json;
+    assert_eq!(
+        ok(PERSON, r#"{"id":1,"name":"a","score":1.5,"extra":true}"#),
+        json!({"id":1,"name":"a","score":1.5})
+    );
+    // Not in `required` does not make a property optional (use.optional.for.nonrequired).
+    refused(PERSON, r#"{"id":1,"score":1.5}"#, "field name: missing");
+    refused(
+        PERSON,
+        r#"{"id":1,"name":null,"score":1}"#,
+        "field name: null",
+    );
+    let nested = r#"{"type":"object","properties":{"c":{"type":"object",
+        "properties":{"name":{"type":"string"}}},"tags":{"type":"array","items":{"type":"string"}}}}"#;
+    assert_eq!(
+        ok(nested, r#"{"c":{"name":"Ann","age":3},"tags":["x"]}"#),
+        json!({"c":{"name":"Ann"},"tags":["x"]})
+    );
+    refused(
+        nested,
+        r#"{"c":{"name":"Ann"},"tags":[null]}"#,
+        "field tags[0]: null",
+    );
+    assert_eq!(ok(r#"{"type":"object"}"#, r#"{"a":1}"#), json!({}));
+}
+
+#[test]
+fn nullable_properties_are_null_and_defaults_fill_in() {
+    use serde_json::json;
+    let schema = r#"{"type":"object","properties":{"id":{"type":"integer"},
+        "a":{"oneOf":[{"type":"null"},{"type":"string"}]},
+        "b":{"type":["string","null"]},
+        "c":{"type":"integer","default":7},
+        "d":{"anyOf":[{"type":"string"}]}}}"#;
+    assert_eq!(
+        ok(schema, r#"{"id":1,"d":"x"}"#),
+        json!({"id":1,"a":null,"b":null,"c":7,"d":"x"})
+    );
+    assert_eq!(
+        ok(schema, r#"{"id":1,"a":"s","b":"t","c":null,"d":"x"}"#),
+        json!({"id":1,"a":"s","b":"t","c":7,"d":"x"})
+    );
+    // A null payload is a tombstone only when the schema admits null.
+    assert_eq!(
+        ok(r#"{"oneOf":[{"type":"null"},{"type":"object"}]}"#, "null"),
+        json!(null)
+    );
+    refused(PERSON, "null", "admits no null");
+}
+
+#[test]
+fn numbers_are_connect_types() {
+    use serde_json::json;
+    let schema = r#"{"type":"object","properties":{"pi":{"type":"number"},
+        "n":{"type":"integer"},"f":{"type":"integer"},
+        "i8":{"type":"integer","connect.type":"int8"},
+        "i32":{"type":"number","connect.type":"int32"},
+        "f32":{"type":"number","connect.type":"float32"},
+        "big":{"type":"number"}}}"#;
+    let v = ok(
+        schema,
+        r#"{"pi":3.141592653589793238,"n":12345678901234567890,"f":-1.9,"i8":300,
+            "i32":4294967297,"f32":0.1,"big":1e400}"#,
+    );
+    assert_eq!(
+        v,
+        json!({"pi":std::f64::consts::PI,"n":-6101065172474983726_i64,"f":-1,"i8":44,
+               "i32":1,"f32":0.1,"big":"Inf"})
+    );
+    let specials = r#"{"type":"array","items":{"type":"number"}}"#;
+    assert_eq!(
+        ok(specials, "[NaN, -Infinity, 2]"),
+        json!(["NaN", "-Inf", 2.0])
+    );
+    refused(r#"{"type":"integer"}"#, "NaN", "not a finite number");
+}
+
+#[test]
+fn wrong_json_types_are_refused_not_coerced() {
+    for (schema, payload) in [
+        (r#"{"type":"number"}"#, r#""3""#),
+        (r#"{"type":"integer"}"#, "true"),
+        (r#"{"type":"string"}"#, "3"),
+        (r#"{"type":"boolean"}"#, "0"),
+        (
+            r#"{"type":"array","items":{"type":"string"}}"#,
+            r#"{"a":"b"}"#,
+        ),
+    ] {
+        refused(schema, payload, "would coerce it");
+    }
+    refused(
+        r#"{"type":"object","properties":{}}"#,
+        "[]",
+        "a JSON ARRAY where the schema has STRUCT (the connector's converter fails",
+    );
+}
+
+#[test]
+fn one_of_is_a_struct_of_branches() {
+    use serde_json::json;
+    let schema = r#"{"oneOf":[{"type":"string"},{"type":"integer"},
+        {"type":"object","properties":{"a":{"type":"integer"}}},
+        {"type":"object","properties":{"b":{"type":"integer"},"c":{"type":"integer"}}}]}"#;
+    let f = |i: usize| format!("io.confluent.connect.json.OneOf.field.{i}");
+    let mut want = serde_json::Map::new();
+    for i in 0..4 {
+        want.insert(f(i), json!(null));
+    }
+    let with = |i: usize, v: serde_json::Value| {
+        let mut w = want.clone();
+        w.insert(f(i), v);
+        serde_json::Value::Object(w)
+    };
+    assert_eq!(ok(schema, r#""x""#), with(0, json!("x")));
+    assert_eq!(ok(schema, "5"), with(1, json!(5)));
+    assert_eq!(ok(schema, r#"{"a":1}"#), with(2, json!({"a":1})));
+    // The object branch sharing most names; its undeclared `x` dropped.
+    assert_eq!(
+        ok(schema, r#"{"b":1,"c":2,"x":0}"#),
+        with(3, json!({"b":1,"c":2}))
+    );
+    refused(schema, "1.5", "no oneOf branch");
+    refused(schema, r#"{"z":1}"#, "no oneOf branch");
+    // A `type` list is an anyOf; with null among three it is optional.
+    let list = r#"{"type":["string","integer","null"]}"#;
+    assert_eq!(ok(list, "null"), json!(null));
+    assert_eq!(ok(list, "2"), json!({f(0): null, f(1): 2}));
+}
+
+#[test]
+fn refs_allof_and_maps() {
+    use serde_json::json;
+    let tree = r##"{"$ref":"#/definitions/node","definitions":{"node":{"type":"object",
+        "properties":{"v":{"type":"integer"},
+        "next":{"oneOf":[{"type":"null"},{"$ref":"#/definitions/node"}]}}}}}"##;
+    assert_eq!(
+        ok(tree, r#"{"v":1,"next":{"v":2,"next":null,"x":1}}"#),
+        json!({"v":1,"next":{"v":2,"next":null}})
+    );
+    let all = r#"{"allOf":[{"type":"object","properties":{"a":{"type":"string"}}},
+        {"type":"object","properties":{"b":{"type":"integer"}}}]}"#;
+    assert_eq!(ok(all, r#"{"a":"x","b":1,"c":2}"#), json!({"a":"x","b":1}));
+    let map = r#"{"type":"object","connect.type":"map",
+        "additionalProperties":{"type":"integer"}}"#;
+    assert_eq!(ok(map, r#"{"x":1,"y":2}"#), json!({"x":1,"y":2}));
+    let untyped = r#"{"type":"object","connect.type":"map"}"#;
+    assert_eq!(
+        ok(untyped, r#"{"x":1.5,"y":[1,"a"]}"#),
+        json!({"x":1.5,"y":[1,"a"]})
+    );
+    // Integer keys: [key, value] pairs in a Java HashMap's order (by hash: 1, 2, 17 in
+    // buckets 1, 2, 1 of 16).
+    let pairs = r#"{"type":"array","connect.type":"map","items":{"type":"object",
+        "properties":{"key":{"type":"integer","connect.type":"int32"},"value":{"type":"string"}}}}"#;
+    assert_eq!(
+        ok(
+            pairs,
+            r#"[{"key":2,"value":"b"},{"key":17,"value":"q"},{"key":1,"value":"a"}]"#
+        ),
+        json!([[17, "q"], [1, "a"], [2, "b"]])
+    );
+}
+
+#[test]
+fn logical_types_by_title() {
+    use serde_json::json;
+    let schema = r#"{"type":"object","properties":{
+        "ts":{"type":"integer","connect.type":"int64","title":"org.apache.kafka.connect.data.Timestamp"},
+        "d":{"type":"integer","connect.type":"int32","title":"org.apache.kafka.connect.data.Date"},
+        "t":{"type":"integer","connect.type":"int32","title":"org.apache.kafka.connect.data.Time"},
+        "dec":{"type":"number","connect.type":"bytes","title":"org.apache.kafka.connect.data.Decimal",
+               "connect.parameters":{"scale":"2"}},
+        "enc":{"type":"string","connect.type":"bytes","title":"org.apache.kafka.connect.data.Decimal",
+               "connect.parameters":{"scale":"2"}},
+        "raw":{"type":"string","connect.type":"bytes"}}}"#;
+    assert_eq!(
+        ok(
+            schema,
+            r#"{"ts":1700000000123,"d":19000,"t":3723004,"dec":12.345,"enc":"MDk=","raw":"AAE="}"#
+        ),
+        json!({"ts":"2023-11-14T22:13:20.123Z","d":"2022-01-08T00:00:00.000Z",
+               "t":"01:02:03.004Z","dec":12.345,"enc":123.45,"raw":"AAE="})
+    );
+    // Past 38 digits a decimal is text (BigDecimal.toString).
+    let dec = r#"{"type":"number","connect.type":"bytes","title":"org.apache.kafka.connect.data.Decimal"}"#;
+    assert_eq!(
+        ok(dec, "123456789012345678901234567890123456789.5"),
+        json!("123456789012345678901234567890123456789.5")
+    );
+    refused(
+        r#"{"type":"string","title":"org.apache.kafka.connect.data.Timestamp"}"#,
+        "1",
+        "logical type",
+    );
+}
+
+#[test]
+fn schemas_v4_has_no_connect_type_for_are_refused() {
+    for (schema, why) in [
+        ("{}", "no type"),
+        ("true", "the schema `true`"),
+        (r#"{"type":"null"}"#, "lone `null`"),
+        (r#"{"not":{"type":"string"}}"#, "`not`"),
+        (r#"{"$ref":"other.json#/x"}"#, "outside the schema"),
+        (
+            r##"{"$ref":"#/definitions/a","definitions":{"a":{"$ref":"#/definitions/a"}}}"##,
+            "refers only to itself",
+        ),
+        (r#"{"type":"array"}"#, "items"),
+        (r#"{"type":"array","items":[{"type":"string"}]}"#, "items"),
+        (
+            r#"{"type":"integer","connect.type":"int128"}"#,
+            "connect.type",
+        ),
+        (r#"{"type":"object","properties":{"a":{}}}"#, "no type"),
+    ] {
+        match JsonSchema::parse(schema) {
+            Err(e) => assert!(e.contains(why), "{schema}: {e}"),
+            Ok(_) => panic!("{schema} compiled"),
+        }
+    }
+}
+
+#[test]
+fn hostile_schemas_are_bounded() {
+    // $refs fanning out 2^40 ways compile once per target.
+    let mut defs = Vec::new();
+    for i in 0..40 {
+        defs.push(format!(
+            r##""d{i}":{{"type":"object","properties":{{"a":{{"$ref":"#/definitions/d{n}"}},"b":{{"$ref":"#/definitions/d{n}"}}}}}}"##,
+            n = i + 1
+        ));
+    }
+    defs.push(r#""d40":{"type":"string"}"#.into());
+    let schema = format!(
+        r##"{{"$ref":"#/definitions/d0","definitions":{{{}}}}}"##,
+        defs.join(",")
+    );
+    let s = JsonSchema::parse(&schema).unwrap();
+    assert!(s.nodes.len() < 200, "{} nodes", s.nodes.len());
+    // A payload nested past the reader's depth is refused, not a stack overflow.
+    let deep = "[".repeat(100_000);
+    let list = JsonSchema::parse(r#"{"type":"array","items":{"type":"string"}}"#).unwrap();
+    assert!(list
+        .to_json(&deep, true)
+        .unwrap_err()
+        .contains("nested deeper"));
+}
