@@ -396,7 +396,7 @@ impl AvroSchema {
 }
 
 /// The field a reason is about.
-fn at(path: &str) -> String {
+pub(crate) fn at(path: &str) -> String {
     if path.is_empty() {
         "the value".to_owned()
     } else {

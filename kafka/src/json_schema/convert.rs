@@ -200,36 +200,24 @@ impl JsonSchema {
                 let J::Obj(members) = v else {
                     return Err(mismatch());
                 };
-                out.push('{');
-                for (i, (k, x)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    crate::avro::write_str(out, k);
-                    out.push(':');
+                let members = members.iter().map(|(k, x)| (k.as_str(), x));
+                write_object(out, members, |out, k, x| {
                     let p = format!("{path}.{k}");
                     match values {
-                        Some(s) => self.write(out, *s, Some(x), &p, depth + 1)?,
-                        None => write_schemaless(out, x, &p)?,
+                        Some(s) => self.write(out, *s, Some(x), &p, depth + 1),
+                        None => write_schemaless(out, x, &p),
                     }
-                }
-                out.push('}');
+                })?;
             }
             Kind::EntryMap(k, x) => self.write_entries(out, (*k, *x), v, path, depth)?,
             Kind::Struct(fields) => {
                 let J::Obj(_) = v else {
                     return Err(mismatch());
                 };
-                out.push('{');
-                for (i, (name, s)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    crate::avro::write_str(out, name);
-                    out.push(':');
-                    self.write(out, *s, v.get(name), &format!("{path}.{name}"), depth + 1)?;
-                }
-                out.push('}');
+                let fields = fields.iter().map(|(name, s)| (name.as_str(), *s));
+                write_object(out, fields, |out, name, s| {
+                    self.write(out, s, v.get(name), &format!("{path}.{name}"), depth + 1)
+                })?;
             }
             Kind::OneOf(branches) => {
                 let chosen = self.branch(branches, v).ok_or_else(|| {
@@ -240,17 +228,17 @@ impl JsonSchema {
                         v.kind()
                     )
                 })?;
-                out.push('{');
-                for (i, b) in branches.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    crate::avro::write_str(out, &format!("{ONE_OF}.field.{i}"));
-                    out.push(':');
+                let names: Vec<String> = (0..branches.len())
+                    .map(|i| format!("{ONE_OF}.field.{i}"))
+                    .collect();
+                let fields = names
+                    .iter()
+                    .map(String::as_str)
+                    .zip(branches.iter().enumerate());
+                write_object(out, fields, |out, _, (i, b)| {
                     let value = (i == chosen).then_some(v);
-                    self.write(out, *b, value, &format!("{path}.{i}"), depth + 1)?;
-                }
-                out.push('}');
+                    self.write(out, *b, value, &format!("{path}.{i}"), depth + 1)
+                })?;
             }
             Kind::Ref(_) | Kind::Pending => {
                 return Err(format!(
@@ -430,11 +418,26 @@ impl JsonSchema {
 
 /// The field a reason is about.
 fn field(path: &str) -> String {
-    if path.is_empty() {
-        "the value".to_owned()
-    } else {
-        format!("field {}", &path[1..])
+    crate::avro::at(path)
+}
+
+/// Writes a JSON object of `members`, each value written by `each`.
+fn write_object<'k, T>(
+    out: &mut String,
+    members: impl Iterator<Item = (&'k str, T)>,
+    mut each: impl FnMut(&mut String, &'k str, T) -> Result<(), String>,
+) -> Result<(), String> {
+    out.push('{');
+    for (i, (name, v)) in members.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        crate::avro::write_str(out, name);
+        out.push(':');
+        each(out, name, v)?;
     }
+    out.push('}');
+    Ok(())
 }
 
 /// The number `t` taken apart, or why not (`NaN` and the infinities).
@@ -505,16 +508,10 @@ fn write_schemaless(out: &mut String, v: &J, path: &str) -> Result<(), String> {
             out.push(']');
         }
         J::Obj(members) => {
-            out.push('{');
-            for (i, (k, x)) in members.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                crate::avro::write_str(out, k);
-                out.push(':');
-                write_schemaless(out, x, &format!("{path}.{k}"))?;
-            }
-            out.push('}');
+            let members = members.iter().map(|(k, x)| (k.as_str(), x));
+            write_object(out, members, |out, k, x| {
+                write_schemaless(out, x, &format!("{path}.{k}"))
+            })?;
         }
     }
     Ok(())
