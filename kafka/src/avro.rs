@@ -178,17 +178,7 @@ impl AvroSchema {
                 let (y, m, d) = civil_from_days(i64::from(*days));
                 let _ = write!(out, "\"{y:04}-{m:02}-{d:02}T00:00:00.000Z\"");
             }
-            Value::TimeMillis(ms) => {
-                let ms = i64::from(*ms).rem_euclid(86_400_000);
-                let _ = write!(
-                    out,
-                    "\"{:02}:{:02}:{:02}.{:03}Z\"",
-                    ms / 3_600_000,
-                    ms / 60_000 % 60,
-                    ms / 1000 % 60,
-                    ms % 1000
-                );
-            }
+            Value::TimeMillis(ms) => write_time_millis(out, i64::from(*ms)),
             Value::TimestampMillis(ms) => write_iso_millis(out, *ms),
             Value::Long(n)
             | Value::TimeMicros(n)
@@ -418,6 +408,19 @@ pub(crate) fn special(f: f64) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// `ms` into a day as the connector's `HH:mm:ss.SSSXXX` in UTC (`…Z`), quoted.
+pub(crate) fn write_time_millis(out: &mut String, ms: i64) {
+    let ms = ms.rem_euclid(86_400_000);
+    let _ = write!(
+        out,
+        "\"{:02}:{:02}:{:02}.{:03}Z\"",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    );
 }
 
 /// `ms` since the epoch as the connector's `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` (UTC), quoted.

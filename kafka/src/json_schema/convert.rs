@@ -162,15 +162,7 @@ impl JsonSchema {
                             field(path)
                         ));
                     }
-                    let ms = n % 86_400_000;
-                    let _ = write!(
-                        out,
-                        "\"{:02}:{:02}:{:02}.{:03}Z\"",
-                        ms / 3_600_000,
-                        ms / 60_000 % 60,
-                        ms / 1000 % 60,
-                        ms % 1000
-                    );
+                    crate::avro::write_time_millis(out, n);
                 }
             }
             Kind::Timestamp => {
