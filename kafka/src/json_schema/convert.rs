@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 
 use super::{java_hash_map_order, java_string_hash, JsonSchema, Kind, MAX_NUMBER_DIGITS, ONE_OF};
-use crate::avro::{java_big_decimal, special, with_scale, write_base64};
+use crate::avro::{java_big_decimal, special, write_base64};
 use crate::json_tree::{Decimal, J, MAX_DEPTH};
 
 impl JsonSchema {
@@ -447,19 +447,13 @@ fn base64_of(s: &str, path: &str) -> Result<Vec<u8>, String> {
 /// A `BigDecimal` as the connector writes it: a number up to 38 digits, else its text.
 fn write_decimal(out: &mut String, unscaled: &str, scale: i64) {
     let digits = unscaled.trim_start_matches('-').len();
+    // `BigDecimal.toString` (as Jackson writes one): plain, or `1E+1000000` where plain text
+    // would be a million digits long.
+    let text = java_big_decimal(unscaled, scale);
     if digits <= MAX_NUMBER_DIGITS {
-        if scale >= 0 {
-            out.push_str(&with_scale(unscaled, scale as usize));
-        } else if unscaled == "0" {
-            out.push('0');
-        } else {
-            out.push_str(unscaled);
-            for _ in 0..scale.unsigned_abs().min(1 << 20) {
-                out.push('0');
-            }
-        }
+        out.push_str(&text);
     } else {
-        crate::avro::write_str(out, &java_big_decimal(unscaled, scale));
+        crate::avro::write_str(out, &text);
     }
 }
 

@@ -213,6 +213,11 @@ fn logical_types_by_title() {
         ok(dec, "123456789012345678901234567890123456789.5"),
         json!("123456789012345678901234567890123456789.5")
     );
+    // A few bytes of exponent stay a few bytes (BigDecimal.toString), never a million zeros.
+    let d = JsonSchema::parse(dec).unwrap();
+    assert_eq!(d.to_json("1e1000000", true).unwrap(), "1E+1000000");
+    assert_eq!(d.to_json("-2.5e-1000000", true).unwrap(), "-2.5E-1000000");
+    assert_eq!(d.to_json("1.50e2", true).unwrap(), "150");
     refused(
         r#"{"type":"string","title":"org.apache.kafka.connect.data.Timestamp"}"#,
         "1",
