@@ -27,8 +27,9 @@
 //! is. Each table is created once per run; a statement that fails stops the sink, naming the
 //! table and Snowflake's answer.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use snowpipe_streaming::sql::SqlClient;
@@ -68,12 +69,57 @@ pub fn statement(table: &str, layout: LayoutKind) -> String {
     )
 }
 
+/// What was learnt about each table this run, asked once: partitions of one topic open
+/// concurrently, and the first to ask answers for the others, who wait for it. A failure is not
+/// kept (the next caller asks again).
+struct PerTable<T> {
+    cells: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<T>>>>,
+}
+
+impl<T: Clone> PerTable<T> {
+    fn new() -> Self {
+        Self {
+            cells: Mutex::default(),
+        }
+    }
+
+    /// `table`'s answer, from `ask` the first time.
+    ///
+    /// # Cancellation
+    /// Dropping the future leaves the table unanswered; a waiting caller asks in its place.
+    async fn get<F: Future<Output = Result<T>>>(
+        &self,
+        table: &str,
+        ask: impl FnOnce() -> F,
+    ) -> Result<T> {
+        let cell = Arc::clone(lock(&self.cells).entry(table.to_owned()).or_default());
+        cell.get_or_try_init(ask).await.cloned()
+    }
+}
+
+/// Whether the table (`kind` `table`) or pipe (`pipe`) `name` exists: `desc <kind> <name>`, with
+/// Snowflake's "does not exist or not authorized" (`002003`) as no, as the connector's
+/// `tableExist` and `pipeExist` ask.
+///
+/// # Errors
+/// Any other failure: whether it exists cannot be told, and the caller must not guess.
+async fn exists(sql: &SqlClient, kind: &str, name: &str, flag: &str) -> Result<bool> {
+    let statement = format!("desc {kind} {name}");
+    match sql.query(&statement).await {
+        Ok(_) => Ok(true),
+        Err(snowpipe_streaming::Error::Sql(e)) if e.code.as_deref() == Some("002003") => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "{flag}: cannot tell whether the {kind} {name} exists (`{statement}`)"
+        ))),
+    }
+}
+
 /// Creates the missing tables of the pipes the sink writes to.
 pub struct TableCreator {
     sql: SqlClient,
     layout: LayoutKind,
     /// Tables created (or found) this run.
-    done: Mutex<HashSet<String>>,
+    done: PerTable<()>,
 }
 
 impl std::fmt::Debug for TableCreator {
@@ -103,8 +149,13 @@ impl TableCreator {
         Ok(Some(Self {
             sql,
             layout: args.layout,
-            done: Mutex::default(),
+            done: PerTable::new(),
         }))
+    }
+
+    /// Its SQL API client (cheap to clone: one connection for every flag's statements).
+    pub fn sql(&self) -> &SqlClient {
+        &self.sql
     }
 
     /// Creates the table of `pipe` unless it exists (once per run).
@@ -115,31 +166,20 @@ impl TableCreator {
         let Some(table) = table_of(pipe) else {
             bail!("--create-tables: pipe {pipe} is not a default pipe <TABLE>-STREAMING");
         };
-        if lock(&self.done).contains(&table) {
-            return Ok(());
-        }
-        match self.sql.query(&format!("desc table {table}")).await {
-            Ok(_) => {
-                tracing::info!(%table, "--create-tables: the table exists");
-                lock(&self.done).insert(table);
-                return Ok(());
-            }
-            // Snowflake's "does not exist or not authorized": create it.
-            Err(snowpipe_streaming::Error::Sql(e)) if e.code.as_deref() == Some("002003") => {}
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "--create-tables: cannot tell whether the table {table} exists (`desc \
-                     table {table}`)"
-                )))
-            }
-        }
-        let statement = statement(&table, self.layout);
-        self.sql.query(&statement).await.with_context(|| {
-            format!("--create-tables: cannot create the table {table} (`{statement}`)")
-        })?;
-        tracing::info!(%table, "--create-tables: table created, or found");
-        lock(&self.done).insert(table);
-        Ok(())
+        self.done
+            .get(&table, || async {
+                if exists(&self.sql, "table", &table, "--create-tables").await? {
+                    tracing::info!(%table, "--create-tables: the table exists");
+                    return Ok(());
+                }
+                let statement = statement(&table, self.layout);
+                self.sql.query(&statement).await.with_context(|| {
+                    format!("--create-tables: cannot create the table {table} (`{statement}`)")
+                })?;
+                tracing::info!(%table, "--create-tables: table created, or found");
+                Ok(())
+            })
+            .await
     }
 }
 
@@ -150,8 +190,8 @@ impl TableCreator {
 /// pipe (a transform, a column mapping) for the connector keeps writing through it.
 pub struct TableNamedPipes {
     sql: SqlClient,
-    /// The pipe chosen for each default pipe, this run.
-    chosen: Mutex<std::collections::HashMap<String, String>>,
+    /// The pipe chosen for each table, this run.
+    chosen: PerTable<String>,
 }
 
 impl std::fmt::Debug for TableNamedPipes {
@@ -161,21 +201,25 @@ impl std::fmt::Debug for TableNamedPipes {
 }
 
 impl TableNamedPipes {
-    /// The chooser `--table-named-pipes` asks for (`None` without it).
+    /// The chooser `--table-named-pipes` asks for (`None` without it), on `sql` when given
+    /// (`--create-tables`' client), else on a SQL API client of its own.
     ///
     /// # Errors
     /// A `--pipe` that is not a default pipe, a connection setting the SQL client refuses.
-    pub fn new(args: &SinkArgs) -> Result<Option<Self>> {
+    pub fn new(args: &SinkArgs, sql: Option<&SqlClient>) -> Result<Option<Self>> {
         if !args.table_named_pipes {
             return Ok(None);
         }
-        let sql = args.default_pipes_sql_client(
-            "--table-named-pipes",
-            "name the pipe with --pipe and leave --table-named-pipes out",
-        )?;
+        let sql = match sql {
+            Some(sql) => sql.clone(),
+            None => args.default_pipes_sql_client(
+                "--table-named-pipes",
+                "name the pipe with --pipe and leave --table-named-pipes out",
+            )?,
+        };
         Ok(Some(Self {
             sql,
-            chosen: Mutex::default(),
+            chosen: PerTable::new(),
         }))
     }
 
@@ -189,37 +233,48 @@ impl TableNamedPipes {
     /// # Cancellation
     /// Dropping the future drops the request; nothing is remembered.
     pub async fn pipe_for(&self, default_pipe: &str) -> Result<String> {
-        if let Some(p) = lock(&self.chosen).get(default_pipe) {
-            return Ok(p.clone());
-        }
         let Some(table) = table_of(default_pipe) else {
             bail!(
                 "--table-named-pipes: pipe {default_pipe} is not a default pipe <TABLE>-STREAMING"
             );
         };
-        let chosen = match self.sql.query(&format!("desc pipe {table}")).await {
-            Ok(_) => {
-                tracing::info!(pipe = %table, "a pipe named like the table exists: writing through it, as connector v4 does");
-                table
-            }
-            Err(snowpipe_streaming::Error::Sql(e)) if e.code.as_deref() == Some("002003") => {
-                default_pipe.to_owned()
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "--table-named-pipes: cannot tell whether a pipe named like the table \
-                     {table} exists (`desc pipe {table}`)"
-                )))
-            }
-        };
-        lock(&self.chosen).insert(default_pipe.to_owned(), chosen.clone());
-        Ok(chosen)
+        self.chosen
+            .get(&table, || async {
+                if exists(&self.sql, "pipe", &table, "--table-named-pipes").await? {
+                    tracing::info!(pipe = %table, "a pipe named like the table exists: writing through it, as connector v4 does");
+                    Ok(table.clone())
+                } else {
+                    Ok(default_pipe.to_owned())
+                }
+            })
+            .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Partitions of one topic open together: the first asks, the others wait for its answer;
+    /// a failed answer is not kept.
+    #[tokio::test]
+    async fn each_table_is_asked_once_and_a_failure_is_asked_again() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cache = PerTable::<String>::new();
+        let asked = AtomicUsize::new(0);
+        let ask = || async {
+            asked.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok("PIPE".to_owned())
+        };
+        let answers = futures_util::future::join_all((0..8).map(|_| cache.get("T", ask))).await;
+        assert!(answers.iter().all(|a| a.as_deref().ok() == Some("PIPE")));
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        let failed = cache.get("U", || async { bail!("no answer") }).await;
+        assert!(failed.is_err());
+        assert_eq!(cache.get("U", ask).await.unwrap(), "PIPE");
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn the_table_is_the_default_pipes() {

@@ -119,7 +119,8 @@ pub async fn run_with(
     .map(Arc::new);
     let tables = crate::create_tables::TableCreator::new(&args)?;
     let migrator = crate::migrate_v3::Migrator::new(&args)?;
-    let named_pipes = crate::create_tables::TableNamedPipes::new(&args)?;
+    let named_pipes =
+        crate::create_tables::TableNamedPipes::new(&args, tables.as_ref().map(|t| t.sql()))?;
     let rows = RowOptions {
         metadata: args.metadata,
         max_row_bytes: MAX_ROW_BYTES,
