@@ -65,6 +65,9 @@ impl std::error::Error for LostAck {}
 /// Serves one connection. `header_timeout` closes a connection whose request headers (or,
 /// on an idle keep-alive connection, whose next request) do not arrive in time, so
 /// half-open connections are not held forever; body deadlines are `http::read_body`'s.
+/// The most bytes one connection's read buffer holds (see `serve_io`).
+const MAX_READ_BUFFER: usize = 32 << 10;
+
 async fn serve_io<I>(
     io: I,
     app: Arc<http::App>,
@@ -86,6 +89,10 @@ async fn serve_io<I>(
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .writev(false)
+        // A connection's read buffer: a request head (headers) may not pass it, and a body
+        // is handed over in pieces of at most this size. 1,024 connections hold at most
+        // 32 MiB (hyper's default, ~400 KiB each, let them hold 400 MiB of headers).
+        .max_buf_size(MAX_READ_BUFFER)
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(io), svc);

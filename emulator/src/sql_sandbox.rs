@@ -19,9 +19,12 @@
 //!
 //! While the statement runs the connection is also `PRAGMA query_only` (the SQL API runs it on
 //! a read-only reader connection besides, see `storage/readers.rs`), its value and pattern
-//! limits are lowered (`limits.rs`), and it is cancelled at its time limit
+//! limits are lowered (`limits.rs`), the SQLite memory it holds at once is bounded
+//! (`heap.rs`), and it is cancelled at its time limit
 //! (`EmulatorConfig::sql_statement_timeout`, 10 s by default): between
-//! SQLite's instructions by a progress handler, and within one call of the functions whose
+//! SQLite's instructions by a progress handler, wherever SQLite looks at its interrupt flag by
+//! a watcher that interrupts the connection at the deadline (`alarm.rs`), and within one call
+//! of the functions whose
 //! single call could otherwise run for minutes, which the sandbox replaces with equivalents
 //! that watch the deadline or take linear time (`LIKE`/`GLOB` in `patterns.rs`; `instr`,
 //! `replace`, two-argument `trim` in `scans.rs`).
@@ -35,8 +38,10 @@ use rusqlite::Connection;
 use crate::api_error::ApiError;
 use crate::catalog::Catalog;
 
+mod alarm;
 mod calls;
 mod functions;
+pub(crate) mod heap;
 mod limits;
 mod patterns;
 mod scans;
@@ -270,8 +275,25 @@ pub(crate) fn run_sandboxed_for<R>(
         }),
     )
     .map_err(internal)?;
+    let alarm = alarm::Alarm::set(conn.get_interrupt_handle(), deadline);
+    let heap = heap::Meter::start(heap::STATEMENT_HEAP_LIMIT);
     let result = f(conn);
+    let out_of_memory = heap.refused();
+    drop(heap);
+    drop(alarm);
     drop(guard);
+    if result.is_err() && out_of_memory {
+        return Err(ApiError::new(
+            422,
+            "000603",
+            format!(
+                "the statement needed more than the emulator's limit of {} MiB of memory at \
+                 once (the values of one row, or its sorts); select fewer or smaller values",
+                heap::STATEMENT_HEAP_LIMIT >> 20
+            ),
+        )
+        .with_sql_state("54000"));
+    }
     let refused = denied.lock().unwrap_or_else(|e| e.into_inner()).take();
     let late = timed_out.load(std::sync::atomic::Ordering::Relaxed)
         || std::time::Instant::now() >= deadline;

@@ -169,6 +169,12 @@ impl Storage {
                 (None, Some(temp), file)
             }
         };
+        if !crate::sql_sandbox::heap::install() {
+            tracing::warn!(
+                "SQLite was initialized before the emulator started: one SQL API statement's \
+                 memory is bounded per value only, not per row (docs/SECURITY.md)"
+            );
+        }
         let mut conn = Connection::open(&file).map_err(sql_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql_err)?;

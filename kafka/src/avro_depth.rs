@@ -49,10 +49,18 @@ pub const MAX_DEPTH: usize = 64;
 /// The stack of the sink's runtime threads, where values are decoded (see the module docs).
 pub const STACK_BYTES: usize = 8 << 20;
 
+/// The most values one body may make the decoder build from no bytes at all (items of an
+/// array or a map that read nothing: `null`s, empty records, a union or a boolean cut short
+/// by the end of the body). Any other value takes at least one byte of the body, so a body
+/// of `n` bytes decodes into at most `n` + this many values.
+pub const MAX_FREE_VALUES: u64 = 1 << 16;
+
 /// Why a walk stopped.
 enum Stop {
     /// Nested deeper than [`MAX_DEPTH`].
     Deep,
+    /// Declares more than its bytes can hold (the reason): the decoder would allocate for it.
+    Declares(String),
     /// Something else the decoder refuses too (it says what).
     Other,
 }
@@ -70,13 +78,18 @@ pub fn check(schema: &Schema, names: &HashMap<Name, Schema>, body: &[u8]) -> Res
             "the Avro value nests deeper than {MAX_DEPTH} levels of records, arrays and maps \
              (the most this sink reads; a value this deep is most likely hostile or corrupt)"
         )),
+        Err(Stop::Declares(reason)) => Err(reason),
         Ok(()) | Err(Stop::Other) => Ok(()),
     }
 }
 
 /// The walk's outcome, and how many bytes it left.
 fn walk(schema: &Schema, names: &HashMap<Name, Schema>, body: &[u8]) -> (Result<(), Stop>, usize) {
-    let mut walk = Walk { rest: body, names };
+    let mut walk = Walk {
+        rest: body,
+        names,
+        free_values: 0,
+    };
     let outcome = walk.value(schema, None, 0);
     (outcome, walk.rest.len())
 }
@@ -84,6 +97,8 @@ fn walk(schema: &Schema, names: &HashMap<Name, Schema>, body: &[u8]) -> (Result<
 struct Walk<'a, 's> {
     rest: &'a [u8],
     names: &'s HashMap<Name, Schema>,
+    /// Values the decoder will build from no bytes (see [`MAX_FREE_VALUES`]).
+    free_values: u64,
 }
 
 impl<'s> Walk<'_, 's> {
@@ -112,10 +127,10 @@ impl<'s> Walk<'_, 's> {
             Schema::Float => self.exact(4),
             Schema::Double => self.exact(8),
             Schema::Duration => self.exact(12),
-            Schema::Fixed(f) => self.exact(f.size),
+            Schema::Fixed(f) => self.fixed(f.size),
             Schema::Bytes | Schema::String | Schema::Uuid | Schema::BigDecimal => self.bytes(),
             Schema::Decimal(d) => match &*d.inner {
-                Schema::Fixed(f) => self.exact(f.size),
+                Schema::Fixed(f) => self.fixed(f.size),
                 Schema::Bytes => self.bytes(),
                 _ => Err(Stop::Other),
             },
@@ -176,12 +191,21 @@ impl<'s> Walk<'_, 's> {
                 }
                 c => c,
             };
-            for _ in 0..count {
+            for done in 0..count {
                 let before = self.rest.len();
                 item(self)?;
                 if self.rest.len() == before {
                     // It read nothing, so the block's other items would read nothing either
-                    // and go exactly as deep.
+                    // and go exactly as deep; the decoder builds each of them all the same.
+                    self.free_values = self.free_values.saturating_add((count - done) as u64);
+                    if self.free_values > MAX_FREE_VALUES {
+                        return Err(Stop::Declares(format!(
+                            "the Avro value declares an array or map block of {count} items \
+                             that take no bytes (more than {MAX_FREE_VALUES} such values in \
+                             one message, the most this sink decodes): most likely hostile or \
+                             corrupt"
+                        )));
+                    }
                     break;
                 }
             }
@@ -194,6 +218,19 @@ impl<'s> Walk<'_, 's> {
         let len = self.varint().map_err(|_| Stop::Other)?;
         let len = usize::try_from(len).map_err(|_| Stop::Other)?;
         self.skip(len.min(self.rest.len()));
+        Ok(())
+    }
+
+    /// A fixed value of `n` bytes, all there: the decoder allocates `n` bytes before it reads
+    /// them (a schema's `"size": 1e12` would abort the process).
+    fn fixed(&mut self, n: usize) -> Result<(), Stop> {
+        if n > self.rest.len() {
+            return Err(Stop::Declares(format!(
+                "the Avro value ends before its fixed field of {n} bytes ({} left)",
+                self.rest.len()
+            )));
+        }
+        self.skip(n);
         Ok(())
     }
 
@@ -347,11 +384,55 @@ mod tests {
                 let mut body = count.to_vec();
                 body.extend(tail);
                 let (outcome, _) = walk(&s, &names, &body);
-                assert!(matches!(outcome, Err(Stop::Other)), "{schema}");
+                assert!(
+                    matches!(outcome, Err(Stop::Other | Stop::Declares(_))),
+                    "{schema}"
+                );
                 let decoded = AvroSchema::parse(schema).unwrap().value_to_json(&body);
                 assert!(decoded.is_err(), "{schema}: the decoder takes it");
             }
         }
+    }
+
+    /// Issue 56: a count the bytes cannot hold. Nine bytes declaring 2^24 items of a union
+    /// (each a `null` to the decoder once the body ends) made `apache-avro` build 16.7 million
+    /// values (gigabytes); a `fixed` of 10^12 bytes made it allocate them (the process
+    /// aborts). Both are refused before the decoder runs, with the reason; a block of a few
+    /// `null`s still decodes.
+    #[test]
+    fn counts_and_sizes_the_body_cannot_hold_are_refused_before_decoding() {
+        let union_items = r#"{"type":"array","items":["null","string"]}"#;
+        let declared = b"\x80\x80\x80\x10"; // 2^24 items (zigzag), then nothing
+        let outcome = AvroSchema::parse(union_items)
+            .unwrap()
+            .value_to_json(declared)
+            .unwrap_err();
+        assert!(outcome.contains("take no bytes"), "{outcome}");
+        let record = r#"{"type":"array","items":{"type":"record","name":"E","fields":[
+            {"name":"a","type":"null"},{"name":"b","type":"null"}]}}"#;
+        let mut body = vec![0x80, 0x80, 0x10]; // 131,072 items
+        body.push(0);
+        assert!(AvroSchema::parse(record)
+            .unwrap()
+            .value_to_json(&body)
+            .is_err());
+        let few = [0x14, 0x00]; // 10 empty records
+        assert_eq!(
+            AvroSchema::parse(record)
+                .unwrap()
+                .value_to_json(&few)
+                .unwrap(),
+            format!("[{}]", [r#"{"a":null,"b":null}"#; 10].join(","))
+        );
+        let fixed = r#"{"type":"fixed","name":"F","size":1000000000000}"#;
+        let outcome = AvroSchema::parse(fixed)
+            .unwrap()
+            .value_to_json(b"\x01\x02")
+            .unwrap_err();
+        assert!(
+            outcome.contains("fixed field of 1000000000000 bytes"),
+            "{outcome}"
+        );
     }
 
     /// The walk reads what the decoder reads: on random bodies the decoder takes, the walk takes

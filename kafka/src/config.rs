@@ -180,9 +180,11 @@ pub struct SinkArgs {
     /// up.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "512MiB")]
     pub memory_budget: MemoryBudget,
-    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this address (e.g.
-    /// `0.0.0.0:9102`; port 0 picks a free one, logged at start).
-    #[arg(long, value_name = "HOST:PORT")]
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this port of 127.0.0.1
+    /// (`9102`), or on `HOST:PORT` (`0.0.0.0:9102` for a scraper on another machine: the
+    /// endpoint has no authentication, see the README's "Metrics"); port 0 picks a free one,
+    /// logged at start.
+    #[arg(long, value_name = "[HOST:]PORT", value_parser = parse_metrics_addr)]
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// No progress lines on stderr.
     #[arg(long, short)]
@@ -325,6 +327,19 @@ pub fn fetch_properties(budget: MemoryBudget) -> [(&'static str, String); 3] {
         ("fetch.max.bytes", budget.fetch_max_bytes().to_string()),
         ("fetch.queue.backoff.ms", "10".to_owned()),
     ]
+}
+
+/// `--metrics-addr`: a port alone is on loopback (127.0.0.1), else `HOST:PORT` as given.
+///
+/// # Errors
+/// When it is neither.
+fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = s.trim().parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.trim().parse().map_err(|_| {
+        format!("{s:?} is not a port (served on 127.0.0.1) or HOST:PORT (e.g. 127.0.0.1:9102)")
+    })
 }
 
 /// `512MiB`, `2GiB`, `64MB`, `1000000` (bytes).
@@ -726,6 +741,22 @@ pub(crate) fn args_with(extra: &str) -> Result<SinkArgs, clap::Error> {
 
 #[cfg(test)]
 mod tests {
+
+    /// `--metrics-addr 9102` is served on loopback; a host is taken as given.
+    #[test]
+    fn a_metrics_port_alone_is_on_loopback() {
+        assert_eq!(
+            parse_metrics_addr("9102").unwrap(),
+            "127.0.0.1:9102".parse().unwrap()
+        );
+        assert_eq!(
+            parse_metrics_addr("0.0.0.0:9102").unwrap(),
+            "0.0.0.0:9102".parse().unwrap()
+        );
+        assert!(parse_metrics_addr("everywhere")
+            .unwrap_err()
+            .contains("HOST:PORT"));
+    }
     use super::*;
 
     #[test]

@@ -124,6 +124,8 @@ impl std::fmt::Debug for ConnectorConfig {
 /// A file that cannot be read or parsed, or a key whose value this sink cannot honour
 /// ([`translate`]).
 pub fn read(path: &Path) -> Result<ConnectorConfig> {
+    // It may hold the private key and its passphrase.
+    crate::properties::warn_if_readable_by_others(path);
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --connector-config {}", path.display()))?;
     let keys = parse(&text).with_context(|| format!("--connector-config {}", path.display()))?;
@@ -670,6 +672,18 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
             format!("https://{url}")
         };
         let host = full.split("://").nth(1).unwrap_or_default();
+        if get("snowflake.private.key").is_none() && !is_snowflake_or_loopback(host) {
+            // The key would come from the environment (`SNOWFLAKE_PRIVATE_KEY`): a file that
+            // names another host would have the operator's key sign a token for it.
+            bail!(
+                "snowflake.url.name names {:?}, which is not a Snowflake host \
+                 (*.snowflakecomputing.com) or this machine, and the file has no \
+                 snowflake.private.key: the sink would sign with the key of its environment \
+                 and send the token there. Put the key in the same file, or give the URL as \
+                 SNOWFLAKE_URL",
+                host.split('/').next().unwrap_or_default()
+            );
+        }
         let account = host.split(['.', ':', '/']).next().unwrap_or_default();
         c.connection.url = Some(full.clone());
         if !account.is_empty()
@@ -692,6 +706,24 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
         .cloned()
         .collect();
     Ok(c)
+}
+
+/// Whether `host` (`name[:port][/path]`) is a Snowflake account host or this machine.
+fn is_snowflake_or_loopback(host: &str) -> bool {
+    let authority = host.split('/').next().unwrap_or_default();
+    let name = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    }
+    .trim_end_matches('.')
+    .to_ascii_lowercase();
+    name.ends_with(".snowflakecomputing.com")
+        || name.ends_with(".snowflakecomputing.cn")
+        || name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The `--value-format` (or `--key-converter`) of the converter class `key` names: the
@@ -798,6 +830,43 @@ pub fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<ConnectorCon
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 56: a connector file that names a host other than Snowflake's (or this
+    /// machine's) without its own key is refused: the key of the sink's environment would
+    /// sign a token for that host. With the key in the file, or a Snowflake or loopback host,
+    /// it is used.
+    #[test]
+    fn a_file_cannot_send_the_environments_key_to_another_host() {
+        let keys = |url: &str, key: bool| {
+            let mut m = BTreeMap::new();
+            m.insert("snowflake.url.name".to_owned(), url.to_owned());
+            if key {
+                m.insert("snowflake.private.key".to_owned(), "MIIB".to_owned());
+            }
+            m
+        };
+        for evil in [
+            "https://myorg-acct.evil.example",
+            "myorg-acct.snowflakecomputing.com.evil.example:443",
+            "https://evil.example/myorg.snowflakecomputing.com",
+        ] {
+            let e = format!("{:#}", translate(&keys(evil, false)).unwrap_err());
+            assert!(e.contains("not a Snowflake host"), "{evil}: {e}");
+            assert!(
+                translate(&keys(evil, true)).is_ok(),
+                "{evil} with the file's key"
+            );
+        }
+        for fine in [
+            "myorg-acct.snowflakecomputing.com",
+            "https://MYORG-ACCT.privatelink.snowflakecomputing.com:443",
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            assert!(translate(&keys(fine, false)).is_ok(), "{fine}");
+        }
+    }
     use super::*;
 
     /// The options a file becomes, without the converters' defaults (`--key-converter string

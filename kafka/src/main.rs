@@ -141,6 +141,13 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
                 snowpipe_kafka::metrics::serve(addr, handle, std::sync::Arc::clone(&health))
                     .await?;
             tracing::warn!("serving /metrics, /healthz and /readyz on http://{bound}");
+            if !bound.ip().is_loopback() {
+                tracing::warn!(
+                    "--metrics-addr {bound} is reachable from other machines and has no \
+                     authentication: it shows topic names, offsets and lag; keep the port \
+                     behind a firewall or network policy (kafka/README.md, \"Metrics\")"
+                );
+            }
             Some(task)
         }
         None => None,

@@ -20,6 +20,7 @@
 //! | `snowpipe_kafka_paused_partitions` | gauge | | partitions paused for memory now |
 //! | `snowpipe_kafka_memory_used_bytes` | gauge | | bytes of messages between librdkafka and the SDK |
 //! | `snowpipe_kafka_memory_budget_bytes` | gauge | | the limit of that (a share of `--memory-budget`) |
+//! | `snowpipe_kafka_folded_topics` | gauge | | topics past [`MAX_TOPICS`], counted under `topic="_other"` ([`Labels`]) |
 //!
 //! A partition no longer held here (handed over, revoked, lost) has its two gauges,
 //! `snowpipe_kafka_consumer_lag` and `snowpipe_kafka_committed_offset`, left out of
@@ -54,6 +55,78 @@ use crate::consumer::Part;
 /// Histogram buckets of the commit latency (seconds).
 const LATENCY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
 
+/// The most topics that get series of their own (see [`Labels`]).
+pub const MAX_TOPICS: usize = 200;
+
+/// The most partitions that get series of their own (see [`Labels`]).
+pub const MAX_PARTITIONS: usize = 2_000;
+
+/// The label value of topics and partitions past the bounds.
+pub const FOLDED: &str = "_other";
+
+/// The label values this process has handed out, bounded: a regex subscription picks up
+/// topics that others create, and a series per topic and partition would grow without end
+/// (each series lives as long as the process). The first [`MAX_TOPICS`] topics and
+/// [`MAX_PARTITIONS`] partitions seen get their own series; later ones are counted under
+/// `topic="_other"` (and `partition="_other"`), their per-partition gauges are not reported,
+/// and `snowpipe_kafka_folded_topics` says how many topics were folded.
+#[derive(Debug, Default)]
+pub struct Labels {
+    seen: Mutex<(HashSet<String>, HashSet<Part>, HashSet<String>)>,
+}
+
+impl Labels {
+    /// The process's labels (the `metrics` recorder is process-wide too).
+    pub fn global() -> &'static Labels {
+        static LABELS: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
+        LABELS.get_or_init(Labels::default)
+    }
+
+    /// The `topic` label of `topic`: its name, or [`FOLDED`].
+    pub fn topic(&self, topic: &str) -> String {
+        self.topic_with(topic, MAX_TOPICS)
+    }
+
+    /// The `topic` and `partition` labels of `part`, or `None` when it is folded.
+    pub fn partition(&self, part: &Part) -> Option<(String, String)> {
+        self.partition_with(part, MAX_TOPICS, MAX_PARTITIONS)
+    }
+
+    fn topic_with(&self, topic: &str, max_topics: usize) -> String {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (topics, _, folded) = &mut *seen;
+        if topics.contains(topic) {
+            return topic.to_owned();
+        }
+        if topics.len() < max_topics {
+            topics.insert(topic.to_owned());
+            return topic.to_owned();
+        }
+        if folded.len() < 1_000_000 && folded.insert(topic.to_owned()) {
+            metrics::gauge!("snowpipe_kafka_folded_topics").set(folded.len() as f64);
+        }
+        FOLDED.to_owned()
+    }
+
+    fn partition_with(
+        &self,
+        part: &Part,
+        max_topics: usize,
+        max_partitions: usize,
+    ) -> Option<(String, String)> {
+        if self.topic_with(&part.0, max_topics) == FOLDED {
+            return None;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let parts = &mut seen.1;
+        if parts.contains(part) || parts.len() < max_partitions {
+            parts.insert(part.clone());
+            return Some((part.0.clone(), part.1.to_string()));
+        }
+        None
+    }
+}
+
 /// One partition's metrics, registered when its worker starts.
 #[derive(Clone)]
 pub struct PartitionMetrics {
@@ -77,16 +150,29 @@ pub struct PartitionMetrics {
 
 impl PartitionMetrics {
     /// The metrics of `part`.
+    /// Past the bounds of [`Labels`], its counters are the folded ones and its gauge none.
     pub fn new(part: &Part) -> Self {
-        let labels = [("topic", part.0.clone()), ("partition", part.1.to_string())];
-        let topic = [("topic", part.0.clone())];
+        let own = Labels::global().partition(part);
+        let labels = match &own {
+            Some((topic, partition)) => {
+                [("topic", topic.clone()), ("partition", partition.clone())]
+            }
+            None => [
+                ("topic", FOLDED.to_owned()),
+                ("partition", FOLDED.to_owned()),
+            ],
+        };
+        let topic = [("topic", Labels::global().topic(&part.0))];
         Self {
             rows: metrics::counter!("snowpipe_kafka_rows_appended_total", &labels),
             bytes: metrics::counter!("snowpipe_kafka_bytes_appended_total", &labels),
             dead_letters: metrics::counter!("snowpipe_kafka_dead_letters_total", &labels),
             row_errors: metrics::counter!("snowpipe_kafka_row_errors_total", &labels),
             lost_to_retention: metrics::counter!("snowpipe_kafka_lost_to_retention_total", &labels),
-            committed: metrics::gauge!("snowpipe_kafka_committed_offset", &labels),
+            committed: match own {
+                Some(_) => metrics::gauge!("snowpipe_kafka_committed_offset", &labels),
+                None => Gauge::noop(),
+            },
             commit_latency: metrics::histogram!("snowpipe_kafka_commit_latency_seconds", &topic),
             fenced: metrics::counter!("snowpipe_kafka_fenced_channels_total", &topic),
         }
@@ -142,14 +228,16 @@ impl SinkMetrics {
 
     /// The consumer lag of every partition in librdkafka's latest statistics.
     pub fn lags(&self, lags: &std::collections::HashMap<Part, crate::consumer::PartitionLag>) {
-        for ((topic, partition), lag) in lags {
+        for (part, lag) in lags {
             if lag.lag >= 0 {
-                metrics::gauge!(
-                    "snowpipe_kafka_consumer_lag",
-                    "topic" => topic.clone(),
-                    "partition" => partition.to_string()
-                )
-                .set(lag.lag as f64);
+                if let Some((topic, partition)) = Labels::global().partition(part) {
+                    metrics::gauge!(
+                        "snowpipe_kafka_consumer_lag",
+                        "topic" => topic,
+                        "partition" => partition
+                    )
+                    .set(lag.lag as f64);
+                }
             }
         }
     }
@@ -158,11 +246,14 @@ impl SinkMetrics {
     /// reports them) until it is held again. The lag is set to 0 as well, for an exporter that
     /// does not filter.
     pub fn forget(&self, part: &Part) {
+        let Some((topic, partition)) = Labels::global().partition(part) else {
+            return;
+        };
         self.released().insert(part.clone());
         metrics::gauge!(
             "snowpipe_kafka_consumer_lag",
-            "topic" => part.0.clone(),
-            "partition" => part.1.to_string()
+            "topic" => topic,
+            "partition" => partition
         )
         .set(0.0);
     }
@@ -300,6 +391,15 @@ pub fn install() -> Result<PrometheusHandle> {
         .context("cannot install the metrics recorder")
 }
 
+/// Connections the metrics endpoint serves at once (a scraper and a probe or two need few).
+const MAX_CONNECTIONS: usize = 64;
+
+/// How long a client may take to send a request's head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one connection may last (one request: keep-alive is off).
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Binds `addr` and serves `/metrics`, `/healthz` and `/readyz` until the returned task is
 /// aborted. Returns the bound address (port 0 picks a free one).
 ///
@@ -314,21 +414,37 @@ pub async fn serve(
         .await
         .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
     let bound = listener.local_addr()?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            // A connection past the cap waits in the listen backlog.
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: not a busy loop.
+                    tracing::debug!(error = %e, "metrics endpoint: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let (handle, health) = (handle.clone(), Arc::clone(&health));
             tokio::spawn(async move {
+                let _slot = slot;
                 let service = hyper::service::service_fn(move |req: Request<_>| {
                     let answer = answer(req.uri().path(), &handle, &health);
                     async move { Ok::<_, std::convert::Infallible>(answer) }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await;
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .max_buf_size(16 << 10)
+                    .keep_alive(false)
+                    .serve_connection(io, service);
+                let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
             });
         }
     });
@@ -446,6 +562,85 @@ fn answer(path: &str, handle: &PrometheusHandle, health: &Health) -> Response<Fu
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 56: a client that opens the metrics port and never finishes its request is cut
+    /// off after the header timeout (before, hyper held it for ever: without a timer its
+    /// header timeout is off), and the port answers others meanwhile.
+    #[tokio::test]
+    async fn a_request_that_never_ends_is_cut_off() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let handle = PrometheusBuilder::new().build_recorder().handle();
+        let (addr, task) = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            handle,
+            Arc::new(Health::default()),
+        )
+        .await
+        .unwrap();
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut other = tokio::net::TcpStream::connect(addr).await.unwrap();
+        other
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 64];
+        let n = other.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 "), "{:?}", &answer[..n]);
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut rest))
+            .await
+            .expect("the server closes a request head that never ends")
+            .ok();
+        let waited = started.elapsed();
+        assert!(
+            waited >= HEADER_TIMEOUT - Duration::from_millis(500)
+                && waited < Duration::from_secs(15),
+            "{waited:?}"
+        );
+        task.abort();
+    }
+
+    /// Issue 56: topics created by others (a regex subscription) cannot grow the series
+    /// without bound: past the bounds, topics and partitions are folded into `_other`, each
+    /// folded topic counted once.
+    #[test]
+    fn label_values_are_bounded_and_the_rest_folded() {
+        let labels = Labels::default();
+        let mut topic_values = HashSet::new();
+        let mut partition_values = HashSet::new();
+        for t in 0..1_000 {
+            let topic = format!("team-{t}");
+            topic_values.insert(labels.topic_with(&topic, 10));
+            for p in 0..8 {
+                partition_values.insert(labels.partition_with(&(topic.clone(), p), 10, 50));
+            }
+        }
+        assert_eq!(topic_values.len(), 11, "10 topics and _other");
+        assert!(topic_values.contains(FOLDED));
+        assert_eq!(
+            partition_values.len(),
+            51,
+            "50 partitions and the folded None"
+        );
+        assert_eq!(
+            labels.seen.lock().unwrap().2.len(),
+            990,
+            "folded topics counted"
+        );
+        assert_eq!(
+            labels.topic_with("team-3", 10),
+            "team-3",
+            "a topic keeps its label"
+        );
+        assert_eq!(
+            labels.partition_with(&("team-0".into(), 3), 10, 50),
+            Some(("team-0".into(), "3".into()))
+        );
+    }
     use super::*;
 
     #[test]

@@ -82,7 +82,9 @@ pub struct Answer {
 
 /// The statement for `table`'s classic channel `classic` → `channel` on `pipe`.
 pub fn statement(table: &str, classic: &str, channel: &str, pipe: &str) -> String {
-    let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    // Snowflake's string literals take `\` as an escape: doubled too, so that no name (a
+    // topic2table map's table may hold a `\` and a `'`) can end the literal early.
+    let lit = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"));
     format!(
         "SELECT SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET({}, {}, {}, {})",
         lit(&quoted(table)),
@@ -276,6 +278,11 @@ mod tests {
             statement("\"Click Log\"", "it's_1", "c", "\"Click Log-STREAMING\""),
             "SELECT SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET('\"Click Log\"', 'IT''S_1', 'c', \
              '\"Click Log-STREAMING\"')"
+        );
+        // Issue 56: a backslash cannot escape the literal's closing quote.
+        assert_eq!(
+            statement("\"A\\')--\"", "c_0", "c", "p"),
+            "SELECT SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET('\"A\\\\'')--\"', 'C_0', 'c', 'p')"
         );
     }
 

@@ -213,13 +213,32 @@ fn check_url(url: &str) -> Result<String, String> {
     Ok(format!("{}://{rest}", scheme.unwrap_or_default()))
 }
 
+/// Whether `url` (as [`check_url`] gives it) is `http://` to a host other than this machine.
+fn is_cleartext_elsewhere(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    }
+    .to_ascii_lowercase();
+    !(host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()))
+}
+
 impl Registry {
     /// A client of the registries at `urls`: one `http://` or `https://` URL, or several
     /// separated by commas, none with credentials in it.
     ///
     /// # Errors
     /// No URL, a URL that is not `http(s)://…` or holds `user:password@` (they belong in
-    /// `auth`; the message never shows them), or an HTTP client that cannot be built.
+    /// `auth`; the message never shows them), `http://` to another machine with `auth` (the
+    /// credentials would go in clear text), or an HTTP client that cannot be built.
     pub fn new(urls: &str, auth: Option<BasicAuth>) -> Result<Self, String> {
         let urls = urls
             .split(',')
@@ -229,9 +248,21 @@ impl Registry {
         if urls.is_empty() {
             return Err("--schema-registry-url names no URL".to_owned());
         }
+        if auth.is_some() {
+            if let Some(cleartext) = urls.iter().find(|u| is_cleartext_elsewhere(u)) {
+                return Err(format!(
+                    "--schema-registry-url {cleartext} is http:// to another machine, and the \
+                     registry's credentials would cross the network in clear text: use the \
+                     registry's https:// URL"
+                ));
+            }
+        }
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
+            // A redirect is answered as a configuration error (`fetch_from`): followed, it
+            // could take the credentials to another host or from https to http.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the Schema Registry client: {e}"))?;
         Ok(Self {
@@ -383,6 +414,25 @@ impl Registry {
             }
         };
         let status = response.status();
+        if status.is_redirection() {
+            let to: String = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(|l| {
+                    l.chars()
+                        .take(200)
+                        .collect::<String>()
+                        .escape_debug()
+                        .to_string()
+                })
+                .unwrap_or_default();
+            return Attempt::Refused(format!(
+                "{base} answered HTTP {status}, a redirect (to \"{to}\"): the sink does not \
+                 follow redirects, so that the registry's credentials never go to another host \
+                 or over http; give the registry's own URL with --schema-registry-url"
+            ));
+        }
         let mut body = Vec::new();
         let mut whole = true;
         loop {
@@ -417,7 +467,13 @@ impl Registry {
             };
         }
         let text = String::from_utf8_lossy(&body);
-        let excerpt: String = text.chars().take(200).collect();
+        // Escaped: the registry's text goes into logs and dead-letter reasons.
+        let excerpt = text
+            .chars()
+            .take(200)
+            .collect::<String>()
+            .escape_debug()
+            .to_string();
         match classify(status.as_u16(), &body) {
             Class::NotFound => Attempt::Dead(format!(
                 "the Schema Registry answered HTTP {status}: the id is not in this registry (is \
@@ -532,6 +588,71 @@ fn parse_answer(body: &[u8]) -> Result<Registered, BadAnswer> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 56: credentials never go over http to another machine (a connector file can
+    /// name the registry and inherit the Kafka SASL password); loopback and https are fine.
+    #[test]
+    fn credentials_are_refused_over_cleartext_to_another_machine() {
+        let auth = || Some(BasicAuth::new("u", "secret"));
+        let e = Registry::new("http://registry.internal:8081", auth())
+            .err()
+            .unwrap();
+        assert!(e.contains("clear text") && !e.contains("secret"), "{e}");
+        assert!(Registry::new("https://a:8081,http://b:8081", auth()).is_err());
+        assert!(Registry::new("http://registry.internal:8081", None).is_ok());
+        for fine in [
+            "https://registry.internal",
+            "http://127.0.0.1:8081",
+            "http://localhost:1",
+            "http://[::1]:8081",
+        ] {
+            assert!(Registry::new(fine, auth()).is_ok(), "{fine}");
+        }
+    }
+
+    /// Issue 56: a registry that redirects (to another host, or from https to http) is not
+    /// followed: the credentials never reach the other host, and the answer says why and
+    /// what to give instead. (reqwest follows up to 10 redirects by default.)
+    #[tokio::test]
+    async fn a_redirect_is_not_followed_and_names_the_fix() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let elsewhere_url = format!("http://{}", elsewhere.local_addr().unwrap());
+        let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&reached);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = elsewhere.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = s
+                    .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let registry = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", registry.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = registry.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nlocation: {elsewhere_url}/schemas/ids/1\r\n\
+                     content-length: 0\r\n\r\n"
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        let r = Registry::new(&url, Some(BasicAuth::new("u", "secret"))).unwrap();
+        let failure = tokio::time::timeout(Duration::from_secs(10), r.schema(1))
+            .await
+            .expect("answered at once, not retried")
+            .unwrap_err();
+        let Failure::Refused(why) = failure else {
+            panic!("{failure:?}")
+        };
+        assert!(why.contains("does not follow redirects"), "{why}");
+        assert!(!why.contains("secret"), "{why}");
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
     use super::*;
 
     #[test]

@@ -63,18 +63,39 @@ pub fn subscription_pattern(regex: &str) -> String {
 /// # Errors
 /// A regex that does not compile, in either dialect, naming it.
 pub fn topic_regex(regex: &str) -> Result<Regex> {
+    // This sink's own compiler first: it refuses a pattern that expands past
+    // [`REGEX_SIZE_LIMIT`] before glibc's `regcomp` (whose memory grows with the expansion:
+    // `^(a{1,255}){1,255}$` took 165 MB there, nested counts gigabytes) sees it.
+    let compiled = small_regex(&whole(regex)).with_context(|| {
+        format!(
+            "--topic-regex {regex:?} is not a regex this sink reads (lookaround and \
+             backreferences are not supported, nor counted repetitions that expand past \
+             {} KiB)",
+            REGEX_SIZE_LIMIT >> 10
+        )
+    })?;
     posix_check(&subscription_pattern(regex)).map_err(|why| {
         anyhow::anyhow!(
             "--topic-regex {regex:?} is not POSIX extended syntax, which librdkafka reads \
              ({why}): write e.g. ^orders\\..* or ^(orders|returns)$"
         )
     })?;
-    Regex::new(&whole(regex)).with_context(|| {
-        format!(
-            "--topic-regex {regex:?} is not a regex this sink reads (lookaround and \
-             backreferences are not supported)"
-        )
-    })
+    Ok(compiled)
+}
+
+/// The most memory one topic regex may compile to (a topic regex is a few alternatives and
+/// wildcards; 256 KiB holds thousands of states).
+const REGEX_SIZE_LIMIT: usize = 256 << 10;
+
+/// The most entries a topic2table map may have (each topic is checked against the others).
+const MAX_MAP_ENTRIES: usize = 1_000;
+
+/// `pattern` compiled within [`REGEX_SIZE_LIMIT`].
+fn small_regex(pattern: &str) -> std::result::Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
 }
 
 /// Compiles `pattern` as librdkafka does on Linux (`regcomp(REG_EXTENDED | REG_NOSUB)`,
@@ -147,13 +168,21 @@ impl TopicTableMap {
     pub fn parse(text: &str, replacement: bool) -> Result<Self> {
         let mut entries: Vec<Entry> = Vec::new();
         for (topic, (table, quoted)) in tokens(text)? {
+            if entries.len() == MAX_MAP_ENTRIES {
+                bail!(
+                    "the topic2table map has more than {MAX_MAP_ENTRIES} entries: use a regex \
+                     topic (with regex.replacement) for families of topics"
+                );
+            }
             if entries.iter().any(|e| e.topic == topic) {
                 bail!("the topic2table map names topic {topic} twice: give it once");
             }
-            let pattern = Regex::new(&format!("^(?:{topic})$")).with_context(|| {
+            let pattern = small_regex(&format!("^(?:{topic})$")).with_context(|| {
                 format!(
                     "the topic2table map's topic {topic:?} is not a regex this sink reads \
-                     (lookaround and backreferences are not supported)"
+                     (lookaround and backreferences are not supported, nor counted \
+                     repetitions that expand past {} KiB)",
+                    REGEX_SIZE_LIMIT >> 10
                 )
             })?;
             if let Some(other) = entries
@@ -423,6 +452,33 @@ impl Routes {
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 56: a regex whose counted repetitions expand to hundreds of thousands of states
+    /// is refused by this sink's compiler before glibc's `regcomp` takes memory for it
+    /// (`^(a{1,255}){1,255}$`: 165 MB there); a map of more than 1,000 entries is refused.
+    #[test]
+    fn regexes_that_expand_past_the_limit_and_huge_maps_are_refused() {
+        for hostile in ["(a{1,255}){1,255}", "((a{1,100}){1,100}){1,100}"] {
+            let e = format!("{:#}", topic_regex(hostile).unwrap_err());
+            assert!(e.contains("expand past 256 KiB"), "{e}");
+        }
+        // A map's topics have no commas (its separator).
+        for hostile in ["(a{255}){255}", "((a{100}){100}){100}"] {
+            let e = format!(
+                "{:#}",
+                TopicTableMap::parse(&format!("{hostile}:T"), false).unwrap_err()
+            );
+            assert!(e.contains("expand past 256 KiB"), "{e}");
+        }
+        assert!(topic_regex("^(orders|returns)\\..*$").is_ok());
+        let map: Vec<String> = (0..1_001).map(|i| format!("t{i}:T{i}")).collect();
+        let e = format!(
+            "{:#}",
+            TopicTableMap::parse(&map.join(","), false).unwrap_err()
+        );
+        assert!(e.contains("more than 1000 entries"), "{e}");
+        assert!(TopicTableMap::parse(&map[..1_000].join(","), false).is_ok());
+    }
     use super::*;
 
     fn table(map: &str, replacement: bool, topic: &str) -> Result<Option<String>> {

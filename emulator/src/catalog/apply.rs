@@ -16,6 +16,7 @@ use script::RawStatement;
 use super::*;
 
 mod column_defs;
+mod expression_depth;
 mod statement_text;
 mod table_options;
 
@@ -30,6 +31,16 @@ impl Catalog {
         notes: &mut Vec<String>,
     ) -> Result<(), StatementError> {
         let ignored = || format!("ignored: {}", statement.snippet());
+        // Before any parser builds a tree of it (expression_depth.rs).
+        let depth = expression_depth::expression_depth(&statement.tokens);
+        if depth > expression_depth::MAX_EXPRESSION_DEPTH {
+            return Err(StatementError::Syntax(format!(
+                "the statement's expressions nest {depth} operators and parentheses deep, more \
+                 than the emulator's limit of {}: split long chains of operators (a + b + …, \
+                 a AND b AND …) into several columns or conditions",
+                expression_depth::MAX_EXPRESSION_DEPTH
+            )));
+        }
         if let Some((user, slots)) = user_keys::parse_unset(&statement.tokens) {
             self.user_keys
                 .retain(|k| k.user != user || !slots.contains(&k.slot));

@@ -255,8 +255,15 @@ pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Resul
                 } else {
                     (text, pattern)
                 };
-                let chars: Vec<char> = text.chars().collect();
                 let pattern: Vec<char> = pattern.chars().collect();
+                if pattern.len() > LIKE_PATTERN_CHARS {
+                    return Err(format!(
+                        "LIKE pattern of {} characters is longer than the emulator's limit of \
+                         {LIKE_PATTERN_CHARS}",
+                        pattern.len()
+                    ));
+                }
+                let chars: Vec<char> = text.chars().collect();
                 Val::Bool(like(&chars, &pattern) != *negated)
             }
             _ => Val::Null,
@@ -629,14 +636,37 @@ fn arithmetic(op: BinOp, a: Num, b: Num) -> Result<Val, String> {
     Ok(Val::Number(d))
 }
 
-/// `LIKE` on characters: `%` any run, `_` one character.
+/// The longest `LIKE` pattern a pipe matches, in characters (the SQL API's limit too).
+pub(crate) const LIKE_PATTERN_CHARS: usize = 1000;
+
+/// `LIKE` on characters: `%` any run, `_` one character. Greedy, backtracking only to the
+/// last `%`: at most text × pattern steps and no recursion (a recursive matcher took
+/// exponential time on `%a%a%a%a%b` and overflowed the stack on a pattern of many `%`).
 fn like(text: &[char], pattern: &[char]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some(('%', rest)) => (0..=text.len()).any(|i| like(&text[i..], rest)),
-        Some(('_', rest)) => !text.is_empty() && like(&text[1..], rest),
-        Some((c, rest)) => text.first() == Some(c) && like(&text[1..], rest),
+    let (mut t, mut p) = (0, 0);
+    // After the last `%` seen: where the pattern resumes and the text it was tried at.
+    let mut last_any: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('%') => {
+                last_any = Some((p + 1, t));
+                p += 1;
+            }
+            Some(&c) if c == '_' || c == text[t] => {
+                t += 1;
+                p += 1;
+            }
+            _ => match last_any {
+                Some((resume, tried)) => {
+                    last_any = Some((resume, tried + 1));
+                    p = resume;
+                    t = tried + 1;
+                }
+                None => return false,
+            },
+        }
     }
+    pattern[p..].iter().all(|&c| c == '%')
 }
 
 fn call(func: Func, args: &[PipeExpr], ctx: &RowContext<'_>, column: &str) -> Result<Val, String> {
@@ -774,4 +804,75 @@ fn call(func: Func, args: &[PipeExpr], ctx: &RowContext<'_>, column: &str) -> Re
         }
         Func::Coalesce | Func::Iff => unreachable!("evaluated above"),
     })
+}
+
+#[cfg(test)]
+mod like_tests {
+    use super::like;
+
+    /// LIKE by dynamic programming over (text, pattern) positions: the reference.
+    fn reference(text: &[char], pattern: &[char]) -> bool {
+        let mut m = vec![vec![false; pattern.len() + 1]; text.len() + 1];
+        m[text.len()][pattern.len()] = true;
+        for t in (0..=text.len()).rev() {
+            for p in (0..pattern.len()).rev() {
+                m[t][p] = match pattern[p] {
+                    '%' => m[t][p + 1] || (t < text.len() && m[t + 1][p]),
+                    c => t < text.len() && (c == '_' || c == text[t]) && m[t + 1][p + 1],
+                };
+            }
+        }
+        m[0][0]
+    }
+
+    /// Every text and pattern of up to 5 characters over `a`, `b`, `%`, `_` (a fixed, complete
+    /// enumeration): the matcher answers as the reference does.
+    #[test]
+    fn like_answers_as_the_reference_on_every_short_input() {
+        let alphabet = ['a', 'b', '%', '_'];
+        let words = |max: usize, letters: &[char]| {
+            let mut all = vec![Vec::new()];
+            let mut last = vec![Vec::new()];
+            for _ in 0..max {
+                last = last
+                    .iter()
+                    .flat_map(|w: &Vec<char>| {
+                        letters.iter().map(move |&c| [w.clone(), vec![c]].concat())
+                    })
+                    .collect();
+                all.extend(last.iter().cloned());
+            }
+            all
+        };
+        let texts = words(5, &alphabet[..2]);
+        for pattern in words(5, &alphabet) {
+            for text in &texts {
+                assert_eq!(
+                    like(text, &pattern),
+                    reference(text, &pattern),
+                    "{:?} LIKE {:?}",
+                    text.iter().collect::<String>(),
+                    pattern.iter().collect::<String>()
+                );
+            }
+        }
+    }
+
+    /// The inputs that took exponential time or overflowed the stack: 100,000 `a`s against
+    /// `%a%a%a%a%b`, and a pattern of 1,000 `%` (a million overflowed the stack; patterns are
+    /// now at most 1,000 characters), answer at once.
+    #[test]
+    fn hostile_patterns_answer_in_linear_time() {
+        let text: Vec<char> = std::iter::repeat_n('a', 100_000).collect();
+        let started = std::time::Instant::now();
+        assert!(!like(&text, &"%a%a%a%a%b".chars().collect::<Vec<_>>()));
+        let many: Vec<char> = std::iter::repeat_n('%', 1000).chain(['b']).collect();
+        assert!(!like(&text, &many));
+        assert!(like(&text, &['%'; 1000]));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }

@@ -306,7 +306,8 @@ pub(super) async fn append(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(b.len()),
-        body: b,
+        body: b.bytes,
+        body_charge: Some(b.charge),
     };
     let appended = shared.append(key.clone(), target, req).await?;
     let mut response = appended_answer(shared, &key, params, appended, record);

@@ -1,15 +1,16 @@
 //! Reading a request: its route (with percent-decoding of path segments and query values),
 //! query parameters, credentials headers and body.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, Method};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use crate::api_error::ApiError;
 use crate::channels::ELASTIC;
 use crate::faults::Endpoint;
+use crate::pending_budget::Reservation;
 use crate::requests::RequestRecord;
 use crate::service::Shared;
 
@@ -208,19 +209,47 @@ pub(super) fn token_type(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Bytes of each request body read without a charge to the memory budget
+/// (`--max-pending-bytes`): a token, an open or a status request never waits for room, and
+/// these first bytes of all connections together are at most 16 MiB (1,024 connections,
+/// `--max-connections`).
+pub(super) const FREE_BODY_BYTES: usize = 16 << 10;
+
+/// A request body, with its charge to the memory budget (the bytes past
+/// [`FREE_BODY_BYTES`]), held as long as the body is.
+pub(crate) struct ChargedBody {
+    pub bytes: Bytes,
+    pub charge: Reservation,
+}
+
+impl std::ops::Deref for ChargedBody {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// Reads a request body of at most `limit` bytes within the body deadline
-/// (`--body-timeout`). A `Content-Length` over the limit is refused before any byte is read.
+/// (`--body-timeout`), charging the memory budget (`--max-pending-bytes`) for each buffer
+/// before it is allocated, past the first [`FREE_BODY_BYTES`]. A `Content-Length` over the
+/// limit, or one the budget has no room for, is refused before any byte is read; a stated
+/// length is charged at once and allocated with the first bytes, a body without one grows by
+/// doubling.
 ///
 /// # Errors
 /// 413 `ERR_PAYLOAD_TOO_LARGE` over the limit (or on a broken body), 408
-/// `ERR_REQUEST_TIMEOUT` past the deadline.
+/// `ERR_REQUEST_TIMEOUT` past the deadline, 429 `ERR_TOO_MANY_REQUESTS` while other requests
+/// and pending rows hold the budget (413 when the body alone is larger than it).
+///
+/// # Cancellation
+/// Dropping the future drops what was read and its charge.
 pub(super) async fn read_body(
     shared: &Shared,
     headers: &HeaderMap,
-    body: Incoming,
+    mut body: Incoming,
     limit: usize,
     record: &mut RequestRecord,
-) -> Result<Bytes, ApiError> {
+) -> Result<ChargedBody, ApiError> {
     let too_large = |len: String| {
         ApiError::new(
             413,
@@ -228,29 +257,61 @@ pub(super) async fn read_body(
             format!("the request body has {len} bytes; at most {limit} are accepted here; send smaller batches"),
         )
     };
-    if let Some(len) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|&len| len > limit as u64)
-    {
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = declared.filter(|&len| len > limit as u64) {
         return Err(too_large(len.to_string()));
     }
+    let declared = declared.map(|d| d as usize);
+    let budget = shared.pending_budget();
+    let mut charge = budget.reservation();
+    let mut buf = BytesMut::new();
+    if let Some(len) = declared.filter(|&d| d > FREE_BODY_BYTES) {
+        // Refused before any byte is read when it cannot fit; allocated with the first.
+        charge
+            .grow_to(len - FREE_BODY_BYTES)
+            .map_err(|refusal| crate::service::refused(refusal, budget, len))?;
+    }
     let deadline = shared.settings.body_read_timeout;
-    let b = tokio::time::timeout(deadline, Limited::new(body, limit).collect())
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                408,
-                "ERR_REQUEST_TIMEOUT",
-                format!(
-                    "the request body did not arrive within {deadline:?} (--body-timeout); \
-                     send the whole body at once"
-                ),
-            )
-        })?
-        .map_err(|_| too_large(format!("more than {limit}")))?
-        .to_bytes();
-    record.request_bytes = b.len() as u64;
-    Ok(b)
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| too_large(format!("more than {limit}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let total = buf.len() + data.len();
+            if total > limit {
+                return Err(too_large(format!("more than {limit}")));
+            }
+            if buf.capacity() < total {
+                let capacity = match declared {
+                    Some(d) if d >= total => d,
+                    _ => buf.capacity().saturating_mul(2).clamp(total, limit),
+                };
+                charge
+                    .grow_to(capacity.saturating_sub(FREE_BODY_BYTES))
+                    .map_err(|refusal| crate::service::refused(refusal, budget, capacity))?;
+                buf.reserve(capacity - buf.len());
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok(())
+    };
+    tokio::time::timeout(deadline, read).await.map_err(|_| {
+        ApiError::new(
+            408,
+            "ERR_REQUEST_TIMEOUT",
+            format!(
+                "the request body did not arrive within {deadline:?} (--body-timeout); \
+                 send the whole body at once"
+            ),
+        )
+    })??;
+    record.request_bytes = buf.len() as u64;
+    Ok(ChargedBody {
+        bytes: buf.freeze(),
+        charge,
+    })
 }

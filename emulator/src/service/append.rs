@@ -97,8 +97,15 @@ impl Shared {
         let permit = self.decode_permit().await?;
         let shared = self.clone();
         let work_key = key.clone();
-        let work =
-            move || shared.decode_and_convert(&work_key, req.content_encoding.as_deref(), req.body);
+        let body_charge = req.body_charge;
+        let work = move || {
+            shared.decode_and_convert(
+                &work_key,
+                req.content_encoding.as_deref(),
+                req.body,
+                body_charge,
+            )
+        };
         let decoded = if self.settings.sink {
             work()?
         } else {
@@ -269,6 +276,7 @@ impl Shared {
         key: &ChannelKey,
         encoding: Option<&str>,
         body: Bytes,
+        body_charge: Option<crate::pending_budget::Reservation>,
     ) -> Result<Converted, ApiError> {
         if self.settings.sink {
             let (d, len) = sink_count(encoding, body, self.settings.max_uncompressed_bytes)?;
@@ -279,13 +287,19 @@ impl Shared {
                 .fetch_add(len as u64, Ordering::Relaxed);
             return Ok(Converted::Done(d));
         }
-        let mut meter = Meter::new(&self.state.pending_budget);
+        // The body's charge goes on until the body is dropped (in `decompress`, once it is
+        // decoded); the decoded bytes are then all the append holds.
+        let mut meter = match body_charge {
+            Some(charge) => Meter::holding(charge),
+            None => Meter::new(&self.state.pending_budget),
+        };
         let raw = decompress(
             encoding,
             body,
             self.settings.max_uncompressed_bytes,
             &mut |n| meter.charge(n),
         )?;
+        meter.settle(raw.len());
         // Counted before any row is parsed: parsed rows take ~200 bytes each in memory.
         let cap = self.settings.max_rows_per_request;
         check_row_count(lines(&raw).take(cap.saturating_add(1)).count() as u64, cap)?;
@@ -559,6 +573,7 @@ mod tests {
                         end_offset_token: Some("1".into()),
                         content_encoding: None,
                         body: Bytes::from_static(b"{\"ID\":1}\n"),
+                        body_charge: None,
                         uncompressed_len: 9,
                     },
                 )
@@ -625,6 +640,7 @@ mod tests {
                         end_offset_token: Some("1".into()),
                         content_encoding: None,
                         body: Bytes::from_static(b"{\"ID\":1}\n"),
+                        body_charge: None,
                         uncompressed_len: 9,
                     },
                 )

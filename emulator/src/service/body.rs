@@ -47,8 +47,9 @@ impl Decoded {
 const CHUNK: usize = 256 * 1024;
 
 /// Decompresses an append body according to its `Content-Encoding`, calling `charge` with
-/// the bytes the result will hold before each time they grow (the body itself when it is not
-/// compressed).
+/// the bytes held while it decodes before each time they grow: the compressed body and the
+/// result so far (the body alone when it is not compressed). The compressed body is dropped
+/// on return.
 ///
 /// # Errors
 ///
@@ -79,9 +80,11 @@ pub(crate) fn decompress(
     };
     let enc = encoding.map(|e| e.trim().to_ascii_lowercase());
     let mut out = Vec::new();
+    let compressed = body.len();
+    let charge = &mut |n: usize| charge(compressed.saturating_add(n));
     match enc.as_deref() {
         None | Some("") | Some("identity") | Some("none") => {
-            charge(body.len())?;
+            charge(0)?;
             return Ok(body);
         }
         Some("zstd") => {

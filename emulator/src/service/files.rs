@@ -46,6 +46,8 @@ impl Shared {
             content_encoding: None,
             uncompressed_len: body.len(),
             body,
+            // Assembled from staged files (charged to the stage, `--max-stage-bytes`).
+            body_charge: None,
         };
         if !elastic && !self.fresh_token(&key, continuation_token.as_deref()) {
             // A replay, a fenced writer or a bad token: the append path answers it (a

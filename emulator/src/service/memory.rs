@@ -29,6 +29,11 @@ impl Meter {
         }
     }
 
+    /// A charge that starts from `reservation` (the body's, as it was read).
+    pub(crate) fn holding(reservation: Reservation) -> Self {
+        Self { reservation }
+    }
+
     /// Bytes charged now.
     pub(crate) fn bytes(&self) -> usize {
         self.reservation.bytes()

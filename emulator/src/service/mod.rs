@@ -24,6 +24,7 @@ mod status;
 
 use body::{check_row_count, sink_count};
 pub(crate) use body::{decompress, lines, Decoded};
+pub(crate) use memory::refused;
 pub(crate) use state::{Model, Shared};
 
 fn no_channel(key: &ChannelKey) -> ApiError {
@@ -52,6 +53,9 @@ pub(crate) struct AppendRequest {
     pub end_offset_token: Option<String>,
     pub content_encoding: Option<String>,
     pub body: Bytes,
+    /// The body's charge to the memory budget while it was read (`http::read_body`); the
+    /// append's decoding takes it over.
+    pub body_charge: Option<crate::pending_budget::Reservation>,
     /// `x-snowflake-uncompressed-content-length`, else the body's length.
     pub uncompressed_len: usize,
 }

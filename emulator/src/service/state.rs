@@ -123,6 +123,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The memory budget of pending rows and request bodies (`--max-pending-bytes`).
+    pub(crate) fn pending_budget(&self) -> &std::sync::Arc<crate::pending_budget::PendingBudget> {
+        &self.state.pending_budget
+    }
+
     /// Builds the shared state: storage, catalog (stored DDL first, then the configured DDL),
     /// SQLite tables and stored channels.
     pub(crate) async fn build(config: &EmulatorConfig) -> Result<Self, EmulatorError> {

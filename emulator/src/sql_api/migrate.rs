@@ -86,7 +86,9 @@ fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
     (head.eq_ignore_ascii_case(word) && boundary).then_some(rest)
 }
 
-/// Comma-separated single-quoted literals (`''` is a quote), nothing else.
+/// Comma-separated single-quoted literals (`''` is a quote; `\` escapes the next character,
+/// as in Snowflake's string constants: `\\` a backslash, `\'` a quote, `\n` a newline),
+/// nothing else.
 fn literals(s: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut chars = s.trim().chars().peekable();
@@ -105,6 +107,15 @@ fn literals(s: &str) -> Option<Vec<String>> {
                     lit.push('\'');
                 }
                 '\'' => break,
+                '\\' => lit.push(match chars.next()? {
+                    'n' => '\n',
+                    't' => '\t',
+                    'r' => '\r',
+                    '0' => '\0',
+                    'b' => '\u{8}',
+                    'f' => '\u{c}',
+                    other => other,
+                }),
                 c => lit.push(c),
             }
         }
@@ -159,6 +170,11 @@ mod tests {
                 .unwrap()
                 .classic,
             "it's"
+        );
+        assert_eq!(
+            literals(r"'a\\''b', 'c\'d', 'e\nf'").unwrap(),
+            ["a\\'b", "c'd", "e\nf"],
+            "backslash escapes, as Snowflake reads string constants"
         );
         assert_eq!(call("SELECT 1").unwrap(), None);
         assert_eq!(

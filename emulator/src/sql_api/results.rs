@@ -285,6 +285,7 @@ impl ResultStore {
             "partitions_served": c.partitions_served.load(Ordering::Relaxed),
             "gzip_answers": c.gzip_answers.load(Ordering::Relaxed),
             "busy_answers": c.busy_answers.load(Ordering::Relaxed),
+            "statement_memory_bounded": crate::sql_sandbox::heap::is_bounded(),
         })
     }
 }

@@ -17,6 +17,7 @@ mod faults;
 mod fidelity;
 mod file_mode;
 mod hardening;
+mod hostile_input;
 mod pipe_transforms;
 mod protocol;
 mod schema_evolution;

@@ -5,15 +5,38 @@ use sqlparser::ast::{ColumnDef, ColumnOption};
 
 use super::super::{Column, ColumnDefault, ColumnType, Ident, StatementError};
 
+/// The most columns a table may have: SQLite's (`SQLITE_MAX_COLUMN`), where it is stored.
+const MAX_COLUMNS: usize = 2_000;
+
+/// The longest column name, in characters (Snowflake's identifier limit).
+const MAX_NAME_CHARS: usize = 255;
+
+/// # Errors
+/// A duplicate name, a name over 255 characters, more than 2,000 columns, or a type or option
+/// the emulator does not model.
 pub(super) fn columns(defs: &[ColumnDef]) -> Result<Vec<Column>, StatementError> {
+    if defs.len() > MAX_COLUMNS {
+        // Checked before anything else: the duplicate check and SQLite's own refusal come later.
+        return Err(StatementError::Syntax(format!(
+            "{} columns: the emulator stores at most {MAX_COLUMNS} per table (SQLite's limit)",
+            defs.len()
+        )));
+    }
     let mut out: Vec<Column> = Vec::with_capacity(defs.len());
+    let mut seen = std::collections::HashSet::with_capacity(defs.len());
     for def in defs {
         let name = Ident {
             value: def.name.value.clone(),
             quoted: def.name.quote_style.is_some(),
         }
         .normalized();
-        if out.iter().any(|c| c.name == name) {
+        let chars = name.chars().count();
+        if chars > MAX_NAME_CHARS {
+            return Err(StatementError::Syntax(format!(
+                "a column name of {chars} characters: identifiers are at most {MAX_NAME_CHARS}"
+            )));
+        }
+        if !seen.insert(name.clone()) {
             return Err(StatementError::Syntax(format!("duplicate column {name}")));
         }
         let ty = ColumnType::from_data_type(&def.data_type).map_err(|message| {
@@ -61,4 +84,40 @@ pub(super) fn columns(defs: &[ColumnDef]) -> Result<Vec<Column>, StatementError>
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::catalog::Catalog;
+
+    /// Issue 56: `CREATE TABLE` of 100,000 columns is refused at once naming the limit
+    /// (each name was compared with every name before it: 5·10^9 comparisons before SQLite
+    /// refused the table), and a column name of 1 MB is refused naming Snowflake's limit.
+    #[test]
+    fn wide_tables_and_long_names_are_refused_at_once() {
+        let started = std::time::Instant::now();
+        let columns: Vec<String> = (0..100_000).map(|i| format!("C{i} INT")).collect();
+        let e = Catalog::new()
+            .apply_sql(&format!(
+                "CREATE DATABASE D; CREATE SCHEMA D.S; CREATE TABLE D.S.T ({})",
+                columns.join(", ")
+            ))
+            .unwrap_err();
+        assert!(e.to_string().contains("at most 2000"), "{e}");
+        let e = Catalog::new()
+            .apply_sql(&format!(
+                "CREATE DATABASE D; CREATE SCHEMA D.S; CREATE TABLE D.S.T (\"{}\" INT)",
+                "x".repeat(1 << 20)
+            ))
+            .unwrap_err();
+        assert!(e.to_string().contains("at most 255"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let ok: Vec<String> = (0..2_000).map(|i| format!("C{i} INT")).collect();
+        Catalog::new()
+            .apply_sql(&format!(
+                "CREATE DATABASE D; CREATE SCHEMA D.S; CREATE TABLE D.S.T ({})",
+                ok.join(", ")
+            ))
+            .unwrap();
+    }
 }

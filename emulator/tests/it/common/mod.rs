@@ -1,6 +1,11 @@
 //! Test helpers: a key pair, key-pair JWTs, and a tiny HTTP client for the protocol.
 #![allow(dead_code)]
 
+#[cfg(target_os = "linux")]
+mod child;
+#[cfg(target_os = "linux")]
+pub use child::ChildEmulator;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 

@@ -1,0 +1,81 @@
+//! The statement deadline from outside the statement: at the deadline a watcher thread calls
+//! `sqlite3_interrupt` on the statement's connection.
+//!
+//! The progress handler (`sql_sandbox.rs`) stops a statement between SQLite's instructions;
+//! SQLite also looks at the interrupt flag where no instruction boundary is near: while it
+//! prepares a long statement, while it waits on a busy database (up to the reader's 5 s busy
+//! timeout), and in its B-tree and WAL loops. One instruction that looks at neither still
+//! runs to its end: the sort of a sorter's in-memory run, bounded by the reader's page cache
+//! (2 MB) and the statement's memory (`heap.rs`): tens of milliseconds (docs/SECURITY.md).
+
+use std::sync::mpsc;
+use std::time::Instant;
+
+use rusqlite::InterruptHandle;
+
+/// Interrupts the connection at the deadline unless dropped first.
+pub(super) struct Alarm {
+    /// Dropping it wakes the watcher, which then ends without interrupting.
+    _cancel: mpsc::Sender<()>,
+}
+
+impl Alarm {
+    pub(super) fn set(handle: InterruptHandle, deadline: Instant) -> Self {
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("sql-deadline".into())
+            .spawn(move || {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(wait) {
+                    // A statement that ended meanwhile is not affected: SQLite clears the
+                    // flag when the next statement starts on an idle connection.
+                    handle.interrupt();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no deadline watcher for an SQL API statement; the progress handler still stops it");
+        }
+        Self { _cancel: cancel }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The alarm interrupts a statement at the deadline without a progress handler, and one
+    /// dropped before its deadline interrupts nothing.
+    #[test]
+    fn the_alarm_interrupts_at_the_deadline_and_not_after_it_is_dropped() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) \
+                       SELECT COUNT(*) FROM n";
+        let started = Instant::now();
+        let alarm = Alarm::set(
+            conn.get_interrupt_handle(),
+            started + Duration::from_millis(100),
+        );
+        let e = conn
+            .query_row(endless, [], |r| r.get::<_, i64>(0))
+            .unwrap_err();
+        drop(alarm);
+        assert!(e.to_string().contains("interrupt"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let alarm = Alarm::set(
+            conn.get_interrupt_handle(),
+            Instant::now() + Duration::from_millis(50),
+        );
+        drop(alarm);
+        std::thread::sleep(Duration::from_millis(150));
+        let n: i64 = conn
+            .query_row(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+                 SELECT COUNT(*) FROM n",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 100_000);
+    }
+}
