@@ -81,6 +81,16 @@ pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, Fault
 pub use key_pair::{write_private_key, KeyPair};
 pub use limits::Limits;
 pub use offsets::offset_span_violation;
+
+/// Bounds the SQLite memory of each SQL API statement (96 MiB, one row's values included) in
+/// this process, by giving SQLite the emulator's allocator. SQLite takes an allocator only
+/// before it is first used in the process, and not safely while another thread starts it: call
+/// this first thing in `main`, before anything opens a database (the `snowpipe-emulator`
+/// binary does). Returns whether the bound is in force; without it each value is still bounded
+/// (16 MiB) and each result (64 MiB), not one row's values together.
+pub fn bound_sql_statement_memory() -> bool {
+    sql_sandbox::heap::install()
+}
 pub use requests::RequestRecord;
 pub use server::{ChannelTotals, Emulator};
 pub use stage::{DEFAULT_MAX_STAGE_BYTES, DEFAULT_MAX_STAGE_FILES};

@@ -385,6 +385,8 @@ fn run_query(data_dir: &std::path::Path, sql: &str, format: &str) -> Result<(), 
 }
 
 fn main() -> ExitCode {
+    // Before anything in the process uses SQLite (docs/SECURITY.md, issue 56).
+    let bounded = snowpipe_emulator::bound_sql_statement_memory();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -393,6 +395,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if !bounded {
+        tracing::warn!("SQLite was in use before main: one SQL API statement's memory is bounded per value only");
+    }
     let result = match cli.command {
         Some(Command::Query {
             data_dir,

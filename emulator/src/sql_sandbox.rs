@@ -277,12 +277,20 @@ pub(crate) fn run_sandboxed_for<R>(
     .map_err(internal)?;
     let alarm = alarm::Alarm::set(conn.get_interrupt_handle(), deadline);
     let heap = heap::Meter::start(heap::STATEMENT_HEAP_LIMIT);
-    let result = f(conn);
+    // A refused allocation may also show while a row is read: rusqlite asserts on a text
+    // SQLite could not give (a panic), and a blob it could not expand reads as empty. Either
+    // way the answer is not served.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
     let out_of_memory = heap.refused();
     drop(heap);
     drop(alarm);
     drop(guard);
-    if result.is_err() && out_of_memory {
+    let result = match result {
+        Ok(result) => result,
+        Err(_) if out_of_memory => Err(ApiError::new(500, "ERR_INTERNAL", "out of memory")),
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    if out_of_memory {
         return Err(ApiError::new(
             422,
             "000603",

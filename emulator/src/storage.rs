@@ -169,10 +169,10 @@ impl Storage {
                 (None, Some(temp), file)
             }
         };
-        if !crate::sql_sandbox::heap::install() {
-            tracing::warn!(
-                "SQLite was initialized before the emulator started: one SQL API statement's \
-                 memory is bounded per value only, not per row (docs/SECURITY.md)"
+        if !crate::sql_sandbox::heap::is_bounded() {
+            tracing::debug!(
+                "one SQL API statement's SQLite memory is bounded per value only, not per row: \
+                 call snowpipe_emulator::bound_sql_statement_memory() first in main"
             );
         }
         let mut conn = Connection::open(&file).map_err(sql_err)?;

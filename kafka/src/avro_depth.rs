@@ -49,11 +49,15 @@ pub const MAX_DEPTH: usize = 64;
 /// The stack of the sink's runtime threads, where values are decoded (see the module docs).
 pub const STACK_BYTES: usize = 8 << 20;
 
-/// The most values one body may make the decoder build from no bytes at all (items of an
-/// array or a map that read nothing: `null`s, empty records, a union or a boolean cut short
-/// by the end of the body). Any other value takes at least one byte of the body, so a body
-/// of `n` bytes decodes into at most `n` + this many values.
+/// With [`VALUES_PER_BYTE`], the most values one body may make the decoder build: `n` bytes
+/// decode into at most `VALUES_PER_BYTE × n + MAX_FREE_VALUES` values. A value of a
+/// well-formed body takes a byte or more, except `null`s and empty records (and a union or a
+/// boolean cut short by the end of the body, a `null` to the decoder): an array block of
+/// 2^24 such items is 9 bytes, and a record of a thousand `null` fields is none.
 pub const MAX_FREE_VALUES: u64 = 1 << 16;
+
+/// See [`MAX_FREE_VALUES`].
+pub const VALUES_PER_BYTE: u64 = 8;
 
 /// Why a walk stopped.
 enum Stop {
@@ -88,7 +92,10 @@ fn walk(schema: &Schema, names: &HashMap<Name, Schema>, body: &[u8]) -> (Result<
     let mut walk = Walk {
         rest: body,
         names,
-        free_values: 0,
+        values: 0,
+        max_values: (body.len() as u64)
+            .saturating_mul(VALUES_PER_BYTE)
+            .saturating_add(MAX_FREE_VALUES),
     };
     let outcome = walk.value(schema, None, 0);
     (outcome, walk.rest.len())
@@ -97,14 +104,18 @@ fn walk(schema: &Schema, names: &HashMap<Name, Schema>, body: &[u8]) -> (Result<
 struct Walk<'a, 's> {
     rest: &'a [u8],
     names: &'s HashMap<Name, Schema>,
-    /// Values the decoder will build from no bytes (see [`MAX_FREE_VALUES`]).
-    free_values: u64,
+    /// Values the decoder will build: those walked, and those of the items a block skips
+    /// because they read nothing.
+    values: u64,
+    /// The most it may build (see [`MAX_FREE_VALUES`]).
+    max_values: u64,
 }
 
 impl<'s> Walk<'_, 's> {
     /// Walks one value of `schema` inside `depth` records, arrays and maps, in the enclosing
     /// namespace `ns` (as the decoder's `enclosing_namespace`).
     fn value(&mut self, schema: &'s Schema, ns: Option<&'s str>, depth: usize) -> Result<(), Stop> {
+        self.count(1)?;
         match schema {
             Schema::Null => Ok(()),
             // A byte, or (at the end) the decoder's null.
@@ -191,25 +202,33 @@ impl<'s> Walk<'_, 's> {
                 }
                 c => c,
             };
-            for done in 0..count {
-                let before = self.rest.len();
+            for done in 1..=count {
+                let (before, values) = (self.rest.len(), self.values);
                 item(self)?;
                 if self.rest.len() == before {
                     // It read nothing, so the block's other items would read nothing either
                     // and go exactly as deep; the decoder builds each of them all the same.
-                    self.free_values = self.free_values.saturating_add((count - done) as u64);
-                    if self.free_values > MAX_FREE_VALUES {
-                        return Err(Stop::Declares(format!(
-                            "the Avro value declares an array or map block of {count} items \
-                             that take no bytes (more than {MAX_FREE_VALUES} such values in \
-                             one message, the most this sink decodes): most likely hostile or \
-                             corrupt"
-                        )));
-                    }
+                    let each = self.values - values;
+                    self.count(each.saturating_mul((count - done) as u64))?;
                     break;
                 }
             }
         }
+    }
+
+    /// Counts `more` values the decoder will build.
+    fn count(&mut self, more: u64) -> Result<(), Stop> {
+        self.values = self.values.saturating_add(more);
+        if self.values > self.max_values {
+            return Err(Stop::Declares(format!(
+                "the Avro value declares more values than its bytes can hold (over {} for its \
+                 length: {VALUES_PER_BYTE} a byte and {MAX_FREE_VALUES} more, the most this \
+                 sink decodes; an array or map block of items that take no bytes, or records of \
+                 many nulls): most likely hostile or corrupt",
+                self.max_values
+            )));
+        }
+        Ok(())
     }
 
     /// A length (a zigzag varint, not negative) and that many bytes, as many as are left (a
@@ -407,7 +426,10 @@ mod tests {
             .unwrap()
             .value_to_json(declared)
             .unwrap_err();
-        assert!(outcome.contains("take no bytes"), "{outcome}");
+        assert!(
+            outcome.contains("more values than its bytes can hold"),
+            "{outcome}"
+        );
         let record = r#"{"type":"array","items":{"type":"record","name":"E","fields":[
             {"name":"a","type":"null"},{"name":"b","type":"null"}]}}"#;
         let mut body = vec![0x80, 0x80, 0x10]; // 131,072 items
@@ -423,6 +445,22 @@ mod tests {
                 .value_to_json(&few)
                 .unwrap(),
             format!("[{}]", [r#"{"a":null,"b":null}"#; 10].join(","))
+        );
+        // Few items, each a record of 1,000 `null` fields: the values count, not the items.
+        let fields: Vec<String> = (0..1_000)
+            .map(|i| format!(r#"{{"name":"f{i}","type":"null"}}"#))
+            .collect();
+        let wide = format!(
+            r#"{{"type":"array","items":{{"type":"record","name":"W","fields":[{}]}}}}"#,
+            fields.join(",")
+        );
+        let outcome = AvroSchema::parse(&wide)
+            .unwrap()
+            .value_to_json(&[0xc8, 0x01, 0x00]) // 100 items
+            .unwrap_err();
+        assert!(
+            outcome.contains("more values than its bytes can hold"),
+            "{outcome}"
         );
         let fixed = r#"{"type":"fixed","name":"F","size":1000000000000}"#;
         let outcome = AvroSchema::parse(fixed)

@@ -102,7 +102,9 @@ impl Labels {
             topics.insert(topic.to_owned());
             return topic.to_owned();
         }
-        if folded.len() < 1_000_000 && folded.insert(topic.to_owned()) {
+        // The names are kept only to count each topic once, up to 10,000 (then the count
+        // stops: "at least").
+        if folded.len() < 10_000 && folded.insert(topic.to_owned()) {
             metrics::gauge!("snowpipe_kafka_folded_topics").set(folded.len() as f64);
         }
         FOLDED.to_owned()

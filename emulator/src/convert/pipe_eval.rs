@@ -264,7 +264,15 @@ pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Resul
                     ));
                 }
                 let chars: Vec<char> = text.chars().collect();
-                Val::Bool(like(&chars, &pattern) != *negated)
+                let matched = like(&chars, &pattern).ok_or_else(|| {
+                    format!(
+                        "LIKE over {} characters with a pattern of {} takes more than the \
+                         emulator's {LIKE_STEPS} steps; use a shorter pattern",
+                        chars.len(),
+                        pattern.len()
+                    )
+                })?;
+                Val::Bool(matched != *negated)
             }
             _ => Val::Null,
         },
@@ -639,14 +647,24 @@ fn arithmetic(op: BinOp, a: Num, b: Num) -> Result<Val, String> {
 /// The longest `LIKE` pattern a pipe matches, in characters (the SQL API's limit too).
 pub(crate) const LIKE_PATTERN_CHARS: usize = 1000;
 
-/// `LIKE` on characters: `%` any run, `_` one character. Greedy, backtracking only to the
-/// last `%`: at most text × pattern steps and no recursion (a recursive matcher took
-/// exponential time on `%a%a%a%a%b` and overflowed the stack on a pattern of many `%`).
-fn like(text: &[char], pattern: &[char]) -> bool {
+/// The most steps one `LIKE` may take (a fraction of a second): text and pattern may both
+/// come from the row, and a 16 MB text against a 1,000-character pattern could take 10^10.
+pub(crate) const LIKE_STEPS: u64 = 1 << 27;
+
+/// `LIKE` on characters: `%` any run, `_` one character; `None` past [`LIKE_STEPS`]. Greedy,
+/// backtracking only to the last `%`: at most text × pattern steps and no recursion (a
+/// recursive matcher took exponential time on `%a%a%a%a%b` and overflowed the stack on a
+/// pattern of many `%`).
+fn like(text: &[char], pattern: &[char]) -> Option<bool> {
     let (mut t, mut p) = (0, 0);
+    let mut steps = 0u64;
     // After the last `%` seen: where the pattern resumes and the text it was tried at.
     let mut last_any: Option<(usize, usize)> = None;
     while t < text.len() {
+        steps += 1;
+        if steps > LIKE_STEPS {
+            return None;
+        }
         match pattern.get(p) {
             Some('%') => {
                 last_any = Some((p + 1, t));
@@ -662,11 +680,11 @@ fn like(text: &[char], pattern: &[char]) -> bool {
                     p = resume;
                     t = tried + 1;
                 }
-                None => return false,
+                None => return Some(false),
             },
         }
     }
-    pattern[p..].iter().all(|&c| c == '%')
+    Some(pattern[p..].iter().all(|&c| c == '%'))
 }
 
 fn call(func: Func, args: &[PipeExpr], ctx: &RowContext<'_>, column: &str) -> Result<Val, String> {
@@ -849,7 +867,7 @@ mod like_tests {
             for text in &texts {
                 assert_eq!(
                     like(text, &pattern),
-                    reference(text, &pattern),
+                    Some(reference(text, &pattern)),
                     "{:?} LIKE {:?}",
                     text.iter().collect::<String>(),
                     pattern.iter().collect::<String>()
@@ -865,10 +883,21 @@ mod like_tests {
     fn hostile_patterns_answer_in_linear_time() {
         let text: Vec<char> = std::iter::repeat_n('a', 100_000).collect();
         let started = std::time::Instant::now();
-        assert!(!like(&text, &"%a%a%a%a%b".chars().collect::<Vec<_>>()));
+        assert_eq!(
+            like(&text, &"%a%a%a%a%b".chars().collect::<Vec<_>>()),
+            Some(false)
+        );
         let many: Vec<char> = std::iter::repeat_n('%', 1000).chain(['b']).collect();
-        assert!(!like(&text, &many));
-        assert!(like(&text, &['%'; 1000]));
+        assert_eq!(like(&text, &many), Some(false));
+        assert_eq!(like(&text, &['%'; 1000]), Some(true));
+        // Both from the row: 4 million characters against `%` + 998 `a` + `b` would take
+        // 4·10^9 steps; it stops at the budget.
+        let long: Vec<char> = std::iter::repeat_n('a', 4_000_000).collect();
+        let pattern: Vec<char> = std::iter::once('%')
+            .chain(std::iter::repeat_n('a', 998))
+            .chain(['b'])
+            .collect();
+        assert_eq!(like(&long, &pattern), None);
         assert!(
             started.elapsed() < std::time::Duration::from_secs(5),
             "{:?}",

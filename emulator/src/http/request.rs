@@ -293,7 +293,10 @@ pub(super) async fn read_body(
                 charge
                     .grow_to(capacity.saturating_sub(FREE_BODY_BYTES))
                     .map_err(|refusal| crate::service::refused(refusal, budget, capacity))?;
-                buf.reserve(capacity - buf.len());
+                // Exactly the capacity charged (`reserve` may round up).
+                let mut bigger = BytesMut::with_capacity(capacity);
+                bigger.extend_from_slice(&buf);
+                buf = bigger;
             }
             buf.extend_from_slice(&data);
         }

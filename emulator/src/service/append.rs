@@ -287,8 +287,9 @@ impl Shared {
                 .fetch_add(len as u64, Ordering::Relaxed);
             return Ok(Converted::Done(d));
         }
-        // The body's charge goes on until the body is dropped (in `decompress`, once it is
-        // decoded); the decoded bytes are then all the append holds.
+        // The body's charge goes on into decoding: `decompress` charges the body and its
+        // output together, and the charge is lowered to what the rows hold once they are
+        // converted (`settled`), not before (the output may hold more than its length).
         let mut meter = match body_charge {
             Some(charge) => Meter::holding(charge),
             None => Meter::new(&self.state.pending_budget),
@@ -299,7 +300,6 @@ impl Shared {
             self.settings.max_uncompressed_bytes,
             &mut |n| meter.charge(n),
         )?;
-        meter.settle(raw.len());
         // Counted before any row is parsed: parsed rows take ~200 bytes each in memory.
         let cap = self.settings.max_rows_per_request;
         check_row_count(lines(&raw).take(cap.saturating_add(1)).count() as u64, cap)?;

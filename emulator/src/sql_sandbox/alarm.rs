@@ -8,13 +8,17 @@
 //! runs to its end: the sort of a sorter's in-memory run, bounded by the reader's page cache
 //! (2 MB) and the statement's memory (`heap.rs`): tens of milliseconds (docs/SECURITY.md).
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
 use rusqlite::InterruptHandle;
 
 /// Interrupts the connection at the deadline unless dropped first.
 pub(super) struct Alarm {
+    /// Whether the statement still runs: the watcher interrupts only while it holds this and
+    /// it is true, and dropping the alarm makes it false under the same lock, so an interrupt
+    /// never reaches the connection's next statement.
+    armed: Arc<Mutex<bool>>,
     /// Dropping it wakes the watcher, which then ends without interrupting.
     _cancel: mpsc::Sender<()>,
 }
@@ -22,20 +26,32 @@ pub(super) struct Alarm {
 impl Alarm {
     pub(super) fn set(handle: InterruptHandle, deadline: Instant) -> Self {
         let (cancel, cancelled) = mpsc::channel::<()>();
+        let armed = Arc::new(Mutex::new(true));
+        let watched = Arc::clone(&armed);
         let spawned = std::thread::Builder::new()
             .name("sql-deadline".into())
             .spawn(move || {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(wait) {
-                    // A statement that ended meanwhile is not affected: SQLite clears the
-                    // flag when the next statement starts on an idle connection.
-                    handle.interrupt();
+                    let armed = watched.lock().unwrap_or_else(|e| e.into_inner());
+                    if *armed {
+                        handle.interrupt();
+                    }
                 }
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "no deadline watcher for an SQL API statement; the progress handler still stops it");
         }
-        Self { _cancel: cancel }
+        Self {
+            armed,
+            _cancel: cancel,
+        }
+    }
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        *self.armed.lock().unwrap_or_else(|e| e.into_inner()) = false;
     }
 }
 

@@ -14,10 +14,12 @@
 //! Charges are net: memory freed during the statement is taken off its count. Memory the
 //! statement leaves behind (its reader's page cache) is no later statement's charge.
 //!
-//! When SQLite was initialized before the emulator started (another part of the process
-//! opened a database first), the configuration cannot be changed: [`install`] says so, the
-//! emulator warns, and one statement's memory is bounded per value only (16 MiB,
-//! `limits.rs`). The `snowpipe-emulator` binary installs it first thing.
+//! SQLite takes an allocator only before it is initialized, and `sqlite3_config` is not safe
+//! while another thread initializes it (it allocates its init mutex with the allocator set up
+//! before the flag it checks), so [`install`] is called once, first thing in `main`
+//! (`snowpipe_emulator::bound_sql_statement_memory`, which the `snowpipe-emulator` binary
+//! calls), never when an emulator starts inside a process that may use SQLite elsewhere.
+//! Without it one statement's memory is bounded per value only (16 MiB, `limits.rs`).
 
 use std::alloc::Layout;
 use std::cell::Cell;

@@ -304,3 +304,34 @@ async fn a_pipe_of_a_long_operator_chain_is_refused_and_the_process_lives() {
         "{answer}"
     );
 }
+
+/// Legitimate depth still works: a transform of a 240-operator chain and a `WHERE` of 80
+/// comparisons (just under the limit of 256, counted on tokens) is created, compiled and
+/// evaluated for each row on a decode thread's 2 MiB stack, in whatever build runs the tests.
+#[tokio::test]
+async fn an_expression_at_the_depth_limit_is_created_and_evaluated() {
+    let chain = vec!["1"; 240].join(" + ");
+    let conditions: Vec<String> = (0..80).map(|i| format!("$1:k{i} IS NULL")).collect();
+    let ddl = format!(
+        "USE SCHEMA DB.SCH;
+         CREATE OR REPLACE TABLE D (ID NUMBER, N NUMBER);
+         CREATE OR REPLACE PIPE DEEP AS COPY INTO D (ID, N) FROM (
+             SELECT $1:id, $1:id + {chain} FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
+             WHERE {});",
+        conditions.join(" AND ")
+    );
+    let (emu, c) = connected(config().with_ddl(&ddl)).await;
+    let ct = c.open_on("DEEP", "d").await;
+    let status = c
+        .append_on(
+            "DEEP",
+            "d",
+            &ct,
+            "2",
+            "{\"id\":1}\n{\"id\":2,\"k3\":true}\n",
+        )
+        .await;
+    assert_eq!(status["rows_inserted"], serde_json::json!(1), "{status}");
+    let rows = emu.query("SELECT ID, N FROM \"DB.SCH.D\"").unwrap();
+    assert_eq!(format!("{rows:?}"), "[[Number(1), Number(241)]]");
+}

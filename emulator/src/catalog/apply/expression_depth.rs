@@ -11,10 +11,12 @@
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::Token;
 
-/// The deepest a statement's expressions may nest (operators and parentheses). A transform
-/// of hundreds of columns stays far below (each column is its own expression), and so does a
-/// `WHERE` of a hundred conditions.
-pub(crate) const MAX_EXPRESSION_DEPTH: usize = 128;
+/// The deepest a statement's expressions may nest (operators, keywords and parentheses: a
+/// bound that counts `a = 1 AND b = 2` as 3 where the tree is 2 deep). A transform of hundreds
+/// of columns stays far below (each column is its own expression), and so does a `WHERE` of
+/// 100 comparisons; a tree this deep is walked on a 2 MiB stack in a debug build
+/// (`hostile_input::an_expression_at_the_depth_limit_…`).
+pub(crate) const MAX_EXPRESSION_DEPTH: usize = 256;
 
 /// What a token does to the bound.
 enum Kind {
@@ -32,24 +34,19 @@ fn kind(token: &Token) -> Kind {
         Token::RParen | Token::RBracket | Token::RBrace => Kind::Close,
         Token::Comma | Token::SemiColon => Kind::Separator,
         Token::Word(w) => match w.keyword {
+            // `CASE … END` encloses its branches as parentheses do.
+            Keyword::CASE => Kind::Open,
+            Keyword::END => Kind::Close,
             Keyword::WHEN
             | Keyword::THEN
             | Keyword::ELSE
-            | Keyword::END
             | Keyword::SELECT
-            | Keyword::FROM
             | Keyword::WHERE
             | Keyword::AS => Kind::Separator,
-            Keyword::AND
-            | Keyword::OR
-            | Keyword::NOT
-            | Keyword::IS
-            | Keyword::LIKE
-            | Keyword::ILIKE
-            | Keyword::IN
-            | Keyword::BETWEEN
-            | Keyword::CASE => Kind::Operator,
-            _ => Kind::Other,
+            Keyword::NoKeyword | Keyword::NULL | Keyword::TRUE | Keyword::FALSE => Kind::Other,
+            // Any other keyword may be an operator (`AND`, `XOR`, `IS DISTINCT FROM`, `AT TIME
+            // ZONE`, `RLIKE`, …): counted, which at worst overestimates.
+            _ => Kind::Operator,
         },
         Token::Number(..)
         | Token::SingleQuotedString(_)
@@ -106,12 +103,22 @@ mod tests {
         assert_eq!(depth("SELECT 1+1+1"), 2);
         assert_eq!(depth("SELECT 1+1, 1+1, 1+1"), 1);
         assert_eq!(depth("SELECT (1+(1+1))"), 4);
-        assert_eq!(depth("CASE WHEN a = 1 THEN b ELSE c END"), 1);
+        assert_eq!(depth("CASE WHEN a = 1 THEN b ELSE c END"), 2);
+        // Chains the first version missed: keyword operators, `FROM` inside one, `CASE`s.
+        let xor = format!("SELECT {}", vec!["1"; 1_001].join(" XOR "));
+        assert!(depth(&xor) >= 1_000);
+        let distinct = format!("SELECT {}", vec!["a"; 1_001].join(" IS DISTINCT FROM "));
+        assert!(depth(&distinct) >= 1_000);
+        let cases = format!(
+            "SELECT {}",
+            vec!["CASE WHEN 1 THEN 1 END"; 1_001].join(" + ")
+        );
+        assert!(depth(&cases) >= 1_000);
         let chain = format!("SELECT {}", vec!["1"; 100_001].join("+"));
         assert_eq!(depth(&chain), 100_000);
         let columns: Vec<String> = (0..500).map(|i| format!("$1:c{i}::NUMBER")).collect();
-        assert!(depth(&format!("SELECT {} FROM t", columns.join(", "))) <= 2);
-        let conditions: Vec<String> = (0..60).map(|i| format!("c{i} = {i}")).collect();
+        assert!(depth(&format!("SELECT {} FROM t", columns.join(", "))) <= 4);
+        let conditions: Vec<String> = (0..100).map(|i| format!("c{i} = {i}")).collect();
         assert!(depth(&format!("WHERE {}", conditions.join(" AND "))) < MAX_EXPRESSION_DEPTH);
     }
 }
