@@ -152,6 +152,7 @@ pub use config::ClientBuilder;
 pub use config::ConfigKey;
 pub use elastic::{ElasticChannel, ElasticEvent};
 pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
+pub use http::is_loopback;
 pub use http::retry::{Jitter, RetryConfig};
 pub use offset::OffsetToken;
 pub use transport::Compression;

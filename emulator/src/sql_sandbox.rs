@@ -285,11 +285,6 @@ pub(crate) fn run_sandboxed_for<R>(
     drop(heap);
     drop(alarm);
     drop(guard);
-    let result = match result {
-        Ok(result) => result,
-        Err(_) if out_of_memory => Err(ApiError::new(500, "ERR_INTERNAL", "out of memory")),
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
     if out_of_memory {
         return Err(ApiError::new(
             422,
@@ -302,6 +297,7 @@ pub(crate) fn run_sandboxed_for<R>(
         )
         .with_sql_state("54000"));
     }
+    let result = result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     let refused = denied.lock().unwrap_or_else(|e| e.into_inner()).take();
     let late = timed_out.load(std::sync::atomic::Ordering::Relaxed)
         || std::time::Instant::now() >= deadline;

@@ -249,8 +249,7 @@ impl<'s> Walk<'_, 's> {
                 self.rest.len()
             )));
         }
-        self.skip(n);
-        Ok(())
+        self.exact(n)
     }
 
     /// `n` bytes, all there.

@@ -672,7 +672,7 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
             format!("https://{url}")
         };
         let host = full.split("://").nth(1).unwrap_or_default();
-        if get("snowflake.private.key").is_none() && !is_snowflake_or_loopback(host) {
+        if get("snowflake.private.key").is_none() && !is_snowflake_or_loopback(&full) {
             // The key would come from the environment (`SNOWFLAKE_PRIVATE_KEY`): a file that
             // names another host would have the operator's key sign a token for it.
             bail!(
@@ -708,22 +708,16 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
     Ok(c)
 }
 
-/// Whether `host` (`name[:port][/path]`) is a Snowflake account host or this machine.
-fn is_snowflake_or_loopback(host: &str) -> bool {
-    let authority = host.split('/').next().unwrap_or_default();
-    let name = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    }
-    .trim_end_matches('.')
-    .to_ascii_lowercase();
-    name.ends_with(".snowflakecomputing.com")
-        || name.ends_with(".snowflakecomputing.cn")
-        || name == "localhost"
-        || name.ends_with(".localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+/// Whether `url` names a Snowflake account host or this machine (the SDK's rule,
+/// [`snowpipe_streaming::is_loopback`]); a URL that does not parse names neither.
+fn is_snowflake_or_loopback(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        let snowflake = u.domain().is_some_and(|d| {
+            let d = d.trim_end_matches('.');
+            d.ends_with(".snowflakecomputing.com") || d.ends_with(".snowflakecomputing.cn")
+        });
+        snowflake || snowpipe_streaming::is_loopback(&u)
+    })
 }
 
 /// The `--value-format` (or `--key-converter`) of the converter class `key` names: the

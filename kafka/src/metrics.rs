@@ -72,7 +72,36 @@ pub const FOLDED: &str = "_other";
 /// and `snowpipe_kafka_folded_topics` says how many topics were folded.
 #[derive(Debug, Default)]
 pub struct Labels {
-    seen: Mutex<(HashSet<String>, HashSet<Part>, HashSet<String>)>,
+    seen: Mutex<Seen>,
+}
+
+/// What [`Labels`] has handed out.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Topics with series of their own.
+    topics: HashSet<String>,
+    /// Partitions with series of their own.
+    partitions: HashSet<Part>,
+    /// Topics folded, kept only to count each once, up to 10,000 (then the count stops: "at
+    /// least").
+    folded: HashSet<String>,
+}
+
+impl Seen {
+    /// Whether `topic` has series of its own (taking one of the `max_topics` if free).
+    fn own_topic(&mut self, topic: &str, max_topics: usize) -> bool {
+        if self.topics.contains(topic) {
+            return true;
+        }
+        if self.topics.len() < max_topics {
+            self.topics.insert(topic.to_owned());
+            return true;
+        }
+        if self.folded.len() < 10_000 && self.folded.insert(topic.to_owned()) {
+            metrics::gauge!("snowpipe_kafka_folded_topics").set(self.folded.len() as f64);
+        }
+        false
+    }
 }
 
 impl Labels {
@@ -92,22 +121,16 @@ impl Labels {
         self.partition_with(part, MAX_TOPICS, MAX_PARTITIONS)
     }
 
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn topic_with(&self, topic: &str, max_topics: usize) -> String {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let (topics, _, folded) = &mut *seen;
-        if topics.contains(topic) {
-            return topic.to_owned();
+        if self.seen().own_topic(topic, max_topics) {
+            topic.to_owned()
+        } else {
+            FOLDED.to_owned()
         }
-        if topics.len() < max_topics {
-            topics.insert(topic.to_owned());
-            return topic.to_owned();
-        }
-        // The names are kept only to count each topic once, up to 10,000 (then the count
-        // stops: "at least").
-        if folded.len() < 10_000 && folded.insert(topic.to_owned()) {
-            metrics::gauge!("snowpipe_kafka_folded_topics").set(folded.len() as f64);
-        }
-        FOLDED.to_owned()
     }
 
     fn partition_with(
@@ -116,13 +139,12 @@ impl Labels {
         max_topics: usize,
         max_partitions: usize,
     ) -> Option<(String, String)> {
-        if self.topic_with(&part.0, max_topics) == FOLDED {
+        let mut seen = self.seen();
+        if !seen.own_topic(&part.0, max_topics) {
             return None;
         }
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let parts = &mut seen.1;
-        if parts.contains(part) || parts.len() < max_partitions {
-            parts.insert(part.clone());
+        if seen.partitions.contains(part) || seen.partitions.len() < max_partitions {
+            seen.partitions.insert(part.clone());
             return Some((part.0.clone(), part.1.to_string()));
         }
         None
@@ -628,11 +650,7 @@ mod tests {
             51,
             "50 partitions and the folded None"
         );
-        assert_eq!(
-            labels.seen.lock().unwrap().2.len(),
-            990,
-            "folded topics counted"
-        );
+        assert_eq!(labels.seen().folded.len(), 990, "folded topics counted");
         assert_eq!(
             labels.topic_with("team-3", 10),
             "team-3",

@@ -213,22 +213,23 @@ fn check_url(url: &str) -> Result<String, String> {
     Ok(format!("{}://{rest}", scheme.unwrap_or_default()))
 }
 
-/// Whether `url` (as [`check_url`] gives it) is `http://` to a host other than this machine.
+/// Whether `url` (as [`check_url`] gives it) is `http://` to a host other than this machine
+/// (the SDK's rule, [`snowpipe_streaming::is_loopback`]); an `http://` URL that does not parse
+/// counts as elsewhere.
 fn is_cleartext_elsewhere(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
+    match reqwest::Url::parse(url) {
+        Ok(u) => u.scheme() == "http" && !snowpipe_streaming::is_loopback(&u),
+        Err(_) => url.starts_with("http://"),
     }
-    .to_ascii_lowercase();
-    !(host == "localhost"
-        || host.ends_with(".localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()))
+}
+
+/// At most 200 characters of what a registry sent, escaped: it goes into logs and reasons.
+fn excerpt(text: &str) -> String {
+    text.chars()
+        .take(200)
+        .collect::<String>()
+        .escape_debug()
+        .to_string()
 }
 
 impl Registry {
@@ -419,13 +420,7 @@ impl Registry {
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
-                .map(|l| {
-                    l.chars()
-                        .take(200)
-                        .collect::<String>()
-                        .escape_debug()
-                        .to_string()
-                })
+                .map(excerpt)
                 .unwrap_or_default();
             return Attempt::Refused(format!(
                 "{base} answered HTTP {status}, a redirect (to \"{to}\"): the sink does not \
@@ -466,14 +461,7 @@ impl Registry {
                 )),
             };
         }
-        let text = String::from_utf8_lossy(&body);
-        // Escaped: the registry's text goes into logs and dead-letter reasons.
-        let excerpt = text
-            .chars()
-            .take(200)
-            .collect::<String>()
-            .escape_debug()
-            .to_string();
+        let excerpt = excerpt(&String::from_utf8_lossy(&body));
         match classify(status.as_u16(), &body) {
             Class::NotFound => Attempt::Dead(format!(
                 "the Schema Registry answered HTTP {status}: the id is not in this registry (is \

@@ -11,7 +11,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Whether `url`'s host is this machine: `localhost`, `*.localhost`, `127.0.0.0/8` or `::1`.
-pub(crate) fn is_loopback(url: &url::Url) -> bool {
+/// The client sends `http://` only there (unless told otherwise); tools that send
+/// credentials elsewhere (the Kafka sink's Schema Registry client) apply the same rule.
+pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

@@ -23,7 +23,7 @@ use crate::Result;
 pub(crate) use authenticator::{AuthHeader, Authenticator};
 pub(crate) use errors::{classify, decode_error};
 use errors::{describe_error_body, is_dns_failure, server_error, transport_error};
-pub(crate) use host::is_loopback;
+pub use host::is_loopback;
 pub(crate) use retry::{Backoff, RetryConfig};
 
 /// Everything outside the RFC 3986 unreserved set `A-Za-z0-9-._~` is percent-encoded.

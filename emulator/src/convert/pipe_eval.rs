@@ -644,8 +644,8 @@ fn arithmetic(op: BinOp, a: Num, b: Num) -> Result<Val, String> {
     Ok(Val::Number(d))
 }
 
-/// The longest `LIKE` pattern a pipe matches, in characters (the SQL API's limit too).
-pub(crate) const LIKE_PATTERN_CHARS: usize = 1000;
+/// The longest `LIKE` pattern a pipe matches: the SQL API's limit, counted in characters.
+pub(crate) const LIKE_PATTERN_CHARS: usize = crate::sql_sandbox::LIKE_PATTERN_LIMIT as usize;
 
 /// The most steps one `LIKE` may take (a fraction of a second): text and pattern may both
 /// come from the row, and a 16 MB text against a 1,000-character pattern could take 10^10.

@@ -215,6 +215,17 @@ pub(super) fn token_type(headers: &HeaderMap) -> Option<String> {
 /// `--max-connections`).
 pub(super) const FREE_BODY_BYTES: usize = 16 << 10;
 
+/// Grows `charge` to hold a body buffer of `capacity` bytes, its first [`FREE_BODY_BYTES`]
+/// free.
+///
+/// # Errors
+/// 413 when the buffer alone is larger than the budget, 429 when others hold the room.
+fn charge_for(charge: &mut Reservation, capacity: usize) -> Result<(), ApiError> {
+    charge
+        .grow_to(capacity.saturating_sub(FREE_BODY_BYTES))
+        .map_err(|refusal| crate::service::refused(refusal, charge.budget(), capacity))
+}
+
 /// A request body, with its charge to the memory budget (the bytes past
 /// [`FREE_BODY_BYTES`]), held as long as the body is.
 pub(crate) struct ChargedBody {
@@ -265,14 +276,11 @@ pub(super) async fn read_body(
         return Err(too_large(len.to_string()));
     }
     let declared = declared.map(|d| d as usize);
-    let budget = shared.pending_budget();
-    let mut charge = budget.reservation();
+    let mut charge = shared.pending_budget().reservation();
     let mut buf = BytesMut::new();
-    if let Some(len) = declared.filter(|&d| d > FREE_BODY_BYTES) {
+    if let Some(len) = declared {
         // Refused before any byte is read when it cannot fit; allocated with the first.
-        charge
-            .grow_to(len - FREE_BODY_BYTES)
-            .map_err(|refusal| crate::service::refused(refusal, budget, len))?;
+        charge_for(&mut charge, len)?;
     }
     let deadline = shared.settings.body_read_timeout;
     let read = async {
@@ -290,9 +298,7 @@ pub(super) async fn read_body(
                     Some(d) if d >= total => d,
                     _ => buf.capacity().saturating_mul(2).clamp(total, limit),
                 };
-                charge
-                    .grow_to(capacity.saturating_sub(FREE_BODY_BYTES))
-                    .map_err(|refusal| crate::service::refused(refusal, budget, capacity))?;
+                charge_for(&mut charge, capacity)?;
                 // Exactly the capacity charged (`reserve` may round up).
                 let mut bigger = BytesMut::with_capacity(capacity);
                 bigger.extend_from_slice(&buf);

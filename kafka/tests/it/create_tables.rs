@@ -8,10 +8,22 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use snowpipe_emulator::EmulatorConfig;
 use snowpipe_kafka::demo::Lab;
+
+/// Produces `payload` to `topic` (key `k`) with the test's own producer.
+async fn send(producer: &FutureProducer, topic: &str, payload: &str) {
+    producer
+        .send(
+            FutureRecord::to(topic).key("k").payload(payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("delivered");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connectors_create_table_is_sent_before_the_channel_opens() {
@@ -19,15 +31,7 @@ async fn the_connectors_create_table_is_sent_before_the_channel_opens() {
     let lab = Lab::start_with(&[("orders", 1)], config)
         .await
         .expect("lab");
-    let producer = lab.producer().expect("producer");
-    producer
-        .send(
-            FutureRecord::to("orders").key("k").payload(r#"{"ID":1}"#),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .expect("delivered");
+    send(&lab.producer().expect("producer"), "orders", r#"{"ID":1}"#).await;
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
     // Neither table is in the lab's DDL: the sink creates each, then its row lands.
     for (layout, table, columns, row) in [
@@ -104,16 +108,12 @@ async fn the_statement_makes_a_table_that_evolves_to_the_rows() {
         .expect("lab");
     let producer = lab.producer().expect("producer");
     for id in 0..3 {
-        producer
-            .send(
-                FutureRecord::to("orders")
-                    .key("k")
-                    .payload(&format!(r#"{{"ID":{id},"NAME":"n{id}"}}"#)),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .expect("delivered");
+        send(
+            &producer,
+            "orders",
+            &format!(r#"{{"ID":{id},"NAME":"n{id}"}}"#),
+        )
+        .await;
     }
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
     let mut cmd = lab.instance_of(&bin, "evolve");
@@ -161,14 +161,7 @@ async fn a_connector_file_writes_through_a_pipe_named_like_the_table() {
         .expect("lab");
     let producer = lab.producer().expect("producer");
     for topic in ["clicks", "views"] {
-        producer
-            .send(
-                FutureRecord::to(topic).key("k").payload(r#"{"ID":1}"#),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .expect("delivered");
+        send(&producer, topic, r#"{"ID":1}"#).await;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("sink.properties");

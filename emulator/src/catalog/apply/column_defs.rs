@@ -4,12 +4,10 @@
 use sqlparser::ast::{ColumnDef, ColumnOption};
 
 use super::super::{Column, ColumnDefault, ColumnType, Ident, StatementError};
+use crate::convert::evolution::MAX_COLUMN_NAME_CHARS;
 
 /// The most columns a table may have: SQLite's (`SQLITE_MAX_COLUMN`), where it is stored.
 const MAX_COLUMNS: usize = 2_000;
-
-/// The longest column name, in characters (Snowflake's identifier limit).
-const MAX_NAME_CHARS: usize = 255;
 
 /// # Errors
 /// A duplicate name, a name over 255 characters, more than 2,000 columns, or a type or option
@@ -31,9 +29,9 @@ pub(super) fn columns(defs: &[ColumnDef]) -> Result<Vec<Column>, StatementError>
         }
         .normalized();
         let chars = name.chars().count();
-        if chars > MAX_NAME_CHARS {
+        if chars > MAX_COLUMN_NAME_CHARS {
             return Err(StatementError::Syntax(format!(
-                "a column name of {chars} characters: identifiers are at most {MAX_NAME_CHARS}"
+                "a column name of {chars} characters: identifiers are at most {MAX_COLUMN_NAME_CHARS}"
             )));
         }
         if !seen.insert(name.clone()) {
