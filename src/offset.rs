@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 ///
 /// * a token made of a **prefix and a decimal number** (`"order_42"`, `"item_7"`, or just
 ///   `"42"` with the empty prefix) is split at the run of ASCII digits that ends it; the number
-///   must be canonical (`"0"`, `"42"`: no sign, no leading zeros, fitting in a `u64`);
+///   must be canonical (`"0"`, `"42"`: no sign, no leading zeros) and may have any number of
+///   digits (a Kinesis sequence number has 56);
 /// * two such tokens with the **same prefix** compare **by their number**, so `"10"` is after
-///   `"9"` and `"order_10"` after `"order_9"`;
+///   `"9"`, `"order_10"` after `"order_9"` and `"18446744073709551616"` (2^64) after
+///   `"18446744073709551615"`;
 /// * otherwise (different prefixes, no number, a non-canonical number such as `"order_007"`)
 ///   they compare only for **equality**; [`OffsetToken::partial_cmp_numeric`] returns `None`.
 ///
@@ -96,7 +98,29 @@ impl OffsetToken {
     /// The token split into its prefix and its canonical decimal number (see the type docs):
     /// `"order_42"` gives `Some(("order_", 42))`, `"42"` gives `Some(("", 42))`, and `"abc"`,
     /// `"order_"` or `"order_007"` give `None`.
+    /// A number past `u64::MAX` still orders (see [`OffsetToken::partial_cmp_numeric`]) but
+    /// gives `None` here.
     pub fn prefixed_number(&self) -> Option<(&str, u64)> {
+        let (prefix, digits) = self.prefixed_digits()?;
+        digits.parse().ok().map(|n| (prefix, n))
+    }
+
+    /// Orders two tokens when both are a number with the same prefix (see the type docs), of
+    /// any length; `Some(Equal)` for identical tokens; `None` when they are different and not
+    /// comparable.
+    pub fn partial_cmp_numeric(&self, other: &Self) -> Option<Ordering> {
+        if self == other {
+            return Some(Ordering::Equal);
+        }
+        match (self.prefixed_digits(), other.prefixed_digits()) {
+            // Canonical numbers: the longer is the larger; of equal length, the text orders.
+            (Some((p, a)), Some((q, b))) if p == q => Some(a.len().cmp(&b.len()).then(a.cmp(b))),
+            _ => None,
+        }
+    }
+
+    /// The token split into its prefix and its canonical decimal digits, of any length.
+    fn prefixed_digits(&self) -> Option<(&str, &str)> {
         let s = self.0.as_str();
         let digits_at = s
             .bytes()
@@ -106,19 +130,7 @@ impl OffsetToken {
         if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
             return None;
         }
-        digits.parse().ok().map(|n| (prefix, n))
-    }
-
-    /// Orders two tokens when both are a number with the same prefix (see the type docs);
-    /// `Some(Equal)` for identical tokens; `None` when they are different and not comparable.
-    pub fn partial_cmp_numeric(&self, other: &Self) -> Option<Ordering> {
-        if self == other {
-            return Some(Ordering::Equal);
-        }
-        match (self.prefixed_number(), other.prefixed_number()) {
-            (Some((p, a)), Some((q, b))) if p == q => Some(a.cmp(&b)),
-            _ => None,
-        }
+        Some((prefix, digits))
     }
 
     /// Whether `self` (typically the committed token) is at or past `target`: equal, or
@@ -265,6 +277,32 @@ mod tests {
         assert_eq!(t("007").as_u64(), None);
         assert_eq!(t("x0").prefixed_number(), Some(("x", 0)));
         assert_eq!(t("order_7").as_u64(), None);
+    }
+
+    #[test]
+    fn numbers_past_u64_compare_by_value_not_text() {
+        let t = |s: &str| OffsetToken::new(s).unwrap();
+        let two_64 = t("18446744073709551616");
+        assert!(two_64.reaches(&t("18446744073709551615")));
+        assert!(!t("18446744073709551615").reaches(&two_64));
+        // As text "9" > "18446744073709551616"; as numbers it is far below.
+        assert_eq!(t("9").partial_cmp_numeric(&two_64), Some(Ordering::Less));
+        // Kinesis sequence numbers: 56 digits, ordered within a shard.
+        let a = t("49680554656172739339215971155024248448455596580506959874");
+        let b = t("49680554656172739339215971155026666300094825838856372226");
+        assert_eq!(a.partial_cmp_numeric(&b), Some(Ordering::Less));
+        assert!(b.reaches(&a) && !a.reaches(&b));
+        assert_eq!(
+            t("shard_49680554656172739339215971155026666300094825838856372226")
+                .partial_cmp_numeric(&t("shard_9")),
+            Some(Ordering::Greater)
+        );
+        // Still canonical only, and still no u64 for them.
+        assert_eq!(
+            t("0018446744073709551616").partial_cmp_numeric(&two_64),
+            None
+        );
+        assert_eq!(two_64.as_u64(), None);
     }
 
     #[test]

@@ -31,8 +31,68 @@ pub enum Command {
     /// Publish sensor readings to `sensors.<shard>`; last stdout line {"published": {...}}.
     Publish(PublishArgs),
     /// Consume the stream into Snowflake, exactly once; messages that cannot be rows go to
-    /// `<STREAM>.dlq.<shard>`; last stdout line {"consumed": {...}}.
+    /// `<STREAM>.dlq.<shard>` (NATS) or the dead-letters pipe (Kinesis); last stdout line
+    /// {"consumed": {...}}.
     Consume(ConsumeArgs),
+    /// The AWS Lambda handler for a Kinesis event source mapping (run by the Lambda runtime:
+    /// settings from the environment).
+    Lambda(LambdaArgs),
+}
+
+/// Which broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Source {
+    /// NATS JetStream (subjects as shards).
+    #[default]
+    Nats,
+    /// Amazon Kinesis Data Streams (or a local server with --kinesis-endpoint).
+    Kinesis,
+}
+
+/// The Kinesis stream.
+#[derive(Debug, Clone, Args)]
+pub struct KinesisArgs {
+    /// A local Kinesis server, e.g. http://127.0.0.1:4567 (omitted: AWS, by region).
+    #[arg(long)]
+    pub kinesis_endpoint: Option<String>,
+    /// AWS region (default: the AWS chain's, e.g. AWS_REGION or the profile).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The dead-letters pipe (Kinesis: records that cannot be readings).
+    #[arg(long, default_value = "KINESIS_DEAD_LETTERS_PIPE")]
+    pub dead_letter_pipe: String,
+}
+
+/// `sensor_stream lambda`: the handler's settings, from the function's environment.
+#[derive(Debug, Clone, Args)]
+pub struct LambdaArgs {
+    /// Destination database.
+    #[arg(long, env = "SNOWPIPE_DATABASE")]
+    pub database: String,
+    /// Destination schema.
+    #[arg(long, env = "SNOWPIPE_SCHEMA")]
+    pub schema: String,
+    /// The readings pipe (KINESIS_READINGS_PIPE of sql/setup.sql).
+    #[arg(long, env = "SNOWPIPE_PIPE")]
+    pub pipe: String,
+    /// The dead-letters pipe.
+    #[arg(
+        long,
+        env = "SNOWPIPE_DEAD_LETTER_PIPE",
+        default_value = "KINESIS_DEAD_LETTERS_PIPE"
+    )]
+    pub dead_letter_pipe: String,
+    /// The event source mapping's ParallelizationFactor (above 1: a channel per partition key).
+    #[arg(long, env = "PARALLELIZATION_FACTOR", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub parallelization_factor: u32,
+    /// `report`: answer batchItemFailures (the mapping has ReportBatchItemFailures);
+    /// `error`: fail the invocation (the mapping retries or bisects whole batches).
+    #[arg(long, env = "FAILURE_MODE", value_enum, default_value_t = crate::sensor_stream::kinesis::lambda::FailureMode::Report)]
+    pub failure_mode: crate::sensor_stream::kinesis::lambda::FailureMode,
+    /// How long rows may wait in the client before they are sent.
+    #[arg(long, env = "MAX_CLIENT_LAG", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub max_client_lag: Duration,
 }
 
 /// The broker and the stream.
@@ -83,9 +143,15 @@ pub struct ConnectArgs {
 /// `sensor_stream consume`.
 #[derive(Debug, Clone, Args)]
 pub struct ConsumeArgs {
-    /// NATS server URL, e.g. nats://127.0.0.1:4222.
-    #[arg(long)]
-    pub nats: String,
+    /// The broker.
+    #[arg(long, value_enum, default_value_t = Source::Nats)]
+    pub source: Source,
+    /// NATS server URL, e.g. nats://127.0.0.1:4222 (with --source nats).
+    #[arg(long, required_if_eq("source", "nats"))]
+    pub nats: Option<String>,
+    /// Kinesis (with --source kinesis).
+    #[command(flatten)]
+    pub kinesis: KinesisArgs,
     /// Stream and shards.
     #[command(flatten)]
     pub stream: StreamArgs,
@@ -109,6 +175,10 @@ pub struct ConsumeArgs {
 /// The all-in-one run.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
+    /// The broker: a private nats-server, or with `kinesis` a private local Kinesis server
+    /// (kinesalite) whose first shard is split halfway through.
+    #[arg(long, value_enum, default_value_t = Source::Nats)]
+    pub source: Source,
     /// Use this NATS server instead of starting a private one.
     #[arg(long)]
     pub nats: Option<String>,
@@ -198,6 +268,68 @@ mod tests {
         };
         assert_eq!(c.until_idle, Some(Duration::from_secs(3)));
         assert_eq!((c.stream.stream.as_str(), c.stream.shards), ("SENSORS", 4));
+        assert_eq!(c.source, Source::Nats);
+        assert!(Cli::try_parse_from([
+            "sensor_stream",
+            "consume",
+            "--database",
+            "D",
+            "--schema",
+            "S",
+            "--pipe",
+            "P"
+        ])
+        .is_err());
+        let cli = Cli::try_parse_from([
+            "sensor_stream",
+            "consume",
+            "--source",
+            "kinesis",
+            "--kinesis-endpoint",
+            "http://127.0.0.1:4567",
+            "--stream",
+            "sensors",
+            "--database",
+            "D",
+            "--schema",
+            "S",
+            "--pipe",
+            "P",
+            "--region",
+            "eu-west-1",
+            "--until-idle",
+            "5s",
+        ])
+        .unwrap();
+        let Some(Command::Consume(c)) = cli.command else {
+            panic!("consume")
+        };
+        assert_eq!(c.source, Source::Kinesis);
+        assert_eq!(
+            c.kinesis.kinesis_endpoint.as_deref(),
+            Some("http://127.0.0.1:4567")
+        );
+        assert_eq!(c.kinesis.dead_letter_pipe, "KINESIS_DEAD_LETTERS_PIPE");
+        let cli = Cli::try_parse_from([
+            "sensor_stream",
+            "lambda",
+            "--database",
+            "D",
+            "--schema",
+            "S",
+            "--pipe",
+            "P",
+            "--parallelization-factor",
+            "4",
+            "--failure-mode",
+            "error",
+        ])
+        .unwrap();
+        let Some(Command::Lambda(l)) = cli.command else {
+            panic!("lambda")
+        };
+        assert_eq!(l.parallelization_factor, 4);
+        assert!(Cli::try_parse_from(["sensor_stream", "--source", "kinesis"]).is_ok());
         assert!(Cli::try_parse_from(["sensor_stream", "publish", "--nats", "x"]).is_err());
         assert!(Cli::try_parse_from(["sensor_stream", "--shards", "0"]).is_err());
     }

@@ -63,11 +63,12 @@
 
 mod bad_records;
 pub mod broker;
-mod cli;
+pub mod cli;
 use crate::common;
 mod consume;
 mod dead_letter;
 mod event;
+pub mod kinesis;
 mod latency;
 pub mod nats_server;
 pub mod pipeline;
@@ -88,7 +89,14 @@ pub fn main() -> ExitCode {
         common::block_on(async {
             match cli.command {
                 Some(Command::Publish(args)) => pipeline::publish_cmd(args).await,
+                Some(Command::Consume(args)) if args.source == cli::Source::Kinesis => {
+                    kinesis::pipeline::consume_cmd(args).await
+                }
                 Some(Command::Consume(args)) => pipeline::consume_cmd(args).await,
+                Some(Command::Lambda(args)) => kinesis::pipeline::lambda_cmd(args).await,
+                None if cli.run.source == cli::Source::Kinesis => {
+                    kinesis::pipeline::run(cli.run).await
+                }
                 None => pipeline::run(cli.run).await,
             }
         })

@@ -32,12 +32,15 @@ pub const PIPE: &str = "SENSOR_READINGS_PIPE";
 pub const EMULATOR_TABLE: &str = "\"STREAMING_INGEST.SENSORS.SENSOR_READINGS\"";
 
 /// Connects with --profile or the SNOWFLAKE_* variables.
-async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
+pub(crate) async fn connect(args: &ConnectArgs) -> Result<StreamingIngestClient> {
     crate::common::connect(args.profile.as_deref(), args.max_client_lag).await
 }
 
 /// Ctrl-C: the first press calls `first`, the second `second`.
-fn on_ctrl_c(first: impl FnOnce() + Send + 'static, second: impl FnOnce() + Send + 'static) {
+pub(crate) fn on_ctrl_c(
+    first: impl FnOnce() + Send + 'static,
+    second: impl FnOnce() + Send + 'static,
+) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
@@ -122,7 +125,11 @@ pub async fn publish_cmd(args: PublishArgs) -> Result<()> {
 /// created, or a shard keeps failing.
 pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
     let shards = args.stream.shards;
-    let js = broker::connect(&args.nats).await?;
+    let nats = args
+        .nats
+        .as_deref()
+        .context("--nats is required with --source nats")?;
+    let js = broker::connect(nats).await?;
     let stream = broker::attach_stream(&js, &args.stream.stream).await?;
     let dead_letters = DeadLetters::attach(&js, &args.stream.stream, shards).await?;
     let client = connect(&args.connect).await?;
@@ -194,6 +201,39 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
     Ok(())
 }
 
+/// The all-in-one run's destination: the account of --profile / SNOWFLAKE_*, else an
+/// embedded emulator declared by `sql/setup.sql`.
+///
+/// # Errors
+/// When the emulator cannot start or the client cannot connect.
+pub(crate) async fn destination(
+    args: &RunArgs,
+) -> Result<(Option<Emulator>, StreamingIngestClient)> {
+    if crate::common::external_configured(args.connect.profile.as_deref()) {
+        return Ok((None, connect(&args.connect).await?));
+    }
+    // Sequences are per-row tokens: a request whose tokens cannot name its rows is a bug (the
+    // embedded configuration's strict offsets).
+    let commit_delay = args.commit_delay;
+    let (config, private_pem) = tokio::task::spawn_blocking(move || {
+        crate::common::embedded_config(vec![SETUP_SQL.to_string()], commit_delay)
+    })
+    .await??;
+    let emulator = Emulator::start(config)
+        .await
+        .context("cannot start the embedded emulator")?;
+    let client = StreamingIngestClient::builder()
+        .account("SENSORS")
+        .user("STREAMING_INGEST")
+        .url(emulator.url())
+        .private_key_pem(private_pem)
+        .max_client_lag(args.connect.max_client_lag)
+        .build()
+        .await
+        .context("cannot connect to the embedded emulator")?;
+    Ok((Some(emulator), client))
+}
+
 /// The all-in-one run: a private nats-server (unless --nats) and an embedded emulator (unless
 /// --profile / SNOWFLAKE_*), publish, consume, report.
 ///
@@ -215,31 +255,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             url
         }
     };
-    let external = crate::common::external_configured(args.connect.profile.as_deref());
-    let (emulator, client) = if external {
-        (None, connect(&args.connect).await?)
-    } else {
-        // Stream sequences are per-row tokens: a request whose tokens cannot name its rows is a
-        // bug (the embedded configuration's strict offsets).
-        let commit_delay = args.commit_delay;
-        let (config, private_pem) = tokio::task::spawn_blocking(move || {
-            crate::common::embedded_config(vec![SETUP_SQL.to_string()], commit_delay)
-        })
-        .await??;
-        let emulator = Emulator::start(config)
-            .await
-            .context("cannot start the embedded emulator")?;
-        let client = StreamingIngestClient::builder()
-            .account("SENSORS")
-            .user("STREAMING_INGEST")
-            .url(emulator.url())
-            .private_key_pem(private_pem)
-            .max_client_lag(args.connect.max_client_lag)
-            .build()
-            .await
-            .context("cannot connect to the embedded emulator")?;
-        (Some(emulator), client)
-    };
+    let (emulator, client) = destination(&args).await?;
     let js = broker::connect(&nats_url).await?;
     let stream = broker::attach_stream(&js, &args.stream.stream).await?;
     let dead_letters = DeadLetters::attach(&js, &args.stream.stream, shards).await?;

@@ -14,6 +14,7 @@ mod ecommerce_crash;
 mod ownership;
 mod sensor_stream_bad_records;
 mod sensor_stream_crash;
+mod sensor_stream_kinesis;
 mod ski_resort_bad_records;
 mod ski_resort_crash;
 mod ski_resort_run;

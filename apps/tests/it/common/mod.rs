@@ -9,6 +9,7 @@
 pub mod bin;
 pub mod chaos;
 pub mod ecommerce;
+pub mod lambda_esm;
 pub mod sdk_streamer;
 pub mod sensor_stream;
 pub mod table_replay;

@@ -1,0 +1,257 @@
+//! `sensor_stream lambda`: the AWS Lambda handler for a Kinesis event source mapping.
+//!
+//! Each invocation gets a batch of one shard's records (or, with `ParallelizationFactor` > 1,
+//! of one of the shard's concurrent lanes). The handler:
+//!
+//! 1. groups the records by channel: `<STREAM>_<shardId>` (the consumer's name, so the two
+//!    can take over from each other), or with `PARALLELIZATION_FACTOR` > 1
+//!    `<STREAM>_<shardId>_k<16 hex digits of SHA-256(partition key)>`;
+//! 2. writes each group through a [`Writer`]: records at or below the channel's committed
+//!    token are skipped (a redelivered or retried batch lands nothing twice), bad records are
+//!    dead letters, the rest one append;
+//! 3. waits until every group's last row is committed, then answers success. Success moves
+//!    the mapping's checkpoint past the batch, so it is never given before the rows are
+//!    committed;
+//! 4. on a failure (an append, a commit that does not come before the deadline, a fenced
+//!    channel: `OwnershipLost` means another instance opened the channel since), the writer
+//!    is dropped — the next invocation reopens it and reads its committed token — and the
+//!    answer is `batchItemFailures` naming the first record, in batch order, that is not
+//!    committed (`FAILURE_MODE=report`, for `FunctionResponseTypes: ReportBatchItemFailures`),
+//!    or an error (`FAILURE_MODE=error`, for mappings that retry or bisect whole batches).
+//!    Never success.
+//!
+//! # Why a channel per partition key when batches run in parallel
+//!
+//! With `ParallelizationFactor` N, Lambda runs up to N batches of one shard at once, each
+//! key's records in order in one lane, by a hash of the key that Lambda does not document.
+//! One channel for the shard would then get tokens out of order from several instances (and
+//! fence itself); a channel per *our* hash slot would still mix lanes. Only the partition key
+//! is known to stay in one lane and in order, so with N > 1 each key gets its own channel:
+//! its tokens increase, one batch at a time writes it, and "skip at or below the committed
+//! token" is exact. The cost is one channel per key and shard: fine for devices in the
+//! thousands (the seed has 50), not for millions of keys — use more shards and N = 1 there.
+//! `PARALLELIZATION_FACTOR` must match the mapping: N = 1 here with N > 1 there mixes lanes
+//! on one channel, which can skip records.
+//!
+//! Channels stay open in the warm instance (no open per invocation); a cold start pays the
+//! client's authentication and one open per channel it meets.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use sha2::Digest as _;
+use snowpipe_streaming::StreamingIngestClient;
+use tokio::sync::Mutex;
+
+use crate::sensor_stream::kinesis::record::Record;
+use crate::sensor_stream::kinesis::sequence::SequenceNumber;
+use crate::sensor_stream::kinesis::writer::{Target, Writer};
+
+/// Least time kept before the invocation's deadline to answer.
+const ANSWER_MARGIN: Duration = Duration::from_millis(1_500);
+
+/// How failures are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailureMode {
+    /// `batchItemFailures` from the first record not committed (the mapping must have
+    /// `FunctionResponseTypes: ["ReportBatchItemFailures"]`).
+    Report,
+    /// A function error (the mapping retries, or bisects, the whole batch).
+    Error,
+}
+
+/// The handler's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where rows go.
+    pub target: Target,
+    /// The mapping's `ParallelizationFactor`.
+    pub parallelization_factor: u32,
+    /// How failures are answered.
+    pub failure_mode: FailureMode,
+}
+
+/// The handler, shared by the invocations of one instance (one at a time).
+pub struct Handler {
+    client: StreamingIngestClient,
+    settings: Settings,
+    writers: Mutex<HashMap<String, Writer>>,
+}
+
+/// One channel's records of a batch.
+struct Group {
+    stem: String,
+    records: Vec<Record>,
+}
+
+impl Handler {
+    /// A handler writing through `client`.
+    pub fn new(client: StreamingIngestClient, settings: Settings) -> Self {
+        Handler {
+            client,
+            settings,
+            writers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Handles one invocation whose deadline is `deadline_ms` (ms since the epoch).
+    ///
+    /// # Errors
+    /// With [`FailureMode::Error`], when any record is not committed; with
+    /// [`FailureMode::Report`], only when the event is not a Kinesis batch (a record without
+    /// a shard or a sequence number): the answer names the record.
+    ///
+    /// # Cancellation
+    /// Dropping the future drops the writers in use (rows not committed are discarded by the
+    /// next open); the mapping retries the batch.
+    pub async fn handle(
+        &self,
+        event: KinesisEvent,
+        deadline_ms: u64,
+    ) -> Result<KinesisEventResponse> {
+        let order: Vec<String> = event
+            .records
+            .iter()
+            .map(|r| r.kinesis.sequence_number.clone())
+            .collect();
+        let groups = self.groups(&event.records)?;
+        let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
+        let budget = Duration::from_millis(deadline_ms.saturating_sub(now))
+            .saturating_sub(ANSWER_MARGIN)
+            .max(Duration::from_secs(1));
+        let mut writers = self.writers.lock().await;
+        let mut failed: Vec<(SequenceNumber, anyhow::Error)> = Vec::new();
+        for group in groups {
+            let writer = match writers.remove(&group.stem) {
+                Some(w) => Ok(w),
+                None => Writer::open(&self.client, &self.settings.target, &group.stem).await,
+            };
+            let result = match writer {
+                Ok(mut w) => match write_group(&mut w, &group, budget).await {
+                    Ok(()) => {
+                        writers.insert(group.stem.clone(), w);
+                        Ok(())
+                    }
+                    // The writer is dropped: the next invocation reopens and re-reads.
+                    Err(e) => Err((w.committed().cloned(), e)),
+                },
+                Err(e) => Err((None, e)),
+            };
+            if let Err((committed, e)) = result {
+                let first = group
+                    .records
+                    .iter()
+                    .find(|r| committed.as_ref().is_none_or(|c| r.seq > *c))
+                    .map(|r| r.seq.clone());
+                tracing::warn!("channel {}: {e:#}", group.stem);
+                if let Some(first) = first {
+                    failed.push((first, e));
+                }
+            }
+        }
+        drop(writers);
+        // The first record, in batch order, that is not committed.
+        let first_failed = order
+            .iter()
+            .find(|s| failed.iter().any(|(f, _)| f.as_str() == s.as_str()));
+        match (first_failed, self.settings.failure_mode) {
+            (None, _) => Ok(KinesisEventResponse::default()),
+            (Some(seq), FailureMode::Report) => {
+                let mut failure = KinesisBatchItemFailure::default();
+                failure.item_identifier = Some(seq.clone());
+                let mut response = KinesisEventResponse::default();
+                response.batch_item_failures.push(failure);
+                Ok(response)
+            }
+            (Some(seq), FailureMode::Error) => {
+                let (_, e) = failed.into_iter().next().expect("a failure");
+                Err(e.context(format!(
+                    "record {seq} and what follows it were not committed"
+                )))
+            }
+        }
+    }
+
+    fn groups(&self, records: &[KinesisEventRecord]) -> Result<Vec<Group>> {
+        let mut groups: Vec<Group> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for r in records {
+            let record = to_record(r)?;
+            let stream = r
+                .event_source_arn
+                .as_deref()
+                .and_then(|arn| arn.rsplit_once(":stream/").map(|(_, s)| s.to_owned()))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "record {} has no Kinesis stream ARN (eventSourceARN)",
+                        record.seq
+                    )
+                })?;
+            let stem = if self.settings.parallelization_factor > 1 {
+                key_channel(&stream, &record.shard_id, &record.partition_key)
+            } else {
+                crate::sensor_stream::kinesis::consume::channel_name(&stream, &record.shard_id)
+            };
+            let i = *index.entry(stem.clone()).or_insert_with(|| {
+                groups.push(Group {
+                    stem,
+                    records: Vec::new(),
+                });
+                groups.len() - 1
+            });
+            if let Some(prev) = groups[i].records.last() {
+                if prev.seq >= record.seq {
+                    bail!(
+                        "records {} and {} of channel {} are out of order in one batch, which a \
+                         Kinesis event source mapping never sends",
+                        prev.seq,
+                        record.seq,
+                        groups[i].stem
+                    );
+                }
+            }
+            groups[i].records.push(record);
+        }
+        Ok(groups)
+    }
+}
+
+/// Writes one group and waits for its rows.
+async fn write_group(writer: &mut Writer, group: &Group, budget: Duration) -> Result<()> {
+    let written = writer.write(&group.records).await?;
+    if let Some(last) = written.last_appended {
+        writer.wait_committed(&last, budget).await?;
+    }
+    Ok(())
+}
+
+/// The channel stem of one partition key of a shard (`ParallelizationFactor` > 1).
+pub fn key_channel(stream: &str, shard_id: &str, partition_key: &str) -> String {
+    let digest = sha2::Sha256::digest(partition_key.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{stream}_{shard_id}_k{hex}")
+}
+
+/// A Lambda Kinesis record as a [`Record`].
+///
+/// # Errors
+/// When the record has no `shardId:sequence` event id or its sequence number is not one.
+pub fn to_record(r: &KinesisEventRecord) -> Result<Record> {
+    let seq = SequenceNumber::parse(&r.kinesis.sequence_number)
+        .context("a Kinesis event record's sequenceNumber")?;
+    let shard_id = r
+        .event_id
+        .as_deref()
+        .and_then(|id| id.split_once(':').map(|(shard, _)| shard.to_owned()))
+        .with_context(|| format!("record {seq} has no eventID of the form shardId-…:sequence"))?;
+    Ok(Record {
+        shard_id,
+        seq,
+        partition_key: r.kinesis.partition_key.clone(),
+        data: r.kinesis.data.0.clone(),
+        arrival_ms: r.kinesis.approximate_arrival_timestamp.0.timestamp_millis(),
+    })
+}

@@ -1,0 +1,252 @@
+//! The one place a shard's records become rows: shared by the long-running consumer and the
+//! Lambda handler, so both land a record once whoever reads it, however often.
+//!
+//! A writer owns two channels of the same name stem: `<stem>` on the readings pipe and
+//! `<stem>_DLQ` on the dead-letters pipe. Each record's offset token is its sequence number.
+//! Records arrive in sequence order (a shard's, or one partition key's), so:
+//!
+//! * a record at or below the readings channel's committed token was handled: its row is
+//!   committed, or it was a bad record whose dead letter was committed before anything after
+//!   it was appended (the rule below);
+//! * a bad record above it was handled if it is at or below the dead-letters channel's
+//!   committed token;
+//! * a bad record's dead letter is appended **and committed** before any later record of the
+//!   channel is appended. Bad records are rare; this costs one commit wait each and makes the
+//!   two rules above exact after any crash.
+//!
+//! Everything else is new: appended, with per-row tokens, in one append per call.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
+
+use crate::sensor_stream::kinesis::record::{KinesisReading, Record};
+use crate::sensor_stream::kinesis::sequence::SequenceNumber;
+
+/// How long a dead letter may take to commit before the write fails.
+const DEAD_LETTER_COMMIT: Duration = Duration::from_secs(60);
+
+/// Where rows go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Database.
+    pub database: String,
+    /// Schema.
+    pub schema: String,
+    /// The readings pipe (`KINESIS_READINGS_PIPE`).
+    pub pipe: String,
+    /// The dead-letters pipe (`KINESIS_DEAD_LETTERS_PIPE`).
+    pub dead_letter_pipe: String,
+}
+
+/// What one [`Writer::write`] did.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Rows appended (not yet committed).
+    pub appended: usize,
+    /// Dead letters stored (committed).
+    pub dead_lettered: usize,
+    /// Records skipped as already handled (a redelivery, a replay after a crash).
+    pub skipped: usize,
+    /// The last appended row's sequence number.
+    pub last_appended: Option<SequenceNumber>,
+    /// The event time (ms) of every appended row, in order.
+    pub event_ms: Vec<i64>,
+}
+
+/// The two channels of one stem, and what they have committed.
+pub struct Writer {
+    readings: Channel,
+    dead_letters: Channel,
+    committed: Option<SequenceNumber>,
+    dead_committed: Option<SequenceNumber>,
+}
+
+impl Writer {
+    /// Opens (and so takes over) the channels `<stem>` and `<stem>_DLQ`.
+    ///
+    /// # Errors
+    /// When a channel cannot be opened, or its committed token is not a sequence number.
+    ///
+    /// # Cancellation
+    /// Dropping the future leaves whatever channel was opened to the next open.
+    pub async fn open(client: &StreamingIngestClient, target: &Target, stem: &str) -> Result<Self> {
+        let open = |pipe: &str, name: String| {
+            let pipe = client.pipe(&target.database, &target.schema, pipe);
+            async move {
+                pipe.open_channel(&name).await.with_context(|| {
+                    format!(
+                        "cannot open channel {name} on pipe {}.{}.{}",
+                        target.database,
+                        target.schema,
+                        pipe.name()
+                    )
+                })
+            }
+        };
+        let readings = open(&target.pipe, stem.to_owned()).await?;
+        let dead_letters = open(&target.dead_letter_pipe, format!("{stem}_DLQ")).await?;
+        let (committed, dead_committed) = (committed_of(&readings)?, committed_of(&dead_letters)?);
+        Ok(Writer {
+            readings,
+            dead_letters,
+            committed,
+            dead_committed,
+        })
+    }
+
+    /// The readings channel's name.
+    pub fn name(&self) -> &str {
+        self.readings.name()
+    }
+
+    /// The readings channel (to watch its commits and row errors).
+    pub fn channel(&self) -> &Channel {
+        &self.readings
+    }
+
+    /// The readings channel's committed sequence number, as of the last open or wait.
+    pub fn committed(&self) -> Option<&SequenceNumber> {
+        self.committed.as_ref()
+    }
+
+    /// Appends what is new in `records` (in sequence order); see the module docs.
+    ///
+    /// # Errors
+    /// When an append, a dead letter or its commit fails (`OwnershipLost` among them): the
+    /// writer should then be dropped and the records given again to a new one.
+    ///
+    /// # Cancellation
+    /// Dropping the future may leave rows appended and not committed; a new writer's open
+    /// discards them, and the records are read again.
+    pub async fn write(&mut self, records: &[Record]) -> Result<Written> {
+        let mut out = Written::default();
+        let mut rows: Vec<(KinesisReading, OffsetToken)> = Vec::new();
+        for record in records {
+            if self.committed.as_ref().is_some_and(|c| record.seq <= *c) {
+                out.skipped += 1;
+                continue;
+            }
+            match record.reading() {
+                Ok((row, ms)) => {
+                    rows.push((row, record.seq.token()));
+                    out.event_ms.push(ms);
+                    out.last_appended = Some(record.seq.clone());
+                }
+                Err(_)
+                    if self
+                        .dead_committed
+                        .as_ref()
+                        .is_some_and(|d| record.seq <= *d) =>
+                {
+                    out.skipped += 1;
+                }
+                Err(bad) => {
+                    let token = record.seq.token();
+                    let letter = record.dead_letter(&bad);
+                    tracing::warn!(
+                        "{} {}: not a sensor reading ({bad}); dead-lettered to {}",
+                        record.shard_id,
+                        record.seq,
+                        self.dead_letters.name()
+                    );
+                    self.dead_letters
+                        .append_rows_with_tokens([(letter, token.clone())])
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "dead-lettering {} to {} failed",
+                                record.seq,
+                                self.dead_letters.name()
+                            )
+                        })?;
+                    self.dead_letters
+                        .wait_for_commit(&token, DEAD_LETTER_COMMIT)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "the dead letter of {} did not commit on {}",
+                                record.seq,
+                                self.dead_letters.name()
+                            )
+                        })?;
+                    self.dead_committed = Some(record.seq.clone());
+                    out.dead_lettered += 1;
+                }
+            }
+        }
+        if !rows.is_empty() {
+            out.appended = rows.len();
+            self.readings
+                .append_rows_with_tokens(rows.iter().map(|(r, t)| (r, t.clone())))
+                .await
+                .with_context(|| format!("append to channel {} failed", self.readings.name()))?;
+        }
+        Ok(out)
+    }
+
+    /// Waits until the readings channel has committed `seq`.
+    ///
+    /// # Errors
+    /// When it does not within `timeout`, or the channel fails (`OwnershipLost` among them).
+    ///
+    /// # Cancellation
+    /// Safe: nothing is changed by waiting.
+    pub async fn wait_committed(&mut self, seq: &SequenceNumber, timeout: Duration) -> Result<()> {
+        self.readings
+            .wait_for_commit(&seq.token(), timeout)
+            .await
+            .with_context(|| {
+                format!("channel {}: {seq} was not committed", self.readings.name())
+            })?;
+        if self.committed.as_ref().is_none_or(|c| c < seq) {
+            self.committed = Some(seq.clone());
+        }
+        Ok(())
+    }
+
+    /// Records a committed token seen on the readings channel's watch.
+    ///
+    /// # Errors
+    /// When it is not a sequence number.
+    pub fn note_committed(
+        &mut self,
+        token: Option<OffsetToken>,
+    ) -> Result<Option<&SequenceNumber>> {
+        if let Some(t) = token {
+            let seq = SequenceNumber::from_token(&t, self.readings.name())?;
+            if self.committed.as_ref().is_none_or(|c| *c < seq) {
+                self.committed = Some(seq);
+            }
+        }
+        Ok(self.committed.as_ref())
+    }
+
+    /// Closes both channels (after the caller waited for what it appended).
+    ///
+    /// # Errors
+    /// When a close fails.
+    ///
+    /// # Cancellation
+    /// Dropping the future drops the channels unclosed; nothing committed is lost.
+    pub async fn close(self) -> Result<()> {
+        let name = self.readings.name().to_owned();
+        self.readings
+            .close()
+            .await
+            .with_context(|| format!("closing channel {name} failed"))?;
+        self.dead_letters
+            .close()
+            .await
+            .with_context(|| format!("closing channel {name}_DLQ failed"))?;
+        Ok(())
+    }
+}
+
+fn committed_of(channel: &Channel) -> Result<Option<SequenceNumber>> {
+    channel
+        .latest_committed_offset_token()
+        .map(|t| SequenceNumber::from_token(&t, channel.name()))
+        .transpose()
+}
