@@ -81,7 +81,7 @@ impl Record {
     /// rules are the NATS path's (`reading.rs`).
     ///
     /// # Errors
-    /// A [`BadRecord`] naming what is wrong.
+    /// A `BadRecord` naming what is wrong.
     pub fn reading(&self) -> Result<(KinesisReading, i64), BadRecord> {
         let (r, event_ms): (Reading, i64) = Reading::decode(&self.data, 0, 0, self.arrival_ms)?;
         Ok((
