@@ -13,6 +13,18 @@ use anyhow::{bail, Context, Result};
 use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 use snowpipe_streaming::ClientBuilder;
 
+/// The first of `names` found as a file in a `PATH` directory or, after those, in `extra`
+/// (where a package installs a server that is not on every user's `PATH`, e.g. `/usr/sbin`).
+pub fn find_executable(names: &[&str], extra: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .chain(extra.iter().map(PathBuf::from))
+        .collect();
+    names
+        .iter()
+        .find_map(|name| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()))
+}
+
 /// The name of a JSON value's type with its article (`a number`, `null`), for the reasons a
 /// bad record is refused.
 pub fn json_type_name(v: &serde_json::Value) -> &'static str {

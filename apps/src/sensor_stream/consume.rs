@@ -26,7 +26,6 @@
 //! process opened the shard's channel): that is final, so the shard stops without reopening
 //! and [`consume_all`] returns it, dropping the other shards' channels.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,7 +40,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::sensor_stream::broker;
 use crate::sensor_stream::dead_letter::{DeadLetters, Letter, Outcome};
-use crate::sensor_stream::latency::Histogram;
+use crate::sensor_stream::latency::{Histogram, Pending};
 use crate::sensor_stream::reading::{BadRecord, Reading};
 
 /// Where rows go and how they are read.
@@ -150,12 +149,6 @@ fn committed_seq(token: Option<OffsetToken>, channel: &str) -> Result<u64> {
     }
 }
 
-/// Rows appended and not yet seen committed, by append.
-struct Sent {
-    last: u64,
-    event_ms: Vec<i64>,
-}
-
 /// Consumes every shard until `opts.until` (or `stop`), one task per shard; messages that
 /// cannot become rows go to `dead_letters`.
 ///
@@ -259,7 +252,7 @@ async fn session(
     let mut read = committed;
     // The last offset token appended.
     let mut last_appended = committed;
-    let mut sent: VecDeque<Sent> = VecDeque::new();
+    let mut sent: Pending<u64> = Pending::default();
     let mut messages = broker::shard_messages(&source.stream, shard, committed + 1, false)
         .await?
         .ready_chunks(opts.batch_max);
@@ -318,7 +311,7 @@ async fn session(
                 if let Some(last) = rows.last().map(|r| r.token) {
                     append_batch(&channel, &rows).await?;
                     s.appended.fetch_add(rows.len() as u64, Ordering::Relaxed);
-                    sent.push_back(Sent { last, event_ms });
+                    sent.push(last, event_ms);
                     last_appended = last;
                     last_new = Instant::now();
                 }
@@ -450,19 +443,19 @@ fn note_row_errors(
 }
 
 /// Takes the appends up to `committed` off `sent` and records their rows' latency.
-fn record_commits(sent: &mut VecDeque<Sent>, committed: u64, s: &ShardStats) {
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut done = Histogram::default();
-    while sent.front().is_some_and(|b| b.last <= committed) {
-        let Some(batch) = sent.pop_front() else { break };
-        for ms in batch.event_ms {
-            done.record(now - ms);
-        }
+fn record_commits(sent: &mut Pending<u64>, committed: u64, s: &ShardStats) {
+    let event_ms = sent.take_committed(&committed);
+    if event_ms.is_empty() {
+        return;
     }
-    if done.count() > 0 {
-        s.committed_rows.fetch_add(done.count(), Ordering::Relaxed);
-        lock(&s.latency).merge(&done);
-        lock(&s.window).merge(&done);
+    let now = chrono::Utc::now().timestamp_millis();
+    s.committed_rows
+        .fetch_add(event_ms.len() as u64, Ordering::Relaxed);
+    for histogram in [&s.latency, &s.window] {
+        let mut h = lock(histogram);
+        for ms in &event_ms {
+            h.record(now - ms);
+        }
     }
 }
 
@@ -479,17 +472,9 @@ mod tests {
     fn commits_pop_whole_appends_and_record_their_rows() {
         let s = ShardStats::default();
         let now = chrono::Utc::now().timestamp_millis();
-        let mut sent: VecDeque<Sent> = [
-            Sent {
-                last: 5,
-                event_ms: vec![now - 1_000, now - 900],
-            },
-            Sent {
-                last: 9,
-                event_ms: vec![now - 500],
-            },
-        ]
-        .into();
+        let mut sent: Pending<u64> = Pending::default();
+        sent.push(5, vec![now - 1_000, now - 900]);
+        sent.push(9, vec![now - 500]);
         record_commits(&mut sent, 4, &s);
         assert_eq!(sent.len(), 2);
         record_commits(&mut sent, 7, &s);

@@ -1,5 +1,8 @@
 //! Publish → committed latency: a histogram with 1 ms buckets up to 2 minutes (flat memory
-//! on long runs), and its percentiles.
+//! on long runs), its percentiles, and [`Pending`], the appends whose rows are timed when
+//! their commit is seen (both consumers, NATS and Kinesis, keep one per shard).
+
+use std::collections::VecDeque;
 
 /// Buckets of 1 ms; the last one holds everything longer.
 const BUCKETS: usize = 120_001;
@@ -90,9 +93,66 @@ impl Histogram {
     }
 }
 
+/// Appends not yet seen committed, oldest first: each append's last offset token (a stream
+/// sequence, a Kinesis sequence number) and the event times (ms) of its rows.
+#[derive(Debug)]
+pub struct Pending<T> {
+    sent: VecDeque<(T, Vec<i64>)>,
+}
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending {
+            sent: VecDeque::new(),
+        }
+    }
+}
+
+impl<T: Ord> Pending<T> {
+    /// Notes an append whose last token is `last`.
+    pub fn push(&mut self, last: T, event_ms: Vec<i64>) {
+        self.sent.push_back((last, event_ms));
+    }
+
+    /// Whether every append was seen committed.
+    pub fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+    }
+
+    /// Appends not seen committed.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.sent.len()
+    }
+
+    /// Takes off the appends whose last token is at or below `committed` (whole appends:
+    /// their rows commit together) and returns the event times of their rows.
+    pub fn take_committed(&mut self, committed: &T) -> Vec<i64> {
+        let mut event_ms = Vec::new();
+        while self.sent.front().is_some_and(|(last, _)| last <= committed) {
+            if let Some((_, ms)) = self.sent.pop_front() {
+                event_ms.extend(ms);
+            }
+        }
+        event_ms
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_appends_leave_whole_and_in_order() {
+        let mut p: Pending<u64> = Pending::default();
+        p.push(5, vec![1, 2]);
+        p.push(9, vec![3]);
+        assert!(p.take_committed(&4).is_empty());
+        assert_eq!(p.take_committed(&8), [1, 2]);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p.take_committed(&9), [3]);
+        assert!(p.is_empty());
+    }
 
     #[test]
     fn percentiles_by_nearest_rank() {

@@ -1,7 +1,5 @@
 //! A private `nats-server -js` process: the system binary on a free 127.0.0.1 port with its
 //! store in a directory of ours, stopped (and reaped) on drop.
-//!
-//! Self-contained (std, tempfile, libc) so the crash test can include this same file.
 
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -19,11 +17,7 @@ pub fn binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("NATS_SERVER") {
         return Some(PathBuf::from(p));
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .map(|dir| dir.join("nats-server"))
-        .find(|p| p.is_file())
+    crate::common::find_executable(&["nats-server"], &["/usr/sbin", "/usr/local/sbin"])
 }
 
 /// A running `nats-server` with JetStream.

@@ -55,6 +55,21 @@ pub(crate) fn on_ctrl_c(
     });
 }
 
+/// A consumer's stop flag: raised by the first Ctrl-C (what was read is committed first);
+/// the second exits at once (130). Keep the sender: dropping it closes the flag.
+pub(crate) fn stop_on_ctrl_c() -> (Arc<watch::Sender<bool>>, watch::Receiver<bool>) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let raise = stop_tx.clone();
+    on_ctrl_c(
+        move || {
+            let _ = raise.send(true);
+        },
+        || std::process::exit(130),
+    );
+    (stop_tx, stop_rx)
+}
+
 fn consume_options(stream: &str, shards: u32, args: &ConnectArgs, until: Until) -> ConsumeOptions {
     ConsumeOptions {
         stream: stream.to_string(),
@@ -141,17 +156,7 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
         ..consume_options(&args.stream.stream, shards, &args.connect, until)
     };
     let stats = Arc::new(ConsumeStats::new(shards));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stop_tx = Arc::new(stop_tx);
-    {
-        let stop_tx = stop_tx.clone();
-        on_ctrl_c(
-            move || {
-                let _ = stop_tx.send(true);
-            },
-            || std::process::exit(130),
-        );
-    }
+    let (_stop, stop_rx) = stop_on_ctrl_c();
     let (progress_tx, progress_rx) = watch::channel(false);
     let progress = report::spawn_progress(
         stream.clone(),

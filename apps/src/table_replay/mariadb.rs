@@ -21,13 +21,7 @@ pub struct MariaDb {
 
 /// Finds `mariadbd` (or `mysqld`) on PATH or in /usr/sbin.
 pub fn server_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .collect::<Vec<_>>();
-    ["mariadbd", "mysqld"]
-        .iter()
-        .find_map(|name| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()))
+    crate::common::find_executable(&["mariadbd", "mysqld"], &["/usr/sbin", "/usr/local/sbin"])
 }
 
 fn install_db_binary(server: &Path) -> Option<PathBuf> {

@@ -28,7 +28,7 @@ use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 
 use crate::common;
 use snowpipe_apps::sensor_stream::nats_server;
@@ -38,7 +38,6 @@ use crate::common::bin::Guard;
 const STREAM: &str = "SENSORS";
 const DLQ_STREAM: &str = "SENSORS_DLQ";
 const SHARDS: u32 = 2;
-use snowpipe_apps::sensor_stream::pipeline::SETUP_SQL;
 const TABLE: &str = "\"STREAMING_INGEST.SENSORS.SENSOR_READINGS\"";
 
 /// Messages that cannot become rows, and the start of the reason the consumer must give.
@@ -238,16 +237,7 @@ impl Setup {
         let nats = nats_server::NatsServer::start(Some(&dir.path().join("nats")))
             .expect("start nats-server");
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let mut config = EmulatorConfig::default();
-        config.ddl = vec![SETUP_SQL.to_string()];
-        config.public_keys = vec![common::TEST_PUBLIC_KEY.to_string()];
-        config.commit_delay = Duration::from_millis(200);
-        config.strict_offsets = true;
-        let emulator = rt
-            .block_on(Emulator::start(config))
-            .expect("start the emulator");
-        let key = dir.path().join("key.p8");
-        std::fs::write(&key, common::TEST_KEY).unwrap();
+        let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
         Setup {
             bin: common::bin::sensor_stream_bin(),
             _dir: dir,

@@ -18,15 +18,13 @@ use std::time::Duration;
 use snowpipe_apps::sensor_stream::kinesis::{
     aws, report, sequence::SequenceNumber, server, shards, stream,
 };
-use snowpipe_apps::sensor_stream::pipeline::SETUP_SQL;
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 
 use crate::common;
 use crate::common::bin::Guard;
 use crate::common::lambda_esm::{self, Mapping, Pool, Tally};
 
 const READINGS: &str = "\"STREAMING_INGEST.SENSORS.KINESIS_READINGS\"";
-const DEAD: &str = "\"STREAMING_INGEST.SENSORS.KINESIS_DEAD_LETTERS\"";
 
 struct Setup {
     rt: tokio::runtime::Runtime,
@@ -59,21 +57,7 @@ fn setup(test: &str, stream_name: &str, shard_count: u32) -> Option<Setup> {
     rt.block_on(stream::ensure(&kinesis, stream_name, shard_count))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = EmulatorConfig::default();
-    config.ddl = vec![SETUP_SQL.to_string()];
-    config.public_keys = vec![common::TEST_PUBLIC_KEY.to_string()];
-    config.commit_delay = Duration::from_millis(200);
-    config.strict_offsets = true;
-    let emulator = rt
-        .block_on(Emulator::start(config))
-        .expect("start the emulator");
-    let key = dir.path().join("key.p8");
-    std::fs::write(&key, common::TEST_KEY).unwrap();
-    std::fs::set_permissions(
-        &key,
-        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
-    )
-    .unwrap();
+    let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
     Some(Setup {
         rt,
         server: srv,
@@ -141,31 +125,9 @@ fn records(n: usize, bad: &[usize], salt: usize) -> Vec<(String, Vec<u8>)> {
 }
 
 struct Landed {
-    rows: Vec<(String, String)>,
+    /// (partition key, sequence number, INGESTED_AT ms) of every reading.
     keys: Vec<(String, String, i64)>,
     dead: Vec<(String, String)>,
-}
-
-fn landed(s: &Setup) -> Landed {
-    let q = |sql: &str| s.emulator.query(sql).unwrap();
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
-    let rows = q(&format!(
-        "SELECT SHARD_ID, SEQUENCE_NUMBER, PARTITION_KEY, INGESTED_AT FROM {READINGS}"
-    ));
-    let dead = q(&format!("SELECT SHARD_ID, SEQUENCE_NUMBER FROM {DEAD}"));
-    Landed {
-        rows: rows.iter().map(|r| (text(&r[0]), text(&r[1]))).collect(),
-        keys: rows
-            .iter()
-            .map(|r| {
-                let t = chrono::DateTime::parse_from_rfc3339(&text(&r[3]))
-                    .map(|t| t.timestamp_millis())
-                    .unwrap_or_else(|_| panic!("INGESTED_AT {:?}", r[3]));
-                (text(&r[2]), text(&r[1]), t)
-            })
-            .collect(),
-        dead: dead.iter().map(|r| (text(&r[0]), text(&r[1]))).collect(),
-    }
 }
 
 /// Every record of the stream exactly once in the tables; children after their parents.
@@ -173,10 +135,15 @@ fn assert_exactly_once(s: &Setup, name: &str, expect_dead: usize) -> Landed {
     let seqs =
         s.rt.block_on(stream::all_sequences(&s.kinesis, name))
             .unwrap();
-    let l = landed(s);
-    let checks = report::check(&seqs, &l.rows, &l.dead);
-    eprint!("{}", report::format(&checks));
-    for (shard, c) in &checks {
+    let parents: BTreeMap<String, Vec<String>> =
+        s.rt.block_on(shards::list(&s.kinesis, name))
+            .unwrap()
+            .into_iter()
+            .map(|(id, i)| (id, i.parents))
+            .collect();
+    let r = report::against_emulator(&s.emulator, &seqs, &parents).unwrap();
+    eprint!("{}", report::format(&r.checks));
+    for (shard, c) in &r.checks {
         assert!(
             c.exact(),
             "shard {shard}: lost {:?} duplicated {:?} extra {:?}",
@@ -185,25 +152,29 @@ fn assert_exactly_once(s: &Setup, name: &str, expect_dead: usize) -> Landed {
             c.extra
         );
     }
-    assert_eq!(l.dead.len(), expect_dead, "dead letters");
+    assert_eq!(r.dead.len(), expect_dead, "dead letters");
     let total: usize = seqs.values().map(Vec::len).sum();
-    assert_eq!(l.rows.len() + l.dead.len(), total);
-    // Lineage: no child row ingested before a parent's last.
-    let listed = s.rt.block_on(shards::list(&s.kinesis, name)).unwrap();
-    let parents: BTreeMap<String, Vec<String>> =
-        listed.into_iter().map(|(id, i)| (id, i.parents)).collect();
-    let mut spans: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for ((shard, _), (_, _, t)) in l.rows.iter().zip(&l.keys) {
-        let e = spans.entry(shard.clone()).or_insert((*t, *t));
-        e.0 = e.0.min(*t);
-        e.1 = e.1.max(*t);
-    }
-    let violations = report::lineage_violations(&parents, &spans);
+    let rows: usize = r.checks.values().map(|c| c.rows).sum();
+    assert_eq!(rows + r.dead.len(), total);
     assert!(
-        violations.is_empty(),
-        "child rows before their parent's last: {violations:?}"
+        r.violations.is_empty(),
+        "child rows before their parent's last: {:?}",
+        r.violations
     );
-    l
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let keys = s
+        .emulator
+        .query(&format!(
+            "SELECT PARTITION_KEY, SEQUENCE_NUMBER, INGESTED_AT FROM {READINGS}"
+        ))
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let t = report::time_ms(&r[2]).unwrap_or_else(|| panic!("INGESTED_AT {:?}", r[2]));
+            (text(&r[0]), text(&r[1]), t)
+        })
+        .collect();
+    Landed { keys, dead: r.dead }
 }
 
 fn put(

@@ -12,7 +12,7 @@
 //! GetRecords is called at most every `poll` per shard (Kinesis allows 5 calls a second per
 //! shard); throttling and expired iterators are retried after the last record handled.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use crate::sensor_stream::kinesis::record::Record;
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
 use crate::sensor_stream::kinesis::shards::{self, ShardInfo};
 use crate::sensor_stream::kinesis::writer::{Target, Writer};
-use crate::sensor_stream::latency::Histogram;
+use crate::sensor_stream::latency::{Histogram, Pending};
 
 /// How the consumer reads and when it stops.
 #[derive(Debug, Clone)]
@@ -153,12 +153,6 @@ enum End {
     Stopped,
 }
 
-/// Rows appended and not yet seen committed.
-struct Sent {
-    last: SequenceNumber,
-    event_ms: Vec<i64>,
-}
-
 async fn session(
     client: &StreamingIngestClient,
     kinesis: &Client,
@@ -177,7 +171,7 @@ async fn session(
     // The last record read (handled or skipped): where to resume after an expired iterator.
     let mut read: Option<SequenceNumber> = writer.committed().cloned();
     let mut iterator = Some(shard_iterator(kinesis, &opts.stream, shard_id, read.as_ref()).await?);
-    let mut sent: VecDeque<Sent> = VecDeque::new();
+    let mut sent: Pending<SequenceNumber> = Pending::default();
     let mut last_appended: Option<SequenceNumber> = None;
     let mut last_new = Instant::now();
     let ended = loop {
@@ -222,10 +216,7 @@ async fn session(
         }
         let written = writer.write(&records).await?;
         if let Some(last) = written.last_appended.clone() {
-            sent.push_back(Sent {
-                last: last.clone(),
-                event_ms: written.event_ms,
-            });
+            sent.push(last.clone(), written.event_ms);
             last_appended = Some(last);
         }
         update(progress, shard_id, |p| {
@@ -280,24 +271,20 @@ async fn session(
 fn note_commits(
     writer: &mut Writer,
     token: Option<OffsetToken>,
-    sent: &mut VecDeque<Sent>,
+    sent: &mut Pending<SequenceNumber>,
     progress: &Progress,
     shard_id: &str,
 ) -> Result<()> {
     let Some(committed) = writer.note_committed(token)?.cloned() else {
         return Ok(());
     };
+    let event_ms = sent.take_committed(&committed);
     let now = chrono::Utc::now().timestamp_millis();
-    let mut done = Histogram::default();
-    while sent.front().is_some_and(|s| s.last <= committed) {
-        let Some(s) = sent.pop_front() else { break };
-        for ms in s.event_ms {
-            done.record(now - ms);
-        }
-    }
     update(progress, shard_id, |p| {
-        p.rows += done.count();
-        p.latency.merge(&done);
+        p.rows += event_ms.len() as u64;
+        for ms in &event_ms {
+            p.latency.record(now - ms);
+        }
         p.committed = Some(committed);
     });
     Ok(())

@@ -81,10 +81,11 @@ pub struct Handler {
     writers: Mutex<HashMap<String, Writer>>,
 }
 
-/// One channel's records of a batch.
+/// One channel's records of a batch, and where each stands in the batch.
 struct Group {
     stem: String,
     records: Vec<Record>,
+    positions: Vec<usize>,
 }
 
 impl Handler {
@@ -112,18 +113,14 @@ impl Handler {
         event: KinesisEvent,
         deadline_ms: u64,
     ) -> Result<KinesisEventResponse> {
-        let order: Vec<String> = event
-            .records
-            .iter()
-            .map(|r| r.kinesis.sequence_number.clone())
-            .collect();
         let groups = self.groups(&event.records)?;
         let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
         let budget = Duration::from_millis(deadline_ms.saturating_sub(now))
             .saturating_sub(ANSWER_MARGIN)
             .max(Duration::from_secs(1));
         let mut writers = self.writers.lock().await;
-        let mut failed: Vec<(SequenceNumber, anyhow::Error)> = Vec::new();
+        // Per failed group: the batch position of its first record not committed.
+        let mut failed: Vec<(usize, anyhow::Error)> = Vec::new();
         for group in groups {
             let writer = match writers.remove(&group.stem) {
                 Some(w) => Ok(w),
@@ -144,41 +141,37 @@ impl Handler {
                 let first = group
                     .records
                     .iter()
-                    .find(|r| committed.as_ref().is_none_or(|c| r.seq > *c))
-                    .map(|r| r.seq.clone());
+                    .position(|r| committed.as_ref().is_none_or(|c| r.seq > *c));
                 tracing::warn!("channel {}: {e:#}", group.stem);
-                if let Some(first) = first {
-                    failed.push((first, e));
+                if let Some(i) = first {
+                    failed.push((group.positions[i], e));
                 }
             }
         }
         drop(writers);
         // The first record, in batch order, that is not committed.
-        let first_failed = order
-            .iter()
-            .find(|s| failed.iter().any(|(f, _)| f.as_str() == s.as_str()));
-        match (first_failed, self.settings.failure_mode) {
-            (None, _) => Ok(KinesisEventResponse::default()),
-            (Some(seq), FailureMode::Report) => {
+        let Some((at, e)) = failed.into_iter().min_by_key(|(at, _)| *at) else {
+            return Ok(KinesisEventResponse::default());
+        };
+        let seq = &event.records[at].kinesis.sequence_number;
+        match self.settings.failure_mode {
+            FailureMode::Report => {
                 let mut failure = KinesisBatchItemFailure::default();
                 failure.item_identifier = Some(seq.clone());
                 let mut response = KinesisEventResponse::default();
                 response.batch_item_failures.push(failure);
                 Ok(response)
             }
-            (Some(seq), FailureMode::Error) => {
-                let (_, e) = failed.into_iter().next().expect("a failure");
-                Err(e.context(format!(
-                    "record {seq} and what follows it were not committed"
-                )))
-            }
+            FailureMode::Error => Err(e.context(format!(
+                "record {seq} and what follows it were not committed"
+            ))),
         }
     }
 
     fn groups(&self, records: &[KinesisEventRecord]) -> Result<Vec<Group>> {
         let mut groups: Vec<Group> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
-        for r in records {
+        for (at, r) in records.iter().enumerate() {
             let record = to_record(r)?;
             let stream = r
                 .event_source_arn
@@ -199,6 +192,7 @@ impl Handler {
                 groups.push(Group {
                     stem,
                     records: Vec::new(),
+                    positions: Vec::new(),
                 });
                 groups.len() - 1
             });
@@ -214,6 +208,7 @@ impl Handler {
                 }
             }
             groups[i].records.push(record);
+            groups[i].positions.push(at);
         }
         Ok(groups)
     }

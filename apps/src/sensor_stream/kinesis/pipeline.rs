@@ -16,9 +16,9 @@ use crate::sensor_stream::kinesis::lambda::{Handler, Settings};
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
 use crate::sensor_stream::kinesis::server::KinesisServer;
 use crate::sensor_stream::kinesis::writer::Target;
-use crate::sensor_stream::kinesis::{aws, report, stream};
+use crate::sensor_stream::kinesis::{aws, report, shards, stream};
 use crate::sensor_stream::latency::Histogram;
-use crate::sensor_stream::pipeline::{connect, destination, on_ctrl_c, DATABASE, SCHEMA};
+use crate::sensor_stream::pipeline::{connect, destination, stop_on_ctrl_c, DATABASE, SCHEMA};
 use crate::sensor_stream::publish::check_rate;
 
 /// The readings pipe of `sql/setup.sql`.
@@ -51,17 +51,7 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
         until_idle: args.until_idle,
         max_failures: 8,
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stop_tx = Arc::new(stop_tx);
-    {
-        let stop_tx = stop_tx.clone();
-        on_ctrl_c(
-            move || {
-                let _ = stop_tx.send(true);
-            },
-            || std::process::exit(130),
-        );
-    }
+    let (_stop, stop_rx) = stop_on_ctrl_c();
     let progress: Progress = Progress::default();
     let started = Instant::now();
     let result = consume::consume(&client, &kinesis, &opts, progress.clone(), stop_rx).await;
@@ -208,44 +198,16 @@ pub async fn run(args: RunArgs) -> Result<()> {
         return Ok(());
     };
     let stream_seqs = stream::all_sequences(&kinesis, &name).await?;
-    let query = |sql: String| {
-        tokio::task::block_in_place(|| emulator.query(&sql)).context("cannot query the emulator")
-    };
-    let pairs = |rows: Vec<Vec<serde_json::Value>>| -> Vec<(String, String)> {
-        rows.into_iter()
-            .map(|r| {
-                (
-                    r[0].as_str().unwrap_or_default().to_owned(),
-                    r[1].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
-    };
-    let rows = pairs(query(format!(
-        "SELECT SHARD_ID, SEQUENCE_NUMBER FROM \"{DATABASE}.{SCHEMA}.KINESIS_READINGS\""
-    ))?);
-    let dead = pairs(query(format!(
-        "SELECT SHARD_ID, SEQUENCE_NUMBER FROM \"{DATABASE}.{SCHEMA}.KINESIS_DEAD_LETTERS\""
-    ))?);
-    let checks = report::check(&stream_seqs, &rows, &dead);
-    print!("{}", report::format(&checks));
-    let lineage = crate::sensor_stream::kinesis::shards::list(&kinesis, &name).await?;
-    let parents: BTreeMap<String, Vec<String>> =
-        lineage.into_iter().map(|(id, s)| (id, s.parents)).collect();
-    let spans = query(format!(
-        "SELECT SHARD_ID, MIN(INGESTED_AT), MAX(INGESTED_AT) FROM \"{DATABASE}.{SCHEMA}.KINESIS_READINGS\" GROUP BY SHARD_ID"
-    ))?;
-    let ingested: BTreeMap<String, (i64, i64)> = spans
+    let parents: BTreeMap<String, Vec<String>> = shards::list(&kinesis, &name)
+        .await?
         .into_iter()
-        .filter_map(|r| {
-            Some((
-                r[0].as_str()?.to_owned(),
-                (time_ms(&r[1])?, time_ms(&r[2])?),
-            ))
-        })
+        .map(|(id, s)| (id, s.parents))
         .collect();
-    let violations = report::lineage_violations(&parents, &ingested);
-    let exact = checks.values().all(report::ShardCheck::exact);
+    let landed = tokio::task::block_in_place(|| {
+        report::against_emulator(&emulator, &stream_seqs, &parents)
+    })?;
+    print!("{}", report::format(&landed.checks));
+    let exact = landed.checks.values().all(report::ShardCheck::exact);
     println!(
         "{} records: {}; children after their parents: {}",
         thousands(published),
@@ -254,28 +216,16 @@ pub async fn run(args: RunArgs) -> Result<()> {
         } else {
             "NOT exactly once"
         },
-        if violations.is_empty() {
+        if landed.violations.is_empty() {
             "yes".to_string()
         } else {
-            format!("NO {violations:?}")
+            format!("NO {:?}", landed.violations)
         },
     );
-    if !exact || !violations.is_empty() {
+    if !landed.exact() {
         bail!("the tables do not hold the stream exactly once");
     }
     Ok(())
-}
-
-/// An emulator timestamp value in ms.
-fn time_ms(v: &serde_json::Value) -> Option<i64> {
-    let s = v.as_str()?;
-    let t = chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp_millis())
-        .or_else(|_| {
-            chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%d %H:%M:%S%.f")
-                .map(|t| t.and_utc().timestamp_millis())
-        });
-    t.ok()
 }
 
 /// Publishes `count` readings at `rate`, five of them bad, splitting the first shard halfway.

@@ -3,8 +3,86 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use anyhow::{Context, Result};
+use snowpipe_emulator::Emulator;
+
 use crate::common::{format_table, thousands};
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
+use crate::sensor_stream::pipeline::{DATABASE, SCHEMA};
+
+/// The two tables of `sql/setup.sql` as the emulator names them.
+const READINGS: &str = "KINESIS_READINGS";
+const DEAD_LETTERS: &str = "KINESIS_DEAD_LETTERS";
+
+/// What landed in an emulator, checked against the stream.
+#[derive(Debug)]
+pub struct Reconciled {
+    /// Every shard's check.
+    pub checks: BTreeMap<String, ShardCheck>,
+    /// Children with a row ingested before a parent's last: `(child, parent)`.
+    pub violations: Vec<(String, String)>,
+    /// The dead letters, as (shard, sequence number).
+    pub dead: Vec<(String, String)>,
+}
+
+impl Reconciled {
+    /// Every record once, and every child after its parents.
+    pub fn exact(&self) -> bool {
+        self.checks.values().all(ShardCheck::exact) && self.violations.is_empty()
+    }
+}
+
+/// Reads `KINESIS_READINGS` and `KINESIS_DEAD_LETTERS` from `emulator` and checks them
+/// against `stream` (every record's sequence number, by shard) and `parents` (each shard's).
+///
+/// # Errors
+/// When the emulator cannot be queried, or an `INGESTED_AT` is not a timestamp.
+pub fn against_emulator(
+    emulator: &Emulator,
+    stream: &BTreeMap<String, Vec<SequenceNumber>>,
+    parents: &BTreeMap<String, Vec<String>>,
+) -> Result<Reconciled> {
+    let query = |table: &str, columns: &str, rest: &str| {
+        emulator
+            .query(&format!(
+                "SELECT {columns} FROM \"{DATABASE}.{SCHEMA}.{table}\" {rest}"
+            ))
+            .with_context(|| format!("cannot read {table} from the emulator"))
+    };
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let pairs = |rows: Vec<Vec<serde_json::Value>>| -> Vec<(String, String)> {
+        rows.iter().map(|r| (text(&r[0]), text(&r[1]))).collect()
+    };
+    let rows = pairs(query(READINGS, "SHARD_ID, SEQUENCE_NUMBER", "")?);
+    let dead = pairs(query(DEAD_LETTERS, "SHARD_ID, SEQUENCE_NUMBER", "")?);
+    let mut ingested = BTreeMap::new();
+    for r in query(
+        READINGS,
+        "SHARD_ID, MIN(INGESTED_AT), MAX(INGESTED_AT)",
+        "GROUP BY SHARD_ID",
+    )? {
+        let span = time_ms(&r[1]).zip(time_ms(&r[2]));
+        let span = span.with_context(|| format!("shard {}: INGESTED_AT {r:?}", text(&r[0])))?;
+        ingested.insert(text(&r[0]), span);
+    }
+    Ok(Reconciled {
+        checks: check(stream, &rows, &dead),
+        violations: lineage_violations(parents, &ingested),
+        dead,
+    })
+}
+
+/// An emulator timestamp value (RFC 3339, or `YYYY-MM-DD HH:MM:SS.fff`) in ms.
+pub fn time_ms(v: &serde_json::Value) -> Option<i64> {
+    let s = v.as_str()?;
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%d %H:%M:%S%.f")
+                .map(|t| t.and_utc().timestamp_millis())
+        });
+    t.ok()
+}
 
 /// One shard's records against the tables.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -17,11 +17,7 @@ pub fn binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("KINESALITE") {
         return Some(PathBuf::from(p));
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/local/bin"), PathBuf::from("/usr/bin")])
-        .map(|dir| dir.join("kinesalite"))
-        .find(|p| p.is_file())
+    crate::common::find_executable(&["kinesalite"], &["/usr/local/bin", "/usr/bin"])
 }
 
 /// A running kinesalite.

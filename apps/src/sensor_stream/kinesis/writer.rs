@@ -43,8 +43,6 @@ pub struct Target {
 /// What one [`Writer::write`] did.
 #[derive(Debug, Default)]
 pub struct Written {
-    /// Rows appended (not yet committed).
-    pub appended: usize,
     /// Dead letters stored (committed).
     pub dead_lettered: usize,
     /// Records skipped as already handled (a redelivery, a replay after a crash).
@@ -94,11 +92,6 @@ impl Writer {
             committed,
             dead_committed,
         })
-    }
-
-    /// The readings channel's name.
-    pub fn name(&self) -> &str {
-        self.readings.name()
     }
 
     /// The readings channel (to watch its commits and row errors).
@@ -177,7 +170,6 @@ impl Writer {
             }
         }
         if !rows.is_empty() {
-            out.appended = rows.len();
             self.readings
                 .append_rows_with_tokens(rows.iter().map(|(r, t)| (r, t.clone())))
                 .await

@@ -56,8 +56,6 @@ struct RuntimeApi {
 pub struct Instance {
     child: Child,
     queue: mpsc::Sender<Pending>,
-    pub invocations: usize,
-    pub started: Instant,
 }
 
 impl Instance {
@@ -103,8 +101,6 @@ impl Instance {
         Instance {
             child: cmd.spawn().expect("spawn sensor_stream lambda"),
             queue: tx,
-            invocations: 0,
-            started: Instant::now(),
         }
     }
 
@@ -114,7 +110,6 @@ impl Instance {
         event: &serde_json::Value,
         kill_after: Option<Duration>,
     ) -> Outcome {
-        self.invocations += 1;
         let id = format!("req-{}", uuid::Uuid::new_v4());
         let (tx, mut rx) = oneshot::channel();
         if self.queue.send((id, event.to_string(), tx)).await.is_err() {

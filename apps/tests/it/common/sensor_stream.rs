@@ -1,9 +1,13 @@
 //! The `sensor_stream` process tests' broker check and consumer command.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use snowpipe_emulator::{Emulator, EmulatorConfig};
 use std::process::{Command, Stdio};
 
 use snowpipe_apps::sensor_stream::nats_server;
+use snowpipe_apps::sensor_stream::pipeline::SETUP_SQL;
 
 /// Whether `nats-server` is installed. Without it the `sensor_stream` `test` skips, saying
 /// how to install it, except under `CI=true`, where a missing server is a failure.
@@ -51,4 +55,25 @@ pub fn consume_cmd(
         .env_remove("SNOWFLAKE_PRIVATE_KEY")
         .stdin(Stdio::null());
     cmd
+}
+
+/// An in-process emulator declared by sensor_stream's `sql/setup.sql` (strict offsets, 200 ms
+/// commits), and the test key written to `dir/key.p8` (mode 0600) for child processes.
+pub fn start_emulator(rt: &tokio::runtime::Runtime, dir: &Path) -> (Emulator, PathBuf) {
+    let mut config = EmulatorConfig::default();
+    config.ddl = vec![SETUP_SQL.to_string()];
+    config.public_keys = vec![crate::common::TEST_PUBLIC_KEY.to_string()];
+    config.commit_delay = Duration::from_millis(200);
+    config.strict_offsets = true;
+    let emulator = rt
+        .block_on(Emulator::start(config))
+        .expect("start the emulator");
+    let key = dir.join("key.p8");
+    std::fs::write(&key, crate::common::TEST_KEY).unwrap();
+    std::fs::set_permissions(
+        &key,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .unwrap();
+    (emulator, key)
 }
