@@ -73,3 +73,4 @@ pub mod sink;
 pub mod subscription;
 pub mod topic_table;
 pub mod value_format;
+pub mod walk;

@@ -47,6 +47,8 @@ use prost_reflect::{
     ReflectMessage as _, Value,
 };
 
+use crate::walk::Walk;
+
 /// The file name the registry's schema text is compiled as.
 const FILE_NAME: &str = "schema.proto";
 /// The most message indexes a value may hold (nesting deeper than this is garbage).
@@ -89,13 +91,14 @@ impl ProtoSchema {
         Ok(Self { messages })
     }
 
-    /// The JSON text of the row `body` (the value after the 5-byte header) is.
+    /// The JSON text of the row `body` (the value after the 5-byte header) is, at most about
+    /// `max_len` bytes.
     ///
     /// # Errors
     /// The dead-letter reason: message indexes that are cut short or name no message of the
     /// schema, a payload that does not decode as that message, a value this sink refuses
-    /// (see the module docs).
-    pub fn to_json(&self, body: &[u8]) -> Result<String, String> {
+    /// (see the module docs), a row that grows past `max_len`.
+    pub fn to_json(&self, body: &[u8], max_len: usize) -> Result<String, String> {
         let (indexes, payload) = message_indexes(body)?;
         let descriptor = self.message_at(&indexes)?;
         let message = DynamicMessage::decode(descriptor.clone(), payload).map_err(|e| {
@@ -105,7 +108,7 @@ impl ProtoSchema {
             )
         })?;
         let mut out = String::new();
-        write_message(&message, &mut out, 0)?;
+        write_message(&message, &mut out, Walk::new(max_len))?;
         Ok(out)
     }
 
@@ -191,10 +194,11 @@ fn read_zigzag(rest: &mut &[u8]) -> Result<i64, String> {
     Err("a Protobuf message index is not a varint".into())
 }
 
-fn write_message(message: &DynamicMessage, out: &mut String, depth: usize) -> Result<(), String> {
-    if depth > MAX_DEPTH {
+fn write_message(message: &DynamicMessage, out: &mut String, at: Walk) -> Result<(), String> {
+    if at.depth > MAX_DEPTH {
         return Err(format!("the message nests deeper than {MAX_DEPTH} levels"));
     }
+    at.check_len(out.len())?;
     out.push('{');
     let descriptor = message.descriptor();
     let mut first = true;
@@ -234,7 +238,7 @@ fn write_message(message: &DynamicMessage, out: &mut String, depth: usize) -> Re
                 write_str(out, member.name());
                 out.push(':');
                 if message.has_field(&member) {
-                    write_value(&member, &message.get_field(&member), out, depth).map_err(|e| {
+                    write_value(&member, &message.get_field(&member), out, at).map_err(|e| {
                         format!("field {}.{}: {e}", descriptor.full_name(), member.name())
                     })?;
                 } else {
@@ -253,7 +257,7 @@ fn write_message(message: &DynamicMessage, out: &mut String, depth: usize) -> Re
             out.push_str("null");
             continue;
         }
-        write_value(&field, &message.get_field(&field), out, depth)
+        write_value(&field, &message.get_field(&field), out, at)
             .map_err(|e| format!("field {}: {e}", path()))?;
     }
     out.push('}');
@@ -264,7 +268,7 @@ fn write_value(
     field: &FieldDescriptor,
     value: &Value,
     out: &mut String,
-    depth: usize,
+    at: Walk,
 ) -> Result<(), String> {
     match value {
         Value::List(items) => {
@@ -273,7 +277,7 @@ fn write_value(
                 if i > 0 {
                     out.push(',');
                 }
-                write_single(field, &field.kind(), item, out, depth)?;
+                write_single(field, &field.kind(), item, out, at)?;
             }
             out.push(']');
             Ok(())
@@ -311,7 +315,7 @@ fn write_value(
                         out.push(',');
                     }
                 }
-                write_single(field, &value_kind, value, out, depth)?;
+                write_single(field, &value_kind, value, out, at)?;
                 if !strings {
                     out.push(']');
                 }
@@ -319,7 +323,7 @@ fn write_value(
             out.push(if strings { '}' } else { ']' });
             Ok(())
         }
-        single => write_single(field, &field.kind(), single, out, depth),
+        single => write_single(field, &field.kind(), single, out, at),
     }
 }
 
@@ -328,7 +332,7 @@ fn write_single(
     kind: &Kind,
     value: &Value,
     out: &mut String,
-    depth: usize,
+    at: Walk,
 ) -> Result<(), String> {
     match value {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -379,14 +383,14 @@ fn write_single(
                          (kafka/docs/connector-compatibility.md §6.19)"
                     ))
                 }
-                _ => write_message(m, out, depth + 1)?,
+                _ => write_message(m, out, at.deeper())?,
             }
         }
         Value::List(_) | Value::Map(_) => {
             return Err(format!("a nested list or map in {}", field.full_name()))
         }
     }
-    Ok(())
+    at.check_len(out.len())
 }
 
 /// A `google.protobuf.Timestamp` as Connect's `Timestamp` (milliseconds, the sub-millisecond
@@ -415,6 +419,9 @@ fn write_str(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod tests {
+    /// The row limit of the tests that do not test it.
+    const ROW: usize = 1 << 20;
+
     use super::*;
     use prost::Message as _;
 
@@ -503,7 +510,7 @@ import "google/protobuf/struct.proto";
             "qty": [1, -2], "counts": {"b": "2", "a": "1"}, "delta": -3,
             "lines": [{"sku": "x"}]}"#;
         let got = schema
-            .to_json(&body(&schema, b"\x00", "shop.Order", json))
+            .to_json(&body(&schema, b"\x00", "shop.Order", json), ROW)
             .unwrap();
         assert_eq!(
             got,
@@ -511,7 +518,10 @@ import "google/protobuf/struct.proto";
         );
         // Unset fields: proto3 defaults, an absent message and an unset `optional` as null.
         let got = schema
-            .to_json(&body(&schema, b"\x00", "shop.Order", r#"{"maybe": ""}"#))
+            .to_json(
+                &body(&schema, b"\x00", "shop.Order", r#"{"maybe": ""}"#),
+                ROW,
+            )
             .unwrap();
         assert_eq!(
             got,
@@ -519,14 +529,14 @@ import "google/protobuf/struct.proto";
         );
         // The message indexes pick the message: [1] is Customer, [0, 0] Order.Line.
         let customer = body(&schema, b"\x02\x02", "shop.Customer", r#"{"name": "n"}"#);
-        assert_eq!(schema.to_json(&customer).unwrap(), r#"{"name":"n"}"#);
+        assert_eq!(schema.to_json(&customer, ROW).unwrap(), r#"{"name":"n"}"#);
         let line = body(
             &schema,
             b"\x04\x00\x00",
             "shop.Order.Line",
             r#"{"sku": "s"}"#,
         );
-        assert_eq!(schema.to_json(&line).unwrap(), r#"{"sku":"s"}"#);
+        assert_eq!(schema.to_json(&line, ROW).unwrap(), r#"{"sku":"s"}"#);
     }
 
     /// A `Node` nested `levels` deep (each level a length-delimited field 1), after the
@@ -545,6 +555,51 @@ import "google/protobuf/struct.proto";
         body
     }
 
+    /// Two bytes of payload per empty sub-message, each written with its 30 fields' defaults
+    /// (~450 bytes): 50,000 of them would be a 22 MB row. It is refused when the row passes
+    /// the limit, having built no more than the limit and one value.
+    #[test]
+    fn empty_sub_messages_that_ask_for_a_huge_row_are_refused_at_the_row_limit() {
+        let fields: String = (1..=30)
+            .map(|i| format!("int32 field_{i} = {i}; "))
+            .collect();
+        let schema = ProtoSchema::parse(&format!(
+            "syntax = \"proto3\"; message Outer {{ repeated Inner items = 1; }} \
+             message Inner {{ {fields} }}"
+        ))
+        .unwrap();
+        let body = |n: usize| {
+            let mut body = vec![0u8];
+            for _ in 0..n {
+                body.extend([0x0a, 0x00]);
+            }
+            body
+        };
+        let small = schema.to_json(&body(10), ROW).unwrap();
+        assert_eq!(small.matches("\"field_30\":0").count(), 10);
+        if let Ok(n) = std::env::var("PROTO_AMPLIFICATION_ITEMS") {
+            // Measurement: `PROTO_AMPLIFICATION_ITEMS=500000 cargo test … -- --nocapture`.
+            let body = body(n.parse().unwrap());
+            for limit in [ROW, usize::MAX] {
+                let t = std::time::Instant::now();
+                let r = schema.to_json(&body, limit);
+                let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+                let peak = status
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM"))
+                    .unwrap_or("");
+                eprintln!(
+                    "body {} B, limit {limit}: {:?} in {:?}; process {peak}",
+                    body.len(),
+                    r.map(|t| t.len()),
+                    t.elapsed()
+                );
+            }
+        }
+        let err = schema.to_json(&body(50_000), ROW).unwrap_err();
+        assert!(err.contains("grows past 1048576 bytes"), "{err}");
+    }
+
     /// The decoder stops at prost's recursion limit (100 messages), as deep as the writer goes
     /// ([`MAX_DEPTH`]): a deeper payload is a dead letter, never a stack overflow, and one at
     /// the limit decodes on half of a tokio worker's stack in this (debug) build.
@@ -557,7 +612,7 @@ import "google/protobuf/struct.proto";
                     let schema =
                         ProtoSchema::parse("syntax = \"proto3\"; message Node { Node next = 1; }")
                             .unwrap();
-                    schema.to_json(&nested(levels))
+                    schema.to_json(&nested(levels), ROW)
                 })
                 .unwrap()
                 .join()
@@ -579,7 +634,9 @@ import "google/protobuf/struct.proto";
     fn the_connectors_v4_shapes() {
         let schema = ProtoSchema::parse(PROTO).unwrap();
         let json = |name: &str, index: &[u8], value: &str| {
-            schema.to_json(&body(&schema, index, name, value)).unwrap()
+            schema
+                .to_json(&body(&schema, index, name, value), ROW)
+                .unwrap()
         };
         assert_eq!(
             json("shop.WithOneof", b"\x02\x04", r#"{"id": 1, "b": 7}"#),
@@ -627,7 +684,7 @@ import "google/protobuf/struct.proto";
         let m = DynamicMessage::deserialize(proto2.messages[0].clone(), &mut de).unwrap();
         let mut body = vec![0u8];
         body.extend(m.encode_to_vec());
-        assert_eq!(proto2.to_json(&body).unwrap(), r#"{"x":null,"y":5}"#);
+        assert_eq!(proto2.to_json(&body, ROW).unwrap(), r#"{"x":null,"y":5}"#);
     }
 
     #[test]
@@ -649,7 +706,7 @@ import "google/protobuf/struct.proto";
             (&enum_9, "9 is not a value of enum shop.Tier"),
         ];
         for (body, why) in cases {
-            let err = schema.to_json(body).unwrap_err();
+            let err = schema.to_json(body, ROW).unwrap_err();
             assert!(err.contains(why), "{body:?}: {err}");
         }
         for (text, why) in [

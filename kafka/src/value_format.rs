@@ -225,8 +225,13 @@ impl Decoder {
     /// # Cancellation
     /// Waits while the registry cannot answer ([`Registry::schema`]); dropping the future ends
     /// the wait, with nothing cached or lost.
-    pub async fn to_json(&self, value: &[u8], layout: LayoutKind) -> Result<String, Failure> {
-        self.json_as(self.format, value, layout).await
+    pub async fn to_json(
+        &self,
+        value: &[u8],
+        layout: LayoutKind,
+        max_len: usize,
+    ) -> Result<String, Failure> {
+        self.json_as(self.format, value, layout, max_len).await
     }
 
     /// [`Self::to_json`] for bytes of `format` (a key's, `--key-converter`).
@@ -241,10 +246,11 @@ impl Decoder {
         format: ValueFormat,
         value: &[u8],
         layout: LayoutKind,
+        max_len: usize,
     ) -> Result<String, Failure> {
         let (id, body) = split_header(value).map_err(Failure::Dead)?;
         let schema = self.registry.schema(id).await?;
-        Self::decode(format, id, body, &schema, layout).map_err(Failure::Dead)
+        Self::decode(format, id, body, &schema, layout, max_len).map_err(Failure::Dead)
     }
 
     /// `body` (of a message with schema `id`) decoded with `schema`, as [`Self::to_json`].
@@ -254,6 +260,7 @@ impl Decoder {
         body: &[u8],
         schema: &Registered,
         layout: LayoutKind,
+        max_len: usize,
     ) -> Result<String, String> {
         let any = layout == LayoutKind::RecordContent;
         match (format, schema) {
@@ -265,14 +272,14 @@ impl Decoder {
                 };
                 json.map_err(|e| format!("schema id {id}: {e}"))
             }
-            (ValueFormat::Protobuf, Registered::Protobuf(s)) => {
-                s.to_json(body).map_err(|e| format!("schema id {id}: {e}"))
-            }
+            (ValueFormat::Protobuf, Registered::Protobuf(s)) => s
+                .to_json(body, max_len)
+                .map_err(|e| format!("schema id {id}: {e}")),
             (ValueFormat::JsonSchema, Registered::Json(s)) => {
                 let text = std::str::from_utf8(body).map_err(|e| {
                     format!("schema id {id}: the JSON Schema payload is not UTF-8 ({e})")
                 })?;
-                s.to_json(text, any)
+                s.to_json(text, any, max_len)
                     .map_err(|e| format!("schema id {id}: {e}"))
             }
             (format, other) => Err(format!(
@@ -333,7 +340,10 @@ impl Decoder {
             };
             let json = match record.value {
                 None => None,
-                Some(bytes) => match self.to_json(bytes, options.layout.kind).await {
+                Some(bytes) => match self
+                    .to_json(bytes, options.layout.kind, options.max_row_bytes)
+                    .await
+                {
                     // A value that decodes to null is Kafka Connect's tombstone.
                     Ok(json) if json.trim() == "null" => None,
                     Ok(json) => Some(json),
@@ -348,7 +358,10 @@ impl Decoder {
             let key_format = options.layout.key_converter.registry_format();
             let key = match (record.key, key_format.filter(|_| options.metadata)) {
                 (Some(k), Some(format)) => {
-                    match self.json_as(format, k, LayoutKind::RecordContent).await {
+                    match self
+                        .json_as(format, k, LayoutKind::RecordContent, options.max_row_bytes)
+                        .await
+                    {
                         Ok(json) => Some(json),
                         Err(Failure::Dead(why)) => {
                             out.dead.push((i, format!("the key: {why}")));

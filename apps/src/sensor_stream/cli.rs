@@ -205,6 +205,20 @@ pub struct RunArgs {
     pub commit_delay: Duration,
 }
 
+/// The process's arguments, with `lambda` added when the program is named `bootstrap` and has
+/// none: the name AWS Lambda's OS-only runtimes (`provided.al2023`) start, so the one binary,
+/// copied to `bootstrap`, is the function.
+pub fn arguments(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<_> = args.into_iter().collect();
+    let named_bootstrap = args.first().is_some_and(|a| {
+        std::path::Path::new(a).file_name() == Some(std::ffi::OsStr::new("bootstrap"))
+    });
+    if named_bootstrap && args.len() == 1 {
+        args.push("lambda".into());
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -214,6 +228,34 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_binary_named_bootstrap_is_the_lambda_handler() {
+        let args = |args: &[&str]| -> Vec<String> {
+            arguments(args.iter().map(|a| (*a).into()))
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            args(&["/var/task/bootstrap"]),
+            ["/var/task/bootstrap", "lambda"]
+        );
+        assert_eq!(args(&["bootstrap"]), ["bootstrap", "lambda"]);
+        assert_eq!(args(&["sensor_stream"]), ["sensor_stream"]);
+        assert_eq!(args(&["/opt/bootstrapper"]), ["/opt/bootstrapper"]);
+        assert_eq!(
+            args(&["bootstrap", "publish", "--nats", "n"]),
+            ["bootstrap", "publish", "--nats", "n"]
+        );
+        let lambda = Cli::try_parse_from(
+            args(&["bootstrap"])
+                .into_iter()
+                .chain(["--database", "D", "--schema", "S", "--pipe", "P"].map(String::from)),
+        )
+        .unwrap();
+        assert!(matches!(lambda.command, Some(Command::Lambda(_))));
     }
 
     #[test]

@@ -85,7 +85,7 @@ use crate::sensor_stream::cli::{Cli, Command};
 /// The `sensor_stream` command line.
 pub fn main() -> ExitCode {
     common::main(|| {
-        let cli = Cli::parse();
+        let cli = Cli::parse_from(cli::arguments(std::env::args_os()));
         common::block_on(async {
             match cli.command {
                 Some(Command::Publish(args)) => pipeline::publish_cmd(args).await,

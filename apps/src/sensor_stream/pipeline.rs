@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use snowpipe_emulator::Emulator;
+use snowpipe_streaming::sql::SqlClient;
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::watch;
 
@@ -206,6 +207,15 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
     Ok(())
 }
 
+/// The embedded emulator of an all-in-one run, with a SQL API client on it (in the setup's
+/// database and schema) for the reconciliation.
+pub(crate) struct Embedded {
+    /// The emulator; dropped at the end of the run.
+    pub emulator: Emulator,
+    /// The SQL API on `emulator`.
+    pub sql: SqlClient,
+}
+
 /// The all-in-one run's destination: the account of --profile / SNOWFLAKE_*, else an
 /// embedded emulator declared by `sql/setup.sql`.
 ///
@@ -213,7 +223,7 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
 /// When the emulator cannot start or the client cannot connect.
 pub(crate) async fn destination(
     args: &RunArgs,
-) -> Result<(Option<Emulator>, StreamingIngestClient)> {
+) -> Result<(Option<Embedded>, StreamingIngestClient)> {
     if crate::common::external_configured(args.connect.profile.as_deref()) {
         return Ok((None, connect(&args.connect).await?));
     }
@@ -227,16 +237,23 @@ pub(crate) async fn destination(
     let emulator = Emulator::start(config)
         .await
         .context("cannot start the embedded emulator")?;
-    let client = StreamingIngestClient::builder()
+    let builder = StreamingIngestClient::builder()
         .account("SENSORS")
         .user("STREAMING_INGEST")
         .url(emulator.url())
         .private_key_pem(private_pem)
-        .max_client_lag(args.connect.max_client_lag)
+        .max_client_lag(args.connect.max_client_lag);
+    let sql = builder
+        .clone()
+        .build_sql()
+        .context("cannot set up the SQL API client on the embedded emulator")?
+        .database(DATABASE)
+        .schema(SCHEMA);
+    let client = builder
         .build()
         .await
         .context("cannot connect to the embedded emulator")?;
-    Ok((Some(emulator), client))
+    Ok((Some(Embedded { emulator, sql }), client))
 }
 
 /// The all-in-one run: a private nats-server (unless --nats) and an embedded emulator (unless
@@ -260,7 +277,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
             url
         }
     };
-    let (emulator, client) = destination(&args).await?;
+    let (embedded, client) = destination(&args).await?;
+    let emulator = embedded.map(|e| e.emulator);
     let js = broker::connect(&nats_url).await?;
     let stream = broker::attach_stream(&js, &args.stream.stream).await?;
     let dead_letters = DeadLetters::attach(&js, &args.stream.stream, shards).await?;

@@ -19,12 +19,11 @@ use snowpipe_apps::sensor_stream::kinesis::{
     aws, report, sequence::SequenceNumber, server, shards, stream,
 };
 use snowpipe_emulator::Emulator;
+use snowpipe_streaming::sql::SqlClient;
 
 use crate::common;
 use crate::common::bin::Guard;
 use crate::common::lambda_esm::{self, Mapping, Pool, Tally};
-
-const READINGS: &str = "\"STREAMING_INGEST.SENSORS.KINESIS_READINGS\"";
 
 struct Setup {
     rt: tokio::runtime::Runtime,
@@ -32,6 +31,8 @@ struct Setup {
     kinesis: aws_sdk_kinesis::Client,
     emulator: Emulator,
     key: PathBuf,
+    /// The SQL API on the emulator: what the tests read the tables through.
+    sql: SqlClient,
     _dir: tempfile::TempDir,
 }
 
@@ -58,12 +59,22 @@ fn setup(test: &str, stream_name: &str, shard_count: u32) -> Option<Setup> {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
+    let sql = snowpipe_streaming::StreamingIngestClient::builder()
+        .account("SENSORS")
+        .user("STREAMING_INGEST")
+        .url(emulator.url())
+        .private_key_file(&key)
+        .build_sql()
+        .unwrap()
+        .database("STREAMING_INGEST")
+        .schema("SENSORS");
     Some(Setup {
         rt,
         server: srv,
         kinesis,
         emulator,
         key,
+        sql,
         _dir: dir,
     })
 }
@@ -141,7 +152,9 @@ fn assert_exactly_once(s: &Setup, name: &str, expect_dead: usize) -> Landed {
             .into_iter()
             .map(|(id, i)| (id, i.parents))
             .collect();
-    let r = report::against_emulator(&s.emulator, &seqs, &parents).unwrap();
+    let r =
+        s.rt.block_on(report::against_tables(&s.sql, &seqs, &parents))
+            .unwrap();
     eprint!("{}", report::format(&r.checks));
     for (shard, c) in &r.checks {
         assert!(
@@ -161,20 +174,26 @@ fn assert_exactly_once(s: &Setup, name: &str, expect_dead: usize) -> Landed {
         "child rows before their parent's last: {:?}",
         r.violations
     );
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
-    let keys = s
-        .emulator
-        .query(&format!(
-            "SELECT PARTITION_KEY, SEQUENCE_NUMBER, INGESTED_AT FROM {READINGS}"
-        ))
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let t = report::time_ms(&r[2]).unwrap_or_else(|| panic!("INGESTED_AT {:?}", r[2]));
-            (text(&r[0]), text(&r[1]), t)
-        })
-        .collect();
+    let keys = query(
+        s,
+        "SELECT PARTITION_KEY, SEQUENCE_NUMBER, INGESTED_AT FROM KINESIS_READINGS",
+    )
+    .into_iter()
+    .map(|r| {
+        let t =
+            report::time_ms(r[2].as_deref()).unwrap_or_else(|| panic!("INGESTED_AT {:?}", r[2]));
+        let text = |i: usize| r[i].clone().unwrap_or_default();
+        (text(0), text(1), t)
+    })
+    .collect();
     Landed { keys, dead: r.dead }
+}
+
+/// Every row of `statement`, through the SQL API.
+fn query(s: &Setup, statement: &str) -> Vec<Vec<Option<String>>> {
+    s.rt.block_on(s.sql.query(statement))
+        .unwrap_or_else(|e| panic!("{statement}: {e}"))
+        .rows
 }
 
 fn put(
@@ -212,6 +231,7 @@ fn run_mapping(s: &Setup, m: &Mapping, env: Vec<(String, String)>, instances: us
         tally.bisections.load(Ordering::Relaxed),
         tally.discarded.lock().unwrap().len(),
     );
+    eprintln!("mapping: {}", tally.timings());
     tally
 }
 
@@ -397,12 +417,9 @@ fn consumer_killed_twice_through_a_split_lands_every_reading_once() {
         );
         c.0.kill().unwrap(); // SIGKILL
         let _ = c.0.wait();
-        let n = s
-            .emulator
-            .query(&format!("SELECT COUNT(*) FROM {READINGS}"))
-            .unwrap()[0][0]
-            .as_i64()
-            .unwrap();
+        let n = query(&s, "SELECT COUNT(*) FROM KINESIS_READINGS")[0][0]
+            .clone()
+            .unwrap_or_default();
         eprintln!("kill {kill}: {n} rows landed so far");
     }
     s.rt.block_on(producer).unwrap();

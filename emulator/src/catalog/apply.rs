@@ -20,7 +20,8 @@ mod expression_depth;
 mod statement_text;
 mod table_options;
 
-use column_defs::columns;
+use crate::convert::evolution::MAX_COLUMN_NAME_CHARS;
+use column_defs::{columns, MAX_COLUMNS};
 use statement_text::{is_unmodelled, strip_error_logging, structured_array};
 
 impl Catalog {
@@ -296,6 +297,9 @@ impl Catalog {
                 name: name.display(),
             });
         };
+        // Names looked up in a set, not column by column: a statement may add many.
+        let mut names: std::collections::HashSet<String> =
+            table.columns.iter().map(|c| c.name.clone()).collect();
         for operation in alter.operations {
             match operation {
                 AlterTableOperation::AddColumn {
@@ -306,7 +310,7 @@ impl Catalog {
                     let column = columns(std::slice::from_ref(&column_def))?
                         .pop()
                         .expect("one column definition gives one column");
-                    if table.column(&column.name).is_some() {
+                    if names.contains(&column.name) {
                         if if_not_exists {
                             continue;
                         }
@@ -316,6 +320,14 @@ impl Catalog {
                             name.display()
                         )));
                     }
+                    if table.columns.len() >= MAX_COLUMNS {
+                        return Err(StatementError::Syntax(format!(
+                            "{} would have more than {MAX_COLUMNS} columns, the most the \
+                             emulator stores per table (SQLite's limit)",
+                            name.display()
+                        )));
+                    }
+                    names.insert(column.name.clone());
                     table.columns.push(column);
                 }
                 AlterTableOperation::AlterColumn {
@@ -603,14 +615,28 @@ pub(super) fn qualify(session: &Session, parts: &[Ident]) -> Result<Qualified, S
     })
 }
 
+/// The parts of an object's name.
+///
+/// # Errors
+/// A part over 255 characters (Snowflake's identifier limit, as for columns), or an
+/// identifier function.
 pub(super) fn idents(name: &ObjectName) -> Result<Vec<Ident>, StatementError> {
     name.0
         .iter()
         .map(|part| match part {
-            ObjectNamePart::Identifier(ident) => Ok(Ident {
-                value: ident.value.clone(),
-                quoted: ident.quote_style.is_some(),
-            }),
+            ObjectNamePart::Identifier(ident) => {
+                let chars = ident.value.chars().count();
+                if chars > MAX_COLUMN_NAME_CHARS {
+                    return Err(StatementError::Syntax(format!(
+                        "a name of {chars} characters: identifiers are at most \
+                         {MAX_COLUMN_NAME_CHARS}"
+                    )));
+                }
+                Ok(Ident {
+                    value: ident.value.clone(),
+                    quoted: ident.quote_style.is_some(),
+                })
+            }
             ObjectNamePart::Function(_) => Err(StatementError::Unsupported(format!(
                 "identifier functions in names ({name})"
             ))),

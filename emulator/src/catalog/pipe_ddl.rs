@@ -1,6 +1,7 @@
 //! A small dedicated parser for `CREATE PIPE ... AS COPY INTO ... [FROM TABLE(DATA_SOURCE(...))]`
 //! and `DROP PIPE`, which sqlparser does not accept. It works on sqlparser tokens.
 
+use crate::convert::evolution::MAX_COLUMN_NAME_CHARS;
 use sqlparser::tokenizer::{Token, Word};
 
 use super::pipe_expr::{self, PipeExpr};
@@ -334,6 +335,12 @@ impl<'a> Parser<'a> {
 
     fn ident(&mut self) -> Result<Ident, String> {
         let word = self.word()?;
+        let chars = word.value.chars().count();
+        if chars > MAX_COLUMN_NAME_CHARS {
+            return Err(format!(
+                "a name of {chars} characters: identifiers are at most {MAX_COLUMN_NAME_CHARS}"
+            ));
+        }
         Ok(Ident {
             value: word.value.clone(),
             quoted: word.quote_style.is_some(),

@@ -195,7 +195,7 @@ pub fn convert_row_for_pipe(
                 return Err(RowError {
                     column: None,
                     kind: RowErrorKind::from_message(&message),
-                    message: format!("WHERE: {message}"),
+                    message: format!("WHERE: {}", bounded_message(message)),
                 })
             }
         }
@@ -216,7 +216,8 @@ pub fn convert_row_for_pipe(
         };
         let column = &columns[target];
         let value = pipe_eval::eval(&item.expr, &ctx, &column.name).map_err(|message| {
-            RowError::column(column, RowErrorKind::from_message(&message), message)
+            let kind = RowErrorKind::from_message(&message);
+            RowError::column(column, kind, bounded_message(message))
         })?;
         filled[target] = Some(match value {
             pipe_eval::Val::Null => convert_slot(column, None, options, false)?,
@@ -235,6 +236,19 @@ pub fn convert_row_for_pipe(
         })
         .collect::<Result<_, _>>()
         .map(Some)
+}
+
+/// The longest pipe-evaluation message kept, in characters: one quotes the value it could not
+/// use (up to 16 MiB), and a message is kept in the channel's `last_error` and in each
+/// error-table row.
+const MAX_MESSAGE_CHARS: usize = 1_000;
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`], saying how much was cut.
+fn bounded_message(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}... ({} more bytes)", &message[..at], message.len() - at),
+        None => message,
+    }
 }
 
 /// The value the engine writes for a column the row omits.
@@ -487,6 +501,53 @@ mod tests {
             )
             .unwrap();
         (catalog, "T".into())
+    }
+
+    /// A value a transform cannot use is quoted in the row's error, which lands in the
+    /// channel's `last_error` and in every error-table row: cut to 1,000 characters, not
+    /// the value's 2 MB.
+    #[test]
+    fn a_pipe_error_quotes_at_most_a_thousand_characters_of_the_value() {
+        let mut catalog = crate::catalog::Catalog::new();
+        catalog
+            .apply_sql(
+                "CREATE DATABASE D; CREATE TABLE T (N NUMBER(38,0)); \
+                 CREATE PIPE ADD_IT AS COPY INTO T (N) FROM \
+                 (SELECT $1:n + 1 FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))); \
+                 CREATE PIPE FILTER_IT AS COPY INTO T (N) FROM \
+                 (SELECT 1 FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) WHERE $1:n + 1 > 0)",
+            )
+            .unwrap();
+        let table = catalog.table("D", "PUBLIC", "T").unwrap();
+        let huge = "x".repeat(2 << 20);
+        let row = json!({ "n": huge });
+        for pipe in ["ADD_IT", "FILTER_IT"] {
+            let p = catalog.pipe_definition("D", "PUBLIC", pipe).unwrap();
+            let e = convert_row_for_pipe(
+                table,
+                p,
+                row.as_object().unwrap(),
+                &ConvertOptions::default(),
+            )
+            .unwrap_err();
+            assert!(e.message.len() < 1_200, "{pipe}: {} bytes", e.message.len());
+            assert!(
+                e.message.starts_with("Numeric value 'xxx")
+                    || e.message.starts_with("WHERE: Numeric value 'xxx"),
+                "{pipe}: {}",
+                &e.message[..200.min(e.message.len())]
+            );
+            // Cut here, not before: the value was quoted whole (2 MiB and the text).
+            let more: usize = e
+                .message
+                .rsplit_once("... (")
+                .unwrap()
+                .1
+                .trim_end_matches(" more bytes)")
+                .parse()
+                .unwrap();
+            assert!(more > (2 << 20) - 1_000, "{pipe}: {more}");
+        }
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Shared {
             let created = if chans.contains_key(&key) {
                 None
             } else {
+                self.admit_new_channel(&chans, &key)?;
                 Some(self.next_created_ms())
             };
             let ch = chans

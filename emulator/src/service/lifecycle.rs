@@ -1,6 +1,7 @@
 //! Channel lifecycle and lookups: resolving a pipe and a channel name, roles, default pipes,
 //! opening, dropping and the bulk status of channels.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -13,6 +14,42 @@ use crate::storage;
 use super::{no_channel, storage_error, Shared};
 
 impl Shared {
+    /// Whether a channel `key` may be created next to `chans` (`--limits snowflake`: at most
+    /// [`crate::limits::CHANNELS_PER_PIPE`] named channels per pipe). Every way a channel
+    /// comes to be (an open, `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET`) asks here.
+    ///
+    /// # Errors
+    /// 400 `ERR_TOO_MANY_CHANNELS` when the pipe has as many as Snowflake allows.
+    pub(crate) fn admit_new_channel(
+        &self,
+        chans: &HashMap<ChannelKey, Channel>,
+        key: &ChannelKey,
+    ) -> Result<(), ApiError> {
+        if self.settings.limits != crate::limits::Limits::Snowflake {
+            return Ok(());
+        }
+        let open = chans
+            .keys()
+            .filter(|k| {
+                k.pipe == key.pipe
+                    && k.schema == key.schema
+                    && k.database == key.database
+                    && k.channel != ELASTIC
+            })
+            .count();
+        if open >= crate::limits::CHANNELS_PER_PIPE {
+            return Err(ApiError::new(
+                400,
+                "ERR_TOO_MANY_CHANNELS",
+                format!(
+                    "pipe {} already has {open} channels, the most Snowflake allows (--limits snowflake); drop unused channels",
+                    key.pipe
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// `principal` with its user's default role (DDL `ALTER USER … SET DEFAULT_ROLE`) when
     /// its token names no role, as Snowflake uses the user's default role for a session that
     /// asks for none (docs/protocol.md "Table features").
@@ -273,27 +310,7 @@ impl Shared {
                     ch.reopen();
                 }
                 None => {
-                    if self.settings.limits == crate::limits::Limits::Snowflake {
-                        let open = chans
-                            .keys()
-                            .filter(|k| {
-                                k.pipe == key.pipe
-                                    && k.schema == key.schema
-                                    && k.database == key.database
-                                    && k.channel != ELASTIC
-                            })
-                            .count();
-                        if open >= crate::limits::CHANNELS_PER_PIPE {
-                            return Err(ApiError::new(
-                                400,
-                                "ERR_TOO_MANY_CHANNELS",
-                                format!(
-                                    "pipe {} already has {open} channels, the most Snowflake allows (--limits snowflake); drop unused channels",
-                                    key.pipe
-                                ),
-                            ));
-                        }
-                    }
+                    self.admit_new_channel(&chans, &key)?;
                     // Strictly increasing, so the tokens of a dropped channel with the same
                     // name stay stale after it is recreated.
                     chans.insert(key.clone(), Channel::new(self.next_created_ms()));

@@ -154,3 +154,28 @@ async fn a_channel_with_a_token_unknown_names_and_bad_calls_are_refused() {
         "7"
     );
 }
+
+/// `--limits snowflake` caps a pipe at 2,000 named channels; a migration creates a channel as
+/// an open does, so it is refused past the cap too (it was not), while a channel that exists
+/// can still be given its offset.
+#[tokio::test]
+async fn a_migration_counts_against_the_channels_per_pipe_limit() {
+    let mut cfg = seeded();
+    cfg.limits = snowpipe_emulator::Limits::Snowflake;
+    let (emu, c) = connected(cfg).await;
+    for i in 0..2000 {
+        assert_eq!(c.open(&format!("c{i}"), json!({})).await.status, 200);
+    }
+    let r = sql_statement(
+        &emu,
+        &migrate("T", "TOPIC_0", "one-too-many", "P"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("already has 2000 channels"), "{}", r.text);
+    let r = sql_statement(&emu, &migrate("T", "TOPIC_0", "c7", "P"), None, "").await;
+    assert_eq!(answer(&r)["migrated_offset"], 41);
+    emu.shutdown().await;
+}

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{JsonSchema, Kind, Node, MAX_NODES, MAX_SCHEMA_DEPTH};
 use crate::json_tree::J;
+use crate::walk::Walk;
 
 /// The Connect schema of the JSON Schema `root`: its nodes, and the root's index.
 ///
@@ -46,6 +47,9 @@ enum Ev<'s> {
     /// What `JsonSchemaData` has no Connect type for, and why.
     Unsupported(String),
 }
+
+/// The longest default a schema may give one node, written (its nested defaults included).
+const MAX_DEFAULT_BYTES: usize = 1 << 20;
 
 const OBJECT_WORDS: [&str; 8] = [
     "properties",
@@ -554,7 +558,9 @@ impl<'s> Compiler<'s> {
             root: at,
         };
         let mut out = String::new();
-        let written = schema.write(&mut out, at, Some(&j), "", 0);
+        // A default's own defaults are written too (`{}` for an object of defaulted
+        // properties): bounded like the registry's answer, so a schema cannot ask for more.
+        let written = schema.write(&mut out, at, Some(&j), "", Walk::new(MAX_DEFAULT_BYTES));
         self.nodes = schema.nodes;
         written.map_err(|e| format!("the default does not fit its schema: {e}"))?;
         Ok(Some(out))

@@ -2,6 +2,7 @@
 //! the connector's `KafkaRecordConverter` writes it (the rules are listed in the parent module's
 //! docs).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use base64::Engine as _;
@@ -9,6 +10,7 @@ use base64::Engine as _;
 use super::{java_hash_map_order, java_string_hash, JsonSchema, Kind, MAX_NUMBER_DIGITS, ONE_OF};
 use crate::avro::{java_big_decimal, special, write_base64};
 use crate::json_tree::{Decimal, J, MAX_DEPTH};
+use crate::walk::Walk;
 
 impl JsonSchema {
     /// Writes `v` (`None`: missing) as node `at` at `path` (for reasons).
@@ -18,11 +20,12 @@ impl JsonSchema {
         at: usize,
         v: Option<&J>,
         path: &str,
-        depth: usize,
+        walk: Walk,
     ) -> Result<(), String> {
-        if depth > 2 * MAX_DEPTH {
+        if walk.depth > 2 * MAX_DEPTH {
             return Err(format!("{}: nested too deep", field(path)));
         }
+        walk.check_len(out.len())?;
         let optional = self.nodes[at].optional;
         let node = &self.nodes[self.resolve(at)];
         let v = match v {
@@ -184,7 +187,7 @@ impl JsonSchema {
                     if i > 0 {
                         out.push(',');
                     }
-                    self.write(out, *item, Some(x), &format!("{path}[{i}]"), depth + 1)?;
+                    self.write(out, *item, Some(x), &format!("{path}[{i}]"), walk.deeper())?;
                 }
                 out.push(']');
             }
@@ -196,19 +199,25 @@ impl JsonSchema {
                 write_object(out, members, |out, k, x| {
                     let p = format!("{path}.{k}");
                     match values {
-                        Some(s) => self.write(out, *s, Some(x), &p, depth + 1),
+                        Some(s) => self.write(out, *s, Some(x), &p, walk.deeper()),
                         None => write_schemaless(out, x, &p),
                     }
                 })?;
             }
-            Kind::EntryMap(k, x) => self.write_entries(out, (*k, *x), v, path, depth)?,
+            Kind::EntryMap(k, x) => self.write_entries(out, (*k, *x), v, path, walk)?,
             Kind::Struct(fields) => {
                 let J::Obj(_) = v else {
                     return Err(mismatch());
                 };
                 let fields = fields.iter().map(|(name, s)| (name.as_str(), *s));
                 write_object(out, fields, |out, name, s| {
-                    self.write(out, s, v.get(name), &format!("{path}.{name}"), depth + 1)
+                    self.write(
+                        out,
+                        s,
+                        v.get(name),
+                        &format!("{path}.{name}"),
+                        walk.deeper(),
+                    )
                 })?;
             }
             Kind::OneOf(branches) => {
@@ -229,7 +238,7 @@ impl JsonSchema {
                     .zip(branches.iter().enumerate());
                 write_object(out, fields, |out, _, (i, b)| {
                     let value = (i == chosen).then_some(v);
-                    self.write(out, *b, value, &format!("{path}.{i}"), depth + 1)
+                    self.write(out, *b, value, &format!("{path}.{i}"), walk.deeper())
                 })?;
             }
             Kind::Ref(_) | Kind::Pending => {
@@ -312,17 +321,28 @@ impl JsonSchema {
         (k, x): (usize, usize),
         v: &J,
         path: &str,
-        depth: usize,
+        walk: Walk,
     ) -> Result<(), String> {
         let key_kind = &self.nodes[self.resolve(k)].kind;
         let text_keys = matches!(key_kind, Kind::String);
         let required_text = text_keys && !self.nodes[k].optional;
+        // Each key once, at its first place, with its last value (a Java map's `put`); the
+        // written pairs count against the row's limit as they are added.
         let mut pairs: Vec<(String, String, i32)> = Vec::new();
-        let mut add =
-            |key: String, value: String, hash: i32| match pairs.iter_mut().find(|p| p.0 == key) {
-                Some(p) => p.1 = value,
-                None => pairs.push((key, value, hash)),
-            };
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut written = out.len();
+        let mut add = |key: String, value: String, hash: i32| -> Result<(), String> {
+            written += key.len() + value.len() + 3;
+            walk.check_len(written)?;
+            match index.get(&key) {
+                Some(&i) => pairs[i].1 = value,
+                None => {
+                    index.insert(key.clone(), pairs.len());
+                    pairs.push((key, value, hash));
+                }
+            }
+            Ok(())
+        };
         if required_text {
             let J::Obj(members) = v else {
                 return Err(format!(
@@ -340,9 +360,9 @@ impl JsonSchema {
                     x,
                     Some(value),
                     &format!("{path}.{name}"),
-                    depth + 1,
+                    walk.deeper(),
                 )?;
-                add(key, text, java_string_hash(name));
+                add(key, text, java_string_hash(name))?;
             }
         } else {
             let J::Arr(entries) = v else {
@@ -369,9 +389,9 @@ impl JsonSchema {
                 }
                 let p = format!("{path}[{i}]");
                 let mut key = String::new();
-                self.write(&mut key, k, e.get("key"), &p, depth + 1)?;
+                self.write(&mut key, k, e.get("key"), &p, walk.deeper())?;
                 let mut text = String::new();
-                self.write(&mut text, x, e.get("value"), &p, depth + 1)?;
+                self.write(&mut text, x, e.get("value"), &p, walk.deeper())?;
                 let hash = java_hash(key_kind, &key).ok_or_else(|| {
                     format!(
                         "{p}: a map key of {} (the connector writes such pairs in an order \
@@ -379,7 +399,7 @@ impl JsonSchema {
                         key_kind.name()
                     )
                 })?;
-                add(key, text, hash);
+                add(key, text, hash)?;
             }
         }
         if text_keys {

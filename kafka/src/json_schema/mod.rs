@@ -53,6 +53,7 @@ mod tests;
 use serde_json::Value;
 
 use crate::json_tree::J;
+use crate::walk::Walk;
 
 /// The most Connect schemas one JSON Schema may make (a schema of `$ref`s fanning out is
 /// refused rather than built without bound).
@@ -144,10 +145,12 @@ impl JsonSchema {
     /// `RECORD_CONTENT` (`any` true: any value) for the payload `text`, as v4 writes it; `null`
     /// for a `null` payload of a schema that admits it (a tombstone).
     ///
+    /// The row is at most about `max_len` bytes ([`Walk`]).
+    ///
     /// # Errors
     /// A payload that is not one JSON value, that does not fit the schema (the reason names the
-    /// field), or (`any` false) whose value is no object.
-    pub fn to_json(&self, text: &str, any: bool) -> Result<String, String> {
+    /// field), (`any` false) whose value is no object, or whose row grows past `max_len`.
+    pub fn to_json(&self, text: &str, any: bool, max_len: usize) -> Result<String, String> {
         let j = J::parse(text).map_err(|e| format!("the payload is not JSON: {e}"))?;
         let root = self.resolve(self.root);
         if !any && !matches!(j, J::Null) {
@@ -180,7 +183,7 @@ impl JsonSchema {
                 );
             }
         }
-        self.write(&mut out, self.root, Some(&j), "", 0)?;
+        self.write(&mut out, self.root, Some(&j), "", Walk::new(max_len))?;
         Ok(out)
     }
 

@@ -3,7 +3,7 @@ use super::*;
 
 fn row(schema: &str, payload: &str) -> Result<serde_json::Value, String> {
     let s = JsonSchema::parse(schema)?;
-    let text = s.to_json(payload, true)?;
+    let text = s.to_json(payload, true, 1 << 20)?;
     Ok(serde_json::from_str(&text).expect("the sink writes JSON"))
 }
 
@@ -215,9 +215,12 @@ fn logical_types_by_title() {
     );
     // A few bytes of exponent stay a few bytes (BigDecimal.toString), never a million zeros.
     let d = JsonSchema::parse(dec).unwrap();
-    assert_eq!(d.to_json("1e1000000", true).unwrap(), "1E+1000000");
-    assert_eq!(d.to_json("-2.5e-1000000", true).unwrap(), "-2.5E-1000000");
-    assert_eq!(d.to_json("1.50e2", true).unwrap(), "150");
+    assert_eq!(d.to_json("1e1000000", true, 1 << 20).unwrap(), "1E+1000000");
+    assert_eq!(
+        d.to_json("-2.5e-1000000", true, 1 << 20).unwrap(),
+        "-2.5E-1000000"
+    );
+    assert_eq!(d.to_json("1.50e2", true, 1 << 20).unwrap(), "150");
     refused(
         r#"{"type":"string","title":"org.apache.kafka.connect.data.Timestamp"}"#,
         "1",
@@ -273,7 +276,56 @@ fn hostile_schemas_are_bounded() {
     let deep = "[".repeat(100_000);
     let list = JsonSchema::parse(r#"{"type":"array","items":{"type":"string"}}"#).unwrap();
     assert!(list
-        .to_json(&deep, true)
+        .to_json(&deep, true, 1 << 20)
         .unwrap_err()
         .contains("nested deeper"));
+}
+
+/// Three bytes of payload (`{},`) per item, each written with 30 defaults of 100 characters:
+/// 100,000 items would be a 330 MB row. It is refused when the row passes the limit, having
+/// built no more than the limit and one value.
+#[test]
+fn empty_objects_that_ask_for_a_huge_row_are_refused_at_the_row_limit() {
+    let default = "d".repeat(100);
+    let props: Vec<String> = (1..=30)
+        .map(|i| format!(r#""field_{i}":{{"type":"string","default":"{default}"}}"#))
+        .collect();
+    let schema = format!(
+        r#"{{"type":"array","items":{{"type":"object","properties":{{{}}}}}}}"#,
+        props.join(",")
+    );
+    let s = JsonSchema::parse(&schema).unwrap();
+    let items = |n: usize| format!("[{}]", vec!["{}"; n].join(","));
+    let small = s.to_json(&items(10), true, 1 << 20).unwrap();
+    assert_eq!(small.matches(&default).count(), 300);
+    let err = s.to_json(&items(100_000), true, 1 << 20).unwrap_err();
+    assert!(err.contains("grows past 1048576 bytes"), "{err}");
+}
+
+/// A map of 200,000 `[key, value]` entries: each key was looked up among the pairs before it
+/// (2·10^10 comparisons, minutes); now through an index. A repeated key keeps its first place
+/// and its last value, as a Java map's `put` does.
+#[test]
+fn a_map_of_many_entries_is_written_in_linear_time() {
+    let schema = r#"{"type":"array","connect.type":"map","items":{"type":"object",
+        "properties":{"key":{"type":"integer","connect.type":"int32"},"value":{"type":"string"}}}}"#;
+    let s = JsonSchema::parse(schema).unwrap();
+    let mut entries: Vec<String> = (0..200_000)
+        .map(|i| format!(r#"{{"key":{i},"value":"v{i}"}}"#))
+        .collect();
+    entries.push(r#"{"key":7,"value":"again"}"#.into());
+    let payload = format!("[{}]", entries.join(","));
+    let started = std::time::Instant::now();
+    let text = s.to_json(&payload, true, 64 << 20).unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let pairs: Vec<(i64, String)> = serde_json::from_str(&text).unwrap();
+    assert_eq!(pairs.len(), 200_000);
+    assert!(pairs.contains(&(7, "again".into())));
+    assert!(!pairs.contains(&(7, "v7".into())));
+    let err = s.to_json(&payload, true, 1 << 20).unwrap_err();
+    assert!(err.contains("grows past"), "{err}");
 }

@@ -134,7 +134,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let kinesis = aws::local_client(&server.url());
     let name = args.stream.stream.clone();
     stream::ensure(&kinesis, &name, args.stream.shards).await?;
-    let (emulator, client) = destination(&args).await?;
+    let (embedded, client) = destination(&args).await?;
     let count = (u64::from(args.rate) * args.duration.as_millis() as u64 / 1000).max(10);
     println!(
         "sensor_stream --source kinesis: {} readings at {}/s over {} shards (one split halfway), \
@@ -143,8 +143,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         thousands(u64::from(args.rate)),
         args.stream.shards,
         server.url(),
-        match &emulator {
-            Some(e) => format!("embedded emulator at {}", e.url()),
+        match &embedded {
+            Some(e) => format!("embedded emulator at {}", e.emulator.url()),
             None => "Snowflake".into(),
         },
     );
@@ -193,7 +193,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     client.close().await.context("closing the client failed")?;
     let p = lock(&progress).clone();
     eprint!("{}", format_progress(&p, elapsed));
-    let Some(emulator) = emulator else {
+    let Some(embedded) = embedded else {
         println!("reconciliation: run the SELECTs at the end of sql/setup.sql in your account");
         return Ok(());
     };
@@ -203,9 +203,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         .into_iter()
         .map(|(id, s)| (id, s.parents))
         .collect();
-    let landed = tokio::task::block_in_place(|| {
-        report::against_emulator(&emulator, &stream_seqs, &parents)
-    })?;
+    let landed = report::against_tables(&embedded.sql, &stream_seqs, &parents).await?;
     print!("{}", report::format(&landed.checks));
     let exact = landed.checks.values().all(report::ShardCheck::exact);
     println!(

@@ -4,13 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, Result};
-use snowpipe_emulator::Emulator;
+use snowpipe_streaming::sql::SqlClient;
 
 use crate::common::{format_table, thousands};
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
-use crate::sensor_stream::pipeline::{DATABASE, SCHEMA};
 
-/// The two tables of `sql/setup.sql` as the emulator names them.
+/// The two tables of `sql/setup.sql`.
 const READINGS: &str = "KINESIS_READINGS";
 const DEAD_LETTERS: &str = "KINESIS_DEAD_LETTERS";
 
@@ -32,38 +31,39 @@ impl Reconciled {
     }
 }
 
-/// Reads `KINESIS_READINGS` and `KINESIS_DEAD_LETTERS` from `emulator` and checks them
-/// against `stream` (every record's sequence number, by shard) and `parents` (each shard's).
+/// Reads `KINESIS_READINGS` and `KINESIS_DEAD_LETTERS` through the SQL API (`sql`, in the
+/// tables' database and schema) and checks them against `stream` (every record's sequence
+/// number, by shard) and `parents` (each shard's).
 ///
 /// # Errors
-/// When the emulator cannot be queried, or an `INGESTED_AT` is not a timestamp.
-pub fn against_emulator(
-    emulator: &Emulator,
+/// When a query fails, or an `INGESTED_AT` is not a timestamp.
+///
+/// # Cancellation
+/// Safe to drop: it only reads.
+pub async fn against_tables(
+    sql: &SqlClient,
     stream: &BTreeMap<String, Vec<SequenceNumber>>,
     parents: &BTreeMap<String, Vec<String>>,
 ) -> Result<Reconciled> {
-    let query = |table: &str, columns: &str, rest: &str| {
-        emulator
-            .query(&format!(
-                "SELECT {columns} FROM \"{DATABASE}.{SCHEMA}.{table}\" {rest}"
-            ))
-            .with_context(|| format!("cannot read {table} from the emulator"))
+    let pairs = |rows: Vec<Vec<Option<String>>>| -> Vec<(String, String)> {
+        rows.into_iter()
+            .map(|mut r| (text(&mut r, 0), text(&mut r, 1)))
+            .collect()
     };
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
-    let pairs = |rows: Vec<Vec<serde_json::Value>>| -> Vec<(String, String)> {
-        rows.iter().map(|r| (text(&r[0]), text(&r[1]))).collect()
-    };
-    let rows = pairs(query(READINGS, "SHARD_ID, SEQUENCE_NUMBER", "")?);
-    let dead = pairs(query(DEAD_LETTERS, "SHARD_ID, SEQUENCE_NUMBER", "")?);
+    let rows = pairs(query(sql, READINGS, "SHARD_ID, SEQUENCE_NUMBER", "").await?);
+    let dead = pairs(query(sql, DEAD_LETTERS, "SHARD_ID, SEQUENCE_NUMBER", "").await?);
     let mut ingested = BTreeMap::new();
-    for r in query(
+    for mut r in query(
+        sql,
         READINGS,
         "SHARD_ID, MIN(INGESTED_AT), MAX(INGESTED_AT)",
         "GROUP BY SHARD_ID",
-    )? {
-        let span = time_ms(&r[1]).zip(time_ms(&r[2]));
-        let span = span.with_context(|| format!("shard {}: INGESTED_AT {r:?}", text(&r[0])))?;
-        ingested.insert(text(&r[0]), span);
+    )
+    .await?
+    {
+        let span = time_ms(r[1].as_deref()).zip(time_ms(r[2].as_deref()));
+        let span = span.with_context(|| format!("shard {:?}: INGESTED_AT {r:?}", r[0]))?;
+        ingested.insert(text(&mut r, 0), span);
     }
     Ok(Reconciled {
         checks: check(stream, &rows, &dead),
@@ -72,9 +72,32 @@ pub fn against_emulator(
     })
 }
 
-/// An emulator timestamp value (RFC 3339, or `YYYY-MM-DD HH:MM:SS.fff`) in ms.
-pub fn time_ms(v: &serde_json::Value) -> Option<i64> {
-    let s = v.as_str()?;
+/// `SELECT columns FROM table rest` through the SQL API: every row, values as text.
+async fn query(
+    sql: &SqlClient,
+    table: &str,
+    columns: &str,
+    rest: &str,
+) -> Result<Vec<Vec<Option<String>>>> {
+    Ok(sql
+        .query(&format!("SELECT {columns} FROM {table} {rest}"))
+        .await
+        .with_context(|| format!("cannot read {table} through the SQL API"))?
+        .rows)
+}
+
+/// Takes column `i` of a row as text (empty when NULL).
+fn text(row: &mut [Option<String>], i: usize) -> String {
+    row.get_mut(i).and_then(Option::take).unwrap_or_default()
+}
+
+/// A timestamp as the SQL API sends it (epoch seconds with a fraction, as text) in ms; RFC 3339
+/// and `YYYY-MM-DD HH:MM:SS.fff` are read too.
+pub fn time_ms(s: Option<&str>) -> Option<i64> {
+    let s = s?.trim();
+    if let Ok(seconds) = s.parse::<f64>() {
+        return Some((seconds * 1000.0).round() as i64);
+    }
     let t = chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp_millis())
         .or_else(|_| {
@@ -243,6 +266,25 @@ mod tests {
         v.iter()
             .map(|s| SequenceNumber::parse(s).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn timestamps_read_as_the_sql_api_and_the_emulator_write_them() {
+        assert_eq!(
+            time_ms(Some("1732540000.123000000")),
+            Some(1_732_540_000_123)
+        );
+        assert_eq!(time_ms(Some("1732540000.1239")), Some(1_732_540_000_124));
+        assert_eq!(
+            time_ms(Some("2024-11-25T13:06:40.123Z")),
+            Some(1_732_540_000_123)
+        );
+        assert_eq!(
+            time_ms(Some("2024-11-25 13:06:40.123")),
+            Some(1_732_540_000_123)
+        );
+        assert_eq!(time_ms(Some("yesterday")), None);
+        assert_eq!(time_ms(None), None);
     }
 
     #[test]

@@ -56,6 +56,8 @@ struct RuntimeApi {
 pub struct Instance {
     child: Child,
     queue: mpsc::Sender<Pending>,
+    /// When the process was spawned, until its first invocation is answered.
+    cold_since: Option<Instant>,
 }
 
 impl Instance {
@@ -101,6 +103,7 @@ impl Instance {
         Instance {
             child: cmd.spawn().expect("spawn sensor_stream lambda"),
             queue: tx,
+            cold_since: Some(Instant::now()),
         }
     }
 
@@ -227,6 +230,26 @@ pub struct Tally {
     pub bisections: AtomicUsize,
     pub discarded: Mutex<Vec<String>>,
     pub cold_starts: AtomicUsize,
+    /// Answered invocations: (spawn → answer of an instance's first, as Lambda bills a cold
+    /// start) or (event → answer of a warm one), in ms.
+    pub cold_ms: Mutex<Vec<u64>>,
+    pub warm_ms: Mutex<Vec<u64>>,
+}
+
+impl Tally {
+    /// `cold starts: n, median … ms; warm invocations: n, median … ms`.
+    pub fn timings(&self) -> String {
+        let median = |v: &Mutex<Vec<u64>>| {
+            let mut v = v.lock().unwrap().clone();
+            v.sort_unstable();
+            (v.len(), v.get(v.len() / 2).copied().unwrap_or(0))
+        };
+        let (cold, warm) = (median(&self.cold_ms), median(&self.warm_ms));
+        format!(
+            "cold invocations (spawn → answer): {}, median {} ms; warm invocations: {}, median {} ms",
+            cold.0, cold.1, warm.0, warm.1
+        )
+    }
 }
 
 /// A pool of instances (`size` at most at once), replaced when they die.
@@ -318,8 +341,19 @@ async fn run_batch(m: &Mapping, pool: &Arc<Pool>, tally: &Arc<Tally>, batch: Vec
         } else {
             m.kill.get(&n).copied()
         };
+        let sent = Instant::now();
         let outcome = instance.invoke(&event(&m.stream, &batch), kill).await;
         let died = matches!(outcome, Outcome::Died);
+        if matches!(outcome, Outcome::Response(_)) {
+            let (list, since) = match instance.cold_since.take() {
+                Some(spawned) => (&tally.cold_ms, spawned),
+                None => (&tally.warm_ms, sent),
+            };
+            list.lock()
+                .unwrap()
+                .push(since.elapsed().as_millis() as u64);
+        }
+        instance.cold_since = None;
         if died {
             tally.kills.fetch_add(1, Ordering::Relaxed);
         } else {
