@@ -561,6 +561,58 @@ mod tests {
         assert_eq!(answer["data"], json!([["x", "2", "1"]]));
     }
 
+    /// `ID::TEXT::TEXT…` 100,000 times (under the 1 MiB statement limit): each cast rewrote
+    /// the text before it, ~10^10 bytes copied before the statement's deadline started. Past
+    /// 64 casts on one column the statement is refused. A long path (`DOC:a:a:…`) is one
+    /// link, rewritten once.
+    #[test]
+    fn long_chains_of_casts_are_refused_before_they_are_rewritten() {
+        let c = catalog();
+        let body = |s: &str| json!({"statement": s, "database": "D", "schema": "S"}).to_string();
+        let ok = format!("SELECT ID{} FROM t", "::TEXT".repeat(64));
+        prepare(&c, body(&ok).as_bytes()).unwrap();
+        let started = std::time::Instant::now();
+        let long = format!("SELECT ID{} FROM t", "::TEXT".repeat(100_000));
+        let e = prepare(&c, body(&long).as_bytes()).unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (422, "001003"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("more than 64"), "{}", e.message);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // Casts on different columns do not add up.
+        let many = format!("SELECT {} FROM t", vec!["ID::TEXT"; 200].join(", "));
+        prepare(&c, body(&many).as_bytes()).unwrap();
+        let path = format!("SELECT DOC{} FROM t", ":a".repeat(100_000));
+        let sql = prepare(&c, body(&path).as_bytes()).unwrap();
+        assert_eq!(sql.matches("->>").count(), 1, "one path, rewritten once");
+    }
+
+    /// `SELECT 1 FROM t WHERE f(, a(, a(, …` (garbage SQLite refuses later): every `, a(`
+    /// looked like a CTE's column list and was scanned to its end, 10^10 steps for 120,000
+    /// of them; the parentheses are now matched once.
+    #[test]
+    fn nested_look_alike_cte_column_lists_cost_one_pass() {
+        let c = catalog();
+        let body = |s: &str| json!({"statement": s, "database": "D", "schema": "S"}).to_string();
+        let garbage = format!("SELECT 1 FROM t WHERE f({}", ", a(".repeat(120_000));
+        let started = std::time::Instant::now();
+        let _ = prepare(&c, body(&garbage).as_bytes());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        // CTE names are still found, column lists and all.
+        let cte = "WITH a (x, y) AS (SELECT 1, 2), \"b\" AS (SELECT 3) SELECT * FROM a, \"b\"";
+        assert_eq!(
+            prepare(&c, body(cte).as_bytes()).unwrap(),
+            "WITH a (x, y) AS (SELECT 1, 2), \"b\" AS (SELECT 3) SELECT * FROM a, \"b\""
+        );
+    }
+
     #[test]
     fn values_are_encoded_like_the_sql_api() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();

@@ -73,10 +73,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{
-    same_name_ignoring_case, Column, ColumnDefault, ColumnType, MatchByColumnName, PipeDefinition,
-    Table,
-};
+use crate::catalog::{Column, ColumnDefault, ColumnType, MatchByColumnName, PipeDefinition, Table};
 
 /// Converts one NDJSON row (a JSON object) to values in the table's column order, with the
 /// default [`ConvertOptions`].
@@ -111,20 +108,7 @@ fn convert_matched(
     fill_defaults: bool,
 ) -> Result<Vec<SqlValue>, RowError> {
     let columns = &table.columns;
-    let mut slots: Vec<Option<&Value>> = vec![None; columns.len()];
-    for (key, value) in row {
-        if let Some(i) = columns.iter().position(|c| c.name == *key) {
-            slots[i] = Some(value);
-        } else if let Some(i) = columns
-            .iter()
-            .position(|c| ignore_case && same_name_ignoring_case(&c.name, key))
-        {
-            // An exact match (before or after) wins; else the first case-insensitive one.
-            if slots[i].is_none() {
-                slots[i] = Some(value);
-            }
-        }
-    }
+    let slots = matching::slots(columns, row, ignore_case);
     columns
         .iter()
         .zip(slots)
@@ -421,6 +405,7 @@ fn semi_structured(column: &Column, json: String) -> Result<SqlValue, RowError> 
 pub mod evolution;
 mod exact_numbers;
 mod formats;
+mod matching;
 mod number;
 pub mod output;
 mod pipe_eval;

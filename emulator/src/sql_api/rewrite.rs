@@ -9,6 +9,9 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 use crate::api_error::ApiError;
 use crate::catalog::Catalog;
 
+/// The most casts (`::TEXT`) and paths one column reference may chain.
+const MAX_CHAINED: usize = 64;
+
 /// A SQL API statement failure: 422 with Snowflake's code and SQLSTATE.
 pub(super) fn failed(code: &str, sql_state: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(422, code, message.into()).with_sql_state(sql_state)
@@ -45,8 +48,24 @@ pub(super) fn rewrite(
     // Where in `out` the column reference just written (`c`, `t.c`, a path on one) starts.
     let mut operand: Option<usize> = None;
     let mut after_period = false;
+    // Casts (and paths) chained on the current operand: each rewrites the text before it, so
+    // a chain costs its length squared. (A path `:a.b:c` is one link.)
+    let mut chained = 0usize;
     while i < tokens.len() {
         let token = &tokens[i];
+        if matches!(token, Token::Colon | Token::DoubleColon) && operand.is_some() {
+            chained += 1;
+            if chained > MAX_CHAINED {
+                return Err(failed(
+                    "001003",
+                    "42000",
+                    format!(
+                        "SQL compilation error: more than {MAX_CHAINED} casts and paths \
+                         chained on one column; the emulator stops there"
+                    ),
+                ));
+            }
+        }
         if let (Token::Colon, Some(start)) = (token, operand) {
             let (path, next) = super::paths::path_after_colon(&tokens, i)?;
             let base = out.split_off(start);
@@ -65,7 +84,10 @@ pub(super) fn rewrite(
             continue;
         }
         match token {
-            Token::Word(_) if !after_period || operand.is_none() => operand = Some(out.len()),
+            Token::Word(_) if !after_period || operand.is_none() => {
+                operand = Some(out.len());
+                chained = 0;
+            }
             Token::Word(_) | Token::Whitespace(_) => {}
             Token::Period if operand.is_some() => {}
             _ => operand = None,
@@ -260,6 +282,21 @@ fn cte_names(tokens: &[Token]) -> Vec<String> {
         .filter(|t| !matches!(t, Token::Whitespace(_)))
         .collect();
     let is_kw = |t: &Token, kw: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw));
+    // After each `(`: the index past its `)` (the end when it has none), found once, so that
+    // skipping a parenthesis costs nothing however many candidates nest (`, a(, a(, …`).
+    let mut after_close = vec![significant.len(); significant.len()];
+    let mut open = Vec::new();
+    for (i, t) in significant.iter().enumerate() {
+        match t {
+            Token::LParen => open.push(i),
+            Token::RParen => {
+                if let Some(o) = open.pop() {
+                    after_close[o] = i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
     let mut names = Vec::new();
     for k in 1..significant.len() {
         let before = significant[k - 1];
@@ -272,18 +309,7 @@ fn cte_names(tokens: &[Token]) -> Vec<String> {
         // Skip a column list `(a, b)`.
         let mut at = k + 1;
         if significant.get(at) == Some(&&Token::LParen) {
-            let mut depth = 0usize;
-            while let Some(t) = significant.get(at) {
-                match t {
-                    Token::LParen => depth += 1,
-                    Token::RParen => depth -= 1,
-                    _ => {}
-                }
-                at += 1;
-                if depth == 0 {
-                    break;
-                }
-            }
+            at = after_close[at];
         }
         let as_ = significant.get(at).is_some_and(|t| is_kw(t, "AS"));
         if as_ && significant.get(at + 1) == Some(&&Token::LParen) {
