@@ -25,6 +25,21 @@ pub fn find_executable(names: &[&str], extra: &[&str]) -> Option<PathBuf> {
         .find_map(|name| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()))
 }
 
+/// A SQL API timestamp value (`[-]seconds.fraction[ offset]`: epoch seconds, the sign applying
+/// to the whole number, a `TIMESTAMP_TZ`'s offset after a space) as nanoseconds since the
+/// epoch; `None` when `v` is not one.
+pub fn sql_api_epoch_nanos(v: &str) -> Option<i128> {
+    let secs = v.split(' ').next().unwrap_or(v);
+    let (neg, secs) = match secs.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, secs),
+    };
+    let (s, frac) = secs.split_once('.').unwrap_or((secs, ""));
+    let frac = format!("{frac:0<9}");
+    let total = s.parse::<i128>().ok()? * 1_000_000_000 + frac[..9].parse::<i128>().ok()?;
+    Some(if neg { -total } else { total })
+}
+
 /// The name of a JSON value's type with its article (`a number`, `null`), for the reasons a
 /// bad record is refused.
 pub fn json_type_name(v: &serde_json::Value) -> &'static str {

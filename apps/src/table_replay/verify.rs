@@ -138,23 +138,8 @@ pub fn from_dest(class: Class, v: Option<&str>) -> Option<String> {
             Ok(days) => (NaiveDate::default() + chrono::Duration::days(days)).to_string(),
             Err(_) => v.into(),
         },
-        Class::Timestamp => {
-            // `[-]seconds.fraction[ offset]`: the sign applies to the whole number.
-            let secs = v.split(' ').next().unwrap_or(v);
-            let (neg, secs) = match secs.strip_prefix('-') {
-                Some(rest) => (true, rest),
-                None => (false, secs),
-            };
-            let (s, frac) = secs.split_once('.').unwrap_or((secs, ""));
-            let frac = format!("{frac:0<9}");
-            match (s.parse::<i128>(), frac[..9].parse::<i128>()) {
-                (Ok(s), Ok(f)) => {
-                    let total = s * 1_000_000_000 + f;
-                    (if neg { -total } else { total }).to_string()
-                }
-                _ => v.into(),
-            }
-        }
+        Class::Timestamp => crate::common::sql_api_epoch_nanos(v)
+            .map_or_else(|| v.into(), |nanos| nanos.to_string()),
         Class::Binary => v.to_ascii_lowercase(),
         Class::Variant => serde_json::from_str::<Json>(v)
             .map(|j| canonical_json(&j))

@@ -20,7 +20,6 @@ mod expression_depth;
 mod statement_text;
 mod table_options;
 
-use crate::convert::evolution::MAX_COLUMN_NAME_CHARS;
 use column_defs::{columns, MAX_COLUMNS};
 use statement_text::{is_unmodelled, strip_error_logging, structured_array};
 
@@ -625,13 +624,7 @@ pub(super) fn idents(name: &ObjectName) -> Result<Vec<Ident>, StatementError> {
         .iter()
         .map(|part| match part {
             ObjectNamePart::Identifier(ident) => {
-                let chars = ident.value.chars().count();
-                if chars > MAX_COLUMN_NAME_CHARS {
-                    return Err(StatementError::Syntax(format!(
-                        "a name of {chars} characters: identifiers are at most \
-                         {MAX_COLUMN_NAME_CHARS}"
-                    )));
-                }
+                check_name_length("a name", &ident.value).map_err(StatementError::Syntax)?;
                 Ok(Ident {
                     value: ident.value.clone(),
                     quoted: ident.quote_style.is_some(),

@@ -42,7 +42,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub use errors::{CatalogError, LookupError, StatementError};
-pub(crate) use model::same_name_ignoring_case;
+pub(crate) use model::{check_name_length, same_name_ignoring_case};
 pub use model::{Column, ColumnDefault, ColumnType, Table};
 
 /// Databases, schemas, tables and pipes declared with Snowflake DDL.

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::convert::evolution::MAX_COLUMN_NAME_CHARS;
+
 use sqlparser::ast::{
     ArrayElemTypeDef, BinaryLength, CharacterLength, DataType, ExactNumberInfo, Expr,
     IdentityPropertyFormatKind, IdentityPropertyKind, ObjectNamePart, TimezoneInfo, UnaryOperator,
@@ -62,6 +64,21 @@ impl Table {
                 .flatten()
         })
     }
+}
+
+/// Refuses a name longer than Snowflake's identifier limit (255 characters), as every DDL
+/// path must; `what` says which name (`"a column name"`, `"a name"`).
+///
+/// # Errors
+/// The message, naming the length and the limit.
+pub(crate) fn check_name_length(what: &str, name: &str) -> Result<(), String> {
+    let chars = name.chars().count();
+    if chars > MAX_COLUMN_NAME_CHARS {
+        return Err(format!(
+            "{what} of {chars} characters: identifiers are at most {MAX_COLUMN_NAME_CHARS}"
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a column name and a row's key are the same name ignoring case.

@@ -1,11 +1,12 @@
 //! A small dedicated parser for `CREATE PIPE ... AS COPY INTO ... [FROM TABLE(DATA_SOURCE(...))]`
 //! and `DROP PIPE`, which sqlparser does not accept. It works on sqlparser tokens.
 
-use crate::convert::evolution::MAX_COLUMN_NAME_CHARS;
 use sqlparser::tokenizer::{Token, Word};
 
 use super::pipe_expr::{self, PipeExpr};
-use super::{Ident, MatchByColumnName, PipeTransform, ProjectionItem, StatementError};
+use super::{
+    check_name_length, Ident, MatchByColumnName, PipeTransform, ProjectionItem, StatementError,
+};
 
 /// A parsed pipe statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -335,12 +336,7 @@ impl<'a> Parser<'a> {
 
     fn ident(&mut self) -> Result<Ident, String> {
         let word = self.word()?;
-        let chars = word.value.chars().count();
-        if chars > MAX_COLUMN_NAME_CHARS {
-            return Err(format!(
-                "a name of {chars} characters: identifiers are at most {MAX_COLUMN_NAME_CHARS}"
-            ));
-        }
+        check_name_length("a name", &word.value)?;
         Ok(Ident {
             value: word.value.clone(),
             quoted: word.quote_style.is_some(),

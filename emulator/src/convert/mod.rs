@@ -222,19 +222,6 @@ pub fn convert_row_for_pipe(
         .map(Some)
 }
 
-/// The longest pipe-evaluation message kept, in characters: one quotes the value it could not
-/// use (up to 16 MiB), and a message is kept in the channel's `last_error` and in each
-/// error-table row.
-const MAX_MESSAGE_CHARS: usize = 1_000;
-
-/// `message` cut to [`MAX_MESSAGE_CHARS`], saying how much was cut.
-fn bounded_message(message: String) -> String {
-    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
-        Some((at, _)) => format!("{}... ({} more bytes)", &message[..at], message.len() - at),
-        None => message,
-    }
-}
-
 /// The value the engine writes for a column the row omits.
 fn default_value(
     column: &Column,
@@ -415,7 +402,7 @@ mod time;
 mod value;
 
 pub use sqlite_ddl::{quote_ident, sqlite_create_table, sqlite_insert};
-use value::{cast_error, display_value, truncate};
+use value::{bounded_message, cast_error, display_value, truncate};
 pub use value::{BinaryFormat, ConvertOptions, RowError, RowErrorKind, SqlValue, DEFAULT_TIMEZONE};
 
 use number::*;

@@ -330,6 +330,19 @@ pub(super) fn truncate(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// The longest pipe-evaluation message kept, in characters: one quotes the value it could not
+/// use (up to 16 MiB), and a message is kept in the channel's `last_error` and in each
+/// error-table row.
+const MAX_MESSAGE_CHARS: usize = 1_000;
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`], saying how much was cut.
+pub(super) fn bounded_message(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}... ({} more bytes)", &message[..at], message.len() - at),
+        None => message,
+    }
+}
+
 #[cfg(test)]
 mod kind_tests {
     use super::*;

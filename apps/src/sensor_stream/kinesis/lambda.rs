@@ -167,7 +167,7 @@ impl Handler {
         let deadline = tokio::time::Instant::now() + budget;
         let mut open = self.writers.lock().await;
         open.invocations += 1;
-        let now = open.invocations;
+        let this_invocation = open.invocations;
         // Per failed group: the batch position of its first record not committed.
         let mut failed: Vec<(usize, anyhow::Error)> = Vec::new();
         let mut fail = |group: &Group, committed: Option<SequenceNumber>, e: anyhow::Error| {
@@ -207,7 +207,8 @@ impl Handler {
             };
             match waited {
                 Ok(()) => {
-                    open.writers.insert(group.stem.clone(), (now, w));
+                    open.writers
+                        .insert(group.stem.clone(), (this_invocation, w));
                 }
                 Err(e) => fail(group, w.committed().cloned(), e),
             }

@@ -95,8 +95,9 @@ fn text(row: &mut [Option<String>], i: usize) -> String {
 /// and `YYYY-MM-DD HH:MM:SS.fff` are read too.
 pub fn time_ms(s: Option<&str>) -> Option<i64> {
     let s = s?.trim();
-    if let Ok(seconds) = s.parse::<f64>() {
-        return Some((seconds * 1000.0).round() as i64);
+    if let Some(nanos) = crate::common::sql_api_epoch_nanos(s) {
+        // To the nearest millisecond.
+        return i64::try_from((nanos + 500_000).div_euclid(1_000_000)).ok();
     }
     let t = chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp_millis())

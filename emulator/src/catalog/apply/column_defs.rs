@@ -3,8 +3,7 @@
 
 use sqlparser::ast::{ColumnDef, ColumnOption};
 
-use super::super::{Column, ColumnDefault, ColumnType, Ident, StatementError};
-use crate::convert::evolution::MAX_COLUMN_NAME_CHARS;
+use super::super::{check_name_length, Column, ColumnDefault, ColumnType, Ident, StatementError};
 
 /// The most columns a table may have: SQLite's (`SQLITE_MAX_COLUMN`), where it is stored.
 pub(super) const MAX_COLUMNS: usize = 2_000;
@@ -28,12 +27,7 @@ pub(super) fn columns(defs: &[ColumnDef]) -> Result<Vec<Column>, StatementError>
             quoted: def.name.quote_style.is_some(),
         }
         .normalized();
-        let chars = name.chars().count();
-        if chars > MAX_COLUMN_NAME_CHARS {
-            return Err(StatementError::Syntax(format!(
-                "a column name of {chars} characters: identifiers are at most {MAX_COLUMN_NAME_CHARS}"
-            )));
-        }
+        check_name_length("a column name", &name).map_err(StatementError::Syntax)?;
         if !seen.insert(name.clone()) {
             return Err(StatementError::Syntax(format!("duplicate column {name}")));
         }
