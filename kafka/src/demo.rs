@@ -22,7 +22,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 
-use crate::dead_letter::SOURCE_HEADERS;
+use crate::sink::dead_letter::SOURCE_HEADERS;
 
 /// Database, schema and table of the lab.
 pub const DATABASE: &str = "DEMO";

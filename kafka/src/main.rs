@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
-use snowpipe_kafka::config::SinkArgs;
+use snowpipe_kafka::cli::args::SinkArgs;
 
 /// A Kafka consumer-group sink for Snowpipe Streaming: one channel per partition, exactly once
 /// across rebalances, kills and restarts.
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         .init();
     // `--connector-config FILE`: the connector's keys become options after the user's.
     let (argv, connector) =
-        match snowpipe_kafka::connector_config::expand(std::env::args_os().collect()) {
+        match snowpipe_kafka::connector::config_file::expand(std::env::args_os().collect()) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -87,9 +87,9 @@ fn main() -> ExitCode {
                 args.table_named_pipes |= args
                     .pipes
                     .iter()
-                    .all(|p| snowpipe_kafka::create_tables::table_of(p).is_some());
+                    .all(|p| snowpipe_kafka::connector::create_tables::table_of(p).is_some());
             }
-            snowpipe_kafka::malloc::keep_freed_memory(args.memory_budget.bytes());
+            snowpipe_kafka::ops::malloc::keep_freed_memory(args.memory_budget.bytes());
             runtime().and_then(|rt| rt.block_on(sink(args)))
         }
         (None, None) => {
@@ -116,12 +116,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Values are decoded on these threads; the Avro depth limit is measured against it.
-        .thread_stack_size(snowpipe_kafka::avro_depth::STACK_BYTES)
+        .thread_stack_size(snowpipe_kafka::formats::avro_depth::STACK_BYTES)
         .build()?)
 }
 
 async fn sink(mut args: SinkArgs) -> Result<()> {
-    let exposed = snowpipe_kafka::properties::secrets_on_command_line(&args.properties);
+    let exposed = snowpipe_kafka::kafka::properties::secrets_on_command_line(&args.properties);
     if !exposed.is_empty() {
         tracing::warn!(
             "-X {} on the command line is visible to every user of this machine (ps, \
@@ -133,12 +133,12 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
     args.load_topic_map()?;
     // Before connecting anywhere (`sink::run` checks again, for library callers).
     args.validate()?;
-    let health = std::sync::Arc::new(snowpipe_kafka::metrics::Health::default());
+    let health = std::sync::Arc::new(snowpipe_kafka::ops::metrics::Health::default());
     let server = match args.metrics_addr {
         Some(addr) => {
-            let handle = snowpipe_kafka::metrics::install()?;
+            let handle = snowpipe_kafka::ops::metrics::install()?;
             let (bound, task) =
-                snowpipe_kafka::metrics::serve(addr, handle, std::sync::Arc::clone(&health))
+                snowpipe_kafka::ops::metrics::serve(addr, handle, std::sync::Arc::clone(&health))
                     .await?;
             tracing::warn!("serving /metrics, /healthz and /readyz on http://{bound}");
             if !bound.ip().is_loopback() {

@@ -93,8 +93,8 @@ async fn the_connectors_create_table_is_sent_before_the_channel_opens() {
 /// it, their columns added by evolution.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_statement_makes_a_table_that_evolves_to_the_rows() {
-    use snowpipe_kafka::create_tables::statement;
-    use snowpipe_kafka::layout::LayoutKind;
+    use snowpipe_kafka::connector::create_tables::statement;
+    use snowpipe_kafka::rows::layout::LayoutKind;
     let ddl = format!(
         "CREATE DATABASE IF NOT EXISTS DEMO; CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA; \
          USE SCHEMA DEMO.KAFKA; {};",

@@ -1,0 +1,856 @@
+//! The command line (a contract other tools rely on: `docs/` of the repository and
+//! `shared/design.md`) and what it becomes: librdkafka properties and the sink's settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use rdkafka::config::ClientConfig;
+
+use crate::kafka::properties::{self, Property};
+use crate::rows::layout::{LayoutKind, OnNullValue};
+use crate::rows::value_format::ValueFormat;
+
+/// Where a partition starts when its channel has no committed offset token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Start {
+    /// The partition's first message.
+    Earliest,
+    /// Only messages produced from now on.
+    Latest,
+}
+
+/// `snowpipe-kafka --brokers … --topic … --group … --database … --schema … --pipe …`.
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    /// Kafka bootstrap servers, `HOST:PORT[,HOST:PORT...]`.
+    #[arg(long, value_name = "HOST:PORT[,...]")]
+    pub brokers: String,
+    /// A topic to consume (repeat for several; each needs its `--pipe`, in the same order).
+    #[arg(
+        long = "topic",
+        value_name = "T",
+        required_unless_present_any = ["topic_map", "topic_regex"]
+    )]
+    pub topics: Vec<String>,
+    /// Also consume every topic whose whole name matches this regex (POSIX extended syntax, as
+    /// librdkafka reads it: `.` `*` `+` `?` `[a-z]` `(a|b)` `\.`), including topics created
+    /// later (found by librdkafka's metadata refresh, `topic.metadata.refresh.interval.ms`).
+    /// Their pipe: `--topic2table-map`, else a single `--pipe`, else the Kafka connector's
+    /// default `"<topic>-STREAMING"`.
+    #[arg(long, value_name = "REGEX")]
+    pub topic_regex: Option<String>,
+    /// The Kafka connector's `snowflake.topic2table.map`, `TOPIC:TABLE[,TOPIC:TABLE...]`
+    /// (topics may be regexes): a topic without a `--pipe` goes to its table's default pipe
+    /// `<TABLE>-STREAMING` (a `"quoted"` table keeps its case, others are upper-cased).
+    #[arg(long = "topic2table-map", value_name = "MAP")]
+    pub topic2table_map: Option<String>,
+    /// Tables of `--topic2table-map` are templates: `$1`..`$9` and `${name}` are the topic
+    /// regex's groups (the connector's `snowflake.topic2table.map.regex.replacement=true`).
+    #[arg(long = "topic2table-regex-replacement", requires = "topic2table_map")]
+    pub topic2table_regex_replacement: bool,
+    /// The consumer group: instances with the same group share the partitions.
+    #[arg(long, value_name = "G")]
+    pub group: String,
+    /// Snowflake database of the pipes.
+    #[arg(long, value_name = "D")]
+    pub database: String,
+    /// Snowflake schema of the pipes.
+    #[arg(long, value_name = "S")]
+    pub schema: String,
+    /// The pipe of each `--topic` (one for all topics, or one per topic in order).
+    #[arg(
+        long = "pipe",
+        value_name = "P",
+        required_unless_present_any = ["topic_map", "topic_regex", "topic2table_map"]
+    )]
+    pub pipes: Vec<String>,
+    /// A TOML file mapping topics to pipes, `[topics]` then `TOPIC = "PIPE"` lines (added to
+    /// any `--topic`/`--pipe`).
+    #[arg(long, value_name = "FILE")]
+    pub topic_map: Option<PathBuf>,
+    /// Channel names are `<prefix>_<topic>_<partition>` (default: the group).
+    #[arg(long, value_name = "X")]
+    pub channel_prefix: Option<String>,
+    /// Continue Snowflake's Kafka connector `NAME` (its `name`): open its channels, named as
+    /// it names them (v4: `<NAME sanitized, upper-cased>_<topic>_<partition>`), and resume each
+    /// partition at its committed offset + 1. Stop the connector first: opening a channel
+    /// fences it.
+    #[arg(long, value_name = "NAME", value_parser = crate::connector::naming::parse_name,
+          conflicts_with = "channel_prefix")]
+    pub connector_name: Option<crate::connector::naming::ConnectorName>,
+    /// The connector version whose channel names `--connector-name` continues (default v4;
+    /// v3 ones start from v3's offsets with `--migrate-v3-offsets`, see kafka/README.md).
+    #[arg(long, value_enum, value_name = "VERSION", requires = "connector_name")]
+    pub connector_naming: Option<crate::connector::naming::Naming>,
+    /// Snowflake's Kafka connector's configuration (Kafka Connect JSON `{"name", "config"}`, or
+    /// `.properties`): its keys become these options (the command line wins), its Snowflake
+    /// connection the client's; keys without an equivalent are listed at start. See
+    /// kafka/README.md, "Moving from the Kafka connector".
+    #[arg(long, value_name = "FILE")]
+    pub connector_config: Option<PathBuf>,
+    /// The Snowflake connection `--connector-config` names (never an option: it holds the key).
+    #[arg(skip)]
+    pub connection: Option<crate::connector::config_file::Connection>,
+    /// The Schema Registry credentials `--connector-config` names (never an option; `Debug`
+    /// shows no secret). `--schema-registry-basic-auth` wins.
+    #[arg(skip)]
+    pub registry_auth: Option<crate::formats::registry::BasicAuth>,
+    /// `--connector-config`'s `value.converter.basic.auth.credentials.source=SASL_INHERIT`: the
+    /// Schema Registry credentials are the Kafka login's (`sasl.username`, `sasl.password` of
+    /// `--kafka-config` / `-X`). `--schema-registry-basic-auth` wins.
+    #[arg(skip)]
+    pub registry_auth_inherit: bool,
+    /// Create a missing table as Snowflake's Kafka connector does (`RECORD_METADATA VARIANT`,
+    /// schema evolution and error logging on) through the SQL API, when its first partition is
+    /// assigned; the pipes must be default pipes `<TABLE>-STREAMING`. See `create_tables`.
+    #[arg(long)]
+    pub create_tables: bool,
+    /// Write a table through the pipe named exactly like it when one exists (`desc pipe`),
+    /// else through its default pipe `<TABLE>-STREAMING`, as Snowflake's Kafka connector v4
+    /// does (on with `--connector-config` unless a `--pipe` is not a default pipe). See
+    /// `create_tables::TableNamedPipes`.
+    #[arg(long)]
+    pub table_named_pipes: bool,
+    /// Do not create tables, though a `--connector-config` would (the connector's default,
+    /// `snowflake.autocreate.table.type` unset or `snowflake`, is to create them).
+    #[arg(long, conflicts_with = "create_tables")]
+    pub no_create_tables: bool,
+    /// Take connector v3's position when a partition's channel has no committed token, through
+    /// `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` (the connector's
+    /// `snowflake.streaming.classic.offset.migration`): `skip` (default), `best-effort` (go on
+    /// when v3's classic channel is not found), `strict` (stop then). See `migrate_v3`.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "skip")]
+    pub migrate_v3_offsets: crate::connector::migrate_v3::Mode,
+    /// v3's classic channels are `<NAME>_<topic>_<partition>` (v3 ran with
+    /// `snowflake.streaming.channel.name.include.connector.name=true`), not
+    /// `<topic>_<partition>`.
+    #[arg(long, requires = "connector_name")]
+    pub migrate_v3_include_connector_name: bool,
+    /// Add a `RECORD_METADATA` column (topic, partition, offset, timestamp, key, headers).
+    #[arg(long)]
+    pub metadata: bool,
+    /// No `topic` in `RECORD_METADATA` (the connector's `snowflake.metadata.topic=false`).
+    #[arg(long, requires = "metadata")]
+    pub no_metadata_topic: bool,
+    /// No `offset` and `partition` in `RECORD_METADATA` (the connector's
+    /// `snowflake.metadata.offset.and.partition=false`).
+    #[arg(long, requires = "metadata")]
+    pub no_metadata_offset_and_partition: bool,
+    /// No `CreateTime` / `LogAppendTime` in `RECORD_METADATA` (the connector's
+    /// `snowflake.metadata.createtime=false`).
+    #[arg(long, requires = "metadata")]
+    pub no_metadata_createtime: bool,
+    /// Write messages that cannot be rows here (reason in the `snowpipe.error` header);
+    /// without it they are skipped, logged and counted.
+    #[arg(long, value_name = "T")]
+    pub dead_letter_topic: Option<String>,
+    /// Where a partition starts when its channel has no committed offset token.
+    #[arg(long, value_enum, default_value_t = Start::Earliest)]
+    pub start: Start,
+    /// Snowflake connection from the official SDK's profile.json (else `SNOWFLAKE_*`).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Exit 0 once nothing was consumed for this long and everything sent is committed
+    /// (e.g. `3s`, `500ms`, `2m`); non-zero, naming it, when a `--topic` does not exist or
+    /// may not be described (it was never read). With several instances, make it longer than
+    /// the group's session timeout: a member that died keeps its partitions until then.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub until_idle: Option<Duration>,
+    /// How long a hand-over (revoke, SIGTERM) waits for Snowflake to commit.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub hand_over_timeout: Duration,
+    /// How long rows may wait in the client before they are sent (the SDK's
+    /// `max_client_lag`; default: the profile's or 1 s). Lower: fresher rows, more requests.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_client_lag: Option<Duration>,
+    /// A librdkafka property, `KEY=VALUE` (kcat's convention), e.g. `-X session.timeout.ms=6000`.
+    /// Put secrets in `--kafka-config` instead: a command line is visible to other users.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = properties::parse)]
+    pub properties: Vec<Property>,
+    /// librdkafka properties from a file of `KEY=VALUE` lines (`client.properties`, as kcat's
+    /// `-F`): security settings and secrets. `-X` overrides it.
+    #[arg(long, short = 'F', value_name = "FILE")]
+    pub kafka_config: Option<PathBuf>,
+    /// The sink's memory budget (e.g. `512MiB`, `2GiB`): up to a quarter (at most 32 MiB) for
+    /// librdkafka's prefetch (`queued.max.messages.kbytes`), a quarter for messages on their
+    /// way to the channels, the rest (at least half; 352 MiB of the default) for the SDK's
+    /// buffers and uncommitted requests. A partition over its share is paused until it catches
+    /// up.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "512MiB")]
+    pub memory_budget: MemoryBudget,
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this port of 127.0.0.1
+    /// (`9102`), or on `HOST:PORT` (`0.0.0.0:9102` for a scraper on another machine: the
+    /// endpoint has no authentication, see the README's "Metrics"); port 0 picks a free one,
+    /// logged at start.
+    #[arg(long, value_name = "[HOST:]PORT", value_parser = parse_metrics_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// `columns`: the value's keys are columns (the connector's schematized mode);
+    /// `record-content`: `RECORD_CONTENT` holds any JSON value, or the decoded value of a
+    /// Schema Registry `--value-format` (the connector with
+    /// `snowflake.enable.schematization=false`). See `layout`.
+    #[arg(long, value_enum, default_value_t = LayoutKind::Columns)]
+    pub layout: LayoutKind,
+    /// A message without a value (a tombstone): `write` a row of `RECORD_METADATA` alone
+    /// (nothing without `--metadata`; the connector's `behavior.on.null.values=DEFAULT`),
+    /// `skip` it (`IGNORE`), or `dead-letter` it.
+    #[arg(long, value_enum, default_value_t = OnNullValue::Write)]
+    pub on_null_value: OnNullValue,
+    /// No `SnowflakeConnectorPushTime` in `RECORD_METADATA` (the connector's
+    /// `snowflake.streaming.metadata.connectorPushTime=false`).
+    #[arg(long)]
+    pub no_push_time: bool,
+    /// Header values that are JSON keep their type in `RECORD_METADATA` (numbers, booleans,
+    /// objects, arrays); others stay strings (the connector's
+    /// `snowflake.feature.structured.headers=true`).
+    #[arg(long)]
+    pub structured_headers: bool,
+    /// How a key becomes `RECORD_METADATA.key`: `raw` (text, or `key_base64` for bytes that are
+    /// not UTF-8), or as a Kafka Connect key converter makes it: `string` (StringConverter),
+    /// `json` (JsonConverter), `bytes` (ByteArrayConverter, base64), `avro`, `protobuf` or
+    /// `json-schema` (Confluent's, decoded with the registry; needs a registry
+    /// `--value-format`). `--connector-config` sets it from `key.converter`.
+    #[arg(long, value_enum, default_value_t = crate::rows::connect_values::KeyConverter::Raw)]
+    pub key_converter: crate::rows::connect_values::KeyConverter,
+    /// How header values are written: `raw` (text, JSON with `--structured-headers`, or
+    /// `{"base64": …}`), or as a Kafka Connect header converter makes them: `simple`
+    /// (SimpleHeaderConverter, the worker's default: numbers, booleans, lists, maps and dates
+    /// parsed), `string`, `json` or `bytes` (base64). `--connector-config` sets it from
+    /// `header.converter`.
+    #[arg(long, value_enum, default_value_t = crate::rows::connect_values::HeaderConverter::Raw)]
+    pub header_converter: crate::rows::connect_values::HeaderConverter,
+    /// Normalize each top-level key of a row as a SQL identifier, as the connector does with
+    /// `snowflake.compatibility.enable.column.identifier.normalization=true`: `city` becomes
+    /// `CITY`, `"city"` (quotes included) becomes `city`, `a\ b` becomes `A B`.
+    #[arg(long)]
+    pub normalize_columns: bool,
+    /// The connector file asks for `snowflake.validation=client_side` (set by
+    /// `--connector-config`): refused unless `--accept-server-side-validation`.
+    #[arg(long, hide = true)]
+    pub client_side_validation: bool,
+    /// Run a connector file with `snowflake.validation=client_side` anyway, the server
+    /// validating instead (values the connector would rewrite by column type are the server's
+    /// to convert or reject; `kafka/docs/connector-compatibility.md` §14).
+    #[arg(long)]
+    pub accept_server_side_validation: bool,
+    /// How message values are encoded: `json` (JSON text), `string` (text, stored as a JSON
+    /// string in `RECORD_CONTENT`: the connector's StringConverter; needs `--layout
+    /// record-content`), or a Schema Registry format (`avro`, `json-schema`) decoded with the
+    /// schemas of `--schema-registry-url`.
+    #[arg(long, value_enum, default_value_t = ValueFormat::Json)]
+    pub value_format: ValueFormat,
+    /// The Confluent Schema Registry, `http(s)://HOST:PORT`, or several separated by commas
+    /// (tried in turn when one cannot answer), for a `--value-format` other than json.
+    #[arg(long, value_name = "URL")]
+    pub schema_registry_url: Option<String>,
+    /// Where the registry's `USER:PASSWORD` is: `env:NAME` (an environment variable) or
+    /// `file:PATH` (never the secret itself: a command line is visible to other users).
+    #[arg(long, value_name = "env:NAME|file:PATH")]
+    pub schema_registry_basic_auth: Option<String>,
+}
+
+/// `--memory-budget`, and how it is shared (see the option's help).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget(pub usize);
+
+impl MemoryBudget {
+    /// The smallest budget accepted: librdkafka needs room to fetch, and the SDK room for a
+    /// few requests.
+    pub const MIN: usize = 32 << 20;
+
+    /// The default budget (`--memory-budget 512MiB`).
+    pub const DEFAULT: Self = Self(512 << 20);
+
+    /// The whole budget, in bytes.
+    pub fn bytes(self) -> usize {
+        self.0
+    }
+
+    /// librdkafka's prefetch queue, in KiB (`queued.max.messages.kbytes`): a quarter of the
+    /// budget, at most [`PREFETCH_MAX`](Self::PREFETCH_MAX).
+    pub fn prefetch_kib(self) -> usize {
+        (self.0 / 4).min(Self::PREFETCH_MAX) / 1024
+    }
+
+    /// The largest prefetch. Fetched messages wait there only until the poll thread copies
+    /// them into batches, so a deeper queue adds no speed, only fresh memory: at 1 KB messages
+    /// a 128 MiB prefetch cost the sink 1.7 CPU-s per GB against 1.3–1.4 with 32 MiB, and at
+    /// 100 B 6.9 against 5.2–5.5 (`kafka/README.md`, "Cost and throughput").
+    pub const PREFETCH_MAX: usize = 32 << 20;
+
+    /// librdkafka's `fetch.max.bytes`: an eighth of the prefetch, 1 to 50 MiB (4 MiB with the
+    /// default budget). A fetch response is one buffer, held until its last message is copied
+    /// into a batch; smaller responses are freed and their memory reused sooner. Raise it with
+    /// `-X fetch.max.bytes=…` for a cluster far away (each broker answers one fetch per round
+    /// trip).
+    pub fn fetch_max_bytes(self) -> usize {
+        (self.prefetch_kib() * 1024 / 8).clamp(1 << 20, 52_428_800)
+    }
+
+    /// The batches between the poll thread and the workers.
+    pub fn queues(self) -> usize {
+        self.0 / 4
+    }
+
+    /// The SDK client's `memory_budget_bytes`: the rest, after the prefetch and the queues, so
+    /// every byte of the budget is someone's. Half the budget while the prefetch is a quarter;
+    /// more once the prefetch is capped (352 MiB of the default 512 MiB). A backlog read within
+    /// one `--max-client-lag` is held by the SDK until that lag, and one over its share waits
+    /// for the first commits (`kafka/README.md`, "Cost and throughput", the budget's split).
+    pub fn sdk(self) -> usize {
+        self.0 - self.prefetch_kib() * 1024 - self.queues()
+    }
+}
+
+/// How the consumer fetches, from the memory budget: what the sink sets, and the bench's
+/// consume-only floor too, so the two read alike.
+///
+/// * `queued.max.messages.kbytes`: the prefetch ([`MemoryBudget::prefetch_kib`]). With the
+///   high-level consumer it bounds one queue whatever the number of partitions (the sink
+///   forwards every partition's fetch queue to one of its own, which counts the same); one
+///   fetch may overshoot it by `fetch.max.bytes` ([`MemoryBudget::fetch_max_bytes`]).
+/// * `fetch.queue.backoff.ms` 10 (librdkafka's default is 1000): when that queue is full
+///   (or holds `queued.min.messages`), librdkafka stops fetching each partition for this
+///   long. A sink is slower than its fetcher, so the queue fills again and again, and with a
+///   second's pause each time the sink sat idle: 114,000 messages/s at 1 KB and 276,000 at
+///   100 B, against 185,000 and 1,430,000 with 10 ms (`kafka/README.md`).
+pub fn fetch_properties(budget: MemoryBudget) -> [(&'static str, String); 3] {
+    [
+        (
+            "queued.max.messages.kbytes",
+            budget.prefetch_kib().clamp(1024, 2_097_151).to_string(),
+        ),
+        ("fetch.max.bytes", budget.fetch_max_bytes().to_string()),
+        ("fetch.queue.backoff.ms", "10".to_owned()),
+    ]
+}
+
+/// `--metrics-addr`: a port alone is on loopback (127.0.0.1), else `HOST:PORT` as given.
+///
+/// # Errors
+/// When it is neither.
+fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = s.trim().parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.trim().parse().map_err(|_| {
+        format!("{s:?} is not a port (served on 127.0.0.1) or HOST:PORT (e.g. 127.0.0.1:9102)")
+    })
+}
+
+/// `512MiB`, `2GiB`, `64MB`, `1000000` (bytes).
+///
+/// # Errors
+/// Anything else, or less than [`MemoryBudget::MIN`], with the accepted forms.
+pub fn parse_bytes(s: &str) -> Result<MemoryBudget, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: write e.g. 512MiB, 2GiB or 64MB"))?;
+    let mul: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        u => {
+            return Err(format!(
+                "{s:?}: unknown unit {u:?}; use KiB, MiB, GiB, KB, MB or GB"
+            ))
+        }
+    };
+    let bytes = n
+        .checked_mul(mul)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
+    if bytes < MemoryBudget::MIN {
+        return Err(format!(
+            "{s:?} is less than the smallest budget, 32MiB (librdkafka and the SDK need room \
+             for a few requests)"
+        ));
+    }
+    Ok(MemoryBudget(bytes))
+}
+
+/// The longest duration accepted on the command line (longer ones overflow the clocks the
+/// sink adds them to).
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `500ms`, `3s`, `2m`, `1h`; at most 30 days.
+///
+/// # Errors
+/// Anything else, with the accepted forms.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration: write e.g. 500ms, 3s, 2m or 1h"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s, m or h")),
+    };
+    let d = Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{s:?} is longer than 30 days, the longest accepted"
+        ));
+    }
+    Ok(d)
+}
+
+impl SinkArgs {
+    /// The channel name of a partition: `<prefix>_<topic>_<partition>`, or the connector's
+    /// name for it with `--connector-name`.
+    pub fn channel_name(&self, topic: &str, partition: i32) -> String {
+        if let Some(connector) = &self.connector_name {
+            let naming = self.connector_naming.unwrap_or_default();
+            return connector.channel_name(naming, topic, partition);
+        }
+        let prefix = self.channel_prefix.as_deref().unwrap_or(&self.group);
+        format!("{prefix}_{topic}_{partition}")
+    }
+
+    /// The rules that give each topic its pipe, also topics found at run time
+    /// ([`crate::connector::topic_table`]).
+    ///
+    /// # Errors
+    /// A `--topic2table-map` that does not parse.
+    pub fn routes(&self) -> Result<crate::connector::topic_table::Routes> {
+        let map = match &self.topic2table_map {
+            Some(m) => Some(
+                crate::connector::topic_table::TopicTableMap::parse(
+                    m,
+                    self.topic2table_regex_replacement,
+                )
+                .context("--topic2table-map")?,
+            ),
+            None => None,
+        };
+        Ok(crate::connector::topic_table::Routes::new(
+            &self.topics,
+            &self.pipes,
+            map,
+        ))
+    }
+
+    /// What the consumer subscribes to: the listed topics, and `--topic-regex` as a pattern.
+    pub fn subscription(&self) -> Vec<String> {
+        let mut out = self.topics.clone();
+        out.extend(
+            self.topic_regex
+                .as_deref()
+                .map(crate::connector::topic_table::subscription_pattern),
+        );
+        out
+    }
+
+    /// Reads `--topic-map` into `topics` and `pipes` (one pipe per topic from then on).
+    ///
+    /// # Errors
+    /// A file that cannot be read or is not `[topics]` with string values, a topic given twice,
+    /// `--topic`s without `--pipe` (they would take the map's pipes).
+    pub fn load_topic_map(&mut self) -> Result<()> {
+        let Some(path) = self.topic_map.clone() else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read --topic-map {}", path.display()))?;
+        let map =
+            parse_topic_map(&text).with_context(|| format!("--topic-map {}", path.display()))?;
+        if self.pipes.is_empty() && !self.topics.is_empty() {
+            bail!(
+                "--topic-map with --topic but no --pipe: give the --topic's --pipe, or move the \
+                 topic into the map"
+            );
+        }
+        // One pipe per topic from here on.
+        if self.pipes.len() == 1 {
+            self.pipes = vec![self.pipes[0].clone(); self.topics.len()];
+        }
+        for (topic, pipe) in map {
+            if self.topics.contains(&topic) {
+                bail!("topic {topic} is given twice (--topic and --topic-map): give it once");
+            }
+            self.topics.push(topic);
+            self.pipes.push(pipe);
+        }
+        Ok(())
+    }
+
+    /// Reads `--kafka-config` into `properties`, before the `-X` ones (which win).
+    ///
+    /// # Errors
+    /// The file cannot be read, or a line is not `KEY=VALUE`.
+    pub fn load_kafka_config(&mut self) -> Result<()> {
+        let Some(path) = self.kafka_config.clone() else {
+            return Ok(());
+        };
+        let mut props = properties::read_file(&path)?;
+        props.append(&mut self.properties);
+        self.properties = props;
+        Ok(())
+    }
+
+    /// Checks what clap cannot.
+    ///
+    /// # Errors
+    /// A pipe count that fits neither rule, a dead-letter topic that is also consumed.
+    pub fn validate(&self) -> Result<()> {
+        if self.topics.is_empty() && self.topic_regex.is_none() {
+            bail!("no topic: give --topic T --pipe P, --topic-map FILE or --topic-regex REGEX");
+        }
+        let by_rule =
+            self.pipes.is_empty() && (self.topic_regex.is_some() || self.topic2table_map.is_some());
+        if !by_rule && self.pipes.len() != 1 && self.pipes.len() != self.topics.len() {
+            bail!(
+                "{} --pipe for {} --topic: give one pipe for all topics, or one per topic in the \
+                 same order",
+                self.pipes.len(),
+                self.topics.len()
+            );
+        }
+        if let Some(refused) = properties::tls_unavailable(&self.properties) {
+            bail!(refused);
+        }
+        properties::check(&self.properties)?;
+        if self
+            .properties
+            .iter()
+            .any(|p| p.key == "statistics.interval.ms" && p.value.trim() == "0")
+        {
+            bail!(
+                "statistics.interval.ms=0 turns off librdkafka's statistics, which the sink reads \
+                 for each partition's lag (metrics, the progress line, and --until-idle, which \
+                 would never see the end): leave it out (1000 by default) or give a positive value"
+            );
+        }
+        self.row_layout().map_err(anyhow::Error::msg)?;
+        if self.client_side_validation && !self.accept_server_side_validation {
+            bail!(
+                "snowflake.validation=client_side: the connector then checks and rewrites values \
+                 by column type before it sends them (BOOLEAN from \"yes\", VARIANT from JSON \
+                 text, TEXT from a map, …) and types new columns itself; this sink lets the \
+                 server validate, so such values land as the server converts them, or are \
+                 rejected into the table's error log. Set snowflake.validation=server_side in \
+                 the file, or pass --accept-server-side-validation to run with the server's \
+                 conversions (kafka/docs/connector-compatibility.md §14)"
+            );
+        }
+        if self.key_converter.registry_format().is_some()
+            && matches!(self.value_format, ValueFormat::Json | ValueFormat::String)
+        {
+            bail!(
+                "a Schema Registry --key-converter (avro, protobuf, json-schema) needs a Schema \
+                 Registry --value-format: keys are decoded with the registry on the values' path. \
+                 With JSON or text values, use --key-converter string, json, bytes or raw"
+            );
+        }
+        if let Some(dlq) = &self.dead_letter_topic {
+            if self.topics.contains(dlq) {
+                bail!(
+                    "--dead-letter-topic {dlq} is also consumed (--topic): dead letters would loop"
+                );
+            }
+        }
+        if let Some(regex) = &self.topic_regex {
+            let re = crate::connector::topic_table::topic_regex(regex)?;
+            if let Some(dlq) = self.dead_letter_topic.as_deref().filter(|d| re.is_match(d)) {
+                bail!(
+                    "--dead-letter-topic {dlq} matches --topic-regex {regex}: dead letters would \
+                     loop; exclude it from the regex or name another topic"
+                );
+            }
+        }
+        self.routes()?;
+        Ok(())
+    }
+
+    /// The consumer's librdkafka properties: ours, then the user's `-X` ones (which win).
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("group.id", &self.group)
+            // Snowflake's committed token is the position; Kafka's group offsets follow it.
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // Every partition starts at an explicit offset (Snowflake's committed token + 1,
+            // or `--start`); this applies only when that offset is out of range (retention
+            // deleted it before it landed), and loses the least.
+            .set("auto.offset.reset", "earliest")
+            // Eager: every rebalance revokes all partitions, then assigns anew (each a
+            // hand-over). `-X partition.assignment.strategy=cooperative-sticky` moves only the
+            // partitions that change owner; the sink handles both, but only eager is covered
+            // by the mock-cluster tests (librdkafka's mock stalls cooperative rebalances).
+            // Every member of a group must list the same strategy.
+            .set("partition.assignment.strategy", "roundrobin")
+            // Consumer lag and high watermarks per partition: the progress line, and
+            // `--until-idle` (which waits until every partition is read to its end).
+            .set("statistics.interval.ms", "1000");
+        for (key, value) in fetch_properties(self.memory_budget) {
+            c.set(key, value);
+        }
+        for p in &self.properties {
+            c.set(&p.key, &p.value);
+        }
+        c
+    }
+
+    /// The dead-letter producer's properties (the `-X` ones too: security settings apply to
+    /// both; consumer-only ones are ignored by librdkafka with a warning).
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", "true");
+        for p in &self.properties {
+            if !is_consumer_only(&p.key) {
+                c.set(&p.key, &p.value);
+            }
+        }
+        c
+    }
+
+    /// The Snowflake client builder: `--profile`, else the connector file's connection over
+    /// `SNOWFLAKE_*` (an option on the command line wins over the file, as for every key).
+    ///
+    /// # Errors
+    /// When the profile cannot be read.
+    pub fn client_builder(&self) -> Result<snowpipe_streaming::ClientBuilder> {
+        let builder = match &self.profile {
+            Some(p) => {
+                if self.connection.is_some() {
+                    tracing::info!(
+                        "--profile given: the connector file's snowflake.* connection is not used"
+                    );
+                }
+                snowpipe_streaming::ClientBuilder::from_profile_file(p)
+                    .with_context(|| format!("cannot read the profile {}", p.display()))?
+            }
+            None => match &self.connection {
+                Some(c) => c.apply(snowpipe_streaming::ClientBuilder::from_env()),
+                None => snowpipe_streaming::ClientBuilder::from_env(),
+            },
+        };
+        let builder = builder.memory_budget_bytes(self.memory_budget.sdk());
+        Ok(match self.max_client_lag {
+            Some(lag) => builder.max_client_lag(lag),
+            None => builder,
+        })
+    }
+
+    /// The SQL API client for the statements a flag runs on the tables of the default pipes
+    /// (`--create-tables`, `--migrate-v3-offsets`), in `--database`/`--schema`, with the
+    /// streaming client's connection.
+    ///
+    /// # Errors
+    /// A `--pipe` that is not a default pipe `<TABLE>-STREAMING` (its table cannot be known;
+    /// the message names `flag` and `otherwise`, what to do instead), a connection setting the
+    /// SQL client refuses.
+    pub fn default_pipes_sql_client(
+        &self,
+        flag: &str,
+        otherwise: &str,
+    ) -> Result<snowpipe_streaming::sql::SqlClient> {
+        if let Some(pipe) = self
+            .pipes
+            .iter()
+            .find(|p| crate::connector::create_tables::table_of(p).is_none())
+        {
+            anyhow::bail!(
+                "{flag} works on the table of a default pipe, <TABLE>-STREAMING; --pipe {pipe} \
+                 is not one: {otherwise}"
+            );
+        }
+        Ok(self
+            .client_builder()?
+            .build_sql()
+            .with_context(|| format!("{flag}: cannot make the SQL API client"))?
+            .database(&self.database)
+            .schema(&self.schema))
+    }
+}
+
+/// `[topics]` with `TOPIC = "PIPE"` lines, in file order.
+///
+/// # Errors
+/// Not TOML, no `[topics]` table, a value that is not a string.
+pub fn parse_topic_map(text: &str) -> Result<Vec<(String, String)>> {
+    let doc: toml::Table = text.parse().context("not TOML")?;
+    let Some(topics) = doc.get("topics").and_then(toml::Value::as_table) else {
+        bail!("no [topics] table: write [topics] and then TOPIC = \"PIPE\" lines");
+    };
+    topics
+        .iter()
+        .map(|(topic, pipe)| match pipe.as_str() {
+            Some(p) if !p.trim().is_empty() => Ok((topic.clone(), p.to_owned())),
+            _ => bail!(
+                "topic {topic}: the pipe must be a non-empty string, e.g. {topic} = \"MY_PIPE\""
+            ),
+        })
+        .collect()
+}
+
+fn is_consumer_only(key: &str) -> bool {
+    key.starts_with("group.")
+        || key.starts_with("session.")
+        || key.starts_with("heartbeat.")
+        || key.starts_with("auto.")
+        || key.starts_with("enable.auto")
+        || key.starts_with("partition.assignment")
+        || key.starts_with("max.poll")
+        || key.starts_with("fetch.")
+        || key == "isolation.level"
+}
+
+/// The sink's options parsed from `argv` as the binary parses them (tests).
+#[cfg(test)]
+pub(crate) fn parse_args<I, T>(argv: I) -> Result<SinkArgs, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sink: SinkArgs,
+    }
+    Cli::try_parse_from(argv).map(|c| c.sink)
+}
+
+/// The required options (brokers `b`, topic `t`, group `g`, database `d`, schema `s`, pipe
+/// `p`), then the words of `extra` (tests).
+#[cfg(test)]
+pub(crate) fn args_with(extra: &str) -> Result<SinkArgs, clap::Error> {
+    parse_args(
+        "x --brokers b --topic t --group g --database d --schema s --pipe p"
+            .split_whitespace()
+            .chain(extra.split_whitespace()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+
+    /// `--metrics-addr 9102` is served on loopback; a host is taken as given.
+    #[test]
+    fn a_metrics_port_alone_is_on_loopback() {
+        assert_eq!(
+            parse_metrics_addr("9102").unwrap(),
+            "127.0.0.1:9102".parse().unwrap()
+        );
+        assert_eq!(
+            parse_metrics_addr("0.0.0.0:9102").unwrap(),
+            "0.0.0.0:9102".parse().unwrap()
+        );
+        assert!(parse_metrics_addr("everywhere")
+            .unwrap_err()
+            .contains("HOST:PORT"));
+    }
+    use super::*;
+
+    #[test]
+    fn durations_in_the_forms_the_help_names() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("3 fortnights").unwrap_err().contains("unit"));
+        assert!(parse_duration("soon").unwrap_err().contains("500ms"));
+        assert_eq!(parse_duration("720h"), Ok(Duration::from_secs(720 * 3600)));
+        // Longer ones overflowed the clocks they are added to (a panic, not an error).
+        assert!(parse_duration("9999999999999999999s")
+            .unwrap_err()
+            .contains("30 days"));
+    }
+
+    #[test]
+    fn sizes_in_the_forms_the_help_names() {
+        assert_eq!(parse_bytes("512MiB"), Ok(MemoryBudget(512 << 20)));
+        assert_eq!(parse_bytes("2GiB"), Ok(MemoryBudget(2 << 30)));
+        assert_eq!(parse_bytes("64MB"), Ok(MemoryBudget(64_000_000)));
+        assert_eq!(parse_bytes("40000000"), Ok(MemoryBudget(40_000_000)));
+        assert!(parse_bytes("1MiB").unwrap_err().contains("smallest"));
+        assert!(parse_bytes("lots").unwrap_err().contains("512MiB"));
+        assert!(parse_bytes("3 parsecs").unwrap_err().contains("unit"));
+        let b = parse_bytes("512MiB").unwrap();
+        assert_eq!(b, MemoryBudget::DEFAULT);
+        assert_eq!(b.prefetch_kib() * 1024, MemoryBudget::PREFETCH_MAX);
+        // Every byte of the budget is someone's: the SDK has what the capped prefetch leaves.
+        assert_eq!(b.queues() + b.sdk() + b.prefetch_kib() * 1024, 512 << 20);
+        assert_eq!(b.sdk(), 352 << 20);
+        assert_eq!(b.fetch_max_bytes(), 4 << 20);
+        // A large budget does not deepen the prefetch, and the parts stay within the whole.
+        let big = MemoryBudget(4 << 30);
+        assert_eq!(big.prefetch_kib() * 1024, MemoryBudget::PREFETCH_MAX);
+        assert_eq!(
+            big.queues() + big.sdk() + big.prefetch_kib() * 1024,
+            4 << 30
+        );
+        let small = MemoryBudget(MemoryBudget::MIN);
+        assert_eq!(small.prefetch_kib() * 1024, MemoryBudget::MIN / 4);
+        assert_eq!(small.sdk(), MemoryBudget::MIN / 2);
+        assert_eq!(small.fetch_max_bytes(), 1 << 20);
+    }
+
+    /// The consumer fetches by the budget, pauses a full queue's partitions for 10 ms rather
+    /// than librdkafka's second, and `-X` still wins over each of these.
+    #[test]
+    fn the_consumer_fetches_by_the_budget_and_x_overrides_it() {
+        let config = |extra: &str| args_with(extra).unwrap().consumer_config();
+        let c = config("");
+        assert_eq!(c.get("fetch.queue.backoff.ms"), Some("10"));
+        assert_eq!(c.get("queued.max.messages.kbytes"), Some("32768"));
+        assert_eq!(c.get("fetch.max.bytes"), Some("4194304"));
+        let c = config("--memory-budget 64MiB");
+        assert_eq!(c.get("queued.max.messages.kbytes"), Some("16384"));
+        assert_eq!(c.get("fetch.max.bytes"), Some("2097152"));
+        let c = config("-X fetch.queue.backoff.ms=250 -X fetch.max.bytes=52428800");
+        assert_eq!(c.get("fetch.queue.backoff.ms"), Some("250"));
+        assert_eq!(c.get("fetch.max.bytes"), Some("52428800"));
+    }
+
+    /// Without librdkafka's statistics no lag is known: `--until-idle` would never stop.
+    #[test]
+    fn statistics_cannot_be_turned_off() {
+        let err = args_with("-X statistics.interval.ms=0")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("--until-idle"), "{err:#}");
+        args_with("-X statistics.interval.ms=5000")
+            .unwrap()
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_topic_map_adds_topics_with_their_pipes() {
+        let map =
+            parse_topic_map("[topics]\nclicks = \"CLICKS\"\n\"orders.v2\" = \"ORDERS\"\n").unwrap();
+        assert_eq!(map.len(), 2);
+        assert!(map.contains(&("orders.v2".into(), "ORDERS".into())));
+        assert!(parse_topic_map("clicks = \"CLICKS\"")
+            .unwrap_err()
+            .to_string()
+            .contains("[topics]"));
+        assert!(parse_topic_map("[topics]\nclicks = 3")
+            .unwrap_err()
+            .to_string()
+            .contains("string"));
+        assert!(parse_topic_map("[topics").is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! Snowflake's Kafka connector, for users who switch from it: its channel names ([`naming`]), its
+//! config files ([`config_file`]), its topic-to-table map ([`topic_table`]), its tables
+//! ([`create_tables`]), its column-name normalization ([`normalize`]) and the migration of its v3
+//! offsets ([`migrate_v3`]).
+
+pub mod config_file;
+pub mod create_tables;
+pub mod migrate_v3;
+pub mod naming;
+pub mod normalize;
+pub mod topic_table;

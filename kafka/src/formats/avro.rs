@@ -1,0 +1,930 @@
+//! One Avro datum (the body of a Schema Registry message) → the JSON text of its row.
+//!
+//! The JSON is what Snowflake's Kafka connector v4 writes for the same message read with
+//! Confluent's `AvroConverter` (Avro → Kafka Connect data, then the connector's
+//! `KafkaRecordConverter`, `snowflakedb/snowflake-kafka-connector` at v4.1.0,
+//! `src/main/java/com/snowflake/kafka/connector/records/KafkaRecordConverter.java`; the
+//! comparison, row by row, is `kafka/docs/connector-compatibility.md`):
+//!
+//! | Avro | JSON |
+//! | --- | --- |
+//! | record, map | object (map keys sorted, so a row is the same every time) |
+//! | array | array |
+//! | `null`, boolean, int, long | as they are |
+//! | float, double | number; NaN and infinities as the strings `"NaN"`, `"Inf"`, `"-Inf"` (`handleFloatSpecialValues`) |
+//! | string, enum, `uuid` | string |
+//! | bytes, fixed, `duration` | base64 string (the connector's Jackson binary node) |
+//! | `decimal` of at most 38 digits | number, exact (`12345.6789000000`: scale digits kept; `convertBytes`) |
+//! | `decimal` of more digits | string, as Java's `BigDecimal.toString` writes it |
+//! | `big-decimal` | string, exact |
+//! | `date` | `"2024-01-15T00:00:00.000Z"` (Connect `Date`, `ISO_DATE_TIME_FORMAT`) |
+//! | `time-millis` | `"13:45:30.123Z"` (Connect `Time`, `HH:mm:ss.SSSXXX` in a UTC worker) |
+//! | `timestamp-millis` | `"2023-11-14T22:13:20.123Z"` (Connect `Timestamp`, `ISO_DATE_TIME_FORMAT`) |
+//! | `timestamp-micros`, `time-micros`, `timestamp-nanos`, `local-timestamp-*` | number as written (Connect passes them as plain `INT64`) |
+//! | union of `null` and one type | that type's JSON, or `null` |
+//! | union of several non-null types | Connect's `io.confluent.connect.avro.Union` struct: one key per non-null branch, named by its type (`int`, `string`, …; a record, enum or fixed by its simple name), the chosen branch's value, the others `null` (`AvroData` with its default `enhanced.avro.schema.support=false`) |
+//! | array of `io.confluent.connect.avro.MapEntry` records (AvroConverter's Connect map with non-string keys) | `[[key, value], …]`, or an object for string keys (`convertMapValue`) |
+//!
+//! In the `columns` layout the value must be a record or a map (a map's keys are the columns,
+//! `convertMapToMap`). A standalone `null` schema is refused, as `AvroData` refuses it.
+//!
+//! Both the decoder and the writer recurse, so a body is first walked for its depth
+//! ([`crate::formats::avro_depth`]): one nested deeper than [`crate::formats::avro_depth::MAX_DEPTH`] levels of
+//! records, arrays and maps is refused before it could overflow the thread's stack.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use apache_avro::schema::{Name, ResolvedSchema, Schema};
+use apache_avro::types::Value;
+use base64::Engine as _;
+
+/// A writer schema from the registry, with its named types for references.
+#[derive(Debug)]
+pub struct AvroSchema {
+    root: Schema,
+    names: HashMap<String, Schema>,
+    /// The named types by their fully qualified names, as the decoder resolves references
+    /// (`None` when the decoder cannot resolve them: it refuses every body before decoding).
+    resolved: Option<HashMap<Name, Schema>>,
+}
+
+impl AvroSchema {
+    /// Parses the schema text the registry answered.
+    ///
+    /// # Errors
+    /// Text that is not an Avro schema (the reason names the problem).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let root = Schema::parse_str(text).map_err(|e| format!("not an Avro schema: {e}"))?;
+        let mut names = HashMap::new();
+        collect_names(&root, None, &mut names);
+        let resolved = ResolvedSchema::try_from(&root).ok().map(|r| {
+            r.get_names()
+                .iter()
+                .map(|(name, schema)| (name.clone(), (*schema).clone()))
+                .collect()
+        });
+        Ok(Self {
+            root,
+            names,
+            resolved,
+        })
+    }
+
+    /// Decodes `body` (one Avro binary datum, all of it) and writes its row's JSON object, or
+    /// `null` for a null (a `[null, T]` union's: Kafka Connect's tombstone).
+    ///
+    /// # Errors
+    /// Bytes that are not a datum of this schema, bytes left after it, a value nested deeper
+    /// than [`crate::formats::avro_depth::MAX_DEPTH`] levels, a value that is not a record (or null), or
+    /// a value JSON cannot hold (see the module docs): the reason names it.
+    pub fn to_json(&self, body: &[u8]) -> Result<String, String> {
+        self.decode(body, true)
+    }
+
+    /// Decodes `body` as [`AvroSchema::to_json`] does, any value (not only a record): the
+    /// JSON of `RECORD_CONTENT` (`--layout record-content`; a `[null, T]` union's null is
+    /// `null`).
+    ///
+    /// # Errors
+    /// As [`AvroSchema::to_json`], but for the value not being a record.
+    pub fn value_to_json(&self, body: &[u8]) -> Result<String, String> {
+        self.decode(body, false)
+    }
+
+    fn decode(&self, body: &[u8], record_only: bool) -> Result<String, String> {
+        if let Some(names) = &self.resolved {
+            crate::formats::avro_depth::check(&self.root, names, body)?;
+        }
+        let mut reader = body;
+        let value = apache_avro::from_avro_datum(&self.root, &mut reader, None)
+            .map_err(|e| format!("the Avro body does not decode with its schema: {e}"))?;
+        if !reader.is_empty() {
+            return Err(format!(
+                "{} bytes are left after the Avro value: the body does not match its schema",
+                reader.len()
+            ));
+        }
+        if matches!(self.resolve(&self.root), Schema::Null) {
+            return Err(
+                "the schema is a standalone \"null\" (Kafka Connect's AvroConverter refuses it: \
+                 \"Standalone null schemas are not supported\")"
+                    .into(),
+            );
+        }
+        let (schema, value) = self.unwrap_null_union(&self.root, &value);
+        // A null (a `[null, T]` union's) is no value: Connect's tombstone, in either layout.
+        if record_only && !matches!(value, Value::Record(_) | Value::Map(_) | Value::Null) {
+            return Err(format!(
+                "the Avro value is {}, not a record: a row needs column names",
+                kind(value)
+            ));
+        }
+        let mut out = String::with_capacity(body.len() * 2 + 16);
+        self.write(&mut out, schema, value, "")?;
+        Ok(out)
+    }
+
+    fn resolve<'s>(&'s self, schema: &'s Schema) -> &'s Schema {
+        match schema {
+            Schema::Ref { name } => self
+                .names
+                .get(&full(name, None))
+                .or_else(|| {
+                    self.names
+                        .iter()
+                        .find(|(k, _)| k.rsplit('.').next() == Some(name.name.as_str()))
+                        .map(|(_, s)| s)
+                })
+                .unwrap_or(schema),
+            s => s,
+        }
+    }
+
+    /// A `[null, T]` union's branch: its schema and value.
+    fn unwrap_null_union<'v>(
+        &'v self,
+        schema: &'v Schema,
+        value: &'v Value,
+    ) -> (&'v Schema, &'v Value) {
+        match (self.resolve(schema), value) {
+            (Schema::Union(u), Value::Union(i, inner)) => {
+                let branch = usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| u.variants().get(i))
+                    .unwrap_or(schema);
+                (self.resolve(branch), inner)
+            }
+            (s, v) => (s, v),
+        }
+    }
+
+    /// Writes `value` (of `schema`) at `path` (for reasons).
+    fn write(
+        &self,
+        out: &mut String,
+        schema: &Schema,
+        value: &Value,
+        path: &str,
+    ) -> Result<(), String> {
+        let schema = self.resolve(schema);
+        match value {
+            Value::Null => out.push_str("null"),
+            Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Date(days) => {
+                let (y, m, d) = civil_from_days(i64::from(*days));
+                let _ = write!(out, "\"{y:04}-{m:02}-{d:02}T00:00:00.000Z\"");
+            }
+            Value::TimeMillis(ms) => write_time_millis(out, i64::from(*ms)),
+            Value::TimestampMillis(ms) => write_iso_millis(out, *ms),
+            Value::Long(n)
+            | Value::TimeMicros(n)
+            | Value::TimestampMicros(n)
+            | Value::TimestampNanos(n)
+            | Value::LocalTimestampMillis(n)
+            | Value::LocalTimestampMicros(n)
+            | Value::LocalTimestampNanos(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Float(f) => match special(f64::from(*f)) {
+                Some(s) => out.push_str(s),
+                None => out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?),
+            },
+            Value::Double(f) => match special(*f) {
+                Some(s) => out.push_str(s),
+                None => out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?),
+            },
+            Value::Bytes(b) | Value::Fixed(_, b) => write_base64(out, b),
+            Value::Duration(d) => write_base64(out, &<[u8; 12]>::from(*d)),
+            Value::String(s) | Value::Enum(_, s) => write_str(out, s),
+            Value::Uuid(u) => write_str(out, &u.to_string()),
+            Value::Decimal(d) => {
+                let Schema::Decimal(ds) = schema else {
+                    return Err(format!("{}: a decimal without its schema", at(path)));
+                };
+                let unscaled = num_bigint::BigInt::from(d.clone()).to_string();
+                let digits = unscaled.trim_start_matches('-').len();
+                if digits <= MAX_NUMBER_DIGITS {
+                    out.push_str(&with_scale(&unscaled, ds.scale));
+                } else {
+                    write_str(out, &java_big_decimal(&unscaled, ds.scale as i64));
+                }
+            }
+            Value::BigDecimal(d) => write_str(out, &d.to_string()),
+            Value::Array(items) => {
+                let item = match schema {
+                    Schema::Array(a) => &*a.items,
+                    _ => return Err(format!("{}: an array without its schema", at(path))),
+                };
+                if let Some(string_keys) = self.map_entry(item) {
+                    return self.write_map_entries(out, item, items, string_keys, path);
+                }
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    self.write(out, item, v, path)?;
+                }
+                out.push(']');
+            }
+            Value::Map(entries) => {
+                let values = match schema {
+                    Schema::Map(m) => &*m.types,
+                    _ => return Err(format!("{}: a map without its schema", at(path))),
+                };
+                let mut keys: Vec<&String> = entries.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(out, k);
+                    out.push(':');
+                    self.write(out, values, &entries[k], &format!("{path}.{k}"))?;
+                }
+                out.push('}');
+            }
+            Value::Record(fields) => {
+                let Schema::Record(r) = schema else {
+                    return Err(format!("{}: a record without its schema", at(path)));
+                };
+                out.push('{');
+                for (i, ((name, v), field)) in fields.iter().zip(&r.fields).enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(out, name);
+                    out.push(':');
+                    self.write(out, &field.schema, v, &format!("{path}.{name}"))?;
+                }
+                out.push('}');
+            }
+            Value::Union(i, inner) => {
+                let Schema::Union(u) = schema else {
+                    return Err(format!("{}: a union without its schema", at(path)));
+                };
+                let branch = usize::try_from(*i)
+                    .ok()
+                    .filter(|i| *i < u.variants().len())
+                    .ok_or_else(|| format!("{}: a union branch out of range", at(path)))?;
+                let non_null: Vec<usize> = (0..u.variants().len())
+                    .filter(|b| !matches!(u.variants()[*b], Schema::Null))
+                    .collect();
+                if non_null.len() <= 1 || matches!(**inner, Value::Null) {
+                    self.write(out, &u.variants()[branch], inner, path)?;
+                } else {
+                    // Connect's Union struct: a key per non-null branch, the chosen one set.
+                    out.push('{');
+                    for (n, b) in non_null.into_iter().enumerate() {
+                        if n > 0 {
+                            out.push(',');
+                        }
+                        let variant = &u.variants()[b];
+                        write_str(out, &self.branch_name(variant));
+                        out.push(':');
+                        if b == branch {
+                            self.write(out, variant, inner, path)?;
+                        } else {
+                            out.push_str("null");
+                        }
+                    }
+                    out.push('}');
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `AvroData.unionMemberFieldName`: a record, enum or fixed by its simple name, anything else
+    /// by its Avro type's name (of the Connect type it becomes: a logical type by its base).
+    fn branch_name(&self, variant: &Schema) -> String {
+        match self.resolve(variant) {
+            Schema::Record(r) => r.name.name.clone(),
+            Schema::Enum(e) => e.name.name.clone(),
+            Schema::Fixed(f) => f.name.name.clone(),
+            Schema::Duration => "fixed".into(),
+            Schema::Null => "null".into(),
+            Schema::Boolean => "boolean".into(),
+            Schema::Int | Schema::Date | Schema::TimeMillis => "int".into(),
+            Schema::Long
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => "long".into(),
+            Schema::Float => "float".into(),
+            Schema::Double => "double".into(),
+            Schema::Bytes | Schema::Decimal(_) | Schema::BigDecimal => "bytes".into(),
+            Schema::String | Schema::Uuid => "string".into(),
+            Schema::Array(_) => "array".into(),
+            Schema::Map(_) => "map".into(),
+            Schema::Union(_) => "union".into(),
+            Schema::Ref { name } => name.name.clone(),
+        }
+    }
+
+    /// Whether `item` is AvroConverter's `io.confluent.connect.avro.MapEntry` record (a Connect
+    /// map with non-string keys, `AvroData.isMapEntry`), and if so whether its key is a string.
+    fn map_entry(&self, item: &Schema) -> Option<bool> {
+        let Schema::Record(r) = self.resolve(item) else {
+            return None;
+        };
+        let full = full(&r.name, None);
+        let names: Vec<&str> = r.fields.iter().map(|f| f.name.as_str()).collect();
+        (full == "io.confluent.connect.avro.MapEntry" && names == ["key", "value"])
+            .then(|| matches!(self.resolve(&r.fields[0].schema), Schema::String))
+    }
+
+    /// An array of MapEntry records as `convertMapValue` writes the map: an object for string
+    /// keys, else `[[key, value], …]`.
+    fn write_map_entries(
+        &self,
+        out: &mut String,
+        item: &Schema,
+        items: &[Value],
+        string_keys: bool,
+        path: &str,
+    ) -> Result<(), String> {
+        let Schema::Record(r) = self.resolve(item) else {
+            return Err(format!("{}: a map entry without its schema", at(path)));
+        };
+        out.push(if string_keys { '{' } else { '[' });
+        for (i, entry) in items.iter().enumerate() {
+            let Value::Record(fields) = entry else {
+                return Err(format!("{}: a map entry that is not a record", at(path)));
+            };
+            if i > 0 {
+                out.push(',');
+            }
+            let (key, value) = (&fields[0].1, &fields[1].1);
+            if string_keys {
+                let Value::String(k) = key else {
+                    return Err(format!("{}: a map key that is not a string", at(path)));
+                };
+                write_str(out, k);
+                out.push(':');
+            } else {
+                out.push('[');
+                self.write(out, &r.fields[0].schema, key, path)?;
+                out.push(',');
+            }
+            self.write(out, &r.fields[1].schema, value, path)?;
+            if !string_keys {
+                out.push(']');
+            }
+        }
+        out.push(if string_keys { '}' } else { ']' });
+        Ok(())
+    }
+}
+
+/// The field a reason is about.
+pub(crate) fn at(path: &str) -> String {
+    if path.is_empty() {
+        "the value".to_owned()
+    } else {
+        format!("field {}", &path[1..])
+    }
+}
+
+/// The most digits a decimal may have to be written as a number (Snowflake's `NUMBER(38)`;
+/// the connector's `MAX_SNOWFLAKE_NUMBER_PRECISION`).
+const MAX_NUMBER_DIGITS: usize = 38;
+
+/// The connector's text for a float that JSON has no number for (`handleFloatSpecialValues`),
+/// for Avro and Protobuf values alike.
+pub(crate) fn special(f: f64) -> Option<&'static str> {
+    if f.is_nan() {
+        Some("\"NaN\"")
+    } else if f.is_infinite() {
+        Some(if f > 0.0 { "\"Inf\"" } else { "\"-Inf\"" })
+    } else {
+        None
+    }
+}
+
+/// `ms` into a day as the connector's `HH:mm:ss.SSSXXX` in UTC (`…Z`), quoted.
+pub(crate) fn write_time_millis(out: &mut String, ms: i64) {
+    let ms = ms.rem_euclid(86_400_000);
+    let _ = write!(
+        out,
+        "\"{:02}:{:02}:{:02}.{:03}Z\"",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    );
+}
+
+/// `ms` since the epoch as the connector's `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` (UTC), quoted.
+pub(crate) fn write_iso_millis(out: &mut String, ms: i64) {
+    let days = ms.div_euclid(86_400_000);
+    let of_day = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "\"{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z\"",
+        of_day / 3_600_000,
+        of_day / 60_000 % 60,
+        of_day / 1000 % 60,
+        of_day % 1000
+    );
+}
+
+/// Java's `BigDecimal.toString` of `unscaled` (decimal digits, maybe signed, no leading zero)
+/// at `scale`: plain when the scale is not negative and the adjusted exponent is at least -6,
+/// else scientific (`1.234E+40`, `1E+400`).
+pub(crate) fn java_big_decimal(unscaled: &str, scale: i64) -> String {
+    let (sign, digits) = match unscaled.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", unscaled),
+    };
+    let adjusted = digits.len() as i64 - 1 - scale;
+    if let Ok(scale) = usize::try_from(scale) {
+        if adjusted >= -6 {
+            return with_scale(unscaled, scale);
+        }
+    }
+    let (first, rest) = digits.split_at(1);
+    let point = if rest.is_empty() { "" } else { "." };
+    format!("{sign}{first}{point}{rest}E{adjusted:+}")
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Boolean(_) => "a boolean",
+        Value::String(_) | Value::Enum(..) | Value::Uuid(_) => "a string",
+        Value::Bytes(_) | Value::Fixed(..) => "bytes",
+        Value::Array(_) => "an array",
+        Value::Map(_) => "a map",
+        Value::Record(_) => "a record",
+        _ => "a number",
+    }
+}
+
+/// Fully qualified name of `name` (`namespace` when it has none).
+fn full(name: &Name, namespace: Option<&str>) -> String {
+    match name.namespace.as_deref().or(namespace) {
+        Some(ns) if !ns.is_empty() => format!("{ns}.{}", name.name),
+        _ => name.name.clone(),
+    }
+}
+
+/// Every named type of `schema` by its full name, for `Schema::Ref`.
+fn collect_names(schema: &Schema, ns: Option<&str>, names: &mut HashMap<String, Schema>) {
+    match schema {
+        Schema::Record(r) => {
+            let own = full(&r.name, ns);
+            let inner_ns = r.name.namespace.as_deref().or(ns).map(str::to_owned);
+            names.insert(own, schema.clone());
+            for f in &r.fields {
+                collect_names(&f.schema, inner_ns.as_deref(), names);
+            }
+        }
+        Schema::Enum(e) => {
+            names.insert(full(&e.name, ns), schema.clone());
+        }
+        Schema::Fixed(f) => {
+            names.insert(full(&f.name, ns), schema.clone());
+        }
+        Schema::Array(a) => collect_names(&a.items, ns, names),
+        Schema::Map(m) => collect_names(&m.types, ns, names),
+        Schema::Union(u) => {
+            for v in u.variants() {
+                collect_names(v, ns, names);
+            }
+        }
+        Schema::Decimal(d) => collect_names(&d.inner, ns, names),
+        _ => {}
+    }
+}
+
+pub(crate) fn write_str(out: &mut String, s: &str) {
+    // Serializing a string cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+pub(crate) fn write_base64(out: &mut String, b: &[u8]) {
+    out.push('"');
+    out.push_str(&base64::engine::general_purpose::STANDARD.encode(b));
+    out.push('"');
+}
+
+/// `unscaled` (an integer's digits, maybe signed) with `scale` digits after the point.
+pub(crate) fn with_scale(unscaled: &str, scale: usize) -> String {
+    if scale == 0 {
+        return unscaled.to_owned();
+    }
+    let (sign, digits) = match unscaled.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", unscaled),
+    };
+    let padded = if digits.len() <= scale {
+        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
+    } else {
+        digits.to_owned()
+    };
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+/// The proleptic Gregorian (year, month, day) of `days` since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use apache_avro::types::Record;
+    use apache_avro::Decimal;
+
+    use super::*;
+
+    const SCHEMA: &str = r#"{
+      "type": "record", "name": "Order", "namespace": "shop",
+      "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 10}},
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+        {"name": "at_ms", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "time", "type": {"type": "int", "logicalType": "time-millis"}},
+        {"name": "time_us", "type": {"type": "long", "logicalType": "time-micros"}},
+        {"name": "uid", "type": {"type": "string", "logicalType": "uuid"}},
+        {"name": "customer", "type": {"type": "record", "name": "Customer", "fields": [
+          {"name": "name", "type": "string"},
+          {"name": "tier", "type": {"type": "enum", "name": "Tier", "symbols": ["GOLD", "SILVER"]}}
+        ]}},
+        {"name": "previous", "type": ["null", "Customer"]},
+        {"name": "note", "type": ["null", "string"]},
+        {"name": "blob", "type": "bytes"},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "counts", "type": {"type": "map", "values": "int"}},
+        {"name": "ratio", "type": "float"},
+        {"name": "hash", "type": {"type": "fixed", "name": "Hash", "size": 2}}
+      ]
+    }"#;
+
+    fn customer(name: &str) -> Value {
+        Value::Record(vec![
+            ("name".into(), Value::String(name.into())),
+            ("tier".into(), Value::Enum(0, "GOLD".into())),
+        ])
+    }
+
+    fn encode(schema: &Schema, note: Option<&str>, price: i128) -> Vec<u8> {
+        let mut r = Record::new(schema).unwrap();
+        r.put("id", Value::Long(7));
+        r.put(
+            "price",
+            Value::Decimal(Decimal::from(price.to_be_bytes().to_vec())),
+        );
+        r.put("at", Value::TimestampMicros(1_700_000_000_123_456));
+        r.put("at_ms", Value::TimestampMillis(1_700_000_000_123));
+        r.put("day", Value::Date(19_737));
+        r.put("time", Value::TimeMillis(49_530_123));
+        r.put("time_us", Value::TimeMicros(1_000_001));
+        r.put(
+            "uid",
+            Value::Uuid("67e55044-10b1-426f-9247-bb680e5fe0c8".parse().unwrap()),
+        );
+        r.put("customer", customer("Ada"));
+        r.put("previous", Value::Union(0, Box::new(Value::Null)));
+        r.put(
+            "note",
+            match note {
+                Some(n) => Value::Union(1, Box::new(Value::String(n.into()))),
+                None => Value::Union(0, Box::new(Value::Null)),
+            },
+        );
+        r.put("blob", Value::Bytes(vec![0, 1, 0xff]));
+        r.put(
+            "tags",
+            Value::Array(vec![Value::String("a".into()), Value::String("b".into())]),
+        );
+        r.put(
+            "counts",
+            Value::Map(
+                [
+                    ("z".to_owned(), Value::Int(1)),
+                    ("a".to_owned(), Value::Int(2)),
+                ]
+                .into(),
+            ),
+        );
+        r.put("ratio", Value::Float(0.1));
+        r.put("hash", Value::Fixed(2, vec![0xab, 0xcd]));
+        apache_avro::to_avro_datum(schema, r).unwrap()
+    }
+
+    #[test]
+    fn every_type_becomes_the_connectors_json() {
+        let parsed = AvroSchema::parse(SCHEMA).unwrap();
+        // 12345678901234567890.1234567890 at scale 10.
+        let body = encode(
+            &parsed.root,
+            Some("x\ny"),
+            123_456_789_012_345_678_901_234_567_890,
+        );
+        let json = parsed.to_json(&body).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"id":7,"price":12345678901234567890.1234567890,"at":1700000000123456,"#,
+                r#""at_ms":"2023-11-14T22:13:20.123Z","day":"2024-01-15T00:00:00.000Z","#,
+                r#""time":"13:45:30.123Z","time_us":1000001,"#,
+                r#""uid":"67e55044-10b1-426f-9247-bb680e5fe0c8","#,
+                r#""customer":{"name":"Ada","tier":"GOLD"},"previous":null,"note":"x\ny","#,
+                r#""blob":"AAH/","tags":["a","b"],"counts":{"a":2,"z":1},"ratio":0.1,"#,
+                r#""hash":"q80="}"#
+            )
+        );
+        let negative = parsed.to_json(&encode(&parsed.root, None, -5)).unwrap();
+        assert!(negative.contains(r#""price":-0.0000000005,"#), "{negative}");
+        assert!(negative.contains(r#""note":null,"#), "{negative}");
+    }
+
+    #[test]
+    fn what_is_not_a_datum_of_the_schema_is_refused_with_the_reason() {
+        let parsed = AvroSchema::parse(SCHEMA).unwrap();
+        let mut body = encode(&parsed.root, None, 1);
+        body.push(0);
+        let cases: &[(&[u8], &str)] = &[
+            (&body, "1 bytes are left"),
+            (&body[..body.len() - 6], "does not decode"),
+            (
+                b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+                "does not decode",
+            ),
+        ];
+        for (bytes, why) in cases {
+            let err = parsed.to_json(bytes).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+        let string = AvroSchema::parse(r#""string""#).unwrap();
+        let err = string.to_json(b"\x02a").unwrap_err();
+        assert!(err.contains("a string, not a record"), "{err}");
+        let double = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"d","type":"double"}]}"#,
+        )
+        .unwrap();
+        for (d, json) in [
+            (f64::NAN, r#"{"d":"NaN"}"#),
+            (f64::INFINITY, r#"{"d":"Inf"}"#),
+            (f64::NEG_INFINITY, r#"{"d":"-Inf"}"#),
+        ] {
+            assert_eq!(double.to_json(&d.to_le_bytes()).unwrap(), json);
+        }
+        let union = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"u","type":["null","int","string"]}]}"#,
+        )
+        .unwrap();
+        // Several non-null branches: Connect's Union struct, one key per branch.
+        assert_eq!(
+            union.to_json(b"\x02\x04").unwrap(),
+            r#"{"u":{"int":2,"string":null}}"#
+        );
+        assert_eq!(union.to_json(b"\x00").unwrap(), r#"{"u":null}"#);
+        let customer = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"u","type":["int",
+               {"type":"record","name":"Customer","namespace":"shop","fields":[
+                 {"name":"name","type":"string"}]}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            customer.to_json(b"\x02\x06Ann").unwrap(),
+            r#"{"u":{"int":null,"Customer":{"name":"Ann"}}}"#
+        );
+        // AvroConverter's map with non-string keys: an array of MapEntry records.
+        let entries = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"m","type":{"type":"array",
+               "items":{"type":"record","name":"MapEntry","namespace":"io.confluent.connect.avro",
+               "fields":[{"name":"key","type":"int"},{"name":"value","type":"string"}]}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            entries.to_json(b"\x02\x02\x06one\x00").unwrap(),
+            r#"{"m":[[1,"one"]]}"#
+        );
+        // A top-level map's keys are columns; a standalone null schema is refused.
+        let map = AvroSchema::parse(r#"{"type":"map","values":"int"}"#).unwrap();
+        assert_eq!(map.to_json(b"\x02\x02a\x02\x00").unwrap(), r#"{"a":1}"#);
+        let null = AvroSchema::parse(r#""null""#).unwrap();
+        assert!(null
+            .value_to_json(b"")
+            .unwrap_err()
+            .contains("Standalone null"));
+        assert!(AvroSchema::parse("{\"type\":\"nope\"}")
+            .unwrap_err()
+            .contains("not an Avro schema"));
+    }
+
+    /// Decimals of more than 38 digits are strings, as Java's `BigDecimal.toString` writes
+    /// them; timestamps before the epoch are ISO strings too.
+    #[test]
+    fn the_connectors_v4_numbers_and_times() {
+        assert_eq!(java_big_decimal("123", 0), "123");
+        assert_eq!(java_big_decimal("-5", 10), "-5E-10");
+        assert_eq!(java_big_decimal("12", 7), "0.0000012");
+        assert_eq!(java_big_decimal("12", 8), "1.2E-7");
+        assert_eq!(java_big_decimal("1", -400), "1E+400");
+        assert_eq!(java_big_decimal("0", 10), "0E-10");
+        let mut out = String::new();
+        write_iso_millis(&mut out, -23_155_200_000);
+        assert_eq!(out, "\"1969-04-08T00:00:00.000Z\"");
+        out.clear();
+        write_iso_millis(&mut out, -1);
+        assert_eq!(out, "\"1969-12-31T23:59:59.999Z\"");
+        let wide = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"p","type":{"type":"bytes","logicalType":"decimal","precision":40,"scale":2}}]}"#,
+        )
+        .unwrap();
+        let big: i128 = i128::MAX; // 39 digits
+        let mut r = apache_avro::types::Record::new(&wide.root).unwrap();
+        r.put(
+            "p",
+            Value::Decimal(Decimal::from(big.to_be_bytes().to_vec())),
+        );
+        let body = apache_avro::to_avro_datum(&wide.root, r).unwrap();
+        assert_eq!(
+            wide.to_json(&body).unwrap(),
+            r#"{"p":"1701411834604692317316873037158841057.27"}"#
+        );
+    }
+
+    /// `RECORD_CONTENT` takes any value, converted as a record's field would be; a null
+    /// union's null is `null` (the layout's tombstone).
+    #[test]
+    fn any_value_converts_for_record_content() {
+        let cases: &[(&str, &[u8], &str)] = &[
+            (r#""string""#, b"\x02a", r#""a""#),
+            (r#""long""#, b"\x03", "-2"),
+            (r#""bytes""#, b"\x04\x00\xff", r#""AP8=""#),
+            (
+                r#"{"type":"array","items":"int"}"#,
+                b"\x04\x02\x04\x00",
+                "[1,2]",
+            ),
+            (r#"["null","string"]"#, b"\x00", "null"),
+            (r#"["null","string"]"#, b"\x02\x02b", r#""b""#),
+            (
+                r#"{"type":"bytes","logicalType":"decimal","precision":5,"scale":2}"#,
+                b"\x02\x7b",
+                "1.23",
+            ),
+        ];
+        for (schema, body, json) in cases {
+            let parsed = AvroSchema::parse(schema).unwrap();
+            assert_eq!(parsed.value_to_json(body).as_deref(), Ok(*json), "{schema}");
+        }
+        let record = AvroSchema::parse(SCHEMA).unwrap();
+        let body = encode(&record.root, None, 1);
+        assert_eq!(record.value_to_json(&body), record.to_json(&body));
+        let nullable = AvroSchema::parse(r#"["null","string"]"#).unwrap();
+        assert_eq!(
+            nullable.to_json(b"\x00").as_deref(),
+            Ok("null"),
+            "a tombstone"
+        );
+        assert!(nullable
+            .to_json(b"\x02\x02b")
+            .unwrap_err()
+            .contains("not a record"));
+        let string = AvroSchema::parse(r#""string""#).unwrap();
+        assert!(string
+            .value_to_json(b"\x02a\x00")
+            .unwrap_err()
+            .contains("left"));
+    }
+
+    /// A recursive schema: each level of nesting costs the producer one byte.
+    const NODE: &str =
+        r#"{"type":"record","name":"Node","fields":[{"name":"next","type":["null","Node"]}]}"#;
+
+    /// The body of a `Node` nested `records` deep (the branch `Node` `records - 1` times, then
+    /// `null`), and its JSON.
+    fn nested(records: usize) -> (Vec<u8>, String) {
+        let mut body = vec![2u8; records - 1];
+        body.push(0);
+        let json = format!(
+            "{}null{}",
+            r#"{"next":"#.repeat(records),
+            "}".repeat(records)
+        );
+        (body, json)
+    }
+
+    /// `f` on a thread with a stack of `bytes` (the sink's runtime threads have
+    /// [`crate::formats::avro_depth::STACK_BYTES`]).
+    fn on_stack<T: Send + 'static>(bytes: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(bytes)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    /// One producer's deeply nested value must be a dead letter, never a stack overflow (which
+    /// aborts the process, and the restarted sink reads the same message again).
+    #[test]
+    fn a_value_nested_past_the_limit_is_a_dead_letter_not_a_stack_overflow() {
+        let deep = crate::formats::avro_depth::MAX_DEPTH + 1;
+        for records in [deep, 1 << 20] {
+            let err = on_stack(crate::formats::avro_depth::STACK_BYTES, move || {
+                let schema = AvroSchema::parse(NODE).unwrap();
+                let (body, _) = nested(records);
+                (schema.to_json(&body), schema.value_to_json(&body))
+            });
+            for err in [err.0.unwrap_err(), err.1.unwrap_err()] {
+                assert!(
+                    err.contains(&format!(
+                        "nests deeper than {} levels",
+                        crate::formats::avro_depth::MAX_DEPTH
+                    )),
+                    "{records}: {err}"
+                );
+            }
+        }
+        // A record that holds itself, with no union to end it, nests without end: even an
+        // empty body would recurse for ever in the decoder.
+        let endless = on_stack(crate::formats::avro_depth::STACK_BYTES, || {
+            AvroSchema::parse(
+                r#"{"type":"record","name":"Loop","fields":[{"name":"again","type":"Loop"}]}"#,
+            )
+            .unwrap()
+            .to_json(b"")
+        });
+        assert!(endless.unwrap_err().contains("nests deeper than"));
+    }
+
+    /// At the limit, the worst shape (a union whose branch refers to a record: three decoder
+    /// frames a level) decodes and is written as it always was, on three quarters of a runtime
+    /// thread's stack in this (debug) build.
+    #[test]
+    fn a_value_at_the_limit_decodes_as_before_on_a_small_stack() {
+        for records in [1, 2, crate::formats::avro_depth::MAX_DEPTH] {
+            let (got, want) =
+                on_stack(crate::formats::avro_depth::STACK_BYTES / 4 * 3, move || {
+                    let schema = AvroSchema::parse(NODE).unwrap();
+                    let (body, json) = nested(records);
+                    (schema.to_json(&body), json)
+                });
+            assert_eq!(got, Ok(want), "{records} records");
+        }
+    }
+
+    /// The stack a decode takes, for choosing the limit: `AVRO_PROBE_RECORDS` records deep
+    /// (without the depth check) on a thread of `AVRO_PROBE_STACK` bytes. Run it alone and
+    /// watch for an abort.
+    #[test]
+    #[ignore]
+    fn probe_the_stack_a_decode_takes() {
+        let env = |k: &str| std::env::var(k).unwrap().parse::<usize>().unwrap();
+        let (records, stack) = (env("AVRO_PROBE_RECORDS"), env("AVRO_PROBE_STACK"));
+        let ok = on_stack(stack, move || {
+            let mut schema = AvroSchema::parse(NODE).unwrap();
+            schema.resolved = None;
+            let (body, json) = nested(records);
+            schema.to_json(&body) == Ok(json)
+        });
+        assert!(ok);
+    }
+
+    #[test]
+    fn decimals_keep_their_scale_and_dates_are_proleptic_gregorian() {
+        let cases = [
+            ("0", 2, "0.00"),
+            ("5", 3, "0.005"),
+            ("-5", 3, "-0.005"),
+            ("12345", 2, "123.45"),
+            ("-12345", 5, "-0.12345"),
+            ("42", 0, "42"),
+        ];
+        for (digits, scale, want) in cases {
+            assert_eq!(with_scale(digits, scale), want, "{digits} at {scale}");
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(19_737), (2024, 1, 15));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

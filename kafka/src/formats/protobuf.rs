@@ -1,0 +1,724 @@
+//! Protobuf values (`--value-format protobuf`): the registry's `.proto` text compiled to
+//! descriptors ([`ProtoSchema::parse`]) and a message's body decoded into the JSON text of its
+//! row ([`ProtoSchema::to_json`]).
+//!
+//! After the Schema Registry header (magic byte, schema id) a Confluent Protobuf value holds
+//! the *message indexes*: which message of the schema file the payload is, as a zigzag varint
+//! count and then that many zigzag varint indexes (the first into the file's top-level
+//! messages, each next one into the previous message's nested messages); a count of `0` (a
+//! single `0x00` byte) means `[0]`, the file's first message. The payload follows.
+//!
+//! The `.proto` text is compiled with `protox` (pure Rust); the well-known `google/protobuf/*`
+//! imports resolve, other imports are schema references, which the registry client refuses.
+//! The payload is decoded with `prost-reflect` as a dynamic message, and the row is the JSON
+//! Snowflake's Kafka connector v4 writes for the record read with Confluent's
+//! `ProtobufConverter` in its default configuration (the message as a Connect struct by
+//! `ProtobufData`, then v4.1.0's `KafkaRecordConverter`; row by row:
+//! `kafka/docs/connector-compatibility.md` §6):
+//!
+//! * field names as in the `.proto`, in declaration order;
+//! * integers as JSON numbers (64-bit ones exact; `uint64` above `i64::MAX` as the unsigned
+//!   number, where Connect's `INT64` wraps it to a negative one: deliberately different);
+//! * `float`, `double` as numbers, NaN and infinities as the strings `"NaN"`, `"Inf"`,
+//!   `"-Inf"`; `bool` as `true`/`false`;
+//! * `string` as a string, `bytes` as base64, an enum as its value's name;
+//! * a nested message as an object, `repeated` as an array, a `map` with string keys as an
+//!   object, a `map` with other keys as an array of `[key, value]` pairs (sorted by key);
+//! * a `oneof` as one field `<oneof>_<its index among the message's oneofs>` holding an object
+//!   of all its members, the set one with its value and the others `null`; `null` when none is
+//!   set;
+//! * `google.protobuf.Timestamp` as `"2024-01-15T10:00:00.123Z"` (Connect's `Timestamp`:
+//!   milliseconds, UTC); the other well-known messages (`Duration`, the wrappers such as
+//!   `Int32Value`, `Any`, `Empty`, `FieldMask`) as the plain messages they are
+//!   (`{"value":5}`, `{"seconds":90,"nanos":500}`);
+//! * a field without presence that is not set as its default (`0`, `""`, `false`, the first
+//!   enum value), as proto3 reads it; a field with presence that is not set (a message, a
+//!   proto3 `optional`, a proto2 `optional`) as `null`.
+//!
+//! Refused (the message is a dead letter naming the field), because guessing Connect's shape
+//! could land different data: `google.protobuf.Struct`, `Value` and `ListValue` (their
+//! recursive shape through Connect is not verified), enum numbers the schema does not name.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor,
+    ReflectMessage as _, Value,
+};
+
+use crate::formats::walk::Walk;
+
+/// The file name the registry's schema text is compiled as.
+const FILE_NAME: &str = "schema.proto";
+/// The most message indexes a value may hold (nesting deeper than this is garbage).
+const MAX_INDEXES: usize = 64;
+/// The deepest nesting written (a recursive message type in a hostile payload stops here).
+const MAX_DEPTH: usize = 100;
+
+/// A registered Protobuf schema, compiled.
+#[derive(Debug)]
+pub struct ProtoSchema {
+    /// The file's top-level messages, in order.
+    messages: Vec<MessageDescriptor>,
+}
+
+impl ProtoSchema {
+    /// Compiles the registry's `.proto` text.
+    ///
+    /// # Errors
+    /// Text that does not compile (the reason holds the compiler's message), an import other
+    /// than `google/protobuf/*`, a file without messages.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file = protox::file::File::from_source(FILE_NAME, text)
+            .map_err(|e| format!("the Protobuf schema does not parse: {e}"))?;
+        let mut resolver = protox::file::ChainFileResolver::new();
+        resolver.add(OneFile(file));
+        resolver.add(protox::file::GoogleFileResolver::new());
+        let mut compiler = protox::Compiler::with_file_resolver(resolver);
+        compiler.include_imports(true);
+        compiler
+            .open_file(FILE_NAME)
+            .map_err(|e| format!("the Protobuf schema does not compile: {e}"))?;
+        let pool: DescriptorPool = compiler.descriptor_pool();
+        let file = pool
+            .get_file_by_name(FILE_NAME)
+            .ok_or("the Protobuf schema compiled to no file")?;
+        let messages: Vec<_> = file.messages().collect();
+        if messages.is_empty() {
+            return Err("the Protobuf schema defines no message".into());
+        }
+        Ok(Self { messages })
+    }
+
+    /// The JSON text of the row `body` (the value after the 5-byte header) is, at most about
+    /// `max_len` bytes.
+    ///
+    /// # Errors
+    /// The dead-letter reason: message indexes that are cut short or name no message of the
+    /// schema, a payload that does not decode as that message, a value this sink refuses
+    /// (see the module docs), a row that grows past `max_len`.
+    pub fn to_json(&self, body: &[u8], max_len: usize) -> Result<String, String> {
+        let (indexes, payload) = message_indexes(body)?;
+        let descriptor = self.message_at(&indexes)?;
+        let message = DynamicMessage::decode(descriptor.clone(), payload).map_err(|e| {
+            format!(
+                "the Protobuf payload does not decode as {} ({e})",
+                descriptor.full_name()
+            )
+        })?;
+        let mut out = String::new();
+        write_message(&message, &mut out, Walk::new(max_len))?;
+        Ok(out)
+    }
+
+    /// The message `indexes` name.
+    fn message_at(&self, indexes: &[i64]) -> Result<MessageDescriptor, String> {
+        let unknown = || {
+            format!(
+                "the message indexes {indexes:?} name no message of the schema (its top-level \
+                 messages: {})",
+                self.messages
+                    .iter()
+                    .map(|m| m.name().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let mut current: Option<MessageDescriptor> = None;
+        for &i in indexes {
+            let i = usize::try_from(i).map_err(|_| unknown())?;
+            let next = match &current {
+                None => self.messages.get(i).cloned(),
+                Some(m) => m.child_messages().filter(|c| !c.is_map_entry()).nth(i),
+            };
+            current = Some(next.ok_or_else(unknown)?);
+        }
+        current.ok_or_else(unknown)
+    }
+}
+
+/// A resolver that knows the registry's one file.
+struct OneFile(protox::file::File);
+
+impl protox::file::FileResolver for OneFile {
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        if name == FILE_NAME {
+            Ok(self.0.clone())
+        } else {
+            Err(protox::Error::file_not_found(name))
+        }
+    }
+}
+
+/// Splits `body` into its message indexes and the payload.
+///
+/// # Errors
+/// Indexes cut short, a negative count or more than 64.
+pub fn message_indexes(body: &[u8]) -> Result<(Vec<i64>, &[u8]), String> {
+    let mut rest = body;
+    let count = read_zigzag(&mut rest)?;
+    if count == 0 {
+        return Ok((vec![0], rest));
+    }
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|c| *c <= MAX_INDEXES)
+        .ok_or_else(|| {
+            format!(
+                "the Protobuf message-index count is {count}: this is not a Confluent Protobuf \
+                 value (check --value-format)"
+            )
+        })?;
+    let mut indexes = Vec::with_capacity(count);
+    for _ in 0..count {
+        indexes.push(read_zigzag(&mut rest)?);
+    }
+    Ok((indexes, rest))
+}
+
+/// Reads one zigzag varint (Confluent's `ByteUtils.readVarint`).
+fn read_zigzag(rest: &mut &[u8]) -> Result<i64, String> {
+    let mut raw: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let Some((&byte, tail)) = rest.split_first() else {
+            return Err("the Protobuf message indexes are cut short".into());
+        };
+        *rest = tail;
+        raw |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            let v = (raw >> 1) as i64 ^ -((raw & 1) as i64);
+            return Ok(v);
+        }
+    }
+    Err("a Protobuf message index is not a varint".into())
+}
+
+fn write_message(message: &DynamicMessage, out: &mut String, at: Walk) -> Result<(), String> {
+    if at.depth > MAX_DEPTH {
+        return Err(format!("the message nests deeper than {MAX_DEPTH} levels"));
+    }
+    at.check_len(out.len())?;
+    out.push('{');
+    let descriptor = message.descriptor();
+    let mut first = true;
+    let mut oneofs_written = Vec::new();
+    for field in descriptor.fields() {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        // A real oneof is one field at its first member's place (Confluent's
+        // `generate.index.for.unions`): `<name>_<index>`, an object of every member.
+        if let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) {
+            let index = descriptor
+                .oneofs()
+                .filter(|o| !o.is_synthetic())
+                .position(|o| o.name() == oneof.name())
+                .unwrap_or_default();
+            if oneofs_written.contains(&index) {
+                // Its members after the first are inside the object already.
+                if out.ends_with(',') {
+                    out.pop();
+                }
+                continue;
+            }
+            oneofs_written.push(index);
+            write_str(out, &format!("{}_{index}", oneof.name()));
+            out.push(':');
+            if !oneof.fields().any(|f| message.has_field(&f)) {
+                out.push_str("null");
+                continue;
+            }
+            out.push('{');
+            for (i, member) in oneof.fields().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, member.name());
+                out.push(':');
+                if message.has_field(&member) {
+                    write_value(&member, &message.get_field(&member), out, at).map_err(|e| {
+                        format!("field {}.{}: {e}", descriptor.full_name(), member.name())
+                    })?;
+                } else {
+                    out.push_str("null");
+                }
+            }
+            out.push('}');
+            continue;
+        }
+        write_str(out, field.name());
+        out.push(':');
+        let path = || format!("{}.{}", descriptor.full_name(), field.name());
+        if field.supports_presence() && !field.is_list() && !message.has_field(&field) {
+            // An absent message, or a proto3 `optional` / proto2 field that is not set
+            // (Confluent's `optional.for.proto2`).
+            out.push_str("null");
+            continue;
+        }
+        write_value(&field, &message.get_field(&field), out, at)
+            .map_err(|e| format!("field {}: {e}", path()))?;
+    }
+    out.push('}');
+    Ok(())
+}
+
+fn write_value(
+    field: &FieldDescriptor,
+    value: &Value,
+    out: &mut String,
+    at: Walk,
+) -> Result<(), String> {
+    match value {
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_single(field, &field.kind(), item, out, at)?;
+            }
+            out.push(']');
+            Ok(())
+        }
+        Value::Map(map) => {
+            let Kind::Message(entry) = field.kind() else {
+                return Err("a map without its entry type".into());
+            };
+            let value_kind = entry.map_entry_value_field().kind();
+            let mut pairs: Vec<(&MapKey, &Value)> = map.iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            let strings = matches!(entry.map_entry_key_field().kind(), Kind::String);
+            // String keys: an object. Other keys: Connect's array of [key, value] pairs
+            // (`convertMapValue`).
+            out.push(if strings { '{' } else { '[' });
+            for (i, (key, value)) in pairs.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match key {
+                    MapKey::String(k) => {
+                        write_str(out, k);
+                        out.push(':');
+                    }
+                    other => {
+                        out.push('[');
+                        let _ = match other {
+                            MapKey::Bool(b) => write!(out, "{b}"),
+                            MapKey::I32(n) => write!(out, "{n}"),
+                            MapKey::I64(n) => write!(out, "{n}"),
+                            MapKey::U32(n) => write!(out, "{n}"),
+                            MapKey::U64(n) => write!(out, "{n}"),
+                            MapKey::String(_) => Ok(()),
+                        };
+                        out.push(',');
+                    }
+                }
+                write_single(field, &value_kind, value, out, at)?;
+                if !strings {
+                    out.push(']');
+                }
+            }
+            out.push(if strings { '}' } else { ']' });
+            Ok(())
+        }
+        single => write_single(field, &field.kind(), single, out, at),
+    }
+}
+
+fn write_single(
+    field: &FieldDescriptor,
+    kind: &Kind,
+    value: &Value,
+    out: &mut String,
+    at: Walk,
+) -> Result<(), String> {
+    match value {
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::I32(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::I64(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::U32(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::U64(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::F32(f) => match crate::formats::avro::special(f64::from(*f)) {
+            Some(s) => out.push_str(s),
+            None => out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?),
+        },
+        Value::F64(f) => match crate::formats::avro::special(*f) {
+            Some(s) => out.push_str(s),
+            None => out.push_str(&serde_json::to_string(f).map_err(|e| e.to_string())?),
+        },
+        Value::String(s) => write_str(out, s),
+        Value::Bytes(b) => {
+            out.push('"');
+            out.push_str(&base64::engine::general_purpose::STANDARD.encode(b));
+            out.push('"');
+        }
+        Value::EnumNumber(n) => {
+            let Kind::Enum(e) = kind else {
+                return Err("an enum number for a field that is no enum".into());
+            };
+            let v = e.get_value(*n).ok_or_else(|| {
+                format!("{n} is not a value of enum {} in the schema", e.full_name())
+            })?;
+            write_str(out, v.name());
+        }
+        Value::Message(m) => {
+            let name = m.descriptor().full_name().to_owned();
+            match name.as_str() {
+                "google.protobuf.Timestamp" => write_timestamp(m, out)?,
+                "google.protobuf.Struct"
+                | "google.protobuf.Value"
+                | "google.protobuf.ListValue" => {
+                    return Err(format!(
+                        "{name} is not read: the shape Connect gives it is not verified \
+                         (kafka/docs/connector-compatibility.md §6.19)"
+                    ))
+                }
+                _ => write_message(m, out, at.deeper())?,
+            }
+        }
+        Value::List(_) | Value::Map(_) => {
+            return Err(format!("a nested list or map in {}", field.full_name()))
+        }
+    }
+    at.check_len(out.len())
+}
+
+/// A `google.protobuf.Timestamp` as Connect's `Timestamp` (milliseconds, the sub-millisecond
+/// part dropped: `Timestamps.toMillis`) in the connector's `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`.
+fn write_timestamp(m: &DynamicMessage, out: &mut String) -> Result<(), String> {
+    let get = |name: &str| m.get_field_by_name(name).map(|v| v.into_owned());
+    let seconds = match get("seconds") {
+        Some(Value::I64(s)) => s,
+        _ => 0,
+    };
+    let nanos = match get("nanos") {
+        Some(Value::I32(n)) => i64::from(n),
+        _ => 0,
+    };
+    let ms = seconds
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(nanos.div_euclid(1_000_000)))
+        .ok_or_else(|| format!("the timestamp {seconds}s {nanos}ns is out of range"))?;
+    crate::formats::avro::write_iso_millis(out, ms);
+    Ok(())
+}
+
+fn write_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+}
+
+#[cfg(test)]
+mod tests {
+    /// The row limit of the tests that do not test it.
+    const ROW: usize = 1 << 20;
+
+    use super::*;
+    use prost::Message as _;
+
+    const PROTO: &str = r#"
+syntax = "proto3";
+package shop;
+message Order {
+  int64 id = 1;
+  uint64 big = 2;
+  float ratio = 3;
+  double price = 4;
+  bool paid = 5;
+  string note = 6;
+  bytes blob = 7;
+  Tier tier = 8;
+  Customer customer = 9;
+  repeated int32 qty = 10;
+  map<string, int64> counts = 11;
+  optional string maybe = 12;
+  sint32 delta = 13;
+  message Line { string sku = 1; }
+  repeated Line lines = 14;
+}
+enum Tier { GOLD = 0; SILVER = 1; }
+message Customer { string name = 1; }
+message WithOneof { int32 id = 3; oneof pick { string a = 1; int32 b = 2; } optional int32 o = 4; oneof other { bool c = 5; } }
+message WithTime {
+  google.protobuf.Timestamp at = 1;
+  google.protobuf.Int32Value wrapped = 2;
+  google.protobuf.Duration took = 3;
+  map<int32, string> by_id = 4;
+  google.protobuf.Struct doc = 5;
+}
+import "google/protobuf/timestamp.proto";
+import "google/protobuf/wrappers.proto";
+import "google/protobuf/duration.proto";
+import "google/protobuf/struct.proto";
+"#;
+
+    /// `message` (by its full name) built from JSON with prost-reflect, in the wire body.
+    fn body(schema: &ProtoSchema, indexes: &[u8], name: &str, json: &str) -> Vec<u8> {
+        let d = find(schema, name);
+        let mut de = serde_json::Deserializer::from_str(json);
+        let m = DynamicMessage::deserialize(d, &mut de).expect("JSON message");
+        let mut out = indexes.to_vec();
+        out.extend(m.encode_to_vec());
+        out
+    }
+
+    fn find(schema: &ProtoSchema, name: &str) -> MessageDescriptor {
+        schema.messages[0]
+            .parent_pool()
+            .get_message_by_name(name)
+            .expect(name)
+    }
+
+    #[test]
+    fn message_indexes_are_zigzag_varints_and_a_zero_means_the_first_message() {
+        let cases: &[(&[u8], &[i64], &[u8])] = &[
+            (b"\x00rest", &[0], b"rest"),
+            (b"\x02\x02rest", &[1], b"rest"),
+            (b"\x04\x00\x02", &[0, 1], b""),
+            (b"\x02\xac\x02", &[150], b""),
+        ];
+        for (body, want, rest) in cases {
+            let (got, r) = message_indexes(body).unwrap();
+            assert_eq!((&got[..], r), (*want, *rest), "{body:?}");
+        }
+        for (body, why) in [
+            (&b""[..], "cut short"),
+            (b"\x04\x00", "cut short"),
+            (b"\x01", "count is -1"),
+            (b"\xfe\x01", "count is 127"),
+        ] {
+            let err = message_indexes(body).unwrap_err();
+            assert!(err.contains(why), "{body:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_type_becomes_the_connectors_json() {
+        let schema = ProtoSchema::parse(PROTO).unwrap();
+        let json = r#"{"id": "-9007199254740993", "big": "18446744073709551615",
+            "ratio": 0.1, "price": 2.5, "paid": true, "note": "ünï \"q\"",
+            "blob": "/wAB", "tier": "SILVER", "customer": {"name": "c"},
+            "qty": [1, -2], "counts": {"b": "2", "a": "1"}, "delta": -3,
+            "lines": [{"sku": "x"}]}"#;
+        let got = schema
+            .to_json(&body(&schema, b"\x00", "shop.Order", json), ROW)
+            .unwrap();
+        assert_eq!(
+            got,
+            r#"{"id":-9007199254740993,"big":18446744073709551615,"ratio":0.1,"price":2.5,"paid":true,"note":"ünï \"q\"","blob":"/wAB","tier":"SILVER","customer":{"name":"c"},"qty":[1,-2],"counts":{"a":1,"b":2},"maybe":null,"delta":-3,"lines":[{"sku":"x"}]}"#
+        );
+        // Unset fields: proto3 defaults, an absent message and an unset `optional` as null.
+        let got = schema
+            .to_json(
+                &body(&schema, b"\x00", "shop.Order", r#"{"maybe": ""}"#),
+                ROW,
+            )
+            .unwrap();
+        assert_eq!(
+            got,
+            r#"{"id":0,"big":0,"ratio":0.0,"price":0.0,"paid":false,"note":"","blob":"","tier":"GOLD","customer":null,"qty":[],"counts":{},"maybe":"","delta":0,"lines":[]}"#
+        );
+        // The message indexes pick the message: [1] is Customer, [0, 0] Order.Line.
+        let customer = body(&schema, b"\x02\x02", "shop.Customer", r#"{"name": "n"}"#);
+        assert_eq!(schema.to_json(&customer, ROW).unwrap(), r#"{"name":"n"}"#);
+        let line = body(
+            &schema,
+            b"\x04\x00\x00",
+            "shop.Order.Line",
+            r#"{"sku": "s"}"#,
+        );
+        assert_eq!(schema.to_json(&line, ROW).unwrap(), r#"{"sku":"s"}"#);
+    }
+
+    /// A `Node` nested `levels` deep (each level a length-delimited field 1), after the
+    /// message indexes `[0]`.
+    fn nested(levels: usize) -> Vec<u8> {
+        let mut lens = vec![0usize];
+        for _ in 0..levels {
+            let inner = *lens.last().unwrap();
+            lens.push(1 + prost::encoding::encoded_len_varint(inner as u64) + inner);
+        }
+        let mut body = vec![0u8];
+        for len in lens[..levels].iter().rev() {
+            body.push(0x0a);
+            prost::encoding::encode_varint(*len as u64, &mut body);
+        }
+        body
+    }
+
+    /// Two bytes of payload per empty sub-message, each written with its 30 fields' defaults
+    /// (~450 bytes): 50,000 of them would be a 22 MB row. It is refused when the row passes
+    /// the limit, having built no more than the limit and one value.
+    #[test]
+    fn empty_sub_messages_that_ask_for_a_huge_row_are_refused_at_the_row_limit() {
+        let fields: String = (1..=30)
+            .map(|i| format!("int32 field_{i} = {i}; "))
+            .collect();
+        let schema = ProtoSchema::parse(&format!(
+            "syntax = \"proto3\"; message Outer {{ repeated Inner items = 1; }} \
+             message Inner {{ {fields} }}"
+        ))
+        .unwrap();
+        let body = |n: usize| {
+            let mut body = vec![0u8];
+            for _ in 0..n {
+                body.extend([0x0a, 0x00]);
+            }
+            body
+        };
+        let small = schema.to_json(&body(10), ROW).unwrap();
+        assert_eq!(small.matches("\"field_30\":0").count(), 10);
+        if let Ok(n) = std::env::var("PROTO_AMPLIFICATION_ITEMS") {
+            // Measurement: `PROTO_AMPLIFICATION_ITEMS=500000 cargo test … -- --nocapture`.
+            let body = body(n.parse().unwrap());
+            for limit in [ROW, usize::MAX] {
+                let t = std::time::Instant::now();
+                let r = schema.to_json(&body, limit);
+                let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+                let peak = status
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM"))
+                    .unwrap_or("");
+                eprintln!(
+                    "body {} B, limit {limit}: {:?} in {:?}; process {peak}",
+                    body.len(),
+                    r.map(|t| t.len()),
+                    t.elapsed()
+                );
+            }
+        }
+        let err = schema.to_json(&body(50_000), ROW).unwrap_err();
+        assert!(err.contains("grows past 1048576 bytes"), "{err}");
+    }
+
+    /// The decoder stops at prost's recursion limit (100 messages), as deep as the writer goes
+    /// ([`MAX_DEPTH`]): a deeper payload is a dead letter, never a stack overflow, and one at
+    /// the limit decodes on half of a tokio worker's stack in this (debug) build.
+    #[test]
+    fn a_message_nested_past_the_limit_is_a_dead_letter_not_a_stack_overflow() {
+        let on_stack = |bytes, levels| {
+            std::thread::Builder::new()
+                .stack_size(bytes)
+                .spawn(move || {
+                    let schema =
+                        ProtoSchema::parse("syntax = \"proto3\"; message Node { Node next = 1; }")
+                            .unwrap();
+                    schema.to_json(&nested(levels), ROW)
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        };
+        let at_limit = on_stack(1 << 20, 99).unwrap();
+        assert_eq!(at_limit.matches("{\"next\":").count(), 100, "{at_limit}");
+        for levels in [101, 200_000] {
+            let err = on_stack(2 << 20, levels).unwrap_err();
+            assert!(err.contains("does not decode as Node"), "{err}");
+        }
+    }
+
+    /// Connector v4's shapes (`kafka/docs/connector-compatibility.md` §6): a oneof as
+    /// `<name>_<index>`, a Timestamp as its ISO text, wrappers and Durations as plain
+    /// messages, maps with other keys as `[key, value]` pairs, NaN and infinities as strings,
+    /// an unset proto2 `optional` as null.
+    #[test]
+    fn the_connectors_v4_shapes() {
+        let schema = ProtoSchema::parse(PROTO).unwrap();
+        let json = |name: &str, index: &[u8], value: &str| {
+            schema
+                .to_json(&body(&schema, index, name, value), ROW)
+                .unwrap()
+        };
+        assert_eq!(
+            json("shop.WithOneof", b"\x02\x04", r#"{"id": 1, "b": 7}"#),
+            r#"{"pick_0":{"a":null,"b":7},"id":1,"o":null,"other_1":null}"#
+        );
+        assert_eq!(
+            json(
+                "shop.WithOneof",
+                b"\x02\x04",
+                r#"{"a": "x", "o": 2, "c": false}"#
+            ),
+            r#"{"pick_0":{"a":"x","b":null},"id":0,"o":2,"other_1":{"c":false}}"#
+        );
+        assert_eq!(
+            json(
+                "shop.WithTime",
+                b"\x02\x06",
+                r#"{"at": "2024-01-15T10:00:00.123456Z", "wrapped": 5, "took": "90.000000500s",
+                    "by_id": {"2": "two", "-1": "minus one"}}"#
+            ),
+            concat!(
+                r#"{"at":"2024-01-15T10:00:00.123Z","wrapped":{"value":5},"#,
+                r#""took":{"seconds":90,"nanos":500},"by_id":[[-1,"minus one"],[2,"two"]],"doc":null}"#
+            )
+        );
+        assert_eq!(
+            json(
+                "shop.WithTime",
+                b"\x02\x06",
+                r#"{"at": "1969-12-31T23:59:59.999Z"}"#
+            ),
+            r#"{"at":"1969-12-31T23:59:59.999Z","wrapped":null,"took":null,"by_id":[],"doc":null}"#
+        );
+        let nan = json(
+            "shop.Order",
+            b"\x00",
+            r#"{"price": "NaN", "ratio": "-Infinity"}"#,
+        );
+        assert!(nan.contains(r#""ratio":"-Inf","price":"NaN""#), "{nan}");
+        let proto2 = ProtoSchema::parse(
+            "syntax = \"proto2\"; message P { optional int32 x = 1; required int32 y = 2; }",
+        )
+        .unwrap();
+        let mut de = serde_json::Deserializer::from_str(r#"{"y": 5}"#);
+        let m = DynamicMessage::deserialize(proto2.messages[0].clone(), &mut de).unwrap();
+        let mut body = vec![0u8];
+        body.extend(m.encode_to_vec());
+        assert_eq!(proto2.to_json(&body, ROW).unwrap(), r#"{"x":null,"y":5}"#);
+    }
+
+    #[test]
+    fn what_cannot_be_read_exactly_is_refused_with_the_reason() {
+        let schema = ProtoSchema::parse(PROTO).unwrap();
+        let structured = body(
+            &schema,
+            b"\x02\x06",
+            "shop.WithTime",
+            r#"{"doc": {"k": 1}}"#,
+        );
+        let mut enum_9 = b"\x00".to_vec();
+        enum_9.extend([8 << 3, 9]);
+        let cases: &[(&[u8], &str)] = &[
+            (b"\x02\x08", "indexes [4] name no message"),
+            (b"\x04\x02\x00", "indexes [1, 0] name no message"),
+            (b"\x00\xff\xff", "does not decode as shop.Order"),
+            (&structured, "google.protobuf.Struct is not read"),
+            (&enum_9, "9 is not a value of enum shop.Tier"),
+        ];
+        for (body, why) in cases {
+            let err = schema.to_json(body, ROW).unwrap_err();
+            assert!(err.contains(why), "{body:?}: {err}");
+        }
+        for (text, why) in [
+            ("syntax = \"proto3\"; message {", "does not parse"),
+            (
+                "syntax = \"proto3\"; import \"other.proto\";",
+                "does not compile",
+            ),
+            ("syntax = \"proto3\";", "defines no message"),
+        ] {
+            let err = ProtoSchema::parse(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+}

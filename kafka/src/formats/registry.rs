@@ -1,0 +1,796 @@
+//! A Confluent Schema Registry client: a schema by its id, fetched once and cached.
+//!
+//! `GET {url}/schemas/ids/{id}` (the registry's REST API) answers
+//! `{"schema": "<the schema as a string>", "schemaType": "AVRO" | "JSON" | "PROTOBUF"}`
+//! (`schemaType` absent means Avro). A schema id names one schema for good, so a parsed answer is
+//! kept for the run.
+//!
+//! **Whose fault a failure is** decides what happens to the messages that need the schema:
+//!
+//! * **The message's** ([`Failure::Dead`]): the registry does not know the id (HTTP 404 with
+//!   Confluent's `error_code` 40403), or its answer for the id is a schema that cannot be used (it
+//!   does not parse or compile, references other schemas, has an unknown type, is larger than
+//!   [`MAX_ANSWER`]). Every message with the id becomes a dead letter naming the failure. Such a
+//!   failure is remembered for [`RETRY_AFTER`], so a burst of messages with a bad id costs one
+//!   request, not one each.
+//! * **Passing** (the registry cannot be reached, times out or resets the connection, answers
+//!   HTTP 5xx, 429, 408 or anything else that is not about the id, or answers something that is
+//!   not a registry's answer, e.g. a proxy's page or a 404 without error 40403: a wrong URL path).
+//!   No message is blamed: [`Registry::schema`] tries again, with a backoff from
+//!   [`FIRST_BACKOFF`] doubling to [`MAX_BACKOFF`], for as long as it takes, and warns (naming the
+//!   registry's URLs and the failure) at most every [`WARN_EVERY`] across all partitions. The
+//!   partition's worker waits meanwhile, so its messages wait, nothing is skipped and its offset
+//!   token never moves past them; partitions whose schemas are cached go on. Nothing of it is
+//!   cached. The wait ends when the future is dropped: the partition's worker drops it when it is
+//!   told to stop (`partition.rs`), so a revoke or a shutdown never hangs on the registry.
+//! * **The sink's configuration** ([`Failure::Refused`]): the registry refuses the sink's
+//!   credentials (HTTP 401 or 403). Retrying would leave the topic unread with only a log line
+//!   to show for it, and the fix is the operator's, so, as Kafka's own authorization errors do
+//!   (`subscription.rs`), it stops the sink, non-zero, naming the registry and
+//!   `--schema-registry-basic-auth`.
+//!
+//! **Several URLs.** `--schema-registry-url` may list registries separated by commas (as
+//! Confluent's `schema.registry.url` does). A request goes to the URL that last answered;
+//! when it cannot be had there (a passing failure, or refused credentials), the next ones are
+//! tried in turn, and the first to answer is kept for the next requests.
+//!
+//! Requests go through reqwest with rustls (as the SDK), with basic auth when given (the secret is
+//! never logged or put in a reason), a [`TIMEOUT`] each, and answers of at most [`MAX_ANSWER`]
+//! bytes. A URL never holds credentials (refused at start); a URL quoted in an error has any
+//! `user:password@` taken out ([`redact_url`]). Only partition workers call it, never the poll
+//! thread, so a slow registry delays the partitions that wait for a schema and nothing else.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::formats::avro::AvroSchema;
+use crate::formats::json_schema::JsonSchema;
+use crate::formats::protobuf::ProtoSchema;
+use crate::kafka::consumer::lock;
+
+/// How long one request may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read.
+pub const MAX_ANSWER: usize = 1 << 20;
+/// How long a failure that is the message's fault is remembered before the id is asked for
+/// again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(10);
+/// The first wait before asking again after a passing failure.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between two attempts (the backoff doubles up to it).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often, at most, a registry that cannot answer is warned about.
+pub const WARN_EVERY: Duration = Duration::from_secs(30);
+/// Most ids cached (a run sees a handful; a flood of garbage ids must not grow it for good).
+const MAX_CACHED: usize = 10_000;
+/// Confluent's `error_code` for "schema not found".
+const SCHEMA_NOT_FOUND: u64 = 40403;
+
+/// A schema as the registry gave it, parsed.
+#[derive(Debug)]
+pub enum Registered {
+    /// An Avro schema.
+    Avro(Box<AvroSchema>),
+    /// A JSON Schema, compiled to the Connect schema payloads are read with.
+    Json(Box<JsonSchema>),
+    /// A Protobuf schema, compiled.
+    Protobuf(ProtoSchema),
+}
+
+impl Registered {
+    /// The registry's name of its type.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Avro(_) => "AVRO",
+            Self::Json(_) => "JSON",
+            Self::Protobuf(_) => "PROTOBUF",
+        }
+    }
+}
+
+/// Why a schema cannot be had (a passing failure is never one: it is retried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The message's fault (an unknown id, a schema that cannot be used): the message is a
+    /// dead letter with this reason.
+    Dead(String),
+    /// The registry refuses the sink's credentials: the sink stops with this reason.
+    Refused(String),
+}
+
+/// `user:password` for the registry's basic auth; never printed.
+#[derive(Clone)]
+pub struct BasicAuth {
+    user: String,
+    password: String,
+}
+
+impl BasicAuth {
+    /// Parses `user:password` (the Confluent clients' `basic.auth.user.info`).
+    ///
+    /// # Errors
+    /// Text without a `:` (the message does not repeat the text).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (user, password) = text.split_once(':').ok_or_else(|| {
+            "the Schema Registry credentials are not USER:PASSWORD (no ':' found)".to_owned()
+        })?;
+        Ok(Self::new(user, password))
+    }
+
+    /// The credentials `user` and `password` (e.g. the Kafka client's `sasl.username` and
+    /// `sasl.password`, for Confluent's `basic.auth.credentials.source=SASL_INHERIT`).
+    pub fn new(user: &str, password: &str) -> Self {
+        Self {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BasicAuth(***)")
+    }
+}
+
+enum Cached {
+    Ok(Arc<Registered>),
+    Failed(String, Instant),
+}
+
+/// One request's outcome.
+enum Attempt {
+    Got(Registered),
+    /// The message's fault.
+    Dead(String),
+    /// Try again (later, or at the next URL).
+    Passing(String),
+    /// The credentials are refused.
+    Refused(String),
+}
+
+/// The client and its cache, shared by the partition workers.
+pub struct Registry {
+    /// The registries, in the order given (`http(s)://host[:port][/path]`, no credentials).
+    urls: Vec<String>,
+    /// The URL that answered last (an index of `urls`).
+    current: AtomicUsize,
+    auth: Option<BasicAuth>,
+    http: reqwest::Client,
+    cache: Mutex<HashMap<u32, Cached>>,
+    /// When a passing failure was last warned about.
+    warned: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("urls", &self.urls)
+            .finish()
+    }
+}
+
+/// `url` with any `user:password@` replaced by `***@`, to be quoted in a message.
+pub fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    // Up to the last `@` anywhere: a password may hold `/`, `?` or `#` (unescaped, it is no
+    // valid URL, but it is still a secret).
+    match rest.rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// One registry URL of `--schema-registry-url`, checked: `http://` or `https://` (the scheme in
+/// any case), no credentials; without a trailing `/`.
+fn check_url(url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let scheme_end = url.find("://");
+    let scheme = scheme_end.map(|i| url[..i].to_ascii_lowercase());
+    let Some(("http" | "https", end)) = scheme.as_deref().zip(scheme_end) else {
+        return Err(format!(
+            "--schema-registry-url {:?} is not an http:// or https:// URL",
+            redact_url(url)
+        ));
+    };
+    let rest = &url[end + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    // Any `@`: credentials whose password holds `/`, `?` or `#` end the authority early.
+    if rest.contains('@') {
+        return Err(format!(
+            "--schema-registry-url {:?} holds credentials: remove them from the URL and give \
+             them with --schema-registry-basic-auth",
+            redact_url(url)
+        ));
+    }
+    if authority.is_empty() {
+        return Err(format!("--schema-registry-url {url:?} names no host"));
+    }
+    Ok(format!("{}://{rest}", scheme.unwrap_or_default()))
+}
+
+/// Whether `url` (as [`check_url`] gives it) is `http://` to a host other than this machine
+/// (the SDK's rule, [`snowpipe_streaming::is_loopback`]); an `http://` URL that does not parse
+/// counts as elsewhere.
+fn is_cleartext_elsewhere(url: &str) -> bool {
+    match reqwest::Url::parse(url) {
+        Ok(u) => u.scheme() == "http" && !snowpipe_streaming::is_loopback(&u),
+        Err(_) => url.starts_with("http://"),
+    }
+}
+
+/// At most 200 characters of what a registry sent, escaped: it goes into logs and reasons.
+fn excerpt(text: &str) -> String {
+    text.chars()
+        .take(200)
+        .collect::<String>()
+        .escape_debug()
+        .to_string()
+}
+
+impl Registry {
+    /// A client of the registries at `urls`: one `http://` or `https://` URL, or several
+    /// separated by commas, none with credentials in it.
+    ///
+    /// # Errors
+    /// No URL, a URL that is not `http(s)://…` or holds `user:password@` (they belong in
+    /// `auth`; the message never shows them), `http://` to another machine with `auth` (the
+    /// credentials would go in clear text), or an HTTP client that cannot be built.
+    pub fn new(urls: &str, auth: Option<BasicAuth>) -> Result<Self, String> {
+        let urls = urls
+            .split(',')
+            .filter(|u| !u.trim().is_empty())
+            .map(check_url)
+            .collect::<Result<Vec<_>, _>>()?;
+        if urls.is_empty() {
+            return Err("--schema-registry-url names no URL".to_owned());
+        }
+        if auth.is_some() {
+            if let Some(cleartext) = urls.iter().find(|u| is_cleartext_elsewhere(u)) {
+                return Err(format!(
+                    "--schema-registry-url {cleartext} is http:// to another machine, and the \
+                     registry's credentials would cross the network in clear text: use the \
+                     registry's https:// URL"
+                ));
+            }
+        }
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            // A redirect is answered as a configuration error (`fetch_from`): followed, it
+            // could take the credentials to another host or from https to http.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the Schema Registry client: {e}"))?;
+        Ok(Self {
+            urls,
+            current: AtomicUsize::new(0),
+            auth,
+            http,
+            cache: Mutex::default(),
+            warned: Mutex::default(),
+        })
+    }
+
+    /// The registries' URLs, in the order given.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The cached answer for `id`, if any (a remembered failure only for [`RETRY_AFTER`]).
+    fn cached(&self, id: u32) -> Option<Result<Arc<Registered>, Failure>> {
+        match lock(&self.cache).get(&id) {
+            Some(Cached::Ok(s)) => Some(Ok(Arc::clone(s))),
+            Some(Cached::Failed(why, at)) if at.elapsed() < RETRY_AFTER => {
+                Some(Err(Failure::Dead(why.clone())))
+            }
+            _ => None,
+        }
+    }
+
+    fn remember(&self, id: u32, entry: Cached) {
+        let mut cache = lock(&self.cache);
+        if cache.len() >= MAX_CACHED {
+            cache.retain(|_, c| matches!(c, Cached::Ok(_)));
+        }
+        if cache.len() < MAX_CACHED {
+            cache.insert(id, entry);
+        }
+    }
+
+    /// The schema with `id`: from the cache, or fetched and parsed; a passing failure is
+    /// retried (with backoff, warned about) until the registry answers.
+    ///
+    /// # Errors
+    /// [`Failure::Dead`]: the id is unknown or its schema cannot be used (remembered for
+    /// [`RETRY_AFTER`]); [`Failure::Refused`]: the registry refuses the credentials.
+    ///
+    /// # Cancellation
+    /// Cancel-safe, and the way to end a wait: dropping the future stops the request or the
+    /// wait in flight, and nothing is cached or lost.
+    pub async fn schema(&self, id: u32) -> Result<Arc<Registered>, Failure> {
+        if i32::try_from(id).is_err() {
+            // The registry's ids are Java ints: it answers a larger one with a plain 404, which
+            // is not its "unknown id" (40403) and would be retried for good.
+            return Err(Failure::Dead(format!(
+                "schema id {id} is larger than any a Schema Registry gives ({}): the value is not \
+                 in the registry's wire format (check --value-format)",
+                i32::MAX
+            )));
+        }
+        let mut backoff = FIRST_BACKOFF;
+        let mut failing_since = None;
+        loop {
+            // Another partition may have had it meanwhile.
+            if let Some(cached) = self.cached(id) {
+                return cached;
+            }
+            match self.fetch(id).await {
+                Attempt::Got(s) => {
+                    let s = Arc::new(s);
+                    self.remember(id, Cached::Ok(Arc::clone(&s)));
+                    if let Some(since) = failing_since {
+                        tracing::warn!(
+                            registry = %self.urls.join(","),
+                            "the Schema Registry answers again (schema id {id}, after {:?}); \
+                             the waiting partitions go on",
+                            Instant::elapsed(&since)
+                        );
+                    }
+                    return Ok(s);
+                }
+                Attempt::Dead(why) => {
+                    let why = format!("schema id {id}: {why}");
+                    self.remember(id, Cached::Failed(why.clone(), Instant::now()));
+                    return Err(Failure::Dead(why));
+                }
+                Attempt::Refused(why) => return Err(Failure::Refused(why)),
+                Attempt::Passing(why) => {
+                    failing_since.get_or_insert_with(Instant::now);
+                    self.warn(id, &why);
+                    tokio::time::sleep(backoff).await;
+                    backoff = next_backoff(backoff);
+                }
+            }
+        }
+    }
+
+    /// Warns that `id` cannot be had for a passing reason `why`, at most every [`WARN_EVERY`]
+    /// (across all partitions; in between at debug).
+    fn warn(&self, id: u32, why: &str) {
+        let mut warned = lock(&self.warned);
+        if warned.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+            tracing::debug!(registry = %self.urls.join(","), "schema id {id}: {why}; retrying");
+            return;
+        }
+        *warned = Some(Instant::now());
+        tracing::warn!(
+            registry = %self.urls.join(","),
+            "the Schema Registry cannot give schema id {id}: {why}. The partitions that need it \
+             wait and nothing is skipped; retrying with a backoff up to {MAX_BACKOFF:?} (this \
+             warning repeats at most every {WARN_EVERY:?})"
+        );
+    }
+
+    /// One round: the URL that answered last, then the others in turn while they fail for a
+    /// passing reason or refuse the credentials.
+    async fn fetch(&self, id: u32) -> Attempt {
+        let first = self.current.load(Ordering::Relaxed) % self.urls.len();
+        let mut passing = Vec::new();
+        let mut refused = None;
+        for k in 0..self.urls.len() {
+            let i = (first + k) % self.urls.len();
+            match self.fetch_from(&self.urls[i], id).await {
+                Attempt::Passing(why) => passing.push(why),
+                Attempt::Refused(why) => refused = refused.or(Some(why)),
+                answered => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return answered;
+                }
+            }
+        }
+        match refused {
+            Some(why) => Attempt::Refused(why),
+            None => Attempt::Passing(passing.join("; ")),
+        }
+    }
+
+    async fn fetch_from(&self, base: &str, id: u32) -> Attempt {
+        let url = format!("{base}/schemas/ids/{id}");
+        let mut request = self.http.get(&url).header(
+            reqwest::header::ACCEPT,
+            "application/vnd.schemaregistry.v1+json, application/json",
+        );
+        if let Some(auth) = &self.auth {
+            request = request.basic_auth(&auth.user, Some(&auth.password));
+        }
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Passing(format!("{base} cannot be reached: {}", without_url(&e)))
+            }
+        };
+        let status = response.status();
+        if status.is_redirection() {
+            let to: String = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(excerpt)
+                .unwrap_or_default();
+            return Attempt::Refused(format!(
+                "{base} answered HTTP {status}, a redirect (to \"{to}\"): the sink does not \
+                 follow redirects, so that the registry's credentials never go to another host \
+                 or over http; give the registry's own URL with --schema-registry-url"
+            ));
+        }
+        let mut body = Vec::new();
+        let mut whole = true;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() > MAX_ANSWER => {
+                    whole = false;
+                    break;
+                }
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => {
+                    return Attempt::Passing(format!(
+                        "reading the answer of {base} failed: {}",
+                        without_url(&e)
+                    ))
+                }
+            }
+        }
+        if status.is_success() {
+            if !whole {
+                return Attempt::Dead(format!(
+                    "the Schema Registry's answer is larger than {MAX_ANSWER} bytes"
+                ));
+            }
+            return match parse_answer(&body) {
+                Ok(s) => Attempt::Got(s),
+                Err(BadAnswer::Schema(why)) => Attempt::Dead(why),
+                Err(BadAnswer::NotAnAnswer(why)) => Attempt::Passing(format!(
+                    "{base} answered HTTP {status} with {why}: is --schema-registry-url the \
+                     registry's URL?"
+                )),
+            };
+        }
+        let excerpt = excerpt(&String::from_utf8_lossy(&body));
+        match classify(status.as_u16(), &body) {
+            Class::NotFound => Attempt::Dead(format!(
+                "the Schema Registry answered HTTP {status}: the id is not in this registry (is \
+                 the producer's registry the same?) ({excerpt})"
+            )),
+            Class::Refused => Attempt::Refused(format!(
+                "the Schema Registry at {base} refuses the sink's credentials (HTTP {status}: \
+                 {excerpt}): give the registry's USER:PASSWORD with --schema-registry-basic-auth \
+                 (or value.converter.basic.auth.user.info in --connector-config), and check that \
+                 the user may read schemas"
+            )),
+            Class::Passing(hint) => {
+                Attempt::Passing(format!("{base} answered HTTP {status}{hint} ({excerpt})"))
+            }
+        }
+    }
+}
+
+/// The wait after `backoff`: doubled, at most [`MAX_BACKOFF`].
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(MAX_BACKOFF)
+}
+
+/// Whose fault an answer that is not a success is.
+#[derive(Debug, PartialEq, Eq)]
+enum Class {
+    /// The id is not in the registry.
+    NotFound,
+    /// The credentials are refused.
+    Refused,
+    /// Anything else: try again (with a hint for the log).
+    Passing(&'static str),
+}
+
+/// Classifies an HTTP `status` (not a success) with its `body`.
+fn classify(status: u16, body: &[u8]) -> Class {
+    #[derive(serde::Deserialize)]
+    struct ErrorAnswer {
+        error_code: u64,
+    }
+    match status {
+        404 => match serde_json::from_slice::<ErrorAnswer>(body) {
+            Ok(e) if e.error_code == SCHEMA_NOT_FOUND => Class::NotFound,
+            _ => Class::Passing(
+                ": not the registry's \"schema not found\" (error_code 40403), so the URL's path \
+                 is likely wrong: check --schema-registry-url",
+            ),
+        },
+        401 | 403 => Class::Refused,
+        408 | 429 => Class::Passing(""),
+        s if s >= 500 => Class::Passing(""),
+        _ => Class::Passing(": an answer the sink does not expect; check --schema-registry-url"),
+    }
+}
+
+/// A reqwest error's text without its URL (the URL is already in the reason).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(&format!(" ({url})"), "");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[derive(serde::Deserialize)]
+struct Answer {
+    schema: String,
+    #[serde(rename = "schemaType")]
+    schema_type: Option<String>,
+    #[serde(default)]
+    references: Vec<serde_json::Value>,
+}
+
+/// Why a successful answer gives no schema.
+#[derive(Debug)]
+enum BadAnswer {
+    /// It is not a registry's answer (`{"schema": "…"}`): not the message's fault.
+    NotAnAnswer(String),
+    /// The schema it holds cannot be used: the message's fault.
+    Schema(String),
+}
+
+/// The registry's answer, parsed.
+///
+/// # Errors
+/// An answer that is not `{"schema": "…"}` ([`BadAnswer::NotAnAnswer`]); a schema with
+/// references, an unknown schema type, an Avro or Protobuf schema that does not parse
+/// ([`BadAnswer::Schema`]).
+fn parse_answer(body: &[u8]) -> Result<Registered, BadAnswer> {
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        BadAnswer::NotAnAnswer(format!("something that is not {{\"schema\": \"…\"}} ({e})"))
+    })?;
+    if !answer.references.is_empty() {
+        return Err(BadAnswer::Schema(
+            "the schema references other schemas, which this sink does not resolve yet".into(),
+        ));
+    }
+    match answer.schema_type.as_deref().unwrap_or("AVRO") {
+        "AVRO" => AvroSchema::parse(&answer.schema).map(|s| Registered::Avro(Box::new(s))),
+        "JSON" => JsonSchema::parse(&answer.schema).map(|s| Registered::Json(Box::new(s))),
+        "PROTOBUF" => ProtoSchema::parse(&answer.schema).map(Registered::Protobuf),
+        other => Err(format!("the schema type {other:?} is unknown")),
+    }
+    .map_err(BadAnswer::Schema)
+}
+
+#[cfg(test)]
+mod tests {
+
+    /// Issue 56: credentials never go over http to another machine (a connector file can
+    /// name the registry and inherit the Kafka SASL password); loopback and https are fine.
+    #[test]
+    fn credentials_are_refused_over_cleartext_to_another_machine() {
+        let auth = || Some(BasicAuth::new("u", "secret"));
+        let e = Registry::new("http://registry.internal:8081", auth())
+            .err()
+            .unwrap();
+        assert!(e.contains("clear text") && !e.contains("secret"), "{e}");
+        assert!(Registry::new("https://a:8081,http://b:8081", auth()).is_err());
+        assert!(Registry::new("http://registry.internal:8081", None).is_ok());
+        for fine in [
+            "https://registry.internal",
+            "http://127.0.0.1:8081",
+            "http://localhost:1",
+            "http://[::1]:8081",
+        ] {
+            assert!(Registry::new(fine, auth()).is_ok(), "{fine}");
+        }
+    }
+
+    /// Issue 56: a registry that redirects (to another host, or from https to http) is not
+    /// followed: the credentials never reach the other host, and the answer says why and
+    /// what to give instead. (reqwest follows up to 10 redirects by default.)
+    #[tokio::test]
+    async fn a_redirect_is_not_followed_and_names_the_fix() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let elsewhere_url = format!("http://{}", elsewhere.local_addr().unwrap());
+        let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&reached);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = elsewhere.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = s
+                    .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let registry = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", registry.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = registry.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nlocation: {elsewhere_url}/schemas/ids/1\r\n\
+                     content-length: 0\r\n\r\n"
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        let r = Registry::new(&url, Some(BasicAuth::new("u", "secret"))).unwrap();
+        let failure = tokio::time::timeout(Duration::from_secs(10), r.schema(1))
+            .await
+            .expect("answered at once, not retried")
+            .unwrap_err();
+        let Failure::Refused(why) = failure else {
+            panic!("{failure:?}")
+        };
+        assert!(why.contains("does not follow redirects"), "{why}");
+        assert!(!why.contains("secret"), "{why}");
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+    use super::*;
+
+    #[test]
+    fn answers_parse_by_their_schema_type() {
+        let avro = br#"{"schema":"{\"type\":\"record\",\"name\":\"R\",\"fields\":[]}"}"#;
+        assert_eq!(parse_answer(avro).unwrap().type_name(), "AVRO");
+        let json = br#"{"schema":"{\"type\":\"object\"}","schemaType":"JSON"}"#;
+        assert_eq!(parse_answer(json).unwrap().type_name(), "JSON");
+        let cases: &[(&[u8], &str)] = &[
+            (br#"{"schema":"\"nope\""}"#, "not an Avro schema"),
+            (
+                br#"{"schema":"x","schemaType":"XML"}"#,
+                "\"XML\" is unknown",
+            ),
+            (
+                br#"{"schema":"\"string\"","references":[{"name":"a","subject":"s","version":1}]}"#,
+                "references other schemas",
+            ),
+        ];
+        for (body, why) in cases {
+            match parse_answer(body) {
+                Err(BadAnswer::Schema(err)) => assert!(err.contains(why), "{err}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // A page that is not the registry's answer is nobody's message's fault.
+        match parse_answer(b"<html>") {
+            Err(BadAnswer::NotAnAnswer(err)) => assert!(err.contains("not {\"schema\""), "{err}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Only "schema not found" blames the message; refused credentials stop the sink; the
+    /// rest is retried.
+    #[test]
+    fn only_an_unknown_id_is_the_messages_fault() {
+        let not_found = br#"{"error_code":40403,"message":"Schema 99 not found"}"#;
+        assert_eq!(classify(404, not_found), Class::NotFound);
+        for (status, body) in [
+            (
+                404,
+                &br#"{"error_code":404,"message":"HTTP 404 Not Found"}"#[..],
+            ),
+            (404, b"<html>nginx</html>"),
+            (503, b""),
+            (500, br#"{"error_code":50001}"#),
+            (502, b""),
+            (429, b""),
+            (408, b""),
+            (400, b""),
+        ] {
+            assert!(
+                matches!(classify(status, body), Class::Passing(_)),
+                "{status}"
+            );
+        }
+        assert_eq!(classify(401, b""), Class::Refused);
+        assert_eq!(classify(403, b""), Class::Refused);
+    }
+
+    #[test]
+    fn the_backoff_doubles_from_100_ms_to_10_s() {
+        let mut waits = vec![FIRST_BACKOFF];
+        while waits.len() < 10 {
+            waits.push(next_backoff(*waits.last().unwrap()));
+        }
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(
+            ms,
+            [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000]
+        );
+    }
+
+    #[test]
+    fn urls_are_http_and_hold_no_credentials_and_the_secret_is_never_printed() {
+        assert!(Registry::new("http://127.0.0.1:8081/", None).is_ok());
+        let err = Registry::new("ftp://x", None).unwrap_err();
+        assert!(err.contains("not an http"), "{err}");
+        let err = Registry::new("https://u:p@registry", None).unwrap_err();
+        assert!(err.contains("holds credentials"), "{err}");
+        assert!(!err.contains("u:p"), "{err}");
+        // A scheme in capitals is a scheme; credentials behind it are refused unprinted, and so
+        // are they behind a scheme that is no http.
+        for url in [
+            "HTTPS://user:s3cret@host",
+            "htps://user:s3cret@host:8081",
+            "https://sr:8081,HTTP://user:s3cret@host",
+            "user:s3cret@host",
+        ] {
+            let err = Registry::new(url, None).unwrap_err();
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+            assert!(err.contains("***@host"), "{url}: {err}");
+        }
+        let r = Registry::new("HTTPS://Registry:8081/", None).unwrap();
+        assert_eq!(r.urls(), ["https://Registry:8081"]);
+        let auth = BasicAuth::parse("user:s3cret\n").unwrap();
+        assert_eq!(
+            (auth.user.as_str(), auth.password.as_str()),
+            ("user", "s3cret")
+        );
+        assert!(!format!("{auth:?}").contains("s3cret"));
+        let err = BasicAuth::parse("s3cret").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    /// `schema.registry.url`'s comma-separated list, as Confluent's clients take it.
+    #[test]
+    fn a_comma_separated_list_is_several_registries() {
+        let r = Registry::new(" http://sr1:8081/ , https://sr2:8081,", None).unwrap();
+        assert_eq!(r.urls(), ["http://sr1:8081", "https://sr2:8081"]);
+        let err = Registry::new("http://sr1:8081,sr2:8081", None).unwrap_err();
+        assert!(err.contains("\"sr2:8081\" is not an http"), "{err}");
+        assert!(Registry::new(" , ", None).unwrap_err().contains("no URL"));
+    }
+
+    /// Everything up to the last `@` is hidden: a password may hold `/`, `?` or `#`, which
+    /// would end the authority early (such a URL is refused anyway; the message must not show
+    /// it). A registry URL with an `@` in its path loses a little more than it must.
+    #[test]
+    fn redacting_hides_everything_up_to_the_last_at() {
+        for (url, shown) in [
+            ("https://u:p@h:1/x", "https://***@h:1/x"),
+            ("https://h:1/p?q=a", "https://h:1/p?q=a"),
+            ("u:p@h", "***@h"),
+            ("http://a:b@c@h", "http://***@h"),
+            ("https://user:pa#s3cret@sr:8081", "https://***@sr:8081"),
+            ("https://user:pa/s3cret@sr:8081", "https://***@sr:8081"),
+            ("https://u:p@h:1/x@y", "https://***@y"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        for url in [
+            "https://user:pa#s3cret@sr:8081",
+            "https://user:pa/s3cret@sr:8081",
+        ] {
+            let err = Registry::new(url, None).unwrap_err();
+            assert!(err.contains("holds credentials"), "{url}: {err}");
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+        }
+    }
+
+    /// An id no registry gives (its ids are Java ints) is the message's fault at once: the
+    /// registry's plain 404 for it would otherwise be retried for good.
+    #[tokio::test]
+    async fn an_id_over_the_largest_int_is_a_dead_letter_without_asking() {
+        // Nothing listens there: a request would be a passing failure, retried.
+        let r = Registry::new("http://127.0.0.1:9", None).unwrap();
+        match r.schema(u32::MAX).await {
+            Err(Failure::Dead(why)) => assert!(why.contains("wire format"), "{why}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+}

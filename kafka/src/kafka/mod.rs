@@ -1,0 +1,9 @@
+//! The Kafka side: librdkafka's consumer on its own thread ([`consumer`]), the queue its messages
+//! are read from in batches ([`fetch_queue`]), which subscription errors stop the sink
+//! ([`subscription`]), and the librdkafka properties a user passes, with their secrets
+//! ([`properties`]).
+
+pub mod consumer;
+pub mod fetch_queue;
+pub mod properties;
+pub mod subscription;

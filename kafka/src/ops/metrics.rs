@@ -1,0 +1,742 @@
+//! What an operator's dashboard and probes read: the sink's metrics (through the `metrics`
+//! facade, like the SDK's own, so one Prometheus scrape has both) and `--metrics-addr
+//! HOST:PORT`, a small HTTP server of `/metrics` (Prometheus text), `/healthz` and `/readyz`.
+//!
+//! Names and labels (the SDK's `snowpipe_*` metrics come with them, `docs/METRICS.md`):
+//!
+//! | metric | type | labels | what |
+//! | --- | --- | --- | --- |
+//! | `snowpipe_kafka_rows_appended_total` | counter | topic, partition | rows appended by this instance |
+//! | `snowpipe_kafka_bytes_appended_total` | counter | topic, partition | their bytes (NDJSON, metadata included) |
+//! | `snowpipe_kafka_dead_letters_total` | counter | topic, partition | messages that could not be rows |
+//! | `snowpipe_kafka_row_errors_total` | counter | topic, partition | rows the server rejected |
+//! | `snowpipe_kafka_lost_to_retention_total` | counter | topic, partition | offsets deleted by the broker before they landed |
+//! | `snowpipe_kafka_committed_offset` | gauge | topic, partition | the offset Snowflake committed last |
+//! | `snowpipe_kafka_consumer_lag` | gauge | topic, partition | messages behind the partition's end (librdkafka's statistics, every second) |
+//! | `snowpipe_kafka_commit_latency_seconds` | histogram | topic | from an append to its commit being seen |
+//! | `snowpipe_kafka_fenced_channels_total` | counter | topic | channels another writer took over (this instance stopped writing them) |
+//! | `snowpipe_kafka_rebalances_total` | counter | kind (`assign`, `revoke`) | rebalance callbacks |
+//! | `snowpipe_kafka_assigned_partitions` | gauge | | partitions held now |
+//! | `snowpipe_kafka_paused_partitions` | gauge | | partitions paused for memory now |
+//! | `snowpipe_kafka_memory_used_bytes` | gauge | | bytes of messages between librdkafka and the SDK |
+//! | `snowpipe_kafka_memory_budget_bytes` | gauge | | the limit of that (a share of `--memory-budget`) |
+//! | `snowpipe_kafka_folded_topics` | gauge | | topics past [`MAX_TOPICS`], counted under `topic="_other"` ([`Labels`]) |
+//!
+//! A partition no longer held here (handed over, revoked, lost) has its two gauges,
+//! `snowpipe_kafka_consumer_lag` and `snowpipe_kafka_committed_offset`, left out of
+//! `/metrics` until it is held again: its next owner reports them, so a sum or a `max by
+//! (topic, partition)` over the group counts each partition once. (The `metrics` facade
+//! cannot remove a series, so `/metrics` filters them; its counters stay, totals of what this
+//! instance did.)
+//!
+//! `/healthz` answers 200 while the sink's loop is turning (it ticks every 200 ms; 503 once
+//! it has not for twice the hand-over timeout plus 30 s, since a rebalance's hand-over holds
+//! it) and the consumer thread runs. `/readyz` answers 200 once the instance
+//! has joined its group and every partition it was assigned has its channel open, and 503
+//! before, while a rebalance opens channels, and once it is stopping. Both answer a line of
+//! text saying why.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use metrics::{Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use crate::kafka::consumer::Part;
+
+/// Histogram buckets of the commit latency (seconds).
+const LATENCY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
+
+/// The most topics that get series of their own (see [`Labels`]).
+pub const MAX_TOPICS: usize = 200;
+
+/// The most partitions that get series of their own (see [`Labels`]).
+pub const MAX_PARTITIONS: usize = 2_000;
+
+/// The label value of topics and partitions past the bounds.
+pub const FOLDED: &str = "_other";
+
+/// The label values this process has handed out, bounded: a regex subscription picks up
+/// topics that others create, and a series per topic and partition would grow without end
+/// (each series lives as long as the process). The first [`MAX_TOPICS`] topics and
+/// [`MAX_PARTITIONS`] partitions seen get their own series; later ones are counted under
+/// `topic="_other"` (and `partition="_other"`), their per-partition gauges are not reported,
+/// and `snowpipe_kafka_folded_topics` says how many topics were folded.
+#[derive(Debug, Default)]
+pub struct Labels {
+    seen: Mutex<Seen>,
+}
+
+/// What [`Labels`] has handed out.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Topics with series of their own.
+    topics: HashSet<String>,
+    /// Partitions with series of their own.
+    partitions: HashSet<Part>,
+    /// Topics folded, kept only to count each once, up to 10,000 (then the count stops: "at
+    /// least").
+    folded: HashSet<String>,
+}
+
+impl Seen {
+    /// Whether `topic` has series of its own (taking one of the `max_topics` if free).
+    fn own_topic(&mut self, topic: &str, max_topics: usize) -> bool {
+        if self.topics.contains(topic) {
+            return true;
+        }
+        if self.topics.len() < max_topics {
+            self.topics.insert(topic.to_owned());
+            return true;
+        }
+        if self.folded.len() < 10_000 && self.folded.insert(topic.to_owned()) {
+            metrics::gauge!("snowpipe_kafka_folded_topics").set(self.folded.len() as f64);
+        }
+        false
+    }
+}
+
+impl Labels {
+    /// The process's labels (the `metrics` recorder is process-wide too).
+    pub fn global() -> &'static Labels {
+        static LABELS: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
+        LABELS.get_or_init(Labels::default)
+    }
+
+    /// The `topic` label of `topic`: its name, or [`FOLDED`].
+    pub fn topic(&self, topic: &str) -> String {
+        self.topic_with(topic, MAX_TOPICS)
+    }
+
+    /// The `topic` and `partition` labels of `part`, or `None` when it is folded.
+    pub fn partition(&self, part: &Part) -> Option<(String, String)> {
+        self.partition_with(part, MAX_TOPICS, MAX_PARTITIONS)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn topic_with(&self, topic: &str, max_topics: usize) -> String {
+        if self.seen().own_topic(topic, max_topics) {
+            topic.to_owned()
+        } else {
+            FOLDED.to_owned()
+        }
+    }
+
+    fn partition_with(
+        &self,
+        part: &Part,
+        max_topics: usize,
+        max_partitions: usize,
+    ) -> Option<(String, String)> {
+        let mut seen = self.seen();
+        if !seen.own_topic(&part.0, max_topics) {
+            return None;
+        }
+        if seen.partitions.contains(part) || seen.partitions.len() < max_partitions {
+            seen.partitions.insert(part.clone());
+            return Some((part.0.clone(), part.1.to_string()));
+        }
+        None
+    }
+}
+
+/// One partition's metrics, registered when its worker starts.
+#[derive(Clone)]
+pub struct PartitionMetrics {
+    /// Rows appended.
+    pub rows: Counter,
+    /// Bytes appended.
+    pub bytes: Counter,
+    /// Dead letters.
+    pub dead_letters: Counter,
+    /// Rows rejected by the server.
+    pub row_errors: Counter,
+    /// Offsets lost to retention.
+    pub lost_to_retention: Counter,
+    /// The committed offset.
+    pub committed: Gauge,
+    /// Append → commit.
+    pub commit_latency: Histogram,
+    /// Channels fenced.
+    pub fenced: Counter,
+}
+
+impl PartitionMetrics {
+    /// The metrics of `part`.
+    /// Past the bounds of [`Labels`], its counters are the folded ones and its gauge none.
+    pub fn new(part: &Part) -> Self {
+        let own = Labels::global().partition(part);
+        let labels = match &own {
+            Some((topic, partition)) => {
+                [("topic", topic.clone()), ("partition", partition.clone())]
+            }
+            None => [
+                ("topic", FOLDED.to_owned()),
+                ("partition", FOLDED.to_owned()),
+            ],
+        };
+        let topic = [("topic", Labels::global().topic(&part.0))];
+        Self {
+            rows: metrics::counter!("snowpipe_kafka_rows_appended_total", &labels),
+            bytes: metrics::counter!("snowpipe_kafka_bytes_appended_total", &labels),
+            dead_letters: metrics::counter!("snowpipe_kafka_dead_letters_total", &labels),
+            row_errors: metrics::counter!("snowpipe_kafka_row_errors_total", &labels),
+            lost_to_retention: metrics::counter!("snowpipe_kafka_lost_to_retention_total", &labels),
+            committed: match own {
+                Some(_) => metrics::gauge!("snowpipe_kafka_committed_offset", &labels),
+                None => Gauge::noop(),
+            },
+            commit_latency: metrics::histogram!("snowpipe_kafka_commit_latency_seconds", &topic),
+            fenced: metrics::counter!("snowpipe_kafka_fenced_channels_total", &topic),
+        }
+    }
+}
+
+/// Partitions once held here and not now: their gauges are left out of `/metrics`.
+pub type Released = Arc<Mutex<HashSet<Part>>>;
+
+/// The sink-wide metrics (cheap to clone; the poll thread and the async side share them).
+#[derive(Clone)]
+pub struct SinkMetrics {
+    assigned: Gauge,
+    paused: Gauge,
+    memory_used: Gauge,
+    memory_budget: Gauge,
+    released: Released,
+}
+
+impl Default for SinkMetrics {
+    fn default() -> Self {
+        Self::new(Released::default())
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+impl SinkMetrics {
+    /// The metrics, recording released partitions in `released` (the `/metrics` server's,
+    /// [`Health::released`]).
+    pub fn new(released: Released) -> Self {
+        Self {
+            assigned: metrics::gauge!("snowpipe_kafka_assigned_partitions"),
+            paused: metrics::gauge!("snowpipe_kafka_paused_partitions"),
+            memory_used: metrics::gauge!("snowpipe_kafka_memory_used_bytes"),
+            memory_budget: metrics::gauge!("snowpipe_kafka_memory_budget_bytes"),
+            released,
+        }
+    }
+
+    fn released(&self) -> std::sync::MutexGuard<'_, HashSet<Part>> {
+        self.released.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `part` is held here (again): its gauges are shown.
+    pub fn hold(&self, part: &Part) {
+        self.released().remove(part);
+    }
+
+    /// A rebalance callback of `kind` (`assign`, `revoke`).
+    pub fn rebalance(&self, kind: &'static str) {
+        metrics::counter!("snowpipe_kafka_rebalances_total", "kind" => kind).increment(1);
+    }
+
+    /// The consumer lag of every partition in librdkafka's latest statistics.
+    pub fn lags(
+        &self,
+        lags: &std::collections::HashMap<Part, crate::kafka::consumer::PartitionLag>,
+    ) {
+        for (part, lag) in lags {
+            if lag.lag >= 0 {
+                if let Some((topic, partition)) = Labels::global().partition(part) {
+                    metrics::gauge!(
+                        "snowpipe_kafka_consumer_lag",
+                        "topic" => topic,
+                        "partition" => partition
+                    )
+                    .set(lag.lag as f64);
+                }
+            }
+        }
+    }
+
+    /// `part` is no longer assigned here: its gauges leave `/metrics` (its next owner
+    /// reports them) until it is held again. The lag is set to 0 as well, for an exporter that
+    /// does not filter.
+    pub fn forget(&self, part: &Part) {
+        let Some((topic, partition)) = Labels::global().partition(part) else {
+            return;
+        };
+        self.released().insert(part.clone());
+        metrics::gauge!(
+            "snowpipe_kafka_consumer_lag",
+            "topic" => topic,
+            "partition" => partition
+        )
+        .set(0.0);
+    }
+
+    /// Partitions paused for memory now.
+    pub fn paused(&self, n: usize) {
+        self.paused.set(n as f64);
+    }
+
+    /// Partitions held now.
+    pub fn assigned(&self, n: usize) {
+        self.assigned.set(n as f64);
+    }
+
+    /// Bytes in use and the limit.
+    pub fn memory(&self, used: usize, limit: usize) {
+        self.memory_used.set(used as f64);
+        self.memory_budget.set(limit as f64);
+    }
+}
+
+/// What the probes answer from, written by the sink's loop.
+#[derive(Debug)]
+pub struct Health {
+    epoch: Instant,
+    /// When the loop last ticked (ms since `epoch`).
+    ticked: AtomicU64,
+    /// `/healthz` fails once the loop has not ticked for this long (ms).
+    stale_after: AtomicU64,
+    joined: AtomicBool,
+    opening: AtomicBool,
+    stopping: AtomicBool,
+    consumer_alive: AtomicBool,
+    released: Released,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            ticked: AtomicU64::new(0),
+            stale_after: AtomicU64::new(90_000),
+            joined: AtomicBool::new(false),
+            opening: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            consumer_alive: AtomicBool::new(true),
+            released: Released::default(),
+        }
+    }
+}
+
+impl Health {
+    /// The partitions released here, which `/metrics` leaves out of its per-partition
+    /// gauges (shared with the sink's [`SinkMetrics`]).
+    pub fn released(&self) -> Released {
+        Arc::clone(&self.released)
+    }
+
+    /// The sink's loop turned.
+    pub fn tick(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.ticked.store(ms, Ordering::Relaxed);
+    }
+
+    /// A hand-over may hold the sink's loop for `timeout`: the loop counts as stuck only after
+    /// twice that and 30 s more.
+    pub fn hand_over_timeout(&self, timeout: Duration) {
+        let ms = (timeout * 2 + Duration::from_secs(30)).as_millis();
+        self.stale_after
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The group gave this instance its first assignment.
+    pub fn joined(&self) {
+        self.joined.store(true, Ordering::Relaxed);
+    }
+
+    /// Channels are being opened for an assignment (`true`), or all are open (`false`).
+    pub fn opening(&self, opening: bool) {
+        self.opening.store(opening, Ordering::Relaxed);
+    }
+
+    /// The instance is handing everything over and stopping.
+    pub fn stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// The consumer thread ended.
+    pub fn consumer_ended(&self) {
+        self.consumer_alive.store(false, Ordering::Relaxed);
+    }
+
+    /// `/healthz`: `Ok(why)` or `Err(why)`.
+    pub fn live(&self) -> Result<&'static str, String> {
+        let ticked = Duration::from_millis(self.ticked.load(Ordering::Relaxed));
+        let since = self.epoch.elapsed().saturating_sub(ticked);
+        if !self.consumer_alive.load(Ordering::Relaxed) {
+            return Err("the Kafka consumer thread has ended".into());
+        }
+        if since > Duration::from_millis(self.stale_after.load(Ordering::Relaxed)) {
+            return Err(format!("the sink's loop has not turned for {since:?}"));
+        }
+        Ok("ok")
+    }
+
+    /// `/readyz`: `Ok(why)` or `Err(why)`.
+    pub fn ready(&self) -> Result<&'static str, &'static str> {
+        self.live().map_err(|_| "not live (see /healthz)")?;
+        if self.stopping.load(Ordering::Relaxed) {
+            Err("stopping: handing partitions over")
+        } else if !self.joined.load(Ordering::Relaxed) {
+            Err("waiting for the consumer group's first assignment")
+        } else if self.opening.load(Ordering::Relaxed) {
+            Err("opening the channels of an assignment")
+        } else {
+            Ok("ready")
+        }
+    }
+}
+
+/// Installs the Prometheus recorder for this process (the `metrics` facade's global one).
+///
+/// # Errors
+/// When a recorder is already installed.
+pub fn install() -> Result<PrometheusHandle> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(
+                "snowpipe_kafka_commit_latency_seconds".into(),
+            ),
+            LATENCY_BUCKETS,
+        )
+        .context("histogram buckets")?
+        .install_recorder()
+        .context("cannot install the metrics recorder")
+}
+
+/// Connections the metrics endpoint serves at once (a scraper and a probe or two need few).
+const MAX_CONNECTIONS: usize = 64;
+
+/// How long a client may take to send a request's head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one connection may last (one request: keep-alive is off).
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Binds `addr` and serves `/metrics`, `/healthz` and `/readyz` until the returned task is
+/// aborted. Returns the bound address (port 0 picks a free one).
+///
+/// # Errors
+/// When `addr` cannot be bound.
+pub async fn serve(
+    addr: SocketAddr,
+    handle: PrometheusHandle,
+    health: Arc<Health>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
+    let bound = listener.local_addr()?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let task = tokio::spawn(async move {
+        loop {
+            // A connection past the cap waits in the listen backlog.
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: not a busy loop.
+                    tracing::debug!(error = %e, "metrics endpoint: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let (handle, health) = (handle.clone(), Arc::clone(&health));
+            tokio::spawn(async move {
+                let _slot = slot;
+                let service = hyper::service::service_fn(move |req: Request<_>| {
+                    let answer = answer(req.uri().path(), &handle, &health);
+                    async move { Ok::<_, std::convert::Infallible>(answer) }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .max_buf_size(16 << 10)
+                    .keep_alive(false)
+                    .serve_connection(io, service);
+                let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
+            });
+        }
+    });
+    Ok((bound, task))
+}
+
+/// The per-partition gauges whose series name a partition not held here.
+const PARTITION_GAUGES: [&str; 2] = [
+    "snowpipe_kafka_consumer_lag{",
+    "snowpipe_kafka_committed_offset{",
+];
+
+/// `text` (Prometheus exposition) without the lines of [`PARTITION_GAUGES`] whose `topic`
+/// and `partition` labels name a partition in `released`.
+fn without_released(text: &str, released: &HashSet<Part>) -> String {
+    if released.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let drop = PARTITION_GAUGES
+            .iter()
+            .find_map(|g| line.strip_prefix(g))
+            .and_then(labels)
+            .is_some_and(|(topic, partition)| {
+                partition
+                    .parse::<i32>()
+                    .is_ok_and(|p| released.contains(&(topic, p)))
+            });
+        if !drop {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// The `topic` and `partition` label values of a series' labels (`rest` starts after its
+/// `{`), unescaped as the exposition format escapes them (`\\`, `\"`, `\n`).
+fn labels(rest: &str) -> Option<(String, String)> {
+    let (mut topic, mut partition) = (None, None);
+    let mut chars = rest.chars();
+    loop {
+        let name: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        let name = name.trim_start_matches(',').trim();
+        if chars.next()? != '"' {
+            return None;
+        }
+        let mut value = String::new();
+        loop {
+            match chars.next()? {
+                '\\' => match chars.next()? {
+                    'n' => value.push('\n'),
+                    c => value.push(c),
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        match name {
+            "topic" => topic = Some(value),
+            "partition" => partition = Some(value),
+            _ => {}
+        }
+        match chars.next()? {
+            ',' => {}
+            '}' => return Some((topic?, partition?)),
+            _ => return None,
+        }
+    }
+}
+
+/// A probe's answer: 200 or 503, with why.
+fn probe(
+    result: Result<&'static str, impl std::fmt::Display>,
+) -> (StatusCode, &'static str, String) {
+    match result {
+        Ok(why) => (StatusCode::OK, "text/plain", format!("{why}\n")),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            format!("{why}\n"),
+        ),
+    }
+}
+
+fn answer(path: &str, handle: &PrometheusHandle, health: &Health) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match path {
+        "/metrics" => {
+            let released = health
+                .released
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            (
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                without_released(&handle.render(), &released),
+            )
+        }
+        "/healthz" => probe(health.live()),
+        "/readyz" => probe(health.ready()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: /metrics, /healthz or /readyz\n".to_owned(),
+        ),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+
+    /// Issue 56: a client that opens the metrics port and never finishes its request is cut
+    /// off after the header timeout (before, hyper held it for ever: without a timer its
+    /// header timeout is off), and the port answers others meanwhile.
+    #[tokio::test]
+    async fn a_request_that_never_ends_is_cut_off() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let handle = PrometheusBuilder::new().build_recorder().handle();
+        let (addr, task) = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            handle,
+            Arc::new(Health::default()),
+        )
+        .await
+        .unwrap();
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut other = tokio::net::TcpStream::connect(addr).await.unwrap();
+        other
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 64];
+        let n = other.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 "), "{:?}", &answer[..n]);
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut rest))
+            .await
+            .expect("the server closes a request head that never ends")
+            .ok();
+        let waited = started.elapsed();
+        assert!(
+            waited >= HEADER_TIMEOUT - Duration::from_millis(500)
+                && waited < Duration::from_secs(15),
+            "{waited:?}"
+        );
+        task.abort();
+    }
+
+    /// Issue 56: topics created by others (a regex subscription) cannot grow the series
+    /// without bound: past the bounds, topics and partitions are folded into `_other`, each
+    /// folded topic counted once.
+    #[test]
+    fn label_values_are_bounded_and_the_rest_folded() {
+        let labels = Labels::default();
+        let mut topic_values = HashSet::new();
+        let mut partition_values = HashSet::new();
+        for t in 0..1_000 {
+            let topic = format!("team-{t}");
+            topic_values.insert(labels.topic_with(&topic, 10));
+            for p in 0..8 {
+                partition_values.insert(labels.partition_with(&(topic.clone(), p), 10, 50));
+            }
+        }
+        assert_eq!(topic_values.len(), 11, "10 topics and _other");
+        assert!(topic_values.contains(FOLDED));
+        assert_eq!(
+            partition_values.len(),
+            51,
+            "50 partitions and the folded None"
+        );
+        assert_eq!(labels.seen().folded.len(), 990, "folded topics counted");
+        assert_eq!(
+            labels.topic_with("team-3", 10),
+            "team-3",
+            "a topic keeps its label"
+        );
+        assert_eq!(
+            labels.partition_with(&("team-0".into(), 3), 10, 50),
+            Some(("team-0".into(), "3".into()))
+        );
+    }
+    use super::*;
+
+    #[test]
+    fn readiness_follows_the_group_the_channels_and_the_stop() {
+        let h = Health::default();
+        h.tick();
+        assert_eq!(h.live(), Ok("ok"));
+        assert!(h.ready().unwrap_err().contains("first assignment"));
+        h.joined();
+        h.opening(true);
+        assert!(h.ready().unwrap_err().contains("opening"));
+        h.opening(false);
+        assert_eq!(h.ready(), Ok("ready"));
+        h.stopping();
+        assert!(h.ready().unwrap_err().contains("stopping"));
+        h.consumer_ended();
+        assert!(h.live().unwrap_err().contains("consumer thread"));
+    }
+
+    /// A partition handed to another instance leaves this one's `/metrics` (its lag and its
+    /// committed offset): over the group (the README's queries), each partition counts once.
+    /// Held again, it is back. Topic names with the exposition format's escapes are matched.
+    #[test]
+    fn a_partition_handed_over_leaves_metrics_until_held_again() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let health = Health::default();
+        let odd = "t\"o\\p\nic".to_owned();
+        let m = SinkMetrics::new(health.released());
+        metrics::with_local_recorder(&recorder, || {
+            let lag = |lag| crate::kafka::consumer::PartitionLag { lag, high: 100 };
+            let parts: std::collections::HashMap<Part, _> = [
+                ((odd.clone(), 0), lag(40)),
+                ((odd.clone(), 1), lag(7)),
+                (("t".to_owned(), 0), lag(3)),
+            ]
+            .into();
+            m.lags(&parts);
+            PartitionMetrics::new(&(odd.clone(), 0)).committed.set(99.0);
+            m.forget(&(odd.clone(), 0));
+        });
+        let scrape = || {
+            let r = answer("/metrics", &handle, &health);
+            let body = futures_body(r);
+            body.lines()
+                .filter(|l| PARTITION_GAUGES.iter().any(|g| l.starts_with(g)))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let lines = scrape();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let zeros: Vec<_> = lines
+            .iter()
+            .filter(|l| l.contains("partition=\"0\""))
+            .collect();
+        assert_eq!(zeros.len(), 1, "only t/0 of the partitions 0: {lines:?}");
+        assert!(zeros[0].contains("topic=\"t\""), "{lines:?}");
+        m.hold(&(odd.clone(), 0));
+        assert_eq!(
+            scrape().len(),
+            4,
+            "held again: its lag and committed offset are back"
+        );
+    }
+
+    fn futures_body(r: Response<Full<Bytes>>) -> String {
+        use http_body_util::BodyExt;
+        let body = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(r.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+}

@@ -1,0 +1,97 @@
+//! Messages that cannot be rows: to the dead-letter topic with the reason in a header, or, without
+//! one, skipped, logged and counted. Either way the partition moves on.
+//!
+//! A dead-lettered message's offset never becomes a committed token (only rows carry tokens), so
+//! after a restart the partition resumes after the last row: a poison message with no row after
+//! it that was committed is read and dead-lettered again. That repeats the dead letter, never
+//! wedges the partition.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::rows::record::Record;
+
+/// Header with the reason a message was dead-lettered.
+pub const REASON_HEADER: &str = "snowpipe.error";
+/// Headers naming where the message came from.
+pub const SOURCE_HEADERS: [&str; 3] = ["snowpipe.topic", "snowpipe.partition", "snowpipe.offset"];
+
+/// Where dead letters go.
+pub struct DeadLetters {
+    target: Option<(FutureProducer, String)>,
+    warned: AtomicBool,
+}
+
+impl DeadLetters {
+    /// Dead letters to `topic` through `producer`, or (`None`) skipped and logged.
+    pub fn new(target: Option<(FutureProducer, String)>) -> Self {
+        Self {
+            target,
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends `m` to the dead-letter topic with `reason` (or logs it). Never fails: a dead
+    /// letter that cannot be delivered is logged and the partition moves on. Its key, value,
+    /// timestamp and headers go with it (a key that is not UTF-8 with its bytes replaced as `U+FFFD`: Kafka clients
+    /// take header keys as text).
+    pub async fn send(&self, m: &Record<'_>, reason: &str) {
+        let (topic, partition, offset) = (m.topic, m.partition, m.offset);
+        let Some((producer, dlq)) = &self.target else {
+            // The first one loudly, the rest in the counters (a poison flood must not flood
+            // the log).
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    %topic, partition, offset, reason,
+                    "skipped a message that cannot be a row (no --dead-letter-topic; further \
+                     ones are counted, and logged at debug)"
+                );
+            } else {
+                tracing::debug!(%topic, partition, offset, reason, "skipped a message");
+            }
+            return;
+        };
+        let mut headers = OwnedHeaders::new_with_capacity(m.headers.len() + 4);
+        for (key, value) in m.headers {
+            headers = headers.insert(Header {
+                key: &String::from_utf8_lossy(key),
+                value: *value,
+            });
+        }
+        let (p, o) = (partition.to_string(), offset.to_string());
+        for (key, value) in [
+            (REASON_HEADER, reason),
+            (SOURCE_HEADERS[0], topic),
+            (SOURCE_HEADERS[1], p.as_str()),
+            (SOURCE_HEADERS[2], o.as_str()),
+        ] {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(dlq).headers(headers);
+        if let Some(v) = m.value {
+            record = record.payload(v);
+        }
+        if let Some(k) = m.key {
+            record = record.key(k);
+        }
+        // The original record's timestamp, as Kafka Connect's dead-letter reporter keeps it.
+        if let Some((_, ms)) = m.timestamp {
+            record = record.timestamp(ms);
+        }
+        match producer.send(record, Duration::from_secs(30)).await {
+            Ok(_) => {
+                tracing::info!(%topic, partition, offset, reason, dead_letter_topic = %dlq, "dead-lettered a message")
+            }
+            Err((e, _)) => tracing::error!(
+                %topic, partition, offset, reason,
+                "cannot write the dead letter to {dlq}: {e}; the message is skipped"
+            ),
+        }
+    }
+}

@@ -1,0 +1,641 @@
+//! One partition's worker: its messages → rows → its channel, the Kafka offset as each row's
+//! offset token.
+//!
+//! It takes whole [`Batch`]es from the poll thread, whose row buffer already holds each
+//! message as its row: it checks each row in place (`record::finish_row`), dead-letters what is
+//! not a row, and appends the buffer itself ([`RawRows::from_ndjson_bytes`]), one append per
+//! batch. Offsets have gaps (transaction markers, compaction, dead-lettered messages), so every
+//! row carries its own token, kept as runs of consecutive offsets ([`Channel::append_raw_rows`]);
+//! the committed token is always the offset of a row in the table. The batches stay charged to
+//! the sink's budget until their rows are admitted by the SDK, whose own budget holds them from
+//! then on. A message at or before the last offset this worker saw (or the channel's committed
+//! token at open) is skipped: whatever Kafka delivers again, the table gets each offset once. A
+//! message that cannot be a row goes to the dead-letter topic (or is skipped and counted) and
+//! never stops the partition.
+//!
+//! When the offset after the committed token is gone from the partition (retention deleted it
+//! before it landed: librdkafka resets to the log start and reports the partition, see
+//! `consumer.rs`), the first message read says which offsets were lost; the worker logs them
+//! once, counts them (`lost_to_retention` in the report) and goes on.
+//!
+//! With `--value-format` a batch may wait on the Schema Registry (`registry.rs`: a registry that
+//! cannot answer for now is retried until it does; its messages are neither skipped nor
+//! dead-lettered). The stop is watched during that wait: when it comes, the waiting batch is
+//! dropped unappended, and nothing after it is appended either (the offset token never passes an
+//! unloaded message); the hand-over follows at once and the next owner reads the batch again
+//! from the committed token. During the hand-over's own drain the stop has come already, so a
+//! batch that would have to wait for the registry (a schema not cached yet) is left to the next
+//! owner the same way: a hand-over never waits on the registry.
+//!
+//! It ends in one of four ways: told to stop (a revoke: drain what was fetched, then
+//! [`Channel::hand_over`], or just let go when the assignment was lost), fenced (another writer
+//! opened the channel: it stops at once and asks the consumer to rejoin the group, whose next
+//! assignment opens the channel afresh), failed (the channel failed for good: likewise), or
+//! refused by the Schema Registry (it refuses the sink's credentials: [`End::Failed`], and the
+//! sink stops naming the fix).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use snowpipe_streaming::{Channel, OffsetToken, RawRows, RowErrorSummary};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::kafka::consumer::{lock, Part, Resets, ThreadCmd};
+use crate::ops::metrics::PartitionMetrics;
+use crate::rows::batch::Batch;
+use crate::rows::record::{reason, Record, RowOptions};
+use crate::rows::value_format::Decoder;
+use crate::sink::dead_letter::DeadLetters;
+
+/// Most batches appended at once.
+const BATCHES: usize = 64;
+/// How often the worker reads the committed token (stats, Kafka commits, commit latency).
+const COMMIT_TICK: Duration = Duration::from_millis(250);
+
+/// Counters of one partition over the whole run (across assignments), read by the report.
+#[derive(Debug)]
+pub struct PartitionStats {
+    /// Rows appended by this instance.
+    pub rows: AtomicU64,
+    /// Messages dead-lettered or skipped.
+    pub dead: AtomicU64,
+    /// Offsets deleted by the broker's retention before they landed.
+    pub lost_to_retention: AtomicU64,
+    /// Rows the server rejected.
+    pub row_errors: std::sync::Mutex<RowErrorSummary>,
+    /// The last offset appended (-1: none).
+    pub appended: AtomicI64,
+    /// The last offset read, row or dead letter (-1: none).
+    pub seen: AtomicI64,
+    /// A batch is being appended (or dead-lettered) right now.
+    pub busy: std::sync::atomic::AtomicBool,
+    /// The committed offset (-1: none known).
+    pub committed: AtomicI64,
+    /// Append → commit latency: sum and count (ms).
+    pub commit_ms_sum: AtomicU64,
+    /// See `commit_ms_sum`.
+    pub commit_count: AtomicU64,
+    /// When this instance first started and last finished appending rows of the partition,
+    /// in microseconds since the run's start, plus one (0: never). The closing report's
+    /// `appended` span comes from these.
+    pub first_append_us: AtomicU64,
+    /// See `first_append_us`.
+    pub last_append_us: AtomicU64,
+}
+
+impl Default for PartitionStats {
+    fn default() -> Self {
+        Self {
+            rows: AtomicU64::new(0),
+            dead: AtomicU64::new(0),
+            lost_to_retention: AtomicU64::new(0),
+            row_errors: std::sync::Mutex::default(),
+            appended: AtomicI64::new(-1),
+            seen: AtomicI64::new(-1),
+            busy: std::sync::atomic::AtomicBool::new(false),
+            committed: AtomicI64::new(-1),
+            commit_ms_sum: AtomicU64::new(0),
+            commit_count: AtomicU64::new(0),
+            first_append_us: AtomicU64::new(0),
+            last_append_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl PartitionStats {
+    /// Notes an append that started at `started_us` and ended at `ended_us` (see
+    /// `first_append_us`).
+    pub fn appended_between(&self, started_us: u64, ended_us: u64) {
+        let _ = self.first_append_us.compare_exchange(
+            0,
+            started_us,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.last_append_us.fetch_max(ended_us, Ordering::Relaxed);
+    }
+
+    /// Whether everything appended is committed and no batch is on its way.
+    pub fn settled(&self) -> bool {
+        !self.busy.load(Ordering::Relaxed)
+            && self.appended.load(Ordering::Relaxed) <= self.committed.load(Ordering::Relaxed)
+    }
+
+    /// Whether everything up to the partition's high watermark (`high`: the next offset to be
+    /// written; -1: unknown) was read.
+    pub fn read_to(&self, high: i64) -> bool {
+        high >= 0 && self.seen.load(Ordering::Relaxed) + 1 >= high
+    }
+}
+
+/// How a worker ended.
+#[derive(Debug)]
+pub enum End {
+    /// Handed over; the committed offset, if any.
+    HandedOver(Option<i64>),
+    /// Another writer has the channel, or it failed for good: the consumer rejoins the group.
+    Lost,
+    /// A problem only the operator can fix (the Schema Registry refuses the sink's
+    /// credentials): the sink stops with this reason. Nothing of the batch was appended.
+    Failed(String),
+}
+
+/// Why appending stopped short.
+enum Halt {
+    /// The worker ends so.
+    End(End),
+    /// The stop came (`true`: the assignment was lost) while a batch waited on the Schema
+    /// Registry: that batch, and everything after it, is left unappended.
+    Stopped(bool),
+}
+
+/// The worker's stop signal, remembered once it came (so that it can be waited on again).
+struct Stop {
+    rx: oneshot::Receiver<bool>,
+    lost: Option<bool>,
+}
+
+impl Stop {
+    fn new(rx: oneshot::Receiver<bool>) -> Self {
+        Self { rx, lost: None }
+    }
+
+    /// Resolves when the stop has come: whether the assignment was lost (a sender dropped
+    /// without a word counts as lost).
+    ///
+    /// # Cancellation
+    /// Cancel-safe: dropped before the stop comes, it loses nothing.
+    async fn wait(&mut self) -> bool {
+        if let Some(lost) = self.lost {
+            return lost;
+        }
+        let lost = (&mut self.rx).await.unwrap_or(true);
+        self.lost = Some(lost);
+        lost
+    }
+}
+
+/// What a worker needs.
+pub struct Worker {
+    /// Its partition.
+    pub part: Part,
+    /// Which assignment of the partition it serves (`batch::Inbox::id`).
+    pub assignment: u64,
+    /// Its channel, open.
+    pub channel: Channel,
+    /// Its messages, in batches from the poll thread.
+    pub batches: mpsc::UnboundedReceiver<Batch>,
+    /// How rows are made.
+    pub rows: RowOptions,
+    /// Decodes Schema Registry values into rows (`--value-format`; `None`: JSON values, which
+    /// the poll thread already wrote as rows).
+    pub decoder: Option<Arc<Decoder>>,
+    /// Where messages that are not rows go.
+    pub dead_letters: Arc<DeadLetters>,
+    /// Its counters.
+    pub stats: Arc<PartitionStats>,
+    /// Its metrics.
+    pub metrics: PartitionMetrics,
+    /// To the poll thread: Kafka commits and rejoins.
+    pub commands: std_mpsc::Sender<ThreadCmd>,
+    /// Partitions librdkafka reset to the log start (their start offset was gone).
+    pub resets: Resets,
+    /// When anything was last consumed (ms since `epoch`).
+    pub consumed_at: Arc<AtomicU64>,
+    /// The run's start.
+    pub epoch: Instant,
+    /// How long a hand-over may wait for the commit.
+    pub hand_over_timeout: Duration,
+}
+
+fn offset_of(token: Option<OffsetToken>) -> Option<i64> {
+    token
+        .and_then(|t| t.as_u64())
+        .and_then(|t| i64::try_from(t).ok())
+}
+
+impl Worker {
+    /// Runs until revoked (`stop`: `true` when the assignment was lost), fenced or failed.
+    pub async fn run(mut self, stop: oneshot::Receiver<bool>) -> End {
+        let mut stop = Stop::new(stop);
+        let mut last = offset_of(self.channel.latest_committed_offset_token()).unwrap_or(-1);
+        // Any reset reported before this assignment belongs to an earlier one.
+        lock(&self.resets).remove(&self.part);
+        let mut opened = Some(last);
+        self.stats.committed.store(last, Ordering::Relaxed);
+        self.stats.appended.fetch_max(last, Ordering::Relaxed);
+        self.stats.seen.fetch_max(last, Ordering::Relaxed);
+        let mut sent: VecDeque<(i64, Instant)> = VecDeque::new();
+        let mut events = self.channel.events();
+        let mut events_open = true;
+        let mut tick = tokio::time::interval(COMMIT_TICK);
+        let mut buf = Vec::with_capacity(BATCHES);
+        loop {
+            tokio::select! {
+                biased;
+                lost = stop.wait() => {
+                    return self.finish(lost, true, last, &mut buf, events, &mut stop).await;
+                }
+                n = self.batches.recv_many(&mut buf, BATCHES) => {
+                    if n == 0 {
+                        // The consumer is gone without a revoke: hand over.
+                        return self.finish(false, true, last, &mut buf, events, &mut stop).await;
+                    }
+                    let first = buf.iter().find(|b| !b.is_empty()).map(|b| b.offset(0));
+                    if let (Some(committed), Some(first)) = (opened, first) {
+                        opened = None;
+                        self.check_start(committed, first);
+                    }
+                    match self.append(&mut buf, &mut last, &mut sent, &mut stop).await {
+                        Ok(()) => {}
+                        Err(Halt::End(end)) => return end,
+                        Err(Halt::Stopped(lost)) => {
+                            return self.finish(lost, false, last, &mut buf, events, &mut stop).await;
+                        }
+                    }
+                }
+                _ = tick.tick() => self.track_commits(&mut sent),
+                event = events.recv(), if events_open => {
+                    // Closed: the channel is closing; nothing more will come.
+                    events_open = !matches!(event, Err(RecvError::Closed));
+                    self.row_errors(event);
+                }
+            }
+        }
+    }
+
+    /// Appends the rows of `buf` (emptying it): skips what is already in, dead-letters what
+    /// is not a row. Marked busy meanwhile, so `--until-idle` never stops mid-batch. A batch
+    /// that waits on the Schema Registry watches `stop` ([`Halt::Stopped`]; `buf` is emptied
+    /// then too).
+    async fn append(
+        &self,
+        buf: &mut Vec<Batch>,
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+        stop: &mut Stop,
+    ) -> Result<(), Halt> {
+        self.stats.busy.store(true, Ordering::Relaxed);
+        self.touch();
+        let r = self.append_batch(buf, last, sent, stop).await;
+        self.touch();
+        self.stats.busy.store(false, Ordering::Relaxed);
+        r
+    }
+
+    /// The first message of the assignment: when librdkafka reset the partition (its start
+    /// offset was out of range), say what that cost.
+    fn check_start(&self, committed: i64, first: i64) {
+        if !lock(&self.resets).remove(&self.part) {
+            return;
+        }
+        let (topic, partition) = &self.part;
+        if first > committed + 1 {
+            let lost = first - committed - 1;
+            self.stats
+                .lost_to_retention
+                .fetch_add(lost.unsigned_abs(), Ordering::Relaxed);
+            self.metrics
+                .lost_to_retention
+                .increment(lost.unsigned_abs());
+            tracing::error!(
+                %topic,
+                partition,
+                "offsets {}..={} were deleted by the broker (retention) before they landed in \
+                 Snowflake: up to {lost} messages are lost; resuming at the log start, offset \
+                 {first}. Keep the topic's retention longer than the sink can fall behind.",
+                committed + 1,
+                first - 1,
+            );
+        } else {
+            tracing::warn!(
+                %topic,
+                partition,
+                "the partition's start offset {} was out of range and reset to the log start \
+                 ({first}): the topic was recreated or truncated. Offsets up to the committed \
+                 token {committed} are taken as landed and skipped; use a new --channel-prefix \
+                 to load the new topic from its start.",
+                committed + 1,
+            );
+        }
+    }
+
+    /// Microseconds since the run's `epoch`, plus one (so that 0 can mean "never"), for
+    /// [`PartitionStats::appended_between`].
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).map_or(u64::MAX, |us| us.saturating_add(1))
+    }
+
+    /// Records that this worker just consumed.
+    fn touch(&self) {
+        self.consumed_at.store(
+            u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    async fn append_batch(
+        &self,
+        buf: &mut Vec<Batch>,
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+        stop: &mut Stop,
+    ) -> Result<(), Halt> {
+        for batch in buf.drain(..) {
+            self.append_one(batch, last, sent, stop).await?;
+        }
+        Ok(())
+    }
+
+    /// One batch: each candidate row checked in place, what is not a row dead-lettered, and
+    /// the batch's buffer appended as it is (`RawRows::from_ndjson_bytes`).
+    async fn append_one(
+        &self,
+        mut batch: Batch,
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+        stop: &mut Stop,
+    ) -> Result<(), Halt> {
+        if let Some(decoder) = &self.decoder {
+            return self.append_decoded(decoder, batch, last, sent, stop).await;
+        }
+        let mut keep = Vec::with_capacity(batch.len());
+        let mut dead = Vec::new();
+        for i in 0..batch.len() {
+            let offset = batch.offset(i);
+            if offset <= *last {
+                keep.push(false);
+                continue;
+            }
+            *last = offset;
+            let row = batch.finish(i, self.rows.max_row_bytes);
+            if !row && !batch.skipped(i) {
+                dead.push(i);
+            }
+            keep.push(row);
+        }
+        self.stats.seen.fetch_max(*last, Ordering::Relaxed);
+        if !dead.is_empty() {
+            let dead: Vec<_> = dead.into_iter().map(|i| (i, None)).collect();
+            self.dead_letter(&batch, &dead).await;
+        }
+        let mut rows = batch.into_rows(&keep);
+        if let Some(normalized) = self.normalized(&rows.ndjson) {
+            rows.ndjson = normalized.into();
+        }
+        let appended = self.send_rows(rows.ndjson, rows.offsets, last, sent).await;
+        // The rows are the SDK's now (within its budget): release the batch's charge.
+        drop(rows.charge);
+        appended.map_err(Halt::End)
+    }
+
+    /// One batch of Schema Registry values: decoded into rows by `decoder` (which may wait on
+    /// the registry), what is not a row dead-lettered with its reason, the rows appended. The
+    /// batch (and its charge) is held until the SDK has the rows. The stop ends a wait on the
+    /// registry ([`Halt::Stopped`]: nothing of the batch is appended or dead-lettered); a
+    /// batch whose schemas are cached never waits, so it is appended even once the stop came.
+    async fn append_decoded(
+        &self,
+        decoder: &Decoder,
+        batch: Batch,
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+        stop: &mut Stop,
+    ) -> Result<(), Halt> {
+        let part = (self.part.0.as_str(), self.part.1);
+        let decoded = tokio::select! {
+            // The batch first: what needs no wait is decoded whatever the stop.
+            biased;
+            decoded = decoder.rows(&batch, part, self.rows, last) => decoded,
+            lost = stop.wait() => {
+                let (topic, partition) = &self.part;
+                tracing::info!(
+                    %topic, partition,
+                    "stopped while waiting on the Schema Registry: the rest of the partition is \
+                     left unappended to its next owner"
+                );
+                return Err(Halt::Stopped(lost));
+            }
+        };
+        let decoded = match decoded {
+            Ok(decoded) => decoded,
+            Err(why) => return Err(Halt::End(End::Failed(why))),
+        };
+        self.stats.seen.fetch_max(*last, Ordering::Relaxed);
+        if !decoded.dead.is_empty() {
+            let dead: Vec<_> = decoded
+                .dead
+                .into_iter()
+                .map(|(i, why)| (i, Some(why)))
+                .collect();
+            self.dead_letter(&batch, &dead).await;
+        }
+        let ndjson = self.normalized(&decoded.ndjson).unwrap_or(decoded.ndjson);
+        let appended = self
+            .send_rows(ndjson.into(), decoded.offsets, last, sent)
+            .await;
+        drop(batch);
+        appended.map_err(Halt::End)
+    }
+
+    /// `ndjson`'s rows with their columns normalized (`--normalize-columns`, the `columns`
+    /// layout), or `None` when nothing changes.
+    fn normalized(&self, ndjson: &[u8]) -> Option<Vec<u8>> {
+        let layout = self.rows.layout;
+        (layout.normalize_columns && layout.kind == crate::rows::layout::LayoutKind::Columns)
+            .then(|| crate::connector::normalize::ndjson(ndjson))
+            .flatten()
+    }
+
+    /// Appends `ndjson` (one row per line, at `offsets`) to the channel and counts it.
+    async fn send_rows(
+        &self,
+        ndjson: bytes::Bytes,
+        offsets: Vec<u64>,
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+    ) -> Result<(), End> {
+        let Some(&end) = offsets.last() else {
+            return Ok(());
+        };
+        let (n, size) = (offsets.len() as u64, ndjson.len() as u64);
+        let raw = match RawRows::from_ndjson_bytes(ndjson, offsets) {
+            Ok(raw) => raw,
+            Err(e) => return Err(self.lost(&e)),
+        };
+        let started = self.now_us();
+        let appended = self.channel.append_raw_rows(raw).await;
+        match appended {
+            Ok(()) => {
+                let end = i64::try_from(end).unwrap_or(*last);
+                self.stats.rows.fetch_add(n, Ordering::Relaxed);
+                self.metrics.rows.increment(n);
+                self.metrics.bytes.increment(size);
+                self.stats.appended.store(end, Ordering::Relaxed);
+                self.stats.appended_between(started, self.now_us());
+                sent.push_back((end, Instant::now()));
+                Ok(())
+            }
+            Err(e) => Err(self.lost(&e)),
+        }
+    }
+
+    /// Sends messages `dead` of `batch` to the dead letters, each with its reason (given, or
+    /// `record::reason` of the message) (delivered together: a poison burst is one producer
+    /// round trip, not one each).
+    async fn dead_letter(&self, batch: &Batch, dead: &[(usize, Option<String>)]) {
+        self.stats
+            .dead
+            .fetch_add(dead.len() as u64, Ordering::Relaxed);
+        self.metrics.dead_letters.increment(dead.len() as u64);
+        let (topic, partition) = (self.part.0.as_str(), self.part.1);
+        let letters = dead.iter().map(|(i, given)| {
+            let i = *i;
+            let m = batch.get(i);
+            let headers: Vec<_> = m.headers().collect();
+            let value = m.value();
+            async move {
+                let record = Record {
+                    topic,
+                    partition,
+                    offset: m.offset,
+                    key: m.key,
+                    value: value.as_deref(),
+                    timestamp: m.timestamp,
+                    headers: &headers,
+                };
+                let why = match given {
+                    Some(why) => why.clone(),
+                    None => reason(&record, self.rows)
+                        .unwrap_or_else(|| "the row could not be built".to_owned()),
+                };
+                self.dead_letters.send(&record, &why).await;
+            }
+        });
+        futures_util::future::join_all(letters).await;
+    }
+
+    /// Counts rows the server rejected (the SDK logs each report too). A receiver that fell
+    /// behind missed reports: their rows are counted from the channel's status totals.
+    fn row_errors(&self, event: Result<snowpipe_streaming::RowErrorEvent, RecvError>) {
+        match event {
+            Ok(e) => count_row_errors(&self.stats, &self.metrics, |r| r.record(&e)),
+            Err(RecvError::Lagged(_)) => {
+                let status = self.channel.status();
+                count_row_errors(&self.stats, &self.metrics, |r| r.catch_up(&status));
+            }
+            Err(RecvError::Closed) => {}
+        }
+    }
+
+    /// Reads the committed token: counters, commit latency, Kafka's group offset.
+    fn track_commits(&self, sent: &mut VecDeque<(i64, Instant)>) {
+        let Some(committed) = offset_of(self.channel.latest_committed_offset_token()) else {
+            return;
+        };
+        if self.stats.committed.swap(committed, Ordering::Relaxed) == committed {
+            return;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        self.metrics.committed.set(committed as f64);
+        while sent.front().is_some_and(|(o, _)| *o <= committed) {
+            if let Some((_, at)) = sent.pop_front() {
+                let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                self.metrics
+                    .commit_latency
+                    .record(at.elapsed().as_secs_f64());
+                self.stats.commit_ms_sum.fetch_add(ms, Ordering::Relaxed);
+                self.stats.commit_count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let _ = self
+            .commands
+            .send(ThreadCmd::Commit(self.part.clone(), committed + 1));
+    }
+
+    /// The channel failed: another writer has it (or it failed for good). Stop, and let the
+    /// group assign the partition anew.
+    fn lost(&self, e: &snowpipe_streaming::Error) -> End {
+        let (topic, partition) = &self.part;
+        if e.is_ownership_lost() {
+            self.metrics.fenced.increment(1);
+            tracing::warn!(%topic, partition, "{e}; this instance stops writing the partition");
+        } else {
+            tracing::error!(%topic, partition, "{e}; this instance stops writing the partition");
+        }
+        let _ = self
+            .commands
+            .send(ThreadCmd::Rejoin(self.part.clone(), self.assignment));
+        End::Lost
+    }
+
+    /// Hands the channel over (`lost`: just lets it go); with `drain`, what was fetched is
+    /// appended first (a batch that would wait on the registry, and what follows it, is left).
+    async fn finish(
+        mut self,
+        lost: bool,
+        drain: bool,
+        mut last: i64,
+        buf: &mut Vec<Batch>,
+        mut events: broadcast::Receiver<snowpipe_streaming::RowErrorEvent>,
+        stop: &mut Stop,
+    ) -> End {
+        let mut sent = VecDeque::new();
+        if !lost && drain {
+            // What was fetched before the revoke is delivered before the hand-over.
+            while let Ok(b) = self.batches.try_recv() {
+                buf.push(b);
+            }
+            match self.append(buf, &mut last, &mut sent, stop).await {
+                Ok(()) | Err(Halt::Stopped(_)) => {}
+                Err(Halt::End(end)) => return end,
+            }
+        }
+        let timeout = if lost {
+            Duration::from_millis(500)
+        } else {
+            self.hand_over_timeout
+        };
+        let (stats, metrics) = (Arc::clone(&self.stats), self.metrics.clone());
+        let handed = self.channel.hand_over(timeout).await;
+        // Closing polls the status once more: row errors of the last batches arrive now.
+        loop {
+            match events.try_recv() {
+                Ok(e) => count_row_errors(&stats, &metrics, |r| r.record(&e)),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+        match handed {
+            Ok(committed) => {
+                let committed = offset_of(committed);
+                if let Some(c) = committed {
+                    stats.committed.store(c, Ordering::Relaxed);
+                }
+                End::HandedOver(committed)
+            }
+            Err(e) if lost || e.is_ownership_lost() => End::HandedOver(None),
+            Err(e) => {
+                tracing::warn!("hand-over: {e}; the next owner replays what was not committed");
+                End::HandedOver(None)
+            }
+        }
+    }
+}
+
+/// Updates the partition's row-error summary with `update` and counts what it added in the
+/// metrics.
+fn count_row_errors(
+    stats: &PartitionStats,
+    metrics: &PartitionMetrics,
+    update: impl FnOnce(&mut RowErrorSummary),
+) {
+    let mut errors = lock(&stats.row_errors);
+    let before = errors.count();
+    update(&mut errors);
+    metrics.row_errors.increment(errors.count() - before);
+}
