@@ -50,3 +50,14 @@ pub mod kafka;
 pub mod ops;
 pub mod rows;
 pub mod sink;
+
+/// A topic and a partition.
+pub type Part = (String, i32);
+
+/// Locks `m`, poisoned or not (every holder leaves the data whole).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod module_graph_tests;

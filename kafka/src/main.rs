@@ -131,8 +131,8 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
     }
     args.load_kafka_config()?;
     args.load_topic_map()?;
-    // Before connecting anywhere (`sink::run` checks again, for library callers).
-    args.validate()?;
+    // Checked before connecting anywhere.
+    let settings = args.settings()?;
     let health = std::sync::Arc::new(snowpipe_kafka::ops::metrics::Health::default());
     let server = match args.metrics_addr {
         Some(addr) => {
@@ -153,7 +153,8 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
         None => None,
     };
     let client = args.client_builder()?.build().await?;
-    let report = snowpipe_kafka::sink::run_with(args, client.clone(), terminated(), health).await;
+    let report =
+        snowpipe_kafka::sink::run_with(settings, client.clone(), terminated(), health).await;
     if let Some(task) = server {
         task.abort();
     }

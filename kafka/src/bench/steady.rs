@@ -26,9 +26,10 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use snowpipe_emulator::EmulatorConfig;
 
-use crate::bench::{
+use crate::bench::args::BenchArgs;
+use crate::bench::measure::{
     await_deliveries, committed, fresh_mb, pad_for, peer_command, proc_stat, send, sink_command,
-    BenchArgs, ProcStat, PEER, SINK, TOPIC,
+    ProcStat, PEER, SINK, TOPIC,
 };
 use crate::demo::Lab;
 

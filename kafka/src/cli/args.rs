@@ -5,21 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
-use rdkafka::config::ClientConfig;
+use clap::Args;
 
+use crate::formats::ValueFormat;
 use crate::kafka::properties::{self, Property};
 use crate::rows::layout::{LayoutKind, OnNullValue};
-use crate::rows::value_format::ValueFormat;
 
-/// Where a partition starts when its channel has no committed offset token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Start {
-    /// The partition's first message.
-    Earliest,
-    /// Only messages produced from now on.
-    Latest,
-}
+pub use crate::sink::settings::Start;
 
 /// `snowpipe-kafka --brokers … --topic … --group … --database … --schema … --pipe …`.
 #[derive(Debug, Clone, Args)]
@@ -413,51 +405,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl SinkArgs {
-    /// The channel name of a partition: `<prefix>_<topic>_<partition>`, or the connector's
-    /// name for it with `--connector-name`.
-    pub fn channel_name(&self, topic: &str, partition: i32) -> String {
-        if let Some(connector) = &self.connector_name {
-            let naming = self.connector_naming.unwrap_or_default();
-            return connector.channel_name(naming, topic, partition);
-        }
-        let prefix = self.channel_prefix.as_deref().unwrap_or(&self.group);
-        format!("{prefix}_{topic}_{partition}")
-    }
-
-    /// The rules that give each topic its pipe, also topics found at run time
-    /// ([`crate::connector::topic_table`]).
-    ///
-    /// # Errors
-    /// A `--topic2table-map` that does not parse.
-    pub fn routes(&self) -> Result<crate::connector::topic_table::Routes> {
-        let map = match &self.topic2table_map {
-            Some(m) => Some(
-                crate::connector::topic_table::TopicTableMap::parse(
-                    m,
-                    self.topic2table_regex_replacement,
-                )
-                .context("--topic2table-map")?,
-            ),
-            None => None,
-        };
-        Ok(crate::connector::topic_table::Routes::new(
-            &self.topics,
-            &self.pipes,
-            map,
-        ))
-    }
-
-    /// What the consumer subscribes to: the listed topics, and `--topic-regex` as a pattern.
-    pub fn subscription(&self) -> Vec<String> {
-        let mut out = self.topics.clone();
-        out.extend(
-            self.topic_regex
-                .as_deref()
-                .map(crate::connector::topic_table::subscription_pattern),
-        );
-        out
-    }
-
     /// Reads `--topic-map` into `topics` and `pipes` (one pipe per topic from then on).
     ///
     /// # Errors
@@ -578,109 +525,6 @@ impl SinkArgs {
         self.routes()?;
         Ok(())
     }
-
-    /// The consumer's librdkafka properties: ours, then the user's `-X` ones (which win).
-    pub fn consumer_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers)
-            .set("group.id", &self.group)
-            // Snowflake's committed token is the position; Kafka's group offsets follow it.
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            // Every partition starts at an explicit offset (Snowflake's committed token + 1,
-            // or `--start`); this applies only when that offset is out of range (retention
-            // deleted it before it landed), and loses the least.
-            .set("auto.offset.reset", "earliest")
-            // Eager: every rebalance revokes all partitions, then assigns anew (each a
-            // hand-over). `-X partition.assignment.strategy=cooperative-sticky` moves only the
-            // partitions that change owner; the sink handles both, but only eager is covered
-            // by the mock-cluster tests (librdkafka's mock stalls cooperative rebalances).
-            // Every member of a group must list the same strategy.
-            .set("partition.assignment.strategy", "roundrobin")
-            // Consumer lag and high watermarks per partition: the progress line, and
-            // `--until-idle` (which waits until every partition is read to its end).
-            .set("statistics.interval.ms", "1000");
-        for (key, value) in fetch_properties(self.memory_budget) {
-            c.set(key, value);
-        }
-        for p in &self.properties {
-            c.set(&p.key, &p.value);
-        }
-        c
-    }
-
-    /// The dead-letter producer's properties (the `-X` ones too: security settings apply to
-    /// both; consumer-only ones are ignored by librdkafka with a warning).
-    pub fn producer_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers)
-            .set("enable.idempotence", "true");
-        for p in &self.properties {
-            if !is_consumer_only(&p.key) {
-                c.set(&p.key, &p.value);
-            }
-        }
-        c
-    }
-
-    /// The Snowflake client builder: `--profile`, else the connector file's connection over
-    /// `SNOWFLAKE_*` (an option on the command line wins over the file, as for every key).
-    ///
-    /// # Errors
-    /// When the profile cannot be read.
-    pub fn client_builder(&self) -> Result<snowpipe_streaming::ClientBuilder> {
-        let builder = match &self.profile {
-            Some(p) => {
-                if self.connection.is_some() {
-                    tracing::info!(
-                        "--profile given: the connector file's snowflake.* connection is not used"
-                    );
-                }
-                snowpipe_streaming::ClientBuilder::from_profile_file(p)
-                    .with_context(|| format!("cannot read the profile {}", p.display()))?
-            }
-            None => match &self.connection {
-                Some(c) => c.apply(snowpipe_streaming::ClientBuilder::from_env()),
-                None => snowpipe_streaming::ClientBuilder::from_env(),
-            },
-        };
-        let builder = builder.memory_budget_bytes(self.memory_budget.sdk());
-        Ok(match self.max_client_lag {
-            Some(lag) => builder.max_client_lag(lag),
-            None => builder,
-        })
-    }
-
-    /// The SQL API client for the statements a flag runs on the tables of the default pipes
-    /// (`--create-tables`, `--migrate-v3-offsets`), in `--database`/`--schema`, with the
-    /// streaming client's connection.
-    ///
-    /// # Errors
-    /// A `--pipe` that is not a default pipe `<TABLE>-STREAMING` (its table cannot be known;
-    /// the message names `flag` and `otherwise`, what to do instead), a connection setting the
-    /// SQL client refuses.
-    pub fn default_pipes_sql_client(
-        &self,
-        flag: &str,
-        otherwise: &str,
-    ) -> Result<snowpipe_streaming::sql::SqlClient> {
-        if let Some(pipe) = self
-            .pipes
-            .iter()
-            .find(|p| crate::connector::create_tables::table_of(p).is_none())
-        {
-            anyhow::bail!(
-                "{flag} works on the table of a default pipe, <TABLE>-STREAMING; --pipe {pipe} \
-                 is not one: {otherwise}"
-            );
-        }
-        Ok(self
-            .client_builder()?
-            .build_sql()
-            .with_context(|| format!("{flag}: cannot make the SQL API client"))?
-            .database(&self.database)
-            .schema(&self.schema))
-    }
 }
 
 /// `[topics]` with `TOPIC = "PIPE"` lines, in file order.
@@ -703,7 +547,7 @@ pub fn parse_topic_map(text: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn is_consumer_only(key: &str) -> bool {
+pub(crate) fn is_consumer_only(key: &str) -> bool {
     key.starts_with("group.")
         || key.starts_with("session.")
         || key.starts_with("heartbeat.")

@@ -2,3 +2,4 @@
 //! rely on) and the librdkafka properties and sink settings they become.
 
 pub mod args;
+pub mod settings;

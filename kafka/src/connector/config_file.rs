@@ -1137,7 +1137,7 @@ mod tests {
         assert!(std::env::vars().all(|(_, v)| !v.contains("sr-secret")));
         // A JSON value converter with registry credentials: the credentials would be unused.
         let json = crate::rows::value_format::FormatArgs {
-            value_format: crate::rows::value_format::ValueFormat::Json,
+            value_format: crate::formats::ValueFormat::Json,
             schema_registry_url: None,
             ..format
         };
@@ -1447,10 +1447,10 @@ cont.at.end=x\"#;
             .iter()
             .map(|p| crate::kafka::properties::parse(p).unwrap())
             .collect();
-        let login = crate::rows::value_format::kafka_login(&properties);
+        let login = crate::kafka::properties::kafka_login(&properties);
         assert!(!format!("{login:?}").contains("s3cret"));
         let format = |kafka_login| crate::rows::value_format::FormatArgs {
-            value_format: crate::rows::value_format::ValueFormat::Avro,
+            value_format: crate::formats::ValueFormat::Avro,
             schema_registry_url: Some("http://127.0.0.1:8081".into()),
             schema_registry_basic_auth: None,
             registry_auth: c.registry_auth.clone(),

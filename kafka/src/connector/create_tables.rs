@@ -34,8 +34,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use snowpipe_streaming::sql::SqlClient;
 
-use crate::cli::args::SinkArgs;
-use crate::kafka::consumer::lock;
+use crate::lock;
 use crate::rows::layout::LayoutKind;
 
 /// The comment the connector gives the columns it creates.
@@ -131,31 +130,14 @@ impl std::fmt::Debug for TableCreator {
 }
 
 impl TableCreator {
-    /// The creator `--create-tables` asks for (`None` without it), with a SQL API client of
-    /// the same connection as the streaming client.
-    ///
-    /// # Errors
-    /// A `--pipe` that is not a default pipe `<TABLE>-STREAMING` (its table cannot be
-    /// known), a connection setting the SQL client refuses.
-    pub fn new(args: &SinkArgs) -> Result<Option<Self>> {
-        if !args.create_tables {
-            return Ok(None);
-        }
-        let sql = args.default_pipes_sql_client(
-            "--create-tables",
-            "create its table (and pipe) yourself and give --no-create-tables (a connector \
-             file's default is to create tables), or write to the table's default pipe",
-        )?;
-        Ok(Some(Self {
+    /// A creator running its statements on `sql` (in the pipes' database and schema), for
+    /// tables of `layout`.
+    pub fn new(sql: SqlClient, layout: LayoutKind) -> Self {
+        Self {
             sql,
-            layout: args.layout,
+            layout,
             done: PerTable::new(),
-        }))
-    }
-
-    /// Its SQL API client (cheap to clone: one connection for every flag's statements).
-    pub fn sql(&self) -> &SqlClient {
-        &self.sql
+        }
     }
 
     /// Creates the table of `pipe` unless it exists (once per run).
@@ -201,26 +183,12 @@ impl std::fmt::Debug for TableNamedPipes {
 }
 
 impl TableNamedPipes {
-    /// The chooser `--table-named-pipes` asks for (`None` without it), on `sql` when given
-    /// (`--create-tables`' client), else on a SQL API client of its own.
-    ///
-    /// # Errors
-    /// A `--pipe` that is not a default pipe, a connection setting the SQL client refuses.
-    pub fn new(args: &SinkArgs, sql: Option<&SqlClient>) -> Result<Option<Self>> {
-        if !args.table_named_pipes {
-            return Ok(None);
-        }
-        let sql = match sql {
-            Some(sql) => sql.clone(),
-            None => args.default_pipes_sql_client(
-                "--table-named-pipes",
-                "name the pipe with --pipe and leave --table-named-pipes out",
-            )?,
-        };
-        Ok(Some(Self {
+    /// A chooser asking `sql` (in the pipes' database and schema).
+    pub fn new(sql: SqlClient) -> Self {
+        Self {
             sql,
             chosen: PerTable::new(),
-        }))
+        }
     }
 
     /// The pipe to write the table of `default_pipe` through: the table's name when a pipe of
@@ -308,32 +276,5 @@ mod tests {
              from Snowflake Kafka Connector High Performance') enable_schema_evolution = true \
              error_logging = true"
         );
-    }
-
-    #[test]
-    fn a_pipe_that_is_not_a_default_pipe_is_refused_at_start() {
-        let parse = |pipe: &str| {
-            crate::cli::args::parse_args([
-                "x",
-                "--brokers",
-                "b",
-                "--topic",
-                "t",
-                "--group",
-                "g",
-                "--database",
-                "d",
-                "--schema",
-                "s",
-                "--pipe",
-                pipe,
-                "--create-tables",
-            ])
-            .unwrap()
-        };
-        let err = TableCreator::new(&parse("MY_PIPE"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("--pipe MY_PIPE is not one"), "{err}");
     }
 }

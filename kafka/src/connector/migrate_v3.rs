@@ -37,7 +37,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::ValueEnum;
 use snowpipe_streaming::sql::SqlClient;
 
-use crate::cli::args::SinkArgs;
 use crate::connector::naming::{ConnectorName, Naming};
 
 /// `--migrate-v3-offsets`: the connector's `snowflake.streaming.classic.offset.migration`.
@@ -135,27 +134,20 @@ impl std::fmt::Debug for Migrator {
 }
 
 impl Migrator {
-    /// The migrator `--migrate-v3-offsets` asks for (`None` for `skip`), with a SQL API client
-    /// of the same connection as the streaming client.
-    ///
-    /// # Errors
-    /// A `--pipe` that is not a default pipe `<TABLE>-STREAMING` (the function needs its
-    /// table), a connection setting the SQL client refuses.
-    pub fn new(args: &SinkArgs) -> Result<Option<Self>> {
-        if args.migrate_v3_offsets == Mode::Skip {
-            return Ok(None);
-        }
-        let sql = args.default_pipes_sql_client(
-            "--migrate-v3-offsets",
-            "write to the table's default pipe, or migrate with \
-             SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET yourself (kafka/README.md, \"From connector v3\")",
-        )?;
-        Ok(Some(Self {
+    /// A migrator calling the function on `sql` (in the pipes' database and schema), in
+    /// `mode`, for the classic channels of `connector` (its name in them when `include_name`).
+    pub fn new(
+        sql: SqlClient,
+        mode: Mode,
+        connector: Option<ConnectorName>,
+        include_name: bool,
+    ) -> Self {
+        Self {
             sql,
-            mode: args.migrate_v3_offsets,
-            connector: args.connector_name.clone(),
-            include_name: args.migrate_v3_include_connector_name,
-        }))
+            mode,
+            connector,
+            include_name,
+        }
     }
 
     /// Migrates `topic`/`partition`'s classic offset into `channel` on `pipe` (a channel

@@ -166,47 +166,24 @@ pub fn java_string_hash(s: &str) -> i32 {
         .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)))
 }
 
-/// What an instance continuing a connector logs at start (each a warning, one line): which
-/// channels it opens and that opening them fences the connector if it still runs; then any
-/// option that does not fit a take-over (`--group connect-<NAME>`, `--start latest`).
-pub fn start_lines(args: &crate::cli::args::SinkArgs) -> Vec<String> {
-    let Some(name) = &args.connector_name else {
-        return Vec::new();
-    };
-    let naming = args.connector_naming.unwrap_or_default();
-    let version = match naming {
-        Naming::V4 => "v4",
-        Naming::V3 => "v3",
-        Naming::V3WithName => "v3-with-name",
-    };
-    let mut lines = vec![format!(
-        "continuing Snowflake's Kafka connector {name:?}: opening its channels \
-         {} ({version} names), each partition from the connector's committed offset + 1; \
-         opening a channel fences whoever holds it, so if the connector still runs its tasks \
-         lose these channels (and fence this sink in turn when they reopen them): stop the \
-         connector before starting snowpipe-kafka",
-        match name.prefix(naming) {
-            Some(prefix) => format!("{prefix}_<topic>_<partition>"),
-            None => "<topic>_<partition>".to_owned(),
+/// How the sink names a partition's channel: `<prefix>_<topic>_<partition>` (the prefix is
+/// `--channel-prefix`, else the group), or the connector's name for it (`--connector-name`).
+#[derive(Debug, Clone)]
+pub enum ChannelNames {
+    /// `<prefix>_<topic>_<partition>`.
+    Prefixed(String),
+    /// The channels of the connector of this name, as its version named them.
+    Connector(ConnectorName, Naming),
+}
+
+impl ChannelNames {
+    /// The channel of `topic`/`partition`.
+    pub fn channel_name(&self, topic: &str, partition: i32) -> String {
+        match self {
+            Self::Prefixed(prefix) => format!("{prefix}_{topic}_{partition}"),
+            Self::Connector(connector, naming) => connector.channel_name(*naming, topic, partition),
         }
-    )];
-    if args.group == name.connect_group() {
-        lines.push(format!(
-            "--group {} is the connector's own consumer group: not needed (partitions start at \
-             Snowflake's committed offsets, never at group offsets), and if the connector still \
-             runs its members share the partitions with these instances: give a group of your own",
-            args.group
-        ));
     }
-    if args.start == crate::cli::args::Start::Latest {
-        lines.push(
-            "--start latest with --connector-name: a partition the connector never wrote starts \
-             at its end, skipping what is there (the connector starts such a partition at its \
-             group's offset, by default the beginning): leave --start at earliest to land it"
-                .to_owned(),
-        );
-    }
-    lines
 }
 
 #[cfg(test)]
@@ -360,31 +337,6 @@ mod tests {
             let e = parse(args).unwrap_err().to_string();
             assert!(e.contains(why), "{args}: {e}");
         }
-    }
-
-    #[test]
-    fn an_instance_continuing_the_connector_says_it_fences_it() {
-        assert!(start_lines(&parse("--group g").unwrap()).is_empty());
-        let lines = start_lines(&parse("--group new --connector-name snowflake-sink").unwrap());
-        assert_eq!(lines.len(), 1, "{lines:?}");
-        assert!(
-            lines[0].contains("SNOWFLAKE_SINK_1996731346_<topic>_<partition>")
-                && lines[0].contains("fences")
-                && lines[0].contains("stop the connector"),
-            "{}",
-            lines[0]
-        );
-        let lines = start_lines(
-            &parse("--group connect-snowflake-sink --connector-name snowflake-sink --start latest")
-                .unwrap(),
-        );
-        assert_eq!(lines.len(), 3, "{lines:?}");
-        assert!(
-            lines[1].contains("connector's own consumer group"),
-            "{}",
-            lines[1]
-        );
-        assert!(lines[2].contains("--start latest"), "{}", lines[2]);
     }
 
     #[test]

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use crate::formats::avro::AvroSchema;
 use crate::formats::json_schema::JsonSchema;
 use crate::formats::protobuf::ProtoSchema;
-use crate::kafka::consumer::lock;
+use crate::lock;
 
 /// How long one request may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);

@@ -39,11 +39,11 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::kafka::fetch_queue::{FetchQueue, Native};
+use crate::kafka::router::{one, Inbox, Router};
+use crate::ops::metrics::PartitionLag;
 use crate::ops::metrics::SinkMetrics;
-use crate::rows::batch::{Budget, Inbox, Router};
-
-/// A topic and a partition.
-pub type Part = (String, i32);
+use crate::rows::batch::Budget;
+use crate::{lock, Part};
 
 /// Kafka offset commits (for lag tools) are sent at most this often, all partitions in one.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
@@ -108,15 +108,6 @@ pub fn reset_partition(log_message: &str) -> Option<Part> {
     let (before, partition) = head.rsplit_once(" [")?;
     let topic = before.rsplit(' ').next().filter(|t| !t.is_empty())?;
     Some((topic.to_owned(), partition.parse().ok()?))
-}
-
-/// See [`Lags`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionLag {
-    /// Messages behind the partition's end (-1: unknown).
-    pub lag: i64,
-    /// The high watermark (-1: unknown).
-    pub high: i64,
 }
 
 /// What the poll thread needs to start.
@@ -199,18 +190,6 @@ fn parts_of(tpl: &TopicPartitionList) -> Vec<Part> {
         .iter()
         .map(|e| (e.topic().to_owned(), e.partition()))
         .collect()
-}
-
-/// A list of one partition.
-pub(crate) fn one(topic: &str, partition: i32) -> TopicPartitionList {
-    let mut t = TopicPartitionList::new();
-    t.add_partition(topic, partition);
-    t
-}
-
-/// Locks `m`, poisoned or not (every holder leaves the data whole).
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl ClientContext for SinkContext {

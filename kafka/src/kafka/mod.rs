@@ -6,4 +6,5 @@
 pub mod consumer;
 pub mod fetch_queue;
 pub mod properties;
+pub mod router;
 pub mod subscription;

@@ -302,6 +302,22 @@ pub fn tls_unavailable(properties: &[Property]) -> Option<String> {
     })
 }
 
+/// The Kafka client's SASL login among `properties` (`sasl.username` and `sasl.password`, the
+/// last of each winning as in librdkafka), for `SASL_INHERIT`.
+pub fn kafka_login(properties: &[Property]) -> Option<crate::formats::registry::BasicAuth> {
+    let last = |key: &str| {
+        properties
+            .iter()
+            .rev()
+            .find(|p| p.key.eq_ignore_ascii_case(key))
+            .map(|p| p.value.as_str())
+    };
+    Some(crate::formats::registry::BasicAuth::new(
+        last("sasl.username")?,
+        last("sasl.password")?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,7 +50,16 @@ use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::kafka::consumer::Part;
+use crate::Part;
+
+/// One partition's consumer lag, from librdkafka's statistics (`kafka::consumer::Lags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// Messages behind the partition's end (-1: unknown).
+    pub lag: i64,
+    /// The high watermark (-1: unknown).
+    pub high: i64,
+}
 
 /// Histogram buckets of the commit latency (seconds).
 const LATENCY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
@@ -251,10 +260,7 @@ impl SinkMetrics {
     }
 
     /// The consumer lag of every partition in librdkafka's latest statistics.
-    pub fn lags(
-        &self,
-        lags: &std::collections::HashMap<Part, crate::kafka::consumer::PartitionLag>,
-    ) {
+    pub fn lags(&self, lags: &std::collections::HashMap<Part, PartitionLag>) {
         for (part, lag) in lags {
             if lag.lag >= 0 {
                 if let Some((topic, partition)) = Labels::global().partition(part) {
@@ -694,7 +700,7 @@ mod tests {
         let odd = "t\"o\\p\nic".to_owned();
         let m = SinkMetrics::new(health.released());
         metrics::with_local_recorder(&recorder, || {
-            let lag = |lag| crate::kafka::consumer::PartitionLag { lag, high: 100 };
+            let lag = |lag| PartitionLag { lag, high: 100 };
             let parts: std::collections::HashMap<Part, _> = [
                 ((odd.clone(), 0), lag(40)),
                 ((odd.clone(), 1), lag(7)),

@@ -26,7 +26,7 @@
 
 use clap::ValueEnum;
 
-use crate::rows::record::{base64, write_str as write_json_str};
+use crate::formats::json_text::{base64, write_str as write_json_str};
 
 /// `--key-converter`: how a message's key becomes `RECORD_METADATA.key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -50,8 +50,8 @@ pub enum KeyConverter {
 
 impl KeyConverter {
     /// The Schema Registry format that decodes the key, if it is one.
-    pub fn registry_format(self) -> Option<crate::rows::value_format::ValueFormat> {
-        use crate::rows::value_format::ValueFormat as F;
+    pub fn registry_format(self) -> Option<crate::formats::ValueFormat> {
+        use crate::formats::ValueFormat as F;
         match self {
             KeyConverter::Avro => Some(F::Avro),
             KeyConverter::Protobuf => Some(F::Protobuf),
@@ -82,7 +82,7 @@ pub enum HeaderConverter {
 /// not one JSON value.
 fn one_line(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut v = bytes.trim_ascii().to_vec();
-    crate::rows::record::one_line_json(&mut v).then_some(v)
+    crate::formats::json_text::one_line_json(&mut v).then_some(v)
 }
 
 /// What the `JsonConverter` (schemaless) reads in `bytes`: `Ok(None)` for no value (`null`, or

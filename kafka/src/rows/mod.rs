@@ -9,4 +9,5 @@ pub mod layout;
 pub mod metadata_fields;
 pub mod prefault;
 pub mod record;
+pub mod row;
 pub mod value_format;

@@ -29,7 +29,7 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::kafka::consumer::lock;
+use crate::lock;
 
 /// Bytes of each size kept waiting, at most (and at least two buffers).
 pub const READY_BYTES: usize = 1 << 20;

@@ -17,10 +17,10 @@
 //! Anything else — bytes that are not UTF-8, text that is not JSON, JSON that is not an
 //! object, a header key that is not UTF-8, a row larger than a request — is a dead letter with
 //! a reason that names the problem; it never stops the partition. Tombstones and the
-//! `record-content` layout are the [`layout`](crate::rows::layout) module's.
+//! `record-content` layout are the [`layout`](crate::rows::layout) module's; the row itself
+//! is written by [`row`](crate::rows::row).
 
-use base64::Engine as _;
-use serde::de::IgnoredAny;
+use crate::formats::json_text::{base64, write_str};
 
 /// How a message's timestamp was set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,10 @@ pub struct Record<'a> {
     /// The headers, in order, keys and values as the producer wrote them.
     pub headers: &'a [(&'a [u8], Option<&'a [u8]>)],
 }
+
+/// The largest row: a row must fit in one append request, with room for the request's other
+/// bytes.
+pub const MAX_ROW_BYTES: usize = 4_000_000 - 4_096;
 
 /// Options of the conversion.
 #[derive(Debug, Clone, Copy)]
@@ -94,20 +98,6 @@ impl MetaOptions {
     }
 }
 
-/// Where a candidate row is in the buffer it was written to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candidate {
-    /// Its first byte.
-    pub start: usize,
-    /// Where the value's own bytes start in it (`start` without metadata).
-    pub rest: usize,
-    /// How many leading bytes of the value are not in it (blanks, and the `{` metadata
-    /// replaces): the value is `value[..prefix]` followed by the row from `rest`.
-    pub prefix: usize,
-    /// How the value sits in it (`Object` here; the other layouts are `layout`'s).
-    pub shape: crate::rows::layout::Shape,
-}
-
 /// The `RECORD_METADATA` object `record` gets, written into `scratch` (emptied first); `Ok(false)`
 /// without `--metadata`.
 ///
@@ -148,167 +138,6 @@ pub fn metadata_with_key(
         return Ok(false);
     }
     Ok(true)
-}
-
-/// Writes the candidate row of a message whose value is `value` into `rows`, followed by
-/// `\n`, and says where it is; or `None` (nothing written) when the value cannot be a row
-/// whatever its JSON: a tombstone, or a first non-blank byte that is not `{`. The candidate is
-/// the value as written, or with `metadata` (a `RECORD_METADATA` object, [`metadata_of`])
-/// `{"RECORD_METADATA":{…},` and the value after its `{`. It is a row once [`finish_row`]
-/// accepts it.
-pub fn write_candidate(
-    value: Option<&[u8]>,
-    metadata: Option<&[u8]>,
-    rows: &mut Vec<u8>,
-) -> Option<Candidate> {
-    let value = value?;
-    let prefix = candidate_prefix_len(value, metadata.is_some())?;
-    let start = rows.len();
-    if let Some(meta) = metadata {
-        let inner = &value[prefix..];
-        rows.extend_from_slice(b"{\"RECORD_METADATA\":");
-        rows.extend_from_slice(meta);
-        if inner.first() != Some(&b'}') {
-            rows.push(b',');
-        }
-        let rest = rows.len();
-        rows.extend_from_slice(inner);
-        rows.push(b'\n');
-        return Some(Candidate {
-            start,
-            rest,
-            prefix,
-            shape: crate::rows::layout::Shape::Object,
-        });
-    }
-    rows.extend_from_slice(value);
-    rows.push(b'\n');
-    Some(Candidate {
-        start,
-        rest: start,
-        prefix: 0,
-        shape: crate::rows::layout::Shape::Object,
-    })
-}
-
-/// The bytes of `value` before its candidate row's own (`Candidate::prefix`), as
-/// [`write_candidate`] would write it with or without metadata; `None` when it writes none.
-pub fn candidate_prefix_len(value: &[u8], metadata: bool) -> Option<usize> {
-    let lead = value.iter().position(|b| !b.is_ascii_whitespace())?;
-    if value[lead] != b'{' {
-        return None;
-    }
-    if !metadata {
-        return Some(0);
-    }
-    Some(
-        value[lead + 1..]
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .map_or(value.len(), |p| lead + 1 + p),
-    )
-}
-
-/// The bytes [`write_candidate`] writes for `value` with metadata of `metadata` bytes (an
-/// upper bound).
-pub fn candidate_len(value: &[u8], metadata: Option<usize>) -> usize {
-    value.len() + metadata.map_or(0, |m| m + 21) + 1
-}
-
-/// Checks a candidate row (without its `\n`): UTF-8, one JSON value (which a candidate makes an
-/// object), at most `max_row_bytes`; then turns its line breaks (JSON allows them only as
-/// white space) into spaces so it stays one NDJSON line. Whether it is a row: when it is not,
-/// [`reason`] on the message says why.
-pub fn finish_row(row: &mut [u8], max_row_bytes: usize) -> bool {
-    if row.len() > max_row_bytes {
-        return false;
-    }
-    one_line_json(row)
-}
-
-/// Whether `json` is one JSON value; if so, its line feeds and carriage returns (white space
-/// there) become spaces, so it stays one NDJSON line. The check says whether there are any, so
-/// a value without them is not scanned again.
-pub fn one_line_json(json: &mut [u8]) -> bool {
-    let Some(breaks) = crate::formats::json_check::line_breaks_of_one_value(json) else {
-        return false;
-    };
-    if breaks {
-        for i in memchr::memchr2_iter(b'\n', b'\r', json).collect::<Vec<_>>() {
-            json[i] = b' ';
-        }
-    }
-    true
-}
-
-/// Why `record` is not a row (the dead-letter reason), or `None` when it is one.
-pub fn reason(record: &Record<'_>, options: RowOptions) -> Option<String> {
-    let Some(value) = record.value.filter(|v| {
-        options.layout.kind == crate::rows::layout::LayoutKind::Columns
-            && !crate::rows::layout::is_tombstone(Some(v), options.layout)
-    }) else {
-        let mut meta = Vec::new();
-        if options.metadata {
-            if let Err(why) = write_metadata(record, MetaOptions::now(&options.layout), &mut meta) {
-                return Some(why);
-            }
-        }
-        return crate::rows::layout::reason(
-            record,
-            &options,
-            options.metadata.then_some(meta.len()),
-        );
-    };
-    let text = match std::str::from_utf8(value) {
-        Ok(t) => t,
-        Err(e) => {
-            return Some(format!(
-                "the value is not UTF-8 text ({e}): a row must be a JSON object"
-            ))
-        }
-    };
-    if let Err(e) = serde_json::from_str::<IgnoredAny>(text) {
-        return Some(format!(
-            "the value is not JSON ({e}): a row must be a JSON object"
-        ));
-    }
-    let body = value.trim_ascii();
-    if body.first() != Some(&b'{') {
-        let kind = match body.first() {
-            Some(b'[') => "an array",
-            Some(b'"') => "a string",
-            Some(b't' | b'f') => "a boolean",
-            Some(b'n') => "null",
-            _ => "a number",
-        };
-        return Some(format!(
-            "the value is JSON {kind}, not an object: a row needs column names"
-        ));
-    }
-    let mut meta = Vec::new();
-    if options.metadata {
-        if let Err(why) = write_metadata(record, MetaOptions::now(&options.layout), &mut meta) {
-            return Some(why);
-        }
-    }
-    let len = body.len() + if options.metadata { 20 + meta.len() } else { 0 };
-    if len > options.max_row_bytes {
-        return Some(format!(
-            "the row is about {len} bytes, more than the {} a request may carry: split the message",
-            options.max_row_bytes
-        ));
-    }
-    None
-}
-
-pub(crate) fn base64(b: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-/// `s` as a JSON string.
-pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 fn write_int(out: &mut Vec<u8>, n: i64) {
@@ -446,6 +275,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::rows::row::{finish_row, reason, write_candidate};
 
     const NO_HEADERS: &[(&[u8], Option<&[u8]>)] = &[];
 

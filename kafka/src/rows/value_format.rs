@@ -28,33 +28,18 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
 use crate::formats::registry::{BasicAuth, Failure, Registered, Registry};
+pub use crate::formats::ValueFormat;
 use crate::rows::batch::Batch;
-use crate::rows::layout::{self, LayoutKind, Written};
+use crate::rows::layout::LayoutKind;
 use crate::rows::record::{self, Record, RowOptions};
+use crate::rows::row::{self, Written};
 
 /// The largest single Avro allocation (a string, bytes or an array's length) a body may ask for:
 /// a garbage length fails instead of allocating gigabytes.
 const MAX_AVRO_ALLOCATION: usize = 16 << 20;
 
-/// How message values are encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ValueFormat {
-    /// JSON text (the default).
-    Json,
-    /// UTF-8 text, stored as a JSON string (the connector's StringConverter; `--layout
-    /// record-content` only).
-    #[value(name = "string")]
-    String,
-    /// Avro in the Schema Registry wire format.
-    Avro,
-    /// JSON in the Schema Registry wire format (a JSON Schema subject).
-    JsonSchema,
-    /// Protobuf in the Schema Registry wire format.
-    Protobuf,
-}
-
 /// The value-format options of the command line (`--value-format`, `--schema-registry-url`,
-/// `--schema-registry-basic-auth`: see `config::SinkArgs`).
+/// `--schema-registry-basic-auth`: see `cli::args::SinkArgs`).
 #[derive(Debug, Clone)]
 pub struct FormatArgs {
     /// `--value-format`.
@@ -69,24 +54,9 @@ pub struct FormatArgs {
     /// `--connector-config`'s `value.converter.basic.auth.credentials.source=SASL_INHERIT`:
     /// the credentials are `kafka_login` (unless `--schema-registry-basic-auth` is given).
     pub registry_auth_inherit: bool,
-    /// The Kafka login (`sasl.username`, `sasl.password`: [`kafka_login`]).
+    /// The Kafka login (`sasl.username`, `sasl.password`:
+    /// [`crate::kafka::properties::kafka_login`]).
     pub kafka_login: Option<BasicAuth>,
-}
-
-/// The Kafka client's SASL login among `properties` (`sasl.username` and `sasl.password`, the
-/// last of each winning as in librdkafka), for `SASL_INHERIT`.
-pub fn kafka_login(properties: &[crate::kafka::properties::Property]) -> Option<BasicAuth> {
-    let last = |key: &str| {
-        properties
-            .iter()
-            .rev()
-            .find(|p| p.key.eq_ignore_ascii_case(key))
-            .map(|p| p.value.as_str())
-    };
-    Some(BasicAuth::new(
-        last("sasl.username")?,
-        last("sasl.password")?,
-    ))
 }
 
 impl FormatArgs {
@@ -385,12 +355,12 @@ impl Decoder {
                 value: json.as_deref().map(str::as_bytes),
                 ..record
             };
-            match layout::write_row(decoded.value, metadata, &options, &mut out.ndjson) {
+            match row::write_row(decoded.value, metadata, &options, &mut out.ndjson) {
                 Written::Skip => continue,
                 Written::Row(c) => {
                     let end = out.ndjson.len() - 1;
                     let row = &mut out.ndjson[c.start..end];
-                    if layout::finish(row, c.rest - c.start, c.shape, options.max_row_bytes) {
+                    if row::finish(row, c.rest - c.start, c.shape, options.max_row_bytes) {
                         out.offsets.push(m.offset.unsigned_abs());
                         continue;
                     }
@@ -398,7 +368,7 @@ impl Decoder {
                 }
                 Written::NotRow => {}
             }
-            let why = record::reason(&decoded, options)
+            let why = row::reason(&decoded, options)
                 .unwrap_or_else(|| "the decoded row could not be built".to_owned());
             out.dead.push((
                 i,

@@ -20,6 +20,7 @@
 pub mod dead_letter;
 pub mod partition;
 pub mod report;
+pub mod settings;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,17 +36,15 @@ use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::cli::args::{SinkArgs, Start};
-use crate::kafka::consumer::{self, ConsumerSetup, Control, Lags, Part, Resets, ThreadCmd};
+use crate::kafka::consumer::{self, ConsumerSetup, Control, Lags, Resets, ThreadCmd};
 use crate::ops::metrics::{Health, PartitionMetrics, SinkMetrics};
 use crate::rows::batch::Budget;
-use crate::rows::record::RowOptions;
 use crate::sink::dead_letter::DeadLetters;
 use crate::sink::partition::{End, PartitionStats, Worker};
 use crate::sink::report::{Progress, Report};
+use crate::sink::settings::{Settings, Start};
+use crate::Part;
 
-/// A row must fit in one request, with room for the request's other bytes.
-const MAX_ROW_BYTES: usize = 4_000_000 - 4_096;
 /// Channels opened at once for an assignment.
 pub const OPEN_CONCURRENCY: usize = 32;
 
@@ -65,11 +64,11 @@ struct Running {
 /// Dropping the future abandons the partitions without a hand-over (their next owner replays
 /// what was not committed); await `shutdown` instead.
 pub async fn run(
-    args: SinkArgs,
+    settings: Settings,
     client: StreamingIngestClient,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<Report> {
-    run_with(args, client, shutdown, Arc::default()).await
+    run_with(settings, client, shutdown, Arc::default()).await
 }
 
 /// [`run`], reporting to `health` (the `/healthz` and `/readyz` probes).
@@ -80,30 +79,49 @@ pub async fn run(
 /// # Cancellation
 /// As [`run`].
 pub async fn run_with(
-    args: SinkArgs,
+    settings: Settings,
     client: StreamingIngestClient,
     shutdown: impl std::future::Future<Output = ()>,
     health: Arc<Health>,
 ) -> Result<Report> {
-    args.validate()?;
-    // A topic's pipe is decided when its first partition is assigned: `--topic-regex` finds
-    // topics at run time.
-    let routes = args.routes()?;
-    for line in crate::connector::naming::start_lines(&args) {
+    let Settings {
+        warnings,
+        routes,
+        channels,
+        database,
+        schema,
+        start,
+        hand_over_timeout,
+        queue_bytes,
+        dead_letters,
+        properties,
+        values,
+        tables,
+        named_pipes,
+        migrator,
+        rows,
+        consumer: consumer_config,
+        subscription,
+        listed_topics,
+        quiet,
+        until_idle,
+    } = settings;
+    for line in warnings {
         tracing::warn!("{line}");
     }
-    health.hand_over_timeout(args.hand_over_timeout);
+    health.hand_over_timeout(hand_over_timeout);
     let epoch = Instant::now();
-    let budget = Arc::new(Budget::new(args.memory_budget.queues()));
+    let budget = Arc::new(Budget::new(queue_bytes));
     let sink_metrics = SinkMetrics::new(health.released());
     let (died_tx, mut died) = mpsc::unbounded_channel::<(Part, String)>();
-    let dead_letters = Arc::new(DeadLetters::new(match &args.dead_letter_topic {
-        Some(topic) => {
-            let producer: FutureProducer = args.producer_config().create().map_err(|e| {
-                let why = crate::kafka::properties::scrub(&e.to_string(), &args.properties);
+    let read_headers = rows.metadata || dead_letters.is_some();
+    let dead_letters = Arc::new(DeadLetters::new(match dead_letters {
+        Some(target) => {
+            let producer: FutureProducer = target.producer.create().map_err(|e| {
+                let why = crate::kafka::properties::scrub(&e.to_string(), &properties);
                 anyhow!("cannot create the dead-letter producer: {why}")
             })?;
-            Some((producer, topic.clone()))
+            Some((producer, target.topic))
         }
         None => None,
     }));
@@ -111,41 +129,21 @@ pub async fn run_with(
     let (commands, command_rx) = std_mpsc::channel();
     let lags: Lags = Arc::default();
     let resets: Resets = Arc::default();
-    let decoder = crate::rows::value_format::FormatArgs {
-        value_format: args.value_format,
-        schema_registry_url: args.schema_registry_url.clone(),
-        schema_registry_basic_auth: args.schema_registry_basic_auth.clone(),
-        registry_auth: args.registry_auth.clone(),
-        registry_auth_inherit: args.registry_auth_inherit,
-        kafka_login: crate::rows::value_format::kafka_login(&args.properties),
-    }
-    .decoder()?
-    .map(Arc::new);
-    let tables = crate::connector::create_tables::TableCreator::new(&args)?;
-    let migrator = crate::connector::migrate_v3::Migrator::new(&args)?;
-    let named_pipes = crate::connector::create_tables::TableNamedPipes::new(
-        &args,
-        tables.as_ref().map(|t| t.sql()),
-    )?;
-    let rows = RowOptions {
-        metadata: args.metadata,
-        max_row_bytes: MAX_ROW_BYTES,
-        layout: args.row_layout().map_err(anyhow::Error::msg)?,
-    };
+    let decoder = values.decoder()?.map(Arc::new);
     let setup = ConsumerSetup {
-        config: args.consumer_config(),
-        properties: args.properties.clone(),
-        topics: args.subscription(),
+        config: consumer_config.clone(),
+        properties: properties.clone(),
+        topics: subscription,
         control: control_tx,
-        hand_over_timeout: args.hand_over_timeout,
+        hand_over_timeout,
         lags: Arc::clone(&lags),
         resets: Arc::clone(&resets),
         budget: Arc::clone(&budget),
         metrics: sink_metrics.clone(),
         rows,
-        read_headers: args.metadata || args.dead_letter_topic.is_some(),
+        read_headers,
         raw_values: decoder.is_some(),
-        hold: crate::rows::batch::hold_for(client.max_client_lag()),
+        hold: crate::kafka::router::hold_for(client.max_client_lag()),
     };
     let thread = std::thread::Builder::new()
         .name("kafka-poll".into())
@@ -155,7 +153,7 @@ pub async fn run_with(
     let consumed_at = Arc::new(AtomicU64::new(0));
     let mut stats: BTreeMap<Part, Arc<PartitionStats>> = BTreeMap::new();
     let mut running: HashMap<Part, Running> = HashMap::new();
-    let mut progress = Progress::new(args.quiet);
+    let mut progress = Progress::new(quiet);
     let mut failure: Option<anyhow::Error> = None;
     let mut stopping = false;
     // The idle clock runs once the group gave this instance its first assignment (an empty
@@ -184,8 +182,8 @@ pub async fn run_with(
                         let mut opening = futures_util::stream::iter(parts)
                             .map(|(part, inbox)| {
                                 let default_pipe = routes.pipe_of(&part.0);
-                                let name = args.channel_name(&part.0, part.1);
-                                let (database, schema) = (&args.database, &args.schema);
+                                let name = channels.channel_name(&part.0, part.1);
+                                let (database, schema) = (&database, &schema);
                                 let tables = tables.as_ref();
                                 let named = named_pipes.as_ref();
                                 let migrator = migrator.as_ref();
@@ -238,7 +236,7 @@ pub async fn run_with(
                             };
                             let start = match channel.latest_committed_offset_token().and_then(|t| t.as_u64()) {
                                 Some(c) => Offset::Offset(i64::try_from(c).unwrap_or(i64::MAX - 1) + 1),
-                                None => match args.start {
+                                None => match start {
                                     Start::Earliest => Offset::Beginning,
                                     Start::Latest => Offset::End,
                                 },
@@ -261,7 +259,7 @@ pub async fn run_with(
                                 consumed_at: Arc::clone(&consumed_at),
                                 resets: Arc::clone(&resets),
                                 epoch,
-                                hand_over_timeout: args.hand_over_timeout,
+                                hand_over_timeout,
                             };
                             let task = tokio::spawn(supervised(part.clone(), worker.run(stop_rx), died_tx.clone()));
                             running.insert(part, Running { stop, task });
@@ -324,7 +322,7 @@ pub async fn run_with(
             _ = tick.tick() => {
                 health.tick();
                 sink_metrics.memory(budget.used(), budget.limit());
-                if let Some(idle) = args.until_idle {
+                if let Some(idle) = until_idle {
                     let last = Duration::from_millis(consumed_at.load(Ordering::Relaxed));
                     let quiet_for = epoch.elapsed().saturating_sub(last);
                     // Idle: joined, nothing read for `idle`, every held partition read to
@@ -345,7 +343,7 @@ pub async fn run_with(
                     if joined && !stopping && quiet_for >= idle && drained() {
                         // Exit 0 means the work is done: a literal topic the broker does not
                         // have (a typo) or will not describe was never read.
-                        if let Some(e) = unread_topics(&args).await {
+                        if let Some(e) = unread_topics(&listed_topics, &consumer_config, &properties).await {
                             tracing::error!("{e:#}");
                             failure.get_or_insert(e);
                         } else {
@@ -381,12 +379,15 @@ pub async fn run_with(
 
 /// Why `--until-idle` must not end with success: the literal topics the broker does not have
 /// or will not describe (`subscription::missing_topics`), or that it could not be asked.
-async fn unread_topics(args: &SinkArgs) -> Option<anyhow::Error> {
-    if args.topics.is_empty() {
+async fn unread_topics(
+    topics: &[String],
+    config: &rdkafka::ClientConfig,
+    properties: &[crate::kafka::properties::Property],
+) -> Option<anyhow::Error> {
+    if topics.is_empty() {
         return None;
     }
-    let config = args.consumer_config();
-    let topics = args.topics.clone();
+    let (config, topics) = (config.clone(), topics.to_vec());
     let asked = tokio::task::spawn_blocking(move || {
         crate::kafka::subscription::missing_topics(&config, &topics, Duration::from_secs(10))
     })
@@ -407,7 +408,7 @@ async fn unread_topics(args: &SinkArgs) -> Option<anyhow::Error> {
         Ok(Err(e)) => Some(anyhow!(
             "--until-idle: could not ask the brokers whether the --topic topics exist ({}); \
              not claiming the work is done",
-            crate::kafka::properties::scrub(&e.to_string(), &args.properties)
+            crate::kafka::properties::scrub(&e.to_string(), properties)
         )),
         Err(e) => Some(anyhow!("--until-idle: the topic check failed: {e}")),
     }

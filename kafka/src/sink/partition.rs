@@ -44,12 +44,14 @@ use snowpipe_streaming::{Channel, OffsetToken, RawRows, RowErrorSummary};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::kafka::consumer::{lock, Part, Resets, ThreadCmd};
+use crate::kafka::consumer::{Resets, ThreadCmd};
 use crate::ops::metrics::PartitionMetrics;
 use crate::rows::batch::Batch;
-use crate::rows::record::{reason, Record, RowOptions};
+use crate::rows::record::{Record, RowOptions};
+use crate::rows::row::reason;
 use crate::rows::value_format::Decoder;
 use crate::sink::dead_letter::DeadLetters;
+use crate::{lock, Part};
 
 /// Most batches appended at once.
 const BATCHES: usize = 64;

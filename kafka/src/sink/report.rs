@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use snowpipe_streaming::RowErrorSummary;
 
-use crate::kafka::consumer::{Lags, Part};
+use crate::kafka::consumer::Lags;
 use crate::rows::batch::Budget;
 use crate::sink::partition::PartitionStats;
+use crate::Part;
 
 const EVERY: Duration = Duration::from_secs(5);
 

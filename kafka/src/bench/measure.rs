@@ -1,0 +1,452 @@
+//! What the bench measures with: the sides' processes (the consume-only floor, the sink, the
+//! Python peer) started against the lab, their CPU time and fresh memory read from `/proc`,
+//! and the backlog produced for them.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use serde_json::{json, Value};
+use snowpipe_emulator::ChannelTotals;
+
+use crate::demo::{Lab, DATABASE, PIPE, SCHEMA};
+
+use crate::bench::args::BenchArgs;
+
+pub(crate) const TOPIC: &str = "bench";
+
+pub(crate) const FLOOR: &str = "floor (rdkafka, no sink)";
+
+pub(crate) const SINK: &str = "snowpipe-kafka";
+
+pub(crate) const PEER: &str = "python (official SDK)";
+
+/// The sides in the table's order.
+pub(crate) const SIDES: [&str; 3] = [FLOOR, SINK, PEER];
+
+/// One side's result.
+#[derive(Debug, Clone)]
+pub(crate) struct Measured {
+    pub(crate) side: &'static str,
+    pub(crate) messages: u64,
+    pub(crate) window_s: f64,
+    pub(crate) cpu_s: f64,
+    /// The share of the machine's CPU time that any process used over the window (the sink's
+    /// side only: the others measure themselves in their own process).
+    pub(crate) machine_busy: Option<f64>,
+    /// The pages the process touched for the first time over the window (the sink's side).
+    pub(crate) page_faults: Option<u64>,
+    /// CPU seconds the lab (the mock cluster and the emulator, both in the bench's own
+    /// process) used over the window (the sink's side only).
+    pub(crate) lab_cpu_s: Option<f64>,
+    /// From the first row appended to the last (the floor: its window): the side's intake,
+    /// apart from `--max-client-lag` and the commit.
+    pub(crate) append_s: Option<f64>,
+}
+
+/// The machine's CPU ticks so far, busy and in all (`/proc/stat`'s first line, all cores).
+pub(crate) fn machine_ticks() -> Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    // user nice system idle iowait irq softirq steal
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    let total: u64 = ticks.iter().sum();
+    Ok((total - idle, total))
+}
+
+/// The busy share between two [`machine_ticks`] readings.
+pub(crate) fn busy_between(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
+    let total = b.1.checked_sub(a.1).filter(|t| *t > 0)?;
+    #[allow(clippy::cast_precision_loss)]
+    Some(b.0.saturating_sub(a.0) as f64 / total as f64)
+}
+
+/// This process's CPU seconds and minor page faults so far.
+pub(crate) fn own_usage() -> ProcStat {
+    // SAFETY: getrusage only writes the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    ProcStat {
+        cpu_s: tv(u.ru_utime) + tv(u.ru_stime),
+        minor_faults: u64::try_from(u.ru_minflt).unwrap_or(0),
+    }
+}
+
+/// A process's CPU and page faults so far (from `/proc/PID/stat`, or `getrusage` for this
+/// process).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProcStat {
+    /// CPU seconds, user + system, all threads.
+    pub(crate) cpu_s: f64,
+    /// Page faults served without I/O: nearly all of them a page touched for the first time
+    /// (the kernel zeroes it first).
+    pub(crate) minor_faults: u64,
+}
+
+/// Process `pid`'s CPU seconds and minor page faults so far.
+pub(crate) fn proc_stat(pid: u32) -> Result<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    #[allow(clippy::cast_precision_loss)]
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    // minflt, utime and stime are fields 10, 14 and 15 of the whole line: 7, 11 and 12 after
+    // ')' (proc(5)).
+    #[allow(clippy::cast_precision_loss)]
+    Ok(ProcStat {
+        cpu_s: (field(11) + field(12)) as f64 / hz,
+        minor_faults: field(7),
+    })
+}
+
+/// The floor, in its own process: consume `expected` messages of `topic` and drop them.
+pub(crate) fn floor(brokers: &str, topic: &str, expected: u64, group: &str) -> Result<()> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest");
+    // Fetching as the sink fetches with its default budget (librdkafka's own defaults pause a
+    // partition for a second whenever the queue is full, which at 100 B held this floor to a
+    // fraction of what the cluster serves).
+    for (key, value) in crate::cli::args::fetch_properties(crate::cli::args::MemoryBudget::DEFAULT)
+    {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create()?;
+    consumer.subscribe(&[topic])?;
+    let (mut n, mut bytes) = (0u64, 0usize);
+    let mut first = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while n < expected && Instant::now() < deadline {
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let m = m?;
+            first.get_or_insert_with(|| (Instant::now(), own_usage()));
+            bytes += m.payload_len();
+            n += 1;
+        }
+    }
+    let (t0, u0) = first.context("no message")?;
+    let u1 = own_usage();
+    println!(
+        "{}",
+        json!({"rows": n, "bytes": bytes, "window_s": t0.elapsed().as_secs_f64(),
+               "cpu_s": u1.cpu_s - u0.cpu_s,
+               "page_faults": u1.minor_faults.saturating_sub(u0.minor_faults)})
+    );
+    Ok(())
+}
+
+/// The emulator's totals over the channels whose name starts with `prefix`: rows committed,
+/// channels with a committed token, channels opened. Its totals, not its status document: the
+/// bench polls this every few ms while a side runs, and the document grows with every round's
+/// channels.
+pub(crate) fn committed(lab: &Lab, prefix: &str) -> ChannelTotals {
+    lab.emulator().channel_totals(prefix)
+}
+
+/// The filler that makes [`message`] about `size` bytes long.
+pub(crate) fn pad_for(size: usize) -> String {
+    "x".repeat(size.saturating_sub(60))
+}
+
+/// Message `id` of the bench's clickstream: a JSON object padded with `pad`.
+pub(crate) fn message(id: u64, pad: &str) -> String {
+    format!(
+        r#"{{"id":{id},"kind":"view","amount":{},"pad":"{pad}"}}"#,
+        id % 1000
+    )
+}
+
+/// Produces `count` messages of about `size` bytes over the topic's partitions, before
+/// anything reads them.
+pub(crate) async fn backlog(
+    lab: &Lab,
+    topic: &str,
+    count: u64,
+    size: usize,
+    partitions: i32,
+) -> Result<()> {
+    let producer = lab.producer()?;
+    let pad = pad_for(size);
+    let mut pending = Vec::new();
+    for id in 0..count {
+        pending.push(send(&producer, topic, id, &pad, partitions)?);
+        if pending.len() >= 20_000 {
+            await_deliveries(&mut pending).await?;
+        }
+    }
+    await_deliveries(&mut pending).await
+}
+
+/// Queues [`message`] `id` to partition `id % partitions` of `topic`.
+pub(crate) fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    id: u64,
+    pad: &str,
+    partitions: i32,
+) -> Result<DeliveryFuture> {
+    let v = message(id, pad);
+    let partition = i32::try_from(id % u64::try_from(partitions.max(1))?)?;
+    producer
+        .send_result(
+            FutureRecord::<(), _>::to(topic)
+                .partition(partition)
+                .payload(&v),
+        )
+        .map_err(|(e, _)| anyhow::anyhow!("cannot queue a message: {e}"))
+}
+
+/// Waits for the messages `pending` queued to be delivered, and empties it.
+pub(crate) async fn await_deliveries(pending: &mut Vec<DeliveryFuture>) -> Result<()> {
+    for d in pending.drain(..) {
+        delivered(d.await)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn delivered(
+    d: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, impl std::fmt::Debug>,
+) -> Result<()> {
+    match d {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => bail!("a message was not delivered: {e}"),
+        Err(e) => bail!("the producer went away: {e:?}"),
+    }
+}
+
+/// The last JSON line a child printed.
+pub(crate) fn last_json(child: Child) -> Result<Value> {
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("exited with {}", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().context("no output")?;
+    serde_json::from_str(line).with_context(|| format!("not JSON: {line}"))
+}
+
+pub(crate) fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
+    Ok(Measured {
+        side,
+        messages: v["rows"].as_u64().context("rows")?,
+        window_s: v["window_s"].as_f64().context("window_s")?,
+        cpu_s: v["cpu_s"].as_f64().context("cpu_s")?,
+        machine_busy: None,
+        page_faults: v["page_faults"].as_u64(),
+        lab_cpu_s: None,
+        // The floor's window is its intake: it reads, and appends nothing.
+        append_s: match side {
+            FLOOR => v["window_s"].as_f64(),
+            _ => v["append_s"].as_f64(),
+        },
+    })
+}
+
+/// The command that runs one instance of the sink in group `group` until it is idle.
+pub(crate) fn sink_command(lab: &Lab, bin: &Path, args: &BenchArgs, group: &str) -> Command {
+    // The values alone, as the peer writes them (`--metadata` adds ~150 bytes a row).
+    let mut cmd = lab.instance_without_metadata(bin, TOPIC, group);
+    cmd.args([
+        "--until-idle",
+        "3s",
+        "--max-client-lag",
+        &args.max_client_lag,
+    ]);
+    cmd
+}
+
+/// Our sink, one instance: CPU over the window from all its channels open (it reads from
+/// then on) to its last row committed.
+pub(crate) async fn sink_side(
+    lab: &Lab,
+    bin: &Path,
+    args: &BenchArgs,
+    expected: u64,
+    group: &str,
+) -> Result<Measured> {
+    let partitions = usize::try_from(args.partitions.max(1))?;
+    let prefix = format!("{group}_");
+    let mut child = sink_command(lab, bin, args, group)
+        .spawn()
+        .context("cannot start an instance")?;
+    let pid = child.id();
+    let started = Instant::now();
+    // Watched until its rows are committed; on any failure the instance is stopped, not left
+    // running beside the next side.
+    let watched: Result<_> = async {
+        let mut first = None;
+        loop {
+            tokio::time::sleep(Duration::from_millis(if first.is_some() { 20 } else { 2 })).await;
+            let ChannelTotals {
+                rows_inserted: rows,
+                channels: opened,
+                ..
+            } = committed(lab, &prefix);
+            // Its first row is appended once every channel is open: the assignment's callback
+            // opens them all before the first message is read (as the peer's `on_assign` does).
+            if opened >= partitions && first.is_none() {
+                first = Some((
+                    Instant::now(),
+                    proc_stat(pid)?,
+                    machine_ticks()?,
+                    own_usage(),
+                ));
+            }
+            if rows >= expected {
+                let end = (
+                    Instant::now(),
+                    proc_stat(pid)?,
+                    machine_ticks()?,
+                    own_usage(),
+                );
+                return Ok((first.context("no channel opened")?, end));
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                bail!("snowpipe-kafka: only {rows} of {expected} rows after 10 minutes");
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("snowpipe-kafka exited early ({status}) with {rows} of {expected} rows");
+            }
+        }
+    }
+    .await;
+    let (first, end) = match watched {
+        Ok(both) => both,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
+    let report = last_json(child).context("snowpipe-kafka")?;
+    let (t0, c0, m0, lab0) = first;
+    Ok(Measured {
+        side: SINK,
+        messages: expected,
+        window_s: end.0.duration_since(t0).as_secs_f64(),
+        cpu_s: end.1.cpu_s - c0.cpu_s,
+        machine_busy: busy_between(m0, end.2),
+        page_faults: Some(end.1.minor_faults.saturating_sub(c0.minor_faults)),
+        lab_cpu_s: Some(end.3.cpu_s - lab0.cpu_s),
+        append_s: report["appended"]["seconds"].as_f64(),
+    })
+}
+
+/// The Python peer: its profile for the official SDK, then the script.
+pub(crate) fn peer_side(lab: &Lab, python: &Path, expected: u64, group: &str) -> Result<Measured> {
+    let child = peer_command(lab, python, expected, group)?
+        .spawn()
+        .context("cannot start the Python peer")?;
+    measured_from(PEER, &last_json(child)?)
+}
+
+/// The command that runs the Python peer (its profile for the official SDK written first) until
+/// it appended `expected` rows and saw them committed.
+pub(crate) fn peer_command(
+    lab: &Lab,
+    python: &Path,
+    expected: u64,
+    group: &str,
+) -> Result<Command> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python_peer.py");
+    let key = std::fs::read_to_string(lab.key_path())?;
+    let url = lab.emulator().url();
+    let profile = lab.dir().join("profile.json");
+    std::fs::write(
+        &profile,
+        serde_json::to_vec(&json!({
+            "account": "DEMO",
+            "user": "KAFKA",
+            "url": url,
+            "private_key": key,
+            // The SDK's rowset mode, the sink's path too, so both are measured on it
+            // (python_peer.py's docs).
+            "max_buffered_kb_for_rowset_mode": "300000",
+            "max_rowset_payload_size_mb": "16",
+        }))?,
+    )?;
+    let mut cmd = Command::new(python);
+    cmd.arg(&script)
+        .args([
+            "--brokers",
+            &lab.brokers(),
+            "--topic",
+            TOPIC,
+            "--group",
+            group,
+        ])
+        .args(["--database", DATABASE, "--schema", SCHEMA, "--pipe", PIPE])
+        .args(["--expect", &expected.to_string()])
+        .arg("--profile")
+        .arg(&profile)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    if let Some(ca) = lab.emulator().ca_path() {
+        cmd.arg("--ca").arg(&ca).env("SSL_CERT_FILE", ca);
+    }
+    Ok(cmd)
+}
+
+pub(crate) fn floor_side(lab: &Lab, bin: &Path, expected: u64, group: &str) -> Result<Measured> {
+    let child = Command::new(bin)
+        .args([
+            "bench",
+            "--floor",
+            &lab.brokers(),
+            TOPIC,
+            &expected.to_string(),
+            group,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    measured_from(FLOOR, &last_json(child)?)
+}
+
+/// The megabytes `faults` minor page faults touched for the first time.
+pub(crate) fn fresh_mb(faults: u64) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let bytes = faults as f64 * page_size() as f64;
+    bytes / 1e6
+}
+
+/// The kernel's page size.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).unwrap_or(4096)
+}
+
+/// The cores this process may run on.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}

@@ -1,0 +1,708 @@
+//! Messages routed from librdkafka into their partitions' [`Batch`]es, on the poll thread, and
+//! partitions paused and resumed against the sink's byte [`Budget`].
+//!
+//! A batch goes to the worker when it is full, or when librdkafka has nothing more to give
+//! right now and the batch has waited its hold: a twentieth of `max_client_lag`, at most
+//! 50 ms ([`hold_for`]); a paused partition's at once. A busy partition fills its batches long
+//! before, and moves a few hundred messages per hand-off. A partition that brings a few
+//! messages per fetch would otherwise hand each few over on its own, and each hand-off is a
+//! worker's wake-up and an append to the SDK: at 20,000 messages of 1 KB a second over 96
+//! partitions that was about a third of the sink's CPU (`kafka/README.md`, "Cost and
+//! throughput", steady state). The channel holds rows for `max_client_lag` anyway, so the hold
+//! adds at most a twentieth to a row's time to Snowflake.
+//!
+//! **Memory.** The router pauses a partition when the sink as a whole is over budget, or when
+//! the partition holds more than its fair share (the budget over the partitions assigned), and
+//! resumes it once both are comfortably below (three quarters of the budget, half the share).
+//! A slow channel therefore stops only its own partition, and a partition that is paused still
+//! gets the messages librdkafka had already fetched: they are charged like any other, which the
+//! limit on librdkafka's own prefetch (set from the same budget, see `cli::args`) bounds.
+//!
+//! **Headers are read as bytes.** rdkafka's `Headers::iter` panics on a key that is not UTF-8;
+//! here headers are read through librdkafka's C API, and a message with such a key becomes a
+//! dead letter naming the problem (`record`), never a panic.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::bindings as rd;
+use rdkafka::consumer::Consumer;
+use rdkafka::{Timestamp, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use crate::kafka::fetch_queue::Native;
+use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE_BYTES};
+use crate::rows::record::{Record, RowOptions, TimestampKind};
+use crate::Part;
+
+/// The longest a part-full batch waits for more (see [`hold_for`]).
+const MAX_HOLD: Duration = Duration::from_millis(50);
+
+/// How long a part-full batch waits on the poll thread for more of its partition's messages,
+/// for a sink whose channels batch by `max_client_lag`: a twentieth of it, at most
+/// 50 ms (see the module docs).
+pub fn hold_for(max_client_lag: Duration) -> Duration {
+    (max_client_lag / 20).min(MAX_HOLD)
+}
+
+/// How often paused partitions are looked at for a resume.
+const RESUME_CHECK: Duration = Duration::from_millis(10);
+
+/// A list of one partition.
+pub(crate) fn one(topic: &str, partition: i32) -> TopicPartitionList {
+    let mut t = TopicPartitionList::new();
+    t.add_partition(topic, partition);
+    t
+}
+
+/// The headers of `m` as bytes (see the module docs), by librdkafka's C API.
+fn headers_of<'m>(m: &Native<'m>) -> Vec<(&'m [u8], Option<&'m [u8]>)> {
+    let mut out = Vec::new();
+    let mut hdrs: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
+    // SAFETY: `m.ptr()` is a message that lives for 'm; librdkafka returns a
+    // pointer to headers the message owns (or an error and no pointer), valid as long as the
+    // message, which outlives the returned slices ('m).
+    #[allow(unsafe_code)]
+    unsafe {
+        if rd::rd_kafka_message_headers(m.ptr(), &mut hdrs)
+            != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+            || hdrs.is_null()
+        {
+            return out;
+        }
+        let count = rd::rd_kafka_header_cnt(hdrs);
+        out.reserve(count);
+        for idx in 0..count {
+            let mut name: *const std::os::raw::c_char = std::ptr::null();
+            let mut value: *const std::os::raw::c_void = std::ptr::null();
+            let mut size = 0usize;
+            if rd::rd_kafka_header_get_all(hdrs, idx, &mut name, &mut value, &mut size)
+                != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+                || name.is_null()
+            {
+                continue;
+            }
+            let key = std::ffi::CStr::from_ptr(name).to_bytes();
+            let value =
+                (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size));
+            out.push((key, value));
+        }
+    }
+    out
+}
+
+fn timestamp_of(m: &Native<'_>) -> Option<(TimestampKind, i64)> {
+    match m.timestamp() {
+        Timestamp::CreateTime(ms) => Some((TimestampKind::CreateTime, ms)),
+        Timestamp::LogAppendTime(ms) => Some((TimestampKind::LogAppendTime, ms)),
+        Timestamp::NotAvailable => None,
+    }
+}
+
+/// A partition's place on the poll thread.
+struct Slot {
+    topic: Arc<str>,
+    partition: i32,
+    /// Which assignment of the partition this is ([`Inbox::id`]).
+    id: u64,
+    /// Waiting for its start offset (assigned before its channel was open): its messages are
+    /// dropped, librdkafka fetches them again from the start.
+    awaiting: bool,
+    tx: mpsc::UnboundedSender<Batch>,
+    open: Option<Batch>,
+    /// Bytes of this partition's batches not yet appended.
+    held: Arc<AtomicUsize>,
+    paused: bool,
+    /// The row bytes of its last batch handed over, which size its next batch's buffer.
+    last: usize,
+}
+
+impl Slot {
+    /// Hands the open batch, if any, to the worker.
+    fn hand_over(&mut self) {
+        hand_over(&mut self.open, &mut self.last, &self.tx);
+    }
+}
+
+/// Hands a slot's `open` batch, if any, to its worker (`tx`), noting its size in `last`.
+fn hand_over(open: &mut Option<Batch>, last: &mut usize, tx: &mpsc::UnboundedSender<Batch>) {
+    if let Some(b) = open.take() {
+        *last = b.rows.len();
+        let _ = tx.send(b);
+    }
+}
+
+/// The row buffer for a partition's next batch, for a first row of `row` bytes: half again
+/// what its `last` batch held (so a partition that brings about as much each time fills it,
+/// and one that brings more grows it), between 16 and 256 KB; larger for a larger row.
+fn next_batch_bytes(last: usize, row: usize) -> usize {
+    (last + last / 2)
+        .clamp(MIN_BATCH_BYTES, BATCH_BYTES)
+        .max(row)
+}
+
+/// The assigned partitions' slots, found by topic and partition.
+#[derive(Default)]
+struct Slots {
+    all: Vec<Slot>,
+    index: HashMap<Arc<str>, HashMap<i32, usize>>,
+}
+
+impl Slots {
+    /// Where the slot of `topic`/`partition` is in [`all`](Self::all).
+    fn find(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.index.get(topic)?.get(&partition).copied()
+    }
+
+    /// Adds `slot`, or puts it in the place of the one its partition had (returned).
+    fn insert(&mut self, slot: Slot) -> Option<Slot> {
+        if let Some(at) = self.find(&slot.topic, slot.partition) {
+            return Some(std::mem::replace(&mut self.all[at], slot));
+        }
+        self.index
+            .entry(Arc::clone(&slot.topic))
+            .or_default()
+            .insert(slot.partition, self.all.len());
+        self.all.push(slot);
+        None
+    }
+
+    /// Takes out the slot of `topic`/`partition`; the last slot takes its place.
+    fn remove(&mut self, topic: &str, partition: i32) -> Option<Slot> {
+        let parts = self.index.get_mut(topic)?;
+        let at = parts.remove(&partition)?;
+        if parts.is_empty() {
+            self.index.remove(topic);
+        }
+        let slot = self.all.swap_remove(at);
+        if let Some(moved) = self.all.get(at) {
+            if let Some(i) = self
+                .index
+                .get_mut(&moved.topic)
+                .and_then(|p| p.get_mut(&moved.partition))
+            {
+                *i = at;
+            }
+        }
+        Some(slot)
+    }
+}
+
+/// The slot of the last message routed. librdkafka hands over a partition's fetched messages
+/// together, so most messages are of the same partition as the one before: they are routed
+/// without hashing their topic's name or checking that it is UTF-8 (at 100 B messages that
+/// was a sixth of the poll thread's time).
+#[derive(Clone, Copy)]
+struct Recent {
+    /// The message's topic handle (`Native::topic_handle`).
+    topic: usize,
+    partition: i32,
+    slot: usize,
+}
+
+/// What the worker of a newly assigned partition receives.
+pub struct Inbox {
+    /// Its batches.
+    pub batches: mpsc::UnboundedReceiver<Batch>,
+    /// Which assignment of the partition this is: unique within the router, so that a worker's
+    /// request about its partition is told from an earlier worker's ([`Router::holds`]).
+    pub id: u64,
+}
+
+/// Routes messages into their partitions' batches and pauses and resumes partitions against
+/// the budget (see the module docs). Lives on the poll thread.
+pub struct Router {
+    budget: Arc<Budget>,
+    pool: Arc<Pool>,
+    read_headers: bool,
+    options: RowOptions,
+    /// Values are copied as they are, for the worker to decode (`value_format`).
+    raw_values: bool,
+    scratch: Vec<u8>,
+    /// How long a part-full batch waits for more before [`flush`](Self::flush) hands it over.
+    hold: Duration,
+    slots: Slots,
+    /// Forgotten whenever a slot is added or removed (a slot's place may change, and a topic
+    /// handle is only known to be its topic's while one of its partitions is assigned).
+    recent: Option<Recent>,
+    /// The next [`Inbox::id`].
+    next_id: u64,
+    assigned: usize,
+    paused: usize,
+    checked: Instant,
+}
+
+impl Router {
+    /// A router charging `budget`, writing rows as `options` say; it reads messages' headers
+    /// only when `read_headers` (metadata or dead letters need them: librdkafka parses them
+    /// anew for every message it is asked for).
+    pub fn new(budget: Arc<Budget>, options: RowOptions, read_headers: bool) -> Self {
+        Self {
+            budget,
+            pool: Arc::default(),
+            read_headers,
+            options,
+            raw_values: false,
+            scratch: Vec::new(),
+            hold: Duration::ZERO,
+            slots: Slots::default(),
+            recent: None,
+            next_id: 0,
+            assigned: 0,
+            paused: 0,
+            checked: Instant::now(),
+        }
+    }
+
+    /// Copies values as they are (no candidate row): a Schema Registry `--value-format`,
+    /// decoded by the partition's worker (`value_format::Decoder::rows`).
+    #[must_use]
+    pub fn with_raw_values(mut self, raw: bool) -> Self {
+        self.raw_values = raw;
+        self
+    }
+
+    /// Lets a part-full batch wait up to `hold` for more of its partition's messages before
+    /// [`flush`](Self::flush) hands it over (zero: at the end of every poll burst). See
+    /// [`hold_for`].
+    #[must_use]
+    pub fn with_hold(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
+    }
+
+    /// Partitions paused now.
+    pub fn paused(&self) -> usize {
+        self.paused
+    }
+
+    /// A partition was assigned: its inbox, for its worker.
+    pub fn add(&mut self, part: &Part) -> Inbox {
+        let (tx, batches) = mpsc::unbounded_channel();
+        let id = self.next_id;
+        self.next_id += 1;
+        let slot = Slot {
+            topic: Arc::from(part.0.as_str()),
+            partition: part.1,
+            id,
+            awaiting: false,
+            tx,
+            open: None,
+            held: Arc::default(),
+            paused: false,
+            last: 0,
+        };
+        self.recent = None;
+        if let Some(old) = self.slots.insert(slot) {
+            self.paused -= usize::from(old.paused);
+        } else {
+            self.assigned += 1;
+        }
+        Inbox { batches, id }
+    }
+
+    /// Where the slot of `part` is while it is assigned here as assignment `id`
+    /// ([`Inbox::id`]).
+    fn assignment(&self, part: &Part, id: u64) -> Option<usize> {
+        self.slots
+            .find(&part.0, part.1)
+            .filter(|&at| self.slots.all[at].id == id)
+    }
+
+    /// `part`, assigned here as `id`, waits for its start offset: its messages are dropped
+    /// until [`started`](Self::started).
+    pub fn await_start(&mut self, part: &Part, id: u64) {
+        if let Some(at) = self.assignment(part, id) {
+            self.slots.all[at].awaiting = true;
+        }
+    }
+
+    /// Whether `part` is assigned here as `id` and waits for its start offset.
+    pub fn awaits(&self, part: &Part, id: u64) -> bool {
+        self.assignment(part, id)
+            .is_some_and(|at| self.slots.all[at].awaiting)
+    }
+
+    /// `part` has its start offset: whether it is still assigned here as `id` and was waiting.
+    pub fn started(&mut self, part: &Part, id: u64) -> bool {
+        self.assignment(part, id)
+            .is_some_and(|at| std::mem::take(&mut self.slots.all[at].awaiting))
+    }
+
+    /// Whether `topic`/`partition` is assigned here.
+    pub fn has(&self, topic: &str, partition: i32) -> bool {
+        self.slots.find(topic, partition).is_some()
+    }
+
+    /// Whether `part` is assigned here as assignment `id` ([`Inbox::id`]) still.
+    pub fn holds(&self, part: &Part, id: u64) -> bool {
+        self.assignment(part, id).is_some()
+    }
+
+    /// A partition was revoked: its open batch is dropped (the next owner reads it again).
+    /// A partition paused for memory is resumed first: the pause is this router's, and a
+    /// later assignment of the partition to this instance starts with a fresh slot that knows
+    /// nothing of it.
+    pub fn remove<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+        &mut self,
+        consumer: &C,
+        part: &Part,
+    ) {
+        self.recent = None;
+        if let Some(slot) = self.slots.remove(&part.0, part.1) {
+            self.assigned -= 1;
+            if slot.paused {
+                self.paused -= 1;
+            }
+            if slot.paused || slot.awaiting {
+                let _ = consumer.resume(&one(&part.0, part.1));
+            }
+        }
+    }
+
+    /// Where the slot of `m`'s partition is, if it is assigned.
+    fn slot_of(&mut self, m: &Native<'_>) -> Option<usize> {
+        let (topic, partition) = (m.topic_handle(), m.partition());
+        if let Some(r) = self.recent {
+            if r.topic == topic && r.partition == partition {
+                return Some(r.slot);
+            }
+        }
+        let slot = self.slots.find(m.topic(), partition)?;
+        self.recent = Some(Recent {
+            topic,
+            partition,
+            slot,
+        });
+        Some(slot)
+    }
+
+    /// The most one partition may hold before it is paused: its fair share of the budget, but
+    /// at least two batches.
+    fn share(&self) -> usize {
+        (self.budget.limit / self.assigned.max(1)).max(2 * BATCH_BYTES)
+    }
+
+    /// Copies `m` into its partition's batch; hands the batch over when full; pauses the
+    /// partition when it or the sink is over budget.
+    pub fn route<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+        &mut self,
+        consumer: &C,
+        m: &Native<'_>,
+    ) {
+        let share = self.share();
+        let Some(at) = self.slot_of(m) else {
+            return; // revoked meanwhile: the next owner reads it
+        };
+        if self.slots.all[at].awaiting {
+            return; // fetched before its start offset was known: fetched again from there
+        }
+        let Slot {
+            topic,
+            partition,
+            id: _,
+            awaiting: _,
+            tx,
+            open,
+            held,
+            paused,
+            last,
+        } = &mut self.slots.all[at];
+        let headers = if self.read_headers {
+            headers_of(m)
+        } else {
+            Vec::new()
+        };
+        let record = Record {
+            topic,
+            partition: *partition,
+            offset: m.offset(),
+            key: m.key(),
+            value: m.payload(),
+            timestamp: timestamp_of(m),
+            headers: &headers,
+        };
+        // The metadata first: it decides the row's size (a key or header its converter cannot
+        // read makes the message no row at all). Values kept raw (Schema Registry formats) get
+        // theirs where they are decoded, on the partition's worker, so none is written here.
+        let (can_be_row, metadata) = if self.raw_values {
+            (false, None)
+        } else {
+            match crate::rows::record::metadata_of(&record, self.options, &mut self.scratch) {
+                Ok(true) => (true, Some(&self.scratch[..])),
+                Ok(false) => (true, None),
+                Err(_) => (false, None),
+            }
+        };
+        let row = if can_be_row {
+            crate::rows::row::row_len(record.value, metadata.map(<[u8]>::len), &self.options)
+        } else {
+            0
+        };
+        let side = record.key.map_or(0, <[u8]>::len)
+            + headers
+                .iter()
+                .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
+                .sum::<usize>()
+            + if row == 0 {
+                record.value.map_or(0, <[u8]>::len)
+            } else {
+                // The value, whole, when it will be no row; else the bytes before the row's
+                // own (blanks and the `{` metadata replaces).
+                crate::rows::row::side_len(record.value, metadata.is_some(), row, &self.options)
+            };
+        // A batch's buffers are sized for what goes in, so what was charged is what is held
+        // (`Batch::push` charges any growth all the same).
+        let full = |b: &Batch| b.room() < row || b.side_room() < side || b.is_out_of_messages();
+        if open.as_ref().is_some_and(full) {
+            hand_over(open, last, tx);
+        }
+        let bytes = next_batch_bytes(*last, row);
+        let batch = open.get_or_insert_with(|| {
+            Batch::new(bytes, side.max(SIDE_BYTES), &self.pool, &self.budget, held)
+        });
+        batch.push(&record, metadata, can_be_row, &self.options);
+        if batch.room() == 0 || batch.is_out_of_messages() {
+            hand_over(open, last, tx);
+        }
+        let over = self.budget.used() > self.budget.limit || held.load(Ordering::Relaxed) > share;
+        if over && !*paused {
+            *paused = true;
+            self.paused += 1;
+            let _ = consumer.pause(&one(topic, *partition));
+        }
+    }
+
+    /// Hands open batches to their workers (librdkafka has nothing more right now): those
+    /// older than the hold (all of them without one), and those of paused partitions.
+    pub fn flush(&mut self) {
+        let now = (!self.hold.is_zero()).then(Instant::now);
+        for slot in &mut self.slots.all {
+            let due = |b: &Batch| now.is_none_or(|now| now.duration_since(b.opened) >= self.hold);
+            if slot.paused || slot.open.as_ref().is_some_and(due) {
+                slot.hand_over();
+            }
+        }
+    }
+
+    /// Resumes the paused partitions that are below half their share while the sink is below
+    /// three quarters of its budget (looked at every 10 ms at most).
+    pub fn resume<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(&mut self, consumer: &C) {
+        if self.paused == 0 || self.checked.elapsed() < RESUME_CHECK {
+            return;
+        }
+        self.checked = Instant::now();
+        if self.budget.used() > self.budget.limit / 4 * 3 {
+            return;
+        }
+        let half = self.share() / 2;
+        let mut resumed = 0;
+        for slot in &mut self.slots.all {
+            if slot.paused && slot.held.load(Ordering::Relaxed) <= half {
+                slot.paused = false;
+                resumed += 1;
+                let _ = consumer.resume(&one(&slot.topic, slot.partition));
+            }
+        }
+        self.paused -= resumed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::batch::tests::{push, record, META};
+
+    #[test]
+    fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut slot = Slot {
+            topic: Arc::from("t"),
+            partition: 0,
+            id: 0,
+            awaiting: false,
+            tx,
+            open: None,
+            held: Arc::default(),
+            paused: false,
+            last: 0,
+        };
+        assert_eq!(next_batch_bytes(slot.last, 100), MIN_BATCH_BYTES);
+        assert_eq!(
+            next_batch_bytes(slot.last, 1 << 20),
+            1 << 20,
+            "a large row fits"
+        );
+        let budget = Arc::new(Budget::new(64 << 20));
+        let pool = Arc::new(Pool::default());
+        // Bursts of about 36 KB (1.2 KB rows with their metadata): batches of 64 KB (half
+        // again, rounded up to a size).
+        let value = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1000));
+        for burst in 0..3 {
+            let bytes = next_batch_bytes(slot.last, value.len());
+            let mut b = Batch::new(bytes, SIDE_BYTES, &pool, &budget, &slot.held);
+            for i in 0..30 {
+                push(
+                    &mut b,
+                    &record(burst * 100 + i, Some(value.as_bytes()), &[]),
+                );
+            }
+            slot.open = Some(b);
+            slot.hand_over();
+            let b = rx.try_recv().unwrap();
+            if burst > 0 {
+                assert_eq!(b.rows.capacity(), 64 << 10, "burst {burst}");
+            }
+            let buffer = b.rows.as_ptr();
+            let keep = vec![true; b.len()];
+            let mut b = b;
+            for i in 0..b.len() {
+                assert!(b.finish(i, 1 << 20));
+            }
+            let rows = b.into_rows(&keep);
+            if burst > 0 {
+                assert_eq!(rows.ndjson.as_ptr(), buffer, "lent as it is, no copy");
+            }
+            assert_eq!(rows.offsets.len(), 30);
+        }
+        assert!(slot.last > 30_000 && slot.last < 43_000, "{}", slot.last);
+        // A batch less than a quarter full: its rows move to a buffer of their size.
+        let mut b = Batch::new(BATCH_BYTES, SIDE_BYTES, &pool, &budget, &slot.held);
+        for i in 0..10 {
+            push(&mut b, &record(1_000 + i, Some(value.as_bytes()), &[]));
+        }
+        let keep = vec![true; b.len()];
+        for i in 0..b.len() {
+            assert!(b.finish(i, 1 << 20));
+        }
+        let rows = b.into_rows(&keep);
+        assert!(rows.ndjson.len() > 10_000 && rows.ndjson.len() < 16 << 10);
+        let lines: Vec<serde_json::Value> = std::str::from_utf8(&rows.ndjson)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 10);
+        assert_eq!(lines[9]["RECORD_METADATA"]["offset"], 1_009);
+        drop(rows);
+        assert_eq!(budget.used(), 0);
+    }
+
+    impl Router {
+        fn slot_mut(&mut self, topic: &str, partition: i32) -> &mut Slot {
+            let at = self.slots.find(topic, partition).expect("assigned");
+            &mut self.slots.all[at]
+        }
+    }
+
+    /// Partitions come and go in any order; each is found in its own slot after every change,
+    /// and a revoked one is not found.
+    #[test]
+    fn every_assigned_partition_finds_its_own_slot_whatever_came_and_went() {
+        let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
+        let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .set("group.id", "g")
+            .create()
+            .unwrap();
+        let mut assigned: Vec<Part> = Vec::new();
+        let mut inboxes = Vec::new();
+        // A fixed sequence of adds and removes over two topics (a small LCG, seeded).
+        let mut x: u64 = 0x5eed;
+        for _ in 0..400 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let topic = if (x >> 63) == 0 { "a" } else { "b" };
+            let part: Part = (topic.to_owned(), ((x >> 40) % 16) as i32);
+            if (x >> 62) & 1 == 0 || assigned.is_empty() {
+                inboxes.push(r.add(&part));
+                if !assigned.contains(&part) {
+                    assigned.push(part);
+                }
+            } else {
+                let gone = assigned.swap_remove((x >> 20) as usize % assigned.len());
+                r.remove(&consumer, &gone);
+                assert_eq!(r.slots.find(&gone.0, gone.1), None, "{gone:?} revoked");
+            }
+            assert_eq!(r.assigned, assigned.len());
+            assert_eq!(r.slots.all.len(), assigned.len());
+            for (topic, partition) in &assigned {
+                let slot = r.slot_mut(topic, *partition);
+                assert_eq!((&*slot.topic, slot.partition), (topic.as_str(), *partition));
+                let id = slot.id;
+                let part = (topic.clone(), *partition);
+                assert!(r.holds(&part, id) && !r.holds(&part, id + 1_000_000));
+            }
+        }
+    }
+
+    #[test]
+    fn a_partition_may_hold_its_share_of_the_budget_and_at_least_two_batches() {
+        let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
+        let parts: Vec<Part> = (0..8).map(|p| ("t".to_owned(), p)).collect();
+        let inboxes: Vec<_> = parts.iter().map(|p| r.add(p)).collect();
+        assert_eq!(r.share(), 8 << 20);
+        // Not connected: pausing and resuming only change librdkafka's local state.
+        let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .set("group.id", "g")
+            .create()
+            .unwrap();
+        r.slot_mut("t", 0).paused = true;
+        r.paused = 1;
+        for p in &parts[..4] {
+            r.remove(&consumer, p);
+        }
+        assert_eq!((r.assigned, r.share(), r.paused()), (4, 16 << 20, 0));
+        let mut small = Router::new(Arc::new(Budget::new(1 << 20)), META, true);
+        let _inboxes: Vec<_> = parts.iter().map(|p| small.add(p)).collect();
+        assert_eq!(small.share(), 2 * BATCH_BYTES);
+        drop(inboxes);
+    }
+
+    /// A part-full batch waits out its hold for more messages; an old one, a paused
+    /// partition's, and any without a hold go at the burst's end.
+    #[test]
+    fn a_part_full_batch_waits_its_hold_then_goes() {
+        assert_eq!(hold_for(Duration::from_secs(1)), Duration::from_millis(50));
+        assert_eq!(
+            hold_for(Duration::from_millis(100)),
+            Duration::from_millis(5)
+        );
+        assert_eq!(hold_for(Duration::from_secs(60)), MAX_HOLD);
+        let hold = Duration::from_millis(50);
+        let part: Part = ("t".to_owned(), 0);
+        for (held, paused, goes) in [
+            (Duration::ZERO, false, false),
+            (hold, false, true),
+            (Duration::ZERO, true, true),
+        ] {
+            let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true).with_hold(hold);
+            let mut inbox = r.add(&part);
+            let charged = Arc::clone(&r.slot_mut("t", 0).held);
+            let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &charged);
+            push(&mut b, &record(7, Some(b"{}"), &[]));
+            let Some(opened) = Instant::now().checked_sub(held) else {
+                return; // a clock younger than the hold: nothing to learn
+            };
+            b.opened = opened;
+            let slot = r.slot_mut("t", 0);
+            slot.open = Some(b);
+            slot.paused = paused;
+            r.flush();
+            assert_eq!(inbox.batches.try_recv().is_ok(), goes, "{held:?} {paused}");
+        }
+        let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
+        let mut inbox = r.add(&part);
+        let charged = Arc::clone(&r.slot_mut("t", 0).held);
+        let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &charged);
+        push(&mut b, &record(7, Some(b"{}"), &[]));
+        r.slot_mut("t", 0).open = Some(b);
+        r.flush();
+        assert!(
+            inbox.batches.try_recv().is_ok(),
+            "no hold: at the burst's end"
+        );
+    }
+}
