@@ -31,6 +31,7 @@
 mod apply;
 mod errors;
 mod model;
+mod pipe_compile;
 mod pipe_ddl;
 pub(crate) mod pipe_expr;
 mod script;

@@ -3,6 +3,7 @@
 
 use sqlparser::tokenizer::{Token, Word};
 
+use super::pipe_compile;
 use super::pipe_expr::{self, PipeExpr};
 use super::{
     check_name_length, Ident, MatchByColumnName, PipeTransform, ProjectionItem, StatementError,
@@ -211,14 +212,14 @@ impl<'a> Parser<'a> {
                         .map_or("end of statement".into(), ToString::to_string)
                 ));
             }
-            let parsed = self.checked(pipe_expr::select_item(tokens))?;
+            let parsed = self.checked(pipe_compile::select_item(tokens))?;
             if let Some(alias) = parsed.alias {
                 aliases.push((alias, parsed.expr.clone()));
             }
             items.push(ProjectionItem {
                 path: parsed.path,
                 cast: parsed.cast,
-                text: pipe_expr::render(tokens),
+                text: pipe_compile::render(tokens),
                 expr: parsed.expr,
             });
             if !self.eat(&Token::Comma) {
@@ -236,7 +237,7 @@ impl<'a> Parser<'a> {
             if tokens.is_empty() {
                 return Err("expected a predicate after WHERE".into());
             }
-            Some(self.checked(pipe_expr::predicate(tokens, &aliases))?)
+            Some(self.checked(pipe_compile::predicate(tokens, &aliases))?)
         } else {
             None
         };

@@ -38,28 +38,12 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use crate::kafka::fetch_queue::{FetchQueue, Native};
+use crate::kafka::fetch_queue::FetchQueue;
 use crate::kafka::router::{one, Inbox, Router};
 use crate::ops::metrics::PartitionLag;
 use crate::ops::metrics::SinkMetrics;
 use crate::rows::batch::Budget;
 use crate::{lock, Part};
-
-/// Kafka offset commits (for lag tools) are sent at most this often, all partitions in one.
-const COMMIT_EVERY: Duration = Duration::from_secs(1);
-/// A rejoin asked for within this long of the last one waits until then (see [`Rejoins`]).
-const REJOIN_EVERY: Duration = Duration::from_secs(5);
-/// A poll burst ends when librdkafka has nothing more ready, or after this many messages...
-const BURST_MESSAGES: usize = 32_768;
-/// ... or this many bytes of values: then the batches go to the workers, commits are sent and
-/// paused partitions looked at. With many partitions, a burst of 2,000 1 KB messages gave each
-/// partition about 20 of them per hand-off; bursts of 16 MiB make batches of tens of KB, and
-/// took about a tenth off the sink's CPU per GB (`kafka/README.md`, "Cost and throughput").
-/// Reading 16 MiB takes the poll thread some 50 ms.
-const BURST_BYTES: usize = 16 << 20;
-/// While nothing arrives, how long a poll waits on the fetch queue for a message before it
-/// looks at the consumer's queue (rebalances, errors) again.
-const IDLE_WAIT: Duration = Duration::from_millis(20);
 
 /// From the rebalance callback to the sink's async side.
 pub enum Control {
@@ -140,20 +124,20 @@ pub struct ConsumerSetup {
     pub hold: Duration,
 }
 
-struct SinkContext {
-    control: mpsc::UnboundedSender<Control>,
-    router: Mutex<Router>,
-    metrics: SinkMetrics,
-    cooperative: bool,
-    hand_over_timeout: Duration,
-    lags: Lags,
-    resets: Resets,
+pub(crate) struct SinkContext {
+    pub(crate) control: mpsc::UnboundedSender<Control>,
+    pub(crate) router: Mutex<Router>,
+    pub(crate) metrics: SinkMetrics,
+    pub(crate) cooperative: bool,
+    pub(crate) hand_over_timeout: Duration,
+    pub(crate) lags: Lags,
+    pub(crate) resets: Resets,
     /// Where assigned partitions' messages are forwarded (`fetch_queue`); owned by `run`,
     /// which drops it before the consumer.
-    fetch: OnceLock<Weak<FetchQueue>>,
+    pub(crate) fetch: OnceLock<Weak<FetchQueue>>,
     /// Assignments whose channels were still opening when the rebalance callback could wait
     /// no longer: their partitions wait, paused, for their start offsets ([`LateStarts`]).
-    late: Mutex<Vec<LateStarts>>,
+    pub(crate) late: Mutex<Vec<LateStarts>>,
 }
 
 /// The start offsets of an assignment, still to come from the async side (its channels took
@@ -169,7 +153,7 @@ struct SinkContext {
 /// partition's operations are served in order), so the resume cannot come before the pause
 /// and leave the partition paused for good. A successful seek makes librdkafka drop whatever
 /// it fetched before.
-struct LateStarts {
+pub(crate) struct LateStarts {
     answer: std_mpsc::Receiver<HashMap<Part, Offset>>,
     /// The start offsets, once they came.
     starts: Option<HashMap<Part, Offset>>,
@@ -345,7 +329,7 @@ impl SinkContext {
     /// Starts the partitions whose start offsets came late ([`LateStarts`]), once they have:
     /// each still assigned here as then is moved to its start and resumed; one librdkafka is
     /// not ready to move yet is tried again at the next call.
-    fn late_starts(&self, consumer: &BaseConsumer<Self>) {
+    pub(crate) fn late_starts(&self, consumer: &BaseConsumer<Self>) {
         let mut late = lock(&self.late);
         for l in late.iter_mut() {
             if l.starts.is_none() {
@@ -481,386 +465,5 @@ impl SinkContext {
     }
 }
 
-/// Runs the consumer on the calling thread until [`ThreadCmd::Shutdown`] (or the async side
-/// going away), then leaves the group, handing every partition over.
-///
-/// # Errors
-/// When the consumer cannot be created or cannot subscribe.
-pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> anyhow::Result<()> {
-    let cooperative = setup
-        .config
-        .get("partition.assignment.strategy")
-        .is_some_and(|s| s.contains("cooperative"));
-    let context = SinkContext {
-        control: setup.control,
-        router: Mutex::new(
-            Router::new(setup.budget, setup.rows, setup.read_headers)
-                .with_raw_values(setup.raw_values)
-                .with_hold(setup.hold),
-        ),
-        metrics: setup.metrics,
-        cooperative,
-        hand_over_timeout: setup.hand_over_timeout,
-        lags: setup.lags,
-        resets: setup.resets,
-        fetch: OnceLock::new(),
-        late: Mutex::default(),
-    };
-    let consumer: BaseConsumer<SinkContext> =
-        setup.config.create_with_context(context).map_err(|e| {
-            let why = crate::kafka::properties::scrub(&e.to_string(), &setup.properties);
-            anyhow::anyhow!("cannot create the Kafka consumer: {why}")
-        })?;
-    // Declared after the consumer, so dropped before it.
-    let fetch = FetchQueue::new(&consumer).map(Arc::new);
-    match &fetch {
-        Some(q) => {
-            let _ = consumer.context().fetch.set(Arc::downgrade(q));
-        }
-        None => tracing::warn!("librdkafka made no queue for batch reads: reading one by one"),
-    }
-    let mut reader = Reader {
-        fetch: fetch.as_deref(),
-        batch: crate::kafka::fetch_queue::Batch::default(),
-    };
-    let topics: Vec<&str> = setup.topics.iter().map(String::as_str).collect();
-    subscribe(&consumer, &topics)?;
-    let mut rejoins = Rejoins::default();
-    let mut commits = Commits::default();
-    loop {
-        loop {
-            match commands.try_recv() {
-                Ok(ThreadCmd::Commit(part, offset)) => commits.want(part, offset),
-                Ok(ThreadCmd::Rejoin(part, id)) => rejoins.want(part, id),
-                Ok(ThreadCmd::Shutdown) | Err(std_mpsc::TryRecvError::Disconnected) => {
-                    consumer.unsubscribe();
-                    settle(&consumer, &mut reader, Duration::from_secs(120));
-                    return Ok(());
-                }
-                Err(std_mpsc::TryRecvError::Empty) => break,
-            }
-        }
-        let due = {
-            let router = lock(&consumer.context().router);
-            rejoins.due(Instant::now(), |part, id| router.holds(part, id))
-        };
-        if due {
-            tracing::warn!(
-                "a channel was lost (another writer has it, or it failed): rejoining the group"
-            );
-            consumer.unsubscribe();
-            settle(&consumer, &mut reader, Duration::from_secs(60));
-            subscribe(&consumer, &topics)?;
-            rejoins.done(Instant::now());
-        }
-        commits.send(&consumer);
-        consumer.context().late_starts(&consumer);
-        if let Some(error) = poll_burst(&consumer, &mut reader) {
-            // A refused subscription (`subscription`): hand everything over, then stop.
-            let refused = crate::kafka::subscription::refused_topics(&consumer);
-            let why = crate::kafka::subscription::reason(&error, &refused);
-            consumer.unsubscribe();
-            settle(&consumer, &mut reader, Duration::from_secs(120));
-            anyhow::bail!(why);
-        }
-    }
-}
-
-/// Subscribes `consumer` to `topics` (at start, and again after leaving the group to rejoin).
-///
-/// # Errors
-/// librdkafka refuses the subscription (a `--topic-regex` it cannot read).
-fn subscribe(consumer: &BaseConsumer<SinkContext>, topics: &[&str]) -> anyhow::Result<()> {
-    consumer.subscribe(topics).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot subscribe to {topics:?}: {e} (a --topic-regex must be POSIX extended \
-             syntax, as librdkafka reads it)"
-        )
-    })
-}
-
-/// Rejoins the workers asked for (their channel was lost: `partition::Worker::lost`). One
-/// rejoin serves every request made before it: it hands every partition over and takes a fresh
-/// assignment, with new workers. A request made within [`REJOIN_EVERY`] of the last rejoin
-/// waits until then (a channel that fails again and again does not rebalance the group every
-/// few seconds), and is kept, not dropped: the partition would otherwise stay assigned here
-/// with no worker, unread, until some other rebalance. A request from a worker of an
-/// assignment that is over (the partition was handed over meanwhile, or assigned anew) is
-/// dropped when it is due.
-#[derive(Default)]
-struct Rejoins {
-    wanted: Vec<(Part, u64)>,
-    last: Option<Instant>,
-}
-
-impl Rejoins {
-    fn want(&mut self, part: Part, id: u64) {
-        self.wanted.push((part, id));
-    }
-
-    /// Whether to rejoin now: a request is waiting whose assignment `holds` still, and the
-    /// last rejoin was long enough ago. Drops the requests of assignments that are over.
-    fn due(&mut self, now: Instant, holds: impl Fn(&Part, u64) -> bool) -> bool {
-        if self.wanted.is_empty()
-            || self
-                .last
-                .is_some_and(|t| now.saturating_duration_since(t) < REJOIN_EVERY)
-        {
-            return false;
-        }
-        self.wanted.retain(|(part, id)| holds(part, *id));
-        !self.wanted.is_empty()
-    }
-
-    /// A rejoin was made at `now`: every request so far is served.
-    fn done(&mut self, now: Instant) {
-        self.wanted.clear();
-        self.last = Some(now);
-    }
-}
-
-/// Kafka offsets to commit, gathered: the latest next offset per partition, sent in one
-/// commit at most every [`COMMIT_EVERY`].
-#[derive(Default)]
-struct Commits {
-    wanted: HashMap<Part, i64>,
-    done: HashMap<Part, i64>,
-    sent: Option<Instant>,
-}
-
-impl Commits {
-    fn want(&mut self, part: Part, offset: i64) {
-        if self.done.get(&part) != Some(&offset) {
-            self.wanted.insert(part, offset);
-        }
-    }
-
-    fn send(&mut self, consumer: &BaseConsumer<SinkContext>) {
-        let due = {
-            let router = lock(&consumer.context().router);
-            self.due(Instant::now(), |(topic, partition)| {
-                router.has(topic, *partition)
-            })
-        };
-        let Some(due) = due else {
-            return;
-        };
-        let mut t = TopicPartitionList::new();
-        for ((topic, partition), offset) in &due {
-            let _ = t.add_partition_offset(topic, *partition, Offset::Offset(*offset));
-        }
-        if consumer.commit(&t, CommitMode::Async).is_ok() {
-            self.done.extend(due);
-        } else {
-            self.wanted.extend(due);
-        }
-    }
-
-    /// The offsets to commit now, if it is time and any are wanted: only those of partitions
-    /// `held` here (a worker's last word about a partition handed over since would move the
-    /// group's offset back behind what its next owner committed).
-    fn due(&mut self, now: Instant, held: impl Fn(&Part) -> bool) -> Option<Vec<(Part, i64)>> {
-        if self.wanted.is_empty()
-            || self
-                .sent
-                .is_some_and(|t| now.saturating_duration_since(t) < COMMIT_EVERY)
-        {
-            return None;
-        }
-        self.wanted.retain(|part, _| held(part));
-        if self.wanted.is_empty() {
-            return None;
-        }
-        self.sent = Some(now);
-        Some(self.wanted.drain().collect())
-    }
-}
-
-/// How the poll thread reads messages: by the batch from the [`FetchQueue`] when there is one.
-struct Reader<'q> {
-    fetch: Option<&'q FetchQueue>,
-    batch: crate::kafka::fetch_queue::Batch,
-}
-
-/// What a burst does with each message or error.
-enum Step {
-    Go,
-    Stop(KafkaError),
-}
-
-/// Routes one message (or takes note of the error delivered in its place).
-fn take(
-    consumer: &BaseConsumer<SinkContext>,
-    m: Result<Native<'_>, KafkaError>,
-    bytes: &mut usize,
-) -> Step {
-    match m {
-        Ok(m) => {
-            *bytes += m.payload().map_or(0, <[u8]>::len);
-            lock(&consumer.context().router).route(consumer, &m);
-            Step::Go
-        }
-        Err(e) if crate::kafka::subscription::is_fatal(&e) => Step::Stop(e),
-        Err(e) => {
-            tracing::warn!("kafka: {e}");
-            Step::Go
-        }
-    }
-}
-
-/// Polls: waits up to 100 ms for the first message, then takes what librdkafka has ready
-/// without waiting, routing each into its partition's batch; hands the batches over when
-/// nothing more is ready (or after [`BURST_MESSAGES`] or [`BURST_BYTES`]), and resumes
-/// partitions with room again. Messages come by the batch from the [`FetchQueue`]; the
-/// consumer's own queue (rebalances, errors, a partition not forwarded) is polled without
-/// waiting between batches, so while nothing arrives a rebalance waits at most
-/// [`IDLE_WAIT`].
-/// A consumer error that stops the sink ([`crate::kafka::subscription::is_fatal`]) ends the burst and
-/// is returned.
-fn poll_burst(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>) -> Option<KafkaError> {
-    let mut fatal = None;
-    let mut bytes = 0;
-    let mut messages = 0;
-    let mut first = true;
-    'burst: while messages < BURST_MESSAGES && bytes < BURST_BYTES {
-        let mut any = false;
-        // The consumer's own queue: without a fetch queue, the first wait is here.
-        let wait = if first && reader.fetch.is_none() {
-            Duration::from_millis(100)
-        } else {
-            Duration::ZERO
-        };
-        while let Some(m) = consumer.poll(wait) {
-            any = true;
-            messages += 1;
-            let step = match m {
-                Ok(m) => take(consumer, Ok(Native::of(&m)), &mut bytes),
-                Err(e) => take(consumer, Err(e), &mut bytes),
-            };
-            if let Step::Stop(e) = step {
-                fatal = Some(e);
-                break 'burst;
-            }
-            if reader.fetch.is_none() {
-                break;
-            }
-        }
-        if let Some(fetch) = reader.fetch {
-            let wait = if first && !any {
-                IDLE_WAIT
-            } else {
-                Duration::ZERO
-            };
-            fetch.read(wait, &mut reader.batch);
-            for m in reader.batch.iter() {
-                any = true;
-                messages += 1;
-                let m = match m.error() {
-                    None => Ok(m),
-                    Some(e) => Err(e),
-                };
-                if let Step::Stop(e) = take(consumer, m, &mut bytes) {
-                    fatal = Some(e);
-                    break 'burst;
-                }
-            }
-        }
-        first = false;
-        if !any {
-            break;
-        }
-    }
-    let mut router = lock(&consumer.context().router);
-    router.flush();
-    router.resume(consumer);
-    consumer.context().metrics.paused(router.paused());
-    fatal
-}
-
-/// Polls until the assignment is empty (the revoke callbacks have run), at most `limit`.
-fn settle(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>, limit: Duration) {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        // Leaving anyway: an error now changes nothing.
-        let _ = poll_burst(consumer, reader);
-        if consumer.assignment().map_or(true, |a| a.count() == 0) {
-            return;
-        }
-    }
-    tracing::warn!("leaving the group took longer than {limit:?}");
-}
-
 #[cfg(test)]
-mod tests {
-    use super::reset_partition;
-
-    /// Kafka offsets are committed at most once a second, and only for partitions held here.
-    #[test]
-    fn kafka_commits_are_gathered_and_skip_partitions_handed_over() {
-        use super::{Commits, Part, COMMIT_EVERY};
-        use std::time::Instant;
-        let t0 = Instant::now();
-        let (a, b): (Part, Part) = (("t".into(), 0), ("t".into(), 1));
-        let held = |p: &Part| p.1 == 0;
-        let mut c = Commits::default();
-        assert_eq!(c.due(t0, held), None, "nothing wanted");
-        c.want(a.clone(), 5);
-        c.want(a.clone(), 9);
-        c.want(b.clone(), 3);
-        assert_eq!(
-            c.due(t0, held),
-            Some(vec![(a.clone(), 9)]),
-            "the latest; not b's"
-        );
-        c.done.insert(a.clone(), 9);
-        c.want(a.clone(), 12);
-        assert_eq!(c.due(t0 + COMMIT_EVERY / 2, held), None, "once a second");
-        assert_eq!(c.due(t0 + COMMIT_EVERY, held), Some(vec![(a, 12)]));
-    }
-
-    /// A channel lost soon after a rejoin is not forgotten: its rejoin waits out the interval,
-    /// then happens; a request of a worker whose assignment is over causes none.
-    #[test]
-    fn a_rejoin_asked_for_too_soon_waits_and_a_stale_one_is_dropped() {
-        use super::{Part, Rejoins, REJOIN_EVERY};
-        use std::time::{Duration, Instant};
-        let t0 = Instant::now();
-        let part: Part = ("t".into(), 3);
-        let current = |p: &Part, id: u64| p.1 == 3 && id == 2;
-        let mut r = Rejoins::default();
-        assert!(!r.due(t0, current), "nothing asked");
-        r.want(part.clone(), 2);
-        assert!(r.due(t0, current));
-        r.done(t0);
-        // The new assignment's worker loses its channel a second later.
-        r.want(part.clone(), 2);
-        let soon = t0 + Duration::from_secs(1);
-        assert!(!r.due(soon, current), "waits for the interval");
-        assert!(!r.due(soon + Duration::from_secs(1), current));
-        assert!(r.due(t0 + REJOIN_EVERY, current), "then rejoins");
-        r.done(t0 + REJOIN_EVERY);
-        // A worker of an earlier assignment (id 1) asks late: no rejoin, and it is dropped.
-        r.want(part, 1);
-        let later = t0 + 3 * REJOIN_EVERY;
-        assert!(!r.due(later, current));
-        assert!(!r.due(later, |_, _| true), "dropped, not kept");
-    }
-
-    #[test]
-    fn the_partition_of_an_offset_reset_warning() {
-        let line = "[thrd:main]: events.v2 [13]: offset reset (at offset 20 (leader epoch -1), \
-                    broker 1) to cached BEGINNING offset offset 2834 (leader epoch -1): fetch \
-                    failed due to requested offset not available on the broker: Broker: Offset \
-                    out of range";
-        assert_eq!(reset_partition(line), Some(("events.v2".to_owned(), 13)));
-        assert_eq!(
-            reset_partition("events [0]: offset reset (at offset 3)"),
-            Some(("events".to_owned(), 0))
-        );
-        assert_eq!(
-            reset_partition("[thrd:main]: events [x]: offset reset"),
-            None
-        );
-        assert_eq!(reset_partition("something else entirely"), None);
-    }
-}
+mod tests;

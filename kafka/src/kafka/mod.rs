@@ -5,6 +5,7 @@
 
 pub mod consumer;
 pub mod fetch_queue;
+pub mod poll;
 pub mod properties;
 pub mod router;
 pub mod subscription;

@@ -36,7 +36,7 @@ use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::kafka::consumer::{self, ConsumerSetup, Control, Lags, Resets, ThreadCmd};
+use crate::kafka::consumer::{ConsumerSetup, Control, Lags, Resets, ThreadCmd};
 use crate::ops::metrics::{Health, PartitionMetrics, SinkMetrics};
 use crate::rows::batch::Budget;
 use crate::sink::dead_letter::DeadLetters;
@@ -147,7 +147,7 @@ pub async fn run_with(
     };
     let thread = std::thread::Builder::new()
         .name("kafka-poll".into())
-        .spawn(move || consumer::run(setup, &command_rx))
+        .spawn(move || crate::kafka::poll::run(setup, &command_rx))
         .context("cannot start the consumer thread")?;
 
     let consumed_at = Arc::new(AtomicU64::new(0));

@@ -1,0 +1,302 @@
+/// The row limit of the tests that do not test it.
+const ROW: usize = 1 << 20;
+
+use super::*;
+use prost::Message as _;
+
+const PROTO: &str = r#"
+syntax = "proto3";
+package shop;
+message Order {
+  int64 id = 1;
+  uint64 big = 2;
+  float ratio = 3;
+  double price = 4;
+  bool paid = 5;
+  string note = 6;
+  bytes blob = 7;
+  Tier tier = 8;
+  Customer customer = 9;
+  repeated int32 qty = 10;
+  map<string, int64> counts = 11;
+  optional string maybe = 12;
+  sint32 delta = 13;
+  message Line { string sku = 1; }
+  repeated Line lines = 14;
+}
+enum Tier { GOLD = 0; SILVER = 1; }
+message Customer { string name = 1; }
+message WithOneof { int32 id = 3; oneof pick { string a = 1; int32 b = 2; } optional int32 o = 4; oneof other { bool c = 5; } }
+message WithTime {
+  google.protobuf.Timestamp at = 1;
+  google.protobuf.Int32Value wrapped = 2;
+  google.protobuf.Duration took = 3;
+  map<int32, string> by_id = 4;
+  google.protobuf.Struct doc = 5;
+}
+import "google/protobuf/timestamp.proto";
+import "google/protobuf/wrappers.proto";
+import "google/protobuf/duration.proto";
+import "google/protobuf/struct.proto";
+"#;
+
+/// `message` (by its full name) built from JSON with prost-reflect, in the wire body.
+fn body(schema: &ProtoSchema, indexes: &[u8], name: &str, json: &str) -> Vec<u8> {
+    let d = find(schema, name);
+    let mut de = serde_json::Deserializer::from_str(json);
+    let m = DynamicMessage::deserialize(d, &mut de).expect("JSON message");
+    let mut out = indexes.to_vec();
+    out.extend(m.encode_to_vec());
+    out
+}
+
+fn find(schema: &ProtoSchema, name: &str) -> MessageDescriptor {
+    schema.messages[0]
+        .parent_pool()
+        .get_message_by_name(name)
+        .expect(name)
+}
+
+#[test]
+fn message_indexes_are_zigzag_varints_and_a_zero_means_the_first_message() {
+    let cases: &[(&[u8], &[i64], &[u8])] = &[
+        (b"\x00rest", &[0], b"rest"),
+        (b"\x02\x02rest", &[1], b"rest"),
+        (b"\x04\x00\x02", &[0, 1], b""),
+        (b"\x02\xac\x02", &[150], b""),
+    ];
+    for (body, want, rest) in cases {
+        let (got, r) = message_indexes(body).unwrap();
+        assert_eq!((&got[..], r), (*want, *rest), "{body:?}");
+    }
+    for (body, why) in [
+        (&b""[..], "cut short"),
+        (b"\x04\x00", "cut short"),
+        (b"\x01", "count is -1"),
+        (b"\xfe\x01", "count is 127"),
+    ] {
+        let err = message_indexes(body).unwrap_err();
+        assert!(err.contains(why), "{body:?}: {err}");
+    }
+}
+
+#[test]
+fn every_type_becomes_the_connectors_json() {
+    let schema = ProtoSchema::parse(PROTO).unwrap();
+    let json = r#"{"id": "-9007199254740993", "big": "18446744073709551615",
+            "ratio": 0.1, "price": 2.5, "paid": true, "note": "ünï \"q\"",
+            "blob": "/wAB", "tier": "SILVER", "customer": {"name": "c"},
+            "qty": [1, -2], "counts": {"b": "2", "a": "1"}, "delta": -3,
+            "lines": [{"sku": "x"}]}"#;
+    let got = schema
+        .to_json(&body(&schema, b"\x00", "shop.Order", json), ROW)
+        .unwrap();
+    assert_eq!(
+        got,
+        r#"{"id":-9007199254740993,"big":18446744073709551615,"ratio":0.1,"price":2.5,"paid":true,"note":"ünï \"q\"","blob":"/wAB","tier":"SILVER","customer":{"name":"c"},"qty":[1,-2],"counts":{"a":1,"b":2},"maybe":null,"delta":-3,"lines":[{"sku":"x"}]}"#
+    );
+    // Unset fields: proto3 defaults, an absent message and an unset `optional` as null.
+    let got = schema
+        .to_json(
+            &body(&schema, b"\x00", "shop.Order", r#"{"maybe": ""}"#),
+            ROW,
+        )
+        .unwrap();
+    assert_eq!(
+        got,
+        r#"{"id":0,"big":0,"ratio":0.0,"price":0.0,"paid":false,"note":"","blob":"","tier":"GOLD","customer":null,"qty":[],"counts":{},"maybe":"","delta":0,"lines":[]}"#
+    );
+    // The message indexes pick the message: [1] is Customer, [0, 0] Order.Line.
+    let customer = body(&schema, b"\x02\x02", "shop.Customer", r#"{"name": "n"}"#);
+    assert_eq!(schema.to_json(&customer, ROW).unwrap(), r#"{"name":"n"}"#);
+    let line = body(
+        &schema,
+        b"\x04\x00\x00",
+        "shop.Order.Line",
+        r#"{"sku": "s"}"#,
+    );
+    assert_eq!(schema.to_json(&line, ROW).unwrap(), r#"{"sku":"s"}"#);
+}
+
+/// A `Node` nested `levels` deep (each level a length-delimited field 1), after the
+/// message indexes `[0]`.
+fn nested(levels: usize) -> Vec<u8> {
+    let mut lens = vec![0usize];
+    for _ in 0..levels {
+        let inner = *lens.last().unwrap();
+        lens.push(1 + prost::encoding::encoded_len_varint(inner as u64) + inner);
+    }
+    let mut body = vec![0u8];
+    for len in lens[..levels].iter().rev() {
+        body.push(0x0a);
+        prost::encoding::encode_varint(*len as u64, &mut body);
+    }
+    body
+}
+
+/// Two bytes of payload per empty sub-message, each written with its 30 fields' defaults
+/// (~450 bytes): 50,000 of them would be a 22 MB row. It is refused when the row passes
+/// the limit, having built no more than the limit and one value.
+#[test]
+fn empty_sub_messages_that_ask_for_a_huge_row_are_refused_at_the_row_limit() {
+    let fields: String = (1..=30)
+        .map(|i| format!("int32 field_{i} = {i}; "))
+        .collect();
+    let schema = ProtoSchema::parse(&format!(
+        "syntax = \"proto3\"; message Outer {{ repeated Inner items = 1; }} \
+             message Inner {{ {fields} }}"
+    ))
+    .unwrap();
+    let body = |n: usize| {
+        let mut body = vec![0u8];
+        for _ in 0..n {
+            body.extend([0x0a, 0x00]);
+        }
+        body
+    };
+    let small = schema.to_json(&body(10), ROW).unwrap();
+    assert_eq!(small.matches("\"field_30\":0").count(), 10);
+    if let Ok(n) = std::env::var("PROTO_AMPLIFICATION_ITEMS") {
+        // Measurement: `PROTO_AMPLIFICATION_ITEMS=500000 cargo test … -- --nocapture`.
+        let body = body(n.parse().unwrap());
+        for limit in [ROW, usize::MAX] {
+            let t = std::time::Instant::now();
+            let r = schema.to_json(&body, limit);
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let peak = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .unwrap_or("");
+            eprintln!(
+                "body {} B, limit {limit}: {:?} in {:?}; process {peak}",
+                body.len(),
+                r.map(|t| t.len()),
+                t.elapsed()
+            );
+        }
+    }
+    let err = schema.to_json(&body(50_000), ROW).unwrap_err();
+    assert!(err.contains("grows past 1048576 bytes"), "{err}");
+}
+
+/// The decoder stops at prost's recursion limit (100 messages), as deep as the writer goes
+/// ([`MAX_DEPTH`]): a deeper payload is a dead letter, never a stack overflow, and one at
+/// the limit decodes on half of a tokio worker's stack in this (debug) build.
+#[test]
+fn a_message_nested_past_the_limit_is_a_dead_letter_not_a_stack_overflow() {
+    let on_stack = |bytes, levels| {
+        std::thread::Builder::new()
+            .stack_size(bytes)
+            .spawn(move || {
+                let schema =
+                    ProtoSchema::parse("syntax = \"proto3\"; message Node { Node next = 1; }")
+                        .unwrap();
+                schema.to_json(&nested(levels), ROW)
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    let at_limit = on_stack(1 << 20, 99).unwrap();
+    assert_eq!(at_limit.matches("{\"next\":").count(), 100, "{at_limit}");
+    for levels in [101, 200_000] {
+        let err = on_stack(2 << 20, levels).unwrap_err();
+        assert!(err.contains("does not decode as Node"), "{err}");
+    }
+}
+
+/// Connector v4's shapes (`kafka/docs/connector-compatibility.md` §6): a oneof as
+/// `<name>_<index>`, a Timestamp as its ISO text, wrappers and Durations as plain
+/// messages, maps with other keys as `[key, value]` pairs, NaN and infinities as strings,
+/// an unset proto2 `optional` as null.
+#[test]
+fn the_connectors_v4_shapes() {
+    let schema = ProtoSchema::parse(PROTO).unwrap();
+    let json = |name: &str, index: &[u8], value: &str| {
+        schema
+            .to_json(&body(&schema, index, name, value), ROW)
+            .unwrap()
+    };
+    assert_eq!(
+        json("shop.WithOneof", b"\x02\x04", r#"{"id": 1, "b": 7}"#),
+        r#"{"pick_0":{"a":null,"b":7},"id":1,"o":null,"other_1":null}"#
+    );
+    assert_eq!(
+        json(
+            "shop.WithOneof",
+            b"\x02\x04",
+            r#"{"a": "x", "o": 2, "c": false}"#
+        ),
+        r#"{"pick_0":{"a":"x","b":null},"id":0,"o":2,"other_1":{"c":false}}"#
+    );
+    assert_eq!(
+        json(
+            "shop.WithTime",
+            b"\x02\x06",
+            r#"{"at": "2024-01-15T10:00:00.123456Z", "wrapped": 5, "took": "90.000000500s",
+                    "by_id": {"2": "two", "-1": "minus one"}}"#
+        ),
+        concat!(
+            r#"{"at":"2024-01-15T10:00:00.123Z","wrapped":{"value":5},"#,
+            r#""took":{"seconds":90,"nanos":500},"by_id":[[-1,"minus one"],[2,"two"]],"doc":null}"#
+        )
+    );
+    assert_eq!(
+        json(
+            "shop.WithTime",
+            b"\x02\x06",
+            r#"{"at": "1969-12-31T23:59:59.999Z"}"#
+        ),
+        r#"{"at":"1969-12-31T23:59:59.999Z","wrapped":null,"took":null,"by_id":[],"doc":null}"#
+    );
+    let nan = json(
+        "shop.Order",
+        b"\x00",
+        r#"{"price": "NaN", "ratio": "-Infinity"}"#,
+    );
+    assert!(nan.contains(r#""ratio":"-Inf","price":"NaN""#), "{nan}");
+    let proto2 = ProtoSchema::parse(
+        "syntax = \"proto2\"; message P { optional int32 x = 1; required int32 y = 2; }",
+    )
+    .unwrap();
+    let mut de = serde_json::Deserializer::from_str(r#"{"y": 5}"#);
+    let m = DynamicMessage::deserialize(proto2.messages[0].clone(), &mut de).unwrap();
+    let mut body = vec![0u8];
+    body.extend(m.encode_to_vec());
+    assert_eq!(proto2.to_json(&body, ROW).unwrap(), r#"{"x":null,"y":5}"#);
+}
+
+#[test]
+fn what_cannot_be_read_exactly_is_refused_with_the_reason() {
+    let schema = ProtoSchema::parse(PROTO).unwrap();
+    let structured = body(
+        &schema,
+        b"\x02\x06",
+        "shop.WithTime",
+        r#"{"doc": {"k": 1}}"#,
+    );
+    let mut enum_9 = b"\x00".to_vec();
+    enum_9.extend([8 << 3, 9]);
+    let cases: &[(&[u8], &str)] = &[
+        (b"\x02\x08", "indexes [4] name no message"),
+        (b"\x04\x02\x00", "indexes [1, 0] name no message"),
+        (b"\x00\xff\xff", "does not decode as shop.Order"),
+        (&structured, "google.protobuf.Struct is not read"),
+        (&enum_9, "9 is not a value of enum shop.Tier"),
+    ];
+    for (body, why) in cases {
+        let err = schema.to_json(body, ROW).unwrap_err();
+        assert!(err.contains(why), "{body:?}: {err}");
+    }
+    for (text, why) in [
+        ("syntax = \"proto3\"; message {", "does not parse"),
+        (
+            "syntax = \"proto3\"; import \"other.proto\";",
+            "does not compile",
+        ),
+        ("syntax = \"proto3\";", "defines no message"),
+    ] {
+        let err = ProtoSchema::parse(text).unwrap_err();
+        assert!(err.contains(why), "{text}: {err}");
+    }
+}

@@ -1,0 +1,216 @@
+/// Issue 56: credentials never go over http to another machine (a connector file can
+/// name the registry and inherit the Kafka SASL password); loopback and https are fine.
+#[test]
+fn credentials_are_refused_over_cleartext_to_another_machine() {
+    let auth = || Some(BasicAuth::new("u", "secret"));
+    let e = Registry::new("http://registry.internal:8081", auth())
+        .err()
+        .unwrap();
+    assert!(e.contains("clear text") && !e.contains("secret"), "{e}");
+    assert!(Registry::new("https://a:8081,http://b:8081", auth()).is_err());
+    assert!(Registry::new("http://registry.internal:8081", None).is_ok());
+    for fine in [
+        "https://registry.internal",
+        "http://127.0.0.1:8081",
+        "http://localhost:1",
+        "http://[::1]:8081",
+    ] {
+        assert!(Registry::new(fine, auth()).is_ok(), "{fine}");
+    }
+}
+
+/// Issue 56: a registry that redirects (to another host, or from https to http) is not
+/// followed: the credentials never reach the other host, and the answer says why and
+/// what to give instead. (reqwest follows up to 10 redirects by default.)
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_names_the_fix() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_url = format!("http://{}", elsewhere.local_addr().unwrap());
+    let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&reached);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = elsewhere.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = s
+                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let registry = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", registry.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = registry.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let answer = format!(
+                "HTTP/1.1 302 Found\r\nlocation: {elsewhere_url}/schemas/ids/1\r\n\
+                     content-length: 0\r\n\r\n"
+            );
+            let _ = s.write_all(answer.as_bytes()).await;
+        }
+    });
+    let r = Registry::new(&url, Some(BasicAuth::new("u", "secret"))).unwrap();
+    let failure = tokio::time::timeout(Duration::from_secs(10), r.schema(1))
+        .await
+        .expect("answered at once, not retried")
+        .unwrap_err();
+    let Failure::Refused(why) = failure else {
+        panic!("{failure:?}")
+    };
+    assert!(why.contains("does not follow redirects"), "{why}");
+    assert!(!why.contains("secret"), "{why}");
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+use super::*;
+
+#[test]
+fn answers_parse_by_their_schema_type() {
+    let avro = br#"{"schema":"{\"type\":\"record\",\"name\":\"R\",\"fields\":[]}"}"#;
+    assert_eq!(parse_answer(avro).unwrap().type_name(), "AVRO");
+    let json = br#"{"schema":"{\"type\":\"object\"}","schemaType":"JSON"}"#;
+    assert_eq!(parse_answer(json).unwrap().type_name(), "JSON");
+    let cases: &[(&[u8], &str)] = &[
+        (br#"{"schema":"\"nope\""}"#, "not an Avro schema"),
+        (
+            br#"{"schema":"x","schemaType":"XML"}"#,
+            "\"XML\" is unknown",
+        ),
+        (
+            br#"{"schema":"\"string\"","references":[{"name":"a","subject":"s","version":1}]}"#,
+            "references other schemas",
+        ),
+    ];
+    for (body, why) in cases {
+        match parse_answer(body) {
+            Err(BadAnswer::Schema(err)) => assert!(err.contains(why), "{err}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // A page that is not the registry's answer is nobody's message's fault.
+    match parse_answer(b"<html>") {
+        Err(BadAnswer::NotAnAnswer(err)) => assert!(err.contains("not {\"schema\""), "{err}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Only "schema not found" blames the message; refused credentials stop the sink; the
+/// rest is retried.
+#[test]
+fn only_an_unknown_id_is_the_messages_fault() {
+    let not_found = br#"{"error_code":40403,"message":"Schema 99 not found"}"#;
+    assert_eq!(classify(404, not_found), Class::NotFound);
+    for (status, body) in [
+        (
+            404,
+            &br#"{"error_code":404,"message":"HTTP 404 Not Found"}"#[..],
+        ),
+        (404, b"<html>nginx</html>"),
+        (503, b""),
+        (500, br#"{"error_code":50001}"#),
+        (502, b""),
+        (429, b""),
+        (408, b""),
+        (400, b""),
+    ] {
+        assert!(
+            matches!(classify(status, body), Class::Passing(_)),
+            "{status}"
+        );
+    }
+    assert_eq!(classify(401, b""), Class::Refused);
+    assert_eq!(classify(403, b""), Class::Refused);
+}
+
+#[test]
+fn the_backoff_doubles_from_100_ms_to_10_s() {
+    let mut waits = vec![FIRST_BACKOFF];
+    while waits.len() < 10 {
+        waits.push(next_backoff(*waits.last().unwrap()));
+    }
+    let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+    assert_eq!(
+        ms,
+        [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000]
+    );
+}
+
+#[test]
+fn urls_are_http_and_hold_no_credentials_and_the_secret_is_never_printed() {
+    assert!(Registry::new("http://127.0.0.1:8081/", None).is_ok());
+    let err = Registry::new("ftp://x", None).unwrap_err();
+    assert!(err.contains("not an http"), "{err}");
+    let err = Registry::new("https://u:p@registry", None).unwrap_err();
+    assert!(err.contains("holds credentials"), "{err}");
+    assert!(!err.contains("u:p"), "{err}");
+    // A scheme in capitals is a scheme; credentials behind it are refused unprinted, and so
+    // are they behind a scheme that is no http.
+    for url in [
+        "HTTPS://user:s3cret@host",
+        "htps://user:s3cret@host:8081",
+        "https://sr:8081,HTTP://user:s3cret@host",
+        "user:s3cret@host",
+    ] {
+        let err = Registry::new(url, None).unwrap_err();
+        assert!(!err.contains("s3cret"), "{url}: {err}");
+        assert!(err.contains("***@host"), "{url}: {err}");
+    }
+    let r = Registry::new("HTTPS://Registry:8081/", None).unwrap();
+    assert_eq!(r.urls(), ["https://Registry:8081"]);
+    let auth = BasicAuth::parse("user:s3cret\n").unwrap();
+    assert_eq!(
+        (auth.user.as_str(), auth.password.as_str()),
+        ("user", "s3cret")
+    );
+    assert!(!format!("{auth:?}").contains("s3cret"));
+    let err = BasicAuth::parse("s3cret").unwrap_err();
+    assert!(!err.contains("s3cret"), "{err}");
+}
+
+/// `schema.registry.url`'s comma-separated list, as Confluent's clients take it.
+#[test]
+fn a_comma_separated_list_is_several_registries() {
+    let r = Registry::new(" http://sr1:8081/ , https://sr2:8081,", None).unwrap();
+    assert_eq!(r.urls(), ["http://sr1:8081", "https://sr2:8081"]);
+    let err = Registry::new("http://sr1:8081,sr2:8081", None).unwrap_err();
+    assert!(err.contains("\"sr2:8081\" is not an http"), "{err}");
+    assert!(Registry::new(" , ", None).unwrap_err().contains("no URL"));
+}
+
+/// Everything up to the last `@` is hidden: a password may hold `/`, `?` or `#`, which
+/// would end the authority early (such a URL is refused anyway; the message must not show
+/// it). A registry URL with an `@` in its path loses a little more than it must.
+#[test]
+fn redacting_hides_everything_up_to_the_last_at() {
+    for (url, shown) in [
+        ("https://u:p@h:1/x", "https://***@h:1/x"),
+        ("https://h:1/p?q=a", "https://h:1/p?q=a"),
+        ("u:p@h", "***@h"),
+        ("http://a:b@c@h", "http://***@h"),
+        ("https://user:pa#s3cret@sr:8081", "https://***@sr:8081"),
+        ("https://user:pa/s3cret@sr:8081", "https://***@sr:8081"),
+        ("https://u:p@h:1/x@y", "https://***@y"),
+    ] {
+        assert_eq!(redact_url(url), shown);
+    }
+    for url in [
+        "https://user:pa#s3cret@sr:8081",
+        "https://user:pa/s3cret@sr:8081",
+    ] {
+        let err = Registry::new(url, None).unwrap_err();
+        assert!(err.contains("holds credentials"), "{url}: {err}");
+        assert!(!err.contains("s3cret"), "{url}: {err}");
+    }
+}
+
+/// An id no registry gives (its ids are Java ints) is the message's fault at once: the
+/// registry's plain 404 for it would otherwise be retried for good.
+#[tokio::test]
+async fn an_id_over_the_largest_int_is_a_dead_letter_without_asking() {
+    // Nothing listens there: a request would be a passing failure, retried.
+    let r = Registry::new("http://127.0.0.1:9", None).unwrap();
+    match r.schema(u32::MAX).await {
+        Err(Failure::Dead(why)) => assert!(why.contains("wire format"), "{why}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}

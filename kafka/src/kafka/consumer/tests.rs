@@ -1,0 +1,19 @@
+use super::reset_partition;
+
+#[test]
+fn the_partition_of_an_offset_reset_warning() {
+    let line = "[thrd:main]: events.v2 [13]: offset reset (at offset 20 (leader epoch -1), \
+                    broker 1) to cached BEGINNING offset offset 2834 (leader epoch -1): fetch \
+                    failed due to requested offset not available on the broker: Broker: Offset \
+                    out of range";
+    assert_eq!(reset_partition(line), Some(("events.v2".to_owned(), 13)));
+    assert_eq!(
+        reset_partition("events [0]: offset reset (at offset 3)"),
+        Some(("events".to_owned(), 0))
+    );
+    assert_eq!(
+        reset_partition("[thrd:main]: events [x]: offset reset"),
+        None
+    );
+    assert_eq!(reset_partition("something else entirely"), None);
+}

@@ -1,0 +1,193 @@
+use super::*;
+use crate::rows::batch::tests::{push, record, META};
+
+#[test]
+fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut slot = Slot {
+        topic: Arc::from("t"),
+        partition: 0,
+        id: 0,
+        awaiting: false,
+        tx,
+        open: None,
+        held: Arc::default(),
+        paused: false,
+        last: 0,
+    };
+    assert_eq!(next_batch_bytes(slot.last, 100), MIN_BATCH_BYTES);
+    assert_eq!(
+        next_batch_bytes(slot.last, 1 << 20),
+        1 << 20,
+        "a large row fits"
+    );
+    let budget = Arc::new(Budget::new(64 << 20));
+    let pool = Arc::new(Pool::default());
+    // Bursts of about 36 KB (1.2 KB rows with their metadata): batches of 64 KB (half
+    // again, rounded up to a size).
+    let value = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1000));
+    for burst in 0..3 {
+        let bytes = next_batch_bytes(slot.last, value.len());
+        let mut b = Batch::new(bytes, SIDE_BYTES, &pool, &budget, &slot.held);
+        for i in 0..30 {
+            push(
+                &mut b,
+                &record(burst * 100 + i, Some(value.as_bytes()), &[]),
+            );
+        }
+        slot.open = Some(b);
+        slot.hand_over();
+        let b = rx.try_recv().unwrap();
+        if burst > 0 {
+            assert_eq!(b.rows.capacity(), 64 << 10, "burst {burst}");
+        }
+        let buffer = b.rows.as_ptr();
+        let keep = vec![true; b.len()];
+        let mut b = b;
+        for i in 0..b.len() {
+            assert!(b.finish(i, 1 << 20));
+        }
+        let rows = b.into_rows(&keep);
+        if burst > 0 {
+            assert_eq!(rows.ndjson.as_ptr(), buffer, "lent as it is, no copy");
+        }
+        assert_eq!(rows.offsets.len(), 30);
+    }
+    assert!(slot.last > 30_000 && slot.last < 43_000, "{}", slot.last);
+    // A batch less than a quarter full: its rows move to a buffer of their size.
+    let mut b = Batch::new(BATCH_BYTES, SIDE_BYTES, &pool, &budget, &slot.held);
+    for i in 0..10 {
+        push(&mut b, &record(1_000 + i, Some(value.as_bytes()), &[]));
+    }
+    let keep = vec![true; b.len()];
+    for i in 0..b.len() {
+        assert!(b.finish(i, 1 << 20));
+    }
+    let rows = b.into_rows(&keep);
+    assert!(rows.ndjson.len() > 10_000 && rows.ndjson.len() < 16 << 10);
+    let lines: Vec<serde_json::Value> = std::str::from_utf8(&rows.ndjson)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 10);
+    assert_eq!(lines[9]["RECORD_METADATA"]["offset"], 1_009);
+    drop(rows);
+    assert_eq!(budget.used(), 0);
+}
+
+impl Router {
+    fn slot_mut(&mut self, topic: &str, partition: i32) -> &mut Slot {
+        let at = self.slots.find(topic, partition).expect("assigned");
+        &mut self.slots.all[at]
+    }
+}
+
+/// Partitions come and go in any order; each is found in its own slot after every change,
+/// and a revoked one is not found.
+#[test]
+fn every_assigned_partition_finds_its_own_slot_whatever_came_and_went() {
+    let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:9")
+        .set("group.id", "g")
+        .create()
+        .unwrap();
+    let mut assigned: Vec<Part> = Vec::new();
+    let mut inboxes = Vec::new();
+    // A fixed sequence of adds and removes over two topics (a small LCG, seeded).
+    let mut x: u64 = 0x5eed;
+    for _ in 0..400 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let topic = if (x >> 63) == 0 { "a" } else { "b" };
+        let part: Part = (topic.to_owned(), ((x >> 40) % 16) as i32);
+        if (x >> 62) & 1 == 0 || assigned.is_empty() {
+            inboxes.push(r.add(&part));
+            if !assigned.contains(&part) {
+                assigned.push(part);
+            }
+        } else {
+            let gone = assigned.swap_remove((x >> 20) as usize % assigned.len());
+            r.remove(&consumer, &gone);
+            assert_eq!(r.slots.find(&gone.0, gone.1), None, "{gone:?} revoked");
+        }
+        assert_eq!(r.assigned, assigned.len());
+        assert_eq!(r.slots.all.len(), assigned.len());
+        for (topic, partition) in &assigned {
+            let slot = r.slot_mut(topic, *partition);
+            assert_eq!((&*slot.topic, slot.partition), (topic.as_str(), *partition));
+            let id = slot.id;
+            let part = (topic.clone(), *partition);
+            assert!(r.holds(&part, id) && !r.holds(&part, id + 1_000_000));
+        }
+    }
+}
+
+#[test]
+fn a_partition_may_hold_its_share_of_the_budget_and_at_least_two_batches() {
+    let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
+    let parts: Vec<Part> = (0..8).map(|p| ("t".to_owned(), p)).collect();
+    let inboxes: Vec<_> = parts.iter().map(|p| r.add(p)).collect();
+    assert_eq!(r.share(), 8 << 20);
+    // Not connected: pausing and resuming only change librdkafka's local state.
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:9")
+        .set("group.id", "g")
+        .create()
+        .unwrap();
+    r.slot_mut("t", 0).paused = true;
+    r.paused = 1;
+    for p in &parts[..4] {
+        r.remove(&consumer, p);
+    }
+    assert_eq!((r.assigned, r.share(), r.paused()), (4, 16 << 20, 0));
+    let mut small = Router::new(Arc::new(Budget::new(1 << 20)), META, true);
+    let _inboxes: Vec<_> = parts.iter().map(|p| small.add(p)).collect();
+    assert_eq!(small.share(), 2 * BATCH_BYTES);
+    drop(inboxes);
+}
+
+/// A part-full batch waits out its hold for more messages; an old one, a paused
+/// partition's, and any without a hold go at the burst's end.
+#[test]
+fn a_part_full_batch_waits_its_hold_then_goes() {
+    assert_eq!(hold_for(Duration::from_secs(1)), Duration::from_millis(50));
+    assert_eq!(
+        hold_for(Duration::from_millis(100)),
+        Duration::from_millis(5)
+    );
+    assert_eq!(hold_for(Duration::from_secs(60)), MAX_HOLD);
+    let hold = Duration::from_millis(50);
+    let part: Part = ("t".to_owned(), 0);
+    for (held, paused, goes) in [
+        (Duration::ZERO, false, false),
+        (hold, false, true),
+        (Duration::ZERO, true, true),
+    ] {
+        let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true).with_hold(hold);
+        let mut inbox = r.add(&part);
+        let charged = Arc::clone(&r.slot_mut("t", 0).held);
+        let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &charged);
+        push(&mut b, &record(7, Some(b"{}"), &[]));
+        let Some(opened) = Instant::now().checked_sub(held) else {
+            return; // a clock younger than the hold: nothing to learn
+        };
+        b.opened = opened;
+        let slot = r.slot_mut("t", 0);
+        slot.open = Some(b);
+        slot.paused = paused;
+        r.flush();
+        assert_eq!(inbox.batches.try_recv().is_ok(), goes, "{held:?} {paused}");
+    }
+    let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
+    let mut inbox = r.add(&part);
+    let charged = Arc::clone(&r.slot_mut("t", 0).held);
+    let mut b = Batch::new(MIN_BATCH_BYTES, SIDE_BYTES, &r.pool, &r.budget, &charged);
+    push(&mut b, &record(7, Some(b"{}"), &[]));
+    r.slot_mut("t", 0).open = Some(b);
+    r.flush();
+    assert!(
+        inbox.batches.try_recv().is_ok(),
+        "no hold: at the burst's end"
+    );
+}

@@ -1,0 +1,148 @@
+/// Issue 56: a client that opens the metrics port and never finishes its request is cut
+/// off after the header timeout (before, hyper held it for ever: without a timer its
+/// header timeout is off), and the port answers others meanwhile.
+#[tokio::test]
+async fn a_request_that_never_ends_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let handle = PrometheusBuilder::new().build_recorder().handle();
+    let (addr, task) = serve(
+        "127.0.0.1:0".parse().unwrap(),
+        handle,
+        Arc::new(Health::default()),
+    )
+    .await
+    .unwrap();
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut other = tokio::net::TcpStream::connect(addr).await.unwrap();
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let n = other.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 "), "{:?}", &answer[..n]);
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut rest))
+        .await
+        .expect("the server closes a request head that never ends")
+        .ok();
+    let waited = started.elapsed();
+    assert!(
+        waited >= HEADER_TIMEOUT - Duration::from_millis(500) && waited < Duration::from_secs(15),
+        "{waited:?}"
+    );
+    task.abort();
+}
+
+/// Issue 56: topics created by others (a regex subscription) cannot grow the series
+/// without bound: past the bounds, topics and partitions are folded into `_other`, each
+/// folded topic counted once.
+#[test]
+fn label_values_are_bounded_and_the_rest_folded() {
+    let labels = Labels::default();
+    let mut topic_values = HashSet::new();
+    let mut partition_values = HashSet::new();
+    for t in 0..1_000 {
+        let topic = format!("team-{t}");
+        topic_values.insert(labels.topic_with(&topic, 10));
+        for p in 0..8 {
+            partition_values.insert(labels.partition_with(&(topic.clone(), p), 10, 50));
+        }
+    }
+    assert_eq!(topic_values.len(), 11, "10 topics and _other");
+    assert!(topic_values.contains(FOLDED));
+    assert_eq!(
+        partition_values.len(),
+        51,
+        "50 partitions and the folded None"
+    );
+    assert_eq!(labels.seen().folded.len(), 990, "folded topics counted");
+    assert_eq!(
+        labels.topic_with("team-3", 10),
+        "team-3",
+        "a topic keeps its label"
+    );
+    assert_eq!(
+        labels.partition_with(&("team-0".into(), 3), 10, 50),
+        Some(("team-0".into(), "3".into()))
+    );
+}
+use super::*;
+
+#[test]
+fn readiness_follows_the_group_the_channels_and_the_stop() {
+    let h = Health::default();
+    h.tick();
+    assert_eq!(h.live(), Ok("ok"));
+    assert!(h.ready().unwrap_err().contains("first assignment"));
+    h.joined();
+    h.opening(true);
+    assert!(h.ready().unwrap_err().contains("opening"));
+    h.opening(false);
+    assert_eq!(h.ready(), Ok("ready"));
+    h.stopping();
+    assert!(h.ready().unwrap_err().contains("stopping"));
+    h.consumer_ended();
+    assert!(h.live().unwrap_err().contains("consumer thread"));
+}
+
+/// A partition handed to another instance leaves this one's `/metrics` (its lag and its
+/// committed offset): over the group (the README's queries), each partition counts once.
+/// Held again, it is back. Topic names with the exposition format's escapes are matched.
+#[test]
+fn a_partition_handed_over_leaves_metrics_until_held_again() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let health = Health::default();
+    let odd = "t\"o\\p\nic".to_owned();
+    let m = SinkMetrics::new(health.released());
+    metrics::with_local_recorder(&recorder, || {
+        let lag = |lag| PartitionLag { lag, high: 100 };
+        let parts: std::collections::HashMap<Part, _> = [
+            ((odd.clone(), 0), lag(40)),
+            ((odd.clone(), 1), lag(7)),
+            (("t".to_owned(), 0), lag(3)),
+        ]
+        .into();
+        m.lags(&parts);
+        PartitionMetrics::new(&(odd.clone(), 0)).committed.set(99.0);
+        m.forget(&(odd.clone(), 0));
+    });
+    let scrape = || {
+        let r = answer("/metrics", &handle, &health);
+        let body = futures_body(r);
+        body.lines()
+            .filter(|l| PARTITION_GAUGES.iter().any(|g| l.starts_with(g)))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let lines = scrape();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let zeros: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("partition=\"0\""))
+        .collect();
+    assert_eq!(zeros.len(), 1, "only t/0 of the partitions 0: {lines:?}");
+    assert!(zeros[0].contains("topic=\"t\""), "{lines:?}");
+    m.hold(&(odd.clone(), 0));
+    assert_eq!(
+        scrape().len(),
+        4,
+        "held again: its lag and committed offset are back"
+    );
+}
+
+fn futures_body(r: Response<Full<Bytes>>) -> String {
+    use http_body_util::BodyExt;
+    let body = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(r.into_body().collect())
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
