@@ -156,6 +156,7 @@ pub use http::is_loopback;
 pub use http::retry::{Jitter, RetryConfig};
 pub use offset::OffsetToken;
 pub use transport::Compression;
+pub use transport::{default_pipe_name, default_pipe_table};
 
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]

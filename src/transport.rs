@@ -23,8 +23,16 @@ pub(crate) struct PipePath {
 
 /// The default pipe of a table (docs/protocol.md "Names"): `<TABLE>-STREAMING`, the suffix
 /// appended verbatim; for a quoted (case-sensitive) table name `"My Table"` the suffix goes
-/// inside the quotes, `"My Table-STREAMING"`, as Snowflake's Openflow client sends it.
-pub(crate) fn default_pipe_name(table: &str) -> String {
+/// inside the quotes, `"My Table-STREAMING"`, as Snowflake's Openflow client sends it. This is
+/// the pipe [`StreamingIngestClient::table_pipe`](crate::StreamingIngestClient::table_pipe) writes
+/// through; [`default_pipe_table`] is its inverse.
+///
+/// ```
+/// use snowpipe_streaming::default_pipe_name;
+/// assert_eq!(default_pipe_name("ORDERS"), "ORDERS-STREAMING");
+/// assert_eq!(default_pipe_name("\"Click Log\""), "\"Click Log-STREAMING\"");
+/// ```
+pub fn default_pipe_name(table: &str) -> String {
     match table
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
@@ -32,6 +40,29 @@ pub(crate) fn default_pipe_name(table: &str) -> String {
     {
         Some(inner) => format!("\"{inner}-STREAMING\""),
         None => format!("{table}-STREAMING"),
+    }
+}
+
+/// The table whose default pipe is `pipe` ([`default_pipe_name`] undone): `ORDERS-STREAMING`
+/// → `ORDERS`, `"Click Log-STREAMING"` → `"Click Log"`; `None` for a pipe of any other name
+/// (the suffix is matched as written, upper case, as [`default_pipe_name`] writes it).
+///
+/// ```
+/// use snowpipe_streaming::default_pipe_table;
+/// assert_eq!(default_pipe_table("ORDERS-STREAMING").as_deref(), Some("ORDERS"));
+/// assert_eq!(default_pipe_table("\"Click Log-STREAMING\"").as_deref(), Some("\"Click Log\""));
+/// assert_eq!(default_pipe_table("ORDERS_PIPE"), None);
+/// ```
+pub fn default_pipe_table(pipe: &str) -> Option<String> {
+    match pipe.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+        Some(inner) => inner
+            .strip_suffix("-STREAMING")
+            .filter(|t| !t.is_empty())
+            .map(|t| format!("\"{t}\"")),
+        None => pipe
+            .strip_suffix("-STREAMING")
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
     }
 }
 

@@ -87,7 +87,7 @@ fn main() -> ExitCode {
                 args.table_named_pipes |= args
                     .pipes
                     .iter()
-                    .all(|p| snowpipe_kafka::connector::create_tables::table_of(p).is_some());
+                    .all(|p| snowpipe_streaming::default_pipe_table(p).is_some());
             }
             snowpipe_kafka::ops::malloc::keep_freed_memory(args.memory_budget.bytes());
             runtime().and_then(|rt| rt.block_on(sink(args)))

@@ -199,7 +199,11 @@ impl Qualified {
     }
 }
 
-const DEFAULT_PIPE_SUFFIX: &str = "-STREAMING";
+/// The suffix of a table's default pipe, `<TABLE>-STREAMING` (docs/protocol.md "Names"): the
+/// emulator's one home for the rule. It stands in for Snowflake and does not link the client,
+/// whose rule is `snowpipe_streaming::default_pipe_name`; the SDK's tests against the emulator
+/// hold the two to the same names.
+pub(crate) const DEFAULT_PIPE_SUFFIX: &str = "-STREAMING";
 
 impl Catalog {
     /// An empty catalog.
@@ -472,8 +476,8 @@ pub(crate) fn unquote(name: &str) -> Option<String> {
 /// "Names"): `T-STREAMING`, or `"My Table-STREAMING"` for a quoted table name.
 pub fn default_pipe_for(table: &str) -> String {
     match table.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        Some(inner) if !inner.is_empty() => format!("\"{inner}-STREAMING\""),
-        _ => format!("{table}-STREAMING"),
+        Some(inner) if !inner.is_empty() => format!("\"{inner}{DEFAULT_PIPE_SUFFIX}\""),
+        _ => format!("{table}{DEFAULT_PIPE_SUFFIX}"),
     }
 }
 

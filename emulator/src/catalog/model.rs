@@ -40,9 +40,10 @@ impl Table {
         format!("ERROR_TABLE({})", self.qualified_name())
     }
 
-    /// The name of the table's default pipe: the table name followed by `-STREAMING`.
+    /// The name of the table's default pipe: the table name followed by `-STREAMING`
+    /// ([`super::DEFAULT_PIPE_SUFFIX`]).
     pub fn default_pipe_name(&self) -> String {
-        format!("{}-STREAMING", self.name)
+        format!("{}{}", self.name, super::DEFAULT_PIPE_SUFFIX)
     }
 
     /// The column with exactly this name, if any.

@@ -333,7 +333,7 @@ impl SinkArgs {
         if let Some(pipe) = self
             .pipes
             .iter()
-            .find(|p| crate::connector::create_tables::table_of(p).is_none())
+            .find(|p| snowpipe_streaming::default_pipe_table(p).is_none())
         {
             anyhow::bail!(
                 "{flag} works on the table of a default pipe, <TABLE>-STREAMING; --pipe {pipe} \

@@ -7,7 +7,7 @@
 //! line gives an option, it wins. The Snowflake connection (URL, user, key, passphrase, role)
 //! never becomes an option: it goes to the client builder ([`Connection`], redacted in `Debug`),
 //! and the registry's `basic.auth.user.info`, parsed, to the sink's settings as they are
-//! (`SinkArgs::registry_auth`, a [`BasicAuth`] whose `Debug` shows no secret), or, with
+//! (`SinkArgs::registry_auth`, a [`BasicAuth`](crate::formats::registry::BasicAuth) whose `Debug` shows no secret), or, with
 //! `basic.auth.credentials.source=SASL_INHERIT`, the word to take the Kafka login's
 //! (`SinkArgs::registry_auth_inherit`). A `.properties` file is read as Java reads it
 //! (escapes, continued lines: `java_properties`). Every key not taken is listed once, by name, at

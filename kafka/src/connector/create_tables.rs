@@ -32,6 +32,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
+use snowpipe_streaming::default_pipe_table as table_of;
 use snowpipe_streaming::sql::SqlClient;
 
 use crate::lock;
@@ -40,21 +41,6 @@ use crate::rows::layout::LayoutKind;
 /// The comment the connector gives the columns it creates.
 const COMMENT: &str =
     "created by automatic table creation from Snowflake Kafka Connector High Performance";
-
-/// The table of a default pipe (`ORDERS-STREAMING` → `ORDERS`, `"Click Log-STREAMING"` →
-/// `"Click Log"`), or `None` for a pipe of another name.
-pub fn table_of(pipe: &str) -> Option<String> {
-    match pipe.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-        Some(inner) => inner
-            .strip_suffix("-STREAMING")
-            .filter(|t| !t.is_empty())
-            .map(|t| format!("\"{t}\"")),
-        None => pipe
-            .strip_suffix("-STREAMING")
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned),
-    }
-}
 
 /// The statement that creates `table` (as the connector names it) for rows of `layout`.
 pub fn statement(table: &str, layout: LayoutKind) -> String {

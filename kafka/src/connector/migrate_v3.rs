@@ -37,7 +37,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::ValueEnum;
 use snowpipe_streaming::sql::SqlClient;
 
-use crate::connector::naming::{ConnectorName, Naming};
+use crate::connector::naming::{fold_unquoted, ConnectorName, Naming};
 
 /// `--migrate-v3-offsets`: the connector's `snowflake.streaming.classic.offset.migration`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -87,7 +87,7 @@ pub fn statement(table: &str, classic: &str, channel: &str, pipe: &str) -> Strin
     format!(
         "SELECT SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET({}, {}, {}, {})",
         lit(&quoted(table)),
-        lit(&classic.to_uppercase()),
+        lit(&fold_unquoted(classic)),
         lit(channel),
         lit(pipe)
     )
@@ -99,7 +99,7 @@ fn quoted(table: &str) -> String {
     if table.len() >= 2 && table.starts_with('"') && table.ends_with('"') {
         table.to_owned()
     } else {
-        format!("\"{}\"", table.to_uppercase())
+        format!("\"{}\"", fold_unquoted(table))
     }
 }
 
@@ -164,7 +164,7 @@ impl Migrator {
         partition: i32,
         channel: &str,
     ) -> Result<Option<i64>> {
-        let Some(table) = crate::connector::create_tables::table_of(pipe) else {
+        let Some(table) = snowpipe_streaming::default_pipe_table(pipe) else {
             bail!("--migrate-v3-offsets: pipe {pipe} is not a default pipe <TABLE>-STREAMING");
         };
         let classic = classic_channel(self.connector.as_ref(), self.include_name, topic, partition);

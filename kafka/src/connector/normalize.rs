@@ -30,7 +30,7 @@ pub fn identifier(key: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(key)
     };
-    let upper = plain.to_uppercase();
+    let upper = crate::connector::naming::fold_unquoted(&plain);
     if upper == key {
         Cow::Borrowed(key)
     } else {

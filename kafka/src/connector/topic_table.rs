@@ -29,14 +29,7 @@
 
 use anyhow::{bail, Context, Result};
 use regex::Regex;
-
-/// A table's default pipe (docs/protocol.md "Names"): `T-STREAMING`, or `"My T-STREAMING"`.
-pub fn default_pipe(table: &str) -> String {
-    match table.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        Some(inner) => format!("\"{inner}-STREAMING\""),
-        None => format!("{table}-STREAMING"),
-    }
-}
+use snowpipe_streaming::default_pipe_name as default_pipe;
 
 /// `regex` matched against a whole topic name (`^(?:regex)$`; a leading `^` or trailing `$`
 /// given by the user is kept out of the group, so both forms mean the same).
@@ -256,7 +249,7 @@ impl TopicTableMap {
         Ok(Some(if entry.quoted {
             format!("\"{name}\"")
         } else {
-            name.to_uppercase()
+            crate::connector::naming::fold_unquoted(&name)
         }))
     }
 }

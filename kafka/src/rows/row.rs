@@ -31,7 +31,7 @@ pub struct Candidate {
 /// Writes the candidate row of a message whose value is `value` into `rows`, followed by
 /// `\n`, and says where it is; or `None` (nothing written) when the value cannot be a row
 /// whatever its JSON: a tombstone, or a first non-blank byte that is not `{`. The candidate is
-/// the value as written, or with `metadata` (a `RECORD_METADATA` object, [`metadata_of`])
+/// the value as written, or with `metadata` (a `RECORD_METADATA` object, [`metadata_of`](crate::rows::record::metadata_of))
 /// `{"RECORD_METADATA":{…},` and the value after its `{`. It is a row once [`finish_row`]
 /// accepts it.
 pub fn write_candidate(

@@ -268,7 +268,7 @@ impl Decoder {
     /// The rows of `batch`'s messages (of `topic`'s `partition`) after offset `last` (moved to
     /// the last one read), in `options`' layout, with `RECORD_METADATA` when `options` say, and
     /// the messages that are not rows with their reasons. A decoded value is written as a JSON
-    /// value of `--value-format json` would be ([`crate::rows::layout::write_row`]): a tombstone —
+    /// value of `--value-format json` would be ([`crate::rows::row::write_row`]): a tombstone —
     /// no value, or a value that decodes to `null` (the converters' null: the connector's
     /// `SnowflakeSinkRecord.from` takes `record.value() == null` as a tombstone in either
     /// layout) — is a row of metadata, skipped or a dead letter as `--on-null-value` says.

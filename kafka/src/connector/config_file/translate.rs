@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 
-use crate::connector::topic_table::{default_pipe, TopicTableMap};
+use snowpipe_streaming::default_pipe_name as default_pipe;
+
+use crate::connector::topic_table::TopicTableMap;
 use crate::formats::registry::BasicAuth;
 
 /// The Snowflake connection a connector configuration names. `Debug` shows no key material.
