@@ -256,3 +256,30 @@ pub(crate) trait IngestApi: Send + Sync + fmt::Debug + 'static {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_the_default_pipes() {
+        let cases = [
+            ("ORDERS-STREAMING", Some("ORDERS")),
+            ("\"Click Log-STREAMING\"", Some("\"Click Log\"")),
+            ("orders-STREAMING", Some("orders")),
+            ("ORDERS_PIPE", None),
+            ("-STREAMING", None),
+            ("\"-STREAMING\"", None),
+            ("ORDERS-streaming", None),
+        ];
+        for (pipe, table) in cases {
+            assert_eq!(default_pipe_table(pipe).as_deref(), table, "{pipe}");
+        }
+        for table in ["ORDERS", "orders", "\"Click Log\"", "\"a\"\"b\""] {
+            assert_eq!(
+                default_pipe_table(&default_pipe_name(table)).as_deref(),
+                Some(table)
+            );
+        }
+    }
+}

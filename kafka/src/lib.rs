@@ -20,19 +20,20 @@
 //! * **A bad message never stops a partition**: it goes to `--dead-letter-topic` with the reason
 //!   in a header, or is skipped, logged and counted ([`sink::dead_letter`]).
 //!
-//! The rooms, in the order a message goes through them (each uses only the rooms before it;
-//! `module_graph_tests` checks):
+//! The rooms, lowest first: each uses only the rooms listed before it (`module_graph_tests`
+//! checks, with this order):
 //!
-//! * [`kafka`]: librdkafka's consumer on its own thread, the fetch queue it reads in batches,
-//!   the subscription and the user's librdkafka properties;
 //! * [`formats`]: what a message's bytes are: the JSON check, Avro, Protobuf and JSON Schema
 //!   values and the Schema Registry client;
-//! * [`rows`]: where a message becomes a row, in a per-partition batch charged to the memory
-//!   budget;
+//! * [`rows`]: where a message becomes a row ([`rows::row`]), in a per-partition batch charged
+//!   to the memory budget ([`rows::batch`]);
+//! * [`ops`]: metrics, health and readiness, and the allocator policy;
+//! * [`kafka`]: librdkafka's consumer on its own thread, the fetch queue it reads in batches,
+//!   the router that copies each message into its partition's batch, the subscription and the
+//!   user's librdkafka properties;
 //! * [`connector`]: Snowflake's Kafka connector's names, config files, tables and offsets;
 //! * [`sink`]: the async side: one worker per partition appending its batches to its channel,
 //!   dead letters, and the progress and closing report;
-//! * [`ops`]: metrics, health and readiness, and the allocator policy;
 //! * [`cli`]: the command line and the settings it becomes.
 //!
 //! With the default feature `demo`: `demo` (`snowpipe-kafka demo`, and the lab the tests use)

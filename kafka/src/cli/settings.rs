@@ -150,11 +150,10 @@ impl SinkArgs {
     /// channels it opens and that opening them fences the connector if it still runs; then any
     /// option that does not fit a take-over (`--group connect-<NAME>`, `--start latest`).
     pub fn start_lines(&self) -> Vec<String> {
-        let args = self;
-        let Some(name) = &args.connector_name else {
+        let Some(name) = &self.connector_name else {
             return Vec::new();
         };
-        let naming = args.connector_naming.unwrap_or_default();
+        let naming = self.connector_naming.unwrap_or_default();
         let version = match naming {
             Naming::V4 => "v4",
             Naming::V3 => "v3",
@@ -171,15 +170,15 @@ impl SinkArgs {
                 None => "<topic>_<partition>".to_owned(),
             }
         )];
-        if args.group == name.connect_group() {
+        if self.group == name.connect_group() {
             lines.push(format!(
                 "--group {} is the connector's own consumer group: not needed (partitions start at \
                  Snowflake's committed offsets, never at group offsets), and if the connector still \
                  runs its members share the partitions with these instances: give a group of your own",
-                args.group
+                self.group
             ));
         }
-        if args.start == Start::Latest {
+        if self.start == Start::Latest {
             lines.push(
                 "--start latest with --connector-name: a partition the connector never wrote starts \
                  at its end, skipping what is there (the connector starts such a partition at its \
@@ -325,7 +324,7 @@ impl SinkArgs {
     /// A `--pipe` that is not a default pipe `<TABLE>-STREAMING` (its table cannot be known;
     /// the message names `flag` and `otherwise`, what to do instead), a connection setting the
     /// SQL client refuses.
-    pub fn default_pipes_sql_client(
+    fn default_pipes_sql_client(
         &self,
         flag: &str,
         otherwise: &str,

@@ -29,7 +29,7 @@
 
 use anyhow::{bail, Context, Result};
 use regex::Regex;
-use snowpipe_streaming::default_pipe_name as default_pipe;
+use snowpipe_streaming::default_pipe_name;
 
 /// `regex` matched against a whole topic name (`^(?:regex)$`; a leading `^` or trailing `$`
 /// given by the user is kept out of the group, so both forms mean the same).
@@ -433,13 +433,13 @@ impl Routes {
         }
         if let Some(map) = &self.map {
             if let Some(table) = map.table_of(topic)? {
-                return Ok(default_pipe(&table));
+                return Ok(default_pipe_name(&table));
             }
         }
         if let Some(pipe) = &self.one_pipe {
             return Ok(pipe.clone());
         }
-        Ok(default_pipe(&format!("\"{topic}\"")))
+        Ok(default_pipe_name(&format!("\"{topic}\"")))
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 
-use snowpipe_streaming::default_pipe_name as default_pipe;
+use snowpipe_streaming::default_pipe_name;
 
 use crate::connector::topic_table::TopicTableMap;
 use crate::formats::registry::BasicAuth;
@@ -157,7 +157,7 @@ pub fn translate(keys: &BTreeMap<String, String>) -> Result<ConnectorConfig> {
             None => format!("\"{topic}\""),
         };
         flag(&mut c, "--topic", Some(topic));
-        flag(&mut c, "--pipe", Some(&default_pipe(&table)));
+        flag(&mut c, "--pipe", Some(&default_pipe_name(&table)));
     }
     // Topics found at run time get their table from the map when their partitions are
     // assigned, else v4's default (the topic, quoted).
