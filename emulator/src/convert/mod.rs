@@ -170,7 +170,17 @@ pub fn convert_row_for_pipe(
         row,
         scan_time: options.scan_time.unwrap_or_else(chrono::Utc::now),
         options,
+        work: pipe_work::Work::new(options.deadline),
     };
+    // Past the append's deadline the rest of its rows fail at once, however little each
+    // would cost.
+    if let Err(message) = ctx.work.check_clock() {
+        return Err(RowError {
+            column: None,
+            kind: RowErrorKind::from_message(&message),
+            message,
+        });
+    }
     if let Some(filter) = &transform.filter {
         match pipe_eval::keeps(filter, &ctx) {
             Ok(true) => {}
@@ -397,6 +407,7 @@ mod number;
 pub mod output;
 mod pipe_eval;
 mod pipe_value;
+pub(crate) mod pipe_work;
 mod sqlite_ddl;
 mod text;
 mod time;

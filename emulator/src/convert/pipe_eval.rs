@@ -16,6 +16,7 @@
 //! give NULL instead.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -24,9 +25,10 @@ use crate::catalog::pipe_expr::{BinOp, Func, Literal, PathStep, PipeExpr};
 use crate::catalog::ColumnType;
 
 use super::pipe_value::{
-    and, arithmetic, cast, compare, div_round, num, or, parse_num, to_bool, to_text, Dec, Num, Val,
-    OUT_OF_RANGE,
+    and, arithmetic, as_str, cast, compare, div_round, is_numeric, num, or, parse_num, to_bool,
+    to_text, Dec, Num, Val, OUT_OF_RANGE,
 };
+use super::pipe_work::{weight, Work};
 use super::time::UTC_FORMAT;
 use super::ConvertOptions;
 
@@ -36,6 +38,36 @@ pub(super) struct RowContext<'a> {
     /// `METADATA$START_SCAN_TIME` and `CURRENT_TIMESTAMP`.
     pub(super) scan_time: DateTime<Utc>,
     pub(super) options: &'a ConvertOptions,
+    /// What the row has spent (`pipe_work.rs`).
+    pub(super) work: Work,
+}
+
+impl RowContext<'_> {
+    /// Compares two values, charging what the comparison reads: two texts as far as the
+    /// shorter, anything else both whole (converted at each comparison). A value used more
+    /// than once (`IN`, `CASE x`, `BETWEEN`) is read again each time.
+    fn compare(&self, a: &Val, b: &Val) -> Result<Option<Ordering>, String> {
+        self.work.charge(match (as_str(a), as_str(b)) {
+            (Some(x), Some(y)) => x.len().min(y.len()) as u64 + 16,
+            _ => weight(a) + weight(b),
+        })?;
+        compare(a, b)
+    }
+
+    /// A value as text, charging the copy.
+    fn text(&self, value: &Val) -> Result<Option<String>, String> {
+        let text = to_text(value);
+        if let Some(t) = &text {
+            self.work.charge(t.len() as u64)?;
+        }
+        Ok(text)
+    }
+
+    /// A value just built, charged by its size.
+    fn built(&self, value: Val) -> Result<Val, String> {
+        self.work.hold(&value)?;
+        Ok(value)
+    }
 }
 
 /// Evaluates the `WHERE` predicate: `true` keeps the row (NULL and FALSE drop it).
@@ -57,10 +89,10 @@ pub(super) fn keeps(filter: &PipeExpr, ctx: &RowContext<'_>) -> Result<bool, Str
 pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Result<Val, String> {
     let ev = |e: &PipeExpr| eval(e, ctx, column);
     Ok(match expr {
-        PipeExpr::Row(path) => walk(ctx.row, path),
+        PipeExpr::Row(path) => ctx.built(walk(ctx.row, path))?,
         PipeExpr::Path { expr, steps } => match ev(expr)? {
             Val::Null => Val::Null,
-            Val::Variant(v) => walk_value(&v, steps),
+            Val::Variant(v) => ctx.built(walk_value(&v, steps))?,
             other => {
                 return Err(format!(
                     "a path applies to a VARIANT, not to '{}' (use PARSE_JSON)",
@@ -71,7 +103,7 @@ pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Resul
         PipeExpr::Literal(literal) => match literal {
             Literal::Null => Val::Null,
             Literal::Bool(b) => Val::Bool(*b),
-            Literal::Text(s) => Val::Text(s.clone()),
+            Literal::Text(s) => ctx.built(Val::Text(s.clone()))?,
             Literal::Number(n) => match parse_num(n) {
                 Some(Num::Dec(d)) => Val::Number(d),
                 Some(Num::Float(f)) => Val::Float(f),
@@ -88,12 +120,12 @@ pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Resul
         ),
         PipeExpr::Cast { expr, ty, try_cast } => match cast(ev(expr)?, ty, ctx.options, column) {
             Err(_) if *try_cast => Val::Null,
-            other => other?,
+            other => ctx.built(other?)?,
         },
-        PipeExpr::ParseJson { expr, try_parse } => match to_text(&ev(expr)?) {
+        PipeExpr::ParseJson { expr, try_parse } => match ctx.text(&ev(expr)?)? {
             None => Val::Null,
             Some(text) => match serde_json::from_str::<Value>(&text) {
-                Ok(v) => Val::Variant(v),
+                Ok(v) => ctx.built(Val::Variant(v))?,
                 Err(_) if *try_parse => Val::Null,
                 Err(e) => return Err(format!("Error parsing JSON: {e}")),
             },
@@ -107,7 +139,7 @@ pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Resul
             None => Val::Null,
             Some(b) => Val::Bool(!b),
         },
-        PipeExpr::Binary { op, left, right } => binary(*op, ev(left)?, || ev(right))?,
+        PipeExpr::Binary { op, left, right } => binary(*op, ev(left)?, || ev(right), ctx)?,
         PipeExpr::IsNull { expr, negated } => Val::Bool((ev(expr)? == Val::Null) != *negated),
         PipeExpr::Between {
             expr,
@@ -116,8 +148,8 @@ pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Resul
             negated,
         } => {
             let v = ev(expr)?;
-            let above = compare(&v, &ev(low)?)?.map(|o| o != Ordering::Less);
-            let below = compare(&v, &ev(high)?)?.map(|o| o != Ordering::Greater);
+            let above = ctx.compare(&v, &ev(low)?)?.map(|o| o != Ordering::Less);
+            let below = ctx.compare(&v, &ev(high)?)?.map(|o| o != Ordering::Greater);
             negate(and(above, below), *negated)
         }
         PipeExpr::InList {
@@ -125,10 +157,12 @@ pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Resul
             list,
             negated,
         } => {
-            let v = ev(expr)?;
+            let mut v = ev(expr)?;
             let mut found = Some(false);
             for item in list {
-                match compare(&v, &ev(item)?)? {
+                let item = ev(item)?;
+                v = numeric_once(v, &item)?;
+                match ctx.compare(&v, &item)? {
                     Some(Ordering::Equal) => {
                         found = Some(true);
                         break;
@@ -144,8 +178,11 @@ pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Resul
             pattern,
             negated,
             ignore_case,
-        } => match (to_text(&ev(expr)?), to_text(&ev(pattern)?)) {
+        } => match (ctx.text(&ev(expr)?)?, ctx.text(&ev(pattern)?)?) {
             (Some(text), Some(pattern)) => {
+                // The characters of both, four bytes each.
+                ctx.work
+                    .charge(4 * (text.len() as u64 + pattern.len() as u64))?;
                 let (text, pattern) = if *ignore_case {
                     (text.to_lowercase(), pattern.to_lowercase())
                 } else {
@@ -177,11 +214,12 @@ pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Resul
             whens,
             otherwise,
         } => {
-            let operand = operand.as_deref().map(ev).transpose()?;
+            let mut operand = operand.as_deref().map(ev).transpose()?;
             for (when, then) in whens {
                 let w = ev(when)?;
+                operand = operand.map(|o| numeric_once(o, &w)).transpose()?;
                 let hit = match &operand {
-                    Some(o) => compare(o, &w)? == Some(Ordering::Equal),
+                    Some(o) => ctx.compare(o, &w)? == Some(Ordering::Equal),
                     None => to_bool(&w)? == Some(true),
                 };
                 if hit {
@@ -224,6 +262,20 @@ fn walk_value(value: &Value, path: &[PathStep]) -> Val {
     current.map_or(Val::Null, |v| Val::Variant(v.clone()))
 }
 
+/// `value`, as the number it compares as once it meets a number (`IN` lists and `CASE x
+/// WHEN` compare one value with many): the text is parsed once, not once a comparison.
+/// The same answers and errors as comparing the text each time ([`compare`] parses it so).
+fn numeric_once(value: Val, other: &Val) -> Result<Val, String> {
+    if !is_numeric(other) || is_numeric(&value) {
+        return Ok(value);
+    }
+    Ok(match num(&value)? {
+        None => value,
+        Some(Num::Dec(d)) => Val::Number(d),
+        Some(Num::Float(f)) => Val::Float(f),
+    })
+}
+
 fn negate(value: Option<bool>, negated: bool) -> Val {
     value.map_or(Val::Null, |b| Val::Bool(b != negated))
 }
@@ -232,10 +284,13 @@ fn binary(
     op: BinOp,
     left: Val,
     right: impl FnOnce() -> Result<Val, String>,
+    ctx: &RowContext<'_>,
 ) -> Result<Val, String> {
     let right = right()?;
     let ordering = |test: fn(Ordering) -> bool| -> Result<Val, String> {
-        Ok(compare(&left, &right)?.map_or(Val::Null, |o| Val::Bool(test(o))))
+        Ok(ctx
+            .compare(&left, &right)?
+            .map_or(Val::Null, |o| Val::Bool(test(o))))
     };
     match op {
         BinOp::And => Ok(and(to_bool(&left)?, to_bool(&right)?).map_or(Val::Null, Val::Bool)),
@@ -246,8 +301,11 @@ fn binary(
         BinOp::LtEq => ordering(|o| o != Ordering::Greater),
         BinOp::Gt => ordering(|o| o == Ordering::Greater),
         BinOp::GtEq => ordering(|o| o != Ordering::Less),
-        BinOp::Concat => Ok(match (to_text(&left), to_text(&right)) {
-            (Some(a), Some(b)) => Val::Text(a + &b),
+        BinOp::Concat => Ok(match (ctx.text(&left)?, ctx.text(&right)?) {
+            (Some(a), Some(b)) => {
+                ctx.work.charge(a.len() as u64 + b.len() as u64)?;
+                Val::Text(a + &b)
+            }
             _ => Val::Null,
         }),
         BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
@@ -326,7 +384,9 @@ fn call(func: Func, args: &[PipeExpr], ctx: &RowContext<'_>, column: &str) -> Re
         _ => {}
     }
     let values = (0..args.len()).map(ev).collect::<Result<Vec<_>, _>>()?;
-    let text = |i: usize| values.get(i).and_then(to_text);
+    let text = |i: usize| -> Result<Option<String>, String> {
+        values.get(i).map_or(Ok(None), |v| ctx.text(v))
+    };
     let int = |i: usize| -> Result<Option<i64>, String> {
         Ok(values
             .get(i)
@@ -336,33 +396,45 @@ fn call(func: Func, args: &[PipeExpr], ctx: &RowContext<'_>, column: &str) -> Re
             .map(|n| n.to_f64().round() as i64))
     };
     Ok(match func {
-        Func::Upper | Func::Lower | Func::Length => match text(0) {
+        Func::Upper | Func::Lower | Func::Length => match text(0)? {
             None => Val::Null,
             Some(s) => match func {
-                Func::Upper => Val::Text(s.to_uppercase()),
-                Func::Lower => Val::Text(s.to_lowercase()),
+                // At most three bytes out for each in.
+                Func::Upper | Func::Lower => {
+                    ctx.work.charge(s.len() as u64)?;
+                    let out = if func == Func::Upper {
+                        s.to_uppercase()
+                    } else {
+                        s.to_lowercase()
+                    };
+                    ctx.work.charge(out.len().saturating_sub(s.len()) as u64)?;
+                    Val::Text(out)
+                }
                 _ => Val::Number(Dec::new(s.chars().count() as i128, 0)?),
             },
         },
         Func::Trim | Func::Ltrim | Func::Rtrim => {
-            let chars: Vec<char> = match values.len() {
-                1 => vec![' '],
-                _ => match text(1) {
+            // A set: `s.trim_matches(&[char])` tries every character of the list at each
+            // position, text × list steps for a list as long as the text.
+            let chars: HashSet<char> = match values.len() {
+                1 => HashSet::from([' ']),
+                _ => match text(1)? {
                     None => return Ok(Val::Null),
                     Some(c) => c.chars().collect(),
                 },
             };
-            match text(0) {
+            let trimmed = |c: char| chars.contains(&c);
+            match text(0)? {
                 None => Val::Null,
                 Some(s) => Val::Text(match func {
-                    Func::Trim => s.trim_matches(chars.as_slice()).to_owned(),
-                    Func::Ltrim => s.trim_start_matches(chars.as_slice()).to_owned(),
-                    _ => s.trim_end_matches(chars.as_slice()).to_owned(),
+                    Func::Trim => s.trim_matches(trimmed).to_owned(),
+                    Func::Ltrim => s.trim_start_matches(trimmed).to_owned(),
+                    _ => s.trim_end_matches(trimmed).to_owned(),
                 }),
             }
         }
         Func::Substr => {
-            let (Some(s), Some(start)) = (text(0), int(1)?) else {
+            let (Some(s), Some(start)) = (text(0)?, int(1)?) else {
                 return Ok(Val::Null);
             };
             let len = match values.len() {
@@ -372,44 +444,54 @@ fn call(func: Func, args: &[PipeExpr], ctx: &RowContext<'_>, column: &str) -> Re
                 },
                 _ => usize::MAX,
             };
-            let chars: Vec<char> = s.chars().collect();
             // 1-based; 0 is 1; a negative start counts from the end.
             let from = if start > 0 {
                 (start - 1) as usize
             } else if start == 0 {
                 0
             } else {
-                chars.len().saturating_sub(start.unsigned_abs() as usize)
+                s.chars()
+                    .count()
+                    .saturating_sub(start.unsigned_abs() as usize)
             };
-            Val::Text(chars.iter().skip(from).take(len).collect())
+            Val::Text(s.chars().skip(from).take(len).collect())
         }
         Func::Concat => {
             let mut out = String::new();
             for i in 0..values.len() {
-                match text(i) {
+                match text(i)? {
                     None => return Ok(Val::Null),
-                    Some(s) => out.push_str(&s),
+                    Some(s) => {
+                        ctx.work.charge(s.len() as u64)?;
+                        out.push_str(&s);
+                    }
                 }
             }
             Val::Text(out)
         }
         Func::Replace => {
             let to = if values.len() == 3 {
-                text(2)
+                text(2)?
             } else {
                 Some(String::new())
             };
-            match (text(0), text(1), to) {
+            match (text(0)?, text(1)?, to) {
                 (Some(s), Some(from), Some(to)) if !from.is_empty() => {
+                    // Its size is charged before it is built: tenfold per nested level
+                    // reaches terabytes in a dozen.
+                    let hits = s.matches(from.as_str()).count() as u64;
+                    ctx.work.charge(
+                        s.len() as u64 - hits * from.len() as u64 + hits * to.len() as u64,
+                    )?;
                     Val::Text(s.replace(&from, &to))
                 }
                 (Some(s), Some(_), Some(_)) => Val::Text(s),
                 _ => Val::Null,
             }
         }
-        Func::NullIf => match compare(&values[0], &values[1])? {
+        Func::NullIf => match ctx.compare(&values[0], &values[1])? {
             Some(Ordering::Equal) => Val::Null,
-            _ => values[0].clone(),
+            _ => ctx.built(values[0].clone())?,
         },
         Func::Abs => match num(&values[0])? {
             None => Val::Null,

@@ -261,10 +261,22 @@ pub(super) fn compare(a: &Val, b: &Val) -> Result<Option<Ordering>, String> {
             _ => None,
         });
     }
+    if let (Some(x), Some(y)) = (as_str(a), as_str(b)) {
+        // Texts compare where they are, as far as they agree.
+        return Ok(Some(x.cmp(y)));
+    }
     Ok(match (to_text(a), to_text(b)) {
         (Some(x), Some(y)) => Some(x.cmp(&y)),
         _ => None,
     })
+}
+
+/// The text a VARCHAR or a VARIANT string holds.
+pub(super) fn as_str(value: &Val) -> Option<&str> {
+    match value {
+        Val::Text(s) | Val::Variant(Value::String(s)) => Some(s),
+        _ => None,
+    }
 }
 
 /// Compares after casting both sides to `ty` (stored texts of one type sort in time order).

@@ -292,6 +292,10 @@ pub struct ConvertOptions {
     /// When the rows were ingested: `METADATA$START_SCAN_TIME` and `CURRENT_TIMESTAMP` in a
     /// pipe transform. `None`: the time of the conversion.
     pub scan_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// When a pipe transform's rows stop being evaluated: past it, each remaining row of the
+    /// append is a row error (docs/SECURITY.md "A pipe's per-row cost"). `None`: no deadline
+    /// (one row's work is bounded still).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for ConvertOptions {
@@ -300,6 +304,7 @@ impl Default for ConvertOptions {
             binary_format: BinaryFormat::default(),
             timezone: DEFAULT_TIMEZONE,
             scan_time: None,
+            deadline: None,
         }
     }
 }

@@ -353,6 +353,9 @@ impl Shared {
             // METADATA$START_SCAN_TIME of a transform: the append's arrival, by the emulator's
             // clock (docs/protocol.md "Pipe transforms (emulator)").
             scan_time: chrono::DateTime::from_timestamp_micros(self.clock.now_us()),
+            // A transform's rows share one deadline (docs/SECURITY.md "A pipe's per-row
+            // cost").
+            deadline: Some(std::time::Instant::now() + crate::convert::pipe_work::APPEND_TIME),
         };
         let mut d = Decoded {
             target: model.targets.get(&table.qualified_name()).cloned(),

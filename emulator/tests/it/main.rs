@@ -18,6 +18,7 @@ mod fidelity;
 mod file_mode;
 mod hardening;
 mod hostile_input;
+mod pipe_cost;
 mod pipe_transforms;
 mod protocol;
 mod schema_evolution;

@@ -414,8 +414,7 @@ impl SinkArgs {
         let Some(path) = self.topic_map.clone() else {
             return Ok(());
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read --topic-map {}", path.display()))?;
+        let text = crate::connector::config_file::read_text(&path, "--topic-map")?;
         let map =
             parse_topic_map(&text).with_context(|| format!("--topic-map {}", path.display()))?;
         if self.pipes.is_empty() && !self.topics.is_empty() {

@@ -34,10 +34,37 @@ pub use translate::{translate, Connection, ConnectorConfig};
 pub fn read(path: &Path) -> Result<ConnectorConfig> {
     // It may hold the private key and its passphrase.
     crate::kafka::properties::warn_if_readable_by_others(path);
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --connector-config {}", path.display()))?;
+    let text = read_text(path, "--connector-config")?;
     let keys = parse(&text).with_context(|| format!("--connector-config {}", path.display()))?;
     translate(&keys).with_context(|| format!("--connector-config {}", path.display()))
+}
+
+/// The most a configuration file given on the command line may hold: the connector's files
+/// are kilobytes, and the file is read before anything else runs.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads the text of the file `flag` names, at most [`MAX_FILE_BYTES`]: a path to a device or
+/// a FIFO that never ends is refused at the limit instead of read without end.
+///
+/// # Errors
+/// A file that cannot be read, is not UTF-8 or is larger than the limit.
+pub fn read_text(path: &Path, flag: &str) -> Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read {flag} {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {flag} {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        bail!(
+            "{flag} {} is larger than {} MiB, more than any configuration needs: give the \
+             file itself",
+            path.display(),
+            MAX_FILE_BYTES >> 20
+        );
+    }
+    String::from_utf8(bytes).with_context(|| format!("{flag} {} is not UTF-8 text", path.display()))
 }
 
 /// The configuration's keys and values (as text).

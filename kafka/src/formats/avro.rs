@@ -55,6 +55,8 @@ impl AvroSchema {
     /// # Errors
     /// Text that is not an Avro schema (the reason names the problem).
     pub fn parse(text: &str) -> Result<Self, String> {
+        // Names and aliases copy the schema while it is parsed: judged first.
+        crate::formats::avro_names::check(text)?;
         let root = Schema::parse_str(text).map_err(|e| format!("not an Avro schema: {e}"))?;
         let mut names = HashMap::new();
         collect_names(&root, None, &mut names);

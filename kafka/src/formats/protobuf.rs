@@ -49,6 +49,63 @@ use prost_reflect::{
 
 use crate::formats::walk::Walk;
 
+mod scan;
+
+/// The deepest the schema text may nest braces, brackets, parentheses and angle brackets:
+/// `protox` parses it recursively, option values too, and 120 levels overflowed a 2 MiB
+/// stack in a debug build.
+const MAX_TEXT_NESTING: usize = 48;
+
+/// Refuses schema text nested deeper than [`MAX_TEXT_NESTING`], strings and comments aside.
+///
+/// # Errors
+/// The reason, naming the limit.
+fn check_nesting(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                while let Some(d) = chars.next() {
+                    match d {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '\n' => break,
+                        d if d == c => break,
+                        _ => {}
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                chars.find(|&d| d == '\n');
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut star = false;
+                for d in chars.by_ref() {
+                    if star && d == '/' {
+                        break;
+                    }
+                    star = d == '*';
+                }
+            }
+            '{' | '[' | '(' | '<' => {
+                depth += 1;
+                if depth > MAX_TEXT_NESTING {
+                    return Err(format!(
+                        "the Protobuf schema nests deeper than {MAX_TEXT_NESTING} levels of \
+                         braces and brackets; the sink refuses it before compiling it"
+                    ));
+                }
+            }
+            '}' | ']' | ')' | '>' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The file name the registry's schema text is compiled as.
 const FILE_NAME: &str = "schema.proto";
 /// The most message indexes a value may hold (nesting deeper than this is garbage).
@@ -70,6 +127,7 @@ impl ProtoSchema {
     /// Text that does not compile (the reason holds the compiler's message), an import other
     /// than `google/protobuf/*`, a file without messages.
     pub fn parse(text: &str) -> Result<Self, String> {
+        check_nesting(text)?;
         let file = protox::file::File::from_source(FILE_NAME, text)
             .map_err(|e| format!("the Protobuf schema does not parse: {e}"))?;
         let mut resolver = protox::file::ChainFileResolver::new();
@@ -101,6 +159,8 @@ impl ProtoSchema {
     pub fn to_json(&self, body: &[u8], max_len: usize) -> Result<String, String> {
         let (indexes, payload) = message_indexes(body)?;
         let descriptor = self.message_at(&indexes)?;
+        // What the decode and the row will cost, before the decoder builds anything.
+        scan::check(&descriptor, payload, Walk::new(max_len))?;
         let message = DynamicMessage::decode(descriptor.clone(), payload).map_err(|e| {
             format!(
                 "the Protobuf payload does not decode as {} ({e})",

@@ -65,6 +65,13 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 pub const WARN_EVERY: Duration = Duration::from_secs(30);
 /// Most ids cached (a run sees a handful; a flood of garbage ids must not grow it for good).
 const MAX_CACHED: usize = 10_000;
+/// The most the cached schemas may weigh, counted as [`SCHEMA_WEIGHT_PER_BYTE`] times the
+/// answers they were parsed from: a registry (or whoever may register schemas) serving
+/// thousands of 1 MB schemas, each id sent once, must not hold them all.
+pub const MAX_CACHED_BYTES: usize = 64 << 20;
+/// What a parsed schema is taken to weigh for each byte of its answer: parsed, a schema holds
+/// several times its text (parsing a 0.9 MB Avro schema peaked at 72 MB, measured).
+pub const SCHEMA_WEIGHT_PER_BYTE: usize = 24;
 /// Confluent's `error_code` for "schema not found".
 const SCHEMA_NOT_FOUND: u64 = 40403;
 
@@ -137,13 +144,47 @@ impl std::fmt::Debug for BasicAuth {
 }
 
 enum Cached {
-    Ok(Arc<Registered>),
+    /// A schema, and what it weighs (see [`MAX_CACHED_BYTES`]).
+    Ok(Arc<Registered>, usize),
     Failed(String, Instant),
+}
+
+impl Cached {
+    fn weight(&self) -> usize {
+        match self {
+            Self::Ok(_, weight) => *weight,
+            Self::Failed(why, _) => why.len() + 64,
+        }
+    }
+}
+
+/// The cached schemas and failures, and what they weigh.
+#[derive(Default)]
+struct CacheState {
+    entries: HashMap<u32, Cached>,
+    bytes: usize,
+    /// A hash of each id's first good answer, kept when its schema is forgotten: an id
+    /// fetched again must mean what it meant (at most [`MAX_FINGERPRINTS`] ids).
+    fingerprints: HashMap<u32, u64>,
+}
+
+/// The most ids whose first answer is remembered by its hash (12 bytes each).
+const MAX_FINGERPRINTS: usize = 100_000;
+
+/// A hash of an answer's bytes, for this run.
+fn fingerprint(body: &[u8]) -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let mut h = KEYS.get_or_init(Default::default).build_hasher();
+    h.write(body);
+    h.finish()
 }
 
 /// One request's outcome.
 enum Attempt {
-    Got(Registered),
+    /// A schema, and the size and a hash of the answer it was parsed from.
+    Got(Registered, usize, u64),
     /// The message's fault.
     Dead(String),
     /// Try again (later, or at the next URL).
@@ -160,7 +201,7 @@ pub struct Registry {
     current: AtomicUsize,
     auth: Option<BasicAuth>,
     http: reqwest::Client,
-    cache: Mutex<HashMap<u32, Cached>>,
+    cache: Mutex<CacheState>,
     /// When a passing failure was last warned about.
     warned: Mutex<Option<Instant>>,
 }
@@ -283,8 +324,8 @@ impl Registry {
 
     /// The cached answer for `id`, if any (a remembered failure only for [`RETRY_AFTER`]).
     fn cached(&self, id: u32) -> Option<Result<Arc<Registered>, Failure>> {
-        match lock(&self.cache).get(&id) {
-            Some(Cached::Ok(s)) => Some(Ok(Arc::clone(s))),
+        match lock(&self.cache).entries.get(&id) {
+            Some(Cached::Ok(s, _)) => Some(Ok(Arc::clone(s))),
             Some(Cached::Failed(why, at)) if at.elapsed() < RETRY_AFTER => {
                 Some(Err(Failure::Dead(why.clone())))
             }
@@ -292,13 +333,48 @@ impl Registry {
         }
     }
 
-    fn remember(&self, id: u32, entry: Cached) {
+    /// Whether `hash` is the first answer seen for `id` in this run (remembering it if so).
+    fn same_meaning(&self, id: u32, hash: u64) -> bool {
         let mut cache = lock(&self.cache);
-        if cache.len() >= MAX_CACHED {
-            cache.retain(|_, c| matches!(c, Cached::Ok(_)));
+        let known = cache.fingerprints.len();
+        match cache.fingerprints.get(&id) {
+            Some(&first) => first == hash,
+            None => {
+                if known < MAX_FINGERPRINTS {
+                    cache.fingerprints.insert(id, hash);
+                }
+                true
+            }
         }
-        if cache.len() < MAX_CACHED {
-            cache.insert(id, entry);
+    }
+
+    /// Caches `entry`, making room by forgetting failures first, then other schemas (they
+    /// are fetched again when next needed): at most [`MAX_CACHED`] ids and
+    /// [`MAX_CACHED_BYTES`].
+    fn remember(&self, id: u32, entry: Cached) {
+        let mut guard = lock(&self.cache);
+        let cache = &mut *guard;
+        if let Some(old) = cache.entries.remove(&id) {
+            cache.bytes -= old.weight();
+        }
+        let fits = |c: &CacheState| {
+            c.entries.len() < MAX_CACHED && c.bytes + entry.weight() <= MAX_CACHED_BYTES
+        };
+        if !fits(cache) {
+            cache.entries.retain(|_, c| matches!(c, Cached::Ok(..)));
+            cache.bytes = cache.entries.values().map(Cached::weight).sum();
+        }
+        while !fits(cache) {
+            let Some(&victim) = cache.entries.keys().next() else {
+                break;
+            };
+            if let Some(old) = cache.entries.remove(&victim) {
+                cache.bytes -= old.weight();
+            }
+        }
+        if fits(cache) {
+            cache.bytes += entry.weight();
+            cache.entries.insert(id, entry);
         }
     }
 
@@ -330,9 +406,18 @@ impl Registry {
                 return cached;
             }
             match self.fetch(id).await {
-                Attempt::Got(s) => {
+                Attempt::Got(s, answer, hash) => {
+                    if !self.same_meaning(id, hash) {
+                        let why = format!(
+                            "schema id {id}: the registry answered with another schema than \
+                             earlier in this run (a registry's ids never change meaning); the \
+                             sink keeps the first and refuses the message"
+                        );
+                        return Err(Failure::Dead(why));
+                    }
                     let s = Arc::new(s);
-                    self.remember(id, Cached::Ok(Arc::clone(&s)));
+                    let weight = answer.saturating_mul(SCHEMA_WEIGHT_PER_BYTE) + 1024;
+                    self.remember(id, Cached::Ok(Arc::clone(&s), weight));
                     if let Some(since) = failing_since {
                         tracing::warn!(
                             registry = %self.urls.join(","),
@@ -453,7 +538,7 @@ impl Registry {
                 ));
             }
             return match parse_answer(&body) {
-                Ok(s) => Attempt::Got(s),
+                Ok(s) => Attempt::Got(s, body.len(), fingerprint(&body)),
                 Err(BadAnswer::Schema(why)) => Attempt::Dead(why),
                 Err(BadAnswer::NotAnAnswer(why)) => Attempt::Passing(format!(
                     "{base} answered HTTP {status} with {why}: is --schema-registry-url the \

@@ -647,3 +647,19 @@ fn sasl_inherit_takes_the_kafka_login_and_other_sources_are_refused() {
             .registry_auth_inherit
     );
 }
+
+/// Issue 56: a configuration path that never ends (`/dev/zero`, a FIFO) was read without
+/// end; now it is refused at 4 MiB, naming the flag and the limit. A real file reads as before.
+#[test]
+fn a_configuration_file_is_read_up_to_its_limit() {
+    let err = read_text(Path::new("/dev/zero"), "--connector-config").unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("--connector-config /dev/zero is larger than 4 MiB"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.properties");
+    std::fs::write(&file, "name=x\n").unwrap();
+    assert_eq!(read_text(&file, "--topic-map").unwrap(), "name=x\n");
+}

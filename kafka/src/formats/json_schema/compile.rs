@@ -345,11 +345,12 @@ impl<'s> Compiler<'s> {
 
     /// `allOfToConnectSchema`.
     fn all_of(&mut self, subs: &[Ev<'s>], force: bool, depth: usize) -> Result<usize, String> {
-        let mut props: Vec<(&'s String, &'s Value)> = Vec::new();
+        let mut props = Properties::default();
         let mut seen = 0;
         for sub in subs {
             self.collect_properties(sub, &mut props, &mut seen, depth)?;
         }
+        let props = props.list;
         if !props.is_empty() {
             let at = self.push(Node {
                 kind: Kind::Pending,
@@ -395,16 +396,20 @@ impl<'s> Compiler<'s> {
     }
 
     /// `collectPropertySchemas`: the properties of the objects among `allOf`'s branches.
+    /// `seen` counts the branches and the properties visited: a `$ref` to a large object,
+    /// repeated in one `allOf`, visits its properties each time.
     fn collect_properties(
         &mut self,
         ev: &Ev<'s>,
-        props: &mut Vec<(&'s String, &'s Value)>,
+        props: &mut Properties<'s>,
         seen: &mut usize,
         depth: usize,
     ) -> Result<(), String> {
         *seen += 1;
         if *seen > MAX_NODES || depth > MAX_SCHEMA_DEPTH {
-            return Err("an allOf of too many or too deep branches".into());
+            return Err(format!(
+                "an allOf of too many or too deep branches (more than {MAX_NODES} branches and                  properties visited, or {MAX_SCHEMA_DEPTH} levels)"
+            ));
         }
         match ev {
             Ev::Combined(Crit::All, subs) => {
@@ -414,11 +419,14 @@ impl<'s> Compiler<'s> {
             }
             Ev::Object(o) => {
                 if let Some(Value::Object(p)) = o.get("properties") {
+                    *seen += p.len();
+                    if *seen > MAX_NODES {
+                        return Err(format!(
+                            "an allOf of too many branches and properties (more than                              {MAX_NODES} visited)"
+                        ));
+                    }
                     for (name, s) in p {
-                        match props.iter_mut().find(|(n, _)| *n == name) {
-                            Some(slot) => slot.1 = s,
-                            None => props.push((name, s)),
-                        }
+                        props.set(name, s);
                     }
                 }
             }
@@ -564,5 +572,25 @@ impl<'s> Compiler<'s> {
         self.nodes = schema.nodes;
         written.map_err(|e| format!("the default does not fit its schema: {e}"))?;
         Ok(Some(out))
+    }
+}
+
+/// The properties `allOf`'s branches collect, in first-seen order, a later branch's schema
+/// replacing an earlier one's (found by name, not by a scan of the list).
+#[derive(Default)]
+struct Properties<'s> {
+    list: Vec<(&'s String, &'s Value)>,
+    at: HashMap<&'s str, usize>,
+}
+
+impl<'s> Properties<'s> {
+    fn set(&mut self, name: &'s String, schema: &'s Value) {
+        match self.at.get(name.as_str()) {
+            Some(&i) => self.list[i].1 = schema,
+            None => {
+                self.at.insert(name, self.list.len());
+                self.list.push((name, schema));
+            }
+        }
     }
 }

@@ -214,3 +214,95 @@ async fn an_id_over_the_largest_int_is_a_dead_letter_without_asking() {
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
+
+/// Issue 56: the cache is bounded by what its schemas weigh, not only by their count. A
+/// registry serving forty distinct 100 KB schemas (each asked once, as a flood of ids would
+/// be) leaves at most [`MAX_CACHED_BYTES`] cached: older schemas are forgotten and fetched
+/// again when needed, every id is still answered, and an id fetched again that answers with
+/// another schema is refused (its meaning was fixed by its first answer).
+#[tokio::test]
+async fn the_cache_is_bounded_in_bytes_and_forgotten_schemas_are_fetched_again() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let asked = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&asked);
+    // Once set, every id answers with another schema (a registry that should not).
+    let changed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let change = Arc::clone(&changed);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let count = Arc::clone(&count);
+            let change = Arc::clone(&change);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                count.fetch_add(1, SeqCst);
+                let head = String::from_utf8_lossy(&head);
+                let id: u32 = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.rsplit('/').next())
+                    .and_then(|id| id.parse().ok())
+                    .unwrap_or(0);
+                let fields: Vec<String> = (0..3_000)
+                    .map(|i| format!("{{\"name\":\"f{id}_{i}\",\"type\":\"int\"}}"))
+                    .collect();
+                let name = if change.load(SeqCst) { "Other" } else { "R" };
+                let schema = format!(
+                    "{{\"type\":\"record\",\"name\":\"{name}{id}\",\"fields\":[{}]}}",
+                    fields.join(",")
+                );
+                let body = serde_json::json!({ "schema": schema }).to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let r = Registry::new(&url, None).unwrap();
+    for id in 1..=40 {
+        r.schema(id).await.unwrap();
+        let cache = lock(&r.cache);
+        assert!(cache.bytes <= MAX_CACHED_BYTES, "{} bytes", cache.bytes);
+        assert_eq!(
+            cache.bytes,
+            cache.entries.values().map(Cached::weight).sum::<usize>()
+        );
+    }
+    let held = lock(&r.cache).entries.len();
+    assert!((10..40).contains(&held), "{held} schemas held");
+    assert_eq!(asked.load(SeqCst), 40);
+    // The last one is held; all forty still answer, the forgotten ones fetched again.
+    r.schema(40).await.unwrap();
+    assert_eq!(asked.load(SeqCst), 40);
+    for id in 1..=40 {
+        let s = r.schema(id).await.unwrap();
+        assert_eq!(s.type_name(), "AVRO");
+    }
+    assert!(asked.load(SeqCst) > 40);
+    // A forgotten id fetched again must mean what it meant: the other schema is refused.
+    changed.store(true, SeqCst);
+    let mut refused = 0;
+    for id in 1..=40 {
+        match r.schema(id).await {
+            Ok(s) => assert_eq!(s.type_name(), "AVRO"),
+            Err(Failure::Dead(why)) => {
+                assert!(why.contains("another schema than earlier"), "{why}");
+                refused += 1;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(refused > 0);
+}
