@@ -162,16 +162,12 @@ fn empty_sub_messages_that_ask_for_a_huge_row_are_refused_at_the_row_limit() {
         for limit in [ROW, usize::MAX] {
             let t = std::time::Instant::now();
             let r = schema.to_json(&body, limit);
-            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-            let peak = status
-                .lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .unwrap_or("");
             eprintln!(
-                "body {} B, limit {limit}: {:?} in {:?}; process {peak}",
+                "body {} B, limit {limit}: {:?} in {:?}; process {}",
                 body.len(),
                 r.map(|t| t.len()),
-                t.elapsed()
+                t.elapsed(),
+                peak_rss()
             );
         }
     }
@@ -351,15 +347,11 @@ fn a_payload_that_would_take_too_much_to_decode_is_refused_before_decoding() {
         let descriptor = find(&schema, "Outer");
         let t = std::time::Instant::now();
         let decoded = DynamicMessage::decode(descriptor, &body[1..]).map(|_| ());
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let peak = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM"))
-            .unwrap_or("");
         eprintln!(
-            "decoder alone, {} B: {decoded:?} in {:?}; process {peak}",
+            "decoder alone, {} B: {decoded:?} in {:?}; process {}",
             body.len(),
-            t.elapsed()
+            t.elapsed(),
+            peak_rss()
         );
     }
 }
@@ -438,4 +430,14 @@ fn a_schema_nested_past_the_limit_is_refused_before_it_is_parsed() {
             ),
         }
     }
+}
+
+/// The test process's peak resident memory, as `/proc` words it (for the measurements).
+fn peak_rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("")
+        .to_owned()
 }
