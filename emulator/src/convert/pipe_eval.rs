@@ -141,98 +141,141 @@ pub(super) fn eval(expr: &PipeExpr, ctx: &RowContext<'_>, column: &str) -> Resul
         },
         PipeExpr::Binary { op, left, right } => binary(*op, ev(left)?, || ev(right), ctx)?,
         PipeExpr::IsNull { expr, negated } => Val::Bool((ev(expr)? == Val::Null) != *negated),
+        // Each in a function of its own: their locals would widen this frame, which a
+        // transform's nesting repeats (256 levels on a worker's 2 MiB stack).
         PipeExpr::Between {
             expr,
             low,
             high,
             negated,
-        } => {
-            let v = ev(expr)?;
-            let above = ctx.compare(&v, &ev(low)?)?.map(|o| o != Ordering::Less);
-            let below = ctx.compare(&v, &ev(high)?)?.map(|o| o != Ordering::Greater);
-            negate(and(above, below), *negated)
-        }
+        } => between(ctx, column, [expr, low, high], *negated)?,
         PipeExpr::InList {
             expr,
             list,
             negated,
-        } => {
-            let mut v = ev(expr)?;
-            let mut found = Some(false);
-            for item in list {
-                let item = ev(item)?;
-                v = numeric_once(v, &item)?;
-                match ctx.compare(&v, &item)? {
-                    Some(Ordering::Equal) => {
-                        found = Some(true);
-                        break;
-                    }
-                    None => found = None,
-                    Some(_) => {}
-                }
-            }
-            negate(found, *negated)
-        }
+        } => in_list(ctx, column, expr, list, *negated)?,
         PipeExpr::Like {
             expr,
             pattern,
             negated,
             ignore_case,
-        } => match (ctx.text(&ev(expr)?)?, ctx.text(&ev(pattern)?)?) {
-            (Some(text), Some(pattern)) => {
-                // The characters of both, four bytes each.
-                ctx.work
-                    .charge(4 * (text.len() as u64 + pattern.len() as u64))?;
-                let (text, pattern) = if *ignore_case {
-                    (text.to_lowercase(), pattern.to_lowercase())
-                } else {
-                    (text, pattern)
-                };
-                let pattern: Vec<char> = pattern.chars().collect();
-                if pattern.len() > LIKE_PATTERN_CHARS {
-                    return Err(format!(
-                        "LIKE pattern of {} characters is longer than the emulator's limit of \
-                         {LIKE_PATTERN_CHARS}",
-                        pattern.len()
-                    ));
-                }
-                let chars: Vec<char> = text.chars().collect();
-                let matched = like(&chars, &pattern).ok_or_else(|| {
-                    format!(
-                        "LIKE over {} characters with a pattern of {} takes more than the \
-                         emulator's {LIKE_STEPS} steps; use a shorter pattern",
-                        chars.len(),
-                        pattern.len()
-                    )
-                })?;
-                Val::Bool(matched != *negated)
-            }
-            _ => Val::Null,
-        },
+        } => like_expr(ctx, column, expr, pattern, *negated, *ignore_case)?,
         PipeExpr::Case {
             operand,
             whens,
             otherwise,
-        } => {
-            let mut operand = operand.as_deref().map(ev).transpose()?;
-            for (when, then) in whens {
-                let w = ev(when)?;
-                operand = operand.map(|o| numeric_once(o, &w)).transpose()?;
-                let hit = match &operand {
-                    Some(o) => ctx.compare(o, &w)? == Some(Ordering::Equal),
-                    None => to_bool(&w)? == Some(true),
-                };
-                if hit {
-                    return ev(then);
-                }
-            }
-            match otherwise {
-                Some(e) => ev(e)?,
-                None => Val::Null,
-            }
-        }
+        } => case(ctx, column, operand.as_deref(), whens, otherwise.as_deref())?,
         PipeExpr::Call { func, args } => call(*func, args, ctx, column)?,
     })
+}
+
+#[inline(never)]
+fn between(
+    ctx: &RowContext<'_>,
+    column: &str,
+    [expr, low, high]: [&PipeExpr; 3],
+    negated: bool,
+) -> Result<Val, String> {
+    let ev = |e: &PipeExpr| eval(e, ctx, column);
+    let v = ev(expr)?;
+    let above = ctx.compare(&v, &ev(low)?)?.map(|o| o != Ordering::Less);
+    let below = ctx.compare(&v, &ev(high)?)?.map(|o| o != Ordering::Greater);
+    Ok(negate(and(above, below), negated))
+}
+
+#[inline(never)]
+fn in_list(
+    ctx: &RowContext<'_>,
+    column: &str,
+    expr: &PipeExpr,
+    list: &[PipeExpr],
+    negated: bool,
+) -> Result<Val, String> {
+    let mut v = eval(expr, ctx, column)?;
+    let mut found = Some(false);
+    for item in list {
+        let item = eval(item, ctx, column)?;
+        v = numeric_once(v, &item)?;
+        match ctx.compare(&v, &item)? {
+            Some(Ordering::Equal) => {
+                found = Some(true);
+                break;
+            }
+            None => found = None,
+            Some(_) => {}
+        }
+    }
+    Ok(negate(found, negated))
+}
+
+#[inline(never)]
+fn like_expr(
+    ctx: &RowContext<'_>,
+    column: &str,
+    expr: &PipeExpr,
+    pattern: &PipeExpr,
+    negated: bool,
+    ignore_case: bool,
+) -> Result<Val, String> {
+    let (Some(text), Some(pattern)) = (
+        ctx.text(&eval(expr, ctx, column)?)?,
+        ctx.text(&eval(pattern, ctx, column)?)?,
+    ) else {
+        return Ok(Val::Null);
+    };
+    // The characters of both, four bytes each.
+    ctx.work
+        .charge(4 * (text.len() as u64 + pattern.len() as u64))?;
+    let (text, pattern) = if ignore_case {
+        (text.to_lowercase(), pattern.to_lowercase())
+    } else {
+        (text, pattern)
+    };
+    let pattern: Vec<char> = pattern.chars().collect();
+    if pattern.len() > LIKE_PATTERN_CHARS {
+        return Err(format!(
+            "LIKE pattern of {} characters is longer than the emulator's limit of \
+             {LIKE_PATTERN_CHARS}",
+            pattern.len()
+        ));
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let matched = like(&chars, &pattern).ok_or_else(|| {
+        format!(
+            "LIKE over {} characters with a pattern of {} takes more than the emulator's \
+             {LIKE_STEPS} steps; use a shorter pattern",
+            chars.len(),
+            pattern.len()
+        )
+    })?;
+    Ok(Val::Bool(matched != negated))
+}
+
+#[inline(never)]
+fn case(
+    ctx: &RowContext<'_>,
+    column: &str,
+    operand: Option<&PipeExpr>,
+    whens: &[(PipeExpr, PipeExpr)],
+    otherwise: Option<&PipeExpr>,
+) -> Result<Val, String> {
+    let ev = |e: &PipeExpr| eval(e, ctx, column);
+    let mut operand = operand.map(ev).transpose()?;
+    for (when, then) in whens {
+        let w = ev(when)?;
+        operand = operand.map(|o| numeric_once(o, &w)).transpose()?;
+        let hit = match &operand {
+            Some(o) => ctx.compare(o, &w)? == Some(Ordering::Equal),
+            None => to_bool(&w)? == Some(true),
+        };
+        if hit {
+            return ev(then);
+        }
+    }
+    match otherwise {
+        Some(e) => ev(e),
+        None => Ok(Val::Null),
+    }
 }
 
 /// `$1` and a path into it: a missing key or index is SQL NULL.
