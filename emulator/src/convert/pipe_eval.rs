@@ -65,7 +65,7 @@ impl RowContext<'_> {
 
     /// A value just built, charged by its size.
     fn built(&self, value: Val) -> Result<Val, String> {
-        self.work.hold(&value)?;
+        self.work.charge(weight(&value))?;
         Ok(value)
     }
 }

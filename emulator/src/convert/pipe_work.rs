@@ -83,15 +83,6 @@ impl Work {
             _ => Ok(()),
         }
     }
-
-    /// Charges a value about to be held: see [`weight`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Work::charge`].
-    pub(super) fn hold(&self, value: &Val) -> Result<(), String> {
-        self.charge(weight(value))
-    }
 }
 
 /// About the bytes a value holds: text by its length, a VARIANT by its strings, keys and a

@@ -283,6 +283,34 @@ fn gzip_empty_rows(n: usize) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
+/// POSTs `body` as the rows of `channel` on `pipe` of `DB.SCH` (at `base`, with `bearer`).
+async fn post_rows(
+    base: &str,
+    bearer: &str,
+    pipe: &str,
+    channel: &str,
+    query: &str,
+    body: Vec<u8>,
+    encoding: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let path = pipe_path(pipe).replacen("/v2/streaming/", "/v2/streaming/data/", 1);
+    let mut rb = reqwest::Client::new()
+        .post(format!("{base}{path}/channels/{channel}/rows?{query}"))
+        .bearer_auth(bearer)
+        .header("Content-Type", "application/x-ndjson")
+        .body(body);
+    if let Some(e) = encoding {
+        rb = rb.header("Content-Encoding", e);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(json!({ "text": text })),
+    )
+}
+
 /// Issue 42, row 1: an append is charged for the memory its rows take once decoded, as they
 /// materialize, not for its bytes on the wire. 620 bytes of gzip that hold 200,000 empty rows
 /// on a 50-column table (hundreds of MB of converted rows) are refused with 413 once their

@@ -35,36 +35,19 @@ fn ddl() -> String {
     )
 }
 
-/// Appends `body` on a new channel of `pipe`; the HTTP status, the channel's status once the
-/// append is committed, and the process's CPU for it.
-async fn append(emu: &ChildEmulator, pipe: &str, body: String) -> (u16, Value, Duration) {
-    let ct = emu.open(pipe, "c").await;
+/// Appends `body` on a new channel of `pipe`; the channel's status once the append is
+/// committed, and the process's CPU meanwhile.
+async fn append(emu: &ChildEmulator, pipe: &str, body: String) -> (Value, Duration) {
+    let c = Client {
+        http: reqwest::Client::new(),
+        url: emu.url.clone(),
+        token: "any".into(),
+    };
+    let ct = c.open_on(pipe, "c").await;
     let (_, cpu_before) = emu.peak_rss_and_cpu();
-    let q = format!("continuationToken={ct}&offsetToken=1");
-    let (status, answer) = post_rows(&emu.url, "any", pipe, "c", &q, body.into_bytes(), None).await;
-    assert_eq!(status, 200, "{pipe}: {answer}");
+    let channel = c.append_on(pipe, "c", &ct, "1", &body).await;
     let (_, cpu_after) = emu.peak_rss_and_cpu();
-    let mut channel = Value::Null;
-    for _ in 0..400 {
-        let r = reqwest::Client::new()
-            .post(format!(
-                "{}{}:bulk-channel-status",
-                emu.url,
-                pipe_path(pipe)
-            ))
-            .bearer_auth("any")
-            .json(&json!({ "channel_names": ["c"] }))
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().await.unwrap();
-        channel = v["channel_statuses"]["c"].clone();
-        if channel["last_committed_offset_token"] == json!("1") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    (status, channel, cpu_after - cpu_before)
+    (channel, cpu_after - cpu_before)
 }
 
 /// What a row's transform came to.
@@ -106,7 +89,7 @@ async fn a_transforms_work_per_row_is_bounded_in_cpu_and_memory() {
         ),
     ];
     for (pipe, body, expected) in cases {
-        let (_, channel, cpu) = append(&emu, pipe, format!("{body}\n")).await;
+        let (channel, cpu) = append(&emu, pipe, format!("{body}\n")).await;
         let (peak, _) = emu.peak_rss_and_cpu();
         println!(
             "{pipe}: {cpu:?} of CPU, peak RSS {} MiB; {} inserted, {} errors: {}",
@@ -154,7 +137,7 @@ async fn a_transforms_work_per_row_is_bounded_in_cpu_and_memory() {
 async fn an_appends_transforms_stop_at_its_deadline() {
     let emu = ChildEmulator::start(&ddl(), &[]);
     let body = "{\"s\":\"x\"}\n".repeat(100_000);
-    let (_, channel, cpu) = append(&emu, "SLOW", body).await;
+    let (channel, cpu) = append(&emu, "SLOW", body).await;
     let errors = channel["rows_error_count"].as_u64().unwrap();
     println!(
         "100,000 rows of 10 MB of work each: {cpu:?} of CPU; {} inserted, {errors} errors: {}",

@@ -160,7 +160,8 @@ impl ProtoSchema {
         let (indexes, payload) = message_indexes(body)?;
         let descriptor = self.message_at(&indexes)?;
         // What the decode and the row will cost, before the decoder builds anything.
-        scan::check(&descriptor, payload, Walk::new(max_len))?;
+        let at = Walk::new(max_len);
+        scan::check(&descriptor, payload, at)?;
         let message = DynamicMessage::decode(descriptor.clone(), payload).map_err(|e| {
             format!(
                 "the Protobuf payload does not decode as {} ({e})",
@@ -168,7 +169,7 @@ impl ProtoSchema {
             )
         })?;
         let mut out = String::new();
-        write_message(&message, &mut out, Walk::new(max_len))?;
+        write_message(&message, &mut out, at)?;
         Ok(out)
     }
 

@@ -183,8 +183,8 @@ fn fingerprint(body: &[u8]) -> u64 {
 
 /// One request's outcome.
 enum Attempt {
-    /// A schema, and the size and a hash of the answer it was parsed from.
-    Got(Registered, usize, u64),
+    /// A schema, and the size of the answer it was parsed from.
+    Got(Registered, usize),
     /// The message's fault.
     Dead(String),
     /// Try again (later, or at the next URL).
@@ -406,15 +406,7 @@ impl Registry {
                 return cached;
             }
             match self.fetch(id).await {
-                Attempt::Got(s, answer, hash) => {
-                    if !self.same_meaning(id, hash) {
-                        let why = format!(
-                            "schema id {id}: the registry answered with another schema than \
-                             earlier in this run (a registry's ids never change meaning); the \
-                             sink keeps the first and refuses the message"
-                        );
-                        return Err(Failure::Dead(why));
-                    }
+                Attempt::Got(s, answer) => {
                     let s = Arc::new(s);
                     let weight = answer.saturating_mul(SCHEMA_WEIGHT_PER_BYTE) + 1024;
                     self.remember(id, Cached::Ok(Arc::clone(&s), weight));
@@ -538,7 +530,15 @@ impl Registry {
                 ));
             }
             return match parse_answer(&body) {
-                Ok(s) => Attempt::Got(s, body.len(), fingerprint(&body)),
+                // An id means what its first answer in this run said: another schema later is
+                // refused (and remembered) like any schema that cannot be used.
+                Ok(_) if !self.same_meaning(id, fingerprint(&body)) => Attempt::Dead(
+                    "the registry answered with another schema than earlier in this run (a \
+                     registry's ids never change meaning); the sink keeps the first and refuses \
+                     the message"
+                        .into(),
+                ),
+                Ok(s) => Attempt::Got(s, body.len()),
                 Err(BadAnswer::Schema(why)) => Attempt::Dead(why),
                 Err(BadAnswer::NotAnAnswer(why)) => Attempt::Passing(format!(
                     "{base} answered HTTP {status} with {why}: is --schema-registry-url the \

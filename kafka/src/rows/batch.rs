@@ -263,6 +263,29 @@ impl<'a> Msg<'a> {
             .map(move |h| (&side[h.key.clone()], h.value.clone().map(|v| &side[v])))
     }
 
+    /// This message as a [`Record`] of `topic`'s `partition`, with the `headers` and `value`
+    /// its caller holds (from [`Msg::headers`] and [`Msg::value`]).
+    pub fn record<'r>(
+        &self,
+        topic: &'r str,
+        partition: i32,
+        headers: &'r [(&'r [u8], Option<&'r [u8]>)],
+        value: Option<&'r [u8]>,
+    ) -> Record<'r>
+    where
+        'a: 'r,
+    {
+        Record {
+            topic,
+            partition,
+            offset: self.offset,
+            key: self.key,
+            value,
+            timestamp: self.timestamp,
+            headers,
+        }
+    }
+
     /// Its value as the producer wrote it (`None`: a tombstone).
     pub fn value(&self) -> Option<std::borrow::Cow<'a, [u8]>> {
         match self.body {

@@ -299,15 +299,7 @@ impl Decoder {
             *last = m.offset;
             let headers: Vec<_> = m.headers().collect();
             let value = m.value();
-            let record = Record {
-                topic,
-                partition,
-                offset: m.offset,
-                key: m.key,
-                value: value.as_deref(),
-                timestamp: m.timestamp,
-                headers: &headers,
-            };
+            let record = m.record(topic, partition, &headers, value.as_deref());
             let json = match record.value {
                 None => None,
                 Some(bytes) => match self

@@ -47,7 +47,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::kafka::consumer::{Resets, ThreadCmd};
 use crate::ops::metrics::PartitionMetrics;
 use crate::rows::batch::Batch;
-use crate::rows::record::{Record, RowOptions};
+use crate::rows::record::RowOptions;
 use crate::rows::row::reason;
 use crate::rows::value_format::Decoder;
 use crate::sink::dead_letter::DeadLetters;
@@ -501,15 +501,7 @@ impl Worker {
             let headers: Vec<_> = m.headers().collect();
             let value = m.value();
             async move {
-                let record = Record {
-                    topic,
-                    partition,
-                    offset: m.offset,
-                    key: m.key,
-                    value: value.as_deref(),
-                    timestamp: m.timestamp,
-                    headers: &headers,
-                };
+                let record = m.record(topic, partition, &headers, value.as_deref());
                 let why = match given {
                     Some(why) => why.clone(),
                     None => reason(&record, self.rows)

@@ -401,31 +401,3 @@ pub fn count(emu: &Emulator) -> i64 {
         .as_i64()
         .unwrap()
 }
-
-/// POSTs `body` as the rows of `channel` on `pipe` of `DB.SCH` (at `base`, with `bearer`).
-pub async fn post_rows(
-    base: &str,
-    bearer: &str,
-    pipe: &str,
-    channel: &str,
-    query: &str,
-    body: Vec<u8>,
-    encoding: Option<&str>,
-) -> (u16, serde_json::Value) {
-    let path = pipe_path(pipe).replacen("/v2/streaming/", "/v2/streaming/data/", 1);
-    let mut rb = reqwest::Client::new()
-        .post(format!("{base}{path}/channels/{channel}/rows?{query}"))
-        .bearer_auth(bearer)
-        .header("Content-Type", "application/x-ndjson")
-        .body(body);
-    if let Some(e) = encoding {
-        rb = rb.header("Content-Encoding", e);
-    }
-    let r = rb.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(json!({ "text": text })),
-    )
-}

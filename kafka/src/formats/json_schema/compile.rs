@@ -405,12 +405,7 @@ impl<'s> Compiler<'s> {
         seen: &mut usize,
         depth: usize,
     ) -> Result<(), String> {
-        *seen += 1;
-        if *seen > MAX_NODES || depth > MAX_SCHEMA_DEPTH {
-            return Err(format!(
-                "an allOf of too many or too deep branches (more than {MAX_NODES} branches and                  properties visited, or {MAX_SCHEMA_DEPTH} levels)"
-            ));
-        }
+        visit(seen, 1, depth)?;
         match ev {
             Ev::Combined(Crit::All, subs) => {
                 for sub in subs {
@@ -419,12 +414,7 @@ impl<'s> Compiler<'s> {
             }
             Ev::Object(o) => {
                 if let Some(Value::Object(p)) = o.get("properties") {
-                    *seen += p.len();
-                    if *seen > MAX_NODES {
-                        return Err(format!(
-                            "an allOf of too many branches and properties (more than                              {MAX_NODES} visited)"
-                        ));
-                    }
+                    visit(seen, p.len(), depth)?;
                     for (name, s) in p {
                         props.set(name, s);
                     }
@@ -573,6 +563,21 @@ impl<'s> Compiler<'s> {
         written.map_err(|e| format!("the default does not fit its schema: {e}"))?;
         Ok(Some(out))
     }
+}
+
+/// Counts `n` more branches or properties visited by one `allOf` at `depth`.
+///
+/// # Errors
+/// Past [`MAX_NODES`] visits or [`MAX_SCHEMA_DEPTH`] levels.
+fn visit(seen: &mut usize, n: usize, depth: usize) -> Result<(), String> {
+    *seen += n;
+    if *seen > MAX_NODES || depth > MAX_SCHEMA_DEPTH {
+        return Err(format!(
+            "an allOf of too many or too deep branches (more than {MAX_NODES} branches and \
+             properties visited, or {MAX_SCHEMA_DEPTH} levels)"
+        ));
+    }
+    Ok(())
 }
 
 /// The properties `allOf`'s branches collect, in first-seen order, a later branch's schema

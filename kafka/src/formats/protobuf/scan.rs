@@ -150,19 +150,22 @@ fn message(
                 }
                 let (body, after) = rest.split_at(len);
                 *rest = after;
-                match &field {
-                    Some((Kind::Message(sub), _)) => {
+                let packed_width = match &field {
+                    Some((kind, true)) => packed(kind),
+                    _ => None,
+                };
+                match (&field, packed_width) {
+                    (Some((Kind::Message(sub), _)), _) => {
                         cost.add(MESSAGE, element_row + row_floor(sub))?;
                         let mut body = body;
                         if !message(Some(sub), &mut body, None, depth + 1, cost)? {
                             return Ok(false);
                         }
                     }
-                    Some((kind, true)) if packed(kind).is_some() => {
-                        let count = match packed(kind) {
-                            Some(0) => body.iter().filter(|&&b| b < 0x80).count() as u64,
-                            Some(width) => (len / width) as u64,
-                            None => 0,
+                    (_, Some(width)) => {
+                        let count = match width {
+                            0 => body.iter().filter(|&&b| b < 0x80).count() as u64,
+                            width => (len / width) as u64,
                         };
                         cost.add(count * VALUE, count)?;
                     }
