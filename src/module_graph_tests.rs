@@ -3,8 +3,12 @@
 //! test code names the room it depends on (a name re-exported at the crate root counts as
 //! the room that defines it).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod walk;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use walk::{path, rust_files, without_test_module};
 
 /// The one pair of rooms that use each other, on purpose: an `Error` carries the committed
 /// `OffsetToken`, and `OffsetToken::new` returns the crate's `Error`.
@@ -13,44 +17,13 @@ const ALLOWED: &[(&str, &str)] = &[("error", "offset"), ("offset", "error")];
 /// Test and benchmark harnesses, left out: they sit above everything they exercise.
 fn is_harness(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    path.components().any(|c| c.as_os_str() == "tests")
+    path.components()
+        .any(|c| c.as_os_str().to_string_lossy().ends_with("tests"))
         || name.ends_with("tests.rs")
         || matches!(
             name,
             "test_support.rs" | "test_util.rs" | "testing.rs" | "bench.rs"
         )
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// `text` without its inline `#[cfg(test)] mod tests { … }` block (braces counted).
-fn without_test_module(text: &str) -> String {
-    const START: &str = "#[cfg(test)]\nmod tests {";
-    let Some(start) = text.find(START) else {
-        return text.to_owned();
-    };
-    let mut depth = 0usize;
-    for (i, c) in text[start + START.len() - 1..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            _ => {}
-        }
-        if depth == 0 {
-            let end = start + START.len() - 1 + i + 1;
-            return format!("{}{}", &text[..start], &text[end..]);
-        }
-    }
-    text[..start].to_owned()
 }
 
 /// The code of a file without comments, `#[cfg(doc)]` imports and its inline test module.
@@ -152,34 +125,6 @@ fn graph() -> BTreeMap<String, BTreeMap<String, PathBuf>> {
     graph
 }
 
-/// A path from `from` to `to` in `graph`, if there is one.
-fn path(
-    graph: &BTreeMap<String, BTreeMap<String, PathBuf>>,
-    from: &str,
-    to: &str,
-) -> Option<Vec<String>> {
-    let mut seen = BTreeSet::new();
-    let mut stack = vec![vec![from.to_owned()]];
-    while let Some(trail) = stack.pop() {
-        let last = trail.last().unwrap();
-        if last == to && trail.len() > 1 {
-            return Some(trail);
-        }
-        if !seen.insert(last.clone()) {
-            continue;
-        }
-        for next in graph.get(last).into_iter().flat_map(BTreeMap::keys) {
-            if ALLOWED.contains(&(last.as_str(), next.as_str())) {
-                continue;
-            }
-            let mut longer = trail.clone();
-            longer.push(next.clone());
-            stack.push(longer);
-        }
-    }
-    None
-}
-
 #[test]
 fn the_top_level_modules_have_no_cycle() {
     let graph = graph();
@@ -189,7 +134,7 @@ fn the_top_level_modules_have_no_cycle() {
             if ALLOWED.contains(&(room.as_str(), next.as_str())) {
                 continue;
             }
-            if let Some(back) = path(&graph, next, room) {
+            if let Some(back) = path(&graph, next, room, ALLOWED) {
                 panic!(
                     "module cycle: {room} uses {next} (in src/{}), and {} leads back; a room \
                      may only use the rooms below it (ARCHITECTURE.md)",

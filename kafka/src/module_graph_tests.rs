@@ -5,8 +5,13 @@
 //! module path that exists); names at the crate root (`crate::Part`, `crate::lock`) depend on
 //! nothing.
 
+#[path = "../../src/module_graph_tests/walk.rs"]
+mod walk;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use walk::{path, rust_files, without_test_module};
 
 /// The rooms, lowest first: a room may use the rooms before it, never one after it.
 const ROOMS: &[&str] = &[
@@ -20,43 +25,6 @@ const ROOMS: &[&str] = &[
     "demo",
     "bench",
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// `text` without its inline test module (`#[cfg(test)]` then `mod tests {`, braces counted).
-fn without_test_module(text: &str) -> String {
-    let Some(start) = [
-        "#[cfg(test)]\nmod tests {",
-        "#[cfg(test)]\npub(crate) mod tests {",
-    ]
-    .iter()
-    .find_map(|m| text.find(m).map(|i| (i, m.len()))) else {
-        return text.to_owned();
-    };
-    let (start, len) = start;
-    let mut depth = 0usize;
-    for (i, c) in text[start + len - 1..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            _ => {}
-        }
-        if depth == 0 {
-            let end = start + len - 1 + i + 1;
-            return format!("{}{}", &text[..start], &text[end..]);
-        }
-    }
-    text[..start].to_owned()
-}
 
 /// The code of a file without comments and its inline test module.
 fn code(text: &str) -> String {
@@ -181,31 +149,6 @@ fn module_graph() -> BTreeMap<String, BTreeMap<String, PathBuf>> {
     graph
 }
 
-/// A path from `from` to `to` in `graph`, if there is one.
-fn path(
-    graph: &BTreeMap<String, BTreeMap<String, PathBuf>>,
-    from: &str,
-    to: &str,
-) -> Option<Vec<String>> {
-    let mut seen = BTreeSet::new();
-    let mut stack = vec![vec![from.to_owned()]];
-    while let Some(trail) = stack.pop() {
-        let last = trail.last().unwrap();
-        if last == to && trail.len() > 1 {
-            return Some(trail);
-        }
-        if !seen.insert(last.clone()) {
-            continue;
-        }
-        for next in graph.get(last).into_iter().flat_map(BTreeMap::keys) {
-            let mut longer = trail.clone();
-            longer.push(next.clone());
-            stack.push(longer);
-        }
-    }
-    None
-}
-
 fn room_of(module: &str) -> &str {
     module.split("::").next().unwrap()
 }
@@ -240,7 +183,7 @@ fn no_module_leads_back_to_itself() {
     assert!(graph.contains_key("rows::row") && graph.contains_key("kafka::router"));
     for (module, uses) in &graph {
         for (next, file) in uses {
-            if let Some(back) = path(&graph, next, module) {
+            if let Some(back) = path(&graph, next, module, &[]) {
                 panic!(
                     "import circle: {module} uses {next} (in src/{}), and {} leads back",
                     file.display(),

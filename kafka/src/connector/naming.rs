@@ -198,69 +198,48 @@ impl ChannelNames {
 mod tests {
     use super::*;
 
-    /// (name, v4 prefix, v3 prefix): the first five from the connector's
-    /// `UtilsTest.testConvertAppName` and its log (`SNOWFLAKE_SINK_1996731346`), the rest
-    /// computed by the connector's `deriveTableName` / v3 `generateValidNameFromMap` run on a
-    /// JVM (OpenJDK 17).
-    const NAMES: &[(&str, &str, &str)] = &[
-        (
-            "snowflake-sink",
-            "SNOWFLAKE_SINK_1996731346",
-            "snowflake_sink_1996731346",
-        ),
-        ("_aA1", "_AA1", "_aA1"),
-        ("-_aA1", "___AA1_44483871", "___aA1_44483871"),
-        ("_aA1-", "_AA1__90688251", "_aA1__90688251"),
-        (
-            "testApp.snowflake-connector",
-            "TESTAPP_SNOWFLAKE_CONNECTOR_36242259",
-            "testApp_snowflake_connector_36242259",
-        ),
-        // Valid identifiers: only upper-cased (v3: unchanged).
-        ("orders_sink", "ORDERS_SINK", "orders_sink"),
-        ("MySink", "MYSINK", "MySink"),
-        ("A1", "A1", "A1"),
-        ("sink$1", "SINK$1", "sink$1"),
-        (
-            "polygenelubricants",
-            "POLYGENELUBRICANTS",
-            "polygenelubricants",
-        ),
-        // One character is no identifier (the rule wants two).
-        ("a", "A_97", "a_97"),
-        // Leading digit or `$`: a `_` before it.
-        ("1234", "_1234_1509442", "_1234_1509442"),
-        ("9lives", "_9LIVES_1734846574", "_9lives_1734846574"),
-        ("$sink", "_$SINK_36777143", "_$sink_36777143"),
-        // `.*` removed, but hashed with it.
-        ("orders.*", "ORDERS_1234322273", "orders_1234322273"),
-        ("bird.*", "BIRD_1388847051", "bird_1388847051"),
-        ("sink.*.v2", "SINK_V2_1439084229", "sink_v2_1439084229"),
-        ("..**", "____1415936", "____1415936"),
-        ("my sink", "MY_SINK_1450863751", "my_sink_1450863751"),
-        // Non-ASCII: one `_` per UTF-16 unit (two for a character outside the BMP).
-        (
-            "Ünïcödé-sink",
-            "__N_C_D__SINK_177201803",
-            "__n_c_d__sink_177201803",
-        ),
-        ("日本語", "_____25921943", "_____25921943"),
-        (
-            "snow🚀sink",
-            "SNOW__SINK_1385088569",
-            "snow__sink_1385088569",
-        ),
-        // hashCode = Integer.MIN_VALUE: Math.abs keeps it negative.
-        (
-            "DESIGNING WORKHOUSES",
-            "DESIGNING_WORKHOUSES_-2147483648",
-            "DESIGNING_WORKHOUSES_-2147483648",
-        ),
-    ];
+    /// `name | v4 prefix | v3 prefix`, a case a line (`#`: a comment). The first five are from
+    /// the connector's `UtilsTest.testConvertAppName` and its log (`SNOWFLAKE_SINK_1996731346`),
+    /// the rest computed by the connector's `deriveTableName` / v3 `generateValidNameFromMap`
+    /// run on a JVM (OpenJDK 17).
+    const NAMES: &str = "\
+snowflake-sink | SNOWFLAKE_SINK_1996731346 | snowflake_sink_1996731346
+_aA1 | _AA1 | _aA1
+-_aA1 | ___AA1_44483871 | ___aA1_44483871
+_aA1- | _AA1__90688251 | _aA1__90688251
+testApp.snowflake-connector | TESTAPP_SNOWFLAKE_CONNECTOR_36242259 | testApp_snowflake_connector_36242259
+# Valid identifiers: only upper-cased (v3: unchanged).
+orders_sink | ORDERS_SINK | orders_sink
+MySink | MYSINK | MySink
+A1 | A1 | A1
+sink$1 | SINK$1 | sink$1
+polygenelubricants | POLYGENELUBRICANTS | polygenelubricants
+# One character is no identifier (the rule wants two).
+a | A_97 | a_97
+# Leading digit or `$`: a `_` before it.
+1234 | _1234_1509442 | _1234_1509442
+9lives | _9LIVES_1734846574 | _9lives_1734846574
+$sink | _$SINK_36777143 | _$sink_36777143
+# `.*` removed, but hashed with it.
+orders.* | ORDERS_1234322273 | orders_1234322273
+bird.* | BIRD_1388847051 | bird_1388847051
+sink.*.v2 | SINK_V2_1439084229 | sink_v2_1439084229
+..** | ____1415936 | ____1415936
+my sink | MY_SINK_1450863751 | my_sink_1450863751
+# Non-ASCII: one `_` per UTF-16 unit (two for a character outside the BMP).
+Ünïcödé-sink | __N_C_D__SINK_177201803 | __n_c_d__sink_177201803
+日本語 | _____25921943 | _____25921943
+snow🚀sink | SNOW__SINK_1385088569 | snow__sink_1385088569
+# hashCode = Integer.MIN_VALUE: Math.abs keeps it negative.
+DESIGNING WORKHOUSES | DESIGNING_WORKHOUSES_-2147483648 | DESIGNING_WORKHOUSES_-2147483648
+";
 
     #[test]
     fn names_are_sanitized_as_the_connector_does() {
-        for &(name, v4, v3) in NAMES {
+        let cases = NAMES.lines().filter(|l| !l.starts_with('#'));
+        for case in cases {
+            let [name, v4, v3] = <[&str; 3]>::try_from(case.split(" | ").collect::<Vec<_>>())
+                .unwrap_or_else(|_| panic!("{case:?} is not `name | v4 | v3`"));
             let n = parse_name(name).expect(name);
             assert_eq!(n.prefix(Naming::V4).as_deref(), Some(v4), "v4 {name:?}");
             assert_eq!(

@@ -120,6 +120,22 @@ struct Slot {
 }
 
 impl Slot {
+    /// A new assignment (`id`) of `part`, handing its batches to `tx`: nothing open or held,
+    /// not awaiting its start offset, not paused.
+    fn new(part: &Part, id: u64, tx: mpsc::UnboundedSender<Batch>) -> Slot {
+        Slot {
+            topic: Arc::from(part.0.as_str()),
+            partition: part.1,
+            id,
+            awaiting: false,
+            tx,
+            open: None,
+            held: Arc::default(),
+            paused: false,
+            last: 0,
+        }
+    }
+
     /// Hands the open batch, if any, to the worker.
     fn hand_over(&mut self) {
         hand_over(&mut self.open, &mut self.last, &self.tx);
@@ -283,17 +299,7 @@ impl Router {
         let (tx, batches) = mpsc::unbounded_channel();
         let id = self.next_id;
         self.next_id += 1;
-        let slot = Slot {
-            topic: Arc::from(part.0.as_str()),
-            partition: part.1,
-            id,
-            awaiting: false,
-            tx,
-            open: None,
-            held: Arc::default(),
-            paused: false,
-            last: 0,
-        };
+        let slot = Slot::new(part, id, tx);
         self.recent = None;
         if let Some(old) = self.slots.insert(slot) {
             self.paused -= usize::from(old.paused);

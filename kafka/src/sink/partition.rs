@@ -283,7 +283,13 @@ impl Worker {
     ) -> Result<(), Halt> {
         self.stats.busy.store(true, Ordering::Relaxed);
         self.touch();
-        let r = self.append_batch(buf, last, sent, stop).await;
+        let mut r = Ok(());
+        for batch in buf.drain(..) {
+            r = self.append_one(batch, last, sent, stop).await;
+            if r.is_err() {
+                break;
+            }
+        }
         self.touch();
         self.stats.busy.store(false, Ordering::Relaxed);
         r
@@ -338,19 +344,6 @@ impl Worker {
             u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-    }
-
-    async fn append_batch(
-        &self,
-        buf: &mut Vec<Batch>,
-        last: &mut i64,
-        sent: &mut VecDeque<(i64, Instant)>,
-        stop: &mut Stop,
-    ) -> Result<(), Halt> {
-        for batch in buf.drain(..) {
-            self.append_one(batch, last, sent, stop).await?;
-        }
-        Ok(())
     }
 
     /// One batch: each candidate row checked in place, what is not a row dead-lettered, and

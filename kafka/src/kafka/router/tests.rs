@@ -4,17 +4,7 @@ use crate::rows::batch::tests::{push, record, META};
 #[test]
 fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy() {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut slot = Slot {
-        topic: Arc::from("t"),
-        partition: 0,
-        id: 0,
-        awaiting: false,
-        tx,
-        open: None,
-        held: Arc::default(),
-        paused: false,
-        last: 0,
-    };
+    let mut slot = Slot::new(&("t".to_owned(), 0), 0, tx);
     assert_eq!(next_batch_bytes(slot.last, 100), MIN_BATCH_BYTES);
     assert_eq!(
         next_batch_bytes(slot.last, 1 << 20),

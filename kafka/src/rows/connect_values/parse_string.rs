@@ -408,31 +408,15 @@ fn temporal(token: &str) -> Option<Cv> {
         Lit('Z'),
     ];
     const DATE: &[Field] = &[YEAR, Lit('-'), MONTH, Lit('-'), DAY];
-    const STAMP: &[Field] = &[
-        YEAR,
-        Lit('-'),
-        MONTH,
-        Lit('-'),
-        DAY,
-        Lit('T'),
-        HOUR,
-        Lit(':'),
-        MINUTE,
-        Lit(':'),
-        SECOND,
-        Lit('.'),
-        MILLI,
-        Lit('Z'),
-    ];
-    let (pattern, ty) = match chars.len() {
-        13 => (TIME, Ty::Time),
-        24 => (STAMP, Ty::Timestamp),
-        10 => (DATE, Ty::Date),
+    let (pattern, ty): (&[&[Field]], Ty) = match chars.len() {
+        13 => (&[TIME], Ty::Time),
+        24 => (&[DATE, &[Lit('T')], TIME], Ty::Timestamp),
+        10 => (&[DATE], Ty::Date),
         _ => return None,
     };
     let mut f = [1970i64, 1, 1, 0, 0, 0, 0];
     let mut i = 0;
-    for field in pattern {
+    for field in pattern.iter().copied().flatten() {
         match field {
             Lit(c) => {
                 if chars.get(i) != Some(c) {
