@@ -5,7 +5,7 @@ use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
-use crate::test_support::{answering, fast_retry, TEST_KEY};
+use crate::test_support::{answer_once, answering, fast_retry, TEST_KEY};
 
 fn client(server: &MockServer) -> SqlClient {
     ClientBuilder::new()
@@ -327,11 +327,14 @@ async fn a_failed_statement_is_a_typed_sql_error() {
 #[tokio::test]
 async fn a_resubmitted_statement_keeps_its_request_id_and_says_retry() {
     let server = MockServer::start().await;
-    answering("POST", "/api/v2/statements", ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
+    answer_once(
+        &server,
+        1,
+        "POST",
+        "/api/v2/statements",
+        ResponseTemplate::new(503),
+    )
+    .await;
     answering(
         "POST",
         "/api/v2/statements",

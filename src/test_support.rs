@@ -167,6 +167,14 @@ pub(crate) fn open_response() -> ResponseTemplate {
     }))
 }
 
+/// The `(row_index, max)` of an [`Error::RowTooLarge`]; panics on any other error.
+pub(crate) fn row_too_large(err: &Error) -> (Option<usize>, usize) {
+    match err {
+        Error::RowTooLarge { row_index, max, .. } => (*row_index, *max),
+        other => panic!("expected RowTooLarge, got {other:?}"),
+    }
+}
+
 pub(crate) fn assert_uuid(s: &str) {
     assert!(
         uuid::Uuid::parse_str(s).is_ok(),
@@ -235,13 +243,14 @@ pub(crate) fn hostname_answer(host: &str) -> Mock {
     )
 }
 
-/// A token exchange answered with scoped token number 1, valid for an hour.
+/// A token exchange answered with [`token_response`].
 pub(crate) fn token_answer() -> Mock {
-    answering(
-        "POST",
-        "/oauth/token",
-        ResponseTemplate::new(200).set_body_string(scoped_token(Duration::from_secs(3600), 1)),
-    )
+    answering("POST", "/oauth/token", token_response())
+}
+
+/// The exchange's answer: scoped token number 1, valid for an hour.
+pub(crate) fn token_response() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_string(scoped_token(Duration::from_secs(3600), 1))
 }
 
 /// Answers `verb` requests to exactly `p` with `first` once, then with `then` every time.
@@ -252,12 +261,24 @@ pub(crate) async fn answer_first_then(
     first: impl Respond + 'static,
     then: impl Respond + 'static,
 ) {
-    answering(verb, p, first)
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
+    answer_once(&account.server, 1, verb, p, first).await;
     answer(account, verb, p, then).await;
+}
+
+/// Answers `verb` requests to exactly `p` on `server` with `response` once, ahead of the mocks
+/// of a larger `priority`.
+pub(crate) async fn answer_once(
+    server: &wiremock::MockServer,
+    priority: u8,
+    verb: &str,
+    p: &str,
+    response: impl Respond + 'static,
+) {
+    answering(verb, p, response)
+        .up_to_n_times(1)
+        .with_priority(priority)
+        .mount(server)
+        .await;
 }
 
 /// Mounts `response` for `verb` requests to exactly `p` on the account (every time).
@@ -270,8 +291,67 @@ pub(crate) async fn answer(
     answering(verb, p, response).mount(&account.server).await;
 }
 
+/// A mock account answering `verb` requests to exactly `p` with `response` (every time), and
+/// its REST layer, connected.
+pub(crate) async fn rest_answering(
+    verb: &str,
+    p: &str,
+    response: impl Respond + 'static,
+) -> (MockAccount, RestApi) {
+    let account = MockAccount::start().await;
+    answer(&account, verb, p, response).await;
+    let api = account.rest().await;
+    (account, api)
+}
+
+/// A mock account answering `verb` requests to exactly `p` with `first` once, then with `then`
+/// every time, and its REST layer, connected.
+pub(crate) async fn rest_answering_first_then(
+    verb: &str,
+    p: &str,
+    first: impl Respond + 'static,
+    then: impl Respond + 'static,
+) -> (MockAccount, RestApi) {
+    let account = MockAccount::start().await;
+    answer_first_then(&account, verb, p, first, then).await;
+    let api = account.rest().await;
+    (account, api)
+}
+
 /// The form fields of the account's first scoped-token exchange.
 pub(crate) async fn exchange_form(account: &MockAccount) -> Vec<(String, String)> {
     let t = &account.requests_to("/oauth/token").await[0];
     url::form_urlencoded::parse(&t.body).into_owned().collect()
+}
+
+/// Asserts that hostname discovery and the scoped-token exchange both sent `authorization` with
+/// token type `token_type`, and that the exchange asked for `scope` for a subject token of type
+/// `subject_token_type`.
+pub(crate) async fn assert_exchanged_with(
+    account: &MockAccount,
+    authorization: &str,
+    token_type: &str,
+    scope: &str,
+    subject_token_type: &str,
+) {
+    for p in ["/v2/streaming/hostname", "/oauth/token"] {
+        let r = &account.requests_to(p).await[0];
+        assert_eq!(header(r, "authorization").as_deref(), Some(authorization));
+        assert_eq!(
+            header(r, "x-snowflake-authorization-token-type").as_deref(),
+            Some(token_type)
+        );
+    }
+    let form = exchange_form(account).await;
+    assert_eq!(
+        form,
+        vec![
+            (
+                "grant_type".into(),
+                "urn:ietf:params:oauth:grant-type:token-exchange".into()
+            ),
+            ("scope".into(), scope.into()),
+            ("subject_token_type".into(), subject_token_type.into()),
+        ]
+    );
 }

@@ -2,6 +2,16 @@
 
 use crate::test_support::*;
 
+/// Status calls refused (401) with scoped token number 1 and answered with no statuses
+/// otherwise, counted in `hits`.
+fn status_rejecting_token_1(hits: std::sync::Arc<AtomicUsize>) -> RejectToken {
+    RejectToken {
+        reject: 1,
+        ok: ResponseTemplate::new(200).set_body_string(r#"{"channel_statuses":{}}"#),
+        hits,
+    }
+}
+
 #[tokio::test]
 async fn a_401_refreshes_the_token_and_retries_with_the_same_request_id() {
     let account = MockAccount::start().await;
@@ -9,11 +19,7 @@ async fn a_401_refreshes_the_token_and_retries_with_the_same_request_id() {
         &account,
         "POST",
         STATUS_PATH,
-        RejectToken {
-            reject: 1,
-            ok: ResponseTemplate::new(200).set_body_string(r#"{"channel_statuses":{}}"#),
-            hits: Default::default(),
-        },
+        status_rejecting_token_1(Default::default()),
     )
     .await;
     let api = account.rest().await;
@@ -44,11 +50,7 @@ async fn concurrent_401s_share_one_token_exchange() {
     let hits = std::sync::Arc::new(AtomicUsize::new(0));
     Mock::given(method("POST"))
         .and(path_regex(r":bulk-channel-status$"))
-        .respond_with(RejectToken {
-            reject: 1,
-            ok: ResponseTemplate::new(200).set_body_string(r#"{"channel_statuses":{}}"#),
-            hits: std::sync::Arc::clone(&hits),
-        })
+        .respond_with(status_rejecting_token_1(std::sync::Arc::clone(&hits)))
         .mount(&account.server)
         .await;
     let api = std::sync::Arc::new(account.rest().await);
@@ -137,11 +139,7 @@ async fn the_token_is_refreshed_ahead_of_expiry() {
 async fn account_whose_refresh_fails(status: u16) -> MockAccount {
     let server = wiremock::MockServer::start().await;
     hostname_answer("127.0.0.1").mount(&server).await;
-    token_answer()
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
+    answer_once(&server, 1, "POST", "/oauth/token", token_response()).await;
     answering(
         "POST",
         "/oauth/token",
@@ -153,11 +151,7 @@ async fn account_whose_refresh_fails(status: u16) -> MockAccount {
     answering(
         "POST",
         STATUS_PATH,
-        RejectToken {
-            reject: 1,
-            ok: ResponseTemplate::new(200).set_body_string(r#"{"channel_statuses":{}}"#),
-            hits: Default::default(),
-        },
+        status_rejecting_token_1(Default::default()),
     )
     .mount(&server)
     .await;
@@ -225,6 +219,14 @@ impl Respond for IdP {
     }
 }
 
+/// A mock account whose identity provider answers as [`IdP`].
+async fn account_with_idp() -> MockAccount {
+    let account = MockAccount::start().await;
+    let idp_calls = std::sync::Arc::new(AtomicUsize::new(0));
+    answer(&account, "POST", "/oauth/token-request", IdP(idp_calls)).await;
+    account
+}
+
 fn oauth_builder(account: &MockAccount) -> crate::config::ClientBuilder {
     crate::config::ClientBuilder::new()
         .account("myacct")
@@ -239,15 +241,7 @@ fn oauth_builder(account: &MockAccount) -> crate::config::ClientBuilder {
 #[tokio::test]
 async fn oauth_gets_an_access_token_then_exchanges_it() {
     // Arrange
-    let account = MockAccount::start().await;
-    let idp_calls = std::sync::Arc::new(AtomicUsize::new(0));
-    answer(
-        &account,
-        "POST",
-        "/oauth/token-request",
-        IdP(std::sync::Arc::clone(&idp_calls)),
-    )
-    .await;
+    let account = account_with_idp().await;
 
     // Act
     account.rest_with(oauth_builder(&account)).await;
@@ -275,48 +269,22 @@ async fn oauth_gets_an_access_token_then_exchanges_it() {
         ]
     );
     // Hostname and exchange with the access token, token type OAUTH.
-    for p in ["/v2/streaming/hostname", "/oauth/token"] {
-        let r = &account.requests_to(p).await[0];
-        assert_eq!(header(r, "authorization").as_deref(), Some("Bearer at1"));
-        assert_eq!(
-            header(r, "x-snowflake-authorization-token-type").as_deref(),
-            Some("OAUTH")
-        );
-    }
-    let form = exchange_form(&account).await;
-    assert_eq!(
-        form,
-        vec![
-            (
-                "grant_type".into(),
-                "urn:ietf:params:oauth:grant-type:token-exchange".into()
-            ),
-            ("scope".into(), "127.0.0.1 session:role:R".into()),
-            (
-                "subject_token_type".into(),
-                "urn:ietf:params:oauth:token-type:access_token".into()
-            ),
-        ]
-    );
+    assert_exchanged_with(
+        &account,
+        "Bearer at1",
+        "OAUTH",
+        "127.0.0.1 session:role:R",
+        "urn:ietf:params:oauth:token-type:access_token",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn oauth_refreshes_a_rejected_access_token_with_the_rotated_refresh_token() {
-    let account = MockAccount::start().await;
-    let idp_calls = std::sync::Arc::new(AtomicUsize::new(0));
-    answer(
-        &account,
-        "POST",
-        "/oauth/token-request",
-        IdP(std::sync::Arc::clone(&idp_calls)),
-    )
-    .await;
+    let account = account_with_idp().await;
     // The first hostname call is rejected (revoked access token).
-    answering("GET", "/v2/streaming/hostname", ResponseTemplate::new(401))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
+    let revoked = ResponseTemplate::new(401);
+    answer_once(&account.server, 1, "GET", "/v2/streaming/hostname", revoked).await;
     account.rest_with(oauth_builder(&account)).await;
 
     let idp = account.requests_to("/oauth/token-request").await;

@@ -18,9 +18,9 @@ use crate::pipeline::pool::BufferPool;
 use crate::settings::ChannelSettings;
 use crate::transport::IngestApi;
 
-/// What the client's core lends its named channels (the same instances elastic channels
-/// use: one budget, one buffer pool, one compressor pool per client).
-#[derive(Debug)]
+/// What the client's core holds and lends its named channels (the same instances elastic
+/// channels use: one budget, one buffer pool, one compressor pool per client).
+#[derive(Debug, Clone)]
 pub(crate) struct ClientShared {
     pub(crate) api: Arc<dyn IngestApi>,
     /// Normalized.

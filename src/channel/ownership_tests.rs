@@ -283,6 +283,17 @@ async fn run(
     Ok(fenced)
 }
 
+/// What [`run`] takes for `writers` writers: a schedule, each writer's token form, the request
+/// size in KiB and the rows' padding.
+fn inputs(writers: usize) -> impl Strategy<Value = (Vec<Step>, Vec<Tokens>, usize, usize)> {
+    (
+        prop::collection::vec(step(writers), 1..60),
+        prop::collection::vec(tokens(), writers..=writers),
+        1usize..16,
+        0usize..200,
+    )
+}
+
 fn paused_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -296,20 +307,14 @@ proptest! {
 
     #[test]
     fn two_writers_taking_one_channel_from_each_other_land_every_row_once(
-        schedule in prop::collection::vec(step(2), 1..60),
-        tokens in prop::collection::vec(tokens(), 2..=2),
-        request_kb in 1usize..16,
-        pad in 0usize..200,
+        (schedule, tokens, request_kb, pad) in inputs(2),
     ) {
         paused_runtime().block_on(run(schedule, tokens, request_kb, pad))?;
     }
 
     #[test]
     fn one_writer_through_lost_acks_and_invalidations_is_never_told_it_lost_the_channel(
-        schedule in prop::collection::vec(step(1), 1..60),
-        tokens in prop::collection::vec(tokens(), 1..=1),
-        request_kb in 1usize..16,
-        pad in 0usize..200,
+        (schedule, tokens, request_kb, pad) in inputs(1),
     ) {
         let schedule = schedule.into_iter().filter(|s| !matches!(s, Step::Take(_))).collect();
         let fenced = paused_runtime().block_on(run(schedule, tokens, request_kb, pad))?;

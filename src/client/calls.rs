@@ -36,7 +36,7 @@ impl ClientCore {
         if names.is_empty() {
             return Ok(HashMap::new());
         }
-        let found = self.api.bulk_channel_status(pipe, names).await?;
+        let found = self.shared.api.bulk_channel_status(pipe, names).await?;
         Ok(found
             .into_iter()
             .map(|(name, w)| (name, from_wire(w)))
@@ -56,6 +56,7 @@ impl ClientCore {
             ));
         }
         Ok(self
+            .shared
             .api
             .drop_channel(&path)
             .await?

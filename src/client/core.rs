@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::ChannelRuntime;
+use crate::channel::{ChannelRuntime, ClientShared};
 use crate::elastic::{self, ElasticSettings};
 use crate::pipeline::budget::Budget;
-use crate::pipeline::compress::CompressorPool;
 use crate::pipeline::pipe_params::PipeParams;
 use crate::pipeline::pool::BufferPool;
 use crate::settings::ChannelSettings;
@@ -24,16 +23,10 @@ const MAX_POOLED_BYTES: usize = 32 << 20;
 /// The state of one client (what `StreamingIngestClient` clones share).
 #[derive(Debug)]
 pub(crate) struct ClientCore {
-    pub(crate) api: Arc<dyn IngestApi>,
-    pub(crate) settings: Arc<ChannelSettings>,
-    /// The client-wide memory budget (both channel kinds charge it).
-    pub(crate) budget: Budget,
-    /// Idle row and body buffers, shared by all channels (see `pipeline::pool`).
-    pub(crate) buffers: Arc<BufferPool>,
-    /// The client's compression jobs and zstd contexts, shared by all channels.
-    pub(crate) compressors: Arc<CompressorPool>,
-    /// Each pipe's parameters (its `BINARY_INPUT_FORMAT`), learned once per pipe.
-    pub(crate) pipe_params: Arc<PipeParams>,
+    /// The REST layer, the settings and the data path's shared pieces: the client-wide memory
+    /// budget (both channel kinds charge it), the buffer pool, the compressors and the pipe
+    /// parameters. The named channels' runtime holds the same instances.
+    pub(crate) shared: ClientShared,
     /// The named channels: opening them, their registry and commit poller, closing them.
     pub(crate) channels: ChannelRuntime,
     /// The elastic channels: what `client.flush()` and `client.close()` deliver.
@@ -51,22 +44,18 @@ impl ClientCore {
         let pipe_params = Arc::new(PipeParams::new(settings.binary_format));
         let compressors = settings
             .compressors(std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
-        let channels = ChannelRuntime::new(crate::channel::ClientShared {
-            api: Arc::clone(&api),
-            settings: Arc::clone(&settings),
-            budget: budget.clone(),
-            buffers: Arc::clone(&buffers),
-            compressors: Arc::clone(&compressors),
-            pipe_params: Arc::clone(&pipe_params),
-            shutdown: CancellationToken::new(),
-        });
-        Self {
+        let shared = ClientShared {
             api,
             settings,
             budget,
             buffers,
             compressors,
             pipe_params,
+            shutdown: CancellationToken::new(),
+        };
+        let channels = ChannelRuntime::new(shared.clone());
+        Self {
+            shared,
             channels,
             elastic: Arc::default(),
         }
@@ -75,16 +64,17 @@ impl ClientCore {
     /// What an elastic channel takes from the client: the named channels' settings and the
     /// same budget, buffers, compressors and pipe parameters.
     pub(crate) fn elastic_settings(&self) -> ElasticSettings {
-        let s = &self.settings;
+        let shared = &self.shared;
+        let s = &shared.settings;
         ElasticSettings {
             max_client_lag: s.max_client_lag,
             batch_cap: s.batch_cap(),
             row_cap: s.row_cap(),
             compression: s.compression,
-            budget: self.budget.clone(),
-            buffers: Arc::clone(&self.buffers),
-            compressors: Arc::clone(&self.compressors),
-            pipe_params: Arc::clone(&self.pipe_params),
+            budget: shared.budget.clone(),
+            buffers: Arc::clone(&shared.buffers),
+            compressors: Arc::clone(&shared.compressors),
+            pipe_params: Arc::clone(&shared.pipe_params),
         }
     }
 }

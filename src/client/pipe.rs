@@ -145,7 +145,7 @@ impl Pipe {
         };
         let core = &self.client.core;
         ElasticChannel::new(
-            Arc::clone(&core.api),
+            Arc::clone(&core.shared.api),
             target,
             core.elastic_settings(),
             Arc::clone(&core.elastic),

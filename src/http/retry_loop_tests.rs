@@ -6,6 +6,17 @@ use http::Method;
 use crate::http::Call;
 use crate::test_support::*;
 
+/// The REST layer of `account` with a request timeout of 300 ms.
+async fn rest_timing_out_after_300_ms(account: &MockAccount) -> RestApi {
+    account
+        .rest_with(
+            account
+                .builder()
+                .request_timeout(Duration::from_millis(300)),
+        )
+        .await
+}
+
 #[tokio::test]
 async fn retryable_statuses_are_retried_with_the_same_request_id() {
     for status in [429u16, 500, 502, 503, 504] {
@@ -55,15 +66,12 @@ async fn retryable_statuses_are_retried_with_the_same_request_id() {
 
 #[tokio::test]
 async fn exhausted_retries_return_the_last_server_error() {
-    let account = MockAccount::start().await;
-    answer(
-        &account,
+    let (account, api) = rest_answering(
         "POST",
         STATUS_PATH,
         ResponseTemplate::new(503).set_body_string("\"ERR_GENERAL_EXCEPTION_RETRY_REQUEST\""),
     )
     .await;
-    let api = account.rest().await;
     let err = api
         .bulk_channel_status(&simple().pipe, &["CH".to_owned()])
         .await
@@ -85,16 +93,13 @@ async fn exhausted_retries_return_the_last_server_error() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let account = MockAccount::start().await;
-    answer_first_then(
-        &account,
+    let (_account, api) = rest_answering_first_then(
         "DELETE",
         CHANNEL_PATH,
         ResponseTemplate::new(429).insert_header("Retry-After", "1"),
         ResponseTemplate::new(200),
     )
     .await;
-    let api = account.rest().await;
     let start = Instant::now();
     api.drop_channel(&simple()).await.unwrap();
     assert!(
@@ -152,15 +157,12 @@ async fn client_errors_are_not_retried() {
             Some("ERR_CHANNEL_MUST_BE_REOPENED"),
         ),
     ] {
-        let account = MockAccount::start().await;
-        answer(
-            &account,
+        let (account, api) = rest_answering(
             "POST",
             ROWS_PATH,
             ResponseTemplate::new(status).set_body_string(body),
         )
         .await;
-        let api = account.rest().await;
         let err = append_simple(&api, Compression::Zstd).await.unwrap_err();
         assert_eq!(err.status(), Some(status));
         assert_eq!(err.snowflake_code(), code, "{err}");
@@ -171,16 +173,13 @@ async fn client_errors_are_not_retried() {
 
 #[tokio::test]
 async fn a_non_json_404_is_retried_as_a_misrouted_request() {
-    let account = MockAccount::start().await;
-    answer_first_then(
-        &account,
+    let (account, api) = rest_answering_first_then(
         "DELETE",
         CHANNEL_PATH,
         ResponseTemplate::new(404).set_body_string("<html><body>Not Found</body></html>"),
         ResponseTemplate::new(200),
     )
     .await;
-    let api = account.rest().await;
     api.drop_channel(&simple()).await.unwrap();
     assert_eq!(account.requests_to(CHANNEL_PATH).await.len(), 2);
 }
@@ -189,26 +188,19 @@ async fn a_non_json_404_is_retried_as_a_misrouted_request() {
 async fn open_channel_retries_409_in_progress_and_uncommitted_data_only() {
     // Arrange: two retryable 409s, then success.
     let account = MockAccount::start().await;
-    answering(
-        "PUT",
-        CHANNEL_PATH,
-        ResponseTemplate::new(409)
-            .set_body_string(r#"{"code":"ERR_OPEN_CHANNEL_IN_PROGRESS","message":"busy"}"#),
-    )
-    .up_to_n_times(1)
-    .with_priority(1)
-    .mount(&account.server)
-    .await;
-    answering(
-        "PUT",
-        CHANNEL_PATH,
-        ResponseTemplate::new(409)
-            .set_body_string(r#"{"code":"ERR_CHANNEL_HAS_UNCOMMITTED_DATA","message":"wait"}"#),
-    )
-    .up_to_n_times(1)
-    .with_priority(2)
-    .mount(&account.server)
-    .await;
+    for (priority, body) in [
+        (
+            1,
+            r#"{"code":"ERR_OPEN_CHANNEL_IN_PROGRESS","message":"busy"}"#,
+        ),
+        (
+            2,
+            r#"{"code":"ERR_CHANNEL_HAS_UNCOMMITTED_DATA","message":"wait"}"#,
+        ),
+    ] {
+        let busy = ResponseTemplate::new(409).set_body_string(body);
+        answer_once(&account.server, priority, "PUT", CHANNEL_PATH, busy).await;
+    }
     answering("PUT", CHANNEL_PATH, open_response())
         .with_priority(3)
         .mount(&account.server)
@@ -240,16 +232,13 @@ async fn open_channel_retries_409_in_progress_and_uncommitted_data_only() {
 
 #[tokio::test]
 async fn open_channel_gives_up_on_a_persistent_409() {
-    let account = MockAccount::start().await;
-    answer(
-        &account,
+    let (account, api) = rest_answering(
         "PUT",
         CHANNEL_PATH,
         ResponseTemplate::new(409)
             .set_body_string(r#"{"code":"ERR_CHANNEL_HAS_UNCOMMITTED_DATA","message":"wait"}"#),
     )
     .await;
-    let api = account.rest().await;
     let err = api
         .open_channel(&simple(), &OpenChannelRequest::default())
         .await
@@ -266,16 +255,8 @@ async fn a_retried_append_resends_the_identical_request() {
     // Documents the duplicate risk: after a 503 the same body, continuation token and
     // requestId are sent again (retryCount 1). If the first attempt had been applied, the
     // rows would land twice; Snowflake documents retryCount > 0 as "duplicates possible".
-    let account = MockAccount::start().await;
-    answer_first_then(
-        &account,
-        "POST",
-        ROWS_PATH,
-        ResponseTemplate::new(503),
-        append_ok(),
-    )
-    .await;
-    let api = account.rest().await;
+    let (account, api) =
+        rest_answering_first_then("POST", ROWS_PATH, ResponseTemplate::new(503), append_ok()).await;
     append_simple(&api, Compression::Zstd).await.unwrap();
     let reqs = account.requests_to(ROWS_PATH).await;
     assert_eq!(reqs.len(), 2);
@@ -299,13 +280,7 @@ async fn an_append_timeout_is_not_resent() {
         append_ok().set_delay(Duration::from_secs(2)),
     )
     .await;
-    let api = account
-        .rest_with(
-            account
-                .builder()
-                .request_timeout(Duration::from_millis(300)),
-        )
-        .await;
+    let api = rest_timing_out_after_300_ms(&account).await;
 
     // Act
     let err = append_simple(&api, Compression::Zstd).await.unwrap_err();
@@ -323,29 +298,15 @@ async fn an_append_timeout_is_not_resent() {
 #[tokio::test]
 async fn an_idempotent_call_is_retried_after_a_timeout() {
     let account = MockAccount::start().await;
-    answering(
-        "POST",
-        STATUS_PATH,
-        ResponseTemplate::new(200).set_delay(Duration::from_secs(2)),
-    )
-    .up_to_n_times(1)
-    .with_priority(1)
-    .mount(&account.server)
-    .await;
-    answer(
+    answer_first_then(
         &account,
         "POST",
         STATUS_PATH,
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(2)),
         ResponseTemplate::new(200).set_body_string(r#"{"channel_statuses":{}}"#),
     )
     .await;
-    let api = account
-        .rest_with(
-            account
-                .builder()
-                .request_timeout(Duration::from_millis(300)),
-        )
-        .await;
+    let api = rest_timing_out_after_300_ms(&account).await;
     let map = api
         .bulk_channel_status(&simple().pipe, &["CH".into()])
         .await
@@ -400,15 +361,12 @@ async fn connection_failures_are_retried_then_reported() {
 
 #[tokio::test]
 async fn an_undecodable_success_body_is_a_decode_error() {
-    let account = MockAccount::start().await;
-    answer(
-        &account,
+    let (_account, api) = rest_answering(
         "POST",
         ROWS_PATH,
         ResponseTemplate::new(200).set_body_string("{\"unexpected\":true}"),
     )
     .await;
-    let api = account.rest().await;
     let err = append_simple(&api, Compression::Zstd).await.unwrap_err();
     let Error::Transport(t) = &err else {
         panic!("{err:?}")

@@ -338,6 +338,7 @@ pub(crate) fn encode_raw(data: Bytes, limit: &RowCap) -> Result<Encoded> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::row_too_large;
 
     #[derive(Serialize)]
     struct Row {
@@ -345,16 +346,19 @@ mod tests {
         name: &'static str,
     }
 
+    /// [`encode_rows`] with no pooled buffers and no size history.
+    fn encode<I>(rows: I, limit: &RowCap) -> Result<Encoded>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        encode_rows(rows, limit, &BufferPool::disabled(), &RowSize::default())
+    }
+
     #[test]
     fn rows_become_ndjson_pieces_within_cap() {
         let rows = (0..10).map(|id| Row { id, name: "ab" });
-        let enc = encode_rows(
-            rows,
-            &RowCap::uncompressed(64),
-            &BufferPool::disabled(),
-            &RowSize::default(),
-        )
-        .unwrap();
+        let enc = encode(rows, &RowCap::uncompressed(64)).unwrap();
         assert_eq!(enc.rows, 10);
         assert!(enc.pieces.len() > 1);
         let mut all = Vec::new();
@@ -370,44 +374,20 @@ mod tests {
     #[test]
     fn oversized_and_unserializable_rows_fail_with_their_index() {
         let big = "x".repeat(100);
-        let err = encode_rows(
+        let err = encode(
             [serde_json::json!({"a": 1}), serde_json::json!({ "a": big })],
             &RowCap::uncompressed(64),
-            &BufferPool::disabled(),
-            &RowSize::default(),
         )
         .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::RowTooLarge {
-                    row_index: Some(1),
-                    max: 63,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        let err = encode_rows(
-            [1, 2],
-            &RowCap::uncompressed(64),
-            &BufferPool::disabled(),
-            &RowSize::default(),
-        )
-        .unwrap_err();
+        assert_eq!(row_too_large(&err), (Some(1), 63), "{err:?}");
+        let err = encode([1, 2], &RowCap::uncompressed(64)).unwrap_err();
         assert!(
             matches!(err, Error::Serialization { row_index: 0, .. }),
             "{err:?}"
         );
         let mut bad = std::collections::HashMap::new();
         bad.insert(vec![1u8], 1);
-        let err = encode_rows(
-            [bad],
-            &RowCap::uncompressed(64),
-            &BufferPool::disabled(),
-            &RowSize::default(),
-        )
-        .unwrap_err();
+        let err = encode([bad], &RowCap::uncompressed(64)).unwrap_err();
         assert!(
             matches!(err, Error::Serialization { row_index: 0, .. }),
             "{err:?}"
@@ -427,7 +407,7 @@ mod tests {
             serde_json::json!({"id": 2}),
             serde_json::json!({"id": 3}),
         ];
-        let enc = encode_rows(&rows, &limit, &BufferPool::disabled(), &RowSize::default()).unwrap();
+        let enc = encode(&rows, &limit).unwrap();
         let shape: Vec<usize> = enc.pieces.iter().map(|p| p.rows).collect();
         assert_eq!(shape, [1, 1, 2], "before, alone, after");
         assert!(enc.pieces[1].data.len() > 10_000);
@@ -444,13 +424,7 @@ mod tests {
         let noise: String = (0..3000)
             .map(|_| char::from(rand::Rng::gen_range(&mut rng, b'a'..=b'z')))
             .collect();
-        let err = encode_rows(
-            [serde_json::json!({ "n": noise })],
-            &limit,
-            &BufferPool::disabled(),
-            &RowSize::default(),
-        )
-        .unwrap_err();
+        let err = encode([serde_json::json!({ "n": noise })], &limit).unwrap_err();
         assert!(
             matches!(err, Error::RowTooLarge { size, max: 1024, row_index: Some(0) } if size > 1024),
             "{err:?}"
@@ -463,24 +437,8 @@ mod tests {
             "{err:?}"
         );
         // Uncompressed requests: no row goes alone.
-        let err = encode_rows(
-            &rows,
-            &RowCap::new(1024, 64 << 10, Compression::None, 1),
-            &BufferPool::disabled(),
-            &RowSize::default(),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::RowTooLarge {
-                    max: 1023,
-                    row_index: Some(1),
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        let err = encode(&rows, &RowCap::new(1024, 64 << 10, Compression::None, 1)).unwrap_err();
+        assert_eq!(row_too_large(&err), (Some(1), 1023), "{err:?}");
     }
 
     #[test]

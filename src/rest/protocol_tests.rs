@@ -6,7 +6,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use super::*;
 use crate::api::{status_code_is_invalid, OpenChannelRequest};
-use crate::test_support::{answer, answer_first_then, answering, append_ok};
+use crate::test_support::{answer, answering, append_ok};
 
 /// A one-row append whose body claims `uncompressed_len` bytes (what the pacing counts).
 fn one_row(uncompressed_len: usize) -> crate::transport::AppendRequest {
@@ -52,8 +52,9 @@ fn awkward_status(code: &str) -> serde_json::Value {
     })
 }
 
-#[tokio::test]
-async fn open_and_bulk_status_parse_both_spellings_and_string_values() {
+/// A mock account whose opens answer [`awkward_status`] of `code` and whose status calls
+/// answer `statuses` (the `channel_statuses` object).
+async fn account_answering_awkwardly(code: &str, statuses: serde_json::Value) -> MockAccount {
     let account = MockAccount::start().await;
     answer(
         &account,
@@ -61,7 +62,7 @@ async fn open_and_bulk_status_parse_both_spellings_and_string_values() {
         CHANNEL_PATH,
         ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "next_continuation_token": "ct0",
-            "channel_status": awkward_status("SUCCESS"),
+            "channel_status": awkward_status(code),
         })),
     )
     .await;
@@ -69,10 +70,19 @@ async fn open_and_bulk_status_parse_both_spellings_and_string_values() {
         &account,
         "POST",
         STATUS_PATH,
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "channel_statuses": {"CH": {"channel_status_code": "ACTIVE", "rows_errors": 4,
-                "last_error_timestamp": 1_795_239_216_i64}}
-        })),
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({ "channel_statuses": statuses })),
+    )
+    .await;
+    account
+}
+
+#[tokio::test]
+async fn open_and_bulk_status_parse_both_spellings_and_string_values() {
+    let account = account_answering_awkwardly(
+        "SUCCESS",
+        serde_json::json!({"CH": {"channel_status_code": "ACTIVE", "rows_errors": 4,
+            "last_error_timestamp": 1_795_239_216_i64}}),
     )
     .await;
     let api = account.rest().await;
@@ -137,26 +147,9 @@ async fn open_accepts_active_and_unknown_status_codes_and_refuses_invalid_ones()
         ("SOMETHING_NEW", true),
         ("ERR_CHANNEL_MUST_BE_REOPENED", false),
     ] {
-        let account = MockAccount::start().await;
-        answer(
-            &account,
-            "PUT",
-            CHANNEL_PATH,
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "next_continuation_token": "ct0",
-                "channel_status": awkward_status(code),
-            })),
-        )
-        .await;
-        answer(
-            &account,
-            "POST",
-            STATUS_PATH,
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "channel_statuses": {"CH": awkward_status(code)}
-            })),
-        )
-        .await;
+        let account =
+            account_answering_awkwardly(code, serde_json::json!({"CH": awkward_status(code)}))
+                .await;
         let client = account.builder().build().await.unwrap();
         let result = client.pipe("DB", "SCH", "PIPE").open_channel("CH").await;
         assert_eq!(result.is_ok(), opens, "{code}: {result:?}");
@@ -298,16 +291,13 @@ async fn a_transient_403_or_401_on_the_control_plane_is_retried_with_backoff() {
 
 #[tokio::test]
 async fn a_408_is_retried_as_its_predicate_says() {
-    let account = MockAccount::start().await;
-    answer_first_then(
-        &account,
+    let (account, api) = rest_answering_first_then(
         "POST",
         STATUS_PATH,
         ResponseTemplate::new(408).set_body_string("request timeout"),
         ResponseTemplate::new(200).set_body_json(serde_json::json!({"channel_statuses": {}})),
     )
     .await;
-    let api = account.rest().await;
     api.bulk_channel_status(&simple().pipe, &["CH".into()])
         .await
         .expect("a 408 is retried");
@@ -405,14 +395,36 @@ async fn the_session_header_is_echoed_per_channel_and_reset_on_reopen() {
     );
 }
 
-#[tokio::test]
-async fn appends_of_one_channel_are_paced_to_its_request_rate() {
+/// A mock account accepting every append, to any channel.
+async fn account_accepting_appends() -> MockAccount {
     let account = MockAccount::start().await;
     Mock::given(method("POST"))
         .and(wiremock::matchers::path_regex("/rows$"))
         .respond_with(append_ok())
         .mount(&account.server)
         .await;
+    account
+}
+
+/// Appends `request()` four times through `api` to [`simple`]'s channel (one wire state), and
+/// returns when the first append started.
+async fn append_four_times(
+    api: &RestApi,
+    request: impl Fn() -> crate::transport::AppendRequest,
+) -> std::time::Instant {
+    let wire = ChannelWire::default();
+    let started = std::time::Instant::now();
+    for _ in 0..4 {
+        api.append_rows(&simple(), &request(), None, &wire)
+            .await
+            .unwrap();
+    }
+    started
+}
+
+#[tokio::test]
+async fn appends_of_one_channel_are_paced_to_its_request_rate() {
+    let account = account_accepting_appends().await;
     let request = || one_row(8);
     let other = ChannelPath {
         channel: "OTHER".into(),
@@ -422,13 +434,7 @@ async fn appends_of_one_channel_are_paced_to_its_request_rate() {
         let api = account
             .rest_with(account.builder().max_requests_per_second(per_second))
             .await;
-        let wire = ChannelWire::default();
-        let started = std::time::Instant::now();
-        for _ in 0..4 {
-            api.append_rows(&simple(), &request(), None, &wire)
-                .await
-                .unwrap();
-        }
+        let started = append_four_times(&api, request).await;
         // Another channel has its own pace: its first append goes at once.
         let before_other = std::time::Instant::now();
         api.append_rows(&other, &request(), None, &ChannelWire::default())
@@ -448,12 +454,7 @@ async fn appends_of_one_channel_are_paced_to_its_request_rate() {
 /// meeting 429s; the request spacing still applies to small requests.
 #[tokio::test]
 async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
-    let account = MockAccount::start().await;
-    Mock::given(method("POST"))
-        .and(wiremock::matchers::path_regex("/rows$"))
-        .respond_with(append_ok())
-        .mount(&account.server)
-        .await;
+    let account = account_accepting_appends().await;
     // 100,000 bytes per request: the body is small, the uncompressed length is what counts.
     let request = || one_row(100_000);
     // 1 MB/s: 100 ms a request, like 10 requests/s; 250 KB/s: 400 ms; unpaced: at once.
@@ -470,13 +471,7 @@ async fn appends_are_paced_by_uncompressed_bytes_per_channel() {
                     .max_bytes_per_second(bytes_per_second),
             )
             .await;
-        let wire = ChannelWire::default();
-        let started = std::time::Instant::now();
-        for _ in 0..4 {
-            api.append_rows(&simple(), &request(), None, &wire)
-                .await
-                .unwrap();
-        }
+        let started = append_four_times(&api, request).await;
         let ms = started.elapsed().as_millis();
         assert!(
             (at_least..at_most).contains(&ms),

@@ -13,7 +13,7 @@ use crate::common::emulator::{self as emu, DB, PIPE, SCHEMA};
 use crate::common::*;
 use serde_json::json;
 use snowpipe_emulator::{Emulator, Endpoint, FaultAction, FaultRule, TlsMode};
-use snowpipe_streaming::{Error, OffsetToken, TransportErrorKind};
+use snowpipe_streaming::{Error, OffsetToken, StreamingIngestClient, TransportErrorKind};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -49,6 +49,26 @@ fn assert_mentions(e: &Error, words: &[&str]) {
 
 fn tok(n: u64) -> Option<OffsetToken> {
     Some(OffsetToken::from(n))
+}
+
+/// A mock account whose open-channel calls are all answered with `response`.
+async fn account_answering_open(response: ResponseTemplate) -> MockAccount {
+    let sf = MockAccount::start().await;
+    Mock::given(method("PUT"))
+        .and(path_regex(r"/channels/[^/]+$"))
+        .respond_with(response)
+        .mount(&sf.server)
+        .await;
+    sf
+}
+
+/// The error of opening channel `name` on the mock account's `DB.SCH.PIPE`.
+async fn open_err(client: &StreamingIngestClient, name: &str) -> Error {
+    client
+        .pipe("DB", "SCH", "PIPE")
+        .open_channel(name)
+        .await
+        .unwrap_err()
 }
 
 // ----- keys ---------------------------------------------------------------------------------
@@ -243,11 +263,7 @@ async fn invalid_channel_names_are_rejected_before_any_request() {
         .count();
     assert_eq!(opens, 0, "nothing was sent for invalid names");
     // A channel that is already open in this client is named as such.
-    let c = client
-        .pipe(DB, SCHEMA, PIPE)
-        .open_channel("dup")
-        .await
-        .unwrap();
+    let c = emu::open_on(&client, PIPE, "dup").await;
     let e = client
         .pipe(DB, SCHEMA, PIPE)
         .open_channel("dup")
@@ -296,11 +312,7 @@ async fn offset_tokens_that_go_backwards_or_repeat_are_refused_and_nothing_is_lo
     assert!(matches!(&e, Error::InvalidArgument { .. }), "{e:?}");
     assert_mentions(&e, &["start offset token 20", "after end"]);
     // Non-numeric tokens are opaque: only exact reuse is refused.
-    let ch2 = client
-        .pipe(DB, SCHEMA, PIPE)
-        .open_channel("opaque")
-        .await
-        .unwrap();
+    let ch2 = emu::open_on(&client, PIPE, "opaque").await;
     ch2.append_row(&json!({"ID": 200}), Some(OffsetToken::new("b").unwrap()))
         .await
         .unwrap();
@@ -373,11 +385,7 @@ async fn a_row_larger_than_the_request_limit_is_refused_and_earlier_rows_land() 
         .build()
         .await
         .unwrap();
-    let ch = client
-        .pipe(DB, SCHEMA, PIPE)
-        .open_channel("big")
-        .await
-        .unwrap();
+    let ch = emu::open_on(&client, PIPE, "big").await;
     ch.append_row(&json!({"ID": 1, "NAME": "small"}), tok(1))
         .await
         .unwrap();
@@ -445,22 +453,14 @@ async fn rows_violating_the_table_schema_are_reported_with_their_offsets() {
 
 #[tokio::test]
 async fn garbage_instead_of_json_is_a_decode_error_naming_the_operation() {
-    let sf = MockAccount::start().await;
-    Mock::given(method("PUT"))
-        .and(path_regex(r"/channels/[^/]+$"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string("<html>surprise</html>"),
-        )
-        .mount(&sf.server)
-        .await;
+    let sf = account_answering_open(
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "application/json")
+            .set_body_string("<html>surprise</html>"),
+    )
+    .await;
     let client = sf.client().await;
-    let e = client
-        .pipe("DB", "SCH", "PIPE")
-        .open_channel("garbage")
-        .await
-        .unwrap_err();
+    let e = open_err(&client, "garbage").await;
     let Error::Transport(t) = &e else {
         panic!("expected Transport(Decode), got {e:?}");
     };
@@ -471,18 +471,10 @@ async fn garbage_instead_of_json_is_a_decode_error_naming_the_operation() {
 
 #[tokio::test]
 async fn an_error_status_with_a_non_json_body_shows_the_body() {
-    let sf = MockAccount::start().await;
-    Mock::given(method("PUT"))
-        .and(path_regex(r"/channels/[^/]+$"))
-        .respond_with(ResponseTemplate::new(400).set_body_string("upstream said no"))
-        .mount(&sf.server)
+    let sf = account_answering_open(ResponseTemplate::new(400).set_body_string("upstream said no"))
         .await;
     let client = sf.client().await;
-    let e = client
-        .pipe("DB", "SCH", "PIPE")
-        .open_channel("garbage")
-        .await
-        .unwrap_err();
+    let e = open_err(&client, "garbage").await;
     assert!(matches!(&e, Error::Server(_)), "{e:?}");
     assert_eq!(e.status(), Some(400));
     assert_mentions(&e, &["open channel", "non-json body", "upstream said no"]);
@@ -503,24 +495,15 @@ async fn garbage_append_responses_end_in_recovery_not_loss() {
         .times(1),
     );
     let client = emu::client(&server).await;
-    let ch = client
-        .pipe(DB, SCHEMA, PIPE)
-        .open_channel("garbled")
-        .await
-        .unwrap();
-    streams_ids_through_a_recovery(ch, &server, 50).await;
+    streams_ids_through_a_recovery(&client, "garbled", &server, 50).await;
     client.close().await.ok();
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_hanging_server_times_out_with_a_clear_error() {
-    let sf = MockAccount::start().await;
-    Mock::given(method("PUT"))
-        .and(path_regex(r"/channels/[^/]+$"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
-        .mount(&sf.server)
-        .await;
+    let sf =
+        account_answering_open(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
     let client = sf
         .builder()
         .request_timeout(Duration::from_millis(300))
@@ -528,11 +511,7 @@ async fn a_hanging_server_times_out_with_a_clear_error() {
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    let e = client
-        .pipe("DB", "SCH", "PIPE")
-        .open_channel("hang")
-        .await
-        .unwrap_err();
+    let e = open_err(&client, "hang").await;
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "bounded by the timeouts"
@@ -561,12 +540,7 @@ async fn a_server_hanging_mid_stream_costs_a_replay_not_a_row() {
         .build()
         .await
         .unwrap();
-    let ch = client
-        .pipe(DB, SCHEMA, PIPE)
-        .open_channel("hang")
-        .await
-        .unwrap();
-    streams_ids_through_a_recovery(ch, &server, 30).await;
+    streams_ids_through_a_recovery(&client, "hang", &server, 30).await;
     client.close().await.unwrap();
     server.shutdown().await;
 }
@@ -588,11 +562,7 @@ async fn emulator_restarted_mid_stream_loses_and_duplicates_nothing() {
         .build()
         .await
         .unwrap();
-    let ch = client
-        .pipe(DB, SCHEMA, PIPE)
-        .open_channel("restart")
-        .await
-        .unwrap();
+    let ch = emu::open_on(&client, PIPE, "restart").await;
     for id in 1..=100u64 {
         ch.append_row(&json!({"ID": id}), tok(id)).await.unwrap();
     }
@@ -621,13 +591,16 @@ async fn emulator_restarted_mid_stream_loses_and_duplicates_nothing() {
     server.shutdown().await;
 }
 
-/// Appends ids `1..=n` (flushing every 10) to `ch`, which must recover from the faults the
-/// test planted by itself; then checks the table holds every id exactly once.
+/// Opens channel `name` of `client` and appends ids `1..=n` (flushing every 10) to it, which
+/// must recover from the faults the test planted by itself; then checks the table holds every
+/// id exactly once.
 async fn streams_ids_through_a_recovery(
-    ch: snowpipe_streaming::Channel,
+    client: &StreamingIngestClient,
+    name: &str,
     server: &Emulator,
     n: u64,
 ) {
+    let ch = emu::open_on(client, PIPE, name).await;
     for id in 1..=n {
         ch.append_row(&json!({"ID": id}), tok(id)).await.unwrap();
         if id % 10 == 0 {

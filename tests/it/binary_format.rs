@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 use snowpipe_emulator::BinaryFormat as ServerFormat;
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 use snowpipe_streaming::binary::{self, Binary, BinaryFormat};
-use snowpipe_streaming::{Error, OffsetToken};
+use snowpipe_streaming::{Channel, ClientBuilder, Error, OffsetToken, StreamingIngestClient};
 
-use crate::common::emulator::builder;
-use crate::common::TEST_PUBLIC_KEY;
+use crate::common::emulator::{builder, config_with_ddl};
 
 const DDL: &str = "
 CREATE DATABASE IF NOT EXISTS DB;
@@ -31,11 +30,34 @@ struct Row {
 }
 
 async fn emulator(format: ServerFormat) -> Emulator {
-    let mut config = EmulatorConfig::for_tests()
-        .with_ddl(DDL)
-        .with_public_key(TEST_PUBLIC_KEY);
+    let mut config = config_with_ddl(DDL);
     config.binary_format = format;
     Emulator::start(config).await.expect("emulator starts")
+}
+
+/// An emulator reading binary as `format`, a client of it built by `configure` from the
+/// common builder, and channel `c` opened on table `B`.
+async fn open_c(
+    format: ServerFormat,
+    configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> (Emulator, StreamingIngestClient, Channel) {
+    let emu = emulator(format).await;
+    let client = configure(builder(&emu)).build().await.unwrap();
+    let ch = client
+        .table_pipe("DB", "SCH", "B")
+        .open_channel("c")
+        .await
+        .unwrap();
+    (emu, client, ch)
+}
+
+/// Row 1 with `B` = `CA FE` and an empty `V`.
+fn cafe() -> Row {
+    Row {
+        id: 1,
+        b: Binary(vec![0xca, 0xfe]),
+        v: vec![],
+    }
 }
 
 fn hex_of(emu: &Emulator, column: &str) -> Vec<String> {
@@ -109,46 +131,15 @@ async fn binary_lands_as_the_same_bytes_in_every_input_format() {
 /// of the refused append is sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base64_accounts_get_cafe_and_utf8_pipes_refuse_other_bytes() {
-    let emu = emulator(ServerFormat::Base64).await;
-    let client = builder(&emu).build().await.unwrap();
-    let ch = client
-        .table_pipe("DB", "SCH", "B")
-        .open_channel("c")
-        .await
-        .unwrap();
-    ch.append_row(
-        &Row {
-            id: 1,
-            b: Binary(vec![0xca, 0xfe]),
-            v: vec![],
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    let (emu, client, ch) = open_c(ServerFormat::Base64, |b| b).await;
+    ch.append_row(&cafe(), None).await.unwrap();
     ch.close().await.unwrap();
     client.close().await.unwrap();
     assert_eq!(hex_of(&emu, "B"), ["CAFE"]);
     emu.shutdown().await;
 
-    let emu = emulator(ServerFormat::Utf8).await;
-    let client = builder(&emu).build().await.unwrap();
-    let ch = client
-        .table_pipe("DB", "SCH", "B")
-        .open_channel("c")
-        .await
-        .unwrap();
-    let err = ch
-        .append_row(
-            &Row {
-                id: 1,
-                b: Binary(vec![0xca, 0xfe]),
-                v: vec![],
-            },
-            None,
-        )
-        .await
-        .unwrap_err();
+    let (emu, client, ch) = open_c(ServerFormat::Utf8, |b| b).await;
+    let err = ch.append_row(&cafe(), None).await.unwrap_err();
     assert!(matches!(err, Error::Serialization { .. }), "{err:?}");
     assert!(err.to_string().contains("UTF-8"), "{err}");
     ch.close().await.unwrap();
@@ -162,28 +153,10 @@ async fn base64_accounts_get_cafe_and_utf8_pipes_refuse_other_bytes() {
 /// for only when the pipe-info call is unavailable).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_format_named_on_the_builder_replaces_the_pipes() {
-    let emu = emulator(ServerFormat::Base64).await;
-    let client = builder(&emu)
-        .binary_format(BinaryFormat::Hex)
-        .build()
-        .await
-        .unwrap();
-    let ch = client
-        .table_pipe("DB", "SCH", "B")
-        .open_channel("c")
-        .await
-        .unwrap();
+    let (emu, client, ch) =
+        open_c(ServerFormat::Base64, |b| b.binary_format(BinaryFormat::Hex)).await;
     assert_eq!(ch.binary_format(), Some(BinaryFormat::Hex));
-    ch.append_row(
-        &Row {
-            id: 1,
-            b: Binary(vec![0xca, 0xfe]),
-            v: vec![],
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    ch.append_row(&cafe(), None).await.unwrap();
     ch.close().await.unwrap();
     client.close().await.unwrap();
     // "CAFE" read as base64 is 08 01 44: why the SDK asks the pipe by default.

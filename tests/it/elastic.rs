@@ -7,8 +7,8 @@ use crate::common;
 use std::time::Duration;
 
 use crate::common::*;
-use snowpipe_emulator::{Emulator, EmulatorConfig, Endpoint, FaultAction, FaultRule};
-use snowpipe_streaming::{ElasticEvent, StreamingIngestClient};
+use snowpipe_emulator::{Emulator, Endpoint, FaultAction, FaultRule};
+use snowpipe_streaming::{ClientBuilder, ElasticChannel, ElasticEvent, StreamingIngestClient};
 
 const DDL: &str = "
 CREATE DATABASE IF NOT EXISTS DB;
@@ -23,21 +23,26 @@ struct Row {
     id: u64,
 }
 
-async fn start() -> (Emulator, StreamingIngestClient) {
-    let emu = Emulator::start(
-        EmulatorConfig::for_tests()
-            .with_ddl(DDL)
-            .with_public_key(TEST_PUBLIC_KEY),
-    )
-    .await
-    .unwrap();
-    let client = common::emulator::builder(&emu)
-        .max_client_lag(Duration::from_millis(50))
-        .max_request_bytes(4096)
+/// An emulator with [`DDL`] and a client of it, built by `configure` from the common builder.
+async fn start_with(
+    configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> (Emulator, StreamingIngestClient) {
+    let emu = Emulator::start(common::emulator::config_with_ddl(DDL))
+        .await
+        .unwrap();
+    let client = configure(common::emulator::builder(&emu))
         .build()
         .await
         .unwrap();
     (emu, client)
+}
+
+async fn start() -> (Emulator, StreamingIngestClient) {
+    start_with(|b| {
+        b.max_client_lag(Duration::from_millis(50))
+            .max_request_bytes(4096)
+    })
+    .await
 }
 
 fn ids(emu: &Emulator) -> Vec<u64> {
@@ -104,14 +109,7 @@ async fn every_row_lands_at_least_once_and_each_possible_duplicate_is_reported()
         assert!(r.path.ends_with("/tables/T/rows"), "{}", r.path);
         assert!(!r.query.contains("Token"), "{}", r.query);
     }
-    let status = emu.status();
-    let ch = status["channels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["channel_name"] == "ELASTIC")
-        .unwrap()
-        .clone();
+    let ch = common::emulator::server_channel(&emu, "ELASTIC");
     assert_eq!(ch["retried_appends"], 1, "{ch}");
     client.close().await.unwrap();
     emu.shutdown().await;
@@ -175,28 +173,16 @@ fn elastic_and_named_channels_share_the_budget_and_the_metrics() {
 }
 
 async fn budget_and_metrics(recorded: MetricsRecorder) {
-    let emu = Emulator::start(
-        EmulatorConfig::for_tests()
-            .with_ddl(DDL)
-            .with_public_key(TEST_PUBLIC_KEY),
-    )
-    .await
-    .unwrap();
     // 1 MiB, of which 1/16 is set aside for idle buffers: 960 KiB for rows. Nothing is sent
     // on a timer during the test.
-    let client = StreamingIngestClient::builder()
-        .account("myorg-myacct")
-        .user("tester")
-        .url(emu.url())
-        .private_key_pem(TEST_KEY)
-        .retry(fast_retry())
-        .max_client_lag(Duration::from_secs(60))
-        .max_request_bytes(256 * 1024)
-        .memory_budget_bytes(1024 * 1024)
-        .commit_poll_interval(Duration::from_millis(20))
-        .build()
-        .await
-        .unwrap();
+    let (emu, client) = start_with(|b| {
+        b.account("myorg-myacct")
+            .user("tester")
+            .max_client_lag(Duration::from_secs(60))
+            .max_request_bytes(256 * 1024)
+            .memory_budget_bytes(1024 * 1024)
+    })
+    .await;
     let named = client
         .pipe("DB", "SCH", "P")
         .open_channel("n1")
@@ -316,19 +302,17 @@ async fn budget_and_metrics(recorded: MetricsRecorder) {
 
 /// A client whose elastic channels never send on a timer during a test.
 async fn start_without_timer() -> (Emulator, StreamingIngestClient) {
-    let emu = Emulator::start(
-        EmulatorConfig::for_tests()
-            .with_ddl(DDL)
-            .with_public_key(TEST_PUBLIC_KEY),
-    )
-    .await
-    .unwrap();
-    let client = common::emulator::builder(&emu)
-        .max_client_lag(Duration::from_secs(60))
-        .build()
+    start_with(|b| b.max_client_lag(Duration::from_secs(60))).await
+}
+
+/// The elastic channel of table `T`, holding rows `0..10`.
+async fn elastic_holding_ten_rows(client: &StreamingIngestClient) -> ElasticChannel {
+    let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
+    elastic
+        .append_rows((0..10).map(|id| Row { id }))
         .await
         .unwrap();
-    (emu, client)
+    elastic
 }
 
 /// Elastic channels belong to the client's lifecycle: `client.close()` sends what an elastic
@@ -336,11 +320,7 @@ async fn start_without_timer() -> (Emulator, StreamingIngestClient) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_an_elastic_channel_holds_are_in_the_table_after_client_close() {
     let (emu, client) = start_without_timer().await;
-    let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
-    elastic
-        .append_rows((0..10).map(|id| Row { id }))
-        .await
-        .unwrap();
+    let elastic = elastic_holding_ten_rows(&client).await;
     assert!(ids(&emu).is_empty(), "nothing sent before the close");
     client.close().await.unwrap();
     assert_eq!(ids(&emu), (0..10).collect::<Vec<_>>());
@@ -356,11 +336,7 @@ async fn rows_an_elastic_channel_holds_are_in_the_table_after_client_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_an_elastic_channel_holds_are_in_the_table_after_client_flush() {
     let (emu, client) = start_without_timer().await;
-    let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
-    elastic
-        .append_rows((0..10).map(|id| Row { id }))
-        .await
-        .unwrap();
+    let elastic = elastic_holding_ten_rows(&client).await;
     client.flush().await.unwrap();
     assert_eq!(ids(&emu), (0..10).collect::<Vec<_>>());
     elastic.close().await.unwrap();
@@ -373,11 +349,7 @@ async fn rows_an_elastic_channel_holds_are_in_the_table_after_client_flush() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_a_dropped_elastic_channel_held_are_sent_before_client_close_returns() {
     let (emu, client) = start_without_timer().await;
-    let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
-    elastic
-        .append_rows((0..10).map(|id| Row { id }))
-        .await
-        .unwrap();
+    let elastic = elastic_holding_ten_rows(&client).await;
     drop(elastic);
     client.close().await.unwrap();
     assert_eq!(ids(&emu), (0..10).collect::<Vec<_>>());
@@ -397,11 +369,7 @@ async fn a_failed_timed_flush_is_returned_by_the_next_append() {
         )
         .times(1),
     );
-    let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
-    elastic
-        .append_rows((0..10).map(|id| Row { id }))
-        .await
-        .unwrap();
+    let elastic = elastic_holding_ten_rows(&client).await;
     // Wait (bounded) until the timer's request was refused, then until the failure reaches
     // a call: the append that returns it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -17,12 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::emulator as emu_common;
-use crate::common::TEST_PUBLIC_KEY;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use snowpipe_emulator::{Emulator, EmulatorConfig, Endpoint, FaultAction, FaultPlan, FaultRule};
-use snowpipe_streaming::{Compression, OffsetToken, OpenChannelOptions, StreamingIngestClient};
+use snowpipe_emulator::{Emulator, Endpoint, FaultAction, FaultPlan, FaultRule};
+use snowpipe_streaming::{
+    Channel, Compression, OffsetToken, OpenChannelOptions, StreamingIngestClient,
+};
 use tokio::sync::oneshot;
 
 const DDL: &str = "
@@ -251,7 +252,7 @@ async fn run_case(emu: &Emulator, case: Case) {
         // SIGKILL: every task of the process stops where it is.
         rt.shutdown_background();
     }
-    let ids = emu_ids(emu);
+    let ids = emu_common::ids(emu);
     let want: Vec<i64> = (1..=case.rows as i64).collect();
     if ids != want {
         let mut dup = ids.clone();
@@ -276,21 +277,11 @@ fn appends(emu: &Emulator) -> usize {
         .count()
 }
 
-fn emu_ids(emu: &Emulator) -> Vec<i64> {
-    emu.query(r#"SELECT ID FROM "DB.SCH.T" ORDER BY ID"#)
-        .expect("query")
-        .into_iter()
-        .map(|r| r[0].as_i64().expect("numeric ID"))
-        .collect()
-}
-
 async fn emulator(commit_ms: u64) -> Emulator {
     // Every append takes a few milliseconds, so crashes land between requests.
     let latency = FaultRule::new(Endpoint::AppendRows, FaultAction::Latency { ms: 3 });
     Emulator::start(
-        EmulatorConfig::for_tests()
-            .with_ddl(DDL)
-            .with_public_key(TEST_PUBLIC_KEY)
+        emu_common::config_with_ddl(DDL)
             .with_commit_delay(Duration::from_millis(commit_ms))
             .with_faults(FaultPlan {
                 rules: vec![latency],
@@ -334,6 +325,34 @@ async fn crashes_at_any_point_then_resuming_after_the_committed_token_lands_ever
     );
 }
 
+/// A client of the emulator at `url` sending requests of at most 64 KiB, and channel `c` opened
+/// on pipe `P`.
+async fn open_with_64_kib_requests(url: &str) -> (StreamingIngestClient, Channel) {
+    let client = emu_common::builder_for_url(url)
+        .max_request_bytes(64 << 10)
+        .build()
+        .await
+        .unwrap();
+    let ch = emu_common::open_on(&client, "P", "c").await;
+    (client, ch)
+}
+
+/// Appends rows `first..=last`, each padded with 90 bytes, to `ch` with the tokens `first` and
+/// `last`.
+async fn append_padded(ch: &Channel, first: u64, last: u64) {
+    let rows = (first..=last).map(|id| Row {
+        id,
+        pad: "y".repeat(90),
+    });
+    ch.append_rows(
+        rows,
+        Some(OffsetToken::from(first)),
+        Some(OffsetToken::from(last)),
+    )
+    .await
+    .unwrap();
+}
+
 /// The issue's reproduction: 64 KiB requests, ten 300-row appends of ~30 KB, a crash after
 /// 200 ms, resume after the committed token in a new client: 3,000 rows for 3,000 ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,28 +367,9 @@ async fn thirty_kb_appends_with_64_kib_requests_resume_exactly() {
     let u = url.clone();
     let committed = rt
         .spawn(async move {
-            let client = emu_common::builder_for_url(&u)
-                .max_request_bytes(64 << 10)
-                .build()
-                .await
-                .unwrap();
-            let ch = client
-                .pipe("DB", "SCH", "P")
-                .open_channel("c")
-                .await
-                .unwrap();
+            let (client, ch) = open_with_64_kib_requests(&u).await;
             for k in 0..10u64 {
-                let rows = (k * 300 + 1..=k * 300 + 300).map(|id| Row {
-                    id,
-                    pad: "y".repeat(90),
-                });
-                ch.append_rows(
-                    rows,
-                    Some(OffsetToken::from(k * 300 + 1)),
-                    Some(OffsetToken::from(k * 300 + 300)),
-                )
-                .await
-                .unwrap();
+                append_padded(&ch, k * 300 + 1, k * 300 + 300).await;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
             let c = ch.latest_committed_offset_token();
@@ -380,16 +380,7 @@ async fn thirty_kb_appends_with_64_kib_requests_resume_exactly() {
         .await
         .unwrap();
     rt.shutdown_background();
-    let client = emu_common::builder_for_url(&url)
-        .max_request_bytes(64 << 10)
-        .build()
-        .await
-        .unwrap();
-    let ch = client
-        .pipe("DB", "SCH", "P")
-        .open_channel("c")
-        .await
-        .unwrap();
+    let (_client, ch) = open_with_64_kib_requests(&url).await;
     let after = ch
         .latest_committed_offset_token()
         .and_then(|t| t.as_u64())
@@ -398,23 +389,11 @@ async fn thirty_kb_appends_with_64_kib_requests_resume_exactly() {
         committed.is_some() && after > 0,
         "the first process committed something ({committed:?}, {after})"
     );
-    let rows: Vec<Row> = (after + 1..=3000)
-        .map(|id| Row {
-            id,
-            pad: "y".repeat(90),
-        })
-        .collect();
     if after < 3000 {
-        ch.append_rows(
-            rows,
-            Some(OffsetToken::from(after + 1)),
-            Some(OffsetToken::from(3000u64)),
-        )
-        .await
-        .unwrap();
+        append_padded(&ch, after + 1, 3000).await;
     }
     ch.close_with(snowpipe_streaming::CloseOptions::default().wait_for_commit(true))
         .await
         .unwrap();
-    assert_eq!(emu_ids(&emu), (1..=3000).collect::<Vec<i64>>());
+    assert_eq!(emu_common::ids(&emu), (1..=3000).collect::<Vec<i64>>());
 }

@@ -54,13 +54,7 @@ fn ids(emu: &Emulator) -> Vec<u64> {
 }
 
 fn fenced_appends(emu: &Emulator, channel: &str) -> u64 {
-    let status = emu.status();
-    status["channels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["channel_name"] == channel)
-        .unwrap_or_else(|| panic!("{channel} in {status}"))["fenced_appends"]
+    common::emulator::server_channel(emu, channel)["fenced_appends"]
         .as_u64()
         .unwrap()
 }

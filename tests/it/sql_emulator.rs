@@ -21,11 +21,7 @@ struct Row {
 async fn streamed_rows_come_back_through_the_sql_api() {
     let emulator = emu::start().await;
     let client = emu::client(&emulator).await;
-    let channel = client
-        .pipe(DB, SCHEMA, PIPE)
-        .open_channel("sql")
-        .await
-        .unwrap();
+    let channel = emu::open_on(&client, PIPE, "sql").await;
     let rows = (1..=5u64).map(|id| {
         let name = (id != 3).then(|| format!("name {id} ✓"));
         (Row { id, name }, OffsetToken::from(id * 10))
@@ -58,11 +54,7 @@ async fn streamed_rows_come_back_through_the_sql_api() {
 #[tokio::test]
 async fn a_table_created_through_the_sql_api_takes_streamed_rows() {
     let emulator = emu::start().await;
-    let sql = emu::builder(&emulator)
-        .build_sql()
-        .unwrap()
-        .database(DB)
-        .schema(SCHEMA);
+    let sql = sql_client(&emulator);
     for (statement, status) in [
         (
             "CREATE TABLE IF NOT EXISTS NEW_T (ID NUMBER, NAME VARCHAR)",
@@ -78,11 +70,7 @@ async fn a_table_created_through_the_sql_api_takes_streamed_rows() {
         assert_eq!(result.rows, vec![vec![Some(status.to_owned())]]);
     }
     let client = emu::client(&emulator).await;
-    let channel = client
-        .pipe(DB, SCHEMA, "NEW_T-STREAMING")
-        .open_channel("ddl")
-        .await
-        .unwrap();
+    let channel = emu::open_on(&client, "NEW_T-STREAMING", "ddl").await;
     let rows = (1..=3u64).map(|id| {
         let name = Some(format!("n{id}"));
         (Row { id, name }, OffsetToken::from(id))
@@ -104,11 +92,7 @@ async fn a_table_created_through_the_sql_api_takes_streamed_rows() {
 #[tokio::test]
 async fn missing_tables_and_writes_are_typed_errors_and_a_wrong_key_is_refused() {
     let emulator = emu::start().await;
-    let sql = emu::builder(&emulator)
-        .build_sql()
-        .unwrap()
-        .database(DB)
-        .schema(SCHEMA);
+    let sql = sql_client(&emulator);
     let err = sql.query("SELECT * FROM NOPE").await.unwrap_err();
     let Error::Sql(e) = &err else {
         panic!("expected Error::Sql, got {err:?}")
@@ -152,11 +136,7 @@ async fn exact_numbers_fraction_digits_and_offsets_come_back_through_the_sql_api
     .await
     .unwrap();
     let client = emu::client(&emulator).await;
-    let channel = client
-        .pipe(DB, SCHEMA, "W-STREAMING")
-        .open_channel("exact")
-        .await
-        .unwrap();
+    let channel = emu::open_on(&client, "W-STREAMING", "exact").await;
     let rows = [
         serde_json::json!({"ID": 1, "BIG": "123456789012345678901234567890",
             "FRAC": "0.1234567890", "PRICE": "12.345",
@@ -231,6 +211,11 @@ async fn sql_after_commit(
         .unwrap();
     channel.close().await.unwrap();
     client.close().await.unwrap();
+    sql_client(emulator)
+}
+
+/// A SQL API client of `emulator` in the test's database and schema.
+fn sql_client(emulator: &snowpipe_emulator::Emulator) -> snowpipe_streaming::sql::SqlClient {
     emu::builder(emulator)
         .build_sql()
         .unwrap()

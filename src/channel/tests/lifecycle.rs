@@ -210,16 +210,7 @@ async fn bad_rows_fail_at_once_and_buffer_nothing() {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::RowTooLarge {
-                row_index: Some(1),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_eq!(row_too_large(&err).0, Some(1), "{err}");
     let err = ch.append_row(&42, None).await.unwrap_err();
     assert!(
         matches!(err, Error::Serialization { row_index: 0, .. }),

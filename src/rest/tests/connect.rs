@@ -146,32 +146,14 @@ async fn pat_authenticates_the_control_plane_with_a_token_exchange() {
         .role("R1")
         .retry(fast_retry());
     account.rest_with(builder).await;
-    for p in ["/v2/streaming/hostname", "/oauth/token"] {
-        let r = &account.requests_to(p).await[0];
-        assert_eq!(
-            header(r, "authorization").as_deref(),
-            Some("Bearer pat-secret")
-        );
-        assert_eq!(
-            header(r, "x-snowflake-authorization-token-type").as_deref(),
-            Some("PROGRAMMATIC_ACCESS_TOKEN")
-        );
-    }
-    let form = exchange_form(&account).await;
-    assert_eq!(
-        form,
-        vec![
-            (
-                "grant_type".into(),
-                "urn:ietf:params:oauth:grant-type:token-exchange".into()
-            ),
-            ("scope".into(), "127.0.0.1 session:role:R1".into()),
-            (
-                "subject_token_type".into(),
-                "programmatic_access_token".into()
-            ),
-        ]
-    );
+    assert_exchanged_with(
+        &account,
+        "Bearer pat-secret",
+        "PROGRAMMATIC_ACCESS_TOKEN",
+        "127.0.0.1 session:role:R1",
+        "programmatic_access_token",
+    )
+    .await;
 }
 
 async fn account_rejecting(p: &'static str) -> wiremock::MockServer {

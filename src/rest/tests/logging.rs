@@ -7,11 +7,14 @@ async fn logs_show_retries_but_never_tokens() {
     // Arrange: a 503, then a 401 (refresh), then success, with every log line captured.
     let logs = LogCapture::global();
     let account = MockAccount::start().await;
-    answering("POST", ROWS_PATH, ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&account.server)
-        .await;
+    answer_once(
+        &account.server,
+        1,
+        "POST",
+        ROWS_PATH,
+        ResponseTemplate::new(503),
+    )
+    .await;
     answering(
         "POST",
         ROWS_PATH,

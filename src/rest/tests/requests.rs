@@ -64,9 +64,7 @@ async fn open_channel_request_shape_and_response() {
 
 #[tokio::test]
 async fn open_channel_without_options_sends_an_empty_object() {
-    let account = MockAccount::start().await;
-    answer(&account, "PUT", CHANNEL_PATH, open_response()).await;
-    let api = account.rest().await;
+    let (account, api) = rest_answering("PUT", CHANNEL_PATH, open_response()).await;
     api.open_channel(&simple(), &OpenChannelRequest::default())
         .await
         .unwrap();
@@ -130,9 +128,7 @@ async fn append_rows_request_shape() {
 
 #[tokio::test]
 async fn append_rows_uncompressed_and_without_start_token() {
-    let account = MockAccount::start().await;
-    answer(&account, "POST", ROWS_PATH, append_ok()).await;
-    let api = account.rest().await;
+    let (account, api) = rest_answering("POST", ROWS_PATH, append_ok()).await;
     let mut req = append_request(Compression::None);
     req.start_offset_token = None;
     req.end_offset_token = None;

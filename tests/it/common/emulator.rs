@@ -31,8 +31,13 @@ CREATE OR REPLACE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMIN
 
 /// An emulator config with [`DDL`], the committed test key registered and immediate commits.
 pub fn config() -> EmulatorConfig {
+    config_with_ddl(DDL)
+}
+
+/// [`config`] with the test's own `ddl` instead of [`DDL`].
+pub fn config_with_ddl(ddl: &str) -> EmulatorConfig {
     EmulatorConfig::for_tests()
-        .with_ddl(DDL)
+        .with_ddl(ddl)
         .with_public_key(TEST_PUBLIC_KEY)
 }
 
@@ -70,12 +75,17 @@ pub async fn client(emu: &Emulator) -> StreamingIngestClient {
 pub async fn open_channel(name: &str) -> (Emulator, StreamingIngestClient, Channel) {
     let emu = start().await;
     let client = client(&emu).await;
-    let channel = client
-        .pipe(DB, SCHEMA, PIPE)
+    let channel = open_on(&client, PIPE, name).await;
+    (emu, client, channel)
+}
+
+/// Opens channel `name` of `client` on `pipe` in [`DB`].[`SCHEMA`].
+pub async fn open_on(client: &StreamingIngestClient, pipe: &str, name: &str) -> Channel {
+    client
+        .pipe(DB, SCHEMA, pipe)
         .open_channel(name)
         .await
-        .expect("channel opens on the emulator");
-    (emu, client, channel)
+        .expect("channel opens on the emulator")
 }
 
 /// Closes `channel` waiting for its rows to commit, then its client and the emulator, and
@@ -102,6 +112,18 @@ pub fn other_key() -> &'static (String, String) {
             key.public_key_pem().to_owned(),
         )
     })
+}
+
+/// The emulator's status entry (`emu.status()["channels"]`) of channel `name`.
+pub fn server_channel(emu: &Emulator, name: &str) -> serde_json::Value {
+    let status = emu.status();
+    status["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel_name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {status}"))
+        .clone()
 }
 
 /// The IDs stored in the test table, sorted.
