@@ -93,5 +93,8 @@ pub fn bound_sql_statement_memory() -> bool {
 }
 pub use requests::RequestRecord;
 pub use server::{ChannelTotals, Emulator};
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub use stage::upload::aws_chunked;
 pub use stage::{DEFAULT_MAX_STAGE_BYTES, DEFAULT_MAX_STAGE_FILES};
 pub use status::status_from_data_dir;

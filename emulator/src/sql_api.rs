@@ -37,7 +37,7 @@
 //! column's scale.
 
 use rusqlite::types::ValueRef;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::api_error::ApiError;
 use crate::catalog::Catalog;
@@ -334,21 +334,12 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
         .zip(&kinds)
         .map(|((name, _), kind)| kind.clone().unwrap_or(Kind::Text).row_type(name))
         .collect();
-    Ok(json!({
-        "code": "090001",
-        "sqlState": "00000",
-        "message": "Statement executed successfully.",
-        "statementHandle": handle,
-        "statementStatusUrl": format!("/api/v2/statements/{handle}"),
-        "createdOn": crate::clock::Clock::new().now_ms(),
-        "resultSetMetaData": {
-            "numRows": data.len(),
-            "format": "jsonv2",
-            "partitionInfo": [{"rowCount": data.len()}],
-            "rowType": row_type,
-        },
-        "data": data,
-    }))
+    Ok(encode::success(
+        handle,
+        row_type,
+        data.len(),
+        Value::Array(data),
+    ))
 }
 
 /// The statement's error when the value in `column` (1-based, named `name`) of row
@@ -369,6 +360,7 @@ fn over_cap(rows: usize, column: usize, name: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn prepare(c: &Catalog, body: &[u8]) -> Result<String, ApiError> {
         let caller = Caller {

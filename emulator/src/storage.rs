@@ -329,6 +329,17 @@ pub(crate) fn query_declared(
     Ok((cols, declared, out))
 }
 
+/// `table`'s SQLite name and its columns (name, declared type), as [`add_missing_columns`]
+/// takes them.
+pub(crate) fn declared_columns(table: &crate::catalog::Table) -> (String, Vec<(String, String)>) {
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.ty.sql_name()))
+        .collect();
+    (table.qualified_name(), columns)
+}
+
 /// Adds to the SQLite table `table` the `columns` (name, declared type) it lacks: columns DDL
 /// added (`ALTER TABLE … ADD COLUMN`) to a table an earlier run created.
 pub(crate) fn add_missing_columns(

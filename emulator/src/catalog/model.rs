@@ -46,6 +46,16 @@ impl Table {
         format!("{}{}", self.name, super::DEFAULT_PIPE_SUFFIX)
     }
 
+    /// Each column's name, SQL type name and nullability, in declaration order: what tests
+    /// compare a parsed table with.
+    #[cfg(any(test, feature = "internals"))]
+    pub fn column_summary(&self) -> Vec<(&str, String, bool)> {
+        self.columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.ty.sql_name(), c.nullable))
+            .collect()
+    }
+
     /// The column with exactly this name, if any.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)

@@ -46,6 +46,9 @@ pub(super) struct BulkBody {
     channel_names: Vec<String>,
 }
 
+/// The most bytes read from the body of a request that is not an append.
+const SMALL: usize = 1024 * 1024;
+
 pub(super) async fn dispatch(
     shared: &Arc<Shared>,
     route: &Route,
@@ -54,7 +57,6 @@ pub(super) async fn dispatch(
     body: Incoming,
     record: &mut RequestRecord,
 ) -> Result<Response<Body>, ApiError> {
-    const SMALL: usize = 1024 * 1024;
     match route {
         Route::Status => {
             let mut status = shared.status();
@@ -127,16 +129,8 @@ pub(super) async fn dispatch(
                 &shared.bulk_status(db, schema, pipe, &req.channel_names)?,
             ))
         }
-        Route::Open(ChannelPath {
-            db,
-            schema,
-            pipe,
-            channel,
-        }) => {
-            auth_scoped(shared, headers, false, Some(db))?;
-            let b = read_body(shared, headers, body, SMALL, record).await?;
-            let req: OpenBody = json_body(&b)?;
-            let (key, _) = shared.resolve(db, schema, pipe, channel)?;
+        Route::Open(path) => {
+            let (key, req) = channel_request(shared, headers, body, record, path).await?;
             shared.admit_default_pipe(&key)?;
             let v = shared
                 .open_channel(
@@ -148,16 +142,8 @@ pub(super) async fn dispatch(
             shared.default_pipe_used(&key).await;
             Ok(json_response(200, &v))
         }
-        Route::Drop(ChannelPath {
-            db,
-            schema,
-            pipe,
-            channel,
-        }) => {
-            auth_scoped(shared, headers, false, Some(db))?;
-            let b = read_body(shared, headers, body, SMALL, record).await?;
-            let req: OpenBody = json_body(&b)?;
-            let (key, _) = shared.resolve(db, schema, pipe, channel)?;
+        Route::Drop(path) => {
+            let (key, req) = channel_request(shared, headers, body, record, path).await?;
             let v = shared
                 .drop_channel(key, req.fail_on_uncommitted_rows.unwrap_or(false))
                 .await?;
@@ -171,12 +157,7 @@ pub(super) async fn dispatch(
         }) => {
             auth_scoped(shared, headers, false, Some(db))?;
             let (key, target) = shared.resolve(db, schema, pipe, channel)?;
-            shared.admit_default_pipe(&key)?;
-            let answer = append(shared, key.clone(), target, headers, params, body, record).await?;
-            if answer.status().is_success() {
-                shared.default_pipe_used(&key).await;
-            }
-            Ok(answer)
+            append(shared, key, target, headers, params, body, record).await
         }
         Route::TableAppend { db, schema, table } => {
             auth_scoped(shared, headers, false, Some(db))?;
@@ -186,12 +167,7 @@ pub(super) async fn dispatch(
                 &crate::catalog::default_pipe_for(table),
                 ELASTIC,
             )?;
-            shared.admit_default_pipe(&key)?;
-            let answer = append(shared, key.clone(), target, headers, params, body, record).await?;
-            if answer.status().is_success() {
-                shared.default_pipe_used(&key).await;
-            }
-            Ok(answer)
+            append(shared, key, target, headers, params, body, record).await
         }
         Route::Statements => {
             let principal = auth_control(shared, headers, None)?;
@@ -237,7 +213,25 @@ pub(super) async fn dispatch(
     }
 }
 
-pub(super) async fn append(
+/// Authorises an open or drop of the channel at `path` and reads its body: the channel's key
+/// and the request.
+async fn channel_request(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    body: Incoming,
+    record: &mut RequestRecord,
+    path: &ChannelPath,
+) -> Result<(crate::channels::ChannelKey, OpenBody), ApiError> {
+    auth_scoped(shared, headers, false, Some(&path.db))?;
+    let b = read_body(shared, headers, body, SMALL, record).await?;
+    let req: OpenBody = json_body(&b)?;
+    let (key, _) = shared.resolve(&path.db, &path.schema, &path.pipe, &path.channel)?;
+    Ok((key, req))
+}
+
+/// Appends the request's rows to channel `key` of a pipe its limits admit; a default pipe is
+/// recorded as used once an append on it succeeds.
+async fn append(
     shared: &Arc<Shared>,
     key: crate::channels::ChannelKey,
     target: Arc<crate::channels::Target>,
@@ -246,6 +240,7 @@ pub(super) async fn append(
     body: Incoming,
     record: &mut RequestRecord,
 ) -> Result<Response<Body>, ApiError> {
+    shared.admit_default_pipe(&key)?;
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -319,6 +314,7 @@ pub(super) async fn append(
             response.headers_mut().insert(SESSION_HEADER, v);
         }
     }
+    shared.default_pipe_used(&key).await;
     Ok(response)
 }
 

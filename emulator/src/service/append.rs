@@ -526,6 +526,44 @@ mod tests {
 
     const DDL: &str = "CREATE DATABASE DB; CREATE SCHEMA SCH; CREATE TABLE T (ID NUMBER);";
 
+    /// Opens channel `c` on `T`'s default pipe: its key, its target and its continuation token.
+    async fn open_c(shared: &Shared) -> (ChannelKey, Arc<Target>, String) {
+        let (key, target) = shared.resolve("DB", "SCH", "T-STREAMING", "c").unwrap();
+        let opened = shared.open_channel(key.clone(), None, false).await.unwrap();
+        let token = opened["next_continuation_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (key, target, token)
+    }
+
+    /// Spawns an append of the one row `{"ID":1}` (offset tokens `1`) after `token`.
+    fn spawn_append_one(
+        shared: &Arc<Shared>,
+        key: ChannelKey,
+        target: Arc<Target>,
+        token: String,
+    ) -> tokio::task::JoinHandle<Result<(String, Option<String>), ApiError>> {
+        let appender = Arc::clone(shared);
+        tokio::spawn(async move {
+            appender
+                .append(
+                    key,
+                    target,
+                    AppendRequest {
+                        continuation_token: Some(token),
+                        start_offset_token: Some("1".into()),
+                        end_offset_token: Some("1".into()),
+                        content_encoding: None,
+                        body: Bytes::from_static(b"{\"ID\":1}\n"),
+                        body_charge: None,
+                        uncompressed_len: 9,
+                    },
+                )
+                .await
+        })
+    }
+
     #[tokio::test]
     async fn a_default_pipe_is_listed_from_its_first_use_and_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
@@ -557,31 +595,9 @@ mod tests {
         let mut config = EmulatorConfig::for_tests().with_ddl(DDL);
         config.max_concurrent_decodes = 1;
         let shared = Arc::new(Shared::build(&config).await.unwrap());
-        let (key, target) = shared.resolve("DB", "SCH", "T-STREAMING", "c").unwrap();
-        let opened = shared.open_channel(key.clone(), None, false).await.unwrap();
-        let token = opened["next_continuation_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (key, target, token) = open_c(&shared).await;
         let turn = shared.state.decode_permits.acquire().await.unwrap();
-        let appender = Arc::clone(&shared);
-        let mut append = tokio::spawn(async move {
-            appender
-                .append(
-                    key,
-                    target,
-                    AppendRequest {
-                        continuation_token: Some(token),
-                        start_offset_token: Some("1".into()),
-                        end_offset_token: Some("1".into()),
-                        content_encoding: None,
-                        body: Bytes::from_static(b"{\"ID\":1}\n"),
-                        body_charge: None,
-                        uncompressed_len: 9,
-                    },
-                )
-                .await
-        });
+        let mut append = spawn_append_one(&shared, key, target, token);
         let waited = tokio::time::timeout(Duration::from_millis(300), &mut append).await;
         assert!(waited.is_err(), "decoded without a turn: {waited:?}");
         assert_eq!(shared.state.pending_budget.used(), 0, "nothing decoded yet");
@@ -604,12 +620,7 @@ mod tests {
                 .await
                 .unwrap(),
         );
-        let (key, target) = shared.resolve("DB", "SCH", "T-STREAMING", "c").unwrap();
-        let opened = shared.open_channel(key.clone(), None, false).await.unwrap();
-        let token = opened["next_continuation_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (key, target, token) = open_c(&shared).await;
 
         // Hold the storage thread, so the append's commit waits inside it.
         let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
@@ -630,25 +641,7 @@ mod tests {
             .await
             .unwrap();
 
-        let appender = Arc::clone(&shared);
-        let append_key = key.clone();
-        let append = tokio::spawn(async move {
-            appender
-                .append(
-                    append_key,
-                    target,
-                    AppendRequest {
-                        continuation_token: Some(token),
-                        start_offset_token: Some("1".into()),
-                        end_offset_token: Some("1".into()),
-                        content_encoding: None,
-                        body: Bytes::from_static(b"{\"ID\":1}\n"),
-                        body_charge: None,
-                        uncompressed_len: 9,
-                    },
-                )
-                .await
-        });
+        let append = spawn_append_one(&shared, key.clone(), target, token);
         // The batch has been taken for committing once it left the channel's queue.
         let taken = async {
             loop {

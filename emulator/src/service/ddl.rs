@@ -38,13 +38,7 @@ impl Shared {
                 if t.error_logging {
                     creates.push(storage::error_table_create(t));
                 }
-                columns.push((
-                    t.qualified_name(),
-                    t.columns
-                        .iter()
-                        .map(|c| (c.name.clone(), c.ty.sql_name()))
-                        .collect::<Vec<_>>(),
-                ));
+                columns.push(storage::declared_columns(t));
             }
             // `_emulator_ddl` keeps one copy of a text: a statement sent again later (`SET NOT
             // NULL` after a `DROP NOT NULL` after a `SET NOT NULL`) must replay in its turn too.

@@ -205,13 +205,7 @@ impl Shared {
             creates.push((t.qualified_name(), crate::convert::sqlite_create_table(t)));
             // Columns DDL added to a table an earlier run stored (`ALTER TABLE … ADD COLUMN`):
             // `CREATE TABLE IF NOT EXISTS` keeps the old table.
-            columns.push((
-                t.qualified_name(),
-                t.columns
-                    .iter()
-                    .map(|c| (c.name.clone(), c.ty.sql_name()))
-                    .collect::<Vec<_>>(),
-            ));
+            columns.push(storage::declared_columns(t));
             if t.error_logging {
                 creates.push((t.error_table_name(), storage::error_table_create(t)));
             }

@@ -215,7 +215,14 @@ pub(crate) fn one_text_row(column: &str, value: &str, handle: &str) -> serde_jso
 
 /// A SQL API answer of text `columns` and `rows` (one partition).
 pub(crate) fn text_rows(columns: &[&str], rows: &[Vec<String>], handle: &str) -> serde_json::Value {
-    serde_json::json!({
+    let row_type = columns.iter().map(|c| Kind::Text.row_type(c)).collect();
+    success(handle, row_type, rows.len(), json!(rows))
+}
+
+/// The SQL API's success envelope of statement `handle`: one partition of `num_rows` rows
+/// (`data`) whose columns `row_type` describes.
+pub(crate) fn success(handle: &str, row_type: Vec<Value>, num_rows: usize, data: Value) -> Value {
+    json!({
         "code": "090001",
         "sqlState": "00000",
         "message": "Statement executed successfully.",
@@ -223,11 +230,11 @@ pub(crate) fn text_rows(columns: &[&str], rows: &[Vec<String>], handle: &str) ->
         "statementStatusUrl": format!("/api/v2/statements/{handle}"),
         "createdOn": crate::clock::Clock::new().now_ms(),
         "resultSetMetaData": {
-            "numRows": rows.len(),
+            "numRows": num_rows,
             "format": "jsonv2",
-            "partitionInfo": [{"rowCount": rows.len()}],
-            "rowType": columns.iter().map(|c| Kind::Text.row_type(c)).collect::<Vec<_>>(),
+            "partitionInfo": [{"rowCount": num_rows}],
+            "rowType": row_type,
         },
-        "data": rows,
+        "data": data,
     })
 }

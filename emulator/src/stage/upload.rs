@@ -257,6 +257,21 @@ fn unchunk(raw: &[u8]) -> Result<(Vec<u8>, Trailers), S3Error> {
     Ok((data, trailers))
 }
 
+/// `aws-chunked` framing of `data` in `chunk`-byte chunks with a CRC-32 trailer, as the AWS
+/// SDK uploads a file: what [`decode`] reads. For tests of the upload path.
+#[cfg(any(test, feature = "internals"))]
+pub fn aws_chunked(data: &[u8], chunk: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in data.chunks(chunk) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    let crc = base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(data).to_be_bytes());
+    out.extend_from_slice(format!("0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n").as_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,19 +282,6 @@ mod tests {
             h.insert(*k, v.parse().unwrap());
         }
         h
-    }
-
-    fn chunked(data: &[u8], chunk: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        for c in data.chunks(chunk) {
-            out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-            out.extend_from_slice(c);
-            out.extend_from_slice(b"\r\n");
-        }
-        let crc =
-            base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(data).to_be_bytes());
-        out.extend_from_slice(format!("0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n").as_bytes());
-        out
     }
 
     fn sdk_headers(len: usize) -> HeaderMap {
@@ -295,7 +297,7 @@ mod tests {
     fn an_sdk_upload_is_unchunked_and_its_crc_checked() {
         let data: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
         for chunk in [1, 8192, 65536, 100_000] {
-            let raw = chunked(&data, chunk);
+            let raw = aws_chunked(&data, chunk);
             assert_eq!(
                 decode(&sdk_headers(data.len()), &raw).unwrap(),
                 data,
@@ -303,14 +305,14 @@ mod tests {
             );
         }
         // One flipped bit in the data: the CRC trailer no longer matches.
-        let mut raw = chunked(&data, 65536);
+        let mut raw = aws_chunked(&data, 65536);
         raw[100] ^= 1;
         assert_eq!(
             decode(&sdk_headers(data.len()), &raw).unwrap_err().code,
             "BadDigest"
         );
         // A declared length the body does not have.
-        let raw = chunked(&data, 65536);
+        let raw = aws_chunked(&data, 65536);
         assert_eq!(
             decode(&sdk_headers(data.len() + 1), &raw).unwrap_err().code,
             "IncompleteBody"

@@ -52,13 +52,8 @@ fn ski_resort_setup_declares_three_tables_and_six_pipes() {
     let ticket = catalog
         .table("STREAMING_INGEST", "STREAMING_INGEST", "RESORT_TICKET")
         .unwrap();
-    let columns: Vec<_> = ticket
-        .columns
-        .iter()
-        .map(|c| (c.name.as_str(), c.ty.sql_name(), c.nullable))
-        .collect();
     assert_eq!(
-        columns,
+        ticket.column_summary(),
         [
             ("TXID", "VARCHAR(255)".to_string(), true),
             ("RFID", "VARCHAR(255)".into(), true),

@@ -109,9 +109,7 @@ async fn a_found_classic_offset_becomes_the_channels_committed_token_and_survive
 #[tokio::test]
 async fn a_channel_with_a_token_unknown_names_and_bad_calls_are_refused() {
     let (emu, c) = connected(seeded()).await;
-    let ct = c.open_ok("has_token").await;
-    c.append_ok("has_token", &ct, "7", "{\"ID\":1}\n").await;
-    c.wait_committed("has_token", "7").await;
+    c.commit_rows("has_token", "7", "{\"ID\":1}\n").await;
     for (statement, code, needle) in [
         (
             migrate("T", "TOPIC_0", "has_token", "P"),

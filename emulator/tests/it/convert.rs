@@ -1,6 +1,6 @@
 //! Conversion tests: JSON values → SQLite values per Snowflake column type.
 
-use crate::common::{connected, keys};
+use crate::common::{assert_query, connected, keys};
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 use snowpipe_emulator::catalog::{Catalog, Column, ColumnType, Table};
@@ -982,11 +982,9 @@ async fn the_service_conversions_apply_to_appended_rows() {
         "{message}"
     );
 
-    let rows = emu
-        .query(r#"SELECT ID, TM, TS, ARR, OBJ, S FROM "DB.SCH.T" ORDER BY ID"#)
-        .unwrap();
-    assert_eq!(
-        rows,
+    assert_query(
+        &emu,
+        r#"SELECT ID, TM, TS, ARR, OBJ, S FROM "DB.SCH.T" ORDER BY ID"#,
         vec![
             vec![
                 json!(1),
@@ -1012,7 +1010,7 @@ async fn the_service_conversions_apply_to_appended_rows() {
                 Value::Null,
                 Value::Null,
             ],
-        ]
+        ],
     );
     emu.shutdown().await;
 }

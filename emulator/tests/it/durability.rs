@@ -1,6 +1,7 @@
 //! Durable storage: committed rows and offsets survive a restart and a `kill -9`.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
 use crate::common::*;
@@ -11,8 +12,7 @@ use snowpipe_emulator::{Emulator, EmulatorConfig};
 async fn restart_keeps_rows_offsets_counters_and_catalog() {
     let dir = tempfile::tempdir().unwrap();
     let (emu, c) = connected(config().with_data_dir(dir.path())).await;
-    let ct = c.open_ok("c").await;
-    let ct = c.append_ok("c", &ct, "10", &rows(0..10)).await;
+    let ct = c.open_append_ok("c", "10", &rows(0..10)).await;
     c.append_ok("c", &ct, "12", "{\"ID\":10}\n{\"ID\":\"bad\"}\n")
         .await;
     emu.shutdown().await;
@@ -59,8 +59,7 @@ async fn restart_keeps_rows_offsets_counters_and_catalog() {
 async fn restart_invalidates_channels_instead_of_fencing_their_writers() {
     let dir = tempfile::tempdir().unwrap();
     let (emu, c) = connected(config().with_data_dir(dir.path())).await;
-    let ct = c.open_ok("c").await;
-    let ct = c.append_ok("c", &ct, "5", &rows(0..5)).await;
+    let ct = c.open_append_ok("c", "5", &rows(0..5)).await;
     let sequencer = emu.status()["channels"][0]["client_sequencer"].clone();
     emu.shutdown().await;
 
@@ -134,6 +133,20 @@ fn spawn(args: &[&str]) -> (Proc, String) {
     }
 }
 
+/// Writes `ddl` to `ddl.sql` and key 0's public key to `key.pub` in `dir`: their paths.
+fn ddl_and_key_files(dir: &Path, ddl: &str) -> (PathBuf, PathBuf) {
+    let ddl_path = dir.join("ddl.sql");
+    std::fs::write(&ddl_path, ddl).unwrap();
+    let key = dir.join("key.pub");
+    std::fs::write(&key, keys(0).1).unwrap();
+    (ddl_path, key)
+}
+
+/// The output of `snowpipe-emulator query --data-dir <data> --format json <sql>`.
+fn query_json(data: &str, sql: &str) -> String {
+    run_bin(&["query", "--data-dir", data, "--format", "json", sql])
+}
+
 async fn client(url: &str) -> Client {
     let http = reqwest::Client::new();
     let token = request_token(&http, &format!("{url}/oauth/token"), &jwt(0), None, None)
@@ -151,10 +164,7 @@ async fn client(url: &str) -> Client {
 #[tokio::test]
 async fn binary_survives_kill_9_and_query_status_commands_work() {
     let dir = tempfile::tempdir().unwrap();
-    let ddl = dir.path().join("ddl.sql");
-    std::fs::write(&ddl, DDL).unwrap();
-    let key = dir.path().join("key.pub");
-    std::fs::write(&key, keys(0).1).unwrap();
+    let (ddl, key) = ddl_and_key_files(dir.path(), DDL);
     let data = dir.path().join("data");
     let (d, k, dd) = (
         ddl.to_str().unwrap(),
@@ -173,8 +183,7 @@ async fn binary_survives_kill_9_and_query_status_commands_work() {
         "0.05s",
     ]);
     let c = client(&url).await;
-    let ct = c.open_ok("c").await;
-    let ct = c.append_ok("c", &ct, "100", &rows(0..100)).await;
+    let ct = c.open_append_ok("c", "100", &rows(0..100)).await;
     c.wait_committed("c", "100").await;
     // Killed with SIGKILL: no graceful shutdown.
     p.0.kill().unwrap();
@@ -190,14 +199,7 @@ async fn binary_survives_kill_9_and_query_status_commands_work() {
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(r.body["code"], "ERR_CHANNEL_MUST_BE_REOPENED");
 
-    let out = run_bin(&[
-        "query",
-        "--data-dir",
-        dd,
-        "--format",
-        "json",
-        "SELECT COUNT(*), MIN(ID), MAX(ID) FROM \"DB.SCH.T\"",
-    ]);
+    let out = query_json(dd, "SELECT COUNT(*), MIN(ID), MAX(ID) FROM \"DB.SCH.T\"");
     assert_eq!(out.trim(), "[100,0,99]");
     let out = bin()
         .args(["query", "--data-dir", dd, "DELETE FROM \"DB.SCH.T\""])
@@ -221,8 +223,7 @@ async fn graceful_shutdown_commits_accepted_batches() {
         .with_data_dir(dir.path())
         .with_commit_delay(std::time::Duration::from_secs(3600));
     let (emu, c) = connected(cfg).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, "3", &rows(0..3)).await;
+    c.open_append_ok("c", "3", &rows(0..3)).await;
     assert_eq!(count(&emu), 0);
     emu.shutdown().await;
     let emu = Emulator::start(config().with_data_dir(dir.path()))
@@ -240,10 +241,7 @@ async fn graceful_shutdown_commits_accepted_batches() {
 #[tokio::test]
 async fn binary_fault_flags_and_plan_file() {
     let dir = tempfile::tempdir().unwrap();
-    let ddl = dir.path().join("ddl.sql");
-    std::fs::write(&ddl, DDL).unwrap();
-    let key = dir.path().join("key.pub");
-    std::fs::write(&key, keys(0).1).unwrap();
+    let (ddl, key) = ddl_and_key_files(dir.path(), DDL);
     let plan = dir.path().join("faults.json");
     std::fs::write(
         &plan,
@@ -304,17 +302,13 @@ async fn a_port_in_use_is_an_io_error_that_keeps_its_cause() {
 #[tokio::test]
 async fn binary_format_and_timezone_options_change_conversions() {
     let dir = tempfile::tempdir().unwrap();
-    let ddl = dir.path().join("ddl.sql");
-    std::fs::write(
-        &ddl,
+    let (ddl, key) = ddl_and_key_files(
+        dir.path(),
         "CREATE DATABASE IF NOT EXISTS DB; CREATE SCHEMA IF NOT EXISTS SCH;
          CREATE OR REPLACE TABLE T (ID NUMBER, B BINARY, TS TIMESTAMP_NTZ);
          CREATE OR REPLACE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))
            MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;",
-    )
-    .unwrap();
-    let key = dir.path().join("key.pub");
-    std::fs::write(&key, keys(0).1).unwrap();
+    );
     let rows = [
         json!({"ID": 1, "B": "yv4=", "TS": 1_705_312_800}),
         json!({"ID": 2, "B": "CAFE"}),
@@ -355,24 +349,11 @@ async fn binary_format_and_timezone_options_change_conversions() {
         let (_p, url) = spawn(&argv);
         let c = client(&url).await;
         let r = c
-            .send(
-                reqwest::Method::POST,
-                &format!("{BASE}:pipe-info"),
-                Some(json!({"generate_new_token": true})),
-            )
+            .pipe_action("pipe-info", json!({"generate_new_token": true}))
             .await;
         assert_eq!(r.body["parameter_overrides"]["binary_input_format"], format);
-        let ct = c.open_ok("c").await;
-        c.append_ok("c", &ct, "2", &rows).await;
-        let status = c.wait_committed("c", "2").await;
-        let out = run_bin(&[
-            "query",
-            "--data-dir",
-            dd,
-            "--format",
-            "json",
-            r#"SELECT ID, HEX(B), TS FROM "DB.SCH.T" ORDER BY ID"#,
-        ]);
+        let status = c.commit_rows("c", "2", &rows).await;
+        let out = query_json(dd, r#"SELECT ID, HEX(B), TS FROM "DB.SCH.T" ORDER BY ID"#);
         if format == "HEX" {
             // "yv4=" is no hex: the first row is refused; "CAFE" is the bytes CA FE.
             assert_eq!(status["rows_error_count"], 1, "{status}");
@@ -389,14 +370,7 @@ async fn binary_format_and_timezone_options_change_conversions() {
             let row = format!("{}\n", json!({"ID": 3, "TS": 1_705_312_800}));
             c.append_ok("c", &c.open_ok("c").await, "3", &row).await;
             c.wait_committed("c", "3").await;
-            let out = run_bin(&[
-                "query",
-                "--data-dir",
-                dd,
-                "--format",
-                "json",
-                r#"SELECT TS FROM "DB.SCH.T" WHERE ID = 3"#,
-            ]);
+            let out = query_json(dd, r#"SELECT TS FROM "DB.SCH.T" WHERE ID = 3"#);
             assert_eq!(out.trim(), format!("[\"{ts}\"]"));
         }
     }

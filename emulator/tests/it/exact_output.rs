@@ -29,9 +29,7 @@ fn cfg() -> EmulatorConfig {
 
 async fn with_rows(config: EmulatorConfig, ndjson: &str, last: &str) -> Emulator {
     let (emu, c) = connected(config).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, last, ndjson).await;
-    c.wait_committed("c", last).await;
+    c.commit_rows("c", last, ndjson).await;
     emu
 }
 
@@ -45,11 +43,9 @@ async fn sql(emu: &Emulator, statement: &str) -> Value {
 #[tokio::test]
 async fn emulator_query_gives_numbers_at_their_scale_and_binary_as_hex() {
     let emu = with_rows(cfg(), ROWS, "3").await;
-    let rows = emu
-        .query(r#"SELECT ID, D, U, B, F FROM "DB.SCH.T" ORDER BY ID"#)
-        .unwrap();
-    assert_eq!(
-        rows,
+    assert_query(
+        &emu,
+        r#"SELECT ID, D, U, B, F FROM "DB.SCH.T" ORDER BY ID"#,
         vec![
             vec![
                 json!(1),
@@ -60,7 +56,7 @@ async fn emulator_query_gives_numbers_at_their_scale_and_binary_as_hex() {
             ],
             vec![json!(2), json!("12.5000"), json!(7), json!(""), json!(2.0)],
             vec![json!(3), Value::Null, Value::Null, Value::Null, Value::Null],
-        ]
+        ],
     );
     emu.shutdown().await;
 }

@@ -214,11 +214,7 @@ async fn seeded_probability_is_reproducible_over_http() {
         let mut out = Vec::new();
         for _ in 0..20 {
             let r = c
-                .send(
-                    reqwest::Method::POST,
-                    &format!("{BASE}:bulk-channel-status"),
-                    Some(json!({"channel_names": ["a"]})),
-                )
+                .pipe_action("bulk-channel-status", json!({"channel_names": ["a"]}))
                 .await;
             out.push(r.status);
         }

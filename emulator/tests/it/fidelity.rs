@@ -136,11 +136,7 @@ async fn the_role_is_honoured_from_the_scope_or_the_jwt_claim() {
     let none = client_with(&emu, jwt(0), "127.0.0.1").await;
     assert_eq!(none.open("d", json!({})).await.status, 404);
     let r = none
-        .send(
-            reqwest::Method::POST,
-            &format!("{BASE}:bulk-channel-status"),
-            Some(json!({"channel_names": ["a"]})),
-        )
+        .pipe_action("bulk-channel-status", json!({"channel_names": ["a"]}))
         .await;
     assert_eq!(r.status, 404, "{}", r.text);
     emu.shutdown().await;
@@ -284,16 +280,8 @@ async fn an_unused_default_pipe_does_not_count_against_the_pipes_per_table() {
         );
     }
     let r = c
-        .http
-        .post(format!(
-            "{}/v2/streaming/data/databases/DB/schemas/SCH/tables/T/rows?requestId=a&retryCount=0",
-            c.url
-        ))
-        .bearer_auth(&c.token)
-        .body(rows(0..1))
-        .send()
-        .await
-        .unwrap();
+        .post_data("tables/T/rows?requestId=a&retryCount=0", rows(0..1))
+        .await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("ERR_TOO_MANY_PIPES"));
     assert_eq!(count(&emu), 2, "nothing went through the default pipe");
@@ -332,16 +320,8 @@ async fn elastic_appends_refuse_tokens_dedupe_nothing_and_count_retries() {
         let c = &c;
         async move {
             let r = c
-                .http
-                .post(format!(
-                    "{}/v2/streaming/data/databases/DB/schemas/SCH/tables/T/rows?{query}",
-                    c.url
-                ))
-                .bearer_auth(&c.token)
-                .body(rows(0..2))
-                .send()
-                .await
-                .unwrap();
+                .post_data(&format!("tables/T/rows?{query}"), rows(0..2))
+                .await;
             let status = r.status().as_u16();
             (status, r.text().await.unwrap())
         }

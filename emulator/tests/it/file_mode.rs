@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aes::cipher::{KeyIvInit, StreamCipher};
 use base64::Engine as _;
 use serde_json::{json, Value};
-use snowpipe_emulator::{DuplicateAppendPolicy, Endpoint, FaultAction, FaultRule};
+use snowpipe_emulator::{aws_chunked, DuplicateAppendPolicy, Endpoint, FaultAction, FaultRule};
 
 use crate::common::*;
 
@@ -27,13 +27,7 @@ struct StageInfo {
 }
 
 async fn stage_info(c: &Client) -> StageInfo {
-    let r = c
-        .send(
-            reqwest::Method::POST,
-            &format!("{BASE}:pipe-info"),
-            Some(json!({})),
-        )
-        .await;
+    let r = c.pipe_action("pipe-info", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let stage = &r.body["rowset_stage_location"];
     assert_eq!(stage["location_type"], "S3");
@@ -115,19 +109,6 @@ fn file(info: &StageInfo, name: &str, parts: &[Part]) -> File {
     }
 }
 
-/// `aws-chunked` framing of `data` in `chunk`-byte chunks with a CRC-32 trailer.
-fn chunked(data: &[u8], chunk: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for c in data.chunks(chunk) {
-        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-        out.extend_from_slice(c);
-        out.extend_from_slice(b"\r\n");
-    }
-    let crc = base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(data).to_be_bytes());
-    out.extend_from_slice(format!("0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n").as_bytes());
-    out
-}
-
 /// Uploads `body` (already framed) as the SDK's S3 client does; returns the status, the
 /// ETag (unquoted) and the body.
 async fn put_raw(
@@ -169,7 +150,7 @@ async fn put_raw(
 /// Uploads `f` and sets its ETag in its fragments.
 async fn upload(c: &Client, info: &StageInfo, f: &mut File) {
     let (status, etag, text) =
-        put_raw(c, info, &f.path, chunked(&f.bytes, 8192), f.bytes.len()).await;
+        put_raw(c, info, &f.path, aws_chunked(&f.bytes, 8192), f.bytes.len()).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(etag.len(), 32);
     for frag in &mut f.fragments {
@@ -237,8 +218,9 @@ async fn an_encrypted_file_lands_its_rows_as_an_append_would() {
         .unwrap();
     assert_eq!(ids[0], vec![json!(1), json!(10), json!(10)]);
     // The registration continued the channel's chain: a row append follows it.
-    c.append_ok_span("files", &next, "12", "12", &rows(12..13))
-        .await;
+    c.append("files", &next, "12", "12", &rows(12..13))
+        .await
+        .next_token();
     c.wait_committed("files", "12").await;
     assert_eq!(count(&emu), 11);
     // Every byte of the file landed: the stage dropped it.
@@ -254,11 +236,7 @@ async fn an_elastic_registration_lands() {
     let (emu, c) = connected(config()).await;
     let info = stage_info(&c).await;
     let r = c
-        .send(
-            reqwest::Method::POST,
-            &format!("{BASE}:bulk-channel-status"),
-            Some(json!({"channel_names": ["ELASTIC"]})),
-        )
+        .pipe_action("bulk-channel-status", json!({"channel_names": ["ELASTIC"]}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let mut f = file(&info, "e.ndjson", &[Part::new(1..41, 3)]);
@@ -280,7 +258,7 @@ async fn a_corrupted_file_is_refused_whole() {
 
     // Damaged on the way: the CRC-32 trailer no longer matches, and the stage refuses it.
     let f = file(&info, "0.ndjson", &[Part::new(1..6, 1)]);
-    let mut framed = chunked(&f.bytes, 8192);
+    let mut framed = aws_chunked(&f.bytes, 8192);
     framed[10] ^= 0x01;
     let (status, _, text) = put_raw(&c, &info, &f.path, framed, f.bytes.len()).await;
     assert_eq!(status, 400, "{text}");
@@ -362,8 +340,9 @@ async fn a_registration_replayed_after_a_lost_answer_lands_once() {
                 assert_eq!(r.status, 200, "{}", r.text);
                 // The returned token continues the chain.
                 let next = r.body["next_continuation_token"].as_str().unwrap();
-                c.append_ok_span("replay", next, "21", "21", &rows(21..22))
-                    .await;
+                c.append("replay", next, "21", "21", &rows(21..22))
+                    .await
+                    .next_token();
                 c.wait_committed("replay", "21").await;
                 assert_eq!(count(&emu), 21);
             }
@@ -403,7 +382,7 @@ async fn the_stage_stays_within_its_bounds() {
         &c,
         &info,
         &files[2].path,
-        chunked(&files[2].bytes, 8192),
+        aws_chunked(&files[2].bytes, 8192),
         files[2].bytes.len(),
     )
     .await;
@@ -434,7 +413,7 @@ async fn the_stage_stays_within_its_bounds() {
         &c,
         &wrong,
         &files[2].path,
-        chunked(&files[2].bytes, 8192),
+        aws_chunked(&files[2].bytes, 8192),
         files[2].bytes.len(),
     )
     .await;

@@ -283,6 +283,25 @@ fn gzip_empty_rows(n: usize) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
+/// POSTs gzipped `body` as the rows of channel `w` on the wide table's default pipe.
+async fn post_wide_rows(
+    base: &str,
+    bearer: &str,
+    query: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    post_rows(
+        base,
+        bearer,
+        "WIDE-STREAMING",
+        "w",
+        query,
+        body,
+        Some("gzip"),
+    )
+    .await
+}
+
 /// POSTs `body` as the rows of `channel` on `pipe` of `DB.SCH` (at `base`, with `bearer`).
 async fn post_rows(
     base: &str,
@@ -320,28 +339,11 @@ async fn a_tiny_body_of_many_wide_rows_is_charged_for_its_rows_and_refused() {
     let mut cfg = config().with_ddl(wide_ddl());
     cfg.max_pending_bytes = 16 << 20;
     let (emu, c) = connected(cfg).await;
-    let opened = c
-        .send(
-            reqwest::Method::PUT,
-            &format!("{}/channels/w", pipe_path("WIDE-STREAMING")),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(opened.status, 200, "{}", opened.text);
-    let ct = opened.body["next_continuation_token"].as_str().unwrap();
+    let ct = c.open_on("WIDE-STREAMING", "w").await;
     let body = gzip_empty_rows(200_000);
     assert!(body.len() < 1_000, "{} bytes", body.len());
     let q = format!("continuationToken={ct}&offsetToken=1");
-    let (status, r) = post_rows(
-        &c.url,
-        &c.token,
-        "WIDE-STREAMING",
-        "w",
-        &q,
-        body,
-        Some("gzip"),
-    )
-    .await;
+    let (status, r) = post_wide_rows(&c.url, &c.token, &q, body).await;
     assert_eq!(status, 413, "{r}");
     assert_eq!(r["code"], "ERR_PAYLOAD_TOO_LARGE", "{r}");
     let msg = r["message"].as_str().unwrap();
@@ -352,16 +354,7 @@ async fn a_tiny_body_of_many_wide_rows_is_charged_for_its_rows_and_refused() {
         "the refusal returned its charge"
     );
     // 2,000 of those rows fit, and are charged for what they hold: more than 50 values each.
-    let (status, r) = post_rows(
-        &c.url,
-        &c.token,
-        "WIDE-STREAMING",
-        "w",
-        &q,
-        gzip_empty_rows(2_000),
-        Some("gzip"),
-    )
-    .await;
+    let (status, r) = post_wide_rows(&c.url, &c.token, &q, gzip_empty_rows(2_000)).await;
     assert_eq!(status, 200, "{r}");
     emu.shutdown().await;
 }
@@ -381,16 +374,7 @@ async fn a_gzip_bomb_of_wide_rows_keeps_the_process_within_the_budget() {
     let (before, _) = emu.peak_rss_and_cpu();
     let q = format!("continuationToken={ct}&offsetToken=1");
     let body = gzip_empty_rows(200_000);
-    let (status, r) = post_rows(
-        &emu.url,
-        "any",
-        "WIDE-STREAMING",
-        "w",
-        &q,
-        body,
-        Some("gzip"),
-    )
-    .await;
+    let (status, r) = post_wide_rows(&emu.url, "any", &q, body).await;
     let (peak, _) = emu.peak_rss_and_cpu();
     println!(
         "row 1: status {status}, peak RSS {} MiB (before the append {} MiB), budget {} MiB",
@@ -458,17 +442,7 @@ async fn schema_evolution_limits_refuse_the_request_with_the_limit_named() {
             .as_i64()
             .unwrap()
     };
-    let opened = c
-        .send(
-            reqwest::Method::PUT,
-            &format!("{}/channels/e", pipe_path("EV-STREAMING")),
-            Some(json!({})),
-        )
-        .await;
-    let mut ct = opened.body["next_continuation_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut ct = c.open_on("EV-STREAMING", "e").await;
     let row = |keys: Vec<String>| {
         let fields: Vec<String> = keys.iter().map(|k| format!("\"{k}\":1")).collect();
         format!("{{{}}}\n", fields.join(",")).into_bytes()

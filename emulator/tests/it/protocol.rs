@@ -252,8 +252,7 @@ async fn open_append_commit_status_drop() {
 #[tokio::test]
 async fn reopen_bumps_sequencer_and_keeps_counters() {
     let (emu, c) = connected(config()).await;
-    let ct0 = c.open_ok("c").await;
-    let ct1 = c.append_ok("c", &ct0, "10", &rows(0..10)).await;
+    let ct1 = c.open_append_ok("c", "10", &rows(0..10)).await;
     let r = c.open("c", json!({"fail_on_uncommitted_rows": true})).await;
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -351,14 +350,19 @@ async fn a_second_open_fences_the_first_writer_and_get_status_counts_it() {
     emu.shutdown().await;
 }
 
-#[tokio::test]
-async fn uncommitted_rows_409_and_reopen_discards_them() {
-    let cfg = config().with_commit_delay(Duration::from_secs(3600));
-    let (emu, c) = connected(cfg).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, "5", &rows(0..5)).await;
+/// An emulator that commits `commit_delay` after an append, with rows 0 to 4 appended on
+/// channel `c` and not committed yet.
+async fn with_uncommitted_rows(commit_delay: Duration) -> (Emulator, Client) {
+    let (emu, c) = connected(config().with_commit_delay(commit_delay)).await;
+    c.open_append_ok("c", "5", &rows(0..5)).await;
     let s = c.status(&["c"]).await;
     assert_eq!(s["c"]["last_committed_offset_token"], json!(null));
+    (emu, c)
+}
+
+#[tokio::test]
+async fn uncommitted_rows_409_and_reopen_discards_them() {
+    let (emu, c) = with_uncommitted_rows(Duration::from_secs(3600)).await;
     let r = c.open("c", json!({"fail_on_uncommitted_rows": true})).await;
     assert_eq!(r.status, 409);
     assert_eq!(r.body["code"], "ERR_CHANNEL_HAS_UNCOMMITTED_DATA");
@@ -378,14 +382,7 @@ async fn uncommitted_rows_409_and_reopen_discards_them() {
 
 #[tokio::test]
 async fn commit_delay_is_honoured() {
-    let cfg = config().with_commit_delay(Duration::from_millis(300));
-    let (emu, c) = connected(cfg).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, "5", &rows(0..5)).await;
-    assert_eq!(
-        c.status(&["c"]).await["c"]["last_committed_offset_token"],
-        json!(null)
-    );
+    let (emu, c) = with_uncommitted_rows(Duration::from_millis(300)).await;
     let s = c.wait_committed("c", "5").await;
     assert_eq!(s["rows_inserted"], 5);
     assert_eq!(count(&emu), 5);
@@ -443,8 +440,7 @@ async fn row_errors_do_not_fail_the_request() {
 #[tokio::test]
 async fn a_row_error_without_an_end_token_has_no_error_upper_bound() {
     let (emu, c) = connected(config()).await;
-    let ct = c.open_ok("c").await;
-    let ct = c.append_ok("c", &ct, "5", &rows(0..2)).await;
+    let ct = c.open_append_ok("c", "5", &rows(0..2)).await;
     c.wait_committed("c", "5").await;
     // A batch without endOffsetToken whose second row is bad.
     c.append_ok("c", &ct, "", "{\"ID\":2}\n{\"ID\":\"bad\"}\n")
@@ -498,11 +494,7 @@ async fn catalog_lookup_errors_and_default_pipe() {
     assert_eq!(r.body["channel_status"]["database_name"], "DB");
     // Pipe info has every field the official SDK requires.
     let r = c
-        .send(
-            Method::POST,
-            &format!("{BASE}:pipe-info"),
-            Some(json!({"generate_new_token": true})),
-        )
+        .pipe_action("pipe-info", json!({"generate_new_token": true}))
         .await;
     assert_eq!(r.status, 200);
     for f in [
@@ -521,11 +513,7 @@ async fn catalog_lookup_errors_and_default_pipe() {
     assert_eq!(s["ELASTIC"]["channel_status_code"], "SUCCESS");
     let names: Vec<String> = (0..101).map(|i| format!("c{i}")).collect();
     let r = c
-        .send(
-            Method::POST,
-            &format!("{BASE}:bulk-channel-status"),
-            Some(json!({"channel_names": names})),
-        )
+        .pipe_action("bulk-channel-status", json!({"channel_names": names}))
         .await;
     assert_eq!(r.status, 400);
     // Elastic append without tokens, on the pipe and on the table endpoint.
@@ -540,17 +528,7 @@ async fn catalog_lookup_errors_and_default_pipe() {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.body["next_continuation_token"].is_string());
-    let r = c
-        .http
-        .post(format!(
-            "{}/v2/streaming/data/databases/DB/schemas/SCH/tables/T/rows",
-            c.url
-        ))
-        .bearer_auth(&c.token)
-        .body(rows(3..5))
-        .send()
-        .await
-        .unwrap();
+    let r = c.post_data("tables/T/rows", rows(3..5)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(count(&emu), 5);
     // Telemetry sink.
@@ -600,8 +578,7 @@ async fn sink_mode_counts_and_commits() {
     let mut cfg = config();
     cfg.sink = true;
     let (emu, c) = connected(cfg).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, "1000", &(rows(0..1000) + "\n\n"))
+    c.open_append_ok("c", "1000", &(rows(0..1000) + "\n\n"))
         .await;
     let s = &c.status(&["c"]).await["c"];
     assert_eq!(s["last_committed_offset_token"], "1000");
@@ -627,8 +604,7 @@ async fn tls_with_generated_ca() {
         .build()
         .unwrap();
     let c = Client::connect_with(&emu, http).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, "1", &rows(0..1)).await;
+    c.open_append_ok("c", "1", &rows(0..1)).await;
     assert_eq!(count(&emu), 1);
     // A client that does not trust the CA fails the handshake.
     let plain = reqwest::Client::new();
@@ -652,27 +628,14 @@ async fn custom_pipe_transform_maps_paths_to_columns() {
     let ddl = "USE DATABASE DB; USE SCHEMA SCH;
         CREATE PIPE P2 AS COPY INTO T (ID, NAME) FROM (SELECT $1:id, $1:info.name FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')));";
     let (emu, c) = connected(config().with_ddl(ddl)).await;
-    let r = c
-        .send(
-            Method::PUT,
-            "/v2/streaming/databases/DB/schemas/SCH/pipes/P2/channels/c",
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let ct = r.body["next_continuation_token"].as_str().unwrap();
+    let ct = c.open_on("P2", "c").await;
     let q = format!("endOffsetToken=1&continuationToken={ct}");
     let r = c
-        .http
-        .post(format!(
-            "{}/v2/streaming/data/databases/DB/schemas/SCH/pipes/P2/channels/c/rows?{q}",
-            c.url
-        ))
-        .bearer_auth(&c.token)
-        .body("{\"id\":7,\"info\":{\"name\":\"seven\"}}\n")
-        .send()
-        .await
-        .unwrap();
+        .post_data(
+            &format!("pipes/P2/channels/c/rows?{q}"),
+            "{\"id\":7,\"info\":{\"name\":\"seven\"}}\n",
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let rows = emu.query("SELECT ID, NAME FROM \"DB.SCH.T\"").unwrap();
     assert_eq!(rows, vec![vec![json!(7), json!("seven")]]);
@@ -751,9 +714,17 @@ async fn appends_whose_tokens_cannot_name_their_rows_are_counted_or_refused() {
         }
         // Dense, sparse and one-token-per-append requests are fine in both modes.
         let ct = c.open_ok("ok").await;
-        let ct = c.append_ok_span("ok", &ct, "1", "10", &rows(0..10)).await;
-        let ct = c.append_ok_span("ok", &ct, "20", "90", &rows(10..15)).await;
-        c.append_ok_span("ok", &ct, "91", "91", &rows(15..40)).await;
+        let ct = c
+            .append("ok", &ct, "1", "10", &rows(0..10))
+            .await
+            .next_token();
+        let ct = c
+            .append("ok", &ct, "20", "90", &rows(10..15))
+            .await
+            .next_token();
+        c.append("ok", &ct, "91", "91", &rows(15..40))
+            .await
+            .next_token();
         emu.shutdown().await;
     }
 }
@@ -766,11 +737,7 @@ async fn pipe_info_reports_the_configured_binary_format() {
     cfg.binary_format = snowpipe_emulator::convert::BinaryFormat::Base64;
     let (_emu, c) = connected(cfg).await;
     let r = c
-        .send(
-            Method::POST,
-            &format!("{BASE}:pipe-info"),
-            Some(json!({"generate_new_token": true})),
-        )
+        .pipe_action("pipe-info", json!({"generate_new_token": true}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(

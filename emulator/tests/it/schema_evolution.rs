@@ -22,6 +22,14 @@ fn default_pipe(table: &str) -> String {
     format!("{table}-STREAMING")
 }
 
+/// Opens channel `c1` on `table`'s default pipe and appends `ndjson` up to end token `end`;
+/// returns the channel's status once `end` is committed.
+async fn append_to(c: &Client, table: &str, end: &str, ndjson: &str) -> Value {
+    let pipe = default_pipe(table);
+    let ct = c.open_on(&pipe, "c1").await;
+    c.append_on(&pipe, "c1", &ct, end, ndjson).await
+}
+
 /// The SQLite table's columns and declared types, in table order.
 fn columns(emu: &Emulator, table: &str) -> Vec<(String, String)> {
     emu.query(&format!(
@@ -56,10 +64,7 @@ const NEW_FIELDS: &str = concat!(
 #[tokio::test]
 async fn new_fields_become_typed_columns_whose_values_land() {
     let (emu, c) = connected(cfg()).await;
-    let ct = c.open_on(&default_pipe("EV"), "c1").await;
-    let status = c
-        .append_on(&default_pipe("EV"), "c1", &ct, "1", NEW_FIELDS)
-        .await;
+    let status = append_to(&c, "EV", "1", NEW_FIELDS).await;
     assert_eq!(status["rows_error_count"], json!(0), "{status}");
     // Upper-cased names, types from the first non-null value (docs/protocol.md "Table
     // features"), and no column for a field that was only ever null. The new columns follow
@@ -133,10 +138,7 @@ async fn new_fields_become_typed_columns_whose_values_land() {
 #[tokio::test]
 async fn without_schema_evolution_unknown_fields_are_dropped() {
     let (emu, c) = connected(cfg()).await;
-    let ct = c.open_on(&default_pipe("FIXED"), "c1").await;
-    let status = c
-        .append_on(&default_pipe("FIXED"), "c1", &ct, "1", NEW_FIELDS)
-        .await;
+    let status = append_to(&c, "FIXED", "1", NEW_FIELDS).await;
     assert_eq!(status["rows_error_count"], json!(0), "{status}");
     assert_eq!(
         columns(&emu, "FIXED"),
@@ -148,10 +150,7 @@ async fn without_schema_evolution_unknown_fields_are_dropped() {
         vec![vec![json!(1), json!("a")], vec![json!(2), json!("b")]]
     );
     // A row without its NOT NULL column is still an error there.
-    let ct = c.open_on(&default_pipe("FIXED"), "c1").await;
-    let status = c
-        .append_on(&default_pipe("FIXED"), "c1", &ct, "2", "{\"ID\":3}\n")
-        .await;
+    let status = append_to(&c, "FIXED", "2", "{\"ID\":3}\n").await;
     assert_eq!(status["rows_error_count"], json!(1), "{status}");
     emu.shutdown().await;
 }
@@ -159,16 +158,8 @@ async fn without_schema_evolution_unknown_fields_are_dropped() {
 #[tokio::test]
 async fn a_row_leaving_a_not_null_column_empty_drops_not_null() {
     let (emu, c) = connected(cfg()).await;
-    let ct = c.open_on(&default_pipe("EV"), "c1").await;
-    let status = c
-        .append_on(
-            &default_pipe("EV"),
-            "c1",
-            &ct,
-            "1",
-            "{\"ID\":1}\n{\"ID\":2,\"REQ\":null}\n{\"ID\":3,\"REQ\":\"x\"}\n",
-        )
-        .await;
+    let rows = "{\"ID\":1}\n{\"ID\":2,\"REQ\":null}\n{\"ID\":3,\"REQ\":\"x\"}\n";
+    let status = append_to(&c, "EV", "1", rows).await;
     assert_eq!(status["rows_error_count"], json!(0), "{status}");
     assert_eq!(
         emu.query("SELECT ID, REQ FROM \"DB.SCH.EV\" ORDER BY ID")
@@ -186,15 +177,7 @@ async fn a_row_leaving_a_not_null_column_empty_drops_not_null() {
 async fn evolved_columns_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (emu, c) = connected(cfg().with_data_dir(dir.path())).await;
-    let ct = c.open_on(&default_pipe("EV"), "c1").await;
-    c.append_on(
-        &default_pipe("EV"),
-        "c1",
-        &ct,
-        "1",
-        "{\"ID\":1,\"color\":\"red\"}\n",
-    )
-    .await;
+    append_to(&c, "EV", "1", "{\"ID\":1,\"color\":\"red\"}\n").await;
     emu.shutdown().await;
 
     let emu = Emulator::start(cfg().with_data_dir(dir.path()))
@@ -211,16 +194,7 @@ async fn evolved_columns_survive_a_restart() {
     // The catalog knows the column again: values land in it without another evolution, and
     // NOT NULL stays dropped.
     let c = Client::connect(&emu).await;
-    let ct = c.open_on(&default_pipe("EV"), "c1").await;
-    let status = c
-        .append_on(
-            &default_pipe("EV"),
-            "c1",
-            &ct,
-            "2",
-            "{\"ID\":2,\"COLOR\":\"blue\"}\n",
-        )
-        .await;
+    let status = append_to(&c, "EV", "2", "{\"ID\":2,\"COLOR\":\"blue\"}\n").await;
     assert_eq!(status["rows_error_count"], json!(0), "{status}");
     assert_eq!(
         emu.query("SELECT ID, COLOR FROM \"DB.SCH.EV\" ORDER BY ID")

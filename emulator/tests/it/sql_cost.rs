@@ -173,26 +173,9 @@ async fn sql_cost_of_the_issue_42_attacks() {
             .unwrap_or_default()
             .to_owned();
         // The owner polls its handle, as a client does.
-        reqwest::Client::new()
-            .get(format!("{}/api/v2/statements/{handle}", emu.url()))
-            .bearer_auth(jwt_for(0, "ALICE"))
-            .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
-            .send()
-            .await
-            .unwrap();
-        let state = reqwest::get(format!("{}/console/state", emu.url()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let fetched = reqwest::Client::new()
-            .get(format!("{}/api/v2/statements/{handle}", emu.url()))
-            .bearer_auth(jwt_for(0, "MALLORY"))
-            .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
-            .send()
-            .await
-            .unwrap();
+        get_statement(&emu, "ALICE", &handle, "").await;
+        let state = console_state(&emu).await;
+        let fetched = get_statement(&emu, "MALLORY", &handle, "").await;
         format!(
             "handle in console: {}; MALLORY's fetch: {}",
             state.contains(&handle),

@@ -248,9 +248,7 @@ async fn a_created_table_is_readable_by_its_role_and_by_no_role_without_a_grant(
 #[tokio::test]
 async fn writes_and_other_statements_stay_refused() {
     let (emu, c) = connected(config()).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, "3", &rows(0..4)).await;
-    c.wait_committed("c", "3").await;
+    c.commit_rows("c", "3", &rows(0..4)).await;
     let accepted = "CREATE [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS]";
     for (statement, code, needle) in [
         ("INSERT INTO T (ID) VALUES (9)", "002003", accepted),

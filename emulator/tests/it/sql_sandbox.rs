@@ -11,25 +11,44 @@ async fn sql(emu: &Emulator, statement: &str, role: Option<&str>) -> Resp {
     sql_statement(emu, statement, role, "").await
 }
 
-/// Asserts Snowflake's "does not exist or not authorized" for `object`.
-fn assert_not_authorized(r: &Resp, object: &str, statement: &str) {
-    assert_eq!(r.status, 422, "{statement}: {}", r.text);
-    assert_eq!(r.body["code"], "002003", "{statement}: {}", r.text);
-    assert_eq!(r.body["sqlState"], "42S02", "{statement}: {}", r.text);
-    let expected = format!("Object '{object}' does not exist or not authorized.");
-    assert!(
-        r.body["message"].as_str().unwrap_or("").contains(&expected),
-        "{statement}: expected {expected:?} in {}",
+/// Asserts `r` is a 422 whose `field` (`code` or `sqlState`) is `value` and whose message
+/// contains each of `says`; `case` names what was sent.
+fn assert_refused(r: &Resp, (field, value): (&str, &str), says: &[&str], case: &str) {
+    assert_eq!(
+        (r.status, r.body[field].as_str()),
+        (422, Some(value)),
+        "{case}: {}",
         r.text
     );
+    let message = r.body["message"].as_str().unwrap_or_default();
+    for part in says {
+        assert!(
+            message.contains(part),
+            "{case}: expected {part:?} in {message}"
+        );
+    }
+}
+
+/// Asserts Snowflake's "does not exist or not authorized" for `object`.
+fn assert_not_authorized(r: &Resp, object: &str, statement: &str) {
+    let expected = format!("Object '{object}' does not exist or not authorized.");
+    assert_refused(r, ("code", "002003"), &[&expected], statement);
+    assert_eq!(r.body["sqlState"], "42S02", "{statement}: {}", r.text);
 }
 
 async fn with_rows() -> (Emulator, Client) {
     let (emu, c) = connected(config()).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, "3", &rows(0..4)).await;
-    c.wait_committed("c", "3").await;
+    c.commit_rows("c", "3", &rows(0..4)).await;
     (emu, c)
+}
+
+/// An emulator answering two rows a result partition, with rows 0 to 4 committed.
+async fn with_partitions_of_two() -> Emulator {
+    let mut cfg = config();
+    cfg.sql_partition_rows = 2;
+    let (emu, c) = connected(cfg).await;
+    c.commit_rows("c", "5", &rows(0..5)).await;
+    emu
 }
 
 #[tokio::test]
@@ -84,9 +103,7 @@ async fn internal_tables_are_refused_wherever_the_statement_names_them() {
     }
     // The sandbox is lifted after each statement: rows still commit.
     let c = Client::connect(&emu).await;
-    let ct = c.open_ok("d").await;
-    c.append_ok("d", &ct, "1", &rows(10..12)).await;
-    c.wait_committed("d", "1").await;
+    c.commit_rows("d", "1", &rows(10..12)).await;
     assert_eq!(count(&emu), 6);
     emu.shutdown().await;
 }
@@ -119,15 +136,8 @@ async fn functions_that_leak_or_load_are_unknown() {
         ),
     ] {
         let r = sql(&emu, statement, None).await;
-        assert_eq!(r.status, 422, "{statement}: {}", r.text);
-        assert_eq!(r.body["code"], "002140", "{statement}: {}", r.text);
-        assert!(
-            r.body["message"].as_str().unwrap().contains(&format!(
-                "Unknown function {function}: the emulator's SQL API does not offer it"
-            )),
-            "{}",
-            r.text
-        );
+        let says = format!("Unknown function {function}: the emulator's SQL API does not offer it");
+        assert_refused(&r, ("code", "002140"), &[&says], statement);
     }
     emu.shutdown().await;
 }
@@ -173,16 +183,8 @@ async fn writes_hidden_in_a_with_are_refused_by_the_sandbox() {
         ),
     ] {
         let r = sql(&emu, statement, None).await;
-        assert_eq!(r.status, 422, "{statement}: {}", r.text);
-        assert_eq!(r.body["sqlState"], "0A000", "{statement}: {}", r.text);
-        assert!(
-            r.body["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("{action} is not allowed")),
-            "{statement}: {}",
-            r.text
-        );
+        let says = format!("{action} is not allowed");
+        assert_refused(&r, ("sqlState", "0A000"), &[&says], statement);
     }
     assert_eq!(count(&emu), 4, "nothing was written");
     emu.shutdown().await;
@@ -321,18 +323,9 @@ async fn a_role_in_the_request_is_used_only_when_granted_to_the_user() {
         if granted {
             assert_not_authorized(&r, "VAULT.S.SECRET", &case);
         } else {
-            assert_eq!(
-                (r.status, r.body["code"].as_str()),
-                (422, Some("390189")),
-                "{case}: {}",
-                r.text
-            );
-            let message = r.body["message"].as_str().unwrap_or_default();
-            assert!(
-                message.contains("is not granted to this user")
-                    && message.contains(&format!("GRANT ROLE ADMIN TO USER {user}")),
-                "{case}: {message}"
-            );
+            let grant = format!("GRANT ROLE ADMIN TO USER {user}");
+            let says = ["is not granted to this user", grant.as_str()];
+            assert_refused(&r, ("code", "390189"), &says, &case);
         }
     }
     emu.shutdown().await;
@@ -433,15 +426,20 @@ async fn submit_async(emu: &Emulator, statement: &str) -> String {
 
 /// The HTTP status of `GET /api/v2/statements/{handle}` (202 while the statement runs).
 async fn statement_status(emu: &Emulator, handle: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{}/api/v2/statements/{handle}", emu.url()))
-        .bearer_auth(jwt(0))
-        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
-        .send()
+    get_statement(emu, "BOB", handle, "")
         .await
-        .unwrap()
         .status()
         .as_u16()
+}
+
+/// Waits (30 s at most) until statement `handle` no longer runs, so its thread is free.
+async fn wait_until_done(emu: &Emulator, handle: &str) {
+    for _ in 0..600 {
+        if statement_status(emu, handle).await != 202 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// A long SQL API statement runs on a reader connection: rows appended meanwhile commit while
@@ -458,9 +456,7 @@ async fn a_running_statement_does_not_hold_up_commits() {
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(statement_status(&emu, &handle).await, 202, "still running");
-    let ct = c.open_ok("d").await;
-    c.append_ok("d", &ct, "9", &rows(10..20)).await;
-    c.wait_committed("d", "9").await;
+    c.commit_rows("d", "9", &rows(10..20)).await;
     assert_eq!(
         count(&emu),
         14,
@@ -471,13 +467,8 @@ async fn a_running_statement_does_not_hold_up_commits() {
         202,
         "the rows committed while the statement was still running"
     );
-    // The statement ends on its own (answer or time limit); wait for it so its thread is free.
-    for _ in 0..600 {
-        if statement_status(&emu, &handle).await != 202 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // The statement ends on its own (answer or time limit).
+    wait_until_done(&emu, &handle).await;
     emu.shutdown().await;
 }
 
@@ -493,26 +484,11 @@ async fn a_result_past_the_size_limit_is_refused_with_the_fix() {
         None,
     )
     .await;
-    assert_eq!(
-        (r.status, &r.body["code"]),
-        (422, &json!("000603")),
-        "{}",
-        r.text
-    );
-    let message = r.body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("64 MiB") && message.contains("LIMIT"),
-        "{message}"
-    );
+    assert_refused(&r, ("code", "000603"), &["64 MiB", "LIMIT"], "800000 rows");
     // One value may not pass the limit either, even when the result is small: SQLite
     // refuses to build it (before, `hex(zeroblob(40 MB))` took 120 MB to answer one number).
     let r = sql(&emu, "SELECT length(hex(zeroblob(40000000)))", None).await;
-    assert_eq!(
-        (r.status, &r.body["code"]),
-        (422, &json!("000603")),
-        "{}",
-        r.text
-    );
+    assert_refused(&r, ("code", "000603"), &[], "one value of 80 MB");
     assert!(r.text.contains("16 MiB per value"), "{}", r.text);
     // A narrower statement over the same rows still answers.
     let r = sql(
@@ -531,12 +507,7 @@ async fn a_result_past_the_size_limit_is_refused_with_the_fix() {
 /// `000711`.
 #[tokio::test]
 async fn a_result_partition_can_be_fetched_twice() {
-    let mut cfg = config();
-    cfg.sql_partition_rows = 2;
-    let (emu, c) = connected(cfg).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, "5", &rows(0..5)).await;
-    c.wait_committed("c", "5").await;
+    let emu = with_partitions_of_two().await;
     let r = sql(&emu, "SELECT ID FROM T ORDER BY ID", None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
@@ -547,41 +518,22 @@ async fn a_result_partition_can_be_fetched_twice() {
         3
     );
     let handle = r.body["statementHandle"].as_str().unwrap().to_owned();
-    let fetch = |partition: u32| {
-        let url = format!(
-            "{}/api/v2/statements/{handle}?partition={partition}",
-            emu.url()
-        );
-        async move {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(jwt(0))
-                .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let text = r.text().await.unwrap();
-            (
-                status,
-                serde_json::from_str::<serde_json::Value>(&text).unwrap(),
-            )
-        }
-    };
+    let fetch = |partition: u32| fetch_as(&emu, "BOB", &handle, partition);
     for attempt in ["first", "second"] {
-        let (status, body) = fetch(1).await;
-        assert_eq!(status, 200, "{attempt} fetch: {body}");
-        assert_eq!(body["data"], json!([["2"], ["3"]]), "{attempt} fetch");
+        let r = fetch(1).await;
+        assert_eq!(r.status, 200, "{attempt} fetch: {}", r.text);
+        assert_eq!(r.body["data"], json!([["2"], ["3"]]), "{attempt} fetch");
     }
-    let (status, body) = fetch(2).await;
-    assert_eq!((status, body["data"].clone()), (200, json!([["4"]])));
-    let (status, body) = fetch(1).await;
-    assert_eq!(status, 200, "after the last partition too: {body}");
-    let (status, body) = fetch(3).await;
+    let r = fetch(2).await;
+    assert_eq!((r.status, r.body["data"].clone()), (200, json!([["4"]])));
+    let r = fetch(1).await;
+    assert_eq!(r.status, 200, "after the last partition too: {}", r.text);
+    let r = fetch(3).await;
     assert_eq!(
-        (status, body["code"].as_str()),
+        (r.status, r.body["code"].as_str()),
         (422, Some("000711")),
-        "{body}"
+        "{}",
+        r.text
     );
     emu.shutdown().await;
 }
@@ -622,20 +574,8 @@ async fn a_cte_name_does_not_open_a_schema_qualified_table() {
 
 /// GETs `/api/v2/statements/{handle}[?partition=N]` as `user` (key 0): (status, body).
 async fn fetch_as(emu: &Emulator, user: &str, handle: &str, partition: u32) -> Resp {
-    let r = reqwest::Client::new()
-        .get(format!(
-            "{}/api/v2/statements/{handle}?partition={partition}",
-            emu.url()
-        ))
-        .bearer_auth(jwt_for(0, user))
-        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Resp { status, body, text }
+    let query = format!("?partition={partition}");
+    Resp::read(get_statement(emu, user, handle, &query).await).await
 }
 
 /// A statement handle is its owner's: another credential is answered as for an unknown handle
@@ -643,12 +583,7 @@ async fn fetch_as(emu: &Emulator, user: &str, handle: &str, partition: u32) -> R
 /// not show handles (before, it listed them and any credential could fetch them).
 #[tokio::test]
 async fn a_statement_handle_belongs_to_the_credential_that_made_it() {
-    let mut cfg = config();
-    cfg.sql_partition_rows = 2;
-    let (emu, c) = connected(cfg).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, "5", &rows(0..5)).await;
-    c.wait_committed("c", "5").await;
+    let emu = with_partitions_of_two().await;
     let body =
         json!({"statement": "SELECT ID FROM T ORDER BY ID", "database": "DB", "schema": "SCH"});
     let r = sql_request(&emu, &jwt_for(0, "ALICE"), body, "").await;
@@ -697,12 +632,7 @@ async fn a_statement_handle_belongs_to_the_credential_that_made_it() {
         r.text
     );
     // The console lists the requests, not the handles.
-    let state = reqwest::get(format!("{}/console/state", emu.url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let state = console_state(&emu).await;
     assert!(state.contains("/api/v2/statements/{handle}"), "{state}");
     for h in [&handle, &failed] {
         assert!(!state.contains(h.as_str()), "{h} in {state}");
@@ -740,14 +670,7 @@ async fn the_result_cap_stops_at_the_value_that_passes_it() {
         ),
     ] {
         let r = sql(&emu, statement, None).await;
-        assert_eq!(
-            (r.status, r.body["code"].as_str()),
-            (422, Some("000603")),
-            "{statement}: {}",
-            r.text
-        );
-        let message = r.body["message"].as_str().unwrap_or_default();
-        assert!(message.contains(says), "{statement}: {message}");
+        assert_refused(&r, ("code", "000603"), &[says], statement);
     }
     emu.shutdown().await;
 }
@@ -782,12 +705,7 @@ async fn statements_beyond_the_running_bound_wait_then_get_429() {
     let status = get_json(&emu.url()).await;
     assert_eq!(status["sql_api"]["busy_answers"], json!(2), "{status}");
     // Once the running statement ends (stopped at the time limit), the next one runs.
-    for _ in 0..600 {
-        if statement_status(&emu, &handle).await != 202 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_until_done(&emu, &handle).await;
     let r = sql(&emu, "SELECT 1", None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     emu.shutdown().await;

@@ -160,9 +160,7 @@ async fn a_token_without_a_role_gets_the_users_default_role() {
     let emu = Emulator::start(config).await.unwrap();
     // BOB's token names no role: the data plane uses LOADER.
     let c = Client::connect(&emu).await;
-    let ct = c.open_ok("c").await;
-    c.append_ok("c", &ct, "1", &rows(0..2)).await;
-    c.wait_committed("c", "1").await;
+    c.commit_rows("c", "1", &rows(0..2)).await;
     // So does the SQL API, for a request without `role`.
     let (status, body) = sql_api(
         &emu,

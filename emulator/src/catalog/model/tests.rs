@@ -74,13 +74,8 @@ fn alter_table_adds_columns_and_drops_not_null() {
              ALTER TABLE T ALTER COLUMN a DROP NOT NULL; \
              ALTER TABLE T ALTER B SET NOT NULL",
     );
-    let columns: Vec<_> = t
-        .columns
-        .iter()
-        .map(|c| (c.name.as_str(), c.ty.sql_name(), c.nullable))
-        .collect();
     assert_eq!(
-        columns,
+        t.column_summary(),
         [
             ("A", "NUMBER(38,0)".to_owned(), true),
             ("B", "VARCHAR".to_owned(), false),

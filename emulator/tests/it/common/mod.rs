@@ -162,10 +162,33 @@ pub async fn sql_request(emu: &Emulator, token: &str, body: Value, query: &str) 
         .send()
         .await
         .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp { status, body, text }
+    Resp::read(r).await
+}
+
+/// `GET /api/v2/statements/{handle}{query}` as the key-pair user `user` (key 0).
+pub async fn get_statement(
+    emu: &Emulator,
+    user: &str,
+    handle: &str,
+    query: &str,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/api/v2/statements/{handle}{query}", emu.url()))
+        .bearer_auth(jwt_for(0, user))
+        .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The unauthenticated console's state (`GET /console/state`), as text.
+pub async fn console_state(emu: &Emulator) -> String {
+    reqwest::get(format!("{}/console/state", emu.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// The REST path of pipe `pipe` of `DB.SCH`.
@@ -184,6 +207,25 @@ pub struct Resp {
     pub status: u16,
     pub body: Value,
     pub text: String,
+}
+
+impl Resp {
+    /// Reads `r`: its status, its text and that text as JSON (`Null` when it is not JSON).
+    pub async fn read(r: reqwest::Response) -> Resp {
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, body, text }
+    }
+
+    /// Asserts a 200 and returns the answer's `next_continuation_token`.
+    pub fn next_token(&self) -> String {
+        assert_eq!(self.status, 200, "{}", self.text);
+        self.body["next_continuation_token"]
+            .as_str()
+            .expect("next_continuation_token")
+            .to_string()
+    }
 }
 
 impl Client {
@@ -216,14 +258,7 @@ impl Client {
             rb = rb.json(&b);
         }
         let r = rb.send().await.unwrap();
-        Self::resp(r).await
-    }
-
-    async fn resp(r: reqwest::Response) -> Resp {
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, body, text }
+        Resp::read(r).await
     }
 
     pub async fn open(&self, channel: &str, body: Value) -> Resp {
@@ -237,12 +272,21 @@ impl Client {
 
     /// Opens and returns the continuation token.
     pub async fn open_ok(&self, channel: &str) -> String {
-        let r = self.open(channel, json!({})).await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        r.body["next_continuation_token"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.open_on("P", channel).await
+    }
+
+    /// Opens `channel` and appends `ndjson` up to end token `end`; returns the next
+    /// continuation token.
+    pub async fn open_append_ok(&self, channel: &str, end: &str, ndjson: &str) -> String {
+        let ct = self.open_ok(channel).await;
+        self.append_ok(channel, &ct, end, ndjson).await
+    }
+
+    /// Opens `channel`, appends `ndjson` up to end token `end` and waits until `end` is
+    /// committed; returns the channel's status.
+    pub async fn commit_rows(&self, channel: &str, end: &str, ndjson: &str) -> Value {
+        self.open_append_ok(channel, end, ndjson).await;
+        self.wait_committed(channel, end).await
     }
 
     pub async fn append_raw(
@@ -265,7 +309,7 @@ impl Client {
             rb = rb.header("Content-Encoding", e);
         }
         let r = rb.send().await?;
-        Ok(Self::resp(r).await)
+        Ok(Resp::read(r).await)
     }
 
     /// Appends NDJSON text (zstd-compressed like the official SDK).
@@ -286,34 +330,39 @@ impl Client {
             .unwrap()
     }
 
-    /// An append with start and end tokens that must succeed; returns the next continuation token.
-    pub async fn append_ok_span(
-        &self,
-        channel: &str,
-        ct: &str,
-        start: &str,
-        end: &str,
-        ndjson: &str,
-    ) -> String {
-        let r = self.append(channel, ct, start, end, ndjson).await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        r.body["next_continuation_token"]
-            .as_str()
-            .expect("next_continuation_token")
-            .to_string()
+    /// An append with end token `end` that must succeed; returns the next continuation token.
+    pub async fn append_ok(&self, channel: &str, ct: &str, end: &str, ndjson: &str) -> String {
+        self.append(channel, ct, "", end, ndjson).await.next_token()
     }
 
-    pub async fn append_ok(&self, channel: &str, ct: &str, end: &str, ndjson: &str) -> String {
-        self.append_ok_span(channel, ct, "", end, ndjson).await
+    /// POSTs `body` as it is (no content type or encoding) to the data path `path` below
+    /// `/v2/streaming/data/databases/DB/schemas/SCH/`, with the scoped token.
+    pub async fn post_data(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "{}/v2/streaming/data/databases/DB/schemas/SCH/{path}",
+                self.url
+            ))
+            .bearer_auth(&self.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST {BASE}:{action}` (`pipe-info`, `bulk-channel-status`) with the JSON `body`.
+    pub async fn pipe_action(&self, action: &str, body: Value) -> Resp {
+        self.send(
+            reqwest::Method::POST,
+            &format!("{BASE}:{action}"),
+            Some(body),
+        )
+        .await
     }
 
     pub async fn status(&self, names: &[&str]) -> Value {
         let r = self
-            .send(
-                reqwest::Method::POST,
-                &format!("{BASE}:bulk-channel-status"),
-                Some(json!({ "channel_names": names })),
-            )
+            .pipe_action("bulk-channel-status", json!({ "channel_names": names }))
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         r.body["channel_statuses"].clone()
@@ -321,18 +370,13 @@ impl Client {
 
     /// Opens `channel` on pipe `pipe` and returns the continuation token.
     pub async fn open_on(&self, pipe: &str, channel: &str) -> String {
-        let r = self
-            .send(
-                reqwest::Method::PUT,
-                &format!("{}/channels/{channel}", pipe_path(pipe)),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        r.body["next_continuation_token"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.send(
+            reqwest::Method::PUT,
+            &format!("{}/channels/{channel}", pipe_path(pipe)),
+            Some(json!({})),
+        )
+        .await
+        .next_token()
     }
 
     /// Appends uncompressed `ndjson` on `pipe`/`channel` with end token `end`; returns the
@@ -394,6 +438,11 @@ pub fn rows(range: std::ops::Range<u32>) -> String {
     range
         .map(|i| format!("{{\"ID\":{i},\"NAME\":\"n{i}\"}}\n"))
         .collect()
+}
+
+/// Asserts that `sql`, run with [`Emulator::query`], answers the rows `expected`.
+pub fn assert_query(emu: &Emulator, sql: &str, expected: Vec<Vec<Value>>) {
+    assert_eq!(emu.query(sql).unwrap(), expected, "{sql}");
 }
 
 pub fn count(emu: &Emulator) -> i64 {
