@@ -31,29 +31,15 @@ import pathlib
 import resource
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "emulator/scripts"))
+from emulator_process import prepare, start  # noqa: E402
+
 DB, SCHEMA, PIPE = "STREAMING_INGEST", "STREAMING_INGEST", "RESORT_TICKET_PIPE"
-
-
-def make_keys(directory):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    (directory / "rsa_key.p8").write_bytes(private)
-    (directory / "rsa_key.pub").write_bytes(public)
-    return directory / "rsa_key.p8", directory / "rsa_key.pub"
 
 
 def start_emulator(binary, data_dir, pub_path):
@@ -62,16 +48,7 @@ def start_emulator(binary, data_dir, pub_path):
         "--ddl", str(REPO / "apps/src/ski_resort/sql/setup.sql"),
         "--public-key", str(pub_path), "--commit-delay", "0s",
     ]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(data_dir / "emulator.log", "w"), text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("listening on "):
-            return proc, line.split("listening on ", 1)[1].strip()
-    proc.kill()
-    raise SystemExit("emulator did not start; see " + str(data_dir / "emulator.log"))
+    return start(args, data_dir / "emulator.log")
 
 
 def official_worker(a):
@@ -171,13 +148,8 @@ def main():
         a.channels = int(a.channels)
         return official_worker(a)
 
-    for b in (a.emulator, a.throughput):
-        if not pathlib.Path(b).exists():
-            raise SystemExit(f"{b} not found; run `cargo build --release --bins` first")
-    work = pathlib.Path(tempfile.mkdtemp(prefix="h2h-"))
-    data = work / "data"
-    data.mkdir()
-    key, pub = make_keys(work)
+    w = prepare([a.emulator, a.throughput], "h2h-", "cargo build --release --bins")
+    work, data, key, pub = w.dir, w.data, w.private_key, w.public_key
     rows_file = work / "rows.ndjson"
     subprocess.run([a.throughput, "--write-rows", str(rows_file), "--pool", str(a.pool)], check=True)
     proc, url = start_emulator(a.emulator, data, pub)

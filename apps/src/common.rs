@@ -3,7 +3,8 @@
 //! (with a throwaway key pair), the `emulator` subcommand ([`EmulatorArgs`], [`Serve`]), the
 //! connection to a real account from `--profile` or `SNOWFLAKE_*` ([`connect`]), the run
 //! directory, waiting for Ctrl-C/SIGTERM, and the one-line report of a channel another writer
-//! took over ([`ownership_lost`]).
+//! took over ([`ownership_lost`]); the command line's common shape ([`cli`]) and the names
+//! the generators' catalogs share ([`names`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +13,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 use snowpipe_streaming::ClientBuilder;
+
+pub mod cli;
+pub mod names;
 
 /// The first of `names` found as a file in a `PATH` directory or, after those, in `extra`
 /// (where a package installs a server that is not on every user's `PATH`, e.g. `/usr/sbin`).

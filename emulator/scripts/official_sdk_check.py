@@ -33,32 +33,13 @@ import datetime
 import json
 import os
 import pathlib
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from emulator_process import REPO, prepare, query, start
+
 TABLE = '"STREAMING_INGEST.STREAMING_INGEST.LIFT_RIDE"'
-
-
-def make_keys(directory):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    pub_path = directory / "rsa_key.pub"
-    pub_path.write_bytes(public)
-    return private, pub_path
 
 
 BYTES_DDL = """
@@ -77,28 +58,8 @@ def start_emulator(binary, data_dir, pub_path, commit_delay, extra, with_ddl=Tru
         bytes_ddl = data_dir / "bytes_check.sql"
         bytes_ddl.write_text(BYTES_DDL)
         args += ["--ddl", str(REPO / "apps/src/ski_resort/sql/setup.sql"), "--ddl", str(bytes_ddl)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(data_dir / "emulator.log", "a"), text=True)
-    url = None
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("listening on "):
-            url = line.split("listening on ", 1)[1].strip()
-            break
-    if url is None:
-        proc.kill()
-        raise SystemExit("emulator did not start; see " + str(data_dir / "emulator.log"))
-    return proc, url
-
-
-def query(binary, data_dir, sql):
-    out = subprocess.run(
-        [str(binary), "query", "--data-dir", str(data_dir), "--format", "json", sql],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+    # Appended to: a restart (--kill-restart) keeps the first run's log.
+    return start(args, data_dir / "emulator.log", "a")
 
 
 def main():
@@ -119,13 +80,8 @@ def main():
                     help="pass --idempotent-retries (needed to survive lost_ack faults)")
     args = ap.parse_args()
     binary = pathlib.Path(args.binary)
-    if not binary.exists():
-        raise SystemExit(f"{binary} not found; run `cargo build -p snowpipe-emulator` first")
-
-    work = pathlib.Path(tempfile.mkdtemp(prefix="emu-sdk-check-"))
-    data_dir = work / "data"
-    data_dir.mkdir()
-    private_key, pub_path = make_keys(work)
+    w = prepare([binary], "emu-sdk-check-", "cargo build -p snowpipe-emulator")
+    work, data_dir, private_key, pub_path = w.dir, w.data, w.private_pem, w.public_key
     extra = []
     if args.faults:
         extra += ["--faults", str(pathlib.Path(args.faults).resolve()), "--seed", "7"]

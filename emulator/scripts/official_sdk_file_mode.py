@@ -31,7 +31,6 @@ import os
 import pathlib
 import ssl
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -39,6 +38,7 @@ import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import official_sdk_check as base  # noqa: E402
+from emulator_process import prepare  # noqa: E402
 
 DB, SCHEMA, TABLE = "STREAMING_INGEST", "STREAMING_INGEST", "FILE_MODE"
 PIPE = f"{TABLE}-STREAMING"
@@ -146,13 +146,8 @@ def main():
     pace = args.pace if args.pace is not None else (0.0 if load else 0.25)
     pad = "x" * max(0, (args.row_bytes or (1000 if load else 200)) - 70)
     binary = pathlib.Path(args.binary)
-    if not binary.exists():
-        raise SystemExit(f"{binary} not found; run `cargo build --release -p snowpipe-emulator` first")
-
-    work = pathlib.Path(tempfile.mkdtemp(prefix="emu-sdk-file-mode-"))
-    data_dir = work / "data"
-    data_dir.mkdir()
-    private_key, pub_path = base.make_keys(work)
+    w = prepare([binary], "emu-sdk-file-mode-", "cargo build --release -p snowpipe-emulator")
+    work, data_dir, private_key, pub_path = w.dir, w.data, w.private_pem, w.public_key
     ddl = work / "file_mode.sql"
     ddl.write_text(DDL)
     extra = ["--ddl", str(ddl)]

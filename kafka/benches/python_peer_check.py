@@ -29,15 +29,15 @@ import pathlib
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import confluent_kafka
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "emulator/scripts"))
+from emulator_process import prepare, query, start  # noqa: E402
+
 DDL = """CREATE DATABASE IF NOT EXISTS DEMO; CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA;
 CREATE OR REPLACE TABLE DEMO.KAFKA.EVENTS (ID NUMBER, KIND VARCHAR, AMOUNT NUMBER, PAD VARCHAR);
 """
@@ -94,16 +94,7 @@ def start_emulator(binary, work, pub, commit_delay, sink):
     cmd = [str(binary), "--tls", "--data-dir", str(work / "data"), "--ddl", str(work / "events.sql"),
            "--public-key", str(pub), "--commit-delay", commit_delay,
            "--request-log", str(work / "requests.jsonl")] + (["--sink"] if sink else [])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(work / "emulator.log", "w"), text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("listening on "):
-            return proc, line.split("listening on ", 1)[1].strip()
-    proc.kill()
-    raise SystemExit(f"emulator did not start; see {work / 'emulator.log'}")
+    return start(cmd, work / "emulator.log")
 
 
 def run_peer(bootstraps, profile, ca, expect, log, extra=()):
@@ -115,12 +106,6 @@ def run_peer(bootstraps, profile, ca, expect, log, extra=()):
     if out.returncode != 0 or not lines:
         raise SystemExit(f"python_peer.py failed ({out.returncode}); see {log}")
     return json.loads(lines[-1]), len(lines)
-
-
-def query(binary, data_dir, sql):
-    out = subprocess.run([str(binary), "query", "--data-dir", str(data_dir), "--format", "json", sql],
-                         check=True, capture_output=True, text=True).stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def main():
@@ -138,13 +123,7 @@ def main():
                     help="an extra official-SDK property for profile.json (repeatable)")
     args = ap.parse_args()
 
-    work = pathlib.Path(tempfile.mkdtemp(prefix="python-peer-check-"))
-    (work / "data").mkdir()
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (work / "rsa_key.p8").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (work / "rsa_key.pub").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    work = prepare([args.binary], "python-peer-check-", "cargo build -p snowpipe-emulator").dir
 
     bootstraps, _keep_alive = mock_cluster(3, TOPIC, args.partitions)
     t0 = time.time()

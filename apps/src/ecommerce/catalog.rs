@@ -1,6 +1,8 @@
 //! Fixed reference data: products by price tier, and the names and places customers are drawn
 //! from.
 
+use crate::common::names;
+
 /// A product: (id, name, category).
 pub type Product = (u32, &'static str, &'static str);
 
@@ -68,64 +70,22 @@ pub const PAYMENT_METHODS: &[(&str, u32)] = &[
 ];
 
 /// First names.
-pub const FIRST_NAMES: &[&str] = &[
-    "James",
-    "Mary",
-    "Robert",
-    "Patricia",
-    "John",
-    "Jennifer",
-    "Michael",
-    "Linda",
-    "David",
-    "Elizabeth",
-    "William",
-    "Barbara",
-    "Carlos",
-    "Sofia",
-    "Kenji",
-    "Priya",
-    "Liam",
-    "Olivia",
-    "Noah",
-    "Emma",
-    "Mateo",
-    "Aria",
-    "Lucas",
-    "Mia",
-    "Ethan",
-    "Chloe",
-    "Leo",
-    "Nora",
-];
+pub const FIRST_NAMES: &[&str] = &names::concat::<28>(
+    names::FIRST,
+    &[
+        "Carlos", "Sofia", "Kenji", "Priya", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Aria",
+        "Lucas", "Mia", "Ethan", "Chloe", "Leo", "Nora",
+    ],
+);
 
 /// Last names.
-pub const LAST_NAMES: &[&str] = &[
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Lopez",
-    "Wilson",
-    "Anderson",
-    "Taylor",
-    "Lee",
-    "Nguyen",
-    "Patel",
-    "Kim",
-    "Tanaka",
-    "Muller",
-    "Clark",
-    "Walker",
-    "Young",
-    "King",
-];
+pub const LAST_NAMES: &[&str] = &names::concat::<24>(
+    names::LAST,
+    &[
+        "Lopez", "Wilson", "Anderson", "Taylor", "Lee", "Nguyen", "Patel", "Kim", "Tanaka",
+        "Muller", "Clark", "Walker", "Young", "King",
+    ],
+);
 
 /// Cities and their state.
 pub const CITIES: &[(&str, &str)] = &[

@@ -4,25 +4,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 
 use crate::ecommerce::config::Settings;
 use crate::ecommerce::generator::Plan;
 
-/// The "Automated Intelligence" e-commerce streamer, in Rust: orders and order items through
-/// two channels per instance, with `order_<id>` / `item_<id>` offset tokens, exactly once.
-///
-/// Without a subcommand: stream all instances, then report, against an embedded emulator
-/// (or a real account with --profile / SNOWFLAKE_* variables).
-#[derive(Debug, Parser)]
-#[command(name = "ecommerce", version, args_conflicts_with_subcommands = true)]
-pub struct Cli {
-    /// A part to run as its own process.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Options of the all-in-one run.
-    #[command(flatten)]
-    pub run: RunArgs,
+crate::common::cli::app_cli! {
+    /// The "Automated Intelligence" e-commerce streamer, in Rust: orders and order items through
+    /// two channels per instance, with `order_<id>` / `item_<id>` offset tokens, exactly once.
+    ///
+    /// Without a subcommand: stream all instances, then report, against an embedded emulator
+    /// (or a real account with --profile / SNOWFLAKE_* variables).
+    name: "ecommerce",
 }
 
 /// Subcommands.
@@ -150,14 +143,9 @@ pub struct RunArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::Parser;
 
     use super::*;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
 
     #[test]
     fn parses_the_documented_command_lines() {

@@ -3,26 +3,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 
-/// A continuous sensor feed from NATS JetStream into Snowflake, exactly once by stream sequence.
-///
-/// Without a subcommand: a private nats-server and an embedded emulator (or a real account
-/// with --profile / SNOWFLAKE_* variables); publish for 20 s at 1,000 events/s, consume,
-/// report.
-#[derive(Debug, Parser)]
-#[command(
-    name = "sensor_stream",
-    version,
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    /// A part of the pipeline to run as its own process.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Options of the all-in-one run.
-    #[command(flatten)]
-    pub run: RunArgs,
+crate::common::cli::app_cli! {
+    /// A continuous sensor feed from NATS JetStream into Snowflake, exactly once by stream
+    /// sequence.
+    ///
+    /// Without a subcommand: a private nats-server and an embedded emulator (or a real account
+    /// with --profile / SNOWFLAKE_* variables); publish for 20 s at 1,000 events/s, consume,
+    /// report.
+    name: "sensor_stream",
 }
 
 /// Subcommands.
@@ -221,14 +211,9 @@ pub fn arguments(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std:
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::Parser;
 
     use super::*;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
 
     #[test]
     fn a_binary_named_bootstrap_is_the_lambda_handler() {
@@ -256,6 +241,21 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(lambda.command, Some(Command::Lambda(_))));
+    }
+
+    /// `sensor_stream <sub> --database D --schema S --pipe P <more>`, parsed.
+    fn with_destination(sub: &str, more: &[&str]) -> Result<Cli, clap::Error> {
+        let destination = ["--database", "D", "--schema", "S", "--pipe", "P"];
+        let args = ["sensor_stream", sub].into_iter().chain(destination);
+        Cli::try_parse_from(args.chain(more.iter().copied()))
+    }
+
+    /// The arguments of `sensor_stream consume` with a destination and `more`.
+    fn consume(more: &[&str]) -> ConsumeArgs {
+        match with_destination("consume", more).unwrap().command {
+            Some(Command::Consume(c)) => c,
+            other => panic!("consume: {other:?}"),
+        }
     }
 
     #[test]
@@ -288,87 +288,42 @@ mod tests {
             (p.stream.shards, p.count, p.rate, p.seed),
             (16, 500, 10_000, Some(3))
         );
-        let cli = Cli::try_parse_from([
-            "sensor_stream",
-            "consume",
+        let c = consume(&[
             "--nats",
             "nats://h:1",
-            "--database",
-            "D",
-            "--schema",
-            "S",
-            "--pipe",
-            "P",
             "--profile",
             "p.json",
             "--until-idle",
             "3s",
-        ])
-        .unwrap();
-        let Some(Command::Consume(c)) = cli.command else {
-            panic!("consume")
-        };
+        ]);
         assert_eq!(c.until_idle, Some(Duration::from_secs(3)));
         assert_eq!((c.stream.stream.as_str(), c.stream.shards), ("SENSORS", 4));
         assert_eq!(c.source, Source::Nats);
         // No --nats: parsed (clap's required_if ignores a defaulted --source); `consume`
         // then stops naming the flag.
-        let cli = Cli::try_parse_from([
-            "sensor_stream",
-            "consume",
-            "--database",
-            "D",
-            "--schema",
-            "S",
-            "--pipe",
-            "P",
-        ])
-        .unwrap();
-        assert!(matches!(cli.command, Some(Command::Consume(c)) if c.nats.is_none()));
-        let cli = Cli::try_parse_from([
-            "sensor_stream",
-            "consume",
+        assert!(consume(&[]).nats.is_none());
+        let c = consume(&[
             "--source",
             "kinesis",
             "--kinesis-endpoint",
             "http://127.0.0.1:4567",
             "--stream",
             "sensors",
-            "--database",
-            "D",
-            "--schema",
-            "S",
-            "--pipe",
-            "P",
             "--region",
             "eu-west-1",
             "--until-idle",
             "5s",
-        ])
-        .unwrap();
-        let Some(Command::Consume(c)) = cli.command else {
-            panic!("consume")
-        };
+        ]);
         assert_eq!(c.source, Source::Kinesis);
         assert_eq!(
             c.kinesis.kinesis_endpoint.as_deref(),
             Some("http://127.0.0.1:4567")
         );
         assert_eq!(c.kinesis.dead_letter_pipe, "KINESIS_DEAD_LETTERS_PIPE");
-        let cli = Cli::try_parse_from([
-            "sensor_stream",
+        let cli = with_destination(
             "lambda",
-            "--database",
-            "D",
-            "--schema",
-            "S",
-            "--pipe",
-            "P",
-            "--parallelization-factor",
-            "4",
-            "--failure-mode",
-            "error",
-        ])
+            &["--parallelization-factor", "4", "--failure-mode", "error"],
+        )
         .unwrap();
         let Some(Command::Lambda(l)) = cli.command else {
             panic!("lambda")

@@ -24,9 +24,10 @@ use serde_json::{Map, Number, Value};
 /// Longest quote of a bad value in a reason.
 const QUOTE_MAX: usize = 60;
 
-/// One `SENSOR_READINGS` row (column names as in `sql/setup.sql`).
+/// The columns of a reading that every readings table has (`SENSOR_READINGS`, and
+/// `KINESIS_READINGS` of the Kinesis path): what the sensor sent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Reading {
+pub struct Measurement {
     /// The sensor.
     #[serde(rename = "SENSOR_ID")]
     pub sensor_id: i64,
@@ -39,6 +40,14 @@ pub struct Reading {
     /// The event time, `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
     #[serde(rename = "EVENT_TIME")]
     pub event_time: String,
+}
+
+/// One `SENSOR_READINGS` row (column names as in `sql/setup.sql`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reading {
+    /// What the sensor sent.
+    #[serde(flatten)]
+    pub measurement: Measurement,
     /// The shard (subject `sensors.<shard>`).
     #[serde(rename = "SHARD")]
     pub shard: u32,
@@ -119,10 +128,12 @@ impl Reading {
         };
         Ok((
             Reading {
-                sensor_id,
-                current_temperature,
-                status,
-                event_time: event_time.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+                measurement: Measurement {
+                    sensor_id,
+                    current_temperature,
+                    status,
+                    event_time: event_time.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+                },
                 shard,
                 stream_seq,
                 token: stream_seq,
@@ -194,9 +205,12 @@ mod tests {
             .starts_with(r#"{"sensorId":6,"currentTemperature":64,"status":"OK","eventTime":"#));
         let (row, ms) = Reading::decode(&json, 2, 41, PUBLISHED_MS).unwrap();
         assert_eq!(ms, at.timestamp_millis());
-        assert_eq!(row.event_time, "2026-11-22 09:16:02.123");
+        assert_eq!(row.measurement.event_time, "2026-11-22 09:16:02.123");
         assert_eq!((row.shard, row.stream_seq, row.token), (2, 41, 41));
-        assert_eq!((row.sensor_id, row.status.as_deref()), (6, Some("OK")));
+        assert_eq!(
+            (row.measurement.sensor_id, row.measurement.status.as_deref()),
+            (6, Some("OK"))
+        );
     }
 
     #[test]
@@ -204,7 +218,7 @@ mod tests {
         let (row, ms) =
             decode(r#"{"sensorId": 8, "currentTemperature": 59, "status": "WARN"}"#).unwrap();
         assert_eq!(ms, PUBLISHED_MS);
-        assert_eq!(row.event_time, "2026-11-22 09:16:02.456");
+        assert_eq!(row.measurement.event_time, "2026-11-22 09:16:02.456");
         assert_eq!(
             serde_json::to_value(&row).unwrap(),
             serde_json::json!({"SENSOR_ID": 8, "CURRENT_TEMPERATURE": 59, "STATUS": "WARN",
@@ -216,16 +230,19 @@ mod tests {
     #[test]
     fn optional_fields_may_be_missing_or_null_and_extra_fields_are_ignored() {
         let (row, _) = decode(r#"{"sensorId": 8, "currentTemperature": 59}"#).unwrap();
-        assert_eq!(row.status, None);
+        assert_eq!(row.measurement.status, None);
         let (row, ms) = decode(
             r#"{"sensorId": "8", "currentTemperature": "59.5", "status": null, "eventTime": null,
                 "battery": 0.93, "site": {"plant": 7}}"#,
         )
         .unwrap();
-        assert_eq!((row.sensor_id, row.status, ms), (8, None, PUBLISHED_MS));
-        assert_eq!(row.current_temperature.as_f64(), Some(59.5));
+        assert_eq!(
+            (row.measurement.sensor_id, row.measurement.status, ms),
+            (8, None, PUBLISHED_MS)
+        );
+        assert_eq!(row.measurement.current_temperature.as_f64(), Some(59.5));
         let (row, _) = decode(r#"{"sensorId": 8, "currentTemperature": -12.25}"#).unwrap();
-        assert_eq!(row.current_temperature.as_f64(), Some(-12.25));
+        assert_eq!(row.measurement.current_temperature.as_f64(), Some(-12.25));
     }
 
     #[test]

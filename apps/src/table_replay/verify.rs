@@ -438,11 +438,18 @@ fn merge(
         }
     };
     let (mut i, mut j) = (0, 0);
-    let note = |v: &mut Verification, d: Difference| {
-        if v.differences.len() < 20 {
-            v.differences.push(d);
-        }
-    };
+    // Keeps the first 20 differences: (key, column, source value, destination value).
+    let note =
+        |v: &mut Verification, key, column: &str, source: Option<&str>, dest: Option<&str>| {
+            if v.differences.len() < 20 {
+                v.differences.push(Difference {
+                    key,
+                    column: column.to_owned(),
+                    source: source.map(str::to_owned),
+                    dest: dest.map(str::to_owned),
+                });
+            }
+        };
     while i < src.len() || j < dst.len() {
         match (src.get(i), dst.get(j)) {
             (Some(s), Some(d)) if s.0 == d.0 => {
@@ -451,15 +458,7 @@ fn merge(
                 for (c, (a, b)) in s.1.iter().zip(&d.1).enumerate() {
                     if a != b {
                         diff_rows[c] += 1;
-                        note(
-                            v,
-                            Difference {
-                                key: s.0,
-                                column: names[c].clone(),
-                                source: a.clone(),
-                                dest: b.clone(),
-                            },
-                        );
+                        note(v, s.0, &names[c], a.as_deref(), b.as_deref());
                     }
                 }
                 i += 1;
@@ -468,44 +467,20 @@ fn merge(
                 while dst.get(j).is_some_and(|d2| d2.0 == s.0) {
                     feed(dst_hash, s.0, &dst[j].1);
                     v.extra += 1;
-                    note(
-                        v,
-                        Difference {
-                            key: s.0,
-                            column: "(duplicate row)".into(),
-                            source: None,
-                            dest: Some("present twice".into()),
-                        },
-                    );
+                    note(v, s.0, "(duplicate row)", None, Some("present twice"));
                     j += 1;
                 }
             }
             (Some(s), d) if d.is_none_or(|d| s.0 < d.0) => {
                 feed(src_hash, s.0, &s.1);
                 v.missing += 1;
-                note(
-                    v,
-                    Difference {
-                        key: s.0,
-                        column: "(row)".into(),
-                        source: Some("present".into()),
-                        dest: None,
-                    },
-                );
+                note(v, s.0, "(row)", Some("present"), None);
                 i += 1;
             }
             (_, Some(d)) => {
                 feed(dst_hash, d.0, &d.1);
                 v.extra += 1;
-                note(
-                    v,
-                    Difference {
-                        key: d.0,
-                        column: "(row)".into(),
-                        source: None,
-                        dest: Some("present".into()),
-                    },
-                );
+                note(v, d.0, "(row)", None, Some("present"));
                 j += 1;
             }
             (Some(_), None) | (None, None) => unreachable!("handled above"),

@@ -570,17 +570,7 @@ fn bad_records_are_dead_lettered_once_and_good_readings_land_once_across_kills()
         .rt
         .block_on(dead_letters(&setup.nats.url(), DLQ_STREAM));
     check_dead_letters(&letters, &stored);
-    let config = setup
-        .rt
-        .block_on(async {
-            js.get_stream(STREAM)
-                .await
-                .unwrap()
-                .info()
-                .await
-                .map(|i| i.config.clone())
-        })
-        .unwrap();
+    let config = common::sensor_stream::stream_config(&setup.rt, &js, STREAM);
     assert_eq!(
         config.subjects,
         vec!["sensors.*".to_string()],

@@ -307,16 +307,7 @@ fn consume_attaches_to_a_stream_provisioned_elsewhere_and_leaves_it_as_it_was() 
         })
         .sum();
     assert_eq!(rows_by_shard, 300);
-    let info = rt
-        .block_on(async {
-            js.get_stream("PLANT_7")
-                .await
-                .unwrap()
-                .info()
-                .await
-                .map(|i| i.config.clone())
-        })
-        .unwrap();
+    let info = common::sensor_stream::stream_config(&rt, &js, "PLANT_7");
     assert_eq!(
         (info.subjects, info.storage, info.max_messages),
         (config.subjects, config.storage, config.max_messages),

@@ -3,10 +3,9 @@
 
 use base64::Engine as _;
 use serde::Serialize;
-use serde_json::Number;
 
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
-use crate::sensor_stream::reading::{BadRecord, Reading};
+use crate::sensor_stream::reading::{BadRecord, Measurement, Reading};
 
 /// One record of one shard.
 #[derive(Debug, Clone)]
@@ -24,21 +23,9 @@ pub struct Record {
     pub arrival_ms: i64,
 }
 
-/// One `KINESIS_READINGS` row (columns of `sql/setup.sql`; `INGESTED_AT` is the pipe's).
+/// Where a record came from: the columns both Kinesis tables start with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct KinesisReading {
-    /// The sensor.
-    #[serde(rename = "SENSOR_ID")]
-    pub sensor_id: i64,
-    /// The temperature, as sent.
-    #[serde(rename = "CURRENT_TEMPERATURE")]
-    pub current_temperature: Number,
-    /// The status, `None` when the reading has none.
-    #[serde(rename = "STATUS")]
-    pub status: Option<String>,
-    /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
-    #[serde(rename = "EVENT_TIME")]
-    pub event_time: String,
+pub struct Origin {
     /// The shard.
     #[serde(rename = "SHARD_ID")]
     pub shard_id: String,
@@ -50,18 +37,23 @@ pub struct KinesisReading {
     pub partition_key: String,
 }
 
+/// One `KINESIS_READINGS` row (columns of `sql/setup.sql`; `INGESTED_AT` is the pipe's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KinesisReading {
+    /// What the sensor sent.
+    #[serde(flatten)]
+    pub measurement: Measurement,
+    /// The record it came in.
+    #[serde(flatten)]
+    pub origin: Origin,
+}
+
 /// One `KINESIS_DEAD_LETTERS` row: a record that cannot be a reading, kept whole.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetterRow {
-    /// The shard.
-    #[serde(rename = "SHARD_ID")]
-    pub shard_id: String,
-    /// The sequence number.
-    #[serde(rename = "SEQUENCE_NUMBER")]
-    pub sequence_number: String,
-    /// The partition key.
-    #[serde(rename = "PARTITION_KEY")]
-    pub partition_key: String,
+    /// The record.
+    #[serde(flatten)]
+    pub origin: Origin,
     /// Why it is not a reading (the same reasons as the NATS path).
     #[serde(rename = "ERROR")]
     pub error: String,
@@ -77,6 +69,15 @@ pub struct DeadLetterRow {
 }
 
 impl Record {
+    /// Its shard, sequence number and partition key, as columns.
+    fn origin(&self) -> Origin {
+        Origin {
+            shard_id: self.shard_id.clone(),
+            sequence_number: self.seq.to_string(),
+            partition_key: self.partition_key.clone(),
+        }
+    }
+
     /// The reading this record holds (and its event time in ms), or why it holds none. The
     /// rules are the NATS path's (`reading.rs`).
     ///
@@ -86,13 +87,8 @@ impl Record {
         let (r, event_ms): (Reading, i64) = Reading::decode(&self.data, 0, 0, self.arrival_ms)?;
         Ok((
             KinesisReading {
-                sensor_id: r.sensor_id,
-                current_temperature: r.current_temperature,
-                status: r.status,
-                event_time: r.event_time,
-                shard_id: self.shard_id.clone(),
-                sequence_number: self.seq.to_string(),
-                partition_key: self.partition_key.clone(),
+                measurement: r.measurement,
+                origin: self.origin(),
             },
             event_ms,
         ))
@@ -101,9 +97,7 @@ impl Record {
     /// The dead letter of this record.
     pub fn dead_letter(&self, bad: &BadRecord) -> DeadLetterRow {
         DeadLetterRow {
-            shard_id: self.shard_id.clone(),
-            sequence_number: self.seq.to_string(),
-            partition_key: self.partition_key.clone(),
+            origin: self.origin(),
             error: bad.reason().to_owned(),
             payload: std::str::from_utf8(&self.data).ok().map(str::to_owned),
             payload_base64: base64::engine::general_purpose::STANDARD.encode(&self.data),
@@ -136,15 +130,18 @@ mod tests {
             .reading()
             .unwrap();
         assert_eq!(ms, 1_795_338_962_456);
-        assert_eq!(row.event_time, "2026-11-22 09:16:02.456");
-        assert_eq!((row.sensor_id, row.status.as_deref()), (8, Some("WARN")));
-        assert_eq!(row.shard_id, "shardId-000000000001");
+        assert_eq!(row.measurement.event_time, "2026-11-22 09:16:02.456");
         assert_eq!(
-            row.sequence_number,
+            (row.measurement.sensor_id, row.measurement.status.as_deref()),
+            (8, Some("WARN"))
+        );
+        assert_eq!(row.origin.shard_id, "shardId-000000000001");
+        assert_eq!(
+            row.origin.sequence_number,
             "49680554656172739339215971155024248448455596580506959874"
         );
         let json = serde_json::to_value(&row).unwrap();
-        assert_eq!(json["SEQUENCE_NUMBER"], row.sequence_number.as_str());
+        assert_eq!(json["SEQUENCE_NUMBER"], row.origin.sequence_number.as_str());
     }
 
     #[test]

@@ -50,46 +50,40 @@ pub fn seed() -> u64 {
 pub fn fault_plan(intensity: f64) -> FaultPlan {
     let p = |x: f64| (x * intensity).min(1.0);
     let every = |n: u64| ((n as f64 / intensity).round() as u64).max(2);
-    let retry = "ERR_GENERAL_EXCEPTION_RETRY_REQUEST";
+    // A rule drawn with probability `x` (scaled), and one firing on every `n`th (scaled) request.
+    let sometimes = |at: Endpoint, action, x| FaultRule::new(at, action).probability(p(x));
+    let periodic = |at: Endpoint, action, n| FaultRule::new(at, action).every_nth(every(n));
+    let retry = |code| FaultAction::bare_string(code, "ERR_GENERAL_EXCEPTION_RETRY_REQUEST");
+    let expired = || FaultAction::status(401, "ERR_SCOPED_TOKEN_EXPIRED");
+    let (append, status) = (Endpoint::AppendRows, Endpoint::BulkStatus);
     let rules = vec![
         // Throttling and transient server errors on appends (retried inside the client).
-        FaultRule::new(
-            Endpoint::AppendRows,
+        sometimes(
+            append,
             FaultAction::status(429, "ERR_TOO_MANY_REQUESTS"),
-        )
-        .probability(p(0.03)),
-        FaultRule::new(Endpoint::AppendRows, FaultAction::bare_string(500, retry))
-            .every_nth(every(29)),
-        FaultRule::new(Endpoint::AppendRows, FaultAction::bare_string(503, retry))
-            .every_nth(every(31)),
+            0.03,
+        ),
+        periodic(append, retry(500), 29),
+        periodic(append, retry(503), 31),
         // Scoped token rejected as expired (the client refreshes it once and retries).
-        FaultRule::new(
-            Endpoint::AppendRows,
-            FaultAction::status(401, "ERR_SCOPED_TOKEN_EXPIRED"),
-        )
-        .every_nth(every(37)),
-        FaultRule::new(
-            Endpoint::BulkStatus,
-            FaultAction::status(401, "ERR_SCOPED_TOKEN_EXPIRED"),
-        )
-        .probability(p(0.01)),
+        periodic(append, expired(), 37),
+        sometimes(status, expired(), 0.01),
         // The poller's status calls fail now and then.
-        FaultRule::new(Endpoint::BulkStatus, FaultAction::bare_string(503, retry))
-            .probability(p(0.03)),
+        sometimes(status, retry(503), 0.03),
         // Lost acknowledgements: the rows are applied, the response never arrives.
-        FaultRule::new(Endpoint::AppendRows, FaultAction::LostAck).every_nth(every(23)),
+        periodic(append, FaultAction::LostAck, 23),
         // Latency spikes anywhere.
-        FaultRule::new(Endpoint::Any, FaultAction::Latency { ms: 700 }).every_nth(every(97)),
+        periodic(Endpoint::Any, FaultAction::Latency { ms: 700 }, 97),
         // 409 on open: another open in progress (retried by the client).
-        FaultRule::new(
+        sometimes(
             Endpoint::OpenChannel,
             FaultAction::status(409, "ERR_OPEN_CHANNEL_IN_PROGRESS"),
-        )
-        .probability(p(0.3)),
+            0.3,
+        ),
         // Channels invalidated behind the client's back (server-side invalidation). A channel
         // opened by another writer is not a fault to survive but an end for this writer
         // (`Error::OwnershipLost`): tests/it/ownership.rs covers it.
-        FaultRule::new(Endpoint::AppendRows, FaultAction::InvalidateChannel).every_nth(every(41)),
+        periodic(append, FaultAction::InvalidateChannel, 41),
     ];
     // Faults drawn by probability may not come up in a short run: each also fires once on a
     // fixed request of its endpoint, so every kind of fault fires in every run.
@@ -298,25 +292,22 @@ impl Drop for Sampled {
 
 /// `ski_resort generate` into `queue`, in the background.
 pub fn spawn_generate(queue: &Path, events: u64, rate: f64, seed: u64) -> Child {
-    Command::new(ski_resort_bin())
-        .args(["generate", "--quiet", "--queue"])
-        .arg(queue)
-        .args(["--events", &events.to_string()])
-        .args(["--rate", &rate.to_string()])
-        .args(["--seed", &seed.to_string()])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn ski_resort generate")
+    spawn_generate_until(queue, ["--events", &events.to_string()], rate, seed)
 }
 
 /// `ski_resort generate --duration`, in the background.
 pub fn spawn_generate_for(queue: &Path, duration: Duration, rate: f64, seed: u64) -> Child {
+    let duration = format!("{}s", duration.as_secs());
+    spawn_generate_until(queue, ["--duration", &duration], rate, seed)
+}
+
+/// `ski_resort generate` into `queue` with the `limit` flag (`--events` or `--duration`), in
+/// the background.
+fn spawn_generate_until(queue: &Path, limit: [&str; 2], rate: f64, seed: u64) -> Child {
     Command::new(ski_resort_bin())
         .args(["generate", "--quiet", "--queue"])
         .arg(queue)
-        .args(["--duration", &format!("{}s", duration.as_secs())])
+        .args(limit)
         .args(["--rate", &rate.to_string()])
         .args(["--seed", &seed.to_string()])
         .env("RUST_LOG", "error")

@@ -77,3 +77,20 @@ pub fn start_emulator(rt: &tokio::runtime::Runtime, dir: &Path) -> (Emulator, Pa
     .unwrap();
     (emulator, key)
 }
+
+/// The configuration of the JetStream stream `name`, as the server holds it now.
+pub fn stream_config(
+    rt: &tokio::runtime::Runtime,
+    js: &async_nats::jetstream::Context,
+    name: &str,
+) -> async_nats::jetstream::stream::Config {
+    rt.block_on(async {
+        js.get_stream(name)
+            .await
+            .unwrap()
+            .info()
+            .await
+            .map(|i| i.config.clone())
+    })
+    .unwrap()
+}
