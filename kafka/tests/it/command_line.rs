@@ -1,12 +1,9 @@
 //! The binary's command line as a user meets it: security settings it cannot honour are
 //! refused before it connects anywhere, with the fix; secrets never reach its output.
 
-use std::path::PathBuf;
 use std::process::Output;
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"))
-}
+use crate::common::bin;
 
 /// Runs the sink against brokers nobody listens on (it must stop before connecting).
 fn run(extra: &[&str]) -> Output {
@@ -18,6 +15,22 @@ fn run(extra: &[&str]) -> Output {
         .env("RUST_LOG", "debug")
         .output()
         .expect("run snowpipe-kafka")
+}
+
+/// The sink refuses `extra` (`what`, for the messages): it exits 1 naming `names`, and neither
+/// stdout nor stderr holds `secret`.
+fn assert_refused_without_printing(extra: &[&str], what: &str, names: &str, secret: &str) {
+    let out = run(extra);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+    assert!(
+        !stdout.contains(secret) && !stderr.contains(secret),
+        "{what}: the secret reached the output:\n{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains(names), "{what}: {stderr}");
 }
 
 #[test]
@@ -108,17 +121,8 @@ fn refused_properties_never_print_their_secret() {
         let file = dir.path().join(format!("client-{i}.properties"));
         std::fs::write(&file, format!("security.protocol=SASL_PLAINTEXT\n{line}\n"))
             .expect("write");
-        let out = run(&["--kafka-config", file.to_str().expect("utf-8 path")]);
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert_eq!(out.status.code(), Some(1), "{line}: {stderr}");
-        assert!(
-            !stdout.contains("S3cr3t") && !stderr.contains("S3cr3t"),
-            "{line}: the secret reached the output:\n{stdout}\n{stderr}"
-        );
-        assert!(stderr.contains(names), "{line}: {stderr}");
+        let args = ["--kafka-config", file.to_str().expect("utf-8 path")];
+        assert_refused_without_printing(&args, line, names, "S3cr3t");
     }
 }
 
@@ -127,17 +131,8 @@ fn refused_properties_never_print_their_secret() {
 #[test]
 fn a_mistyped_x_property_is_refused_without_repeating_it() {
     for typo in ["sasl.password:S3cr3t-vAlue-91", "=S3cr3t-vAlue-91"] {
-        let out = run(&["-X", "security.protocol=SASL_PLAINTEXT", "-X", typo]);
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert_eq!(out.status.code(), Some(1), "{typo}: {stderr}");
-        assert!(
-            !stdout.contains("S3cr3t") && !stderr.contains("S3cr3t"),
-            "{typo}: the secret reached the output:\n{stdout}\n{stderr}"
-        );
-        assert!(stderr.contains("a -X is not KEY=VALUE"), "{typo}: {stderr}");
+        let args = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", typo];
+        assert_refused_without_printing(&args, typo, "a -X is not KEY=VALUE", "S3cr3t");
     }
 }
 

@@ -10,13 +10,13 @@
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::time::Duration;
 
-use rdkafka::producer::FutureRecord;
 use snowpipe_emulator::faults::Endpoint;
 use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
 use snowpipe_streaming::{ClientBuilder, OffsetToken};
+
+use crate::common::{bin, lab, produce_per_partition, run};
 
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 4;
@@ -34,27 +34,24 @@ fn channel(partition: i32) -> String {
     format!("{CHANNEL_PREFIX}_{TOPIC}_{partition}")
 }
 
-/// `per` messages on each of `parts` partitions of [`TOPIC`], ids unique across the topic:
-/// (partition, offset) → id.
-async fn produce(lab: &Lab, parts: i32, per: i64) -> BTreeMap<(i32, i64), i64> {
-    let producer = lab.producer().expect("producer");
-    let mut messages = BTreeMap::new();
-    for p in 0..parts {
-        for n in 0..per {
-            let id = i64::from(p) * 1_000 + n;
-            let v = format!(r#"{{"id":{id},"kind":"order","amount":{n}}}"#);
-            let delivery = producer
-                .send_result(FutureRecord::to(TOPIC).partition(p).key("k").payload(&v))
-                .map_err(|(e, _)| e)
-                .expect("queue")
-                .await
-                .expect("producer alive")
-                .map_err(|(e, _)| e)
-                .expect("delivered");
-            messages.insert((delivery.partition, delivery.offset), id);
-        }
+/// Every message of the topic (`(partition, offset) → id`) is in the lab's table once.
+fn assert_the_table_is_the_topic_once(lab: &Lab, messages: BTreeMap<(i32, i64), i64>) {
+    let mut seen: HashMap<(i32, i64), i64> = HashMap::new();
+    for (id, p, o) in lab.landed().expect("table") {
+        assert!(seen.insert((p, o), id).is_none(), "{p}/{o} landed twice");
     }
-    messages
+    let expected: HashMap<(i32, i64), i64> = messages.into_iter().collect();
+    assert_eq!(seen, expected, "the table is the topic, once");
+}
+
+/// The channels either writer opened on the emulator.
+fn opened_channels(lab: &Lab) -> BTreeSet<String> {
+    lab.emulator()
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == Endpoint::OpenChannel)
+        .filter_map(|r| r.channel)
+        .collect()
 }
 
 /// The connector's client (the lab's key, as the connector holds it).
@@ -103,12 +100,10 @@ async fn connector_lands(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sink_finishes_what_the_connector_started_each_message_once() {
-    let lab = Lab::start(&[(TOPIC, PARTITIONS)], Duration::from_millis(100))
-        .await
-        .expect("lab");
+    let lab = lab(&[(TOPIC, PARTITIONS)]).await;
 
     // The topic: 40 messages on each partition, ids unique across the topic.
-    let messages = produce(&lab, PARTITIONS, PER_PARTITION).await;
+    let messages = produce_per_partition(&lab, TOPIC, PARTITIONS, PER_PARTITION).await;
 
     // The connector lands the first messages of each partition, then stops. Partition 0's
     // channel it never closes (a connector still running, or stuck): the sink's open fences it.
@@ -133,18 +128,14 @@ async fn the_sink_finishes_what_the_connector_started_each_message_once() {
     );
 
     // snowpipe-kafka, in a consumer group of its own, continues the connector's channels.
-    let out = lab
-        .instance(
-            &PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")),
-            TOPIC,
-            "orders-to-snowflake",
-        )
-        .args(["--connector-name", CONNECTOR, "--until-idle", "3s"])
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the sink failed: {stderr}");
+    let out = run(lab.instance(&bin(), TOPIC, "orders-to-snowflake").args([
+        "--connector-name",
+        CONNECTOR,
+        "--until-idle",
+        "3s",
+    ]))
+    .ok();
+    let stderr = &out.stderr;
     let fence_lines: Vec<_> = stderr
         .lines()
         .filter(|l| l.contains("continuing Snowflake's Kafka connector"))
@@ -156,13 +147,7 @@ async fn the_sink_finishes_what_the_connector_started_each_message_once() {
         "{}",
         fence_lines[0]
     );
-    let report: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .expect("closing line"),
-    )
-    .expect("JSON");
+    let report = out.report();
     for (p, &landed) in (0..PARTITIONS).zip(LANDED_BY_CONNECTOR.iter()) {
         let part = &report["consumed"][format!("{TOPIC}/{p}")];
         assert_eq!(
@@ -193,13 +178,7 @@ async fn the_sink_finishes_what_the_connector_started_each_message_once() {
     client.close().await.ok();
 
     // Every message once, each with its own id.
-    let landed = lab.landed().expect("table");
-    let mut seen: HashMap<(i32, i64), i64> = HashMap::new();
-    for (id, p, o) in &landed {
-        assert!(seen.insert((*p, *o), *id).is_none(), "{p}/{o} landed twice");
-    }
-    let expected: HashMap<(i32, i64), i64> = messages.into_iter().collect();
-    assert_eq!(seen, expected, "the table is the topic, once");
+    assert_the_table_is_the_topic_once(&lab, messages);
 
     // Only the connector's channels were opened, by either writer.
     let names: BTreeSet<String> = (0..PARTITIONS).map(channel).collect();
@@ -210,15 +189,9 @@ async fn the_sink_finishes_what_the_connector_started_each_message_once() {
         .map(|c| c["channel_name"].as_str().expect("name").to_owned())
         .collect();
     assert_eq!(listed, names, "the emulator's channels");
-    let opened: BTreeSet<String> = lab
-        .emulator()
-        .requests()
-        .into_iter()
-        .filter(|r| r.endpoint == Endpoint::OpenChannel)
-        .filter_map(|r| r.channel)
-        .collect();
     assert_eq!(
-        opened, names,
+        opened_channels(&lab),
+        names,
         "every channel open named a connector channel"
     );
 }
@@ -231,10 +204,8 @@ async fn the_sink_finishes_what_the_connector_started_each_message_once() {
 async fn a_connector_json_file_drives_the_same_take_over() {
     const PARTS: i32 = 2;
     const PER: i64 = 20;
-    let lab = Lab::start(&[(TOPIC, PARTS)], Duration::from_millis(100))
-        .await
-        .expect("lab");
-    let messages = produce(&lab, PARTS, PER).await;
+    let lab = lab(&[(TOPIC, PARTS)]).await;
+    let messages = produce_per_partition(&lab, TOPIC, PARTS, PER).await;
     // The connector landed 7 messages of partition 0, none of partition 1, and stopped.
     let client = connector_client(&lab).await;
     connector_lands(&client, &messages, 0, 7)
@@ -271,11 +242,9 @@ async fn a_connector_json_file_drives_the_same_take_over() {
             "buffer.flush.time": "10",
         }
     });
-    let dir = std::env::temp_dir().join(format!("snowpipe-kafka-connector-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("snowflake-sink.json");
+    let file = lab.dir().join("snowflake-sink.json");
     std::fs::write(&file, config.to_string()).expect("write");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    let mut cmd = std::process::Command::new(bin());
     cmd.args(["--brokers", &lab.brokers(), "--connector-config"])
         .arg(&file)
         .args(["--until-idle", "3s", "--quiet"])
@@ -295,31 +264,15 @@ async fn a_connector_json_file_drives_the_same_take_over() {
     if let Some(ca) = lab.emulator().ca_path() {
         cmd.env("SSL_CERT_FILE", ca);
     }
-    let out = cmd.output().expect("run the sink");
-    std::fs::remove_dir_all(&dir).ok();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the sink failed: {stderr}");
+    let stderr = run(&mut cmd).ok().stderr;
     let ignored: Vec<_> = stderr.lines().filter(|l| l.contains("not taken")).collect();
     assert_eq!(ignored.len(), 1, "{stderr}");
     assert!(ignored[0].ends_with("buffer.flush.time"), "{}", ignored[0]);
     assert!(!stderr.contains(&body[10..40]), "the key reached stderr");
 
-    let landed = lab.landed().expect("table");
-    let mut seen: HashMap<(i32, i64), i64> = HashMap::new();
-    for (id, p, o) in &landed {
-        assert!(seen.insert((*p, *o), *id).is_none(), "{p}/{o} landed twice");
-    }
-    let expected: HashMap<(i32, i64), i64> = messages.into_iter().collect();
-    assert_eq!(seen, expected, "the table is the topic, once");
-    let opened: BTreeSet<String> = lab
-        .emulator()
-        .requests()
-        .into_iter()
-        .filter(|r| r.endpoint == Endpoint::OpenChannel)
-        .filter_map(|r| r.channel)
-        .collect();
+    assert_the_table_is_the_topic_once(&lab, messages);
     assert_eq!(
-        opened,
+        opened_channels(&lab),
         (0..PARTS).map(channel).collect(),
         "only the connector's channels"
     );

@@ -5,34 +5,21 @@
 //! in it. A pipe that is not a default pipe is refused at start.
 #![cfg(unix)]
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
-use snowpipe_emulator::EmulatorConfig;
-use snowpipe_kafka::demo::Lab;
+
+use crate::common::{bin, deliver, lab, lab_with_tables, run};
 
 /// Produces `payload` to `topic` (key `k`) with the test's own producer.
 async fn send(producer: &FutureProducer, topic: &str, payload: &str) {
-    producer
-        .send(
-            FutureRecord::to(topic).key("k").payload(payload),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .expect("delivered");
+    deliver(producer, FutureRecord::to(topic).key("k").payload(payload)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connectors_create_table_is_sent_before_the_channel_opens() {
-    let config = EmulatorConfig::for_tests().with_commit_delay(Duration::from_millis(100));
-    let lab = Lab::start_with(&[("orders", 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab(&[("orders", 1)]).await;
     send(&lab.producer().expect("producer"), "orders", r#"{"ID":1}"#).await;
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    let bin = bin();
     // Neither table is in the lab's DDL: the sink creates each, then its row lands.
     for (layout, table, columns, row) in [
         (
@@ -50,41 +37,33 @@ async fn the_connectors_create_table_is_sent_before_the_channel_opens() {
     ] {
         let read = format!(r#"{columns} FROM "DEMO.KAFKA.{table}""#);
         assert!(lab.emulator().query(&read).is_err(), "{table} is not there yet");
-        let mut cmd = lab.instance_of(&bin, &format!("create-{layout}"));
-        cmd.args(["--topic", "orders", "--pipe", &format!("{table}-STREAMING")])
+        let out = run(lab
+            .instance_of(&bin, &format!("create-{layout}"))
+            .args(["--topic", "orders", "--pipe", &format!("{table}-STREAMING")])
             .args(["--metadata", "--create-tables", "--layout", layout])
-            .args(["--until-idle", "3s"])
-            .stderr(std::process::Stdio::piped());
-        let out = cmd.output().expect("run the sink");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{layout}: {stderr}");
+            .args(["--until-idle", "3s"]));
+        assert!(out.success, "{layout}: {}", out.stderr);
         let rows = lab.emulator().query(&read).expect("the sink created the table");
         assert_eq!(rows, vec![row.as_array().unwrap().clone()], "{layout}");
     }
     // The lab's own table is left as it is (`if not exists`): nothing more than the row.
-    let mut cmd = lab.instance(&bin, "orders", "create-existing");
-    cmd.args(["--create-tables", "--until-idle", "3s"])
-        .stderr(std::process::Stdio::piped());
-    let out = cmd.output().expect("run the sink");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run(lab.instance(&bin, "orders", "create-existing").args([
+        "--create-tables",
+        "--until-idle",
+        "3s",
+    ]))
+    .ok();
     assert_eq!(lab.landed().expect("table"), vec![(1, 0, 0)]);
 
-    let mut cmd = lab.instance_of(&bin, "create-named");
-    cmd.args([
+    let out = run(lab.instance_of(&bin, "create-named").args([
         "--topic",
         "orders",
         "--pipe",
         "ORDERS_PIPE",
         "--create-tables",
-    ])
-    .stderr(std::process::Stdio::piped());
-    let out = cmd.output().expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    ]));
+    let stderr = out.stderr;
+    assert!(!out.success, "{stderr}");
     assert!(stderr.contains("--pipe ORDERS_PIPE is not one"), "{stderr}");
 }
 
@@ -95,17 +74,11 @@ async fn the_connectors_create_table_is_sent_before_the_channel_opens() {
 async fn the_statement_makes_a_table_that_evolves_to_the_rows() {
     use snowpipe_kafka::connector::create_tables::statement;
     use snowpipe_kafka::rows::layout::LayoutKind;
-    let ddl = format!(
-        "CREATE DATABASE IF NOT EXISTS DEMO; CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA; \
-         USE SCHEMA DEMO.KAFKA; {};",
+    let table = format!(
+        "USE SCHEMA DEMO.KAFKA; {};",
         statement("ORDERS", LayoutKind::Columns)
     );
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(&ddl);
-    let lab = Lab::start_with(&[("orders", 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab_with_tables(&[("orders", 1)], &table).await;
     let producer = lab.producer().expect("producer");
     for id in 0..3 {
         send(
@@ -115,17 +88,17 @@ async fn the_statement_makes_a_table_that_evolves_to_the_rows() {
         )
         .await;
     }
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
-    let mut cmd = lab.instance_of(&bin, "evolve");
-    cmd.args([
-        "--topic",
-        "orders",
-        "--pipe",
-        "ORDERS-STREAMING",
-        "--metadata",
-    ])
-    .args(["--until-idle", "3s"]);
-    assert!(cmd.status().expect("run the sink").success());
+    run(lab
+        .instance_of(&bin(), "evolve")
+        .args([
+            "--topic",
+            "orders",
+            "--pipe",
+            "ORDERS-STREAMING",
+            "--metadata",
+        ])
+        .args(["--until-idle", "3s"]))
+    .ok();
     let rows = lab
         .emulator()
         .query(r#"SELECT ID, NAME, json_extract(RECORD_METADATA, '$.offset') FROM "DEMO.KAFKA.ORDERS" ORDER BY ID"#)
@@ -147,18 +120,14 @@ async fn the_statement_makes_a_table_that_evolves_to_the_rows() {
 /// sink run from a connector file chooses the same, asking `desc pipe` first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connector_file_writes_through_a_pipe_named_like_the_table() {
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(50))
-        .with_ddl(
-            "CREATE DATABASE IF NOT EXISTS DEMO; CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA; \
-             CREATE TABLE DEMO.KAFKA.CLICKS (ID NUMBER, VIA VARCHAR, RECORD_METADATA VARIANT); \
-             CREATE PIPE DEMO.KAFKA.CLICKS AS COPY INTO DEMO.KAFKA.CLICKS (ID, VIA, RECORD_METADATA) \
-             FROM (SELECT $1:ID, 'the CLICKS pipe', $1:RECORD_METADATA \
-             FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')))",
-        );
-    let lab = Lab::start_with(&[("clicks", 1), ("views", 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab_with_tables(
+        &[("clicks", 1), ("views", 1)],
+        "CREATE TABLE DEMO.KAFKA.CLICKS (ID NUMBER, VIA VARCHAR, RECORD_METADATA VARIANT); \
+         CREATE PIPE DEMO.KAFKA.CLICKS AS COPY INTO DEMO.KAFKA.CLICKS (ID, VIA, RECORD_METADATA) \
+         FROM (SELECT $1:ID, 'the CLICKS pipe', $1:RECORD_METADATA \
+         FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')))",
+    )
+    .await;
     let producer = lab.producer().expect("producer");
     for topic in ["clicks", "views"] {
         send(&producer, topic, r#"{"ID":1}"#).await;
@@ -173,15 +142,13 @@ async fn a_connector_file_writes_through_a_pipe_named_like_the_table() {
          value.converter.schemas.enable=false\n",
     )
     .unwrap();
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
-    let mut cmd = lab.instance_of(&bin, "pipes");
-    cmd.arg("--connector-config")
+    let stderr = run(lab
+        .instance_of(&bin(), "pipes")
+        .arg("--connector-config")
         .arg(&file)
-        .args(["--until-idle", "3s"])
-        .stderr(std::process::Stdio::piped());
-    let out = cmd.output().expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+        .args(["--until-idle", "3s"]))
+    .ok()
+    .stderr;
     let clicks = lab
         .emulator()
         .query(r#"SELECT ID, VIA FROM "DEMO.KAFKA.CLICKS""#)

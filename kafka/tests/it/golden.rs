@@ -18,20 +18,18 @@
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::time::Duration;
 
 use apache_avro::types::Value as Avro;
 use apache_avro::Schema as AvroSchema;
 use base64::Engine as _;
-use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MapKey, MessageDescriptor, Value as Pb};
+use prost_reflect::{DynamicMessage, Kind, MapKey, MessageDescriptor, Value as Pb};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
-use snowpipe_emulator::EmulatorConfig;
 use snowpipe_kafka::demo::Lab;
 
-use crate::schema_registry::{registry, wire, CREDENTIALS};
+use crate::common::registry::{compile_proto, registry, wire, Schemas, CREDENTIALS};
+use crate::common::{bin, deliver, lab};
 
 const CASES: &str = include_str!("../golden/cases.json");
 
@@ -280,15 +278,12 @@ fn avro_names(s: &AvroSchema, out: &mut HashMap<String, AvroSchema>) {
 
 /// The value's bytes as a producer in the case's format writes them, registering its schema
 /// under a fresh id.
-fn value_bytes(
-    case: &Value,
-    schemas: &mut HashMap<u32, (&'static str, String)>,
-) -> Option<Vec<u8>> {
+fn value_bytes(case: &Value, schemas: &mut Schemas) -> Option<Vec<u8>> {
     encode(case["format"].as_str().unwrap(), &case["value"], schemas)
 }
 
 /// The case's key: text (`{"base64": …}` for raw bytes) or a registry format's wire bytes.
-fn key_bytes(case: &Value, schemas: &mut HashMap<u32, (&'static str, String)>) -> Option<Vec<u8>> {
+fn key_bytes(case: &Value, schemas: &mut Schemas) -> Option<Vec<u8>> {
     let k = &case["key"];
     if let Some(b) = k.get("base64").and_then(Value::as_str) {
         return Some(base64::engine::general_purpose::STANDARD.decode(b).unwrap());
@@ -300,11 +295,7 @@ fn key_bytes(case: &Value, schemas: &mut HashMap<u32, (&'static str, String)>) -
 }
 
 /// `v` in `format` (§17's conventions), its schema registered in `schemas`.
-fn encode(
-    format: &str,
-    v: &Value,
-    schemas: &mut HashMap<u32, (&'static str, String)>,
-) -> Option<Vec<u8>> {
+fn encode(format: &str, v: &Value, schemas: &mut Schemas) -> Option<Vec<u8>> {
     if v.is_null() {
         return None;
     }
@@ -359,30 +350,6 @@ fn encode(
 
 fn zigzag(n: i64) -> u64 {
     ((n << 1) ^ (n >> 63)) as u64
-}
-
-/// The case's `.proto` text, compiled with its `google/protobuf/*` imports.
-fn compile_proto(text: &str) -> DescriptorPool {
-    struct Case(protox::file::File);
-    impl protox::file::FileResolver for Case {
-        fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
-            if name == "case.proto" {
-                Ok(self.0.clone())
-            } else {
-                Err(protox::Error::file_not_found(name))
-            }
-        }
-    }
-    let file = protox::file::File::from_source("case.proto", text).expect("the case's .proto");
-    let mut resolver = protox::file::ChainFileResolver::new();
-    resolver.add(Case(file));
-    resolver.add(protox::file::GoogleFileResolver::new());
-    let mut compiler = protox::Compiler::with_file_resolver(resolver);
-    compiler.include_imports(true);
-    compiler
-        .open_file("case.proto")
-        .expect("the case's .proto compiles");
-    compiler.descriptor_pool()
 }
 
 /// `actual` (as the emulator reads a column back) against v4's `expected`: `"<any>"` matches
@@ -512,12 +479,7 @@ async fn connector_v4_golden_rows_land_the_same_through_the_real_sink() {
             }
         })
         .collect();
-    let lab = Lab::start_with(
-        &[],
-        EmulatorConfig::for_tests().with_commit_delay(Duration::from_millis(50)),
-    )
-    .await
-    .expect("lab");
+    let lab = lab(&[]).await;
     // One topic (and table) per case: the table takes the case's columns alone.
     let mut schemas = HashMap::new();
     let mut planned = Vec::new();
@@ -565,14 +527,10 @@ async fn connector_v4_golden_rows_land_the_same_through_the_real_sink() {
         if !raw_headers.is_empty() {
             record = record.headers(headers);
         }
-        producer
-            .send(record, Duration::from_secs(10))
-            .await
-            .map_err(|(e, _)| e)
-            .expect("delivered");
+        deliver(&producer, record).await;
     }
     // One sink run per configuration: its cases' topics, each into its own table.
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    let bin = bin();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (n, case) in runnable.iter().enumerate() {

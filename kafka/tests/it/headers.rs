@@ -4,13 +4,13 @@
 //! `RECORD_METADATA`.
 #![cfg(unix)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rdkafka::bindings as rd;
 use rdkafka::message::{BorrowedHeaders, Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
-use snowpipe_kafka::demo::Lab;
+
+use crate::common::{bin, deliver, lab, run, variant};
 
 const TOPIC: &str = "tagged";
 const DLQ: &str = "tagged.dlq";
@@ -44,9 +44,7 @@ fn raw_header(key: &[u8], value: &[u8]) -> OwnedHeaders {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_header_key_that_is_not_utf8_is_a_dead_letter_and_the_partition_goes_on() {
-    let lab = Lab::start(&[(TOPIC, 2), (DLQ, 1)], Duration::from_millis(100))
-        .await
-        .expect("lab");
+    let lab = lab(&[(TOPIC, 2), (DLQ, 1)]).await;
     let producer = lab.producer().expect("producer");
     let mut bad = Vec::new();
     let mut good = Vec::new();
@@ -58,38 +56,26 @@ async fn a_header_key_that_is_not_utf8_is_a_dead_letter_and_the_partition_goes_o
         } else {
             raw_header(b"tenant", "caf\u{e9}".as_bytes())
         };
-        let d = producer
-            .send_result(
-                FutureRecord::to(TOPIC)
-                    .partition(partition)
-                    .key("k")
-                    .payload(&v)
-                    .headers(headers),
-            )
-            .map_err(|(e, _)| e)
-            .expect("queue")
-            .await
-            .expect("producer alive")
-            .map_err(|(e, _)| e)
-            .expect("delivered");
+        let record = FutureRecord::to(TOPIC)
+            .partition(partition)
+            .key("k")
+            .payload(&v)
+            .headers(headers);
+        let d = deliver(&producer, record).await;
         if n % 10 == 4 {
             bad.push((d.partition, d.offset));
         } else {
             good.push((d.partition, d.offset));
         }
     }
-    let out = lab
-        .instance(
-            &PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")),
-            TOPIC,
-            "headers",
-        )
-        .args(["--until-idle", "3s", "--dead-letter-topic", DLQ])
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = run(lab.instance(&bin(), TOPIC, "headers").args([
+        "--until-idle",
+        "3s",
+        "--dead-letter-topic",
+        DLQ,
+    ]))
+    .ok()
+    .stderr;
     assert!(!stderr.contains("panicked"), "{stderr}");
     let mut landed = lab.landed_offsets().expect("table");
     landed.sort_unstable();
@@ -105,10 +91,7 @@ async fn a_header_key_that_is_not_utf8_is_a_dead_letter_and_the_partition_goes_o
         .emulator()
         .query(r#"SELECT RECORD_METADATA FROM "DEMO.KAFKA.EVENTS" LIMIT 1"#)
         .expect("query");
-    let meta: serde_json::Value = match &rows[0][0] {
-        serde_json::Value::String(s) => serde_json::from_str(s).expect("JSON"),
-        v => v.clone(),
-    };
+    let meta = variant(&rows[0][0]);
     assert_eq!(meta["headers"]["tenant"], "caf\u{e9}", "{meta}");
     assert_eq!(meta["headers"]["trace"], "t-1", "{meta}");
 }

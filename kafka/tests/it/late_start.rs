@@ -9,33 +9,21 @@
 //! the group offset skipped every message.
 #![cfg(unix)]
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use rdkafka::producer::FutureRecord;
-use snowpipe_emulator::{EmulatorConfig, Endpoint, FaultAction, FaultRule};
+use snowpipe_emulator::{Endpoint, FaultAction, FaultRule};
 use snowpipe_kafka::demo::Lab;
+
+use crate::common::{bin, emulator, lab_with, produce_per_partition, run};
 
 const TOPIC: &str = "reload";
 const PARTITIONS: i32 = 2;
 const PER_PARTITION: i64 = 10;
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"))
-}
-
-fn run(lab: &Lab, extra: &[&str]) {
-    let out = lab
+fn run_sink(lab: &Lab, extra: &[&str]) {
+    let out = run(lab
         .instance(&bin(), TOPIC, "reloads")
         .args(["--until-idle", "3s", "--max-client-lag", "200ms"])
-        .args(extra)
-        .output()
-        .expect("run the sink");
-    assert!(
-        out.status.success(),
-        "{extra:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(extra));
+    assert!(out.success, "{extra:?}: {}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,31 +32,17 @@ async fn partitions_whose_channels_open_late_start_where_snowflake_says() {
     // second run's hand-over timeout of 1 s.
     let slow = FaultRule::new(Endpoint::OpenChannel, FaultAction::Latency { ms: 3_000 })
         .after(u64::try_from(PARTITIONS).expect("count"));
-    let mut config = EmulatorConfig::for_tests().with_commit_delay(Duration::from_millis(100));
+    let mut config = emulator();
     config.faults.rules.push(slow);
-    let lab = Lab::start_with(&[(TOPIC, PARTITIONS)], config)
+    let lab = lab_with(&[(TOPIC, PARTITIONS)], config).await;
+    let all = produce_per_partition(&lab, TOPIC, PARTITIONS, PER_PARTITION)
         .await
-        .expect("lab");
-    let producer = lab.producer().expect("producer");
-    for p in 0..PARTITIONS {
-        for n in 0..PER_PARTITION {
-            let v = format!(r#"{{"id":{},"kind":"k"}}"#, i64::from(p) * 1000 + n);
-            producer
-                .send(
-                    FutureRecord::to(TOPIC).partition(p).key("k").payload(&v),
-                    Duration::from_secs(10),
-                )
-                .await
-                .map_err(|(e, _)| e)
-                .expect("delivered");
-        }
-    }
-    let all = usize::try_from(i64::from(PARTITIONS) * PER_PARTITION).expect("count");
+        .len();
     // First run: every message lands, and the group's Kafka offsets move to the end.
-    run(&lab, &[]);
+    run_sink(&lab, &[]);
     assert_eq!(lab.landed_offsets().expect("table").len(), all);
     // The reload: new channels (no token), from the earliest offset, the same group.
-    run(
+    run_sink(
         &lab,
         &[
             "--channel-prefix",

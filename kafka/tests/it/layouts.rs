@@ -5,25 +5,20 @@
 //! with the connector's shapes, written out literally below.
 #![cfg(unix)]
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
-use snowpipe_emulator::EmulatorConfig;
 use snowpipe_kafka::demo::Lab;
+
+use crate::common::{
+    bin, connector_rows, deliver, lab_with_tables, run, CONNECTOR_ROWS, CONNECTOR_ROWS_PIPE,
+};
 
 const JSON_TOPIC: &str = "json";
 const TEXT_TOPIC: &str = "text";
-const PIPE: &str = "CONNECTOR_ROWS-STREAMING";
-/// The connector's table with schematization off: two VARIANT columns.
-const DDL: &str = "
-CREATE DATABASE IF NOT EXISTS DEMO;
-CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA;
-CREATE OR REPLACE TABLE DEMO.KAFKA.CONNECTOR_ROWS (RECORD_CONTENT VARIANT, RECORD_METADATA VARIANT);
-";
 /// The producer's CreateTime of every message.
 const TIME: i64 = 1_700_000_000_000;
 
@@ -56,46 +51,25 @@ async fn send(
     if let Some(h) = headers {
         record = record.headers(h);
     }
-    producer
-        .send_result(record)
-        .map_err(|(e, _)| e)
-        .expect("queue")
-        .await
-        .expect("producer alive")
-        .map_err(|(e, _)| e)
-        .expect("delivered");
+    deliver(producer, record).await;
 }
 
-/// The lab's instance command, writing through `PIPE` instead of the lab's pipe.
+/// The lab's instance command on `topic`, writing through [`CONNECTOR_ROWS_PIPE`].
 fn instance(lab: &Lab, topic: &str, group: &str) -> Command {
-    let base = lab.instance(
-        &PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")),
+    let mut cmd = lab.instance_of(&bin(), group);
+    cmd.args([
+        "--topic",
         topic,
-        group,
-    );
-    let mut cmd = Command::new(base.get_program());
-    let mut pipe_next = false;
-    for arg in base.get_args() {
-        cmd.arg(if pipe_next { PIPE.as_ref() } else { arg });
-        pipe_next = arg == "--pipe";
-    }
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        "--pipe",
+        CONNECTOR_ROWS_PIPE,
+        "--metadata",
+    ]);
     cmd
 }
 
-fn run(mut cmd: Command) {
-    let out = cmd.output().expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+/// Runs the sink `cmd` to its end: it succeeds, and dead-letters nothing.
+fn run_clean(mut cmd: Command) {
+    let stdout = run(&mut cmd).ok().stdout;
     assert!(
         stdout.contains(r#""dead_letters":0"#) || !stdout.contains("dead_letters"),
         "{stdout}"
@@ -112,24 +86,9 @@ fn now_ms() -> i64 {
     .unwrap()
 }
 
-/// A VARIANT as the emulator returns it (JSON text), parsed; SQL NULL stays `Null`.
-fn variant(v: &Value) -> Value {
-    match v {
-        Value::String(s) => serde_json::from_str(s).expect("JSON"),
-        v => v.clone(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_content_rows_are_the_connectors_for_every_kind_of_value() {
-    let lab = Lab::start_with(
-        &[(JSON_TOPIC, 1), (TEXT_TOPIC, 1)],
-        EmulatorConfig::for_tests()
-            .with_commit_delay(Duration::from_millis(100))
-            .with_ddl(DDL),
-    )
-    .await
-    .expect("lab");
+    let lab = lab_with_tables(&[(JSON_TOPIC, 1), (TEXT_TOPIC, 1)], CONNECTOR_ROWS).await;
     let producer = lab.producer().expect("producer");
     let p = &producer;
     send(
@@ -171,7 +130,7 @@ async fn record_content_rows_are_the_connectors_for_every_kind_of_value() {
     let before = now_ms();
     let mut json = instance(&lab, JSON_TOPIC, "layouts-json");
     json.args(["--until-idle", "3s", "--layout", "record-content"]);
-    run(json);
+    run_clean(json);
     let mut text = instance(&lab, TEXT_TOPIC, "layouts-text");
     text.args([
         "--until-idle",
@@ -181,38 +140,21 @@ async fn record_content_rows_are_the_connectors_for_every_kind_of_value() {
         "--value-format",
         "string",
     ]);
-    run(text);
+    run_clean(text);
     let after = now_ms();
 
-    let stored = lab
-        .emulator()
-        .query(r#"SELECT RECORD_CONTENT, RECORD_METADATA FROM "DEMO.KAFKA.CONNECTOR_ROWS""#)
-        .expect("query");
-    let mut rows: Vec<Value> = stored
-        .iter()
-        .map(|r| {
-            let mut row = serde_json::Map::new();
-            let content = variant(&r[0]);
-            if !content.is_null() {
-                row.insert("RECORD_CONTENT".into(), content);
-            }
-            let mut meta = variant(&r[1]);
-            let push = meta["SnowflakeConnectorPushTime"]
-                .as_i64()
-                .unwrap_or_else(|| panic!("a push time: {meta}"));
-            assert!(
-                (before..=after).contains(&push),
-                "{push} in {before}..={after}"
-            );
-            meta["SnowflakeConnectorPushTime"] = "<push>".into();
-            row.insert("RECORD_METADATA".into(), meta);
-            Value::Object(row)
-        })
-        .collect();
-    rows.sort_by_key(|r| {
-        let m = &r["RECORD_METADATA"];
-        (m["topic"].to_string(), m["offset"].as_i64())
-    });
+    let mut rows = connector_rows(&lab);
+    for row in &mut rows {
+        let meta = &mut row["RECORD_METADATA"];
+        let push = meta["SnowflakeConnectorPushTime"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("a push time: {meta}"));
+        assert!(
+            (before..=after).contains(&push),
+            "{push} in {before}..={after}"
+        );
+        meta["SnowflakeConnectorPushTime"] = "<push>".into();
+    }
     let expected: Vec<Value> = EXPECTED
         .iter()
         .map(|e| serde_json::from_str(e).expect("expected JSON"))
@@ -258,14 +200,7 @@ async fn metadata_fields_are_left_out_as_the_connectors_flags_say() {
         ),
     ];
     let topics: Vec<(&str, i32)> = cases.iter().map(|(t, _, _)| (*t, 1)).collect();
-    let lab = Lab::start_with(
-        &topics,
-        EmulatorConfig::for_tests()
-            .with_commit_delay(Duration::from_millis(100))
-            .with_ddl(DDL),
-    )
-    .await
-    .expect("lab");
+    let lab = lab_with_tables(&topics, CONNECTOR_ROWS).await;
     let producer = lab.producer().expect("producer");
     for (topic, flags, _) in &cases {
         let headers = OwnedHeaders::new().insert(Header {
@@ -289,15 +224,11 @@ async fn metadata_fields_are_left_out_as_the_connectors_flags_say() {
             "--no-push-time",
         ])
         .args(*flags);
-        run(cmd);
+        run_clean(cmd);
     }
-    let stored = lab
-        .emulator()
-        .query(r#"SELECT RECORD_CONTENT, RECORD_METADATA FROM "DEMO.KAFKA.CONNECTOR_ROWS""#)
-        .expect("query");
-    let mut got: Vec<(Value, Value)> = stored
-        .iter()
-        .map(|r| (variant(&r[0]), variant(&r[1])))
+    let mut got: Vec<(Value, Value)> = connector_rows(&lab)
+        .into_iter()
+        .map(|r| (r["RECORD_CONTENT"].clone(), r["RECORD_METADATA"].clone()))
         .collect();
     got.sort_by_key(|(content, _)| content.to_string());
     let mut want: Vec<(Value, Value)> = cases

@@ -2,8 +2,11 @@
 //! --test it`), one module per area. They run the real `snowpipe-kafka` binary
 //! (`CARGO_BIN_EXE_snowpipe-kafka`), most against librdkafka's mock cluster and the emulator.
 //! Filter by module path, e.g. `cargo test -p snowpipe-kafka --test it rebalance::`.
+//! What they share (the lab set-up, producing and awaiting delivery, running the sink, the
+//! Schema Registry) is in `common`.
 
 mod command_line;
+mod common;
 mod connector_takeover;
 mod create_tables;
 mod golden;

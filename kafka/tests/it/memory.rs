@@ -5,12 +5,12 @@
 //! message lands once.
 #![cfg(target_os = "linux")]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::FutureRecord;
 use snowpipe_emulator::{EmulatorConfig, Endpoint, FaultAction, FaultRule};
-use snowpipe_kafka::demo::Lab;
+
+use crate::common::{bin, deliver, lab_with};
 
 const TOPIC: &str = "blobs";
 const PARTITIONS: i32 = 12;
@@ -51,10 +51,8 @@ async fn one_megabyte_messages_and_a_slow_snowflake_stay_within_the_budget() {
     let slow = FaultRule::new(Endpoint::AppendRows, FaultAction::Latency { ms: 1_500 });
     let mut config = EmulatorConfig::for_tests().with_commit_delay(Duration::from_secs(2));
     config.faults.rules.push(slow);
-    let lab = Lab::start_with(&[(TOPIC, PARTITIONS), ("empty", 1)], config)
-        .await
-        .expect("lab");
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    let lab = lab_with(&[(TOPIC, PARTITIONS), ("empty", 1)], config).await;
+    let bin = bin();
     // What the process costs with nothing to do: the same binary on an empty topic.
     let (empty, out) = run_sampled({
         let mut c = lab.instance(&bin, "empty", "idle");
@@ -76,17 +74,11 @@ async fn one_megabyte_messages_and_a_slow_snowflake_stay_within_the_budget() {
     let count = 4 * PARTITIONS;
     for n in 0..count {
         let v = format!(r#"{{"id":{n},"kind":"{pad}"}}"#);
-        producer
-            .send(
-                FutureRecord::to(TOPIC)
-                    .partition(n % PARTITIONS)
-                    .key("k")
-                    .payload(&v),
-                Duration::from_secs(30),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .expect("delivered");
+        let record = FutureRecord::to(TOPIC)
+            .partition(n % PARTITIONS)
+            .key("k")
+            .payload(&v);
+        deliver(&producer, record).await;
     }
     let started = Instant::now();
     let (peak, out) = run_sampled({

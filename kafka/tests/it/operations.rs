@@ -4,16 +4,12 @@
 #![cfg(unix)]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::FutureRecord;
 use snowpipe_kafka::demo::Lab;
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"))
-}
+use crate::common::{bin, lab, produce_per_partition, signal, wait_landed};
 
 /// `GET path` over HTTP/1.1: (status, body).
 fn get(addr: &str, path: &str) -> (u16, String) {
@@ -81,55 +77,17 @@ fn with_metrics(lab: &Lab, topic: &str, group: &'static str, extra: &[&str]) -> 
     (child, addr)
 }
 
-async fn produce(lab: &Lab, topic: &str, partitions: i32, per_partition: i32) -> usize {
-    let producer = lab.producer().expect("producer");
-    let mut pending = Vec::new();
-    for p in 0..partitions {
-        for n in 0..per_partition {
-            let v = format!(r#"{{"id":{},"kind":"k","amount":{n}}}"#, p * 1000 + n);
-            pending.push(
-                producer
-                    .send_result(FutureRecord::to(topic).partition(p).key("k").payload(&v))
-                    .map_err(|(e, _)| e)
-                    .expect("queue"),
-            );
-        }
-    }
-    let n = pending.len();
-    for d in pending {
-        d.await
-            .expect("alive")
-            .map_err(|(e, _)| e)
-            .expect("delivered");
-    }
-    n
-}
-
-fn sigterm(child: &Child) {
-    // SAFETY: signalling a child we spawned and have not reaped.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGTERM);
-    }
-}
-
-async fn wait_landed(lab: &Lab, n: usize, limit: Duration) {
-    let start = Instant::now();
-    while lab.landed_offsets().expect("table").len() < n {
-        assert!(
-            start.elapsed() < limit,
-            "not all {n} rows landed within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// `per_partition` messages on each of `partitions` partitions of `topic`: how many.
+async fn produce(lab: &Lab, topic: &str, partitions: i32, per_partition: i64) -> usize {
+    produce_per_partition(lab, topic, partitions, per_partition)
+        .await
+        .len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_health_and_readiness_are_served_while_the_sink_runs() {
     const TOPIC: &str = "scraped";
-    let lab = Lab::start(&[(TOPIC, 3)], Duration::from_millis(100))
-        .await
-        .expect("lab");
+    let lab = lab(&[(TOPIC, 3)]).await;
     let (mut child, addr) = with_metrics(&lab, TOPIC, "scrape", &[]);
     assert_eq!(get(&addr, "/healthz").0, 200);
     let n = produce(&lab, TOPIC, 3, 50).await;
@@ -191,7 +149,7 @@ async fn metrics_health_and_readiness_are_served_while_the_sink_runs() {
     let (status, ready) = get(&addr, "/readyz");
     assert_eq!((status, ready.trim()), (200, "ready"));
     assert_eq!(get(&addr, "/nothing").0, 404);
-    sigterm(&child);
+    signal(&child, libc::SIGTERM);
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status}");
 }
@@ -221,7 +179,7 @@ async fn five_hundred_and_twelve_partitions_open_share_and_land_once() {
     wait_landed(&lab, n + more, Duration::from_secs(120)).await;
     let second = t1.elapsed();
     for c in [&a, &b] {
-        sigterm(c);
+        signal(c, libc::SIGTERM);
     }
     for c in [&mut a, &mut b] {
         let status = c.wait().expect("wait");

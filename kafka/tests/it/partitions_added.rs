@@ -6,46 +6,15 @@
 #![cfg(unix)]
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use snowpipe_kafka::demo::Lab;
+
+use crate::common::{bin, lab, produce_events, signal};
 
 const OLD: &str = "orders";
 const NEW: &str = "returns";
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"))
-}
-
-async fn produce(
-    p: &FutureProducer,
-    topic: &str,
-    ids: std::ops::Range<i64>,
-) -> Vec<(String, i32, i64)> {
-    let mut pending = Vec::new();
-    for id in ids {
-        let v = format!(r#"{{"id":{id},"kind":"{topic}","amount":{}}}"#, id % 13);
-        let key = format!("k{}", id % 17);
-        pending.push(
-            p.send_result(FutureRecord::to(topic).key(&key).payload(&v))
-                .map_err(|(e, _)| e)
-                .expect("queue"),
-        );
-    }
-    let mut out = Vec::new();
-    for d in pending {
-        let d = d
-            .await
-            .expect("producer alive")
-            .map_err(|(e, _)| e)
-            .expect("delivered");
-        out.push((topic.to_owned(), d.partition, d.offset));
-    }
-    out
-}
 
 fn instance(lab: &Lab) -> Child {
     lab.instance(&bin(), OLD, "grow")
@@ -78,13 +47,11 @@ async fn wait_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_added_while_running_are_assigned_and_land_once() {
-    let lab = Lab::start(&[(OLD, 3)], Duration::from_millis(100))
-        .await
-        .expect("lab");
+    let lab = lab(&[(OLD, 3)]).await;
     let producer = lab.producer().expect("producer");
     let mut a = instance(&lab);
     let mut b = instance(&lab);
-    let mut written = produce(&producer, OLD, 0..600).await;
+    let mut written = produce_events(&producer, OLD, 0..600).await;
     wait_for(
         &lab,
         "the old topic streams",
@@ -94,7 +61,7 @@ async fn partitions_added_while_running_are_assigned_and_land_once() {
     .await;
 
     lab.create_topic(NEW, 3).expect("new topic");
-    written.extend(produce(&producer, NEW, 600..1_200).await);
+    written.extend(produce_events(&producer, NEW, 600..1_200).await);
     wait_for(
         &lab,
         "the new partitions are assigned and stream",
@@ -104,19 +71,17 @@ async fn partitions_added_while_running_are_assigned_and_land_once() {
     .await;
 
     // One instance dies right after the addition; the other takes every partition.
-    // SAFETY: signalling a child we spawned and have not reaped.
-    unsafe { libc::kill(a.id() as i32, libc::SIGKILL) };
+    signal(&a, libc::SIGKILL);
     let _ = a.wait();
-    written.extend(produce(&producer, OLD, 1_200..1_500).await);
-    written.extend(produce(&producer, NEW, 1_500..1_800).await);
+    written.extend(produce_events(&producer, OLD, 1_200..1_500).await);
+    written.extend(produce_events(&producer, NEW, 1_500..1_800).await);
     let want: HashSet<(String, i32, i64)> = written.into_iter().collect();
     let n = want.len();
     wait_for(&lab, "every message lands", Duration::from_secs(90), |l| {
         l.iter().collect::<HashSet<_>>().len() >= n
     })
     .await;
-    // SAFETY: as above.
-    unsafe { libc::kill(b.id() as i32, libc::SIGTERM) };
+    signal(&b, libc::SIGTERM);
     let status = b.wait().expect("wait");
     assert!(status.success(), "the surviving instance failed: {status}");
 

@@ -11,7 +11,6 @@
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -20,13 +19,11 @@ use rand_chacha::ChaCha8Rng;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use snowpipe_kafka::demo::Lab;
 
+use crate::common::{bin, deliver_all, lab, signal, wait_landed};
+
 const TOPIC: &str = "clicks";
 const DLQ: &str = "clicks.dlq";
 const PARTITIONS: i32 = 6;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"))
-}
 
 fn seeds() -> Vec<u64> {
     match std::env::var("KAFKA_REBALANCE_SEED").ok().as_deref() {
@@ -69,60 +66,36 @@ fn message(n: i64, rng: &mut ChaCha8Rng) -> (Vec<u8>, bool) {
     }
 }
 
+/// Produces messages `first..first + count` ([`message`]) 200 at a time, recording where
+/// each went in `w`.
 async fn produce(producer: &FutureProducer, first: i64, count: i64, seed: u64, w: &mut Written) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ first as u64);
-    let mut pending = Vec::new();
-    for n in first..first + count {
-        let (payload, row) = message(n, &mut rng);
-        let key = format!("k{}", n % 31);
-        let delivery = producer
-            .send_result(FutureRecord::to(TOPIC).key(&key).payload(&payload))
-            .map_err(|(e, _)| e)
-            .expect("queue a message");
-        pending.push((n, row, delivery));
-        if pending.len() >= 200 {
-            for (n, row, d) in pending.drain(..) {
-                record(n, row, d.await, w);
+    let messages: Vec<(i64, String, Vec<u8>, bool)> = (first..first + count)
+        .map(|n| {
+            let (payload, row) = message(n, &mut rng);
+            (n, format!("k{}", n % 31), payload, row)
+        })
+        .collect();
+    for batch in messages.chunks(200) {
+        let records = batch
+            .iter()
+            .map(|(_, key, payload, _)| FutureRecord::to(TOPIC).key(key).payload(payload));
+        for ((n, _, _, row), d) in batch.iter().zip(deliver_all(producer, records).await) {
+            if *row {
+                w.rows.insert(*n, (d.partition, d.offset));
+            } else {
+                w.poison.push((d.partition, d.offset));
             }
+        }
+        if batch.len() == 200 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-    for (n, row, d) in pending.drain(..) {
-        record(n, row, d.await, w);
-    }
-}
-
-fn record(
-    n: i64,
-    row: bool,
-    d: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, impl std::fmt::Debug>,
-    w: &mut Written,
-) {
-    let d = d
-        .expect("producer alive")
-        .map_err(|(e, _)| e)
-        .expect("delivered");
-    if row {
-        w.rows.insert(n, (d.partition, d.offset));
-    } else {
-        w.poison.push((d.partition, d.offset));
     }
 }
 
 /// Waits until the table holds `n` rows (the group has formed and is streaming).
 async fn wait_rows(lab: &Lab, n: usize) {
-    wait_rows_within(lab, n, Duration::from_secs(60)).await;
-}
-
-async fn wait_rows_within(lab: &Lab, n: usize, limit: Duration) {
-    let until = Instant::now() + limit;
-    while lab.landed_offsets().unwrap().len() < n {
-        assert!(
-            Instant::now() < until,
-            "fewer than {n} rows after {limit:?}: the group never streamed"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_landed(lab, n, Duration::from_secs(60)).await;
 }
 
 async fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
@@ -137,11 +110,6 @@ async fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> std::proce
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: signalling a child we spawned and have not reaped.
-    unsafe { libc::kill(child.id() as i32, sig) };
 }
 
 /// Every row's (partition, offset) once; every poison message dead-lettered.
@@ -201,9 +169,7 @@ fn instance(lab: &Lab, extra: &[&str]) -> Child {
 async fn joining_leaving_and_killed_instances_land_every_offset_once() {
     for seed in seeds() {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let lab = Lab::start(&[(TOPIC, PARTITIONS), (DLQ, 1)], Duration::from_millis(100))
-            .await
-            .unwrap();
+        let lab = lab(&[(TOPIC, PARTITIONS), (DLQ, 1)]).await;
         let producer = lab.producer().unwrap();
         let mut w = Written::default();
         let mut a = instance(&lab, &[]);
@@ -255,9 +221,7 @@ async fn joining_leaving_and_killed_instances_land_every_offset_once() {
 /// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigstopped_zombie_resumed_after_its_partitions_moved_duplicates_nothing() {
-    let lab = Lab::start(&[(TOPIC, PARTITIONS), (DLQ, 1)], Duration::from_millis(100))
-        .await
-        .unwrap();
+    let lab = lab(&[(TOPIC, PARTITIONS), (DLQ, 1)]).await;
     let producer = lab.producer().unwrap();
     let mut w = Written::default();
     let mut zombie = instance(&lab, &[]);
@@ -269,7 +233,7 @@ async fn a_sigstopped_zombie_resumed_after_its_partitions_moved_duplicates_nothi
     // While it is stopped: its session times out (6 s), the group moves its partitions, and
     // the survivor lands everything, its former partitions included.
     produce(&producer, 3_501, 2_000, 11, &mut w).await;
-    wait_rows_within(&lab, w.rows.len(), Duration::from_secs(90)).await;
+    wait_landed(&lab, w.rows.len(), Duration::from_secs(90)).await;
     signal(&zombie, libc::SIGCONT);
     tokio::time::sleep(Duration::from_secs(3)).await;
     produce(&producer, 5_501, 1_000, 11, &mut w).await;

@@ -7,18 +7,19 @@
 #![cfg(unix)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use apache_avro::types::Value as Avro;
 use apache_avro::{Decimal, Schema};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
-use snowpipe_emulator::EmulatorConfig;
 use snowpipe_kafka::demo::Lab;
 
-use crate::schema_registry::{registry, wire, CREDENTIALS};
+use crate::common::registry::{registry, wire, Schemas, CREDENTIALS};
+use crate::common::{
+    bin, connector_rows, deliver, lab_with_tables, run, variant, CONNECTOR_ROWS,
+    CONNECTOR_ROWS_PIPE,
+};
 
 /// The producer's CreateTime of every message.
 const TIME: i64 = 1_700_000_000_000;
@@ -33,7 +34,7 @@ const DECIMAL: &str =
     r#"{"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 10}"#;
 
 /// Schema ids → (type, schema) in the test registry.
-fn schemas() -> HashMap<u32, (&'static str, String)> {
+fn schemas() -> Schemas {
     HashMap::from([
         (1, ("AVRO", RECORD.to_owned())),
         (2, ("AVRO", NULLABLE.to_owned())),
@@ -90,20 +91,13 @@ async fn send(producer: &FutureProducer, topic: &str, key: &str, value: Option<&
     if let Some(v) = value {
         record = record.payload(v);
     }
-    producer
-        .send(record, Duration::from_secs(10))
-        .await
-        .map_err(|(e, _)| e)
-        .expect("delivered");
+    deliver(producer, record).await;
 }
 
 /// The sink over `topic` into `pipe` until idle, with the registry at `url`; its stdout (the
 /// final report).
-fn run(lab: &Lab, topic: &str, pipe: &str, url: &str, args: &[&str]) -> String {
-    let mut cmd: Command = lab.instance_of(
-        &PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")),
-        &format!("group-{topic}"),
-    );
+fn run_sink(lab: &Lab, topic: &str, pipe: &str, url: &str, args: &[&str]) -> String {
+    let mut cmd = lab.instance_of(&bin(), &format!("group-{topic}"));
     cmd.args([
         "--topic",
         topic,
@@ -116,45 +110,16 @@ fn run(lab: &Lab, topic: &str, pipe: &str, url: &str, args: &[&str]) -> String {
     .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
     .args(args)
     .env("TEST_SR_AUTH", CREDENTIALS);
-    let out = cmd.output().expect("run the sink");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run(&mut cmd).ok().stdout
 }
 
-/// A VARIANT as the emulator returns it (JSON text), parsed; SQL NULL stays `Null`.
-fn variant(v: &Value) -> Value {
-    match v {
-        Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
-        v => v.clone(),
-    }
-}
-
-/// The rows of `topic` in the `CONNECTOR_ROWS` table, as `{"RECORD_CONTENT", "RECORD_METADATA"}`
-/// objects (no `RECORD_CONTENT` key when it is NULL), in offset order.
+/// The rows of `topic` in the `CONNECTOR_ROWS` table (as [`connector_rows`] gives them), in
+/// offset order.
 fn content_rows(lab: &Lab, topic: &str) -> Vec<Value> {
-    let stored = lab
-        .emulator()
-        .query(r#"SELECT RECORD_CONTENT, RECORD_METADATA FROM "DEMO.KAFKA.CONNECTOR_ROWS""#)
-        .expect("query");
-    let mut rows: Vec<Value> = stored
-        .iter()
-        .map(|r| {
-            let mut row = serde_json::Map::new();
-            let content = variant(&r[0]);
-            if !content.is_null() {
-                row.insert("RECORD_CONTENT".into(), content);
-            }
-            row.insert("RECORD_METADATA".into(), variant(&r[1]));
-            Value::Object(row)
-        })
+    connector_rows(lab)
+        .into_iter()
         .filter(|r| r["RECORD_METADATA"]["topic"] == topic)
-        .collect();
-    rows.sort_by_key(|r| r["RECORD_METADATA"]["offset"].as_i64());
-    rows
+        .collect()
 }
 
 fn expected(rows: &[&str]) -> Vec<Value> {
@@ -170,18 +135,7 @@ fn expected(rows: &[&str]) -> Vec<Value> {
 /// `--on-null-value write`, nothing with `skip`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_content_holds_the_decoded_value_and_tombstones_follow_on_null_value() {
-    const DDL: &str = "
-CREATE DATABASE IF NOT EXISTS DEMO;
-CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA;
-CREATE OR REPLACE TABLE DEMO.KAFKA.CONNECTOR_ROWS (RECORD_CONTENT VARIANT, RECORD_METADATA VARIANT);
-";
-    const PIPE: &str = "CONNECTOR_ROWS-STREAMING";
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(DDL);
-    let lab = Lab::start_with(&[("avro", 1), ("jsonschema", 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab_with_tables(&[("avro", 1), ("jsonschema", 1)], CONNECTOR_ROWS).await;
     let (url, _) = registry(schemas()).await;
     let p = &lab.producer().expect("producer");
     let unscaled: i128 = 12_345_678_901_234_567_890;
@@ -225,18 +179,18 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.CONNECTOR_ROWS (RECORD_CONTENT VARIANT, RECOR
     }
 
     let layout = ["--layout", "record-content"];
-    let report = run(
+    let report = run_sink(
         &lab,
         "avro",
-        PIPE,
+        CONNECTOR_ROWS_PIPE,
         &url,
         &[&layout[..], &["--value-format", "avro"]].concat(),
     );
     assert!(report.contains(r#""dead_letters":0"#), "{report}");
-    let report = run(
+    let report = run_sink(
         &lab,
         "jsonschema",
-        PIPE,
+        CONNECTOR_ROWS_PIPE,
         &url,
         &[
             &layout[..],
@@ -296,14 +250,8 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.CONNECTOR_ROWS (RECORD_CONTENT VARIANT, RECOR
 /// nothing (`skip`) or dead letters (`dead-letter`); the records around them land either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn avro_tombstones_in_columns_follow_on_null_value() {
-    const DDL: &str = "
-CREATE DATABASE IF NOT EXISTS DEMO;
-CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA;
-CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS (ID NUMBER, TAGS VARIANT, RECORD_METADATA VARIANT);
-";
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(DDL);
+    const ORDERS: &str =
+        "CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS (ID NUMBER, TAGS VARIANT, RECORD_METADATA VARIANT);";
     let modes = ["write", "skip", "dead-letter"];
     let topics: Vec<(String, i32)> = modes
         .iter()
@@ -311,7 +259,7 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS (ID NUMBER, TAGS VARIANT, RECORD_METAD
         .chain([("dlq".to_owned(), 1)])
         .collect();
     let topic_refs: Vec<(&str, i32)> = topics.iter().map(|(t, n)| (t.as_str(), *n)).collect();
-    let lab = Lab::start_with(&topic_refs, config).await.expect("lab");
+    let lab = lab_with_tables(&topic_refs, ORDERS).await;
     let (url, _) = registry(schemas()).await;
     let p = &lab.producer().expect("producer");
     for mode in modes {
@@ -329,7 +277,7 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS (ID NUMBER, TAGS VARIANT, RECORD_METAD
             "--dead-letter-topic",
             "dlq",
         ];
-        run(&lab, &topic, "ORDERS-STREAMING", &url, &args);
+        run_sink(&lab, &topic, "ORDERS-STREAMING", &url, &args);
     }
 
     let stored = lab
@@ -375,15 +323,7 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS (ID NUMBER, TAGS VARIANT, RECORD_METAD
 /// the connector writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connector_file_with_an_avro_converter_and_registry_auth_lands_record_content() {
-    const DDL: &str = "
-CREATE DATABASE IF NOT EXISTS DEMO;
-CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA;
-CREATE OR REPLACE TABLE DEMO.KAFKA.CONNECTOR_ROWS (RECORD_CONTENT VARIANT, RECORD_METADATA VARIANT);
-";
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(DDL);
-    let lab = Lab::start_with(&[("cc", 1)], config).await.expect("lab");
+    let lab = lab_with_tables(&[("cc", 1)], CONNECTOR_ROWS).await;
     let (url, asked) = registry(schemas()).await;
     let p = &lab.producer().expect("producer");
     send(p, "cc", "k-record", Some(&record(1, &["a"]))).await;
@@ -407,25 +347,20 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.CONNECTOR_ROWS (RECORD_CONTENT VARIANT, RECOR
         "value.converter.basic.auth.user.info": CREDENTIALS,
     }});
     std::fs::write(&file, connector.to_string()).expect("write the file");
-    let mut cmd = lab.instance_of(
-        &PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")),
-        "from-file",
-    );
-    cmd.arg("--connector-config")
+    let out = run(lab
+        .instance_of(&bin(), "from-file")
+        .arg("--connector-config")
         .arg(&file)
         .args(["--until-idle", "3s"])
-        .env("RUST_LOG", "snowpipe_kafka=debug")
-        .stderr(std::process::Stdio::piped());
-    let out = cmd.output().expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+        .env("RUST_LOG", "snowpipe_kafka=debug"))
+    .ok();
+    let stderr = &out.stderr;
     let secret = CREDENTIALS.split_once(':').expect("USER:PASSWORD").1;
     assert!(
         !stderr.contains(secret),
         "the secret is never printed: {stderr}"
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(r#""dead_letters":0"#), "{stdout}");
+    assert!(out.stdout.contains(r#""dead_letters":0"#), "{}", out.stdout);
 
     let meta = r#""topic":"cc","partition":0"#;
     assert_eq!(

@@ -7,60 +7,43 @@
 #![cfg(unix)]
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::Output;
-use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use snowpipe_kafka::demo::Lab;
 
-const TOPIC: &str = "events";
+use crate::common::{bin, deliver_all, lab, run, Run};
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"))
-}
+const TOPIC: &str = "events";
 
 /// Produces ids `first..first + count`, each value padded to about `size` bytes; returns the
 /// offsets.
 async fn produce(producer: &FutureProducer, first: i64, count: i64, size: usize) -> Vec<i64> {
     let pad = "r".repeat(size);
-    let mut pending = Vec::new();
-    for id in first..first + count {
-        let v = format!(r#"{{"id":{id},"kind":"k","pad":"{pad}"}}"#);
-        let d = producer
-            .send_result(FutureRecord::to(TOPIC).key("k").payload(&v))
-            .map_err(|(e, _)| e)
-            .expect("queue a message");
-        pending.push(d);
-    }
-    let mut offsets = Vec::new();
-    for d in pending {
-        let delivery = d.await.expect("producer alive").expect("delivered");
-        offsets.push(delivery.offset);
-    }
-    offsets
+    let values: Vec<String> = (first..first + count)
+        .map(|id| format!(r#"{{"id":{id},"kind":"k","pad":"{pad}"}}"#))
+        .collect();
+    let records = values
+        .iter()
+        .map(|v| FutureRecord::to(TOPIC).key("k").payload(v));
+    deliver_all(producer, records)
+        .await
+        .into_iter()
+        .map(|d| d.offset)
+        .collect()
 }
 
-fn run_until_idle(lab: &Lab) -> (Output, serde_json::Value) {
-    let out = lab
+fn run_until_idle(lab: &Lab) -> (Run, serde_json::Value) {
+    let out = run(lab
         .instance(&bin(), TOPIC, "retention")
-        .args(["--until-idle", "2s"])
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the sink failed: {stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().expect("a closing line");
-    let report = serde_json::from_str(last).expect("the closing line is JSON");
+        .args(["--until-idle", "2s"]))
+    .ok();
+    let report = out.report();
     (out, report)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_deleted_before_they_landed_are_reported_and_the_rest_lands_once() {
-    let lab = Lab::start(&[(TOPIC, 1)], Duration::from_millis(100))
-        .await
-        .expect("lab");
+    let lab = lab(&[(TOPIC, 1)]).await;
     let producer = lab.producer().expect("producer");
 
     // The sink loads the first 20 messages and stops.
@@ -82,7 +65,7 @@ async fn messages_deleted_before_they_landed_are_reported_and_the_rest_lands_onc
     let high = late.last().copied().expect("offsets") + 1;
 
     let (out, second) = run_until_idle(&lab);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = out.stderr;
     let part = &second["consumed"]["events/0"];
     let lost = part["lost_to_retention"]
         .as_u64()

@@ -3,19 +3,15 @@
 //! many, the server's first message and the offsets they are at or before.
 #![cfg(unix)]
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use rdkafka::producer::FutureRecord;
-use snowpipe_kafka::demo::Lab;
+
+use crate::common::{bin, deliver, lab, run};
 
 const TOPIC: &str = "events";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_the_server_rejects_are_reported_and_the_partition_goes_on() {
-    let lab = Lab::start(&[(TOPIC, 1)], Duration::from_millis(100))
-        .await
-        .expect("lab");
+    let lab = lab(&[(TOPIC, 1)]).await;
     let producer = lab.producer().expect("producer");
     // A third-party producer: mostly good rows, three whose ID is not a number.
     let mut bad_offsets = Vec::new();
@@ -27,36 +23,17 @@ async fn rows_the_server_rejects_are_reported_and_the_partition_goes_on() {
         } else {
             format!(r#"{{"id":{n},"kind":"k","amount":{n}}}"#)
         };
-        let d = producer
-            .send_result(FutureRecord::to(TOPIC).key("k").payload(&v))
-            .map_err(|(e, _)| e)
-            .expect("queue")
-            .await
-            .expect("producer alive")
-            .map_err(|(e, _)| e)
-            .expect("delivered");
+        let d = deliver(&producer, FutureRecord::to(TOPIC).key("k").payload(&v)).await;
         if bad {
             bad_offsets.push(d.offset);
         }
         last = d.offset;
     }
-    let out = lab
-        .instance(
-            &PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")),
-            TOPIC,
-            "rejects",
-        )
-        .args(["--until-idle", "3s"])
-        .output()
-        .expect("run the sink");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("closing line")).expect("JSON");
+    let report = run(lab
+        .instance(&bin(), TOPIC, "rejects")
+        .args(["--until-idle", "3s"]))
+    .ok()
+    .report();
     let part = &report["consumed"]["events/0"];
     assert_eq!(part["committed"], last.to_string(), "{report}");
     let errors = &part["row_errors"];

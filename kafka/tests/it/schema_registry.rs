@@ -9,10 +9,9 @@
 #![cfg(unix)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apache_avro::types::{Record, Value};
@@ -23,18 +22,19 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers as _, Message};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
-use snowpipe_emulator::EmulatorConfig;
 use snowpipe_kafka::demo::Lab;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use snowpipe_kafka::sink::dead_letter::{REASON_HEADER, SOURCE_HEADERS};
+
+use crate::common::registry::{
+    compile_proto, registry, registry_failing, wire, Asked, Schemas, CREDENTIALS,
+};
+use crate::common::{bin, deliver_all, lab_with_tables, run, signal, variant};
 
 const TOPIC: &str = "orders";
 const DLQ: &str = "orders.dlq";
 const SCHEMA_ID: u32 = 7;
-pub(crate) const CREDENTIALS: &str = "sr-user:sr-s3cret";
 
-const DDL: &str = "
-CREATE DATABASE IF NOT EXISTS DEMO;
-CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA;
+const TABLE: &str = "
 CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS (ID NUMBER, PRICE NUMBER(38,10), AT NUMBER,
   CUSTOMER VARIANT, NOTE VARCHAR, BLOB VARCHAR, RECORD_METADATA VARIANT);
 ";
@@ -57,105 +57,12 @@ const AVRO_SCHEMA: &str = r#"{
 /// The lab of these tests: the topic and its dead-letter topic, one partition each, and the
 /// emulator with the tests' table.
 async fn lab() -> Lab {
-    let config = EmulatorConfig::for_tests()
-        .with_commit_delay(Duration::from_millis(100))
-        .with_ddl(DDL);
-    Lab::start_with(&[(TOPIC, 1), (DLQ, 1)], config)
-        .await
-        .expect("lab")
+    lab_with_tables(&[(TOPIC, 1), (DLQ, 1)], TABLE).await
 }
 
 /// The registry's one Avro schema, by its id.
-fn avro_schemas() -> HashMap<u32, (&'static str, String)> {
+fn avro_schemas() -> Schemas {
     HashMap::from([(SCHEMA_ID, ("AVRO", AVRO_SCHEMA.to_owned()))])
-}
-
-/// A Schema Registry answering `GET /schemas/ids/{id}` as the real REST API does, for
-/// `CREDENTIALS` only; it counts the requests per path.
-/// `schemas` maps an id to its `schemaType` and schema text.
-pub(crate) async fn registry(
-    schemas: HashMap<u32, (&'static str, String)>,
-) -> (String, Arc<Mutex<HashMap<String, usize>>>) {
-    registry_failing(schemas, Arc::default()).await
-}
-
-/// [`registry`], answering its next `failures` requests (counted down, whatever they ask) with
-/// HTTP 503, as a registry does in a rolling restart.
-pub(crate) async fn registry_failing(
-    schemas: HashMap<u32, (&'static str, String)>,
-    failures: Arc<AtomicUsize>,
-) -> (String, Arc<Mutex<HashMap<String, usize>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let asked: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let counts = Arc::clone(&asked);
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(CREDENTIALS)
-    );
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let text = String::from_utf8_lossy(&request).to_string();
-            let path = text.split_whitespace().nth(1).unwrap_or("").to_owned();
-            *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
-            let authorized = text.lines().any(|l| {
-                l.split_once(':').is_some_and(|(name, value)| {
-                    name.eq_ignore_ascii_case("authorization") && value.trim() == expected
-                })
-            });
-            let schema = path
-                .strip_prefix("/schemas/ids/")
-                .and_then(|id| id.parse::<u32>().ok())
-                .and_then(|id| schemas.get(&id));
-            let unavailable = failures
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            let (status, body) = match (authorized, schema) {
-                _ if unavailable => (
-                    "503 Service Unavailable",
-                    r#"{"error_code":50302,"message":"Service Unavailable"}"#.to_owned(),
-                ),
-                (false, _) => (
-                    "401 Unauthorized",
-                    r#"{"error_code":401,"message":"Unauthorized"}"#.to_owned(),
-                ),
-                (true, Some((kind, s))) => (
-                    "200 OK",
-                    serde_json::json!({"schema": s, "schemaType": kind}).to_string(),
-                ),
-                (true, None) => (
-                    "404 Not Found",
-                    r#"{"error_code":40403,"message":"Schema 99 not found"}"#.to_owned(),
-                ),
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/vnd.schemaregistry.v1+json\r\n\
-                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        }
-    });
-    (url, asked)
-}
-
-/// The wire format: magic byte 0, the schema id (big-endian), the body.
-pub(crate) fn wire(id: u32, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![0];
-    v.extend_from_slice(&id.to_be_bytes());
-    v.extend_from_slice(body);
-    v
 }
 
 /// Order `id` encoded as a Confluent Avro serializer would.
@@ -211,11 +118,10 @@ async fn dropping_registry() -> String {
 /// Runs the sink binary over `TOPIC` until it is idle, with `--value-format format` and the
 /// registry at `url` (with `CREDENTIALS`, which it must never print); its stderr.
 fn run_sink(lab: &Lab, url: &str, format: &str, group: &str) -> String {
-    let mut cmd = sink_command(lab, url, format, group, CREDENTIALS);
-    cmd.args(["--until-idle", "3s"]);
-    let out = cmd.output().expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
+    let stderr =
+        run(sink_command(lab, url, format, group, CREDENTIALS).args(["--until-idle", "3s"]))
+            .ok()
+            .stderr;
     assert!(
         !stderr.contains("s3cret"),
         "the secret is never printed: {stderr}"
@@ -226,65 +132,118 @@ fn run_sink(lab: &Lab, url: &str, format: &str, group: &str) -> String {
 /// The sink's command over `TOPIC` (dead letters to `DLQ`), with the registry at `url` and
 /// `credentials` for it, warnings on stderr.
 fn sink_command(lab: &Lab, url: &str, format: &str, group: &str, credentials: &str) -> Command {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
-    let mut cmd = Command::new(bin);
-    cmd.args([
-        "--brokers",
-        &lab.brokers(),
-        "--topic",
-        TOPIC,
-        "--group",
-        group,
-    ])
-    .args([
-        "--database",
-        "DEMO",
-        "--schema",
-        "KAFKA",
-        "--pipe",
-        "ORDERS-STREAMING",
-    ])
-    .args(["--metadata", "--quiet"])
-    .args(["--dead-letter-topic", DLQ])
-    .args(["--value-format", format, "--schema-registry-url", url])
-    .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
-    .args(["-X", "session.timeout.ms=6000"])
-    .env("TEST_SR_AUTH", credentials)
-    .env("RUST_LOG", "warn")
-    .env("SNOWFLAKE_URL", lab.emulator().url())
-    .env("SNOWFLAKE_ACCOUNT", "DEMO")
-    .env("SNOWFLAKE_USER", "KAFKA")
-    .env("SNOWFLAKE_PRIVATE_KEY_FILE", lab.key_path())
-    .env_remove("SNOWFLAKE_PRIVATE_KEY")
-    .stdin(Stdio::null());
+    let mut cmd = lab.instance_of(&bin(), group);
+    cmd.args(["--topic", TOPIC, "--pipe", "ORDERS-STREAMING", "--metadata"])
+        .args(["--dead-letter-topic", DLQ])
+        .args(["--value-format", format, "--schema-registry-url", url])
+        .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
+        .env("TEST_SR_AUTH", credentials)
+        .env("RUST_LOG", "warn");
     cmd
 }
 
 /// Sends `values` to `TOPIC` in order; their offsets.
 async fn produce(lab: &Lab, values: &[Vec<u8>]) -> Vec<i64> {
     let producer = lab.producer().expect("producer");
-    let mut offsets = Vec::new();
-    for value in values {
-        let offset = producer
-            .send(
-                FutureRecord::to(TOPIC).key("k").payload(value),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .expect("delivered")
-            .offset;
-        offsets.push(offset);
-    }
-    offsets
+    let records = values
+        .iter()
+        .map(|v| FutureRecord::to(TOPIC).key("k").payload(v));
+    deliver_all(&producer, records)
+        .await
+        .into_iter()
+        .map(|d| d.offset)
+        .collect()
 }
 
-/// A JSON text column or `VARIANT` cell, parsed.
-fn parsed(cell: &serde_json::Value) -> serde_json::Value {
-    match cell {
-        serde_json::Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| cell.clone()),
-        v => v.clone(),
+/// A value that is no order: what it is, its bytes, and what its dead letter's reason says.
+type Poison = (&'static str, Vec<u8>, &'static str);
+
+/// Sends `orders` with the `poison` values between them (poison `k` right after order `k`); the
+/// offsets of the orders, and of the poison values.
+async fn produce_between(
+    lab: &Lab,
+    orders: Vec<Vec<u8>>,
+    poison: &[Poison],
+) -> (Vec<i64>, Vec<i64>) {
+    assert!(poison.len() <= orders.len(), "poison between orders");
+    let mut values = Vec::new();
+    for (k, order) in orders.into_iter().enumerate() {
+        values.push(order);
+        values.extend(poison.get(k).map(|(_, v, _)| v.clone()));
     }
+    let (mut order_offsets, mut poison_offsets) = (Vec::new(), Vec::new());
+    for (i, offset) in produce(lab, &values).await.into_iter().enumerate() {
+        // Order k is at 2k while there is poison after it, poison k at 2k + 1.
+        if i % 2 == 1 && i < 2 * poison.len() {
+            poison_offsets.push(offset);
+        } else {
+            order_offsets.push(offset);
+        }
+    }
+    (order_offsets, poison_offsets)
+}
+
+/// The table's `columns` by ID, asserting it has `n` rows; and the dead letters.
+fn outcome(
+    lab: &Lab,
+    columns: &str,
+    n: usize,
+) -> (Vec<Vec<serde_json::Value>>, HashMap<i64, String>) {
+    let letters = dead_letters(&lab.brokers());
+    let rows = lab
+        .emulator()
+        .query(&format!(
+            r#"SELECT {columns} FROM "DEMO.KAFKA.ORDERS" ORDER BY ID"#
+        ))
+        .expect("table");
+    assert_eq!(rows.len(), n, "{rows:?}; dead letters: {letters:?}");
+    (rows, letters)
+}
+
+/// The dead letters are the `poison` values, produced at `offsets`, each with its reason.
+fn assert_dead_letters(letters: &HashMap<i64, String>, poison: &[Poison], offsets: &[i64]) {
+    assert_eq!(letters.len(), poison.len(), "{letters:?}");
+    for ((what, _, why), offset) in poison.iter().zip(offsets) {
+        let reason = letters.get(offset).expect("dead-lettered");
+        assert!(reason.contains(why), "{what}: {reason}");
+    }
+}
+
+/// The registry was asked `n` times for schema [`SCHEMA_ID`] (once: the sink keeps each
+/// schema it fetched).
+fn assert_asked(asked: &Asked, n: usize) {
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked.get(&format!("/schemas/ids/{SCHEMA_ID}")),
+        Some(&n),
+        "{asked:?}"
+    );
+}
+
+/// Order `id`'s `AT`, `CUSTOMER` and `NOTE` (the columns after `ID` and `PRICE`), as the
+/// tests' Avro and Protobuf producers write them: a timestamp, a customer with an enum, a note
+/// on even ids only.
+fn assert_at_customer_and_note(id: i64, row: &[serde_json::Value]) {
+    assert_eq!(
+        text(&row[2]),
+        (1_700_000_000_123_456 + id).to_string(),
+        "{row:?}"
+    );
+    assert_eq!(
+        variant(&row[3]),
+        serde_json::json!({"name": format!("c-{id}"), "tier": "SILVER"})
+    );
+    let note = if id % 2 == 0 {
+        serde_json::json!(format!("n{id}"))
+    } else {
+        serde_json::Value::Null
+    };
+    assert_eq!(row[4], note, "{row:?}");
+}
+
+/// A number cell as its text, whether the emulator reads it back as a number or as text.
+fn text(cell: &serde_json::Value) -> String {
+    cell.to_string().trim_matches('"').to_owned()
 }
 
 /// `offset → reason` of the dead letters on `DLQ`.
@@ -312,10 +271,10 @@ fn dead_letters(brokers: &str) -> HashMap<i64, String> {
                         .map(|v| String::from_utf8_lossy(v).to_string())
                 })
             };
-            let offset = header("snowpipe.offset").expect("offset header");
+            let offset = header(SOURCE_HEADERS[2]).expect("offset header");
             out.insert(
                 offset.parse().expect("an offset"),
-                header("snowpipe.error").expect("reason header"),
+                header(REASON_HEADER).expect("reason header"),
             );
         }
     }
@@ -327,110 +286,50 @@ async fn avro_values_land_with_exact_values_and_undecodable_ones_are_dead_letter
     let lab = lab().await;
     let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
     let (url, asked) = registry(avro_schemas()).await;
-    let producer = lab.producer().expect("producer");
     // Six orders, and between them: an id the registry does not know, garbage after a good
     // header, and a plain JSON value.
-    let poison: [(&str, Vec<u8>); 3] = [
-        ("unknown id", wire(99, &order(&schema, 100)[5..])),
-        ("garbage", wire(SCHEMA_ID, &[0xff; 12])),
-        ("plain JSON", br#"{"ID":1}"#.to_vec()),
-    ];
-    let mut ids = HashMap::new();
-    let mut bad = HashMap::new();
-    let mut poison = poison.into_iter();
-    for id in 0..6i64 {
-        let mut send = vec![(None, order(&schema, id))];
-        if id % 2 == 1 {
-            if let Some((what, value)) = poison.next() {
-                send.push((Some(what), value));
-            }
-        }
-        for (what, value) in send {
-            let offset = producer
-                .send(
-                    FutureRecord::to(TOPIC).key("k").payload(&value),
-                    Duration::from_secs(10),
-                )
-                .await
-                .map_err(|(e, _)| e)
-                .expect("delivered")
-                .offset;
-            match what {
-                Some(what) => bad.insert(offset, what),
-                None => ids.insert(id, offset).map(|_| ""),
-            };
-        }
-    }
-    run_sink(&lab, &url, "avro", "avro");
-
-    let letters = dead_letters(&lab.brokers());
-    let rows = lab
-        .emulator()
-        .query(
-            r#"SELECT ID, PRICE, AT, CUSTOMER, NOTE, BLOB, RECORD_METADATA
-               FROM "DEMO.KAFKA.ORDERS" ORDER BY ID"#,
-        )
-        .expect("table");
-    assert_eq!(rows.len(), 6, "{rows:?}; dead letters: {letters:?}");
-    for (id, row) in (0..6i64).zip(&rows) {
-        assert_eq!(row[0], serde_json::json!(id), "{row:?}");
-        assert_eq!(
-            row[1].to_string().trim_matches('"'),
-            format!("12345678901234567890.123456789{id}"),
-            "the decimal, exact: {row:?}"
-        );
-        assert_eq!(
-            row[2].to_string().trim_matches('"'),
-            (1_700_000_000_123_456 + id).to_string(),
-            "{row:?}"
-        );
-        let customer: serde_json::Value = match &row[3] {
-            serde_json::Value::String(s) => serde_json::from_str(s).expect("JSON"),
-            v => v.clone(),
-        };
-        assert_eq!(
-            customer,
-            serde_json::json!({"name": format!("c-{id}"), "tier": "SILVER"})
-        );
-        let note = if id % 2 == 0 {
-            serde_json::json!(format!("n{id}"))
-        } else {
-            serde_json::Value::Null
-        };
-        assert_eq!(row[4], note, "{row:?}");
-        let blob =
-            base64::engine::general_purpose::STANDARD.encode([0xff, 0, u8::try_from(id).unwrap()]);
-        assert_eq!(row[5], serde_json::json!(blob), "bytes as base64: {row:?}");
-        let meta: serde_json::Value = match &row[6] {
-            serde_json::Value::String(s) => serde_json::from_str(s).expect("JSON"),
-            v => v.clone(),
-        };
-        assert_eq!(meta["offset"], serde_json::json!(ids[&id]), "{meta}");
-    }
-
-    assert_eq!(letters.len(), 3, "{letters:?}");
-    let expect = [
+    let poison: [Poison; 3] = [
         (
             "unknown id",
+            wire(99, &order(&schema, 100)[5..]),
             "schema id 99: the Schema Registry answered HTTP 404",
         ),
-        ("garbage", "schema id 7: the Avro body does not decode"),
+        (
+            "garbage",
+            wire(SCHEMA_ID, &[0xff; 12]),
+            "schema id 7: the Avro body does not decode",
+        ),
         (
             "plain JSON",
+            br#"{"ID":1}"#.to_vec(),
             "does not start with the Schema Registry magic byte 0",
         ),
     ];
-    for (offset, what) in &bad {
-        let reason = letters.get(offset).expect("dead-lettered");
-        let want = expect.iter().find(|(w, _)| w == what).unwrap().1;
-        assert!(reason.contains(want), "{what}: {reason}");
-    }
-    let asked = asked.lock().unwrap().clone();
-    assert_eq!(
-        asked.get("/schemas/ids/7"),
-        Some(&1),
-        "one request per id: {asked:?}"
+    let orders = (0..6).map(|id| order(&schema, id)).collect();
+    let (offsets, poison_offsets) = produce_between(&lab, orders, &poison).await;
+    run_sink(&lab, &url, "avro", "avro");
+
+    let (rows, letters) = outcome(
+        &lab,
+        "ID, PRICE, AT, CUSTOMER, NOTE, BLOB, RECORD_METADATA",
+        6,
     );
+    for ((id, row), offset) in (0..6i64).zip(&rows).zip(offsets) {
+        assert_eq!(row[0], serde_json::json!(id), "{row:?}");
+        assert_eq!(
+            text(&row[1]),
+            format!("12345678901234567890.123456789{id}"),
+            "the decimal, exact: {row:?}"
+        );
+        assert_at_customer_and_note(id, row);
+        let blob =
+            base64::engine::general_purpose::STANDARD.encode([0xff, 0, u8::try_from(id).unwrap()]);
+        assert_eq!(row[5], serde_json::json!(blob), "bytes as base64: {row:?}");
+        let meta = variant(&row[6]);
+        assert_eq!(meta["offset"], serde_json::json!(offset), "{meta}");
+    }
+    assert_dead_letters(&letters, &poison, &poison_offsets);
+    assert_asked(&asked, 1);
 }
 
 const JSON_SCHEMA: &str = r#"{
@@ -472,7 +371,7 @@ async fn json_schema_values_land_as_connector_v4_reads_them_and_what_is_no_objec
             .as_bytes(),
         )
     };
-    let poison: [(&str, Vec<u8>, &str); 4] = [
+    let poison: [Poison; 4] = [
         (
             "an array",
             wire(SCHEMA_ID, b"[1,2]"),
@@ -494,32 +393,20 @@ async fn json_schema_values_land_as_connector_v4_reads_them_and_what_is_no_objec
             "schema id 8 is a AVRO schema, not JSON: check --value-format",
         ),
     ];
-    let mut values = Vec::new();
-    for id in 0..4i64 {
-        values.push(good(id));
-        values.push(poison[usize::try_from(id).unwrap()].1.clone());
-    }
-    let offsets = produce(&lab, &values).await;
+    let orders = (0..4).map(good).collect();
+    let (offsets, poison_offsets) = produce_between(&lab, orders, &poison).await;
     run_sink(&lab, &url, "json-schema", "json-schema");
 
-    let letters = dead_letters(&lab.brokers());
-    let rows = lab
-        .emulator()
-        .query(
-            r#"SELECT ID, PRICE, CUSTOMER, NOTE, RECORD_METADATA
-               FROM "DEMO.KAFKA.ORDERS" ORDER BY ID"#,
-        )
-        .expect("table");
-    assert_eq!(rows.len(), 4, "{rows:?}; dead letters: {letters:?}");
-    for (id, row) in (0..4i64).zip(&rows) {
+    let (rows, letters) = outcome(&lab, "ID, PRICE, CUSTOMER, NOTE, RECORD_METADATA", 4);
+    for ((id, row), offset) in (0..4i64).zip(&rows).zip(offsets) {
         assert_eq!(row[0], serde_json::json!(id), "{row:?}");
         assert_eq!(
-            row[1].to_string().trim_matches('"'),
+            text(&row[1]),
             format!("1234567.890123{id}000"),
             "the decimal (as a plain JSON value reads it): {row:?}"
         );
         assert_eq!(
-            parsed(&row[2]).to_string(),
+            variant(&row[2]).to_string(),
             format!(r#"{{"name":"c-{id}"}}"#),
             "CUSTOMER keeps what its schema declares (connector v4 drops `big`): {row:?}"
         );
@@ -529,17 +416,11 @@ async fn json_schema_values_land_as_connector_v4_reads_them_and_what_is_no_objec
             serde_json::Value::Null
         };
         assert_eq!(row[3], note, "{row:?}");
-        let meta = parsed(&row[4]);
-        let at = usize::try_from(id).unwrap() * 2;
-        assert_eq!(meta["offset"], serde_json::json!(offsets[at]), "{meta}");
+        let meta = variant(&row[4]);
+        assert_eq!(meta["offset"], serde_json::json!(offset), "{meta}");
     }
-    assert_eq!(letters.len(), 4, "{letters:?}");
-    for (i, (what, _, why)) in poison.iter().enumerate() {
-        let reason = letters.get(&offsets[i * 2 + 1]).expect("dead-lettered");
-        assert!(reason.contains(why), "{what}: {reason}");
-    }
-    let asked = asked.lock().unwrap().clone();
-    assert_eq!(asked.get("/schemas/ids/7"), Some(&1), "{asked:?}");
+    assert_dead_letters(&letters, &poison, &poison_offsets);
+    assert_asked(&asked, 1);
 }
 
 const PROTO_SCHEMA: &str = r#"
@@ -570,11 +451,7 @@ async fn protobuf_values_land_with_exact_values_and_undecodable_ones_are_dead_le
         ("PROTOBUF", PROTO_SCHEMA.to_owned()),
     )]))
     .await;
-    let file = protox::file::File::from_source("t.proto", PROTO_SCHEMA).expect("parse");
-    let mut compiler = protox::Compiler::with_file_resolver(OneProto(file));
-    compiler.open_file("t.proto").expect("compile");
-    let order = compiler
-        .descriptor_pool()
+    let order = compile_proto(PROTO_SCHEMA)
         .get_message_by_name("shop.Order")
         .expect("Order");
     let good = |id: i64| {
@@ -594,7 +471,7 @@ async fn protobuf_values_land_with_exact_values_and_undecodable_ones_are_dead_le
         body.extend(m.encode_to_vec());
         wire(SCHEMA_ID, &body)
     };
-    let poison: [(&str, Vec<u8>, &str); 2] = [
+    let poison: [Poison; 2] = [
         (
             "index 5",
             wire(SCHEMA_ID, b"\x02\x0a\x08\x01"),
@@ -606,74 +483,28 @@ async fn protobuf_values_land_with_exact_values_and_undecodable_ones_are_dead_le
             "schema id 7: the Protobuf payload does not decode as shop.Order",
         ),
     ];
-    let values = vec![
-        good(0),
-        poison[0].1.clone(),
-        good(1),
-        poison[1].1.clone(),
-        good(2),
-    ];
-    let offsets = produce(&lab, &values).await;
+    let orders = (0..3).map(good).collect();
+    let (offsets, poison_offsets) = produce_between(&lab, orders, &poison).await;
     run_sink(&lab, &url, "protobuf", "protobuf");
 
-    let letters = dead_letters(&lab.brokers());
-    let rows = lab
-        .emulator()
-        .query(
-            r#"SELECT ID, PRICE, AT, CUSTOMER, NOTE, BLOB, RECORD_METADATA
-               FROM "DEMO.KAFKA.ORDERS" ORDER BY ID"#,
-        )
-        .expect("table");
-    assert_eq!(rows.len(), 3, "{rows:?}; dead letters: {letters:?}");
-    for ((id, row), at) in (0..3i64).zip(&rows).zip([0, 2, 4]) {
+    let (rows, letters) = outcome(
+        &lab,
+        "ID, PRICE, AT, CUSTOMER, NOTE, BLOB, RECORD_METADATA",
+        3,
+    );
+    for ((id, row), offset) in (0..3i64).zip(&rows).zip(offsets) {
         assert_eq!(
-            row[0].to_string().trim_matches('"'),
+            text(&row[0]),
             (9_007_199_254_740_993_i64 + id).to_string(),
             "int64 exact: {row:?}"
         );
-        assert_eq!(
-            row[1].to_string().trim_matches('"'),
-            format!("{id}.2500000000"),
-            "{row:?}"
-        );
-        assert_eq!(
-            row[2].to_string().trim_matches('"'),
-            (1_700_000_000_123_456 + id).to_string(),
-            "{row:?}"
-        );
-        assert_eq!(
-            parsed(&row[3]),
-            serde_json::json!({"name": format!("c-{id}"), "tier": "SILVER"})
-        );
-        let note = if id % 2 == 0 {
-            serde_json::json!(format!("n{id}"))
-        } else {
-            serde_json::Value::Null
-        };
-        assert_eq!(row[4], note, "{row:?}");
+        assert_eq!(text(&row[1]), format!("{id}.2500000000"), "{row:?}");
+        assert_at_customer_and_note(id, row);
         assert_eq!(row[5], serde_json::json!(format!("/wA{id}")), "{row:?}");
-        assert_eq!(parsed(&row[6])["offset"], serde_json::json!(offsets[at]));
+        assert_eq!(variant(&row[6])["offset"], serde_json::json!(offset));
     }
-    assert_eq!(letters.len(), 2, "{letters:?}");
-    for ((what, _, why), at) in poison.iter().zip([1, 3]) {
-        let reason = letters.get(&offsets[at]).expect("dead-lettered");
-        assert!(reason.contains(why), "{what}: {reason}");
-    }
-    let asked = asked.lock().unwrap().clone();
-    assert_eq!(asked.get("/schemas/ids/7"), Some(&1), "{asked:?}");
-}
-
-/// The test's one `.proto` file.
-struct OneProto(protox::file::File);
-
-impl protox::file::FileResolver for OneProto {
-    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
-        if name == "t.proto" {
-            Ok(self.0.clone())
-        } else {
-            Err(protox::Error::file_not_found(name))
-        }
-    }
+    assert_dead_letters(&letters, &poison, &poison_offsets);
+    assert_asked(&asked, 1);
 }
 
 /// The table's `ID`s, in order.
@@ -697,8 +528,13 @@ async fn a_registry_outage_delays_the_rows_and_loses_none() {
     let failures = Arc::new(AtomicUsize::new(4));
     let (url, asked) = registry_failing(avro_schemas(), Arc::clone(&failures)).await;
     let down = dropping_registry().await;
+    let poison: [Poison; 1] = [(
+        "unknown id",
+        wire(99, &order(&schema, 100)[5..]),
+        "schema id 99: the Schema Registry answered HTTP 404",
+    )];
     let mut values: Vec<Vec<u8>> = (0..6).map(|id| order(&schema, id)).collect();
-    values.push(wire(99, &order(&schema, 100)[5..]));
+    values.push(poison[0].1.clone());
     let offsets = produce(&lab, &values).await;
 
     let stderr = run_sink(&lab, &format!("{down}, {url}"), "avro", "outage");
@@ -706,12 +542,7 @@ async fn a_registry_outage_delays_the_rows_and_loses_none() {
     let ids: Vec<_> = (0..6).map(|id| serde_json::json!(id)).collect();
     let letters = dead_letters(&lab.brokers());
     assert_eq!(landed_ids(&lab), ids, "{letters:?}\n{stderr}");
-    assert_eq!(letters.len(), 1, "{letters:?}");
-    let reason = &letters[&offsets[6]];
-    assert!(
-        reason.contains("schema id 99: the Schema Registry answered HTTP 404"),
-        "{reason}"
-    );
+    assert_dead_letters(&letters, &poison, &offsets[6..]);
     assert_eq!(failures.load(Ordering::SeqCst), 0, "the outage was met");
     assert!(
         stderr.contains("cannot give schema id 7")
@@ -720,8 +551,7 @@ async fn a_registry_outage_delays_the_rows_and_loses_none() {
         "{stderr}"
     );
     assert!(stderr.contains("answers again"), "{stderr}");
-    let asked = asked.lock().unwrap().clone();
-    assert_eq!(asked.get("/schemas/ids/7"), Some(&5), "{asked:?}");
+    assert_asked(&asked, 5);
 }
 
 /// A registry down for good: the sink waits (nothing is dead-lettered, no offset moves), a
@@ -746,11 +576,7 @@ async fn a_stop_ends_the_wait_on_the_registry_and_the_next_run_lands_everything(
         assert!(Instant::now() < until, "the sink never asked the registry");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // SAFETY: signalling a child we spawned and have not reaped.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGTERM)
-    };
+    signal(&child, libc::SIGTERM);
     let until = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -780,12 +606,12 @@ async fn refused_registry_credentials_stop_the_sink_naming_the_fix() {
     let schema = Schema::parse_str(AVRO_SCHEMA).expect("schema");
     let (url, _) = registry(avro_schemas()).await;
     produce(&lab, &[order(&schema, 1)]).await;
-    let out = sink_command(&lab, &url, "avro", "refused", "sr-user:wrong-s3cret")
-        .args(["--until-idle", "3s"])
-        .output()
-        .expect("run the sink");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let out = run(
+        sink_command(&lab, &url, "avro", "refused", "sr-user:wrong-s3cret")
+            .args(["--until-idle", "3s"]),
+    );
+    let stderr = out.stderr;
+    assert!(!out.success, "{stderr}");
     assert!(
         stderr.contains("refuses the sink's credentials (HTTP 401")
             && stderr.contains("--schema-registry-basic-auth"),

@@ -5,7 +5,6 @@
 //! the error, instead of going on without it.
 #![cfg(unix)]
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,12 +12,13 @@ use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaRespErr;
-use snowpipe_emulator::EmulatorConfig;
 use snowpipe_kafka::demo::Lab;
+
+use crate::common::{bin, deliver, lab, run};
 
 /// The lab's instance command, on `brokers` instead of the lab's cluster.
 fn instance(lab: &Lab, brokers: &str, group: &str) -> Command {
-    let base = lab.instance_of(&PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")), group);
+    let base = lab.instance_of(&bin(), group);
     let mut cmd = Command::new(base.get_program());
     let mut brokers_next = false;
     for arg in base.get_args() {
@@ -39,16 +39,8 @@ fn instance(lab: &Lab, brokers: &str, group: &str) -> Command {
 
 async fn produce(producer: &FutureProducer, topic: &str, n: i64) {
     for id in 0..n {
-        producer
-            .send(
-                FutureRecord::to(topic)
-                    .key("k")
-                    .payload(&format!(r#"{{"ID":{id}}}"#)),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .expect("delivered");
+        let v = format!(r#"{{"ID":{id}}}"#);
+        deliver(producer, FutureRecord::to(topic).key("k").payload(&v)).await;
     }
 }
 
@@ -79,12 +71,7 @@ async fn a_topic_the_broker_stops_authorizing_stops_the_sink_naming_it() {
         ),
     ];
     for (refused, subscription) in cases {
-        let lab = Lab::start_with(
-            &[],
-            EmulatorConfig::for_tests().with_commit_delay(Duration::from_millis(100)),
-        )
-        .await
-        .expect("lab");
+        let lab = lab(&[]).await;
         let cluster = MockCluster::new(1).expect("mock cluster");
         cluster.create_topic(refused, 1, 1).expect("topic");
         let brokers = cluster.bootstrap_servers();
@@ -131,22 +118,18 @@ async fn a_topic_the_broker_stops_authorizing_stops_the_sink_naming_it() {
 /// naming the topic; with the name right, the same run exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn until_idle_with_a_topic_that_does_not_exist_exits_non_zero_naming_it() {
-    let lab = Lab::start(&[("events", 1)], Duration::from_millis(50))
-        .await
-        .expect("lab");
+    let lab = lab(&[("events", 1)]).await;
     let producer = lab.producer().expect("producer");
     produce(&producer, "events", 3).await;
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
+    let bin = bin();
     for (topics, ok) in [(&["events", "evnets"][..], false), (&["events"][..], true)] {
         let mut cmd = lab.instance_of(&bin, "idle");
         for t in topics {
             cmd.args(["--topic", t, "--pipe", "EVENTS-STREAMING"]);
         }
-        cmd.args(["--metadata", "--until-idle", "2s"])
-            .stderr(Stdio::piped());
-        let out = cmd.output().expect("run the sink");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.success(), ok, "{topics:?}: {stderr}");
+        let out = run(cmd.args(["--metadata", "--until-idle", "2s"]));
+        let stderr = out.stderr;
+        assert_eq!(out.success, ok, "{topics:?}: {stderr}");
         if !ok {
             assert!(
                 stderr.contains("evnets: Broker: Unknown topic or partition")

@@ -6,20 +6,18 @@
 #![cfg(unix)]
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use snowpipe_emulator::EmulatorConfig;
+use rdkafka::producer::FutureProducer;
 use snowpipe_kafka::demo::{Lab, DATABASE, SCHEMA};
+
+use crate::common::{bin, lab_with_tables, produce_events, signal, variant};
 
 const EU: &str = "orders.eu";
 const US: &str = "orders.us";
 const OTHER: &str = "clicks";
 
-const DDL: &str = "
-CREATE DATABASE IF NOT EXISTS DEMO;
-CREATE SCHEMA IF NOT EXISTS DEMO.KAFKA;
+const TABLES: &str = "
 CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS_EU (ID NUMBER, KIND VARCHAR, AMOUNT NUMBER, RECORD_METADATA VARIANT);
 CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS_US (ID NUMBER, KIND VARCHAR, AMOUNT NUMBER, RECORD_METADATA VARIANT);
 ";
@@ -27,25 +25,7 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.ORDERS_US (ID NUMBER, KIND VARCHAR, AMOUNT NU
 type Landed = HashSet<(String, i32, i64)>;
 
 async fn produce(p: &FutureProducer, topic: &str, ids: std::ops::Range<i64>) -> Landed {
-    let mut pending = Vec::new();
-    for id in ids {
-        let v = format!(r#"{{"id":{id},"kind":"{topic}","amount":{}}}"#, id % 13);
-        pending.push(
-            p.send_result(FutureRecord::to(topic).key("k").payload(&v))
-                .map_err(|(e, _)| e)
-                .expect("queue"),
-        );
-    }
-    let mut out = HashSet::new();
-    for d in pending {
-        let d = d
-            .await
-            .expect("producer alive")
-            .map_err(|(e, _)| e)
-            .expect("delivered");
-        out.insert((topic.to_owned(), d.partition, d.offset));
-    }
-    out
+    produce_events(p, topic, ids).await.into_iter().collect()
 }
 
 /// `(topic, partition, offset)` of every row of `table`, and how many rows it has.
@@ -59,10 +39,7 @@ fn landed(lab: &Lab, table: &str) -> (Landed, usize) {
     let set = rows
         .iter()
         .map(|r| {
-            let meta: serde_json::Value = match &r[0] {
-                serde_json::Value::String(s) => serde_json::from_str(s).expect("JSON"),
-                v => v.clone(),
-            };
+            let meta = variant(&r[0]);
             (
                 meta["topic"].as_str().expect("topic").to_owned(),
                 i32::try_from(meta["partition"].as_i64().expect("partition")).expect("i32"),
@@ -92,14 +69,10 @@ async fn wait_for(lab: &Lab, table: &str, want: &Landed) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_regex_lands_each_topic_in_its_mapped_table_also_topics_created_later() {
-    let config = EmulatorConfig::for_tests().with_ddl(DDL);
-    let lab = Lab::start_with(&[(EU, 2), (OTHER, 1)], config)
-        .await
-        .expect("lab");
+    let lab = lab_with_tables(&[(EU, 2), (OTHER, 1)], TABLES).await;
     let producer = lab.producer().expect("producer");
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka"));
     let mut sink = lab
-        .instance_of(&bin, "by-regex")
+        .instance_of(&bin(), "by-regex")
         .args(["--topic-regex", r"^orders\..*"])
         .args(["--topic2table-map", r"orders\.(.*):orders_$1"])
         .arg("--topic2table-regex-replacement")
@@ -117,8 +90,7 @@ async fn a_topic_regex_lands_each_topic_in_its_mapped_table_also_topics_created_
     let us = produce(&producer, US, 200..400).await;
     wait_for(&lab, "ORDERS_US", &us).await;
 
-    // SAFETY: signalling a child we spawned and have not reaped.
-    unsafe { libc::kill(sink.id() as i32, libc::SIGTERM) };
+    signal(&sink, libc::SIGTERM);
     let status = sink.wait().expect("wait");
     assert!(status.success(), "the sink failed: {status}");
 

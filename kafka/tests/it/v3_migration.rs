@@ -6,12 +6,11 @@
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::time::Duration;
 
-use rdkafka::producer::FutureRecord;
-use snowpipe_emulator::{ClassicChannel, EmulatorConfig};
+use snowpipe_emulator::ClassicChannel;
 use snowpipe_kafka::demo::{Lab, TABLE};
+
+use crate::common::{bin, emulator, lab_with, produce_per_partition, run, Run};
 
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 2;
@@ -23,7 +22,7 @@ const CONNECTOR: &str = "snowflake-sink";
 /// A lab whose emulator has v3's classic channels `specs` (`partition → offset`) for the
 /// lab's table, and `PER` messages on each partition of [`TOPIC`] from a test-side producer.
 async fn lab_with_classic(classic: &[(i32, i64)]) -> Lab {
-    let mut config = EmulatorConfig::for_tests().with_commit_delay(Duration::from_millis(100));
+    let mut config = emulator();
     for (p, offset) in classic {
         config = config.with_classic_channel(ClassicChannel {
             table: TABLE.to_owned(),
@@ -31,38 +30,17 @@ async fn lab_with_classic(classic: &[(i32, i64)]) -> Lab {
             offset: Some(*offset),
         });
     }
-    let lab = Lab::start_with(&[(TOPIC, PARTITIONS)], config)
-        .await
-        .expect("lab");
-    let producer = lab.producer().expect("producer");
-    for p in 0..PARTITIONS {
-        for n in 0..PER {
-            let v = format!(r#"{{"id":{},"n":{n}}}"#, i64::from(p) * 1_000 + n);
-            producer
-                .send_result(FutureRecord::to(TOPIC).partition(p).key("k").payload(&v))
-                .map_err(|(e, _)| e)
-                .expect("queue")
-                .await
-                .expect("producer alive")
-                .map_err(|(e, _)| e)
-                .expect("delivered");
-        }
-    }
+    let lab = lab_with(&[(TOPIC, PARTITIONS)], config).await;
+    produce_per_partition(&lab, TOPIC, PARTITIONS, PER).await;
     lab
 }
 
 /// Runs the sink on the lab's topic with `mode`.
-fn run_sink(lab: &Lab, mode: &str) -> std::process::Output {
-    lab.instance(
-        &PathBuf::from(env!("CARGO_BIN_EXE_snowpipe-kafka")),
-        TOPIC,
-        "orders-to-snowflake",
-    )
-    .args(["--connector-name", CONNECTOR, "--migrate-v3-offsets", mode])
-    .args(["--until-idle", "3s"])
-    .stderr(std::process::Stdio::piped())
-    .output()
-    .expect("run the sink")
+fn run_sink(lab: &Lab, mode: &str) -> Run {
+    run(lab
+        .instance(&bin(), TOPIC, "orders-to-snowflake")
+        .args(["--connector-name", CONNECTOR, "--migrate-v3-offsets", mode])
+        .args(["--until-idle", "3s"]))
 }
 
 /// The offsets landed per partition, asserting none landed twice.
@@ -83,9 +61,7 @@ fn landed_once(lab: &Lab) -> BTreeMap<i32, Vec<i64>> {
 async fn strict_resumes_each_partition_after_v3s_offset_once() {
     // v3 got to offset 11 on partition 0 and 4 on partition 1.
     let lab = lab_with_classic(&[(0, 11), (1, 4)]).await;
-    let out = run_sink(&lab, "strict");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the sink failed: {stderr}");
+    let stderr = run_sink(&lab, "strict").ok().stderr;
     let expected: BTreeMap<i32, Vec<i64>> =
         BTreeMap::from([(0, (12..PER).collect()), (1, (5..PER).collect())]);
     assert_eq!(landed_once(&lab), expected, "{stderr}");
@@ -96,8 +72,8 @@ async fn strict_stops_naming_a_classic_channel_that_is_not_there() {
     // No classic channel for partition 1 (a topic v3 never read, or the wrong name).
     let lab = lab_with_classic(&[(0, 11)]).await;
     let out = run_sink(&lab, "strict");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the sink went on: {stderr}");
+    let stderr = out.stderr;
+    assert!(!out.success, "the sink went on: {stderr}");
     assert!(
         stderr.contains("classic channel orders_1 not found"),
         "names the channel: {stderr}"
@@ -112,9 +88,7 @@ async fn strict_stops_naming_a_classic_channel_that_is_not_there() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn best_effort_goes_on_without_a_classic_channel() {
     let lab = lab_with_classic(&[(0, 11)]).await;
-    let out = run_sink(&lab, "best-effort");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the sink failed: {stderr}");
+    let stderr = run_sink(&lab, "best-effort").ok().stderr;
     // Partition 0 resumes after v3; partition 1, without a classic channel, from --start
     // (earliest).
     let expected: BTreeMap<i32, Vec<i64>> =
