@@ -334,12 +334,7 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
         .zip(&kinds)
         .map(|((name, _), kind)| kind.clone().unwrap_or(Kind::Text).row_type(name))
         .collect();
-    Ok(encode::success(
-        handle,
-        row_type,
-        data.len(),
-        Value::Array(data),
-    ))
+    Ok(encode::success(handle, row_type, data))
 }
 
 /// The statement's error when the value in `column` (1-based, named `name`) of row

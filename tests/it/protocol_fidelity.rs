@@ -174,14 +174,7 @@ async fn the_sdk_echoes_the_emulators_session_per_channel_incarnation() {
     append_committed(&ch, 30..40).await;
     ch.close().await.unwrap();
     client.close().await.unwrap();
-    let channels = emu.status()["channels"].clone();
-    let c = channels
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["channel_name"] == "c")
-        .unwrap()
-        .clone();
+    let c = common::emulator::server_channel(&emu, "c");
     // The first append of each incarnation has none to echo; every later one echoes.
     assert_eq!(
         c["sessions"],

@@ -216,12 +216,13 @@ pub(crate) fn one_text_row(column: &str, value: &str, handle: &str) -> serde_jso
 /// A SQL API answer of text `columns` and `rows` (one partition).
 pub(crate) fn text_rows(columns: &[&str], rows: &[Vec<String>], handle: &str) -> serde_json::Value {
     let row_type = columns.iter().map(|c| Kind::Text.row_type(c)).collect();
-    success(handle, row_type, rows.len(), json!(rows))
+    success(handle, row_type, rows.iter().map(|r| json!(r)).collect())
 }
 
-/// The SQL API's success envelope of statement `handle`: one partition of `num_rows` rows
-/// (`data`) whose columns `row_type` describes.
-pub(crate) fn success(handle: &str, row_type: Vec<Value>, num_rows: usize, data: Value) -> Value {
+/// The SQL API's success envelope of statement `handle`: one partition of the rows `data`,
+/// whose columns `row_type` describes.
+pub(crate) fn success(handle: &str, row_type: Vec<Value>, data: Vec<Value>) -> Value {
+    let num_rows = data.len();
     json!({
         "code": "090001",
         "sqlState": "00000",

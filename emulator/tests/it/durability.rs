@@ -368,8 +368,7 @@ async fn binary_format_and_timezone_options_change_conversions() {
         if format == "HEX" {
             // The default zone shows on an epoch in a row of its own.
             let row = format!("{}\n", json!({"ID": 3, "TS": 1_705_312_800}));
-            c.append_ok("c", &c.open_ok("c").await, "3", &row).await;
-            c.wait_committed("c", "3").await;
+            c.commit_rows("c", "3", &row).await;
             let out = query_json(dd, r#"SELECT TS FROM "DB.SCH.T" WHERE ID = 3"#);
             assert_eq!(out.trim(), format!("[\"{ts}\"]"));
         }

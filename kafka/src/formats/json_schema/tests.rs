@@ -369,17 +369,10 @@ fn an_all_of_that_repeats_a_large_reference_is_refused_and_wide_branches_compile
             (0..1_000).map(move |i| (format!("b{b}_{i}"), serde_json::json!(b * 1_000 + i)))
         })
         .collect();
-    let row = JsonSchema::parse(&wide)
-        .map_err(|e| e.chars().take(300).collect::<String>())
-        .unwrap()
-        .to_json(
-            &serde_json::Value::Object(payload).to_string(),
-            true,
-            usize::MAX,
-        )
+    // The error cut short: it may quote the 100 KB schema.
+    let row = row(&wide, &serde_json::Value::Object(payload).to_string())
         .map_err(|e| e.chars().take(300).collect::<String>())
         .unwrap();
-    let row: serde_json::Value = serde_json::from_str(&row).unwrap();
     assert_eq!(row["b7_999"], 7_999);
     assert_eq!(row.as_object().unwrap().len(), 8_000);
 }

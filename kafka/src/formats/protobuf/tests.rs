@@ -363,6 +363,7 @@ fn a_payload_that_would_take_too_much_to_decode_is_refused_before_decoding() {
 fn the_cost_check_passes_real_messages_and_survives_garbage() {
     use rand::{Rng, SeedableRng};
     let schema = ProtoSchema::parse(PROTO).unwrap();
+    let descriptor = find(&schema, "shop.Order");
     let mut rng = rand::rngs::StdRng::seed_from_u64(56);
     for _ in 0..300 {
         let qty: Vec<i32> = (0..rng.gen_range(0..200)).map(|_| rng.gen()).collect();
@@ -381,7 +382,6 @@ fn the_cost_check_passes_real_messages_and_survives_garbage() {
             "counts": counts,
         });
         let body = body(&schema, &[0], "shop.Order", &order.to_string());
-        let descriptor = find(&schema, "shop.Order");
         assert_eq!(scan::check(&descriptor, &body[1..], Walk::new(ROW)), Ok(()));
         let json = schema.to_json(&body, ROW).unwrap();
         assert!(json.contains(&format!("\"id\":{}", order["id"])), "{json}");
