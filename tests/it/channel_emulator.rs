@@ -7,9 +7,8 @@ use crate::common;
 
 use std::time::Duration;
 
-use crate::common::*;
 use serde::Serialize;
-use snowpipe_emulator::{Emulator, EmulatorConfig, Endpoint, FaultAction, FaultRule};
+use snowpipe_emulator::{Emulator, Endpoint, FaultAction, FaultRule};
 use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
 
 const DDL: &str = "
@@ -26,10 +25,7 @@ struct Row {
 
 async fn start() -> (Emulator, StreamingIngestClient) {
     let emu = Emulator::start(
-        EmulatorConfig::for_tests()
-            .with_ddl(DDL)
-            .with_public_key(TEST_PUBLIC_KEY)
-            .with_commit_delay(Duration::from_millis(30)),
+        common::emulator::config_with_ddl(DDL).with_commit_delay(Duration::from_millis(30)),
     )
     .await
     .unwrap();

@@ -6,8 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use crate::common::*;
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 use snowpipe_streaming::{Error, OffsetToken, StreamingIngestClient};
 
 const DDL: &str = "
@@ -18,14 +17,10 @@ CREATE OR REPLACE TABLE T (ID NUMBER);
 const PIPE: &str = "T-STREAMING";
 
 async fn start(commit_delay: Duration) -> (Emulator, StreamingIngestClient) {
-    let emu = Emulator::start(
-        EmulatorConfig::for_tests()
-            .with_ddl(DDL)
-            .with_public_key(TEST_PUBLIC_KEY)
-            .with_commit_delay(commit_delay),
-    )
-    .await
-    .unwrap();
+    let emu =
+        Emulator::start(common::emulator::config_with_ddl(DDL).with_commit_delay(commit_delay))
+            .await
+            .unwrap();
     let client = common::emulator::builder(&emu)
         .max_client_lag(Duration::from_secs(60))
         .commit_poll_interval(Duration::from_millis(20))

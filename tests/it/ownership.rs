@@ -13,9 +13,8 @@ use crate::common;
 
 use std::time::Duration;
 
-use crate::common::TEST_PUBLIC_KEY;
 use serde::Serialize;
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
 
 #[derive(Serialize)]
@@ -26,13 +25,11 @@ struct Row {
 
 async fn emulator() -> Emulator {
     Emulator::start(
-        EmulatorConfig::for_tests()
-            .with_ddl(
-                "CREATE DATABASE IF NOT EXISTS DB; CREATE SCHEMA IF NOT EXISTS SCH;
-                 CREATE OR REPLACE TABLE T (ID NUMBER, NAME VARCHAR(100));",
-            )
-            .with_public_key(TEST_PUBLIC_KEY)
-            .with_commit_delay(Duration::from_millis(30)),
+        common::emulator::config_with_ddl(
+            "CREATE DATABASE IF NOT EXISTS DB; CREATE SCHEMA IF NOT EXISTS SCH;
+             CREATE OR REPLACE TABLE T (ID NUMBER, NAME VARCHAR(100));",
+        )
+        .with_commit_delay(Duration::from_millis(30)),
     )
     .await
     .unwrap()

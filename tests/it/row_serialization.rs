@@ -9,11 +9,10 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::common::*;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 use snowpipe_streaming::{Channel, CloseOptions, OffsetToken, StreamingIngestClient};
 
 const DDL: &str = "
@@ -109,10 +108,7 @@ fn row(id: u64) -> Row {
 /// An emulator with table `T`, a client of it and channel `name` on the table.
 async fn start(name: &str) -> (Emulator, StreamingIngestClient, Channel) {
     let emu = Emulator::start(
-        EmulatorConfig::for_tests()
-            .with_ddl(DDL)
-            .with_public_key(TEST_PUBLIC_KEY)
-            .with_commit_delay(Duration::from_millis(20)),
+        common::emulator::config_with_ddl(DDL).with_commit_delay(Duration::from_millis(20)),
     )
     .await
     .unwrap();

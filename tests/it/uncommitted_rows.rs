@@ -6,11 +6,10 @@
 
 use std::time::Duration;
 
-use snowpipe_emulator::{Emulator, EmulatorConfig};
+use snowpipe_emulator::Emulator;
 use snowpipe_streaming::{OffsetToken, OpenChannelOptions, RetryConfig, StreamingIngestClient};
 
 use crate::common::emulator::{builder, DB, DDL, PIPE, SCHEMA};
-use crate::common::TEST_PUBLIC_KEY;
 
 #[derive(serde::Serialize)]
 struct Row {
@@ -20,14 +19,9 @@ struct Row {
 
 /// An emulator that commits `delay` after each append.
 async fn emulator(delay: Duration) -> Emulator {
-    Emulator::start(
-        EmulatorConfig::for_tests()
-            .with_ddl(DDL)
-            .with_public_key(TEST_PUBLIC_KEY)
-            .with_commit_delay(delay),
-    )
-    .await
-    .expect("emulator starts")
+    Emulator::start(crate::common::emulator::config_with_ddl(DDL).with_commit_delay(delay))
+        .await
+        .expect("emulator starts")
 }
 
 /// Writer A appends ten rows, acknowledged but (for `delay`) not committed, and vanishes
