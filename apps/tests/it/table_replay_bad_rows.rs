@@ -55,7 +55,7 @@ fn landed(emulator: &Emulator) -> u64 {
 
 fn replay_cmd(bin: &Path, url: &str, emulator: &Emulator, key: &Path) -> Command {
     let mut cmd = Command::new(bin);
-    cmd.args(["replay", "--table", "bad_rows", "--batch", "50"])
+    cmd.args(["replay", "--table", "bad_rows", "--batch", "200"])
         .args(["--database", "REPLAY", "--schema", "PUBLIC"])
         .args(["--max-client-lag", "50ms"])
         .env("TABLE_REPLAY_SOURCE", url)
