@@ -96,6 +96,31 @@ pub fn txid_hash(txid: &str) -> u64 {
     u64::from_le_bytes(d[..8].try_into().expect("sha256 has 32 bytes"))
 }
 
+/// How long a queue call waits for another process's lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `f` again while SQLite answers "database is locked" at once, for up to
+/// [`BUSY_TIMEOUT`]. SQLite waits out a lock with the busy timeout, except where waiting could
+/// deadlock: two connections that both read a fresh file and then want to write it (the switch
+/// to WAL, the first tables) would each wait for the other, so one is refused at once. The
+/// generator and the streamer open the same queue, often at the same moment.
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let until = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < until =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn queue_table(table: Table) -> &'static str {
     match table {
         Table::ResortTicket => "q_resort_ticket",
@@ -112,13 +137,16 @@ impl Queue {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open queue {}", path.display()))?;
-        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         // auto_vacuum must be set before the first table exists; it is a no-op afterwards.
-        conn.execute_batch(
-            "PRAGMA auto_vacuum = INCREMENTAL;
-             PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;",
-        )?;
+        retry_busy(|| {
+            conn.execute_batch(
+                "PRAGMA auto_vacuum = INCREMENTAL;
+                 PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;",
+            )
+        })
+        .with_context(|| format!("cannot set up queue {}", path.display()))?;
         let mut ddl = String::from(
             "CREATE TABLE IF NOT EXISTS ledger (
                  tbl TEXT PRIMARY KEY, generated INTEGER NOT NULL DEFAULT 0,
@@ -137,10 +165,16 @@ impl Queue {
                 name = t.name()
             ));
         }
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {ddl}"))
-            .and_then(|()| add_dead_letter_columns(&conn))
-            .and_then(|()| conn.execute_batch("COMMIT;"))
-            .with_context(|| format!("{} is not a ski_resort queue", path.display()))?;
+        retry_busy(|| {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {ddl}"))
+                .and_then(|()| add_dead_letter_columns(&conn))
+                .and_then(|()| conn.execute_batch("COMMIT;"))
+                .inspect_err(|_| {
+                    // Nothing half-done stays open for the next try (or for the caller).
+                    let _ = conn.execute_batch("ROLLBACK;");
+                })
+        })
+        .with_context(|| format!("{} is not a ski_resort queue", path.display()))?;
         Ok(Queue {
             conn,
             path: path.to_owned(),
@@ -154,7 +188,7 @@ impl Queue {
     pub fn open_read_only(path: &Path) -> Result<Self> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("cannot open queue {} (does it exist?)", path.display()))?;
-        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(Queue {
             conn,
             path: path.to_owned(),
