@@ -130,10 +130,12 @@ fn queue_table(table: Table) -> &'static str {
 }
 
 impl Queue {
-    /// Opens (creating if needed) the queue at `path`.
+    /// Opens (creating if needed) the queue at `path`. Other processes may open it at the same
+    /// moment (the generator and the streamer do).
     ///
     /// # Errors
-    /// If the file cannot be created or opened, or is not a queue database.
+    /// If the file cannot be created or opened, is not a queue database, or another process
+    /// holds it locked for longer than the busy timeout (30 s).
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open queue {}", path.display()))?;
