@@ -9,7 +9,7 @@ use std::time::Duration;
 use snowpipe_emulator::Emulator;
 use snowpipe_streaming::{OffsetToken, OpenChannelOptions, RetryConfig, StreamingIngestClient};
 
-use crate::common::emulator::{builder, DB, DDL, PIPE, SCHEMA};
+use crate::common::emulator::{builder, config_with_ddl, DB, DDL, PIPE, SCHEMA};
 
 #[derive(serde::Serialize)]
 struct Row {
@@ -19,7 +19,7 @@ struct Row {
 
 /// An emulator that commits `delay` after each append.
 async fn emulator(delay: Duration) -> Emulator {
-    Emulator::start(crate::common::emulator::config_with_ddl(DDL).with_commit_delay(delay))
+    Emulator::start(config_with_ddl(DDL).with_commit_delay(delay))
         .await
         .expect("emulator starts")
 }
