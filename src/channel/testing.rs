@@ -56,6 +56,8 @@ pub(crate) struct AppendRecord {
     pub(crate) continuation: String,
     pub(crate) at: Instant,
     pub(crate) wire_len: usize,
+    /// A zstd body's stated content size (`None`: not stated, or not zstd).
+    pub(crate) stated_size: Option<u64>,
     pub(crate) accepted: bool,
 }
 
@@ -342,6 +344,12 @@ impl FakeApi {
         let mut text = String::new();
         match req.compression {
             Compression::Zstd => {
+                // One frame, nothing after it: what the official SDK sends (docs/protocol.md).
+                assert_eq!(
+                    zstd::zstd_safe::find_frame_compressed_size(&req.body[..]),
+                    Ok(req.body.len()),
+                    "a zstd body is one frame"
+                );
                 text = String::from_utf8(zstd::decode_all(&req.body[..]).unwrap()).unwrap();
             }
             Compression::Gzip => {
@@ -435,6 +443,12 @@ impl IngestApi for FakeApi {
             continuation: request.continuation_token.clone(),
             at: Instant::now(),
             wire_len: request.body.len(),
+            stated_size: match request.compression {
+                Compression::Zstd => zstd::zstd_safe::get_frame_content_size(&request.body[..])
+                    .ok()
+                    .flatten(),
+                _ => None,
+            },
             accepted: false,
         };
         if let Some(f) = s.fail_appends.pop_front() {

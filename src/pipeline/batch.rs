@@ -1,4 +1,6 @@
-//! Cutting appended NDJSON into append requests: pure code, no I/O, no clocks of its own.
+//! Cutting appended NDJSON into append requests: no I/O, no clocks of its own. A named
+//! channel's open batch is compressed as it fills once it is large enough
+//! ([`Batcher::compress_early`], `compress::frame`); the cut is the same either way.
 //!
 //! The rule that makes offset tokens exact across restarts (see `docs/GUARANTEES.md`): **a
 //! request carries exactly the rows its tokens name.** Its start token is its first row's and
@@ -13,11 +15,15 @@
 //! * a batch's start token is its first chunk's start token, its end token its last chunk's.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::budget::BudgetBytes;
+use super::budget::{Budget, BudgetBytes};
+use super::compress::frame::{OpenFrame, CONTEXT_CHARGE};
+use super::compress::{CompressorPool, EARLY_FROM, FEED_INLINE_MAX};
+use super::pool::BufferPool;
 use crate::OffsetToken;
 
 /// Serialized rows from one append call (or one piece of a large one): NDJSON, every row
@@ -52,6 +58,11 @@ pub(crate) struct SealedBatch {
     pub(crate) seq: u64,
     /// The batch ends in the middle of an append (which continues in a later batch).
     pub(crate) continues: bool,
+    /// While the batch is open: its rows compressed so far, when it is compressed as it fills
+    /// (its `segments` then hold only what came since the last push).
+    frame: Option<OpenFrame>,
+    /// Once sealed: its body, when it was compressed as it filled (`segments` is then empty).
+    pub(crate) body: Option<std::io::Result<Bytes>>,
 }
 
 impl SealedBatch {
@@ -67,6 +78,8 @@ impl SealedBatch {
             min_ts_ms,
             seq: 0,
             continues: false,
+            frame: None,
+            body: None,
         }
     }
 
@@ -88,6 +101,21 @@ impl SealedBatch {
 pub(crate) struct Batcher {
     cap: usize,
     open: Option<SealedBatch>,
+    /// Where early frames' contexts come from and fed rows' buffers go, when the open batch
+    /// is compressed as it fills.
+    early: Option<Early>,
+    /// The last batch was sealed full: the channel fills batches within its lag, so they are
+    /// short-lived and compressed whole off the task, two at a time (a frame would put one
+    /// busy channel's compression on one core).
+    filled: bool,
+}
+
+/// What compressing an open batch as it fills takes ([`Batcher::compress_early`]).
+#[derive(Debug)]
+struct Early {
+    compressors: Arc<CompressorPool>,
+    buffers: Arc<BufferPool>,
+    budget: Budget,
 }
 
 impl Batcher {
@@ -96,7 +124,27 @@ impl Batcher {
         Self {
             cap: cap.max(1),
             open: None,
+            early: None,
+            filled: false,
         }
+    }
+
+    /// The same batcher compressing its open batch as it fills
+    /// ([`frame`](super::compress::frame)), once it holds [`EARLY_FROM`] bytes and `budget`
+    /// has room for a context now, unless its last batch was sealed full; the context comes
+    /// from `compressors`, the rows' buffers then go back to `buffers`.
+    pub(crate) fn compress_early(
+        mut self,
+        compressors: Arc<CompressorPool>,
+        buffers: Arc<BufferPool>,
+        budget: Budget,
+    ) -> Self {
+        self.early = Some(Early {
+            compressors,
+            buffers,
+            budget,
+        });
+        self
     }
 
     /// Bytes in the open batch.
@@ -131,8 +179,12 @@ impl Batcher {
         if let Some(open) = &self.open {
             let fits = open.len + chunk.data.len() <= self.cap;
             let same_kind = open.end.is_some() == chunk.end.is_some();
-            if open.rows > 0 && !(fits && same_kind) {
-                out.extend(self.seal());
+            // A frame is fed on the caller's task: a chunk too large for that goes to a batch
+            // of its own, compressed off the task when sealed.
+            let feeds = open.frame.is_none() || chunk.data.len() < FEED_INLINE_MAX;
+            if open.rows > 0 && !(fits && same_kind && feeds) {
+                out.extend(self.cut());
+                self.filled = !fits;
             }
         }
         let open = self
@@ -140,18 +192,104 @@ impl Batcher {
             .get_or_insert_with(|| SealedBatch::empty(now, now_ms));
         open.add(chunk);
         if open.len >= self.cap {
-            out.extend(self.seal());
+            // Sealed now: compressed whole (off the task when large), unless a frame is open.
+            if let (Some(early), true) = (&self.early, open.frame.is_some()) {
+                early.feed(open, false);
+            }
+            out.extend(self.cut());
+            self.filled = true;
+        } else if let Some(early) = &self.early {
+            early.feed(open, self.filled);
         }
     }
 
-    /// Cuts the open batch now (if it has rows).
+    /// Cuts the open batch now (if it has rows): the lag is up, a flush, a close, a short
+    /// budget. One compressed as it filled gets its body.
     pub(crate) fn seal(&mut self) -> Option<SealedBatch> {
-        self.open.take().filter(|b| b.len > 0)
+        self.filled = false;
+        self.cut()
+    }
+
+    fn cut(&mut self) -> Option<SealedBatch> {
+        let mut b = self.open.take()?;
+        if let Some(frame) = b.frame.take() {
+            let (body, cctx) = frame.finish();
+            if let Some(early) = &self.early {
+                early.compressors.give_frame(cctx);
+            }
+            if let Ok(body) = &body {
+                b.budget.shrink_to(body.len());
+            }
+            b.body = Some(body);
+        }
+        Some(b).filter(|b| b.len > 0)
     }
 
     /// Drops the open batch (releasing its budget).
     pub(crate) fn clear(&mut self) {
-        self.open = None;
+        if let Some(frame) = self.open.take().and_then(|mut b| b.frame.take()) {
+            if let Some(early) = &self.early {
+                early.compressors.give_frame(frame.into_context());
+            }
+        }
+    }
+}
+
+impl Drop for Batcher {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+impl Early {
+    /// Compresses what the open batch holds uncompressed into its frame, gives the rows'
+    /// buffers back and charges the batch what the frame holds. A frame starts when the batch
+    /// has grown to [`EARLY_FROM`] with less than [`FEED_INLINE_MAX`] bytes to feed at once,
+    /// the channel's last batch was not sealed full (`filled`),
+    /// the budget has room for its context ([`CONTEXT_CHARGE`]) and the pool gives one. A zstd
+    /// failure becomes the batch's body, which fails the channel when the batch is sent.
+    fn feed(&self, open: &mut SealedBatch, filled: bool) {
+        if open.body.is_some() {
+            return;
+        }
+        if open.frame.is_none() {
+            if filled || open.len < EARLY_FROM || open.len >= FEED_INLINE_MAX {
+                return;
+            }
+            let Some(charge) = self.budget.try_spare(CONTEXT_CHARGE) else {
+                return;
+            };
+            let Some(cctx) = self.compressors.take_frame() else {
+                return;
+            };
+            match OpenFrame::start(cctx) {
+                Ok(f) => {
+                    open.frame = Some(f);
+                    open.budget.merge(charge);
+                }
+                Err(e) => {
+                    open.body = Some(Err(e));
+                    return;
+                }
+            }
+        }
+        let Some(frame) = open.frame.as_mut() else {
+            return;
+        };
+        let fed = open.segments.drain(..).try_for_each(|s| {
+            frame.feed(&s)?;
+            self.buffers.give(s);
+            Ok(())
+        });
+        match fed {
+            Ok(()) => open.budget.shrink_to(frame.held()),
+            Err(e) => {
+                open.body = Some(Err(e));
+                if let Some(f) = open.frame.take() {
+                    self.compressors.give_frame(f.into_context());
+                }
+            }
+        }
     }
 }
 
@@ -278,6 +416,274 @@ mod tests {
                 prop_assert_eq!(&batch.end, &chunks[next - 1].2);
             }
             prop_assert_eq!(next, chunks.len());
+        }
+    }
+
+    /// Early frames: chunks of NDJSON with varied rows, charged to a real budget.
+    mod early {
+        use super::*;
+        use crate::pipeline::budget::Budget;
+        use crate::pipeline::compress::frame::CONTEXT_CHARGE;
+        use crate::pipeline::compress::{EARLY_FROM, FEED_INLINE_MAX};
+        use crate::transport::Compression;
+
+        struct Lab {
+            budget: Budget,
+            compressors: Arc<CompressorPool>,
+        }
+
+        impl Lab {
+            fn new(budget: usize) -> Self {
+                Self {
+                    budget: Budget::new(budget),
+                    compressors: CompressorPool::for_client(
+                        Compression::Zstd,
+                        1,
+                        4 << 20,
+                        budget,
+                        2,
+                    ),
+                }
+            }
+
+            fn batcher(&self, cap: usize) -> Batcher {
+                Batcher::new(cap).compress_early(
+                    Arc::clone(&self.compressors),
+                    Arc::new(BufferPool::new(1 << 24)),
+                    self.budget.clone(),
+                )
+            }
+
+            /// A chunk of about `n` bytes of rows numbered from `first`, charged to the budget.
+            fn chunk(&self, first: u64, n: usize, end: Option<u64>) -> (Chunk, u64) {
+                let mut v = Vec::with_capacity(n + 100);
+                let mut id = first;
+                while v.len() < n.max(1) {
+                    v.extend_from_slice(
+                        format!(
+                            "{{\"id\":{id},\"h\":\"{:x}\"}}\n",
+                            id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        )
+                        .as_bytes(),
+                    );
+                    id += 1;
+                }
+                let len = v.len();
+                let c = Chunk {
+                    data: Bytes::from(v),
+                    rows: usize::try_from(id - first).unwrap(),
+                    start: Some(OffsetToken::from(first)),
+                    end: end.map(OffsetToken::from),
+                    budget: self.budget.try_acquire(len).unwrap(),
+                    continues: false,
+                };
+                (c, id)
+            }
+        }
+
+        /// The rows a sealed batch carries: its body decoded, or its segments.
+        fn carried(b: &mut SealedBatch) -> Vec<u8> {
+            match b.body.take() {
+                Some(body) => {
+                    assert!(b.segments.is_empty(), "a batch with a body holds no rows");
+                    let body = body.unwrap();
+                    assert_eq!(
+                        b.budget.len(),
+                        body.len(),
+                        "an early batch is charged its body"
+                    );
+                    zstd::decode_all(&body[..]).unwrap()
+                }
+                None => b.segments.concat(),
+            }
+        }
+
+        #[test]
+        fn an_open_batch_is_compressed_as_its_chunks_arrive() {
+            let lab = Lab::new(64 << 20);
+            let mut b = lab.batcher(4 << 20);
+            let mut out = VecDeque::new();
+            let now = Instant::now();
+            let mut sent = Vec::new();
+            let mut next = 0;
+            while b.len() < 3 << 20 {
+                let (c, after) = lab.chunk(next, 64 << 10, Some(next));
+                next = after;
+                sent.extend_from_slice(&c.data);
+                b.push(c, now, 0, &mut out);
+                let open = b.open.as_ref().unwrap();
+                if open.len < EARLY_FROM {
+                    assert!(open.frame.is_none() && !open.segments.is_empty());
+                } else {
+                    assert!(open.frame.is_some(), "a frame at {} bytes", open.len);
+                    assert!(open.segments.is_empty(), "every chunk fed");
+                    // The batch is charged what its frame holds: its context and its body.
+                    let charged = open.budget.len();
+                    assert!(
+                        charged >= open.frame.as_ref().unwrap().held()
+                            && charged <= open.len + CONTEXT_CHARGE,
+                        "{charged} bytes charged for {} of rows",
+                        open.len
+                    );
+                }
+            }
+            assert!(out.is_empty(), "nothing sealed before the lag");
+            assert!(lab.budget.used() < sent.len(), "rows held compressed");
+            let mut sealed = b.seal().unwrap();
+            assert!(sealed.body.is_some());
+            assert_eq!(carried(&mut sealed), sent);
+            assert_eq!(lab.compressors.idle_frames(), 1, "the context went back");
+            drop(sealed);
+            assert_eq!(lab.budget.used(), 0);
+        }
+
+        #[test]
+        fn no_frame_without_room_in_the_budget_for_its_context() {
+            let lab = Lab::new(CONTEXT_CHARGE + (200 << 10));
+            let mut b = lab.batcher(4 << 20);
+            let mut out = VecDeque::new();
+            let (c, _) = lab.chunk(0, 300 << 10, Some(0));
+            let sent = c.data.clone();
+            b.push(c, Instant::now(), 0, &mut out);
+            let mut sealed = b.seal().unwrap();
+            assert!(sealed.body.is_none(), "compressed when sealed, as before");
+            assert_eq!(carried(&mut sealed), sent);
+            assert_eq!(lab.budget.used(), sent.len());
+        }
+
+        #[test]
+        fn a_chunk_too_large_to_feed_at_once_goes_to_a_batch_of_its_own() {
+            let lab = Lab::new(64 << 20);
+            let mut b = lab.batcher(4 << 20);
+            let mut out = VecDeque::new();
+            let now = Instant::now();
+            let (c, next) = lab.chunk(0, 300 << 10, Some(0));
+            b.push(c, now, 0, &mut out);
+            assert!(b.open.as_ref().unwrap().frame.is_some());
+            let (big, _) = lab.chunk(next, FEED_INLINE_MAX, Some(next));
+            let big_rows = big.data.clone();
+            b.push(big, now, 0, &mut out);
+            assert_eq!(out.len(), 1, "the open frame was sealed first");
+            assert!(out[0].body.is_some());
+            let open = b.open.as_ref().unwrap();
+            assert!(
+                open.frame.is_none(),
+                "the large chunk is not fed on the task"
+            );
+            assert_eq!(open.segments, [big_rows]);
+        }
+
+        /// A channel filling batches within its lag (a firehose) gets none: its batches are
+        /// compressed whole, two at a time off the task, as before. A batch sealed by the lag
+        /// (or a flush) makes the next one eligible again.
+        #[test]
+        fn batches_sealed_full_are_followed_by_batches_compressed_whole() {
+            let lab = Lab::new(64 << 20);
+            let cap = 1 << 20;
+            let mut b = lab.batcher(cap);
+            let mut out = VecDeque::new();
+            let now = Instant::now();
+            let mut next = 0;
+            let mut push = |b: &mut Batcher, out: &mut VecDeque<SealedBatch>| {
+                let (c, after) = lab.chunk(next, 100 << 10, Some(next));
+                next = after;
+                b.push(c, now, 0, out);
+            };
+            while out.is_empty() {
+                push(&mut b, &mut out);
+            }
+            assert!(
+                out[0].body.is_some(),
+                "the first batch was compressed as it filled"
+            );
+            while b.len() < 600 << 10 {
+                push(&mut b, &mut out);
+            }
+            assert!(
+                b.open.as_ref().unwrap().frame.is_none(),
+                "after a full batch, none"
+            );
+            out.extend(b.seal());
+            assert!(out[1].body.is_none());
+            while b.len() < 600 << 10 {
+                push(&mut b, &mut out);
+            }
+            assert!(
+                b.open.as_ref().unwrap().frame.is_some(),
+                "after the lag, again"
+            );
+        }
+
+        #[test]
+        fn clearing_the_open_batch_gives_its_context_back_and_its_budget() {
+            let lab = Lab::new(64 << 20);
+            let mut b = lab.batcher(4 << 20);
+            let mut out = VecDeque::new();
+            let (c, _) = lab.chunk(0, 300 << 10, Some(0));
+            b.push(c, Instant::now(), 0, &mut out);
+            assert!(b.open.as_ref().unwrap().frame.is_some());
+            b.clear();
+            assert_eq!(lab.compressors.idle_frames(), 1);
+            assert_eq!(lab.budget.used(), 0);
+            let (c, _) = lab.chunk(0, 300 << 10, Some(0));
+            b.push(c, Instant::now(), 0, &mut out);
+            assert_eq!(lab.compressors.idle_frames(), 0, "taken again");
+            drop(b);
+            assert_eq!(
+                lab.compressors.idle_frames(),
+                1,
+                "a dropped batcher gives it back"
+            );
+            assert_eq!(lab.budget.used(), 0);
+        }
+
+        proptest! {
+            #![proptest_config(crate::test_support::proptest_config(24))]
+
+            /// Chunks of random sizes (some too large to feed at once) and token kinds, with
+            /// early frames: every batch is at most `cap`, carries whole chunks of one kind in
+            /// order and their tokens, and what is charged goes back.
+            #[test]
+            fn early_batches_hold_whole_chunks_and_their_tokens(
+                cap_kib in 700usize..3000,
+                appends in prop::collection::vec((1usize..700, 0u8..3), 1..24),
+            ) {
+                let cap = cap_kib << 10;
+                let lab = Lab::new(256 << 20);
+                let mut b = lab.batcher(cap);
+                let mut out = VecDeque::new();
+                let now = Instant::now();
+                let mut chunks = Vec::new();
+                let mut next = 0;
+                for (i, (kib, end_kind)) in appends.iter().enumerate() {
+                    let end = (*end_kind > 0).then_some(i as u64);
+                    let (c, after) = lab.chunk(next, (*kib << 10).min(cap - 200), end);
+                    next = after;
+                    chunks.push((c.data.clone(), c.start.clone(), c.end.clone()));
+                    b.push(c, now, 0, &mut out);
+                }
+                out.extend(b.seal());
+                let mut at = 0;
+                for batch in &mut out {
+                    prop_assert!(batch.len <= cap);
+                    let held = carried(batch);
+                    prop_assert_eq!(held.len(), batch.len);
+                    let first = at;
+                    let mut want = Vec::new();
+                    while want.len() < held.len() {
+                        want.extend_from_slice(&chunks[at].0);
+                        at += 1;
+                    }
+                    prop_assert!(held == want, "whole chunks, in order");
+                    let kinds: Vec<bool> = chunks[first..at].iter().map(|c| c.2.is_some()).collect();
+                    prop_assert!(kinds.iter().all(|k| *k == kinds[0]));
+                    prop_assert_eq!(&batch.start, &chunks[first].1);
+                    prop_assert_eq!(&batch.end, &chunks[at - 1].2);
+                }
+                prop_assert_eq!(at, chunks.len());
+                drop(out);
+                prop_assert_eq!(lab.budget.used(), 0);
+            }
         }
     }
 }

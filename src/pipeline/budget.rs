@@ -175,6 +175,12 @@ impl Budget {
         })
     }
 
+    /// Takes `bytes` if they are free now, without counting a shortage when they are not:
+    /// for memory the client may do without (an early frame's context).
+    pub(crate) fn try_spare(&self, bytes: usize) -> Option<BudgetBytes> {
+        self.try_take(bytes).ok()
+    }
+
     fn try_take(&self, n: usize) -> std::result::Result<BudgetBytes, TryAcquireError> {
         if n == 0 {
             return Ok(BudgetBytes::new(Arc::clone(&self.sem), 0));

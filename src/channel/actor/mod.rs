@@ -227,7 +227,11 @@ impl Actor {
         Self {
             committed_rx: shared.polled.committed.subscribe(),
             recover_rx: shared.polled.recover.subscribe(),
-            batcher: Batcher::new(rt.settings.batch_cap()),
+            batcher: Batcher::new(rt.settings.batch_cap()).compress_early(
+                Arc::clone(&rt.compressor_pool),
+                Arc::clone(&shared.buffers),
+                rt.budget.clone(),
+            ),
             api: Arc::clone(&rt.api),
             shared,
             settings: Arc::clone(&rt.settings),

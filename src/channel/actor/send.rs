@@ -64,10 +64,15 @@ impl Actor {
         }
     }
 
+    /// Numbers the batches sealed since `from`; a body made as its batch filled goes to the
+    /// compression stage at once.
     pub(super) fn number_sealed(&mut self, from: usize) {
         for b in self.queue.iter_mut().skip(from) {
             b.seq = self.next_seq;
             self.next_seq += 1;
+            if let Some(body) = b.body.take() {
+                self.compress.file(b.seq, body);
+            }
         }
     }
 

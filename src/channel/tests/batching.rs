@@ -72,6 +72,40 @@ async fn zstd_bodies_stay_under_the_wire_limit() {
     assert_eq!(appends.iter().map(|a| a.rows.len()).sum::<usize>(), 200);
 }
 
+/// Many small appends within one lag: once the open batch holds 256 KB it is compressed as
+/// the appends arrive (`pipeline::compress::frame`); the request still carries every row
+/// once, in order, with the tokens of its first and last, in one zstd frame.
+#[tokio::test(start_paused = true)]
+async fn a_batch_compressed_as_it_fills_carries_every_row_once_in_order() {
+    let fake = FakeApi::new();
+    let client = compressing(&fake, Compression::Zstd);
+    let ch = open(&client, "c").await;
+    for i in 0..200u64 {
+        append_dense(&ch, i * 500, 500).await;
+    }
+    ch.flush().await.unwrap();
+    let appends = fake.appends_to("c");
+    assert_eq!(appends.len(), 1, "one request: the rows fit one");
+    let a = &appends[0];
+    assert_eq!(ids(&a.rows), (0..100_000).collect::<Vec<_>>());
+    assert_eq!(
+        (a.start.as_deref(), a.end.as_deref()),
+        (Some("0"), Some("99999"))
+    );
+    assert!(a.wire_len * 4 < a.rows.iter().map(|r| r.len() + 1).sum::<usize>());
+    assert_eq!(a.stated_size, None, "an early frame states no size");
+    ch.wait_for_commit(&OffsetToken::from(99_999u64), Duration::from_secs(5))
+        .await
+        .unwrap();
+    // A small batch is compressed whole when sealed, and its frame states its size.
+    append_dense(&ch, 100_000, 100).await;
+    ch.flush().await.unwrap();
+    let small = &fake.appends_to("c")[1];
+    assert_eq!(ids(&small.rows), (100_000..100_100).collect::<Vec<_>>());
+    let len = small.rows.iter().map(|r| r.len() + 1).sum::<usize>();
+    assert_eq!(small.stated_size, Some(len as u64));
+}
+
 #[tokio::test(start_paused = true)]
 async fn gzip_bodies_round_trip() {
     let fake = FakeApi::new();

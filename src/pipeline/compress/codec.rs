@@ -40,7 +40,7 @@ impl std::fmt::Debug for Codec {
 /// Smallest growth of a body whose size was underestimated.
 const GROW_MIN: usize = 64 << 10;
 
-fn zstd_error(code: usize) -> std::io::Error {
+pub(super) fn zstd_error(code: usize) -> std::io::Error {
     std::io::Error::other(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
 }
 
@@ -50,7 +50,10 @@ fn zstd_error(code: usize) -> std::io::Error {
 /// levels otherwise store them raw, which on NDJSON costs 35–60 % more bytes; with them
 /// coded, level -2 makes bodies 2–10 % larger than level 1 at 6–9 % less client CPU (README,
 /// Performance). Levels 1 and up code literals anyway.
-fn zstd_context(level: i32, window_log: u32) -> std::io::Result<zstd::zstd_safe::CCtx<'static>> {
+pub(super) fn zstd_context(
+    level: i32,
+    window_log: u32,
+) -> std::io::Result<zstd::zstd_safe::CCtx<'static>> {
     use zstd::zstd_safe::{CParameter, ParamSwitch};
     let mut cctx = zstd::zstd_safe::CCtx::try_create()
         .ok_or_else(|| std::io::Error::other("zstd: cannot allocate a context"))?;
@@ -109,6 +112,11 @@ impl Codec {
     pub(super) fn with_window_log(mut self, log: u32) -> Self {
         self.window_log = log;
         self
+    }
+
+    /// The codec's zstd level.
+    pub(super) fn level(&self) -> i32 {
+        self.level
     }
 
     /// log2 of the codec's window.

@@ -12,8 +12,16 @@
 //! one round), and the zstd contexts (about 1 MB each at level 1) live in one client-wide pool
 //! that keeps at most a few idle. A thousand busy channels therefore hold as many contexts as
 //! the machine has cores, not a thousand, and an idle channel holds none.
+//!
+//! A named channel's open batch that grows past [`EARLY_FROM`] is compressed as it fills
+//! instead ([`frame`]), on the channel's task, a chunk at a time: its rows are read once while
+//! they are fresh, their buffers go back to the pool at once, and the batch holds its
+//! compressed bytes and a context charged to the memory budget. Its body is ready when it is
+//! sealed. A batch holding a backlog for `max_client_lag` thus holds about a fifth of the
+//! memory; the compression stage below only takes the batches that were not.
 
 pub(crate) mod codec;
+pub(crate) mod frame;
 mod pool;
 
 pub(crate) use pool::CompressorPool;
@@ -30,6 +38,13 @@ use super::pool::BufferPool;
 /// Batches smaller than this are compressed inline on the actor's task (a hand-off to the
 /// blocking pool costs more than compressing them).
 const INLINE_BELOW: usize = 256 << 10;
+/// An open batch is compressed as it fills ([`frame`]) once it holds this many bytes (and a
+/// context is to be had): smaller batches are compressed inline when sealed.
+pub(crate) const EARLY_FROM: usize = INLINE_BELOW;
+/// An early frame is fed on the channel's task, less than this many bytes at once (about a
+/// millisecond of zstd at level 1): a larger chunk seals the open batch and starts one of
+/// its own, compressed when sealed (off the task).
+pub(crate) const FEED_INLINE_MAX: usize = 2 * INLINE_BELOW;
 /// At most this many batches of one channel are being compressed (or wait to be) at once.
 const MAX_JOBS: usize = 2;
 
@@ -157,6 +172,16 @@ impl CompressStage {
         }
     }
 
+    /// Files the body of batch `seq`, made as the batch filled (`frame`).
+    pub(crate) fn file(&mut self, seq: u64, body: std::io::Result<Bytes>) {
+        let at = self
+            .done
+            .iter()
+            .position(|(s, _)| *s > seq)
+            .unwrap_or(self.done.len());
+        self.done.insert(at, (seq, body));
+    }
+
     /// Waits for the oldest running job and files its body.
     ///
     /// Cancel safety: dropping the future leaves the job running and the stage unchanged.
@@ -172,12 +197,7 @@ impl CompressStage {
                 "compression task failed: {e}"
             )))
         });
-        let at = self
-            .done
-            .iter()
-            .position(|(s, _)| *s > seq)
-            .unwrap_or(self.done.len());
-        self.done.insert(at, (seq, body));
+        self.file(seq, body);
     }
 
     /// The size of batch `seq`'s body if it is ready (and compressing did not fail).

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 use super::codec::{large_window_log, window_log, Codec};
+use super::frame::FrameContext;
 use super::INLINE_BELOW;
 use crate::sync::lock;
 use crate::transport::Compression;
@@ -30,6 +31,13 @@ pub(crate) struct CompressorPool {
     /// Codecs made so far, small and large (for tests and debugging: a thousand channels
     /// should make a handful).
     created: [std::sync::atomic::AtomicUsize; 2],
+    /// Idle contexts of early frames ([`super::frame`]), at most `max_idle` (≈ 1 MB each,
+    /// outside the budget, like the idle codecs). One in a batch is charged to the memory
+    /// budget with the batch.
+    idle_frames: Mutex<Vec<FrameContext>>,
+    /// Whether early frames are made: batches are compressed with zstd at a level they are
+    /// made for ([`super::frame::early_level`]).
+    early_frames: bool,
 }
 
 impl CompressorPool {
@@ -57,7 +65,28 @@ impl CompressorPool {
             // One per permit (jobs ≥ cores: inline compressions on the worker threads fit too).
             max_idle: jobs,
             created: Default::default(),
+            idle_frames: Mutex::new(Vec::new()),
+            early_frames: compression == Compression::Zstd && super::frame::early_level(level),
         })
+    }
+
+    /// A context for an open batch's early frame: an idle one, or a new one; `None` when
+    /// early frames are not made (another codec or level) or zstd cannot make one (the batch
+    /// is then compressed when sealed, as before).
+    pub(crate) fn take_frame(&self) -> Option<FrameContext> {
+        if !self.early_frames {
+            return None;
+        }
+        let idle = lock(&self.idle_frames).pop();
+        idle.or_else(|| FrameContext::new(self.large.level()).ok())
+    }
+
+    /// Gives an early frame's context back: kept while fewer than `max_idle` are idle.
+    pub(crate) fn give_frame(&self, cctx: FrameContext) {
+        let mut idle = lock(&self.idle_frames);
+        if idle.len() < self.max_idle {
+            idle.push(cctx);
+        }
     }
 
     fn idle(&self, large: bool) -> &Mutex<Vec<Codec>> {
@@ -93,6 +122,11 @@ impl CompressorPool {
 /// Accessors for tests only, kept out of the production impl.
 #[cfg(test)]
 impl CompressorPool {
+    /// Early frames' contexts idle now (tests).
+    pub(crate) fn idle_frames(&self) -> usize {
+        lock(&self.idle_frames).len()
+    }
+
     /// Codecs idle now (tests).
     pub(super) fn idle_codecs(&self) -> usize {
         lock(&self.idle_large).len() + lock(&self.idle_small).len()
