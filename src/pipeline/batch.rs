@@ -191,15 +191,14 @@ impl Batcher {
             .open
             .get_or_insert_with(|| SealedBatch::empty(now, now_ms));
         open.add(chunk);
-        if open.len >= self.cap {
-            // Sealed now: compressed whole (off the task when large), unless a frame is open.
-            if let (Some(early), true) = (&self.early, open.frame.is_some()) {
-                early.feed(open, false);
-            }
+        let full = open.len >= self.cap;
+        if let Some(early) = &self.early {
+            // A batch cut now is compressed whole (off the task when large): no frame starts.
+            early.feed(open, self.filled || full);
+        }
+        if full {
             out.extend(self.cut());
             self.filled = true;
-        } else if let Some(early) = &self.early {
-            early.feed(open, self.filled);
         }
     }
 
@@ -245,15 +244,16 @@ impl Early {
     /// Compresses what the open batch holds uncompressed into its frame, gives the rows'
     /// buffers back and charges the batch what the frame holds. A frame starts when the batch
     /// has grown to [`EARLY_FROM`] with less than [`FEED_INLINE_MAX`] bytes to feed at once,
-    /// the channel's last batch was not sealed full (`filled`),
-    /// the budget has room for its context ([`CONTEXT_CHARGE`]) and the pool gives one. A zstd
-    /// failure becomes the batch's body, which fails the channel when the batch is sent.
-    fn feed(&self, open: &mut SealedBatch, filled: bool) {
+    /// no frame may start (`no_start`: the channel's last batch was sealed full, or this one
+    /// is cut now), the budget has room for its context ([`CONTEXT_CHARGE`]) and the pool
+    /// gives one. A zstd failure becomes the batch's body, which fails the channel when the
+    /// batch is sent.
+    fn feed(&self, open: &mut SealedBatch, no_start: bool) {
         if open.body.is_some() {
             return;
         }
         if open.frame.is_none() {
-            if filled || open.len < EARLY_FROM || open.len >= FEED_INLINE_MAX {
+            if no_start || open.len < EARLY_FROM || open.len >= FEED_INLINE_MAX {
                 return;
             }
             let Some(charge) = self.budget.try_spare(CONTEXT_CHARGE) else {

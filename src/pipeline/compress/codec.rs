@@ -193,6 +193,25 @@ impl Codec {
     }
 }
 
+/// One `compress_stream2` step of `cctx` over `input` (directive `op`) into the room after
+/// `body`'s bytes, `body` first grown by `grow(capacity)` bytes when it has none left; zstd's
+/// answer (how much it still has to flush).
+pub(super) fn stream_step(
+    cctx: &mut zstd::zstd_safe::CCtx<'static>,
+    body: &mut Vec<u8>,
+    input: &mut zstd::zstd_safe::InBuffer<'_>,
+    op: zstd::zstd_safe::zstd_sys::ZSTD_EndDirective,
+    grow: impl FnOnce(usize) -> usize,
+) -> std::io::Result<usize> {
+    if body.capacity() == body.len() {
+        body.reserve(grow(body.capacity()));
+    }
+    let pos = body.len();
+    let mut out = zstd::zstd_safe::OutBuffer::around_pos(body, pos);
+    cctx.compress_stream2(&mut out, input, op)
+        .map_err(zstd_error)
+}
+
 /// One zstd frame (stating its content size) of the concatenated `segments`, written into
 /// `body` (grown when the estimate was short, trimmed when it was far too long).
 fn zstd_stream(
@@ -202,7 +221,7 @@ fn zstd_stream(
     mut body: Vec<u8>,
 ) -> std::io::Result<Bytes> {
     use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
-    use zstd::zstd_safe::{InBuffer, OutBuffer, ResetDirective};
+    use zstd::zstd_safe::{InBuffer, ResetDirective};
     cctx.reset(ResetDirective::SessionOnly)
         .map_err(zstd_error)?;
     cctx.set_pledged_src_size(Some(len as u64))
@@ -222,15 +241,9 @@ fn zstd_stream(
             ZSTD_EndDirective::ZSTD_e_continue
         };
         loop {
-            if body.capacity() == body.len() {
-                // The estimate was short: grow by a quarter (zstd fills whatever room it gets).
-                body.reserve(GROW_MIN.max(body.capacity() / 4));
-            }
-            let pos = body.len();
-            let mut out = OutBuffer::around_pos(&mut body, pos);
-            let remaining = cctx
-                .compress_stream2(&mut out, &mut input, op)
-                .map_err(zstd_error)?;
+            // The estimate was short: grow by a quarter (zstd fills whatever room it gets).
+            let remaining =
+                stream_step(cctx, &mut body, &mut input, op, |cap| GROW_MIN.max(cap / 4))?;
             let done = if i == last {
                 remaining == 0
             } else {

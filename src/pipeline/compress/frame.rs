@@ -13,9 +13,10 @@
 //! the rows it replaces: zstd's streaming mode keeps a window-sized copy of the input.
 
 use bytes::Bytes;
-use zstd::zstd_safe::{CCtx, InBuffer, OutBuffer, ResetDirective};
+use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
+use zstd::zstd_safe::{CCtx, InBuffer, ResetDirective};
 
-use super::codec::{zstd_context, zstd_error};
+use super::codec::{stream_step, zstd_context, zstd_error};
 use crate::pipeline::pool::trimmed;
 
 /// log2 of an early frame's window: 128 KiB. On realistic NDJSON (clickstream rows of about
@@ -98,34 +99,21 @@ impl OpenFrame {
     /// # Errors
     /// zstd's; the frame is then unusable.
     pub(crate) fn feed(&mut self, data: &[u8]) -> std::io::Result<()> {
-        use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
         let mut input = InBuffer::around(data);
         while input.pos() < data.len() {
-            self.make_room();
-            let pos = self.body.len();
-            let mut out = OutBuffer::around_pos(&mut self.body, pos);
-            self.cctx
-                .compress_stream2(&mut out, &mut input, ZSTD_EndDirective::ZSTD_e_continue)
-                .map_err(zstd_error)?;
+            self.step(&mut input, ZSTD_EndDirective::ZSTD_e_continue)?;
         }
         Ok(())
     }
 
     /// Ends the frame: its body (or zstd's error), and the context back for the next.
     pub(crate) fn finish(mut self) -> (std::io::Result<Bytes>, FrameContext) {
-        use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
         let mut empty = InBuffer::around(&[]);
         loop {
-            self.make_room();
-            let pos = self.body.len();
-            let mut out = OutBuffer::around_pos(&mut self.body, pos);
-            match self
-                .cctx
-                .compress_stream2(&mut out, &mut empty, ZSTD_EndDirective::ZSTD_e_end)
-            {
+            match self.step(&mut empty, ZSTD_EndDirective::ZSTD_e_end) {
                 Ok(0) => break,
                 Ok(_) => {}
-                Err(code) => return (Err(zstd_error(code)), FrameContext(self.cctx)),
+                Err(e) => return (Err(e), FrameContext(self.cctx)),
             }
         }
         (Ok(Bytes::from(trimmed(self.body))), FrameContext(self.cctx))
@@ -143,11 +131,12 @@ impl OpenFrame {
         self.body.len() + CONTEXT_CHARGE
     }
 
-    fn make_room(&mut self) {
-        // Doubling: every grown body is copied, so the copies add up to at most its size.
-        if self.body.capacity() - self.body.len() < 1024 {
-            self.body.reserve(GROW_MIN.max(self.body.capacity()));
-        }
+    /// One zstd step into the body, which doubles when full: every grown body is copied, so
+    /// the copies add up to at most its size.
+    fn step(&mut self, input: &mut InBuffer<'_>, op: ZSTD_EndDirective) -> std::io::Result<usize> {
+        stream_step(&mut self.cctx, &mut self.body, input, op, |cap| {
+            GROW_MIN.max(cap)
+        })
     }
 }
 

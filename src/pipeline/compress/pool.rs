@@ -83,10 +83,7 @@ impl CompressorPool {
 
     /// Gives an early frame's context back: kept while fewer than `max_idle` are idle.
     pub(crate) fn give_frame(&self, cctx: FrameContext) {
-        let mut idle = lock(&self.idle_frames);
-        if idle.len() < self.max_idle {
-            idle.push(cctx);
-        }
+        keep_idle(&self.idle_frames, cctx, self.max_idle);
     }
 
     fn idle(&self, large: bool) -> &Mutex<Vec<Codec>> {
@@ -112,10 +109,15 @@ impl CompressorPool {
 
     /// Gives a codec back: kept for reuse while fewer than `max_idle` of its size are idle.
     pub(super) fn give(&self, codec: Codec, large: bool) {
-        let mut idle = lock(self.idle(large));
-        if idle.len() < self.max_idle {
-            idle.push(codec);
-        }
+        keep_idle(self.idle(large), codec, self.max_idle);
+    }
+}
+
+/// Keeps `item` in `idle` while fewer than `max` are there; drops it (after the lock) otherwise.
+fn keep_idle<T>(idle: &Mutex<Vec<T>>, item: T, max: usize) {
+    let mut idle = lock(idle);
+    if idle.len() < max {
+        idle.push(item);
     }
 }
 
