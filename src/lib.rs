@@ -118,6 +118,7 @@ pub mod binary;
 pub mod channel;
 pub(crate) mod client;
 mod config;
+pub mod duration;
 mod elastic;
 #[cfg(feature = "emulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]

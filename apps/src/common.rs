@@ -114,15 +114,10 @@ pub fn print_error(e: &anyhow::Error) {
     }
 }
 
-/// An application's `main`: logs to stderr (`RUST_LOG`, default `warn`), runs `command` and
-/// turns its result into the exit code, printing a failure with [`print_error`].
+/// An application's `main`: runs `command` (which parses the command line and installs the
+/// logger, `Cli::from_args`) and turns its result into the exit code, printing a failure with
+/// [`print_error`].
 pub fn main(command: impl FnOnce() -> Result<()>) -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match command() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -331,7 +326,7 @@ pub struct EmulatorArgs {
     #[arg(long)]
     pub new_key: Option<PathBuf>,
     /// Delay between accepting rows and committing them.
-    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = snowpipe_streaming::duration::parse)]
     pub commit_delay: Duration,
     /// Benchmark mode: count rows and commit them, store nothing.
     #[arg(long)]

@@ -78,7 +78,7 @@ pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode, MAX_PAYLOAD_BYT
 pub use convert::{BinaryFormat, DEFAULT_TIMEZONE};
 pub use error::{BoxError, EmulatorError};
 pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, FaultSpecError};
-pub use key_pair::{write_private_key, KeyPair};
+pub use key_pair::{write_private_key, KeyFiles, KeyPair, PASSPHRASE_VAR};
 pub use limits::Limits;
 pub use offsets::offset_span_violation;
 

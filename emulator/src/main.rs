@@ -17,6 +17,16 @@ use snowpipe_emulator::{
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    /// Log lines on stderr: `text` for people (coloured only on a terminal) or `json`, one
+    /// object per line for a log collector; the filter is `RUST_LOG` (default `info`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t
+    )]
+    log_format: snowpipe_cli_support::log::LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -45,6 +55,22 @@ enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Generate an RSA key pair for a Snowflake user, as Snowflake's key-pair guide does with
+    /// openssl: `rsa_key.p8` (PKCS#8 PEM, mode 0600) and `rsa_key.pub` in DIR (never replaced),
+    /// then print the key's fingerprint and the `ALTER USER … SET RSA_PUBLIC_KEY` statement that
+    /// registers it (docs/snowflake-setup.md).
+    Keygen {
+        /// Directory to write the two files into (created when missing).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+        /// Encrypt the private key with the passphrase in SNOWFLAKE_PRIVATE_KEY_PASSPHRASE
+        /// (the variable the SDK unlocks it with; never a flag).
+        #[arg(long)]
+        encrypt: bool,
+        /// The user the printed statement registers the key with.
+        #[arg(long, default_value = "SNOWPIPE_INGEST")]
+        user: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -65,7 +91,8 @@ struct ServeArgs {
     /// ca.pem in a new private temporary directory).
     #[arg(long)]
     ca_out: Option<PathBuf>,
-    /// Keep rows and channel state in SQLite in this directory (default: in memory).
+    /// Keep rows and channel state in SQLite in this directory (default: a new private
+    /// temporary directory, removed at exit).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Snowflake DDL file declaring databases, schemas, tables and pipes (repeatable).
@@ -205,23 +232,30 @@ fn parse_timezone(s: &str) -> Result<chrono_tz::Tz, String> {
     })
 }
 
-/// `1s`, `500ms`, `0.5s`, `2m`, or a bare number of seconds.
+/// `1s`, `500ms`, `0.5s`, `1min`, `2m`, `1h` or `0`: the workspace's one duration syntax (the
+/// SDK's `snowpipe_streaming::duration`: humantime's units, a fraction of one unit; the
+/// emulator shares no code with the SDK).
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+    let t = s.trim();
+    let hint = || format!("{s:?} is not a duration: write e.g. 500ms, 1.5s, 3s, 1min, 2m or 1h");
+    if t == "0" {
+        return Ok(Duration::ZERO);
     }
-    if let Some(ms) = s.strip_suffix("ms") {
-        if let Ok(v) = ms.trim().parse::<f64>() {
-            return Duration::try_from_secs_f64(v / 1000.0).map_err(|e| e.to_string());
-        }
+    if t.parse::<f64>().is_ok() {
+        return Err(format!(
+            "{s:?} has no unit: write e.g. 500ms, 3s, 1min or 1h"
+        ));
     }
-    if let Some(secs) = s.strip_suffix('s') {
-        if let Ok(v) = secs.trim().parse::<f64>() {
-            return Duration::try_from_secs_f64(v).map_err(|e| e.to_string());
-        }
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    if number.contains('.') {
+        let n: f64 = number.parse().map_err(|_| hint())?;
+        let one = humantime::parse_duration(&format!("1{}", unit.trim())).map_err(|_| hint())?;
+        return Duration::try_from_secs_f64(one.as_secs_f64() * n).map_err(|_| hint());
     }
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+    humantime::parse_duration(t).map_err(|e| format!("{} ({e})", hint()))
 }
 
 fn read(path: &Path, what: &str) -> Result<String, String> {
@@ -384,17 +418,30 @@ fn run_query(data_dir: &std::path::Path, sql: &str, format: &str) -> Result<(), 
     Ok(())
 }
 
+/// The prefix of the variables every option is also read from
+/// ([`snowpipe_cli_support::env`] has the rules).
+const ENV_PREFIX: &str = "SNOWPIPE_EMULATOR_";
+
 fn main() -> ExitCode {
     // Before anything in the process uses SQLite (docs/SECURITY.md, issue 56).
     let bounded = snowpipe_emulator::bound_sql_statement_memory();
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SNOWPIPE_EMULATOR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // `SNOWPIPE_EMULATOR_LOG` was the filter's variable before `RUST_LOG`, the one every
+    // binary here reads.
+    let legacy_filter = std::env::var_os("RUST_LOG").is_none()
+        && std::env::var_os("SNOWPIPE_EMULATOR_LOG").is_some();
+    if legacy_filter {
+        if let Some(v) = std::env::var_os("SNOWPIPE_EMULATOR_LOG") {
+            // Still one thread: nothing else reads the environment yet.
+            std::env::set_var("RUST_LOG", v);
+        }
+    }
+    // Every option also from `SNOWPIPE_EMULATOR_<FLAG>` (`--data-dir` is
+    // `SNOWPIPE_EMULATOR_DATA_DIR`).
+    let cli: Cli = snowpipe_cli_support::env::parse(ENV_PREFIX, std::env::args_os().collect(), &[]);
+    snowpipe_cli_support::log::init(cli.log_format, "info");
+    if legacy_filter {
+        tracing::warn!("SNOWPIPE_EMULATOR_LOG is read as RUST_LOG: name the filter RUST_LOG");
+    }
     if !bounded {
         tracing::warn!("SQLite was in use before main: one SQL API statement's memory is bounded per value only");
     }
@@ -404,6 +451,11 @@ fn main() -> ExitCode {
             format,
             sql,
         }) => run_query(&data_dir, &sql, &format),
+        Some(Command::Keygen { out, encrypt, user }) => {
+            snowpipe_emulator::KeyFiles::generate(&out, &user, encrypt)
+                .map(|files| print!("{files}"))
+                .map_err(|e| e.to_string())
+        }
         Some(Command::Status { data_dir }) => snowpipe_emulator::status_from_data_dir(&data_dir)
             .map(|v| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()))
             .map_err(|e| e.to_string()),

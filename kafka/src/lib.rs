@@ -34,7 +34,7 @@
 //! * [`connector`]: Snowflake's Kafka connector's names, config files, tables and offsets;
 //! * [`sink`]: the async side: one worker per partition appending its batches to its channel,
 //!   dead letters, and the progress and closing report;
-//! * [`cli`]: the command line and the settings it becomes.
+//! * [`cli`]: the command line, the settings it becomes, and `check` (the read-only plan of a run).
 //!
 //! With the default feature `demo`: `demo` (`snowpipe-kafka demo`, and the lab the tests use)
 //! and `bench` (`snowpipe-kafka bench`), which embed the emulator; without it

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
+use snowpipe_cli_support::log::LogFormat;
 use snowpipe_kafka::cli::args::SinkArgs;
 
 /// A Kafka consumer-group sink for Snowpipe Streaming: one channel per partition, exactly once
@@ -15,80 +16,81 @@ use snowpipe_kafka::cli::args::SinkArgs;
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    #[cfg(feature = "demo")]
+    /// Log lines on stderr: `text` for people (coloured only on a terminal) or `json`, one
+    /// object per line for a log collector; the filter is `RUST_LOG` (default `warn`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
     sink: Option<SinkArgs>,
 }
 
-/// The subcommands of the default feature `demo` (they embed the emulator).
-#[cfg(feature = "demo")]
+/// The subcommands: `check`, and with the default feature `demo` (they embed the emulator)
+/// `demo` and `bench`.
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Prints what a run with these options would do, asking the brokers, the Schema Registry
+    /// and Snowflake without changing anything (no channel opened, no table created, no offset
+    /// committed): the topics and partitions, each topic's table and pipe, each partition's
+    /// channel with its committed offset token beside the group's offset, and where the run
+    /// would start it. Exit 0 when a run would start; 1, naming each problem, when it would not.
+    Check(Box<snowpipe_kafka::cli::check::CheckArgs>),
     /// Everything on this machine: librdkafka's mock Kafka cluster, the embedded emulator, a
     /// producer and sink instances as separate processes (one killed, one added), then a
     /// reconciliation per partition.
+    #[cfg(feature = "demo")]
     Demo(snowpipe_kafka::demo::DemoArgs),
     /// Measures the sink's messages/s and CPU per GB beside a consume-only floor and a Python
     /// peer on the official SDK, then how long a rebalance of many partitions takes (prints
     /// JSON lines, then a table).
+    #[cfg(feature = "demo")]
     Bench(snowpipe_kafka::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    // `--connector-config FILE`: the connector's keys become options after the user's.
-    let (argv, connector) =
-        match snowpipe_kafka::connector::config_file::expand(std::env::args_os().collect()) {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(2);
-            }
-        };
-    let cli = Cli::parse_from(argv);
-    #[cfg(feature = "demo")]
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let env_prefix = snowpipe_kafka::cli::ENV_PREFIX;
+    // Before the command line is parsed: reading `--connector-config` may warn.
+    snowpipe_cli_support::log::init(LogFormat::from_args(&argv, env_prefix), "warn");
+    // `--connector-config FILE` (or its variable): the connector's keys become options after
+    // the user's, unless the command line or the environment gives them.
+    let (argv, connector) = match snowpipe_kafka::connector::config_file::expand(argv) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    // Every option also from `SNOWPIPE_KAFKA_<FLAG>`; `demo` and `bench` are lab tools whose
+    // flags are their own.
+    let cli: Cli = snowpipe_cli_support::env::parse(env_prefix, argv, &["demo", "bench"]);
+    let mut connector = connector;
     let result = match cli.command {
+        Some(Command::Check(mut args)) => {
+            with_connector(&mut args.sink, connector.take());
+            Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::cli::check::run(*args))))
+        }
+        #[cfg(feature = "demo")]
         Some(Command::Bench(args)) => {
             Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::bench::run(args))))
         }
+        #[cfg(feature = "demo")]
         Some(Command::Demo(args)) => {
             Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::demo::run(args))))
         }
         None => None,
     };
-    #[cfg(not(feature = "demo"))]
-    let result = None;
     let result = match (result, cli.sink) {
         (Some(result), _) => result,
         (None, Some(mut args)) => {
-            if let Some(c) = connector {
-                if !c.ignored.is_empty() {
-                    tracing::warn!(
-                        "--connector-config: not taken (this sink has no equivalent): {}",
-                        c.ignored.join(", ")
-                    );
-                }
-                for note in &c.notes {
-                    tracing::warn!("--connector-config: {note}");
-                }
-                args.connection = Some(c.connection);
-                args.registry_auth = c.registry_auth;
-                args.registry_auth_inherit = c.registry_auth_inherit;
-                // Connector v4 writes through a pipe named like the table when one exists
-                // (`kafka/docs/connector-compatibility.md` §15.5); a pipe named on the command
-                // line is used as named.
-                args.table_named_pipes |= args
-                    .pipes
-                    .iter()
-                    .all(|p| snowpipe_streaming::default_pipe_table(p).is_some());
-            }
+            with_connector(&mut args, connector.take());
             snowpipe_kafka::ops::malloc::keep_freed_memory(args.memory_budget.bytes());
             runtime().and_then(|rt| rt.block_on(sink(args)))
         }
@@ -104,6 +106,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--connector-config`'s parts that are not options (the Snowflake connection, the registry's
+/// credentials) and the pipe rule it implies go to `args`, for a run and `check` alike; the
+/// keys it could not take are logged.
+fn with_connector(
+    args: &mut SinkArgs,
+    connector: Option<snowpipe_kafka::connector::config_file::ConnectorConfig>,
+) {
+    let Some(c) = connector else { return };
+    if !c.ignored.is_empty() {
+        tracing::warn!(
+            "--connector-config: not taken (this sink has no equivalent): {}",
+            c.ignored.join(", ")
+        );
+    }
+    for note in &c.notes {
+        tracing::warn!("--connector-config: {note}");
+    }
+    args.connection = Some(c.connection);
+    args.registry_auth = c.registry_auth;
+    args.registry_auth_inherit = c.registry_auth_inherit;
+    // Connector v4 writes through a pipe named like the table when one exists
+    // (`kafka/docs/connector-compatibility.md` §15.5); a pipe named on the command line is used
+    // as named.
+    args.table_named_pipes |= args
+        .pipes
+        .iter()
+        .all(|p| snowpipe_streaming::default_pipe_table(p).is_some());
 }
 
 /// The end of the line printed when the command line has no options.
@@ -145,7 +176,7 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
                 tracing::warn!(
                     "--metrics-addr {bound} is reachable from other machines and has no \
                      authentication: it shows topic names, offsets and lag; keep the port \
-                     behind a firewall or network policy (kafka/README.md, \"Metrics\")"
+                     behind a firewall or network policy (kafka/README.md, \"Metrics and health\")"
                 );
             }
             Some(task)
@@ -283,5 +314,30 @@ mod tests {
         let err = sink.load_topic_map().unwrap_err().to_string();
         std::fs::remove_file(&file).ok();
         assert!(err.contains("no --pipe"), "{err}");
+    }
+
+    /// `check` takes the sink's options and `--format`, with the `demo` feature and without.
+    #[test]
+    fn check_is_a_subcommand_with_the_sinks_options() {
+        use super::Command;
+        use snowpipe_kafka::cli::check::Format;
+        let cli = parse(
+            "check --brokers h:9092 --group g --database D --schema S --topic t --pipe P \
+             --format json",
+        )
+        .unwrap();
+        let Some(Command::Check(args)) = cli.command else {
+            panic!("check is not the check subcommand")
+        };
+        assert_eq!(args.sink.channel_name("t", 1), "g_t_1");
+        assert_eq!(args.format, Format::Json);
+        assert_eq!(
+            parse("check --brokers h:9092 --group g --database D --schema S --topic t --pipe P")
+                .map(|c| matches!(c.command, Some(Command::Check(a)) if a.format == Format::Text))
+                .ok(),
+            Some(true)
+        );
+        let err = parse("check --group g").unwrap_err().to_string();
+        assert!(err.contains("--brokers"), "{err}");
     }
 }

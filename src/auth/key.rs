@@ -22,6 +22,27 @@ use crate::Result;
 const RSA_ENCRYPTION_OID: pkcs8::ObjectIdentifier =
     pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
+/// DER of the OIDs of `des-ede3-cbc` (1.2.840.113549.3.7) and `desCBC` (1.3.14.3.2.7), the
+/// ciphers `openssl pkcs8 -v2 des3` (the encrypted-key example of Snowflake's key-pair guide)
+/// and `-v2 des` write. The pkcs8 crate reads PBES2 with AES only.
+const DES_OIDS: [&[u8]; 2] = [
+    &[0x06, 0x08, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07],
+    &[0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x07],
+];
+
+/// The error for a key encrypted with DES: what it is and how to re-encrypt it.
+const DES_UNSUPPORTED: &str = "the key is encrypted with DES (openssl pkcs8 -v2 des3, the \
+     example in Snowflake's key-pair guide), which this client does not read: re-encrypt it with \
+     AES: openssl pkcs8 -topk8 -v2 aes256 -in rsa_key.p8 -out rsa_key_aes.p8 (it asks for the \
+     old passphrase, then the new one)";
+
+/// Whether an encrypted key's DER names a DES cipher.
+fn uses_des(der: &[u8]) -> bool {
+    DES_OIDS
+        .iter()
+        .any(|oid| memchr::memmem::find(der, oid).is_some())
+}
+
 /// Where the key came from, to name the right setting in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeySource {
@@ -101,6 +122,9 @@ impl KeyPair {
                     ));
                 };
                 let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der).map_err(|e| {
+                    if uses_des(&der) {
+                        return Error::config(setting, DES_UNSUPPORTED);
+                    }
                     Error::config_caused(setting, "the encrypted PKCS#8 key is malformed", e)
                 })?;
                 let doc = info.decrypt(passphrase.expose().as_bytes()).map_err(|_| {

@@ -410,17 +410,5 @@ fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T> {
 }
 
 fn parse_duration(key: &str, v: &str) -> Result<Duration> {
-    if v.parse::<f64>().is_ok() {
-        return Err(Error::config(
-            key,
-            format!("{v:?} has no unit: write e.g. \"500ms\" or \"30s\""),
-        ));
-    }
-    humantime::parse_duration(v).map_err(|e| {
-        Error::config_caused(
-            key,
-            format!("{v:?} is not a duration (e.g. \"500ms\", \"30s\", \"2m\")"),
-            e,
-        )
-    })
+    crate::duration::parse(v).map_err(|e| Error::config(key, e.to_string()))
 }

@@ -1,7 +1,8 @@
 //! Client configuration: [`ClientBuilder`].
 //!
 //! Settings come from setters, from a `profile.json` in the official SDK's format
-//! ([`ClientBuilder::from_profile_file`]), from `SNOWFLAKE_*` environment variables
+//! ([`ClientBuilder::from_profile_file`]), from a connection of Snowflake's `connections.toml`
+//! ([`ClientBuilder::from_connection`]), from `SNOWFLAKE_*` environment variables
 //! ([`ClientBuilder::from_env`]) or from string keys ([`ClientBuilder::with_config`]); later
 //! calls override earlier ones. [`ClientBuilder::build`] validates everything and names the
 //! setting at fault.
@@ -444,13 +445,22 @@ impl ClientBuilder {
     }
 
     /// A builder filled from a `profile.json` file in the official SDK's format (see
-    /// [`from_profile_json`](Self::from_profile_json)).
+    /// [`from_profile_json`](Self::from_profile_json)), or, for a file whose name ends in
+    /// `.toml`, from the default connection of a Snowflake `connections.toml`
+    /// ([`from_connections_toml`](Self::from_connections_toml)).
     ///
     /// # Errors
     /// [`Error::Config`] naming `profile` when the file cannot be read or is not a JSON
-    /// object, or naming the key whose value is invalid.
+    /// object, or naming the key whose value is invalid; for a `.toml` file, what
+    /// [`from_connections_toml`](Self::from_connections_toml) reports.
     pub fn from_profile_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+        {
+            return Self::from_connections_toml(path, None);
+        }
         let text = crate::secret::read_secret_file(path, "profile").map_err(|e| {
             Error::config_caused(
                 "profile",
@@ -655,6 +665,7 @@ impl ClientBuilder {
 const DEFAULT_BYTES_PER_SECOND: u64 = 20_000_000;
 
 mod account;
+mod connections_toml;
 mod keys;
 #[cfg(test)]
 mod tests;

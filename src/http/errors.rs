@@ -84,6 +84,42 @@ pub(super) fn describe_error_body(b: &ErrorBody) -> String {
 /// retried as it is, and when retries run out the error says so.
 pub(super) const SWITCH_TO_FILE_MODE: &str = "SWITCH_TO_FILE_MODE";
 
+/// What to check after an answer whose likely cause is the client's configuration or the
+/// account's setup (docs/snowflake-setup.md, "Troubleshooting"): an object the role cannot
+/// see (Snowflake names "does not exist" and "not authorized" alike), or a first call that
+/// reached something other than Snowflake's API (what a wrong account identifier gives).
+fn hint(
+    operation: &str,
+    status: StatusCode,
+    code: Option<&str>,
+    json: bool,
+) -> Option<&'static str> {
+    match code {
+        Some(
+            "ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED"
+            | "ERR_SCHEMA_DOES_NOT_EXIST_OR_NOT_AUTHORIZED"
+            | "ERR_TABLE_DOES_NOT_EXIST_NOT_AUTHORIZED"
+            | "ERR_PIPE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",
+        ) => Some(
+            "check the name (a table's default pipe is <TABLE>-STREAMING) and that the client's \
+             role (its role setting, else the user's default role) has USAGE on the database and \
+             the schema, INSERT on the table and, for a pipe created with CREATE PIPE, OPERATE \
+             on the pipe",
+        ),
+        None if !json
+            && operation == "hostname discovery"
+            && matches!(status.as_u16(), 403 | 404) =>
+        {
+            Some(
+                "the account URL answered with a page that is not Snowflake's API: check the \
+                 account identifier (<orgname>-<account_name>, or an account locator with its \
+                 region, e.g. xy12345.us-east-2.aws) and the url setting",
+            )
+        }
+        _ => None,
+    }
+}
+
 pub(super) fn server_error(
     operation: &'static str,
     status: StatusCode,
@@ -92,6 +128,7 @@ pub(super) fn server_error(
     request_id: &str,
     attempts: u32,
 ) -> Error {
+    let json = parsed.is_some();
     let (code, message) = match parsed {
         Some(b) => (b.code, b.message.unwrap_or_default()),
         None => {
@@ -119,7 +156,11 @@ pub(super) fn server_error(
             if message.is_empty() { "" } else { "; " }
         )
     } else {
-        message
+        match hint(operation, status, code.as_deref(), json) {
+            Some(hint) if message.is_empty() => hint.to_owned(),
+            Some(hint) => format!("{message}; {hint}"),
+            None => message,
+        }
     };
     Error::Server(Box::new(ServerError {
         status: status.as_u16(),

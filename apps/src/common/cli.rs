@@ -2,19 +2,40 @@
 //! process, or, without one, the all-in-one run.
 
 /// Declares `Cli`, an application's command line (`Option<Command>`, else `RunArgs`, both from
-/// the calling module), and its `cli_is_consistent` test; the doc comment is the help's text.
+/// the calling module, and `--log-format`), `Cli::from_args`, which also reads every option
+/// from `<env_prefix><FLAG>` (`snowpipe_cli_support::env`) and installs the logger, and its
+/// `cli_is_consistent` test; the doc comment is the help's text.
 macro_rules! app_cli {
-    ($(#[doc = $doc:literal])* name: $name:literal $(,)?) => {
+    ($(#[doc = $doc:literal])* name: $name:literal, env_prefix: $prefix:literal $(,)?) => {
         $(#[doc = $doc])*
         #[derive(Debug, clap::Parser)]
         #[command(name = $name, version, args_conflicts_with_subcommands = true)]
         pub struct Cli {
+            /// Log lines on stderr: `text` for people (coloured only on a terminal) or `json`,
+            /// one object per line for a log collector; the filter is `RUST_LOG` (default
+            /// `warn`).
+            #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t)]
+            pub log_format: snowpipe_cli_support::log::LogFormat,
             /// A part to run as its own process.
             #[command(subcommand)]
             pub command: Option<Command>,
             /// Options of the all-in-one run.
             #[command(flatten)]
             pub run: RunArgs,
+        }
+
+        impl Cli {
+            /// The variables every option is also read from: `--max-client-lag` is
+            /// `<prefix>MAX_CLIENT_LAG`.
+            pub const ENV_PREFIX: &'static str = $prefix;
+
+            /// Parses `argv` (options also from their variables; exits as clap does on an
+            /// error or `--help`) and installs the logger it asks for.
+            pub fn from_args(argv: Vec<std::ffi::OsString>) -> Self {
+                let cli: Self = snowpipe_cli_support::env::parse(Self::ENV_PREFIX, argv, &[]);
+                snowpipe_cli_support::log::init(cli.log_format, "warn");
+                cli
+            }
         }
 
         #[cfg(test)]

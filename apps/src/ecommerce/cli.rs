@@ -16,6 +16,7 @@ crate::common::cli::app_cli! {
     /// Without a subcommand: stream all instances, then report, against an embedded emulator
     /// (or a real account with --profile / SNOWFLAKE_* variables).
     name: "ecommerce",
+    env_prefix: "ECOMMERCE_",
 }
 
 /// Subcommands.
@@ -131,7 +132,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub sink: bool,
     /// Commit delay of the embedded emulator.
-    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = snowpipe_streaming::duration::parse)]
     pub commit_delay: Duration,
     /// Keep the emulator's data in this directory instead of a temporary one.
     #[arg(long)]

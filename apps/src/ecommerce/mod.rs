@@ -30,14 +30,12 @@ mod streamer;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::ecommerce::cli::{Cli, Command};
 
 /// The `ecommerce` command line.
 pub fn main() -> ExitCode {
     common::main(|| {
-        let cli = Cli::parse();
+        let cli = Cli::from_args(std::env::args_os().collect());
         match cli.command {
             Some(Command::Stream(args)) => common::block_on(run::stream(args)),
             Some(Command::Report(args)) => run::report_command(&args),

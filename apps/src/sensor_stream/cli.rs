@@ -13,6 +13,7 @@ crate::common::cli::app_cli! {
     /// with --profile / SNOWFLAKE_* variables); publish for 20 s at 1,000 events/s, consume,
     /// report.
     name: "sensor_stream",
+    env_prefix: "SENSOR_STREAM_",
 }
 
 /// Subcommands.
@@ -81,7 +82,7 @@ pub struct LambdaArgs {
     #[arg(long, env = "FAILURE_MODE", value_enum, default_value_t = crate::sensor_stream::kinesis::lambda::FailureMode::Report)]
     pub failure_mode: crate::sensor_stream::kinesis::lambda::FailureMode,
     /// How long rows may wait in the client before they are sent.
-    #[arg(long, env = "MAX_CLIENT_LAG", default_value = "50ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "MAX_CLIENT_LAG", default_value = "50ms", value_parser = snowpipe_streaming::duration::parse)]
     pub max_client_lag: Duration,
 }
 
@@ -123,7 +124,7 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub profile: Option<PathBuf>,
     /// How long rows may wait in the client before they are sent (latency vs request count).
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "100ms", value_parser = snowpipe_streaming::duration::parse)]
     pub max_client_lag: Duration,
     /// Most rows per append (one broker batch).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -158,7 +159,7 @@ pub struct ConsumeArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// Exit after this long with nothing new and everything committed (e.g. 5s).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = snowpipe_streaming::duration::parse)]
     pub until_idle: Option<Duration>,
 }
 
@@ -176,7 +177,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub stream: StreamArgs,
     /// How long to publish.
-    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = snowpipe_streaming::duration::parse)]
     pub duration: Duration,
     /// Events per second (1 to 10000).
     #[arg(long, default_value_t = 1000)]
@@ -191,7 +192,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// Commit delay of the embedded emulator (its default is 1 s).
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = snowpipe_streaming::duration::parse)]
     pub commit_delay: Duration,
 }
 
@@ -256,6 +257,40 @@ mod tests {
             Some(Command::Consume(c)) => c,
             other => panic!("consume: {other:?}"),
         }
+    }
+
+    /// Every option also from `SENSOR_STREAM_<FLAG>`; the command line wins. (No other test
+    /// of this process reads these variables.)
+    #[test]
+    fn options_come_from_the_environment_too() {
+        for (k, v) in [
+            ("SENSOR_STREAM_DATABASE", "D_ENV"),
+            ("SENSOR_STREAM_SCHEMA", "S_ENV"),
+            ("SENSOR_STREAM_PIPE", "P_ENV"),
+            ("SENSOR_STREAM_UNTIL_IDLE", "1min"),
+        ] {
+            std::env::set_var(k, v);
+        }
+        let argv = [
+            "sensor_stream",
+            "consume",
+            "--nats",
+            "n",
+            "--pipe",
+            "P_FLAG",
+        ];
+        let cli: Cli = snowpipe_cli_support::env::try_parse(
+            Cli::ENV_PREFIX,
+            argv.iter().map(std::ffi::OsString::from).collect(),
+            &[],
+        )
+        .unwrap();
+        let Some(Command::Consume(c)) = cli.command else {
+            panic!("consume")
+        };
+        assert_eq!((c.database.as_str(), c.schema.as_str()), ("D_ENV", "S_ENV"));
+        assert_eq!(c.pipe, "P_FLAG");
+        assert_eq!(c.until_idle, Some(Duration::from_secs(60)));
     }
 
     #[test]

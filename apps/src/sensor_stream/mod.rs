@@ -78,14 +78,12 @@ mod report;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::sensor_stream::cli::{Cli, Command};
 
 /// The `sensor_stream` command line.
 pub fn main() -> ExitCode {
     common::main(|| {
-        let cli = Cli::parse_from(cli::arguments(std::env::args_os()));
+        let cli = Cli::from_args(cli::arguments(std::env::args_os()));
         common::block_on(async {
             match cli.command {
                 Some(Command::Publish(args)) => pipeline::publish_cmd(args).await,

@@ -15,6 +15,7 @@ crate::common::cli::app_cli! {
     /// Without a subcommand: generate, stream and report in one process against an embedded
     /// emulator (or a real account with --profile / SNOWFLAKE_* variables).
     name: "ski_resort",
+    env_prefix: "SKI_RESORT_",
 }
 
 /// Subcommands.
@@ -40,7 +41,7 @@ pub struct GenArgs {
     #[arg(long, conflicts_with = "duration")]
     pub events: Option<u64>,
     /// Generate for this long instead (e.g. 30s, 10m).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = snowpipe_streaming::duration::parse)]
     pub duration: Option<Duration>,
     /// Target events per second; 0 for as fast as possible.
     #[arg(long, default_value_t = 2000.0)]
@@ -93,7 +94,7 @@ pub struct ConnectArgs {
     #[arg(long, default_value = "")]
     pub channel_suffix: String,
     /// How long rows may wait in the client before they are sent.
-    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = snowpipe_streaming::duration::parse)]
     pub max_client_lag: Duration,
 }
 
@@ -181,7 +182,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep: Option<PathBuf>,
     /// Commit delay of the embedded emulator.
-    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = snowpipe_streaming::duration::parse)]
     pub commit_delay: Duration,
 }
 

@@ -53,7 +53,6 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
-use clap::Parser;
 
 use crate::ski_resort::cli::{Cli, Command, GenerateArgs, ReportArgs};
 use crate::ski_resort::model::Table;
@@ -62,7 +61,7 @@ use crate::ski_resort::queue::Queue;
 /// The `ski_resort` command line.
 pub fn main() -> ExitCode {
     common::main(|| {
-        let cli = Cli::parse();
+        let cli = Cli::from_args(std::env::args_os().collect());
         match cli.command {
             Some(Command::Generate(args)) => generate(&args),
             Some(Command::Report(args)) => common::block_on(report(&args)),

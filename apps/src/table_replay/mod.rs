@@ -135,10 +135,10 @@ struct ReplayArgs {
     #[arg(long)]
     follow: bool,
     /// The client's max_client_lag: how long appended rows may wait before they are sent.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = snowpipe_streaming::duration::parse)]
     max_client_lag: Duration,
     /// How often --follow polls.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = snowpipe_streaming::duration::parse)]
     poll_interval: Duration,
 }
 

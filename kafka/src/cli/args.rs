@@ -96,13 +96,14 @@ pub struct SinkArgs {
     pub registry_auth_inherit: bool,
     /// Create a missing table as Snowflake's Kafka connector does (`RECORD_METADATA VARIANT`,
     /// schema evolution and error logging on) through the SQL API, when its first partition is
-    /// assigned; the pipes must be default pipes `<TABLE>-STREAMING`. See `create_tables`.
+    /// assigned; the pipes must be default pipes `<TABLE>-STREAMING`. See kafka/README.md,
+    /// "Creating tables".
     #[arg(long)]
     pub create_tables: bool,
     /// Write a table through the pipe named exactly like it when one exists (`desc pipe`),
     /// else through its default pipe `<TABLE>-STREAMING`, as Snowflake's Kafka connector v4
     /// does (on with `--connector-config` unless a `--pipe` is not a default pipe). See
-    /// `create_tables::TableNamedPipes`.
+    /// kafka/README.md, "With the connector's own file".
     #[arg(long)]
     pub table_named_pipes: bool,
     /// Do not create tables, though a `--connector-config` would (the connector's default,
@@ -112,7 +113,8 @@ pub struct SinkArgs {
     /// Take connector v3's position when a partition's channel has no committed token, through
     /// `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET` (the connector's
     /// `snowflake.streaming.classic.offset.migration`): `skip` (default), `best-effort` (go on
-    /// when v3's classic channel is not found), `strict` (stop then). See `migrate_v3`.
+    /// when v3's classic channel is not found), `strict` (stop then). See kafka/README.md,
+    /// "From connector v3".
     #[arg(long, value_enum, value_name = "MODE", default_value = "skip")]
     pub migrate_v3_offsets: crate::connector::migrate_v3::Mode,
     /// v3's classic channels are `<NAME>_<topic>_<partition>` (v3 ran with
@@ -141,9 +143,23 @@ pub struct SinkArgs {
     /// Where a partition starts when its channel has no committed offset token.
     #[arg(long, value_enum, default_value_t = Start::Earliest)]
     pub start: Start,
-    /// Snowflake connection from the official SDK's profile.json (else `SNOWFLAKE_*`).
+    /// Snowflake connection from the official SDK's profile.json, or from a Snowflake
+    /// connections.toml when FILE ends in `.toml` (its default connection, or the one
+    /// `--connection` names); else `SNOWFLAKE_*`.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+    /// A connection of Snowflake's connections.toml: of the `--profile` file when it ends in
+    /// `.toml`, else of the file Snowflake's CLI and connectors use (in `$SNOWFLAKE_HOME`,
+    /// `~/.snowflake` or `~/.config/snowflake`). Without NAME, the default connection as
+    /// Snowflake's tools choose it (`SNOWFLAKE_DEFAULT_CONNECTION_NAME`, then
+    /// `default_connection_name`, then `default`). See docs/connections-toml.md.
+    #[arg(
+        long = "connection",
+        value_name = "NAME",
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    pub connection_name: Option<String>,
     /// Exit 0 once nothing was consumed for this long and everything sent is committed
     /// (e.g. `3s`, `500ms`, `2m`); non-zero, naming it, when a `--topic` does not exist or
     /// may not be described (it was never read). With several instances, make it longer than
@@ -174,8 +190,8 @@ pub struct SinkArgs {
     pub memory_budget: MemoryBudget,
     /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this port of 127.0.0.1
     /// (`9102`), or on `HOST:PORT` (`0.0.0.0:9102` for a scraper on another machine: the
-    /// endpoint has no authentication, see the README's "Metrics"); port 0 picks a free one,
-    /// logged at start.
+    /// endpoint has no authentication, see kafka/README.md, "Metrics and health"); port 0
+    /// picks a free one, logged at start.
     #[arg(long, value_name = "[HOST:]PORT", value_parser = parse_metrics_addr)]
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// No progress lines on stderr.
@@ -184,7 +200,7 @@ pub struct SinkArgs {
     /// `columns`: the value's keys are columns (the connector's schematized mode);
     /// `record-content`: `RECORD_CONTENT` holds any JSON value, or the decoded value of a
     /// Schema Registry `--value-format` (the connector with
-    /// `snowflake.enable.schematization=false`). See `layout`.
+    /// `snowflake.enable.schematization=false`). See kafka/README.md, "Row layouts".
     #[arg(long, value_enum, default_value_t = LayoutKind::Columns)]
     pub layout: LayoutKind,
     /// A message without a value (a tombstone): `write` a row of `RECORD_METADATA` alone
@@ -375,33 +391,13 @@ pub fn parse_bytes(s: &str) -> Result<MemoryBudget, String> {
 /// sink adds them to).
 const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// `500ms`, `3s`, `2m`, `1h`; at most 30 days.
+/// The SDK's one duration syntax (`500ms`, `3s`, `1min`, `2m`, `1h`;
+/// [`snowpipe_streaming::duration`]), at most 30 days.
 ///
 /// # Errors
 /// Anything else, with the accepted forms.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration: write e.g. 500ms, 3s, 2m or 1h"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s, m or h")),
-    };
-    let d = Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))?;
-    if d > MAX_DURATION {
-        return Err(format!(
-            "{s:?} is longer than 30 days, the longest accepted"
-        ));
-    }
-    Ok(d)
+    snowpipe_streaming::duration::parse_at_most(s, MAX_DURATION).map_err(|e| e.to_string())
 }
 
 impl SinkArgs {
@@ -610,14 +606,19 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1min"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("3").unwrap_err().contains("no unit"));
         assert!(parse_duration("3 fortnights").unwrap_err().contains("unit"));
         assert!(parse_duration("soon").unwrap_err().contains("500ms"));
         assert_eq!(parse_duration("720h"), Ok(Duration::from_secs(720 * 3600)));
         // Longer ones overflowed the clocks they are added to (a panic, not an error).
-        assert!(parse_duration("9999999999999999999s")
-            .unwrap_err()
-            .contains("30 days"));
+        let e = parse_duration("721h").unwrap_err();
+        assert!(
+            e.contains("longest accepted") && e.contains("30days"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The command line: `snowpipe-kafka`'s arguments ([`args::SinkArgs`], a contract other tools
-//! rely on) and the librdkafka properties and sink settings they become.
+//! rely on) and the librdkafka properties and sink settings they become; `snowpipe-kafka
+//! check`, the plan of a run with them ([`check`]).
 
 pub mod args;
+pub mod check;
 pub mod settings;
+
+pub use crate::connector::config_file::ENV_PREFIX;

@@ -288,23 +288,49 @@ impl SinkArgs {
         c
     }
 
-    /// The Snowflake client builder: `--profile`, else the connector file's connection over
-    /// `SNOWFLAKE_*` (an option on the command line wins over the file, as for every key).
+    /// The Snowflake client builder: `--profile` (a profile.json, or a connections.toml and
+    /// its `--connection`), else `--connection` alone (Snowflake's own connections.toml),
+    /// else the connector file's connection over `SNOWFLAKE_*` (an option on the command line
+    /// wins over the file, as for every key).
     ///
     /// # Errors
-    /// When the profile cannot be read.
+    /// When the profile or the connection cannot be read, or `--connection` names a section of
+    /// a `--profile` that is not a `.toml` file.
     pub fn client_builder(&self) -> Result<snowpipe_streaming::ClientBuilder> {
-        let builder = match &self.profile {
-            Some(p) => {
-                if self.connection.is_some() {
-                    tracing::info!(
-                        "--profile given: the connector file's snowflake.* connection is not used"
+        use snowpipe_streaming::ClientBuilder;
+        // `--connection` without NAME: the default connection.
+        let name = self
+            .connection_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        if (self.profile.is_some() || self.connection_name.is_some()) && self.connection.is_some() {
+            tracing::info!(
+                "--profile or --connection given: the connector file's snowflake.* connection \
+                 is not used"
+            );
+        }
+        let builder = match (&self.profile, &self.connection_name) {
+            (Some(p), Some(_)) => {
+                if !p
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+                {
+                    anyhow::bail!(
+                        "--connection names a connection of a connections.toml, but --profile {} \
+                         is a profile.json: give --profile a .toml file, or leave --profile out \
+                         to read Snowflake's own connections.toml",
+                        p.display()
                     );
                 }
-                snowpipe_streaming::ClientBuilder::from_profile_file(p)
+                ClientBuilder::from_connections_toml(p, name)
                     .with_context(|| format!("cannot read the profile {}", p.display()))?
             }
-            None => match &self.connection {
+            (Some(p), None) => ClientBuilder::from_profile_file(p)
+                .with_context(|| format!("cannot read the profile {}", p.display()))?,
+            (None, Some(_)) => ClientBuilder::from_connection(name)
+                .context("cannot read the --connection from Snowflake's connections.toml")?,
+            (None, None) => match &self.connection {
                 Some(c) => c.apply(snowpipe_streaming::ClientBuilder::from_env()),
                 None => snowpipe_streaming::ClientBuilder::from_env(),
             },
@@ -408,5 +434,71 @@ mod tests {
                 "{flag}: {err}"
             );
         }
+    }
+
+    /// `--profile FILE.toml` reads Snowflake's connections.toml (its default connection, or
+    /// the one `--connection` names); `--connection` refuses a profile.json; `--connection`
+    /// alone asks for Snowflake's default connection.
+    #[test]
+    fn a_toml_profile_is_a_connections_toml_and_connection_chooses_its_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = dir.path().join("connections.toml");
+        std::fs::write(
+            &toml,
+            "[default]\naccount = \"FROM_DEFAULT\"\n[ingest]\naccount = \"FROM_INGEST\"\n",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&toml, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let account = |extra: &str| {
+            let b = parse(&format!("--group g {extra}"))
+                .unwrap()
+                .client_builder()
+                .unwrap();
+            let debug = format!("{b:?}");
+            ["FROM_DEFAULT", "FROM_INGEST"]
+                .into_iter()
+                .find(|a| debug.contains(&format!("account: Some(\"{a}\")")))
+                .unwrap_or("none")
+        };
+        let t = toml.display();
+        assert_eq!(account(&format!("--profile {t}")), "FROM_DEFAULT");
+        assert_eq!(
+            account(&format!("--profile {t} --connection ingest")),
+            "FROM_INGEST"
+        );
+        // `--connection` without NAME: Snowflake's default connection.
+        assert_eq!(
+            account(&format!("--profile {t} --connection")),
+            "FROM_DEFAULT"
+        );
+        let e = parse(&format!("--group g --profile {t} --connection nope"))
+            .unwrap()
+            .client_builder()
+            .unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("no connection \"nope\"") && e.contains("default, ingest"),
+            "{e}"
+        );
+        let e = parse("--group g --profile profile.json --connection ingest")
+            .unwrap()
+            .client_builder()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--profile profile.json is a profile.json"),
+            "{e}"
+        );
+        assert_eq!(
+            parse("--group g --connection")
+                .unwrap()
+                .connection_name
+                .as_deref(),
+            Some("")
+        );
     }
 }

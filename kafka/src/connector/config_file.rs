@@ -19,6 +19,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use snowpipe_cli_support::env::{is_set, var_for_flag};
 
 mod java_properties;
 mod translate;
@@ -26,17 +27,43 @@ mod translate;
 use java_properties::parse_properties;
 pub use translate::{translate, Connection, ConnectorConfig};
 
+/// The prefix of the variables every option of `snowpipe-kafka` (and of `check`) is also read
+/// from: `--connector-config` is `SNOWPIPE_KAFKA_CONNECTOR_CONFIG`
+/// ([`snowpipe_cli_support::env`] has the rules). Here because a variable, like the command
+/// line, wins over the connector's file.
+pub const ENV_PREFIX: &str = "SNOWPIPE_KAFKA_";
+
 /// Reads `path`: JSON when it starts with `{`, else `.properties`.
 ///
 /// # Errors
 /// A file that cannot be read or parsed, or a key whose value this sink cannot honour
 /// ([`translate`]).
 pub fn read(path: &Path) -> Result<ConnectorConfig> {
-    // It may hold the private key and its passphrase.
-    crate::kafka::properties::warn_if_readable_by_others(path);
     let text = read_text(path, "--connector-config")?;
     let keys = parse(&text).with_context(|| format!("--connector-config {}", path.display()))?;
+    // A file with the private key, a passphrase or a password; one without (the key in
+    // `SNOWFLAKE_PRIVATE_KEY_FILE`, as a Kubernetes ConfigMap holds it) may be readable.
+    if keys.keys().any(|k| holds_secret(k)) {
+        crate::kafka::properties::warn_if_readable_by_others(path, "--connector-config");
+    }
     translate(&keys).with_context(|| format!("--connector-config {}", path.display()))
+}
+
+/// Whether the connector's key `key` holds a secret (the private key, its passphrase, a
+/// registry's or SASL's credentials).
+fn holds_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "private.key",
+        "passphrase",
+        "password",
+        "user.info",
+        "jaas",
+        "secret",
+        "token",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
 }
 
 /// The most a configuration file given on the command line may hold: the connector's files
@@ -108,8 +135,9 @@ fn parse_json(text: &str) -> Result<BTreeMap<String, String>> {
 }
 
 /// The command line with `--connector-config FILE`'s options added after the user's (an
-/// option the user gave is not added again; topics and pipes go together), and the
-/// translated file. Without `--connector-config`, the command line as it is.
+/// option the user gave, on the command line or in its `SNOWPIPE_KAFKA_*` variable, is not
+/// added again; topics and pipes go together), and the translated file. The file may also be
+/// named by `SNOWPIPE_KAFKA_CONNECTOR_CONFIG`. Without either, the command line as it is.
 ///
 /// # Errors
 /// As [`read`].
@@ -125,6 +153,14 @@ pub fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<ConnectorCon
             a.strip_prefix("--connector-config=").map(str::to_owned)
         }
     });
+    // The lab tools `demo` and `bench` take no configuration from the environment.
+    let lab = matches!(text.get(1).map(String::as_str), Some("demo" | "bench"));
+    let path = path.or_else(|| {
+        let var = var_for_flag(ENV_PREFIX, "--connector-config");
+        std::env::var(var)
+            .ok()
+            .filter(|p| !lab && !p.trim().is_empty())
+    });
     let Some(path) = path else {
         return Ok((argv, None));
     };
@@ -134,7 +170,8 @@ pub fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<ConnectorCon
         .filter(|a| a.starts_with("--"))
         .map(|a| a.split('=').next().unwrap_or_default().to_owned())
         .collect();
-    let has = |f: &str| given.iter().any(|g| g == f);
+    // A flag the command line gives, or its variable: both win over the file.
+    let has = |f: &str| given.iter().any(|g| g == f) || is_set(ENV_PREFIX, f);
     let topic_flags = [
         "--topic",
         "--pipe",

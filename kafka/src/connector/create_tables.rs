@@ -126,6 +126,19 @@ impl TableCreator {
         }
     }
 
+    /// Whether the table of `pipe` exists (`desc table`, read-only: nothing is created or
+    /// remembered), for `snowpipe-kafka check`.
+    ///
+    /// # Errors
+    /// A pipe that is not a default pipe, or Snowflake's answer when it is neither the table
+    /// nor "does not exist or not authorized".
+    pub async fn table_exists(&self, pipe: &str) -> Result<bool> {
+        let Some(table) = default_pipe_table(pipe) else {
+            bail!("--create-tables: pipe {pipe} is not a default pipe <TABLE>-STREAMING");
+        };
+        exists(&self.sql, "table", &table, "--create-tables").await
+    }
+
     /// Creates the table of `pipe` unless it exists (once per run).
     ///
     /// # Errors

@@ -181,6 +181,17 @@ fn fingerprint(body: &[u8]) -> u64 {
     h.finish()
 }
 
+/// What one round of requests says of the registries ([`Registry::probe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A registry answered as a registry does (its URL).
+    Answers(String),
+    /// The registries refuse the credentials (or redirect): the reason, naming the fix.
+    Refused(String),
+    /// No registry answered (unreachable, timing out, or not a registry's answer): why.
+    Unreachable(String),
+}
+
 /// One request's outcome.
 enum Attempt {
     /// A schema, and the size of the answer it was parsed from.
@@ -320,6 +331,23 @@ impl Registry {
     /// The registries' URLs, in the order given.
     pub fn urls(&self) -> &[String] {
         &self.urls
+    }
+
+    /// Asks the registries once (each URL in turn, as a schema is fetched) for schema id 0,
+    /// which no registry gives (ids start at 1): "not found" (or a schema) shows a registry
+    /// that answers and takes the credentials; nothing is cached or retried. For
+    /// `snowpipe-kafka check`.
+    ///
+    /// # Cancellation
+    /// Dropping the future drops the request in flight.
+    pub async fn probe(&self) -> Probe {
+        match self.fetch(0).await {
+            Attempt::Got(..) | Attempt::Dead(_) => Probe::Answers(
+                self.urls[self.current.load(Ordering::Relaxed) % self.urls.len()].clone(),
+            ),
+            Attempt::Refused(why) => Probe::Refused(why),
+            Attempt::Passing(why) => Probe::Unreachable(why),
+        }
     }
 
     /// The cached answer for `id`, if any (a remembered failure only for [`RETRY_AFTER`]).

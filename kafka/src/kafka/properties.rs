@@ -193,8 +193,9 @@ pub fn scrub(text: &str, properties: &[Property]) -> String {
     out
 }
 
-/// Warns when `path` (a file of secrets) can be read by group or others.
-pub fn warn_if_readable_by_others(path: &Path) {
+/// Warns when `path`, a file of secrets that `flag` names (`--kafka-config`), can be read by
+/// group or others.
+pub fn warn_if_readable_by_others(path: &Path, flag: &str) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -202,14 +203,16 @@ pub fn warn_if_readable_by_others(path: &Path) {
             let mode = meta.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
                 tracing::warn!(
-                    "--kafka-config {} can be read by group or others (mode {mode:o}) and holds \
-                     the Kafka security settings: chmod 600 {}",
+                    "{flag} {} can be read by group or others (mode {mode:o}) and holds \
+                     secrets: chmod 600 {}",
                     path.display(),
                     path.display()
                 );
             }
         }
     }
+    #[cfg(not(unix))]
+    let _ = (path, flag);
 }
 
 /// `-X`'s value parser: `KEY=VALUE`. Text that is not (no `=`, or nothing before it) is kept
@@ -263,7 +266,7 @@ pub fn parse_file_text(text: &str) -> Result<Vec<Property>> {
 /// # Errors
 /// The file cannot be read, or a line is not `KEY=VALUE`.
 pub fn read_file(path: &Path) -> Result<Vec<Property>> {
-    warn_if_readable_by_others(path);
+    warn_if_readable_by_others(path, "--kafka-config");
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --kafka-config {}", path.display()))?;
     parse_file_text(&text).with_context(|| format!("--kafka-config {}", path.display()))

@@ -182,6 +182,11 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// The Schema Registry client the decoder asks.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The JSON text of the row `value` (wire format) is: with `layout`
     /// [`LayoutKind::Columns`] a JSON object (its keys are columns), with
     /// [`LayoutKind::RecordContent`] any JSON value (`RECORD_CONTENT`).

@@ -261,7 +261,15 @@ pub async fn run_with(
                                 epoch,
                                 hand_over_timeout,
                             };
-                            let task = tokio::spawn(supervised(part.clone(), worker.run(stop_rx), died_tx.clone()));
+                            // Its log lines carry the partition (`--log-format json`: `span`).
+                            let span = tracing::info_span!(
+                                "partition",
+                                topic = %part.0,
+                                partition = part.1,
+                                channel = %worker.channel.name()
+                            );
+                            let run = tracing::Instrument::instrument(worker.run(stop_rx), span);
+                            let task = tokio::spawn(supervised(part.clone(), run, died_tx.clone()));
                             running.insert(part, Running { stop, task });
                         }
                         drop(opening);

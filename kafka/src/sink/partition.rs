@@ -228,6 +228,12 @@ impl Worker {
         // Any reset reported before this assignment belongs to an earlier one.
         lock(&self.resets).remove(&self.part);
         let mut opened = Some(last);
+        // In the partition's span (topic, partition, channel: `sink::run_with`).
+        tracing::info!(
+            committed_offset = last,
+            "partition assigned: writing from offset {}",
+            last + 1
+        );
         self.stats.committed.store(last, Ordering::Relaxed);
         self.stats.appended.fetch_max(last, Ordering::Relaxed);
         self.stats.seen.fetch_max(last, Ordering::Relaxed);
@@ -603,6 +609,11 @@ impl Worker {
                 if let Some(c) = committed {
                     stats.committed.store(c, Ordering::Relaxed);
                 }
+                tracing::info!(
+                    committed_offset = committed.unwrap_or(-1),
+                    appended_offset = last,
+                    "partition handed over"
+                );
                 End::HandedOver(committed)
             }
             Err(e) if lost || e.is_ownership_lost() => End::HandedOver(None),

@@ -5,17 +5,22 @@
 //! What they share (the lab set-up, producing and awaiting delivery, running the sink, the
 //! Schema Registry) is in `common`.
 
+mod check;
 mod command_line;
 mod common;
 mod connector_takeover;
+mod container;
 mod create_tables;
+mod environment;
 mod golden;
 mod headers;
+mod kubernetes_manifests;
 mod late_start;
 mod layouts;
 mod memory;
 mod operations;
 mod partitions_added;
+mod readme_flags;
 mod rebalance;
 mod registry_layouts;
 mod retention;

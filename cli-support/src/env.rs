@@ -1,0 +1,218 @@
+//! Every flag of a binary from an environment variable: `--connector-config` of a binary with
+//! the prefix `SNOWPIPE_KAFKA_` is `SNOWPIPE_KAFKA_CONNECTOR_CONFIG`.
+//!
+//! The rules, the same in every binary:
+//! - The variable is the prefix and the flag's long name, upper-cased, `-` as `_`; a flag with
+//!   no long name (`-X`) takes its argument's id (`properties` → `…_PROPERTIES`).
+//! - A flag on the command line wins over its variable.
+//! - A repeated flag's variable holds its values comma-separated (`SNOWPIPE_KAFKA_TOPIC=a,b`).
+//!   For a `KEY=VALUE` flag a piece without `=` continues the value before it, so
+//!   `bootstrap.servers=h1:9092,h2:9092` stays one property.
+//! - A switch's variable is `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+//! - `--help` names each variable, never its value (values may be secrets).
+//! - The variables apply to the arguments of the command line's own level: with a subcommand
+//!   (`snowpipe-kafka check …`) to that subcommand's, unless it is one of the subcommands the
+//!   binary leaves out (lab tools, whose flags mean something else).
+//!
+//! Clap reads a single-valued flag's variable itself; a repeated flag's values are split here
+//! and put on the command line before clap parses it (clap would split a command-line value
+//! too if it were told to split the variable's).
+
+use std::ffi::OsString;
+
+use clap::{ArgAction, Command};
+
+/// The variable of the argument `arg` under `prefix`, or `None` for a positional argument
+/// and for `--help`/`--version`.
+pub fn var_name(prefix: &str, arg: &clap::Arg) -> Option<String> {
+    if arg.is_positional()
+        || matches!(
+            arg.get_action(),
+            ArgAction::Help | ArgAction::HelpLong | ArgAction::HelpShort | ArgAction::Version
+        )
+    {
+        return None;
+    }
+    let name = arg
+        .get_long()
+        .map(str::to_owned)
+        .unwrap_or_else(|| arg.get_id().as_str().to_owned());
+    Some(format!("{prefix}{}", name.to_uppercase().replace('-', "_")))
+}
+
+/// The variable of the long flag `long` (`"--connector-config"` or `"connector-config"`)
+/// under `prefix`, as [`var_name`] names it.
+pub fn var_for_flag(prefix: &str, long: &str) -> String {
+    format!(
+        "{prefix}{}",
+        long.trim_start_matches('-')
+            .to_uppercase()
+            .replace('-', "_")
+    )
+}
+
+/// Whether the long flag `long`'s variable under `prefix` is set (to anything but an empty
+/// string): a configuration file a binary merges in comes after the environment.
+pub fn is_set(prefix: &str, long: &str) -> bool {
+    std::env::var_os(var_for_flag(prefix, long)).is_some_and(|v| !v.is_empty())
+}
+
+/// Parses `argv` into `C` with every flag also read from its variable (the rules are the
+/// module's). `skip` names subcommands whose flags take no variables.
+///
+/// # Errors
+/// Clap's, as `C::try_parse_from` gives them (print with `exit()`), including a variable
+/// whose value the flag refuses (named by clap as the variable).
+pub fn try_parse<C: clap::Parser>(
+    prefix: &str,
+    argv: Vec<OsString>,
+    skip: &[&str],
+) -> Result<C, clap::Error> {
+    let command = C::command();
+    let level = level_of(&command, &argv, skip);
+    let (command, argv) = match level {
+        Level::None => (command, argv),
+        Level::Top => {
+            let argv = expand_repeated(&command, prefix, argv, 1);
+            (with_env(command, prefix), argv)
+        }
+        Level::Sub(sub) => {
+            let argv = expand_repeated(&sub, prefix, argv, 2);
+            let command = command.mut_subcommand(sub.get_name(), |s| with_env(s, prefix));
+            (command, argv)
+        }
+    };
+    let mut matches = command.try_get_matches_from(argv)?;
+    C::from_arg_matches_mut(&mut matches)
+}
+
+/// [`try_parse`], exiting as clap does on an error or `--help`.
+pub fn parse<C: clap::Parser>(prefix: &str, argv: Vec<OsString>, skip: &[&str]) -> C {
+    try_parse(prefix, argv, skip).unwrap_or_else(|e| e.exit())
+}
+
+/// Which arguments the variables apply to.
+enum Level {
+    /// None (a skipped subcommand).
+    None,
+    /// The command's own.
+    Top,
+    /// This subcommand's.
+    Sub(Box<Command>),
+}
+
+/// The level of `argv`: a subcommand named first, else the command itself.
+fn level_of(command: &Command, argv: &[OsString], skip: &[&str]) -> Level {
+    let first = argv.get(1).and_then(|a| a.to_str());
+    let sub = first.and_then(|first| {
+        command
+            .get_subcommands()
+            .find(|s| s.get_name() == first || s.get_all_aliases().any(|a| a == first))
+    });
+    match sub {
+        Some(s) if skip.contains(&s.get_name()) => Level::None,
+        Some(s) => Level::Sub(Box::new(s.clone())),
+        None => Level::Top,
+    }
+}
+
+/// `command` with each argument's variable set (shown in `--help` without its value); an
+/// argument that already names a variable keeps it.
+pub fn with_env(command: Command, prefix: &str) -> Command {
+    command.mut_args(|arg| {
+        if arg.get_env().is_some() {
+            return arg;
+        }
+        match var_name(prefix, &arg) {
+            // Clap keeps the names as `&'static str`; a binary sets them once, at start.
+            Some(var) => {
+                let arg = arg
+                    .env(&*Box::leak(var.into_boxed_str()))
+                    .hide_env_values(true);
+                // A switch's variable reads `1`/`0`, `yes`/`no`, `on`/`off` too.
+                if matches!(arg.get_action(), ArgAction::SetTrue | ArgAction::SetFalse) {
+                    arg.value_parser(clap::builder::BoolishValueParser::new())
+                } else {
+                    arg
+                }
+            }
+            None => arg,
+        }
+    })
+}
+
+/// `argv` with the values of each repeated flag absent from it taken from its variable,
+/// comma-separated (the rules are the module's), placed after the argument at `at`.
+pub fn expand_repeated(
+    command: &Command,
+    prefix: &str,
+    argv: Vec<OsString>,
+    at: usize,
+) -> Vec<OsString> {
+    let given: Vec<String> = argv
+        .iter()
+        .skip(at.min(argv.len()))
+        .filter_map(|a| a.to_str())
+        .map(str::to_owned)
+        .collect();
+    let mut added = Vec::new();
+    for arg in command.get_arguments() {
+        if !matches!(arg.get_action(), ArgAction::Append) || arg.get_env().is_some() {
+            continue;
+        }
+        let Some(var) = var_name(prefix, arg) else {
+            continue;
+        };
+        let on_command_line = given.iter().any(|g| {
+            arg.get_long()
+                .is_some_and(|l| g == &format!("--{l}") || g.starts_with(&format!("--{l}=")))
+                || arg
+                    .get_short()
+                    .is_some_and(|s| g.starts_with(&format!("-{s}")))
+        });
+        if on_command_line {
+            continue;
+        }
+        let Some(value) = std::env::var(&var).ok().filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        let key_value = arg
+            .get_value_names()
+            .is_some_and(|n| n.iter().any(|n| n.as_str().contains('=')));
+        let flag = match (arg.get_long(), arg.get_short()) {
+            (Some(l), _) => format!("--{l}"),
+            (None, Some(s)) => format!("-{s}"),
+            (None, None) => continue,
+        };
+        for piece in split_list(&value, key_value) {
+            added.push(OsString::from(&flag));
+            added.push(OsString::from(piece));
+        }
+    }
+    let mut argv = argv;
+    let at = at.min(argv.len());
+    argv.splice(at..at, added);
+    argv
+}
+
+/// A variable's comma-separated values, trimmed, empty ones dropped; with `key_value`, a
+/// piece without `=` continues the one before it.
+fn split_list(value: &str, key_value: bool) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for piece in value.split(',') {
+        match out.last_mut() {
+            Some(last) if key_value && !piece.contains('=') => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => out.push(piece.to_owned()),
+        }
+    }
+    out.into_iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,11 @@
+//! What the workspace's binaries share on their command line: [`env`](mod@env), every flag from an
+//! environment variable (the twelve-factor way an image is configured), and [`log`], logs for
+//! terminals and for machines.
+//!
+//! Not a stable API: it serves `snowpipe-kafka`, `snowpipe-emulator` and the applications.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod env;
+pub mod log;

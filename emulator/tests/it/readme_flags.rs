@@ -1,0 +1,49 @@
+//! Every flag the docs quote for `snowpipe-emulator` (and its subcommands) is one its `--help` lists: the
+//! check shared with the other packages' binaries, `tests/doc_checks/flags.rs` (which says how
+//! a quoted flag is attributed to a binary; its table `PROSE` says which READMEs' prose is
+//! whose).
+
+#[path = "../../../tests/doc_checks/flags.rs"]
+mod flags;
+#[path = "../../../tests/doc_checks/markdown.rs"]
+mod markdown;
+
+#[test]
+fn every_flag_quoted_in_the_docs_is_in_the_binarys_help() {
+    flags::check_package(
+        env!("CARGO_MANIFEST_DIR"),
+        &[("snowpipe-emulator", env!("CARGO_BIN_EXE_snowpipe-emulator"))],
+    );
+}
+
+/// `--data-dir`'s default as `--help` and the README's option table say it: the database in a
+/// new private temporary directory removed at exit (`Storage::open`), never in memory.
+#[test]
+fn help_and_readme_give_the_same_data_dir_default() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_snowpipe-emulator"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    // The option's line and its description, up to the next option.
+    let option: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--data-dir <"))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || !l.trim_start().starts_with('-'))
+        .map(|(_, l)| l.trim())
+        .collect();
+    assert!(!option.is_empty(), "--data-dir is not in --help");
+    let option = option.join(" ");
+    let readme = include_str!("../../README.md");
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `--data-dir` |"))
+        .expect("the README's --data-dir row");
+    for text in [option.as_str(), row] {
+        for words in ["private temporary directory", "removed at exit"] {
+            assert!(text.contains(words), "{words:?} not in {text:?}");
+        }
+        assert!(!text.contains("in memory"), "{text:?}");
+    }
+}
