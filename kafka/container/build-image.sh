@@ -33,6 +33,8 @@ IMAGE="${IMAGE:-ghcr.io/snowpipe-streaming/snowpipe-kafka:$VERSION}"
 BASE_IMAGE="${BASE_IMAGE:-localhost/snowpipe-kafka-base:$VERSION}"
 REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 PODMAN=(podman --runtime runc)
+# On the base and the image, so that the ones earlier runs left untagged can be removed.
+MADE_BY="org.snowpipe-streaming.made-by=kafka/container/build-image.sh"
 
 # Everything this script makes lives here (ignored by git; the build context's .dockerignore
 # lets target/container/snowpipe-kafka alone through).
@@ -184,11 +186,13 @@ chmod 1777 "$ROOTFS/tmp"
 tar --numeric-owner -C "$ROOTFS" -cf "$WORK/base.tar" .
 "${PODMAN[@]}" import --quiet \
     --message "snowpipe-kafka base from Debian packages: ${PKGS[*]}" \
+    --change "LABEL $MADE_BY" \
     "$WORK/base.tar" "$BASE_IMAGE" >/dev/null
 log "base $BASE_IMAGE: $(du -sh "$ROOTFS" | cut -f1) ($(find "$ROOTFS" -type f | wc -l) files)"
 
 # 3. The image.
-"${PODMAN[@]}" build --pull=never -f kafka/Containerfile --target runtime-prebuilt \
+"${PODMAN[@]}" build --pull=never --layers=false --label "$MADE_BY" \
+    -f kafka/Containerfile --target runtime-prebuilt \
     --build-arg RUNTIME_BASE="$BASE_IMAGE" \
     --build-arg BINARY=target/container/snowpipe-kafka \
     --build-arg VERSION="$VERSION" \
@@ -197,5 +201,7 @@ log "base $BASE_IMAGE: $(du -sh "$ROOTFS" | cut -f1) ($(find "$ROOTFS" -type f |
 
 # It starts: the binary finds its libraries as the non-root user.
 "${PODMAN[@]}" run --rm "$IMAGE" --version >&2 || die "$IMAGE does not start"
+# What earlier runs of this script left untagged (images of other origins are not touched).
+"${PODMAN[@]}" image prune --force --filter "label=$MADE_BY" >/dev/null || true
 log "built $IMAGE ($("${PODMAN[@]}" image inspect "$IMAGE" --format '{{.Size}}') bytes)"
 echo "$IMAGE"

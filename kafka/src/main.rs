@@ -152,8 +152,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 async fn sink(mut args: SinkArgs) -> Result<()> {
+    // `-X` on the command line (not `SNOWPIPE_KAFKA_PROPERTIES`, which only the same user
+    // and root can read).
+    let on_command_line = std::env::args().skip(1).any(|a| a.starts_with("-X"));
     let exposed = snowpipe_kafka::kafka::properties::secrets_on_command_line(&args.properties);
-    if !exposed.is_empty() {
+    if on_command_line && !exposed.is_empty() {
         tracing::warn!(
             "-X {} on the command line is visible to every user of this machine (ps, \
              /proc/PID/cmdline): put it in --kafka-config FILE",

@@ -268,6 +268,7 @@ impl SinkArgs {
         for (key, value) in fetch_properties(self.memory_budget) {
             c.set(key, value);
         }
+        trust_the_systems_certificates(&mut c);
         for p in &self.properties {
             c.set(&p.key, &p.value);
         }
@@ -280,6 +281,7 @@ impl SinkArgs {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("enable.idempotence", "true");
+        trust_the_systems_certificates(&mut c);
         for p in &self.properties {
             if !is_consumer_only(&p.key) {
                 c.set(&p.key, &p.value);
@@ -372,6 +374,18 @@ impl SinkArgs {
             .database(&self.database)
             .schema(&self.schema))
     }
+}
+
+/// With the `tls` feature: librdkafka looks for the system's CA certificates where OpenSSL's
+/// build put them (`/usr/local/ssl/cert.pem` for the vendored build), not where the system
+/// keeps them (`/etc/ssl/certs/…` on Debian), so managed Kafka's public certificates would not
+/// verify without `ssl.ca.location`. `probe` makes librdkafka look in the usual places; the
+/// user's `ssl.ca.location` (`-X`, `--kafka-config`) wins.
+fn trust_the_systems_certificates(c: &mut ClientConfig) {
+    #[cfg(feature = "tls")]
+    c.set("ssl.ca.location", "probe");
+    #[cfg(not(feature = "tls"))]
+    let _ = c;
 }
 
 #[cfg(test)]
