@@ -15,6 +15,10 @@ pub const ELASTIC: &str = "ELASTIC";
 pub const SUCCESS: &str = "SUCCESS";
 /// Status code of an invalidated channel.
 pub const MUST_REOPEN: &str = "ERR_CHANNEL_MUST_BE_REOPENED";
+/// The most characters a new channel's name has: Snowflake documents no channel name limit
+/// for Snowpipe Streaming, so the emulator takes its identifier limit (255 characters,
+/// docs/protocol.md [IDN]); an open of a longer name gets 400 `ERR_CHANNEL_NAME_TOO_LONG`.
+pub const MAX_CHANNEL_NAME_CHARS: usize = 255;
 
 /// Identity of a channel: canonical database, schema and pipe names plus the exact channel name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

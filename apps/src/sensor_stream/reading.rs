@@ -65,7 +65,8 @@ pub struct Reading {
 pub struct BadRecord(String);
 
 impl BadRecord {
-    fn new(reason: impl Into<String>) -> Self {
+    /// A bad record for `reason` (one line).
+    pub(crate) fn new(reason: impl Into<String>) -> Self {
         BadRecord(reason.into())
     }
 

@@ -638,8 +638,9 @@ mod like_tests {
             .chain(['b'])
             .collect();
         assert_eq!(like(&long, &pattern), None);
+        // Loose, so that two busy cores do not fail it: the exponential form never ended.
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
+            started.elapsed() < std::time::Duration::from_secs(30),
             "{:?}",
             started.elapsed()
         );

@@ -20,7 +20,8 @@
 //! only.
 //!
 //! Cost: the state is built from the in-memory channel map (one lock, compact arrays: about
-//! 150 bytes per channel) and the request ring's tail; table previews are read from SQLite at
+//! 150 bytes per channel, names, tokens and messages clipped, the first 1,000 channels in
+//! name order) and the request ring's tail; table previews are read from SQLite at
 //! most once a second per table, and only when the table's row count moved.
 
 use std::collections::HashMap;
@@ -39,6 +40,10 @@ const SCRIPT: &str = include_str!("console/console.js");
 
 /// Requests shown in the console.
 const RECENT_REQUESTS: usize = 40;
+/// Channels shown in the console (the first in name order; `channels_total` counts them
+/// all): with channel names, offset tokens and error messages clipped to [`MAX_CELL`]
+/// characters, one state stays under a megabyte however many channels there are.
+const CONSOLE_CHANNELS: usize = 1_000;
 /// Rows shown per table preview.
 const PREVIEW_ROWS: usize = 10;
 /// Characters shown per preview cell and per error message.
@@ -125,11 +130,13 @@ fn clip(s: &str) -> String {
 /// What the page shows, compact: rows as arrays, column names once.
 async fn state(shared: &Arc<Shared>, cache: &ConsoleCache) -> Value {
     let delay_ms = shared.settings.commit_delay.as_secs_f64() * 1000.0;
-    let channels: Vec<Value> = {
+    let (channels, channels_total): (Vec<Value>, usize) = {
         let chans = shared.channels();
         let mut keys: Vec<_> = chans.keys().collect();
-        keys.sort();
-        keys.into_iter()
+        keys.sort_unstable();
+        let shown = keys
+            .into_iter()
+            .take(CONSOLE_CHANNELS)
             .map(|k| {
                 let c = &chans[k];
                 let latency = c
@@ -137,9 +144,9 @@ async fn state(shared: &Arc<Shared>, cache: &ConsoleCache) -> Value {
                     .map(|lag| ((delay_ms + lag as f64 / 1000.0) * 10.0).round() / 10.0);
                 json!([
                     format!("{}.{}.{}", k.database, k.schema, k.pipe),
-                    k.channel,
+                    clip(&k.channel),
                     c.status,
-                    c.committed,
+                    c.committed.as_deref().map(clip),
                     c.counters.rows_inserted,
                     c.counters.rows_error_count,
                     c.counters.last_error_message.as_deref().map(clip),
@@ -148,7 +155,8 @@ async fn state(shared: &Arc<Shared>, cache: &ConsoleCache) -> Value {
                     c.fenced_appends,
                 ])
             })
-            .collect()
+            .collect();
+        (shown, chans.len())
     };
     let rows_by_table = shared.table_rows();
     let model = shared.model();
@@ -213,6 +221,7 @@ async fn state(shared: &Arc<Shared>, cache: &ConsoleCache) -> Value {
         "channel_columns": ["pipe", "channel", "status", "committed", "rows", "errors",
                             "last_error", "latency_ms", "pending", "fenced"],
         "channels": channels,
+        "channels_total": channels_total,
         "request_columns": ["ts_ms", "method", "endpoint", "channel", "status", "error",
                             "faults", "ms"],
         "requests": requests,

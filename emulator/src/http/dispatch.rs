@@ -59,7 +59,8 @@ pub(super) async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     match route {
         Route::Status => {
-            let mut status = shared.status();
+            let (from, limit) = status_page(params)?;
+            let mut status = shared.status_page(from, limit);
             status["sql_api"] = shared.sql_results.stats();
             Ok(json_response(200, &status))
         }
@@ -113,12 +114,13 @@ pub(super) async fn dispatch(
             ))
         }
         Route::PipeInfo { db, schema, pipe } => {
-            auth_scoped(shared, headers, false, Some(db))?;
+            let principal = auth_scoped(shared, headers, false, Some(db))?;
             let _ = read_body(shared, headers, body, SMALL, record).await?;
             let (key, _) = shared.resolve(db, schema, pipe, "")?;
             shared.admit_default_pipe(&key)?;
             shared.default_pipe_used(&key).await;
-            Ok(json_response(200, &pipe_info(shared, headers)))
+            let owner = crate::stage::Stage::owner(&principal.subject, db);
+            Ok(json_response(200, &pipe_info(shared, headers, &owner)))
         }
         Route::BulkStatus { db, schema, pipe } => {
             auth_scoped(shared, headers, true, Some(db))?;
@@ -215,6 +217,42 @@ pub(super) async fn dispatch(
 
 /// Authorises an open or drop of the channel at `path` and reads its body: the channel's key
 /// and the request.
+/// The channel page `GET /` asks for: `channels_from` (default 0) and `channels_limit`
+/// (1 to [`STATUS_PAGE_CHANNELS`], the default).
+///
+/// # Errors
+/// 400 naming the parameter and what it takes.
+fn status_page(params: &[(String, String)]) -> Result<(usize, usize), ApiError> {
+    use crate::service::STATUS_PAGE_CHANNELS;
+    let number = |name: &str, default: usize, range: std::ops::RangeInclusive<usize>| {
+        let Some(v) = param(params, name) else {
+            return Ok(default);
+        };
+        v.parse::<usize>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    "ERR_INVALID_PARAMETER",
+                    format!(
+                        "{name} takes a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    };
+    Ok((
+        number("channels_from", 0, 0..=usize::MAX)?,
+        number(
+            "channels_limit",
+            STATUS_PAGE_CHANNELS,
+            1..=STATUS_PAGE_CHANNELS,
+        )?,
+    ))
+}
+
 async fn channel_request(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
@@ -366,11 +404,12 @@ pub(super) fn url_form(b: &[u8]) -> Vec<(String, String)> {
 
 /// The `:pipe-info` response the official SDK requires (docs/protocol.md §4.2). The stage is
 /// the emulator itself (`stage`), at the host and port the request reached it on, so the
-/// SDK's file mode uploads here. `binary_input_format` is the one the emulator reads BINARY
-/// columns with, so the official SDK renders bytes to match.
-pub(super) fn pipe_info(shared: &Shared, headers: &HeaderMap) -> Value {
-    let expiry =
-        crate::clock::Clock::new().now_ms() + Duration::from_secs(2 * 3600).as_millis() as i64;
+/// SDK's file mode uploads here, with S3 credentials of `owner`'s (the caller and database)
+/// for that location only, until the `expiry_time_ms` (`stage::credentials`).
+/// `binary_input_format` is the one the emulator reads BINARY columns with, so the official
+/// SDK renders bytes to match.
+pub(super) fn pipe_info(shared: &Shared, headers: &HeaderMap, owner: &str) -> Value {
+    let expiry = shared.clock.now_ms() + Duration::from_secs(2 * 3600).as_millis() as i64;
     let endpoint = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -379,8 +418,8 @@ pub(super) fn pipe_info(shared: &Shared, headers: &HeaderMap) -> Value {
     // Two locations, each with a prefix of its own: the SDK numbers its files from 0 in each
     // location it is given, so a shared prefix could have one overwrite the other's.
     json!({
-        "rowset_stage_location": shared.stage.location(endpoint, expiry),
-        "durable_stage_location": shared.stage.location(endpoint, expiry),
+        "rowset_stage_location": shared.stage.location(endpoint, expiry, owner),
+        "durable_stage_location": shared.stage.location(endpoint, expiry, owner),
         "encryption_info": shared.stage.encryption_info(),
         // The BINARY_INPUT_FORMAT the emulator applies (Snowflake's default is HEX): the
         // official SDK renders bytes to it (official-sdk capture, docs/protocol.md).

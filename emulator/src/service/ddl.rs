@@ -66,7 +66,10 @@ impl Shared {
         for t in &changed {
             targets.insert(t.qualified_name(), Arc::new(Target::of(t)));
         }
-        tracing::info!(object = %ddl.qualified(), script = %ddl.script, "SQL API DDL");
+        // The statement's start and its length: the log is not a second copy of the store.
+        let head: String = ddl.script.chars().take(200).collect();
+        tracing::info!(object = %ddl.qualified(), script = %head.escape_debug(),
+                       bytes = ddl.script.len(), "SQL API DDL");
         self.model.replace(Arc::new(Model { catalog, targets }));
         Ok(status)
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
-use crate::channels::{Channel, ChannelKey, Target, ELASTIC, MUST_REOPEN};
+use crate::channels::{Channel, ChannelKey, Target, ELASTIC, MAX_CHANNEL_NAME_CHARS, MUST_REOPEN};
 use crate::storage;
 
 use super::{no_channel, storage_error, Shared};
@@ -18,13 +18,28 @@ impl Shared {
     /// [`crate::limits::CHANNELS_PER_PIPE`] named channels per pipe). Every way a channel
     /// comes to be (an open, `SYSTEM$MIGRATE_SSV1_CHANNEL_OFFSET`) asks here.
     ///
+    /// A new channel's name has at most [`MAX_CHANNEL_NAME_CHARS`] characters, whatever the
+    /// limits (names are held in memory, stored, and shown by `GET /` and the console).
+    ///
     /// # Errors
+    /// 400 `ERR_CHANNEL_NAME_TOO_LONG` for a longer name (not echoed: it may be 30 KB);
     /// 400 `ERR_TOO_MANY_CHANNELS` when the pipe has as many as Snowflake allows.
     pub(crate) fn admit_new_channel(
         &self,
         chans: &HashMap<ChannelKey, Channel>,
         key: &ChannelKey,
     ) -> Result<(), ApiError> {
+        let chars = key.channel.chars().count();
+        if chars > MAX_CHANNEL_NAME_CHARS {
+            return Err(ApiError::new(
+                400,
+                "ERR_CHANNEL_NAME_TOO_LONG",
+                format!(
+                    "the channel name has {chars} characters; a channel name has at most \
+                     {MAX_CHANNEL_NAME_CHARS} (Snowflake's identifier limit): use a shorter name"
+                ),
+            ));
+        }
         if self.settings.limits != crate::limits::Limits::Snowflake {
             return Ok(());
         }
@@ -232,14 +247,17 @@ impl Shared {
             return ELASTIC.to_owned();
         }
         let chans = self.channels();
-        if chans.contains_key(key) {
+        // A name no new channel can have is only ever matched exactly (and an open refuses
+        // it): no per-channel work for a 30 KB name.
+        if chans.contains_key(key) || name.chars().count() > MAX_CHANNEL_NAME_CHARS {
             return name.clone();
         }
+        let lower = name.to_lowercase();
         let mut matches = chans.keys().filter(|k| {
             k.pipe == key.pipe
                 && k.schema == key.schema
                 && k.database == key.database
-                && k.channel.to_lowercase() == name.to_lowercase()
+                && k.channel.to_lowercase() == lower
         });
         match (matches.next(), matches.next()) {
             (Some(only), None) => only.channel.clone(),

@@ -26,6 +26,7 @@ use body::{check_row_count, sink_count};
 pub(crate) use body::{decompress, lines, Decoded};
 pub(crate) use memory::refused;
 pub(crate) use state::{Model, Shared};
+pub(crate) use status::STATUS_PAGE_CHANNELS;
 
 fn no_channel(key: &ChannelKey) -> ApiError {
     ApiError::new(

@@ -1,5 +1,8 @@
 //! What `GET /` shows: pipes (default pipes once used), channels with their counters, table
-//! row counts, sink counters.
+//! row counts, sink counters. `GET /` is unauthenticated: its channels come in pages
+//! (`?channels_from=N&channels_limit=M`, at most [`STATUS_PAGE_CHANNELS`] channels and
+//! [`STATUS_PAGE_BYTES`] of them, strings clipped), so an answer is bounded whatever the
+//! channels hold; [`crate::Emulator::status`], in process, has them all.
 
 use std::sync::atomic::Ordering;
 
@@ -8,6 +11,54 @@ use serde_json::{json, Value};
 use crate::channels::ChannelKey;
 
 use super::Shared;
+
+/// The most channels one `GET /` shows (`channels_limit`'s default and largest value).
+pub(crate) const STATUS_PAGE_CHANNELS: usize = 500;
+/// The most bytes of channel entries one `GET /` holds (a page has one channel at least).
+pub(crate) const STATUS_PAGE_BYTES: usize = 4 << 20;
+/// The most characters `GET /` shows of one string (an offset token may be 1 MiB): longer
+/// ones end in `…`.
+pub(crate) const STATUS_TEXT_CHARS: usize = 1024;
+
+/// One channel's entry in the status.
+fn channel_json(k: &ChannelKey, c: &crate::channels::Channel) -> Value {
+    let mut v = c.status_json(k);
+    v["pending_batches"] = c.pending.len().into();
+    v["pending_rows"] = c.pending_rows().into();
+    v["client_sequencer"] = c.client_seq.into();
+    v["fenced_appends"] = c.fenced_appends.into();
+    v["reused_token_appends"] = c.reused_token_appends.into();
+    v["offset_span_violations"] = c.offset_span_violations.into();
+    v["retried_appends"] = c.retried_appends.into();
+    let [echoed, missing, stale] = c.session_echoes;
+    v["sessions"] = json!({"echoed": echoed, "missing": missing, "stale": stale});
+    v["recent_commits"] = c
+        .recent_commits
+        .iter()
+        .map(|(token, us)| json!({"token": token, "committed_at_us": us}))
+        .collect();
+    v
+}
+
+/// Clips every string in `v` to [`STATUS_TEXT_CHARS`] characters (the last one `…`).
+fn clip_strings(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            // The byte offset of the last character kept whole, when more follow.
+            let cut = s
+                .char_indices()
+                .nth(STATUS_TEXT_CHARS - 1)
+                .map(|(at, _)| at);
+            if let Some(at) = cut.filter(|&at| s[at..].chars().nth(1).is_some()) {
+                s.truncate(at);
+                s.push('…');
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(clip_strings),
+        Value::Object(o) => o.values_mut().for_each(clip_strings),
+        _ => {}
+    }
+}
 
 impl Shared {
     /// Totals over the channels whose name starts with `prefix`, read under the channels'
@@ -23,8 +74,61 @@ impl Shared {
         totals
     }
 
-    /// What `GET /` shows.
+    /// The in-process status ([`crate::Emulator::status`]): every channel, whole.
     pub(crate) fn status(&self) -> Value {
+        let mut chans: Vec<Value> = {
+            let chans = self.channels();
+            let mut keys: Vec<&ChannelKey> = chans.keys().collect();
+            keys.sort();
+            keys.into_iter()
+                .map(|k| channel_json(k, &chans[k]))
+                .collect()
+        };
+        chans.shrink_to_fit();
+        self.status_with(chans)
+    }
+
+    /// What `GET /` shows: the status with one page of channels, in name order from the
+    /// `from`th, at most `limit` (≤ [`STATUS_PAGE_CHANNELS`]) and as many as fit in
+    /// [`STATUS_PAGE_BYTES`] (one at least), each string clipped to [`STATUS_TEXT_CHARS`];
+    /// `channel_page` says where the next page starts (`next_from`, null after the last).
+    /// Built one channel at a time: the answer, not the channel map, bounds its memory.
+    pub(crate) fn status_page(&self, from: usize, limit: usize) -> Value {
+        let limit = limit.clamp(1, STATUS_PAGE_CHANNELS);
+        let (chans, total, next_from) = {
+            let chans = self.channels();
+            let mut keys: Vec<&ChannelKey> = chans.keys().collect();
+            keys.sort_unstable();
+            let total = keys.len();
+            let mut page = Vec::new();
+            let mut bytes = 0;
+            let mut next_from = None;
+            for (i, k) in keys.into_iter().enumerate().skip(from) {
+                if page.len() == limit {
+                    next_from = Some(i);
+                    break;
+                }
+                let mut v = channel_json(k, &chans[k]);
+                clip_strings(&mut v);
+                let size = serde_json::to_vec(&v).map_or(0, |b| b.len()) + 1;
+                if !page.is_empty() && bytes + size > STATUS_PAGE_BYTES {
+                    next_from = Some(i);
+                    break;
+                }
+                bytes += size;
+                page.push(v);
+            }
+            (page, total, next_from)
+        };
+        let mut status = self.status_with(chans);
+        status["channel_page"] = json!({
+            "from": from, "limit": limit, "total": total, "next_from": next_from,
+        });
+        status
+    }
+
+    /// The status document around `chans`.
+    fn status_with(&self, chans: Vec<Value>) -> Value {
         let model = self.model();
         let pipes: Vec<Value> = model
             .catalog
@@ -36,33 +140,6 @@ impl Shared {
                        "table": p.table, "is_default": p.is_default})
             })
             .collect();
-        let mut chans: Vec<Value> = {
-            let chans = self.channels();
-            let mut keys: Vec<&ChannelKey> = chans.keys().collect();
-            keys.sort();
-            keys.into_iter()
-                .map(|k| {
-                    let c = &chans[k];
-                    let mut v = c.status_json(k);
-                    v["pending_batches"] = c.pending.len().into();
-                    v["pending_rows"] = c.pending_rows().into();
-                    v["client_sequencer"] = c.client_seq.into();
-                    v["fenced_appends"] = c.fenced_appends.into();
-                    v["reused_token_appends"] = c.reused_token_appends.into();
-                    v["offset_span_violations"] = c.offset_span_violations.into();
-                    v["retried_appends"] = c.retried_appends.into();
-                    let [echoed, missing, stale] = c.session_echoes;
-                    v["sessions"] = json!({"echoed": echoed, "missing": missing, "stale": stale});
-                    v["recent_commits"] = c
-                        .recent_commits
-                        .iter()
-                        .map(|(token, us)| json!({"token": token, "committed_at_us": us}))
-                        .collect();
-                    v
-                })
-                .collect()
-        };
-        chans.shrink_to_fit();
         let tables: Vec<Value> = {
             let rows = self
                 .state

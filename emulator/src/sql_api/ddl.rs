@@ -19,6 +19,9 @@
 //! Refused (each naming what is accepted): other statements (`INSERT`, `DROP`, `GRANT`, …), a
 //! statement the catalog would ignore, and `OR REPLACE` of an existing table or pipe (it
 //! would have to drop the stored rows and the channels of the old object).
+//!
+//! Bounded (issue 72): a statement over [`MAX_DDL_BYTES`] is refused before it is read, and
+//! an `ALTER` that leaves its table as it was is answered but neither stored nor logged.
 
 use serde_json::Value;
 use sqlparser::dialect::SnowflakeDialect;
@@ -34,6 +37,11 @@ pub(crate) const ACCEPTED: &str = "read-only SELECT/WITH statements and the DDL 
      [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS], CREATE [OR REPLACE] PIPE [IF NOT EXISTS] \
      and ALTER TABLE … ADD [COLUMN] / ALTER [COLUMN] … DROP|SET NOT NULL / SET \
      ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE";
+
+/// The most bytes of one DDL statement through the SQL API: the statement is stored in
+/// `_emulator_ddl`, logged and replayed at every start (wider tables go in `--ddl` scripts;
+/// a `CREATE TABLE` of 2,000 columns of 30 bytes each fits).
+pub(crate) const MAX_DDL_BYTES: usize = 64 << 10;
 
 /// The refusal of a statement the SQL API does not run.
 pub(crate) fn not_accepted(what: &str) -> ApiError {
@@ -79,7 +87,8 @@ pub(crate) struct Ddl {
 
 /// The outcome of [`Ddl::apply`].
 pub(crate) enum Applied {
-    /// Nothing changed (`IF NOT EXISTS` of an existing object): the status to answer.
+    /// Nothing changed (`IF NOT EXISTS` of an existing object, an `ALTER` that leaves the
+    /// table as it was): the status to answer; nothing is stored.
     Unchanged(String),
     /// The catalog after the statement, and the status to answer.
     Changed(Catalog, String),
@@ -89,7 +98,9 @@ pub(crate) enum Applied {
 /// `SELECT` goes on to the sandbox).
 ///
 /// # Errors
-/// 422 `002003` for a `CREATE`/`ALTER`/`DROP`/… the SQL API does not run, `000008` for
+/// 422 `001003` (SQLSTATE `54000`) for a statement over [`MAX_DDL_BYTES`], before it is
+/// read (the SQL API sends here only statements whose first word is not `SELECT`/`WITH`);
+/// `002003` for a `CREATE`/`ALTER`/`DROP`/… the SQL API does not run, `000008` for
 /// several statements, `001003` for a name it cannot read, and `090105`/`090106` when the name
 /// needs a current database or schema the request does not give.
 pub(crate) fn parse(
@@ -100,6 +111,19 @@ pub(crate) fn parse(
     grants: &[(String, String)],
     role: Option<&str>,
 ) -> Result<Option<Ddl>, ApiError> {
+    // Before the tokenizer: a 1 MB statement is refused in microseconds.
+    if sql.len() > MAX_DDL_BYTES {
+        return Err(failed(
+            "001003",
+            "54000",
+            format!(
+                "SQL compilation error: the statement has {} bytes; DDL through the emulator's \
+                 SQL API takes at most 65,536 bytes (each statement is stored and replayed at \
+                 every start): declare larger tables in a --ddl script",
+                sql.len()
+            ),
+        ));
+    }
     let tokens = Tokenizer::new(&SnowflakeDialect {}, sql)
         .tokenize()
         .map_err(|e| failed("001003", "42000", format!("SQL compilation error: {e}")))?;
@@ -347,6 +371,15 @@ impl Ddl {
         })?;
         if !notes.is_empty() {
             return Err(not_accepted("this form of ALTER TABLE"));
+        }
+        // An ALTER that leaves the table as it was (`DROP NOT NULL` of a nullable column) is
+        // answered as Snowflake does and neither stored nor logged: replayed, it would change
+        // nothing either.
+        if self.verb == Verb::Alter
+            && next.table_exact(&self.database, &self.schema, &self.name)
+                == catalog.table_exact(&self.database, &self.schema, &self.name)
+        {
+            return Ok(Applied::Unchanged(status));
         }
         if self.object == Object::Pipe {
             if let Some(p) = next.pipe_definition(

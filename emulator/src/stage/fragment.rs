@@ -73,10 +73,6 @@ pub(crate) struct Opened {
     pub zstd: Vec<u8>,
     /// The rows the registration says it holds.
     pub rows: u64,
-    /// The stage file and the byte range the fragment covers.
-    pub file: String,
-    pub start: u64,
-    pub len: u64,
 }
 
 /// Parses a registration body.
@@ -191,8 +187,5 @@ pub(crate) fn open(stage: &Stage, i: usize, f: &Fragment) -> Result<Opened, ApiE
     Ok(Opened {
         zstd,
         rows: f.fragment_row_count,
-        file: f.file_path.clone(),
-        start,
-        len: f.fragment_length_bytes,
     })
 }

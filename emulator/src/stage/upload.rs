@@ -11,17 +11,39 @@
 //! 2391\r\n<9105 bytes>\r\n0\r\nx-amz-checksum-crc32:RSQC3A==\r\n\r\n
 //! ```
 //!
-//! The credential checked is the session token (`x-amz-security-token`) and the access key
-//! id in `Authorization`; the SigV4 signature itself is not recomputed. Plain (not chunked)
-//! bodies are read too, with their `x-amz-content-sha256` or `x-amz-checksum-crc32` header
-//! checked when given.
+//! The credentials checked: the session token (`x-amz-security-token`) must be one a
+//! `:pipe-info` issued (`credentials`), not expired, for the location the object's key is
+//! under; the access key id in `Authorization` must be that token's, and the SigV4
+//! signature must be the one its secret key gives (`sigv4`). Plain (not chunked) bodies are
+//! read too, with their `x-amz-content-sha256` or `x-amz-checksum-crc32` header checked when
+//! given. Trailers are few and short, and a value the emulator quotes back (in an error and
+//! so in the log) is quoted escaped and cut.
 
 use base64::Engine as _;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::StageSecrets;
+use super::credentials::{self, Grant};
+use super::sigv4;
+use super::{StageSecrets, BUCKET};
+
+/// Most trailers an `aws-chunked` body may end with, and most bytes one trailer line may
+/// hold (the SDK sends one, `x-amz-checksum-crc32:<8 characters>`).
+const MAX_TRAILERS: usize = 8;
+const MAX_TRAILER_LINE: usize = 256;
+
+/// `value` as an error message quotes it: escaped (no line breaks or control characters
+/// reach the log raw) and cut to 64 characters, with its length when cut.
+pub(crate) fn quoted(value: &str) -> String {
+    const MOST: usize = 64;
+    if value.chars().count() <= MOST {
+        format!("{value:?}")
+    } else {
+        let head: String = value.chars().take(MOST).collect();
+        format!("{head:?}… ({} bytes)", value.len())
+    }
+}
 
 /// Why an upload is refused: an S3 error code, its HTTP status and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,39 +84,71 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-/// Checks the upload's credentials: the session token and the access key id `:pipe-info`
-/// handed out.
+/// Checks the upload of object `key` (`snowpipe-emulator/…`, decoded): its session token
+/// was issued by a `:pipe-info` of this stage, has not expired at `now_ms`, and grants the
+/// location `key` is under; the access key id is the token's, and the SigV4 signature is
+/// the one the token's secret key gives. Returns the grant (whose owner the file gets).
 ///
 /// # Errors
-/// 403 `AccessDenied` naming what is missing or wrong (never the values).
+/// 403 `InvalidToken`, `ExpiredToken`, `InvalidAccessKeyId`, `AccessDenied`,
+/// `SignatureDoesNotMatch` or `RequestTimeTooSkewed`, naming what is wrong (never a
+/// secret); 501 `NotImplemented` for signed-chunk bodies.
 pub(crate) fn check_credentials(
-    headers: &HeaderMap,
+    req: &sigv4::Request<'_>,
+    key: &str,
     secrets: &StageSecrets,
-) -> Result<(), S3Error> {
-    let denied = |why: &str| {
+    now_ms: i64,
+) -> Result<Grant, S3Error> {
+    let headers = req.headers;
+    let again = "; fetch :pipe-info again and upload with the credentials of the stage it returns";
+    let token = header(headers, "x-amz-security-token").ok_or_else(|| {
         S3Error::new(
             403,
             "AccessDenied",
-            format!("{why}; upload with the credentials of the stage :pipe-info returned"),
+            format!("no x-amz-security-token{again}"),
         )
-    };
-    let token =
-        header(headers, "x-amz-security-token").ok_or_else(|| denied("no x-amz-security-token"))?;
-    if !bool::from(token.as_bytes().ct_eq(secrets.aws_token.as_bytes())) {
-        return Err(denied("the x-amz-security-token is not this emulator's"));
-    }
-    let auth = header(headers, "authorization").unwrap_or("");
-    let key_id = auth
-        .split("Credential=")
-        .nth(1)
-        .and_then(|c| c.split('/').next())
-        .unwrap_or("");
-    if key_id != secrets.aws_key_id {
-        return Err(denied(
-            "the access key id in Authorization is not this emulator's",
+    })?;
+    let (grant, key_id, secret_key) = credentials::open(&secrets.credentials_key, token)
+        .map_err(|why| S3Error::new(403, "InvalidToken", format!("{why}{again}")))?;
+    if grant.expiry_ms <= now_ms {
+        return Err(S3Error::new(
+            403,
+            "ExpiredToken",
+            format!(
+                "the stage credentials expired at {} ms (their expiry_time_ms){again}",
+                grant.expiry_ms
+            ),
         ));
     }
-    Ok(())
+    let auth = sigv4::authorization(headers)?;
+    if !bool::from(auth.key_id.as_bytes().ct_eq(key_id.as_bytes())) {
+        return Err(S3Error::new(
+            403,
+            "InvalidAccessKeyId",
+            format!("the access key id in Authorization is not the x-amz-security-token's{again}"),
+        ));
+    }
+    let location = format!("{BUCKET}/stage/{}/", grant.prefix);
+    if !key.starts_with(&location) || key[location.len()..].split('/').any(|p| p == "..") {
+        return Err(S3Error::new(
+            403,
+            "AccessDenied",
+            format!(
+                "these credentials upload under {location} only, not to {}",
+                quoted(key)
+            ),
+        ));
+    }
+    if header(headers, "x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-AWS4")) {
+        return Err(S3Error::new(
+            501,
+            "NotImplemented",
+            "the emulator's stage reads unsigned aws-chunked bodies \
+             (STREAMING-UNSIGNED-PAYLOAD-TRAILER) or plain ones, not signed chunks",
+        ));
+    }
+    sigv4::verify(req, &auth, &secret_key, now_ms)?;
+    Ok(grant)
 }
 
 /// The length the decoded object will have, from `x-amz-decoded-content-length` (chunked)
@@ -144,8 +198,9 @@ pub(crate) fn decode(headers: &HeaderMap, raw: &[u8]) -> Result<Vec<u8>, S3Error
                 400,
                 "IncompleteBody",
                 format!(
-                    "the body holds {} bytes where {want} were declared",
-                    data.len()
+                    "the body holds {} bytes where {} were declared",
+                    data.len(),
+                    quoted(want)
                 ),
             ));
         }
@@ -164,7 +219,10 @@ pub(crate) fn decode(headers: &HeaderMap, raw: &[u8]) -> Result<Vec<u8>, S3Error
             return Err(S3Error::new(
                 400,
                 "BadDigest",
-                format!("the CRC-32 of the body is {got}, not the {want} sent"),
+                format!(
+                    "the CRC-32 of the body is {got}, not the {} sent",
+                    quoted(want)
+                ),
             ));
         }
     }
@@ -174,7 +232,10 @@ pub(crate) fn decode(headers: &HeaderMap, raw: &[u8]) -> Result<Vec<u8>, S3Error
             return Err(S3Error::new(
                 400,
                 "BadDigest",
-                format!("the SHA-256 of the body is {got}, not the {want} sent"),
+                format!(
+                    "the SHA-256 of the body is {got}, not the {} sent",
+                    quoted(want)
+                ),
             ));
         }
     }
@@ -243,6 +304,15 @@ fn unchunk(raw: &[u8]) -> Result<(Vec<u8>, Trailers), S3Error> {
         let end = line_end(at).ok_or_else(|| bad("the trailers do not end with an empty line"))?;
         if end == at {
             break;
+        }
+        if trailers.len() == MAX_TRAILERS {
+            return Err(bad(&format!("more than {MAX_TRAILERS} trailers")));
+        }
+        if end - at > MAX_TRAILER_LINE {
+            return Err(bad(&format!(
+                "a trailer has {} bytes; at most {MAX_TRAILER_LINE} are read",
+                end - at
+            )));
         }
         let line = std::str::from_utf8(&raw[at..end]).map_err(|_| bad("a trailer is not text"))?;
         let (k, v) = line
@@ -358,27 +428,168 @@ mod tests {
         );
     }
 
+    /// Signs `headers` as the AWS SDKs' signer does (aws-sigv4: S3's settings, the session
+    /// token signed, the payload hash from `x-amz-content-sha256`) at `at`.
+    pub(crate) fn sign(
+        method: &str,
+        url: &str,
+        headers: &mut HeaderMap,
+        creds: &credentials::Credentials,
+        at: std::time::SystemTime,
+    ) {
+        use aws_sigv4::http_request::{
+            sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+            SigningSettings, UriPathNormalizationMode,
+        };
+        let identity = aws_credential_types::Credentials::new(
+            &creds.key_id,
+            &creds.secret_key,
+            Some(creds.token.clone()),
+            None,
+            "stage",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-west-2")
+            .name("s3")
+            .time(at)
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let payload = header(headers, "x-amz-content-sha256")
+            .unwrap_or("UNSIGNED-PAYLOAD")
+            .to_string();
+        let signable = SignableRequest::new(
+            method,
+            url,
+            headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
+            SignableBody::Precomputed(payload),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        for (k, v) in instructions.headers() {
+            headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+    }
+
     #[test]
-    fn credentials_are_the_stages_and_never_echoed() {
+    fn an_upload_needs_its_locations_own_unexpired_credentials_and_signature() {
         let s = StageSecrets::derive(&[3u8; 32]);
-        let auth = format!(
-            "AWS4-HMAC-SHA256 Credential={}/20260101/us-west-2/s3/aws4_request, Signature=x",
-            s.aws_key_id
+        let now = std::time::SystemTime::now();
+        let now_ms = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let grant = Grant {
+            prefix: "p1".into(),
+            expiry_ms: now_ms + 3_600_000,
+            owner: "ME\0DB".into(),
+        };
+        let creds = credentials::issue(&s.credentials_key, &grant);
+        let key = "snowpipe-emulator/stage/p1/0.ndjson";
+        let signed = |path: &str, creds: &credentials::Credentials, at| {
+            let mut h = sdk_headers(10);
+            h.insert("host", "127.0.0.1:8080".parse().unwrap());
+            sign(
+                "PUT",
+                &format!("http://127.0.0.1:8080/{path}?x-id=PutObject"),
+                &mut h,
+                creds,
+                at,
+            );
+            h
+        };
+        let check = |h: &HeaderMap, path: &str, now_ms: i64| {
+            let req = sigv4::Request {
+                method: "PUT",
+                raw_path: &format!("/{path}"),
+                raw_query: "x-id=PutObject",
+                headers: h,
+            };
+            check_credentials(&req, path, &s, now_ms)
+        };
+        let h = signed(key, &creds, now);
+        assert_eq!(check(&h, key, now_ms).unwrap(), grant);
+        // The same credentials, another location's key: refused, signature or not.
+        let other = "snowpipe-emulator/stage/p2/0.ndjson";
+        let e = check(&signed(other, &creds, now), other, now_ms).unwrap_err();
+        assert_eq!((e.status, e.code), (403, "AccessDenied"), "{e:?}");
+        // Past the grant's expiry.
+        let e = check(&h, key, grant.expiry_ms).unwrap_err();
+        assert_eq!(e.code, "ExpiredToken");
+        // The signature the captured request had (`Signature=00`), or one over other headers.
+        let mut forged = h.clone();
+        let auth = header(&h, "authorization").unwrap();
+        let cut = auth.rfind("Signature=").unwrap();
+        forged.insert(
+            "authorization",
+            format!("{}Signature=00", &auth[..cut]).parse().unwrap(),
         );
-        let ok = headers(&[
-            ("x-amz-security-token", &s.aws_token),
-            ("authorization", &auth),
-        ]);
-        assert!(check_credentials(&ok, &s).is_ok());
-        let wrong = headers(&[("x-amz-security-token", "guess"), ("authorization", &auth)]);
-        let e = check_credentials(&wrong, &s).unwrap_err();
-        assert_eq!((e.status, e.code), (403, "AccessDenied"));
-        assert!(!e.message.contains("guess") && !e.message.contains(&s.aws_token));
-        let no_key = headers(&[("x-amz-security-token", &s.aws_token)]);
-        assert_eq!(check_credentials(&no_key, &s).unwrap_err().status, 403);
         assert_eq!(
-            check_credentials(&HeaderMap::new(), &s).unwrap_err().status,
+            check(&forged, key, now_ms).unwrap_err().code,
+            "SignatureDoesNotMatch"
+        );
+        let mut changed = h.clone();
+        changed.insert("x-amz-decoded-content-length", "11".parse().unwrap());
+        assert_eq!(
+            check(&changed, key, now_ms).unwrap_err().code,
+            "SignatureDoesNotMatch"
+        );
+        // Signed with the right key id and token but another secret.
+        let wrong = credentials::Credentials {
+            secret_key: "x".repeat(40),
+            key_id: creds.key_id.clone(),
+            token: creds.token.clone(),
+        };
+        let e = check(&signed(key, &wrong, now), key, now_ms).unwrap_err();
+        assert_eq!(e.code, "SignatureDoesNotMatch");
+        assert!(!e.message.contains(&creds.secret_key) && !e.message.contains(&creds.token));
+        // Another stage's token, an old date, no token, nothing.
+        let theirs = credentials::issue(&StageSecrets::derive(&[4u8; 32]).credentials_key, &grant);
+        let e = check(&signed(key, &theirs, now), key, now_ms).unwrap_err();
+        assert_eq!(e.code, "InvalidToken");
+        let old = now - std::time::Duration::from_secs(3600);
+        let e = check(&signed(key, &creds, old), key, now_ms).unwrap_err();
+        assert_eq!(e.code, "RequestTimeTooSkewed");
+        let mut no_token = h.clone();
+        no_token.remove("x-amz-security-token");
+        assert_eq!(check(&no_token, key, now_ms).unwrap_err().status, 403);
+        assert_eq!(
+            check(&HeaderMap::new(), key, now_ms).unwrap_err().status,
             403
         );
+    }
+
+    #[test]
+    fn trailer_values_are_bounded_and_quoted_escaped() {
+        let h = sdk_headers(3);
+        let forged = "AAAAAA==\nlevel=ERROR forged log line";
+        let raw = format!("3\r\nabc\r\n0\r\nx-amz-checksum-crc32:{forged}\r\n\r\n");
+        let e = decode(&h, raw.as_bytes()).unwrap_err();
+        assert_eq!(e.code, "BadDigest");
+        assert!(!e.message.contains('\n'), "{}", e.message);
+        assert!(e.message.contains("\\n"), "{}", e.message);
+        let long = "A".repeat(10_000);
+        let raw = format!("3\r\nabc\r\n0\r\nx-amz-checksum-crc32:{long}\r\n\r\n");
+        let e = decode(&h, raw.as_bytes()).unwrap_err();
+        assert!(e.message.len() < 300, "{}", e.message.len());
+        let many: String = (0..9).map(|i| format!("x-{i}:v\r\n")).collect();
+        let raw = format!("3\r\nabc\r\n0\r\n{many}\r\n");
+        assert_eq!(decode(&h, raw.as_bytes()).unwrap_err().status, 400);
+        // A value that fits is quoted whole.
+        let raw = "3\r\nabc\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n";
+        let e = decode(&h, raw.as_bytes()).unwrap_err();
+        assert!(e.message.contains("\"AAAAAA==\""), "{}", e.message);
     }
 }

@@ -1,8 +1,9 @@
 //! The official SDK's file mode (docs/protocol.md §4.6), driven by a test-side writer that
 //! does what the SDK was captured doing: read the stage and key from `:pipe-info`, encrypt
 //! zstd NDJSON with AES-256-CTR under the pipe key, upload it with an S3 `PutObject` in
-//! `aws-chunked` framing with a CRC-32 trailer, and register byte ranges of it with
-//! `POST …/filebuffer` on the channel's continuation chain.
+//! `aws-chunked` framing with a CRC-32 trailer, signed with SigV4 by `aws-sigv4` (the AWS
+//! SDKs' signer), and register byte ranges of it with `POST …/filebuffer` on the channel's
+//! continuation chain.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,7 @@ struct StageInfo {
     key_id: String,
     diversifier: String,
     aws_key_id: String,
+    aws_secret_key: String,
     aws_token: String,
 }
 
@@ -46,6 +48,10 @@ async fn stage_info(c: &Client) -> StageInfo {
         key_id: enc["pipe_key_id"].to_string(),
         diversifier: enc["diversifier"].as_str().unwrap().to_string(),
         aws_key_id: stage["creds"]["AWS_KEY_ID"].as_str().unwrap().to_string(),
+        aws_secret_key: stage["creds"]["AWS_SECRET_KEY"]
+            .as_str()
+            .unwrap()
+            .to_string(),
         aws_token: stage["creds"]["AWS_TOKEN"].as_str().unwrap().to_string(),
     }
 }
@@ -109,6 +115,60 @@ fn file(info: &StageInfo, name: &str, parts: &[Part]) -> File {
     }
 }
 
+/// The headers of an upload of `decoded` bytes to `url` as the SDK's S3 client sends them,
+/// signed with `info`'s credentials by `aws-sigv4`.
+fn signed_headers(info: &StageInfo, url: &str, decoded: usize) -> reqwest::header::HeaderMap {
+    use aws_sigv4::http_request::{
+        sign, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+        UriPathNormalizationMode,
+    };
+    let mut h = reqwest::header::HeaderMap::new();
+    for (k, v) in [
+        ("content-encoding", "aws-chunked"),
+        ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+        ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ("x-amz-decoded-content-length", &decoded.to_string()),
+    ] {
+        h.insert(k, v.parse().unwrap());
+    }
+    let identity = aws_credential_types::Credentials::new(
+        &info.aws_key_id,
+        &info.aws_secret_key,
+        Some(info.aws_token.clone()),
+        None,
+        "stage",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-west-2")
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "PUT",
+        url,
+        h.iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
+        SignableBody::Precomputed("STREAMING-UNSIGNED-PAYLOAD-TRAILER".into()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    for (k, v) in instructions.headers() {
+        h.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    h
+}
+
 /// Uploads `body` (already framed) as the SDK's S3 client does; returns the status, the
 /// ETag (unquoted) and the body.
 async fn put_raw(
@@ -118,22 +178,21 @@ async fn put_raw(
     body: Vec<u8>,
     decoded: usize,
 ) -> (u16, String, String) {
+    let url = format!("{}/{path}?x-id=PutObject", c.url);
+    put_with(c, &url, signed_headers(info, &url, decoded), body).await
+}
+
+/// Sends an upload with `headers` as they are.
+async fn put_with(
+    c: &Client,
+    url: &str,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+) -> (u16, String, String) {
     let r = c
         .http
-        .put(format!("{}/{path}?x-id=PutObject", c.url))
-        .header("content-encoding", "aws-chunked")
-        .header("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
-        .header("x-amz-trailer", "x-amz-checksum-crc32")
-        .header("x-amz-decoded-content-length", decoded.to_string())
-        .header("x-amz-security-token", &info.aws_token)
-        .header(
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential={}/20260101/us-west-2/s3/aws4_request, \
-                 SignedHeaders=host, Signature=00",
-                info.aws_key_id
-            ),
-        )
+        .put(url)
+        .headers(headers)
         .body(body)
         .send()
         .await
@@ -358,8 +417,9 @@ async fn a_registration_replayed_after_a_lost_answer_lands_once() {
 #[tokio::test]
 async fn the_stage_stays_within_its_bounds() {
     let mut cfg = config();
-    cfg.max_stage_files = 2;
-    cfg.max_stage_bytes = 64 * 1024;
+    // One caller's share: half of these, 2 files and 64 KiB.
+    cfg.max_stage_files = 4;
+    cfg.max_stage_bytes = 128 * 1024;
     cfg.body_read_timeout = Duration::from_millis(600);
     let (emu, c) = connected(cfg).await;
     let info = stage_info(&c).await;
@@ -433,4 +493,223 @@ async fn the_stage_stays_within_its_bounds() {
         (stats["files"].as_u64(), stats["uploads"].as_u64()),
         (Some(2), Some(3))
     );
+}
+
+/// Issue 72: the stage credentials were the same for every caller and database, never
+/// expired, and their SigV4 signature was never checked (`Signature=00` was accepted). Each
+/// location now has its own, for its prefix only, until its `expiry_time_ms`, and the
+/// signature is recomputed.
+#[tokio::test]
+async fn stage_credentials_are_the_locations_own_signed_and_expire() {
+    let clock = snowpipe_emulator::Clock::new();
+    let (emu, c) = connected(config().with_clock(clock.clone())).await;
+    let info = stage_info(&c).await;
+    let other = stage_info(&c).await;
+    assert_ne!(info.aws_token, other.aws_token);
+    assert_ne!(info.aws_key_id, other.aws_key_id);
+    let f = file(&info, "0.ndjson", &[Part::new(1..6, 1)]);
+    let body = aws_chunked(&f.bytes, 8192);
+    let url = format!("{}/{}?x-id=PutObject", c.url, f.path);
+    // The signature the issue sent.
+    let mut forged = signed_headers(&info, &url, f.bytes.len());
+    let auth = forged["authorization"].to_str().unwrap().to_string();
+    let cut = auth.rfind("Signature=").unwrap();
+    forged.insert(
+        "authorization",
+        format!("{}Signature=00", &auth[..cut]).parse().unwrap(),
+    );
+    let (status, _, text) = put_with(&c, &url, forged, body.clone()).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("SignatureDoesNotMatch"), "{text}");
+    // A signed header changed after signing.
+    let mut changed = signed_headers(&info, &url, f.bytes.len());
+    changed.insert("x-amz-trailer", "x-amz-checksum-sha256".parse().unwrap());
+    let (status, _, text) = put_with(&c, &url, changed, body.clone()).await;
+    assert_eq!(status, 403, "{text}");
+    // Another location's credentials, rightly signed, on this location's key.
+    let (status, _, text) = put_raw(&c, &other, &f.path, body.clone(), f.bytes.len()).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("AccessDenied"), "{text}");
+    // Its own: stored.
+    let (status, _, text) = put_raw(&c, &info, &f.path, body.clone(), f.bytes.len()).await;
+    assert_eq!(status, 200, "{text}");
+    // Past the location's expiry_time_ms (two hours): refused.
+    clock.advance(Duration::from_secs(2 * 3600 + 1));
+    let (status, _, text) = put_raw(&c, &info, &f.path, body, f.bytes.len()).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("ExpiredToken"), "{text}");
+    assert_eq!(stage_stats(&emu).await["uploads"], 1);
+}
+
+/// Issue 72: a registration could name the same 100 MB range again and again (decoded each
+/// time), and a landed range landed again on every registration, on any channel. Each byte
+/// range now lands once.
+#[tokio::test]
+async fn a_byte_range_lands_once() {
+    let (emu, c) = connected(config()).await;
+    let info = stage_info(&c).await;
+    let ct = c.open_ok("once").await;
+    let mut f = file(
+        &info,
+        "0.ndjson",
+        &[Part::new(1..6, 1), Part::new(6..11, 2)],
+    );
+    upload(&c, &info, &mut f).await;
+    let twice = vec![f.fragments[0].clone(), f.fragments[0].clone()];
+    let r = register(&c, "once", &ct, &twice, 0).await.unwrap();
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text.contains("fragment 1") && r.text.contains("lands once"),
+        "{}",
+        r.text
+    );
+    let r = register(&c, "once", &ct, &f.fragments[..1], 0)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    let next = r.body["next_continuation_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.wait_committed("once", "5").await;
+    // Landed: not again, on this channel or another.
+    let other = c.open_ok("other").await;
+    for (channel, token) in [("once", &next), ("other", &other)] {
+        let r = register(&c, channel, token, &f.fragments[..1], 0)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(r.text.contains("landed already"), "{}", r.text);
+    }
+    let r = register(&c, "once", &next, &f.fragments[1..], 0)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    c.wait_committed("once", "10").await;
+    assert_eq!(count(&emu), 10);
+    assert_eq!(stage_stats(&emu).await["files"], 0);
+}
+
+/// Issue 72: the checksum trailer was echoed whole into the answer and the log (60 MB gave
+/// a 60 MB answer; a bare newline forged log lines). It is bounded, quoted and escaped.
+#[tokio::test]
+async fn a_checksum_trailer_is_bounded_and_quoted_escaped() {
+    let (_emu, c) = connected(config()).await;
+    let info = stage_info(&c).await;
+    let f = file(&info, "0.ndjson", &[Part::new(1..3, 1)]);
+    let framed = |trailer: &str| {
+        let mut b = format!("{:x}\r\n", f.bytes.len()).into_bytes();
+        b.extend_from_slice(&f.bytes);
+        b.extend_from_slice(format!("\r\n0\r\nx-amz-checksum-crc32:{trailer}\r\n\r\n").as_bytes());
+        b
+    };
+    let (status, _, text) = put_raw(
+        &c,
+        &info,
+        &f.path,
+        framed("AAAAAA==\nlevel=ERROR forged"),
+        f.bytes.len(),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(!text.contains("\nlevel=ERROR"), "{text}");
+    assert!(text.contains("\\nlevel=ERROR"), "{text}");
+    let (status, _, text) = put_raw(
+        &c,
+        &info,
+        &f.path,
+        framed(&"A".repeat(3_000)),
+        f.bytes.len(),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.len() < 600, "{} bytes answered", text.len());
+}
+
+/// Issue 72's registrations measured (opt-in: `SNOWPIPE_MEASURE_STAGE=1`, run with
+/// `--nocapture`; in process, so `VmHWM` is the emulator's and the test's together): 48
+/// registrations at once of one file whose rows decompress to 50 MB (issue: 3.0 GB RSS),
+/// then 4 registrations each naming the file's whole range 1,024 times while a 1-row append
+/// waits (issue: ~2 min of CPU each, the append 15.9 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_hostile_registrations() {
+    if std::env::var_os("SNOWPIPE_MEASURE_STAGE").is_none() {
+        return;
+    }
+    let hwm = || {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .unwrap()
+            .to_string()
+    };
+    let (emu, c) = connected(config()).await;
+    let info = stage_info(&c).await;
+    let mut part = Part::new(1..2, 1);
+    part.ndjson = format!("{{\"ID\":1,\"NAME\":\"{}\"}}\n", "x".repeat(1000)).repeat(50_000);
+    part.end = "50000".into();
+    let mut f = file(&info, "big.ndjson", &[part]);
+    upload(&c, &info, &mut f).await;
+    println!("file {} bytes; before: {}", f.bytes.len(), hwm());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let ct = c.open_ok(&format!("m{i}")).await;
+        let c = Client {
+            http: c.http.clone(),
+            url: c.url.clone(),
+            token: c.token.clone(),
+        };
+        let frags = f.fragments.clone();
+        tasks.push(tokio::spawn(async move {
+            register(&c, &format!("m{i}"), &ct, &frags, 0)
+                .await
+                .unwrap()
+                .status
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for t in tasks {
+        *statuses.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    println!(
+        "48 registrations: {statuses:?} in {:?}; after: {}",
+        started.elapsed(),
+        hwm()
+    );
+    let mut g = file(&info, "again.ndjson", &[Part::new(1..1001, 2)]);
+    upload(&c, &info, &mut g).await;
+    let repeated: Vec<Value> = std::iter::repeat_n(g.fragments[0].clone(), 1024).collect();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let ct = c.open_ok(&format!("r{i}")).await;
+        let c = Client {
+            http: c.http.clone(),
+            url: c.url.clone(),
+            token: c.token.clone(),
+        };
+        let frags = repeated.clone();
+        tasks.push(tokio::spawn(async move {
+            register(&c, &format!("r{i}"), &ct, &frags, 0)
+                .await
+                .unwrap()
+                .status
+        }));
+    }
+    let ct = c.open_ok("one").await;
+    let one = Instant::now();
+    c.append("one", &ct, "1", "1", &rows(1..2))
+        .await
+        .next_token();
+    let one = one.elapsed();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 400);
+    }
+    println!(
+        "4 registrations of 1,024 repeated fragments: {:?}; a 1-row append meanwhile: {one:?}",
+        started.elapsed()
+    );
+    drop(emu);
 }

@@ -755,3 +755,140 @@ async fn a_key_registered_by_ddl_can_be_unset_and_replaced() {
         emu.shutdown().await;
     }
 }
+
+// Issue 72, item 8: channel names capped, `GET /` paged and bounded, no-op and oversized
+// DDL through the SQL API neither stored nor logged.
+
+/// The longest channel name the emulator opens: Snowflake's identifier limit (255
+/// characters; docs/protocol.md [IDN]).
+const MAX_CHANNEL_NAME: usize = 255;
+
+#[tokio::test]
+async fn a_channel_name_past_the_identifier_limit_is_refused_at_open() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let longest = "é".repeat(MAX_CHANNEL_NAME);
+    let r = c.open(&longest, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // 30 KB names made each unauthenticated `GET /` 61 MB with 2,000 channels.
+    for name in ["x".repeat(MAX_CHANNEL_NAME + 1), "y".repeat(30_000)] {
+        let r = c.open(&name, json!({})).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.body["code"], "ERR_CHANNEL_NAME_TOO_LONG", "{}", r.text);
+        let message = r.body["message"].as_str().unwrap();
+        assert!(message.contains("at most 255"), "{message}");
+        assert!(
+            !message.contains(&name),
+            "the name is not echoed: {message}"
+        );
+    }
+    let status = get_json(&format!("{}/", emu.url())).await;
+    assert_eq!(status["channels"].as_array().map(Vec::len), Some(1));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_status_page_is_paged_and_bounded() {
+    let emu = Emulator::start(config()).await.unwrap();
+    let c = Client::connect(&emu).await;
+    let names: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
+    for n in &names {
+        c.open_ok(n).await;
+    }
+    // A committed token of a megabyte (an open's body holds up to 1 MiB) is shown clipped.
+    let big = "7".repeat(1_000_000);
+    let r = c.open("c9", json!({"offset_token": big})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let url = format!("{}/", emu.url());
+    let mut seen = Vec::new();
+    let mut from = Some(0);
+    let mut pages = 0;
+    while let Some(at) = from {
+        let page = get_json(&format!("{url}?channels_from={at}&channels_limit=2")).await;
+        assert_eq!(page["channel_page"]["total"], 6, "{page}");
+        assert!(page["channels"].as_array().unwrap().len() <= 2, "{page}");
+        for ch in page["channels"].as_array().unwrap() {
+            seen.push(ch["channel_name"].as_str().unwrap().to_owned());
+            let token = ch["last_committed_offset_token"].as_str().unwrap_or("");
+            assert!(token.chars().count() <= 1024, "{} chars", token.len());
+        }
+        from = page["channel_page"]["next_from"].as_u64();
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    let mut want = names.clone();
+    want.push("c9".into());
+    assert_eq!(seen, want);
+    // Without parameters: the first page, at most 500 channels and 4 MiB.
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(text.len() < 64 << 10, "{} bytes", text.len());
+    let first: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(first["channel_page"]["limit"], 500);
+    assert_eq!(first["channels"].as_array().map(Vec::len), Some(6));
+    for bad in ["channels_from=x", "channels_limit=0", "channels_limit=501"] {
+        let r = reqwest::get(format!("{url}?{bad}")).await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body["message"].as_str().unwrap().contains("channels_"),
+            "{body}"
+        );
+    }
+    // The console: the first 1,000 channels and their total, tokens clipped.
+    let console: serde_json::Value = serde_json::from_str(&console_state(&emu).await).unwrap();
+    assert_eq!(console["channels_total"], 6);
+    let mut tokens = console["channels"].as_array().unwrap().iter();
+    assert!(tokens.all(|c| c[3].as_str().unwrap_or("").chars().count() <= 120));
+    // The in-process status stays whole.
+    assert_eq!(emu.status()["channels"].as_array().map(Vec::len), Some(6));
+    emu.shutdown().await;
+}
+
+/// The DDL scripts stored in `dir`'s database and their total length.
+fn stored_ddl(dir: &std::path::Path) -> (usize, usize) {
+    let conn = snowpipe_emulator::storage::open_read_only(dir).unwrap();
+    let ddl = snowpipe_emulator::storage::stored_ddl(&conn).unwrap();
+    (ddl.len(), ddl.iter().map(String::len).sum())
+}
+
+#[tokio::test]
+async fn no_op_and_oversized_ddl_is_neither_stored_nor_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(config().with_data_dir(dir.path()))
+        .await
+        .unwrap();
+    let (before, _) = stored_ddl(dir.path());
+    // 200 no-op ALTERs padded with 900 KB comments grew the data directory by 363 MB: here
+    // 20 with 50 KB each.
+    let pad = format!("/* {} */", "p".repeat(50_000));
+    for _ in 0..20 {
+        let r = sql_statement(
+            &emu,
+            &format!("ALTER TABLE T ALTER COLUMN NAME DROP NOT NULL {pad}"),
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(500)]);
+        assert_eq!(r.body["data"][0][0], "Statement executed successfully.");
+    }
+    let (after, bytes) = stored_ddl(dir.path());
+    assert_eq!(after, before, "no-op ALTERs are not stored ({bytes} bytes)");
+    // A statement over 64 KiB is refused, naming the limit and the way around it.
+    let long = format!(
+        "ALTER TABLE T ADD COLUMN WIDE INT /* {} */",
+        "p".repeat(70_000)
+    );
+    let r = sql_statement(&emu, &long, None, "").await;
+    assert_eq!(r.status, 422, "{}", &r.text[..r.text.len().min(500)]);
+    let message = r.body["message"].as_str().unwrap();
+    assert!(message.contains("65,536 bytes"), "{message}");
+    assert!(message.contains("--ddl"), "{message}");
+    assert!(message.len() < 1000, "{} bytes", message.len());
+    assert_eq!(stored_ddl(dir.path()).0, before);
+    // A change is stored once.
+    let r = sql_statement(&emu, "ALTER TABLE T ADD COLUMN WIDE INT", None, "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(stored_ddl(dir.path()).0, before + 1);
+    emu.shutdown().await;
+}

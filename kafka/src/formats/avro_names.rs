@@ -8,9 +8,18 @@
 //! nested 40 deep around 600 KB of fields took 395 MB. The schema comes from the registry, so
 //! from whoever may register one, and is parsed on the sink's runtime threads.
 //!
+//! One more copy of the same kind (issue 72): each reference to a named type (a union of
+//! thousands of `"A"`, all one type: `apache-avro` refuses repeated unnamed types only) holds
+//! its full name, the enclosing namespace included: 50,000 references read in a 10 KB
+//! namespace, a 210 KB schema, took 1.0 GB and 1.25 s to parse (measured, release). (A
+//! field's `default` is also copied for each branch of its union while the parser looks for
+//! the branch it fits, but one copy at a time: 3,000 branches and a 900 KB default took 0.19 s
+//! and 11 MB, so that is not counted.)
+//!
 //! **How.** [`check`] walks the schema's JSON once, bottom up: each named type costs its
-//! text's size (estimated from the JSON value) once for its name and once for each alias,
-//! and the sum may be at most [`MAX_COPIED_BYTES`]. A schema within it parses as before;
+//! text's size (estimated from the JSON value) once for its name and once for each alias, each
+//! reference its name and the namespace it is read in, and the sum may be at most
+//! [`MAX_COPIED_BYTES`]. A schema within it parses as before;
 //! past it, the schema is refused with the figures, as any schema that cannot be used is
 //! (its messages become dead letters naming the reason).
 
@@ -32,33 +41,68 @@ pub fn check(text: &str) -> Result<(), String> {
         return Ok(());
     };
     let mut copied = 0u64;
-    walk(&json, &mut copied);
+    walk(&json, 0, &mut copied);
     if copied > MAX_COPIED_BYTES {
         return Err(format!(
-            "not an Avro schema this sink parses: its named types and their aliases would copy \
-             {copied} bytes of schema while it is parsed, more than the sink's {} MiB (too \
-             many aliases, or large types named at many levels)",
+            "not an Avro schema this sink parses: its named types, their aliases and the \
+             references to them would copy {copied} bytes of schema while it is parsed, more \
+             than the sink's {} MiB (too many aliases, large types named at many levels, or \
+             many references in a long namespace)",
             MAX_COPIED_BYTES >> 20
         ));
     }
     Ok(())
 }
 
-/// The estimated text size of `value`, adding to `copied` what its named types cost.
-fn walk(value: &Value, copied: &mut u64) -> u64 {
+/// Type names that are no reference to a named type.
+const BUILT_IN: [&str; 14] = [
+    "null", "boolean", "int", "long", "float", "double", "bytes", "string", "record", "error",
+    "enum", "fixed", "array", "map",
+];
+
+/// What the references among the type or union `t` copy, read in a namespace of `ns` bytes.
+fn references(t: &Value, ns: u64) -> u64 {
+    let one = |v: &Value| match v.as_str() {
+        Some(name) if !BUILT_IN.contains(&name) => ns + name.len() as u64 + 16,
+        _ => 0,
+    };
+    match t {
+        Value::Array(branches) => branches.iter().map(one).sum(),
+        other => one(other),
+    }
+}
+
+/// The estimated text size of `value` (in a namespace of `ns` bytes), adding to `copied` what
+/// its named types and references cost.
+fn walk(value: &Value, ns: u64, copied: &mut u64) -> u64 {
     match value {
         Value::Null | Value::Bool(_) | Value::Number(_) => 8,
         Value::String(s) => s.len() as u64 + 2,
-        Value::Array(items) => 2 + items.iter().map(|v| 1 + walk(v, copied)).sum::<u64>(),
+        Value::Array(items) => 2 + items.iter().map(|v| 1 + walk(v, ns, copied)).sum::<u64>(),
         Value::Object(map) => {
-            let size = 2 + map
-                .iter()
-                .map(|(k, v)| k.len() as u64 + 4 + walk(v, copied))
-                .sum::<u64>();
             let named = matches!(
                 map.get("type").and_then(Value::as_str),
                 Some("record" | "error" | "enum" | "fixed")
             ) && map.contains_key("name");
+            // The namespace its parts are read in: its own, or its name's, or the enclosing.
+            let ns = match (named, map.get("namespace").and_then(Value::as_str)) {
+                (true, Some(own)) => own.len() as u64,
+                (true, None) => map
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .and_then(|n| n.rfind('.'))
+                    .map_or(ns, |dot| dot as u64),
+                (false, _) => ns,
+            };
+            let size = 2 + map
+                .iter()
+                .map(|(k, v)| k.len() as u64 + 4 + walk(v, ns, copied))
+                .sum::<u64>();
+            for key in ["type", "items", "values"] {
+                if let Some(t) = map.get(key) {
+                    *copied = copied.saturating_add(references(t, ns));
+                }
+            }
             if named {
                 let aliases = map
                     .get("aliases")
@@ -103,7 +147,7 @@ mod tests {
         );
         let mut copied = 0;
         let text = record(1_000, 0);
-        let size = walk(&serde_json::from_str(&text).unwrap(), &mut copied);
+        let size = walk(&serde_json::from_str(&text).unwrap(), 0, &mut copied);
         assert!(
             size.abs_diff(text.len() as u64) * 20 < text.len() as u64,
             "{size} vs {}",
@@ -123,5 +167,74 @@ mod tests {
         }
         let err = check(&nested).unwrap_err();
         assert!(err.contains("named at many levels"), "{err}");
+    }
+
+    /// Issue 72's shapes in Avro. `apache-avro` refuses a union of identical unnamed types, but
+    /// not thousands of references to one named type, each holding the namespace it is read
+    /// in. Scaled down (300 references in a 10 KB namespace; 50,000 in a 210 KB schema took
+    /// 1.0 GB): refused before parsing, naming the cause; many references in a short
+    /// namespace, and a large default on a union of many branches (copied one branch at a
+    /// time), parse.
+    #[test]
+    fn references_that_multiply_a_namespace_are_refused() {
+        let union = |branches: usize, default: usize, namespace: usize| {
+            format!(
+                r#"{{"type":"record","name":"R","namespace":"{}","fields":[
+                {{"name":"a","type":{{"type":"record","name":"A","fields":[]}}}},
+                {{"name":"u","type":[{}"string"],"default":"{}"}}]}}"#,
+                "n".repeat(namespace),
+                "\"A\",".repeat(branches),
+                "d".repeat(default)
+            )
+        };
+        let err = crate::formats::avro::AvroSchema::parse(&union(300, 1, 10_000)).unwrap_err();
+        assert!(
+            err.contains("MiB") && err.contains("long namespace"),
+            "{err}"
+        );
+        for ok in [union(3_000, 1_000, 1), union(3_000, 1, 30)] {
+            crate::formats::avro::AvroSchema::parse(&ok).unwrap();
+        }
+    }
+
+    /// Issue 72's shapes in Avro at full size, measured (opt-in:
+    /// `SNOWPIPE_MEASURE_SCHEMA=avro-default` or `avro-refs`; a release build under
+    /// `/usr/bin/time -v`). `SNOWPIPE_MEASURE_RAW=1` parses without this module's check (the cost
+    /// before it).
+    #[test]
+    fn measure_the_full_size_avro_attacks() {
+        let Ok(which) = std::env::var("SNOWPIPE_MEASURE_SCHEMA") else {
+            return;
+        };
+        let avro = |branches: usize, default: usize, namespace: usize| {
+            format!(
+                r#"{{"type":"record","name":"R","namespace":"{}","fields":[
+                {{"name":"a","type":{{"type":"record","name":"A","fields":[]}}}},
+                {{"name":"u","type":[{}"string"],"default":"{}"}}]}}"#,
+                "n".repeat(namespace),
+                "\"A\",".repeat(branches),
+                "d".repeat(default)
+            )
+        };
+        let raw = std::env::var("SNOWPIPE_MEASURE_RAW").is_ok();
+        let t = std::time::Instant::now();
+        let text = match which.as_str() {
+            "avro-default" => avro(3_000, 900_000, 1),
+            "avro-refs" => avro(50_000, 1, 10_000),
+            _ => return,
+        };
+        let outcome = if raw {
+            apache_avro::Schema::parse_str(&text)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            crate::formats::avro::AvroSchema::parse(&text).map(|_| ())
+        };
+        let size = text.len();
+        eprintln!(
+            "{which} (raw {raw}): {size} bytes, {:?}: {:?}",
+            t.elapsed(),
+            outcome.map_err(|e| e.chars().take(200).collect::<String>())
+        );
     }
 }

@@ -65,12 +65,13 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 pub const WARN_EVERY: Duration = Duration::from_secs(30);
 /// Most ids cached (a run sees a handful; a flood of garbage ids must not grow it for good).
 const MAX_CACHED: usize = 10_000;
-/// The most the cached schemas may weigh, counted as [`SCHEMA_WEIGHT_PER_BYTE`] times the
-/// answers they were parsed from: a registry (or whoever may register schemas) serving
-/// thousands of 1 MB schemas, each id sent once, must not hold them all.
+/// The most the cached schemas may weigh ([`Registered::weight`]): a registry (or whoever may
+/// register schemas) serving thousands of 1 MB schemas, each id sent once, must not hold them
+/// all.
 pub const MAX_CACHED_BYTES: usize = 64 << 20;
-/// What a parsed schema is taken to weigh for each byte of its answer: parsed, a schema holds
-/// several times its text (parsing a 0.9 MB Avro schema peaked at 72 MB, measured).
+/// What a parsed Avro or Protobuf schema is taken to weigh for each byte of its answer:
+/// parsed, a schema holds several times its text (parsing a 0.9 MB Avro schema peaked at
+/// 72 MB, measured). A JSON Schema is weighed by what it holds ([`JsonSchema::weight`]).
 pub const SCHEMA_WEIGHT_PER_BYTE: usize = 24;
 /// Confluent's `error_code` for "schema not found".
 const SCHEMA_NOT_FOUND: u64 = 40403;
@@ -87,6 +88,18 @@ pub enum Registered {
 }
 
 impl Registered {
+    /// What it is taken to weigh in the cache, parsed from an answer of `answer` bytes: a JSON
+    /// Schema what it holds, counted as it was compiled; an Avro or Protobuf schema
+    /// [`SCHEMA_WEIGHT_PER_BYTE`] times its answer (their parsers' structures are not ours to
+    /// count).
+    pub fn weight(&self, answer: usize) -> usize {
+        match self {
+            Self::Json(s) => s.weight(),
+            Self::Avro(_) | Self::Protobuf(_) => answer.saturating_mul(SCHEMA_WEIGHT_PER_BYTE),
+        }
+        .saturating_add(1024)
+    }
+
     /// The registry's name of its type.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -194,8 +207,8 @@ pub enum Probe {
 
 /// One request's outcome.
 enum Attempt {
-    /// A schema, and the size of the answer it was parsed from.
-    Got(Registered, usize),
+    /// A registry's answer for the id (not yet compiled), its hash ([`fingerprint`]) and size.
+    Got(Answer, u64, usize),
     /// The message's fault.
     Dead(String),
     /// Try again (later, or at the next URL).
@@ -212,7 +225,12 @@ pub struct Registry {
     current: AtomicUsize,
     auth: Option<BasicAuth>,
     http: reqwest::Client,
-    cache: Mutex<CacheState>,
+    /// Shared with the compilations in flight, which cache what they make (even when the
+    /// partition that started one has stopped waiting for it).
+    cache: Arc<Mutex<CacheState>>,
+    /// One fetch and compilation per id at a time: each id's gate, held while its schema is
+    /// fetched and compiled (see [`Registry::schema`]).
+    gates: Mutex<HashMap<u32, Arc<tokio::sync::Mutex<()>>>>,
     /// When a passing failure was last warned about.
     warned: Mutex<Option<Instant>>,
 }
@@ -323,7 +341,8 @@ impl Registry {
             current: AtomicUsize::new(0),
             auth,
             http,
-            cache: Mutex::default(),
+            cache: Arc::default(),
+            gates: Mutex::default(),
             warned: Mutex::default(),
         })
     }
@@ -361,9 +380,32 @@ impl Registry {
         }
     }
 
+    /// The gate of `id` (see [`Registry::schema`]); the gates nobody holds or waits for are
+    /// dropped when there are many.
+    fn gate(&self, id: u32) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = lock(&self.gates);
+        if gates.len() >= 1_024 {
+            gates.retain(|_, g| Arc::strong_count(g) > 1);
+        }
+        Arc::clone(gates.entry(id).or_default())
+    }
+
+    /// Drops `id`'s gate `gate` if nobody else holds or waits for it.
+    fn release(&self, id: u32, gate: Arc<tokio::sync::Mutex<()>>) {
+        let mut gates = lock(&self.gates);
+        if gates
+            .get(&id)
+            .is_some_and(|g| Arc::ptr_eq(g, &gate) && Arc::strong_count(g) <= 2)
+        {
+            gates.remove(&id);
+        }
+    }
+}
+
+impl CacheState {
     /// Whether `hash` is the first answer seen for `id` in this run (remembering it if so).
-    fn same_meaning(&self, id: u32, hash: u64) -> bool {
-        let mut cache = lock(&self.cache);
+    fn same_meaning(cache: &Mutex<Self>, id: u32, hash: u64) -> bool {
+        let mut cache = lock(cache);
         let known = cache.fingerprints.len();
         match cache.fingerprints.get(&id) {
             Some(&first) => first == hash,
@@ -379,8 +421,8 @@ impl Registry {
     /// Caches `entry`, making room by forgetting failures first, then other schemas (they
     /// are fetched again when next needed): at most [`MAX_CACHED`] ids and
     /// [`MAX_CACHED_BYTES`].
-    fn remember(&self, id: u32, entry: Cached) {
-        let mut guard = lock(&self.cache);
+    fn remember(cache: &Mutex<Self>, id: u32, entry: Cached) {
+        let mut guard = lock(cache);
         let cache = &mut *guard;
         if let Some(old) = cache.entries.remove(&id) {
             cache.bytes -= old.weight();
@@ -405,9 +447,65 @@ impl Registry {
             cache.entries.insert(id, entry);
         }
     }
+}
 
+/// `answer` (for `id`, its hash `hash`, `size` bytes) compiled, checked to mean what the id's
+/// first answer in this run meant, and cached: a failure as the message's fault
+/// ([`Failure::Dead`], naming the id).
+///
+/// It takes as long as the schema does (bounded by each parser's limits): it runs on a
+/// blocking thread, never on an async worker.
+fn compile_and_cache(
+    cache: &Mutex<CacheState>,
+    id: u32,
+    (answer, hash, size): (Answer, u64, usize),
+) -> Result<Arc<Registered>, Failure> {
+    let compiled = compile_answer(answer).and_then(|s| {
+        // An id means what its first answer in this run said: another schema later is
+        // refused (and remembered) like any schema that cannot be used.
+        if CacheState::same_meaning(cache, id, hash) {
+            Ok(s)
+        } else {
+            Err(
+                "the registry answered with another schema than earlier in this run (a \
+                 registry's ids never change meaning); the sink keeps the first and refuses the \
+                 message"
+                    .into(),
+            )
+        }
+    });
+    match compiled {
+        Ok(s) => {
+            let weight = s.weight(size);
+            if let Registered::Json(j) = &s {
+                tracing::debug!(
+                    "schema id {id}: a JSON Schema of {size} bytes compiled in {} steps, \
+                     holding {weight} bytes",
+                    j.compile_steps()
+                );
+            }
+            let s = Arc::new(s);
+            CacheState::remember(cache, id, Cached::Ok(Arc::clone(&s), weight));
+            Ok(s)
+        }
+        Err(why) => {
+            let why = format!("schema id {id}: {why}");
+            CacheState::remember(cache, id, Cached::Failed(why.clone(), Instant::now()));
+            Err(Failure::Dead(why))
+        }
+    }
+}
+
+impl Registry {
     /// The schema with `id`: from the cache, or fetched and parsed; a passing failure is
     /// retried (with backoff, warned about) until the registry answers.
+    ///
+    /// One caller at a time fetches and compiles an id (it holds the id's gate); the others
+    /// (partitions meeting the same new id at once) wait for the gate and then find the
+    /// schema, or its failure, cached. The compilation runs on a blocking thread
+    /// (`spawn_blocking`), never on an async worker, and keeps the gate until it ends, also
+    /// when its caller stops waiting: there is never a second compilation of an id beside
+    /// it, and what it makes is cached.
     ///
     /// # Errors
     /// [`Failure::Dead`]: the id is unknown or its schema cannot be used (remembered for
@@ -426,6 +524,22 @@ impl Registry {
                 i32::MAX
             )));
         }
+        if let Some(cached) = self.cached(id) {
+            return cached;
+        }
+        let gate = self.gate(id);
+        let outcome = self.schema_gated(id, &gate).await;
+        self.release(id, gate);
+        outcome
+    }
+
+    /// [`Registry::schema`] past the cache: through `id`'s gate.
+    async fn schema_gated(
+        &self,
+        id: u32,
+        gate: &Arc<tokio::sync::Mutex<()>>,
+    ) -> Result<Arc<Registered>, Failure> {
+        let held = Arc::clone(gate).lock_owned().await;
         let mut backoff = FIRST_BACKOFF;
         let mut failing_since = None;
         loop {
@@ -434,11 +548,19 @@ impl Registry {
                 return cached;
             }
             match self.fetch(id).await {
-                Attempt::Got(s, answer) => {
-                    let s = Arc::new(s);
-                    let weight = answer.saturating_mul(SCHEMA_WEIGHT_PER_BYTE) + 1024;
-                    self.remember(id, Cached::Ok(Arc::clone(&s), weight));
-                    if let Some(since) = failing_since {
+                Attempt::Got(answer, hash, size) => {
+                    let cache = Arc::clone(&self.cache);
+                    let compiled = tokio::task::spawn_blocking(move || {
+                        let _held = held;
+                        compile_and_cache(&cache, id, (answer, hash, size))
+                    })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(Failure::Dead(format!(
+                            "schema id {id}: compiling the schema failed ({e})"
+                        )))
+                    });
+                    if let (Ok(_), Some(since)) = (&compiled, failing_since) {
                         tracing::warn!(
                             registry = %self.urls.join(","),
                             "the Schema Registry answers again (schema id {id}, after {:?}); \
@@ -446,11 +568,15 @@ impl Registry {
                             Instant::elapsed(&since)
                         );
                     }
-                    return Ok(s);
+                    return compiled;
                 }
                 Attempt::Dead(why) => {
                     let why = format!("schema id {id}: {why}");
-                    self.remember(id, Cached::Failed(why.clone(), Instant::now()));
+                    CacheState::remember(
+                        &self.cache,
+                        id,
+                        Cached::Failed(why.clone(), Instant::now()),
+                    );
                     return Err(Failure::Dead(why));
                 }
                 Attempt::Refused(why) => return Err(Failure::Refused(why)),
@@ -557,18 +683,10 @@ impl Registry {
                     "the Schema Registry's answer is larger than {MAX_ANSWER} bytes"
                 ));
             }
-            return match parse_answer(&body) {
-                // An id means what its first answer in this run said: another schema later is
-                // refused (and remembered) like any schema that cannot be used.
-                Ok(_) if !self.same_meaning(id, fingerprint(&body)) => Attempt::Dead(
-                    "the registry answered with another schema than earlier in this run (a \
-                     registry's ids never change meaning); the sink keeps the first and refuses \
-                     the message"
-                        .into(),
-                ),
-                Ok(s) => Attempt::Got(s, body.len()),
-                Err(BadAnswer::Schema(why)) => Attempt::Dead(why),
-                Err(BadAnswer::NotAnAnswer(why)) => Attempt::Passing(format!(
+            // Only read here (linear in the answer); compiled by the caller, off the workers.
+            return match parse_envelope(&body) {
+                Ok(answer) => Attempt::Got(answer, fingerprint(&body), body.len()),
+                Err(why) => Attempt::Passing(format!(
                     "{base} answered HTTP {status} with {why}: is --schema-registry-url the \
                      registry's URL?"
                 )),
@@ -655,6 +773,7 @@ struct Answer {
 }
 
 /// Why a successful answer gives no schema.
+#[cfg(test)]
 #[derive(Debug)]
 enum BadAnswer {
     /// It is not a registry's answer (`{"schema": "…"}`): not the message's fault.
@@ -663,20 +782,25 @@ enum BadAnswer {
     Schema(String),
 }
 
-/// The registry's answer, parsed.
+/// The registry's answer, read (not compiled: [`compile_answer`]).
 ///
 /// # Errors
-/// An answer that is not `{"schema": "…"}` ([`BadAnswer::NotAnAnswer`]); a schema with
-/// references, an unknown schema type, an Avro or Protobuf schema that does not parse
-/// ([`BadAnswer::Schema`]).
-fn parse_answer(body: &[u8]) -> Result<Registered, BadAnswer> {
-    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
-        BadAnswer::NotAnAnswer(format!("something that is not {{\"schema\": \"…\"}} ({e})"))
-    })?;
+/// An answer that is not `{"schema": "…"}` (not the message's fault: a wrong URL, a proxy).
+fn parse_envelope(body: &[u8]) -> Result<Answer, String> {
+    serde_json::from_slice(body)
+        .map_err(|e| format!("something that is not {{\"schema\": \"…\"}} ({e})"))
+}
+
+/// The schema of a registry's answer, compiled: as long as the schema takes (bounded by each
+/// parser's limits), so never on an async worker.
+///
+/// # Errors
+/// A schema with references, an unknown schema type, a schema that does not parse or compile.
+fn compile_answer(answer: Answer) -> Result<Registered, String> {
     if !answer.references.is_empty() {
-        return Err(BadAnswer::Schema(
+        return Err(
             "the schema references other schemas, which this sink does not resolve yet".into(),
-        ));
+        );
     }
     match answer.schema_type.as_deref().unwrap_or("AVRO") {
         "AVRO" => AvroSchema::parse(&answer.schema).map(|s| Registered::Avro(Box::new(s))),
@@ -684,7 +808,12 @@ fn parse_answer(body: &[u8]) -> Result<Registered, BadAnswer> {
         "PROTOBUF" => ProtoSchema::parse(&answer.schema).map(Registered::Protobuf),
         other => Err(format!("the schema type {other:?} is unknown")),
     }
-    .map_err(BadAnswer::Schema)
+}
+
+/// The registry's answer, read and compiled.
+#[cfg(test)]
+fn parse_answer(body: &[u8]) -> Result<Registered, BadAnswer> {
+    compile_answer(parse_envelope(body).map_err(BadAnswer::NotAnAnswer)?).map_err(BadAnswer::Schema)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `sensor_stream consume --source kinesis`: every shard of a stream into Snowflake, one
-//! channel per shard (`<STREAM>_<shardId>`, the Lambda handler's name too), exactly once.
+//! channel per shard (`<ACCOUNT>_<REGION>_<STREAM>_<shardId>` from the stream's ARN, the Lambda
+//! handler's name too), exactly once.
 //!
 //! A shard's session: open its [`Writer`]; read from `AFTER_SEQUENCE_NUMBER` the readings
 //! channel's committed token (`TRIM_HORIZON` when none); for each GetRecords page, write it
@@ -32,7 +33,7 @@ use crate::sensor_stream::latency::{Histogram, Pending};
 /// How the consumer reads and when it stops.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The Kinesis stream; channels are `<stream>_<shardId>`.
+    /// The Kinesis stream; channels are `<account>_<region>_<stream>_<shardId>` (its ARN).
     pub stream: String,
     /// Where rows go.
     pub target: Target,
@@ -68,7 +69,8 @@ pub struct ShardProgress {
 /// Every shard's progress, by shard id.
 pub type Progress = Arc<Mutex<BTreeMap<String, ShardProgress>>>;
 
-/// The channel stem of a shard.
+/// The channel stem of a shard: `<prefix>_<shardId>`, the prefix from the stream's ARN
+/// (`stream::channel_prefix`; before, the stream's name).
 pub fn channel_name(stream: &str, shard_id: &str) -> String {
     format!("{stream}_{shard_id}")
 }
@@ -94,6 +96,9 @@ pub async fn consume(
     let mut failures: BTreeMap<String, u32> = BTreeMap::new();
     let mut tasks: tokio::task::JoinSet<(String, Result<End>)> = tokio::task::JoinSet::new();
     let mut relist = tokio::time::interval(Duration::from_secs(2));
+    // Channels are named by the stream's ARN (account, region, name), as the handler names them.
+    let arn = crate::sensor_stream::kinesis::stream::arn(kinesis, &opts.stream).await?;
+    let prefix: Arc<str> = crate::sensor_stream::kinesis::stream::channel_prefix(&arn)?.into();
     loop {
         let listed = shards::list(kinesis, &opts.stream).await?;
         let ready: Vec<ShardInfo> = shards::ready(&listed, &finished, &busy)
@@ -105,8 +110,12 @@ pub async fn consume(
             busy.insert(shard.id.clone());
             let (client, kinesis, opts) = (client.clone(), kinesis.clone(), opts.clone());
             let (progress, stop) = (progress.clone(), stop.clone());
+            let prefix = prefix.clone();
             tasks.spawn(async move {
-                let end = session(&client, &kinesis, &opts, &shard.id, &progress, stop).await;
+                let end = session(
+                    &client, &kinesis, &opts, &prefix, &shard.id, &progress, stop,
+                )
+                .await;
                 (shard.id, end)
             });
         }
@@ -157,11 +166,12 @@ async fn session(
     client: &StreamingIngestClient,
     kinesis: &Client,
     opts: &Options,
+    prefix: &str,
     shard_id: &str,
     progress: &Progress,
     mut stop: watch::Receiver<bool>,
 ) -> Result<End> {
-    let stem = channel_name(&opts.stream, shard_id);
+    let stem = channel_name(prefix, shard_id);
     let mut writer = Writer::open(client, &opts.target, &stem).await?;
     let mut watch = writer.channel().watch_committed();
     update(progress, shard_id, |p| {
@@ -169,7 +179,10 @@ async fn session(
         p.committed = writer.committed().cloned();
     });
     // The last record read (handled or skipped): where to resume after an expired iterator.
-    let mut read: Option<SequenceNumber> = writer.committed().cloned();
+    let mut read: Option<SequenceNumber> = match writer.committed() {
+        Some(c) => Some(c.clone()),
+        None => legacy_position(client, &opts.target, &opts.stream, shard_id).await?,
+    };
     let mut iterator = Some(shard_iterator(kinesis, &opts.stream, shard_id, read.as_ref()).await?);
     let mut sent: Pending<SequenceNumber> = Pending::default();
     let mut last_appended: Option<SequenceNumber> = None;
@@ -214,7 +227,13 @@ async fn session(
             read = Some(last.seq.clone());
             last_new = Instant::now();
         }
-        let written = writer.write(&records).await?;
+        let written = writer
+            .write(
+                &records,
+                tokio::time::Instant::now()
+                    + crate::sensor_stream::kinesis::writer::DEAD_LETTER_COMMIT,
+            )
+            .await?;
         if let Some(last) = written.last_appended.clone() {
             sent.push(last.clone(), written.event_ms);
             last_appended = Some(last);
@@ -294,6 +313,33 @@ fn update(progress: &Progress, shard_id: &str, f: impl FnOnce(&mut ShardProgress
     f(lock(progress).entry(shard_id.to_owned()).or_default());
 }
 
+/// The committed position of the shard's channel named the old way (`<stream>_<shardId>`,
+/// before channels were named by ARN), read without opening it: a new channel with no position
+/// starts reading after it instead of at the shard's start. Checked as a first record is
+/// (`SequenceNumber::check_after`): a number its shard cannot have produced is refused.
+async fn legacy_position(
+    client: &StreamingIngestClient,
+    target: &crate::sensor_stream::kinesis::writer::Target,
+    stream: &str,
+    shard_id: &str,
+) -> Result<Option<SequenceNumber>> {
+    let legacy = channel_name(stream, shard_id);
+    let tokens = client
+        .pipe(&target.database, &target.schema, &target.pipe)
+        .latest_committed_offset_tokens(&[legacy.as_str()])
+        .await
+        .with_context(|| format!("cannot read the position of the old channel {legacy}"))?;
+    let Some(Some(token)) = tokens.get(&legacy) else {
+        return Ok(None);
+    };
+    let seq = SequenceNumber::from_token(token, &legacy)?;
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    seq.check_after(shard_id, None, now)
+        .with_context(|| format!("the old channel {legacy}'s position"))?;
+    tracing::info!("{shard_id}: no position under the ARN's name; resuming after {seq} ({legacy})");
+    Ok(Some(seq))
+}
+
 /// An iterator after `after` (the committed token), or at the shard's start.
 async fn shard_iterator(
     kinesis: &Client,
@@ -330,9 +376,10 @@ pub fn to_record(shard_id: &str, r: &aws_sdk_kinesis::types::Record) -> Result<R
         seq: SequenceNumber::parse(r.sequence_number())?,
         partition_key: r.partition_key().unwrap_or_default().to_owned(),
         data: r.data().as_ref().to_vec(),
+        // Rounded, not truncated: the SDK read the number through f64 (record.rs).
         arrival_ms: r
             .approximate_arrival_timestamp()
-            .and_then(|t| t.to_millis().ok())
+            .and_then(crate::sensor_stream::kinesis::record::arrival_ms_of)
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis()),
     })
 }

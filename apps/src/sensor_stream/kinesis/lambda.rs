@@ -3,9 +3,10 @@
 //! Each invocation gets a batch of one shard's records (or, with `ParallelizationFactor` > 1,
 //! of one of the shard's concurrent lanes). The handler:
 //!
-//! 1. groups the records by channel: `<STREAM>_<shardId>` (the consumer's name, so the two
-//!    can take over from each other), or with `PARALLELIZATION_FACTOR` > 1
-//!    `<STREAM>_<shardId>_k<16 hex digits of SHA-256(partition key)>`;
+//! 1. groups the records by channel: `<ACCOUNT>_<REGION>_<STREAM>_<shardId>` from the
+//!    record's `eventSourceARN` (the consumer's name, so the two can take over from each
+//!    other; another account's stream of the same name gets other channels), or with
+//!    `PARALLELIZATION_FACTOR` > 1 `…_<shardId>_k<16 hex digits of SHA-256(partition key)>`;
 //! 2. writes each group through a [`Writer`]: records at or below the channel's committed
 //!    token are skipped (a redelivered or retried batch lands nothing twice), bad records are
 //!    dead letters, the rest one append;
@@ -35,27 +36,60 @@
 //! on one channel, which can skip records.
 //!
 //! Channels stay open in the warm instance (no open per invocation), up to
-//! [`MAX_OPEN_WRITERS`] channel pairs, least recently used closed past it (their rows are
-//! committed). A cold start pays the process start, the client's authentication and one open
-//! per channel it meets: about 0.1 s over a warm invocation on the emulator (the tests print
-//! both).
+//! [`MAX_OPEN_WRITERS`] channel pairs, least recently used closed past it, and any unused for
+//! [`WRITER_IDLE`] closed too (their rows are committed). A cold start pays the process
+//! start, the client's authentication and one open per channel it meets: about 0.1 s over a
+//! warm invocation on the emulator (the tests print both).
+//!
+//! # The deadline
+//!
+//! The invocation's deadline (`Lambda-Runtime-Deadline-Ms`, the context's `deadline`) less a
+//! margin bounds everything: the groups are opened and written at once (up to
+//! [`CONCURRENT_GROUPS`]), each group's dead letters are one append and one commit wait, and
+//! every open, append and commit wait stops at the deadline. What is not committed by then
+//! is answered as failed from its first record, before the deadline, never after it.
+//!
+//! # The channel budget
+//!
+//! Snowflake allows 2,000 channels a pipe (channels stay on the server when closed: only a
+//! drop removes one, and it takes the channel's committed position with it). With
+//! `PARALLELIZATION_FACTOR` > 1 the readings pipe holds one channel per partition key and
+//! shard, and so does the dead-letters pipe; see docs/kinesis.md "Channel budget". When the
+//! service refuses a channel for the budget, the invocation fails with an error naming it
+//! (both failure modes: a `batchItemFailures` entry would be retried silently forever), the
+//! handler counts it ([`Handler::channel_budget_refusals`]) and writes a CloudWatch metric
+//! (`sensor_stream` / `ChannelBudgetRefusals`, embedded metric format on stdout).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use futures_util::StreamExt as _;
 use sha2::Digest as _;
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use crate::sensor_stream::kinesis::record::Record;
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
 use crate::sensor_stream::kinesis::writer::{Target, Writer};
 
-/// Least time kept before the invocation's deadline to answer.
+/// Time kept before the invocation's deadline to answer (a quarter of what is left when that
+/// is less).
 const ANSWER_MARGIN: Duration = Duration::from_millis(1_500);
+
+/// Most channel groups of one invocation opened and written at once.
+pub const CONCURRENT_GROUPS: usize = 64;
+
+/// A warm instance closes a writer no invocation used for this long (its rows are committed):
+/// the keys of a shard come and go, and an instance must not hold every key it ever met.
+pub const WRITER_IDLE: Duration = Duration::from_secs(300);
+
+/// The service's error code for a pipe at its channel limit.
+const TOO_MANY_CHANNELS: &str = "ERR_TOO_MANY_CHANNELS";
 
 /// How failures are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -89,11 +123,13 @@ pub struct Handler {
     client: StreamingIngestClient,
     settings: Settings,
     writers: Mutex<OpenWriters>,
+    budget_refusals: AtomicU64,
 }
 
-/// The writers kept open between invocations, each with the invocation that last used it.
+/// The writers kept open between invocations, each with the invocation that last used it and
+/// when.
 struct OpenWriters<W = Writer> {
-    writers: HashMap<String, (u64, W)>,
+    writers: HashMap<String, (u64, Instant, W)>,
     invocations: u64,
 }
 
@@ -107,23 +143,36 @@ impl<W> Default for OpenWriters<W> {
 }
 
 impl<W> OpenWriters<W> {
-    /// Takes out the least recently used writers past `max`.
-    fn evict(&mut self, max: usize) -> Vec<W> {
+    /// Takes out the writers unused for `idle` or longer at `now`, then the least recently
+    /// used past `max`.
+    fn evict(&mut self, max: usize, now: Instant, idle: Duration) -> Vec<W> {
+        let stale: Vec<String> = self
+            .writers
+            .iter()
+            .filter(|(_, (_, at, _))| now.saturating_duration_since(*at) >= idle)
+            .map(|(stem, _)| stem.clone())
+            .collect();
+        let mut out: Vec<W> = stale
+            .iter()
+            .filter_map(|stem| self.writers.remove(stem).map(|(_, _, w)| w))
+            .collect();
         if self.writers.len() <= max {
-            return Vec::new();
+            return out;
         }
         let mut by_use: Vec<(u64, String)> = self
             .writers
             .iter()
-            .map(|(stem, (used, _))| (*used, stem.clone()))
+            .map(|(stem, (used, _, _))| (*used, stem.clone()))
             .collect();
         by_use.sort_unstable();
         let excess = self.writers.len() - max;
-        by_use
-            .into_iter()
-            .take(excess)
-            .filter_map(|(_, stem)| self.writers.remove(&stem).map(|(_, w)| w))
-            .collect()
+        out.extend(
+            by_use
+                .into_iter()
+                .take(excess)
+                .filter_map(|(_, stem)| self.writers.remove(&stem).map(|(_, _, w)| w)),
+        );
+        out
     }
 }
 
@@ -134,6 +183,31 @@ struct Group {
     positions: Vec<usize>,
 }
 
+/// A group written: its writer and its last row appended, or why not.
+type GroupWritten = Result<(Writer, Option<SequenceNumber>), Failure>;
+
+/// Why a group is not committed, and what its channel had committed (when known).
+struct Failure {
+    committed: Option<SequenceNumber>,
+    error: anyhow::Error,
+}
+
+/// When to have answered: `deadline_ms` (ms since the epoch) less [`ANSWER_MARGIN`], or less a
+/// quarter of what is left when that is less; now when it has passed.
+fn answer_by(deadline_ms: u64, now_ms: i64) -> Instant {
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms.max(0) as u64));
+    Instant::now() + left.saturating_sub(ANSWER_MARGIN.min(left / 4))
+}
+
+/// Whether the service refused a channel because its pipe has as many as it allows.
+fn refused_for_budget(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<snowpipe_streaming::Error>()
+            .and_then(snowpipe_streaming::Error::snowflake_code)
+            == Some(TOO_MANY_CHANNELS)
+    }) || format!("{e:#}").contains(TOO_MANY_CHANNELS)
+}
+
 impl Handler {
     /// A handler writing through `client`.
     pub fn new(client: StreamingIngestClient, settings: Settings) -> Self {
@@ -141,15 +215,23 @@ impl Handler {
             client,
             settings,
             writers: Mutex::new(OpenWriters::default()),
+            budget_refusals: AtomicU64::new(0),
         }
     }
 
-    /// Handles one invocation whose deadline is `deadline_ms` (ms since the epoch).
+    /// Channels the service refused for its per-pipe channel budget, since the start.
+    pub fn channel_budget_refusals(&self) -> u64 {
+        self.budget_refusals.load(Ordering::Relaxed)
+    }
+
+    /// Handles one invocation whose deadline is `deadline_ms` (ms since the epoch): answers
+    /// before it (see the module docs).
     ///
     /// # Errors
-    /// With [`FailureMode::Error`], when any record is not committed; with
-    /// [`FailureMode::Report`], only when the event is not a Kinesis batch (a record without
-    /// a shard or a sequence number): the answer names the record.
+    /// With [`FailureMode::Error`], when any record is not committed; in both modes, when the
+    /// event is not a Kinesis batch (a record without a shard or a sequence number: the answer
+    /// names the record), or when the service refused a channel for its channel budget (the
+    /// answer names the budget and the fix).
     ///
     /// # Cancellation
     /// Dropping the future drops the writers in use (rows not committed are discarded by the
@@ -160,70 +242,147 @@ impl Handler {
         deadline_ms: u64,
     ) -> Result<KinesisEventResponse> {
         let groups = self.groups(&event.records)?;
-        let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
-        let budget = Duration::from_millis(deadline_ms.saturating_sub(now))
-            .saturating_sub(ANSWER_MARGIN)
-            .max(Duration::from_secs(1));
-        let deadline = tokio::time::Instant::now() + budget;
+        let deadline = answer_by(deadline_ms, chrono::Utc::now().timestamp_millis());
         let mut open = self.writers.lock().await;
         open.invocations += 1;
         let this_invocation = open.invocations;
-        // Per failed group: the batch position of its first record not committed.
-        let mut failed: Vec<(usize, anyhow::Error)> = Vec::new();
-        let mut fail = |group: &Group, committed: Option<SequenceNumber>, e: anyhow::Error| {
-            tracing::warn!("channel {}: {e:#}", group.stem);
-            let first = group
-                .records
-                .iter()
-                .position(|r| committed.as_ref().is_none_or(|c| r.seq > *c));
-            if let Some(i) = first {
-                failed.push((group.positions[i], e));
-            }
-        };
-        // Every group appended first, then every commit awaited: the invocation costs one
-        // commit latency, not one per channel.
-        let mut appended: Vec<(&Group, Writer, Option<SequenceNumber>)> = Vec::new();
-        for group in &groups {
-            let writer = match open.writers.remove(&group.stem) {
-                Some((_, w)) => Ok(w),
-                None => Writer::open(&self.client, &self.settings.target, &group.stem).await,
-            };
-            match writer {
-                Ok(mut w) => match w.write(&group.records).await {
-                    Ok(written) => appended.push((group, w, written.last_appended)),
-                    // The writer is dropped: the next invocation reopens and re-reads.
-                    Err(e) => fail(group, w.committed().cloned(), e),
-                },
-                Err(e) => fail(group, None, e),
+        let taken: Vec<Option<Writer>> = groups
+            .iter()
+            .map(|g| open.writers.remove(&g.stem).map(|(_, _, w)| w))
+            .collect();
+        // Every group opened and appended at once, then every commit awaited at once: the
+        // invocation costs one open, one dead-letter commit and one commit latency, not one
+        // per channel or per bad record.
+        let written: Vec<(usize, GroupWritten)> =
+            futures_util::stream::iter(groups.iter().zip(taken).enumerate())
+                .map(|(i, (group, writer))| async move {
+                    (i, self.write_group(group, writer, deadline).await)
+                })
+                .buffer_unordered(CONCURRENT_GROUPS)
+                .collect()
+                .await;
+        let mut failures: Vec<(usize, Failure)> = Vec::new();
+        let mut appended: Vec<(usize, Writer, Option<SequenceNumber>)> = Vec::new();
+        for (i, r) in written {
+            match r {
+                Ok((w, last)) => appended.push((i, w, last)),
+                Err(f) => failures.push((i, f)),
             }
         }
-        for (group, mut w, last) in appended {
+        let waits = appended.into_iter().map(|(i, mut w, last)| async move {
             let waited = match &last {
                 Some(last) => {
-                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    let left = deadline.saturating_duration_since(Instant::now());
                     w.wait_committed(last, left).await
                 }
                 None => Ok(()),
             };
+            (i, w, waited)
+        });
+        let now = Instant::now();
+        for (i, w, waited) in futures_util::future::join_all(waits).await {
             match waited {
                 Ok(()) => {
                     open.writers
-                        .insert(group.stem.clone(), (this_invocation, w));
+                        .insert(groups[i].stem.clone(), (this_invocation, now, w));
                 }
-                Err(e) => fail(group, w.committed().cloned(), e),
+                // The writer is dropped: the next invocation reopens and re-reads.
+                Err(error) => failures.push((
+                    i,
+                    Failure {
+                        committed: w.committed().cloned(),
+                        error,
+                    },
+                )),
             }
         }
-        let evicted = open.evict(MAX_OPEN_WRITERS);
+        let evicted = open.evict(MAX_OPEN_WRITERS, Instant::now(), WRITER_IDLE);
         drop(open);
-        // Every row of an evicted writer is committed: closing loses nothing, and a failed
-        // close only leaves a channel for the service to expire.
-        for w in evicted {
-            if let Err(e) = w.close().await {
-                tracing::warn!("closing an idle channel: {e:#}");
+        // Every row of an evicted writer is committed: closing loses nothing, and a close that
+        // fails or meets the deadline only leaves a channel for the service to expire.
+        let closes = evicted.into_iter().map(|w| async move {
+            match tokio::time::timeout_at(deadline, w.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("closing an idle channel: {e:#}"),
+                Err(_) => tracing::warn!("closing an idle channel: the deadline came first"),
+            }
+        });
+        futures_util::stream::iter(closes)
+            .buffer_unordered(CONCURRENT_GROUPS)
+            .collect::<Vec<()>>()
+            .await;
+        self.answer(&event, &groups, failures)
+    }
+
+    /// Opens (unless `writer` is open) and writes one group, all within `deadline`.
+    async fn write_group(
+        &self,
+        group: &Group,
+        writer: Option<Writer>,
+        deadline: Instant,
+    ) -> GroupWritten {
+        let known = writer.as_ref().and_then(|w| w.committed().cloned());
+        let work = async {
+            let mut w = match writer {
+                Some(w) => w,
+                None => Writer::open(&self.client, &self.settings.target, &group.stem)
+                    .await
+                    .map_err(|error| Failure {
+                        committed: None,
+                        error,
+                    })?,
+            };
+            match w.write(&group.records, deadline).await {
+                Ok(written) => Ok((w, written.last_appended)),
+                Err(error) => Err(Failure {
+                    committed: w.committed().cloned(),
+                    error,
+                }),
+            }
+        };
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure {
+                committed: known,
+                error: anyhow!(
+                    "channel {}: the invocation's deadline came before its records were written",
+                    group.stem
+                ),
+            }),
+        }
+    }
+
+    /// The answer: success, the first record not committed, or an error.
+    fn answer(
+        &self,
+        event: &KinesisEvent,
+        groups: &[Group],
+        failures: Vec<(usize, Failure)>,
+    ) -> Result<KinesisEventResponse> {
+        // Per failed group: the batch position of its first record not committed.
+        let mut first: Option<(usize, anyhow::Error)> = None;
+        let mut refused: Vec<&str> = Vec::new();
+        for (i, f) in failures {
+            let group = &groups[i];
+            tracing::warn!("channel {}: {:#}", group.stem, f.error);
+            if refused_for_budget(&f.error) {
+                refused.push(&group.stem);
+            }
+            let at = group
+                .records
+                .iter()
+                .position(|r| f.committed.as_ref().is_none_or(|c| r.seq > *c))
+                .map(|k| group.positions[k]);
+            if let Some(at) = at {
+                if first.as_ref().is_none_or(|(a, _)| at < *a) {
+                    first = Some((at, f.error));
+                }
             }
         }
-        // The first record, in batch order, that is not committed.
-        let Some((at, e)) = failed.into_iter().min_by_key(|(at, _)| *at) else {
+        if !refused.is_empty() {
+            return Err(self.budget_exhausted(&refused));
+        }
+        let Some((at, e)) = first else {
             return Ok(KinesisEventResponse::default());
         };
         let seq = &event.records[at].kinesis.sequence_number;
@@ -241,21 +400,60 @@ impl Handler {
         }
     }
 
+    /// Counts the channels `refused` for the pipes' channel budget, writes the metric, and
+    /// names the budget and the fix.
+    fn budget_exhausted(&self, refused: &[&str]) -> anyhow::Error {
+        let n = refused.len() as u64;
+        self.budget_refusals.fetch_add(n, Ordering::Relaxed);
+        let target = &self.settings.target;
+        // CloudWatch embedded metric format: Lambda's log capture turns this line into the
+        // metric sensor_stream/ChannelBudgetRefusals{Pipe}.
+        println!(
+            "{}",
+            serde_json::json!({
+                "_aws": {
+                    "Timestamp": chrono::Utc::now().timestamp_millis(),
+                    "CloudWatchMetrics": [{
+                        "Namespace": "sensor_stream",
+                        "Dimensions": [["Pipe"]],
+                        "Metrics": [{"Name": "ChannelBudgetRefusals", "Unit": "Count"}],
+                    }],
+                },
+                "Pipe": format!("{}.{}.{}", target.database, target.schema, target.pipe),
+                "ChannelBudgetRefusals": n,
+            })
+        );
+        let shown: Vec<&str> = refused.iter().take(3).copied().collect();
+        anyhow!(
+            "channel budget exhausted: the service refused {n} channel(s) ({}{}) on pipe              {}.{}.{} or {} ({TOO_MANY_CHANNELS}: Snowflake allows 2,000 channels a pipe,              closed ones included). With PARALLELIZATION_FACTOR={} each partition key of each              shard has its own channel on both pipes, so keys × shards must stay under the              limit: use PARALLELIZATION_FACTOR=1 (and more shards for throughput), fewer              partition keys, or drop the channels of keys no longer written once the stream's              retention has passed (docs/kinesis.md \"Channel budget\")",
+            shown.join(", "),
+            if refused.len() > shown.len() { ", …" } else { "" },
+            target.database,
+            target.schema,
+            target.pipe,
+            target.dead_letter_pipe,
+            self.settings.parallelization_factor,
+        )
+    }
+
     fn groups(&self, records: &[KinesisEventRecord]) -> Result<Vec<Group>> {
         let mut groups: Vec<Group> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for (at, r) in records.iter().enumerate() {
             let record = to_record(r)?;
+            // Channels are named by the stream's account, region and name: another account's
+            // stream of the same name gets other channels (stream.rs `channel_prefix`).
             let stream = r
                 .event_source_arn
                 .as_deref()
-                .and_then(|arn| arn.rsplit_once(":stream/").map(|(_, s)| s.to_owned()))
                 .ok_or_else(|| {
                     anyhow!(
                         "record {} has no Kinesis stream ARN (eventSourceARN)",
                         record.seq
                     )
-                })?;
+                })
+                .and_then(crate::sensor_stream::kinesis::stream::channel_prefix)
+                .with_context(|| format!("record {}", record.seq))?;
             let stem = if self.settings.parallelization_factor > 1 {
                 key_channel(&stream, &record.shard_id, &record.partition_key)
             } else {
@@ -321,17 +519,65 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_writers_past_the_bound_are_evicted() {
+        let now = Instant::now();
+        let idle = Duration::from_secs(300);
         let mut open = OpenWriters::<&str>::default();
         for (used, stem) in [(3, "c"), (1, "a"), (5, "e"), (2, "b"), (4, "d")] {
-            open.writers.insert(stem.into(), (used, stem));
+            open.writers.insert(stem.into(), (used, now, stem));
         }
-        assert!(open.evict(5).is_empty());
-        let mut evicted = open.evict(3);
+        assert!(open.evict(5, now, idle).is_empty());
+        let mut evicted = open.evict(3, now, idle);
         evicted.sort_unstable();
         assert_eq!(evicted, ["a", "b"]);
         let mut kept: Vec<_> = open.writers.keys().cloned().collect();
         kept.sort_unstable();
         assert_eq!(kept, ["c", "d", "e"]);
+    }
+
+    #[test]
+    fn writers_idle_across_warm_invocations_are_closed() {
+        let start = Instant::now();
+        let idle = Duration::from_secs(300);
+        let mut open = OpenWriters::<&str>::default();
+        open.writers.insert("old".into(), (1, start, "old"));
+        open.writers
+            .insert("new".into(), (2, start + Duration::from_secs(200), "new"));
+        assert!(open
+            .evict(256, start + Duration::from_secs(299), idle)
+            .is_empty());
+        assert_eq!(
+            open.evict(256, start + Duration::from_secs(300), idle),
+            ["old"]
+        );
+        assert_eq!(
+            open.evict(256, start + Duration::from_secs(500), idle),
+            ["new"]
+        );
+        assert!(open.writers.is_empty());
+    }
+
+    #[test]
+    fn the_answer_comes_before_the_deadline() {
+        let now_ms = 1_795_685_180_000_i64;
+        let at = |deadline_ms: i64| {
+            answer_by(deadline_ms as u64, now_ms).saturating_duration_since(Instant::now())
+        };
+        // A margin of 1.5 s, or a quarter of what is left; nothing when the deadline passed.
+        let ms = |d: Duration| d.as_millis() as i64;
+        assert!((8_400..=8_500).contains(&ms(at(now_ms + 10_000))));
+        assert!((1_400..=1_500).contains(&ms(at(now_ms + 2_000))));
+        assert_eq!(at(now_ms - 5), Duration::ZERO);
+        assert_eq!(at(0), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_budget_refusal_is_recognised_by_its_code() {
+        assert!(refused_for_budget(&anyhow!(
+            "cannot open channel S_k1: 400 ERR_TOO_MANY_CHANNELS: pipe P already has 2000"
+        )));
+        assert!(!refused_for_budget(&anyhow!(
+            "cannot open channel S_k1: 503"
+        )));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!  producers ──► Kinesis stream, shards shardId-… (sequence numbers: 56-digit decimals)
 //!                 │ GetRecords (consume)          │ event source mapping (lambda)
 //!                 ▼                               ▼
-//!            Writer per channel: <STREAM>_<shardId> (per partition key with ParallelizationFactor > 1)
+//!            Writer per channel: <ACCOUNT>_<REGION>_<STREAM>_<shardId> (the stream's ARN;
+//!                                per partition key with ParallelizationFactor > 1)
 //!                 ├─► KINESIS_READINGS      (token = sequence number; skip ≤ committed)
 //!                 └─► KINESIS_DEAD_LETTERS  (channel <stem>_DLQ; committed before anything after it)
 //! ```

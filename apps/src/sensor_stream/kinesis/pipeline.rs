@@ -103,13 +103,14 @@ pub async fn lambda_cmd(args: LambdaArgs) -> Result<()> {
         },
     ));
     lambda_runtime::run(lambda_runtime::service_fn(
+        // The event with its arrival times read exactly (record.rs).
         move |event: lambda_runtime::LambdaEvent<
-            aws_lambda_events::event::kinesis::KinesisEvent,
+            crate::sensor_stream::kinesis::record::LambdaKinesisEvent,
         >| {
             let handler = handler.clone();
             async move {
                 handler
-                    .handle(event.payload, event.context.deadline)
+                    .handle(event.payload.0, event.context.deadline)
                     .await
                     .map_err(|e| format!("{e:#}"))
             }

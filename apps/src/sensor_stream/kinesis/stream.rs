@@ -12,6 +12,74 @@ use aws_sdk_kinesis::Client;
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
 use crate::sensor_stream::kinesis::shards;
 
+/// The part of a channel name that names a stream, from its ARN
+/// (`arn:<partition>:kinesis:<region>:<account>:stream/<name>`): `<account>_<region>_<name>`,
+/// the partition first when it is not `aws` (`aws-cn_…`). Another account's or region's stream
+/// of the same name gets other channels. At most 16 + 32 + 12 + 128 characters and three
+/// `_`: with `_<shardId>`, a key's `_k<16 hex>` and `_DLQ` the name stays under Snowflake's 255.
+///
+/// # Errors
+/// When `arn` is not a Kinesis stream ARN (each part checked against what AWS allows).
+pub fn channel_prefix(arn: &str) -> Result<String> {
+    let bad = |why: &str| {
+        let shown: String = arn.chars().take(300).collect();
+        anyhow::anyhow!(
+            "{shown:?} is not a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME): {why}"
+        )
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [scheme, partition, service, region, account, resource] = parts[..] else {
+        return Err(bad("it has fewer than six ':'-separated parts"));
+    };
+    let name = resource
+        .strip_prefix("stream/")
+        .ok_or_else(|| bad("its resource is not stream/NAME"))?;
+    let all = |s: &str, max: usize, ok: fn(u8) -> bool| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(ok)
+    };
+    if scheme != "arn" || service != "kinesis" {
+        return Err(bad("not arn:…:kinesis:…"));
+    }
+    if !all(partition, 16, |b| b.is_ascii_lowercase() || b == b'-') {
+        return Err(bad("its partition is not aws, aws-cn, …"));
+    }
+    if !all(region, 32, |b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+    }) {
+        return Err(bad("its region is not like us-east-1"));
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("its account is not 12 digits"));
+    }
+    if !all(name, 128, |b| {
+        b.is_ascii_alphanumeric() || b"_.-".contains(&b)
+    }) {
+        return Err(bad("its stream name is not 1 to 128 of [a-zA-Z0-9_.-]"));
+    }
+    Ok(if partition == "aws" {
+        format!("{account}_{region}_{name}")
+    } else {
+        format!("{partition}_{account}_{region}_{name}")
+    })
+}
+
+/// The stream's ARN (DescribeStreamSummary): what its channels are named by.
+///
+/// # Errors
+/// When Kinesis cannot be asked or gives none.
+pub async fn arn(client: &Client, stream: &str) -> Result<String> {
+    let d = client
+        .describe_stream_summary()
+        .stream_name(stream)
+        .send()
+        .await
+        .with_context(|| format!("cannot describe Kinesis stream {stream}"))?;
+    d.stream_description_summary()
+        .map(|s| s.stream_arn().to_owned())
+        .filter(|a| !a.is_empty())
+        .with_context(|| format!("Kinesis gave no ARN for stream {stream}"))
+}
+
 /// Waits until `stream` is `ACTIVE` (after a create or a reshard).
 ///
 /// # Errors
@@ -205,4 +273,50 @@ pub async fn all_sequences(
         out.insert(shard, seqs);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_are_named_by_account_region_and_stream() {
+        let a = channel_prefix("arn:aws:kinesis:us-east-1:123456789012:stream/sensors").unwrap();
+        assert_eq!(a, "123456789012_us-east-1_sensors");
+        // Another account's, another region's stream of the same name: other channels.
+        let b = channel_prefix("arn:aws:kinesis:us-east-1:210987654321:stream/sensors").unwrap();
+        let c = channel_prefix("arn:aws:kinesis:eu-west-1:123456789012:stream/sensors").unwrap();
+        assert!(a != b && a != c && b != c);
+        assert_eq!(
+            channel_prefix("arn:aws-cn:kinesis:cn-north-1:123456789012:stream/s.1_x-y").unwrap(),
+            "aws-cn_123456789012_cn-north-1_s.1_x-y"
+        );
+        // The longest parts AWS allows, with a shard, a key and _DLQ: within 255.
+        let longest = channel_prefix(&format!(
+            "arn:aws-iso-b:kinesis:{}:123456789012:stream/{}",
+            "a".repeat(32),
+            "n".repeat(128)
+        ))
+        .unwrap();
+        let name = format!("{longest}_shardId-000000000000_k0123456789abcdef_DLQ");
+        assert!(name.len() <= 255, "{}", name.len());
+        for bad in [
+            "",
+            "sensors",
+            "arn:aws:kinesis:us-east-1:123456789012:sensors",
+            "arn:aws:sqs:us-east-1:123456789012:stream/sensors",
+            "arn:aws:kinesis:us-east-1:1234:stream/sensors",
+            "arn:aws:kinesis:us-east-1:123456789012:stream/a/b",
+            "arn:aws:kinesis:us-east-1:123456789012:stream/",
+            "arn:aws:kinesis:US_EAST:123456789012:stream/s",
+        ] {
+            let err = channel_prefix(bad).unwrap_err().to_string();
+            assert!(err.contains("is not a Kinesis stream ARN"), "{bad}: {err}");
+        }
+        let long = format!(
+            "arn:aws:kinesis:us-east-1:123456789012:stream/{}",
+            "n".repeat(129)
+        );
+        assert!(channel_prefix(&long).is_err());
+    }
 }

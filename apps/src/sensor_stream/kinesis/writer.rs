@@ -10,22 +10,38 @@
 //!   it was appended (the rule below);
 //! * a bad record above it was handled if it is at or below the dead-letters channel's
 //!   committed token;
-//! * a bad record's dead letter is appended **and committed** before any later record of the
-//!   channel is appended. Bad records are rare; this costs one commit wait each and makes the
-//!   two rules above exact after any crash.
+//! * the dead letters of one [`Writer::write`] are appended (one append, per-row tokens) **and
+//!   committed** before any of its readings is appended, so before any record after them. One
+//!   commit wait per call however many records are bad (a shard flooded with garbage moves
+//!   at a batch per commit, not a record per commit), and the two rules above are exact after
+//!   any crash.
 //!
 //! Everything else is new: appended, with per-row tokens, in one append per call.
+//!
+//! No record sticks a shard for its size: a reading whose row would pass
+//! [`MAX_READING_ROW_BYTES`] is a dead letter, and a dead letter holds its payload once, cut
+//! at [`MAX_DEAD_LETTER_PAYLOAD`] with the whole payload's length and SHA-256, so every row
+//! fits a request (4 MB) whatever Kinesis carries (10 MiB records with large records on).
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
+use tokio::time::Instant;
 
-use crate::sensor_stream::kinesis::record::{KinesisReading, Record};
+pub use crate::sensor_stream::kinesis::record::MAX_DEAD_LETTER_PAYLOAD;
+use crate::sensor_stream::kinesis::record::{DeadLetterRow, KinesisReading, Record};
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
+use crate::sensor_stream::reading::BadRecord;
 
-/// How long a dead letter may take to commit before the write fails.
-const DEAD_LETTER_COMMIT: Duration = Duration::from_secs(60);
+/// How long dead letters may take to commit before the write fails (sooner when the caller's
+/// deadline is sooner).
+pub const DEAD_LETTER_COMMIT: Duration = Duration::from_secs(60);
+
+/// Largest `KINESIS_READINGS` row: a reading's columns are a few hundred bytes; a record whose
+/// row would be larger (a 5 MB `status`) is a dead letter rather than a row no request can
+/// carry.
+pub const MAX_READING_ROW_BYTES: usize = 1 << 20;
 
 /// Where rows go.
 #[derive(Debug, Clone)]
@@ -83,8 +99,11 @@ impl Writer {
                 })
             }
         };
-        let readings = open(&target.pipe, stem.to_owned()).await?;
-        let dead_letters = open(&target.dead_letter_pipe, format!("{stem}_DLQ")).await?;
+        // Both at once: an open is a round trip, and the Lambda handler's are on its deadline.
+        let (readings, dead_letters) = tokio::try_join!(
+            open(&target.pipe, stem.to_owned()),
+            open(&target.dead_letter_pipe, format!("{stem}_DLQ")),
+        )?;
         let (committed, dead_committed) = (committed_of(&readings)?, committed_of(&dead_letters)?);
         Ok(Writer {
             readings,
@@ -104,24 +123,35 @@ impl Writer {
         self.committed.as_ref()
     }
 
-    /// Appends what is new in `records` (in sequence order); see the module docs.
+    /// Appends what is new in `records` (in sequence order); see the module docs. Dead
+    /// letters are waited for until `deadline` at the latest ([`DEAD_LETTER_COMMIT`] at most).
     ///
     /// # Errors
-    /// When an append, a dead letter or its commit fails (`OwnershipLost` among them): the
-    /// writer should then be dropped and the records given again to a new one.
+    /// When an append, the dead letters or their commit fail (`OwnershipLost` among them), or
+    /// the dead letters are not committed by `deadline`: the writer should then be dropped and
+    /// the records given again to a new one.
     ///
     /// # Cancellation
     /// Dropping the future may leave rows appended and not committed; a new writer's open
     /// discards them, and the records are read again.
-    pub async fn write(&mut self, records: &[Record]) -> Result<Written> {
+    pub async fn write(&mut self, records: &[Record], deadline: Instant) -> Result<Written> {
         let mut out = Written::default();
         let mut rows: Vec<(KinesisReading, OffsetToken)> = Vec::new();
+        let mut letters: Vec<(DeadLetterRow, OffsetToken)> = Vec::new();
+        let mut last_letter: Option<&SequenceNumber> = None;
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
         for record in records {
             if self.committed.as_ref().is_some_and(|c| record.seq <= *c) {
                 out.skipped += 1;
                 continue;
             }
-            match record.reading() {
+            // A number the shard cannot have produced is refused: never skipped, never
+            // committed (`SequenceNumber::check_after`, docs/kinesis.md).
+            record
+                .seq
+                .check_after(&record.shard_id, self.committed.as_ref(), now)
+                .with_context(|| format!("channel {}", self.readings.name()))?;
+            match reading_of(record) {
                 Ok((row, ms)) => {
                     rows.push((row, record.seq.token()));
                     out.event_ms.push(ms);
@@ -136,38 +166,35 @@ impl Writer {
                     out.skipped += 1;
                 }
                 Err(bad) => {
-                    let token = record.seq.token();
-                    let letter = record.dead_letter(&bad);
                     tracing::warn!(
                         "{} {}: not a sensor reading ({bad}); dead-lettered to {}",
                         record.shard_id,
                         record.seq,
                         self.dead_letters.name()
                     );
-                    self.dead_letters
-                        .append_rows_with_tokens([(letter, token.clone())])
-                        .await
-                        .with_context(|| {
-                            format!(
-                                "dead-lettering {} to {} failed",
-                                record.seq,
-                                self.dead_letters.name()
-                            )
-                        })?;
-                    self.dead_letters
-                        .wait_for_commit(&token, DEAD_LETTER_COMMIT)
-                        .await
-                        .with_context(|| {
-                            format!(
-                                "the dead letter of {} did not commit on {}",
-                                record.seq,
-                                self.dead_letters.name()
-                            )
-                        })?;
-                    self.dead_committed = Some(record.seq.clone());
-                    out.dead_lettered += 1;
+                    letters.push((record.dead_letter(&bad), record.seq.token()));
+                    last_letter = Some(&record.seq);
                 }
             }
+        }
+        if let Some(last) = last_letter {
+            let n = letters.len();
+            let name = self.dead_letters.name().to_owned();
+            self.dead_letters
+                .append_rows_with_tokens(letters)
+                .await
+                .with_context(|| format!("dead-lettering {n} records to {name} failed"))?;
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .min(DEAD_LETTER_COMMIT);
+            self.dead_letters
+                .wait_for_commit(&last.token(), left)
+                .await
+                .with_context(|| {
+                    format!("the dead letters up to {last} did not commit on {name} in {left:?}")
+                })?;
+            self.dead_committed = Some(last.clone());
+            out.dead_lettered = n;
         }
         if !rows.is_empty() {
             self.readings
@@ -234,6 +261,23 @@ impl Writer {
             .with_context(|| format!("closing channel {name}_DLQ failed"))?;
         Ok(())
     }
+}
+
+/// The reading `record` holds, or why it is a dead letter (the reading's rules, and a row no
+/// larger than [`MAX_READING_ROW_BYTES`]).
+fn reading_of(record: &Record) -> Result<(KinesisReading, i64), BadRecord> {
+    let (row, ms) = record.reading()?;
+    // A reading's row holds a few of the payload's values, each escaped at most 6 times
+    // over, and the origin's columns: only a large payload can make a large row.
+    if record.data.len() * 6 + record.partition_key.len() * 6 + 1_024 > MAX_READING_ROW_BYTES {
+        let size = serde_json::to_vec(&row).map_or(usize::MAX, |v| v.len());
+        if size > MAX_READING_ROW_BYTES {
+            return Err(BadRecord::new(format!(
+                "a reading row of {size} bytes is too large (at most {MAX_READING_ROW_BYTES})"
+            )));
+        }
+    }
+    Ok((row, ms))
 }
 
 fn committed_of(channel: &Channel) -> Result<Option<SequenceNumber>> {

@@ -67,7 +67,8 @@ CREATE OR REPLACE PIPE KINESIS_READINGS_PIPE AS
                  $1:SEQUENCE_NUMBER, $1:PARTITION_KEY, METADATA$START_SCAN_TIME
           FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')));
 
--- Records that cannot be readings, kept whole (PAYLOAD when it is text, PAYLOAD_BASE64 always).
+-- Records that cannot be readings, the payload held once: PAYLOAD when it is text, else
+-- PAYLOAD_BASE64; cut at 1 MiB, with the whole payload's length and SHA-256.
 CREATE OR REPLACE TABLE KINESIS_DEAD_LETTERS (
     SHARD_ID VARCHAR(64),
     SEQUENCE_NUMBER VARCHAR(129),
@@ -75,6 +76,8 @@ CREATE OR REPLACE TABLE KINESIS_DEAD_LETTERS (
     ERROR VARCHAR,
     PAYLOAD VARCHAR,
     PAYLOAD_BASE64 VARCHAR,
+    PAYLOAD_BYTES NUMBER(12,0),
+    PAYLOAD_SHA256 VARCHAR(64),
     ARRIVAL_TIME TIMESTAMP_NTZ(3)
 );
 

@@ -14,7 +14,8 @@
 //!   two; after `max_retries` a batch is given to the on-failure destination (kept in
 //!   `discarded`) and skipped.
 //! * **Faults**: `redeliver_every` gives every n-th successful batch again (a lost
-//!   checkpoint); `kill` SIGKILLs the instance of chosen invocations after a delay;
+//!   checkpoint); `kill` SIGKILLs the instance of chosen invocations after a delay (or as it
+//!   answers, when it answers sooner: the answer is lost);
 //!   `poison` kills the instance of any batch of more than one record holding that sequence
 //!   number (a record that crashes the runtime, isolated by bisection).
 
@@ -134,7 +135,17 @@ impl Instance {
                     let _ = self.child.wait();
                     return Outcome::Died;
                 }
-                outcome = &mut rx => return outcome.unwrap_or(Outcome::Died),
+                outcome = &mut rx => {
+                    if kill_after.is_some() {
+                        // The kill was due during this invocation and it answered first: the
+                        // instance dies before its answer reaches Lambda (it wrote its batch,
+                        // which comes again), so every chosen invocation is killed.
+                        let _ = self.child.kill(); // SIGKILL
+                        let _ = self.child.wait();
+                        return Outcome::Died;
+                    }
+                    return outcome.unwrap_or(Outcome::Died);
+                }
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {
                     if matches!(self.child.try_wait(), Ok(Some(_))) || Instant::now() > deadline {
                         return Outcome::Died;

@@ -61,10 +61,16 @@ function applyFilter() {
     if (c.tr.hidden !== hide) c.tr.hidden = hide;
     if (!hide) shown++;
   }
-  set($("channel-shown"), f ? `${shown} of ${channels.size} shown` : "");
+  set($("channel-shown"), f ? `${shown} of ${channels.size} shown` : capped);
 }
 
+// "first 1,000 of N" when the server sent only the first channels (in name order).
+let capped = "";
+
 function renderChannels(state, dt) {
+  const total = state.channels_total ?? state.channels.length;
+  const note = total > state.channels.length ? `first ${fmt(state.channels.length)} of ${fmt(total)}` : "";
+  if (note !== capped) { capped = note; applyFilter(); }
   const seen = new Set();
   let totalRows = 0, totalRate = 0, totalErrors = 0;
   const keys = [];
@@ -110,7 +116,7 @@ function renderChannels(state, dt) {
     order = newOrder;
     applyFilter();
   }
-  set($("channel-count"), fmt(channels.size));
+  set($("channel-count"), fmt(total));
   set($("rows-total"), fmt(totalRows + (state.sink_rows || 0)));
   set($("rows-rate"), fmt(Math.round(totalRate)));
   set($("error-total"), fmt(totalErrors));

@@ -55,7 +55,13 @@ pub(crate) async fn stage_put(
             .body(Body::default())
             .unwrap_or_default(),
         Err(e) => {
-            tracing::info!(code = e.code, message = %e.message, path, "stage upload refused");
+            // The message quotes what the request sent escaped and cut (`upload::quoted`).
+            tracing::info!(
+                code = e.code,
+                message = %e.message,
+                path = ?path,
+                "stage upload refused"
+            );
             record.error_code = Some(e.code.to_string());
             s3_response(&e)
         }
@@ -70,15 +76,23 @@ async fn store(
     record: &mut RequestRecord,
 ) -> Result<String, S3Error> {
     let stage = &shared.stage;
-    upload::check_credentials(headers, &stage.secrets)?;
+    let signed = crate::stage::sigv4::Request {
+        method: "PUT",
+        raw_path: &record.path,
+        raw_query: &record.query,
+        headers,
+    };
+    let grant = upload::check_credentials(&signed, path, &stage.secrets, shared.clock.now_ms())?;
     let declared = upload::declared_len(headers)?;
     let too_large = || {
         S3Error::new(
             400,
             "EntityTooLarge",
             format!(
-                "the file has {declared} bytes; the emulator's stage holds {} \
-                 (--max-stage-bytes)",
+                "the file has {declared} bytes; one caller's uploads may take {} bytes of \
+                 the emulator's stage (half of --max-stage-bytes {}; an upload takes twice \
+                 its size while it is read)",
+                stage.share().0,
                 stage.max_bytes()
             ),
         )
@@ -90,10 +104,25 @@ async fn store(
     let deadline = Instant::now() + shared.settings.body_read_timeout;
     let charge = loop {
         // The raw body and the decoded copy are held at once while it is decoded.
-        match stage.reserve(raw_limit.saturating_add(declared)) {
+        match stage.reserve(raw_limit.saturating_add(declared), &grant.owner) {
             Ok(r) => break r,
             Err(Full::TooLarge) => return Err(too_large()),
-            Err(Full::Busy) if Instant::now() < deadline => tokio::time::sleep(ROOM_POLL).await,
+            Err(Full::Busy | Full::Share) if Instant::now() < deadline => {
+                tokio::time::sleep(ROOM_POLL).await
+            }
+            Err(Full::Share) => {
+                let (bytes, files) = stage.share();
+                return Err(S3Error::new(
+                    503,
+                    "SlowDown",
+                    format!(
+                        "these credentials' caller holds its share of the emulator's stage \
+                         ({bytes} bytes in {files} files: half of --max-stage-bytes and \
+                         --max-stage-files) in files not yet registered and uploads under \
+                         way; register files, then retry"
+                    ),
+                ));
+            }
             Err(Full::Busy) => {
                 return Err(S3Error::new(
                     503,
@@ -141,16 +170,17 @@ pub(crate) async fn file_buffer(
         pipe,
         channel,
     } = path;
-    auth_scoped(shared, headers, false, Some(db))?;
+    let principal = auth_scoped(shared, headers, false, Some(db))?;
     let (key, target) = shared.resolve(db, schema, pipe, channel)?;
     shared.admit_default_pipe(&key)?;
     let b = read_body(shared, headers, body, REGISTRATION_BYTES, record).await?;
+    let owner = crate::stage::Stage::owner(&principal.subject, db);
     let fragments = fragment::parse(&b)?;
     let token = param(params, "continuationToken")
         .filter(|t| !t.is_empty())
         .map(str::to_string);
     let registered = shared
-        .register_files(key.clone(), target, token, fragments)
+        .register_files(key.clone(), target, token, fragments, &owner)
         .await?;
     let answer = super::appended_answer(shared, &key, params, registered, record);
     shared.default_pipe_used(&key).await;

@@ -2,25 +2,35 @@
 //! turns it into a Connect schema (the rules are listed in the parent module's docs).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{JsonSchema, Kind, Node, MAX_NODES, MAX_SCHEMA_DEPTH};
+use super::{
+    JsonSchema, Kind, Node, MAX_COMPILE_STEPS, MAX_DEFAULTS_TOTAL, MAX_NODES, MAX_SCHEMA_DEPTH,
+};
 use crate::formats::json_tree::J;
 use crate::formats::walk::Walk;
 
-/// The Connect schema of the JSON Schema `root`: its nodes, and the root's index.
+/// The Connect schema of the JSON Schema `root`: its nodes, the root's index, and the steps
+/// its compilation took (at most [`MAX_COMPILE_STEPS`]).
 ///
 /// # Errors
-/// A schema `JsonSchemaData` has no Connect schema for, or one too large or deep to build.
-pub(super) fn compile(root: &Value) -> Result<(Vec<Node>, usize), String> {
+/// A schema `JsonSchemaData` has no Connect schema for, or one too large or deep to build, or
+/// whose defaults or compilation take too much.
+pub(super) fn compile(root: &Value) -> Result<(Vec<Node>, usize, usize), String> {
     let mut c = Compiler {
         root,
         nodes: Vec::new(),
         refs: HashMap::new(),
+        targets: HashMap::new(),
+        defaults: HashMap::new(),
+        names: HashMap::new(),
+        default_bytes: 0,
+        steps: 0,
     };
     let top = c.compile(&view(root), false, 0)?;
-    Ok((c.nodes, top))
+    Ok((c.nodes, top, c.steps))
 }
 
 /// `oneOf`, `anyOf` or `allOf`.
@@ -42,7 +52,9 @@ enum Ev<'s> {
     Object(&'s Map<String, Value>),
     /// `enum` or `const`.
     Enum(&'s Map<String, Value>),
-    Combined(Crit, Vec<Ev<'s>>),
+    /// Its branches, viewed when they are visited ([`Subs::list`]): a view costs the keywords
+    /// of one schema object, never its whole subtree, however often it is visited.
+    Combined(Crit, Subs<'s>),
     Ref(&'s str),
     /// What `JsonSchemaData` has no Connect type for, and why.
     Unsupported(String),
@@ -50,6 +62,41 @@ enum Ev<'s> {
 
 /// The longest default a schema may give one node, written (its nested defaults included).
 const MAX_DEFAULT_BYTES: usize = 1 << 20;
+
+/// The branches of a combined schema.
+#[derive(Debug, Clone)]
+enum Subs<'s> {
+    /// `allOf`/`anyOf`/`oneOf`'s schemas.
+    Schemas(&'s [Value]),
+    /// A `type` list: each type with the keywords of the schema `o` that lists them.
+    Types(&'s Map<String, Value>, &'s [Value]),
+    /// The parts of a schema of several keywords (a handful at most).
+    Parts(Vec<Ev<'s>>),
+}
+
+impl<'s> Subs<'s> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Schemas(s) | Self::Types(_, s) => s.len(),
+            Self::Parts(p) => p.len(),
+        }
+    }
+
+    /// The branches, each viewed (one schema object's keywords each).
+    fn list(&self) -> Vec<Ev<'s>> {
+        match self {
+            Self::Schemas(s) => s.iter().map(view).collect(),
+            Self::Types(o, ts) => ts
+                .iter()
+                .map(|t| match t.as_str() {
+                    Some(t) => typed(o, t),
+                    None => Ev::Unsupported("a `type` list item that is not text".into()),
+                })
+                .collect(),
+            Self::Parts(p) => p.clone(),
+        }
+    }
+}
 
 const OBJECT_WORDS: [&str; 8] = [
     "properties",
@@ -98,16 +145,7 @@ fn view(s: &Value) -> Ev<'_> {
     let mut parts = Vec::new();
     match o.get("type") {
         Some(Value::String(t)) => parts.push(typed(o, t)),
-        Some(Value::Array(ts)) => {
-            let subs: Vec<Ev> = ts
-                .iter()
-                .map(|t| match t.as_str() {
-                    Some(t) => typed(o, t),
-                    None => Ev::Unsupported("a `type` list item that is not text".into()),
-                })
-                .collect();
-            parts.push(Ev::Combined(Crit::Any, subs));
-        }
+        Some(Value::Array(ts)) => parts.push(Ev::Combined(Crit::Any, Subs::Types(o, ts))),
         Some(_) => parts.push(Ev::Unsupported("a `type` that is not text".into())),
         None => {
             let has = |words: &[&str]| words.iter().any(|w| o.contains_key(*w));
@@ -136,7 +174,7 @@ fn view(s: &Value) -> Ev<'_> {
     ] {
         if let Some(subs) = o.get(word) {
             match subs.as_array() {
-                Some(subs) => parts.push(Ev::Combined(crit, subs.iter().map(view).collect())),
+                Some(subs) => parts.push(Ev::Combined(crit, Subs::Schemas(subs))),
                 None => parts.push(Ev::Unsupported(format!("an `{word}` that is not a list"))),
             }
         }
@@ -154,7 +192,7 @@ fn view(s: &Value) -> Ev<'_> {
             "a schema with no type (`{}`: JsonSchemaData has no Connect type for it)".into(),
         ),
         1 => parts.pop().unwrap_or(Ev::Null),
-        _ => Ev::Combined(Crit::All, parts),
+        _ => Ev::Combined(Crit::All, Subs::Parts(parts)),
     }
 }
 
@@ -185,14 +223,79 @@ fn own<'s>(ev: &Ev<'s>) -> Option<&'s Map<String, Value>> {
     }
 }
 
+/// Which view of a schema object a node was built from (with the object, it decides the node
+/// and so its written default).
+fn tag(ev: &Ev) -> u8 {
+    match ev {
+        Ev::Bool(_) => 1,
+        Ev::Number(_, true) => 2,
+        Ev::Number(_, false) => 3,
+        Ev::Str(_) => 4,
+        Ev::Array(_) => 5,
+        Ev::Object(_) => 6,
+        Ev::Enum(_) => 7,
+        _ => 0,
+    }
+}
+
+/// The address of `t`, as a key: within one compilation, the same address is the same part
+/// of the schema.
+fn addr<T: ?Sized>(t: &T) -> usize {
+    std::ptr::from_ref(t).cast::<u8>() as usize
+}
+
 struct Compiler<'s> {
     root: &'s Value,
     nodes: Vec<Node>,
-    /// Compiled `$ref` targets by pointer.
-    refs: HashMap<String, usize>,
+    /// Compiled `$ref` targets, by the target's address (two spellings of one target, e.g.
+    /// `#/a/0` and `#/a/00`, share it).
+    refs: HashMap<usize, usize>,
+    /// `$ref` texts resolved, by the text's address and length (each text once).
+    targets: HashMap<(usize, usize), &'s Value>,
+    /// Written defaults, by the schema object that holds them and the view ([`tag`]) the node
+    /// was built from: the same object built again (a `type` list repeating a type) shares its
+    /// default, neither written nor held twice.
+    defaults: HashMap<(usize, u8), Arc<str>>,
+    /// Property names, one copy each (by the name's address and length in the schema).
+    names: HashMap<(usize, usize), Arc<str>>,
+    /// The defaults' text read and written so far (at most [`MAX_DEFAULTS_TOTAL`]).
+    default_bytes: usize,
+    /// The work done so far (at most [`MAX_COMPILE_STEPS`]): schemas compiled, branches and
+    /// properties visited, `$ref` tokens followed.
+    steps: usize,
 }
 
 impl<'s> Compiler<'s> {
+    /// Counts `n` steps of work.
+    ///
+    /// # Errors
+    /// Past [`MAX_COMPILE_STEPS`].
+    fn step(&mut self, n: usize) -> Result<(), String> {
+        self.steps += n;
+        if self.steps > MAX_COMPILE_STEPS {
+            return Err(format!(
+                "the schema takes more than {MAX_COMPILE_STEPS} steps to compile (it repeats \
+                 large parts many times): refused, not built"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The branches of `subs`, viewed, counted as steps.
+    fn list(&mut self, subs: &Subs<'s>) -> Result<Vec<Ev<'s>>, String> {
+        self.step(subs.len())?;
+        Ok(subs.list())
+    }
+
+    /// The one shared copy of the property name `name`.
+    fn name(&mut self, name: &'s str) -> Arc<str> {
+        Arc::clone(
+            self.names
+                .entry((name.as_ptr() as usize, name.len()))
+                .or_insert_with(|| Arc::from(name)),
+        )
+    }
+
     fn push(&mut self, node: Node) -> Result<usize, String> {
         if self.nodes.len() >= MAX_NODES {
             return Err(format!(
@@ -209,6 +312,7 @@ impl<'s> Compiler<'s> {
                 "schemas nested deeper than {MAX_SCHEMA_DEPTH} levels"
             ));
         }
+        self.step(1)?;
         let kind = match ev {
             Ev::Unsupported(why) => return Err(format!("unsupported JSON Schema: {why}")),
             Ev::Null => {
@@ -237,8 +341,12 @@ impl<'s> Compiler<'s> {
                 _ => Kind::String,
             },
             Ev::Enum(_) => Kind::String,
-            Ev::Combined(Crit::All, subs) => return self.all_of(subs, force, depth),
+            Ev::Combined(Crit::All, subs) => {
+                let subs = self.list(subs)?;
+                return self.all_of(&subs, force, depth);
+            }
             Ev::Combined(_, subs) => {
+                let subs = self.list(subs)?;
                 if subs.len() == 1 {
                     // flatten.singleton.unions (which drops the caller's optional, as Java does).
                     return self.compile(&subs[0], false, depth + 1);
@@ -255,6 +363,7 @@ impl<'s> Compiler<'s> {
                 for sub in subs.iter().filter(|s| !matches!(s, Ev::Null)) {
                     branches.push(self.compile(sub, true, depth + 1)?);
                 }
+                branches.shrink_to_fit();
                 return self.push(Node {
                     kind: Kind::OneOf(branches),
                     optional: force || nulls > 0,
@@ -305,8 +414,7 @@ impl<'s> Compiler<'s> {
                 }
             }
         };
-        let o = own(ev);
-        self.finish(kind, o, force)
+        self.finish(kind, own(ev), tag(ev), force)
     }
 
     /// A struct of `o`'s properties (registered before its fields, so a `$ref` back to it
@@ -332,14 +440,18 @@ impl<'s> Compiler<'s> {
                 props.push((index, i, name, s));
             }
         }
+        self.step(props.len())?;
         props.sort_by_key(|p| (p.0, p.1));
         let mut fields = Vec::new();
         for (_, _, name, s) in props {
-            fields.push((name.clone(), self.compile(&view(s), false, depth + 1)?));
+            let name = self.name(name);
+            fields.push((name, self.compile(&view(s), false, depth + 1)?));
         }
+        fields.shrink_to_fit();
         self.nodes[at].kind = Kind::Struct(fields);
         self.nodes[at].optional = force;
-        self.nodes[at].default = self.default_of(at, Some(o))?;
+        // Not `tag(Ev::Object)`: a `connect.type: map` object is built by `finish`.
+        self.nodes[at].default = self.default_of(at, Some(o), 8)?;
         Ok(at)
     }
 
@@ -359,8 +471,10 @@ impl<'s> Compiler<'s> {
             })?;
             let mut fields = Vec::new();
             for (name, s) in props {
-                fields.push((name.clone(), self.compile(&view(s), false, depth + 1)?));
+                let name = self.name(name);
+                fields.push((name, self.compile(&view(s), false, depth + 1)?));
             }
+            fields.shrink_to_fit();
             self.nodes[at].kind = Kind::Struct(fields);
             return Ok(at);
         }
@@ -408,7 +522,7 @@ impl<'s> Compiler<'s> {
         visit(seen, 1, depth)?;
         match ev {
             Ev::Combined(Crit::All, subs) => {
-                for sub in subs {
+                for sub in &self.list(subs)? {
                     self.collect_properties(sub, props, seen, depth + 1)?;
                 }
             }
@@ -429,13 +543,19 @@ impl<'s> Compiler<'s> {
         Ok(())
     }
 
-    fn pointer(&self, r: &str) -> Result<&'s Value, String> {
+    /// The target of the `$ref` text `r` (resolved once per text).
+    fn pointer(&mut self, r: &'s str) -> Result<&'s Value, String> {
+        let key = (r.as_ptr() as usize, r.len());
+        if let Some(&target) = self.targets.get(&key) {
+            return Ok(target);
+        }
         let Some(path) = r.strip_prefix('#') else {
             return Err(format!(
                 "unsupported JSON Schema: the $ref {r:?} is outside the schema (only `#…` \
                  references are resolved)"
             ));
         };
+        self.step(path.split('/').count())?;
         let mut at = self.root;
         for token in path.split('/').skip(1) {
             let token = token.replace("~1", "/").replace("~0", "~");
@@ -446,20 +566,21 @@ impl<'s> Compiler<'s> {
             }
             .ok_or_else(|| format!("the $ref {r:?} points at nothing"))?;
         }
+        self.targets.insert(key, at);
         Ok(at)
     }
 
-    fn reference(&mut self, r: &str, force: bool, depth: usize) -> Result<usize, String> {
-        let target = match self.refs.get(r) {
+    fn reference(&mut self, r: &'s str, force: bool, depth: usize) -> Result<usize, String> {
+        let schema = self.pointer(r)?;
+        let target = match self.refs.get(&addr(schema)) {
             Some(&t) => t,
             None => {
-                let schema = self.pointer(r)?;
                 let at = self.push(Node {
                     kind: Kind::Pending,
                     optional: false,
                     default: None,
                 })?;
-                self.refs.insert(r.to_owned(), at);
+                self.refs.insert(addr(schema), at);
                 let built = self.compile(&view(schema), false, depth + 1)?;
                 if self.resolve(built).is_none() {
                     return Err(format!("the $ref {r:?} refers only to itself"));
@@ -495,6 +616,7 @@ impl<'s> Compiler<'s> {
         &mut self,
         mut kind: Kind,
         o: Option<&'s Map<String, Value>>,
+        tag: u8,
         force: bool,
     ) -> Result<usize, String> {
         if let Some(title) = o.and_then(|o| o.get("title")).and_then(Value::as_str) {
@@ -534,26 +656,38 @@ impl<'s> Compiler<'s> {
             optional: false,
             default: None,
         })?;
-        self.nodes[at].default = self.default_of(at, o)?;
+        self.nodes[at].default = self.default_of(at, o, tag)?;
         self.nodes[at].optional = force;
         Ok(at)
     }
 
-    /// The `default` of `o`, converted with node `at` (a `null` default is none).
+    /// The `default` of `o`, converted with node `at`, built from `o`'s view `tag` (a `null`
+    /// default is none): written once for each object and view, shared by every node built
+    /// from them, and counted against the schema's [`MAX_DEFAULTS_TOTAL`] (its text read and
+    /// written).
     fn default_of(
         &mut self,
         at: usize,
         o: Option<&'s Map<String, Value>>,
-    ) -> Result<Option<String>, String> {
-        let Some(d) = o.and_then(|o| o.get("default")).filter(|d| !d.is_null()) else {
+        tag: u8,
+    ) -> Result<Option<Arc<str>>, String> {
+        let Some(o) = o else { return Ok(None) };
+        let Some(d) = o.get("default").filter(|d| !d.is_null()) else {
             return Ok(None);
         };
+        let key = (addr(o), tag);
+        if let Some(done) = self.defaults.get(&key) {
+            return Ok(Some(Arc::clone(done)));
+        }
         let text = d.to_string();
+        self.charge_defaults(text.len())?;
         let j = J::parse(&text)?;
         // Borrowed, not copied: a schema of many defaults costs one pass each.
         let schema = JsonSchema {
             nodes: std::mem::take(&mut self.nodes),
             root: at,
+            weight: 0,
+            steps: 0,
         };
         let mut out = String::new();
         // A default's own defaults are written too (`{}` for an object of defaulted
@@ -561,7 +695,26 @@ impl<'s> Compiler<'s> {
         let written = schema.write(&mut out, at, Some(&j), "", Walk::new(MAX_DEFAULT_BYTES));
         self.nodes = schema.nodes;
         written.map_err(|e| format!("the default does not fit its schema: {e}"))?;
+        self.charge_defaults(out.len())?;
+        let out: Arc<str> = Arc::from(out);
+        self.defaults.insert(key, Arc::clone(&out));
         Ok(Some(out))
+    }
+
+    /// Counts `n` more bytes of defaults read or written.
+    ///
+    /// # Errors
+    /// Past [`MAX_DEFAULTS_TOTAL`].
+    fn charge_defaults(&mut self, n: usize) -> Result<(), String> {
+        self.default_bytes += n;
+        if self.default_bytes > MAX_DEFAULTS_TOTAL {
+            return Err(format!(
+                "the schema's defaults take more than {MAX_DEFAULTS_TOTAL} bytes to read and \
+                 write (each default counts once for each schema object that holds it, its \
+                 nested defaults included): refused, not built"
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -209,7 +209,7 @@ impl JsonSchema {
                 let J::Obj(_) = v else {
                     return Err(mismatch());
                 };
-                let fields = fields.iter().map(|(name, s)| (name.as_str(), *s));
+                let fields = fields.iter().map(|(name, s)| (&**name, *s));
                 write_object(out, fields, |out, name, s| {
                     self.write(
                         out,
@@ -294,18 +294,33 @@ impl JsonSchema {
         if depth > MAX_DEPTH {
             return 0;
         }
-        let names: Vec<(String, usize)> = match &self.nodes[self.resolve(at)].kind {
-            Kind::Struct(fields) => fields.clone(),
+        let names: Vec<(std::borrow::Cow<str>, usize)> = match &self.nodes[self.resolve(at)].kind {
+            Kind::Struct(fields) => fields.iter().map(|(n, s)| ((&**n).into(), *s)).collect(),
             Kind::OneOf(branches) => branches
                 .iter()
                 .enumerate()
-                .map(|(i, b)| (format!("{ONE_OF}.field.{i}"), *b))
+                .map(|(i, b)| (format!("{ONE_OF}.field.{i}").into(), *b))
                 .collect(),
             _ => return 0,
         };
+        // Many names among many members: the members are indexed (each name's first member),
+        // not searched for each name (a schema's default or a payload could make that
+        // fields × members comparisons).
+        let index: Option<HashMap<&str, &J>> = (names.len().saturating_mul(members.len()) > 4_096)
+            .then(|| {
+                let mut index = HashMap::with_capacity(members.len());
+                for (k, x) in members {
+                    index.entry(k.as_str()).or_insert(x);
+                }
+                index
+            });
         let mut score = 0;
         for (name, s) in &names {
-            if let Some((_, child)) = members.iter().find(|(k, _)| k == name) {
+            let child = match &index {
+                Some(index) => index.get(&**name).copied(),
+                None => members.iter().find(|(k, _)| k == name).map(|(_, x)| x),
+            };
+            if let Some(child) = child {
                 score += 1 + self.match_struct(*s, child, depth + 1);
             }
         }

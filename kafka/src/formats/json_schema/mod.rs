@@ -50,6 +50,8 @@ mod convert;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::formats::json_tree::J;
@@ -60,6 +62,15 @@ use crate::formats::walk::Walk;
 const MAX_NODES: usize = 10_000;
 /// The deepest nesting of schemas read (the JSON text itself is at most serde_json's 128).
 const MAX_SCHEMA_DEPTH: usize = 128;
+/// The most bytes of defaults one schema may read and write when it is compiled (each
+/// default once for each schema object holding it, its nested defaults included; a default
+/// shared by nodes built from one object counts once, [`Node::default`]): what the written
+/// defaults hold is at most this.
+const MAX_DEFAULTS_TOTAL: usize = 4 << 20;
+/// The most steps of work one schema may take to compile: schemas compiled, branches and
+/// properties visited, `$ref` tokens followed (a legitimate schema of 10,000 nodes takes some
+/// tens of thousands; a million is a fraction of a second).
+const MAX_COMPILE_STEPS: usize = 1_000_000;
 /// The most digits a decimal may have to be written as a number (`NUMBER(38)`).
 const MAX_NUMBER_DIGITS: usize = 38;
 /// Connect's name of a `oneOf`/`anyOf` struct, and its fields' prefix.
@@ -70,14 +81,19 @@ const ONE_OF: &str = "io.confluent.connect.json.OneOf";
 pub struct JsonSchema {
     nodes: Vec<Node>,
     root: usize,
+    /// The bytes it holds ([`JsonSchema::weight`]).
+    weight: usize,
+    /// The steps its compilation took.
+    steps: usize,
 }
 
 #[derive(Debug, Clone)]
 struct Node {
     kind: Kind,
     optional: bool,
-    /// The `default`, converted (JSON text).
-    default: Option<String>,
+    /// The `default`, converted (JSON text): one copy for all the nodes built from one schema
+    /// object (a `type` list of one type repeated shares it).
+    default: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,7 +116,8 @@ enum Kind {
     StringMap(Option<usize>),
     /// Keys of a schema (`connect.type: map` on an array of `{key, value}` objects).
     EntryMap(usize, usize),
-    Struct(Vec<(String, usize)>),
+    /// Fields: each name one copy, shared by every struct that has it.
+    Struct(Vec<(Arc<str>, usize)>),
     /// The non-null branches, in order.
     OneOf(Vec<usize>),
     /// Another node (a `$ref`), with this node's optionality.
@@ -137,8 +154,26 @@ impl JsonSchema {
     pub fn parse(text: &str) -> Result<Self, String> {
         let root: Value =
             serde_json::from_str(text).map_err(|e| format!("not a JSON Schema: {e}"))?;
-        let (nodes, root) = compile::compile(&root)?;
-        Ok(Self { nodes, root })
+        let (mut nodes, root, steps) = compile::compile(&root)?;
+        nodes.shrink_to_fit();
+        let weight = held_bytes(&nodes);
+        Ok(Self {
+            nodes,
+            root,
+            weight,
+            steps,
+        })
+    }
+
+    /// The bytes the compiled schema holds (its nodes, their fields and branches, and each
+    /// shared name and default once): what the registry's cache weighs it at.
+    pub fn weight(&self) -> usize {
+        self.weight
+    }
+
+    /// The steps of work its compilation took (at most [`MAX_COMPILE_STEPS`]).
+    pub fn compile_steps(&self) -> usize {
+        self.steps
     }
 
     /// The JSON text of the row (`any` false: a JSON object, its keys columns) or of
@@ -196,6 +231,34 @@ impl JsonSchema {
         }
         at
     }
+}
+
+/// The bytes `nodes` hold, each shared text counted once.
+fn held_bytes(nodes: &[Node]) -> usize {
+    use std::mem::size_of;
+    let mut texts = std::collections::HashSet::new();
+    let mut text = |t: &Arc<str>| {
+        if texts.insert(Arc::as_ptr(t).cast::<u8>() as usize) {
+            t.len() + 2 * size_of::<usize>()
+        } else {
+            0
+        }
+    };
+    let mut bytes = size_of::<JsonSchema>() + std::mem::size_of_val(nodes);
+    for node in nodes {
+        if let Some(d) = &node.default {
+            bytes += text(d);
+        }
+        match &node.kind {
+            Kind::Struct(fields) => {
+                bytes += fields.capacity() * size_of::<(Arc<str>, usize)>();
+                bytes += fields.iter().map(|(name, _)| text(name)).sum::<usize>();
+            }
+            Kind::OneOf(branches) => bytes += branches.capacity() * size_of::<usize>(),
+            _ => {}
+        }
+    }
+    bytes
 }
 
 /// Java's `String.hashCode`.

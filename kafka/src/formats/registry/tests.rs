@@ -306,3 +306,124 @@ async fn the_cache_is_bounded_in_bytes_and_forgotten_schemas_are_fetched_again()
     }
     assert!(refused > 0);
 }
+
+/// A loopback registry answering each id with the JSON Schema `schema_of(id)`; it counts the
+/// requests.
+async fn json_registry(
+    schema_of: fn(u32) -> String,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let asked = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&asked);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let count = Arc::clone(&count);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                count.fetch_add(1, SeqCst);
+                let head = String::from_utf8_lossy(&head);
+                let id: u32 = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.rsplit('/').next())
+                    .and_then(|id| id.parse().ok())
+                    .unwrap_or(0);
+                let body = serde_json::json!({ "schema": schema_of(id), "schemaType": "JSON" })
+                    .to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (url, asked)
+}
+
+/// Issue 72: an 823 KB schema took 36 s of CPU to compile on an async worker, compiled by
+/// each partition that met its id at once. Now one caller fetches and compiles an id while
+/// the others wait for its outcome (one request, one compilation, one shared schema), the
+/// compilation runs off the async workers (the runtime's one worker keeps ticking meanwhile),
+/// and the cache weighs a JSON Schema by what it holds; a schema past the compile bound is a
+/// dead letter naming its id, remembered like other schema failures.
+#[tokio::test]
+async fn partitions_meeting_a_new_id_share_one_compilation_off_the_workers() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    fn schema_of(id: u32) -> String {
+        // A compilation of about 800,000 steps (under the bound), in 40 KB.
+        let heavy = |objects: usize| {
+            let nulls = vec![r#"{"type":"null"}"#; 2_000].join(",");
+            let types = vec!["\"object\""; objects].join(",");
+            format!(r#"{{"type":[{types}],"properties":{{"p":{{"anyOf":[{nulls}]}}}}}}"#)
+        };
+        match id {
+            7 => heavy(400),
+            // Past the bound.
+            9 => heavy(3_000),
+            // The first attack, scaled down: 300 type branches of one 10 KB default.
+            _ => format!(
+                r#"{{"type":[{}],"default":"{}"}}"#,
+                vec!["\"string\""; 300].join(","),
+                "d".repeat(10_000)
+            ),
+        }
+    }
+    let (url, asked) = json_registry(schema_of).await;
+    let r = Registry::new(&url, None).unwrap();
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let ticking = Arc::clone(&ticks);
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            ticking.fetch_add(1, SeqCst);
+        }
+    });
+    let started = Instant::now();
+    let all = futures_util::future::join_all((0..8).map(|_| r.schema(7))).await;
+    let took = started.elapsed();
+    let ticked = ticks.load(SeqCst);
+    ticker.abort();
+    let all: Vec<Arc<Registered>> = all.into_iter().map(Result::unwrap).collect();
+    assert!(all.iter().all(|s| Arc::ptr_eq(s, &all[0])));
+    assert_eq!(asked.load(SeqCst), 1, "one request for eight callers");
+    // The compilation took long enough to tell: the worker went on meanwhile.
+    if took > Duration::from_millis(100) {
+        let ms = usize::try_from(took.as_millis()).unwrap_or(usize::MAX);
+        assert!(ticked >= ms / 10, "{ticked} ticks in {took:?}");
+    }
+    // Weighed by what it holds, not 24 times its answer.
+    let scaled = r.schema(8).await.unwrap();
+    let Registered::Json(j) = &*scaled else {
+        panic!("{}", scaled.type_name())
+    };
+    let answer = schema_of(8).len();
+    let weight = lock(&r.cache).entries.get(&8).map(Cached::weight);
+    assert_eq!(weight, Some(j.weight() + 1024));
+    assert!(j.weight() < 3 * answer, "{} bytes for {answer}", j.weight());
+    // Refused, naming the id; remembered (no second request).
+    for _ in 0..2 {
+        match r.schema(9).await {
+            Err(Failure::Dead(why)) => {
+                assert!(
+                    why.contains("schema id 9") && why.contains("steps"),
+                    "{why}"
+                );
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+    assert_eq!(asked.load(SeqCst), 3);
+    assert!(lock(&r.gates).is_empty());
+}
