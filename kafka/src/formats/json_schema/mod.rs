@@ -171,7 +171,7 @@ impl JsonSchema {
         self.weight
     }
 
-    /// The steps of work its compilation took (at most [`MAX_COMPILE_STEPS`]).
+    /// The steps of work its compilation took (at most `MAX_COMPILE_STEPS`).
     pub fn compile_steps(&self) -> usize {
         self.steps
     }
