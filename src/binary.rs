@@ -113,6 +113,45 @@ pub(crate) fn with_pipe_format<R>(format: &PipeBinary, f: impl FnOnce() -> R) ->
     f()
 }
 
+/// Appends `bytes` as a JSON string in `format`, as [`Binary`] writes them.
+///
+/// # Errors
+/// Bytes that are not UTF-8 for the `UTF-8` format, described with the fix.
+#[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+pub(crate) fn write_json(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    format: BinaryFormat,
+) -> Result<(), String> {
+    use ::base64::Engine as _;
+    match format {
+        BinaryFormat::Hex => {
+            out.push(b'"');
+            out.extend_from_slice(to_hex(bytes).as_bytes());
+            out.push(b'"');
+        }
+        BinaryFormat::Base64 => {
+            out.push(b'"');
+            out.extend_from_slice(
+                ::base64::engine::general_purpose::STANDARD
+                    .encode(bytes)
+                    .as_bytes(),
+            );
+            out.push(b'"');
+        }
+        BinaryFormat::Utf8 => match std::str::from_utf8(bytes) {
+            Ok(text) => crate::json::write_str(out, text),
+            Err(e) => {
+                return Err(format!(
+                    "the pipe's BINARY_INPUT_FORMAT is UTF-8 and these bytes are not UTF-8 text \
+                     ({e}); use a pipe with HEX or BASE64 input"
+                ))
+            }
+        },
+    }
+    Ok(())
+}
+
 /// Writes `bytes` in the current pipe's format (hex outside a channel's append).
 fn serialize_for_pipe<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::Error as _;

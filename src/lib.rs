@@ -113,6 +113,8 @@
 )]
 
 pub(crate) mod api;
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod auth;
 pub mod binary;
 pub mod channel;

@@ -33,6 +33,16 @@ pub struct Pipeline {
     row_size: RowSize,
 }
 
+/// A record batch as [`Channel::append_record_batch`](super::Channel::append_record_batch)
+/// writes it (NDJSON, BINARY columns in hex), for the benches.
+///
+/// # Errors
+/// As [`Channel::append_record_batch`](super::Channel::append_record_batch)'s checks.
+#[cfg(feature = "arrow")]
+pub fn encode_record_batch(batch: &arrow_array::RecordBatch) -> Result<Vec<u8>> {
+    crate::arrow::encode(batch, Ok(crate::binary::BinaryFormat::Hex))
+}
+
 /// Totals produced by a [`Pipeline`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Output {

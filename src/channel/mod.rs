@@ -262,6 +262,8 @@ use crate::Error;
 
 mod actor;
 mod admission;
+#[cfg(feature = "arrow")]
+mod arrow;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench;

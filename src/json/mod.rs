@@ -25,7 +25,8 @@ mod tests;
 
 use serde::ser::{self, Impossible, Serialize};
 
-use escape::{write_between, write_str};
+use escape::write_between;
+pub(crate) use escape::write_str;
 
 /// "Serialize this row with serde_json instead": raised for the rare shapes this serializer
 /// leaves to serde_json, and for every error (so the user sees serde_json's message).
@@ -92,6 +93,18 @@ pub(crate) fn write_or_fallback<T: Serialize + ?Sized>(
         out.truncate(start);
     }
     result
+}
+
+/// Appends `v` as rows write it: a JSON number (serde_json's shortest form), or for NaN and
+/// the infinities the strings Snowflake's FLOAT takes.
+#[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
+    match non_finite(v) {
+        Some(text) => out.extend_from_slice(text),
+        None => {
+            let _ = serde_json::to_writer(&mut *out, &v);
+        }
+    }
 }
 
 /// The JSON string Snowflake's FLOAT takes for a float that is not a number, or `None`.

@@ -43,6 +43,7 @@ pub struct Program {
 const OURS: &[&str] = &[
     "snowpipe-kafka",
     "snowpipe-emulator",
+    "snowpipe",
     "ski_resort",
     "ecommerce",
     "sensor_stream",
@@ -79,6 +80,8 @@ pub const PROSE: &[(&str, &str, &[&str])] = &[
     ("README.md", "The emulator", &["snowpipe-emulator"]),
     ("README.md", "Applications", APPS),
     ("README.md", "Kafka", &["snowpipe-kafka"]),
+    ("README.md", "Loading files", &["snowpipe"]),
+    ("load/README.md", "*", &["snowpipe"]),
     ("apps/README.md", "", APPS),
     ("apps/README.md", "ski_resort", &["ski_resort"]),
     ("apps/README.md", "ecommerce", &["ecommerce"]),

@@ -11,6 +11,8 @@
 
 mod common;
 
+mod arrow;
+mod arrow_random;
 mod auth_keypair;
 mod bad_input;
 mod binary_format;

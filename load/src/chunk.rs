@@ -1,0 +1,186 @@
+//! What the readers hand the loader: rows in chunks of at most [`CHUNK_BYTES`], each with the
+//! offset tokens of its first and last row, and bad records.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use snowpipe_streaming::arrow::arrow_array::RecordBatch;
+
+/// The most NDJSON bytes of one append: well under one request (4 MB), so an append is never
+/// split across requests (a split of string tokens is refused by the SDK, never guessed).
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// Rows of a text file as NDJSON.
+#[derive(Debug)]
+pub struct Chunk {
+    /// One JSON object per line.
+    pub ndjson: Vec<u8>,
+    /// Rows in `ndjson`.
+    pub rows: u64,
+    /// The first row's token.
+    pub first_token: String,
+    /// The token after the last record the chunk covers.
+    pub end_token: String,
+    /// Input bytes the chunk covers (bad records and blank lines included).
+    pub bytes: u64,
+}
+
+/// Rows of a Parquet file.
+#[derive(Debug)]
+pub struct Batch {
+    /// The rows.
+    pub batch: RecordBatch,
+    /// Rows of the file before it.
+    pub before: u64,
+    /// The file's identity, for the tokens.
+    pub identity: crate::token::ParquetIdentity,
+    /// Compressed bytes of the file the batch stands for (its share), for progress.
+    pub bytes: u64,
+}
+
+/// What a reader sends the loader.
+#[derive(Debug)]
+pub enum Msg {
+    /// Rows to append.
+    Rows(Chunk),
+    /// Parquet rows to append.
+    Batch(Batch),
+    /// Input consumed without rows (bad records, blank lines, a header).
+    Skipped {
+        /// Input bytes.
+        bytes: u64,
+    },
+    /// The path names another file now (rotation), or the file shrank (truncation): every row
+    /// before was sent; the loader starts a fresh channel handle.
+    Restart {
+        /// What happened, for the log.
+        reason: String,
+    },
+}
+
+/// Accumulates rows into chunks.
+#[derive(Debug, Default)]
+pub struct ChunkBuilder {
+    ndjson: Vec<u8>,
+    rows: u64,
+    first_token: Option<String>,
+    bytes: u64,
+}
+
+impl ChunkBuilder {
+    /// Whether a row of `len` bytes no longer fits (the chunk holds rows).
+    pub fn full_for(&self, len: usize) -> bool {
+        self.rows > 0 && self.ndjson.len() + len + 1 > CHUNK_BYTES
+    }
+
+    /// The buffer to write the next row into; call [`row_written`](Self::row_written) after.
+    pub fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.ndjson
+    }
+
+    /// A row was written (without its line break), its token `token`.
+    pub fn row_written(&mut self, token: impl FnOnce() -> String) {
+        self.ndjson.push(b'\n');
+        if self.rows == 0 {
+            self.first_token = Some(token());
+        }
+        self.rows += 1;
+    }
+
+    /// Counts `n` input bytes.
+    pub fn consumed(&mut self, n: u64) {
+        self.bytes += n;
+    }
+
+    /// The chunk so far as a message, `end_token` the token after it, or `None`
+    /// when nothing was consumed.
+    pub fn take(&mut self, end_token: impl FnOnce() -> String) -> Option<Msg> {
+        let taken = std::mem::take(self);
+        if taken.rows == 0 {
+            return (taken.bytes > 0).then_some(Msg::Skipped { bytes: taken.bytes });
+        }
+        Some(Msg::Rows(Chunk {
+            ndjson: taken.ndjson,
+            rows: taken.rows,
+            first_token: taken.first_token.unwrap_or_default(),
+            end_token: end_token(),
+            bytes: taken.bytes,
+        }))
+    }
+}
+
+/// A bad record: where, why, and its text.
+#[derive(Debug)]
+pub struct BadRecord<'a> {
+    /// 1-based line where it starts.
+    pub line: u64,
+    /// Byte offset where it starts.
+    pub offset: u64,
+    /// Why it was refused.
+    pub error: String,
+    /// The record as read.
+    pub text: &'a [u8],
+}
+
+/// The dead-letter file beside an input: `<input>.rejected.ndjson`, created on the first bad
+/// record, appended to. At-least-once: a rerun that reads a bad record again writes it again.
+#[derive(Debug)]
+pub struct DeadLetter {
+    input: PathBuf,
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    /// Bad records written.
+    pub count: u64,
+}
+
+impl DeadLetter {
+    /// The dead-letter file of `input`.
+    pub fn new(input: &Path) -> Self {
+        let mut name = input.as_os_str().to_owned();
+        name.push(".rejected.ndjson");
+        Self {
+            input: input.to_owned(),
+            path: PathBuf::from(name),
+            file: None,
+            count: 0,
+        }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `bad` as one JSON line.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write(&mut self, bad: &BadRecord<'_>) -> Result<()> {
+        if self.file.is_none() {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .with_context(|| {
+                    format!(
+                        "cannot open the dead-letter file {}: make its directory writable, or \
+                         pass --on-error abort",
+                        self.path.display()
+                    )
+                })?;
+            self.file = Some(f);
+        }
+        let line = serde_json::json!({
+            "file": self.input.display().to_string(),
+            "line": bad.line,
+            "byte_offset": bad.offset,
+            "error": bad.error,
+            "record": String::from_utf8_lossy(bad.text),
+        });
+        let f = self.file.as_mut().expect("opened above");
+        writeln!(f, "{line}").with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.count += 1;
+        Ok(())
+    }
+}

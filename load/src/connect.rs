@@ -1,0 +1,104 @@
+//! The connection: `--profile FILE`, else the `SNOWFLAKE_*` variables when
+//! `SNOWFLAKE_ACCOUNT` is set, else (feature `emulator`) an emulator in this process.
+
+use anyhow::{Context, Result};
+use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
+
+use crate::cli::LoadArgs;
+
+/// A connected client, and the embedded emulator it talks to, if any.
+pub struct Connection {
+    /// The client.
+    pub client: StreamingIngestClient,
+    /// The embedded emulator (kept running while the client uses it).
+    #[cfg(feature = "emulator")]
+    pub emulator: Option<snowpipe_emulator::Emulator>,
+}
+
+const CONNECT_HINT: &str = "cannot connect: pass --profile FILE (profile.json or \
+     connections.toml), or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and \
+     SNOWFLAKE_PRIVATE_KEY_FILE";
+
+/// Connects as the module says.
+///
+/// # Errors
+/// When the profile cannot be read, the configuration is incomplete or refused, or the
+/// embedded emulator cannot start (its DDL file unreadable or not understood).
+pub async fn connect(args: &LoadArgs) -> Result<Connection> {
+    let builder = match &args.profile {
+        Some(path) => Some(
+            ClientBuilder::from_profile_file(path)
+                .with_context(|| format!("cannot read connection profile {}", path.display()))?,
+        ),
+        None if std::env::var_os("SNOWFLAKE_ACCOUNT").is_some() => Some(ClientBuilder::from_env()),
+        None => None,
+    };
+    if let Some(builder) = builder {
+        let client = tuned(builder, args).build().await.context(CONNECT_HINT)?;
+        return Ok(Connection {
+            client,
+            #[cfg(feature = "emulator")]
+            emulator: None,
+        });
+    }
+    embedded(args).await
+}
+
+/// `builder` with the application name and the command line's client settings.
+fn tuned(builder: ClientBuilder, args: &LoadArgs) -> ClientBuilder {
+    let builder = builder.application("snowpipe-load");
+    match args.max_client_lag {
+        Some(lag) => builder.max_client_lag(lag),
+        None => builder,
+    }
+}
+
+#[cfg(not(feature = "emulator"))]
+async fn embedded(_: &LoadArgs) -> Result<Connection> {
+    anyhow::bail!("{CONNECT_HINT} (this build has no embedded emulator)")
+}
+
+#[cfg(feature = "emulator")]
+async fn embedded(args: &LoadArgs) -> Result<Connection> {
+    use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
+    let mut config = EmulatorConfig::for_tests();
+    if let Some(ddl) = &args.emulator_ddl {
+        let sql = match ddl.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --emulator-ddl file {path}"))?,
+            None => ddl.clone(),
+        };
+        config.ddl.push(sql);
+    }
+    if let Some(dir) = &args.emulator_data_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        config.data_dir = Some(dir.clone());
+    }
+    let key = KeyPair::generate().context("cannot generate the emulator's key pair")?;
+    config.public_keys.push(key.public_key_pem().to_owned());
+    let emulator = Emulator::start(config)
+        .await
+        .context("cannot start the embedded emulator (check --emulator-ddl)")?;
+    let place = args
+        .emulator_data_dir
+        .as_ref()
+        .map_or_else(|| "in memory".to_owned(), |d| format!("in {}", d.display()));
+    eprintln!(
+        "snowpipe load: no account configured (--profile, SNOWFLAKE_ACCOUNT): loading into an \
+         embedded emulator at {}, tables {place}",
+        emulator.url()
+    );
+    let builder = ClientBuilder::new()
+        .account("EMULATOR")
+        .user("SNOWPIPE_LOAD")
+        .url(emulator.url())
+        .private_key_pem(key.private_key_pem());
+    let client = tuned(builder, args)
+        .build()
+        .await
+        .context("cannot connect to the embedded emulator")?;
+    Ok(Connection {
+        client,
+        emulator: Some(emulator),
+    })
+}

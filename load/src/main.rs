@@ -1,0 +1,250 @@
+//! `snowpipe load`: NDJSON, CSV and Parquet files into a Snowflake table through Snowpipe
+//! Streaming, exactly once across reruns.
+//!
+//! # Design
+//!
+//! **One channel per input file**, named `LOAD_<first 16 hex digits of the SHA-256 of the
+//! canonical path>` (or `--channel`, with one input only). Appends on a channel are ordered
+//! and the channel's committed offset token says how far the table holds the file.
+//!
+//! **The offset token is the file's identity and a position** (`token.rs`):
+//! `v1:<K>:<16 hex of SHA-256 of the file's first K bytes>:<position>`, `K = min(position,
+//! 4096)`, `position` the byte offset after the last row (NDJSON, CSV); for Parquet
+//! `pq1:<size>:<hash of the footer>:<rows>`. On start the loader reads the channel's committed
+//! token: when the file still begins with the bytes the token names and is at least as long
+//! as its position, it resumes right after it; otherwise the file was replaced and it is
+//! loaded from its start (logged, and `replaced` in the summary).
+//!
+//! **Why exactly once.** Rows go in appends of at most 1 MiB of NDJSON (`chunk.rs`), each
+//! with the token of its first row as start token and the position after its last record as
+//! end token. Snowflake commits a request whole and stores its end token as the channel's
+//! committed token; the SDK never cuts an append across requests unless every piece can carry
+//! its own exact tokens, which string tokens cannot — so a 1 MiB append (a quarter of a
+//! request) always goes whole, and one that could not would be refused, never split with a
+//! guessed token. The committed token therefore names a row boundary of the file, and every
+//! row before it, and none after it, is in the table. A rerun after SIGKILL or Ctrl-C resumes
+//! after it: nothing twice, nothing lost. Within a run the SDK's own recovery (reopen,
+//! replay after the committed token) keeps the same rule. Numeric per-row tokens (`RawRows`)
+//! would order better but cannot carry the identity, which would then have to live in the
+//! channel name, and a rewritten file would resume at the old file's position.
+//!
+//! **Formats.** NDJSON: lines; a line that is not one JSON object is a bad record; blank lines
+//! are skipped. CSV (`csv_rows.rs`): the header row names the columns (`--csv-no-header` with
+//! `--csv-columns`), values go as JSON strings (Snowflake converts text per column, as for a
+//! staged file), NULLs as `null`; a record with the wrong number of fields is a bad record.
+//! Parquet (`parquet_rows.rs`): parquet's Arrow reader, batches of about 1 MiB of rows into
+//! `Channel::append_record_batch`, resuming with `with_offset`.
+//!
+//! **Bad records** go to `<input>.rejected.ndjson` (file, line, byte offset, error, record) and
+//! the run goes on; `--on-error abort` stops at the first, naming the file and line. The
+//! dead-letter file is at-least-once: records between the committed token and a crash are
+//! judged again by the rerun. Rows the server refuses are counted from the channel's
+//! row-error events (`row_errors` in the summary).
+//!
+//! **`--follow`** (`text.rs`) polls every 200 ms and takes only whole lines (CSV: whole
+//! records, quotes closed). Rotation (the path names another file): the old open file is read
+//! to its end, then the new one from its start on a fresh channel handle. Truncation (the file
+//! is shorter than the position): read from its start again. Limits: rotation is seen by inode
+//! (Unix only); a truncation followed by writing past the old position between two polls,
+//! with the same first bytes, looks like growth; a second rotation between two polls skips
+//! the middle file.
+//!
+//! **Standard input** (`-`) is at-least-once: a rerun cannot know what it was given before.
+//!
+//! **Output.** A progress bar on stderr when it is a terminal; the last stdout line is a JSON
+//! summary; the exit status is 0 only when every file's last row is committed.
+
+mod chunk;
+mod cli;
+mod connect;
+mod csv_rows;
+mod load;
+mod parquet_rows;
+mod progress;
+mod stdin;
+mod text;
+mod token;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use cli::{Cli, Command, Format, LoadArgs};
+use load::{Input, Settings};
+
+fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli: Cli = snowpipe_cli_support::env::parse(cli::ENV_PREFIX, argv, &[]);
+    let Command::Load(args) = cli.command;
+    snowpipe_cli_support::log::init(args.log_format, "warn,snowpipe_load=info");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The format of `path`: `--format`, else its extension.
+fn format_of(path: &Path, given: Option<Format>) -> Result<Format> {
+    if let Some(f) = given {
+        return Ok(f);
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    Ok(match ext.as_deref() {
+        Some("ndjson" | "jsonl" | "json" | "ldjson") => Format::Ndjson,
+        Some("csv") => Format::Csv,
+        Some("parquet" | "pq") => Format::Parquet,
+        _ if path == Path::new("-") => Format::Ndjson,
+        _ => bail!(
+            "cannot tell the format of {} from its extension: pass --format ndjson, csv or \
+             parquet",
+            path.display()
+        ),
+    })
+}
+
+/// The inputs of the command line, each with its format and channel.
+fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
+    if args.channel.is_some() && args.paths.len() > 1 {
+        bail!("--channel names the channel of one input, but {} were given: drop --channel (each file gets its own)", args.paths.len());
+    }
+    if args.follow && args.paths.iter().any(|p| p == Path::new("-")) {
+        bail!("--follow reads files: standard input is read to its end anyway");
+    }
+    let mut out = Vec::new();
+    for path in &args.paths {
+        let stdin = path == Path::new("-");
+        let format = format_of(path, args.format)?;
+        let canonical: PathBuf = if stdin {
+            PathBuf::from("-")
+        } else {
+            std::fs::canonicalize(path)
+                .with_context(|| format!("cannot read {}: check the path", path.display()))?
+        };
+        let channel = match (&args.channel, stdin) {
+            (Some(c), _) => c.clone(),
+            (None, true) => "LOAD_STDIN".to_owned(),
+            (None, false) => token::channel_name(&canonical),
+        };
+        if format == Format::Parquet && args.follow {
+            bail!("--follow reads NDJSON and CSV: a Parquet file is complete when written");
+        }
+        out.push(Input {
+            path: path.clone(),
+            format,
+            channel,
+            stdin,
+        });
+    }
+    Ok(out)
+}
+
+/// Loads every input; `Ok(false)` when one is not fully committed.
+async fn run(args: LoadArgs) -> Result<bool> {
+    let started = Instant::now();
+    let inputs = inputs(&args)?;
+    let csv = if inputs.iter().any(|i| i.format == Format::Csv) {
+        Some(csv_rows::CsvOptions::new(&args.csv)?)
+    } else {
+        None
+    };
+    let settings = Settings {
+        csv,
+        follow: args.follow,
+        on_error: args.on_error,
+        commit_timeout: args.commit_timeout,
+    };
+    let conn = connect::connect(&args).await?;
+    let pipe = match (&args.pipe, &args.table) {
+        (Some(p), _) => conn.client.pipe(&args.database, &args.schema, p),
+        (None, Some(t)) => conn.client.table_pipe(&args.database, &args.schema, t),
+        (None, None) => bail!("pass --pipe P (or --table T for its default pipe)"),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        terminated().await;
+        let _ = stop_tx.send(true);
+    });
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| std::fs::metadata(&i.path).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress = progress::Progress::new(!args.no_progress, total);
+    let mut files = Vec::new();
+    let mut ok = true;
+    let (mut rows, mut bytes, mut bad, mut row_errors) = (0, 0, 0, 0);
+    for (i, input) in inputs.iter().enumerate() {
+        progress.file(i + 1, inputs.len(), &input.path.display().to_string());
+        let out = load::load(&pipe, input, &settings, stop_rx.clone(), &progress).await;
+        if let Some(e) = &out.error {
+            tracing::error!(file = %input.path.display(), "{e}");
+        }
+        ok &= out.ok();
+        rows += out.rows;
+        bytes += out.bytes;
+        bad += out.bad_records;
+        row_errors += out.row_errors;
+        files.push(out.json(input));
+        if *stop_rx.borrow() {
+            break;
+        }
+    }
+    progress.finish();
+    let _ = conn.client.close().await;
+    #[cfg(feature = "emulator")]
+    if let Some(emulator) = conn.emulator {
+        emulator.shutdown().await;
+    }
+    let complete = ok && files.len() == inputs.len();
+    let summary = json!({
+        "ok": complete,
+        "files": inputs.len(),
+        "rows": rows,
+        "bytes": bytes,
+        "bad_records": bad,
+        "row_errors": row_errors,
+        "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        "per_file": files,
+    });
+    println!("{summary}");
+    if !complete {
+        eprintln!("error: not every file's rows are committed (see the summary's per_file errors); run again to resume");
+    }
+    Ok(complete)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

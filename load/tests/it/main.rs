@@ -1,0 +1,12 @@
+//! `snowpipe load`'s integration tests: the real binary against an emulator started in the
+//! test process (loopback only), connected through `SNOWFLAKE_*` variables.
+
+mod common;
+
+mod crash;
+mod csv;
+mod errors;
+mod follow;
+mod ndjson;
+mod parquet;
+mod readme_flags;
