@@ -2,7 +2,9 @@
 //! tables, so a client can check what landed with the same code against the emulator and a
 //! real account, and for the catalog DDL that creates tables and pipes (`CREATE TABLE`, `CREATE
 //! PIPE`, `ALTER TABLE … ADD COLUMN`; `sql_api/ddl.rs`), applied as the emulator's `--ddl`
-//! scripts are and answered with Snowflake's one-row `status` result.
+//! scripts are and answered with Snowflake's one-row `status` result. `INSERT OVERWRITE … QUALIFY`
+//! (`sql_api/overwrite.rs`) removes duplicates; `DESC TABLE|PIPE` (`sql_api/describe.rs`) and
+//! `SHOW TABLES LIKE` (`sql_api/show_tables.rs`) answer from the catalog.
 //!
 //! The statement runs in SQLite: table names after `FROM` and `JOIN` (`T`, `S.T` or `D.S.T`,
 //! resolved with the request's `database` and `schema`) are rewritten to the emulator's
@@ -47,9 +49,11 @@ mod ddl;
 mod describe;
 mod encode;
 mod migrate;
+pub(crate) mod overwrite;
 mod paths;
 mod results;
 mod rewrite;
+mod show_tables;
 
 pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl};
 pub(crate) use describe::{answer as describe_answer, Described};
@@ -151,6 +155,8 @@ pub(crate) enum Request {
     Migrate(Migrate),
     /// `DESC TABLE …` (`describe.rs`), answered from the catalog.
     Describe(Described),
+    /// `INSERT OVERWRITE INTO t SELECT * FROM t QUALIFY …` (`overwrite.rs`).
+    Overwrite(overwrite::Overwrite),
 }
 
 /// Parses the request. A `SELECT`/`WITH` has its table names rewritten and comes back with the
@@ -178,18 +184,22 @@ pub(crate) fn prepare(
         .next()
         .unwrap_or("")
         .to_ascii_uppercase();
-    if first == "DESC" || first == "DESCRIBE" {
+    // Answered from the catalog: `DESC TABLE|PIPE`, `SHOW TABLES LIKE`.
+    if matches!(first.as_str(), "DESC" | "DESCRIBE" | "SHOW") {
         let role = caller.role(catalog, req.role.as_deref())?;
         let granted = |db: &str| crate::auth::role_granted(caller.grants, role, db);
-        if let Some(d) = describe::parse(
-            catalog,
-            &req.statement,
-            req.database.as_deref(),
-            req.schema.as_deref(),
-            &granted,
-        )? {
+        let (db, schema) = (req.database.as_deref(), req.schema.as_deref());
+        let answered = if first == "SHOW" {
+            show_tables::parse(catalog, &req.statement, db, schema, &granted)?
+        } else {
+            describe::parse(catalog, &req.statement, db, schema, &granted)?
+        };
+        if let Some(d) = answered {
             return Ok(Request::Describe(d));
         }
+    }
+    if first == "INSERT" {
+        return overwrite::prepare(catalog, caller, &req).map(Request::Overwrite);
     }
     if first != "SELECT" && first != "WITH" {
         let role = caller.role(catalog, req.role.as_deref())?;
@@ -369,6 +379,7 @@ mod tests {
             Request::Ddl(d) => Ok(d.script),
             Request::Migrate(m) => Ok(format!("migrate {} to {}", m.classic, m.channel)),
             Request::Describe(d) => Ok(format!("describe {} columns", d.rows.len())),
+            Request::Overwrite(o) => Ok(o.select.sql),
         }
     }
 

@@ -32,7 +32,7 @@ struct Cli {
     sink: Option<SinkArgs>,
 }
 
-/// The subcommands: `check`, and with the default feature `demo` (they embed the emulator)
+/// The subcommands: `check`, `audit`, and with the default feature `demo` (they embed the emulator)
 /// `demo` and `bench`.
 #[derive(Debug, clap::Subcommand)]
 enum Command {
@@ -42,6 +42,11 @@ enum Command {
     /// channel with its committed offset token beside the group's offset, and where the run
     /// would start it. Exit 0 when a run would start; 1, naming each problem, when it would not.
     Check(Box<snowpipe_kafka::cli::check::CheckArgs>),
+    /// Audits each topic's table, partition by partition: rows, distinct offsets, offsets
+    /// landed more than once, gaps the broker still holds, the channel's committed token beside
+    /// the group's offset; prints a statement that keeps one copy of each offset (the earliest
+    /// SnowflakeConnectorPushTime), run by --apply. Exit 0 when clean; 1 naming each problem.
+    Audit(Box<snowpipe_kafka::cli::audit::AuditArgs>),
     /// Everything on this machine: librdkafka's mock Kafka cluster, the embedded emulator, a
     /// producer and sink instances as separate processes (one killed, one added), then a
     /// reconciliation per partition.
@@ -76,6 +81,10 @@ fn main() -> ExitCode {
         Some(Command::Check(mut args)) => {
             with_connector(&mut args.sink, connector.take());
             Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::cli::check::run(*args))))
+        }
+        Some(Command::Audit(mut args)) => {
+            with_connector(&mut args.sink, connector.take());
+            Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::cli::audit::run(*args))))
         }
         #[cfg(feature = "demo")]
         Some(Command::Bench(args)) => {
@@ -317,6 +326,26 @@ mod tests {
         let err = sink.load_topic_map().unwrap_err().to_string();
         std::fs::remove_file(&file).ok();
         assert!(err.contains("no --pipe"), "{err}");
+    }
+
+    /// `audit` takes the sink's options, `--format`, `--table`, `--list` and `--apply`.
+    #[test]
+    fn audit_is_a_subcommand_with_the_sinks_options() {
+        use super::Command;
+        let cli = parse(
+            "audit --brokers h:9092 --group g --database D --schema S --topic t --pipe P \
+             --table D.S.T --list 5 --apply --format json",
+        )
+        .unwrap();
+        let Some(Command::Audit(args)) = cli.command else {
+            panic!("audit is not the audit subcommand")
+        };
+        assert_eq!(args.sink.channel_name("t", 1), "g_t_1");
+        assert_eq!(
+            (args.table.as_deref(), args.list, args.apply),
+            (Some("D.S.T"), 5, true)
+        );
+        assert!(parse("audit --group g --list x").is_err());
     }
 
     /// `check` takes the sink's options and `--format`, with the `demo` feature and without.

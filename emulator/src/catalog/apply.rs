@@ -94,6 +94,7 @@ impl Catalog {
         let stripped = strip_error_logging(&statement.tokens);
         session.error_logging = stripped.as_ref().map(|(on, _)| *on);
         let text = stripped.map_or_else(|| statement.text.clone(), |(_, text)| text);
+        let text = statement_text::strip_column_comments(&statement.tokens).unwrap_or(text);
         let parsed = match Parser::parse_sql(&SnowflakeDialect, &text) {
             Ok(parsed) => parsed,
             Err(_) if is_unmodelled(&statement.tokens) => {

@@ -190,6 +190,9 @@ pub(super) async fn dispatch(
                 crate::sql_api::Request::Migrate(m) => {
                     statements::submit_migrate(shared, &principal.subject, &m).await
                 }
+                crate::sql_api::Request::Overwrite(o) => {
+                    statements::submit_overwrite(shared, &principal.subject, o).await
+                }
                 crate::sql_api::Request::Describe(d) => {
                     statements::answer_now(shared, &principal.subject, |handle| {
                         crate::sql_api::describe_answer(&d, handle)

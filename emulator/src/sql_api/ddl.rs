@@ -36,7 +36,8 @@ use super::rewrite::{current_database, current_schema, failed};
 pub(crate) const ACCEPTED: &str = "read-only SELECT/WITH statements and the DDL CREATE \
      [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS], CREATE [OR REPLACE] PIPE [IF NOT EXISTS] \
      and ALTER TABLE … ADD [COLUMN] / ALTER [COLUMN] … DROP|SET NOT NULL / SET \
-     ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE";
+     ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE, and INSERT OVERWRITE INTO <t> SELECT * FROM <t> \
+     QUALIFY <condition> (the same table, no subquery)";
 
 /// The most bytes of one DDL statement through the SQL API: the statement is stored in
 /// `_emulator_ddl`, logged and replayed at every start (wider tables go in `--ddl` scripts;

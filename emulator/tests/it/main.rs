@@ -27,5 +27,6 @@ mod readme_flags;
 mod schema_evolution;
 mod sql_cost;
 mod sql_ddl;
+mod sql_overwrite;
 mod sql_sandbox;
 mod table_features;

@@ -237,12 +237,15 @@ pub struct SinkArgs {
     #[arg(long)]
     pub normalize_columns: bool,
     /// The connector file asks for `snowflake.validation=client_side` (set by
-    /// `--connector-config`): refused unless `--accept-server-side-validation`.
+    /// `--connector-config`): each table's columns are read (`DESC TABLE`) and values checked
+    /// and rewritten by column type as connector v4's `RowValidator` does, refused ones
+    /// dead-lettered, new columns added by the connector's schema evolution
+    /// (`kafka/docs/connector-compatibility.md` §14).
     #[arg(long, hide = true)]
     pub client_side_validation: bool,
-    /// Run a connector file with `snowflake.validation=client_side` anyway, the server
-    /// validating instead (values the connector would rewrite by column type are the server's
-    /// to convert or reject; `kafka/docs/connector-compatibility.md` §14).
+    /// With `snowflake.validation=client_side`, let the server validate instead (values the
+    /// connector would rewrite by column type are the server's to convert or reject, new
+    /// columns the server's evolution types; `kafka/docs/connector-compatibility.md` §14).
     #[arg(long)]
     pub accept_server_side_validation: bool,
     /// How message values are encoded: `json` (JSON text), `string` (text, stored as a JSON
@@ -481,17 +484,6 @@ impl SinkArgs {
             );
         }
         self.row_layout().map_err(anyhow::Error::msg)?;
-        if self.client_side_validation && !self.accept_server_side_validation {
-            bail!(
-                "snowflake.validation=client_side: the connector then checks and rewrites values \
-                 by column type before it sends them (BOOLEAN from \"yes\", VARIANT from JSON \
-                 text, TEXT from a map, …) and types new columns itself; this sink lets the \
-                 server validate, so such values land as the server converts them, or are \
-                 rejected into the table's error log. Set snowflake.validation=server_side in \
-                 the file, or pass --accept-server-side-validation to run with the server's \
-                 conversions (kafka/docs/connector-compatibility.md §14)"
-            );
-        }
         if self.key_converter.registry_format().is_some()
             && matches!(self.value_format, ValueFormat::Json | ValueFormat::String)
         {

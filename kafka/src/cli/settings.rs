@@ -10,6 +10,7 @@ use crate::cli::args::{fetch_properties, is_consumer_only, SinkArgs};
 use crate::connector::create_tables::{TableCreator, TableNamedPipes};
 use crate::connector::migrate_v3::{Migrator, Mode};
 use crate::connector::naming::{ChannelNames, Naming};
+use crate::connector::table_columns::ClientSide;
 use crate::rows::layout::{Layout, LayoutKind, ValueFormat};
 use crate::rows::record::{RowOptions, MAX_ROW_BYTES};
 use crate::rows::value_format::FormatArgs;
@@ -56,6 +57,7 @@ impl SinkArgs {
             },
             tables: with_sql(self.create_tables).map(|sql| TableCreator::new(sql, self.layout)),
             named_pipes: with_sql(self.table_named_pipes).map(TableNamedPipes::new),
+            client_side: with_sql(self.client_side()).map(|sql| ClientSide::new(sql, true)),
             migrator: with_sql(self.migrate_v3_offsets != Mode::Skip).map(|sql| {
                 Migrator::new(
                     sql,
@@ -78,8 +80,8 @@ impl SinkArgs {
     }
 
     /// The one SQL API client of the flags that run statements on the default pipes' tables
-    /// (`--create-tables`, `--table-named-pipes`, `--migrate-v3-offsets`); `None` without
-    /// them.
+    /// (`--create-tables`, `--table-named-pipes`, client-side validation,
+    /// `--migrate-v3-offsets`); `None` without them.
     ///
     /// # Errors
     /// As [`default_pipes_sql_client`](Self::default_pipes_sql_client), naming the first such
@@ -96,6 +98,12 @@ impl SinkArgs {
                 "--table-named-pipes",
                 "name the pipe with --pipe and leave --table-named-pipes out",
             ))
+        } else if self.client_side() {
+            Some((
+                "snowflake.validation=client_side",
+                "set snowflake.validation=server_side, or pass --accept-server-side-validation \
+                 to let the server validate",
+            ))
         } else if self.migrate_v3_offsets != Mode::Skip {
             Some((
                 "--migrate-v3-offsets",
@@ -107,6 +115,12 @@ impl SinkArgs {
         };
         flag.map(|(flag, otherwise)| self.default_pipes_sql_client(flag, otherwise))
             .transpose()
+    }
+
+    /// Whether rows are validated client-side (`snowflake.validation=client_side`, unless
+    /// `--accept-server-side-validation`).
+    fn client_side(&self) -> bool {
+        self.client_side_validation && !self.accept_server_side_validation
     }
 
     /// The layout the command line gives.

@@ -1,11 +1,13 @@
 //! Snowflake's Kafka connector, for users who switch from it: its channel names ([`naming`]), its
 //! config files ([`config_file`]), its topic-to-table map ([`topic_table`]), its tables
-//! ([`create_tables`]), its column-name normalization ([`normalize`]) and the migration of its v3
-//! offsets ([`migrate_v3`]).
+//! ([`create_tables`]), its column-name normalization ([`normalize`]), its client-side
+//! validation and schema evolution ([`table_columns`]) and the migration of its v3 offsets
+//! ([`migrate_v3`]).
 
 pub mod config_file;
 pub mod create_tables;
 pub mod migrate_v3;
 pub mod naming;
 pub mod normalize;
+pub mod table_columns;
 pub mod topic_table;

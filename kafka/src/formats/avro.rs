@@ -23,7 +23,7 @@
 //! | `timestamp-micros`, `time-micros`, `timestamp-nanos`, `local-timestamp-*` | number as written (Connect passes them as plain `INT64`) |
 //! | union of `null` and one type | that type's JSON, or `null` |
 //! | union of several non-null types | Connect's `io.confluent.connect.avro.Union` struct: one key per non-null branch, named by its type (`int`, `string`, …; a record, enum or fixed by its simple name), the chosen branch's value, the others `null` (`AvroData` with its default `enhanced.avro.schema.support=false`) |
-//! | array of `io.confluent.connect.avro.MapEntry` records (AvroConverter's Connect map with non-string keys) | `[[key, value], …]`, or an object for string keys (`convertMapValue`) |
+//! | array of `io.confluent.connect.avro.MapEntry` records (AvroConverter's Connect map with non-string keys) | `[[key, value], …]`, or an object for string keys (`convertMapValue`), each key once (its last value) in the order of the Java `HashMap` `AvroData` puts the entries in ([`crate::formats::java_map`]) |
 //!
 //! In the `columns` layout the value must be a record or a map (a map's keys are the columns,
 //! `convertMapToMap`). A standalone `null` schema is refused, as `AvroData` refuses it.
@@ -38,6 +38,8 @@ use std::fmt::Write as _;
 use apache_avro::schema::{Name, ResolvedSchema, Schema};
 use apache_avro::types::Value;
 use base64::Engine as _;
+
+use crate::formats::java_map::{self, Capacity, JavaKey};
 
 /// A writer schema from the registry, with its named types for references.
 #[derive(Debug)]
@@ -333,19 +335,34 @@ impl AvroSchema {
     }
 
     /// Whether `item` is AvroConverter's `io.confluent.connect.avro.MapEntry` record (a Connect
-    /// map with non-string keys, `AvroData.isMapEntry`), and if so whether its key is a string.
+    /// map with non-string keys, `AvroData.isMapEntry`), and if so whether its key is a string
+    /// (or an optional one: the connector writes a map of Connect STRING keys as an object).
     fn map_entry(&self, item: &Schema) -> Option<bool> {
         let Schema::Record(r) = self.resolve(item) else {
             return None;
         };
         let full = full(&r.name, None);
         let names: Vec<&str> = r.fields.iter().map(|f| f.name.as_str()).collect();
-        (full == "io.confluent.connect.avro.MapEntry" && names == ["key", "value"])
-            .then(|| matches!(self.resolve(&r.fields[0].schema), Schema::String))
+        (full == "io.confluent.connect.avro.MapEntry" && names == ["key", "value"]).then(|| {
+            match self.resolve(&r.fields[0].schema) {
+                Schema::String => true,
+                Schema::Union(u) => {
+                    let mut branches = u.variants().iter().filter(|v| !matches!(v, Schema::Null));
+                    matches!(
+                        (branches.next().map(|b| self.resolve(b)), branches.next()),
+                        (Some(Schema::String), None)
+                    )
+                }
+                _ => false,
+            }
+        })
     }
 
-    /// An array of MapEntry records as `convertMapValue` writes the map: an object for string
-    /// keys, else `[[key, value], …]`.
+    /// An array of MapEntry records as `convertMapValue` writes the map `AvroData` makes of it
+    /// (`new HashMap<>(entries)`, each entry put in order): an object for string keys, else
+    /// `[[key, value], …]`, in that `HashMap`'s order ([`crate::formats::java_map`]). Keys
+    /// whose Java hash depends on object identity (records, arrays, maps: Connect `Struct`,
+    /// `List` and `Map` hash their schema, whose `Type` is an enum) keep the wire order.
     fn write_map_entries(
         &self,
         out: &mut String,
@@ -357,20 +374,35 @@ impl AvroSchema {
         let Schema::Record(r) = self.resolve(item) else {
             return Err(format!("{}: a map entry without its schema", at(path)));
         };
-        out.push(if string_keys { '{' } else { '[' });
-        for (i, entry) in items.iter().enumerate() {
+        let mut pairs = Vec::with_capacity(items.len());
+        for entry in items {
             let Value::Record(fields) = entry else {
                 return Err(format!("{}: a map entry that is not a record", at(path)));
             };
+            pairs.push((&fields[0].1, &fields[1].1));
+        }
+        let keys: Option<Vec<JavaKey>> = pairs
+            .iter()
+            .map(|(k, _)| self.java_key(&r.fields[0].schema, k))
+            .collect();
+        let order = match keys {
+            Some(keys) => java_map::iteration_order(&keys, Capacity::Sized(items.len()))
+                .map_err(|e| format!("{}: {e}", at(path)))?,
+            None => self.wire_order(&r.fields[0].schema, &pairs, path)?,
+        };
+        out.push(if string_keys { '{' } else { '[' });
+        for (i, e) in order.into_iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            let (key, value) = (&fields[0].1, &fields[1].1);
+            let (key, value) = (pairs[e.first].0, pairs[e.last].1);
             if string_keys {
-                let Value::String(k) = key else {
-                    return Err(format!("{}: a map key that is not a string", at(path)));
-                };
-                write_str(out, k);
+                match self.unwrap_null_union(&r.fields[0].schema, key).1 {
+                    Value::String(k) => write_str(out, k),
+                    // String.valueOf(null)
+                    Value::Null => out.push_str("\"null\""),
+                    _ => return Err(format!("{}: a map key that is not a string", at(path))),
+                }
                 out.push(':');
             } else {
                 out.push('[');
@@ -384,6 +416,68 @@ impl AvroSchema {
         }
         out.push(if string_keys { '}' } else { ']' });
         Ok(())
+    }
+
+    /// Each distinct key (by its JSON) once, at its first place, with its last value.
+    fn wire_order(
+        &self,
+        schema: &Schema,
+        pairs: &[(&Value, &Value)],
+        path: &str,
+    ) -> Result<Vec<java_map::Entry>, String> {
+        let mut order: Vec<java_map::Entry> = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, (key, _)) in pairs.iter().enumerate() {
+            let mut text = String::new();
+            self.write(&mut text, schema, key, path)?;
+            match seen.get(&text) {
+                Some(&at) => order[at].last = i,
+                None => {
+                    seen.insert(text, order.len());
+                    order.push(java_map::Entry { first: i, last: i });
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// The Java object `AvroData.toConnectData` makes of a map key of `schema`; `None` for a
+    /// record, array or map (whose `hashCode` no one can reproduce) and `big-decimal`.
+    fn java_key(&self, schema: &Schema, value: &Value) -> Option<JavaKey> {
+        let (schema, value) = self.unwrap_null_union(schema, value);
+        Some(match value {
+            Value::Null => JavaKey::Null,
+            Value::Boolean(b) => JavaKey::Bool(*b),
+            // Connect INT8 and INT16 (`connect.type`) are a Byte and a Short: the same hash.
+            Value::Int(n) => JavaKey::Int(*n),
+            Value::Long(n)
+            | Value::TimeMicros(n)
+            | Value::TimestampMicros(n)
+            | Value::TimestampNanos(n)
+            | Value::LocalTimestampMillis(n)
+            | Value::LocalTimestampMicros(n)
+            | Value::LocalTimestampNanos(n) => JavaKey::Long(*n),
+            // Connect Date, Time and Timestamp: a java.util.Date of milliseconds.
+            Value::Date(days) => JavaKey::Date(i64::from(*days) * 86_400_000),
+            Value::TimeMillis(ms) => JavaKey::Date(i64::from(*ms)),
+            Value::TimestampMillis(ms) => JavaKey::Date(*ms),
+            Value::Float(f) => JavaKey::Float(*f),
+            Value::Double(f) => JavaKey::Double(*f),
+            Value::String(s) | Value::Enum(_, s) => JavaKey::Str(s.clone()),
+            Value::Uuid(u) => JavaKey::Str(u.to_string()),
+            Value::Bytes(b) | Value::Fixed(_, b) => JavaKey::Bytes(b.clone()),
+            Value::Duration(d) => JavaKey::Bytes(<[u8; 12]>::from(*d).to_vec()),
+            Value::Decimal(d) => {
+                let Schema::Decimal(ds) = schema else {
+                    return None;
+                };
+                JavaKey::Decimal(
+                    num_bigint::BigInt::from(d.clone()),
+                    i32::try_from(ds.scale).ok()?,
+                )
+            }
+            _ => return None,
+        })
     }
 }
 

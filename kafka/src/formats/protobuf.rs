@@ -23,7 +23,8 @@
 //!   `"-Inf"`; `bool` as `true`/`false`;
 //! * `string` as a string, `bytes` as base64, an enum as its value's name;
 //! * a nested message as an object, `repeated` as an array, a `map` with string keys as an
-//!   object, a `map` with other keys as an array of `[key, value]` pairs (sorted by key);
+//!   object, a `map` with other keys as an array of `[key, value]` pairs, both in the order
+//!   of the Java `HashMap` Confluent's converter puts the entries in (`protobuf/maps.rs`);
 //! * a `oneof` as one field `<oneof>_<its index among the message's oneofs>` holding an object
 //!   of all its members, the set one with its value and the others `null`; `null` when none is
 //!   set;
@@ -43,12 +44,14 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor,
-    ReflectMessage as _, Value,
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage as _,
+    Value,
 };
 
 use crate::formats::walk::Walk;
 
+mod maps;
+mod names;
 mod scan;
 
 /// The deepest the schema text may nest braces, brackets, parentheses and angle brackets:
@@ -116,8 +119,11 @@ const MAX_DEPTH: usize = 100;
 /// A registered Protobuf schema, compiled.
 #[derive(Debug)]
 pub struct ProtoSchema {
-    /// The file's top-level messages, in order.
+    /// The file's top-level messages, in order (map fields decode as repeated entries:
+    /// `maps::wire_pool`).
     messages: Vec<MessageDescriptor>,
+    /// The full names of the map entry messages.
+    maps: maps::MapEntries,
 }
 
 impl ProtoSchema {
@@ -125,9 +131,16 @@ impl ProtoSchema {
     ///
     /// # Errors
     /// Text that does not compile (the reason holds the compiler's message), an import other
-    /// than `google/protobuf/*`, a file without messages.
+    /// than `google/protobuf/*`, a file without messages; text nested too deep, or whose full
+    /// names would take too much once compiled (`names`), before it is compiled.
     pub fn parse(text: &str) -> Result<Self, String> {
         check_nesting(text)?;
+        names::check(text)?;
+        Self::compile(text)
+    }
+
+    /// [`ProtoSchema::parse`] without its checks.
+    fn compile(text: &str) -> Result<Self, String> {
         let file = protox::file::File::from_source(FILE_NAME, text)
             .map_err(|e| format!("the Protobuf schema does not parse: {e}"))?;
         let mut resolver = protox::file::ChainFileResolver::new();
@@ -138,7 +151,11 @@ impl ProtoSchema {
         compiler
             .open_file(FILE_NAME)
             .map_err(|e| format!("the Protobuf schema does not compile: {e}"))?;
-        let pool: DescriptorPool = compiler.descriptor_pool();
+        // The compiler's own pool is dropped before the one without map entries is built: one
+        // pool and its descriptors' protos at a time.
+        let set = compiler.file_descriptor_set();
+        drop(compiler);
+        let (pool, maps): (DescriptorPool, _) = maps::wire_pool(set)?;
         let file = pool
             .get_file_by_name(FILE_NAME)
             .ok_or("the Protobuf schema compiled to no file")?;
@@ -146,7 +163,7 @@ impl ProtoSchema {
         if messages.is_empty() {
             return Err("the Protobuf schema defines no message".into());
         }
-        Ok(Self { messages })
+        Ok(Self { messages, maps })
     }
 
     /// The JSON text of the row `body` (the value after the 5-byte header) is, at most about
@@ -169,7 +186,7 @@ impl ProtoSchema {
             )
         })?;
         let mut out = String::new();
-        write_message(&message, &mut out, at)?;
+        write_message(&message, &mut out, at, &self.maps)?;
         Ok(out)
     }
 
@@ -191,7 +208,10 @@ impl ProtoSchema {
             let i = usize::try_from(i).map_err(|_| unknown())?;
             let next = match &current {
                 None => self.messages.get(i).cloned(),
-                Some(m) => m.child_messages().filter(|c| !c.is_map_entry()).nth(i),
+                Some(m) => m
+                    .child_messages()
+                    .filter(|c| !self.maps.contains(c.full_name()))
+                    .nth(i),
             };
             current = Some(next.ok_or_else(unknown)?);
         }
@@ -255,7 +275,12 @@ fn read_zigzag(rest: &mut &[u8]) -> Result<i64, String> {
     Err("a Protobuf message index is not a varint".into())
 }
 
-fn write_message(message: &DynamicMessage, out: &mut String, at: Walk) -> Result<(), String> {
+fn write_message(
+    message: &DynamicMessage,
+    out: &mut String,
+    at: Walk,
+    maps: &maps::MapEntries,
+) -> Result<(), String> {
     if at.depth > MAX_DEPTH {
         return Err(format!("the message nests deeper than {MAX_DEPTH} levels"));
     }
@@ -299,9 +324,9 @@ fn write_message(message: &DynamicMessage, out: &mut String, at: Walk) -> Result
                 write_str(out, member.name());
                 out.push(':');
                 if message.has_field(&member) {
-                    write_value(&member, &message.get_field(&member), out, at).map_err(|e| {
-                        format!("field {}.{}: {e}", descriptor.full_name(), member.name())
-                    })?;
+                    write_value(&member, &message.get_field(&member), out, at, maps).map_err(
+                        |e| format!("field {}.{}: {e}", descriptor.full_name(), member.name()),
+                    )?;
                 } else {
                     out.push_str("null");
                 }
@@ -318,7 +343,7 @@ fn write_message(message: &DynamicMessage, out: &mut String, at: Walk) -> Result
             out.push_str("null");
             continue;
         }
-        write_value(&field, &message.get_field(&field), out, at)
+        write_value(&field, &message.get_field(&field), out, at, maps)
             .map_err(|e| format!("field {}: {e}", path()))?;
     }
     out.push('}');
@@ -330,61 +355,27 @@ fn write_value(
     value: &Value,
     out: &mut String,
     at: Walk,
+    maps: &maps::MapEntries,
 ) -> Result<(), String> {
     match value {
         Value::List(items) => {
+            // A map field: Connect's map, as `convertMapValue` writes it.
+            if let Some(entry) = maps::entry_of(field, maps) {
+                return maps::write_map(field, &entry, items, out, at, |kind, v, out| {
+                    write_single(field, kind, v, out, at, maps)
+                });
+            }
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_single(field, &field.kind(), item, out, at)?;
+                write_single(field, &field.kind(), item, out, at, maps)?;
             }
             out.push(']');
             Ok(())
         }
-        Value::Map(map) => {
-            let Kind::Message(entry) = field.kind() else {
-                return Err("a map without its entry type".into());
-            };
-            let value_kind = entry.map_entry_value_field().kind();
-            let mut pairs: Vec<(&MapKey, &Value)> = map.iter().collect();
-            pairs.sort_by(|a, b| a.0.cmp(b.0));
-            let strings = matches!(entry.map_entry_key_field().kind(), Kind::String);
-            // String keys: an object. Other keys: Connect's array of [key, value] pairs
-            // (`convertMapValue`).
-            out.push(if strings { '{' } else { '[' });
-            for (i, (key, value)) in pairs.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                match key {
-                    MapKey::String(k) => {
-                        write_str(out, k);
-                        out.push(':');
-                    }
-                    other => {
-                        out.push('[');
-                        let _ = match other {
-                            MapKey::Bool(b) => write!(out, "{b}"),
-                            MapKey::I32(n) => write!(out, "{n}"),
-                            MapKey::I64(n) => write!(out, "{n}"),
-                            MapKey::U32(n) => write!(out, "{n}"),
-                            MapKey::U64(n) => write!(out, "{n}"),
-                            MapKey::String(_) => Ok(()),
-                        };
-                        out.push(',');
-                    }
-                }
-                write_single(field, &value_kind, value, out, at)?;
-                if !strings {
-                    out.push(']');
-                }
-            }
-            out.push(if strings { '}' } else { ']' });
-            Ok(())
-        }
-        single => write_single(field, &field.kind(), single, out, at),
+        single => write_single(field, &field.kind(), single, out, at, maps),
     }
 }
 
@@ -394,6 +385,7 @@ fn write_single(
     value: &Value,
     out: &mut String,
     at: Walk,
+    maps: &maps::MapEntries,
 ) -> Result<(), String> {
     match value {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -444,7 +436,7 @@ fn write_single(
                          (kafka/docs/connector-compatibility.md §6.19)"
                     ))
                 }
-                _ => write_message(m, out, at.deeper())?,
+                _ => write_message(m, out, at.deeper(), maps)?,
             }
         }
         Value::List(_) | Value::Map(_) => {

@@ -390,6 +390,14 @@ impl Batch {
         }
     }
 
+    /// Message `i`'s row (without its line feed), once [`finish`](Self::finish) accepted it.
+    pub fn row(&self, i: usize) -> Option<&[u8]> {
+        match &self.messages[i].body {
+            Body::Row { row, .. } => Some(&self.rows[row.clone()]),
+            _ => None,
+        }
+    }
+
     /// Whether message `i` is a tombstone skipped (`--on-null-value`): no row and no dead
     /// letter.
     pub fn skipped(&self, i: usize) -> bool {

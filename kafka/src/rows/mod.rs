@@ -10,4 +10,5 @@ pub mod metadata_fields;
 pub mod prefault;
 pub mod record;
 pub mod row;
+pub mod validate;
 pub mod value_format;

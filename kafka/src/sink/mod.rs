@@ -17,6 +17,7 @@
 //! sink stops with an error naming its partition (exit non-zero) instead of leaving the
 //! partition silently unread; its next owner resumes at the committed token.
 
+mod client_side;
 pub mod dead_letter;
 pub mod partition;
 pub mod report;
@@ -98,6 +99,7 @@ pub async fn run_with(
         values,
         tables,
         named_pipes,
+        client_side,
         migrator,
         rows,
         consumer: consumer_config,
@@ -186,6 +188,7 @@ pub async fn run_with(
                                 let (database, schema) = (&database, &schema);
                                 let tables = tables.as_ref();
                                 let named = named_pipes.as_ref();
+                                let client_side = client_side.as_ref();
                                 let migrator = migrator.as_ref();
                                 let client = &client;
                                 async move {
@@ -203,6 +206,11 @@ pub async fn run_with(
                                             Some(n) => n.pipe_for(&p).await?,
                                             None => p,
                                         };
+                                        // Client-side validation: the table's columns, once.
+                                        let check = match client_side {
+                                            Some(v) => v.table(&p).await?,
+                                            None => None,
+                                        };
                                         let pipe = client.pipe(database, schema, &p);
                                         let channel = pipe.open_channel(&name).await.map_err(|e| {
                                             anyhow!(e).context(format!(
@@ -211,13 +219,14 @@ pub async fn run_with(
                                             ))
                                         })?;
                                         // `--migrate-v3-offsets`: v3's position, once opened.
-                                        match migrator {
+                                        let channel = match migrator {
                                             Some(m) => {
                                                 // v3's table is the default pipe's (the same table).
-                                                crate::connector::migrate_v3::resume(m, &pipe, &default_p, &part.0, part.1, channel).await
+                                                crate::connector::migrate_v3::resume(m, &pipe, &default_p, &part.0, part.1, channel).await?
                                             }
-                                            None => Ok(channel),
-                                        }
+                                            None => channel,
+                                        };
+                                        anyhow::Ok((channel, check))
                                     }
                                     .await;
                                     (part, inbox, opened)
@@ -226,7 +235,7 @@ pub async fn run_with(
                             .buffer_unordered(OPEN_CONCURRENCY);
                         let mut starts = HashMap::new();
                         while let Some((part, inbox, opened)) = opening.next().await {
-                            let channel = match opened {
+                            let (channel, check) = match opened {
                                 Ok(c) => c,
                                 Err(e) => {
                                     failure.get_or_insert(e);
@@ -252,6 +261,7 @@ pub async fn run_with(
                                 batches: inbox.batches,
                                 rows,
                                 decoder: decoder.clone(),
+                                check,
                                 dead_letters: Arc::clone(&dead_letters),
                                 stats: s,
                                 metrics: PartitionMetrics::new(&part),

@@ -44,6 +44,7 @@ use snowpipe_streaming::{Channel, OffsetToken, RawRows, RowErrorSummary};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::connector::table_columns::TableCheck;
 use crate::kafka::consumer::{Resets, ThreadCmd};
 use crate::ops::metrics::PartitionMetrics;
 use crate::rows::batch::Batch;
@@ -147,7 +148,7 @@ pub enum End {
 }
 
 /// Why appending stopped short.
-enum Halt {
+pub(super) enum Halt {
     /// The worker ends so.
     End(End),
     /// The stop came (`true`: the assignment was lost) while a batch waited on the Schema
@@ -196,6 +197,8 @@ pub struct Worker {
     /// Decodes Schema Registry values into rows (`--value-format`; `None`: JSON values, which
     /// the poll thread already wrote as rows).
     pub decoder: Option<Arc<Decoder>>,
+    /// Client-side validation of its table's rows (`sink/client_side.rs`).
+    pub check: Option<Arc<TableCheck>>,
     /// Where messages that are not rows go.
     pub dead_letters: Arc<DeadLetters>,
     /// Its counters.
@@ -384,6 +387,9 @@ impl Worker {
             let dead: Vec<_> = dead.into_iter().map(|i| (i, None)).collect();
             self.dead_letter(&batch, &dead).await;
         }
+        if let Some(check) = &self.check {
+            return self.append_checked(check, batch, &keep, last, sent).await;
+        }
         let mut rows = batch.into_rows(&keep);
         if let Some(normalized) = self.normalized(&rows.ndjson) {
             rows.ndjson = normalized.into();
@@ -436,16 +442,18 @@ impl Worker {
             self.dead_letter(&batch, &dead).await;
         }
         let ndjson = self.normalized(&decoded.ndjson).unwrap_or(decoded.ndjson);
-        let appended = self
-            .send_rows(ndjson.into(), decoded.offsets, last, sent)
-            .await;
+        let (ndjson, offsets) = match &self.check {
+            Some(check) => self.checked(check, &batch, ndjson, decoded.offsets).await,
+            None => (ndjson, decoded.offsets),
+        };
+        let appended = self.send_rows(ndjson.into(), offsets, last, sent).await;
         drop(batch);
         appended.map_err(Halt::End)
     }
 
     /// `ndjson`'s rows with their columns normalized (`--normalize-columns`, the `columns`
     /// layout), or `None` when nothing changes.
-    fn normalized(&self, ndjson: &[u8]) -> Option<Vec<u8>> {
+    pub(super) fn normalized(&self, ndjson: &[u8]) -> Option<Vec<u8>> {
         let layout = self.rows.layout;
         (layout.normalize_columns && layout.kind == crate::rows::layout::LayoutKind::Columns)
             .then(|| crate::connector::normalize::ndjson(ndjson))
@@ -453,7 +461,7 @@ impl Worker {
     }
 
     /// Appends `ndjson` (one row per line, at `offsets`) to the channel and counts it.
-    async fn send_rows(
+    pub(super) async fn send_rows(
         &self,
         ndjson: bytes::Bytes,
         offsets: Vec<u64>,
@@ -488,7 +496,7 @@ impl Worker {
     /// Sends messages `dead` of `batch` to the dead letters, each with its reason (given, or
     /// `record::reason` of the message) (delivered together: a poison burst is one producer
     /// round trip, not one each).
-    async fn dead_letter(&self, batch: &Batch, dead: &[(usize, Option<String>)]) {
+    pub(super) async fn dead_letter(&self, batch: &Batch, dead: &[(usize, Option<String>)]) {
         self.stats
             .dead
             .fetch_add(dead.len() as u64, Ordering::Relaxed);

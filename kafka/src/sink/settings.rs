@@ -10,6 +10,7 @@ use rdkafka::ClientConfig;
 use crate::connector::create_tables::{TableCreator, TableNamedPipes};
 use crate::connector::migrate_v3::Migrator;
 use crate::connector::naming::ChannelNames;
+use crate::connector::table_columns::ClientSide;
 use crate::connector::topic_table::Routes;
 use crate::kafka::properties::Property;
 use crate::rows::record::RowOptions;
@@ -62,6 +63,8 @@ pub struct Settings {
     pub tables: Option<TableCreator>,
     /// `--table-named-pipes`.
     pub named_pipes: Option<TableNamedPipes>,
+    /// `snowflake.validation=client_side` (`--client-side-validation`).
+    pub client_side: Option<ClientSide>,
     /// `--migrate-v3-offsets`.
     pub migrator: Option<Migrator>,
     /// How messages become rows.

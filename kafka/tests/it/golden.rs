@@ -14,7 +14,9 @@
 //! What the harness cannot produce is left out and counted: values other than JSON and the
 //! three registry formats, and `LogAppendTime`; a `NoTimestampType` case's `CreateTime` is not
 //! compared (a producer always stamps a message). The cases marked `DIFFERS` are the known
-//! differences the compatibility document lists one by one.
+//! differences the compatibility document lists one by one. A case may bring its own typed
+//! table and say what it then holds, and which dead letter its message is
+//! (`common/typed_tables.rs`: the v3-compatible shape's cases, `snowflake.validation=client_side`).
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +31,8 @@ use serde_json::Value;
 use snowpipe_kafka::demo::Lab;
 
 use crate::common::registry::{compile_proto, registry, wire, Schemas, CREDENTIALS};
-use crate::common::{bin, deliver, lab};
+use crate::common::typed_tables;
+use crate::common::{bin, deliver, lab_with_tables};
 
 const CASES: &str = include_str!("../golden/cases.json");
 
@@ -60,11 +63,15 @@ fn producible(case: &Value) -> Result<(), String> {
 }
 
 /// A Protobuf message from the cases' datum conventions (§17): fields by name, enums by name,
-/// maps as objects with text keys, `{"$base64": …}` bytes, `{"$float": …}` specials.
+/// maps as objects with text keys, `{"$base64": …}` bytes, `{"$float": …}` specials. A map
+/// given as `[[key, value], …]` is left out: [`pb_ordered_maps`] writes it.
 fn pb_message(desc: &MessageDescriptor, datum: &Value) -> DynamicMessage {
     let mut m = DynamicMessage::new(desc.clone());
     for (name, v) in datum.as_object().expect("a message datum is an object") {
         let field = desc.get_field_by_name(name).expect(name);
+        if field.is_map() && v.is_array() {
+            continue;
+        }
         let value = if field.is_map() {
             let Kind::Message(entry) = field.kind() else {
                 unreachable!()
@@ -105,6 +112,31 @@ fn pb_message(desc: &MessageDescriptor, datum: &Value) -> DynamicMessage {
         m.set_field(&field, value);
     }
     m
+}
+
+/// The top-level map fields `datum` gives as `[[key, value], …]`, as wire bytes: one entry
+/// message per pair, in the pairs' order, duplicates kept (the order a producer wrote them).
+fn pb_ordered_maps(desc: &MessageDescriptor, datum: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, v) in datum.as_object().expect("a message datum is an object") {
+        let field = desc.get_field_by_name(name).expect(name);
+        let (true, Some(pairs), Kind::Message(entry)) =
+            (field.is_map(), v.as_array(), field.kind())
+        else {
+            continue;
+        };
+        let (kf, vf) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+        for pair in pairs {
+            let mut e = DynamicMessage::new(entry.clone());
+            e.set_field(&kf, pb_single(&kf.kind(), &pair[0]));
+            e.set_field(&vf, pb_single(&vf.kind(), &pair[1]));
+            let bytes = prost::Message::encode_to_vec(&e);
+            prost::encoding::encode_varint(u64::from((field.number() << 3) | 2), &mut out);
+            prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+            out.extend(bytes);
+        }
+    }
+    out
 }
 
 fn float(v: &Value) -> f64 {
@@ -337,6 +369,7 @@ fn encode(format: &str, v: &Value, schemas: &mut Schemas) -> Option<Vec<u8>> {
                 }
             }
             body.extend(prost::Message::encode_to_vec(&message));
+            body.extend(pb_ordered_maps(&desc, &v["datum"]));
             schemas.insert(id, ("PROTOBUF", text.to_owned()));
             wire(id, &body)
         }
@@ -406,6 +439,7 @@ fn compare(lab: &Lab, case: &Value, n: usize, topic: &str) -> Result<(), String>
         (Some(e), [row]) => {
             // A column v4 leaves null is a column the table may not even have.
             let mut expected = upper(e);
+            typed_tables::stored(case, &mut expected);
             expected.retain(|_, v| !v.is_null());
             if let Some(m) = expected
                 .get_mut("RECORD_METADATA")
@@ -479,7 +513,13 @@ async fn connector_v4_golden_rows_land_the_same_through_the_real_sink() {
             }
         })
         .collect();
-    let lab = lab(&[]).await;
+    // A case may bring its own typed table (`typed_tables`); the others' are created by the
+    // sink, as the connector's.
+    let lab = lab_with_tables(
+        &[],
+        &typed_tables::ddl(runnable.iter().copied().enumerate()),
+    )
+    .await;
     // One topic (and table) per case: the table takes the case's columns alone.
     let mut schemas = HashMap::new();
     let mut planned = Vec::new();
@@ -567,11 +607,6 @@ async fn connector_v4_golden_rows_land_the_same_through_the_real_sink() {
                 &format!("GOLDEN_{n}-STREAMING"),
             ]);
         }
-        // The v3-compatible shape (client-side validation) runs with the server's: these rows
-        // do not depend on the table.
-        if first["config"]["snowflake.validation"] == "client_side" {
-            cmd.arg("--accept-server-side-validation");
-        }
         cmd.args(["--dead-letter-topic", "golden-dlq", "--until-idle", "2s"])
             .stderr(std::process::Stdio::piped());
         if first["format"] != "json" {
@@ -597,9 +632,24 @@ async fn connector_v4_golden_rows_land_the_same_through_the_real_sink() {
                 continue;
             }
             for &n in &members {
-                if let Err(why) = compare(&lab, runnable[n], n, &planned[n].0) {
+                let checked = compare(&lab, runnable[n], n, &planned[n].0)
+                    .and_then(|()| typed_tables::types(&lab, runnable[n], n));
+                if let Err(why) = checked {
                     failures.push(why);
                 }
+            }
+        }
+    }
+    // The dead letters a case names: its topic's, with the reason.
+    let reasons = typed_tables::dead_letter_reasons(&lab, "golden-dlq");
+    for (n, case) in runnable.iter().enumerate() {
+        if let Some(want) = case["expected_dead_letter"].as_str() {
+            match reasons.get(&planned[n].0) {
+                Some(why) if why.contains(want) => {}
+                other => failures.push(format!(
+                    "{}: dead letter {other:?}, not {want:?}",
+                    case["name"]
+                )),
             }
         }
     }

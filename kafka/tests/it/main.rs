@@ -5,7 +5,9 @@
 //! What they share (the lab set-up, producing and awaiting delivery, running the sink, the
 //! Schema Registry) is in `common`.
 
+mod audit;
 mod check;
+mod client_side;
 mod command_line;
 mod common;
 mod connector_takeover;

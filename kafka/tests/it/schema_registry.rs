@@ -442,14 +442,22 @@ enum Tier { GOLD = 0; SILVER = 1; }
 /// wire format (header, message indexes `[0]`, payload) land with exact values — int64 past
 /// 2^53, a nested message with an enum name, an unset `optional` as null, bytes as base64; a
 /// message index the schema does not have and a payload that does not decode are dead letters.
+/// So is a value of a schema whose full names would multiply its package (issue 72: refused
+/// before compiling, naming its id), and the values after it land.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_values_land_with_exact_values_and_undecodable_ones_are_dead_letters() {
     use prost::Message as _;
     let lab = lab().await;
-    let (url, asked) = registry(HashMap::from([(
-        SCHEMA_ID,
-        ("PROTOBUF", PROTO_SCHEMA.to_owned()),
-    )]))
+    // 300 fields, each naming and resolving to a 20 KB package (26 KB of text).
+    let fields: String = (1..=300).map(|i| format!("A f{i} = {i}; ")).collect();
+    let names = format!(
+        "syntax = \"proto3\"; package {}; message A {{}} message B {{ {fields}}}",
+        "p".repeat(20_000)
+    );
+    let (url, asked) = registry(HashMap::from([
+        (SCHEMA_ID, ("PROTOBUF", PROTO_SCHEMA.to_owned())),
+        (8, ("PROTOBUF", names)),
+    ]))
     .await;
     let order = compile_proto(PROTO_SCHEMA)
         .get_message_by_name("shop.Order")
@@ -471,7 +479,12 @@ async fn protobuf_values_land_with_exact_values_and_undecodable_ones_are_dead_le
         body.extend(m.encode_to_vec());
         wire(SCHEMA_ID, &body)
     };
-    let poison: [Poison; 2] = [
+    let poison: [Poison; 3] = [
+        (
+            "names",
+            wire(8, b"\x00"),
+            "schema id 8: the Protobuf schema's full names would take",
+        ),
         (
             "index 5",
             wire(SCHEMA_ID, b"\x02\x0a\x08\x01"),

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::{
+    PutRecordsRequestEntry, ShardIteratorType, StreamDescriptionSummary, StreamStatus,
+};
 use aws_sdk_kinesis::Client;
 
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
@@ -68,16 +70,25 @@ pub fn channel_prefix(arn: &str) -> Result<String> {
 /// # Errors
 /// When Kinesis cannot be asked or gives none.
 pub async fn arn(client: &Client, stream: &str) -> Result<String> {
+    describe(client, stream)
+        .await?
+        .map(|s| s.stream_arn)
+        .filter(|a| !a.is_empty())
+        .with_context(|| format!("Kinesis gave no ARN for stream {stream}"))
+}
+
+/// The stream's summary (DescribeStreamSummary), if Kinesis gives one.
+///
+/// # Errors
+/// When Kinesis cannot be asked (the stream is missing, the credentials are refused).
+async fn describe(client: &Client, stream: &str) -> Result<Option<StreamDescriptionSummary>> {
     let d = client
         .describe_stream_summary()
         .stream_name(stream)
         .send()
         .await
         .with_context(|| format!("cannot describe Kinesis stream {stream}"))?;
-    d.stream_description_summary()
-        .map(|s| s.stream_arn().to_owned())
-        .filter(|a| !a.is_empty())
-        .with_context(|| format!("Kinesis gave no ARN for stream {stream}"))
+    Ok(d.stream_description_summary)
 }
 
 /// Waits until `stream` is `ACTIVE` (after a create or a reshard).
@@ -86,14 +97,8 @@ pub async fn arn(client: &Client, stream: &str) -> Result<String> {
 /// When it is not within 60 s, or Kinesis cannot be asked.
 pub async fn wait_active(client: &Client, stream: &str) -> Result<()> {
     for _ in 0..600 {
-        let d = client
-            .describe_stream_summary()
-            .stream_name(stream)
-            .send()
-            .await
-            .with_context(|| format!("cannot describe Kinesis stream {stream}"))?;
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
-        {
+        let summary = describe(client, stream).await?;
+        if summary.is_some_and(|s| s.stream_status == StreamStatus::Active) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -120,6 +120,48 @@ pub(crate) async fn submit_migrate(
     })
 }
 
+/// Runs `INSERT OVERWRITE INTO t SELECT * FROM t QUALIFY …` (`sql_api/overwrite.rs`): the
+/// condition evaluated in the sandbox on a reader, then the rows it does not keep deleted by
+/// `rowid` on the writer in one transaction; answers `number of rows inserted` (the rows
+/// kept).
+///
+/// # Errors
+/// 422 in sink mode and for a condition SQLite or the sandbox refuses; 500 when the storage
+/// fails.
+pub(crate) async fn submit_overwrite(
+    shared: &Arc<Shared>,
+    owner: &str,
+    o: crate::sql_api::overwrite::Overwrite,
+) -> Result<Response<Body>, ApiError> {
+    let Some(storage) = shared.storage.as_ref() else {
+        return Err(ApiError::new(
+            422,
+            "002003",
+            "sink mode stores no rows: nothing to overwrite",
+        ));
+    };
+    let internal = |e: &dyn std::fmt::Display| ApiError::new(500, "ERR_INTERNAL", e.to_string());
+    let limit = shared.sql_results.statement_limit;
+    let crate::sql_api::overwrite::Overwrite { table, select } = o;
+    let (total, doomed) = storage
+        .read(move |c| {
+            let Prepared { sql, readable } = select;
+            crate::sql_sandbox::run_sandboxed_for(c, readable, limit, |c| {
+                crate::sql_api::overwrite::doomed(c, &sql)
+            })
+        })
+        .await
+        .map_err(|e| internal(&e))??;
+    let deleted = storage
+        .run(move |c| crate::sql_api::overwrite::delete(c, &table, &doomed))
+        .await
+        .map_err(|e| internal(&e))?
+        .map_err(|e| internal(&e))?;
+    answer_now(shared, owner, |handle| {
+        crate::sql_api::overwrite::answer(total.saturating_sub(deleted), handle)
+    })
+}
+
 /// Answers a statement whose result is known at once (`answer` builds it for its handle),
 /// through the result store like any other, so its handle can be fetched again.
 ///

@@ -371,3 +371,84 @@ fn decimals_keep_their_scale_and_dates_are_proleptic_gregorian() {
     assert_eq!(civil_from_days(19_737), (2024, 1, 15));
     assert_eq!(civil_from_days(11_016), (2000, 2, 29));
 }
+
+/// AvroConverter's Connect map (an array of `io.confluent.connect.avro.MapEntry` records) in
+/// the order of the `new HashMap<>(entries)` `AvroData` fills in wire order, each key once
+/// with its last value (expectations printed by a JDK 17 `HashMap` filled the same way).
+#[test]
+fn map_entries_are_written_in_java_hash_map_order() {
+    let schema = |key: &str, value: &str| {
+        AvroSchema::parse(&format!(
+            r#"{{"type":"record","name":"R","fields":[{{"name":"m","type":{{"type":"array",
+               "items":{{"type":"record","name":"MapEntry","namespace":"io.confluent.connect.avro",
+               "fields":[{{"name":"key","type":{key}}},{{"name":"value","type":{value}}}]}}}}}}]}}"#
+        ))
+        .unwrap()
+    };
+    let row = |s: &AvroSchema, entries: Vec<(Value, Value)>| {
+        let entries = entries
+            .into_iter()
+            .map(|(k, v)| Value::Record(vec![("key".into(), k), ("value".into(), v)]))
+            .collect();
+        let datum = Value::Record(vec![("m".into(), Value::Array(entries))]);
+        s.to_json(&apache_avro::to_avro_datum(&s.root, datum).unwrap())
+            .unwrap()
+    };
+    let text = |t: &str| Value::String(t.into());
+    let ints = schema(r#""int""#, r#""string""#);
+    // The issue's example: {16: "p", 1: "a", 2: "b"}.
+    let entries = vec![
+        (Value::Int(16), text("p")),
+        (Value::Int(1), text("a")),
+        (Value::Int(2), text("b")),
+    ];
+    assert_eq!(row(&ints, entries), r#"{"m":[[16,"p"],[1,"a"],[2,"b"]]}"#);
+    // A map sized for two entries has two buckets: 5 and 1 share one, in wire order.
+    let entries = vec![(Value::Int(5), text("five")), (Value::Int(1), text("one"))];
+    assert_eq!(row(&ints, entries), r#"{"m":[[5,"five"],[1,"one"]]}"#);
+    // A key given twice: its first place, its last value.
+    let entries = vec![
+        (Value::Int(17), text("x")),
+        (Value::Int(1), text("a")),
+        (Value::Int(17), text("y")),
+    ];
+    assert_eq!(row(&ints, entries), r#"{"m":[[17,"y"],[1,"a"]]}"#);
+    let longs = schema(r#""long""#, r#""string""#);
+    let entries = vec![
+        (Value::Long(1 << 32), text("hi")),
+        (Value::Long(1), text("one")),
+    ];
+    assert_eq!(
+        row(&longs, entries),
+        r#"{"m":[[4294967296,"hi"],[1,"one"]]}"#
+    );
+    // Optional text keys make a Connect STRING-keyed map: an object, `null` as "null".
+    let optional = schema(r#"["null","string"]"#, r#""int""#);
+    let entries = vec![
+        (Value::Union(0, Box::new(Value::Null)), Value::Int(1)),
+        (Value::Union(1, Box::new(text("a"))), Value::Int(2)),
+    ];
+    assert_eq!(row(&optional, entries), r#"{"m":{"null":1,"a":2}}"#);
+    let strings = schema(r#""string""#, r#""int""#);
+    let entries = vec![
+        (text("zz"), Value::Int(2)),
+        (text("a"), Value::Int(1)),
+        (text("b"), Value::Int(3)),
+    ];
+    assert_eq!(row(&strings, entries), r#"{"m":{"zz":2,"a":1,"b":3}}"#);
+    // Record keys (whose Java hash holds identity hashes): wire order, each key once.
+    let records = schema(
+        r#"{"type":"record","name":"K","fields":[{"name":"k","type":"int"}]}"#,
+        r#""int""#,
+    );
+    let key = |n: i32| Value::Record(vec![("k".into(), Value::Int(n))]);
+    let entries = vec![
+        (key(2), Value::Int(20)),
+        (key(1), Value::Int(10)),
+        (key(2), Value::Int(21)),
+    ];
+    assert_eq!(
+        row(&records, entries),
+        r#"{"m":[[{"k":2},21],[{"k":1},10]]}"#
+    );
+}

@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use super::{java_hash_map_order, java_string_hash, JsonSchema, Kind, MAX_NUMBER_DIGITS, ONE_OF};
+use super::{JsonSchema, Kind, MAX_NUMBER_DIGITS, ONE_OF};
 use crate::formats::avro::{java_big_decimal, special, write_base64};
+use crate::formats::java_map::{self, Capacity, JavaKey};
 use crate::formats::json_tree::{Decimal, J, MAX_DEPTH};
 use crate::formats::walk::Walk;
 
@@ -343,17 +344,17 @@ impl JsonSchema {
         let required_text = text_keys && !self.nodes[k].optional;
         // Each key once, at its first place, with its last value (a Java map's `put`); the
         // written pairs count against the row's limit as they are added.
-        let mut pairs: Vec<(String, String, i32)> = Vec::new();
+        let mut pairs: Vec<(String, String, JavaKey)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut written = out.len();
-        let mut add = |key: String, value: String, hash: i32| -> Result<(), String> {
+        let mut add = |key: String, value: String, java: JavaKey| -> Result<(), String> {
             written += key.len() + value.len() + 3;
             walk.check_len(written)?;
             match index.get(&key) {
                 Some(&i) => pairs[i].1 = value,
                 None => {
                     index.insert(key.clone(), pairs.len());
-                    pairs.push((key, value, hash));
+                    pairs.push((key, value, java));
                 }
             }
             Ok(())
@@ -377,7 +378,7 @@ impl JsonSchema {
                     &format!("{path}.{name}"),
                     walk.deeper(),
                 )?;
-                add(key, text, java_string_hash(name))?;
+                add(key, text, JavaKey::Str(name.clone()))?;
             }
         } else {
             let J::Arr(entries) = v else {
@@ -407,14 +408,14 @@ impl JsonSchema {
                 self.write(&mut key, k, e.get("key"), &p, walk.deeper())?;
                 let mut text = String::new();
                 self.write(&mut text, x, e.get("value"), &p, walk.deeper())?;
-                let hash = java_hash(key_kind, &key).ok_or_else(|| {
+                let java = java_key(key_kind, &key).ok_or_else(|| {
                     format!(
                         "{p}: a map key of {} (the connector writes such pairs in an order \
                          this sink cannot reproduce; refused)",
                         key_kind.name()
                     )
                 })?;
-                add(key, text, hash)?;
+                add(key, text, java)?;
             }
         }
         if text_keys {
@@ -428,10 +429,10 @@ impl JsonSchema {
             out.push('}');
         } else {
             out.push('[');
-            for (n, i) in java_hash_map_order(&pairs.iter().map(|p| p.2).collect::<Vec<_>>())
-                .into_iter()
-                .enumerate()
-            {
+            let keys: Vec<JavaKey> = pairs.iter().map(|p| p.2.clone()).collect();
+            let order = java_map::iteration_order(&keys, Capacity::Default)
+                .map_err(|e| format!("{}: {e}", field(path)))?;
+            for (n, i) in order.into_iter().map(|e| e.first).enumerate() {
                 if n > 0 {
                     out.push(',');
                 }
@@ -538,19 +539,14 @@ fn write_schemaless(out: &mut String, v: &J, path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The Java `hashCode` of a map key of `kind` written as `text` (`None` for kinds whose Java
-/// hash is an object identity or a structure's).
-fn java_hash(kind: &Kind, text: &str) -> Option<i32> {
+/// The Java object `JsonSchemaData` makes of a map key of `kind` written as `text` (`None`
+/// for kinds whose Java hash is an object identity or a structure's).
+fn java_key(kind: &Kind, text: &str) -> Option<JavaKey> {
     match kind {
-        Kind::Int8 | Kind::Int16 | Kind::Int32 => text.parse::<i32>().ok(),
-        Kind::Int64 => text
-            .parse::<i64>()
-            .ok()
-            .map(|v| (v ^ ((v as u64) >> 32) as i64) as i32),
-        Kind::Bool => Some(if text == "true" { 1231 } else { 1237 }),
-        Kind::String => serde_json::from_str::<String>(text)
-            .ok()
-            .map(|s| java_string_hash(&s)),
+        Kind::Int8 | Kind::Int16 | Kind::Int32 => text.parse::<i32>().ok().map(JavaKey::Int),
+        Kind::Int64 => text.parse::<i64>().ok().map(JavaKey::Long),
+        Kind::Bool => Some(JavaKey::Bool(text == "true")),
+        Kind::String => serde_json::from_str::<String>(text).ok().map(JavaKey::Str),
         _ => None,
     }
 }

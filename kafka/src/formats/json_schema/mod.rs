@@ -260,29 +260,3 @@ fn held_bytes(nodes: &[Node]) -> usize {
     }
     bytes
 }
-
-/// Java's `String.hashCode`.
-pub(crate) fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
-}
-
-/// The order a `java.util.HashMap` iterates distinct keys of these hashes, inserted in order:
-/// by bucket (`hash ^ hash >>> 16`, masked by a capacity that doubles from 16 while the map is
-/// over three quarters full), then by insertion.
-pub(crate) fn java_hash_map_order(hashes: &[i32]) -> Vec<usize> {
-    let mut capacity: u32 = 16;
-    while hashes.len() as u64 * 4 > u64::from(capacity) * 3 {
-        capacity *= 2;
-    }
-    let mut order: Vec<(u32, usize)> = hashes
-        .iter()
-        .enumerate()
-        .map(|(i, &h)| {
-            let h = h as u32;
-            ((h ^ (h >> 16)) & (capacity - 1), i)
-        })
-        .collect();
-    order.sort();
-    order.into_iter().map(|(_, i)| i).collect()
-}

@@ -51,10 +51,42 @@ fn body(schema: &ProtoSchema, indexes: &[u8], name: &str, json: &str) -> Vec<u8>
 }
 
 fn find(schema: &ProtoSchema, name: &str) -> MessageDescriptor {
-    schema.messages[0]
+    map_pool(schema).get_message_by_name(name).expect(name)
+}
+
+/// The schema's pool with its map entries marked as maps again (the pool the `.proto` text
+/// makes; the schema decodes with them cleared, `maps::wire_pool`).
+fn map_pool(schema: &ProtoSchema) -> DescriptorPool {
+    fn mark(
+        m: &mut prost_reflect::prost_types::DescriptorProto,
+        scope: &str,
+        maps: &maps::MapEntries,
+    ) {
+        let name = format!("{scope}.{}", m.name())
+            .trim_start_matches('.')
+            .to_owned();
+        if maps.contains(&name) {
+            m.options.get_or_insert_with(Default::default).map_entry = Some(true);
+        }
+        for n in &mut m.nested_type {
+            mark(n, &name, maps);
+        }
+    }
+    let mut files: Vec<_> = schema.messages[0]
         .parent_pool()
-        .get_message_by_name(name)
-        .expect(name)
+        .file_descriptor_protos()
+        .cloned()
+        .collect();
+    for f in &mut files {
+        let package = f.package().to_owned();
+        for m in &mut f.message_type {
+            mark(m, &package, &schema.maps);
+        }
+    }
+    DescriptorPool::from_file_descriptor_set(prost_reflect::prost_types::FileDescriptorSet {
+        file: files,
+    })
+    .unwrap()
 }
 
 #[test]
@@ -433,7 +465,7 @@ fn a_schema_nested_past_the_limit_is_refused_before_it_is_parsed() {
 }
 
 /// The test process's peak resident memory, as `/proc` words it (for the measurements).
-fn peak_rss() -> String {
+pub(super) fn peak_rss() -> String {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
@@ -442,25 +474,69 @@ fn peak_rss() -> String {
         .to_owned()
 }
 
-/// Issue 72: a package name repeated by every declaration and resolved type name, measured
-/// (opt-in: `SNOWPIPE_MEASURE_SCHEMA=proto-package`; a release build under `/usr/bin/time -v`):
-/// 246 KB took 2.4 GB and 2.7 s to compile. Left open (docs/SECURITY.md, fourth round).
+/// Connect maps in the order of the Java `HashMap` `ProtobufData` puts the entries in, wire
+/// order first (`kafka/docs/connector-compatibility.md` §6.13, §6.14; each expectation printed
+/// by a JDK 17 `HashMap` filled in the same order).
 #[test]
-fn measure_a_package_name_repeated_by_its_declarations() {
-    if std::env::var("SNOWPIPE_MEASURE_SCHEMA").as_deref() != Ok("proto-package") {
-        return;
-    }
-    let fields: String = (1..=3_000).map(|i| format!("A f{i} = {i};\n")).collect();
-    let text = format!(
-        "syntax = \"proto3\";\npackage {};\nmessage A {{}}\nmessage B {{\n{fields}}}\n",
-        "p".repeat(200_000)
+fn maps_are_written_in_java_hash_map_order() {
+    let schema = ProtoSchema::parse(
+        r#"syntax = "proto3";
+        message M {
+          map<int32, string> ints = 1;
+          map<int64, string> longs = 2;
+          map<uint64, int32> unsigned = 3;
+          map<bool, string> flags = 4;
+          map<string, int32> names = 5;
+        }"#,
+    )
+    .unwrap();
+    // Entries in a chosen wire order: the schema's own pool decodes maps as entry lists.
+    let wire = |json: &str| {
+        let d = schema.messages[0].clone();
+        let mut de = serde_json::Deserializer::from_str(json);
+        let m = DynamicMessage::deserialize(d, &mut de).expect("JSON message");
+        let mut out = vec![0u8];
+        out.extend(m.encode_to_vec());
+        schema.to_json(&out, ROW).unwrap()
+    };
+    let row = wire(
+        r#"{"ints": [{"key": 16, "value": "p"}, {"key": 1, "value": "a"}, {"key": 2, "value": "b"}],
+            "longs": [{"key": "4294967296", "value": "hi"}, {"key": "1", "value": "one"}],
+            "unsigned": [{"key": "18446744073709551615", "value": 7}, {"key": "3", "value": 8}],
+            "flags": [{"key": true, "value": "t"}, {"key": false, "value": "f"}],
+            "names": [{"key": "a", "value": 1}, {"key": "zz", "value": 2}]}"#,
     );
-    let t = std::time::Instant::now();
-    let outcome = ProtoSchema::parse(&text).map(|_| ());
-    eprintln!(
-        "proto-package: {} bytes, {:?}: {:?}",
-        text.len(),
-        t.elapsed(),
-        outcome.map_err(|e| e.chars().take(200).collect::<String>())
+    assert_eq!(
+        row,
+        concat!(
+            r#"{"ints":[[16,"p"],[1,"a"],[2,"b"]],"longs":[[4294967296,"hi"],[1,"one"]],"#,
+            r#""unsigned":[[18446744073709551615,7],[3,8]],"flags":[[false,"f"],[true,"t"]],"#,
+            r#""names":{"zz":2,"a":1}}"#
+        )
+    );
+    // A key given twice keeps its first place and takes its last value; a missing key is 0.
+    let row = wire(
+        r#"{"ints": [{"key": 17, "value": "x"}, {"key": 1, "value": "a"}, {"key": 17, "value": "y"},
+                     {"value": "zero"}]}"#,
+    );
+    assert!(
+        row.starts_with(r#"{"ints":[[0,"zero"],[17,"y"],[1,"a"]],"longs":[]"#),
+        "{row}"
+    );
+    // A repeated field of a message shaped like an entry stays a list.
+    let lookalike = ProtoSchema::parse(
+        "syntax = \"proto3\"; message L { message PairEntry { int32 key = 1; string value = 2; } \
+         repeated PairEntry pair = 1; }",
+    )
+    .unwrap();
+    let body = body(
+        &lookalike,
+        b"\x00",
+        "L",
+        r#"{"pair": [{"key": 2, "value": "b"}]}"#,
+    );
+    assert_eq!(
+        lookalike.to_json(&body, ROW).unwrap(),
+        r#"{"pair":[{"key":2,"value":"b"}]}"#
     );
 }

@@ -198,11 +198,7 @@ pub(super) fn java_string_of_json(v: &serde_json::Value) -> String {
 }
 
 /// The order a `java.util.HashMap` of these (distinct) keys, inserted in order, iterates them
-/// ([`crate::formats::json_schema::java_hash_map_order`] of their `String.hashCode`s).
+/// ([`crate::formats::java_map::string_order`]).
 pub(super) fn java_hash_map_order(keys: &[&String]) -> Vec<usize> {
-    let hashes: Vec<i32> = keys
-        .iter()
-        .map(|k| crate::formats::json_schema::java_string_hash(k))
-        .collect();
-    crate::formats::json_schema::java_hash_map_order(&hashes)
+    crate::formats::java_map::string_order(keys)
 }

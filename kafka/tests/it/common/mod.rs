@@ -1,8 +1,10 @@
 //! What the tests share: the sink's binary, the lab they run it in (cluster, emulator, tables),
 //! producing messages and awaiting their delivery, reading rows back, running the sink to its
-//! end, and (in [`registry`]) a Schema Registry and the values a registry's producer writes.
+//! end, (in [`registry`]) a Schema Registry and the values a registry's producer writes, and
+//! (in [`typed_tables`]) golden cases' own typed tables.
 
 pub(crate) mod registry;
+pub(crate) mod typed_tables;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

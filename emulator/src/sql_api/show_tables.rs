@@ -1,0 +1,164 @@
+//! `SHOW TABLES LIKE '<pattern>' [LIMIT <n>]`: the tables of the request's database and
+//! schema whose names match, with Snowflake's `name`, `database_name`, `schema_name`, `kind`
+//! and `enable_schema_evolution` (`Y`/`N`) columns (a subset of Snowflake's, in its order).
+//! Snowflake's Kafka connector asks it before it evolves a table client-side
+//! (`StandardSnowflakeConnectionService.shouldEvolveSchema`: `show tables like ? limit 1`), and
+//! `snowpipe-kafka` does the same. The pattern is SQL `LIKE` (`%`, `_`, `\` escaping),
+//! case-insensitive as Snowflake's; only tables whose database the role may read are listed.
+
+use sqlparser::dialect::SnowflakeDialect;
+use sqlparser::tokenizer::{Token, Tokenizer, Word};
+
+use crate::api_error::ApiError;
+use crate::catalog::Catalog;
+
+use super::describe::Described;
+use super::rewrite::failed;
+
+const COLUMNS: [&str; 5] = [
+    "name",
+    "database_name",
+    "schema_name",
+    "kind",
+    "enable_schema_evolution",
+];
+
+/// Whether `text` matches the `LIKE` `pattern` (case-insensitively; `\` escapes).
+fn like(pattern: &[char], text: &[char]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some(('%', rest)) => (0..=text.len()).any(|i| like(rest, &text[i..])),
+        Some(('_', rest)) => !text.is_empty() && like(rest, &text[1..]),
+        Some(('\\', rest)) if !rest.is_empty() => {
+            text.first()
+                .is_some_and(|c| c.to_lowercase().eq(rest[0].to_lowercase()))
+                && like(&rest[1..], &text[1..])
+        }
+        Some((p, rest)) => {
+            text.first()
+                .is_some_and(|c| c.to_lowercase().eq(p.to_lowercase()))
+                && like(rest, &text[1..])
+        }
+    }
+}
+
+/// Reads `SHOW TABLES LIKE '…' [LIMIT n]` (`None` for any other statement) and lists the
+/// matching tables.
+///
+/// # Errors
+/// 422 `001003` for a `SHOW TABLES` this does not read (naming what it reads), `002003` when
+/// the request names no database and schema.
+pub(crate) fn parse(
+    catalog: &Catalog,
+    statement: &str,
+    database: Option<&str>,
+    schema: Option<&str>,
+    granted: &dyn Fn(&str) -> bool,
+) -> Result<Option<Described>, ApiError> {
+    let text = statement.trim().trim_end_matches(';');
+    let Ok(tokens) = Tokenizer::new(&SnowflakeDialect {}, text).tokenize() else {
+        return Ok(None);
+    };
+    let words: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let kw = |t: &Token, k: &str| matches!(t, Token::Word(Word { value, quote_style: None, .. }) if value.eq_ignore_ascii_case(k));
+    if !(words.len() >= 2 && kw(words[0], "SHOW") && kw(words[1], "TABLES")) {
+        return Ok(None);
+    }
+    let unread = || {
+        failed(
+            "001003",
+            "42000",
+            "the emulator reads SHOW TABLES LIKE '<pattern>' [LIMIT <n>] in the request's \
+             database and schema"
+                .to_owned(),
+        )
+    };
+    let (pattern, limit) = match words.as_slice() {
+        [_, _, like_kw, Token::SingleQuotedString(p), rest @ ..] if kw(like_kw, "LIKE") => {
+            let limit = match rest {
+                [] => usize::MAX,
+                [l, Token::Number(n, _)] if kw(l, "LIMIT") => n.parse().map_err(|_| unread())?,
+                _ => return Err(unread()),
+            };
+            (p.chars().collect::<Vec<_>>(), limit)
+        }
+        _ => return Err(unread()),
+    };
+    let (Some(db), Some(sch)) = (database, schema) else {
+        return Err(failed(
+            "002003",
+            "02000",
+            "SQL compilation error: SHOW TABLES needs the request's database and schema",
+        ));
+    };
+    let (db, sch) = (super::identifier(db), super::identifier(sch));
+    let rows = catalog
+        .tables()
+        .filter(|t| t.database == db && t.schema == sch && granted(&t.database))
+        .filter(|t| like(&pattern, &t.name.chars().collect::<Vec<_>>()))
+        .take(limit)
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.database.clone(),
+                t.schema.clone(),
+                "TABLE".to_owned(),
+                if t.schema_evolution { "Y" } else { "N" }.to_owned(),
+            ]
+        })
+        .collect();
+    Ok(Some(Described {
+        columns: &COLUMNS,
+        rows,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_listed_by_like_with_their_schema_evolution() {
+        let mut c = Catalog::new();
+        c.apply_sql(
+            "CREATE DATABASE D; CREATE SCHEMA D.S; \
+             CREATE TABLE D.S.ORDERS (A INT) ENABLE_SCHEMA_EVOLUTION = TRUE; \
+             CREATE TABLE D.S.ORDERSX (A INT); CREATE TABLE D.S.\"my_t\" (A INT); \
+             CREATE SCHEMA D.S2; CREATE TABLE D.S2.ORDERS (A INT);",
+        )
+        .unwrap();
+        let all = |_: &str| true;
+        let show = |sql: &str| parse(&c, sql, Some("D"), Some("S"), &all);
+        let got = show("show tables like 'orders' limit 1").unwrap().unwrap();
+        assert_eq!(got.rows, vec![vec!["ORDERS", "D", "S", "TABLE", "Y"]]);
+        let got = show("SHOW TABLES LIKE 'ORDERS%'").unwrap().unwrap();
+        assert_eq!(got.rows.len(), 2);
+        assert_eq!(got.rows[1][4], "N");
+        // `_` matches any one character unless escaped.
+        assert_eq!(
+            show("show tables like 'my_t'").unwrap().unwrap().rows.len(),
+            1
+        );
+        assert_eq!(
+            show(r"show tables like 'my\_t'")
+                .unwrap()
+                .unwrap()
+                .rows
+                .len(),
+            1
+        );
+        assert!(show(r"show tables like 'myxt'")
+            .unwrap()
+            .unwrap()
+            .rows
+            .is_empty());
+        assert_eq!(show("select 1").unwrap(), None);
+        assert_eq!(show("show tables").unwrap_err().code, "001003");
+        let none = |_: &str| false;
+        let hidden = parse(&c, "show tables like 'ORDERS'", Some("D"), Some("S"), &none);
+        assert!(hidden.unwrap().unwrap().rows.is_empty());
+    }
+}

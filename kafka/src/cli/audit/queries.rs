@@ -1,0 +1,124 @@
+//! The audit's questions to the table, through the SQL API: Snowflake SQL that the emulator
+//! also runs (paths `RECORD_METADATA:key`, `::STRING`, `CAST(… AS NUMBER)`, window functions
+//! in subqueries).
+
+use anyhow::{Context as _, Result};
+use snowpipe_streaming::sql::SqlClient;
+
+use super::{Duplicate, Gap, PartitionAudit};
+
+/// The most holes between landed offsets the audit reads per table (each is then asked of the
+/// broker).
+pub(super) const MAX_HOLES: usize = 10_000;
+
+/// Each row's topic, partition, offset and push time, for `topics` of `table`.
+fn rows(table: &str, topics: &[String]) -> String {
+    let quoted: Vec<String> = topics
+        .iter()
+        .map(|t| format!("'{}'", t.replace('\'', "''")))
+        .collect();
+    format!(
+        "SELECT RECORD_METADATA:topic::STRING AS T, CAST(RECORD_METADATA:partition AS NUMBER) \
+         AS P, CAST(RECORD_METADATA:offset AS NUMBER) AS O, \
+         CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) AS PT FROM {table} \
+         WHERE RECORD_METADATA:topic::STRING IN ({})",
+        quoted.join(", ")
+    )
+}
+
+/// The partitions of `topics` that landed rows in `table`: counts, the first `list`
+/// duplicated offsets, and the holes between landed offsets (in
+/// [`PartitionAudit::gaps`], up to [`MAX_HOLES`]; not yet asked of the broker), and whether
+/// there were more holes than that.
+///
+/// # Errors
+/// The SQL API's refusal (no such table, no `RECORD_METADATA`, not authorized).
+pub(super) async fn landed(
+    sql: &SqlClient,
+    table: &str,
+    topics: &[String],
+    list: usize,
+) -> Result<(Vec<PartitionAudit>, bool)> {
+    let rows = rows(table, topics);
+    let summary = sql
+        .query(&format!(
+            "SELECT T, P, COUNT(*), COUNT(DISTINCT O), MIN(O), MAX(O), COUNT(PT) FROM ({rows}) \
+             WHERE P IS NOT NULL AND O IS NOT NULL GROUP BY T, P ORDER BY T, P"
+        ))
+        .await
+        .context("counting the rows per partition")?;
+    let mut out: Vec<PartitionAudit> = Vec::new();
+    for r in &summary.rows {
+        let n = |i: usize| {
+            r.get(i)
+                .cloned()
+                .flatten()
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        let (Some(topic), Some(partition)) = (r[0].clone(), n(1)) else {
+            continue;
+        };
+        let rows = n(2).unwrap_or(0).unsigned_abs();
+        let distinct = n(3).unwrap_or(0).unsigned_abs();
+        out.push(PartitionAudit {
+            topic,
+            partition: i32::try_from(partition).unwrap_or(-1),
+            rows,
+            distinct_offsets: distinct,
+            first_offset: n(4),
+            last_offset: n(5),
+            rows_with_push_time: n(6).unwrap_or(0).unsigned_abs(),
+            extra_copies: rows - distinct,
+            ..PartitionAudit::default()
+        });
+    }
+    let find = |out: &mut Vec<PartitionAudit>, t: &Option<String>, p: Option<i64>| {
+        out.iter_mut()
+            .position(|a| Some(&a.topic) == t.as_ref() && Some(i64::from(a.partition)) == p)
+    };
+    let duplicates = sql
+        .query(&format!(
+            "SELECT T, P, O, C, K FROM (SELECT T, P, O, C, ROW_NUMBER() OVER (PARTITION BY T, P \
+             ORDER BY O) AS R, COUNT(*) OVER (PARTITION BY T, P) AS K FROM (SELECT T, P, O, \
+             COUNT(*) AS C FROM ({rows}) WHERE P IS NOT NULL AND O IS NOT NULL GROUP BY T, P, O \
+             HAVING COUNT(*) > 1)) WHERE R <= {list} ORDER BY T, P, O"
+        ))
+        .await
+        .context("listing the offsets landed more than once")?;
+    for r in &duplicates.rows {
+        let n = |i: usize| {
+            r.get(i)
+                .cloned()
+                .flatten()
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        if let (Some(i), Some(offset), Some(copies)) = (find(&mut out, &r[0], n(1)), n(2), n(3)) {
+            out[i].duplicated_offsets = n(4).unwrap_or(0).unsigned_abs();
+            out[i].duplicates.push(Duplicate {
+                offset,
+                copies: copies.unsigned_abs(),
+            });
+        }
+    }
+    let holes = sql
+        .query(&format!(
+            "SELECT T, P, PREV + 1, O - 1 FROM (SELECT T, P, O, LAG(O) OVER (PARTITION BY T, P \
+             ORDER BY O) AS PREV FROM (SELECT DISTINCT T, P, O FROM ({rows}) WHERE P IS NOT \
+             NULL AND O IS NOT NULL)) WHERE O - PREV > 1 ORDER BY T, P, O LIMIT {}",
+            MAX_HOLES + 1
+        ))
+        .await
+        .context("finding the offsets missing between landed ones")?;
+    for r in holes.rows.iter().take(MAX_HOLES) {
+        let n = |i: usize| {
+            r.get(i)
+                .cloned()
+                .flatten()
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        if let (Some(i), Some(from), Some(to)) = (find(&mut out, &r[0], n(1)), n(2), n(3)) {
+            out[i].gaps.push(Gap { from, to });
+        }
+    }
+    Ok((out, holes.rows.len() > MAX_HOLES))
+}

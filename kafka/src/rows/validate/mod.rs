@@ -1,0 +1,215 @@
+//! Client-side validation (`snowflake.validation=client_side`, connector v4.1.0's v3-compatible
+//! shape): each row checked against its table's columns, as the connector's `RowValidator`
+//! checks it (`src/main/java/com/snowflake/kafka/connector/internal/validation/RowValidator
+//! .java` at v4.1.0), and some values rewritten so the server stores what v3 stored: a JSON
+//! string into a VARIANT or ARRAY parsed, an integer epoch into a TIMESTAMP formatted in UTC,
+//! `0`/`1`/`yes`/`on`… into a BOOLEAN as `true`/`false`, a TIME's offset dropped, a map or list
+//! into a TEXT column as JSON text (the rules: [`rules`], one function per type; the Java
+//! values they see: `json.rs`; dates and times: `time.rs`).
+//!
+//! This room holds the rules only: the columns come from `DESC TABLE` (read once per table
+//! and after each evolution, `connector/table_columns.rs`) and the worker applies the verdicts
+//! (`sink/partition.rs`). A row is:
+//!
+//! * kept as it is, or rewritten ([`Outcome::Rewritten`], only the values that change);
+//! * refused ([`Outcome::Refused`]): the first value v4 refuses, with v4's message, for the
+//!   dead-letter topic;
+//! * structurally off ([`Outcome::Structural`]): keys with no column, NOT NULL columns it lacks
+//!   or gives null, which schema evolution may fix (new columns typed by [`json_column_type`],
+//!   `SnowflakeColumnTypeMapper` over the value as `TableSchemaResolver.getTableSchemaFromJson`
+//!   reads it).
+//!
+//! Column names match the row's keys exactly, as DESC TABLE lists them (v4 validates after its
+//! own column normalization, `--normalize-columns`). `RECORD_CONTENT` is never checked.
+
+mod json;
+pub mod rules;
+#[cfg(test)]
+mod tests;
+mod time;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::value::RawValue;
+
+pub use rules::Kind;
+
+/// One column as `DESC TABLE` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// Its type.
+    pub kind: Kind,
+    /// `null?` is `Y`.
+    pub nullable: bool,
+    /// It has a default (the server fills it: `isServerFilled`).
+    pub server_filled: bool,
+}
+
+/// A table's columns, by exact name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Columns {
+    by_name: HashMap<String, Column>,
+}
+
+impl Columns {
+    /// The columns of `DESC TABLE` rows: (`name`, `type`, `null?`, `default`).
+    ///
+    /// # Errors
+    /// A column of a type v4 does not validate (`RowValidator.validateSchema`): v4 then runs
+    /// without client-side validation for the table, and so do we.
+    pub fn from_describe<'a>(
+        rows: impl IntoIterator<Item = (&'a str, &'a str, &'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        let mut by_name = HashMap::new();
+        for (name, ty, null, default) in rows {
+            let kind = Kind::of(ty).map_err(|e| format!("column {name}: {e}"))?;
+            let column = Column {
+                kind,
+                nullable: null == "Y",
+                server_filled: !default.is_empty(),
+            };
+            by_name.insert(name.to_owned(), column);
+        }
+        Ok(Self { by_name })
+    }
+
+    /// How many columns.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Whether a column is named exactly `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+/// What a row is, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Valid as it is.
+    Same,
+    /// Valid once these values are rewritten: the new row.
+    Rewritten(Vec<u8>),
+    /// v4 refuses a value: its dead-letter reason (`Validation failed for column …`).
+    Refused(String),
+    /// Columns missing or NOT NULL ones unfilled.
+    Structural(Structural),
+}
+
+/// A row's structural mismatch (`ValidationResult.structuralError`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Structural {
+    /// Keys with no column, and the type schema evolution gives each.
+    pub extra: Vec<(String, &'static str)>,
+    /// NOT NULL columns (without a default) the row lacks.
+    pub missing_not_null: Vec<String>,
+    /// NOT NULL columns the row gives null.
+    pub null_not_null: Vec<String>,
+}
+
+/// Java's `Set.toString`: `[a, b]`.
+fn java_set<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    format!("[{}]", names.collect::<Vec<_>>().join(", "))
+}
+
+impl Structural {
+    /// The dead letter's reason, after `head` (v4's
+    /// `SnowpipeStreamingPartitionChannel.handleStructuralError` texts: `Structural validation
+    /// error (schema evolution disabled)`, `Schema mismatch after evolution attempt`).
+    pub fn reason(&self, head: &str) -> String {
+        let missing = self
+            .missing_not_null
+            .iter()
+            .chain(&self.null_not_null)
+            .map(String::as_str);
+        format!(
+            "{head}: extraCols={}, missingNotNull={}",
+            java_set(self.extra.iter().map(|(c, _)| c.as_str())),
+            java_set(missing),
+        )
+    }
+}
+
+/// `SnowflakeColumnTypeMapper` over a value without a schema (`mapJsonNodeTypeToKafkaType`,
+/// then `mapToColumnType`): an integer is `INT64` (`BIGINT`), a fraction `FLOAT64`
+/// (`DOUBLE`), text and null `VARCHAR`, a boolean `BOOLEAN`, an array `ARRAY`, an object
+/// `VARIANT`.
+pub fn json_column_type(raw: &RawValue) -> &'static str {
+    match json::java(raw) {
+        json::Java::Null | json::Java::Str(_) => "VARCHAR",
+        json::Java::Long(_) => "BIGINT",
+        json::Java::Double(_) => "DOUBLE",
+        json::Java::Bool(_) => "BOOLEAN",
+        json::Java::List(_) => "ARRAY",
+        json::Java::Map(_) => "VARIANT",
+    }
+}
+
+/// `row` (one JSON object) against `columns`; `normalize_time`:
+/// `snowflake.feature.normalize.time`.
+pub fn row(row: &[u8], columns: &Columns, normalize_time: bool) -> Outcome {
+    let Ok(map) = serde_json::from_slice::<BTreeMap<String, &RawValue>>(row) else {
+        // Not an object: refused before it got here.
+        return Outcome::Same;
+    };
+    let mut s = Structural::default();
+    for (k, v) in &map {
+        match columns.by_name.get(k) {
+            None => s.extra.push((k.clone(), json_column_type(v))),
+            Some(c) if !c.nullable && v.get() == "null" => s.null_not_null.push(k.clone()),
+            Some(_) => {}
+        }
+    }
+    let present: BTreeSet<&str> = map.keys().map(String::as_str).collect();
+    let mut missing: Vec<String> = columns
+        .by_name
+        .iter()
+        .filter(|(n, c)| !c.nullable && !c.server_filled && !present.contains(n.as_str()))
+        .map(|(n, _)| n.clone())
+        .collect();
+    missing.sort();
+    s.missing_not_null = missing;
+    if !s.extra.is_empty() || !s.missing_not_null.is_empty() || !s.null_not_null.is_empty() {
+        return Outcome::Structural(s);
+    }
+    let mut changed: Vec<(&str, String)> = Vec::new();
+    for (k, v) in &map {
+        if k == "RECORD_CONTENT" || v.get() == "null" {
+            continue;
+        }
+        let Some(c) = columns.by_name.get(k) else {
+            continue;
+        };
+        match rules::check(k, c.kind, v, normalize_time) {
+            Ok(None) => {}
+            Ok(Some(new)) => changed.push((k, new)),
+            Err(why) => {
+                return Outcome::Refused(format!("Validation failed for column {k}: {why}"))
+            }
+        }
+    }
+    if changed.is_empty() {
+        return Outcome::Same;
+    }
+    let mut out = Vec::with_capacity(row.len() + 16);
+    out.push(b'{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        crate::formats::json_text::write_str(&mut out, k);
+        out.push(b':');
+        match changed.iter().find(|(c, _)| c == k) {
+            Some((_, new)) => out.extend_from_slice(new.as_bytes()),
+            None => out.extend_from_slice(v.get().as_bytes()),
+        }
+    }
+    out.push(b'}');
+    Outcome::Rewritten(out)
+}

@@ -1,0 +1,69 @@
+//! Client-side validation on a partition's worker (`snowflake.validation=client_side`): the
+//! rows of a batch, once made (and normalized), checked against the table's columns
+//! (`connector/table_columns.rs`, the rules in `rows/validate/`) before they are appended:
+//! rewritten rows replace theirs, refused ones go to the dead letters with v4's reason (and the
+//! topic, partition and offset headers), while the batch still holds their messages. A refused
+//! row never stops the partition: the rows after it are appended as usual.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::connector::table_columns::TableCheck;
+use crate::rows::batch::Batch;
+use crate::sink::partition::{Halt, Worker};
+
+impl Worker {
+    /// A batch of JSON rows (`keep`: the messages that are rows) checked, then appended.
+    pub(super) async fn append_checked(
+        &self,
+        check: &TableCheck,
+        batch: Batch,
+        keep: &[bool],
+        last: &mut i64,
+        sent: &mut VecDeque<(i64, Instant)>,
+    ) -> Result<(), Halt> {
+        let mut ndjson = Vec::new();
+        let mut offsets = Vec::new();
+        for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+            if let Some(row) = batch.row(i) {
+                ndjson.extend_from_slice(row);
+                ndjson.push(b'\n');
+                offsets.push(batch.offset(i).unsigned_abs());
+            }
+        }
+        let ndjson = self.normalized(&ndjson).unwrap_or(ndjson);
+        let (ndjson, offsets) = self.checked(check, &batch, ndjson, offsets).await;
+        // The batch's charge is held until the SDK has the rows.
+        let rows = batch.into_rows(keep);
+        let appended = self.send_rows(ndjson.into(), offsets, last, sent).await;
+        drop(rows);
+        appended.map_err(Halt::End)
+    }
+
+    /// `ndjson` (rows of `batch` at `offsets`) checked: the rows to append and their offsets;
+    /// the refused ones dead-lettered.
+    pub(super) async fn checked(
+        &self,
+        check: &TableCheck,
+        batch: &Batch,
+        ndjson: Vec<u8>,
+        offsets: Vec<u64>,
+    ) -> (Vec<u8>, Vec<u64>) {
+        let checked = check.rows(&ndjson, &offsets).await;
+        if !checked.dead.is_empty() {
+            let dead: Vec<(usize, Option<String>)> = checked
+                .dead
+                .into_iter()
+                .filter_map(|(offset, why)| {
+                    let i = (0..batch.len()).find(|&i| batch.offset(i).unsigned_abs() == offset)?;
+                    Some((i, Some(why)))
+                })
+                .collect();
+            self.dead_letter(batch, &dead).await;
+        }
+        match checked.ndjson {
+            Some(rows) => (rows, checked.offsets),
+            None => (ndjson, offsets),
+        }
+    }
+}

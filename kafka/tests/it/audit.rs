@@ -1,0 +1,470 @@
+//! `snowpipe-kafka audit`: each duplicate and each gap the broker holds is reported, per
+//! partition, beside the channel's token and the group's offset; the printed statement (run
+//! by hand, and by `--apply`) leaves every offset exactly once, keeping the copy with the
+//! earliest `SnowflakeConnectorPushTime`, and loses no row: not the last copy, not a row
+//! without an offset, not another topic's. Planted rows are appended through the SDK as the
+//! connector writes them; the overlap test has two real writers on one partition through
+//! different channels (the connector's and the sink's), as when both run during a move.
+#![cfg(unix)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA, TABLE};
+use snowpipe_streaming::{ClientBuilder, OffsetToken, StreamingIngestClient};
+
+use crate::common::{bin, lab, produce_per_partition, run, Run};
+
+const TOPIC: &str = "orders";
+
+/// `snowpipe-kafka audit` of `TOPIC` in the lab's table, group `group`.
+fn audit(lab: &Lab, group: &str) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg("audit")
+        .args(["--brokers", &lab.brokers(), "--group", group])
+        .args(["--database", DATABASE, "--schema", SCHEMA])
+        .args(["--topic", TOPIC, "--pipe", PIPE])
+        .env("SNOWFLAKE_URL", lab.emulator().url())
+        .env("SNOWFLAKE_ACCOUNT", "DEMO")
+        .env("SNOWFLAKE_USER", "KAFKA")
+        .env("SNOWFLAKE_PRIVATE_KEY_FILE", lab.key_path())
+        .env_remove("SNOWFLAKE_PRIVATE_KEY");
+    if let Some(ca) = lab.emulator().ca_path() {
+        cmd.env("SSL_CERT_FILE", ca);
+    }
+    cmd
+}
+
+/// The JSON report of `cmd` and how it ended.
+fn json_audit(cmd: &mut Command) -> (Run, Value) {
+    let out = run(cmd.args(["--format", "json"]));
+    let report = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", out.stdout));
+    (out, report)
+}
+
+/// The report's entry for partition `p` of `TOPIC`.
+fn partition(report: &Value, p: i64) -> &Value {
+    report["tables"][0]["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .find(|x| x["topic"] == TOPIC && x["partition"] == p)
+        .unwrap_or_else(|| panic!("partition {p}: {report}"))
+}
+
+async fn client(lab: &Lab) -> StreamingIngestClient {
+    ClientBuilder::new()
+        .account("DEMO")
+        .user("KAFKA")
+        .url(lab.emulator().url())
+        .private_key_file(lab.key_path())
+        .build()
+        .await
+        .expect("client")
+}
+
+/// Appends `rows` (`ID`, `KIND`, `RECORD_METADATA`) through channel `name` of the lab's pipe,
+/// the last token `token`, and waits for the commit.
+async fn append(client: &StreamingIngestClient, name: &str, rows: Vec<Value>, token: i64) {
+    let ch = client
+        .pipe(DATABASE, SCHEMA, PIPE)
+        .open_channel(name)
+        .await
+        .expect("open");
+    let token = OffsetToken::new(token.to_string()).expect("token");
+    let n = rows.len();
+    let tokened: Vec<_> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let t = if i + 1 == n {
+                token.clone()
+            } else {
+                OffsetToken::new(format!("{i}-of-{name}")).expect("token")
+            };
+            (r, t)
+        })
+        .collect();
+    ch.append_rows_with_tokens(tokened).await.expect("append");
+    ch.wait_for_commit(&token, Duration::from_secs(30))
+        .await
+        .expect("committed");
+    ch.close().await.expect("close");
+}
+
+/// A row as the connector writes it: the record's partition and offset, a push time (`None`:
+/// left out) and a kind naming the copy.
+fn row(p: i64, o: i64, push: Option<i64>, kind: &str) -> Value {
+    let mut meta = json!({"topic": TOPIC, "partition": p, "offset": o, "CreateTime": 1});
+    if let Some(t) = push {
+        meta["SnowflakeConnectorPushTime"] = json!(t);
+    }
+    json!({"ID": p * 1000 + o, "KIND": kind, "AMOUNT": o, "RECORD_METADATA": meta})
+}
+
+/// Every row of the table: (`KIND`, `RECORD_METADATA`).
+fn table_rows(lab: &Lab) -> Vec<(String, Value)> {
+    lab.emulator()
+        .query(&format!(
+            r#"SELECT KIND, RECORD_METADATA FROM "{DATABASE}.{SCHEMA}.{TABLE}""#
+        ))
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            let meta = match &r[1] {
+                Value::String(s) => serde_json::from_str(s).expect("metadata"),
+                v => v.clone(),
+            };
+            (r[0].as_str().unwrap_or_default().to_owned(), meta)
+        })
+        .collect()
+}
+
+/// How many rows of `TOPIC` each (partition, offset) has, and the kind of each kept copy.
+fn copies(lab: &Lab) -> BTreeMap<(i64, i64), Vec<String>> {
+    let mut out: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
+    for (kind, meta) in table_rows(lab) {
+        if meta["topic"] != TOPIC {
+            continue;
+        }
+        if let (Some(p), Some(o)) = (meta["partition"].as_i64(), meta["offset"].as_i64()) {
+            out.entry((p, o)).or_default().push(kind);
+        }
+    }
+    out
+}
+
+/// Planted: on partition 0, offset 3 twice (push times 2000, 1000), 10 three times (3000,
+/// 1000, none), 12 twice alike, 5-7 missing; on partition 1, 15 missing; a row without a
+/// partition and another topic's row twice. Each duplicate and gap is reported, with the
+/// channel's token and the group's offset, exit 1; the printed statement, run through the SQL
+/// API, keeps the earliest copy of each and every other row; `--apply` does the same to new
+/// duplicates and the audit after it finds none (the gaps remain, exit 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_duplicates_and_gaps_are_reported_and_the_statement_keeps_one_of_each() {
+    let lab = lab(&[(TOPIC, 2)]).await;
+    produce_per_partition(&lab, TOPIC, 2, 20).await;
+    let client = client(&lab).await;
+    let mut p0: Vec<Value> = (0..20)
+        .filter(|o| !(5..=7).contains(o))
+        .map(|o| row(0, o, Some(5000 + o), "once"))
+        .collect();
+    p0.extend([
+        row(0, 3, Some(1000), "earliest"),
+        row(0, 10, Some(1000), "earliest"),
+        row(0, 10, None, "no push time"),
+        row(0, 12, Some(5012), "once"),
+    ]);
+    // Offset 3's first copy is later than its planted one.
+    p0[3]["RECORD_METADATA"]["SnowflakeConnectorPushTime"] = json!(2000);
+    p0[7]["RECORD_METADATA"]["SnowflakeConnectorPushTime"] = json!(3000); // offset 10
+    p0.push(json!({"ID": -1, "KIND": "no partition", "RECORD_METADATA": {"topic": TOPIC}}));
+    for _ in 0..2 {
+        p0.push(json!({"ID": -2, "KIND": "other topic",
+            "RECORD_METADATA": {"topic": "other", "partition": 0, "offset": 1}}));
+    }
+    append(&client, "audit_orders_0", p0, 19).await;
+    let p1: Vec<Value> = (0..20)
+        .filter(|o| *o != 15)
+        .map(|o| row(1, o, Some(5000 + o), "once"))
+        .collect();
+    append(&client, "audit_orders_1", p1, 19).await;
+
+    let (out, report) = json_audit(&mut audit(&lab, "audit"));
+    assert!(!out.success, "problems exit 1: {}", out.stdout);
+    assert_eq!(report["clean"], false);
+    let a = partition(&report, 0);
+    assert_eq!(a["rows"], 21, "{a}");
+    assert_eq!(a["distinct_offsets"], 17, "{a}");
+    assert_eq!(a["duplicated_offsets"], 3, "{a}");
+    assert_eq!(a["extra_copies"], 4, "{a}");
+    assert_eq!(
+        a["duplicates"],
+        json!([{"offset": 3, "copies": 2}, {"offset": 10, "copies": 3},
+               {"offset": 12, "copies": 2}])
+    );
+    assert_eq!(a["missing"], 3, "{a}");
+    assert_eq!(a["gaps"], json!([{"from": 5, "to": 7}]), "{a}");
+    assert_eq!(a["channel"], "audit_orders_0");
+    assert_eq!(a["committed_token"], "19");
+    assert_eq!(a["log_end"], 20);
+    assert_eq!(a["group_offset"], Value::Null);
+    let b = partition(&report, 1);
+    assert_eq!(b["extra_copies"], 0, "{b}");
+    assert_eq!(b["gaps"], json!([{"from": 15, "to": 15}]), "{b}");
+    assert!(
+        out.stderr
+            .contains("3 offsets landed more than once (4 extra rows): 3 (2×), 10 (3×), 12 (2×)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "topic orders partition 1: 1 offset the broker still holds is not in the table: 15"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(report["channel_of_rows"]
+        .as_str()
+        .unwrap()
+        .contains("no channel name"));
+
+    // The text report says the same, with the statement.
+    let text = run(&mut audit(&lab, "audit")).stdout;
+    for line in [
+        "orders/0: 21 rows, 17 distinct offsets (0..19)",
+        "channel audit_orders_0: token 19; group offset none; log 0..20",
+        "DUPLICATES: 3 offsets, 4 extra rows: 3×2 10×3 12×2",
+        "GAPS: 3 offsets the broker holds: 5-7",
+        "GAPS: 1 offsets the broker holds: 15\n",
+        "INSERT OVERWRITE INTO DEMO.KAFKA.EVENTS SELECT * FROM DEMO.KAFKA.EVENTS QUALIFY",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+
+    // The printed statement, run as a user would.
+    let statement = report["tables"][0]["dedup_statement"].as_str().unwrap();
+    let sql = ClientBuilder::new()
+        .account("DEMO")
+        .user("KAFKA")
+        .url(lab.emulator().url())
+        .private_key_file(lab.key_path())
+        .build_sql()
+        .expect("sql")
+        .database(DATABASE)
+        .schema(SCHEMA);
+    let kept = sql.query(statement).await.expect("the statement runs");
+    assert_eq!(kept.rows, [[Some((17 + 19 + 3).to_string())]]);
+    let after = copies(&lab);
+    assert!(after.values().all(|k| k.len() == 1), "{after:?}");
+    assert_eq!(after.len(), 17 + 19, "no offset lost");
+    assert_eq!(after[&(0, 3)], ["earliest"]);
+    assert_eq!(after[&(0, 10)], ["earliest"]);
+    let rows = table_rows(&lab);
+    let kinds = |k: &str| rows.iter().filter(|(kind, _)| kind == k).count();
+    assert_eq!((kinds("no partition"), kinds("other topic")), (1, 2));
+
+    // New duplicates, then --apply: the audit after it finds none; the gaps remain.
+    append(
+        &client,
+        "audit_orders_1",
+        vec![
+            row(1, 4, Some(9000), "late"),
+            row(1, 4, Some(9001), "later"),
+        ],
+        19,
+    )
+    .await;
+    // The token was 19 already: wait for the rows themselves.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while copies(&lab)[&(1, 4)].len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the late rows never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (out, report) = json_audit(audit(&lab, "audit").arg("--apply"));
+    assert!(!out.success, "the gaps remain: {}", out.stdout);
+    assert_eq!(report["applied"][0]["rows_kept"], 17 + 19 + 3);
+    for p in [0, 1] {
+        assert_eq!(partition(&report, p)["duplicated_offsets"], 0, "{report}");
+    }
+    assert_eq!(partition(&report, 1)["missing"], 1);
+    assert_eq!(copies(&lab)[&(1, 4)], ["once"]);
+    client.close().await.ok();
+}
+
+/// Two writers on each partition through different channels: the connector (played through
+/// the SDK, as `connector_takeover.rs` does) landed offsets 0-19 under its channels, then
+/// `snowpipe-kafka` in a group of its own (its channels `sink_orders_<p>`) read the topic from
+/// the start. The audit reports offsets 0-19 twice on each partition and no gap; `--apply`
+/// leaves each offset once, the connector's copy (the earlier push time), exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlap_of_two_writers_is_found_and_removed_keeping_the_earliest_copy() {
+    const PER: i64 = 30;
+    let lab = lab(&[(TOPIC, 2)]).await;
+    let messages = produce_per_partition(&lab, TOPIC, 2, PER).await;
+    let client = client(&lab).await;
+    for p in 0..2 {
+        let rows = (0..20)
+            .map(|o| {
+                json!({"ID": messages[&(p, o)], "KIND": "connector", "AMOUNT": o,
+                       "RECORD_METADATA": {"topic": TOPIC, "partition": p, "offset": o,
+                                           "SnowflakeConnectorPushTime": 1_000}})
+            })
+            .collect();
+        append(
+            &client,
+            &format!("SNOWFLAKE_SINK_1996731346_{TOPIC}_{p}"),
+            rows,
+            19,
+        )
+        .await;
+    }
+    client.close().await.ok();
+    run(lab
+        .instance(&bin(), TOPIC, "sink")
+        .args(["--until-idle", "3s"]))
+    .ok();
+
+    let (out, report) = json_audit(&mut audit(&lab, "sink"));
+    assert!(!out.success, "{}", out.stdout);
+    for p in [0, 1] {
+        let a = partition(&report, p);
+        assert_eq!(a["rows"], 50, "{a}");
+        assert_eq!(a["distinct_offsets"], PER, "{a}");
+        assert_eq!(a["duplicated_offsets"], 20, "{a}");
+        assert_eq!(
+            a["duplicates"].as_array().unwrap().len(),
+            20,
+            "the default list"
+        );
+        assert_eq!(a["missing"], 0, "{a}");
+        assert_eq!(a["committed_token"], (PER - 1).to_string());
+        assert_eq!(
+            a["group_offset"], PER,
+            "the sink commits the group's offsets too"
+        );
+        assert_eq!(a["rows_with_push_time"], 50, "{a}");
+    }
+    // `--list` bounds what is listed, not what is counted.
+    let (_, short) = json_audit(audit(&lab, "sink").args(["--list", "2"]));
+    assert_eq!(
+        partition(&short, 0)["duplicates"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(partition(&short, 0)["duplicated_offsets"], 20);
+
+    let (out, report) = json_audit(audit(&lab, "sink").arg("--apply"));
+    assert!(
+        out.success,
+        "clean after --apply: {} {}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(report["clean"], true);
+    let after = copies(&lab);
+    let expected: HashMap<(i64, i64), Vec<String>> = (0..2)
+        .flat_map(|p| (0..PER).map(move |o| (p, o)))
+        .map(|(p, o)| {
+            let kind = if o < 20 { "connector" } else { "k" };
+            ((p, o), vec![kind.to_owned()])
+        })
+        .collect();
+    assert_eq!(after.into_iter().collect::<HashMap<_, _>>(), expected);
+    let text = run(&mut audit(&lab, "sink")).ok().stdout;
+    assert!(text.contains("clean: every offset landed once"), "{text}");
+}
+
+/// Offsets absent from the table that the broker no longer delivers are not gaps: here
+/// offsets below the log start (deleted by retention: the mock cluster keeps 5 MiB per
+/// partition; it has no compaction and writes no transaction markers, the other holes the
+/// audit asks the broker about). What the broker still delivers is a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_deleted_by_retention_are_not_gaps() {
+    let lab = lab(&[(TOPIC, 1)]).await;
+    // 60 records of 100 KB; the oldest are deleted past 5 MiB.
+    let producer = lab.producer().expect("producer");
+    let pad = "r".repeat(100_000);
+    let values: Vec<String> = (0..60)
+        .map(|i| format!(r#"{{"id":{i},"kind":"{pad}","amount":0}}"#))
+        .collect();
+    crate::common::deliver_all(
+        &producer,
+        values.iter().map(|v| {
+            rdkafka::producer::FutureRecord::to(TOPIC)
+                .partition(0)
+                .key("k")
+                .payload(v)
+        }),
+    )
+    .await;
+    // Landed: offset 0 (before retention deleted it) and 40-59.
+    let client = client(&lab).await;
+    let rows = std::iter::once(0)
+        .chain(40..60)
+        .map(|o| row(0, o, Some(1), "k"))
+        .collect();
+    append(&client, "audit_orders_0", rows, 59).await;
+    client.close().await.ok();
+
+    let (out, report) = json_audit(&mut audit(&lab, "audit"));
+    assert!(!out.success, "{}", out.stdout);
+    let a = partition(&report, 0);
+    let start = a["log_start"].as_i64().expect("log start");
+    assert!((2..40).contains(&start), "retention deleted some: {a}");
+    assert_eq!(a["gaps"], json!([{"from": start, "to": 39}]), "{a}");
+    assert_eq!(a["missing"].as_i64(), Some(40 - start), "{a}");
+    assert_eq!(a["absent_not_held"].as_i64(), Some(start - 1), "{a}");
+    assert_eq!(a["absent_not_checked"], 0, "{a}");
+    assert!(
+        out.stderr.contains(&format!(
+            "topic orders partition 0: {} offsets the broker still holds are not in the table: \
+             {start}-39;",
+            40 - start
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Two real runs of the sink in different consumer groups (a renamed group, or a second
+/// deployment by mistake): each writes every offset through channels of its own, so every
+/// offset lands twice. The audit counts them all; `--apply` keeps the first run's copies (the
+/// earlier push times) and loses none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sink_runs_in_different_groups_land_twice_and_apply_keeps_the_first() {
+    const PER: i64 = 15;
+    let lab = lab(&[(TOPIC, 2)]).await;
+    let messages = produce_per_partition(&lab, TOPIC, 2, PER).await;
+    for group in ["first", "second"] {
+        run(lab
+            .instance(&bin(), TOPIC, group)
+            .args(["--until-idle", "2s"]))
+        .ok();
+    }
+    let push_times = |lab: &Lab| -> HashMap<(i64, i64), Vec<i64>> {
+        let mut out: HashMap<(i64, i64), Vec<i64>> = HashMap::new();
+        for (_, meta) in table_rows(lab) {
+            let key = (
+                meta["partition"].as_i64().unwrap(),
+                meta["offset"].as_i64().unwrap(),
+            );
+            let at = meta["SnowflakeConnectorPushTime"]
+                .as_i64()
+                .expect("push time");
+            out.entry(key).or_default().push(at);
+        }
+        out
+    };
+    let before = push_times(&lab);
+    assert!(before.values().all(|t| t.len() == 2), "{before:?}");
+
+    let (out, report) = json_audit(&mut audit(&lab, "second"));
+    assert!(!out.success, "{}", out.stdout);
+    for p in [0, 1] {
+        let a = partition(&report, p);
+        assert_eq!(
+            (a["rows"].as_i64(), a["extra_copies"].as_i64()),
+            (Some(2 * PER), Some(PER)),
+            "{a}"
+        );
+        assert_eq!(a["channel"], format!("second_{TOPIC}_{p}"));
+        assert_eq!(a["committed_token"], (PER - 1).to_string());
+    }
+    let (out, _) = json_audit(audit(&lab, "second").arg("--apply"));
+    assert!(out.success, "{} {}", out.stdout, out.stderr);
+    let after = push_times(&lab);
+    assert_eq!(after.len(), messages.len(), "no offset lost");
+    for (key, times) in &after {
+        assert_eq!(
+            times,
+            &[*before[key].iter().min().unwrap()],
+            "{key:?} keeps its first copy"
+        );
+    }
+}
