@@ -95,3 +95,42 @@ async fn a_header_key_that_is_not_utf8_is_a_dead_letter_and_the_partition_goes_o
     assert_eq!(meta["headers"]["tenant"], "caf\u{e9}", "{meta}");
     assert_eq!(meta["headers"]["trace"], "t-1", "{meta}");
 }
+
+/// Connector mode (`--header-converter simple`, as `header.converter` gives it): a header
+/// name that is not UTF-8 is decoded as the Java client decodes it, each malformed byte as
+/// U+FFFD, and the row lands (`kafka/docs/connector-compatibility.md` 11.12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_name_that_is_not_utf8_lands_decoded_as_java_decodes_it_in_connector_mode() {
+    let lab = lab(&[(TOPIC, 1)]).await;
+    let producer = lab.producer().expect("producer");
+    let mut sent = Vec::new();
+    for n in 0..5i64 {
+        let v = format!(r#"{{"id":{n},"kind":"k","amount":{n}}}"#);
+        let record = FutureRecord::to(TOPIC)
+            .partition(0)
+            .key("k")
+            .payload(&v)
+            .headers(raw_header(&[0xff, 0xfe, b'k'], b"v"));
+        sent.push(deliver(&producer, record).await);
+    }
+    let stderr = run(lab.instance(&bin(), TOPIC, "headers-simple").args([
+        "--until-idle",
+        "3s",
+        "--header-converter",
+        "simple",
+    ]))
+    .ok()
+    .stderr;
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let mut landed = lab.landed_offsets().expect("table");
+    landed.sort_unstable();
+    let mut want: Vec<_> = sent.iter().map(|d| (d.partition, d.offset)).collect();
+    want.sort_unstable();
+    assert_eq!(landed, want, "every message once");
+    let rows = lab
+        .emulator()
+        .query(r#"SELECT RECORD_METADATA FROM "DEMO.KAFKA.EVENTS" LIMIT 1"#)
+        .expect("query");
+    let meta = variant(&rows[0][0]);
+    assert_eq!(meta["headers"]["\u{FFFD}\u{FFFD}k"], "v", "{meta}");
+}
