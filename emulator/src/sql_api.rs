@@ -4,7 +4,8 @@
 //! PIPE`, `ALTER TABLE … ADD COLUMN`; `sql_api/ddl.rs`), applied as the emulator's `--ddl`
 //! scripts are and answered with Snowflake's one-row `status` result. `INSERT OVERWRITE … QUALIFY`
 //! (`sql_api/overwrite.rs`) removes duplicates; `DESC TABLE|PIPE` (`sql_api/describe.rs`) and
-//! `SHOW TABLES LIKE` (`sql_api/show_tables.rs`) answer from the catalog.
+//! `SHOW TABLES LIKE` (`sql_api/show_tables.rs`) answer from the catalog, `SHOW CHANNELS`
+//! (`sql_api/show_channels.rs`) from the channels.
 //!
 //! The statement runs in SQLite: table names after `FROM` and `JOIN` (`T`, `S.T` or `D.S.T`,
 //! resolved with the request's `database` and `schema`) are rewritten to the emulator's
@@ -48,11 +49,13 @@ use crate::sql_sandbox::{run_sandboxed_for, Readable};
 mod ddl;
 mod describe;
 mod encode;
+mod like;
 mod migrate;
 pub(crate) mod overwrite;
 mod paths;
 mod results;
 mod rewrite;
+pub(crate) mod show_channels;
 mod show_tables;
 
 pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl};
@@ -157,6 +160,9 @@ pub(crate) enum Request {
     Describe(Described),
     /// `INSERT OVERWRITE INTO t SELECT * FROM t QUALIFY …` (`overwrite.rs`).
     Overwrite(overwrite::Overwrite),
+    /// `SHOW CHANNELS …` (`show_channels.rs`), for the service that owns the channels, with
+    /// the role it lists for.
+    ShowChannels(show_channels::ShowChannels, Option<String>),
 }
 
 /// Parses the request. A `SELECT`/`WITH` has its table names rewritten and comes back with the
@@ -189,6 +195,9 @@ pub(crate) fn prepare(
         let role = caller.role(catalog, req.role.as_deref())?;
         let granted = |db: &str| crate::auth::role_granted(caller.grants, role, db);
         let (db, schema) = (req.database.as_deref(), req.schema.as_deref());
+        if let Some(show) = show_channels::parse(catalog, &req.statement, db, schema, &granted)? {
+            return Ok(Request::ShowChannels(show, role.map(str::to_owned)));
+        }
         let answered = if first == "SHOW" {
             show_tables::parse(catalog, &req.statement, db, schema, &granted)?
         } else {
@@ -380,6 +389,7 @@ mod tests {
             Request::Migrate(m) => Ok(format!("migrate {} to {}", m.classic, m.channel)),
             Request::Describe(d) => Ok(format!("describe {} columns", d.rows.len())),
             Request::Overwrite(o) => Ok(o.select.sql),
+            Request::ShowChannels(s, _) => Ok(format!("{s:?}")),
         }
     }
 

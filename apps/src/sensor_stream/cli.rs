@@ -84,6 +84,13 @@ pub struct LambdaArgs {
     /// How long rows may wait in the client before they are sent.
     #[arg(long, env = "MAX_CLIENT_LAG", default_value = "50ms", value_parser = snowpipe_streaming::duration::parse)]
     pub max_client_lag: Duration,
+    /// The handler's own cap on each pipe's channels (below Snowflake's 2,000, closed ones
+    /// included): a channel this instance does not hold is not opened once `SHOW CHANNELS IN
+    /// PIPE` (asked at most once a minute, through the SQL API with the same key) and the
+    /// channels admitted since reach it; the invocation fails naming the cap, and the metric
+    /// `sensor_stream/KeyChannelCapRefusals` counts it. Unset: no cap of our own.
+    #[arg(long, env = "MAX_KEY_CHANNELS", value_parser = clap::value_parser!(u32).range(1..=2000))]
+    pub max_key_channels: Option<u32>,
 }
 
 /// The broker and the stream.

@@ -736,6 +736,53 @@ mod in_process {
         }
     }
 
+    /// `MAX_KEY_CHANNELS`: past the handler's own cap (counted with `SHOW CHANNELS IN PIPE`)
+    /// a new key's channel is not opened and the invocation fails naming the cap; channels a
+    /// pipe already holds reopen under it (a fresh instance); a cap with room lets every key
+    /// land.
+    #[test]
+    fn lambda_past_max_key_channels_fails_naming_the_cap_and_listed_channels_reopen() {
+        use snowpipe_apps::sensor_stream::kinesis::channel_cap::ChannelCap;
+        let l = emulator(Duration::from_millis(100));
+        let recs: Vec<(String, Vec<u8>)> = (0..4).map(|i| (format!("k{i}"), reading(i))).collect();
+        // Three channels a pipe: three of the four keys land, the fourth is refused.
+        let h =
+            handler(&l, 4, FailureMode::Report).with_channel_cap(ChannelCap::new(l.sql.clone(), 3));
+        let e =
+            l.rt.block_on(h.handle(event("capped", &recs), now_ms() + 5_000))
+                .expect_err("past the cap the answer is an error");
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("key channel cap reached")
+                && text.contains("MAX_KEY_CHANNELS is 3")
+                && text.contains("PARALLELIZATION_FACTOR=4"),
+            "{text}"
+        );
+        assert_eq!(h.channel_cap_refusals(), 1);
+        assert_eq!(count(&l, "KINESIS_READINGS"), 3);
+        // A new instance (nothing cached): the three listed channels reopen, the fourth is
+        // still refused, and nothing lands twice.
+        let again =
+            handler(&l, 4, FailureMode::Error).with_channel_cap(ChannelCap::new(l.sql.clone(), 3));
+        let e =
+            l.rt.block_on(again.handle(event("capped", &recs), now_ms() + 5_000))
+                .expect_err("the fourth key is still past the cap");
+        assert!(
+            format!("{e:#}").contains("key channel cap reached"),
+            "{e:#}"
+        );
+        assert_eq!(count(&l, "KINESIS_READINGS"), 3);
+        // Room for the fourth: every key lands once.
+        let roomy =
+            handler(&l, 4, FailureMode::Report).with_channel_cap(ChannelCap::new(l.sql.clone(), 4));
+        let r =
+            l.rt.block_on(roomy.handle(event("capped", &recs), now_ms() + 5_000))
+                .expect("every key within the cap");
+        assert!(r.batch_item_failures.is_empty());
+        assert_eq!(count(&l, "KINESIS_READINGS"), 4);
+        assert_eq!(roomy.channel_cap_refusals(), 0);
+    }
+
     /// Random text: what zstd cannot shrink under the 4 MB request cap.
     fn random_text(rng: &mut rand_chacha::ChaCha8Rng, n: usize) -> String {
         (0..n)

@@ -193,6 +193,18 @@ pub(super) async fn dispatch(
                 crate::sql_api::Request::Overwrite(o) => {
                     statements::submit_overwrite(shared, &principal.subject, o).await
                 }
+                crate::sql_api::Request::ShowChannels(show, role) => {
+                    let granted = |db: &str| {
+                        crate::auth::role_granted(&shared.settings.role_grants, role.as_deref(), db)
+                    };
+                    let described = {
+                        let model = shared.model();
+                        show.rows(&model.catalog, shared.channels().iter(), &granted)
+                    };
+                    statements::answer_now(shared, &principal.subject, |handle| {
+                        crate::sql_api::describe_answer(&described, handle)
+                    })
+                }
                 crate::sql_api::Request::Describe(d) => {
                     statements::answer_now(shared, &principal.subject, |handle| {
                         crate::sql_api::describe_answer(&d, handle)

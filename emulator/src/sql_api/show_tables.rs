@@ -3,7 +3,7 @@
 //! and `enable_schema_evolution` (`Y`/`N`) columns (a subset of Snowflake's, in its order).
 //! Snowflake's Kafka connector asks it before it evolves a table client-side
 //! (`StandardSnowflakeConnectionService.shouldEvolveSchema`: `show tables like ? limit 1`), and
-//! `snowpipe-kafka` does the same. The pattern is SQL `LIKE` (`%`, `_`, `\` escaping),
+//! `snowpipe-kafka` does the same. The pattern is SQL `LIKE` (`%`, `_`, `\` escaping; `like.rs`),
 //! case-insensitive as Snowflake's; only tables whose database the role may read are listed.
 
 use sqlparser::dialect::SnowflakeDialect;
@@ -22,25 +22,6 @@ const COLUMNS: [&str; 5] = [
     "kind",
     "enable_schema_evolution",
 ];
-
-/// Whether `text` matches the `LIKE` `pattern` (case-insensitively; `\` escapes).
-fn like(pattern: &[char], text: &[char]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some(('%', rest)) => (0..=text.len()).any(|i| like(rest, &text[i..])),
-        Some(('_', rest)) => !text.is_empty() && like(rest, &text[1..]),
-        Some(('\\', rest)) if !rest.is_empty() => {
-            text.first()
-                .is_some_and(|c| c.to_lowercase().eq(rest[0].to_lowercase()))
-                && like(&rest[1..], &text[1..])
-        }
-        Some((p, rest)) => {
-            text.first()
-                .is_some_and(|c| c.to_lowercase().eq(p.to_lowercase()))
-                && like(rest, &text[1..])
-        }
-    }
-}
 
 /// Reads `SHOW TABLES LIKE '…' [LIMIT n]` (`None` for any other statement) and lists the
 /// matching tables.
@@ -83,7 +64,7 @@ pub(crate) fn parse(
                 [l, Token::Number(n, _)] if kw(l, "LIMIT") => n.parse().map_err(|_| unread())?,
                 _ => return Err(unread()),
             };
-            (p.chars().collect::<Vec<_>>(), limit)
+            (p.clone(), limit)
         }
         _ => return Err(unread()),
     };
@@ -98,7 +79,7 @@ pub(crate) fn parse(
     let rows = catalog
         .tables()
         .filter(|t| t.database == db && t.schema == sch && granted(&t.database))
-        .filter(|t| like(&pattern, &t.name.chars().collect::<Vec<_>>()))
+        .filter(|t| super::like::like(&pattern, &t.name))
         .take(limit)
         .map(|t| {
             vec![

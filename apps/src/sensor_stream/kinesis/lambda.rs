@@ -73,6 +73,7 @@ use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::sensor_stream::kinesis::channel_cap::{CapReached, ChannelCap};
 use crate::sensor_stream::kinesis::record::Record;
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
 use crate::sensor_stream::kinesis::writer::{Target, Writer};
@@ -124,6 +125,9 @@ pub struct Handler {
     settings: Settings,
     writers: Mutex<OpenWriters>,
     budget_refusals: AtomicU64,
+    /// `MAX_KEY_CHANNELS` (`channel_cap.rs`), when set.
+    cap: Option<ChannelCap>,
+    cap_refusals: AtomicU64,
 }
 
 /// The writers kept open between invocations, each with the invocation that last used it and
@@ -199,6 +203,24 @@ fn answer_by(deadline_ms: u64, now_ms: i64) -> Instant {
     Instant::now() + left.saturating_sub(ANSWER_MARGIN.min(left / 4))
 }
 
+/// Writes `count` to the CloudWatch metric `sensor_stream/<name>{Pipe}` in the embedded metric
+/// format (Lambda's log capture turns the stdout line into the metric).
+fn emit_metric(name: &str, target: &Target, count: u64) {
+    let mut line = serde_json::json!({
+        "_aws": {
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "sensor_stream",
+                "Dimensions": [["Pipe"]],
+                "Metrics": [{"Name": name, "Unit": "Count"}],
+            }],
+        },
+        "Pipe": format!("{}.{}.{}", target.database, target.schema, target.pipe),
+    });
+    line[name] = serde_json::json!(count);
+    println!("{line}");
+}
+
 /// Whether the service refused a channel because its pipe has as many as it allows.
 fn refused_for_budget(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -216,7 +238,21 @@ impl Handler {
             settings,
             writers: Mutex::new(OpenWriters::default()),
             budget_refusals: AtomicU64::new(0),
+            cap: None,
+            cap_refusals: AtomicU64::new(0),
         }
+    }
+
+    /// The handler with `MAX_KEY_CHANNELS`: no channel this instance does not hold is opened
+    /// once its pipe holds `cap`'s count (`channel_cap.rs`).
+    pub fn with_channel_cap(mut self, cap: ChannelCap) -> Self {
+        self.cap = Some(cap);
+        self
+    }
+
+    /// Channels refused for `MAX_KEY_CHANNELS`, since the start.
+    pub fn channel_cap_refusals(&self) -> u64 {
+        self.cap_refusals.load(Ordering::Relaxed)
     }
 
     /// Channels the service refused for its per-pipe channel budget, since the start.
@@ -325,12 +361,10 @@ impl Handler {
         let work = async {
             let mut w = match writer {
                 Some(w) => w,
-                None => Writer::open(&self.client, &self.settings.target, &group.stem)
-                    .await
-                    .map_err(|error| Failure {
-                        committed: None,
-                        error,
-                    })?,
+                None => self.open(&group.stem).await.map_err(|error| Failure {
+                    committed: None,
+                    error,
+                })?,
             };
             match w.write(&group.records, deadline).await {
                 Ok(written) => Ok((w, written.last_appended)),
@@ -352,6 +386,19 @@ impl Handler {
         }
     }
 
+    /// Opens the channel pair of `stem`, each admitted by `MAX_KEY_CHANNELS` first when set.
+    async fn open(&self, stem: &str) -> Result<Writer> {
+        let target = &self.settings.target;
+        if let Some(cap) = &self.cap {
+            let (db, schema) = (&target.database, &target.schema);
+            cap.admit(db, schema, &target.pipe, stem).await?;
+            let dead = format!("{stem}_DLQ");
+            cap.admit(db, schema, &target.dead_letter_pipe, &dead)
+                .await?;
+        }
+        Writer::open(&self.client, target, stem).await
+    }
+
     /// The answer: success, the first record not committed, or an error.
     fn answer(
         &self,
@@ -362,11 +409,17 @@ impl Handler {
         // Per failed group: the batch position of its first record not committed.
         let mut first: Option<(usize, anyhow::Error)> = None;
         let mut refused: Vec<&str> = Vec::new();
+        let mut capped: Option<String> = None;
+        let mut capped_count = 0u64;
         for (i, f) in failures {
             let group = &groups[i];
             tracing::warn!("channel {}: {:#}", group.stem, f.error);
             if refused_for_budget(&f.error) {
                 refused.push(&group.stem);
+            }
+            if let Some(c) = f.error.chain().find_map(|e| e.downcast_ref::<CapReached>()) {
+                capped_count += 1;
+                capped.get_or_insert_with(|| c.to_string());
             }
             let at = group
                 .records
@@ -381,6 +434,9 @@ impl Handler {
         }
         if !refused.is_empty() {
             return Err(self.budget_exhausted(&refused));
+        }
+        if let Some(first) = capped {
+            return Err(self.cap_reached(capped_count, &first));
         }
         let Some((at, e)) = first else {
             return Ok(KinesisEventResponse::default());
@@ -406,32 +462,42 @@ impl Handler {
         let n = refused.len() as u64;
         self.budget_refusals.fetch_add(n, Ordering::Relaxed);
         let target = &self.settings.target;
-        // CloudWatch embedded metric format: Lambda's log capture turns this line into the
-        // metric sensor_stream/ChannelBudgetRefusals{Pipe}.
-        println!(
-            "{}",
-            serde_json::json!({
-                "_aws": {
-                    "Timestamp": chrono::Utc::now().timestamp_millis(),
-                    "CloudWatchMetrics": [{
-                        "Namespace": "sensor_stream",
-                        "Dimensions": [["Pipe"]],
-                        "Metrics": [{"Name": "ChannelBudgetRefusals", "Unit": "Count"}],
-                    }],
-                },
-                "Pipe": format!("{}.{}.{}", target.database, target.schema, target.pipe),
-                "ChannelBudgetRefusals": n,
-            })
-        );
+        emit_metric("ChannelBudgetRefusals", target, n);
         let shown: Vec<&str> = refused.iter().take(3).copied().collect();
         anyhow!(
-            "channel budget exhausted: the service refused {n} channel(s) ({}{}) on pipe              {}.{}.{} or {} ({TOO_MANY_CHANNELS}: Snowflake allows 2,000 channels a pipe,              closed ones included). With PARALLELIZATION_FACTOR={} each partition key of each              shard has its own channel on both pipes, so keys × shards must stay under the              limit: use PARALLELIZATION_FACTOR=1 (and more shards for throughput), fewer              partition keys, or drop the channels of keys no longer written once the stream's              retention has passed (docs/kinesis.md \"Channel budget\")",
+            "channel budget exhausted: the service refused {n} channel(s) ({}{}) on pipe \
+             {}.{}.{} or {} ({TOO_MANY_CHANNELS}: Snowflake allows 2,000 channels a pipe, \
+             closed ones included). With PARALLELIZATION_FACTOR={} each partition key of each \
+             shard has its own channel on both pipes, so keys × shards must stay under the \
+             limit: use PARALLELIZATION_FACTOR=1 (and more shards for throughput), fewer \
+             partition keys, or drop the channels of keys no longer written once the stream's \
+             retention has passed (docs/kinesis.md \"Channel budget\")",
             shown.join(", "),
-            if refused.len() > shown.len() { ", …" } else { "" },
+            if refused.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            },
             target.database,
             target.schema,
             target.pipe,
             target.dead_letter_pipe,
+            self.settings.parallelization_factor,
+        )
+    }
+
+    /// Counts `n` channels refused for `MAX_KEY_CHANNELS`, writes the metric, and names the
+    /// cap (`first`: the first refusal) and the fix.
+    fn cap_reached(&self, n: u64, first: &str) -> anyhow::Error {
+        self.cap_refusals.fetch_add(n, Ordering::Relaxed);
+        let target = &self.settings.target;
+        emit_metric("KeyChannelCapRefusals", target, n);
+        anyhow!(
+            "{first} ({n} channel(s) this invocation). With PARALLELIZATION_FACTOR={} each \
+             partition key of each shard has a channel on both pipes: raise MAX_KEY_CHANNELS \
+             (below Snowflake's 2,000 a pipe), use fewer keys or PARALLELIZATION_FACTOR=1, or \
+             drop the channels of keys no longer written once the stream's retention has \
+             passed (docs/kinesis.md \"Channel budget\")",
             self.settings.parallelization_factor,
         )
     }

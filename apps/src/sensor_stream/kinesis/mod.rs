@@ -23,6 +23,7 @@
 //! * `report.rs`: the reconciliation; `pipeline.rs`: the commands.
 
 pub mod aws;
+pub mod channel_cap;
 pub mod consume;
 pub mod lambda;
 pub mod pipeline;

@@ -11,6 +11,7 @@ use crate::common::thousands;
 use crate::sensor_stream::cli::{ConsumeArgs, LambdaArgs, RunArgs};
 use crate::sensor_stream::consume::lock;
 use crate::sensor_stream::event::Generator;
+use crate::sensor_stream::kinesis::channel_cap::ChannelCap;
 use crate::sensor_stream::kinesis::consume::{self, Options, Progress};
 use crate::sensor_stream::kinesis::lambda::{Handler, Settings};
 use crate::sensor_stream::kinesis::sequence::SequenceNumber;
@@ -89,19 +90,30 @@ pub async fn lambda_cmd(args: LambdaArgs) -> Result<()> {
         "cold start: connected in {} ms",
         started.elapsed().as_millis()
     );
-    let handler = Arc::new(Handler::new(
+    let mut handler = Handler::new(
         client,
         Settings {
             target: Target {
-                database: args.database,
-                schema: args.schema,
+                database: args.database.clone(),
+                schema: args.schema.clone(),
                 pipe: args.pipe,
                 dead_letter_pipe: args.dead_letter_pipe,
             },
             parallelization_factor: args.parallelization_factor,
             failure_mode: args.failure_mode,
         },
-    ));
+    );
+    if let Some(max) = args.max_key_channels {
+        let sql = crate::common::builder_from(None)?
+            .build_sql()
+            .context(
+                "MAX_KEY_CHANNELS counts channels through the SQL API, which cannot be set up",
+            )?
+            .database(&args.database)
+            .schema(&args.schema);
+        handler = handler.with_channel_cap(ChannelCap::new(sql, max as usize));
+    }
+    let handler = Arc::new(handler);
     lambda_runtime::run(lambda_runtime::service_fn(
         // The event with its arrival times read exactly (record.rs).
         move |event: lambda_runtime::LambdaEvent<
