@@ -28,6 +28,7 @@ use anyhow::{Context, Result};
 use snowpipe_streaming::default_pipe_table;
 use snowpipe_streaming::sql::{QueryResult, SqlClient};
 
+use crate::formats::connect_type::FieldTypes;
 use crate::lock;
 use crate::rows::validate::{self, Columns, Outcome, Structural};
 
@@ -195,18 +196,28 @@ impl TableCheck {
         )
     }
 
-    /// Checks `ndjson` (rows at `offsets`): rewritten, refused or evolved for (see the
-    /// module). A row is never held back: what cannot land is a dead letter.
-    pub async fn rows(&self, ndjson: &[u8], offsets: &[u64]) -> CheckedRows {
+    /// Checks `ndjson` (rows at `offsets`; `fields`: each row's Connect field types, by
+    /// column name, when its value's schema gave them, else empty): rewritten, refused or
+    /// evolved for (see the module). A row is never held back: what cannot land is a dead
+    /// letter.
+    pub async fn rows(
+        &self,
+        ndjson: &[u8],
+        offsets: &[u64],
+        fields: &[Option<&FieldTypes>],
+    ) -> CheckedRows {
         let mut out = CheckedRows::default();
         let mut rows = Vec::with_capacity(ndjson.len());
         let mut changed = false;
         let lines = ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty());
-        for (line, &offset) in lines.zip(offsets) {
-            let mut outcome = validate::row(line, &self.columns(), self.normalize_time);
+        for (i, (line, &offset)) in lines.zip(offsets).enumerate() {
+            let typed = fields.get(i).copied().flatten();
+            let check =
+                |columns: &Columns| validate::typed_row(line, columns, self.normalize_time, typed);
+            let mut outcome = check(&self.columns());
             if let Outcome::Structural(s) = &outcome {
                 outcome = match self.evolve(s).await {
-                    Ok(()) => match validate::row(line, &self.columns(), self.normalize_time) {
+                    Ok(()) => match check(&self.columns()) {
                         Outcome::Structural(s) => {
                             Outcome::Refused(s.reason("Schema mismatch after evolution attempt"))
                         }

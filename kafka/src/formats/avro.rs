@@ -34,12 +34,16 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use apache_avro::schema::{Name, ResolvedSchema, Schema};
 use apache_avro::types::Value;
 use base64::Engine as _;
 
+use crate::formats::connect_type::FieldTypes;
 use crate::formats::java_map::{self, Capacity, JavaKey};
+
+mod connect;
 
 /// A writer schema from the registry, with its named types for references.
 #[derive(Debug)]
@@ -49,6 +53,8 @@ pub struct AvroSchema {
     /// The named types by their fully qualified names, as the decoder resolves references
     /// (`None` when the decoder cannot resolve them: it refuses every body before decoding).
     resolved: Option<HashMap<Name, Schema>>,
+    /// The Connect types of the top-level record's fields (`avro/connect.rs`).
+    fields: Arc<FieldTypes>,
 }
 
 impl AvroSchema {
@@ -68,11 +74,20 @@ impl AvroSchema {
                 .map(|(name, schema)| (name.clone(), (*schema).clone()))
                 .collect()
         });
-        Ok(Self {
+        let mut schema = Self {
             root,
             names,
             resolved,
-        })
+            fields: Arc::default(),
+        };
+        schema.fields = Arc::new(schema.connect_fields(text));
+        Ok(schema)
+    }
+
+    /// The Connect types `AvroData` gives the top-level record's fields (worked out once,
+    /// when the schema was parsed).
+    pub fn field_types(&self) -> &Arc<FieldTypes> {
+        &self.fields
     }
 
     /// Decodes `body` (one Avro binary datum, all of it) and writes its row's JSON object, or

@@ -5,6 +5,7 @@
 pub mod avro;
 pub mod avro_depth;
 pub mod avro_names;
+pub mod connect_type;
 pub mod java_map;
 pub mod json_check;
 pub mod json_schema;

@@ -40,7 +40,9 @@
 //! could land different data: `google.protobuf.Struct`, `Value` and `ListValue` (their
 //! recursive shape through Connect is not verified), enum numbers the schema does not name.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use prost_reflect::{
@@ -48,8 +50,10 @@ use prost_reflect::{
     Value,
 };
 
+use crate::formats::connect_type::FieldTypes;
 use crate::formats::walk::Walk;
 
+mod connect;
 mod maps;
 mod names;
 mod scan;
@@ -124,6 +128,9 @@ pub struct ProtoSchema {
     messages: Vec<MessageDescriptor>,
     /// The full names of the map entry messages.
     maps: maps::MapEntries,
+    /// The Connect types of each top-level message's fields, by its full name, worked out the
+    /// first time a value of it comes (`protobuf/connect.rs`).
+    field_types: Mutex<HashMap<String, Arc<FieldTypes>>>,
 }
 
 impl ProtoSchema {
@@ -163,7 +170,11 @@ impl ProtoSchema {
         if messages.is_empty() {
             return Err("the Protobuf schema defines no message".into());
         }
-        Ok(Self { messages, maps })
+        Ok(Self {
+            messages,
+            maps,
+            field_types: Mutex::default(),
+        })
     }
 
     /// The JSON text of the row `body` (the value after the 5-byte header) is, at most about

@@ -27,6 +27,9 @@
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
+use std::sync::Arc;
+
+use crate::formats::connect_type::FieldTypes;
 use crate::formats::registry::{BasicAuth, Failure, Registered, Registry};
 pub use crate::formats::ValueFormat;
 use crate::rows::batch::Batch;
@@ -172,6 +175,9 @@ pub struct Decoded {
     pub offsets: Vec<u64>,
     /// Messages (their index in the batch) that are not rows, and why.
     pub dead: Vec<(usize, String)>,
+    /// Each row's Connect field types (its value's schema's), in order: what schema evolution
+    /// types new columns by (`None`: from the values).
+    pub types: Vec<Option<Arc<FieldTypes>>>,
 }
 
 /// Decodes Schema Registry values into rows.
@@ -207,6 +213,27 @@ impl Decoder {
         max_len: usize,
     ) -> Result<String, Failure> {
         self.json_as(self.format, value, layout, max_len).await
+    }
+
+    /// [`Self::to_json`], with the Connect types of the value's top-level fields (its
+    /// schema's, worked out once per schema: `None` for a schema that gives none yet).
+    ///
+    /// # Errors
+    /// As [`Self::to_json`].
+    ///
+    /// # Cancellation
+    /// As [`Self::to_json`].
+    async fn typed_json(
+        &self,
+        value: &[u8],
+        layout: LayoutKind,
+        max_len: usize,
+    ) -> Result<(String, Option<Arc<FieldTypes>>), Failure> {
+        let (id, body) = split_header(value).map_err(Failure::Dead)?;
+        let schema = self.registry.schema(id).await?;
+        let json =
+            Self::decode(self.format, id, body, &schema, layout, max_len).map_err(Failure::Dead)?;
+        Ok((json, field_types(&schema, body)))
     }
 
     /// [`Self::to_json`] for bytes of `format` (a key's, `--key-converter`).
@@ -305,15 +332,20 @@ impl Decoder {
             let headers: Vec<_> = m.headers().collect();
             let value = m.value();
             let record = m.record(topic, partition, &headers, value.as_deref());
+            let mut types = None;
             let json = match record.value {
                 None => None,
                 Some(bytes) => match self
-                    .to_json(bytes, options.layout.kind, options.max_row_bytes)
+                    .typed_json(bytes, options.layout.kind, options.max_row_bytes)
                     .await
                 {
                     // A value that decodes to null is Kafka Connect's tombstone.
-                    Ok(json) if json.trim() == "null" => None,
-                    Ok(json) => Some(json),
+                    Ok((json, _)) if json.trim() == "null" => None,
+                    Ok((json, fields)) => {
+                        // Only columns are typed by them (`RECORD_CONTENT` is a VARIANT).
+                        types = fields.filter(|_| options.layout.kind == LayoutKind::Columns);
+                        Some(json)
+                    }
                     Err(Failure::Dead(why)) => {
                         out.dead.push((i, why));
                         continue;
@@ -359,6 +391,7 @@ impl Decoder {
                     let row = &mut out.ndjson[c.start..end];
                     if row::finish(row, c.rest - c.start, c.shape, options.max_row_bytes) {
                         out.offsets.push(m.offset.unsigned_abs());
+                        out.types.push(types);
                         continue;
                     }
                     out.ndjson.truncate(before);
@@ -377,6 +410,17 @@ impl Decoder {
             ));
         }
         Ok(out)
+    }
+}
+
+/// The Connect types of the top-level fields of the value whose body (after the 5-byte
+/// header) is `body`, as the converters make them: worked out once per schema (a Protobuf
+/// schema's once per message, which the body's message indexes name).
+fn field_types(schema: &Registered, body: &[u8]) -> Option<Arc<FieldTypes>> {
+    match schema {
+        Registered::Avro(s) => Some(Arc::clone(s.field_types())),
+        Registered::Protobuf(s) => s.field_types(body),
+        Registered::Json(s) => Some(Arc::clone(s.field_types())),
     }
 }
 

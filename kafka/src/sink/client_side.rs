@@ -6,10 +6,14 @@
 //! row never stops the partition: the rows after it are appended as usual.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
+use crate::connector::normalize;
 use crate::connector::table_columns::TableCheck;
+use crate::formats::connect_type::FieldTypes;
 use crate::rows::batch::Batch;
+use crate::rows::layout::LayoutKind;
 use crate::sink::partition::{Halt, Worker};
 
 impl Worker {
@@ -32,7 +36,7 @@ impl Worker {
             }
         }
         let ndjson = self.normalized(&ndjson).unwrap_or(ndjson);
-        let (ndjson, offsets) = self.checked(check, &batch, ndjson, offsets).await;
+        let (ndjson, offsets) = self.checked(check, &batch, ndjson, offsets, &[]).await;
         // The batch's charge is held until the SDK has the rows.
         let rows = batch.into_rows(keep);
         let appended = self.send_rows(ndjson.into(), offsets, last, sent).await;
@@ -40,16 +44,34 @@ impl Worker {
         appended.map_err(Halt::End)
     }
 
-    /// `ndjson` (rows of `batch` at `offsets`) checked: the rows to append and their offsets;
-    /// the refused ones dead-lettered.
+    /// `ndjson` (rows of `batch` at `offsets`; `types`: each row's Connect field types, from
+    /// its Schema Registry value's schema, or empty) checked: the rows to append and their
+    /// offsets; the refused ones dead-lettered. With `--normalize-columns` the fields are
+    /// looked up by their normalized names, as v4 normalizes the schema's
+    /// (`SnowflakeSinkRecord.normalizeSchemaFieldNames`).
     pub(super) async fn checked(
         &self,
         check: &TableCheck,
         batch: &Batch,
         ndjson: Vec<u8>,
         offsets: Vec<u64>,
+        types: &[Option<Arc<FieldTypes>>],
     ) -> (Vec<u8>, Vec<u64>) {
-        let checked = check.rows(&ndjson, &offsets).await;
+        let layout = self.rows.layout;
+        let normalize = layout.normalize_columns && layout.kind == LayoutKind::Columns;
+        let fields: Vec<Option<&FieldTypes>> = types
+            .iter()
+            .map(|t| {
+                t.as_deref().map(|f| {
+                    if normalize {
+                        f.renamed(|name| normalize::identifier(name).into_owned())
+                    } else {
+                        f
+                    }
+                })
+            })
+            .collect();
+        let checked = check.rows(&ndjson, &offsets, &fields).await;
         if !checked.dead.is_empty() {
             let dead: Vec<(usize, Option<String>)> = checked
                 .dead

@@ -443,7 +443,10 @@ impl Worker {
         }
         let ndjson = self.normalized(&decoded.ndjson).unwrap_or(decoded.ndjson);
         let (ndjson, offsets) = match &self.check {
-            Some(check) => self.checked(check, &batch, ndjson, decoded.offsets).await,
+            Some(check) => {
+                self.checked(check, &batch, ndjson, decoded.offsets, &decoded.types)
+                    .await
+            }
             None => (ndjson, decoded.offsets),
         };
         let appended = self.send_rows(ndjson.into(), offsets, last, sent).await;

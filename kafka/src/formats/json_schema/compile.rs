@@ -683,12 +683,7 @@ impl<'s> Compiler<'s> {
         self.charge_defaults(text.len())?;
         let j = J::parse(&text)?;
         // Borrowed, not copied: a schema of many defaults costs one pass each.
-        let schema = JsonSchema {
-            nodes: std::mem::take(&mut self.nodes),
-            root: at,
-            weight: 0,
-            steps: 0,
-        };
+        let schema = JsonSchema::of_nodes(std::mem::take(&mut self.nodes), at);
         let mut out = String::new();
         // A default's own defaults are written too (`{}` for an object of defaulted
         // properties): bounded like the registry's answer, so a schema cannot ask for more.

@@ -46,6 +46,7 @@
 //! after the JSON value (which Jackson's `readTree` ignores) is refused too.
 
 mod compile;
+mod connect;
 mod convert;
 #[cfg(test)]
 mod tests;
@@ -54,6 +55,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::formats::connect_type::FieldTypes;
 use crate::formats::json_tree::J;
 use crate::formats::walk::Walk;
 
@@ -85,6 +87,8 @@ pub struct JsonSchema {
     weight: usize,
     /// The steps its compilation took.
     steps: usize,
+    /// The Connect types of the top-level object's properties (`connect.rs`).
+    fields: Arc<FieldTypes>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,12 +161,33 @@ impl JsonSchema {
         let (mut nodes, root, steps) = compile::compile(&root)?;
         nodes.shrink_to_fit();
         let weight = held_bytes(&nodes);
-        Ok(Self {
+        let mut schema = Self {
             nodes,
             root,
             weight,
             steps,
-        })
+            fields: Arc::default(),
+        };
+        schema.fields = Arc::new(schema.connect_fields());
+        Ok(schema)
+    }
+
+    /// The Connect types `JsonSchemaData` gives the top-level object's properties (worked out
+    /// once, when the schema was compiled).
+    pub fn field_types(&self) -> &Arc<FieldTypes> {
+        &self.fields
+    }
+
+    /// Nodes being compiled as a schema rooted at `root` (to write a default with them),
+    /// without its weight, steps or field types.
+    fn of_nodes(nodes: Vec<Node>, root: usize) -> Self {
+        Self {
+            nodes,
+            root,
+            weight: 0,
+            steps: 0,
+            fields: Arc::default(),
+        }
     }
 
     /// The bytes the compiled schema holds (its nodes, their fields and branches, and each

@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::value::RawValue;
 
+use crate::formats::connect_type::{ConnectType, FieldTypes};
 pub use rules::Kind;
 
 /// One column as `DESC TABLE` gives it.
@@ -151,9 +152,48 @@ pub fn json_column_type(raw: &RawValue) -> &'static str {
     }
 }
 
+/// `SnowflakeColumnTypeMapper.mapToColumnType` over a field's Connect type (its schema's type
+/// and name, `TableSchemaResolver.getFullSchemaMapFromRecord`): INT8 `BYTEINT`, INT16
+/// `SMALLINT`, INT32 `INT` (Date `DATE`, Time `TIME(6)`), INT64 `BIGINT` (Timestamp
+/// `TIMESTAMP(6)`), FLOAT32 `FLOAT`, FLOAT64 `DOUBLE`, BOOLEAN, STRING `VARCHAR`, BYTES
+/// `BINARY` (Decimal `VARCHAR`), ARRAY, MAP and STRUCT `VARIANT`.
+pub fn schema_column_type(t: ConnectType) -> &'static str {
+    match t {
+        ConnectType::Int8 => "BYTEINT",
+        ConnectType::Int16 => "SMALLINT",
+        ConnectType::Int32 => "INT",
+        ConnectType::Date => "DATE",
+        ConnectType::Time => "TIME(6)",
+        ConnectType::Int64 => "BIGINT",
+        ConnectType::Timestamp => "TIMESTAMP(6)",
+        ConnectType::Float32 => "FLOAT",
+        ConnectType::Float64 => "DOUBLE",
+        ConnectType::Boolean => "BOOLEAN",
+        ConnectType::String | ConnectType::Decimal => "VARCHAR",
+        ConnectType::Bytes => "BINARY",
+        ConnectType::Array => "ARRAY",
+        ConnectType::Map | ConnectType::Struct => "VARIANT",
+    }
+}
+
 /// `row` (one JSON object) against `columns`; `normalize_time`:
-/// `snowflake.feature.normalize.time`.
+/// `snowflake.feature.normalize.time`. A row without a schema: [`typed_row`] with no fields.
 pub fn row(row: &[u8], columns: &Columns, normalize_time: bool) -> Outcome {
+    typed_row(row, columns, normalize_time, None)
+}
+
+/// [`row`] for a row made from a Schema Registry value whose schema gave its top-level
+/// fields' Connect types (`fields`, by column name): new columns are typed from them
+/// ([`schema_column_type`], v4's `getTableSchemaFromRecordSchema`; a key the schema does not
+/// name from its value), and BYTES into a BINARY column land as their bytes
+/// ([`rules::connect_bytes`]).
+pub fn typed_row(
+    row: &[u8],
+    columns: &Columns,
+    normalize_time: bool,
+    fields: Option<&FieldTypes>,
+) -> Outcome {
+    let field = |k: &str| fields.and_then(|f| f.get(k));
     let Ok(map) = serde_json::from_slice::<BTreeMap<String, &RawValue>>(row) else {
         // Not an object: refused before it got here.
         return Outcome::Same;
@@ -161,7 +201,10 @@ pub fn row(row: &[u8], columns: &Columns, normalize_time: bool) -> Outcome {
     let mut s = Structural::default();
     for (k, v) in &map {
         match columns.by_name.get(k) {
-            None => s.extra.push((k.clone(), json_column_type(v))),
+            None => s.extra.push((
+                k.clone(),
+                field(k).map_or_else(|| json_column_type(v), schema_column_type),
+            )),
             Some(c) if !c.nullable && v.get() == "null" => s.null_not_null.push(k.clone()),
             Some(_) => {}
         }
@@ -186,7 +229,11 @@ pub fn row(row: &[u8], columns: &Columns, normalize_time: bool) -> Outcome {
         let Some(c) = columns.by_name.get(k) else {
             continue;
         };
-        match rules::check(k, c.kind, v, normalize_time) {
+        let checked = match (c.kind, field(k)) {
+            (Kind::Binary(max), Some(ConnectType::Bytes)) => rules::connect_bytes(k, v, max),
+            _ => rules::check(k, c.kind, v, normalize_time),
+        };
+        match checked {
             Ok(None) => {}
             Ok(Some(new)) => changed.push((k, new)),
             Err(why) => {

@@ -364,6 +364,37 @@ fn binary(col: &str, v: &Java, max: u32) -> Checked {
     Ok((hex != s.as_str()).then(|| serde_json::Value::from(hex).to_string()))
 }
 
+/// A Schema Registry `bytes` value (Connect BYTES, which the decoded row holds as base64
+/// text) into a BINARY column: v4 hands `validateAndParseBinary` the `byte[]` itself, which
+/// passes whatever its bytes (only their length is checked) and lands as those bytes. The
+/// text the service reads as them is their hex (its default `BINARY_INPUT_FORMAT`), as for
+/// [`binary`]'s hex text.
+pub fn connect_bytes(col: &str, raw: &RawValue, max: u32) -> Checked {
+    use base64::Engine as _;
+    let v = java(raw);
+    let Java::Str(Some(s)) = &v else {
+        return Err(bad_type(col, &v, "BINARY", "byte[], String"));
+    };
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(s.as_bytes()) else {
+        // Not the decoder's base64: text like any other.
+        return binary(col, &v, max);
+    };
+    if bytes.len() > max as usize {
+        return Err(bad_value(
+            col,
+            "BINARY",
+            &format!("Binary too long: length={} maxLength={max}", bytes.len()),
+        ));
+    }
+    let mut hex = String::with_capacity(bytes.len() * 2 + 2);
+    hex.push('"');
+    for b in bytes {
+        hex.push_str(&format!("{b:02X}"));
+    }
+    hex.push('"');
+    Ok(Some(hex))
+}
+
 fn date(col: &str, v: &Java) -> Checked {
     let Java::Str(Some(s)) = v else {
         return Err(bad_type(

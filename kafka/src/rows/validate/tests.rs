@@ -323,3 +323,67 @@ fn a_table_of_a_type_v4_does_not_validate_is_not_validated() {
     let e = Columns::from_describe([("G", "GEOGRAPHY", "Y", "")]).unwrap_err();
     assert!(e.contains("column G"), "{e}");
 }
+
+/// A row with its schema's Connect field types: new columns typed by
+/// `SnowflakeColumnTypeMapper.mapToColumnType` (`TableSchemaResolver
+/// .getTableSchemaFromRecordSchema`), BYTES into BINARY as v4's `byte[]`
+/// (`DataValidationUtil.validateAndParseBinary`: passes, only its length checked).
+#[test]
+fn schema_typed_rows_evolve_by_the_schema_and_bytes_land_as_bytes() {
+    let fields = FieldTypes::new([
+        ("DAY".to_owned(), ConnectType::Date),
+        ("T".to_owned(), ConnectType::Time),
+        ("TS".to_owned(), ConnectType::Timestamp),
+        ("DEC".to_owned(), ConnectType::Decimal),
+        ("I8".to_owned(), ConnectType::Int8),
+        ("B".to_owned(), ConnectType::Bytes),
+        ("RAW".to_owned(), ConnectType::Bytes),
+    ]);
+    let cols = columns(&[("B", "BINARY(2)", "Y", "")]);
+    let row = br#"{"B":"3q0=","DAY":"2024-01-15T00:00:00.000Z","DEC":1.5,"I8":1,"NOPE":"x","T":"10:00:00.000Z","TS":"2024-01-15T10:00:00.000Z"}"#;
+    let Outcome::Structural(s) = typed_row(row, &cols, true, Some(&fields)) else {
+        panic!("structural")
+    };
+    let extra: Vec<(&str, &str)> = s.extra.iter().map(|(c, t)| (c.as_str(), *t)).collect();
+    assert_eq!(
+        extra,
+        [
+            ("DAY", "DATE"),
+            ("DEC", "VARCHAR"),
+            ("I8", "BYTEINT"),
+            ("NOPE", "VARCHAR"),
+            ("T", "TIME(6)"),
+            ("TS", "TIMESTAMP(6)")
+        ]
+    );
+    // BYTES: their hex, what the service reads as the same bytes; without the field's type
+    // the same text is refused as not hex (a JSON row's text must be hex).
+    assert_eq!(
+        typed_row(br#"{"B":"3q0="}"#, &cols, true, Some(&fields)),
+        Outcome::Rewritten(br#"{"B":"DEAD"}"#.to_vec())
+    );
+    assert!(matches!(
+        row_of(br#"{"B":"3q0="}"#, &cols),
+        Outcome::Refused(_)
+    ));
+    let Outcome::Refused(why) = typed_row(br#"{"B":"AAEC"}"#, &cols, true, Some(&fields)) else {
+        panic!("refused")
+    };
+    assert!(
+        why.ends_with("reason: Binary too long: length=3 maxLength=2"),
+        "{why}"
+    );
+    for t in [ConnectType::Int16, ConnectType::Int32, ConnectType::Int64] {
+        assert!(["SMALLINT", "INT", "BIGINT"].contains(&schema_column_type(t)));
+    }
+    assert_eq!(schema_column_type(ConnectType::Float32), "FLOAT");
+    assert_eq!(schema_column_type(ConnectType::Float64), "DOUBLE");
+    assert_eq!(schema_column_type(ConnectType::Bytes), "BINARY");
+    assert_eq!(schema_column_type(ConnectType::Map), "VARIANT");
+    assert_eq!(schema_column_type(ConnectType::Struct), "VARIANT");
+    assert_eq!(schema_column_type(ConnectType::Array), "ARRAY");
+}
+
+fn row_of(row: &[u8], cols: &Columns) -> Outcome {
+    super::row(row, cols, true)
+}
