@@ -189,8 +189,12 @@ async fn finish(
     timeout: Duration,
     out: &mut FileOutcome,
 ) -> Result<()> {
+    // Send what waits for `max_client_lag` now: the file is read to its end.
     let waited = match last {
-        Some(t) => channel.wait_for_commit(t, timeout).await,
+        Some(t) => match channel.flush().await {
+            Ok(()) => channel.wait_for_commit(t, timeout).await,
+            Err(e) => Err(e),
+        },
         None => Ok(()),
     };
     out.committed = channel.latest_committed_offset_token();
