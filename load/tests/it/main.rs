@@ -10,3 +10,4 @@ mod follow;
 mod ndjson;
 mod parquet;
 mod readme_flags;
+mod readme_quickstart;
