@@ -15,7 +15,7 @@ pub fn status_from_data_dir(
     for sql in crate::storage::stored_ddl(&conn)? {
         catalog
             .apply_sql(&sql)
-            .map_err(|e| crate::error::EmulatorError::catalog(e.to_string()).with_source(e))?;
+            .map_err(|e| crate::error::EmulatorError::catalog(e.to_string()))?;
     }
     // Default pipes exist from their first use (docs/protocol.md "Table features").
     let created = crate::storage::created_default_pipes(&conn)

@@ -156,9 +156,10 @@ impl Shared {
             );
             stored_ddl = st.run(|c| storage::stored_ddl(c)).await??;
             for sql in &stored_ddl {
-                catalog.apply_sql(sql).map_err(|e| {
-                    EmulatorError::catalog(format!("stored DDL: {e}")).with_source(e)
-                })?;
+                // The message holds the whole cause: a source as well would print it twice.
+                catalog
+                    .apply_sql(sql)
+                    .map_err(|e| EmulatorError::catalog(format!("stored DDL: {e}")))?;
             }
         }
         // Scripts already stored were applied above; applying them twice would fail on plain
@@ -166,7 +167,7 @@ impl Shared {
         for sql in config.ddl.iter().filter(|s| !stored_ddl.contains(s)) {
             catalog
                 .apply_sql(sql)
-                .map_err(|e| EmulatorError::catalog(e.to_string()).with_source(e))?;
+                .map_err(|e| EmulatorError::catalog(e.to_string()))?;
         }
         if config.limits == Limits::Snowflake {
             // A default pipe counts once it exists: from its first use (docs/protocol.md

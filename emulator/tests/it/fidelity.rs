@@ -355,3 +355,20 @@ async fn elastic_appends_refuse_tokens_dedupe_nothing_and_count_retries() {
     assert_eq!(elastic["retried_appends"], 1);
     emu.shutdown().await;
 }
+
+/// A DDL script that fails at start is named once in the error's whole chain (`{:#}`, as the
+/// binaries print it): the message held the cause and the cause again as its source.
+#[tokio::test]
+async fn a_failing_ddl_script_is_named_once_in_the_error_chain() {
+    let ddl = "CREATE DATABASE DEMO; CREATE SCHEMA DEMO.PUBLIC;";
+    let Err(err) = Emulator::start(config().with_ddl(ddl)).await else {
+        panic!("CREATE SCHEMA of the database's own PUBLIC must be refused");
+    };
+    let mut chain = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        chain = format!("{chain}: {c}");
+        cause = c.source();
+    }
+    assert_eq!(chain.matches("already exists").count(), 1, "{chain}");
+}
