@@ -368,7 +368,7 @@ fn binary(col: &str, v: &Java, max: u32) -> Checked {
 /// text) into a BINARY column: v4 hands `validateAndParseBinary` the `byte[]` itself, which
 /// passes whatever its bytes (only their length is checked) and lands as those bytes. The
 /// text the service reads as them is their hex (its default `BINARY_INPUT_FORMAT`), as for
-/// [`binary`]'s hex text.
+/// `binary`'s hex text.
 pub fn connect_bytes(col: &str, raw: &RawValue, max: u32) -> Checked {
     use base64::Engine as _;
     let v = java(raw);
