@@ -57,6 +57,7 @@ mod results;
 mod rewrite;
 pub(crate) mod show_channels;
 mod show_tables;
+mod show_words;
 
 pub(crate) use ddl::{answer as ddl_answer, Applied, Ddl};
 pub(crate) use describe::{answer as describe_answer, Described};

@@ -11,8 +11,7 @@
 //! channels whose database the role may read are listed. The elastic channel is not a named
 //! channel and is not listed.
 
-use sqlparser::dialect::SnowflakeDialect;
-use sqlparser::tokenizer::{Token, Tokenizer, Word};
+use sqlparser::tokenizer::Token;
 
 use crate::api_error::ApiError;
 use crate::catalog::Catalog;
@@ -64,18 +63,14 @@ pub(crate) fn parse(
     schema: Option<&str>,
     granted: &dyn Fn(&str) -> bool,
 ) -> Result<Option<ShowChannels>, ApiError> {
-    let text = statement.trim().trim_end_matches(';');
-    let Ok(tokens) = Tokenizer::new(&SnowflakeDialect {}, text).tokenize() else {
+    let Some(tokens) = super::show_words::words(statement) else {
         return Ok(None);
     };
-    let words: Vec<&Token> = tokens
-        .iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
-        .collect();
-    let kw = |t: &Token, k: &str| matches!(t, Token::Word(Word { value, quote_style: None, .. }) if value.eq_ignore_ascii_case(k));
-    if !(words.len() >= 2 && kw(words[0], "SHOW") && kw(words[1], "CHANNELS")) {
+    if !super::show_words::is_show(&tokens, "CHANNELS") {
         return Ok(None);
     }
+    let words: Vec<&Token> = tokens.iter().collect();
+    let kw = super::show_words::keyword;
     let unread = || {
         failed(
             "001003",
@@ -103,7 +98,7 @@ pub(crate) fn parse(
                 [] => None,
                 name => Some(object(name).ok_or_else(unread)?),
             };
-            scope(kind, name, database, schema, &kw).ok_or_else(unread)?
+            scope(kind, name, database, schema).ok_or_else(unread)?
         }
         _ => return Err(unread()),
     };
@@ -123,8 +118,8 @@ fn scope(
     name: Option<Vec<String>>,
     database: Option<&str>,
     schema: Option<&str>,
-    kw: &dyn Fn(&Token, &str) -> bool,
 ) -> Option<Scope> {
+    let kw = super::show_words::keyword;
     let db = || database.map(super::identifier);
     let sch = || schema.map(super::identifier);
     let three = |name: Vec<String>| -> Option<(String, String, String)> {

@@ -6,8 +6,7 @@
 //! `snowpipe-kafka` does the same. The pattern is SQL `LIKE` (`%`, `_`, `\` escaping; `like.rs`),
 //! case-insensitive as Snowflake's; only tables whose database the role may read are listed.
 
-use sqlparser::dialect::SnowflakeDialect;
-use sqlparser::tokenizer::{Token, Tokenizer, Word};
+use sqlparser::tokenizer::Token;
 
 use crate::api_error::ApiError;
 use crate::catalog::Catalog;
@@ -36,18 +35,14 @@ pub(crate) fn parse(
     schema: Option<&str>,
     granted: &dyn Fn(&str) -> bool,
 ) -> Result<Option<Described>, ApiError> {
-    let text = statement.trim().trim_end_matches(';');
-    let Ok(tokens) = Tokenizer::new(&SnowflakeDialect {}, text).tokenize() else {
+    let Some(tokens) = super::show_words::words(statement) else {
         return Ok(None);
     };
-    let words: Vec<&Token> = tokens
-        .iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
-        .collect();
-    let kw = |t: &Token, k: &str| matches!(t, Token::Word(Word { value, quote_style: None, .. }) if value.eq_ignore_ascii_case(k));
-    if !(words.len() >= 2 && kw(words[0], "SHOW") && kw(words[1], "TABLES")) {
+    if !super::show_words::is_show(&tokens, "TABLES") {
         return Ok(None);
     }
+    let words: Vec<&Token> = tokens.iter().collect();
+    let kw = super::show_words::keyword;
     let unread = || {
         failed(
             "001003",
