@@ -47,7 +47,8 @@ use crate::pipeline::encode;
 use crate::pipeline::metrics::DataMetrics;
 use crate::pipeline::pipe_params::PipeParams;
 use crate::pipeline::pool::{BufferPool, RowSize};
-use crate::transport::{AppendRequest, Compression, ElasticTarget, IngestApi, PipePath};
+use crate::transport::{AppendRequest, ElasticTarget, IngestApi, PipePath};
+use crate::Compression;
 use crate::{Error, Result};
 
 /// A batch that may have landed more than once: its successful request was a retry of an

@@ -27,8 +27,9 @@
 //! The types here belong to this crate: the emulator crate's own API (its configuration, fault
 //! plans, TLS, limits, data directory) is not part of `snowpipe-streaming`'s, so the two crates
 //! version independently. A test that needs more than this module offers depends on
-//! `snowpipe-emulator` itself, starts it with its `EmulatorConfig` and registers a
-//! `snowpipe_emulator::KeyPair`'s public key. Faults are given in the emulator's compact
+//! `snowpipe-emulator` itself and starts it with its `EmulatorConfig` through
+//! `snowpipe_emulator::Emulator::start_with_new_key`, which registers a fresh key pair and
+//! returns it for the client (the function [`EmulatorBuilder::start`] uses). Faults are given in the emulator's compact
 //! `--fault` syntax ([`EmulatorBuilder::fault`]), the one its command line takes.
 
 use std::fmt;
@@ -124,9 +125,7 @@ impl EmulatorBuilder {
         for rule in &self.faults {
             config.faults.rules.push(parse_fault(rule)?);
         }
-        let key = snowpipe_emulator::KeyPair::generate().map_err(EmulatorError::start)?;
-        config.public_keys.push(key.public_key_pem().to_owned());
-        let inner = snowpipe_emulator::Emulator::start(config)
+        let (inner, key) = snowpipe_emulator::Emulator::start_with_new_key(config)
             .await
             .map_err(EmulatorError::start)?;
         let client = ClientBuilder::new()

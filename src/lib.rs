@@ -119,6 +119,7 @@ mod auth;
 pub mod binary;
 pub mod channel;
 pub(crate) mod client;
+mod compression;
 mod config;
 pub mod duration;
 mod elastic;
@@ -151,6 +152,7 @@ pub use auth::AuthorizationType;
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
 pub use channel::{OpenChannelOptions, RawRows};
 pub use client::{Pipe, StreamingIngestClient};
+pub use compression::Compression;
 pub use config::ClientBuilder;
 pub use config::ConfigKey;
 pub use elastic::{ElasticChannel, ElasticEvent};
@@ -158,7 +160,6 @@ pub use error::{Error, Result, ServerError, TransportError, TransportErrorKind};
 pub use http::is_loopback;
 pub use http::retry::{Jitter, RetryConfig};
 pub use offset::OffsetToken;
-pub use transport::Compression;
 pub use transport::{default_pipe_name, default_pipe_table};
 
 /// The README's code blocks, compiled as doc tests.

@@ -1,155 +1,110 @@
-//! `src/` has no cycle between its top-level modules (its rooms): a room only uses rooms
-//! below it. Checked from the sources, cheaply: every `crate::…` path outside comments and
-//! test code names the room it depends on (a name re-exported at the crate root counts as
-//! the room that defines it).
+//! `src/` has no import circle. Checked from the sources, cheaply ([`circles`], with the graph
+//! every package's `module_graph_tests.rs` shares, [`circles::graph`]), at two grains:
+//! * its top-level modules (its rooms): a room only uses rooms below it, so no room leads
+//!   back to itself through other rooms.
+//! * its files: no module (one source file) leads back to itself through other modules, so a
+//!   circle inside a room (`pipeline::batch ⇄ pipeline::compress` was one) is caught too.
 
-mod walk;
+mod circles;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use walk::{path, rust_files, without_test_module};
+use circles::graph::{self, Graph};
+use circles::{assert_no_file_circle, assert_no_room_circle, circles, walk, BELOW_BOTH};
 
 /// The one pair of rooms that use each other, on purpose: an `Error` carries the committed
-/// `OffsetToken`, and `OffsetToken::new` returns the crate's `Error`.
+/// `OffsetToken`, and `OffsetToken::new` returns the crate's `Error` (`error.rs` and
+/// `offset.rs` are rooms of one file each, so the pair is the files' only exception too).
 const ALLOWED: &[(&str, &str)] = &[("error", "offset"), ("offset", "error")];
-
-/// Test and benchmark harnesses, left out: they sit above everything they exercise.
-fn is_harness(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    path.components()
-        .any(|c| c.as_os_str().to_string_lossy().ends_with("tests"))
-        || name.ends_with("tests.rs")
-        || matches!(
-            name,
-            "test_support.rs" | "test_util.rs" | "testing.rs" | "bench.rs"
-        )
-}
-
-/// The code of a file without comments, `#[cfg(doc)]` imports and its inline test module.
-fn code(text: &str) -> String {
-    let text = without_test_module(text);
-    let mut out = String::new();
-    let mut doc_only = false;
-    for line in text.lines() {
-        let line = line.trim_start();
-        if line.starts_with("//") {
-            continue;
-        }
-        if line.starts_with("#[cfg(doc)]") {
-            doc_only = true;
-            continue;
-        }
-        if std::mem::take(&mut doc_only) && line.starts_with("use ") {
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// The names after `crate::` in `code` (`crate::a::b` → `a`, `crate::{A, b::c}` → `A`, `b`).
-fn crate_names(code: &str) -> Vec<String> {
-    let ident = |s: &str| -> String {
-        s.chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect()
-    };
-    let mut names = Vec::new();
-    for (i, _) in code.match_indices("crate::") {
-        let rest = &code[i + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            let group = &group[..group.find('}').unwrap_or(group.len())];
-            names.extend(group.split(',').map(|n| ident(n.trim())));
-        } else {
-            names.push(ident(rest));
-        }
-    }
-    names.retain(|n| !n.is_empty());
-    names
-}
-
-/// Names the crate root re-exports (`pub use room::…::{A, B};`), mapped to their room.
-fn root_exports(lib: &str) -> BTreeMap<String, String> {
-    let mut map = BTreeMap::new();
-    for line in lib.lines() {
-        let Some(rest) = line.trim().strip_prefix("pub use ") else {
-            continue;
-        };
-        let room: String = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        let items = rest.rsplit("::").next().unwrap_or("");
-        for name in items.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-            if name.starts_with(|c: char| c.is_ascii_uppercase()) {
-                map.insert(name.to_owned(), room.clone());
-            }
-        }
-    }
-    map
-}
-
-/// Room → rooms it uses, with one file that shows each edge.
-fn graph() -> BTreeMap<String, BTreeMap<String, PathBuf>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let exports = root_exports(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let mut graph: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
-    for file in files {
-        let rel = file.strip_prefix(&src).unwrap().to_path_buf();
-        if rel == Path::new("lib.rs") || is_harness(&rel) {
-            continue;
-        }
-        let first = rel
-            .components()
-            .next()
-            .unwrap()
-            .as_os_str()
-            .to_string_lossy();
-        let room = first.trim_end_matches(".rs").to_owned();
-        let text = std::fs::read_to_string(&file).unwrap();
-        for name in crate_names(&code(&text)) {
-            let target = exports.get(&name).cloned().unwrap_or(name);
-            if target != room {
-                graph
-                    .entry(room.clone())
-                    .or_default()
-                    .entry(target)
-                    .or_insert_with(|| rel.clone());
-            }
-        }
-    }
-    graph
-}
 
 #[test]
 fn the_top_level_modules_have_no_cycle() {
-    let graph = graph();
-    assert!(graph.contains_key("channel") && graph.contains_key("client"));
-    for (room, uses) in &graph {
-        for (next, file) in uses {
-            if ALLOWED.contains(&(room.as_str(), next.as_str())) {
-                continue;
-            }
-            if let Some(back) = path(&graph, next, room, ALLOWED) {
-                panic!(
-                    "module cycle: {room} uses {next} (in src/{}), and {} leads back; a room \
-                     may only use the rooms below it (ARCHITECTURE.md)",
-                    file.display(),
-                    back.join(" → ")
-                );
-            }
-        }
-    }
+    assert_no_room_circle(
+        &Graph::of_crate(),
+        ALLOWED,
+        &["channel", "client"],
+        "a room may only use the rooms below it, ARCHITECTURE.md",
+    );
 }
 
 #[test]
-fn the_checker_sees_uses_and_ignores_comments_and_tests() {
-    let text = "// crate::ignored\n#[cfg(doc)]\nuse crate::DocOnly;\nuse crate::a::b;\n\
-                use crate::{B, c::d};\n#[cfg(test)]\nmod tests {\n    fn t() { crate::t::x(); }\n}\n\
-                fn f() { crate::e::f(); }\n";
-    assert_eq!(crate_names(&code(text)), ["a", "B", "c", "e"]);
+fn no_file_leads_back_to_itself() {
+    assert_no_file_circle(
+        &Graph::of_crate(),
+        ALLOWED,
+        &["pipeline::batch", "channel::actor::send"],
+        BELOW_BOTH,
+    );
+}
+
+/// The checks fail on a circle: a tree like `src/`, with a circle between two files of a room,
+/// then one between rooms.
+#[test]
+fn the_checks_find_circles_in_a_small_tree() {
+    let mut files = vec![
+        ("lib.rs", "pub use error::Error;\npub use offset::OffsetToken;\n"),
+        ("error.rs", "use crate::OffsetToken;\n"),
+        ("offset.rs", "use crate::Error;\n"),
+        ("pipeline/mod.rs", "mod batch;\nmod compress;\nuse batch::B;\n"),
+        ("pipeline/batch.rs", "use super::compress::frame;\n"),
+        ("pipeline/compress.rs", "fn f() { super::batch::g(); }\n"),
+        (
+            "channel/mod.rs",
+            "use crate::pipeline::batch::B;\n#[cfg(test)]\nmod tests {\n    use crate::client::C;\n}\n",
+        ),
+        ("client.rs", "use crate::channel::Channel;\n"),
+        ("channel/tests/mod.rs", "use crate::client::C;\n"),
+    ];
+    let (rooms, modules) = circles(&Graph::of_sources(&files), ALLOWED);
+    assert!(rooms.is_empty(), "{rooms:?}");
+    assert_eq!(
+        modules,
+        [
+            "pipeline::batch uses pipeline::compress (`super::compress::frame` in \
+             src/pipeline/batch.rs), and pipeline::compress → pipeline::batch leads back",
+            "pipeline::compress uses pipeline::batch (`super::batch::g` in \
+             src/pipeline/compress.rs), and pipeline::batch → pipeline::compress leads back",
+        ]
+    );
+    files[5].1 = "fn f() { crate::client::h(); }\n";
+    let (rooms, modules) = circles(&Graph::of_sources(&files), ALLOWED);
+    assert_eq!(rooms.len(), 3, "{rooms:?}");
+    assert!(rooms[0].starts_with("channel uses pipeline"), "{rooms:?}");
+    assert_eq!(modules.len(), 4, "{modules:?}");
+}
+
+#[test]
+fn the_checker_follows_paths_to_the_longest_module() {
+    use graph::{from_root, module_of, resolve, root_exports};
+    use walk::{code, paths_after};
+    let text = "// crate::ignored\n#[cfg(doc)]\nuse crate::DocOnly;\nuse crate::a::b::C;\n\
+                use super::{d, e::F};\nuse super::super::g::H;\n#[cfg(test)]\nmod tests {\n    \
+                fn t() { crate::t::x(); }\n}\n#[cfg(test)]\nuse crate::u::v;\n\
+                #[cfg(all(test, unix))]\nmod unix_tests {\n    use crate::w;\n}\n\
+                fn f() { self::i::j(); crate::Root::new(); }\n";
+    let code = code(text);
+    assert_eq!(
+        paths_after(&code, "crate::"),
+        [vec!["a", "b", "C"], vec!["Root", "new"]]
+    );
+    assert_eq!(
+        paths_after(&code, "super::"),
+        [vec!["d"], vec!["e", "F"], vec!["super", "g", "H"]]
+    );
+    assert_eq!(paths_after(&code, "self::"), [vec!["i", "j"]]);
+    let p = |s: &str| s.split("::").map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(from_root("x::y::z", p("super::g::H")), p("x::g::H"));
+    assert_eq!(from_root("x::y::z", p("d")), p("x::y::d"));
+    let modules = ["a", "a::b", "x"].map(str::to_owned).into();
+    let exports = root_exports("pub use a::b::{C, D as E};\npub use x::Y;\n", &modules);
+    assert_eq!(exports["C"], "a::b");
+    assert_eq!(exports["E"], "a::b");
+    assert_eq!(exports["Y"], "x");
+    let r = |s: &str| resolve(&modules, &exports, &p(s));
+    assert_eq!(r("a::b::C").as_deref(), Some("a::b"));
+    assert_eq!(r("a::c::D").as_deref(), Some("a"));
+    assert_eq!(r("Y").as_deref(), Some("x"));
+    assert_eq!(r("Root"), None);
+    assert_eq!(module_of(Path::new("channel/mod.rs")), "channel");
+    assert_eq!(module_of(Path::new("pipeline/batch.rs")), "pipeline::batch");
 }

@@ -38,10 +38,10 @@ use crate::auth::{Authenticator, ControlAuth, TokenManager};
 use crate::error::Error;
 use crate::http::{decode_error, encode, Call, HttpClient, SMALL_ANSWER_BYTES};
 use crate::transport::{
-    AppendAck, AppendRequest, ChannelPath, ChannelWire, Compression, ElasticAck, ElasticTarget,
-    IngestApi, PipePath,
+    AppendAck, AppendRequest, ChannelPath, ChannelWire, ElasticAck, ElasticTarget, IngestApi,
+    PipePath,
 };
-use crate::Result;
+use crate::{Compression, Result};
 
 /// At most this many channel names go in one bulk-status request.
 pub(crate) const BULK_STATUS_CHUNK: usize = 100;

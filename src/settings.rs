@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::pipeline::compress::codec::Codec;
 use crate::pipeline::compress::CompressorPool;
 use crate::pipeline::encode::RowCap;
-use crate::transport::Compression;
+use crate::Compression;
 use crate::{Error, Result};
 
 /// Smallest accepted `max_client_lag`.

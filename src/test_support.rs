@@ -24,7 +24,7 @@ pub(crate) use crate::rest::RestApi;
 #[allow(unused_imports)]
 pub(crate) use crate::transport::*;
 #[allow(unused_imports)]
-pub(crate) use crate::{Error, Result};
+pub(crate) use crate::{Compression, Error, Result};
 
 /// What unit tests add to [`MockAccount`]: the crate-internal REST layer, connected to it.
 pub(crate) trait MockAccountExt {

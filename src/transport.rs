@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::api::{ChannelStatusWire, OpenChannelRequest, OpenChannelResponse};
-use crate::{OffsetToken, Result};
+use crate::{Compression, OffsetToken, Result};
 
 /// A pipe: database, schema and pipe name exactly as the user gave them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -81,19 +81,6 @@ impl fmt::Display for ChannelPath {
             self.pipe.database, self.pipe.schema, self.pipe.pipe, self.channel
         )
     }
-}
-
-/// How an append body is compressed (`Content-Encoding`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Compression {
-    /// zstd (the default, as the official SDK).
-    #[default]
-    Zstd,
-    /// gzip.
-    Gzip,
-    /// No compression.
-    None,
 }
 
 /// One append-rows request, already encoded and compressed by the channel. The REST layer

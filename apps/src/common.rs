@@ -3,17 +3,20 @@
 //! (with a throwaway key pair), the `emulator` subcommand ([`EmulatorArgs`], [`Serve`]), the
 //! connection to a real account from `--profile` or `SNOWFLAKE_*` ([`connect`]), the run
 //! directory, waiting for Ctrl-C/SIGTERM, and the one-line report of a channel another writer
-//! took over ([`ownership_lost`]); the command line's common shape ([`cli`]) and the names
-//! the generators' catalogs share ([`names`]).
+//! took over ([`ownership_lost`]); the command line's common shape ([`cli`]), the names
+//! the generators' catalogs share ([`names`]), and the shape of the all-in-one runs
+//! ([`all_in_one`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+pub use snowpipe_cli_support::signal::terminated;
 use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 use snowpipe_streaming::ClientBuilder;
 
+pub mod all_in_one;
 pub mod cli;
 pub mod names;
 
@@ -204,25 +207,6 @@ pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-///
-/// # Cancellation
-/// Dropping the future stops listening for the signals.
-pub async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 /// Whether the user pointed the application at a real account (or an external emulator):
 /// `--profile`, or `SNOWFLAKE_ACCOUNT` / `SNOWFLAKE_URL` set.
 pub fn external_configured(profile: Option<&Path>) -> bool {
@@ -244,24 +228,17 @@ pub fn builder_from(profile: Option<&Path>) -> Result<ClientBuilder> {
     }
 }
 
-/// The configuration of an application's embedded emulator: `ddl`, a new key pair's public
-/// key accepted, commits `commit_delay` after each append, and strict offsets (any request
-/// whose tokens cannot name its rows is a bug in the application). Returns it with the
-/// private key (PKCS#8 PEM).
-///
-/// # Errors
-/// When the key cannot be generated.
-pub fn embedded_config(
-    ddl: Vec<String>,
-    commit_delay: Duration,
-) -> Result<(EmulatorConfig, String)> {
-    let key = KeyPair::generate().context("cannot generate the emulator's key pair")?;
+/// The configuration of an application's embedded emulator: `ddl`, commits `commit_delay`
+/// after each append, and strict offsets (any request whose tokens cannot name its rows is a
+/// bug in the application). Start it with [`Emulator::start_with_new_key`] (or
+/// [`all_in_one::start_embedded`]), which registers a new key pair and returns it for the
+/// client.
+pub fn embedded_config(ddl: Vec<String>, commit_delay: Duration) -> EmulatorConfig {
     let mut config = EmulatorConfig::default();
     config.ddl = ddl;
-    config.public_keys = vec![key.public_key_pem().to_owned()];
     config.commit_delay = commit_delay;
     config.strict_offsets = true;
-    Ok((config, key.private_key_pem().to_owned()))
+    config
 }
 
 /// A client from `--profile` (else the `SNOWFLAKE_*` variables) with `max_client_lag`.

@@ -19,3 +19,6 @@ pub mod sensor_stream;
 pub mod ski_resort;
 pub mod table_replay;
 pub mod throughput;
+
+#[cfg(test)]
+mod module_graph_tests;

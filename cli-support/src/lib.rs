@@ -1,6 +1,6 @@
 //! What the workspace's binaries share on their command line: [`env`](mod@env), every flag from an
-//! environment variable (the twelve-factor way an image is configured), and [`log`], logs for
-//! terminals and for machines.
+//! environment variable (the twelve-factor way an image is configured), [`log`], logs for
+//! terminals and for machines, and [`signal`], the Ctrl-C or SIGTERM that ends a command.
 //!
 //! Not a stable API: it serves `snowpipe-kafka`, `snowpipe-emulator` and the applications.
 
@@ -9,3 +9,7 @@
 
 pub mod env;
 pub mod log;
+pub mod signal;
+
+#[cfg(test)]
+mod module_graph_tests;

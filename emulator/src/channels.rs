@@ -61,7 +61,7 @@ pub(crate) struct PendingBatch {
     pub last_error: Option<String>,
     pub end_token: Option<String>,
     /// This batch's share of the pending-rows budget, returned when it leaves memory.
-    pub _reserved: crate::pending_budget::Reservation,
+    pub _reserved: crate::base::pending_budget::Reservation,
 }
 
 /// One channel.
@@ -81,7 +81,7 @@ pub(crate) struct Channel {
     /// how long a client takes to see a commit; not part of the wire protocol.
     pub recent_commits: VecDeque<(String, i64)>,
     /// Appends whose numeric offset tokens could not name their rows (see
-    /// [`offset_span_violation`](crate::offsets::offset_span_violation)); shown in `GET /`.
+    /// [`offset_span_violation`](crate::service::offsets::offset_span_violation)); shown in `GET /`.
     pub offset_span_violations: u64,
     /// Appends that echoed this incarnation's `x-snowflake-session`, sent none, or sent an
     /// older incarnation's; shown in `GET /`.
@@ -97,7 +97,7 @@ pub(crate) struct Channel {
     /// in `GET /`.
     pub reused_token_appends: u64,
     /// The append-rate buckets (`--limits snowflake`).
-    pub rate: crate::limits::ChannelRate,
+    pub rate: crate::base::limits::ChannelRate,
     /// How long after its due time (accepted + commit delay) the latest committed batch was
     /// taken for writing, in µs: the browser console's commit latency is the delay plus this.
     pub commit_lag_us: Option<i64>,
@@ -188,7 +188,7 @@ impl Channel {
             retried_appends: 0,
             fenced_appends: 0,
             reused_token_appends: 0,
-            rate: crate::limits::ChannelRate::new(Instant::now()),
+            rate: crate::base::limits::ChannelRate::new(Instant::now()),
             commit_lag_us: None,
         }
     }

@@ -25,11 +25,32 @@
 //! internal: public only with the feature `internals`, which exists for this crate's own
 //! integration tests (its dev-dependency on itself enables it) and is not a stable API.
 //! [`offline`] is the stable surface over them.
+//!
+//! The rooms stand on floors, lowest first; a room uses only the rooms on its floor or below
+//! (`module_graph_tests` checks, with this order):
+//!
+//! 1. `base`: errors (`ApiError`, [`EmulatorError`]), the [`clock`], the service's [`limits`],
+//!    the pending-memory budget, [`faults`], the [`requests`] log and private files;
+//! 2. `security`: authentication and role grants, the scoped-token secret, [`KeyPair`], TLS;
+//! 3. `catalog`: tables and pipes from Snowflake DDL;
+//!    `sql_sandbox`: SQLite's bounds for what users run (the authorizer over the catalog's
+//!    tables, time and memory limits, bounded `LIKE`), which the rows and the storage follow;
+//! 4. `convert`: JSON rows into typed SQLite values, pipe transforms, the value printers;
+//!    `storage`: SQLite, its writer thread and readers;
+//!    [`offline`]: the stored data and the row conversion without a server
+//!    ([`status_from_data_dir`] too);
+//! 5. `channels`: the channel state machine and commit queue;
+//!    `stage`: the file mode's stage and its S3 side;
+//!    `settings`: [`config`] ([`EmulatorConfig`]) and [`classic`] channel seeds;
+//! 6. `sql_api`: the SQL API's statements, results and `SHOW`s;
+//! 7. `service`: the protocol operations over the shared state (opens, appends, commits,
+//!    status, DDL, file registrations, offset-span checks);
+//! 8. `http`: requests in, responses out, the console;
+//! 9. `server`: the listener and the running [`Emulator`]; `with_key`: an emulator with a key.
 
 #![warn(missing_docs)]
 
-mod api_error;
-mod auth;
+mod base;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod catalog;
@@ -37,50 +58,44 @@ pub mod catalog;
 #[allow(dead_code)] // what only the integration tests call
 mod catalog;
 mod channels;
-pub mod classic;
-pub mod clock;
-pub mod config;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod convert;
 #[cfg(not(feature = "internals"))]
 #[allow(dead_code)] // what only the integration tests call
 mod convert;
-mod error;
-pub mod faults;
 mod http;
-mod key_pair;
-pub mod limits;
+#[cfg(test)]
+mod module_graph_tests;
 pub mod offline;
-mod offsets;
-mod pending_budget;
-mod private_fs;
-pub mod requests;
+mod security;
 mod server;
 mod service;
+mod settings;
 mod sql_api;
 mod sql_sandbox;
 mod stage;
-mod status;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod storage;
 #[cfg(not(feature = "internals"))]
 #[allow(dead_code)] // what only the integration tests call
 mod storage;
-mod tls;
-mod token_secret;
+mod with_key;
 
-pub use auth::{public_key_fingerprint, AuthError, KeyError};
-pub use classic::ClassicChannel;
-pub use clock::Clock;
-pub use config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode, MAX_PAYLOAD_BYTES};
+pub use base::{clock, faults, limits, requests};
+pub use settings::{classic, config};
+
+pub use base::clock::Clock;
+pub use base::error::{BoxError, EmulatorError};
+pub use base::faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, FaultSpecError};
+pub use base::limits::Limits;
 pub use convert::{BinaryFormat, DEFAULT_TIMEZONE};
-pub use error::{BoxError, EmulatorError};
-pub use faults::{Endpoint, FaultAction, FaultHandle, FaultPlan, FaultRule, FaultSpecError};
-pub use key_pair::{write_private_key, KeyFiles, KeyPair, PASSPHRASE_VAR};
-pub use limits::Limits;
-pub use offsets::offset_span_violation;
+pub use security::auth::{public_key_fingerprint, AuthError, KeyError};
+pub use security::key_pair::{write_private_key, KeyFiles, KeyPair, PASSPHRASE_VAR};
+pub use service::offsets::offset_span_violation;
+pub use settings::classic::ClassicChannel;
+pub use settings::config::{DuplicateAppendPolicy, EmulatorConfig, TlsMode, MAX_PAYLOAD_BYTES};
 
 /// Bounds the SQLite memory of each SQL API statement (96 MiB, one row's values included) in
 /// this process, by giving SQLite the emulator's allocator. SQLite takes an allocator only
@@ -91,10 +106,11 @@ pub use offsets::offset_span_violation;
 pub fn bound_sql_statement_memory() -> bool {
     sql_sandbox::heap::install()
 }
-pub use requests::RequestRecord;
-pub use server::{ChannelTotals, Emulator};
+pub use base::requests::RequestRecord;
+pub use offline::status::status_from_data_dir;
+pub use server::Emulator;
+pub use service::ChannelTotals;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub use stage::upload::aws_chunked;
 pub use stage::{DEFAULT_MAX_STAGE_BYTES, DEFAULT_MAX_STAGE_FILES};
-pub use status::status_from_data_dir;

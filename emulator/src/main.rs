@@ -348,32 +348,10 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
     }
-    wait_for_signal().await;
+    snowpipe_cli_support::signal::terminated().await;
     eprintln!("shutting down");
     emu.shutdown().await;
     Ok(())
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 fn cell(v: &serde_json::Value) -> String {

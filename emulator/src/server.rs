@@ -12,25 +12,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{EmulatorConfig, TlsMode};
-use crate::error::EmulatorError;
-use crate::faults::FaultHandle;
+use crate::base::error::EmulatorError;
+use crate::base::faults::FaultHandle;
+use crate::base::private_fs;
+use crate::base::requests::RequestRecord;
 use crate::http::{self, DropResponse};
-use crate::requests::RequestRecord;
-use crate::service::Shared;
-use crate::{private_fs, storage, tls};
-
-/// Totals over a set of channels ([`Emulator::channel_totals`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ChannelTotals {
-    /// Channels open or once opened.
-    pub channels: usize,
-    /// Of those, the channels with a committed offset token.
-    pub committed: usize,
-    /// Rows committed to their tables (`rows_inserted` in the status).
-    pub rows_inserted: u64,
-}
+use crate::security::tls;
+use crate::service::{ChannelTotals, Shared};
+use crate::settings::config::{EmulatorConfig, TlsMode};
+use crate::storage;
 
 /// A running emulator. Dropping it stops accepting connections; prefer [`Emulator::shutdown`].
 pub struct Emulator {

@@ -20,7 +20,7 @@ use rdkafka::message::{Headers as _, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
+use snowpipe_emulator::{Emulator, EmulatorConfig};
 
 use crate::sink::dead_letter::SOURCE_HEADERS;
 
@@ -90,17 +90,16 @@ impl Lab {
         ));
         std::fs::create_dir_all(&dir)?;
         let dir = TempDir(dir);
-        let pair = KeyPair::generate().context("cannot make the emulator's key pair")?;
-        let key = dir.0.join("key.p8");
-        snowpipe_emulator::write_private_key(&key, pair.private_key_pem())?;
         let mut config = config;
         if config.ca_out.is_none() && !matches!(config.tls, snowpipe_emulator::TlsMode::Off) {
             // Instances trust it through SSL_CERT_FILE (`instance`).
             config.ca_out = Some(dir.0.join("ca.pem"));
         }
-        let emulator = Emulator::start(config.with_ddl(DDL).with_public_key(pair.public_key_pem()))
+        let (emulator, pair) = Emulator::start_with_new_key(config.with_ddl(DDL))
             .await
             .context("cannot start the emulator")?;
+        let key = dir.0.join("key.p8");
+        snowpipe_emulator::write_private_key(&key, pair.private_key_pem())?;
         Ok(Self {
             cluster,
             emulator,
@@ -182,16 +181,9 @@ impl Lab {
                 "-X",
                 "heartbeat.interval.ms=500",
             ])
-            .env("SNOWFLAKE_URL", self.emulator.url())
-            .env("SNOWFLAKE_ACCOUNT", "DEMO")
-            .env("SNOWFLAKE_USER", "KAFKA")
-            .env("SNOWFLAKE_PRIVATE_KEY_FILE", &self.key)
-            .env_remove("SNOWFLAKE_PRIVATE_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
-        if let Some(ca) = self.emulator.ca_path() {
-            cmd.env("SSL_CERT_FILE", ca);
-        }
+        self.connect(&mut cmd);
         match &self.logs {
             Some(path) => match std::fs::OpenOptions::new()
                 .create(true)
@@ -203,6 +195,21 @@ impl Lab {
             },
             None => cmd.stderr(Stdio::inherit()),
         };
+        cmd
+    }
+
+    /// Gives `cmd` the lab's Snowflake connection: `SNOWFLAKE_*` for the emulator with the
+    /// lab's key (no `SNOWFLAKE_PRIVATE_KEY` inherited), and the emulator's CA in
+    /// `SSL_CERT_FILE` when it serves TLS.
+    pub fn connect<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        cmd.env("SNOWFLAKE_URL", self.emulator.url())
+            .env("SNOWFLAKE_ACCOUNT", "DEMO")
+            .env("SNOWFLAKE_USER", "KAFKA")
+            .env("SNOWFLAKE_PRIVATE_KEY_FILE", &self.key)
+            .env_remove("SNOWFLAKE_PRIVATE_KEY");
+        if let Some(ca) = self.emulator.ca_path() {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
         cmd
     }
 
@@ -274,9 +281,26 @@ impl Lab {
     /// # Errors
     /// When the consumer cannot be made.
     pub fn dead_letters(&self, topic: &str, idle: Duration) -> Result<Vec<(i32, i64)>> {
+        let mut out = Vec::new();
+        for headers in self.headers_on(topic, idle)? {
+            let number = |name: &str| headers.get(name).and_then(|v| v.parse::<i64>().ok());
+            if let (Some(p), Some(o)) = (number(SOURCE_HEADERS[1]), number(SOURCE_HEADERS[2])) {
+                out.push((i32::try_from(p)?, o));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The headers of every message on `topic`, read from the beginning of each partition
+    /// until `idle` passes without a message: per message, name → value as text (the first
+    /// value of a name; a header without a value is left out).
+    ///
+    /// # Errors
+    /// When the consumer cannot be made or the topic's partitions cannot be listed.
+    pub fn headers_on(&self, topic: &str, idle: Duration) -> Result<Vec<HashMap<String, String>>> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", self.brokers())
-            .set("group.id", format!("dlq-reader-{}", rand::random::<u32>()))
+            .set("group.id", format!("reader-{}", rand::random::<u32>()))
             .set("enable.auto.commit", "false")
             .create()?;
         // Every partition from the start, without joining a group (no rebalance to wait for).
@@ -293,18 +317,15 @@ impl Lab {
         while last.elapsed() < idle {
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
                 last = Instant::now();
-                let header = |name: &str| {
-                    m.headers().and_then(|h| {
-                        h.iter()
-                            .find(|h| h.key == name)
-                            .and_then(|h| h.value)
-                            .and_then(|v| std::str::from_utf8(v).ok())
-                            .and_then(|v| v.parse::<i64>().ok())
-                    })
-                };
-                if let (Some(p), Some(o)) = (header(SOURCE_HEADERS[1]), header(SOURCE_HEADERS[2])) {
-                    out.push((i32::try_from(p)?, o));
+                let mut headers = HashMap::new();
+                for h in m.headers().iter().flat_map(|h| h.iter()) {
+                    if let Some(v) = h.value {
+                        headers
+                            .entry(h.key.to_owned())
+                            .or_insert_with(|| String::from_utf8_lossy(v).into_owned());
+                    }
                 }
+                out.push(headers);
             }
         }
         Ok(out)

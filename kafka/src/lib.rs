@@ -39,6 +39,10 @@
 //! With the default feature `demo`: `demo` (`snowpipe-kafka demo`, and the lab the tests use)
 //! and `bench` (`snowpipe-kafka bench`), which embed the emulator; without it
 //! (`--no-default-features`) the crate is the sink alone.
+#![deny(unsafe_code)]
+// Unsafe code is denied crate-wide; each use allows it where it stands, with its reason (the
+// FFI of librdkafka's queues, glibc's allocator and regex, the kernel's counters, one SIMD
+// scan), and a `SAFETY:` comment on the block.
 
 #[cfg(feature = "demo")]
 pub mod bench;
@@ -51,9 +55,6 @@ pub mod kafka;
 pub mod ops;
 pub mod rows;
 pub mod sink;
-
-/// A topic and a partition.
-pub type Part = (String, i32);
 
 /// Locks `m`, poisoned or not (every holder leaves the data whole).
 pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

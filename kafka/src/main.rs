@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use snowpipe_cli_support::log::LogFormat;
+use snowpipe_cli_support::signal::terminated;
 use snowpipe_kafka::cli::args::SinkArgs;
 
 /// A Kafka consumer-group sink for Snowpipe Streaming: one channel per partition, exactly once
@@ -205,22 +206,6 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
     client.close().await?;
     println!("{}", report.json());
     Ok(())
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ async fn embedded(_: &LoadArgs) -> Result<Connection> {
 
 #[cfg(feature = "emulator")]
 async fn embedded(args: &LoadArgs) -> Result<Connection> {
-    use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
+    use snowpipe_emulator::{Emulator, EmulatorConfig};
     let mut config = EmulatorConfig::for_tests();
     if let Some(ddl) = &args.emulator_ddl {
         let sql = match ddl.strip_prefix('@') {
@@ -74,9 +74,7 @@ async fn embedded(args: &LoadArgs) -> Result<Connection> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         config.data_dir = Some(dir.clone());
     }
-    let key = KeyPair::generate().context("cannot generate the emulator's key pair")?;
-    config.public_keys.push(key.public_key_pem().to_owned());
-    let emulator = Emulator::start(config)
+    let (emulator, key) = Emulator::start_with_new_key(config)
         .await
         .context("cannot start the embedded emulator (check --emulator-ddl)")?;
     let place = args

@@ -1,7 +1,6 @@
 //! One input file into its channel: open, resume after the committed token, append what the
 //! reader sends, wait for the last rows' commit.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,35 +12,10 @@ use snowpipe_streaming::{Channel, CloseOptions, OffsetToken, Pipe};
 use tokio::sync::{mpsc, watch};
 
 use crate::chunk::{Batch, Msg};
-use crate::cli::{Format, OnError};
+use crate::cli::Format;
+use crate::input::{Input, Settings};
 use crate::progress::Progress;
 use crate::text::{TextFormat, TextReader, TextReport};
-
-/// One input.
-#[derive(Debug, Clone)]
-pub struct Input {
-    /// As given.
-    pub path: PathBuf,
-    /// Its format.
-    pub format: Format,
-    /// Its channel.
-    pub channel: String,
-    /// Standard input (`-`).
-    pub stdin: bool,
-}
-
-/// What loading every file shares.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// CSV options (when a file is CSV).
-    pub csv: Option<crate::csv_rows::CsvOptions>,
-    /// `--follow`.
-    pub follow: bool,
-    /// `--on-error`.
-    pub on_error: OnError,
-    /// How long to wait for the last commit.
-    pub commit_timeout: Duration,
-}
 
 /// What happened to one file (a line of the summary).
 #[derive(Debug, Default)]

@@ -58,6 +58,7 @@ mod chunk;
 mod cli;
 mod connect;
 mod csv_rows;
+mod input;
 mod load;
 mod parquet_rows;
 mod progress;
@@ -65,15 +66,19 @@ mod stdin;
 mod text;
 mod token;
 
+#[cfg(test)]
+mod module_graph_tests;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
+use snowpipe_cli_support::signal::terminated;
 
 use cli::{Cli, Command, Format, LoadArgs};
-use load::{Input, Settings};
+use input::{Input, Settings};
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -231,20 +236,4 @@ async fn run(args: LoadArgs) -> Result<bool> {
         eprintln!("error: not every file's rows are committed (see the summary's per_file errors); run again to resume");
     }
     Ok(complete)
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc::Sender;
 
 use crate::chunk::{BadRecord, ChunkBuilder, DeadLetter, Msg};
 use crate::cli::{Format, OnError};
-use crate::load::{Input, Settings};
+use crate::input::{Input, Settings};
 use crate::text::{check_object, trim_line, TextReport};
 
 /// Reads standard input to its end.

@@ -16,10 +16,8 @@ use crate::pipeline::compress::codec::Codec;
 use crate::pipeline::encode;
 use crate::pipeline::pool::{BufferPool, RowSize};
 use crate::settings::ChannelSettings;
-use crate::transport::{
-    AppendAck, AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath,
-};
-use crate::{Result, StreamingIngestClient};
+use crate::transport::{AppendAck, AppendRequest, ChannelPath, ChannelWire, IngestApi, PipePath};
+use crate::{Compression, Result, StreamingIngestClient};
 
 /// What a channel does to appended rows before the HTTP request, run synchronously: the same
 /// functions the caller's task and the channel actor run.

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::testing::{token_violation, FakeApi};
 use crate::settings::ChannelSettings;
-use crate::transport::Compression;
+use crate::Compression;
 use crate::{Error, OffsetToken, StreamingIngestClient};
 
 /// A row that says which token covers it (see [`token_violation`]).

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::testing::{token_violation, FakeApi};
 use crate::settings::ChannelSettings;
-use crate::transport::Compression;
+use crate::Compression;
 use crate::{Channel, Error, OffsetToken, StreamingIngestClient};
 
 /// Rows in the source.

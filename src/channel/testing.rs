@@ -17,10 +17,8 @@ use tokio::time::Instant;
 
 use crate::api::{ChannelStatusWire, OpenChannelRequest, OpenChannelResponse};
 use crate::error::{ServerError, TransportError, TransportErrorKind};
-use crate::transport::{
-    AppendAck, AppendRequest, ChannelPath, ChannelWire, Compression, IngestApi, PipePath,
-};
-use crate::{Error, Result};
+use crate::transport::{AppendAck, AppendRequest, ChannelPath, ChannelWire, IngestApi, PipePath};
+use crate::{Compression, Error, Result};
 
 /// A server error as the REST layer would return it.
 pub(crate) fn server_error(status: u16, code: &str, operation: &'static str) -> Error {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::ClientBuilder;
 use crate::auth::Secret;
-use crate::transport::Compression;
+use crate::Compression;
 use crate::{Error, Result};
 
 /// A configuration key, as spelled in `profile.json` and [`ClientBuilder::with_config`]

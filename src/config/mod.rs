@@ -18,7 +18,7 @@ use crate::http::options::HttpOptions;
 use crate::http::{user_agent, HttpClient, RetryConfig};
 use crate::rest::{ConnectOptions, RestApi};
 use crate::settings::ChannelSettings;
-use crate::transport::Compression;
+use crate::Compression;
 use crate::{Result, StreamingIngestClient};
 
 use crate::settings::{MAX_CLIENT_LAG, MAX_REQUEST_BYTES, MIN_CLIENT_LAG, MIN_REQUEST_BYTES};

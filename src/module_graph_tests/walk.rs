@@ -1,12 +1,13 @@
-//! What both packages' import-circle tests (`src/module_graph_tests.rs` and
-//! `kafka/src/module_graph_tests.rs`, which includes this file by path) need from a source
-//! tree: its files, their code without the inline test module, and a path through a graph.
+//! Reading a source tree for the import-circle tests: its files, their code without comments
+//! and test code, and the module paths that code names. [`super::graph`] builds the graph from
+//! these; both files are shared by every package's `module_graph_tests.rs` (the SDK's, the
+//! sink's, the emulator's, the apps', `load`'s and `cli-support`'s: the sink's and the
+//! emulator's include them by `#[path]`, the others by `circles.rs`, which holds them).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Every `.rs` file below `dir`.
-pub(super) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -19,7 +20,7 @@ pub(super) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// `text` without its inline test module (`#[cfg(test)]` then `mod tests {` or
 /// `pub(crate) mod tests {`, braces counted).
-pub(super) fn without_test_module(text: &str) -> String {
+fn without_test_module(text: &str) -> String {
     let Some((start, len)) = [
         "#[cfg(test)]\nmod tests {",
         "#[cfg(test)]\npub(crate) mod tests {",
@@ -43,31 +44,106 @@ pub(super) fn without_test_module(text: &str) -> String {
     text[..start].to_owned()
 }
 
-/// A path from `from` to `to` in `graph` that takes no edge `skip` names, if there is one.
-pub(super) fn path(
-    graph: &BTreeMap<String, BTreeMap<String, PathBuf>>,
-    from: &str,
-    to: &str,
-    skip: &[(&str, &str)],
-) -> Option<Vec<String>> {
-    let mut seen = BTreeSet::new();
-    let mut stack = vec![vec![from.to_owned()]];
-    while let Some(trail) = stack.pop() {
-        let last = trail.last().unwrap();
-        if last == to && trail.len() > 1 {
-            return Some(trail);
-        }
-        if !seen.insert(last.clone()) {
+/// `text` without the items `#[cfg(test)]` (or `#[cfg(all(test, …))]`) and `#[cfg(doc)]`
+/// mark: an item ending in `;` on its line, else its braces counted.
+fn without_test_items(text: &str) -> String {
+    let mut out = String::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let attr = line.trim_start();
+        let marked = attr.starts_with("#[cfg(test)]")
+            || attr.starts_with("#[cfg(all(test")
+            || attr.starts_with("#[cfg(doc)]");
+        if !marked {
+            out.push_str(line);
+            out.push('\n');
             continue;
         }
-        for next in graph.get(last).into_iter().flat_map(BTreeMap::keys) {
-            if skip.contains(&(last.as_str(), next.as_str())) {
-                continue;
+        let mut depth = 0usize;
+        let mut opened = false;
+        for item in lines.by_ref() {
+            let item = item.trim_start();
+            if item.starts_with("#[") {
+                continue; // more attributes of the same item
             }
-            let mut longer = trail.clone();
-            longer.push(next.clone());
-            stack.push(longer);
+            for c in item.chars() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            if (opened && depth == 0) || (!opened && item.trim_end().ends_with(';')) {
+                break;
+            }
         }
     }
-    None
+    out
+}
+
+/// The code of a file without comments, its inline test module and other test (and
+/// `#[cfg(doc)]`) items.
+pub(crate) fn code(text: &str) -> String {
+    without_test_items(&without_test_module(text))
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The identifier `s` starts with (empty: none).
+pub(crate) fn ident(s: &str) -> &str {
+    let end = s
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    &s[..end]
+}
+
+/// The paths after `prefix` in `code`, as lists of names: `crate::a::b::C` → `[a, b, C]`,
+/// `crate::a::{b::c, D}` → `[a, b, c]` and `[a, D]`; `super::super::x` → `[super, x]`.
+pub(crate) fn paths_after(code: &str, prefix: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices(prefix) {
+        if code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue; // `x::crate::`, `supercrate::`, `super::super::`: not a path's start
+        }
+        let mut rest = &code[i + prefix.len()..];
+        let mut names = Vec::new();
+        loop {
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                for member in group.split(',') {
+                    let mut path = names.clone();
+                    path.extend(
+                        member
+                            .trim()
+                            .split("::")
+                            .map(|n| ident(n.trim()).to_owned())
+                            .filter(|n| !n.is_empty()),
+                    );
+                    out.push(path);
+                }
+                names.clear();
+                break;
+            }
+            let name = ident(rest);
+            if name.is_empty() {
+                break;
+            }
+            names.push(name.to_owned());
+            rest = &rest[name.len()..];
+            match rest.strip_prefix("::") {
+                Some(r) => rest = r,
+                None => break,
+            }
+        }
+        if !names.is_empty() {
+            out.push(names);
+        }
+    }
+    out
 }

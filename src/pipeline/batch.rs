@@ -1,6 +1,8 @@
 //! Cutting appended NDJSON into append requests: no I/O, no clocks of its own. A named
 //! channel's open batch is compressed as it fills once it is large enough
-//! ([`Batcher::compress_early`], `compress::frame`); the cut is the same either way.
+//! ([`Batcher::compress_early`], `compress::frame`); the cut is the same either way. For
+//! that it uses the compression tools (`compress::frame`, `compress::pool`), never the
+//! compression stage (`compress` itself), which takes the batches cut here.
 //!
 //! The rule that makes offset tokens exact across restarts (see `docs/GUARANTEES.md`): **a
 //! request carries exactly the rows its tokens name.** Its start token is its first row's and
@@ -21,8 +23,8 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::budget::{Budget, BudgetBytes};
-use super::compress::frame::{OpenFrame, CONTEXT_CHARGE};
-use super::compress::{CompressorPool, EARLY_FROM, FEED_INLINE_MAX};
+use super::compress::frame::{OpenFrame, CONTEXT_CHARGE, EARLY_FROM, FEED_INLINE_MAX};
+use super::compress::pool::CompressorPool;
 use super::pool::BufferPool;
 use crate::OffsetToken;
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::compress::codec::Codec;
 use super::pool::{trimmed, BufferPool, RowSize};
-use crate::transport::Compression;
+use crate::Compression;
 use crate::{Error, Result};
 
 /// One piece of an append: NDJSON rows, each ending in `\n`, at most `cap` bytes.

@@ -1,7 +1,7 @@
 //! Every flag the pages quote for one of our binaries is one its `--help` lists. Shared by the
-//! `readme_flags` tests of `snowpipe-kafka`, `snowpipe-emulator` and `snowpipe-apps` (each
-//! includes this file and `markdown.rs` by path and passes the binaries it builds:
-//! `env!("CARGO_BIN_EXE_…")`).
+//! `readme_flags` tests of `snowpipe-kafka`, `snowpipe-emulator`, `snowpipe-apps` and
+//! `snowpipe-load` (each includes `readme_flags.rs` by path, which includes this file and
+//! `markdown.rs`, and names the binaries it builds: `readme_flags!("snowpipe-kafka")`).
 //!
 //! Which binary a quoted flag belongs to:
 //! * **On a command line** (a line of a shell code block, or a code span) that starts with the
@@ -70,6 +70,17 @@ const APPS: &[&str] = &[
 /// page without an entry of its own.
 pub const PROSE: &[(&str, &str, &[&str])] = &[
     ("kafka/README.md", "*", &["snowpipe-kafka"]),
+    // The sink's pages the README points at for the long form.
+    ("kafka/docs/configuration.md", "*", &["snowpipe-kafka"]),
+    ("kafka/docs/operations.md", "*", &["snowpipe-kafka"]),
+    (
+        "kafka/docs/moving-from-the-connector.md",
+        "*",
+        &["snowpipe-kafka"],
+    ),
+    ("kafka/docs/schema-registry.md", "*", &["snowpipe-kafka"]),
+    ("kafka/docs/tests.md", "*", &["snowpipe-kafka"]),
+    ("docs/PERFORMANCE.md", "The Kafka sink", &["snowpipe-kafka"]),
     ("emulator/README.md", "*", &["snowpipe-emulator"]),
     // The options of emulator/scripts/official_sdk_check.py.
     (

@@ -18,7 +18,7 @@ use snowpipe_streaming::arrow::arrow_array::{
     TimestampMillisecondArray,
 };
 use snowpipe_streaming::arrow::arrow_schema::{DataType, Field};
-use snowpipe_streaming::{CloseOptions, OffsetToken, StreamingIngestClient};
+use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
 
 const COLUMNS: &str = "ID NUMBER, AMOUNT NUMBER(38,2), RATIO FLOAT, NAME VARCHAR, OK BOOLEAN, \
     DIGEST BINARY, DAY DATE, AT_TIME TIME, SEEN_NTZ TIMESTAMP_NTZ, SEEN_LTZ TIMESTAMP_LTZ, \
@@ -248,11 +248,7 @@ async fn a_batch_lands_as_the_same_values_appended_as_rows() {
         )
         .await
         .unwrap();
-    for ch in [arrow, serde] {
-        ch.close_with(CloseOptions::default().wait_for_commit(true))
-            .await
-            .unwrap();
-    }
+    common::emulator::close_committed([arrow, serde]).await;
 
     // Assert: every column of every row is the same in both tables, and no row errors.
     let from_arrow = emu
@@ -303,9 +299,7 @@ async fn per_row_tokens_commit_exactly_and_tell_a_resent_batch_apart() {
     ch.append_record_batch_with_tokens(&b, tokens.clone())
         .await
         .unwrap();
-    ch.close_with(CloseOptions::default().wait_for_commit(true))
-        .await
-        .unwrap();
+    common::emulator::close_committed([ch]).await;
     let again = pipe.open_channel("tokens").await.unwrap();
     let committed = again.latest_committed_offset_token();
 
@@ -317,10 +311,7 @@ async fn per_row_tokens_commit_exactly_and_tell_a_resent_batch_apart() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("2 tokens for a batch of 3 rows"), "{err}");
-    again
-        .close_with(CloseOptions::default().wait_for_commit(true))
-        .await
-        .unwrap();
+    common::emulator::close_committed([again]).await;
     let stored = emu
         .query("SELECT COUNT(*) FROM \"DB.SCH.FROM_ARROW\"")
         .unwrap();

@@ -27,7 +27,7 @@ use snowpipe_streaming::arrow::arrow_array::{
     TimestampMicrosecondArray, UInt64Array,
 };
 use snowpipe_streaming::arrow::arrow_schema::{DataType, Field};
-use snowpipe_streaming::{CloseOptions, OffsetToken};
+use snowpipe_streaming::OffsetToken;
 
 /// A column's kind: its Arrow type, its Snowflake type, how its values are drawn and written.
 #[derive(Debug, Clone, Copy)]
@@ -475,11 +475,7 @@ async fn random_batches_land_as_the_same_rows_appended_with_serde() {
             )
             .await
             .unwrap();
-        for ch in [arrow, serde] {
-            ch.close_with(CloseOptions::default().wait_for_commit(true))
-                .await
-                .unwrap();
-        }
+        common::emulator::close_committed([arrow, serde]).await;
         let select = |t: &str| format!("SELECT * FROM \"DB.SCH.{t}{seed}\" ORDER BY ID");
         let a = emu.query(&select("A")).unwrap();
         let r = emu.query(&select("R")).unwrap();

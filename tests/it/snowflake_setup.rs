@@ -12,7 +12,8 @@ use serde::Serialize;
 use snowpipe_emulator::{Emulator, EmulatorConfig, FaultRule, KeyFiles, KeyPair};
 use snowpipe_streaming::{ClientBuilder, OffsetToken, StreamingIngestClient};
 
-use crate::common::{fast_retry, fixture, TEST_PASSPHRASE};
+use crate::common::emulator::at_test_pace;
+use crate::common::{fixture, TEST_PASSPHRASE};
 
 const PAGE: &str = include_str!("../../docs/snowflake-setup.md");
 const PROFILE_JSON: &str = include_str!("../../docs/examples/profile.json.example");
@@ -71,14 +72,13 @@ async fn account_set_up_by_the_page(key: &KeyPair, faults: &[&str]) -> Emulator 
 /// A builder for the page's user on `emu`, without a role (the user's default role, which the
 /// page sets).
 fn builder(emu: &Emulator, key: &KeyPair) -> ClientBuilder {
-    StreamingIngestClient::builder()
-        .account(ACCOUNT)
-        .user(USER)
-        .url(emu.url())
-        .private_key_pem(key.private_key_pem())
-        .retry(fast_retry())
-        .max_client_lag(Duration::from_millis(20))
-        .commit_poll_interval(Duration::from_millis(20))
+    at_test_pace(
+        StreamingIngestClient::builder()
+            .account(ACCOUNT)
+            .user(USER)
+            .private_key_pem(key.private_key_pem()),
+        &emu.url(),
+    )
 }
 
 #[derive(Serialize)]
@@ -171,15 +171,13 @@ async fn the_pages_sql_keygen_and_example_files_take_an_empty_account_to_rows() 
             files.private_key.to_str().unwrap(),
         ),
     );
-    let client = ClientBuilder::from_connections_toml(&toml_path, Some("snowpipe_ingest"))
-        .unwrap()
-        .url(emu.url())
-        .retry(fast_retry())
-        .max_client_lag(Duration::from_millis(20))
-        .commit_poll_interval(Duration::from_millis(20))
-        .build()
-        .await
-        .expect("the example connection connects");
+    let client = at_test_pace(
+        ClientBuilder::from_connections_toml(&toml_path, Some("snowpipe_ingest")).unwrap(),
+        &emu.url(),
+    )
+    .build()
+    .await
+    .expect("the example connection connects");
     let emulator_connection = ClientBuilder::from_connections_toml(&toml_path, Some("emulator"))
         .expect("the example's emulator connection reads");
     let debug = format!("{emulator_connection:?}");
@@ -204,16 +202,15 @@ async fn the_pages_sql_keygen_and_example_files_take_an_empty_account_to_rows() 
     assert_eq!(counted.rows, vec![vec![Some("100".to_owned())]]);
 
     // The example profile.json, through the pipe of step 4 (which lower-case keys feed).
-    let profile = ClientBuilder::from_profile_json(PROFILE_JSON)
-        .unwrap()
-        .private_key_file(&files.private_key)
-        .url(emu.url())
-        .retry(fast_retry())
-        .max_client_lag(Duration::from_millis(20))
-        .commit_poll_interval(Duration::from_millis(20))
-        .build()
-        .await
-        .expect("the example profile connects");
+    let profile = at_test_pace(
+        ClientBuilder::from_profile_json(PROFILE_JSON)
+            .unwrap()
+            .private_key_file(&files.private_key),
+        &emu.url(),
+    )
+    .build()
+    .await
+    .expect("the example profile connects");
     stream(&profile, "EVENTS_PIPE", false, (101, 110)).await;
     let rows = emu
         .query(r#"SELECT COUNT(*), MIN(ID), MAX(ID) FROM "DEMO.PUBLIC.EVENTS" WHERE KIND = 'sale'"#)

@@ -134,13 +134,13 @@ async fn run(client: StreamingIngestClient, opts: StreamOptions, stats: Vec<Arc<
 #[test]
 fn crashed_and_restarted_instances_land_every_id_once() {
     let emu_rt = tokio::runtime::Runtime::new().unwrap();
-    let key = snowpipe_emulator::KeyPair::generate().unwrap();
-    let private_pem = key.private_key_pem().to_owned();
     let mut config = EmulatorConfig::for_tests();
     config.ddl = vec![SETUP_SQL.to_string()];
-    config.public_keys = vec![key.public_key_pem().to_owned()];
     config.commit_delay = Duration::from_millis(30);
-    let emu = emu_rt.block_on(Emulator::start(config)).unwrap();
+    let (emu, key) = emu_rt
+        .block_on(Emulator::start_with_new_key(config))
+        .unwrap();
+    let private_pem = key.private_key_pem().to_owned();
     let plan = Plan {
         seed: 5,
         orders: 3000,

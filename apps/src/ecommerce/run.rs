@@ -207,16 +207,16 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let embedded = if external {
         None
     } else {
-        let (mut config, private_pem) =
-            crate::common::embedded_config(vec![SETUP_SQL.to_string()], args.commit_delay)?;
+        let mut config =
+            crate::common::embedded_config(vec![SETUP_SQL.to_string()], args.commit_delay);
         config.sink = args.sink;
         config.data_dir = (!args.sink).then(|| dir.join("emulator"));
-        let emulator = Emulator::start(config)
+        let (emulator, key) = Emulator::start_with_new_key(config)
             .await
             .context("cannot start the embedded emulator")?;
         Some(Embedded {
             emulator,
-            private_pem,
+            private_pem: key.private_key_pem().to_owned(),
         })
     };
     println!(

@@ -24,7 +24,9 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use snowpipe_streaming::{Channel, CloseOptions, OffsetToken, StreamingIngestClient};
 
-use crate::ecommerce::generator::{item_id, split_item_id, Plan, ITEM_PREFIX, ORDER_PREFIX};
+use crate::ecommerce::generator::{
+    item_id, split_item_id, Order, OrderItem, Plan, ITEM_PREFIX, ORDER_PREFIX,
+};
 
 /// Database of the demo.
 pub const DATABASE: &str = "AUTOMATED_INTELLIGENCE";
@@ -379,96 +381,187 @@ async fn pump(
     index: &ItemIndex,
     stats: &Arc<InstanceStats>,
 ) -> Result<()> {
-    let plan = &opts.plan;
-    let i = stats.instance;
-    let n = plan.orders_of(i);
     let first_session = stats.sessions.load(Ordering::Relaxed) == 1;
-
-    let done_orders = resume_orders(
-        orders_ch.latest_committed_offset_token().as_ref(),
-        i,
+    let mut pump = Pump {
+        orders_ch,
+        items_ch,
         orders_name,
-    )?;
-    let done_items = resume_items(
-        items_ch.latest_committed_offset_token().as_ref(),
-        i,
         items_name,
-    )?;
-    if done_items.seq >= 1 && done_items.seq <= n {
-        let count = index.count(done_items.seq).unwrap_or(0);
-        if done_items.line > count {
-            bail!(
-                "channel {items_name} has committed line {} of order seq {} which has only {count} \
-                 items with these settings: use the --seed, --orders, --instances and --customers \
-                 of the run that wrote it, or --channel-suffix SUFFIX for fresh channels",
-                done_items.line,
-                done_items.seq
-            );
-        }
-    }
-    if done_orders > n || done_items.seq > n {
-        tracing::warn!(
-            instance = i,
-            "the channels already hold more orders than --orders asks for; nothing to send"
-        );
-    }
-    let orders_committed = done_orders.min(n);
-    let items_committed = index.committed(done_items);
-    stats
-        .orders_committed
-        .store(orders_committed, Ordering::Relaxed);
+        opts,
+        stats,
+        n: opts.plan.orders_of(stats.instance),
+        done_orders: 0,
+        done_items: ItemPos::default(),
+        orders_pending: Pending::default(),
+        items_pending: Pending::default(),
+        last_tokens: (None, None),
+    };
+    pump.resume(index)?;
+    pump.record_resume(index, first_session);
+    let _watches = pump.watch_commits(index);
+    pump.send_all().await?;
+    pump.commit_tail().await?;
+    stats.orders_committed.store(pump.n, Ordering::Relaxed);
     stats
         .items_committed
-        .store(items_committed, Ordering::Relaxed);
-    if first_session {
-        stats
-            .orders_at_start
-            .store(orders_committed, Ordering::Relaxed);
-        stats
-            .items_at_start
-            .store(items_committed, Ordering::Relaxed);
+        .store(index.total(), Ordering::Relaxed);
+    Ok(())
+}
+
+/// Rows of one batch, each with its offset token.
+type Rows<T> = Vec<(T, OffsetToken)>;
+
+/// The state a session's pump shares: its two channels, where they resumed, what is sent and
+/// not yet committed.
+struct Pump<'a> {
+    orders_ch: &'a Channel,
+    items_ch: &'a Channel,
+    orders_name: &'a str,
+    items_name: &'a str,
+    opts: &'a StreamOptions,
+    stats: &'a Arc<InstanceStats>,
+    /// Orders of this instance.
+    n: u64,
+    /// The order seq the orders channel committed.
+    done_orders: u64,
+    /// The item position the items channel committed.
+    done_items: ItemPos,
+    orders_pending: Pending,
+    items_pending: Pending,
+    /// The last token appended to each channel.
+    last_tokens: (Option<OffsetToken>, Option<OffsetToken>),
+}
+
+impl Pump<'_> {
+    /// Reads the resume points from the committed tokens and checks them against the plan.
+    fn resume(&mut self, index: &ItemIndex) -> Result<()> {
+        let (i, n, items_name) = (self.stats.instance, self.n, self.items_name);
+        self.done_orders = resume_orders(
+            self.orders_ch.latest_committed_offset_token().as_ref(),
+            i,
+            self.orders_name,
+        )?;
+        self.done_items = resume_items(
+            self.items_ch.latest_committed_offset_token().as_ref(),
+            i,
+            items_name,
+        )?;
+        let done_items = self.done_items;
+        if done_items.seq >= 1 && done_items.seq <= n {
+            let count = index.count(done_items.seq).unwrap_or(0);
+            if done_items.line > count {
+                bail!(
+                    "channel {items_name} has committed line {} of order seq {} which has only {count} \
+                     items with these settings: use the --seed, --orders, --instances and --customers \
+                     of the run that wrote it, or --channel-suffix SUFFIX for fresh channels",
+                    done_items.line,
+                    done_items.seq
+                );
+            }
+        }
+        if self.done_orders > n || done_items.seq > n {
+            tracing::warn!(
+                instance = i,
+                "the channels already hold more orders than --orders asks for; nothing to send"
+            );
+        }
+        Ok(())
     }
 
-    let orders_pending = Pending::default();
-    let items_pending = Pending::default();
-    let _orders_watch = {
-        let s = stats.clone();
-        watch(orders_ch, orders_pending.clone(), stats.clone(), move |t| {
-            if let Ok(seq) = resume_orders(Some(t), s.instance, "") {
-                s.orders_committed.store(seq.min(n), Ordering::Relaxed);
-            }
-        })
-    };
-    let _items_watch = {
-        let s = stats.clone();
-        let before = index.before.clone();
-        watch(items_ch, items_pending.clone(), stats.clone(), move |t| {
-            if let Ok(pos) = resume_items(Some(t), s.instance, "") {
-                let seq = (pos.seq as usize).min(before.len() - 1);
-                let done = before[seq.saturating_sub(1)] + u64::from(pos.line);
-                s.items_committed.store(done, Ordering::Relaxed);
-            }
-        })
-    };
+    /// Sets the committed counts from the resume points (and, in the run's first session,
+    /// the counts it started from).
+    fn record_resume(&self, index: &ItemIndex, first_session: bool) {
+        let stats = self.stats;
+        let orders_committed = self.done_orders.min(self.n);
+        let items_committed = index.committed(self.done_items);
+        stats
+            .orders_committed
+            .store(orders_committed, Ordering::Relaxed);
+        stats
+            .items_committed
+            .store(items_committed, Ordering::Relaxed);
+        if first_session {
+            stats
+                .orders_at_start
+                .store(orders_committed, Ordering::Relaxed);
+            stats
+                .items_at_start
+                .store(items_committed, Ordering::Relaxed);
+        }
+    }
 
-    // Start at the earlier of the two resume points: an order whose items are partly committed
-    // is regenerated whole, and only its missing lines are sent.
-    let mut seq = (done_orders + 1).min(done_items.seq.max(1));
-    let batch = if opts.rate > 0.0 {
-        opts.batch.min((opts.rate / 10.0).ceil() as u64).max(1)
-    } else {
-        opts.batch
-    };
-    let paced_from = Instant::now();
-    let first_seq = seq;
-    let mut last_tokens: (Option<OffsetToken>, Option<OffsetToken>) = (None, None);
-    while seq <= n {
-        let end = (seq + batch - 1).min(n);
+    /// Follows both channels' committed tokens into the committed counts and the commit
+    /// latency; the watchers stop when the returned guards are dropped.
+    fn watch_commits(&self, index: &ItemIndex) -> (AbortOnDrop, AbortOnDrop) {
+        let (stats, n) = (self.stats, self.n);
+        let orders_watch = {
+            let s = stats.clone();
+            watch(
+                self.orders_ch,
+                self.orders_pending.clone(),
+                stats.clone(),
+                move |t| {
+                    if let Ok(seq) = resume_orders(Some(t), s.instance, "") {
+                        s.orders_committed.store(seq.min(n), Ordering::Relaxed);
+                    }
+                },
+            )
+        };
+        let items_watch = {
+            let s = stats.clone();
+            let before = index.before.clone();
+            watch(
+                self.items_ch,
+                self.items_pending.clone(),
+                stats.clone(),
+                move |t| {
+                    if let Ok(pos) = resume_items(Some(t), s.instance, "") {
+                        let seq = (pos.seq as usize).min(before.len() - 1);
+                        let done = before[seq.saturating_sub(1)] + u64::from(pos.line);
+                        s.items_committed.store(done, Ordering::Relaxed);
+                    }
+                },
+            )
+        };
+        (orders_watch, items_watch)
+    }
+
+    /// Regenerates and sends the orders after the resume points, batch by batch, paced to
+    /// `--rate`.
+    async fn send_all(&mut self) -> Result<()> {
+        let opts = self.opts;
+        // Start at the earlier of the two resume points: an order whose items are partly
+        // committed is regenerated whole, and only its missing lines are sent.
+        let mut seq = (self.done_orders + 1).min(self.done_items.seq.max(1));
+        let batch = if opts.rate > 0.0 {
+            opts.batch.min((opts.rate / 10.0).ceil() as u64).max(1)
+        } else {
+            opts.batch
+        };
+        let paced_from = Instant::now();
+        let first_seq = seq;
+        while seq <= self.n {
+            let end = (seq + batch - 1).min(self.n);
+            let (orders, items) = self.batch(seq, end)?;
+            self.send(&orders, &items).await?;
+            seq = end + 1;
+            if opts.rate > 0.0 {
+                let due =
+                    paced_from + Duration::from_secs_f64((seq - first_seq) as f64 / opts.rate);
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The orders `seq..=end` and their items not yet committed, with their tokens.
+    fn batch(&self, seq: u64, end: u64) -> Result<(Rows<Order>, Rows<OrderItem>)> {
+        let i = self.stats.instance;
         let mut orders = Vec::new();
         let mut items = Vec::new();
         for s in seq..=end {
-            let (order, lines) = plan.order(i, s);
-            if s > done_orders {
+            let (order, lines) = self.opts.plan.order(i, s);
+            if s > self.done_orders {
                 let token = OffsetToken::new(format!("{ORDER_PREFIX}{}", order.order_id))?;
                 orders.push((order, token));
             }
@@ -476,7 +569,7 @@ async fn pump(
                 if (ItemPos {
                     seq: s,
                     line: item.line_number,
-                }) > done_items
+                }) > self.done_items
                 {
                     let token = OffsetToken::new(format!(
                         "{ITEM_PREFIX}{}",
@@ -486,51 +579,50 @@ async fn pump(
                 }
             }
         }
-        if let Some((_, t)) = orders.last() {
-            append_with_tokens(orders_ch, &orders)
-                .await
-                .with_context(|| format!("append to {orders_name} failed"))?;
-            push(&orders_pending, t);
-            last_tokens.0 = Some(t.clone());
-        }
-        if let Some((_, t)) = items.last() {
-            append_with_tokens(items_ch, &items)
-                .await
-                .with_context(|| format!("append to {items_name} failed"))?;
-            push(&items_pending, t);
-            last_tokens.1 = Some(t.clone());
-        }
-        stats
-            .rows_sent
-            .fetch_add((orders.len() + items.len()) as u64, Ordering::Relaxed);
-        seq = end + 1;
-        if opts.rate > 0.0 {
-            let due = paced_from + Duration::from_secs_f64((seq - first_seq) as f64 / opts.rate);
-            tokio::time::sleep_until(due.into()).await;
-        }
+        Ok((orders, items))
     }
 
-    // Send the tail now rather than after the client lag, and wait for its commit.
-    for (channel, token, name) in [
-        (orders_ch, &last_tokens.0, orders_name),
-        (items_ch, &last_tokens.1, items_name),
-    ] {
-        if let Some(token) = token {
-            channel
-                .flush()
+    /// Appends one batch's orders and items to their channels.
+    async fn send(&mut self, orders: &Rows<Order>, items: &Rows<OrderItem>) -> Result<()> {
+        if let Some((_, t)) = orders.last() {
+            append_with_tokens(self.orders_ch, orders)
                 .await
-                .with_context(|| format!("flush of {name} failed"))?;
-            channel
-                .wait_for_commit(token, opts.commit_timeout)
-                .await
-                .with_context(|| format!("{name}: {token} was not committed"))?;
+                .with_context(|| format!("append to {} failed", self.orders_name))?;
+            push(&self.orders_pending, t);
+            self.last_tokens.0 = Some(t.clone());
         }
+        if let Some((_, t)) = items.last() {
+            append_with_tokens(self.items_ch, items)
+                .await
+                .with_context(|| format!("append to {} failed", self.items_name))?;
+            push(&self.items_pending, t);
+            self.last_tokens.1 = Some(t.clone());
+        }
+        self.stats
+            .rows_sent
+            .fetch_add((orders.len() + items.len()) as u64, Ordering::Relaxed);
+        Ok(())
     }
-    stats.orders_committed.store(n, Ordering::Relaxed);
-    stats
-        .items_committed
-        .store(index.total(), Ordering::Relaxed);
-    Ok(())
+
+    /// Sends the tail now rather than after the client lag, and waits for its commit.
+    async fn commit_tail(&self) -> Result<()> {
+        for (channel, token, name) in [
+            (self.orders_ch, &self.last_tokens.0, self.orders_name),
+            (self.items_ch, &self.last_tokens.1, self.items_name),
+        ] {
+            if let Some(token) = token {
+                channel
+                    .flush()
+                    .await
+                    .with_context(|| format!("flush of {name} failed"))?;
+                channel
+                    .wait_for_commit(token, self.opts.commit_timeout)
+                    .await
+                    .with_context(|| format!("{name}: {token} was not committed"))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn push(pending: &Pending, token: &OffsetToken) {
@@ -541,89 +633,4 @@ fn push(pending: &Pending, token: &OffsetToken) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn committed_tokens_map_back_to_resume_points() {
-        assert_eq!(resume_orders(None, 2, "c").unwrap(), 0);
-        let t = OffsetToken::new("order_200000017").unwrap();
-        assert_eq!(resume_orders(Some(&t), 2, "c").unwrap(), 17);
-        let err = resume_orders(Some(&t), 1, "orders_channel_1").unwrap_err();
-        assert!(err.to_string().contains("--channel-suffix"), "{err}");
-        for bad in ["item_200000017", "17", "order_0200000017", "order_"] {
-            assert!(
-                resume_orders(Some(&OffsetToken::new(bad).unwrap()), 2, "c").is_err(),
-                "{bad}"
-            );
-        }
-        let t = OffsetToken::new(format!("item_{}", item_id(200_000_017, 3))).unwrap();
-        assert_eq!(
-            resume_items(Some(&t), 2, "c").unwrap(),
-            ItemPos { seq: 17, line: 3 }
-        );
-        assert!(resume_items(Some(&OffsetToken::new("item_2000000170").unwrap()), 2, "c").is_err());
-        assert_eq!(resume_items(None, 0, "c").unwrap(), ItemPos::default());
-    }
-
-    #[test]
-    fn item_index_counts_committed_items_from_a_position() {
-        let plan = Plan {
-            seed: 1,
-            orders: 40,
-            instances: 2,
-            customers: 100,
-        };
-        let index = ItemIndex::new(&plan, 1);
-        let counts = plan.item_counts(1);
-        assert_eq!(
-            index.total(),
-            counts.iter().map(|&c| u64::from(c)).sum::<u64>()
-        );
-        assert_eq!(index.committed(ItemPos::default()), 0);
-        assert_eq!(
-            index.committed(ItemPos { seq: 3, line: 1 }),
-            u64::from(counts[0]) + u64::from(counts[1]) + 1
-        );
-        let last = plan.orders_of(1);
-        assert_eq!(
-            index.committed(ItemPos {
-                seq: last,
-                line: index.count(last).unwrap()
-            }),
-            index.total()
-        );
-        assert_eq!(index.count(0), None);
-        assert_eq!(index.count(last + 1), None);
-    }
-
-    #[test]
-    fn ownership_lost_is_permanent_and_invalidation_is_not() {
-        use snowpipe_streaming::Error;
-        let lost = anyhow::Error::new(Error::OwnershipLost {
-            channel: "orders_channel_0".into(),
-            reason: "another client opened it".into(),
-            last_committed: Some(OffsetToken::new("order_1234").unwrap()),
-            source: None,
-        })
-        .context("append to orders_channel_0 failed");
-        assert!(is_permanent(&lost));
-        let invalidated = anyhow::Error::new(Error::ChannelInvalidated {
-            channel: "orders_channel_0".into(),
-            reason: "invalidated by the server".into(),
-            last_committed: Some(OffsetToken::new("order_1234").unwrap()),
-            source: None,
-        })
-        .context("append to orders_channel_0 failed");
-        assert!(!is_permanent(&invalidated));
-    }
-
-    #[test]
-    fn channel_names_follow_the_seed() {
-        assert_eq!(
-            channel_names(3, ""),
-            ("orders_channel_3".into(), "order_items_channel_3".into())
-        );
-        assert_eq!(channel_names(0, "_b").0, "orders_channel_0_b");
-    }
-}
+mod tests;

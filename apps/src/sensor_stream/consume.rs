@@ -220,6 +220,8 @@ async fn consume_shard(
     }
 }
 
+/// One session of a shard (see the module docs): open the channel, then read, append and
+/// follow commits until `opts.until` or `stop`, then drain and close.
 async fn session(
     source: &Source,
     shard: u32,
@@ -227,36 +229,9 @@ async fn session(
     s: &ShardStats,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    let name = channel_name(&opts.stream, shard);
-    let channel = source
-        .client
-        .pipe(&opts.database, &opts.schema, &opts.pipe)
-        .open_channel(&name)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open channel {name} on pipe {}.{}.{}",
-                opts.database, opts.schema, opts.pipe
-            )
-        })?;
-    // Rows the server rejects still advance the committed token: count them (subscribed
-    // before anything is sent, so no report is missed).
-    let mut events = channel.events();
-    let mut events_open = true;
-    s.sessions.fetch_add(1, Ordering::Relaxed);
-    let mut committed = committed_seq(channel.latest_committed_offset_token(), &name)?;
-    s.committed_seq.store(committed, Ordering::Relaxed);
-    s.through_seq.fetch_max(committed, Ordering::Relaxed);
-    let mut watch = channel.watch_committed();
-    // The last stream sequence handled: appended as a row, or dead-lettered.
-    let mut read = committed;
-    // The last offset token appended.
-    let mut last_appended = committed;
-    let mut sent: Pending<u64> = Pending::default();
-    let mut messages = broker::shard_messages(&source.stream, shard, committed + 1, false)
-        .await?
-        .ready_chunks(opts.batch_max);
-    let mut last_new = Instant::now();
+    let mut session = Session::open(source, shard, opts, s).await?;
+    let mut watch = session.channel.watch_committed();
+    let mut messages = session.subscribe().await?;
     let mut until = opts.until.clone();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
@@ -264,128 +239,259 @@ async fn session(
         tokio::select! {
             chunk = messages.next() => {
                 let Some(chunk) = chunk else { bail!("the broker ended the consumer of {}", broker::subject(shard)) };
-                let mut rows: Vec<Reading> = Vec::with_capacity(chunk.len());
-                let mut event_ms = Vec::with_capacity(chunk.len());
-                for item in chunk {
-                    let message = match item {
-                        Ok(m) => m,
-                        Err(e) => {
-                            tracing::warn!("shard {shard}: reading the broker failed ({e}); resubscribing after {read}");
-                            resubscribe = true;
-                            break;
-                        }
-                    };
-                    let info = message
-                        .info()
-                        .map_err(|e| anyhow::anyhow!("a message of {} has no metadata: {e}", broker::subject(shard)))?;
-                    let seq = info.stream_sequence;
-                    let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
-                    if seq <= read {
-                        continue; // delivered again after a consumer was recreated
-                    }
-                    match Reading::decode(&message.payload, shard, seq, published_ms) {
-                        Ok((row, ms)) => {
-                            rows.push(row);
-                            event_ms.push(ms);
-                        }
-                        Err(bad) => {
-                            let letter = Letter {
-                                shard,
-                                seq,
-                                subject: message.subject.as_str(),
-                                published_ms,
-                                headers: message.headers.as_ref(),
-                                payload: &message.payload,
-                                reason: bad.reason(),
-                            };
-                            dead_letter(&source.dead_letters, &letter, &bad, s).await?;
-                            // Committing the row before it now also moves past this message.
-                            if let Some(row) = rows.last_mut() {
-                                row.token = seq;
-                            }
-                            last_new = Instant::now();
-                        }
-                    }
-                    read = seq;
-                }
-                if let Some(last) = rows.last().map(|r| r.token) {
-                    append_batch(&channel, &rows).await?;
-                    s.appended.fetch_add(rows.len() as u64, Ordering::Relaxed);
-                    sent.push(last, event_ms);
-                    last_appended = last;
-                    last_new = Instant::now();
-                }
-                if sent.is_empty() {
-                    s.through_seq.fetch_max(read, Ordering::Relaxed);
-                }
+                resubscribe = session.take_chunk(chunk).await?;
             }
             changed = watch.changed() => {
                 if changed.is_err() {
-                    // The channel's own error (say `OwnershipLost`) says more than "stopped".
-                    channel.flush().await.with_context(|| format!("channel {name} stopped"))?;
-                    bail!("channel {name} stopped");
+                    return Err(session.stopped().await);
                 }
-                let now_seq = committed_seq(watch.borrow_and_update().clone(), &name)?;
-                if now_seq > committed {
-                    committed = now_seq;
-                    s.committed_seq.store(committed, Ordering::Relaxed);
-                    record_commits(&mut sent, committed, s);
-                    s.through_seq.fetch_max(if sent.is_empty() { read } else { committed }, Ordering::Relaxed);
-                }
+                let now_seq = committed_seq(watch.borrow_and_update().clone(), &session.name)?;
+                session.committed_to(now_seq);
             }
-            event = events.recv(), if events_open => {
-                events_open = note_row_errors(event, shard, s);
+            event = session.events.recv(), if session.events_open => {
+                session.events_open = note_row_errors(event, shard, s);
             }
             _ = tick.tick() => {
-                if *stop.borrow_and_update() {
-                    break;
-                }
-                let done = match &mut until {
-                    Until::Forever => false,
-                    Until::Idle(d) => sent.is_empty() && last_new.elapsed() >= *d,
-                    Until::Reached(targets) => targets
-                        .borrow_and_update()
-                        .as_ref()
-                        .is_some_and(|t| read.max(committed) >= t[shard as usize] && sent.is_empty()),
-                };
-                if done {
+                if *stop.borrow_and_update() || session.done(&mut until) {
                     break;
                 }
             }
         }
         if resubscribe {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            messages = broker::shard_messages(&source.stream, shard, read + 1, false)
-                .await?
-                .ready_chunks(opts.batch_max);
+            messages = session.subscribe().await?;
         }
     }
-    // Stopping: what was appended is committed before the channel closes (Ctrl-C drains).
-    if last_appended > committed {
-        channel
-            .wait_for_commit(&OffsetToken::from(last_appended), Duration::from_secs(60))
+    session.finish().await
+}
+
+/// The state a session's loop shares: the shard's channel and how far it got.
+struct Session<'a> {
+    source: &'a Source,
+    opts: &'a ConsumeOptions,
+    s: &'a ShardStats,
+    shard: u32,
+    name: String,
+    channel: Channel,
+    /// The channel's row-error reports, and whether they may still come.
+    events: broadcast::Receiver<RowErrorEvent>,
+    events_open: bool,
+    /// The channel's committed stream sequence.
+    committed: u64,
+    /// The last stream sequence handled: appended as a row, or dead-lettered.
+    read: u64,
+    /// The last offset token appended.
+    last_appended: u64,
+    /// Appends not yet seen committed, with their rows' event times.
+    sent: Pending<u64>,
+    /// When a row was last appended or a message dead-lettered.
+    last_new: Instant,
+}
+
+impl<'a> Session<'a> {
+    /// Opens the shard's channel and reads its committed token.
+    async fn open(
+        source: &'a Source,
+        shard: u32,
+        opts: &'a ConsumeOptions,
+        s: &'a ShardStats,
+    ) -> Result<Session<'a>> {
+        let name = channel_name(&opts.stream, shard);
+        let channel = source
+            .client
+            .pipe(&opts.database, &opts.schema, &opts.pipe)
+            .open_channel(&name)
             .await
-            .with_context(|| format!("channel {name}: the last rows were not committed"))?;
-        committed = last_appended;
+            .with_context(|| {
+                format!(
+                    "cannot open channel {name} on pipe {}.{}.{}",
+                    opts.database, opts.schema, opts.pipe
+                )
+            })?;
+        // Rows the server rejects still advance the committed token: count them (subscribed
+        // before anything is sent, so no report is missed).
+        let events = channel.events();
+        s.sessions.fetch_add(1, Ordering::Relaxed);
+        let committed = committed_seq(channel.latest_committed_offset_token(), &name)?;
         s.committed_seq.store(committed, Ordering::Relaxed);
-        record_commits(&mut sent, committed, s);
+        s.through_seq.fetch_max(committed, Ordering::Relaxed);
+        Ok(Session {
+            source,
+            opts,
+            s,
+            shard,
+            name,
+            channel,
+            events,
+            events_open: true,
+            committed,
+            read: committed,
+            last_appended: committed,
+            sent: Pending::default(),
+            last_new: Instant::now(),
+        })
     }
-    s.through_seq.fetch_max(read, Ordering::Relaxed);
-    channel
-        .close()
-        .await
-        .with_context(|| format!("closing channel {name} failed"))?;
-    // Closing polls the status once more: its row errors are queued by now.
-    while events_open {
-        events_open = match events.try_recv() {
-            Ok(e) => note_row_errors(Ok(e), shard, s),
-            Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                note_row_errors(Err(broadcast::error::RecvError::Lagged(n)), shard, s)
+
+    /// Reads the shard from after the last sequence handled, in chunks of what is ready.
+    async fn subscribe(
+        &self,
+    ) -> Result<futures_util::stream::ReadyChunks<async_nats::jetstream::consumer::pull::Ordered>>
+    {
+        Ok(
+            broker::shard_messages(&self.source.stream, self.shard, self.read + 1, false)
+                .await?
+                .ready_chunks(self.opts.batch_max),
+        )
+    }
+
+    /// Decodes one chunk of messages (dead-lettering the bad ones) and appends its rows;
+    /// `true` when reading the broker failed and the shard must be read again.
+    async fn take_chunk<E: std::fmt::Display>(
+        &mut self,
+        chunk: Vec<Result<async_nats::jetstream::Message, E>>,
+    ) -> Result<bool> {
+        let (shard, s) = (self.shard, self.s);
+        let mut resubscribe = false;
+        let mut rows: Vec<Reading> = Vec::with_capacity(chunk.len());
+        let mut event_ms = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            let message = match item {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(
+                        "shard {shard}: reading the broker failed ({e}); resubscribing after {}",
+                        self.read
+                    );
+                    resubscribe = true;
+                    break;
+                }
+            };
+            let info = message.info().map_err(|e| {
+                anyhow::anyhow!(
+                    "a message of {} has no metadata: {e}",
+                    broker::subject(shard)
+                )
+            })?;
+            let seq = info.stream_sequence;
+            let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
+            if seq <= self.read {
+                continue; // delivered again after a consumer was recreated
             }
-            Err(_) => false,
-        };
+            match Reading::decode(&message.payload, shard, seq, published_ms) {
+                Ok((row, ms)) => {
+                    rows.push(row);
+                    event_ms.push(ms);
+                }
+                Err(bad) => {
+                    let letter = Letter {
+                        shard,
+                        seq,
+                        subject: message.subject.as_str(),
+                        published_ms,
+                        headers: message.headers.as_ref(),
+                        payload: &message.payload,
+                        reason: bad.reason(),
+                    };
+                    dead_letter(&self.source.dead_letters, &letter, &bad, s).await?;
+                    // Committing the row before it now also moves past this message.
+                    if let Some(row) = rows.last_mut() {
+                        row.token = seq;
+                    }
+                    self.last_new = Instant::now();
+                }
+            }
+            self.read = seq;
+        }
+        if let Some(last) = rows.last().map(|r| r.token) {
+            append_batch(&self.channel, &rows).await?;
+            s.appended.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            self.sent.push(last, event_ms);
+            self.last_appended = last;
+            self.last_new = Instant::now();
+        }
+        if self.sent.is_empty() {
+            s.through_seq.fetch_max(self.read, Ordering::Relaxed);
+        }
+        Ok(resubscribe)
     }
-    Ok(())
+
+    /// The channel's committed token moved to `now_seq`: records the commits it covers.
+    fn committed_to(&mut self, now_seq: u64) {
+        if now_seq > self.committed {
+            self.committed = now_seq;
+            let s = self.s;
+            s.committed_seq.store(self.committed, Ordering::Relaxed);
+            record_commits(&mut self.sent, self.committed, s);
+            s.through_seq.fetch_max(
+                if self.sent.is_empty() {
+                    self.read
+                } else {
+                    self.committed
+                },
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// The error of a channel whose commits stopped: its own (say `OwnershipLost`) says more
+    /// than "stopped".
+    async fn stopped(&self) -> anyhow::Error {
+        let name = &self.name;
+        match self
+            .channel
+            .flush()
+            .await
+            .with_context(|| format!("channel {name} stopped"))
+        {
+            Err(e) => e,
+            Ok(()) => anyhow::anyhow!("channel {name} stopped"),
+        }
+    }
+
+    /// Whether `until` is reached.
+    fn done(&self, until: &mut Until) -> bool {
+        match until {
+            Until::Forever => false,
+            Until::Idle(d) => self.sent.is_empty() && self.last_new.elapsed() >= *d,
+            Until::Reached(targets) => targets.borrow_and_update().as_ref().is_some_and(|t| {
+                self.read.max(self.committed) >= t[self.shard as usize] && self.sent.is_empty()
+            }),
+        }
+    }
+
+    /// Stopping: what was appended is committed before the channel closes (Ctrl-C drains);
+    /// then the row errors the close reported are counted.
+    async fn finish(mut self) -> Result<()> {
+        let (name, s) = (&self.name, self.s);
+        if self.last_appended > self.committed {
+            self.channel
+                .wait_for_commit(
+                    &OffsetToken::from(self.last_appended),
+                    Duration::from_secs(60),
+                )
+                .await
+                .with_context(|| format!("channel {name}: the last rows were not committed"))?;
+            self.committed = self.last_appended;
+            s.committed_seq.store(self.committed, Ordering::Relaxed);
+            record_commits(&mut self.sent, self.committed, s);
+        }
+        s.through_seq.fetch_max(self.read, Ordering::Relaxed);
+        self.channel
+            .close()
+            .await
+            .with_context(|| format!("closing channel {name} failed"))?;
+        // Closing polls the status once more: its row errors are queued by now.
+        while self.events_open {
+            self.events_open = match self.events.try_recv() {
+                Ok(e) => note_row_errors(Ok(e), self.shard, s),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    note_row_errors(Err(broadcast::error::RecvError::Lagged(n)), self.shard, s)
+                }
+                Err(_) => false,
+            };
+        }
+        Ok(())
+    }
 }
 
 /// Dead-letters one bad message (see `dead_letter.rs`); logs it once, when it is stored.

@@ -11,6 +11,9 @@ use snowpipe_streaming::sql::SqlClient;
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::watch;
 
+use crate::common::all_in_one::{
+    connect_embedded, start_embedded, stop_and_close, Display, Producer,
+};
 use crate::common::thousands;
 use crate::sensor_stream::bad_records::format_bad_records;
 use crate::sensor_stream::broker;
@@ -110,8 +113,9 @@ pub async fn publish_cmd(args: PublishArgs) -> Result<()> {
             || std::process::exit(130),
         );
     }
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let progress = report::spawn_progress(stream, Some(stats.clone()), None, shards, true, stop_rx);
+    let display = Display::spawn(|stop| {
+        report::spawn_progress(stream, Some(stats.clone()), None, shards, true, stop)
+    });
     let opts = PublishOptions {
         shards,
         limit: Limit::Count(args.count),
@@ -119,8 +123,7 @@ pub async fn publish_cmd(args: PublishArgs) -> Result<()> {
         seed,
     };
     let result = publish(&js, &opts, &stats, &stop).await;
-    let _ = stop_tx.send(true);
-    let _ = progress.await;
+    display.stop().await;
     let per_shard = result?;
     let published: BTreeMap<String, u64> = per_shard
         .iter()
@@ -158,15 +161,16 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
     };
     let stats = Arc::new(ConsumeStats::new(shards));
     let (_stop, stop_rx) = stop_on_ctrl_c();
-    let (progress_tx, progress_rx) = watch::channel(false);
-    let progress = report::spawn_progress(
-        stream.clone(),
-        None,
-        Some(stats.clone()),
-        shards,
-        true,
-        progress_rx,
-    );
+    let display = Display::spawn(|stop| {
+        report::spawn_progress(
+            stream.clone(),
+            None,
+            Some(stats.clone()),
+            shards,
+            true,
+            stop,
+        )
+    });
     let started = Instant::now();
     let result = consume_all(
         &client,
@@ -177,11 +181,9 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
         stop_rx,
     )
     .await;
-    let _ = progress_tx.send(true);
-    let _ = progress.await;
-    let closed = client.close().await;
+    let closed = stop_and_close(display, &client).await;
     result?;
-    closed.context("closing the client failed")?;
+    closed?;
     eprint!("{}", report::format_throughput(&stats, started.elapsed()));
     eprint!("{}", format_bad_records(&stats, &dead_letters.describe()));
     let consumed: BTreeMap<String, serde_json::Value> = stats
@@ -229,30 +231,16 @@ pub(crate) async fn destination(
     }
     // Sequences are per-row tokens: a request whose tokens cannot name its rows is a bug (the
     // embedded configuration's strict offsets).
-    let commit_delay = args.commit_delay;
-    let (config, private_pem) = tokio::task::spawn_blocking(move || {
-        crate::common::embedded_config(vec![SETUP_SQL.to_string()], commit_delay)
-    })
-    .await??;
-    let emulator = Emulator::start(config)
-        .await
-        .context("cannot start the embedded emulator")?;
-    let builder = StreamingIngestClient::builder()
-        .account("SENSORS")
-        .user("STREAMING_INGEST")
-        .url(emulator.url())
-        .private_key_pem(private_pem)
-        .max_client_lag(args.connect.max_client_lag);
+    let config = crate::common::embedded_config(vec![SETUP_SQL.to_string()], args.commit_delay);
+    let (emulator, builder) = start_embedded(config, "SENSORS").await?;
+    let builder = builder.max_client_lag(args.connect.max_client_lag);
     let sql = builder
         .clone()
         .build_sql()
         .context("cannot set up the SQL API client on the embedded emulator")?
         .database(DATABASE)
         .schema(SCHEMA);
-    let client = builder
-        .build()
-        .await
-        .context("cannot connect to the embedded emulator")?;
+    let client = connect_embedded(builder).await?;
     Ok((Some(Embedded { emulator, sql }), client))
 }
 
@@ -265,23 +253,63 @@ pub async fn run(args: RunArgs) -> Result<()> {
     check_rate(args.rate)?;
     let seed = args.seed.unwrap_or_else(rand::random);
     let shards = args.stream.shards;
-    let mut _server = None;
-    let nats_url = match &args.nats {
-        Some(url) => url.clone(),
-        None => {
-            let server = tokio::task::spawn_blocking(|| NatsServer::start(None))
-                .await?
-                .context("cannot start a private nats-server")?;
-            let url = server.url();
-            _server = Some(server);
-            url
-        }
-    };
+    let (_server, nats_url) = nats(&args).await?;
     let (embedded, client) = destination(&args).await?;
     let emulator = embedded.map(|e| e.emulator);
     let js = broker::connect(&nats_url).await?;
     let stream = broker::attach_stream(&js, &args.stream.stream).await?;
     let dead_letters = DeadLetters::attach(&js, &args.stream.stream, shards).await?;
+    print_run_header(&args, seed, emulator.as_ref(), &nats_url);
+    let source = Source {
+        js,
+        stream,
+        dead_letters,
+    };
+    let (publish_stats, consume_stats, elapsed) =
+        publish_and_consume(&args, seed, &source, &client).await?;
+    println!(
+        "\nThroughput and publish → committed latency ({:.1} s)",
+        elapsed.as_secs_f64()
+    );
+    print!("{}", report::format_throughput(&consume_stats, elapsed));
+    print!(
+        "\n{}",
+        format_bad_records(&consume_stats, &source.dead_letters.describe())
+    );
+    if publish_stats.retries.load(Ordering::Relaxed) > 0 {
+        println!(
+            "  (publisher retried {} publishes)",
+            publish_stats.retries.load(Ordering::Relaxed)
+        );
+    }
+    let exact = check_landed(&source, emulator.as_ref(), shards, &consume_stats).await?;
+    if let Some(emu) = emulator {
+        emu.shutdown().await;
+    }
+    if !exact {
+        bail!("SENSOR_READINGS does not hold exactly the stream's sequences");
+    }
+    Ok(())
+}
+
+/// The broker of `--nats`, else a private nats-server (kept running while the returned
+/// server lives) and its URL.
+async fn nats(args: &RunArgs) -> Result<(Option<NatsServer>, String)> {
+    match &args.nats {
+        Some(url) => Ok((None, url.clone())),
+        None => {
+            let server = tokio::task::spawn_blocking(|| NatsServer::start(None))
+                .await?
+                .context("cannot start a private nats-server")?;
+            let url = server.url();
+            Ok((Some(server), url))
+        }
+    }
+}
+
+/// The all-in-one run's first lines: what is published, where it goes, the broker.
+fn print_run_header(args: &RunArgs, seed: u64, emulator: Option<&Emulator>, nats_url: &str) {
+    let shards = args.stream.shards;
     println!(
         "sensor_stream: {} at {} events/s over {shards} shard{}, seed {seed}{} → {} | {} ({}), max_client_lag {}",
         humantime::format_duration(args.duration),
@@ -289,11 +317,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
         if shards == 1 { "" } else { "s" },
         if args.backlog { ", consumed after publishing" } else { "" },
         args.stream.stream,
-        match &emulator {
+        match emulator {
             Some(e) => format!("embedded emulator at {}", e.url()),
             None => "Snowflake".to_string(),
         },
-        match &emulator {
+        match emulator {
             Some(_) => format!("commit delay {}", humantime::format_duration(args.commit_delay)),
             None => "real account".into(),
         },
@@ -307,7 +335,25 @@ pub async fn run(args: RunArgs) -> Result<()> {
             ""
         }
     );
+}
 
+/// The broker side of the all-in-one run.
+struct Source {
+    js: async_nats::jetstream::Context,
+    stream: async_nats::jetstream::stream::Stream,
+    dead_letters: DeadLetters,
+}
+
+/// Publishes for `--duration` while consuming (or, with `--backlog`, first publishes, then
+/// consumes) until every shard is handled up to its last sequence, with the progress display;
+/// returns both sides' statistics and how long consuming took.
+async fn publish_and_consume(
+    args: &RunArgs,
+    seed: u64,
+    source: &Source,
+    client: &StreamingIngestClient,
+) -> Result<(Arc<PublishStats>, Arc<ConsumeStats>, std::time::Duration)> {
+    let shards = args.stream.shards;
     let publish_stats = Arc::new(PublishStats::new(shards));
     let consume_stats = Arc::new(ConsumeStats::new(shards));
     let stop_publish = Arc::new(AtomicBool::new(false));
@@ -323,51 +369,29 @@ pub async fn run(args: RunArgs) -> Result<()> {
         );
     }
     let (targets_tx, targets_rx) = watch::channel(None);
-    let publisher = {
-        let (js, stream, stats, stop) = (
-            js.clone(),
-            stream.clone(),
-            publish_stats.clone(),
-            stop_publish.clone(),
-        );
-        let opts = PublishOptions {
-            shards,
-            limit: Limit::For(args.duration),
-            rate: args.rate,
-            seed,
-        };
-        let stop_consumers = stop_tx.clone();
-        tokio::spawn(async move {
-            let published = match publish(&js, &opts, &stats, &stop).await {
-                Ok(p) => p,
-                Err(e) => {
-                    // No target will ever be set: stop the consumers (they commit what they read).
-                    let _ = stop_consumers.send(true);
-                    return Err(e);
-                }
-            };
-            // Everything is stored: each shard's consumer is done at the shard's last sequence.
-            let mut targets = Vec::new();
-            for shard in 0..shards {
-                targets.push(broker::last_seq(&stream, shard).await?);
-            }
-            let _ = targets_tx.send(Some(targets));
-            anyhow::Ok(published)
-        })
-    };
-    let (progress_tx, progress_rx) = watch::channel(false);
-    let progress = report::spawn_progress(
-        stream.clone(),
-        Some(publish_stats.clone()),
-        Some(consume_stats.clone()),
-        shards,
-        false,
-        progress_rx,
+    let publisher = spawn_publisher(
+        args,
+        seed,
+        source,
+        &publish_stats,
+        stop_publish,
+        stop_tx.clone(),
+        targets_tx,
     );
+    let display = Display::spawn(|stop| {
+        report::spawn_progress(
+            source.stream.clone(),
+            Some(publish_stats.clone()),
+            Some(consume_stats.clone()),
+            shards,
+            false,
+            stop,
+        )
+    });
     let mut publisher = Some(publisher);
     if args.backlog {
         if let Some(p) = publisher.take() {
-            p.await.context("publisher panicked")??;
+            p.join().await??;
         }
     }
     let started = Instant::now();
@@ -378,20 +402,17 @@ pub async fn run(args: RunArgs) -> Result<()> {
         Until::Reached(targets_rx),
     );
     let consumed = consume_all(
-        &client,
-        &stream,
-        &dead_letters,
+        client,
+        &source.stream,
+        &source.dead_letters,
         &opts,
         consume_stats.clone(),
         stop_rx,
     )
     .await;
     let elapsed = started.elapsed();
-    if consumed.is_err() {
-        stop_publish.store(true, Ordering::Relaxed);
-    }
     if let Some(p) = publisher {
-        let published = p.await.context("publisher panicked");
+        let published = p.join_after(&consumed).await;
         // A consumer whose channel another writer took over is the cause; the publisher was
         // only stopped for it.
         if !consumed
@@ -401,35 +422,73 @@ pub async fn run(args: RunArgs) -> Result<()> {
             published??;
         }
     }
-    let _ = progress_tx.send(true);
-    let _ = progress.await;
-    let closed = client.close().await;
+    let closed = stop_and_close(display, client).await;
     consumed?;
-    closed.context("closing the client failed")?;
+    closed?;
+    Ok((publish_stats, consume_stats, elapsed))
+}
 
-    println!(
-        "\nThroughput and publish → committed latency ({:.1} s)",
-        elapsed.as_secs_f64()
+/// Publishes for `--duration`, then sets each shard's last sequence as the consumers' target;
+/// a failed publisher stops the consumers instead (they commit what they read).
+fn spawn_publisher(
+    args: &RunArgs,
+    seed: u64,
+    source: &Source,
+    stats: &Arc<PublishStats>,
+    stop: Arc<AtomicBool>,
+    stop_consumers: Arc<watch::Sender<bool>>,
+    targets_tx: watch::Sender<Option<Vec<u64>>>,
+) -> Producer<Vec<u64>> {
+    let shards = args.stream.shards;
+    let (js, stream, stats, stop_flag) = (
+        source.js.clone(),
+        source.stream.clone(),
+        stats.clone(),
+        stop.clone(),
     );
-    print!("{}", report::format_throughput(&consume_stats, elapsed));
-    print!(
-        "\n{}",
-        format_bad_records(&consume_stats, &dead_letters.describe())
-    );
-    if publish_stats.retries.load(Ordering::Relaxed) > 0 {
-        println!(
-            "  (publisher retried {} publishes)",
-            publish_stats.retries.load(Ordering::Relaxed)
-        );
-    }
+    let opts = PublishOptions {
+        shards,
+        limit: Limit::For(args.duration),
+        rate: args.rate,
+        seed,
+    };
+    let task = tokio::spawn(async move {
+        let published = match publish(&js, &opts, &stats, &stop_flag).await {
+            Ok(p) => p,
+            Err(e) => {
+                // No target will ever be set: stop the consumers (they commit what they read).
+                let _ = stop_consumers.send(true);
+                return Err(e);
+            }
+        };
+        // Everything is stored: each shard's consumer is done at the shard's last sequence.
+        let mut targets = Vec::new();
+        for shard in 0..shards {
+            targets.push(broker::last_seq(&stream, shard).await?);
+        }
+        let _ = targets_tx.send(Some(targets));
+        anyhow::Ok(published)
+    });
+    Producer::new("publisher", stop, task)
+}
+
+/// Checks the table against the stream: per shard against the embedded emulator's rows and
+/// the dead letters (printing the reconciliation), else only prints the committed sequences;
+/// `true` when nothing is missing or doubled.
+async fn check_landed(
+    source: &Source,
+    emulator: Option<&Emulator>,
+    shards: u32,
+    consume_stats: &ConsumeStats,
+) -> Result<bool> {
     let committed: Vec<u64> = consume_stats
         .shards
         .iter()
         .map(|s| s.committed_seq.load(Ordering::Relaxed))
         .collect();
-    let exact = match &emulator {
+    Ok(match emulator {
         Some(emu) => {
-            let recs = reconcile(&stream, &dead_letters, emu, shards).await?;
+            let recs = reconcile(&source.stream, &source.dead_letters, emu, shards).await?;
             println!("\nReconciliation (the stream's sequences vs SENSOR_READINGS.STREAM_SEQ and the dead letters, per shard)");
             print!("{}", report::format_reconciliation(&recs, &committed));
             recs.iter().all(Reconciliation::exact)
@@ -441,14 +500,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             );
             true
         }
-    };
-    if let Some(emu) = emulator {
-        emu.shutdown().await;
-    }
-    if !exact {
-        bail!("SENSOR_READINGS does not hold exactly the stream's sequences");
-    }
-    Ok(())
+    })
 }
 
 /// Reconciles every shard: the broker's sequences against the emulator's STREAM_SEQ values and

@@ -1,9 +1,20 @@
-//! The dashboard's charts: hand-drawn SVG (no script, no network) and the one HTML page
-//! that holds them.
+//! The dashboard's charts: the data they draw ([`DashboardData`], which `dashboard.rs` loads),
+//! hand-drawn SVG (no script, no network) and the one HTML page that holds them.
 
 use std::fmt::Write as _;
 
-use crate::ski_resort::dashboard::DashboardData;
+/// The data behind the four charts.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DashboardData {
+    /// `(day, ticket USD, pass USD, tickets, passes)`, by day.
+    pub revenue: Vec<(String, f64, f64, u64, u64)>,
+    /// `(resort, lift, rides, riders)`, busiest first.
+    pub lifts: Vec<(String, String, u64, u64)>,
+    /// `(hour of day, resort, rides)`.
+    pub hourly: Vec<(u32, String, u64)>,
+    /// `(product, ski days, rides, riders)`.
+    pub products: Vec<(String, u64, u64, u64)>,
+}
 
 // ---------------------------------------------------------------------------------------
 // Drawing: plain SVG.

@@ -15,6 +15,7 @@ use snowpipe_emulator::{Emulator, EmulatorConfig};
 use snowpipe_streaming::sql::{QueryResult, SqlClient};
 use snowpipe_streaming::ClientBuilder;
 
+use crate::ski_resort::charts::DashboardData;
 use crate::ski_resort::cli::DashboardArgs;
 
 /// The dashboard's queries, each after a `-- name:` line.
@@ -37,19 +38,6 @@ pub fn queries() -> Vec<(String, String)> {
         *sql = sql.trim().trim_end_matches(';').trim().to_string();
     }
     out
-}
-
-/// The data behind the four charts.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct DashboardData {
-    /// `(day, ticket USD, pass USD, tickets, passes)`, by day.
-    pub revenue: Vec<(String, f64, f64, u64, u64)>,
-    /// `(resort, lift, rides, riders)`, busiest first.
-    pub lifts: Vec<(String, String, u64, u64)>,
-    /// `(hour of day, resort, rides)`.
-    pub hourly: Vec<(u32, String, u64)>,
-    /// `(product, ski days, rides, riders)`.
-    pub products: Vec<(String, u64, u64, u64)>,
 }
 
 fn text(r: &QueryResult, row: usize, col: usize) -> String {
@@ -196,12 +184,10 @@ async fn serve_data_dir(dir: &Path) -> Result<(Emulator, ClientBuilder)> {
     if !dir.join(db).exists() {
         bail!("{} holds no emulator database ({db})", dir.display());
     }
-    let key = snowpipe_emulator::KeyPair::generate().context("cannot generate a key pair")?;
     let mut config = EmulatorConfig::default();
-    config.public_keys = vec![key.public_key_pem().to_owned()];
     config.data_dir = Some(dir);
     config.port = 0;
-    let emu = Emulator::start(config)
+    let (emu, key) = Emulator::start_with_new_key(config)
         .await
         .context("cannot start an emulator over the data directory")?;
     let builder = ClientBuilder::new()

@@ -10,12 +10,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use snowpipe_emulator::Emulator;
 use snowpipe_streaming::{Channel, ClientBuilder, OffsetToken, StreamingIngestClient};
-use tokio::sync::watch;
 
+use crate::common::all_in_one::{
+    connect_embedded, start_embedded, stop_and_close, Display, Producer,
+};
 use crate::common::{format_table, thousands};
 use crate::ski_resort::cli::{ConnectArgs, RunArgs, StreamArgs};
 use crate::ski_resort::embedded::SETUP_SQL;
-use crate::ski_resort::generator::{produce, Limit};
+use crate::ski_resort::generator::{produce, Limit, ProduceOptions};
 use crate::ski_resort::model::Table;
 use crate::ski_resort::progress;
 use crate::ski_resort::queue::Queue;
@@ -247,8 +249,7 @@ pub async fn stream(args: StreamArgs) -> Result<()> {
             c.drain.store(true, Ordering::Relaxed)
         });
     }
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let display = progress::spawn(args.queue.clone(), stats.clone(), stop_rx);
+    let display = Display::spawn(|stop| progress::spawn(args.queue.clone(), stats.clone(), stop));
     let started = Instant::now();
     let dest = Arc::new(SdkDestination {
         client: client.clone(),
@@ -256,11 +257,9 @@ pub async fn stream(args: StreamArgs) -> Result<()> {
         stats: stats.clone(),
     });
     let result = stream_all(dest, opts, control, stats.clone()).await;
-    let _ = stop_tx.send(true);
-    let _ = display.await;
-    let closed = client.close().await;
+    let closed = stop_and_close(display, &client).await;
     result?;
-    closed.context("closing the client failed")?;
+    closed?;
     print_stream_summary(&stats, started.elapsed());
     print_queue_left(&args.queue)?;
     print_bad_records(&args.queue, &stats)?;
@@ -293,6 +292,46 @@ fn print_bad_records(queue: &std::path::Path, stats: &Stats) -> Result<()> {
     Ok(())
 }
 
+/// Where the all-in-one run streams to and reads back from: the account of --profile /
+/// SNOWFLAKE_*, else an embedded emulator (with Snowflake's limits) in the run's directory.
+struct Target {
+    /// The embedded emulator, when there is one.
+    emulator: Option<Emulator>,
+    client: StreamingIngestClient,
+    /// The SQL API client the report reads the landed tables with.
+    sql: Result<snowpipe_streaming::sql::SqlClient>,
+}
+
+impl Target {
+    async fn open(args: &RunArgs, dir: &std::path::Path) -> Result<Self> {
+        if crate::common::external_configured(args.connect.profile.as_deref()) {
+            let sql = report_sql(crate::common::builder_from(
+                args.connect.profile.as_deref(),
+            )?);
+            return Ok(Target {
+                emulator: None,
+                client: connect(&args.connect).await?,
+                sql,
+            });
+        }
+        // Strict offsets: queue ids are per-row tokens.
+        let mut config =
+            crate::common::embedded_config(vec![SETUP_SQL.to_string()], args.commit_delay);
+        config.data_dir = Some(dir.join("emulator"));
+        // Snowflake's per-channel rate, channel and pipe limits, as the real service.
+        config.limits = snowpipe_emulator::Limits::Snowflake;
+        let (emulator, builder) = start_embedded(config, "SKI_RESORT").await?;
+        let client =
+            connect_embedded(builder.clone().max_client_lag(args.connect.max_client_lag)).await?;
+        // The report reads the tables through the SQL API, as against a real account.
+        Ok(Target {
+            emulator: Some(emulator),
+            client,
+            sql: report_sql(builder),
+        })
+    }
+}
+
 /// The all-in-one run: generator, streamer, progress and report in one process, against an
 /// embedded emulator unless `--profile` or `SNOWFLAKE_ACCOUNT` / `SNOWFLAKE_URL` is set.
 ///
@@ -316,38 +355,40 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
     let (_temp, dir) = crate::common::run_dir(args.keep.as_deref(), "ski_resort")?;
     let queue_path = dir.join("queue.sqlite");
+    let target = Target::open(&args, &dir).await?;
+    print_run_header(&args, &gen_opts, target.emulator.as_ref(), &queue_path);
+    let (control, stats, elapsed) =
+        generate_and_stream(&args, gen_opts, &queue_path, &target.client).await?;
+    print_stream_summary(&stats, elapsed);
+    print_queue_left(&queue_path)?;
+    print_bad_records(&queue_path, &stats)?;
+    if let Some(emu) = &target.emulator {
+        print_limit_answers(emu);
+    }
+    let outcome = report_landed(target.sql, &queue_path, target.emulator.is_some()).await?;
+    let aborted = control.abort.load(Ordering::Relaxed);
+    if aborted {
+        println!("\naborted before the queue drained: rows still queued count as lost above");
+    }
+    if let Some(emu) = target.emulator {
+        emu.shutdown().await;
+    }
+    if let Some(dir) = &args.keep {
+        println!("\nkept queue and emulator data in {}", dir.display());
+    }
+    if !outcome && !aborted {
+        bail!("the landed tables do not hold exactly the generated rows");
+    }
+    Ok(())
+}
 
-    let external = crate::common::external_configured(args.connect.profile.as_deref());
-    let (emulator, client, sql) = if external {
-        let sql = report_sql(crate::common::builder_from(
-            args.connect.profile.as_deref(),
-        )?);
-        (None, connect(&args.connect).await?, sql)
-    } else {
-        // Strict offsets: queue ids are per-row tokens.
-        let (mut config, private_pem) =
-            crate::common::embedded_config(vec![SETUP_SQL.to_string()], args.commit_delay)?;
-        config.data_dir = Some(dir.join("emulator"));
-        // Snowflake's per-channel rate, channel and pipe limits, as the real service.
-        config.limits = snowpipe_emulator::Limits::Snowflake;
-        let emulator = Emulator::start(config)
-            .await
-            .context("cannot start the embedded emulator")?;
-        let builder = StreamingIngestClient::builder()
-            .account("SKI_RESORT")
-            .user("STREAMING_INGEST")
-            .url(emulator.url())
-            .private_key_pem(private_pem);
-        let client = builder
-            .clone()
-            .max_client_lag(args.connect.max_client_lag)
-            .build()
-            .await
-            .context("cannot connect to the embedded emulator")?;
-        // The report reads the tables through the SQL API, as against a real account.
-        (Some(emulator), client, report_sql(builder))
-    };
-
+/// The all-in-one run's first lines: what is generated, where it goes, where the queue is.
+fn print_run_header(
+    args: &RunArgs,
+    gen_opts: &ProduceOptions,
+    emulator: Option<&Emulator>,
+    queue_path: &std::path::Path,
+) {
     println!(
         "ski_resort: {} at {} events/s, seed {} → {}",
         match gen_opts.limit {
@@ -360,7 +401,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             "max".into()
         },
         gen_opts.config.seed,
-        match &emulator {
+        match emulator {
             Some(e) => format!(
                 "embedded emulator at {} (commit delay {})",
                 e.url(),
@@ -376,23 +417,32 @@ pub async fn run(args: RunArgs) -> Result<()> {
             queue_path.display()
         ),
     }
+}
 
+/// Generates into the queue and streams it until drained (or Ctrl-C), with the progress
+/// display; returns the run's control flags, the stream statistics and how long it took.
+async fn generate_and_stream(
+    args: &RunArgs,
+    gen_opts: ProduceOptions,
+    queue_path: &std::path::Path,
+    client: &StreamingIngestClient,
+) -> Result<(Arc<Control>, Arc<Stats>, Duration)> {
     // Register the generator before the streamer starts, so "until drained" waits for it.
-    let mut queue = Queue::open(&queue_path)?;
+    let mut queue = Queue::open(queue_path)?;
     queue.set_generator_active(true)?;
     let stop_generator = Arc::new(AtomicBool::new(false));
     let generator = {
         let stop = stop_generator.clone();
-        tokio::task::spawn_blocking(move || produce(&mut queue, &gen_opts, &stop))
+        let task = tokio::task::spawn_blocking(move || produce(&mut queue, &gen_opts, &stop));
+        Producer::new("generator", stop_generator.clone(), task)
     };
     let control = Arc::new(Control::default());
-    {
-        let stop = stop_generator.clone();
-        on_ctrl_c(control.clone(), move || stop.store(true, Ordering::Relaxed));
-    }
+    on_ctrl_c(control.clone(), move || {
+        stop_generator.store(true, Ordering::Relaxed)
+    });
     let stats = Arc::new(Stats::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let display = progress::spawn(queue_path.clone(), stats.clone(), stop_rx);
+    let display =
+        Display::spawn(|stop| progress::spawn(queue_path.to_owned(), stats.clone(), stop));
     let started = Instant::now();
     let dest = Arc::new(SdkDestination {
         client: client.clone(),
@@ -401,28 +451,27 @@ pub async fn run(args: RunArgs) -> Result<()> {
     });
     let opts = StreamOptions {
         until_drained: true,
-        ..StreamOptions::new(queue_path.clone())
+        ..StreamOptions::new(queue_path.to_owned())
     };
     let streamed = stream_all(dest, opts, control.clone(), stats.clone()).await;
-    if streamed.is_err() {
-        stop_generator.store(true, Ordering::Relaxed);
-    }
-    let generated = generator.await.context("generator panicked")?;
-    let _ = stop_tx.send(true);
-    let _ = display.await;
-    let closed = client.close().await;
+    let generated = generator.join_after(&streamed).await?;
+    let closed = stop_and_close(display, client).await;
     streamed?;
     generated?;
-    closed.context("closing the client failed")?;
-    let elapsed = started.elapsed();
-    print_stream_summary(&stats, elapsed);
-    print_queue_left(&queue_path)?;
-    print_bad_records(&queue_path, &stats)?;
-    if let Some(emu) = &emulator {
-        print_limit_answers(emu);
-    }
+    closed?;
+    Ok((control, stats, started.elapsed()))
+}
 
-    let ledger = Queue::open_read_only(&queue_path)?.ledger()?;
+/// Reads the landed tables back and prints the reconciliation and the dashboard's views;
+/// `true` when every generated row landed exactly once. Without the SQL API (a real account
+/// whose user has no default warehouse) it prints the committed counts instead; against the
+/// embedded emulator a failed read is an error.
+async fn report_landed(
+    sql: Result<snowpipe_streaming::sql::SqlClient>,
+    queue_path: &std::path::Path,
+    embedded: bool,
+) -> Result<bool> {
+    let ledger = Queue::open_read_only(queue_path)?.ledger()?;
     // The landed tables through the SQL API: the embedded emulator answers it; a real account
     // does when its user has a default warehouse.
     let landed = match sql {
@@ -432,14 +481,14 @@ pub async fn run(args: RunArgs) -> Result<()> {
         },
         Err(e) => Err(e),
     };
-    let outcome = match landed {
+    match landed {
         Ok((recs, views)) => {
             println!("\nReconciliation (generated vs landed, by TXID)");
             print!("{}", report::format_reconciliation(&recs));
             print!("{views}");
-            recs.iter().all(report::Reconciliation::exact)
+            Ok(recs.iter().all(report::Reconciliation::exact))
         }
-        Err(e) if emulator.is_some() => return Err(e),
+        Err(e) if embedded => Err(e),
         Err(e) => {
             println!("\ncannot read the landed tables through the SQL API: {e:#}");
             let rows: Vec<Vec<String>> = Table::ALL
@@ -465,23 +514,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
             );
             // Dead letters from other writers are not in `generated`; ones the generator
             // wrote (a damaged write) are: either way every generated row is accounted for.
-            ledger
-                .iter()
-                .all(|l| l.committed == l.generated || l.committed + l.dead_lettered == l.generated)
+            Ok(ledger.iter().all(|l| {
+                l.committed == l.generated || l.committed + l.dead_lettered == l.generated
+            }))
         }
-    };
-    let aborted = control.abort.load(Ordering::Relaxed);
-    if aborted {
-        println!("\naborted before the queue drained: rows still queued count as lost above");
     }
-    if let Some(emu) = emulator {
-        emu.shutdown().await;
-    }
-    if let Some(dir) = &args.keep {
-        println!("\nkept queue and emulator data in {}", dir.display());
-    }
-    if !outcome && !aborted {
-        bail!("the landed tables do not hold exactly the generated rows");
-    }
-    Ok(())
 }

@@ -450,21 +450,21 @@ pub async fn start_emulator(
     data_dir: Option<PathBuf>,
 ) -> Result<EmbeddedEmulator> {
     use snowpipe_emulator::Emulator;
-    let (mut config, private_pem) = common::embedded_config(
+    let mut config = common::embedded_config(
         vec![
             format!("CREATE DATABASE IF NOT EXISTS {database}; CREATE SCHEMA IF NOT EXISTS {database}.{schema_name};"),
             ddl.to_owned(),
         ],
         Duration::from_millis(200),
-    )?;
+    );
     // BINARY columns arrive as hex (`schema.rs`): the emulator's default binary format, as
     // Snowflake's default BINARY_INPUT_FORMAT.
     config.data_dir = data_dir;
-    let emulator = Emulator::start(config)
+    let (emulator, key) = Emulator::start_with_new_key(config)
         .await
         .context("cannot start the emulator")?;
     Ok(EmbeddedEmulator {
         emulator,
-        private_pem,
+        private_pem: key.private_key_pem().to_owned(),
     })
 }

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use snowpipe_streaming::{Channel, OffsetToken};
 
 pub(crate) fn now_us() -> i64 {
     SystemTime::now()
@@ -107,4 +109,122 @@ pub(crate) async fn sample_commits(
         }
     }
     Ok(())
+}
+
+/// Commit-detection latency: median and 99th percentile (ms) over `commits` commits; `None`
+/// when the server does not list commit times.
+pub(crate) struct Latency {
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+    pub commits: usize,
+}
+
+/// Offset tokens a channel's `watch_committed()` showed, with when (µs).
+type Seen = Arc<Mutex<Vec<(u64, i64)>>>;
+
+/// Commit-detection bookkeeping: what the client saw (a watcher per channel), and when the
+/// server committed (a sampler of its `GET /`, when it has one).
+pub(crate) struct CommitWatch {
+    status_url: Option<String>,
+    names: Vec<String>,
+    watchers: Vec<tokio::task::JoinHandle<()>>,
+    seen_by_channel: Vec<(String, Seen)>,
+    commits: Commits,
+    sampler: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl CommitWatch {
+    /// Starts watching `channels` (named `names`) and, with a `status_url`, sampling it.
+    pub(crate) fn start(
+        status_url: Option<String>,
+        http: &reqwest::Client,
+        names: &[String],
+        channels: &[Arc<Channel>],
+    ) -> Self {
+        let mut watchers = Vec::new();
+        let mut seen_by_channel: Vec<(String, Seen)> = Vec::new();
+        for (name, ch) in names.iter().zip(channels) {
+            let seen: Seen = Arc::default();
+            let mut rx = ch.watch_committed();
+            let s = Arc::clone(&seen);
+            watchers.push(tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let tok = rx
+                        .borrow_and_update()
+                        .as_ref()
+                        .and_then(OffsetToken::as_u64);
+                    if let Some(tok) = tok {
+                        s.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((tok, now_us()));
+                    }
+                }
+            }));
+            seen_by_channel.push((name.clone(), seen));
+        }
+        let commits: Commits = Arc::default();
+        let sampler = status_url.clone().map(|url| {
+            let http = http.clone();
+            let names = names.to_vec();
+            let commits = Arc::clone(&commits);
+            tokio::spawn(async move {
+                loop {
+                    let _ = sample_commits(&http, &url, &names, &commits).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        });
+        CommitWatch {
+            status_url,
+            names: names.to_vec(),
+            watchers,
+            seen_by_channel,
+            commits,
+            sampler,
+        }
+    }
+
+    /// Samples the server once more, then matches each server commit with the first token at
+    /// or past it that the client saw.
+    pub(crate) async fn latency(&self, http: &reqwest::Client) -> Latency {
+        let Some(url) = &self.status_url else {
+            return Latency {
+                p50: None,
+                p99: None,
+                commits: 0,
+            };
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = sample_commits(http, url, &self.names, &self.commits).await;
+        let commits = self
+            .commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut lat = Vec::new();
+        for (name, seen) in &self.seen_by_channel {
+            let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            for (&tok, &at) in commits.get(name).into_iter().flatten() {
+                if let Some(&(_, seen_at)) = seen.iter().find(|(t, _)| *t >= tok) {
+                    lat.push((seen_at - at) as f64 / 1000.0);
+                }
+            }
+        }
+        lat.sort_by(f64::total_cmp);
+        Latency {
+            p50: percentile(&lat, 0.5),
+            p99: percentile(&lat, 0.99),
+            commits: lat.len(),
+        }
+    }
+
+    /// Stops the sampler and the watchers.
+    pub(crate) fn stop(self) {
+        if let Some(s) = self.sampler {
+            s.abort();
+        }
+        for w in self.watchers {
+            w.abort();
+        }
+    }
 }

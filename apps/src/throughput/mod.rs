@@ -48,7 +48,7 @@
 //! client can do, not Snowflake's 10 requests/s per channel.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
@@ -127,9 +127,11 @@ struct Args {
 }
 
 mod measure;
+mod report;
 pub mod rows;
 
 use measure::*;
+use report::Figures;
 use rows::*;
 
 struct Connection {
@@ -181,10 +183,8 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
     // No SNOWFLAKE_URL: an in-process emulator in sink mode, on its own threads (named
     // "emulator", so their CPU time can be told apart from the client's).
     let key = snowpipe_emulator::KeyPair::from_seed(args.seed)?;
-    let private = key.private_key_pem().to_owned();
     let mut cfg = EmulatorConfig::default()
         .with_ddl(DDL)
-        .with_public_key(key.public_key_pem())
         .with_commit_delay(Duration::ZERO);
     cfg.sink = true;
     cfg.request_log_capacity = 0;
@@ -201,14 +201,14 @@ async fn connect(args: &Args) -> anyhow::Result<Connection> {
         .thread_name("emulator")
         .enable_all()
         .build()?;
-    let emu = rt.spawn(Emulator::start(cfg)).await??;
+    let (emu, key) = rt.spawn(Emulator::start_with_key(cfg, key)).await??;
     let url = emu.url();
     let client = tuned(
         StreamingIngestClient::builder()
             .account("ACME")
             .user("STREAMING_INGEST")
             .url(url.clone())
-            .private_key_pem(private),
+            .private_key_pem(key.private_key_pem()),
     )?
     .build()
     .await?;
@@ -289,51 +289,54 @@ async fn produce(
     })
 }
 
-#[tokio::main]
-pub async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if args.channels == 0 || args.rows == 0 || args.batch == 0 {
-        bail!("--channels, --rows and --batch must be at least 1");
-    }
-    if let Some(path) = &args.write_rows {
-        let mut out = Vec::new();
-        for t in generate(args.pool, args.seed) {
-            serde_json::to_writer(&mut out, &t)?;
-            out.push(b'\n');
+/// The rows every producer cycles through, with the NDJSON length of each as prefix sums
+/// (to count the bytes sent).
+struct Pool {
+    rows: Arc<Vec<Ticket>>,
+    prefix: Vec<u64>,
+}
+
+impl Pool {
+    /// The rows of `--input`, else `--pool` generated ones.
+    fn load(args: &Args) -> anyhow::Result<Self> {
+        let rows: Vec<Ticket> = match &args.input {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()
+                .context("parsing the input NDJSON")?,
+            None => generate(args.pool, args.seed),
+        };
+        if rows.is_empty() {
+            bail!("the row pool is empty");
         }
-        std::fs::write(path, &out)?;
-        println!(
-            "wrote {} rows ({:.1} bytes a row) to {}",
-            args.pool,
-            out.len() as f64 / args.pool as f64,
-            path.display()
-        );
-        return Ok(());
+        let mut prefix = Vec::with_capacity(rows.len() + 1);
+        prefix.push(0u64);
+        for t in &rows {
+            let len = serde_json::to_vec(t)?.len() as u64 + 1;
+            prefix.push(prefix.last().copied().unwrap_or(0) + len);
+        }
+        Ok(Pool {
+            rows: Arc::new(rows),
+            prefix,
+        })
     }
-    let pool: Vec<Ticket> = match &args.input {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()
-            .context("parsing the input NDJSON")?,
-        None => generate(args.pool, args.seed),
-    };
-    if pool.is_empty() {
-        bail!("the row pool is empty");
+
+    fn len(&self) -> usize {
+        self.rows.len()
     }
-    // NDJSON length of each pool row, as prefix sums (to count the bytes sent).
-    let mut prefix = Vec::with_capacity(pool.len() + 1);
-    prefix.push(0u64);
-    for t in &pool {
-        let len = serde_json::to_vec(t)?.len() as u64 + 1;
-        prefix.push(prefix.last().copied().unwrap_or(0) + len);
+
+    /// NDJSON bytes of the whole pool.
+    fn bytes(&self) -> u64 {
+        self.prefix[self.len()]
     }
-    let pool_bytes = prefix[pool.len()];
-    let pool_len = pool.len() as u64;
-    let bytes_for = |offset: usize, rows: u64| -> u64 {
-        let p = pool_len;
+
+    /// NDJSON bytes of `rows` rows from `offset` on, cycling through the pool.
+    fn bytes_for(&self, offset: usize, rows: u64) -> u64 {
+        let (prefix, pool_bytes) = (&self.prefix, self.bytes());
+        let p = self.len() as u64;
         let start = offset as u64 % p;
         let full = rows / p;
         let rest = rows % p;
@@ -344,89 +347,128 @@ pub async fn main() -> anyhow::Result<()> {
             (pool_bytes - prefix[start as usize]) + prefix[(end - p) as usize]
         };
         full * pool_bytes + partial
-    };
+    }
+}
 
-    let pool = Arc::new(pool);
-    let conn = connect(&args).await?;
-    let mode = if conn.embedded.is_some() {
-        "in-process emulator (sink)"
-    } else {
-        "server from SNOWFLAKE_* env"
-    };
-    let run = format!(
-        "TP_{}_{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis())
+/// `--write-rows`: writes `--pool` generated rows as NDJSON to `path`.
+fn write_rows(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    for t in generate(args.pool, args.seed) {
+        serde_json::to_writer(&mut out, &t)?;
+        out.push(b'\n');
+    }
+    std::fs::write(path, &out)?;
+    println!(
+        "wrote {} rows ({:.1} bytes a row) to {}",
+        args.pool,
+        out.len() as f64 / args.pool as f64,
+        path.display()
     );
-    let before_idle = current_rss_mb();
-    let mut idle = Vec::new();
-    for i in 0..args.idle_channels {
-        let name = format!("{run}_idle_{i}");
-        idle.push(
-            conn.client
-                .pipe(&args.database, &args.schema, &args.pipe)
-                .open_channel(&name)
-                .await
-                .with_context(|| format!("opening idle channel {name}"))?,
+    Ok(())
+}
+
+/// The channels of a run: the streaming ones (named `<run>_<i>`, or the pipe's elastic
+/// channel with `--elastic`) and the idle ones beside them.
+struct Opened {
+    names: Vec<String>,
+    channels: Vec<Arc<Channel>>,
+    elastic: Option<ElasticChannel>,
+    idle: Vec<Channel>,
+    /// The memory an idle channel costs, in kB (with `--idle-channels`).
+    idle_channel_kb: Option<f64>,
+}
+
+impl Opened {
+    async fn open(conn: &Connection, args: &Args) -> anyhow::Result<Self> {
+        let run = format!(
+            "TP_{}_{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
         );
-    }
-    let idle_channel_kb = (args.idle_channels > 0)
-        .then(|| (current_rss_mb() - before_idle) * 1000.0 / args.idle_channels as f64);
-    let names: Vec<String> = (0..args.channels).map(|i| format!("{run}_{i}")).collect();
-    let elastic = args.elastic.then(|| {
-        conn.client
-            .pipe(&args.database, &args.schema, &args.pipe)
-            .elastic_channel()
-    });
-    let mut channels = Vec::new();
-    for name in names.iter().filter(|_| elastic.is_none()) {
-        channels.push(Arc::new(
-            conn.client
-                .pipe(&args.database, &args.schema, &args.pipe)
-                .open_channel(name)
-                .await
-                .with_context(|| format!("opening channel {name}"))?,
-        ));
-    }
-
-    // Commit-detection bookkeeping: what the client saw, and when.
-    type Seen = Arc<Mutex<Vec<(u64, i64)>>>;
-    let mut watchers = Vec::new();
-    let mut seen_by_channel: Vec<(String, Seen)> = Vec::new();
-    for (name, ch) in names.iter().zip(&channels) {
-        let seen: Seen = Arc::default();
-        let mut rx = ch.watch_committed();
-        let s = Arc::clone(&seen);
-        watchers.push(tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                let tok = rx
-                    .borrow_and_update()
-                    .as_ref()
-                    .and_then(OffsetToken::as_u64);
-                if let Some(tok) = tok {
-                    s.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((tok, now_us()));
-                }
-            }
-        }));
-        seen_by_channel.push((name.clone(), seen));
-    }
-    let commits: Commits = Arc::default();
-    let sampler = conn.status_url.clone().map(|url| {
-        let http = conn.status_http.clone();
-        let names = names.clone();
-        let commits = Arc::clone(&commits);
-        tokio::spawn(async move {
-            loop {
-                let _ = sample_commits(&http, &url, &names, &commits).await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+        let pipe = || conn.client.pipe(&args.database, &args.schema, &args.pipe);
+        let before_idle = current_rss_mb();
+        let mut idle = Vec::new();
+        for i in 0..args.idle_channels {
+            let name = format!("{run}_idle_{i}");
+            idle.push(
+                pipe()
+                    .open_channel(&name)
+                    .await
+                    .with_context(|| format!("opening idle channel {name}"))?,
+            );
+        }
+        let idle_channel_kb = (args.idle_channels > 0)
+            .then(|| (current_rss_mb() - before_idle) * 1000.0 / args.idle_channels as f64);
+        let names: Vec<String> = (0..args.channels).map(|i| format!("{run}_{i}")).collect();
+        let elastic = args.elastic.then(|| pipe().elastic_channel());
+        let mut channels = Vec::new();
+        for name in names.iter().filter(|_| elastic.is_none()) {
+            channels.push(Arc::new(
+                pipe()
+                    .open_channel(name)
+                    .await
+                    .with_context(|| format!("opening channel {name}"))?,
+            ));
+        }
+        Ok(Opened {
+            names,
+            channels,
+            elastic,
+            idle,
+            idle_channel_kb,
         })
-    });
+    }
 
+    /// Producer `i`'s target.
+    fn target(&self, i: usize) -> anyhow::Result<Target> {
+        Ok(match &self.elastic {
+            Some(e) => Target::Elastic(e.clone()),
+            None => Target::Channel(
+                self.channels
+                    .get(i)
+                    .map(Arc::clone)
+                    .context("a channel per producer")?,
+            ),
+        })
+    }
+
+    /// Drops the named and idle channels and closes the elastic one.
+    async fn close(self) -> anyhow::Result<()> {
+        drop(self.channels);
+        drop(self.idle);
+        if let Some(e) = self.elastic {
+            e.close().await?;
+        }
+        Ok(())
+    }
+}
+
+/// What the streaming window measured: every producer's result, the client's CPU seconds
+/// and the NDJSON bytes sent.
+struct Window {
+    results: Vec<ChannelResult>,
+    cpu: f64,
+    total_bytes: u64,
+    /// The resident set just before streaming started (MB).
+    baseline_rss: f64,
+}
+
+impl Window {
+    /// The largest of one figure over the producers, in seconds.
+    fn slowest(&self, figure: fn(&ChannelResult) -> Duration) -> f64 {
+        self.results
+            .iter()
+            .map(figure)
+            .max()
+            .unwrap_or_default()
+            .as_secs_f64()
+    }
+}
+
+/// Runs one producer per channel over the pool and measures the window.
+async fn stream(args: &Args, pool: &Pool, opened: &Opened) -> anyhow::Result<Window> {
     let baseline_rss = current_rss_mb();
     let emu_cpu0 = threads_cpu_s("emulator");
     let cpu0 = process_cpu_s();
@@ -435,19 +477,11 @@ pub async fn main() -> anyhow::Result<()> {
     let mut total_bytes = 0u64;
     for i in 0..args.channels {
         let offset = i * pool.len() / args.channels;
-        total_bytes += bytes_for(offset, args.rows);
-        let pool = Arc::clone(&pool);
-        let target = match &elastic {
-            Some(e) => Target::Elastic(e.clone()),
-            None => Target::Channel(
-                channels
-                    .get(i)
-                    .map(Arc::clone)
-                    .context("a channel per producer")?,
-            ),
-        };
+        total_bytes += pool.bytes_for(offset, args.rows);
+        let rows = Arc::clone(&pool.rows);
+        let target = opened.target(i)?;
         tasks.push(tokio::spawn(produce(
-            target, pool, offset, args.rows, args.batch, t0,
+            target, rows, offset, args.rows, args.batch, t0,
         )));
     }
     let mut results = Vec::new();
@@ -455,128 +489,61 @@ pub async fn main() -> anyhow::Result<()> {
         results.push(t.await??);
     }
     let cpu = process_cpu_s() - cpu0 - (threads_cpu_s("emulator") - emu_cpu0);
-    // The largest of one figure over the producers, in seconds.
-    let slowest = |figure: fn(&ChannelResult) -> Duration| {
-        results
-            .iter()
-            .map(figure)
-            .max()
-            .unwrap_or_default()
-            .as_secs_f64()
-    };
-    let flushed = slowest(|r| r.flushed);
-    let committed = slowest(|r| r.committed);
-    let starved_max_ms = slowest(|r| r.longest_wait) * 1000.0;
+    Ok(Window {
+        results,
+        cpu,
+        total_bytes,
+        baseline_rss,
+    })
+}
 
-    // One round: every streaming channel appends once (`--batch` rows), or the budget's worth
-    // of bytes streams through, whichever takes longer at the measured rate. A fair admission
-    // (FIFO budget, FIFO compression slots) keeps the longest wait within about one round
-    // whatever the channel count; `starved_rounds` is that ratio.
-    let row_bytes = total_bytes as f64 / (args.rows * args.channels as u64).max(1) as f64;
-    let bytes_per_ms = total_bytes as f64 / flushed / 1000.0;
-    let round_ms = (args.channels as f64 * args.batch as f64 * row_bytes)
-        .max((args.memory_budget_mb << 20) as f64)
-        / bytes_per_ms;
-    let starved_rounds = starved_max_ms / round_ms.max(f64::MIN_POSITIVE);
-
-    // Commit-detection latency.
-    let (p50, p99, n_lat) = if let Some(url) = &conn.status_url {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let _ = sample_commits(&conn.status_http, url, &names, &commits).await;
-        let commits = commits.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut lat = Vec::new();
-        for (name, seen) in &seen_by_channel {
-            let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            for (&tok, &at) in commits.get(name).into_iter().flatten() {
-                if let Some(&(_, seen_at)) = seen.iter().find(|(t, _)| *t >= tok) {
-                    lat.push((seen_at - at) as f64 / 1000.0);
-                }
-            }
-        }
-        lat.sort_by(f64::total_cmp);
-        (percentile(&lat, 0.5), percentile(&lat, 0.99), lat.len())
+#[tokio::main]
+pub async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.channels == 0 || args.rows == 0 || args.batch == 0 {
+        bail!("--channels, --rows and --batch must be at least 1");
+    }
+    if let Some(path) = &args.write_rows {
+        return write_rows(&args, path);
+    }
+    let pool = Pool::load(&args)?;
+    let conn = connect(&args).await?;
+    let mode = if conn.embedded.is_some() {
+        "in-process emulator (sink)"
     } else {
-        (None, None, 0)
+        "server from SNOWFLAKE_* env"
     };
-    if let Some(s) = sampler {
-        s.abort();
-    }
-    for w in watchers {
-        w.abort();
-    }
-    drop(channels);
-    drop(idle);
-    if let Some(e) = elastic {
-        e.close().await?;
-    }
+    let opened = Opened::open(&conn, &args).await?;
+    let commits = CommitWatch::start(
+        conn.status_url.clone(),
+        &conn.status_http,
+        &opened.names,
+        &opened.channels,
+    );
+    let window = stream(&args, &pool, &opened).await?;
+    let figures = Figures::of(&args, &window);
+    let latency = commits.latency(&conn.status_http).await;
+    commits.stop();
+    let idle_channel_kb = opened.idle_channel_kb;
+    opened.close().await?;
     conn.client.close().await?;
     if let Some((emu, rt)) = conn.embedded {
         rt.spawn(emu.shutdown()).await?;
         rt.shutdown_background();
     }
-
-    let total_rows = args.rows * args.channels as u64;
-    let rows_per_s = total_rows as f64 / flushed;
-    let mb_per_s = total_bytes as f64 / 1e6 / flushed;
-    let cpu_s_per_gb = cpu / (total_bytes as f64 / 1e9);
-    let rss = peak_rss_mb();
     let mode = if args.elastic {
         format!("{mode}, elastic channel")
     } else {
         mode.to_string()
     };
-    println!("mode: {mode}; {} channel(s) x {} rows, {} rows per append_rows, {:.0} bytes a row, memory budget {} MiB{}",
-        args.channels, args.rows, args.batch, pool_bytes as f64 / pool.len() as f64, args.memory_budget_mb,
-        if args.slow_server { ", slow server (150 ms per append, commit after 1 s)" } else { "" });
-    println!(
-        "appended and acknowledged (flush() returned): {total_rows} rows, {:.1} MB NDJSON in {flushed:.3} s",
-        total_bytes as f64 / 1e6
+    report::print(
+        &args,
+        &mode,
+        pool.bytes() as f64 / pool.len() as f64,
+        &window,
+        &figures,
+        latency,
+        idle_channel_kb,
     );
-    println!("  {rows_per_s:.0} rows/s, {mb_per_s:.1} MB/s of uncompressed NDJSON");
-    println!("  last commit seen by the client after {committed:.3} s; longest single append wait {starved_max_ms:.0} ms = {starved_rounds:.2} rounds (a round: every channel appends once or the budget turns over, {round_ms:.0} ms)");
-    println!(
-        "client CPU: {cpu:.2} s = {cpu_s_per_gb:.2} CPU-s per GB of NDJSON{}",
-        if mode.starts_with("in-process") {
-            " (emulator threads excluded)"
-        } else {
-            ""
-        }
-    );
-    println!(
-        "peak RSS: {rss:.1} MB (whole process{}); {baseline_rss:.1} MB before streaming (row pool, runtime, connections), so streaming added at most {:.1} MB against a memory budget of {} MiB",
-        if mode.starts_with("in-process") {
-            ", in-process emulator included"
-        } else {
-            ""
-        },
-        rss - baseline_rss,
-        args.memory_budget_mb
-    );
-    match (p50, p99) {
-        (Some(a), Some(b)) => println!(
-            "commit detection (server commit -> watch_committed shows it): p50 {a:.1} ms, p99 {b:.1} ms over {n_lat} commits"
-        ),
-        _ => println!("commit detection: not measured (the server does not list commit times)"),
-    }
-    let json = serde_json::json!({
-        "rows_per_s": rows_per_s.round(),
-        "mb_per_s": (mb_per_s * 10.0).round() / 10.0,
-        "cpu_s_per_gb": (cpu_s_per_gb * 100.0).round() / 100.0,
-        "peak_rss_mb": (rss * 10.0).round() / 10.0,
-        "commit_p50_ms": p50.map(|v| (v * 10.0).round() / 10.0),
-        "commit_p99_ms": p99.map(|v| (v * 10.0).round() / 10.0),
-        "baseline_rss_mb": (baseline_rss * 10.0).round() / 10.0,
-        "rows": total_rows,
-        "seconds": (flushed * 1000.0).round() / 1000.0,
-        "cpu_s": (cpu * 1000.0).round() / 1000.0,
-        "channels": args.channels,
-        "idle_channels": args.idle_channels,
-        "idle_channel_kb": idle_channel_kb.map(|v| (v * 10.0).round() / 10.0),
-        "rss_over_budget_mb": (((rss - baseline_rss) - (args.memory_budget_mb << 20) as f64 / 1e6) * 10.0).round() / 10.0,
-        "starved_max_ms": starved_max_ms.round(),
-        "round_ms": (round_ms * 10.0).round() / 10.0,
-        "starved_rounds": (starved_rounds * 100.0).round() / 100.0,
-    });
-    println!("{json}");
     Ok(())
 }

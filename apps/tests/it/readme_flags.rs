@@ -1,23 +1,17 @@
 //! Every flag the docs quote for the applications' binaries (`ski_resort`, `ecommerce`,
 //! `sensor_stream`, `table_replay`, `throughput`) is one its `--help` lists: the check shared
 //! with the other packages' binaries, `tests/doc_checks/flags.rs` (which says how a quoted flag
-//! is attributed to a binary; its table `PROSE` says which READMEs' prose is whose).
+//! is attributed to a binary; its table `PROSE` says which READMEs' prose is whose), by
+//! `tests/doc_checks/readme_flags.rs`.
 
-#[path = "../../../tests/doc_checks/flags.rs"]
-mod flags;
-#[path = "../../../tests/doc_checks/markdown.rs"]
-mod markdown;
+#[macro_use]
+#[path = "../../../tests/doc_checks/readme_flags.rs"]
+mod doc_checks;
 
-#[test]
-fn every_flag_quoted_in_the_docs_is_in_the_binarys_help() {
-    flags::check_package(
-        env!("CARGO_MANIFEST_DIR"),
-        &[
-            ("ski_resort", env!("CARGO_BIN_EXE_ski_resort")),
-            ("ecommerce", env!("CARGO_BIN_EXE_ecommerce")),
-            ("sensor_stream", env!("CARGO_BIN_EXE_sensor_stream")),
-            ("table_replay", env!("CARGO_BIN_EXE_table_replay")),
-            ("throughput", env!("CARGO_BIN_EXE_throughput")),
-        ],
-    );
-}
+readme_flags!(
+    "ski_resort",
+    "ecommerce",
+    "sensor_stream",
+    "table_replay",
+    "throughput",
+);

@@ -127,9 +127,8 @@ pub const MAX_ADDED_COLUMNS_PER_REQUEST: usize = 100;
 /// so that the `ALTER TABLE` never fails (docs/protocol.md "Still guessed").
 pub const MAX_TABLE_COLUMNS: usize = 1_000;
 
-/// Longest name of an added column, in characters: Snowflake's identifier limit, 255
-/// (docs/protocol.md "Table features (emulator)", \[IDN\]).
-pub const MAX_COLUMN_NAME_CHARS: usize = 255;
+/// Longest name of an added column, in characters: the catalog's identifier limit.
+pub use crate::catalog::MAX_COLUMN_NAME_CHARS;
 
 /// A schema-evolution limit a request would break; its message names the limit and the fix.
 #[derive(Debug, Clone, PartialEq, Eq)]

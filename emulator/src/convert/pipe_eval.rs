@@ -403,6 +403,8 @@ fn like(text: &[char], pattern: &[char]) -> Option<bool> {
     Some(pattern[p..].iter().all(|&c| c == '%'))
 }
 
+/// A function call: `COALESCE` and `IFF` evaluate only the arguments they need, the others
+/// every argument first, then the function's family computes on the values.
 fn call(func: Func, args: &[PipeExpr], ctx: &RowContext<'_>, column: &str) -> Result<Val, String> {
     let ev = |i: usize| eval(&args[i], ctx, column);
     // The functions that do not evaluate every argument.
@@ -426,142 +428,186 @@ fn call(func: Func, args: &[PipeExpr], ctx: &RowContext<'_>, column: &str) -> Re
         }
         _ => {}
     }
-    let values = (0..args.len()).map(ev).collect::<Result<Vec<_>, _>>()?;
-    let text = |i: usize| -> Result<Option<String>, String> {
-        values.get(i).map_or(Ok(None), |v| ctx.text(v))
+    let args = Args {
+        values: (0..args.len()).map(ev).collect::<Result<Vec<_>, _>>()?,
+        ctx,
     };
-    let int = |i: usize| -> Result<Option<i64>, String> {
-        Ok(values
+    match func {
+        Func::Upper | Func::Lower | Func::Length => args.case_or_length(func),
+        Func::Trim | Func::Ltrim | Func::Rtrim => args.trim(func),
+        Func::Substr => args.substr(),
+        Func::Concat => args.concat(),
+        Func::Replace => args.replace(),
+        Func::NullIf => Ok(match ctx.compare(&args.values[0], &args.values[1])? {
+            Some(Ordering::Equal) => Val::Null,
+            _ => ctx.built(args.values[0].clone())?,
+        }),
+        Func::Abs => Ok(match num(&args.values[0])? {
+            None => Val::Null,
+            Some(Num::Dec(d)) => Val::Number(Dec::new(d.m.abs(), d.s)?),
+            Some(Num::Float(f)) => Val::Float(f.abs()),
+        }),
+        Func::Round => args.round(),
+        Func::Coalesce | Func::Iff => unreachable!("evaluated above"),
+    }
+}
+
+/// A call's evaluated arguments, read as its function needs them (text charged as it is
+/// copied).
+struct Args<'a, 'r> {
+    values: Vec<Val>,
+    ctx: &'a RowContext<'r>,
+}
+
+impl Args<'_, '_> {
+    /// Argument `i` as text (`None`: NULL or absent).
+    fn text(&self, i: usize) -> Result<Option<String>, String> {
+        self.values.get(i).map_or(Ok(None), |v| self.ctx.text(v))
+    }
+
+    /// Argument `i` as a whole number, rounded (`None`: NULL or absent).
+    fn int(&self, i: usize) -> Result<Option<i64>, String> {
+        Ok(self
+            .values
             .get(i)
             .map(num)
             .transpose()?
             .flatten()
             .map(|n| n.to_f64().round() as i64))
-    };
-    Ok(match func {
-        Func::Upper | Func::Lower | Func::Length => match text(0)? {
+    }
+
+    /// `UPPER`, `LOWER` and `LENGTH`.
+    fn case_or_length(&self, func: Func) -> Result<Val, String> {
+        Ok(match self.text(0)? {
             None => Val::Null,
             Some(s) => match func {
                 // At most three bytes out for each in.
                 Func::Upper | Func::Lower => {
-                    ctx.work.charge(s.len() as u64)?;
+                    self.ctx.work.charge(s.len() as u64)?;
                     let out = if func == Func::Upper {
                         s.to_uppercase()
                     } else {
                         s.to_lowercase()
                     };
-                    ctx.work.charge(out.len().saturating_sub(s.len()) as u64)?;
+                    self.ctx
+                        .work
+                        .charge(out.len().saturating_sub(s.len()) as u64)?;
                     Val::Text(out)
                 }
                 _ => Val::Number(Dec::new(s.chars().count() as i128, 0)?),
             },
-        },
-        Func::Trim | Func::Ltrim | Func::Rtrim => {
-            // A set: `s.trim_matches(&[char])` tries every character of the list at each
-            // position, text × list steps for a list as long as the text.
-            let chars: HashSet<char> = match values.len() {
-                1 => HashSet::from([' ']),
-                _ => match text(1)? {
-                    None => return Ok(Val::Null),
-                    Some(c) => c.chars().collect(),
-                },
-            };
-            let trimmed = |c: char| chars.contains(&c);
-            match text(0)? {
-                None => Val::Null,
-                Some(s) => Val::Text(match func {
-                    Func::Trim => s.trim_matches(trimmed).to_owned(),
-                    Func::Ltrim => s.trim_start_matches(trimmed).to_owned(),
-                    _ => s.trim_end_matches(trimmed).to_owned(),
-                }),
-            }
-        }
-        Func::Substr => {
-            let (Some(s), Some(start)) = (text(0)?, int(1)?) else {
-                return Ok(Val::Null);
-            };
-            let len = match values.len() {
-                3 => match int(2)? {
-                    None => return Ok(Val::Null),
-                    Some(l) => l.max(0) as usize,
-                },
-                _ => usize::MAX,
-            };
-            // 1-based; 0 is 1; a negative start counts from the end.
-            let from = if start > 0 {
-                (start - 1) as usize
-            } else if start == 0 {
-                0
-            } else {
-                s.chars()
-                    .count()
-                    .saturating_sub(start.unsigned_abs() as usize)
-            };
-            Val::Text(s.chars().skip(from).take(len).collect())
-        }
-        Func::Concat => {
-            let mut out = String::new();
-            for i in 0..values.len() {
-                match text(i)? {
-                    None => return Ok(Val::Null),
-                    Some(s) => {
-                        ctx.work.charge(s.len() as u64)?;
-                        out.push_str(&s);
-                    }
-                }
-            }
-            Val::Text(out)
-        }
-        Func::Replace => {
-            let to = if values.len() == 3 {
-                text(2)?
-            } else {
-                Some(String::new())
-            };
-            match (text(0)?, text(1)?, to) {
-                (Some(s), Some(from), Some(to)) if !from.is_empty() => {
-                    // Its size is charged before it is built: tenfold per nested level
-                    // reaches terabytes in a dozen.
-                    let hits = s.matches(from.as_str()).count() as u64;
-                    ctx.work.charge(
-                        s.len() as u64 - hits * from.len() as u64 + hits * to.len() as u64,
-                    )?;
-                    Val::Text(s.replace(&from, &to))
-                }
-                (Some(s), Some(_), Some(_)) => Val::Text(s),
-                _ => Val::Null,
-            }
-        }
-        Func::NullIf => match ctx.compare(&values[0], &values[1])? {
-            Some(Ordering::Equal) => Val::Null,
-            _ => ctx.built(values[0].clone())?,
-        },
-        Func::Abs => match num(&values[0])? {
+        })
+    }
+
+    /// `TRIM`, `LTRIM` and `RTRIM`, of spaces or of the characters of the second argument.
+    fn trim(&self, func: Func) -> Result<Val, String> {
+        // A set: `s.trim_matches(&[char])` tries every character of the list at each
+        // position, text × list steps for a list as long as the text.
+        let chars: HashSet<char> = match self.values.len() {
+            1 => HashSet::from([' ']),
+            _ => match self.text(1)? {
+                None => return Ok(Val::Null),
+                Some(c) => c.chars().collect(),
+            },
+        };
+        let trimmed = |c: char| chars.contains(&c);
+        Ok(match self.text(0)? {
             None => Val::Null,
-            Some(Num::Dec(d)) => Val::Number(Dec::new(d.m.abs(), d.s)?),
-            Some(Num::Float(f)) => Val::Float(f.abs()),
-        },
-        Func::Round => {
-            let places = if values.len() == 2 { int(1)? } else { Some(0) };
-            match (num(&values[0])?, places) {
-                (None, _) | (_, None) => Val::Null,
-                (Some(Num::Float(f)), Some(p)) => {
-                    let factor = 10f64.powi(p as i32);
-                    Val::Float((f * factor).round() / factor)
-                }
-                (Some(Num::Dec(d)), Some(p)) if p >= i64::from(d.s) => Val::Number(d),
-                (Some(Num::Dec(d)), Some(p)) if p >= 0 => Val::Number(d.rescale(p as u32)?),
-                (Some(Num::Dec(d)), Some(p)) => {
-                    let whole = d.rescale(0)?;
-                    let factor = 10i128
-                        .checked_pow(p.unsigned_abs() as u32)
-                        .ok_or(OUT_OF_RANGE)?;
-                    Val::Number(Dec::new(div_round(whole.m, factor) * factor, 0)?)
+            Some(s) => Val::Text(match func {
+                Func::Trim => s.trim_matches(trimmed).to_owned(),
+                Func::Ltrim => s.trim_start_matches(trimmed).to_owned(),
+                _ => s.trim_end_matches(trimmed).to_owned(),
+            }),
+        })
+    }
+
+    /// `SUBSTR(s, start[, len])`: 1-based, 0 is 1, a negative start counts from the end.
+    fn substr(&self) -> Result<Val, String> {
+        let (Some(s), Some(start)) = (self.text(0)?, self.int(1)?) else {
+            return Ok(Val::Null);
+        };
+        let len = match self.values.len() {
+            3 => match self.int(2)? {
+                None => return Ok(Val::Null),
+                Some(l) => l.max(0) as usize,
+            },
+            _ => usize::MAX,
+        };
+        // 1-based; 0 is 1; a negative start counts from the end.
+        let from = if start > 0 {
+            (start - 1) as usize
+        } else if start == 0 {
+            0
+        } else {
+            s.chars()
+                .count()
+                .saturating_sub(start.unsigned_abs() as usize)
+        };
+        Ok(Val::Text(s.chars().skip(from).take(len).collect()))
+    }
+
+    /// `CONCAT`: NULL if any argument is.
+    fn concat(&self) -> Result<Val, String> {
+        let mut out = String::new();
+        for i in 0..self.values.len() {
+            match self.text(i)? {
+                None => return Ok(Val::Null),
+                Some(s) => {
+                    self.ctx.work.charge(s.len() as u64)?;
+                    out.push_str(&s);
                 }
             }
         }
-        Func::Coalesce | Func::Iff => unreachable!("evaluated above"),
-    })
+        Ok(Val::Text(out))
+    }
+
+    /// `REPLACE(s, from[, to])`, its result charged before it is built.
+    fn replace(&self) -> Result<Val, String> {
+        let to = if self.values.len() == 3 {
+            self.text(2)?
+        } else {
+            Some(String::new())
+        };
+        Ok(match (self.text(0)?, self.text(1)?, to) {
+            (Some(s), Some(from), Some(to)) if !from.is_empty() => {
+                // Its size is charged before it is built: tenfold per nested level reaches
+                // terabytes in a dozen.
+                let hits = s.matches(from.as_str()).count() as u64;
+                self.ctx
+                    .work
+                    .charge(s.len() as u64 - hits * from.len() as u64 + hits * to.len() as u64)?;
+                Val::Text(s.replace(&from, &to))
+            }
+            (Some(s), Some(_), Some(_)) => Val::Text(s),
+            _ => Val::Null,
+        })
+    }
+
+    /// `ROUND(x[, places])`: a float rounded as a float, an exact number at its scale or
+    /// left of the point.
+    fn round(&self) -> Result<Val, String> {
+        let places = if self.values.len() == 2 {
+            self.int(1)?
+        } else {
+            Some(0)
+        };
+        Ok(match (num(&self.values[0])?, places) {
+            (None, _) | (_, None) => Val::Null,
+            (Some(Num::Float(f)), Some(p)) => {
+                let factor = 10f64.powi(p as i32);
+                Val::Float((f * factor).round() / factor)
+            }
+            (Some(Num::Dec(d)), Some(p)) if p >= i64::from(d.s) => Val::Number(d),
+            (Some(Num::Dec(d)), Some(p)) if p >= 0 => Val::Number(d.rescale(p as u32)?),
+            (Some(Num::Dec(d)), Some(p)) => {
+                let whole = d.rescale(0)?;
+                let factor = 10i128
+                    .checked_pow(p.unsigned_abs() as u32)
+                    .ok_or(OUT_OF_RANGE)?;
+                Val::Number(Dec::new(div_round(whole.m, factor) * factor, 0)?)
+            }
+        })
+    }
 }
 
 #[cfg(test)]

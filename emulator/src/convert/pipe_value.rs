@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
+use crate::base::float_text::float_text_for_pipe_transform;
 use crate::catalog::pipe_expr::BinOp;
 use crate::catalog::{Column, ColumnType};
 
@@ -134,19 +135,11 @@ pub(super) fn to_json(value: Val, ty: &ColumnType) -> Value {
             }
             _ => Value::String(d.to_string()),
         },
-        Val::Float(f) => serde_json::Number::from_f64(f)
-            .map_or_else(|| Value::String(float_text(f)), Value::Number),
+        Val::Float(f) => serde_json::Number::from_f64(f).map_or_else(
+            || Value::String(float_text_for_pipe_transform(f)),
+            Value::Number,
+        ),
         Val::Bool(b) => Value::Bool(b),
-    }
-}
-
-pub(super) fn float_text(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "inf" } else { "-inf" }.into()
-    } else {
-        f.to_string()
     }
 }
 
@@ -157,7 +150,7 @@ pub(super) fn to_text(value: &Val) -> Option<String> {
         Val::Text(s) | Val::Temporal(_, s) | Val::Variant(Value::String(s)) => s.clone(),
         Val::Variant(other) => other.to_string(),
         Val::Number(d) => d.to_string(),
-        Val::Float(f) => float_text(*f),
+        Val::Float(f) => float_text_for_pipe_transform(*f),
         Val::Bool(b) => b.to_string(),
     })
 }

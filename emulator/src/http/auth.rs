@@ -2,7 +2,7 @@
 
 use http::HeaderMap;
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 use crate::service::Shared;
 
 use super::request::{bearer, token_type};
@@ -11,7 +11,7 @@ pub(super) fn auth_control(
     shared: &Shared,
     headers: &HeaderMap,
     fallback: Option<&str>,
-) -> Result<crate::auth::Principal, ApiError> {
+) -> Result<crate::security::auth::Principal, ApiError> {
     let token = bearer(headers)
         .or_else(|| fallback.map(str::to_string))
         .ok_or_else(|| {
@@ -38,7 +38,7 @@ pub(super) fn auth_scoped(
     headers: &HeaderMap,
     allow_control: bool,
     db: Option<&str>,
-) -> Result<crate::auth::Principal, ApiError> {
+) -> Result<crate::security::auth::Principal, ApiError> {
     let principal = verify_scoped(shared, headers, allow_control)?;
     if let Some(db) = db {
         shared.authorize(principal.role.as_deref(), db)?;
@@ -50,7 +50,7 @@ pub(super) fn verify_scoped(
     shared: &Shared,
     headers: &HeaderMap,
     allow_control: bool,
-) -> Result<crate::auth::Principal, ApiError> {
+) -> Result<crate::security::auth::Principal, ApiError> {
     let token = bearer(headers).ok_or_else(|| {
         ApiError::new(
             401,

@@ -10,7 +10,7 @@
 
 use http::{header, HeaderMap, Uri};
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 
 /// The host name of a `Host` value: port and IPv6 brackets removed, trailing dot dropped,
 /// lower case.

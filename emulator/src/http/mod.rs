@@ -9,8 +9,8 @@ use std::time::Instant;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
-use crate::faults::{Endpoint, FaultAction};
-use crate::requests::RequestRecord;
+use crate::base::faults::{Endpoint, FaultAction};
+use crate::base::requests::RequestRecord;
 use crate::service::Shared;
 
 mod auth;

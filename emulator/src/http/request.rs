@@ -7,11 +7,11 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
+use crate::base::faults::Endpoint;
+use crate::base::pending_budget::Reservation;
+use crate::base::requests::RequestRecord;
 use crate::channels::ELASTIC;
-use crate::faults::Endpoint;
-use crate::pending_budget::Reservation;
-use crate::requests::RequestRecord;
 use crate::service::Shared;
 
 /// The sticky-session header Snowflake sets on insert responses and Openflow echoes on the

@@ -4,8 +4,8 @@ use bytes::Bytes;
 use http::{header, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::api_error::ApiError;
-use crate::faults::FaultAction;
+use crate::base::api_error::ApiError;
+use crate::base::faults::FaultAction;
 
 /// Every response's body: complete, never streamed.
 pub(crate) type Body = http_body_util::Full<Bytes>;

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use std::sync::Arc;
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 
 /// Rows decoded from one append body.
 #[derive(Debug, Default)]
@@ -18,7 +18,7 @@ pub(crate) struct Decoded {
     pub last_error: Option<String>,
     /// The share of the pending budget the rows hold in memory until they commit (`None`
     /// in sink mode, which keeps no rows).
-    pub reserved: Option<crate::pending_budget::Reservation>,
+    pub reserved: Option<crate::base::pending_budget::Reservation>,
     /// For a table with `ERROR_LOGGING = TRUE`: its error table (SQLite name) and the rows
     /// rejected, with their payload.
     pub rejected: Option<(String, Vec<crate::storage::RejectedRow>)>,

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 use crate::channels::{ChannelKey, Target, TokenCheck, ELASTIC};
-use crate::config::DuplicateAppendPolicy;
+use crate::settings::config::DuplicateAppendPolicy;
 use crate::stage::fragment::{self, Fragment};
 use crate::stage::Stage;
 
@@ -57,7 +57,7 @@ impl Shared {
             |body: Bytes,
              start: Option<String>,
              end: Option<String>,
-             charge: Option<crate::pending_budget::Reservation>| AppendRequest {
+             charge: Option<crate::base::pending_budget::Reservation>| AppendRequest {
                 continuation_token: continuation_token.clone(),
                 start_offset_token: if elastic { None } else { start },
                 end_offset_token: if elastic { None } else { end },
@@ -271,6 +271,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::service::test_channel::{open_c, DDL};
     use crate::stage::fragment::{parse, KeyId};
     use crate::stage::{Stage, StageSecrets};
 
@@ -543,16 +544,10 @@ mod tests {
     /// With the only turn taken when the body exists, the body is charged while it waits.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_registrations_body_is_charged_while_it_waits_for_its_decode_turn() {
-        let mut config = crate::config::EmulatorConfig::for_tests()
-            .with_ddl("CREATE DATABASE DB; CREATE SCHEMA SCH; CREATE TABLE T (ID NUMBER);");
+        let mut config = crate::settings::config::EmulatorConfig::for_tests().with_ddl(DDL);
         config.max_concurrent_decodes = 1;
         let shared = Arc::new(Shared::build(&config).await.unwrap());
-        let (key, target) = shared.resolve("DB", "SCH", "T-STREAMING", "c").unwrap();
-        let opened = shared.open_channel(key.clone(), None, false).await.unwrap();
-        let token = opened["next_continuation_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (key, target, token) = open_c(&shared).await;
         let f = upload(&shared.stage, "b/f", 2000);
         let body_len: usize = (0..2000).map(|i| format!("{{\"ID\":{i}}}\n").len()).sum();
         let turn = shared.state.decode_permits.acquire().await.unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 use crate::channels::{Channel, ChannelKey, Target, ELASTIC, MAX_CHANNEL_NAME_CHARS, MUST_REOPEN};
 use crate::storage;
 
@@ -40,7 +40,7 @@ impl Shared {
                 ),
             ));
         }
-        if self.settings.limits != crate::limits::Limits::Snowflake {
+        if self.settings.limits != crate::base::limits::Limits::Snowflake {
             return Ok(());
         }
         let open = chans
@@ -52,7 +52,7 @@ impl Shared {
                     && k.channel != ELASTIC
             })
             .count();
-        if open >= crate::limits::CHANNELS_PER_PIPE {
+        if open >= crate::base::limits::CHANNELS_PER_PIPE {
             return Err(ApiError::new(
                 400,
                 "ERR_TOO_MANY_CHANNELS",
@@ -70,8 +70,8 @@ impl Shared {
     /// asks for none (docs/protocol.md "Table features").
     pub(crate) fn with_default_role(
         &self,
-        mut principal: crate::auth::Principal,
-    ) -> crate::auth::Principal {
+        mut principal: crate::security::auth::Principal,
+    ) -> crate::security::auth::Principal {
         if principal.role.is_none() {
             // ACCOUNT.USER: the account part never contains a dot.
             let user = principal
@@ -87,7 +87,7 @@ impl Shared {
     /// configured; otherwise 404 `ERR_DATABASE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED`, what
     /// Snowflake answers a role without privileges (docs/protocol.md "Authentication and role").
     pub(crate) fn authorize(&self, role: Option<&str>, db: &str) -> Result<(), ApiError> {
-        if crate::auth::role_granted(&self.settings.role_grants, role, db) {
+        if crate::security::auth::role_granted(&self.settings.role_grants, role, db) {
             Ok(())
         } else {
             let role = role.unwrap_or("PUBLIC").trim_matches('"');
@@ -148,7 +148,7 @@ impl Shared {
     /// # Errors
     /// 400 `ERR_TOO_MANY_PIPES` naming the table, its pipe count and the fix.
     pub(crate) fn admit_default_pipe(&self, key: &ChannelKey) -> Result<(), ApiError> {
-        if self.settings.limits != crate::limits::Limits::Snowflake {
+        if self.settings.limits != crate::base::limits::Limits::Snowflake {
             return Ok(());
         }
         let model = self.model();
@@ -174,7 +174,7 @@ impl Shared {
             .iter()
             .filter(|p| !p.is_default && p.table_qualified == table)
             .count();
-        if declared < crate::limits::PIPES_PER_TABLE {
+        if declared < crate::base::limits::PIPES_PER_TABLE {
             return Ok(());
         }
         Err(ApiError::new(

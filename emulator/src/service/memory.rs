@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
+use crate::base::pending_budget::{PendingBudget, Refusal, Reservation};
 use crate::convert::SqlValue;
-use crate::pending_budget::{PendingBudget, Refusal, Reservation};
 
 /// Bytes one parsed JSON value or object member is charged beyond its text: a
 /// `serde_json::Value` is 32 bytes, held in a vector that may be twice the size it needs, or

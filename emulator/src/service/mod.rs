@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 use crate::channels::{ChannelKey, Target};
 use crate::storage::{self};
 
@@ -19,13 +19,17 @@ mod evolve;
 mod files;
 mod lifecycle;
 mod memory;
+pub(crate) mod offsets;
 mod state;
 mod status;
+#[cfg(test)]
+mod test_channel;
 
 use body::{check_row_count, sink_count};
 pub(crate) use body::{decompress, lines, Decoded};
 pub(crate) use memory::refused;
 pub(crate) use state::{Model, Shared};
+pub use status::ChannelTotals;
 pub(crate) use status::STATUS_PAGE_CHANNELS;
 
 fn no_channel(key: &ChannelKey) -> ApiError {
@@ -56,7 +60,7 @@ pub(crate) struct AppendRequest {
     pub body: Bytes,
     /// The body's charge to the memory budget while it was read (`http::read_body`); the
     /// append's decoding takes it over.
-    pub body_charge: Option<crate::pending_budget::Reservation>,
+    pub body_charge: Option<crate::base::pending_budget::Reservation>,
     /// `x-snowflake-uncompressed-content-length`, else the body's length.
     pub uncompressed_len: usize,
 }

@@ -11,17 +11,17 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::auth::Authenticator;
+use crate::base::clock::Clock;
+use crate::base::error::EmulatorError;
+use crate::base::faults::FaultHandle;
+use crate::base::limits::Limits;
+use crate::base::pending_budget::PendingBudget;
+use crate::base::requests::RequestLog;
 use crate::catalog::Catalog;
 use crate::channels::{Channel, ChannelKey, Target};
-use crate::clock::Clock;
-use crate::config::{DuplicateAppendPolicy, EmulatorConfig};
 use crate::convert::BinaryFormat;
-use crate::error::EmulatorError;
-use crate::faults::FaultHandle;
-use crate::limits::Limits;
-use crate::pending_budget::PendingBudget;
-use crate::requests::RequestLog;
+use crate::security::auth::Authenticator;
+use crate::settings::config::{DuplicateAppendPolicy, EmulatorConfig};
 use crate::sql_api::ResultStore;
 use crate::storage::{self, Storage};
 
@@ -124,188 +124,30 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The memory budget of pending rows and request bodies (`--max-pending-bytes`).
-    pub(crate) fn pending_budget(&self) -> &std::sync::Arc<crate::pending_budget::PendingBudget> {
+    pub(crate) fn pending_budget(
+        &self,
+    ) -> &std::sync::Arc<crate::base::pending_budget::PendingBudget> {
         &self.state.pending_budget
     }
 
     /// Builds the shared state: storage, catalog (stored DDL first, then the configured DDL),
     /// SQLite tables and stored channels.
     pub(crate) async fn build(config: &EmulatorConfig) -> Result<Self, EmulatorError> {
-        let storage = if config.sink {
-            None
-        } else {
-            // Rows are nobody else's business: the data directory is 0700 (an existing one is
-            // tightened), a new database 0600 (SQLite gives its -wal and -shm files the
-            // database's mode).
-            if let Some(dir) = &config.data_dir {
-                crate::private_fs::make_private_data_dir(dir)?;
-                crate::private_fs::precreate_private_file(&dir.join(storage::DB_FILE))?;
-            }
-            Some(Storage::open(config.data_dir.as_deref())?)
-        };
-        let mut catalog = Catalog::new();
-        let mut stored_channels = Vec::new();
-        let mut table_rows = HashMap::new();
-        let mut stored_ddl = Vec::new();
-        let mut default_pipes = BTreeSet::new();
-        if let Some(st) = &storage {
-            default_pipes.extend(
-                st.run(|c| storage::created_default_pipes(c))
-                    .await?
-                    .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?,
-            );
-            stored_ddl = st.run(|c| storage::stored_ddl(c)).await??;
-            for sql in &stored_ddl {
-                // The message holds the whole cause: a source as well would print it twice.
-                catalog
-                    .apply_sql(sql)
-                    .map_err(|e| EmulatorError::catalog(format!("stored DDL: {e}")))?;
-            }
-        }
-        // Scripts already stored were applied above; applying them twice would fail on plain
-        // CREATE statements.
-        for sql in config.ddl.iter().filter(|s| !stored_ddl.contains(s)) {
-            catalog
-                .apply_sql(sql)
-                .map_err(|e| EmulatorError::catalog(e.to_string()))?;
-        }
+        let storage = open_storage(config)?;
+        let (catalog, default_pipes) = load_catalog(config, storage.as_ref()).await?;
         if config.limits == Limits::Snowflake {
-            // A default pipe counts once it exists: from its first use (docs/protocol.md
-            // "Table features"), which an earlier run recorded.
-            let mut per_table: HashMap<String, (usize, bool)> = HashMap::new();
-            for p in catalog.pipes() {
-                let created =
-                    default_pipes.contains(&(p.database.clone(), p.schema.clone(), p.name.clone()));
-                if !p.is_default || created {
-                    let entry = per_table.entry(p.table_qualified.clone()).or_default();
-                    entry.0 += 1;
-                    entry.1 |= p.is_default;
-                }
-            }
-            if let Some((table, (n, with_default))) = per_table
-                .into_iter()
-                .find(|(_, (n, _))| *n > crate::limits::PIPES_PER_TABLE)
-            {
-                let default = if with_default {
-                    ", its default pipe included (created by an earlier run's first use)"
-                } else {
-                    ""
-                };
-                return Err(EmulatorError::catalog(format!(
-                    "table {table} has {n} pipes{default}; Snowflake allows {} per table \
-                     (--limits snowflake): drop pipes from the DDL",
-                    crate::limits::PIPES_PER_TABLE
-                )));
-            }
+            check_pipes_per_table(&catalog, &default_pipes)?;
         }
-        let mut targets = HashMap::new();
-        let mut creates = Vec::new();
-        let mut columns = Vec::new();
-        for t in catalog.tables() {
-            targets.insert(t.qualified_name(), Arc::new(Target::of(t)));
-            creates.push((t.qualified_name(), crate::convert::sqlite_create_table(t)));
-            // Columns DDL added to a table an earlier run stored (`ALTER TABLE … ADD COLUMN`):
-            // `CREATE TABLE IF NOT EXISTS` keeps the old table.
-            columns.push(storage::declared_columns(t));
-            if t.error_logging {
-                creates.push((t.error_table_name(), storage::error_table_create(t)));
-            }
-        }
-        if let Some(st) = &storage {
-            let ddl = config.ddl.clone();
-            let (records, counts) = st
-                .run(move |c| -> Result<_, rusqlite::Error> {
-                    let tx = c.transaction()?;
-                    for sql in &ddl {
-                        storage::store_ddl(&tx, sql)?;
-                    }
-                    let mut counts = HashMap::new();
-                    for (name, create) in &creates {
-                        tx.execute_batch(create)?;
-                        if name.starts_with("ERROR_TABLE(") {
-                            storage::upgrade_error_table(&tx, name)?;
-                        }
-                        let n: i64 = tx.query_row(
-                            &format!("SELECT COUNT(*) FROM \"{}\"", name.replace('"', "\"\"")),
-                            [],
-                            |r| r.get(0),
-                        )?;
-                        counts.insert(name.clone(), n as u64);
-                    }
-                    for (table, columns) in &columns {
-                        storage::add_missing_columns(&tx, table, columns)?;
-                    }
-                    tx.commit()?;
-                    let records = storage::load_channels(c)
-                        .map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?;
-                    Ok((records, counts))
-                })
-                .await?
-                .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?;
-            stored_channels = records;
-            table_rows = counts;
-        }
-        let mut channels = HashMap::new();
-        for r in &stored_channels {
-            channels.insert(
-                ChannelKey {
-                    database: r.database.clone(),
-                    schema: r.schema.clone(),
-                    pipe: r.pipe.clone(),
-                    channel: r.channel.clone(),
-                },
-                Channel::from_record(r),
-            );
-        }
-        let mut auth = Authenticator::new(
-            &config.public_keys,
-            &config.user_public_keys,
-            config.accept_any_key,
-            config.personal_access_tokens.clone(),
-            config.scoped_token_ttl,
-        )
-        .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))?;
-        // Keys the DDL registered (`ALTER USER … SET RSA_PUBLIC_KEY`), as Snowflake's own
-        // key-pair setup does.
-        for k in catalog.user_keys() {
-            auth.register_for_user(&k.user, &k.pem).map_err(|e| {
-                EmulatorError::catalog(format!(
-                    "ALTER USER {} SET RSA_PUBLIC_KEY: {e}; give the base64 body of an RSA \
-                     public key (the lines between BEGIN and END PUBLIC KEY)",
-                    k.user
-                ))
-                .with_source(e)
-            })?;
-        }
-        if let (Some(_), Some(dir)) = (&storage, config.data_dir.as_deref()) {
-            // Keep the scoped-token secret across restarts, in a 0600 file outside the
-            // database the SQL API reads: tokens handed out stay valid.
-            auth.set_secret(crate::token_secret::load_or_create(dir)?);
-        }
-        auth.set_clock(config.clock.clone());
+        let (targets, channels, table_rows) =
+            prepare_tables(config, &catalog, storage.as_ref()).await?;
+        let auth = authenticator(config, &catalog, storage.is_some())?;
         let stage = crate::stage::Stage::new(
             crate::stage::StageSecrets::derive(auth.secret()),
             config.max_stage_bytes,
             config.max_stage_files,
         );
         Ok(Self {
-            settings: Settings {
-                sink: config.sink,
-                commit_delay: config.commit_delay,
-                max_payload_bytes: config.max_payload_bytes,
-                max_uncompressed_bytes: config.max_uncompressed_bytes,
-                max_rows_per_request: config.max_rows_per_request,
-                body_read_timeout: config.body_read_timeout,
-                duplicate_append: config.duplicate_append,
-                strict_offsets: config.strict_offsets,
-                classic_channels: config.classic_channels.clone(),
-                role_grants: config.role_grants.clone(),
-                limits: config.limits,
-                binary_format: config.binary_format,
-                timezone: config.timezone,
-                ingest_host: config.ingest_host.clone(),
-                started_ms: config.clock.now_ms(),
-            },
+            settings: Settings::of(config),
             clock: config.clock.clone(),
             auth,
             faults: FaultHandle::new(config.faults.clone(), config.seed),
@@ -379,4 +221,217 @@ impl Shared {
     pub(crate) fn commit_wanted(&self) -> tokio::sync::futures::Notified<'_> {
         self.state.commit_notify.notified()
     }
+}
+
+impl Settings {
+    /// The settings of `config`, the start time read from its clock now.
+    fn of(config: &EmulatorConfig) -> Self {
+        Settings {
+            sink: config.sink,
+            commit_delay: config.commit_delay,
+            max_payload_bytes: config.max_payload_bytes,
+            max_uncompressed_bytes: config.max_uncompressed_bytes,
+            max_rows_per_request: config.max_rows_per_request,
+            body_read_timeout: config.body_read_timeout,
+            duplicate_append: config.duplicate_append,
+            strict_offsets: config.strict_offsets,
+            classic_channels: config.classic_channels.clone(),
+            role_grants: config.role_grants.clone(),
+            limits: config.limits,
+            binary_format: config.binary_format,
+            timezone: config.timezone,
+            ingest_host: config.ingest_host.clone(),
+            started_ms: config.clock.now_ms(),
+        }
+    }
+}
+
+/// Each table's insert target, by qualified name.
+type Targets = HashMap<String, Arc<Target>>;
+
+/// Opens SQLite (none in sink mode), making the data directory private first.
+fn open_storage(config: &EmulatorConfig) -> Result<Option<Storage>, EmulatorError> {
+    if config.sink {
+        return Ok(None);
+    }
+    // Rows are nobody else's business: the data directory is 0700 (an existing one is
+    // tightened), a new database 0600 (SQLite gives its -wal and -shm files the database's
+    // mode).
+    if let Some(dir) = &config.data_dir {
+        crate::base::private_fs::make_private_data_dir(dir)?;
+        crate::base::private_fs::precreate_private_file(&dir.join(storage::DB_FILE))?;
+    }
+    Ok(Some(Storage::open(config.data_dir.as_deref())?))
+}
+
+/// The catalog (the stored DDL, then the configured scripts not stored yet) and the default
+/// pipes an earlier run created.
+async fn load_catalog(
+    config: &EmulatorConfig,
+    storage: Option<&Storage>,
+) -> Result<(Catalog, BTreeSet<(String, String, String)>), EmulatorError> {
+    let mut catalog = Catalog::new();
+    let mut stored_ddl = Vec::new();
+    let mut default_pipes = BTreeSet::new();
+    if let Some(st) = storage {
+        default_pipes.extend(
+            st.run(|c| storage::created_default_pipes(c))
+                .await?
+                .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?,
+        );
+        stored_ddl = st.run(|c| storage::stored_ddl(c)).await??;
+        for sql in &stored_ddl {
+            // The message holds the whole cause: a source as well would print it twice.
+            catalog
+                .apply_sql(sql)
+                .map_err(|e| EmulatorError::catalog(format!("stored DDL: {e}")))?;
+        }
+    }
+    // Scripts already stored were applied above; applying them twice would fail on plain
+    // CREATE statements.
+    for sql in config.ddl.iter().filter(|s| !stored_ddl.contains(s)) {
+        catalog
+            .apply_sql(sql)
+            .map_err(|e| EmulatorError::catalog(e.to_string()))?;
+    }
+    Ok((catalog, default_pipes))
+}
+
+/// `--limits snowflake`: no table with more than [`crate::limits::PIPES_PER_TABLE`] pipes.
+fn check_pipes_per_table(
+    catalog: &Catalog,
+    default_pipes: &BTreeSet<(String, String, String)>,
+) -> Result<(), EmulatorError> {
+    // A default pipe counts once it exists: from its first use (docs/protocol.md "Table
+    // features"), which an earlier run recorded.
+    let mut per_table: HashMap<String, (usize, bool)> = HashMap::new();
+    for p in catalog.pipes() {
+        let created =
+            default_pipes.contains(&(p.database.clone(), p.schema.clone(), p.name.clone()));
+        if !p.is_default || created {
+            let entry = per_table.entry(p.table_qualified.clone()).or_default();
+            entry.0 += 1;
+            entry.1 |= p.is_default;
+        }
+    }
+    if let Some((table, (n, with_default))) = per_table
+        .into_iter()
+        .find(|(_, (n, _))| *n > crate::base::limits::PIPES_PER_TABLE)
+    {
+        let default = if with_default {
+            ", its default pipe included (created by an earlier run's first use)"
+        } else {
+            ""
+        };
+        return Err(EmulatorError::catalog(format!(
+            "table {table} has {n} pipes{default}; Snowflake allows {} per table \
+             (--limits snowflake): drop pipes from the DDL",
+            crate::base::limits::PIPES_PER_TABLE
+        )));
+    }
+    Ok(())
+}
+
+/// Each table's insert target; with storage, the configured DDL stored, the SQLite tables
+/// created or given their new columns, their row counts and the stored channels read.
+async fn prepare_tables(
+    config: &EmulatorConfig,
+    catalog: &Catalog,
+    storage: Option<&Storage>,
+) -> Result<(Targets, HashMap<ChannelKey, Channel>, HashMap<String, u64>), EmulatorError> {
+    let mut targets = HashMap::new();
+    let mut creates = Vec::new();
+    let mut columns = Vec::new();
+    for t in catalog.tables() {
+        targets.insert(t.qualified_name(), Arc::new(Target::of(t)));
+        creates.push((t.qualified_name(), crate::convert::sqlite_create_table(t)));
+        // Columns DDL added to a table an earlier run stored (`ALTER TABLE … ADD COLUMN`):
+        // `CREATE TABLE IF NOT EXISTS` keeps the old table.
+        columns.push(storage::declared_columns(t));
+        if t.error_logging {
+            creates.push((t.error_table_name(), storage::error_table_create(t)));
+        }
+    }
+    let Some(st) = storage else {
+        return Ok((targets, HashMap::new(), HashMap::new()));
+    };
+    let ddl = config.ddl.clone();
+    let (records, table_rows) = st
+        .run(move |c| -> Result<_, rusqlite::Error> {
+            let tx = c.transaction()?;
+            for sql in &ddl {
+                storage::store_ddl(&tx, sql)?;
+            }
+            let mut counts = HashMap::new();
+            for (name, create) in &creates {
+                tx.execute_batch(create)?;
+                if name.starts_with("ERROR_TABLE(") {
+                    storage::upgrade_error_table(&tx, name)?;
+                }
+                let n: i64 = tx.query_row(
+                    &format!("SELECT COUNT(*) FROM \"{}\"", name.replace('"', "\"\"")),
+                    [],
+                    |r| r.get(0),
+                )?;
+                counts.insert(name.clone(), n as u64);
+            }
+            for (table, columns) in &columns {
+                storage::add_missing_columns(&tx, table, columns)?;
+            }
+            tx.commit()?;
+            let records = storage::load_channels(c)
+                .map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?;
+            Ok((records, counts))
+        })
+        .await?
+        .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?;
+    let mut channels = HashMap::new();
+    for r in &records {
+        channels.insert(
+            ChannelKey {
+                database: r.database.clone(),
+                schema: r.schema.clone(),
+                pipe: r.pipe.clone(),
+                channel: r.channel.clone(),
+            },
+            Channel::from_record(r),
+        );
+    }
+    Ok((targets, channels, table_rows))
+}
+
+/// The authenticator: the configured keys and tokens, the keys the DDL registered, and (with a
+/// stored data directory) the scoped-token secret kept across restarts.
+fn authenticator(
+    config: &EmulatorConfig,
+    catalog: &Catalog,
+    stored: bool,
+) -> Result<Authenticator, EmulatorError> {
+    let mut auth = Authenticator::new(
+        &config.public_keys,
+        &config.user_public_keys,
+        config.accept_any_key,
+        config.personal_access_tokens.clone(),
+        config.scoped_token_ttl,
+    )
+    .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))?;
+    // Keys the DDL registered (`ALTER USER … SET RSA_PUBLIC_KEY`), as Snowflake's own key-pair
+    // setup does.
+    for k in catalog.user_keys() {
+        auth.register_for_user(&k.user, &k.pem).map_err(|e| {
+            EmulatorError::catalog(format!(
+                "ALTER USER {} SET RSA_PUBLIC_KEY: {e}; give the base64 body of an RSA public \
+                 key (the lines between BEGIN and END PUBLIC KEY)",
+                k.user
+            ))
+            .with_source(e)
+        })?;
+    }
+    if let (true, Some(dir)) = (stored, config.data_dir.as_deref()) {
+        // Keep the scoped-token secret across restarts, in a 0600 file outside the database
+        // the SQL API reads: tokens handed out stay valid.
+        auth.set_secret(crate::security::token_secret::load_or_create(dir)?);
+    }
+    auth.set_clock(config.clock.clone());
+    Ok(auth)
 }

@@ -20,6 +20,18 @@ pub(crate) const STATUS_PAGE_BYTES: usize = 4 << 20;
 /// ones end in `…`.
 pub(crate) const STATUS_TEXT_CHARS: usize = 1024;
 
+/// Totals over a set of channels ([`Emulator::channel_totals`](crate::Emulator::channel_totals)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelTotals {
+    /// Channels open or once opened.
+    pub channels: usize,
+    /// Of those, the channels with a committed offset token.
+    pub committed: usize,
+    /// Rows committed to their tables (`rows_inserted` in the status).
+    pub rows_inserted: u64,
+}
+
 /// One channel's entry in the status.
 fn channel_json(k: &ChannelKey, c: &crate::channels::Channel) -> Value {
     let mut v = c.status_json(k);
@@ -63,9 +75,9 @@ fn clip_strings(v: &mut Value) {
 impl Shared {
     /// Totals over the channels whose name starts with `prefix`, read under the channels'
     /// lock without building [`status`](Self::status)'s document.
-    pub(crate) fn channel_totals(&self, prefix: &str) -> crate::ChannelTotals {
+    pub(crate) fn channel_totals(&self, prefix: &str) -> ChannelTotals {
         let chans = self.channels();
-        let mut totals = crate::ChannelTotals::default();
+        let mut totals = ChannelTotals::default();
         for (_, c) in chans.iter().filter(|(k, _)| k.channel.starts_with(prefix)) {
             totals.channels += 1;
             totals.committed += usize::from(c.committed.is_some());

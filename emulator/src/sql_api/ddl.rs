@@ -27,10 +27,11 @@ use serde_json::Value;
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::tokenizer::{Token, Tokenizer, Word};
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 use crate::catalog::{Catalog, CatalogError, StatementError};
 
-use super::rewrite::{current_database, current_schema, failed};
+use super::current::{current_database, current_schema};
+use super::failure::failed;
 
 /// What the SQL API runs besides read-only `SELECT`s, for messages.
 pub(crate) const ACCEPTED: &str = "read-only SELECT/WITH statements and the DDL CREATE \
@@ -396,7 +397,7 @@ impl Ddl {
 
     /// Whether the statement's role may create objects in `database`.
     fn authorize(&self, database: &str) -> Result<(), ApiError> {
-        if crate::auth::role_granted(&self.grants, self.role.as_deref(), database) {
+        if crate::security::auth::role_granted(&self.grants, self.role.as_deref(), database) {
             return Ok(());
         }
         let role = self.role.as_deref().unwrap_or("PUBLIC").trim_matches('"');

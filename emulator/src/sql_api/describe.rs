@@ -16,13 +16,12 @@
 //! (`SnowflakeSinkServiceV2.startPartitions`, `pipeExist`).
 
 use serde_json::Value;
-use sqlparser::dialect::SnowflakeDialect;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::Token;
 
-use crate::api_error::ApiError;
-use crate::catalog::Catalog;
+use crate::base::api_error::ApiError;
 
-use super::rewrite::failed;
+use super::failure::failed;
+use super::show_words::Lookup;
 
 /// The columns of a described table (or the row of a described pipe), ready to answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,13 +57,7 @@ const COLUMNS: [&str; 10] = [
 /// # Errors
 /// 422 `002003` for a table (pipe) that does not exist or whose database the role may not read
 /// (the same answer, as Snowflake's), `001003` for a name that cannot be read.
-pub(crate) fn parse(
-    catalog: &Catalog,
-    statement: &str,
-    database: Option<&str>,
-    schema: Option<&str>,
-    granted: &dyn Fn(&str) -> bool,
-) -> Result<Option<Described>, ApiError> {
+pub(crate) fn parse(statement: &str, at: &Lookup<'_>) -> Result<Option<Described>, ApiError> {
     let text = statement.trim().trim_end_matches(';').trim();
     let mut words = text.splitn(3, char::is_whitespace);
     let (Some(verb), Some(kind), Some(name)) = (words.next(), words.next(), words.next()) else {
@@ -100,11 +93,11 @@ pub(crate) fn parse(
     };
     let (db, sch, table) = match parts.as_slice() {
         [t] => (
-            database.map(str::to_owned),
-            schema.map(str::to_owned),
+            at.database.map(str::to_owned),
+            at.schema.map(str::to_owned),
             t.clone(),
         ),
-        [s, t] => (database.map(str::to_owned), Some(s.clone()), t.clone()),
+        [s, t] => (at.database.map(str::to_owned), Some(s.clone()), t.clone()),
         [d, s, t] => (Some(d.clone()), Some(s.clone()), t.clone()),
         _ => return Err(missing()),
     };
@@ -114,10 +107,10 @@ pub(crate) fn parse(
     let norm = |s: &str| super::identifier(s);
     let (db, sch, table) = (norm(&db), norm(&sch), table);
     if pipe {
-        let Some(p) = catalog.pipe_exact(&db, &sch, &table) else {
+        let Some(p) = at.catalog.pipe_exact(&db, &sch, &table) else {
             return Err(missing());
         };
-        if !granted(&db) {
+        if !at.may_read(&db) {
             return Err(missing());
         }
         let definition = format!(
@@ -135,10 +128,10 @@ pub(crate) fn parse(
             ]],
         }));
     }
-    let Some(t) = catalog.table_exact(&db, &sch, &table) else {
+    let Some(t) = at.catalog.table_exact(&db, &sch, &table) else {
         return Err(missing());
     };
-    if !granted(&db) {
+    if !at.may_read(&db) {
         return Err(missing());
     }
     let rows = t
@@ -168,11 +161,8 @@ pub(crate) fn parse(
 /// `a.b.c` with each part unquoted (`"x"` as written) or upper-cased, as the DDL reads a name
 /// (`ddl::object_name`): 1 to 3 parts and nothing after them.
 fn split_name(name: &str) -> Option<Vec<String>> {
-    let tokens = Tokenizer::new(&SnowflakeDialect {}, name).tokenize().ok()?;
-    let words: Vec<&Token> = tokens
-        .iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
-        .collect();
+    let tokens = super::show_words::tokens(name)?;
+    let words: Vec<&Token> = tokens.iter().collect();
     let (parts, taken) = super::ddl::object_name(&words)?;
     (taken == words.len() && parts.len() <= 3).then_some(parts)
 }
@@ -185,6 +175,7 @@ pub(crate) fn answer(d: &Described, handle: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Catalog;
 
     fn catalog() -> Catalog {
         let mut c = Catalog::new();
@@ -202,7 +193,8 @@ mod tests {
     fn a_table_is_described_and_a_missing_one_is_002003() {
         let c = catalog();
         let all = |_: &str| true;
-        let d = |sql: &str| parse(&c, sql, Some("D"), Some("S"), &all);
+        let at = |granted| Lookup::new(&c, Some("D"), Some("S"), granted);
+        let d = |sql: &str| parse(sql, &at(&all));
         let got = d("desc table ORDERS").unwrap().unwrap();
         assert_eq!(got.rows.len(), 2);
         assert_eq!(got.rows[0][..4], ["ID", "NUMBER(38,0)", "COLUMN", "N"]);
@@ -228,7 +220,7 @@ mod tests {
         assert_eq!(d("desc table a b").unwrap_err().code, "001003");
         // A role not granted the database is told the same as for a missing table.
         let none = |_: &str| false;
-        let e = parse(&c, "desc table ORDERS", Some("D"), Some("S"), &none).unwrap_err();
+        let e = parse("desc table ORDERS", &at(&none)).unwrap_err();
         assert_eq!(e.code, "002003");
     }
 
@@ -236,7 +228,8 @@ mod tests {
     fn a_declared_pipe_is_described_and_a_default_or_missing_one_is_002003() {
         let c = catalog();
         let all = |_: &str| true;
-        let d = |sql: &str| parse(&c, sql, Some("D"), Some("S"), &all);
+        let at = |granted| Lookup::new(&c, Some("D"), Some("S"), granted);
+        let d = |sql: &str| parse(sql, &at(&all));
         for name in ["ORDERS", "orders", "d.s.ORDERS", "\"ORDERS\""] {
             let got = d(&format!("desc pipe {name}")).unwrap().unwrap();
             assert_eq!(got.columns[1], "name");
@@ -257,7 +250,7 @@ mod tests {
             assert!(e.message.contains("Pipe '"), "{}", e.message);
         }
         let none = |_: &str| false;
-        let e = parse(&c, "desc pipe ORDERS", Some("D"), Some("S"), &none).unwrap_err();
+        let e = parse("desc pipe ORDERS", &at(&none)).unwrap_err();
         assert_eq!(e.code, "002003");
     }
 }

@@ -6,6 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use rusqlite::types::ValueRef;
 use serde_json::{json, Value};
 
+use crate::base::float_text::float_text_for_sql_api;
 use crate::convert::output::{binary_text, number_text};
 
 /// A result column's type: from its declaration, else from its first non-NULL value.
@@ -107,8 +108,8 @@ impl Kind {
         let s = match (self, v) {
             // INTEGER, REAL or the BLOB of an exact decimal (see `convert/`), at the scale.
             (Self::Fixed { scale, .. }, _) => number_text(v, *scale).unwrap_or_default(),
-            (Self::Real, ValueRef::Real(f)) => float_text(f),
-            (Self::Real, ValueRef::Integer(i)) => float_text(i as f64),
+            (Self::Real, ValueRef::Real(f)) => float_text_for_sql_api(f),
+            (Self::Real, ValueRef::Integer(i)) => float_text_for_sql_api(i as f64),
             (Self::Boolean, ValueRef::Integer(i)) => (i != 0).to_string(),
             (Self::Binary, ValueRef::Blob(b)) => binary_text(b),
             (Self::Date, _) => match text
@@ -151,7 +152,7 @@ impl Kind {
                 }
             }
             (_, ValueRef::Integer(i)) => i.to_string(),
-            (_, ValueRef::Real(f)) => float_text(f),
+            (_, ValueRef::Real(f)) => float_text_for_sql_api(f),
             (_, ValueRef::Blob(b)) => binary_text(b),
             _ => text.unwrap_or_default(),
         };
@@ -197,16 +198,6 @@ fn split_offset(raw: &str) -> (&str, i32) {
     }
 }
 
-fn float_text(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "inf" } else { "-inf" }.into()
-    } else {
-        format!("{f:?}")
-    }
-}
-
 /// A statement's whole answer when it is one row of one text column (what DDL and the
 /// `SYSTEM$` functions answer), with the SQL API's success envelope.
 pub(crate) fn one_text_row(column: &str, value: &str, handle: &str) -> serde_json::Value {
@@ -229,7 +220,7 @@ pub(crate) fn success(handle: &str, row_type: Vec<Value>, data: Vec<Value>) -> V
         "message": "Statement executed successfully.",
         "statementHandle": handle,
         "statementStatusUrl": format!("/api/v2/statements/{handle}"),
-        "createdOn": crate::clock::Clock::new().now_ms(),
+        "createdOn": crate::base::clock::Clock::new().now_ms(),
         "resultSetMetaData": {
             "numRows": num_rows,
             "format": "jsonv2",

@@ -5,8 +5,9 @@
 
 use serde_json::Value;
 
-use super::rewrite::{current_database, current_schema, failed};
-use crate::api_error::ApiError;
+use super::current::{current_database, current_schema};
+use super::failure::failed;
+use crate::base::api_error::ApiError;
 use crate::catalog::Catalog;
 
 /// The function's name, as the connector spells it.

@@ -18,15 +18,15 @@ use serde_json::{json, Value};
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 use crate::catalog::Catalog;
 use crate::sql_sandbox::Readable;
 
+use super::caller::Caller;
 use super::ddl::object_name;
-use super::rewrite::{failed, rewrite};
-#[cfg(doc)]
-use super::Caller;
-use super::Prepared;
+use super::failure::failed;
+use super::rewrite::rewrite;
+use super::select::Prepared;
 
 /// An accepted `INSERT OVERWRITE … QUALIFY`.
 #[derive(Debug)]
@@ -49,7 +49,7 @@ fn other_shape() -> ApiError {
 /// user may not use.
 pub(super) fn prepare(
     catalog: &Catalog,
-    caller: &super::Caller<'_>,
+    caller: &Caller<'_>,
     req: &super::StatementBody,
 ) -> Result<Overwrite, ApiError> {
     let role = caller.role(catalog, req.role.as_deref())?;
@@ -134,12 +134,12 @@ pub(crate) fn parse(
         let parts: Vec<&str> = target.iter().map(String::as_str).collect();
         let resolved = match parts.as_slice() {
             [t] => (
-                super::rewrite::current_database(catalog, database)?,
-                super::rewrite::current_schema(catalog, database, schema)?,
+                super::current::current_database(catalog, database)?,
+                super::current::current_schema(catalog, database, schema)?,
                 (*t).to_owned(),
             ),
             [s, t] => (
-                super::rewrite::current_database(catalog, database)?,
+                super::current::current_database(catalog, database)?,
                 (*s).to_owned(),
                 (*t).to_owned(),
             ),

@@ -12,8 +12,8 @@
 
 use sqlparser::tokenizer::Token;
 
-use super::rewrite::failed;
-use crate::api_error::ApiError;
+use super::failure::failed;
+use crate::base::api_error::ApiError;
 
 /// The JSON path (as a SQL string literal) after the `:` at `tokens[colon]`, and the index
 /// of the first token after it.

@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use serde_json::{json, Value};
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 
 /// The most statements held at once (running or finished); the oldest is dropped first.
 pub(crate) const MAX_HANDLES: usize = 256;
@@ -106,12 +106,14 @@ impl ResultStore {
         Self {
             partition_rows: partition_rows.max(1),
             async_after,
-            statement_limit: crate::config::DEFAULT_SQL_STATEMENT_TIMEOUT,
+            statement_limit: crate::settings::config::DEFAULT_SQL_STATEMENT_TIMEOUT,
             counters: Counters::default(),
             inner: Mutex::new((HashMap::new(), VecDeque::new())),
-            slots: Arc::new(Semaphore::new(crate::config::DEFAULT_SQL_MAX_RUNNING)),
-            max_running: crate::config::DEFAULT_SQL_MAX_RUNNING,
-            queue_wait: crate::config::DEFAULT_SQL_QUEUE_WAIT,
+            slots: Arc::new(Semaphore::new(
+                crate::settings::config::DEFAULT_SQL_MAX_RUNNING,
+            )),
+            max_running: crate::settings::config::DEFAULT_SQL_MAX_RUNNING,
+            queue_wait: crate::settings::config::DEFAULT_SQL_QUEUE_WAIT,
         }
     }
 

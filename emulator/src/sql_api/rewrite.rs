@@ -1,21 +1,23 @@
 //! A statement's table names rewritten to the emulator's SQLite tables: `T`, `S.T` or `D.S.T`
 //! after `FROM`/`JOIN` (and `ERROR_TABLE(t)`), resolved against the request's
-//! `database`/`schema` (matched case-sensitively), common table expressions left alone; and
-//! Snowflake's semi-structured paths and `::` text casts after a column (see `paths.rs`).
+//! `database`/`schema` (matched case-sensitively, `current.rs`), common table expressions left
+//! alone; and Snowflake's semi-structured paths and `::` text casts after a column (see
+//! `paths.rs`).
+//!
+//! One pass over the statement's tokens: [`Output`] is the text written so far and the column
+//! reference a path or a cast applies to; [`Tables`] writes a table name as its SQLite table.
 
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::api_error::ApiError;
-use crate::catalog::Catalog;
+use super::current::{current_database, current_schema};
+use super::failure::failed;
+use super::paths::{cast_after, path_after_colon, unsupported_cast};
+use crate::base::api_error::ApiError;
+use crate::catalog::{Catalog, Table};
 
 /// The most casts (`::TEXT`) and paths one column reference may chain.
 const MAX_CHAINED: usize = 64;
-
-/// A SQL API statement failure: 422 with Snowflake's code and SQLSTATE.
-pub(super) fn failed(code: &str, sql_state: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(422, code, message.into()).with_sql_state(sql_state)
-}
 
 /// Replaces the table names after FROM/JOIN with the SQLite table names; also returns the
 /// names of the statement's common table expressions.
@@ -28,7 +30,46 @@ pub(super) fn rewrite(
     let tokens = Tokenizer::new(&SnowflakeDialect {}, sql)
         .tokenize()
         .map_err(|e| failed("001003", "42000", format!("SQL compilation error: {e}")))?;
-    // One statement per request, as Snowflake without MULTI_STATEMENT_COUNT.
+    one_statement(&tokens)?;
+    let ctes = cte_names(&tokens);
+    let tables = Tables {
+        catalog,
+        database,
+        schema,
+        ctes: &ctes,
+    };
+    let mut out = Output {
+        text: String::with_capacity(sql.len() + 32),
+        operand: None,
+        after_period: false,
+        chained: 0,
+    };
+    let mut i = 0;
+    let mut after_from = false;
+    while i < tokens.len() {
+        if let Some(next) = out.path_or_cast(&tokens, i)? {
+            i = next;
+            continue;
+        }
+        let token = &tokens[i];
+        out.track_operand(token);
+        if after_from && matches!(token, Token::Word(_)) {
+            i = tables.write(&tokens, i, &mut out.text)?;
+            after_from = false;
+            continue;
+        }
+        after_from = table_name_follows(token, after_from);
+        out.text.push_str(&token_sql(token));
+        i += 1;
+    }
+    Ok((out.text, ctes))
+}
+
+/// One statement per request, as Snowflake without MULTI_STATEMENT_COUNT.
+///
+/// # Errors
+/// 422 `000008` when anything but whitespace and `;` follows the first `;`.
+fn one_statement(tokens: &[Token]) -> Result<(), ApiError> {
     if let Some(semi) = tokens.iter().position(|t| *t == Token::SemiColon) {
         if tokens[semi + 1..]
             .iter()
@@ -41,21 +82,47 @@ pub(super) fn rewrite(
             ));
         }
     }
-    let ctes = cte_names(&tokens);
-    let mut out = String::with_capacity(sql.len() + 32);
-    let mut i = 0;
-    let mut after_from = false;
-    // Where in `out` the column reference just written (`c`, `t.c`, a path on one) starts.
-    let mut operand: Option<usize> = None;
-    let mut after_period = false;
-    // Casts (and paths) chained on the current operand: each rewrites the text before it, so
-    // a chain costs its length squared. (A path `:a.b:c` is one link.)
-    let mut chained = 0usize;
-    while i < tokens.len() {
+    Ok(())
+}
+
+/// Whether a table name may start after `token` (a table name is due when `after_from`):
+/// after `FROM` or `JOIN`, through whitespace.
+fn table_name_follows(token: &Token, after_from: bool) -> bool {
+    match token {
+        Token::Word(w) if w.quote_style.is_none() => {
+            let kw = w.value.to_ascii_uppercase();
+            after_from || kw == "FROM" || kw == "JOIN"
+        }
+        Token::Whitespace(_) => after_from,
+        _ => false,
+    }
+}
+
+/// The statement as rewritten so far, and the column reference a path or a cast applies to.
+struct Output {
+    text: String,
+    /// Where in `text` the column reference just written (`c`, `t.c`, a path on one) starts.
+    operand: Option<usize>,
+    /// The last token was a `.` (so a word continues the column reference).
+    after_period: bool,
+    /// Casts (and paths) chained on the current operand: each rewrites the text before it, so
+    /// a chain costs its length squared. (A path `:a.b:c` is one link.)
+    chained: usize,
+}
+
+impl Output {
+    /// At a path (`:`) or a cast (`::`) on the column reference just written: rewrites the
+    /// reference and returns the index of the token after the path or cast; `None` at any
+    /// other token.
+    ///
+    /// # Errors
+    /// 422 `001003` for a chain of more than [`MAX_CHAINED`] casts and paths, a path without a
+    /// key, or a cast not after a column reference or to another type than text.
+    fn path_or_cast(&mut self, tokens: &[Token], i: usize) -> Result<Option<usize>, ApiError> {
         let token = &tokens[i];
-        if matches!(token, Token::Colon | Token::DoubleColon) && operand.is_some() {
-            chained += 1;
-            if chained > MAX_CHAINED {
+        if matches!(token, Token::Colon | Token::DoubleColon) && self.operand.is_some() {
+            self.chained += 1;
+            if self.chained > MAX_CHAINED {
                 return Err(failed(
                     "001003",
                     "42000",
@@ -66,131 +133,151 @@ pub(super) fn rewrite(
                 ));
             }
         }
-        if let (Token::Colon, Some(start)) = (token, operand) {
-            let (path, next) = super::paths::path_after_colon(&tokens, i)?;
-            let base = out.split_off(start);
-            out.push_str(&format!("({base} ->> {path})"));
-            i = next;
-            continue;
-        }
-        if *token == Token::DoubleColon {
-            let Some(start) = operand else {
-                return Err(super::paths::unsupported_cast());
-            };
-            let (ty, next) = super::paths::cast_after(&tokens, i)?;
-            let base = out.split_off(start);
-            out.push_str(&format!("CAST({base} AS {ty})"));
-            i = next;
-            continue;
-        }
+        let (rewritten, next) = match (token, self.operand) {
+            (Token::Colon, Some(start)) => {
+                let (path, next) = path_after_colon(tokens, i)?;
+                let base = self.text.split_off(start);
+                (format!("({base} ->> {path})"), next)
+            }
+            (Token::DoubleColon, Some(start)) => {
+                let (ty, next) = cast_after(tokens, i)?;
+                let base = self.text.split_off(start);
+                (format!("CAST({base} AS {ty})"), next)
+            }
+            (Token::DoubleColon, None) => return Err(unsupported_cast()),
+            _ => return Ok(None),
+        };
+        self.text.push_str(&rewritten);
+        Ok(Some(next))
+    }
+
+    /// Notes where a column reference starts (a word not after a `.`) and where it ends.
+    fn track_operand(&mut self, token: &Token) {
         match token {
-            Token::Word(_) if !after_period || operand.is_none() => {
-                operand = Some(out.len());
-                chained = 0;
+            Token::Word(_) if !self.after_period || self.operand.is_none() => {
+                self.operand = Some(self.text.len());
+                self.chained = 0;
             }
             Token::Word(_) | Token::Whitespace(_) => {}
-            Token::Period if operand.is_some() => {}
-            _ => operand = None,
+            Token::Period if self.operand.is_some() => {}
+            _ => self.operand = None,
         }
-        after_period = *token == Token::Period;
-        if after_from && matches!(token, Token::Word(_)) {
-            // `ERROR_TABLE(<table>)`: the table's error table (docs/protocol.md "Table
-            // features").
-            let error_table = matches!(token, Token::Word(w) if w.quote_style.is_none()
-                && w.value.eq_ignore_ascii_case("ERROR_TABLE"))
-                && tokens.get(i + 1) == Some(&Token::LParen);
-            // Collect WORD (. WORD){0,2}.
-            let mut parts = Vec::new();
-            let mut j = if error_table { i + 2 } else { i };
-            while let Some(Token::Word(w)) = tokens.get(j) {
-                parts.push(if w.quote_style.is_some() {
-                    w.value.clone()
-                } else {
-                    w.value.to_uppercase()
-                });
-                if tokens.get(j + 1) == Some(&Token::Period) && parts.len() < 3 {
-                    j += 2;
-                } else {
-                    break;
+        self.after_period = *token == Token::Period;
+    }
+}
+
+/// What a table name after `FROM`/`JOIN` resolves against.
+struct Tables<'a> {
+    catalog: &'a Catalog,
+    database: Option<&'a str>,
+    schema: Option<&'a str>,
+    /// The statement's common table expressions, left as they are.
+    ctes: &'a [String],
+}
+
+impl Tables<'_> {
+    /// Writes the table name at `tokens[i]` (`T`, `S.T`, `D.S.T`, `ERROR_TABLE(t)`, or a
+    /// common table expression's name, kept) to `out` as its SQLite table; returns the index
+    /// of the token after it.
+    ///
+    /// # Errors
+    /// 422 `002003` for a table the catalog does not have (or an `ERROR_TABLE` of a table
+    /// without error logging), `001003` for an `ERROR_TABLE` of more than one name, and the
+    /// errors of [`current_database`] and [`current_schema`] for a name they complete.
+    fn write(&self, tokens: &[Token], i: usize, out: &mut String) -> Result<usize, ApiError> {
+        // `ERROR_TABLE(<table>)`: the table's error table (docs/protocol.md "Table
+        // features").
+        let error_table = matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none()
+            && w.value.eq_ignore_ascii_case("ERROR_TABLE"))
+            && tokens.get(i + 1) == Some(&Token::LParen);
+        let (parts, j) = name_parts(tokens, if error_table { i + 2 } else { i });
+        // A common table expression of this statement (`WITH d AS (…) … FROM d`).
+        if let [name] = parts.as_slice() {
+            if self.ctes.iter().any(|c| c == name) {
+                for t in &tokens[i..=j] {
+                    out.push_str(&token_sql(t));
                 }
+                return Ok(j + 1);
             }
-            // A common table expression of this statement (`WITH d AS (…) … FROM d`).
-            if let [name] = parts.as_slice() {
-                if ctes.iter().any(|c| c == name) {
-                    after_from = false;
-                    for t in &tokens[i..=j] {
-                        out.push_str(&token_sql(t));
-                    }
-                    i = j + 1;
-                    continue;
-                }
-            }
-            // Every name is matched exactly: the statement's are normalized (unquoted
-            // upper-cased), the request's `database`/`schema` are case-sensitive [SQL].
-            let (db, sch, name) = match parts.as_slice() {
-                [t] => (
-                    current_database(catalog, database)?,
-                    current_schema(catalog, database, schema)?,
-                    t.clone(),
-                ),
-                [s, t] => (current_database(catalog, database)?, s.clone(), t.clone()),
-                [d, s, t] => (d.clone(), s.clone(), t.clone()),
-                _ => (String::new(), String::new(), String::new()),
-            };
-            let table = catalog.table_exact(&db, &sch, &name);
-            if error_table {
-                let Some(table) = table.filter(|t| t.error_logging) else {
-                    return Err(failed(
-                        "002003",
-                        "42S02",
-                        format!(
-                            "SQL compilation error:\nObject 'ERROR_TABLE({})' does not exist or \
-                             not authorized (the table needs ERROR_LOGGING = TRUE).",
-                            parts.join(".")
-                        ),
-                    ));
-                };
-                if tokens.get(j + 1) != Some(&Token::RParen) {
-                    return Err(failed(
-                        "001003",
-                        "42000",
-                        "SQL compilation error: ERROR_TABLE takes one table name",
-                    ));
-                }
-                out.push_str(&crate::convert::quote_ident(&table.error_table_name()));
-                i = j + 2;
-                after_from = false;
-                continue;
-            }
-            let Some(table) = table else {
+        }
+        let table = self.find(&parts)?;
+        if error_table {
+            let Some(table) = table.filter(|t| t.error_logging) else {
                 return Err(failed(
                     "002003",
                     "42S02",
                     format!(
-                        "SQL compilation error:\nObject '{}' does not exist or not authorized.",
+                        "SQL compilation error:\nObject 'ERROR_TABLE({})' does not exist or \
+                         not authorized (the table needs ERROR_LOGGING = TRUE).",
                         parts.join(".")
                     ),
                 ));
             };
-            out.push_str(&crate::convert::quote_ident(&table.qualified_name()));
-            i = j + 1;
-            after_from = false;
-            continue;
-        }
-        match token {
-            Token::Word(w) if w.quote_style.is_none() => {
-                let kw = w.value.to_ascii_uppercase();
-                if kw == "FROM" || kw == "JOIN" {
-                    after_from = true;
-                }
+            if tokens.get(j + 1) != Some(&Token::RParen) {
+                return Err(failed(
+                    "001003",
+                    "42000",
+                    "SQL compilation error: ERROR_TABLE takes one table name",
+                ));
             }
-            Token::Whitespace(_) => {}
-            _ => after_from = false,
+            out.push_str(&crate::convert::quote_ident(&table.error_table_name()));
+            return Ok(j + 2);
         }
-        out.push_str(&token_sql(token));
-        i += 1;
+        let Some(table) = table else {
+            return Err(failed(
+                "002003",
+                "42S02",
+                format!(
+                    "SQL compilation error:\nObject '{}' does not exist or not authorized.",
+                    parts.join(".")
+                ),
+            ));
+        };
+        out.push_str(&crate::convert::quote_ident(&table.qualified_name()));
+        Ok(j + 1)
     }
-    Ok((out, ctes))
+
+    /// The catalog's table of exactly the name `parts` (`[T]`, `[S, T]` or `[D, S, T]`,
+    /// completed with the current database and schema).
+    ///
+    /// # Errors
+    /// As [`current_database`] and [`current_schema`].
+    fn find(&self, parts: &[String]) -> Result<Option<&Table>, ApiError> {
+        let (catalog, database) = (self.catalog, self.database);
+        // Every name is matched exactly: the statement's are normalized (unquoted
+        // upper-cased), the request's `database`/`schema` are case-sensitive [SQL].
+        let (db, sch, name) = match parts {
+            [t] => (
+                current_database(catalog, database)?,
+                current_schema(catalog, database, self.schema)?,
+                t.clone(),
+            ),
+            [s, t] => (current_database(catalog, database)?, s.clone(), t.clone()),
+            [d, s, t] => (d.clone(), s.clone(), t.clone()),
+            _ => (String::new(), String::new(), String::new()),
+        };
+        Ok(catalog.table_exact(&db, &sch, &name))
+    }
+}
+
+/// The names of `WORD (. WORD){0,2}` from `tokens[start]` (unquoted upper-cased), and the
+/// index where the name ends (its last word, or the token after a trailing `.`).
+fn name_parts(tokens: &[Token], start: usize) -> (Vec<String>, usize) {
+    let mut parts = Vec::new();
+    let mut j = start;
+    while let Some(Token::Word(w)) = tokens.get(j) {
+        parts.push(if w.quote_style.is_some() {
+            w.value.clone()
+        } else {
+            w.value.to_uppercase()
+        });
+        if tokens.get(j + 1) == Some(&Token::Period) && parts.len() < 3 {
+            j += 2;
+        } else {
+            break;
+        }
+    }
+    (parts, j)
 }
 
 /// A token as SQL text: a string literal with its quotes doubled again (the tokenizer's text
@@ -199,78 +286,6 @@ fn token_sql(token: &Token) -> String {
     match token {
         Token::SingleQuotedString(s) => format!("'{}'", s.replace('\'', "''")),
         other => other.to_string(),
-    }
-}
-
-/// The statement's current database: the request's `database`, matched case-sensitively as
-/// Snowflake does ("must match the case of the field returned by a SQL SHOW command" [SQL]).
-///
-/// # Errors
-///
-/// 422 `090105` when the request names none, or none of exactly that name exists (a hint
-/// names the database that differs only in case).
-pub(super) fn current_database(
-    catalog: &Catalog,
-    database: Option<&str>,
-) -> Result<String, ApiError> {
-    match database {
-        Some(d) if catalog.has_database_exact(d) => Ok(d.to_owned()),
-        _ => Err(no_current(
-            "090105",
-            "database",
-            database,
-            catalog.has_database(database.unwrap_or("")),
-        )),
-    }
-}
-
-/// The statement's current schema: the request's `schema` in its current database, matched
-/// case-sensitively.
-///
-/// # Errors
-///
-/// As [`current_database`], and 422 `090106` for a schema that is not there.
-pub(super) fn current_schema(
-    catalog: &Catalog,
-    database: Option<&str>,
-    schema: Option<&str>,
-) -> Result<String, ApiError> {
-    let db = current_database(catalog, database)?;
-    match schema {
-        Some(s) if catalog.has_schema_exact(&db, s) => Ok(s.to_owned()),
-        _ => Err(no_current(
-            "090106",
-            "schema",
-            schema,
-            catalog.has_schema(&db, schema.unwrap_or("")),
-        )),
-    }
-}
-
-/// A hint when a request field names an object only in another case.
-/// 422 `code`: the session has no current `kind` (`database` or `schema`), with a hint when
-/// one differs from the requested name only in case.
-fn no_current(code: &str, kind: &str, given: Option<&str>, exists_ignoring_case: bool) -> ApiError {
-    failed(
-        code,
-        "22000",
-        format!(
-            "Cannot perform SELECT. This session does not have a current {kind}. Call \
-             'USE {}', or use a qualified name.{}",
-            kind.to_ascii_uppercase(),
-            case_hint(kind, given, exists_ignoring_case)
-        ),
-    )
-}
-
-fn case_hint(kind: &str, given: Option<&str>, exists_ignoring_case: bool) -> String {
-    match given {
-        Some(name) if exists_ignoring_case => format!(
-            " (the request's {kind} \"{name}\" matches only in another case: the SQL API's \
-             database and schema fields are case-sensitive; an unquoted name is stored in \
-             upper case)"
-        ),
-        _ => String::new(),
     }
 }
 

@@ -13,12 +13,13 @@
 
 use sqlparser::tokenizer::Token;
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 use crate::catalog::Catalog;
 use crate::channels::{Channel, ChannelKey, ELASTIC};
 
 use super::describe::Described;
-use super::rewrite::failed;
+use super::failure::failed;
+use super::show_words::{self, Lookup};
 
 const COLUMNS: [&str; 10] = [
     "created_on",
@@ -56,59 +57,39 @@ pub(crate) struct ShowChannels {
 /// # Errors
 /// 422 `001003` for a form this does not read (naming those it reads), `002003` for a
 /// database, schema, table or pipe that does not exist or the role may not read.
-pub(crate) fn parse(
-    catalog: &Catalog,
-    statement: &str,
-    database: Option<&str>,
-    schema: Option<&str>,
-    granted: &dyn Fn(&str) -> bool,
-) -> Result<Option<ShowChannels>, ApiError> {
-    let Some(tokens) = super::show_words::words(statement) else {
+pub(crate) fn parse(statement: &str, at: &Lookup<'_>) -> Result<Option<ShowChannels>, ApiError> {
+    let Some(words) = show_words::show(statement, "CHANNELS") else {
         return Ok(None);
     };
-    if !super::show_words::is_show(&tokens, "CHANNELS") {
-        return Ok(None);
-    }
-    let words: Vec<&Token> = tokens.iter().collect();
-    let kw = super::show_words::keyword;
     let unread = || {
-        failed(
-            "001003",
-            "42000",
-            "the emulator reads SHOW CHANNELS [LIKE '<pattern>'] [IN ACCOUNT | DATABASE [<db>] \
-             | SCHEMA [<schema>] | TABLE <table> | PIPE <pipe>]"
-                .to_owned(),
+        show_words::unread(
+            "SHOW CHANNELS [LIKE '<pattern>'] [IN ACCOUNT | DATABASE [<db>] | SCHEMA [<schema>] \
+             | TABLE <table> | PIPE <pipe>]",
         )
     };
-    let mut rest = &words[2..];
-    let mut like = None;
-    if let [l, Token::SingleQuotedString(p), tail @ ..] = rest {
-        if kw(l, "LIKE") {
-            like = Some(p.clone());
-            rest = tail;
-        }
-    }
+    let (like, rest) = show_words::like(&words);
     let scope = match rest {
-        [] => match database {
+        [] => match at.database {
             Some(db) => Scope::Database(super::identifier(db)),
             None => Scope::Account,
         },
-        [i, kind, name @ ..] if kw(i, "IN") => {
+        [i, kind, name @ ..] if show_words::keyword(i, "IN") => {
             let name = match name {
                 [] => None,
                 name => Some(object(name).ok_or_else(unread)?),
             };
-            scope(kind, name, database, schema).ok_or_else(unread)?
+            scope(kind, name, at.database, at.schema).ok_or_else(unread)?
         }
         _ => return Err(unread()),
     };
-    check_exists(catalog, &scope, granted)?;
+    check_exists(at, &scope)?;
     Ok(Some(ShowChannels { like, scope }))
 }
 
 /// The dotted name `tokens` hold, whole.
-fn object(tokens: &[&Token]) -> Option<Vec<String>> {
-    let (parts, taken) = super::ddl::object_name(tokens)?;
+fn object(tokens: &[Token]) -> Option<Vec<String>> {
+    let tokens: Vec<&Token> = tokens.iter().collect();
+    let (parts, taken) = super::ddl::object_name(&tokens)?;
     (taken == tokens.len()).then_some(parts)
 }
 
@@ -119,7 +100,7 @@ fn scope(
     database: Option<&str>,
     schema: Option<&str>,
 ) -> Option<Scope> {
-    let kw = super::show_words::keyword;
+    let kw = show_words::keyword;
     let db = || database.map(super::identifier);
     let sch = || schema.map(super::identifier);
     let three = |name: Vec<String>| -> Option<(String, String, String)> {
@@ -153,11 +134,8 @@ fn scope(
 }
 
 /// `002003` unless the scope's object exists and the role may read its database.
-fn check_exists(
-    catalog: &Catalog,
-    scope: &Scope,
-    granted: &dyn Fn(&str) -> bool,
-) -> Result<(), ApiError> {
+fn check_exists(at: &Lookup<'_>, scope: &Scope) -> Result<(), ApiError> {
+    let (catalog, granted) = (at.catalog, |db: &str| at.may_read(db));
     let missing = |what: &str, name: String| {
         failed(
             "002003",
@@ -255,6 +233,11 @@ mod tests {
         c
     }
 
+    /// Where the request looks: database `D`, schema `S`.
+    fn at<'a>(c: &'a Catalog, granted: &'a dyn Fn(&str) -> bool) -> Lookup<'a> {
+        Lookup::new(c, Some("D"), Some("S"), granted)
+    }
+
     fn key(db: &str, pipe: &str, name: &str) -> ChannelKey {
         ChannelKey {
             database: db.into(),
@@ -277,9 +260,7 @@ mod tests {
             (key("E", "T-STREAMING", "shard_k4"), Channel::new(0)),
         ];
         let list = |sql: &str, granted: &dyn Fn(&str) -> bool| -> Vec<String> {
-            let show = parse(&c, sql, Some("D"), Some("S"), granted)
-                .unwrap()
-                .unwrap();
+            let show = parse(sql, &at(&c, granted)).unwrap().unwrap();
             show.rows(&c, chans.iter().map(|(k, v)| (k, v)), granted)
                 .rows
                 .into_iter()
@@ -310,20 +291,11 @@ mod tests {
             "SHOW CHANNELS IN PIPE \"NOPE-STREAMING\"",
             "SHOW CHANNELS IN DATABASE E",
         ] {
-            let err = parse(&c, sql, Some("D"), Some("S"), &only_d).unwrap_err();
+            let err = parse(sql, &at(&c, &only_d)).unwrap_err();
             assert!(format!("{err:?}").contains("002003"), "{sql}: {err:?}");
         }
-        let err = parse(
-            &c,
-            "SHOW CHANNELS IN WAREHOUSE W",
-            Some("D"),
-            Some("S"),
-            &all,
-        )
-        .unwrap_err();
+        let err = parse("SHOW CHANNELS IN WAREHOUSE W", &at(&c, &all)).unwrap_err();
         assert!(format!("{err:?}").contains("001003"), "{err:?}");
-        assert!(parse(&c, "SHOW TABLES", Some("D"), Some("S"), &all)
-            .unwrap()
-            .is_none());
+        assert!(parse("SHOW TABLES", &at(&c, &all)).unwrap().is_none());
     }
 }

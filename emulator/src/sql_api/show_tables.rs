@@ -8,11 +8,11 @@
 
 use sqlparser::tokenizer::Token;
 
-use crate::api_error::ApiError;
-use crate::catalog::Catalog;
+use crate::base::api_error::ApiError;
 
 use super::describe::Described;
-use super::rewrite::failed;
+use super::failure::failed;
+use super::show_words::{self, Lookup};
 
 const COLUMNS: [&str; 5] = [
     "name",
@@ -28,42 +28,26 @@ const COLUMNS: [&str; 5] = [
 /// # Errors
 /// 422 `001003` for a `SHOW TABLES` this does not read (naming what it reads), `002003` when
 /// the request names no database and schema.
-pub(crate) fn parse(
-    catalog: &Catalog,
-    statement: &str,
-    database: Option<&str>,
-    schema: Option<&str>,
-    granted: &dyn Fn(&str) -> bool,
-) -> Result<Option<Described>, ApiError> {
-    let Some(tokens) = super::show_words::words(statement) else {
+pub(crate) fn parse(statement: &str, at: &Lookup<'_>) -> Result<Option<Described>, ApiError> {
+    let Some(words) = show_words::show(statement, "TABLES") else {
         return Ok(None);
     };
-    if !super::show_words::is_show(&tokens, "TABLES") {
-        return Ok(None);
-    }
-    let words: Vec<&Token> = tokens.iter().collect();
-    let kw = super::show_words::keyword;
     let unread = || {
-        failed(
-            "001003",
-            "42000",
-            "the emulator reads SHOW TABLES LIKE '<pattern>' [LIMIT <n>] in the request's \
-             database and schema"
-                .to_owned(),
+        show_words::unread(
+            "SHOW TABLES LIKE '<pattern>' [LIMIT <n>] in the request's database and schema",
         )
     };
-    let (pattern, limit) = match words.as_slice() {
-        [_, _, like_kw, Token::SingleQuotedString(p), rest @ ..] if kw(like_kw, "LIKE") => {
-            let limit = match rest {
-                [] => usize::MAX,
-                [l, Token::Number(n, _)] if kw(l, "LIMIT") => n.parse().map_err(|_| unread())?,
-                _ => return Err(unread()),
-            };
-            (p.clone(), limit)
+    let (Some(pattern), rest) = show_words::like(&words) else {
+        return Err(unread());
+    };
+    let limit = match rest {
+        [] => usize::MAX,
+        [l, Token::Number(n, _)] if show_words::keyword(l, "LIMIT") => {
+            n.parse().map_err(|_| unread())?
         }
         _ => return Err(unread()),
     };
-    let (Some(db), Some(sch)) = (database, schema) else {
+    let (Some(db), Some(sch)) = (at.database, at.schema) else {
         return Err(failed(
             "002003",
             "02000",
@@ -71,9 +55,10 @@ pub(crate) fn parse(
         ));
     };
     let (db, sch) = (super::identifier(db), super::identifier(sch));
-    let rows = catalog
+    let rows = at
+        .catalog
         .tables()
-        .filter(|t| t.database == db && t.schema == sch && granted(&t.database))
+        .filter(|t| t.database == db && t.schema == sch && at.may_read(&t.database))
         .filter(|t| super::like::like(&pattern, &t.name))
         .take(limit)
         .map(|t| {
@@ -95,6 +80,7 @@ pub(crate) fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Catalog;
 
     #[test]
     fn tables_are_listed_by_like_with_their_schema_evolution() {
@@ -107,7 +93,8 @@ mod tests {
         )
         .unwrap();
         let all = |_: &str| true;
-        let show = |sql: &str| parse(&c, sql, Some("D"), Some("S"), &all);
+        let at = |granted| Lookup::new(&c, Some("D"), Some("S"), granted);
+        let show = |sql: &str| parse(sql, &at(&all));
         let got = show("show tables like 'orders' limit 1").unwrap().unwrap();
         assert_eq!(got.rows, vec![vec!["ORDERS", "D", "S", "TABLE", "Y"]]);
         let got = show("SHOW TABLES LIKE 'ORDERS%'").unwrap().unwrap();
@@ -134,7 +121,7 @@ mod tests {
         assert_eq!(show("select 1").unwrap(), None);
         assert_eq!(show("show tables").unwrap_err().code, "001003");
         let none = |_: &str| false;
-        let hidden = parse(&c, "show tables like 'ORDERS'", Some("D"), Some("S"), &none);
+        let hidden = parse("show tables like 'ORDERS'", &at(&none));
         assert!(hidden.unwrap().unwrap().rows.is_empty());
     }
 }

@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use rusqlite::types::ValueRef;
 
+use crate::base::float_text::float_text_for_sqlite_functions;
+
 /// The error a replacement gives when the statement's time is up.
 pub(super) const DEADLINE_PASSED: &str = "the statement's time limit passed";
 
@@ -93,23 +95,6 @@ impl Budget {
     }
 }
 
-thread_local! {
-    /// A private in-memory connection that turns a float into SQLite's text of it.
-    static FLOAT_TEXT: Option<rusqlite::Connection> = rusqlite::Connection::open_in_memory().ok();
-}
-
-/// SQLite's text of `f` (`CAST(f AS TEXT)`), from the same SQLite library.
-fn float_text(f: f64) -> rusqlite::Result<String> {
-    FLOAT_TEXT.with(|conn| match conn {
-        Some(conn) => conn
-            .prepare_cached("SELECT CAST(?1 AS TEXT)")?
-            .query_row([f], |r| r.get(0)),
-        None => Err(rusqlite::Error::UserFunctionError(
-            "cannot open SQLite to print a float".into(),
-        )),
-    })
-}
-
 /// An argument's bytes as `sqlite3_value_text` gives them (text and blobs as they are,
 /// integers as decimal text, floats as SQLite prints them); `None` for NULL. `owned` holds a
 /// number's text.
@@ -128,7 +113,7 @@ pub(super) fn text_of<'a>(
             Some(owned.as_bytes())
         }
         ValueRef::Real(f) => {
-            *owned = float_text(f)?;
+            *owned = float_text_for_sqlite_functions(f)?;
             Some(owned.as_bytes())
         }
     })

@@ -134,160 +134,197 @@ fn lower(c: u32) -> u32 {
     }
 }
 
-/// SQLite's `patternCompare`, watching `budget`.
-fn compare(
-    mut pattern: Cursor<'_>,
-    mut string: Cursor<'_>,
-    lang: &Language,
+/// A match of one pattern language and escape (`match_other`: GLOB's `[`, or the `ESCAPE`
+/// character) against the statement's budget: what every step of the walk reads.
+struct Matcher {
+    lang: Language,
     match_other: u32,
-    budget: &mut Budget,
-) -> Result<Outcome, Cancelled> {
-    let mut escaped: Option<usize> = None;
-    loop {
-        budget.step()?;
-        let mut c = pattern.read();
-        if c == 0 {
-            break;
-        }
-        if c == lang.match_all {
-            loop {
-                c = pattern.read();
-                if !(c == lang.match_all || (c == lang.match_one && lang.match_one != 0)) {
-                    break;
-                }
-                if c == lang.match_one && string.read() == 0 {
-                    return Ok(Outcome::NoWildcardMatch);
-                }
-            }
+    budget: Budget,
+}
+
+impl Matcher {
+    /// SQLite's `patternCompare`, watching the budget.
+    fn compare(
+        &mut self,
+        mut pattern: Cursor<'_>,
+        mut string: Cursor<'_>,
+    ) -> Result<Outcome, Cancelled> {
+        let mut escaped: Option<usize> = None;
+        loop {
+            self.budget.step()?;
+            let mut c = pattern.read();
             if c == 0 {
-                return Ok(Outcome::Match);
-            } else if c == match_other {
-                if lang.match_set == 0 {
+                break;
+            }
+            if c == self.lang.match_all {
+                return self.after_match_all(pattern, string);
+            }
+            if c == self.match_other {
+                if self.lang.match_set == 0 {
                     c = pattern.read();
                     if c == 0 {
-                        return Ok(Outcome::NoWildcardMatch);
+                        return Ok(Outcome::NoMatch);
                     }
+                    escaped = Some(pattern.at);
                 } else {
-                    // `[…]` right after `*`: try every position.
-                    let mut set = pattern;
-                    set.at -= 1;
-                    while string.peek_byte() != 0 {
-                        budget.step()?;
-                        let outcome = compare(set, string, lang, match_other, budget)?;
-                        if outcome != Outcome::NoMatch {
-                            return Ok(outcome);
-                        }
-                        string.skip();
+                    if !in_set(&mut pattern, &mut string) {
+                        return Ok(Outcome::NoMatch);
                     }
-                    return Ok(Outcome::NoWildcardMatch);
+                    continue;
                 }
             }
-            // Search the string for the character after the wildcard, continuing the match
-            // from each place it occurs.
-            if c < 0x80 {
-                let stops = if lang.no_case {
-                    [
-                        (c as u8).to_ascii_uppercase(),
-                        (c as u8).to_ascii_lowercase(),
-                    ]
-                } else {
-                    [c as u8, c as u8]
-                };
-                loop {
-                    budget.step()?;
-                    let rest = &string.bytes[string.at..];
-                    match rest.iter().position(|b| stops.contains(b)) {
-                        Some(i) => string.at += i + 1,
-                        None => break,
-                    }
-                    let outcome = compare(pattern, string, lang, match_other, budget)?;
-                    if outcome != Outcome::NoMatch {
-                        return Ok(outcome);
-                    }
-                }
-            } else {
-                loop {
-                    budget.step()?;
-                    let c2 = string.read();
-                    if c2 == 0 {
-                        break;
-                    }
-                    if c2 != c {
-                        continue;
-                    }
-                    let outcome = compare(pattern, string, lang, match_other, budget)?;
-                    if outcome != Outcome::NoMatch {
-                        return Ok(outcome);
-                    }
-                }
-            }
-            return Ok(Outcome::NoWildcardMatch);
-        }
-        if c == match_other {
-            if lang.match_set == 0 {
-                c = pattern.read();
-                if c == 0 {
-                    return Ok(Outcome::NoMatch);
-                }
-                escaped = Some(pattern.at);
-            } else {
-                let mut prior = 0u32;
-                let mut seen = false;
-                let mut invert = false;
-                let c = string.read();
-                if c == 0 {
-                    return Ok(Outcome::NoMatch);
-                }
-                let mut c2 = pattern.read();
-                if c2 == u32::from(b'^') {
-                    invert = true;
-                    c2 = pattern.read();
-                }
-                if c2 == u32::from(b']') {
-                    if c == u32::from(b']') {
-                        seen = true;
-                    }
-                    c2 = pattern.read();
-                }
-                while c2 != 0 && c2 != u32::from(b']') {
-                    let next = pattern.peek_byte();
-                    if c2 == u32::from(b'-') && next != b']' && next != 0 && prior > 0 {
-                        c2 = pattern.read();
-                        if c >= prior && c <= c2 {
-                            seen = true;
-                        }
-                        prior = 0;
-                    } else {
-                        if c == c2 {
-                            seen = true;
-                        }
-                        prior = c2;
-                    }
-                    c2 = pattern.read();
-                }
-                if c2 == 0 || seen == invert {
-                    return Ok(Outcome::NoMatch);
-                }
+            let c2 = string.read();
+            if c == c2 {
                 continue;
             }
+            if self.lang.no_case && lower(c) == lower(c2) && c < 0x80 && c2 < 0x80 {
+                continue;
+            }
+            if c == self.lang.match_one && Some(pattern.at) != escaped && c2 != 0 {
+                continue;
+            }
+            return Ok(Outcome::NoMatch);
         }
-        let c2 = string.read();
-        if c == c2 {
-            continue;
-        }
-        if lang.no_case && lower(c) == lower(c2) && c < 0x80 && c2 < 0x80 {
-            continue;
-        }
-        if c == lang.match_one && Some(pattern.at) != escaped && c2 != 0 {
-            continue;
-        }
-        return Ok(Outcome::NoMatch);
+        Ok(if string.peek_byte() == 0 {
+            Outcome::Match
+        } else {
+            Outcome::NoMatch
+        })
     }
-    Ok(if string.peek_byte() == 0 {
-        Outcome::Match
-    } else {
-        Outcome::NoMatch
-    })
+
+    /// The rest of a match once the pattern read `%` (`*`): the wildcards that follow folded in
+    /// (each `_` taking one character), then the match continued from each place the pattern's
+    /// next character occurs.
+    fn after_match_all(
+        &mut self,
+        mut pattern: Cursor<'_>,
+        mut string: Cursor<'_>,
+    ) -> Result<Outcome, Cancelled> {
+        let mut c;
+        loop {
+            c = pattern.read();
+            if !(c == self.lang.match_all || (c == self.lang.match_one && self.lang.match_one != 0))
+            {
+                break;
+            }
+            if c == self.lang.match_one && string.read() == 0 {
+                return Ok(Outcome::NoWildcardMatch);
+            }
+        }
+        if c == 0 {
+            return Ok(Outcome::Match);
+        } else if c == self.match_other {
+            if self.lang.match_set == 0 {
+                c = pattern.read();
+                if c == 0 {
+                    return Ok(Outcome::NoWildcardMatch);
+                }
+            } else {
+                // `[…]` right after `*`: try every position.
+                let mut set = pattern;
+                set.at -= 1;
+                while string.peek_byte() != 0 {
+                    self.budget.step()?;
+                    let outcome = self.compare(set, string)?;
+                    if outcome != Outcome::NoMatch {
+                        return Ok(outcome);
+                    }
+                    string.skip();
+                }
+                return Ok(Outcome::NoWildcardMatch);
+            }
+        }
+        self.continue_after(c, pattern, string)
+    }
+
+    /// Searches the string for `c` (the pattern's character after a wildcard), continuing the
+    /// match from each place it occurs.
+    fn continue_after(
+        &mut self,
+        c: u32,
+        pattern: Cursor<'_>,
+        mut string: Cursor<'_>,
+    ) -> Result<Outcome, Cancelled> {
+        if c < 0x80 {
+            let stops = if self.lang.no_case {
+                [
+                    (c as u8).to_ascii_uppercase(),
+                    (c as u8).to_ascii_lowercase(),
+                ]
+            } else {
+                [c as u8, c as u8]
+            };
+            loop {
+                self.budget.step()?;
+                let rest = &string.bytes[string.at..];
+                match rest.iter().position(|b| stops.contains(b)) {
+                    Some(i) => string.at += i + 1,
+                    None => break,
+                }
+                let outcome = self.compare(pattern, string)?;
+                if outcome != Outcome::NoMatch {
+                    return Ok(outcome);
+                }
+            }
+        } else {
+            loop {
+                self.budget.step()?;
+                let c2 = string.read();
+                if c2 == 0 {
+                    break;
+                }
+                if c2 != c {
+                    continue;
+                }
+                let outcome = self.compare(pattern, string)?;
+                if outcome != Outcome::NoMatch {
+                    return Ok(outcome);
+                }
+            }
+        }
+        Ok(Outcome::NoWildcardMatch)
+    }
+}
+
+/// A GLOB set `[…]` (its `[` read) against the string's next character, both cursors moved
+/// past what they read: whether the character is in the set (`[^…]`: not in it) and the set
+/// is closed.
+fn in_set(pattern: &mut Cursor<'_>, string: &mut Cursor<'_>) -> bool {
+    let mut prior = 0u32;
+    let mut seen = false;
+    let mut invert = false;
+    let c = string.read();
+    if c == 0 {
+        return false;
+    }
+    let mut c2 = pattern.read();
+    if c2 == u32::from(b'^') {
+        invert = true;
+        c2 = pattern.read();
+    }
+    if c2 == u32::from(b']') {
+        if c == u32::from(b']') {
+            seen = true;
+        }
+        c2 = pattern.read();
+    }
+    while c2 != 0 && c2 != u32::from(b']') {
+        let next = pattern.peek_byte();
+        if c2 == u32::from(b'-') && next != b']' && next != 0 && prior > 0 {
+            c2 = pattern.read();
+            if c >= prior && c <= c2 {
+                seen = true;
+            }
+            prior = 0;
+        } else {
+            if c == c2 {
+                seen = true;
+            }
+            prior = c2;
+        }
+        c2 = pattern.read();
+    }
+    !(c2 == 0 || seen == invert)
 }
 
 /// SQLite's `likeFunc`: `like(pattern, string[, escape])` / `glob(pattern, string)`.
@@ -325,14 +362,12 @@ fn call(ctx: &Context<'_>, lang: Language) -> rusqlite::Result<Option<bool>> {
     let (Some(pattern), Some(string)) = (pattern, string) else {
         return Ok(None);
     };
-    let mut budget = Budget::new();
-    match compare(
-        Cursor::new(pattern),
-        Cursor::new(string),
-        &lang,
+    let mut matcher = Matcher {
+        lang,
         match_other,
-        &mut budget,
-    ) {
+        budget: Budget::new(),
+    };
+    match matcher.compare(Cursor::new(pattern), Cursor::new(string)) {
         Ok(outcome) => Ok(Some(outcome == Outcome::Match)),
         Err(Cancelled) => Err(Cancelled.into()),
     }

@@ -18,7 +18,7 @@ use aes::cipher::{KeyIvInit, StreamCipher};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 
 use super::{Stage, ENCRYPTION_VERSION};
 

@@ -27,6 +27,7 @@
 
 pub(crate) mod credentials;
 pub(crate) mod fragment;
+mod s3_error;
 pub(crate) mod sigv4;
 pub(crate) mod upload;
 
@@ -40,7 +41,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::pending_budget::{PendingBudget, Refusal, Reservation};
+use crate::base::pending_budget::{PendingBudget, Refusal, Reservation};
 
 /// The bucket (first path segment) of the emulator's stage.
 pub(crate) const BUCKET: &str = "snowpipe-emulator";

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use super::upload::S3Error;
+use super::s3_error::S3Error;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::credentials::{self, Grant};
+pub(crate) use super::s3_error::S3Error;
 use super::sigv4;
 use super::{StageSecrets, BUCKET};
 
@@ -42,38 +43,6 @@ pub(crate) fn quoted(value: &str) -> String {
     } else {
         let head: String = value.chars().take(MOST).collect();
         format!("{head:?}… ({} bytes)", value.len())
-    }
-}
-
-/// Why an upload is refused: an S3 error code, its HTTP status and a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct S3Error {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl S3Error {
-    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The XML body S3 answers errors with.
-    pub(crate) fn xml(&self) -> String {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-        };
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
-            self.code,
-            esc(&self.message)
-        )
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::error::EmulatorError;
+use crate::base::error::EmulatorError;
 
 /// Idle reader connections kept open.
 const IDLE_READERS: usize = 4;

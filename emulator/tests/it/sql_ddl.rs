@@ -203,17 +203,9 @@ async fn a_created_table_is_readable_by_its_role_and_by_no_role_without_a_grant(
         json!([["0"]])
     );
     let r = sql(&emu, "SELECT COUNT(*) FROM DB.SCH.NEW_T", Some("ANALYST")).await;
-    assert_eq!(
-        (r.status, &r.body["code"]),
-        (422, &json!("002003")),
-        "{}",
-        r.text
-    );
-    assert!(
-        r.text
-            .contains("Object 'DB.SCH.NEW_T' does not exist or not authorized."),
-        "{}",
-        r.text
+    r.assert_error(
+        "002003",
+        "Object 'DB.SCH.NEW_T' does not exist or not authorized.",
     );
     // A role creates tables only in databases it is granted: ANALYST in OTHER, not in DB.
     for (statement, granted) in [
@@ -224,14 +216,8 @@ async fn a_created_table_is_readable_by_its_role_and_by_no_role_without_a_grant(
         if granted {
             assert_eq!(status(&r), "Table BY_ANALYST successfully created.");
         } else {
-            assert_eq!(
-                (r.status, &r.body["code"]),
-                (422, &json!("003001")),
-                "{}",
-                r.text
-            );
+            r.assert_error("003001", "--grant ANALYST=DB");
             assert_eq!(r.body["sqlState"], "42501", "{}", r.text);
-            assert!(r.text.contains("--grant ANALYST=DB"), "{}", r.text);
         }
     }
     let r = sql(&emu, "SELECT COUNT(*) FROM DB.SCH.BY_ANALYST", None).await;

@@ -23,17 +23,7 @@ async fn the_rows_the_condition_keeps_stay_and_a_role_without_a_grant_changes_no
                      CAST(DOC:t AS NUMBER) ASC NULLS LAST) = 1";
 
     let r = sql_statement(&emu, statement, Some("ANALYST"), "").await;
-    assert_eq!(
-        (r.status, &r.body["code"]),
-        (422, &json!("002003")),
-        "{}",
-        r.text
-    );
-    assert!(
-        r.text.contains("does not exist or not authorized"),
-        "{}",
-        r.text
-    );
+    r.assert_error("002003", "does not exist or not authorized");
     let count = sql_statement(&emu, "SELECT COUNT(*) FROM T", None, "").await;
     assert_eq!(
         count.body["data"],
@@ -68,13 +58,7 @@ async fn the_rows_the_condition_keeps_stay_and_a_role_without_a_grant_changes_no
         "INSERT OVERWRITE INTO T SELECT * FROM T QUALIFY ID IN (SELECT 1)",
     ] {
         let r = sql_statement(&emu, refused, None, "").await;
-        assert_eq!(
-            (r.status, &r.body["code"]),
-            (422, &json!("002003")),
-            "{}",
-            r.text
-        );
-        assert!(r.text.contains("INSERT OVERWRITE INTO <t>"), "{}", r.text);
+        r.assert_error("002003", "INSERT OVERWRITE INTO <t>");
     }
     emu.shutdown().await;
 }

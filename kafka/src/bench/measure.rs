@@ -73,12 +73,17 @@ pub(crate) fn busy_between(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
 
 /// This process's CPU seconds and minor page faults so far.
 pub(crate) fn own_usage() -> ProcStat {
-    // SAFETY: getrusage only writes the struct we pass.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    #[allow(unsafe_code)]
-    unsafe {
+    // SAFETY: `rusage` is plain integers, valid all zero; getrusage only writes the struct
+    // we pass.
+    #[allow(
+        unsafe_code,
+        reason = "the kernel's CPU and fault counters, through libc"
+    )]
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_SELF, &mut u);
-    }
+        u
+    };
     #[allow(clippy::cast_precision_loss)]
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     ProcStat {
@@ -111,7 +116,7 @@ pub(crate) fn proc_stat(pid: u32) -> Result<ProcStat> {
             .unwrap_or(0)
     };
     // SAFETY: sysconf has no preconditions.
-    #[allow(unsafe_code)]
+    #[allow(unsafe_code, reason = "the kernel's clock tick, through libc")]
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     #[allow(clippy::cast_precision_loss)]
     let hz = if hz > 0 { hz as f64 } else { 100.0 };
@@ -441,7 +446,7 @@ pub(crate) fn fresh_mb(faults: u64) -> f64 {
 /// The kernel's page size.
 pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
-    #[allow(unsafe_code)]
+    #[allow(unsafe_code, reason = "the kernel's page size, through libc")]
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(n).unwrap_or(4096)
 }

@@ -368,7 +368,7 @@ async fn rebalance(bin: &Path, n: i32, config: EmulatorConfig) -> Result<()> {
     let second = wait_for(&lab, "many_", all, 2 * count, t1).await?;
     for c in [&mut a, &mut b] {
         // SAFETY: signalling a child we spawned and have not reaped.
-        #[allow(unsafe_code)]
+        #[allow(unsafe_code, reason = "SIGTERM to a child, through libc")]
         unsafe {
             libc::kill(i32::try_from(c.id())?, libc::SIGTERM);
         }

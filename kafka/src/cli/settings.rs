@@ -11,7 +11,8 @@ use crate::connector::create_tables::{TableCreator, TableNamedPipes};
 use crate::connector::migrate_v3::{Migrator, Mode};
 use crate::connector::naming::{ChannelNames, Naming};
 use crate::connector::table_columns::ClientSide;
-use crate::rows::layout::{Layout, LayoutKind, ValueFormat};
+use crate::formats::ValueFormat;
+use crate::rows::layout::{Layout, LayoutKind, ValueText};
 use crate::rows::record::{RowOptions, MAX_ROW_BYTES};
 use crate::rows::value_format::FormatArgs;
 use crate::sink::settings::{DeadLetterTopic, Settings, Start};
@@ -128,15 +129,14 @@ impl SinkArgs {
     /// # Errors
     /// `--value-format string` with `--layout columns` (text has no column names).
     pub fn row_layout(&self) -> Result<Layout, String> {
-        use crate::formats::ValueFormat as Cli;
-        let value_format = match self.value_format {
-            Cli::String => ValueFormat::Text,
-            Cli::Json => ValueFormat::Json,
+        let value_text = match self.value_format {
+            ValueFormat::String => ValueText::Text,
+            ValueFormat::Json => ValueText::Json,
             // Decoded by the partition worker into JSON, then written as JSON values are
             // (`value_format::Decoder::rows`).
-            Cli::Avro | Cli::JsonSchema | Cli::Protobuf => ValueFormat::Json,
+            ValueFormat::Avro | ValueFormat::JsonSchema | ValueFormat::Protobuf => ValueText::Json,
         };
-        if value_format == ValueFormat::Text && self.layout == LayoutKind::Columns {
+        if value_text == ValueText::Text && self.layout == LayoutKind::Columns {
             return Err(
                 "--value-format string needs --layout record-content: text has no \
                         column names (the connector refuses it in schematized mode too)"
@@ -145,7 +145,7 @@ impl SinkArgs {
         }
         Ok(Layout {
             kind: self.layout,
-            value_format,
+            value_text,
             on_null: self.on_null_value,
             push_time: !self.no_push_time,
             structured_headers: self.structured_headers,

@@ -45,6 +45,21 @@ use crate::formats::java_map::{self, Capacity, JavaKey};
 
 mod connect;
 
+/// The pattern of the Avro values that hold a `long` (binding `$n`): `long` and its logical
+/// types but `timestamp-millis` (times and timestamps in micro- and nanoseconds, local
+/// timestamps).
+macro_rules! long_value {
+    ($n:ident) => {
+        Value::Long($n)
+            | Value::TimeMicros($n)
+            | Value::TimestampMicros($n)
+            | Value::TimestampNanos($n)
+            | Value::LocalTimestampMillis($n)
+            | Value::LocalTimestampMicros($n)
+            | Value::LocalTimestampNanos($n)
+    };
+}
+
 /// A writer schema from the registry, with its named types for references.
 #[derive(Debug)]
 pub struct AvroSchema {
@@ -199,13 +214,7 @@ impl AvroSchema {
             }
             Value::TimeMillis(ms) => write_time_millis(out, i64::from(*ms)),
             Value::TimestampMillis(ms) => write_iso_millis(out, *ms),
-            Value::Long(n)
-            | Value::TimeMicros(n)
-            | Value::TimestampMicros(n)
-            | Value::TimestampNanos(n)
-            | Value::LocalTimestampMillis(n)
-            | Value::LocalTimestampMicros(n)
-            | Value::LocalTimestampNanos(n) => {
+            long_value!(n) => {
                 let _ = write!(out, "{n}");
             }
             Value::Float(f) => match special(f64::from(*f)) {
@@ -465,13 +474,7 @@ impl AvroSchema {
             Value::Boolean(b) => JavaKey::Bool(*b),
             // Connect INT8 and INT16 (`connect.type`) are a Byte and a Short: the same hash.
             Value::Int(n) => JavaKey::Int(*n),
-            Value::Long(n)
-            | Value::TimeMicros(n)
-            | Value::TimestampMicros(n)
-            | Value::TimestampNanos(n)
-            | Value::LocalTimestampMillis(n)
-            | Value::LocalTimestampMicros(n)
-            | Value::LocalTimestampNanos(n) => JavaKey::Long(*n),
+            long_value!(n) => JavaKey::Long(*n),
             // Connect Date, Time and Timestamp: a java.util.Date of milliseconds.
             Value::Date(days) => JavaKey::Date(i64::from(*days) * 86_400_000),
             Value::TimeMillis(ms) => JavaKey::Date(i64::from(*ms)),

@@ -169,6 +169,19 @@ mod tests {
         assert!(err.contains("named at many levels"), "{err}");
     }
 
+    /// A record in a namespace of `namespace` characters whose union field refers to its
+    /// record `A` `branches` times, with a default of `default` characters.
+    fn references(branches: usize, default: usize, namespace: usize) -> String {
+        format!(
+            r#"{{"type":"record","name":"R","namespace":"{}","fields":[
+                {{"name":"a","type":{{"type":"record","name":"A","fields":[]}}}},
+                {{"name":"u","type":[{}"string"],"default":"{}"}}]}}"#,
+            "n".repeat(namespace),
+            "\"A\",".repeat(branches),
+            "d".repeat(default)
+        )
+    }
+
     /// Issue 72's shapes in Avro. `apache-avro` refuses a union of identical unnamed types, but
     /// not thousands of references to one named type, each holding the namespace it is read
     /// in. Scaled down (300 references in a 10 KB namespace; 50,000 in a 210 KB schema took
@@ -177,22 +190,12 @@ mod tests {
     /// time), parse.
     #[test]
     fn references_that_multiply_a_namespace_are_refused() {
-        let union = |branches: usize, default: usize, namespace: usize| {
-            format!(
-                r#"{{"type":"record","name":"R","namespace":"{}","fields":[
-                {{"name":"a","type":{{"type":"record","name":"A","fields":[]}}}},
-                {{"name":"u","type":[{}"string"],"default":"{}"}}]}}"#,
-                "n".repeat(namespace),
-                "\"A\",".repeat(branches),
-                "d".repeat(default)
-            )
-        };
-        let err = crate::formats::avro::AvroSchema::parse(&union(300, 1, 10_000)).unwrap_err();
+        let err = crate::formats::avro::AvroSchema::parse(&references(300, 1, 10_000)).unwrap_err();
         assert!(
             err.contains("MiB") && err.contains("long namespace"),
             "{err}"
         );
-        for ok in [union(3_000, 1_000, 1), union(3_000, 1, 30)] {
+        for ok in [references(3_000, 1_000, 1), references(3_000, 1, 30)] {
             crate::formats::avro::AvroSchema::parse(&ok).unwrap();
         }
     }
@@ -206,21 +209,11 @@ mod tests {
         let Ok(which) = std::env::var("SNOWPIPE_MEASURE_SCHEMA") else {
             return;
         };
-        let avro = |branches: usize, default: usize, namespace: usize| {
-            format!(
-                r#"{{"type":"record","name":"R","namespace":"{}","fields":[
-                {{"name":"a","type":{{"type":"record","name":"A","fields":[]}}}},
-                {{"name":"u","type":[{}"string"],"default":"{}"}}]}}"#,
-                "n".repeat(namespace),
-                "\"A\",".repeat(branches),
-                "d".repeat(default)
-            )
-        };
         let raw = std::env::var("SNOWPIPE_MEASURE_RAW").is_ok();
         let t = std::time::Instant::now();
         let text = match which.as_str() {
-            "avro-default" => avro(3_000, 900_000, 1),
-            "avro-refs" => avro(50_000, 1, 10_000),
+            "avro-default" => references(3_000, 900_000, 1),
+            "avro-refs" => references(50_000, 1, 10_000),
             _ => return,
         };
         let outcome = if raw {

@@ -314,6 +314,7 @@ fn run(s: &[u8], beyond_ascii: bool) -> usize {
         // SAFETY: the 16 bytes read, `s[i..i + 16]`, are in `s` (`i + 16 <= s.len()`), and
         // `_mm_loadu_si128` needs no alignment. SSE2, the other intrinsics' only need, is part
         // of every x86_64 target.
+        #[allow(unsafe_code, reason = "SSE2 scans 16 bytes at a time")]
         let stop = unsafe {
             let v = _mm_loadu_si128(s.as_ptr().add(i).cast());
             let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));

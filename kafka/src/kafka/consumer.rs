@@ -40,28 +40,29 @@ use tokio::sync::mpsc;
 
 use crate::kafka::fetch_queue::FetchQueue;
 use crate::kafka::router::{one, Inbox, Router};
+use crate::lock;
 use crate::ops::metrics::PartitionLag;
 use crate::ops::metrics::SinkMetrics;
 use crate::rows::batch::Budget;
-use crate::{lock, Part};
+use crate::rows::TopicPartition;
 
 /// From the rebalance callback to the sink's async side.
 pub enum Control {
     /// New partitions, each with its message channel. Answer: start offsets.
     Assign {
         /// The partitions.
-        parts: Vec<(Part, Inbox)>,
+        parts: Vec<(TopicPartition, Inbox)>,
         /// Where to start each partition (Snowflake's committed token + 1, or `--start`).
-        reply: std_mpsc::SyncSender<HashMap<Part, Offset>>,
+        reply: std_mpsc::SyncSender<HashMap<TopicPartition, Offset>>,
     },
     /// Partitions going away. Answer: the offsets to commit to Kafka.
     Revoke {
         /// The partitions.
-        parts: Vec<Part>,
+        parts: Vec<TopicPartition>,
         /// The assignment was lost (this instance is a zombie): do not flush.
         lost: bool,
         /// Next offsets (Snowflake's committed token + 1) to commit to Kafka.
-        reply: std_mpsc::SyncSender<HashMap<Part, i64>>,
+        reply: std_mpsc::SyncSender<HashMap<TopicPartition, i64>>,
     },
 }
 
@@ -69,29 +70,29 @@ pub enum Control {
 #[derive(Debug)]
 pub enum ThreadCmd {
     /// Commit this next offset of the partition to Kafka (best effort, for lag tools).
-    Commit(Part, i64),
+    Commit(TopicPartition, i64),
     /// Leave the group and join it again: the worker of this assignment of the partition
     /// (`batch::Inbox::id`) lost its channel.
-    Rejoin(Part, u64),
+    Rejoin(TopicPartition, u64),
     /// Leave the group (handing everything over) and stop.
     Shutdown,
 }
 
 /// Per partition, from librdkafka's statistics: the consumer lag and the high watermark (the
 /// offset the next message will get).
-pub type Lags = Arc<Mutex<HashMap<Part, PartitionLag>>>;
+pub type Lags = Arc<Mutex<HashMap<TopicPartition, PartitionLag>>>;
 
 /// Partitions whose start offset librdkafka found out of range and reset to the log start,
 /// from its `OFFSET` warnings; each worker takes its own entry.
-pub type Resets = Arc<Mutex<HashSet<Part>>>;
+pub type Resets = Arc<Mutex<HashSet<TopicPartition>>>;
 
 /// The partition of librdkafka's `[thrd:main]: TOPIC [PARTITION]: offset reset …` warning
 /// (topic names have no spaces or brackets).
-pub fn reset_partition(log_message: &str) -> Option<Part> {
+pub fn reset_partition(log_message: &str) -> Option<TopicPartition> {
     let (head, _) = log_message.split_once("]: offset reset")?;
     let (before, partition) = head.rsplit_once(" [")?;
     let topic = before.rsplit(' ').next().filter(|t| !t.is_empty())?;
-    Some((topic.to_owned(), partition.parse().ok()?))
+    Some(TopicPartition::new(topic, partition.parse().ok()?))
 }
 
 /// What the poll thread needs to start.
@@ -154,11 +155,11 @@ pub(crate) struct SinkContext {
 /// and leave the partition paused for good. A successful seek makes librdkafka drop whatever
 /// it fetched before.
 pub(crate) struct LateStarts {
-    answer: std_mpsc::Receiver<HashMap<Part, Offset>>,
+    answer: std_mpsc::Receiver<HashMap<TopicPartition, Offset>>,
     /// The start offsets, once they came.
-    starts: Option<HashMap<Part, Offset>>,
+    starts: Option<HashMap<TopicPartition, Offset>>,
     /// The partitions not started yet, and which assignment of each (`batch::Inbox::id`).
-    parts: Vec<(Part, u64)>,
+    parts: Vec<(TopicPartition, u64)>,
     /// When the assignment was made (a seek refused for long is worth a warning).
     since: Instant,
 }
@@ -169,10 +170,10 @@ const SEEK_WAIT: Duration = Duration::from_secs(2);
 /// this long).
 const LATE_WARN_AFTER: Duration = Duration::from_secs(30);
 
-fn parts_of(tpl: &TopicPartitionList) -> Vec<Part> {
+fn parts_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
     tpl.elements()
         .iter()
-        .map(|e| (e.topic().to_owned(), e.partition()))
+        .map(|e| TopicPartition::new(e.topic(), e.partition()))
         .collect()
 }
 
@@ -217,7 +218,7 @@ impl ClientContext for SinkContext {
                         lag: p.consumer_lag,
                         high: p.hi_offset,
                     };
-                    lags.insert((topic.clone(), partition), lag);
+                    lags.insert(TopicPartition::new(topic.as_str(), partition), lag);
                 }
             }
         }
@@ -266,7 +267,8 @@ impl SinkContext {
                 parts.push((part, inbox));
             }
         }
-        let ids: Vec<(Part, u64)> = parts.iter().map(|(p, i)| (p.clone(), i.id)).collect();
+        let ids: Vec<(TopicPartition, u64)> =
+            parts.iter().map(|(p, i)| (p.clone(), i.id)).collect();
         let (reply, answer) = std_mpsc::sync_channel(1);
         let mut late = None;
         let starts = if self.control.send(Control::Assign { parts, reply }).is_ok() {
@@ -290,15 +292,16 @@ impl SinkContext {
         } else {
             HashMap::new()
         };
-        for ((topic, partition), offset) in &starts {
-            if let Err(e) = tpl.set_partition_offset(topic, *partition, *offset) {
+        for (part, offset) in &starts {
+            if let Err(e) = tpl.set_partition_offset(&part.topic, part.partition, *offset) {
+                let (topic, partition) = (&part.topic, part.partition);
                 tracing::warn!(%topic, partition, "cannot set the start offset: {e}");
             }
         }
         // Before the assignment takes effect: librdkafka keeps the forwarding when it starts
         // fetching (`fetch_queue`).
         if let Some(fetch) = self.fetch.get().and_then(Weak::upgrade) {
-            for (topic, partition) in parts_of(tpl) {
+            for TopicPartition { topic, partition } in parts_of(tpl) {
                 if !fetch.forward(&topic, partition) {
                     tracing::debug!(%topic, partition, "not forwarded: read one by one");
                 }
@@ -354,7 +357,7 @@ impl SinkContext {
                     let Some(start) = starts.get(part).filter(|_| router.awaits(part, *id)) else {
                         return false;
                     };
-                    let _ = tpl.add_partition_offset(&part.0, part.1, *start);
+                    let _ = tpl.add_partition_offset(&part.topic, part.partition, *start);
                     true
                 });
             }
@@ -366,18 +369,19 @@ impl SinkContext {
                     let mut refused = Vec::new();
                     let mut router = lock(&self.router);
                     for e in done.elements() {
-                        let part = (e.topic().to_owned(), e.partition());
-                        let Some(at) = l.parts.iter().position(|(p, _)| *p == part) else {
+                        let Some(at) = l.parts.iter().position(|(p, _)| {
+                            &*p.topic == e.topic() && p.partition == e.partition()
+                        }) else {
                             continue;
                         };
                         if let Err(why) = e.error() {
-                            refused.push(format!("{}/{}: {why}", part.0, part.1));
+                            refused.push(format!("{}: {why}", l.parts[at].0));
                             continue;
                         }
                         let (part, id) = l.parts.swap_remove(at);
                         router.started(&part, id);
-                        let (topic, partition) = &part;
-                        if let Err(why) = consumer.resume(&one(topic, *partition)) {
+                        let (topic, partition) = (&part.topic, part.partition);
+                        if let Err(why) = consumer.resume(&one(topic, partition)) {
                             tracing::error!(%topic, partition, "cannot resume: {why}");
                         }
                         tracing::info!(%topic, partition, start = ?e.offset(), "channel open: started late");
@@ -409,8 +413,12 @@ impl SinkContext {
         let next = self.hand_over(consumer, &parts, lost);
         if !lost && !next.is_empty() {
             let mut offsets = TopicPartitionList::new();
-            for ((topic, partition), offset) in &next {
-                let _ = offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+            for (part, offset) in &next {
+                let _ = offsets.add_partition_offset(
+                    &part.topic,
+                    part.partition,
+                    Offset::Offset(*offset),
+                );
             }
             if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
                 tracing::debug!("kafka offset commit at hand-over failed (lag tools only): {e}");
@@ -430,9 +438,9 @@ impl SinkContext {
     fn hand_over(
         &self,
         consumer: &BaseConsumer<Self>,
-        parts: &[Part],
+        parts: &[TopicPartition],
         lost: bool,
-    ) -> HashMap<Part, i64> {
+    ) -> HashMap<TopicPartition, i64> {
         self.metrics.rebalance("revoke");
         {
             let mut router = lock(&self.router);

@@ -19,6 +19,11 @@
 //! before (its next owner reads it); librdkafka's version barrier drops messages fetched
 //! before a partition stopped or moved.
 
+#![allow(
+    unsafe_code,
+    reason = "librdkafka's queue API has no safe binding: every call here goes through its C API"
+)]
+
 use std::ffi::{CStr, CString};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -48,10 +53,8 @@ pub struct FetchQueue {
 
 // SAFETY: librdkafka's queues and clients are thread-safe; the pointers are only passed to its
 // functions, which lock what they touch.
-#[allow(unsafe_code)]
 unsafe impl Send for FetchQueue {}
 // SAFETY: as above.
-#[allow(unsafe_code)]
 unsafe impl Sync for FetchQueue {}
 
 impl FetchQueue {
@@ -61,7 +64,6 @@ impl FetchQueue {
         let client = NonNull::new(consumer.client().native_ptr())?;
         // SAFETY: `client` is a live client for as long as `consumer` lives, and the queue is
         // dropped before it (see the type's docs).
-        #[allow(unsafe_code)]
         let queue = NonNull::new(unsafe { rd::rd_kafka_queue_new(client.as_ptr()) })?;
         Some(Self { queue, client })
     }
@@ -75,7 +77,6 @@ impl FetchQueue {
         };
         // SAFETY: the client is live (see `new`); the partition's queue handle is a reference
         // of our own, destroyed right after forwarding (the forwarding stays).
-        #[allow(unsafe_code)]
         unsafe {
             let from =
                 rd::rd_kafka_queue_get_partition(self.client.as_ptr(), topic.as_ptr(), partition);
@@ -90,7 +91,7 @@ impl FetchQueue {
 
     /// Takes what is ready, at most 1,024 messages or about 1 MiB of values, into `into`
     /// (cleared first); when nothing is, waits up to `wait` for one.
-    pub fn read(&self, wait: Duration, into: &mut Batch) {
+    pub fn read(&self, wait: Duration, into: &mut FetchedMessages) {
         into.clear();
         let at_once = (READ_BYTES / into.bytes_per_message.max(1)).clamp(1, READ_AT_ONCE);
         let mut n = self.consume(0, &mut into.ptrs, at_once);
@@ -117,7 +118,6 @@ impl FetchQueue {
         let max = max.min(ptrs.len());
         // SAFETY: `ptrs` has room for `max` pointers; librdkafka writes at most that many and
         // returns how many (or -1 on error).
-        #[allow(unsafe_code)]
         let n = unsafe {
             rd::rd_kafka_consume_batch_queue(
                 self.queue.as_ptr(),
@@ -133,23 +133,23 @@ impl FetchQueue {
 impl Drop for FetchQueue {
     fn drop(&mut self) {
         // SAFETY: the queue is ours, destroyed once; the messages left in it go with it.
-        #[allow(unsafe_code)]
         unsafe {
             rd::rd_kafka_queue_destroy(self.queue.as_ptr());
         }
     }
 }
 
-/// Messages taken by one [`FetchQueue::read`], destroyed when the next read clears it (or when
-/// it is dropped).
-pub struct Batch {
+/// Messages taken by one [`FetchQueue::read`], destroyed when the next read clears them (or
+/// when this is dropped). Not a partition's `rows::batch::Batch`: the router copies each
+/// message into one of those.
+pub struct FetchedMessages {
     ptrs: Vec<*mut rd::rd_kafka_message_t>,
     len: usize,
     /// The last read's average value size, which sizes the next read.
     bytes_per_message: usize,
 }
 
-impl Default for Batch {
+impl Default for FetchedMessages {
     fn default() -> Self {
         Self {
             ptrs: vec![std::ptr::null_mut(); READ_AT_ONCE],
@@ -160,16 +160,13 @@ impl Default for Batch {
     }
 }
 
-impl Batch {
+impl FetchedMessages {
     /// The messages, in the order they were fetched (each partition's in offset order).
     pub fn iter(&self) -> impl Iterator<Item = Native<'_>> + '_ {
         self.ptrs[..self.len].iter().filter_map(|&p| {
             // SAFETY: librdkafka filled the first `len` slots with messages that live until
             // `clear` destroys them, which needs `&mut self`.
-            #[allow(unsafe_code)]
-            unsafe {
-                Native::from_ptr(p)
-            }
+            unsafe { Native::from_ptr(p) }
         })
     }
 
@@ -186,7 +183,6 @@ impl Batch {
     fn clear(&mut self) {
         for p in &mut self.ptrs[..self.len] {
             // SAFETY: each is a message librdkafka handed us, destroyed once.
-            #[allow(unsafe_code)]
             unsafe {
                 rd::rd_kafka_message_destroy(*p);
             }
@@ -196,7 +192,7 @@ impl Batch {
     }
 }
 
-impl Drop for Batch {
+impl Drop for FetchedMessages {
     fn drop(&mut self) {
         self.clear();
     }
@@ -212,7 +208,6 @@ pub struct Native<'a> {
 impl<'a> Native<'a> {
     /// # Safety
     /// `ptr` is null or a message that lives for `'a`.
-    #[allow(unsafe_code)]
     unsafe fn from_ptr(ptr: *mut rd::rd_kafka_message_t) -> Option<Self> {
         Some(Self {
             ptr: NonNull::new(ptr)?,
@@ -223,18 +218,12 @@ impl<'a> Native<'a> {
     /// The message rdkafka's `poll` returned.
     pub fn of(m: &'a BorrowedMessage<'_>) -> Self {
         // SAFETY: the message lives as long as the borrow of `m`.
-        #[allow(unsafe_code)]
-        unsafe {
-            Self::from_ptr(m.ptr()).expect("a BorrowedMessage's pointer is not null")
-        }
+        unsafe { Self::from_ptr(m.ptr()).expect("a BorrowedMessage's pointer is not null") }
     }
 
     fn m(&self) -> &'a rd::rd_kafka_message_t {
         // SAFETY: a live message for 'a (see `from_ptr`).
-        #[allow(unsafe_code)]
-        unsafe {
-            &*self.ptr.as_ptr()
-        }
+        unsafe { &*self.ptr.as_ptr() }
     }
 
     /// The pointer, for librdkafka's functions (headers).
@@ -262,7 +251,6 @@ impl<'a> Native<'a> {
             return "";
         }
         // SAFETY: a message's topic handle and its name live as long as the message.
-        #[allow(unsafe_code)]
         let name = unsafe { CStr::from_ptr(rd::rd_kafka_topic_name(rkt)) };
         name.to_str().unwrap_or("")
     }
@@ -288,7 +276,6 @@ impl<'a> Native<'a> {
     pub fn key(&self) -> Option<&'a [u8]> {
         let m = self.m();
         // SAFETY: librdkafka's key pointer and length describe bytes the message owns.
-        #[allow(unsafe_code)]
         (!m.key.is_null())
             .then(|| unsafe { std::slice::from_raw_parts(m.key.cast::<u8>(), m.key_len) })
     }
@@ -297,7 +284,6 @@ impl<'a> Native<'a> {
     pub fn payload(&self) -> Option<&'a [u8]> {
         let m = self.m();
         // SAFETY: as for the key.
-        #[allow(unsafe_code)]
         (!m.payload.is_null())
             .then(|| unsafe { std::slice::from_raw_parts(m.payload.cast::<u8>(), m.len) })
     }
@@ -306,7 +292,6 @@ impl<'a> Native<'a> {
     pub fn timestamp(&self) -> Timestamp {
         let mut kind = rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
         // SAFETY: a live message; librdkafka writes the kind.
-        #[allow(unsafe_code)]
         let ms = unsafe { rd::rd_kafka_message_timestamp(self.ptr.as_ptr(), &mut kind) };
         match kind {
             _ if ms == -1 => Timestamp::NotAvailable,
@@ -334,7 +319,7 @@ mod tests {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
 
-    use super::{Batch, FetchQueue, Native};
+    use super::{FetchQueue, FetchedMessages, Native};
 
     /// What a reader saw of one message.
     type Seen = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Timestamp, usize);
@@ -342,7 +327,6 @@ mod tests {
     fn seen(m: &Native<'_>) -> Seen {
         let mut hdrs: *mut rdkafka::bindings::rd_kafka_headers_t = std::ptr::null_mut();
         // SAFETY: a live message; librdkafka answers with headers the message owns, or none.
-        #[allow(unsafe_code)]
         let headers = unsafe {
             match rdkafka::bindings::rd_kafka_message_headers(m.ptr(), &mut hdrs) {
                 rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR => {
@@ -458,7 +442,7 @@ mod tests {
         assert!(queue.forward("t", 0));
         split.assign(&both("t")).unwrap();
         let mut got: BTreeMap<i32, Vec<Seen>> = BTreeMap::new();
-        let mut batch = Batch::default();
+        let mut batch = FetchedMessages::default();
         let mut batches = 0;
         let mut by_batch = 0;
         let until = Instant::now() + Duration::from_secs(30);

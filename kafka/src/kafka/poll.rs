@@ -14,9 +14,10 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::consumer::{ConsumerSetup, SinkContext, ThreadCmd};
-use crate::kafka::fetch_queue::{FetchQueue, Native};
+use crate::kafka::fetch_queue::{FetchQueue, FetchedMessages, Native};
 use crate::kafka::router::Router;
-use crate::{lock, Part};
+use crate::lock;
+use crate::rows::TopicPartition;
 
 /// Kafka offset commits (for lag tools) are sent at most this often, all partitions in one.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
@@ -74,7 +75,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
     }
     let mut reader = Reader {
         fetch: fetch.as_deref(),
-        batch: crate::kafka::fetch_queue::Batch::default(),
+        fetched: FetchedMessages::default(),
     };
     let topics: Vec<&str> = setup.topics.iter().map(String::as_str).collect();
     subscribe(&consumer, &topics)?;
@@ -142,18 +143,18 @@ fn subscribe(consumer: &BaseConsumer<SinkContext>, topics: &[&str]) -> anyhow::R
 /// dropped when it is due.
 #[derive(Default)]
 struct Rejoins {
-    wanted: Vec<(Part, u64)>,
+    wanted: Vec<(TopicPartition, u64)>,
     last: Option<Instant>,
 }
 
 impl Rejoins {
-    fn want(&mut self, part: Part, id: u64) {
+    fn want(&mut self, part: TopicPartition, id: u64) {
         self.wanted.push((part, id));
     }
 
     /// Whether to rejoin now: a request is waiting whose assignment `holds` still, and the
     /// last rejoin was long enough ago. Drops the requests of assignments that are over.
-    fn due(&mut self, now: Instant, holds: impl Fn(&Part, u64) -> bool) -> bool {
+    fn due(&mut self, now: Instant, holds: impl Fn(&TopicPartition, u64) -> bool) -> bool {
         if self.wanted.is_empty()
             || self
                 .last
@@ -176,13 +177,13 @@ impl Rejoins {
 /// commit at most every [`COMMIT_EVERY`].
 #[derive(Default)]
 struct Commits {
-    wanted: HashMap<Part, i64>,
-    done: HashMap<Part, i64>,
+    wanted: HashMap<TopicPartition, i64>,
+    done: HashMap<TopicPartition, i64>,
     sent: Option<Instant>,
 }
 
 impl Commits {
-    fn want(&mut self, part: Part, offset: i64) {
+    fn want(&mut self, part: TopicPartition, offset: i64) {
         if self.done.get(&part) != Some(&offset) {
             self.wanted.insert(part, offset);
         }
@@ -191,16 +192,16 @@ impl Commits {
     fn send(&mut self, consumer: &BaseConsumer<SinkContext>) {
         let due = {
             let router = lock(&consumer.context().router);
-            self.due(Instant::now(), |(topic, partition)| {
-                router.has(topic, *partition)
+            self.due(Instant::now(), |part| {
+                router.has(&part.topic, part.partition)
             })
         };
         let Some(due) = due else {
             return;
         };
         let mut t = TopicPartitionList::new();
-        for ((topic, partition), offset) in &due {
-            let _ = t.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+        for (part, offset) in &due {
+            let _ = t.add_partition_offset(&part.topic, part.partition, Offset::Offset(*offset));
         }
         if consumer.commit(&t, CommitMode::Async).is_ok() {
             self.done.extend(due);
@@ -212,7 +213,11 @@ impl Commits {
     /// The offsets to commit now, if it is time and any are wanted: only those of partitions
     /// `held` here (a worker's last word about a partition handed over since would move the
     /// group's offset back behind what its next owner committed).
-    fn due(&mut self, now: Instant, held: impl Fn(&Part) -> bool) -> Option<Vec<(Part, i64)>> {
+    fn due(
+        &mut self,
+        now: Instant,
+        held: impl Fn(&TopicPartition) -> bool,
+    ) -> Option<Vec<(TopicPartition, i64)>> {
         if self.wanted.is_empty()
             || self
                 .sent
@@ -232,7 +237,7 @@ impl Commits {
 /// How the poll thread reads messages: by the batch from the [`FetchQueue`] when there is one.
 struct Reader<'q> {
     fetch: Option<&'q FetchQueue>,
-    batch: crate::kafka::fetch_queue::Batch,
+    fetched: FetchedMessages,
 }
 
 /// What a burst does with each message or error.
@@ -304,8 +309,8 @@ fn poll_burst(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>) -> 
             } else {
                 Duration::ZERO
             };
-            fetch.read(wait, &mut reader.batch);
-            for m in reader.batch.iter() {
+            fetch.read(wait, &mut reader.fetched);
+            for m in reader.fetched.iter() {
                 any = true;
                 messages += 1;
                 let m = match m.error() {

@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use crate::kafka::fetch_queue::Native;
 use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE_BYTES};
 use crate::rows::record::{Record, RowOptions, TimestampKind};
-use crate::Part;
+use crate::rows::TopicPartition;
 
 /// The longest a part-full batch waits for more (see [`hold_for`]).
 const MAX_HOLD: Duration = Duration::from_millis(50);
@@ -64,7 +64,10 @@ fn headers_of<'m>(m: &Native<'m>) -> Vec<(&'m [u8], Option<&'m [u8]>)> {
     // SAFETY: `m.ptr()` is a message that lives for 'm; librdkafka returns a
     // pointer to headers the message owns (or an error and no pointer), valid as long as the
     // message, which outlives the returned slices ('m).
-    #[allow(unsafe_code)]
+    #[allow(
+        unsafe_code,
+        reason = "headers are borrowed from librdkafka without copies"
+    )]
     unsafe {
         if rd::rd_kafka_message_headers(m.ptr(), &mut hdrs)
             != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
@@ -122,10 +125,10 @@ struct Slot {
 impl Slot {
     /// A new assignment (`id`) of `part`, handing its batches to `tx`: nothing open or held,
     /// not awaiting its start offset, not paused.
-    fn new(part: &Part, id: u64, tx: mpsc::UnboundedSender<Batch>) -> Slot {
+    fn new(part: &TopicPartition, id: u64, tx: mpsc::UnboundedSender<Batch>) -> Slot {
         Slot {
-            topic: Arc::from(part.0.as_str()),
-            partition: part.1,
+            topic: Arc::clone(&part.topic),
+            partition: part.partition,
             id,
             awaiting: false,
             tx,
@@ -295,7 +298,7 @@ impl Router {
     }
 
     /// A partition was assigned: its inbox, for its worker.
-    pub fn add(&mut self, part: &Part) -> Inbox {
+    pub fn add(&mut self, part: &TopicPartition) -> Inbox {
         let (tx, batches) = mpsc::unbounded_channel();
         let id = self.next_id;
         self.next_id += 1;
@@ -311,28 +314,28 @@ impl Router {
 
     /// Where the slot of `part` is while it is assigned here as assignment `id`
     /// ([`Inbox::id`]).
-    fn assignment(&self, part: &Part, id: u64) -> Option<usize> {
+    fn assignment(&self, part: &TopicPartition, id: u64) -> Option<usize> {
         self.slots
-            .find(&part.0, part.1)
+            .find(&part.topic, part.partition)
             .filter(|&at| self.slots.all[at].id == id)
     }
 
     /// `part`, assigned here as `id`, waits for its start offset: its messages are dropped
     /// until [`started`](Self::started).
-    pub fn await_start(&mut self, part: &Part, id: u64) {
+    pub fn await_start(&mut self, part: &TopicPartition, id: u64) {
         if let Some(at) = self.assignment(part, id) {
             self.slots.all[at].awaiting = true;
         }
     }
 
     /// Whether `part` is assigned here as `id` and waits for its start offset.
-    pub fn awaits(&self, part: &Part, id: u64) -> bool {
+    pub fn awaits(&self, part: &TopicPartition, id: u64) -> bool {
         self.assignment(part, id)
             .is_some_and(|at| self.slots.all[at].awaiting)
     }
 
     /// `part` has its start offset: whether it is still assigned here as `id` and was waiting.
-    pub fn started(&mut self, part: &Part, id: u64) -> bool {
+    pub fn started(&mut self, part: &TopicPartition, id: u64) -> bool {
         self.assignment(part, id)
             .is_some_and(|at| std::mem::take(&mut self.slots.all[at].awaiting))
     }
@@ -343,7 +346,7 @@ impl Router {
     }
 
     /// Whether `part` is assigned here as assignment `id` ([`Inbox::id`]) still.
-    pub fn holds(&self, part: &Part, id: u64) -> bool {
+    pub fn holds(&self, part: &TopicPartition, id: u64) -> bool {
         self.assignment(part, id).is_some()
     }
 
@@ -354,16 +357,16 @@ impl Router {
     pub fn remove<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
-        part: &Part,
+        part: &TopicPartition,
     ) {
         self.recent = None;
-        if let Some(slot) = self.slots.remove(&part.0, part.1) {
+        if let Some(slot) = self.slots.remove(&part.topic, part.partition) {
             self.assigned -= 1;
             if slot.paused {
                 self.paused -= 1;
             }
             if slot.paused || slot.awaiting {
-                let _ = consumer.resume(&one(&part.0, part.1));
+                let _ = consumer.resume(&one(&part.topic, part.partition));
             }
         }
     }

@@ -45,7 +45,7 @@ pub fn keep_freed_memory(budget: usize) {
         ] {
             // SAFETY: mallopt takes any parameter and value; it answers 0 when it refuses one,
             // and changes nothing then.
-            #[allow(unsafe_code)]
+            #[allow(unsafe_code, reason = "glibc's allocator is tuned through its C call")]
             let ok = unsafe { libc::mallopt(param, value) };
             if ok == 0 {
                 tracing::debug!("mallopt({name}, {value}) refused: glibc's default stays");

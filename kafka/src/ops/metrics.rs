@@ -50,7 +50,7 @@ use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::Part;
+use crate::rows::TopicPartition;
 
 /// One partition's consumer lag, from librdkafka's statistics (`kafka::consumer::Lags`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +90,7 @@ struct Seen {
     /// Topics with series of their own.
     topics: HashSet<String>,
     /// Partitions with series of their own.
-    partitions: HashSet<Part>,
+    partitions: HashSet<TopicPartition>,
     /// Topics folded, kept only to count each once, up to 10,000 (then the count stops: "at
     /// least").
     folded: HashSet<String>,
@@ -126,7 +126,7 @@ impl Labels {
     }
 
     /// The `topic` and `partition` labels of `part`, or `None` when it is folded.
-    pub fn partition(&self, part: &Part) -> Option<(String, String)> {
+    pub fn partition(&self, part: &TopicPartition) -> Option<(String, String)> {
         self.partition_with(part, MAX_TOPICS, MAX_PARTITIONS)
     }
 
@@ -144,17 +144,17 @@ impl Labels {
 
     fn partition_with(
         &self,
-        part: &Part,
+        part: &TopicPartition,
         max_topics: usize,
         max_partitions: usize,
     ) -> Option<(String, String)> {
         let mut seen = self.seen();
-        if !seen.own_topic(&part.0, max_topics) {
+        if !seen.own_topic(&part.topic, max_topics) {
             return None;
         }
         if seen.partitions.contains(part) || seen.partitions.len() < max_partitions {
             seen.partitions.insert(part.clone());
-            return Some((part.0.clone(), part.1.to_string()));
+            return Some((part.topic.to_string(), part.partition.to_string()));
         }
         None
     }
@@ -184,7 +184,7 @@ pub struct PartitionMetrics {
 impl PartitionMetrics {
     /// The metrics of `part`.
     /// Past the bounds of [`Labels`], its counters are the folded ones and its gauge none.
-    pub fn new(part: &Part) -> Self {
+    pub fn new(part: &TopicPartition) -> Self {
         let own = Labels::global().partition(part);
         let labels = match &own {
             Some((topic, partition)) => {
@@ -195,7 +195,7 @@ impl PartitionMetrics {
                 ("partition", FOLDED.to_owned()),
             ],
         };
-        let topic = [("topic", Labels::global().topic(&part.0))];
+        let topic = [("topic", Labels::global().topic(&part.topic))];
         Self {
             rows: metrics::counter!("snowpipe_kafka_rows_appended_total", &labels),
             bytes: metrics::counter!("snowpipe_kafka_bytes_appended_total", &labels),
@@ -213,7 +213,7 @@ impl PartitionMetrics {
 }
 
 /// Partitions once held here and not now: their gauges are left out of `/metrics`.
-pub type Released = Arc<Mutex<HashSet<Part>>>;
+pub type Released = Arc<Mutex<HashSet<TopicPartition>>>;
 
 /// The sink-wide metrics (cheap to clone; the poll thread and the async side share them).
 #[derive(Clone)]
@@ -245,12 +245,12 @@ impl SinkMetrics {
         }
     }
 
-    fn released(&self) -> std::sync::MutexGuard<'_, HashSet<Part>> {
+    fn released(&self) -> std::sync::MutexGuard<'_, HashSet<TopicPartition>> {
         self.released.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `part` is held here (again): its gauges are shown.
-    pub fn hold(&self, part: &Part) {
+    pub fn hold(&self, part: &TopicPartition) {
         self.released().remove(part);
     }
 
@@ -260,7 +260,7 @@ impl SinkMetrics {
     }
 
     /// The consumer lag of every partition in librdkafka's latest statistics.
-    pub fn lags(&self, lags: &std::collections::HashMap<Part, PartitionLag>) {
+    pub fn lags(&self, lags: &std::collections::HashMap<TopicPartition, PartitionLag>) {
         for (part, lag) in lags {
             if lag.lag >= 0 {
                 if let Some((topic, partition)) = Labels::global().partition(part) {
@@ -278,7 +278,7 @@ impl SinkMetrics {
     /// `part` is no longer assigned here: its gauges leave `/metrics` (its next owner
     /// reports them) until it is held again. The lag is set to 0 as well, for an exporter that
     /// does not filter.
-    pub fn forget(&self, part: &Part) {
+    pub fn forget(&self, part: &TopicPartition) {
         let Some((topic, partition)) = Labels::global().partition(part) else {
             return;
         };
@@ -492,7 +492,7 @@ const PARTITION_GAUGES: [&str; 2] = [
 
 /// `text` (Prometheus exposition) without the lines of [`PARTITION_GAUGES`] whose `topic`
 /// and `partition` labels name a partition in `released`.
-fn without_released(text: &str, released: &HashSet<Part>) -> String {
+fn without_released(text: &str, released: &HashSet<TopicPartition>) -> String {
     if released.is_empty() {
         return text.to_owned();
     }
@@ -505,7 +505,7 @@ fn without_released(text: &str, released: &HashSet<Part>) -> String {
             .is_some_and(|(topic, partition)| {
                 partition
                     .parse::<i32>()
-                    .is_ok_and(|p| released.contains(&(topic, p)))
+                    .is_ok_and(|p| released.contains(&TopicPartition::new(topic, p)))
             });
         if !drop {
             out.push_str(line);

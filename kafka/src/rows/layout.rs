@@ -35,10 +35,11 @@ pub enum LayoutKind {
     RecordContent,
 }
 
-/// How the row writer reads a value's bytes (from `--value-format`; Schema Registry formats
-/// are decoded by the partition worker instead, see `value_format`).
+/// The text the row writer takes a value's bytes for (from `--value-format`, which is
+/// `formats::ValueFormat`; Schema Registry formats are decoded by the partition worker into
+/// JSON first, see `rows::value_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueFormat {
+pub enum ValueText {
     /// JSON text (the connector's JsonConverter with `schemas.enable=false`).
     Json,
     /// UTF-8 text, stored as a JSON string (its StringConverter; `record-content` only).
@@ -61,8 +62,8 @@ pub enum OnNullValue {
 pub struct Layout {
     /// `--layout`.
     pub kind: LayoutKind,
-    /// `--value-format`.
-    pub value_format: ValueFormat,
+    /// What `--value-format` makes of a value's bytes.
+    pub value_text: ValueText,
     /// `--on-null-value`.
     pub on_null: OnNullValue,
     /// `RECORD_METADATA` gets `SnowflakeConnectorPushTime` (not `--no-push-time`).
@@ -83,7 +84,7 @@ impl Layout {
     /// The defaults of the command line (and of the connector).
     pub const DEFAULT: Layout = Layout {
         kind: LayoutKind::Columns,
-        value_format: ValueFormat::Json,
+        value_text: ValueText::Json,
         on_null: OnNullValue::Write,
         push_time: true,
         structured_headers: false,
@@ -120,8 +121,6 @@ pub enum Shape {
 pub(crate) fn is_tombstone(value: Option<&[u8]>, layout: Layout) -> bool {
     match value {
         None => true,
-        Some(v) => {
-            layout.value_format == ValueFormat::Json && matches!(v.trim_ascii(), b"null" | b"")
-        }
+        Some(v) => layout.value_text == ValueText::Json && matches!(v.trim_ascii(), b"null" | b""),
     }
 }

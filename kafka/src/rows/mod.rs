@@ -2,6 +2,8 @@
 //! the row the layout asks for, with its `RECORD_METADATA`, into a per-partition [`batch::Batch`]
 //! whose bytes are charged to the sink's [`batch::Budget`] (the one place memory is charged).
 //! Schema Registry values are decoded here too ([`value_format`]), on the partition's worker.
+//! A partition is named by a [`TopicPartition`], here because it is the lowest room that
+//! needs one (the metrics in `ops` are keyed by it).
 
 pub mod batch;
 pub mod connect_values;
@@ -10,5 +12,8 @@ pub mod metadata_fields;
 pub mod prefault;
 pub mod record;
 pub mod row;
+mod topic_partition;
 pub mod validate;
 pub mod value_format;
+
+pub use topic_partition::TopicPartition;

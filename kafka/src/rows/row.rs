@@ -8,7 +8,7 @@
 use serde::de::IgnoredAny;
 
 use crate::formats::json_text::one_line_json;
-use crate::rows::layout::{is_tombstone, LayoutKind, OnNullValue, Shape, ValueFormat};
+use crate::rows::layout::{is_tombstone, LayoutKind, OnNullValue, Shape, ValueText};
 use crate::rows::record::{write_metadata, MetaOptions, Record, RowOptions};
 
 const METADATA_KEY: &[u8] = b"{\"RECORD_METADATA\":";
@@ -201,10 +201,10 @@ pub fn side_len(value: Option<&[u8]>, metadata: bool, row: usize, options: &RowO
         };
     }
     let v = value.unwrap_or_default();
-    match (layout.kind, layout.value_format) {
+    match (layout.kind, layout.value_text) {
         (LayoutKind::Columns, _) => candidate_prefix_len(v, metadata).unwrap_or(whole),
-        (LayoutKind::RecordContent, ValueFormat::Json) => 0,
-        (LayoutKind::RecordContent, ValueFormat::Text) => {
+        (LayoutKind::RecordContent, ValueText::Json) => 0,
+        (LayoutKind::RecordContent, ValueText::Text) => {
             if row > options.max_row_bytes || std::str::from_utf8(v).is_err() {
                 whole
             } else {
@@ -221,10 +221,10 @@ pub fn row_len(value: Option<&[u8]>, metadata: Option<usize>, options: &RowOptio
         return metadata.map_or(0, |m| m + METADATA_KEY.len() + 2);
     }
     let v = value.unwrap_or_default();
-    match (layout.kind, layout.value_format) {
+    match (layout.kind, layout.value_text) {
         (LayoutKind::Columns, _) => candidate_len(v, metadata),
-        (LayoutKind::RecordContent, ValueFormat::Json) => content_len(v.len(), metadata) + 1,
-        (LayoutKind::RecordContent, ValueFormat::Text) => content_len(escaped_len(v), metadata) + 1,
+        (LayoutKind::RecordContent, ValueText::Json) => content_len(v.len(), metadata) + 1,
+        (LayoutKind::RecordContent, ValueText::Text) => content_len(escaped_len(v), metadata) + 1,
     }
 }
 
@@ -265,9 +265,9 @@ pub fn write_row(
         }
         return write_candidate(Some(value), metadata, rows).map_or(Written::NotRow, Written::Row);
     }
-    let text = match layout.value_format {
-        ValueFormat::Json => None,
-        ValueFormat::Text => match std::str::from_utf8(value) {
+    let text = match layout.value_text {
+        ValueText::Json => None,
+        ValueText::Text => match std::str::from_utf8(value) {
             Ok(t) => Some(t),
             Err(_) => return Written::NotRow,
         },
@@ -356,8 +356,8 @@ pub fn content_reason(
         });
     }
     let value = record.value.unwrap_or_default();
-    let written = match layout.value_format {
-        ValueFormat::Json => {
+    let written = match layout.value_text {
+        ValueText::Json => {
             let text = match std::str::from_utf8(value) {
                 Ok(t) => t,
                 Err(e) => {
@@ -374,7 +374,7 @@ pub fn content_reason(
             }
             value.len()
         }
-        ValueFormat::Text => {
+        ValueText::Text => {
             if let Err(e) = std::str::from_utf8(value) {
                 return Some(format!(
                     "the value is not UTF-8 text ({e}): --value-format string takes text"
@@ -437,7 +437,7 @@ mod tests {
         ..Layout::DEFAULT
     };
     const TEXT: Layout = Layout {
-        value_format: ValueFormat::Text,
+        value_text: ValueText::Text,
         ..CONTENT
     };
 

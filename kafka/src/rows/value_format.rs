@@ -36,6 +36,7 @@ use crate::rows::batch::Batch;
 use crate::rows::layout::LayoutKind;
 use crate::rows::record::{self, Record, RowOptions};
 use crate::rows::row::{self, Written};
+use crate::rows::TopicPartition;
 
 /// The largest single Avro allocation (a string, bytes or an array's length) a body may ask for:
 /// a garbage length fails instead of allocating gigabytes.
@@ -297,7 +298,7 @@ impl Decoder {
         }
     }
 
-    /// The rows of `batch`'s messages (of `topic`'s `partition`) after offset `last` (moved to
+    /// The rows of `batch`'s messages (of partition `part`) after offset `last` (moved to
     /// the last one read), in `options`' layout, with `RECORD_METADATA` when `options` say, and
     /// the messages that are not rows with their reasons. A decoded value is written as a JSON
     /// value of `--value-format json` would be ([`crate::rows::row::write_row`]): a tombstone —
@@ -317,7 +318,7 @@ impl Decoder {
     pub async fn rows(
         &self,
         batch: &Batch,
-        (topic, partition): (&str, i32),
+        part: &TopicPartition,
         options: RowOptions,
         last: &mut i64,
     ) -> Result<Decoded, String> {
@@ -331,7 +332,7 @@ impl Decoder {
             *last = m.offset;
             let headers: Vec<_> = m.headers().collect();
             let value = m.value();
-            let record = m.record(topic, partition, &headers, value.as_deref());
+            let record = m.record(&part.topic, part.partition, &headers, value.as_deref());
             let mut types = None;
             let json = match record.value {
                 None => None,

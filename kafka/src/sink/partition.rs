@@ -46,13 +46,14 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::connector::table_columns::TableCheck;
 use crate::kafka::consumer::{Resets, ThreadCmd};
+use crate::lock;
 use crate::ops::metrics::PartitionMetrics;
 use crate::rows::batch::Batch;
 use crate::rows::record::RowOptions;
 use crate::rows::row::reason;
 use crate::rows::value_format::Decoder;
+use crate::rows::TopicPartition;
 use crate::sink::dead_letter::DeadLetters;
-use crate::{lock, Part};
 
 /// Most batches appended at once.
 const BATCHES: usize = 64;
@@ -185,7 +186,7 @@ impl Stop {
 /// What a worker needs.
 pub struct Worker {
     /// Its partition.
-    pub part: Part,
+    pub part: TopicPartition,
     /// Which assignment of the partition it serves (`batch::Inbox::id`).
     pub assignment: u64,
     /// Its channel, open.
@@ -231,7 +232,7 @@ impl Worker {
         // Any reset reported before this assignment belongs to an earlier one.
         lock(&self.resets).remove(&self.part);
         let mut opened = Some(last);
-        // In the partition's span (topic, partition, channel: `sink::run_with`).
+        // In the partition's span (topic, partition, channel: `Workers::start`).
         tracing::info!(
             committed_offset = last,
             "partition assigned: writing from offset {}",
@@ -310,7 +311,7 @@ impl Worker {
         if !lock(&self.resets).remove(&self.part) {
             return;
         }
-        let (topic, partition) = &self.part;
+        let (topic, partition) = (&self.part.topic, self.part.partition);
         if first > committed + 1 {
             let lost = first - committed - 1;
             self.stats
@@ -413,13 +414,12 @@ impl Worker {
         sent: &mut VecDeque<(i64, Instant)>,
         stop: &mut Stop,
     ) -> Result<(), Halt> {
-        let part = (self.part.0.as_str(), self.part.1);
         let decoded = tokio::select! {
             // The batch first: what needs no wait is decoded whatever the stop.
             biased;
-            decoded = decoder.rows(&batch, part, self.rows, last) => decoded,
+            decoded = decoder.rows(&batch, &self.part, self.rows, last) => decoded,
             lost = stop.wait() => {
-                let (topic, partition) = &self.part;
+                let (topic, partition) = (&self.part.topic, self.part.partition);
                 tracing::info!(
                     %topic, partition,
                     "stopped while waiting on the Schema Registry: the rest of the partition is \
@@ -504,7 +504,7 @@ impl Worker {
             .dead
             .fetch_add(dead.len() as u64, Ordering::Relaxed);
         self.metrics.dead_letters.increment(dead.len() as u64);
-        let (topic, partition) = (self.part.0.as_str(), self.part.1);
+        let (topic, partition) = (&*self.part.topic, self.part.partition);
         let letters = dead.iter().map(|(i, given)| {
             let i = *i;
             let m = batch.get(i);
@@ -564,7 +564,7 @@ impl Worker {
     /// The channel failed: another writer has it (or it failed for good). Stop, and let the
     /// group assign the partition anew.
     fn lost(&self, e: &snowpipe_streaming::Error) -> End {
-        let (topic, partition) = &self.part;
+        let (topic, partition) = (&self.part.topic, self.part.partition);
         if e.is_ownership_lost() {
             self.metrics.fenced.increment(1);
             tracing::warn!(%topic, partition, "{e}; this instance stops writing the partition");

@@ -19,8 +19,8 @@ use snowpipe_streaming::RowErrorSummary;
 
 use crate::kafka::consumer::Lags;
 use crate::rows::batch::Budget;
+use crate::rows::TopicPartition;
 use crate::sink::partition::PartitionStats;
-use crate::Part;
 
 const EVERY: Duration = Duration::from_secs(5);
 
@@ -28,7 +28,7 @@ const EVERY: Duration = Duration::from_secs(5);
 pub struct Progress {
     quiet: bool,
     last: Instant,
-    rows_then: BTreeMap<Part, u64>,
+    rows_then: BTreeMap<TopicPartition, u64>,
 }
 
 impl Progress {
@@ -45,7 +45,7 @@ impl Progress {
     pub fn tick(
         &mut self,
         epoch: Instant,
-        stats: &BTreeMap<Part, Arc<PartitionStats>>,
+        stats: &BTreeMap<TopicPartition, Arc<PartitionStats>>,
         lags: &Lags,
         budget: &Budget,
     ) {
@@ -73,10 +73,7 @@ impl Progress {
                     .map_or("-".to_owned(), |ms| format!("{ms} ms"));
                 let rejected = s.row_errors.lock().map_or(0, |r| r.count());
                 let dead = s.dead.load(Ordering::Relaxed);
-                let mut line = format!(
-                    "{}/{}: {rate:.0} rows/s lag {lag} commit {commit}",
-                    part.0, part.1
-                );
+                let mut line = format!("{part}: {rate:.0} rows/s lag {lag} commit {commit}");
                 if dead > 0 {
                     line.push_str(&format!(" dead-lettered {dead}"));
                 }
@@ -121,7 +118,7 @@ pub struct Consumed {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// Per partition held during the run.
-    pub partitions: BTreeMap<Part, Consumed>,
+    pub partitions: BTreeMap<TopicPartition, Consumed>,
     /// From this instance's first append of a row to its last, over all its partitions
     /// (`None`: it appended nothing).
     pub append_span: Option<Duration>,
@@ -129,7 +126,7 @@ pub struct Report {
 
 impl Report {
     /// From the partitions' counters.
-    pub fn new(stats: &BTreeMap<Part, Arc<PartitionStats>>) -> Self {
+    pub fn new(stats: &BTreeMap<TopicPartition, Arc<PartitionStats>>) -> Self {
         let partitions = stats
             .iter()
             .map(|(part, s)| {
@@ -160,9 +157,9 @@ impl Report {
         let consumed: Map<String, Value> = self
             .partitions
             .iter()
-            .map(|((topic, partition), c)| {
+            .map(|(part, c)| {
                 (
-                    format!("{topic}/{partition}"),
+                    part.to_string(),
                     json!({
                         "rows": c.rows,
                         "dead_letters": c.dead_letters,
@@ -221,9 +218,9 @@ mod tests {
             }
             Arc::new(s)
         };
-        let stats: BTreeMap<Part, Arc<PartitionStats>> = [
-            (("t".to_string(), 0), part(1_000_000, 1_400_000, 30)),
-            (("t".to_string(), 1), part(1_100_000, 1_600_000, 12)),
+        let stats: BTreeMap<TopicPartition, Arc<PartitionStats>> = [
+            (TopicPartition::new("t", 0), part(1_000_000, 1_400_000, 30)),
+            (TopicPartition::new("t", 1), part(1_100_000, 1_600_000, 12)),
         ]
         .into_iter()
         .collect();
@@ -231,9 +228,10 @@ mod tests {
         assert_eq!(line["appended"]["rows"], 42);
         assert!((line["appended"]["seconds"].as_f64().unwrap() - 0.6).abs() < 1e-9);
 
-        let idle: BTreeMap<Part, Arc<PartitionStats>> = [(("t".to_string(), 0), part(0, 0, 0))]
-            .into_iter()
-            .collect();
+        let idle: BTreeMap<TopicPartition, Arc<PartitionStats>> =
+            [(TopicPartition::new("t", 0), part(0, 0, 0))]
+                .into_iter()
+                .collect();
         assert!(Report::new(&idle).json().get("appended").is_none());
     }
 }

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA, TABLE};
-use snowpipe_streaming::{ClientBuilder, OffsetToken, StreamingIngestClient};
+use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
 
-use crate::common::{bin, lab, produce_per_partition, run, Run};
+use crate::common::{bin, client, client_builder, lab, produce_per_partition, run, run_json};
 
 const TOPIC: &str = "orders";
 
@@ -25,24 +25,9 @@ fn audit(lab: &Lab, group: &str) -> Command {
     cmd.arg("audit")
         .args(["--brokers", &lab.brokers(), "--group", group])
         .args(["--database", DATABASE, "--schema", SCHEMA])
-        .args(["--topic", TOPIC, "--pipe", PIPE])
-        .env("SNOWFLAKE_URL", lab.emulator().url())
-        .env("SNOWFLAKE_ACCOUNT", "DEMO")
-        .env("SNOWFLAKE_USER", "KAFKA")
-        .env("SNOWFLAKE_PRIVATE_KEY_FILE", lab.key_path())
-        .env_remove("SNOWFLAKE_PRIVATE_KEY");
-    if let Some(ca) = lab.emulator().ca_path() {
-        cmd.env("SSL_CERT_FILE", ca);
-    }
+        .args(["--topic", TOPIC, "--pipe", PIPE]);
+    lab.connect(&mut cmd);
     cmd
-}
-
-/// The JSON report of `cmd` and how it ended.
-fn json_audit(cmd: &mut Command) -> (Run, Value) {
-    let out = run(cmd.args(["--format", "json"]));
-    let report = serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", out.stdout));
-    (out, report)
 }
 
 /// The report's entry for partition `p` of `TOPIC`.
@@ -53,17 +38,6 @@ fn partition(report: &Value, p: i64) -> &Value {
         .iter()
         .find(|x| x["topic"] == TOPIC && x["partition"] == p)
         .unwrap_or_else(|| panic!("partition {p}: {report}"))
-}
-
-async fn client(lab: &Lab) -> StreamingIngestClient {
-    ClientBuilder::new()
-        .account("DEMO")
-        .user("KAFKA")
-        .url(lab.emulator().url())
-        .private_key_file(lab.key_path())
-        .build()
-        .await
-        .expect("client")
 }
 
 /// Appends `rows` (`ID`, `KIND`, `RECORD_METADATA`) through channel `name` of the lab's pipe,
@@ -173,7 +147,7 @@ async fn planted_duplicates_and_gaps_are_reported_and_the_statement_keeps_one_of
         .collect();
     append(&client, "audit_orders_1", p1, 19).await;
 
-    let (out, report) = json_audit(&mut audit(&lab, "audit"));
+    let (out, report) = run_json(&mut audit(&lab, "audit"));
     assert!(!out.success, "problems exit 1: {}", out.stdout);
     assert_eq!(report["clean"], false);
     let a = partition(&report, 0);
@@ -228,11 +202,7 @@ async fn planted_duplicates_and_gaps_are_reported_and_the_statement_keeps_one_of
 
     // The printed statement, run as a user would.
     let statement = report["tables"][0]["dedup_statement"].as_str().unwrap();
-    let sql = ClientBuilder::new()
-        .account("DEMO")
-        .user("KAFKA")
-        .url(lab.emulator().url())
-        .private_key_file(lab.key_path())
+    let sql = client_builder(&lab)
         .build_sql()
         .expect("sql")
         .database(DATABASE)
@@ -268,7 +238,7 @@ async fn planted_duplicates_and_gaps_are_reported_and_the_statement_keeps_one_of
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (out, report) = json_audit(audit(&lab, "audit").arg("--apply"));
+    let (out, report) = run_json(audit(&lab, "audit").arg("--apply"));
     assert!(!out.success, "the gaps remain: {}", out.stdout);
     assert_eq!(report["applied"][0]["rows_kept"], 17 + 19 + 3);
     for p in [0, 1] {
@@ -312,7 +282,7 @@ async fn an_overlap_of_two_writers_is_found_and_removed_keeping_the_earliest_cop
         .args(["--until-idle", "3s"]))
     .ok();
 
-    let (out, report) = json_audit(&mut audit(&lab, "sink"));
+    let (out, report) = run_json(&mut audit(&lab, "sink"));
     assert!(!out.success, "{}", out.stdout);
     for p in [0, 1] {
         let a = partition(&report, p);
@@ -333,14 +303,14 @@ async fn an_overlap_of_two_writers_is_found_and_removed_keeping_the_earliest_cop
         assert_eq!(a["rows_with_push_time"], 50, "{a}");
     }
     // `--list` bounds what is listed, not what is counted.
-    let (_, short) = json_audit(audit(&lab, "sink").args(["--list", "2"]));
+    let (_, short) = run_json(audit(&lab, "sink").args(["--list", "2"]));
     assert_eq!(
         partition(&short, 0)["duplicates"].as_array().unwrap().len(),
         2
     );
     assert_eq!(partition(&short, 0)["duplicated_offsets"], 20);
 
-    let (out, report) = json_audit(audit(&lab, "sink").arg("--apply"));
+    let (out, report) = run_json(audit(&lab, "sink").arg("--apply"));
     assert!(
         out.success,
         "clean after --apply: {} {}",
@@ -392,7 +362,7 @@ async fn offsets_deleted_by_retention_are_not_gaps() {
     append(&client, "audit_orders_0", rows, 59).await;
     client.close().await.ok();
 
-    let (out, report) = json_audit(&mut audit(&lab, "audit"));
+    let (out, report) = run_json(&mut audit(&lab, "audit"));
     assert!(!out.success, "{}", out.stdout);
     let a = partition(&report, 0);
     let start = a["log_start"].as_i64().expect("log start");
@@ -444,7 +414,7 @@ async fn two_sink_runs_in_different_groups_land_twice_and_apply_keeps_the_first(
     let before = push_times(&lab);
     assert!(before.values().all(|t| t.len() == 2), "{before:?}");
 
-    let (out, report) = json_audit(&mut audit(&lab, "second"));
+    let (out, report) = run_json(&mut audit(&lab, "second"));
     assert!(!out.success, "{}", out.stdout);
     for p in [0, 1] {
         let a = partition(&report, p);
@@ -456,7 +426,7 @@ async fn two_sink_runs_in_different_groups_land_twice_and_apply_keeps_the_first(
         assert_eq!(a["channel"], format!("second_{TOPIC}_{p}"));
         assert_eq!(a["committed_token"], (PER - 1).to_string());
     }
-    let (out, _) = json_audit(audit(&lab, "second").arg("--apply"));
+    let (out, _) = run_json(audit(&lab, "second").arg("--apply"));
     assert!(out.success, "{} {}", out.stdout, out.stderr);
     let after = push_times(&lab);
     assert_eq!(after.len(), messages.len(), "no offset lost");

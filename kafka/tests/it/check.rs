@@ -16,7 +16,7 @@ use snowpipe_emulator::{Endpoint, KeyPair};
 use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
 use crate::common::registry::{registry, CREDENTIALS};
-use crate::common::{bin, lab, lab_with_tables, produce_per_partition, run, Run};
+use crate::common::{bin, lab, lab_with_tables, produce_per_partition, run, run_json};
 
 /// `snowpipe-kafka check` with the lab's brokers and connection, group `group`; add the
 /// topics and options.
@@ -30,28 +30,8 @@ fn check_at(lab: &Lab, brokers: &str, group: &str) -> Command {
     cmd.arg("check")
         .args(["--brokers", brokers, "--group", group])
         .args(["--database", DATABASE, "--schema", SCHEMA]);
-    with_connection(&mut cmd, lab);
+    lab.connect(&mut cmd);
     cmd
-}
-
-/// The lab's Snowflake connection (`SNOWFLAKE_*`) for `cmd`.
-fn with_connection(cmd: &mut Command, lab: &Lab) {
-    cmd.env("SNOWFLAKE_URL", lab.emulator().url())
-        .env("SNOWFLAKE_ACCOUNT", "DEMO")
-        .env("SNOWFLAKE_USER", "KAFKA")
-        .env("SNOWFLAKE_PRIVATE_KEY_FILE", lab.key_path())
-        .env_remove("SNOWFLAKE_PRIVATE_KEY");
-    if let Some(ca) = lab.emulator().ca_path() {
-        cmd.env("SSL_CERT_FILE", ca);
-    }
-}
-
-/// The plan of a `--format json` run, with how it ended.
-fn json_plan(cmd: &mut Command) -> (Run, Value) {
-    let out = run(cmd.args(["--format", "json"]));
-    let plan = serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", out.stdout));
-    (out, plan)
 }
 
 /// The group's committed offset of each of `partitions` partitions of `topic`, read without
@@ -135,7 +115,7 @@ async fn the_plan_of_the_demo_topics_and_nothing_written() {
 
     let mut cmd = check(&lab, "demo");
     demo(&mut cmd);
-    let (out, plan) = json_plan(&mut cmd);
+    let (out, plan) = run_json(&mut cmd);
     assert!(out.success, "{}", out.stderr);
     assert_eq!(plan["would_start"], true, "{plan:#}");
     assert_eq!(plan["kafka"]["reachable"], true);
@@ -162,7 +142,7 @@ async fn the_plan_of_the_demo_topics_and_nothing_written() {
     }
 
     // By regex, its table by the map.
-    let (out, plan) = json_plan(
+    let (out, plan) = run_json(
         check(&lab, "demo")
             .args([
                 "--topic-regex",
@@ -204,7 +184,7 @@ async fn the_options_may_come_from_the_environment_alone() {
         ("SNOWPIPE_KAFKA_PIPE", PIPE),
         ("SNOWPIPE_KAFKA_FORMAT", "json"),
     ]);
-    with_connection(&mut cmd, &lab);
+    lab.connect(&mut cmd);
     let out = run(&mut cmd);
     assert!(out.success, "{}", out.stderr);
     let plan: Value = serde_json::from_str(&out.stdout).expect("one JSON document");
@@ -241,7 +221,7 @@ async fn a_missing_table_without_create_tables_is_named() {
         out.stdout
     );
 
-    let (out, plan) = json_plan(check(&lab, "g").args([
+    let (out, plan) = run_json(check(&lab, "g").args([
         "--topic",
         "orders",
         "--pipe",
@@ -285,8 +265,8 @@ async fn a_connector_file_is_planned_as_a_run_takes_it() {
         .args(["--database", DATABASE, "--schema", SCHEMA])
         .arg("--connector-config")
         .arg(&file);
-    with_connection(&mut cmd, &lab);
-    let (out, plan) = json_plan(&mut cmd);
+    lab.connect(&mut cmd);
+    let (out, plan) = run_json(&mut cmd);
     assert!(out.success, "{}", out.stderr);
     let topics = plan["topics"].as_array().expect("topics");
     let summary: Vec<_> = topics
@@ -341,7 +321,7 @@ async fn a_key_snowflake_refuses_is_named() {
     let other = lab.dir().join("other.p8");
     let pair = KeyPair::generate().expect("a key pair");
     snowpipe_emulator::write_private_key(&other, pair.private_key_pem()).expect("key file");
-    let (out, plan) = json_plan(
+    let (out, plan) = run_json(
         check(&lab, "g")
             .args(["--topic", "events", "--pipe", PIPE])
             .env("SNOWFLAKE_PRIVATE_KEY_FILE", &other),
@@ -371,7 +351,7 @@ async fn after_a_run_the_committed_tokens_and_group_offsets_are_shown() {
     let before = writes(&lab);
     let offsets = group_offsets(&lab, "ran", "events", 2);
 
-    let (out, plan) = json_plan(check(&lab, "ran").args(["--topic", "events", "--pipe", PIPE]));
+    let (out, plan) = run_json(check(&lab, "ran").args(["--topic", "events", "--pipe", PIPE]));
     assert!(out.success, "{}", out.stderr);
     for c in plan["topics"][0]["channels"].as_array().expect("channels") {
         assert_eq!(c["exists"], true, "{c}");
@@ -422,7 +402,7 @@ async fn a_registry_that_refuses_the_credentials_is_named() {
         .contains(&format!("registry   {url}: DOES NOT ANSWER")));
     let mut cmd = check(&lab, "g");
     avro(&mut cmd);
-    let (out, plan) = json_plan(
+    let (out, plan) = run_json(
         cmd.args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
             .env("TEST_SR_AUTH", CREDENTIALS),
     );

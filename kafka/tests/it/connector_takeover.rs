@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use snowpipe_emulator::faults::Endpoint;
 use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
-use snowpipe_streaming::{ClientBuilder, OffsetToken};
+use snowpipe_streaming::OffsetToken;
 
-use crate::common::{bin, lab, produce_per_partition, run};
+use crate::common::{bin, client, lab, produce_per_partition, run};
 
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 4;
@@ -52,18 +52,6 @@ fn opened_channels(lab: &Lab) -> BTreeSet<String> {
         .filter(|r| r.endpoint == Endpoint::OpenChannel)
         .filter_map(|r| r.channel)
         .collect()
-}
-
-/// The connector's client (the lab's key, as the connector holds it).
-async fn connector_client(lab: &Lab) -> snowpipe_streaming::StreamingIngestClient {
-    ClientBuilder::new()
-        .account("DEMO")
-        .user("KAFKA")
-        .url(lab.emulator().url())
-        .private_key_file(lab.key_path())
-        .build()
-        .await
-        .expect("the connector's client")
 }
 
 /// The connector lands the first `landed` messages of `partition` under its channel name,
@@ -107,7 +95,7 @@ async fn the_sink_finishes_what_the_connector_started_each_message_once() {
 
     // The connector lands the first messages of each partition, then stops. Partition 0's
     // channel it never closes (a connector still running, or stuck): the sink's open fences it.
-    let client = connector_client(&lab).await;
+    let client = client(&lab).await;
     let mut still_open = None;
     for (p, &landed) in (0..PARTITIONS).zip(LANDED_BY_CONNECTOR.iter()) {
         if landed == 0 {
@@ -207,7 +195,7 @@ async fn a_connector_json_file_drives_the_same_take_over() {
     let lab = lab(&[(TOPIC, PARTS)]).await;
     let messages = produce_per_partition(&lab, TOPIC, PARTS, PER).await;
     // The connector landed 7 messages of partition 0, none of partition 1, and stopped.
-    let client = connector_client(&lab).await;
+    let client = client(&lab).await;
     connector_lands(&client, &messages, 0, 7)
         .await
         .close()

@@ -17,11 +17,7 @@ use std::time::{Duration, Instant};
 use apache_avro::types::{Record, Value};
 use apache_avro::{Decimal, Schema};
 use base64::Engine as _;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers as _, Message};
 use rdkafka::producer::FutureRecord;
-use rdkafka::{Offset, TopicPartitionList};
 use snowpipe_kafka::demo::Lab;
 use snowpipe_kafka::sink::dead_letter::{REASON_HEADER, SOURCE_HEADERS};
 
@@ -189,7 +185,7 @@ fn outcome(
     columns: &str,
     n: usize,
 ) -> (Vec<Vec<serde_json::Value>>, HashMap<i64, String>) {
-    let letters = dead_letters(&lab.brokers());
+    let letters = dead_letters(lab);
     let rows = lab
         .emulator()
         .query(&format!(
@@ -247,36 +243,17 @@ fn text(cell: &serde_json::Value) -> String {
 }
 
 /// `offset → reason` of the dead letters on `DLQ`.
-fn dead_letters(brokers: &str) -> HashMap<i64, String> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "dlq-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut all = TopicPartitionList::new();
-    all.add_partition_offset(DLQ, 0, Offset::Beginning)
-        .expect("partition");
-    consumer.assign(&all).expect("assign");
+fn dead_letters(lab: &Lab) -> HashMap<i64, String> {
+    let letters = lab
+        .headers_on(DLQ, Duration::from_secs(3))
+        .expect("the dead letters");
     let mut out = HashMap::new();
-    let mut last = Instant::now();
-    while last.elapsed() < Duration::from_secs(3) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            last = Instant::now();
-            let header = |name: &str| {
-                m.headers().and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == name)
-                        .and_then(|h| h.value)
-                        .map(|v| String::from_utf8_lossy(v).to_string())
-                })
-            };
-            let offset = header(SOURCE_HEADERS[2]).expect("offset header");
-            out.insert(
-                offset.parse().expect("an offset"),
-                header(REASON_HEADER).expect("reason header"),
-            );
-        }
+    for mut headers in letters {
+        let offset = headers.remove(SOURCE_HEADERS[2]).expect("offset header");
+        out.insert(
+            offset.parse().expect("an offset"),
+            headers.remove(REASON_HEADER).expect("reason header"),
+        );
     }
     out
 }
@@ -553,7 +530,7 @@ async fn a_registry_outage_delays_the_rows_and_loses_none() {
     let stderr = run_sink(&lab, &format!("{down}, {url}"), "avro", "outage");
 
     let ids: Vec<_> = (0..6).map(|id| serde_json::json!(id)).collect();
-    let letters = dead_letters(&lab.brokers());
+    let letters = dead_letters(&lab);
     assert_eq!(landed_ids(&lab), ids, "{letters:?}\n{stderr}");
     assert_dead_letters(&letters, &poison, &offsets[6..]);
     assert_eq!(failures.load(Ordering::SeqCst), 0, "the outage was met");
@@ -602,13 +579,13 @@ async fn a_stop_ends_the_wait_on_the_registry_and_the_next_run_lands_everything(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(status.success(), "{stderr}");
     assert!(landed_ids(&lab).is_empty());
-    assert!(dead_letters(&lab.brokers()).is_empty(), "{stderr}");
+    assert!(dead_letters(&lab).is_empty(), "{stderr}");
 
     failures.store(0, Ordering::SeqCst);
     run_sink(&lab, &url, "avro", "stopped");
     let ids: Vec<_> = (0..4).map(|id| serde_json::json!(id)).collect();
     assert_eq!(landed_ids(&lab), ids);
-    assert!(dead_letters(&lab.brokers()).is_empty());
+    assert!(dead_letters(&lab).is_empty());
 }
 
 /// Credentials the registry refuses stop the sink, non-zero, naming the fix; nothing is
@@ -632,5 +609,5 @@ async fn refused_registry_credentials_stop_the_sink_naming_the_fix() {
     );
     assert!(!stderr.contains("s3cret"), "{stderr}");
     assert!(landed_ids(&lab).is_empty());
-    assert!(dead_letters(&lab.brokers()).is_empty());
+    assert!(dead_letters(&lab).is_empty());
 }

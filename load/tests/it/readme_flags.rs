@@ -1,15 +1,8 @@
 //! Every flag the docs quote for `snowpipe` (`snowpipe load`) is one its `--help` lists: the
-//! check shared with the other packages' binaries, `tests/doc_checks/flags.rs`.
+//! check shared with the other packages' binaries, `tests/doc_checks/readme_flags.rs`.
 
-#[path = "../../../tests/doc_checks/flags.rs"]
-mod flags;
-#[path = "../../../tests/doc_checks/markdown.rs"]
-mod markdown;
+#[macro_use]
+#[path = "../../../tests/doc_checks/readme_flags.rs"]
+mod doc_checks;
 
-#[test]
-fn every_flag_quoted_in_the_docs_is_in_the_binarys_help() {
-    flags::check_package(
-        env!("CARGO_MANIFEST_DIR"),
-        &[("snowpipe", env!("CARGO_BIN_EXE_snowpipe"))],
-    );
-}
+readme_flags!("snowpipe");

@@ -11,7 +11,7 @@ use super::testing::{server_error, token_violation, FakeApi};
 use super::CloseOptions;
 use crate::settings::ChannelSettings;
 use crate::test_support::row_too_large;
-use crate::transport::Compression;
+use crate::Compression;
 use crate::{Channel, Error, OffsetToken, StreamingIngestClient};
 
 #[derive(Serialize)]

@@ -128,9 +128,8 @@ proptest! {
 mod early {
     use super::*;
     use crate::pipeline::budget::Budget;
-    use crate::pipeline::compress::frame::CONTEXT_CHARGE;
-    use crate::pipeline::compress::{EARLY_FROM, FEED_INLINE_MAX};
-    use crate::transport::Compression;
+    use crate::pipeline::compress::frame::{CONTEXT_CHARGE, EARLY_FROM, FEED_INLINE_MAX};
+    use crate::Compression;
 
     struct Lab {
         budget: Budget,

@@ -6,7 +6,7 @@ use std::io::Write as _;
 use bytes::Bytes;
 
 use crate::pipeline::pool::{trimmed, BufferPool};
-use crate::transport::Compression;
+use crate::Compression;
 
 /// Compresses batch bodies, reusing its zstd context.
 ///
@@ -17,8 +17,8 @@ use crate::transport::Compression;
 /// profile put at 20 % of the client's CPU; the whole-batch window takes about 6 % off the
 /// client's CPU per GB (measured side by side: docs/PERFORMANCE.md). It costs about 4 MB
 /// per context; only the blocking jobs' contexts have it (one per permit, client-wide: see
-/// [`CompressorPool`]), and never more than 1/8 of the memory budget in all
-/// ([`large_window_log`]).
+/// [`CompressorPool`](super::pool::CompressorPool)), and never more than 1/8 of the memory
+/// budget in all ([`large_window_log`]).
 pub(crate) struct Codec {
     compression: Compression,
     level: i32,
@@ -36,6 +36,11 @@ impl std::fmt::Debug for Codec {
             .finish_non_exhaustive()
     }
 }
+
+/// Batches smaller than this are compressed inline on the actor's task (a hand-off to the
+/// blocking pool costs more than compressing them), with a small context (a window this
+/// size); an open batch that grows to it is compressed as it fills (`frame::EARLY_FROM`).
+pub(crate) const INLINE_BELOW: usize = 256 << 10;
 
 /// Smallest growth of a body whose size was underestimated.
 const GROW_MIN: usize = 64 << 10;

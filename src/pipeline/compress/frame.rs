@@ -16,7 +16,7 @@ use bytes::Bytes;
 use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
 use zstd::zstd_safe::{CCtx, InBuffer, ResetDirective};
 
-use super::codec::{stream_step, zstd_context, zstd_error};
+use super::codec::{stream_step, zstd_context, zstd_error, INLINE_BELOW};
 use crate::pipeline::pool::trimmed;
 
 /// log2 of an early frame's window: 128 KiB. On realistic NDJSON (clickstream rows of about
@@ -41,6 +41,15 @@ pub(crate) const MAX_LEVEL: i32 = 1;
 pub(crate) fn early_level(level: i32) -> bool {
     level != 0 && level <= MAX_LEVEL
 }
+
+/// An open batch is compressed as it fills (an early frame) once it holds this many bytes
+/// (and a context is to be had): smaller batches are compressed inline when sealed.
+pub(crate) const EARLY_FROM: usize = INLINE_BELOW;
+
+/// An early frame is fed on the channel's task, less than this many bytes at once (about a
+/// millisecond of zstd at level 1): a larger chunk seals the open batch and starts one of
+/// its own, compressed when sealed (off the task).
+pub(crate) const FEED_INLINE_MAX: usize = 2 * INLINE_BELOW;
 
 /// The first capacity of a frame's body, and the least it grows by.
 const GROW_MIN: usize = 64 << 10;

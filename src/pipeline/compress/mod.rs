@@ -13,16 +13,21 @@
 //! that keeps at most a few idle. A thousand busy channels therefore hold as many contexts as
 //! the machine has cores, not a thousand, and an idle channel holds none.
 //!
-//! A named channel's open batch that grows past [`EARLY_FROM`] is compressed as it fills
-//! instead ([`frame`]), on the channel's task, a chunk at a time: its rows are read once while
-//! they are fresh, their buffers go back to the pool at once, and the batch holds its
-//! compressed bytes and a context charged to the memory budget. Its body is ready when it is
-//! sealed. A batch holding a backlog for `max_client_lag` thus holds about a fifth of the
-//! memory; the compression stage below only takes the batches that were not.
+//! A named channel's open batch that grows past [`EARLY_FROM`](frame::EARLY_FROM) is
+//! compressed as it fills instead ([`frame`]), on the channel's task, a chunk at a time: its
+//! rows are read once while they are fresh, their buffers go back to the pool at once, and the
+//! batch holds its compressed bytes and a context charged to the memory budget. Its body is
+//! ready when it is sealed. A batch holding a backlog for `max_client_lag` thus holds about a
+//! fifth of the memory; the compression stage below only takes the batches that were not.
+//!
+//! The layers: the tools ([`codec`], [`frame`], [`pool`]: codecs, early frames, the client's
+//! pool of both, and the sizes they share) know no batch; `batch` uses them to compress an
+//! open batch as it fills; this module, the stage, takes the batches `batch` sealed. So
+//! `batch` imports from the tools, never from here, and the arrows go one way.
 
 pub(crate) mod codec;
 pub(crate) mod frame;
-mod pool;
+pub(crate) mod pool;
 
 pub(crate) use pool::CompressorPool;
 
@@ -34,17 +39,8 @@ use tokio::task::JoinHandle;
 
 use super::batch::SealedBatch;
 use super::pool::BufferPool;
+use codec::INLINE_BELOW;
 
-/// Batches smaller than this are compressed inline on the actor's task (a hand-off to the
-/// blocking pool costs more than compressing them).
-const INLINE_BELOW: usize = 256 << 10;
-/// An open batch is compressed as it fills ([`frame`]) once it holds this many bytes (and a
-/// context is to be had): smaller batches are compressed inline when sealed.
-pub(crate) const EARLY_FROM: usize = INLINE_BELOW;
-/// An early frame is fed on the channel's task, less than this many bytes at once (about a
-/// millisecond of zstd at level 1): a larger chunk seals the open batch and starts one of
-/// its own, compressed when sealed (off the task).
-pub(crate) const FEED_INLINE_MAX: usize = 2 * INLINE_BELOW;
 /// At most this many batches of one channel are being compressed (or wait to be) at once.
 const MAX_JOBS: usize = 2;
 
@@ -234,7 +230,7 @@ mod tests {
     use crate::pipeline::batch::{Batcher, Chunk};
     use crate::pipeline::budget::BudgetBytes;
     use crate::settings::ChannelSettings;
-    use crate::transport::Compression;
+    use crate::Compression;
 
     /// Sealed batches of `sizes` bytes each (rows of 100 bytes), numbered from 1.
     fn batches(sizes: &[usize]) -> VecDeque<SealedBatch> {

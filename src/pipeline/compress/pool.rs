@@ -6,11 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use super::codec::{large_window_log, window_log, Codec};
+use super::codec::{large_window_log, window_log, Codec, INLINE_BELOW};
 use super::frame::FrameContext;
-use super::INLINE_BELOW;
 use crate::sync::lock;
-use crate::transport::Compression;
+use crate::Compression;
 
 /// The client's compression resources: the limit on concurrent blocking compressions and the
 /// pools of idle codecs (zstd contexts), shared by all its channels.

@@ -53,11 +53,20 @@ pub fn builder(emu: &Emulator) -> ClientBuilder {
 
 /// A builder for an emulator (or anything else) at `url`.
 pub fn builder_for_url(url: &str) -> ClientBuilder {
-    StreamingIngestClient::builder()
-        .account("MYORG-MYACCT")
-        .user("TESTER")
+    at_test_pace(
+        StreamingIngestClient::builder()
+            .account("MYORG-MYACCT")
+            .user("TESTER")
+            .private_key_pem(TEST_KEY),
+        url,
+    )
+}
+
+/// `builder` pointed at `url`, at the tests' pace: fast retries, a short client lag, quick
+/// commit polls.
+pub fn at_test_pace(builder: ClientBuilder, url: &str) -> ClientBuilder {
+    builder
         .url(url)
-        .private_key_pem(TEST_KEY)
         .retry(fast_retry())
         .max_client_lag(Duration::from_millis(20))
         .commit_poll_interval(Duration::from_millis(20))
@@ -91,14 +100,21 @@ pub async fn open_on(client: &StreamingIngestClient, pipe: &str, name: &str) -> 
 /// Closes `channel` waiting for its rows to commit, then its client and the emulator, and
 /// returns the ids the table holds (in order).
 pub async fn finish(channel: Channel, client: StreamingIngestClient, emu: Emulator) -> Vec<i64> {
-    channel
-        .close_with(snowpipe_streaming::CloseOptions::default().wait_for_commit(true))
-        .await
-        .expect("the channel closes with its rows committed");
+    close_committed([channel]).await;
     let landed = ids(&emu);
     client.close().await.expect("the client closes");
     emu.shutdown().await;
     landed
+}
+
+/// Closes each of `channels`, in turn, waiting for its rows to commit.
+pub async fn close_committed(channels: impl IntoIterator<Item = Channel>) {
+    for channel in channels {
+        channel
+            .close_with(snowpipe_streaming::CloseOptions::default().wait_for_commit(true))
+            .await
+            .expect("the channel closes with its rows committed");
+    }
 }
 
 /// A second RSA key pair (PKCS#8 PEM, SPKI PEM), generated once per test binary, that no

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{header, HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::api_error::ApiError;
-use crate::requests::RequestRecord;
+use crate::base::api_error::ApiError;
+use crate::base::requests::RequestRecord;
 use crate::service::Shared;
 use crate::stage::upload::{self, S3Error};
 use crate::stage::{fragment, Full};

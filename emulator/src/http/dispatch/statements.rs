@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::{header, HeaderMap, Response, StatusCode};
 use serde_json::Value;
 
-use crate::api_error::ApiError;
+use crate::base::api_error::ApiError;
 use crate::service::Shared;
 use crate::sql_api::{running, Ddl, Fetched, Migrate, Prepared};
 

@@ -226,6 +226,18 @@ impl Resp {
             .expect("next_continuation_token")
             .to_string()
     }
+
+    /// Asserts a SQL API refusal: a 422 with Snowflake's error `code`, its text holding
+    /// `says`.
+    pub fn assert_error(&self, code: &str, says: &str) {
+        assert_eq!(
+            (self.status, self.body["code"].as_str()),
+            (422, Some(code)),
+            "{}",
+            self.text
+        );
+        assert!(self.text.contains(says), "{says:?} in {}", self.text);
+    }
 }
 
 impl Client {

@@ -2,12 +2,22 @@
 
 use std::fmt::Write as _;
 
-use super::{Plan, State};
+use super::plan::{Plan, State, TopicPlan};
 
 impl Plan {
     /// The plan as lines for people.
     pub fn text(&self) -> String {
         let mut s = String::new();
+        self.write_sides(&mut s);
+        for t in &self.topics {
+            t.write_text(&mut s);
+        }
+        self.write_verdict(&mut s);
+        s
+    }
+
+    /// The header and the three sides: the brokers, the registry, Snowflake.
+    fn write_sides(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "snowpipe-kafka check (read-only: no channel opened, no table created, no offset \
@@ -54,71 +64,12 @@ impl Plan {
                 "NOT CONNECTED"
             }
         );
-        let (mut partitions, mut topics) = (0, 0);
-        for t in &self.topics {
-            topics += 1;
-            partitions += t.channels.len();
-            let _ = writeln!(
-                s,
-                "\ntopic {} ({}): {}",
-                t.topic,
-                t.matched_by,
-                match t.partitions {
-                    Some(1) => "1 partition".to_owned(),
-                    Some(n) => format!("{n} partitions"),
-                    None => "partitions not known".to_owned(),
-                }
-            );
-            if let (Some(table), Some(state)) = (&t.table, t.table_state) {
-                let _ = writeln!(s, "  table  {table}: {}", state_words(state, true));
-            }
-            match &t.pipe {
-                Some(p) => {
-                    let _ = writeln!(
-                        s,
-                        "  pipe   {p} ({}): {}",
-                        t.pipe_rule,
-                        state_words(t.pipe_state, false)
-                    );
-                }
-                None => {
-                    let _ = writeln!(s, "  pipe   none");
-                }
-            }
-            if t.channels.is_empty() {
-                continue;
-            }
-            let mut rows = vec![[
-                "partition",
-                "channel",
-                "committed token",
-                "group offset",
-                "log start..end",
-                "run starts at",
-            ]
-            .map(str::to_owned)
-            .to_vec()];
-            let dash = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
-            for c in &t.channels {
-                rows.push(vec![
-                    c.partition.to_string(),
-                    c.channel.clone(),
-                    match (c.exists, &c.committed_token) {
-                        (_, Some(token)) => token.clone(),
-                        (Some(true), None) => "none".to_owned(),
-                        (Some(false), None) => "none (new channel)".to_owned(),
-                        (None, None) => "?".to_owned(),
-                    },
-                    dash(c.group_offset),
-                    format!("{}..{}", dash(c.log_start), dash(c.log_end)),
-                    match c.start {
-                        Some(o) => format!("{o}: {}", c.start_reason),
-                        None => c.start_reason.clone(),
-                    },
-                ]);
-            }
-            s.push_str(&aligned(&rows, "  "));
-        }
+    }
+
+    /// The warnings, the problems, and whether a run would start.
+    fn write_verdict(&self, s: &mut String) {
+        let topics = self.topics.len();
+        let partitions: usize = self.topics.iter().map(|t| t.channels.len()).sum();
         for (title, lines) in [("warnings", &self.warnings), ("problems", &self.problems)] {
             if !lines.is_empty() {
                 let _ = writeln!(s, "\n{title}:");
@@ -142,7 +93,73 @@ impl Plan {
                 if self.problems.len() == 1 { "" } else { "s" }
             )
         };
-        s
+    }
+}
+
+impl TopicPlan {
+    /// The topic's lines: its table and pipe, and a row per channel.
+    fn write_text(&self, s: &mut String) {
+        let t = self;
+        let _ = writeln!(
+            s,
+            "\ntopic {} ({}): {}",
+            t.topic,
+            t.matched_by,
+            match t.partitions {
+                Some(1) => "1 partition".to_owned(),
+                Some(n) => format!("{n} partitions"),
+                None => "partitions not known".to_owned(),
+            }
+        );
+        if let (Some(table), Some(state)) = (&t.table, t.table_state) {
+            let _ = writeln!(s, "  table  {table}: {}", state_words(state, true));
+        }
+        match &t.pipe {
+            Some(p) => {
+                let _ = writeln!(
+                    s,
+                    "  pipe   {p} ({}): {}",
+                    t.pipe_rule,
+                    state_words(t.pipe_state, false)
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  pipe   none");
+            }
+        }
+        if t.channels.is_empty() {
+            return;
+        }
+        let mut rows = vec![[
+            "partition",
+            "channel",
+            "committed token",
+            "group offset",
+            "log start..end",
+            "run starts at",
+        ]
+        .map(str::to_owned)
+        .to_vec()];
+        let dash = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        for c in &t.channels {
+            rows.push(vec![
+                c.partition.to_string(),
+                c.channel.clone(),
+                match (c.exists, &c.committed_token) {
+                    (_, Some(token)) => token.clone(),
+                    (Some(true), None) => "none".to_owned(),
+                    (Some(false), None) => "none (new channel)".to_owned(),
+                    (None, None) => "?".to_owned(),
+                },
+                dash(c.group_offset),
+                format!("{}..{}", dash(c.log_start), dash(c.log_end)),
+                match c.start {
+                    Some(o) => format!("{o}: {}", c.start_reason),
+                    None => c.start_reason.clone(),
+                },
+            ]);
+        }
+        s.push_str(&aligned(&rows, "  "));
     }
 }
 

@@ -13,6 +13,22 @@ pub(super) const IDENTITY_ORDER: &str = "the map's keys collide so that Java ord
      object identity (a tree bin of byte keys of equal hash): their order differs from run to \
      run of the connector and cannot be reproduced";
 
+/// A side of a tree node: where its left or right child hangs.
+#[derive(Clone, Copy)]
+enum Side {
+    Left,
+    Right,
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        }
+    }
+}
+
 /// `HashMap.hash`: the high half spread into the low.
 fn spread(h: i32) -> i32 {
     h ^ ((h as u32) >> 16) as i32
@@ -408,14 +424,32 @@ impl<'k> Sim<'k> {
         self.nodes[root].prev = None;
     }
 
-    fn rotate_left(&mut self, mut root: usize, p: usize) -> usize {
-        let Some(r) = self.nodes[p].right else {
+    /// `n`'s child on `side`.
+    fn child(&self, n: usize, side: Side) -> Option<usize> {
+        match side {
+            Side::Left => self.nodes[n].left,
+            Side::Right => self.nodes[n].right,
+        }
+    }
+
+    fn set_child(&mut self, n: usize, side: Side, child: Option<usize>) {
+        match side {
+            Side::Left => self.nodes[n].left = child,
+            Side::Right => self.nodes[n].right = child,
+        }
+    }
+
+    /// `TreeNode.rotateLeft` (`towards` left) or `rotateRight`: `p`'s child on the other side
+    /// takes its place and `p` becomes that child's child on `towards`; the tree's root after.
+    fn rotate(&mut self, mut root: usize, p: usize, towards: Side) -> usize {
+        let from = towards.other();
+        let Some(r) = self.child(p, from) else {
             return root;
         };
-        let rl = self.nodes[r].left;
-        self.nodes[p].right = rl;
-        if let Some(rl) = rl {
-            self.nodes[rl].parent = Some(p);
+        let inner = self.child(r, towards);
+        self.set_child(p, from, inner);
+        if let Some(inner) = inner {
+            self.nodes[inner].parent = Some(p);
         }
         let pp = self.nodes[p].parent;
         self.nodes[r].parent = pp;
@@ -424,35 +458,11 @@ impl<'k> Sim<'k> {
                 root = r;
                 self.nodes[r].red = false;
             }
-            Some(pp) if self.nodes[pp].left == Some(p) => self.nodes[pp].left = Some(r),
-            Some(pp) => self.nodes[pp].right = Some(r),
+            Some(pp) if self.child(pp, towards) == Some(p) => self.set_child(pp, towards, Some(r)),
+            Some(pp) => self.set_child(pp, from, Some(r)),
         }
-        self.nodes[r].left = Some(p);
+        self.set_child(r, towards, Some(p));
         self.nodes[p].parent = Some(r);
-        root
-    }
-
-    fn rotate_right(&mut self, mut root: usize, p: usize) -> usize {
-        let Some(l) = self.nodes[p].left else {
-            return root;
-        };
-        let lr = self.nodes[l].right;
-        self.nodes[p].left = lr;
-        if let Some(lr) = lr {
-            self.nodes[lr].parent = Some(p);
-        }
-        let pp = self.nodes[p].parent;
-        self.nodes[l].parent = pp;
-        match pp {
-            None => {
-                root = l;
-                self.nodes[l].red = false;
-            }
-            Some(pp) if self.nodes[pp].right == Some(p) => self.nodes[pp].right = Some(l),
-            Some(pp) => self.nodes[pp].left = Some(l),
-        }
-        self.nodes[l].right = Some(p);
-        self.nodes[p].parent = Some(l);
         root
     }
 
@@ -468,57 +478,34 @@ impl<'k> Sim<'k> {
                 Some(g) if self.nodes[xp].red => g,
                 _ => return root,
             };
-            let xppl = self.nodes[xpp].left;
-            if Some(xp) == xppl {
-                match self.nodes[xpp].right {
-                    Some(xppr) if self.nodes[xppr].red => {
-                        self.nodes[xppr].red = false;
-                        self.nodes[xp].red = false;
-                        self.nodes[xpp].red = true;
-                        x = xpp;
-                    }
-                    _ => {
-                        let mut xpp = Some(xpp);
-                        if Some(x) == self.nodes[xp].right {
-                            x = xp;
-                            root = self.rotate_left(root, x);
-                            xp = match self.nodes[x].parent {
-                                Some(p) => p,
-                                None => continue,
-                            };
-                            xpp = self.nodes[xp].parent;
-                        }
-                        self.nodes[xp].red = false;
-                        if let Some(g) = xpp {
-                            self.nodes[g].red = true;
-                            root = self.rotate_right(root, g);
-                        }
-                    }
-                }
+            // The side of its parent `xp` is on: the JDK's two mirrored branches.
+            let side = if self.nodes[xpp].left == Some(xp) {
+                Side::Left
             } else {
-                match xppl {
-                    Some(l) if self.nodes[l].red => {
-                        self.nodes[l].red = false;
-                        self.nodes[xp].red = false;
-                        self.nodes[xpp].red = true;
-                        x = xpp;
+                Side::Right
+            };
+            match self.child(xpp, side.other()) {
+                Some(uncle) if self.nodes[uncle].red => {
+                    self.nodes[uncle].red = false;
+                    self.nodes[xp].red = false;
+                    self.nodes[xpp].red = true;
+                    x = xpp;
+                }
+                _ => {
+                    let mut xpp = Some(xpp);
+                    if Some(x) == self.child(xp, side.other()) {
+                        x = xp;
+                        root = self.rotate(root, x, side);
+                        xp = match self.nodes[x].parent {
+                            Some(p) => p,
+                            None => continue,
+                        };
+                        xpp = self.nodes[xp].parent;
                     }
-                    _ => {
-                        let mut xpp = Some(xpp);
-                        if Some(x) == self.nodes[xp].left {
-                            x = xp;
-                            root = self.rotate_right(root, x);
-                            xp = match self.nodes[x].parent {
-                                Some(p) => p,
-                                None => continue,
-                            };
-                            xpp = self.nodes[xp].parent;
-                        }
-                        self.nodes[xp].red = false;
-                        if let Some(g) = xpp {
-                            self.nodes[g].red = true;
-                            root = self.rotate_left(root, g);
-                        }
+                    self.nodes[xp].red = false;
+                    if let Some(g) = xpp {
+                        self.nodes[g].red = true;
+                        root = self.rotate(root, g, side.other());
                     }
                 }
             }

@@ -1,20 +1,25 @@
 //! A payload converted through a compiled schema as `JsonSchemaData.toConnectData` reads it and
 //! the connector's `KafkaRecordConverter` writes it (the rules are listed in the parent module's
-//! docs).
+//! docs): [`JsonSchema::write`] checks a value's JSON type against its node and writes the
+//! structures (arrays, maps, structs, `oneOf`s) here; the scalars are written by
+//! [`super::scalars`].
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use base64::Engine as _;
-
-use super::{JsonSchema, Kind, MAX_NUMBER_DIGITS, ONE_OF};
-use crate::formats::avro::{java_big_decimal, special, write_base64};
+use super::scalars::{
+    base64_of, write_date_or_time, write_decimal_value, write_float, write_int, write_timestamp,
+};
+use super::{field, JsonSchema, Kind, ONE_OF};
+use crate::formats::avro::{special, write_base64};
 use crate::formats::java_map::{self, Capacity, JavaKey};
 use crate::formats::json_tree::{Decimal, J, MAX_DEPTH};
 use crate::formats::walk::Walk;
 
 impl JsonSchema {
-    /// Writes `v` (`None`: missing) as node `at` at `path` (for reasons).
+    /// Writes `v` (`None`: missing) as node `at` at `path` (for reasons): a missing or `null`
+    /// value by [`JsonSchema::write_absent`], else by its node's kind, each kind taking only
+    /// the JSON type it is written from.
     pub(super) fn write(
         &self,
         out: &mut String,
@@ -27,229 +32,161 @@ impl JsonSchema {
             return Err(format!("{}: nested too deep", field(path)));
         }
         walk.check_len(out.len())?;
-        let optional = self.nodes[at].optional;
         let node = &self.nodes[self.resolve(at)];
-        let v = match v {
-            None | Some(J::Null) => {
-                let default = self.nodes[at].default.as_ref().or(node.default.as_ref());
-                match default {
-                    Some(d) => out.push_str(d),
-                    None if optional || node.optional => out.push_str("null"),
-                    None => {
-                        return Err(format!(
-                            "{}: {} for a field that is required (its schema admits no null) \
-                             and has no default: the connector fails the record (ERROR_5015)",
-                            field(path),
-                            if v.is_none() { "missing" } else { "null" }
-                        ))
-                    }
-                }
-                return Ok(());
-            }
-            Some(v) => v,
+        let Some(v) = v.filter(|v| !matches!(v, J::Null)) else {
+            return self.write_absent(out, at, v.is_none(), path);
         };
-        let mismatch = || {
-            let coerced = matches!(
-                node.kind,
-                Kind::Bool
-                    | Kind::Int8
-                    | Kind::Int16
-                    | Kind::Int32
-                    | Kind::Int64
-                    | Kind::Float32
-                    | Kind::Float64
-                    | Kind::String
-                    | Kind::Array(_)
-            );
-            format!(
-                "{}: a JSON {} where the schema has {} ({})",
-                field(path),
-                v.kind(),
-                node.kind.name(),
-                if coerced {
-                    "the connector would coerce it to 0, false, null or []; refused"
-                } else {
-                    "the connector's converter fails the record too"
-                }
-            )
-        };
-        let number = || match v {
-            J::Num(t) => Ok(*t),
-            _ => Err(mismatch()),
-        };
-        let finite = |t| finite(t, path);
-        match &node.kind {
-            Kind::Bool => match v {
-                J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-                _ => return Err(mismatch()),
-            },
-            Kind::Int8 | Kind::Int16 | Kind::Int32 | Kind::Int64 => {
-                let n = finite(number()?)?.low_bits();
-                let n = match node.kind {
-                    Kind::Int8 => i64::from(n as i8),
-                    Kind::Int16 => i64::from(n as i16),
-                    Kind::Int32 => i64::from(n as i32),
-                    _ => n,
-                };
-                let _ = write!(out, "{n}");
+        let mismatch = || mismatch_reason(&node.kind, v, path);
+        match (&node.kind, v) {
+            (Kind::Bool, J::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+            (Kind::Int8 | Kind::Int16 | Kind::Int32 | Kind::Int64, J::Num(t)) => {
+                write_int(out, &node.kind, t, path)?;
             }
-            Kind::Float32 | Kind::Float64 => {
-                let t = number()?;
-                let f: f64 = match t {
-                    "NaN" => f64::NAN,
-                    "Infinity" | "+Infinity" => f64::INFINITY,
-                    "-Infinity" => f64::NEG_INFINITY,
-                    t => t.parse().map_err(|_| mismatch())?,
-                };
-                let f = if matches!(node.kind, Kind::Float32) {
-                    f64::from(t.parse::<f32>().unwrap_or(f as f32))
-                } else {
-                    f
-                };
-                match special(f) {
-                    Some(s) => out.push_str(s),
-                    None if matches!(node.kind, Kind::Float32) => {
-                        out.push_str(&serde_json::to_string(&(f as f32)).unwrap_or_default())
-                    }
-                    None => out.push_str(&serde_json::to_string(&f).unwrap_or_default()),
-                }
+            (Kind::Float32 | Kind::Float64, J::Num(t)) => {
+                write_float(out, &node.kind, t, mismatch)?;
             }
-            Kind::String => match v {
-                J::Str(s) => crate::formats::avro::write_str(out, s),
-                _ => return Err(mismatch()),
-            },
-            Kind::Bytes => match v {
-                J::Str(s) => write_base64(out, &base64_of(s, path)?),
-                _ => return Err(mismatch()),
-            },
-            Kind::Decimal(scale) => {
-                let (unscaled, scale) = match v {
-                    J::Num(t) => finite(t)?.unscaled_and_scale(),
-                    J::Str(s) => {
-                        let bytes = base64_of(s, path)?;
-                        if bytes.is_empty() {
-                            return Err(format!("{}: a decimal of no bytes", field(path)));
-                        }
-                        let scale = scale.ok_or_else(|| {
-                            format!(
-                                "{}: the Decimal schema has no scale in connect.parameters",
-                                field(path)
-                            )
-                        })?;
-                        let n = num_bigint::BigInt::from_signed_bytes_be(&bytes);
-                        (n.to_string(), scale)
-                    }
-                    _ => return Err(mismatch()),
-                };
-                write_decimal(out, &unscaled, scale);
+            (Kind::String, J::Str(s)) => crate::formats::avro::write_str(out, s),
+            (Kind::Bytes, J::Str(s)) => write_base64(out, &base64_of(s, path)?),
+            (Kind::Decimal(scale), _) => write_decimal_value(out, *scale, v, path, mismatch)?,
+            (Kind::Date | Kind::Time, J::Num(t)) => write_date_or_time(out, &node.kind, t, path)?,
+            (Kind::Timestamp, J::Num(t)) => write_timestamp(out, t, path)?,
+            (Kind::Array(item), J::Arr(items)) => {
+                self.write_array(out, *item, items, path, walk)?
             }
-            Kind::Date | Kind::Time => {
-                let d = finite(number()?)?;
-                if !d.is_int() {
-                    return Err(format!(
-                        "{}: a {} must be an int (Connect's DataException)",
-                        field(path),
-                        if matches!(node.kind, Kind::Date) {
-                            "Date"
-                        } else {
-                            "Time"
-                        }
-                    ));
-                }
-                let n = d.low_bits();
-                if matches!(node.kind, Kind::Date) {
-                    crate::formats::avro::write_iso_millis(out, n * 86_400_000);
-                } else {
-                    if !(0..=86_400_000).contains(&n) {
-                        return Err(format!(
-                            "{}: a Time must be 0 to 86400000 ms (Connect's DataException)",
-                            field(path)
-                        ));
-                    }
-                    crate::formats::avro::write_time_millis(out, n);
-                }
+            (Kind::StringMap(values), J::Obj(members)) => {
+                self.write_string_map(out, *values, members, path, walk)?;
             }
-            Kind::Timestamp => {
-                let d = finite(number()?)?;
-                if !d.is_integral() {
-                    return Err(format!(
-                        "{}: a Timestamp must be an integer (Connect's DataException)",
-                        field(path)
-                    ));
-                }
-                crate::formats::avro::write_iso_millis(out, d.low_bits());
-            }
-            Kind::Array(item) => {
-                let J::Arr(items) = v else {
-                    return Err(mismatch());
-                };
-                out.push('[');
-                for (i, x) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    self.write(out, *item, Some(x), &format!("{path}[{i}]"), walk.deeper())?;
-                }
-                out.push(']');
-            }
-            Kind::StringMap(values) => {
-                let J::Obj(members) = v else {
-                    return Err(mismatch());
-                };
-                let members = members.iter().map(|(k, x)| (k.as_str(), x));
-                write_object(out, members, |out, k, x| {
-                    let p = format!("{path}.{k}");
-                    match values {
-                        Some(s) => self.write(out, *s, Some(x), &p, walk.deeper()),
-                        None => write_schemaless(out, x, &p),
-                    }
-                })?;
-            }
-            Kind::EntryMap(k, x) => self.write_entries(out, (*k, *x), v, path, walk)?,
-            Kind::Struct(fields) => {
-                let J::Obj(_) = v else {
-                    return Err(mismatch());
-                };
-                let fields = fields.iter().map(|(name, s)| (&**name, *s));
-                write_object(out, fields, |out, name, s| {
-                    self.write(
-                        out,
-                        s,
-                        v.get(name),
-                        &format!("{path}.{name}"),
-                        walk.deeper(),
-                    )
-                })?;
-            }
-            Kind::OneOf(branches) => {
-                let chosen = self.branch(branches, v).ok_or_else(|| {
-                    format!(
-                        "{}: no oneOf branch matches the {} (\"Did not find matching oneof \
-                         field for data\")",
-                        field(path),
-                        v.kind()
-                    )
-                })?;
-                let names: Vec<String> = (0..branches.len())
-                    .map(|i| format!("{ONE_OF}.field.{i}"))
-                    .collect();
-                let fields = names
-                    .iter()
-                    .map(String::as_str)
-                    .zip(branches.iter().enumerate());
-                write_object(out, fields, |out, _, (i, b)| {
-                    let value = (i == chosen).then_some(v);
-                    self.write(out, *b, value, &format!("{path}.{i}"), walk.deeper())
-                })?;
-            }
-            Kind::Ref(_) | Kind::Pending => {
+            (Kind::EntryMap(k, x), _) => self.write_entries(out, (*k, *x), v, path, walk)?,
+            (Kind::Struct(fields), J::Obj(_)) => self.write_struct(out, fields, v, path, walk)?,
+            (Kind::OneOf(branches), _) => self.write_one_of(out, branches, v, path, walk)?,
+            (Kind::Ref(_) | Kind::Pending, _) => {
                 return Err(format!(
                     "{}: a $ref that refers only to itself",
                     field(path)
                 ))
             }
+            _ => return Err(mismatch()),
         }
         Ok(())
+    }
+
+    /// Writes a value that is `missing` (else `null`) as node `at`: its default (the node's,
+    /// else its target's), else `null` where either admits it; else the record fails.
+    fn write_absent(
+        &self,
+        out: &mut String,
+        at: usize,
+        missing: bool,
+        path: &str,
+    ) -> Result<(), String> {
+        let node = &self.nodes[self.resolve(at)];
+        let default = self.nodes[at].default.as_ref().or(node.default.as_ref());
+        match default {
+            Some(d) => out.push_str(d),
+            None if self.nodes[at].optional || node.optional => out.push_str("null"),
+            None => {
+                return Err(format!(
+                    "{}: {} for a field that is required (its schema admits no null) and has no \
+                     default: the connector fails the record (ERROR_5015)",
+                    field(path),
+                    if missing { "missing" } else { "null" }
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// An array of `items`, each written as node `item`.
+    fn write_array(
+        &self,
+        out: &mut String,
+        item: usize,
+        items: &[J],
+        path: &str,
+        walk: Walk,
+    ) -> Result<(), String> {
+        out.push('[');
+        for (i, x) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            self.write(out, item, Some(x), &format!("{path}[{i}]"), walk.deeper())?;
+        }
+        out.push(']');
+        Ok(())
+    }
+
+    /// A map of text keys: the object's `members`, each value written as node `values`
+    /// (`None`: without a schema).
+    fn write_string_map(
+        &self,
+        out: &mut String,
+        values: Option<usize>,
+        members: &[(String, J)],
+        path: &str,
+        walk: Walk,
+    ) -> Result<(), String> {
+        let members = members.iter().map(|(k, x)| (k.as_str(), x));
+        write_object(out, members, |out, k, x| {
+            let p = format!("{path}.{k}");
+            match values {
+                Some(s) => self.write(out, s, Some(x), &p, walk.deeper()),
+                None => write_schemaless(out, x, &p),
+            }
+        })
+    }
+
+    /// A struct of `fields`, each written from the object `v`'s member of its name (missing:
+    /// its default or `null`); the object's other members are dropped.
+    fn write_struct(
+        &self,
+        out: &mut String,
+        fields: &[(std::sync::Arc<str>, usize)],
+        v: &J,
+        path: &str,
+        walk: Walk,
+    ) -> Result<(), String> {
+        let fields = fields.iter().map(|(name, s)| (&**name, *s));
+        write_object(out, fields, |out, name, s| {
+            self.write(
+                out,
+                s,
+                v.get(name),
+                &format!("{path}.{name}"),
+                walk.deeper(),
+            )
+        })
+    }
+
+    /// Connect's `oneOf` struct: one field per branch, `v` in the branch it goes to
+    /// ([`JsonSchema::branch`]), the others missing (`null` or their defaults).
+    fn write_one_of(
+        &self,
+        out: &mut String,
+        branches: &[usize],
+        v: &J,
+        path: &str,
+        walk: Walk,
+    ) -> Result<(), String> {
+        let chosen = self.branch(branches, v).ok_or_else(|| {
+            format!(
+                "{}: no oneOf branch matches the {} (\"Did not find matching oneof field for \
+                 data\")",
+                field(path),
+                v.kind()
+            )
+        })?;
+        let names: Vec<String> = (0..branches.len())
+            .map(|i| format!("{ONE_OF}.field.{i}"))
+            .collect();
+        let fields = names
+            .iter()
+            .map(String::as_str)
+            .zip(branches.iter().enumerate());
+        write_object(out, fields, |out, _, (i, b)| {
+            let value = (i == chosen).then_some(v);
+            self.write(out, *b, value, &format!("{path}.{i}"), walk.deeper())
+        })
     }
 
     /// The index of the branch a `oneOf` value goes to: the first whose simple type the value
@@ -339,85 +276,144 @@ impl JsonSchema {
         path: &str,
         walk: Walk,
     ) -> Result<(), String> {
-        let key_kind = &self.nodes[self.resolve(k)].kind;
-        let text_keys = matches!(key_kind, Kind::String);
-        let required_text = text_keys && !self.nodes[k].optional;
-        // Each key once, at its first place, with its last value (a Java map's `put`); the
-        // written pairs count against the row's limit as they are added.
-        let mut pairs: Vec<(String, String, JavaKey)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut written = out.len();
-        let mut add = |key: String, value: String, java: JavaKey| -> Result<(), String> {
-            written += key.len() + value.len() + 3;
-            walk.check_len(written)?;
-            match index.get(&key) {
-                Some(&i) => pairs[i].1 = value,
-                None => {
-                    index.insert(key.clone(), pairs.len());
-                    pairs.push((key, value, java));
-                }
-            }
-            Ok(())
-        };
-        if required_text {
-            let J::Obj(members) = v else {
-                return Err(format!(
-                    "{}: a map with text keys must be a JSON object, not {}",
-                    field(path),
-                    v.kind()
-                ));
-            };
-            for (name, value) in members {
-                let mut key = String::new();
-                crate::formats::avro::write_str(&mut key, name);
-                let mut text = String::new();
-                self.write(
-                    &mut text,
-                    x,
-                    Some(value),
-                    &format!("{path}.{name}"),
-                    walk.deeper(),
-                )?;
-                add(key, text, JavaKey::Str(name.clone()))?;
-            }
+        let text_keys = matches!(self.nodes[self.resolve(k)].kind, Kind::String);
+        let mut pairs = Pairs::new(out.len(), walk);
+        if text_keys && !self.nodes[k].optional {
+            self.object_entries(x, v, path, walk, &mut pairs)?;
         } else {
-            let J::Arr(entries) = v else {
+            self.array_entries((k, x), v, path, walk, &mut pairs)?;
+        }
+        pairs.write_to(out, text_keys, path)
+    }
+
+    /// The pairs of a map with required text keys: the object `v`'s members, each value
+    /// written as node `x`.
+    fn object_entries(
+        &self,
+        x: usize,
+        v: &J,
+        path: &str,
+        walk: Walk,
+        pairs: &mut Pairs,
+    ) -> Result<(), String> {
+        let J::Obj(members) = v else {
+            return Err(format!(
+                "{}: a map with text keys must be a JSON object, not {}",
+                field(path),
+                v.kind()
+            ));
+        };
+        for (name, value) in members {
+            let mut key = String::new();
+            crate::formats::avro::write_str(&mut key, name);
+            let mut text = String::new();
+            self.write(
+                &mut text,
+                x,
+                Some(value),
+                &format!("{path}.{name}"),
+                walk.deeper(),
+            )?;
+            pairs.add(key, text, JavaKey::Str(name.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// The pairs of a map of keys of schema `k`: the array `v` of `{"key", "value"}` objects,
+    /// each key with the Java object its hash is taken of.
+    fn array_entries(
+        &self,
+        (k, x): (usize, usize),
+        v: &J,
+        path: &str,
+        walk: Walk,
+        pairs: &mut Pairs,
+    ) -> Result<(), String> {
+        let key_kind = &self.nodes[self.resolve(k)].kind;
+        let J::Arr(entries) = v else {
+            return Err(format!(
+                "{}: a map with non-text keys must be a JSON array of {{\"key\", \"value\"}} \
+                 objects, not {}",
+                field(path),
+                v.kind()
+            ));
+        };
+        for (i, e) in entries.iter().enumerate() {
+            let J::Obj(members) = e else {
                 return Err(format!(
-                    "{}: a map with non-text keys must be a JSON array of {{\"key\", \"value\"}} \
-                     objects, not {}",
-                    field(path),
-                    v.kind()
+                    "{}[{i}]: a map entry that is no object",
+                    field(path)
                 ));
             };
-            for (i, e) in entries.iter().enumerate() {
-                let J::Obj(members) = e else {
-                    return Err(format!(
-                        "{}[{i}]: a map entry that is no object",
-                        field(path)
-                    ));
-                };
-                if members.len() != 2 {
-                    return Err(format!(
-                        "{}[{i}]: a map entry of {} members, not 2",
-                        field(path),
-                        members.len()
-                    ));
-                }
-                let p = format!("{path}[{i}]");
-                let mut key = String::new();
-                self.write(&mut key, k, e.get("key"), &p, walk.deeper())?;
-                let mut text = String::new();
-                self.write(&mut text, x, e.get("value"), &p, walk.deeper())?;
-                let java = java_key(key_kind, &key).ok_or_else(|| {
-                    format!(
-                        "{p}: a map key of {} (the connector writes such pairs in an order \
-                         this sink cannot reproduce; refused)",
-                        key_kind.name()
-                    )
-                })?;
-                add(key, text, java)?;
+            if members.len() != 2 {
+                return Err(format!(
+                    "{}[{i}]: a map entry of {} members, not 2",
+                    field(path),
+                    members.len()
+                ));
+            }
+            let p = format!("{path}[{i}]");
+            let mut key = String::new();
+            self.write(&mut key, k, e.get("key"), &p, walk.deeper())?;
+            let mut text = String::new();
+            self.write(&mut text, x, e.get("value"), &p, walk.deeper())?;
+            let java = java_key(key_kind, &key).ok_or_else(|| {
+                format!(
+                    "{p}: a map key of {} (the connector writes such pairs in an order \
+                     this sink cannot reproduce; refused)",
+                    key_kind.name()
+                )
+            })?;
+            pairs.add(key, text, java)?;
+        }
+        Ok(())
+    }
+}
+
+/// A map's pairs as a Java map's `put`s leave them: each key once, at its first place, with
+/// its last value; the written pairs count against the row's limit as they are added.
+struct Pairs {
+    /// Each key's JSON text, its value's, and the Java object its hash is taken of.
+    pairs: Vec<(String, String, JavaKey)>,
+    /// Each key's place in `pairs`.
+    index: HashMap<String, usize>,
+    /// The row's length with the pairs so far.
+    written: usize,
+    walk: Walk,
+}
+
+impl Pairs {
+    /// No pairs yet, in a row of `written` bytes so far.
+    fn new(written: usize, walk: Walk) -> Self {
+        Self {
+            pairs: Vec::new(),
+            index: HashMap::new(),
+            written,
+            walk,
+        }
+    }
+
+    /// `put(key, value)`.
+    ///
+    /// # Errors
+    /// The row grows past its limit.
+    fn add(&mut self, key: String, value: String, java: JavaKey) -> Result<(), String> {
+        self.written += key.len() + value.len() + 3;
+        self.walk.check_len(self.written)?;
+        match self.index.get(&key) {
+            Some(&i) => self.pairs[i].1 = value,
+            None => {
+                self.index.insert(key.clone(), self.pairs.len());
+                self.pairs.push((key, value, java));
             }
         }
+        Ok(())
+    }
+
+    /// Writes the pairs: an object for `text_keys`, else `[key, value]` pairs in the order a
+    /// Java `HashMap` of the keys iterates them.
+    fn write_to(self, out: &mut String, text_keys: bool, path: &str) -> Result<(), String> {
+        let pairs = self.pairs;
         if text_keys {
             out.push('{');
             for (i, (key, value, _)) in pairs.iter().enumerate() {
@@ -444,11 +440,6 @@ impl JsonSchema {
     }
 }
 
-/// The field a reason is about.
-fn field(path: &str) -> String {
-    crate::formats::avro::at(path)
-}
-
 /// Writes a JSON object of `members`, each value written by `each`.
 fn write_object<'k, T>(
     out: &mut String,
@@ -466,31 +457,6 @@ fn write_object<'k, T>(
     }
     out.push('}');
     Ok(())
-}
-
-/// The number `t` taken apart, or why not (`NaN` and the infinities).
-fn finite<'t>(t: &'t str, path: &str) -> Result<Decimal<'t>, String> {
-    Decimal::of(t).ok_or_else(|| format!("{}: {t} is not a finite number", field(path)))
-}
-
-/// `s` decoded as base64 (Jackson's `TextNode.binaryValue`).
-fn base64_of(s: &str, path: &str) -> Result<Vec<u8>, String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .map_err(|e| format!("{}: bytes that are not base64 ({e})", field(path)))
-}
-
-/// A `BigDecimal` as the connector writes it: a number up to 38 digits, else its text.
-fn write_decimal(out: &mut String, unscaled: &str, scale: i64) {
-    let digits = unscaled.trim_start_matches('-').len();
-    // `BigDecimal.toString` (as Jackson writes one): plain, or `1E+1000000` where plain text
-    // would be a million digits long.
-    let text = java_big_decimal(unscaled, scale);
-    if digits <= MAX_NUMBER_DIGITS {
-        out.push_str(&text);
-    } else {
-        crate::formats::avro::write_str(out, &text);
-    }
 }
 
 /// A value of no schema, as `toConnectData(null, …)` and `convertValue(null, …)` make it:
@@ -549,4 +515,32 @@ fn java_key(kind: &Kind, text: &str) -> Option<JavaKey> {
         Kind::String => serde_json::from_str::<String>(text).ok().map(JavaKey::Str),
         _ => None,
     }
+}
+
+/// Why `v` cannot be written as a value of `kind`: a JSON type the kind is not written from
+/// (where Jackson would coerce it, the record is refused rather than given a silent `0`).
+fn mismatch_reason(kind: &Kind, v: &J, path: &str) -> String {
+    let coerced = matches!(
+        kind,
+        Kind::Bool
+            | Kind::Int8
+            | Kind::Int16
+            | Kind::Int32
+            | Kind::Int64
+            | Kind::Float32
+            | Kind::Float64
+            | Kind::String
+            | Kind::Array(_)
+    );
+    format!(
+        "{}: a JSON {} where the schema has {} ({})",
+        field(path),
+        v.kind(),
+        kind.name(),
+        if coerced {
+            "the connector would coerce it to 0, false, null or []; refused"
+        } else {
+            "the connector's converter fails the record too"
+        }
+    )
 }

@@ -48,6 +48,7 @@
 mod compile;
 mod connect;
 mod convert;
+mod scalars;
 #[cfg(test)]
 mod tests;
 
@@ -256,6 +257,11 @@ impl JsonSchema {
         }
         at
     }
+}
+
+/// The field a reason is about.
+fn field(path: &str) -> String {
+    crate::formats::avro::at(path)
 }
 
 /// The bytes `nodes` hold, each shared text counted once.

@@ -1,4 +1,4 @@
-use super::reset_partition;
+use super::{reset_partition, TopicPartition};
 
 #[test]
 fn the_partition_of_an_offset_reset_warning() {
@@ -6,10 +6,13 @@ fn the_partition_of_an_offset_reset_warning() {
                     broker 1) to cached BEGINNING offset offset 2834 (leader epoch -1): fetch \
                     failed due to requested offset not available on the broker: Broker: Offset \
                     out of range";
-    assert_eq!(reset_partition(line), Some(("events.v2".to_owned(), 13)));
+    assert_eq!(
+        reset_partition(line),
+        Some(TopicPartition::new("events.v2", 13))
+    );
     assert_eq!(
         reset_partition("events [0]: offset reset (at offset 3)"),
-        Some(("events".to_owned(), 0))
+        Some(TopicPartition::new("events", 0))
     );
     assert_eq!(
         reset_partition("[thrd:main]: events [x]: offset reset"),

@@ -2,11 +2,11 @@
 #[test]
 fn kafka_commits_are_gathered_and_skip_partitions_handed_over() {
     use super::{Commits, COMMIT_EVERY};
-    use crate::Part;
+    use crate::rows::TopicPartition;
     use std::time::Instant;
     let t0 = Instant::now();
-    let (a, b): (Part, Part) = (("t".into(), 0), ("t".into(), 1));
-    let held = |p: &Part| p.1 == 0;
+    let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+    let held = |p: &TopicPartition| p.partition == 0;
     let mut c = Commits::default();
     assert_eq!(c.due(t0, held), None, "nothing wanted");
     c.want(a.clone(), 5);
@@ -28,11 +28,11 @@ fn kafka_commits_are_gathered_and_skip_partitions_handed_over() {
 #[test]
 fn a_rejoin_asked_for_too_soon_waits_and_a_stale_one_is_dropped() {
     use super::{Rejoins, REJOIN_EVERY};
-    use crate::Part;
+    use crate::rows::TopicPartition;
     use std::time::{Duration, Instant};
     let t0 = Instant::now();
-    let part: Part = ("t".into(), 3);
-    let current = |p: &Part, id: u64| p.1 == 3 && id == 2;
+    let part = TopicPartition::new("t", 3);
+    let current = |p: &TopicPartition, id: u64| p.partition == 3 && id == 2;
     let mut r = Rejoins::default();
     assert!(!r.due(t0, current), "nothing asked");
     r.want(part.clone(), 2);

@@ -4,7 +4,7 @@ use crate::rows::batch::tests::{push, record, META};
 #[test]
 fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy() {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut slot = Slot::new(&("t".to_owned(), 0), 0, tx);
+    let mut slot = Slot::new(&TopicPartition::new("t", 0), 0, tx);
     assert_eq!(next_batch_bytes(slot.last, 100), MIN_BATCH_BYTES);
     assert_eq!(
         next_batch_bytes(slot.last, 1 << 20),
@@ -83,14 +83,14 @@ fn every_assigned_partition_finds_its_own_slot_whatever_came_and_went() {
         .set("group.id", "g")
         .create()
         .unwrap();
-    let mut assigned: Vec<Part> = Vec::new();
+    let mut assigned: Vec<TopicPartition> = Vec::new();
     let mut inboxes = Vec::new();
     // A fixed sequence of adds and removes over two topics (a small LCG, seeded).
     let mut x: u64 = 0x5eed;
     for _ in 0..400 {
         x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         let topic = if (x >> 63) == 0 { "a" } else { "b" };
-        let part: Part = (topic.to_owned(), ((x >> 40) % 16) as i32);
+        let part = TopicPartition::new(topic, ((x >> 40) % 16) as i32);
         if (x >> 62) & 1 == 0 || assigned.is_empty() {
             inboxes.push(r.add(&part));
             if !assigned.contains(&part) {
@@ -99,16 +99,22 @@ fn every_assigned_partition_finds_its_own_slot_whatever_came_and_went() {
         } else {
             let gone = assigned.swap_remove((x >> 20) as usize % assigned.len());
             r.remove(&consumer, &gone);
-            assert_eq!(r.slots.find(&gone.0, gone.1), None, "{gone:?} revoked");
+            assert_eq!(
+                r.slots.find(&gone.topic, gone.partition),
+                None,
+                "{gone:?} revoked"
+            );
         }
         assert_eq!(r.assigned, assigned.len());
         assert_eq!(r.slots.all.len(), assigned.len());
-        for (topic, partition) in &assigned {
-            let slot = r.slot_mut(topic, *partition);
-            assert_eq!((&*slot.topic, slot.partition), (topic.as_str(), *partition));
+        for part in &assigned {
+            let slot = r.slot_mut(&part.topic, part.partition);
+            assert_eq!(
+                (&*slot.topic, slot.partition),
+                (&*part.topic, part.partition)
+            );
             let id = slot.id;
-            let part = (topic.clone(), *partition);
-            assert!(r.holds(&part, id) && !r.holds(&part, id + 1_000_000));
+            assert!(r.holds(part, id) && !r.holds(part, id + 1_000_000));
         }
     }
 }
@@ -116,7 +122,7 @@ fn every_assigned_partition_finds_its_own_slot_whatever_came_and_went() {
 #[test]
 fn a_partition_may_hold_its_share_of_the_budget_and_at_least_two_batches() {
     let mut r = Router::new(Arc::new(Budget::new(64 << 20)), META, true);
-    let parts: Vec<Part> = (0..8).map(|p| ("t".to_owned(), p)).collect();
+    let parts: Vec<TopicPartition> = (0..8).map(|p| TopicPartition::new("t", p)).collect();
     let inboxes: Vec<_> = parts.iter().map(|p| r.add(p)).collect();
     assert_eq!(r.share(), 8 << 20);
     // Not connected: pausing and resuming only change librdkafka's local state.
@@ -148,7 +154,7 @@ fn a_part_full_batch_waits_its_hold_then_goes() {
     );
     assert_eq!(hold_for(Duration::from_secs(60)), MAX_HOLD);
     let hold = Duration::from_millis(50);
-    let part: Part = ("t".to_owned(), 0);
+    let part = TopicPartition::new("t", 0);
     for (held, paused, goes) in [
         (Duration::ZERO, false, false),
         (hold, false, true),

@@ -50,7 +50,11 @@ fn label_values_are_bounded_and_the_rest_folded() {
         let topic = format!("team-{t}");
         topic_values.insert(labels.topic_with(&topic, 10));
         for p in 0..8 {
-            partition_values.insert(labels.partition_with(&(topic.clone(), p), 10, 50));
+            partition_values.insert(labels.partition_with(
+                &TopicPartition::new(topic.as_str(), p),
+                10,
+                50,
+            ));
         }
     }
     assert_eq!(topic_values.len(), 11, "10 topics and _other");
@@ -67,7 +71,7 @@ fn label_values_are_bounded_and_the_rest_folded() {
         "a topic keeps its label"
     );
     assert_eq!(
-        labels.partition_with(&("team-0".into(), 3), 10, 50),
+        labels.partition_with(&TopicPartition::new("team-0", 3), 10, 50),
         Some(("team-0".into(), "3".into()))
     );
 }
@@ -102,15 +106,17 @@ fn a_partition_handed_over_leaves_metrics_until_held_again() {
     let m = SinkMetrics::new(health.released());
     metrics::with_local_recorder(&recorder, || {
         let lag = |lag| PartitionLag { lag, high: 100 };
-        let parts: std::collections::HashMap<Part, _> = [
-            ((odd.clone(), 0), lag(40)),
-            ((odd.clone(), 1), lag(7)),
-            (("t".to_owned(), 0), lag(3)),
+        let parts: std::collections::HashMap<TopicPartition, _> = [
+            (TopicPartition::new(odd.as_str(), 0), lag(40)),
+            (TopicPartition::new(odd.as_str(), 1), lag(7)),
+            (TopicPartition::new("t", 0), lag(3)),
         ]
         .into();
         m.lags(&parts);
-        PartitionMetrics::new(&(odd.clone(), 0)).committed.set(99.0);
-        m.forget(&(odd.clone(), 0));
+        PartitionMetrics::new(&TopicPartition::new(odd.as_str(), 0))
+            .committed
+            .set(99.0);
+        m.forget(&TopicPartition::new(odd.as_str(), 0));
     });
     let scrape = || {
         let r = answer("/metrics", &handle, &health);
@@ -128,7 +134,7 @@ fn a_partition_handed_over_leaves_metrics_until_held_again() {
         .collect();
     assert_eq!(zeros.len(), 1, "only t/0 of the partitions 0: {lines:?}");
     assert!(zeros[0].contains("topic=\"t\""), "{lines:?}");
-    m.hold(&(odd.clone(), 0));
+    m.hold(&TopicPartition::new(odd.as_str(), 0));
     assert_eq!(
         scrape().len(),
         4,

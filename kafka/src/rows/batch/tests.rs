@@ -38,7 +38,7 @@ pub(crate) fn push(b: &mut Batch, r: &Record<'_>) {
 /// is not UTF-8 or too long), blanks around the `{`, tombstones, in every layout.
 #[test]
 fn a_message_takes_no_more_of_its_batch_than_the_router_planned() {
-    use crate::rows::layout::{Layout, LayoutKind, OnNullValue, ValueFormat};
+    use crate::rows::layout::{Layout, LayoutKind, OnNullValue, ValueText};
     let mut x: u64 = 0x00c0_ffee;
     let mut next = move |n: u64| {
         x = x
@@ -61,7 +61,7 @@ fn a_message_takes_no_more_of_its_batch_than_the_router_planned() {
         b"7",
     ];
     for kind in [LayoutKind::Columns, LayoutKind::RecordContent] {
-        for value_format in [ValueFormat::Json, ValueFormat::Text] {
+        for value_text in [ValueText::Json, ValueText::Text] {
             for on_null in [
                 OnNullValue::Write,
                 OnNullValue::Skip,
@@ -73,7 +73,7 @@ fn a_message_takes_no_more_of_its_batch_than_the_router_planned() {
                         max_row_bytes: 600,
                         layout: Layout {
                             kind,
-                            value_format,
+                            value_text,
                             on_null,
                             ..Layout::DEFAULT
                         },

@@ -1,6 +1,6 @@
 //! What the tests share: the sink's binary, the lab they run it in (cluster, emulator, tables),
 //! producing messages and awaiting their delivery, reading rows back, running the sink to its
-//! end, (in [`registry`]) a Schema Registry and the values a registry's producer writes, and
+//! end (and as JSON), a client of the lab's emulator, (in [`registry`]) a Schema Registry and the values a registry's producer writes, and
 //! (in [`typed_tables`]) golden cases' own typed tables.
 
 pub(crate) mod registry;
@@ -17,6 +17,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 use snowpipe_emulator::EmulatorConfig;
 use snowpipe_kafka::demo::Lab;
+use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
 
 /// The `snowpipe-kafka` binary.
 pub(crate) fn bin() -> PathBuf {
@@ -224,6 +225,29 @@ pub(crate) fn run(cmd: &mut Command) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs `cmd` with `--format json` to its end: how it ended, and the JSON document on its
+/// stdout.
+pub(crate) fn run_json(cmd: &mut Command) -> (Run, Value) {
+    let out = run(cmd.args(["--format", "json"]));
+    let document = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", out.stdout));
+    (out, document)
+}
+
+/// A client builder with the lab's Snowflake connection: its account, user, emulator and key.
+pub(crate) fn client_builder(lab: &Lab) -> ClientBuilder {
+    ClientBuilder::new()
+        .account("DEMO")
+        .user("KAFKA")
+        .url(lab.emulator().url())
+        .private_key_file(lab.key_path())
+}
+
+/// A client of the lab's emulator (the lab's key, as the connector holds it).
+pub(crate) async fn client(lab: &Lab) -> StreamingIngestClient {
+    client_builder(lab).build().await.expect("client")
 }
 
 /// Sends `sig` to `child`.

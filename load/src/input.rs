@@ -1,0 +1,35 @@
+//! What is loaded and how: each input (its path, format and channel) and the settings every
+//! file's load shares. Below both the loader (`load.rs`) and the standard-input reader
+//! (`stdin.rs`), which each take them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{Format, OnError};
+use crate::csv_rows::CsvOptions;
+
+/// One input.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// As given.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// Its channel.
+    pub channel: String,
+    /// Standard input (`-`).
+    pub stdin: bool,
+}
+
+/// What loading every file shares.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// CSV options (when a file is CSV).
+    pub csv: Option<CsvOptions>,
+    /// `--follow`.
+    pub follow: bool,
+    /// `--on-error`.
+    pub on_error: OnError,
+    /// How long to wait for the last commit.
+    pub commit_timeout: Duration,
+}
