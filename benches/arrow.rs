@@ -23,7 +23,7 @@ use arrow_schema::{DataType, Field};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde::Serialize;
 use snowpipe_streaming::arrow::{arrow_array, arrow_schema};
-use snowpipe_streaming::channel::bench::{encode_record_batch, Output, Pipeline};
+use snowpipe_streaming::bench_internals::{encode_record_batch, Output, Pipeline};
 use snowpipe_streaming::Compression;
 
 const ROWS: usize = 100_000;

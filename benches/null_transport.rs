@@ -1,5 +1,5 @@
 //! Rows per second through the whole client (append → serialize → batch → zstd → the channel
-//! actor → commit polling) on a transport that does nothing (`channel::bench::NullApi`): the
+//! actor → commit polling) on a transport that does nothing (`bench_internals::NullApi`): the
 //! SDK's own overhead, with no network and no server. Prints one JSON line per way in:
 //! `append_rows` (typed rows serialized by the SDK, one span token per call),
 //! `append_rows_with_tokens` (typed rows, a token per row) and `append_raw_rows` (the same rows
@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use snowpipe_streaming::channel::bench::null_client;
+use snowpipe_streaming::bench_internals::null_client;
 use snowpipe_streaming::{OffsetToken, RawRows};
 
 /// How rows go in.

@@ -1,6 +1,6 @@
 //! Serialize + buffer + compress throughput by row size (≈100 B, 1 KB, 10 KB): the CPU work a
 //! channel does before the HTTP request, through the same functions `append_rows` and the
-//! channel actor use (`snowpipe_streaming::channel::bench::Pipeline`), with zstd (the default)
+//! channel actor use (`snowpipe_streaming::bench_internals::Pipeline`), with zstd (the default)
 //! and without compression. Criterion reports rows/s (`elem/s`) and bytes/s of NDJSON.
 //!
 //! `cargo bench --bench pipeline`
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde::Serialize;
-use snowpipe_streaming::channel::bench::{Output, Pipeline};
+use snowpipe_streaming::bench_internals::{Output, Pipeline};
 use snowpipe_streaming::Compression;
 
 #[derive(Serialize, Clone)]

@@ -12,7 +12,8 @@
 //! A batch whose successful attempt was not the first (`retry_count > 0`) may have been
 //! applied more than once: each such batch is reported as an [`ElasticEvent`] and logged.
 //!
-//! Shared with named channels: the client's settings (lag, request size, compression); the
+//! Shared with named channels — through the one client state each channel holds
+//! (`client_state::ClientState`) — the client's settings (lag, request size, compression); the
 //! data path itself — rows are serialized by the channels' encoder into buffers from the
 //! client's pool, cut into requests by the channels' `Batcher`, and compressed by the
 //! channels' compression path with the client's compressors (inline when small, on the
@@ -40,15 +41,13 @@ use tokio::sync::{broadcast, Mutex};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::client_state::ClientState;
 use crate::pipeline::batch::{Batcher, Chunk, SealedBatch};
-use crate::pipeline::budget::Budget;
-use crate::pipeline::compress::{self, CompressorPool};
+use crate::pipeline::compress;
 use crate::pipeline::encode;
 use crate::pipeline::metrics::DataMetrics;
-use crate::pipeline::pipe_params::PipeParams;
-use crate::pipeline::pool::{BufferPool, RowSize};
-use crate::transport::{AppendRequest, ElasticTarget, IngestApi, PipePath};
-use crate::Compression;
+use crate::pipeline::pool::RowSize;
+use crate::transport::{AppendRequest, ElasticTarget, PipePath};
 use crate::{Error, Result};
 
 /// A batch that may have landed more than once: its successful request was a retry of an
@@ -64,24 +63,6 @@ pub struct ElasticEvent {
     pub retry_count: u32,
     /// Rows in the batch.
     pub rows: usize,
-}
-
-/// Settings an elastic channel takes from its client.
-#[derive(Debug, Clone)]
-pub(crate) struct ElasticSettings {
-    pub(crate) max_client_lag: Duration,
-    pub(crate) batch_cap: usize,
-    /// How large one row may be (a batch, or alone when it compresses into a request).
-    pub(crate) row_cap: encode::RowCap,
-    pub(crate) compression: Compression,
-    /// The client-wide memory budget named channels charge too.
-    pub(crate) budget: Budget,
-    /// The client's pool of row and body buffers.
-    pub(crate) buffers: Arc<BufferPool>,
-    /// The client's compressors (contexts and blocking-pool permits).
-    pub(crate) compressors: Arc<CompressorPool>,
-    /// The client's knowledge of its pipes' parameters (the `BINARY_INPUT_FORMAT`).
-    pub(crate) pipe_params: Arc<PipeParams>,
 }
 
 /// An elastic channel's metrics: the named channels' data-path metrics (`kind="elastic"`)
@@ -172,9 +153,10 @@ impl Registry {
 /// when the last handle is dropped can be sent after it.
 #[derive(Debug)]
 struct Sender {
-    api: Arc<dyn IngestApi>,
+    /// The client's state: the REST layer, the settings (lag, request size, compression) and
+    /// the data path's shared pieces (budget, buffers, compressors, pipe parameters).
+    client: Arc<ClientState>,
     target: ElasticTarget,
-    settings: ElasticSettings,
     /// One batch on the wire at a time per channel (appends wait: the backpressure point).
     sending: Mutex<()>,
     events: broadcast::Sender<ElasticEvent>,
@@ -236,9 +218,8 @@ fn epoch_ms() -> u64 {
 
 impl ElasticChannel {
     pub(crate) fn new(
-        api: Arc<dyn IngestApi>,
+        client: Arc<ClientState>,
         target: ElasticTarget,
-        settings: ElasticSettings,
         registry: Arc<Registry>,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
@@ -247,12 +228,11 @@ impl ElasticChannel {
         let stop = registry.closed.child_token();
         let inner = Arc::new(Inner {
             pipe,
-            batcher: std::sync::Mutex::new(Batcher::new(settings.batch_cap)),
+            batcher: std::sync::Mutex::new(Batcher::new(client.settings.batch_cap())),
             row_size: RowSize::default(),
             sender: Arc::new(Sender {
-                api,
+                client,
                 target,
-                settings,
                 sending: Mutex::new(()),
                 events,
                 metrics,
@@ -264,7 +244,7 @@ impl ElasticChannel {
         inner.registry.register(&inner);
         let weak = Arc::downgrade(&inner);
         let stop = inner.stop.clone();
-        let lag = inner.sender.settings.max_client_lag;
+        let lag = inner.sender.client.settings.max_client_lag;
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -328,13 +308,11 @@ impl ElasticChannel {
         if self.inner.registry.closed.is_cancelled() {
             return Err(Error::shutdown("client (elastic channel)"));
         }
-        let s = &self.inner.sender.settings;
-        let binary = s
-            .pipe_params
-            .binary(self.inner.sender.api.as_ref(), &self.inner.pipe)
-            .await;
+        let s = &*self.inner.sender.client;
+        let binary = s.pipe_params.binary(s.api.as_ref(), &self.inner.pipe).await;
+        let row_cap = s.settings.row_cap();
         let encoded = crate::binary::with_pipe_format(&binary, || {
-            encode::encode_rows(rows, &s.row_cap, &s.buffers, &self.inner.row_size)
+            encode::encode_rows(rows, &row_cap, &s.buffers, &self.inner.row_size)
         })?;
         if encoded.rows == 0 {
             return Ok(());
@@ -411,7 +389,7 @@ impl ElasticChannel {
 
 impl Sender {
     async fn send(&self, mut batch: SealedBatch) -> Result<()> {
-        let s = &self.settings;
+        let s = &*self.client;
         let segments = std::mem::take(&mut batch.segments);
         let body = compress::compress(&s.compressors, segments.clone(), batch.len, &s.buffers)
             .await
@@ -426,7 +404,7 @@ impl Sender {
         let wire = body.len() as u64;
         let request = AppendRequest {
             body,
-            compression: s.compression,
+            compression: s.settings.compression,
             uncompressed_len: batch.len,
             row_count: batch.rows,
             start_offset_token: None,
@@ -435,7 +413,7 @@ impl Sender {
             min_append_timestamp_ms: batch.min_ts_ms,
         };
         let _one_at_a_time = self.sending.lock().await;
-        let ack = match self.api.append_elastic(&self.target, &request).await {
+        let ack = match s.api.append_elastic(&self.target, &request).await {
             Ok(ack) => ack,
             Err(e) => {
                 m.data.request_errors.increment(1);

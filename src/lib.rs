@@ -116,9 +116,13 @@ pub(crate) mod api;
 #[cfg(feature = "arrow")]
 pub mod arrow;
 mod auth;
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_internals;
 pub mod binary;
 pub mod channel;
 pub(crate) mod client;
+mod client_state;
 mod compression;
 mod config;
 pub mod duration;

@@ -6,7 +6,11 @@
 //! same server) and the scoped-token exchange (fresh JWT-shaped tokens), and mounts channel
 //! endpoints on request. The committed test key ([`TEST_KEY`]) is for tests only.
 //! [`MetricsRecorder`] records the metrics the client reports (`docs/METRICS.md`).
+//! [`conformance`] is the suite every backend runs: the exactly-once writer model and the
+//! protocol cases over the public API.
 #![allow(clippy::missing_panics_doc)]
+
+pub mod conformance;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

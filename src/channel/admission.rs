@@ -69,7 +69,7 @@ impl Channel {
         let encoded = self.with_binary(|| {
             encode::encode_rows(
                 rows,
-                &self.rt.settings.row_cap(),
+                &self.rt.client.settings.row_cap(),
                 &self.shared.buffers,
                 &self.shared.row_size,
             )
@@ -99,7 +99,7 @@ impl Channel {
         let first = tokens.first().or_else(|| tokens.last());
         // Early refusal only: the order is decided (and checked again) in `send_in_order`.
         self.check_token_order(first.as_ref(), lock(&self.last_token).as_ref())?;
-        let encoded = encode(&self.rt.settings.row_cap())?;
+        let encoded = encode(&self.rt.client.settings.row_cap())?;
         tokens.check_rows(encoded.rows)?;
         let last = tokens.last().or_else(|| tokens.first());
         let rows: Vec<usize> = encoded.pieces.iter().map(|p| p.rows).collect();
@@ -107,7 +107,7 @@ impl Channel {
             &rows,
             self.at_least_once_splits,
             encoded.bytes,
-            self.rt.settings.max_request_bytes,
+            self.rt.client.settings.max_request_bytes,
         )?;
         Ok(Prepared {
             encoded,
@@ -161,7 +161,7 @@ impl Channel {
     /// the budget, however many producers wait.
     pub(super) async fn reserve(&self) -> Result<budget::BudgetBytes> {
         self.shared.check_open()?;
-        let budget = &self.rt.budget;
+        let budget = &self.rt.client.budget;
         // A quarter more than last time: buffers are charged at their capacity, and a reused
         // buffer may be somewhat larger than the rows it holds.
         // A channel's first append is sized like the client's last one.
@@ -258,7 +258,7 @@ impl Channel {
             return Ok(());
         }
         self.shared.check_open()?;
-        let budget = &self.rt.budget;
+        let budget = &self.rt.client.budget;
         // The budget is charged what the buffers hold (capacity), not just the row bytes.
         let total = p.encoded.held;
         let pieces = p.encoded.pieces.len();
@@ -330,7 +330,7 @@ impl Channel {
         if p.encoded.rows == 0 {
             return Ok(());
         }
-        let budget = &self.rt.budget;
+        let budget = &self.rt.client.budget;
         let total = p.encoded.held;
         let bytes = budget.try_acquire(total)?;
         let permits = match self.tx.try_reserve_many(p.encoded.pieces.len()) {

@@ -1,7 +1,8 @@
 //! The exactly-once rule from the user's side: whatever the append sizes, request size,
 //! compression and kind of tokens, every request the channel sends carries exactly the rows its
 //! tokens name (checked on every request with [`token_violation`]), appends that cannot be
-//! split exactly are refused, and every accepted row arrives once, in order.
+//! split exactly are refused, and every accepted row arrives once, in order. (The checks of
+//! per-row tokens at the call are the conformance suite's, `test_util::conformance`.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -258,33 +259,4 @@ async fn unsplittable_appends_are_refused_unless_at_least_once_is_chosen() {
     assert!(appends[..appends.len() - 1].iter().all(|a| a.end.is_none()));
     assert_eq!(appends.last().unwrap().end.as_deref(), Some("batch-7"));
     assert_eq!(appends.iter().map(|a| a.rows.len()).sum::<usize>(), 400);
-}
-
-/// Per-row tokens that repeat or go back are refused at the call, naming the row.
-#[tokio::test(start_paused = true)]
-async fn per_row_tokens_out_of_order_are_refused_at_the_call() {
-    let fake = FakeApi::new();
-    let client =
-        StreamingIngestClient::from_parts(Arc::clone(&fake) as _, ChannelSettings::default());
-    let ch = client
-        .pipe("DB", "SC", "P")
-        .open_channel("c")
-        .await
-        .unwrap();
-    let pairs = [5u64, 9, 9].map(|t| (serde_json::json!({ "t": t }), OffsetToken::from(t)));
-    let err = ch
-        .append_rows_with_tokens(pairs)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("row 2 (9) repeats the token of row 1 (9)"),
-        "{err}"
-    );
-    let pairs = [5u64, 9].map(|t| (serde_json::json!({ "t": t }), OffsetToken::from(t)));
-    ch.append_rows_with_tokens(pairs).await.unwrap();
-    // The next append must follow the last row's token.
-    let again = [(serde_json::json!({ "t": 8 }), OffsetToken::from(8u64))];
-    assert!(ch.append_rows_with_tokens(again).await.is_err());
-    ch.close().await.unwrap();
 }

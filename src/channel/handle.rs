@@ -473,8 +473,9 @@ impl Channel {
         // The pipe may have been altered since the open.
         let binary = self
             .rt
+            .client
             .pipe_params
-            .refresh(self.rt.api.as_ref(), &self.shared.path.pipe)
+            .refresh(self.rt.client.api.as_ref(), &self.shared.path.pipe)
             .await;
         *self
             .binary
@@ -622,7 +623,7 @@ impl Channel {
         let path = Arc::clone(&self.shared.path);
         self.close_with(CloseOptions::default().wait_for_commit(true))
             .await?;
-        let token = rt.api.drop_channel(&path).await?;
+        let token = rt.client.api.drop_channel(&path).await?;
         Ok(token.map(OffsetToken::from_wire))
     }
 }

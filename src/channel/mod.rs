@@ -264,12 +264,10 @@ mod actor;
 mod admission;
 #[cfg(feature = "arrow")]
 mod arrow;
-#[cfg(feature = "bench-internals")]
-#[doc(hidden)]
-pub mod bench;
 mod cmd;
+#[cfg(test)]
+mod conformance_tests;
 mod context;
-mod error_summary;
 #[cfg(test)]
 mod exactly_once_tests;
 mod handle;
@@ -289,12 +287,10 @@ pub(crate) mod testing;
 mod tests;
 mod tokens;
 
-pub use error_summary::RowErrorSummary;
 pub use handle::Channel;
 pub use options::OpenChannelOptions;
 pub use raw_rows::RawRows;
-pub use status::{ChannelStatus, CloseOptions, RowErrorEvent};
+pub use status::{ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
 
-pub(crate) use context::ClientShared;
 pub(crate) use names::validate_channel_name;
 pub(crate) use runtime::ChannelRuntime;

@@ -17,30 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use serde::Serialize;
 
 use super::testing::{token_violation, FakeApi};
 use crate::settings::ChannelSettings;
+use crate::test_util::conformance::{Table, Tokens, Writer};
 use crate::Compression;
-use crate::{Channel, Error, OffsetToken, StreamingIngestClient};
+use crate::{OffsetToken, StreamingIngestClient};
 
 /// Rows in the source.
 const SOURCE_ROWS: u64 = 400;
-
-#[derive(Serialize)]
-struct Row {
-    id: u64,
-    pad: String,
-}
-
-/// How a writer gives its rows their tokens.
-#[derive(Debug, Clone, Copy)]
-enum Tokens {
-    /// `append_rows(first, last)`.
-    Dense,
-    /// `append_rows_with_tokens`, one token per row.
-    PerRow,
-}
 
 /// One step of the schedule.
 #[derive(Debug, Clone)]
@@ -78,101 +63,16 @@ fn tokens() -> impl Strategy<Value = Tokens> {
     prop_oneof![Just(Tokens::Dense), Just(Tokens::PerRow)]
 }
 
-/// One writer: its own client (its own session with the server), its handle, and where it
-/// is in the source.
-struct Writer {
-    client: StreamingIngestClient,
-    channel: Option<Channel>,
-    /// The next row of the source to append.
-    next: u64,
-    /// It was told another writer has the channel.
-    fenced: bool,
-    tokens: Tokens,
-    pad: usize,
+/// The writer takes the channel (see [`Writer::take`]).
+async fn take(w: &mut Writer) -> Result<(), TestCaseError> {
+    w.take()
+        .await
+        .map_err(|e| TestCaseError::fail(format!("take: {e}")))
 }
 
-impl Writer {
-    /// Takes the channel: the hand-over's receiving side (open, resume after the committed
-    /// token), or the explicit `reopen()` of a handle it already has.
-    async fn take(&mut self) -> Result<(), TestCaseError> {
-        let committed = match &self.channel {
-            Some(ch) => ch.reopen().await,
-            None => {
-                let ch = self.client.pipe("DB", "SC", "P").open_channel("c").await;
-                ch.map(|ch| {
-                    let c = ch.latest_committed_offset_token();
-                    self.channel = Some(ch);
-                    c
-                })
-            }
-        };
-        let committed = committed.map_err(|e| TestCaseError::fail(format!("take: {e}")))?;
-        self.next = committed.and_then(|t| t.as_u64()).unwrap_or(0) + 1;
-        self.fenced = false;
-        Ok(())
-    }
-
-    /// The recipe's answer to an error: reopen and replay after an invalidation, stop after
-    /// ownership is lost; anything else fails the test.
-    async fn on_error(&mut self, e: Error) -> Result<(), TestCaseError> {
-        match e {
-            Error::OwnershipLost { .. } => {
-                self.fenced = true;
-                Ok(())
-            }
-            Error::ChannelInvalidated { .. } => self.take().await,
-            e => Err(TestCaseError::fail(format!("unexpected error: {e}"))),
-        }
-    }
-
-    async fn append(&mut self, rows: u64) -> Result<(), TestCaseError> {
-        let Some(ch) = self.channel.as_ref().filter(|_| !self.fenced) else {
-            return Ok(());
-        };
-        let last = (self.next + rows - 1).min(SOURCE_ROWS);
-        if self.next > last {
-            return Ok(());
-        }
-        let pad = "p".repeat(self.pad);
-        let rows = (self.next..=last).map(|id| Row {
-            id,
-            pad: pad.clone(),
-        });
-        let res = match self.tokens {
-            Tokens::Dense => {
-                ch.append_rows(
-                    rows,
-                    Some(OffsetToken::from(self.next)),
-                    Some(OffsetToken::from(last)),
-                )
-                .await
-            }
-            Tokens::PerRow => {
-                ch.append_rows_with_tokens(rows.map(|r| {
-                    let t = OffsetToken::from(r.id);
-                    (r, t)
-                }))
-                .await
-            }
-        };
-        match res {
-            Ok(()) => {
-                self.next = last + 1;
-                Ok(())
-            }
-            Err(e) => self.on_error(e).await,
-        }
-    }
-
-    async fn flush(&mut self) -> Result<(), TestCaseError> {
-        let Some(ch) = self.channel.as_ref().filter(|_| !self.fenced) else {
-            return Ok(());
-        };
-        match ch.flush().await {
-            Ok(()) => Ok(()),
-            Err(e) => self.on_error(e).await,
-        }
-    }
+/// An error the writer's recipe has no answer for fails the test.
+fn recipe(res: crate::Result<()>) -> Result<(), TestCaseError> {
+    res.map_err(|e| TestCaseError::fail(format!("unexpected error: {e}")))
 }
 
 fn row_ids(fake: &FakeApi) -> Vec<u64> {
@@ -222,25 +122,27 @@ async fn run(
     pad: usize,
 ) -> Result<usize, TestCaseError> {
     let fake = FakeApi::new();
+    let table = Table {
+        database: "DB".into(),
+        schema: "SC".into(),
+        name: "T".into(),
+    };
     let mut writers: Vec<Writer> = tokens
         .into_iter()
-        .map(|tokens| Writer {
-            client: StreamingIngestClient::from_parts(Arc::clone(&fake) as _, settings(request_kb)),
-            channel: None,
-            next: 1,
-            fenced: false,
-            tokens,
-            pad,
+        .map(|tokens| {
+            let client =
+                StreamingIngestClient::from_parts(Arc::clone(&fake) as _, settings(request_kb));
+            Writer::new(client, table.clone(), "c", tokens, Some(pad))
         })
         .collect();
-    writers[0].take().await?;
+    take(&mut writers[0]).await?;
     let mut fenced = 0;
     for (i, step) in schedule.into_iter().enumerate() {
-        let was: Vec<bool> = writers.iter().map(|w| w.fenced).collect();
+        let was: Vec<bool> = writers.iter().map(Writer::is_fenced).collect();
         match step {
-            Step::Take(w) => writers[w].take().await?,
-            Step::Append(w, n) => writers[w].append(n).await?,
-            Step::Flush(w) => writers[w].flush().await?,
+            Step::Take(w) => take(&mut writers[w]).await?,
+            Step::Append(w, n) => recipe(writers[w].append(n, SOURCE_ROWS).await)?,
+            Step::Flush(w) => recipe(writers[w].flush().await)?,
             Step::Sleep(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Step::LoseAck => fake.lose_next_acks(1),
             Step::Invalidate => {
@@ -253,7 +155,7 @@ async fn run(
         fenced += writers
             .iter()
             .zip(&was)
-            .filter(|(w, was)| w.fenced && !**was)
+            .filter(|(w, was)| w.is_fenced() && !**was)
             .count();
         check_table(&fake, &format!("after step {i}"))?;
     }
@@ -261,17 +163,17 @@ async fn run(
     // admitted), then the last writer takes the channel and finishes the source.
     let (last, others) = writers.split_last_mut().unwrap();
     for w in others {
-        if let Some(ch) = w.channel.take() {
+        if let Some(ch) = w.take_handle() {
             let _ = ch.close().await;
         }
     }
     fake.set_latency(Duration::ZERO);
-    last.take().await?;
-    while last.next <= SOURCE_ROWS {
-        last.append(50).await?;
-        prop_assert!(!last.fenced, "the only writer left was fenced");
+    take(last).await?;
+    while last.next() <= SOURCE_ROWS {
+        recipe(last.append(50, SOURCE_ROWS).await)?;
+        prop_assert!(!last.is_fenced(), "the only writer left was fenced");
     }
-    let ch = last.channel.take().unwrap();
+    let ch = last.take_handle().unwrap();
     let end = OffsetToken::from(SOURCE_ROWS);
     ch.flush().await.unwrap();
     ch.wait_for_commit(&end, Duration::from_secs(60))

@@ -31,11 +31,11 @@ use tracing::Instrument;
 
 use super::registry::Registry;
 use super::shared::{ChannelShared, RecoverRequest, STALL_AFTER};
-use super::status::RowErrorEvent;
+use super::status::{ChannelStatus, RowErrorEvent};
 use crate::api::ChannelStatusWire;
-use crate::settings::ChannelSettings;
+use crate::client_state::ClientState;
 use crate::sync::lock;
-use crate::transport::{IngestApi, PipePath};
+use crate::transport::PipePath;
 use crate::OffsetToken;
 
 /// Longest wait for one bulk-channel-status call (the REST layer's retries included): a slow
@@ -45,8 +45,8 @@ pub(crate) const STATUS_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The poller's controls.
 #[derive(Debug)]
 pub(crate) struct Poller {
-    api: Arc<dyn IngestApi>,
-    settings: Arc<ChannelSettings>,
+    /// The client's state: the REST layer and the poll intervals.
+    client: Arc<ClientState>,
     registry: Arc<Registry>,
     /// Pipes whose poll is running, and whether it is the fast one.
     busy: Mutex<HashSet<(PipePath, bool)>>,
@@ -58,14 +58,9 @@ pub(crate) struct Poller {
 }
 
 impl Poller {
-    pub(crate) fn new(
-        api: Arc<dyn IngestApi>,
-        settings: Arc<ChannelSettings>,
-        registry: Arc<Registry>,
-    ) -> Arc<Self> {
+    pub(crate) fn new(client: Arc<ClientState>, registry: Arc<Registry>) -> Arc<Self> {
         Arc::new(Self {
-            api,
-            settings,
+            client,
             registry,
             busy: Mutex::new(HashSet::new()),
             seq: AtomicU64::new(0),
@@ -114,9 +109,10 @@ impl Poller {
                 }
             }
             let now = Instant::now();
-            let full_due = last_full.map_or(now, |t| t + self.settings.idle_poll_interval);
+            let full_due = last_full.map_or(now, |t| t + self.client.settings.idle_poll_interval);
             let due = if channels.iter().any(|c| c.wants_fast_poll()) {
-                let fast_due = last_fast.map_or(now, |t| t + self.settings.commit_poll_interval);
+                let fast_due =
+                    last_fast.map_or(now, |t| t + self.client.settings.commit_poll_interval);
                 fast_due.min(full_due)
             } else {
                 full_due
@@ -194,6 +190,7 @@ impl Poller {
         let seq = self.next_seq();
         let acked = c.actor.acked_sends.load(Ordering::Acquire);
         let mut statuses = self
+            .client
             .api
             .bulk_channel_status(&c.path.pipe, std::slice::from_ref(&c.path.channel))
             .await?;
@@ -231,7 +228,7 @@ impl Poller {
             .collect();
         let result = tokio::time::timeout(
             STATUS_CALL_TIMEOUT,
-            self.api.bulk_channel_status(pipe, &names),
+            self.client.api.bulk_channel_status(pipe, &names),
         )
         .await;
         let now = Instant::now();
@@ -362,7 +359,9 @@ fn publish(c: &ChannelShared, status: ChannelStatusWire) {
             tracing::debug!(channel = %c.path.channel, "no subscriber for row error events");
         }
     }
-    c.polled.status.send_replace(status);
+    c.polled
+        .status
+        .send_replace(ChannelStatus::from_server(status));
 }
 
 /// The status reported for `channel`: by exact name, else by the one name equal to it ignoring

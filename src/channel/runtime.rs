@@ -13,12 +13,13 @@ use tokio::sync::oneshot;
 
 use super::actor::Actor;
 use super::cmd::Cmd;
-use super::context::{ClientShared, RuntimeInner};
+use super::context::RuntimeInner;
 use super::handle::Channel;
 use super::names::{non_empty, validate_channel_name};
 use super::shared::{ChannelShared, Lifecycle, WaiterGuard};
 use super::OpenChannelOptions;
 use crate::api::OpenChannelRequest;
+use crate::client_state::ClientState;
 use crate::error::ServerError;
 use crate::transport::{ChannelPath, IngestApi};
 use crate::{Error, OffsetToken, Result};
@@ -34,9 +35,9 @@ pub(crate) struct ChannelRuntime {
 }
 
 impl ChannelRuntime {
-    pub(crate) fn new(from: ClientShared) -> Self {
+    pub(crate) fn new(client: Arc<ClientState>) -> Self {
         Self {
-            inner: Arc::new(RuntimeInner::new(from)),
+            inner: Arc::new(RuntimeInner::new(client)),
         }
     }
 
@@ -69,8 +70,10 @@ impl ChannelRuntime {
         };
         // The pipe's BINARY_INPUT_FORMAT is learned beside the open (once per pipe).
         let (resp, binary) = tokio::join!(
-            open_waiting_for_uncommitted(rt.api.as_ref(), &path, request, choice),
-            rt.pipe_params.binary(rt.api.as_ref(), &path.pipe)
+            open_waiting_for_uncommitted(rt.client.api.as_ref(), &path, request, choice),
+            rt.client
+                .pipe_params
+                .binary(rt.client.api.as_ref(), &path.pipe)
         );
         let resp = resp?;
         if let Some(code) = resp
@@ -98,7 +101,7 @@ impl ChannelRuntime {
             path,
             &resp.channel_status,
             rt.shutdown.child_token(),
-            Arc::clone(&rt.buffers),
+            Arc::clone(&rt.client.buffers),
         ));
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         if !rt.registry.insert(&shared, &tx) {
@@ -270,7 +273,7 @@ fn already_open(path: &ChannelPath) -> Error {
 impl ChannelRuntime {
     /// Bytes of the client-wide budget in use (buffered + retained).
     pub(crate) fn budget_used(&self) -> usize {
-        self.inner.budget.used()
+        self.inner.client.budget.used()
     }
 
     /// How many channels the client's registry holds.
@@ -280,7 +283,7 @@ impl ChannelRuntime {
 
     /// What rows and bodies may hold: the budget less the pools' reserve.
     pub(crate) fn budget_usable(&self) -> usize {
-        self.inner.budget.total()
+        self.inner.client.budget.total()
     }
 }
 

@@ -143,7 +143,9 @@ pub(crate) struct ChannelShared {
 #[derive(Debug)]
 pub(crate) struct Polled {
     pub(crate) committed: watch::Sender<Option<OffsetToken>>,
-    pub(crate) status: watch::Sender<ChannelStatusWire>,
+    /// The server's last report, as the public status (its client-side fields zero: the
+    /// snapshot fills them).
+    pub(crate) status: watch::Sender<ChannelStatus>,
     /// A request to the actor to recover (the server reported an invalid status).
     pub(crate) recover: watch::Sender<Option<RecoverRequest>>,
     /// Made on the first subscription: its 64 slots would cost every idle channel about 9 KB.
@@ -239,7 +241,7 @@ impl ChannelShared {
             path: Arc::new(path),
             polled: Polled {
                 committed: watch::Sender::new(committed),
-                status: watch::Sender::new(opened.clone()),
+                status: watch::Sender::new(ChannelStatus::from_server(opened.clone())),
                 recover: watch::Sender::new(None),
                 events: std::sync::OnceLock::new(),
                 errors_seen: AtomicU64::new(opened.rows_error_count.unwrap_or(0)),
@@ -328,19 +330,10 @@ impl ChannelShared {
 
     /// Builds the public snapshot.
     pub(crate) fn snapshot(&self) -> ChannelStatus {
-        let server = self.polled.status.borrow();
+        let server = self.polled.status.borrow().clone();
         ChannelStatus {
+            // The watch the handle's waiters read.
             committed_offset_token: self.polled.committed.borrow().clone(),
-            status_code: server.channel_status_code.clone(),
-            rows_inserted: server.rows_inserted.unwrap_or(0),
-            rows_parsed: server.rows_parsed.unwrap_or(0),
-            rows_error_count: server.rows_error_count.unwrap_or(0),
-            last_error_message: server.last_error_message.clone(),
-            last_error_offset_upper_bound: server
-                .last_error_offset_upper_bound
-                .clone()
-                .map(OffsetToken::from_wire),
-            last_error_timestamp_ms: server.last_error_timestamp_ms,
             buffered_bytes: self.actor.buffered_bytes.load(Ordering::Relaxed),
             buffered_rows: self.actor.buffered_rows.load(Ordering::Relaxed),
             in_flight_requests: self.actor.in_flight.load(Ordering::Relaxed),
@@ -348,6 +341,7 @@ impl ChannelShared {
             retained_bytes: self.actor.retained_bytes.load(Ordering::Relaxed),
             recoveries: self.actor.recoveries.load(Ordering::Relaxed),
             failed: matches!(*self.actor.lifecycle.borrow(), Lifecycle::Failed(_)),
+            ..server
         }
     }
 }

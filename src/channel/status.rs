@@ -1,7 +1,12 @@
-//! Public status types of a channel: [`ChannelStatus`], [`RowErrorEvent`], [`CloseOptions`].
+//! Public status types of a channel: [`ChannelStatus`], [`RowErrorEvent`], [`CloseOptions`],
+//! and [`RowErrorSummary`] (what a subscriber of [`Channel::events`](crate::Channel::events)
+//! learned about the rows the server rejected).
 
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::api::ChannelStatusWire;
 use crate::OffsetToken;
 
 /// A snapshot of one channel: what the server last reported plus the client-side buffers.
@@ -41,6 +46,28 @@ pub struct ChannelStatus {
     pub recoveries: u64,
     /// Whether the channel has failed and must be reopened ([`Channel::reopen`](crate::Channel::reopen)).
     pub failed: bool,
+}
+
+impl ChannelStatus {
+    /// The server's report of a channel (the wire's `ChannelStatusWire`, as the REST layer
+    /// read it) as a status, its client-side fields zero: the one place a status the server
+    /// sent becomes the public one (a channel's [`status`](crate::Channel::status) and the
+    /// statuses by name of [`Pipe::channel_statuses`](crate::Pipe::channel_statuses)).
+    pub(crate) fn from_server(w: ChannelStatusWire) -> Self {
+        Self {
+            committed_offset_token: w.last_committed_offset_token.map(OffsetToken::from_wire),
+            status_code: w.channel_status_code,
+            rows_inserted: w.rows_inserted.unwrap_or(0),
+            rows_parsed: w.rows_parsed.unwrap_or(0),
+            rows_error_count: w.rows_error_count.unwrap_or(0),
+            last_error_message: w.last_error_message,
+            last_error_offset_upper_bound: w
+                .last_error_offset_upper_bound
+                .map(OffsetToken::from_wire),
+            last_error_timestamp_ms: w.last_error_timestamp_ms,
+            ..Self::default()
+        }
+    }
 }
 
 /// New row errors reported by the server for a channel: rows that were sent, parsed and
@@ -130,5 +157,234 @@ impl CloseOptions {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+}
+
+/// The row errors of one channel, summed from its [`RowErrorEvent`]s: how many rows the server
+/// rejected, its message in the first report, and where the failing rows are (each report's
+/// rows are at or before its offset token).
+///
+/// Feed it every event of [`Channel::events`](crate::Channel::events) with
+/// [`record`](Self::record); when the receiver lagged (it missed events), call
+/// [`catch_up`](Self::catch_up) with the channel's [`status`](crate::Channel::status) so the
+/// missed rows are counted too. Rows are never counted twice: events still queued behind a
+/// catch-up add only the rows it did not already count.
+///
+/// It serializes (serde) as `{"count": n, "first_message": …, "first_at_or_before": "<token>",
+/// "last_at_or_before": "<token>"}`, tokens as strings, `null` when unknown.
+///
+/// ```
+/// use snowpipe_streaming::{ChannelStatus, OffsetToken, RowErrorEvent, RowErrorSummary};
+///
+/// // Two reports, as `Channel::events` delivers them.
+/// let message = "Numeric value 'abc' is not recognized";
+/// let mut summary = RowErrorSummary::default();
+/// for (new_errors, total, at_or_before) in [(2, 2, 12), (1, 3, 40)] {
+///     let event = RowErrorEvent::new("orders", new_errors, total)
+///         .with_last_error(message, OffsetToken::from(at_or_before));
+///     summary.record(&event);
+/// }
+/// assert_eq!(summary.count(), 3);
+/// assert_eq!(summary.first_message(), Some("Numeric value 'abc' is not recognized"));
+/// assert_eq!(summary.first_at_or_before().map(OffsetToken::as_str), Some("12"));
+/// assert_eq!(summary.last_at_or_before().map(OffsetToken::as_str), Some("40"));
+///
+/// // The receiver lagged: the status's cumulative count has two rows it never saw.
+/// let mut status = ChannelStatus::default();
+/// status.rows_error_count = 5;
+/// summary.catch_up(&status);
+/// summary.catch_up(&status);
+/// assert_eq!(summary.count(), 5);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RowErrorSummary {
+    count: u64,
+    first_message: Option<String>,
+    first_at_or_before: Option<OffsetToken>,
+    last_at_or_before: Option<OffsetToken>,
+    /// The server's cumulative count the summary has accounted for: the last event's
+    /// `total_errors`, or the status a catch-up read.
+    #[serde(skip)]
+    server_total: Option<u64>,
+    /// Set by a catch-up that counted rows through this server total, until an event goes past
+    /// it: events queued up to it are already counted.
+    #[serde(skip)]
+    caught_up_to: Option<u64>,
+}
+
+impl RowErrorSummary {
+    /// Rows the server rejected.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The server's message in the first report that counted rows.
+    pub fn first_message(&self) -> Option<&str> {
+        self.first_message.as_deref()
+    }
+
+    /// The first report's bound: its failing rows are at or before this token.
+    pub fn first_at_or_before(&self) -> Option<&OffsetToken> {
+        self.first_at_or_before.as_ref()
+    }
+
+    /// The last bound reported: every failing row counted is at or before this token.
+    pub fn last_at_or_before(&self) -> Option<&OffsetToken> {
+        self.last_at_or_before.as_ref()
+    }
+
+    /// Adds one event: its `new_errors` rows (less those a [`catch_up`](Self::catch_up) already
+    /// counted), its message when it is the first, its offset bound. An event without new
+    /// errors changes nothing.
+    pub fn record(&mut self, event: &RowErrorEvent) {
+        if event.new_errors == 0 {
+            return;
+        }
+        let fresh = match self.caught_up_to {
+            Some(through) if event.total_errors <= through => 0,
+            Some(through) => {
+                self.caught_up_to = None;
+                event.new_errors.min(event.total_errors - through)
+            }
+            None => event.new_errors,
+        };
+        self.server_total = Some(event.total_errors);
+        let bound = event.offset_upper_bound.as_ref();
+        self.add(fresh, event.last_error_message.as_deref(), bound);
+        if bound.is_some() {
+            self.last_at_or_before.clone_from(&event.offset_upper_bound);
+        }
+    }
+
+    /// Counts the rows of events a lagging receiver missed
+    /// ([`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged)), from the
+    /// channel's cumulative [`rows_error_count`](ChannelStatus::rows_error_count): what it has
+    /// beyond the last event recorded (beyond [`count`](Self::count) when none was). Their
+    /// offset bounds are unknown; the message is the status's last one when nothing was
+    /// counted before. Calling it again, or recording the events still queued behind the lag,
+    /// never counts a row twice.
+    ///
+    /// Before any event was recorded the summary cannot tell errors from before it subscribed
+    /// (the status counts the channel's whole life) from missed ones: it counts them all.
+    pub fn catch_up(&mut self, status: &ChannelStatus) {
+        let accounted = self.server_total.unwrap_or(self.count);
+        let missed = status.rows_error_count.saturating_sub(accounted);
+        if missed == 0 {
+            return;
+        }
+        self.add(missed, status.last_error_message.as_deref(), None);
+        self.server_total = Some(status.rows_error_count);
+        self.caught_up_to = Some(status.rows_error_count);
+    }
+
+    /// Counts `rows`; the first rows counted set the first message and bound.
+    fn add(&mut self, rows: u64, message: Option<&str>, bound: Option<&OffsetToken>) {
+        if rows > 0 && self.count == 0 {
+            self.first_message = message.map(str::to_owned);
+            self.first_at_or_before = bound.cloned();
+        }
+        self.count += rows;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(new_errors: u64, total_errors: u64, message: &str, bound: u64) -> RowErrorEvent {
+        RowErrorEvent::new("c", new_errors, total_errors)
+            .with_last_error(message, OffsetToken::from(bound))
+    }
+
+    fn status(rows_error_count: u64, message: &str) -> ChannelStatus {
+        ChannelStatus {
+            rows_error_count,
+            last_error_message: Some(message.into()),
+            ..ChannelStatus::default()
+        }
+    }
+
+    fn bounds(s: &RowErrorSummary) -> (Option<&str>, Option<&str>) {
+        (
+            s.first_at_or_before().map(OffsetToken::as_str),
+            s.last_at_or_before().map(OffsetToken::as_str),
+        )
+    }
+
+    #[test]
+    fn keeps_the_first_message_and_the_first_and_last_bounds() {
+        let mut s = RowErrorSummary::default();
+        s.record(&event(2, 2, "too long", 12));
+        s.record(&event(1, 3, "out of range", 40));
+        s.record(&RowErrorEvent::new("c", 1, 4));
+        assert_eq!(s.count(), 4);
+        assert_eq!(s.first_message(), Some("too long"));
+        assert_eq!(bounds(&s), (Some("12"), Some("40")));
+    }
+
+    #[test]
+    fn events_without_new_errors_change_nothing() {
+        let mut s = RowErrorSummary::default();
+        s.record(&event(0, 0, "ignored", 1));
+        assert_eq!(s, RowErrorSummary::default());
+        s.record(&event(1, 1, "first", 5));
+        let before = s.clone();
+        s.record(&event(0, 1, "ignored", 9));
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn catch_up_counts_only_what_the_receiver_missed() {
+        let mut s = RowErrorSummary::default();
+        // The channel had 7 errors before this receiver subscribed: the first event says so.
+        s.record(&event(2, 9, "first", 10));
+        // Events for totals 10..=13 were dropped; the status has them.
+        s.catch_up(&status(13, "latest"));
+        assert_eq!(s.count(), 6);
+        assert_eq!(s.first_message(), Some("first"));
+        s.catch_up(&status(13, "latest"));
+        assert_eq!(s.count(), 6, "a second catch-up adds nothing");
+    }
+
+    #[test]
+    fn events_queued_behind_a_catch_up_are_not_counted_again() {
+        let mut s = RowErrorSummary::default();
+        s.catch_up(&status(5, "from the status"));
+        assert_eq!(s.count(), 5);
+        assert_eq!(s.first_message(), Some("from the status"));
+        // Still queued: totals 4 and 5, already in the catch-up; their bounds are kept.
+        s.record(&event(1, 4, "queued", 30));
+        s.record(&event(1, 5, "queued", 31));
+        assert_eq!(s.count(), 5);
+        assert_eq!(bounds(&s), (None, Some("31")));
+        // Straddles the catch-up (6 → 8 with 3 new): only 7 and 8 are new.
+        s.record(&event(3, 8, "straddles", 50));
+        assert_eq!(s.count(), 8);
+        // Past it: counted in full.
+        s.record(&event(2, 10, "later", 60));
+        assert_eq!(s.count(), 10);
+        assert_eq!(s.first_message(), Some("from the status"));
+        assert_eq!(bounds(&s), (None, Some("60")));
+    }
+
+    #[test]
+    fn serializes_counts_and_tokens_as_strings() {
+        let mut s = RowErrorSummary::default();
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            serde_json::json!({
+                "count": 0, "first_message": null,
+                "first_at_or_before": null, "last_at_or_before": null,
+            })
+        );
+        s.record(&event(2, 2, "too long", 12));
+        s.record(&event(1, 3, "out of range", 40));
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            serde_json::json!({
+                "count": 3, "first_message": "too long",
+                "first_at_or_before": "12", "last_at_or_before": "40",
+            })
+        );
     }
 }

@@ -5,25 +5,9 @@
 use std::collections::HashMap;
 
 use super::core::ClientCore;
-use crate::api::ChannelStatusWire;
 use crate::channel::{validate_channel_name, ChannelStatus};
 use crate::transport::{ChannelPath, PipePath};
 use crate::{Error, OffsetToken, Result};
-
-/// A server-reported status as a [`ChannelStatus`] (client-side fields zero).
-fn from_wire(w: ChannelStatusWire) -> ChannelStatus {
-    ChannelStatus {
-        committed_offset_token: w.last_committed_offset_token.map(OffsetToken::from_wire),
-        status_code: w.channel_status_code,
-        rows_inserted: w.rows_inserted.unwrap_or(0),
-        rows_parsed: w.rows_parsed.unwrap_or(0),
-        rows_error_count: w.rows_error_count.unwrap_or(0),
-        last_error_message: w.last_error_message,
-        last_error_offset_upper_bound: w.last_error_offset_upper_bound.map(OffsetToken::from_wire),
-        last_error_timestamp_ms: w.last_error_timestamp_ms,
-        ..ChannelStatus::default()
-    }
-}
 
 impl ClientCore {
     /// Server statuses of `names` on `pipe` (bulk, at most 100 names per request). Channels
@@ -36,10 +20,10 @@ impl ClientCore {
         if names.is_empty() {
             return Ok(HashMap::new());
         }
-        let found = self.shared.api.bulk_channel_status(pipe, names).await?;
+        let found = self.state.api.bulk_channel_status(pipe, names).await?;
         Ok(found
             .into_iter()
-            .map(|(name, w)| (name, from_wire(w)))
+            .map(|(name, w)| (name, ChannelStatus::from_server(w)))
             .collect())
     }
 
@@ -56,7 +40,7 @@ impl ClientCore {
             ));
         }
         Ok(self
-            .shared
+            .state
             .api
             .drop_channel(&path)
             .await?

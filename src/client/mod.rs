@@ -36,7 +36,7 @@ impl StreamingIngestClient {
     /// setting (the builder's, the profile's or the default 1 s), within the accepted range.
     /// Code that feeds channels can batch on its own side by a fraction of it.
     pub fn max_client_lag(&self) -> std::time::Duration {
-        self.core.shared.settings.max_client_lag
+        self.core.state.settings.max_client_lag
     }
 
     /// The named channels' runtime (tests inspect the memory budget and the registry).

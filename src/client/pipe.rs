@@ -144,12 +144,7 @@ impl Pipe {
             None => ElasticTarget::Pipe(self.path.clone()),
         };
         let core = &self.client.core;
-        ElasticChannel::new(
-            Arc::clone(&core.shared.api),
-            target,
-            core.elastic_settings(),
-            Arc::clone(&core.elastic),
-        )
+        ElasticChannel::new(Arc::clone(&core.state), target, Arc::clone(&core.elastic))
     }
 
     /// The server's status of each named channel of this pipe, by name (one bulk-status

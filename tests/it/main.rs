@@ -22,6 +22,7 @@ mod client_calls;
 mod config_env;
 mod config_profile;
 mod config_validation;
+mod conformance;
 mod doc_paths;
 mod elastic;
 mod exactly_once;

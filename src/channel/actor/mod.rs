@@ -30,11 +30,11 @@ pub(crate) use super::cmd::Cmd;
 use super::context::RuntimeInner;
 use super::poller::Poller;
 use super::shared::{ChannelShared, Failure, Lifecycle, RecoverRequest};
+use crate::client_state::ClientState;
 use crate::pipeline::batch::{Batcher, SealedBatch};
 use crate::pipeline::budget::ShortageWatch;
 use crate::pipeline::compress::CompressStage;
-use crate::settings::ChannelSettings;
-use crate::transport::{AppendAck, ChannelWire, IngestApi};
+use crate::transport::{AppendAck, ChannelWire};
 use crate::{OffsetToken, Result};
 
 /// See [`Actor::accepting`].
@@ -172,9 +172,9 @@ enum Event {
 /// The actor. Created by the runtime at open; runs until closed, dropped or shut down.
 #[derive(Debug)]
 pub(crate) struct Actor {
-    api: Arc<dyn IngestApi>,
+    /// The client's state: the REST layer and the settings.
+    client: Arc<ClientState>,
     shared: Arc<ChannelShared>,
-    settings: Arc<ChannelSettings>,
     poller: Arc<Poller>,
     rx: mpsc::Receiver<Cmd>,
     /// The handle is gone: no command will come (the mailbox, not the lifecycle).
@@ -222,19 +222,19 @@ impl Actor {
         rx: mpsc::Receiver<Cmd>,
         continuation: String,
     ) -> Self {
-        let compress = CompressStage::new(Arc::clone(&rt.compressor_pool));
+        let client = &rt.client;
+        let compress = CompressStage::new(Arc::clone(&client.compressors));
         let base = shared.polled.committed.borrow().clone();
         Self {
             committed_rx: shared.polled.committed.subscribe(),
             recover_rx: shared.polled.recover.subscribe(),
-            batcher: Batcher::new(rt.settings.batch_cap()).compress_early(
-                Arc::clone(&rt.compressor_pool),
+            batcher: Batcher::new(client.settings.batch_cap()).compress_early(
+                Arc::clone(&client.compressors),
                 Arc::clone(&shared.buffers),
-                rt.budget.clone(),
+                client.budget.clone(),
             ),
-            api: Arc::clone(&rt.api),
+            client: Arc::clone(client),
             shared,
-            settings: Arc::clone(&rt.settings),
             poller: Arc::clone(&rt.poller),
             rx,
             rx_closed: false,
@@ -256,7 +256,7 @@ impl Actor {
             idle_since: None,
             gave_buffers: false,
             compress,
-            shortage: rt.budget.shortage(),
+            shortage: client.budget.shortage(),
         }
     }
 
@@ -278,7 +278,7 @@ impl Actor {
             let lag = self
                 .batcher
                 .first_at()
-                .map(|t| t + self.settings.max_client_lag);
+                .map(|t| t + self.client.settings.max_client_lag);
             let drain_deadline = self.phase.deadline();
             let idle = self.idle_deadline();
             let accepting = self.accepting();
@@ -348,7 +348,7 @@ impl Actor {
     /// of filling the whole memory budget: more queued rows would not be sent any sooner,
     /// only cost memory and starve other channels.
     pub(super) fn accepting(&self) -> bool {
-        self.queued_bytes() < MAX_QUEUED_REQUESTS * self.settings.batch_cap()
+        self.queued_bytes() < MAX_QUEUED_REQUESTS * self.client.settings.batch_cap()
     }
 
     /// Uncompressed bytes of the sealed batches waiting to be sent.

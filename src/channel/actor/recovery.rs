@@ -151,7 +151,7 @@ impl Actor {
             self.fail("invalidated after its handle was dropped".into(), e);
             return;
         }
-        let episode_deadline = Instant::now() + self.settings.recovery_timeout;
+        let episode_deadline = Instant::now() + self.client.settings.recovery_timeout;
         match self
             .recover_until(reason, lost_response, episode_deadline)
             .await
@@ -164,7 +164,7 @@ impl Actor {
                 };
             }
             Err(Interrupt::Timeout) => {
-                let timeout = self.settings.recovery_timeout;
+                let timeout = self.client.settings.recovery_timeout;
                 let e = Error::ChannelInvalidated {
                     channel: self.shared.name().to_owned(),
                     reason: format!(
@@ -296,7 +296,7 @@ impl Actor {
             offset_token: None,
             fail_on_uncommitted_rows: Some(false),
         };
-        let api = Arc::clone(&self.api);
+        let api = Arc::clone(&self.client.api);
         let path = Arc::clone(&self.shared.path);
         self.session = None;
         let open = async move { api.open_channel(&path, &request).await };
@@ -360,7 +360,7 @@ impl Actor {
                 attempt,
                 "replaying batch"
             );
-            let api = Arc::clone(&self.api);
+            let api = Arc::clone(&self.client.api);
             let path = Arc::clone(&self.shared.path);
             let wire = Arc::clone(&self.wire);
             let session = self.session.clone();
@@ -400,7 +400,11 @@ impl Actor {
             fail_on_uncommitted_rows: Some(false),
         };
         self.session = None;
-        let resp = self.api.open_channel(&self.shared.path, &request).await?;
+        let resp = self
+            .client
+            .api
+            .open_channel(&self.shared.path, &request)
+            .await?;
         self.shared.actor.generation.fetch_add(1, Ordering::AcqRel);
         self.continuation = resp.next_continuation_token;
         let discarded = Failure {

@@ -142,7 +142,7 @@ impl Actor {
                 return;
             }
         };
-        debug_assert!(body.len() <= self.settings.max_request_bytes);
+        debug_assert!(body.len() <= self.client.settings.max_request_bytes);
         let SealedBatch {
             len,
             rows,
@@ -196,7 +196,7 @@ impl Actor {
     pub(super) fn request(&self, b: &SentBatch) -> AppendRequest {
         AppendRequest {
             body: b.body.clone(),
-            compression: self.settings.compression,
+            compression: self.client.settings.compression,
             uncompressed_len: b.uncompressed_len,
             row_count: b.rows,
             start_offset_token: b.start.clone(),
@@ -208,7 +208,7 @@ impl Actor {
 
     pub(super) fn send_future(&self, b: &SentBatch) -> AppendFuture {
         let req = self.request(b);
-        let api = Arc::clone(&self.api);
+        let api = Arc::clone(&self.client.api);
         let path = Arc::clone(&self.shared.path);
         let wire = Arc::clone(&self.wire);
         let session = self.session.clone();

@@ -1,6 +1,9 @@
-//! Hooks for the benches in `benches/`: the channel's CPU pipeline (serialize, buffer into
-//! request-sized batches, compress) without I/O, and a client on a transport that does
-//! nothing. Hidden from the docs and not a stable API.
+//! Hooks for the benches in `benches/` (feature `bench-internals`): the channel's CPU pipeline
+//! (serialize, buffer into request-sized batches, compress) without I/O, and a client on a
+//! transport that does nothing. Hidden from the docs and not a stable API.
+//!
+//! A harness over the crate, like the tests: a room of its own at the top, which no other
+//! room uses.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,11 +34,11 @@ pub struct Pipeline {
     row_size: RowSize,
 }
 
-/// A record batch as [`Channel::append_record_batch`](super::Channel::append_record_batch)
+/// A record batch as [`Channel::append_record_batch`](crate::Channel::append_record_batch)
 /// writes it (NDJSON, BINARY columns in hex), for the benches.
 ///
 /// # Errors
-/// As [`Channel::append_record_batch`](super::Channel::append_record_batch)'s checks.
+/// As [`Channel::append_record_batch`](crate::Channel::append_record_batch)'s checks.
 #[cfg(feature = "arrow")]
 pub fn encode_record_batch(batch: &arrow_array::RecordBatch) -> Result<Vec<u8>> {
     crate::arrow::encode(batch, Ok(crate::binary::BinaryFormat::Hex))
@@ -77,7 +80,7 @@ impl Pipeline {
     /// became full.
     ///
     /// # Errors
-    /// As [`Channel::append_rows`](super::Channel::append_rows) for serialization; a
+    /// As [`Channel::append_rows`](crate::Channel::append_rows) for serialization; a
     /// compression failure as [`Error::Serialization`](crate::Error::Serialization).
     pub fn append<I>(&mut self, rows: I, out: &mut Output) -> Result<()>
     where

@@ -1,0 +1,135 @@
+//! Protocol cases over the public API: two writers on one channel (the newer opener fences
+//! the older one, which stops and never takes the channel back), the hand-over recipe, and
+//! the checks of an append's tokens.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{ConformanceTarget, Knobs, Row};
+use crate::OffsetToken;
+
+fn rows(ids: Range<u64>) -> impl Iterator<Item = Row> {
+    ids.map(one)
+}
+
+fn one(id: u64) -> Row {
+    Row {
+        id,
+        pad: format!("row {id}"),
+    }
+}
+
+fn tok(t: u64) -> Option<OffsetToken> {
+    Some(OffsetToken::from(t))
+}
+
+/// Two clients (two processes as far as the server can tell) on channel `c`: the second open
+/// fences the first, whose next append fails with `OwnershipLost` naming the channel and the
+/// committed token, and stays failed; the second resumes after the committed token; the table
+/// holds each row once.
+pub async fn the_second_opener_fences_the_first(target: Arc<dyn ConformanceTarget>) {
+    let table = target.create_table("fence").await;
+    let first = target.client(&table, &Knobs::default()).await;
+    let second = target.client(&table, &Knobs::default()).await;
+    let a = table.open(&first, "c").await.expect("first open");
+    a.append_rows(rows(0..100), tok(0), tok(99))
+        .await
+        .expect("append");
+    a.wait_for_commit(&OffsetToken::from(99u64), Duration::from_secs(30))
+        .await
+        .expect("commit");
+
+    let b = table.open(&second, "c").await.expect("second open");
+    assert_eq!(b.latest_committed_offset_token(), tok(99));
+    a.append_rows(rows(100..150), tok(100), tok(149))
+        .await
+        .expect("an append is admitted before the server is asked");
+    let err = a.flush().await.expect_err("the first writer is fenced");
+    assert!(err.is_ownership_lost(), "{err}");
+    assert_eq!(err.last_committed_offset_token(), tok(99).as_ref());
+    assert!(err.to_string().contains("channel c"), "{err}");
+    let err = a
+        .append_rows(rows(150..160), tok(150), tok(159))
+        .await
+        .expect_err("a fenced handle stays failed");
+    assert!(err.is_ownership_lost(), "{err}");
+
+    b.append_rows(rows(100..200), tok(100), tok(199))
+        .await
+        .expect("append");
+    b.wait_for_commit(&OffsetToken::from(199u64), Duration::from_secs(30))
+        .await
+        .expect("commit");
+    assert_eq!(target.ids(&table).await, (0..200).collect::<Vec<i64>>());
+    assert!(a.close().await.expect_err("fenced").is_ownership_lost());
+    b.close().await.expect("close");
+    first.close().await.unwrap_or(());
+    second.close().await.expect("close");
+}
+
+/// The hand-over recipe on channel `p3`: the old owner flushes, waits for the commit and
+/// closes (`hand_over`), reporting the committed token; the new owner opens and resumes after
+/// it. Nobody is fenced while appending, and every row lands once.
+pub async fn a_hand_over_passes_the_channel_on(target: Arc<dyn ConformanceTarget>) {
+    let table = target.create_table("hand_over").await;
+    let old = target.client(&table, &Knobs::default()).await;
+    let new = target.client(&table, &Knobs::default()).await;
+    let a = table.open(&old, "p3").await.expect("open");
+    for k in 0..5u64 {
+        a.append_rows(rows(k * 40..k * 40 + 40), tok(k * 40), tok(k * 40 + 39))
+            .await
+            .expect("append");
+    }
+    let handed = a
+        .hand_over(Duration::from_secs(30))
+        .await
+        .expect("hand over");
+    assert_eq!(handed, tok(199));
+
+    let b = table.open(&new, "p3").await.expect("open");
+    let resume = b
+        .latest_committed_offset_token()
+        .and_then(|t| t.as_u64())
+        .expect("a numeric committed token")
+        + 1;
+    assert_eq!(resume, 200);
+    b.append_rows(rows(resume..300), tok(resume), tok(299))
+        .await
+        .expect("append");
+    b.wait_for_commit(&OffsetToken::from(299u64), Duration::from_secs(30))
+        .await
+        .expect("commit");
+    assert_eq!(target.ids(&table).await, (0..300).collect::<Vec<i64>>());
+    b.close().await.expect("close");
+    old.close().await.expect("close");
+    new.close().await.expect("close");
+}
+
+/// Per-row tokens that repeat or go back are refused at the call, naming the row; the next
+/// append must follow the last row's token.
+pub async fn per_row_tokens_out_of_order_are_refused(target: Arc<dyn ConformanceTarget>) {
+    let table = target.create_table("per_row_order").await;
+    let client = target.client(&table, &Knobs::default()).await;
+    let ch = table.open(&client, "c").await.expect("open");
+    let pairs = [5u64, 9, 9].map(|t| (one(t), OffsetToken::from(t)));
+    let err = ch
+        .append_rows_with_tokens(pairs)
+        .await
+        .expect_err("a repeated token is refused");
+    let err = err.to_string();
+    assert!(
+        err.contains("row 2 (9) repeats the token of row 1 (9)"),
+        "{err}"
+    );
+    let pairs = [5u64, 9].map(|t| (one(t), OffsetToken::from(t)));
+    ch.append_rows_with_tokens(pairs).await.expect("append");
+    // The next append must follow the last row's token.
+    let again = [(one(8), OffsetToken::from(8u64))];
+    assert!(ch.append_rows_with_tokens(again).await.is_err());
+    ch.close_with(crate::CloseOptions::default().wait_for_commit(true))
+        .await
+        .expect("close");
+    assert_eq!(target.ids(&table).await, [5, 9]);
+    client.close().await.expect("close");
+}
