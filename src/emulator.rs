@@ -197,7 +197,7 @@ impl Emulator {
     /// When the SQL is not valid SQLite or is not read-only.
     pub fn query(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, EmulatorError> {
         self.inner.query(sql).map_err(|e| EmulatorError {
-            message: format!("emulator query {sql:?} failed: {e}"),
+            message: format!("emulator query {sql:?} failed: {}", e.chain()),
         })
     }
 
@@ -222,16 +222,17 @@ impl Emulator {
 }
 
 /// The emulator could not start, a fault rule did not parse, or a query failed; the message
-/// says which.
+/// says which, and holds the emulator's error with its causes (the emulator's errors leave
+/// their cause to their source: the message prints the whole chain).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmulatorError {
     message: String,
 }
 
 impl EmulatorError {
-    fn start(e: impl fmt::Display) -> Self {
+    fn start(e: snowpipe_emulator::EmulatorError) -> Self {
         Self {
-            message: format!("the emulator could not start: {e}"),
+            message: format!("the emulator could not start: {}", e.chain()),
         }
     }
 }
@@ -280,6 +281,8 @@ mod tests {
         assert!(!debug.contains("PRIVATE KEY"), "{debug}");
         let err = emulator.query("SELECT * FROM nowhere").unwrap_err();
         assert!(err.to_string().contains("SELECT * FROM nowhere"), "{err}");
+        // The emulator's error leaves SQLite's message to its source: it is here, once.
+        assert_eq!(err.to_string().matches("no such table").count(), 1, "{err}");
         emulator.shutdown().await;
     }
 }

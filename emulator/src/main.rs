@@ -336,7 +336,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     if a.accept_any_key {
         eprintln!("WARNING: --accept-any-key accepts ANY bearer token without checking it. This emulator is INSECURE; use it only for local quick starts.");
     }
-    let emu = Emulator::start(cfg).await.map_err(|e| e.to_string())?;
+    let emu = Emulator::start(cfg).await.map_err(|e| e.chain())?;
     println!("listening on {}", emu.url());
     if let Some(p) = emu.ca_path() {
         println!("CA certificate: {}", p.display());
@@ -363,8 +363,8 @@ fn cell(v: &serde_json::Value) -> String {
 }
 
 fn run_query(data_dir: &std::path::Path, sql: &str, format: &str) -> Result<(), String> {
-    let conn = offline::open_read_only(data_dir).map_err(|e| e.to_string())?;
-    let (cols, rows) = offline::query(&conn, sql).map_err(|e| e.to_string())?;
+    let conn = offline::open_read_only(data_dir).map_err(|e| e.chain())?;
+    let (cols, rows) = offline::query(&conn, sql).map_err(|e| e.chain())?;
     match format {
         "json" => {
             for r in rows {
@@ -432,11 +432,11 @@ fn main() -> ExitCode {
         Some(Command::Keygen { out, encrypt, user }) => {
             snowpipe_emulator::KeyFiles::generate(&out, &user, encrypt)
                 .map(|files| print!("{files}"))
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.chain())
         }
         Some(Command::Status { data_dir }) => snowpipe_emulator::status_from_data_dir(&data_dir)
             .map(|v| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()))
-            .map_err(|e| e.to_string()),
+            .map_err(|e| e.chain()),
         None => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(serve(cli.serve)),
             Err(e) => Err(format!("cannot start the Tokio runtime: {e}")),

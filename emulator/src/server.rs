@@ -122,12 +122,12 @@ impl Emulator {
         let listener = TcpListener::bind(("127.0.0.1", config.port))
             .await
             .map_err(|e| {
-                EmulatorError::io(format!("cannot listen on 127.0.0.1:{}: {e}", config.port))
+                EmulatorError::io(format!("cannot listen on 127.0.0.1:{}", config.port))
                     .with_source(e)
             })?;
         let addr = listener
             .local_addr()
-            .map_err(|e| EmulatorError::io(e.to_string()).with_source(e))?;
+            .map_err(|e| EmulatorError::io("").with_source(e))?;
         let ca_pem = tls_setup.as_ref().and_then(|t| t.ca_pem.clone());
         let ca_path = match (&ca_pem, &config.ca_out, &config.data_dir) {
             (Some(_), Some(p), _) => Some(p.clone()),
@@ -267,7 +267,7 @@ impl Emulator {
             .auth
             .register(pem)
             .map(|fp| format!("SHA256:{fp}"))
-            .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))
+            .map_err(|e| EmulatorError::config("").with_source(e))
     }
 
     /// Registers a public key (PEM) that may sign key-pair JWTs of `user` only (matched
@@ -281,7 +281,7 @@ impl Emulator {
             .auth
             .register_for_user(user, pem)
             .map(|fp| format!("SHA256:{fp}"))
-            .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))
+            .map_err(|e| EmulatorError::config("").with_source(e))
     }
 
     /// The fault-injection handle (add or clear rules at runtime).

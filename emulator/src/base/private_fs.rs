@@ -8,8 +8,9 @@ use std::path::Path;
 
 use crate::base::error::EmulatorError;
 
+/// `what` failed; the cause is the source, printed after it.
 fn io_err(what: String, e: std::io::Error) -> EmulatorError {
-    EmulatorError::io(format!("{what}: {e}")).with_source(e)
+    EmulatorError::io(what).with_source(e)
 }
 
 /// Creates `dir` and its missing parents with mode 0700. An existing directory is left as

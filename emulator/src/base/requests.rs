@@ -135,11 +135,8 @@ impl RequestLog {
         let file = match file {
             Some(p) => Some(Mutex::new(std::io::BufWriter::new(
                 crate::base::private_fs::open_private_append(p).map_err(|e| {
-                    EmulatorError::config(format!(
-                        "cannot open the request log {}: {e}",
-                        p.display()
-                    ))
-                    .with_source(e)
+                    EmulatorError::config(format!("cannot open the request log {}", p.display()))
+                        .with_source(e)
                 })?,
             ))),
             None => None,

@@ -37,7 +37,7 @@ pub enum OfflineError {
     #[error("row filtered out by the pipe's WHERE clause")]
     Filtered,
     /// SQLite refused a statement.
-    #[error("storage error: {0}")]
+    #[error("storage error")]
     Storage(#[from] rusqlite::Error),
 }
 

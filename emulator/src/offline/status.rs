@@ -18,8 +18,10 @@ pub fn status_from_data_dir(
             .map_err(|e| crate::base::error::EmulatorError::catalog(e.to_string()))?;
     }
     // Default pipes exist from their first use (docs/protocol.md "Table features").
-    let created = crate::storage::created_default_pipes(&conn)
-        .map_err(|e| crate::base::error::EmulatorError::storage(e.to_string()).with_source(e))?;
+    let created = crate::storage::created_default_pipes(&conn).map_err(|e| {
+        crate::base::error::EmulatorError::storage("")
+            .with_source(crate::base::error::sqlite_cause(&e))
+    })?;
     let pipes: Vec<serde_json::Value> = catalog
         .pipes()
         .into_iter()

@@ -230,10 +230,10 @@ impl KeyFiles {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
         b.create(dir).map_err(|e| {
-            EmulatorError::io(format!("cannot create {}: {e}", dir.display())).with_source(e)
+            EmulatorError::io(format!("cannot create {}", dir.display())).with_source(e)
         })?;
         let io = |path: &std::path::Path, e: std::io::Error| {
-            EmulatorError::io(format!("cannot write {}: {e}", path.display())).with_source(e)
+            EmulatorError::io(format!("cannot write {}", path.display())).with_source(e)
         };
         write_new(&private_key, private_pem.as_bytes(), 0o600).map_err(|e| io(&private_key, e))?;
         if let Err(e) = write_new(&public_key, key.public_key_pem().as_bytes(), 0o644) {

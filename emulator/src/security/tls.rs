@@ -22,17 +22,17 @@ fn server_config(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| EmulatorError::tls(e.to_string()).with_source(e))?
+        .map_err(|e| EmulatorError::tls("").with_source(e))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| EmulatorError::tls(e.to_string()).with_source(e))?;
+        .map_err(|e| EmulatorError::tls("").with_source(e))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
 
 /// Generates a CA and a server certificate for 127.0.0.1, ::1 and localhost (plus `extra_hosts`).
 pub(crate) fn generate(extra_hosts: &[String]) -> Result<TlsSetup, EmulatorError> {
-    let err = |e: rcgen::Error| EmulatorError::tls(e.to_string()).with_source(e);
+    let err = |e: rcgen::Error| EmulatorError::tls("").with_source(e);
     let ca_key = KeyPair::generate().map_err(err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params
@@ -74,15 +74,12 @@ pub(crate) fn from_files(cert: &Path, key: &Path) -> Result<TlsSetup, EmulatorEr
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| {
-            EmulatorError::tls(format!(
-                "cannot read certificates from {}: {e}",
-                cert.display()
-            ))
-            .with_source(e)
+            EmulatorError::tls(format!("cannot read certificates from {}", cert.display()))
+                .with_source(e)
         })?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
         EmulatorError::tls(format!(
-            "cannot read the private key from {}: {e}",
+            "cannot read the private key from {}",
             key.display()
         ))
         .with_source(e)

@@ -48,12 +48,12 @@ pub(crate) fn load_or_create(data_dir: &Path) -> Result<Vec<u8>, EmulatorError> 
             crate::base::private_fs::write_private_file(&path, &secret)?;
             Ok(secret)
         }
+        // The hint follows the cause: the message holds both, and no source repeats it.
         Err(e) => Err(EmulatorError::io(format!(
             "cannot read the scoped-token secret {}: {e}; make it readable by the emulator's \
              user or delete it",
             path.display()
-        ))
-        .with_source(e)),
+        ))),
     }
 }
 

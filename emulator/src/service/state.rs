@@ -277,7 +277,9 @@ async fn load_catalog(
         default_pipes.extend(
             st.run(|c| storage::created_default_pipes(c))
                 .await?
-                .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?,
+                .map_err(|e| {
+                    EmulatorError::storage("").with_source(crate::base::error::sqlite_cause(&e))
+                })?,
         );
         stored_ddl = st.run(|c| storage::stored_ddl(c)).await??;
         for sql in &stored_ddl {
@@ -379,12 +381,15 @@ async fn prepare_tables(
                 storage::add_missing_columns(&tx, table, columns)?;
             }
             tx.commit()?;
-            let records = storage::load_channels(c)
-                .map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?;
+            let records = storage::load_channels(c).map_err(|e| {
+                rusqlite::Error::InvalidParameterName(crate::base::error::chain(&e))
+            })?;
             Ok((records, counts))
         })
         .await?
-        .map_err(|e| EmulatorError::storage(e.to_string()).with_source(e))?;
+        .map_err(|e| {
+            EmulatorError::storage("").with_source(crate::base::error::sqlite_cause(&e))
+        })?;
     let mut channels = HashMap::new();
     for r in &records {
         channels.insert(
@@ -414,17 +419,17 @@ fn authenticator(
         config.personal_access_tokens.clone(),
         config.scoped_token_ttl,
     )
-    .map_err(|e| EmulatorError::config(e.to_string()).with_source(e))?;
+    .map_err(|e| EmulatorError::config("").with_source(e))?;
     // Keys the DDL registered (`ALTER USER … SET RSA_PUBLIC_KEY`), as Snowflake's own key-pair
     // setup does.
     for k in catalog.user_keys() {
+        // The hint follows the cause: the message holds both, and no source repeats it.
         auth.register_for_user(&k.user, &k.pem).map_err(|e| {
             EmulatorError::catalog(format!(
                 "ALTER USER {} SET RSA_PUBLIC_KEY: {e}; give the base64 body of an RSA public \
                  key (the lines between BEGIN and END PUBLIC KEY)",
                 k.user
             ))
-            .with_source(e)
         })?;
     }
     if let (true, Some(dir)) = (stored, config.data_dir.as_deref()) {

@@ -19,7 +19,7 @@ use std::sync::{mpsc, Arc};
 
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::base::error::EmulatorError;
+use crate::base::error::{sqlite_cause, EmulatorError};
 use crate::convert::{output, SqlValue};
 
 mod readers;
@@ -145,7 +145,7 @@ CREATE TABLE IF NOT EXISTS _emulator_sequences (
 ";
 
 fn sql_err(e: rusqlite::Error) -> EmulatorError {
-    EmulatorError::storage(e.to_string()).with_source(e)
+    EmulatorError::storage("").with_source(sqlite_cause(&e))
 }
 
 impl Storage {
@@ -158,7 +158,7 @@ impl Storage {
         let (path, temp, file) = match data_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| {
-                    EmulatorError::storage(format!("cannot create data dir {}: {e}", d.display()))
+                    EmulatorError::storage(format!("cannot create data dir {}", d.display()))
                         .with_source(e)
                 })?;
                 let file = d.join(DB_FILE);
@@ -196,10 +196,7 @@ impl Storage {
                     job(&mut conn);
                 }
             })
-            .map_err(|e| {
-                EmulatorError::storage(format!("cannot start the writer thread: {e}"))
-                    .with_source(e)
-            })?;
+            .map_err(|e| EmulatorError::storage("cannot start the writer thread").with_source(e))?;
         Ok(Self {
             tx,
             path,

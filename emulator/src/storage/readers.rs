@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::base::error::EmulatorError;
+use crate::base::error::{sqlite_cause, EmulatorError};
 
 /// Idle reader connections kept open.
 const IDLE_READERS: usize = 4;
@@ -76,11 +76,8 @@ impl Readers {
         let conn = match idle {
             Some(c) => c,
             None => open(&self.file).map_err(|e| {
-                EmulatorError::storage(format!(
-                    "cannot open a reader of {}: {e}",
-                    self.file.display()
-                ))
-                .with_source(e)
+                EmulatorError::storage(format!("cannot open a reader of {}", self.file.display()))
+                    .with_source(sqlite_cause(&e))
             })?,
         };
         let out = f(&conn);
@@ -136,13 +133,13 @@ impl TempDir {
         let mut b = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        // The hint follows the cause: the message holds both, and no source repeats it.
         b.create(&dir).map_err(|e| {
             EmulatorError::io(format!(
                 "cannot create the emulator's temporary database directory {}: {e}; set TMPDIR \
                  to a writable directory or use --data-dir",
                 dir.display()
             ))
-            .with_source(e)
         })?;
         Ok(Self(dir))
     }

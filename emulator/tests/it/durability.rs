@@ -296,6 +296,29 @@ async fn a_port_in_use_is_an_io_error_that_keeps_its_cause() {
     assert_eq!(io.kind(), std::io::ErrorKind::AddrInUse);
 }
 
+/// The binary prints an error's whole chain, each part once: the kind, then SQLite's message
+/// (the library's error leaves it to its source).
+#[tokio::test]
+async fn the_binary_prints_an_errors_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut config = EmulatorConfig::for_tests();
+    config.data_dir = Some(data.clone());
+    Emulator::start(config).await.unwrap().shutdown().await;
+    let dd = data.to_str().unwrap();
+    let out = bin()
+        .args(["query", "--data-dir", dd, "SELECT * FROM nowhere"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: storage error: no such table: nowhere"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("no such table").count(), 1, "{stderr}");
+}
+
 /// `--binary-format base64` changes how BINARY strings decode (`"yv4="` is CA FE, and
 /// `"CAFE"` is base64 too: 08 01 44), and `:pipe-info` reports it; `--timezone` sets the
 /// session zone epochs are read in; a bad zone is a startup error naming the fix.

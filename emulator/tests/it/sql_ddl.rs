@@ -30,7 +30,7 @@ fn status(r: &Resp) -> String {
     r.body["data"][0][0].as_str().unwrap_or_default().to_owned()
 }
 
-/// The Kafka connector's statement (`snowpipe_kafka::connector::create_tables::statement`, from
+/// The Kafka connector's statement (`snowpipe_kafka::create_table_statement`, from
 /// `createTableWithOnlyMetadataColumn`), for table `ORDERS`.
 const CONNECTOR_STATEMENT: &str = "create table if not exists ORDERS (record_metadata variant \
      comment 'created by automatic table creation from Snowflake Kafka Connector High \

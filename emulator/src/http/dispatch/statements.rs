@@ -11,6 +11,7 @@ use http::{header, HeaderMap, Response, StatusCode};
 use serde_json::Value;
 
 use crate::base::api_error::ApiError;
+use crate::base::error::chain;
 use crate::service::Shared;
 use crate::sql_api::{running, Ddl, Fetched, Migrate, Prepared};
 
@@ -54,7 +55,7 @@ pub(crate) async fn submit(
                     storage
                         .read(move |c| crate::sql_api::run(c, prepared, &h, limit))
                         .await
-                        .map_err(|e| ApiError::new(500, "ERR_INTERNAL", e.to_string()))
+                        .map_err(|e| ApiError::new(500, "ERR_INTERNAL", chain(&e)))
                         .and_then(|r| r)
                 }
                 None => Err(ApiError::new(500, "ERR_INTERNAL", "no storage")),
@@ -151,11 +152,11 @@ pub(crate) async fn submit_overwrite(
             })
         })
         .await
-        .map_err(|e| internal(&e))??;
+        .map_err(|e| internal(&chain(&e)))??;
     let deleted = storage
         .run(move |c| crate::sql_api::overwrite::delete(c, &table, &doomed))
         .await
-        .map_err(|e| internal(&e))?
+        .map_err(|e| internal(&chain(&e)))?
         .map_err(|e| internal(&e))?;
     answer_now(shared, owner, |handle| {
         crate::sql_api::overwrite::answer(total.saturating_sub(deleted), handle)
