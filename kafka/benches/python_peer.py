@@ -3,12 +3,13 @@
 Snowflake's examples write one, on confluent-kafka and the official Snowpipe Streaming SDK
 (PyPI `snowpipe-streaming`, pinned in requirements.txt beside this file).
 
-    python_peer.py --brokers HOST:PORT[,...] --topic T --group G --database D --schema S --pipe P \
+    python_peer.py --brokers HOST:PORT[,...] --topic T[,T...] --group G --database D --schema S --pipe P \
                    --expect N --profile PROFILE_JSON [--ca CA_PEM] [--batch 10000]
 
 What it does (the same contract as snowpipe-kafka):
-  * one StreamingIngestClient on D.S.P, one channel per partition named `<G>_<T>_<partition>`,
-    each row's offset token its Kafka offset (a decimal string);
+  * one StreamingIngestClient on D.S.P, one channel per partition of each topic (--topic: one
+    or several, comma-separated, all to the pipe P) named `<G>_<T>_<partition>`, each row's
+    offset token its Kafka offset (a decimal string);
   * on assign: open the partition's channel and start the partition at its latest committed
     offset token + 1 (the beginning when it has none); on revoke/lost: flush those channels,
     wait (bounded) until they committed what was appended, close them;
@@ -62,6 +63,7 @@ ap.add_argument("--expect", type=int, required=True, help="rows to append before
 ap.add_argument("--ca", help="CA certificate (PEM) the SDK must trust, e.g. the emulator's ca.pem")
 ap.add_argument("--batch", type=int, default=10_000, help="num_messages per consume()")
 args = ap.parse_args()
+topics = args.topic.split(",")
 
 # Before the SDK is imported: its Rust core reads these once, at import.
 if args.ca:
@@ -88,31 +90,33 @@ def log(*parts):
 
 
 client = StreamingIngestClient(
-    f"{args.group}_{args.topic}_python_peer", args.database, args.schema, args.pipe,
+    f"{args.group}_{topics[0]}_python_peer", args.database, args.schema, args.pipe,
     profile_json=args.profile,
 )
-channels = {}  # partition -> channel
-last_appended = {}  # partition -> last offset appended on its channel (int)
+channels = {}  # (topic, partition) -> channel
+last_appended = {}  # (topic, partition) -> last offset appended on its channel (int)
 
 
-def channel_name(partition):
-    return f"{args.group}_{args.topic}_{partition}"
+def channel_name(key):
+    topic, partition = key
+    return f"{args.group}_{topic}_{partition}"
 
 
 def on_assign(consumer, partitions):
     for tp in partitions:
-        channel, status = client.open_channel(channel_name(tp.partition))
-        channels[tp.partition] = channel
+        key = (tp.topic, tp.partition)
+        channel, status = client.open_channel(channel_name(key))
+        channels[key] = channel
         token = status.latest_committed_offset_token
         tp.offset = int(token) + 1 if token is not None else OFFSET_BEGINNING
         if token is not None:
-            last_appended[tp.partition] = int(token)
-        log(f"assigned partition {tp.partition}: committed token {token}, start at {tp.offset}")
+            last_appended[key] = int(token)
+        log(f"assigned {key}: committed token {token}, start at {tp.offset}")
     consumer.assign(partitions)  # with the offsets just set: the channel, not Kafka, is the truth
 
 
 def on_revoke(consumer, partitions):
-    revoked = [tp.partition for tp in partitions if tp.partition in channels]
+    revoked = [(tp.topic, tp.partition) for tp in partitions if (tp.topic, tp.partition) in channels]
     for p in revoked:
         channels[p].initiate_flush()
     # Hand over: what was appended is committed before the channel closes, so the next owner
@@ -160,7 +164,7 @@ consumer = Consumer({
     "enable.auto.commit": False,
     "auto.offset.reset": "earliest",
 })
-consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
+consumer.subscribe(topics, on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
 
 appended = 0
 t_first = cpu_first = faults_first = None
@@ -176,7 +180,7 @@ try:
             if msg.error():
                 log("kafka error:", msg.error())
                 continue
-            by_partition.setdefault(msg.partition(), []).append(msg)
+            by_partition.setdefault((msg.topic(), msg.partition()), []).append(msg)
         for partition, batch in by_partition.items():
             channel = channels.get(partition)
             if channel is None:  # revoked while the batch was in flight
@@ -203,9 +207,9 @@ try:
         t_first, cpu_first, faults_first = t_done, cpu_done, faults_done
         t_appended = t_done
     # Snowflake holds the truth; commit Kafka's group offsets too, for lag tools.
-    done = [tp for tp in consumer.assignment() if tp.partition in last_appended]
+    done = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) in last_appended]
     for tp in done:
-        tp.offset = last_appended[tp.partition] + 1
+        tp.offset = last_appended[(tp.topic, tp.partition)] + 1
     if done:
         try:
             consumer.commit(offsets=done, asynchronous=False)

@@ -14,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers as _, Message};
@@ -41,7 +43,10 @@ CREATE OR REPLACE TABLE DEMO.KAFKA.EVENTS (ID NUMBER, KIND VARCHAR, AMOUNT NUMBE
 
 /// A Kafka cluster, an emulator and a key: what sink instances need.
 pub struct Lab {
-    cluster: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    /// The mock cluster; `None` when the lab uses brokers of their own process
+    /// ([`start_on`](Self::start_on)).
+    cluster: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+    brokers: String,
     emulator: Emulator,
     key: PathBuf,
     /// Where instances write their stderr (`None`: inherit).
@@ -83,6 +88,44 @@ impl Lab {
                 .create_topic(topic, *partitions, 1)
                 .with_context(|| format!("cannot create topic {topic}"))?;
         }
+        let brokers = cluster.bootstrap_servers();
+        Self::with_emulator(Some(cluster), brokers, config).await
+    }
+
+    /// As [`start_with`](Self::start_with), on the Kafka-protocol brokers at `brokers` (a
+    /// broker in its own process, e.g. for the bench) instead of the mock cluster: `topics` are
+    /// created there with the Admin API (one replica each).
+    ///
+    /// # Errors
+    /// When a topic cannot be created (one that exists already is an error too: its old
+    /// messages would be read), or the key or the emulator cannot be made.
+    pub async fn start_on(
+        brokers: &str,
+        topics: &[(&str, i32)],
+        config: EmulatorConfig,
+    ) -> Result<Self> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .context("cannot create an admin client")?;
+        let new: Vec<NewTopic> = topics
+            .iter()
+            .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        for result in admin.create_topics(&new, &options).await? {
+            result.map_err(|(topic, e)| anyhow::anyhow!("cannot create topic {topic}: {e}"))?;
+        }
+        Self::with_emulator(None, brokers.to_owned(), config).await
+    }
+
+    /// The lab on `brokers` (the mock `cluster`'s, or of their own process): the emulator
+    /// configured by `config` with the lab's table, a key, a directory.
+    async fn with_emulator(
+        cluster: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+        brokers: String,
+        config: EmulatorConfig,
+    ) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!(
             "snowpipe-kafka-{}-{}",
             std::process::id(),
@@ -102,6 +145,7 @@ impl Lab {
         snowpipe_emulator::write_private_key(&key, pair.private_key_pem())?;
         Ok(Self {
             cluster,
+            brokers,
             emulator,
             key,
             logs: None,
@@ -112,16 +156,19 @@ impl Lab {
     /// Creates a topic while the lab runs (its partitions join subscriptions that name it).
     ///
     /// # Errors
-    /// When the mock cluster refuses it.
+    /// When the mock cluster refuses it, or the lab has no mock cluster
+    /// ([`start_on`](Self::start_on)).
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
         self.cluster
+            .as_ref()
+            .context("the lab's brokers are not the mock cluster")?
             .create_topic(topic, partitions, 1)
             .with_context(|| format!("cannot create topic {topic}"))
     }
 
     /// The cluster's bootstrap servers.
     pub fn brokers(&self) -> String {
-        self.cluster.bootstrap_servers()
+        self.brokers.clone()
     }
 
     /// The private key (PKCS#8 PEM file) the emulator accepts.

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+pub use crate::bench::events::Events;
+
 /// Options of `snowpipe-kafka bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -11,9 +13,23 @@ pub struct BenchArgs {
     /// Messages per size (0: about 3 MiB a partition).
     #[arg(long, default_value_t = 0)]
     pub messages: u64,
-    /// Partitions of the topic.
+    /// Partitions of each topic.
     #[arg(long, default_value_t = 96)]
     pub partitions: i32,
+    /// Topics, each of `--partitions` partitions, the messages spread over all of them
+    /// (`bench` when one, else `bench00`, `bench01`, …).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub topics: u32,
+    /// The messages: realistic clickstream events, or the padded objects of earlier runs.
+    #[arg(long, value_enum, default_value_t = Events::Realistic)]
+    pub events: Events,
+    /// The seed of the events (the same seed, the same bytes).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// A Kafka-protocol broker in its own process (`HOST:PORT[,...]`) instead of librdkafka's
+    /// mock cluster in the bench's; the topics are created there (names with a run tag).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub brokers: Option<String>,
     /// The instance's `--max-client-lag`.
     #[arg(long, default_value = "1s")]
     pub max_client_lag: String,

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 use snowpipe_emulator::ChannelTotals;
@@ -16,8 +15,7 @@ use snowpipe_emulator::ChannelTotals;
 use crate::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
 use crate::bench::args::BenchArgs;
-
-pub(crate) const TOPIC: &str = "bench";
+use crate::bench::load::Load;
 
 pub(crate) const FLOOR: &str = "floor (rdkafka, no sink)";
 
@@ -129,8 +127,9 @@ pub(crate) fn proc_stat(pid: u32) -> Result<ProcStat> {
     })
 }
 
-/// The floor, in its own process: consume `expected` messages of `topic` and drop them.
-pub(crate) fn floor(brokers: &str, topic: &str, expected: u64, group: &str) -> Result<()> {
+/// The floor, in its own process: consume `expected` messages of `topics` (comma-separated)
+/// and drop them.
+pub(crate) fn floor(brokers: &str, topics: &str, expected: u64, group: &str) -> Result<()> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -145,7 +144,7 @@ pub(crate) fn floor(brokers: &str, topic: &str, expected: u64, group: &str) -> R
         config.set(key, value);
     }
     let consumer: BaseConsumer = config.create()?;
-    consumer.subscribe(&[topic])?;
+    consumer.subscribe(&topics.split(',').collect::<Vec<_>>())?;
     let (mut n, mut bytes) = (0u64, 0usize);
     let mut first = None;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -176,77 +175,6 @@ pub(crate) fn committed(lab: &Lab, prefix: &str) -> ChannelTotals {
     lab.emulator().channel_totals(prefix)
 }
 
-/// The filler that makes [`message`] about `size` bytes long.
-pub(crate) fn pad_for(size: usize) -> String {
-    "x".repeat(size.saturating_sub(60))
-}
-
-/// Message `id` of the bench's clickstream: a JSON object padded with `pad`.
-pub(crate) fn message(id: u64, pad: &str) -> String {
-    format!(
-        r#"{{"id":{id},"kind":"view","amount":{},"pad":"{pad}"}}"#,
-        id % 1000
-    )
-}
-
-/// Produces `count` messages of about `size` bytes over the topic's partitions, before
-/// anything reads them.
-pub(crate) async fn backlog(
-    lab: &Lab,
-    topic: &str,
-    count: u64,
-    size: usize,
-    partitions: i32,
-) -> Result<()> {
-    let producer = lab.producer()?;
-    let pad = pad_for(size);
-    let mut pending = Vec::new();
-    for id in 0..count {
-        pending.push(send(&producer, topic, id, &pad, partitions)?);
-        if pending.len() >= 20_000 {
-            await_deliveries(&mut pending).await?;
-        }
-    }
-    await_deliveries(&mut pending).await
-}
-
-/// Queues [`message`] `id` to partition `id % partitions` of `topic`.
-pub(crate) fn send(
-    producer: &FutureProducer,
-    topic: &str,
-    id: u64,
-    pad: &str,
-    partitions: i32,
-) -> Result<DeliveryFuture> {
-    let v = message(id, pad);
-    let partition = i32::try_from(id % u64::try_from(partitions.max(1))?)?;
-    producer
-        .send_result(
-            FutureRecord::<(), _>::to(topic)
-                .partition(partition)
-                .payload(&v),
-        )
-        .map_err(|(e, _)| anyhow::anyhow!("cannot queue a message: {e}"))
-}
-
-/// Waits for the messages `pending` queued to be delivered, and empties it.
-pub(crate) async fn await_deliveries(pending: &mut Vec<DeliveryFuture>) -> Result<()> {
-    for d in pending.drain(..) {
-        delivered(d.await)?;
-    }
-    Ok(())
-}
-
-pub(crate) fn delivered(
-    d: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, impl std::fmt::Debug>,
-) -> Result<()> {
-    match d {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => bail!("a message was not delivered: {e}"),
-        Err(e) => bail!("the producer went away: {e:?}"),
-    }
-}
-
 /// The last JSON line a child printed.
 pub(crate) fn last_json(child: Child) -> Result<Value> {
     let out = child.wait_with_output()?;
@@ -275,10 +203,21 @@ pub(crate) fn measured_from(side: &'static str, v: &Value) -> Result<Measured> {
     })
 }
 
-/// The command that runs one instance of the sink in group `group` until it is idle.
-pub(crate) fn sink_command(lab: &Lab, bin: &Path, args: &BenchArgs, group: &str) -> Command {
+/// The command that runs one instance of the sink on `load`'s topics in group `group` until it
+/// is idle.
+pub(crate) fn sink_command(
+    lab: &Lab,
+    bin: &Path,
+    args: &BenchArgs,
+    load: &Load,
+    group: &str,
+) -> Command {
     // The values alone, as the peer writes them (`--metadata` adds ~150 bytes a row).
-    let mut cmd = lab.instance_without_metadata(bin, TOPIC, group);
+    let mut cmd = lab.instance_of(bin, group);
+    for topic in &load.topics {
+        cmd.args(["--topic", topic]);
+    }
+    cmd.args(["--pipe", PIPE]);
     cmd.args([
         "--until-idle",
         "3s",
@@ -294,12 +233,13 @@ pub(crate) async fn sink_side(
     lab: &Lab,
     bin: &Path,
     args: &BenchArgs,
+    load: &Load,
     expected: u64,
     group: &str,
 ) -> Result<Measured> {
-    let partitions = usize::try_from(args.partitions.max(1))?;
+    let partitions = load.all_partitions();
     let prefix = format!("{group}_");
-    let mut child = sink_command(lab, bin, args, group)
+    let mut child = sink_command(lab, bin, args, load, group)
         .spawn()
         .context("cannot start an instance")?;
     let pid = child.id();
@@ -366,8 +306,14 @@ pub(crate) async fn sink_side(
 }
 
 /// The Python peer: its profile for the official SDK, then the script.
-pub(crate) fn peer_side(lab: &Lab, python: &Path, expected: u64, group: &str) -> Result<Measured> {
-    let child = peer_command(lab, python, expected, group)?
+pub(crate) fn peer_side(
+    lab: &Lab,
+    python: &Path,
+    load: &Load,
+    expected: u64,
+    group: &str,
+) -> Result<Measured> {
+    let child = peer_command(lab, python, load, expected, group)?
         .spawn()
         .context("cannot start the Python peer")?;
     measured_from(PEER, &last_json(child)?)
@@ -378,6 +324,7 @@ pub(crate) fn peer_side(lab: &Lab, python: &Path, expected: u64, group: &str) ->
 pub(crate) fn peer_command(
     lab: &Lab,
     python: &Path,
+    load: &Load,
     expected: u64,
     group: &str,
 ) -> Result<Command> {
@@ -404,7 +351,7 @@ pub(crate) fn peer_command(
             "--brokers",
             &lab.brokers(),
             "--topic",
-            TOPIC,
+            &load.topics.join(","),
             "--group",
             group,
         ])
@@ -420,13 +367,19 @@ pub(crate) fn peer_command(
     Ok(cmd)
 }
 
-pub(crate) fn floor_side(lab: &Lab, bin: &Path, expected: u64, group: &str) -> Result<Measured> {
+pub(crate) fn floor_side(
+    lab: &Lab,
+    bin: &Path,
+    load: &Load,
+    expected: u64,
+    group: &str,
+) -> Result<Measured> {
     let child = Command::new(bin)
         .args([
             "bench",
             "--floor",
             &lab.brokers(),
-            TOPIC,
+            &load.topics.join(","),
             &expected.to_string(),
             group,
         ])

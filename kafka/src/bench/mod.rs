@@ -1,12 +1,16 @@
 //! `snowpipe-kafka bench`: what the sink costs on this machine, beside what reading alone
 //! costs and what a Python sink on the official SDK costs, on the same cluster and emulator.
 //!
-//! For each message size, a fresh [`Lab`] (librdkafka's mock cluster; the emulator with TLS in
-//! `--sink` mode, so the server's SQLite is not what is measured) and one topic of
-//! `--partitions` partitions with a backlog produced before anything reads it. The mock keeps
-//! at most 5 MiB per partition and deletes the oldest messages beyond (`mpart->max_size` in
-//! `rdkafka_mock.c`), so the backlog is spread to about 3 MiB a partition. Then, one after
-//! the other, each in its own consumer group and its own process:
+//! For each message size, a fresh [`Lab`] (librdkafka's mock cluster, or with `--brokers` a
+//! Kafka-protocol broker in its own process; the emulator with TLS in `--sink` mode, so the
+//! server's SQLite is not what is measured) and `--topics` topics of `--partitions` partitions
+//! with a backlog produced before anything reads it (`load.rs`): realistic clickstream events
+//! by default, padded objects with `--events padded` (`events.rs`). The mock keeps at most
+//! 5 MiB per partition and deletes the oldest messages beyond (`mpart->max_size` in
+//! `rdkafka_mock.c`), so the backlog is spread to about 3 MiB a partition; the mock also
+//! answers a fetch with one stored batch a partition, so the backlog is produced in full
+//! batches, as a busy topic's producer writes them. Then, one after the other, each in its own
+//! consumer group and its own process:
 //!
 //! * **floor**: `rdkafka` consuming and dropping the messages (no sink), fetching as the sink
 //!   does (`config::fetch_properties`): what reading costs;
@@ -51,10 +55,12 @@
 //! partition handed over, then half of them opened again by each).
 
 mod args;
+mod events;
+mod load;
 mod measure;
 mod steady;
 
-pub use args::BenchArgs;
+pub use args::{BenchArgs, Events};
 
 use std::path::Path;
 use std::process::Stdio;
@@ -64,6 +70,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use snowpipe_emulator::{EmulatorConfig, TlsMode};
 
+use crate::bench::load::{backlog, Load, TOPIC};
 use crate::bench::measure::*;
 use crate::demo::Lab;
 
@@ -86,69 +93,103 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     if args.steady_rate > 0 {
         return crate::bench::steady::run(&args, &bin, sink).await;
     }
+    if args.peer_python.is_none() {
+        eprintln!(
+            "(no --peer-python: the Python peer is skipped; see kafka/benches/requirements.txt)"
+        );
+    }
     let mut table = Vec::new();
     for &size in &args.sizes {
+        let load = Load::new(&args, size);
         let per_partition = (3u64 << 20) / u64::try_from(size + 64)?;
         let messages = match args.messages {
-            0 => per_partition * u64::try_from(args.partitions)?,
+            0 => per_partition * u64::try_from(load.all_partitions())?,
             n => n,
         };
-        let lab = Lab::start_with(&[(TOPIC, args.partitions)], sink()).await?;
-        backlog(&lab, TOPIC, messages, size, args.partitions).await?;
+        let lab = load.lab(args.brokers.as_deref(), sink()).await?;
+        let bytes = backlog(&lab, &load, messages).await?;
         #[allow(clippy::cast_precision_loss)]
-        let gb = messages as f64 * size as f64 / 1e9;
-        if args.peer_python.is_none() {
-            eprintln!(
-                "(no --peer-python: the Python peer is skipped; see kafka/benches/requirements.txt)"
-            );
-        }
+        let gb = bytes as f64 / 1e9;
         let mut rounds = Vec::new();
         for round in 1..=args.rounds {
-            let mut sides = vec![floor_side(&lab, &bin, messages, &format!("floor{round}"))?];
-            let sink_group = format!("sink{round}");
-            let peer_group = format!("peer{round}");
-            let peer = |lab: &Lab| -> Result<Option<Measured>> {
-                args.peer_python
-                    .as_deref()
-                    .map(|python| peer_side(lab, python, messages, &peer_group))
-                    .transpose()
-            };
-            // Taking turns: the even rounds run the peer first.
-            if round % 2 == 0 {
-                sides.extend(peer(&lab)?);
-                sides.push(sink_side(&lab, &bin, &args, messages, &sink_group).await?);
-            } else {
-                sides.push(sink_side(&lab, &bin, &args, messages, &sink_group).await?);
-                sides.extend(peer(&lab)?);
-            }
-            // The floor, the sink, the peer: the table's order.
-            sides.sort_by_key(|m| SIDES.iter().position(|s| *s == m.side));
+            let sides = one_round(&lab, &bin, &args, &load, messages, round).await?;
             for m in &sides {
-                #[allow(clippy::cast_precision_loss)]
-                let rate = m.messages as f64 / m.window_s;
-                println!(
-                    "{}",
-                    json!({"round": round, "side": m.side, "bytes_per_message": size,
-                           "messages": m.messages, "partitions": args.partitions,
-                           "messages_per_s": rate.round(),
-                           "mb_per_s": (rate * size as f64 / 1e5).round() / 10.0,
-                           "cpu_s": (m.cpu_s * 100.0).round() / 100.0,
-                           "cpu_s_per_gb": (m.cpu_s / gb * 100.0).round() / 100.0,
-                           "machine_busy": m.machine_busy.map(|b| (b * 100.0).round() / 100.0),
-                           "page_faults": m.page_faults,
-                           "lab_cpu_s": m.lab_cpu_s.map(|c| (c * 100.0).round() / 100.0),
-                           "append_s": m.append_s.map(|a| (a * 1000.0).round() / 1000.0)})
-                );
+                print_side(m, round, &load, gb);
             }
             rounds.push(sides);
         }
         table.push((size, messages, gb, rounds));
     }
-    print_table(&table);
+    let lab = match args.brokers {
+        None => "mock cluster and emulator, in the bench's process",
+        Some(_) => "the emulator, in the bench's process; not the broker's own process",
+    };
+    print_table(&table, lab);
     if args.rebalance_partitions > 0 {
         rebalance(&bin, args.rebalance_partitions, sink()).await?;
     }
     Ok(())
+}
+
+/// Round `round` over `lab`'s backlog of `messages`: the floor, then the sink and the peer
+/// taking turns to go first (the even rounds run the peer first), each in its own groups; the
+/// sides in the table's order.
+async fn one_round(
+    lab: &Lab,
+    bin: &Path,
+    args: &BenchArgs,
+    load: &Load,
+    messages: u64,
+    round: u32,
+) -> Result<Vec<Measured>> {
+    let mut sides = vec![floor_side(
+        lab,
+        bin,
+        load,
+        messages,
+        &format!("floor{round}"),
+    )?];
+    let sink_group = format!("sink{round}");
+    let peer_group = format!("peer{round}");
+    let peer = || -> Result<Option<Measured>> {
+        args.peer_python
+            .as_deref()
+            .map(|python| peer_side(lab, python, load, messages, &peer_group))
+            .transpose()
+    };
+    if round % 2 == 0 {
+        sides.extend(peer()?);
+        sides.push(sink_side(lab, bin, args, load, messages, &sink_group).await?);
+    } else {
+        sides.push(sink_side(lab, bin, args, load, messages, &sink_group).await?);
+        sides.extend(peer()?);
+    }
+    sides.sort_by_key(|m| SIDES.iter().position(|s| *s == m.side));
+    Ok(sides)
+}
+
+/// One side's JSON line: its round, the load, its rate, CPU and the rest of [`Measured`].
+fn print_side(m: &Measured, round: u32, load: &Load, gb: f64) {
+    #[allow(clippy::cast_precision_loss)]
+    let rate = m.messages as f64 / m.window_s;
+    #[allow(clippy::cast_precision_loss)]
+    let mean_bytes = gb * 1e9 / m.messages as f64;
+    println!(
+        "{}",
+        json!({"round": round, "side": m.side, "bytes_per_message": load.size,
+               "events": format!("{:?}", load.events).to_lowercase(),
+               "mean_bytes": mean_bytes.round(),
+               "messages": m.messages, "topics": load.topics.len(),
+               "partitions": load.partitions,
+               "messages_per_s": rate.round(),
+               "mb_per_s": (rate * mean_bytes / 1e5).round() / 10.0,
+               "cpu_s": (m.cpu_s * 100.0).round() / 100.0,
+               "cpu_s_per_gb": (m.cpu_s / gb * 100.0).round() / 100.0,
+               "machine_busy": m.machine_busy.map(|b| (b * 100.0).round() / 100.0),
+               "page_faults": m.page_faults,
+               "lab_cpu_s": m.lab_cpu_s.map(|c| (c * 100.0).round() / 100.0),
+               "append_s": m.append_s.map(|a| (a * 1000.0).round() / 1000.0)})
+    );
 }
 
 /// Each size's rounds: the sides measured in each.
@@ -177,8 +218,8 @@ fn spread(v: &[f64], decimals: usize) -> String {
 }
 
 /// The medians of each side over the rounds, each round's sink/peer ratio of CPU per GB, then
-/// what limited the sink ([`limits`]).
-fn print_table(table: &[(usize, u64, f64, Rounds)]) {
+/// what limited the sink ([`limits`]; `lab`: what the lab's CPU covers).
+fn print_table(table: &[(usize, u64, f64, Rounds)], lab: &str) {
     println!();
     println!("| message | side | messages/s | CPU-s | CPU-s per GB |");
     println!("|---|---|---|---|---|");
@@ -220,7 +261,7 @@ fn print_table(table: &[(usize, u64, f64, Rounds)]) {
         );
     }
     for (size, _, gb, rounds) in table {
-        limits(*size, *gb, rounds);
+        limits(*size, *gb, rounds, lab);
     }
 }
 
@@ -228,7 +269,7 @@ fn print_table(table: &[(usize, u64, f64, Rounds)]) {
 /// whether the machine's cores were the limit (every core busy: the sink, the emulator and
 /// the mock cluster share them) or its latency (`--max-client-lag`, the commit), and how much
 /// of its memory was fresh (each page the kernel zeroes on first touch costs CPU).
-fn limits(size: usize, gb: f64, rounds: &Rounds) {
+fn limits(size: usize, gb: f64, rounds: &Rounds, lab_is: &str) {
     let of = |side: &str| -> Vec<&Measured> {
         rounds.iter().flatten().filter(|m| m.side == side).collect()
     };
@@ -302,8 +343,8 @@ fn limits(size: usize, gb: f64, rounds: &Rounds) {
         );
         let floor_cost = median(floor.iter().map(|m| m.cpu_s / gb).collect());
         println!(
-            "{size} B: the lab (mock cluster and emulator, in the bench's process, with the \
-             bench's polling) used {} CPU-s per GB over the sink's window; at 90 % of the \
+            "{size} B: the lab ({lab_is}, with the bench's polling) used {} CPU-s per GB over \
+             the sink's window; at 90 % of the \
              floor's rate, with every core busy, that leaves a sink {} (the floor spends {:.1} \
              on reading alone)",
             spread(&lab, 1),
@@ -347,9 +388,10 @@ fn room_for_sink(cores: usize, rate: f64, gb_per_message: f64, lab_cpu_s_per_gb:
 /// One instance takes `n` partitions; then a second joins. Prints how long until every
 /// partition had its channel open and a row committed, each time.
 async fn rebalance(bin: &Path, n: i32, config: EmulatorConfig) -> Result<()> {
-    let lab = Lab::start_with(&[(TOPIC, n)], config).await?;
+    let load = Load::one_topic(n, Events::Padded, 100);
+    let lab = load.lab(None, config).await?;
     let count = u64::try_from(n)?;
-    backlog(&lab, TOPIC, count, 100, n).await?;
+    backlog(&lab, &load, count).await?;
     let spawn = || {
         lab.instance(bin, TOPIC, "many")
             .args(["--max-client-lag", "200ms"])
@@ -364,7 +406,7 @@ async fn rebalance(bin: &Path, n: i32, config: EmulatorConfig) -> Result<()> {
     let mut b = spawn()?;
     // A row per partition after the second instance joined the group.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    backlog(&lab, TOPIC, count, 100, n).await?;
+    backlog(&lab, &load, count).await?;
     let second = wait_for(&lab, "many_", all, 2 * count, t1).await?;
     for c in [&mut a, &mut b] {
         // SAFETY: signalling a child we spawned and have not reaped.

@@ -27,9 +27,9 @@ use serde_json::json;
 use snowpipe_emulator::EmulatorConfig;
 
 use crate::bench::args::BenchArgs;
+use crate::bench::load::{await_deliveries, send, Load};
 use crate::bench::measure::{
-    await_deliveries, committed, fresh_mb, pad_for, peer_command, proc_stat, send, sink_command,
-    ProcStat, PEER, SINK, TOPIC,
+    committed, fresh_mb, peer_command, proc_stat, sink_command, ProcStat, PEER, SINK,
 };
 use crate::demo::Lab;
 
@@ -60,6 +60,8 @@ struct Steady {
     rows_committed: u64,
     /// Messages produced in the window.
     messages: u64,
+    /// Their bytes.
+    bytes: u64,
     page_faults: u64,
 }
 
@@ -67,13 +69,14 @@ impl Steady {
     /// The side's CPU over the window per GB of messages produced in it.
     fn cpu_s_per_gb(&self) -> f64 {
         #[allow(clippy::cast_precision_loss)]
-        let gb = self.messages as f64 * self.size as f64 / 1e9;
+        let gb = self.bytes as f64 / 1e9;
         self.cpu_s / gb
     }
 }
 
-/// A point of the window: when, the side's process, its rows committed and the messages sent.
-type Mark = (Instant, ProcStat, u64, u64);
+/// A point of the window: when, the side's process, its rows committed, the messages sent and
+/// their bytes.
+type Mark = (Instant, ProcStat, u64, u64, u64);
 
 /// Measures each size's sides at the steady rate (see the module docs) and prints the results.
 ///
@@ -119,21 +122,22 @@ async fn measure(
     seconds: u64,
     config: EmulatorConfig,
 ) -> Result<Steady> {
-    let lab = Lab::start_with(&[(TOPIC, args.partitions)], config).await?;
+    let load = Load::new(args, size);
+    let lab = load.lab(args.brokers.as_deref(), config).await?;
     let expected = args.steady_rate * seconds;
     let group = "steady";
     let prefix = format!("{group}_");
     let mut child = match side {
-        Side::Sink(bin) => sink_command(&lab, bin, args, group)
+        Side::Sink(bin) => sink_command(&lab, bin, args, &load, group)
             .stdout(Stdio::null())
             .spawn()
             .context("cannot start an instance")?,
-        Side::Peer(python) => peer_command(&lab, python, expected, group)?
+        Side::Peer(python) => peer_command(&lab, python, &load, expected, group)?
             .stdout(Stdio::null())
             .spawn()
             .context("cannot start the Python peer")?,
     };
-    let result = drive(&lab, &mut child, args, size, seconds, &prefix).await;
+    let result = drive(&lab, &mut child, args, &load, seconds, &prefix).await;
     if result.is_err() {
         let _ = child.kill();
     }
@@ -146,6 +150,7 @@ async fn measure(
         cpu_s: b.1.cpu_s - a.1.cpu_s,
         rows_committed: b.2.saturating_sub(a.2),
         messages: b.3 - a.3,
+        bytes: b.4 - a.4,
         page_faults: b.1.minor_faults.saturating_sub(a.1.minor_faults),
     })
 }
@@ -156,12 +161,12 @@ async fn drive(
     lab: &Lab,
     child: &mut Child,
     args: &BenchArgs,
-    size: usize,
+    load: &Load,
     seconds: u64,
     prefix: &str,
 ) -> Result<(Mark, Mark)> {
     let pid = child.id();
-    let partitions = usize::try_from(args.partitions.max(1))?;
+    let partitions = load.all_partitions();
     let started = Instant::now();
     while committed(lab, prefix).channels < partitions {
         alive(child)?;
@@ -171,14 +176,13 @@ async fn drive(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let producer = lab.producer()?;
-    let pad = pad_for(size);
     let expected = args.steady_rate * seconds;
     let ends = [
         Duration::from_secs(seconds) / 4,
         Duration::from_secs(seconds) * 3 / 4,
     ];
     let mut marks: [Option<Mark>; 2] = [None, None];
-    let (mut sent, mut pending) = (0u64, Vec::new());
+    let (mut sent, mut bytes, mut pending) = (0u64, 0u64, Vec::new());
     let t0 = Instant::now();
     while sent < expected {
         #[allow(
@@ -188,8 +192,10 @@ async fn drive(
         )]
         let due = ((args.steady_rate as f64 * t0.elapsed().as_secs_f64()) as u64).min(expected);
         while sent < due {
-            pending.push(send(&producer, TOPIC, sent, &pad, args.partitions)?);
+            let (delivery, len) = send(&producer, load, sent)?;
+            pending.push(delivery);
             sent += 1;
+            bytes += len as u64;
         }
         for (mark, end) in marks.iter_mut().zip(ends) {
             if mark.is_none() && t0.elapsed() >= end {
@@ -198,6 +204,7 @@ async fn drive(
                     proc_stat(pid)?,
                     committed(lab, prefix).rows_inserted,
                     sent,
+                    bytes,
                 ));
             }
         }
