@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde::de::IgnoredAny;
-use snowpipe_kafka::formats::json_check::is_one_value;
+use snowpipe_kafka::is_one_value;
 
 fn rows() -> Vec<(&'static str, Vec<u8>)> {
     let padded = format!(

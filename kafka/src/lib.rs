@@ -4,7 +4,7 @@
 //! partitions between them, and every message still lands in Snowflake exactly once:
 //!
 //! * **One channel per partition**, named `<prefix>_<topic>_<partition>` (the prefix defaults to
-//!   the group; `--connector-name` takes Snowflake's Kafka connector's names, [`connector::naming`]),
+//!   the group; `--connector-name` takes Snowflake's Kafka connector's names, `connector::naming`),
 //!   so whichever instance gets a partition opens the same channel.
 //! * **The Kafka offset is each row's offset token** (one token per row: offsets have gaps).
 //!   Snowflake's committed token is the position; Kafka's group offsets are committed after it,
@@ -18,23 +18,28 @@
 //!   `OwnershipLost` from the SDK (the new owner's open fenced it) and stops writing; it asks to
 //!   rejoin the group, whose next assignment opens the channel afresh.
 //! * **A bad message never stops a partition**: it goes to `--dead-letter-topic` with the reason
-//!   in a header, or is skipped, logged and counted ([`sink::dead_letter`]).
+//!   in a header, or is skipped, logged and counted (`sink::dead_letter`).
 //!
-//! The rooms, lowest first: each uses only the rooms listed before it (`module_graph_tests`
-//! checks, with this order):
+//! The crate's face is the few names re-exported here: the command line ([`SinkArgs`],
+//! [`CheckArgs`] and [`check`], [`AuditArgs`] and [`audit`], [`ENV_PREFIX`]), the connector's
+//! file ([`expand_connector_config`], [`ConnectorConfig`]), a run ([`run`], [`run_with`], with
+//! [`Health`], [`install_metrics`] and [`serve_metrics`]), and one [`Error`] with a variant per
+//! room that fails. The rooms themselves are private, lowest first: each uses only the rooms
+//! listed before it (`module_graph_tests` checks, with this order):
 //!
-//! * [`formats`]: what a message's bytes are: the JSON check, Avro, Protobuf and JSON Schema
+//! * `error`: the crate's [`Error`];
+//! * `formats`: what a message's bytes are: the JSON check, Avro, Protobuf and JSON Schema
 //!   values and the Schema Registry client;
-//! * [`rows`]: where a message becomes a row ([`rows::row`]), in a per-partition batch charged
-//!   to the memory budget ([`rows::batch`]);
-//! * [`ops`]: metrics, health and readiness, and the allocator policy;
-//! * [`kafka`]: librdkafka's consumer on its own thread, the fetch queue it reads in batches,
+//! * `rows`: where a message becomes a row (`rows::row`), in a per-partition batch charged to
+//!   the memory budget (`rows::batch`);
+//! * `ops`: metrics, health and readiness, and the allocator policy;
+//! * `kafka`: librdkafka's consumer on its own thread, the fetch queue it reads in batches,
 //!   the router that copies each message into its partition's batch, the subscription and the
 //!   user's librdkafka properties;
-//! * [`connector`]: Snowflake's Kafka connector's names, config files, tables and offsets;
-//! * [`sink`]: the async side: one worker per partition appending its batches to its channel,
+//! * `connector`: Snowflake's Kafka connector's names, config files, tables and offsets;
+//! * `sink`: the async side: one worker per partition appending its batches to its channel,
 //!   dead letters, and the progress and closing report;
-//! * [`cli`]: the command line, the settings it becomes, and `check` (the read-only plan of a run).
+//! * `cli`: the command line, the settings it becomes, and `check` (the read-only plan of a run).
 //!
 //! With the default feature `demo`: `demo` (`snowpipe-kafka demo`, and the lab the tests use)
 //! and `bench` (`snowpipe-kafka bench`), which embed the emulator; without it
@@ -46,18 +51,37 @@
 
 #[cfg(feature = "demo")]
 pub mod bench;
-pub mod cli;
-pub mod connector;
+mod cli;
+mod connector;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod formats;
-pub mod kafka;
-pub mod ops;
-pub mod rows;
-pub mod sink;
+mod error;
+mod formats;
+mod kafka;
+mod ops;
+mod rows;
+mod sink;
+
+pub use cli::args::{parse_bytes, parse_duration, MemoryBudget, SinkArgs};
+pub use cli::audit::{run as audit, AuditArgs};
+pub use cli::check::{run as check, CheckArgs, Format as CheckFormat};
+pub use connector::config_file::{
+    expand as expand_connector_config, parse as parse_connector_config,
+    translate as translate_connector_config, ConnectorConfig, ENV_PREFIX,
+};
+pub use connector::create_tables::statement as create_table_statement;
+pub use error::{Detail, Error, Result};
+pub use formats::avro_depth::STACK_BYTES;
+pub use formats::json_check::is_one_value;
+pub use kafka::properties::secrets_on_command_line;
+pub use ops::malloc::keep_freed_memory;
+pub use ops::metrics::{install as install_metrics, serve as serve_metrics, Health};
+pub use rows::layout::LayoutKind;
+pub use sink::dead_letter::{REASON_HEADER, SOURCE_HEADERS};
+pub use sink::{run, run_with};
 
 /// Locks `m`, poisoned or not (every holder leaves the data whole).
-pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

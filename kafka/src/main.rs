@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Parser;
 use snowpipe_cli_support::log::LogFormat;
 use snowpipe_cli_support::signal::terminated;
-use snowpipe_kafka::cli::args::SinkArgs;
+use snowpipe_kafka::SinkArgs;
 
 /// A Kafka consumer-group sink for Snowpipe Streaming: one channel per partition, exactly once
 /// across rebalances, kills and restarts.
@@ -42,12 +42,12 @@ enum Command {
     /// committed): the topics and partitions, each topic's table and pipe, each partition's
     /// channel with its committed offset token beside the group's offset, and where the run
     /// would start it. Exit 0 when a run would start; 1, naming each problem, when it would not.
-    Check(Box<snowpipe_kafka::cli::check::CheckArgs>),
+    Check(Box<snowpipe_kafka::CheckArgs>),
     /// Audits each topic's table, partition by partition: rows, distinct offsets, offsets
     /// landed more than once, gaps the broker still holds, the channel's committed token beside
     /// the group's offset; prints a statement that keeps one copy of each offset (the earliest
     /// SnowflakeConnectorPushTime), run by --apply. Exit 0 when clean; 1 naming each problem.
-    Audit(Box<snowpipe_kafka::cli::audit::AuditArgs>),
+    Audit(Box<snowpipe_kafka::AuditArgs>),
     /// Everything on this machine: librdkafka's mock Kafka cluster, the embedded emulator, a
     /// producer and sink instances as separate processes (one killed, one added), then a
     /// reconciliation per partition.
@@ -62,12 +62,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let env_prefix = snowpipe_kafka::cli::ENV_PREFIX;
+    let env_prefix = snowpipe_kafka::ENV_PREFIX;
     // Before the command line is parsed: reading `--connector-config` may warn.
     snowpipe_cli_support::log::init(LogFormat::from_args(&argv, env_prefix), "warn");
     // `--connector-config FILE` (or its variable): the connector's keys become options after
     // the user's, unless the command line or the environment gives them.
-    let (argv, connector) = match snowpipe_kafka::connector::config_file::expand(argv) {
+    let (argv, connector) = match snowpipe_kafka::expand_connector_config(argv) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -81,11 +81,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Check(mut args)) => {
             with_connector(&mut args.sink, connector.take());
-            Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::cli::check::run(*args))))
+            Some(runtime().and_then(|rt| Ok(rt.block_on(snowpipe_kafka::check(*args))?)))
         }
         Some(Command::Audit(mut args)) => {
             with_connector(&mut args.sink, connector.take());
-            Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::cli::audit::run(*args))))
+            Some(runtime().and_then(|rt| Ok(rt.block_on(snowpipe_kafka::audit(*args))?)))
         }
         #[cfg(feature = "demo")]
         Some(Command::Bench(args)) => {
@@ -101,7 +101,7 @@ fn main() -> ExitCode {
         (Some(result), _) => result,
         (None, Some(mut args)) => {
             with_connector(&mut args, connector.take());
-            snowpipe_kafka::ops::malloc::keep_freed_memory(args.memory_budget.bytes());
+            snowpipe_kafka::keep_freed_memory(args.memory_budget.bytes());
             runtime().and_then(|rt| rt.block_on(sink(args)))
         }
         (None, None) => {
@@ -121,10 +121,7 @@ fn main() -> ExitCode {
 /// `--connector-config`'s parts that are not options (the Snowflake connection, the registry's
 /// credentials) and the pipe rule it implies go to `args`, for a run and `check` alike; the
 /// keys it could not take are logged.
-fn with_connector(
-    args: &mut SinkArgs,
-    connector: Option<snowpipe_kafka::connector::config_file::ConnectorConfig>,
-) {
+fn with_connector(args: &mut SinkArgs, connector: Option<snowpipe_kafka::ConnectorConfig>) {
     let Some(c) = connector else { return };
     if !c.ignored.is_empty() {
         tracing::warn!(
@@ -157,7 +154,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Values are decoded on these threads; the Avro depth limit is measured against it.
-        .thread_stack_size(snowpipe_kafka::formats::avro_depth::STACK_BYTES)
+        .thread_stack_size(snowpipe_kafka::STACK_BYTES)
         .build()?)
 }
 
@@ -165,7 +162,7 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
     // `-X` on the command line (not `SNOWPIPE_KAFKA_PROPERTIES`, which only the same user
     // and root can read).
     let on_command_line = std::env::args().skip(1).any(|a| a.starts_with("-X"));
-    let exposed = snowpipe_kafka::kafka::properties::secrets_on_command_line(&args.properties);
+    let exposed = snowpipe_kafka::secrets_on_command_line(&args.properties);
     if on_command_line && !exposed.is_empty() {
         tracing::warn!(
             "-X {} on the command line is visible to every user of this machine (ps, \
@@ -177,13 +174,12 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
     args.load_topic_map()?;
     // Checked before connecting anywhere.
     let settings = args.settings()?;
-    let health = std::sync::Arc::new(snowpipe_kafka::ops::metrics::Health::default());
+    let health = std::sync::Arc::new(snowpipe_kafka::Health::default());
     let server = match args.metrics_addr {
         Some(addr) => {
-            let handle = snowpipe_kafka::ops::metrics::install()?;
+            let handle = snowpipe_kafka::install_metrics()?;
             let (bound, task) =
-                snowpipe_kafka::ops::metrics::serve(addr, handle, std::sync::Arc::clone(&health))
-                    .await?;
+                snowpipe_kafka::serve_metrics(addr, handle, std::sync::Arc::clone(&health)).await?;
             tracing::warn!("serving /metrics, /healthz and /readyz on http://{bound}");
             if !bound.ip().is_loopback() {
                 tracing::warn!(
@@ -197,8 +193,7 @@ async fn sink(mut args: SinkArgs) -> Result<()> {
         None => None,
     };
     let client = args.client_builder()?.build().await?;
-    let report =
-        snowpipe_kafka::sink::run_with(settings, client.clone(), terminated(), health).await;
+    let report = snowpipe_kafka::run_with(settings, client.clone(), terminated(), health).await;
     if let Some(task) = server {
         task.abort();
     }
@@ -337,7 +332,7 @@ mod tests {
     #[test]
     fn check_is_a_subcommand_with_the_sinks_options() {
         use super::Command;
-        use snowpipe_kafka::cli::check::Format;
+        use snowpipe_kafka::CheckFormat as Format;
         let cli = parse(
             "check --brokers h:9092 --group g --database D --schema S --topic t --pipe P \
              --format json",

@@ -29,12 +29,12 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Context as _, Result};
 use serde::Serialize;
 use snowpipe_streaming::sql::SqlClient;
 
 use crate::cli::args::SinkArgs;
 use crate::cli::check::{self, Format};
+use crate::error::{err, Context, Error, Result};
 
 mod broker;
 mod queries;
@@ -201,7 +201,9 @@ pub async fn run(args: AuditArgs) -> Result<()> {
             let result = sql
                 .query(&t.dedup_statement)
                 .await
-                .with_context(|| format!("--apply: the dedup statement on {}", t.table))?;
+                .with_context(Error::Snowflake, || {
+                    format!("--apply: the dedup statement on {}", t.table)
+                })?;
             let kept = result
                 .rows
                 .first()
@@ -222,7 +224,8 @@ pub async fn run(args: AuditArgs) -> Result<()> {
     if report.clean {
         Ok(())
     } else {
-        Err(anyhow!(
+        Err(err!(
+            Sink,
             "the audit found problems: {}",
             report.problems.join("; ")
         ))
@@ -234,7 +237,7 @@ fn sql_client(args: &SinkArgs) -> Result<SqlClient> {
     Ok(args
         .client_builder()?
         .build_sql()
-        .context("cannot make the SQL API client")?
+        .context(Error::Snowflake, "cannot make the SQL API client")?
         .database(&args.database)
         .schema(&args.schema))
 }
@@ -305,7 +308,7 @@ pub async fn audit(args: &AuditArgs) -> Result<Audit> {
         };
         let landed = match &sql {
             Some(sql) => queries::landed(sql, &qualified, &names, args.list).await,
-            None => Err(anyhow!("no SQL API client")),
+            None => Err(err!(Snowflake, "no SQL API client")),
         };
         match landed {
             Ok((parts, more)) => {

@@ -32,11 +32,11 @@
 //! registry that cannot be reached or refuses the credentials, Snowflake refusing the
 //! connection, a table missing without `--create-tables`, a pipe missing.
 
-use anyhow::{anyhow, Result};
 use clap::ValueEnum;
 use snowpipe_streaming::StreamingIngestClient;
 
 use crate::cli::args::SinkArgs;
+use crate::error::{err, Result};
 use crate::formats::registry::Probe;
 use crate::sink::settings::Settings;
 
@@ -46,8 +46,7 @@ mod snowflake;
 mod start;
 mod text;
 
-pub use brokers::KAFKA_TIMEOUT;
-pub use plan::{ChannelPlan, KafkaSide, Plan, RegistrySide, SnowflakeSide, State, TopicPlan};
+pub use plan::{KafkaSide, Plan, RegistrySide, SnowflakeSide, TopicPlan};
 
 /// `snowpipe-kafka check`: the sink's options, and how to print the plan.
 #[derive(Debug, Clone, clap::Args)]
@@ -83,7 +82,8 @@ pub async fn run(args: CheckArgs) -> Result<()> {
     if plan.would_start {
         Ok(())
     } else {
-        Err(anyhow!(
+        Err(err!(
+            Sink,
             "a run would not start: {}",
             plan.problems.join("; ")
         ))
@@ -136,7 +136,7 @@ pub async fn plan(mut args: SinkArgs) -> Result<Plan> {
     let snowflake = async { args.client_builder()?.build().await.map_err(Into::into) };
     let (kafka, registry, client): (_, _, Result<StreamingIngestClient>) =
         tokio::join!(kafka, registry, snowflake);
-    let kafka = kafka.map_err(|e| anyhow!("the Kafka check stopped: {e}"))?;
+    let kafka = kafka.map_err(|e| err!(Kafka, "the Kafka check stopped: {e}"))?;
 
     plan.kafka.reachable = kafka.error.is_none();
     if let Some(e) = &kafka.error {

@@ -7,5 +7,3 @@ pub mod args;
 pub mod audit;
 pub mod check;
 pub mod settings;
-
-pub use crate::connector::config_file::ENV_PREFIX;

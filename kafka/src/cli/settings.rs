@@ -2,7 +2,6 @@
 //! Snowflake client builder, the channel names and the one SQL API client the connector's
 //! flags share.
 
-use anyhow::{Context, Result};
 use rdkafka::config::ClientConfig;
 use snowpipe_streaming::sql::SqlClient;
 
@@ -11,6 +10,7 @@ use crate::connector::create_tables::{TableCreator, TableNamedPipes};
 use crate::connector::migrate_v3::{Migrator, Mode};
 use crate::connector::naming::{ChannelNames, Naming};
 use crate::connector::table_columns::ClientSide;
+use crate::error::{err, fail, Context, Error, Result};
 use crate::formats::ValueFormat;
 use crate::rows::layout::{Layout, LayoutKind, ValueText};
 use crate::rows::record::{RowOptions, MAX_ROW_BYTES};
@@ -28,7 +28,7 @@ impl SinkArgs {
     /// connector flag on a pipe that is not a default pipe.
     pub fn settings(&self) -> Result<Settings> {
         self.validate()?;
-        let layout = self.row_layout().map_err(anyhow::Error::msg)?;
+        let layout = self.row_layout().map_err(|e| err!(Config, "{e}"))?;
         let sql = self.sql_client()?;
         let with_sql = |on: bool| on.then(|| sql.clone()).flatten();
         Ok(Settings {
@@ -225,7 +225,7 @@ impl SinkArgs {
     }
 
     /// The rules that give each topic its pipe, also topics found at run time
-    /// ([`crate::connector::topic_table`]).
+    /// (`connector::topic_table`).
     ///
     /// # Errors
     /// A `--topic2table-map` that does not parse.
@@ -236,7 +236,7 @@ impl SinkArgs {
                     m,
                     self.topic2table_regex_replacement,
                 )
-                .context("--topic2table-map")?,
+                .context(Error::Config, "--topic2table-map")?,
             ),
             None => None,
         };
@@ -332,20 +332,26 @@ impl SinkArgs {
                     .extension()
                     .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
                 {
-                    anyhow::bail!(
+                    fail!(
+                        Config,
                         "--connection names a connection of a connections.toml, but --profile {} \
                          is a profile.json: give --profile a .toml file, or leave --profile out \
                          to read Snowflake's own connections.toml",
                         p.display()
                     );
                 }
-                ClientBuilder::from_connections_toml(p, name)
-                    .with_context(|| format!("cannot read the profile {}", p.display()))?
+                ClientBuilder::from_connections_toml(p, name).with_context(Error::Config, || {
+                    format!("cannot read the profile {}", p.display())
+                })?
             }
             (Some(p), None) => ClientBuilder::from_profile_file(p)
-                .with_context(|| format!("cannot read the profile {}", p.display()))?,
-            (None, Some(_)) => ClientBuilder::from_connection(name)
-                .context("cannot read the --connection from Snowflake's connections.toml")?,
+                .with_context(Error::Config, || {
+                    format!("cannot read the profile {}", p.display())
+                })?,
+            (None, Some(_)) => ClientBuilder::from_connection(name).context(
+                Error::Config,
+                "cannot read the --connection from Snowflake's connections.toml",
+            )?,
             (None, None) => match &self.connection {
                 Some(c) => c.apply(snowpipe_streaming::ClientBuilder::from_env()),
                 None => snowpipe_streaming::ClientBuilder::from_env(),
@@ -376,7 +382,8 @@ impl SinkArgs {
             .iter()
             .find(|p| snowpipe_streaming::default_pipe_table(p).is_none())
         {
-            anyhow::bail!(
+            fail!(
+                Config,
                 "{flag} works on the table of a default pipe, <TABLE>-STREAMING; --pipe {pipe} \
                  is not one: {otherwise}"
             );
@@ -384,7 +391,9 @@ impl SinkArgs {
         Ok(self
             .client_builder()?
             .build_sql()
-            .with_context(|| format!("{flag}: cannot make the SQL API client"))?
+            .with_context(Error::Config, || {
+                format!("{flag}: cannot make the SQL API client")
+            })?
             .database(&self.database)
             .schema(&self.schema))
     }

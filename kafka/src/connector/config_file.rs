@@ -18,8 +18,9 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use snowpipe_cli_support::env::{is_set, var_for_flag};
+
+use crate::error::{fail, Context, Error, Result};
 
 mod java_properties;
 mod translate;
@@ -40,13 +41,17 @@ pub const ENV_PREFIX: &str = "SNOWPIPE_KAFKA_";
 /// ([`translate`]).
 pub fn read(path: &Path) -> Result<ConnectorConfig> {
     let text = read_text(path, "--connector-config")?;
-    let keys = parse(&text).with_context(|| format!("--connector-config {}", path.display()))?;
+    let keys = parse(&text).with_context(Error::Config, || {
+        format!("--connector-config {}", path.display())
+    })?;
     // A file with the private key, a passphrase or a password; one without (the key in
     // `SNOWFLAKE_PRIVATE_KEY_FILE`, as a Kubernetes ConfigMap holds it) may be readable.
     if keys.keys().any(|k| holds_secret(k)) {
         crate::kafka::properties::warn_if_readable_by_others(path, "--connector-config");
     }
-    translate(&keys).with_context(|| format!("--connector-config {}", path.display()))
+    translate(&keys).with_context(Error::Config, || {
+        format!("--connector-config {}", path.display())
+    })
 }
 
 /// Whether the connector's key `key` holds a secret (the private key, its passphrase, a
@@ -77,21 +82,27 @@ pub const MAX_FILE_BYTES: u64 = 4 << 20;
 /// A file that cannot be read, is not UTF-8 or is larger than the limit.
 pub fn read_text(path: &Path, flag: &str) -> Result<String> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read {flag} {}", path.display()))?;
+    let file = std::fs::File::open(path).with_context(Error::Config, || {
+        format!("cannot read {flag} {}", path.display())
+    })?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {flag} {}", path.display()))?;
+        .with_context(Error::Config, || {
+            format!("cannot read {flag} {}", path.display())
+        })?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        bail!(
+        fail!(
+            Config,
             "{flag} {} is larger than {} MiB, more than any configuration needs: give the \
              file itself",
             path.display(),
             MAX_FILE_BYTES >> 20
         );
     }
-    String::from_utf8(bytes).with_context(|| format!("{flag} {} is not UTF-8 text", path.display()))
+    String::from_utf8(bytes).with_context(Error::Config, || {
+        format!("{flag} {} is not UTF-8 text", path.display())
+    })
 }
 
 /// The configuration's keys and values (as text).
@@ -108,9 +119,12 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>> {
 }
 
 fn parse_json(text: &str) -> Result<BTreeMap<String, String>> {
-    let doc: serde_json::Value = serde_json::from_str(text).context("not JSON")?;
+    let doc: serde_json::Value = serde_json::from_str(text).context(Error::Config, "not JSON")?;
     let Some(top) = doc.as_object() else {
-        bail!("the JSON is not an object: write {{\"name\": …, \"config\": {{…}}}}");
+        fail!(
+            Config,
+            "the JSON is not an object: write {{\"name\": …, \"config\": {{…}}}}"
+        );
     };
     let mut out = BTreeMap::new();
     let config = match top.get("config") {
@@ -120,7 +134,10 @@ fn parse_json(text: &str) -> Result<BTreeMap<String, String>> {
             }
             c
         }
-        Some(_) => bail!("\"config\" is not an object of connector properties"),
+        Some(_) => fail!(
+            Config,
+            "\"config\" is not an object of connector properties"
+        ),
         None => top,
     };
     for (k, v) in config {
@@ -140,7 +157,8 @@ fn parse_json(text: &str) -> Result<BTreeMap<String, String>> {
 /// named by `SNOWPIPE_KAFKA_CONNECTOR_CONFIG`. Without either, the command line as it is.
 ///
 /// # Errors
-/// As [`read`].
+/// The file cannot be read or parsed, or a key's value cannot be honoured (as
+/// [`translate`] says).
 pub fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<ConnectorConfig>)> {
     let text: Vec<String> = argv
         .iter()

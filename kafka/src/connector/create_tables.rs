@@ -31,10 +31,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
 use snowpipe_streaming::default_pipe_table;
 use snowpipe_streaming::sql::SqlClient;
 
+use crate::error::{fail, Context, Error, Result};
 use crate::lock;
 use crate::rows::layout::LayoutKind;
 
@@ -93,9 +93,9 @@ async fn exists(sql: &SqlClient, kind: &str, name: &str, flag: &str) -> Result<b
     match sql.query(&statement).await {
         Ok(_) => Ok(true),
         Err(snowpipe_streaming::Error::Sql(e)) if e.code.as_deref() == Some("002003") => Ok(false),
-        Err(e) => Err(anyhow::Error::new(e).context(format!(
-            "{flag}: cannot tell whether the {kind} {name} exists (`{statement}`)"
-        ))),
+        Err(e) => Err(e).with_context(Error::Snowflake, || {
+            format!("{flag}: cannot tell whether the {kind} {name} exists (`{statement}`)")
+        }),
     }
 }
 
@@ -134,7 +134,10 @@ impl TableCreator {
     /// nor "does not exist or not authorized".
     pub async fn table_exists(&self, pipe: &str) -> Result<bool> {
         let Some(table) = default_pipe_table(pipe) else {
-            bail!("--create-tables: pipe {pipe} is not a default pipe <TABLE>-STREAMING");
+            fail!(
+                Config,
+                "--create-tables: pipe {pipe} is not a default pipe <TABLE>-STREAMING"
+            );
         };
         exists(&self.sql, "table", &table, "--create-tables").await
     }
@@ -145,7 +148,10 @@ impl TableCreator {
     /// A pipe that is not a default pipe, or the statement failing (Snowflake's answer).
     pub async fn ensure(&self, pipe: &str) -> Result<()> {
         let Some(table) = default_pipe_table(pipe) else {
-            bail!("--create-tables: pipe {pipe} is not a default pipe <TABLE>-STREAMING");
+            fail!(
+                Config,
+                "--create-tables: pipe {pipe} is not a default pipe <TABLE>-STREAMING"
+            );
         };
         self.done
             .get(&table, || async {
@@ -154,9 +160,12 @@ impl TableCreator {
                     return Ok(());
                 }
                 let statement = statement(&table, self.layout);
-                self.sql.query(&statement).await.with_context(|| {
-                    format!("--create-tables: cannot create the table {table} (`{statement}`)")
-                })?;
+                self.sql
+                    .query(&statement)
+                    .await
+                    .with_context(Error::Snowflake, || {
+                        format!("--create-tables: cannot create the table {table} (`{statement}`)")
+                    })?;
                 tracing::info!(%table, "--create-tables: table created, or found");
                 Ok(())
             })
@@ -201,7 +210,8 @@ impl TableNamedPipes {
     /// Dropping the future drops the request; nothing is remembered.
     pub async fn pipe_for(&self, default_pipe: &str) -> Result<String> {
         let Some(table) = default_pipe_table(default_pipe) else {
-            bail!(
+            fail!(
+                Config,
                 "--table-named-pipes: pipe {default_pipe} is not a default pipe <TABLE>-STREAMING"
             );
         };
@@ -237,7 +247,9 @@ mod tests {
         let answers = futures_util::future::join_all((0..8).map(|_| cache.get("T", ask))).await;
         assert!(answers.iter().all(|a| a.as_deref().ok() == Some("PIPE")));
         assert_eq!(asked.load(Ordering::SeqCst), 1);
-        let failed = cache.get("U", || async { bail!("no answer") }).await;
+        let failed = cache
+            .get("U", || async { fail!(Snowflake, "no answer") })
+            .await;
         assert!(failed.is_err());
         assert_eq!(cache.get("U", ask).await.unwrap(), "PIPE");
         assert_eq!(asked.load(Ordering::SeqCst), 2);

@@ -33,11 +33,11 @@
 //! A failed call stops the sink in both modes, as the connector does: starting from the group's
 //! offset instead could write again what v3 already wrote.
 
-use anyhow::{anyhow, bail, Context, Result};
 use clap::ValueEnum;
 use snowpipe_streaming::sql::SqlClient;
 
 use crate::connector::naming::{fold_unquoted, ConnectorName, Naming};
+use crate::error::{err, fail, Context, Error, Result};
 
 /// `--migrate-v3-offsets`: the connector's `snowflake.streaming.classic.offset.migration`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -61,7 +61,8 @@ impl Mode {
             "skip" => Ok(Self::Skip),
             "best_effort" => Ok(Self::BestEffort),
             "strict" => Ok(Self::Strict),
-            other => bail!(
+            other => fail!(
+                Config,
                 "snowflake.streaming.classic.offset.migration={other}: the connector knows \
                  skip, best_effort and strict"
             ),
@@ -165,7 +166,10 @@ impl Migrator {
         channel: &str,
     ) -> Result<Option<i64>> {
         let Some(table) = snowpipe_streaming::default_pipe_table(pipe) else {
-            bail!("--migrate-v3-offsets: pipe {pipe} is not a default pipe <TABLE>-STREAMING");
+            fail!(
+                Config,
+                "--migrate-v3-offsets: pipe {pipe} is not a default pipe <TABLE>-STREAMING"
+            );
         };
         let classic = classic_channel(self.connector.as_ref(), self.include_name, topic, partition);
         let statement = statement(&table, &classic, channel, pipe);
@@ -176,17 +180,23 @@ impl Migrator {
                  (--migrate-v3-offsets skip)"
             )
         };
-        let result = self.sql.query(&statement).await.with_context(fail)?;
+        let result = self
+            .sql
+            .query(&statement)
+            .await
+            .with_context(Error::Snowflake, fail)?;
         let text = result
             .rows
             .first()
             .and_then(|r| r.first())
             .and_then(Option::as_deref)
-            .ok_or_else(|| anyhow!("the answer has no value"))
-            .with_context(fail)?;
+            .ok_or_else(|| err!(Snowflake, "the answer has no value"))
+            .with_context(Error::Snowflake, fail)?;
         let answer: Answer = serde_json::from_str(text)
-            .with_context(|| format!("the answer {text:?} is not the function's JSON"))
-            .with_context(fail)?;
+            .with_context(Error::Snowflake, || {
+                format!("the answer {text:?} is not the function's JSON")
+            })
+            .with_context(Error::Snowflake, fail)?;
         match answer {
             Answer {
                 migrated_offset: Some(offset),
@@ -202,12 +212,15 @@ impl Migrator {
                 tracing::info!(%classic, %channel, "classic channel found with no committed offset");
                 Ok(None)
             }
-            Answer { .. } if self.mode == Mode::Strict => bail!(
+            Answer { .. } if self.mode == Mode::Strict => {
+                fail!(
+                Snowflake,
                 "--migrate-v3-offsets strict: classic channel {classic} not found for {channel} \
                  (table {table}). New topics since v3, the wrong --connector-name or \
                  --migrate-v3-include-connector-name give this; check them, or use \
                  --migrate-v3-offsets best-effort (or skip) to start without it"
-            ),
+            )
+            }
             Answer { .. } => {
                 tracing::warn!(%classic, %channel, "classic channel not found: starting without migration (--migrate-v3-offsets best-effort)");
                 Ok(None)
@@ -246,13 +259,16 @@ pub async fn resume(
     match channel.close().await {
         Ok(_) | Err(snowpipe_streaming::Error::OwnershipLost { .. }) => {}
         Err(e) => {
-            return Err(e)
-                .with_context(|| format!("--migrate-v3-offsets: cannot close {name} to reopen it"))
+            return Err(e).with_context(Error::Snowflake, || {
+                format!("--migrate-v3-offsets: cannot close {name} to reopen it")
+            })
         }
     }
     pipe.open_channel(&name)
         .await
-        .with_context(|| format!("--migrate-v3-offsets: cannot reopen {name} after migrating"))
+        .with_context(Error::Snowflake, || {
+            format!("--migrate-v3-offsets: cannot reopen {name} after migrating")
+        })
 }
 
 #[cfg(test)]

@@ -24,10 +24,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use anyhow::{Context, Result};
 use snowpipe_streaming::default_pipe_table;
 use snowpipe_streaming::sql::{QueryResult, SqlClient};
 
+use crate::error::{fail, Context, Error, Result};
 use crate::formats::connect_type::FieldTypes;
 use crate::lock;
 use crate::rows::validate::{self, Columns, Outcome, Structural};
@@ -133,7 +133,8 @@ impl ClientSide {
     /// exist".
     pub async fn table(&self, default_pipe: &str) -> Result<Option<Arc<TableCheck>>> {
         let Some(table) = default_pipe_table(default_pipe) else {
-            anyhow::bail!(
+            fail!(
+                Config,
                 "snowflake.validation=client_side validates the table of a default pipe \
                  <TABLE>-STREAMING; {default_pipe} is not one (connector v4 refuses other pipes \
                  too, ERROR_0032): set snowflake.validation=server_side"
@@ -179,7 +180,7 @@ async fn describe(sql: &SqlClient, table: &str) -> Result<Option<Result<Columns,
     match sql.query(&format!("desc table {table}")).await {
         Ok(r) => Ok(Some(described(&r))),
         Err(snowpipe_streaming::Error::Sql(e)) if e.code.as_deref() == Some("002003") => Ok(None),
-        Err(e) => Err(anyhow::Error::new(e)).with_context(|| {
+        Err(e) => Err(e).with_context(Error::Snowflake, || {
             format!("snowflake.validation=client_side: cannot read the columns of {table} (`desc table {table}`)")
         }),
     }
@@ -355,7 +356,7 @@ impl TableCheck {
             .sql
             .query(&statement)
             .await
-            .with_context(|| format!("`{statement}`"))?;
+            .with_context(Error::Snowflake, || format!("`{statement}`"))?;
         let (Some(n), Some(e)) = (
             r.column_index("name"),
             r.column_index("enable_schema_evolution"),

@@ -27,9 +27,10 @@
 //! Regexes are Rust's `regex` dialect, which reads the usual Java patterns; lookaround and
 //! backreferences are refused at start, naming the topic.
 
-use anyhow::{bail, Context, Result};
 use regex::Regex;
 use snowpipe_streaming::default_pipe_name;
+
+use crate::error::{err, fail, Context, Error, Result};
 
 /// `regex` matched against a whole topic name (`^(?:regex)$`; a leading `^` or trailing `$`
 /// given by the user is kept out of the group, so both forms mean the same).
@@ -59,7 +60,7 @@ pub fn topic_regex(regex: &str) -> Result<Regex> {
     // This sink's own compiler first: it refuses a pattern that expands past
     // [`REGEX_SIZE_LIMIT`] before glibc's `regcomp` (whose memory grows with the expansion:
     // `^(a{1,255}){1,255}$` took 165 MB there, nested counts gigabytes) sees it.
-    let compiled = small_regex(&whole(regex)).with_context(|| {
+    let compiled = small_regex(&whole(regex)).with_context(Error::Config, || {
         format!(
             "--topic-regex {regex:?} is not a regex this sink reads (lookaround and \
              backreferences are not supported, nor counted repetitions that expand past \
@@ -68,7 +69,8 @@ pub fn topic_regex(regex: &str) -> Result<Regex> {
         )
     })?;
     posix_check(&subscription_pattern(regex)).map_err(|why| {
-        anyhow::anyhow!(
+        err!(
+            Config,
             "--topic-regex {regex:?} is not POSIX extended syntax, which librdkafka reads \
              ({why}): write e.g. ^orders\\..* or ^(orders|returns)$"
         )
@@ -165,34 +167,40 @@ impl TopicTableMap {
         let mut entries: Vec<Entry> = Vec::new();
         for (topic, (table, quoted)) in tokens(text)? {
             if entries.len() == MAX_MAP_ENTRIES {
-                bail!(
+                fail!(
+                    Config,
                     "the topic2table map has more than {MAX_MAP_ENTRIES} entries: use a regex \
                      topic (with regex.replacement) for families of topics"
                 );
             }
             if entries.iter().any(|e| e.topic == topic) {
-                bail!("the topic2table map names topic {topic} twice: give it once");
+                fail!(
+                    Config,
+                    "the topic2table map names topic {topic} twice: give it once"
+                );
             }
-            let pattern = small_regex(&format!("^(?:{topic})$")).with_context(|| {
-                format!(
-                    "the topic2table map's topic {topic:?} is not a regex this sink reads \
+            let pattern =
+                small_regex(&format!("^(?:{topic})$")).with_context(Error::Config, || {
+                    format!(
+                        "the topic2table map's topic {topic:?} is not a regex this sink reads \
                      (lookaround and backreferences are not supported, nor counted \
                      repetitions that expand past {} KiB)",
-                    REGEX_SIZE_LIMIT >> 10
-                )
-            })?;
+                        REGEX_SIZE_LIMIT >> 10
+                    )
+                })?;
             if let Some(other) = entries
                 .iter()
                 .find(|e| e.pattern.is_match(&topic) || pattern.is_match(&e.topic))
             {
-                bail!(
+                fail!(
+                    Config,
                     "the topic2table map's topics {} and {topic} overlap (one matches the \
                      other): a topic must match one entry; make the regexes disjoint",
                     other.topic
                 );
             }
             let template = if replacement {
-                template(&table, &pattern).with_context(|| {
+                template(&table, &pattern).with_context(Error::Config, || {
                     format!("the topic2table map's table {table:?} (topic {topic})")
                 })?
             } else {
@@ -244,7 +252,8 @@ impl TopicTableMap {
             (entry, entry.table.clone())
         };
         if name.is_empty() {
-            bail!(
+            fail!(
+                Config,
                 "topic {topic}: the topic2table map's table {:?} gives an empty name",
                 entry.table
             );
@@ -269,7 +278,10 @@ fn tokens(text: &str) -> Result<Vec<(String, (String, bool))>> {
         }
     };
     let error = |what: &str, at: usize| {
-        anyhow::anyhow!("the topic2table map {text:?}: {what} at position {at}; {FORMAT}")
+        err!(
+            Config,
+            "the topic2table map {text:?}: {what} at position {at}; {FORMAT}"
+        )
     };
     let token = |at: &mut usize| -> Result<(String, bool)> {
         if *at >= chars.len() {
@@ -337,7 +349,10 @@ fn template(table: &str, pattern: &Regex) -> Result<Vec<Piece>> {
         match chars[i] {
             '\\' => {
                 let Some(c) = chars.get(i + 1) else {
-                    bail!("a trailing `\\` escapes nothing: write `\\\\` for a backslash");
+                    fail!(
+                        Config,
+                        "a trailing `\\` escapes nothing: write `\\\\` for a backslash"
+                    );
                 };
                 text.push(*c);
                 i += 2;
@@ -356,10 +371,10 @@ fn template(table: &str, pattern: &Regex) -> Result<Vec<Piece>> {
                             .unwrap_or(chars.len() - start);
                         let name: String = chars[start..start + len].iter().collect();
                         if name.is_empty() || chars.get(start + len) != Some(&'}') {
-                            bail!("`${{` starts a group name: write ${{name}}");
+                            fail!(Config, "`${{` starts a group name: write ${{name}}");
                         }
                         if !pattern.capture_names().flatten().any(|n| n == name) {
-                            bail!("the topic regex has no group named {name}");
+                            fail!(Config, "the topic regex has no group named {name}");
                         }
                         out.push(Piece::Named(name));
                         i = start + len + 1;
@@ -376,14 +391,17 @@ fn template(table: &str, pattern: &Regex) -> Result<Vec<Piece>> {
                             i += 1;
                         }
                         if n > groups {
-                            bail!("${n}: the topic regex has {groups} group(s)");
+                            fail!(Config, "${n}: the topic regex has {groups} group(s)");
                         }
                         out.push(Piece::Group(n));
                     }
-                    _ => bail!(
+                    _ => {
+                        fail!(
+                        Config,
                         "`$` must be followed by a group number or {{name}}: write `\\$` for a \
                          dollar sign"
-                    ),
+                    )
+                    }
                 }
             }
             c => {

@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 use crate::lock;
 use cache::{compile_and_cache, CacheState, Cached};
 use fetch::Attempt;
-pub use schema::{Registered, SCHEMA_WEIGHT_PER_BYTE};
+pub use schema::Registered;
 pub use urls::redact_url;
 use urls::{check_url, is_cleartext_elsewhere};
 

@@ -170,12 +170,8 @@ impl FetchedMessages {
         })
     }
 
-    /// How many messages it holds.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
     /// Whether it holds none.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

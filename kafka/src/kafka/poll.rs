@@ -13,6 +13,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::error::{err, fail, Result};
 use crate::kafka::consumer::{ConsumerSetup, SinkContext, ThreadCmd};
 use crate::kafka::fetch_queue::{FetchQueue, FetchedMessages, Native};
 use crate::kafka::router::Router;
@@ -40,7 +41,7 @@ const IDLE_WAIT: Duration = Duration::from_millis(20);
 ///
 /// # Errors
 /// When the consumer cannot be created or cannot subscribe.
-pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> anyhow::Result<()> {
+pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> Result<()> {
     let cooperative = setup
         .config
         .get("partition.assignment.strategy")
@@ -63,7 +64,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
     let consumer: BaseConsumer<SinkContext> =
         setup.config.create_with_context(context).map_err(|e| {
             let why = crate::kafka::properties::scrub(&e.to_string(), &setup.properties);
-            anyhow::anyhow!("cannot create the Kafka consumer: {why}")
+            err!(Kafka, "cannot create the Kafka consumer: {why}")
         })?;
     // Declared after the consumer, so dropped before it.
     let fetch = FetchQueue::new(&consumer).map(Arc::new);
@@ -115,7 +116,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
             let why = crate::kafka::subscription::reason(&error, &refused);
             consumer.unsubscribe();
             settle(&consumer, &mut reader, Duration::from_secs(120));
-            anyhow::bail!(why);
+            fail!(Kafka, "{why}");
         }
     }
 }
@@ -124,9 +125,10 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> an
 ///
 /// # Errors
 /// librdkafka refuses the subscription (a `--topic-regex` it cannot read).
-fn subscribe(consumer: &BaseConsumer<SinkContext>, topics: &[&str]) -> anyhow::Result<()> {
+fn subscribe(consumer: &BaseConsumer<SinkContext>, topics: &[&str]) -> Result<()> {
     consumer.subscribe(topics).map_err(|e| {
-        anyhow::anyhow!(
+        err!(
+            Kafka,
             "cannot subscribe to {topics:?}: {e} (a --topic-regex must be POSIX extended \
              syntax, as librdkafka reads it)"
         )

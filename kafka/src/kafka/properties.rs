@@ -18,9 +18,10 @@
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
+
+use crate::error::{fail, Context, Error, Result};
 
 /// One librdkafka property. `Debug` hides the value of a secret one.
 #[derive(Clone, PartialEq, Eq)]
@@ -113,7 +114,8 @@ const JAVA_ONLY: &[(&str, &str)] = &[
 /// `KEY=VALUE` ([`parse`]), without repeating it.
 pub fn check(properties: &[Property]) -> Result<()> {
     if properties.iter().any(|p| p.key.is_empty()) {
-        bail!(
+        fail!(
+            Config,
             "a -X is not KEY=VALUE (no '=', or nothing before it): write a librdkafka property \
              as -X key=value, e.g. -X session.timeout.ms=6000 (what was given is not shown: it \
              may hold a secret)"
@@ -124,7 +126,8 @@ pub fn check(properties: &[Property]) -> Result<()> {
             .iter()
             .find(|(k, _)| p.key.eq_ignore_ascii_case(k))
         {
-            bail!(
+            fail!(
+                Config,
                 "{} is a setting of Java Kafka clients that librdkafka does not have: {fix}",
                 p.key
             );
@@ -136,7 +139,8 @@ pub fn check(properties: &[Property]) -> Result<()> {
                 KafkaError::ClientConfig(_, description, _, _) => redact(description, &p.key),
                 other => redact(&other.to_string(), &p.key),
             };
-            bail!(
+            fail!(
+                Config,
                 "librdkafka refuses the property {}: {why} (the value is not shown; librdkafka's \
                  properties: CONFIGURATION.md of librdkafka 2.12)",
                 p.key
@@ -252,7 +256,8 @@ pub fn parse_file_text(text: &str) -> Result<Vec<Property>> {
                 key: k.trim().to_owned(),
                 value: v.trim().to_owned(),
             }),
-            _ => bail!(
+            _ => fail!(
+                Config,
                 "line {} is not KEY=VALUE (e.g. security.protocol=SASL_SSL)",
                 n + 1
             ),
@@ -267,9 +272,12 @@ pub fn parse_file_text(text: &str) -> Result<Vec<Property>> {
 /// The file cannot be read, or a line is not `KEY=VALUE`.
 pub fn read_file(path: &Path) -> Result<Vec<Property>> {
     warn_if_readable_by_others(path, "--kafka-config");
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --kafka-config {}", path.display()))?;
-    parse_file_text(&text).with_context(|| format!("--kafka-config {}", path.display()))
+    let text = std::fs::read_to_string(path).with_context(Error::Config, || {
+        format!("cannot read --kafka-config {}", path.display())
+    })?;
+    parse_file_text(&text).with_context(Error::Config, || {
+        format!("--kafka-config {}", path.display())
+    })
 }
 
 /// The secret keys among `-X` properties, to warn about.

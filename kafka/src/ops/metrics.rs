@@ -42,7 +42,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -50,6 +49,7 @@ use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
+use crate::error::{Context, Error, Result};
 use crate::rows::TopicPartition;
 
 /// One partition's consumer lag, from librdkafka's statistics (`kafka::consumer::Lags`).
@@ -340,7 +340,7 @@ impl Default for Health {
 
 impl Health {
     /// The partitions released here, which `/metrics` leaves out of its per-partition
-    /// gauges (shared with the sink's [`SinkMetrics`]).
+    /// gauges (shared with the sink's `SinkMetrics`).
     pub fn released(&self) -> Released {
         Arc::clone(&self.released)
     }
@@ -419,9 +419,9 @@ pub fn install() -> Result<PrometheusHandle> {
             ),
             LATENCY_BUCKETS,
         )
-        .context("histogram buckets")?
+        .context(Error::Sink, "histogram buckets")?
         .install_recorder()
-        .context("cannot install the metrics recorder")
+        .context(Error::Sink, "cannot install the metrics recorder")
 }
 
 /// Connections the metrics endpoint serves at once (a scraper and a probe or two need few).
@@ -443,9 +443,9 @@ pub async fn serve(
     handle: PrometheusHandle,
     health: Arc<Health>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
+    let listener = TcpListener::bind(addr).await.with_context(Error::Io, || {
+        format!("--metrics-addr {addr}: cannot listen")
+    })?;
     let bound = listener.local_addr()?;
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {

@@ -31,6 +31,7 @@ use std::time::Instant;
 
 use crate::lock;
 use crate::rows::layout::Shape;
+use crate::rows::offset::KafkaOffset;
 use crate::rows::prefault::Prefault;
 use crate::rows::record::{Record, RowOptions, TimestampKind};
 use crate::rows::row::Written;
@@ -422,7 +423,7 @@ impl Batch {
                 self.rows.copy_within(line.clone(), w);
             }
             w += line.len();
-            offsets.push(m.offset.unsigned_abs());
+            offsets.push(KafkaOffset::new(m.offset).token());
         }
         self.rows.truncate(w);
         self.pool.give(std::mem::take(&mut self.side));

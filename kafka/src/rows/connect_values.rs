@@ -31,7 +31,7 @@ mod parse_string;
 
 use convert::java_string_of_json;
 pub use convert::{converted, Out};
-pub use parse_string::{parse_string, Cv, Ty};
+pub use parse_string::parse_string;
 
 use crate::formats::json_text::{base64, write_str as write_json_str};
 

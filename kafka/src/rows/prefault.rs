@@ -113,12 +113,14 @@ impl Prefault {
     }
 
     /// How far buffers of size `i` are faulted in now.
+    #[cfg(test)]
     pub fn reach(&self, i: usize) -> usize {
         let state = lock(&self.shared.state);
         self.shared.reach(&state, i)
     }
 
     /// How many buffers of size `i` wait now.
+    #[cfg(test)]
     pub fn waiting(&self, i: usize) -> usize {
         lock(&self.shared.state).ready.get(i).map_or(0, Vec::len)
     }

@@ -24,16 +24,17 @@
 //! Connect's types); it is not otherwise validated against its schema (Confluent's JSON Schema
 //! deserializer does not either unless told to).
 
-use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
 use std::sync::Arc;
 
+use crate::error::{err, fail, Context, Error, Result};
 use crate::formats::connect_type::FieldTypes;
 use crate::formats::registry::{BasicAuth, Failure, Registered, Registry};
 pub use crate::formats::ValueFormat;
 use crate::rows::batch::Batch;
 use crate::rows::layout::LayoutKind;
+use crate::rows::offset::KafkaOffset;
 use crate::rows::record::{self, Record, RowOptions};
 use crate::rows::row::{self, Written};
 use crate::rows::TopicPartition;
@@ -78,7 +79,8 @@ impl FormatArgs {
                     || self.registry_auth.is_some()
                     || self.registry_auth_inherit
                 {
-                    bail!(
+                    fail!(
+                        Config,
                         "--schema-registry-basic-auth (or --connector-config's \
                          value.converter.basic.auth.user.info or .credentials.source) needs \
                          --value-format avro, \
@@ -87,11 +89,13 @@ impl FormatArgs {
                 }
                 return Ok(None);
             }
-            (ValueFormat::Json | ValueFormat::String, Some(_)) => bail!(
+            (ValueFormat::Json | ValueFormat::String, Some(_)) => fail!(
+                Config,
                 "--schema-registry-url is only read with --value-format avro, json-schema or protobuf \
                  (the values are read as JSON objects now)"
             ),
-            (f, None) => bail!(
+            (f, None) => fail!(
+                Config,
                 "--value-format {} needs --schema-registry-url URL (the schemas come from \
                  the registry by the id in each message)",
                 f.to_possible_value()
@@ -101,18 +105,19 @@ impl FormatArgs {
         }
         let auth = match &self.schema_registry_basic_auth {
             Some(source) => Some(read_auth(source)?),
-            None if self.registry_auth_inherit => Some(self.kafka_login.clone().with_context(|| {
+            None if self.registry_auth_inherit => Some(self.kafka_login.clone().context(
+                Error::Config,
                 "--connector-config's value.converter.basic.auth.credentials.source=SASL_INHERIT \
                  takes the Schema Registry credentials from the Kafka login, but the Kafka \
                  properties (--kafka-config FILE, -X) have no sasl.username and sasl.password: \
                  set them, or give the registry's USER:PASSWORD with \
                  value.converter.basic.auth.user.info (source USER_INFO) or \
-                 --schema-registry-basic-auth"
-            })?),
+                 --schema-registry-basic-auth",
+            )?),
             None => self.registry_auth.clone(),
         };
         let url = self.schema_registry_url.as_deref().unwrap_or_default();
-        let registry = Registry::new(url, auth).map_err(anyhow::Error::msg)?;
+        let registry = Registry::new(url, auth).map_err(|e| err!(Config, "{e}"))?;
         apache_avro::util::max_allocation_bytes(MAX_AVRO_ALLOCATION);
         Ok(Some(Decoder {
             format: self.value_format,
@@ -124,21 +129,23 @@ impl FormatArgs {
 /// The credentials `source` (`env:NAME` or `file:PATH`) points at.
 fn read_auth(source: &str) -> Result<BasicAuth> {
     let text = if let Some(name) = source.strip_prefix("env:") {
-        std::env::var(name).with_context(|| {
+        std::env::var(name).with_context(Error::Config, || {
             format!(
                 "--schema-registry-basic-auth env:{name}: the variable is not set (or not UTF-8)"
             )
         })?
     } else if let Some(path) = source.strip_prefix("file:") {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("--schema-registry-basic-auth: cannot read {path}"))?
+        std::fs::read_to_string(path).with_context(Error::Config, || {
+            format!("--schema-registry-basic-auth: cannot read {path}")
+        })?
     } else {
-        bail!(
+        fail!(
+            Config,
             "--schema-registry-basic-auth takes env:NAME or file:PATH, where USER:PASSWORD is \
              (never the secret itself: a command line is visible to other users)"
         );
     };
-    BasicAuth::parse(&text).map_err(|e| anyhow::anyhow!("--schema-registry-basic-auth: {e}"))
+    BasicAuth::parse(&text).map_err(|e| err!(Config, "--schema-registry-basic-auth: {e}"))
 }
 
 /// Splits a wire-format value into its schema id and body.
@@ -391,7 +398,7 @@ impl Decoder {
                     let end = out.ndjson.len() - 1;
                     let row = &mut out.ndjson[c.start..end];
                     if row::finish(row, c.rest - c.start, c.shape, options.max_row_bytes) {
-                        out.offsets.push(m.offset.unsigned_abs());
+                        out.offsets.push(KafkaOffset::new(m.offset).token());
                         out.types.push(types);
                         continue;
                     }

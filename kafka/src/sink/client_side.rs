@@ -5,15 +5,15 @@
 //! topic, partition and offset headers), while the batch still holds their messages. A refused
 //! row never stops the partition: the rows after it are appended as usual.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::connector::normalize;
 use crate::connector::table_columns::TableCheck;
 use crate::formats::connect_type::FieldTypes;
 use crate::rows::batch::Batch;
 use crate::rows::layout::LayoutKind;
+use crate::rows::KafkaOffset;
+use crate::sink::commits::InFlight;
 use crate::sink::partition::{Halt, Worker};
 
 impl Worker {
@@ -24,7 +24,7 @@ impl Worker {
         batch: Batch,
         keep: &[bool],
         last: &mut i64,
-        sent: &mut VecDeque<(i64, Instant)>,
+        sent: &mut InFlight,
     ) -> Result<(), Halt> {
         let mut ndjson = Vec::new();
         let mut offsets = Vec::new();
@@ -32,7 +32,7 @@ impl Worker {
             if let Some(row) = batch.row(i) {
                 ndjson.extend_from_slice(row);
                 ndjson.push(b'\n');
-                offsets.push(batch.offset(i).unsigned_abs());
+                offsets.push(KafkaOffset::new(batch.offset(i)).token());
             }
         }
         let ndjson = self.normalized(&ndjson).unwrap_or(ndjson);
@@ -77,7 +77,8 @@ impl Worker {
                 .dead
                 .into_iter()
                 .filter_map(|(offset, why)| {
-                    let i = (0..batch.len()).find(|&i| batch.offset(i).unsigned_abs() == offset)?;
+                    let i = (0..batch.len())
+                        .find(|&i| KafkaOffset::new(batch.offset(i)).token() == offset)?;
                     Some((i, Some(why)))
                 })
                 .collect();

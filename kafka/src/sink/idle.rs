@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::anyhow;
 use rdkafka::ClientConfig;
 
+use crate::error::{err, Error};
 use crate::kafka::consumer::Lags;
 use crate::kafka::properties::Property;
 use crate::sink::workers::Workers;
@@ -55,7 +55,7 @@ impl Idle {
     /// Why `--until-idle` must not end with success: the literal topics the broker does not
     /// have or will not describe (`subscription::missing_topics`), or that it could not be
     /// asked.
-    pub(super) async fn unread_topics(&self) -> Option<anyhow::Error> {
+    pub(super) async fn unread_topics(&self) -> Option<Error> {
         let (topics, properties) = (&self.listed_topics, &self.properties);
         if topics.is_empty() {
             return None;
@@ -67,7 +67,8 @@ impl Idle {
         .await;
         match asked {
             Ok(Ok(missing)) if missing.is_empty() => None,
-            Ok(Ok(missing)) => Some(anyhow!(
+            Ok(Ok(missing)) => Some(err!(
+                Kafka,
                 "--until-idle: nothing was read from {} ({}): the topic does not exist, or \
                  this consumer's principal may not describe or read it; check the --topic \
                  names (or the connector file's topics) and the principal's ACLs",
@@ -78,12 +79,13 @@ impl Idle {
                 },
                 missing.join("; ")
             )),
-            Ok(Err(e)) => Some(anyhow!(
+            Ok(Err(e)) => Some(err!(
+                Kafka,
                 "--until-idle: could not ask the brokers whether the --topic topics exist ({}); \
                  not claiming the work is done",
                 crate::kafka::properties::scrub(&e.to_string(), properties)
             )),
-            Err(e) => Some(anyhow!("--until-idle: the topic check failed: {e}")),
+            Err(e) => Some(err!(Sink, "--until-idle: the topic check failed: {e}")),
         }
     }
 }

@@ -11,8 +11,9 @@
 //!           ◀──────── ThreadCmd::{Commit, Rejoin, Shutdown} ──────────────
 //! ```
 //!
-//! An assignment's channels are opened concurrently (at most [`OPEN_CONCURRENCY`] at once), so
-//! a rebalance of hundreds of partitions takes a few round trips, not hundreds. Every worker
+//! An assignment's channels are opened concurrently (at most
+//! [`OPEN_CONCURRENCY`](open::OPEN_CONCURRENCY) at once), so a rebalance of hundreds of
+//! partitions takes a few round trips, not hundreds. Every worker
 //! is supervised: one that panics is reported at once, and the
 //! sink stops with an error naming its partition (exit non-zero) instead of leaving the
 //! partition silently unread; its next owner resumes at the committed token.
@@ -35,6 +36,7 @@
 
 mod assign;
 mod client_side;
+mod commits;
 pub mod dead_letter;
 mod idle;
 mod open;
@@ -42,21 +44,20 @@ pub mod partition;
 pub mod report;
 pub mod settings;
 mod state;
+mod stats;
 mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
 use snowpipe_streaming::StreamingIngestClient;
 
+use crate::error::Result;
 use crate::kafka::consumer::Control;
 use crate::ops::metrics::Health;
 use crate::sink::report::Report;
 use crate::sink::settings::Settings;
 use crate::sink::state::Sink;
-
-pub use crate::sink::open::OPEN_CONCURRENCY;
 
 /// Runs the sink until `shutdown` resolves (SIGTERM), `--until-idle` is reached, or it fails.
 /// Every partition it holds is handed over before it returns.

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
 use rdkafka::Offset;
 use snowpipe_streaming::{Channel, StreamingIngestClient};
 
@@ -18,7 +17,8 @@ use crate::connector::migrate_v3::Migrator;
 use crate::connector::naming::ChannelNames;
 use crate::connector::table_columns::{ClientSide, TableCheck};
 use crate::connector::topic_table::Routes;
-use crate::rows::TopicPartition;
+use crate::error::{Context, Error, Result};
+use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::settings::Start;
 
 /// Channels opened at once for an assignment.
@@ -53,7 +53,8 @@ impl Opener {
         let default_pipe = self.routes.pipe_of(topic);
         let name = self.channels.channel_name(topic, partition);
         let (database, schema) = (&self.database, &self.schema);
-        let p = default_pipe.map_err(|e| e.context(format!("no pipe for {topic}/{partition}")))?;
+        let p = default_pipe
+            .with_context(Error::Config, || format!("no pipe for {topic}/{partition}"))?;
         // `--create-tables`: the table before its channel.
         if let Some(t) = &self.tables {
             t.ensure(&p).await?;
@@ -70,11 +71,12 @@ impl Opener {
             None => None,
         };
         let pipe = self.client.pipe(database, schema, &p);
-        let channel = pipe.open_channel(&name).await.map_err(|e| {
-            anyhow!(e).context(format!(
-                "cannot open the channel of {topic}/{partition} on {database}.{schema}.{p}"
-            ))
-        })?;
+        let channel = pipe
+            .open_channel(&name)
+            .await
+            .with_context(Error::Snowflake, || {
+                format!("cannot open the channel of {topic}/{partition} on {database}.{schema}.{p}")
+            })?;
         // `--migrate-v3-offsets`: v3's position, once opened.
         let channel = match &self.migrator {
             // v3's table is the default pipe's (the same table).
@@ -91,11 +93,8 @@ impl Opener {
 
     /// Where `channel`'s partition starts: after its committed offset token, else at `--start`.
     pub(super) fn start_of(&self, channel: &Channel) -> Offset {
-        match channel
-            .latest_committed_offset_token()
-            .and_then(|t| t.as_u64())
-        {
-            Some(c) => Offset::Offset(i64::try_from(c).unwrap_or(i64::MAX - 1) + 1),
+        match KafkaOffset::committed(channel.latest_committed_offset_token().as_ref()) {
+            Some(c) => Offset::Offset(c.next()),
             None => match self.start {
                 Start::Earliest => Offset::Beginning,
                 Start::Latest => Offset::End,

@@ -13,6 +13,10 @@
 //! message that cannot be a row goes to the dead-letter topic (or is skipped and counted) and
 //! never stops the partition.
 //!
+//! Its commits come from the SDK's push ([`Channel::watch_committed`], followed in
+//! `commits.rs`): the counters, the commit latency and Kafka's group offset move when the
+//! committed token does, the Kafka commits coalesced.
+//!
 //! When the offset after the committed token is gone from the partition (retention deleted it
 //! before it landed: librdkafka resets to the log start and reports the partition, see
 //! `consumer.rs`), the first message read says which offsets were lost; the worker logs them
@@ -34,13 +38,12 @@
 //! refused by the Schema Registry (it refuses the sink's credentials: [`End::Failed`], and the
 //! sink stops naming the fix).
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use snowpipe_streaming::{Channel, OffsetToken, RawRows, RowErrorSummary};
+use snowpipe_streaming::{Channel, RawRows, RowErrorSummary};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -52,95 +55,19 @@ use crate::rows::batch::Batch;
 use crate::rows::record::RowOptions;
 use crate::rows::row::reason;
 use crate::rows::value_format::Decoder;
-use crate::rows::TopicPartition;
+use crate::rows::{KafkaOffset, TopicPartition};
+use crate::sink::commits::{Commits, InFlight};
 use crate::sink::dead_letter::DeadLetters;
+pub use crate::sink::stats::PartitionStats;
 
 /// Most batches appended at once.
 const BATCHES: usize = 64;
-/// How often the worker reads the committed token (stats, Kafka commits, commit latency).
-const COMMIT_TICK: Duration = Duration::from_millis(250);
-
-/// Counters of one partition over the whole run (across assignments), read by the report.
-#[derive(Debug)]
-pub struct PartitionStats {
-    /// Rows appended by this instance.
-    pub rows: AtomicU64,
-    /// Messages dead-lettered or skipped.
-    pub dead: AtomicU64,
-    /// Offsets deleted by the broker's retention before they landed.
-    pub lost_to_retention: AtomicU64,
-    /// Rows the server rejected.
-    pub row_errors: std::sync::Mutex<RowErrorSummary>,
-    /// The last offset appended (-1: none).
-    pub appended: AtomicI64,
-    /// The last offset read, row or dead letter (-1: none).
-    pub seen: AtomicI64,
-    /// A batch is being appended (or dead-lettered) right now.
-    pub busy: std::sync::atomic::AtomicBool,
-    /// The committed offset (-1: none known).
-    pub committed: AtomicI64,
-    /// Append → commit latency: sum and count (ms).
-    pub commit_ms_sum: AtomicU64,
-    /// See `commit_ms_sum`.
-    pub commit_count: AtomicU64,
-    /// When this instance first started and last finished appending rows of the partition,
-    /// in microseconds since the run's start, plus one (0: never). The closing report's
-    /// `appended` span comes from these.
-    pub first_append_us: AtomicU64,
-    /// See `first_append_us`.
-    pub last_append_us: AtomicU64,
-}
-
-impl Default for PartitionStats {
-    fn default() -> Self {
-        Self {
-            rows: AtomicU64::new(0),
-            dead: AtomicU64::new(0),
-            lost_to_retention: AtomicU64::new(0),
-            row_errors: std::sync::Mutex::default(),
-            appended: AtomicI64::new(-1),
-            seen: AtomicI64::new(-1),
-            busy: std::sync::atomic::AtomicBool::new(false),
-            committed: AtomicI64::new(-1),
-            commit_ms_sum: AtomicU64::new(0),
-            commit_count: AtomicU64::new(0),
-            first_append_us: AtomicU64::new(0),
-            last_append_us: AtomicU64::new(0),
-        }
-    }
-}
-
-impl PartitionStats {
-    /// Notes an append that started at `started_us` and ended at `ended_us` (see
-    /// `first_append_us`).
-    pub fn appended_between(&self, started_us: u64, ended_us: u64) {
-        let _ = self.first_append_us.compare_exchange(
-            0,
-            started_us,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-        self.last_append_us.fetch_max(ended_us, Ordering::Relaxed);
-    }
-
-    /// Whether everything appended is committed and no batch is on its way.
-    pub fn settled(&self) -> bool {
-        !self.busy.load(Ordering::Relaxed)
-            && self.appended.load(Ordering::Relaxed) <= self.committed.load(Ordering::Relaxed)
-    }
-
-    /// Whether everything up to the partition's high watermark (`high`: the next offset to be
-    /// written; -1: unknown) was read.
-    pub fn read_to(&self, high: i64) -> bool {
-        high >= 0 && self.seen.load(Ordering::Relaxed) + 1 >= high
-    }
-}
 
 /// How a worker ended.
 #[derive(Debug)]
 pub enum End {
     /// Handed over; the committed offset, if any.
-    HandedOver(Option<i64>),
+    HandedOver(Option<KafkaOffset>),
     /// Another writer has the channel, or it failed for good: the consumer rejoins the group.
     Lost,
     /// A problem only the operator can fix (the Schema Registry refuses the sink's
@@ -218,17 +145,18 @@ pub struct Worker {
     pub hand_over_timeout: Duration,
 }
 
-fn offset_of(token: Option<OffsetToken>) -> Option<i64> {
-    token
-        .and_then(|t| t.as_u64())
-        .and_then(|t| i64::try_from(t).ok())
-}
-
 impl Worker {
     /// Runs until revoked (`stop`: `true` when the assignment was lost), fenced or failed.
     pub async fn run(mut self, stop: oneshot::Receiver<bool>) -> End {
         let mut stop = Stop::new(stop);
-        let mut last = offset_of(self.channel.latest_committed_offset_token()).unwrap_or(-1);
+        let (mut commits, committed) = Commits::new(
+            &self.channel,
+            self.part.clone(),
+            Arc::clone(&self.stats),
+            self.metrics.clone(),
+            self.commands.clone(),
+        );
+        let mut last = committed.unwrap_or(-1);
         // Any reset reported before this assignment belongs to an earlier one.
         lock(&self.resets).remove(&self.part);
         let mut opened = Some(last);
@@ -241,10 +169,9 @@ impl Worker {
         self.stats.committed.store(last, Ordering::Relaxed);
         self.stats.appended.fetch_max(last, Ordering::Relaxed);
         self.stats.seen.fetch_max(last, Ordering::Relaxed);
-        let mut sent: VecDeque<(i64, Instant)> = VecDeque::new();
+        let mut sent = InFlight::default();
         let mut events = self.channel.events();
         let mut events_open = true;
-        let mut tick = tokio::time::interval(COMMIT_TICK);
         let mut buf = Vec::with_capacity(BATCHES);
         loop {
             tokio::select! {
@@ -270,7 +197,7 @@ impl Worker {
                         }
                     }
                 }
-                _ = tick.tick() => self.track_commits(&mut sent),
+                () = commits.changed() => commits.update(&mut sent),
                 event = events.recv(), if events_open => {
                     // Closed: the channel is closing; nothing more will come.
                     events_open = !matches!(event, Err(RecvError::Closed));
@@ -288,7 +215,7 @@ impl Worker {
         &self,
         buf: &mut Vec<Batch>,
         last: &mut i64,
-        sent: &mut VecDeque<(i64, Instant)>,
+        sent: &mut InFlight,
         stop: &mut Stop,
     ) -> Result<(), Halt> {
         self.stats.busy.store(true, Ordering::Relaxed);
@@ -362,7 +289,7 @@ impl Worker {
         &self,
         mut batch: Batch,
         last: &mut i64,
-        sent: &mut VecDeque<(i64, Instant)>,
+        sent: &mut InFlight,
         stop: &mut Stop,
     ) -> Result<(), Halt> {
         if let Some(decoder) = &self.decoder {
@@ -411,7 +338,7 @@ impl Worker {
         decoder: &Decoder,
         batch: Batch,
         last: &mut i64,
-        sent: &mut VecDeque<(i64, Instant)>,
+        sent: &mut InFlight,
         stop: &mut Stop,
     ) -> Result<(), Halt> {
         let decoded = tokio::select! {
@@ -469,7 +396,7 @@ impl Worker {
         ndjson: bytes::Bytes,
         offsets: Vec<u64>,
         last: &mut i64,
-        sent: &mut VecDeque<(i64, Instant)>,
+        sent: &mut InFlight,
     ) -> Result<(), End> {
         let Some(&end) = offsets.last() else {
             return Ok(());
@@ -483,13 +410,13 @@ impl Worker {
         let appended = self.channel.append_raw_rows(raw).await;
         match appended {
             Ok(()) => {
-                let end = i64::try_from(end).unwrap_or(*last);
+                let end = KafkaOffset::from_token(end).map_or(*last, KafkaOffset::get);
                 self.stats.rows.fetch_add(n, Ordering::Relaxed);
                 self.metrics.rows.increment(n);
                 self.metrics.bytes.increment(size);
                 self.stats.appended.store(end, Ordering::Relaxed);
                 self.stats.appended_between(started, self.now_us());
-                sent.push_back((end, Instant::now()));
+                sent.appended(end);
                 Ok(())
             }
             Err(e) => Err(self.lost(&e)),
@@ -536,31 +463,6 @@ impl Worker {
         }
     }
 
-    /// Reads the committed token: counters, commit latency, Kafka's group offset.
-    fn track_commits(&self, sent: &mut VecDeque<(i64, Instant)>) {
-        let Some(committed) = offset_of(self.channel.latest_committed_offset_token()) else {
-            return;
-        };
-        if self.stats.committed.swap(committed, Ordering::Relaxed) == committed {
-            return;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        self.metrics.committed.set(committed as f64);
-        while sent.front().is_some_and(|(o, _)| *o <= committed) {
-            if let Some((_, at)) = sent.pop_front() {
-                let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
-                self.metrics
-                    .commit_latency
-                    .record(at.elapsed().as_secs_f64());
-                self.stats.commit_ms_sum.fetch_add(ms, Ordering::Relaxed);
-                self.stats.commit_count.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let _ = self
-            .commands
-            .send(ThreadCmd::Commit(self.part.clone(), committed + 1));
-    }
-
     /// The channel failed: another writer has it (or it failed for good). Stop, and let the
     /// group assign the partition anew.
     fn lost(&self, e: &snowpipe_streaming::Error) -> End {
@@ -588,7 +490,7 @@ impl Worker {
         mut events: broadcast::Receiver<snowpipe_streaming::RowErrorEvent>,
         stop: &mut Stop,
     ) -> End {
-        let mut sent = VecDeque::new();
+        let mut sent = InFlight::default();
         if !lost && drain {
             // What was fetched before the revoke is delivered before the hand-over.
             while let Ok(b) = self.batches.try_recv() {
@@ -616,12 +518,12 @@ impl Worker {
         }
         match handed {
             Ok(committed) => {
-                let committed = offset_of(committed);
+                let committed = KafkaOffset::committed(committed.as_ref());
                 if let Some(c) = committed {
-                    stats.committed.store(c, Ordering::Relaxed);
+                    stats.committed.store(c.get(), Ordering::Relaxed);
                 }
                 tracing::info!(
-                    committed_offset = committed.unwrap_or(-1),
+                    committed_offset = committed.map_or(-1, KafkaOffset::get),
                     appended_offset = last,
                     "partition handed over"
                 );

@@ -19,8 +19,8 @@ use snowpipe_streaming::RowErrorSummary;
 
 use crate::kafka::consumer::Lags;
 use crate::rows::batch::Budget;
-use crate::rows::TopicPartition;
-use crate::sink::partition::PartitionStats;
+use crate::rows::{KafkaOffset, TopicPartition};
+use crate::sink::stats::PartitionStats;
 
 const EVERY: Duration = Duration::from_secs(5);
 
@@ -111,7 +111,7 @@ pub struct Consumed {
     /// token moves past them), from the SDK's `Channel::events`.
     pub row_errors: RowErrorSummary,
     /// The committed offset, if any.
-    pub committed: Option<i64>,
+    pub committed: Option<KafkaOffset>,
 }
 
 /// The closing report.
@@ -136,7 +136,7 @@ impl Report {
                     dead_letters: s.dead.load(Ordering::Relaxed),
                     lost_to_retention: s.lost_to_retention.load(Ordering::Relaxed),
                     row_errors: s.row_errors.lock().map(|r| r.clone()).unwrap_or_default(),
-                    committed: (c >= 0).then_some(c),
+                    committed: (c >= 0).then_some(KafkaOffset::new(c)),
                 };
                 (part.clone(), consumed)
             })

@@ -13,11 +13,11 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
 use rdkafka::producer::FutureProducer;
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::mpsc;
 
+use crate::error::{err, Context, Error, Result};
 use crate::kafka::consumer::{ConsumerSetup, Control, Lags, Resets, ThreadCmd};
 use crate::kafka::properties::Property;
 use crate::ops::metrics::{Health, SinkMetrics};
@@ -63,7 +63,7 @@ pub(super) struct Sink {
 /// How the run ends: whether it is stopping, and the first failure (the exit status).
 pub(super) struct Outcome {
     stopping: bool,
-    failure: Option<anyhow::Error>,
+    failure: Option<Error>,
     health: Arc<Health>,
     commands: std_mpsc::Sender<ThreadCmd>,
 }
@@ -85,7 +85,7 @@ impl Outcome {
     }
 
     /// Keeps `e` (unless an earlier failure was kept) and stops.
-    pub(super) fn fail(&mut self, e: anyhow::Error) {
+    pub(super) fn fail(&mut self, e: Error) {
         self.failure.get_or_insert(e);
         self.stop();
     }
@@ -103,7 +103,7 @@ fn dead_letters_to(
         Some(target) => {
             let producer: FutureProducer = target.producer.create().map_err(|e| {
                 let why = crate::kafka::properties::scrub(&e.to_string(), properties);
-                anyhow!("cannot create the dead-letter producer: {why}")
+                err!(Kafka, "cannot create the dead-letter producer: {why}")
             })?;
             Some((producer, target.topic))
         }
@@ -178,7 +178,7 @@ impl Sink {
         let thread = std::thread::Builder::new()
             .name("kafka-poll".into())
             .spawn(move || crate::kafka::poll::run(setup, &command_rx))
-            .context("cannot start the consumer thread")?;
+            .context(Error::Io, "cannot start the consumer thread")?;
         let idle = Idle {
             after: until_idle,
             epoch,
@@ -259,7 +259,8 @@ impl Sink {
     /// A worker panicked or failed (`why`): the sink stops, so that the partition is not left
     /// unread, and fails naming it.
     pub(super) fn died(&mut self, part: &TopicPartition, why: &str) {
-        let e = anyhow!(
+        let e = err!(
+            Sink,
             "the worker of partition {part} {why}: stopping this instance \
              so the partition is not left unread (its next owner resumes at the \
              committed offset)"
@@ -306,7 +307,7 @@ impl Sink {
         let ended = self
             .thread
             .join()
-            .map_err(|_| anyhow!("the consumer thread panicked"))?;
+            .map_err(|_| err!(Sink, "the consumer thread panicked"))?;
         self.workers.stop_all().await;
         if let Err(e) = ended {
             self.outcome.failure.get_or_insert(e);

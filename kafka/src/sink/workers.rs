@@ -125,7 +125,7 @@ impl Workers {
         let mut next = HashMap::new();
         for (part, task) in stopped {
             if let Ok(End::HandedOver(Some(c))) = task.await {
-                next.insert(part, c + 1);
+                next.insert(part, c.next());
             }
         }
         next
@@ -197,6 +197,7 @@ async fn supervised(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::KafkaOffset;
 
     #[tokio::test]
     async fn a_panicking_worker_is_reported_at_once_with_its_partition() {
@@ -213,8 +214,9 @@ mod tests {
         let (p, why) = rx.try_recv().expect("reported");
         assert_eq!(p, part);
         assert!(why.contains("panicked: header key not UTF-8"), "{why}");
-        let end = supervised(part.clone(), async { End::HandedOver(Some(3)) }, tx.clone()).await;
-        assert!(matches!(end, End::HandedOver(Some(3))));
+        let three = Some(KafkaOffset::new(3));
+        let end = supervised(part.clone(), async { End::HandedOver(three) }, tx.clone()).await;
+        assert!(matches!(end, End::HandedOver(c) if c == three));
         assert!(rx.try_recv().is_err(), "an ordinary end is no report");
         // A problem only the operator can fix stops the sink with its reason.
         let end = supervised(

@@ -72,8 +72,8 @@ async fn the_connectors_create_table_is_sent_before_the_channel_opens() {
 /// it, their columns added by evolution.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_statement_makes_a_table_that_evolves_to_the_rows() {
-    use snowpipe_kafka::connector::create_tables::statement;
-    use snowpipe_kafka::rows::layout::LayoutKind;
+    use snowpipe_kafka::create_table_statement as statement;
+    use snowpipe_kafka::LayoutKind;
     let table = format!(
         "USE SCHEMA DEMO.KAFKA; {};",
         statement("ORDERS", LayoutKind::Columns)

@@ -23,16 +23,9 @@ fn bare(lab: &Lab) -> Command {
             cmd.env_remove(k);
         }
     }
-    cmd.env("SNOWFLAKE_URL", lab.emulator().url())
-        .env("SNOWFLAKE_ACCOUNT", "DEMO")
-        .env("SNOWFLAKE_USER", "KAFKA")
-        .env("SNOWFLAKE_PRIVATE_KEY_FILE", lab.key_path())
-        .env_remove("SNOWFLAKE_PRIVATE_KEY")
+    lab.connect(&mut cmd)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null());
-    if let Some(ca) = lab.emulator().ca_path() {
-        cmd.env("SSL_CERT_FILE", ca);
-    }
     cmd
 }
 

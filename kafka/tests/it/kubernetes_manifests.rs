@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::Parser as _;
 use serde::Deserialize as _;
-use snowpipe_kafka::cli::args::{parse_bytes, parse_duration, SinkArgs};
+use snowpipe_kafka::{parse_bytes, parse_duration, SinkArgs};
 use snowpipe_streaming::{ClientBuilder, ConfigKey};
 use yaml_serde::Value;
 
@@ -267,8 +267,7 @@ fn connector_file() -> &'static str {
 
 /// The connector file's keys, as the sink reads them.
 fn connector_keys() -> BTreeMap<String, String> {
-    snowpipe_kafka::connector::config_file::parse(connector_file())
-        .expect("the connector file parses")
+    snowpipe_kafka::parse_connector_config(connector_file()).expect("the connector file parses")
 }
 
 /// The group the sink joins: `SNOWPIPE_KAFKA_GROUP` wins over the file's
@@ -464,7 +463,7 @@ fn the_connector_file_is_accepted_with_the_key_from_the_environment() {
         }
     }
     let (argv, connector) =
-        snowpipe_kafka::connector::config_file::expand(argv).expect("the connector file");
+        snowpipe_kafka::expand_connector_config(argv).expect("the connector file");
     let connector = connector.expect("--connector-config read");
     assert!(
         connector.ignored.is_empty(),
@@ -558,11 +557,11 @@ async fn probes_and_scrape_are_the_paths_and_port_the_sink_serves() {
         text(&annotations["prometheus.io/path"], "the scrape path"),
     );
 
-    let health = Arc::new(snowpipe_kafka::ops::metrics::Health::default());
+    let health = Arc::new(snowpipe_kafka::Health::default());
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .build_recorder()
         .handle();
-    let (addr, server) = snowpipe_kafka::ops::metrics::serve(
+    let (addr, server) = snowpipe_kafka::serve_metrics(
         "127.0.0.1:0".parse().expect("addr"),
         handle,
         Arc::clone(&health),
@@ -696,7 +695,7 @@ fn keda_scales_this_deployment_on_its_groups_lag() {
 
 /// The values of `flag` the connector file becomes.
 fn args_of_file(flag: &str) -> Vec<String> {
-    snowpipe_kafka::connector::config_file::translate(&connector_keys())
+    snowpipe_kafka::translate_connector_config(&connector_keys())
         .expect("translate")
         .args
         .into_iter()

@@ -19,7 +19,7 @@ use apache_avro::{Decimal, Schema};
 use base64::Engine as _;
 use rdkafka::producer::FutureRecord;
 use snowpipe_kafka::demo::Lab;
-use snowpipe_kafka::sink::dead_letter::{REASON_HEADER, SOURCE_HEADERS};
+use snowpipe_kafka::{REASON_HEADER, SOURCE_HEADERS};
 
 use crate::common::registry::{
     compile_proto, registry, registry_failing, wire, Asked, Schemas, CREDENTIALS,

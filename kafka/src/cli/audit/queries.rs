@@ -2,8 +2,9 @@
 //! also runs (paths `RECORD_METADATA:key`, `::STRING`, `CAST(… AS NUMBER)`, window functions
 //! in subqueries).
 
-use anyhow::{Context as _, Result};
 use snowpipe_streaming::sql::SqlClient;
+
+use crate::error::{Context, Error, Result};
 
 use super::{Duplicate, Gap, PartitionAudit};
 
@@ -46,7 +47,7 @@ pub(super) async fn landed(
              WHERE P IS NOT NULL AND O IS NOT NULL GROUP BY T, P ORDER BY T, P"
         ))
         .await
-        .context("counting the rows per partition")?;
+        .context(Error::Snowflake, "counting the rows per partition")?;
     let mut out: Vec<PartitionAudit> = Vec::new();
     for r in &summary.rows {
         let n = |i: usize| {
@@ -84,7 +85,10 @@ pub(super) async fn landed(
              HAVING COUNT(*) > 1)) WHERE R <= {list} ORDER BY T, P, O"
         ))
         .await
-        .context("listing the offsets landed more than once")?;
+        .context(
+            Error::Snowflake,
+            "listing the offsets landed more than once",
+        )?;
     for r in &duplicates.rows {
         let n = |i: usize| {
             r.get(i)
@@ -108,7 +112,10 @@ pub(super) async fn landed(
             MAX_HOLES + 1
         ))
         .await
-        .context("finding the offsets missing between landed ones")?;
+        .context(
+            Error::Snowflake,
+            "finding the offsets missing between landed ones",
+        )?;
     for r in holes.rows.iter().take(MAX_HOLES) {
         let n = |i: usize| {
             r.get(i)

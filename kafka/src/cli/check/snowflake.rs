@@ -17,8 +17,8 @@ use crate::sink::settings::Settings;
 const SETUP_PAGE: &str = "docs/snowflake-setup.md";
 
 /// Why the Snowflake client could not connect, and the fix.
-pub(super) fn snowflake_refused(e: &anyhow::Error) -> String {
-    match e.downcast_ref::<snowpipe_streaming::Error>() {
+pub(super) fn snowflake_refused(e: &crate::error::Error) -> String {
+    match e.snowflake() {
         Some(snowpipe_streaming::Error::Auth { .. }) => format!(
             "Snowflake refused the connection: {e:#}: check the account, the user and that the \
              key's public half is registered on that user (ALTER USER … SET RSA_PUBLIC_KEY, \

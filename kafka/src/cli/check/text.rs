@@ -206,7 +206,8 @@ fn aligned(rows: &[Vec<String>], indent: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::check::{ChannelPlan, KafkaSide, SnowflakeSide, TopicPlan};
+    use crate::cli::check::plan::ChannelPlan;
+    use crate::cli::check::{KafkaSide, SnowflakeSide, TopicPlan};
 
     #[test]
     fn columns_are_as_wide_as_their_widest_cell() {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{err, fail, Context, Error, Result};
 
 /// A `.properties` text read as Java's `Properties.load` reads it: lines end at `\n`, `\r\n`
 /// or `\r`; a line ending in an odd number of backslashes goes on on the next (whose leading
@@ -44,7 +44,8 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>> {
             next += 1;
             line = more.trim_start_matches(WHITE);
         }
-        let (key, value) = split_entry(&logical).with_context(|| format!("line {number}"))?;
+        let (key, value) =
+            split_entry(&logical).with_context(Error::Config, || format!("line {number}"))?;
         out.insert(key, value);
     }
     Ok(out)
@@ -103,7 +104,7 @@ fn split_entry(line: &str) -> Result<(String, String)> {
         value_start += 1;
     }
     if !separated && value_start >= chars.len() {
-        bail!("no `=` (write key=value)");
+        fail!(Config, "no `=` (write key=value)");
     }
     Ok((
         unescape(&chars[..key_end])?,
@@ -131,7 +132,10 @@ fn unescape(text: &[char]) -> Result<String> {
                         .ok()
                         .filter(|_| hex.len() == 4 && hex.chars().all(|h| h.is_ascii_hexdigit()))
                         .ok_or_else(|| {
-                            anyhow::anyhow!("malformed \\uXXXX escape (four hex digits expected)")
+                            err!(
+                                Config,
+                                "malformed \\uXXXX escape (four hex digits expected)"
+                            )
                         })?;
                     units.push(unit);
                     continue;
@@ -144,5 +148,5 @@ fn unescape(text: &[char]) -> Result<String> {
         units.extend_from_slice(c.encode_utf16(&mut buf));
     }
     String::from_utf16(&units)
-        .map_err(|_| anyhow::anyhow!("a \\uXXXX escape is half a surrogate pair"))
+        .map_err(|_| err!(Config, "a \\uXXXX escape is half a surrogate pair"))
 }

@@ -1,5 +1,5 @@
 use super::convert::{java_float, java_hash_map_order};
-use super::parse_string::parse_number;
+use super::parse_string::{parse_number, Cv, Ty};
 use super::*;
 
 /// The header's `RECORD_METADATA` value, flattened and structured.

@@ -178,6 +178,7 @@ pub fn schema_column_type(t: ConnectType) -> &'static str {
 
 /// `row` (one JSON object) against `columns`; `normalize_time`:
 /// `snowflake.feature.normalize.time`. A row without a schema: [`typed_row`] with no fields.
+#[cfg(test)]
 pub fn row(row: &[u8], columns: &Columns, normalize_time: bool) -> Outcome {
     typed_row(row, columns, normalize_time, None)
 }

@@ -10,7 +10,7 @@
 //! A key with no row (nor among the per-field metadata flags, which `snowflake.metadata.all`'s
 //! group reads) is listed as not taken.
 
-use anyhow::{bail, Result};
+use crate::error::{fail, Result};
 
 use super::linked;
 use super::translated::{ConnectorConfig, Values};
@@ -312,7 +312,7 @@ impl Key {
             Parse::OneOf(choice) => choice.read(value, c)?,
             Parse::Refused(error) => {
                 if let Some(v) = value {
-                    bail!("{}", error.replace("{value}", v));
+                    fail!(Config, "{}", error.replace("{value}", v));
                 }
             }
             Parse::NoteIf(when, note) => {
@@ -342,7 +342,7 @@ impl Choice {
         match self.known.iter().find(|(known, _)| *known == value) {
             Some((_, Some((flag, v)))) => c.flag(flag, *v),
             Some((_, None)) => {}
-            None => bail!("{}", self.error.replace("{value}", &value)),
+            None => fail!(Config, "{}", self.error.replace("{value}", &value)),
         }
         Ok(())
     }
