@@ -158,6 +158,7 @@ impl Scan<'_> {
     }
 
     /// A member's name and its colon (white space before the name already skipped).
+    #[inline(always)]
     fn key(&mut self) -> bool {
         if self.peek() != Some(b'"') {
             return false;
@@ -224,7 +225,10 @@ impl Scan<'_> {
         true
     }
 
-    /// A string, after its opening quote, through its closing one.
+    /// A string, after its opening quote, through its closing one. Inlined (as [`key`](Self::key)):
+    /// a realistic row is mostly short strings, and the call's own cost was about a tenth of
+    /// the check's (the sink bench's events: 0.97 → 0.84 s per GB, best of five).
+    #[inline(always)]
     fn string(&mut self) -> bool {
         loop {
             self.i += plain_run(&self.b[self.i..]);

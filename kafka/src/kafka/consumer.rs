@@ -44,7 +44,7 @@ use crate::lock;
 use crate::ops::metrics::PartitionLag;
 use crate::ops::metrics::SinkMetrics;
 use crate::rows::batch::Budget;
-use crate::rows::TopicPartition;
+use crate::rows::{KafkaOffset, TopicPartition};
 
 /// From the rebalance callback to the sink's async side.
 pub enum Control {
@@ -62,7 +62,7 @@ pub enum Control {
         /// The assignment was lost (this instance is a zombie): do not flush.
         lost: bool,
         /// Next offsets (Snowflake's committed token + 1) to commit to Kafka.
-        reply: std_mpsc::SyncSender<HashMap<TopicPartition, i64>>,
+        reply: std_mpsc::SyncSender<HashMap<TopicPartition, KafkaOffset>>,
     },
 }
 
@@ -70,7 +70,7 @@ pub enum Control {
 #[derive(Debug)]
 pub enum ThreadCmd {
     /// Commit this next offset of the partition to Kafka (best effort, for lag tools).
-    Commit(TopicPartition, i64),
+    Commit(TopicPartition, KafkaOffset),
     /// Leave the group and join it again: the worker of this assignment of the partition
     /// (`batch::Inbox::id`) lost its channel.
     Rejoin(TopicPartition, u64),
@@ -417,7 +417,7 @@ impl SinkContext {
                 let _ = offsets.add_partition_offset(
                     &part.topic,
                     part.partition,
-                    Offset::Offset(*offset),
+                    Offset::Offset(offset.get()),
                 );
             }
             if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
@@ -440,7 +440,7 @@ impl SinkContext {
         consumer: &BaseConsumer<Self>,
         parts: &[TopicPartition],
         lost: bool,
-    ) -> HashMap<TopicPartition, i64> {
+    ) -> HashMap<TopicPartition, KafkaOffset> {
         self.metrics.rebalance("revoke");
         {
             let mut router = lock(&self.router);

@@ -18,7 +18,7 @@ use crate::kafka::consumer::{ConsumerSetup, SinkContext, ThreadCmd};
 use crate::kafka::fetch_queue::{FetchQueue, FetchedMessages, Native};
 use crate::kafka::router::Router;
 use crate::lock;
-use crate::rows::TopicPartition;
+use crate::rows::{KafkaOffset, TopicPartition};
 
 /// Kafka offset commits (for lag tools) are sent at most this often, all partitions in one.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
@@ -179,13 +179,13 @@ impl Rejoins {
 /// commit at most every [`COMMIT_EVERY`].
 #[derive(Default)]
 struct Commits {
-    wanted: HashMap<TopicPartition, i64>,
-    done: HashMap<TopicPartition, i64>,
+    wanted: HashMap<TopicPartition, KafkaOffset>,
+    done: HashMap<TopicPartition, KafkaOffset>,
     sent: Option<Instant>,
 }
 
 impl Commits {
-    fn want(&mut self, part: TopicPartition, offset: i64) {
+    fn want(&mut self, part: TopicPartition, offset: KafkaOffset) {
         if self.done.get(&part) != Some(&offset) {
             self.wanted.insert(part, offset);
         }
@@ -203,7 +203,8 @@ impl Commits {
         };
         let mut t = TopicPartitionList::new();
         for (part, offset) in &due {
-            let _ = t.add_partition_offset(&part.topic, part.partition, Offset::Offset(*offset));
+            let _ =
+                t.add_partition_offset(&part.topic, part.partition, Offset::Offset(offset.get()));
         }
         if consumer.commit(&t, CommitMode::Async).is_ok() {
             self.done.extend(due);
@@ -219,7 +220,7 @@ impl Commits {
         &mut self,
         now: Instant,
         held: impl Fn(&TopicPartition) -> bool,
-    ) -> Option<Vec<(TopicPartition, i64)>> {
+    ) -> Option<Vec<(TopicPartition, KafkaOffset)>> {
         if self.wanted.is_empty()
             || self
                 .sent

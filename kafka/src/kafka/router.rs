@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use crate::kafka::fetch_queue::Native;
 use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE_BYTES};
 use crate::rows::record::{Record, RowOptions, TimestampKind};
-use crate::rows::TopicPartition;
+use crate::rows::{KafkaOffset, TopicPartition};
 
 /// The longest a part-full batch waits for more (see [`hold_for`]).
 const MAX_HOLD: Duration = Duration::from_millis(50);
@@ -427,7 +427,7 @@ impl Router {
         let record = Record {
             topic,
             partition: *partition,
-            offset: m.offset(),
+            offset: KafkaOffset::new(m.offset()),
             key: m.key(),
             value: m.payload(),
             timestamp: timestamp_of(m),

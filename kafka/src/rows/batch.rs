@@ -214,7 +214,7 @@ enum Body {
 /// One message: its parts, as ranges of its batch's buffers.
 #[derive(Debug, Clone)]
 struct Meta {
-    offset: i64,
+    offset: KafkaOffset,
     timestamp: Option<(TimestampKind, i64)>,
     key: Option<Range<usize>>,
     headers: Range<usize>,
@@ -245,7 +245,7 @@ pub struct Batch {
 #[derive(Debug, Clone, Copy)]
 pub struct Msg<'a> {
     /// Its offset.
-    pub offset: i64,
+    pub offset: KafkaOffset,
     /// Its timestamp, if the broker reported one.
     pub timestamp: Option<(TimestampKind, i64)>,
     /// Its key.
@@ -312,8 +312,8 @@ impl<'a> Msg<'a> {
 pub struct Rows {
     /// One row per line (its buffer goes back to the batches' pool when dropped).
     pub ndjson: bytes::Bytes,
-    /// Each row's offset, in order.
-    pub offsets: Vec<u64>,
+    /// Each row's offset token ([`KafkaOffset::token`]), in order, as the SDK takes them.
+    pub tokens: Vec<u64>,
     /// Released when dropped.
     pub charge: Charge,
 }
@@ -366,7 +366,7 @@ impl Batch {
     }
 
     /// Message `i`'s offset.
-    pub fn offset(&self, i: usize) -> i64 {
+    pub fn offset(&self, i: usize) -> KafkaOffset {
         self.messages[i].offset
     }
 
@@ -410,7 +410,7 @@ impl Batch {
     /// NDJSON, copied only after a message it leaves out.
     pub fn into_rows(mut self, keep: &[bool]) -> Rows {
         let mut w = 0;
-        let mut offsets = Vec::with_capacity(self.messages.len());
+        let mut tokens = Vec::with_capacity(self.messages.len());
         for (m, &k) in self.messages.iter().zip(keep) {
             let Body::Row { row, .. } = &m.body else {
                 continue;
@@ -423,7 +423,7 @@ impl Batch {
                 self.rows.copy_within(line.clone(), w);
             }
             w += line.len();
-            offsets.push(KafkaOffset::new(m.offset).token());
+            tokens.push(m.offset.token());
         }
         self.rows.truncate(w);
         self.pool.give(std::mem::take(&mut self.side));
@@ -448,7 +448,7 @@ impl Batch {
         };
         Rows {
             ndjson,
-            offsets,
+            tokens,
             charge: self.charge,
         }
     }

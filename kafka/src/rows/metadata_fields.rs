@@ -69,7 +69,7 @@ mod tests {
         let record = Record {
             topic: "t",
             partition: 2,
-            offset: 9,
+            offset: crate::rows::KafkaOffset::new(9),
             key: Some(b"k"),
             value: Some(b"{}"),
             timestamp: Some((TimestampKind::LogAppendTime, 5)),

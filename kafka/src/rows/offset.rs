@@ -8,16 +8,29 @@
 //! a channel over from the other. A committed token names an offset when it is such a number
 //! ([`KafkaOffset::committed`]); a partition resumes at the offset after it
 //! ([`KafkaOffset::next`]), which is also the group offset committed to Kafka for lag tools.
+//!
+//! A Kafka offset has this one type from the poll thread to the commit: the router reads it off
+//! librdkafka's message into the batch, and the worker's last offset, the dead letters, the
+//! commit tracker, the hand-over and the commits to Kafka carry it. It becomes librdkafka's
+//! `i64` again ([`KafkaOffset::get`]) only where rdkafka takes one (a seek's or a commit list's
+//! `Offset::Offset`), and a token ([`KafkaOffset::token`]) only where the SDK takes one; the
+//! partition's counters hold it in an `AtomicI64` (`-1`, [`KafkaOffset::BEFORE_FIRST`]: none).
 
 use std::fmt;
 
 use snowpipe_streaming::OffsetToken;
 
-/// A Kafka offset (see the module docs).
+/// A Kafka offset (see the module docs). The same `i64` as librdkafka's, carried from the poll
+/// thread to the commit at no cost; converted only where rdkafka takes one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
 pub struct KafkaOffset(i64);
 
 impl KafkaOffset {
+    /// The offset before a partition's first (`-1`): where a partition with no committed
+    /// offset has written up to.
+    pub const BEFORE_FIRST: Self = Self(-1);
+
     /// The offset librdkafka reports.
     pub const fn new(offset: i64) -> Self {
         Self(offset)
@@ -49,8 +62,9 @@ impl KafkaOffset {
 
     /// The offset after it: where its partition resumes once it is committed, and the group
     /// offset committed to Kafka.
-    pub const fn next(self) -> i64 {
-        self.0.saturating_add(1)
+    #[must_use]
+    pub const fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
     }
 }
 
@@ -75,7 +89,7 @@ mod tests {
             assert_eq!(o.to_string(), offset.to_string());
             assert_eq!(KafkaOffset::committed(Some(&token)), Some(o));
         }
-        assert_eq!(KafkaOffset::new(41).next(), 42);
+        assert_eq!(KafkaOffset::new(41).next(), KafkaOffset::new(42));
     }
 
     #[test]

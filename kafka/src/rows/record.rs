@@ -21,6 +21,7 @@
 //! is written by [`row`](crate::rows::row).
 
 use crate::formats::json_text::{base64, write_str};
+use crate::rows::offset::KafkaOffset;
 
 /// How a message's timestamp was set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub struct Record<'a> {
     /// The partition.
     pub partition: i32,
     /// The offset in the partition.
-    pub offset: i64,
+    pub offset: KafkaOffset,
     /// The key, if any.
     pub key: Option<&'a [u8]>,
     /// The value (`None` for a tombstone).
@@ -176,7 +177,7 @@ pub fn write_metadata_with(
     }
     if fields.offset_and_partition() {
         out.extend_from_slice(b",\"offset\":");
-        write_int(out, record.offset);
+        write_int(out, record.offset.get());
         out.extend_from_slice(b",\"partition\":");
         write_int(out, i64::from(record.partition));
     }
@@ -286,7 +287,7 @@ mod tests {
         Record {
             topic: "orders",
             partition: 3,
-            offset: 42,
+            offset: KafkaOffset::new(42),
             key: Some(b"k-1"),
             value,
             timestamp: Some((TimestampKind::CreateTime, 1_700_000_000_000)),

@@ -413,7 +413,7 @@ mod tests {
         Record {
             topic: "t",
             partition: 1,
-            offset: 9,
+            offset: crate::rows::KafkaOffset::new(9),
             key: Some(b"k"),
             value,
             timestamp: Some((TimestampKind::CreateTime, 5)),

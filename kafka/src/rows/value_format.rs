@@ -179,8 +179,8 @@ pub fn split_header(value: &[u8]) -> Result<(u32, &[u8]), String> {
 pub struct Decoded {
     /// One row per line.
     pub ndjson: Vec<u8>,
-    /// Each row's offset, in order.
-    pub offsets: Vec<u64>,
+    /// Each row's offset token ([`KafkaOffset::token`]), in order, as the SDK takes them.
+    pub tokens: Vec<u64>,
     /// Messages (their index in the batch) that are not rows, and why.
     pub dead: Vec<(usize, String)>,
     /// Each row's Connect field types (its value's schema's), in order: what schema evolution
@@ -327,7 +327,7 @@ impl Decoder {
         batch: &Batch,
         part: &TopicPartition,
         options: RowOptions,
-        last: &mut i64,
+        last: &mut KafkaOffset,
     ) -> Result<Decoded, String> {
         let mut out = Decoded::default();
         let mut scratch = Vec::new();
@@ -398,7 +398,7 @@ impl Decoder {
                     let end = out.ndjson.len() - 1;
                     let row = &mut out.ndjson[c.start..end];
                     if row::finish(row, c.rest - c.start, c.shape, options.max_row_bytes) {
-                        out.offsets.push(KafkaOffset::new(m.offset).token());
+                        out.tokens.push(m.offset.token());
                         out.types.push(types);
                         continue;
                     }

@@ -23,30 +23,30 @@ impl Worker {
         check: &TableCheck,
         batch: Batch,
         keep: &[bool],
-        last: &mut i64,
+        last: &mut KafkaOffset,
         sent: &mut InFlight,
     ) -> Result<(), Halt> {
         let mut ndjson = Vec::new();
-        let mut offsets = Vec::new();
+        let mut tokens = Vec::new();
         for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
             if let Some(row) = batch.row(i) {
                 ndjson.extend_from_slice(row);
                 ndjson.push(b'\n');
-                offsets.push(KafkaOffset::new(batch.offset(i)).token());
+                tokens.push(batch.offset(i).token());
             }
         }
         let ndjson = self.normalized(&ndjson).unwrap_or(ndjson);
-        let (ndjson, offsets) = self.checked(check, &batch, ndjson, offsets, &[]).await;
+        let (ndjson, tokens) = self.checked(check, &batch, ndjson, tokens, &[]).await;
         // The batch's charge is held until the SDK has the rows.
         let rows = batch.into_rows(keep);
-        let appended = self.send_rows(ndjson.into(), offsets, last, sent).await;
+        let appended = self.send_rows(ndjson.into(), tokens, last, sent).await;
         drop(rows);
         appended.map_err(Halt::End)
     }
 
-    /// `ndjson` (rows of `batch` at `offsets`; `types`: each row's Connect field types, from
-    /// its Schema Registry value's schema, or empty) checked: the rows to append and their
-    /// offsets; the refused ones dead-lettered. With `--normalize-columns` the fields are
+    /// `ndjson` (rows of `batch` with offset `tokens`; `types`: each row's Connect field types,
+    /// from its Schema Registry value's schema, or empty) checked: the rows to append and their
+    /// tokens; the refused ones dead-lettered. With `--normalize-columns` the fields are
     /// looked up by their normalized names, as v4 normalizes the schema's
     /// (`SnowflakeSinkRecord.normalizeSchemaFieldNames`).
     pub(super) async fn checked(
@@ -54,7 +54,7 @@ impl Worker {
         check: &TableCheck,
         batch: &Batch,
         ndjson: Vec<u8>,
-        offsets: Vec<u64>,
+        tokens: Vec<u64>,
         types: &[Option<Arc<FieldTypes>>],
     ) -> (Vec<u8>, Vec<u64>) {
         let layout = self.rows.layout;
@@ -71,14 +71,13 @@ impl Worker {
                 })
             })
             .collect();
-        let checked = check.rows(&ndjson, &offsets, &fields).await;
+        let checked = check.rows(&ndjson, &tokens, &fields).await;
         if !checked.dead.is_empty() {
             let dead: Vec<(usize, Option<String>)> = checked
                 .dead
                 .into_iter()
-                .filter_map(|(offset, why)| {
-                    let i = (0..batch.len())
-                        .find(|&i| KafkaOffset::new(batch.offset(i)).token() == offset)?;
+                .filter_map(|(token, why)| {
+                    let i = (0..batch.len()).find(|&i| batch.offset(i).token() == token)?;
                     Some((i, Some(why)))
                 })
                 .collect();
@@ -86,7 +85,7 @@ impl Worker {
         }
         match checked.ndjson {
             Some(rows) => (rows, checked.offsets),
-            None => (ndjson, offsets),
+            None => (ndjson, tokens),
         }
     }
 }

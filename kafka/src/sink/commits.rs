@@ -33,16 +33,16 @@ const KAFKA_COMMIT_EVERY: Duration = Duration::from_millis(250);
 
 /// Appends not committed yet: each append's last offset and when it was made, oldest first.
 #[derive(Debug, Default)]
-pub(super) struct InFlight(VecDeque<(i64, Instant)>);
+pub(super) struct InFlight(VecDeque<(KafkaOffset, Instant)>);
 
 impl InFlight {
     /// An append ending at offset `end` was just made.
-    pub(super) fn appended(&mut self, end: i64) {
+    pub(super) fn appended(&mut self, end: KafkaOffset) {
         self.0.push_back((end, Instant::now()));
     }
 
     /// Takes the appends `committed` covers: how long ago each was made.
-    fn committed(&mut self, committed: i64) -> impl Iterator<Item = Duration> + '_ {
+    fn committed(&mut self, committed: KafkaOffset) -> impl Iterator<Item = Duration> + '_ {
         std::iter::from_fn(move || {
             if self.0.front().is_some_and(|(end, _)| *end <= committed) {
                 self.0.pop_front().map(|(_, at)| at.elapsed())
@@ -73,9 +73,9 @@ impl Commits {
         stats: Arc<PartitionStats>,
         metrics: PartitionMetrics,
         commands: std_mpsc::Sender<ThreadCmd>,
-    ) -> (Self, Option<i64>) {
+    ) -> (Self, Option<KafkaOffset>) {
         let mut watch = channel.watch_committed();
-        let now = KafkaOffset::committed(watch.borrow_and_update().as_ref()).map(KafkaOffset::get);
+        let now = KafkaOffset::committed(watch.borrow_and_update().as_ref());
         let commits = Self {
             watch,
             open: true,
@@ -107,8 +107,9 @@ impl Commits {
     /// Kafka's group offset (coalesced).
     pub(super) fn update(&mut self, in_flight: &mut InFlight) {
         let token = self.watch.borrow_and_update().clone();
-        if let Some(committed) = KafkaOffset::committed(token.as_ref()).map(KafkaOffset::get) {
-            if self.stats.committed.swap(committed, Ordering::Relaxed) != committed {
+        if let Some(committed) = KafkaOffset::committed(token.as_ref()) {
+            let offset = committed.get();
+            if self.stats.committed.swap(offset, Ordering::Relaxed) != offset {
                 self.took(committed, in_flight);
             }
         }
@@ -120,16 +121,16 @@ impl Commits {
     }
 
     /// `committed` is new: the gauge, the latency of the appends it covers, the Kafka commit.
-    fn took(&mut self, committed: i64, in_flight: &mut InFlight) {
+    fn took(&mut self, committed: KafkaOffset, in_flight: &mut InFlight) {
         #[allow(clippy::cast_precision_loss)]
-        self.metrics.committed.set(committed as f64);
+        self.metrics.committed.set(committed.get() as f64);
         for waited in in_flight.committed(committed) {
             let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
             self.metrics.commit_latency.record(waited.as_secs_f64());
             self.stats.commit_ms_sum.fetch_add(ms, Ordering::Relaxed);
             self.stats.commit_count.fetch_add(1, Ordering::Relaxed);
         }
-        self.kafka.want(KafkaOffset::new(committed).next());
+        self.kafka.want(committed.next());
     }
 }
 
@@ -138,14 +139,14 @@ impl Commits {
 #[derive(Debug, Default)]
 struct KafkaCommits {
     /// The next offset to commit, not sent yet.
-    wanted: Option<i64>,
+    wanted: Option<KafkaOffset>,
     /// When the last one was sent.
     sent: Option<tokio::time::Instant>,
 }
 
 impl KafkaCommits {
     /// `next` is the offset to commit (replacing one not sent yet).
-    fn want(&mut self, next: i64) {
+    fn want(&mut self, next: KafkaOffset) {
         self.wanted = Some(next);
     }
 
@@ -159,7 +160,7 @@ impl KafkaCommits {
     }
 
     /// The offset to send at `now`, if one is wanted and it is time.
-    fn due(&mut self, now: tokio::time::Instant) -> Option<i64> {
+    fn due(&mut self, now: tokio::time::Instant) -> Option<KafkaOffset> {
         if self.sent.is_some_and(|t| now < t + KAFKA_COMMIT_EVERY) {
             return None;
         }
@@ -172,25 +173,27 @@ impl KafkaCommits {
 #[cfg(test)]
 mod tests {
     use super::{KafkaCommits, KAFKA_COMMIT_EVERY};
+    use crate::rows::KafkaOffset;
     use tokio::time::{Duration, Instant};
 
     #[test]
     fn kafka_commits_go_at_once_then_at_most_one_per_period_the_latest() {
         let t0 = Instant::now();
+        let o = KafkaOffset::new;
         let mut k = KafkaCommits::default();
         assert_eq!((k.waiting(), k.due(t0)), (None, None));
-        k.want(10);
-        assert_eq!(k.due(t0), Some(10), "the first goes at once");
+        k.want(o(10));
+        assert_eq!(k.due(t0), Some(o(10)), "the first goes at once");
         // A burst of changes within the period: only the newest, once the period is over.
         for next in 11..=50 {
-            k.want(next);
+            k.want(o(next));
             assert_eq!(k.due(t0 + Duration::from_millis(5)), None);
         }
         assert_eq!(k.waiting(), Some(t0 + KAFKA_COMMIT_EVERY));
-        assert_eq!(k.due(t0 + KAFKA_COMMIT_EVERY), Some(50));
+        assert_eq!(k.due(t0 + KAFKA_COMMIT_EVERY), Some(o(50)));
         assert_eq!(k.due(t0 + KAFKA_COMMIT_EVERY * 3), None, "nothing new");
         // After a quiet spell the next goes at once again.
-        k.want(51);
-        assert_eq!(k.due(t0 + KAFKA_COMMIT_EVERY * 3), Some(51));
+        k.want(o(51));
+        assert_eq!(k.due(t0 + KAFKA_COMMIT_EVERY * 3), Some(o(51)));
     }
 }

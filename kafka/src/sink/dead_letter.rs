@@ -39,7 +39,8 @@ impl DeadLetters {
     /// timestamp and headers go with it (a key that is not UTF-8 with its bytes replaced as `U+FFFD`: Kafka clients
     /// take header keys as text).
     pub async fn send(&self, m: &Record<'_>, reason: &str) {
-        let (topic, partition, offset) = (m.topic, m.partition, m.offset);
+        // The offset as a number in the log fields, as librdkafka's.
+        let (topic, partition, offset) = (m.topic, m.partition, m.offset.get());
         let Some((producer, dlq)) = &self.target else {
             // The first one loudly, the rest in the counters (a poison flood must not flood
             // the log).

@@ -94,7 +94,7 @@ impl Opener {
     /// Where `channel`'s partition starts: after its committed offset token, else at `--start`.
     pub(super) fn start_of(&self, channel: &Channel) -> Offset {
         match KafkaOffset::committed(channel.latest_committed_offset_token().as_ref()) {
-            Some(c) => Offset::Offset(c.next()),
+            Some(c) => Offset::Offset(c.next().get()),
             None => match self.start {
                 Start::Earliest => Offset::Beginning,
                 Start::Latest => Offset::End,

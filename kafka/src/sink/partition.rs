@@ -156,19 +156,19 @@ impl Worker {
             self.metrics.clone(),
             self.commands.clone(),
         );
-        let mut last = committed.unwrap_or(-1);
+        let mut last = committed.unwrap_or(KafkaOffset::BEFORE_FIRST);
         // Any reset reported before this assignment belongs to an earlier one.
         lock(&self.resets).remove(&self.part);
         let mut opened = Some(last);
         // In the partition's span (topic, partition, channel: `Workers::start`).
         tracing::info!(
-            committed_offset = last,
+            committed_offset = last.get(),
             "partition assigned: writing from offset {}",
-            last + 1
+            last.next()
         );
-        self.stats.committed.store(last, Ordering::Relaxed);
-        self.stats.appended.fetch_max(last, Ordering::Relaxed);
-        self.stats.seen.fetch_max(last, Ordering::Relaxed);
+        self.stats.committed.store(last.get(), Ordering::Relaxed);
+        self.stats.appended.fetch_max(last.get(), Ordering::Relaxed);
+        self.stats.seen.fetch_max(last.get(), Ordering::Relaxed);
         let mut sent = InFlight::default();
         let mut events = self.channel.events();
         let mut events_open = true;
@@ -214,7 +214,7 @@ impl Worker {
     async fn append(
         &self,
         buf: &mut Vec<Batch>,
-        last: &mut i64,
+        last: &mut KafkaOffset,
         sent: &mut InFlight,
         stop: &mut Stop,
     ) -> Result<(), Halt> {
@@ -234,10 +234,11 @@ impl Worker {
 
     /// The first message of the assignment: when librdkafka reset the partition (its start
     /// offset was out of range), say what that cost.
-    fn check_start(&self, committed: i64, first: i64) {
+    fn check_start(&self, committed: KafkaOffset, first: KafkaOffset) {
         if !lock(&self.resets).remove(&self.part) {
             return;
         }
+        let (committed, first) = (committed.get(), first.get());
         let (topic, partition) = (&self.part.topic, self.part.partition);
         if first > committed + 1 {
             let lost = first - committed - 1;
@@ -288,7 +289,7 @@ impl Worker {
     async fn append_one(
         &self,
         mut batch: Batch,
-        last: &mut i64,
+        last: &mut KafkaOffset,
         sent: &mut InFlight,
         stop: &mut Stop,
     ) -> Result<(), Halt> {
@@ -310,7 +311,7 @@ impl Worker {
             }
             keep.push(row);
         }
-        self.stats.seen.fetch_max(*last, Ordering::Relaxed);
+        self.stats.seen.fetch_max(last.get(), Ordering::Relaxed);
         if !dead.is_empty() {
             let dead: Vec<_> = dead.into_iter().map(|i| (i, None)).collect();
             self.dead_letter(&batch, &dead).await;
@@ -322,7 +323,7 @@ impl Worker {
         if let Some(normalized) = self.normalized(&rows.ndjson) {
             rows.ndjson = normalized.into();
         }
-        let appended = self.send_rows(rows.ndjson, rows.offsets, last, sent).await;
+        let appended = self.send_rows(rows.ndjson, rows.tokens, last, sent).await;
         // The rows are the SDK's now (within its budget): release the batch's charge.
         drop(rows.charge);
         appended.map_err(Halt::End)
@@ -337,7 +338,7 @@ impl Worker {
         &self,
         decoder: &Decoder,
         batch: Batch,
-        last: &mut i64,
+        last: &mut KafkaOffset,
         sent: &mut InFlight,
         stop: &mut Stop,
     ) -> Result<(), Halt> {
@@ -359,7 +360,7 @@ impl Worker {
             Ok(decoded) => decoded,
             Err(why) => return Err(Halt::End(End::Failed(why))),
         };
-        self.stats.seen.fetch_max(*last, Ordering::Relaxed);
+        self.stats.seen.fetch_max(last.get(), Ordering::Relaxed);
         if !decoded.dead.is_empty() {
             let dead: Vec<_> = decoded
                 .dead
@@ -369,14 +370,14 @@ impl Worker {
             self.dead_letter(&batch, &dead).await;
         }
         let ndjson = self.normalized(&decoded.ndjson).unwrap_or(decoded.ndjson);
-        let (ndjson, offsets) = match &self.check {
+        let (ndjson, tokens) = match &self.check {
             Some(check) => {
-                self.checked(check, &batch, ndjson, decoded.offsets, &decoded.types)
+                self.checked(check, &batch, ndjson, decoded.tokens, &decoded.types)
                     .await
             }
-            None => (ndjson, decoded.offsets),
+            None => (ndjson, decoded.tokens),
         };
-        let appended = self.send_rows(ndjson.into(), offsets, last, sent).await;
+        let appended = self.send_rows(ndjson.into(), tokens, last, sent).await;
         drop(batch);
         appended.map_err(Halt::End)
     }
@@ -390,19 +391,19 @@ impl Worker {
             .flatten()
     }
 
-    /// Appends `ndjson` (one row per line, at `offsets`) to the channel and counts it.
+    /// Appends `ndjson` (one row per line, with offset `tokens`) to the channel and counts it.
     pub(super) async fn send_rows(
         &self,
         ndjson: bytes::Bytes,
-        offsets: Vec<u64>,
-        last: &mut i64,
+        tokens: Vec<u64>,
+        last: &mut KafkaOffset,
         sent: &mut InFlight,
     ) -> Result<(), End> {
-        let Some(&end) = offsets.last() else {
+        let Some(&end) = tokens.last() else {
             return Ok(());
         };
-        let (n, size) = (offsets.len() as u64, ndjson.len() as u64);
-        let raw = match RawRows::from_ndjson_bytes(ndjson, offsets) {
+        let (n, size) = (tokens.len() as u64, ndjson.len() as u64);
+        let raw = match RawRows::from_ndjson_bytes(ndjson, tokens) {
             Ok(raw) => raw,
             Err(e) => return Err(self.lost(&e)),
         };
@@ -410,11 +411,11 @@ impl Worker {
         let appended = self.channel.append_raw_rows(raw).await;
         match appended {
             Ok(()) => {
-                let end = KafkaOffset::from_token(end).map_or(*last, KafkaOffset::get);
+                let end = KafkaOffset::from_token(end).unwrap_or(*last);
                 self.stats.rows.fetch_add(n, Ordering::Relaxed);
                 self.metrics.rows.increment(n);
                 self.metrics.bytes.increment(size);
-                self.stats.appended.store(end, Ordering::Relaxed);
+                self.stats.appended.store(end.get(), Ordering::Relaxed);
                 self.stats.appended_between(started, self.now_us());
                 sent.appended(end);
                 Ok(())
@@ -485,7 +486,7 @@ impl Worker {
         mut self,
         lost: bool,
         drain: bool,
-        mut last: i64,
+        mut last: KafkaOffset,
         buf: &mut Vec<Batch>,
         mut events: broadcast::Receiver<snowpipe_streaming::RowErrorEvent>,
         stop: &mut Stop,
@@ -524,7 +525,7 @@ impl Worker {
                 }
                 tracing::info!(
                     committed_offset = committed.map_or(-1, KafkaOffset::get),
-                    appended_offset = last,
+                    appended_offset = last.get(),
                     "partition handed over"
                 );
                 End::HandedOver(committed)

@@ -22,7 +22,7 @@ use crate::kafka::consumer::{ConsumerSetup, Control, Lags, Resets, ThreadCmd};
 use crate::kafka::properties::Property;
 use crate::ops::metrics::{Health, SinkMetrics};
 use crate::rows::batch::Budget;
-use crate::rows::TopicPartition;
+use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::dead_letter::DeadLetters;
 use crate::sink::idle::Idle;
 use crate::sink::open::Opener;
@@ -244,7 +244,7 @@ impl Sink {
         &mut self,
         parts: Vec<TopicPartition>,
         lost: bool,
-    ) -> HashMap<TopicPartition, i64> {
+    ) -> HashMap<TopicPartition, KafkaOffset> {
         let next = self.workers.revoke(parts, lost).await;
         self.metrics.assigned(self.workers.len());
         next

@@ -23,7 +23,7 @@ use crate::kafka::router::Inbox;
 use crate::ops::metrics::{PartitionLag, PartitionMetrics, SinkMetrics};
 use crate::rows::record::RowOptions;
 use crate::rows::value_format::Decoder;
-use crate::rows::TopicPartition;
+use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::dead_letter::DeadLetters;
 use crate::sink::partition::{End, PartitionStats, Worker};
 
@@ -113,7 +113,7 @@ impl Workers {
         &mut self,
         parts: Vec<TopicPartition>,
         lost: bool,
-    ) -> HashMap<TopicPartition, i64> {
+    ) -> HashMap<TopicPartition, KafkaOffset> {
         let stopped: Vec<_> = parts
             .into_iter()
             .filter_map(|p| self.running.remove(&p).map(|r| (p, r)))
@@ -197,7 +197,6 @@ async fn supervised(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::KafkaOffset;
 
     #[tokio::test]
     async fn a_panicking_worker_is_reported_at_once_with_its_partition() {

@@ -2,25 +2,26 @@
 #[test]
 fn kafka_commits_are_gathered_and_skip_partitions_handed_over() {
     use super::{Commits, COMMIT_EVERY};
-    use crate::rows::TopicPartition;
+    use crate::rows::{KafkaOffset, TopicPartition};
     use std::time::Instant;
+    let o = KafkaOffset::new;
     let t0 = Instant::now();
     let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
     let held = |p: &TopicPartition| p.partition == 0;
     let mut c = Commits::default();
     assert_eq!(c.due(t0, held), None, "nothing wanted");
-    c.want(a.clone(), 5);
-    c.want(a.clone(), 9);
-    c.want(b.clone(), 3);
+    c.want(a.clone(), o(5));
+    c.want(a.clone(), o(9));
+    c.want(b.clone(), o(3));
     assert_eq!(
         c.due(t0, held),
-        Some(vec![(a.clone(), 9)]),
+        Some(vec![(a.clone(), o(9))]),
         "the latest; not b's"
     );
-    c.done.insert(a.clone(), 9);
-    c.want(a.clone(), 12);
+    c.done.insert(a.clone(), o(9));
+    c.want(a.clone(), o(12));
     assert_eq!(c.due(t0 + COMMIT_EVERY / 2, held), None, "once a second");
-    assert_eq!(c.due(t0 + COMMIT_EVERY, held), Some(vec![(a, 12)]));
+    assert_eq!(c.due(t0 + COMMIT_EVERY, held), Some(vec![(a, o(12))]));
 }
 
 /// A channel lost soon after a rejoin is not forgotten: its rejoin waits out the interval,

@@ -41,7 +41,7 @@ fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy
         if burst > 0 {
             assert_eq!(rows.ndjson.as_ptr(), buffer, "lent as it is, no copy");
         }
-        assert_eq!(rows.offsets.len(), 30);
+        assert_eq!(rows.tokens.len(), 30);
     }
     assert!(slot.last > 30_000 && slot.last < 43_000, "{}", slot.last);
     // A batch less than a quarter full: its rows move to a buffer of their size.

@@ -15,7 +15,7 @@ pub(crate) fn record<'a>(
     Record {
         topic: "t",
         partition: 0,
-        offset,
+        offset: KafkaOffset::new(offset),
         key: Some(b"k"),
         value,
         timestamp: Some((TimestampKind::CreateTime, 5)),
@@ -176,7 +176,7 @@ fn a_batch_holds_rows_as_ndjson_and_gives_up_only_the_ones_that_are_not_rows() {
     // The tombstone (9) is a row of `RECORD_METADATA` alone (`--on-null-value write`).
     assert_eq!(keep, [true, false, true, false, false, true]);
     let rows = b.into_rows(&keep);
-    assert_eq!(rows.offsets, [7, 9, 12]);
+    assert_eq!(rows.tokens, [7, 9, 12]);
     let text = String::from_utf8(rows.ndjson.to_vec()).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
