@@ -58,7 +58,7 @@ use crate::rows::value_format::Decoder;
 use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::commits::{Commits, InFlight};
 use crate::sink::dead_letter::DeadLetters;
-pub use crate::sink::stats::PartitionStats;
+use crate::sink::stats::PartitionStats;
 
 /// Most batches appended at once.
 const BATCHES: usize = 64;

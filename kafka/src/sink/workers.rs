@@ -25,7 +25,8 @@ use crate::rows::record::RowOptions;
 use crate::rows::value_format::Decoder;
 use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::dead_letter::DeadLetters;
-use crate::sink::partition::{End, PartitionStats, Worker};
+use crate::sink::partition::{End, Worker};
+use crate::sink::stats::PartitionStats;
 
 /// A worker started: its stop signal (`true`: the assignment was lost) and its task.
 struct Running {
