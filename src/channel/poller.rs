@@ -9,6 +9,12 @@
 //! wake-up (`wake`) re-evaluates the cadence at once, so the first batch sent after an idle
 //! period is polled after the fast interval, not the slow one.
 //!
+//! Each full poll also trims the client's idle early-frame contexts
+//! ([`CompressorPool::trim_frames`](crate::pipeline::compress::CompressorPool::trim_frames)),
+//! and so does the poller when no channel is open: the one client-wide task that wakes every
+//! `idle_poll_interval`, so contexts that busy channels gave back are freed once they went
+//! quiet.
+//!
 //! The fast and the full polls of a pipe run on their own tasks and may overlap; every poll
 //! takes a sequence number when it starts, and a channel applies only answers newer than the
 //! last it applied (`Polled::applied_poll`).
@@ -103,6 +109,7 @@ impl Poller {
         loop {
             let channels = self.registry.channels();
             if channels.is_empty() {
+                self.client.compressors.trim_frames(true);
                 tokio::select! {
                     () = self.cancel.cancelled() => return,
                     () = self.wake.notified() => continue,
@@ -126,6 +133,7 @@ impl Poller {
             last_fast = Some(now);
             if now >= full_due {
                 last_full = Some(now);
+                self.client.compressors.trim_frames(false);
                 self.poll_once(channels, false);
             } else {
                 let fast = channels.into_iter().filter(|c| c.wants_fast_poll());

@@ -216,7 +216,18 @@ impl Batcher {
         if let Some(frame) = b.frame.take() {
             let (body, cctx) = frame.finish();
             if let Some(early) = &self.early {
-                early.compressors.give_frame(cctx);
+                // The batch keeps its body's bytes; the rest of its charge, the context's, goes
+                // with the context to the pool while the budget has room (see
+                // `CompressorPool::give_frame`), else back to the budget.
+                let body_len = body.as_ref().map_or(0, Bytes::len);
+                let spare = b.budget.len().saturating_sub(body_len).min(CONTEXT_CHARGE);
+                let charge = b.budget.split(spare);
+                let charge = if early.budget.roomy() {
+                    charge
+                } else {
+                    BudgetBytes::none()
+                };
+                early.compressors.give_frame(cctx, charge);
             }
             if let Ok(body) = &body {
                 b.budget.shrink_to(body.len());
@@ -230,7 +241,9 @@ impl Batcher {
     pub(crate) fn clear(&mut self) {
         if let Some(frame) = self.open.take().and_then(|mut b| b.frame.take()) {
             if let Some(early) = &self.early {
-                early.compressors.give_frame(frame.into_context());
+                early
+                    .compressors
+                    .give_frame(frame.into_context(), BudgetBytes::none());
             }
         }
     }
@@ -258,18 +271,28 @@ impl Early {
             if no_start || open.len < EARLY_FROM || open.len >= FEED_INLINE_MAX {
                 return;
             }
-            let Some(charge) = self.budget.try_spare(CONTEXT_CHARGE) else {
+            // A context kept idle comes with its charge; a new one (or one kept uncharged)
+            // needs the budget's room now.
+            let Some((cctx, held)) = self.compressors.take_frame() else {
                 return;
             };
-            let Some(cctx) = self.compressors.take_frame() else {
-                return;
-            };
+            let mut charge = held;
+            if charge.len() < CONTEXT_CHARGE {
+                match self.budget.try_spare(CONTEXT_CHARGE - charge.len()) {
+                    Some(more) => charge.merge(more),
+                    None => {
+                        self.compressors.give_frame(cctx, charge);
+                        return;
+                    }
+                }
+            }
             match OpenFrame::start(cctx) {
                 Ok(f) => {
                     open.frame = Some(f);
                     open.budget.merge(charge);
                 }
                 Err(e) => {
+                    self.compressors.frame_lost();
                     open.body = Some(Err(e));
                     return;
                 }
@@ -288,7 +311,8 @@ impl Early {
             Err(e) => {
                 open.body = Some(Err(e));
                 if let Some(f) = open.frame.take() {
-                    self.compressors.give_frame(f.into_context());
+                    self.compressors
+                        .give_frame(f.into_context(), BudgetBytes::none());
                 }
             }
         }

@@ -175,6 +175,13 @@ impl Budget {
         })
     }
 
+    /// Whether memory the client may do without can be held now: nobody waits for room, and
+    /// at least a quarter of the budget is free (an early frame's context kept idle between
+    /// batches, [`CompressorPool`](super::compress::CompressorPool)).
+    pub(crate) fn roomy(&self) -> bool {
+        self.shortage.waiting.load(Ordering::Acquire) == 0 && self.available() >= self.total / 4
+    }
+
     /// Takes `bytes` if they are free now, without counting a shortage when they are not:
     /// for memory the client may do without (an early frame's context).
     pub(crate) fn try_spare(&self, bytes: usize) -> Option<BudgetBytes> {

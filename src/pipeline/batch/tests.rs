@@ -232,6 +232,36 @@ mod early {
         assert_eq!(carried(&mut sealed), sent);
         assert_eq!(lab.compressors.idle_frames(), 1, "the context went back");
         drop(sealed);
+        // The idle context keeps its charge (what of it the body did not take when the frame
+        // ended) while the budget has room.
+        let kept = lab.compressors.idle_frame_charges();
+        assert!(
+            kept > CONTEXT_CHARGE / 2 && kept <= CONTEXT_CHARGE,
+            "{kept}"
+        );
+        assert_eq!(lab.budget.used(), kept);
+        lab.compressors.release_frames();
+        assert_eq!(lab.budget.used(), 0);
+    }
+
+    /// With less than a quarter of the budget free when a batch is cut, its context goes
+    /// back to the pool uncharged: idle contexts never hold room producers need.
+    #[test]
+    fn a_context_goes_back_uncharged_when_the_budget_is_tight() {
+        let lab = Lab::new(2 * CONTEXT_CHARGE);
+        let mut b = lab.batcher(4 << 20);
+        let mut out = VecDeque::new();
+        let (c, _) = lab.chunk(0, 300 << 10, Some(0));
+        b.push(c, Instant::now(), 0, &mut out);
+        assert!(b.open.as_ref().unwrap().frame.is_some());
+        let producer = lab
+            .budget
+            .try_spare(lab.budget.available() - (100 << 10))
+            .unwrap();
+        let sealed = b.seal().unwrap();
+        assert_eq!(lab.compressors.idle_frames(), 1, "the context went back");
+        assert_eq!(lab.compressors.idle_frame_charges(), 0, "uncharged");
+        drop((sealed, producer));
         assert_eq!(lab.budget.used(), 0);
     }
 
@@ -380,6 +410,8 @@ mod early {
             }
             prop_assert_eq!(at, chunks.len());
             drop(out);
+            prop_assert_eq!(lab.budget.used(), lab.compressors.idle_frame_charges());
+            lab.compressors.release_frames();
             prop_assert_eq!(lab.budget.used(), 0);
         }
     }

@@ -11,7 +11,10 @@
 //! order channels asked (a fair semaphore: no channel waits behind the others for more than
 //! one round), and the zstd contexts (about 1 MB each at level 1) live in one client-wide pool
 //! that keeps at most a few idle. A thousand busy channels therefore hold as many contexts as
-//! the machine has cores, not a thousand, and an idle channel holds none.
+//! the machine has cores, not a thousand, and an idle channel holds none. (Early frames'
+//! contexts, one in each busy channel's open batch and charged to the budget with it, stay
+//! charged when they go idle, as long as the budget has room, for the channel that takes one
+//! a moment later; see [`CompressorPool`].)
 //!
 //! A named channel's open batch that grows past [`EARLY_FROM`](frame::EARLY_FROM) is
 //! compressed as it fills instead ([`frame`]), on the channel's task, a chunk at a time: its
