@@ -26,6 +26,11 @@ pub struct BenchArgs {
     /// The seed of the events (the same seed, the same bytes).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Messages from this file instead of `--events`: one JSON object a line (a topic's
+    /// messages, e.g. as `kcat -C -e -f '%s\n'` prints them), taken in turn over the backlog
+    /// (at most 256 MiB). `--sizes` is then not used: the file's mean size is reported.
+    #[arg(long, value_name = "FILE")]
+    pub events_file: Option<PathBuf>,
     /// A Kafka-protocol broker in its own process (`HOST:PORT[,...]`) instead of librdkafka's
     /// mock cluster in the bench's; the topics are created there (names with a run tag).
     #[arg(long, value_name = "HOST:PORT")]

@@ -3,6 +3,10 @@
 //! cluster in the bench's process, or `--brokers`, a broker in its own process, where the
 //! topics' names carry a run tag so that a second run does not read the first's messages).
 
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
 use anyhow::{bail, Context, Result};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
@@ -25,6 +29,65 @@ pub(crate) struct Load {
     pub(crate) seed: u64,
     /// Bytes per message, about.
     pub(crate) size: usize,
+    /// `--events-file`'s messages, which replace the `events`.
+    pub(crate) file: Option<EventsFile>,
+}
+
+/// `--events-file`: its messages, each one JSON object.
+#[derive(Clone)]
+pub(crate) struct EventsFile(Arc<Vec<String>>);
+
+impl std::fmt::Debug for EventsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EventsFile({} messages)", self.0.len())
+    }
+}
+
+/// The most of an events file the bench reads.
+const EVENTS_FILE_MAX: u64 = 256 << 20;
+
+impl EventsFile {
+    /// The messages of `path`: its lines that hold anything but white space, each of which
+    /// must be one JSON object (the bench counts every message as a row the sides write).
+    ///
+    /// # Errors
+    /// When the file cannot be read, is larger than 256 MiB, holds no message, or a line is
+    /// not one JSON object (naming the line).
+    pub(crate) fn read(path: &Path) -> Result<Self> {
+        let shown = path.display();
+        let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
+        let mut text = String::new();
+        file.take(EVENTS_FILE_MAX + 1)
+            .read_to_string(&mut text)
+            .with_context(|| format!("cannot read {shown} as UTF-8 text"))?;
+        if text.len() as u64 > EVENTS_FILE_MAX {
+            bail!("{shown} is larger than 256 MiB: give the bench a sample of the topic");
+        }
+        let mut messages = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let value = line.trim();
+            if value.is_empty() {
+                continue;
+            }
+            if !value.starts_with('{') || !crate::is_one_value(value.as_bytes()) {
+                bail!(
+                    "line {} of {shown} is not one JSON object: the bench writes every message \
+                     as a row and waits for each, so the file must hold one object a line",
+                    n + 1
+                );
+            }
+            messages.push(value.to_owned());
+        }
+        if messages.is_empty() {
+            bail!("{shown} holds no message: one JSON object a line");
+        }
+        Ok(Self(Arc::new(messages)))
+    }
+
+    /// The messages' mean size in bytes.
+    pub(crate) fn mean_size(&self) -> usize {
+        self.0.iter().map(String::len).sum::<usize>() / self.0.len()
+    }
 }
 
 impl Load {
@@ -45,6 +108,7 @@ impl Load {
             events: args.events,
             seed: args.seed,
             size,
+            file: None,
         }
     }
 
@@ -56,6 +120,7 @@ impl Load {
             events,
             seed: 0,
             size,
+            file: None,
         }
     }
 
@@ -72,9 +137,30 @@ impl Load {
             .collect()
     }
 
+    /// The same load with `file`'s messages, taken in turn, instead of its events.
+    pub(crate) fn with_file(mut self, file: EventsFile) -> Self {
+        self.size = file.mean_size();
+        self.file = Some(file);
+        self
+    }
+
+    /// What the messages are, for the report: `realistic`, `padded` or `file`.
+    pub(crate) fn events_name(&self) -> String {
+        match self.file {
+            Some(_) => "file".to_owned(),
+            None => format!("{:?}", self.events).to_lowercase(),
+        }
+    }
+
     /// Message `id`.
     pub(crate) fn message(&self, id: u64) -> String {
-        events::message(self.events, self.seed, id, self.size)
+        match &self.file {
+            Some(EventsFile(messages)) => {
+                let n = messages.len() as u64;
+                messages[usize::try_from(id % n).unwrap_or(0)].clone()
+            }
+            None => events::message(self.events, self.seed, id, self.size),
+        }
     }
 
     /// Where message `id` goes: round-robin over every partition of every topic.
@@ -196,6 +282,7 @@ mod tests {
             events: Events::Realistic,
             seed: 1,
             size: 1024,
+            file: None,
         };
         assert_eq!(load.all_partitions(), 12);
         let mut seen = std::collections::BTreeSet::new();
@@ -204,5 +291,37 @@ mod tests {
         }
         assert_eq!(seen.len(), 12);
         assert_eq!(load.place(5).unwrap(), ("b", 1));
+    }
+
+    /// An events file's messages are its objects in turn, its mean size the load's; a line
+    /// that is not one JSON object is refused naming its number, as are an empty file and
+    /// one that is not text.
+    #[test]
+    fn an_events_file_is_its_objects_in_turn_and_a_bad_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        std::fs::write(&path, "{\"a\":1}\n\n  {\"b\":[1,2]}  \r\n{\"c\":\"é\"}\n").unwrap();
+        let file = EventsFile::read(&path).unwrap();
+        let load = Load::one_topic(2, Events::Realistic, 1024).with_file(file);
+        assert_eq!(load.events_name(), "file");
+        let got: Vec<String> = (0..4).map(|id| load.message(id)).collect();
+        assert_eq!(
+            got,
+            ["{\"a\":1}", "{\"b\":[1,2]}", "{\"c\":\"é\"}", "{\"a\":1}"]
+        );
+        assert_eq!(load.size, (7 + 11 + 10) / 3);
+        for (text, says) in [
+            ("{\"a\":1}\n[1,2]\n", "line 2 of"),
+            ("{\"a\":1}\n{\"a\":\n", "line 2 of"),
+            ("{\"a\":1} {\"b\":2}\n", "line 1 of"),
+            ("\n \n", "holds no message"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", EventsFile::read(&path).unwrap_err());
+            assert!(err.contains(says), "{text:?}: {err}");
+        }
+        std::fs::write(&path, b"{\"a\":\"\xff\"}\n").unwrap();
+        let err = format!("{:#}", EventsFile::read(&path).unwrap_err());
+        assert!(err.contains("as UTF-8 text"), "{err}");
     }
 }

@@ -71,6 +71,16 @@ pub(crate) fn busy_between(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
 
 /// This process's CPU seconds and minor page faults so far.
 pub(crate) fn own_usage() -> ProcStat {
+    usage(libc::RUSAGE_SELF)
+}
+
+/// This thread's CPU seconds and minor page faults so far.
+pub(crate) fn thread_usage() -> ProcStat {
+    usage(libc::RUSAGE_THREAD)
+}
+
+/// `getrusage(who)`'s CPU seconds (user and system) and minor page faults.
+fn usage(who: libc::c_int) -> ProcStat {
     // SAFETY: `rusage` is plain integers, valid all zero; getrusage only writes the struct
     // we pass.
     #[allow(
@@ -79,7 +89,7 @@ pub(crate) fn own_usage() -> ProcStat {
     )]
     let u = unsafe {
         let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        libc::getrusage(who, &mut u);
         u
     };
     #[allow(clippy::cast_precision_loss)]

@@ -48,7 +48,13 @@
 //! * the fresh memory each side touched over its window (minor page faults times the page
 //!   size): a page touched for the first time is zeroed by the kernel, which costs CPU, and a
 //!   process that holds `--max-client-lag` of rows in a backlog this short touches about as
-//!   much as it reads.
+//!   much as it reads;
+//! * the least any sink spends here: the floor, plus the two stages every row goes through
+//!   timed alone on one thread over the same messages (`stages.rs`: the JSON check, and zstd
+//!   as the SDK compresses at its default level), beside what the sink spent. What is left
+//!   over is ours (batches, requests, TLS, fresh memory, the stages' own cost among the other
+//!   threads); what is below it no sink that checks and compresses every row gets under on
+//!   this machine.
 //!
 //! `--rebalance-partitions N` then measures one instance taking N partitions (every channel
 //! open and a row of each committed), and a second instance joining (an eager rebalance: every
@@ -58,6 +64,7 @@ mod args;
 mod events;
 mod load;
 mod measure;
+mod stages;
 mod steady;
 
 pub use args::{BenchArgs, Events};
@@ -72,6 +79,7 @@ use snowpipe_emulator::{EmulatorConfig, TlsMode};
 
 use crate::bench::load::{backlog, Load, TOPIC};
 use crate::bench::measure::*;
+use crate::bench::stages::Stages;
 use crate::demo::Lab;
 
 /// Runs the benchmark (see the module docs) and prints what it measured.
@@ -98,9 +106,21 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             "(no --peer-python: the Python peer is skipped; see kafka/benches/requirements.txt)"
         );
     }
+    let file = args
+        .events_file
+        .as_deref()
+        .map(load::EventsFile::read)
+        .transpose()?;
+    let sizes = match &file {
+        Some(f) => vec![f.mean_size()],
+        None => args.sizes.clone(),
+    };
     let mut table = Vec::new();
-    for &size in &args.sizes {
-        let load = Load::new(&args, size);
+    for size in sizes {
+        let mut load = Load::new(&args, size);
+        if let Some(f) = &file {
+            load = load.with_file(f.clone());
+        }
         let per_partition = (3u64 << 20) / u64::try_from(size + 64)?;
         let messages = match args.messages {
             0 => per_partition * u64::try_from(load.all_partitions())?,
@@ -108,6 +128,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         };
         let lab = load.lab(args.brokers.as_deref(), sink()).await?;
         let bytes = backlog(&lab, &load, messages).await?;
+        let stages = stages::measure(&load, messages).await?;
+        print_stages(&stages, &load);
         #[allow(clippy::cast_precision_loss)]
         let gb = bytes as f64 / 1e9;
         let mut rounds = Vec::new();
@@ -118,7 +140,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             }
             rounds.push(sides);
         }
-        table.push((size, messages, gb, rounds));
+        table.push((size, messages, gb, rounds, stages));
     }
     let lab = match args.brokers {
         None => "mock cluster and emulator, in the bench's process",
@@ -177,7 +199,7 @@ fn print_side(m: &Measured, round: u32, load: &Load, gb: f64) {
     println!(
         "{}",
         json!({"round": round, "side": m.side, "bytes_per_message": load.size,
-               "events": format!("{:?}", load.events).to_lowercase(),
+               "events": load.events_name(),
                "mean_bytes": mean_bytes.round(),
                "messages": m.messages, "topics": load.topics.len(),
                "partitions": load.partitions,
@@ -219,11 +241,11 @@ fn spread(v: &[f64], decimals: usize) -> String {
 
 /// The medians of each side over the rounds, each round's sink/peer ratio of CPU per GB, then
 /// what limited the sink ([`limits`]; `lab`: what the lab's CPU covers).
-fn print_table(table: &[(usize, u64, f64, Rounds)], lab: &str) {
+fn print_table(table: &[(usize, u64, f64, Rounds, Stages)], lab: &str) {
     println!();
     println!("| message | side | messages/s | CPU-s | CPU-s per GB |");
     println!("|---|---|---|---|---|");
-    for (size, messages, gb, rounds) in table {
+    for (size, messages, gb, rounds, _) in table {
         for side in SIDES {
             let of: Vec<&Measured> = rounds.iter().flatten().filter(|m| m.side == side).collect();
             if of.is_empty() {
@@ -241,7 +263,7 @@ fn print_table(table: &[(usize, u64, f64, Rounds)], lab: &str) {
             );
         }
     }
-    for (size, _, _, rounds) in table {
+    for (size, _, _, rounds, _) in table {
         let ratios: Vec<f64> = rounds
             .iter()
             .filter_map(|sides| {
@@ -260,8 +282,9 @@ fn print_table(table: &[(usize, u64, f64, Rounds)], lab: &str) {
             each.join(", ")
         );
     }
-    for (size, _, gb, rounds) in table {
+    for (size, _, gb, rounds, stages) in table {
         limits(*size, *gb, rounds, lab);
+        least(*size, *gb, rounds, stages);
     }
 }
 
@@ -374,6 +397,52 @@ fn limits(size: usize, gb: f64, rounds: &Rounds, lab_is: &str) {
             fresh.join(", ")
         );
     }
+}
+
+/// The stages alone, as a JSON line beside the sides'.
+fn print_stages(stages: &Stages, load: &Load) {
+    println!(
+        "{}",
+        json!({"side": "stages alone (one thread)", "bytes_per_message": load.size,
+               "events": load.events_name(),
+               "check_cpu_s_per_gb": (stages.check_per_gb() * 100.0).round() / 100.0,
+               "serde_json_check_cpu_s_per_gb": (stages.serde_per_gb() * 100.0).round() / 100.0,
+               "zstd_level": stages::SDK_ZSTD_LEVEL,
+               "zstd_cpu_s_per_gb": (stages.zstd_per_gb() * 100.0).round() / 100.0,
+               "zstd_ratio": (stages.ratio * 10.0).round() / 10.0})
+    );
+}
+
+/// The least a sink that reads, checks and compresses every row spends on this machine (the
+/// floor's median, and the two stages alone), beside what the sink spent: what is left is ours.
+fn least(size: usize, gb: f64, rounds: &Rounds, stages: &Stages) {
+    let per_gb = |side: &str| -> Option<f64> {
+        let v: Vec<f64> = rounds
+            .iter()
+            .flatten()
+            .filter(|m| m.side == side)
+            .map(|m| m.cpu_s / gb)
+            .collect();
+        (!v.is_empty()).then(|| median(v))
+    };
+    let (Some(floor), Some(sink)) = (per_gb(FLOOR), per_gb(SINK)) else {
+        return;
+    };
+    let least = floor + stages.check_per_gb() + stages.zstd_per_gb();
+    println!(
+        "{size} B: the stages alone on these messages, one thread: the JSON check {:.2} \
+         (serde_json's {:.2}), zstd level {} (the SDK's default) {:.2} CPU-s per GB ({:.1}× \
+         smaller); with reading (the \
+         floor, {floor:.2}), a sink that checks and compresses every row spends at least \
+         {least:.2} CPU-s per GB here; snowpipe-kafka spent {sink:.2}, {:.2} more (batches, \
+         requests, TLS, fresh memory)",
+        stages.check_per_gb(),
+        stages.serde_per_gb(),
+        stages::SDK_ZSTD_LEVEL,
+        stages.zstd_per_gb(),
+        stages.ratio,
+        sink - least
+    );
 }
 
 /// The CPU-s per GB a sink may spend when `cores` busy cores carry `rate` messages a second of

@@ -27,7 +27,7 @@ use serde_json::json;
 use snowpipe_emulator::EmulatorConfig;
 
 use crate::bench::args::BenchArgs;
-use crate::bench::load::{await_deliveries, send, Load};
+use crate::bench::load::{await_deliveries, send, EventsFile, Load};
 use crate::bench::measure::{
     committed, fresh_mb, peer_command, proc_stat, sink_command, ProcStat, PEER, SINK,
 };
@@ -89,10 +89,23 @@ pub async fn run(args: &BenchArgs, bin: &Path, config: impl Fn() -> EmulatorConf
     if args.peer_python.is_none() {
         eprintln!("(no --peer-python: the Python peer is skipped)");
     }
+    let file = args
+        .events_file
+        .as_deref()
+        .map(EventsFile::read)
+        .transpose()?;
+    let sizes = match &file {
+        Some(f) => vec![f.mean_size()],
+        None => args.sizes.clone(),
+    };
     let mut all = Vec::new();
-    for &size in &args.sizes {
+    for size in sizes {
         for side in &sides {
-            let m = measure(side, args, size, seconds, config()).await?;
+            let load = match &file {
+                Some(f) => Load::new(args, size).with_file(f.clone()),
+                None => Load::new(args, size),
+            };
+            let m = measure(side, args, &load, seconds, config()).await?;
             println!(
                 "{}",
                 json!({"steady": true, "side": m.side, "bytes_per_message": size,
@@ -118,26 +131,26 @@ fn round(x: f64, decimals: i32) -> f64 {
 async fn measure(
     side: &Side<'_>,
     args: &BenchArgs,
-    size: usize,
+    load: &Load,
     seconds: u64,
     config: EmulatorConfig,
 ) -> Result<Steady> {
-    let load = Load::new(args, size);
+    let size = load.size;
     let lab = load.lab(args.brokers.as_deref(), config).await?;
     let expected = args.steady_rate * seconds;
     let group = "steady";
     let prefix = format!("{group}_");
     let mut child = match side {
-        Side::Sink(bin) => sink_command(&lab, bin, args, &load, group)
+        Side::Sink(bin) => sink_command(&lab, bin, args, load, group)
             .stdout(Stdio::null())
             .spawn()
             .context("cannot start an instance")?,
-        Side::Peer(python) => peer_command(&lab, python, &load, expected, group)?
+        Side::Peer(python) => peer_command(&lab, python, load, expected, group)?
             .stdout(Stdio::null())
             .spawn()
             .context("cannot start the Python peer")?,
     };
-    let result = drive(&lab, &mut child, args, &load, seconds, &prefix).await;
+    let result = drive(&lab, &mut child, args, load, seconds, &prefix).await;
     if result.is_err() {
         let _ = child.kill();
     }
