@@ -53,6 +53,13 @@ impl ClientState {
         let pipe_params = PipeParams::new(settings.binary_format);
         let compressors = settings
             .compressors(std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+        // Idle early frames' contexts may hold budget; a producer short of it takes it back.
+        let pool = Arc::downgrade(&compressors);
+        budget.set_reclaim(move || {
+            if let Some(pool) = pool.upgrade() {
+                pool.release_frames();
+            }
+        });
         Self {
             api,
             settings,

@@ -10,10 +10,11 @@
 //! period is polled after the fast interval, not the slow one.
 //!
 //! Each full poll also trims the client's idle early-frame contexts
-//! ([`CompressorPool::trim_frames`](crate::pipeline::compress::CompressorPool::trim_frames)),
-//! and so does the poller when no channel is open: the one client-wide task that wakes every
-//! `idle_poll_interval`, so contexts that busy channels gave back are freed once they went
-//! quiet.
+//! ([`CompressorPool::trim_frames`](crate::pipeline::compress::CompressorPool::trim_frames)):
+//! it is the one client-wide task that wakes every `idle_poll_interval` while channels are
+//! open, so contexts that busy channels gave back are freed once they went quiet. When the
+//! last channel closes, it gives back what the idle ones hold of the budget, and frees all
+//! but a few.
 //!
 //! The fast and the full polls of a pipe run on their own tasks and may overlap; every poll
 //! takes a sequence number when it starts, and a channel applies only answers newer than the

@@ -281,7 +281,9 @@ impl Early {
                 match self.budget.try_spare(CONTEXT_CHARGE - charge.len()) {
                     Some(more) => charge.merge(more),
                     None => {
-                        self.compressors.give_frame(cctx, charge);
+                        // The budget is short: the context goes back without its charge.
+                        drop(charge);
+                        self.compressors.give_frame(cctx, BudgetBytes::none());
                         return;
                     }
                 }

@@ -10,6 +10,10 @@
 //! client holds outside any batch (idle recycled buffers), so that the configured figure
 //! bounds all of it: the semaphore then holds only the rest.
 //!
+//! Some of it may be held by memory the client keeps but can do without (idle early frames'
+//! contexts, charged while the budget is roomy): a producer that would wait or be refused
+//! first has it given back ([`Budget::set_reclaim`]), and again every 100 ms while it waits.
+//!
 //! A budget that runs short says so ([`Shortage`]): channels holding rows in an open batch
 //! then send it without waiting for `max_client_lag`, since those rows hold memory a producer
 //! is waiting for, and only their commit gives it back.
@@ -31,6 +35,23 @@ pub(crate) struct Budget {
     /// The configured size (reported in errors).
     configured: usize,
     shortage: Arc<Shortage>,
+    /// Gives back what the client holds of the budget that it may do without (idle early
+    /// frames' contexts, [`CompressorPool::release_frames`](super::compress::CompressorPool::release_frames)):
+    /// called before a producer would wait or be refused, and every
+    /// [`RECLAIM_EVERY`] while one waits.
+    reclaim: Arc<std::sync::OnceLock<Reclaim>>,
+}
+
+/// How often a producer waiting for room gives the client's spare holdings back again.
+const RECLAIM_EVERY: Duration = Duration::from_millis(100);
+
+/// A [`Budget`]'s reclaim hook.
+struct Reclaim(Box<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Reclaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reclaim")
+    }
 }
 
 /// Whether producers are short of budget: how many wait for room now, and a count of
@@ -105,6 +126,19 @@ impl Budget {
                 waiting: AtomicUsize::new(0),
                 bumps: watch::Sender::new(0),
             }),
+            reclaim: Arc::default(),
+        }
+    }
+
+    /// Sets what gives back the budget the client holds but may do without (see
+    /// [`Budget::reclaim`]'s field); the first call wins.
+    pub(crate) fn set_reclaim(&self, reclaim: impl Fn() + Send + Sync + 'static) {
+        let _ = self.reclaim.set(Reclaim(Box::new(reclaim)));
+    }
+
+    fn reclaim(&self) {
+        if let Some(Reclaim(f)) = self.reclaim.get() {
+            f();
         }
     }
 
@@ -136,16 +170,25 @@ impl Budget {
             return Ok((g, Duration::ZERO));
         }
         let started = Instant::now();
+        // Counted as waiting first, so nothing spare is taken (`roomy`) after the reclaim.
         let _waiting = Waiting::new(&self.shortage);
+        self.reclaim();
         let mut remaining = n;
         let mut got = BudgetBytes::new(Arc::clone(&self.sem), 0);
         while remaining > 0 {
             let step = remaining.min(u32::MAX as usize);
             #[allow(clippy::cast_possible_truncation)]
-            let permit = Arc::clone(&self.sem)
-                .acquire_many_owned(step as u32)
-                .await
-                .map_err(|_| Error::shutdown("client"))?;
+            let acquire = Arc::clone(&self.sem).acquire_many_owned(step as u32);
+            tokio::pin!(acquire);
+            // Waits in the semaphore's queue; meanwhile, what was set aside since (a batch
+            // cut as the wait began) is given back.
+            let permit = loop {
+                tokio::select! {
+                    permit = &mut acquire => break permit,
+                    () = tokio::time::sleep(RECLAIM_EVERY) => self.reclaim(),
+                }
+            }
+            .map_err(|_| Error::shutdown("client"))?;
             permit.forget();
             got.n += step;
             remaining -= step;
@@ -169,6 +212,10 @@ impl Budget {
                 ),
             ));
         }
+        if let Ok(g) = self.try_take(bytes) {
+            return Ok(g);
+        }
+        self.reclaim();
         self.try_take(bytes).map_err(|_| {
             self.shortage.bump();
             self.backpressure(bytes)

@@ -98,10 +98,6 @@ impl Actor {
     pub(super) fn seal_if_short(&mut self) {
         // Always read, so a shortage seen while busy does not wake the actor again.
         let short = self.shortage.is_short();
-        if short {
-            // Idle early-frame contexts hold budget a producer is waiting for.
-            self.client.compressors.release_frames();
-        }
         if short && self.sends_at_once() {
             tracing::trace!(
                 bytes = self.batcher.len(),

@@ -122,13 +122,13 @@ impl CompressorPool {
     /// `max_idle`. The channels' poller calls it every `idle_poll_interval`, so the contexts
     /// of channels that went quiet are freed one or two intervals later.
     pub(crate) fn trim_frames(&self, quiet: bool) {
+        if quiet {
+            self.release_frames();
+            return;
+        }
         let freed = {
             let mut frames = lock(&self.frames);
-            let keep = if quiet {
-                self.max_idle
-            } else {
-                frames.peak.saturating_sub(frames.out).max(self.max_idle)
-            };
+            let keep = frames.peak.saturating_sub(frames.out).max(self.max_idle);
             frames.peak = frames.out;
             let kept = frames.idle.len().min(keep);
             frames.idle.split_off(kept)
@@ -136,17 +136,19 @@ impl CompressorPool {
         drop(freed);
     }
 
-    /// Gives the budget back that idle early-frame contexts hold (producers are waiting for
-    /// room): the contexts are freed but `max_idle`, which stay uncharged.
+    /// Gives back the budget idle early-frame contexts hold (a producer would wait for room,
+    /// or no channel is open): the contexts are freed but `max_idle`, which stay uncharged.
     pub(crate) fn release_frames(&self) {
         let freed = {
             let mut frames = lock(&self.frames);
             let kept = frames.idle.len().min(self.max_idle);
             let freed = frames.idle.split_off(kept);
-            for (_, charge) in &mut frames.idle {
-                *charge = BudgetBytes::none();
-            }
-            freed
+            let charges: Vec<BudgetBytes> = frames
+                .idle
+                .iter_mut()
+                .map(|(_, charge)| std::mem::replace(charge, BudgetBytes::none()))
+                .collect();
+            (freed, charges)
         };
         drop(freed);
     }
@@ -188,9 +190,10 @@ impl CompressorPool {
 /// context is kept while the budget can hold it (≈ 1 MB, charged to the budget as it was in
 /// its batch, and only while a quarter of the budget stays free: `batch.rs` decides), up to
 /// the most in use at once since the last trim. Trimmed every `idle_poll_interval`, they
-/// follow the channels down when those go quiet; a producer waiting for room frees them at
-/// once ([`CompressorPool::release_frames`]). Beside those, `max_idle` are kept uncharged,
-/// as before.
+/// follow the channels down when those go quiet; a producer that would wait for room, or
+/// be refused, frees them first ([`CompressorPool::release_frames`], through the budget's
+/// reclaim hook), as does the poller when no channel is open. Beside those, `max_idle` are
+/// kept uncharged, as before.
 #[derive(Debug, Default)]
 struct Frames {
     /// Idle contexts and what the budget holds for each (nothing for the uncharged few).
@@ -345,6 +348,38 @@ mod tests {
         assert_eq!(pool.idle_frames(), pool.max_idle);
         let (_, held) = pool.take_frame().unwrap();
         assert_eq!(held.len(), 0, "kept uncharged");
+    }
+
+    /// A producer that would wait, or be refused, first takes back what idle contexts hold
+    /// (through the budget's reclaim hook, as the client sets it).
+    #[tokio::test]
+    async fn a_producer_short_of_room_takes_back_what_idle_contexts_hold() {
+        for waits in [true, false] {
+            let pool = pool();
+            let budget = Budget::new(4 << 20);
+            let hook = Arc::clone(&pool);
+            budget.set_reclaim(move || hook.release_frames());
+            let open: Vec<FrameContext> = (0..3).map(|_| take(&pool)).collect();
+            for cctx in open {
+                pool.give_frame(cctx, budget.try_spare(1 << 20).unwrap());
+            }
+            assert_eq!(budget.used(), 3 << 20);
+            let got = if waits {
+                let (got, _) = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    budget.acquire(2 << 20),
+                )
+                .await
+                .expect("not left waiting")
+                .unwrap();
+                got
+            } else {
+                budget.try_acquire(2 << 20).unwrap()
+            };
+            assert_eq!(got.len(), 2 << 20);
+            assert_eq!(pool.idle_frame_charges(), 0, "waits {waits}");
+            assert_eq!(budget.used(), 2 << 20);
+        }
     }
 
     /// A context lost to a frame that could not start is no longer counted as in use.
