@@ -92,8 +92,9 @@ impl EventsFile {
 
 impl Load {
     /// The load `args` ask for at `size`: `bench` for one topic in the mock cluster, else
-    /// `bench_00`, `bench_01`, … (on `--brokers`, `bench<tag>` and `bench<tag>_00`, …).
-    pub(crate) fn new(args: &BenchArgs, size: usize) -> Self {
+    /// `bench_00`, `bench_01`, … (on `--brokers`, `bench<tag>` and `bench<tag>_00`, …); with
+    /// `file`, its messages instead of the events.
+    pub(crate) fn new(args: &BenchArgs, size: usize, file: Option<&EventsFile>) -> Self {
         let base = match args.brokers {
             None => TOPIC.to_owned(),
             Some(_) => format!("{TOPIC}{:08x}", rand::random::<u32>()),
@@ -102,13 +103,17 @@ impl Load {
             1 => vec![base],
             n => (0..n).map(|i| format!("{base}_{i:02}")).collect(),
         };
-        Self {
+        let load = Self {
             topics,
             partitions: args.partitions.max(1),
             events: args.events,
             seed: args.seed,
             size,
             file: None,
+        };
+        match file {
+            Some(f) => load.with_file(f.clone()),
+            None => load,
         }
     }
 
@@ -135,6 +140,25 @@ impl Load {
             .iter()
             .map(|t| (t.as_str(), self.partitions))
             .collect()
+    }
+
+    /// The loads `args` ask for, a size at a time: `--sizes` of `--events`, or with
+    /// `--events-file` its messages at their mean size (read once, shared by every load
+    /// made from the answer with [`Load::new`]).
+    ///
+    /// # Errors
+    /// [`EventsFile::read`]'s.
+    pub(crate) fn sizes(args: &BenchArgs) -> Result<(Vec<usize>, Option<EventsFile>)> {
+        let file = args
+            .events_file
+            .as_deref()
+            .map(EventsFile::read)
+            .transpose()?;
+        let sizes = match &file {
+            Some(f) => vec![f.mean_size()],
+            None => args.sizes.clone(),
+        };
+        Ok((sizes, file))
     }
 
     /// The same load with `file`'s messages, taken in turn, instead of its events.

@@ -106,21 +106,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             "(no --peer-python: the Python peer is skipped; see kafka/benches/requirements.txt)"
         );
     }
-    let file = args
-        .events_file
-        .as_deref()
-        .map(load::EventsFile::read)
-        .transpose()?;
-    let sizes = match &file {
-        Some(f) => vec![f.mean_size()],
-        None => args.sizes.clone(),
-    };
+    let (sizes, file) = Load::sizes(&args)?;
     let mut table = Vec::new();
     for size in sizes {
-        let mut load = Load::new(&args, size);
-        if let Some(f) = &file {
-            load = load.with_file(f.clone());
-        }
+        let load = Load::new(&args, size, file.as_ref());
         let per_partition = (3u64 << 20) / u64::try_from(size + 64)?;
         let messages = match args.messages {
             0 => per_partition * u64::try_from(load.all_partitions())?,

@@ -27,7 +27,7 @@ use serde_json::json;
 use snowpipe_emulator::EmulatorConfig;
 
 use crate::bench::args::BenchArgs;
-use crate::bench::load::{await_deliveries, send, EventsFile, Load};
+use crate::bench::load::{await_deliveries, send, Load};
 use crate::bench::measure::{
     committed, fresh_mb, peer_command, proc_stat, sink_command, ProcStat, PEER, SINK,
 };
@@ -89,22 +89,11 @@ pub async fn run(args: &BenchArgs, bin: &Path, config: impl Fn() -> EmulatorConf
     if args.peer_python.is_none() {
         eprintln!("(no --peer-python: the Python peer is skipped)");
     }
-    let file = args
-        .events_file
-        .as_deref()
-        .map(EventsFile::read)
-        .transpose()?;
-    let sizes = match &file {
-        Some(f) => vec![f.mean_size()],
-        None => args.sizes.clone(),
-    };
+    let (sizes, file) = Load::sizes(args)?;
     let mut all = Vec::new();
     for size in sizes {
         for side in &sides {
-            let load = match &file {
-                Some(f) => Load::new(args, size).with_file(f.clone()),
-                None => Load::new(args, size),
-            };
+            let load = Load::new(args, size, file.as_ref());
             let m = measure(side, args, &load, seconds, config()).await?;
             println!(
                 "{}",

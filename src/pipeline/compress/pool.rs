@@ -78,16 +78,21 @@ impl CompressorPool {
         if !self.early_frames {
             return None;
         }
-        let idle = lock(&self.frames).idle.pop();
-        let taken = match idle {
-            Some(taken) => taken,
-            None => (
-                FrameContext::new(self.large.level()).ok()?,
-                BudgetBytes::none(),
-            ),
+        let idle = {
+            let mut frames = lock(&self.frames);
+            let idle = frames.idle.pop();
+            if idle.is_some() {
+                frames.taken();
+            }
+            idle
         };
+        if idle.is_some() {
+            return idle;
+        }
+        // Made outside the lock; counted once made.
+        let cctx = FrameContext::new(self.large.level()).ok()?;
         lock(&self.frames).taken();
-        Some(taken)
+        Some((cctx, BudgetBytes::none()))
     }
 
     /// Gives an early frame's context back with `charge`, what the budget holds for it while
@@ -98,7 +103,7 @@ impl CompressorPool {
         let mut frames = lock(&self.frames);
         frames.out = frames.out.saturating_sub(1);
         let room = if charge.len() > 0 {
-            frames.peak.saturating_sub(frames.out).max(self.max_idle)
+            frames.room(self.max_idle)
         } else {
             self.max_idle
         };
@@ -128,7 +133,7 @@ impl CompressorPool {
         }
         let freed = {
             let mut frames = lock(&self.frames);
-            let keep = frames.peak.saturating_sub(frames.out).max(self.max_idle);
+            let keep = frames.room(self.max_idle);
             frames.peak = frames.out;
             let kept = frames.idle.len().min(keep);
             frames.idle.split_off(kept)
@@ -208,6 +213,12 @@ impl Frames {
     fn taken(&mut self) {
         self.out += 1;
         self.peak = self.peak.max(self.out);
+    }
+
+    /// How many may be idle: as many as were in use at the busiest moment since the last
+    /// trim and are not now, and at least `max_idle`.
+    fn room(&self, max_idle: usize) -> usize {
+        self.peak.saturating_sub(self.out).max(max_idle)
     }
 }
 
