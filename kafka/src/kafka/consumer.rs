@@ -215,7 +215,7 @@ impl ClientContext for SinkContext {
                 // otherwise, from the metadata or a past assignment).
                 if partition >= 0 && router.has(&topic, partition) {
                     let lag = PartitionLag {
-                        lag: p.consumer_lag,
+                        lag: lag_of(p.consumer_lag, p.next_offset, p.hi_offset),
                         high: p.hi_offset,
                     };
                     lags.insert(TopicPartition::new(topic.as_str(), partition), lag);
@@ -227,6 +227,19 @@ impl ClientContext for SinkContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(target: "librdkafka", "{error}: {reason}");
+    }
+}
+
+/// A partition's lag from librdkafka's statistics: its `consumer_lag`, or, while that is
+/// unknown (-1: nothing consumed here and no committed offset, as for a new group started at
+/// `latest` on a partition that receives nothing), what separates the fetch position from
+/// the high watermark. Without it such a partition's lag stays unknown for ever and
+/// `--until-idle` never ends.
+fn lag_of(consumer_lag: i64, next_offset: i64, high: i64) -> i64 {
+    if consumer_lag >= 0 || next_offset < 0 || high < 0 {
+        consumer_lag
+    } else {
+        high.saturating_sub(next_offset).max(0)
     }
 }
 

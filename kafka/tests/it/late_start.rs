@@ -61,3 +61,42 @@ async fn partitions_whose_channels_open_late_start_where_snowflake_says() {
     expected.sort_unstable();
     assert_eq!(landed, expected, "each message once per run");
 }
+
+/// A new group told to start at the end, on partitions that already hold messages and receive
+/// none: nothing is read, so librdkafka never knows a consumer lag (it has no position to
+/// measure from), yet every partition is at its end. `--until-idle` must see that and end with
+/// success, rows untouched; it waited for ever before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_group_from_latest_ends_when_nothing_arrives() {
+    let lab = lab_with(&[(TOPIC, PARTITIONS)], emulator()).await;
+    produce_per_partition(&lab, TOPIC, PARTITIONS, PER_PARTITION).await;
+    let mut child = lab
+        .instance(&bin(), TOPIC, "latest-and-quiet")
+        .args(["--until-idle", "2s", "--start", "latest"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the sink");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "--until-idle never ended on quiet partitions: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        lab.landed_offsets().expect("table").is_empty(),
+        "nothing read, nothing landed"
+    );
+}

@@ -1,4 +1,4 @@
-use super::{reset_partition, TopicPartition};
+use super::{lag_of, reset_partition, TopicPartition};
 
 #[test]
 fn the_partition_of_an_offset_reset_warning() {
@@ -19,4 +19,17 @@ fn the_partition_of_an_offset_reset_warning() {
         None
     );
     assert_eq!(reset_partition("something else entirely"), None);
+}
+
+#[test]
+fn a_lag_unknown_to_librdkafka_is_the_distance_from_the_fetch_position() {
+    // Known lags are librdkafka's own.
+    assert_eq!(lag_of(7, 3, 10), 7);
+    assert_eq!(lag_of(0, -1001, 10), 0);
+    // Nothing consumed and nothing committed: the fetch position says how far the end is.
+    assert_eq!(lag_of(-1, 10, 10), 0);
+    assert_eq!(lag_of(-1, 4, 10), 6);
+    // No position or no high watermark yet: still unknown.
+    assert_eq!(lag_of(-1, -1001, 10), -1);
+    assert_eq!(lag_of(-1, 4, -1), -1);
 }
