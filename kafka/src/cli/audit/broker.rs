@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -21,6 +22,26 @@ pub(super) const MAX_READ: u64 = 1_000_000;
 /// How long one poll may wait for the next record before the rest of a range is counted as
 /// not checked.
 const POLL: Duration = Duration::from_secs(10);
+
+/// The reader's client context: a partition's end is what every read waits for, but
+/// librdkafka reports it as an error event, which the client library's default context logs at
+/// ERROR level. Other errors are logged as the sink logs them (a warning: the read counts what
+/// it could not check).
+struct EndIsExpected;
+
+impl ClientContext for EndIsExpected {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let end = matches!(
+            error,
+            KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_)
+        );
+        if !end {
+            tracing::warn!(target: "librdkafka", "{error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for EndIsExpected {}
 
 /// Reads missing ranges from the brokers.
 #[derive(Debug, Clone)]
@@ -82,7 +103,8 @@ fn read(
     log_start: Option<i64>,
 ) -> Held {
     let mut held = Held::default();
-    let consumer: Option<BaseConsumer> = config.create().ok();
+    let consumer: Option<BaseConsumer<EndIsExpected>> =
+        config.create_with_context(EndIsExpected).ok();
     let mut budget = MAX_READ;
     for g in absent {
         let from = g.from.max(log_start.unwrap_or(0));
