@@ -328,7 +328,7 @@ fn publish(c: &ChannelShared, status: ChannelStatusWire) {
         .last_committed_offset_token
         .clone()
         .map(OffsetToken::from_wire);
-    c.polled.committed.send_if_modified(|current| {
+    let moved = c.polled.committed.send_if_modified(|current| {
         if *current == committed {
             false
         } else {
@@ -336,6 +336,9 @@ fn publish(c: &ChannelShared, status: ChannelStatusWire) {
             true
         }
     });
+    if moved {
+        c.note_commit();
+    }
     let total = status.rows_error_count.unwrap_or(0);
     let seen = c.polled.errors_seen.swap(total, Ordering::Relaxed);
     if total > seen {

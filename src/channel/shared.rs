@@ -14,6 +14,7 @@ use super::status::{ChannelStatus, RowErrorEvent};
 use crate::api::ChannelStatusWire;
 use crate::pipeline::metrics::DataMetrics;
 use crate::pipeline::pool::{BufferPool, RowSize};
+use crate::sync::lock;
 use crate::transport::ChannelPath;
 use crate::{Error, OffsetToken};
 
@@ -185,6 +186,11 @@ pub(crate) struct ActorState {
     pub(crate) retained_batches: AtomicUsize,
     pub(crate) retained_bytes: AtomicUsize,
     pub(crate) recoveries: AtomicU64,
+    /// Since when rows have waited here (buffered, in flight or retained) without the
+    /// committed token moving: set by the actor when work starts to wait, cleared when none
+    /// waits, restarted by the poller when the committed token moves
+    /// ([`ChannelStatus::uncommitted_for`]).
+    pub(crate) waiting_since: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 /// Signals from the handle and the runtime to the actor (and the poller). Tokens, not
@@ -261,6 +267,7 @@ impl ChannelShared {
                 retained_batches: AtomicUsize::new(0),
                 retained_bytes: AtomicUsize::new(0),
                 recoveries: AtomicU64::new(0),
+                waiting_since: std::sync::Mutex::new(None),
             },
             controls: Controls {
                 waiters: AtomicUsize::new(0),
@@ -328,6 +335,38 @@ impl ChannelShared {
         }
     }
 
+    /// Since when work has waited without a commit (see [`ActorState::waiting_since`]).
+    fn waiting(&self) -> Option<tokio::time::Instant> {
+        *lock(&self.actor.waiting_since)
+    }
+
+    /// Whether rows wait here: buffered, in flight, or sent and not yet committed.
+    fn work_waits(&self) -> bool {
+        self.actor.buffered_rows.load(Ordering::Relaxed) > 0
+            || self.actor.in_flight.load(Ordering::Relaxed) > 0
+            || self.actor.retained_batches.load(Ordering::Relaxed) > 0
+    }
+
+    /// The actor published its counters: the waiting clock starts when work starts to wait
+    /// and stops when none does.
+    pub(crate) fn note_waiting(&self) {
+        let waits = self.work_waits();
+        let mut since = lock(&self.actor.waiting_since);
+        match (waits, since.is_some()) {
+            (true, false) => *since = Some(tokio::time::Instant::now()),
+            (false, true) => *since = None,
+            _ => {}
+        }
+    }
+
+    /// The committed token moved: work still waiting starts a new clock.
+    pub(crate) fn note_commit(&self) {
+        let mut since = lock(&self.actor.waiting_since);
+        if since.is_some() {
+            *since = Some(tokio::time::Instant::now());
+        }
+    }
+
     /// Builds the public snapshot.
     pub(crate) fn snapshot(&self) -> ChannelStatus {
         let server = self.polled.status.borrow().clone();
@@ -341,6 +380,7 @@ impl ChannelShared {
             retained_bytes: self.actor.retained_bytes.load(Ordering::Relaxed),
             recoveries: self.actor.recoveries.load(Ordering::Relaxed),
             failed: matches!(*self.actor.lifecycle.borrow(), Lifecycle::Failed(_)),
+            uncommitted_for: self.waiting().map(|since| since.elapsed()),
             ..server
         }
     }

@@ -46,6 +46,14 @@ pub struct ChannelStatus {
     pub recoveries: u64,
     /// Whether the channel has failed and must be reopened ([`Channel::reopen`](crate::Channel::reopen)).
     pub failed: bool,
+    /// How long rows have waited in this channel (buffered, in flight, or sent and not yet
+    /// committed) without the committed offset token moving; `None` while nothing waits.
+    /// It starts when rows start to wait and starts again at every commit, so an idle
+    /// channel never shows one. The stall signal: a value growing well past
+    /// `max_client_lag` plus the service's usual commit time (seconds) means commits have
+    /// stopped (server errors, a slow or unreachable service, failing status polls), the
+    /// case `snowpipe-kafka --stall-after` reports per partition.
+    pub uncommitted_for: Option<Duration>,
 }
 
 impl ChannelStatus {

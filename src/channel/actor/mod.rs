@@ -403,6 +403,7 @@ impl Actor {
         #[allow(clippy::cast_precision_loss)]
         s.metrics.data.buffer_bytes.set(buffered as f64);
         if !all {
+            s.note_waiting();
             return;
         }
         let retained: usize = self.retained.iter().map(|b| b.body.len()).sum::<usize>()
@@ -416,6 +417,7 @@ impl Actor {
         s.actor.retained_bytes.store(retained, Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
         s.metrics.retained_bytes.set(retained as f64);
+        s.note_waiting();
     }
 }
 

@@ -247,3 +247,40 @@ async fn every_call_after_open_uses_the_name_the_server_gave() {
     assert!(fake.appends().iter().all(|a| a.channel == "C"));
     ch.close().await.unwrap();
 }
+
+/// The stall signal: `uncommitted_for` is `None` on an idle channel, starts when rows wait,
+/// grows while the server commits nothing, starts again when the token moves, and is `None`
+/// once everything is committed.
+#[tokio::test(start_paused = true)]
+async fn uncommitted_for_grows_while_commits_stop_and_resets_when_they_move() {
+    let fake = FakeApi::new();
+    fake.set_manual_commit(true);
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(ch.status().uncommitted_for, None, "an idle channel");
+
+    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(90)).await;
+    let waited = ch.status().uncommitted_for.expect("rows wait");
+    assert!(
+        (Duration::from_secs(89)..=Duration::from_secs(91)).contains(&waited),
+        "{waited:?}: counted from the append, not from the channel's open"
+    );
+
+    // A second row, then both committed: nothing waits.
+    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    ch.flush().await.unwrap();
+    fake.commit("c");
+    ch.wait_for_commit(&OffsetToken::from(2u64), Duration::from_secs(10))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(ch.status().uncommitted_for, None, "everything committed");
+    ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap();
+    ch.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let waited = ch.status().uncommitted_for.expect("the third row waits");
+    assert!(waited <= Duration::from_secs(21), "{waited:?}");
+}
