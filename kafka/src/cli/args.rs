@@ -166,6 +166,13 @@ pub struct SinkArgs {
     /// the group's session timeout: a member that died keeps its partitions until then.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub until_idle: Option<Duration>,
+    /// A held partition is stalled once its committed offset has not moved for this long
+    /// while messages wait past it or appended rows wait for their commit: a warning names
+    /// it, `snowpipe_kafka_partition_stalled` is 1 and `/readyz` answers 503 listing it
+    /// (kafka/docs/operations.md "Stalls"). The default is longer than a hand-over, a token
+    /// refresh and the SDK's retries of a slow service.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub stall_after: Duration,
     /// How long a hand-over (revoke, SIGTERM) waits for Snowflake to commit.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     pub hand_over_timeout: Duration,

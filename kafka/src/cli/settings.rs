@@ -77,6 +77,7 @@ impl SinkArgs {
             listed_topics: self.topics.clone(),
             quiet: self.quiet,
             until_idle: self.until_idle,
+            stall_after: self.stall_after,
         })
     }
 

@@ -13,6 +13,8 @@
 //! | `snowpipe_kafka_lost_to_retention_total` | counter | topic, partition | offsets deleted by the broker before they landed |
 //! | `snowpipe_kafka_committed_offset` | gauge | topic, partition | the offset Snowflake committed last |
 //! | `snowpipe_kafka_consumer_lag` | gauge | topic, partition | messages behind the partition's end (librdkafka's statistics, every second) |
+//! | `snowpipe_kafka_partition_stalled` | gauge | topic, partition | 1 while the partition is stalled (`--stall-after`: no commit while work waits), else 0 |
+//! | `snowpipe_kafka_seconds_since_commit` | gauge | topic, partition | seconds since the partition's committed offset last moved (or it was assigned here) |
 //! | `snowpipe_kafka_commit_latency_seconds` | histogram | topic | from an append to its commit being seen |
 //! | `snowpipe_kafka_fenced_channels_total` | counter | topic | channels another writer took over (this instance stopped writing them) |
 //! | `snowpipe_kafka_rebalances_total` | counter | kind (`assign`, `revoke`) | rebalance callbacks |
@@ -20,10 +22,12 @@
 //! | `snowpipe_kafka_paused_partitions` | gauge | | partitions paused for memory now |
 //! | `snowpipe_kafka_memory_used_bytes` | gauge | | bytes of messages between librdkafka and the SDK |
 //! | `snowpipe_kafka_memory_budget_bytes` | gauge | | the limit of that (a share of `--memory-budget`) |
+//! | `snowpipe_kafka_start_time_seconds` | gauge | | when this process's sink started (Unix seconds): `changes()` over it counts restarts |
 //! | `snowpipe_kafka_folded_topics` | gauge | | topics past [`MAX_TOPICS`], counted under `topic="_other"` ([`Labels`]) |
 //!
-//! A partition no longer held here (handed over, revoked, lost) has its two gauges,
-//! `snowpipe_kafka_consumer_lag` and `snowpipe_kafka_committed_offset`, left out of
+//! A partition no longer held here (handed over, revoked, lost) has its gauges
+//! (`snowpipe_kafka_consumer_lag`, `snowpipe_kafka_committed_offset` and the two stall
+//! gauges) left out of
 //! `/metrics` until it is held again: its next owner reports them, so a sum or a `max by
 //! (topic, partition)` over the group counts each partition once. (The `metrics` facade
 //! cannot remove a series, so `/metrics` filters them; its counters stay, totals of what this
@@ -33,8 +37,8 @@
 //! it has not for twice the hand-over timeout plus 30 s, since a rebalance's hand-over holds
 //! it) and the consumer thread runs. `/readyz` answers 200 once the instance
 //! has joined its group and every partition it was assigned has its channel open, and 503
-//! before, while a rebalance opens channels, and once it is stopping. Both answer a line of
-//! text saying why.
+//! before, while a rebalance opens channels, while any partition is stalled (listing them), and
+//! once it is stopping. Both answer a line of text saying why.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -236,6 +240,10 @@ impl SinkMetrics {
     /// The metrics, recording released partitions in `released` (the `/metrics` server's,
     /// [`Health::released`]).
     pub fn new(released: Released) -> Self {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        metrics::gauge!("snowpipe_kafka_start_time_seconds").set(started);
         Self {
             assigned: metrics::gauge!("snowpipe_kafka_assigned_partitions"),
             paused: metrics::gauge!("snowpipe_kafka_paused_partitions"),
@@ -321,6 +329,8 @@ pub struct Health {
     stopping: AtomicBool,
     consumer_alive: AtomicBool,
     released: Released,
+    /// The stalled partitions, as `/readyz` lists them (`sink/stall.rs`).
+    stalled: Mutex<Vec<String>>,
 }
 
 impl Default for Health {
@@ -334,6 +344,7 @@ impl Default for Health {
             stopping: AtomicBool::new(false),
             consumer_alive: AtomicBool::new(true),
             released: Released::default(),
+            stalled: Mutex::default(),
         }
     }
 }
@@ -392,17 +403,27 @@ impl Health {
         Ok("ok")
     }
 
+    /// The partitions stalled now, each as `/readyz` names it (none: an empty list).
+    pub fn stalled(&self, partitions: Vec<String>) {
+        *self.stalled.lock().unwrap_or_else(|e| e.into_inner()) = partitions;
+    }
+
     /// `/readyz`: `Ok(why)` or `Err(why)`.
-    pub fn ready(&self) -> Result<&'static str, &'static str> {
-        self.live().map_err(|_| "not live (see /healthz)")?;
+    pub fn ready(&self) -> Result<&'static str, String> {
+        self.live()
+            .map_err(|_| "not live (see /healthz)".to_owned())?;
         if self.stopping.load(Ordering::Relaxed) {
-            Err("stopping: handing partitions over")
+            return Err("stopping: handing partitions over".into());
         } else if !self.joined.load(Ordering::Relaxed) {
-            Err("waiting for the consumer group's first assignment")
+            return Err("waiting for the consumer group's first assignment".into());
         } else if self.opening.load(Ordering::Relaxed) {
-            Err("opening the channels of an assignment")
-        } else {
+            return Err("opening the channels of an assignment".into());
+        }
+        let stalled = self.stalled.lock().unwrap_or_else(|e| e.into_inner());
+        if stalled.is_empty() {
             Ok("ready")
+        } else {
+            Err(format!("stalled: {}", stalled.join("; ")))
         }
     }
 }
@@ -485,9 +506,11 @@ pub async fn serve(
 }
 
 /// The per-partition gauges whose series name a partition not held here.
-const PARTITION_GAUGES: [&str; 2] = [
+const PARTITION_GAUGES: [&str; 4] = [
     "snowpipe_kafka_consumer_lag{",
     "snowpipe_kafka_committed_offset{",
+    "snowpipe_kafka_partition_stalled{",
+    "snowpipe_kafka_seconds_since_commit{",
 ];
 
 /// `text` (Prometheus exposition) without the lines of [`PARTITION_GAUGES`] whose `topic`

@@ -27,8 +27,8 @@
 //! * a worker that panicked or failed: `Sink::died` (the sink stops, naming the partition);
 //! * the shutdown: `Sink::shutdown` (the consumer thread leaves the group, which revokes
 //!   everything);
-//! * every 200 ms: `Sink::tick` (health, the memory gauge, progress, `--until-idle` in
-//!   `idle.rs`).
+//! * every 200 ms: `Sink::tick` (health, the memory gauge, stalls in `stall.rs`, progress,
+//!   `--until-idle` in `idle.rs`).
 //!
 //! The loop ends when the consumer thread does; `Sink::finish` hands over what is left and
 //! returns the report or the first failure. `workers.rs` holds the running workers (started
@@ -43,6 +43,7 @@ mod open;
 pub mod partition;
 pub mod report;
 pub mod settings;
+mod stall;
 mod state;
 mod stats;
 mod workers;

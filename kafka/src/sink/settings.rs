@@ -79,6 +79,9 @@ pub struct Settings {
     pub quiet: bool,
     /// Stop after this long with nothing to read (`None`: run until stopped).
     pub until_idle: Option<Duration>,
+    /// `--stall-after`: a partition whose commits have not moved for this long while work
+    /// waits is stalled.
+    pub stall_after: Duration,
 }
 
 impl std::fmt::Debug for DeadLetterTopic {

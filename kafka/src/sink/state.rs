@@ -28,6 +28,7 @@ use crate::sink::idle::Idle;
 use crate::sink::open::Opener;
 use crate::sink::report::{Progress, Report};
 use crate::sink::settings::{DeadLetterTopic, Settings};
+use crate::sink::stall::{Pressure, Stalls};
 use crate::sink::workers::{Kit, Workers};
 
 /// The sink while it runs: its inputs (rebalances, workers that died), what it opens channels
@@ -53,6 +54,8 @@ pub(super) struct Sink {
     budget: Arc<Budget>,
     /// The progress lines.
     progress: Progress,
+    /// Each held partition's commit clock (`--stall-after`).
+    stalls: Stalls,
     /// The group gave this instance its first assignment (an empty one too): before that it
     /// is not consuming yet, merely waiting for a rebalance, and the idle clock does not run.
     joined: bool,
@@ -144,6 +147,7 @@ impl Sink {
             listed_topics,
             quiet,
             until_idle,
+            stall_after,
         } = settings;
         for line in warnings {
             tracing::warn!("{line}");
@@ -225,6 +229,7 @@ impl Sink {
             metrics,
             budget,
             progress: Progress::new(quiet),
+            stalls: Stalls::new(stall_after),
             joined: false,
             thread,
         })
@@ -270,10 +275,12 @@ impl Sink {
         self.outcome.fail(e);
     }
 
-    /// Every 200 ms: the liveness probe, the memory gauge, `--until-idle`, the progress line.
+    /// Every 200 ms: the liveness probe, the memory gauge, stalls, `--until-idle`, the
+    /// progress line.
     pub(super) async fn tick(&mut self) {
         self.health.tick();
         self.metrics.memory(self.budget.used(), self.budget.limit());
+        self.check_stalls();
         if self.joined && !self.outcome.stopping {
             if let Some(idle) = self.idle.reached(&self.workers) {
                 // Exit 0 means the work is done: a literal topic the broker does not have (a
@@ -294,6 +301,24 @@ impl Sink {
         let Idle { epoch, lags, .. } = &self.idle;
         self.progress
             .tick(*epoch, self.workers.stats(), lags, &self.budget);
+    }
+
+    /// Reads every held partition's commit clock (`stall.rs`) and tells `/readyz` which are
+    /// stalled.
+    fn check_stalls(&mut self) {
+        let pressure = Pressure {
+            budget_full: self.budget.used().saturating_mul(10)
+                >= self.budget.limit().saturating_mul(9),
+        };
+        let lags = self.idle.lags.lock().map(|l| l.clone()).unwrap_or_default();
+        let stalled = self.stalls.check(
+            std::time::Instant::now(),
+            self.workers.held(),
+            &lags,
+            pressure,
+        );
+        self.health
+            .stalled(stalled.iter().map(ToString::to_string).collect());
     }
 
     /// The consumer thread ended (the `control` channel closed): the workers left are handed

@@ -26,12 +26,15 @@ use crate::rows::value_format::Decoder;
 use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::dead_letter::DeadLetters;
 use crate::sink::partition::{End, Worker};
+use crate::sink::stall::Held;
 use crate::sink::stats::PartitionStats;
 
 /// A worker started: its stop signal (`true`: the assignment was lost) and its task.
 struct Running {
     stop: oneshot::Sender<bool>,
     task: JoinHandle<End>,
+    /// The partition's channel.
+    channel: String,
 }
 
 /// What every worker is given besides its partition, inbox and channel.
@@ -102,9 +105,17 @@ impl Workers {
             partition = part.partition,
             channel = %worker.channel.name()
         );
+        let channel = worker.channel.name().to_owned();
         let run = tracing::Instrument::instrument(worker.run(stop_rx), span);
         let task = tokio::spawn(supervised(part.clone(), run, self.died.clone()));
-        self.running.insert(part, Running { stop, task });
+        self.running.insert(
+            part,
+            Running {
+                stop,
+                task,
+                channel,
+            },
+        );
     }
 
     /// Stops the workers of `parts` (`lost`: let go without a hand-over), every one at once,
@@ -148,6 +159,17 @@ impl Workers {
     /// How many workers run.
     pub(super) fn len(&self) -> usize {
         self.running.len()
+    }
+
+    /// The partitions held now, with their channels and counters.
+    pub(super) fn held(&self) -> impl Iterator<Item = Held<'_>> {
+        self.running.iter().filter_map(|(part, r)| {
+            self.stats.get(part).map(|stats| Held {
+                part,
+                channel: &r.channel,
+                stats,
+            })
+        })
     }
 
     /// Every partition's counters.

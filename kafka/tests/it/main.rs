@@ -5,6 +5,7 @@
 //! What they share (the lab set-up, producing and awaiting delivery, running the sink, the
 //! Schema Registry) is in `common`.
 
+mod alerts;
 mod audit;
 mod check;
 mod client_side;
@@ -28,6 +29,7 @@ mod registry_layouts;
 mod retention;
 mod row_errors;
 mod schema_registry;
+mod stalls;
 mod topic_errors;
 mod topic_regex;
 mod v3_migration;

@@ -12,7 +12,7 @@ use snowpipe_kafka::demo::Lab;
 use crate::common::{bin, lab, produce_per_partition, signal, wait_landed};
 
 /// `GET path` over HTTP/1.1: (status, body).
-fn get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
@@ -36,7 +36,7 @@ fn get(addr: &str, path: &str) -> (u16, String) {
 }
 
 /// The value of the sample `name{labels…}` in a Prometheus text body (labels in any order).
-fn sample(body: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub(crate) fn sample(body: &str, name: &str, labels: &[&str]) -> Option<f64> {
     body.lines()
         .filter(|l| !l.starts_with('#'))
         .find(|l| {
@@ -50,6 +50,17 @@ fn sample(body: &str, name: &str, labels: &[&str]) -> Option<f64> {
 
 /// Starts an instance whose stderr is read here; returns it and the metrics address it logs.
 fn with_metrics(lab: &Lab, topic: &str, group: &'static str, extra: &[&str]) -> (Child, String) {
+    let (child, addr, _) = with_metrics_and_log(lab, topic, group, extra);
+    (child, addr)
+}
+
+/// As [`with_metrics`], also keeping every stderr line after the address.
+pub(crate) fn with_metrics_and_log(
+    lab: &Lab,
+    topic: &str,
+    group: &'static str,
+    extra: &[&str],
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let mut child = lab
         .instance(&bin(), topic, group)
         .args(["--metrics-addr", "127.0.0.1:0"])
@@ -69,12 +80,15 @@ fn with_metrics(lab: &Lab, topic: &str, group: &'static str, extra: &[&str]) -> 
         }
     };
     // Pass the rest on (a failing test shows it) so the child never blocks on a full pipe.
+    let log = std::sync::Arc::<std::sync::Mutex<Vec<String>>>::default();
+    let kept = std::sync::Arc::clone(&log);
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             eprintln!("[{group}] {line}");
+            kept.lock().expect("log").push(line);
         }
     });
-    (child, addr)
+    (child, addr, log)
 }
 
 /// `per_partition` messages on each of `partitions` partitions of `topic`: how many.
