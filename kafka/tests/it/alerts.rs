@@ -1,0 +1,189 @@
+//! The alert rules of `deploy/prometheus/` against the real thing: `promtool check rules` and
+//! `promtool test rules` (a firing and a quiet series per alert), then a real Prometheus
+//! scraping a running sink while the emulator stops showing commits: the stall alert fires,
+//! then resolves when commits resume.
+//!
+//! Needs `prometheus` and `promtool` (Debian's `prometheus` package, which `.ci/run`
+//! installs): skipped without them, except under `CI=true`. The real-Prometheus case runs the
+//! rules with the stall alert's `for:` cut from 1m to 5s so that it fits in a test; every
+//! other word of the rule is the shipped one.
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use snowpipe_emulator::{Endpoint, FaultAction, FaultRule};
+
+use crate::common::{lab, produce_per_partition, signal, wait_landed};
+use crate::operations::{get, with_metrics_and_log};
+
+const TOPIC: &str = "alerting";
+
+fn rules_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus")
+}
+
+/// Whether `tool` runs here; without it the test is skipped (failed under `CI=true`).
+fn have(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is missing under CI=true (.ci/run installs Debian's prometheus)"
+        );
+        eprintln!("skipped: {tool} is not installed (apt-get install prometheus)");
+    }
+    found
+}
+
+#[test]
+fn the_rules_check_and_their_unit_tests_pass() {
+    if !have("promtool") {
+        return;
+    }
+    for args in [
+        vec!["check", "rules", "snowpipe-kafka.rules.yml"],
+        vec!["test", "rules", "snowpipe-kafka.tests.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(&args)
+            .current_dir(rules_dir())
+            .output()
+            .expect("promtool");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A free loopback port (bound and let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Starts Prometheus in `dir`, scraping `target` every second with the shipped rules (the
+/// stall alert's `for:` cut to 5 s); returns it and its address.
+fn prometheus(dir: &Path, target: &str) -> (Child, String) {
+    let rules =
+        std::fs::read_to_string(rules_dir().join("snowpipe-kafka.rules.yml")).expect("the rules");
+    let (head, tail) = rules
+        .split_once("- alert: SnowpipeKafkaPartitionStalled")
+        .expect("the stall alert");
+    let tail = tail.replacen("for: 1m", "for: 5s", 1);
+    std::fs::write(
+        dir.join("rules.yml"),
+        format!("{head}- alert: SnowpipeKafkaPartitionStalled{tail}"),
+    )
+    .expect("write rules");
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n\
+             scrape_configs:\n  - job_name: snowpipe-kafka\n    static_configs:\n      \
+             - targets: ['{target}']\n"
+        ),
+    )
+    .expect("write config");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus");
+    (child, addr)
+}
+
+/// The states of the stall alert for `TOPIC` partition 0 Prometheus reports now.
+fn stall_alert(prometheus: &str) -> Option<String> {
+    let (status, body) = get(prometheus, "/api/v1/alerts");
+    if status != 200 {
+        return None;
+    }
+    let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+    doc["data"]["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| {
+            a["labels"]["alertname"] == "SnowpipeKafkaPartitionStalled"
+                && a["labels"]["topic"] == TOPIC
+                && a["labels"]["partition"] == "0"
+        })
+        .and_then(|a| a["state"].as_str().map(str::to_owned))
+}
+
+async fn until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_fires_the_stall_alert_and_resolves_it() {
+    if !have("prometheus") {
+        return;
+    }
+    let lab = lab(&[(TOPIC, 1)]).await;
+    let (mut sink, metrics, _log) = with_metrics_and_log(
+        &lab,
+        TOPIC,
+        "alerts",
+        &["--stall-after", "2s", "--max-client-lag", "200ms"],
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut prom, prom_addr) = prometheus(dir.path(), &metrics);
+    let first = produce_per_partition(&lab, TOPIC, 1, 10).await.len();
+    wait_landed(&lab, first, Duration::from_secs(60)).await;
+
+    lab.emulator().faults().add(FaultRule::new(
+        Endpoint::BulkStatus,
+        FaultAction::Latency { ms: 10_000 },
+    ));
+    produce_per_partition(&lab, TOPIC, 1, 10).await;
+    let fired = until(Duration::from_secs(90), || {
+        stall_alert(&prom_addr).as_deref() == Some("firing")
+    })
+    .await;
+    lab.emulator().faults().clear();
+    let resolved = fired
+        && until(Duration::from_secs(90), || {
+            stall_alert(&prom_addr).is_none()
+        })
+        .await;
+    let _ = prom.kill();
+    let _ = prom.wait();
+    signal(&sink, libc::SIGTERM);
+    let _ = sink.wait();
+    assert!(fired, "the stall alert never fired");
+    assert!(
+        resolved,
+        "the stall alert never resolved: {:?}",
+        stall_alert(&prom_addr)
+    );
+    wait_landed(&lab, first * 2, Duration::from_secs(60)).await;
+}
