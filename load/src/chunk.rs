@@ -158,18 +158,7 @@ impl DeadLetter {
     /// When the file cannot be written.
     pub fn write(&mut self, bad: &BadRecord<'_>) -> Result<()> {
         if self.file.is_none() {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .with_context(|| {
-                    format!(
-                        "cannot open the dead-letter file {}: make its directory writable, or \
-                         pass --on-error abort",
-                        self.path.display()
-                    )
-                })?;
-            self.file = Some(f);
+            self.file = Some(crate::files::open_dead_letter(&self.path, &self.input)?);
         }
         let line = serde_json::json!({
             "file": self.input.display().to_string(),
@@ -179,7 +168,8 @@ impl DeadLetter {
             "record": String::from_utf8_lossy(bad.text),
         });
         let f = self.file.as_mut().expect("opened above");
-        writeln!(f, "{line}").with_context(|| format!("cannot write {}", self.path.display()))?;
+        writeln!(f, "{line}")
+            .with_context(|| format!("cannot write {}", crate::names::shown(&self.path)))?;
         self.count += 1;
         Ok(())
     }

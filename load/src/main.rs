@@ -58,8 +58,10 @@ mod chunk;
 mod cli;
 mod connect;
 mod csv_rows;
+mod files;
 mod input;
 mod load;
+mod names;
 mod parquet_rows;
 mod progress;
 mod stdin;
@@ -122,7 +124,7 @@ fn format_of(path: &Path, given: Option<Format>) -> Result<Format> {
         _ => bail!(
             "cannot tell the format of {} from its extension: pass --format ndjson, csv or \
              parquet",
-            path.display()
+            names::shown(path)
         ),
     })
 }
@@ -143,7 +145,7 @@ fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
             PathBuf::from("-")
         } else {
             std::fs::canonicalize(path)
-                .with_context(|| format!("cannot read {}: check the path", path.display()))?
+                .with_context(|| format!("cannot read {}: check the path", names::shown(path)))?
         };
         let channel = match (&args.channel, stdin) {
             (Some(c), _) => c.clone(),
@@ -199,10 +201,10 @@ async fn run(args: LoadArgs) -> Result<bool> {
     let mut ok = true;
     let (mut rows, mut bytes, mut bad, mut row_errors) = (0, 0, 0, 0);
     for (i, input) in inputs.iter().enumerate() {
-        progress.file(i + 1, inputs.len(), &input.path.display().to_string());
+        progress.file(i + 1, inputs.len(), &names::shown(&input.path).to_string());
         let out = load::load(&pipe, input, &settings, stop_rx.clone(), &progress).await;
         if let Some(e) = &out.error {
-            tracing::error!(file = %input.path.display(), "{e}");
+            tracing::error!(file = %names::shown(&input.path), "{e}");
         }
         ok &= out.ok();
         rows += out.rows;

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::Sender;
 use crate::chunk::{BadRecord, ChunkBuilder, DeadLetter, Msg};
 use crate::cli::OnError;
 use crate::csv_rows::CsvOptions;
+use crate::names::shown;
 use crate::token::TextIdentity;
 
 /// How often `--follow` looks for more data.
@@ -71,15 +72,14 @@ impl<'a> TextReader<'a> {
         tx: &'a Sender<Msg>,
         stop: &'a AtomicBool,
     ) -> Result<(Self, TextReport)> {
-        let mut file =
-            File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut file = crate::files::open_input(path)?;
         let identity = TextIdentity::read(&mut file)?;
         let size = file.metadata()?.len();
         let resume = committed.and_then(|c| identity.resume(c, size));
         let replaced = committed.is_some() && resume.is_none();
         if let (true, Some(c)) = (replaced, committed) {
             tracing::warn!(
-                file = %path.display(),
+                file = %shown(path),
                 committed = c,
                 "the channel's committed offset token names other content (the file was \
                  replaced or rewritten): loading it from its start"
@@ -141,22 +141,19 @@ impl<'a> TextReader<'a> {
             Ok(m) => m,
             // Between a rename and the new file's creation: look again next time.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot stat {}", self.path.display()))
-            }
+            Err(e) => return Err(e).with_context(|| format!("cannot stat {}", shown(&self.path))),
         };
         let reason = if !same_file(&open, &now) {
             self.round(true)?;
-            self.file = File::open(&self.path)
-                .with_context(|| format!("cannot open {}", self.path.display()))?;
+            self.file = crate::files::open_input(&self.path)?;
             format!(
                 "{} was rotated: now reading the new file",
-                self.path.display()
+                shown(&self.path)
             )
         } else if open.len() < self.position {
             format!(
                 "{} was truncated ({} bytes, was read to {}): reading it from its start",
-                self.path.display(),
+                shown(&self.path),
                 open.len(),
                 self.position
             )
@@ -209,9 +206,9 @@ impl<'a> TextReader<'a> {
             bail!(
                 "bad record in {} at line {line} (byte {offset}): {}; fix the record, or pass \
                  --on-error continue to write bad records to {} and go on",
-                self.path.display(),
+                shown(&self.path),
                 bad.error,
-                self.dead.path().display()
+                shown(self.dead.path())
             );
         }
         self.dead.write(&bad)
@@ -287,7 +284,7 @@ impl<'a> TextReader<'a> {
             bail!(
                 "{}: no column names: give them with --csv-columns A,B,C (the file has no \
                  header row)",
-                self.path.display()
+                shown(&self.path)
             );
         }
         if self.position < end {

@@ -7,6 +7,7 @@ mod crash;
 mod csv;
 mod errors;
 mod follow;
+mod hostile_files;
 mod ndjson;
 mod parquet;
 mod readme_flags;
