@@ -301,7 +301,7 @@ fn spawn_reader(
                 crate::parquet_rows::read(&input.path, committed, &tx, &halt, &mut report)
             }
             Format::Ndjson | Format::Csv if input.stdin => {
-                crate::stdin::read(&input, &settings, &tx, &mut report)
+                crate::stdin::read(&input, &settings, (&tx, &*halt), &mut report)
             }
             Format::Ndjson | Format::Csv => {
                 let format = match (input.format, &settings.csv) {

@@ -35,8 +35,14 @@
 //! Parquet (`parquet_rows.rs`): parquet's Arrow reader, batches of about 1 MiB of rows into
 //! `Channel::append_record_batch`, resuming with `with_offset`.
 //!
-//! **Bad records** go to `<input>.rejected.ndjson` (file, line, byte offset, error, record) and
-//! the run goes on; `--on-error abort` stops at the first, naming the file and line. The
+//! **Bad records** go to `<input>.rejected.ndjson` (file, line, byte offset, error, the
+//! record's first 64 KiB, its length and SHA-256) and the run goes on; `--on-error abort`
+//! stops at the first, naming the file and line. A record is bad when it is longer than
+//! 4,000,000 bytes (Snowflake's request size; read past in bounded memory, `record.rs`,
+//! `csv_long.rs`), not UTF-8, nested deeper than 127 levels (NDJSON), or not one object; a
+//! CSV header naming a column twice refuses the file. Inputs must be regular files (a FIFO is
+//! refused, `files.rs`); the dead-letter file is never opened through a symbolic link and
+//! gets the input's permissions; file names in logs have control characters escaped. The
 //! dead-letter file is at-least-once: records between the committed token and a crash are
 //! judged again by the rerun. Rows the server refuses are counted from the channel's
 //! row-error events (`row_errors` in the summary).
@@ -57,13 +63,16 @@
 mod chunk;
 mod cli;
 mod connect;
+mod csv_long;
 mod csv_rows;
+mod dead_letter;
 mod files;
 mod input;
 mod load;
 mod names;
 mod parquet_rows;
 mod progress;
+mod record;
 mod stdin;
 mod text;
 mod token;

@@ -8,6 +8,7 @@ mod csv;
 mod errors;
 mod follow;
 mod hostile_files;
+mod hostile_records;
 mod ndjson;
 mod parquet;
 mod readme_flags;
