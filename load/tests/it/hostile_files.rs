@@ -88,3 +88,37 @@ fn control_characters_in_a_file_name_do_not_forge_log_lines() {
     );
     assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
 }
+
+#[test]
+fn ctrl_c_ends_a_load_of_standard_input_with_nothing_coming() {
+    use std::io::Write as _;
+    let lab = Lab::new();
+    let mut cmd = lab.command(&[std::path::Path::new("-")], &[]);
+    cmd.current_dir(lab.dir.path())
+        .stdin(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // More than one append (1 MiB): the first lands while standard input stays open.
+    stdin.write_all(ndjson(1..=40_000).as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lab.counts().0 == 0 {
+        assert!(Instant::now() < deadline, "no row landed in 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: a child we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("Ctrl-C did not end the load in 30 s while standard input stayed open");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stdin);
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    let error = run.summary["per_file"][0]["error"].as_str().unwrap();
+    assert!(error.contains("interrupted"), "{error}");
+}
