@@ -1,10 +1,6 @@
 //! What the readers hand the loader: rows in chunks of at most [`CHUNK_BYTES`], each with the
-//! offset tokens of its first and last row, and bad records.
+//! offset tokens of its first and last row (bad records: `dead_letter.rs`).
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result};
 use snowpipe_streaming::arrow::arrow_array::RecordBatch;
 
 /// The most NDJSON bytes of one append: well under one request (4 MB), so an append is never
@@ -107,80 +103,5 @@ impl ChunkBuilder {
             end_token: end_token(),
             bytes: taken.bytes,
         }))
-    }
-}
-
-/// A bad record: where, why, and its text.
-#[derive(Debug)]
-pub struct BadRecord<'a> {
-    /// 1-based line where it starts.
-    pub line: u64,
-    /// Byte offset where it starts.
-    pub offset: u64,
-    /// Why it was refused.
-    pub error: String,
-    /// The record as read.
-    pub text: &'a [u8],
-}
-
-/// The dead-letter file beside an input: `<input>.rejected.ndjson`, created on the first bad
-/// record, appended to. At-least-once: a rerun that reads a bad record again writes it again.
-#[derive(Debug)]
-pub struct DeadLetter {
-    input: PathBuf,
-    path: PathBuf,
-    file: Option<std::fs::File>,
-    /// Bad records written.
-    pub count: u64,
-}
-
-impl DeadLetter {
-    /// The dead-letter file of `input`.
-    pub fn new(input: &Path) -> Self {
-        let mut name = input.as_os_str().to_owned();
-        name.push(".rejected.ndjson");
-        Self {
-            input: input.to_owned(),
-            path: PathBuf::from(name),
-            file: None,
-            count: 0,
-        }
-    }
-
-    /// Where it is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Writes `bad` as one JSON line.
-    ///
-    /// # Errors
-    /// When the file cannot be written.
-    pub fn write(&mut self, bad: &BadRecord<'_>) -> Result<()> {
-        if self.file.is_none() {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .with_context(|| {
-                    format!(
-                        "cannot open the dead-letter file {}: make its directory writable, or \
-                         pass --on-error abort",
-                        self.path.display()
-                    )
-                })?;
-            self.file = Some(f);
-        }
-        let line = serde_json::json!({
-            "file": self.input.display().to_string(),
-            "line": bad.line,
-            "byte_offset": bad.offset,
-            "error": bad.error,
-            "record": String::from_utf8_lossy(bad.text),
-        });
-        let f = self.file.as_mut().expect("opened above");
-        writeln!(f, "{line}").with_context(|| format!("cannot write {}", self.path.display()))?;
-        self.count += 1;
-        Ok(())
     }
 }

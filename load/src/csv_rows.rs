@@ -89,6 +89,20 @@ impl CsvOptions {
         b.buffer_capacity(256 * 1024).from_reader(input)
     }
 
+    /// `csv-core`'s parser with these options (to read past a record too long to hold:
+    /// `csv_long.rs`).
+    pub fn core_reader(&self) -> csv_core::Reader {
+        let mut b = csv_core::ReaderBuilder::new();
+        b.delimiter(self.delimiter)
+            .escape(self.escape)
+            .double_quote(self.escape.is_none());
+        match self.quote {
+            Some(q) => b.quote(q),
+            None => b.quoting(false),
+        };
+        b.build()
+    }
+
     /// Whether `raw` (a record's bytes) closes every quote it opens: a record cut by the end of
     /// a file still being written does not.
     pub fn quotes_closed(&self, raw: &[u8]) -> bool {
@@ -148,21 +162,19 @@ impl CsvOptions {
         out.push(b'}');
         Ok(())
     }
+}
 
-    /// `record` as CSV text again, for the dead-letter file.
-    pub fn text(&self, record: &ByteRecord) -> Vec<u8> {
-        let mut w = csv::WriterBuilder::new()
-            .delimiter(self.delimiter)
-            .quote(self.quote.unwrap_or(b'"'))
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_writer(Vec::new());
-        let _ = w.write_byte_record(record);
-        let mut text = w.into_inner().unwrap_or_default();
-        if text.last() == Some(&b'\n') {
-            text.pop();
+/// The first two columns of `names` that are one column to Snowflake (equal without regard
+/// to ASCII case: a header's `id` loads into `ID`), as their 0-based positions.
+pub fn duplicate(names: &[String]) -> Option<(usize, usize)> {
+    let mut seen = std::collections::HashMap::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if let Some(&first) = seen.get(&name.to_ascii_uppercase()) {
+            return Some((first, i));
         }
-        text
+        seen.insert(name.to_ascii_uppercase(), i);
     }
+    None
 }
 
 #[cfg(test)]
@@ -220,5 +232,12 @@ mod tests {
         );
         assert!(!o.quotes_closed(b"1,\"abc\n"));
         assert!(o.quotes_closed(b"1,\"a\"\"bc\"\n"));
+    }
+
+    #[test]
+    fn columns_named_twice_are_found_without_regard_to_case() {
+        let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(duplicate(&names(&["id", "name", "note"])), None);
+        assert_eq!(duplicate(&names(&["id", "name", "ID", "id"])), Some((0, 2)));
     }
 }

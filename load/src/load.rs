@@ -259,9 +259,7 @@ async fn run(
     }
     halt.store(true, Ordering::Relaxed);
     drop(rx);
-    let (read, report) = reader
-        .await
-        .map_err(|e| anyhow!("the reader panicked: {e}"))?;
+    let (read, report) = join_reader(reader, *stop.borrow()).await?;
     out.bad_records = report.bad_records;
     out.report = report;
     let stopping = *stop.borrow() || failed.is_some();
@@ -283,6 +281,33 @@ async fn run(
     finished
 }
 
+/// How long a reader may take to stop after Ctrl-C or SIGTERM.
+const READER_GRACE: Duration = Duration::from_secs(2);
+
+/// The reader's outcome; once stopping, within [`READER_GRACE`]: a reader blocked in a read
+/// that may never return (standard input with nothing coming) is left behind, so Ctrl-C and
+/// SIGTERM still end the run (`main` does not wait for it either).
+///
+/// # Errors
+/// When the reader panicked.
+async fn join_reader(
+    reader: tokio::task::JoinHandle<(Result<()>, TextReport)>,
+    stopping: bool,
+) -> Result<(Result<()>, TextReport)> {
+    let joined = if stopping {
+        match tokio::time::timeout(READER_GRACE, reader).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                let left = anyhow!("the reader was still blocked in a read when stopped");
+                return Ok((Err(left), TextReport::default()));
+            }
+        }
+    } else {
+        reader.await
+    };
+    joined.map_err(|e| anyhow!("the reader panicked: {e}"))
+}
+
 /// Starts the reader of `input` on the blocking pool.
 fn spawn_reader(
     input: &Input,
@@ -301,7 +326,7 @@ fn spawn_reader(
                 crate::parquet_rows::read(&input.path, committed, &tx, &halt, &mut report)
             }
             Format::Ndjson | Format::Csv if input.stdin => {
-                crate::stdin::read(&input, &settings, &tx, &mut report)
+                crate::stdin::read(&input, &settings, (&tx, &*halt), &mut report)
             }
             Format::Ndjson | Format::Csv => {
                 let format = match (input.format, &settings.csv) {

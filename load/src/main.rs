@@ -35,8 +35,14 @@
 //! Parquet (`parquet_rows.rs`): parquet's Arrow reader, batches of about 1 MiB of rows into
 //! `Channel::append_record_batch`, resuming with `with_offset`.
 //!
-//! **Bad records** go to `<input>.rejected.ndjson` (file, line, byte offset, error, record) and
-//! the run goes on; `--on-error abort` stops at the first, naming the file and line. The
+//! **Bad records** go to `<input>.rejected.ndjson` (file, line, byte offset, error, the
+//! record's first 64 KiB, its length and SHA-256) and the run goes on; `--on-error abort`
+//! stops at the first, naming the file and line. A record is bad when it is longer than
+//! 4,000,000 bytes (Snowflake's request size; read past in bounded memory, `record.rs`,
+//! `csv_long.rs`), not UTF-8, nested deeper than 127 levels (NDJSON), or not one object; a
+//! CSV header naming a column twice refuses the file. Inputs must be regular files (a FIFO is
+//! refused, `files.rs`); the dead-letter file is never opened through a symbolic link and
+//! gets the input's permissions; file names in logs have control characters escaped. The
 //! dead-letter file is at-least-once: records between the committed token and a crash are
 //! judged again by the rerun. Rows the server refuses are counted from the channel's
 //! row-error events (`row_errors` in the summary).
@@ -57,11 +63,16 @@
 mod chunk;
 mod cli;
 mod connect;
+mod csv_long;
 mod csv_rows;
+mod dead_letter;
+mod files;
 mod input;
 mod load;
+mod names;
 mod parquet_rows;
 mod progress;
+mod record;
 mod stdin;
 mod text;
 mod token;
@@ -95,7 +106,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    let outcome = runtime.block_on(run(args));
+    // A reader left blocked in a read (standard input after Ctrl-C: `load::join_reader`) must
+    // not keep the process: the runtime is not waited for past this.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -122,7 +137,7 @@ fn format_of(path: &Path, given: Option<Format>) -> Result<Format> {
         _ => bail!(
             "cannot tell the format of {} from its extension: pass --format ndjson, csv or \
              parquet",
-            path.display()
+            names::shown(path)
         ),
     })
 }
@@ -143,7 +158,7 @@ fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
             PathBuf::from("-")
         } else {
             std::fs::canonicalize(path)
-                .with_context(|| format!("cannot read {}: check the path", path.display()))?
+                .with_context(|| format!("cannot read {}: check the path", names::shown(path)))?
         };
         let channel = match (&args.channel, stdin) {
             (Some(c), _) => c.clone(),
@@ -199,10 +214,10 @@ async fn run(args: LoadArgs) -> Result<bool> {
     let mut ok = true;
     let (mut rows, mut bytes, mut bad, mut row_errors) = (0, 0, 0, 0);
     for (i, input) in inputs.iter().enumerate() {
-        progress.file(i + 1, inputs.len(), &input.path.display().to_string());
+        progress.file(i + 1, inputs.len(), &names::shown(&input.path).to_string());
         let out = load::load(&pipe, input, &settings, stop_rx.clone(), &progress).await;
         if let Some(e) = &out.error {
-            tracing::error!(file = %input.path.display(), "{e}");
+            tracing::error!(file = %names::shown(&input.path), "{e}");
         }
         ok &= out.ok();
         rows += out.rows;

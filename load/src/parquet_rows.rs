@@ -1,6 +1,5 @@
 //! Parquet files: record batches from a row on, through parquet's Arrow reader.
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,13 +33,13 @@ pub fn read(
     stop: &AtomicBool,
     report: &mut TextReport,
 ) -> Result<()> {
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file = crate::files::open_input(path)?;
     let identity = ParquetIdentity::read(&mut file)?;
     let size = file.metadata()?.len();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| {
         format!(
             "{} is not a Parquet file (or a damaged one): pass --format for another format",
-            path.display()
+            crate::names::shown(path)
         )
     })?;
     let meta = builder.metadata().file_metadata();
@@ -56,7 +55,7 @@ pub fn read(
     report.replaced = committed.is_some() && resume.is_none();
     if report.replaced {
         tracing::warn!(
-            file = %path.display(),
+            file = %crate::names::shown(path),
             "the channel's committed offset token names another file: loading it from its start"
         );
     }
@@ -73,7 +72,7 @@ pub fn read(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
+        let batch = batch.with_context(|| format!("cannot read {}", crate::names::shown(path)))?;
         let rows = batch.num_rows() as u64;
         let bytes = size * rows / num_rows.max(1);
         tx.blocking_send(Msg::Batch(Batch {

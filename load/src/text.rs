@@ -4,15 +4,20 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::mpsc::Sender;
 
-use crate::chunk::{BadRecord, ChunkBuilder, DeadLetter, Msg};
+use crate::chunk::{ChunkBuilder, Msg};
 use crate::cli::OnError;
+use crate::csv_long::{Boundary, Capped, LongRecord};
 use crate::csv_rows::CsvOptions;
+use crate::dead_letter::{BadRecord, DeadLetter};
+use crate::names::shown;
+use crate::record::{check_object, trim_line, without_bom, Line, Whole, MAX_RECORD_BYTES};
 use crate::token::TextIdentity;
 
 /// How often `--follow` looks for more data.
@@ -56,7 +61,14 @@ pub struct TextReader<'a> {
     /// CSV: the column names, once read.
     columns: Option<Vec<String>>,
     dead: DeadLetter,
+    /// `--follow`: the line at `position` read so far, its line break still to come.
+    partial: Line,
+    /// CSV: a record at `position` past the limit, being read past.
+    long: Option<LongRecord>,
 }
+
+/// The CSV reader's buffer.
+const CSV_BUFFER: usize = 256 * 1024;
 
 impl<'a> TextReader<'a> {
     /// A reader of `path` resuming after `committed` when it names this file's content.
@@ -71,15 +83,14 @@ impl<'a> TextReader<'a> {
         tx: &'a Sender<Msg>,
         stop: &'a AtomicBool,
     ) -> Result<(Self, TextReport)> {
-        let mut file =
-            File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut file = crate::files::open_input(path)?;
         let identity = TextIdentity::read(&mut file)?;
         let size = file.metadata()?.len();
         let resume = committed.and_then(|c| identity.resume(c, size));
         let replaced = committed.is_some() && resume.is_none();
         if let (true, Some(c)) = (replaced, committed) {
             tracing::warn!(
-                file = %path.display(),
+                file = %shown(path),
                 committed = c,
                 "the channel's committed offset token names other content (the file was \
                  replaced or rewritten): loading it from its start"
@@ -100,6 +111,8 @@ impl<'a> TextReader<'a> {
             line,
             columns: None,
             dead: DeadLetter::new(path),
+            partial: Line::default(),
+            long: None,
         };
         let report = TextReport {
             start_position: position,
@@ -116,7 +129,7 @@ impl<'a> TextReader<'a> {
     /// When the file cannot be read, a bad record comes under `--on-error abort`, or the loader
     /// stopped listening.
     pub fn run(mut self, report: &mut TextReport) -> Result<()> {
-        let outcome = self.run_inner();
+        let outcome = self.run_inner().and(self.dead.flush());
         report.end_position = self.position;
         report.bad_records = self.dead.count;
         outcome
@@ -141,22 +154,19 @@ impl<'a> TextReader<'a> {
             Ok(m) => m,
             // Between a rename and the new file's creation: look again next time.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot stat {}", self.path.display()))
-            }
+            Err(e) => return Err(e).with_context(|| format!("cannot stat {}", shown(&self.path))),
         };
         let reason = if !same_file(&open, &now) {
             self.round(true)?;
-            self.file = File::open(&self.path)
-                .with_context(|| format!("cannot open {}", self.path.display()))?;
+            self.file = crate::files::open_input(&self.path)?;
             format!(
                 "{} was rotated: now reading the new file",
-                self.path.display()
+                shown(&self.path)
             )
         } else if open.len() < self.position {
             format!(
                 "{} was truncated ({} bytes, was read to {}): reading it from its start",
-                self.path.display(),
+                shown(&self.path),
                 open.len(),
                 self.position
             )
@@ -167,10 +177,14 @@ impl<'a> TextReader<'a> {
         self.position = 0;
         self.line = 1;
         self.columns = None;
+        self.partial = Line::default();
+        self.long = None;
         self.send(Msg::Restart { reason })
     }
 
-    fn send(&self, msg: Msg) -> Result<()> {
+    /// Sends `msg`, the dead letters before it written out first (its token may cover them).
+    fn send(&mut self, msg: Msg) -> Result<()> {
+        self.dead.flush()?;
         self.tx
             .blocking_send(msg)
             .map_err(|_| anyhow!("the loader stopped"))
@@ -180,7 +194,8 @@ impl<'a> TextReader<'a> {
     /// rotated one), take a last line without its line break too.
     fn round(&mut self, last: bool) -> Result<()> {
         let size = self.file.metadata()?.len();
-        if size <= self.position {
+        let read = self.long.as_ref().map_or(self.partial.len, |l| l.len);
+        if size <= self.position + read {
             return Ok(());
         }
         self.identity.refresh(&mut self.file)?;
@@ -198,40 +213,57 @@ impl<'a> TextReader<'a> {
             .expect("the file's first bytes were read before its records")
     }
 
-    fn bad(&mut self, line: u64, offset: u64, error: String, text: &[u8]) -> Result<()> {
+    fn bad(
+        &mut self,
+        (line, offset): (u64, u64),
+        error: String,
+        text: &[u8],
+        whole: Whole,
+    ) -> Result<()> {
         let bad = BadRecord {
             line,
             offset,
             error,
             text,
+            whole,
         };
         if self.on_error == OnError::Abort {
             bail!(
                 "bad record in {} at line {line} (byte {offset}): {}; fix the record, or pass \
                  --on-error continue to write bad records to {} and go on",
-                self.path.display(),
+                shown(&self.path),
                 bad.error,
-                self.dead.path().display()
+                shown(self.dead.path())
             );
         }
         self.dead.write(&bad)
     }
 
     fn ndjson_round(&mut self, size: u64, complete: bool) -> Result<()> {
-        self.file.seek(SeekFrom::Start(self.position))?;
+        let from = self.position + self.partial.len;
+        self.file.seek(SeekFrom::Start(from))?;
         let file = self.file.try_clone()?;
-        let mut input = BufReader::with_capacity(256 * 1024, file.take(size - self.position));
+        let mut input = BufReader::with_capacity(256 * 1024, file.take(size - from));
         let mut chunk = ChunkBuilder::default();
-        let mut line = Vec::new();
+        let mut line = std::mem::take(&mut self.partial);
         loop {
-            line.clear();
-            let n = input.read_until(b'\n', &mut line)? as u64;
-            if n == 0 || (!complete && line.last() != Some(&b'\n')) {
+            line.read_from(&mut input, MAX_RECORD_BYTES, self.stop)?;
+            if line.len == 0 || self.stop.load(Ordering::Relaxed) {
                 break;
             }
-            let start = self.position;
-            let row = trim_line(&line);
-            let check = check_object(row);
+            if !line.ended && !complete {
+                // Still being written: read on after it next time.
+                self.partial = std::mem::take(&mut line);
+                break;
+            }
+            let (start, n) = (self.position, line.len);
+            let row = trim_line(&line.bytes);
+            let row = if start == 0 { without_bom(row) } else { row };
+            let check = if line.is_long() {
+                Err(too_long(n))
+            } else {
+                check_object(row)
+            };
             if check.is_ok() && chunk.full_for(row.len()) {
                 if let Some(m) = chunk.take(|| self.token(start)) {
                     self.send(m)?;
@@ -246,9 +278,10 @@ impl<'a> TextReader<'a> {
                     chunk.row_written(|| self.token(end));
                 }
                 Ok(false) => {}
-                Err(e) => self.bad(self.line, start, e, row)?,
+                Err(e) => self.bad((self.line, start), e, &line.bytes, line.whole())?,
             }
             self.line += 1;
+            line.clear();
         }
         let end = self.position;
         if let Some(m) = chunk.take(|| self.token(end)) {
@@ -261,13 +294,24 @@ impl<'a> TextReader<'a> {
     /// file does not hold them yet (`--follow`).
     fn csv_header(&mut self, o: &CsvOptions, size: u64, complete: bool) -> Result<bool> {
         self.file.seek(SeekFrom::Start(0))?;
-        let mut rdr = o.reader(self.file.try_clone()?.take(size));
+        let boundary = Rc::new(Boundary::default());
+        let input = self.file.try_clone()?.take(size);
+        let mut rdr = o.reader(Capped::new(input, CSV_BUFFER, Rc::clone(&boundary)));
         let mut rec = csv::ByteRecord::new();
         let wanted = o.skip + u64::from(o.header);
         let mut names = Vec::new();
         for i in 0..wanted {
-            if !rdr.read_byte_record(&mut rec)? {
-                return Ok(false);
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => boundary.at.set(rdr.position().byte()),
+                Ok(false) => return Ok(false),
+                Err(_) if boundary.refused.get() => bail!(
+                    "{}: record {} (a skipped record or the header) is longer than \
+                     {MAX_RECORD_BYTES} bytes, the limit of a record: check --csv-quote and \
+                     --csv-delimiter, or fix the file's first records",
+                    shown(&self.path),
+                    i + 1
+                ),
+                Err(e) => return Err(e.into()),
             }
             if i + 1 == wanted && o.header {
                 names = rec
@@ -280,14 +324,33 @@ impl<'a> TextReader<'a> {
         if wanted > 0 && !complete && !ends_record(&mut self.file, end)? {
             return Ok(false);
         }
-        if !o.columns.is_empty() {
+        let given = !o.columns.is_empty();
+        if given {
             names = o.columns.clone();
         }
         if names.is_empty() {
             bail!(
                 "{}: no column names: give them with --csv-columns A,B,C (the file has no \
                  header row)",
-                self.path.display()
+                shown(&self.path)
+            );
+        }
+        if let Some((a, b)) = crate::csv_rows::duplicate(&names) {
+            let source = if given {
+                "--csv-columns".to_owned()
+            } else {
+                format!("the header (line {})", rdr.position().line() - 1)
+            };
+            bail!(
+                "{}: {source} names the column {:?} twice, at positions {} ({:?}) and {} \
+                 ({:?}); columns are matched without regard to case, so one value would be \
+                 lost: rename one (or give the names with --csv-columns)",
+                shown(&self.path),
+                names[b].to_ascii_uppercase(),
+                a + 1,
+                names[a],
+                b + 1,
+                names[b]
             );
         }
         if self.position < end {
@@ -304,60 +367,142 @@ impl<'a> TextReader<'a> {
         if self.columns.is_none() && !self.csv_header(o, size, complete)? {
             return Ok(());
         }
+        loop {
+            if self.long.is_some() && !self.read_past_long(size, complete)? {
+                return Ok(());
+            }
+            if !self.csv_records(o, size, complete)? {
+                return Ok(());
+            }
+            let long = LongRecord::new(o.core_reader(), self.position, self.line);
+            self.long = Some(long);
+        }
+    }
+
+    /// Reads on past the record too long to hold; `false` while its end has not come yet
+    /// (`--follow`: the next poll reads on from there). Once it ended: its dead letter.
+    fn read_past_long(&mut self, size: u64, complete: bool) -> Result<bool> {
+        let long = self.long.as_mut().expect("called with a long record");
+        let from = long.start + long.len;
+        self.file.seek(SeekFrom::Start(from))?;
+        let mut input = self.file.try_clone()?.take(size - from);
+        if !long.read_from(&mut input, complete)? {
+            return Ok(false);
+        }
+        let long = self.long.take().expect("called with a long record");
+        self.position = long.start + long.len;
+        self.line = long.line + long.lines();
+        let at = (long.line, long.start);
+        self.bad(at, too_long(long.len), long.first(), long.whole())?;
+        self.send(Msg::Skipped { bytes: long.len })?;
+        Ok(true)
+    }
+
+    /// Reads records from the position on; `true` when it stopped at one past the limit.
+    fn csv_records(&mut self, o: &CsvOptions, size: u64, complete: bool) -> Result<bool> {
         let columns = self.columns.clone().unwrap_or_default();
         let base = self.position;
         let base_line = self.line;
         self.file.seek(SeekFrom::Start(base))?;
-        let mut rdr = o.reader(self.file.try_clone()?.take(size - base));
+        let boundary = Rc::new(Boundary::default());
+        let input = self.file.try_clone()?.take(size - base);
+        let mut rdr = o.reader(Capped::new(input, CSV_BUFFER, Rc::clone(&boundary)));
         let mut chunk = ChunkBuilder::default();
         let mut rec = csv::ByteRecord::new();
         let mut row = Vec::new();
-        while rdr.read_byte_record(&mut rec)? {
+        let mut long = false;
+        while !self.stop.load(Ordering::Relaxed) {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => boundary.at.set(rdr.position().byte()),
+                Ok(false) => break,
+                Err(_) if boundary.refused.get() => {
+                    long = true;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
             let pos = rec.position().cloned().unwrap_or_else(csv::Position::new);
             let (start, end) = (base + pos.byte(), base + rdr.position().byte());
             if !complete && end == size && !self.record_complete(o, start, end)? {
                 break;
             }
             let line = base_line + pos.line() - 1;
+            let next_line = base_line + rdr.position().line() - 1;
             if rec.len() == 1 && rec[0].is_empty() {
                 chunk.consumed(end - start);
-                self.position = end;
+                (self.position, self.line) = (end, next_line);
                 continue;
             }
             row.clear();
-            let converted = o.write_json(&columns, &rec, &mut row);
+            let converted = if end - start > MAX_RECORD_BYTES as u64 {
+                Err(too_long(end - start))
+            } else {
+                o.write_json(&columns, &rec, &mut row)
+            };
             if converted.is_ok() && chunk.full_for(row.len()) {
                 if let Some(m) = chunk.take(|| self.token(start)) {
                     self.send(m)?;
                 }
             }
             chunk.consumed(end - start);
-            self.position = end;
-            self.line = base_line + rdr.position().line() - 1;
+            (self.position, self.line) = (end, next_line);
             match converted {
                 Ok(()) => {
                     chunk.buf().extend_from_slice(&row);
                     chunk.row_written(|| self.token(end));
                 }
-                Err(e) => self.bad(line, start, e, &o.text(&rec))?,
+                Err(e) => {
+                    let raw = self.raw(start, end)?;
+                    self.bad((line, start), e, &raw, Whole::of(&raw))?;
+                }
             }
         }
         let end = self.position;
         if let Some(m) = chunk.take(|| self.token(end)) {
             self.send(m)?;
         }
-        Ok(())
+        Ok(long)
     }
 
     /// `--follow`: whether the record in `start..end`, which reaches the end of the data, is
     /// whole (it ends in a line break outside quotes) rather than still being written.
     fn record_complete(&self, o: &CsvOptions, start: u64, end: u64) -> Result<bool> {
-        let mut f = self.file.try_clone()?;
-        let mut raw = Vec::new();
-        f.seek(SeekFrom::Start(start))?;
-        f.take(end - start).read_to_end(&mut raw)?;
+        let raw = self.raw(start, end)?;
         Ok(raw.last() == Some(&b'\n') && o.quotes_closed(&raw))
     }
+
+    /// The file's bytes `start..end` (a record, at most about [`MAX_RECORD_BYTES`]), read
+    /// without moving the file's position (the CSV reader reads on from it).
+    fn raw(&self, start: u64, end: u64) -> Result<Vec<u8>> {
+        let len = usize::try_from(end - start)?;
+        let mut raw = vec![0u8; len];
+        #[cfg(unix)]
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut raw, start)?;
+        #[cfg(windows)]
+        {
+            let mut at = 0;
+            while at < len {
+                let n = std::os::windows::fs::FileExt::seek_read(
+                    &self.file,
+                    &mut raw[at..],
+                    start + at as u64,
+                )?;
+                if n == 0 {
+                    bail!("{} ended while a record was read", shown(&self.path));
+                }
+                at += n;
+            }
+        }
+        Ok(raw)
+    }
+}
+
+/// Why a record past [`MAX_RECORD_BYTES`] is a bad record.
+fn too_long(len: u64) -> String {
+    format!(
+        "a record of {len} bytes, longer than the limit of {MAX_RECORD_BYTES} bytes (Snowflake's \
+         request size): it was not loaded; split it, or load such values another way"
+    )
 }
 
 /// Whether the byte before `end` is a line break.
@@ -369,24 +514,6 @@ fn ends_record(file: &mut File, end: u64) -> Result<bool> {
     file.seek(SeekFrom::Start(end - 1))?;
     file.read_exact(&mut b)?;
     Ok(b[0] == b'\n')
-}
-
-/// A line without its line break (`\n` or `\r\n`).
-pub(crate) fn trim_line(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// `Ok(true)` for one JSON object, `Ok(false)` for a blank line, else why not.
-pub(crate) fn check_object(row: &[u8]) -> Result<bool, String> {
-    let first = row.iter().find(|b| !b.is_ascii_whitespace());
-    match first {
-        None => Ok(false),
-        Some(b'{') => serde_json::from_slice::<serde::de::IgnoredAny>(row)
-            .map(|_| true)
-            .map_err(|e| format!("not valid JSON: {e}")),
-        Some(_) => Err("not a JSON object (a row is one object per line)".to_owned()),
-    }
 }
 
 /// Line breaks in the file's first `end` bytes.
@@ -419,23 +546,4 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
     // No inode to compare: rotation is not detected (documented).
     true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_row_is_one_json_object() {
-        assert_eq!(check_object(br#" {"a": [1, 2]} "#), Ok(true));
-        assert_eq!(check_object(b"   "), Ok(false));
-        assert!(check_object(b"[1]")
-            .unwrap_err()
-            .contains("not a JSON object"));
-        assert!(check_object(br#"{"a":"#)
-            .unwrap_err()
-            .contains("not valid JSON"));
-        assert!(check_object(br#"{"a":1} x"#).is_err());
-        assert_eq!(trim_line(b"{}\r\n"), b"{}");
-    }
 }

@@ -7,6 +7,8 @@ mod crash;
 mod csv;
 mod errors;
 mod follow;
+mod hostile_files;
+mod hostile_records;
 mod ndjson;
 mod parquet;
 mod readme_flags;

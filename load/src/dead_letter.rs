@@ -1,0 +1,140 @@
+//! Bad records and the dead-letter file beside an input, `<input>.rejected.ndjson`: one JSON
+//! line a record, with the file, line and byte offset, why, the record's first bytes, and its
+//! length and SHA-256 (as the Kinesis path's dead letters keep them: a long record is never
+//! written whole). Written through a buffer, flushed before any append whose token covers
+//! the records (the readers call [`DeadLetter::flush`]); opened by `files::open_dead_letter`.
+
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::names::shown;
+use crate::record::{trim_line, Whole};
+
+/// The most of a record's text a dead letter keeps: its JSON string form, escapes counted.
+pub const KEPT_TEXT: usize = 64 * 1024;
+
+/// A bad record: where, why, its first bytes, and its length and hash.
+#[derive(Debug)]
+pub struct BadRecord<'a> {
+    /// 1-based line where it starts.
+    pub line: u64,
+    /// Byte offset where it starts.
+    pub offset: u64,
+    /// Why it was refused.
+    pub error: String,
+    /// The record as read (its first bytes when it is long; a line break at its end is
+    /// dropped).
+    pub text: &'a [u8],
+    /// Its length and SHA-256 in the input.
+    pub whole: Whole,
+}
+
+/// The dead-letter file of one input, created on the first bad record, appended to.
+/// At-least-once: a rerun that reads a bad record again writes it again.
+pub struct DeadLetter {
+    input: PathBuf,
+    path: PathBuf,
+    file: Option<BufWriter<std::fs::File>>,
+    /// Bad records written.
+    pub count: u64,
+}
+
+impl DeadLetter {
+    /// The dead-letter file of `input`.
+    pub fn new(input: &Path) -> Self {
+        let mut name = input.as_os_str().to_owned();
+        name.push(".rejected.ndjson");
+        Self {
+            input: input.to_owned(),
+            path: PathBuf::from(name),
+            file: None,
+            count: 0,
+        }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `bad` as one JSON line (into the buffer).
+    ///
+    /// # Errors
+    /// When the file cannot be opened or written.
+    pub fn write(&mut self, bad: &BadRecord<'_>) -> Result<()> {
+        if self.file.is_none() {
+            let f = crate::files::open_dead_letter(&self.path, &self.input)?;
+            self.file = Some(BufWriter::with_capacity(256 * 1024, f));
+        }
+        let text = String::from_utf8_lossy(trim_line(bad.text));
+        let line = serde_json::json!({
+            "file": self.input.display().to_string(),
+            "line": bad.line,
+            "byte_offset": bad.offset,
+            "error": bad.error,
+            "record": cut_text(&text, KEPT_TEXT),
+            "record_bytes": bad.whole.len,
+            "record_sha256": bad.whole.sha256,
+        });
+        let f = self.file.as_mut().expect("opened above");
+        writeln!(f, "{line}").with_context(|| format!("cannot write {}", shown(&self.path)))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Writes what the buffer holds to the file.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn flush(&mut self) -> Result<()> {
+        match &mut self.file {
+            Some(f) => f
+                .flush()
+                .with_context(|| format!("cannot write {}", shown(&self.path))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for DeadLetter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetter")
+            .field("path", &self.path)
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest prefix of `s`, at a character boundary, whose JSON string form (escapes
+/// counted) is at most `max` bytes (the Kinesis path's rule, `apps/…/kinesis/record.rs`).
+fn cut_text(s: &str, max: usize) -> &str {
+    let mut size = 0;
+    for (at, c) in s.char_indices() {
+        size += match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if size > max {
+            return &s[..at];
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_cut_by_its_escaped_size_at_a_character_boundary() {
+        assert_eq!(cut_text("abc", 3), "abc");
+        assert_eq!(cut_text("\u{1}\u{1}", 11), "\u{1}");
+        assert_eq!(cut_text("aé", 2), "a");
+        let control = "\u{2}".repeat(10_000);
+        let cut = cut_text(&control, 600);
+        assert_eq!(serde_json::to_string(cut).unwrap().len(), 602);
+    }
+}
