@@ -44,17 +44,10 @@ impl fmt::Debug for Property {
 }
 
 /// Whether `key` holds a secret: passwords, client secrets, inline private keys, JAAS
-/// configurations (which carry passwords).
+/// configurations (which carry passwords). The same rule splits `SNOWPIPE_KAFKA_PROPERTIES`
+/// (`snowpipe_cli_support::env`: a secret's value is never cut at a comma).
 pub fn is_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.contains("password")
-        || key.contains("secret")
-        || key.contains("jaas")
-        || key == "ssl.key.pem"
-        || key == "ssl_key"
-        || key.starts_with("sasl.oauthbearer.config")
-        || key == "sasl.oauthbearer.assertion.private.key.passphrase"
-        || key == "sasl.oauthbearer.assertion.private.key.pem"
+    snowpipe_cli_support::env::is_secret_key(key)
 }
 
 /// Keys of Java Kafka clients that librdkafka does not have, and what to write instead.
