@@ -259,16 +259,15 @@ pub fn parse_file_text(text: &str) -> Result<Vec<Property>> {
     Ok(out)
 }
 
-/// Reads `--kafka-config FILE`.
+/// The properties of `--kafka-config FILE`, whose `text` the caller read (at most the 4 MiB
+/// any configuration file may hold: `connector::config_file::read_text`), warning when the
+/// file can be read by group or others.
 ///
 /// # Errors
-/// The file cannot be read, or a line is not `KEY=VALUE`.
-pub fn read_file(path: &Path) -> Result<Vec<Property>> {
+/// A line is not `KEY=VALUE`.
+pub fn read_file(path: &Path, text: &str) -> Result<Vec<Property>> {
     warn_if_readable_by_others(path, "--kafka-config");
-    let text = std::fs::read_to_string(path).with_context(Error::Config, || {
-        format!("cannot read --kafka-config {}", path.display())
-    })?;
-    parse_file_text(&text).with_context(Error::Config, || {
+    parse_file_text(text).with_context(Error::Config, || {
         format!("--kafka-config {}", path.display())
     })
 }
