@@ -30,14 +30,45 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The most a secret file may hold: keys, profiles, `connections.toml` files and tokens are
+/// kilobytes. A path naming a device, a FIFO or a huge file is refused here, not read whole.
+pub(crate) const MAX_SECRET_FILE_BYTES: u64 = 1 << 20;
+
 /// Reads a file that holds a secret (a private key, a profile with one) into memory that is
-/// zeroed on drop, and warns (once per read, naming the path and the fix) when its
-/// permissions let group or other users read it, as `ssh` does for keys.
+/// zeroed on drop, at most [`MAX_SECRET_FILE_BYTES`], and warns (once per read, naming the
+/// path and the fix) when its permissions let group or other users read it, as `ssh` does
+/// for keys.
 ///
 /// # Errors
-/// The I/O error of reading the file.
+/// The I/O error of reading the file; `InvalidData` past the limit (naming it and `what`, never
+/// the content) or when the text is not UTF-8.
 pub(crate) fn read_secret_file(path: &Path, what: &str) -> std::io::Result<Zeroizing<String>> {
-    let text = Zeroizing::new(std::fs::read_to_string(path)?);
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let hint = file
+        .metadata()
+        .map_or(0, |m| m.len())
+        .min(MAX_SECRET_FILE_BYTES + 1);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(hint).unwrap_or(0)));
+    file.take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "it holds more than {} MiB, more than any {what} file: check the path (a device \
+                 or a FIFO is never read whole)",
+                MAX_SECRET_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })?;
+    let text = Zeroizing::new(text.to_owned());
     if let Some(mode) = readable_by_others(path) {
         tracing::warn!(
             path = %path.display(),
@@ -97,5 +128,29 @@ mod tests {
         }
         assert_eq!(&*read_secret_file(&path, "private key").unwrap(), "k");
         assert_eq!(readable_by_others(&dir.path().join("missing")), None);
+    }
+
+    /// A path naming a huge file, a device or a FIFO is refused past the limit, never read
+    /// whole (keys, profiles and tokens are kilobytes).
+    #[test]
+    fn a_secret_file_is_read_up_to_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile.json");
+        let file = std::fs::File::create(&path).unwrap();
+        // Sparse: 64 MiB of NULs (valid UTF-8) that take no disk.
+        file.set_len(64 << 20).unwrap();
+        let e = read_secret_file(&path, "profile").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(
+            e.to_string().contains("1 MiB") && e.to_string().contains("profile"),
+            "{e}"
+        );
+        file.set_len(1 << 20).unwrap();
+        assert_eq!(read_secret_file(&path, "profile").unwrap().len(), 1 << 20);
+        #[cfg(unix)]
+        {
+            let e = read_secret_file(Path::new("/dev/zero"), "private key").unwrap_err();
+            assert!(e.to_string().contains("1 MiB"), "{e}");
+        }
     }
 }

@@ -7,7 +7,13 @@
 //! - A flag on the command line wins over its variable.
 //! - A repeated flag's variable holds its values comma-separated (`SNOWPIPE_KAFKA_TOPIC=a,b`).
 //!   For a `KEY=VALUE` flag a piece without `=` continues the value before it, so
-//!   `bootstrap.servers=h1:9092,h2:9092` stays one property.
+//!   `bootstrap.servers=h1:9092,h2:9092` stays one property; `\,` writes a comma inside a
+//!   value and `\\` a backslash (any other backslash is kept as written).
+//! - A secret's value ([`is_secret_key`]: passwords, client secrets, inline keys) is never cut
+//!   and never shown: it is taken as written up to the end of the variable, its commas
+//!   escaped. An unescaped comma after a secret's `=` could be part of it or start another
+//!   property, so the variable is refused, naming the key and this rule and nothing of the
+//!   value: put the secret last (one a variable), or in a file of properties.
 //! - A switch's variable is `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
 //! - `--help` names each variable, never its value (values may be secrets).
 //! - The variables apply to the arguments of the command line's own level: with a subcommand
@@ -73,11 +79,11 @@ pub fn try_parse<C: clap::Parser>(
     let (command, argv) = match level {
         Level::None => (command, argv),
         Level::Top => {
-            let argv = expand_repeated(&command, prefix, argv, 1);
+            let argv = expand_repeated(&command, prefix, argv, 1)?;
             (with_env(command, prefix), argv)
         }
         Level::Sub(sub) => {
-            let argv = expand_repeated(&sub, prefix, argv, 2);
+            let argv = expand_repeated(&sub, prefix, argv, 2)?;
             let command = command.mut_subcommand(sub.get_name(), |s| with_env(s, prefix));
             (command, argv)
         }
@@ -143,12 +149,16 @@ pub fn with_env(command: Command, prefix: &str) -> Command {
 
 /// `argv` with the values of each repeated flag absent from it taken from its variable,
 /// comma-separated (the rules are the module's), placed after the argument at `at`.
+///
+/// # Errors
+/// A `KEY=VALUE` variable where a secret's value is followed by an unescaped comma, naming
+/// the variable and the key, never the value.
 pub fn expand_repeated(
     command: &Command,
     prefix: &str,
     argv: Vec<OsString>,
     at: usize,
-) -> Vec<OsString> {
+) -> Result<Vec<OsString>, clap::Error> {
     let given: Vec<String> = argv
         .iter()
         .skip(at.min(argv.len()))
@@ -184,7 +194,13 @@ pub fn expand_repeated(
             (None, Some(s)) => format!("-{s}"),
             (None, None) => continue,
         };
-        for piece in split_list(&value, key_value) {
+        let pieces = split_list(&value, key_value).map_err(|why| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("the variable {var}: {why}\n"),
+            )
+        })?;
+        for piece in pieces {
             added.push(OsString::from(&flag));
             added.push(OsString::from(piece));
         }
@@ -192,26 +208,101 @@ pub fn expand_repeated(
     let mut argv = argv;
     let at = at.min(argv.len());
     argv.splice(at..at, added);
-    argv
+    Ok(argv)
 }
 
-/// A variable's comma-separated values, trimmed, empty ones dropped; with `key_value`, a
-/// piece without `=` continues the one before it.
-fn split_list(value: &str, key_value: bool) -> Vec<String> {
+/// Whether a `KEY=VALUE` flag's key names a secret: passwords, client secrets, inline
+/// private keys, JAAS configurations (which carry passwords), OAuth configurations.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.trim().to_ascii_lowercase();
+    key.contains("password")
+        || key.contains("secret")
+        || key.contains("jaas")
+        || key == "ssl.key.pem"
+        || key == "ssl_key"
+        || key.starts_with("sasl.oauthbearer.config")
+        || key == "sasl.oauthbearer.assertion.private.key.passphrase"
+        || key == "sasl.oauthbearer.assertion.private.key.pem"
+}
+
+/// A variable's comma-separated values, trimmed, empty ones dropped; with `key_value`, the
+/// rules of the module: `\,` and `\\` escapes, a piece without `=` continuing the one before,
+/// a secret's value whole and as written.
+///
+/// # Errors
+/// With `key_value`, an unescaped comma after a secret's `=`: the reason names the key and
+/// the rule, never any part of the value.
+fn split_list(value: &str, key_value: bool) -> Result<Vec<String>, String> {
+    if !key_value {
+        return Ok(value
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect());
+    }
     let mut out: Vec<String> = Vec::new();
-    for piece in value.split(',') {
-        match out.last_mut() {
-            Some(last) if key_value && !piece.contains('=') => {
-                last.push(',');
-                last.push_str(piece);
+    for piece in unescaped_pieces(value) {
+        if let Some(last) = out.last_mut() {
+            if let Some(key) = secret_key(last) {
+                return Err(format!(
+                    "an unescaped ',' follows the start of the secret {key}=…, so where its \
+                     value ends cannot be told (a secret may hold commas): write each ',' \
+                     inside a value as '\\,' (and '\\' as '\\\\'), and put the secret last, \
+                     one a variable; or give secrets in a file (snowpipe-kafka: \
+                     --kafka-config). Nothing of the value is shown"
+                ));
             }
-            _ => out.push(piece.to_owned()),
+            if piece.trim().is_empty() {
+                continue;
+            }
+            if !piece.contains('=') {
+                last.push(',');
+                last.push_str(&piece);
+                continue;
+            }
+        }
+        out.push(piece);
+    }
+    Ok(out
+        .into_iter()
+        .map(|p| {
+            let p = p.trim_start();
+            if secret_key(p).is_some() {
+                p.to_owned()
+            } else {
+                p.trim_end().to_owned()
+            }
+        })
+        .filter(|p| !p.is_empty())
+        .collect())
+}
+
+/// The key of `KEY=VALUE` when it names a secret.
+fn secret_key(property: &str) -> Option<&str> {
+    let (key, _) = property.split_once('=')?;
+    let key = key.trim();
+    is_secret_key(key).then_some(key)
+}
+
+/// `value` cut at each comma not escaped, with `\,` read as a comma and `\\` as a backslash
+/// (any other backslash kept).
+fn unescaped_pieces(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(&next @ (',' | '\\'))) => {
+                current.push(next);
+                chars.next();
+            }
+            (',', _) => out.push(std::mem::take(&mut current)),
+            (c, _) => current.push(c),
         }
     }
-    out.into_iter()
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect()
+    out.push(current);
+    out
 }
 
 #[cfg(test)]

@@ -190,10 +190,21 @@ tar --numeric-owner -C "$ROOTFS" -cf "$WORK/base.tar" .
     "$WORK/base.tar" "$BASE_IMAGE" >/dev/null
 log "base $BASE_IMAGE: $(du -sh "$ROOTFS" | cut -f1) ($(find "$ROOTFS" -type f | wc -l) files)"
 
-# 3. The image.
+# 3. The image, on the base pinned by its digest as the Containerfile pins every base
+# (`FROM ${RUNTIME_BASE}@${RUNTIME_DIGEST}`): the repository without the tag, and the digest.
+BASE_DIGEST="$("${PODMAN[@]}" image inspect --format '{{.Digest}}' "$BASE_IMAGE")"
+case "$BASE_DIGEST" in
+    sha256:*) ;;
+    *) die "podman gives no digest for $BASE_IMAGE" ;;
+esac
+BASE_REPO="$BASE_IMAGE"
+if [[ "${BASE_IMAGE##*/}" == *:* ]]; then
+    BASE_REPO="${BASE_IMAGE%:*}"
+fi
 "${PODMAN[@]}" build --pull=never --layers=false --label "$MADE_BY" \
     -f kafka/Containerfile --target runtime-prebuilt \
-    --build-arg RUNTIME_BASE="$BASE_IMAGE" \
+    --build-arg RUNTIME_BASE="$BASE_REPO" \
+    --build-arg RUNTIME_DIGEST="$BASE_DIGEST" \
     --build-arg BINARY=target/container/snowpipe-kafka \
     --build-arg VERSION="$VERSION" \
     --build-arg REVISION="$REVISION" \

@@ -141,7 +141,81 @@ fn help_names_each_variable_and_no_value() {
 
 #[test]
 fn lists_split_on_commas_and_key_values_keep_theirs() {
-    assert_eq!(split_list(" a ,b,,c", false), ["a", "b", "c"]);
-    assert_eq!(split_list("x=1,2,y=3", true), ["x=1,2", "y=3"]);
-    assert_eq!(split_list("x=1,2,y=3", false), ["x=1", "2", "y=3"]);
+    assert_eq!(split_list(" a ,b,,c", false).unwrap(), ["a", "b", "c"]);
+    assert_eq!(split_list("x=1,2,y=3", true).unwrap(), ["x=1,2", "y=3"]);
+    assert_eq!(split_list("x=1,2,y=3", false).unwrap(), ["x=1", "2", "y=3"]);
+}
+
+/// Issue 81 item 19: a secret's value is never cut at a comma, and no part of it reaches an
+/// error. `\,` writes a comma inside a value and `\\` a backslash.
+#[test]
+fn a_secret_is_never_cut_and_no_part_of_it_is_shown() {
+    assert_eq!(
+        split_list(r"acks=1,sasl.password=Hq7z\,Wx9p=Kd3\\", true).unwrap(),
+        ["acks=1", r"sasl.password=Hq7z,Wx9p=Kd3\"]
+    );
+    assert_eq!(
+        split_list(r"client.id=a\,b,acks=1", true).unwrap(),
+        ["client.id=a,b", "acks=1"]
+    );
+    // Any other backslash stays as written (a Windows path).
+    assert_eq!(
+        split_list(r"ssl.ca.location=C:\certs\ca.pem", true).unwrap(),
+        [r"ssl.ca.location=C:\certs\ca.pem"]
+    );
+    // A secret's value is taken exactly as written, spaces included.
+    assert_eq!(
+        split_list("acks=1, sasl.password= Hq7z ", true).unwrap(),
+        ["acks=1", "sasl.password= Hq7z "]
+    );
+    // An unescaped comma after a secret's start: where the secret ends cannot be told (the
+    // rest may be part of it), so the variable is refused naming the key and the rule.
+    for (value, key) in [
+        ("sasl.password=Hq7z,Wx9p=Kd3", "sasl.password"),
+        ("acks=1,sasl.password=Hq7z,acks=all", "sasl.password"),
+        ("ssl.key.password=Hq7z,Wx9p", "ssl.key.password"),
+        (
+            "sasl.oauthbearer.client.secret=Hq7z,Wx9p=Kd3",
+            "sasl.oauthbearer.client.secret",
+        ),
+    ] {
+        let e = split_list(value, true).unwrap_err();
+        assert!(e.contains(key) && e.contains(r"\,"), "{e}");
+        for piece in ["Hq7z", "Wx9p", "Kd3"] {
+            assert!(!e.contains(piece), "{piece} shown: {e}");
+        }
+    }
+    // Through the parser: the error names the variable, never a piece of the value.
+    let p = "T_FIVE_";
+    set(
+        p,
+        &[
+            ("BROKERS", "h:9092"),
+            ("TOPIC", "a"),
+            (
+                "PROPERTIES",
+                "session.timeout.ms=6000,sasl.password=Hq7z,Wx9p=Kd3",
+            ),
+        ],
+    );
+    let e = try_parse::<Cli>(p, argv(""), &[]).unwrap_err().to_string();
+    assert!(
+        e.contains("T_FIVE_PROPERTIES") && e.contains("sasl.password"),
+        "{e}"
+    );
+    for piece in ["Hq7z", "Wx9p", "Kd3"] {
+        assert!(!e.contains(piece), "{piece} shown: {e}");
+    }
+    set(
+        p,
+        &[(
+            "PROPERTIES",
+            r"session.timeout.ms=6000,sasl.password=Hq7z\,Wx9p=Kd3",
+        )],
+    );
+    let run = try_parse::<Cli>(p, argv(""), &[]).unwrap().run.unwrap();
+    assert_eq!(
+        run.properties,
+        ["session.timeout.ms=6000", "sasl.password=Hq7z,Wx9p=Kd3"]
+    );
 }

@@ -450,12 +450,16 @@ impl SinkArgs {
     /// Reads `--kafka-config` into `properties`, before the `-X` ones (which win).
     ///
     /// # Errors
-    /// The file cannot be read, or a line is not `KEY=VALUE`.
+    /// The file cannot be read, holds more than 4 MiB or is not UTF-8, or a line is not
+    /// `KEY=VALUE`.
     pub fn load_kafka_config(&mut self) -> Result<()> {
         let Some(path) = self.kafka_config.clone() else {
             return Ok(());
         };
-        let mut props = properties::read_file(&path)?;
+        // Read as every configuration file is, at most 4 MiB (a FIFO or a device that never
+        // ends is refused at the limit).
+        let text = crate::connector::config_file::read_text(&path, "--kafka-config")?;
+        let mut props = properties::read_file(&path, &text)?;
         props.append(&mut self.properties);
         self.properties = props;
         Ok(())

@@ -44,17 +44,10 @@ impl fmt::Debug for Property {
 }
 
 /// Whether `key` holds a secret: passwords, client secrets, inline private keys, JAAS
-/// configurations (which carry passwords).
+/// configurations (which carry passwords). The same rule splits `SNOWPIPE_KAFKA_PROPERTIES`
+/// (`snowpipe_cli_support::env`: a secret's value is never cut at a comma).
 pub fn is_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.contains("password")
-        || key.contains("secret")
-        || key.contains("jaas")
-        || key == "ssl.key.pem"
-        || key == "ssl_key"
-        || key.starts_with("sasl.oauthbearer.config")
-        || key == "sasl.oauthbearer.assertion.private.key.passphrase"
-        || key == "sasl.oauthbearer.assertion.private.key.pem"
+    snowpipe_cli_support::env::is_secret_key(key)
 }
 
 /// Keys of Java Kafka clients that librdkafka does not have, and what to write instead.
@@ -266,16 +259,15 @@ pub fn parse_file_text(text: &str) -> Result<Vec<Property>> {
     Ok(out)
 }
 
-/// Reads `--kafka-config FILE`.
+/// The properties of `--kafka-config FILE`, whose `text` the caller read (at most the 4 MiB
+/// any configuration file may hold: `connector::config_file::read_text`), warning when the
+/// file can be read by group or others.
 ///
 /// # Errors
-/// The file cannot be read, or a line is not `KEY=VALUE`.
-pub fn read_file(path: &Path) -> Result<Vec<Property>> {
+/// A line is not `KEY=VALUE`.
+pub fn read_file(path: &Path, text: &str) -> Result<Vec<Property>> {
     warn_if_readable_by_others(path, "--kafka-config");
-    let text = std::fs::read_to_string(path).with_context(Error::Config, || {
-        format!("cannot read --kafka-config {}", path.display())
-    })?;
-    parse_file_text(&text).with_context(Error::Config, || {
+    parse_file_text(text).with_context(Error::Config, || {
         format!("--kafka-config {}", path.display())
     })
 }

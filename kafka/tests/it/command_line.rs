@@ -156,3 +156,68 @@ fn a_properties_file_others_can_read_draws_a_warning() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("can be read by"), "{stderr}");
 }
+
+/// `--kafka-config` naming a FIFO whose writer never closes it (or a device): read up to the
+/// 4 MiB configuration files may hold, then refused naming the flag and the limit, as
+/// `--connector-config` is; not read without end.
+#[cfg(unix)]
+#[test]
+fn a_kafka_config_that_never_ends_is_refused_at_the_limit() {
+    use std::io::Write as _;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("client.properties");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    // The writer sends 5 MiB of one long line and keeps the FIFO open until the sink is done.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open the FIFO");
+        let chunk = vec![b'a'; 64 << 10];
+        for _ in 0..80 {
+            if w.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = done_rx.recv();
+    });
+    let mut child = std::process::Command::new(bin())
+        .args(["--brokers", "127.0.0.1:9", "--topic", "t", "--group", "g"])
+        .args(["--database", "D", "--schema", "S", "--pipe", "P"])
+        .args(["--kafka-config", fifo.to_str().expect("utf-8 path")])
+        .env_remove("SNOWFLAKE_PRIVATE_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run snowpipe-kafka");
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = done_tx.send(());
+    writer.join().expect("writer");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    let status = status.unwrap_or_else(|| panic!("--kafka-config was read without end:\n{stderr}"));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--kafka-config") && stderr.contains("4 MiB"),
+        "{stderr}"
+    );
+}

@@ -111,6 +111,85 @@ fn the_image_files_agree_with_the_crate() {
     );
 }
 
+/// Issue 81 item 20: `snowpipe-emulator keygen` writes its key pair into the working directory
+/// by default; neither git nor the image's build context (the builder stage copies the whole
+/// tree) takes the files, at any depth. Every base image is pinned by a digest that has no
+/// default, so a build that does not give it fails at that `FROM`; the build script and the
+/// documentation give it.
+#[test]
+fn key_files_stay_out_of_git_and_the_image_and_bases_are_pinned_by_digest() {
+    let dockerignore = read(".dockerignore");
+    for name in [
+        snowpipe_emulator::KeyFiles::PRIVATE_KEY,
+        snowpipe_emulator::KeyFiles::PUBLIC_KEY,
+    ] {
+        for path in [
+            name.to_owned(),
+            format!("kafka/{name}"),
+            format!("a/b/{name}"),
+        ] {
+            let ignored = Command::new("git")
+                .args(["check-ignore", "--quiet", "--no-index", &path])
+                .current_dir(repo_root())
+                .status()
+                .expect("git check-ignore");
+            assert!(ignored.success(), ".gitignore does not ignore {path}");
+        }
+        assert!(
+            dockerignore
+                .lines()
+                .any(|l| l.trim() == format!("**/{name}")),
+            ".dockerignore does not exclude **/{name}"
+        );
+    }
+
+    let containerfile = read("kafka/Containerfile");
+    let lines: Vec<&str> = containerfile.lines().map(str::trim).collect();
+    let stages: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("FROM "))
+        .filter_map(|l| l.split(" AS ").nth(1))
+        .collect();
+    let mut digests = Vec::new();
+    for line in lines.iter().filter(|l| l.starts_with("FROM ")) {
+        let image = line.split_whitespace().nth(1).expect("FROM IMAGE");
+        if stages.contains(&image) {
+            continue;
+        }
+        let digest = image
+            .split_once("}@${")
+            .and_then(|(_, d)| d.strip_suffix('}'))
+            .filter(|d| d.ends_with("_DIGEST"))
+            .unwrap_or_else(|| {
+                panic!("{line:?} is not pinned: write FROM ${{IMAGE}}@${{…_DIGEST}}")
+            });
+        assert!(
+            lines.contains(&format!("ARG {digest}").as_str()),
+            "{digest} must be an ARG without a default (an unset digest fails the build)"
+        );
+        digests.push(digest.to_owned());
+    }
+    digests.sort();
+    digests.dedup();
+    assert_eq!(digests, ["RUNTIME_DIGEST", "RUST_DIGEST"]);
+    let script = read("kafka/container/build-image.sh");
+    assert!(
+        script.contains("--build-arg RUNTIME_DIGEST="),
+        "build-image.sh"
+    );
+    let doc = read("kafka/docs/image.md");
+    for digest in &digests {
+        assert!(
+            doc.contains(digest.as_str()),
+            "kafka/docs/image.md names no {digest}"
+        );
+    }
+    assert!(
+        doc.contains("## Pinned bases"),
+        "kafka/docs/image.md: how to update them"
+    );
+}
+
 /// The opt-in test's image, or `None` (skipped, said why) unless `SNOWPIPE_CONTAINER_TEST=1`.
 fn image_or_skip() -> Option<String> {
     if std::env::var("SNOWPIPE_CONTAINER_TEST").as_deref() != Ok("1") {

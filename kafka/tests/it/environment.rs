@@ -236,3 +236,51 @@ fn help_names_each_variable() {
     }
     assert!(!help.contains("secret-broker"), "{help}");
 }
+
+/// Issue 81 item 19: `SNOWPIPE_KAFKA_PROPERTIES` never cuts a secret's value at a comma, and no
+/// part of the value reaches the error; written with `\,` the same password is taken whole.
+#[test]
+fn a_secret_in_the_properties_variable_is_never_cut_nor_shown() {
+    let sink = |properties: &str| {
+        let mut cmd = Command::new(bin());
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("SNOWPIPE_KAFKA_") || k.starts_with("SNOWFLAKE_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .env("SNOWPIPE_KAFKA_BROKERS", "127.0.0.1:9")
+            .env("SNOWPIPE_KAFKA_TOPIC", TOPIC)
+            .env("SNOWPIPE_KAFKA_PIPE", PIPE)
+            .env("SNOWPIPE_KAFKA_GROUP", "g")
+            .env("SNOWPIPE_KAFKA_DATABASE", DATABASE)
+            .env("SNOWPIPE_KAFKA_SCHEMA", SCHEMA)
+            .env("SNOWPIPE_KAFKA_PROPERTIES", properties)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        for piece in ["Hq7z", "Wx9p", "Kd3"] {
+            assert!(!stderr.contains(piece), "{piece} shown:\n{stderr}");
+        }
+        (out.status.success(), stderr)
+    };
+    // Unescaped: refused before anything runs, naming the variable, the key and the rule.
+    let (ok, stderr) = sink("session.timeout.ms=6000,sasl.password=Hq7z,Wx9p=Kd3");
+    assert!(!ok);
+    assert!(
+        stderr.contains("SNOWPIPE_KAFKA_PROPERTIES")
+            && stderr.contains("sasl.password")
+            && stderr.contains(r"\,"),
+        "{stderr}"
+    );
+    // Escaped: the configuration passes (the run stops later, at the missing Snowflake
+    // account), and nothing of the value is shown either.
+    let (ok, stderr) = sink(r"session.timeout.ms=6000,sasl.password=Hq7z\,Wx9p=Kd3");
+    assert!(!ok);
+    assert!(
+        !stderr.contains("SNOWPIPE_KAFKA_PROPERTIES") && !stderr.contains("librdkafka refuses"),
+        "{stderr}"
+    );
+}
