@@ -2,15 +2,71 @@
 //! cases (`golden.rs`, `kafka/docs/connector-compatibility.md` §14): a refused value in the
 //! middle of a partition is a dead letter and the rows after it land; two partitions that
 //! need the same new column at once add it once between them (the second finds it there);
-//! the rewritten values are in the table.
+//! the rewritten values are in the table. And what a hostile producer sends (issue 81): a
+//! number whose plain digits would not fit in memory, written into a text column.
 #![cfg(unix)]
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
+use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka::{REASON_HEADER, SOURCE_HEADERS};
 
 use crate::common::{bin, deliver, lab_with_tables, run};
+
+/// A connector file of v4's v3-compatible shape (client-side validation, column
+/// normalization) from `topic` to `table`, its dead letters to `<topic>-dlq`.
+fn v3_shape(dir: &Path, topic: &str, table: &str) -> PathBuf {
+    let file = dir.join("sink.properties");
+    std::fs::write(
+        &file,
+        format!(
+            "name=v3shape\ntopics={topic}\nsnowflake.topic2table.map={topic}:{table}\n\
+             key.converter=org.apache.kafka.connect.storage.StringConverter\n\
+             value.converter=org.apache.kafka.connect.json.JsonConverter\n\
+             value.converter.schemas.enable=false\n\
+             snowflake.validation=client_side\n\
+             snowflake.compatibility.enable.column.identifier.normalization=true\n\
+             snowflake.enable.schematization=true\n\
+             errors.tolerance=all\nerrors.deadletterqueue.topic.name={topic}-dlq\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// The dead letters on `topic`: each one's source offset and reason.
+fn reasons(lab: &Lab, topic: &str) -> HashMap<i64, String> {
+    let letters = lab
+        .headers_on(topic, Duration::from_secs(2))
+        .expect("the dead letters");
+    letters
+        .into_iter()
+        .map(|mut h| {
+            let offset = h.remove(SOURCE_HEADERS[2]).expect("offset header");
+            let why = h.remove(REASON_HEADER).expect("reason header");
+            (offset.parse().expect("an offset"), why)
+        })
+        .collect()
+}
+
+/// Each value to partition 0 of `topic`, in order.
+async fn produce(lab: &Lab, topic: &str, values: &[&str]) {
+    let producer = lab.producer().expect("producer");
+    for value in values {
+        deliver(
+            &producer,
+            FutureRecord::to(topic)
+                .partition(0)
+                .key("k")
+                .payload(*value),
+        )
+        .await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_value_is_a_dead_letter_and_new_columns_are_added_once() {
@@ -91,4 +147,73 @@ async fn a_refused_value_is_a_dead_letter_and_new_columns_are_added_once() {
             .expect("dead letters"),
         vec![(0, 1)]
     );
+}
+
+/// Issue 81, item 1: a number into a text column is measured as its plain digits
+/// (`BigDecimal.stripTrailingZeros().toPlainString()`, whose length v4 checks) without writing
+/// them. `1e9223372036854775807` used to abort the sink (allocation failure) before anything
+/// was committed, so it crash-looped; `1e-300000000` (19 bytes) cost ~600 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_too_long_for_its_text_column_is_a_dead_letter_measured_not_written() {
+    let lab = lab_with_tables(
+        &[("numbers", 1)],
+        "CREATE TABLE DEMO.KAFKA.NUMBERS (RECORD_METADATA VARIANT, A VARCHAR, B VARCHAR(5));",
+    )
+    .await;
+    produce(
+        &lab,
+        "numbers",
+        &[
+            r#"{"a": 1e9223372036854775807}"#,
+            r#"{"a": 1e-300000000}"#,
+            r#"{"b": 12345}"#,
+            r#"{"b": -1e5}"#,
+            r#"{"a": 12}"#,
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = v3_shape(dir.path(), "numbers", "NUMBERS");
+    let out = run(lab
+        .instance_of(&bin(), "v3shape")
+        .arg("--connector-config")
+        .arg(&file)
+        .args(["--until-idle", "3s"]));
+    assert!(out.success, "{}", out.stderr);
+    let rows = lab
+        .emulator()
+        .query(
+            r#"SELECT json_extract(RECORD_METADATA, '$.offset'), A, B
+               FROM "DEMO.KAFKA.NUMBERS" ORDER BY 1"#,
+        )
+        .expect("NUMBERS");
+    assert_eq!(
+        rows,
+        vec![
+            vec![json!(2), json!(null), json!("12345")],
+            vec![json!(4), json!("12"), json!(null)],
+        ],
+        "{}",
+        out.stderr
+    );
+    let reasons = reasons(&lab, "numbers-dlq");
+    let too_long = |offset: i64, end: &str| {
+        let why = reasons.get(&offset).map(String::as_str).unwrap_or_default();
+        assert!(why.ends_with(end), "offset {offset}: {why}");
+    };
+    too_long(
+        0,
+        "column A of type STRING, rowIndex:0, reason: String too long: \
+         length=9223372036854775808 bytes maxLength=16777216 bytes",
+    );
+    too_long(
+        1,
+        "String too long: length=300000002 bytes maxLength=16777216 bytes",
+    );
+    too_long(
+        3,
+        "column B of type STRING, rowIndex:0, reason: String too long: length=7 characters \
+         maxLength=5 characters",
+    );
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
 }

@@ -387,3 +387,45 @@ fn schema_typed_rows_evolve_by_the_schema_and_bytes_land_as_bytes() {
 fn row_of(row: &[u8], cols: &Columns) -> Outcome {
     super::row(row, cols, true)
 }
+
+/// Issue 81, item 1: a number's plain form (`stripTrailingZeros().toPlainString()`) is
+/// measured, never written: an exponent of 9.2 × 10^18 is refused with its length, as v4's
+/// message gives it, instead of aborting on the allocation.
+#[test]
+fn a_numbers_plain_form_is_measured_not_written() {
+    let long = Kind::Text(16_777_216);
+    assert!(value(long, "1e9223372036854775807")
+        .unwrap_err()
+        .ends_with("String too long: length=9223372036854775808 bytes maxLength=16777216 bytes"));
+    assert!(value(long, "-1e-9223372036854775807")
+        .unwrap_err()
+        .ends_with("String too long: length=9223372036854775810 bytes maxLength=16777216 bytes"));
+    assert!(value(long, "1e-300000000")
+        .unwrap_err()
+        .ends_with("String too long: length=300000002 bytes maxLength=16777216 bytes"));
+    // 16 MiB exactly is taken; one more digit is not.
+    assert_eq!(value(long, "1e16777215"), Ok(None));
+    assert!(value(long, "1e16777216").is_err());
+    // The plain forms' lengths, against a column one short of each: "150", "-0.0015", "0",
+    // "12345.6789", "100" (trailing zeros stripped, then written back by the exponent).
+    for (number, plain) in [
+        ("1.50e2", 3),
+        ("-15.0e-4", 7),
+        ("0.000e9", 1),
+        ("-0", 1),
+        ("123456789e-4", 10),
+        ("1000e-1", 3),
+        ("12", 2),
+        ("9.99E+2", 3),
+    ] {
+        assert_eq!(value(Kind::Text(plain), number), Ok(None), "{number}");
+        let short = value(Kind::Text(plain - 1), number).unwrap_err();
+        assert!(
+            short.ends_with(&format!(
+                "length={plain} characters maxLength={} characters",
+                plain - 1
+            )),
+            "{number}: {short}"
+        );
+    }
+}
