@@ -109,6 +109,22 @@ fn columns_of(at: [Option<usize>; 4], rows: &[Vec<Option<String>>]) -> Result<Co
     )
 }
 
+/// Rows of at least this many bytes are checked off the async workers.
+const LARGE_ROWS: usize = 64 << 10;
+
+/// `f`, CPU work over `bytes` of rows: when they are [`LARGE_ROWS`] or more on a multi-thread
+/// runtime, in `block_in_place`, so the worker's other tasks move to another thread meanwhile
+/// (a current-thread runtime, as in unit tests, runs it in place).
+fn off_workers<T>(bytes: usize, f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let flavor = Handle::try_current().map(|h| h.runtime_flavor());
+    if bytes >= LARGE_ROWS && matches!(flavor, Ok(RuntimeFlavor::MultiThread)) {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
 /// `name` as a quoted identifier (v4's `quoteIdentifier` for the columns it adds).
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -210,15 +226,27 @@ impl TableCheck {
         let mut out = CheckedRows::default();
         let mut rows = Vec::with_capacity(ndjson.len());
         let mut changed = false;
-        let lines = ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty());
-        for (i, (line, &offset)) in lines.zip(offsets).enumerate() {
-            let typed = fields.get(i).copied().flatten();
-            let check =
-                |columns: &Columns| validate::typed_row(line, columns, self.normalize_time, typed);
-            let mut outcome = check(&self.columns());
+        let lines: Vec<&[u8]> = ndjson
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let typed = |i: usize| fields.get(i).copied().flatten();
+        let check = |line: &[u8], i: usize, columns: &Columns| {
+            validate::typed_row(line, columns, self.normalize_time, typed(i))
+        };
+        // Checking is CPU alone (a map into a text column is written again key by key): off
+        // the async workers when the rows are large.
+        let columns = self.columns();
+        let first: Vec<Outcome> = off_workers(ndjson.len(), || {
+            let each = lines.iter().zip(offsets).enumerate();
+            each.map(|(i, (line, _))| check(line, i, &columns))
+                .collect()
+        });
+        for (i, ((line, &offset), mut outcome)) in lines.iter().zip(offsets).zip(first).enumerate()
+        {
             if let Outcome::Structural(s) = &outcome {
                 outcome = match self.evolve(s).await {
-                    Ok(()) => match check(&self.columns()) {
+                    Ok(()) => match off_workers(line.len(), || check(line, i, &self.columns())) {
                         Outcome::Structural(s) => {
                             Outcome::Refused(s.reason("Schema mismatch after evolution attempt"))
                         }
@@ -376,6 +404,46 @@ mod tests {
 
     fn row(cells: &[&str]) -> Vec<Option<String>> {
         cells.iter().map(|c| Some((*c).to_owned())).collect()
+    }
+
+    /// A large check leaves the worker it ran on to the other tasks: on a runtime of one
+    /// worker, a ticker keeps ticking while the check waits for it (without `block_in_place`
+    /// the check would hold the only worker and the ticker would never run).
+    #[test]
+    fn large_checks_leave_the_async_worker_to_other_tasks() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let seen = rt.block_on(async {
+            let t = Arc::clone(&ticks);
+            tokio::spawn(async move {
+                loop {
+                    t.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            });
+            let t = Arc::clone(&ticks);
+            let check = tokio::spawn(async move {
+                off_workers(LARGE_ROWS, || {
+                    // Waits for the ticker (bounded, so a failure ends).
+                    let start = t.load(Ordering::SeqCst);
+                    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                    while t.load(Ordering::SeqCst) < start + 5
+                        && std::time::Instant::now() < give_up
+                    {
+                        std::thread::yield_now();
+                    }
+                    t.load(Ordering::SeqCst) - start
+                })
+            });
+            check.await.unwrap()
+        });
+        assert!(seen >= 5, "the ticker ran {seen} times during the check");
+        rt.shutdown_background();
     }
 
     /// `DESC TABLE`'s columns (`name`, `type`, `kind`, `null?`, `default`, …) as v4's

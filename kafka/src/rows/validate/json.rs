@@ -5,6 +5,8 @@
 //! `HashMap` of each object, `KafkaRecordConverter` copies it in that order), Jackson's string
 //! escapes, numbers as their text.
 
+use std::collections::HashMap;
+
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -71,10 +73,16 @@ impl<'de> Deserialize<'de> for Entries<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out: Vec<(String, &'de RawValue)> = Vec::new();
+                // Each key's place in `out`: a key given again is found in constant time (a
+                // search of `out` made 100,000 keys cost 13.9 s, issue 81).
+                let mut places: HashMap<String, usize> = HashMap::new();
                 while let Some((k, v)) = map.next_entry::<String, &'de RawValue>()? {
-                    match out.iter_mut().find(|(key, _)| *key == k) {
-                        Some(slot) => slot.1 = v,
-                        None => out.push((k, v)),
+                    match places.get(&k) {
+                        Some(&i) => out[i].1 = v,
+                        None => {
+                            places.insert(k.clone(), out.len());
+                            out.push((k, v));
+                        }
                     }
                 }
                 Ok(Entries(out))
