@@ -3,7 +3,8 @@
 //! middle of a partition is a dead letter and the rows after it land; two partitions that
 //! need the same new column at once add it once between them (the second finds it there);
 //! the rewritten values are in the table. And what a hostile producer sends (issue 81): a
-//! number whose plain digits would not fit in memory, written into a text column.
+//! number whose plain digits would not fit in memory or a map of many keys, written into a
+//! text column; messages that would evolve the table without limit.
 #![cfg(unix)]
 
 use std::collections::HashMap;
@@ -272,4 +273,195 @@ async fn a_map_of_many_keys_into_a_text_column_is_written_in_linear_time() {
     assert_eq!(map["k0"], json!("again"));
     assert!((1..KEYS).all(|i| map[&format!("k{i}")] == json!(i)));
     assert_eq!(rows[1][0], json!("after"));
+}
+
+/// Issue 81, item 4: producers evolve a table within the configured caps (per message, per
+/// table per minute, per table), each refusal a dead letter naming its flag, the rows after
+/// it landing; NOT NULL is dropped where connector v4 drops it (a row leaving the column out,
+/// the table evolving); a lower-case key lands in its upper-case column under v3's shape
+/// (`snowflake.compatibility.enable.column.identifier.normalization=true`), as in v4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_evolution_stays_within_its_caps_and_names_them() {
+    let lab = lab_with_tables(
+        &[("wide", 1)],
+        "CREATE TABLE DEMO.KAFKA.WIDE (RECORD_METADATA VARIANT, A VARCHAR, N NUMBER NOT NULL) \
+         ENABLE_SCHEMA_EVOLUTION = TRUE;",
+    )
+    .await;
+    produce(
+        &lab,
+        "wide",
+        &[
+            r#"{"n": 0, "c1": 1, "c2": 1, "c3": 1, "c4": 1}"#,
+            r#"{"n": 1, "c1": 1, "c2": 1, "c3": 1}"#,
+            r#"{"n": 2, "d1": 1, "d2": 1}"#,
+            r#"{"n": 3, "d1": 1}"#,
+            r#"{"n": 4, "e1": 1, "e2": 1}"#,
+            r#"{"a": "no n"}"#,
+            r#"{"n": 6, "c1": 6}"#,
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = v3_shape(dir.path(), "wide", "WIDE");
+    let out = run(lab
+        .instance_of(&bin(), "v3shape")
+        .arg("--connector-config")
+        .arg(&file)
+        .args(["--max-new-columns-per-message", "3"])
+        .args(["--max-new-columns-per-minute", "4"])
+        .args(["--max-evolved-table-columns", "8"])
+        .args(["--until-idle", "3s"]));
+    assert!(out.success, "{}", out.stderr);
+    let rows = lab
+        .emulator()
+        .query(
+            r#"SELECT json_extract(RECORD_METADATA, '$.offset'), A, N, C1, D1
+               FROM "DEMO.KAFKA.WIDE" ORDER BY 1"#,
+        )
+        .expect("WIDE");
+    assert_eq!(
+        rows,
+        vec![
+            vec![json!(1), json!(null), json!(1), json!(1), json!(null)],
+            vec![json!(3), json!(null), json!(3), json!(null), json!(1)],
+            vec![
+                json!(5),
+                json!("no n"),
+                json!(null),
+                json!(null),
+                json!(null)
+            ],
+            vec![json!(6), json!(null), json!(6), json!(6), json!(null)],
+        ],
+        "{}",
+        out.stderr
+    );
+    let columns = lab
+        .emulator()
+        .query("SELECT name FROM pragma_table_info('DEMO.KAFKA.WIDE') ORDER BY cid")
+        .expect("columns");
+    let names: Vec<&str> = columns.iter().filter_map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        names,
+        ["RECORD_METADATA", "A", "N", "C1", "C2", "C3", "D1"],
+        "{}",
+        out.stderr
+    );
+    let reasons = reasons(&lab, "wide-dlq");
+    let names_cap = |offset: i64, flag: &str| {
+        let why = reasons.get(&offset).map(String::as_str).unwrap_or_default();
+        assert!(
+            why.starts_with("Structural validation error (schema evolution capped)")
+                && why.contains(flag),
+            "offset {offset}: {why}"
+        );
+    };
+    names_cap(0, "--max-new-columns-per-message");
+    names_cap(2, "--max-new-columns-per-minute");
+    names_cap(4, "--max-evolved-table-columns");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+}
+
+/// The cost of issue 81's hostile values under client-side validation, through the binary
+/// under `/usr/bin/time -v` (opt-in: `SNOWPIPE_MEASURE_SINK=1 cargo test -p snowpipe-kafka
+/// --test it measure_hostile_client_side_values -- --nocapture`): `1e-300000000` into a text
+/// column, a 100,000-key map into one, a message of 2,000 new keys. Prints the sink's peak
+/// RSS and CPU, the rows and dead letters, and the table's columns; the row after each lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_hostile_client_side_values() {
+    if std::env::var_os("SNOWPIPE_MEASURE_SINK").is_none() {
+        return;
+    }
+    let mut map = String::from(r#"{"a": {"#);
+    for i in 0..100_000 {
+        map.push_str(&format!("\"k{i}\":{i},"));
+    }
+    map.push_str(r#""k0":0}}"#);
+    let mut keys = String::from("{");
+    for i in 0..2_000 {
+        keys.push_str(&format!("\"new_column_{i:05}\":1,"));
+    }
+    keys.push_str(r#""a":"keys"}"#);
+    let plain = r#"{"a": 1e-300000000}"#.to_owned();
+    for (name, value) in [
+        ("plain digits", plain),
+        ("map keys", map),
+        ("new keys", keys),
+    ] {
+        let lab = lab_with_tables(
+            &[("hostile", 1)],
+            "CREATE TABLE DEMO.KAFKA.HOSTILE (RECORD_METADATA VARIANT, A VARCHAR) \
+             ENABLE_SCHEMA_EVOLUTION = TRUE;",
+        )
+        .await;
+        let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", lab.brokers())
+            .set("message.max.bytes", "4000000")
+            .create()
+            .expect("producer");
+        for v in [value.as_str(), r#"{"a": "after"}"#] {
+            deliver(
+                &producer,
+                FutureRecord::to("hostile").partition(0).key("k").payload(v),
+            )
+            .await;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = v3_shape(dir.path(), "hostile", "HOSTILE");
+        let mut sink = lab.instance_of(&bin(), "v3shape");
+        sink.arg("--connector-config")
+            .arg(&file)
+            .args(["--until-idle", "3s"]);
+        let mut timed = std::process::Command::new("/usr/bin/time");
+        timed
+            .arg("-v")
+            .arg(sink.get_program())
+            .args(sink.get_args());
+        for (k, v) in sink.get_envs() {
+            match v {
+                Some(v) => timed.env(k, v),
+                None => timed.env_remove(k),
+            };
+        }
+        let out = run(&mut timed);
+        let cost: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| {
+                [
+                    "Maximum resident",
+                    "User time",
+                    "System time",
+                    "Elapsed",
+                    "Exit status",
+                ]
+                .iter()
+                .any(|k| l.contains(k))
+            })
+            .collect();
+        let rows = lab
+            .emulator()
+            .query(r#"SELECT A FROM "DEMO.KAFKA.HOSTILE""#)
+            .expect("HOSTILE");
+        let columns = lab
+            .emulator()
+            .query("SELECT count(*) FROM pragma_table_info('DEMO.KAFKA.HOSTILE')")
+            .expect("columns");
+        let dead = lab
+            .dead_letters("hostile-dlq", Duration::from_secs(2))
+            .unwrap_or_default();
+        println!(
+            "{name} ({} bytes): {cost:?}; {} rows, {} dead letters, {} columns",
+            value.len(),
+            rows.len(),
+            dead.len(),
+            columns[0][0]
+        );
+        assert!(
+            rows.contains(&vec![json!("after")]),
+            "{name}: {}",
+            out.stderr
+        );
+    }
 }

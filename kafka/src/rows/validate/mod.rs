@@ -135,6 +135,25 @@ impl Structural {
             java_set(missing),
         )
     }
+
+    /// [`Self::reason`] naming at most the first 20 keys with no column, then how many there
+    /// are (a refused message may carry thousands).
+    pub fn short_reason(&self, head: &str) -> String {
+        const SHOWN: usize = 20;
+        let mut extra = java_set(self.extra.iter().take(SHOWN).map(|(c, _)| c.as_str()));
+        if self.extra.len() > SHOWN {
+            extra.insert_str(extra.len() - 1, &format!(", … {} in all", self.extra.len()));
+        }
+        let missing = self
+            .missing_not_null
+            .iter()
+            .chain(&self.null_not_null)
+            .map(String::as_str);
+        format!(
+            "{head}: extraCols={extra}, missingNotNull={}",
+            java_set(missing)
+        )
+    }
 }
 
 /// `SnowflakeColumnTypeMapper` over a value without a schema (`mapJsonNodeTypeToKafkaType`,
