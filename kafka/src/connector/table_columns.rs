@@ -337,7 +337,7 @@ impl TableCheck {
         let now = std::time::Instant::now();
         added
             .check(self.caps, &self.table, columns.len(), new.len(), now)
-            .map_err(|why| s.short_reason(CAPPED) + "; " + &why)?;
+            .map_err(|why| s.reason(CAPPED) + "; " + &why)?;
         added.record(new.len(), now);
         for (column, ty) in new {
             // v4 writes `add column if not exists`; Snowflake answers a column another writer

@@ -363,6 +363,47 @@ async fn schema_evolution_stays_within_its_caps_and_names_them() {
     assert_eq!(reasons.len(), 3, "{reasons:?}");
 }
 
+/// A message of 60,000 keys (900 KB) for a table that does not evolve is a dead letter, not
+/// lost: its reason names 20 keys and their count. With every key in it, the reason header
+/// and the message passed the producer's 1 MB limit and the dead letter was dropped ("cannot
+/// write the dead letter … the message is skipped").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_many_new_keys_is_a_dead_letter_with_a_short_reason() {
+    let lab = lab_with_tables(
+        &[("keys", 1)],
+        "CREATE TABLE DEMO.KAFKA.KEYS (RECORD_METADATA VARIANT, A VARCHAR);",
+    )
+    .await;
+    let mut value = String::from("{");
+    for i in 0..60_000 {
+        value.push_str(&format!("\"k{i:05}\":1,"));
+    }
+    value.push_str(r#""a":"keys"}"#);
+    produce(&lab, "keys", &[&value, r#"{"a": "after"}"#]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = v3_shape(dir.path(), "keys", "KEYS");
+    let out = run(lab
+        .instance_of(&bin(), "v3shape")
+        .arg("--connector-config")
+        .arg(&file)
+        .args(["--until-idle", "3s"]));
+    assert!(out.success, "{}", out.stderr);
+    let rows = lab
+        .emulator()
+        .query(r#"SELECT A FROM "DEMO.KAFKA.KEYS""#)
+        .expect("KEYS");
+    assert_eq!(rows, vec![vec![json!("after")]], "{}", out.stderr);
+    let reasons = reasons(&lab, "keys-dlq");
+    let why = reasons.get(&0).map(String::as_str).unwrap_or_default();
+    assert!(
+        why.starts_with(
+            "Structural validation error (schema evolution disabled): extraCols=[K00000, "
+        ) && why.contains("K00019, … 60000 in all], missingNotNull=[]"),
+        "{why}\n{}",
+        out.stderr
+    );
+}
+
 /// The cost of issue 81's hostile values under client-side validation, through the binary
 /// under `/usr/bin/time -v` (opt-in: `SNOWPIPE_MEASURE_SINK=1 cargo test -p snowpipe-kafka
 /// --test it measure_hostile_client_side_values -- --nocapture`): `1e-300000000` into a text

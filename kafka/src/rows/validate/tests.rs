@@ -429,3 +429,35 @@ fn a_numbers_plain_form_is_measured_not_written() {
         );
     }
 }
+
+/// A structural dead letter's reason names at most 20 keys and how many there are: with
+/// every key of a 900 KB message in it, the reason header and the message passed the dead
+/// letter topic's 1 MB limit, and the dead letter was lost.
+#[test]
+fn a_structural_reason_names_a_few_keys_and_their_count() {
+    let columns = Columns::from_describe([("A", "VARCHAR", "Y", "")]).unwrap();
+    let keys: Vec<String> = (0..5_000).map(|i| format!("\"K{i:04}\":1")).collect();
+    let row = format!("{{{}}}", keys.join(","));
+    let Outcome::Structural(s) = super::row(row.as_bytes(), &columns, true) else {
+        panic!("structural");
+    };
+    let reason = s.reason("Head");
+    assert!(
+        reason.starts_with("Head: extraCols=[K0000, K0001, "),
+        "{reason}"
+    );
+    assert!(
+        reason.ends_with("K0019, … 5000 in all], missingNotNull=[]"),
+        "{reason}"
+    );
+    assert!(reason.len() < 300, "{}", reason.len());
+    // 20 or fewer: v4's text exactly.
+    let few = super::row(br#"{"B":1,"C":2}"#, &columns, true);
+    let Outcome::Structural(s) = few else {
+        panic!("structural");
+    };
+    assert_eq!(
+        s.reason("Head"),
+        "Head: extraCols=[B, C], missingNotNull=[]"
+    );
+}
