@@ -404,6 +404,40 @@ async fn a_message_of_many_new_keys_is_a_dead_letter_with_a_short_reason() {
     );
 }
 
+/// A list nested 100,000 deep (200 KB) into a text column is a dead letter naming the limit,
+/// and the row after it lands: writing it as JSON text overflowed the stack and aborted the
+/// sink, before anything was committed (so every restart met it again). Found this round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_nested_too_deep_for_a_text_column_is_a_dead_letter() {
+    let lab = lab_with_tables(
+        &[("deep", 1)],
+        "CREATE TABLE DEMO.KAFKA.DEEP (RECORD_METADATA VARIANT, A VARCHAR);",
+    )
+    .await;
+    let depth = 100_000;
+    let value = format!("{{\"a\": {}1{}}}", "[".repeat(depth), "]".repeat(depth));
+    produce(&lab, "deep", &[&value, r#"{"a": "after"}"#]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = v3_shape(dir.path(), "deep", "DEEP");
+    let out = run(lab
+        .instance_of(&bin(), "v3shape")
+        .arg("--connector-config")
+        .arg(&file)
+        .args(["--until-idle", "3s"]));
+    assert!(out.success, "{}", out.stderr);
+    let rows = lab
+        .emulator()
+        .query(r#"SELECT A FROM "DEMO.KAFKA.DEEP""#)
+        .expect("DEEP");
+    assert_eq!(rows, vec![vec![json!("after")]], "{}", out.stderr);
+    let reasons = reasons(&lab, "deep-dlq");
+    let why = reasons.get(&0).map(String::as_str).unwrap_or_default();
+    assert!(
+        why.ends_with("nested deeper than 1000 levels (Jackson's maxNestingDepth)"),
+        "{why}"
+    );
+}
+
 /// The cost of issue 81's hostile values under client-side validation, through the binary
 /// under `/usr/bin/time -v` (opt-in: `SNOWPIPE_MEASURE_SINK=1 cargo test -p snowpipe-kafka
 /// --test it measure_hostile_client_side_values -- --nocapture`): `1e-300000000` into a text

@@ -6,7 +6,7 @@
 
 use serde_json::value::RawValue;
 
-use super::json::{first_value, jackson_text, java, Java};
+use super::json::{deeper_than, first_value, jackson_text, java, Java, MAX_DEPTH};
 use super::time;
 
 /// A column's logical type, from its `DESC TABLE` type (`ColumnSchema.parseTypeString`).
@@ -282,6 +282,11 @@ fn text(col: &str, v: &Java, raw: &RawValue, length: u32) -> Checked {
     // Sizes as `u128`: a number's plain form is measured, not written (`plain_len`).
     let (bytes, chars, rewritten): (u128, u128, _) = match v {
         Java::Map(_) | Java::List(_) => {
+            if deeper_than(raw.get(), MAX_DEPTH) {
+                let why =
+                    format!("nested deeper than {MAX_DEPTH} levels (Jackson's maxNestingDepth)");
+                return Err(bad_value(col, "STRING", &why));
+            }
             let json = jackson_text(raw)
                 .ok_or_else(|| bad_value(col, "STRING", "Invalid Unicode string"))?;
             let mut quoted = String::with_capacity(json.len() + 2);

@@ -461,3 +461,35 @@ fn a_structural_reason_names_a_few_keys_and_their_count() {
         "Head: extraCols=[B, C], missingNotNull=[]"
     );
 }
+
+/// A map or list nested past 1,000 levels into a text column is refused before it is written
+/// (Jackson's default `maxNestingDepth`, which Kafka's JsonConverter reads with): 100,000
+/// levels (200 KB) overflowed the stack of the thread writing it, one frame a level, and
+/// aborted the sink. 1,000 levels are written on a 2 MiB stack even in a debug build (the
+/// sink's runtime threads have 8 MiB, `STACK_BYTES`).
+#[test]
+fn a_value_nested_past_the_limit_is_refused_before_it_is_written() {
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let worker = std::thread::Builder::new().stack_size(2 << 20);
+    let outcomes = worker
+        .spawn(move || {
+            let deep = value(Kind::Text(16_777_216), &nested(100_000));
+            let deep_map = value(
+                Kind::Text(16_777_216),
+                &format!("{{\"a\":{}}}", nested(1_000)),
+            );
+            let limit = value(Kind::Text(16_777_216), &nested(1_000));
+            (deep, deep_map, limit)
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    let (deep, deep_map, limit) = outcomes;
+    for refused in [deep, deep_map] {
+        assert!(refused
+            .unwrap_err()
+            .ends_with("nested deeper than 1000 levels (Jackson's maxNestingDepth)"));
+    }
+    let written = limit.unwrap().expect("rewritten as text");
+    assert_eq!(written.len(), 2 + 2 * 1_000 + 1);
+}
