@@ -255,6 +255,19 @@ pub struct SinkArgs {
     /// columns the server's evolution types; `kafka/docs/connector-compatibility.md` §14).
     #[arg(long)]
     pub accept_server_side_validation: bool,
+    /// Under client-side validation, the most new columns schema evolution adds for one
+    /// message; a message with more keys that have no column is a dead letter naming this
+    /// limit (the default is `COPY INTO`'s evolution default; connector v4 has no limit).
+    #[arg(long, value_name = "N", default_value_t = crate::connector::evolution_caps::PER_MESSAGE)]
+    pub max_new_columns_per_message: usize,
+    /// Under client-side validation, the most columns schema evolution adds to one table
+    /// within any minute; a message past it is a dead letter naming this limit.
+    #[arg(long, value_name = "N", default_value_t = crate::connector::evolution_caps::PER_MINUTE)]
+    pub max_new_columns_per_minute: usize,
+    /// Under client-side validation, the most columns a table may have for schema evolution
+    /// to add one; a message that would pass it is a dead letter naming this limit.
+    #[arg(long, value_name = "N", default_value_t = crate::connector::evolution_caps::PER_TABLE)]
+    pub max_evolved_table_columns: usize,
     /// How message values are encoded: `json` (JSON text), `string` (text, stored as a JSON
     /// string in `RECORD_CONTENT`: the connector's StringConverter; needs `--layout
     /// record-content`), or a Schema Registry format (`avro`, `json-schema`) decoded with the

@@ -7,6 +7,7 @@ use snowpipe_streaming::sql::SqlClient;
 
 use crate::cli::args::{fetch_properties, is_consumer_only, SinkArgs};
 use crate::connector::create_tables::{TableCreator, TableNamedPipes};
+use crate::connector::evolution_caps::EvolutionCaps;
 use crate::connector::migrate_v3::{Migrator, Mode};
 use crate::connector::naming::{ChannelNames, Naming};
 use crate::connector::table_columns::ClientSide;
@@ -58,7 +59,14 @@ impl SinkArgs {
             },
             tables: with_sql(self.create_tables).map(|sql| TableCreator::new(sql, self.layout)),
             named_pipes: with_sql(self.table_named_pipes).map(TableNamedPipes::new),
-            client_side: with_sql(self.client_side()).map(|sql| ClientSide::new(sql, true)),
+            client_side: with_sql(self.client_side()).map(|sql| {
+                let caps = EvolutionCaps {
+                    per_message: self.max_new_columns_per_message,
+                    per_minute: self.max_new_columns_per_minute,
+                    per_table: self.max_evolved_table_columns,
+                };
+                ClientSide::new(sql, true, caps)
+            }),
             migrator: with_sql(self.migrate_v3_offsets != Mode::Skip).map(|sql| {
                 Migrator::new(
                     sql,

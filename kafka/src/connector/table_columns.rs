@@ -20,6 +20,17 @@
 //!   or any such row of a table without schema evolution, is a dead letter naming the
 //!   columns. Partitions of a table evolve one at a time (a column another partition or
 //!   instance added is kept).
+//! * Evolution is capped (`evolution_caps.rs`, issue 81; v4 has no cap): a row that would add
+//!   more columns than one message, a minute or the table may take is a dead letter naming
+//!   the cap, and nothing is altered for it.
+//! * Case, as v4 (`RowValidator.detectExtraColumns` matches a key against `DESC TABLE`'s
+//!   names exactly; `StandardSnowflakeConnectionService.appendColumnsToTable` quotes it): a
+//!   key is upper-cased only under `--normalize-columns`
+//!   (`snowflake.compatibility.enable.column.identifier.normalization=true`, v3's shape), so
+//!   there `a` lands in `A`; without it `a` adds the column `"a"` beside `A`, as v4 adds it.
+//! * NOT NULL is dropped where v4 drops it: for a column without a default that a row leaves
+//!   out or gives null, when the table evolves (`ValidationResultMapper
+//!   .mapToSchemaEvolutionItems`, `alterNonNullableColumns`), never for a row refused by a cap.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -27,6 +38,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use snowpipe_streaming::default_pipe_table;
 use snowpipe_streaming::sql::{QueryResult, SqlClient};
 
+use super::evolution_caps::{Added, EvolutionCaps};
 use crate::error::{fail, Context, Error, Result};
 use crate::formats::connect_type::FieldTypes;
 use crate::lock;
@@ -39,10 +51,14 @@ const ADDED: &str = "column created by schema evolution from Snowflake Kafka Con
 /// (`handleStructuralError`).
 const DISABLED: &str = "Structural validation error (schema evolution disabled)";
 
+/// The start of the dead-letter reason for a row past an evolution cap (`evolution_caps.rs`).
+const CAPPED: &str = "Structural validation error (schema evolution capped)";
+
 /// Client-side validation for the tables of a run.
 pub struct ClientSide {
     sql: SqlClient,
     normalize_time: bool,
+    caps: EvolutionCaps,
     tables: Mutex<HashMap<String, Arc<Once>>>,
 }
 
@@ -65,8 +81,10 @@ pub struct TableCheck {
     columns: RwLock<Arc<Columns>>,
     /// Whether the table has `ENABLE_SCHEMA_EVOLUTION` (asked the first time a row needs it).
     evolves: tokio::sync::OnceCell<bool>,
-    /// Evolutions of the table run one at a time.
-    evolving: tokio::sync::Mutex<()>,
+    /// How far producers may evolve it.
+    caps: EvolutionCaps,
+    /// Evolutions of the table run one at a time, holding the columns they added lately.
+    evolving: tokio::sync::Mutex<Added>,
 }
 
 /// Rows after the check.
@@ -109,6 +127,22 @@ fn columns_of(at: [Option<usize>; 4], rows: &[Vec<Option<String>>]) -> Result<Co
     )
 }
 
+/// Rows of at least this many bytes are checked off the async workers.
+const LARGE_ROWS: usize = 64 << 10;
+
+/// `f`, CPU work over `bytes` of rows: when they are [`LARGE_ROWS`] or more on a multi-thread
+/// runtime, in `block_in_place`, so the worker's other tasks move to another thread meanwhile
+/// (a current-thread runtime, as in unit tests, runs it in place).
+fn off_workers<T>(bytes: usize, f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let flavor = Handle::try_current().map(|h| h.runtime_flavor());
+    if bytes >= LARGE_ROWS && matches!(flavor, Ok(RuntimeFlavor::MultiThread)) {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
 /// `name` as a quoted identifier (v4's `quoteIdentifier` for the columns it adds).
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -116,11 +150,13 @@ fn quoted(name: &str) -> String {
 
 impl ClientSide {
     /// Validation running its statements on `sql` (in the pipes' database and schema);
-    /// `normalize_time`: `snowflake.feature.normalize.time`.
-    pub fn new(sql: SqlClient, normalize_time: bool) -> Self {
+    /// `normalize_time`: `snowflake.feature.normalize.time`; `caps`: how far producers may
+    /// evolve a table.
+    pub fn new(sql: SqlClient, normalize_time: bool, caps: EvolutionCaps) -> Self {
         Self {
             sql,
             normalize_time,
+            caps,
             tables: Mutex::default(),
         }
     }
@@ -162,7 +198,8 @@ impl ClientSide {
                 normalize_time: self.normalize_time,
                 columns: RwLock::new(Arc::new(columns)),
                 evolves: tokio::sync::OnceCell::new(),
-                evolving: tokio::sync::Mutex::new(()),
+                caps: self.caps,
+                evolving: tokio::sync::Mutex::new(Added::default()),
             })))
         })
         .await
@@ -210,15 +247,32 @@ impl TableCheck {
         let mut out = CheckedRows::default();
         let mut rows = Vec::with_capacity(ndjson.len());
         let mut changed = false;
-        let lines = ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty());
-        for (i, (line, &offset)) in lines.zip(offsets).enumerate() {
-            let typed = fields.get(i).copied().flatten();
-            let check =
-                |columns: &Columns| validate::typed_row(line, columns, self.normalize_time, typed);
-            let mut outcome = check(&self.columns());
+        let lines: Vec<&[u8]> = ndjson
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let typed = |i: usize| fields.get(i).copied().flatten();
+        let check = |line: &[u8], i: usize, columns: &Columns| {
+            validate::typed_row(line, columns, self.normalize_time, typed(i))
+        };
+        // Checking is CPU alone (a map into a text column is written again key by key): off
+        // the async workers when the rows are large.
+        let columns = self.columns();
+        let first: Vec<Outcome> = off_workers(ndjson.len(), || {
+            let each = lines.iter().zip(offsets).enumerate();
+            each.map(|(i, (line, _))| check(line, i, &columns))
+                .collect()
+        });
+        for (i, ((line, &offset), mut outcome)) in lines.iter().zip(offsets).zip(first).enumerate()
+        {
+            // An earlier row's evolution may have given this one its columns.
+            let now = self.columns();
+            if matches!(outcome, Outcome::Structural(_)) && !Arc::ptr_eq(&columns, &now) {
+                outcome = off_workers(line.len(), || check(line, i, &now));
+            }
             if let Outcome::Structural(s) = &outcome {
                 outcome = match self.evolve(s).await {
-                    Ok(()) => match check(&self.columns()) {
+                    Ok(()) => match off_workers(line.len(), || check(line, i, &self.columns())) {
                         Outcome::Structural(s) => {
                             Outcome::Refused(s.reason("Schema mismatch after evolution attempt"))
                         }
@@ -273,15 +327,19 @@ impl TableCheck {
                     self.table, self.table
                 ));
         }
-        let _one = self.evolving.lock().await;
+        let mut added = self.evolving.lock().await;
         // Another partition (or instance) may have evolved the table meanwhile.
         self.refresh()
             .await
             .map_err(|e| s.reason(&format!("{DISABLED}: {e:#}")))?;
-        for (column, ty) in &s.extra {
-            if self.columns().has(column) {
-                continue;
-            }
+        let columns = self.columns();
+        let new: Vec<&(String, &str)> = s.extra.iter().filter(|(c, _)| !columns.has(c)).collect();
+        let now = std::time::Instant::now();
+        added
+            .check(self.caps, &self.table, columns.len(), new.len(), now)
+            .map_err(|why| s.reason(CAPPED) + "; " + &why)?;
+        added.record(new.len(), now);
+        for (column, ty) in new {
             // v4 writes `add column if not exists`; Snowflake answers a column another writer
             // just added with "already exists", taken as done, so the plain form serves both
             // (the emulator does not read `if not exists` there).
@@ -373,6 +431,46 @@ impl TableCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large check leaves the worker it ran on to the other tasks: on a runtime of one
+    /// worker, a ticker keeps ticking while the check waits for it (without `block_in_place`
+    /// the check would hold the only worker and the ticker would never run).
+    #[test]
+    fn large_checks_leave_the_async_worker_to_other_tasks() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let seen = rt.block_on(async {
+            let t = Arc::clone(&ticks);
+            tokio::spawn(async move {
+                loop {
+                    t.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            });
+            let t = Arc::clone(&ticks);
+            let check = tokio::spawn(async move {
+                off_workers(LARGE_ROWS, || {
+                    // Waits for the ticker (bounded, so a failure ends).
+                    let start = t.load(Ordering::SeqCst);
+                    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                    while t.load(Ordering::SeqCst) < start + 5
+                        && std::time::Instant::now() < give_up
+                    {
+                        std::thread::yield_now();
+                    }
+                    t.load(Ordering::SeqCst) - start
+                })
+            });
+            check.await.unwrap()
+        });
+        assert!(seen >= 5, "the ticker ran {seen} times during the check");
+        rt.shutdown_background();
+    }
 
     fn row(cells: &[&str]) -> Vec<Option<String>> {
         cells.iter().map(|c| Some((*c).to_owned())).collect()

@@ -2,15 +2,72 @@
 //! cases (`golden.rs`, `kafka/docs/connector-compatibility.md` §14): a refused value in the
 //! middle of a partition is a dead letter and the rows after it land; two partitions that
 //! need the same new column at once add it once between them (the second finds it there);
-//! the rewritten values are in the table.
+//! the rewritten values are in the table. And what a hostile producer sends (issue 81): a
+//! number whose plain digits would not fit in memory or a map of many keys, written into a
+//! text column; messages that would evolve the table without limit.
 #![cfg(unix)]
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
+use snowpipe_kafka::demo::Lab;
+use snowpipe_kafka::{REASON_HEADER, SOURCE_HEADERS};
 
 use crate::common::{bin, deliver, lab_with_tables, run};
+
+/// A connector file of v4's v3-compatible shape (client-side validation, column
+/// normalization) from `topic` to `table`, its dead letters to `<topic>-dlq`.
+fn v3_shape(dir: &Path, topic: &str, table: &str) -> PathBuf {
+    let file = dir.join("sink.properties");
+    std::fs::write(
+        &file,
+        format!(
+            "name=v3shape\ntopics={topic}\nsnowflake.topic2table.map={topic}:{table}\n\
+             key.converter=org.apache.kafka.connect.storage.StringConverter\n\
+             value.converter=org.apache.kafka.connect.json.JsonConverter\n\
+             value.converter.schemas.enable=false\n\
+             snowflake.validation=client_side\n\
+             snowflake.compatibility.enable.column.identifier.normalization=true\n\
+             snowflake.enable.schematization=true\n\
+             errors.tolerance=all\nerrors.deadletterqueue.topic.name={topic}-dlq\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// The dead letters on `topic`: each one's source offset and reason.
+fn reasons(lab: &Lab, topic: &str) -> HashMap<i64, String> {
+    let letters = lab
+        .headers_on(topic, Duration::from_secs(2))
+        .expect("the dead letters");
+    letters
+        .into_iter()
+        .map(|mut h| {
+            let offset = h.remove(SOURCE_HEADERS[2]).expect("offset header");
+            let why = h.remove(REASON_HEADER).expect("reason header");
+            (offset.parse().expect("an offset"), why)
+        })
+        .collect()
+}
+
+/// Each value to partition 0 of `topic`, in order.
+async fn produce(lab: &Lab, topic: &str, values: &[&str]) {
+    let producer = lab.producer().expect("producer");
+    for value in values {
+        deliver(
+            &producer,
+            FutureRecord::to(topic)
+                .partition(0)
+                .key("k")
+                .payload(*value),
+        )
+        .await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_value_is_a_dead_letter_and_new_columns_are_added_once() {
@@ -91,4 +148,395 @@ async fn a_refused_value_is_a_dead_letter_and_new_columns_are_added_once() {
             .expect("dead letters"),
         vec![(0, 1)]
     );
+}
+
+/// Issue 81, item 1: a number into a text column is measured as its plain digits
+/// (`BigDecimal.stripTrailingZeros().toPlainString()`, whose length v4 checks) without writing
+/// them. `1e9223372036854775807` used to abort the sink (allocation failure) before anything
+/// was committed, so it crash-looped; `1e-300000000` (19 bytes) cost ~600 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_too_long_for_its_text_column_is_a_dead_letter_measured_not_written() {
+    let lab = lab_with_tables(
+        &[("numbers", 1)],
+        "CREATE TABLE DEMO.KAFKA.NUMBERS (RECORD_METADATA VARIANT, A VARCHAR, B VARCHAR(5));",
+    )
+    .await;
+    produce(
+        &lab,
+        "numbers",
+        &[
+            r#"{"a": 1e9223372036854775807}"#,
+            r#"{"a": 1e-300000000}"#,
+            r#"{"b": 12345}"#,
+            r#"{"b": -1e5}"#,
+            r#"{"a": 12}"#,
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = v3_shape(dir.path(), "numbers", "NUMBERS");
+    let out = run(lab
+        .instance_of(&bin(), "v3shape")
+        .arg("--connector-config")
+        .arg(&file)
+        .args(["--until-idle", "3s"]));
+    assert!(out.success, "{}", out.stderr);
+    let rows = lab
+        .emulator()
+        .query(
+            r#"SELECT json_extract(RECORD_METADATA, '$.offset'), A, B
+               FROM "DEMO.KAFKA.NUMBERS" ORDER BY 1"#,
+        )
+        .expect("NUMBERS");
+    assert_eq!(
+        rows,
+        vec![
+            vec![json!(2), json!(null), json!("12345")],
+            vec![json!(4), json!("12"), json!(null)],
+        ],
+        "{}",
+        out.stderr
+    );
+    let reasons = reasons(&lab, "numbers-dlq");
+    let too_long = |offset: i64, end: &str| {
+        let why = reasons.get(&offset).map(String::as_str).unwrap_or_default();
+        assert!(why.ends_with(end), "offset {offset}: {why}");
+    };
+    too_long(
+        0,
+        "column A of type STRING, rowIndex:0, reason: String too long: \
+         length=9223372036854775808 bytes maxLength=16777216 bytes",
+    );
+    too_long(
+        1,
+        "String too long: length=300000002 bytes maxLength=16777216 bytes",
+    );
+    too_long(
+        3,
+        "column B of type STRING, rowIndex:0, reason: String too long: length=7 characters \
+         maxLength=5 characters",
+    );
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+}
+
+/// Issue 81, item 3: a map written into a text column is written as Jackson writes it, its
+/// keys de-duplicated in linear time: 60,000 keys (and one given twice, its last value kept)
+/// land within a CPU limit of 10 s (`RLIMIT_CPU`: the sink is killed past it). A search of the
+/// keys seen so far for each key cost 13.9 s of CPU for 100,000 keys (release build).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_map_of_many_keys_into_a_text_column_is_written_in_linear_time() {
+    use std::os::unix::process::CommandExt;
+    const KEYS: usize = 60_000;
+    let lab = lab_with_tables(
+        &[("maps", 1)],
+        "CREATE TABLE DEMO.KAFKA.MAPS (RECORD_METADATA VARIANT, A VARCHAR);",
+    )
+    .await;
+    let mut value = String::from(r#"{"a": {"#);
+    for i in 0..KEYS {
+        value.push_str(&format!("\"k{i}\":{i},"));
+    }
+    value.push_str(r#""k0":"again"}}"#);
+    produce(&lab, "maps", &[&value, r#"{"a": "after"}"#]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = v3_shape(dir.path(), "maps", "MAPS");
+    let mut sink = lab.instance_of(&bin(), "v3shape");
+    sink.arg("--connector-config")
+        .arg(&file)
+        .args(["--until-idle", "3s"]);
+    // SAFETY: `setrlimit` is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        sink.pre_exec(|| {
+            let cpu = libc::rlimit {
+                rlim_cur: 10,
+                rlim_max: 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_CPU, &cpu) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run(&mut sink);
+    assert!(out.success, "{}", out.stderr);
+    let rows = lab
+        .emulator()
+        .query(
+            r#"SELECT A FROM "DEMO.KAFKA.MAPS" ORDER BY json_extract(RECORD_METADATA, '$.offset')"#,
+        )
+        .expect("MAPS");
+    assert_eq!(rows.len(), 2, "{}", out.stderr);
+    let text = rows[0][0].as_str().expect("the map as text");
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).expect("JSON text");
+    assert_eq!(map.len(), KEYS);
+    assert_eq!(map["k0"], json!("again"));
+    assert!((1..KEYS).all(|i| map[&format!("k{i}")] == json!(i)));
+    assert_eq!(rows[1][0], json!("after"));
+}
+
+/// Issue 81, item 4: producers evolve a table within the configured caps (per message, per
+/// table per minute, per table), each refusal a dead letter naming its flag, the rows after
+/// it landing; NOT NULL is dropped where connector v4 drops it (a row leaving the column out,
+/// the table evolving); a lower-case key lands in its upper-case column under v3's shape
+/// (`snowflake.compatibility.enable.column.identifier.normalization=true`), as in v4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_evolution_stays_within_its_caps_and_names_them() {
+    let lab = lab_with_tables(
+        &[("wide", 1)],
+        "CREATE TABLE DEMO.KAFKA.WIDE (RECORD_METADATA VARIANT, A VARCHAR, N NUMBER NOT NULL) \
+         ENABLE_SCHEMA_EVOLUTION = TRUE;",
+    )
+    .await;
+    produce(
+        &lab,
+        "wide",
+        &[
+            r#"{"n": 0, "c1": 1, "c2": 1, "c3": 1, "c4": 1}"#,
+            r#"{"n": 1, "c1": 1, "c2": 1, "c3": 1}"#,
+            r#"{"n": 2, "d1": 1, "d2": 1}"#,
+            r#"{"n": 3, "d1": 1}"#,
+            r#"{"n": 4, "e1": 1, "e2": 1}"#,
+            r#"{"a": "no n"}"#,
+            r#"{"n": 6, "c1": 6}"#,
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = v3_shape(dir.path(), "wide", "WIDE");
+    let out = run(lab
+        .instance_of(&bin(), "v3shape")
+        .arg("--connector-config")
+        .arg(&file)
+        .args(["--max-new-columns-per-message", "3"])
+        .args(["--max-new-columns-per-minute", "4"])
+        .args(["--max-evolved-table-columns", "8"])
+        .args(["--until-idle", "3s"]));
+    assert!(out.success, "{}", out.stderr);
+    let rows = lab
+        .emulator()
+        .query(
+            r#"SELECT json_extract(RECORD_METADATA, '$.offset'), A, N, C1, D1
+               FROM "DEMO.KAFKA.WIDE" ORDER BY 1"#,
+        )
+        .expect("WIDE");
+    assert_eq!(
+        rows,
+        vec![
+            vec![json!(1), json!(null), json!(1), json!(1), json!(null)],
+            vec![json!(3), json!(null), json!(3), json!(null), json!(1)],
+            vec![
+                json!(5),
+                json!("no n"),
+                json!(null),
+                json!(null),
+                json!(null)
+            ],
+            vec![json!(6), json!(null), json!(6), json!(6), json!(null)],
+        ],
+        "{}",
+        out.stderr
+    );
+    let columns = lab
+        .emulator()
+        .query("SELECT name FROM pragma_table_info('DEMO.KAFKA.WIDE') ORDER BY cid")
+        .expect("columns");
+    let names: Vec<&str> = columns.iter().filter_map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        names,
+        ["RECORD_METADATA", "A", "N", "C1", "C2", "C3", "D1"],
+        "{}",
+        out.stderr
+    );
+    let reasons = reasons(&lab, "wide-dlq");
+    let names_cap = |offset: i64, flag: &str| {
+        let why = reasons.get(&offset).map(String::as_str).unwrap_or_default();
+        assert!(
+            why.starts_with("Structural validation error (schema evolution capped)")
+                && why.contains(flag),
+            "offset {offset}: {why}"
+        );
+    };
+    names_cap(0, "--max-new-columns-per-message");
+    names_cap(2, "--max-new-columns-per-minute");
+    names_cap(4, "--max-evolved-table-columns");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+}
+
+/// A message of 60,000 keys (900 KB) for a table that does not evolve is a dead letter, not
+/// lost: its reason names 20 keys and their count. With every key in it, the reason header
+/// and the message passed the producer's 1 MB limit and the dead letter was dropped ("cannot
+/// write the dead letter … the message is skipped").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_many_new_keys_is_a_dead_letter_with_a_short_reason() {
+    let lab = lab_with_tables(
+        &[("keys", 1)],
+        "CREATE TABLE DEMO.KAFKA.KEYS (RECORD_METADATA VARIANT, A VARCHAR);",
+    )
+    .await;
+    let mut value = String::from("{");
+    for i in 0..60_000 {
+        value.push_str(&format!("\"k{i:05}\":1,"));
+    }
+    value.push_str(r#""a":"keys"}"#);
+    produce(&lab, "keys", &[&value, r#"{"a": "after"}"#]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = v3_shape(dir.path(), "keys", "KEYS");
+    let out = run(lab
+        .instance_of(&bin(), "v3shape")
+        .arg("--connector-config")
+        .arg(&file)
+        .args(["--until-idle", "3s"]));
+    assert!(out.success, "{}", out.stderr);
+    let rows = lab
+        .emulator()
+        .query(r#"SELECT A FROM "DEMO.KAFKA.KEYS""#)
+        .expect("KEYS");
+    assert_eq!(rows, vec![vec![json!("after")]], "{}", out.stderr);
+    let reasons = reasons(&lab, "keys-dlq");
+    let why = reasons.get(&0).map(String::as_str).unwrap_or_default();
+    assert!(
+        why.starts_with(
+            "Structural validation error (schema evolution disabled): extraCols=[K00000, "
+        ) && why.contains("K00019, … 60000 in all], missingNotNull=[]"),
+        "{why}\n{}",
+        out.stderr
+    );
+}
+
+/// A list nested 100,000 deep (200 KB) into a text column is a dead letter naming the limit,
+/// and the row after it lands: writing it as JSON text overflowed the stack and aborted the
+/// sink, before anything was committed (so every restart met it again). Found this round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_nested_too_deep_for_a_text_column_is_a_dead_letter() {
+    let lab = lab_with_tables(
+        &[("deep", 1)],
+        "CREATE TABLE DEMO.KAFKA.DEEP (RECORD_METADATA VARIANT, A VARCHAR);",
+    )
+    .await;
+    let depth = 100_000;
+    let value = format!("{{\"a\": {}1{}}}", "[".repeat(depth), "]".repeat(depth));
+    produce(&lab, "deep", &[&value, r#"{"a": "after"}"#]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = v3_shape(dir.path(), "deep", "DEEP");
+    let out = run(lab
+        .instance_of(&bin(), "v3shape")
+        .arg("--connector-config")
+        .arg(&file)
+        .args(["--until-idle", "3s"]));
+    assert!(out.success, "{}", out.stderr);
+    let rows = lab
+        .emulator()
+        .query(r#"SELECT A FROM "DEMO.KAFKA.DEEP""#)
+        .expect("DEEP");
+    assert_eq!(rows, vec![vec![json!("after")]], "{}", out.stderr);
+    let reasons = reasons(&lab, "deep-dlq");
+    let why = reasons.get(&0).map(String::as_str).unwrap_or_default();
+    assert!(
+        why.ends_with("nested deeper than 1000 levels (Jackson's maxNestingDepth)"),
+        "{why}"
+    );
+}
+
+/// The cost of issue 81's hostile values under client-side validation, through the binary
+/// under `/usr/bin/time -v` (opt-in: `SNOWPIPE_MEASURE_SINK=1 cargo test -p snowpipe-kafka
+/// --test it measure_hostile_client_side_values -- --nocapture`): `1e-300000000` into a text
+/// column, a 100,000-key map into one, a message of 2,000 new keys. Prints the sink's peak
+/// RSS and CPU, the rows and dead letters, and the table's columns; the row after each lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_hostile_client_side_values() {
+    if std::env::var_os("SNOWPIPE_MEASURE_SINK").is_none() {
+        return;
+    }
+    let mut map = String::from(r#"{"a": {"#);
+    for i in 0..100_000 {
+        map.push_str(&format!("\"k{i}\":{i},"));
+    }
+    map.push_str(r#""k0":0}}"#);
+    let mut keys = String::from("{");
+    for i in 0..2_000 {
+        keys.push_str(&format!("\"new_column_{i:05}\":1,"));
+    }
+    keys.push_str(r#""a":"keys"}"#);
+    let plain = r#"{"a": 1e-300000000}"#.to_owned();
+    for (name, value) in [
+        ("plain digits", plain),
+        ("map keys", map),
+        ("new keys", keys),
+    ] {
+        let lab = lab_with_tables(
+            &[("hostile", 1)],
+            "CREATE TABLE DEMO.KAFKA.HOSTILE (RECORD_METADATA VARIANT, A VARCHAR) \
+             ENABLE_SCHEMA_EVOLUTION = TRUE;",
+        )
+        .await;
+        let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", lab.brokers())
+            .set("message.max.bytes", "4000000")
+            .create()
+            .expect("producer");
+        for v in [value.as_str(), r#"{"a": "after"}"#] {
+            deliver(
+                &producer,
+                FutureRecord::to("hostile").partition(0).key("k").payload(v),
+            )
+            .await;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = v3_shape(dir.path(), "hostile", "HOSTILE");
+        let mut sink = lab.instance_of(&bin(), "v3shape");
+        sink.arg("--connector-config")
+            .arg(&file)
+            .args(["--until-idle", "3s"]);
+        let mut timed = std::process::Command::new("/usr/bin/time");
+        timed
+            .arg("-v")
+            .arg(sink.get_program())
+            .args(sink.get_args());
+        for (k, v) in sink.get_envs() {
+            match v {
+                Some(v) => timed.env(k, v),
+                None => timed.env_remove(k),
+            };
+        }
+        let out = run(&mut timed);
+        let cost: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| {
+                [
+                    "Maximum resident",
+                    "User time",
+                    "System time",
+                    "Elapsed",
+                    "Exit status",
+                ]
+                .iter()
+                .any(|k| l.contains(k))
+            })
+            .collect();
+        let rows = lab
+            .emulator()
+            .query(r#"SELECT A FROM "DEMO.KAFKA.HOSTILE""#)
+            .expect("HOSTILE");
+        let columns = lab
+            .emulator()
+            .query("SELECT count(*) FROM pragma_table_info('DEMO.KAFKA.HOSTILE')")
+            .expect("columns");
+        let dead = lab
+            .dead_letters("hostile-dlq", Duration::from_secs(2))
+            .unwrap_or_default();
+        println!(
+            "{name} ({} bytes): {cost:?}; {} rows, {} dead letters, {} columns",
+            value.len(),
+            rows.len(),
+            dead.len(),
+            columns[0][0]
+        );
+        assert!(
+            rows.contains(&vec![json!("after")]),
+            "{name}: {}",
+            out.stderr
+        );
+    }
 }

@@ -5,6 +5,8 @@
 //! `HashMap` of each object, `KafkaRecordConverter` copies it in that order), Jackson's string
 //! escapes, numbers as their text.
 
+use std::collections::HashMap;
+
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -71,10 +73,16 @@ impl<'de> Deserialize<'de> for Entries<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out: Vec<(String, &'de RawValue)> = Vec::new();
+                // Each key's place in `out`: a key given again is found in constant time (a
+                // search of `out` made 100,000 keys cost 13.9 s, issue 81).
+                let mut places: HashMap<String, usize> = HashMap::new();
                 while let Some((k, v)) = map.next_entry::<String, &'de RawValue>()? {
-                    match out.iter_mut().find(|(key, _)| *key == k) {
-                        Some(slot) => slot.1 = v,
-                        None => out.push((k, v)),
+                    match places.get(&k) {
+                        Some(&i) => out[i].1 = v,
+                        None => {
+                            places.insert(k.clone(), out.len());
+                            out.push((k, v));
+                        }
                     }
                 }
                 Ok(Entries(out))
@@ -104,8 +112,42 @@ pub fn write_jackson_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// The deepest nesting a map or list is written with (Jackson's default
+/// `StreamReadConstraints.maxNestingDepth`, which Kafka's JsonConverter reads values with):
+/// [`write_value`] takes a stack frame a level.
+pub const MAX_DEPTH: usize = 1_000;
+
+/// Whether the JSON `text` nests arrays and objects deeper than `max`, in one pass over its
+/// bytes (strings skipped, their escapes included).
+pub fn deeper_than(text: &str, max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// `raw` (a map or list) as Jackson writes it, compact, maps in Java `HashMap` order. `None`
-/// when a string in it holds a lone surrogate.
+/// when a string in it holds a lone surrogate. Check its depth first ([`deeper_than`]).
 pub fn jackson_text(raw: &RawValue) -> Option<String> {
     let mut out = String::with_capacity(raw.get().len());
     write_value(&mut out, raw)?;

@@ -122,17 +122,24 @@ fn java_set<'a>(names: impl Iterator<Item = &'a str>) -> String {
 impl Structural {
     /// The dead letter's reason, after `head` (v4's
     /// `SnowpipeStreamingPartitionChannel.handleStructuralError` texts: `Structural validation
-    /// error (schema evolution disabled)`, `Schema mismatch after evolution attempt`).
+    /// error (schema evolution disabled)`, `Schema mismatch after evolution attempt`), naming
+    /// at most the first 20 keys with no column, then how many there are: v4 names them all,
+    /// and a message of many keys then made a reason header as large as itself, past what the
+    /// dead-letter topic takes (the dead letter was lost).
     pub fn reason(&self, head: &str) -> String {
+        const SHOWN: usize = 20;
+        let mut extra = java_set(self.extra.iter().take(SHOWN).map(|(c, _)| c.as_str()));
+        if self.extra.len() > SHOWN {
+            extra.insert_str(extra.len() - 1, &format!(", … {} in all", self.extra.len()));
+        }
         let missing = self
             .missing_not_null
             .iter()
             .chain(&self.null_not_null)
             .map(String::as_str);
         format!(
-            "{head}: extraCols={}, missingNotNull={}",
-            java_set(self.extra.iter().map(|(c, _)| c.as_str())),
-            java_set(missing),
+            "{head}: extraCols={extra}, missingNotNull={}",
+            java_set(missing)
         )
     }
 }

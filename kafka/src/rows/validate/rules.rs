@@ -6,7 +6,7 @@
 
 use serde_json::value::RawValue;
 
-use super::json::{first_value, jackson_text, java, Java};
+use super::json::{deeper_than, first_value, jackson_text, java, Java, MAX_DEPTH};
 use super::time;
 
 /// A column's logical type, from its `DESC TABLE` type (`ColumnSchema.parseTypeString`).
@@ -162,7 +162,7 @@ fn decimal(text: &str) -> Option<(String, i64)> {
         return None;
     }
     let digits = format!("{int}{frac}").trim_start_matches('0').to_owned();
-    Some((digits, exp - i64::try_from(frac.len()).ok()?))
+    Some((digits, exp.checked_sub(i64::try_from(frac.len()).ok()?)?))
 }
 
 /// How many digits the integer part of `digits × 10^exp` has once rounded half up to `scale`
@@ -279,31 +279,42 @@ fn real(col: &str, v: &Java) -> Checked {
 }
 
 fn text(col: &str, v: &Java, raw: &RawValue, length: u32) -> Checked {
-    let (output, rewritten) = match v {
+    // Sizes as `u128`: a number's plain form is measured, not written (`plain_len`).
+    let (bytes, chars, rewritten): (u128, u128, _) = match v {
         Java::Map(_) | Java::List(_) => {
+            if deeper_than(raw.get(), MAX_DEPTH) {
+                let why =
+                    format!("nested deeper than {MAX_DEPTH} levels (Jackson's maxNestingDepth)");
+                return Err(bad_value(col, "STRING", &why));
+            }
             let json = jackson_text(raw)
                 .ok_or_else(|| bad_value(col, "STRING", "Invalid Unicode string"))?;
             let mut quoted = String::with_capacity(json.len() + 2);
             super::json::write_jackson_str(&mut quoted, &json);
-            (json, Some(quoted))
+            (
+                json.len() as u128,
+                json.chars().count() as u128,
+                Some(quoted),
+            )
         }
-        Java::Str(Some(s)) => (s.clone(), None),
-        Java::Long(t) | Java::Double(t) => (plain_number(t), None),
-        Java::Bool(b) => (b.to_string(), None),
+        Java::Str(Some(s)) => (s.len() as u128, s.chars().count() as u128, None),
+        // The plain form is ASCII: as many characters as bytes.
+        Java::Long(t) | Java::Double(t) => (plain_len(t), plain_len(t), None),
+        Java::Bool(b) => (
+            b.to_string().len() as u128,
+            b.to_string().len() as u128,
+            None,
+        ),
         Java::Null | Java::Str(None) => return Ok(None),
     };
-    if output.len() > BYTES_16_MB {
+    if bytes > BYTES_16_MB as u128 {
         return Err(bad_value(
             col,
             "STRING",
-            &format!(
-                "String too long: length={} bytes maxLength={BYTES_16_MB} bytes",
-                output.len()
-            ),
+            &format!("String too long: length={bytes} bytes maxLength={BYTES_16_MB} bytes"),
         ));
     }
-    let chars = output.chars().count();
-    if chars > length as usize {
+    if chars > u128::from(length) {
         return Err(bad_value(
             col,
             "STRING",
@@ -313,34 +324,30 @@ fn text(col: &str, v: &Java, raw: &RawValue, length: u32) -> Checked {
     Ok(rewritten)
 }
 
-/// `new BigDecimal(t).stripTrailingZeros().toPlainString()`.
-fn plain_number(t: &str) -> String {
+/// The length of `new BigDecimal(t).stripTrailingZeros().toPlainString()`, the text v4
+/// measures a number into a text column by (`DataValidationUtil.validateAndParseString`),
+/// worked out from the digits and the exponent without writing it: 22 bytes of JSON
+/// (`1e9223372036854775807`) stand for 9.2 × 10^18 digits. Text that is not a decimal is
+/// measured as it is.
+fn plain_len(t: &str) -> u128 {
     let Some((digits, exp)) = decimal(t) else {
-        return t.to_owned();
-    };
-    let sign = if t.starts_with('-') && !digits.is_empty() {
-        "-"
-    } else {
-        ""
+        return t.len() as u128;
     };
     let stripped = digits.trim_end_matches('0');
     if stripped.is_empty() {
-        return "0".into();
+        return 1; // "0"
     }
-    let exp = exp + i64::try_from(digits.len() - stripped.len()).unwrap_or(0);
-    let len = i64::try_from(stripped.len()).unwrap_or(0);
-    if exp >= 0 {
-        format!(
-            "{sign}{stripped}{}",
-            "0".repeat(usize::try_from(exp).unwrap_or(0))
-        )
+    let sign = u128::from(t.starts_with('-'));
+    let len = stripped.len() as i128;
+    let exp = i128::from(exp) + (digits.len() - stripped.len()) as i128;
+    let body = if exp >= 0 {
+        len + exp // the digits, then `exp` zeros
     } else if -exp < len {
-        let cut = usize::try_from(len + exp).unwrap_or(0);
-        format!("{sign}{}.{}", &stripped[..cut], &stripped[cut..])
+        len + 1 // a point among the digits
     } else {
-        let zeros = usize::try_from(-exp - len).unwrap_or(0);
-        format!("{sign}0.{}{stripped}", "0".repeat(zeros))
-    }
+        2 + -exp // "0.", then zeros and the digits: `-exp` places
+    };
+    sign + body.unsigned_abs()
 }
 
 fn binary(col: &str, v: &Java, max: u32) -> Checked {

@@ -387,3 +387,109 @@ fn schema_typed_rows_evolve_by_the_schema_and_bytes_land_as_bytes() {
 fn row_of(row: &[u8], cols: &Columns) -> Outcome {
     super::row(row, cols, true)
 }
+
+/// Issue 81, item 1: a number's plain form (`stripTrailingZeros().toPlainString()`) is
+/// measured, never written: an exponent of 9.2 × 10^18 is refused with its length, as v4's
+/// message gives it, instead of aborting on the allocation.
+#[test]
+fn a_numbers_plain_form_is_measured_not_written() {
+    let long = Kind::Text(16_777_216);
+    assert!(value(long, "1e9223372036854775807")
+        .unwrap_err()
+        .ends_with("String too long: length=9223372036854775808 bytes maxLength=16777216 bytes"));
+    assert!(value(long, "-1e-9223372036854775807")
+        .unwrap_err()
+        .ends_with("String too long: length=9223372036854775810 bytes maxLength=16777216 bytes"));
+    assert!(value(long, "1e-300000000")
+        .unwrap_err()
+        .ends_with("String too long: length=300000002 bytes maxLength=16777216 bytes"));
+    // 16 MiB exactly is taken; one more digit is not.
+    assert_eq!(value(long, "1e16777215"), Ok(None));
+    assert!(value(long, "1e16777216").is_err());
+    // The plain forms' lengths, against a column one short of each: "150", "-0.0015", "0",
+    // "12345.6789", "100" (trailing zeros stripped, then written back by the exponent).
+    for (number, plain) in [
+        ("1.50e2", 3),
+        ("-15.0e-4", 7),
+        ("0.000e9", 1),
+        ("-0", 1),
+        ("123456789e-4", 10),
+        ("1000e-1", 3),
+        ("12", 2),
+        ("9.99E+2", 3),
+    ] {
+        assert_eq!(value(Kind::Text(plain), number), Ok(None), "{number}");
+        let short = value(Kind::Text(plain - 1), number).unwrap_err();
+        assert!(
+            short.ends_with(&format!(
+                "length={plain} characters maxLength={} characters",
+                plain - 1
+            )),
+            "{number}: {short}"
+        );
+    }
+}
+
+/// A structural dead letter's reason names at most 20 keys and how many there are: with
+/// every key of a 900 KB message in it, the reason header and the message passed the dead
+/// letter topic's 1 MB limit, and the dead letter was lost.
+#[test]
+fn a_structural_reason_names_a_few_keys_and_their_count() {
+    let columns = Columns::from_describe([("A", "VARCHAR", "Y", "")]).unwrap();
+    let keys: Vec<String> = (0..5_000).map(|i| format!("\"K{i:04}\":1")).collect();
+    let row = format!("{{{}}}", keys.join(","));
+    let Outcome::Structural(s) = super::row(row.as_bytes(), &columns, true) else {
+        panic!("structural");
+    };
+    let reason = s.reason("Head");
+    assert!(
+        reason.starts_with("Head: extraCols=[K0000, K0001, "),
+        "{reason}"
+    );
+    assert!(
+        reason.ends_with("K0019, … 5000 in all], missingNotNull=[]"),
+        "{reason}"
+    );
+    assert!(reason.len() < 300, "{}", reason.len());
+    // 20 or fewer: v4's text exactly.
+    let few = super::row(br#"{"B":1,"C":2}"#, &columns, true);
+    let Outcome::Structural(s) = few else {
+        panic!("structural");
+    };
+    assert_eq!(
+        s.reason("Head"),
+        "Head: extraCols=[B, C], missingNotNull=[]"
+    );
+}
+
+/// A map or list nested past 1,000 levels into a text column is refused before it is written
+/// (Jackson's default `maxNestingDepth`, which Kafka's JsonConverter reads with): 100,000
+/// levels (200 KB) overflowed the stack of the thread writing it, one frame a level, and
+/// aborted the sink. 1,000 levels are written on a 2 MiB stack even in a debug build (the
+/// sink's runtime threads have 8 MiB, `STACK_BYTES`).
+#[test]
+fn a_value_nested_past_the_limit_is_refused_before_it_is_written() {
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let worker = std::thread::Builder::new().stack_size(2 << 20);
+    let outcomes = worker
+        .spawn(move || {
+            let deep = value(Kind::Text(16_777_216), &nested(100_000));
+            let deep_map = value(
+                Kind::Text(16_777_216),
+                &format!("{{\"a\":{}}}", nested(1_000)),
+            );
+            let limit = value(Kind::Text(16_777_216), &nested(1_000));
+            (deep, deep_map, limit)
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    let (deep, deep_map, limit) = outcomes;
+    for refused in [deep, deep_map] {
+        assert!(refused
+            .unwrap_err()
+            .ends_with("nested deeper than 1000 levels (Jackson's maxNestingDepth)"));
+    }
+    let written = limit.unwrap().expect("rewritten as text");
+    assert_eq!(written.len(), 2 + 2 * 1_000 + 1);
+}
