@@ -298,7 +298,13 @@ fn spawn_reader(
         let committed = committed.as_ref().map(OffsetToken::as_str);
         let result = match input.format {
             Format::Parquet => {
-                crate::parquet_rows::read(&input.path, committed, &tx, &halt, &mut report)
+                let sink = crate::parquet_rows::Sink {
+                    tx: &tx,
+                    stop: &halt,
+                    on_error: settings.on_error,
+                    memory_budget: settings.memory_budget,
+                };
+                crate::parquet_rows::read(&input.path, committed, &sink, &mut report)
             }
             Format::Ndjson | Format::Csv if input.stdin => {
                 crate::stdin::read(&input, &settings, &tx, &mut report)

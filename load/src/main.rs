@@ -60,10 +60,12 @@ mod connect;
 mod csv_rows;
 mod input;
 mod load;
+mod parquet_guard;
 mod parquet_rows;
 mod progress;
 mod stdin;
 mod text;
+mod thrift_compact;
 mod token;
 
 #[cfg(test)]
@@ -172,13 +174,15 @@ async fn run(args: LoadArgs) -> Result<bool> {
     } else {
         None
     };
-    let settings = Settings {
+    let mut settings = Settings {
         csv,
         follow: args.follow,
         on_error: args.on_error,
         commit_timeout: args.commit_timeout,
+        memory_budget: 0,
     };
     let conn = connect::connect(&args).await?;
+    settings.memory_budget = conn.client.memory_budget_bytes();
     let pipe = match (&args.pipe, &args.table) {
         (Some(p), _) => conn.client.pipe(&args.database, &args.schema, p),
         (None, Some(t)) => conn.client.table_pipe(&args.database, &args.schema, t),

@@ -9,5 +9,6 @@ mod errors;
 mod follow;
 mod ndjson;
 mod parquet;
+mod parquet_hostile;
 mod readme_flags;
 mod readme_quickstart;

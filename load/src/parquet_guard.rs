@@ -1,0 +1,399 @@
+//! What a Parquet file claims, checked before the parquet crate builds anything from it
+//! (issue 81, items 5 and 6). A few KB of Parquet can claim gigabytes: a dictionary value
+//! repeated over a million rows, a zstd page that inflates a thousandfold, tens of thousands
+//! of columns, a schema nested hundreds deep (the parquet crate builds its schema tree, its
+//! Arrow schema and its readers recursively, one stack frame per level).
+//!
+//! - [`check_footer`]: the footer's schema, read with our own bounded Thrift reader
+//!   (`thrift_compact.rs`) before parquet parses it: at most [`MAX_FOOTER_BYTES`] of
+//!   footer, [`MAX_DEPTH`] levels of nesting and [`MAX_COLUMNS`] leaf columns, else the
+//!   file is refused.
+//! - [`plan`]: for one row group, every page header (the decoded size each page claims) and
+//!   each string dictionary's longest value: a page past [`Limits::page`], pages held at once
+//!   (each column's largest page and its dictionary) past [`Limits::pages`] or a row that may
+//!   decode past [`Limits::row`] refuse the row group, naming it; otherwise the rows per batch
+//!   that keep a batch's decoded size near [`Limits::batch`].
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use parquet::basic::{Encoding, Type};
+use parquet::column::page::{Page, PageReader};
+use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
+use parquet::file::serialized_reader::SerializedPageReader;
+
+use crate::thrift_compact::{Kind, Reader};
+
+/// How deep a schema may nest (the root's children are level 1). The parquet crate recurses
+/// once per level while it parses the schema, converts it to Arrow and builds the readers, on
+/// the 2 MiB stack of a blocking thread: 400 levels overflowed it. 64 is the depth parquet's
+/// own Thrift reader skips to, and half `serde_json`'s recursion limit (128), which every
+/// row's JSON goes through.
+pub const MAX_DEPTH: usize = 64;
+
+/// How many leaf columns a file may have: the emulator's (SQLite's) 2,000 columns of a table.
+/// Each leaf gets its own reader, buffers and page; 50,000 took 1.7 GB.
+pub const MAX_COLUMNS: usize = 2_000;
+
+/// How large the footer may be (its schema and every row group's column metadata): parquet
+/// reads it whole and builds several times its size of metadata.
+pub const MAX_FOOTER_BYTES: u64 = 16 << 20;
+
+/// Most rows in one batch, whatever their size.
+const MAX_BATCH_ROWS: usize = 65_536;
+
+/// Refuses `file` (at `path`) when its footer claims a schema past [`MAX_DEPTH`] or
+/// [`MAX_COLUMNS`], or is past [`MAX_FOOTER_BYTES`]. A file that is not Parquet at all
+/// passes: the parquet crate names what is wrong with it.
+///
+/// # Errors
+/// Naming the file, the limit and the fix; or when the file cannot be read.
+pub fn check_footer(file: &File, path: &Path) -> Result<()> {
+    let size = file.metadata()?.len();
+    if size < 12 {
+        return Ok(());
+    }
+    let mut f = file;
+    f.seek(SeekFrom::End(-8))?;
+    let mut tail = [0u8; 8];
+    f.read_exact(&mut tail)?;
+    let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if &tail[4..] != b"PAR1" || footer + 8 > size {
+        return Ok(());
+    }
+    if footer > MAX_FOOTER_BYTES {
+        bail!(
+            "{}: the Parquet footer claims {footer} bytes, more than the {MAX_FOOTER_BYTES} \
+             snowpipe load reads: write the file with fewer row groups or columns",
+            path.display()
+        );
+    }
+    f.seek(SeekFrom::Start(size - 8 - footer))?;
+    let mut r = Reader::new(BufReader::new(f.take(footer)));
+    let shape = schema_shape(&mut r)
+        .with_context(|| format!("{}: cannot read the Parquet footer", path.display()))?;
+    f.seek(SeekFrom::Start(0))?;
+    if shape.depth > MAX_DEPTH {
+        bail!(
+            "{}: the Parquet schema is nested {} levels deep, more than the {MAX_DEPTH} \
+             snowpipe load reads (the parquet reader recurses once per level): flatten the \
+             schema, or write its deep parts as JSON text",
+            path.display(),
+            shape.depth
+        );
+    }
+    if shape.leaves > MAX_COLUMNS {
+        bail!(
+            "{}: the Parquet file has {} columns, more than the {MAX_COLUMNS} snowpipe load \
+             reads (a table holds at most {MAX_COLUMNS}): split the file by columns",
+            path.display(),
+            shape.leaves
+        );
+    }
+    Ok(())
+}
+
+/// A schema's deepest level and leaf count.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Shape {
+    depth: usize,
+    leaves: usize,
+}
+
+/// Reads `FileMetaData` up to its schema (field 2: the schema tree flattened depth first,
+/// each element with its `num_children`, field 5) and measures it without recursion (the
+/// footer is bounded, so the whole schema is measured: the errors give the real figures).
+fn schema_shape<R: Read>(r: &mut Reader<R>) -> std::io::Result<Shape> {
+    let mut id = 0;
+    while let Some(kind) = r.field(&mut id)? {
+        if id != 2 || kind != Kind::List {
+            r.skip(kind)?;
+            continue;
+        }
+        let (element, len) = r.list()?;
+        let mut shape = Shape::default();
+        // Children still to come of each open group.
+        let mut open: Vec<i64> = Vec::new();
+        for _ in 0..len {
+            if element != Kind::Struct {
+                r.skip(element)?;
+                continue;
+            }
+            let children = schema_element_children(r)?;
+            while open.last() == Some(&0) {
+                open.pop();
+            }
+            let depth = open.len();
+            if let Some(left) = open.last_mut() {
+                *left -= 1;
+            }
+            shape.depth = shape.depth.max(depth);
+            if children > 0 {
+                open.push(children);
+            } else if depth > 0 {
+                shape.leaves += 1;
+            }
+        }
+        return Ok(shape);
+    }
+    Ok(Shape::default())
+}
+
+/// A `SchemaElement`'s `num_children` (0 when absent: a leaf).
+fn schema_element_children<R: Read>(r: &mut Reader<R>) -> std::io::Result<i64> {
+    let mut id = 0;
+    let mut children = 0;
+    while let Some(kind) = r.field(&mut id)? {
+        if id == 5 && kind == Kind::Int {
+            children = r.int()?;
+        } else {
+            r.skip(kind)?;
+        }
+    }
+    Ok(children)
+}
+
+/// Decode limits from the client's memory budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The decoded pages a row group's readers hold at once: half the budget.
+    pub pages: u64,
+    /// One page's decoded bytes: an eighth of the budget.
+    pub page: u64,
+    /// What one row may decode to: an eighth of the budget.
+    pub row: u64,
+    /// What a batch should decode to.
+    pub batch: u64,
+}
+
+impl Limits {
+    /// The limits of a client whose memory budget is `budget` bytes.
+    pub fn of_budget(budget: usize) -> Self {
+        let budget = budget as u64;
+        Self {
+            pages: budget / 2,
+            page: budget / 8,
+            row: budget / 8,
+            batch: crate::chunk::CHUNK_BYTES as u64,
+        }
+    }
+}
+
+/// How to read a row group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Rows per batch.
+    pub batch_rows: usize,
+    /// What a row may decode to (an upper bound for flat columns).
+    pub row_bytes: u64,
+}
+
+/// What one column chunk's page headers claim.
+#[derive(Debug, Default)]
+struct Pages {
+    dictionary: u64,
+    largest: u64,
+    data: u64,
+}
+
+/// Plans row group `index` of `file` (`meta` its metadata) within `limits`: every page
+/// header is read, and each string dictionary decoded once, before any reader is built.
+///
+/// # Errors
+/// Why the row group cannot be read within the limits (or its pages are damaged), naming
+/// the row group, the column, the bytes claimed, the limit and the fix.
+pub fn plan(file: &File, meta: &ParquetMetaData, index: usize, limits: &Limits) -> Result<Plan> {
+    let group = meta.row_group(index);
+    let rows = u64::try_from(group.num_rows()).unwrap_or(0).max(1);
+    let (mut held, mut row) = (0u64, 0u64);
+    for (j, chunk) in group.columns().iter().enumerate() {
+        let column = meta.file_metadata().schema_descr().column(j);
+        let name = column.path().string();
+        let pages = walk_pages(file, chunk, limits).with_context(|| format!("column {name}"))?;
+        held += pages.largest + pages.dictionary;
+        let width = match chunk.column_type() {
+            Type::BOOLEAN => 1,
+            Type::INT32 | Type::FLOAT => 4,
+            Type::INT64 | Type::DOUBLE => 8,
+            Type::INT96 => 12,
+            Type::FIXED_LEN_BYTE_ARRAY => u64::try_from(column.type_length()).unwrap_or(0),
+            Type::BYTE_ARRAY => {
+                let mut value = 0;
+                if pages.dictionary > 0 {
+                    value = longest_dictionary_value(file, chunk, rows)
+                        .with_context(|| format!("column {name}"))?;
+                }
+                if chunk.encodings().any(|e| e == Encoding::DELTA_BYTE_ARRAY) {
+                    // Each value may repeat its predecessor's prefix: bounded by its page.
+                    value = value.max(pages.largest);
+                }
+                value
+            }
+        };
+        let values = u64::try_from(chunk.num_values()).unwrap_or(0);
+        let per_row = if column.max_rep_level() > 0 {
+            values.div_ceil(rows).max(1)
+        } else {
+            1
+        };
+        // Values as the JSON text the rows become: quotes, escapes of plain bytes,
+        // separators; the plain data's share of the row.
+        row += per_row * (width + 8) + pages.data / rows + name.len() as u64 + 4;
+    }
+    if held > limits.pages {
+        bail!(
+            "its readers would hold {held} bytes of decoded pages at once (each column's \
+             largest page and dictionary), more than the {} half the client's memory budget \
+             allows: raise memory_budget_bytes, or write smaller pages or fewer columns",
+            limits.pages
+        );
+    }
+    if row > limits.row {
+        bail!(
+            "a row may decode to {row} bytes, more than the {} an eighth \
+             of the client's memory budget allows: raise memory_budget_bytes, or write \
+             smaller values",
+            limits.row
+        );
+    }
+    let batch_rows = usize::try_from(limits.batch / row.max(1)).unwrap_or(MAX_BATCH_ROWS);
+    Ok(Plan {
+        batch_rows: batch_rows.clamp(1, MAX_BATCH_ROWS),
+        row_bytes: row,
+    })
+}
+
+/// Reads every page header of `chunk` (none of its pages), refusing a page past
+/// `limits.page`.
+fn walk_pages(file: &File, chunk: &ColumnChunkMetaData, limits: &Limits) -> Result<Pages> {
+    let start = chunk
+        .dictionary_page_offset()
+        .unwrap_or_else(|| chunk.data_page_offset());
+    let size = file.metadata()?.len();
+    let (start, len) = match (u64::try_from(start), u64::try_from(chunk.compressed_size())) {
+        (Ok(s), Ok(l)) if s.checked_add(l).is_some_and(|e| e <= size) => (s, l),
+        _ => bail!("the column chunk lies outside the file"),
+    };
+    let mut f = file;
+    f.seek(SeekFrom::Start(start))?;
+    let mut input = BufReader::with_capacity(16 << 10, f);
+    let mut pages = Pages::default();
+    let mut at = 0u64;
+    while at < len {
+        let mut r = Reader::new(&mut input);
+        let header = page_header(&mut r).context("a damaged page header")?;
+        let (kind, decoded, stored) = header;
+        if decoded > limits.page {
+            bail!(
+                "a page claims {decoded} bytes decoded ({stored} stored), more than the {} \
+                 an eighth of the client's memory budget allows: raise memory_budget_bytes, \
+                 or write smaller pages",
+                limits.page
+            );
+        }
+        match kind {
+            2 => pages.dictionary = pages.dictionary.max(decoded),
+            0 | 3 => {
+                pages.largest = pages.largest.max(decoded);
+                pages.data += decoded;
+            }
+            _ => {}
+        }
+        at += r.read + stored;
+        input.seek_relative(i64::try_from(stored)?)?;
+    }
+    Ok(pages)
+}
+
+/// A `PageHeader`'s type, `uncompressed_page_size` and `compressed_page_size`.
+fn page_header<R: Read>(r: &mut Reader<R>) -> Result<(i64, u64, u64)> {
+    let (mut id, mut kind, mut decoded, mut stored) = (0, -1, None, None);
+    while let Some(k) = r.field(&mut id)? {
+        match (id, k) {
+            (1, Kind::Int) => kind = r.int()?,
+            (2, Kind::Int) => decoded = Some(r.int()?),
+            (3, Kind::Int) => stored = Some(r.int()?),
+            _ => r.skip(k)?,
+        }
+    }
+    match (decoded.map(u64::try_from), stored.map(u64::try_from)) {
+        (Some(Ok(d)), Some(Ok(s))) => Ok((kind, d, s)),
+        _ => bail!("page sizes missing or negative"),
+    }
+}
+
+/// The longest value of `chunk`'s dictionary (plain-encoded byte arrays: a 4-byte length
+/// before each), its page already checked against the page limit.
+fn longest_dictionary_value(file: &File, chunk: &ColumnChunkMetaData, rows: u64) -> Result<u64> {
+    let mut pages =
+        SerializedPageReader::new(Arc::new(file.try_clone()?), chunk, rows as usize, None)?;
+    let Some(Page::DictionaryPage { buf, .. }) = pages.get_next_page()? else {
+        return Ok(0);
+    };
+    let (mut at, mut longest) = (0usize, 0u64);
+    while at + 4 <= buf.len() {
+        let len = u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+        longest = longest.max(u64::from(len));
+        at = at.saturating_add(4).saturating_add(len as usize);
+    }
+    Ok(longest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `FileMetaData` of version 1 and `elements` (each its `num_children`).
+    fn footer(elements: &[i64]) -> Vec<u8> {
+        let mut b = vec![0x15, 0x02]; // field 1: i32 1
+        b.push(0x19); // field 2: list
+        b.push(0xfc); // of structs, long length
+        let mut n = elements.len() as u64;
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                b.push(byte);
+                break;
+            }
+            b.push(byte | 0x80);
+        }
+        for &c in elements {
+            if c > 0 {
+                b.extend([0x55, (c << 1) as u8]); // field 5: i32 children
+            }
+            b.push(0);
+        }
+        b.push(0);
+        b
+    }
+
+    fn shape(elements: &[i64]) -> Shape {
+        schema_shape(&mut Reader::new(&footer(elements)[..])).unwrap()
+    }
+
+    #[test]
+    fn the_schema_is_measured_from_the_flattened_tree() {
+        // root { a; b { c; d { e } }; f }
+        assert_eq!(
+            shape(&[3, 0, 2, 0, 1, 0, 0]),
+            Shape {
+                depth: 3,
+                leaves: 4
+            }
+        );
+        // A chain 100 deep.
+        let mut chain = vec![1; 100];
+        chain.push(0);
+        assert_eq!(
+            shape(&chain),
+            Shape {
+                depth: 100,
+                leaves: 1
+            }
+        );
+    }
+}
