@@ -159,7 +159,8 @@ fn schema_element_children<R: Read>(r: &mut Reader<R>) -> std::io::Result<i64> {
 /// Decode limits from the client's memory budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// The decoded pages a row group's readers hold at once: half the budget.
+    /// The decoded pages a row group's readers hold at once: a quarter of the budget (a
+    /// batch may also hold up to two pages' worth of each column's uneven values).
     pub pages: u64,
     /// One page's decoded bytes: an eighth of the budget.
     pub page: u64,
@@ -174,7 +175,7 @@ impl Limits {
     pub fn of_budget(budget: usize) -> Self {
         let budget = budget as u64;
         Self {
-            pages: budget / 2,
+            pages: budget / 4,
             page: budget / 8,
             row: budget / 8,
             batch: crate::chunk::CHUNK_BYTES as u64,
@@ -196,7 +197,8 @@ pub struct Plan {
 struct Pages {
     dictionary: u64,
     largest: u64,
-    data: u64,
+    /// The most decoded bytes per value of a data page (its size over its values).
+    per_value: u64,
 }
 
 /// Plans row group `index` of `file` (`meta` its metadata) within `limits`: every page
@@ -239,14 +241,21 @@ pub fn plan(file: &File, meta: &ParquetMetaData, index: usize, limits: &Limits) 
         } else {
             1
         };
-        // Values as the JSON text the rows become: quotes, escapes of plain bytes,
-        // separators; the plain data's share of the row.
-        row += per_row * (width + 8) + pages.data / rows + name.len() as u64 + 4;
+        // A batch's values decode to at most its rows times the most bytes a value takes in
+        // any page (a dictionary's longest entry; a plain page's size over its values),
+        // plus the two pages it starts and ends in (a plain page's values may be uneven):
+        // those are within `held`.
+        let value = if chunk.column_type() == Type::BYTE_ARRAY {
+            width.max(pages.per_value)
+        } else {
+            width
+        };
+        row += per_row * (value + 8) + name.len() as u64 + 4;
     }
     if held > limits.pages {
         bail!(
             "its readers would hold {held} bytes of decoded pages at once (each column's \
-             largest page and dictionary), more than the {} half the client's memory budget \
+             largest page and dictionary), more than the {} a quarter of the client's memory budget \
              allows: raise memory_budget_bytes, or write smaller pages or fewer columns",
             limits.pages
         );
@@ -284,8 +293,12 @@ fn walk_pages(file: &File, chunk: &ColumnChunkMetaData, limits: &Limits) -> Resu
     let mut at = 0u64;
     while at < len {
         let mut r = Reader::new(&mut input);
-        let header = page_header(&mut r).context("a damaged page header")?;
-        let (kind, decoded, stored) = header;
+        let Header {
+            kind,
+            decoded,
+            stored,
+            values,
+        } = page_header(&mut r).context("a damaged page header")?;
         if decoded > limits.page {
             bail!(
                 "a page claims {decoded} bytes decoded ({stored} stored), more than the {} \
@@ -298,7 +311,7 @@ fn walk_pages(file: &File, chunk: &ColumnChunkMetaData, limits: &Limits) -> Resu
             2 => pages.dictionary = pages.dictionary.max(decoded),
             0 | 3 => {
                 pages.largest = pages.largest.max(decoded);
-                pages.data += decoded;
+                pages.per_value = pages.per_value.max(decoded / values.max(1));
             }
             _ => {}
         }
@@ -308,21 +321,52 @@ fn walk_pages(file: &File, chunk: &ColumnChunkMetaData, limits: &Limits) -> Resu
     Ok(pages)
 }
 
-/// A `PageHeader`'s type, `uncompressed_page_size` and `compressed_page_size`.
-fn page_header<R: Read>(r: &mut Reader<R>) -> Result<(i64, u64, u64)> {
-    let (mut id, mut kind, mut decoded, mut stored) = (0, -1, None, None);
+/// What a page header claims.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Header {
+    /// `PageType`: 0 data, 2 dictionary, 3 data v2.
+    kind: i64,
+    /// `uncompressed_page_size`.
+    decoded: u64,
+    /// `compressed_page_size`.
+    stored: u64,
+    /// A data page's `num_values` (v1 and v2 headers' field 1), 0 when absent.
+    values: u64,
+}
+
+/// Reads a `PageHeader`.
+fn page_header<R: Read>(r: &mut Reader<R>) -> Result<Header> {
+    let (mut id, mut kind, mut decoded, mut stored, mut values) = (0, -1, None, None, 0);
     while let Some(k) = r.field(&mut id)? {
         match (id, k) {
             (1, Kind::Int) => kind = r.int()?,
             (2, Kind::Int) => decoded = Some(r.int()?),
             (3, Kind::Int) => stored = Some(r.int()?),
+            (5 | 8, Kind::Struct) => values = data_page_values(r)?,
             _ => r.skip(k)?,
         }
     }
     match (decoded.map(u64::try_from), stored.map(u64::try_from)) {
-        (Some(Ok(d)), Some(Ok(s))) => Ok((kind, d, s)),
+        (Some(Ok(decoded)), Some(Ok(stored))) => Ok(Header {
+            kind,
+            decoded,
+            stored,
+            values,
+        }),
         _ => bail!("page sizes missing or negative"),
     }
+}
+
+/// A `DataPageHeader`'s or `DataPageHeaderV2`'s `num_values` (field 1).
+fn data_page_values<R: Read>(r: &mut Reader<R>) -> Result<u64> {
+    let (mut id, mut values) = (0, 0);
+    while let Some(k) = r.field(&mut id)? {
+        match (id, k) {
+            (1, Kind::Int) => values = u64::try_from(r.int()?).unwrap_or(0),
+            _ => r.skip(k)?,
+        }
+    }
+    Ok(values)
 }
 
 /// The longest value of `chunk`'s dictionary (plain-encoded byte arrays: a 4-byte length
