@@ -310,3 +310,61 @@ fn dictionary_encoded_4k_rows_cost_what_plain_ones_do() {
     assert!(dict_peak <= LIMIT, "peak RSS {} MiB", dict_peak >> 20);
     assert!(plain_peak <= LIMIT, "peak RSS {} MiB", plain_peak >> 20);
 }
+
+/// Writes issue 81's files at its scale into `$SNOWPIPE_PARQUET_FILES` for a measurement of
+/// a release binary with `/usr/bin/time -v` (docs/SECURITY.md, the Parquet rows): one 16 KiB
+/// dictionary value over 1,000,000 rows, one zstd page of 1.1 GB, 50,000 columns, 400 nested
+/// lists.
+#[test]
+#[ignore = "writes ~2 GB in memory: SNOWPIPE_PARQUET_FILES=DIR cargo test ... -- --ignored"]
+fn write_the_issues_files() {
+    let dir = std::path::PathBuf::from(std::env::var("SNOWPIPE_PARQUET_FILES").unwrap());
+    let value = "v".repeat(16 << 10);
+    write(
+        &dir.join("dict1m.parquet"),
+        &[rows(0..1_000_000, |_| value.clone())],
+        zstd().build(),
+    );
+    let big = "x".repeat(256 << 10);
+    let props = zstd()
+        .set_dictionary_enabled(false)
+        .set_data_page_size_limit(usize::MAX)
+        .set_write_batch_size(8192)
+        .build();
+    write(
+        &dir.join("page.parquet"),
+        &[rows(0..4_400, |_| big.clone())],
+        props,
+    );
+    let mut cols: Vec<(String, ArrayRef)> = Vec::new();
+    for c in 0..50_000 {
+        cols.push((
+            format!("c{c}"),
+            Arc::new(Int32Array::from_iter_values(0..1)),
+        ));
+    }
+    write(
+        &dir.join("wide.parquet"),
+        &[RecordBatch::try_from_iter(cols).unwrap()],
+        zstd().build(),
+    );
+    let path = dir.join("deep.parquet");
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let options = ArrowWriterOptions::new()
+                .with_properties(zstd().build())
+                .with_skip_arrow_metadata(true);
+            write_with(&path, &[nested(400)], options);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    for name in ["dict1m", "page", "wide", "deep"] {
+        let len = std::fs::metadata(dir.join(format!("{name}.parquet")))
+            .unwrap()
+            .len();
+        eprintln!("{name}.parquet: {len} bytes");
+        assert!(len < 8 << 20, "{name}: {len}");
+    }
+}
