@@ -32,8 +32,11 @@
 //! are skipped. CSV (`csv_rows.rs`): the header row names the columns (`--csv-no-header` with
 //! `--csv-columns`), values go as JSON strings (Snowflake converts text per column, as for a
 //! staged file), NULLs as `null`; a record with the wrong number of fields is a bad record.
-//! Parquet (`parquet_rows.rs`): parquet's Arrow reader, batches of about 1 MiB of rows into
-//! `Channel::append_record_batch`, resuming with `with_offset`.
+//! Parquet (`parquet_rows.rs`): parquet's Arrow reader, one row group at a time, batches of
+//! about 1 MiB of *decoded* rows into `Channel::append_record_batch`, resuming with
+//! `with_offset`; what the footer and page headers claim is checked first
+//! (`parquet_guard.rs`): a schema past 64 levels or 2,000 columns refuses the file, a row
+//! group that cannot be decoded within the client's memory budget is a bad record.
 //!
 //! **Bad records** go to `<input>.rejected.ndjson` (file, line, byte offset, error, record) and
 //! the run goes on; `--on-error abort` stops at the first, naming the file and line. The

@@ -320,11 +320,15 @@ fn dictionary_encoded_4k_rows_cost_what_plain_ones_do() {
 fn write_the_issues_files() {
     let dir = std::path::PathBuf::from(std::env::var("SNOWPIPE_PARQUET_FILES").unwrap());
     let value = "v".repeat(16 << 10);
-    write(
-        &dir.join("dict1m.parquet"),
-        &[rows(0..1_000_000, |_| value.clone())],
-        zstd().build(),
-    );
+    // One row group, written 10,000 rows at a time (the rows are 16 GB decoded).
+    let file = std::fs::File::create(dir.join("dict1m.parquet")).unwrap();
+    let first = rows(0..10_000, |_| value.clone());
+    let mut w = ArrowWriter::try_new(file, first.schema(), Some(zstd().build())).unwrap();
+    for start in (0..1_000_000).step_by(10_000) {
+        w.write(&rows(start..start + 10_000, |_| value.clone()))
+            .unwrap();
+    }
+    w.close().unwrap();
     let big = "x".repeat(256 << 10);
     let props = zstd()
         .set_dictionary_enabled(false)
