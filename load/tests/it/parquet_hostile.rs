@@ -178,6 +178,7 @@ fn a_page_past_the_cap_is_refused_naming_its_row_group_and_the_rest_lands() {
     let dead = dead_letters(&file);
     assert_eq!(dead.len(), 1, "{dead:?}");
     let error = dead[0]["error"].as_str().unwrap();
+    eprintln!("dead letter: {error}");
     assert!(
         error.contains("row group 0") && error.contains("page"),
         "{error}"
@@ -220,6 +221,7 @@ fn a_file_past_the_column_cap_is_refused_and_the_next_file_lands() {
     );
     assert_eq!(run.code, Some(1), "{run:#?}");
     let error = run.summary["per_file"][0]["error"].as_str().unwrap_or("");
+    eprintln!("refused: {error}");
     assert!(
         error.contains("wide.parquet") && error.contains("2501 columns") && error.contains("2000"),
         "{run:#?}"
@@ -276,6 +278,7 @@ fn a_schema_nested_past_the_depth_cap_is_refused_before_any_reader() {
     );
     assert_eq!(run.code, Some(1), "{run:#?}");
     let error = run.summary["per_file"][0]["error"].as_str().unwrap_or("");
+    eprintln!("refused: {error}");
     assert!(
         error.contains("deep.parquet") && error.contains("nested") && error.contains("64"),
         "{run:#?}"
