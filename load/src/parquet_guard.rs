@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use parquet::basic::{Encoding, Type};
+use parquet::basic::{Compression, Encoding, Type};
 use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 use parquet::file::serialized_reader::SerializedPageReader;
@@ -293,12 +293,15 @@ fn walk_pages(file: &File, chunk: &ColumnChunkMetaData, limits: &Limits) -> Resu
     let mut at = 0u64;
     while at < len {
         let mut r = Reader::new(&mut input);
+        let header = page_header(&mut r).context("a damaged page header")?;
+        at += r.read + header.stored;
         let Header {
             kind,
             decoded,
             stored,
             values,
-        } = page_header(&mut r).context("a damaged page header")?;
+            ..
+        } = header;
         if decoded > limits.page {
             bail!(
                 "a page claims {decoded} bytes decoded ({stored} stored), more than the {} \
@@ -315,10 +318,57 @@ fn walk_pages(file: &File, chunk: &ColumnChunkMetaData, limits: &Limits) -> Resu
             }
             _ => {}
         }
-        at += r.read + stored;
-        input.seek_relative(i64::try_from(stored)?)?;
+        if unbounded_codec(chunk.compression()) && matches!(kind, 0 | 2 | 3) {
+            // Read through the page, counting what it inflates to (at most its claim + 1).
+            let mut body = (&mut input).take(stored);
+            std::io::copy(&mut (&mut body).take(header.levels), &mut std::io::sink())?;
+            let claim = decoded.saturating_sub(header.levels);
+            let past = header.compressed && inflates_past(chunk.compression(), &mut body, claim);
+            std::io::copy(&mut body, &mut std::io::sink())?;
+            if past {
+                let codec = if chunk.compression() == Compression::LZ4 {
+                    "LZ4"
+                } else {
+                    "GZIP"
+                };
+                bail!(
+                    "a {codec} page claims {decoded} bytes decoded ({stored} stored) but \
+                     inflates to more: the parquet reader would inflate it whole, unbounded \
+                     (a damaged or hostile page header)"
+                );
+            }
+        } else {
+            input.seek_relative(i64::try_from(stored)?)?;
+        }
     }
     Ok(pages)
+}
+
+/// Whether the parquet crate inflates `codec` without the page header's decoded size (GZIP
+/// and the LZ4 frame codec read to the end of their stream; Snappy, LZ4_RAW and ZSTD stop
+/// at the size the header claims).
+fn unbounded_codec(codec: Compression) -> bool {
+    matches!(codec, Compression::GZIP(_) | Compression::LZ4)
+}
+
+/// Whether `body`, compressed with `codec`, inflates to more than `claim` bytes (read
+/// through a sink, at most `claim + 1` bytes of output). A stream that does not decode is
+/// left to the parquet reader to report.
+fn inflates_past(codec: Compression, body: &mut impl Read, claim: u64) -> bool {
+    let limit = claim.saturating_add(1);
+    let sink = &mut std::io::sink();
+    let inflated = match codec {
+        Compression::GZIP(_) => std::io::copy(
+            &mut flate2::read::MultiGzDecoder::new(body).take(limit),
+            sink,
+        ),
+        Compression::LZ4 => std::io::copy(
+            &mut lz4_flex::frame::FrameDecoder::new(body).take(limit),
+            sink,
+        ),
+        _ => return false,
+    };
+    inflated.is_ok_and(|n| n > claim)
 }
 
 /// What a page header claims.
@@ -332,17 +382,26 @@ struct Header {
     stored: u64,
     /// A data page's `num_values` (v1 and v2 headers' field 1), 0 when absent.
     values: u64,
+    /// A v2 data page's uncompressed level bytes before its values (fields 5 and 6).
+    levels: u64,
+    /// Whether the values are compressed (a v2 page's field 7, default true).
+    compressed: bool,
 }
 
 /// Reads a `PageHeader`.
 fn page_header<R: Read>(r: &mut Reader<R>) -> Result<Header> {
-    let (mut id, mut kind, mut decoded, mut stored, mut values) = (0, -1, None, None, 0);
+    let (mut id, mut kind, mut decoded, mut stored) = (0, -1, None, None);
+    let mut data = DataPage {
+        values: 0,
+        levels: 0,
+        compressed: true,
+    };
     while let Some(k) = r.field(&mut id)? {
         match (id, k) {
             (1, Kind::Int) => kind = r.int()?,
             (2, Kind::Int) => decoded = Some(r.int()?),
             (3, Kind::Int) => stored = Some(r.int()?),
-            (5 | 8, Kind::Struct) => values = data_page_values(r)?,
+            (5 | 8, Kind::Struct) => data = data_page(r)?,
             _ => r.skip(k)?,
         }
     }
@@ -351,22 +410,39 @@ fn page_header<R: Read>(r: &mut Reader<R>) -> Result<Header> {
             kind,
             decoded,
             stored,
-            values,
+            values: data.values,
+            levels: data.levels,
+            compressed: data.compressed,
         }),
         _ => bail!("page sizes missing or negative"),
     }
 }
 
-/// A `DataPageHeader`'s or `DataPageHeaderV2`'s `num_values` (field 1).
-fn data_page_values<R: Read>(r: &mut Reader<R>) -> Result<u64> {
-    let (mut id, mut values) = (0, 0);
+/// What a `DataPageHeader` or `DataPageHeaderV2` says of its values.
+struct DataPage {
+    values: u64,
+    levels: u64,
+    compressed: bool,
+}
+
+/// Reads a `DataPageHeader` (field 1: `num_values`) or `DataPageHeaderV2` (also 5 and 6:
+/// the level bytes, 7: `is_compressed`; a v1 header's 5 is a struct, skipped).
+fn data_page<R: Read>(r: &mut Reader<R>) -> Result<DataPage> {
+    let mut id = 0;
+    let mut page = DataPage {
+        values: 0,
+        levels: 0,
+        compressed: true,
+    };
     while let Some(k) = r.field(&mut id)? {
         match (id, k) {
-            (1, Kind::Int) => values = u64::try_from(r.int()?).unwrap_or(0),
+            (1, Kind::Int) => page.values = u64::try_from(r.int()?).unwrap_or(0),
+            (5 | 6, Kind::Int) => page.levels += u64::try_from(r.int()?).unwrap_or(0),
+            (7, Kind::Bool(Some(b))) => page.compressed = b,
             _ => r.skip(k)?,
         }
     }
-    Ok(values)
+    Ok(page)
 }
 
 /// The longest value of `chunk`'s dictionary (plain-encoded byte arrays: a 4-byte length

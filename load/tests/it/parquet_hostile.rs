@@ -192,6 +192,72 @@ fn a_page_past_the_cap_is_refused_naming_its_row_group_and_the_rest_lands() {
     assert_eq!(lab.counts(), (100, 100));
 }
 
+/// `value` as a varint of exactly `len` bytes (non-canonical when shorter would do).
+fn varint_of_len(value: u64, len: usize) -> Vec<u8> {
+    assert!(value < 1 << (7 * len));
+    (0..len)
+        .map(|i| {
+            let b = ((value >> (7 * i)) & 0x7f) as u8;
+            if i + 1 < len {
+                b | 0x80
+            } else {
+                b
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_gzip_page_inflating_past_its_header_is_refused_and_the_rest_lands() {
+    let lab = Lab::new();
+    let file = lab.path("gzip.parquet");
+    // Row group 0: one plain GZIP page of 300 × 256 KiB (75 MiB, ~80 KB compressed).
+    let big = "x".repeat(256 << 10);
+    let props = WriterProperties::builder()
+        .set_compression(Compression::GZIP(Default::default()))
+        .set_dictionary_enabled(false)
+        .set_data_page_size_limit(usize::MAX)
+        .build();
+    let hostile = rows(0..300, |_| big.clone());
+    let after = rows(1_000..1_100, |i| format!("name-{i}"));
+    write(&file, &[hostile, after], props);
+    // Its header then claims 1 MiB decoded (under the 2 MiB page cap of a 16 MiB budget): the
+    // same varint length, so every offset stays.
+    let offset = {
+        use parquet::file::reader::FileReader as _;
+        let f = std::fs::File::open(&file).unwrap();
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(f).unwrap();
+        let chunk = reader.metadata().row_group(0).column(1).clone();
+        assert!(chunk.dictionary_page_offset().is_none());
+        usize::try_from(chunk.data_page_offset()).unwrap()
+    };
+    let mut bytes = std::fs::read(&file).unwrap();
+    // Field 1 (type) = 0, then field 2 (uncompressed_page_size), a zigzag varint.
+    assert_eq!(&bytes[offset..offset + 3], &[0x15, 0x00, 0x15]);
+    let at = offset + 3;
+    let len = bytes[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+    let claim = varint_of_len((1u64 << 20) * 2, len);
+    bytes[at..at + len].copy_from_slice(&claim);
+    std::fs::write(&file, bytes).unwrap();
+    let profile = lab.profile(BUDGET);
+    let (run, peak, _) = load_measured(&lab, &[&file], &["--profile", profile.to_str().unwrap()]);
+    let s = run.ok();
+    assert_eq!(
+        (s["rows"].as_u64(), s["bad_records"].as_u64()),
+        (Some(100), Some(1)),
+        "{s}"
+    );
+    assert_eq!(lab.counts(), (100, 100));
+    let dead = dead_letters(&file);
+    let error = dead[0]["error"].as_str().unwrap();
+    eprintln!("dead letter: {error}");
+    assert!(
+        error.contains("row group 0") && error.contains("inflates"),
+        "{error}"
+    );
+    assert!(peak <= LIMIT, "peak RSS {} MiB", peak >> 20);
+}
+
 #[test]
 fn a_file_past_the_column_cap_is_refused_and_the_next_file_lands() {
     let lab = Lab::new();
