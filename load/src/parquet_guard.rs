@@ -12,7 +12,9 @@
 //!   each string dictionary's longest value: a page past [`Limits::page`], pages held at once
 //!   (each column's largest page and its dictionary) past [`Limits::pages`] or a row that may
 //!   decode past [`Limits::row`] refuse the row group, naming it; otherwise the rows per batch
-//!   that keep a batch's decoded size near [`Limits::batch`].
+//!   that keep a batch's decoded size near [`Limits::batch`]. GZIP and LZ4 pages, which the
+//!   parquet crate inflates to their end whatever the header claims, are inflated once into
+//!   a sink first (at most their claim + 1 bytes) and refused past the claim.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -215,7 +217,7 @@ pub fn plan(file: &File, meta: &ParquetMetaData, index: usize, limits: &Limits) 
         let column = meta.file_metadata().schema_descr().column(j);
         let name = column.path().string();
         let pages = walk_pages(file, chunk, limits).with_context(|| format!("column {name}"))?;
-        held += pages.largest + pages.dictionary;
+        held = held.saturating_add(pages.largest.saturating_add(pages.dictionary));
         let width = match chunk.column_type() {
             Type::BOOLEAN => 1,
             Type::INT32 | Type::FLOAT => 4,
@@ -250,21 +252,22 @@ pub fn plan(file: &File, meta: &ParquetMetaData, index: usize, limits: &Limits) 
         } else {
             width
         };
-        row += per_row * (value + 8) + name.len() as u64 + 4;
+        // Saturating: the footer's counts are the writer's word.
+        let bytes = per_row.saturating_mul(value.saturating_add(8));
+        row = row.saturating_add(bytes.saturating_add(name.len() as u64 + 4));
     }
     if held > limits.pages {
         bail!(
             "its readers would hold {held} bytes of decoded pages at once (each column's \
-             largest page and dictionary), more than the {} a quarter of the client's memory budget \
-             allows: raise memory_budget_bytes, or write smaller pages or fewer columns",
+             largest page and dictionary), more than the {} a quarter of the client's memory \
+             budget allows: raise memory_budget_bytes, or write smaller pages or fewer columns",
             limits.pages
         );
     }
     if row > limits.row {
         bail!(
-            "a row may decode to {row} bytes, more than the {} an eighth \
-             of the client's memory budget allows: raise memory_budget_bytes, or write \
-             smaller values",
+            "a row may decode to {row} bytes, more than the {} an eighth of the client's \
+             memory budget allows: raise memory_budget_bytes, or write smaller values",
             limits.row
         );
     }
