@@ -79,13 +79,18 @@ pub fn read(
     for index in 0..meta.metadata().num_row_groups() {
         let group = meta.metadata().row_group(index);
         let rows = u64::try_from(group.num_rows()).unwrap_or(0);
-        let end = first + rows;
+        let end = first.saturating_add(rows);
         let from = skip.max(first);
         if from < end {
             if sink.stop.load(Ordering::Relaxed) {
                 break;
             }
-            let share = |n: u64| size * n / num_rows.max(1);
+            // The file's share of `n` rows, for progress (the footer's counts are the
+            // writer's word: no overflow).
+            let share = |n: u64| {
+                let bytes = u128::from(size) * u128::from(n) / u128::from(num_rows.max(1));
+                u64::try_from(bytes).unwrap_or(size)
+            };
             let group = GroupRead {
                 path,
                 file: &file,
@@ -111,7 +116,7 @@ pub fn read(
                 report.end_position = end;
                 sink.tx
                     .blocking_send(Msg::Skipped {
-                        bytes: share(end - at),
+                        bytes: share(end.saturating_sub(at)),
                     })
                     .map_err(|_| anyhow!("the loader stopped"))?;
             }
