@@ -27,8 +27,11 @@ pub struct BadRecord<'a> {
     /// The record as read (its first bytes when it is long; a line break at its end is
     /// dropped).
     pub text: &'a [u8],
-    /// Its length and SHA-256 in the input.
-    pub whole: Whole,
+    /// Its length and SHA-256 in the input (`None` for a Parquet row group, which is never
+    /// read whole: its bytes in the file are `record_bytes`, with no hash).
+    pub whole: Option<Whole>,
+    /// Its bytes in the input when `whole` is `None`.
+    pub bytes: u64,
 }
 
 /// The dead-letter file of one input, created on the first bad record, appended to.
@@ -75,8 +78,8 @@ impl DeadLetter {
             "byte_offset": bad.offset,
             "error": bad.error,
             "record": cut_text(&text, KEPT_TEXT),
-            "record_bytes": bad.whole.len,
-            "record_sha256": bad.whole.sha256,
+            "record_bytes": bad.whole.as_ref().map_or(bad.bytes, |w| w.len),
+            "record_sha256": bad.whole.as_ref().map(|w| w.sha256.as_str()),
         });
         let f = self.file.as_mut().expect("opened above");
         writeln!(f, "{line}").with_context(|| format!("cannot write {}", shown(&self.path)))?;

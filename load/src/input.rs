@@ -32,4 +32,6 @@ pub struct Settings {
     pub on_error: OnError,
     /// How long to wait for the last commit.
     pub commit_timeout: Duration,
+    /// The client's memory budget, bytes (what Parquet decoding stays within).
+    pub memory_budget: usize,
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use serde_json::{json, Value};
 use snowpipe_streaming::{Channel, CloseOptions, OffsetToken, Pipe};
@@ -323,7 +323,13 @@ fn spawn_reader(
         let committed = committed.as_ref().map(OffsetToken::as_str);
         let result = match input.format {
             Format::Parquet => {
-                crate::parquet_rows::read(&input.path, committed, &tx, &halt, &mut report)
+                let sink = crate::parquet_rows::Sink {
+                    tx: &tx,
+                    stop: &halt,
+                    on_error: settings.on_error,
+                    memory_budget: settings.memory_budget,
+                };
+                crate::parquet_rows::read(&input.path, committed, &sink, &mut report)
             }
             Format::Ndjson | Format::Csv if input.stdin => {
                 crate::stdin::read(&input, &settings, (&tx, &*halt), &mut report)
@@ -347,32 +353,93 @@ fn spawn_reader(
     })
 }
 
-/// Appends a Parquet batch with the tokens of its rows (`pq1:…:<rows loaded>`); a batch too
-/// large for one request (the SDK refuses to split string tokens) goes in halves. Returns
-/// the last token.
+/// Appends a Parquet batch with the tokens of its rows (`pq1:…:<rows loaded>`). Returns the
+/// last token.
 async fn append_batch(channel: &Channel, b: &Batch) -> Result<OffsetToken> {
     let n = b.batch.num_rows();
-    let mut at = 0;
-    let mut last = None;
-    while at < n {
-        let mut len = n - at;
-        loop {
-            let slice = b.batch.slice(at, len);
-            let start = OffsetToken::new(b.identity.token(b.before + at as u64 + 1))?;
-            let end = OffsetToken::new(b.identity.token(b.before + (at + len) as u64))?;
+    if n == 0 {
+        bail!("an empty record batch");
+    }
+    in_slices(n, |at, len| {
+        let slice = b.batch.slice(at, len);
+        let tokens = (
+            b.identity.token(b.before + at as u64 + 1),
+            b.identity.token(b.before + (at + len) as u64),
+        );
+        async move {
+            let start = OffsetToken::new(tokens.0)?;
+            let end = OffsetToken::new(tokens.1)?;
             match channel
-                .append_record_batch(&slice, Some(start), Some(end.clone()))
+                .append_record_batch(&slice, Some(start), Some(end))
                 .await
             {
-                Ok(()) => {
-                    last = Some(end);
-                    break;
-                }
-                Err(snowpipe_streaming::Error::InvalidArgument { .. }) if len > 1 => len /= 2,
-                Err(e) => return Err(e).context("cannot append a record batch"),
+                Ok(()) => Ok(true),
+                Err(snowpipe_streaming::Error::InvalidArgument { .. }) if len > 1 => Ok(false),
+                Err(e) => Err(e).context("cannot append a record batch"),
             }
         }
-        at += len;
+    })
+    .await?;
+    Ok(OffsetToken::new(b.identity.token(b.before + n as u64))?)
+}
+
+/// Appends rows `0..n` in slices through `append(at, len)`: `Ok(true)` appended, `Ok(false)`
+/// refused as too large for one request (the SDK refuses to split string tokens). The first
+/// slice is the whole batch; a refused slice is halved, and the length that went through is
+/// kept for the rest (each refusal costs the SDK an encoding of the slice: starting from the
+/// whole remainder after every success encoded a batch O(log n) times over).
+async fn in_slices<F, Fut>(n: usize, mut append: F) -> Result<()>
+where
+    F: FnMut(usize, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let (mut at, mut len) = (0, n);
+    while at < n {
+        let take = len.min(n - at);
+        if append(at, take).await? {
+            at += take;
+        } else {
+            len = (take / 2).max(1);
+        }
     }
-    last.ok_or_else(|| anyhow!("an empty record batch"))
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows offered to `append` for `n` rows when a request takes at most `fits` rows.
+    async fn offered(n: usize, fits: usize) -> (usize, Vec<(usize, usize)>) {
+        let mut total = 0;
+        let mut appended = Vec::new();
+        in_slices(n, |at, len| {
+            total += len;
+            let ok = len <= fits;
+            if ok {
+                appended.push((at, len));
+            }
+            async move { Ok(ok) }
+        })
+        .await
+        .unwrap();
+        (total, appended)
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_is_encoded_a_bounded_number_of_times() {
+        let (total, appended) = offered(65_536, 100).await;
+        // Every row once, in order, in slices that fit.
+        let mut next = 0;
+        for &(at, len) in &appended {
+            assert_eq!(at, next);
+            assert!(len <= 100);
+            next += len;
+        }
+        assert_eq!(next, 65_536);
+        // The whole batch, its halvings down to what fits, then each row once.
+        assert!(total <= 65_536 * 3, "{total} rows encoded for 65,536");
+        let (total, appended) = offered(10, 10).await;
+        assert_eq!((total, appended), (10, vec![(0, 10)]));
+    }
 }

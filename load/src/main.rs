@@ -32,8 +32,11 @@
 //! are skipped. CSV (`csv_rows.rs`): the header row names the columns (`--csv-no-header` with
 //! `--csv-columns`), values go as JSON strings (Snowflake converts text per column, as for a
 //! staged file), NULLs as `null`; a record with the wrong number of fields is a bad record.
-//! Parquet (`parquet_rows.rs`): parquet's Arrow reader, batches of about 1 MiB of rows into
-//! `Channel::append_record_batch`, resuming with `with_offset`.
+//! Parquet (`parquet_rows.rs`): parquet's Arrow reader, one row group at a time, batches of
+//! about 1 MiB of *decoded* rows into `Channel::append_record_batch`, resuming with
+//! `with_offset`; what the footer and page headers claim is checked first
+//! (`parquet_guard.rs`): a schema past 64 levels or 2,000 columns refuses the file, a row
+//! group that cannot be decoded within the client's memory budget is a bad record.
 //!
 //! **Bad records** go to `<input>.rejected.ndjson` (file, line, byte offset, error, the
 //! record's first 64 KiB, its length and SHA-256) and the run goes on; `--on-error abort`
@@ -70,11 +73,13 @@ mod files;
 mod input;
 mod load;
 mod names;
+mod parquet_guard;
 mod parquet_rows;
 mod progress;
 mod record;
 mod stdin;
 mod text;
+mod thrift_compact;
 mod token;
 
 #[cfg(test)]
@@ -187,13 +192,15 @@ async fn run(args: LoadArgs) -> Result<bool> {
     } else {
         None
     };
-    let settings = Settings {
+    let mut settings = Settings {
         csv,
         follow: args.follow,
         on_error: args.on_error,
         commit_timeout: args.commit_timeout,
+        memory_budget: 0,
     };
     let conn = connect::connect(&args).await?;
+    settings.memory_budget = conn.client.memory_budget_bytes();
     let pipe = match (&args.pipe, &args.table) {
         (Some(p), _) => conn.client.pipe(&args.database, &args.schema, p),
         (None, Some(t)) => conn.client.table_pipe(&args.database, &args.schema, t),

@@ -1,56 +1,68 @@
-//! Parquet files: record batches from a row on, through parquet's Arrow reader.
+//! Parquet files: record batches from a row on, through parquet's Arrow reader, one row group
+//! at a time, within the client's memory budget.
+//!
+//! Before parquet parses anything, `parquet_guard::check_footer` refuses a schema nested or
+//! wide past what the reader can take; before each row group's reader is built,
+//! `parquet_guard::plan` reads its page headers and dictionaries: a row group that cannot be
+//! decoded within the budget is a bad record (a line of `<input>.rejected.ndjson` naming the
+//! file, the row group, its rows and the limit; `--on-error abort` stops there), and the row
+//! groups after it still load. Batches are sized by what their rows decode to, not by the
+//! file's encoded size (a dictionary value repeated a million times is a few bytes encoded).
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{anyhow, Context, Result};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use anyhow::{anyhow, bail, Context, Result};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use tokio::sync::mpsc::Sender;
 
 use crate::chunk::{Batch, Msg};
+use crate::dead_letter::{BadRecord, DeadLetter};
+use crate::cli::OnError;
+use crate::parquet_guard::{self, Limits};
 use crate::text::TextReport;
 use crate::token::ParquetIdentity;
 
-/// Rows per batch: about 1 MiB of NDJSON by the file's own sizes (at least 1, at most 65,536).
-fn batch_rows(uncompressed: i64, rows: i64, columns: usize) -> usize {
-    if rows <= 0 {
-        return 1024;
-    }
-    // JSON text is larger than Parquet's plain encoding: names, quotes, digits.
-    let per_row = (uncompressed / rows).max(1) as usize * 3 + columns * 12;
-    (crate::chunk::CHUNK_BYTES / per_row).clamp(1, 65_536)
+/// Where the rows go and what bounds their decoding.
+pub struct Sink<'a> {
+    /// The loader.
+    pub tx: &'a Sender<Msg>,
+    /// Set when the loader stops.
+    pub stop: &'a AtomicBool,
+    /// `--on-error`.
+    pub on_error: OnError,
+    /// The client's memory budget, bytes.
+    pub memory_budget: usize,
 }
 
 /// Reads `path` after the `committed` rows (when the token names this file), sending batches.
 /// Positions in the report are rows.
 ///
 /// # Errors
-/// When the file cannot be read as Parquet, or the loader stopped listening.
+/// When the file cannot be read as Parquet, its schema is past the guard's limits, a row
+/// group cannot be read within the budget under `--on-error abort`, or the loader stopped
+/// listening.
 pub fn read(
     path: &Path,
     committed: Option<&str>,
-    tx: &Sender<Msg>,
-    stop: &AtomicBool,
+    sink: &Sink<'_>,
     report: &mut TextReport,
 ) -> Result<()> {
     let mut file = crate::files::open_input(path)?;
     let identity = ParquetIdentity::read(&mut file)?;
     let size = file.metadata()?.len();
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| {
-        format!(
-            "{} is not a Parquet file (or a damaged one): pass --format for another format",
-            crate::names::shown(path)
-        )
-    })?;
-    let meta = builder.metadata().file_metadata();
-    let num_rows = u64::try_from(meta.num_rows()).unwrap_or(0);
-    let uncompressed: i64 = builder
-        .metadata()
-        .row_groups()
-        .iter()
-        .map(|g| g.total_byte_size())
-        .sum();
-    let columns = builder.schema().fields().len();
+    parquet_guard::check_footer(&file, path)?;
+    let meta =
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).with_context(|| {
+            format!(
+                "{} is not a Parquet file (or a damaged one): pass --format for another format",
+                crate::names::shown(path)
+            )
+        })?;
+    let num_rows = u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(0);
     let resume = committed.and_then(|c| identity.resume(c, num_rows));
     report.replaced = committed.is_some() && resume.is_none();
     if report.replaced {
@@ -62,28 +74,164 @@ pub fn read(
     let skip = resume.unwrap_or(0);
     report.start_position = skip;
     report.end_position = skip;
-    let rows_per_batch = batch_rows(uncompressed, meta.num_rows(), columns);
-    let reader = builder
-        .with_batch_size(rows_per_batch)
-        .with_offset(usize::try_from(skip)?)
-        .build()?;
-    let mut before = skip;
-    for batch in reader {
-        if stop.load(Ordering::Relaxed) {
-            break;
+    let limits = Limits::of_budget(sink.memory_budget);
+    let mut dead = DeadLetter::new(path);
+    let mut first = 0u64;
+    for index in 0..meta.metadata().num_row_groups() {
+        let group = meta.metadata().row_group(index);
+        let rows = u64::try_from(group.num_rows()).unwrap_or(0);
+        let end = first.saturating_add(rows);
+        let from = skip.max(first);
+        if from < end {
+            if sink.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            // The file's share of `n` rows, for progress (the footer's counts are the
+            // writer's word: no overflow).
+            let share = |n: u64| {
+                let bytes = u128::from(size) * u128::from(n) / u128::from(num_rows.max(1));
+                u64::try_from(bytes).unwrap_or(size)
+            };
+            let group = GroupRead {
+                path,
+                file: &file,
+                meta: &meta,
+                index,
+                first,
+                from,
+                identity: &identity,
+            };
+            if let Err(e) = group.send(&limits, sink, report, &share) {
+                let at = report.end_position.max(from);
+                if sink.stop.load(Ordering::Relaxed) || sink.tx.is_closed() {
+                    return Err(e);
+                }
+                let offset = group_offset(&meta, index);
+                refuse(
+                    &mut dead,
+                    sink.on_error,
+                    (index, at, end, offset),
+                    &e,
+                    report,
+                )?;
+                report.end_position = end;
+                sink.tx
+                    .blocking_send(Msg::Skipped {
+                        bytes: share(end.saturating_sub(at)),
+                    })
+                    .map_err(|_| anyhow!("the loader stopped"))?;
+            }
         }
-        let batch = batch.with_context(|| format!("cannot read {}", crate::names::shown(path)))?;
-        let rows = batch.num_rows() as u64;
-        let bytes = size * rows / num_rows.max(1);
-        tx.blocking_send(Msg::Batch(Batch {
-            batch,
-            before,
-            identity: identity.clone(),
-            bytes,
-        }))
-        .map_err(|_| anyhow!("the loader stopped"))?;
-        before += rows;
-        report.end_position = before;
+        first = end;
     }
     Ok(())
+}
+
+/// Rows `at..end` of row group `index` cannot be read: a dead letter (or, under `--on-error
+/// abort`, the error).
+fn refuse(
+    dead: &mut DeadLetter,
+    on_error: OnError,
+    (index, at, end, (offset, bytes)): (usize, u64, u64, (u64, u64)),
+    e: &anyhow::Error,
+    report: &mut TextReport,
+) -> Result<()> {
+    let error = format!(
+        "{}: row group {index} (rows {} to {end}) not loaded: {e:#}",
+        dead_name(dead),
+        at + 1
+    );
+    if on_error == OnError::Abort {
+        bail!("{error} (--on-error abort)");
+    }
+    tracing::warn!("{error}");
+    dead.write(&BadRecord {
+        line: at + 1,
+        offset,
+        error,
+        text: b"",
+        whole: None,
+        bytes,
+    })?;
+    // The rows after it are appended with tokens past it: the dead letter is on disk first.
+    dead.flush()?;
+    report.bad_records += 1;
+    Ok(())
+}
+
+/// Where row group `index` starts in the file (its first column chunk) and its bytes there.
+fn group_offset(meta: &ArrowReaderMetadata, index: usize) -> (u64, u64) {
+    let group = meta.metadata().row_group(index);
+    let start = group.columns().first().map_or(0, |c| c.byte_range().0);
+    let bytes = group
+        .columns()
+        .iter()
+        .map(|c| c.byte_range().1)
+        .fold(0u64, u64::saturating_add);
+    (start, bytes)
+}
+
+/// The input a dead-letter file belongs to, for messages.
+fn dead_name(dead: &DeadLetter) -> String {
+    let p = crate::names::shown(dead.path()).to_string();
+    p.strip_suffix(".rejected.ndjson").unwrap_or(&p).to_owned()
+}
+
+/// One row group's read.
+struct GroupRead<'a> {
+    path: &'a Path,
+    file: &'a File,
+    meta: &'a ArrowReaderMetadata,
+    index: usize,
+    /// Rows of the file before the group.
+    first: u64,
+    /// The first row to send.
+    from: u64,
+    identity: &'a ParquetIdentity,
+}
+
+impl GroupRead<'_> {
+    /// Plans the row group within `limits`, then sends its batches from `from` on.
+    fn send(
+        &self,
+        limits: &Limits,
+        sink: &Sink<'_>,
+        report: &mut TextReport,
+        share: &dyn Fn(u64) -> u64,
+    ) -> Result<()> {
+        let plan = parquet_guard::plan(self.file, self.meta.metadata(), self.index, limits)?;
+        tracing::debug!(
+            row_group = self.index,
+            rows_per_batch = plan.batch_rows,
+            row_bytes = plan.row_bytes,
+            "row group planned"
+        );
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.file.try_clone()?,
+            self.meta.clone(),
+        )
+        .with_row_groups(vec![self.index])
+        .with_batch_size(plan.batch_rows)
+        .with_offset(usize::try_from(self.from - self.first)?)
+        .build()?;
+        let mut before = self.from;
+        for batch in reader {
+            if sink.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let batch = batch.with_context(|| format!("cannot read {}", crate::names::shown(self.path)))?;
+            let rows = batch.num_rows() as u64;
+            sink.tx
+                .blocking_send(Msg::Batch(Batch {
+                    batch,
+                    before,
+                    identity: self.identity.clone(),
+                    bytes: share(rows),
+                }))
+                .map_err(|_| anyhow!("the loader stopped"))?;
+            before += rows;
+            report.end_position = before;
+        }
+        Ok(())
+    }
 }

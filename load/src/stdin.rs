@@ -82,7 +82,8 @@ pub fn read(
                 offset: start,
                 error,
                 text: &line.bytes,
-                whole: line.whole(),
+                whole: Some(line.whole()),
+                bytes: 0,
             })?,
         }
         line_no += 1;

@@ -225,7 +225,8 @@ impl<'a> TextReader<'a> {
             offset,
             error,
             text,
-            whole,
+            whole: Some(whole),
+            bytes: 0,
         };
         if self.on_error == OnError::Abort {
             bail!(

@@ -39,6 +39,13 @@ impl StreamingIngestClient {
         self.core.state.settings.max_client_lag
     }
 
+    /// The client-wide memory budget of buffered and sent-but-uncommitted bytes: its
+    /// `memory_budget_bytes` setting (the builder's, the profile's or the default 256 MiB).
+    /// Code that decodes rows for this client can bound its own buffers by it.
+    pub fn memory_budget_bytes(&self) -> usize {
+        self.core.state.settings.memory_budget_bytes
+    }
+
     /// The named channels' runtime (tests inspect the memory budget and the registry).
     #[cfg(test)]
     pub(crate) fn runtime(&self) -> &crate::channel::ChannelRuntime {

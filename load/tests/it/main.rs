@@ -11,5 +11,6 @@ mod hostile_files;
 mod hostile_records;
 mod ndjson;
 mod parquet;
+mod parquet_hostile;
 mod readme_flags;
 mod readme_quickstart;

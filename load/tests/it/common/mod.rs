@@ -156,3 +156,25 @@ pub fn ndjson(ids: impl IntoIterator<Item = u64>) -> String {
         .map(|i| format!("{{\"id\":{i},\"name\":\"name-{i}\"}}\n"))
         .collect()
 }
+
+impl Lab {
+    /// A `profile.json` (mode 0600) connecting to the lab with `memory_budget_bytes` set: pass
+    /// it as `--profile`.
+    pub fn profile(&self, memory_budget_bytes: usize) -> PathBuf {
+        let path = self.path("profile.json");
+        let text = serde_json::json!({
+            "url": self.url,
+            "account": "LAB",
+            "user": "LOADER",
+            "private_key_file": key().0.display().to_string(),
+            "memory_budget_bytes": memory_budget_bytes,
+        });
+        std::fs::write(&path, text.to_string()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        path
+    }
+}
