@@ -23,7 +23,7 @@ mod suite;
 pub use check::assert_linear;
 pub use rng::Rng;
 pub use run::{run, Input, Limits, Outcome};
-pub use suite::{Case, Suite};
+pub use suite::{attempt, Case, Suite};
 
 /// Mebibytes, for budgets.
 pub const MIB: u64 = 1 << 20;

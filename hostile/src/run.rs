@@ -121,6 +121,14 @@ pub fn run(mut cmd: Command, input: Input, limits: &Limits) -> std::io::Result<O
             if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // An aborting case must not spend a minute writing a core file of its heap.
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::setrlimit(libc::RLIMIT_CORE, &none) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             Ok(())
         });
     }

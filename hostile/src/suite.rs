@@ -90,6 +90,57 @@ impl Suite {
     }
 }
 
+impl Suite {
+    /// Runs `check` on every case, going on past a failing one, then fails with every failing
+    /// case's message (each carries its seed): one run shows all that a surface gets wrong.
+    ///
+    /// # Panics
+    /// When any case failed.
+    pub fn for_each<C: Copy + fmt::Debug>(&self, classes: &[C], check: impl FnMut(Case<C>)) {
+        self.finish(self.failures(classes, check));
+    }
+
+    /// Runs `check` on every case, going on past a failing one; returns the failures' messages.
+    pub fn failures<C: Copy + fmt::Debug>(
+        &self,
+        classes: &[C],
+        mut check: impl FnMut(Case<C>),
+    ) -> Vec<String> {
+        self.cases(classes)
+            .into_iter()
+            .filter_map(|case| attempt(|| check(case)).err())
+            .collect()
+    }
+
+    /// Fails with every message in `failures`, if any.
+    ///
+    /// # Panics
+    /// When `failures` is not empty.
+    pub fn finish(&self, failures: Vec<String>) {
+        if !failures.is_empty() {
+            panic!(
+                "hostile {}: {} check(s) failed:\n\n{}",
+                self.surface,
+                failures.len(),
+                failures.join("\n\n")
+            );
+        }
+    }
+}
+
+/// Runs `f`, turning a panic (a failed check) into its message.
+///
+/// # Errors
+/// The panic's message when `f` panicked.
+pub fn attempt(f: impl FnOnce()) -> Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "a check panicked with a value that is not text".to_owned())
+    })
+}
+
 /// One generated case: its class, its own PRNG, and what a failure message must say.
 #[derive(Debug, Clone)]
 pub struct Case<C> {
@@ -167,6 +218,30 @@ mod tests {
         assert!(cases[4]
             .context()
             .contains("HOSTILE_SEED=0x5 HOSTILE_CASES=5"));
+    }
+
+    #[test]
+    fn for_each_runs_every_case_and_reports_each_failure() {
+        let s = Suite {
+            surface: "x",
+            seed: 5,
+            cases: 4,
+        };
+        let mut seen = 0;
+        let e = attempt(|| {
+            s.for_each(&[1u8, 2], |c| {
+                seen += 1;
+                if c.class == 2 {
+                    c.fail("two is bad");
+                }
+            })
+        })
+        .expect_err("two cases of class 2 fail");
+        assert_eq!(seen, 4);
+        assert!(
+            e.contains("2 check(s) failed") && e.contains("two is bad"),
+            "{e}"
+        );
     }
 
     #[test]
