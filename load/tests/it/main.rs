@@ -7,6 +7,7 @@ mod crash;
 mod csv;
 mod errors;
 mod follow;
+mod hostile_suite;
 mod ndjson;
 mod parquet;
 mod readme_flags;
