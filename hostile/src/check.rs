@@ -99,12 +99,12 @@ pub fn assert_linear<C: Debug>(
 ) {
     let allowed = small.1.cpu.mul_f64(factor) + slack;
     eprintln!(
-        "hostile linear check: {} bytes {:.2?} CPU, {} bytes {:.2?} CPU (allowed {:.2?})",
+        "hostile linear check: size {} {:.2?} CPU, size {} {:.2?} CPU (allowed {:.2?})",
         small.0, small.1.cpu, large.0, large.1.cpu, allowed
     );
     if large.1.cpu > allowed {
         case.fail(format!(
-            "CPU is not linear in the input's size: {} bytes took {:.2?}, {} bytes took {:.2?} \
+            "CPU is not linear in the input's size: size {} took {:.2?}, size {} took {:.2?} \
              (allowed {factor} × + {slack:.2?} = {allowed:.2?})",
             small.0, small.1.cpu, large.0, large.1.cpu
         ));

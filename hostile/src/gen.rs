@@ -100,28 +100,31 @@ pub fn duplicate_keys_object(out: &mut Vec<u8>, name: &str, n: usize) {
 
 /// Numbers at the edges, as a JSON or CSV producer could write them: exponents past every
 /// float and decimal, digits past every precision, the non-JSON spellings of NaN and
-/// infinity, negative zero, integers one past 64 bits.
+/// infinity, negative zero, integers one past 64 bits. A surface that can afford it sends
+/// them all (one message each); [`edge_number`] draws one.
+pub const EDGE_NUMBERS: [&str; 16] = [
+    "1e9223372036854775807",
+    "1e-300000000",
+    "-1E+999999999",
+    "1e400",
+    "-1e-400",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "-0",
+    "-0.0e0",
+    "18446744073709551616",
+    "-9223372036854775809",
+    "0.0000000000000000000000000000000000000001",
+    "1.",
+    "01",
+    "1e",
+];
+
+/// One number at the edges: one of [`EDGE_NUMBERS`], or thousands of digits (a decimal's
+/// precision is 38), or a fraction of thousands of digits.
 pub fn edge_number(rng: &mut Rng) -> String {
-    const FIXED: [&str; 16] = [
-        "1e9223372036854775807",
-        "1e-300000000",
-        "-1E+999999999",
-        "1e400",
-        "-1e-400",
-        "NaN",
-        "Infinity",
-        "-Infinity",
-        "-0",
-        "-0.0e0",
-        "18446744073709551616",
-        "-9223372036854775809",
-        "0.0000000000000000000000000000000000000001",
-        "1.",
-        "01",
-        "1e",
-    ];
     match rng.below(4) {
-        // Thousands of digits (a decimal's precision is 38).
         0 => {
             let n = rng.range(39, 5000) as usize;
             let mut s = String::with_capacity(n + 1);
@@ -129,9 +132,8 @@ pub fn edge_number(rng: &mut Rng) -> String {
             s.extend(std::iter::repeat_n('9', n - 1));
             s
         }
-        // A fraction of many digits.
         1 => format!("0.{}1", "0".repeat(rng.range(38, 4000) as usize)),
-        _ => (*rng.pick(&FIXED)).to_owned(),
+        _ => EDGE_NUMBERS[rng.below(EDGE_NUMBERS.len() as u64) as usize].to_owned(),
     }
 }
 

@@ -63,8 +63,16 @@ impl Suite {
 
     /// The cases: the first `classes.len()` sweep every class once in order (so the default
     /// run covers each), the rest pick a class at random from their own seed.
+    /// `HOSTILE_ONLY=Count,Depth` keeps only the cases of those classes (to isolate one).
     pub fn cases<C: Copy + fmt::Debug>(&self, classes: &[C]) -> Vec<Case<C>> {
         assert!(!classes.is_empty(), "a surface needs at least one class");
+        let only = std::env::var("HOSTILE_ONLY").unwrap_or_default();
+        let keep = |c: &Case<C>| {
+            only.is_empty()
+                || only
+                    .split(',')
+                    .any(|o| o.trim() == format!("{:?}", c.class))
+        };
         (0..self.cases)
             .map(|index| {
                 let seed = if index == 0 {
@@ -86,6 +94,7 @@ impl Suite {
                     rng,
                 }
             })
+            .filter(keep)
             .collect()
     }
 }
