@@ -22,7 +22,7 @@ mod suite;
 
 pub use check::assert_linear;
 pub use rng::Rng;
-pub use run::{run, Input, Limits, Outcome};
+pub use run::{run, spawn, Input, Limits, Outcome, Running};
 pub use suite::{attempt, Case, Suite};
 
 /// Mebibytes, for budgets.

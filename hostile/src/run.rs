@@ -110,28 +110,7 @@ impl Outcome {
 /// # Errors
 /// When the binary cannot be started or waited for.
 pub fn run(mut cmd: Command, input: Input, limits: &Limits) -> std::io::Result<Outcome> {
-    let cap = limits.address_space_bytes;
-    // SAFETY: `setrlimit` is async-signal-safe; the closure touches nothing else.
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit {
-                rlim_cur: cap as libc::rlim_t,
-                rlim_max: cap as libc::rlim_t,
-            };
-            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // An aborting case must not spend a minute writing a core file of its heap.
-            let none = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            if libc::setrlimit(libc::RLIMIT_CORE, &none) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    capped(&mut cmd, limits);
     cmd.stdin(match input {
         Input::Null => Stdio::null(),
         _ => Stdio::piped(),
@@ -164,8 +143,136 @@ pub fn run(mut cmd: Command, input: Input, limits: &Limits) -> std::io::Result<O
     }
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
-    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
-    Ok(Outcome {
+    Ok(outcome(status, &usage, timed_out, stdout, stderr))
+}
+
+/// Sets the child's limits between `fork` and `exec`: `RLIMIT_AS`, and no core file.
+fn capped(cmd: &mut Command, limits: &Limits) {
+    let cap = limits.address_space_bytes;
+    // SAFETY: `setrlimit` is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: cap as libc::rlim_t,
+                rlim_max: cap as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // An aborting case must not spend a minute writing a core file of its heap.
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::setrlimit(libc::RLIMIT_CORE, &none) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A long-running binary (a server) started under the limits: read its stdout lines while it
+/// runs, then [`stop`](Running::stop) it for its [`Outcome`].
+pub struct Running {
+    pid: libc::pid_t,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    err: thread::JoinHandle<Vec<u8>>,
+    wall: Duration,
+}
+
+/// Starts `cmd` under `limits` (stdin `/dev/null`), its stdout read line by line.
+///
+/// # Errors
+/// When the binary cannot be started.
+pub fn spawn(mut cmd: Command, limits: &Limits) -> std::io::Result<Running> {
+    capped(&mut cmd, limits);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let out = child.stdout.take();
+    let (tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        use std::io::BufRead as _;
+        if let Some(out) = out {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let err = drain(child.stderr.take());
+    Ok(Running {
+        pid,
+        lines,
+        seen: Vec::new(),
+        err,
+        wall: limits.wall,
+    })
+}
+
+impl Running {
+    /// The first stdout line starting with `prefix`, without it, within `wait`.
+    pub fn line_after(&mut self, prefix: &str, wait: Duration) -> Option<String> {
+        let until = std::time::Instant::now() + wait;
+        loop {
+            let left = until.checked_duration_since(std::time::Instant::now())?;
+            let line = self.lines.recv_timeout(left).ok()?;
+            self.seen.push(line.clone());
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return Some(rest.to_owned());
+            }
+        }
+    }
+
+    /// Sends `signal` (SIGTERM: a graceful stop), waits up to the wall limit (then SIGKILL),
+    /// and returns how it ended and what it cost over its whole life. A process that died
+    /// before (a crash) reports its own end.
+    ///
+    /// # Errors
+    /// When it cannot be waited for.
+    pub fn stop(mut self, signal: i32) -> std::io::Result<Outcome> {
+        // SAFETY: `pid` is our child, not reaped yet (only this method waits for it).
+        unsafe { libc::kill(self.pid, signal) };
+        let pid = self.pid;
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(wait4(pid));
+        });
+        let (waited, timed_out) = match rx.recv_timeout(self.wall) {
+            Ok(w) => (w, false),
+            Err(_) => {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                (rx.recv().map_err(std::io::Error::other)?, true)
+            }
+        };
+        let (status, usage) = waited?;
+        self.seen.extend(self.lines.try_iter());
+        let mut stdout = self.seen.join("\n").into_bytes();
+        stdout.push(b'\n');
+        Ok(outcome(
+            status,
+            &usage,
+            timed_out,
+            stdout,
+            self.err.join().unwrap_or_default(),
+        ))
+    }
+}
+
+fn outcome(
+    status: i32,
+    usage: &libc::rusage,
+    timed_out: bool,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+) -> Outcome {
+    Outcome {
         code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
         signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
         timed_out,
@@ -173,8 +280,8 @@ pub fn run(mut cmd: Command, input: Input, limits: &Limits) -> std::io::Result<O
         stderr,
         // Linux reports kilobytes.
         peak_rss_bytes: usage.ru_maxrss as u64 * 1024,
-        cpu,
-    })
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+    }
 }
 
 fn feed(mut stdin: std::process::ChildStdin, input: Input) {
@@ -261,6 +368,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o.stdout_text().trim(), "10");
+    }
+
+    #[test]
+    fn a_server_is_read_while_it_runs_and_measured_when_stopped() {
+        let limits = Limits::with_budget(64 * crate::MIB);
+        let mut r = spawn(
+            sh("echo starting; echo 'listening on here'; exec sleep 30"),
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(
+            r.line_after("listening on ", Duration::from_secs(10))
+                .as_deref(),
+            Some("here")
+        );
+        let o = r.stop(libc::SIGTERM).unwrap();
+        assert_eq!((o.signal, o.timed_out), (Some(libc::SIGTERM), false));
+        assert!(o.stdout_text().contains("starting"));
     }
 
     #[test]
