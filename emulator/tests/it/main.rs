@@ -19,6 +19,7 @@ mod fidelity;
 mod file_mode;
 mod hardening;
 mod hostile_input;
+mod hostile_suite;
 mod keygen;
 mod pipe_cost;
 mod pipe_transforms;

@@ -1,0 +1,32 @@
+//! The hostile-input suite's harness (issue 81, item 21): what every input surface's
+//! `hostile_<surface>` test composes.
+//!
+//! - [`Suite`] and [`Case`]: a fixed seed per surface (`HOSTILE_SEED` overrides it), a case
+//!   count (`HOSTILE_CASES` overrides it: the opt-in long mode), a deterministic PRNG per case,
+//!   and failure messages that always carry the seed and how to rerun.
+//! - [`gen`]: the classes of input that keep finding bugs here, each a small function that
+//!   writes bytes (sizes past a limit, depth, counts, numbers at the edges, encodings, claims
+//!   that disagree with the bytes, duplicates of reserved names).
+//! - [`run`]: start a real binary under an address-space cap (`RLIMIT_AS`), feed it stdin,
+//!   kill it after a wall-clock limit, and measure its peak RSS and CPU from `wait4`'s rusage.
+//! - [`check`]: the suite's assertions (no crash, peak RSS within budget + 64 MB, a refusal
+//!   or a dead letter naming the input, CPU linear in the input's size).
+//!
+//! See `hostile/README.md` for how to run it and how to add a surface.
+
+pub mod check;
+pub mod gen;
+pub mod rng;
+pub mod run;
+mod suite;
+
+pub use check::assert_linear;
+pub use rng::Rng;
+pub use run::{run, spawn, Input, Limits, Outcome, Running};
+pub use suite::{attempt, Case, Suite};
+
+/// Mebibytes, for budgets.
+pub const MIB: u64 = 1 << 20;
+
+/// What a surface may use above its configured memory budget (the issue's "budget + 64 MB").
+pub const RSS_SLACK_BYTES: u64 = 64 * MIB;
