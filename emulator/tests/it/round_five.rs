@@ -68,6 +68,28 @@ async fn quoted_columns_that_differ_only_in_case_are_refused_not_stored_as_one()
     emu.shutdown().await;
 }
 
+/// A row with `DOC` twice (the second a forgery) is rejected as a row error; the rows around
+/// it land; a nested object's repeated key is a VARIANT's content, kept as before.
+#[tokio::test]
+async fn a_row_naming_a_column_twice_is_a_row_error_not_its_last_copy() {
+    let (emu, c) = connected(config()).await;
+    let ndjson = "{\"ID\":1,\"DOC\":{\"offset\":1}}\n\
+                  {\"ID\":2,\"DOC\":{\"offset\":2},\"DOC\":{\"offset\":0,\"forged\":true}}\n\
+                  {\"ID\":3,\"D\\u004fC\":{\"offset\":0},\"DOC\":{\"offset\":3}}\n\
+                  {\"ID\":4,\"DOC\":{\"k\":1,\"k\":2}}\n";
+    let status = c.commit_rows("c", "4", ndjson).await;
+    assert_eq!(status["rows_error_count"], 2, "{status}");
+    let r = sql_statement(&emu, "SELECT ID, DOC::STRING FROM T ORDER BY ID", None, "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["data"],
+        json!([["1", "{\"offset\":1}"], ["4", "{\"k\":2}"]]),
+        "{}",
+        r.text
+    );
+    emu.shutdown().await;
+}
+
 /// Two `INSERT OVERWRITE … QUALIFY` that overlap, with rows appended in between: a slow one
 /// (its condition costs ~1 ms a row) starts first; a fast one runs to its end meanwhile and
 /// frees the `rowid`s of the duplicates (the table's last rows); then 50 rows are appended,
