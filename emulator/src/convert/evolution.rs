@@ -241,7 +241,10 @@ impl<'a> Detector<'a> {
             // from a column (or from a field added before) only by case cannot become a column
             // of its own, and stays unmatched, as without evolution (docs/protocol.md "Still
             // guessed"), instead of failing the append on every retry.
-            if key.is_empty() {
+            // A key with a NUL cannot name a SQLite column (SQLite ends a name at its first
+            // NUL): it stays unmatched, as an empty key does, instead of failing the append
+            // on every retry.
+            if key.is_empty() || key.contains('\0') {
                 continue;
             }
             let upper = key.to_uppercase();

@@ -7,7 +7,8 @@
 //! stored) on the default pipe and, for the columns a transform does not fill, on a pipe with
 //! a transform; a pipe declared with `MATCH_BY_COLUMN_NAME` leaves it NULL, as `COPY INTO`
 //! does. Otherwise a missing column, or one given as JSON `null`, is SQL NULL; keys that
-//! match no column are ignored. Any failure rejects the whole row with a [`RowError`].
+//! match no column are ignored. Any failure rejects the whole row with a [`RowError`]; so does
+//! a key given twice at the row's top level (`strict_row.rs`: Snowflake's JSON is strict).
 //!
 //! How each Snowflake type is stored in SQLite (the SQLite column is declared with
 //! [`ColumnType::sql_name`], so tools show Snowflake types):
@@ -307,12 +308,12 @@ pub fn convert_line_for(
     line: &[u8],
     options: &ConvertOptions,
 ) -> Result<Option<Vec<SqlValue>>, RowError> {
-    match serde_json::from_slice::<Value>(line) {
-        Ok(Value::Object(mut row)) => {
+    match strict_row::parse(line) {
+        Ok(Ok(mut row)) => {
             exact_numbers::keep_exact_numbers(table, pipe, &mut row, line);
             convert_row_for(table, pipe, &row, options)
         }
-        Ok(other) => Err(RowError {
+        Ok(Err(other)) => Err(RowError {
             column: None,
             kind: RowErrorKind::InvalidJson,
             message: format!(
@@ -409,6 +410,7 @@ mod pipe_eval;
 mod pipe_value;
 pub(crate) mod pipe_work;
 mod sqlite_ddl;
+mod strict_row;
 mod text;
 mod time;
 mod value;

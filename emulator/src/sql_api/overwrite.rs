@@ -7,12 +7,15 @@
 //! (`kafka/docs/audit.md`).
 //!
 //! Only this shape is accepted: the same table on both sides, `*`, and a `QUALIFY` with no
-//! subquery (no `SELECT`, `FROM` or `JOIN` in it). The emulator runs it in two steps: the
-//! condition is evaluated for every row in the SQL API's sandbox (the caller's grants, the
-//! statement time limit, the functions the sandbox offers; `NULL` counts as not TRUE, as in
-//! `QUALIFY`), then the rows it does not keep are deleted by `rowid` on the writer thread in
-//! one transaction. Rows appended between the two steps are kept. The answer is Snowflake's:
-//! one row, `number of rows inserted`.
+//! subquery (no `SELECT`, `FROM` or `JOIN` in it). The emulator runs it on the writer thread
+//! in one transaction ([`run`]): the condition is evaluated for every row in the SQL API's
+//! sandbox (the caller's grants, the statement time limit, the functions the sandbox offers;
+//! `NULL` counts as not TRUE, as in `QUALIFY`), then the rows it does not keep are deleted by
+//! `rowid`. Nothing is appended and no other overwrite runs in between, so a `rowid` always
+//! names the row that was evaluated (SQLite gives a deleted row's `rowid` to the next row
+//! appended: evaluated on a reader and deleted later, two overlapping overwrites deleted rows
+//! appended in between, issue 81). The answer is Snowflake's: one row, `number of rows
+//! inserted`.
 
 use serde_json::{json, Value};
 use sqlparser::dialect::SnowflakeDialect;
@@ -195,27 +198,48 @@ pub(crate) fn doomed(conn: &rusqlite::Connection, sql: &str) -> Result<(u64, Vec
     Ok((total, out))
 }
 
-/// Deletes the rows `rowids` of SQLite table `table` in one transaction (on the writer).
+/// Runs `o` on the writer's connection in one transaction: [`doomed`] in the sandbox (the
+/// caller's grants, `limit`), then [`delete`]. Returns the table's rows before and the rows
+/// deleted. On any error nothing is deleted.
+///
+/// # Errors
+/// The sandbox's and [`doomed`]'s refusals (422); SQLite's errors (500).
+pub(crate) fn run(
+    conn: &mut rusqlite::Connection,
+    o: Overwrite,
+    limit: std::time::Duration,
+) -> Result<(u64, u64), ApiError> {
+    let internal = |e: rusqlite::Error| ApiError::new(500, "ERR_INTERNAL", e.to_string());
+    let Overwrite { table, select } = o;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(internal)?;
+    let (total, rowids) =
+        crate::sql_sandbox::run_sandboxed_for(&tx, select.readable, limit, |c| {
+            doomed(c, &select.sql)
+        })?;
+    let deleted = delete(&tx, &table, &rowids).map_err(internal)?;
+    tx.commit().map_err(internal)?;
+    Ok((total, deleted))
+}
+
+/// Deletes the rows `rowids` of SQLite table `table` (in the caller's transaction).
 ///
 /// # Errors
 /// SQLite's errors.
 pub(crate) fn delete(
-    conn: &mut rusqlite::Connection,
+    conn: &rusqlite::Connection,
     table: &str,
     rowids: &[i64],
 ) -> rusqlite::Result<u64> {
-    let tx = conn.transaction()?;
     let mut deleted = 0;
-    {
-        let mut stmt = tx.prepare(&format!(
-            "DELETE FROM {} WHERE rowid = ?1",
-            crate::convert::quote_ident(table)
-        ))?;
-        for id in rowids {
-            deleted += stmt.execute([id])? as u64;
-        }
+    let mut stmt = conn.prepare(&format!(
+        "DELETE FROM {} WHERE rowid = ?1",
+        crate::convert::quote_ident(table)
+    ))?;
+    for id in rowids {
+        deleted += stmt.execute([id])? as u64;
     }
-    tx.commit()?;
     Ok(deleted)
 }
 
@@ -280,7 +304,7 @@ mod tests {
     /// removes exactly those rows.
     #[test]
     fn the_rows_not_kept_are_deleted() {
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE \"D.S.T\" (M TEXT); INSERT INTO \"D.S.T\" VALUES \
              ('{\"offset\":1,\"t\":5}'), ('{\"offset\":1,\"t\":3}'), ('{\"offset\":2,\"t\":1}'), \
@@ -300,7 +324,7 @@ mod tests {
         .unwrap();
         let (total, rowids) = doomed(&conn, &o.select.sql).unwrap();
         assert_eq!((total, rowids.len()), (6, 2));
-        assert_eq!(delete(&mut conn, &o.table, &rowids).unwrap(), 2);
+        assert_eq!(delete(&conn, &o.table, &rowids).unwrap(), 2);
         let left: Vec<String> = conn
             .prepare("SELECT M FROM \"D.S.T\" ORDER BY rowid")
             .unwrap()

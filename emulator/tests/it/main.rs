@@ -25,6 +25,7 @@ mod pipe_cost;
 mod pipe_transforms;
 mod protocol;
 mod readme_flags;
+mod round_five;
 mod schema_evolution;
 mod sql_cost;
 mod sql_ddl;

@@ -21,10 +21,12 @@
 //! nor ours records it): a partition shows the channel the configuration names and its
 //! token; which writer landed a copy twice shows in its `SnowflakeConnectorPushTime`.
 //!
-//! The dedup statement ([`dedup_statement`]) keeps, of every (topic, partition, offset), the
-//! copy with the earliest push time (then the smallest `RECORD_METADATA` text) and every row
-//! without an offset or of another topic. With `--apply` it runs, then the table is audited
-//! again. [`run`] ends with an error naming each problem: a duplicate, a gap, offsets that
+//! The dedup statement ([`dedup_statement`]) keeps, of every (topic, partition, offset), a
+//! copy whose push time can be trusted ([`DISTRUST`]) before one whose cannot, then the copy
+//! with the earliest push time (then the smallest `RECORD_METADATA` text), and every row
+//! without an offset or of another topic. With `--apply` it runs, once the writers are seen
+//! stopped (`audit/writers.rs`: the group has no member and no channel's token moves; else
+//! refused unless `--force`), then the table is audited again. [`run`] ends with an error naming each problem: a duplicate, a gap, offsets that
 //! could not be asked of the broker, a table that cannot be read.
 
 use std::collections::BTreeMap;
@@ -39,6 +41,7 @@ use crate::error::{err, Context, Error, Result};
 mod broker;
 mod queries;
 mod text;
+mod writers;
 
 /// `snowpipe-kafka audit`: the sink's options, and what to do.
 #[derive(Debug, Clone, clap::Args)]
@@ -61,6 +64,14 @@ pub struct AuditArgs {
     /// whole).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub list: usize,
+    /// With `--apply`: how long each channel's committed token is watched first; a token
+    /// that moves meanwhile means a writer is running, and `--apply` is refused.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::args::parse_duration)]
+    pub idle_for: std::time::Duration,
+    /// With `--apply`: run the statement even while the group has members or a channel's
+    /// token moves (rows a running writer commits meanwhile may be lost).
+    #[arg(long, requires = "apply")]
+    pub force: bool,
 }
 
 /// What the audit found.
@@ -122,6 +133,9 @@ pub struct PartitionAudit {
     pub last_offset: Option<i64>,
     /// Rows with `SnowflakeConnectorPushTime`.
     pub rows_with_push_time: u64,
+    /// Rows whose push time cannot be trusted: 0 or less, or before the row's own record
+    /// timestamp ([`DISTRUST`]; rows without one are not counted here).
+    pub rows_untrusted: u64,
     /// Offsets landed more than once.
     pub duplicated_offsets: u64,
     /// Rows the dedup statement removes (`rows - distinct_offsets`).
@@ -191,7 +205,34 @@ const CHANNEL_OF_ROWS: &str = "not recorded: RECORD_METADATA (the connector's an
 /// named; the report is printed first).
 pub async fn run(args: AuditArgs) -> Result<()> {
     let mut report = audit(&args).await?;
+    let needed = report
+        .tables
+        .iter()
+        .any(|t| t.error.is_none() && t.partitions.iter().any(|p| p.extra_copies > 0));
+    if args.apply && needed {
+        let busy = writers::running(&args, &report).await?;
+        report.notes.extend(busy.notes);
+        if !busy.running.is_empty() {
+            if !args.force {
+                report.problems.extend(busy.running.iter().cloned());
+                report.clean = false;
+                print_report(&report, args.format)?;
+                return Err(err!(
+                    Sink,
+                    "--apply refused: the writers of the table are not stopped: {}; stop them \
+                     and run it again, or give --force (rows they commit meanwhile may be lost)",
+                    busy.running.join("; ")
+                ));
+            }
+            report.notes.extend(
+                busy.running
+                    .iter()
+                    .map(|r| format!("--force: applied although {r}")),
+            );
+        }
+    }
     if args.apply {
+        let notes = std::mem::take(&mut report.notes);
         let sql = sql_client(&args.sink)?;
         let mut applied = Vec::new();
         for t in report.tables.iter().filter(|t| t.error.is_none()) {
@@ -215,12 +256,12 @@ pub async fn run(args: AuditArgs) -> Result<()> {
             });
         }
         report = audit(&args).await?;
+        report
+            .notes
+            .extend(notes.into_iter().filter(|n| !n.starts_with("check: ")));
         report.applied = Some(applied);
     }
-    match args.format {
-        Format::Text => print!("{}", report.text()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-    }
+    print_report(&report, args.format)?;
     if report.clean {
         Ok(())
     } else {
@@ -230,6 +271,18 @@ pub async fn run(args: AuditArgs) -> Result<()> {
             report.problems.join("; ")
         ))
     }
+}
+
+/// Prints `report` as `format` says.
+///
+/// # Errors
+/// A report that cannot be written as JSON.
+fn print_report(report: &Audit, format: Format) -> Result<()> {
+    match format {
+        Format::Text => print!("{}", report.text()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(report)?),
+    }
+    Ok(())
 }
 
 /// The SQL API client of `args`' connection, in its database and schema.
@@ -472,10 +525,22 @@ fn problems_of(table: &str, p: &PartitionAudit) -> Vec<String> {
     out
 }
 
+/// Whether a row's push time can be trusted, as SQL (`0`: it can, `1`: it cannot): present,
+/// after the epoch, and not before the row's own record timestamp (`CreateTime` or
+/// `LogAppendTime`): a writer converts a record after it exists. A row whose metadata a
+/// producer forged (issue 81: `SnowflakeConnectorPushTime` 0) fails it, and the dedup
+/// statement never keeps such a copy over one that passes.
+pub(crate) const DISTRUST: &str = "CASE WHEN \
+     CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) > 0 AND \
+     CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) >= \
+     COALESCE(CAST(RECORD_METADATA:CreateTime AS NUMBER), \
+     CAST(RECORD_METADATA:LogAppendTime AS NUMBER), 0) THEN 0 ELSE 1 END";
+
 /// The statement that keeps exactly one row of every (topic, partition, offset) of `topics`
-/// in `table`: the earliest `SnowflakeConnectorPushTime` (rows without one after those with
-/// one), ties broken by the smallest `RECORD_METADATA` text; rows without a topic, partition
-/// or offset, and rows of other topics, are all kept. Snowflake SQL: `INSERT OVERWRITE`
+/// in `table`: a copy whose push time can be trusted ([`DISTRUST`]) before one whose cannot,
+/// then the earliest `SnowflakeConnectorPushTime` (rows without one after those with one),
+/// ties broken by the smallest `RECORD_METADATA` text; rows without a topic, partition or
+/// offset, and rows of other topics, are all kept. Snowflake SQL: `INSERT OVERWRITE`
 /// replaces the table's rows with the query's in one transaction, and is the one statement
 /// that can keep one of two identical rows, which no `DELETE` can tell apart.
 pub fn dedup_statement(table: &str, topics: &[String]) -> String {
@@ -491,7 +556,8 @@ pub fn dedup_statement(table: &str, topics: &[String]) -> String {
          OR RECORD_METADATA:topic::STRING NOT IN ({}) \
          OR ROW_NUMBER() OVER (PARTITION BY RECORD_METADATA:topic::STRING, \
          CAST(RECORD_METADATA:partition AS NUMBER), CAST(RECORD_METADATA:offset AS NUMBER) \
-         ORDER BY CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) ASC NULLS LAST, \
+         ORDER BY {DISTRUST} ASC, \
+         CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) ASC NULLS LAST, \
          RECORD_METADATA::STRING ASC) = 1",
         quoted.join(", ")
     )

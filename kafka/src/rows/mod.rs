@@ -11,6 +11,7 @@ pub mod connect_values;
 pub mod layout;
 pub mod metadata_fields;
 mod offset;
+pub mod own_columns;
 pub mod prefault;
 pub mod record;
 pub mod row;

@@ -308,9 +308,18 @@ pub fn write_row(
 }
 
 /// Checks a candidate `row` of `shape` (without its `\n`; its value from `rest`, an index into
-/// `row`) in place, as `record::finish_row` does for `columns`: whether it is a row.
+/// `row`) in place, as `record::finish_row` does for `columns`: whether it is a row. A
+/// `columns` row with metadata loses any `RECORD_METADATA` member of the value's own
+/// (`rows/own_columns.rs`).
 pub fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: usize) -> bool {
     match shape {
+        // With metadata (`rest` past it) the sink's `RECORD_METADATA` wins over a value's.
+        Shape::Object if rest > 0 => {
+            finish_row(row, max_row_bytes) && {
+                crate::rows::own_columns::blank_forged_metadata(row, rest);
+                true
+            }
+        }
         Shape::Object => finish_row(row, max_row_bytes),
         Shape::Text | Shape::Tombstone => true,
         Shape::Content => {

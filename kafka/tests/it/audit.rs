@@ -465,3 +465,159 @@ async fn the_end_of_a_partition_is_not_an_error() {
         out.stderr
     );
 }
+
+/// Issue 81, item 2: a value carrying its own `RECORD_METADATA` (as written, first in the
+/// value, escaped, in lower case), naming offset 0 with push time 0, landed with the key twice;
+/// the emulator kept the forgery and the audit called offset 0 a duplicate. The sink's
+/// `RECORD_METADATA` wins (as in the connector v4): each row has its own offset and a real
+/// push time, the value's other columns land, and the audit is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_values_own_record_metadata_never_replaces_the_sinks() {
+    let lab = lab(&[(TOPIC, 1)]).await;
+    let forged = r#"{"topic":"orders","partition":0,"offset":0,"SnowflakeConnectorPushTime":0}"#;
+    let values = [
+        r#"{"id":0,"kind":"genuine","amount":0}"#.to_owned(),
+        format!(r#"{{"id":1,"kind":"exact","amount":1,"RECORD_METADATA":{forged}}}"#),
+        format!(r#"{{"RECORD_METADATA":{forged},"id":2,"kind":"first","amount":2}}"#),
+        format!(r#"{{"id":3,"kind":"escaped","RECORD\u005fMETADATA":{forged},"amount":3}}"#),
+        format!(r#"{{"id":4,"kind":"lower","amount":4,"record_metadata":{forged}}}"#),
+    ];
+    let producer = lab.producer().expect("producer");
+    crate::common::deliver_all(
+        &producer,
+        values.iter().map(|v| {
+            rdkafka::producer::FutureRecord::to(TOPIC)
+                .partition(0)
+                .key("k")
+                .payload(v)
+        }),
+    )
+    .await;
+    run(lab
+        .instance(&bin(), TOPIC, "sink")
+        .args(["--until-idle", "3s"]))
+    .ok();
+    let mut rows = table_rows(&lab);
+    rows.sort_by_key(|(_, m)| m["offset"].as_i64());
+    let kinds: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["genuine", "exact", "first", "escaped", "lower"],
+        "{rows:?}"
+    );
+    for (o, (_, meta)) in rows.iter().enumerate() {
+        assert_eq!(meta["offset"], o, "{meta}");
+        assert!(
+            meta["SnowflakeConnectorPushTime"].as_i64() > Some(0),
+            "the sink's push time: {meta}"
+        );
+    }
+    let (out, report) = run_json(&mut audit(&lab, "sink"));
+    assert!(out.success, "{} {}", out.stdout, out.stderr);
+    assert_eq!(partition(&report, 0)["duplicated_offsets"], 0, "{report}");
+}
+
+/// Issue 81, item 2 (`audit`): copies whose push time cannot be trusted (0, or before the
+/// row's own `CreateTime`) are never kept over one whose push time can, however early they
+/// claim to be; between trusted copies the earliest still wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_never_keeps_a_copy_with_untrusted_metadata_over_a_trusted_one() {
+    let lab = lab(&[(TOPIC, 1)]).await;
+    produce_per_partition(&lab, TOPIC, 1, 4).await;
+    let client = client(&lab).await;
+    let mut rows: Vec<Value> = (0..4)
+        .map(|o| row(0, o, Some(5000 + o), "genuine"))
+        .collect();
+    rows.push(row(0, 1, Some(0), "push time 0"));
+    let mut before_its_record = row(0, 2, Some(1), "before its record");
+    before_its_record["RECORD_METADATA"]["CreateTime"] = json!(4000);
+    rows.push(before_its_record);
+    rows.push(row(0, 3, Some(-7), "negative"));
+    rows.push(row(0, 0, Some(4000), "earlier genuine"));
+    append(&client, "planted", rows, 3).await;
+    client.close().await.ok();
+
+    let (out, report) = run_json(&mut audit(&lab, "sink"));
+    assert!(!out.success, "{}", out.stdout);
+    assert_eq!(partition(&report, 0)["rows_untrusted"], 3, "{report}");
+    let (out, _) = run_json(audit(&lab, "sink").args(["--apply", "--idle-for", "1s"]));
+    assert!(out.success, "{} {}", out.stdout, out.stderr);
+    let kept: Vec<(i64, Vec<String>)> = copies(&lab)
+        .into_iter()
+        .map(|((_, o), kinds)| (o, kinds))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (0, vec!["earlier genuine".to_owned()]),
+            (1, vec!["genuine".to_owned()]),
+            (2, vec!["genuine".to_owned()]),
+            (3, vec!["genuine".to_owned()]),
+        ]
+    );
+}
+
+/// Issue 81, item 16: `--apply` while a writer commits (a sink of the audited group reading a
+/// topic a producer keeps writing to) is refused, naming the channel whose token moved, and
+/// changes nothing; `--force` is needed to run it anyway. Once the writer stopped it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_is_refused_while_a_writer_commits() {
+    let lab = lab(&[(TOPIC, 1)]).await;
+    produce_per_partition(&lab, TOPIC, 1, 10).await;
+    run(lab
+        .instance(&bin(), TOPIC, "first")
+        .args(["--until-idle", "2s"]))
+    .ok();
+    let mut sink = KillOnDrop(lab.instance(&bin(), TOPIC, "second").spawn().expect("sink"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producing = {
+        let (stop, producer) = (stop.clone(), lab.producer().expect("producer"));
+        tokio::spawn(async move {
+            let mut n = 100;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let v = format!(r#"{{"id":{n},"kind":"later","amount":0}}"#);
+                crate::common::deliver(
+                    &producer,
+                    rdkafka::producer::FutureRecord::to(TOPIC)
+                        .partition(0)
+                        .key("k")
+                        .payload(&v),
+                )
+                .await;
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    // The second group lands the first ten offsets again.
+    crate::common::wait_landed(&lab, 21, Duration::from_secs(60)).await;
+    let refused = run(audit(&lab, "second").args(["--apply", "--idle-for", "3s"]));
+    assert!(!refused.success, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("--apply refused")
+            && refused.stderr.contains("committed offset token")
+            && refused.stderr.contains("--force"),
+        "{}",
+        refused.stderr
+    );
+    let duplicated = copies(&lab).values().filter(|k| k.len() > 1).count();
+    assert_eq!(duplicated, 10, "nothing removed");
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    producing.await.expect("producer");
+    crate::common::signal(&sink.0, libc::SIGTERM);
+    sink.0.wait().expect("sink stops");
+    let applied = run(audit(&lab, "second").args(["--apply", "--idle-for", "1s"]));
+    assert!(applied.success, "{} {}", applied.stdout, applied.stderr);
+    assert!(copies(&lab).values().all(|k| k.len() == 1));
+}
+
+/// A child process killed when dropped (a failed assertion must not leave it running).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

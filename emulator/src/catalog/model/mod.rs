@@ -79,12 +79,20 @@ impl Table {
 /// 255 (docs/protocol.md "Table features (emulator)", \[IDN\]).
 pub const MAX_COLUMN_NAME_CHARS: usize = 255;
 
-/// Refuses a name longer than Snowflake's identifier limit ([`MAX_COLUMN_NAME_CHARS`]), as every DDL
-/// path must; `what` says which name (`"a column name"`, `"a name"`).
+/// Refuses a name longer than Snowflake's identifier limit ([`MAX_COLUMN_NAME_CHARS`]), or
+/// holding a NUL (SQLite, where the emulator stores every object, ends a name at its first
+/// NUL: such a name cannot be stored, and whatever the request is retried with it never
+/// will), as every DDL path must; `what` says which name (`"a column name"`, `"a name"`).
 ///
 /// # Errors
-/// The message, naming the length and the limit.
+/// The message, naming the length and the limit, or where the NUL is.
 pub(crate) fn check_name_length(what: &str, name: &str) -> Result<(), String> {
+    if let Some(at) = name.find('\0') {
+        return Err(format!(
+            "{what} with a NUL character (U+0000) at byte {at}: the emulator cannot store it; \
+             remove it from the name"
+        ));
+    }
     let chars = name.chars().count();
     if chars > MAX_COLUMN_NAME_CHARS {
         return Err(format!(

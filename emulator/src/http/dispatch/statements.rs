@@ -121,10 +121,15 @@ pub(crate) async fn submit_migrate(
     })
 }
 
-/// Runs `INSERT OVERWRITE INTO t SELECT * FROM t QUALIFY …` (`sql_api/overwrite.rs`): the
-/// condition evaluated in the sandbox on a reader, then the rows it does not keep deleted by
-/// `rowid` on the writer in one transaction; answers `number of rows inserted` (the rows
-/// kept).
+/// Runs `INSERT OVERWRITE INTO t SELECT * FROM t QUALIFY …` (`sql_api/overwrite.rs`): on the
+/// writer, in one transaction, the condition evaluated in the sandbox and the rows it does
+/// not keep deleted by `rowid`; answers `number of rows inserted` (the rows kept).
+///
+/// Both steps run in the writer's transaction so no append and no other overwrite comes
+/// between them: evaluated on a reader and deleted later, a second overwrite deleted by
+/// `rowid`s the first had freed and SQLite had given to rows appended since (issue 81). The
+/// writer waits for the evaluation, at most the statement time limit, as Snowflake's DML
+/// waits for a table's lock.
 ///
 /// # Errors
 /// 422 in sink mode and for a condition SQLite or the sandbox refuses; 500 when the storage
@@ -143,21 +148,10 @@ pub(crate) async fn submit_overwrite(
     };
     let internal = |e: &dyn std::fmt::Display| ApiError::new(500, "ERR_INTERNAL", e.to_string());
     let limit = shared.sql_results.statement_limit;
-    let crate::sql_api::overwrite::Overwrite { table, select } = o;
-    let (total, doomed) = storage
-        .read(move |c| {
-            let Prepared { sql, readable } = select;
-            crate::sql_sandbox::run_sandboxed_for(c, readable, limit, |c| {
-                crate::sql_api::overwrite::doomed(c, &sql)
-            })
-        })
+    let (total, deleted) = storage
+        .run(move |c| crate::sql_api::overwrite::run(c, o, limit))
         .await
         .map_err(|e| internal(&chain(&e)))??;
-    let deleted = storage
-        .run(move |c| crate::sql_api::overwrite::delete(c, &table, &doomed))
-        .await
-        .map_err(|e| internal(&chain(&e)))?
-        .map_err(|e| internal(&e))?;
     answer_now(shared, owner, |handle| {
         crate::sql_api::overwrite::answer(total.saturating_sub(deleted), handle)
     })

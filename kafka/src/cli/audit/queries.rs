@@ -12,7 +12,8 @@ use super::{Duplicate, Gap, PartitionAudit};
 /// broker).
 pub(super) const MAX_HOLES: usize = 10_000;
 
-/// Each row's topic, partition, offset and push time, for `topics` of `table`.
+/// Each row's topic, partition, offset, push time and whether that cannot be trusted
+/// ([`super::DISTRUST`]), for `topics` of `table`.
 fn rows(table: &str, topics: &[String]) -> String {
     let quoted: Vec<String> = topics
         .iter()
@@ -21,8 +22,9 @@ fn rows(table: &str, topics: &[String]) -> String {
     format!(
         "SELECT RECORD_METADATA:topic::STRING AS T, CAST(RECORD_METADATA:partition AS NUMBER) \
          AS P, CAST(RECORD_METADATA:offset AS NUMBER) AS O, \
-         CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) AS PT FROM {table} \
+         CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) AS PT, {} AS U FROM {table} \
          WHERE RECORD_METADATA:topic::STRING IN ({})",
+        super::DISTRUST,
         quoted.join(", ")
     )
 }
@@ -43,7 +45,8 @@ pub(super) async fn landed(
     let rows = rows(table, topics);
     let summary = sql
         .query(&format!(
-            "SELECT T, P, COUNT(*), COUNT(DISTINCT O), MIN(O), MAX(O), COUNT(PT) FROM ({rows}) \
+            "SELECT T, P, COUNT(*), COUNT(DISTINCT O), MIN(O), MAX(O), COUNT(PT), \
+             SUM(CASE WHEN PT IS NOT NULL AND U = 1 THEN 1 ELSE 0 END) FROM ({rows}) \
              WHERE P IS NOT NULL AND O IS NOT NULL GROUP BY T, P ORDER BY T, P"
         ))
         .await
@@ -69,6 +72,7 @@ pub(super) async fn landed(
             first_offset: n(4),
             last_offset: n(5),
             rows_with_push_time: n(6).unwrap_or(0).unsigned_abs(),
+            rows_untrusted: n(7).unwrap_or(0).unsigned_abs(),
             extra_copies: rows - distinct,
             ..PartitionAudit::default()
         });

@@ -44,6 +44,14 @@ impl Audit {
                     p.last_offset.map_or("-".into(), |o| o.to_string()),
                     p.rows_with_push_time,
                 );
+                if p.rows_untrusted > 0 {
+                    let _ = writeln!(
+                        s,
+                        "    UNTRUSTED: {} rows whose push time is 0 or less, or before their \
+                         record's timestamp (never kept over a copy whose is not)",
+                        p.rows_untrusted
+                    );
+                }
                 let _ = writeln!(
                     s,
                     "    channel {}: token {}; group offset {}; log {}..{}",
