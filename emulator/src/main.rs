@@ -259,7 +259,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn read(path: &Path, what: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read {what} \"{}\": {e}",
+            path.display().to_string().escape_debug()
+        )
+    })
 }
 
 async fn serve(a: ServeArgs) -> Result<(), String> {
@@ -280,6 +285,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     cfg.data_dir = a.data_dir.clone();
     for f in &a.ddl {
         cfg.ddl.push(read(f, "DDL file")?);
+        cfg.ddl_sources.push(f.display().to_string());
     }
     for arg in &a.public_key {
         // `USER=FILE`, unless the whole argument names an existing file.

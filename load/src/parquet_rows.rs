@@ -20,8 +20,8 @@ use parquet::arrow::arrow_reader::{
 use tokio::sync::mpsc::Sender;
 
 use crate::chunk::{Batch, Msg};
-use crate::dead_letter::{BadRecord, DeadLetter};
 use crate::cli::OnError;
+use crate::dead_letter::{BadRecord, DeadLetter};
 use crate::parquet_guard::{self, Limits};
 use crate::text::TextReport;
 use crate::token::ParquetIdentity;
@@ -219,7 +219,8 @@ impl GroupRead<'_> {
             if sink.stop.load(Ordering::Relaxed) {
                 break;
             }
-            let batch = batch.with_context(|| format!("cannot read {}", crate::names::shown(self.path)))?;
+            let batch =
+                batch.with_context(|| format!("cannot read {}", crate::names::shown(self.path)))?;
             let rows = batch.num_rows() as u64;
             sink.tx
                 .blocking_send(Msg::Batch(Batch {

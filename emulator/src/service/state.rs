@@ -291,10 +291,13 @@ async fn load_catalog(
     }
     // Scripts already stored were applied above; applying them twice would fail on plain
     // CREATE statements.
-    for sql in config.ddl.iter().filter(|s| !stored_ddl.contains(s)) {
+    for (i, sql) in config.ddl.iter().enumerate() {
+        if stored_ddl.contains(sql) {
+            continue;
+        }
         catalog
             .apply_sql(sql)
-            .map_err(|e| EmulatorError::catalog(e.to_string()))?;
+            .map_err(|e| EmulatorError::catalog(format!("{}: {e}", config.ddl_source(i))))?;
     }
     Ok((catalog, default_pipes))
 }

@@ -86,6 +86,9 @@ pub struct EmulatorConfig {
     pub data_dir: Option<PathBuf>,
     /// DDL scripts (SQL text) declaring databases, schemas, tables and pipes.
     pub ddl: Vec<String>,
+    /// Where each script of [`ddl`](Self::ddl) came from, in the same order (the `--ddl`
+    /// file's path), named in its errors; a script without one is called `DDL script N`.
+    pub ddl_sources: Vec<String>,
     /// Registered public keys (PEM, `PUBLIC KEY` or `RSA PUBLIC KEY`) for key-pair JWTs of
     /// any user.
     pub public_keys: Vec<String>,
@@ -234,6 +237,7 @@ impl Default for EmulatorConfig {
             ca_out: None,
             data_dir: None,
             ddl: Vec::new(),
+            ddl_sources: Vec::new(),
             public_keys: Vec::new(),
             user_public_keys: Vec::new(),
             accept_any_key: false,
@@ -332,6 +336,15 @@ impl EmulatorConfig {
     pub fn with_ddl(mut self, sql: impl Into<String>) -> Self {
         self.ddl.push(sql.into());
         self
+    }
+
+    /// Where the `index`-th DDL script came from, escaped for one line of text: its file
+    /// (`DDL file "…"`), else `DDL script N` (1-based).
+    pub(crate) fn ddl_source(&self, index: usize) -> String {
+        match self.ddl_sources.get(index) {
+            Some(source) => format!("DDL file \"{}\"", source.escape_debug()),
+            None => format!("DDL script {}", index + 1),
+        }
     }
 
     /// Registers a public key (PEM) for any user.

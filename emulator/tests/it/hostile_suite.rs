@@ -179,7 +179,15 @@ fn hostile_request_bodies() {
         let ct = open(&url, &channel);
         let (b, enc) = body(case.class, &mut case.rng);
         let what = format!("{:?} body of {} bytes ({enc:?})", case.class, b.len());
-        answered(&case, &what, append(&url, &channel, &ct, b, enc));
+        // A body past the wire limit is refused from its stated length, before it is read:
+        // the emulator answers 413 and closes, and a client still sending may see only the
+        // close (a reset while writing). Either is a refusal; the good append below shows
+        // the server took no harm.
+        let refused_unread = case.class == Class::Size && enc.is_none();
+        match append(&url, &channel, &ct, b, enc) {
+            Err(e) if refused_unread && e.contains("error sending request") => {}
+            r => answered(&case, &what, r),
+        }
         // Nothing after it lost: the server takes a good append on a fresh channel.
         let good = format!("good{}", case.index);
         let ct = open(&url, &good);

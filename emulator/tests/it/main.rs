@@ -11,6 +11,7 @@ mod common;
 mod catalog;
 mod classic_migration;
 mod convert;
+mod ddl_files;
 mod durability;
 mod environment;
 mod exact_output;

@@ -539,9 +539,11 @@ fn pq_file(class: Class, rng: &mut Rng, path: &Path, base: i64) -> (bool, String
     match class {
         Class::Size => {
             // A dictionary claim: one 16 KiB value, repeated for many rows (item 5: 2.6 KB on
-            // disk, 5.7 GB in memory). 20,000-40,000 rows: 0.3-0.6 GB decoded, past the
-            // budget, and quick to write in a debug build (the writer hashes every value).
-            let rows = rng.range(20_000, 40_000) as usize;
+            // disk, 5.7 GB in memory). 8,000-12,000 rows: 125-190 MiB decoded from a few KB,
+            // which a reader batching by encoded size holds at once. Since batches follow the
+            // decoded size (item 5) the file loads, streamed: every decoded byte then crosses a
+            // debug emulator, so 20,000-40,000 rows (0.3-0.6 GB) took past the 30 s wall limit.
+            let rows = rng.range(8_000, 12_000) as usize;
             let keys = Int32Array::from(vec![0; rows]);
             let values = StringArray::from(vec!["v".repeat(16 << 10)]);
             let name = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).unwrap();
