@@ -5,6 +5,13 @@
 //! hostile case cannot take the machine down; the assertion on memory is the measured peak
 //! RSS ([`crate::check`]). CPU is user + system time, not wall time: on a busy two-core
 //! machine it is the number that stays put.
+//!
+//! The peak RSS is the child's own. `ru_maxrss` alone is not: Linux carries the forked copy
+//! of this (test) process's resident size into the child across `exec`, so a child of a test
+//! process that holds a large input reports at least that. [`reap`] samples the child's
+//! `VmHWM` (its own address space's high-water mark, from `exec` on) every 10 ms until it
+//! exits, and [`peak_rss`] takes `ru_maxrss` only when it is above anything this process
+//! ever held (then it is the child's own), else the sampled mark.
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -125,25 +132,79 @@ pub fn run(mut cmd: Command, input: Input, limits: &Limits) -> std::io::Result<O
         .map(|stdin| thread::spawn(move || feed(stdin, input)));
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(wait4(pid));
-    });
+    let rx = reaper(pid);
     let (waited, timed_out) = match rx.recv_timeout(limits.wall) {
         Ok(w) => (w, false),
         Err(_) => {
-            // SAFETY: `pid` is our own child and not yet reaped (the waiter has not returned).
+            // SAFETY: `pid` is our own child and not yet reaped (the reaper has not returned).
             unsafe { libc::kill(pid, libc::SIGKILL) };
             (rx.recv().map_err(std::io::Error::other)?, true)
         }
     };
-    let (status, usage) = waited?;
+    let (status, usage, sampled) = waited?;
     if let Some(w) = writer {
         let _ = w.join();
     }
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
-    Ok(outcome(status, &usage, timed_out, stdout, stderr))
+    Ok(outcome(status, &usage, sampled, timed_out, stdout, stderr))
+}
+
+/// What [`reap`] returns: the wait status, the rusage and the sampled `VmHWM` (bytes).
+type Reaped = std::io::Result<(i32, libc::rusage, u64)>;
+
+/// Reaps `pid` on a thread of its own ([`reap`]); its result comes on the channel.
+fn reaper(pid: libc::pid_t) -> mpsc::Receiver<Reaped> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(reap(pid));
+    });
+    rx
+}
+
+/// Waits for `pid` to exit, sampling its `VmHWM` every 10 ms meanwhile (only before it is
+/// reaped, so never another process's that took its pid), and reaps it.
+fn reap(pid: libc::pid_t) -> Reaped {
+    let mut sampled = 0;
+    loop {
+        sampled = sampled.max(vm_hwm(&format!("/proc/{pid}/status")).unwrap_or(0));
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value; wait4 fills it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointers to our locals; `pid` is our child.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            return Ok((status, usage, sampled));
+        }
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The `VmHWM` line of a `/proc/…/status` file, bytes (`None` once the process has exited).
+fn vm_hwm(status: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(status).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The child's own peak RSS: `ru_maxrss` when it is above this process's own high-water mark
+/// (what the child could have inherited at `fork`), else the sampled `VmHWM`.
+fn peak_rss(usage: &libc::rusage, sampled: u64) -> u64 {
+    // Linux reports kilobytes.
+    let reported = usage.ru_maxrss as u64 * 1024;
+    let ours = vm_hwm("/proc/self/status").unwrap_or(u64::MAX);
+    if reported > ours {
+        reported
+    } else {
+        sampled
+    }
 }
 
 /// Sets the child's limits between `fork` and `exec`: `RLIMIT_AS`, and no core file.
@@ -176,6 +237,7 @@ fn capped(cmd: &mut Command, limits: &Limits) {
 /// runs, then [`stop`](Running::stop) it for its [`Outcome`].
 pub struct Running {
     pid: libc::pid_t,
+    reaped: mpsc::Receiver<Reaped>,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
     err: thread::JoinHandle<Vec<u8>>,
@@ -208,6 +270,7 @@ pub fn spawn(mut cmd: Command, limits: &Limits) -> std::io::Result<Running> {
     let err = drain(child.stderr.take());
     Ok(Running {
         pid,
+        reaped: reaper(pid),
         lines,
         seen: Vec::new(),
         err,
@@ -238,26 +301,22 @@ impl Running {
     pub fn stop(mut self, signal: i32) -> std::io::Result<Outcome> {
         // SAFETY: `pid` is our child, not reaped yet (only this method waits for it).
         unsafe { libc::kill(self.pid, signal) };
-        let pid = self.pid;
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let _ = tx.send(wait4(pid));
-        });
-        let (waited, timed_out) = match rx.recv_timeout(self.wall) {
+        let (waited, timed_out) = match self.reaped.recv_timeout(self.wall) {
             Ok(w) => (w, false),
             Err(_) => {
                 // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                (rx.recv().map_err(std::io::Error::other)?, true)
+                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                (self.reaped.recv().map_err(std::io::Error::other)?, true)
             }
         };
-        let (status, usage) = waited?;
+        let (status, usage, sampled) = waited?;
         self.seen.extend(self.lines.try_iter());
         let mut stdout = self.seen.join("\n").into_bytes();
         stdout.push(b'\n');
         Ok(outcome(
             status,
             &usage,
+            sampled,
             timed_out,
             stdout,
             self.err.join().unwrap_or_default(),
@@ -268,6 +327,7 @@ impl Running {
 fn outcome(
     status: i32,
     usage: &libc::rusage,
+    sampled: u64,
     timed_out: bool,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
@@ -278,8 +338,7 @@ fn outcome(
         timed_out,
         stdout,
         stderr,
-        // Linux reports kilobytes.
-        peak_rss_bytes: usage.ru_maxrss as u64 * 1024,
+        peak_rss_bytes: peak_rss(usage, sampled),
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
     }
 }
@@ -312,23 +371,6 @@ fn drain<R: Read + Send + 'static>(r: Option<R>) -> thread::JoinHandle<Vec<u8>> 
         }
         buf
     })
-}
-
-fn wait4(pid: libc::pid_t) -> std::io::Result<(i32, libc::rusage)> {
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: valid pointers to our locals; `pid` is our child.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            return Ok((status, usage));
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
 }
 
 fn tv(t: libc::timeval) -> Duration {
@@ -407,5 +449,20 @@ mod tests {
         };
         let o = run(sh("ulimit -v"), Input::Null, &limits).unwrap();
         assert_eq!(o.stdout_text().trim(), "262144");
+    }
+
+    #[test]
+    fn a_small_child_of_a_large_test_process_measures_small() {
+        // This process holds 256 MiB; a forked child carries that into its ru_maxrss.
+        let held = vec![1u8; 256 * crate::MIB as usize];
+        std::hint::black_box(&held);
+        let limits = Limits::with_budget(64 * crate::MIB);
+        let o = run(sh("sleep 0.1; exit 0"), Input::Null, &limits).unwrap();
+        assert!(
+            o.peak_rss_bytes < 64 * crate::MIB,
+            "a shell measured at {} MiB",
+            o.peak_rss_bytes >> 20
+        );
+        drop(held);
     }
 }
