@@ -438,6 +438,65 @@ async fn a_value_nested_too_deep_for_a_text_column_is_a_dead_letter() {
     );
 }
 
+/// A key `a` for a table with a column `A`, without column normalization: v4 adds the column
+/// `"a"` beside `A` (quoted names differ in case); the emulator refuses that `ALTER` (422,
+/// issue 81 item 17). The message is then a dead letter naming the column and the refusal,
+/// and the rows after it land: the partition is never wedged nor the sink crash-looped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_differing_from_a_column_only_in_case_is_a_dead_letter_when_refused() {
+    let lab = lab_with_tables(
+        &[("twins", 1)],
+        "CREATE TABLE DEMO.KAFKA.TWINS (RECORD_METADATA VARIANT, A VARCHAR) \
+         ENABLE_SCHEMA_EVOLUTION = TRUE;",
+    )
+    .await;
+    produce(
+        &lab,
+        "twins",
+        &[
+            r#"{"A": "before"}"#,
+            r#"{"a": "twin"}"#,
+            r#"{"A": "after"}"#,
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = v3_shape(dir.path(), "twins", "TWINS");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "column.identifier.normalization=true",
+        "column.identifier.normalization=false",
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = run(lab
+        .instance_of(&bin(), "v3shape")
+        .arg("--connector-config")
+        .arg(&file)
+        .args(["--until-idle", "3s"]));
+    assert!(out.success, "{}", out.stderr);
+    let rows = lab
+        .emulator()
+        .query(r#"SELECT json_extract(RECORD_METADATA, '$.offset'), A FROM "DEMO.KAFKA.TWINS" ORDER BY 1"#)
+        .expect("TWINS");
+    assert_eq!(
+        rows,
+        vec![
+            vec![json!(0), json!("before")],
+            vec![json!(2), json!("after")]
+        ],
+        "{}",
+        out.stderr
+    );
+    let reasons = reasons(&lab, "twins-dlq");
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    let why = reasons.get(&1).map(String::as_str).unwrap_or_default();
+    assert!(
+        why.contains("extraCols=[a]")
+            && why.contains(r#"column "a" differs from column "A" only in case"#),
+        "{why}\n{}",
+        out.stderr
+    );
+}
+
 /// The cost of issue 81's hostile values under client-side validation, through the binary
 /// under `/usr/bin/time -v` (opt-in: `SNOWPIPE_MEASURE_SINK=1 cargo test -p snowpipe-kafka
 /// --test it measure_hostile_client_side_values -- --nocapture`): `1e-300000000` into a text

@@ -134,3 +134,54 @@ async fn a_header_name_that_is_not_utf8_lands_decoded_as_java_decodes_it_in_conn
     let meta = variant(&rows[0][0]);
     assert_eq!(meta["headers"]["\u{FFFD}\u{FFFD}k"], "v", "{meta}");
 }
+
+/// Connector mode's Simple header converter: a header of 30,000 nested brackets (60 KB) is
+/// kept as its text (Kafka's `SimpleHeaderConverter` keeps the bytes when `Values.parseString`
+/// throws), and the message and the one after it land. Parsing it recursed once per bracket
+/// and overflowed the `kafka-poll` thread's stack: the sink aborted before committing, so
+/// every restart met the message again (issue 81).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_nested_past_the_limit_lands_as_its_text_in_connector_mode() {
+    let lab = lab(&[(TOPIC, 1)]).await;
+    let producer = lab.producer().expect("producer");
+    let deep = format!("{}1{}", "[".repeat(30_000), "]".repeat(30_000));
+    let mut sent = Vec::new();
+    for (n, header) in [deep.as_str(), "[1,2]"].into_iter().enumerate() {
+        let v = format!(r#"{{"id":{n},"kind":"k","amount":{n}}}"#);
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "deep",
+            value: Some(header),
+        });
+        let record = FutureRecord::to(TOPIC)
+            .partition(0)
+            .key("k")
+            .payload(&v)
+            .headers(headers);
+        sent.push(deliver(&producer, record).await);
+    }
+    let out = run(lab.instance(&bin(), TOPIC, "headers-deep").args([
+        "--until-idle",
+        "3s",
+        "--header-converter",
+        "simple",
+    ]));
+    assert!(out.success, "{}", out.stderr);
+    let mut landed = lab.landed_offsets().expect("table");
+    landed.sort_unstable();
+    let mut want: Vec<_> = sent.iter().map(|d| (d.partition, d.offset)).collect();
+    want.sort_unstable();
+    assert_eq!(landed, want, "every message once");
+    let rows = lab
+        .emulator()
+        .query(
+            r#"SELECT RECORD_METADATA FROM "DEMO.KAFKA.EVENTS"
+               ORDER BY json_extract(RECORD_METADATA, '$.offset')"#,
+        )
+        .expect("query");
+    let headers: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| variant(&r[0])["headers"]["deep"].clone())
+        .collect();
+    assert_eq!(headers[0], deep.as_str());
+    assert_eq!(headers[1], "[1, 2]");
+}

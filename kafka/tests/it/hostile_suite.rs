@@ -7,8 +7,8 @@
 //! hostile one landed once with the sink's own `RECORD_METADATA` (its real partition and
 //! offset) or is a dead letter naming its partition and offset — and for the run: no crash
 //! or hang, peak RSS within `--memory-budget` + 64 MiB. The map-into-text class is also run
-//! at two sizes for CPU linearity (item 3). `HOSTILE_SEED` / `HOSTILE_CASES`: see
-//! `hostile/README.md`.
+//! at two sizes for CPU linearity (item 3), beside the cases' run (each run counts only its
+//! own topic's dead letters). `HOSTILE_SEED` / `HOSTILE_CASES`: see `hostile/README.md`.
 #![cfg(unix)]
 
 use std::collections::HashMap;
@@ -20,6 +20,7 @@ use serde_json::Value;
 use snowpipe_hostile::gen::{self, Class};
 use snowpipe_hostile::{attempt, check, Case, Input, Limits, Outcome, Rng, Suite, MIB};
 use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
+use snowpipe_kafka::SOURCE_HEADERS;
 
 use crate::common::{bin, deliver, lab_with_tables, variant};
 
@@ -106,7 +107,7 @@ async fn produce_and_run(
     let mut cmd = lab.instance_of(&bin(), &format!("{topic}-group"));
     cmd.arg("--connector-config").arg(&file).args([
         "--until-idle",
-        "3s",
+        "1s",
         "--memory-budget",
         "256MiB",
     ]);
@@ -152,9 +153,20 @@ fn check_run(lab: &Lab, suite: &Suite, topic: &str, o: &Outcome, sent: &[Sent]) 
             landed.entry(key).or_default().push(m);
         }
     }
-    let dead = lab
-        .dead_letters(DLQ, Duration::from_secs(2))
-        .expect("dead letters");
+    // This topic's dead letters: other runs (the linear check's) share the dead-letter topic.
+    let dead: Vec<(i32, i64)> = lab
+        .headers_on(DLQ, Duration::from_secs(2))
+        .expect("dead letters")
+        .iter()
+        .filter(|h| h.get(SOURCE_HEADERS[0]).map(String::as_str) == Some(topic))
+        .filter_map(|h| {
+            let number = |name: &str| h.get(name).and_then(|v| v.parse::<i64>().ok());
+            Some((
+                i32::try_from(number(SOURCE_HEADERS[1])?).ok()?,
+                number(SOURCE_HEADERS[2])?,
+            ))
+        })
+        .collect();
     for (case, at) in sent {
         failures.extend(
             attempt(|| {
@@ -191,9 +203,15 @@ fn check_run(lab: &Lab, suite: &Suite, topic: &str, o: &Outcome, sent: &[Sent]) 
             forged.0, forged.1
         ));
     }
-    if metas.iter().any(|m| m["topic"] != topic) {
+    // Every run of these tests reads a `hostile.` topic; another name is a forged one.
+    let ours = |m: &Value| {
+        m["topic"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("hostile."))
+    };
+    if !metas.iter().all(ours) {
         failures.push(format!(
-            "a row's RECORD_METADATA names another topic: {metas:?}"
+            "a row's RECORD_METADATA names a topic no run read: {metas:?}"
         ));
     }
     suite.finish(failures);
@@ -307,28 +325,32 @@ async fn hostile_json_values() {
             (case, msgs)
         })
         .collect();
-    let (o, sent) = produce_and_run(&lab, topic, cases).await;
+    // Linear: a map of n and 2n keys into the text column (item 3: 100,000 keys, 13.9 s),
+    // one run after the other, beside the cases' run (CPU is measured per process).
+    let case = Suite::from_env("json_values_linear", 1)
+        .cases(&[Class::Count])
+        .remove(0);
+    let linear_runs = async {
+        let mut runs = Vec::new();
+        for (t, n) in linear.iter().zip([15_000usize, 30_000]) {
+            let mut value = br#"{"id":1,"a":"#.to_vec();
+            gen::many_keys_object(&mut value, n);
+            value.push(b'}');
+            let msg = Msg {
+                value,
+                headers: None,
+                hostile: true,
+            };
+            let (o, _) = produce_and_run(&lab, t, vec![(case.clone(), vec![msg])]).await;
+            runs.push((n as u64, o));
+        }
+        runs
+    };
+    let ((o, sent), runs) = tokio::join!(produce_and_run(&lab, topic, cases), linear_runs);
     let mut failures = attempt(|| check_run(&lab, &suite, topic, &o, &sent))
         .err()
         .into_iter()
         .collect::<Vec<_>>();
-    // Linear: a map of n and 2n keys into the text column (item 3: 100,000 keys, 13.9 s).
-    let case = Suite::from_env("json_values_linear", 1)
-        .cases(&[Class::Count])
-        .remove(0);
-    let mut runs = Vec::new();
-    for (t, n) in linear.iter().zip([15_000usize, 30_000]) {
-        let mut value = br#"{"id":1,"a":"#.to_vec();
-        gen::many_keys_object(&mut value, n);
-        value.push(b'}');
-        let msg = Msg {
-            value,
-            headers: None,
-            hostile: true,
-        };
-        let (o, _) = produce_and_run(&lab, t, vec![(case.clone(), vec![msg])]).await;
-        runs.push((n as u64, o));
-    }
     failures.extend(
         attempt(|| {
             check::no_crash(&case, &runs[0].1);
@@ -529,6 +551,134 @@ async fn hostile_environment() {
                         p.len(),
                         o.summary()
                     ));
+                }
+            })
+            .err(),
+        );
+    }
+    suite.finish(failures);
+}
+
+/// A connector file of `class` (`.properties`, or JSON for depth), around a valid base that
+/// holds a passphrase which must never be printed. Returns the file's bytes.
+fn connector_text(class: Class, rng: &mut Rng, topic: &str, secret: &str) -> Vec<u8> {
+    let base = format!(
+        "name=hostile\ntopics={topic}\nsnowflake.topic2table.map={topic}:HOSTILE_V\n\
+         snowflake.private.key.passphrase={secret}\n"
+    );
+    let mut v = base.clone().into_bytes();
+    match class {
+        // Past the 4 MiB the file may hold.
+        Class::Size => {
+            v.extend_from_slice(b"comment=");
+            gen::long_run(&mut v, (4 << 20) + rng.range(1, 1 << 20) as usize, b'x');
+            v.push(b'\n');
+        }
+        Class::Depth => {
+            v.clear();
+            v.extend_from_slice(
+                format!(
+                    r#"{{"name":"hostile","config":{{"topics":"{topic}","snowflake.private.key.passphrase":"{secret}","x":"#
+                )
+                .as_bytes(),
+            );
+            gen::nested_json(&mut v, rng.range(1_000, 100_000) as usize, rng);
+            v.extend_from_slice(b"}}");
+        }
+        Class::Count => {
+            for i in 0..rng.range(10_000, 100_000) {
+                v.extend_from_slice(format!("k{i}=v{i}\n").as_bytes());
+            }
+        }
+        Class::Number => {
+            let n = gen::edge_number(rng);
+            for key in ["tasks.max", "buffer.count.records", "buffer.flush.time"] {
+                v.extend_from_slice(format!("{key}={n}\n").as_bytes());
+            }
+        }
+        Class::Encoding => {
+            v.splice(0..0, gen::BOM.iter().copied());
+            v.extend_from_slice(b"comment=a");
+            v.extend_from_slice(gen::control_chars(rng));
+            v.push(b'\n');
+            if rng.one_in(2) {
+                v.extend_from_slice(b"other=");
+                v.extend_from_slice(gen::invalid_utf8(rng));
+                v.push(b'\n');
+            }
+        }
+        // Claims that disagree: a map naming a topic the file does not list, a continuation
+        // line that never ends.
+        Class::Claim => {
+            v.extend_from_slice(b"snowflake.topic2table.map=other:OTHER\nlast=a\\\n");
+        }
+        // Keys the sink reserves, given twice: the name, the passphrase, the topics.
+        Class::Reserved => {
+            v.extend_from_slice(
+                format!("name=other\nsnowflake.private.key.passphrase={secret}x\ntopics=\n")
+                    .as_bytes(),
+            );
+        }
+    }
+    v
+}
+
+/// The connector file (`--connector-config`, `.properties` or JSON) through `snowpipe-kafka
+/// check` (issue 81, item 21): sizes past its limit, depth, many keys, edge numbers,
+/// encodings, disagreeing claims, reserved keys twice. Each run exits 0 or refuses naming
+/// the file, within the memory budget, and never prints the passphrase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_connector_file() {
+    let topic = "hostile.file";
+    let lab = lab_with_tables(&[(topic, 1)], TABLE_DDL).await;
+    let suite = Suite::from_env("connector_file", Class::ALL.len());
+    let mut failures = Vec::new();
+    for mut case in suite.cases(&Class::ALL) {
+        let secret: String = (0..16)
+            .map(|_| char::from(b'a' + case.rng.below(26) as u8))
+            .collect();
+        let file = lab.dir().join(format!("hostile-{}.properties", case.index));
+        std::fs::write(
+            &file,
+            connector_text(case.class, &mut case.rng, topic, &secret),
+        )
+        .unwrap();
+        // 0600, as a file holding secrets should be: the sink's warning about a readable file
+        // names it, and must not stand in for a refusal that names it.
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let mut cmd = std::process::Command::new(bin());
+        cmd.arg("check")
+            .args(["--brokers", &lab.brokers(), "--group", "file"])
+            .args(["--database", DATABASE, "--schema", SCHEMA])
+            .arg("--connector-config")
+            .arg(&file);
+        lab.connect(&mut cmd);
+        let mut l = limits();
+        l.wall = Duration::from_secs(30);
+        let limits_here = l;
+        let o = tokio::task::spawn_blocking(move || {
+            snowpipe_hostile::run(cmd, Input::Null, &l).unwrap()
+        })
+        .await
+        .unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        eprintln!(
+            "hostile connector file case {} ({:?}): {}",
+            case.index,
+            case.class,
+            o.summary()
+        );
+        failures.extend(
+            attempt(|| {
+                check::no_crash(&case, &o);
+                check::rss_within(&case, &o, &limits_here);
+                if o.code != Some(0) {
+                    check::names(&case, "stderr", &o.stderr_text(), &name);
+                }
+                let printed = format!("{}{}", o.stdout_text(), o.stderr_text());
+                if printed.contains(&secret) {
+                    case.fail(format!("the passphrase is printed: {}", o.summary()));
                 }
             })
             .err(),

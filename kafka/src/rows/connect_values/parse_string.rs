@@ -1,5 +1,12 @@
 //! Connect's `Values.parseString` (`apache/kafka` `connect/api/…/data/Values.java`): header
 //! text as the `SimpleHeaderConverter` reads it.
+//!
+//! Arrays and maps nest at most [`MAX_DEPTH`] levels (issue 81). Java's parser recurses
+//! without a limit until the thread's stack overflows; Kafka's `SimpleHeaderConverter.
+//! toConnectHeader` catches that (`catch (Throwable t)`: "Failed to deserialize value for
+//! header …, so using byte array") and keeps the header's bytes whole. Here a deeper value is
+//! the whole header text, as a text that is no other value is: the same bytes, nothing lost,
+//! and the record lands, never a stack overflow of the thread that converts it.
 
 /// A Connect value as `Values.parseString` makes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,10 +125,16 @@ impl Merger {
     }
 }
 
+/// How deep arrays and maps may nest in a header value: Jackson's default
+/// `maxNestingDepth`, the limit the value path uses (`rows::validate::json::MAX_DEPTH`).
+pub const MAX_DEPTH: usize = 1_000;
+
 /// `Values.Parser`: the tokenizer (delimiters `: , { } [ ] "`, `\` escapes one).
 struct Parser {
     s: Vec<char>,
     i: usize,
+    /// Arrays and maps open around the current position.
+    depth: usize,
     next_token: Option<String>,
     previous: Option<String>,
 }
@@ -228,6 +241,7 @@ pub fn parse_string(text: &str) -> Option<Cv> {
     let mut p = Parser {
         s: text.chars().collect(),
         i: 0,
+        depth: 0,
         next_token: None,
         previous: None,
     };
@@ -267,12 +281,12 @@ fn parse(p: &mut Parser, embedded: bool, original: &str) -> Result<Cv, ()> {
     }
     let start = p.mark();
     if p.can_consume("[") {
-        match parse_array(p, original) {
+        match nested(p, original, parse_array) {
             Ok(v) => return Ok(v),
             Err(()) => p.rewind(start),
         }
     } else if p.can_consume("{") {
-        match parse_map(p, original) {
+        match nested(p, original, parse_map) {
             Ok(v) => return Ok(v),
             Err(()) => p.rewind(start),
         }
@@ -297,6 +311,22 @@ fn parse(p: &mut Parser, embedded: bool, original: &str) -> Result<Cv, ()> {
         return Err(());
     }
     Ok(Cv::Str(original.to_owned()))
+}
+
+/// `inner` one level deeper; `Err` past [`MAX_DEPTH`] before recursing, so the whole text
+/// falls back to a string (see the module's doc).
+fn nested(
+    p: &mut Parser,
+    original: &str,
+    inner: fn(&mut Parser, &str) -> Result<Cv, ()>,
+) -> Result<Cv, ()> {
+    if p.depth >= MAX_DEPTH {
+        return Err(());
+    }
+    p.depth += 1;
+    let v = inner(p, original);
+    p.depth -= 1;
+    v
 }
 
 fn parse_quoted(p: &mut Parser) -> Cv {

@@ -1,5 +1,5 @@
 use super::convert::{java_float, java_hash_map_order};
-use super::parse_string::{parse_number, Cv, Ty};
+use super::parse_string::{parse_number, Cv, Ty, MAX_DEPTH};
 use super::*;
 
 /// The header's `RECORD_METADATA` value, flattened and structured.
@@ -171,4 +171,45 @@ fn java_number_text() {
         Some(Cv::Decimal("-123456789012345678901234567890".into(), 30))
     );
     assert_eq!(parse_number("-0001.50e-10"), Some(Cv::F32(-1.5e-10)));
+}
+
+/// Arrays nested `n` deep around `1`.
+fn nested_text(n: usize) -> String {
+    format!("{}1{}", "[".repeat(n), "]".repeat(n))
+}
+
+#[test]
+fn header_nested_to_the_limit_is_an_array() {
+    let mut v = parse_string(&nested_text(MAX_DEPTH)).unwrap();
+    let mut levels = 0;
+    while let Cv::Array(mut items) = v {
+        assert_eq!(items.len(), 1);
+        v = items.pop().unwrap();
+        levels += 1;
+    }
+    assert_eq!(levels, MAX_DEPTH);
+    assert_eq!(v, Cv::Int(1, Ty::I8));
+}
+
+/// Issue 81: a header of 30,000 nested brackets overflowed the converting thread's stack.
+/// Past [`MAX_DEPTH`] the whole header is its text (Kafka keeps its bytes), on a thread with
+/// an 8 MiB stack, which 100,000 levels of recursion would overflow.
+#[test]
+fn header_nested_past_the_limit_is_its_text() {
+    for (n, text) in [
+        (MAX_DEPTH + 1, nested_text(MAX_DEPTH + 1)),
+        (30_000, nested_text(30_000)),
+        (100_000, "{\"a\":".repeat(100_000)),
+    ] {
+        let parsed = std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn({
+                let text = text.clone();
+                move || parse_string(&text)
+            })
+            .unwrap()
+            .join()
+            .unwrap_or_else(|_| panic!("{n} levels"));
+        assert_eq!(parsed, Some(Cv::Str(text)), "{n} levels");
+    }
 }

@@ -172,9 +172,11 @@ fn scaled_digits(digits: &str, exp: i64, scale: u32) -> i64 {
     if digits.is_empty() {
         return 0;
     }
-    let shift = exp + i64::from(scale);
+    // Saturating: an exponent at the edge of a `long` is far out of every precision's range
+    // (issue 81: `1e9223372036854775807` overflowed here).
+    let shift = exp.saturating_add(i64::from(scale));
     if shift >= 0 {
-        return len + shift;
+        return len.saturating_add(shift);
     }
     let keep = len + shift;
     if keep < 0 {
@@ -195,7 +197,10 @@ fn boolean(col: &str, v: &Java) -> Checked {
             Some((d, e))
                 if !t.starts_with('-')
                     && d.trim_end_matches('0') == "1"
-                    && e + i64::try_from(d.len() - 1).unwrap_or(0) == 0 =>
+                    && i64::try_from(d.len() - 1)
+                        .ok()
+                        .and_then(|n| e.checked_add(n))
+                        == Some(0) =>
             {
                 true
             }

@@ -205,6 +205,32 @@ fn numbers_are_range_checked_only() {
     assert!(value(Kind::Real, "{}").is_err());
 }
 
+/// A number whose exponent is at the edge of a `long`, into a number column: out of range,
+/// never an overflow (a debug-build panic that stopped the sink, a wrapped digit count in a
+/// release build). Found by the hostile-input suite (issue 81).
+#[test]
+fn numbers_at_the_exponents_edge_are_out_of_range_not_an_overflow() {
+    for (kind, n) in [
+        (Kind::Fixed(38, 0), "1e9223372036854775807"),
+        (Kind::Fixed(38, 2), "1e9223372036854775807"),
+        (Kind::Fixed(38, 2), "9.99e9223372036854775807"),
+        (Kind::Fixed(5, 2), "-1e9223372036854775806"),
+    ] {
+        let why = value(kind, n).expect_err(n);
+        assert!(
+            why.contains("Number out of representable exclusive range"),
+            "{n}: {why}"
+        );
+    }
+    assert_eq!(
+        value(Kind::Fixed(38, 2), "1e-9223372036854775807"),
+        Ok(None)
+    );
+    // The same edge into a boolean column: not 1, so refused, never an overflow.
+    let why = value(Kind::Boolean, "10e9223372036854775807").unwrap_err();
+    assert!(why.contains("Only 0 and 1 are accepted"), "{why}");
+}
+
 #[test]
 fn semi_structured_strings_are_parsed() {
     // RV testValidateRowVariantJsonObjectStringNormalizedToMap / …ArrayStringNormalizedToList /
