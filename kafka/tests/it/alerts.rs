@@ -11,12 +11,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use snowpipe_emulator::{Endpoint, FaultAction, FaultRule};
 
 use crate::common::{lab, produce_per_partition, signal, wait_landed};
 use crate::operations::{get, with_metrics_and_log};
+use crate::stalls::within;
 
 const TOPIC: &str = "alerting";
 
@@ -132,17 +133,6 @@ fn stall_alert(prometheus: &str) -> Option<String> {
         .and_then(|a| a["state"].as_str().map(str::to_owned))
 }
 
-async fn until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    false
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_fires_the_stall_alert_and_resolves_it() {
     if !have("prometheus") {
@@ -165,13 +155,13 @@ async fn a_real_prometheus_fires_the_stall_alert_and_resolves_it() {
         FaultAction::Latency { ms: 10_000 },
     ));
     produce_per_partition(&lab, TOPIC, 1, 10).await;
-    let fired = until(Duration::from_secs(90), || {
+    let fired = within(Duration::from_secs(90), || {
         stall_alert(&prom_addr).as_deref() == Some("firing")
     })
     .await;
     lab.emulator().faults().clear();
     let resolved = fired
-        && until(Duration::from_secs(90), || {
+        && within(Duration::from_secs(90), || {
             stall_alert(&prom_addr).is_none()
         })
         .await;

@@ -14,7 +14,7 @@ use crate::operations::{get, sample, with_metrics_and_log};
 const TOPIC: &str = "stalling";
 
 /// Polls `check` every 200 ms until it holds or `limit` passes; whether it held.
-async fn within(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+pub(crate) async fn within(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if check() {
