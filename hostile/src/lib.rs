@@ -7,7 +7,7 @@
 //! - [`gen`]: the classes of input that keep finding bugs here, each a small function that
 //!   writes bytes (sizes past a limit, depth, counts, numbers at the edges, encodings, claims
 //!   that disagree with the bytes, duplicates of reserved names).
-//! - [`run`]: start a real binary under an address-space cap (`RLIMIT_AS`), feed it stdin,
+//! - [`mod@run`]: start a real binary under an address-space cap (`RLIMIT_AS`), feed it stdin,
 //!   kill it after a wall-clock limit, and measure its peak RSS and CPU from `wait4`'s rusage.
 //! - [`check`]: the suite's assertions (no crash, peak RSS within budget + 64 MB, a refusal
 //!   or a dead letter naming the input, CPU linear in the input's size).

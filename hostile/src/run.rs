@@ -8,9 +8,9 @@
 //!
 //! The peak RSS is the child's own. `ru_maxrss` alone is not: Linux carries the forked copy
 //! of this (test) process's resident size into the child across `exec`, so a child of a test
-//! process that holds a large input reports at least that. [`reap`] samples the child's
+//! process that holds a large input reports at least that. `reap` samples the child's
 //! `VmHWM` (its own address space's high-water mark, from `exec` on) every 10 ms until it
-//! exits, and [`peak_rss`] takes `ru_maxrss` only when it is above anything this process
+//! exits, and `peak_rss` takes `ru_maxrss` only when it is above anything this process
 //! ever held (then it is the child's own), else the sampled mark.
 
 use std::io::{Read, Write};
@@ -150,10 +150,10 @@ pub fn run(mut cmd: Command, input: Input, limits: &Limits) -> std::io::Result<O
     Ok(outcome(status, &usage, sampled, timed_out, stdout, stderr))
 }
 
-/// What [`reap`] returns: the wait status, the rusage and the sampled `VmHWM` (bytes).
+/// What `reap` returns: the wait status, the rusage and the sampled `VmHWM` (bytes).
 type Reaped = std::io::Result<(i32, libc::rusage, u64)>;
 
-/// Reaps `pid` on a thread of its own ([`reap`]); its result comes on the channel.
+/// Reaps `pid` on a thread of its own (`reap`); its result comes on the channel.
 fn reaper(pid: libc::pid_t) -> mpsc::Receiver<Reaped> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
