@@ -1,6 +1,7 @@
 //! What the workspace's binaries share on their command line: [`env`](mod@env), every flag from an
 //! environment variable (the twelve-factor way an image is configured), [`log`], logs for
-//! terminals and for machines, and [`signal`], the Ctrl-C or SIGTERM that ends a command.
+//! terminals and for machines, [`signal`], the Ctrl-C or SIGTERM that ends a command, and [`text`], what a dead letter
+//! keeps of a long record.
 //!
 //! Not a stable API: it serves `snowpipe-kafka`, `snowpipe-emulator` and the applications.
 
@@ -10,6 +11,7 @@
 pub mod env;
 pub mod log;
 pub mod signal;
+pub mod text;
 
 #[cfg(test)]
 mod module_graph_tests;

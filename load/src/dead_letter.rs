@@ -77,7 +77,7 @@ impl DeadLetter {
             "line": bad.line,
             "byte_offset": bad.offset,
             "error": bad.error,
-            "record": cut_text(&text, KEPT_TEXT),
+            "record": snowpipe_cli_support::text::cut_json_text(&text, KEPT_TEXT),
             "record_bytes": bad.whole.as_ref().map_or(bad.bytes, |w| w.len),
             "record_sha256": bad.whole.as_ref().map(|w| w.sha256.as_str()),
         });
@@ -107,37 +107,5 @@ impl std::fmt::Debug for DeadLetter {
             .field("path", &self.path)
             .field("count", &self.count)
             .finish_non_exhaustive()
-    }
-}
-
-/// The longest prefix of `s`, at a character boundary, whose JSON string form (escapes
-/// counted) is at most `max` bytes (the Kinesis path's rule, `apps/…/kinesis/record.rs`).
-fn cut_text(s: &str, max: usize) -> &str {
-    let mut size = 0;
-    for (at, c) in s.char_indices() {
-        size += match c {
-            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
-            c if (c as u32) < 0x20 => 6,
-            c => c.len_utf8(),
-        };
-        if size > max {
-            return &s[..at];
-        }
-    }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_is_cut_by_its_escaped_size_at_a_character_boundary() {
-        assert_eq!(cut_text("abc", 3), "abc");
-        assert_eq!(cut_text("\u{1}\u{1}", 11), "\u{1}");
-        assert_eq!(cut_text("aé", 2), "a");
-        let control = "\u{2}".repeat(10_000);
-        let cut = cut_text(&control, 600);
-        assert_eq!(serde_json::to_string(cut).unwrap().len(), 602);
     }
 }

@@ -89,23 +89,6 @@ pub struct DeadLetterRow {
     pub arrival_time: String,
 }
 
-/// The longest prefix of `s`, at a character boundary, whose JSON string form (escapes
-/// counted) is at most `max` bytes: what a dead letter keeps of a text payload.
-fn cut_text(s: &str, max: usize) -> &str {
-    let mut size = 0;
-    for (at, c) in s.char_indices() {
-        size += match c {
-            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
-            c if (c as u32) < 0x20 => 6,
-            c => c.len_utf8(),
-        };
-        if size > max {
-            return &s[..at];
-        }
-    }
-    s
-}
-
 impl Record {
     /// Its shard, sequence number and partition key, as columns.
     fn origin(&self) -> Origin {
@@ -138,7 +121,9 @@ impl Record {
         DeadLetterRow {
             origin: self.origin(),
             error: bad.reason().to_owned(),
-            payload: text.map(|t| cut_text(t, MAX_DEAD_LETTER_PAYLOAD).to_owned()),
+            payload: text.map(|t| {
+                snowpipe_cli_support::text::cut_json_text(t, MAX_DEAD_LETTER_PAYLOAD).to_owned()
+            }),
             payload_base64: text.is_none().then(|| {
                 let kept = &self.data[..self.data.len().min(MAX_DEAD_LETTER_PAYLOAD / 4 * 3)];
                 base64::engine::general_purpose::STANDARD.encode(kept)
@@ -583,11 +568,7 @@ mod tests {
 
     #[test]
     fn a_large_payload_is_cut_once_with_its_length_and_hash() {
-        // Escapes count: 6 bytes for a control character, 2 for a quote; never mid-character.
-        assert_eq!(cut_text("ab\u{1}c", 7), "ab");
-        assert_eq!(cut_text("ab\u{1}c", 8), "ab\u{1}");
-        assert_eq!(cut_text("\"é", 3), "\"");
-        assert_eq!(cut_text("\"é", 4), "\"é");
+        // How the text is cut (escapes counted): `snowpipe_cli_support::text`'s tests.
         let text = record(&vec![b'x'; MAX_DEAD_LETTER_PAYLOAD + 10]);
         let dl = text.dead_letter(&text.reading().unwrap_err());
         assert_eq!(
