@@ -10,7 +10,7 @@
 //! the committed offset, the lag and the likely cause, and one `info` line when it commits
 //! again; `/readyz` answers 503 listing the stalled partitions while any is.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -100,9 +100,9 @@ impl Stalls {
         pressure: Pressure,
     ) -> Vec<Stalled> {
         let mut stalled = BTreeMap::new();
-        let mut seen = Vec::new();
+        let mut seen = HashSet::new();
         for h in held {
-            seen.push(h.part.clone());
+            seen.insert(h.part.clone());
             let lag = lags.get(h.part).map_or(-1, |l| l.lag);
             if let Some(s) = self.check_one(now, &h, lag, pressure) {
                 stalled.insert(h.part.clone(), s);
