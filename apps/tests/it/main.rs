@@ -16,6 +16,7 @@ mod readme_flags;
 mod sensor_stream_bad_records;
 mod sensor_stream_crash;
 mod sensor_stream_kinesis;
+mod sensor_stream_sequence_switch;
 mod ski_resort_bad_records;
 mod ski_resort_crash;
 mod ski_resort_run;

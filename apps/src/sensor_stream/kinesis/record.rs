@@ -494,8 +494,13 @@ mod tests {
             .collect();
         let t = std::time::Instant::now();
         for s in &seqs {
-            s.check_after("shardId-000000000000", Some(&seqs[0]), 1_795_685_180)
-                .ok();
+            s.check_after(
+                "shardId-000000000000",
+                Some(&seqs[0]),
+                1_795_685_180,
+                crate::sensor_stream::kinesis::sequence::Rules::Layout,
+            )
+            .ok();
         }
         let checks = t.elapsed();
         eprintln!(
