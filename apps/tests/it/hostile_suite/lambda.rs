@@ -291,6 +291,8 @@ fn answered<C: std::fmt::Debug>(case: &Case<C>, e: &Event, outcome: &lambda_esm:
     let failures: Vec<String> = match outcome {
         lambda_esm::Outcome::Died => case.fail(format!("the instance died on {}", e.what)),
         lambda_esm::Outcome::Error(msg) => {
+            let shown: String = msg.chars().take(300).collect();
+            eprintln!("hostile lambda_events: {} refused: {shown}", e.what);
             if e.answer == Answer::Success {
                 case.fail(format!("{} was refused: {msg}", e.what));
             }
