@@ -185,6 +185,16 @@ fn events(class: Class, w: &mut Writer, rng: &mut Rng) -> Vec<Event> {
                 e.body = e.body.replace(&format!("\"@@{n}@@\""), &n);
                 e.answer = Answer::Any;
             }
+            // Forged: 57 digits (Kinesis gives 56), well-formed otherwise: refused by the layout
+            // rules, named in batchItemFailures (what the mapping retries from).
+            let forged = format!("1{:056}", rng.below(1_000));
+            let record = w.record(&forged, "f", &good(4));
+            out.push(Event {
+                what: "a forged sequence number of 57 digits".into(),
+                body: format!(r#"{{"Records": [{record}]}}"#),
+                records: vec![(forged, Expect::Reading)],
+                answer: Answer::Refused,
+            });
             out.push(w.edited("a sequence number of 130 digits", |r| {
                 r["kinesis"]["sequenceNumber"] = "9".repeat(130).into();
             }));

@@ -154,6 +154,14 @@ fn one_case(env: &Env, case: &Case<Class>, name: &str, hostile: &[Hostile], limi
         .collect();
     let put = env.put(name, &sent);
     let o = env.consume(name, limits);
+    eprintln!(
+        "hostile kinesis_records case {} ({:?}): {} records, CPU {:.2?}, peak RSS {} MiB",
+        case.index,
+        case.class,
+        feed.len(),
+        o.cpu,
+        o.peak_rss_bytes >> 20
+    );
     check::exited_ok(case, &o);
     check::rss_within(case, &o, limits);
     let landed = env.rt.block_on(Landed::read(&env.sql));
