@@ -100,16 +100,13 @@ impl Record {
     }
 
     /// The reading this record holds (and its event time in ms), or why it holds none. The
-    /// rules are the NATS path's (`reading.rs`), and its values must fit `KINESIS_READINGS`'
-    /// columns (`columns.rs`).
+    /// rules are the NATS path's (`reading.rs`); the writer also checks the row's size and that
+    /// its values fit the table's columns (`columns.rs`).
     ///
     /// # Errors
     /// A `BadRecord` naming what is wrong.
     pub fn reading(&self) -> Result<(KinesisReading, i64), BadRecord> {
         let (r, event_ms): (Reading, i64) = Reading::decode(&self.data, 0, 0, self.arrival_ms)?;
-        // A value the table cannot hold: the server would reject the row after its token
-        // committed (`columns.rs`).
-        crate::sensor_stream::kinesis::columns::check(&r.measurement)?;
         Ok((
             KinesisReading {
                 measurement: r.measurement,

@@ -281,8 +281,8 @@ impl Writer {
     }
 }
 
-/// The reading `record` holds, or why it is a dead letter (the reading's rules, and a row no
-/// larger than [`MAX_READING_ROW_BYTES`]).
+/// The reading `record` holds, or why it is a dead letter (the reading's rules, a row no
+/// larger than [`MAX_READING_ROW_BYTES`], values the table's columns hold).
 fn reading_of(record: &Record) -> Result<(KinesisReading, i64), BadRecord> {
     let (row, ms) = record.reading()?;
     // A reading's row holds a few of the payload's values, each escaped at most 6 times
@@ -295,6 +295,9 @@ fn reading_of(record: &Record) -> Result<(KinesisReading, i64), BadRecord> {
             )));
         }
     }
+    // A value the table cannot hold: the server would reject the row after its token
+    // committed, and nothing here reads row errors (`columns.rs`).
+    crate::sensor_stream::kinesis::columns::check(&row.measurement)?;
     Ok((row, ms))
 }
 
