@@ -238,6 +238,8 @@ fn capped(cmd: &mut Command, limits: &Limits) {
 pub struct Running {
     pid: libc::pid_t,
     reaped: mpsc::Receiver<Reaped>,
+    /// Its end, once [`Running::has_exited`] saw it (the pid is then reaped: never signal it).
+    ended: Option<Reaped>,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
     err: thread::JoinHandle<Vec<u8>>,
@@ -271,6 +273,7 @@ pub fn spawn(mut cmd: Command, limits: &Limits) -> std::io::Result<Running> {
     Ok(Running {
         pid,
         reaped: reaper(pid),
+        ended: None,
         lines,
         seen: Vec::new(),
         err,
@@ -279,6 +282,26 @@ pub fn spawn(mut cmd: Command, limits: &Limits) -> std::io::Result<Running> {
 }
 
 impl Running {
+    /// Whether the process has ended by itself (a crash, an exit), without waiting.
+    pub fn has_exited(&mut self) -> bool {
+        if self.ended.is_none() {
+            self.ended = self.reaped.try_recv().ok();
+        }
+        self.ended.is_some()
+    }
+
+    /// Waits for the reaper up to the wall limit, then SIGKILLs and waits.
+    fn wait_or_kill(&mut self) -> std::io::Result<(Reaped, bool)> {
+        Ok(match self.reaped.recv_timeout(self.wall) {
+            Ok(w) => (w, false),
+            Err(_) => {
+                // SAFETY: `pid` is our child and not reaped: the reaper has not answered.
+                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                (self.reaped.recv().map_err(std::io::Error::other)?, true)
+            }
+        })
+    }
+
     /// The first stdout line starting with `prefix`, without it, within `wait`.
     pub fn line_after(&mut self, prefix: &str, wait: Duration) -> Option<String> {
         let until = std::time::Instant::now() + wait;
@@ -299,15 +322,13 @@ impl Running {
     /// # Errors
     /// When it cannot be waited for.
     pub fn stop(mut self, signal: i32) -> std::io::Result<Outcome> {
-        // SAFETY: `pid` is our child, not reaped yet (only this method waits for it).
-        unsafe { libc::kill(self.pid, signal) };
-        let (waited, timed_out) = match self.reaped.recv_timeout(self.wall) {
-            Ok(w) => (w, false),
-            Err(_) => {
-                // SAFETY: as above.
-                unsafe { libc::kill(self.pid, libc::SIGKILL) };
-                (self.reaped.recv().map_err(std::io::Error::other)?, true)
-            }
+        let (waited, timed_out) = if let Some(ended) = self.ended.take() {
+            (ended, false)
+        } else {
+            // SAFETY: `pid` is our child, not reaped yet (only this method and `has_exited`
+            // wait for it, and `ended` is empty).
+            unsafe { libc::kill(self.pid, signal) };
+            self.wait_or_kill()?
         };
         let (status, usage, sampled) = waited?;
         self.seen.extend(self.lines.try_iter());

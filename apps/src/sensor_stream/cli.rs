@@ -52,6 +52,12 @@ pub struct KinesisArgs {
     /// The dead-letters pipe (Kinesis: records that cannot be readings).
     #[arg(long, default_value = "KINESIS_DEAD_LETTERS_PIPE")]
     pub dead_letter_pipe: String,
+    /// Trust Kinesis' sequence numbers as they come: check only what AWS documents (decimal,
+    /// at most 129 digits, increasing per shard), not the layout the other checks read
+    /// (docs/kinesis.md "What a sequence number holds"). For the day Kinesis changes how it
+    /// builds its numbers and every record is refused.
+    #[arg(long)]
+    pub trust_sequence_numbers: bool,
 }
 
 /// `sensor_stream lambda`: the handler's settings, from the function's environment.
@@ -91,6 +97,11 @@ pub struct LambdaArgs {
     /// `sensor_stream/KeyChannelCapRefusals` counts it. Unset: no cap of our own.
     #[arg(long, env = "MAX_KEY_CHANNELS", value_parser = clap::value_parser!(u32).range(1..=2000))]
     pub max_key_channels: Option<u32>,
+    /// Trust Kinesis' sequence numbers as they come (TRUST_SEQUENCE_NUMBERS=true): check only
+    /// what AWS documents (decimal, at most 129 digits, increasing per shard), not the layout
+    /// the other checks read (docs/kinesis.md "What a sequence number holds").
+    #[arg(long, env = "TRUST_SEQUENCE_NUMBERS")]
+    pub trust_sequence_numbers: bool,
 }
 
 /// The broker and the stream.
@@ -362,6 +373,12 @@ mod tests {
             Some("http://127.0.0.1:4567")
         );
         assert_eq!(c.kinesis.dead_letter_pipe, "KINESIS_DEAD_LETTERS_PIPE");
+        assert!(!c.kinesis.trust_sequence_numbers);
+        assert!(
+            consume(&["--source", "kinesis", "--trust-sequence-numbers"])
+                .kinesis
+                .trust_sequence_numbers
+        );
         let cli = with_destination(
             "lambda",
             &["--parallelization-factor", "4", "--failure-mode", "error"],
@@ -371,6 +388,12 @@ mod tests {
             panic!("lambda")
         };
         assert_eq!(l.parallelization_factor, 4);
+        assert!(!l.trust_sequence_numbers);
+        let cli = with_destination("lambda", &["--trust-sequence-numbers"]).unwrap();
+        let Some(Command::Lambda(l)) = cli.command else {
+            panic!("lambda")
+        };
+        assert!(l.trust_sequence_numbers);
         assert!(Cli::try_parse_from(["sensor_stream", "--source", "kinesis"]).is_ok());
         assert!(Cli::try_parse_from(["sensor_stream", "publish", "--nats", "x"]).is_err());
         assert!(Cli::try_parse_from(["sensor_stream", "--shards", "0"]).is_err());

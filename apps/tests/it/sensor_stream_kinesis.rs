@@ -506,6 +506,7 @@ mod in_process {
                     schema: "SENSORS".into(),
                     pipe: "KINESIS_READINGS_PIPE".into(),
                     dead_letter_pipe: "KINESIS_DEAD_LETTERS_PIPE".into(),
+                    sequences: Default::default(),
                 },
                 parallelization_factor: pf,
                 failure_mode: mode,
@@ -1004,6 +1005,7 @@ fn consumer_resumes_after_a_channel_named_the_old_way() {
             schema: "SENSORS".into(),
             pipe: "KINESIS_READINGS_PIPE".into(),
             dead_letter_pipe: "KINESIS_DEAD_LETTERS_PIPE".into(),
+            sequences: Default::default(),
         };
         let old: Vec<snowpipe_apps::sensor_stream::kinesis::record::Record> = seqs[..12]
             .iter()

@@ -334,7 +334,7 @@ async fn legacy_position(
     };
     let seq = SequenceNumber::from_token(token, &legacy)?;
     let now = chrono::Utc::now().timestamp().max(0) as u64;
-    seq.check_after(shard_id, None, now)
+    seq.check_after(shard_id, None, now, target.sequences)
         .with_context(|| format!("the old channel {legacy}'s position"))?;
     tracing::info!("{shard_id}: no position under the ARN's name; resuming after {seq} ({legacy})");
     Ok(Some(seq))

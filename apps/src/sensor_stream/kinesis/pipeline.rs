@@ -14,7 +14,7 @@ use crate::sensor_stream::event::Generator;
 use crate::sensor_stream::kinesis::channel_cap::ChannelCap;
 use crate::sensor_stream::kinesis::consume::{self, Options, Progress};
 use crate::sensor_stream::kinesis::lambda::{Handler, Settings};
-use crate::sensor_stream::kinesis::sequence::SequenceNumber;
+use crate::sensor_stream::kinesis::sequence::{Rules, SequenceNumber};
 use crate::sensor_stream::kinesis::server::KinesisServer;
 use crate::sensor_stream::kinesis::writer::Target;
 use crate::sensor_stream::kinesis::{aws, report, shards, stream};
@@ -26,6 +26,19 @@ use crate::sensor_stream::publish::check_rate;
 pub const PIPE: &str = "KINESIS_READINGS_PIPE";
 /// The dead-letters pipe of `sql/setup.sql`.
 pub const DEAD_LETTER_PIPE: &str = "KINESIS_DEAD_LETTERS_PIPE";
+
+/// The sequence-number rules of `--trust-sequence-numbers`.
+fn rules(trust: bool) -> Rules {
+    if trust {
+        tracing::warn!(
+            "--trust-sequence-numbers: Kinesis' sequence numbers are checked only as AWS \
+             documents them (decimal, at most 129 digits, increasing per shard)"
+        );
+        Rules::Documented
+    } else {
+        Rules::Layout
+    }
+}
 
 /// `sensor_stream consume --source kinesis`.
 ///
@@ -46,6 +59,7 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
             schema: args.schema.clone(),
             pipe: args.pipe.clone(),
             dead_letter_pipe: args.kinesis.dead_letter_pipe.clone(),
+            sequences: rules(args.kinesis.trust_sequence_numbers),
         },
         batch_max: args.connect.batch_max as i32,
         poll: Duration::from_millis(200),
@@ -98,6 +112,7 @@ pub async fn lambda_cmd(args: LambdaArgs) -> Result<()> {
                 schema: args.schema.clone(),
                 pipe: args.pipe,
                 dead_letter_pipe: args.dead_letter_pipe,
+                sequences: rules(args.trust_sequence_numbers),
             },
             parallelization_factor: args.parallelization_factor,
             failure_mode: args.failure_mode,
@@ -168,6 +183,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             schema: SCHEMA.into(),
             pipe: PIPE.into(),
             dead_letter_pipe: DEAD_LETTER_PIPE.into(),
+            sequences: Rules::Layout,
         },
         batch_max: args.connect.batch_max as i32,
         poll: Duration::from_millis(100),

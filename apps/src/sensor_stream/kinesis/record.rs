@@ -100,7 +100,8 @@ impl Record {
     }
 
     /// The reading this record holds (and its event time in ms), or why it holds none. The
-    /// rules are the NATS path's (`reading.rs`).
+    /// rules are the NATS path's (`reading.rs`); the writer also checks the row's size and that
+    /// its values fit the table's columns (`columns.rs`).
     ///
     /// # Errors
     /// A `BadRecord` naming what is wrong.
@@ -494,8 +495,13 @@ mod tests {
             .collect();
         let t = std::time::Instant::now();
         for s in &seqs {
-            s.check_after("shardId-000000000000", Some(&seqs[0]), 1_795_685_180)
-                .ok();
+            s.check_after(
+                "shardId-000000000000",
+                Some(&seqs[0]),
+                1_795_685_180,
+                crate::sensor_stream::kinesis::sequence::Rules::Layout,
+            )
+            .ok();
         }
         let checks = t.elapsed();
         eprintln!(

@@ -12,12 +12,37 @@
 //! jump past the channel's committed position no faster than a shard takes records
 //! (docs/kinesis.md "What a sequence number holds"). A forged number is refused, never
 //! committed, so it cannot make genuine records after it look handled.
+//!
+//! Those rules read a layout Kinesis does not document. Should the service change it, every
+//! record would be refused and the pipeline would stop, so a switch ([`Rules::Documented`]:
+//! `--trust-sequence-numbers`, `SENSOR_STREAM_TRUST_SEQUENCE_NUMBERS` for the consumer,
+//! `TRUST_SEQUENCE_NUMBERS` for the Lambda handler) keeps only what AWS documents: decimal,
+//! at most 129 digits ([`SequenceNumber::parse`]), increasing per shard (the writer).
 
 use std::cmp::Ordering;
 use std::fmt;
 
 use anyhow::{bail, Result};
 use snowpipe_streaming::OffsetToken;
+
+/// Which rules a sequence number above a channel's position is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rules {
+    /// The layout-derived rules of [`SequenceNumber::check_after`] (the default).
+    #[default]
+    Layout,
+    /// Only what AWS documents (decimal, at most 129 digits, increasing per shard): the
+    /// service's numbers are trusted as they come (`--trust-sequence-numbers`), for the day
+    /// Kinesis changes the layout the other rules read.
+    Documented,
+}
+
+/// What a refusal says of the switch (docs/kinesis.md "What a sequence number holds").
+pub const SWITCH_HINT: &str = "if Kinesis changed how it builds its numbers (every record \
+     refused), trust them as they come: --trust-sequence-numbers (consumer: \
+     SENSOR_STREAM_TRUST_SEQUENCE_NUMBERS=true; Lambda handler: TRUST_SEQUENCE_NUMBERS=true), \
+     which keeps only the documented checks (decimal, at most 129 digits, increasing per \
+     shard)";
 
 /// The longest sequence number the Kinesis API allows (`[1-9][0-9]{0,128}`).
 const MAX_DIGITS: usize = 129;
@@ -156,7 +181,9 @@ impl SequenceNumber {
     ///    between the two plus 60.
     ///
     /// With no position only rule 1 holds: the first number a channel commits is trusted as
-    /// far as its own fields go.
+    /// far as its own fields go. With [`Rules::Documented`] neither holds (the number was
+    /// parsed, so it is decimal and at most 129 digits; the writer checks that a shard's
+    /// numbers increase).
     ///
     /// # Errors
     /// A number that cannot be real, naming it, the rule and the position.
@@ -165,8 +192,9 @@ impl SequenceNumber {
         shard_id: &str,
         position: Option<&SequenceNumber>,
         now: u64,
+        rules: Rules,
     ) -> Result<()> {
-        if position.is_some_and(|p| self <= p) {
+        if rules == Rules::Documented || position.is_some_and(|p| self <= p) {
             return Ok(());
         }
         let shown = |s: &SequenceNumber| -> String {
@@ -181,7 +209,8 @@ impl SequenceNumber {
                 "sequence number {} of {shard_id} cannot be real: {why}; the record is refused \
                  (not written, not committed, not skipped). A forged event: restrict who may \
                  invoke the function; a stream deleted and created again under the same name: \
-                 drop the channel (docs/kinesis.md \"What a sequence number holds\")",
+                 drop the channel; {SWITCH_HINT} (docs/kinesis.md \"What a sequence number \
+                 holds\")",
                 shown(self)
             )
         };
@@ -397,9 +426,10 @@ mod tests {
         let aws = seq("49590338271490256608559692538361571095921575989136588898");
         let f = aws.fields().unwrap().record.unwrap();
         assert_eq!((f.index, f.second), (6, 1_545_084_650));
-        aws.check_after("shardId-000000000006", None, NOW).unwrap();
+        aws.check_after("shardId-000000000006", None, NOW, Rules::Layout)
+            .unwrap();
         let err = aws
-            .check_after("shardId-000000000005", None, NOW)
+            .check_after("shardId-000000000005", None, NOW, Rules::Layout)
             .unwrap_err()
             .to_string();
         assert!(err.contains("holds shard index 6"), "{err}");
@@ -410,14 +440,14 @@ mod tests {
         );
         let (fa, fb) = (a.fields().unwrap(), b.fields().unwrap());
         assert_eq!(fb.record.unwrap().counter - fa.record.unwrap().counter, 1);
-        b.check_after("shardId-000000000000", Some(&a), NOW)
+        b.check_after("shardId-000000000000", Some(&a), NOW, Rules::Layout)
             .unwrap();
         // Two of kinesalite's (docs/kinesis.md).
         let (k1, k2) = (
             seq("49680554656172739339215971155024248448455596580506959874"),
             seq("49680554656172739339215971155026666300094825838856372226"),
         );
-        k2.check_after("shardId-000000000000", Some(&k1), NOW)
+        k2.check_after("shardId-000000000000", Some(&k1), NOW, Rules::Layout)
             .unwrap();
         // A number made here decodes to what it was made of.
         let m = made(NOW - 3_600, 12_345, NOW - 10, 3);
@@ -437,7 +467,9 @@ mod tests {
     fn a_jump_no_shard_can_make_is_refused_naming_it() {
         let created = NOW - 86_400;
         let position = made(created, 1_000, NOW - 100, 0);
-        let ok = |s: &SequenceNumber| s.check_after("shardId-000000000000", Some(&position), NOW);
+        let ok = |s: &SequenceNumber| {
+            s.check_after("shardId-000000000000", Some(&position), NOW, Rules::Layout)
+        };
         let refused = |s: &SequenceNumber, says: &str| {
             let err = ok(s).unwrap_err().to_string();
             assert!(
@@ -475,6 +507,7 @@ mod tests {
                 "shardId-000000000000",
                 Some(&seq("21269319989652663814458848515492872193")),
                 NOW,
+                Rules::Layout,
             )
             .unwrap_err()
             .to_string();
@@ -488,8 +521,42 @@ mod tests {
         // Shorter numbers (older streams) are compared by length alone.
         let short = seq("21269319989652663814458848515492872193");
         seq("21269319989652663814458848515492872194")
-            .check_after("shardId-000000000000", Some(&short), NOW)
+            .check_after("shardId-000000000000", Some(&short), NOW, Rules::Layout)
             .unwrap();
+    }
+
+    #[test]
+    fn the_switch_keeps_only_the_documented_rules_and_the_refusal_names_it() {
+        let position = made(NOW - 86_400, 1_000, NOW - 100, 0);
+        // Each breaks a layout rule only: too long, not the hex digit 2, another shard.
+        for s in [
+            seq(&"9".repeat(129)),
+            seq(&"9".repeat(56)),
+            made(NOW - 86_400, 1_001, NOW, 1),
+        ] {
+            let err = s
+                .check_after("shardId-000000000000", Some(&position), NOW, Rules::Layout)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("--trust-sequence-numbers")
+                    && err.contains("SENSOR_STREAM_TRUST_SEQUENCE_NUMBERS=true")
+                    && err.contains("TRUST_SEQUENCE_NUMBERS=true"),
+                "{err}"
+            );
+            s.check_after(
+                "shardId-000000000000",
+                Some(&position),
+                NOW,
+                Rules::Documented,
+            )
+            .unwrap();
+            s.check_after("shardId-000000000000", None, NOW, Rules::Documented)
+                .unwrap();
+        }
+        // What is not decimal or longer than 129 digits is refused before any rule.
+        assert!(SequenceNumber::parse(&"9".repeat(130)).is_err());
+        assert_eq!(Rules::default(), Rules::Layout);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 pub use crate::sensor_stream::kinesis::record::MAX_DEAD_LETTER_PAYLOAD;
 use crate::sensor_stream::kinesis::record::{DeadLetterRow, KinesisReading, Record};
-use crate::sensor_stream::kinesis::sequence::SequenceNumber;
+use crate::sensor_stream::kinesis::sequence::{Rules, SequenceNumber};
 use crate::sensor_stream::reading::BadRecord;
 
 /// How long dead letters may take to commit before the write fails (sooner when the caller's
@@ -54,6 +54,9 @@ pub struct Target {
     pub pipe: String,
     /// The dead-letters pipe (`KINESIS_DEAD_LETTERS_PIPE`).
     pub dead_letter_pipe: String,
+    /// The rules a sequence number is held to (`--trust-sequence-numbers`: only the
+    /// documented ones).
+    pub sequences: Rules,
 }
 
 /// What one [`Writer::write`] did.
@@ -71,6 +74,7 @@ pub struct Written {
 
 /// The two channels of one stem, and what they have committed.
 pub struct Writer {
+    rules: Rules,
     readings: Channel,
     dead_letters: Channel,
     committed: Option<SequenceNumber>,
@@ -106,6 +110,7 @@ impl Writer {
         )?;
         let (committed, dead_committed) = (committed_of(&readings)?, committed_of(&dead_letters)?);
         Ok(Writer {
+            rules: target.sequences,
             readings,
             dead_letters,
             committed,
@@ -140,16 +145,29 @@ impl Writer {
         let mut letters: Vec<(DeadLetterRow, OffsetToken)> = Vec::new();
         let mut last_letter: Option<&SequenceNumber> = None;
         let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let mut previous: Option<&SequenceNumber> = None;
         for record in records {
             if self.committed.as_ref().is_some_and(|c| record.seq <= *c) {
                 out.skipped += 1;
                 continue;
             }
+            // A shard's numbers increase (documented, so checked under every rule set).
+            if let Some(p) = previous.filter(|p| record.seq <= **p) {
+                anyhow::bail!(
+                    "channel {}: sequence number {} of {} does not follow {p} before it: a \
+                     shard's numbers increase; the record is refused (not written, not \
+                     committed, not skipped)",
+                    self.readings.name(),
+                    record.seq,
+                    record.shard_id
+                );
+            }
+            previous = Some(&record.seq);
             // A number the shard cannot have produced is refused: never skipped, never
             // committed (`SequenceNumber::check_after`, docs/kinesis.md).
             record
                 .seq
-                .check_after(&record.shard_id, self.committed.as_ref(), now)
+                .check_after(&record.shard_id, self.committed.as_ref(), now, self.rules)
                 .with_context(|| format!("channel {}", self.readings.name()))?;
             match reading_of(record) {
                 Ok((row, ms)) => {
@@ -263,8 +281,8 @@ impl Writer {
     }
 }
 
-/// The reading `record` holds, or why it is a dead letter (the reading's rules, and a row no
-/// larger than [`MAX_READING_ROW_BYTES`]).
+/// The reading `record` holds, or why it is a dead letter (the reading's rules, a row no
+/// larger than [`MAX_READING_ROW_BYTES`], values the table's columns hold).
 fn reading_of(record: &Record) -> Result<(KinesisReading, i64), BadRecord> {
     let (row, ms) = record.reading()?;
     // A reading's row holds a few of the payload's values, each escaped at most 6 times
@@ -277,6 +295,9 @@ fn reading_of(record: &Record) -> Result<(KinesisReading, i64), BadRecord> {
             )));
         }
     }
+    // A value the table cannot hold: the server would reject the row after its token
+    // committed, and nothing here reads row errors (`columns.rs`).
+    crate::sensor_stream::kinesis::columns::check(&row.measurement)?;
     Ok((row, ms))
 }
 

@@ -53,9 +53,39 @@ struct RuntimeApi {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
 }
 
+/// The process of an instance: plain, or under the hostile suite's limits (measured).
+enum Process {
+    Plain(Child),
+    Capped(Option<Box<snowpipe_hostile::Running>>),
+}
+
+impl Process {
+    /// SIGKILLs and reaps it (a capped one keeps its measurement for [`Instance::finish`]).
+    fn kill(&mut self) {
+        match self {
+            Process::Plain(c) => {
+                let _ = c.kill(); // SIGKILL
+                let _ = c.wait();
+            }
+            Process::Capped(r) => {
+                if let Some(r) = r.take() {
+                    let _ = r.stop(libc::SIGKILL);
+                }
+            }
+        }
+    }
+
+    fn has_exited(&mut self) -> bool {
+        match self {
+            Process::Plain(c) => matches!(c.try_wait(), Ok(Some(_))),
+            Process::Capped(r) => r.as_mut().is_none_or(|r| r.has_exited()),
+        }
+    }
+}
+
 /// One warm `sensor_stream lambda` process.
 pub struct Instance {
-    child: Child,
+    child: Process,
     queue: mpsc::Sender<Pending>,
     /// When the process was spawned, until its first invocation is answered.
     cold_since: Option<Instant>,
@@ -64,6 +94,41 @@ pub struct Instance {
 impl Instance {
     /// Starts an instance: `env` holds the function's settings.
     pub async fn start(bin: &PathBuf, env: &[(String, String)]) -> Instance {
+        Self::start_with(bin, env, |mut cmd| {
+            Process::Plain(cmd.spawn().expect("spawn sensor_stream lambda"))
+        })
+        .await
+    }
+
+    /// An instance under the hostile suite's `limits` (its stdout and stderr kept): its peak
+    /// RSS and CPU come from [`Instance::finish`].
+    pub async fn start_capped(
+        bin: &PathBuf,
+        env: &[(String, String)],
+        limits: &snowpipe_hostile::Limits,
+    ) -> Instance {
+        Self::start_with(bin, env, |cmd| {
+            Process::Capped(Some(Box::new(
+                snowpipe_hostile::spawn(cmd, limits).expect("spawn sensor_stream lambda"),
+            )))
+        })
+        .await
+    }
+
+    /// Stops the instance (SIGTERM) and returns how its whole life went; `None` when it was
+    /// not started capped.
+    pub fn finish(mut self) -> Option<snowpipe_hostile::Outcome> {
+        match &mut self.child {
+            Process::Capped(r) => r.take().and_then(|r| r.stop(libc::SIGTERM).ok()),
+            Process::Plain(_) => None,
+        }
+    }
+
+    async fn start_with(
+        bin: &PathBuf,
+        env: &[(String, String)],
+        spawn: impl FnOnce(Command) -> Process,
+    ) -> Instance {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = mpsc::channel(1);
@@ -102,7 +167,7 @@ impl Instance {
             cmd.env(k, v);
         }
         Instance {
-            child: cmd.spawn().expect("spawn sensor_stream lambda"),
+            child: spawn(cmd),
             queue: tx,
             cold_since: Some(Instant::now()),
         }
@@ -114,9 +179,15 @@ impl Instance {
         event: &serde_json::Value,
         kill_after: Option<Duration>,
     ) -> Outcome {
+        self.invoke_raw(event.to_string(), kill_after).await
+    }
+
+    /// Gives the instance one event body as it is (bytes Lambda would deliver, valid JSON
+    /// or not); kills it after `kill_after` when set.
+    pub async fn invoke_raw(&mut self, body: String, kill_after: Option<Duration>) -> Outcome {
         let id = format!("req-{}", uuid::Uuid::new_v4());
         let (tx, mut rx) = oneshot::channel();
-        if self.queue.send((id, event.to_string(), tx)).await.is_err() {
+        if self.queue.send((id, body, tx)).await.is_err() {
             return Outcome::Died;
         }
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -131,8 +202,7 @@ impl Instance {
             tokio::select! {
                 biased;
                 _ = &mut killer => {
-                    let _ = self.child.kill(); // SIGKILL
-                    let _ = self.child.wait();
+                    self.child.kill();
                     return Outcome::Died;
                 }
                 outcome = &mut rx => {
@@ -140,14 +210,13 @@ impl Instance {
                         // The kill was due during this invocation and it answered first: the
                         // instance dies before its answer reaches Lambda (it wrote its batch,
                         // which comes again), so every chosen invocation is killed.
-                        let _ = self.child.kill(); // SIGKILL
-                        let _ = self.child.wait();
+                        self.child.kill();
                         return Outcome::Died;
                     }
                     return outcome.unwrap_or(Outcome::Died);
                 }
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {
-                    if matches!(self.child.try_wait(), Ok(Some(_))) || Instant::now() > deadline {
+                    if self.child.has_exited() || Instant::now() > deadline {
                         return Outcome::Died;
                     }
                 }
@@ -158,8 +227,7 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
     }
 }
 
