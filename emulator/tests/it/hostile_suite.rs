@@ -29,10 +29,10 @@ fn limits() -> Limits {
 /// The emulator on 127.0.0.1, any bearer accepted, with `ddl` (written to `dir`), under the
 /// limits; its URL once it listens (`None`: it exited first).
 fn start(dir: &std::path::Path, ddl: &[u8]) -> (Running, Option<String>) {
-    start_with(dir, ddl, &[], &limits())
+    start_with(dir, ddl, &["--accept-any-key"], &limits())
 }
 
-/// [`start`] with `extra` arguments, under `limits`.
+/// [`start`] with `extra` arguments (the credentials among them), under `limits`.
 pub(crate) fn start_with(
     dir: &std::path::Path,
     ddl: &[u8],
@@ -42,7 +42,7 @@ pub(crate) fn start_with(
     let file = dir.join("ddl.sql");
     std::fs::write(&file, ddl).unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_snowpipe-emulator"));
-    cmd.args(["--port", "0", "--accept-any-key", "--commit-delay", "0"])
+    cmd.args(["--port", "0", "--commit-delay", "0"])
         .args(["--max-pending-bytes", &BUDGET.to_string(), "--ddl"])
         .arg(&file)
         .args(extra)

@@ -53,6 +53,7 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let (stage_bytes, stage_files) = (STAGE_BYTES.to_string(), STAGE_FILES.to_string());
         let extra = [
+            "--accept-any-key",
             "--max-stage-bytes",
             &stage_bytes,
             "--max-stage-files",
@@ -202,6 +203,11 @@ impl Server {
         failures: &mut Vec<String>,
     ) {
         let o = self.run.stop(libc::SIGTERM).expect("stop the emulator");
+        eprintln!(
+            "hostile {}: the server's run: {}",
+            suite.surface(),
+            o.summary()
+        );
         let case = suite.cases(classes).remove(0);
         failures.extend(
             attempt(|| {
