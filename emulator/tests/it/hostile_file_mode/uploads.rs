@@ -245,6 +245,46 @@ fn hostile_file_mode_uploads() {
             base..base + 5,
         );
     });
+    // The body's framing costs linear CPU: 3 and 6 MiB in 8 KiB chunks (the smallest the
+    // framing allowance takes), both within the caller's share.
+    let case = suite.cases(&UPLOADS).remove(0);
+    failures.extend(
+        snowpipe_hostile::attempt(|| {
+            let small = upload_cpu(&s, &case, 3);
+            let large = upload_cpu(&s, &case, 6);
+            let slack = Duration::from_millis(500);
+            snowpipe_hostile::assert_linear(&case, (3, &small), (6, &large), 3.0, slack);
+        })
+        .err(),
+    );
     s.stop(&suite, &UPLOADS, &mut failures);
     suite.finish(failures);
+}
+
+/// The server's CPU to take an upload of `mib` MiB in 8 KiB chunks.
+fn upload_cpu(
+    s: &Server,
+    case: &snowpipe_hostile::Case<Upload>,
+    mib: usize,
+) -> snowpipe_hostile::Outcome {
+    let bytes = case.rng.clone().bytes(mib << 20);
+    let path = format!("{}lin{mib}.bin", s.info.location);
+    let url = s.put_url(&path);
+    let h = signed_headers(&s.info, &url, bytes.len());
+    let body = aws_chunked(&bytes, 8192);
+    let before = s.run.cpu_so_far().expect("/proc");
+    let r = s.put(&url, h, body);
+    let cpu = s.run.cpu_so_far().expect("/proc") - before;
+    if !matches!(r, Ok((200, _))) {
+        case.fail(format!("the linear check's upload of {mib} MiB got {r:?}"));
+    }
+    snowpipe_hostile::Outcome {
+        code: None,
+        signal: None,
+        timed_out: false,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        peak_rss_bytes: 0,
+        cpu,
+    }
 }
