@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use snowpipe_emulator::aws_chunked;
-use snowpipe_hostile::Suite;
+use snowpipe_hostile::{Case, Suite};
 
 use super::*;
 use crate::common::stage::signed_headers_at;
@@ -53,7 +53,7 @@ fn raw_head(s: &Server, f: &File, decoded: usize, content_length: usize) -> Stri
     head
 }
 
-fn one(s: &Server, case: &snowpipe_hostile::Case<Upload>) {
+fn one(s: &Server, case: &Case<Upload>) {
     let name = format!("h{}.ndjson", case.index);
     let base = 1_000_000 + case.index as u32 * 1000;
     let rng = &mut case.rng.clone();
@@ -70,33 +70,7 @@ fn one(s: &Server, case: &snowpipe_hostile::Case<Upload>) {
             refused(case, &what, &r, &["EntityTooLarge"], false);
         }
         Upload::ManySmall => {
-            // The caller's share of files fills; the next waits --body-timeout, then 503.
-            let share = STAGE_FILES / 2;
-            let extra = 1 + rng.below(2) as usize;
-            let mut files = Vec::new();
-            for i in 0..share + extra {
-                let first = base + 100 + 3 * i as u32;
-                let mut g = small(s, &format!("m{}-{i}.ndjson", case.index), first);
-                let r = s.upload(&mut g);
-                if i < share {
-                    if !matches!(r, Ok((200, _))) {
-                        case.fail(format!("small file {i} of the share got {r:?}"));
-                    }
-                    files.push(g);
-                } else {
-                    refused(case, &format!("small file {i}"), &r, &["SlowDown"], true);
-                }
-            }
-            // Registered, every small file lands once and frees the stage.
-            let channel = format!("many{}", case.index);
-            let ct = crate::hostile_suite::open(&s.url, &channel);
-            let frags: Vec<_> = files.iter().flat_map(|g| g.fragments.clone()).collect();
-            let r = s.register(&channel, &ct, serde_json::to_vec(&frags).unwrap());
-            if !matches!(r, Ok((200, _))) {
-                case.fail(format!("the registration of the share's files got {r:?}"));
-            }
-            let end = base + 100 + 3 * share as u32;
-            s.lands_once(case, "the share's small files", base + 100..end);
+            many_small(s, case, base, rng);
         }
         Upload::LengthDisagrees => {
             let framed = aws_chunked(&f.bytes, 8192);
@@ -172,37 +146,7 @@ fn one(s: &Server, case: &snowpipe_hostile::Case<Upload>) {
             }
         }
         Upload::BadSignature => {
-            let mut h = signed_headers(&s.info, &url, f.bytes.len());
-            let code = match rng.below(5) {
-                0 => {
-                    let auth = h["authorization"].to_str().unwrap().to_owned();
-                    let flipped = flip_last_hex(&auth);
-                    h.insert("authorization", flipped.parse().unwrap());
-                    "SignatureDoesNotMatch"
-                }
-                1 => {
-                    let ago = SystemTime::now() - Duration::from_secs(rng.range(16 * 60, 86_400));
-                    h = signed_headers_at(&s.info, &url, f.bytes.len(), ago);
-                    "RequestTimeTooSkewed"
-                }
-                2 => {
-                    let t = h["x-amz-security-token"].to_str().unwrap().to_owned();
-                    h.insert("x-amz-security-token", flip_last_hex(&t).parse().unwrap());
-                    "InvalidToken"
-                }
-                3 => {
-                    h.remove("x-amz-security-token");
-                    "AccessDenied"
-                }
-                _ => {
-                    let auth = h["authorization"].to_str().unwrap().to_owned();
-                    let other = auth.replacen(&s.info.aws_key_id, "AKIAFORGEDFORGED0000", 1);
-                    h.insert("authorization", other.parse().unwrap());
-                    "InvalidAccessKeyId"
-                }
-            };
-            let r = s.put(&url, h, aws_chunked(&f.bytes, 8192));
-            refused(case, &format!("{what} ({code})"), &r, &[code], false);
+            bad_signature(s, case, &f, &url, rng);
         }
         Upload::OtherLocation => {
             let prefix = s.info.location.trim_end_matches('/');
@@ -287,4 +231,78 @@ fn upload_cpu(
         peak_rss_bytes: 0,
         cpu,
     }
+}
+
+/// More small files than the caller's share: the share's are taken, the rest wait
+/// `--body-timeout` and get 503 `SlowDown`; registered, every taken file lands once.
+fn many_small(s: &Server, case: &Case<Upload>, base: u32, rng: &mut snowpipe_hostile::Rng) {
+    // The caller's share of files fills; the next waits --body-timeout, then 503.
+    let share = STAGE_FILES / 2;
+    let extra = 1 + rng.below(2) as usize;
+    let mut files = Vec::new();
+    for i in 0..share + extra {
+        let first = base + 100 + 3 * i as u32;
+        let mut g = small(s, &format!("m{}-{i}.ndjson", case.index), first);
+        let r = s.upload(&mut g);
+        if i < share {
+            if !matches!(r, Ok((200, _))) {
+                case.fail(format!("small file {i} of the share got {r:?}"));
+            }
+            files.push(g);
+        } else {
+            refused(case, &format!("small file {i}"), &r, &["SlowDown"], true);
+        }
+    }
+    // Registered, every small file lands once and frees the stage.
+    let channel = format!("many{}", case.index);
+    let ct = crate::hostile_suite::open(&s.url, &channel);
+    let frags: Vec<_> = files.iter().flat_map(|g| g.fragments.clone()).collect();
+    let r = s.register(&channel, &ct, serde_json::to_vec(&frags).unwrap());
+    if !matches!(r, Ok((200, _))) {
+        case.fail(format!("the registration of the share's files got {r:?}"));
+    }
+    let end = base + 100 + 3 * share as u32;
+    s.lands_once(case, "the share's small files", base + 100..end);
+}
+
+/// A bad, skewed or forged signature or token: 403 naming which.
+fn bad_signature(
+    s: &Server,
+    case: &Case<Upload>,
+    f: &File,
+    url: &str,
+    rng: &mut snowpipe_hostile::Rng,
+) {
+    let what = format!("{:?}", case.class);
+    let mut h = signed_headers(&s.info, url, f.bytes.len());
+    let code = match rng.below(5) {
+        0 => {
+            let auth = h["authorization"].to_str().unwrap().to_owned();
+            let flipped = flip_last_hex(&auth);
+            h.insert("authorization", flipped.parse().unwrap());
+            "SignatureDoesNotMatch"
+        }
+        1 => {
+            let ago = SystemTime::now() - Duration::from_secs(rng.range(16 * 60, 86_400));
+            h = signed_headers_at(&s.info, url, f.bytes.len(), ago);
+            "RequestTimeTooSkewed"
+        }
+        2 => {
+            let t = h["x-amz-security-token"].to_str().unwrap().to_owned();
+            h.insert("x-amz-security-token", flip_last_hex(&t).parse().unwrap());
+            "InvalidToken"
+        }
+        3 => {
+            h.remove("x-amz-security-token");
+            "AccessDenied"
+        }
+        _ => {
+            let auth = h["authorization"].to_str().unwrap().to_owned();
+            let other = auth.replacen(&s.info.aws_key_id, "AKIAFORGEDFORGED0000", 1);
+            h.insert("authorization", other.parse().unwrap());
+            "InvalidAccessKeyId"
+        }
+    };
+    let r = s.put(url, h, aws_chunked(&f.bytes, 8192));
+    refused(case, &format!("{what} ({code})"), &r, &[code], false);
 }
