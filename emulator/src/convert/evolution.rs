@@ -89,13 +89,17 @@ impl Evolution {
     /// The SQLite statements of this evolution (NOT NULL is enforced by the conversion, not
     /// by SQLite, so only added columns need one).
     pub fn sqlite(&self, table: &Table) -> Vec<String> {
+        // The added columns' storage names, as the catalog will have them after the DDL.
+        let all: Vec<_> = table.columns.iter().chain(&self.add).cloned().collect();
+        let stored = crate::catalog::storage_names(&all);
         self.add
             .iter()
-            .map(|c| {
+            .zip(&stored[table.columns.len()..])
+            .map(|(c, stored)| {
                 format!(
                     "ALTER TABLE {} ADD COLUMN {} {}",
                     quote_ident(&table.qualified_name()),
-                    quote_ident(&c.name),
+                    quote_ident(stored),
                     c.ty.sql_name()
                 )
             })
