@@ -98,6 +98,37 @@ async fn three_twins_keep_their_values_and_names() {
         r.text
     );
     assert_eq!(r.body["data"], json!([["1", "2", "3"]]), "{}", r.text);
+    // The console's preview lists them under their own names.
+    let state: Value = get_json(&format!("{}/console/state", emu.url())).await;
+    let preview = &state["previews"]["DB.SCH.C2"];
+    assert_eq!(preview["columns"], json!(["a", "A", "A~1"]), "{preview}");
+    emu.shutdown().await;
+}
+
+/// Schema evolution under a case-sensitive pipe adds `"a"` beside `A` for a row's key `a`:
+/// each key lands in its own column.
+#[tokio::test]
+async fn schema_evolution_adds_a_twin_that_keeps_its_values() {
+    let (emu, c) = connected(config()).await;
+    for statement in [
+        "CREATE TABLE E (ID NUMBER, A NUMBER) ENABLE_SCHEMA_EVOLUTION = TRUE",
+        "CREATE PIPE EP AS COPY INTO E FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) \
+         MATCH_BY_COLUMN_NAME = CASE_SENSITIVE",
+    ] {
+        let r = sql_statement(&emu, statement, None, "").await;
+        assert_eq!(r.status, 200, "{statement}: {}", r.text);
+    }
+    let ct = c.open_on("EP", "c").await;
+    let rows = "{\"ID\":1,\"A\":10,\"a\":20}\n{\"ID\":2,\"a\":30}\n";
+    let status = c.append_on("EP", "c", &ct, "2", rows).await;
+    assert_eq!(status["rows_error_count"], 0, "{status}");
+    let r = sql_statement(&emu, "SELECT ID, A, \"a\" FROM E ORDER BY ID", None, "").await;
+    assert_eq!(
+        r.body["data"],
+        json!([["1", "10", "20"], ["2", null, "30"]]),
+        "{}",
+        r.text
+    );
     emu.shutdown().await;
 }
 
