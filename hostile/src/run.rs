@@ -315,6 +315,21 @@ impl Running {
         }
     }
 
+    /// The CPU (user + system) the running process has used so far, from
+    /// `/proc/<pid>/stat` (`None` where there is none): the cost of what a server did between
+    /// two readings, for a linear check within one run.
+    pub fn cpu_so_far(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        // The fields after the command name (in parentheses, which may hold spaces):
+        // utime and stime are the 12th and 13th of them.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let mut f = rest.split(' ').skip(11);
+        let ticks: u64 = f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+        Some(Duration::from_millis(ticks * 1000 / hz.max(1)))
+    }
+
     /// Sends `signal` (SIGTERM: a graceful stop), waits up to the wall limit (then SIGKILL),
     /// and returns how it ended and what it cost over its whole life. A process that died
     /// before (a crash) reports its own end.

@@ -44,7 +44,7 @@ use std::path::Path;
 
 pub use errors::{CatalogError, LookupError, StatementError};
 pub(crate) use model::{check_name_length, same_name_ignoring_case};
-pub use model::{Column, ColumnDefault, ColumnType, Table, MAX_COLUMN_NAME_CHARS};
+pub use model::{storage_names, Column, ColumnDefault, ColumnType, Table, MAX_COLUMN_NAME_CHARS};
 
 /// Databases, schemas, tables and pipes declared with Snowflake DDL.
 #[derive(Debug, Clone, Default)]

@@ -89,13 +89,17 @@ impl Evolution {
     /// The SQLite statements of this evolution (NOT NULL is enforced by the conversion, not
     /// by SQLite, so only added columns need one).
     pub fn sqlite(&self, table: &Table) -> Vec<String> {
+        // The added columns' storage names, as the catalog will have them after the DDL.
+        let all: Vec<_> = table.columns.iter().chain(&self.add).cloned().collect();
+        let stored = crate::catalog::storage_names(&all);
         self.add
             .iter()
-            .map(|c| {
+            .zip(&stored[table.columns.len()..])
+            .map(|(c, stored)| {
                 format!(
                     "ALTER TABLE {} ADD COLUMN {} {}",
                     quote_ident(&table.qualified_name()),
-                    quote_ident(&c.name),
+                    quote_ident(stored),
                     c.ty.sql_name()
                 )
             })
@@ -183,12 +187,22 @@ pub struct Detector<'a> {
     ignore_case: bool,
     fill_defaults: bool,
     evolution: Evolution,
-    /// Upper-cased names of the table's columns and of the columns added so far.
+    /// Names of the table's columns and of the columns added so far ([`known_name`]).
     known: HashSet<String>,
     /// Indexes of the table's `NOT NULL` columns.
     not_null: Vec<usize>,
     /// Names already in `evolution.drop_not_null`.
     dropping: HashSet<String>,
+}
+
+/// The name a key or column is known by: upper-cased when the pipe ignores case (a new
+/// column's name, as an unquoted identifier), else as it is.
+fn known_name(name: &str, ignore_case: bool) -> String {
+    if ignore_case {
+        name.to_uppercase()
+    } else {
+        name.to_owned()
+    }
 }
 
 impl<'a> Detector<'a> {
@@ -216,7 +230,7 @@ impl<'a> Detector<'a> {
             known: table
                 .columns
                 .iter()
-                .map(|c| c.name.to_uppercase())
+                .map(|c| known_name(&c.name, ignore_case))
                 .collect(),
             not_null: (0..table.columns.len())
                 .filter(|&i| !table.columns[i].nullable)
@@ -237,18 +251,17 @@ impl<'a> Detector<'a> {
     /// The [`EvolutionLimit`] the row breaks; the detector should then be dropped.
     pub fn row(&mut self, row: &Map<String, Value>) -> Result<(), EvolutionLimit> {
         for (key, value) in row {
-            // SQLite's column names ignore case: on a case-sensitive pipe a field that differs
-            // from a column (or from a field added before) only by case cannot become a column
-            // of its own, and stays unmatched, as without evolution (docs/protocol.md "Still
-            // guessed"), instead of failing the append on every retry.
-            // A key with a NUL cannot name a SQLite column (SQLite ends a name at its first
+            // On a case-sensitive pipe a field that differs from a column (or from a field
+            // added before) only by case becomes a column of its own, as in Snowflake (stored
+            // apart in SQLite: `catalog::storage_names`); on any other pipe it fills that
+            // column. A key with a NUL cannot name a SQLite column (SQLite ends a name at its first
             // NUL): it stays unmatched, as an empty key does, instead of failing the append
             // on every retry.
             if key.is_empty() || key.contains('\0') {
                 continue;
             }
-            let upper = key.to_uppercase();
-            if self.known.contains(&upper) {
+            let known = known_name(key, self.ignore_case);
+            if self.known.contains(&known) {
                 continue;
             }
             let Some(ty) = infer_type(value) else {
@@ -269,14 +282,9 @@ impl<'a> Detector<'a> {
                     existing: self.table.columns.len(),
                 });
             }
-            let name = if self.ignore_case {
-                upper.clone()
-            } else {
-                key.clone()
-            };
-            self.known.insert(upper);
+            self.known.insert(known.clone());
             self.evolution.add.push(Column {
-                name,
+                name: known,
                 ty,
                 nullable: true,
                 default: None,
@@ -447,11 +455,12 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
-        let added: Vec<_> = d.finish().add.into_iter().map(|c| c.name).collect();
-        // `id` and one of `Note`/`NOTE` differ from a column only by case: SQLite cannot hold
-        // both, so they stay unmatched rather than fail every retry of the append.
-        assert_eq!(added.len(), 1, "{added:?}");
-        assert!(added[0].eq_ignore_ascii_case("note"), "{added:?}");
+        let mut added: Vec<_> = d.finish().add.into_iter().map(|c| c.name).collect();
+        // On a case-sensitive pipe `id` (beside `ID`) and both `Note` and `NOTE` are columns of
+        // their own, as in Snowflake (issue 81 item 17; they stayed unmatched while SQLite
+        // could not hold them apart).
+        added.sort();
+        assert_eq!(added, ["NOTE", "Note", "id"]);
     }
 
     /// Each limit, at its value and one past it: the request is refused as a whole with the

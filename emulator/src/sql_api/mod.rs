@@ -169,7 +169,7 @@ pub(crate) fn prepare(
     )? {
         return Ok(Request::Migrate(m));
     }
-    let (sql, ctes) = rewrite(
+    let rewritten = rewrite(
         catalog,
         &req.statement,
         req.database.as_deref(),
@@ -177,8 +177,9 @@ pub(crate) fn prepare(
     )?;
     let role = caller.role(catalog, req.role.as_deref())?;
     Ok(Request::Read(Prepared {
-        sql,
-        readable: Readable::for_role(catalog, caller.grants, role).with_ctes(ctes),
+        sql: rewritten.sql,
+        readable: Readable::for_role(catalog, caller.grants, role).with_ctes(rewritten.ctes),
+        renamed: rewritten.renamed,
     }))
 }
 

@@ -132,7 +132,8 @@ pub(crate) fn parse(
     let select = format!(
         "SELECT rowid, CASE WHEN ({condition}) THEN 1 ELSE 0 END FROM {name} ORDER BY rowid"
     );
-    let (sql, ctes) = rewrite(catalog, &select, database, schema)?;
+    let super::rewrite::Rewritten { sql, ctes, renamed } =
+        rewrite(catalog, &select, database, schema)?;
     let table = {
         let parts: Vec<&str> = target.iter().map(String::as_str).collect();
         let resolved = match parts.as_slice() {
@@ -159,6 +160,7 @@ pub(crate) fn parse(
         select: Prepared {
             sql,
             readable: readable.with_ctes(ctes),
+            renamed,
         },
     }))
 }

@@ -19,14 +19,28 @@ use crate::catalog::{Catalog, Table};
 /// The most casts (`::TEXT`) and paths one column reference may chain.
 const MAX_CHAINED: usize = 64;
 
-/// Replaces the table names after FROM/JOIN with the SQLite table names; also returns the
-/// names of the statement's common table expressions.
+/// A statement rewritten for SQLite.
+#[derive(Debug)]
+pub(super) struct Rewritten {
+    /// The SQLite statement.
+    pub sql: String,
+    /// The names of the statement's common table expressions.
+    pub ctes: Vec<String>,
+    /// (storage name, Snowflake name) of the columns of the statement's tables stored under
+    /// another name (`catalog::storage_names`): a result column of such a name is the
+    /// Snowflake one.
+    pub renamed: Vec<(String, String)>,
+}
+
+/// Replaces the table names after FROM/JOIN with the SQLite table names, and the names of
+/// those tables' columns stored under another name (a quoted name differing from another
+/// column's only in case) with their storage names.
 pub(super) fn rewrite(
     catalog: &Catalog,
     sql: &str,
     database: Option<&str>,
     schema: Option<&str>,
-) -> Result<(String, Vec<String>), ApiError> {
+) -> Result<Rewritten, ApiError> {
     let tokens = Tokenizer::new(&SnowflakeDialect {}, sql)
         .tokenize()
         .map_err(|e| failed("001003", "42000", format!("SQL compilation error: {e}")))?;
@@ -44,6 +58,7 @@ pub(super) fn rewrite(
         after_period: false,
         chained: 0,
     };
+    let renamed = renamed_columns(&tables, &tokens);
     let mut i = 0;
     let mut after_from = false;
     while i < tokens.len() {
@@ -59,10 +74,58 @@ pub(super) fn rewrite(
             continue;
         }
         after_from = table_name_follows(token, after_from);
-        out.text.push_str(&token_sql(token));
+        match stored_name(&renamed, token) {
+            Some(stored) => out.text.push_str(&crate::convert::quote_ident(stored)),
+            None => out.text.push_str(&token_sql(token)),
+        }
         i += 1;
     }
-    Ok((out.text, ctes))
+    Ok(Rewritten {
+        sql: out.text,
+        ctes,
+        renamed,
+    })
+}
+
+/// (storage name, Snowflake name) of the columns stored under another name in the tables the
+/// statement names after FROM/JOIN (usually none).
+fn renamed_columns(tables: &Tables<'_>, tokens: &[Token]) -> Vec<(String, String)> {
+    let mut renamed = Vec::new();
+    let mut after_from = false;
+    for (i, token) in tokens.iter().enumerate() {
+        if after_from && matches!(token, Token::Word(_)) {
+            let (parts, _) = name_parts(tokens, i);
+            if let Ok(Some(table)) = tables.find(&parts) {
+                for (c, stored) in table.columns.iter().zip(table.storage_names()) {
+                    if stored != c.name {
+                        renamed.push((stored, c.name.clone()));
+                    }
+                }
+            }
+            after_from = false;
+            continue;
+        }
+        after_from = table_name_follows(token, after_from);
+    }
+    renamed
+}
+
+/// The storage name of the column `token` names (quoted as written, unquoted upper-cased),
+/// when it is one stored under another name.
+fn stored_name<'r>(renamed: &'r [(String, String)], token: &Token) -> Option<&'r str> {
+    let Token::Word(w) = token else { return None };
+    if renamed.is_empty() {
+        return None;
+    }
+    let name = if w.quote_style.is_some() {
+        w.value.clone()
+    } else {
+        w.value.to_uppercase()
+    };
+    renamed
+        .iter()
+        .find(|(_, snowflake)| *snowflake == name)
+        .map(|(stored, _)| stored.as_str())
 }
 
 /// One statement per request, as Snowflake without MULTI_STATEMENT_COUNT.

@@ -21,6 +21,9 @@ pub(crate) struct Prepared {
     pub sql: String,
     /// The tables the caller's role may read.
     pub readable: Readable,
+    /// (storage name, Snowflake name) of columns stored under another name
+    /// (`rewrite::Rewritten::renamed`): result columns are named by the Snowflake one.
+    pub renamed: Vec<(String, String)>,
 }
 
 /// Runs the prepared statement in the sandbox and builds the SQL API answer.
@@ -33,12 +36,24 @@ pub(crate) fn run(
     handle: &str,
     limit: std::time::Duration,
 ) -> Result<Value, ApiError> {
-    let Prepared { sql, readable } = prepared;
-    run_sandboxed_for(conn, readable, limit, |conn| answer(conn, &sql, handle))
+    let Prepared {
+        sql,
+        readable,
+        renamed,
+    } = prepared;
+    run_sandboxed_for(conn, readable, limit, |conn| {
+        answer(conn, &sql, handle, &renamed)
+    })
 }
 
-/// Runs `sql` and builds the SQL API answer.
-fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value, ApiError> {
+/// Runs `sql` and builds the SQL API answer, a result column named by a storage name of
+/// `renamed` named by its Snowflake name.
+fn answer(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    handle: &str,
+    renamed: &[(String, String)],
+) -> Result<Value, ApiError> {
     let sqlite = |e: rusqlite::Error| match e.to_string().strip_prefix("no such table: ") {
         // A name the rewrite left as it is and SQLite does not know either.
         Some(name) => failed(
@@ -76,7 +91,13 @@ fn answer(conn: &rusqlite::Connection, sql: &str, handle: &str) -> Result<Value,
     let declared: Vec<(String, Option<String>)> = stmt
         .columns()
         .iter()
-        .map(|c| (c.name().to_owned(), c.decl_type().map(str::to_owned)))
+        .map(|c| {
+            let name = renamed
+                .iter()
+                .find(|(stored, _)| stored == c.name())
+                .map_or(c.name(), |(_, snowflake)| snowflake.as_str());
+            (name.to_owned(), c.decl_type().map(str::to_owned))
+        })
         .collect();
     let n = declared.len();
     let mut kinds: Vec<Option<Kind>> = declared
@@ -162,6 +183,7 @@ pub(super) mod tests {
         let prepared = Prepared {
             sql: sql.to_owned(),
             readable: Readable::tables(&["D.S.T"]),
+            renamed: Vec::new(),
         };
         super::run(
             conn,

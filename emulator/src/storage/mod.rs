@@ -327,13 +327,14 @@ pub(crate) fn query_declared(
     Ok((cols, declared, out))
 }
 
-/// `table`'s SQLite name and its columns (name, declared type), as [`add_missing_columns`]
-/// takes them.
+/// `table`'s SQLite name and its columns (storage name, declared type), as
+/// [`add_missing_columns`] takes them.
 pub(crate) fn declared_columns(table: &crate::catalog::Table) -> (String, Vec<(String, String)>) {
     let columns = table
-        .columns
-        .iter()
-        .map(|c| (c.name.clone(), c.ty.sql_name()))
+        .storage_names()
+        .into_iter()
+        .zip(&table.columns)
+        .map(|(stored, c)| (stored, c.ty.sql_name()))
         .collect();
     (table.qualified_name(), columns)
 }

@@ -7,166 +7,17 @@
 
 use std::time::{Duration, Instant};
 
-use aes::cipher::{KeyIvInit, StreamCipher};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use snowpipe_emulator::{aws_chunked, DuplicateAppendPolicy, Endpoint, FaultAction, FaultRule};
 
+use crate::common::stage::*;
 use crate::common::*;
-
-type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
-
-/// The stage and key `:pipe-info` hands out.
-struct StageInfo {
-    /// `snowpipe-emulator/stage/<prefix>/`.
-    location: String,
-    key: [u8; 32],
-    key_id: String,
-    diversifier: String,
-    aws_key_id: String,
-    aws_secret_key: String,
-    aws_token: String,
-}
 
 async fn stage_info(c: &Client) -> StageInfo {
     let r = c.pipe_action("pipe-info", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let stage = &r.body["rowset_stage_location"];
-    assert_eq!(stage["location_type"], "S3");
-    assert!(stage["storage_endpoint"]
-        .as_str()
-        .unwrap()
-        .starts_with("127.0.0.1:"));
-    let enc = &r.body["encryption_info"];
-    StageInfo {
-        location: stage["location"].as_str().unwrap().to_string(),
-        key: base64::engine::general_purpose::STANDARD
-            .decode(enc["pipe_key"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap(),
-        key_id: enc["pipe_key_id"].to_string(),
-        diversifier: enc["diversifier"].as_str().unwrap().to_string(),
-        aws_key_id: stage["creds"]["AWS_KEY_ID"].as_str().unwrap().to_string(),
-        aws_secret_key: stage["creds"]["AWS_SECRET_KEY"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        aws_token: stage["creds"]["AWS_TOKEN"].as_str().unwrap().to_string(),
-    }
-}
-
-/// One fragment's rows, as the SDK writes them into a file.
-struct Part {
-    ndjson: String,
-    start: String,
-    end: String,
-    iv: [u8; 16],
-}
-
-impl Part {
-    fn new(ids: std::ops::Range<u32>, iv: u8) -> Self {
-        Part {
-            ndjson: rows(ids.clone()),
-            start: ids.start.to_string(),
-            end: (ids.end - 1).to_string(),
-            iv: [iv; 16],
-        }
-    }
-
-    fn rows(&self) -> usize {
-        self.ndjson.lines().count()
-    }
-}
-
-/// A file of encrypted fragments and the registration entries that name them.
-struct File {
-    path: String,
-    bytes: Vec<u8>,
-    fragments: Vec<Value>,
-}
-
-fn file(info: &StageInfo, name: &str, parts: &[Part]) -> File {
-    let path = format!("{}{name}", info.location);
-    let mut bytes = Vec::new();
-    let mut fragments = Vec::new();
-    for p in parts {
-        let mut data = zstd::encode_all(p.ndjson.as_bytes(), 3).unwrap();
-        Aes256Ctr::new(&info.key.into(), &p.iv.into()).apply_keystream(&mut data);
-        fragments.push(json!({
-            "file_path": path, "content_type": "application/x-ndjson",
-            "fragment_start_byte_offset": bytes.len(), "fragment_length_bytes": data.len(),
-            "fragment_length_uncompressed_bytes": p.ndjson.len() + 2 * p.rows(),
-            "fragment_start_offset_token": p.start, "fragment_end_offset_token": p.end,
-            "fragment_row_count": p.rows(), "diversifier": info.diversifier,
-            "master_key_id": info.key_id, "encryption_version": "AES-CTR-128.1",
-            "iv_base64": base64::engine::general_purpose::STANDARD.encode(p.iv),
-            "min_append_timestamp_ms": 1_700_000_000_000u64,
-        }));
-        bytes.extend_from_slice(&data);
-    }
-    for f in &mut fragments {
-        f["file_length_bytes"] = json!(bytes.len());
-    }
-    File {
-        path,
-        bytes,
-        fragments,
-    }
-}
-
-/// The headers of an upload of `decoded` bytes to `url` as the SDK's S3 client sends them,
-/// signed with `info`'s credentials by `aws-sigv4`.
-fn signed_headers(info: &StageInfo, url: &str, decoded: usize) -> reqwest::header::HeaderMap {
-    use aws_sigv4::http_request::{
-        sign, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-        UriPathNormalizationMode,
-    };
-    let mut h = reqwest::header::HeaderMap::new();
-    for (k, v) in [
-        ("content-encoding", "aws-chunked"),
-        ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
-        ("x-amz-trailer", "x-amz-checksum-crc32"),
-        ("x-amz-decoded-content-length", &decoded.to_string()),
-    ] {
-        h.insert(k, v.parse().unwrap());
-    }
-    let identity = aws_credential_types::Credentials::new(
-        &info.aws_key_id,
-        &info.aws_secret_key,
-        Some(info.aws_token.clone()),
-        None,
-        "stage",
-    )
-    .into();
-    let mut settings = SigningSettings::default();
-    settings.percent_encoding_mode = PercentEncodingMode::Single;
-    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-west-2")
-        .name("s3")
-        .time(std::time::SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "PUT",
-        url,
-        h.iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
-        SignableBody::Precomputed("STREAMING-UNSIGNED-PAYLOAD-TRAILER".into()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    for (k, v) in instructions.headers() {
-        h.insert(
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    h
+    StageInfo::from_pipe_info(&r.body)
 }
 
 /// Uploads `body` (already framed) as the SDK's S3 client does; returns the status, the

@@ -29,19 +29,30 @@ fn limits() -> Limits {
 /// The emulator on 127.0.0.1, any bearer accepted, with `ddl` (written to `dir`), under the
 /// limits; its URL once it listens (`None`: it exited first).
 fn start(dir: &std::path::Path, ddl: &[u8]) -> (Running, Option<String>) {
+    start_with(dir, ddl, &["--accept-any-key"], &limits())
+}
+
+/// [`start`] with `extra` arguments (the credentials among them), under `limits`.
+pub(crate) fn start_with(
+    dir: &std::path::Path,
+    ddl: &[u8],
+    extra: &[&str],
+    limits: &Limits,
+) -> (Running, Option<String>) {
     let file = dir.join("ddl.sql");
     std::fs::write(&file, ddl).unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_snowpipe-emulator"));
-    cmd.args(["--port", "0", "--accept-any-key", "--commit-delay", "0"])
+    cmd.args(["--port", "0", "--commit-delay", "0"])
         .args(["--max-pending-bytes", &BUDGET.to_string(), "--ddl"])
         .arg(&file)
+        .args(extra)
         .env_remove("RUST_LOG");
-    let mut r = snowpipe_hostile::spawn(cmd, &limits()).expect("start the emulator");
+    let mut r = snowpipe_hostile::spawn(cmd, limits).expect("start the emulator");
     let url = r.line_after("listening on ", Duration::from_secs(20));
     (r, url)
 }
 
-fn http() -> reqwest::blocking::Client {
+pub(crate) fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -49,7 +60,7 @@ fn http() -> reqwest::blocking::Client {
 }
 
 /// Opens `channel` on `P`: its continuation token.
-fn open(url: &str, channel: &str) -> String {
+pub(crate) fn open(url: &str, channel: &str) -> String {
     let r = http()
         .put(format!("{url}{}/channels/{channel}", pipe_path("P")))
         .bearer_auth("any")
@@ -249,7 +260,7 @@ fn statement(class: Class, rng: &mut Rng) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn sql(url: &str, text: &[u8]) -> Result<(u16, String), String> {
+pub(crate) fn sql(url: &str, text: &[u8]) -> Result<(u16, String), String> {
     let mut body = br#"{"database":"DB","schema":"SCH","statement":"#.to_vec();
     body.extend_from_slice(&serde_json::to_vec(&String::from_utf8_lossy(text)).unwrap());
     body.push(b'}');

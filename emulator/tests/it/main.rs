@@ -19,6 +19,8 @@ mod faults;
 mod fidelity;
 mod file_mode;
 mod hardening;
+mod hostile_credentials;
+mod hostile_file_mode;
 mod hostile_input;
 mod hostile_suite;
 mod keygen;

@@ -1,11 +1,11 @@
 //! Issue 81 ("Hostile input, fifth round"), the emulator's items, through its HTTP API: a
 //! NUL in an identifier is a permanent error (422, not a retryable 500); quoted column names
-//! that differ only in case are refused rather than stored as one column; a row that names a
+//! that differ only in case are two columns, as in Snowflake; a row that names a
 //! column twice is a row error, not its last copy; two overlapping `INSERT OVERWRITE …
 //! QUALIFY` never delete rows appended meanwhile.
 
 use crate::common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Names with a NUL, as table, column and added column, and as a row's key that schema
 /// evolution would make a column: each DDL is refused with a 422 naming the NUL (it would
@@ -42,30 +42,150 @@ async fn a_nul_in_an_identifier_is_a_permanent_error_not_a_retryable_500() {
     emu.shutdown().await;
 }
 
-/// `"a"` beside `A` (added, or in one CREATE): refused naming both, so no value can cross
-/// between them; a column of another name is still added.
+/// `"name"` beside `NAME` and `"id"` beside `ID` (added) are two columns each, as in Snowflake: an append's keys fill each by its exact name, each is
+/// selected, filtered and listed (`SELECT *`) under its own name, and both stay apart after a
+/// restart on the same data directory. (Stored as one SQLite column before, their values
+/// crossed; then refused, 422.)
 #[tokio::test]
-async fn quoted_columns_that_differ_only_in_case_are_refused_not_stored_as_one() {
-    let (emu, _c) = connected(config()).await;
+async fn quoted_columns_that_differ_only_in_case_are_two_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, c) = connected(config().with_data_dir(dir.path())).await;
     for statement in [
         "ALTER TABLE T ADD COLUMN \"name\" VARCHAR",
-        "ALTER TABLE T ADD COLUMN \"Doc\" VARIANT",
         "ALTER TABLE T ADD COLUMN \"id\" NUMBER",
-        "CREATE TABLE C2 (\"a\" NUMBER, A NUMBER)",
     ] {
         let r = sql_statement(&emu, statement, None, "").await;
-        assert_eq!(r.status, 422, "{statement}: {}", r.text);
-        assert!(r.text.contains("only in case"), "{statement}: {}", r.text);
+        assert_eq!(r.status, 200, "{statement}: {}", r.text);
     }
-    let r = sql_statement(&emu, "ALTER TABLE T ADD COLUMN \"b\" NUMBER", None, "").await;
+    let rows = "{\"ID\":1,\"NAME\":\"upper\",\"name\":\"lower\",\"id\":10}\n\
+                {\"ID\":2,\"name\":\"only lower\"}\n\
+                {\"ID\":3,\"NAME\":\"only upper\"}\n";
+    let status = c.commit_rows("c", "3", rows).await;
+    assert_eq!(status["rows_error_count"], 0, "{status}");
+    twins_stay_apart(&emu).await;
+    emu.shutdown().await;
+    let (emu, _c) = connected(config().with_data_dir(dir.path())).await;
+    twins_stay_apart(&emu).await;
+    emu.shutdown().await;
+}
+
+/// Three columns whose names fold to one (`"a"`, `A`, and `"A~1"`, the name the emulator
+/// would give the second in SQLite) each take their own key and answer under their own name;
+/// an unquoted `a` is `A`.
+#[tokio::test]
+async fn three_twins_keep_their_values_and_names() {
+    let (emu, c) = connected(config()).await;
+    let create = "CREATE TABLE C2 (\"a\" NUMBER, A NUMBER, \"A~1\" NUMBER)";
+    let r = sql_statement(&emu, create, None, "").await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = sql_statement(&emu, "ALTER TABLE T ADD COLUMN X NUMBER", None, "").await;
+    let ct = c.open_on("C2-STREAMING", "c").await;
+    let row = "{\"a\":1,\"A\":2,\"A~1\":3}\n";
+    let status = c.append_on("C2-STREAMING", "c", &ct, "1", row).await;
+    assert_eq!(status["rows_error_count"], 0, "{status}");
+    let r = sql_statement(&emu, "SELECT \"a\", A, \"A~1\", a FROM C2", None, "").await;
+    assert_eq!(r.body["data"], json!([["1", "2", "3", "2"]]), "{}", r.text);
+    let r = sql_statement(&emu, "SELECT * FROM C2", None, "").await;
+    let names: Vec<Value> = r.body["resultSetMetaData"]["rowType"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
     assert_eq!(
-        r.status, 200,
-        "the refused statement added nothing: {}",
+        names,
+        vec![json!("a"), json!("A"), json!("A~1")],
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["data"], json!([["1", "2", "3"]]), "{}", r.text);
+    // The console's preview lists them under their own names.
+    let state: Value = get_json(&format!("{}/console/state", emu.url())).await;
+    let preview = &state["previews"]["DB.SCH.C2"];
+    assert_eq!(preview["columns"], json!(["a", "A", "A~1"]), "{preview}");
+    emu.shutdown().await;
+}
+
+/// Schema evolution under a case-sensitive pipe adds `"a"` beside `A` for a row's key `a`:
+/// each key lands in its own column.
+#[tokio::test]
+async fn schema_evolution_adds_a_twin_that_keeps_its_values() {
+    let (emu, c) = connected(config()).await;
+    for statement in [
+        "CREATE TABLE E (ID NUMBER, A NUMBER) ENABLE_SCHEMA_EVOLUTION = TRUE",
+        "CREATE PIPE EP AS COPY INTO E FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) \
+         MATCH_BY_COLUMN_NAME = CASE_SENSITIVE",
+    ] {
+        let r = sql_statement(&emu, statement, None, "").await;
+        assert_eq!(r.status, 200, "{statement}: {}", r.text);
+    }
+    let ct = c.open_on("EP", "c").await;
+    let rows = "{\"ID\":1,\"A\":10,\"a\":20}\n{\"ID\":2,\"a\":30}\n";
+    let status = c.append_on("EP", "c", &ct, "2", rows).await;
+    assert_eq!(status["rows_error_count"], 0, "{status}");
+    let r = sql_statement(&emu, "SELECT ID, A, \"a\" FROM E ORDER BY ID", None, "").await;
+    assert_eq!(
+        r.body["data"],
+        json!([["1", "10", "20"], ["2", null, "30"]]),
+        "{}",
         r.text
     );
     emu.shutdown().await;
+}
+
+/// The twins of [`quoted_columns_that_differ_only_in_case_are_two_columns`], each its own.
+async fn twins_stay_apart(emu: &snowpipe_emulator::Emulator) {
+    let r = sql_statement(
+        emu,
+        "SELECT ID, NAME, \"name\", \"id\" FROM T ORDER BY ID",
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(
+        r.body["data"],
+        json!([
+            ["1", "upper", "lower", "10"],
+            ["2", null, "only lower", null],
+            ["3", "only upper", null, null]
+        ]),
+        "{}",
+        r.text
+    );
+    let names: Vec<Value> = r.body["resultSetMetaData"]["rowType"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec![json!("ID"), json!("NAME"), json!("name"), json!("id")]
+    );
+    let r = sql_statement(emu, "SELECT * FROM T WHERE \"name\" = 'lower'", None, "").await;
+    let names: Vec<Value> = r.body["resultSetMetaData"]["rowType"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
+    assert!(
+        names.contains(&json!("NAME")) && names.contains(&json!("name")),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["data"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.text
+    );
+    let r = sql_statement(emu, "SELECT COUNT(*) FROM T WHERE name = 'lower'", None, "").await;
+    assert_eq!(
+        r.body["data"],
+        json!([["0"]]),
+        "unquoted is NAME: {}",
+        r.text
+    );
 }
 
 /// A row with `DOC` twice (the second a forgery) is rejected as a row error; the rows around

@@ -9,9 +9,9 @@ use super::super::{check_name_length, Column, ColumnDefault, ColumnType, Ident, 
 pub(super) const MAX_COLUMNS: usize = 2_000;
 
 /// # Errors
-/// A duplicate name, two names that differ only in ASCII case ([`case_twin`]), a name over 255
-/// characters or with a NUL, more than 2,000 columns, or a type or option
-/// the emulator does not model.
+/// A duplicate name, a name over 255 characters or with a NUL, more than 2,000 columns, or a
+/// type or option the emulator does not model. Names that differ only in case (`"a"` beside
+/// `A`) are two columns, as in Snowflake (stored apart: [`crate::catalog::storage_names`]).
 pub(super) fn columns(defs: &[ColumnDef]) -> Result<Vec<Column>, StatementError> {
     if defs.len() > MAX_COLUMNS {
         // Checked before anything else: the duplicate check and SQLite's own refusal come later.
@@ -22,7 +22,6 @@ pub(super) fn columns(defs: &[ColumnDef]) -> Result<Vec<Column>, StatementError>
     }
     let mut out: Vec<Column> = Vec::with_capacity(defs.len());
     let mut seen = std::collections::HashSet::with_capacity(defs.len());
-    let mut folded = std::collections::HashMap::with_capacity(defs.len());
     for def in defs {
         let name = Ident {
             value: def.name.value.clone(),
@@ -32,9 +31,6 @@ pub(super) fn columns(defs: &[ColumnDef]) -> Result<Vec<Column>, StatementError>
         check_name_length("a column name", &name).map_err(StatementError::Syntax)?;
         if !seen.insert(name.clone()) {
             return Err(StatementError::Syntax(format!("duplicate column {name}")));
-        }
-        if let Some(twin) = folded.insert(name.to_ascii_uppercase(), name.clone()) {
-            return Err(case_twin(&name, &twin));
         }
         let ty = ColumnType::from_data_type(&def.data_type).map_err(|message| {
             StatementError::ColumnType {
@@ -81,26 +77,6 @@ pub(super) fn columns(defs: &[ColumnDef]) -> Result<Vec<Column>, StatementError>
         });
     }
     Ok(out)
-}
-
-/// The refusal of column `name` beside column `twin`, which differs from it only in ASCII case
-/// (`"a"` beside `A`). Snowflake keeps quoted identifiers apart; the emulator stores a table's
-/// columns in SQLite, whose column names ignore ASCII case, so the two would be one column
-/// and their values would cross. Refused, naming both, rather than stored wrong.
-pub(super) fn case_twin(name: &str, twin: &str) -> StatementError {
-    StatementError::Syntax(format!(
-        "column \"{name}\" differs from column \"{twin}\" only in case: Snowflake keeps them \
-         apart, but the emulator stores columns in SQLite, whose column names ignore ASCII case, \
-         so their values would mix; rename one of them"
-    ))
-}
-
-/// The column of `columns` whose name differs from `name` only in ASCII case (not equal).
-pub(super) fn twin_of<'c>(columns: &'c [Column], name: &str) -> Option<&'c str> {
-    columns
-        .iter()
-        .map(|c| c.name.as_str())
-        .find(|c| *c != name && c.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]

@@ -320,9 +320,6 @@ impl Catalog {
                             name.display()
                         )));
                     }
-                    if let Some(twin) = column_defs::twin_of(&table.columns, &column.name) {
-                        return Err(column_defs::case_twin(&column.name, twin));
-                    }
                     if table.columns.len() >= MAX_COLUMNS {
                         return Err(StatementError::Syntax(format!(
                             "{} would have more than {MAX_COLUMNS} columns, the most the \

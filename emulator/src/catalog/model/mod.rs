@@ -32,6 +32,11 @@ impl Table {
         format!("{}.{}.{}", self.database, self.schema, self.name)
     }
 
+    /// Each column's name in the SQLite table, in order ([`storage_names`]).
+    pub fn storage_names(&self) -> Vec<String> {
+        storage_names(&self.columns)
+    }
+
     /// The SQLite name of the table's error table, `ERROR_TABLE(DB.SCHEMA.TABLE)`: what
     /// `SELECT … FROM ERROR_TABLE(<table>)` reads through the SQL API.
     pub fn error_table_name(&self) -> String {
@@ -586,3 +591,31 @@ fn integer_expr(expr: &Expr) -> Result<i64, String> {
 
 #[cfg(test)]
 mod tests;
+
+/// The SQLite column name of each of `columns` (in order): its own name, except for a column
+/// whose name differs from an earlier one's only in ASCII case (`"a"` after `A`), which
+/// Snowflake keeps apart but SQLite, whose column names ignore ASCII case, would take for the
+/// same column: that one is stored as `<name>~<position>` (`~` added until no earlier
+/// storage name matches). Columns are only ever added at the end, so a column's storage name
+/// never changes, and a table without such twins (every table of a data directory from before
+/// they were kept) is stored under its own names. The one mapping from a Snowflake column
+/// name to a SQLite one: the SQLite DDL and inserts, schema evolution, the SQL API's rewrite,
+/// the console's preview.
+pub fn storage_names(columns: &[Column]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::with_capacity(columns.len());
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut name = c.name.clone();
+            if taken.contains(&name.to_ascii_lowercase()) {
+                name = format!("{}~{i}", c.name);
+                while taken.contains(&name.to_ascii_lowercase()) {
+                    name.push('~');
+                }
+            }
+            taken.insert(name.to_ascii_lowercase());
+            name
+        })
+        .collect()
+}

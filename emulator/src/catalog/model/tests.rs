@@ -126,3 +126,18 @@ fn unsupported_defaults_and_identities_are_refused() {
         );
     }
 }
+
+/// Issue 81 item 17: a column whose name folds (ASCII case) to an earlier one's is stored
+/// under `<name>~<position>`, `~` added until it folds to no earlier storage name; every
+/// other column (every column of a table without such twins) under its own name.
+#[test]
+fn twins_in_case_get_storage_names_of_their_own_and_the_rest_keep_theirs() {
+    let t = table("CREATE TABLE T (ID INT, \"a\" INT, A INT, \"A~2\" INT, \"b\" INT, \"id\" INT)");
+    assert_eq!(
+        t.storage_names(),
+        vec!["ID", "a", "A~2", "A~2~3", "b", "id~5"]
+    );
+    let plain = table("CREATE TABLE P (ID INT, \"name\" VARCHAR, X INT)");
+    let names: Vec<String> = plain.columns.iter().map(|c| c.name.clone()).collect();
+    assert_eq!(plain.storage_names(), names);
+}

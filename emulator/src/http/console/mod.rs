@@ -263,11 +263,27 @@ async fn previews(shared: &Arc<Shared>, cache: &ConsoleCache, tables: &[(String,
             })
             .await
             .unwrap_or_default();
+        // Columns stored under another name (`catalog::storage_names`) shown by their own.
+        let shown_names: std::collections::HashMap<String, Vec<String>> = shared
+            .model()
+            .catalog
+            .tables()
+            .map(|t| {
+                (
+                    t.qualified_name(),
+                    t.columns.iter().map(|c| c.name.clone()).collect(),
+                )
+            })
+            .collect();
         let mut cache = cache.previews.lock().unwrap_or_else(|e| e.into_inner());
         for ((name, rows), result) in stale.into_iter().zip(read) {
-            let Some((cols, declared, data)) = result else {
+            let Some((mut cols, declared, data)) = result else {
                 continue;
             };
+            // `SELECT *` lists the table's columns in order.
+            if let Some(shown) = shown_names.get(&name).filter(|s| s.len() == cols.len()) {
+                cols.clone_from(shown);
+            }
             let data: Vec<Value> = data.into_iter().map(preview_row).collect();
             // NUMBER and FLOAT columns are right-aligned.
             let numeric: Vec<bool> = declared

@@ -5,6 +5,7 @@
 mod child;
 #[cfg(target_os = "linux")]
 pub use child::ChildEmulator;
+pub mod stage;
 
 use std::sync::OnceLock;
 use std::time::Duration;
