@@ -6,11 +6,14 @@
 //! Each surface's producer is written here ([`wire`]: zigzag varints, lengths, tags — not the
 //! sink's code). Every case sends a good value, the hostile values of its class (every variant
 //! of the class, each with lengths and sizes drawn from the case's seed), and a good value, on
-//! one partition; one sink run (`--until-idle`) takes them all, and the checks are
-//! `hostile_suite`'s: the run exits 0 within `--memory-budget` + 64 MiB, every good value
-//! lands once, every hostile one lands once or is a dead letter naming its topic, partition
-//! and offset, and no row claims a place no case sent (a forged `RECORD_METADATA`). The class
-//! where size matters is also run at two sizes for CPU linearity, beside the cases' run.
+//! one partition; one sink run (`--until-idle`) takes at most [`RUN_BYTES`] of cases, and the
+//! checks are `hostile_suite`'s: the run exits 0 within `--memory-budget` + 64 MiB, every good
+//! value lands once, every hostile one lands once or is a dead letter naming its topic,
+//! partition and offset, and no row claims a place no case sent (a forged `RECORD_METADATA`).
+//! Besides, a value no decoder of its format takes ([`Msg::dead`]: Confluent's deserializer
+//! throws on it too — a length or count past the body, an unknown schema id or message index,
+//! a truncated body, no header) must be a dead letter, not a row. The class where size matters
+//! is also run at two sizes for CPU linearity, beside the cases' runs.
 //! `HOSTILE_SEED` / `HOSTILE_CASES` / `HOSTILE_ONLY`: see `hostile/README.md`.
 #![cfg(unix)]
 
@@ -29,7 +32,7 @@ use snowpipe_kafka::demo::Lab;
 
 use crate::common::registry::{registry, Schemas, CREDENTIALS};
 use crate::common::{bin, deliver_all, lab_with_tables, CONNECTOR_ROWS};
-use crate::hostile_suite::{check_run, limits, Sent};
+use crate::hostile_suite::{check_run, dead_letters, limits, Sent};
 
 /// The table of the `columns` runs: the schemas' fields, `VARIANT` where a hostile value may
 /// put anything.
@@ -45,11 +48,13 @@ const RUN_BYTES: usize = 3 << 20;
 const MAX_MESSAGE: usize = 900_000;
 
 /// One message a case sends: its key and value (`None`: none, a tombstone), whether it is a
-/// hostile one.
+/// hostile one, and whether it must be a dead letter (no decoder of its format takes it:
+/// Confluent's deserializer throws on it too).
 pub(crate) struct Msg {
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
     hostile: bool,
+    dead: bool,
 }
 
 impl Msg {
@@ -59,15 +64,25 @@ impl Msg {
             key: Some(b"k".to_vec()),
             value: Some(value),
             hostile: false,
+            dead: false,
         }
     }
 
-    /// A hostile value.
+    /// A hostile value: a row or a dead letter.
     fn bad(value: Vec<u8>) -> Self {
         Self {
             key: Some(b"k".to_vec()),
             value: Some(value),
             hostile: true,
+            dead: false,
+        }
+    }
+
+    /// A hostile value that must be a dead letter.
+    fn dead(value: Vec<u8>) -> Self {
+        Self {
+            dead: true,
+            ..Self::bad(value)
         }
     }
 
@@ -83,6 +98,7 @@ impl Msg {
             key: Some(b"k".to_vec()),
             value: None,
             hostile: true,
+            dead: false,
         }
     }
 }
@@ -212,6 +228,38 @@ fn runs_of(cases: Vec<(Case<Class>, Vec<Msg>)>) -> Vec<Vec<(Case<Class>, Vec<Msg
     runs
 }
 
+/// Every message of `sent` that `must` be a dead letter is one on `dlq` ([`Msg::dead`]): its
+/// failures.
+fn check_dead(
+    lab: &Lab,
+    (topic, dlq): (&str, &str),
+    sent: &[Sent],
+    must: &[Vec<bool>],
+) -> Vec<String> {
+    let dead = dead_letters(lab, topic, dlq);
+    let n: usize = sent.iter().map(|(_, at)| at.len()).sum();
+    eprintln!(
+        "hostile {topic}: {n} message(s), {} dead letter(s)",
+        dead.len()
+    );
+    sent.iter()
+        .zip(must)
+        .filter_map(|((case, at), must)| {
+            attempt(|| {
+                for (&(p, off, _), &must) in at.iter().zip(must) {
+                    if must && !dead.contains(&(p, off)) {
+                        case.fail(format!(
+                            "the message at {topic}/{p}/{off} is no dead letter, but no decoder \
+                             of its format takes it"
+                        ));
+                    }
+                }
+            })
+            .err()
+        })
+        .collect()
+}
+
 /// The linear check's two runs, one after the other: (units, run) of each; none when
 /// `HOSTILE_ONLY` leaves `Count` out.
 async fn linear_runs(
@@ -270,8 +318,12 @@ pub(crate) async fn run_surface(
         for (i, run) in runs_of(cases).into_iter().enumerate() {
             let topic = format!("{}.{i}", surface.topic);
             let dlq = format!("{topic}.dlq");
+            let must: Vec<Vec<bool>> = run
+                .iter()
+                .map(|(_, msgs)| msgs.iter().map(|m| m.dead).collect())
+                .collect();
             let (o, sent) = produce_and_run(&lab, &surface, (&topic, &dlq), &url, run).await;
-            done.push((topic, dlq, o, sent));
+            done.push((topic, dlq, o, sent, must));
         }
         done
     };
@@ -279,12 +331,13 @@ pub(crate) async fn run_surface(
         case_runs,
         linear_runs(&lab, &surface, &url, &linear, linear_case.as_ref())
     );
-    let mut failures: Vec<String> = done
-        .iter()
-        .filter_map(|(topic, dlq, o, sent)| {
-            attempt(|| check_run(&lab, &suite, (topic, surface.table, dlq), o, sent)).err()
-        })
-        .collect();
+    let mut failures: Vec<String> = Vec::new();
+    for (topic, dlq, o, sent, must) in &done {
+        failures.extend(
+            attempt(|| check_run(&lab, &suite, (topic, surface.table, dlq), o, sent)).err(),
+        );
+        failures.extend(check_dead(&lab, (topic, dlq), sent, must));
+    }
     if let (Some(case), [small, large]) = (&linear_case, &runs[..]) {
         failures.extend(
             attempt(|| {

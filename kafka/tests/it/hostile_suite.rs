@@ -130,6 +130,22 @@ fn rows(lab: &Lab, table: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Where each dead letter on `dlq` of `topic`'s messages came from (runs may share `dlq`).
+pub(crate) fn dead_letters(lab: &Lab, topic: &str, dlq: &str) -> Vec<(i32, i64)> {
+    lab.headers_on(dlq, Duration::from_secs(2))
+        .expect("dead letters")
+        .iter()
+        .filter(|h| h.get(SOURCE_HEADERS[0]).map(String::as_str) == Some(topic))
+        .filter_map(|h| {
+            let number = |name: &str| h.get(name).and_then(|v| v.parse::<i64>().ok());
+            Some((
+                i32::try_from(number(SOURCE_HEADERS[1])?).ok()?,
+                number(SOURCE_HEADERS[2])?,
+            ))
+        })
+        .collect()
+}
+
 /// The checks of one surface's run of `topic` into `table` (dead letters on `dlq`): the run
 /// itself, then every case.
 pub(crate) fn check_run(
@@ -161,22 +177,7 @@ pub(crate) fn check_run(
             landed.entry(key).or_default().push(m);
         }
     }
-    // This topic's dead letters: other runs (the linear check's) share the dead-letter topic.
-    let dead: Vec<(i32, i64)> = lab
-        .headers_on(dlq, Duration::from_secs(2))
-        .expect("dead letters")
-        .iter()
-        .filter(|h| h.get(SOURCE_HEADERS[0]).map(String::as_str) == Some(topic))
-        .filter_map(|h| {
-            let number = |name: &str| h.get(name).and_then(|v| v.parse::<i64>().ok());
-            Some((
-                i32::try_from(number(SOURCE_HEADERS[1])?).ok()?,
-                number(SOURCE_HEADERS[2])?,
-            ))
-        })
-        .collect();
-    let (here, letters) = (landed.values().map(Vec::len).sum::<usize>(), dead.len());
-    eprintln!("hostile {topic}: {here} row(s), {letters} dead letter(s)");
+    let dead = dead_letters(lab, topic, dlq);
     for (case, at) in sent {
         failures.extend(
             attempt(|| {

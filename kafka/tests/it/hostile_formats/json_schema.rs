@@ -105,12 +105,13 @@ fn values(class: Class, rng: &mut Rng, id: i64) -> Vec<Msg> {
             let mut trailing = good(id);
             trailing.extend_from_slice(&letters(rng.range(1, 64) as usize, rng));
             vec![
-                bad(truncated),
+                Msg::dead(truncated),
+                // Jackson reads the first value and leaves what follows it.
                 bad(trailing),
-                bad(with_a(id, br#""never closed"#)),
-                bad(wire(99, &good(id)[5..])),
-                bad(wire(3, &good(id)[5..])),
-                bad(wire(1, b"")),
+                Msg::dead(with_a(id, br#""never closed"#)),
+                Msg::dead(wire(99, &good(id)[5..])),
+                Msg::dead(wire(3, &good(id)[5..])),
+                Msg::dead(wire(1, b"")),
                 bad(with_a(id, br#""x"} {"ID":2"#)),
             ]
         }
@@ -139,10 +140,10 @@ fn values(class: Class, rng: &mut Rng, id: i64) -> Vec<Msg> {
                 )),
                 bad(with(id, "RECORD_METADATA", forged.as_bytes())),
                 bad(with(id, "A", br#""one","A":"two","ID":3"#)),
-                bad(Vec::new()),
-                bad(vec![0, 0, 0]),
+                Msg::dead(Vec::new()),
+                Msg::dead(vec![0, 0, 0]),
                 bad(wire(1, b"null")),
-                bad(wire(1, b"[]")),
+                Msg::dead(wire(1, b"[]")),
                 Msg::tombstone(),
             ]
         }
@@ -155,8 +156,8 @@ fn numbers(id: i64) -> Vec<Msg> {
     let edges = gen::EDGE_NUMBERS
         .iter()
         .copied()
-        .chain(["NaN", "Infinity", "-Infinity", "-9223372036854775808"])
-        .chain(["-9223372036854775809", "18446744073709551616"]);
+        .chain(["-9223372036854775808", "-9223372036854775809"])
+        .chain(["18446744073709551616"]);
     let hundred = "9".repeat(100);
     let mut msgs = Vec::new();
     for n in edges.chain([hundred.as_str()]) {
@@ -164,6 +165,10 @@ fn numbers(id: i64) -> Vec<Msg> {
         msgs.push(Msg::bad(wire(1, as_id.as_bytes())));
         msgs.push(Msg::bad(with(id, "E", n.as_bytes())));
         msgs.push(Msg::bad(with(id, "C", format!("[{n}]").as_bytes())));
+    }
+    // Not JSON, but numbers to Confluent's mapper (`ALLOW_NON_NUMERIC_NUMBERS`, `json_tree.rs`).
+    for n in ["NaN", "Infinity", "-Infinity"] {
+        msgs.push(Msg::bad(with(id, "E", n.as_bytes())));
     }
     msgs
 }

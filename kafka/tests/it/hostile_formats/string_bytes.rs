@@ -27,10 +27,10 @@ fn values(class: Class, rng: &mut Rng, id: i64) -> Vec<Msg> {
     match class {
         Class::Size => vec![
             bad(letters(
-                rng.range(100_000, MAX_MESSAGE as u64) as usize,
+                rng.range(100_000, (MAX_MESSAGE - 50_000) as u64) as usize,
                 rng,
             ))
-            .with_key(key(&letters(rng.range(1_000, 100_000) as usize, rng))),
+            .with_key(key(&letters(rng.range(1_000, 50_000) as usize, rng))),
             bad(escapes(rng.range(10_000, 400_000) as usize)),
         ],
         Class::Depth => {
