@@ -81,12 +81,12 @@ fn values(class: Class, rng: &mut Rng, id: i64) -> Vec<Msg> {
         Class::Depth => {
             let (mut at_cap, mut deep) = (Vec::new(), Vec::new());
             gen::nested_json(&mut at_cap, 257, rng);
-            gen::nested_json(&mut deep, rng.range(258, 200_000) as usize, rng);
+            gen::nested_json(&mut deep, rng.range(258, 100_000) as usize, rng);
             vec![bad(with_a(id, &at_cap)), bad(with(id, "Z", &deep))]
         }
         Class::Count => {
             let (mut keys, mut items) = (Vec::new(), b"[".to_vec());
-            gen::many_keys_object(&mut keys, rng.range(5_000, 60_000) as usize);
+            gen::many_keys_object(&mut keys, rng.range(5_000, 50_000) as usize);
             for i in 0..rng.range(10_000, 100_000) {
                 items.extend_from_slice(format!("{i},").as_bytes());
             }

@@ -35,12 +35,12 @@ fn values(class: Class, rng: &mut Rng, id: i64) -> Vec<Msg> {
         ],
         Class::Depth => {
             let mut v = Vec::new();
-            gen::nested_json(&mut v, rng.range(1_000, 200_000) as usize, rng);
+            gen::nested_json(&mut v, rng.range(1_000, 100_000) as usize, rng);
             vec![bad(v).with_key(key(b"[[[[[[[["))]
         }
         Class::Count => {
             let mut keys = Vec::new();
-            gen::many_keys_object(&mut keys, rng.range(1_000, 60_000) as usize);
+            gen::many_keys_object(&mut keys, rng.range(1_000, 50_000) as usize);
             let lines = vec![b'\n'; rng.range(1_000, 400_000) as usize];
             vec![bad(keys), bad(lines).with_key(key(&[0; 64]))]
         }
