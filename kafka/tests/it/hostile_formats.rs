@@ -229,18 +229,20 @@ fn runs_of(cases: Vec<(Case<Class>, Vec<Msg>)>) -> Vec<Vec<(Case<Class>, Vec<Msg
 }
 
 /// Every message of `sent` that `must` be a dead letter is one on `dlq` ([`Msg::dead`]): its
-/// failures.
+/// failures. Prints the run `o`'s figures.
 fn check_dead(
     lab: &Lab,
     (topic, dlq): (&str, &str),
-    sent: &[Sent],
+    (o, sent): (&Outcome, &[Sent]),
     must: &[Vec<bool>],
 ) -> Vec<String> {
     let dead = dead_letters(lab, topic, dlq);
     let n: usize = sent.iter().map(|(_, at)| at.len()).sum();
     eprintln!(
-        "hostile {topic}: {n} message(s), {} dead letter(s)",
-        dead.len()
+        "hostile {topic}: {n} message(s), {} dead letter(s); peak RSS {} MiB, CPU {:.2?}",
+        dead.len(),
+        o.peak_rss_bytes >> 20,
+        o.cpu
     );
     sent.iter()
         .zip(must)
@@ -336,7 +338,7 @@ pub(crate) async fn run_surface(
         failures.extend(
             attempt(|| check_run(&lab, &suite, (topic, surface.table, dlq), o, sent)).err(),
         );
-        failures.extend(check_dead(&lab, (topic, dlq), sent, must));
+        failures.extend(check_dead(&lab, (topic, dlq), (o, sent), must));
     }
     if let (Some(case), [small, large]) = (&linear_case, &runs[..]) {
         failures.extend(
