@@ -42,7 +42,7 @@ struct Msg {
 }
 
 /// What a case sent: its (partition, offset, hostile) per message.
-type Sent = (Case<Class>, Vec<(i32, i64, bool)>);
+pub(crate) type Sent = (Case<Class>, Vec<(i32, i64, bool)>);
 
 fn good(id: u64) -> Msg {
     Msg {
@@ -73,7 +73,7 @@ fn connector_file(lab: &Lab, topic: &str) -> std::path::PathBuf {
     file
 }
 
-fn limits() -> Limits {
+pub(crate) fn limits() -> Limits {
     let mut l = Limits::with_budget(BUDGET);
     l.wall = Duration::from_secs(60);
     l
@@ -119,18 +119,42 @@ async fn produce_and_run(
     (o, sent)
 }
 
-/// The `RECORD_METADATA` of each row of the table.
-fn rows(lab: &Lab) -> Vec<Value> {
+/// The `RECORD_METADATA` of each row of `table` (in `DEMO.KAFKA`).
+fn rows(lab: &Lab, table: &str) -> Vec<Value> {
+    let sql = format!(r#"SELECT RECORD_METADATA FROM "DEMO.KAFKA.{table}""#);
     lab.emulator()
-        .query(r#"SELECT RECORD_METADATA FROM "DEMO.KAFKA.HOSTILE_V""#)
-        .expect("HOSTILE_V")
+        .query(&sql)
+        .expect(table)
         .iter()
         .map(|r| variant(&r[0]))
         .collect()
 }
 
-/// The checks of one surface's run: the run itself, then every case.
-fn check_run(lab: &Lab, suite: &Suite, topic: &str, o: &Outcome, sent: &[Sent]) {
+/// Where each dead letter on `dlq` of `topic`'s messages came from (runs may share `dlq`).
+pub(crate) fn dead_letters(lab: &Lab, topic: &str, dlq: &str) -> Vec<(i32, i64)> {
+    lab.headers_on(dlq, Duration::from_secs(2))
+        .expect("dead letters")
+        .iter()
+        .filter(|h| h.get(SOURCE_HEADERS[0]).map(String::as_str) == Some(topic))
+        .filter_map(|h| {
+            let number = |name: &str| h.get(name).and_then(|v| v.parse::<i64>().ok());
+            Some((
+                i32::try_from(number(SOURCE_HEADERS[1])?).ok()?,
+                number(SOURCE_HEADERS[2])?,
+            ))
+        })
+        .collect()
+}
+
+/// The checks of one surface's run of `topic` into `table` (dead letters on `dlq`): the run
+/// itself, then every case.
+pub(crate) fn check_run(
+    lab: &Lab,
+    suite: &Suite,
+    (topic, table, dlq): (&str, &str, &str),
+    o: &Outcome,
+    sent: &[Sent],
+) {
     let mut failures = Vec::new();
     if let Some((first, _)) = sent.first() {
         failures.extend(
@@ -142,7 +166,7 @@ fn check_run(lab: &Lab, suite: &Suite, topic: &str, o: &Outcome, sent: &[Sent]) 
             .map(|e| format!("the run of every case (the first case's seed shown): {e}")),
         );
     }
-    let metas = rows(lab);
+    let metas = rows(lab, table);
     let mut landed: HashMap<(i64, i64), Vec<&Value>> = HashMap::new();
     for m in &metas {
         if m["topic"] == topic {
@@ -153,20 +177,7 @@ fn check_run(lab: &Lab, suite: &Suite, topic: &str, o: &Outcome, sent: &[Sent]) 
             landed.entry(key).or_default().push(m);
         }
     }
-    // This topic's dead letters: other runs (the linear check's) share the dead-letter topic.
-    let dead: Vec<(i32, i64)> = lab
-        .headers_on(DLQ, Duration::from_secs(2))
-        .expect("dead letters")
-        .iter()
-        .filter(|h| h.get(SOURCE_HEADERS[0]).map(String::as_str) == Some(topic))
-        .filter_map(|h| {
-            let number = |name: &str| h.get(name).and_then(|v| v.parse::<i64>().ok());
-            Some((
-                i32::try_from(number(SOURCE_HEADERS[1])?).ok()?,
-                number(SOURCE_HEADERS[2])?,
-            ))
-        })
-        .collect();
+    let dead = dead_letters(lab, topic, dlq);
     for (case, at) in sent {
         failures.extend(
             attempt(|| {
@@ -347,7 +358,7 @@ async fn hostile_json_values() {
         runs
     };
     let ((o, sent), runs) = tokio::join!(produce_and_run(&lab, topic, cases), linear_runs);
-    let mut failures = attempt(|| check_run(&lab, &suite, topic, &o, &sent))
+    let mut failures = attempt(|| check_run(&lab, &suite, (topic, "HOSTILE_V", DLQ), &o, &sent))
         .err()
         .into_iter()
         .collect::<Vec<_>>();
@@ -449,7 +460,7 @@ async fn hostile_headers() {
         })
         .collect();
     let (o, sent) = produce_and_run(&lab, topic, cases).await;
-    check_run(&lab, &suite, topic, &o, &sent);
+    check_run(&lab, &suite, (topic, "HOSTILE_V", DLQ), &o, &sent);
 }
 
 /// A secret of `class` for `SNOWPIPE_KAFKA_PROPERTIES`: random pieces (each unique, 8+
