@@ -138,11 +138,17 @@ pub async fn run(args: SoakArgs) -> Result<()> {
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.await;
     let unclean = topo.stop_sinks().await;
-    let checks = check::exactly_once(&topo.direct_url(), &topo.key, &produced).await?;
+    // A check that fails is in the report (and fails the soak), after everything measured.
+    let (checks, check_error) =
+        match check::exactly_once(&topo.direct_url(), &topo.key, &produced).await {
+            Ok(c) => (c, None),
+            Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+        };
     let brokers = format!("127.0.0.1:{}", topo.broker_proxy.port);
     let parts = args.partitions;
-    let held =
-        tokio::task::spawn_blocking(move || check::broker_holds(&brokers, TOPIC, parts)).await??;
+    let held = tokio::task::spawn_blocking(move || check::broker_holds(&brokers, TOPIC, parts))
+        .await?
+        .map_err(|e| format!("{e:#}"));
     let (bytes, messages, failed) = {
         let s = produced.lock();
         (
@@ -165,7 +171,11 @@ pub async fn run(args: SoakArgs) -> Result<()> {
         checks: &checks,
     });
     r["drained"] = drained.into();
-    r["broker_holds"] = broker_loss(&held, &produced);
+    r["check_error"] = check_error.into();
+    r["broker_holds"] = match &held {
+        Ok(held) => broker_loss(held, &produced),
+        Err(e) => serde_json::json!({ "error": e }),
+    };
     r["unexpected_exits"] = serde_json::json!(topo.unexpected_exits);
     r["unclean_stops"] = serde_json::json!(unclean);
     write_report(&r, &dir, args.report.as_deref())?;
@@ -216,17 +226,22 @@ async fn faults(
         }
         let start = t0.elapsed().as_secs_f64();
         eprintln!("soak: [{start:7.1}s] {} begins", planned.fault);
-        topo.begin(planned.fault).await?;
+        // A fault that cannot be made or undone (a restart that fails) is noted in the report
+        // and the soak goes on: an hour's measurements are not thrown away for it.
+        let mut error = topo.begin(planned.fault).await.err();
         if !Topology::instant(planned.fault) {
             until(planned.at + planned.hold).await;
         }
-        topo.end(planned.fault).await?;
+        if let Err(e) = topo.end(planned.fault).await {
+            error.get_or_insert(e);
+        }
         let end = t0.elapsed().as_secs_f64();
         eprintln!("soak: [{end:7.1}s] {} ends", planned.fault);
         log.push(FaultLog {
             fault: planned.fault.to_string(),
             start_s: start,
             end_s: end,
+            error: error.map(|e| format!("{e:#}")),
         });
     }
     while t0.elapsed() < run {

@@ -17,6 +17,8 @@ pub struct FaultLog {
     pub start_s: f64,
     /// When it ended.
     pub end_s: f64,
+    /// Why it could not be made or undone, if so.
+    pub error: Option<String>,
 }
 
 /// One partition's check through the SQL API against what the broker acknowledged.
@@ -307,6 +309,14 @@ pub fn text(r: &Value) -> String {
             mine.len()
         );
     }
+    for f in r["faults"].as_array().into_iter().flatten() {
+        if let Some(e) = f["error"].as_str() {
+            let _ = writeln!(out, "fault {} failed: {e}", f["fault"]);
+        }
+    }
+    if let Some(e) = r["check_error"].as_str() {
+        let _ = writeln!(out, "the exactly-once check failed: {e}");
+    }
     for s in stalls.iter().filter(|s| s["cause"].is_null()) {
         let _ = writeln!(
             out,
@@ -365,6 +375,7 @@ mod tests {
             fault: name.into(),
             start_s: a,
             end_s: b,
+            error: None,
         };
         let faults = [f("a", 10.0, 20.0), f("b", 40.0, 45.0)];
         let bound = Duration::from_secs(10);
