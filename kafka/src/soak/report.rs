@@ -95,6 +95,12 @@ fn process(name: &str, s: &Samples, warm: f64) -> Value {
         .collect();
     let peak = s.iter().map(|x| x.1).fold(0.0, f64::max);
     let round = |x: f64| (x * 10.0).round() / 10.0;
+    // RSS over time: the last sample of each minute, `[minute, MB]`.
+    let mut by_minute: std::collections::BTreeMap<u64, f64> = Default::default();
+    for (t, rss, _) in s {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        by_minute.insert((t / 60.0) as u64, round(*rss));
+    }
     json!({"process": name,
            "lived_s": s.last().map(|x| round(x.0 - s[0].0)),
            "rss_first_mb": s.first().map(|x| round(x.1)),
@@ -102,7 +108,8 @@ fn process(name: &str, s: &Samples, warm: f64) -> Value {
            "rss_peak_mb": round(peak),
            "rss_slope_mb_per_hour": slope(&after).map(round),
            "slope_samples": after.len(),
-           "cpu_s": s.last().map(|x| (x.2 * 100.0).round() / 100.0)})
+           "cpu_s": s.last().map(|x| (x.2 * 100.0).round() / 100.0),
+           "rss_mb_by_minute": by_minute.into_iter().collect::<Vec<_>>()})
 }
 
 /// p50, p99 and max of `ms`, and how many.
