@@ -104,7 +104,6 @@ fn a_short_soak_through_every_fault_loses_and_duplicates_nothing() {
         "emulator link: resets",
         "emulator link: black hole",
         "emulator restart",
-        "broker restart",
     ] {
         let f = faults
             .iter()
