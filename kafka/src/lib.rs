@@ -61,6 +61,8 @@ mod kafka;
 mod ops;
 mod rows;
 mod sink;
+#[cfg(feature = "demo")]
+pub mod soak;
 
 pub use cli::args::{parse_bytes, parse_duration, MemoryBudget, SinkArgs};
 pub use cli::audit::{run as audit, AuditArgs};

@@ -58,6 +58,11 @@ enum Command {
     /// JSON lines, then a table).
     #[cfg(feature = "demo")]
     Bench(snowpipe_kafka::bench::BenchArgs),
+    /// A soak of the real topology: tansu, the emulator in its own process, three instances
+    /// in a group, a producer with bursts, and on a schedule kills, stops, a scale-out, network
+    /// faults and restarts; reports RSS, CPU per GB, latency, stalls and exactly-once.
+    #[cfg(feature = "demo")]
+    Soak(snowpipe_kafka::soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,7 +81,7 @@ fn main() -> ExitCode {
     };
     // Every option also from `SNOWPIPE_KAFKA_<FLAG>`; `demo` and `bench` are lab tools whose
     // flags are their own.
-    let cli: Cli = snowpipe_cli_support::env::parse(env_prefix, argv, &["demo", "bench"]);
+    let cli: Cli = snowpipe_cli_support::env::parse(env_prefix, argv, &["demo", "bench", "soak"]);
     let mut connector = connector;
     let result = match cli.command {
         Some(Command::Check(mut args)) => {
@@ -90,6 +95,10 @@ fn main() -> ExitCode {
         #[cfg(feature = "demo")]
         Some(Command::Bench(args)) => {
             Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::bench::run(args))))
+        }
+        #[cfg(feature = "demo")]
+        Some(Command::Soak(args)) => {
+            Some(runtime().and_then(|rt| rt.block_on(snowpipe_kafka::soak::run(args))))
         }
         #[cfg(feature = "demo")]
         Some(Command::Demo(args)) => {

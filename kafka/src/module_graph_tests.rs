@@ -27,6 +27,7 @@ const ROOMS: &[&[&str]] = &[
     &["cli"],
     &["demo"],
     &["bench"],
+    &["soak"],
 ];
 
 /// What breaks the layers of `graph`, then its circles.

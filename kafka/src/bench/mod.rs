@@ -63,7 +63,7 @@
 mod args;
 mod events;
 mod load;
-mod measure;
+pub(crate) mod measure;
 mod stages;
 mod steady;
 

@@ -31,6 +31,7 @@ mod registry_layouts;
 mod retention;
 mod row_errors;
 mod schema_registry;
+mod soak;
 mod stalls;
 mod topic_errors;
 mod topic_regex;

@@ -1,0 +1,233 @@
+//! The soak's processes: each started with `PR_SET_PDEATHSIG` (killed when the soak dies,
+//! even by SIGKILL or a panic) and killed when its [`Proc`] is dropped, so no run leaves one
+//! behind; and the commands of the broker, the S3 server, the emulator and a sink instance.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// A child process of the soak, killed (SIGKILL) and reaped when dropped.
+pub struct Proc {
+    /// Its name in the report (`sink-2#1`: the second instance's first process).
+    pub name: String,
+    child: Child,
+}
+
+impl Proc {
+    /// Spawns `cmd` as `name`, its stdout and stderr appended to `log`.
+    ///
+    /// # Errors
+    /// When the log cannot be opened or the process cannot start.
+    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Self> {
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("cannot open the log {}", log.display()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        #[allow(
+            unsafe_code,
+            reason = "PR_SET_PDEATHSIG between fork and exec, through libc"
+        )]
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {name} ({:?})", cmd.get_program()))?;
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+        })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGSTOP`).
+    pub fn signal(&self, signal: i32) {
+        let Ok(pid) = i32::try_from(self.child.id()) else {
+            return;
+        };
+        // SAFETY: signalling a child we spawned and have not reaped.
+        #[allow(unsafe_code, reason = "a signal to our own child, through libc")]
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+
+    /// Whether it still runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then waits up to `grace` for it to exit (SIGKILL after); its exit status.
+    pub async fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        self.signal(libc::SIGCONT);
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
+
+    /// SIGKILL, and reaps it.
+    pub fn kill(&mut self) {
+        self.signal(libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port on 127.0.0.1 (bound and released: another process may take it first, which a
+/// start then reports).
+///
+/// # Errors
+/// When no port can be bound.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Waits until something accepts connections on `port`, up to `limit`.
+///
+/// # Errors
+/// When nothing does, or `proc` exits first.
+pub async fn await_port(proc: &mut Proc, port: u16, limit: Duration) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if !proc.running() {
+            bail!("{} exited before listening on port {port}", proc.name);
+        }
+        if started.elapsed() > limit {
+            bail!(
+                "{} did not listen on port {port} within {limit:?}",
+                proc.name
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The broker: tansu on `port`, advertising `advertised` (the fault proxy's port), storing in
+/// memory or in the S3 bucket `tansu` at `s3_port`.
+pub fn tansu(bin: &Path, port: u16, advertised: u16, s3_port: Option<u16>) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("broker")
+        .args(["--listener-url", &format!("tcp://127.0.0.1:{port}")])
+        .args([
+            "--advertised-listener-url",
+            &format!("tcp://127.0.0.1:{advertised}"),
+        ]);
+    match s3_port {
+        Some(s3) => {
+            cmd.args(["--storage-engine", "s3://tansu/"])
+                .env("AWS_ENDPOINT", format!("http://127.0.0.1:{s3}"))
+                .env("AWS_ALLOW_HTTP", "true")
+                .env("AWS_ACCESS_KEY_ID", "soak")
+                .env("AWS_SECRET_ACCESS_KEY", "soak")
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .env("AWS_REGION", "us-east-1");
+        }
+        None => {
+            cmd.args(["--storage-engine", "memory://tansu/"]);
+        }
+    }
+    cmd
+}
+
+/// moto's S3 server on `port`.
+pub fn moto(bin: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    cmd
+}
+
+/// The emulator's own process: this binary as `soak --emulator-process PORT`.
+pub fn emulator(bin: &Path, port: u16, dir: &Path, seed: u64, token_ttl: Duration) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("soak")
+        .args(["--emulator-process", &port.to_string()])
+        .arg("--work-dir")
+        .arg(dir)
+        .args(["--seed", &seed.to_string()])
+        .args(["--token-ttl", &format!("{}s", token_ttl.as_secs())]);
+    cmd
+}
+
+/// What a sink instance needs to reach the services.
+pub struct Connection {
+    /// The fault proxy in front of the broker.
+    pub brokers: String,
+    /// The fault proxy in front of the emulator (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// The private key file.
+    pub key: PathBuf,
+}
+
+/// A sink instance of group `soak` on `topic`, serving metrics on `metrics_port`.
+pub fn sink(
+    bin: &Path,
+    c: &Connection,
+    topic: &str,
+    metrics_port: u16,
+    stall_after: &str,
+) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--brokers", &c.brokers, "--group", "soak", "--topic", topic])
+        .args([
+            "--database",
+            crate::demo::DATABASE,
+            "--schema",
+            crate::demo::SCHEMA,
+        ])
+        .args(["--pipe", crate::demo::PIPE, "--metadata"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .args(["--stall-after", stall_after])
+        .args([
+            "-X",
+            "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=500",
+        ])
+        .env("SNOWFLAKE_URL", &c.url)
+        .env("SNOWFLAKE_ACCOUNT", "DEMO")
+        .env("SNOWFLAKE_USER", "KAFKA")
+        .env("SNOWFLAKE_PRIVATE_KEY_FILE", &c.key)
+        .env("RUST_LOG", "info")
+        .env_remove("SNOWFLAKE_PRIVATE_KEY");
+    cmd
+}

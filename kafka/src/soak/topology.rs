@@ -1,0 +1,305 @@
+//! The soak's topology: the S3 server and the broker, the emulator in its own process, a
+//! fault proxy in front of each service, and the sink instances; and each fault done to them.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::soak::args::SoakArgs;
+use crate::soak::procs::{self, await_port, free_port, Connection, Proc};
+use crate::soak::proxy::{Mode, Proxy};
+use crate::soak::schedule::Fault;
+use crate::soak::watch::Watch;
+
+/// The soak's topic.
+pub const TOPIC: &str = "soak";
+
+/// How long a service has to listen after a start.
+const START: Duration = Duration::from_secs(60);
+
+/// Latency the latency faults add to every chunk.
+const LATENCY: Duration = Duration::from_millis(200);
+
+/// Everything running.
+pub struct Topology {
+    bin: PathBuf,
+    args: SoakArgs,
+    dir: PathBuf,
+    s3: Option<(Proc, u16)>,
+    broker: Proc,
+    broker_port: u16,
+    emulator: Proc,
+    /// The emulator's own port (the lab's status polls and SQL go there, not through a proxy).
+    pub emulator_port: u16,
+    /// The proxy in front of the broker (the broker advertises it).
+    pub broker_proxy: Proxy,
+    emulator_proxy: Proxy,
+    /// The key the emulator accepts.
+    pub key: PathBuf,
+    /// Sink instances by slot (slot 0 is `sink-1`); `None` while one is down.
+    sinks: Vec<Option<Proc>>,
+    /// Processes started per slot (for the names `sink-2#2`).
+    starts: Vec<u32>,
+    /// Instances that exited without being told to, by name.
+    pub unexpected_exits: Vec<String>,
+    watch: Watch,
+}
+
+impl Topology {
+    /// Starts the services (not the instances).
+    ///
+    /// # Errors
+    /// When one cannot start.
+    pub async fn start(bin: &Path, args: &SoakArgs, dir: &Path, watch: Watch) -> Result<Self> {
+        let s3 = if args.broker_storage == "s3" {
+            let port = free_port()?;
+            let mut p = Proc::spawn("s3", procs::moto(&args.moto, port), &dir.join("s3.log"))?;
+            await_port(&mut p, port, START).await?;
+            create_bucket(port).await?;
+            Some((p, port))
+        } else {
+            None
+        };
+        let broker_port = free_port()?;
+        let broker_proxy = Proxy::start(0, format!("127.0.0.1:{broker_port}")).await?;
+        let broker = start_broker(args, dir, broker_port, broker_proxy.port, s3.as_ref()).await?;
+        let emulator_port = free_port()?;
+        let emulator_proxy = Proxy::start(0, format!("127.0.0.1:{emulator_port}")).await?;
+        let key = dir.join("key.p8");
+        let pair = snowpipe_emulator::KeyPair::from_seed(args.seed)?;
+        snowpipe_emulator::write_private_key(&key, pair.private_key_pem())?;
+        let emulator = start_emulator(bin, args, dir, emulator_port, &watch).await?;
+        watch.add("broker", broker.pid(), None);
+        Ok(Self {
+            bin: bin.to_owned(),
+            args: args.clone(),
+            dir: dir.to_owned(),
+            s3,
+            broker,
+            broker_port,
+            emulator,
+            emulator_port,
+            broker_proxy,
+            emulator_proxy,
+            key,
+            sinks: Vec::new(),
+            starts: Vec::new(),
+            unexpected_exits: Vec::new(),
+            watch,
+        })
+    }
+
+    /// The lab's connection to the emulator, not through the proxy.
+    pub fn direct_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.emulator_port)
+    }
+
+    /// Starts the instance of `slot` (0-based) as a new process.
+    ///
+    /// # Errors
+    /// When it cannot start.
+    pub fn start_sink(&mut self, slot: usize) -> Result<()> {
+        if self.sinks.len() <= slot {
+            self.sinks.resize_with(slot + 1, || None);
+            self.starts.resize(slot + 1, 0);
+        }
+        self.starts[slot] += 1;
+        let name = format!("sink-{}#{}", slot + 1, self.starts[slot]);
+        let port = free_port()?;
+        let c = Connection {
+            brokers: format!("127.0.0.1:{}", self.broker_proxy.port),
+            url: format!("http://127.0.0.1:{}", self.emulator_proxy.port),
+            key: self.key.clone(),
+        };
+        let cmd = procs::sink(&self.bin, &c, TOPIC, port, &self.args.stall_after);
+        let log = self.dir.join(format!("sink-{}.log", slot + 1));
+        let p = Proc::spawn(&name, cmd, &log)?;
+        self.watch.add(&name, p.pid(), Some(port));
+        self.sinks[slot] = Some(p);
+        Ok(())
+    }
+
+    /// Stops the instance of `slot` with SIGTERM (a hand-over); whether it exited cleanly.
+    pub async fn stop_sink(&mut self, slot: usize) -> bool {
+        let Some(mut p) = self.sinks.get_mut(slot).and_then(Option::take) else {
+            return true;
+        };
+        let status = p.stop(Duration::from_secs(60)).await;
+        self.watch.remove(&p.name);
+        status.is_some_and(|s| s.success())
+    }
+
+    /// Stops every instance; the names of those that did not exit cleanly.
+    pub async fn stop_sinks(&mut self) -> Vec<String> {
+        let mut bad = Vec::new();
+        for slot in 0..self.sinks.len() {
+            let name = self.sinks[slot].as_ref().map(|p| p.name.clone());
+            if !self.stop_sink(slot).await {
+                bad.extend(name);
+            }
+        }
+        bad
+    }
+
+    /// Restarts any instance that exited on its own, noting it.
+    ///
+    /// # Errors
+    /// When a restart fails.
+    pub fn revive(&mut self) -> Result<()> {
+        for slot in 0..self.sinks.len() {
+            let dead = self.sinks[slot].as_mut().is_some_and(|p| !p.running());
+            if dead {
+                let name = self.sinks[slot]
+                    .as_ref()
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                self.unexpected_exits.push(name.clone());
+                self.watch.remove(&name);
+                self.start_sink(slot)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts `fault`.
+    ///
+    /// # Errors
+    /// When a process cannot be started.
+    pub async fn begin(&mut self, fault: Fault) -> Result<()> {
+        match fault {
+            Fault::Stop => self.signal(0, libc::SIGSTOP),
+            Fault::Kill => {
+                if let Some(mut p) = self.sinks.get_mut(1).and_then(Option::take) {
+                    p.kill();
+                    self.watch.remove(&p.name);
+                }
+            }
+            Fault::ScaleOut => {
+                let n = self.args.instances;
+                self.start_sink(n)?;
+                self.start_sink(n + 1)?;
+            }
+            Fault::BrokerLatency => self.broker_proxy.set(Mode::Latency(LATENCY)),
+            Fault::BrokerReset => self.broker_proxy.set(Mode::Reset),
+            Fault::BrokerBlackHole => self.broker_proxy.set(Mode::BlackHole),
+            Fault::EmulatorLatency => self.emulator_proxy.set(Mode::Latency(LATENCY)),
+            Fault::EmulatorReset => self.emulator_proxy.set(Mode::Reset),
+            Fault::EmulatorBlackHole => self.emulator_proxy.set(Mode::BlackHole),
+            Fault::EmulatorRestart => {
+                self.emulator.stop(Duration::from_secs(30)).await;
+                self.emulator = start_emulator(
+                    &self.bin,
+                    &self.args,
+                    &self.dir,
+                    self.emulator_port,
+                    &self.watch,
+                )
+                .await?;
+            }
+            Fault::BrokerRestart => {
+                self.broker.stop(Duration::from_secs(30)).await;
+                self.broker = start_broker(
+                    &self.args,
+                    &self.dir,
+                    self.broker_port,
+                    self.broker_proxy.port,
+                    self.s3.as_ref(),
+                )
+                .await?;
+                self.watch.remove("broker");
+                self.watch.add("broker", self.broker.pid(), None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends `fault` (the restarts ended when they were done).
+    ///
+    /// # Errors
+    /// When a process cannot be started.
+    pub async fn end(&mut self, fault: Fault) -> Result<()> {
+        match fault {
+            Fault::Stop => self.signal(0, libc::SIGCONT),
+            Fault::Kill => self.start_sink(1)?,
+            Fault::ScaleOut => {
+                let n = self.args.instances;
+                for slot in [n + 1, n] {
+                    if !self.stop_sink(slot).await {
+                        self.unexpected_exits
+                            .push(format!("sink-{} (SIGTERM)", slot + 1));
+                    }
+                }
+            }
+            Fault::BrokerLatency | Fault::BrokerReset | Fault::BrokerBlackHole => {
+                self.broker_proxy.set(Mode::Pass);
+            }
+            Fault::EmulatorLatency | Fault::EmulatorReset | Fault::EmulatorBlackHole => {
+                self.emulator_proxy.set(Mode::Pass);
+            }
+            Fault::EmulatorRestart | Fault::BrokerRestart => {}
+        }
+        Ok(())
+    }
+
+    fn signal(&self, slot: usize, signal: i32) {
+        if let Some(Some(p)) = self.sinks.get(slot) {
+            p.signal(signal);
+        }
+    }
+
+    /// Whether a fault ends when it is done rather than after its hold.
+    pub fn instant(fault: Fault) -> bool {
+        matches!(fault, Fault::EmulatorRestart | Fault::BrokerRestart)
+    }
+}
+
+/// Starts the emulator's process on `port`, its data in `dir`.
+async fn start_emulator(
+    bin: &Path,
+    args: &SoakArgs,
+    dir: &Path,
+    port: u16,
+    watch: &Watch,
+) -> Result<Proc> {
+    let cmd = procs::emulator(bin, port, dir, args.seed, args.token_ttl);
+    let mut p = Proc::spawn("emulator", cmd, &dir.join("emulator.log"))?;
+    await_port(&mut p, port, START).await?;
+    watch.remove("emulator");
+    watch.add("emulator", p.pid(), None);
+    Ok(p)
+}
+
+/// Starts tansu on `port`, advertising the proxy's `advertised` port.
+async fn start_broker(
+    args: &SoakArgs,
+    dir: &Path,
+    port: u16,
+    advertised: u16,
+    s3: Option<&(Proc, u16)>,
+) -> Result<Proc> {
+    let cmd = procs::tansu(&args.tansu, port, advertised, s3.map(|s| s.1));
+    let mut p = Proc::spawn("broker", cmd, &dir.join("broker.log"))?;
+    await_port(&mut p, port, START).await?;
+    Ok(p)
+}
+
+/// Creates the bucket `tansu` in the S3 server on `port`.
+async fn create_bucket(port: u16) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let put = reqwest::Client::new()
+            .put(format!("http://127.0.0.1:{port}/tansu"))
+            .send()
+            .await;
+        match put {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            _ if started.elapsed() < START => tokio::time::sleep(Duration::from_millis(200)).await,
+            other => {
+                return other
+                    .map(|_| ())
+                    .context("cannot create the S3 bucket tansu");
+            }
+        }
+    }
+}
