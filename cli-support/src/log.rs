@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 
 pub mod lines;
 
-pub use lines::{fatal, fatal_chain, format, progress};
+pub use lines::{fatal, fatal_chain, format, notice, progress};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -63,6 +63,20 @@ pub fn progress(target: &str, fields: Map<String, Value>, text: impl FnOnce() ->
     }
 }
 
+/// A line a binary prints to whoever runs it (`shutting down`, where its data goes): `text` as
+/// it is in text format; in JSON format an event of `level` and `target` with `text` as its
+/// message. Unlike a `tracing` event it is written whatever the filter.
+pub fn notice(level: tracing::Level, target: &str, text: &str) {
+    match format() {
+        LogFormat::Text => eprintln!("{text}"),
+        LogFormat::Json => {
+            let mut fields = Map::new();
+            fields.insert("message".into(), text.into());
+            json_event(level, target, fields);
+        }
+    }
+}
+
 /// The error that ends the process, as its chain of messages (outermost first): `error: a: b`
 /// in text format; in JSON format an `ERROR` event of `target` (the module's schema).
 pub fn fatal_chain(target: &str, chain: impl IntoIterator<Item = String>) {
