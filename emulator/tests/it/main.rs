@@ -21,6 +21,7 @@ mod file_mode;
 mod hardening;
 mod hostile_input;
 mod hostile_suite;
+mod json_logs;
 mod keygen;
 mod pipe_cost;
 mod pipe_transforms;
