@@ -11,6 +11,7 @@ mod common;
 mod chaos;
 mod console_browser;
 mod ecommerce_crash;
+mod json_logs;
 mod ownership;
 mod readme_flags;
 mod sensor_stream_bad_records;
