@@ -389,7 +389,7 @@ fn run_args(
         ("SNOWPIPE_KAFKA_SCHEMA".into(), SCHEMA.into()),
         ("SNOWPIPE_KAFKA_PIPE".into(), PIPE.into()),
         ("SNOWPIPE_KAFKA_METADATA".into(), "true".into()),
-        ("SNOWPIPE_KAFKA_QUIET".into(), "true".into()),
+        // Not quiet, as `kafka/docs/image.md` runs it: the progress report is a JSON line too.
         ("SNOWPIPE_KAFKA_LOG_FORMAT".into(), "json".into()),
         // `-X` (the group notices the killed member within 6 s, not librdkafka's 45).
         (
@@ -496,13 +496,20 @@ async fn exit_code(name: &str) -> i32 {
     out.trim().parse().expect("an exit code")
 }
 
-/// Every stderr line of the container is one JSON object (`SNOWPIPE_KAFKA_LOG_FORMAT=json`).
-fn assert_json_logs(stderr: &str, what: &str) {
+/// Every stderr line of the container is one JSON object (`SNOWPIPE_KAFKA_LOG_FORMAT=json`);
+/// how many are progress reports.
+fn assert_json_logs(stderr: &str, what: &str) -> usize {
+    let mut progress = 0;
     for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("{what}: a log line that is not JSON ({e}): {line}"));
         assert!(v.is_object(), "{what}: {line}");
+        if v["fields"]["message"] == "progress" {
+            assert!(v["fields"]["partitions"].is_array(), "{what}: {line}");
+            progress += 1;
+        }
     }
+    progress
 }
 
 /// Rows of the closing line `{"consumed": {"<topic>/<partition>": {"rows": n, …}}}`.
@@ -599,7 +606,10 @@ async fn the_image_configured_by_its_environment_lands_every_row_once_through_a_
         consumed_rows(&report) >= 1_000,
         "the restarted container consumed the last 1000 at least: {report}"
     );
-    assert_json_logs(&stderr, "the stopped container");
+    assert!(
+        assert_json_logs(&stderr, "the stopped container") > 0,
+        "no progress report in the container's log:\n{stderr}"
+    );
     drop(container);
 
     // Nothing left for the group: a new container (`SNOWPIPE_KAFKA_UNTIL_IDLE`) consumes
