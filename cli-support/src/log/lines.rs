@@ -81,20 +81,22 @@ pub fn notice(level: tracing::Level, target: &str, text: &str) {
 /// in text format; in JSON format an `ERROR` event of `target` (the module's schema).
 pub fn fatal_chain(target: &str, chain: impl IntoIterator<Item = String>) {
     let chain: Vec<String> = chain.into_iter().collect();
-    let joined = chain.join(": ");
     match format() {
-        LogFormat::Text => eprintln!("error: {joined}"),
-        LogFormat::Json => {
-            let mut fields = Map::new();
-            fields.insert(
-                "message".into(),
-                chain.first().cloned().unwrap_or_default().into(),
-            );
-            fields.insert("causes".into(), chain.iter().skip(1).cloned().collect());
-            fields.insert("error".into(), joined.into());
-            json_event(tracing::Level::ERROR, target, fields);
-        }
+        LogFormat::Text => eprintln!("error: {}", chain.join(": ")),
+        LogFormat::Json => json_event(tracing::Level::ERROR, target, fatal_fields(&chain)),
     }
+}
+
+/// The fields of a fatal error's JSON object: `message`, `causes`, `error`.
+fn fatal_fields(chain: &[String]) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert(
+        "message".into(),
+        chain.first().cloned().unwrap_or_default().into(),
+    );
+    fields.insert("causes".into(), chain.iter().skip(1).cloned().collect());
+    fields.insert("error".into(), chain.join(": ").into());
+    fields
 }
 
 /// [`fatal_chain`] of an error and its sources (`anyhow::Error::as_ref()` gives one): in text
@@ -108,6 +110,12 @@ pub fn fatal(target: &str, error: &(dyn std::error::Error + 'static)) {
 /// paragraph on one line (`the following required arguments were not provided: --brokers …`),
 /// the rest (usage, the hint) as `help`, and `kind`. Exits as clap would.
 pub(crate) fn clap_error_json(target: &str, error: &clap::Error) -> ! {
+    json_event(tracing::Level::ERROR, target, clap_fields(error));
+    std::process::exit(error.exit_code())
+}
+
+/// The fields of a refused command line's JSON object: `message`, `causes`, `kind`, `help`.
+fn clap_fields(error: &clap::Error) -> Map<String, Value> {
     let text = error.render().to_string();
     let (first, rest) = text.trim().split_once("\n\n").unwrap_or((text.trim(), ""));
     let message: Vec<&str> = first.lines().map(str::trim).collect();
@@ -120,8 +128,7 @@ pub(crate) fn clap_error_json(target: &str, error: &clap::Error) -> ! {
     fields.insert("causes".into(), Value::Array(Vec::new()));
     fields.insert("kind".into(), format!("{:?}", error.kind()).into());
     fields.insert("help".into(), rest.trim().into());
-    json_event(tracing::Level::ERROR, target, fields);
-    std::process::exit(error.exit_code())
+    fields
 }
 
 /// In JSON format a panic is one `ERROR` event of target `panic` (`message` `panicked`, `panic`
@@ -143,4 +150,55 @@ pub(super) fn json_panics() {
         );
         json_event(tracing::Level::ERROR, "panic", fields);
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The chain's first message is `message`, the rest `causes` in order, `error` the text
+    /// line's chain.
+    #[test]
+    fn a_fatal_error_keeps_its_causes_in_order() {
+        let chain = ["cannot read a.csv", "permission denied", "os error 13"].map(String::from);
+        let fields = fatal_fields(&chain);
+        assert_eq!(fields["message"], "cannot read a.csv");
+        assert_eq!(
+            fields["causes"],
+            json!(["permission denied", "os error 13"])
+        );
+        assert_eq!(
+            fields["error"],
+            "cannot read a.csv: permission denied: os error 13"
+        );
+        assert_eq!(fatal_fields(&chain[..1])["causes"], json!([]));
+    }
+
+    /// Clap's multi-line error: its first paragraph on one line (the missing flags named),
+    /// the usage in `help`, no `error: ` prefix.
+    #[test]
+    fn a_refused_command_line_names_what_is_missing_on_one_line() {
+        let command = clap::Command::new("tool")
+            .arg(clap::Arg::new("brokers").long("brokers").required(true))
+            .arg(clap::Arg::new("group").long("group").required(true));
+        let error = command
+            .try_get_matches_from(["tool"])
+            .expect_err("missing flags");
+        let fields = clap_fields(&error);
+        let message = fields["message"].as_str().expect("message");
+        assert!(
+            message.starts_with("the following required arguments were not provided:")
+                && message.contains("--brokers")
+                && message.contains("--group")
+                && !message.contains('\n'),
+            "{message}"
+        );
+        assert_eq!(fields["kind"], "MissingRequiredArgument");
+        assert!(
+            fields["help"]
+                .as_str()
+                .is_some_and(|h| h.contains("Usage: tool")),
+            "{fields:?}"
+        );
+    }
 }
