@@ -68,3 +68,20 @@ fn a_bad_flag_value_is_one_json_object() {
         "{error}"
     );
 }
+
+/// Each subcommand's `--help` names the log format's variable, as the command's own does.
+#[test]
+fn every_subcommands_help_names_the_log_format_variable() {
+    for sub in [None, Some("generate"), Some("stream"), Some("report")] {
+        let out = Command::new(ski_resort_bin())
+            .args(sub)
+            .arg("--help")
+            .output()
+            .expect("help");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains("[env: SKI_RESORT_LOG_FORMAT"),
+            "{sub:?}:\n{help}"
+        );
+    }
+}

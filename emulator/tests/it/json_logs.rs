@@ -148,3 +148,16 @@ fn a_servers_notices_are_json_objects() {
         ("shutting down", &Value::from("INFO"))
     );
 }
+
+/// Each subcommand's `--help` names the log format's variable, as the server's own does.
+#[test]
+fn every_subcommands_help_names_the_log_format_variable() {
+    for sub in [None, Some("query"), Some("keygen"), Some("status")] {
+        let out = bare("text").args(sub).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains("[env: SNOWPIPE_EMULATOR_LOG_FORMAT"),
+            "{sub:?}:\n{help}"
+        );
+    }
+}
