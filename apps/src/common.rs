@@ -109,11 +109,17 @@ pub fn ownership_lost_line(e: &anyhow::Error) -> Option<String> {
 }
 
 /// Prints a failed command's error on stderr: the [`ownership_lost_line`] alone when another
-/// writer took a channel over, else `error: ` and the whole chain.
+/// writer took a channel over, else `error: ` and the whole chain; with `--log-format json`
+/// one JSON object with the message and its causes as fields
+/// ([`snowpipe_cli_support::log::lines`]).
 pub fn print_error(e: &anyhow::Error) {
+    const TARGET: &str = "snowpipe_apps";
     match ownership_lost_line(e) {
-        Some(line) => eprintln!("{line}"),
-        None => eprintln!("error: {e:#}"),
+        Some(line) => snowpipe_cli_support::log::fatal_chain(
+            TARGET,
+            [line.strip_prefix("error: ").unwrap_or(&line).to_owned()],
+        ),
+        None => snowpipe_cli_support::log::fatal(TARGET, e.as_ref()),
     }
 }
 

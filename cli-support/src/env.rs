@@ -28,6 +28,8 @@ use std::ffi::OsString;
 
 use clap::{ArgAction, Command};
 
+use crate::log::LogFormat;
+
 /// The variable of the argument `arg` under `prefix`, or `None` for a positional argument
 /// and for `--help`/`--version`.
 pub fn var_name(prefix: &str, arg: &clap::Arg) -> Option<String> {
@@ -84,7 +86,9 @@ pub fn try_parse<C: clap::Parser>(
         }
         Level::Sub(sub) => {
             let argv = expand_repeated(&sub, prefix, argv, 2)?;
-            let command = command.mut_subcommand(sub.get_name(), |s| with_env(s, prefix));
+            // A global flag (`--log-format`) reaches the subcommand with its variable.
+            let command = globals_with_env(command, prefix)
+                .mut_subcommand(sub.get_name(), |s| with_env(s, prefix));
             (command, argv)
         }
     };
@@ -92,9 +96,18 @@ pub fn try_parse<C: clap::Parser>(
     C::from_arg_matches_mut(&mut matches)
 }
 
-/// [`try_parse`], exiting as clap does on an error or `--help`.
+/// [`try_parse`], exiting as clap does on an error or `--help`. With the JSON log format
+/// (`--log-format json` or `<prefix>LOG_FORMAT=json`) an error is one JSON object on stderr
+/// (`crate::log::lines`), its exit status clap's.
 pub fn parse<C: clap::Parser>(prefix: &str, argv: Vec<OsString>, skip: &[&str]) -> C {
-    try_parse(prefix, argv, skip).unwrap_or_else(|e| e.exit())
+    let json = LogFormat::from_args(&argv, prefix) == LogFormat::Json;
+    try_parse(prefix, argv, skip).unwrap_or_else(|e| {
+        if json && e.use_stderr() {
+            let target = prefix.trim_end_matches('_').to_lowercase();
+            crate::log::lines::clap_error_json(&target, &e)
+        }
+        e.exit()
+    })
 }
 
 /// Which arguments the variables apply to.
@@ -122,29 +135,45 @@ fn level_of(command: &Command, argv: &[OsString], skip: &[&str]) -> Level {
     }
 }
 
+/// `command` with the variable of each of its global arguments set (clap copies a global
+/// argument into each subcommand, so its `--help` names the variable too).
+fn globals_with_env(command: Command, prefix: &str) -> Command {
+    let globals: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.get_id().clone())
+        .collect();
+    globals.into_iter().fold(command, |command, id| {
+        command.mut_arg(id, |arg| with_env_arg(arg, prefix))
+    })
+}
+
 /// `command` with each argument's variable set (shown in `--help` without its value); an
 /// argument that already names a variable keeps it.
 pub fn with_env(command: Command, prefix: &str) -> Command {
-    command.mut_args(|arg| {
-        if arg.get_env().is_some() {
-            return arg;
-        }
-        match var_name(prefix, &arg) {
-            // Clap keeps the names as `&'static str`; a binary sets them once, at start.
-            Some(var) => {
-                let arg = arg
-                    .env(&*Box::leak(var.into_boxed_str()))
-                    .hide_env_values(true);
-                // A switch's variable reads `1`/`0`, `yes`/`no`, `on`/`off` too.
-                if matches!(arg.get_action(), ArgAction::SetTrue | ArgAction::SetFalse) {
-                    arg.value_parser(clap::builder::BoolishValueParser::new())
-                } else {
-                    arg
-                }
+    command.mut_args(|arg| with_env_arg(arg, prefix))
+}
+
+/// `arg` with its variable set, unless it names one already.
+fn with_env_arg(arg: clap::Arg, prefix: &str) -> clap::Arg {
+    if arg.get_env().is_some() {
+        return arg;
+    }
+    match var_name(prefix, &arg) {
+        // Clap keeps the names as `&'static str`; a binary sets them once, at start.
+        Some(var) => {
+            let arg = arg
+                .env(&*Box::leak(var.into_boxed_str()))
+                .hide_env_values(true);
+            // A switch's variable reads `1`/`0`, `yes`/`no`, `on`/`off` too.
+            if matches!(arg.get_action(), ArgAction::SetTrue | ArgAction::SetFalse) {
+                arg.value_parser(clap::builder::BoolishValueParser::new())
+            } else {
+                arg
             }
-            None => arg,
         }
-    })
+        None => arg,
+    }
 }
 
 /// `argv` with the values of each repeated flag absent from it taken from its variable,

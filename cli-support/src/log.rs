@@ -7,10 +7,16 @@
 //!   `spans`: a partition's worker runs in a span with its topic, partition and channel).
 //! - The filter is `RUST_LOG` (tracing's `EnvFilter` syntax, as the ecosystem expects), else the
 //!   binary's default.
+//! - What a binary writes on stderr itself (its progress, its fatal error, a command-line error,
+//!   a panic) follows the same format: [`lines`] (the JSON schema of those events is there).
 
 use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
+
+pub mod lines;
+
+pub use lines::{fatal, fatal_chain, format, notice, progress};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -42,6 +48,7 @@ fn filter(default: &str) -> (EnvFilter, Option<String>) {
 
 /// Installs the process's logger on stderr in `format`, filtered by `RUST_LOG` (else
 /// `default_filter`). Does nothing when a logger is already installed (a test harness's).
+/// In JSON format a panic is written as one JSON object too.
 pub fn init(format: LogFormat, default_filter: &str) {
     let (filter, problem) = filter(default_filter);
     let installed = match format {
@@ -60,6 +67,12 @@ pub fn init(format: LogFormat, default_filter: &str) {
             .try_init()
             .is_ok(),
     };
+    if installed {
+        lines::set_format(format);
+        if format == LogFormat::Json {
+            lines::json_panics();
+        }
+    }
     if let (true, Some(problem)) = (installed, problem) {
         tracing::warn!("{problem}");
     }

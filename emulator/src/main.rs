@@ -267,7 +267,7 @@ fn read(path: &Path, what: &str) -> Result<String, String> {
     })
 }
 
-async fn serve(a: ServeArgs) -> Result<(), String> {
+async fn serve(a: ServeArgs) -> Result<(), Failure> {
     let mut cfg = EmulatorConfig::default();
     cfg.port = a.port;
     cfg.tls = match (&a.tls_cert, &a.tls_key) {
@@ -340,9 +340,9 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     cfg.request_log = a.request_log.clone();
 
     if a.accept_any_key {
-        eprintln!("WARNING: --accept-any-key accepts ANY bearer token without checking it. This emulator is INSECURE; use it only for local quick starts.");
+        snowpipe_cli_support::log::notice(tracing::Level::WARN, TARGET, "WARNING: --accept-any-key accepts ANY bearer token without checking it. This emulator is INSECURE; use it only for local quick starts.");
     }
-    let emu = Emulator::start(cfg).await.map_err(|e| e.chain())?;
+    let emu = Emulator::start(cfg).await.map_err(|e| Failure::of(&e))?;
     println!("listening on {}", emu.url());
     if let Some(p) = emu.ca_path() {
         println!("CA certificate: {}", p.display());
@@ -355,7 +355,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         let _ = std::io::stdout().flush();
     }
     snowpipe_cli_support::signal::terminated().await;
-    eprintln!("shutting down");
+    snowpipe_cli_support::log::notice(tracing::Level::INFO, TARGET, "shutting down");
     emu.shutdown().await;
     Ok(())
 }
@@ -368,9 +368,9 @@ fn cell(v: &serde_json::Value) -> String {
     }
 }
 
-fn run_query(data_dir: &std::path::Path, sql: &str, format: &str) -> Result<(), String> {
-    let conn = offline::open_read_only(data_dir).map_err(|e| e.chain())?;
-    let (cols, rows) = offline::query(&conn, sql).map_err(|e| e.chain())?;
+fn run_query(data_dir: &std::path::Path, sql: &str, format: &str) -> Result<(), Failure> {
+    let conn = offline::open_read_only(data_dir).map_err(|e| Failure::of(&e))?;
+    let (cols, rows) = offline::query(&conn, sql).map_err(|e| Failure::of(&e))?;
     match format {
         "json" => {
             for r in rows {
@@ -397,9 +397,31 @@ fn run_query(data_dir: &std::path::Path, sql: &str, format: &str) -> Result<(), 
                 );
             }
         }
-        other => return Err(format!("unknown --format {other}; use table, json or csv")),
+        other => return Err(format!("unknown --format {other}; use table, json or csv").into()),
     }
     Ok(())
+}
+
+/// The target of the lines `main` writes itself (the fatal error, notices) in JSON format.
+const TARGET: &str = "snowpipe_emulator";
+
+/// The error that ends the process, as its chain of messages (outermost first): one line
+/// `error: a: b` in text, an object with `message` and `causes` in JSON
+/// (`snowpipe_cli_support::log::lines`).
+struct Failure(Vec<String>);
+
+impl Failure {
+    /// `error` and its sources.
+    fn of(error: &(dyn std::error::Error + 'static)) -> Self {
+        let chain = std::iter::successors(Some(error), |e| e.source());
+        Self(chain.map(ToString::to_string).collect())
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self(vec![message])
+    }
 }
 
 /// The prefix of the variables every option is also read from
@@ -438,20 +460,20 @@ fn main() -> ExitCode {
         Some(Command::Keygen { out, encrypt, user }) => {
             snowpipe_emulator::KeyFiles::generate(&out, &user, encrypt)
                 .map(|files| print!("{files}"))
-                .map_err(|e| e.chain())
+                .map_err(|e| Failure::of(&e))
         }
         Some(Command::Status { data_dir }) => snowpipe_emulator::status_from_data_dir(&data_dir)
             .map(|v| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()))
-            .map_err(|e| e.chain()),
+            .map_err(|e| Failure::of(&e)),
         None => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(serve(cli.serve)),
-            Err(e) => Err(format!("cannot start the Tokio runtime: {e}")),
+            Err(e) => Err(format!("cannot start the Tokio runtime: {e}").into()),
         },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
+        Err(Failure(chain)) => {
+            snowpipe_cli_support::log::fatal_chain(TARGET, chain);
             ExitCode::FAILURE
         }
     }

@@ -18,9 +18,17 @@
 #   BASE_IMAGE   the tag of the base (default localhost/snowpipe-kafka-base:<version>)
 #   BINARY       use this binary instead of building one (built as in step 1)
 #   CARGO        the cargo to build with (default: cargo)
+#   CARGO_TARGET_DIR  where cargo builds (as cargo reads it; relative to the directory the
+#                script is run from); the binary is taken from its release/ folder. What this
+#                script makes stays in target/container of the repository: the build context.
 # The last line on stdout is the image's name.
 set -euo pipefail
 
+# Made absolute before the script leaves the caller's directory.
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+    CARGO_TARGET_DIR="$(realpath -m -- "$CARGO_TARGET_DIR")"
+    export CARGO_TARGET_DIR
+fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
@@ -60,7 +68,7 @@ if [ -n "${BINARY:-}" ]; then
 else
     log "building the release binary (features: tls)"
     "${CARGO:-cargo}" build --release --locked -p snowpipe-kafka --no-default-features --features tls >&2
-    cp target/release/snowpipe-kafka "$BIN.tmp"
+    cp "${CARGO_TARGET_DIR:-target}/release/snowpipe-kafka" "$BIN.tmp"
 fi
 strip "$BIN.tmp"
 chmod 0755 "$BIN.tmp"
@@ -160,11 +168,29 @@ done >"$ROOTFS/etc/ssl/certs/ca-certificates.crt"
 grep -q 'BEGIN CERTIFICATE' "$ROOTFS/etc/ssl/certs/ca-certificates.crt" \
     || die "no CA certificate in the ca-certificates package"
 
-# The packages' licences.
-for pkg in "${PKGS[@]}"; do
-    if [ -f "$UNPACKED/usr/share/doc/$pkg/copyright" ]; then
-        install -D -m 0644 "$UNPACKED/usr/share/doc/$pkg/copyright" "$ROOTFS/usr/share/doc/$pkg/copyright"
+# The packages' licences, each as /usr/share/doc/<package>/copyright. A package whose doc
+# folder is a symbolic link into another package's (libgcc-s1's into gcc-12-base, which Debian
+# policy allows for packages of one source) gets that package's file: the package is
+# downloaded and unpacked too. A package without one stops the build.
+copyright_of() {
+    local pkg="$1" doc target
+    doc="$UNPACKED/usr/share/doc/$pkg"
+    if [ -L "$doc" ]; then
+        target="$(basename "$(readlink "$doc")")"
+        if [ ! -f "$UNPACKED/usr/share/doc/$target/copyright" ]; then
+            log "$pkg's doc folder links to $target's: unpacking $target for its copyright"
+            (cd "$DEBS" && apt-get -o APT::Sandbox::User=root download "$target" >&2) \
+                || die "cannot download $target (the copyright of $pkg)"
+            dpkg-deb -x "$(ls "$DEBS"/"${target}"_*.deb | head -n 1)" "$UNPACKED"
+        fi
+        doc="$UNPACKED/usr/share/doc/$target"
     fi
+    [ -f "$doc/copyright" ] || die "$pkg has no /usr/share/doc/$pkg/copyright: its licence would be missing"
+    echo "$doc/copyright"
+}
+for pkg in "${PKGS[@]}"; do
+    src="$(copyright_of "$pkg")"
+    install -D -m 0644 "$src" "$ROOTFS/usr/share/doc/$pkg/copyright"
 done
 
 # Users (no shell: there is none), name lookups, a home and /tmp.

@@ -65,6 +65,9 @@ enum Command {
     Soak(snowpipe_kafka::soak::SoakArgs),
 }
 
+/// The target of the lines `main` writes itself (the fatal error) in JSON format.
+const TARGET: &str = "snowpipe_kafka";
+
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let env_prefix = snowpipe_kafka::ENV_PREFIX;
@@ -75,7 +78,7 @@ fn main() -> ExitCode {
     let (argv, connector) = match snowpipe_kafka::expand_connector_config(argv) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            snowpipe_cli_support::log::fatal(TARGET, &e);
             return ExitCode::from(2);
         }
     };
@@ -114,14 +117,19 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(sink(args)))
         }
         (None, None) => {
-            eprintln!("error: give the sink's options (see --help){NO_OPTIONS_HINT}");
+            snowpipe_cli_support::log::fatal_chain(
+                TARGET,
+                [format!(
+                    "give the sink's options (see --help){NO_OPTIONS_HINT}"
+                )],
+            );
             return ExitCode::from(2);
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            snowpipe_cli_support::log::fatal(TARGET, e.as_ref());
             ExitCode::FAILURE
         }
     }

@@ -81,10 +81,14 @@ async fn embedded(args: &LoadArgs) -> Result<Connection> {
         .emulator_data_dir
         .as_ref()
         .map_or_else(|| "in memory".to_owned(), |d| format!("in {}", d.display()));
-    eprintln!(
-        "snowpipe load: no account configured (--profile, SNOWFLAKE_ACCOUNT): loading into an \
-         embedded emulator at {}, tables {place}",
-        emulator.url()
+    snowpipe_cli_support::log::notice(
+        tracing::Level::INFO,
+        "snowpipe_load",
+        &format!(
+            "snowpipe load: no account configured (--profile, SNOWFLAKE_ACCOUNT): loading into \
+             an embedded emulator at {}, tables {place}",
+            emulator.url()
+        ),
     );
     let builder = ClientBuilder::new()
         .account("EMULATOR")

@@ -60,8 +60,10 @@
 //!
 //! **Standard input** (`-`) is at-least-once: a rerun cannot know what it was given before.
 //!
-//! **Output.** A progress bar on stderr when it is a terminal; the last stdout line is a JSON
-//! summary; the exit status is 0 only when every file's last row is committed.
+//! **Output.** A progress bar on stderr when it is a terminal (with `--log-format json`, a
+//! JSON progress event per file and every 5 s instead, `progress.rs`, and the fatal error as
+//! one JSON object); the last stdout line is a JSON summary; the exit status is 0 only when
+//! every file's last row is committed.
 
 mod chunk;
 mod cli;
@@ -96,6 +98,9 @@ use snowpipe_cli_support::signal::terminated;
 use cli::{Cli, Command, Format, LoadArgs};
 use input::{Input, Settings};
 
+/// The target of the lines `main` writes itself (the fatal error) in JSON format.
+const TARGET: &str = "snowpipe_load";
+
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli: Cli = snowpipe_cli_support::env::parse(cli::ENV_PREFIX, argv, &[]);
@@ -107,7 +112,10 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the tokio runtime: {e}");
+            snowpipe_cli_support::log::fatal_chain(
+                TARGET,
+                [format!("cannot start the tokio runtime: {e}")],
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -119,7 +127,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            snowpipe_cli_support::log::fatal(TARGET, e.as_ref());
             ExitCode::from(2)
         }
     }
@@ -223,6 +231,7 @@ async fn run(args: LoadArgs) -> Result<bool> {
     for (i, input) in inputs.iter().enumerate() {
         progress.file(i + 1, inputs.len(), &names::shown(&input.path).to_string());
         let out = load::load(&pipe, input, &settings, stop_rx.clone(), &progress).await;
+        progress.file_done();
         if let Some(e) = &out.error {
             tracing::error!(file = %names::shown(&input.path), "{e}");
         }
@@ -255,7 +264,12 @@ async fn run(args: LoadArgs) -> Result<bool> {
     });
     println!("{summary}");
     if !complete {
-        eprintln!("error: not every file's rows are committed (see the summary's per_file errors); run again to resume");
+        snowpipe_cli_support::log::fatal_chain(
+            TARGET,
+            ["not every file's rows are committed (see the summary's per_file errors); run again \
+              to resume"
+                .to_owned()],
+        );
     }
     Ok(complete)
 }

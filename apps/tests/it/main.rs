@@ -12,6 +12,7 @@ mod chaos;
 mod console_browser;
 mod ecommerce_crash;
 mod hostile_suite;
+mod json_logs;
 mod ownership;
 mod readme_flags;
 mod sensor_stream_bad_records;

@@ -23,6 +23,7 @@ mod hostile_credentials;
 mod hostile_file_mode;
 mod hostile_input;
 mod hostile_suite;
+mod json_logs;
 mod keygen;
 mod pipe_cost;
 mod pipe_transforms;

@@ -1,6 +1,9 @@
 //! What an instance tells: a progress line on stderr every 5 s (the memory in use against its
-//! budget, then per partition: rows/s, consumer lag, commit latency) and, last on stdout, what
-//! it consumed:
+//! budget, then per partition: rows/s, consumer lag, commit latency; with `--log-format json`
+//! an `INFO` event of target `snowpipe_kafka::progress` with `elapsed_s`,
+//! `memory_used_bytes`, `memory_budget_bytes` and `partitions`, an array of `topic`,
+//! `partition`, `rows_per_s`, `lag`, `commit_ms`, `dead_lettered`, `rejected`) and, last on
+//! stdout, what it consumed:
 //! `{"consumed": {"<topic>/<partition>": {"rows": n, "dead_letters": d, "lost_to_retention": r,
 //! "row_errors": {"count", "first_message", "first_at_or_before", "last_at_or_before"},
 //! "committed": "<offset>"}, …}, "appended": {"rows": n, "seconds": s}}`, where `appended`
@@ -55,41 +58,92 @@ impl Progress {
         }
         self.last = Instant::now();
         let lags = lags.lock().map(|l| l.clone()).unwrap_or_default();
-        let parts: Vec<String> = stats
+        let parts: Vec<PartProgress> = stats
             .iter()
             .map(|(part, s)| {
                 let rows = s.rows.load(Ordering::Relaxed);
                 let before = self.rows_then.insert(part.clone(), rows).unwrap_or(0);
                 #[allow(clippy::cast_precision_loss)]
                 let rate = (rows - before) as f64 / elapsed.as_secs_f64();
-                let lag = lags
-                    .get(part)
-                    .filter(|l| l.lag >= 0)
-                    .map_or("?".to_owned(), |l| l.lag.to_string());
-                let commit = s
-                    .commit_ms_sum
-                    .load(Ordering::Relaxed)
-                    .checked_div(s.commit_count.load(Ordering::Relaxed))
-                    .map_or("-".to_owned(), |ms| format!("{ms} ms"));
-                let rejected = s.row_errors.lock().map_or(0, |r| r.count());
-                let dead = s.dead.load(Ordering::Relaxed);
-                let mut line = format!("{part}: {rate:.0} rows/s lag {lag} commit {commit}");
-                if dead > 0 {
-                    line.push_str(&format!(" dead-lettered {dead}"));
+                PartProgress {
+                    part,
+                    rate,
+                    lag: lags.get(part).map(|l| l.lag).filter(|l| *l >= 0),
+                    commit_ms: s
+                        .commit_ms_sum
+                        .load(Ordering::Relaxed)
+                        .checked_div(s.commit_count.load(Ordering::Relaxed)),
+                    dead: s.dead.load(Ordering::Relaxed),
+                    rejected: s.row_errors.lock().map_or(0, |r| r.count()),
                 }
-                if rejected > 0 {
-                    line.push_str(&format!(" rejected {rejected}"));
-                }
-                line
             })
             .collect();
-        eprintln!(
-            "[{:>6.1}s] memory {:.1}/{:.1} MiB | {}",
-            epoch.elapsed().as_secs_f64(),
-            mib(budget.used()),
-            mib(budget.limit()),
-            parts.join(" | ")
+        let elapsed = epoch.elapsed().as_secs_f64();
+        let (used, limit) = (budget.used(), budget.limit());
+        let mut fields = Map::new();
+        fields.insert("elapsed_s".into(), json!((elapsed * 10.0).round() / 10.0));
+        fields.insert("memory_used_bytes".into(), json!(used));
+        fields.insert("memory_budget_bytes".into(), json!(limit));
+        fields.insert(
+            "partitions".into(),
+            parts.iter().map(PartProgress::json).collect(),
         );
+        snowpipe_cli_support::log::progress("snowpipe_kafka::progress", fields, || {
+            let parts: Vec<String> = parts.iter().map(PartProgress::text).collect();
+            format!(
+                "[{elapsed:>6.1}s] memory {:.1}/{:.1} MiB | {}",
+                mib(used),
+                mib(limit),
+                parts.join(" | ")
+            )
+        });
+    }
+}
+
+/// One partition's figures in a progress report.
+struct PartProgress<'a> {
+    part: &'a TopicPartition,
+    rate: f64,
+    /// `None`: not known yet.
+    lag: Option<i64>,
+    /// The mean commit latency; `None` before the first commit.
+    commit_ms: Option<u64>,
+    dead: u64,
+    rejected: u64,
+}
+
+impl PartProgress<'_> {
+    /// `orders/0: 120 rows/s lag 4 commit 310 ms`, then `dead-lettered n` and `rejected n`
+    /// when not 0.
+    fn text(&self) -> String {
+        let lag = self.lag.map_or("?".to_owned(), |l| l.to_string());
+        let commit = self
+            .commit_ms
+            .map_or("-".to_owned(), |ms| format!("{ms} ms"));
+        let mut line = format!(
+            "{}: {:.0} rows/s lag {lag} commit {commit}",
+            self.part, self.rate
+        );
+        if self.dead > 0 {
+            line.push_str(&format!(" dead-lettered {}", self.dead));
+        }
+        if self.rejected > 0 {
+            line.push_str(&format!(" rejected {}", self.rejected));
+        }
+        line
+    }
+
+    /// The same figures as fields (`lag` and `commit_ms` `null` when not known).
+    fn json(&self) -> Value {
+        json!({
+            "topic": &*self.part.topic,
+            "partition": self.part.partition,
+            "rows_per_s": (self.rate * 10.0).round() / 10.0,
+            "lag": self.lag,
+            "commit_ms": self.commit_ms,
+            "dead_lettered": self.dead,
+            "rejected": self.rejected,
+        })
     }
 }
 

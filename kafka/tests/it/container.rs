@@ -10,7 +10,8 @@
 //! SIGKILLed mid-stream (`podman kill -s KILL`) and started again, answers `/healthz`,
 //! `/readyz` and `/metrics` on its port, exits 0 on `podman stop` (SIGTERM: channels handed
 //! over), and a last run with `SNOWPIPE_KAFKA_UNTIL_IDLE` finds nothing left: every row landed
-//! exactly once.
+//! exactly once. Every shared library in the image has its package's copyright file
+//! ([`licences`]).
 //!
 //! `SNOWPIPE_CONTAINER_TEST=1 cargo test -p snowpipe-kafka --test it container:: -- --nocapture`
 #![cfg(unix)]
@@ -25,6 +26,8 @@ use std::time::{Duration, Instant};
 use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
 
 use crate::common::{bin, lab, produce_events, wait_landed};
+
+mod licences;
 
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 4;
@@ -190,8 +193,51 @@ fn key_files_stay_out_of_git_and_the_image_and_bases_are_pinned_by_digest() {
     );
 }
 
-/// The opt-in test's image, or `None` (skipped, said why) unless `SNOWPIPE_CONTAINER_TEST=1`.
+/// Issue 82 item 5: `kafka/docs/image.md` gives the grace period the Kubernetes manifest uses
+/// and justifies, wherever it names one (`stop -t N`, `terminationGracePeriodSeconds: N`).
+#[test]
+fn the_image_doc_gives_the_manifests_grace_period() {
+    let manifest = read("deploy/kubernetes/deployment.yaml");
+    let number_after = |text: &str, key: &str| -> Vec<u64> {
+        text.match_indices(key)
+            .map(|(i, _)| {
+                let digits: String = text[i + key.len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                digits
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{key} without a number"))
+            })
+            .collect()
+    };
+    let grace = number_after(&manifest, "terminationGracePeriodSeconds: ");
+    assert_eq!(grace.len(), 1, "one grace period in the manifest");
+    let doc = read("kafka/docs/image.md");
+    let named: Vec<u64> = ["stop -t ", "terminationGracePeriodSeconds: "]
+        .iter()
+        .flat_map(|key| number_after(&doc, key))
+        .collect();
+    assert!(
+        named.len() >= 3,
+        "image.md names the grace period: {named:?}"
+    );
+    assert!(
+        named.iter().all(|n| *n == grace[0]),
+        "kafka/docs/image.md says {named:?} s, the manifest {} s",
+        grace[0]
+    );
+}
+
+/// The opt-in tests' image, or `None` (skipped, said why) unless `SNOWPIPE_CONTAINER_TEST=1`;
+/// built once for every test of the process.
 fn image_or_skip() -> Option<String> {
+    static IMAGE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(build_or_skip).clone()
+}
+
+/// [`image_or_skip`]'s work.
+fn build_or_skip() -> Option<String> {
     if std::env::var("SNOWPIPE_CONTAINER_TEST").as_deref() != Ok("1") {
         eprintln!(
             "skipped: the container test runs with SNOWPIPE_CONTAINER_TEST=1 (as root, with \
@@ -343,7 +389,7 @@ fn run_args(
         ("SNOWPIPE_KAFKA_SCHEMA".into(), SCHEMA.into()),
         ("SNOWPIPE_KAFKA_PIPE".into(), PIPE.into()),
         ("SNOWPIPE_KAFKA_METADATA".into(), "true".into()),
-        ("SNOWPIPE_KAFKA_QUIET".into(), "true".into()),
+        // Not quiet, as `kafka/docs/image.md` runs it: the progress report is a JSON line too.
         ("SNOWPIPE_KAFKA_LOG_FORMAT".into(), "json".into()),
         // `-X` (the group notices the killed member within 6 s, not librdkafka's 45).
         (
@@ -450,13 +496,20 @@ async fn exit_code(name: &str) -> i32 {
     out.trim().parse().expect("an exit code")
 }
 
-/// Every stderr line of the container is one JSON object (`SNOWPIPE_KAFKA_LOG_FORMAT=json`).
-fn assert_json_logs(stderr: &str, what: &str) {
+/// Every stderr line of the container is one JSON object (`SNOWPIPE_KAFKA_LOG_FORMAT=json`);
+/// how many are progress reports.
+fn assert_json_logs(stderr: &str, what: &str) -> usize {
+    let mut progress = 0;
     for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("{what}: a log line that is not JSON ({e}): {line}"));
         assert!(v.is_object(), "{what}: {line}");
+        if v["fields"]["message"] == "progress" {
+            assert!(v["fields"]["partitions"].is_array(), "{what}: {line}");
+            progress += 1;
+        }
     }
+    progress
 }
 
 /// Rows of the closing line `{"consumed": {"<topic>/<partition>": {"rows": n, …}}}`.
@@ -553,7 +606,10 @@ async fn the_image_configured_by_its_environment_lands_every_row_once_through_a_
         consumed_rows(&report) >= 1_000,
         "the restarted container consumed the last 1000 at least: {report}"
     );
-    assert_json_logs(&stderr, "the stopped container");
+    assert!(
+        assert_json_logs(&stderr, "the stopped container") > 0,
+        "no progress report in the container's log:\n{stderr}"
+    );
     drop(container);
 
     // Nothing left for the group: a new container (`SNOWPIPE_KAFKA_UNTIL_IDLE`) consumes

@@ -19,6 +19,7 @@ mod golden;
 mod headers;
 mod hostile_formats;
 mod hostile_suite;
+mod json_logs;
 mod kubernetes_manifests;
 mod late_start;
 mod layouts;

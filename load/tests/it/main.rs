@@ -10,6 +10,7 @@ mod follow;
 mod hostile_files;
 mod hostile_records;
 mod hostile_suite;
+mod json_logs;
 mod ndjson;
 mod parquet;
 mod parquet_hostile;

@@ -1,0 +1,163 @@
+//! Issue 82 item 5: with `SNOWPIPE_EMULATOR_LOG_FORMAT=json` from the environment alone, every
+//! stderr line of the emulator is one JSON object: its notices (`--accept-any-key`'s warning,
+//! `shutting down` on SIGTERM), the fatal error with its message and causes as fields, a
+//! refused flag value; the exit status is the text format's.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::common::bin;
+
+/// The binary with the JSON format and no `SNOWPIPE_EMULATOR_*` or `RUST_LOG` inherited.
+fn bare(format: &str) -> Command {
+    let mut cmd = bin();
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("SNOWPIPE_EMULATOR_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env_remove("RUST_LOG")
+        .env("SNOWPIPE_EMULATOR_LOG_FORMAT", format)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Every stderr line, each one JSON object with the logger's keys.
+fn json_lines(stderr: &str) -> Vec<Value> {
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("a stderr line is not JSON ({e}): {l}\n{stderr}"));
+            for key in ["timestamp", "level", "target", "fields"] {
+                assert!(v.get(key).is_some(), "{key} missing: {l}");
+            }
+            v
+        })
+        .collect();
+    assert!(!lines.is_empty(), "no stderr at all");
+    lines
+}
+
+/// The last line: an `ERROR` whose `message` and `causes` are the chain; the chain joined.
+fn fatal(lines: &[Value]) -> (String, usize) {
+    let last = lines.last().expect("a line");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    let f = &last["fields"];
+    let causes = f["causes"].as_array().expect("causes");
+    let mut chain = vec![f["message"].as_str().expect("message")];
+    chain.extend(causes.iter().map(|c| c.as_str().expect("a cause is text")));
+    let joined = chain.join(": ");
+    if let Some(error) = f.get("error") {
+        assert_eq!(error.as_str(), Some(joined.as_str()), "{last}");
+    }
+    (joined, causes.len())
+}
+
+/// A data directory that cannot be created: exit 1 in both formats, the same chain, the
+/// operating system's error a cause of its own.
+#[test]
+fn a_fatal_error_is_one_json_object_with_its_causes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let run = |format: &str| {
+        let out = bare(format)
+            .env("SNOWPIPE_EMULATOR_DATA_DIR", &file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run("json");
+    assert_eq!(code, Some(1), "{stderr}");
+    let (error, causes) = fatal(&json_lines(&stderr));
+    assert!(
+        error.contains("cannot create the data directory"),
+        "{error}"
+    );
+    assert!(causes >= 1, "{stderr}");
+    let (code, text) = run("text");
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(
+        text.lines().last(),
+        Some(format!("error: {error}").as_str())
+    );
+}
+
+/// A value clap refuses: one JSON object naming the flag, exit 2.
+#[test]
+fn a_bad_flag_value_is_one_json_object() {
+    let out = bare("json")
+        .env("SNOWPIPE_EMULATOR_COMMIT_DELAY", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let (error, _) = fatal(&json_lines(&String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        error.contains("--commit-delay") && error.contains("soon"),
+        "{error}"
+    );
+}
+
+/// A server's own notices: the insecure mode's warning and `shutting down` on SIGTERM.
+#[test]
+fn a_servers_notices_are_json_objects() {
+    let mut child = bare("json")
+        .env("SNOWPIPE_EMULATOR_ACCEPT_ANY_KEY", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on http://"), "{line}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let lines = json_lines(&stderr);
+    let message = |l: &Value| {
+        l["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let insecure = lines
+        .iter()
+        .find(|l| message(l).contains("--accept-any-key accepts ANY bearer token"))
+        .unwrap_or_else(|| panic!("no warning:\n{stderr}"));
+    assert_eq!(insecure["level"], "WARN");
+    let last = lines.last().expect("a line");
+    assert_eq!(
+        (message(last).as_str(), &last["level"]),
+        ("shutting down", &Value::from("INFO"))
+    );
+}
+
+/// Each subcommand's `--help` names the log format's variable, as the server's own does.
+#[test]
+fn every_subcommands_help_names_the_log_format_variable() {
+    for sub in [None, Some("query"), Some("keygen"), Some("status")] {
+        let out = bare("text").args(sub).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains("[env: SNOWPIPE_EMULATOR_LOG_FORMAT"),
+            "{sub:?}:\n{help}"
+        );
+    }
+}

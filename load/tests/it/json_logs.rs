@@ -1,0 +1,124 @@
+//! Issue 82 item 5: with `SNOWPIPE_LOAD_LOG_FORMAT=json` from the environment alone, every
+//! stderr line of `snowpipe load` is one JSON object: a progress event per file with its
+//! figures as fields, a bad record's warning, the fatal error with its message and causes as
+//! fields; the exit status is the text format's, whose lines are today's.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::common::Lab;
+
+/// Every stderr line, each one JSON object with the logger's keys.
+fn json_lines(out: &Output) -> Vec<Value> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("a stderr line is not JSON ({e}): {l}\n{stderr}"));
+            for key in ["timestamp", "level", "target", "fields"] {
+                assert!(v.get(key).is_some(), "{key} missing: {l}");
+            }
+            v
+        })
+        .collect();
+    assert!(!lines.is_empty(), "no stderr at all");
+    lines
+}
+
+/// The last line: an `ERROR` whose `message` and `causes` make up `error`, the chain.
+fn fatal(lines: &[Value]) -> String {
+    let last = lines.last().expect("a line");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    let f = &last["fields"];
+    let mut chain = vec![f["message"].as_str().expect("message").to_owned()];
+    for c in f["causes"].as_array().expect("causes") {
+        chain.push(c.as_str().expect("a cause is text").to_owned());
+    }
+    let joined = chain.join(": ");
+    if let Some(error) = f.get("error") {
+        assert_eq!(error.as_str(), Some(joined.as_str()), "{last}");
+    }
+    joined
+}
+
+fn json(lab: &Lab, files: &[&std::path::Path], args: &[&str]) -> Output {
+    lab.command(files, args)
+        .env("SNOWPIPE_LOAD_LOG_FORMAT", "json")
+        .output()
+        .expect("run snowpipe")
+}
+
+#[test]
+fn a_load_with_a_bad_record_writes_only_json_lines_and_a_progress_event_per_file() {
+    let lab = Lab::new();
+    let file = lab.path("orders.ndjson");
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str(&format!("{{\"ID\": {i}, \"NAME\": \"n{i}\"}}\n"));
+    }
+    text.push_str("not json\n");
+    std::fs::write(&file, &text).unwrap();
+    let out = json(&lab, &[&file], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lines = json_lines(&out);
+    let done = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "progress" && l["fields"]["file_done"] == true)
+        .unwrap_or_else(|| panic!("no progress event: {lines:?}"));
+    assert_eq!(done["level"], "INFO");
+    assert_eq!(done["target"], "snowpipe_load::progress");
+    let f = &done["fields"];
+    assert_eq!(
+        (f["file_index"].as_u64(), f["files"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(
+        f["file"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("orders.ndjson")),
+        "{f}"
+    );
+    assert_eq!(f["file_rows"], 30);
+    assert_eq!(f["rows"], 30);
+    assert_eq!(f["file_bytes"].as_u64(), Some(text.len() as u64), "{f}");
+    assert_eq!(f["total_bytes"].as_u64(), Some(text.len() as u64), "{f}");
+    assert!(f["elapsed_s"].is_number(), "{f}");
+    assert_eq!(lab.count(), 30);
+}
+
+/// A missing file: exit 2 in both formats, the same chain.
+#[test]
+fn a_missing_file_is_one_json_error_with_its_causes_and_exits_2() {
+    let lab = Lab::new();
+    let missing = lab.path("nowhere.ndjson");
+    let out = json(&lab, &[&missing], &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let error = fatal(&json_lines(&out));
+    assert!(
+        error.contains("nowhere.ndjson") && error.contains("check the path"),
+        "{error}"
+    );
+    let text = lab.load(&[&missing], &[]);
+    assert_eq!(text.code, Some(2));
+    assert_eq!(
+        text.stderr.lines().last(),
+        Some(format!("error: {error}").as_str())
+    );
+}
+
+/// A value clap refuses: one JSON object naming the flag, exit 2 as clap's.
+#[test]
+fn a_bad_flag_value_is_one_json_error() {
+    let lab = Lab::new();
+    let file = lab.path("a.ndjson");
+    std::fs::write(&file, "{\"ID\": 1}\n").unwrap();
+    let out = json(&lab, &[&file], &["--on-error", "sometimes"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let error = fatal(&json_lines(&out));
+    assert!(
+        error.contains("--on-error") && error.contains("sometimes"),
+        "{error}"
+    );
+}
