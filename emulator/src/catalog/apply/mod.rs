@@ -21,7 +21,7 @@ mod statement_text;
 mod table_options;
 
 use column_defs::{columns, MAX_COLUMNS};
-use statement_text::{is_unmodelled, strip_error_logging, structured_array};
+use statement_text::{is_unmodelled, strip_error_logging, structured_array, unknown_kind};
 
 impl Catalog {
     pub(super) fn apply_statement(
@@ -102,6 +102,12 @@ impl Catalog {
                 return Ok(());
             }
             Err(e) => {
+                if let Some(kind) = unknown_kind(&statement.tokens) {
+                    return Err(StatementError::Syntax(format!(
+                        "`{kind}` is not a kind of object Snowflake creates or drops: check \
+                         the word after CREATE or DROP (TABLE, SCHEMA, DATABASE, PIPE, …)"
+                    )));
+                }
                 let mut message = strip_parser_prefix(&e.to_string());
                 if let Some(ty) = structured_array(&statement.tokens) {
                     message.push_str(&format!(

@@ -67,38 +67,126 @@ pub(super) fn strip_column_comments(tokens: &[Token]) -> Option<String> {
 /// Statements sqlparser may fail on that the emulator would ignore anyway: access control,
 /// session settings, inspection, and CREATE/DROP/ALTER of objects it does not model.
 pub(super) fn is_unmodelled(tokens: &[Token]) -> bool {
-    let words: Vec<String> = tokens
+    let words = first_words(tokens);
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["GRANT" | "REVOKE" | "SHOW" | "DESC" | "DESCRIBE" | "ALTER" | "COMMENT" | "SET"
+        | "UNSET", ..] => true,
+        ["CREATE", "OR", "REPLACE", kind, ..] | ["CREATE", kind, ..] | ["DROP", kind, ..] => {
+            !MODELLED.contains(kind) && SNOWFLAKE_KINDS.contains(kind)
+        }
+        _ => false,
+    }
+}
+
+/// The words after `CREATE [OR REPLACE]` or `DROP` that lead to a kind of object the catalog
+/// models (`CREATE TRANSIENT TABLE`, `CREATE IF …` is sqlparser's to read).
+const MODELLED: [&str; 13] = [
+    "TABLE",
+    "DATABASE",
+    "SCHEMA",
+    "PIPE",
+    "TRANSIENT",
+    "TEMPORARY",
+    "TEMP",
+    "LOCAL",
+    "GLOBAL",
+    "VOLATILE",
+    "HYBRID",
+    "OR",
+    "IF",
+];
+
+/// The first word of each other kind of object Snowflake's `CREATE` and `DROP` take (its SQL
+/// command reference, "All commands": `CREATE WAREHOUSE`, `CREATE FILE FORMAT`,
+/// `CREATE SECURE VIEW`, …). A `CREATE` or `DROP` of one of these is ignored with a note; any
+/// other word (`CREATE TABLEX`) is a syntax error naming it, as on Snowflake, rather than a
+/// typo that silently declares nothing.
+const SNOWFLAKE_KINDS: [&str; 59] = [
+    "ACCOUNT",
+    "AGGREGATION",
+    "ALERT",
+    "API",
+    "APPLICATION",
+    "AUTHENTICATION",
+    "CATALOG",
+    "COMPUTE",
+    "CONNECTION",
+    "CORTEX",
+    "DATA",
+    "DYNAMIC",
+    "EVENT",
+    "EXTERNAL",
+    "FAILOVER",
+    "FILE",
+    "FUNCTION",
+    "GIT",
+    "ICEBERG",
+    "IMAGE",
+    "INDEX",
+    "INTEGRATION",
+    "JOIN",
+    "MANAGED",
+    "MASKING",
+    "MATERIALIZED",
+    "MODEL",
+    "NETWORK",
+    "NOTEBOOK",
+    "NOTIFICATION",
+    "ORGANIZATION",
+    "PACKAGES",
+    "PASSWORD",
+    "PRIVACY",
+    "PROCEDURE",
+    "PROJECTION",
+    "RECURSIVE",
+    "REPLICATION",
+    "RESOURCE",
+    "ROLE",
+    "ROW",
+    "SECRET",
+    "SECURE",
+    "SECURITY",
+    "SEMANTIC",
+    "SEQUENCE",
+    "SERVICE",
+    "SESSION",
+    "SHARE",
+    "SNAPSHOT",
+    "STAGE",
+    "STORAGE",
+    "STREAM",
+    "STREAMLIT",
+    "TAG",
+    "TASK",
+    "USER",
+    "VIEW",
+    "WAREHOUSE",
+];
+
+/// The word after `CREATE [OR REPLACE]` or `DROP` when it names no kind of object Snowflake
+/// has (`CREATE TABLEX …`), for the syntax error; `None` for every other statement.
+pub(super) fn unknown_kind(tokens: &[Token]) -> Option<String> {
+    let words = first_words(tokens);
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let kind = match words.as_slice() {
+        ["CREATE", "OR", "REPLACE", kind, ..] | ["CREATE", kind, ..] | ["DROP", kind, ..] => *kind,
+        _ => return None,
+    };
+    let known = MODELLED.contains(&kind) || SNOWFLAKE_KINDS.contains(&kind);
+    (!known).then(|| kind.to_string())
+}
+
+/// A statement's first six words, upper case, up to the first token that is not a bare word.
+fn first_words(tokens: &[Token]) -> Vec<String> {
+    tokens
         .iter()
         .take(6)
         .map_while(|t| match t {
             Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
             _ => None,
         })
-        .collect();
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    const MODELLED: [&str; 13] = [
-        "TABLE",
-        "DATABASE",
-        "SCHEMA",
-        "PIPE",
-        "TRANSIENT",
-        "TEMPORARY",
-        "TEMP",
-        "LOCAL",
-        "GLOBAL",
-        "VOLATILE",
-        "HYBRID",
-        "OR",
-        "IF",
-    ];
-    match words.as_slice() {
-        ["GRANT" | "REVOKE" | "SHOW" | "DESC" | "DESCRIBE" | "ALTER" | "COMMENT" | "SET"
-        | "UNSET", ..] => true,
-        ["CREATE", "OR", "REPLACE", kind, ..] | ["CREATE", kind, ..] | ["DROP", kind, ..] => {
-            !MODELLED.contains(kind)
-        }
-        _ => false,
-    }
+        .collect()
 }
 
 /// `ARRAY` when the tokens hold a structured array type (`ARRAY(INT)`, `ARRAY<INT>`
@@ -144,5 +232,29 @@ mod evolution_comment_tests {
             .tokens
         )
         .is_none());
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn a_create_of_an_unknown_kind_is_a_syntax_error_and_known_unmodelled_kinds_are_ignored() {
+        for typo in [
+            "CREATE TABLEX T (A INT);",
+            "DROP TABEL T;",
+            "CREATE OR REPLACE TALBE T (A INT);",
+        ] {
+            let err = Catalog::new().apply_sql(typo).expect_err(typo).to_string();
+            assert!(err.contains("is not a kind of object"), "{typo}: {err}");
+        }
+        let notes = Catalog::new()
+            .apply_sql(
+                "CREATE WAREHOUSE W; CREATE OR REPLACE FILE FORMAT F TYPE = CSV; \
+                 CREATE SECURE VIEW V AS SELECT 1; DROP ROLE R; CREATE USER U;",
+            )
+            .expect("known kinds the catalog does not model are ignored");
+        assert_eq!(notes.len(), 5, "{notes:?}");
     }
 }
