@@ -70,6 +70,8 @@ const CLASSES: &[Plan] = &[
     c(Step::Append, Answer::ResetMidway, 1),
     c(Step::Append, Answer::SlowDrip, 1),
     c(Step::Append, Answer::Unavailable, ALWAYS),
+    c(Step::Append, Answer::RetryAfterHuge, 1),
+    c(Step::Status, Answer::RetryAfterHuge, 2),
     c(Step::Status, Answer::CommittedBackwards, ALWAYS),
     c(Step::Status, Answer::CommittedAhead, ALWAYS),
     c(Step::Status, Answer::OtherChannel, ALWAYS),
