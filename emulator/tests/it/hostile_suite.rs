@@ -73,7 +73,7 @@ pub(crate) fn open(url: &str, channel: &str) -> String {
 }
 
 /// Posts an append of `body` (with `encoding` when given): status and answer.
-fn append(
+pub(crate) fn append(
     url: &str,
     channel: &str,
     ct: &str,

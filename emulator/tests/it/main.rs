@@ -19,6 +19,7 @@ mod faults;
 mod fidelity;
 mod file_mode;
 mod hardening;
+mod hostile_console;
 mod hostile_credentials;
 mod hostile_file_mode;
 mod hostile_input;

@@ -9,6 +9,7 @@ mod errors;
 mod follow;
 mod hostile_files;
 mod hostile_records;
+mod hostile_server_answers;
 mod hostile_suite;
 mod json_logs;
 mod ndjson;

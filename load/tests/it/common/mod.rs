@@ -161,14 +161,28 @@ impl Lab {
     /// A `profile.json` (mode 0600) connecting to the lab with `memory_budget_bytes` set: pass
     /// it as `--profile`.
     pub fn profile(&self, memory_budget_bytes: usize) -> PathBuf {
+        let extra = serde_json::json!({ "memory_budget_bytes": memory_budget_bytes });
+        self.profile_at(&self.url, &extra)
+    }
+
+    /// The emulator's URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A `profile.json` (mode 0600) connecting to `url` (a proxy in front of the lab) with the
+    /// lab's key and the keys of `extra` (an object) added: pass it as `--profile`.
+    pub fn profile_at(&self, url: &str, extra: &serde_json::Value) -> PathBuf {
         let path = self.path("profile.json");
-        let text = serde_json::json!({
-            "url": self.url,
+        let mut text = serde_json::json!({
+            "url": url,
             "account": "LAB",
             "user": "LOADER",
             "private_key_file": key().0.display().to_string(),
-            "memory_budget_bytes": memory_budget_bytes,
         });
+        if let (Some(t), Some(e)) = (text.as_object_mut(), extra.as_object()) {
+            t.extend(e.clone());
+        }
         std::fs::write(&path, text.to_string()).unwrap();
         #[cfg(unix)]
         {
