@@ -10,6 +10,7 @@
 #![cfg(unix)]
 
 mod lambda;
+mod nats;
 mod records;
 
 use std::collections::BTreeMap;
