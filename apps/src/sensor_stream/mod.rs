@@ -30,7 +30,8 @@
 //! `<STREAM>_DLQ`, which `consume` creates (subjects `<STREAM>.dlq.>`, whatever the source
 //! stream's subjects) — with headers `Snowpipe-Error` (the reason), `Snowpipe-Source-Stream`,
 //! `Snowpipe-Source-Subject`, `Snowpipe-Source-Sequence`, `Snowpipe-Source-Time` and
-//! `Nats-Msg-Id: <STREAM>:<seq>`. It is logged once (`warn`, with the reason), counted in the
+//! `Nats-Msg-Id: <STREAM>:<seq>` (at the broker's limits, what does not fit is left out and
+//! named: `dead_letter.rs`). It is logged once (`warn`, with the reason), counted in the
 //! live line and the closing report, and the shard moves on.
 //!
 //! Each bad record is in the dead-letter stream **exactly once**, through crashes and
