@@ -12,6 +12,7 @@
 #![cfg(unix)]
 
 mod lambda;
+mod mariadb;
 mod nats;
 mod records;
 
