@@ -3,7 +3,8 @@
 //! `sensor_stream consume --source kinesis` (`records.rs`), Lambda events given to the real
 //! `sensor_stream lambda` through the Lambda runtime API (`lambda.rs`), and NATS JetStream
 //! messages read by the real `sensor_stream consume` (`nats.rs`: the same payloads, the
-//! partition key as a header value, and headers at JetStream's 64 KiB).
+//! partition key as a header value, and headers at JetStream's 64 KiB), and the rows of a
+//! MariaDB table copied by the real `table_replay replay` (`mariadb.rs`).
 //!
 //! The record payloads of both are built here (`payload`), as a producer that is not ours
 //! would write them, each with what must become of it: a dead letter naming its shard and
