@@ -6,7 +6,8 @@
 //! 2. read the shard's subject with an ordered (ephemeral, ack-less) consumer from sequence
 //!    `c + 1`: the broker keeps no consumer state we depend on;
 //! 3. decode what is ready (one broker batch, at most `batch_max` messages); a message that
-//!    cannot become a row is dead-lettered (`dead_letter.rs`: published and acknowledged
+//!    cannot become a row (`reading.rs`, or values past the table's columns: `columns.rs`) is
+//!    dead-lettered (`dead_letter.rs`: published and acknowledged
 //!    before anything after it is appended) and skipped;
 //! 4. append the batch's rows (one append), each with its stream sequence as its offset token,
 //!    except that a row followed by dead letters in the batch takes the last of their sequences:
@@ -39,6 +40,7 @@ use snowpipe_streaming::{
 use tokio::sync::{broadcast, watch};
 
 use crate::sensor_stream::broker;
+use crate::sensor_stream::columns;
 use crate::sensor_stream::dead_letter::{DeadLetters, Letter, Outcome};
 use crate::sensor_stream::latency::{Histogram, Pending};
 use crate::sensor_stream::reading::{BadRecord, Reading};
@@ -377,7 +379,11 @@ impl<'a> Session<'a> {
             if seq <= self.read {
                 continue; // delivered again after a consumer was recreated
             }
-            match Reading::decode(&message.payload, shard, seq, published_ms) {
+            // A value the table cannot hold is a dead letter too: the server would reject the
+            // row after its token committed (`columns.rs`).
+            let decoded = Reading::decode(&message.payload, shard, seq, published_ms)
+                .and_then(|(row, ms)| columns::check(&row.measurement).map(|()| (row, ms)));
+            match decoded {
                 Ok((row, ms)) => {
                     rows.push(row);
                     event_ms.push(ms);

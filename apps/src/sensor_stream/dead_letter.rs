@@ -16,6 +16,13 @@
 //! | `Snowpipe-Source-Sequence` | its stream sequence |
 //! | `Snowpipe-Source-Time` | its JetStream timestamp (RFC 3339, UTC) |
 //! | `Nats-Msg-Id` | `<stream>:<sequence>`, for the broker's duplicate window |
+//! | `Snowpipe-Source-Headers-Omitted` | only when the source's headers and ours together pass JetStream's 64 KiB of headers: the source's headers' size; they are left out |
+//! | `Snowpipe-Payload-Omitted` | only when the payload and the headers pass the server's max payload (1 MiB by default): the payload's size; it is left out |
+//!
+//! A message at the broker's limits (headers near 64 KiB, a payload near the max payload) is
+//! a dead letter all the same: what does not fit beside our headers is left out and named
+//! (its size), never a publish the broker refuses, which would stop the shard for good. The
+//! message itself stays in the source stream at its sequence (`consume` never changes it).
 //!
 //! How often a bad record is in the dead-letter stream: **exactly once**.
 //!
@@ -53,6 +60,14 @@ pub const SOURCE_SUBJECT_HEADER: &str = "Snowpipe-Source-Subject";
 pub const SOURCE_SEQUENCE_HEADER: &str = "Snowpipe-Source-Sequence";
 /// The source message's JetStream timestamp.
 pub const SOURCE_TIME_HEADER: &str = "Snowpipe-Source-Time";
+/// The bytes of the source's own headers, when a dead letter leaves them out (see
+/// [`MAX_HEADER_BYTES`]).
+pub const HEADERS_OMITTED_HEADER: &str = "Snowpipe-Source-Headers-Omitted";
+/// The bytes of the payload, when a dead letter leaves it out (see [`DeadLetters::send`]).
+pub const PAYLOAD_OMITTED_HEADER: &str = "Snowpipe-Payload-Omitted";
+/// JetStream's largest header block: a message whose headers are longer is refused
+/// (`header size exceeds maximum allowed of 64k`).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Longest `Snowpipe-Error` value, in characters.
 const MAX_REASON: usize = 512;
 
@@ -196,13 +211,25 @@ impl DeadLetters {
             return Ok(Outcome::AlreadyThere);
         }
         let subject = subject(&self.source, letter.shard);
+        let mut headers = self.headers(letter);
+        let mut payload = letter.payload.clone();
+        let max = self.js.client().max_payload();
+        if wire_len(&headers) + payload.len() + OMITTED_LINE > max {
+            headers.insert(
+                PAYLOAD_OMITTED_HEADER,
+                format!(
+                    "{} bytes: past the server's max payload of {max} with these headers; the \
+                     message is sequence {} of stream {}",
+                    payload.len(),
+                    letter.seq,
+                    self.source
+                ),
+            );
+            payload = Bytes::new();
+        }
         let ack = self
             .js
-            .publish_with_headers(
-                subject.clone(),
-                self.headers(letter),
-                letter.payload.clone(),
-            )
+            .publish_with_headers(subject.clone(), headers, payload)
             .await
             .with_context(|| format!("cannot publish to {subject}"))?
             .await
@@ -214,8 +241,11 @@ impl DeadLetters {
         })
     }
 
+    /// Ours, and the source's own (except `Nats-*` and `Snowpipe-*`) when both fit within
+    /// [`MAX_HEADER_BYTES`]; else their size in `Snowpipe-Source-Headers-Omitted`.
     fn headers(&self, letter: &Letter<'_>) -> HeaderMap {
-        let mut headers = HeaderMap::new();
+        let mut headers = self.own_headers(letter);
+        let mut kept = HeaderMap::new();
         if let Some(original) = letter.headers {
             for (name, values) in original.iter() {
                 let n = name.to_string();
@@ -223,10 +253,32 @@ impl DeadLetters {
                     continue;
                 }
                 for v in values {
+                    kept.append(name.clone(), v.clone());
+                }
+            }
+        }
+        let kept_len = wire_len(&kept) - EMPTY_HEADERS;
+        if wire_len(&headers) + kept_len + OMITTED_LINE * 2 > MAX_HEADER_BYTES {
+            headers.insert(
+                HEADERS_OMITTED_HEADER,
+                format!(
+                    "{kept_len} bytes: past JetStream's {MAX_HEADER_BYTES} with these headers; \
+                     the message keeps them"
+                ),
+            );
+        } else {
+            for (name, values) in kept.iter() {
+                for v in values {
                     headers.append(name.clone(), v.clone());
                 }
             }
         }
+        headers
+    }
+
+    /// The headers every dead letter has (see the module docs).
+    fn own_headers(&self, letter: &Letter<'_>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
         headers.insert(
             async_nats::header::NATS_MESSAGE_ID,
             message_id(&self.source, letter.seq),
@@ -339,6 +391,27 @@ async fn create(js: &jetstream::Context, source: &str, subject: &str) -> Result<
     }
 }
 
+/// The bytes of a header block with no header: `NATS/1.0\r\n\r\n`.
+const EMPTY_HEADERS: usize = 12;
+/// Room for one `Snowpipe-*-Omitted` line.
+const OMITTED_LINE: usize = 256;
+
+/// The bytes `headers` take on the wire (`NATS/1.0\r\n`, `<name>: <value>\r\n` each, `\r\n`),
+/// as the broker counts them against its limits.
+fn wire_len(headers: &HeaderMap) -> usize {
+    let lines: usize = headers
+        .iter()
+        .map(|(name, values)| {
+            let name: &str = name.as_ref();
+            values
+                .iter()
+                .map(|v| name.len() + 4 + v.as_str().len())
+                .sum::<usize>()
+        })
+        .sum();
+    EMPTY_HEADERS + lines
+}
+
 /// The `Snowpipe-Source-Sequence` of a dead letter.
 fn source_sequence(headers: &HeaderMap) -> Option<u64> {
     headers.get(SOURCE_SEQUENCE_HEADER)?.as_str().parse().ok()
@@ -367,6 +440,15 @@ mod tests {
         assert_eq!(subject("SENSORS", 3), "SENSORS.dlq.3");
         assert_eq!(stream_name("SENSORS"), "SENSORS_DLQ");
         assert_eq!(message_id("SENSORS", 42), "SENSORS:42");
+    }
+
+    #[test]
+    fn wire_len_counts_as_the_broker_does() {
+        let mut h = HeaderMap::new();
+        assert_eq!(wire_len(&h), "NATS/1.0\r\n\r\n".len());
+        h.insert("A", "bc");
+        h.append("A", "d");
+        assert_eq!(wire_len(&h), "NATS/1.0\r\nA: bc\r\nA: d\r\n\r\n".len());
     }
 
     #[test]

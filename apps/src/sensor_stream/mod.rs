@@ -24,12 +24,14 @@
 //! # Bad records: dead letters, not crashes
 //!
 //! A message that cannot become a row (not JSON, not an object, an array, empty, a required
-//! field missing or of the wrong type) never stops its shard. It is published, as it was, to
+//! field missing or of the wrong type, a value the table's columns cannot hold: `columns.rs`)
+//! never stops its shard. It is published, as it was, to
 //! `<STREAM>.dlq.<shard>` — stored by the stream that captures that subject, else by
 //! `<STREAM>_DLQ`, which `consume` creates (subjects `<STREAM>.dlq.>`, whatever the source
 //! stream's subjects) — with headers `Snowpipe-Error` (the reason), `Snowpipe-Source-Stream`,
 //! `Snowpipe-Source-Subject`, `Snowpipe-Source-Sequence`, `Snowpipe-Source-Time` and
-//! `Nats-Msg-Id: <STREAM>:<seq>`. It is logged once (`warn`, with the reason), counted in the
+//! `Nats-Msg-Id: <STREAM>:<seq>` (at the broker's limits, what does not fit is left out and
+//! named: `dead_letter.rs`). It is logged once (`warn`, with the reason), counted in the
 //! live line and the closing report, and the shard moves on.
 //!
 //! Each bad record is in the dead-letter stream **exactly once**, through crashes and
@@ -48,10 +50,11 @@
 //! line's `through` (every sequence up to it is committed or dead-lettered) is the shard's
 //! last sequence.
 //!
-//! Rows the server rejects (row errors: a `STATUS` longer than `VARCHAR(8)`, a number beyond
-//! its column) still advance the committed token (`ON_ERROR = CONTINUE`); the SDK reports them,
-//! and the closing report gives their count, the first message and the sequences they are at
-//! or before.
+//! Rows the server rejects (row errors) still advance the committed token
+//! (`ON_ERROR = CONTINUE`); the SDK reports them, and the closing report gives their count, the
+//! first message and the sequences they are at or before. A value past the table's columns (a
+//! `STATUS` longer than `VARCHAR(8)`, a number beyond its `NUMBER(p,0)`) never gets there: it
+//! is a dead letter (`columns.rs`), since a rejected row is a message lost.
 //!
 //! `cargo run --example sensor_stream` runs all of it in one process with a private
 //! `nats-server -js` and an embedded emulator; `publish` and `consume` run the parts as
@@ -64,6 +67,7 @@
 mod bad_records;
 pub mod broker;
 pub mod cli;
+pub mod columns;
 use crate::common;
 mod consume;
 mod dead_letter;

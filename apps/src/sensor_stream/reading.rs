@@ -15,7 +15,8 @@
 //! A message that breaks a rule (not JSON, not an object, empty, a required field missing, a
 //! field of the wrong type) is a [`BadRecord`]: dead-lettered, never a row. Values the table's
 //! types cannot hold (a 10-character status in `VARCHAR(8)`, a sensor id beyond `NUMBER(4,0)`)
-//! are the server's call: it rejects those rows and reports them as row errors.
+//! are dead letters too, checked by the consumer before the append (`columns.rs`): the server
+//! would reject those rows after their offset tokens committed.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -15,6 +15,10 @@
 //!
 //! Columns: `SOURCE_TABLE`, `SOURCE_KEY`, `REASON`, `RAW_VALUES` (a VARIANT object: every
 //! source column as read, text that is not UTF-8 as `{"hex": "…"}`), `DEAD_LETTERED_AT`.
+//! A value of more than [`RAW_VALUE_MAX`] bytes (or past the row's [`RAW_ROW_MAX`]) is kept as
+//! `{"cut": <its first bytes>, "bytes": <its length>, "sha256": "…"}`: whole, a 16 MiB value
+//! made the dead letter itself a row the server rejects, and the bad row was lost (found by
+//! `hostile_mariadb_rows`).
 
 use anyhow::{Context, Result};
 use mysql_async::Value;
@@ -62,12 +66,49 @@ pub struct BadRow {
 /// bytes that are not UTF-8 as `{"hex": "…"}`, dates and times as their fields (even when
 /// they are no calendar date).
 pub fn raw_values(table: &SourceTable, values: &[Value]) -> Map<String, Json> {
+    let mut left = RAW_ROW_MAX;
     table
         .columns
         .iter()
         .zip(values)
-        .map(|(c, v)| (c.name.clone(), raw_value(v)))
+        .map(|(c, v)| {
+            let json = match v {
+                Value::Bytes(b) if b.len() > RAW_VALUE_MAX.min(left) => {
+                    cut_value(b, RAW_VALUE_MAX.min(left))
+                }
+                _ => raw_value(v),
+            };
+            left = left.saturating_sub(match v {
+                Value::Bytes(b) => b.len().min(RAW_VALUE_MAX),
+                _ => 0,
+            });
+            (c.name.clone(), json)
+        })
         .collect()
+}
+
+/// Most bytes of one raw value kept whole in a dead letter.
+pub const RAW_VALUE_MAX: usize = 64 * 1024;
+/// Most bytes of raw values kept whole in one dead letter (the rest are cut to nothing).
+pub const RAW_ROW_MAX: usize = 4 * 1024 * 1024;
+
+/// A value too long for a dead letter: its first `keep` bytes (as text, or hex when they
+/// are not UTF-8), its length and its SHA-256.
+fn cut_value(b: &[u8], keep: usize) -> Json {
+    use sha2::Digest as _;
+    let head = &b[..keep.min(b.len())];
+    let cut = match std::str::from_utf8(head) {
+        Ok(s) => Json::String(s.to_owned()),
+        Err(e) => match std::str::from_utf8(&head[..e.valid_up_to()]) {
+            Ok(s) if e.error_len().is_none() => Json::String(s.to_owned()),
+            _ => serde_json::json!({ "hex": schema::hex(head) }),
+        },
+    };
+    serde_json::json!({
+        "cut": cut,
+        "bytes": b.len(),
+        "sha256": schema::hex(&sha2::Sha256::digest(b)),
+    })
 }
 
 fn raw_value(v: &Value) -> Json {
@@ -305,6 +346,20 @@ mod tests {
                 "n": null,
             })
         );
+        // A value past RAW_VALUE_MAX is cut, with its length and hash.
+        let long = raw_values(
+            &table,
+            &[
+                Value::UInt(8),
+                Value::NULL,
+                Value::Bytes(vec![b'x'; RAW_VALUE_MAX + 1]),
+                Value::NULL,
+            ],
+        );
+        let s = &long["s"];
+        assert_eq!(s["bytes"], RAW_VALUE_MAX + 1);
+        assert_eq!(s["cut"].as_str().unwrap().len(), RAW_VALUE_MAX);
+        assert_eq!(s["sha256"].as_str().unwrap().len(), 64);
         assert_eq!(table_name("orders"), "ORDERS_DLQ");
         assert_eq!(pipe_name("orders"), "ORDERS_DLQ_PIPE");
         let ddl = ddl("DB", "PUBLIC", "ORDERS_DLQ", "ORDERS_DLQ_PIPE");

@@ -151,10 +151,13 @@ pub fn kind_of(c: &ColumnInfo) -> Result<Kind> {
     })
 }
 
+/// Snowflake's largest `VARCHAR`, in bytes: a longer text value is a bad row.
+pub const VARCHAR_MAX: u64 = 16_777_216;
+/// Snowflake's largest `BINARY`, in bytes: a longer binary value is a bad row.
+pub const BINARY_MAX: u64 = 8_388_608;
+
 /// The Snowflake type of a column.
 pub fn snowflake_type(kind: &Kind) -> String {
-    const VARCHAR_MAX: u64 = 16_777_216;
-    const BINARY_MAX: u64 = 8_388_608;
     match kind {
         Kind::Bool => "BOOLEAN".into(),
         Kind::Int { digits, .. } => format!("NUMBER({digits},0)"),
@@ -297,8 +300,28 @@ pub fn key_value(v: &Value) -> Result<u64> {
 ///
 /// # Errors
 /// When the value does not fit its declared type (invalid UTF-8 in a text column, invalid
-/// JSON in a JSON column).
+/// JSON in a JSON column), or is longer than Snowflake's column can hold ([`VARCHAR_MAX`],
+/// [`BINARY_MAX`]): the server would reject the row after its offset token committed, and
+/// the row would be lost (found by `hostile_mariadb_rows`).
 pub fn to_json(kind: &Kind, v: &Value) -> Result<Json> {
+    if let Value::Bytes(b) = v {
+        let max = match kind {
+            Kind::Binary { .. } => BINARY_MAX,
+            _ => VARCHAR_MAX,
+        };
+        if b.len() as u64 > max {
+            bail!(
+                "a value of {} bytes is longer than Snowflake's {} of at most {max} bytes; \
+                 shorten it in the source",
+                b.len(),
+                if max == BINARY_MAX {
+                    "BINARY"
+                } else {
+                    "VARCHAR"
+                }
+            );
+        }
+    }
     Ok(match (kind, v) {
         (_, Value::NULL) => Json::Null,
         (Kind::Bool, Value::Int(i)) => Json::Bool(*i != 0),
@@ -543,6 +566,26 @@ mod tests {
         assert!(err.to_string().contains("invalid JSON"), "{err}");
         let err = to_json(&Kind::Text { max_chars: None }, &Value::Bytes(vec![0xff])).unwrap_err();
         assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn values_longer_than_snowflakes_columns_are_refused_at_the_limit() {
+        let text = Kind::Text { max_chars: None };
+        let at = VARCHAR_MAX as usize;
+        assert!(to_json(&text, &Value::Bytes(vec![b'x'; at])).is_ok());
+        let err = to_json(&text, &Value::Bytes(vec![b'x'; at + 1])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("VARCHAR of at most 16777216 bytes"),
+            "{err}"
+        );
+        let bin = Kind::Binary { max_bytes: None };
+        assert!(to_json(&bin, &Value::Bytes(vec![0; BINARY_MAX as usize])).is_ok());
+        let err = to_json(&bin, &Value::Bytes(vec![0; BINARY_MAX as usize + 1])).unwrap_err();
+        assert!(
+            err.to_string().contains("BINARY of at most 8388608 bytes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The hostile-input suite's surfaces of the applications (issue 81, item 21; the harness is
 //! `hostile/`, its README says what every surface asserts): Kinesis records read by the real
-//! `sensor_stream consume --source kinesis` (`records.rs`) and Lambda events given to the real
-//! `sensor_stream lambda` through the Lambda runtime API (`lambda.rs`).
+//! `sensor_stream consume --source kinesis` (`records.rs`), Lambda events given to the real
+//! `sensor_stream lambda` through the Lambda runtime API (`lambda.rs`), and NATS JetStream
+//! messages read by the real `sensor_stream consume` (`nats.rs`: the same payloads, the
+//! partition key as a header value, and headers at JetStream's 64 KiB), and the rows of a
+//! MariaDB table copied by the real `table_replay replay` (`mariadb.rs`).
 //!
 //! The record payloads of both are built here (`payload`), as a producer that is not ours
 //! would write them, each with what must become of it: a dead letter naming its shard and
@@ -10,6 +13,8 @@
 #![cfg(unix)]
 
 mod lambda;
+mod mariadb;
+mod nats;
 mod records;
 
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! sends readings exactly as the sensor system describes them —
 //! `{"sensorId": 8, "currentTemperature": 59, "status": "WARN"}`, no time field — with
 //! malformed messages (not JSON, a JSON array, wrong types, empty, truncated, a required field
-//! missing) and rows the table cannot hold (rejected by the server) at seeded positions.
+//! missing) and readings the table cannot hold (dead letters too) at seeded positions.
 //! `sensor_stream consume` runs as a process against a private `nats-server -js` and the
 //! emulator, SIGKILLed at seeded moments while the publisher runs, then to the end.
 //!
@@ -65,11 +65,18 @@ const MALFORMED: [(&str, &str); 9] = [
     ("", "empty payload"),
 ];
 
-/// Rows the consumer sends and the server rejects (`STATUS VARCHAR(8)`,
-/// `CURRENT_TEMPERATURE NUMBER(5,0)`).
-const REJECTED: [&str; 2] = [
-    r#"{"sensorId": 8, "currentTemperature": 59, "status": "OVERHEATED"}"#,
-    r#"{"sensorId": 8, "currentTemperature": 1234567, "status": "OK"}"#,
+/// Readings whose values the table cannot hold (`STATUS VARCHAR(8)`,
+/// `CURRENT_TEMPERATURE NUMBER(5,0)`), and the start of the reason: dead letters before the
+/// append (the server would reject the rows after their tokens committed: lost).
+const PAST_COLUMNS: [(&str, &str); 2] = [
+    (
+        r#"{"sensorId": 8, "currentTemperature": 59, "status": "OVERHEATED"}"#,
+        "status of 10 characters does not fit STATUS VARCHAR(8)",
+    ),
+    (
+        r#"{"sensorId": 8, "currentTemperature": 1234567, "status": "OK"}"#,
+        "currentTemperature 1234567 does not fit CURRENT_TEMPERATURE NUMBER(5,0)",
+    ),
 ];
 
 /// What the consumer must make of a message.
@@ -81,8 +88,6 @@ enum Fate {
         temperature: i64,
         status: Option<String>,
     },
-    /// A row the server rejects: not in the table, not dead-lettered.
-    Rejected,
     /// Dead-lettered, the reason starting with this.
     Dead(&'static str),
 }
@@ -168,11 +173,14 @@ fn plan(seed: u64, n: usize) -> Vec<Msg> {
                     msgs.push(malformed(&mut rng, shard));
                 }
             }
-            70..=84 => msgs.push(Msg {
-                shard,
-                payload: Bytes::from_static(REJECTED[rng.gen_range(0..2)].as_bytes()),
-                fate: Fate::Rejected,
-            }),
+            70..=84 => {
+                let (payload, reason) = PAST_COLUMNS[rng.gen_range(0..2)];
+                msgs.push(Msg {
+                    shard,
+                    payload: Bytes::from_static(payload.as_bytes()),
+                    fate: Fate::Dead(reason),
+                });
+            }
             _ => msgs.push(good(&mut rng, shard)),
         }
     }
@@ -578,10 +586,9 @@ fn bad_records_are_dead_lettered_once_and_good_readings_land_once_across_kills()
     );
     let count = |f: fn(&Fate) -> bool| stored.iter().filter(|s| f(&s.msg.fate)).count();
     eprintln!(
-        "seed {seed}: {} readings landed once, {} malformed messages dead-lettered once, {} rows rejected by the server, across 4 kills",
+        "seed {seed}: {} readings landed once, {} malformed messages (values past the columns included) dead-lettered once, across 4 kills",
         count(|f| matches!(f, Fate::Row { .. })),
         count(|f| matches!(f, Fate::Dead(_))),
-        count(|f| matches!(f, Fate::Rejected)),
     );
 }
 
@@ -612,20 +619,20 @@ fn one_run_reports_dead_letters_and_row_errors_and_logs_each_bad_record_once() {
         payload: Bytes::from_static(MALFORMED[i].0.as_bytes()),
         fate: Fate::Dead(MALFORMED[i].1),
     };
-    let rejected = |i: usize, shard: u32| Msg {
+    let past_columns = |i: usize, shard: u32| Msg {
         shard,
-        payload: Bytes::from_static(REJECTED[i].as_bytes()),
-        fate: Fate::Rejected,
+        payload: Bytes::from_static(PAST_COLUMNS[i].0.as_bytes()),
+        fate: Fate::Dead(PAST_COLUMNS[i].1),
     };
     let msgs = vec![
         dead(0, 0),
         good(&mut rng, 0),
         dead(8, 1),
-        rejected(0, 0),
+        past_columns(0, 0),
         dead(4, 1),
         good(&mut rng, 1),
         good(&mut rng, 0),
-        rejected(1, 1),
+        past_columns(1, 1),
         dead(2, 0),
         good(&mut rng, 1),
         dead(5, 1),
@@ -647,39 +654,14 @@ fn one_run_reports_dead_letters_and_row_errors_and_logs_each_bad_record_once() {
             "shard {shard}: {c}"
         );
         assert_eq!(c["already_dead_lettered"], 0, "shard {shard}: {c}");
-        assert_eq!(
-            c["rows"],
-            2 + 1,
-            "shard {shard}: rows committed, the rejected one included: {c}"
-        );
+        assert_eq!(c["rows"], 2, "shard {shard}: rows committed: {c}");
         assert_eq!(
             c["through"].as_str(),
             Some(last_seq_of(&stored, shard).to_string().as_str())
         );
+        // Values past the columns are dead letters now, never rows the server rejects.
         let errors = &c["row_errors"];
-        assert_eq!(errors["count"], 1, "shard {shard}: {errors}");
-        let rejected_seq = stored
-            .iter()
-            .find(|s| s.msg.shard == shard && s.msg.fate == Fate::Rejected)
-            .unwrap()
-            .seq;
-        let bound: u64 = errors["first_at_or_before"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(
-            bound >= rejected_seq,
-            "shard {shard}: bound {bound} < {rejected_seq}"
-        );
-        assert_eq!(errors["first_at_or_before"], errors["last_at_or_before"]);
-        let message = errors["first_message"].as_str().unwrap();
-        let want = if shard == 0 {
-            "'OVERHEATED'"
-        } else {
-            "'1234567' is out of range"
-        };
-        assert!(message.contains(want), "shard {shard}: {message}");
+        assert_eq!(errors["count"], 0, "shard {shard}: {errors}");
     }
     for s in stored
         .iter()
@@ -699,7 +681,8 @@ fn one_run_reports_dead_letters_and_row_errors_and_logs_each_bad_record_once() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("  TOTAL                  5                      0           2\n"),
+        // 5 malformed and 2 past the columns dead-lettered, no row error.
+        stderr.contains("  TOTAL                  7                      0           0\n"),
         "the closing report's totals: {stderr}"
     );
     let dead_letters = || {

@@ -15,7 +15,8 @@
 //!
 //! * `sequence.rs`: sequence numbers, compared as numbers of any length.
 //! * `record.rs`: a record, the reading it holds (the NATS path's rules) or its dead letter;
-//!   `columns.rs`: a reading's values must fit the table's columns, else a dead letter.
+//!   `../columns.rs` (shared with the NATS path): a reading's values must fit the table's
+//!   columns, else a dead letter.
 //! * `writer.rs`: the one place records become rows; why a redelivery lands nothing twice.
 //! * `shards.rs`: lineage: parents drained, committed and closed before children are read.
 //! * `consume.rs`: the consumer; `lambda.rs`: the handler (and its channel choice).
@@ -25,7 +26,6 @@
 
 pub mod aws;
 pub mod channel_cap;
-pub mod columns;
 pub mod consume;
 pub mod lambda;
 pub mod pipeline;

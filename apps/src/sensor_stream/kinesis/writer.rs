@@ -297,7 +297,7 @@ fn reading_of(record: &Record) -> Result<(KinesisReading, i64), BadRecord> {
     }
     // A value the table cannot hold: the server would reject the row after its token
     // committed, and nothing here reads row errors (`columns.rs`).
-    crate::sensor_stream::kinesis::columns::check(&row.measurement)?;
+    crate::sensor_stream::columns::check(&row.measurement)?;
     Ok((row, ms))
 }
 

@@ -1,11 +1,13 @@
-//! What `KINESIS_READINGS`' columns hold (`sql/setup.sql`): a reading whose values they cannot
-//! hold is a dead letter before it is appended.
+//! What the reading columns of `SENSOR_READINGS` (NATS) and `KINESIS_READINGS` (Kinesis) hold
+//! (`sql/setup.sql`, the same types in both): a reading whose values they cannot hold is a dead
+//! letter before it is appended, on both paths (one owner of the rule).
 //!
-//! The server rejects such a row after the append, as a row error of the channel. Neither the
-//! consumer nor the Lambda handler reads row errors: the record's offset token still commits,
-//! so the record was skipped as handled and lost — no row, no dead letter (found by
-//! `hostile_lambda_events`: a 9-character `status`). Checking the types here keeps "every record
-//! a row or a dead letter, once" exact. A deployment that widens a column must widen it here.
+//! The server rejects such a row after the append, as a row error of the channel, and the
+//! row's offset token still commits: the record was skipped as handled and lost — no row, no
+//! dead letter (found by `hostile_lambda_events` on the Kinesis path, a 9-character `status`,
+//! and by `hostile_nats_messages` on the NATS path, whose consumer only counted the row
+//! error). Checking the types here keeps "every message a row or a dead letter, once" exact.
+//! A deployment that widens a column must widen it here.
 
 use serde_json::Number;
 
@@ -18,7 +20,7 @@ pub const TEMPERATURE_DIGITS: u32 = 5;
 /// `STATUS VARCHAR(8)` (characters).
 pub const STATUS_CHARS: usize = 8;
 
-/// Whether `m` fits the columns of `KINESIS_READINGS`.
+/// Whether `m` fits the reading columns of `SENSOR_READINGS` and `KINESIS_READINGS`.
 ///
 /// # Errors
 /// A [`BadRecord`] naming the column, its type and the value's size.
