@@ -111,7 +111,6 @@ fn walk(value: &Value) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::formats::avro::AvroSchema;
 
     /// Every place `apache-avro` unwraps a name: a named type's name, its alias (qualified by

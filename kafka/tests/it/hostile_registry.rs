@@ -10,6 +10,7 @@
 //! `HOSTILE_SEED` / `HOSTILE_CASES` / `HOSTILE_ONLY`: see `hostile/README.md`.
 #![cfg(unix)]
 
+mod answers;
 mod double;
 mod gen;
 mod schemas;
