@@ -1,7 +1,8 @@
 //! The hostile-input suite (issue 81, item 21) on the sink's Schema Registry: the schemas a
 //! registry serves ([`schemas`]: Avro, Protobuf, JSON Schema) and the registry's answers
 //! themselves ([`answers`]), through the real `snowpipe-kafka` under an address-space cap,
-//! with a registry double that answers as each case says ([`double`]).
+//! with a registry double that answers as each case says ([`double`]); and, beside them,
+//! `--kafka-config` files ([`kafka_config`]), whose `sasl.password` may be the registry's too.
 //!
 //! Every case's hostile message sits between good ones (a schema id the registry serves
 //! well); one sink run (`--until-idle`) takes them all. Asserted: no crash or hang, peak RSS
@@ -13,6 +14,7 @@
 mod answers;
 mod double;
 mod gen;
+mod kafka_config;
 mod schemas;
 
 use std::collections::HashMap;
