@@ -15,6 +15,7 @@ mod answers;
 mod double;
 mod gen;
 mod kafka_config;
+mod metrics;
 mod schemas;
 
 use std::collections::HashMap;
