@@ -80,6 +80,8 @@ impl AvroSchema {
     pub fn parse(text: &str) -> Result<Self, String> {
         // Names and aliases copy the schema while it is parsed: judged first.
         crate::formats::avro_names::check(text)?;
+        // Names the parser would panic on (an `unwrap` in `apache-avro`): refused first.
+        crate::formats::avro_idents::check(text)?;
         let root = Schema::parse_str(text).map_err(|e| format!("not an Avro schema: {e}"))?;
         let mut names = HashMap::new();
         collect_names(&root, None, &mut names);

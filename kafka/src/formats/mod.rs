@@ -4,6 +4,7 @@
 
 pub mod avro;
 pub mod avro_depth;
+pub mod avro_idents;
 pub mod avro_names;
 pub mod connect_type;
 pub mod java_map;

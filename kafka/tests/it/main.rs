@@ -18,6 +18,7 @@ mod environment;
 mod golden;
 mod headers;
 mod hostile_formats;
+mod hostile_registry;
 mod hostile_suite;
 mod json_logs;
 mod kubernetes_manifests;

@@ -452,3 +452,16 @@ fn map_entries_are_written_in_java_hash_map_order() {
         r#"{"m":[[{"k":2},21],[{"k":1},10]]}"#
     );
 }
+
+/// Found by the standing suite (`hostile_registry_schemas`, seed 0x4d057020598952ee, case 4,
+/// Encoding): a control character in a record's name made the parser panic (an `unwrap` in
+/// `apache-avro`'s name handling) on the blocking thread that compiles schemas; tokio caught it
+/// and the message became a dead letter, but a panic is a crash to the suite, and the failure
+/// was not remembered, so every message of the id compiled (and panicked) again.
+#[test]
+fn a_control_character_in_a_name_is_refused_not_a_panic() {
+    let text = r#"{"type":"record","name":"T\u007f","fields":[{"name":"id","type":"long"}]}"#;
+    let outcome = std::panic::catch_unwind(|| AvroSchema::parse(text).map(|_| ()));
+    let why = outcome.expect("no panic").expect_err("refused");
+    assert!(why.contains("name"), "{why}");
+}
