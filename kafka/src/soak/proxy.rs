@@ -186,3 +186,61 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An echo server on a free port: writes back what each connection sends.
+    async fn echo() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.into_split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn round_trip(s: &mut TcpStream, text: &[u8]) -> std::io::Result<Vec<u8>> {
+        s.write_all(text).await?;
+        let mut buf = vec![0u8; text.len()];
+        s.read_exact(&mut buf).await?;
+        Ok(buf)
+    }
+
+    /// Bytes pass, and pass late under latency; a black hole holds them until it ends and
+    /// then delivers them; a reset breaks the open connection and the next one works again.
+    #[tokio::test]
+    async fn the_proxy_passes_holds_and_resets() {
+        let proxy = Proxy::start(0, echo().await).await.unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap();
+        assert_eq!(round_trip(&mut s, b"one").await.unwrap(), b"one");
+
+        proxy.set(Mode::Latency(Duration::from_millis(20)));
+        assert_eq!(round_trip(&mut s, b"two").await.unwrap(), b"two");
+
+        proxy.set(Mode::BlackHole);
+        s.write_all(b"held").await.unwrap();
+        let mut buf = [0u8; 4];
+        let early = tokio::time::timeout(Duration::from_millis(300), s.read_exact(&mut buf)).await;
+        assert!(early.is_err(), "a black hole let bytes through: {early:?}");
+        proxy.set(Mode::Pass);
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"held");
+
+        proxy.set(Mode::Reset);
+        let broken = round_trip(&mut s, b"gone").await;
+        assert!(
+            broken.is_err(),
+            "a reset connection still answered: {broken:?}"
+        );
+        proxy.set(Mode::Pass);
+        let mut again = TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap();
+        assert_eq!(round_trip(&mut again, b"back").await.unwrap(), b"back");
+    }
+}
