@@ -49,25 +49,14 @@ fn setup(test: &str, stream_name: &str, shard_count: u32) -> Option<Setup> {
         );
         return None;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::sensor_stream::runtime();
     let srv = server::KinesisServer::start().expect("start kinesalite");
     let kinesis = aws::local_client(&srv.url());
     rt.block_on(stream::ensure(&kinesis, stream_name, shard_count))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
-    let sql = snowpipe_streaming::StreamingIngestClient::builder()
-        .account("SENSORS")
-        .user("STREAMING_INGEST")
-        .url(emulator.url())
-        .private_key_file(&key)
-        .build_sql()
-        .unwrap()
-        .database("STREAMING_INGEST")
-        .schema("SENSORS");
+    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
     Some(Setup {
         rt,
         server: srv,
@@ -463,10 +452,7 @@ mod in_process {
 
     /// An emulator declared by `sql/setup.sql` whose commits take `commit_delay`.
     pub fn emulator(commit_delay: Duration) -> Local {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::common::sensor_stream::runtime();
         let mut config = EmulatorConfig::default();
         config.ddl = vec![SETUP_SQL.to_string()];
         config.public_keys = vec![crate::common::TEST_PUBLIC_KEY.to_string()];

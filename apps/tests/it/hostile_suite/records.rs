@@ -52,23 +52,12 @@ impl Env {
             eprintln!("skipping hostile_kinesis_records: {}", server::INSTALL_HINT);
             return None;
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = common::sensor_stream::runtime();
         let server = server::KinesisServer::start().expect("start kinesalite");
         let kinesis = aws::local_client(&server.url());
         let dir = tempfile::tempdir().unwrap();
         let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
-        let sql = snowpipe_streaming::StreamingIngestClient::builder()
-            .account("SENSORS")
-            .user("STREAMING_INGEST")
-            .url(emulator.url())
-            .private_key_file(&key)
-            .build_sql()
-            .unwrap()
-            .database("STREAMING_INGEST")
-            .schema("SENSORS");
+        let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
         Some(Env {
             rt,
             server,
