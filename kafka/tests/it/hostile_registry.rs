@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
 use serde_json::Value;
-use snowpipe_hostile::{Input, Limits, Outcome, MIB};
+use snowpipe_hostile::{attempt, check, Case, Input, Limits, Outcome, MIB};
 use snowpipe_kafka::demo::Lab;
 use snowpipe_kafka::{REASON_HEADER, SOURCE_HEADERS};
 
@@ -235,4 +235,18 @@ fn assert_no_secret(o: &Outcome) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The checks of a whole run, on its `first` case (its seed names the run): no crash, exit 0,
+/// within the budget, no credential printed.
+///
+/// # Errors
+/// The first check that failed, as its message.
+fn check_whole_run<C: std::fmt::Debug>(first: &Case<C>, o: &Outcome) -> Result<(), String> {
+    attempt(|| {
+        check::no_crash(first, o);
+        check::exited_ok(first, o);
+        check::rss_within(first, o, &limits(Duration::ZERO));
+        assert_no_secret(o).unwrap_or_else(|e| first.fail(e));
+    })
 }
