@@ -37,16 +37,9 @@ struct Setup {
 }
 
 fn setup(test: &str, stream_name: &str, shard_count: u32) -> Option<Setup> {
-    if server::binary().is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{} (CI=true: a missing Kinesis server is a failure; .ci/run installs it)",
-            server::INSTALL_HINT
-        );
-        eprintln!(
-            "skipping sensor_stream kinesis {test} test: {}",
-            server::INSTALL_HINT
-        );
+    if !common::sensor_stream::kinesis_server_available(&format!(
+        "sensor_stream kinesis {test} test"
+    )) {
         return None;
     }
     let rt = common::sensor_stream::runtime();

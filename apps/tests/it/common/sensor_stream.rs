@@ -1,4 +1,4 @@
-//! The `sensor_stream` process tests' broker check and consumer command, and the set-up
+//! The `sensor_stream` process tests' broker checks and consumer command, and the set-up
 //! they share: the runtime, the emulator, its SQL client, the `SENSORS` stream, the handler's
 //! environment.
 
@@ -27,6 +27,23 @@ pub fn nats_available(test: &str) -> bool {
         "skipping sensor_stream {test} test: {}",
         nats_server::INSTALL_HINT
     );
+    false
+}
+
+/// Whether a Kinesis server (kinesalite) is installed. Without it the test skips, printing
+/// `skipping {what}:` and how to install it, except under `CI=true`, where a missing server is
+/// a failure.
+pub fn kinesis_server_available(what: &str) -> bool {
+    use snowpipe_apps::sensor_stream::kinesis::server;
+    if server::binary().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} (CI=true: a missing Kinesis server is a failure; .ci/run installs it)",
+        server::INSTALL_HINT
+    );
+    eprintln!("skipping {what}: {}", server::INSTALL_HINT);
     false
 }
 
