@@ -29,7 +29,7 @@ use snowpipe_kafka::demo::Lab;
 use snowpipe_kafka::{REASON_HEADER, SOURCE_HEADERS};
 
 use crate::common::registry::{wire, CREDENTIALS};
-use crate::common::{bin, connector_rows, deliver, CONNECTOR_ROWS_PIPE};
+use crate::common::{connector_rows, connector_rows_instance, deliver};
 
 /// The dead-letter topic of every run here.
 const DLQ: &str = "hostile.registry.dlq";
@@ -130,25 +130,18 @@ async fn produce(lab: &Lab, topic: &str, partition: i32, msgs: Vec<Msg>) -> Vec<
 /// [`CREDENTIALS`]), `--layout record-content` into the `CONNECTOR_ROWS` table, dead letters
 /// to [`DLQ`], until idle for `idle`.
 fn sink(lab: &Lab, topic: &str, format: Format, url: &str, idle: &str) -> Command {
-    let mut cmd = lab.instance_of(&bin(), &format!("{topic}-group"));
-    cmd.args([
-        "--topic",
-        topic,
-        "--pipe",
-        CONNECTOR_ROWS_PIPE,
-        "--metadata",
-    ])
-    .args(["--layout", "record-content", "--dead-letter-topic", DLQ])
-    .args([
-        "--value-format",
-        format.flag(),
-        "--schema-registry-url",
-        url,
-    ])
-    .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
-    .args(["--until-idle", idle, "--memory-budget", "256MiB"])
-    .env("TEST_SR_AUTH", CREDENTIALS)
-    .env("RUST_LOG", "info");
+    let mut cmd = connector_rows_instance(lab, topic, &format!("{topic}-group"));
+    cmd.args(["--layout", "record-content", "--dead-letter-topic", DLQ])
+        .args([
+            "--value-format",
+            format.flag(),
+            "--schema-registry-url",
+            url,
+        ])
+        .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
+        .args(["--until-idle", idle, "--memory-budget", "256MiB"])
+        .env("TEST_SR_AUTH", CREDENTIALS)
+        .env("RUST_LOG", "info");
     cmd
 }
 

@@ -274,3 +274,17 @@ pub(crate) fn env_with_unitless_idle(cmd: &mut Command, brokers: &str, topic: &s
         .env("SNOWPIPE_KAFKA_SCHEMA", snowpipe_kafka::demo::SCHEMA)
         .env("SNOWPIPE_KAFKA_UNTIL_IDLE", "3");
 }
+
+/// The lab's instance command (group `group`) on `topic`, writing through
+/// [`CONNECTOR_ROWS_PIPE`] with `--metadata`.
+pub(crate) fn connector_rows_instance(lab: &Lab, topic: &str, group: &str) -> Command {
+    let mut cmd = lab.instance_of(&bin(), group);
+    cmd.args([
+        "--topic",
+        topic,
+        "--pipe",
+        CONNECTOR_ROWS_PIPE,
+        "--metadata",
+    ]);
+    cmd
+}
