@@ -15,19 +15,12 @@ use snowpipe_streaming::sql::SqlClient;
 /// Whether `nats-server` is installed. Without it the `sensor_stream` `test` skips, saying
 /// how to install it, except under `CI=true`, where a missing server is a failure.
 pub fn nats_available(test: &str) -> bool {
-    if nats_server::binary().is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{} (CI=true: a missing nats-server is a failure; .ci/run installs it)",
-        nats_server::INSTALL_HINT
-    );
-    eprintln!(
-        "skipping sensor_stream {test} test: {}",
-        nats_server::INSTALL_HINT
-    );
-    false
+    installed(
+        nats_server::binary().is_some(),
+        "nats-server",
+        nats_server::INSTALL_HINT,
+        &format!("sensor_stream {test} test"),
+    )
 }
 
 /// Whether a Kinesis server (kinesalite) is installed. Without it the test skips, printing
@@ -35,15 +28,25 @@ pub fn nats_available(test: &str) -> bool {
 /// a failure.
 pub fn kinesis_server_available(what: &str) -> bool {
     use snowpipe_apps::sensor_stream::kinesis::server;
-    if server::binary().is_some() {
+    installed(
+        server::binary().is_some(),
+        "Kinesis server",
+        server::INSTALL_HINT,
+        what,
+    )
+}
+
+/// `found`, or (the `server` missing) `false` after printing `skipping {what}:` and `hint`;
+/// under `CI=true` a missing server is a failure.
+fn installed(found: bool, server: &str, hint: &str, what: &str) -> bool {
+    if found {
         return true;
     }
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
-        "{} (CI=true: a missing Kinesis server is a failure; .ci/run installs it)",
-        server::INSTALL_HINT
+        "{hint} (CI=true: a missing {server} is a failure; .ci/run installs it)"
     );
-    eprintln!("skipping {what}: {}", server::INSTALL_HINT);
+    eprintln!("skipping {what}: {hint}");
     false
 }
 
