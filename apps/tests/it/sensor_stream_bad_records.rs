@@ -192,17 +192,7 @@ fn plan(seed: u64, n: usize) -> Vec<Msg> {
 
 /// The producer's connection and its stream (created as a producer would provision it).
 async fn producer(url: &str) -> jetstream::Context {
-    let client = async_nats::connect(url).await.expect("connect to nats");
-    let js = jetstream::new(client);
-    js.get_or_create_stream(stream::Config {
-        name: STREAM.into(),
-        subjects: vec!["sensors.*".into()],
-        storage: stream::StorageType::File,
-        ..Default::default()
-    })
-    .await
-    .expect("provision SENSORS");
-    js
+    common::sensor_stream::provision_stream(url, STREAM).await
 }
 
 /// Publishes `msgs` in order, pausing `pause` after every 40; returns them with their

@@ -37,37 +37,19 @@ struct Setup {
 }
 
 fn setup(test: &str, stream_name: &str, shard_count: u32) -> Option<Setup> {
-    if server::binary().is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{} (CI=true: a missing Kinesis server is a failure; .ci/run installs it)",
-            server::INSTALL_HINT
-        );
-        eprintln!(
-            "skipping sensor_stream kinesis {test} test: {}",
-            server::INSTALL_HINT
-        );
+    if !common::sensor_stream::kinesis_server_available(&format!(
+        "sensor_stream kinesis {test} test"
+    )) {
         return None;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::sensor_stream::runtime();
     let srv = server::KinesisServer::start().expect("start kinesalite");
     let kinesis = aws::local_client(&srv.url());
     rt.block_on(stream::ensure(&kinesis, stream_name, shard_count))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
-    let sql = snowpipe_streaming::StreamingIngestClient::builder()
-        .account("SENSORS")
-        .user("STREAMING_INGEST")
-        .url(emulator.url())
-        .private_key_file(&key)
-        .build_sql()
-        .unwrap()
-        .database("STREAMING_INGEST")
-        .schema("SENSORS");
+    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
     Some(Setup {
         rt,
         server: srv,
@@ -463,10 +445,7 @@ mod in_process {
 
     /// An emulator declared by `sql/setup.sql` whose commits take `commit_delay`.
     pub fn emulator(commit_delay: Duration) -> Local {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::common::sensor_stream::runtime();
         let mut config = EmulatorConfig::default();
         config.ddl = vec![SETUP_SQL.to_string()];
         config.public_keys = vec![crate::common::TEST_PUBLIC_KEY.to_string()];

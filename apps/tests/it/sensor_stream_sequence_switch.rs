@@ -50,26 +50,11 @@ fn event(seqs: &[String]) -> serde_json::Value {
 
 #[test]
 fn trust_sequence_numbers_skips_only_the_layout_rules() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::sensor_stream::runtime();
     let dir = tempfile::tempdir().unwrap();
     let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
     let env = |trust: bool| -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = [
-            ("SNOWFLAKE_URL", emulator.url()),
-            ("SNOWFLAKE_ACCOUNT", "SENSORS".into()),
-            ("SNOWFLAKE_USER", "STREAMING_INGEST".into()),
-            ("SNOWFLAKE_PRIVATE_KEY_FILE", key.display().to_string()),
-            ("SNOWPIPE_DATABASE", "STREAMING_INGEST".into()),
-            ("SNOWPIPE_SCHEMA", "SENSORS".into()),
-            ("SNOWPIPE_PIPE", "KINESIS_READINGS_PIPE".into()),
-            ("FAILURE_MODE", "error".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let mut env = common::sensor_stream::kinesis_handler_env(&emulator.url(), &key, "error");
         if trust {
             env.push(("TRUST_SEQUENCE_NUMBERS".into(), "true".into()));
         }
@@ -113,15 +98,7 @@ fn trust_sequence_numbers_skips_only_the_layout_rules() {
         msg.contains(&seq(3)) && msg.contains(&seq(2)) && msg.contains("out of order"),
         "{msg}"
     );
-    let sql = snowpipe_streaming::StreamingIngestClient::builder()
-        .account("SENSORS")
-        .user("STREAMING_INGEST")
-        .url(emulator.url())
-        .private_key_file(&key)
-        .build_sql()
-        .unwrap()
-        .database("STREAMING_INGEST")
-        .schema("SENSORS");
+    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
     let rows = rt
         .block_on(sql.query("SELECT SEQUENCE_NUMBER, SHARD_ID FROM KINESIS_READINGS"))
         .unwrap()

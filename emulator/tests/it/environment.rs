@@ -1,12 +1,12 @@
 //! The emulator configured the way an image is: every option from a `SNOWPIPE_EMULATOR_*`
 //! variable (the workspace's rule: `snowpipe_cli_support::env`), logs as JSON lines.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::common::{bin, keys};
+use crate::common::{bin, keys, spawn_first_line, stderr_of};
 
 /// The binary with no `SNOWPIPE_EMULATOR_*` variable inherited from the test.
 fn bare() -> std::process::Command {
@@ -30,30 +30,19 @@ fn variables_alone_configure_a_server_and_its_subcommands() {
     std::fs::write(&key, keys(0).1).unwrap();
     let data = dir.path().join("data");
     let ddl = format!("{},{}", a.display(), b.display());
-    let mut child = bare()
-        .env("SNOWPIPE_EMULATOR_DATA_DIR", &data)
-        .env("SNOWPIPE_EMULATOR_DDL", &ddl)
-        .env("SNOWPIPE_EMULATOR_PUBLIC_KEY", &key)
-        .env("SNOWPIPE_EMULATOR_COMMIT_DELAY", "0.5s")
-        .env("SNOWPIPE_EMULATOR_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let (mut child, _out, line) = spawn_first_line(
+        bare()
+            .env("SNOWPIPE_EMULATOR_DATA_DIR", &data)
+            .env("SNOWPIPE_EMULATOR_DDL", &ddl)
+            .env("SNOWPIPE_EMULATOR_PUBLIC_KEY", &key)
+            .env("SNOWPIPE_EMULATOR_COMMIT_DELAY", "0.5s")
+            .env("SNOWPIPE_EMULATOR_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info"),
+    );
     assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
     child.kill().unwrap();
     child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut child);
     assert!(!stderr.contains('\u{1b}'), "colour codes off a terminal");
     let lines: Vec<Value> = stderr
         .lines()

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use snowpipe_hostile::{attempt, check, gen, Case, Limits, Rng, Suite, MIB};
+use snowpipe_hostile::{gen, Case, Limits, Rng, Suite, MIB};
 
 use crate::common::{jwt, keys, pipe_path, signed_jwt, DATA, DDL, JWT_BEARER};
-use crate::hostile_suite::{http, start_with};
+use crate::hostile_suite::{http, start_with, survived};
 
 /// What a hostile credential is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -327,14 +327,6 @@ fn hostile_credentials() {
         o.summary()
     );
     let case = suite.cases(&CREDS).remove(0);
-    failures.extend(
-        attempt(|| {
-            check::rss_within(&case, &o, &limits());
-            if o.signal.is_some_and(|s| s != libc::SIGTERM) || o.timed_out {
-                case.fail(format!("the emulator crashed or hung: {}", o.summary()));
-            }
-        })
-        .err(),
-    );
+    failures.extend(survived(&case, &o, &limits()).err());
     suite.finish(failures);
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use snowpipe_hostile::gen::{self, Class};
-use snowpipe_hostile::{attempt, check, Case, Limits, Rng, Running, Suite, MIB};
+use snowpipe_hostile::{attempt, check, Case, Limits, Outcome, Rng, Running, Suite, MIB};
 
 use crate::common::{pipe_path, DATA, DDL};
 
@@ -50,6 +50,24 @@ pub(crate) fn start_with(
     let mut r = snowpipe_hostile::spawn(cmd, limits).expect("start the emulator");
     let url = r.line_after("listening on ", Duration::from_secs(20));
     (r, url)
+}
+
+/// The checks of the emulator's whole run `o` once stopped (SIGTERM), on `case` (the first
+/// case: its seed names the run): RSS within `limits`, no crash, no hang.
+///
+/// # Errors
+/// The check that failed, as its message.
+pub(crate) fn survived<C: std::fmt::Debug>(
+    case: &Case<C>,
+    o: &Outcome,
+    limits: &Limits,
+) -> Result<(), String> {
+    attempt(|| {
+        check::rss_within(case, o, limits);
+        if o.signal.is_some_and(|s| s != libc::SIGTERM) || o.timed_out {
+            case.fail(format!("the emulator crashed or hung: {}", o.summary()));
+        }
+    })
 }
 
 pub(crate) fn http() -> reqwest::blocking::Client {
@@ -210,14 +228,9 @@ fn hostile_request_bodies() {
     let o = server.stop(libc::SIGTERM).expect("stop the emulator");
     let case = suite.cases(&Class::ALL).remove(0);
     failures.extend(
-        attempt(|| {
-            check::rss_within(&case, &o, &limits());
-            if o.signal.is_some_and(|s| s != libc::SIGTERM) || o.timed_out {
-                case.fail(format!("the emulator crashed or hung: {}", o.summary()));
-            }
-        })
-        .err()
-        .map(|e| format!("the run of every case (the first case's seed shown): {e}")),
+        survived(&case, &o, &limits())
+            .err()
+            .map(|e| format!("the run of every case (the first case's seed shown): {e}")),
     );
     suite.finish(failures);
 }
@@ -293,15 +306,7 @@ fn hostile_sql() {
     });
     let o = server.stop(libc::SIGTERM).expect("stop the emulator");
     let case = suite.cases(&Class::ALL).remove(0);
-    failures.extend(
-        attempt(|| {
-            check::rss_within(&case, &o, &limits());
-            if o.signal.is_some_and(|s| s != libc::SIGTERM) || o.timed_out {
-                case.fail(format!("the emulator crashed or hung: {}", o.summary()));
-            }
-        })
-        .err(),
-    );
+    failures.extend(survived(&case, &o, &limits()).err());
     suite.finish(failures);
 }
 

@@ -3,12 +3,11 @@
 //! `shutting down` on SIGTERM), the fatal error with its message and causes as fields, a
 //! refused flag value; the exit status is the text format's.
 
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::bin;
+use crate::common::{bin, spawn_first_line, stderr_of};
 
 /// The binary with the JSON format and no `SNOWPIPE_EMULATOR_*` or `RUST_LOG` inherited.
 fn bare(format: &str) -> Command {
@@ -107,15 +106,8 @@ fn a_bad_flag_value_is_one_json_object() {
 /// A server's own notices: the insecure mode's warning and `shutting down` on SIGTERM.
 #[test]
 fn a_servers_notices_are_json_objects() {
-    let mut child = bare("json")
-        .env("SNOWPIPE_EMULATOR_ACCEPT_ANY_KEY", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let (mut child, _out, line) =
+        spawn_first_line(bare("json").env("SNOWPIPE_EMULATOR_ACCEPT_ANY_KEY", "true"));
     assert!(line.starts_with("listening on http://"), "{line}");
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -123,13 +115,7 @@ fn a_servers_notices_are_json_objects() {
         .expect("kill");
     assert!(killed.success());
     assert!(child.wait().unwrap().success());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut child);
     let lines = json_lines(&stderr);
     let message = |l: &Value| {
         l["fields"]["message"]

@@ -85,12 +85,7 @@ async fn three_twins_keep_their_values_and_names() {
     let r = sql_statement(&emu, "SELECT \"a\", A, \"A~1\", a FROM C2", None, "").await;
     assert_eq!(r.body["data"], json!([["1", "2", "3", "2"]]), "{}", r.text);
     let r = sql_statement(&emu, "SELECT * FROM C2", None, "").await;
-    let names: Vec<Value> = r.body["resultSetMetaData"]["rowType"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].clone())
-        .collect();
+    let names = column_names(&r.body);
     assert_eq!(
         names,
         vec![json!("a"), json!("A"), json!("A~1")],
@@ -151,23 +146,13 @@ async fn twins_stay_apart(emu: &snowpipe_emulator::Emulator) {
         "{}",
         r.text
     );
-    let names: Vec<Value> = r.body["resultSetMetaData"]["rowType"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].clone())
-        .collect();
+    let names = column_names(&r.body);
     assert_eq!(
         names,
         vec![json!("ID"), json!("NAME"), json!("name"), json!("id")]
     );
     let r = sql_statement(emu, "SELECT * FROM T WHERE \"name\" = 'lower'", None, "").await;
-    let names: Vec<Value> = r.body["resultSetMetaData"]["rowType"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].clone())
-        .collect();
+    let names = column_names(&r.body);
     assert!(
         names.contains(&json!("NAME")) && names.contains(&json!("name")),
         "{}",
@@ -281,4 +266,14 @@ async fn overlapping_overwrites_never_delete_rows_appended_meanwhile() {
         .unwrap()
         .shutdown()
         .await;
+}
+
+/// The names of a SQL answer's columns, in order.
+fn column_names(body: &Value) -> Vec<Value> {
+    body["resultSetMetaData"]["rowType"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect()
 }

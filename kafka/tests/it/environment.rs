@@ -199,13 +199,7 @@ async fn the_command_line_wins_over_a_variable_and_a_variable_over_the_connector
 
     // A variable's bad value is refused by its name, before anything connects.
     let mut cmd = bare(&lab);
-    cmd.env("SNOWPIPE_KAFKA_BROKERS", lab.brokers())
-        .env("SNOWPIPE_KAFKA_TOPIC", TOPIC)
-        .env("SNOWPIPE_KAFKA_PIPE", PIPE)
-        .env("SNOWPIPE_KAFKA_GROUP", "g")
-        .env("SNOWPIPE_KAFKA_DATABASE", DATABASE)
-        .env("SNOWPIPE_KAFKA_SCHEMA", SCHEMA)
-        .env("SNOWPIPE_KAFKA_UNTIL_IDLE", "3");
+    crate::common::env_with_unitless_idle(&mut cmd, &lab.brokers(), TOPIC);
     let out = run(&mut cmd);
     assert!(!out.success);
     assert!(

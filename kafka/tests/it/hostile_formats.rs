@@ -30,7 +30,7 @@ use snowpipe_hostile::gen::Class;
 use snowpipe_hostile::{attempt, check, Case, Input, Outcome, Rng, Suite};
 use snowpipe_kafka::demo::Lab;
 
-use crate::common::registry::{registry, Schemas, CREDENTIALS};
+use crate::common::registry::{registry, wire, Schemas, CREDENTIALS};
 use crate::common::{bin, deliver_all, lab_with_tables, CONNECTOR_ROWS};
 use crate::hostile_suite::{check_run, dead_letters, limits, Sent};
 
@@ -132,6 +132,41 @@ pub(crate) fn between(
     msgs.extend(values(case.class, &mut case.rng, base + 500));
     msgs.push(Msg::good(good(base + 2)));
     msgs
+}
+
+/// What the `reserved` class of a registry format holds after its forged column, from `good`
+/// (a framed good value): its body under an unknown schema id, it with the wrong magic byte, a
+/// frame with no body, a frame shorter than its header, no bytes, bare JSON (each a dead
+/// letter), no value.
+pub(crate) fn framing_faults(good: Vec<u8>) -> Vec<Msg> {
+    let mut magic = good.clone();
+    magic[0] = 1;
+    vec![
+        Msg::dead(wire(99, &good[5..])),
+        Msg::dead(magic),
+        Msg::dead(wire(1, b"")),
+        Msg::dead(vec![0, 0, 1]),
+        Msg::dead(Vec::new()),
+        Msg::dead(br#"{"ID":1}"#.to_vec()),
+        Msg::tombstone(),
+    ]
+}
+
+/// Runs a registry format's `surface`: each case's `values` between `good` ones, and the linear
+/// check on maps of `many_entries(n)` (150,000 then 300,000 entries, 50,000 a message).
+pub(crate) async fn run_registry_format(
+    surface: Surface,
+    good: fn(i64) -> Vec<u8>,
+    values: fn(Class, &mut Rng, i64) -> Vec<Msg>,
+    many_entries: fn(usize) -> Vec<u8>,
+) {
+    let linear = Linear {
+        sizes: [150_000, 300_000],
+        per_message: 50_000,
+        value: many_entries,
+    };
+    let messages = |case: &mut Case<Class>| between(case, good, values);
+    run_surface(surface, messages, linear).await;
 }
 
 /// Sends every case's messages to `topic` (partition 0): each case's (partition, offset,

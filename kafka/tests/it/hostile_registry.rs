@@ -24,12 +24,12 @@ use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
 use serde_json::Value;
-use snowpipe_hostile::{Input, Limits, Outcome, MIB};
+use snowpipe_hostile::{attempt, check, Case, Input, Limits, Outcome, MIB};
 use snowpipe_kafka::demo::Lab;
 use snowpipe_kafka::{REASON_HEADER, SOURCE_HEADERS};
 
 use crate::common::registry::{wire, CREDENTIALS};
-use crate::common::{bin, connector_rows, deliver, CONNECTOR_ROWS_PIPE};
+use crate::common::{connector_rows, connector_rows_instance, deliver};
 
 /// The dead-letter topic of every run here.
 const DLQ: &str = "hostile.registry.dlq";
@@ -130,25 +130,18 @@ async fn produce(lab: &Lab, topic: &str, partition: i32, msgs: Vec<Msg>) -> Vec<
 /// [`CREDENTIALS`]), `--layout record-content` into the `CONNECTOR_ROWS` table, dead letters
 /// to [`DLQ`], until idle for `idle`.
 fn sink(lab: &Lab, topic: &str, format: Format, url: &str, idle: &str) -> Command {
-    let mut cmd = lab.instance_of(&bin(), &format!("{topic}-group"));
-    cmd.args([
-        "--topic",
-        topic,
-        "--pipe",
-        CONNECTOR_ROWS_PIPE,
-        "--metadata",
-    ])
-    .args(["--layout", "record-content", "--dead-letter-topic", DLQ])
-    .args([
-        "--value-format",
-        format.flag(),
-        "--schema-registry-url",
-        url,
-    ])
-    .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
-    .args(["--until-idle", idle, "--memory-budget", "256MiB"])
-    .env("TEST_SR_AUTH", CREDENTIALS)
-    .env("RUST_LOG", "info");
+    let mut cmd = connector_rows_instance(lab, topic, &format!("{topic}-group"));
+    cmd.args(["--layout", "record-content", "--dead-letter-topic", DLQ])
+        .args([
+            "--value-format",
+            format.flag(),
+            "--schema-registry-url",
+            url,
+        ])
+        .args(["--schema-registry-basic-auth", "env:TEST_SR_AUTH"])
+        .args(["--until-idle", idle, "--memory-budget", "256MiB"])
+        .env("TEST_SR_AUTH", CREDENTIALS)
+        .env("RUST_LOG", "info");
     cmd
 }
 
@@ -235,4 +228,18 @@ fn assert_no_secret(o: &Outcome) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The checks of a whole run, on its `first` case (its seed names the run): no crash, exit 0,
+/// within the budget, no credential printed.
+///
+/// # Errors
+/// The first check that failed, as its message.
+fn check_whole_run<C: std::fmt::Debug>(first: &Case<C>, o: &Outcome) -> Result<(), String> {
+    attempt(|| {
+        check::no_crash(first, o);
+        check::exited_ok(first, o);
+        check::rss_within(first, o, &limits(Duration::ZERO));
+        assert_no_secret(o).unwrap_or_else(|e| first.fail(e));
+    })
 }

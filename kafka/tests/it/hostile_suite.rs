@@ -22,7 +22,7 @@ use snowpipe_hostile::{attempt, check, Case, Input, Limits, Outcome, Rng, Suite,
 use snowpipe_kafka::demo::{Lab, DATABASE, PIPE, SCHEMA};
 use snowpipe_kafka::SOURCE_HEADERS;
 
-use crate::common::{bin, deliver, lab_with_tables, variant};
+use crate::common::{bin, deliver, hostile_file, lab_with_tables, variant};
 
 const DLQ: &str = "hostile.dlq";
 /// The sink's memory budget in these runs (`--memory-budget`).
@@ -645,19 +645,10 @@ async fn hostile_connector_file() {
     let suite = Suite::from_env("connector_file", Class::ALL.len());
     let mut failures = Vec::new();
     for mut case in suite.cases(&Class::ALL) {
-        let secret: String = (0..16)
-            .map(|_| char::from(b'a' + case.rng.below(26) as u8))
-            .collect();
+        let secret = hostile_file::secret(&mut case.rng);
         let file = lab.dir().join(format!("hostile-{}.properties", case.index));
-        std::fs::write(
-            &file,
-            connector_text(case.class, &mut case.rng, topic, &secret),
-        )
-        .unwrap();
-        // 0600, as a file holding secrets should be: the sink's warning about a readable file
-        // names it, and must not stand in for a refusal that names it.
-        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
+        let text = connector_text(case.class, &mut case.rng, topic, &secret);
+        hostile_file::write_private(&file, &text);
         let mut cmd = std::process::Command::new(bin());
         cmd.arg("check")
             .args(["--brokers", &lab.brokers(), "--group", "file"])
@@ -668,18 +659,8 @@ async fn hostile_connector_file() {
         let mut l = limits();
         l.wall = Duration::from_secs(30);
         let limits_here = l;
-        let o = tokio::task::spawn_blocking(move || {
-            snowpipe_hostile::run(cmd, Input::Null, &l).unwrap()
-        })
-        .await
-        .unwrap();
+        let o = hostile_file::run_case(cmd, l, "connector file", &case).await;
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        eprintln!(
-            "hostile connector file case {} ({:?}): {}",
-            case.index,
-            case.class,
-            o.summary()
-        );
         failures.extend(
             attempt(|| {
                 check::no_crash(&case, &o);

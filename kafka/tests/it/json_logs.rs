@@ -193,13 +193,7 @@ fn a_refused_command_line_is_one_json_object_and_exits_2() {
         cmd.output().expect("run")
     };
     let mut bad = bare();
-    bad.env("SNOWPIPE_KAFKA_BROKERS", "127.0.0.1:9")
-        .env("SNOWPIPE_KAFKA_TOPIC", TOPIC)
-        .env("SNOWPIPE_KAFKA_PIPE", PIPE)
-        .env("SNOWPIPE_KAFKA_GROUP", "g")
-        .env("SNOWPIPE_KAFKA_DATABASE", DATABASE)
-        .env("SNOWPIPE_KAFKA_SCHEMA", SCHEMA)
-        .env("SNOWPIPE_KAFKA_UNTIL_IDLE", "3");
+    crate::common::env_with_unitless_idle(&mut bad, "127.0.0.1:9", TOPIC);
     for (cmd, says) in [
         (&mut bad, "--until-idle"),
         (&mut bare(), "not provided: --brokers"),

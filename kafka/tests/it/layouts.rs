@@ -11,10 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
-use snowpipe_kafka::demo::Lab;
 
 use crate::common::{
-    bin, connector_rows, deliver, lab_with_tables, run, CONNECTOR_ROWS, CONNECTOR_ROWS_PIPE,
+    connector_rows, connector_rows_instance, deliver, lab_with_tables, run, CONNECTOR_ROWS,
 };
 
 const JSON_TOPIC: &str = "json";
@@ -52,19 +51,6 @@ async fn send(
         record = record.headers(h);
     }
     deliver(producer, record).await;
-}
-
-/// The lab's instance command on `topic`, writing through [`CONNECTOR_ROWS_PIPE`].
-fn instance(lab: &Lab, topic: &str, group: &str) -> Command {
-    let mut cmd = lab.instance_of(&bin(), group);
-    cmd.args([
-        "--topic",
-        topic,
-        "--pipe",
-        CONNECTOR_ROWS_PIPE,
-        "--metadata",
-    ]);
-    cmd
 }
 
 /// Runs the sink `cmd` to its end: it succeeds, and dead-letters nothing.
@@ -128,10 +114,10 @@ async fn record_content_rows_are_the_connectors_for_every_kind_of_value() {
     send(p, TEXT_TOPIC, "k-json-text", Some(r#"{"a":1}"#), None).await;
 
     let before = now_ms();
-    let mut json = instance(&lab, JSON_TOPIC, "layouts-json");
+    let mut json = connector_rows_instance(&lab, JSON_TOPIC, "layouts-json");
     json.args(["--until-idle", "3s", "--layout", "record-content"]);
     run_clean(json);
-    let mut text = instance(&lab, TEXT_TOPIC, "layouts-text");
+    let mut text = connector_rows_instance(&lab, TEXT_TOPIC, "layouts-text");
     text.args([
         "--until-idle",
         "3s",
@@ -215,7 +201,7 @@ async fn metadata_fields_are_left_out_as_the_connectors_flags_say() {
             Some(headers),
         )
         .await;
-        let mut cmd = instance(&lab, topic, &format!("g-{topic}"));
+        let mut cmd = connector_rows_instance(&lab, topic, &format!("g-{topic}"));
         cmd.args([
             "--until-idle",
             "3s",

@@ -280,20 +280,9 @@ fn claims(w: &mut Writer, out: &mut Vec<Event>) {
 
 /// The environment of the handler (`FAILURE_MODE=report`).
 fn handler_env(emulator: &str, key: &std::path::Path) -> Vec<(String, String)> {
-    [
-        ("SNOWFLAKE_URL", emulator.to_owned()),
-        ("SNOWFLAKE_ACCOUNT", "SENSORS".into()),
-        ("SNOWFLAKE_USER", "STREAMING_INGEST".into()),
-        ("SNOWFLAKE_PRIVATE_KEY_FILE", key.display().to_string()),
-        ("SNOWPIPE_DATABASE", "STREAMING_INGEST".into()),
-        ("SNOWPIPE_SCHEMA", "SENSORS".into()),
-        ("SNOWPIPE_PIPE", "KINESIS_READINGS_PIPE".into()),
-        ("FAILURE_MODE", "report".into()),
-        ("RUST_LOG", "warn".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    let mut env = common::sensor_stream::kinesis_handler_env(emulator, key, "report");
+    env.push(("RUST_LOG".into(), "warn".into()));
+    env
 }
 
 /// Whether `outcome` is the answer `want`; the refusal's text (error or item identifier).
@@ -399,21 +388,10 @@ struct Local {
 }
 
 fn local() -> Local {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::sensor_stream::runtime();
     let dir = tempfile::tempdir().unwrap();
     let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
-    let sql = snowpipe_streaming::StreamingIngestClient::builder()
-        .account("SENSORS")
-        .user("STREAMING_INGEST")
-        .url(emulator.url())
-        .private_key_file(&key)
-        .build_sql()
-        .unwrap()
-        .database("STREAMING_INGEST")
-        .schema("SENSORS");
+    let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
     Local {
         rt,
         emulator,

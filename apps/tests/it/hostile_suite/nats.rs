@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream;
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use snowpipe_apps::sensor_stream::nats_server;
@@ -65,36 +65,13 @@ impl Env {
         if !common::sensor_stream::nats_available("hostile_nats_messages") {
             return None;
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = common::sensor_stream::runtime();
         let dir = tempfile::tempdir().unwrap();
         let nats = nats_server::NatsServer::start(Some(&dir.path().join("nats")))
             .expect("start nats-server");
         let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
-        let js = rt.block_on(async {
-            let client = async_nats::connect(nats.url()).await.expect("connect");
-            let js = jetstream::new(client);
-            js.get_or_create_stream(stream::Config {
-                name: STREAM.into(),
-                subjects: vec!["sensors.*".into()],
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .expect("provision SENSORS");
-            js
-        });
-        let sql = snowpipe_streaming::StreamingIngestClient::builder()
-            .account("SENSORS")
-            .user("STREAMING_INGEST")
-            .url(emulator.url())
-            .private_key_file(&key)
-            .build_sql()
-            .unwrap()
-            .database("STREAMING_INGEST")
-            .schema("SENSORS");
+        let js = rt.block_on(common::sensor_stream::provision_stream(&nats.url(), STREAM));
+        let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
         Some(Env {
             rt,
             nats,

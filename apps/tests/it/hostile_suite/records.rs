@@ -43,32 +43,15 @@ struct Env {
 impl Env {
     /// `None` (with a note) when kinesalite is missing and `CI` is not `true`.
     fn start() -> Option<Env> {
-        if server::binary().is_none() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{} (CI=true: a missing Kinesis server is a failure; .ci/run installs it)",
-                server::INSTALL_HINT
-            );
-            eprintln!("skipping hostile_kinesis_records: {}", server::INSTALL_HINT);
+        if !common::sensor_stream::kinesis_server_available("hostile_kinesis_records") {
             return None;
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = common::sensor_stream::runtime();
         let server = server::KinesisServer::start().expect("start kinesalite");
         let kinesis = aws::local_client(&server.url());
         let dir = tempfile::tempdir().unwrap();
         let (emulator, key) = common::sensor_stream::start_emulator(&rt, dir.path());
-        let sql = snowpipe_streaming::StreamingIngestClient::builder()
-            .account("SENSORS")
-            .user("STREAMING_INGEST")
-            .url(emulator.url())
-            .private_key_file(&key)
-            .build_sql()
-            .unwrap()
-            .database("STREAMING_INGEST")
-            .schema("SENSORS");
+        let sql = common::sensor_stream::sql_client(&emulator.url(), &key);
         Some(Env {
             rt,
             server,

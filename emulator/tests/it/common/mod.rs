@@ -463,3 +463,37 @@ pub fn count(emu: &Emulator) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+/// Spawns `cmd` with stdout and stderr piped; the child, its stdout (kept open, so that what it
+/// prints later does not meet a closed pipe) and the first line it printed there.
+pub fn spawn_first_line(
+    cmd: &mut std::process::Command,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+) {
+    use std::io::BufRead as _;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    (child, out, line)
+}
+
+/// All that `child` (spawned by [`spawn_first_line`], ended) wrote to stderr.
+pub fn stderr_of(child: &mut std::process::Child) -> String {
+    use std::io::Read as _;
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}

@@ -1,8 +1,10 @@
 //! What the tests share: the sink's binary, the lab they run it in (cluster, emulator, tables),
 //! producing messages and awaiting their delivery, reading rows back, running the sink to its
 //! end (and as JSON), a client of the lab's emulator, (in [`registry`]) a Schema Registry and the values a registry's producer writes, and
-//! (in [`typed_tables`]) golden cases' own typed tables.
+//! (in [`typed_tables`]) golden cases' own typed tables, (in [`hostile_file`]) what the hostile
+//! suite's file surfaces share.
 
+pub(crate) mod hostile_file;
 pub(crate) mod registry;
 pub(crate) mod typed_tables;
 
@@ -258,4 +260,31 @@ pub(crate) fn signal(child: &std::process::Child, sig: i32) {
     unsafe {
         libc::kill(i32::try_from(child.id()).expect("pid"), sig);
     }
+}
+
+/// Sets on `cmd` the variables of a whole command line (`brokers`, `topic`, the demo's pipe,
+/// group `g`, database and schema) but one bad value: `SNOWPIPE_KAFKA_UNTIL_IDLE=3`, a
+/// duration with no unit.
+pub(crate) fn env_with_unitless_idle(cmd: &mut Command, brokers: &str, topic: &str) {
+    cmd.env("SNOWPIPE_KAFKA_BROKERS", brokers)
+        .env("SNOWPIPE_KAFKA_TOPIC", topic)
+        .env("SNOWPIPE_KAFKA_PIPE", snowpipe_kafka::demo::PIPE)
+        .env("SNOWPIPE_KAFKA_GROUP", "g")
+        .env("SNOWPIPE_KAFKA_DATABASE", snowpipe_kafka::demo::DATABASE)
+        .env("SNOWPIPE_KAFKA_SCHEMA", snowpipe_kafka::demo::SCHEMA)
+        .env("SNOWPIPE_KAFKA_UNTIL_IDLE", "3");
+}
+
+/// The lab's instance command (group `group`) on `topic`, writing through
+/// [`CONNECTOR_ROWS_PIPE`] with `--metadata`.
+pub(crate) fn connector_rows_instance(lab: &Lab, topic: &str, group: &str) -> Command {
+    let mut cmd = lab.instance_of(&bin(), group);
+    cmd.args([
+        "--topic",
+        topic,
+        "--pipe",
+        CONNECTOR_ROWS_PIPE,
+        "--metadata",
+    ]);
+    cmd
 }

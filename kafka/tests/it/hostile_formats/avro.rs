@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use snowpipe_hostile::gen::{self, Class};
-use snowpipe_hostile::{Case, Rng};
+use snowpipe_hostile::Rng;
 
 use super::wire::{avro_bytes, letters, varint_11, varint_overflow, zigzag};
-use super::{between, run_surface, Linear, Msg, Surface, MAX_MESSAGE};
+use super::{framing_faults, run_registry_format, Msg, Surface, MAX_MESSAGE};
 use crate::common::registry::wire;
 
 const H: &str = r#"{"type": "record", "name": "H", "fields": [
@@ -250,18 +250,9 @@ fn reserved(id: i64) -> Vec<Msg> {
     avro_bytes(&mut forged, b"forged");
     zigzag(&mut forged, 7);
     zigzag(&mut forged, 0);
-    let mut magic = good(id);
-    magic[0] = 1;
-    vec![
-        Msg::bad(wire(2, &forged)),
-        Msg::dead(wire(99, &good(id)[5..])),
-        Msg::dead(magic),
-        Msg::dead(wire(1, b"")),
-        Msg::dead(vec![0, 0, 1]),
-        Msg::dead(Vec::new()),
-        Msg::dead(br#"{"ID":1}"#.to_vec()),
-        Msg::tombstone(),
-    ]
+    let mut msgs = vec![Msg::bad(wire(2, &forged))];
+    msgs.extend(framing_faults(good(id)));
+    msgs
 }
 
 /// Avro values of every class between good ones; the linear check on a map of many entries.
@@ -277,11 +268,5 @@ async fn hostile_avro_values() {
         ]),
         args: &["--value-format", "avro"],
     };
-    let linear = Linear {
-        sizes: [150_000, 300_000],
-        per_message: 50_000,
-        value: many_entries,
-    };
-    let messages = |case: &mut Case<Class>| between(case, good, values);
-    run_surface(surface, messages, linear).await;
+    run_registry_format(surface, good, values, many_entries).await;
 }

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use snowpipe_hostile::gen::{self, Class};
-use snowpipe_hostile::{Case, Rng};
+use snowpipe_hostile::Rng;
 
 use super::wire::letters;
-use super::{between, run_surface, Linear, Msg, Surface, MAX_MESSAGE};
+use super::{run_registry_format, Msg, Surface, MAX_MESSAGE};
 use crate::common::registry::wire;
 
 const SCHEMA: &str = r#"{"type": "object", "properties": {
@@ -188,11 +188,5 @@ async fn hostile_json_schema_values() {
         ]),
         args: &["--value-format", "json-schema"],
     };
-    let linear = Linear {
-        sizes: [150_000, 300_000],
-        per_message: 50_000,
-        value: many_entries,
-    };
-    let messages = |case: &mut Case<Class>| between(case, good, values);
-    run_surface(surface, messages, linear).await;
+    run_registry_format(surface, good, values, many_entries).await;
 }

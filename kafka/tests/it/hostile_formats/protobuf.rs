@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 
 use snowpipe_hostile::gen::{self, Class};
-use snowpipe_hostile::{Case, Rng};
+use snowpipe_hostile::Rng;
 
 use super::wire::{
     letters, pb_bytes, pb_double, pb_varint, tag, varint, varint_11, varint_len, varint_overflow,
     zigzag,
 };
-use super::{between, run_surface, Linear, Msg, Surface, MAX_MESSAGE};
+use super::{framing_faults, run_registry_format, Msg, Surface, MAX_MESSAGE};
 use crate::common::registry::wire;
 
 const PROTO: &str = r#"syntax = "proto3";
@@ -237,18 +237,9 @@ fn reserved(id: i64) -> Vec<Msg> {
     let mut forged = vec![0x02, 0x02];
     pb_varint(&mut forged, 1, id as u64);
     pb_bytes(&mut forged, 2, &meta);
-    let mut magic = good(id);
-    magic[0] = 1;
-    vec![
-        Msg::bad(wire(1, &forged)),
-        Msg::dead(wire(99, &good(id)[5..])),
-        Msg::dead(magic),
-        Msg::dead(wire(1, b"")),
-        Msg::dead(vec![0, 0, 1]),
-        Msg::dead(Vec::new()),
-        Msg::dead(br#"{"ID":1}"#.to_vec()),
-        Msg::tombstone(),
-    ]
+    let mut msgs = vec![Msg::bad(wire(1, &forged))];
+    msgs.extend(framing_faults(good(id)));
+    msgs
 }
 
 /// Protobuf values of every class between good ones; the linear check on a map of many
@@ -262,11 +253,5 @@ async fn hostile_protobuf_values() {
         schemas: HashMap::from([(1, ("PROTOBUF", PROTO.to_owned()))]),
         args: &["--value-format", "protobuf"],
     };
-    let linear = Linear {
-        sizes: [150_000, 300_000],
-        per_message: 50_000,
-        value: many_entries,
-    };
-    let messages = |case: &mut Case<Class>| between(case, good, values);
-    run_surface(surface, messages, linear).await;
+    run_registry_format(surface, good, values, many_entries).await;
 }

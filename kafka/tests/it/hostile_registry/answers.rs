@@ -17,8 +17,8 @@ use snowpipe_kafka::demo::Lab;
 
 use super::double::{raw, serve, Answers, Reply, Seen};
 use super::{
-    assert_no_secret, dead_letters, fate, landed, limits, produce, run, sink, At, Format, Msg, DLQ,
-    GOOD_ID,
+    assert_no_secret, check_whole_run, dead_letters, fate, landed, limits, produce, run, sink, At,
+    Format, Msg, DLQ, GOOD_ID,
 };
 use crate::common::{lab_with_tables, CONNECTOR_ROWS};
 
@@ -191,15 +191,7 @@ fn check_main(
     let mut failures = Vec::new();
     eprintln!("hostile registry answers: {}", o.summary());
     if let Some((first, _)) = sent.first() {
-        failures.extend(
-            attempt(|| {
-                check::no_crash(first, o);
-                check::exited_ok(first, o);
-                check::rss_within(first, o, &limits(Duration::ZERO));
-                assert_no_secret(o).unwrap_or_else(|e| first.fail(e));
-            })
-            .err(),
-        );
+        failures.extend(check_whole_run(first, o).err());
     }
     let (rows, dead) = (landed(lab, topic), dead_letters(lab, topic));
     for (case, at) in sent {

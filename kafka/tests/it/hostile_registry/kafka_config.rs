@@ -9,11 +9,11 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use snowpipe_hostile::gen::{self, Class};
-use snowpipe_hostile::{attempt, check, Input, Rng, Suite};
+use snowpipe_hostile::{attempt, check, Rng, Suite};
 use snowpipe_kafka::demo::{DATABASE, SCHEMA};
 
 use super::limits;
-use crate::common::{bin, lab_with_tables, CONNECTOR_ROWS};
+use crate::common::{bin, hostile_file, lab_with_tables, CONNECTOR_ROWS};
 
 /// A properties file of `class` around a valid base holding `secret` as `sasl.password`.
 fn text(class: Class, rng: &mut Rng, secret: &str) -> Vec<u8> {
@@ -99,20 +99,14 @@ async fn hostile_kafka_config() {
     let suite = Suite::from_env("kafka_config", Class::ALL.len());
     let mut failures = Vec::new();
     for mut case in suite.cases(&Class::ALL) {
-        let secret: String = (0..16)
-            .map(|_| char::from(b'a' + case.rng.below(26) as u8))
-            .collect();
+        let secret = hostile_file::secret(&mut case.rng);
         let file = lab.dir().join(format!("kafka-{}.properties", case.index));
         let bytes = text(case.class, &mut case.rng, &secret);
         // Kept until the run ends: the FIFO's writer holds it open meanwhile.
         let _writer = if case.class == Class::Claim {
             Some(fifo(&file, bytes))
         } else {
-            std::fs::write(&file, bytes).unwrap();
-            // 0600, as a file holding secrets should be: the sink's warning about a readable
-            // file names it, and must not stand in for a refusal that names it.
-            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                .unwrap();
+            hostile_file::write_private(&file, &bytes);
             None
         };
         let mut cmd = std::process::Command::new(bin());
@@ -124,18 +118,8 @@ async fn hostile_kafka_config() {
             .arg(&file);
         lab.connect(&mut cmd);
         let l = limits(Duration::from_secs(30));
-        let o = tokio::task::spawn_blocking(move || {
-            snowpipe_hostile::run(cmd, Input::Null, &l).unwrap()
-        })
-        .await
-        .unwrap();
+        let o = hostile_file::run_case(cmd, l, "kafka config", &case).await;
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        eprintln!(
-            "hostile kafka config case {} ({:?}): {}",
-            case.index,
-            case.class,
-            o.summary()
-        );
         failures.extend(
             attempt(|| {
                 check::no_crash(&case, &o);

@@ -15,7 +15,7 @@ use snowpipe_kafka::demo::Lab;
 use super::double::{raw, serve, Answers, Reply, Seen};
 use super::gen::{schema, Hostile};
 use super::{
-    assert_no_secret, dead_letters, fate, landed, limits, produce, run, sink, At, Format, Msg, DLQ,
+    check_whole_run, dead_letters, fate, landed, limits, produce, run, sink, At, Format, Msg, DLQ,
     GOOD_ID,
 };
 use crate::common::{lab_with_tables, CONNECTOR_ROWS};
@@ -105,14 +105,9 @@ fn check_format(lab: &Lab, topic: &str, format: Format, o: &Outcome, sent: &[Sen
     eprintln!("hostile registry schemas, {format:?}: {}", o.summary());
     if let Some((first, _, _)) = sent.first() {
         failures.extend(
-            attempt(|| {
-                check::no_crash(first, o);
-                check::exited_ok(first, o);
-                check::rss_within(first, o, &limits(Duration::ZERO));
-                assert_no_secret(o).unwrap_or_else(|e| first.fail(e));
-            })
-            .err()
-            .map(|e| format!("{format:?}, the run of every case (the first case's seed): {e}")),
+            check_whole_run(first, o)
+                .err()
+                .map(|e| format!("{format:?}, the run of every case (the first case's seed): {e}")),
         );
     }
     let (rows, dead) = (landed(lab, topic), dead_letters(lab, topic));
