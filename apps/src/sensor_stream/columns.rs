@@ -23,7 +23,7 @@ pub const STATUS_CHARS: usize = 8;
 /// Whether `m` fits the reading columns of `SENSOR_READINGS` and `KINESIS_READINGS`.
 ///
 /// # Errors
-/// A [`BadRecord`] naming the column, its type and the value's size.
+/// A `BadRecord` naming the column, its type and the value's size.
 pub fn check(m: &Measurement) -> Result<(), BadRecord> {
     let max_id = 10i64.pow(SENSOR_ID_DIGITS) - 1;
     if m.sensor_id.unsigned_abs() > max_id as u64 {
