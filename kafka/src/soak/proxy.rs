@@ -128,6 +128,32 @@ async fn connection(
     Ok(())
 }
 
+/// What the mode in force lets a pump do next.
+enum Gate {
+    /// Bytes may pass, held this long first (`None`: at once).
+    Open(Option<Duration>),
+    /// Reset the connection.
+    Reset,
+    /// The proxy is gone.
+    Closed,
+}
+
+/// Waits out a black hole, then says what the mode in force lets through.
+async fn gate(mode: &mut watch::Receiver<Mode>) -> Gate {
+    loop {
+        let now = *mode.borrow_and_update();
+        match now {
+            Mode::Pass => return Gate::Open(None),
+            Mode::Latency(d) => return Gate::Open(Some(d)),
+            Mode::Reset => return Gate::Reset,
+            Mode::BlackHole => {}
+        }
+        if mode.changed().await.is_err() {
+            return Gate::Closed;
+        }
+    }
+}
+
 /// Copies `from` to `to` under the proxy's mode. Returns the halves when a reset ended it (so
 /// the caller resets both streams), `None` when a side closed.
 async fn pump(
@@ -137,16 +163,10 @@ async fn pump(
 ) -> Option<(OwnedReadHalf, OwnedWriteHalf)> {
     let mut buf = vec![0u8; 64 << 10];
     loop {
-        let now = *mode.borrow_and_update();
-        match now {
-            Mode::Reset => return Some((from, to)),
-            Mode::BlackHole => {
-                if mode.changed().await.is_err() {
-                    return None;
-                }
-                continue;
-            }
-            _ => {}
+        match gate(&mut mode).await {
+            Gate::Reset => return Some((from, to)),
+            Gate::Closed => return None,
+            Gate::Open(_) => {}
         }
         let n = tokio::select! {
             read = from.read(&mut buf) => match read {
@@ -165,21 +185,11 @@ async fn pump(
         };
         // Bytes read are written on after the fault in force when they arrived: a black hole
         // that starts now holds them until it ends.
-        loop {
-            let now = *mode.borrow_and_update();
-            match now {
-                Mode::Reset => return Some((from, to)),
-                Mode::BlackHole => {
-                    if mode.changed().await.is_err() {
-                        return None;
-                    }
-                }
-                Mode::Latency(d) => {
-                    tokio::time::sleep(d).await;
-                    break;
-                }
-                Mode::Pass => break,
-            }
+        match gate(&mut mode).await {
+            Gate::Reset => return Some((from, to)),
+            Gate::Closed => return None,
+            Gate::Open(Some(latency)) => tokio::time::sleep(latency).await,
+            Gate::Open(None) => {}
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return None;
