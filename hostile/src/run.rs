@@ -11,7 +11,9 @@
 //! process that holds a large input reports at least that. `reap` samples the child's
 //! `VmHWM` (its own address space's high-water mark, from `exec` on) every 10 ms until it
 //! exits, and `peak_rss` takes `ru_maxrss` only when it is above anything this process
-//! ever held (then it is the child's own), else the sampled mark.
+//! ever held (then it is the child's own), else the sampled mark. A child that exits before
+//! the first sample (a few milliseconds on a busy machine) has no sampled mark; it gets
+//! `ru_maxrss`, an upper bound on its own peak.
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -195,12 +197,13 @@ fn vm_hwm(status: &str) -> Option<u64> {
 }
 
 /// The child's own peak RSS: `ru_maxrss` when it is above this process's own high-water mark
-/// (what the child could have inherited at `fork`), else the sampled `VmHWM`.
+/// (what the child could have inherited at `fork`), else the sampled `VmHWM`; `ru_maxrss`
+/// (an upper bound) when the child exited before it could be sampled.
 fn peak_rss(usage: &libc::rusage, sampled: u64) -> u64 {
     // Linux reports kilobytes.
     let reported = usage.ru_maxrss as u64 * 1024;
     let ours = vm_hwm("/proc/self/status").unwrap_or(u64::MAX);
-    if reported > ours {
+    if reported > ours || sampled == 0 {
         reported
     } else {
         sampled
@@ -500,5 +503,15 @@ mod tests {
             o.peak_rss_bytes >> 20
         );
         drop(held);
+    }
+
+    #[test]
+    fn a_child_gone_before_its_first_sample_reports_the_kernels_upper_bound() {
+        // SAFETY: an all-zero rusage is a valid value.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        usage.ru_maxrss = 3000;
+        assert_eq!(peak_rss(&usage, 0), 3000 * 1024);
+        // Sampled, and below what this process holds: the sample is the child's own.
+        assert_eq!(peak_rss(&usage, 1024), 1024);
     }
 }
