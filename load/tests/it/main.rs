@@ -3,6 +3,7 @@
 
 mod common;
 
+mod buckets;
 mod crash;
 mod csv;
 mod errors;
