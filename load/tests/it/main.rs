@@ -18,3 +18,4 @@ mod parquet;
 mod parquet_hostile;
 mod readme_flags;
 mod readme_quickstart;
+mod shards;
