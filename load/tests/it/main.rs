@@ -13,6 +13,7 @@ mod hostile_records;
 mod hostile_server_answers;
 mod hostile_suite;
 mod json_logs;
+mod kubernetes_job;
 mod ndjson;
 mod parquet;
 mod parquet_hostile;
