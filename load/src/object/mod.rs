@@ -40,7 +40,7 @@ use crate::token::ObjectTag;
 
 /// The most listing entries read for one URL (a listing that goes on past it is refused, not
 /// read forever).
-pub const MAX_LISTED: usize = 1_000_000;
+pub const MAX_LISTED: usize = 200_000;
 
 /// The most objects one URL may name.
 pub const MAX_OBJECTS: usize = 100_000;

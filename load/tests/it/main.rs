@@ -8,6 +8,7 @@ mod crash;
 mod csv;
 mod errors;
 mod follow;
+mod hostile_bucket;
 mod hostile_files;
 mod hostile_records;
 mod hostile_server_answers;
