@@ -58,6 +58,14 @@
 //! with the same first bytes, looks like growth; a second rotation between two polls skips
 //! the middle file.
 //!
+//! **Objects in buckets** (`object/`): an `s3://`, `gs://`, `az://` or `https://` URL (a
+//! prefix, a glob, or one object) is listed through `object_store`; each object is an input
+//! named by its URL, with `obj1:` tokens from its ETag and size (`token.rs`), its remaining
+//! bytes fetched by ranged GETs into a sparse spool file that the readers above read.
+//!
+//! **`--shard I/N`** (`shard.rs`): only the inputs whose name hashes to `I` of `N`, so `N`
+//! processes over the same inputs load each once.
+//!
 //! **Standard input** (`-`) is at-least-once: a rerun cannot know what it was given before.
 //!
 //! **Output.** A progress bar on stderr when it is a terminal (with `--log-format json`, a
