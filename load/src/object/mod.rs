@@ -89,9 +89,7 @@ pub async fn resolve(url: &str) -> Result<Vec<Remote>> {
     };
     let (base, rest) = url.split_at(base_end);
     let parsed = url::Url::parse(base).with_context(|| format!("cannot parse the URL {base}"))?;
-    let (scheme, path) = ObjectStoreScheme::parse(&parsed)
-        .with_context(|| format!("{url}: not a bucket URL snowpipe load reads"))?;
-    let key = StorePath::from_url_path(path).with_context(|| format!("{url}: a bad key"))?;
+    let (scheme, key) = key_of(&parsed).with_context(|| format!("{url}: not a bucket URL"))?;
     let store =
         store(&scheme, &parsed).with_context(|| format!("{url}: cannot reach the store"))?;
     let mut found = if !rest.is_empty() {
@@ -131,6 +129,23 @@ pub async fn resolve(url: &str) -> Result<Vec<Remote>> {
             })
         })
         .collect()
+}
+
+/// The store kind of `url` and the key it names. `az://CONTAINER/KEY` (and `abfs://`,
+/// `abfss://`, `adl://`, `azure://`) is read as `object_store`'s Azure builder reads it (the
+/// container is the host); its URL parser would take the key's first segment for the
+/// container (`az://ACCOUNT/CONTAINER/KEY`) and the two would disagree.
+///
+/// # Errors
+/// When the scheme is not a store's, or the key is not a valid path.
+fn key_of(url: &url::Url) -> Result<(ObjectStoreScheme, StorePath)> {
+    let (scheme, path) = ObjectStoreScheme::parse(url)?;
+    match scheme {
+        ObjectStoreScheme::MicrosoftAzure if !url.scheme().starts_with("http") => {
+            Ok((scheme, StorePath::from_url_path(url.path())?))
+        }
+        _ => Ok((scheme, path)),
+    }
 }
 
 /// `prefix/pattern` (a key pattern under the listed prefix).
@@ -227,6 +242,25 @@ mod tests {
     fn urls_are_told_from_paths() {
         assert!(is_url("s3://b/k") && is_url("GS://b/k") && is_url("https://h/x.csv"));
         assert!(!is_url("/data/s3://x") && !is_url("file.csv") && !is_url("-"));
+    }
+
+    #[test]
+    fn each_scheme_names_its_key() {
+        let key = |u: &str| key_of(&url::Url::parse(u).unwrap()).unwrap().1.to_string();
+        assert_eq!(key("s3://bucket/exports/a.csv"), "exports/a.csv");
+        assert_eq!(key("gs://bucket/exports/a.csv"), "exports/a.csv");
+        assert_eq!(key("az://container/exports/a.csv"), "exports/a.csv");
+        assert_eq!(
+            key("abfss://c@acct.dfs.core.windows.net/e/a.csv"),
+            "e/a.csv"
+        );
+        assert_eq!(
+            key("https://acct.blob.core.windows.net/c/e/a.csv"),
+            "e/a.csv"
+        );
+        assert_eq!(key("https://example.com/data/a%20b.csv"), "data/a b.csv");
+        assert_eq!(key("s3://bucket/100%25.csv"), "100%.csv", "decoded once");
+        assert!(key_of(&url::Url::parse("ftp://h/x").unwrap()).is_err());
     }
 
     #[test]
