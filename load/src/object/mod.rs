@@ -46,7 +46,6 @@ pub const MAX_LISTED: usize = 200_000;
 pub const MAX_OBJECTS: usize = 100_000;
 
 /// One object to load.
-#[derive(Debug)]
 pub struct Remote {
     /// `<URL up to the listed prefix><key below it>`: shown, the channel's and shard's key.
     pub name: String,
@@ -56,6 +55,17 @@ pub struct Remote {
     pub meta: ObjectMeta,
     /// The identity its tokens carry.
     pub tag: ObjectTag,
+}
+
+/// Its name and identity only: the store's own `Debug` would show its configuration, and not
+/// every store's credentials redact themselves there.
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("name", &self.name)
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether a command-line input names an object (a URL with a scheme), not a local path.
@@ -237,6 +247,36 @@ fn store(scheme: &ObjectStoreScheme, url: &url::Url) -> Result<Arc<dyn ObjectSto
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remotes_debug_shows_no_store_configuration() {
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name("b")
+            .with_region("us-east-1")
+            .with_access_key_id("AKIDEXAMPLE")
+            .with_secret_access_key("wJalrXUtnFEMIsecret")
+            .build()
+            .unwrap();
+        let meta = ObjectMeta {
+            location: StorePath::from("k.csv"),
+            last_modified: chrono::DateTime::UNIX_EPOCH,
+            size: 3,
+            e_tag: Some("e".to_owned()),
+            version: None,
+        };
+        let remote = Remote {
+            name: "s3://b/k.csv".to_owned(),
+            store: Arc::new(store),
+            tag: ObjectTag::of(&meta).unwrap(),
+            meta,
+        };
+        let shown = format!("{remote:?}");
+        assert!(shown.contains("s3://b/k.csv"), "{shown}");
+        assert!(
+            !shown.contains("AKIDEXAMPLE") && !shown.contains("secret"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn urls_are_told_from_paths() {
