@@ -40,6 +40,11 @@ loads everything it is given again).
 Connection: --profile FILE (profile.json or connections.toml), else the SNOWFLAKE_* variables \
 when SNOWFLAKE_ACCOUNT is set, else an emulator embedded in this process (--emulator-ddl).
 
+Objects in buckets: s3://, gs://, az:// and https:// URLs, a prefix ending in `/` or a glob \
+(* and ? within one path segment); credentials from each cloud's usual chain (environment, \
+web identity, instance metadata; see load/README.md). An object overwritten since (a new \
+ETag) is loaded anew. --shard I/N splits the inputs among N processes.
+
 The last line on stdout is a JSON summary. Exit status 0 only when every file's last row is \
 committed.";
 
@@ -67,9 +72,18 @@ pub enum OnError {
 /// `snowpipe load`'s options.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Files to load (`-`: standard input, at-least-once).
-    #[arg(required = true, value_name = "PATH")]
+    /// Files to load (`-`: standard input, at-least-once), or objects: s3://B/KEY, gs://,
+    /// az://, https:// (a prefix ending in `/`, or a glob: s3://B/exports/2026-*/part-*.parquet).
+    #[arg(required = true, value_name = "PATH|URL")]
     pub paths: Vec<PathBuf>,
+    /// Load only share I of N of the inputs (0 <= I < N), chosen by a hash of each input's
+    /// name: N processes with the same inputs and I = 0..N-1 load each input exactly once.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::Shard>,
+    /// Where an object's bytes are kept while it loads (a sparse file per object, removed
+    /// after; its dead letters stay beside it). Default: the system's temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
     /// Database of the pipe.
     #[arg(long)]
     pub database: String,

@@ -19,6 +19,8 @@ pub struct Input {
     pub channel: String,
     /// Standard input (`-`).
     pub stdin: bool,
+    /// An object in a bucket (`path` is then its name, `object/`).
+    pub object: Option<std::sync::Arc<crate::object::Remote>>,
 }
 
 /// What loading every file shares.
@@ -34,4 +36,6 @@ pub struct Settings {
     pub commit_timeout: Duration,
     /// The client's memory budget, bytes (what Parquet decoding stays within).
     pub memory_budget: usize,
+    /// Where objects are spooled (`--spool-dir`).
+    pub spool_dir: PathBuf,
 }

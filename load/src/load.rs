@@ -192,11 +192,35 @@ async fn run(
 ) -> Result<()> {
     let first = open(pipe, &input.channel, row_errors).await?;
     let committed = first.latest_committed_offset_token();
-    let mut channel = Some(first);
     out.committed = committed.clone();
+    // An object: the bytes still to load, fetched to a local spool file first (`object/`).
+    let at = committed.as_ref().map(OffsetToken::as_str);
+    let remote = input.object.as_deref();
+    let spooled = tokio::select! {
+        s = crate::object::spool::prepare(remote, input.format, &settings.spool_dir, at) => s,
+        _ = stop.wait_for(|s| *s) => Ok(None),
+    };
+    let spooled = match spooled {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = first.close_with(CloseOptions::default()).await;
+            return Err(e);
+        }
+    };
+    if *stop.borrow() {
+        return finish(first, None, settings.commit_timeout, out).await;
+    }
+    let reading = match &spooled {
+        Some(s) => Input {
+            path: s.path().to_owned(),
+            ..input.clone()
+        },
+        None => input.clone(),
+    };
+    let mut channel = Some(first);
     let (tx, mut rx) = mpsc::channel::<Msg>(4);
     let halt = Arc::new(AtomicBool::new(false));
-    let reader = spawn_reader(input, settings, committed, tx, Arc::clone(&halt));
+    let reader = spawn_reader(&reading, settings, committed, tx, Arc::clone(&halt));
     let mut failed = None;
     loop {
         let msg = tokio::select! {
@@ -329,7 +353,8 @@ fn spawn_reader(
                     on_error: settings.on_error,
                     memory_budget: settings.memory_budget,
                 };
-                crate::parquet_rows::read(&input.path, committed, &sink, &mut report)
+                let object = input.object.as_ref().map(|o| &o.tag);
+                crate::parquet_rows::read(&input.path, committed, object, &sink, &mut report)
             }
             Format::Ndjson | Format::Csv if input.stdin => {
                 crate::stdin::read(&input, &settings, (&tx, &*halt), &mut report)
@@ -340,7 +365,8 @@ fn spawn_reader(
                     _ => TextFormat::Ndjson,
                 };
                 let modes = (settings.follow, settings.on_error);
-                match TextReader::open(&input.path, format, committed, modes, &tx, &halt) {
+                let object = input.object.as_ref().map(|o| &o.tag);
+                match TextReader::open(&input.path, format, committed, modes, object, &tx, &halt) {
                     Ok((reader, r)) => {
                         report = r;
                         reader.run(&mut report)

@@ -58,6 +58,14 @@
 //! with the same first bytes, looks like growth; a second rotation between two polls skips
 //! the middle file.
 //!
+//! **Objects in buckets** (`object/`): an `s3://`, `gs://`, `az://` or `https://` URL (a
+//! prefix, a glob, or one object) is listed through `object_store`; each object is an input
+//! named by its URL, with `obj1:` tokens from its ETag and size (`token.rs`), its remaining
+//! bytes fetched by ranged GETs into a sparse spool file that the readers above read.
+//!
+//! **`--shard I/N`** (`shard.rs`): only the inputs whose name hashes to `I` of `N`, so `N`
+//! processes over the same inputs load each once.
+//!
 //! **Standard input** (`-`) is at-least-once: a rerun cannot know what it was given before.
 //!
 //! **Output.** A progress bar on stderr when it is a terminal (with `--log-format json`, a
@@ -75,10 +83,12 @@ mod files;
 mod input;
 mod load;
 mod names;
+mod object;
 mod parquet_guard;
 mod parquet_rows;
 mod progress;
 mod record;
+mod shard;
 mod stdin;
 mod text;
 mod thrift_compact;
@@ -155,16 +165,45 @@ fn format_of(path: &Path, given: Option<Format>) -> Result<Format> {
     })
 }
 
-/// The inputs of the command line, each with its format and channel.
-fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
+/// The inputs of the command line (objects listed, `--shard`'s share only), each with its
+/// format and channel.
+async fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
     if args.channel.is_some() && args.paths.len() > 1 {
         bail!("--channel names the channel of one input, but {} were given: drop --channel (each file gets its own)", args.paths.len());
     }
     if args.follow && args.paths.iter().any(|p| p == Path::new("-")) {
         bail!("--follow reads files: standard input is read to its end anyway");
     }
+    if args.shard.is_some() && args.paths.iter().any(|p| p == Path::new("-")) {
+        bail!("--shard shares files and objects among processes: standard input cannot be shared");
+    }
+    let takes = |name: &str| args.shard.is_none_or(|s| s.takes(name));
     let mut out = Vec::new();
     for path in &args.paths {
+        if let Some(url) = path.to_str().filter(|p| object::is_url(p)) {
+            if args.follow {
+                bail!(
+                    "--follow reads growing local files: {url} is an object, complete when written"
+                );
+            }
+            for remote in object::resolve(url).await? {
+                if !takes(&remote.name) {
+                    continue;
+                }
+                let name = PathBuf::from(&remote.name);
+                out.push(Input {
+                    format: format_of(&name, args.format)?,
+                    channel: args
+                        .channel
+                        .clone()
+                        .unwrap_or_else(|| token::channel_name(&name)),
+                    path: name,
+                    stdin: false,
+                    object: Some(std::sync::Arc::new(remote)),
+                });
+            }
+            continue;
+        }
         let stdin = path == Path::new("-");
         let format = format_of(path, args.format)?;
         let canonical: PathBuf = if stdin {
@@ -181,12 +220,19 @@ fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
         if format == Format::Parquet && args.follow {
             bail!("--follow reads NDJSON and CSV: a Parquet file is complete when written");
         }
+        if !stdin && !takes(&canonical.to_string_lossy()) {
+            continue;
+        }
         out.push(Input {
             path: path.clone(),
             format,
             channel,
             stdin,
+            object: None,
         });
+    }
+    if args.channel.is_some() && out.len() > 1 {
+        bail!("--channel names the channel of one input, but the URLs name {} objects: drop --channel (each gets its own)", out.len());
     }
     Ok(out)
 }
@@ -194,7 +240,7 @@ fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
 /// Loads every input; `Ok(false)` when one is not fully committed.
 async fn run(args: LoadArgs) -> Result<bool> {
     let started = Instant::now();
-    let inputs = inputs(&args)?;
+    let inputs = inputs(&args).await?;
     let csv = if inputs.iter().any(|i| i.format == Format::Csv) {
         Some(csv_rows::CsvOptions::new(&args.csv)?)
     } else {
@@ -206,6 +252,7 @@ async fn run(args: LoadArgs) -> Result<bool> {
         on_error: args.on_error,
         commit_timeout: args.commit_timeout,
         memory_budget: 0,
+        spool_dir: args.spool_dir.clone().unwrap_or_else(std::env::temp_dir),
     };
     let conn = connect::connect(&args).await?;
     settings.memory_budget = conn.client.memory_budget_bytes();
@@ -221,8 +268,10 @@ async fn run(args: LoadArgs) -> Result<bool> {
     });
     let total: u64 = inputs
         .iter()
-        .filter_map(|i| std::fs::metadata(&i.path).ok())
-        .map(|m| m.len())
+        .filter_map(|i| match &i.object {
+            Some(o) => Some(o.meta.size),
+            None => std::fs::metadata(&i.path).ok().map(|m| m.len()),
+        })
         .sum();
     let progress = progress::Progress::new(!args.no_progress, total);
     let mut files = Vec::new();

@@ -24,7 +24,7 @@ use crate::cli::OnError;
 use crate::dead_letter::{BadRecord, DeadLetter};
 use crate::parquet_guard::{self, Limits};
 use crate::text::TextReport;
-use crate::token::ParquetIdentity;
+use crate::token::{ObjectTag, ParquetIdentity};
 
 /// Where the rows go and what bounds their decoding.
 pub struct Sink<'a> {
@@ -38,7 +38,8 @@ pub struct Sink<'a> {
     pub memory_budget: usize,
 }
 
-/// Reads `path` after the `committed` rows (when the token names this file), sending batches.
+/// Reads `path` after the `committed` rows (when the token names this file, or `object`: the
+/// object whose spool file `path` is), sending batches.
 /// Positions in the report are rows.
 ///
 /// # Errors
@@ -48,11 +49,15 @@ pub struct Sink<'a> {
 pub fn read(
     path: &Path,
     committed: Option<&str>,
+    object: Option<&ObjectTag>,
     sink: &Sink<'_>,
     report: &mut TextReport,
 ) -> Result<()> {
     let mut file = crate::files::open_input(path)?;
-    let identity = ParquetIdentity::read(&mut file)?;
+    let identity = match object {
+        Some(tag) => ParquetIdentity::of_object(tag),
+        None => ParquetIdentity::read(&mut file)?,
+    };
     let size = file.metadata()?.len();
     parquet_guard::check_footer(&file, path)?;
     let meta =

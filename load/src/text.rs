@@ -18,7 +18,7 @@ use crate::csv_rows::CsvOptions;
 use crate::dead_letter::{BadRecord, DeadLetter};
 use crate::names::shown;
 use crate::record::{check_object, trim_line, without_bom, Line, Whole, MAX_RECORD_BYTES};
-use crate::token::TextIdentity;
+use crate::token::{ObjectTag, TextIdentity};
 
 /// How often `--follow` looks for more data.
 pub const POLL: Duration = Duration::from_millis(200);
@@ -71,7 +71,8 @@ pub struct TextReader<'a> {
 const CSV_BUFFER: usize = 256 * 1024;
 
 impl<'a> TextReader<'a> {
-    /// A reader of `path` resuming after `committed` when it names this file's content.
+    /// A reader of `path` resuming after `committed` when it names this file's content (an
+    /// object's spool file: `object`, its identity).
     ///
     /// # Errors
     /// When the file cannot be opened or read.
@@ -80,11 +81,15 @@ impl<'a> TextReader<'a> {
         format: TextFormat,
         committed: Option<&str>,
         (follow, on_error): (bool, OnError),
+        object: Option<&ObjectTag>,
         tx: &'a Sender<Msg>,
         stop: &'a AtomicBool,
     ) -> Result<(Self, TextReport)> {
         let mut file = crate::files::open_input(path)?;
-        let identity = TextIdentity::read(&mut file)?;
+        let identity = match object {
+            Some(tag) => TextIdentity::of_object(tag),
+            None => TextIdentity::read(&mut file)?,
+        };
         let size = file.metadata()?.len();
         let resume = committed.and_then(|c| identity.resume(c, size));
         let replaced = committed.is_some() && resume.is_none();

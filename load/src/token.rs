@@ -10,6 +10,11 @@
 //! `PAR1` and its first column's pages, the same in many rewrites), `rows` the rows before
 //! the next one to load.
 //!
+//! An object in a bucket (`object/`): `obj1:<size>:<h>:<position>`, `h` the first 16 hex
+//! digits of the SHA-256 of its ETag and version (its last-modified time when the store gives
+//! neither), `position` a byte offset (NDJSON, CSV) or rows (Parquet) as above. An object is
+//! replaced whole, never grown: a new ETag or size is another object, loaded from its start.
+//!
 //! Standard input: `stdin:<run>:<position>`, `run` the start time of the run in nanoseconds,
 //! so one run's tokens never reach another's.
 
@@ -42,6 +47,8 @@ pub struct TextIdentity {
     prefix: Vec<u8>,
     /// The hash of all [`IDENTITY_BYTES`] bytes, once the file has them.
     full: Option<String>,
+    /// An object's identity, instead of its first bytes.
+    object: Option<ObjectTag>,
 }
 
 impl TextIdentity {
@@ -61,7 +68,7 @@ impl TextIdentity {
     /// # Errors
     /// When the file cannot be read.
     pub fn refresh(&mut self, file: &mut File) -> Result<()> {
-        if self.full.is_some() {
+        if self.full.is_some() || self.object.is_some() {
             return Ok(());
         }
         let at = file.stream_position()?;
@@ -78,17 +85,32 @@ impl TextIdentity {
         Ok(())
     }
 
+    /// The identity of an object: its tokens are `obj1:…` (`ObjectTag`), its bytes are not read.
+    pub fn of_object(tag: &ObjectTag) -> Self {
+        Self {
+            object: Some(tag.clone()),
+            ..Self::default()
+        }
+    }
+
     /// Builds an identity from bytes already held.
     #[cfg(test)]
     pub fn from_prefix(prefix: &[u8]) -> Self {
         let prefix = prefix[..prefix.len().min(IDENTITY_BYTES as usize)].to_vec();
         let full = (prefix.len() as u64 == IDENTITY_BYTES).then(|| short_hash(&prefix));
-        Self { prefix, full }
+        Self {
+            prefix,
+            full,
+            object: None,
+        }
     }
 
     /// The token of `position`, or `None` when the file's first `min(position, 4096)` bytes
     /// were not read (call [`refresh`](Self::refresh)).
     pub fn token(&self, position: u64) -> Option<String> {
+        if let Some(tag) = &self.object {
+            return Some(tag.token(position));
+        }
         let k = position.min(IDENTITY_BYTES);
         let hash = match &self.full {
             Some(h) if k == IDENTITY_BYTES => h.clone(),
@@ -101,6 +123,9 @@ impl TextIdentity {
     /// file still starts with the bytes the token names and is at least that long. `None`
     /// when the token names other content (the file was replaced) or is not ours.
     pub fn resume(&self, committed: &str, size: u64) -> Option<u64> {
+        if let Some(tag) = &self.object {
+            return tag.resume(committed, size);
+        }
         let rest = committed.strip_prefix("v1:")?;
         let mut parts = rest.splitn(3, ':');
         let k: u64 = parts.next()?.parse().ok()?;
@@ -114,9 +139,11 @@ impl TextIdentity {
     }
 }
 
-/// A Parquet file's identity: its size and the hash of its footer.
+/// A Parquet file's identity: its size and the hash of its footer (or, for an object, its
+/// ETag: `kind` `obj1`).
 #[derive(Debug, Clone)]
 pub struct ParquetIdentity {
+    kind: &'static str,
     size: u64,
     hash: String,
 }
@@ -134,21 +161,78 @@ impl ParquetIdentity {
         file.by_ref().take(tail).read_to_end(&mut buf)?;
         file.seek(SeekFrom::Start(0))?;
         Ok(Self {
+            kind: "pq1",
             size,
             hash: short_hash(&buf),
         })
     }
 
+    /// The identity of an object (its tokens are `obj1:…:<rows>`).
+    pub fn of_object(tag: &ObjectTag) -> Self {
+        Self {
+            kind: OBJECT_KIND,
+            size: tag.size,
+            hash: tag.hash.clone(),
+        }
+    }
+
     /// The token after `rows` rows.
     pub fn token(&self, rows: u64) -> String {
-        format!("pq1:{}:{}:{rows}", self.size, self.hash)
+        format!("{}:{}:{}:{rows}", self.kind, self.size, self.hash)
     }
 
     /// The rows to skip when `committed` names this file, else `None`.
     pub fn resume(&self, committed: &str, num_rows: u64) -> Option<u64> {
-        let prefix = format!("pq1:{}:{}:", self.size, self.hash);
+        let prefix = format!("{}:{}:{}:", self.kind, self.size, self.hash);
         let rows: u64 = committed.strip_prefix(&prefix)?.parse().ok()?;
         (rows <= num_rows).then_some(rows)
+    }
+}
+
+/// The kind of an object's tokens.
+const OBJECT_KIND: &str = "obj1";
+
+/// An object's identity: its size and the hash of its ETag and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectTag {
+    /// Its size, bytes.
+    pub size: u64,
+    /// 16 hex digits of the SHA-256 of its ETag and version.
+    pub hash: String,
+}
+
+impl ObjectTag {
+    /// The identity of a listed or HEAD object. ETags are compared without their quotes and
+    /// weak marker (stores differ in which they send).
+    ///
+    /// # Errors
+    /// Never for a store's answer; the signature leaves room for one that names nothing.
+    pub fn of(meta: &object_store::ObjectMeta) -> Result<Self> {
+        let etag = meta
+            .e_tag
+            .as_deref()
+            .map(|e| e.trim_start_matches("W/").trim_matches('"'));
+        let seed = match (etag, meta.version.as_deref()) {
+            (None, None) => format!("modified\n{}", meta.last_modified.to_rfc3339()),
+            (e, v) => format!("etag\n{}\nversion\n{}", e.unwrap_or(""), v.unwrap_or("")),
+        };
+        Ok(Self {
+            size: meta.size,
+            hash: short_hash(seed.as_bytes()),
+        })
+    }
+
+    /// The token of `position` (bytes or rows).
+    pub fn token(&self, position: u64) -> String {
+        format!("{OBJECT_KIND}:{}:{}:{position}", self.size, self.hash)
+    }
+
+    /// The position `committed` names when it is a token of this object and within it
+    /// (`limit`: its size for bytes, its rows for Parquet), else `None`.
+    pub fn resume(&self, committed: &str, limit: u64) -> Option<u64> {
+        let prefix = format!("{OBJECT_KIND}:{}:{}:", self.size, self.hash);
+        let position: u64 = committed.strip_prefix(&prefix)?.parse().ok()?;
+        (position <= limit).then_some(position)
     }
 }
 
@@ -186,6 +270,36 @@ mod tests {
         );
         data[10] = b'y';
         assert_eq!(TextIdentity::from_prefix(&data).resume(&t, 5000), None);
+    }
+
+    #[test]
+    fn an_object_token_names_its_etag_and_size() {
+        let meta = |etag: &str, size| object_store::ObjectMeta {
+            location: "k".into(),
+            last_modified: chrono::DateTime::UNIX_EPOCH,
+            size,
+            e_tag: Some(etag.to_owned()),
+            version: None,
+        };
+        let tag = ObjectTag::of(&meta("\"abc\"", 100)).unwrap();
+        assert_eq!(tag, ObjectTag::of(&meta("abc", 100)).unwrap(), "quotes");
+        let t = tag.token(40);
+        assert!(t.starts_with("obj1:100:") && t.ends_with(":40"), "{t}");
+        assert_eq!(tag.resume(&t, 100), Some(40));
+        assert_eq!(tag.resume(&t, 39), None, "past the end");
+        let rewritten = ObjectTag::of(&meta("\"abd\"", 100)).unwrap();
+        assert_eq!(
+            rewritten.resume(&t, 100),
+            None,
+            "a new ETag: another object"
+        );
+        assert_eq!(
+            ObjectTag::of(&meta("abc", 101)).unwrap().resume(&t, 200),
+            None
+        );
+        let pq = ParquetIdentity::of_object(&tag);
+        assert_eq!(pq.token(7), tag.token(7));
+        assert_eq!(pq.resume(&tag.token(7), 7), Some(7));
     }
 
     #[test]

@@ -3,17 +3,21 @@
 
 mod common;
 
+mod buckets;
 mod crash;
 mod csv;
 mod errors;
 mod follow;
+mod hostile_bucket;
 mod hostile_files;
 mod hostile_records;
 mod hostile_server_answers;
 mod hostile_suite;
 mod json_logs;
+mod kubernetes_job;
 mod ndjson;
 mod parquet;
 mod parquet_hostile;
 mod readme_flags;
 mod readme_quickstart;
+mod shards;

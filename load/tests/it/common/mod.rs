@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 
 use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 
+pub mod moto;
+
 /// The table every test loads into: `ID` and `NAME` columns.
 pub const DDL: &str = "CREATE DATABASE D; CREATE SCHEMA D.S; \
     CREATE TABLE D.S.T (ID NUMBER, NAME VARCHAR, NOTE VARCHAR)";
@@ -29,6 +31,8 @@ pub struct Lab {
     runtime: tokio::runtime::Runtime,
     pub dir: tempfile::TempDir,
     url: String,
+    /// More environment for the binary (an S3 server's endpoint and keys, `moto.rs`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Lab {
@@ -49,6 +53,7 @@ impl Lab {
             runtime,
             dir: tempfile::tempdir().unwrap(),
             url,
+            env: Vec::new(),
         }
     }
 
@@ -69,6 +74,7 @@ impl Lab {
             .env("SNOWFLAKE_PRIVATE_KEY_FILE", &key().0)
             .env_remove("SNOWFLAKE_PRIVATE_KEY")
             .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -1,0 +1,130 @@
+//! A real S3 API server for the bucket tests: `moto_server` (PyPI `moto[server]`, pinned in
+//! `.ci/moto.txt`; `.ci/run` installs it) on a free loopback port, killed on drop. Without it
+//! the tests are skipped, except under `CI=true`, where they fail.
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore as _, PutPayload};
+
+/// A running `moto_server`.
+pub struct Moto {
+    child: Child,
+    endpoint: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The keys the tests sign with (moto takes any).
+const KEY: (&str, &str) = ("testing", "testing");
+
+impl Moto {
+    /// Starts a server, or `None` (skipped) when `moto_server` is not installed outside CI.
+    pub fn start() -> Option<Self> {
+        let found = Command::new("sh")
+            .args(["-c", "command -v moto_server"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "moto_server is missing under CI=true (.ci/run installs it from .ci/moto.txt)"
+            );
+            eprintln!("skipped: moto_server is not installed (see .ci/run)");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    /// The environment that points `snowpipe load` (object_store's S3 chain) at this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ACCESS_KEY_ID", KEY.0),
+            ("AWS_SECRET_ACCESS_KEY", KEY.1),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", &self.endpoint),
+            ("AWS_ALLOW_HTTP", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// Creates `bucket` (a plain PUT: moto does not check signatures).
+    pub fn bucket(&self, bucket: &str) {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "create {bucket}: {answer}"
+        );
+    }
+
+    /// Writes (or overwrites) `key` in `bucket`.
+    pub fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
+        let store = self.store(bucket);
+        self.runtime
+            .block_on(store.put(&StorePath::from(key), PutPayload::from(body)))
+            .unwrap();
+    }
+
+    fn store(&self, bucket: &str) -> Arc<AmazonS3> {
+        Arc::new(
+            AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_endpoint(&self.endpoint)
+                .with_allow_http(true)
+                .with_region("us-east-1")
+                .with_access_key_id(KEY.0)
+                .with_secret_access_key(KEY.1)
+                .build()
+                .unwrap(),
+        )
+    }
+}
