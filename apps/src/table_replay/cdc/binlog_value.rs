@@ -9,6 +9,7 @@
 //! | `ENUM` as its 1-based index | the label (0, the invalid value, is the empty string) |
 //! | `SET` as a little-endian bitmask | the labels, comma-separated |
 //! | MySQL's binary JSON | the JSON text |
+//! | `BINARY(n)` without its trailing zero bytes (the binlog strips them) | padded to `n` bytes, as the table returns it |
 //!
 //! Everything else (decimals as their text, `DATETIME`, `TIME`, `DATE`, floats, strings,
 //! blobs, `BIT` bytes) already has the snapshot's form.
@@ -46,6 +47,24 @@ pub fn labels(column_type: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The width of a `BINARY(n)` column (the binlog drops its trailing zero bytes); `None` for
+/// every other type.
+pub fn fixed_binary_len(column_type: &str) -> Option<usize> {
+    let t = column_type.to_ascii_lowercase();
+    t.strip_prefix("binary(")?.strip_suffix(')')?.parse().ok()
+}
+
+/// A binlog `BINARY(n)` value padded back to its `n` bytes.
+pub fn pad_binary(v: Value, width: Option<usize>) -> Value {
+    match (v, width) {
+        (Value::Bytes(mut b), Some(n)) if b.len() < n => {
+            b.resize(n, 0);
+            Value::Bytes(b)
+        }
+        (v, _) => v,
+    }
 }
 
 /// Converts one binlog value of a column of `kind` (`labels` for `ENUM`/`SET`).
@@ -144,6 +163,22 @@ mod tests {
     fn labels_keep_quotes_commas_and_order() {
         assert_eq!(labels("enum('a','it''s','x,y')"), vec!["a", "it's", "x,y"]);
         assert!(labels("int(11)").is_empty());
+    }
+
+    #[test]
+    fn fixed_binary_is_padded_back_and_varbinary_is_not() {
+        assert_eq!(fixed_binary_len("binary(4)"), Some(4));
+        assert_eq!(fixed_binary_len("varbinary(4)"), None);
+        let w = fixed_binary_len("BINARY(4)");
+        assert_eq!(
+            pad_binary(Value::Bytes(vec![0x80]), w),
+            Value::Bytes(vec![0x80, 0, 0, 0])
+        );
+        assert_eq!(
+            pad_binary(Value::Bytes(vec![]), w),
+            Value::Bytes(vec![0; 4])
+        );
+        assert_eq!(pad_binary(Value::NULL, w), Value::NULL);
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl Followed<'_> {
                     )
                 })?;
                 binlog_value::to_value(&c.kind, &self.labels[i], v)
+                    .map(|v| binlog_value::pad_binary(v, binlog_value::fixed_binary_len(&c.column_type)))
                     .with_context(|| format!("column {} ({})", c.name, c.column_type))
             })
             .collect()
