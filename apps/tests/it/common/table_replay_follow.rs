@@ -52,13 +52,13 @@ pub async fn change_destination(
     destination(ddl, dir).await
 }
 
-/// `table_replay follow --table T,... --until-idle 2s` as a command (not yet run).
+/// `table_replay follow --table T,... --until-idle IDLE` as a command (not yet run).
 pub fn follow_cmd(
     bin: &Path,
     url: &str,
     tables: &[&str],
-    emulator: &Emulator,
-    key: &Path,
+    (emulator, key): (&Emulator, &Path),
+    idle: &str,
 ) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(["follow", "--source", url, "--table", &tables.join(",")])
@@ -70,7 +70,7 @@ pub fn follow_cmd(
             "--batch",
             "100",
         ])
-        .args(["--max-client-lag", "200ms", "--until-idle", "2s"])
+        .args(["--max-client-lag", "200ms", "--until-idle", idle])
         .stdin(Stdio::null());
     at_destination(&mut cmd, emulator, key);
     cmd
@@ -84,7 +84,7 @@ pub fn follow_until_idle(
     emulator: &Emulator,
     key: &Path,
 ) -> String {
-    let out = follow_cmd(bin, url, tables, emulator, key)
+    let out = follow_cmd(bin, url, tables, (emulator, key), "2s")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
