@@ -175,9 +175,16 @@ pub async fn follow(
         .context("no table to follow")?;
     eprintln!("following the binlog from {start}");
     let bin_conn = source::connect(&opts.source).await?;
-    let mut binlog = stream::open(bin_conn, opts.server_id, &start).await?;
-    let streamed =
-        stream::follow(&mut binlog, &start, &db, &mut tables, opts.until_idle, stop).await?;
+    let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, &start).await?;
+    let streamed = stream::follow(
+        (&mut binlog, checksum),
+        &start,
+        &db,
+        &mut tables,
+        opts.until_idle,
+        stop,
+    )
+    .await?;
     eprintln!(
         "followed {} binlog changes{}",
         streamed.changes,

@@ -22,20 +22,41 @@ use crate::table_replay::cdc::Followed;
 /// MariaDB's GTID event type.
 const MARIADB_GTID_EVENT: u8 = 162;
 
-/// Opens the binlog stream at `from` on `conn` (which it consumes).
+/// Opens the binlog stream at `from` on `conn` (which it consumes); returns it with whether
+/// the server checksums its events.
 ///
 /// # Errors
 /// When the server refuses (a purged position says so when the first event is read).
-pub async fn open(mut conn: Conn, server_id: u32, from: &BinlogPos) -> Result<BinlogStream> {
+pub async fn open(
+    mut conn: Conn,
+    server_id: u32,
+    from: &BinlogPos,
+) -> Result<(BinlogStream, bool)> {
     use mysql_async::prelude::Queryable as _;
+    let checksum: Option<String> = conn.query_first("SELECT @@binlog_checksum").await?;
+    let checksum = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
     // GTID events as MariaDB writes them (a lower capability gets them as BEGIN queries).
     conn.query_drop("SET @mariadb_slave_capability = 4").await?;
     let request = BinlogStreamRequest::new(server_id)
         .with_filename(from.file.as_bytes())
         .with_pos(from.pos);
-    conn.get_binlog_stream(request)
+    let stream = conn
+        .get_binlog_stream(request)
         .await
-        .with_context(|| format!("the server refused the binlog stream at {from}"))
+        .with_context(|| format!("the server refused the binlog stream at {from}"))?;
+    Ok((stream, checksum))
+}
+
+/// The file a Rotate event names. The stream's first Rotate comes before the format
+/// description that says events carry a checksum, so the parser leaves the 4 checksum bytes
+/// at the end of its name (found by the crash test: `binlog.000001rL\S`).
+fn rotate_name(name: &[u8], checksum: bool, seen_fde: bool) -> String {
+    let name = if checksum && !seen_fde && name.len() > 4 {
+        &name[..name.len() - 4]
+    } else {
+        name
+    };
+    String::from_utf8_lossy(name).into_owned()
 }
 
 /// The transaction being read.
@@ -61,7 +82,7 @@ pub struct Streamed {
 /// A stream error (a purged position: the fix is a new snapshot), a value that cannot be
 /// converted, a followed table whose shape changed, or an append that failed.
 pub async fn follow(
-    stream: &mut BinlogStream,
+    (stream, checksum): (&mut BinlogStream, bool),
     start: &BinlogPos,
     source_db: &str,
     tables: &mut [Followed<'_>],
@@ -75,6 +96,7 @@ pub async fn follow(
         ..Tx::default()
     };
     let mut out = Streamed::default();
+    let mut seen_fde = false;
     let idle = until_idle.unwrap_or(Duration::from_secs(u64::MAX / 4));
     loop {
         let next = tokio::select! {
@@ -105,7 +127,10 @@ pub async fn follow(
             continue;
         }
         match event.read_data().context("cannot parse a binlog event")? {
-            Some(EventData::RotateEvent(r)) => tx.file = r.name().into_owned(),
+            Some(EventData::RotateEvent(r)) => {
+                tx.file = rotate_name(r.name_raw(), checksum, seen_fde);
+            }
+            Some(EventData::FormatDescriptionEvent(_)) => seen_fde = true,
             Some(EventData::QueryEvent(q)) => {
                 let sql = q.query();
                 if sql.eq_ignore_ascii_case("BEGIN") {
@@ -299,4 +324,19 @@ async fn rows_event(
     f.append(batch).await?;
     let _ = binlog_value::labels;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rotate_name;
+
+    #[test]
+    fn the_first_rotate_loses_its_checksum_bytes_and_later_ones_keep_their_name() {
+        assert_eq!(
+            rotate_name(b"binlog.000001rL\\S", true, false),
+            "binlog.000001"
+        );
+        assert_eq!(rotate_name(b"binlog.000002", true, true), "binlog.000002");
+        assert_eq!(rotate_name(b"binlog.000003", false, false), "binlog.000003");
+    }
 }
