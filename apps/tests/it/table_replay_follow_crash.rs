@@ -191,11 +191,7 @@ async fn follow_killed_at_random_instants_writes_every_change_exactly_once() {
         if text.contains("resuming after committed") {
             resumed += 1;
         }
-        let last = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .last()
-            .unwrap_or("");
+        let last = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
         eprintln!("kill {k}: follow SIGKILLed {wait} ms after {mark:?}; its last line: {last}");
     }
     // The runs found their predecessors' committed changes (the first has none; the second

@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
-use mysql_async::binlog::events::{Event, EventData, RowsEventData};
+use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 use snowpipe_streaming::OffsetToken;
 
-use crate::table_replay::cdc::binlog_value;
 use crate::table_replay::cdc::changes::{self, Op, Origin};
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Token};
 use crate::table_replay::cdc::Followed;
@@ -150,8 +149,7 @@ pub async fn follow(
                 });
             }
             Some(EventData::RowsEvent(rows)) => {
-                out.changes +=
-                    rows_event(stream, &event, &rows, source_db, tables, &tx, begin).await?;
+                out.changes += rows_event(stream, &rows, source_db, tables, &tx, begin).await?;
             }
             _ => {}
         }
@@ -227,14 +225,12 @@ fn check_ddl(
 /// One rows event: its changes for a followed table, appended. Returns how many.
 async fn rows_event(
     stream: &BinlogStream,
-    event: &Event,
     rows: &RowsEventData<'_>,
     source_db: &str,
     tables: &mut [Followed<'_>],
     tx: &Tx,
     begin: u64,
 ) -> Result<u64> {
-    let _ = event;
     let tme = stream
         .get_tme(rows.table_id())
         .context("a rows event without its table map")?;
@@ -322,7 +318,6 @@ async fn rows_event(
     }
     let n = batch.len() as u64;
     f.append(batch).await?;
-    let _ = binlog_value::labels;
     Ok(n)
 }
 
