@@ -26,3 +26,4 @@ mod table_replay_bad_rows;
 mod table_replay_crash;
 mod table_replay_follow;
 mod table_replay_follow_crash;
+mod table_replay_follow_perf;
