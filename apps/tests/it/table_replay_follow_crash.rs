@@ -183,7 +183,9 @@ async fn follow_killed_at_random_instants_writes_every_change_exactly_once() {
         if k == kills / 2 {
             eprintln!("kill {k}: MariaDB killed and restarted under the running follow");
             db.restart().unwrap();
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // The running follow connects again and goes on from its last appended change.
+            wait_for_line(&log, "connecting again").await;
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(1500..3000))).await;
         }
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();

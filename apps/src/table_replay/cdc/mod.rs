@@ -165,32 +165,51 @@ pub async fn follow(
     for name in &opts.tables {
         tables.push(open_table(client, opts, &mut conn, name).await?);
     }
-    let resume = snapshot_where_needed(&mut conn, &mut tables, opts.batch).await?;
+    snapshot_where_needed(&mut conn, &mut tables, opts.batch).await?;
     drop(conn);
-    let start = tables
-        .iter()
-        .filter_map(|f| f.committed.as_ref().map(|t| t.resume_at().clone()))
-        .chain(resume)
-        .min()
-        .context("no table to follow")?;
-    eprintln!("following the binlog from {start}");
-    let bin_conn = source::connect(&opts.source).await?;
-    let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, &start).await?;
-    let streamed = stream::follow(
-        (&mut binlog, checksum),
-        &start,
-        &db,
-        &mut tables,
-        opts.until_idle,
-        stop,
-    )
-    .await?;
-    eprintln!(
-        "followed {} binlog changes{}",
-        streamed.changes,
-        streamed.at.map_or(String::new(), |p| format!(" up to {p}"))
-    );
-    drop(binlog);
+    let stop = stop;
+    tokio::pin!(stop);
+    let mut changes = 0;
+    let mut retry_until: Option<Instant> = None;
+    loop {
+        let start = tables
+            .iter()
+            .filter_map(|f| f.committed.as_ref().map(|t| t.resume_at().clone()))
+            .min()
+            .context("no table to follow")?;
+        eprintln!("following the binlog from {start}");
+        match read_binlog(opts, &start, &db, &mut tables, &mut stop).await {
+            Ok(streamed) => {
+                changes += streamed.changes;
+                eprintln!(
+                    "followed {changes} binlog changes{}",
+                    streamed.at.map_or(String::new(), |p| format!(" up to {p}"))
+                );
+                break;
+            }
+            Err(e) if e.downcast_ref::<stream::Disconnected>().is_some() => {
+                // The server went away (a restart): from each table's last appended change.
+                let deadline = *retry_until.get_or_insert_with(|| Instant::now() + RECONNECT_FOR);
+                if Instant::now() > deadline {
+                    return Err(e.context(format!(
+                        "the source server did not come back within {}s",
+                        RECONNECT_FOR.as_secs()
+                    )));
+                }
+                eprintln!("{e:#}; connecting again in 1s");
+                for f in &mut tables {
+                    if let Some(last) = &f.last {
+                        f.committed = Some(Token::parse(last.as_str())?);
+                    }
+                }
+                tokio::select! {
+                    () = &mut stop => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let mut report = FollowReport {
         tables: Vec::new(),
         elapsed: started.elapsed(),
@@ -220,6 +239,34 @@ pub async fn follow(
             .push((f.table.name.clone(), f.changes, committed));
     }
     Ok(report)
+}
+
+/// How long `follow` keeps connecting again after the source server went away.
+const RECONNECT_FOR: Duration = Duration::from_secs(120);
+
+/// One binlog connection: opened at `start`, read until stop, idle or an error.
+async fn read_binlog(
+    opts: &FollowOptions,
+    start: &BinlogPos,
+    db: &str,
+    tables: &mut [Followed<'_>],
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Result<stream::Streamed> {
+    let bin_conn = source::connect(&opts.source)
+        .await
+        .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
+    let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, start)
+        .await
+        .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
+    stream::follow(
+        (&mut binlog, checksum),
+        start,
+        db,
+        tables,
+        opts.until_idle,
+        stop,
+    )
+    .await
 }
 
 async fn open_table<'c>(

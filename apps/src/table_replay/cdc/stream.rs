@@ -58,6 +58,19 @@ fn rotate_name(name: &[u8], checksum: bool, seen_fde: bool) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
 
+/// The binlog connection was lost (the server restarted, the network broke): `follow`
+/// connects again and resumes after its last appended change.
+#[derive(Debug)]
+pub struct Disconnected(pub String);
+
+impl std::fmt::Display for Disconnected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the binlog connection was lost: {}", self.0)
+    }
+}
+
+impl std::error::Error for Disconnected {}
+
 /// The transaction being read.
 #[derive(Debug, Default)]
 struct Tx {
@@ -86,9 +99,8 @@ pub async fn follow(
     source_db: &str,
     tables: &mut [Followed<'_>],
     until_idle: Option<Duration>,
-    stop: impl std::future::Future<Output = ()>,
+    mut stop: impl std::future::Future<Output = ()> + Unpin,
 ) -> Result<Streamed> {
-    tokio::pin!(stop);
     let mut tx = Tx {
         file: start.file.clone(),
         start: start.pos,
@@ -104,11 +116,12 @@ pub async fn follow(
             n = stream.next() => n,
         };
         let event = match next {
-            None => bail!(
-                "the server ended the binlog stream at {}:{}",
-                tx.file,
-                tx.start
-            ),
+            None => {
+                return Err(anyhow::Error::new(Disconnected(format!(
+                    "the server ended the binlog stream at {}:{}",
+                    tx.file, tx.start
+                ))))
+            }
             Some(Err(e)) => return Err(stream_error(e, &tx)),
             Some(Ok(e)) => e,
         };
@@ -174,10 +187,7 @@ fn stream_error(e: mysql_async::Error, tx: &Tx) -> anyhow::Error {
             tx.start
         )
     } else {
-        anyhow::Error::new(e).context(format!(
-            "the binlog stream failed at {}:{}",
-            tx.file, tx.start
-        ))
+        anyhow::Error::new(Disconnected(format!("at {}:{}: {text}", tx.file, tx.start)))
     }
 }
 
