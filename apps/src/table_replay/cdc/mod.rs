@@ -10,7 +10,10 @@
 //! the binlog again from the earliest transaction some table still needs, skipping on each
 //! channel every change at or before its committed one.
 //!
-//! Tables need a single integer primary key (or `--key`): the current state is per key.
+//! A lost binlog connection (a server restart) is connected again for up to
+//! [`RECONNECT_FOR`], from each table's last appended change.
+//!
+//! Tables need a single integer primary key: the current state is per key.
 
 mod binlog_value;
 pub mod changes;
