@@ -326,7 +326,12 @@ async fn snapshot_where_needed(
     tables: &mut [Followed<'_>],
     batch: usize,
 ) -> Result<Option<BinlogPos>> {
-    let needs = |f: &Followed<'_>| !matches!(f.committed, Some(Token::Binlog { .. }));
+    let needs = |f: &Followed<'_>| {
+        !matches!(
+            f.committed,
+            Some(Token::Binlog { .. } | Token::Snapshot { done: true, .. })
+        )
+    };
     if !tables.iter().any(needs) {
         return Ok(None);
     }
@@ -335,7 +340,7 @@ async fn snapshot_where_needed(
     let mut earliest: Option<BinlogPos> = None;
     for f in tables.iter_mut().filter(|f| needs(f)) {
         let (resume, after) = match &f.committed {
-            Some(Token::Snapshot { resume, key }) => (resume.clone(), Some(*key)),
+            Some(Token::Snapshot { resume, key, .. }) => (resume.clone(), Some(*key)),
             _ => (at.clone(), None),
         };
         let n = snapshot_table(conn, f, &at, now, &resume, after, batch).await?;
@@ -344,6 +349,7 @@ async fn snapshot_where_needed(
         f.committed = Some(Token::Snapshot {
             resume: resume.clone(),
             key: u64::MAX,
+            done: true,
         });
         earliest = Some(earliest.map_or(resume.clone(), |e| e.min(resume)));
     }
@@ -367,8 +373,11 @@ async fn snapshot_table(
         if page.is_empty() {
             return Ok(n);
         }
+        // A short page is the last: its last row's token says the snapshot is complete (a
+        // full last page leaves a restart one empty page to read).
+        let last = (page.len() < batch).then(|| page.len() - 1);
         let mut rows = Vec::with_capacity(page.len());
-        for row in page {
+        for (i, row) in page.into_iter().enumerate() {
             let values = row.unwrap();
             let key = schema::key_value(&values[f.table.key])?;
             after = Some(key);
@@ -385,6 +394,7 @@ async fn snapshot_table(
             let token = Token::Snapshot {
                 resume: resume.clone(),
                 key,
+                done: last == Some(i),
             };
             rows.push((object, OffsetToken::new(token.render())?));
         }

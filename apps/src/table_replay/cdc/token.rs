@@ -3,6 +3,7 @@
 //! | token | meaning |
 //! |---|---|
 //! | `s:FILE:POS:KEY` | a snapshot row: every key up to `KEY` is committed; the binlog resumes at `FILE:POS`, the position the first snapshot was taken at |
+//! | `S:FILE:POS:KEY` | the snapshot's last row (its last page was short): the snapshot is complete, a restart takes none |
 //! | `b:FILE:TX:EVENT:ROW` | a binlog change: row `ROW` of the rows event at `FILE:EVENT`, in the transaction that begins at `FILE:TX` |
 //!
 //! A restart reads the binlog again from the transaction's start (the rows event needs the
@@ -37,15 +38,28 @@ pub struct ChangePos {
 /// A parsed change-channel token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {
-    Snapshot { resume: BinlogPos, key: u64 },
-    Binlog { tx: BinlogPos, change: ChangePos },
+    Snapshot {
+        resume: BinlogPos,
+        key: u64,
+        /// The snapshot's last row: nothing left to snapshot.
+        done: bool,
+    },
+    Binlog {
+        tx: BinlogPos,
+        change: ChangePos,
+    },
 }
 
 impl Token {
     /// The token's text (see the module docs).
     pub fn render(&self) -> String {
         match self {
-            Token::Snapshot { resume, key } => format!("s:{}:{}:{key}", resume.file, resume.pos),
+            Token::Snapshot { resume, key, done } => format!(
+                "{}:{}:{}:{key}",
+                if *done { "S" } else { "s" },
+                resume.file,
+                resume.pos
+            ),
             Token::Binlog { tx, change } => format!(
                 "b:{}:{}:{}:{}",
                 tx.file, tx.pos, change.event.pos, change.row
@@ -66,7 +80,11 @@ impl Token {
             )
         };
         let num = |s: &str| s.parse::<u64>().with_context(bad);
-        if let Some(rest) = text.strip_prefix("s:") {
+        let snapshot = match text.strip_prefix("s:") {
+            Some(rest) => Some((rest, false)),
+            None => text.strip_prefix("S:").map(|rest| (rest, true)),
+        };
+        if let Some((rest, done)) = snapshot {
             let mut it = rest.rsplitn(3, ':');
             let (key, pos, file) = (it.next(), it.next(), it.next());
             let (Some(key), Some(pos), Some(file)) = (key, pos, file) else {
@@ -78,6 +96,7 @@ impl Token {
                     pos: num(pos)?,
                 },
                 key: num(key)?,
+                done,
             });
         }
         if let Some(rest) = text.strip_prefix("b:") {
@@ -137,9 +156,17 @@ mod tests {
         let s = Token::Snapshot {
             resume: pos("mysql-bin.000001", 330),
             key: 42,
+            done: false,
         };
         assert_eq!(s.render(), "s:mysql-bin.000001:330:42");
         assert_eq!(Token::parse(&s.render()).unwrap(), s);
+        let done = Token::Snapshot {
+            resume: pos("mysql-bin.000001", 330),
+            key: 42,
+            done: true,
+        };
+        assert_eq!(done.render(), "S:mysql-bin.000001:330:42");
+        assert_eq!(Token::parse(&done.render()).unwrap(), done);
         let b = Token::Binlog {
             tx: pos("my:bin.000002", 4),
             change: ChangePos {
@@ -178,6 +205,7 @@ mod tests {
         let snap = Token::Snapshot {
             resume: pos("b.000001", 500),
             key: 9,
+            done: false,
         };
         assert!(!snap.wants(&at("b.000001", 499, 0)));
         assert!(snap.wants(&at("b.000001", 500, 0)));
