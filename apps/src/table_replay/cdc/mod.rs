@@ -369,13 +369,18 @@ async fn snapshot_table(
     let reader = KeysetReader::new(&f.table);
     let mut n = 0;
     loop {
-        let page = reader.page(conn, after, batch).await?;
+        // One row more than a page: without it, this page is the last, and its last row's
+        // token says the snapshot is complete.
+        let mut page = reader.page(conn, after, batch + 1).await?;
         if page.is_empty() {
             return Ok(n);
         }
-        // A short page is the last: its last row's token says the snapshot is complete (a
-        // full last page leaves a restart one empty page to read).
-        let last = (page.len() < batch).then(|| page.len() - 1);
+        let last = if page.len() > batch {
+            page.truncate(batch);
+            None
+        } else {
+            Some(page.len() - 1)
+        };
         let mut rows = Vec::with_capacity(page.len());
         for (i, row) in page.into_iter().enumerate() {
             let values = row.unwrap();
