@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! cargo run --example table_replay     # private MariaDB + sample table → embedded emulator → verify
+//! cargo run --example table_replay -- --cdc --rows 10000   # the same with its binlog: follow, changes, verify --changes
+//! table_replay follow --table T[,T2...] --database D --schema S [--until-idle 30s]   # change data capture (`cdc/`)
 //! export TABLE_REPLAY_SOURCE=mysql://USER@HOST:PORT/DB TABLE_REPLAY_PASSWORD=…   # or --password-file FILE
 //! table_replay replay --table T [--key COL] --database D --schema S --pipe P [--dlq-pipe P2] [--batch N] [--follow] [--profile FILE]
 //! table_replay verify --table T --database D --schema S --dest-table T2 [--profile FILE]
@@ -58,6 +60,10 @@ struct Cli {
     /// Rows per keyset page (and per append).
     #[arg(long, default_value_t = 5_000)]
     batch: usize,
+    /// The change-capture demo instead: snapshot, a script of changes through the binlog,
+    /// then `verify --changes` (use a smaller --rows, e.g. 10000).
+    #[arg(long)]
+    cdc: bool,
 }
 
 #[derive(Subcommand)]
@@ -263,6 +269,12 @@ pub async fn main() -> Result<ExitCode> {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        None if cli.cdc => {
+            if !cdc::demo::run(cli.rows).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         None => default_run(cli.rows, cli.batch).await,
         Some(Command::Follow(a)) => cdc::cli::run(a).await,
         Some(Command::Ddl(a)) => {

@@ -18,6 +18,7 @@
 mod binlog_value;
 pub mod changes;
 pub mod cli;
+pub mod demo;
 mod snapshot;
 mod stream;
 pub mod token;
