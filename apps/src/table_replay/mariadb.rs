@@ -16,7 +16,10 @@ pub const INSTALL_HINT: &str = "apt-get install mariadb-server";
 pub struct MariaDb {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    /// The server binary and its arguments, to start it again ([`MariaDb::restart`]).
+    command: (PathBuf, Vec<String>),
+    log: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 /// Finds `mariadbd` (or `mysqld`) on PATH or in /usr/sbin.
@@ -66,6 +69,52 @@ impl MariaDb {
     /// When the binaries are missing ([`INSTALL_HINT`]), or the server does not start within
     /// 60 s (its error log is included).
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// As [`MariaDb::start`], with the binary log on in ROW format (full row images, server
+    /// id 1, the files as `<dir>/binlog.NNNNNN`), as `table_replay follow` needs.
+    ///
+    /// # Errors
+    /// As [`MariaDb::start`].
+    pub fn start_with_binlog() -> Result<Self> {
+        Self::start_with(&[
+            "--log-bin=binlog",
+            "--binlog-format=ROW",
+            "--binlog-row-image=FULL",
+            "--server-id=1",
+        ])
+    }
+
+    /// Stops the server (SIGKILL: as a crash) and starts it again on the same data directory
+    /// and port; returns once it accepts connections.
+    ///
+    /// # Errors
+    /// When it does not start again within 60 s.
+    pub fn restart(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+        self.child = Command::new(&self.command.0)
+            .args(&self.command.1)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start mariadbd again")?;
+        self.wait_ready()
+    }
+
+    /// The server's directory (its data directory is `data/` in it).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// As [`MariaDb::start`], with `extra` server arguments.
+    ///
+    /// # Errors
+    /// As [`MariaDb::start`].
+    pub fn start_with(extra: &[&str]) -> Result<Self> {
         let server = server_binary()
             .with_context(|| format!("mariadbd not found: install it with `{INSTALL_HINT}`"))?;
         let install = install_db_binary(&server).with_context(|| {
@@ -104,6 +153,7 @@ impl MariaDb {
         }
         let port = free_port()?;
         let mut cmd = Command::new(&server);
+        cmd.current_dir(&data);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", socket.display()))
@@ -127,12 +177,29 @@ impl MariaDb {
         if root {
             cmd.arg("--user=root");
         }
+        cmd.args(extra);
+        let command = (
+            server.clone(),
+            cmd.get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+        );
         let child = cmd.spawn().context("cannot start mariadbd")?;
         let mut db = Self {
             child,
             port,
-            _dir: dir,
+            command,
+            log,
+            dir,
         };
+        db.wait_ready()?;
+        Ok(db)
+    }
+
+    /// Waits (60 s) until the server accepts connections.
+    fn wait_ready(&mut self) -> Result<()> {
+        let (log, port) = (self.log.clone(), self.port);
+        let db = self;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             // The port opens a moment before the server takes connections (a busy machine saw
@@ -140,7 +207,7 @@ impl MariaDb {
             let ready =
                 std::fs::read_to_string(&log).is_ok_and(|l| l.contains("ready for connections"));
             if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(db);
+                return Ok(());
             }
             if let Ok(Some(status)) = db.child.try_wait() {
                 bail!(

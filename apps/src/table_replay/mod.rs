@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! cargo run --example table_replay     # private MariaDB + sample table → embedded emulator → verify
+//! cargo run --example table_replay -- --cdc --rows 10000   # the same with its binlog: follow, changes, verify --changes
+//! table_replay follow --table T[,T2...] --database D --schema S [--until-idle 30s]   # change data capture (`cdc/`)
 //! export TABLE_REPLAY_SOURCE=mysql://USER@HOST:PORT/DB TABLE_REPLAY_PASSWORD=…   # or --password-file FILE
 //! table_replay replay --table T [--key COL] --database D --schema S --pipe P [--dlq-pipe P2] [--batch N] [--follow] [--profile FILE]
 //! table_replay verify --table T --database D --schema S --dest-table T2 [--profile FILE]
@@ -20,6 +22,7 @@
 //! `error: ownership lost: channel …` line naming the committed token.
 
 use crate::common;
+pub mod cdc;
 mod dead_letter;
 pub mod mariadb;
 mod replay;
@@ -57,6 +60,10 @@ struct Cli {
     /// Rows per keyset page (and per append).
     #[arg(long, default_value_t = 5_000)]
     batch: usize,
+    /// The change-capture demo instead: snapshot, a script of changes through the binlog,
+    /// then `verify --changes` (use a smaller --rows, e.g. 10000).
+    #[arg(long)]
+    cdc: bool,
 }
 
 #[derive(Subcommand)]
@@ -69,6 +76,9 @@ enum Command {
     Ddl(DdlArgs),
     /// Create the sample table (every type, sparse keys) in a database, replacing it.
     Sample(SampleArgs),
+    /// Change data capture: a consistent snapshot, then every insert, update and delete from
+    /// the binlog into <TABLE>_CHANGES, exactly once across restarts.
+    Follow(cdc::cli::FollowArgs),
 }
 
 #[derive(Args)]
@@ -157,6 +167,10 @@ struct VerifyArgs {
     /// Rows per compared page.
     #[arg(long, default_value_t = 10_000)]
     page: usize,
+    /// Compare with the state the change table of `follow` implies (<TABLE>_CHANGES unless
+    /// --dest-table): the latest change per key, deletes removed.
+    #[arg(long)]
+    changes: bool,
 }
 
 #[derive(Args)]
@@ -178,6 +192,10 @@ struct DdlArgs {
     /// Dead-letter pipe (default: <TABLE>_DLQ_PIPE), into the table <DEST_TABLE>_DLQ.
     #[arg(long)]
     dlq_pipe: Option<String>,
+    /// Print the change table <DEST_TABLE>_CHANGES, its pipe <TABLE>_CHANGES_PIPE (what
+    /// `follow` writes) and the current-state view instead.
+    #[arg(long)]
+    changes: bool,
 }
 
 impl SourceArgs {
@@ -251,7 +269,14 @@ pub async fn main() -> Result<ExitCode> {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        None if cli.cdc => {
+            if !cdc::demo::run(cli.rows).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         None => default_run(cli.rows, cli.batch).await,
+        Some(Command::Follow(a)) => cdc::cli::run(a).await,
         Some(Command::Ddl(a)) => {
             let mut conn = source::connect(&a.source.url()?).await?;
             let table =
@@ -259,6 +284,16 @@ async fn run(cli: Cli) -> Result<()> {
             let dest = a
                 .dest_table
                 .unwrap_or_else(|| default_dest_table(&a.source.table));
+            if a.changes {
+                let changes = cdc::changes::table_name(&dest);
+                let view = format!("{dest}_CURRENT");
+                print!(
+                    "{}{}",
+                    cdc::changes::ddl(&table, &a.database, &a.schema, &dest),
+                    cdc::changes::current_state_view(&table, &changes, &view)
+                );
+                return Ok(());
+            }
             let pipe = a.pipe.unwrap_or_else(|| default_pipe(&a.source.table));
             let dlq_pipe = a
                 .dlq_pipe
@@ -320,9 +355,15 @@ async fn run(cli: Cli) -> Result<()> {
             let dest = verify::Dest {
                 database: a.dest.database.clone(),
                 schema: a.dest.schema.clone(),
-                table: a
-                    .dest_table
-                    .unwrap_or_else(|| default_dest_table(&a.source.table)),
+                table: a.dest_table.unwrap_or_else(|| {
+                    let t = default_dest_table(&a.source.table);
+                    if a.changes {
+                        cdc::changes::table_name(&t)
+                    } else {
+                        t
+                    }
+                }),
+                changes: a.changes,
             };
             let sql = sql.database(&dest.database).schema(&dest.schema);
             let v = verify::verify(
@@ -409,6 +450,7 @@ async fn default_run(rows: u64, batch: usize) -> Result<()> {
         database: database.into(),
         schema: schema_name.into(),
         table: dest_table,
+        changes: false,
     };
     let v = verify::verify(&url, sample::TABLE, None, &sql, &dest, 10_000).await?;
     print!("{}", v.render(sample::TABLE, &dest));

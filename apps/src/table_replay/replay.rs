@@ -323,7 +323,7 @@ fn convert_page(
 }
 
 /// One source row → its JSON object, or why it cannot become one (`column c (TYPE): …`).
-fn convert_row(
+pub(crate) fn convert_row(
     table: &SourceTable,
     names: &[String],
     values: &[mysql_async::Value],

@@ -85,6 +85,7 @@ fn dest() -> verify::Dest {
         database: DB.into(),
         schema: SCHEMA.into(),
         table: "REPLAY_SAMPLE".into(),
+        changes: false,
     }
 }
 

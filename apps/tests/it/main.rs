@@ -24,3 +24,6 @@ mod ski_resort_crash;
 mod ski_resort_run;
 mod table_replay_bad_rows;
 mod table_replay_crash;
+mod table_replay_follow;
+mod table_replay_follow_crash;
+mod table_replay_follow_perf;

@@ -13,6 +13,7 @@ pub mod lambda_esm;
 pub mod sdk_streamer;
 pub mod sensor_stream;
 pub mod table_replay;
+pub mod table_replay_follow;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

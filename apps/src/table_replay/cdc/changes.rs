@@ -1,0 +1,154 @@
+//! The change table `<TABLE>_CHANGES`: its DDL, and one change as its row.
+//!
+//! Columns: the source's (all nullable but the key: a delete carries the key alone), then
+//! `_OP` (`r` snapshot read, `c` insert, `u` update, `d` delete, as Debezium names them),
+//! `_BINLOG_FILE`, `_BINLOG_POS` (the rows event's start; for snapshot rows, the position the
+//! snapshot was taken at), `_ROW` (the row's index in its event), `_GTID` (MariaDB's
+//! `domain-server-sequence`; NULL without GTIDs and for snapshot rows) and `_COMMIT_TS` (UTC:
+//! the timestamp the server wrote on the transaction's first event, to the second; the
+//! snapshot's time for snapshot rows).
+//!
+//! The current state is the latest row per key by `(_BINLOG_FILE, _BINLOG_POS, _ROW)` with
+//! deletes removed (the view in `apps/README.md`).
+
+use mysql_async::Value;
+use serde_json::{Map, Value as Json};
+
+use crate::table_replay::schema::{self, ident, snowflake_name, snowflake_type, SourceTable};
+
+/// The change table of a destination table: `<DEST>_CHANGES`.
+pub fn table_name(dest: &str) -> String {
+    format!("{dest}_CHANGES")
+}
+
+/// The change pipe of a source table: `<TABLE>_CHANGES_PIPE`.
+pub fn pipe_name(table: &str) -> String {
+    format!("{}_CHANGES_PIPE", snowflake_name(table))
+}
+
+/// The change channel of a source table (one per table, so a restart reopens it).
+pub fn channel_name(table: &str) -> String {
+    format!("table_replay_changes_{table}")
+}
+
+/// The operation of a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Read,
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn code(self) -> &'static str {
+        match self {
+            Op::Read => "r",
+            Op::Insert => "c",
+            Op::Update => "u",
+            Op::Delete => "d",
+        }
+    }
+}
+
+/// Where a change comes from, written on its row.
+#[derive(Debug, Clone)]
+pub struct Origin<'a> {
+    pub op: Op,
+    pub file: &'a str,
+    pub pos: u64,
+    pub row: u32,
+    pub gtid: Option<&'a str>,
+    /// Seconds since the epoch (UTC).
+    pub commit_ts: i64,
+}
+
+/// `CREATE TABLE <DEST>_CHANGES` and `CREATE PIPE <TABLE>_CHANGES_PIPE`.
+pub fn ddl(table: &SourceTable, database: &str, schema_name: &str, dest: &str) -> String {
+    let qualified = |n: &str| format!("{}.{}.{}", ident(database), ident(schema_name), ident(n));
+    let mut columns: Vec<String> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let not_null = if i == table.key { " NOT NULL" } else { "" };
+            format!(
+                "    {} {}{not_null}",
+                ident(&snowflake_name(&c.name)),
+                snowflake_type(&c.kind)
+            )
+        })
+        .collect();
+    columns.extend(
+        [
+            "_OP VARCHAR(1) NOT NULL",
+            "_BINLOG_FILE VARCHAR NOT NULL",
+            "_BINLOG_POS NUMBER(20,0) NOT NULL",
+            "_ROW NUMBER(10,0) NOT NULL",
+            "_GTID VARCHAR",
+            "_COMMIT_TS TIMESTAMP_LTZ(0) NOT NULL",
+        ]
+        .map(|c| format!("    {c}")),
+    );
+    let changes = table_name(dest);
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{}\n);\n\
+         CREATE PIPE IF NOT EXISTS {} AS\n    COPY INTO {} FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING'))\n    MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;\n",
+        qualified(&changes),
+        columns.join(",\n"),
+        qualified(&pipe_name(&table.name)),
+        qualified(&changes),
+    )
+}
+
+/// One change as its row: the source columns of `values` (for a delete, the key alone) and
+/// the origin's columns.
+///
+/// # Errors
+/// When a value cannot become a value (`column c (TYPE): …`), as the replay says it.
+pub fn row(
+    table: &SourceTable,
+    names: &[String],
+    values: &[Value],
+    origin: &Origin<'_>,
+) -> Result<Map<String, Json>, String> {
+    let mut object = if origin.op == Op::Delete {
+        let c = &table.columns[table.key];
+        let key = schema::to_json(&c.kind, &values[table.key])
+            .map_err(|e| format!("column {} ({}): {e}", c.name, c.column_type))?;
+        let mut m = Map::new();
+        m.insert(names[table.key].clone(), key);
+        m
+    } else {
+        crate::table_replay::replay::convert_row(table, names, values)?
+    };
+    object.insert("_OP".into(), Json::from(origin.op.code()));
+    object.insert("_BINLOG_FILE".into(), Json::from(origin.file));
+    object.insert("_BINLOG_POS".into(), Json::from(origin.pos));
+    object.insert("_ROW".into(), Json::from(origin.row));
+    if let Some(g) = origin.gtid {
+        object.insert("_GTID".into(), Json::from(g));
+    }
+    let ts = chrono::DateTime::from_timestamp(origin.commit_ts, 0).unwrap_or_default();
+    object.insert(
+        "_COMMIT_TS".into(),
+        Json::from(ts.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()),
+    );
+    Ok(object)
+}
+
+/// The view that reads the current state, for `table`'s change table (Snowflake SQL).
+pub fn current_state_view(table: &SourceTable, changes: &str, view: &str) -> String {
+    let key = ident(&snowflake_name(&table.columns[table.key].name));
+    let cols = table
+        .columns
+        .iter()
+        .map(|c| ident(&snowflake_name(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "CREATE OR REPLACE VIEW {view} AS\n  SELECT {cols} FROM (\n    SELECT * FROM {changes}\n    \
+         QUALIFY ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY _BINLOG_FILE DESC, _BINLOG_POS DESC, _ROW DESC) = 1\n  \
+         ) WHERE _OP <> 'd';\n"
+    )
+}

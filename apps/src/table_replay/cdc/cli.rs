@@ -1,0 +1,74 @@
+//! The `follow` subcommand's arguments and run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::common;
+use crate::table_replay::cdc::{self, FollowOptions};
+use crate::table_replay::{builder, source_url, DestArgs};
+
+// No `Debug`: the arguments hold the source URL and its password.
+#[derive(Args)]
+pub struct FollowArgs {
+    /// The source database: mysql://USER@HOST:PORT/DB (password: see `replay --help`). The
+    /// user needs REPLICATION SLAVE (and REPLICATION CLIENT) besides SELECT.
+    #[arg(long, env = "TABLE_REPLAY_SOURCE", hide_env_values = true)]
+    source: String,
+    /// A file whose first line is the source password (else TABLE_REPLAY_PASSWORD).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// The source tables, comma-separated; each into <TABLE>_CHANGES through <TABLE>_CHANGES_PIPE
+    /// (`table_replay ddl --changes` prints them).
+    #[arg(long, value_delimiter = ',', required = true)]
+    table: Vec<String>,
+    #[command(flatten)]
+    dest: DestArgs,
+    /// Snapshot rows per page (and per append).
+    #[arg(long, default_value_t = 5_000)]
+    batch: usize,
+    /// Stop once no binlog event came for this long (default: follow until Ctrl-C or SIGTERM).
+    #[arg(long, value_parser = snowpipe_streaming::duration::parse)]
+    until_idle: Option<Duration>,
+    /// The replica server id to register with (default: derived from the table list; it
+    /// must differ from every other replica of the server).
+    #[arg(long)]
+    server_id: Option<u32>,
+    /// The client's max_client_lag: how long appended changes may wait before they are sent.
+    #[arg(long, default_value = "1s", value_parser = snowpipe_streaming::duration::parse)]
+    max_client_lag: Duration,
+}
+
+/// Runs `table_replay follow`.
+///
+/// # Errors
+/// As [`cdc::follow`], or when the destination cannot be reached.
+pub async fn run(a: FollowArgs) -> Result<()> {
+    let client = builder(a.dest.profile.as_ref())?
+        .max_client_lag(a.max_client_lag)
+        .build()
+        .await
+        .context("cannot connect to the destination")?;
+    let opts = FollowOptions {
+        source: source_url(&a.source, a.password_file.as_deref())?,
+        server_id: a
+            .server_id
+            .unwrap_or_else(|| cdc::default_server_id(&a.table)),
+        tables: a.table,
+        database: a.dest.database,
+        schema: a.dest.schema,
+        batch: a.batch.max(1),
+        until_idle: a.until_idle,
+    };
+    let report = cdc::follow(&client, &opts, common::terminated()).await?;
+    client.close().await?;
+    eprintln!(
+        "follow: {} changes in {:.1}s",
+        report.tables.iter().map(|t| t.1).sum::<u64>(),
+        report.elapsed.as_secs_f64()
+    );
+    println!("{}", report.json_line());
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! `table_replay follow`: change data capture from the MariaDB/MySQL binlog, exactly once.
+//!
+//! A consistent snapshot of the tables named (`snapshot.rs`), each row a change `'r'`, then
+//! the binlog from the snapshot's position (`stream.rs`): one row per change in the change
+//! table `<TABLE>_CHANGES` (`changes.rs`), through one channel per table whose offset tokens
+//! (`token.rs`) are binlog positions with the row's index in its event. A restart reads the
+//! committed tokens, finishes a snapshot cut short (a new snapshot for the keys after the
+//! last committed one; the binlog still resumes at the first snapshot's position, so the
+//! changes in between are written too, ordered before the new snapshot's rows), and reads
+//! the binlog again from the earliest transaction some table still needs, skipping on each
+//! channel every change at or before its committed one.
+//!
+//! A lost binlog connection (a server restart) is connected again for up to
+//! [`RECONNECT_FOR`], from each table's last appended change.
+//!
+//! Tables need a single integer primary key: the current state is per key.
+
+mod binlog_value;
+pub mod changes;
+pub mod cli;
+pub mod demo;
+mod snapshot;
+mod stream;
+pub mod token;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use mysql_async::binlog::row::BinlogRow;
+use mysql_async::Value;
+use serde_json::{Map, Value as Json};
+use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
+
+use crate::table_replay::schema::{self, SourceTable};
+use crate::table_replay::secret;
+use crate::table_replay::source::{self, KeysetReader};
+use token::{BinlogPos, ChangePos, Token};
+
+/// What to follow and where to.
+#[derive(Clone)]
+pub struct FollowOptions {
+    /// The source URL, with its password: never printed.
+    pub source: String,
+    pub tables: Vec<String>,
+    pub database: String,
+    pub schema: String,
+    /// Snapshot rows per page (and per append).
+    pub batch: usize,
+    /// Stop when no binlog event came for this long (else only on `stop`).
+    pub until_idle: Option<Duration>,
+    /// The replica id this reader registers with (unique among the server's replicas).
+    pub server_id: u32,
+}
+
+impl std::fmt::Debug for FollowOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FollowOptions")
+            .field("source", &secret::redact(&self.source))
+            .field("tables", &self.tables)
+            .field("database", &self.database)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default replica id: stable for a set of tables (a restart replaces its killed
+/// predecessor's connection), different for different sets.
+pub fn default_server_id(tables: &[String]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in tables.join(",").bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    0x4000_0000 | (h & 0x0fff_ffff)
+}
+
+/// One followed table: its shape, its channel and where that channel was committed.
+pub struct Followed<'c> {
+    pub table: SourceTable,
+    pub names: Vec<String>,
+    labels: Vec<Vec<String>>,
+    channel: Channel,
+    committed: Option<Token>,
+    last: Option<OffsetToken>,
+    changes: u64,
+    _client: std::marker::PhantomData<&'c ()>,
+}
+
+impl Followed<'_> {
+    /// Whether the change at `at` is still to be written on this channel.
+    pub fn wants(&self, at: &ChangePos) -> bool {
+        self.committed.as_ref().is_none_or(|t| t.wants(at))
+    }
+
+    /// A binlog row image → the values the snapshot would read.
+    ///
+    /// # Errors
+    /// For a column missing from the image (not a FULL row image) or a value the binlog
+    /// mapping refuses.
+    pub fn values(&self, mut row: BinlogRow) -> Result<Vec<Value>> {
+        (0..self.table.columns.len())
+            .map(|i| {
+                let c = &self.table.columns[i];
+                let v = row.take(i).with_context(|| {
+                    format!(
+                        "column {} of {} is missing from the binlog row (binlog_row_image must be FULL)",
+                        c.name, self.table.name
+                    )
+                })?;
+                binlog_value::to_value(&c.kind, &self.labels[i], v)
+                    .map(|v| binlog_value::pad_binary(v, binlog_value::fixed_binary_len(&c.column_type)))
+                    .with_context(|| format!("column {} ({})", c.name, c.column_type))
+            })
+            .collect()
+    }
+
+    /// Appends rows with their tokens.
+    ///
+    /// # Errors
+    /// When the append fails.
+    pub async fn append(&mut self, rows: Vec<(Map<String, Json>, OffsetToken)>) -> Result<()> {
+        let Some(last) = rows.last().map(|(_, t)| t.clone()) else {
+            return Ok(());
+        };
+        self.changes += rows.len() as u64;
+        self.channel
+            .append_rows_with_tokens(rows)
+            .await
+            .with_context(|| format!("append to {}'s change channel failed", self.table.name))?;
+        self.last = Some(last);
+        Ok(())
+    }
+}
+
+/// What a follow did, per table: `(table, changes written, committed token)`.
+#[derive(Debug)]
+pub struct FollowReport {
+    pub tables: Vec<(String, u64, Option<String>)>,
+    pub elapsed: Duration,
+}
+
+impl FollowReport {
+    /// The last stdout line: `{"followed": {"T": {"changes": n, "committed": "<token>"}}}`.
+    pub fn json_line(&self) -> String {
+        let mut m = Map::new();
+        for (t, n, c) in &self.tables {
+            m.insert(t.clone(), serde_json::json!({"changes": n, "committed": c}));
+        }
+        serde_json::json!({ "followed": m }).to_string()
+    }
+}
+
+/// Follows `opts.tables`: snapshot where needed, then the binlog, until `stop` (or idle).
+///
+/// # Errors
+/// A source or binlog error, a table without an integer key, a schema change, a failed
+/// append; each names the table and the position.
+pub async fn follow(
+    client: &StreamingIngestClient,
+    opts: &FollowOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<FollowReport> {
+    let started = Instant::now();
+    let mut conn = source::connect(&opts.source).await?;
+    snapshot::check_server(&mut conn).await?;
+    let db: Option<String> =
+        mysql_async::prelude::Queryable::query_first(&mut conn, "SELECT DATABASE()").await?;
+    let db = db.context("the source URL names no database")?;
+    let mut tables = Vec::new();
+    for name in &opts.tables {
+        tables.push(open_table(client, opts, &mut conn, name).await?);
+    }
+    snapshot_where_needed(&mut conn, &mut tables, opts.batch).await?;
+    drop(conn);
+    let stop = stop;
+    tokio::pin!(stop);
+    let mut changes = 0;
+    let mut retry_until: Option<Instant> = None;
+    loop {
+        let start = tables
+            .iter()
+            .filter_map(|f| f.committed.as_ref().map(|t| t.resume_at().clone()))
+            .min()
+            .context("no table to follow")?;
+        eprintln!("following the binlog from {start}");
+        match read_binlog(opts, &start, &db, &mut tables, &mut stop).await {
+            Ok(streamed) => {
+                changes += streamed.changes;
+                eprintln!(
+                    "followed {changes} binlog changes{}",
+                    streamed.at.map_or(String::new(), |p| format!(" up to {p}"))
+                );
+                break;
+            }
+            Err(e) if e.downcast_ref::<stream::Disconnected>().is_some() => {
+                // The server went away (a restart): from each table's last appended change.
+                let deadline = *retry_until.get_or_insert_with(|| Instant::now() + RECONNECT_FOR);
+                if Instant::now() > deadline {
+                    return Err(e.context(format!(
+                        "the source server did not come back within {}s",
+                        RECONNECT_FOR.as_secs()
+                    )));
+                }
+                eprintln!("{e:#}; connecting again in 1s");
+                for f in &mut tables {
+                    if let Some(last) = &f.last {
+                        f.committed = Some(Token::parse(last.as_str())?);
+                    }
+                }
+                tokio::select! {
+                    () = &mut stop => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut report = FollowReport {
+        tables: Vec::new(),
+        elapsed: started.elapsed(),
+    };
+    for f in tables {
+        if let Some(last) = &f.last {
+            f.channel
+                .wait_for_commit(last, Duration::from_secs(120))
+                .await
+                .with_context(|| {
+                    format!(
+                        "{}'s last changes were not committed within 120 s",
+                        f.table.name
+                    )
+                })?;
+        }
+        let committed = f
+            .channel
+            .latest_committed_offset_token()
+            .map(|t| t.to_string());
+        f.channel
+            .close()
+            .await
+            .context("closing a change channel failed")?;
+        report
+            .tables
+            .push((f.table.name.clone(), f.changes, committed));
+    }
+    Ok(report)
+}
+
+/// How long `follow` keeps connecting again after the source server went away.
+const RECONNECT_FOR: Duration = Duration::from_secs(120);
+
+/// One binlog connection: opened at `start`, read until stop, idle or an error.
+async fn read_binlog(
+    opts: &FollowOptions,
+    start: &BinlogPos,
+    db: &str,
+    tables: &mut [Followed<'_>],
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Result<stream::Streamed> {
+    let bin_conn = source::connect(&opts.source)
+        .await
+        .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
+    let (mut binlog, checksum) = stream::open(bin_conn, opts.server_id, start)
+        .await
+        .map_err(|e| anyhow::Error::new(stream::Disconnected(format!("{e:#}"))))?;
+    stream::follow(
+        (&mut binlog, checksum),
+        start,
+        db,
+        tables,
+        opts.until_idle,
+        stop,
+    )
+    .await
+}
+
+async fn open_table<'c>(
+    client: &'c StreamingIngestClient,
+    opts: &FollowOptions,
+    conn: &mut mysql_async::Conn,
+    name: &str,
+) -> Result<Followed<'c>> {
+    let table = source::describe(conn, name, None).await?;
+    let names = table
+        .columns
+        .iter()
+        .map(|c| schema::snowflake_name(&c.name))
+        .collect();
+    let labels = table
+        .columns
+        .iter()
+        .map(|c| binlog_value::labels(&c.column_type))
+        .collect();
+    let pipe = changes::pipe_name(name);
+    let channel = client
+        .pipe(&opts.database, &opts.schema, &pipe)
+        .open_channel(&changes::channel_name(name))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open a channel on pipe {}.{}.{pipe}",
+                opts.database, opts.schema
+            )
+        })?;
+    let committed = channel
+        .latest_committed_offset_token()
+        .map(|t| Token::parse(t.as_str()))
+        .transpose()?;
+    if let Some(t) = &committed {
+        eprintln!("{name}: resuming after committed {}", t.render());
+    }
+    Ok(Followed {
+        table,
+        names,
+        labels,
+        channel,
+        committed,
+        last: None,
+        changes: 0,
+        _client: std::marker::PhantomData,
+    })
+}
+
+/// Takes the snapshot of every table whose channel has no binlog token yet (none, or a
+/// snapshot cut short); returns the position the binlog must resume at for them.
+async fn snapshot_where_needed(
+    conn: &mut mysql_async::Conn,
+    tables: &mut [Followed<'_>],
+    batch: usize,
+) -> Result<Option<BinlogPos>> {
+    let needs = |f: &Followed<'_>| {
+        !matches!(
+            f.committed,
+            Some(Token::Binlog { .. } | Token::Snapshot { done: true, .. })
+        )
+    };
+    if !tables.iter().any(needs) {
+        return Ok(None);
+    }
+    let (at, now) = snapshot::begin(conn).await?;
+    eprintln!("snapshot at {at}");
+    let mut earliest: Option<BinlogPos> = None;
+    for f in tables.iter_mut().filter(|f| needs(f)) {
+        let (resume, after) = match &f.committed {
+            Some(Token::Snapshot { resume, key, .. }) => (resume.clone(), Some(*key)),
+            _ => (at.clone(), None),
+        };
+        let n = snapshot_table(conn, f, &at, now, &resume, after, batch).await?;
+        eprintln!("{}: {n} snapshot rows", f.table.name);
+        // Keys up to the committed one are done; the rest need the binlog from `resume`.
+        f.committed = Some(Token::Snapshot {
+            resume: resume.clone(),
+            key: u64::MAX,
+            done: true,
+        });
+        earliest = Some(earliest.map_or(resume.clone(), |e| e.min(resume)));
+    }
+    mysql_async::prelude::Queryable::query_drop(conn, "COMMIT").await?;
+    Ok(earliest)
+}
+
+async fn snapshot_table(
+    conn: &mut mysql_async::Conn,
+    f: &mut Followed<'_>,
+    at: &BinlogPos,
+    now: i64,
+    resume: &BinlogPos,
+    mut after: Option<u64>,
+    batch: usize,
+) -> Result<u64> {
+    let reader = KeysetReader::new(&f.table);
+    let mut n = 0;
+    loop {
+        // One row more than a page: without it, this page is the last, and its last row's
+        // token says the snapshot is complete.
+        let mut page = reader.page(conn, after, batch + 1).await?;
+        if page.is_empty() {
+            return Ok(n);
+        }
+        let last = if page.len() > batch {
+            page.truncate(batch);
+            None
+        } else {
+            Some(page.len() - 1)
+        };
+        let mut rows = Vec::with_capacity(page.len());
+        for (i, row) in page.into_iter().enumerate() {
+            let values = row.unwrap();
+            let key = schema::key_value(&values[f.table.key])?;
+            after = Some(key);
+            let origin = changes::Origin {
+                op: changes::Op::Read,
+                file: &at.file,
+                pos: at.pos,
+                row: 0,
+                gtid: None,
+                commit_ts: now,
+            };
+            let object = changes::row(&f.table, &f.names, &values, &origin)
+                .map_err(|e| anyhow::anyhow!("table {} key {key}: {e}", f.table.name))?;
+            let token = Token::Snapshot {
+                resume: resume.clone(),
+                key,
+                done: last == Some(i),
+            };
+            rows.push((object, OffsetToken::new(token.render())?));
+        }
+        n += rows.len() as u64;
+        f.append(rows).await?;
+    }
+}

@@ -1,0 +1,347 @@
+//! The binlog, read as a replica reads it, from a position: each rows event of a followed
+//! table becomes its change rows, appended with their tokens (`token.rs`).
+//!
+//! Read through `mysql_async`'s binlog stream (`COM_BINLOG_DUMP`, events parsed by
+//! `mysql_common`); what this adds: MariaDB's GTID event (type 162, which `mysql_common`
+//! does not parse: sequence, domain, flags), asked for with `@mariadb_slave_capability=4`,
+//! and the binlog → snapshot value forms (`binlog_value.rs`).
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use futures_util::StreamExt;
+use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
+use snowpipe_streaming::OffsetToken;
+
+use crate::table_replay::cdc::changes::{self, Op, Origin};
+use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Token};
+use crate::table_replay::cdc::Followed;
+
+/// MariaDB's GTID event type.
+const MARIADB_GTID_EVENT: u8 = 162;
+
+/// Opens the binlog stream at `from` on `conn` (which it consumes); returns it with whether
+/// the server checksums its events.
+///
+/// # Errors
+/// When the server refuses (a purged position says so when the first event is read).
+pub async fn open(
+    mut conn: Conn,
+    server_id: u32,
+    from: &BinlogPos,
+) -> Result<(BinlogStream, bool)> {
+    use mysql_async::prelude::Queryable as _;
+    let checksum: Option<String> = conn.query_first("SELECT @@binlog_checksum").await?;
+    let checksum = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
+    // GTID events as MariaDB writes them (a lower capability gets them as BEGIN queries).
+    conn.query_drop("SET @mariadb_slave_capability = 4").await?;
+    let request = BinlogStreamRequest::new(server_id)
+        .with_filename(from.file.as_bytes())
+        .with_pos(from.pos);
+    let stream = conn
+        .get_binlog_stream(request)
+        .await
+        .with_context(|| format!("the server refused the binlog stream at {from}"))?;
+    Ok((stream, checksum))
+}
+
+/// The file a Rotate event names. The stream's first Rotate comes before the format
+/// description that says events carry a checksum, so the parser leaves the 4 checksum bytes
+/// at the end of its name (found by the crash test: `binlog.000001rL\S`).
+fn rotate_name(name: &[u8], checksum: bool, seen_fde: bool) -> String {
+    let name = if checksum && !seen_fde && name.len() > 4 {
+        &name[..name.len() - 4]
+    } else {
+        name
+    };
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// The binlog connection was lost (the server restarted, the network broke): `follow`
+/// connects again and resumes after its last appended change.
+#[derive(Debug)]
+pub struct Disconnected(pub String);
+
+impl std::fmt::Display for Disconnected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the binlog connection was lost: {}", self.0)
+    }
+}
+
+impl std::error::Error for Disconnected {}
+
+/// The transaction being read.
+#[derive(Debug, Default)]
+struct Tx {
+    file: String,
+    start: u64,
+    gtid: Option<String>,
+    ts: i64,
+}
+
+/// What [`follow`] did.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    pub changes: u64,
+    pub at: Option<BinlogPos>,
+}
+
+/// Reads the binlog from `stream` until `stop` resolves or, with `until_idle`, no event came
+/// for that long; appends each followed table's changes to its channel.
+///
+/// # Errors
+/// A stream error (a purged position: the fix is a new snapshot), a value that cannot be
+/// converted, a followed table whose shape changed, or an append that failed.
+pub async fn follow(
+    (stream, checksum): (&mut BinlogStream, bool),
+    start: &BinlogPos,
+    source_db: &str,
+    tables: &mut [Followed<'_>],
+    until_idle: Option<Duration>,
+    mut stop: impl std::future::Future<Output = ()> + Unpin,
+) -> Result<Streamed> {
+    let mut tx = Tx {
+        file: start.file.clone(),
+        start: start.pos,
+        ..Tx::default()
+    };
+    let mut out = Streamed::default();
+    let mut seen_fde = false;
+    let idle = until_idle.unwrap_or(Duration::from_secs(u64::MAX / 4));
+    loop {
+        let next = tokio::select! {
+            () = &mut stop => break,
+            () = tokio::time::sleep(idle) => break,
+            n = stream.next() => n,
+        };
+        let event = match next {
+            None => {
+                return Err(anyhow::Error::new(Disconnected(format!(
+                    "the server ended the binlog stream at {}:{}",
+                    tx.file, tx.start
+                ))))
+            }
+            Some(Err(e)) => return Err(stream_error(e, &tx)),
+            Some(Ok(e)) => e,
+        };
+        let h = event.header();
+        let end = u64::from(h.log_pos());
+        let begin = end.saturating_sub(u64::from(h.event_size()));
+        if h.event_type_raw() == MARIADB_GTID_EVENT {
+            let d = event.data();
+            if d.len() >= 12 {
+                let seq = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
+                let domain = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
+                tx.gtid = Some(format!("{domain}-{}-{seq}", h.server_id()));
+            }
+            (tx.start, tx.ts) = (begin, i64::from(h.timestamp()));
+            continue;
+        }
+        match event.read_data().context("cannot parse a binlog event")? {
+            Some(EventData::RotateEvent(r)) => {
+                tx.file = rotate_name(r.name_raw(), checksum, seen_fde);
+            }
+            Some(EventData::FormatDescriptionEvent(_)) => seen_fde = true,
+            Some(EventData::QueryEvent(q)) => {
+                let sql = q.query();
+                if sql.eq_ignore_ascii_case("BEGIN") {
+                    if tx.start != begin && tx.gtid.is_none() {
+                        (tx.start, tx.ts) = (begin, i64::from(h.timestamp()));
+                    }
+                } else if !sql.eq_ignore_ascii_case("COMMIT") {
+                    check_ddl(&sql, &q.schema(), source_db, tables, &tx, begin)?;
+                    tx.gtid = None;
+                }
+            }
+            Some(EventData::XidEvent(_)) => {
+                tx.gtid = None;
+                out.at = Some(BinlogPos {
+                    file: tx.file.clone(),
+                    pos: end,
+                });
+            }
+            Some(EventData::RowsEvent(rows)) => {
+                out.changes += rows_event(stream, &rows, source_db, tables, &tx, begin).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// A purged or missing position says what to do.
+fn stream_error(e: mysql_async::Error, tx: &Tx) -> anyhow::Error {
+    let text = e.to_string();
+    if text.contains("1236")
+        || text
+            .to_lowercase()
+            .contains("could not find first log file")
+    {
+        anyhow::anyhow!(
+            "the binlog at {}:{} is no longer on the server ({text}): it was purged \
+             (expire_logs_days / binlog_expire_logs_seconds, or PURGE BINARY LOGS). The changes \
+             since cannot be read: take a new snapshot (drop the change channels, e.g. recreate \
+             the change tables, and run follow again)",
+            tx.file,
+            tx.start
+        )
+    } else {
+        anyhow::Error::new(Disconnected(format!("at {}:{}: {text}", tx.file, tx.start)))
+    }
+}
+
+/// A statement on a followed table that the change table cannot express: stop, naming it.
+fn check_ddl(
+    sql: &str,
+    schema_name: &str,
+    source_db: &str,
+    tables: &[Followed<'_>],
+    tx: &Tx,
+    at: u64,
+) -> Result<()> {
+    if !schema_name.is_empty() && schema_name != source_db {
+        return Ok(());
+    }
+    let lower = sql.to_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().take(4).collect();
+    let verb = match words.as_slice() {
+        ["truncate", ..] => "TRUNCATE",
+        ["alter", "table", ..] | ["alter", "online", "table", ..] => "ALTER TABLE",
+        ["drop", "table", ..] => "DROP TABLE",
+        ["rename", "table", ..] => "RENAME TABLE",
+        _ => return Ok(()),
+    };
+    for f in tables {
+        let name = f.table.name.to_lowercase();
+        let named = lower
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+            .any(|w| w == name);
+        if named {
+            bail!(
+                "{verb} on followed table {} at {}:{at}: the change table cannot express it \
+                 (a {verb} writes no row changes to the binlog). Changes before it are \
+                 committed; to go on, take a new snapshot: recreate {}'s change table (or drop \
+                 its channel) and run follow again",
+                f.table.name,
+                tx.file,
+                f.table.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One rows event: its changes for a followed table, appended. Returns how many.
+async fn rows_event(
+    stream: &BinlogStream,
+    rows: &RowsEventData<'_>,
+    source_db: &str,
+    tables: &mut [Followed<'_>],
+    tx: &Tx,
+    begin: u64,
+) -> Result<u64> {
+    let tme = stream
+        .get_tme(rows.table_id())
+        .context("a rows event without its table map")?;
+    if tme.database_name() != source_db {
+        return Ok(0);
+    }
+    let name = tme.table_name();
+    let Some(f) = tables.iter_mut().find(|f| f.table.name == name) else {
+        return Ok(0);
+    };
+    if tme.columns_count() as usize != f.table.columns.len() {
+        bail!(
+            "table {} has {} columns in the binlog at {}:{begin} but {} when follow started: \
+             its shape changed (ALTER TABLE). Take a new snapshot: recreate the change table \
+             with `table_replay ddl --changes` and run follow again",
+            f.table.name,
+            tme.columns_count(),
+            tx.file,
+            f.table.columns.len()
+        );
+    }
+    let op = match rows {
+        RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Insert,
+        RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Op::Delete,
+        _ => Op::Update,
+    };
+    let txpos = BinlogPos {
+        file: tx.file.clone(),
+        pos: tx.start,
+    };
+    let mut batch = Vec::new();
+    for (i, row) in rows.rows(tme).enumerate() {
+        let (before, after) = row.with_context(|| {
+            format!(
+                "cannot read row {i} of the rows event at {}:{begin}",
+                tx.file
+            )
+        })?;
+        let i = u32::try_from(i).context("more than 2^32 rows in one event")?;
+        let before = before.map(|r| f.values(r)).transpose()?;
+        let after = after.map(|r| f.values(r)).transpose()?;
+        let key_of =
+            |v: &Option<Vec<mysql_async::Value>>| v.as_ref().map(|v| v[f.table.key].clone());
+        // An update that changes the key: the old key is deleted first.
+        let mut parts = Vec::new();
+        if op == Op::Update && key_of(&before) != key_of(&after) {
+            parts.push((0, Op::Delete, before.clone()));
+        }
+        let image = if op == Op::Delete { before } else { after };
+        parts.push((1, op, image));
+        for (sub, op, image) in parts {
+            let change = ChangePos {
+                event: BinlogPos {
+                    file: tx.file.clone(),
+                    pos: begin,
+                },
+                row: 2 * i + sub,
+            };
+            if !f.wants(&change) {
+                continue;
+            }
+            let values = image.with_context(|| {
+                format!(
+                    "row {i} of the rows event at {}:{begin} has no row image",
+                    tx.file
+                )
+            })?;
+            let origin = Origin {
+                op,
+                file: &tx.file,
+                pos: begin,
+                row: i,
+                gtid: tx.gtid.as_deref(),
+                commit_ts: tx.ts,
+            };
+            let object = changes::row(&f.table, &f.names, &values, &origin).map_err(|e| {
+                anyhow::anyhow!("table {} at {}:{begin} row {i}: {e}", f.table.name, tx.file)
+            })?;
+            let token = Token::Binlog {
+                tx: txpos.clone(),
+                change,
+            };
+            batch.push((object, OffsetToken::new(token.render())?));
+        }
+    }
+    let n = batch.len() as u64;
+    f.append(batch).await?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rotate_name;
+
+    #[test]
+    fn the_first_rotate_loses_its_checksum_bytes_and_later_ones_keep_their_name() {
+        assert_eq!(
+            rotate_name(b"binlog.000001rL\\S", true, false),
+            "binlog.000001"
+        );
+        assert_eq!(rotate_name(b"binlog.000002", true, true), "binlog.000002");
+        assert_eq!(rotate_name(b"binlog.000003", false, false), "binlog.000003");
+    }
+}

@@ -1,0 +1,126 @@
+//! What the `table_replay follow` tests share: a private MariaDB with the binlog on, the
+//! change table's DDL from the binary, and the binary's `follow` and `verify --changes`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use snowpipe_apps::table_replay::mariadb::{self, MariaDb};
+use snowpipe_emulator::Emulator;
+
+use super::table_replay::{at_destination, destination};
+
+/// A server with `--log-bin --binlog-format=ROW`, or `None` (printed) without `mariadbd`,
+/// except under `CI=true`, where that fails.
+pub fn start_binlog_or_skip() -> Option<MariaDb> {
+    if mariadb::server_binary().is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "mariadbd is missing under CI=true: `{}` (.ci/run does it)",
+            mariadb::INSTALL_HINT
+        );
+        eprintln!(
+            "skipped: mariadbd not found; install it with `{}`",
+            mariadb::INSTALL_HINT
+        );
+        return None;
+    }
+    Some(MariaDb::start_with_binlog().expect("start a private MariaDB server with its binlog"))
+}
+
+/// The emulator with the change tables `ddl --changes` prints for `tables`, data in `dir`.
+pub async fn change_destination(
+    bin: &Path,
+    url: &str,
+    tables: &[&str],
+    dir: &Path,
+) -> (Emulator, PathBuf) {
+    let mut ddl = String::new();
+    for t in tables {
+        let out = Command::new(bin)
+            .args(["ddl", "--changes", "--source", url, "--table", t])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        // The view is Snowflake's (QUALIFY); the emulator takes the table and the pipe.
+        ddl.push_str(text.split("CREATE OR REPLACE VIEW").next().unwrap());
+    }
+    destination(ddl, dir).await
+}
+
+/// `table_replay follow --table T,... --until-idle IDLE` as a command (not yet run).
+pub fn follow_cmd(
+    bin: &Path,
+    url: &str,
+    tables: &[&str],
+    (emulator, key): (&Emulator, &Path),
+    idle: &str,
+) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["follow", "--source", url, "--table", &tables.join(",")])
+        .args([
+            "--database",
+            "REPLAY",
+            "--schema",
+            "PUBLIC",
+            "--batch",
+            "100",
+        ])
+        .args(["--max-client-lag", "200ms", "--until-idle", idle])
+        .stdin(Stdio::null());
+    at_destination(&mut cmd, emulator, key);
+    cmd
+}
+
+/// Runs follow until it is idle; panics with its stderr when it fails.
+pub fn follow_until_idle(
+    bin: &Path,
+    url: &str,
+    tables: &[&str],
+    emulator: &Emulator,
+    key: &Path,
+) -> String {
+    let out = follow_cmd(bin, url, tables, (emulator, key), "2s")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "follow failed:\n{err}");
+    err
+}
+
+/// `table_replay verify --changes` for `table`.
+pub fn verify_changes(
+    bin: &Path,
+    url: &str,
+    table: &str,
+    emulator: &Emulator,
+    key: &Path,
+) -> Output {
+    at_destination(
+        Command::new(bin)
+            .args(["verify", "--changes", "--source", url, "--table", table])
+            .args(["--database", "REPLAY", "--schema", "PUBLIC"]),
+        emulator,
+        key,
+    )
+    .output()
+    .unwrap()
+}
+
+/// Asserts `verify --changes` found the source and the implied state equal.
+pub fn assert_equal(out: &Output) {
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "verify --changes failed:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("RESULT: every source row arrived exactly once"),
+        "{report}"
+    );
+}

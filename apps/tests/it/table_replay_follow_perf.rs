@@ -1,0 +1,201 @@
+//! The numbers of `docs/PERFORMANCE.md` for `table_replay follow` (ignored: run it on
+//! purpose): 8 tables, a mix of 60 % updates, 30 % inserts, 10 % deletes.
+//!
+//! 1. Throughput: a backlog of `CDC_PERF_CHANGES` statements (default 40,000) committed while
+//!    `follow` is stopped, then one `follow --until-idle 2s` reads it: changes/s (wall time
+//!    less the idle wait) and CPU (user + system of the process) per 1,000 changes.
+//! 2. Latency: `follow` running, a steady workload; for every 6th insert the time
+//!    from MariaDB's commit returning to the row being visible in the emulator's change table
+//!    (polled every 5 ms): p50/p99.
+//!
+//! ```text
+//! cargo build --release -p snowpipe-apps --bin table_replay
+//! CDC_BIN=target/release/table_replay cargo test -p snowpipe-apps --test it table_replay_follow_perf -- --ignored --nocapture
+//! ```
+#![cfg(unix)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable as _;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use snowpipe_emulator::Emulator;
+
+use crate::common;
+use crate::common::table_replay_follow::{change_destination, follow_cmd, start_binlog_or_skip};
+use snowpipe_apps::table_replay::source;
+
+const TABLES: [&str; 8] = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"];
+
+/// One change of the mix; returns the inserted key when it was an insert.
+async fn change(
+    conn: &mut mysql_async::Conn,
+    rng: &mut ChaCha8Rng,
+    next: &mut u64,
+) -> Option<(usize, u64)> {
+    let i = rng.gen_range(0..TABLES.len());
+    let t = TABLES[i];
+    let id = rng.gen_range(1..*next);
+    match rng.gen_range(0..100) {
+        0..=59 => conn
+            .exec_drop(
+                format!("UPDATE {t} SET v = v + 1, note = ? WHERE id = ?"),
+                (format!("u{id}"), id),
+            )
+            .await
+            .map(|()| None),
+        60..=89 => {
+            *next += 1;
+            conn.exec_drop(
+                format!("INSERT INTO {t} VALUES (?, 1, 'new', 1.25)"),
+                (*next,),
+            )
+            .await
+            .map(|()| Some((i, *next)))
+        }
+        _ => conn
+            .exec_drop(format!("DELETE FROM {t} WHERE id = ?"), (id,))
+            .await
+            .map(|()| None),
+    }
+    .unwrap()
+}
+
+fn cpu_of_children() -> Duration {
+    // SAFETY: getrusage writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    let tv =
+        |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+fn visible(emulator: &Emulator, table: usize, id: u64) -> bool {
+    let t = format!("\"REPLAY.PUBLIC.{}_CHANGES\"", TABLES[table].to_uppercase());
+    !emulator
+        .query(&format!("SELECT 1 FROM {t} WHERE ID = {id} AND _OP = 'c'"))
+        .unwrap()
+        .is_empty()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it on purpose (docs/PERFORMANCE.md)"]
+async fn follow_changes_per_second_and_commit_to_commit_latency() {
+    let Some(db) = start_binlog_or_skip() else {
+        return;
+    };
+    let bin =
+        std::env::var("CDC_BIN").map_or_else(|_| common::bin::table_replay_bin(), PathBuf::from);
+    let changes: u64 = std::env::var("CDC_PERF_CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40_000);
+    let mut admin = source::connect(&format!("{}/mysql", db.server_url()))
+        .await
+        .unwrap();
+    admin.query_drop("CREATE DATABASE perf").await.unwrap();
+    let url = db.url("perf");
+    let mut conn = source::connect(&url).await.unwrap();
+    for t in TABLES {
+        conn.query_drop(format!(
+            "CREATE TABLE {t} (id BIGINT PRIMARY KEY, v INT, note VARCHAR(40), amt DECIMAL(10,2))"
+        ))
+        .await
+        .unwrap();
+        conn.query_drop(format!(
+            "INSERT INTO {t} SELECT seq, seq, 'r', 1.00 FROM seq_1_to_1000"
+        ))
+        .await
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, key) = change_destination(&bin, &url, &TABLES, dir.path()).await;
+    let run = |idle: &str| follow_cmd(&bin, &url, &TABLES, (&emulator, &key), idle);
+    assert!(
+        run("1s").output().unwrap().status.success(),
+        "the snapshot run failed"
+    );
+
+    // 1. Throughput over a backlog (in transactions of 20 changes, to build it fast).
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut next = 1000;
+    for _ in 0..changes / 20 {
+        conn.query_drop("BEGIN").await.unwrap();
+        for _ in 0..20 {
+            change(&mut conn, &mut rng, &mut next).await;
+        }
+        conn.query_drop("COMMIT").await.unwrap();
+    }
+    let (cpu0, t0) = (cpu_of_children(), Instant::now());
+    let out = run("2s").output().unwrap();
+    let wall = t0.elapsed().saturating_sub(Duration::from_secs(2));
+    let cpu = cpu_of_children() - cpu0;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    // What follow wrote (statements that matched no row write nothing): its JSON line.
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let written: u64 = line["followed"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|t| t["changes"].as_u64().unwrap())
+        .sum();
+    eprintln!(
+        "throughput: {changes} statements, {written} binlog changes in {wall:?}: {:.0} changes/s; \
+         CPU {cpu:?}: {:.1} ms per 1,000 changes",
+        written as f64 / wall.as_secs_f64(),
+        cpu.as_secs_f64() * 1000.0 / (written as f64 / 1000.0)
+    );
+
+    // 2. Latency, follow running, ~100 autocommit changes/s for 20 s.
+    let mut child = run("1h")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    let mut pending: Vec<(usize, u64, Instant)> = Vec::new();
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_secs(20) || !pending.is_empty() {
+        if started.elapsed() < Duration::from_secs(20) {
+            if let Some((t, id)) = change(&mut conn, &mut rng, &mut next).await {
+                n += 1;
+                if n % 6 == 0 {
+                    pending.push((t, id, Instant::now()));
+                }
+            }
+        }
+        pending.retain(|(t, id, at)| {
+            if visible(&emulator, *t, *id) {
+                latencies.push(at.elapsed());
+                false
+            } else {
+                true
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "changes never became visible"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    eprintln!(
+        "latency over {} inserts: p50 {:?}, p99 {:?} (max_client_lag 200ms, emulator commit delay 150ms)",
+        latencies.len(),
+        p(0.5),
+        p(0.99)
+    );
+    emulator.shutdown().await;
+}
