@@ -138,6 +138,7 @@ mod module_graph_tests;
 mod offset;
 mod pipeline;
 mod rest;
+mod rows;
 mod secret;
 mod settings;
 #[cfg(feature = "sql")]
@@ -154,7 +155,7 @@ mod wire_time;
 
 pub use auth::AuthorizationType;
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
-pub use channel::{OpenChannelOptions, RawRows};
+pub use channel::{OpenChannelOptions, Positions, RawRows, Rows};
 pub use client::{Pipe, StreamingIngestClient};
 pub use compression::Compression;
 pub use config::ClientBuilder;

@@ -262,15 +262,18 @@ use crate::Error;
 
 mod actor;
 mod admission;
+mod append;
 #[cfg(feature = "arrow")]
 mod arrow;
 mod cmd;
 #[cfg(test)]
 mod conformance_tests;
 mod context;
+mod deprecated;
 #[cfg(test)]
 mod exactly_once_tests;
 mod handle;
+mod input;
 mod names;
 mod options;
 #[cfg(test)]
@@ -287,7 +290,9 @@ pub(crate) mod testing;
 mod tests;
 mod tokens;
 
+pub use crate::rows::Rows;
 pub use handle::Channel;
+pub use input::Positions;
 pub use options::OpenChannelOptions;
 pub use raw_rows::RawRows;
 pub use status::{ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};

@@ -104,24 +104,7 @@ impl RawRows {
     }
 
     fn take_token(&mut self, token: u64) -> Result<()> {
-        match self.runs.last_mut() {
-            Some(run) if token <= run.last() => {
-                return Err(Error::invalid_argument(
-                    "offset_token",
-                    format!(
-                        "token {token} does not follow the previous row's ({}): give every row \
-                         its own, strictly increasing token",
-                        run.last()
-                    ),
-                ));
-            }
-            Some(run) if token == run.last() + 1 => run.rows += 1,
-            _ => self.runs.push(TokenRun {
-                first: token,
-                rows: 1,
-            }),
-        }
-        Ok(())
+        extend_runs(&mut self.runs, token)
     }
 
     /// Adds `row` (one JSON object, no line break) with offset token `token`.
@@ -205,6 +188,31 @@ impl RawRows {
         let data = self.frozen.unwrap_or_else(|| Bytes::from(self.data));
         (data, self.runs)
     }
+}
+
+/// Adds `token` after `runs`: to the last run when it is the next number, else as a new run.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `token` does not follow the last one (nothing changes).
+pub(crate) fn extend_runs(runs: &mut Vec<TokenRun>, token: u64) -> Result<()> {
+    match runs.last_mut() {
+        Some(run) if token <= run.last() => {
+            return Err(Error::invalid_argument(
+                "offset_token",
+                format!(
+                    "token {token} does not follow the previous row's ({}): give every row \
+                     its own, strictly increasing token",
+                    run.last()
+                ),
+            ));
+        }
+        Some(run) if token == run.last() + 1 => run.rows += 1,
+        _ => runs.push(TokenRun {
+            first: token,
+            rows: 1,
+        }),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

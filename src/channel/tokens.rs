@@ -140,9 +140,9 @@ impl Tokens {
                 Err(Error::invalid_argument(
                     "row",
                     format!(
-                        "{tokens} raw rows were added but their data holds {rows} lines: a row \
-                         written with RawRows::push_with holds a line break (write line breaks \
-                         between JSON tokens as spaces)"
+                        "{tokens} numbered positions for {rows} rows: give one number per row \
+                         (a row written with RawRows::push_with must hold no line break: \
+                         write line breaks between JSON tokens as spaces)"
                     ),
                 ))
             }
@@ -447,10 +447,7 @@ mod tests {
         );
         assert!(t.check_rows(8).is_ok());
         let e = t.check_rows(9).unwrap_err().to_string();
-        assert!(
-            e.contains("8 raw rows were added but their data holds 9 lines"),
-            "{e}"
-        );
+        assert!(e.contains("8 numbered positions for 9 rows"), "{e}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use super::writer::{Tokens, Writer};
 use super::{assert_each_once, ConformanceTarget, Knobs, Row, Table};
-use crate::{Channel, CloseOptions, Compression, OffsetToken};
+use crate::{Channel, CloseOptions, Compression, OffsetToken, Rows};
 
 /// Where a process dies.
 #[derive(Debug, Clone, Copy)]
@@ -250,13 +250,10 @@ async fn append_padded(ch: &Channel, first: u64, last: u64) {
         id,
         pad: "y".repeat(90),
     });
-    ch.append_rows(
-        rows,
-        Some(OffsetToken::from(first)),
-        Some(OffsetToken::from(last)),
-    )
-    .await
-    .expect("append");
+    let span = OffsetToken::from(first)..=OffsetToken::from(last);
+    ch.append(Rows::serde(rows), span.into())
+        .await
+        .expect("append");
 }
 
 /// The reproduction of an old bug: 64 KiB requests, ten 300-row appends of ~30 KB, a crash
