@@ -249,8 +249,8 @@ async fn unsplittable_appends_are_refused_unless_at_least_once_is_chosen() {
     let msg = err.to_string();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
     for fix in [
-        "append_rows_with_tokens",
-        "dense numeric tokens",
+        "Positions::per_row",
+        "one token per row",
         "at_least_once_splits(true)",
     ] {
         assert!(msg.contains(fix), "{msg}");

@@ -111,3 +111,43 @@ async fn try_append_takes_all_rows_or_none() {
         "the refused row was not taken"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_prefixed_span_larger_than_one_request_splits_into_exact_sub_spans() {
+    let fake = FakeApi::new();
+    let client = client(&fake, kib_requests());
+    let ch = open(&client, "c").await;
+    let t = |s: &str| OffsetToken::new(s).unwrap();
+    let span = t("order_1000")..=t("order_1199");
+    ch.append(Rows::ndjson(ndjson(1_000, 200)), span.into())
+        .await
+        .unwrap();
+    ch.flush().await.unwrap();
+    assert!(fake.appends_to("c").len() > 2);
+    assert_eq!(ends(&fake), row_ends(&fake, |id| format!("order_{id}")));
+    // The next append follows the span's last token by its number.
+    let err = ch
+        .append(Rows::ndjson(ndjson(0, 1)), t("order_1199").into())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("reuses the last token"), "{err}");
+    ch.append(Rows::ndjson(ndjson(1_200, 1)), t("order_1200").into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_prefixed_span_naming_fewer_rows_than_the_append_is_refused() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let t = |s: &str| OffsetToken::new(s).unwrap();
+    let err = ch
+        .append(Rows::ndjson(ndjson(0, 3)), (t("o_1")..=t("o_2")).into())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("name 2 rows but the append has 3"),
+        "{err}"
+    );
+}
