@@ -10,8 +10,7 @@
 //! its first `use` line down; `tests/it/readme.rs` keeps the two the same.
 
 use serde::Serialize;
-use snowpipe_streaming::{emulator, OffsetToken};
-use snowpipe_streaming::{Positions, Rows};
+use snowpipe_streaming::{emulator, OffsetToken, Positions, Rows};
 
 #[derive(Serialize)] // field names match the table's columns
 struct Event {

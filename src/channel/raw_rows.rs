@@ -1,5 +1,5 @@
 //! [`RawRows`]: rows the caller already serialized, each with its numeric offset token, for
-//! [`Channel::append_raw_rows`](super::Channel::append_raw_rows).
+//! [`Channel::append`](super::Channel::append) ([`RawRows::into_append`]).
 //!
 //! A source that already holds JSON text (a Kafka message, a log line) should not have it
 //! parsed into a value and serialized again, nor pay a token string per row. `RawRows` is one
@@ -31,7 +31,8 @@ impl TokenRun {
 ///
 /// Write each row with [`push`](Self::push) (bytes you hold) or [`push_with`](Self::push_with)
 /// (written straight into the buffer), then hand the whole to
-/// [`Channel::append_raw_rows`](crate::Channel::append_raw_rows). A row is one JSON object
+/// [`Channel::append`](crate::Channel::append) (`let (rows, positions) = raw.into_append()`).
+/// A row is one JSON object
 /// without a line break (JSON allows line breaks only as white space: write them as spaces).
 /// Rows are not parsed: invalid JSON is refused by the server as a row error
 /// ([`Channel::events`](crate::Channel::events)).
