@@ -19,6 +19,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
+use snowpipe_streaming::OffsetToken;
 
 /// The most bytes of a file its identity covers.
 pub const IDENTITY_BYTES: u64 = 4096;
@@ -101,16 +102,14 @@ impl TextIdentity {
     /// file still starts with the bytes the token names and is at least that long. `None`
     /// when the token names other content (the file was replaced) or is not ours.
     pub fn resume(&self, committed: &str, size: u64) -> Option<u64> {
-        let rest = committed.strip_prefix("v1:")?;
-        let mut parts = rest.splitn(3, ':');
-        let k: u64 = parts.next()?.parse().ok()?;
-        let hash = parts.next()?;
-        let position: u64 = parts.next()?.parse().ok()?;
-        if k != position.min(IDENTITY_BYTES) || position > size {
+        // The SDK reads the token (prefix + number); the prefix must be this file's at it.
+        let committed = OffsetToken::new(committed).ok()?;
+        let (prefix, position) = committed.prefixed_number()?;
+        if position > size {
             return None;
         }
-        let prefix = self.prefix.get(..k as usize)?;
-        (short_hash(prefix) == hash).then_some(position)
+        let ours = self.token(position)?;
+        (ours.strip_suffix(&position.to_string())? == prefix).then_some(position)
     }
 }
 
@@ -146,9 +145,10 @@ impl ParquetIdentity {
 
     /// The rows to skip when `committed` names this file, else `None`.
     pub fn resume(&self, committed: &str, num_rows: u64) -> Option<u64> {
-        let prefix = format!("pq1:{}:{}:", self.size, self.hash);
-        let rows: u64 = committed.strip_prefix(&prefix)?.parse().ok()?;
-        (rows <= num_rows).then_some(rows)
+        let committed = OffsetToken::new(committed).ok()?;
+        let (prefix, rows) = committed.prefixed_number()?;
+        let ours = format!("pq1:{}:{}:", self.size, self.hash);
+        (prefix == ours && rows <= num_rows).then_some(rows)
     }
 }
 
