@@ -1,8 +1,8 @@
 //! Rows per second through the whole client (append → serialize → batch → zstd → the channel
 //! actor → commit polling) on a transport that does nothing (`bench_internals::NullApi`): the
 //! SDK's own overhead, with no network and no server. Prints one JSON line per way in:
-//! `append_rows` (typed rows serialized by the SDK, one span token per call),
-//! `append_rows_with_tokens` (typed rows, a token per row) and `append_raw_rows` (the same rows
+//! `append` of serde rows (typed rows serialized by the SDK, one token per call),
+//! serde rows with a token per row (`Positions::per_row`) and `RawRows` (the same rows
 //! already serialized, as a Kafka message or a log line is, a token per row in `RawRows`).
 //!
 //! `cargo bench --bench null_transport` (2 M rows, release). Without `--bench` (as under
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use snowpipe_streaming::bench_internals::null_client;
-use snowpipe_streaming::{OffsetToken, RawRows};
+use snowpipe_streaming::{OffsetToken, Positions, RawRows, Rows};
 
 /// How rows go in.
 #[derive(Clone, Copy, Debug)]
@@ -87,11 +87,17 @@ async fn run(rows: u64, way: Way) {
         let ids = call * per_call..(call + 1) * per_call;
         match way {
             Way::AppendRows => ch
-                .append_rows(ids.map(event), None, Some(OffsetToken::from(call)))
+                .append(
+                    Rows::serde(ids.map(event)),
+                    Positions::at(OffsetToken::from(call)),
+                )
                 .await
                 .unwrap(),
             Way::WithTokens => ch
-                .append_rows_with_tokens(ids.map(|id| (event(id), OffsetToken::from(id))))
+                .append(
+                    Rows::serde(ids.clone().map(event)),
+                    Positions::per_row(ids.map(OffsetToken::from)),
+                )
                 .await
                 .unwrap(),
             Way::RawRows => {
@@ -99,7 +105,8 @@ async fn run(rows: u64, way: Way) {
                 for id in ids {
                     raw.push(&text[id as usize], id).unwrap();
                 }
-                ch.append_raw_rows(raw).await.unwrap();
+                let (rows, positions) = raw.into_append();
+                ch.append(rows, positions).await.unwrap();
             }
         }
     }

@@ -11,6 +11,7 @@
 //! there first: the DDL below). In your own `Cargo.toml`:
 //! `snowpipe-streaming = { version = "0.1", features = ["arrow"] }`.
 
+use snowpipe_streaming::{Positions, Rows};
 use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,9 +60,8 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     while next < end {
         let batch = trades(next, 1_000)?;
         // One token per row: a batch of any size is split exactly and lands once.
-        channel
-            .append_record_batch_with_tokens(&batch, next..next + 1_000)
-            .await?;
+        let positions = Positions::numbered(next..next + 1_000)?;
+        channel.append(Rows::arrow(batch), positions).await?;
         next += 1_000;
     }
     let last = OffsetToken::from(end - 1);

@@ -19,6 +19,7 @@
 //! `SNOWFLAKE_PRIVATE_KEY_FILE` set it streams into your account instead; create the table
 //! there first (the `DDL` below).
 
+use snowpipe_streaming::Rows;
 use std::error::Error;
 
 use serde::Serialize;
@@ -43,7 +44,9 @@ struct Click {
 async fn produce(clicks: ElasticChannel, producer: u64) -> snowpipe_streaming::Result<()> {
     for seq in 0..CLICKS_EACH {
         let (event_id, page) = (format!("{producer}-{seq}"), format!("/page/{}", seq % 7));
-        clicks.append_rows([Click { event_id, page }]).await?;
+        clicks
+            .append(Rows::serde([Click { event_id, page }]))
+            .await?;
         if seq % 50 == 49 {
             clicks.flush().await?; // a request every 50 clicks, to show several
         }

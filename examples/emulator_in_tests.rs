@@ -9,6 +9,7 @@
 //! cares about: every order lands once, also when the pipeline runs a second time (a restart
 //! resumes after the channel's committed offset token).
 
+use snowpipe_streaming::{Positions, Rows};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -41,7 +42,10 @@ async fn load_orders(builder: ClientBuilder, orders: &[Order]) -> snowpipe_strea
         .collect();
     if let (Some(first), Some(last)) = (todo.first(), todo.last()) {
         channel
-            .append_rows(&todo, Some(first.id.into()), Some(last.id.into()))
+            .append(
+                Rows::serde(&todo),
+                Positions::span(first.id.into()..=last.id.into()),
+            )
             .await?;
         let last = OffsetToken::from(last.id);
         channel

@@ -14,6 +14,7 @@
 //! `SNOWFLAKE_USER` and `SNOWFLAKE_PRIVATE_KEY_FILE` set it streams into your account instead;
 //! create the table there first (the `DDL` below).
 
+use snowpipe_streaming::{Positions, Rows};
 use std::error::Error;
 use std::time::Duration;
 
@@ -59,7 +60,10 @@ async fn run(builder: ClientBuilder, crash_after: Option<u64>) -> snowpipe_strea
             .collect();
         // Tokens must increase: the first and last event's numbers name the whole batch.
         channel
-            .append_rows(&events, Some(next.into()), Some(last.into()))
+            .append(
+                Rows::serde(&events),
+                Positions::span(next.into()..=last.into()),
+            )
             .await?;
         next = last + 1;
         if crash_after == Some(batch + 2) {

@@ -14,6 +14,7 @@
 //! `SNOWFLAKE_USER` and `SNOWFLAKE_PRIVATE_KEY_FILE` set it streams into your account instead;
 //! create the table there first (the `DDL` below).
 
+use snowpipe_streaming::{Positions, Rows};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -53,7 +54,10 @@ async fn poll(channel: &Channel, from: u64, to: u64) -> snowpipe_streaming::Resu
         item: format!("item {}", kafka_offset % 13),
     });
     channel
-        .append_rows(records, Some(from.into()), Some((to - 1).into()))
+        .append(
+            Rows::serde(records),
+            Positions::span(from.into()..=(to - 1).into()),
+        )
         .await
 }
 

@@ -10,7 +10,7 @@
 //! its first `use` line down; `tests/it/readme.rs` keeps the two the same.
 
 use serde::Serialize;
-use snowpipe_streaming::{emulator, OffsetToken};
+use snowpipe_streaming::{emulator, OffsetToken, Positions, Rows};
 
 #[derive(Serialize)] // field names match the table's columns
 struct Event {
@@ -28,8 +28,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pipe = client.table_pipe("DEMO", "PUBLIC", "EVENTS");
     let channel = pipe.open_channel("events").await?;
     let rows = (1..=100).map(|id| Event { id, kind: "sale" });
-    let (first, last) = (Some(1u64.into()), OffsetToken::from(100u64));
-    channel.append_rows(rows, first, Some(last.clone())).await?;
+    let (first, last) = (OffsetToken::from(1u64), OffsetToken::from(100u64));
+    let positions = Positions::span(first..=last.clone());
+    channel.append(Rows::serde(rows), positions).await?;
     let timeout = std::time::Duration::from_secs(60);
     channel.wait_for_commit(&last, timeout).await?; // the rows are in the table
     Ok(client.close().await?) // closes the channel too

@@ -3,7 +3,7 @@
 //! tokens, the recommended starting point when ordering and exactly-once are not needed.
 //!
 //! ```text
-//!  append_rows ──► encode (pipeline/encode) ──► Batcher (pipeline/batch)
+//!  append ──► encode (pipeline/encode) ──► Batcher (pipeline/batch)
 //!                    ──full / max_client_lag / flush──► compress (pipeline/compress) ──► POST …/rows
 //!                                                      (same requestId on every retry,
 //!                                                       retryCount counts)
@@ -19,7 +19,7 @@
 //! channels' compression path with the client's compressors (inline when small, on the
 //! blocking pool under the client-wide permits when large); its memory budget — buffered rows
 //! are charged (at their buffers' capacity) from the append until their request is
-//! acknowledged (at the compressed size once the body is built), so `append_rows` waits for
+//! acknowledged (at the compressed size once the body is built), so `append` waits for
 //! room exactly as a named channel's does, and a full budget holds back appends on both — and
 //! the metric names (`snowpipe_rows_appended_total`, `snowpipe_requests_total`, …), labelled
 //! `kind="elastic"`, `channel="ELASTIC"` and `pipe` (the table's default pipe
@@ -44,9 +44,9 @@ use tokio_util::sync::CancellationToken;
 use crate::client_state::ClientState;
 use crate::pipeline::batch::{Batcher, Chunk, SealedBatch};
 use crate::pipeline::compress;
-use crate::pipeline::encode;
 use crate::pipeline::metrics::DataMetrics;
 use crate::pipeline::pool::RowSize;
+use crate::rows::Rows;
 use crate::transport::{AppendRequest, ElasticTarget, PipePath};
 use crate::{Error, Result};
 
@@ -173,7 +173,7 @@ struct Inner {
     batcher: std::sync::Mutex<Batcher>,
     /// The typical size of this channel's rows, for sizing its row buffers.
     row_size: RowSize,
-    /// The error of a timed (background) flush, returned to the next `append_rows`, `flush`
+    /// The error of a timed (background) flush, returned to the next `append`, `flush`
     /// or `close` of any handle.
     failed: std::sync::Mutex<Option<Error>>,
     /// The client's elastic channels (this one is registered there).
@@ -194,7 +194,7 @@ struct Inner {
 /// (and after `close` it takes no more rows).
 ///
 /// A timed flush that fails is not only logged: its error is returned by the next
-/// [`append_rows`](Self::append_rows), [`flush`](Self::flush) or [`close`](Self::close) of
+/// [`append`](Self::append), [`flush`](Self::flush) or [`close`](Self::close) of
 /// any handle of the channel (the failed batch's rows were not acknowledged: append them
 /// again).
 ///
@@ -281,16 +281,27 @@ impl ElasticChannel {
             .map_or(Ok(()), Err)
     }
 
-    /// Appends rows (each serialized as one JSON object). Resolves when they are buffered,
-    /// or — when the buffer fills — once the full batch was sent.
+    /// Appends rows (serde values, NDJSON or a record batch: [`Rows`]; no positions, an
+    /// elastic channel has no offset tokens). Resolves when they are buffered, or — when the
+    /// buffer fills — once the full batch was sent.
+    ///
+    /// ```no_run
+    /// # async fn f(elastic: snowpipe_streaming::ElasticChannel) -> Result<(), snowpipe_streaming::Error> {
+    /// use snowpipe_streaming::Rows;
+    /// elastic.append(Rows::serde([serde_json::json!({ "id": 1 })])).await?;
+    /// elastic.append(Rows::ndjson("{\"id\":2}\n")).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// The serialized rows are charged to the client's memory budget, shared with named
-    /// channels: when it is full this waits for room (as a named channel's `append_rows`
+    /// channels: when it is full this waits for room (as a named channel's `append`
     /// does), until acknowledged requests — elastic or named commits — free some. An append
     /// larger than the whole budget takes the whole budget.
     ///
     /// # Errors
-    /// [`Error::Serialization`] for a row that is not a JSON object or cannot be serialized,
+    /// [`Error::Serialization`] for a row that is not a JSON object or cannot be serialized (an
+    /// empty NDJSON line, a record batch value Snowflake cannot store),
+    /// [`Error::InvalidArgument`] for a record batch column of a type that is not written,
     /// [`Error::RowTooLarge`] for a row larger than one request; errors of a batch sent on
     /// the way, or of an earlier timed flush ([`Error::Server`], [`Error::Transport`],
     /// [`Error::Auth`]): that batch's rows were not acknowledged and are dropped — append
@@ -299,7 +310,7 @@ impl ElasticChannel {
     ///
     /// # Cancellation
     /// Dropping the future after the rows were buffered leaves them buffered.
-    pub async fn append_rows<I>(&self, rows: I) -> Result<()>
+    pub async fn append<I>(&self, rows: Rows<I>) -> Result<()>
     where
         I: IntoIterator,
         I::Item: Serialize,
@@ -311,9 +322,7 @@ impl ElasticChannel {
         let s = &*self.inner.sender.client;
         let binary = s.pipe_params.binary(s.api.as_ref(), &self.inner.pipe).await;
         let row_cap = s.settings.row_cap();
-        let encoded = crate::binary::with_pipe_format(&binary, || {
-            encode::encode_rows(rows, &row_cap, &s.buffers, &self.inner.row_size)
-        })?;
+        let encoded = rows.encode(&binary, &row_cap, &s.buffers, &self.inner.row_size)?;
         if encoded.rows == 0 {
             return Ok(());
         }
@@ -348,11 +357,30 @@ impl ElasticChannel {
         Ok(())
     }
 
+    /// Appends serde rows.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    ///
+    /// # Cancellation
+    /// As [`append`](Self::append).
+    #[deprecated(
+        since = "0.2.0",
+        note = "use ElasticChannel::append(Rows::serde(rows))"
+    )]
+    pub async fn append_rows<I>(&self, rows: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        self.append(Rows::serde(rows)).await
+    }
+
     /// Sends everything buffered and resolves when the server acknowledged it (durably
     /// buffered, not yet queryable).
     ///
     /// # Errors
-    /// As [`append_rows`](Self::append_rows): the error of this send, else of an earlier
+    /// As [`append`](Self::append): the error of this send, else of an earlier
     /// timed flush not yet returned.
     ///
     /// # Cancellation

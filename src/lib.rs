@@ -64,7 +64,7 @@
 //!
 //! A [`Channel`] buffers appended rows and sends them in order, one request at a time, every
 //! `max_client_lag` or whenever a request is full; [`Channel::flush`] and [`Channel::close`]
-//! send at once. Appends wait when the client-wide memory budget is full (`try_append_*`
+//! send at once. Appends wait when the client-wide memory budget is full (`try_append`
 //! return [`Error::Backpressure`] instead). One poller per client tracks what the server has
 //! committed ([`Channel::latest_committed_offset_token`], [`Channel::wait_for_commit`],
 //! [`Channel::watch_committed`]) and reports rows the server rejected
@@ -138,6 +138,7 @@ mod module_graph_tests;
 mod offset;
 mod pipeline;
 mod rest;
+mod rows;
 mod secret;
 mod settings;
 #[cfg(feature = "sql")]
@@ -154,7 +155,7 @@ mod wire_time;
 
 pub use auth::AuthorizationType;
 pub use channel::{Channel, ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};
-pub use channel::{OpenChannelOptions, RawRows};
+pub use channel::{OpenChannelOptions, Positions, RawRows, Rows};
 pub use client::{Pipe, StreamingIngestClient};
 pub use compression::Compression;
 pub use config::ClientBuilder;

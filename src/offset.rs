@@ -23,6 +23,17 @@ use serde::{Deserialize, Serialize};
 /// * otherwise (different prefixes, no number, a non-canonical number such as `"order_007"`)
 ///   they compare only for **equality**; [`OffsetToken::partial_cmp_numeric`] returns `None`.
 ///
+/// The same rule decides how an append's span of tokens is divided when the append is larger
+/// than one request: a span `start..=end` of numbers with one prefix that names exactly one
+/// token per row (`end − start + 1 == rows`, numbers up to `u64::MAX`) splits into exact
+/// sub-spans (`"order_1"..="order_500"` into `"order_1"..="order_250"` and
+/// `"order_251"..="order_500"`), as bare numbers do; any other span with more than one row is
+/// refused when it must be split (see [`Channel::append`](crate::Channel::append)).
+///
+/// The prefix and number are read once, when the token is made (or received from the
+/// server): [`as_u64`](Self::as_u64) and [`prefixed_number`](Self::prefixed_number) are typed
+/// reads of the committed position, with no parse per call.
+///
 /// For exactly-once delivery use strictly increasing numeric tokens with one prefix per
 /// channel (for example a source's sequence number or a database row id):
 /// `OffsetToken::from(id)` or `OffsetToken::new(format!("order_{id}"))?`.
@@ -47,9 +58,69 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(order_9.partial_cmp_numeric(&OffsetToken::new("order_007")?), None);
 /// # Ok::<(), snowpipe_streaming::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct OffsetToken(String);
+#[derive(Clone)]
+pub struct OffsetToken {
+    text: Box<str>,
+    /// The canonical decimal number that ends `text`, when there is one and it fits a `u64`
+    /// (see `read`).
+    number: u64,
+    /// Where that number starts, and whether it fits (`read`), packed so the token (and the
+    /// errors carrying one) stay small.
+    read: Read,
+}
+
+/// Where a token's canonical number starts (`NONE`: it has none), and in the top bit
+/// whether it fits a `u64` (`FITS`).
+#[derive(Clone, Copy)]
+struct Read(u32);
+
+impl Read {
+    const NONE: Self = Self(u32::MAX);
+    const FITS: u32 = 1 << 31;
+
+    fn new(digits_at: Option<usize>, fits: bool) -> Self {
+        match digits_at.and_then(|at| u32::try_from(at).ok()) {
+            Some(at) if at < Self::FITS => Self(at | if fits { Self::FITS } else { 0 }),
+            _ => Self::NONE,
+        }
+    }
+
+    fn digits_at(self) -> Option<usize> {
+        (self.0 != Self::NONE.0).then_some((self.0 & !Self::FITS) as usize)
+    }
+
+    fn fits(self) -> bool {
+        self.0 != Self::NONE.0 && self.0 & Self::FITS != 0
+    }
+}
+
+impl PartialEq for OffsetToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for OffsetToken {}
+
+impl std::hash::Hash for OffsetToken {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+/// As the string (transparent).
+impl Serialize for OffsetToken {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// As the string, taken as it is (like a token the server reports).
+impl<'de> Deserialize<'de> for OffsetToken {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::from_wire)
+    }
+}
 
 impl OffsetToken {
     /// Maximum accepted token length in bytes. Snowflake documents no limit for this API; the
@@ -79,20 +150,18 @@ impl OffsetToken {
                 ),
             ));
         }
-        Ok(Self(token))
+        Ok(Self::from_wire(token))
     }
 
     /// The token as a string slice.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The numeric value when the token is a canonical unsigned integer (see the type docs).
+    /// A typed read: the number was read when the token was made.
     pub fn as_u64(&self) -> Option<u64> {
-        match self.prefixed_number() {
-            Some(("", n)) => Some(n),
-            _ => None,
-        }
+        (self.read.digits_at() == Some(0) && self.read.fits()).then_some(self.number)
     }
 
     /// The token split into its prefix and its canonical decimal number (see the type docs):
@@ -101,8 +170,8 @@ impl OffsetToken {
     /// A number past `u64::MAX` still orders (see [`OffsetToken::partial_cmp_numeric`]) but
     /// gives `None` here.
     pub fn prefixed_number(&self) -> Option<(&str, u64)> {
-        let (prefix, digits) = self.prefixed_digits()?;
-        digits.parse().ok().map(|n| (prefix, n))
+        let at = self.read.digits_at()?;
+        self.read.fits().then(|| (&self.text[..at], self.number))
     }
 
     /// Orders two tokens when both are a number with the same prefix (see the type docs), of
@@ -121,16 +190,7 @@ impl OffsetToken {
 
     /// The token split into its prefix and its canonical decimal digits, of any length.
     fn prefixed_digits(&self) -> Option<(&str, &str)> {
-        let s = self.0.as_str();
-        let digits_at = s
-            .bytes()
-            .rposition(|b| !b.is_ascii_digit())
-            .map_or(0, |i| i + 1);
-        let (prefix, digits) = s.split_at(digits_at);
-        if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
-            return None;
-        }
-        Some((prefix, digits))
+        Some(self.text.split_at(self.read.digits_at()?))
     }
 
     /// Whether `self` (typically the committed token) is at or past `target`: equal, or
@@ -144,31 +204,35 @@ impl OffsetToken {
 
     /// Consumes the token, returning the string.
     pub fn into_string(self) -> String {
-        self.0
+        self.text.into_string()
     }
 }
 
 impl fmt::Display for OffsetToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl fmt::Debug for OffsetToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OffsetToken({:?})", self.0)
+        write!(f, "OffsetToken({:?})", self.text)
     }
 }
 
 impl AsRef<str> for OffsetToken {
     fn as_ref(&self) -> &str {
-        &self.0
+        &self.text
     }
 }
 
 impl From<u64> for OffsetToken {
     fn from(value: u64) -> Self {
-        Self(value.to_string())
+        Self {
+            text: value.to_string().into_boxed_str(),
+            number: value,
+            read: Read::new(Some(0), true),
+        }
     }
 }
 
@@ -191,15 +255,77 @@ impl TryFrom<String> for OffsetToken {
 impl OffsetToken {
     /// A token as the server reported it, taken as it is (another client may have written
     /// it, under other rules).
-    pub(crate) fn from_wire(token: String) -> Self {
-        Self(token)
+    pub(crate) fn from_wire(text: String) -> Self {
+        let digits_at = canonical_digits_at(&text);
+        let number = digits_at.and_then(|at| text[at..].parse().ok());
+        Self {
+            read: Read::new(digits_at, number.is_some()),
+            number: number.unwrap_or(0),
+            text: text.into_boxed_str(),
+        }
     }
 
     /// Checks a token that did not come through [`OffsetToken::new`] (one read from the
     /// server or deserialized, which is taken as it is) before it goes on the wire.
     pub(crate) fn validate(&self) -> crate::Result<()> {
-        Self::new(self.0.as_str()).map(|_| ())
+        Self::new(&*self.text).map(|_| ())
     }
+
+    /// How many rows the span `start..=end` names when both are numbers with one prefix
+    /// (`end − start + 1`; `None` otherwise, or when `end` is before `start`).
+    pub(crate) fn span_len(start: &Self, end: &Self) -> Option<u64> {
+        let (p, a) = start.prefixed_number()?;
+        let (q, b) = end.prefixed_number()?;
+        (p == q && a <= b).then(|| (b - a).saturating_add(1))
+    }
+
+    /// The span `start..=end` as one token per row, when it names exactly `rows` rows (the
+    /// one token rule, see the type docs): it then divides into exact sub-spans
+    /// ([`DenseSpan::token`]).
+    pub(crate) fn dense_span<'a>(
+        start: &'a Self,
+        end: &Self,
+        rows: usize,
+    ) -> Option<DenseSpan<'a>> {
+        let len = Self::span_len(start, end)?;
+        let (prefix, first) = start.prefixed_number()?;
+        (len == u64::try_from(rows).ok()?).then_some(DenseSpan { prefix, first })
+    }
+}
+
+/// A span of tokens with one prefix naming one row each: row `i` has the token
+/// `prefix` + (`first` + `i`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DenseSpan<'a> {
+    prefix: &'a str,
+    first: u64,
+}
+
+impl DenseSpan<'_> {
+    /// The token of row `row` of the span (counted from 0; within the span's rows).
+    pub(crate) fn token(&self, row: usize) -> OffsetToken {
+        let number = self.first + row as u64;
+        if self.prefix.is_empty() {
+            return OffsetToken::from(number);
+        }
+        OffsetToken {
+            text: format!("{}{number}", self.prefix).into_boxed_str(),
+            number,
+            read: Read::new(Some(self.prefix.len()), true),
+        }
+    }
+}
+
+/// Where the canonical decimal number ending `s` starts: a run of ASCII digits with no
+/// leading zero (`"0"` alone is canonical). `None` when there is none.
+fn canonical_digits_at(s: &str) -> Option<usize> {
+    let at = s
+        .bytes()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    let digits = &s[at..];
+    let leading_zero = digits.len() > 1 && digits.starts_with('0');
+    (!digits.is_empty() && !leading_zero).then_some(at)
 }
 
 #[cfg(test)]
@@ -303,6 +429,35 @@ mod tests {
             None
         );
         assert_eq!(two_64.as_u64(), None);
+    }
+
+    #[test]
+    fn a_span_of_one_prefix_naming_one_token_per_row_divides_exactly() {
+        let t = |s: &str| OffsetToken::new(s).unwrap();
+        let (a, b) = (t("order_1"), t("order_500"));
+        assert_eq!(OffsetToken::span_len(&a, &b), Some(500));
+        let span = OffsetToken::dense_span(&a, &b, 500).unwrap();
+        assert_eq!(span.token(0), a);
+        assert_eq!(span.token(249), t("order_250"));
+        assert_eq!(span.token(249).prefixed_number(), Some(("order_", 250)));
+        assert_eq!(span.token(499), b);
+        // Not one token per row, two prefixes, backwards, non-canonical: no division.
+        assert!(OffsetToken::dense_span(&a, &b, 499).is_none());
+        assert!(OffsetToken::dense_span(&a, &t("item_500"), 500).is_none());
+        assert_eq!(OffsetToken::span_len(&b, &a), None);
+        assert_eq!(OffsetToken::span_len(&t("order_01"), &b), None);
+        // Bare numbers follow the same rule.
+        let (x, y) = (OffsetToken::from(7u64), t("9"));
+        assert_eq!(OffsetToken::dense_span(&x, &y, 3).unwrap().token(1), t("8"));
+    }
+
+    #[test]
+    fn the_number_is_read_once_and_survives_serde() {
+        let t: OffsetToken = serde_json::from_str("\"shard_42\"").unwrap();
+        assert_eq!(t.prefixed_number(), Some(("shard_", 42)));
+        assert_eq!(OffsetToken::from(42u64), OffsetToken::new("42").unwrap());
+        assert_eq!(OffsetToken::from_wire("42".into()).as_u64(), Some(42));
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"shard_42\"");
     }
 
     #[test]

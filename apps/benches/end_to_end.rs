@@ -8,6 +8,7 @@
 //! `cargo bench --bench end_to_end` (the throughput harness's rows, so both measure the same
 //! data)
 
+use snowpipe_streaming::{Positions, Rows};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,10 +88,11 @@ fn end_to_end(c: &mut Criterion) {
                                 for (k, call) in rows.chunks(PER_CALL).enumerate() {
                                     let start = first + (k * PER_CALL) as u64;
                                     let end = start + call.len() as u64 - 1;
-                                    ch.append_rows(
-                                        call.iter(),
-                                        Some(OffsetToken::from(start)),
-                                        Some(OffsetToken::from(end)),
+                                    ch.append(
+                                        Rows::serde(call.iter()),
+                                        Positions::span(
+                                            OffsetToken::from(start)..=OffsetToken::from(end),
+                                        ),
                                     )
                                     .await
                                     .expect("append");

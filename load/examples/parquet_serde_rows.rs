@@ -16,6 +16,7 @@
 //! decimal128(18,2), `NAME` utf8 (nullable), `SEEN` timestamp(µs, zone), `DAY` date32,
 //! `PLACE` struct<city utf8, floor int64>. The last stdout line is a JSON summary.
 
+use snowpipe_streaming::{Positions, Rows};
 use std::error::Error;
 use std::fs::File;
 use std::path::PathBuf;
@@ -171,10 +172,9 @@ async fn main() -> Result<(), BoxError> {
             continue;
         }
         channel
-            .append_rows(
-                &rows,
-                Some(OffsetToken::from(sent + 1)),
-                Some(OffsetToken::from(sent + n)),
+            .append(
+                Rows::serde(&rows),
+                Positions::span(OffsetToken::from(sent + 1)..=OffsetToken::from(sent + n)),
             )
             .await?;
         sent += n;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use serde_json::{json, Value};
-use snowpipe_streaming::{Channel, CloseOptions, OffsetToken, Pipe};
+use snowpipe_streaming::{Channel, CloseOptions, OffsetToken, Pipe, Positions, Rows};
 use tokio::sync::{mpsc, watch};
 
 use crate::chunk::{Batch, Msg};
@@ -236,7 +236,10 @@ async fn run(
                     .and_then(|first| Ok((first, OffsetToken::new(c.end_token)?)));
                 match tokens {
                     Ok((first, end)) => ch
-                        .append_raw(Bytes::from(c.ndjson), Some(first), Some(end.clone()))
+                        .append(
+                            Rows::ndjson(Bytes::from(c.ndjson)),
+                            Positions::span(first..=end.clone()),
+                        )
                         .await
                         .map(|()| {
                             out.rows += c.rows;
@@ -379,93 +382,22 @@ fn spawn_reader(
     })
 }
 
-/// Appends a Parquet batch with the tokens of its rows (`pq1:…:<rows loaded>`). Returns the
-/// last token.
+/// Appends a Parquet batch at the tokens of its rows (`pq1:…:<rows loaded>`, one number per
+/// row with the file's prefix, so the SDK splits a batch larger than one request exactly).
+/// Returns the last token.
 async fn append_batch(channel: &Channel, b: &Batch) -> Result<OffsetToken> {
     let n = b.batch.num_rows();
     if n == 0 {
         bail!("an empty record batch");
     }
-    in_slices(n, |at, len| {
-        let slice = b.batch.slice(at, len);
-        let tokens = (
-            b.identity.token(b.before + at as u64 + 1),
-            b.identity.token(b.before + (at + len) as u64),
-        );
-        async move {
-            let start = OffsetToken::new(tokens.0)?;
-            let end = OffsetToken::new(tokens.1)?;
-            match channel
-                .append_record_batch(&slice, Some(start), Some(end))
-                .await
-            {
-                Ok(()) => Ok(true),
-                Err(snowpipe_streaming::Error::InvalidArgument { .. }) if len > 1 => Ok(false),
-                Err(e) => Err(e).context("cannot append a record batch"),
-            }
-        }
-    })
-    .await?;
-    Ok(OffsetToken::new(b.identity.token(b.before + n as u64))?)
-}
-
-/// Appends rows `0..n` in slices through `append(at, len)`: `Ok(true)` appended, `Ok(false)`
-/// refused as too large for one request (the SDK refuses to split string tokens). The first
-/// slice is the whole batch; a refused slice is halved, and the length that went through is
-/// kept for the rest (each refusal costs the SDK an encoding of the slice: starting from the
-/// whole remainder after every success encoded a batch O(log n) times over).
-async fn in_slices<F, Fut>(n: usize, mut append: F) -> Result<()>
-where
-    F: FnMut(usize, usize) -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let (mut at, mut len) = (0, n);
-    while at < n {
-        let take = len.min(n - at);
-        if append(at, take).await? {
-            at += take;
-        } else {
-            len = (take / 2).max(1);
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Rows offered to `append` for `n` rows when a request takes at most `fits` rows.
-    async fn offered(n: usize, fits: usize) -> (usize, Vec<(usize, usize)>) {
-        let mut total = 0;
-        let mut appended = Vec::new();
-        in_slices(n, |at, len| {
-            total += len;
-            let ok = len <= fits;
-            if ok {
-                appended.push((at, len));
-            }
-            async move { Ok(ok) }
-        })
+    let start = OffsetToken::new(b.identity.token(b.before + 1))?;
+    let end = OffsetToken::new(b.identity.token(b.before + n as u64))?;
+    channel
+        .append(
+            Rows::arrow(b.batch.clone()),
+            Positions::span(start..=end.clone()),
+        )
         .await
-        .unwrap();
-        (total, appended)
-    }
-
-    #[tokio::test]
-    async fn a_refused_batch_is_encoded_a_bounded_number_of_times() {
-        let (total, appended) = offered(65_536, 100).await;
-        // Every row once, in order, in slices that fit.
-        let mut next = 0;
-        for &(at, len) in &appended {
-            assert_eq!(at, next);
-            assert!(len <= 100);
-            next += len;
-        }
-        assert_eq!(next, 65_536);
-        // The whole batch, its halvings down to what fits, then each row once.
-        assert!(total <= 65_536 * 3, "{total} rows encoded for 65,536");
-        let (total, appended) = offered(10, 10).await;
-        assert_eq!((total, appended), (10, vec![(0, 10)]));
-    }
+        .context("cannot append a record batch")?;
+    Ok(end)
 }

@@ -33,8 +33,9 @@
 //! `--csv-columns`), values go as JSON strings (Snowflake converts text per column, as for a
 //! staged file), NULLs as `null`; a record with the wrong number of fields is a bad record.
 //! Parquet (`parquet_rows.rs`): parquet's Arrow reader, one row group at a time, batches of
-//! about 1 MiB of *decoded* rows into `Channel::append_record_batch`, resuming with
-//! `with_offset`; what the footer and page headers claim is checked first
+//! about 1 MiB of *decoded* rows into `Channel::append` (`Rows::arrow`, at the span of their
+//! `pq1:…:<rows>` tokens, one number per row behind the file's prefix, which the SDK splits
+//! exactly when a batch is larger than a request), resuming with `with_offset`; what the footer and page headers claim is checked first
 //! (`parquet_guard.rs`): a schema past 64 levels or 2,000 columns refuses the file, a row
 //! group that cannot be decoded within the client's memory budget is a bad record.
 //!

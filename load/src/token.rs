@@ -24,6 +24,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
+use snowpipe_streaming::OffsetToken;
 
 /// The most bytes of a file its identity covers.
 pub const IDENTITY_BYTES: u64 = 4096;
@@ -126,16 +127,14 @@ impl TextIdentity {
         if let Some(tag) = &self.object {
             return tag.resume(committed, size);
         }
-        let rest = committed.strip_prefix("v1:")?;
-        let mut parts = rest.splitn(3, ':');
-        let k: u64 = parts.next()?.parse().ok()?;
-        let hash = parts.next()?;
-        let position: u64 = parts.next()?.parse().ok()?;
-        if k != position.min(IDENTITY_BYTES) || position > size {
+        // The SDK reads the token (prefix + number); the prefix must be this file's at it.
+        let committed = OffsetToken::new(committed).ok()?;
+        let (prefix, position) = committed.prefixed_number()?;
+        if position > size {
             return None;
         }
-        let prefix = self.prefix.get(..k as usize)?;
-        (short_hash(prefix) == hash).then_some(position)
+        let ours = self.token(position)?;
+        (ours.strip_suffix(&position.to_string())? == prefix).then_some(position)
     }
 }
 
@@ -183,9 +182,10 @@ impl ParquetIdentity {
 
     /// The rows to skip when `committed` names this file, else `None`.
     pub fn resume(&self, committed: &str, num_rows: u64) -> Option<u64> {
-        let prefix = format!("{}:{}:{}:", self.kind, self.size, self.hash);
-        let rows: u64 = committed.strip_prefix(&prefix)?.parse().ok()?;
-        (rows <= num_rows).then_some(rows)
+        let committed = OffsetToken::new(committed).ok()?;
+        let (prefix, rows) = committed.prefixed_number()?;
+        let ours = format!("{}:{}:{}:", self.kind, self.size, self.hash);
+        (prefix == ours && rows <= num_rows).then_some(rows)
     }
 }
 
@@ -230,9 +230,10 @@ impl ObjectTag {
     /// The position `committed` names when it is a token of this object and within it
     /// (`limit`: its size for bytes, its rows for Parquet), else `None`.
     pub fn resume(&self, committed: &str, limit: u64) -> Option<u64> {
-        let prefix = format!("{OBJECT_KIND}:{}:{}:", self.size, self.hash);
-        let position: u64 = committed.strip_prefix(&prefix)?.parse().ok()?;
-        (position <= limit).then_some(position)
+        let committed = OffsetToken::new(committed).ok()?;
+        let (prefix, position) = committed.prefixed_number()?;
+        let ours = format!("{OBJECT_KIND}:{}:{}:", self.size, self.hash);
+        (prefix == ours && position <= limit).then_some(position)
     }
 }
 

@@ -12,8 +12,6 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::actor::Cmd;
@@ -43,49 +41,6 @@ pub(super) struct Prepared {
 }
 
 impl Channel {
-    pub(super) fn prepare_rows<I>(&self, rows: I, tokens: Tokens) -> Result<Prepared>
-    where
-        I: IntoIterator,
-        I::Item: Serialize,
-    {
-        self.prepare(tokens, |limit| {
-            self.with_binary(|| {
-                encode::encode_rows(rows, limit, &self.shared.buffers, &self.shared.row_size)
-            })
-        })
-    }
-
-    pub(super) fn prepare_tokened<I, T>(&self, rows: I) -> Result<Prepared>
-    where
-        I: IntoIterator<Item = (T, OffsetToken)>,
-        T: Serialize,
-    {
-        self.shared.check_open()?;
-        let mut tokens = Vec::new();
-        let rows = rows.into_iter().map(|(row, token)| {
-            tokens.push(token);
-            row
-        });
-        let encoded = self.with_binary(|| {
-            encode::encode_rows(
-                rows,
-                &self.rt.client.settings.row_cap(),
-                &self.shared.buffers,
-                &self.shared.row_size,
-            )
-        })?;
-        self.prepare(Tokens::PerRow(tokens), |_| Ok(encoded))
-    }
-
-    pub(super) fn prepare_raw_rows(&self, rows: super::RawRows) -> Result<Prepared> {
-        let (ndjson, runs) = rows.into_parts();
-        self.prepare_raw(ndjson, Tokens::Runs(runs))
-    }
-
-    pub(super) fn prepare_raw(&self, ndjson: Bytes, tokens: Tokens) -> Result<Prepared> {
-        self.prepare(tokens, |limit| encode::encode_raw(ndjson, limit))
-    }
-
     /// The checks every append makes (channel open, tokens valid, in order and matching the
     /// rows), the encoding itself (capped at the batch size), and the division of the tokens
     /// among the pieces (see `tokens`).
@@ -115,16 +70,6 @@ impl Channel {
             first,
             last,
         })
-    }
-
-    /// Runs `f` (serialization) with [`crate::binary::Binary`] writing the pipe's format.
-    fn with_binary<R>(&self, f: impl FnOnce() -> R) -> R {
-        let format = self
-            .binary
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        crate::binary::with_pipe_format(&format, f)
     }
 
     pub(super) fn closed_error(&self) -> Error {

@@ -95,6 +95,11 @@ async fn thirty_kb_appends_resume_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefixed_span_larger_than_a_request_resumes_exactly() {
+    conformance::a_prefixed_span_larger_than_a_request_resumes_exactly(target()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_second_opener_fences_the_first() {
     conformance::the_second_opener_fences_the_first(target()).await;
 }

@@ -4,6 +4,7 @@
 //! split exactly are refused, and every accepted row arrives once, in order. (The checks of
 //! per-row tokens at the call are the conformance suite's, `test_util::conformance`.)
 
+use crate::{Positions, Rows};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,18 +98,30 @@ async fn stream(appends: Vec<Append>, settings: ChannelSettings) -> Result<(), T
         let t = |x: u64| Some(OffsetToken::from(x));
         let res = match kind {
             Kind::Dense => {
-                ch.append_rows(rows.clone(), t(next_tok), t(next_tok + n - 1))
-                    .await
+                ch.append(
+                    Rows::serde(rows.clone()),
+                    Positions::from_span(t(next_tok), t(next_tok + n - 1)),
+                )
+                .await
             }
             Kind::PerRow => {
-                let pairs = rows.iter().cloned().map(|r| {
-                    let tok = OffsetToken::new(r.tok.clone().unwrap()).unwrap();
-                    (r, tok)
-                });
-                ch.append_rows_with_tokens(pairs).await
+                let tokens = rows
+                    .iter()
+                    .map(|r| OffsetToken::new(r.tok.clone().unwrap()).unwrap());
+                ch.append(Rows::serde(rows.clone()), Positions::per_row(tokens))
+                    .await
             }
-            Kind::Single => ch.append_rows(rows.clone(), t(next_tok), t(next_tok)).await,
-            Kind::Untokened => ch.append_rows(rows.clone(), None, None).await,
+            Kind::Single => {
+                ch.append(
+                    Rows::serde(rows.clone()),
+                    Positions::from_span(t(next_tok), t(next_tok)),
+                )
+                .await
+            }
+            Kind::Untokened => {
+                ch.append(Rows::serde(rows.clone()), Positions::none())
+                    .await
+            }
         };
         let splits = bytes > settings.batch_cap();
         match (kind, res) {
@@ -195,10 +208,9 @@ async fn thirty_kb_appends_with_64_kib_requests_are_never_cut() {
     for k in 0..10u64 {
         let rows = (k * 300 + 1..=k * 300 + 300)
             .map(|id| serde_json::json!({"id": id, "pad": "y".repeat(90)}));
-        ch.append_rows(
-            rows,
-            Some(OffsetToken::from(k * 300 + 1)),
-            Some(OffsetToken::from(k * 300 + 300)),
+        ch.append(
+            Rows::serde(rows),
+            Positions::span(OffsetToken::from(k * 300 + 1)..=OffsetToken::from(k * 300 + 300)),
         )
         .await
         .unwrap();
@@ -230,12 +242,15 @@ async fn unsplittable_appends_are_refused_unless_at_least_once_is_chosen() {
         .open_channel("exact")
         .await
         .unwrap();
-    let err = exact.append_rows(rows(), tok(), tok()).await.unwrap_err();
+    let err = exact
+        .append(Rows::serde(rows()), Positions::from_span(tok(), tok()))
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
     for fix in [
-        "append_rows_with_tokens",
-        "dense numeric tokens",
+        "Positions::per_row",
+        "one token per row",
         "at_least_once_splits(true)",
     ] {
         assert!(msg.contains(fix), "{msg}");
@@ -251,7 +266,10 @@ async fn unsplittable_appends_are_refused_unless_at_least_once_is_chosen() {
         )
         .await
         .unwrap();
-    loose.append_rows(rows(), tok(), tok()).await.unwrap();
+    loose
+        .append(Rows::serde(rows()), Positions::from_span(tok(), tok()))
+        .await
+        .unwrap();
     loose.close().await.unwrap();
     let appends = fake.appends_to("loose");
     assert!(appends.len() > 2, "{} requests", appends.len());

@@ -3,7 +3,7 @@
 //! ```text
 //!  user task                 Channel handle                 per-channel actor task            IngestApi
 //!  ─────────                 ──────────────                 ──────────────────────            ─────────
-//!  append_rows(rows, tok) ─▶ serialize NDJSON (caller's task) ─▶ acquire byte permits
+//!  append(rows, positions)▶ serialize NDJSON (caller's task) ─▶ acquire byte permits
 //!                            (client-wide budget) ─▶ mpsc Cmd::Append ─────▶ Batcher.push
 //!  flush()  ───────────────▶ Cmd::Flush(oneshot) ─────────────────────────▶ cut batch now
 //!  close(self) ────────────▶ flush, [wait commit], Cmd::Close ────────────▶ drain, then exit
@@ -21,7 +21,7 @@
 //!
 //! # Batching and flushing
 //!
-//! Rows are serialized to NDJSON when `append_*` is called, on the caller's task, into row buffers
+//! Rows are serialized to NDJSON when [`Channel::append`] runs, on the caller's task, into row buffers
 //! the channel recycles once their batch is compressed, and buffered by the channel's actor. A
 //! caller that never has to wait still yields to the scheduler every 256 KB it serializes, so the
 //! connection and channel tasks keep running beside a tight append loop. A batch (one append
@@ -52,17 +52,17 @@
 //! # Memory
 //!
 //! A client-wide budget (default 256 MiB) bounds the bytes buffered (charged at the capacity of the
-//! buffers holding them) plus the bytes sent but not yet committed. `append_*` waits for room;
-//! `try_append_*` returns [`Error::Backpressure`] instead (or [`Error::InvalidArgument`], not
+//! buffers holding them) plus the bytes sent but not yet committed. `append` waits for room;
+//! `try_append` returns [`Error::Backpressure`] instead (or [`Error::InvalidArgument`], not
 //! retryable, for an append larger than the whole budget, which could never be taken at once).
 //! Batches are kept, compressed, until the server reports their end token committed — that is what
 //! makes automatic replay possible — and their bytes count against the budget until then. Batches
 //! without an end offset token are released as soon as every batch before them is committed. The
-//! rows `append_rows` serializes are inside the budget however many producers wait: it first waits
+//! rows `append` serializes are inside the budget however many producers wait: it first waits
 //! for room for an append the size of the channel's previous one, then serializes (when the rows
 //! turn out larger and the rest is not free, it lets its part go and waits for the whole, never
 //! holding part of the budget while waiting). Outside the budget are only the single rows
-//! (`append_row`) and NDJSON (`append_raw`) callers already hold while they wait, and the
+//! (a single row) and NDJSON callers already hold while they wait, and the
 //! misestimate of an append larger than its channel's previous one. An append larger than half
 //! the budget is admitted piece by piece, so one larger than the whole budget still completes.
 //!
@@ -188,7 +188,8 @@
 //! 1. Give every row (or every append) an offset token from your source that **strictly
 //!    increases** — a sequence number, a Kafka offset, a database change id — ideally numeric
 //!    (`OffsetToken::from(u64)`), so the SDK can compare tokens. Sparse tokens (keys with gaps,
-//!    stream sequences) go row by row through [`Channel::append_rows_with_tokens`].
+//!    stream sequences) go row by row with [`Positions::per_row`] or [`Positions::numbered`]; a span
+//!    `start..=end` of numbers with one prefix (`"order_1"..="order_500"`) names one per row.
 //! 2. On start, open the channel and **resume after** its committed token
 //!    ([`Channel::latest_committed_offset_token`]): everything up to it is in the table.
 //! 3. Append. The SDK keeps what it sent until it is committed and, when the channel is
@@ -202,7 +203,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
+//! use snowpipe_streaming::{OffsetToken, Positions, Rows, StreamingIngestClient};
 //!
 //! # struct Source;
 //! # impl Source {
@@ -222,7 +223,8 @@
 //!             break;
 //!         }
 //!         for (seq, row) in rows {
-//!             match channel.append_row(&row, Some(OffsetToken::from(seq))).await {
+//!             let at = Positions::at(OffsetToken::from(seq));
+//!             match channel.append(Rows::serde([&row]), at).await {
 //!                 Ok(()) => next_after = Some(seq),
 //!                 Err(e) if e.is_channel_invalidated() => {
 //!                     // Automatic recovery was impossible: replay after the committed token.
@@ -262,15 +264,18 @@ use crate::Error;
 
 mod actor;
 mod admission;
+mod append;
 #[cfg(feature = "arrow")]
 mod arrow;
 mod cmd;
 #[cfg(test)]
 mod conformance_tests;
 mod context;
+mod deprecated;
 #[cfg(test)]
 mod exactly_once_tests;
 mod handle;
+mod input;
 mod names;
 mod options;
 #[cfg(test)]
@@ -287,7 +292,9 @@ pub(crate) mod testing;
 mod tests;
 mod tokens;
 
+pub use crate::rows::Rows;
 pub use handle::Channel;
+pub use input::Positions;
 pub use options::OpenChannelOptions;
 pub use raw_rows::RawRows;
 pub use status::{ChannelStatus, CloseOptions, RowErrorEvent, RowErrorSummary};

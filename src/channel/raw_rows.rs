@@ -1,5 +1,5 @@
 //! [`RawRows`]: rows the caller already serialized, each with its numeric offset token, for
-//! [`Channel::append_raw_rows`](super::Channel::append_raw_rows).
+//! [`Channel::append`](super::Channel::append) ([`RawRows::into_append`]).
 //!
 //! A source that already holds JSON text (a Kafka message, a log line) should not have it
 //! parsed into a value and serialized again, nor pay a token string per row. `RawRows` is one
@@ -31,7 +31,8 @@ impl TokenRun {
 ///
 /// Write each row with [`push`](Self::push) (bytes you hold) or [`push_with`](Self::push_with)
 /// (written straight into the buffer), then hand the whole to
-/// [`Channel::append_raw_rows`](crate::Channel::append_raw_rows). A row is one JSON object
+/// [`Channel::append`](crate::Channel::append) (`let (rows, positions) = raw.into_append()`).
+/// A row is one JSON object
 /// without a line break (JSON allows line breaks only as white space: write them as spaces).
 /// Rows are not parsed: invalid JSON is refused by the server as a row error
 /// ([`Channel::events`](crate::Channel::events)).
@@ -104,24 +105,7 @@ impl RawRows {
     }
 
     fn take_token(&mut self, token: u64) -> Result<()> {
-        match self.runs.last_mut() {
-            Some(run) if token <= run.last() => {
-                return Err(Error::invalid_argument(
-                    "offset_token",
-                    format!(
-                        "token {token} does not follow the previous row's ({}): give every row \
-                         its own, strictly increasing token",
-                        run.last()
-                    ),
-                ));
-            }
-            Some(run) if token == run.last() + 1 => run.rows += 1,
-            _ => self.runs.push(TokenRun {
-                first: token,
-                rows: 1,
-            }),
-        }
-        Ok(())
+        extend_runs(&mut self.runs, token)
     }
 
     /// Adds `row` (one JSON object, no line break) with offset token `token`.
@@ -205,6 +189,31 @@ impl RawRows {
         let data = self.frozen.unwrap_or_else(|| Bytes::from(self.data));
         (data, self.runs)
     }
+}
+
+/// Adds `token` after `runs`: to the last run when it is the next number, else as a new run.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `token` does not follow the last one (nothing changes).
+pub(crate) fn extend_runs(runs: &mut Vec<TokenRun>, token: u64) -> Result<()> {
+    match runs.last_mut() {
+        Some(run) if token <= run.last() => {
+            return Err(Error::invalid_argument(
+                "offset_token",
+                format!(
+                    "token {token} does not follow the previous row's ({}): give every row \
+                     its own, strictly increasing token",
+                    run.last()
+                ),
+            ));
+        }
+        Some(run) if token == run.last() + 1 => run.rows += 1,
+        _ => runs.push(TokenRun {
+            first: token,
+            rows: 1,
+        }),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -140,9 +140,9 @@ impl Tokens {
                 Err(Error::invalid_argument(
                     "row",
                     format!(
-                        "{tokens} raw rows were added but their data holds {rows} lines: a row \
-                         written with RawRows::push_with holds a line break (write line breaks \
-                         between JSON tokens as spaces)"
+                        "{tokens} numbered positions for {rows} rows: give one number per row \
+                         (a row written with RawRows::push_with must hold no line break: \
+                         write line breaks between JSON tokens as spaces)"
                     ),
                 ))
             }
@@ -150,19 +150,18 @@ impl Tokens {
                 let (Some(s), Some(e)) = (start, end) else {
                     return Ok(());
                 };
-                let (Some(a), Some(b)) = (s.as_u64(), e.as_u64()) else {
+                let Some(span) = OffsetToken::span_len(s, e) else {
                     return Ok(());
                 };
-                let span = b.saturating_sub(a).saturating_add(1);
-                if a < b && u64::try_from(rows).unwrap_or(u64::MAX) > span {
+                if span > 1 && u64::try_from(rows).unwrap_or(u64::MAX) > span {
                     return Err(Error::invalid_argument(
                         "offset_token",
                         format!(
                             "offset tokens {s}..{e} name {span} rows but the append has {rows}, \
                              so the committed token could not say which rows landed; give each \
                              row its own token (end = start + rows - 1, or \
-                             append_rows_with_tokens), or one token for the whole append \
-                             (start = end)"
+                             Positions::per_row), or one token for the whole append \
+                             (Positions::at)"
                         ),
                     ));
                 }
@@ -225,15 +224,16 @@ impl Tokens {
             } => Ok(vec![exact(None, None); n]),
             Self::Span { start, end } => {
                 let rows: usize = piece_rows.iter().sum();
-                if let Some(first) = dense_start(start.as_ref(), end.as_ref(), rows) {
+                let dense = match (&start, &end) {
+                    (Some(s), Some(e)) => OffsetToken::dense_span(s, e, rows),
+                    _ => None,
+                };
+                if let Some(span) = dense {
                     let mut out = Vec::with_capacity(n);
-                    let mut next = first;
+                    let mut next = 0;
                     for &r in piece_rows {
-                        let last = next + r as u64 - 1;
-                        out.push(exact(
-                            Some(OffsetToken::from(next)),
-                            Some(OffsetToken::from(last)),
-                        ));
+                        let last = next + r.max(1) - 1;
+                        out.push(exact(Some(span.token(next)), Some(span.token(last))));
                         next = last + 1;
                     }
                     return Ok(out);
@@ -288,13 +288,6 @@ impl<'a> RunCursor<'a> {
     }
 }
 
-/// The numeric start token when `start..=end` names exactly `rows` rows.
-fn dense_start(start: Option<&OffsetToken>, end: Option<&OffsetToken>, rows: usize) -> Option<u64> {
-    let a = start?.as_u64()?;
-    let b = end?.as_u64()?;
-    (b >= a && b - a == (rows as u64).checked_sub(1)?).then_some(a)
-}
-
 fn unsplittable(
     start: Option<&OffsetToken>,
     end: Option<&OffsetToken>,
@@ -309,8 +302,9 @@ fn unsplittable(
             "an append of {rows} rows ({bytes} bytes) is larger than one request \
              (max_request_bytes {request_bytes}) and its offset tokens (start {}, end {}) do not \
              say which rows each request would carry: after a partial commit a restart would \
-             store rows twice. Give every row its own token (append_rows_with_tokens) or use \
-             dense numeric tokens (end = start + rows - 1), or append fewer rows per call; to \
+             store rows twice. Give every row its own token (Positions::per_row or \
+             Positions::numbered) or use a span of one token per row (numbers with one prefix, \
+             end = start + rows - 1), or append fewer rows per call; to \
              accept possible duplicates instead, open the channel with \
              OpenChannelOptions::at_least_once_splits(true)",
             show(start),
@@ -359,6 +353,23 @@ mod tests {
     }
 
     #[test]
+    fn prefixed_tokens_naming_one_per_row_are_divided_row_by_row() {
+        let t = |s: &str| Some(OffsetToken::new(s).unwrap());
+        let p = Tokens::Span {
+            start: t("o_101"),
+            end: t("o_110"),
+        };
+        assert_eq!(
+            ends(&p.split(&[4, 3, 3], false, 0, 0).unwrap()),
+            vec![
+                (s("o_101"), s("o_104")),
+                (s("o_105"), s("o_107")),
+                (s("o_108"), s("o_110"))
+            ]
+        );
+    }
+
+    #[test]
     fn per_row_tokens_give_each_piece_its_first_and_last() {
         let toks = ["a", "c", "f", "g", "x"]
             .map(|t| OffsetToken::new(t).unwrap())
@@ -380,7 +391,7 @@ mod tests {
         ] {
             let e = t.split(&[2, 2], false, 5000, 4000).unwrap_err().to_string();
             assert!(e.contains("4 rows (5000 bytes)"), "{e}");
-            assert!(e.contains("append_rows_with_tokens"), "{e}");
+            assert!(e.contains("Positions::per_row"), "{e}");
             assert!(e.contains("at_least_once_splits"), "{e}");
         }
         let p = span(Some(1), Some(100))
@@ -447,10 +458,7 @@ mod tests {
         );
         assert!(t.check_rows(8).is_ok());
         let e = t.check_rows(9).unwrap_err().to_string();
-        assert!(
-            e.contains("8 raw rows were added but their data holds 9 lines"),
-            "{e}"
-        );
+        assert!(e.contains("8 numbered positions for 9 rows"), "{e}");
     }
 
     #[test]

@@ -205,8 +205,8 @@ impl Budget {
                 "rows",
                 format!(
                     "the append needs {bytes} bytes, more than the memory budget of {} bytes \
-                     can ever hold for rows ({} bytes), so try_append_* can never take it: use \
-                     append_* (which admits it piece by piece), split it, or raise \
+                     can ever hold for rows ({} bytes), so try_append can never take it: use \
+                     append (which admits it piece by piece), split it, or raise \
                      memory_budget_bytes",
                     self.configured, self.total
                 ),

@@ -1,6 +1,7 @@
 //! wiremock tests of protocol details from docs/protocol.md: lenient status
 //! parsing, status codes, reserved names, the role, retries and sticky sessions.
 
+use crate::{Positions, Rows};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -212,9 +213,9 @@ async fn a_status_reported_under_another_case_of_the_name_is_found() {
         .open_channel("orders")
         .await
         .unwrap();
-    ch.append_row(
-        &serde_json::json!({"a": 1}),
-        Some(crate::OffsetToken::from(1u64)),
+    ch.append(
+        Rows::serde([&serde_json::json!({"a": 1})]),
+        Positions::at(crate::OffsetToken::from(1u64)),
     )
     .await
     .unwrap();

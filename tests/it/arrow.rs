@@ -4,6 +4,7 @@
 //! committed batch is told apart by its tokens.
 
 use crate::common;
+use snowpipe_streaming::{Positions, Rows};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -224,27 +225,24 @@ async fn a_batch_lands_as_the_same_values_appended_as_rows() {
 
     // Act: two batches (the second a slice of a larger one) and the same rows as serde values.
     arrow
-        .append_record_batch(
-            &batch(0, 40),
-            Some(OffsetToken::from(0u64)),
-            Some(OffsetToken::from(39u64)),
+        .append(
+            Rows::arrow(batch(0, 40).clone()),
+            Positions::span(OffsetToken::from(0u64)..=OffsetToken::from(39u64)),
         )
         .await
         .unwrap();
     let tail = batch(30, 30).slice(10, 20);
     arrow
-        .append_record_batch(
-            &tail,
-            Some(OffsetToken::from(40u64)),
-            Some(OffsetToken::from(59u64)),
+        .append(
+            Rows::arrow(tail.clone()),
+            Positions::span(OffsetToken::from(40u64)..=OffsetToken::from(59u64)),
         )
         .await
         .unwrap();
     serde
-        .append_rows(
-            &rows(0, n),
-            Some(OffsetToken::from(0u64)),
-            Some(OffsetToken::from(59u64)),
+        .append(
+            Rows::serde(&rows(0, n)),
+            Positions::span(OffsetToken::from(0u64)..=OffsetToken::from(59u64)),
         )
         .await
         .unwrap();
@@ -296,21 +294,21 @@ async fn per_row_tokens_commit_exactly_and_tell_a_resent_batch_apart() {
     let tokens: Vec<u64> = (0..25).map(|i| 1_000 + 3 * i).collect();
 
     // Act: append with a token per row, close, reopen as a restarted process would.
-    ch.append_record_batch_with_tokens(&b, tokens.clone())
-        .await
-        .unwrap();
+    let positions = Positions::numbered(tokens.clone()).unwrap();
+    ch.append(Rows::arrow(b.clone()), positions).await.unwrap();
     common::emulator::close_committed([ch]).await;
     let again = pipe.open_channel("tokens").await.unwrap();
     let committed = again.latest_committed_offset_token();
 
     // Assert: the committed token is the last row's; a token count that differs is refused.
     assert_eq!(committed, Some(OffsetToken::from(1_072u64)));
+    let positions = Positions::numbered([2_000, 2_001]).unwrap();
     let err = again
-        .append_record_batch_with_tokens(&batch(25, 3), [2_000, 2_001])
+        .append(Rows::arrow(batch(25, 3)), positions)
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("2 tokens for a batch of 3 rows"), "{err}");
+    assert!(err.contains("2 numbered positions for 3 rows"), "{err}");
     common::emulator::close_committed([again]).await;
     let stored = emu
         .query("SELECT COUNT(*) FROM \"DB.SCH.FROM_ARROW\"")

@@ -10,6 +10,7 @@
 //! `ARROW_RANDOM_CASES=N` more cases.
 
 use crate::common;
+use snowpipe_streaming::{Positions, Rows};
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -464,14 +465,16 @@ async fn random_batches_land_as_the_same_rows_appended_with_serde() {
             .await
             .unwrap();
         arrow
-            .append_record_batch_with_tokens(&case.batch, 0..n)
+            .append(
+                Rows::arrow(case.batch.clone()),
+                Positions::numbered(0..n).unwrap(),
+            )
             .await
             .unwrap_or_else(|e| panic!("seed {seed} {:?}: {e}", case.kinds));
         serde
-            .append_rows(
-                &case.rows,
-                Some(OffsetToken::from(0u64)),
-                Some(OffsetToken::from(n - 1)),
+            .append(
+                Rows::serde(&case.rows),
+                Positions::span(OffsetToken::from(0u64)..=OffsetToken::from(n - 1)),
             )
             .await
             .unwrap();

@@ -7,6 +7,7 @@
 //! the committed test key registered) for faithful behaviour, wiremock where a misbehaving
 //! server is needed (garbage bodies, hanging).
 
+use snowpipe_streaming::{Positions, Rows};
 use std::time::Duration;
 
 use crate::common::emulator::{self as emu, DB, PIPE, SCHEMA};
@@ -282,11 +283,13 @@ async fn invalid_channel_names_are_rejected_before_any_request() {
 async fn offset_tokens_that_go_backwards_or_repeat_are_refused_and_nothing_is_lost() {
     let (server, client, ch) = emu::open_channel("tokens").await;
     for id in 1..=10u64 {
-        ch.append_row(&json!({"ID": id}), tok(id)).await.unwrap();
+        ch.append(Rows::serde([&json!({"ID": id})]), Positions::from(tok(id)))
+            .await
+            .unwrap();
     }
     // Reused: the same token as the last append.
     let e = ch
-        .append_row(&json!({"ID": 99}), tok(10))
+        .append(Rows::serde([&json!({"ID": 99})]), Positions::from(tok(10)))
         .await
         .unwrap_err();
     assert!(
@@ -301,33 +304,50 @@ async fn offset_tokens_that_go_backwards_or_repeat_are_refused_and_nothing_is_lo
     );
     assert_mentions(&e, &["reuses", "strictly increase"]);
     // Backwards.
-    let e = ch.append_row(&json!({"ID": 98}), tok(3)).await.unwrap_err();
+    let e = ch
+        .append(Rows::serde([&json!({"ID": 98})]), Positions::from(tok(3)))
+        .await
+        .unwrap_err();
     assert!(matches!(&e, Error::InvalidArgument { .. }), "{e:?}");
     assert_mentions(&e, &["goes back", "strictly increase"]);
     // Start after end within one call.
     let e = ch
-        .append_rows([json!({"ID": 97}), json!({"ID": 96})], tok(20), tok(19))
+        .append(
+            Rows::serde([json!({"ID": 97}), json!({"ID": 96})]),
+            Positions::span(OffsetToken::from(20)..=OffsetToken::from(19)),
+        )
         .await
         .unwrap_err();
     assert!(matches!(&e, Error::InvalidArgument { .. }), "{e:?}");
     assert_mentions(&e, &["start offset token 20", "after end"]);
     // Non-numeric tokens are opaque: only exact reuse is refused.
     let ch2 = emu::open_on(&client, PIPE, "opaque").await;
-    ch2.append_row(&json!({"ID": 200}), Some(OffsetToken::new("b").unwrap()))
-        .await
-        .unwrap();
-    ch2.append_row(&json!({"ID": 201}), Some(OffsetToken::new("a").unwrap()))
-        .await
-        .unwrap();
+    ch2.append(
+        Rows::serde([&json!({"ID": 200})]),
+        Positions::at(OffsetToken::new("b").unwrap()),
+    )
+    .await
+    .unwrap();
+    ch2.append(
+        Rows::serde([&json!({"ID": 201})]),
+        Positions::at(OffsetToken::new("a").unwrap()),
+    )
+    .await
+    .unwrap();
     let e = ch2
-        .append_row(&json!({"ID": 202}), Some(OffsetToken::new("a").unwrap()))
+        .append(
+            Rows::serde([&json!({"ID": 202})]),
+            Positions::at(OffsetToken::new("a").unwrap()),
+        )
         .await
         .unwrap_err();
     assert_mentions(&e, &["reuses"]);
     ch2.close().await.unwrap();
 
     // The channel still works, and the refused rows were not taken.
-    ch.append_row(&json!({"ID": 11}), tok(11)).await.unwrap();
+    ch.append(Rows::serde([&json!({"ID": 11})]), Positions::from(tok(11)))
+        .await
+        .unwrap();
     ch.wait_for_commit(&OffsetToken::from(11u64), Duration::from_secs(10))
         .await
         .unwrap();
@@ -345,7 +365,9 @@ async fn offset_tokens_that_go_backwards_or_repeat_are_refused_and_nothing_is_lo
 #[tokio::test]
 async fn unserializable_rows_are_refused_with_their_index_and_nothing_is_buffered() {
     let (server, client, ch) = emu::open_channel("serde").await;
-    ch.append_row(&json!({"ID": 1}), tok(1)).await.unwrap();
+    ch.append(Rows::serde([&json!({"ID": 1})]), Positions::from(tok(1)))
+        .await
+        .unwrap();
 
     // A map with non-string keys cannot be JSON.
     let mut bad = std::collections::BTreeMap::new();
@@ -354,14 +376,23 @@ async fn unserializable_rows_are_refused_with_their_index_and_nothing_is_buffere
         serde_json::to_value(json!({"ID": 2})).unwrap(),
         serde_json::Value::Null,
     ];
-    let e = ch.append_row(&bad, tok(2)).await.unwrap_err();
+    let e = ch
+        .append(Rows::serde([&bad]), Positions::from(tok(2)))
+        .await
+        .unwrap_err();
     let Error::Serialization { row_index, .. } = &e else {
         panic!("expected Serialization, got {e:?}");
     };
     assert_eq!(*row_index, 0);
     assert_mentions(&e, &["cannot be serialized", "key must be a string"]);
     // A row that is not a JSON object: the error names the row.
-    let e = ch.append_rows(rows, tok(2), tok(3)).await.unwrap_err();
+    let e = ch
+        .append(
+            Rows::serde(rows),
+            Positions::span(OffsetToken::from(2)..=OffsetToken::from(3)),
+        )
+        .await
+        .unwrap_err();
     assert!(
         matches!(&e, Error::Serialization { row_index: 1, .. }),
         "{e:?}"
@@ -373,7 +404,9 @@ async fn unserializable_rows_are_refused_with_their_index_and_nothing_is_buffere
         "nothing of the failed call was taken"
     );
 
-    ch.append_row(&json!({"ID": 2}), tok(2)).await.unwrap();
+    ch.append(Rows::serde([&json!({"ID": 2})]), Positions::from(tok(2)))
+        .await
+        .unwrap();
     assert_eq!(emu::finish(ch, client, server).await, vec![1, 2]);
 }
 
@@ -386,9 +419,12 @@ async fn a_row_larger_than_the_request_limit_is_refused_and_earlier_rows_land() 
         .await
         .unwrap();
     let ch = emu::open_on(&client, PIPE, "big").await;
-    ch.append_row(&json!({"ID": 1, "NAME": "small"}), tok(1))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde([&json!({"ID": 1, "NAME": "small"})]),
+        Positions::from(tok(1)),
+    )
+    .await
+    .unwrap();
     // Letters that do not compress: a row larger than a request goes alone only when it
     // compresses into one.
     let mut seed = 7u64;
@@ -401,7 +437,10 @@ async fn a_row_larger_than_the_request_limit_is_refused_and_earlier_rows_land() 
         })
         .collect();
     let e = ch
-        .append_row(&json!({"ID": 2, "NAME": huge}), tok(2))
+        .append(
+            Rows::serde([&json!({"ID": 2, "NAME": huge})]),
+            Positions::from(tok(2)),
+        )
         .await
         .unwrap_err();
     let Error::RowTooLarge { size, max, .. } = &e else {
@@ -412,7 +451,9 @@ async fn a_row_larger_than_the_request_limit_is_refused_and_earlier_rows_land() 
         &e,
         &["exceeds", "split it", "compresses into max_request_bytes"],
     );
-    ch.append_row(&json!({"ID": 3}), tok(3)).await.unwrap();
+    ch.append(Rows::serde([&json!({"ID": 3})]), Positions::from(tok(3)))
+        .await
+        .unwrap();
     assert_eq!(emu::finish(ch, client, server).await, vec![1, 3]);
 }
 
@@ -426,7 +467,12 @@ async fn rows_violating_the_table_schema_are_reported_with_their_offsets() {
         json!({"ID": "not a number"}),
         json!({"ID": 4, "NAME": "ok"}),
     ];
-    ch.append_rows(rows, tok(1), tok(4)).await.unwrap();
+    ch.append(
+        Rows::serde(rows),
+        Positions::span(OffsetToken::from(1)..=OffsetToken::from(4)),
+    )
+    .await
+    .unwrap();
     // ON_ERROR = CONTINUE: the offset still advances past the bad rows...
     ch.wait_for_commit(&OffsetToken::from(4u64), Duration::from_secs(10))
         .await
@@ -564,7 +610,9 @@ async fn emulator_restarted_mid_stream_loses_and_duplicates_nothing() {
         .unwrap();
     let ch = emu::open_on(&client, PIPE, "restart").await;
     for id in 1..=100u64 {
-        ch.append_row(&json!({"ID": id}), tok(id)).await.unwrap();
+        ch.append(Rows::serde([&json!({"ID": id})]), Positions::from(tok(id)))
+            .await
+            .unwrap();
     }
     ch.wait_for_commit(&OffsetToken::from(100u64), Duration::from_secs(10))
         .await
@@ -573,7 +621,9 @@ async fn emulator_restarted_mid_stream_loses_and_duplicates_nothing() {
     // Stop the server; rows appended meanwhile wait in the client.
     server.shutdown().await;
     for id in 101..=200u64 {
-        ch.append_row(&json!({"ID": id}), tok(id)).await.unwrap();
+        ch.append(Rows::serde([&json!({"ID": id})]), Positions::from(tok(id)))
+            .await
+            .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut config = cfg();
@@ -602,7 +652,9 @@ async fn streams_ids_through_a_recovery(
 ) {
     let ch = emu::open_on(client, PIPE, name).await;
     for id in 1..=n {
-        ch.append_row(&json!({"ID": id}), tok(id)).await.unwrap();
+        ch.append(Rows::serde([&json!({"ID": id})]), Positions::from(tok(id)))
+            .await
+            .unwrap();
         if id % 10 == 0 {
             let _ = ch.flush().await;
         }

@@ -3,6 +3,7 @@
 //! reading base64, the hex text `"CAFE"` would be the bytes `08 01 44`, with no row error
 //! (issue 39; docs/protocol.md "Type conversion (emulator)").
 
+use snowpipe_streaming::{Positions, Rows};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -90,14 +91,14 @@ async fn binary_lands_as_the_same_bytes_in_every_input_format() {
         } else {
             (vec![0xca, 0xfe], vec![0x00, 0xff, 0x10])
         };
-        ch.append_rows_with_tokens([(
-            Row {
+        ch.append(
+            Rows::serde([Row {
                 id: 1,
                 b: Binary(b.clone()),
                 v: v.clone(),
-            },
-            OffsetToken::from(1u64),
-        )])
+            }]),
+            Positions::at(OffsetToken::from(1u64)),
+        )
         .await
         .unwrap();
         ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(10))
@@ -105,11 +106,11 @@ async fn binary_lands_as_the_same_bytes_in_every_input_format() {
             .unwrap();
         let elastic = pipe.elastic_channel();
         elastic
-            .append_rows([Row {
+            .append(Rows::serde([Row {
                 id: 2,
                 b: Binary(b.clone()),
                 v: v.clone(),
-            }])
+            }]))
             .await
             .unwrap();
         elastic.close().await.unwrap();
@@ -132,14 +133,19 @@ async fn binary_lands_as_the_same_bytes_in_every_input_format() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base64_accounts_get_cafe_and_utf8_pipes_refuse_other_bytes() {
     let (emu, client, ch) = open_c(ServerFormat::Base64, |b| b).await;
-    ch.append_row(&cafe(), None).await.unwrap();
+    ch.append(Rows::serde([&cafe()]), Positions::none())
+        .await
+        .unwrap();
     ch.close().await.unwrap();
     client.close().await.unwrap();
     assert_eq!(hex_of(&emu, "B"), ["CAFE"]);
     emu.shutdown().await;
 
     let (emu, client, ch) = open_c(ServerFormat::Utf8, |b| b).await;
-    let err = ch.append_row(&cafe(), None).await.unwrap_err();
+    let err = ch
+        .append(Rows::serde([&cafe()]), Positions::none())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Serialization { .. }), "{err:?}");
     assert!(err.to_string().contains("UTF-8"), "{err}");
     ch.close().await.unwrap();
@@ -156,7 +162,9 @@ async fn a_format_named_on_the_builder_replaces_the_pipes() {
     let (emu, client, ch) =
         open_c(ServerFormat::Base64, |b| b.binary_format(BinaryFormat::Hex)).await;
     assert_eq!(ch.binary_format(), Some(BinaryFormat::Hex));
-    ch.append_row(&cafe(), None).await.unwrap();
+    ch.append(Rows::serde([&cafe()]), Positions::none())
+        .await
+        .unwrap();
     ch.close().await.unwrap();
     client.close().await.unwrap();
     // "CAFE" read as base64 is 08 01 44: why the SDK asks the pipe by default.

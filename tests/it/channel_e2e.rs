@@ -2,6 +2,7 @@
 //! wiremock server that models a channel (sequencer, continuation tokens, uncommitted rows
 //! discarded on reopen, commits on status polls). Real time, one server per test.
 
+use snowpipe_streaming::{Positions, Rows};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -192,10 +193,9 @@ async fn rows_are_batched_sent_with_chained_tokens_and_committed() {
     assert_eq!(ch.latest_committed_offset_token(), None);
     // Act
     for i in 0..10u64 {
-        ch.append_rows(
-            (i * 10..i * 10 + 10).map(|id| Row { id }),
-            Some(OffsetToken::from(i * 10)),
-            Some(OffsetToken::from(i * 10 + 9)),
+        ch.append(
+            Rows::serde((i * 10..i * 10 + 10).map(|id| Row { id })),
+            Positions::span(OffsetToken::from(i * 10)..=OffsetToken::from(i * 10 + 9)),
         )
         .await
         .unwrap();
@@ -228,9 +228,12 @@ async fn a_stale_continuation_token_fences_the_handle_and_the_next_owner_resumes
     // Arrange
     let (_mock, server, client) = setup().await;
     let ch = open(&client).await;
-    ch.append_row(&Row { id: 1 }, Some(OffsetToken::from(1u64)))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde([&Row { id: 1 }]),
+        Positions::at(OffsetToken::from(1u64)),
+    )
+    .await
+    .unwrap();
     ch.flush().await.unwrap();
     ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(10))
         .await
@@ -238,9 +241,12 @@ async fn a_stale_continuation_token_fences_the_handle_and_the_next_owner_resumes
     // Act: row 2 is accepted but not yet committed when another writer opens the channel
     // (no status poll may commit row 2 between its acknowledgement and that open).
     server.0.lock().unwrap().hold_commits = true;
-    ch.append_row(&Row { id: 2 }, Some(OffsetToken::from(2u64)))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde([&Row { id: 2 }]),
+        Positions::at(OffsetToken::from(2u64)),
+    )
+    .await
+    .unwrap();
     ch.flush().await.unwrap();
     {
         let mut m = server.0.lock().unwrap();
@@ -248,9 +254,12 @@ async fn a_stale_continuation_token_fences_the_handle_and_the_next_owner_resumes
         m.stale_next = true;
         m.hold_commits = false;
     }
-    ch.append_row(&Row { id: 3 }, Some(OffsetToken::from(3u64)))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde([&Row { id: 3 }]),
+        Positions::at(OffsetToken::from(3u64)),
+    )
+    .await
+    .unwrap();
     let err = ch.flush().await.unwrap_err();
     // Assert: final for this handle, nothing resent, no reopen.
     assert!(err.is_ownership_lost(), "{err}");
@@ -279,10 +288,9 @@ async fn a_stale_continuation_token_fences_the_handle_and_the_next_owner_resumes
         .as_u64()
         .unwrap()
         + 1;
-    ch.append_rows(
-        (next..=3).map(|id| Row { id }),
-        Some(OffsetToken::from(next)),
-        Some(OffsetToken::from(3u64)),
+    ch.append(
+        Rows::serde((next..=3).map(|id| Row { id })),
+        Positions::span(OffsetToken::from(next)..=OffsetToken::from(3u64)),
     )
     .await
     .unwrap();
@@ -315,10 +323,9 @@ async fn close_with_commit_wait_then_drop_channel() {
         .await;
     let ch = open(&client).await;
     // Act
-    ch.append_rows(
-        (1..=5).map(|id| Row { id }),
-        None,
-        Some(OffsetToken::from(5u64)),
+    ch.append(
+        Rows::serde((1..=5).map(|id| Row { id })),
+        Positions::at(OffsetToken::from(5u64)),
     )
     .await
     .unwrap();

@@ -4,6 +4,7 @@
 //! fault the SDK recovers from: see tests/it/ownership.rs.
 
 use crate::common;
+use snowpipe_streaming::{Positions, Rows};
 
 use std::time::Duration;
 
@@ -68,10 +69,9 @@ async fn faults_mid_stream_still_give_exactly_once() {
             id,
             name: format!("row {id}"),
         });
-        ch.append_rows(
-            rows,
-            Some(OffsetToken::from(call * 20)),
-            Some(OffsetToken::from(call * 20 + 19)),
+        ch.append(
+            Rows::serde(rows),
+            Positions::span(OffsetToken::from(call * 20)..=OffsetToken::from(call * 20 + 19)),
         )
         .await
         .unwrap();
@@ -113,13 +113,12 @@ async fn channels_of_one_client_share_the_poller_and_close_together() {
     // Act
     for (i, ch) in channels.iter().enumerate() {
         let base = i as u64 * 1000;
-        ch.append_rows(
-            (base..base + 100).map(|id| Row {
+        ch.append(
+            Rows::serde((base..base + 100).map(|id| Row {
                 id,
                 name: "x".into(),
-            }),
-            None,
-            Some(OffsetToken::from(base + 99)),
+            })),
+            Positions::at(OffsetToken::from(base + 99)),
         )
         .await
         .unwrap();
@@ -172,9 +171,12 @@ async fn switch_to_file_mode_is_retried_as_rows_and_lands_once() {
             id,
             name: format!("row {id}"),
         });
-        ch.append_rows(rows, None, Some(OffsetToken::from(call * 10 + 9)))
-            .await
-            .unwrap();
+        ch.append(
+            Rows::serde(rows),
+            Positions::at(OffsetToken::from(call * 10 + 9)),
+        )
+        .await
+        .unwrap();
         ch.flush().await.unwrap();
     }
     ch.wait_for_commit(&OffsetToken::from(99u64), Duration::from_secs(30))
@@ -198,13 +200,12 @@ async fn switch_to_file_mode_is_retried_as_rows_and_lands_once() {
         .open_channel("switch")
         .await
         .unwrap();
-    ch.append_rows(
-        [Row {
+    ch.append(
+        Rows::serde([Row {
             id: 100,
             name: "x".into(),
-        }],
-        None,
-        Some(OffsetToken::from(100u64)),
+        }]),
+        Positions::at(OffsetToken::from(100u64)),
     )
     .await
     .unwrap();

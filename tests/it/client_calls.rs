@@ -3,6 +3,7 @@
 //! everything to commit.
 
 use crate::common;
+use snowpipe_streaming::{Positions, Rows};
 
 use std::time::Duration;
 
@@ -48,9 +49,12 @@ async fn statuses_and_tokens_of_many_channels_by_name() {
             .open_channel(&name)
             .await
             .unwrap();
-        ch.append_row(&Row { id: i }, Some(OffsetToken::from(i)))
-            .await
-            .unwrap();
+        ch.append(
+            Rows::serde([&Row { id: i }]),
+            Positions::at(OffsetToken::from(i)),
+        )
+        .await
+        .unwrap();
         ch.close().await.unwrap();
         names.push(name);
     }
@@ -94,9 +98,12 @@ async fn drop_by_name_refuses_open_channels_and_drops_closed_ones() {
         .open_channel("gone")
         .await
         .unwrap();
-    ch.append_row(&Row { id: 1 }, Some(OffsetToken::from(1u64)))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde([&Row { id: 1 }]),
+        Positions::at(OffsetToken::from(1u64)),
+    )
+    .await
+    .unwrap();
     let err = client
         .pipe("DB", "SCH", PIPE)
         .drop_channel("GONE")
@@ -138,16 +145,18 @@ async fn flush_and_wait_for_commit_cover_every_open_channel() {
         .open_channel("b")
         .await
         .unwrap();
-    a.append_rows(
-        (0..5).map(|id| Row { id }),
-        Some(OffsetToken::from(0u64)),
-        Some(OffsetToken::from(4u64)),
+    a.append(
+        Rows::serde((0..5).map(|id| Row { id })),
+        Positions::span(OffsetToken::from(0u64)..=OffsetToken::from(4u64)),
     )
     .await
     .unwrap();
-    b.append_row(&Row { id: 100 }, Some(OffsetToken::from(100u64)))
-        .await
-        .unwrap();
+    b.append(
+        Rows::serde([&Row { id: 100 }]),
+        Positions::at(OffsetToken::from(100u64)),
+    )
+    .await
+    .unwrap();
     // max_client_lag is 60 s: nothing is sent until flushed.
     client.flush().await.unwrap();
     let acknowledged = emu

@@ -24,5 +24,7 @@ async fn account_runs_the_whole_suite() {
     conformance::the_second_opener_fences_the_first(Arc::clone(&target) as _).await;
     conformance::a_hand_over_passes_the_channel_on(Arc::clone(&target) as _).await;
     conformance::thirty_kb_appends_resume_exactly(Arc::clone(&target) as _).await;
+    conformance::a_prefixed_span_larger_than_a_request_resumes_exactly(Arc::clone(&target) as _)
+        .await;
     conformance::crash_and_resume(target, 1..2).await;
 }

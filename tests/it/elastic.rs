@@ -3,6 +3,7 @@
 //! acknowledgement, retried with the same requestId) is reported with its request id.
 
 use crate::common;
+use snowpipe_streaming::Rows;
 
 use std::time::Duration;
 
@@ -67,7 +68,9 @@ async fn every_row_lands_at_least_once_and_each_possible_duplicate_is_reported()
     let mut events = elastic.events();
     for chunk in 0..20u64 {
         elastic
-            .append_rows((chunk * 50..chunk * 50 + 50).map(|id| Row { id }))
+            .append(Rows::serde(
+                (chunk * 50..chunk * 50 + 50).map(|id| Row { id }),
+            ))
             .await
             .unwrap();
     }
@@ -120,7 +123,7 @@ async fn a_pipes_elastic_channel_appends_to_its_elastic_endpoint() {
     let (emu, client) = start().await;
     let elastic = client.pipe("DB", "SCH", "P").elastic_channel();
     elastic
-        .append_rows((0..10).map(|id| Row { id }))
+        .append(Rows::serde((0..10).map(|id| Row { id })))
         .await
         .unwrap();
     elastic.flush().await.unwrap();
@@ -190,9 +193,13 @@ async fn budget_and_metrics(recorded: MetricsRecorder) {
         .unwrap();
 
     // The named append fits while the budget is free...
-    let token = |n: u64| Some(snowpipe_streaming::OffsetToken::from(n));
+    let span = |a: u64, b: u64| {
+        snowpipe_streaming::Positions::span(
+            snowpipe_streaming::OffsetToken::from(a)..=snowpipe_streaming::OffsetToken::from(b),
+        )
+    };
     named
-        .try_append_rows(padded(0, 235), token(1), token(235))
+        .try_append(Rows::serde(padded(0, 235)), span(1, 235))
         .unwrap();
     named.flush().await.unwrap();
     named
@@ -208,12 +215,12 @@ async fn budget_and_metrics(recorded: MetricsRecorder) {
         .map(|_| client.table_pipe("DB", "SCH", "U").elastic_channel())
         .collect();
     for (i, e) in elastic.iter().enumerate() {
-        e.append_rows(padded(1000 * (i as u64 + 1), 245))
+        e.append(Rows::serde(padded(1000 * (i as u64 + 1), 245)))
             .await
             .unwrap();
     }
     let refused = named
-        .try_append_rows(padded(5000, 235), token(236), token(470))
+        .try_append(Rows::serde(padded(5000, 235)), span(236, 470))
         .unwrap_err();
     assert!(
         matches!(refused, snowpipe_streaming::Error::Backpressure { .. }),
@@ -223,7 +230,7 @@ async fn budget_and_metrics(recorded: MetricsRecorder) {
     // A fourth elastic append waits for room like a named one...
     let fourth = client.table_pipe("DB", "SCH", "U").elastic_channel();
     {
-        let waiting = fourth.append_rows(padded(6000, 245));
+        let waiting = fourth.append(Rows::serde(padded(6000, 245)));
         tokio::pin!(waiting);
         assert!(
             tokio::time::timeout(Duration::from_millis(300), &mut waiting)
@@ -243,7 +250,7 @@ async fn budget_and_metrics(recorded: MetricsRecorder) {
     }
     fourth.close().await.unwrap();
     named
-        .try_append_rows(padded(5000, 235), token(236), token(470))
+        .try_append(Rows::serde(padded(5000, 235)), span(236, 470))
         .unwrap();
     named.close().await.unwrap();
     client.close().await.unwrap();
@@ -309,7 +316,7 @@ async fn start_without_timer() -> (Emulator, StreamingIngestClient) {
 async fn elastic_holding_ten_rows(client: &StreamingIngestClient) -> ElasticChannel {
     let elastic = client.table_pipe("DB", "SCH", "T").elastic_channel();
     elastic
-        .append_rows((0..10).map(|id| Row { id }))
+        .append(Rows::serde((0..10).map(|id| Row { id })))
         .await
         .unwrap();
     elastic
@@ -324,7 +331,10 @@ async fn rows_an_elastic_channel_holds_are_in_the_table_after_client_close() {
     assert!(ids(&emu).is_empty(), "nothing sent before the close");
     client.close().await.unwrap();
     assert_eq!(ids(&emu), (0..10).collect::<Vec<_>>());
-    let refused = elastic.append_rows([Row { id: 10 }]).await.unwrap_err();
+    let refused = elastic
+        .append(Rows::serde([Row { id: 10 }]))
+        .await
+        .unwrap_err();
     assert!(
         matches!(refused, snowpipe_streaming::Error::Shutdown { .. }),
         "{refused:?}"
@@ -386,7 +396,7 @@ async fn a_failed_timed_flush_is_returned_by_the_next_append() {
     }
     let mut next = 100;
     let err = loop {
-        match elastic.append_rows([Row { id: next }]).await {
+        match elastic.append(Rows::serde([Row { id: next }])).await {
             Err(e) => break e,
             Ok(()) => next += 1,
         }
@@ -408,7 +418,10 @@ async fn a_failed_timed_flush_is_returned_by_the_next_append() {
         other => panic!("expected the refused request's error, got {other:?}"),
     }
     // Returned once: the channel goes on, and rows appended afterwards land.
-    elastic.append_rows([Row { id: 1000 }]).await.unwrap();
+    elastic
+        .append(Rows::serde([Row { id: 1000 }]))
+        .await
+        .unwrap();
     client.close().await.unwrap();
     let landed = ids(&emu);
     assert!(landed.contains(&1000), "{landed:?}");

@@ -34,3 +34,11 @@ async fn thirty_kb_appends_with_64_kib_requests_resume_exactly() {
     let target = EmulatorTarget::start(0, 3).await;
     conformance::thirty_kb_appends_resume_exactly(target).await;
 }
+
+/// A span of `order_` tokens larger than one request, split into exact sub-spans: a crash
+/// mid-stream, resume after the committed token in a new client: 4,000 rows for 4,000 ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefixed_span_larger_than_a_request_resumes_exactly() {
+    let target = EmulatorTarget::start(0, 3).await;
+    conformance::a_prefixed_span_larger_than_a_request_resumes_exactly(target).await;
+}

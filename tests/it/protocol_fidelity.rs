@@ -3,6 +3,7 @@
 //! the role and sticky sessions.
 
 use crate::common;
+use snowpipe_streaming::{Positions, Rows};
 
 use std::time::Duration;
 
@@ -56,10 +57,9 @@ fn count(emu: &Emulator, sql: &str) -> i64 {
 /// Appends `ids` with dense numeric tokens and waits for the commit.
 async fn append_committed(ch: &snowpipe_streaming::Channel, ids: std::ops::Range<u64>) {
     let last = ids.end - 1;
-    ch.append_rows(
-        rows(ids.clone()),
-        Some(OffsetToken::from(ids.start)),
-        Some(OffsetToken::from(last)),
+    ch.append(
+        Rows::serde(rows(ids.clone())),
+        Positions::span(OffsetToken::from(ids.start)..=OffsetToken::from(last)),
     )
     .await
     .unwrap();
@@ -217,24 +217,21 @@ async fn a_six_megabyte_row_that_compresses_into_a_request_commits() {
         id,
         doc: "short".into(),
     };
-    ch.append_rows_with_tokens([
-        (small(1), OffsetToken::from(1u64)),
-        (
-            Doc {
-                id: 2,
-                doc: big.clone(),
-            },
-            OffsetToken::from(2u64),
-        ),
-        (small(3), OffsetToken::from(3u64)),
-    ])
-    .await
-    .unwrap();
+    let rows = [
+        small(1),
+        Doc {
+            id: 2,
+            doc: big.clone(),
+        },
+        small(3),
+    ];
+    ch.append(Rows::serde(rows), Positions::numbered(1..=3).unwrap())
+        .await
+        .unwrap();
     let raw = format!("{{\"ID\":4,\"DOC\":\"{big}\"}}\n{{\"ID\":5,\"DOC\":\"x\"}}\n");
-    ch.append_raw(
-        bytes::Bytes::from(raw),
-        Some(OffsetToken::from(4u64)),
-        Some(OffsetToken::from(5u64)),
+    ch.append(
+        Rows::ndjson(bytes::Bytes::from(raw)),
+        Positions::span(OffsetToken::from(4u64)..=OffsetToken::from(5u64)),
     )
     .await
     .unwrap();
@@ -267,18 +264,13 @@ async fn epochs_land_in_the_accounts_time_zone_and_booleans_refuse_numbers() {
         .await
         .unwrap();
     let mut events = ch.events();
-    ch.append_rows_with_tokens([
-        (
-            serde_json::json!({"ID": 1, "TS": 1_705_312_800, "OK": true}),
-            OffsetToken::from(1u64),
-        ),
-        (
-            serde_json::json!({"ID": 2, "TS": "2024-01-15 10:00:00", "OK": 1}),
-            OffsetToken::from(2u64),
-        ),
-    ])
-    .await
-    .unwrap();
+    let rows = [
+        serde_json::json!({"ID": 1, "TS": 1_705_312_800, "OK": true}),
+        serde_json::json!({"ID": 2, "TS": "2024-01-15 10:00:00", "OK": 1}),
+    ];
+    ch.append(Rows::serde(rows), Positions::numbered(1..=2).unwrap())
+        .await
+        .unwrap();
     ch.wait_for_commit(&OffsetToken::from(2u64), Duration::from_secs(10))
         .await
         .unwrap();

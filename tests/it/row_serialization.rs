@@ -5,6 +5,7 @@
 //! `src/json/tests.rs`. This checks the meaning, from the user's side, through the channel.)
 
 use crate::common;
+use snowpipe_streaming::{Positions, Rows};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -130,10 +131,11 @@ async fn awkward_rows_land_as_serde_json_serializes_them() {
     // Act: a few appends of typed rows, and the same rows as `serde_json::Value`s.
     for chunk in (0..n).collect::<Vec<_>>().chunks(25) {
         let rows: Vec<Row> = chunk.iter().map(|&id| row(id)).collect();
-        ch.append_rows(
-            &rows,
-            Some(OffsetToken::from(chunk[0])),
-            Some(OffsetToken::from(chunk[chunk.len() - 1])),
+        ch.append(
+            Rows::serde(&rows),
+            Positions::span(
+                OffsetToken::from(chunk[0])..=OffsetToken::from(chunk[chunk.len() - 1]),
+            ),
         )
         .await
         .unwrap();
@@ -141,10 +143,9 @@ async fn awkward_rows_land_as_serde_json_serializes_them() {
     let as_values: Vec<Value> = (n..n + 10)
         .map(|id| serde_json::to_value(row(id)).unwrap())
         .collect();
-    ch.append_rows(
-        &as_values,
-        Some(OffsetToken::from(n)),
-        Some(OffsetToken::from(n + 9)),
+    ch.append(
+        Rows::serde(&as_values),
+        Positions::span(OffsetToken::from(n)..=OffsetToken::from(n + 9)),
     )
     .await
     .unwrap();
@@ -219,7 +220,7 @@ async fn a_row_that_cannot_serialize_is_named_and_the_append_takes_nothing() {
         },
     ];
     let err = ch
-        .append_rows(&rows, None, Some(OffsetToken::from(2u64)))
+        .append(Rows::serde(&rows), Positions::at(OffsetToken::from(2u64)))
         .await
         .unwrap_err();
     let text = err.to_string();
@@ -228,10 +229,9 @@ async fn a_row_that_cannot_serialize_is_named_and_the_append_takes_nothing() {
         err,
         snowpipe_streaming::Error::Serialization { row_index: 1, .. }
     ));
-    ch.append_rows(
-        &[Maybe { id: 3, name: None }],
-        None,
-        Some(OffsetToken::from(3u64)),
+    ch.append(
+        Rows::serde(&[Maybe { id: 3, name: None }]),
+        Positions::at(OffsetToken::from(3u64)),
     )
     .await
     .unwrap();

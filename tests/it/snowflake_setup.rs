@@ -5,6 +5,7 @@
 //! troubleshooting table is the one the client prints when the emulator is set up wrong that
 //! way.
 
+use snowpipe_streaming::{Positions, Rows};
 use std::path::Path;
 use std::time::Duration;
 
@@ -99,7 +100,10 @@ async fn stream(client: &StreamingIngestClient, pipe: &str, table: bool, ids: (u
     let rows = (ids.0..=ids.1).map(|id| Event { id, kind: "sale" });
     let last = OffsetToken::from(ids.1);
     channel
-        .append_rows(rows, Some(ids.0.into()), Some(last.clone()))
+        .append(
+            Rows::serde(rows),
+            Positions::span(ids.0.into()..=last.clone()),
+        )
         .await
         .unwrap();
     channel

@@ -1,6 +1,7 @@
 //! The SDK's SQL API client (`sql` feature) against the emulator's `/api/v2/statements`:
 //! rows streamed through a channel come back through SQL; failures are typed.
 
+use snowpipe_streaming::{Positions, Rows};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -24,9 +25,10 @@ async fn streamed_rows_come_back_through_the_sql_api() {
     let channel = emu::open_on(&client, PIPE, "sql").await;
     let rows = (1..=5u64).map(|id| {
         let name = (id != 3).then(|| format!("name {id} ✓"));
-        (Row { id, name }, OffsetToken::from(id * 10))
+        Row { id, name }
     });
-    channel.append_rows_with_tokens(rows).await.unwrap();
+    let positions = Positions::per_row((1..=5u64).map(|id| OffsetToken::from(id * 10)));
+    channel.append(Rows::serde(rows), positions).await.unwrap();
     let sql = sql_after_commit(channel, client, 50, &emulator).await;
     let result = sql
         .query("SELECT ID, NAME FROM T WHERE ID > 1 ORDER BY ID DESC LIMIT 3")
@@ -73,9 +75,10 @@ async fn a_table_created_through_the_sql_api_takes_streamed_rows() {
     let channel = emu::open_on(&client, "NEW_T-STREAMING", "ddl").await;
     let rows = (1..=3u64).map(|id| {
         let name = Some(format!("n{id}"));
-        (Row { id, name }, OffsetToken::from(id))
+        Row { id, name }
     });
-    channel.append_rows_with_tokens(rows).await.unwrap();
+    let positions = Positions::numbered(1..=3).unwrap();
+    channel.append(Rows::serde(rows), positions).await.unwrap();
     let sql = sql_after_commit(channel, client, 3, &emulator).await;
     let result = sql
         .query("SELECT ID, NAME FROM NEW_T ORDER BY ID")
@@ -149,7 +152,10 @@ async fn exact_numbers_fraction_digits_and_offsets_come_back_through_the_sql_api
     ];
     for (i, row) in rows.iter().enumerate() {
         channel
-            .append_row(row, Some(OffsetToken::from(i as u64 + 1)))
+            .append(
+                Rows::serde([row]),
+                Positions::at(OffsetToken::from(i as u64 + 1)),
+            )
             .await
             .unwrap();
     }

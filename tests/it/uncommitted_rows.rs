@@ -4,6 +4,7 @@
 //! them at once; `Some(true)` fails rather than discard (issue 39; docs/protocol.md
 //! "Ownership").
 
+use snowpipe_streaming::{Positions, Rows};
 use std::time::Duration;
 
 use snowpipe_emulator::Emulator;
@@ -29,7 +30,8 @@ async fn emulator(delay: Duration) -> Emulator {
 async fn rows_in_flight(emu: &Emulator) -> StreamingIngestClient {
     let a = builder(emu).build().await.unwrap();
     let ch = a.pipe(DB, SCHEMA, PIPE).open_channel("c").await.unwrap();
-    ch.append_rows_with_tokens((0..10u64).map(|id| (Row { id }, OffsetToken::from(id))))
+    let positions = Positions::per_row((0..10u64).map(OffsetToken::from));
+    ch.append(Rows::serde((0..10u64).map(|id| Row { id })), positions)
         .await
         .unwrap();
     ch.flush().await.unwrap();

@@ -15,6 +15,7 @@
 //! never retried is `OwnershipLost` (another process opened the channel): the session closes
 //! both channels and the instance stops without reopening them.
 
+use snowpipe_streaming::Positions;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -201,14 +202,17 @@ fn foreign_token(channel: &str, token: &OffsetToken, what: &str, instance: u32) 
 /// every request carrying the tokens of its own first and last row).
 ///
 /// # Errors
-/// As `Channel::append_rows_with_tokens`.
+/// As `Channel::append`.
 async fn append_with_tokens<T: Serialize + Sync>(
     channel: &Channel,
     rows: &[(T, OffsetToken)],
 ) -> Result<()> {
     for piece in rows.chunks(MAX_ROWS_PER_APPEND) {
         channel
-            .append_rows_with_tokens(piece.iter().map(|(row, token)| (row, token.clone())))
+            .append(
+                snowpipe_streaming::Rows::serde(piece.iter().map(|(row, _)| row)),
+                Positions::per_row(piece.iter().map(|(_, token)| token.clone())),
+            )
             .await?;
     }
     Ok(())

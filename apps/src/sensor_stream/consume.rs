@@ -27,6 +27,7 @@
 //! process opened the shard's channel): that is final, so the shard stops without reopening
 //! and [`consume_all`] returns it, dropping the other shards' channels.
 
+use snowpipe_streaming::{Positions, Rows};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -133,7 +134,10 @@ async fn append_batch(channel: &Channel, rows: &[Reading]) -> Result<()> {
     // Each row carries its own token: the sequences of one shard increase but are not dense,
     // and per-row tokens keep every request exact whatever its size.
     channel
-        .append_rows_with_tokens(rows.iter().map(|r| (r, OffsetToken::from(r.token))))
+        .append(
+            Rows::serde(rows),
+            Positions::per_row(rows.iter().map(|r| OffsetToken::from(r.token))),
+        )
         .await
         .with_context(|| format!("append to channel {} failed", channel.name()))
 }

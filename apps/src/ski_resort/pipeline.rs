@@ -1,6 +1,7 @@
 //! The connected parts: the all-in-one run, `stream`, `emulator`, and the adapter from the
 //! streamer's [`Destination`] to the SDK's channels.
 
+use snowpipe_streaming::{Positions, Rows};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,10 +110,9 @@ impl DestinationChannel for SdkChannel {
 
     async fn append(&mut self, ndjson: Bytes, first: u64, last: u64) -> Result<()> {
         self.channel
-            .append_raw(
-                ndjson,
-                Some(OffsetToken::from(first)),
-                Some(OffsetToken::from(last)),
+            .append(
+                Rows::ndjson(ndjson),
+                Positions::span(OffsetToken::from(first)..=OffsetToken::from(last)),
             )
             .await?;
         Ok(())

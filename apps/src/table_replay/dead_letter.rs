@@ -24,6 +24,7 @@ use anyhow::{Context, Result};
 use mysql_async::Value;
 use serde_json::{Map, Value as Json};
 use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
+use snowpipe_streaming::{Positions, Rows};
 
 use crate::table_replay::schema::{self, ident, SourceTable};
 
@@ -248,8 +249,9 @@ impl<'a> DeadLetters<'a> {
         };
         let n = batch.len() as u64;
         let channel = self.channel.as_ref().expect("opened above");
+        let (rows, tokens): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         channel
-            .append_rows_with_tokens(batch)
+            .append(Rows::serde(rows), Positions::per_row(tokens))
             .await
             .context("dead-letter append failed")?;
         self.last_appended = Some(last);

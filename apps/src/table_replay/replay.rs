@@ -5,6 +5,7 @@
 //! A row that cannot become a row is dead-lettered (`dead_letter.rs`) and the replay goes on;
 //! rows the server rejects are counted from the channel's row-error reports (`row_errors.rs`).
 
+use snowpipe_streaming::{Positions, Rows};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -127,8 +128,9 @@ pub fn channel_name(table: &str) -> String {
 /// One append: every row carries its key as its offset token, so a split append is still
 /// exact and keys need not be dense.
 async fn append(channel: &Channel, rows: Vec<(Map<String, Json>, OffsetToken)>) -> Result<()> {
+    let (rows, tokens): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
     channel
-        .append_rows_with_tokens(rows)
+        .append(Rows::serde(rows), Positions::per_row(tokens))
         .await
         .context("append failed")
 }

@@ -47,6 +47,7 @@
 //! per-channel request pacing (`--max-requests-per-second 0`): this harness measures what the
 //! client can do, not Snowflake's 10 requests/s per channel.
 
+use snowpipe_streaming::{Positions, Rows};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -255,14 +256,15 @@ async fn produce(
         match &target {
             Target::Channel(channel) => {
                 channel
-                    .append_rows(
-                        it,
-                        Some(OffsetToken::from(sent + 1)),
-                        Some(OffsetToken::from(sent + n as u64)),
+                    .append(
+                        Rows::serde(it),
+                        Positions::span(
+                            OffsetToken::from(sent + 1)..=OffsetToken::from(sent + n as u64),
+                        ),
                     )
                     .await?
             }
-            Target::Elastic(elastic) => elastic.append_rows(it).await?,
+            Target::Elastic(elastic) => elastic.append(Rows::serde(it)).await?,
         }
         longest_wait = longest_wait.max(called.elapsed());
         sent += n as u64;

@@ -6,6 +6,7 @@
 //! Without Chromium the tests print how to install it and pass, except under `CI=true`,
 //! where they fail (`.ci/run` installs it).
 
+use snowpipe_streaming::{Positions, Rows};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -202,9 +203,12 @@ async fn console_follows_streaming_channels_in_a_browser() {
             .open_channel(name)
             .await
             .unwrap();
-        ch.append_rows(rows(0, last), None, Some(OffsetToken::from(last)))
-            .await
-            .unwrap();
+        ch.append(
+            Rows::serde(rows(0, last)),
+            Positions::at(OffsetToken::from(last)),
+        )
+        .await
+        .unwrap();
         fixed.push((ch, last));
     }
     let live = client
@@ -218,10 +222,9 @@ async fn console_follows_streaming_channels_in_a_browser() {
         tokio::spawn(async move {
             let mut next = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                live.append_rows(
-                    rows(next, next + 9),
-                    None,
-                    Some(OffsetToken::from(next + 9)),
+                live.append(
+                    Rows::serde(rows(next, next + 9)),
+                    Positions::at(OffsetToken::from(next + 9)),
                 )
                 .await
                 .unwrap();
@@ -274,14 +277,17 @@ async fn console_follows_streaming_channels_in_a_browser() {
         if name == "delta" {
             batch[last as usize].name = "a name much longer than twenty characters".into();
         }
-        ch.append_rows(batch, None, Some(OffsetToken::from(last)))
+        ch.append(Rows::serde(batch), Positions::at(OffsetToken::from(last)))
             .await
             .unwrap();
         fixed.push((ch, last));
     }
     let (alpha, _) = &fixed[0];
     alpha
-        .append_rows(rows(100, 299), None, Some(OffsetToken::from(299u64)))
+        .append(
+            Rows::serde(rows(100, 299)),
+            Positions::at(OffsetToken::from(299u64)),
+        )
         .await
         .unwrap();
     fixed[0].1 = 299;

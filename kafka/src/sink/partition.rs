@@ -5,7 +5,7 @@
 //! message as its row: it checks each row in place (`record::finish_row`), dead-letters what is
 //! not a row, and appends the buffer itself ([`RawRows::from_ndjson_bytes`]), one append per
 //! batch. Offsets have gaps (transaction markers, compaction, dead-lettered messages), so every
-//! row carries its own token, kept as runs of consecutive offsets ([`Channel::append_raw_rows`]);
+//! row carries its own token, kept as runs of consecutive offsets ([`RawRows`] into [`Channel::append`]);
 //! the committed token is always the offset of a row in the table. The batches stay charged to
 //! the sink's budget until their rows are admitted by the SDK, whose own budget holds them from
 //! then on. A message at or before the last offset this worker saw (or the channel's committed
@@ -408,7 +408,8 @@ impl Worker {
             Err(e) => return Err(self.lost(&e)),
         };
         let started = self.now_us();
-        let appended = self.channel.append_raw_rows(raw).await;
+        let (rows, positions) = raw.into_append();
+        let appended = self.channel.append(rows, positions).await;
         match appended {
             Ok(()) => {
                 let end = KafkaOffset::from_token(end).unwrap_or(*last);

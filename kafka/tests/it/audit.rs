@@ -7,6 +7,7 @@
 //! different channels (the connector's and the sink's), as when both run during a move.
 #![cfg(unix)]
 
+use snowpipe_streaming::{Positions, Rows};
 use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 use std::time::Duration;
@@ -62,7 +63,10 @@ async fn append(client: &StreamingIngestClient, name: &str, rows: Vec<Value>, to
             (r, t)
         })
         .collect();
-    ch.append_rows_with_tokens(tokened).await.expect("append");
+    let (rows, tokens): (Vec<_>, Vec<_>) = tokened.into_iter().unzip();
+    ch.append(Rows::serde(rows), Positions::per_row(tokens))
+        .await
+        .expect("append");
     ch.wait_for_commit(&token, Duration::from_secs(30))
         .await
         .expect("committed");

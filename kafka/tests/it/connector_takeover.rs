@@ -9,6 +9,7 @@
 //! `RECORD_METADATA` object).
 #![cfg(unix)]
 
+use snowpipe_streaming::{Positions, Rows};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -79,7 +80,10 @@ async fn connector_lands(
         })
         .collect();
     let last = rows.last().expect("rows").1.clone();
-    ch.append_rows_with_tokens(rows).await.expect("append");
+    let (rows, tokens): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+    ch.append(Rows::serde(rows), Positions::per_row(tokens))
+        .await
+        .expect("append");
     ch.wait_for_commit(&last, Duration::from_secs(30))
         .await
         .expect("committed");
@@ -157,7 +161,10 @@ async fn the_sink_finishes_what_the_connector_started_each_message_once() {
         "RECORD_METADATA": {"topic": TOPIC, "partition": 0, "offset": PER_PARTITION},
     });
     let token = OffsetToken::new(PER_PARTITION.to_string()).expect("token");
-    let refused = match zombie.append_rows_with_tokens([(late, token)]).await {
+    let refused = match zombie
+        .append(Rows::serde([late]), Positions::at(token))
+        .await
+    {
         Err(e) => Some(e),
         Ok(()) => zombie.flush().await.err(),
     };

@@ -8,9 +8,13 @@ async fn batch_is_sent_at_exactly_the_client_lag() {
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
     let t0 = Instant::now();
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 2 }]), Positions::from(tok(2)))
+        .await
+        .unwrap();
     until_appends(&fake, "c", 1).await;
     let a = &fake.appends_to("c")[0];
     assert_eq!(a.at - t0, Duration::from_secs(1));
@@ -27,9 +31,12 @@ async fn size_limit_triggers_flush_before_the_lag_and_is_never_exceeded() {
     let client = client(&fake, kib_requests());
     let ch = open(&client, "c").await;
     let t0 = Instant::now();
-    ch.append_rows((0..300).map(|id| Row { id }), tok(0), tok(299))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde((0..300).map(|id| Row { id })),
+        Positions::from_span(tok(0), tok(299)),
+    )
+    .await
+    .unwrap();
     until_appends(&fake, "c", 2).await;
     let appends = fake.appends_to("c");
     assert_eq!(appends[0].at, t0, "full batch goes out at once");
@@ -64,7 +71,9 @@ async fn zstd_bodies_stay_under_the_wire_limit() {
     let rows: Vec<_> = (0..200u64)
         .map(|id| serde_json::json!({"id": id, "r": format!("{:x}", rand::random::<u128>())}))
         .collect();
-    ch.append_rows(rows, tok(0), tok(199)).await.unwrap();
+    ch.append(Rows::serde(rows), Positions::from_span(tok(0), tok(199)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     let appends = fake.appends_to("c");
     assert!(appends.len() > 1);
@@ -111,9 +120,12 @@ async fn gzip_bodies_round_trip() {
     let fake = FakeApi::new();
     let client = compressing(&fake, Compression::Gzip);
     let ch = open(&client, "c").await;
-    ch.append_rows((0..100).map(|id| Row { id }), None, tok(99))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde((0..100).map(|id| Row { id })),
+        Positions::from_span(None, tok(99)),
+    )
+    .await
+    .unwrap();
     ch.flush().await.unwrap();
     let appends = fake.appends_to("c");
     assert_eq!(ids(&appends[0].rows), (0..100).collect::<Vec<_>>());
@@ -130,11 +142,15 @@ async fn flush_covers_rows_appended_before_the_call_only() {
     ch.flush().await.unwrap();
     assert_eq!(t0.elapsed(), Duration::ZERO, "empty flush resolves at once");
 
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     let flush = ch.flush();
     let later = async {
         tokio::task::yield_now().await;
-        ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+        ch.append(Rows::serde([&Row { id: 2 }]), Positions::from(tok(2)))
+            .await
+            .unwrap();
     };
     let (r, ()) = tokio::join!(flush, later);
     r.unwrap();
@@ -190,7 +206,7 @@ async fn tasks_sharing_a_handle_cannot_admit_tokens_out_of_order() {
         let ch = Arc::clone(&ch);
         async move {
             // Prepared (checked against the last token: none yet) now, admitted later.
-            let append = ch.append_row(&Row { id: 1 }, tok(1));
+            let append = ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)));
             checked_tx.send(()).unwrap();
             go_rx.await.unwrap();
             append.await
@@ -199,7 +215,10 @@ async fn tasks_sharing_a_handle_cannot_admit_tokens_out_of_order() {
     checked_rx.await.unwrap();
     let fast = tokio::spawn({
         let ch = Arc::clone(&ch);
-        async move { ch.append_row(&Row { id: 2 }, tok(2)).await }
+        async move {
+            ch.append(Rows::serde([&Row { id: 2 }]), Positions::from(tok(2)))
+                .await
+        }
     });
     fast.await.unwrap().unwrap();
     go_tx.send(()).unwrap();
@@ -214,6 +233,11 @@ async fn tasks_sharing_a_handle_cannot_admit_tokens_out_of_order() {
         .collect();
     assert_eq!(sent, [(vec![2], Some("2".into()), Some("2".into()))]);
     // The handle goes on from token 2.
-    ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap();
-    assert!(ch.append_row(&Row { id: 4 }, tok(3)).await.is_err());
+    ch.append(Rows::serde([&Row { id: 3 }]), Positions::from(tok(3)))
+        .await
+        .unwrap();
+    assert!(ch
+        .append(Rows::serde([&Row { id: 4 }]), Positions::from(tok(3)))
+        .await
+        .is_err());
 }

@@ -17,7 +17,9 @@ async fn closing_without_waiting_for_commit_still_reports_row_errors_of_the_last
     let mut events = ch.events();
     tokio::time::sleep(Duration::from_millis(10)).await; // the poller's first poll
     let polls = fake.status_polls().len();
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     fake.add_row_errors("c", 1, "bad row", "1");
     ch.close().await.unwrap();
@@ -40,7 +42,9 @@ async fn a_slow_pipe_does_not_delay_commit_detection_on_other_pipes() {
     let ch = open(&client, "c").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let t0 = Instant::now();
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(60))
         .await
@@ -58,7 +62,9 @@ async fn failing_status_polls_make_wait_for_commit_fail_promptly() {
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
     fake.fail_status_for_pipe("P", true);
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     let t0 = Instant::now();
     let err = ch
@@ -86,7 +92,9 @@ async fn row_errors_become_events_with_the_offset_bound() {
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
     let mut events = ch.events();
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     fake.add_row_errors("c", 2, "type mismatch", "1");
     let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
@@ -106,7 +114,9 @@ async fn commit_polling_is_fast_while_pending_and_slow_when_idle() {
     let ch = open(&client, "c").await;
     let mut watch = ch.watch_committed();
     let t0 = Instant::now();
-    ch.append_row(&Row { id: 7 }, tok(7)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 7 }]), Positions::from(tok(7)))
+        .await
+        .unwrap();
     watch.wait_for(|c| *c == tok(7)).await.unwrap();
     // sent at the lag (1 s), seen by the next fast poll (100 ms)
     assert!(
@@ -136,7 +146,9 @@ async fn busy_channels_are_polled_fast_and_idle_ones_at_the_idle_interval() {
     let client = client(&fake, settings());
     let _idle = idle_channels(&client, 30).await;
     let busy = open(&client, "busy").await;
-    busy.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    busy.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     busy.flush().await.unwrap();
     let start = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -176,7 +188,9 @@ async fn a_late_answer_to_an_older_poll_never_moves_the_committed_token_back() {
     let _idle = idle_channels(&client, 20).await;
     let busy = open(&client, "busy").await;
     let mut seen = busy.watch_committed();
-    busy.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    busy.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     busy.flush().await.unwrap();
     fake.commit("busy");
     busy.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(1))
@@ -185,7 +199,9 @@ async fn a_late_answer_to_an_older_poll_never_moves_the_committed_token_back() {
     // From now on the full polls (21 names) answer 3 s late with what was true when asked:
     // the next one, due within the idle interval, reports token 1 after token 2 is committed.
     fake.late_answers_to_large_status_calls(10, Duration::from_secs(3));
-    busy.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    busy.append(Rows::serde([&Row { id: 2 }]), Positions::from(tok(2)))
+        .await
+        .unwrap();
     busy.flush().await.unwrap();
     let values = Arc::new(std::sync::Mutex::new(Vec::new()));
     let recorder = {
@@ -233,7 +249,9 @@ async fn every_call_after_open_uses_the_name_the_server_gave() {
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
     assert_eq!(ch.name(), "C");
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
         .await
@@ -260,7 +278,9 @@ async fn uncommitted_for_grows_while_commits_stop_and_resets_when_they_move() {
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert_eq!(ch.status().uncommitted_for, None, "an idle channel");
 
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     tokio::time::sleep(Duration::from_secs(90)).await;
     let waited = ch.status().uncommitted_for.expect("rows wait");
@@ -270,7 +290,9 @@ async fn uncommitted_for_grows_while_commits_stop_and_resets_when_they_move() {
     );
 
     // A second row, then both committed: nothing waits.
-    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 2 }]), Positions::from(tok(2)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     fake.commit("c");
     ch.wait_for_commit(&OffsetToken::from(2u64), Duration::from_secs(10))
@@ -278,7 +300,9 @@ async fn uncommitted_for_grows_while_commits_stop_and_resets_when_they_move() {
         .unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(ch.status().uncommitted_for, None, "everything committed");
-    ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 3 }]), Positions::from(tok(3)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
     let waited = ch.status().uncommitted_for.expect("the third row waits");

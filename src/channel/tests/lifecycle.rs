@@ -8,9 +8,12 @@ async fn dropping_the_handle_sends_the_buffer_and_unregisters() {
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
     let t0 = Instant::now();
-    ch.append_rows((0..10).map(|id| Row { id }), None, tok(9))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde((0..10).map(|id| Row { id })),
+        Positions::from_span(None, tok(9)),
+    )
+    .await
+    .unwrap();
     drop(ch);
     until_appends(&fake, "c", 1).await;
     assert_eq!(fake.appends_to("c")[0].at, t0, "drop flushes at once");
@@ -37,7 +40,10 @@ async fn concurrent_opens_of_one_channel_leave_the_winner_intact() {
     };
     assert!(matches!(loser, Error::InvalidArgument { .. }), "{loser}");
     assert_eq!(fake.opens("c"), 1, "the loser never reached the server");
-    winner.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    winner
+        .append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     winner.flush().await.unwrap();
     assert_eq!(winner.status().recoveries, 0);
     winner.close().await.unwrap();
@@ -85,8 +91,12 @@ async fn close_waits_for_commit_and_client_close_closes_every_channel() {
     let client = client(&fake, settings());
     let a = open(&client, "a").await;
     let b = open(&client, "b").await;
-    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
-    b.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    a.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
+    b.append(Rows::serde([&Row { id: 2 }]), Positions::from(tok(2)))
+        .await
+        .unwrap();
     let t0 = Instant::now();
     a.close_with(CloseOptions::default().wait_for_commit(true))
         .await
@@ -95,7 +105,10 @@ async fn close_waits_for_commit_and_client_close_closes_every_channel() {
     assert_eq!(fake.committed_token("a").as_deref(), Some("1"));
     client.close().await.unwrap();
     assert_eq!(ids(&fake.appends_to("b")[0].rows), [2]);
-    let err = b.append_row(&Row { id: 3 }, None).await.unwrap_err();
+    let err = b
+        .append(Rows::serde([&Row { id: 3 }]), Positions::none())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Shutdown { .. }), "{err}");
     assert!(client
         .pipe("DB", "SC", "P")
@@ -111,10 +124,15 @@ async fn client_close_returns_only_after_every_channel_delivered_its_rows() {
     let client = client(&fake, settings());
     let a = open(&client, "a").await;
     let b = open(&client, "b").await;
-    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
-    b.append_rows([Row { id: 2 }, Row { id: 3 }], tok(2), tok(3))
+    a.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
         .await
         .unwrap();
+    b.append(
+        Rows::serde([Row { id: 2 }, Row { id: 3 }]),
+        Positions::from_span(tok(2), tok(3)),
+    )
+    .await
+    .unwrap();
     let t0 = Instant::now();
     client.close().await.unwrap();
     assert!(
@@ -131,7 +149,9 @@ async fn client_close_reports_an_error_met_while_draining() {
     let fake = FakeApi::new();
     let client = client(&fake, settings());
     let a = open(&client, "a").await;
-    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    a.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     fake.fail_next_append(|| server_error(400, "ERR_INVALID_ROWS", "append rows"));
     let err = client.close().await.unwrap_err();
     assert!(err.is_channel_invalidated(), "{err}");
@@ -143,7 +163,9 @@ async fn close_times_out_when_the_server_hangs() {
     fake.set_latency(Duration::from_secs(3600));
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
-    ch.append_row(&Row { id: 1 }, None).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::none())
+        .await
+        .unwrap();
     let err = ch
         .close_with(CloseOptions::default().timeout(Duration::from_secs(2)))
         .await
@@ -156,7 +178,9 @@ async fn drop_channel_waits_for_commit_then_deletes() {
     let fake = FakeApi::new();
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     let last = ch.drop_channel().await.unwrap();
     assert_eq!(last, tok(1));
     assert_eq!(
@@ -203,25 +227,26 @@ async fn bad_rows_fail_at_once_and_buffer_nothing() {
     let ch = open(&client, "c").await;
     let big = "x".repeat(2000);
     let err = ch
-        .append_rows(
-            [serde_json::json!({"a": 1}), serde_json::json!({"a": big})],
-            None,
-            None,
+        .append(
+            Rows::serde([serde_json::json!({"a": 1}), serde_json::json!({"a": big})]),
+            Positions::none(),
         )
         .await
         .unwrap_err();
     assert_eq!(row_too_large(&err).0, Some(1), "{err}");
-    let err = ch.append_row(&42, None).await.unwrap_err();
+    let err = ch
+        .append(Rows::serde([&42]), Positions::none())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::Serialization { row_index: 0, .. }),
         "{err}"
     );
     assert_eq!(ch.status().buffered_rows, 0);
     assert_eq!(client.runtime().budget_used(), 0);
-    ch.append_raw(
-        bytes::Bytes::from_static(b"{\"id\":1}\n{\"id\":2}"),
-        None,
-        tok(2),
+    ch.append(
+        Rows::ndjson(bytes::Bytes::from_static(b"{\"id\":1}\n{\"id\":2}")),
+        Positions::from_span(None, tok(2)),
     )
     .await
     .unwrap();
@@ -235,9 +260,12 @@ async fn drop_without_close_gives_up_after_a_bounded_time() {
     fake.set_latency(Duration::from_secs(3600));
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
-    ch.append_rows((0..10).map(|id| Row { id }), None, tok(9))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde((0..10).map(|id| Row { id })),
+        Positions::from_span(None, tok(9)),
+    )
+    .await
+    .unwrap();
     assert!(client.runtime().budget_used() > 0);
     let t0 = Instant::now();
     drop(ch);
@@ -260,15 +288,23 @@ async fn no_per_channel_state_survives_its_channel_with_rotating_names() {
     let client = client(&fake, settings());
     for i in 0..50 {
         let ch = open(&client, &format!("closed-{i}")).await;
-        ch.append_row(&Row { id: i }, tok(1)).await.unwrap();
+        ch.append(Rows::serde([&Row { id: i }]), Positions::from(tok(1)))
+            .await
+            .unwrap();
         ch.close().await.unwrap();
         assert_eq!(client.runtime().open_channels(), 0, "closed-{i}");
     }
     let dropped = open(&client, "dropped").await;
-    dropped.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    dropped
+        .append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     let failed = open(&client, "failed").await;
     fake.fail_next_append(|| server_error(400, "ERR_BAD_REQUEST", "append rows"));
-    failed.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    failed
+        .append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     assert!(
         failed.flush().await.is_err(),
         "the append failed the channel"
@@ -296,12 +332,12 @@ async fn an_unknown_binary_format_refuses_binary_rows_only() {
     let ch = open(&c, "c").await;
     assert_eq!(ch.binary_format(), None);
     let err = ch
-        .append_row(
-            &Blob {
+        .append(
+            Rows::serde([&Blob {
                 id: 1,
                 b: crate::binary::Binary(vec![1]),
-            },
-            tok(1),
+            }]),
+            Positions::from(tok(1)),
         )
         .await
         .unwrap_err();
@@ -311,7 +347,9 @@ async fn an_unknown_binary_format_refuses_binary_rows_only() {
         text.contains("pipe-info") && text.contains("binary_format"),
         "{text}"
     );
-    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 2 }]), Positions::from(tok(2)))
+        .await
+        .unwrap();
     ch.close().await.unwrap();
 
     let c = client(
@@ -326,12 +364,12 @@ async fn an_unknown_binary_format_refuses_binary_rows_only() {
         ch.binary_format(),
         Some(crate::binary::BinaryFormat::Base64)
     );
-    ch.append_row(
-        &Blob {
+    ch.append(
+        Rows::serde([&Blob {
             id: 3,
             b: crate::binary::Binary(vec![0xca, 0xfe]),
-        },
-        tok(3),
+        }]),
+        Positions::from(tok(3)),
     )
     .await
     .unwrap();

@@ -11,7 +11,7 @@ async fn budget_backpressure_waits_and_try_append_refuses_until_commit() {
     let mut id = 0u64;
     loop {
         tokio::task::yield_now().await;
-        match ch.try_append_row(&Row { id }, tok(id)) {
+        match ch.try_append(Rows::serde([&Row { id }]), Positions::from(tok(id))) {
             Ok(()) => id += 1,
             Err(Error::Backpressure {
                 requested, budget, ..
@@ -36,13 +36,18 @@ async fn budget_backpressure_waits_and_try_append_refuses_until_commit() {
         "retained batches hold the budget: {used}"
     );
     // A waiting append stays pending while nothing commits...
-    let pending =
-        tokio::time::timeout(Duration::from_secs(10), ch.append_row(&Row { id }, tok(id))).await;
+    let pending = tokio::time::timeout(
+        Duration::from_secs(10),
+        ch.append(Rows::serde([&Row { id }]), Positions::from(tok(id))),
+    )
+    .await;
     assert!(pending.is_err(), "append must wait for budget");
     // ...and completes once the server commits and the poller sees it.
     fake.commit("c");
     let t = Instant::now();
-    ch.append_row(&Row { id }, tok(id)).await.unwrap();
+    ch.append(Rows::serde([&Row { id }]), Positions::from(tok(id)))
+        .await
+        .unwrap();
     assert!(
         t.elapsed() <= Duration::from_millis(200),
         "{:?}",
@@ -57,19 +62,27 @@ async fn an_idle_channel_frees_its_compression_buffers() {
     let client = compressing(&fake, Compression::Zstd);
     let ch = open(&client, "c").await;
     // Two appends: two row buffers go back to the pool once the batch is compressed.
-    ch.append_rows((0..2000).map(|id| Row { id }), None, None)
-        .await
-        .unwrap();
-    ch.append_rows((2000..4000).map(|id| Row { id }), None, tok(3999))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde((0..2000).map(|id| Row { id })),
+        Positions::none(),
+    )
+    .await
+    .unwrap();
+    ch.append(
+        Rows::serde((2000..4000).map(|id| Row { id })),
+        Positions::from_span(None, tok(3999)),
+    )
+    .await
+    .unwrap();
     ch.flush().await.unwrap();
     assert!(ch.shared.buffers.idle_bytes() > 0);
     tokio::time::sleep(crate::channel::actor::CODEC_IDLE_RELEASE + Duration::from_millis(100))
         .await;
     assert_eq!(ch.shared.buffers.idle_bytes(), 0);
     // The next batch recreates what it needs.
-    ch.append_row(&Row { id: 4000 }, tok(4000)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 4000 }]), Positions::from(tok(4000)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     let all: Vec<u64> = fake
         .appends_to("c")
@@ -85,9 +98,12 @@ async fn appends_larger_than_half_the_budget_go_piece_by_piece_in_order() {
     let client = client(&fake, small_budget());
     let ch = open(&client, "c").await;
     // ~12 KB: three times the whole budget; admitted as commits free room.
-    ch.append_rows((0..1000).map(|id| Row { id }), tok(0), tok(999))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde((0..1000).map(|id| Row { id })),
+        Positions::from_span(tok(0), tok(999)),
+    )
+    .await
+    .unwrap();
     ch.flush().await.unwrap();
     ch.wait_for_commit(&OffsetToken::from(999u64), Duration::from_secs(60))
         .await
@@ -122,7 +138,7 @@ async fn concurrent_appenders_never_exceed_the_budget() {
         let ch = Arc::clone(&ch);
         tasks.push(tokio::spawn(async move {
             for i in 0..500u64 {
-                ch.append_row(&Row { id: t * 1000 + i }, None)
+                ch.append(Rows::serde([&Row { id: t * 1000 + i }]), Positions::none())
                     .await
                     .unwrap();
             }
@@ -165,9 +181,12 @@ async fn row_buffers_are_recycled_once_their_batch_is_compressed() {
     let append = |i: u64| {
         let ch = &ch;
         async move {
-            ch.append_rows(wide(i * 1000, 1000), None, tok(i * 1000 + 999))
-                .await
-                .unwrap()
+            ch.append(
+                Rows::serde(wide(i * 1000, 1000)),
+                Positions::from_span(None, tok(i * 1000 + 999)),
+            )
+            .await
+            .unwrap()
         }
     };
     append(0).await;
@@ -209,12 +228,20 @@ async fn a_buffer_one_channel_freed_serves_another_and_outlives_an_idle_neighbou
     );
     // The quiet channel appends once and goes idle; its buffers are freed 5 s later.
     quiet
-        .append_rows(wide(0, 1000), None, tok(999))
+        .append(
+            Rows::serde(wide(0, 1000)),
+            Positions::from_span(None, tok(999)),
+        )
         .await
         .unwrap();
     quiet.flush().await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    a.append_rows(wide(0, 1000), None, tok(999)).await.unwrap();
+    a.append(
+        Rows::serde(wide(0, 1000)),
+        Positions::from_span(None, tok(999)),
+    )
+    .await
+    .unwrap();
     a.flush().await.unwrap();
     let idle = a.shared.buffers.idle_bytes();
     assert!(idle > 150_000, "{idle} bytes idle");
@@ -226,7 +253,12 @@ async fn a_buffer_one_channel_freed_serves_another_and_outlives_an_idle_neighbou
         "a's young buffers were kept ({left} of {idle})"
     );
     // b's append of the same size takes a's buffer instead of allocating.
-    b.append_rows(wide(0, 1000), None, tok(999)).await.unwrap();
+    b.append(
+        Rows::serde(wide(0, 1000)),
+        Positions::from_span(None, tok(999)),
+    )
+    .await
+    .unwrap();
     assert!(
         b.shared.buffers.idle_bytes() < left - 150_000,
         "b reused a's row buffer"
@@ -253,9 +285,12 @@ async fn a_producer_faster_than_the_server_stays_a_few_requests_ahead() {
         let ch = Arc::clone(&ch);
         tokio::spawn(async move {
             for i in 0u64.. {
-                ch.append_rows(wide(i * 10, 10), None, tok(i * 10 + 9))
-                    .await
-                    .unwrap();
+                ch.append(
+                    Rows::serde(wide(i * 10, 10)),
+                    Positions::from_span(None, tok(i * 10 + 9)),
+                )
+                .await
+                .unwrap();
             }
         })
     };
@@ -280,9 +315,12 @@ async fn batches_compressed_ahead_of_sending_are_charged_their_body_not_their_ro
     let client = small_requests(&fake, Compression::Zstd);
     let ch = open(&client, "c").await;
     for i in 0..25u64 {
-        ch.append_rows(wide(i * 10, 10), None, tok(i * 10 + 9))
-            .await
-            .unwrap();
+        ch.append(
+            Rows::serde(wide(i * 10, 10)),
+            Positions::from_span(None, tok(i * 10 + 9)),
+        )
+        .await
+        .unwrap();
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let st = ch.status();
@@ -307,7 +345,9 @@ async fn the_budget_is_charged_what_row_buffers_hold() {
     let mut spare = Vec::with_capacity(20_000);
     spare.push(b'x');
     ch.shared.buffers.give(bytes::Bytes::from(spare));
-    ch.append_rows(wide(0, 100), None, None).await.unwrap();
+    ch.append(Rows::serde(wide(0, 100)), Positions::none())
+        .await
+        .unwrap();
     let st = ch.status();
     let used = client.runtime().budget_used();
     assert!(st.buffered_bytes < 20_000, "{}", st.buffered_bytes);
@@ -360,7 +400,9 @@ async fn producers_waiting_for_the_budget_hold_no_serialized_rows() {
     for i in 0..8 {
         let ch = Arc::new(open(&client, &format!("c{i}")).await);
         // ~6 KB each: 48 KB of the 60 KB the budget leaves to rows.
-        ch.append_rows(rows(0), tok(0), tok(49)).await.unwrap();
+        ch.append(Rows::serde(rows(0)), Positions::from_span(tok(0), tok(49)))
+            .await
+            .unwrap();
         channels.push(ch);
     }
     let before = serialized.load(std::sync::atomic::Ordering::Relaxed);
@@ -370,7 +412,8 @@ async fn producers_waiting_for_the_budget_hold_no_serialized_rows() {
         let ch = Arc::clone(ch);
         let rows = rows(50);
         tasks.push(tokio::spawn(async move {
-            ch.append_rows(rows, tok(50), tok(99)).await
+            ch.append(Rows::serde(rows), Positions::from_span(tok(50), tok(99)))
+                .await
         }));
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -440,10 +483,9 @@ async fn a_producer_short_of_budget_does_not_wait_out_the_other_channels_lag() {
     let t = Instant::now();
     let from = next[0];
     channels[0]
-        .append_rows(
-            (from..from + 2000).map(|id| Row { id }),
-            tok(from),
-            tok(from + 1999),
+        .append(
+            Rows::serde((from..from + 2000).map(|id| Row { id })),
+            Positions::from_span(tok(from), tok(from + 1999)),
         )
         .await
         .unwrap();

@@ -1,6 +1,7 @@
 //! Actor, timer, budget and recovery tests against the fake server under paused time, by
 //! topic; the helpers every topic uses are here.
 
+use crate::{Positions, Rows};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,10 +34,9 @@ pub(super) fn settings() -> ChannelSettings {
 
 /// Appends rows `first..first + count` with their dense tokens (one per row).
 pub(super) async fn append_dense(ch: &Channel, first: u64, count: u64) {
-    ch.append_rows(
-        (first..first + count).map(|id| Row { id }),
-        tok(first),
-        tok(first + count - 1),
+    ch.append(
+        Rows::serde((first..first + count).map(|id| Row { id })),
+        Positions::from_span(tok(first), tok(first + count - 1)),
     )
     .await
     .unwrap();
@@ -135,6 +135,7 @@ pub(super) fn wide(first: u64, n: u64) -> impl Iterator<Item = Wide> {
 
 mod batching;
 mod commits;
+mod door;
 mod lifecycle;
 mod memory;
 mod recovery;

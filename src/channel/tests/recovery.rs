@@ -12,15 +12,21 @@ async fn a_fenced_handle_fails_with_ownership_lost_and_never_sends_again() {
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
     for id in 1..=3 {
-        ch.append_row(&Row { id }, tok(id)).await.unwrap();
+        ch.append(Rows::serde([&Row { id }]), Positions::from(tok(id)))
+            .await
+            .unwrap();
         ch.flush().await.unwrap();
     }
     fake.commit("c"); // 1..=3 committed
-    ch.append_row(&Row { id: 4 }, tok(4)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 4 }]), Positions::from(tok(4)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap(); // 4 sent, not committed
     tokio::time::sleep(Duration::from_millis(500)).await; // poller sees committed 3
     fake.reopen_elsewhere("c", None); // discards 4, our token is now stale
-    ch.append_row(&Row { id: 5 }, tok(5)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 5 }]), Positions::from(tok(5)))
+        .await
+        .unwrap();
     let err = ch.flush().await.unwrap_err();
     assert!(err.is_ownership_lost(), "{err}");
     assert_eq!(err.last_committed_offset_token(), tok(3).as_ref());
@@ -32,7 +38,10 @@ async fn a_fenced_handle_fails_with_ownership_lost_and_never_sends_again() {
     assert!(msg.contains("channel c") && msg.contains("\"3\""), "{msg}");
     let sent = fake.appends_to("c").len();
     for id in 6..=8 {
-        let err = ch.append_row(&Row { id }, tok(id)).await.unwrap_err();
+        let err = ch
+            .append(Rows::serde([&Row { id }]), Positions::from(tok(id)))
+            .await
+            .unwrap_err();
         assert!(err.is_ownership_lost(), "{err}");
     }
     assert!(ch.flush().await.unwrap_err().is_ownership_lost());
@@ -61,9 +70,12 @@ async fn a_committed_token_this_handle_never_sent_fails_it_and_reopen_resumes() 
     fake.set_manual_commit(true);
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
-    ch.append_row(&Row { id: 1 }, Some(OffsetToken::new("a").unwrap()))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde([&Row { id: 1 }]),
+        Positions::at(OffsetToken::new("a").unwrap()),
+    )
+    .await
+    .unwrap();
     ch.flush().await.unwrap();
     fake.reopen_elsewhere("c", Some("zzz"));
     let mut state = ch.shared.actor.lifecycle.subscribe();
@@ -74,7 +86,10 @@ async fn a_committed_token_this_handle_never_sent_fails_it_and_reopen_resumes() 
     drop(state);
     let appends = fake.appends_to("c").len();
     let err = ch
-        .append_row(&Row { id: 2 }, Some(OffsetToken::new("b").unwrap()))
+        .append(
+            Rows::serde([&Row { id: 2 }]),
+            Positions::at(OffsetToken::new("b").unwrap()),
+        )
         .await
         .unwrap_err();
     assert!(err.is_ownership_lost(), "{err}");
@@ -88,9 +103,12 @@ async fn a_committed_token_this_handle_never_sent_fails_it_and_reopen_resumes() 
     assert_eq!(client.runtime().budget_used(), 0);
     let resume = ch.reopen().await.unwrap();
     assert_eq!(resume, Some(OffsetToken::new("zzz").unwrap()));
-    ch.append_row(&Row { id: 3 }, Some(OffsetToken::new("c").unwrap()))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde([&Row { id: 3 }]),
+        Positions::at(OffsetToken::new("c").unwrap()),
+    )
+    .await
+    .unwrap();
     ch.flush().await.unwrap();
     fake.commit("c");
     assert_eq!(ids(&fake.committed_rows("c")), [3]);
@@ -109,12 +127,18 @@ async fn lost_ack_recovers_whether_or_not_the_batch_was_applied() {
         fake.set_manual_commit(true);
         let client = client(&fake, settings());
         let ch = open(&client, "c").await;
-        ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+        ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+            .await
+            .unwrap();
         ch.flush().await.unwrap();
         fake.lose_next_acks(1);
-        ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+        ch.append(Rows::serde([&Row { id: 2 }]), Positions::from(tok(2)))
+            .await
+            .unwrap();
         ch.flush().await.unwrap();
-        ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap();
+        ch.append(Rows::serde([&Row { id: 3 }]), Positions::from(tok(3)))
+            .await
+            .unwrap();
         ch.flush().await.unwrap();
         fake.commit("c");
         ch.wait_for_commit(&OffsetToken::from(3u64), Duration::from_secs(5))
@@ -135,14 +159,19 @@ async fn invalidation_status_from_the_poller_triggers_recovery() {
     fake.set_manual_commit(true);
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
-    ch.append_rows((1..=3).map(|id| Row { id }), tok(1), tok(3))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde((1..=3).map(|id| Row { id })),
+        Positions::from_span(tok(1), tok(3)),
+    )
+    .await
+    .unwrap();
     ch.flush().await.unwrap();
     fake.invalidate("c"); // uncommitted rows 1..=3 will be discarded by the reopen
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(ch.status().recoveries, 1);
-    ch.append_row(&Row { id: 4 }, tok(4)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 4 }]), Positions::from(tok(4)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     fake.commit("c");
     ch.wait_for_commit(&OffsetToken::from(4u64), Duration::from_secs(5))
@@ -158,11 +187,15 @@ async fn channels_fail_independently() {
     let a = open(&client, "a").await;
     let b = open(&client, "b").await;
     fake.fail_next_append(|| server_error(400, "ERR_BAD_REQUEST", "append rows"));
-    a.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    a.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     let err = a.flush().await.unwrap_err();
     assert!(err.is_channel_invalidated());
     assert_eq!(err.snowflake_code(), Some("ERR_BAD_REQUEST"));
-    b.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    b.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     b.flush().await.unwrap();
     b.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
         .await
@@ -182,7 +215,9 @@ async fn two_writers_never_fight_the_fenced_one_stops_at_once() {
     let ch = open(&client, "c").await;
     fake.contest("c");
     fake.reopen_elsewhere("c", None);
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     let err = ch.flush().await.unwrap_err();
     assert!(err.is_ownership_lost(), "{err}");
     assert_eq!(fake.opens("c"), 1);
@@ -193,13 +228,17 @@ async fn two_writers_never_fight_the_fenced_one_stops_at_once() {
 /// 30 s, as the REST layer's retries would) and invalidates the channel's continuation token.
 async fn outage_during_recovery(fake: &Arc<FakeApi>, client: &StreamingIngestClient) -> Channel {
     let ch = open(client, "c").await;
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     ch.wait_for_commit(&OffsetToken::from(1u64), Duration::from_secs(5))
         .await
         .unwrap();
     fake.refuse_opens(Some(Duration::from_secs(30)));
     fake.invalidate("c");
-    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 2 }]), Positions::from(tok(2)))
+        .await
+        .unwrap();
     // The invalidation starts a recovery; the flush waits for it, so stop waiting early.
     let pending = tokio::time::timeout(Duration::from_secs(5), ch.flush()).await;
     assert!(pending.is_err(), "the flush should wait for the recovery");
@@ -226,7 +265,10 @@ async fn recovery_during_an_outage_fails_within_the_recovery_timeout() {
         "{:?}",
         t0.elapsed()
     );
-    let err = ch.append_row(&Row { id: 3 }, tok(3)).await.unwrap_err();
+    let err = ch
+        .append(Rows::serde([&Row { id: 3 }]), Positions::from(tok(3)))
+        .await
+        .unwrap_err();
     match err {
         Error::ChannelInvalidated { last_committed, .. } => assert_eq!(last_committed, tok(1)),
         e => panic!("{e}"),
@@ -276,7 +318,9 @@ async fn a_channel_missing_from_status_answers_is_recovered() {
     fake.set_manual_commit(true);
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     // The server loses the channel and its uncommitted batch.
     fake.reopen_elsewhere("c", None);
@@ -352,9 +396,12 @@ async fn large_batches_compressed_off_the_actor_survive_lost_acks_and_invalidati
     let append = |i: u64| {
         let ch = &ch;
         async move {
-            ch.append_rows(wide(i * 1000, 1000), tok(i * 1000), tok(i * 1000 + 999))
-                .await
-                .unwrap();
+            ch.append(
+                Rows::serde(wide(i * 1000, 1000)),
+                Positions::from_span(tok(i * 1000), tok(i * 1000 + 999)),
+            )
+            .await
+            .unwrap();
         }
     };
     for i in 0..12 {
@@ -394,9 +441,12 @@ async fn a_dropped_handle_never_reopens_a_channel_taken_over_by_another_writer()
     let fake = FakeApi::new();
     let client = client(&fake, settings());
     let ch = open(&client, "c").await;
-    ch.append_rows((0..10).map(|id| Row { id }), tok(0), tok(9))
-        .await
-        .unwrap();
+    ch.append(
+        Rows::serde((0..10).map(|id| Row { id })),
+        Positions::from_span(tok(0), tok(9)),
+    )
+    .await
+    .unwrap();
     fake.reopen_elsewhere("c", None);
     let opens = fake.opens("c");
     drop(ch);
@@ -453,13 +503,17 @@ async fn taken_over_while_an_append_hangs(
 ) -> Error {
     fake.set_manual_commit(true);
     let ch = open(client, "c").await;
-    ch.append_row(&Row { id: 1 }, tok(1)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 1 }]), Positions::from(tok(1)))
+        .await
+        .unwrap();
     ch.flush().await.unwrap();
     fake.commit("c");
     tokio::time::sleep(Duration::from_millis(500)).await;
     fake.set_latency(Duration::from_secs(2));
     fake.fail_next_append(super::super::testing::timeout_error);
-    ch.append_row(&Row { id: 2 }, tok(2)).await.unwrap();
+    ch.append(Rows::serde([&Row { id: 2 }]), Positions::from(tok(2)))
+        .await
+        .unwrap();
     let flush = ch.flush();
     tokio::pin!(flush);
     assert!(tokio::time::timeout(Duration::from_secs(1), &mut flush)

@@ -24,7 +24,7 @@ async fn a_producer_that_never_waits_still_lets_other_tasks_run() {
     let mut seen_during = 0;
     for i in 0..20u64 {
         // ≈ 170 KB an append: a yield every second append.
-        ch.append_rows(wide(i * 1000, 1000), None, None)
+        ch.append(Rows::serde(wide(i * 1000, 1000)), Positions::none())
             .await
             .unwrap();
         seen_during = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;

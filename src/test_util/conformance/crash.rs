@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use super::writer::{Tokens, Writer};
 use super::{assert_each_once, ConformanceTarget, Knobs, Row, Table};
-use crate::{Channel, CloseOptions, Compression, OffsetToken};
+use crate::{Channel, CloseOptions, Compression, OffsetToken, Positions, Rows};
 
 /// Where a process dies.
 #[derive(Debug, Clone, Copy)]
@@ -250,13 +250,10 @@ async fn append_padded(ch: &Channel, first: u64, last: u64) {
         id,
         pad: "y".repeat(90),
     });
-    ch.append_rows(
-        rows,
-        Some(OffsetToken::from(first)),
-        Some(OffsetToken::from(last)),
-    )
-    .await
-    .expect("append");
+    let span = OffsetToken::from(first)..=OffsetToken::from(last);
+    ch.append(Rows::serde(rows), span.into())
+        .await
+        .expect("append");
 }
 
 /// The reproduction of an old bug: 64 KiB requests, ten 300-row appends of ~30 KB, a crash
@@ -296,4 +293,65 @@ pub async fn thirty_kb_appends_resume_exactly(target: Arc<dyn ConformanceTarget>
         .await
         .expect("close");
     assert_each_once(&target.ids(&table).await, 3000, "thirty_kb");
+}
+
+/// Appends rows `first..=last`, each padded with 90 bytes, to `ch` at the span
+/// `order_{first}..=order_{last}` (one prefixed token per row).
+async fn append_prefixed(ch: &Channel, first: u64, last: u64) {
+    let rows = (first..=last).map(|id| Row {
+        id,
+        pad: "y".repeat(90),
+    });
+    let token = |id: u64| OffsetToken::new(format!("order_{id}")).expect("a token");
+    let span = Positions::span(token(first)..=token(last));
+    ch.append(Rows::serde(rows), span).await.expect("append");
+}
+
+/// The id after the committed `order_{id}` token (1 when nothing was committed).
+fn resume_after(ch: &Channel) -> u64 {
+    ch.latest_committed_offset_token().map_or(1, |t| {
+        let (prefix, id) = t.prefixed_number().expect("an order_ token");
+        assert_eq!(prefix, "order_", "{t}");
+        id + 1
+    })
+}
+
+/// A span of prefix + number tokens larger than one request (1,000 rows of ~100 bytes, 64 KiB
+/// requests): the SDK splits it into exact sub-spans, so after a crash mid-stream (200 ms in)
+/// a new process resuming after the committed `order_` token stores each of the 4,000 rows
+/// once.
+pub async fn a_prefixed_span_larger_than_a_request_resumes_exactly(
+    target: Arc<dyn ConformanceTarget>,
+) {
+    let table = target.create_table("prefixed_span").await;
+    let rt = process_runtime();
+    let (t, tab) = (Arc::clone(&target), table.clone());
+    let committed = rt
+        .spawn(async move {
+            let (client, ch) = open_with_64_kib_requests(t.as_ref(), &tab).await;
+            for k in 0..4u64 {
+                append_prefixed(&ch, k * 1_000 + 1, k * 1_000 + 1_000).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let c = ch.latest_committed_offset_token();
+            std::mem::forget(ch);
+            std::mem::forget(client);
+            c
+        })
+        .await
+        .expect("the first process ran");
+    rt.shutdown_background();
+    let (_client, ch) = open_with_64_kib_requests(target.as_ref(), &table).await;
+    let next = resume_after(&ch);
+    assert!(
+        committed.is_some() && next > 1,
+        "the first process committed something ({committed:?}, {next})"
+    );
+    if next <= 4_000 {
+        append_prefixed(&ch, next, 4_000).await;
+    }
+    ch.close_with(CloseOptions::default().wait_for_commit(true))
+        .await
+        .expect("close");
+    assert_each_once(&target.ids(&table).await, 4_000, "prefixed_span");
 }

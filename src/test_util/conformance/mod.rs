@@ -17,7 +17,9 @@
 //! * The exactly-once writer model: [`Writer`], the README's recipe (open, resume after the
 //!   committed token, append; reopen after an invalidation, stop when fenced), run by
 //!   processes that die at any instant ([`crash_and_resume`],
-//!   [`thirty_kb_appends_resume_exactly`]): the table must hold every source row once. The
+//!   [`thirty_kb_appends_resume_exactly`],
+//!   [`a_prefixed_span_larger_than_a_request_resumes_exactly`]): the table must hold every
+//!   source row once. The
 //!   unit tests' two-writer property test drives the same [`Writer`] through the fake's faults.
 //! * Protocol cases ([`the_second_opener_fences_the_first`], [`a_hand_over_passes_the_channel_on`],
 //!   [`per_row_tokens_out_of_order_are_refused`]): two writers on one channel (the fenced one
@@ -39,7 +41,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
-pub use crash::{crash_and_resume, thirty_kb_appends_resume_exactly};
+pub use crash::{
+    a_prefixed_span_larger_than_a_request_resumes_exactly, crash_and_resume,
+    thirty_kb_appends_resume_exactly,
+};
 pub use protocol::{
     a_hand_over_passes_the_channel_on, per_row_tokens_out_of_order_are_refused,
     the_second_opener_fences_the_first,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{ConformanceTarget, Knobs, Row};
-use crate::OffsetToken;
+use crate::{OffsetToken, Positions, Rows};
 
 fn rows(ids: Range<u64>) -> impl Iterator<Item = Row> {
     ids.map(one)
@@ -24,6 +24,18 @@ fn tok(t: u64) -> Option<OffsetToken> {
     Some(OffsetToken::from(t))
 }
 
+fn span(first: u64, last: u64) -> Positions {
+    Positions::span(OffsetToken::from(first)..=OffsetToken::from(last))
+}
+
+/// Rows `ids` with their own tokens (the id).
+fn with_tokens<const N: usize>(ids: [u64; N]) -> (Rows<[Row; N]>, Positions) {
+    (
+        Rows::serde(ids.map(one)),
+        Positions::per_row(ids.map(OffsetToken::from)),
+    )
+}
+
 /// Two clients (two processes as far as the server can tell) on channel `c`: the second open
 /// fences the first, whose next append fails with `OwnershipLost` naming the channel and the
 /// committed token, and stays failed; the second resumes after the committed token; the table
@@ -33,7 +45,7 @@ pub async fn the_second_opener_fences_the_first(target: Arc<dyn ConformanceTarge
     let first = target.client(&table, &Knobs::default()).await;
     let second = target.client(&table, &Knobs::default()).await;
     let a = table.open(&first, "c").await.expect("first open");
-    a.append_rows(rows(0..100), tok(0), tok(99))
+    a.append(Rows::serde(rows(0..100)), span(0, 99))
         .await
         .expect("append");
     a.wait_for_commit(&OffsetToken::from(99u64), Duration::from_secs(30))
@@ -42,7 +54,7 @@ pub async fn the_second_opener_fences_the_first(target: Arc<dyn ConformanceTarge
 
     let b = table.open(&second, "c").await.expect("second open");
     assert_eq!(b.latest_committed_offset_token(), tok(99));
-    a.append_rows(rows(100..150), tok(100), tok(149))
+    a.append(Rows::serde(rows(100..150)), span(100, 149))
         .await
         .expect("an append is admitted before the server is asked");
     let err = a.flush().await.expect_err("the first writer is fenced");
@@ -50,12 +62,12 @@ pub async fn the_second_opener_fences_the_first(target: Arc<dyn ConformanceTarge
     assert_eq!(err.last_committed_offset_token(), tok(99).as_ref());
     assert!(err.to_string().contains("channel c"), "{err}");
     let err = a
-        .append_rows(rows(150..160), tok(150), tok(159))
+        .append(Rows::serde(rows(150..160)), span(150, 159))
         .await
         .expect_err("a fenced handle stays failed");
     assert!(err.is_ownership_lost(), "{err}");
 
-    b.append_rows(rows(100..200), tok(100), tok(199))
+    b.append(Rows::serde(rows(100..200)), span(100, 199))
         .await
         .expect("append");
     b.wait_for_commit(&OffsetToken::from(199u64), Duration::from_secs(30))
@@ -77,9 +89,12 @@ pub async fn a_hand_over_passes_the_channel_on(target: Arc<dyn ConformanceTarget
     let new = target.client(&table, &Knobs::default()).await;
     let a = table.open(&old, "p3").await.expect("open");
     for k in 0..5u64 {
-        a.append_rows(rows(k * 40..k * 40 + 40), tok(k * 40), tok(k * 40 + 39))
-            .await
-            .expect("append");
+        a.append(
+            Rows::serde(rows(k * 40..k * 40 + 40)),
+            span(k * 40, k * 40 + 39),
+        )
+        .await
+        .expect("append");
     }
     let handed = a
         .hand_over(Duration::from_secs(30))
@@ -94,7 +109,7 @@ pub async fn a_hand_over_passes_the_channel_on(target: Arc<dyn ConformanceTarget
         .expect("a numeric committed token")
         + 1;
     assert_eq!(resume, 200);
-    b.append_rows(rows(resume..300), tok(resume), tok(299))
+    b.append(Rows::serde(rows(resume..300)), span(resume, 299))
         .await
         .expect("append");
     b.wait_for_commit(&OffsetToken::from(299u64), Duration::from_secs(30))
@@ -112,9 +127,9 @@ pub async fn per_row_tokens_out_of_order_are_refused(target: Arc<dyn Conformance
     let table = target.create_table("per_row_order").await;
     let client = target.client(&table, &Knobs::default()).await;
     let ch = table.open(&client, "c").await.expect("open");
-    let pairs = [5u64, 9, 9].map(|t| (one(t), OffsetToken::from(t)));
+    let (rows, positions) = with_tokens([5, 9, 9]);
     let err = ch
-        .append_rows_with_tokens(pairs)
+        .append(rows, positions)
         .await
         .expect_err("a repeated token is refused");
     let err = err.to_string();
@@ -122,11 +137,11 @@ pub async fn per_row_tokens_out_of_order_are_refused(target: Arc<dyn Conformance
         err.contains("row 2 (9) repeats the token of row 1 (9)"),
         "{err}"
     );
-    let pairs = [5u64, 9].map(|t| (one(t), OffsetToken::from(t)));
-    ch.append_rows_with_tokens(pairs).await.expect("append");
+    let (rows, positions) = with_tokens([5, 9]);
+    ch.append(rows, positions).await.expect("append");
     // The next append must follow the last row's token.
-    let again = [(one(8), OffsetToken::from(8u64))];
-    assert!(ch.append_rows_with_tokens(again).await.is_err());
+    let (rows, positions) = with_tokens([8]);
+    assert!(ch.append(rows, positions).await.is_err());
     ch.close_with(crate::CloseOptions::default().wait_for_commit(true))
         .await
         .expect("close");

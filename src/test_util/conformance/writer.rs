@@ -4,16 +4,16 @@
 //! by the two-writer property test of the unit tests.
 
 use super::{row, Row, Table};
-use crate::{Channel, Error, OffsetToken, Result, StreamingIngestClient};
+use crate::{Channel, Error, OffsetToken, Positions, Result, Rows, StreamingIngestClient};
 
 /// How a writer gives the source's rows their tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tokens {
-    /// Token = id, appended with `append_rows(first, last)`.
+    /// Token = id, appended with a span `first..=last`.
     Dense,
-    /// Token = id, appended with `append_rows_with_tokens`.
+    /// Token = id, appended with a token per row (`Positions::per_row`).
     PerRow,
-    /// Token = 7 × id + 3 (sparse), appended with `append_rows_with_tokens`.
+    /// Token = 7 × id + 3 (sparse), appended numbered (`Positions::numbered`).
     Sparse,
 }
 
@@ -159,17 +159,18 @@ impl Writer {
         let res = match tokens {
             Tokens::Dense => {
                 let rows = (first..=last).map(|id| self.row(id));
-                ch.append_rows(
-                    rows,
-                    Some(OffsetToken::from(first)),
-                    Some(OffsetToken::from(last)),
-                )
-                .await
+                let span = OffsetToken::from(first)..=OffsetToken::from(last);
+                ch.append(Rows::serde(rows), span.into()).await
             }
-            Tokens::PerRow | Tokens::Sparse => {
-                let rows =
-                    (first..=last).map(|id| (self.row(id), OffsetToken::from(tokens.of(id))));
-                ch.append_rows_with_tokens(rows).await
+            Tokens::PerRow => {
+                let rows = (first..=last).map(|id| self.row(id));
+                let positions = Positions::per_row((first..=last).map(OffsetToken::from));
+                ch.append(Rows::serde(rows), positions).await
+            }
+            Tokens::Sparse => {
+                let rows = (first..=last).map(|id| self.row(id));
+                let positions = Positions::numbered((first..=last).map(|id| tokens.of(id)))?;
+                ch.append(Rows::serde(rows), positions).await
             }
         };
         match res {

@@ -23,6 +23,7 @@
 //! at [`MAX_DEAD_LETTER_PAYLOAD`] with the whole payload's length and SHA-256, so every row
 //! fits a request (4 MB) whatever Kinesis carries (10 MiB records with large records on).
 
+use snowpipe_streaming::{Positions, Rows};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -198,8 +199,9 @@ impl Writer {
         if let Some(last) = last_letter {
             let n = letters.len();
             let name = self.dead_letters.name().to_owned();
+            let (letters, tokens): (Vec<_>, Vec<_>) = letters.into_iter().unzip();
             self.dead_letters
-                .append_rows_with_tokens(letters)
+                .append(Rows::serde(letters), Positions::per_row(tokens))
                 .await
                 .with_context(|| format!("dead-lettering {n} records to {name} failed"))?;
             let left = deadline
@@ -216,7 +218,10 @@ impl Writer {
         }
         if !rows.is_empty() {
             self.readings
-                .append_rows_with_tokens(rows.iter().map(|(r, t)| (r, t.clone())))
+                .append(
+                    Rows::serde(rows.iter().map(|(r, _)| r)),
+                    Positions::per_row(rows.iter().map(|(_, t)| t.clone())),
+                )
                 .await
                 .with_context(|| format!("append to channel {} failed", self.readings.name()))?;
         }

@@ -29,7 +29,7 @@ use anyhow::{Context, Result};
 use mysql_async::binlog::row::BinlogRow;
 use mysql_async::Value;
 use serde_json::{Map, Value as Json};
-use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
+use snowpipe_streaming::{Channel, OffsetToken, Positions, Rows, StreamingIngestClient};
 
 use crate::table_replay::schema::{self, SourceTable};
 use crate::table_replay::secret;
@@ -122,8 +122,9 @@ impl Followed<'_> {
             return Ok(());
         };
         self.changes += rows.len() as u64;
+        let (rows, tokens): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
         self.channel
-            .append_rows_with_tokens(rows)
+            .append(Rows::serde(&rows), Positions::per_row(tokens))
             .await
             .with_context(|| format!("append to {}'s change channel failed", self.table.name))?;
         self.last = Some(last);

@@ -8,6 +8,7 @@
 //! It leaves the queue untouched (it never deletes), so it exercises the SDK alone; the
 //! ski-resort `stream` subcommand is the production-shaped streamer.
 
+use snowpipe_streaming::{Positions, Rows};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,7 +89,10 @@ async fn stream_table(client: StreamingIngestClient, queue: PathBuf, table: &'st
             match read_after(&conn, table, next) {
                 Some((first, last, ndjson)) => {
                     let r = channel
-                        .append_raw(ndjson, Some(first.into()), Some(last.into()))
+                        .append(
+                            Rows::ndjson(ndjson),
+                            Positions::span(first.into()..=last.into()),
+                        )
                         .await;
                     match r {
                         Ok(()) => next = last,
