@@ -19,6 +19,9 @@ pub struct Input {
     pub channel: String,
     /// Standard input (`-`).
     pub stdin: bool,
+    /// The ranges this channel loads, in order (`ranges.rs`: positions of the whole file,
+    /// ranged tokens); empty: the whole file, with the one-range tokens.
+    pub spans: Vec<(u64, u64)>,
 }
 
 /// What loading every file shares.

@@ -78,7 +78,9 @@ mod names;
 mod parquet_guard;
 mod parquet_rows;
 mod progress;
+mod ranges;
 mod record;
+mod schedule;
 mod stdin;
 mod text;
 mod thrift_compact;
@@ -186,6 +188,7 @@ fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
             format,
             channel,
             stdin,
+            spans: Vec::new(),
         });
     }
     Ok(out)
@@ -224,26 +227,46 @@ async fn run(args: LoadArgs) -> Result<bool> {
         .filter_map(|i| std::fs::metadata(&i.path).ok())
         .map(|m| m.len())
         .sum();
-    let progress = progress::Progress::new(!args.no_progress, total);
+    let progress = std::sync::Arc::new(progress::Progress::new(!args.no_progress, total));
+    // One channel per input when one is named or the input is read as it grows.
+    let whole = args.channel.is_some() || args.follow;
+    let plan = schedule::plan(
+        &pipe,
+        &inputs,
+        settings.csv.as_ref(),
+        (whole, args.range_bytes.unwrap_or(ranges::RANGE_BYTES)),
+    )
+    .await?;
+    let channels = args
+        .channels
+        .map_or_else(|| schedule::default_channels(&plan), usize::from);
+    let outcomes = schedule::run(
+        &pipe,
+        plan.clone(),
+        &settings,
+        channels,
+        &stop_rx,
+        &progress,
+    )
+    .await;
     let mut files = Vec::new();
     let mut ok = true;
     let (mut rows, mut bytes, mut bad, mut row_errors) = (0, 0, 0, 0);
-    for (i, input) in inputs.iter().enumerate() {
-        progress.file(i + 1, inputs.len(), &names::shown(&input.path).to_string());
-        let out = load::load(&pipe, input, &settings, stop_rx.clone(), &progress).await;
-        progress.file_done();
-        if let Some(e) = &out.error {
-            tracing::error!(file = %names::shown(&input.path), "{e}");
+    for (lanes, outs) in plan.iter().zip(&outcomes) {
+        if outs.is_empty() {
+            continue;
         }
-        ok &= out.ok();
-        rows += out.rows;
-        bytes += out.bytes;
-        bad += out.bad_records;
-        row_errors += out.row_errors;
-        files.push(out.json(input));
-        if *stop_rx.borrow() {
-            break;
+        for out in outs {
+            if let Some(e) = &out.error {
+                tracing::error!(file = %names::shown(&lanes[0].path), channel = %lanes[0].channel, "{e}");
+            }
+            rows += out.rows;
+            bytes += out.bytes;
+            bad += out.bad_records;
+            row_errors += out.row_errors;
         }
+        ok &= schedule::ok(lanes, outs);
+        files.push(schedule::json(lanes, outs));
     }
     progress.finish();
     let _ = conn.client.close().await;

@@ -38,21 +38,22 @@ pub struct Sink<'a> {
     pub memory_budget: usize,
 }
 
-/// Reads `path` after the `committed` rows (when the token names this file), sending batches.
-/// Positions in the report are rows.
+/// Reads `path` (its rows `span`, when given: a range, `ranges.rs`, with the ranged tokens)
+/// after the `committed` rows (when the token names this file), sending batches. Positions in
+/// the report are rows.
 ///
 /// # Errors
 /// When the file cannot be read as Parquet, its schema is past the guard's limits, a row
 /// group cannot be read within the budget under `--on-error abort`, or the loader stopped
 /// listening.
 pub fn read(
-    path: &Path,
+    (path, span): (&Path, Option<(u64, u64)>),
     committed: Option<&str>,
     sink: &Sink<'_>,
     report: &mut TextReport,
 ) -> Result<()> {
     let mut file = crate::files::open_input(path)?;
-    let identity = ParquetIdentity::read(&mut file)?;
+    let identity = ParquetIdentity::read(&mut file)?.ranged(span.is_some());
     let size = file.metadata()?.len();
     parquet_guard::check_footer(&file, path)?;
     let meta =
@@ -65,13 +66,15 @@ pub fn read(
     let num_rows = u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(0);
     let resume = committed.and_then(|c| identity.resume(c, num_rows));
     report.replaced = committed.is_some() && resume.is_none();
-    if report.replaced {
+    let (start, stop) = span.unwrap_or((0, num_rows));
+    if report.replaced && start == 0 {
         tracing::warn!(
             file = %crate::names::shown(path),
             "the channel's committed offset token names another file: loading it from its start"
         );
     }
-    let skip = resume.unwrap_or(0);
+    // A lane's token is past its ranges before this one, inside this one, or before it.
+    let skip = resume.unwrap_or(0).clamp(start, stop);
     report.start_position = skip;
     report.end_position = skip;
     let limits = Limits::of_budget(sink.memory_budget);
@@ -80,7 +83,8 @@ pub fn read(
     for index in 0..meta.metadata().num_row_groups() {
         let group = meta.metadata().row_group(index);
         let rows = u64::try_from(group.num_rows()).unwrap_or(0);
-        let end = first.saturating_add(rows);
+        let group_end = first.saturating_add(rows);
+        let end = group_end.min(stop);
         let from = skip.max(first);
         if from < end {
             if sink.stop.load(Ordering::Relaxed) {
@@ -99,6 +103,7 @@ pub fn read(
                 index,
                 first,
                 from,
+                to: end,
                 identity: &identity,
             };
             if let Err(e) = group.send(&limits, sink, report, &share) {
@@ -122,7 +127,10 @@ pub fn read(
                     .map_err(|_| anyhow!("the loader stopped"))?;
             }
         }
-        first = end;
+        if group_end >= stop {
+            break;
+        }
+        first = group_end;
     }
     Ok(())
 }
@@ -187,6 +195,8 @@ struct GroupRead<'a> {
     first: u64,
     /// The first row to send.
     from: u64,
+    /// The row after the last to send.
+    to: u64,
     identity: &'a ParquetIdentity,
 }
 
@@ -213,6 +223,7 @@ impl GroupRead<'_> {
         .with_row_groups(vec![self.index])
         .with_batch_size(plan.batch_rows)
         .with_offset(usize::try_from(self.from - self.first)?)
+        .with_limit(usize::try_from(self.to - self.from)?)
         .build()?;
         let mut before = self.from;
         for batch in reader {

@@ -10,6 +10,11 @@
 //! `PAR1` and its first column's pages, the same in many rewrites), `rows` the rows before
 //! the next one to load.
 //!
+//! A range of a file split into ranges (`ranges.rs`) writes the same tokens tagged `v1r:` and
+//! `pq1r:` (positions still absolute: bytes or rows of the whole file), so a file whose lane 0
+//! channel holds an untagged token is known to have been loaded as one range (by an older
+//! version, or when it was small) and is resumed that way.
+//!
 //! Standard input: `stdin:<run>:<position>`, `run` the start time of the run in nanoseconds,
 //! so one run's tokens never reach another's.
 
@@ -40,6 +45,8 @@ pub fn channel_name(canonical: &Path) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct TextIdentity {
     prefix: Vec<u8>,
+    /// Tokens of a range of a file split into ranges (`ranges.rs`): `v1r:` instead of `v1:`.
+    ranged: bool,
     /// The hash of all [`IDENTITY_BYTES`] bytes, once the file has them.
     full: Option<String>,
 }
@@ -83,7 +90,27 @@ impl TextIdentity {
     pub fn from_prefix(prefix: &[u8]) -> Self {
         let prefix = prefix[..prefix.len().min(IDENTITY_BYTES as usize)].to_vec();
         let full = (prefix.len() as u64 == IDENTITY_BYTES).then(|| short_hash(&prefix));
-        Self { prefix, full }
+        Self {
+            prefix,
+            full,
+            ranged: false,
+        }
+    }
+
+    /// The same identity writing (and resuming from) the tokens of a range, `v1r:…`: a
+    /// file's lane 0 shares its channel with the one-channel load, and the tag tells which
+    /// of the two wrote its committed token.
+    pub fn ranged(mut self, ranged: bool) -> Self {
+        self.ranged = ranged;
+        self
+    }
+
+    fn tag(&self) -> &'static str {
+        if self.ranged {
+            "v1r:"
+        } else {
+            "v1:"
+        }
     }
 
     /// The token of `position`, or `None` when the file's first `min(position, 4096)` bytes
@@ -94,14 +121,14 @@ impl TextIdentity {
             Some(h) if k == IDENTITY_BYTES => h.clone(),
             _ => short_hash(self.prefix.get(..k as usize)?),
         };
-        Some(format!("v1:{k}:{hash}:{position}"))
+        Some(format!("{}{k}:{hash}:{position}", self.tag()))
     }
 
     /// Where to resume from `committed` (a token this program wrote): its position when the
     /// file still starts with the bytes the token names and is at least that long. `None`
     /// when the token names other content (the file was replaced) or is not ours.
     pub fn resume(&self, committed: &str, size: u64) -> Option<u64> {
-        let rest = committed.strip_prefix("v1:")?;
+        let rest = committed.strip_prefix(self.tag())?;
         let mut parts = rest.splitn(3, ':');
         let k: u64 = parts.next()?.parse().ok()?;
         let hash = parts.next()?;
@@ -119,6 +146,8 @@ impl TextIdentity {
 pub struct ParquetIdentity {
     size: u64,
     hash: String,
+    /// Tokens of a range (`pq1r:`), as [`TextIdentity::ranged`].
+    ranged: bool,
 }
 
 impl ParquetIdentity {
@@ -136,17 +165,32 @@ impl ParquetIdentity {
         Ok(Self {
             size,
             hash: short_hash(&buf),
+            ranged: false,
         })
+    }
+
+    /// The same identity writing (and resuming from) the tokens of a range, `pq1r:…`.
+    pub fn ranged(mut self, ranged: bool) -> Self {
+        self.ranged = ranged;
+        self
+    }
+
+    fn tag(&self) -> &'static str {
+        if self.ranged {
+            "pq1r"
+        } else {
+            "pq1"
+        }
     }
 
     /// The token after `rows` rows.
     pub fn token(&self, rows: u64) -> String {
-        format!("pq1:{}:{}:{rows}", self.size, self.hash)
+        format!("{}:{}:{}:{rows}", self.tag(), self.size, self.hash)
     }
 
     /// The rows to skip when `committed` names this file, else `None`.
     pub fn resume(&self, committed: &str, num_rows: u64) -> Option<u64> {
-        let prefix = format!("pq1:{}:{}:", self.size, self.hash);
+        let prefix = format!("{}:{}:{}:", self.tag(), self.size, self.hash);
         let rows: u64 = committed.strip_prefix(&prefix)?.parse().ok()?;
         (rows <= num_rows).then_some(rows)
     }
@@ -186,6 +230,18 @@ mod tests {
         );
         data[10] = b'y';
         assert_eq!(TextIdentity::from_prefix(&data).resume(&t, 5000), None);
+    }
+
+    #[test]
+    fn ranged_and_whole_file_tokens_are_told_apart() {
+        let id = TextIdentity::from_prefix(b"{\"a\":1}\n{\"a\":2}\n");
+        let whole = id.token(8).unwrap();
+        let ranged = id.clone().ranged(true);
+        let t = ranged.token(8).unwrap();
+        assert!(t.starts_with("v1r:8:"), "{t}");
+        assert_eq!(ranged.resume(&t, 16), Some(8));
+        assert_eq!(ranged.resume(&whole, 16), None);
+        assert_eq!(id.resume(&t, 16), None);
     }
 
     #[test]
