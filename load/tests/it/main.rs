@@ -15,5 +15,6 @@ mod json_logs;
 mod ndjson;
 mod parquet;
 mod parquet_hostile;
+mod ranges;
 mod readme_flags;
 mod readme_quickstart;
