@@ -5,7 +5,10 @@
 //!
 //! **One channel per input file**, named `LOAD_<first 16 hex digits of the SHA-256 of the
 //! canonical path>` (or `--channel`, with one input only). Appends on a channel are ordered
-//! and the channel's committed offset token says how far the table holds the file.
+//! and the channel's committed offset token says how far the table holds the file. A file
+//! larger than a range (64 MiB) is split into ranges (`ranges.rs`) on up to 16 lane channels
+//! (`LOAD_<hash>_<j>`), and lanes of every file load side by side, at most `--channels` at
+//! a time (`schedule.rs`).
 //!
 //! **The offset token is the file's identity and a position** (`token.rs`):
 //! `v1:<K>:<16 hex of SHA-256 of the file's first K bytes>:<position>`, `K = min(position,
