@@ -94,7 +94,7 @@ pub struct LoadArgs {
     pub channel: Option<String>,
     /// Channels loading at once: files, and the ranges of a large file (64 MiB each, up to 16
     /// channels a file), side by side. Default: the inputs' channels, at most 16, where a
-    /// file of S bytes (Parquet: uncompressed) has min(16, ceil(S / 64 MiB)) (a channel is
+    /// file of S bytes (Parquet: 8 × uncompressed) has min(16, ceil(S / 64 MiB)) (a channel is
     /// paced at 20 MB/s: a range is about 3.4 s of one).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=2000))]
     pub channels: Option<u16>,

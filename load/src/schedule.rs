@@ -6,7 +6,7 @@
 //! The default of `--channels` comes from the inputs' sizes and the service's pace of one
 //! channel (20 MB/s): a range is [`RANGE_BYTES`](crate::ranges::RANGE_BYTES) (64 MiB, about
 //! 3.4 s of one channel), a file of `S` bytes has `⌈S / 64 MiB⌉` ranges on `min(16, ranges)`
-//! lanes (`S`: a Parquet file's uncompressed size), and the default is the sum of the lanes
+//! lanes (`S`: 8 × a Parquet file's uncompressed size, about its rows as JSON), and the default is the sum of the lanes
 //! of every file, at most [`DEFAULT_MAX`] — so one small file keeps one channel, and a 1 GB
 //! file gets 16.
 
