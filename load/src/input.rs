@@ -37,4 +37,6 @@ pub struct Settings {
     pub commit_timeout: Duration,
     /// The client's memory budget, bytes (what Parquet decoding stays within).
     pub memory_budget: usize,
+    /// Half of it: what every lane's Parquet readers hold together (`decode_budget.rs`).
+    pub decoding: std::sync::Arc<crate::decode_budget::DecodeBudget>,
 }

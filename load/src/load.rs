@@ -375,6 +375,7 @@ fn read(
                 stop: halt,
                 on_error: settings.on_error,
                 memory_budget: settings.memory_budget,
+                decoding: &settings.decoding,
             };
             crate::parquet_rows::read((&input.path, span), committed, &sink, report)
         }

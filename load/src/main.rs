@@ -74,6 +74,7 @@ mod connect;
 mod csv_long;
 mod csv_rows;
 mod dead_letter;
+mod decode_budget;
 mod files;
 mod input;
 mod load;
@@ -212,9 +213,12 @@ async fn run(args: LoadArgs) -> Result<bool> {
         on_error: args.on_error,
         commit_timeout: args.commit_timeout,
         memory_budget: 0,
+        decoding: std::sync::Arc::new(decode_budget::DecodeBudget::new(0)),
     };
     let conn = connect::connect(&args).await?;
     settings.memory_budget = conn.client.memory_budget_bytes();
+    let half = settings.memory_budget as u64 / 2;
+    settings.decoding = std::sync::Arc::new(decode_budget::DecodeBudget::new(half));
     let pipe = match (&args.pipe, &args.table) {
         (Some(p), _) => conn.client.pipe(&args.database, &args.schema, p),
         (None, Some(t)) => conn.client.table_pipe(&args.database, &args.schema, t),

@@ -26,6 +26,10 @@ use crate::parquet_guard::{self, Limits};
 use crate::text::TextReport;
 use crate::token::ParquetIdentity;
 
+/// What a reader's batches may hold on their way: the loader's queue (4) and the one being
+/// appended, each about [`CHUNK_BYTES`](crate::chunk::CHUNK_BYTES) decoded.
+const IN_FLIGHT: u64 = 5 * crate::chunk::CHUNK_BYTES as u64;
+
 /// Where the rows go and what bounds their decoding.
 pub struct Sink<'a> {
     /// The loader.
@@ -36,6 +40,8 @@ pub struct Sink<'a> {
     pub on_error: OnError,
     /// The client's memory budget, bytes.
     pub memory_budget: usize,
+    /// What the decoded pages of every lane's readers share.
+    pub decoding: &'a crate::decode_budget::DecodeBudget,
 }
 
 /// Reads `path` (its rows `span`, when given: a range, `ranges.rs`, with the ranged tokens)
@@ -111,11 +117,22 @@ pub fn read(
                 if sink.stop.load(Ordering::Relaxed) || sink.tx.is_closed() {
                     return Err(e);
                 }
+                // A row group split into ranges is refused once, by the range of its first row.
+                if start > first {
+                    report.end_position = end;
+                    sink.tx
+                        .blocking_send(Msg::Skipped {
+                            bytes: share(end.saturating_sub(at)),
+                        })
+                        .map_err(|_| anyhow!("the loader stopped"))?;
+                    first = group_end;
+                    continue;
+                }
                 let offset = group_offset(&meta, index);
                 refuse(
                     &mut dead,
                     sink.on_error,
-                    (index, at, end, offset),
+                    (index, at, group_end, offset),
                     &e,
                     report,
                 )?;
@@ -216,6 +233,13 @@ impl GroupRead<'_> {
             row_bytes = plan.row_bytes,
             "row group planned"
         );
+        let hold = plan.held.saturating_add(IN_FLIGHT);
+        let Some(_held) = sink
+            .decoding
+            .hold(hold, || sink.stop.load(Ordering::Relaxed))
+        else {
+            return Ok(());
+        };
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
             self.file.try_clone()?,
             self.meta.clone(),

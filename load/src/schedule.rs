@@ -1,7 +1,8 @@
 //! Which channels load what, and how many at once (issue 83): each input becomes one channel
 //! (a small file, standard input, `--follow`, `--channel`) or up to 16 lanes of ranges
 //! (`ranges.rs`), and the lanes of every file load side by side, at most `--channels` at a
-//! time, within the client's one memory budget (each lane's Parquet decoding gets its share).
+//! time, within the client's one memory budget (the Parquet readers of every lane share a
+//! quarter of it for decoded pages, `decode_budget.rs`).
 //!
 //! The default of `--channels` comes from the inputs' sizes and the service's pace of one
 //! channel (20 MB/s): a range is [`RANGE_BYTES`](crate::ranges::RANGE_BYTES) (64 MiB, about
@@ -29,6 +30,12 @@ use crate::token::{ParquetIdentity, TextIdentity};
 
 /// The most channels the default `--channels` opens at once.
 pub const DEFAULT_MAX: usize = 16;
+
+/// What one Parquet lane may hold outside the SDK's buffers: its decoded pages and batches
+/// on their way (a few MiB each). Parquet lanes load at most `memory budget / 2 / this` at
+/// once (16 with the default 256 MiB budget; one at a time under 32 MiB), whatever
+/// `--channels` says.
+pub const PARQUET_LANE_BYTES: usize = 8 << 20;
 
 /// The channels of each input: its lanes (one for an input loaded whole).
 ///
@@ -77,6 +84,11 @@ fn spans_of(path: &Path, format: Format, csv: Option<&CsvOptions>, step: u64) ->
     match (format, csv) {
         (Format::Csv, Some(o)) => ranges::csv(&mut file, size, step, o),
         (Format::Parquet, _) => {
+            // What parquet would parse is measured first; a file refused there is loaded
+            // whole, and its reader says why.
+            if crate::parquet_guard::check_footer(&file, path).is_err() {
+                return Ok(Vec::new());
+            }
             let meta =
                 parquet::arrow::arrow_reader::ArrowReaderMetadata::load(&file, Default::default());
             // A file the reader cannot open is loaded whole: its reader says what is wrong.
@@ -151,10 +163,7 @@ pub async fn run(
     progress: &Arc<Progress>,
 ) -> Vec<Vec<FileOutcome>> {
     let channels = channels.max(1);
-    let mut settings = settings.clone();
-    // One budget: each lane decoding at once gets its share.
-    settings.memory_budget /= channels.min(plan.iter().map(Vec::len).sum::<usize>().max(1));
-    let settings = Arc::new(settings);
+    let settings = Arc::new(settings.clone());
     let files = plan.len();
     let mut left: Vec<usize> = plan.iter().map(Vec::len).collect();
     let mut outcomes: Vec<Vec<Option<FileOutcome>>> = plan
@@ -166,13 +175,20 @@ pub async fn run(
         .enumerate()
         .flat_map(|(f, lanes)| lanes.into_iter().enumerate().map(move |(l, i)| (f, l, i)))
         .collect();
-    let mut jobs = jobs.into_iter();
+    let mut jobs = jobs.into_iter().peekable();
     let mut running = tokio::task::JoinSet::new();
+    let parquet_slots = (settings.memory_budget / 2 / PARQUET_LANE_BYTES).max(1);
+    let mut parquet_running = 0;
     loop {
         while running.len() < channels && !*stop.borrow() {
+            let parquet = matches!(jobs.peek(), Some((_, _, i)) if i.format == Format::Parquet);
+            if parquet && parquet_running >= parquet_slots {
+                break;
+            }
             let Some((f, l, input)) = jobs.next() else {
                 break;
             };
+            parquet_running += usize::from(parquet);
             if l == 0 {
                 progress.file(f + 1, files, &shown(&input.path).to_string());
             }
@@ -184,15 +200,16 @@ pub async fn run(
             );
             running.spawn(async move {
                 let out = crate::load::load(&pipe, &input, &settings, stop, &progress).await;
-                (f, l, out)
+                (f, l, out, parquet)
             });
         }
         let Some(done) = running.join_next().await else {
             break;
         };
-        let Ok((f, l, out)) = done else {
+        let Ok((f, l, out, parquet)) = done else {
             continue;
         };
+        parquet_running -= usize::from(parquet);
         outcomes[f][l] = Some(out);
         left[f] -= 1;
         if left[f] == 0 {
