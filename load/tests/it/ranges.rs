@@ -172,3 +172,25 @@ fn channels_one_loads_the_ranges_one_after_another_and_a_rerun_adds_nothing() {
     assert_eq!(again["rows"], 0, "{again}");
     assert_eq!(lab.counts(), (30_000, 30_000));
 }
+
+#[test]
+fn a_bad_record_in_a_later_range_names_its_line_in_the_whole_file() {
+    let lab = Lab::new();
+    let nd = lab.path("bad.ndjson");
+    let mut data = ndjson(0..20_000);
+    data.push_str("not json\n");
+    data.push_str(&ndjson(20_000..30_000));
+    let offset = data.find("not json").unwrap();
+    std::fs::write(&nd, &data).unwrap();
+    let summary = lab.load(&[&nd], &["--range-bytes", "100000"]).ok();
+    assert_eq!(summary["bad_records"], 1, "{summary}");
+    assert!(
+        summary["per_file"][0]["ranges"].as_u64().unwrap() > 5,
+        "{summary}"
+    );
+    let dead = std::fs::read_to_string(lab.path("bad.ndjson.rejected.ndjson")).unwrap();
+    let dead: serde_json::Value = serde_json::from_str(dead.trim()).unwrap();
+    assert_eq!(dead["line"], 20_001, "{dead}");
+    assert_eq!(dead["byte_offset"], offset, "{dead}");
+    assert_eq!(lab.counts(), (30_000, 30_000));
+}
