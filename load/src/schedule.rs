@@ -40,8 +40,8 @@ pub const PARQUET_LANE_BYTES: usize = 8 << 20;
 /// The channels of each input: its lanes (one for an input loaded whole).
 ///
 /// # Errors
-/// When a file cannot be read to find its ranges, or the lane 0 channel's token cannot be
-/// read.
+/// When the lane 0 channel's token cannot be read (a file that cannot be read is loaded as
+/// one channel, whose reader reports it).
 pub async fn plan(
     pipe: &Pipe,
     inputs: &[Input],
@@ -58,8 +58,11 @@ pub async fn plan(
             let (path, format, csv) = (input.path.clone(), input.format, csv.cloned());
             tokio::task::spawn_blocking(move || spans_of(&path, format, csv.as_ref(), range_bytes))
                 .await
-                .context("the range finder panicked")??
+                .context("the range finder panicked")?
         };
+        // A file that cannot be read (a FIFO, gone) is one channel: its reader says why, in
+        // its line of the summary, and the other files load.
+        let found = found.unwrap_or_default();
         if found.len() <= 1 {
             out.push(vec![input.clone()]);
             continue;
