@@ -106,6 +106,16 @@ pub struct LoadArgs {
     /// Channel name (only with one input; default: LOAD_ and a hash of the canonical path).
     #[arg(long)]
     pub channel: Option<String>,
+    /// Channels loading at once: files, and the ranges of a large file (64 MiB each, up to 16
+    /// channels a file), side by side. Default: the inputs' channels, at most 16, where a
+    /// file of S bytes (Parquet: 8 × uncompressed) has min(16, ceil(S / 64 MiB)) (a channel is
+    /// paced at 20 MB/s: a range is about 3.4 s of one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=2000))]
+    pub channels: Option<u16>,
+    /// Bytes of a range (tests; default 64 MiB; a rerun of a file must use the value its
+    /// first run used).
+    #[arg(long, hide = true)]
+    pub range_bytes: Option<u64>,
     /// Connection profile: profile.json or connections.toml.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,

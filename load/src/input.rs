@@ -21,6 +21,9 @@ pub struct Input {
     pub stdin: bool,
     /// An object in a bucket (`path` is then its name, `object/`).
     pub object: Option<std::sync::Arc<crate::object::Remote>>,
+    /// The ranges this channel loads, in order (`ranges.rs`: positions of the whole file,
+    /// ranged tokens); empty: the whole file, with the one-range tokens.
+    pub spans: Vec<(u64, u64)>,
 }
 
 /// What loading every file shares.
@@ -38,4 +41,6 @@ pub struct Settings {
     pub memory_budget: usize,
     /// Where objects are spooled (`--spool-dir`).
     pub spool_dir: PathBuf,
+    /// Half of it: what every lane's Parquet readers hold together (`decode_budget.rs`).
+    pub decoding: std::sync::Arc<crate::decode_budget::DecodeBudget>,
 }

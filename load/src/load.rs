@@ -286,7 +286,8 @@ async fn run(
     }
     halt.store(true, Ordering::Relaxed);
     drop(rx);
-    let (read, report) = join_reader(reader, *stop.borrow()).await?;
+    let stopped = *stop.borrow();
+    let (read, report) = join_reader(reader, stopped).await?;
     out.bad_records = report.bad_records;
     out.report = report;
     let stopping = *stop.borrow() || failed.is_some();
@@ -346,45 +347,87 @@ fn spawn_reader(
     let input = input.clone();
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
-        let mut report = TextReport::default();
         let committed = committed.as_ref().map(OffsetToken::as_str);
-        let result = match input.format {
-            Format::Parquet => {
-                let sink = crate::parquet_rows::Sink {
-                    tx: &tx,
-                    stop: &halt,
-                    on_error: settings.on_error,
-                    memory_budget: settings.memory_budget,
-                };
-                let object = input.object.as_ref().map(|o| &o.tag);
-                crate::parquet_rows::read(&input.path, committed, object, &sink, &mut report)
+        if input.spans.is_empty() {
+            let mut report = TextReport::default();
+            let result = read(
+                &input,
+                None,
+                &settings,
+                committed,
+                (&tx, &halt),
+                &mut report,
+            );
+            return (result, report);
+        }
+        // A lane: its ranges in order, each after the committed position when it is inside.
+        let mut all = TextReport::default();
+        for (i, &span) in input.spans.iter().enumerate() {
+            let mut report = TextReport::default();
+            let result = read(
+                &input,
+                Some(span),
+                &settings,
+                committed,
+                (&tx, &halt),
+                &mut report,
+            );
+            if i == 0 {
+                all.start_position = report.start_position;
             }
-            Format::Ndjson | Format::Csv if input.stdin => {
-                crate::stdin::read(&input, &settings, (&tx, &*halt), &mut report)
+            all.end_position = report.end_position;
+            all.replaced |= report.replaced;
+            all.bad_records += report.bad_records;
+            if result.is_err() || halt.load(Ordering::Relaxed) {
+                return (result, all);
             }
-            Format::Ndjson | Format::Csv => {
-                let format = match (input.format, &settings.csv) {
-                    (Format::Csv, Some(o)) => TextFormat::Csv(o.clone()),
-                    _ => TextFormat::Ndjson,
-                };
-                let modes = (settings.follow, settings.on_error);
-                let object = input.object.as_ref().map(|o| &o.tag);
-                match TextReader::open(&input.path, format, committed, modes, object, &tx, &halt) {
-                    Ok((reader, r)) => {
-                        report = r;
-                        reader.run(&mut report)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        (result, report)
+        }
+        (Ok(()), all)
     })
 }
 
-/// Appends a Parquet batch at the tokens of its rows (`pq1:…:<rows loaded>`, one number per
-/// row with the file's prefix, so the SDK splits a batch larger than one request exactly).
-/// Returns the last token.
+/// Reads `input` (its range `span`) after `committed`, sending what it reads to `tx`.
+fn read(
+    input: &Input,
+    span: Option<(u64, u64)>,
+    settings: &Settings,
+    committed: Option<&str>,
+    (tx, halt): (&mpsc::Sender<Msg>, &AtomicBool),
+    report: &mut TextReport,
+) -> Result<()> {
+    match input.format {
+        Format::Parquet => {
+            let sink = crate::parquet_rows::Sink {
+                tx,
+                stop: halt,
+                on_error: settings.on_error,
+                memory_budget: settings.memory_budget,
+                decoding: &settings.decoding,
+            };
+            let object = input.object.as_ref().map(|o| &o.tag);
+            crate::parquet_rows::read((&input.path, span), committed, object, &sink, report)
+        }
+        Format::Ndjson | Format::Csv if input.stdin => {
+            crate::stdin::read(input, settings, (tx, halt), report)
+        }
+        Format::Ndjson | Format::Csv => {
+            let format = match (input.format, &settings.csv) {
+                (Format::Csv, Some(o)) => TextFormat::Csv(o.clone()),
+                _ => TextFormat::Ndjson,
+            };
+            let modes = (settings.follow, settings.on_error);
+            let at = (input.path.as_path(), span);
+            let object = input.object.as_ref().map(|o| &o.tag);
+            let (reader, r) = TextReader::open(at, format, committed, modes, object, tx, halt)?;
+            *report = r;
+            reader.run(report)
+        }
+    }
+}
+
+/// Appends a Parquet batch at the tokens of its rows (`pq1:…:<rows loaded>`, or `pq1r:`/`obj1:`;
+/// one number per row with the file's prefix, so the SDK splits a batch larger than one
+/// request exactly). Returns the last token.
 async fn append_batch(channel: &Channel, b: &Batch) -> Result<OffsetToken> {
     let n = b.batch.num_rows();
     if n == 0 {

@@ -5,7 +5,10 @@
 //!
 //! **One channel per input file**, named `LOAD_<first 16 hex digits of the SHA-256 of the
 //! canonical path>` (or `--channel`, with one input only). Appends on a channel are ordered
-//! and the channel's committed offset token says how far the table holds the file.
+//! and the channel's committed offset token says how far the table holds the file. A file
+//! larger than a range (64 MiB) is split into ranges (`ranges.rs`) on up to 16 lane channels
+//! (`LOAD_<hash>_<j>`), and lanes of every file load side by side, at most `--channels` at
+//! a time (`schedule.rs`).
 //!
 //! **The offset token is the file's identity and a position** (`token.rs`):
 //! `v1:<K>:<16 hex of SHA-256 of the file's first K bytes>:<position>`, `K = min(position,
@@ -80,6 +83,7 @@ mod connect;
 mod csv_long;
 mod csv_rows;
 mod dead_letter;
+mod decode_budget;
 mod files;
 mod input;
 mod load;
@@ -88,8 +92,10 @@ mod object;
 mod parquet_guard;
 mod parquet_rows;
 mod progress;
+mod ranges;
 mod record;
 mod shard;
+mod schedule;
 mod stdin;
 mod text;
 mod thrift_compact;
@@ -201,6 +207,7 @@ async fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
                     path: name,
                     stdin: false,
                     object: Some(std::sync::Arc::new(remote)),
+                    spans: Vec::new(),
                 });
             }
             continue;
@@ -230,6 +237,7 @@ async fn inputs(args: &LoadArgs) -> Result<Vec<Input>> {
             channel,
             stdin,
             object: None,
+            spans: Vec::new(),
         });
     }
     if args.channel.is_some() && out.len() > 1 {
@@ -254,9 +262,12 @@ async fn run(args: LoadArgs) -> Result<bool> {
         commit_timeout: args.commit_timeout,
         memory_budget: 0,
         spool_dir: args.spool_dir.clone().unwrap_or_else(std::env::temp_dir),
+        decoding: std::sync::Arc::new(decode_budget::DecodeBudget::new(0)),
     };
     let conn = connect::connect(&args).await?;
     settings.memory_budget = conn.client.memory_budget_bytes();
+    let half = settings.memory_budget as u64 / 2;
+    settings.decoding = std::sync::Arc::new(decode_budget::DecodeBudget::new(half));
     let pipe = match (&args.pipe, &args.table) {
         (Some(p), _) => conn.client.pipe(&args.database, &args.schema, p),
         (None, Some(t)) => conn.client.table_pipe(&args.database, &args.schema, t),
@@ -274,26 +285,46 @@ async fn run(args: LoadArgs) -> Result<bool> {
             None => std::fs::metadata(&i.path).ok().map(|m| m.len()),
         })
         .sum();
-    let progress = progress::Progress::new(!args.no_progress, total);
+    let progress = std::sync::Arc::new(progress::Progress::new(!args.no_progress, total));
+    // One channel per input when one is named or the input is read as it grows.
+    let whole = args.channel.is_some() || args.follow;
+    let plan = schedule::plan(
+        &pipe,
+        &inputs,
+        settings.csv.as_ref(),
+        (whole, args.range_bytes.unwrap_or(ranges::RANGE_BYTES)),
+    )
+    .await?;
+    let channels = args
+        .channels
+        .map_or_else(|| schedule::default_channels(&plan), usize::from);
+    let outcomes = schedule::run(
+        &pipe,
+        plan.clone(),
+        &settings,
+        channels,
+        &stop_rx,
+        &progress,
+    )
+    .await;
     let mut files = Vec::new();
     let mut ok = true;
     let (mut rows, mut bytes, mut bad, mut row_errors) = (0, 0, 0, 0);
-    for (i, input) in inputs.iter().enumerate() {
-        progress.file(i + 1, inputs.len(), &names::shown(&input.path).to_string());
-        let out = load::load(&pipe, input, &settings, stop_rx.clone(), &progress).await;
-        progress.file_done();
-        if let Some(e) = &out.error {
-            tracing::error!(file = %names::shown(&input.path), "{e}");
+    for (lanes, outs) in plan.iter().zip(&outcomes) {
+        if outs.is_empty() {
+            continue;
         }
-        ok &= out.ok();
-        rows += out.rows;
-        bytes += out.bytes;
-        bad += out.bad_records;
-        row_errors += out.row_errors;
-        files.push(out.json(input));
-        if *stop_rx.borrow() {
-            break;
+        for out in outs {
+            if let Some(e) = &out.error {
+                tracing::error!(file = %names::shown(&lanes[0].path), channel = %lanes[0].channel, "{e}");
+            }
+            rows += out.rows;
+            bytes += out.bytes;
+            bad += out.bad_records;
+            row_errors += out.row_errors;
         }
+        ok &= schedule::ok(lanes, outs);
+        files.push(schedule::json(lanes, outs));
     }
     progress.finish();
     let _ = conn.client.close().await;

@@ -192,6 +192,8 @@ pub struct Plan {
     pub batch_rows: usize,
     /// What a row may decode to (an upper bound for flat columns).
     pub row_bytes: u64,
+    /// The decoded pages its readers hold at once (each column's largest and dictionary).
+    pub held: u64,
 }
 
 /// What one column chunk's page headers claim.
@@ -275,6 +277,7 @@ pub fn plan(file: &File, meta: &ParquetMetaData, index: usize, limits: &Limits) 
     Ok(Plan {
         batch_rows: batch_rows.clamp(1, MAX_BATCH_ROWS),
         row_bytes: row,
+        held,
     })
 }
 

@@ -26,6 +26,10 @@ use crate::parquet_guard::{self, Limits};
 use crate::text::TextReport;
 use crate::token::{ObjectTag, ParquetIdentity};
 
+/// What a reader's batches may hold on their way: the loader's queue (4) and the one being
+/// appended, each about [`CHUNK_BYTES`](crate::chunk::CHUNK_BYTES) decoded.
+const IN_FLIGHT: u64 = 5 * crate::chunk::CHUNK_BYTES as u64;
+
 /// Where the rows go and what bounds their decoding.
 pub struct Sink<'a> {
     /// The loader.
@@ -36,18 +40,21 @@ pub struct Sink<'a> {
     pub on_error: OnError,
     /// The client's memory budget, bytes.
     pub memory_budget: usize,
+    /// What the decoded pages of every lane's readers share.
+    pub decoding: &'a crate::decode_budget::DecodeBudget,
 }
 
-/// Reads `path` after the `committed` rows (when the token names this file, or `object`: the
-/// object whose spool file `path` is), sending batches.
-/// Positions in the report are rows.
+/// Reads `path` (its rows `span`, when given: a range, `ranges.rs`, with the ranged tokens)
+/// after the `committed` rows (when the token names this file, or `object`: the object whose
+/// spool file `path` is, loaded as one range), sending batches. Positions in the report are
+/// rows.
 ///
 /// # Errors
 /// When the file cannot be read as Parquet, its schema is past the guard's limits, a row
 /// group cannot be read within the budget under `--on-error abort`, or the loader stopped
 /// listening.
 pub fn read(
-    path: &Path,
+    (path, span): (&Path, Option<(u64, u64)>),
     committed: Option<&str>,
     object: Option<&ObjectTag>,
     sink: &Sink<'_>,
@@ -57,7 +64,8 @@ pub fn read(
     let identity = match object {
         Some(tag) => ParquetIdentity::of_object(tag),
         None => ParquetIdentity::read(&mut file)?,
-    };
+    }
+    .ranged(span.is_some());
     let size = file.metadata()?.len();
     parquet_guard::check_footer(&file, path)?;
     let meta =
@@ -70,13 +78,15 @@ pub fn read(
     let num_rows = u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(0);
     let resume = committed.and_then(|c| identity.resume(c, num_rows));
     report.replaced = committed.is_some() && resume.is_none();
-    if report.replaced {
+    let (start, stop) = span.unwrap_or((0, num_rows));
+    if report.replaced && start == 0 {
         tracing::warn!(
             file = %crate::names::shown(path),
             "the channel's committed offset token names another file: loading it from its start"
         );
     }
-    let skip = resume.unwrap_or(0);
+    // A lane's token is past its ranges before this one, inside this one, or before it.
+    let skip = resume.unwrap_or(0).clamp(start, stop);
     report.start_position = skip;
     report.end_position = skip;
     let limits = Limits::of_budget(sink.memory_budget);
@@ -85,7 +95,8 @@ pub fn read(
     for index in 0..meta.metadata().num_row_groups() {
         let group = meta.metadata().row_group(index);
         let rows = u64::try_from(group.num_rows()).unwrap_or(0);
-        let end = first.saturating_add(rows);
+        let group_end = first.saturating_add(rows);
+        let end = group_end.min(stop);
         let from = skip.max(first);
         if from < end {
             if sink.stop.load(Ordering::Relaxed) {
@@ -104,6 +115,7 @@ pub fn read(
                 index,
                 first,
                 from,
+                to: end,
                 identity: &identity,
             };
             if let Err(e) = group.send(&limits, sink, report, &share) {
@@ -111,11 +123,22 @@ pub fn read(
                 if sink.stop.load(Ordering::Relaxed) || sink.tx.is_closed() {
                     return Err(e);
                 }
+                // A row group split into ranges is refused once, by the range of its first row.
+                if start > first {
+                    report.end_position = end;
+                    sink.tx
+                        .blocking_send(Msg::Skipped {
+                            bytes: share(end.saturating_sub(at)),
+                        })
+                        .map_err(|_| anyhow!("the loader stopped"))?;
+                    first = group_end;
+                    continue;
+                }
                 let offset = group_offset(&meta, index);
                 refuse(
                     &mut dead,
                     sink.on_error,
-                    (index, at, end, offset),
+                    (index, at, group_end, offset),
                     &e,
                     report,
                 )?;
@@ -127,7 +150,10 @@ pub fn read(
                     .map_err(|_| anyhow!("the loader stopped"))?;
             }
         }
-        first = end;
+        if group_end >= stop {
+            break;
+        }
+        first = group_end;
     }
     Ok(())
 }
@@ -192,6 +218,8 @@ struct GroupRead<'a> {
     first: u64,
     /// The first row to send.
     from: u64,
+    /// The row after the last to send.
+    to: u64,
     identity: &'a ParquetIdentity,
 }
 
@@ -211,6 +239,13 @@ impl GroupRead<'_> {
             row_bytes = plan.row_bytes,
             "row group planned"
         );
+        let hold = plan.held.saturating_add(IN_FLIGHT);
+        let Some(_held) = sink
+            .decoding
+            .hold(hold, || sink.stop.load(Ordering::Relaxed))
+        else {
+            return Ok(());
+        };
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
             self.file.try_clone()?,
             self.meta.clone(),
@@ -218,6 +253,7 @@ impl GroupRead<'_> {
         .with_row_groups(vec![self.index])
         .with_batch_size(plan.batch_rows)
         .with_offset(usize::try_from(self.from - self.first)?)
+        .with_limit(usize::try_from(self.to - self.from)?)
         .build()?;
         let mut before = self.from;
         for batch in reader {

@@ -1,5 +1,8 @@
 //! NDJSON and CSV files: records from a byte position on, in chunks with their tokens, and
-//! `--follow` (a growing file, rotation, truncation).
+//! `--follow` (a growing file, rotation, truncation). A reader may be given a range of the file
+//! (`ranges.rs`): it then reads from the range's start (or the committed position within it)
+//! to its end, with the ranged tokens, and counts lines from the range's start (the lines
+//! before it are counted only when a bad record needs its line number).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -65,19 +68,23 @@ pub struct TextReader<'a> {
     partial: Line,
     /// CSV: a record at `position` past the limit, being read past.
     long: Option<LongRecord>,
+    /// The range read: `position` never passes its end (the whole file: `0..u64::MAX`).
+    span: (u64, u64),
+    /// Lines before the range's start, once counted (for bad records' line numbers).
+    lines_before: Option<u64>,
 }
 
 /// The CSV reader's buffer.
 const CSV_BUFFER: usize = 256 * 1024;
 
 impl<'a> TextReader<'a> {
-    /// A reader of `path` resuming after `committed` when it names this file's content (an
-    /// object's spool file: `object`, its identity).
+    /// A reader of `path` (of its range `span`, when given) resuming after `committed` when
+    /// it names this file's content (an object's spool file: `object`, its identity).
     ///
     /// # Errors
     /// When the file cannot be opened or read.
     pub fn open(
-        path: &Path,
+        (path, span): (&Path, Option<(u64, u64)>),
         format: TextFormat,
         committed: Option<&str>,
         (follow, on_error): (bool, OnError),
@@ -89,11 +96,15 @@ impl<'a> TextReader<'a> {
         let identity = match object {
             Some(tag) => TextIdentity::of_object(tag),
             None => TextIdentity::read(&mut file)?,
-        };
+        }
+        .ranged(span.is_some());
         let size = file.metadata()?.len();
         let resume = committed.and_then(|c| identity.resume(c, size));
         let replaced = committed.is_some() && resume.is_none();
-        if let (true, Some(c)) = (replaced, committed) {
+        let span = span.unwrap_or((0, u64::MAX));
+        if replaced && span.0 > 0 {
+            tracing::debug!(file = %shown(path), "a range's token names other content");
+        } else if let (true, Some(c)) = (replaced, committed) {
             tracing::warn!(
                 file = %shown(path),
                 committed = c,
@@ -101,8 +112,9 @@ impl<'a> TextReader<'a> {
                  replaced or rewritten): loading it from its start"
             );
         }
-        let position = resume.unwrap_or(0);
-        let line = 1 + count_lines(&mut file, position)?;
+        // A lane's token is past its ranges before this one, inside this one, or before it.
+        let position = resume.unwrap_or(0).clamp(span.0, span.1);
+        let line = 1 + count_lines(&mut file, span.0, position)?;
         let reader = Self {
             path: path.to_owned(),
             format,
@@ -118,6 +130,8 @@ impl<'a> TextReader<'a> {
             dead: DeadLetter::new(path),
             partial: Line::default(),
             long: None,
+            span,
+            lines_before: (span.0 == 0).then_some(0),
         };
         let report = TextReport {
             start_position: position,
@@ -198,7 +212,7 @@ impl<'a> TextReader<'a> {
     /// Reads what the file holds now from the position on; `last`: the file is complete (a
     /// rotated one), take a last line without its line break too.
     fn round(&mut self, last: bool) -> Result<()> {
-        let size = self.file.metadata()?.len();
+        let size = self.file.metadata()?.len().min(self.span.1);
         let read = self.long.as_ref().map_or(self.partial.len, |l| l.len);
         if size <= self.position + read {
             return Ok(());
@@ -225,6 +239,7 @@ impl<'a> TextReader<'a> {
         text: &[u8],
         whole: Whole,
     ) -> Result<()> {
+        let line = line + self.lines_before()?;
         let bad = BadRecord {
             line,
             offset,
@@ -243,6 +258,18 @@ impl<'a> TextReader<'a> {
             );
         }
         self.dead.write(&bad)
+    }
+
+    /// Lines before the range's start: counted the first time a bad record needs them, on a
+    /// handle of its own (the readers share this one's position).
+    fn lines_before(&mut self) -> Result<u64> {
+        if let Some(n) = self.lines_before {
+            return Ok(n);
+        }
+        let mut file = crate::files::open_input(&self.path)?;
+        let n = count_lines(&mut file, 0, self.span.0)?;
+        self.lines_before = Some(n);
+        Ok(n)
     }
 
     fn ndjson_round(&mut self, size: u64, complete: bool) -> Result<()> {
@@ -522,13 +549,13 @@ fn ends_record(file: &mut File, end: u64) -> Result<bool> {
     Ok(b[0] == b'\n')
 }
 
-/// Line breaks in the file's first `end` bytes.
-fn count_lines(file: &mut File, end: u64) -> Result<u64> {
-    if end == 0 {
+/// Line breaks in the file's bytes `start..end`.
+fn count_lines(file: &mut File, start: u64, end: u64) -> Result<u64> {
+    if end <= start {
         return Ok(0);
     }
-    file.seek(SeekFrom::Start(0))?;
-    let mut input = BufReader::with_capacity(256 * 1024, file.try_clone()?.take(end));
+    file.seek(SeekFrom::Start(start))?;
+    let mut input = BufReader::with_capacity(256 * 1024, file.try_clone()?.take(end - start));
     let mut lines = 0u64;
     loop {
         let buf = input.fill_buf()?;

@@ -15,6 +15,11 @@
 //! neither), `position` a byte offset (NDJSON, CSV) or rows (Parquet) as above. An object is
 //! replaced whole, never grown: a new ETag or size is another object, loaded from its start.
 //!
+//! A range of a file split into ranges (`ranges.rs`) writes the same tokens tagged `v1r:` and
+//! `pq1r:` (positions still absolute: bytes or rows of the whole file), so a file whose lane 0
+//! channel holds an untagged token is known to have been loaded as one range (by an older
+//! version, or when it was small) and is resumed that way. Objects are loaded as one range.
+//!
 //! Standard input: `stdin:<run>:<position>`, `run` the start time of the run in nanoseconds,
 //! so one run's tokens never reach another's.
 
@@ -50,6 +55,8 @@ pub struct TextIdentity {
     full: Option<String>,
     /// An object's identity, instead of its first bytes.
     object: Option<ObjectTag>,
+    /// Tokens of a range of a file split into ranges (`ranges.rs`): `v1r:` instead of `v1:`.
+    ranged: bool,
 }
 
 impl TextIdentity {
@@ -103,6 +110,23 @@ impl TextIdentity {
             prefix,
             full,
             object: None,
+            ranged: false,
+        }
+    }
+
+    /// The same identity writing (and resuming from) the tokens of a range, `v1r:…`: a
+    /// file's lane 0 shares its channel with the one-channel load, and the tag tells which
+    /// of the two wrote its committed token.
+    pub fn ranged(mut self, ranged: bool) -> Self {
+        self.ranged = ranged;
+        self
+    }
+
+    fn tag(&self) -> &'static str {
+        if self.ranged {
+            "v1r:"
+        } else {
+            "v1:"
         }
     }
 
@@ -117,7 +141,7 @@ impl TextIdentity {
             Some(h) if k == IDENTITY_BYTES => h.clone(),
             _ => short_hash(self.prefix.get(..k as usize)?),
         };
-        Some(format!("v1:{k}:{hash}:{position}"))
+        Some(format!("{}{k}:{hash}:{position}", self.tag()))
     }
 
     /// Where to resume from `committed` (a token this program wrote): its position when the
@@ -160,7 +184,7 @@ impl ParquetIdentity {
         file.by_ref().take(tail).read_to_end(&mut buf)?;
         file.seek(SeekFrom::Start(0))?;
         Ok(Self {
-            kind: "pq1",
+            kind: PARQUET_KIND,
             size,
             hash: short_hash(&buf),
         })
@@ -173,6 +197,15 @@ impl ParquetIdentity {
             size: tag.size,
             hash: tag.hash.clone(),
         }
+    }
+
+    /// The same identity writing (and resuming from) the tokens of a range, `pq1r:…` (an
+    /// object's tokens stay `obj1:…`: objects are loaded as one range).
+    pub fn ranged(mut self, ranged: bool) -> Self {
+        if ranged && self.kind == PARQUET_KIND {
+            self.kind = "pq1r";
+        }
+        self
     }
 
     /// The token after `rows` rows.
@@ -191,6 +224,9 @@ impl ParquetIdentity {
 
 /// The kind of an object's tokens.
 const OBJECT_KIND: &str = "obj1";
+
+/// The kind of a Parquet file's tokens (loaded as one range).
+const PARQUET_KIND: &str = "pq1";
 
 /// An object's identity: its size and the hash of its ETag and version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,6 +337,18 @@ mod tests {
         let pq = ParquetIdentity::of_object(&tag);
         assert_eq!(pq.token(7), tag.token(7));
         assert_eq!(pq.resume(&tag.token(7), 7), Some(7));
+    }
+
+    #[test]
+    fn ranged_and_whole_file_tokens_are_told_apart() {
+        let id = TextIdentity::from_prefix(b"{\"a\":1}\n{\"a\":2}\n");
+        let whole = id.token(8).unwrap();
+        let ranged = id.clone().ranged(true);
+        let t = ranged.token(8).unwrap();
+        assert!(t.starts_with("v1r:8:"), "{t}");
+        assert_eq!(ranged.resume(&t, 16), Some(8));
+        assert_eq!(ranged.resume(&whole, 16), None);
+        assert_eq!(id.resume(&t, 16), None);
     }
 
     #[test]

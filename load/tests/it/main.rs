@@ -18,6 +18,7 @@ mod kubernetes_job;
 mod ndjson;
 mod parquet;
 mod parquet_hostile;
+mod ranges;
 mod readme_flags;
 mod readme_quickstart;
 mod shards;
