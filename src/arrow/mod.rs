@@ -48,6 +48,7 @@ mod column;
 mod temporal;
 #[cfg(test)]
 mod tests;
+mod zone;
 
 pub use arrow_array;
 pub use arrow_schema;
