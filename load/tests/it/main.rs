@@ -17,3 +17,4 @@ mod parquet;
 mod parquet_hostile;
 mod readme_flags;
 mod readme_quickstart;
+mod rerun;
