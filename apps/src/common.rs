@@ -19,6 +19,7 @@ use snowpipe_streaming::ClientBuilder;
 pub mod all_in_one;
 pub mod cli;
 pub mod names;
+pub mod say;
 
 /// The first of `names` found as a file in a `PATH` directory or, after those, in `extra`
 /// (where a package installs a server that is not on every user's `PATH`, e.g. `/usr/sbin`).

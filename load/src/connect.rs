@@ -15,33 +15,38 @@ pub struct Connection {
     pub emulator: Option<snowpipe_emulator::Emulator>,
 }
 
-const CONNECT_HINT: &str = "cannot connect: pass --profile FILE (profile.json or \
-     connections.toml), or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and \
-     SNOWFLAKE_PRIVATE_KEY_FILE";
-
 /// Connects as the module says.
 ///
 /// # Errors
 /// When the profile cannot be read, the configuration is incomplete or refused, or the
-/// embedded emulator cannot start (its DDL file unreadable or not understood).
+/// embedded emulator cannot start (its DDL file unreadable or not understood). A refused
+/// connection names where its settings came from: the profile passed, or the variables.
 pub async fn connect(args: &LoadArgs) -> Result<Connection> {
-    let builder = match &args.profile {
-        Some(path) => Some(
+    let (builder, from) = match &args.profile {
+        Some(path) => (
             ClientBuilder::from_profile_file(path)
                 .with_context(|| format!("cannot read connection profile {}", path.display()))?,
+            format!(
+                "cannot connect with the connection profile {}: check its account, user, url \
+                 and private key",
+                path.display()
+            ),
         ),
-        None if std::env::var_os("SNOWFLAKE_ACCOUNT").is_some() => Some(ClientBuilder::from_env()),
-        None => None,
+        None if std::env::var_os("SNOWFLAKE_ACCOUNT").is_some() => (
+            ClientBuilder::from_env(),
+            "cannot connect with the SNOWFLAKE_* variables: check SNOWFLAKE_ACCOUNT, \
+             SNOWFLAKE_USER, SNOWFLAKE_PRIVATE_KEY_FILE (and SNOWFLAKE_URL if set), or pass \
+             --profile FILE"
+                .to_owned(),
+        ),
+        None => return embedded(args).await,
     };
-    if let Some(builder) = builder {
-        let client = tuned(builder, args).build().await.context(CONNECT_HINT)?;
-        return Ok(Connection {
-            client,
-            #[cfg(feature = "emulator")]
-            emulator: None,
-        });
-    }
-    embedded(args).await
+    let client = tuned(builder, args).build().await.context(from)?;
+    Ok(Connection {
+        client,
+        #[cfg(feature = "emulator")]
+        emulator: None,
+    })
 }
 
 /// `builder` with the application name and the command line's client settings.
@@ -55,7 +60,11 @@ fn tuned(builder: ClientBuilder, args: &LoadArgs) -> ClientBuilder {
 
 #[cfg(not(feature = "emulator"))]
 async fn embedded(_: &LoadArgs) -> Result<Connection> {
-    anyhow::bail!("{CONNECT_HINT} (this build has no embedded emulator)")
+    anyhow::bail!(
+        "cannot connect: pass --profile FILE (profile.json or connections.toml), or set \
+         SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and SNOWFLAKE_PRIVATE_KEY_FILE (this build has no \
+         embedded emulator)"
+    )
 }
 
 #[cfg(feature = "emulator")]

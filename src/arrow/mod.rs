@@ -23,7 +23,7 @@
 //! | `Date32`, `Date64` | `"YYYY-MM-DD"` (`Date64`: its day) | DATE, TIMESTAMP_* (midnight) |
 //! | `Time32(s, ms)`, `Time64(µs, ns)` | `"HH:MM:SS[.f…]"`, the unit's digits | TIME |
 //! | `Timestamp(unit, None)` | `"YYYY-MM-DD HH:MM:SS[.f…]"`: Arrow's wall clock | TIMESTAMP_NTZ as is; LTZ/TZ read it in the session's zone |
-//! | `Timestamp(unit, Some(zone))` | the wall clock in `zone` with its offset then, `"… +01:00"` | TIMESTAMP_LTZ (the instant), TZ (the instant and that offset), NTZ (the zone's wall clock) |
+//! | `Timestamp(unit, Some(zone))` | the wall clock in `zone` with its offset then (the tz database's, bundled, for every zone and year), `"… +01:00"` | TIMESTAMP_LTZ (the instant), TZ (the instant and that offset), NTZ (the zone's wall clock) |
 //! | `List`, `LargeList`, `FixedSizeList` | a JSON array of the values | ARRAY, VARIANT |
 //! | `Struct` | a JSON object, fields in the schema's order | OBJECT, VARIANT |
 //! | `Map` | a JSON object; keys that are not text become strings (`{"1": …}`) | OBJECT, VARIANT |
@@ -48,6 +48,7 @@ mod column;
 mod temporal;
 #[cfg(test)]
 mod tests;
+mod zone;
 
 pub use arrow_array;
 pub use arrow_schema;

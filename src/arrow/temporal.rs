@@ -8,12 +8,12 @@
 //! zone, as it reads any text without an offset. A timestamp with a zone is an instant; it is
 //! written as the wall clock in that zone with the zone's offset then, so TIMESTAMP_LTZ stores
 //! the instant, TIMESTAMP_TZ the instant and that offset, and TIMESTAMP_NTZ the zone's wall
-//! clock (Snowflake drops an offset given to an NTZ column).
-
-use std::cell::Cell;
+//! clock (Snowflake drops an offset given to an NTZ column). The offset is the tz database's
+//! at that instant (`zone.rs`), in whole minutes as `+hh:mm` holds it.
 
 use arrow_schema::TimeUnit;
-use chrono::{Offset as _, TimeZone as _};
+
+pub(super) use super::zone::Zone;
 
 /// Seconds and nanoseconds of a value counted in `unit` from the epoch (or from midnight).
 pub(super) fn split(value: i64, unit: TimeUnit) -> (i64, u32) {
@@ -126,54 +126,6 @@ pub(super) fn time(out: &mut Vec<u8>, value: i64, unit: TimeUnit) -> Result<(), 
     Ok(())
 }
 
-/// How a timestamp column is written: a wall clock, or an instant in a zone.
-#[derive(Debug)]
-pub(super) enum Zone {
-    /// No zone: Arrow's wall clock, written without an offset.
-    Naive,
-    /// The column's zone (an offset such as `+02:00`, or a name such as `Europe/Paris`), with
-    /// the offset of the quarter hour last looked up: zones change offset on quarter hours,
-    /// and a column's times are usually near each other.
-    At(arrow_array::timezone::Tz, Cell<Option<(i64, i32)>>),
-}
-
-impl Zone {
-    /// The zone of a column's `Timestamp(_, tz)`.
-    ///
-    /// # Errors
-    /// A zone arrow-rs does not know, with the text.
-    pub(super) fn of(tz: Option<&str>) -> Result<Self, String> {
-        match tz {
-            None => Ok(Self::Naive),
-            Some(name) => name
-                .parse::<arrow_array::timezone::Tz>()
-                .map(|tz| Self::At(tz, Cell::new(None)))
-                .map_err(|e| format!("time zone {name:?} is not known: {e}")),
-        }
-    }
-
-    /// The zone's offset from UTC, in seconds, at `secs` since the epoch (`None`: naive).
-    fn offset_at(&self, secs: i64) -> Result<Option<i32>, String> {
-        let Self::At(tz, last) = self else {
-            return Ok(None);
-        };
-        let quarter = secs.div_euclid(900);
-        if let Some((q, offset)) = last.get() {
-            if q == quarter {
-                return Ok(Some(offset));
-            }
-        }
-        let utc = chrono::DateTime::from_timestamp(secs, 0)
-            .ok_or_else(|| format!("{secs} s from the epoch is not a timestamp"))?;
-        let offset = tz
-            .offset_from_utc_datetime(&utc.naive_utc())
-            .fix()
-            .local_minus_utc();
-        last.set(Some((quarter, offset)));
-        Ok(Some(offset))
-    }
-}
-
 /// `"YYYY-MM-DD HH:MM:SS[.f…][+hh:mm]"` of a timestamp counted in `unit` from the epoch.
 ///
 /// # Errors
@@ -185,7 +137,10 @@ pub(super) fn timestamp(
     zone: &Zone,
 ) -> Result<(), String> {
     let (secs, nanos) = split(value, unit);
-    let offset = zone.offset_at(secs)?;
+    // Whole minutes, the `+hh:mm` written (a zone's local mean time before its first rule can
+    // be `+00:09:21`): the wall clock is shown at the offset written, so the text is the
+    // instant exactly.
+    let offset = zone.offset_at(secs)?.map(|o| o - o % 60);
     let wall = secs
         .checked_add(i64::from(offset.unwrap_or(0)))
         .ok_or_else(|| format!("{value} ({unit:?}) is not a timestamp"))?;

@@ -93,11 +93,19 @@ impl Channel {
     /// published before the channel stops (receivers then get the remaining events, then
     /// `Closed`).
     pub fn events(&self) -> broadcast::Receiver<RowErrorEvent> {
-        self.shared
-            .polled
-            .events
-            .get_or_init(|| broadcast::Sender::new(64))
-            .subscribe()
+        use super::shared::Events;
+        let mut events = lock(&self.shared.polled.events);
+        match &*events {
+            Events::Open(tx) => tx.subscribe(),
+            // The channel stopped: a receiver that is closed from the start.
+            Events::Ended => broadcast::channel(1).1,
+            Events::Unsubscribed => {
+                let tx = broadcast::Sender::new(64);
+                let rx = tx.subscribe();
+                *events = Events::Open(tx);
+                rx
+            }
+        }
     }
 
     /// A snapshot of the channel: server-reported status and client-side buffers.

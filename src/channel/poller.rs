@@ -363,11 +363,11 @@ fn publish(c: &ChannelShared, status: ChannelStatusWire) {
             message = ?event.last_error_message,
             "server rejected rows"
         );
-        if c.polled
-            .events
-            .get()
-            .is_none_or(|tx| tx.send(event).is_err())
-        {
+        let sent = match &*crate::sync::lock(&c.polled.events) {
+            super::shared::Events::Open(tx) => tx.send(event).is_ok(),
+            _ => false,
+        };
+        if !sent {
             tracing::debug!(channel = %c.path.channel, "no subscriber for row error events");
         }
     }

@@ -137,6 +137,19 @@ pub(crate) struct ChannelShared {
     pub(crate) metrics: Metrics,
 }
 
+/// A channel's row-error events ([`crate::Channel::events`]).
+#[derive(Debug, Default)]
+pub(crate) enum Events {
+    /// No subscriber yet: the 64 slots would cost every idle channel about 9 KB.
+    #[default]
+    Unsubscribed,
+    /// Subscribed to: the poller publishes here.
+    Open(broadcast::Sender<RowErrorEvent>),
+    /// The channel's actor stopped: the sender is dropped, so every receiver gets the
+    /// remaining events, then `Closed`, and a task counting them ends.
+    Ended,
+}
+
 /// What the server reported about a channel. Written only by the commit poller (`poller.rs`),
 /// which also applies the statuses the actor reads itself (before a reopen, in the reopen's
 /// answer, in the final poll), each under a poll sequence number, so an older answer never
@@ -149,8 +162,9 @@ pub(crate) struct Polled {
     pub(crate) status: watch::Sender<ChannelStatus>,
     /// A request to the actor to recover (the server reported an invalid status).
     pub(crate) recover: watch::Sender<Option<RecoverRequest>>,
-    /// Made on the first subscription: its 64 slots would cost every idle channel about 9 KB.
-    pub(crate) events: std::sync::OnceLock<broadcast::Sender<RowErrorEvent>>,
+    /// The row-error events' sender: made on the first subscription, ended when the actor
+    /// stops.
+    pub(crate) events: std::sync::Mutex<Events>,
     /// The server's cumulative error count last reported to the application.
     pub(crate) errors_seen: AtomicU64,
     /// Since when status polls of this channel have failed or omitted it (`None` while they
@@ -249,7 +263,7 @@ impl ChannelShared {
                 committed: watch::Sender::new(committed),
                 status: watch::Sender::new(ChannelStatus::from_server(opened.clone())),
                 recover: watch::Sender::new(None),
-                events: std::sync::OnceLock::new(),
+                events: std::sync::Mutex::new(Events::Unsubscribed),
                 errors_seen: AtomicU64::new(opened.rows_error_count.unwrap_or(0)),
                 poll_trouble: std::sync::Mutex::new(None),
                 stalled: watch::Sender::new(false),

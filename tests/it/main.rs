@@ -13,6 +13,7 @@ mod common;
 
 mod arrow;
 mod arrow_random;
+mod arrow_zones;
 mod auth_keypair;
 mod bad_input;
 mod binary_format;

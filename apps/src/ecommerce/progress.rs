@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::common::say::say;
 use crate::common::{format_table, thousands};
 use crate::ecommerce::streamer::InstanceStats;
 
@@ -64,7 +65,7 @@ pub fn spawn(
             let dt = last.0.elapsed().as_secs_f64().max(1e-3);
             let rate = rows.saturating_sub(last.1) as f64 / dt;
             last = (Instant::now(), rows);
-            eprintln!("{}", line(&stats, started.elapsed(), rate));
+            say!("{}", line(&stats, started.elapsed(), rate));
         }
     })
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use snowpipe_emulator::Emulator;
 
+use crate::common::say::say_block;
 use crate::common::write_private_key;
 use snowpipe_streaming::StreamingIngestClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -120,7 +121,7 @@ pub async fn stream(args: StreamArgs) -> Result<()> {
     result?;
     closed.context("closing the client failed")?;
     if !args.quiet {
-        eprint!("{}", progress::summary(&stats, started.elapsed()));
+        say_block!("{}", progress::summary(&stats, started.elapsed()));
     }
     let s = &stats[0];
     println!(
@@ -341,6 +342,14 @@ async fn stream_processes(
             .args(["--channel-suffix", &args.connect.channel_suffix])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            // The children's stderr is this run's: in its log format.
+            .env(
+                "ECOMMERCE_LOG_FORMAT",
+                match snowpipe_cli_support::log::format() {
+                    snowpipe_cli_support::log::LogFormat::Text => "text",
+                    snowpipe_cli_support::log::LogFormat::Json => "json",
+                },
+            )
             .kill_on_drop(true);
         if let Some(n) = args.plan.orders {
             cmd.args(["--orders", &n.to_string()]);

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::common::all_in_one::{
     connect_embedded, start_embedded, stop_and_close, Display, Producer,
 };
+use crate::common::say::{say, say_block};
 use crate::common::thousands;
 use crate::sensor_stream::bad_records::format_bad_records;
 use crate::sensor_stream::broker;
@@ -49,7 +50,7 @@ pub(crate) fn on_ctrl_c(
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
-        eprintln!(
+        say!(
             "\nCtrl-C: finishing (what was read is committed first); Ctrl-C again to stop at once"
         );
         first();
@@ -97,7 +98,7 @@ pub async fn publish_cmd(args: PublishArgs) -> Result<()> {
     let js = broker::connect(&args.nats).await?;
     let stream = broker::attach_stream(&js, &args.stream.stream).await?;
     let shards = args.stream.shards;
-    eprintln!(
+    say!(
         "publishing {} events at {}/s to {} ({} shards, seed {seed})",
         thousands(args.count),
         thousands(u64::from(args.rate)),
@@ -184,8 +185,8 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
     let closed = stop_and_close(display, &client).await;
     result?;
     closed?;
-    eprint!("{}", report::format_throughput(&stats, started.elapsed()));
-    eprint!("{}", format_bad_records(&stats, &dead_letters.describe()));
+    say_block!("{}", report::format_throughput(&stats, started.elapsed()));
+    say_block!("{}", format_bad_records(&stats, &dead_letters.describe()));
     let consumed: BTreeMap<String, serde_json::Value> = stats
         .shards
         .iter()

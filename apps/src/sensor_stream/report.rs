@@ -11,6 +11,7 @@ use async_nats::jetstream::stream::Stream;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::common::say::say;
 use crate::sensor_stream::broker;
 use crate::sensor_stream::consume::{lock, ConsumeStats};
 use crate::sensor_stream::latency::Histogram;
@@ -252,7 +253,7 @@ pub fn spawn_progress(
                 committed_before = committed;
             }
             if to_stderr {
-                eprintln!("{line}");
+                say!("{line}");
             } else {
                 println!("{line}");
             }

@@ -34,6 +34,7 @@ mod catalog;
 mod charts;
 mod cli;
 use crate::common;
+use crate::common::say::say;
 #[cfg(test)]
 mod compat;
 mod dashboard;
@@ -84,7 +85,7 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         let _ = ctrlc_flag(move || stop.store(true, std::sync::atomic::Ordering::Relaxed));
     }
     if !args.quiet {
-        eprintln!(
+        say!(
             "generating {} into {} (seed {}, {} events/s)",
             match opts.limit {
                 generator::Limit::Events(n) => format!("{n} events"),

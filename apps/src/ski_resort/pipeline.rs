@@ -15,6 +15,7 @@ use snowpipe_streaming::{Channel, ClientBuilder, OffsetToken, StreamingIngestCli
 use crate::common::all_in_one::{
     connect_embedded, start_embedded, stop_and_close, Display, Producer,
 };
+use crate::common::say::say;
 use crate::common::{format_table, thousands};
 use crate::ski_resort::cli::{ConnectArgs, RunArgs, StreamArgs};
 use crate::ski_resort::embedded::SETUP_SQL;
@@ -173,10 +174,10 @@ fn on_ctrl_c(control: Arc<Control>, first: impl FnOnce() + Send + 'static) {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
-        eprintln!("\nCtrl-C: draining (sending what is queued and waiting for its commit); Ctrl-C again to quit now");
+        say!("\nCtrl-C: draining (sending what is queued and waiting for its commit); Ctrl-C again to quit now");
         first();
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
+            say!(
                 "\nCtrl-C again: stopping now; uncommitted rows stay in the queue for the next run"
             );
             control.abort.store(true, Ordering::Relaxed);

@@ -26,6 +26,7 @@ use serde_json::{Map, Value as Json};
 use snowpipe_streaming::{Channel, OffsetToken, StreamingIngestClient};
 use snowpipe_streaming::{Positions, Rows};
 
+use crate::common::say::say_warn;
 use crate::table_replay::schema::{self, ident, SourceTable};
 
 /// `<TABLE>_DLQ`.
@@ -229,7 +230,7 @@ impl<'a> DeadLetters<'a> {
                 self.already += 1;
                 continue;
             }
-            eprintln!(
+            say_warn!(
                 "{}: row with key {} cannot be replayed ({}); dead-lettered to {}",
                 self.table,
                 row.key,

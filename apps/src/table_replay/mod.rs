@@ -23,6 +23,7 @@
 
 use crate::common;
 pub mod cdc;
+use crate::common::say::say;
 mod dead_letter;
 pub mod mariadb;
 mod replay;
@@ -52,6 +53,17 @@ use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
     about = "Replay a MySQL/MariaDB table into Snowflake exactly once and verify it with SQL"
 )]
 struct Cli {
+    /// Log lines on stderr: `text` for people (coloured only on a terminal) or `json`, one
+    /// object per line for a log collector; the filter is `RUST_LOG` (default `warn`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t,
+        env = "TABLE_REPLAY_LOG_FORMAT"
+    )]
+    log_format: snowpipe_cli_support::log::LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
     /// Rows in the sample table of the default run.
@@ -235,7 +247,7 @@ async fn run_replay(
 ) -> Result<replay::ReplayReport> {
     let report = replay::replay(client, opts, common::terminated()).await?;
     let secs = report.elapsed.as_secs_f64().max(1e-3);
-    eprintln!(
+    say!(
         "replayed {} rows of {} in {:.1}s ({} rows/s); committed key {}{}",
         common::thousands(report.rows),
         report.table,
@@ -246,24 +258,27 @@ async fn run_replay(
             .resumed_after
             .map_or(String::new(), |k| format!(" (resumed after {k})")),
     );
-    eprintln!("{}", report.bad_rows_line());
+    say!("{}", report.bad_rows_line());
     Ok(report)
 }
 
 #[tokio::main]
 pub async fn main() -> Result<ExitCode> {
+    // The logger first, in the format the command line asks for, so that the warning below
+    // and every later line are in it (clap refuses a bad value when it parses).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let format = snowpipe_cli_support::log::LogFormat::from_args(&argv, "TABLE_REPLAY_");
+    snowpipe_cli_support::log::init(format, "warn");
     secret::warn_on_command_line(std::env::args().skip(1));
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) => match common::ownership_lost_line(&e) {
-            // Another writer took the channel over: one line, not the whole chain.
-            Some(line) => {
-                eprintln!("{line}");
-                Ok(ExitCode::FAILURE)
-            }
-            None => Err(e),
-        },
+        Err(e) => {
+            // One line: `error: ` and the chain (the ownership-lost line alone when another
+            // writer took the channel over); one JSON object with `--log-format json`.
+            common::print_error(&e);
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 
@@ -314,7 +329,7 @@ async fn run(cli: Cli) -> Result<()> {
             let mut conn =
                 source::connect(&source_url(&a.source, a.password_file.as_deref())?).await?;
             sample::create(&mut conn, a.rows).await?;
-            eprintln!(
+            say!(
                 "created {} with {} rows",
                 sample::TABLE,
                 common::thousands(a.rows + 5)
@@ -386,7 +401,7 @@ async fn run(cli: Cli) -> Result<()> {
 
 /// The default run: private MariaDB with the sample table → embedded emulator → verify.
 async fn default_run(rows: u64, batch: usize) -> Result<()> {
-    eprintln!("table_replay: starting a private MariaDB server…");
+    say!("table_replay: starting a private MariaDB server…");
     let db = mariadb::MariaDb::start()?;
     let mut admin = source::connect(&format!("{}/mysql", db.server_url())).await?;
     use mysql_async::prelude::Queryable as _;
@@ -398,7 +413,7 @@ async fn default_run(rows: u64, batch: usize) -> Result<()> {
     let mut conn = source::connect(&url).await?;
     let started = std::time::Instant::now();
     sample::create(&mut conn, rows).await?;
-    eprintln!(
+    say!(
         "table_replay: sample table {} with {} rows (every type, sparse keys) in {:.1}s",
         sample::TABLE,
         common::thousands(rows + 5),
@@ -417,10 +432,10 @@ async fn default_run(rows: u64, batch: usize) -> Result<()> {
             &dead_letter::table_name(&dest_table),
             &dlq_pipe,
         );
-    eprintln!("Snowflake DDL (table_replay ddl):\n{ddl}");
+    say!("Snowflake DDL (table_replay ddl):\n{ddl}");
 
     let emulator = start_emulator(database, schema_name, &ddl, None).await?;
-    eprintln!(
+    say!(
         "table_replay: embedded emulator at {}",
         emulator.emulator.url()
     );

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value as Json};
 use snowpipe_streaming::{Channel, OffsetToken, RowErrorSummary, StreamingIngestClient};
 
+use crate::common::say::say;
 use crate::common::thousands;
 use crate::table_replay::dead_letter::{self, BadRow, DeadLetters};
 use crate::table_replay::row_errors::{drain, key_range};
@@ -184,9 +185,9 @@ pub async fn replay(
         .or(min_key.map(|m| m.saturating_sub(1)))
         .unwrap_or(0);
     if let Some(after) = resumed_after {
-        eprintln!("resuming {} after committed key {after}", opts.table);
+        say!("resuming {} after committed key {after}", opts.table);
     }
-    eprintln!(
+    say!(
         "replaying {} ({total} rows, keys {}..{}) into {}.{}.{} in pages of {}",
         opts.table,
         min_key.map_or("-".into(), |k| k.to_string()),
@@ -233,7 +234,7 @@ pub async fn replay(
         if let Some(every) = opts.progress_every {
             if last_progress.elapsed() >= every {
                 last_progress = Instant::now();
-                eprintln!(
+                say!(
                     "{}",
                     progress_line(
                         started.elapsed(),

@@ -6,12 +6,14 @@
 use snowpipe_streaming::{RowErrorEvent, RowErrorSummary};
 use tokio::sync::broadcast;
 
+use crate::common::say::say_warn;
+
 /// Takes every report queued on `events` into `summary` (never waits); logs a missed report.
 pub fn drain(summary: &mut RowErrorSummary, events: &mut broadcast::Receiver<RowErrorEvent>) {
     loop {
         match events.try_recv() {
             Ok(e) => summary.record(&e),
-            Err(broadcast::error::TryRecvError::Lagged(n)) => eprintln!(
+            Err(broadcast::error::TryRecvError::Lagged(n)) => say_warn!(
                 "warning: {n} row-error reports were missed; the channel's totals are in its \
                  status (rows_error_count)"
             ),

@@ -9,6 +9,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use crate::common::say::say_warn;
+
 /// The password variable.
 pub const PASSWORD_ENV: &str = "TABLE_REPLAY_PASSWORD";
 
@@ -101,7 +103,7 @@ pub fn warn_on_command_line(args: impl IntoIterator<Item = String>) {
     for arg in args {
         let value = arg.strip_prefix("--source=").unwrap_or(&arg);
         if value.contains("://") && has_password(value) {
-            eprintln!(
+            say_warn!(
                 "warning: the source URL on the command line holds a password ({}), visible to \
                  every local user in `ps`: set TABLE_REPLAY_SOURCE instead, or leave the \
                  password out and set {PASSWORD_ENV} or pass --password-file",

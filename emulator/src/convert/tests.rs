@@ -537,3 +537,67 @@ fn arrays_wrap_other_values_and_objects_parse_json_text() {
         assert!(error.contains("OBJECT"), "{bad}: {error}");
     }
 }
+
+/// Issue 83 item 4: a zoned value as the SDK writes it keeps its offset; the session zone's
+/// offset past the tz tables' last transition is its POSIX rule's (Paris summers after 2099
+/// are +02:00, which chrono-tz's tables, ending at 2100, gave as +01:00), and St_Johns moves
+/// at its own minute.
+#[test]
+fn session_zone_offsets_follow_the_zones_rule_after_2099_and_off_the_quarter_hour() {
+    let paris = chrono_tz::Europe::Paris;
+    let tz = ColumnType::TimestampTz { scale: 0 };
+    let ltz = ColumnType::TimestampLtz { scale: 0 };
+    for (zone, ty, value, expected) in [
+        // What the SDK sends for a zoned Arrow value: the offset written is the one kept.
+        (
+            paris,
+            &tz,
+            json!("2100-07-01 14:00:00+02:00"),
+            "2100-07-01 14:00:00.000000000+02:00",
+        ),
+        // An epoch: the instant with the session zone's offset then.
+        (
+            paris,
+            &tz,
+            json!(4_118_126_400_i64),
+            "2100-07-01 14:00:00.000000000+02:00",
+        ),
+        (
+            paris,
+            &tz,
+            json!(5_759_121_600_i64),
+            "2152-07-01 14:00:00.000000000+02:00",
+        ),
+        // A wall clock without an offset: read in the session zone.
+        (
+            paris,
+            &tz,
+            json!("2100-07-01 14:00:00"),
+            "2100-07-01 14:00:00.000000000+02:00",
+        ),
+        (
+            paris,
+            &ltz,
+            json!("2100-07-01 14:00:00"),
+            "2100-07-01 12:00:00.000000000Z",
+        ),
+        (
+            chrono_tz::America::St_Johns,
+            &tz,
+            json!(923_196_660),
+            "1999-04-04 01:01:00.000000000-02:30",
+        ),
+        (
+            chrono_tz::America::St_Johns,
+            &tz,
+            json!(923_196_659),
+            "1999-04-04 00:00:59.000000000-03:30",
+        ),
+    ] {
+        assert_eq!(
+            one_in(zone, ty.clone(), value.clone()),
+            text(expected),
+            "{zone} {ty:?} {value}"
+        );
+    }
+}

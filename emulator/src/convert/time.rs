@@ -69,7 +69,7 @@ impl Moment {
     pub(super) fn wall_clock(&self, tz: Tz) -> NaiveDateTime {
         match self {
             Self::Written(wall, _) => *wall,
-            Self::Epoch(instant) => instant.with_timezone(&tz).naive_local(),
+            Self::Epoch(instant) => (*instant + offset_at(tz, instant)).naive_utc(),
         }
     }
 
@@ -79,18 +79,53 @@ impl Moment {
         let (wall, offset) = match self {
             Self::Written(wall, Some(offset)) => (*wall, *offset),
             Self::Written(wall, None) => (*wall, local_offset(tz, *wall)),
-            Self::Epoch(instant) => {
-                return (*instant, instant.with_timezone(&tz).offset().fix());
-            }
+            Self::Epoch(instant) => return (*instant, offset_at(tz, instant)),
         };
         ((wall - offset).and_utc(), offset)
     }
+}
+
+/// The session zone `tz` in the tz database `jiff` bundles, whose zones keep their POSIX rule
+/// past their table's last transition (chrono-tz's tables end in 2100 and give the standard
+/// offset after: Paris summers would be +01:00); `None` for a name it does not have.
+fn zone_of(tz: Tz) -> Option<jiff::tz::TimeZone> {
+    jiff::tz::TimeZone::get(tz.name()).ok()
+}
+
+/// The offset of `tz` at `instant` (chrono-tz's for a zone or an instant jiff does not have).
+pub(super) fn offset_at(tz: Tz, instant: &DateTime<Utc>) -> FixedOffset {
+    zone_of(tz)
+        .zip(jiff::Timestamp::from_second(instant.timestamp()).ok())
+        .and_then(|(zone, at)| FixedOffset::east_opt(zone.to_offset(at).seconds()))
+        .unwrap_or_else(|| instant.with_timezone(&tz).offset().fix())
 }
 
 /// The offset of `tz` at the wall clock `wall`. In a daylight-saving overlap the earlier
 /// offset; in a gap (a wall clock that does not exist) the offset before it, so the time
 /// moves forward by the gap's length, as `java.time`'s `atZone` does.
 fn local_offset(tz: Tz, wall: NaiveDateTime) -> FixedOffset {
+    use jiff::tz::AmbiguousOffset;
+    let civil = || {
+        jiff::civil::DateTime::new(
+            i16::try_from(wall.year()).ok()?,
+            wall.month() as i8,
+            wall.day() as i8,
+            wall.hour() as i8,
+            wall.minute() as i8,
+            wall.second().min(59) as i8,
+            0,
+        )
+        .ok()
+    };
+    let found = zone_of(tz).zip(civil()).map(|(zone, civil)| {
+        match zone.to_ambiguous_timestamp(civil).offset() {
+            AmbiguousOffset::Unambiguous { offset } => offset,
+            AmbiguousOffset::Gap { before, .. } | AmbiguousOffset::Fold { before, .. } => before,
+        }
+    });
+    if let Some(offset) = found.and_then(|o| FixedOffset::east_opt(o.seconds())) {
+        return offset;
+    }
     match tz.offset_from_local_datetime(&wall) {
         LocalResult::Single(offset) | LocalResult::Ambiguous(offset, _) => offset.fix(),
         LocalResult::None => tz
@@ -247,5 +282,5 @@ fn integer_stored_time(decimal: &Decimal, tz: Tz) -> Option<NaiveTime> {
         .is_integer()
         .then(|| epoch(decimal))
         .flatten()
-        .map(|instant| instant.with_timezone(&tz).time())
+        .map(|instant| (instant + offset_at(tz, &instant)).time())
 }

@@ -21,4 +21,5 @@ mod parquet_hostile;
 mod ranges;
 mod readme_flags;
 mod readme_quickstart;
+mod rerun;
 mod shards;

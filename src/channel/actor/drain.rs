@@ -24,6 +24,8 @@ impl Actor {
 
     pub(super) fn cleanup(&mut self) {
         self.poller.registry().remove(self.shared.id);
+        // The row-error events end (after the final poll's): receivers get `Closed`.
+        *crate::sync::lock(&self.shared.polled.events) = crate::channel::shared::Events::Ended;
         self.batcher.clear();
         self.queue.clear();
         self.retained.clear();

@@ -27,6 +27,24 @@ async fn closing_without_waiting_for_commit_still_reports_row_errors_of_the_last
     let event = events.try_recv().expect("row error reported at close");
     assert_eq!(event.new_errors, 1);
     assert_eq!(event.offset_upper_bound, tok(1));
+    // Then the receivers end: a task counting them (`snowpipe load`'s) need not wait for more.
+    assert_eq!(
+        events.try_recv().unwrap_err(),
+        tokio::sync::broadcast::error::TryRecvError::Closed
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_channels_event_receivers_end_even_with_nothing_sent() {
+    let fake = FakeApi::new();
+    let client = client(&fake, settings());
+    let ch = open(&client, "c").await;
+    let mut events = ch.events();
+    ch.close().await.unwrap();
+    assert_eq!(
+        events.try_recv().unwrap_err(),
+        tokio::sync::broadcast::error::TryRecvError::Closed
+    );
 }
 
 #[tokio::test(start_paused = true)]

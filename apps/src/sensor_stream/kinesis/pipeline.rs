@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
 
+use crate::common::say::say_block;
 use crate::common::thousands;
 use crate::sensor_stream::cli::{ConsumeArgs, LambdaArgs, RunArgs};
 use crate::sensor_stream::consume::lock;
@@ -74,7 +75,7 @@ pub async fn consume_cmd(args: ConsumeArgs) -> Result<()> {
     result?;
     closed.context("closing the client failed")?;
     let p = lock(&progress).clone();
-    eprint!("{}", format_progress(&p, started.elapsed()));
+    say_block!("{}", format_progress(&p, started.elapsed()));
     let consumed: BTreeMap<&String, serde_json::Value> = p
         .iter()
         .map(|(shard, s)| {
@@ -221,7 +222,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     consumer.await.context("the consumer panicked")??;
     client.close().await.context("closing the client failed")?;
     let p = lock(&progress).clone();
-    eprint!("{}", format_progress(&p, elapsed));
+    say_block!("{}", format_progress(&p, elapsed));
     let Some(embedded) = embedded else {
         println!("reconciliation: run the SELECTs at the end of sql/setup.sql in your account");
         return Ok(());

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::common;
+use crate::common::say::say;
 use crate::table_replay::cdc::{self, FollowOptions};
 use crate::table_replay::{builder, source_url, DestArgs};
 
@@ -64,7 +65,7 @@ pub async fn run(a: FollowArgs) -> Result<()> {
     };
     let report = cdc::follow(&client, &opts, common::terminated()).await?;
     client.close().await?;
-    eprintln!(
+    say!(
         "follow: {} changes in {:.1}s",
         report.tables.iter().map(|t| t.1).sum::<u64>(),
         report.elapsed.as_secs_f64()

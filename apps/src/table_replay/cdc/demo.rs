@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use mysql_async::prelude::Queryable as _;
 
+use crate::common::say::say;
 use crate::common::thousands;
 use crate::table_replay::cdc::{self, changes, FollowOptions};
 use crate::table_replay::{default_dest_table, mariadb, sample, source, start_emulator, verify};
@@ -29,7 +30,7 @@ const SCRIPT: &[(&str, &str)] = &[
 /// # Errors
 /// When MariaDB or the emulator cannot start, or a step fails.
 pub async fn run(rows: u64) -> Result<bool> {
-    eprintln!("table_replay --cdc: starting a private MariaDB server with its binlog…");
+    say!("table_replay --cdc: starting a private MariaDB server with its binlog…");
     let db = mariadb::MariaDb::start_with_binlog()?;
     let mut admin = source::connect(&format!("{}/mysql", db.server_url())).await?;
     admin.query_drop("CREATE DATABASE cdc_demo").await?;
@@ -45,7 +46,7 @@ pub async fn run(rows: u64) -> Result<bool> {
         &changes::table_name(&dest),
         &format!("{dest}_CURRENT"),
     );
-    eprintln!("Snowflake DDL (table_replay ddl --changes):\n{ddl}{view}");
+    say!("Snowflake DDL (table_replay ddl --changes):\n{ddl}{view}");
     let emulator = start_emulator(database, schema_name, &ddl, None).await?;
     let client = emulator
         .builder()
@@ -62,18 +63,18 @@ pub async fn run(rows: u64) -> Result<bool> {
         server_id: cdc::default_server_id(&[sample::TABLE.into()]),
     };
     let r = cdc::follow(&client, &opts, std::future::pending()).await?;
-    eprintln!(
+    say!(
         "table_replay --cdc: snapshot: {} change rows ('r')",
         thousands(r.tables[0].1)
     );
     for (label, sql) in SCRIPT {
         if !label.is_empty() {
-            eprintln!("table_replay --cdc: change: {label}");
+            say!("table_replay --cdc: change: {label}");
         }
         conn.query_drop(*sql).await?;
     }
     let r = cdc::follow(&client, &opts, std::future::pending()).await?;
-    eprintln!(
+    say!(
         "table_replay --cdc: the binlog: {} change rows",
         thousands(r.tables[0].1)
     );

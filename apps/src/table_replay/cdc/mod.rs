@@ -31,6 +31,7 @@ use mysql_async::Value;
 use serde_json::{Map, Value as Json};
 use snowpipe_streaming::{Channel, OffsetToken, Positions, Rows, StreamingIngestClient};
 
+use crate::common::say::{say, say_warn};
 use crate::table_replay::schema::{self, SourceTable};
 use crate::table_replay::secret;
 use crate::table_replay::source::{self, KeysetReader};
@@ -182,11 +183,11 @@ pub async fn follow(
             .filter_map(|f| f.committed.as_ref().map(|t| t.resume_at().clone()))
             .min()
             .context("no table to follow")?;
-        eprintln!("following the binlog from {start}");
+        say!("following the binlog from {start}");
         match read_binlog(opts, &start, &db, &mut tables, &mut stop).await {
             Ok(streamed) => {
                 changes += streamed.changes;
-                eprintln!(
+                say!(
                     "followed {changes} binlog changes{}",
                     streamed.at.map_or(String::new(), |p| format!(" up to {p}"))
                 );
@@ -201,7 +202,7 @@ pub async fn follow(
                         RECONNECT_FOR.as_secs()
                     )));
                 }
-                eprintln!("{e:#}; connecting again in 1s");
+                say_warn!("{e:#}; connecting again in 1s");
                 for f in &mut tables {
                     if let Some(last) = &f.last {
                         f.committed = Some(Token::parse(last.as_str())?);
@@ -307,7 +308,7 @@ async fn open_table<'c>(
         .map(|t| Token::parse(t.as_str()))
         .transpose()?;
     if let Some(t) = &committed {
-        eprintln!("{name}: resuming after committed {}", t.render());
+        say!("{name}: resuming after committed {}", t.render());
     }
     Ok(Followed {
         table,
@@ -338,7 +339,7 @@ async fn snapshot_where_needed(
         return Ok(None);
     }
     let (at, now) = snapshot::begin(conn).await?;
-    eprintln!("snapshot at {at}");
+    say!("snapshot at {at}");
     let mut earliest: Option<BinlogPos> = None;
     for f in tables.iter_mut().filter(|f| needs(f)) {
         let (resume, after) = match &f.committed {
@@ -346,7 +347,7 @@ async fn snapshot_where_needed(
             _ => (at.clone(), None),
         };
         let n = snapshot_table(conn, f, &at, now, &resume, after, batch).await?;
-        eprintln!("{}: {n} snapshot rows", f.table.name);
+        say!("{}: {n} snapshot rows", f.table.name);
         // Keys up to the committed one are done; the rest need the binlog from `resume`.
         f.committed = Some(Token::Snapshot {
             resume: resume.clone(),
