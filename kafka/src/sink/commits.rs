@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use snowpipe_streaming::{Channel, OffsetToken};
 use tokio::sync::watch;
 
-use crate::kafka::consumer::ThreadCmd;
 use crate::ops::metrics::PartitionMetrics;
 use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::stats::PartitionStats;
+use crate::source::consumer::ThreadCmd;
 
 /// Kafka commits of one partition are sent to the poll thread at most this often.
 const KAFKA_COMMIT_EVERY: Duration = Duration::from_millis(250);

@@ -48,7 +48,6 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::connector::table_columns::TableCheck;
-use crate::kafka::consumer::{Resets, ThreadCmd};
 use crate::lock;
 use crate::ops::metrics::PartitionMetrics;
 use crate::rows::batch::Batch;
@@ -59,6 +58,7 @@ use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::commits::{Commits, InFlight};
 use crate::sink::dead_letter::DeadLetters;
 use crate::sink::stats::PartitionStats;
+use crate::source::consumer::{Resets, ThreadCmd};
 
 /// Most batches appended at once.
 const BATCHES: usize = 64;

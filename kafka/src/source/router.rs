@@ -32,10 +32,10 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Timestamp, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use crate::kafka::fetch_queue::Native;
 use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE_BYTES};
 use crate::rows::record::{Record, RowOptions, TimestampKind};
 use crate::rows::{KafkaOffset, TopicPartition};
+use crate::source::fetch_queue::Native;
 
 /// The longest a part-full batch waits for more (see [`hold_for`]).
 const MAX_HOLD: Duration = Duration::from_millis(50);

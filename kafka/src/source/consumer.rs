@@ -38,13 +38,13 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use crate::kafka::fetch_queue::FetchQueue;
-use crate::kafka::router::{one, Inbox, Router};
 use crate::lock;
 use crate::ops::metrics::PartitionLag;
 use crate::ops::metrics::SinkMetrics;
 use crate::rows::batch::Budget;
 use crate::rows::{KafkaOffset, TopicPartition};
+use crate::source::fetch_queue::FetchQueue;
+use crate::source::router::{one, Inbox, Router};
 
 /// From the rebalance callback to the sink's async side.
 pub enum Control {
@@ -100,7 +100,7 @@ pub struct ConsumerSetup {
     /// librdkafka properties, ours and the user's `-X` ones.
     pub config: ClientConfig,
     /// The user's properties (to keep their values out of errors).
-    pub properties: Vec<crate::kafka::properties::Property>,
+    pub properties: Vec<crate::source::properties::Property>,
     /// The topics to subscribe to.
     pub topics: Vec<String>,
     /// Where rebalance callbacks send their work.

@@ -1,4 +1,4 @@
-//! The Kafka side: librdkafka's consumer on its own thread ([`consumer`]), the queue its messages
+//! The sink's source, Kafka: librdkafka's consumer on its own thread ([`consumer`]), the queue its messages
 //! are read from in batches ([`fetch_queue`]), which subscription errors stop the sink
 //! ([`subscription`]), and the librdkafka properties a user passes, with their secrets
 //! ([`properties`]).
