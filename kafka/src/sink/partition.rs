@@ -385,10 +385,7 @@ impl Worker {
     /// `ndjson`'s rows with their columns normalized (`--normalize-columns`, the `columns`
     /// layout), or `None` when nothing changes.
     pub(super) fn normalized(&self, ndjson: &[u8]) -> Option<Vec<u8>> {
-        let layout = self.rows.layout;
-        (layout.normalize_columns && layout.kind == crate::rows::layout::LayoutKind::Columns)
-            .then(|| crate::connector::normalize::ndjson(ndjson))
-            .flatten()
+        self.rows.layout.normalized(ndjson)
     }
 
     /// Appends `ndjson` (one row per line, with offset `tokens`) to the channel and counts it.
