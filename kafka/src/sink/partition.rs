@@ -55,7 +55,7 @@ use crate::rows::record::RowOptions;
 use crate::rows::row::reason;
 use crate::rows::value_format::Decoder;
 use crate::rows::{KafkaOffset, TopicPartition};
-use crate::sink::commits::{Commits, InFlight};
+use crate::sink::commits::{CommittedWatch, InFlight};
 use crate::sink::dead_letter::DeadLetters;
 use crate::sink::stats::PartitionStats;
 use crate::source::consumer::{Resets, ThreadCmd};
@@ -149,7 +149,7 @@ impl Worker {
     /// Runs until revoked (`stop`: `true` when the assignment was lost), fenced or failed.
     pub async fn run(mut self, stop: oneshot::Receiver<bool>) -> End {
         let mut stop = Stop::new(stop);
-        let (mut commits, committed) = Commits::new(
+        let (mut commits, committed) = CommittedWatch::new(
             &self.channel,
             self.part.clone(),
             Arc::clone(&self.stats),

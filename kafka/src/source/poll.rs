@@ -81,7 +81,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> Re
     let topics: Vec<&str> = setup.topics.iter().map(String::as_str).collect();
     subscribe(&consumer, &topics)?;
     let mut rejoins = Rejoins::default();
-    let mut commits = Commits::default();
+    let mut commits = KafkaCommits::default();
     loop {
         loop {
             match commands.try_recv() {
@@ -175,16 +175,17 @@ impl Rejoins {
     }
 }
 
-/// Kafka offsets to commit, gathered: the latest next offset per partition, sent in one
-/// commit at most every [`COMMIT_EVERY`].
+/// The sink's one Kafka-commit coalescer: the offsets the workers send as their channels'
+/// commits move, the latest next offset per partition, sent in one commit for all partitions
+/// at most every [`COMMIT_EVERY`].
 #[derive(Default)]
-struct Commits {
+struct KafkaCommits {
     wanted: HashMap<TopicPartition, KafkaOffset>,
     done: HashMap<TopicPartition, KafkaOffset>,
     sent: Option<Instant>,
 }
 
-impl Commits {
+impl KafkaCommits {
     fn want(&mut self, part: TopicPartition, offset: KafkaOffset) {
         if self.done.get(&part) != Some(&offset) {
             self.wanted.insert(part, offset);
