@@ -17,7 +17,8 @@ use crate::error::{err, fail, Result};
 use crate::lock;
 use crate::rows::{KafkaOffset, TopicPartition};
 use crate::source::consumer::{ConsumerSetup, SinkContext, ThreadCmd};
-use crate::source::fetch_queue::{FetchQueue, FetchedMessages, Native};
+use crate::source::fetch_queue::{FetchQueue, FetchedMessages};
+use crate::source::message::Message;
 use crate::source::router::Router;
 
 /// Kafka offset commits (for lag tools) are sent at most this often, all partitions in one.
@@ -253,7 +254,7 @@ enum Step {
 /// Routes one message (or takes note of the error delivered in its place).
 fn take(
     consumer: &BaseConsumer<SinkContext>,
-    m: Result<Native<'_>, KafkaError>,
+    m: Result<Message<'_>, KafkaError>,
     bytes: &mut usize,
 ) -> Step {
     match m {
@@ -296,7 +297,7 @@ fn poll_burst(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>) -> 
             any = true;
             messages += 1;
             let step = match m {
-                Ok(m) => take(consumer, Ok(Native::of(&m)), &mut bytes),
+                Ok(m) => take(consumer, Ok(Message::of(&m)), &mut bytes),
                 Err(e) => take(consumer, Err(e), &mut bytes),
             };
             if let Step::Stop(e) = step {

@@ -18,24 +18,22 @@
 //! gets the messages librdkafka had already fetched: they are charged like any other, which the
 //! limit on librdkafka's own prefetch (set from the same budget, see `cli::args`) bounds.
 //!
-//! **Headers are read as bytes.** rdkafka's `Headers::iter` panics on a key that is not UTF-8;
-//! here headers are read through librdkafka's C API, and a message with such a key becomes a
-//! dead letter naming the problem (`record`), never a panic.
+//! Each message is read in place through [`Message`] (`source::message`, where all of a
+//! message's FFI is).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::bindings as rd;
 use rdkafka::consumer::Consumer;
-use rdkafka::{Timestamp, TopicPartitionList};
+use rdkafka::TopicPartitionList;
 use tokio::sync::mpsc;
 
 use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE_BYTES};
-use crate::rows::record::{Record, RowOptions, TimestampKind};
+use crate::rows::record::{Record, RowOptions};
 use crate::rows::{KafkaOffset, TopicPartition};
-use crate::source::fetch_queue::Native;
+use crate::source::message::Message;
 
 /// The longest a part-full batch waits for more (see [`hold_for`]).
 const MAX_HOLD: Duration = Duration::from_millis(50);
@@ -55,53 +53,6 @@ pub(crate) fn one(topic: &str, partition: i32) -> TopicPartitionList {
     let mut t = TopicPartitionList::new();
     t.add_partition(topic, partition);
     t
-}
-
-/// The headers of `m` as bytes (see the module docs), by librdkafka's C API.
-fn headers_of<'m>(m: &Native<'m>) -> Vec<(&'m [u8], Option<&'m [u8]>)> {
-    let mut out = Vec::new();
-    let mut hdrs: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
-    // SAFETY: `m.ptr()` is a message that lives for 'm; librdkafka returns a
-    // pointer to headers the message owns (or an error and no pointer), valid as long as the
-    // message, which outlives the returned slices ('m).
-    #[allow(
-        unsafe_code,
-        reason = "headers are borrowed from librdkafka without copies"
-    )]
-    unsafe {
-        if rd::rd_kafka_message_headers(m.ptr(), &mut hdrs)
-            != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
-            || hdrs.is_null()
-        {
-            return out;
-        }
-        let count = rd::rd_kafka_header_cnt(hdrs);
-        out.reserve(count);
-        for idx in 0..count {
-            let mut name: *const std::os::raw::c_char = std::ptr::null();
-            let mut value: *const std::os::raw::c_void = std::ptr::null();
-            let mut size = 0usize;
-            if rd::rd_kafka_header_get_all(hdrs, idx, &mut name, &mut value, &mut size)
-                != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
-                || name.is_null()
-            {
-                continue;
-            }
-            let key = std::ffi::CStr::from_ptr(name).to_bytes();
-            let value =
-                (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size));
-            out.push((key, value));
-        }
-    }
-    out
-}
-
-fn timestamp_of(m: &Native<'_>) -> Option<(TimestampKind, i64)> {
-    match m.timestamp() {
-        Timestamp::CreateTime(ms) => Some((TimestampKind::CreateTime, ms)),
-        Timestamp::LogAppendTime(ms) => Some((TimestampKind::LogAppendTime, ms)),
-        Timestamp::NotAvailable => None,
-    }
 }
 
 /// A partition's place on the poll thread.
@@ -215,7 +166,7 @@ impl Slots {
 /// was a sixth of the poll thread's time).
 #[derive(Clone, Copy)]
 struct Recent {
-    /// The message's topic handle (`Native::topic_handle`).
+    /// The message's topic handle (`Message::topic_handle`).
     topic: usize,
     partition: i32,
     slot: usize,
@@ -372,7 +323,7 @@ impl Router {
     }
 
     /// Where the slot of `m`'s partition is, if it is assigned.
-    fn slot_of(&mut self, m: &Native<'_>) -> Option<usize> {
+    fn slot_of(&mut self, m: &Message<'_>) -> Option<usize> {
         let (topic, partition) = (m.topic_handle(), m.partition());
         if let Some(r) = self.recent {
             if r.topic == topic && r.partition == partition {
@@ -399,7 +350,7 @@ impl Router {
     pub fn route<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
-        m: &Native<'_>,
+        m: &Message<'_>,
     ) {
         let share = self.share();
         let Some(at) = self.slot_of(m) else {
@@ -420,7 +371,7 @@ impl Router {
             last,
         } = &mut self.slots.all[at];
         let headers = if self.read_headers {
-            headers_of(m)
+            m.headers()
         } else {
             Vec::new()
         };
@@ -430,7 +381,7 @@ impl Router {
             offset: KafkaOffset::new(m.offset()),
             key: m.key(),
             value: m.payload(),
-            timestamp: timestamp_of(m),
+            timestamp: m.timestamp(),
             headers: &headers,
         };
         // The metadata first: it decides the row's size (a key or header its converter cannot
