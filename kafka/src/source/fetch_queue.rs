@@ -44,7 +44,7 @@ const READ_BYTES: usize = 1 << 20;
 /// The sink's own queue, which every assigned partition's messages are forwarded to.
 ///
 /// Drop it before the consumer it was made from: librdkafka's queues refer to their client.
-pub struct FetchQueue {
+pub(crate) struct FetchQueue {
     queue: NonNull<rd::rd_kafka_queue_t>,
     client: NonNull<rd::rd_kafka_t>,
 }
@@ -57,7 +57,7 @@ unsafe impl Sync for FetchQueue {}
 
 impl FetchQueue {
     /// A new queue of `consumer`'s client (`None` when librdkafka makes none).
-    pub fn new<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Option<Self> {
+    pub(crate) fn new<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Option<Self> {
         use rdkafka::consumer::Consumer;
         let client = NonNull::new(consumer.client().native_ptr())?;
         // SAFETY: `client` is a live client for as long as `consumer` lives, and the queue is
@@ -69,7 +69,7 @@ impl FetchQueue {
     /// Sends the messages of `topic`'s `partition` here from now on. Call it in the assignment
     /// callback, before the assignment takes effect. Whether it could (when not, the messages
     /// come through the consumer's own queue, as without a `FetchQueue`).
-    pub fn forward(&self, topic: &str, partition: i32) -> bool {
+    pub(crate) fn forward(&self, topic: &str, partition: i32) -> bool {
         let Ok(topic) = CString::new(topic) else {
             return false;
         };
@@ -89,7 +89,7 @@ impl FetchQueue {
 
     /// Takes what is ready, at most 1,024 messages or about 1 MiB of values, into `into`
     /// (cleared first); when nothing is, waits up to `wait` for one.
-    pub fn read(&self, wait: Duration, into: &mut FetchedMessages) {
+    pub(crate) fn read(&self, wait: Duration, into: &mut FetchedMessages) {
         into.clear();
         let at_once = (READ_BYTES / into.bytes_per_message.max(1)).clamp(1, READ_AT_ONCE);
         let mut n = self.consume(0, &mut into.ptrs, at_once);
@@ -140,7 +140,7 @@ impl Drop for FetchQueue {
 /// Messages taken by one [`FetchQueue::read`], destroyed when the next read clears them (or
 /// when this is dropped). Not a partition's `rows::batch::Batch`: the router copies each
 /// message into one of those.
-pub struct FetchedMessages {
+pub(crate) struct FetchedMessages {
     ptrs: Vec<*mut rd::rd_kafka_message_t>,
     len: usize,
     /// The last read's average value size, which sizes the next read.
@@ -160,7 +160,7 @@ impl Default for FetchedMessages {
 
 impl FetchedMessages {
     /// The messages, in the order they were fetched (each partition's in offset order).
-    pub fn iter(&self) -> impl Iterator<Item = Message<'_>> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Message<'_>> + '_ {
         self.ptrs[..self.len].iter().filter_map(|&p| {
             // SAFETY: librdkafka filled the first `len` slots with messages that live until
             // `clear` destroys them, which needs `&mut self`.
@@ -170,7 +170,7 @@ impl FetchedMessages {
 
     /// Whether it holds none.
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 

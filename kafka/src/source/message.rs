@@ -25,7 +25,7 @@ use crate::rows::record::TimestampKind;
 
 /// A librdkafka message, read in place: one taken by the batch, or rdkafka's `BorrowedMessage`.
 #[derive(Clone, Copy)]
-pub struct Message<'a> {
+pub(crate) struct Message<'a> {
     ptr: NonNull<rd::rd_kafka_message_t>,
     _lives: PhantomData<&'a rd::rd_kafka_message_t>,
 }
@@ -41,7 +41,7 @@ impl<'a> Message<'a> {
     }
 
     /// The message rdkafka's `poll` returned.
-    pub fn of(m: &'a BorrowedMessage<'_>) -> Self {
+    pub(crate) fn of(m: &'a BorrowedMessage<'_>) -> Self {
         // SAFETY: the message lives as long as the borrow of `m`.
         unsafe { Self::from_ptr(m.ptr()).expect("a BorrowedMessage's pointer is not null") }
     }
@@ -52,7 +52,7 @@ impl<'a> Message<'a> {
     }
 
     /// The error librdkafka delivered in place of a message, as rdkafka's `poll` reports it.
-    pub fn error(&self) -> Option<KafkaError> {
+    pub(crate) fn error(&self) -> Option<KafkaError> {
         let m = self.m();
         match m.err {
             rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => None,
@@ -65,7 +65,7 @@ impl<'a> Message<'a> {
 
     /// Its topic's name (empty when librdkafka has none or it is not UTF-8, which Kafka's topic
     /// names always are).
-    pub fn topic(&self) -> &'a str {
+    pub(crate) fn topic(&self) -> &'a str {
         let rkt = self.m().rkt;
         if rkt.is_null() {
             return "";
@@ -78,22 +78,22 @@ impl<'a> Message<'a> {
     /// Its topic handle, as an address: the same for every message of one topic while the
     /// client holds the topic (an assigned partition's topic is held), and nothing to
     /// dereference.
-    pub fn topic_handle(&self) -> usize {
+    pub(crate) fn topic_handle(&self) -> usize {
         self.m().rkt as usize
     }
 
     /// Its partition.
-    pub fn partition(&self) -> i32 {
+    pub(crate) fn partition(&self) -> i32 {
         self.m().partition
     }
 
     /// Its offset.
-    pub fn offset(&self) -> i64 {
+    pub(crate) fn offset(&self) -> i64 {
         self.m().offset
     }
 
     /// Its key.
-    pub fn key(&self) -> Option<&'a [u8]> {
+    pub(crate) fn key(&self) -> Option<&'a [u8]> {
         let m = self.m();
         // SAFETY: librdkafka's key pointer and length describe bytes the message owns.
         (!m.key.is_null())
@@ -101,7 +101,7 @@ impl<'a> Message<'a> {
     }
 
     /// Its value (`None`: a tombstone).
-    pub fn payload(&self) -> Option<&'a [u8]> {
+    pub(crate) fn payload(&self) -> Option<&'a [u8]> {
         let m = self.m();
         // SAFETY: as for the key.
         (!m.payload.is_null())
@@ -109,7 +109,7 @@ impl<'a> Message<'a> {
     }
 
     /// Its timestamp and its kind, for the row's `RECORD_METADATA` (`None`: none).
-    pub fn timestamp(&self) -> Option<(TimestampKind, i64)> {
+    pub(crate) fn timestamp(&self) -> Option<(TimestampKind, i64)> {
         match self.rdkafka_timestamp() {
             Timestamp::CreateTime(ms) => Some((TimestampKind::CreateTime, ms)),
             Timestamp::LogAppendTime(ms) => Some((TimestampKind::LogAppendTime, ms)),
@@ -118,7 +118,7 @@ impl<'a> Message<'a> {
     }
 
     /// Its timestamp, read as rdkafka reads it.
-    pub fn rdkafka_timestamp(&self) -> Timestamp {
+    pub(crate) fn rdkafka_timestamp(&self) -> Timestamp {
         let mut kind = rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
         // SAFETY: a live message; librdkafka writes the kind.
         let ms = unsafe { rd::rd_kafka_message_timestamp(self.ptr.as_ptr(), &mut kind) };
@@ -138,7 +138,7 @@ impl<'a> Message<'a> {
 
     /// Its headers, as bytes (a key need not be UTF-8: rdkafka's `Headers::iter` panics on one
     /// that is not), borrowed from the message.
-    pub fn headers(&self) -> Vec<(&'a [u8], Option<&'a [u8]>)> {
+    pub(crate) fn headers(&self) -> Vec<(&'a [u8], Option<&'a [u8]>)> {
         let mut out = Vec::new();
         let mut hdrs: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
         // SAFETY: `self.ptr.as_ptr()` is a message that lives for 'a; librdkafka returns a

@@ -3,10 +3,10 @@
 //! ([`subscription`]), and the librdkafka properties a user passes, with their secrets
 //! ([`properties`]).
 
-pub mod consumer;
-pub mod fetch_queue;
-pub mod message;
-pub mod poll;
-pub mod properties;
-pub mod router;
-pub mod subscription;
+pub(crate) mod consumer;
+pub(crate) mod fetch_queue;
+pub(crate) mod message;
+pub(crate) mod poll;
+pub(crate) mod properties;
+pub(crate) mod router;
+pub(crate) mod subscription;

@@ -42,7 +42,7 @@ const IDLE_WAIT: Duration = Duration::from_millis(20);
 ///
 /// # Errors
 /// When the consumer cannot be created or cannot subscribe.
-pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> Result<()> {
+pub(crate) fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> Result<()> {
     let cooperative = setup
         .config
         .get("partition.assignment.strategy")

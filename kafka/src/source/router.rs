@@ -41,7 +41,7 @@ const MAX_HOLD: Duration = Duration::from_millis(50);
 /// How long a part-full batch waits on the poll thread for more of its partition's messages,
 /// for a sink whose channels batch by `max_client_lag`: a twentieth of it, at most
 /// 50 ms (see the module docs).
-pub fn hold_for(max_client_lag: Duration) -> Duration {
+pub(crate) fn hold_for(max_client_lag: Duration) -> Duration {
     (max_client_lag / 20).min(MAX_HOLD)
 }
 
@@ -173,7 +173,7 @@ struct Recent {
 }
 
 /// What the worker of a newly assigned partition receives.
-pub struct Inbox {
+pub(crate) struct Inbox {
     /// Its batches.
     pub batches: mpsc::UnboundedReceiver<Batch>,
     /// Which assignment of the partition this is: unique within the router, so that a worker's
@@ -183,7 +183,7 @@ pub struct Inbox {
 
 /// Routes messages into their partitions' batches and pauses and resumes partitions against
 /// the budget (see the module docs). Lives on the poll thread.
-pub struct Router {
+pub(crate) struct Router {
     budget: Arc<Budget>,
     pool: Arc<Pool>,
     read_headers: bool,
@@ -208,7 +208,7 @@ impl Router {
     /// A router charging `budget`, writing rows as `options` say; it reads messages' headers
     /// only when `read_headers` (metadata or dead letters need them: librdkafka parses them
     /// anew for every message it is asked for).
-    pub fn new(budget: Arc<Budget>, options: RowOptions, read_headers: bool) -> Self {
+    pub(crate) fn new(budget: Arc<Budget>, options: RowOptions, read_headers: bool) -> Self {
         Self {
             budget,
             pool: Arc::default(),
@@ -229,7 +229,7 @@ impl Router {
     /// Copies values as they are (no candidate row): a Schema Registry `--value-format`,
     /// decoded by the partition's worker (`value_format::Decoder::rows`).
     #[must_use]
-    pub fn with_raw_values(mut self, raw: bool) -> Self {
+    pub(crate) fn with_raw_values(mut self, raw: bool) -> Self {
         self.raw_values = raw;
         self
     }
@@ -238,18 +238,18 @@ impl Router {
     /// [`flush`](Self::flush) hands it over (zero: at the end of every poll burst). See
     /// [`hold_for`].
     #[must_use]
-    pub fn with_hold(mut self, hold: Duration) -> Self {
+    pub(crate) fn with_hold(mut self, hold: Duration) -> Self {
         self.hold = hold;
         self
     }
 
     /// Partitions paused now.
-    pub fn paused(&self) -> usize {
+    pub(crate) fn paused(&self) -> usize {
         self.paused
     }
 
     /// A partition was assigned: its inbox, for its worker.
-    pub fn add(&mut self, part: &TopicPartition) -> Inbox {
+    pub(crate) fn add(&mut self, part: &TopicPartition) -> Inbox {
         let (tx, batches) = mpsc::unbounded_channel();
         let id = self.next_id;
         self.next_id += 1;
@@ -273,31 +273,31 @@ impl Router {
 
     /// `part`, assigned here as `id`, waits for its start offset: its messages are dropped
     /// until [`started`](Self::started).
-    pub fn await_start(&mut self, part: &TopicPartition, id: u64) {
+    pub(crate) fn await_start(&mut self, part: &TopicPartition, id: u64) {
         if let Some(at) = self.assignment(part, id) {
             self.slots.all[at].awaiting = true;
         }
     }
 
     /// Whether `part` is assigned here as `id` and waits for its start offset.
-    pub fn awaits(&self, part: &TopicPartition, id: u64) -> bool {
+    pub(crate) fn awaits(&self, part: &TopicPartition, id: u64) -> bool {
         self.assignment(part, id)
             .is_some_and(|at| self.slots.all[at].awaiting)
     }
 
     /// `part` has its start offset: whether it is still assigned here as `id` and was waiting.
-    pub fn started(&mut self, part: &TopicPartition, id: u64) -> bool {
+    pub(crate) fn started(&mut self, part: &TopicPartition, id: u64) -> bool {
         self.assignment(part, id)
             .is_some_and(|at| std::mem::take(&mut self.slots.all[at].awaiting))
     }
 
     /// Whether `topic`/`partition` is assigned here.
-    pub fn has(&self, topic: &str, partition: i32) -> bool {
+    pub(crate) fn has(&self, topic: &str, partition: i32) -> bool {
         self.slots.find(topic, partition).is_some()
     }
 
     /// Whether `part` is assigned here as assignment `id` ([`Inbox::id`]) still.
-    pub fn holds(&self, part: &TopicPartition, id: u64) -> bool {
+    pub(crate) fn holds(&self, part: &TopicPartition, id: u64) -> bool {
         self.assignment(part, id).is_some()
     }
 
@@ -305,7 +305,7 @@ impl Router {
     /// A partition paused for memory is resumed first: the pause is this router's, and a
     /// later assignment of the partition to this instance starts with a fresh slot that knows
     /// nothing of it.
-    pub fn remove<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+    pub(crate) fn remove<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
         part: &TopicPartition,
@@ -347,7 +347,7 @@ impl Router {
 
     /// Copies `m` into its partition's batch; hands the batch over when full; pauses the
     /// partition when it or the sink is over budget.
-    pub fn route<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+    pub(crate) fn route<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
         m: &Message<'_>,
@@ -437,7 +437,7 @@ impl Router {
 
     /// Hands open batches to their workers (librdkafka has nothing more right now): those
     /// older than the hold (all of them without one), and those of paused partitions.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         let now = (!self.hold.is_zero()).then(Instant::now);
         for slot in &mut self.slots.all {
             let due = |b: &Batch| now.is_none_or(|now| now.duration_since(b.opened) >= self.hold);
@@ -449,7 +449,10 @@ impl Router {
 
     /// Resumes the paused partitions that are below half their share while the sink is below
     /// three quarters of its budget (looked at every 10 ms at most).
-    pub fn resume<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(&mut self, consumer: &C) {
+    pub(crate) fn resume<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+        &mut self,
+        consumer: &C,
+    ) {
         if self.paused == 0 || self.checked.elapsed() < RESUME_CHECK {
             return;
         }
