@@ -33,7 +33,7 @@
 //! * `rows`: where a message becomes a row (`rows::row`), in a per-partition batch charged to
 //!   the memory budget (`rows::batch`);
 //! * `ops`: metrics, health and readiness, and the allocator policy;
-//! * `kafka`: librdkafka's consumer on its own thread, the fetch queue it reads in batches,
+//! * `source`: librdkafka's consumer on its own thread, the fetch queue it reads in batches,
 //!   the router that copies each message into its partition's batch, the subscription and the
 //!   user's librdkafka properties;
 //! * `connector`: Snowflake's Kafka connector's names, config files, tables and offsets;
@@ -57,12 +57,12 @@ mod connector;
 pub mod demo;
 mod error;
 mod formats;
-mod kafka;
 mod ops;
 mod rows;
 mod sink;
 #[cfg(feature = "demo")]
 pub mod soak;
+mod source;
 
 pub use cli::args::{parse_bytes, parse_duration, MemoryBudget, SinkArgs};
 pub use cli::audit::{run as audit, AuditArgs};
@@ -75,12 +75,12 @@ pub use connector::create_tables::statement as create_table_statement;
 pub use error::{Detail, Error, Result};
 pub use formats::avro_depth::STACK_BYTES;
 pub use formats::json_check::is_one_value;
-pub use kafka::properties::secrets_on_command_line;
 pub use ops::malloc::keep_freed_memory;
 pub use ops::metrics::{install as install_metrics, serve as serve_metrics, Health};
 pub use rows::layout::LayoutKind;
 pub use sink::dead_letter::{REASON_HEADER, SOURCE_HEADERS};
 pub use sink::{run, run_with};
+pub use source::properties::secrets_on_command_line;
 
 /// Locks `m`, poisoned or not (every holder leaves the data whole).
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -8,8 +8,8 @@ use clap::Args;
 
 use crate::error::{err, fail, Context, Error, Result};
 use crate::formats::ValueFormat;
-use crate::kafka::properties::{self, Property};
 use crate::rows::layout::{LayoutKind, OnNullValue};
+use crate::source::properties::{self, Property};
 
 pub use crate::sink::settings::Start;
 

@@ -55,7 +55,7 @@ impl SinkArgs {
                 schema_registry_basic_auth: self.schema_registry_basic_auth.clone(),
                 registry_auth: self.registry_auth.clone(),
                 registry_auth_inherit: self.registry_auth_inherit,
-                kafka_login: crate::kafka::properties::kafka_login(&self.properties),
+                kafka_login: crate::source::properties::kafka_login(&self.properties),
             },
             tables: with_sql(self.create_tables).map(|sql| TableCreator::new(sql, self.layout)),
             named_pipes: with_sql(self.table_named_pipes).map(TableNamedPipes::new),

@@ -47,7 +47,7 @@ pub fn read(path: &Path) -> Result<ConnectorConfig> {
     // A file with the private key, a passphrase or a password; one without (the key in
     // `SNOWFLAKE_PRIVATE_KEY_FILE`, as a Kubernetes ConfigMap holds it) may be readable.
     if keys.keys().any(|k| holds_secret(k)) {
-        crate::kafka::properties::warn_if_readable_by_others(path, "--connector-config");
+        crate::source::properties::warn_if_readable_by_others(path, "--connector-config");
     }
     translate(&keys).with_context(Error::Config, || {
         format!("--connector-config {}", path.display())

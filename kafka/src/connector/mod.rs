@@ -1,6 +1,7 @@
 //! Snowflake's Kafka connector, for users who switch from it: its channel names ([`naming`]), its
 //! config files ([`config_file`]), its topic-to-table map ([`topic_table`]), its tables
-//! ([`create_tables`]), its column-name normalization ([`normalize`]), its client-side
+//! ([`create_tables`]) (its column-name normalization is a row-layout option,
+//! `rows::normalize`), its client-side
 //! validation and schema evolution ([`table_columns`], capped by [`evolution_caps`]) and the
 //! migration of its v3 offsets ([`migrate_v3`]).
 
@@ -9,6 +10,5 @@ pub mod create_tables;
 pub mod evolution_caps;
 pub mod migrate_v3;
 pub mod naming;
-pub mod normalize;
 pub mod table_columns;
 pub mod topic_table;

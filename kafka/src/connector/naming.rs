@@ -110,13 +110,7 @@ pub fn parse_name(s: &str) -> Result<ConnectorName, String> {
     Ok(ConnectorName(s.to_owned()))
 }
 
-/// An unquoted identifier as Snowflake stores it (docs/protocol.md "Names"): upper-cased, as
-/// Java's `toUpperCase` does (Unicode, so `straße` is `STRASSE`). The one place the sink folds
-/// a name: tables of the topic-to-table map, the table and classic channel of a v3 migration,
-/// and `--normalize-columns`' keys.
-pub fn fold_unquoted(name: &str) -> String {
-    name.to_uppercase()
-}
+pub use crate::rows::normalize::fold_unquoted;
 
 /// The connector's name rule (`Utils.java`); `upper`: v4's upper-casing.
 ///

@@ -56,7 +56,7 @@ use tokio::net::TcpListener;
 use crate::error::{Context, Error, Result};
 use crate::rows::TopicPartition;
 
-/// One partition's consumer lag, from librdkafka's statistics (`kafka::consumer::Lags`).
+/// One partition's consumer lag, from librdkafka's statistics (`source::consumer::Lags`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionLag {
     /// Messages behind the partition's end (-1: unknown).

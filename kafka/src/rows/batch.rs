@@ -1,7 +1,7 @@
 //! Per-partition [`Batch`]es of rows on their way from the poll thread to a partition's worker,
 //! held within one sink-wide byte [`Budget`].
 //!
-//! The poll thread ([`crate::kafka::router`]) copies each message once, into its partition's
+//! The poll thread ([`crate::source::router`]) copies each message once, into its partition's
 //! open batch, already as the row it will be: the value (after `{"RECORD_METADATA":{…},` with
 //! `--metadata`) and a line break, so the batch's row buffer is the NDJSON the channel takes,
 //! with no further copy (`record::write_candidate`; the worker only validates each row in

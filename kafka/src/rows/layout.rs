@@ -95,6 +95,16 @@ impl Layout {
     };
 }
 
+impl Layout {
+    /// `ndjson`'s rows with their columns normalized when the layout asks (`--normalize-columns`
+    /// in the `columns` layout, [`crate::rows::normalize`]), or `None` when nothing changes.
+    pub fn normalized(&self, ndjson: &[u8]) -> Option<Vec<u8>> {
+        (self.normalize_columns && self.kind == LayoutKind::Columns)
+            .then(|| crate::rows::normalize::ndjson(ndjson))
+            .flatten()
+    }
+}
+
 impl Default for Layout {
     fn default() -> Self {
         Self::DEFAULT

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod connect_values;
 pub mod layout;
 pub mod metadata_fields;
+pub mod normalize;
 mod offset;
 pub mod own_columns;
 pub mod prefault;

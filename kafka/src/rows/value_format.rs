@@ -60,7 +60,7 @@ pub struct FormatArgs {
     /// the credentials are `kafka_login` (unless `--schema-registry-basic-auth` is given).
     pub registry_auth_inherit: bool,
     /// The Kafka login (`sasl.username`, `sasl.password`:
-    /// [`crate::kafka::properties::kafka_login`]).
+    /// [`crate::source::properties::kafka_login`]).
     pub kafka_login: Option<BasicAuth>,
 }
 

@@ -11,10 +11,10 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use rdkafka::Offset;
 
-use crate::kafka::router::Inbox;
 use crate::rows::TopicPartition;
 use crate::sink::open::OPEN_CONCURRENCY;
 use crate::sink::state::Sink;
+use crate::source::router::Inbox;
 
 impl Sink {
     /// Opens the channels of `parts` and starts their workers. Returns where each partition

@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::connector::normalize;
 use crate::connector::table_columns::TableCheck;
 use crate::formats::connect_type::FieldTypes;
 use crate::rows::batch::Batch;
 use crate::rows::layout::LayoutKind;
+use crate::rows::normalize;
 use crate::rows::KafkaOffset;
 use crate::sink::commits::InFlight;
 use crate::sink::partition::{Halt, Worker};

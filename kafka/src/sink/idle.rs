@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 
 use crate::error::{err, Error};
-use crate::kafka::consumer::Lags;
-use crate::kafka::properties::Property;
 use crate::sink::workers::Workers;
+use crate::source::consumer::Lags;
+use crate::source::properties::Property;
 
 /// The run's consumption clock and lags, and what `--until-idle` checks with them.
 pub(super) struct Idle {
@@ -62,7 +62,7 @@ impl Idle {
         }
         let (config, topics) = (self.consumer.clone(), topics.clone());
         let asked = tokio::task::spawn_blocking(move || {
-            crate::kafka::subscription::missing_topics(&config, &topics, Duration::from_secs(10))
+            crate::source::subscription::missing_topics(&config, &topics, Duration::from_secs(10))
         })
         .await;
         match asked {
@@ -83,7 +83,7 @@ impl Idle {
                 Kafka,
                 "--until-idle: could not ask the brokers whether the --topic topics exist ({}); \
                  not claiming the work is done",
-                crate::kafka::properties::scrub(&e.to_string(), properties)
+                crate::source::properties::scrub(&e.to_string(), properties)
             )),
             Err(e) => Some(err!(Sink, "--until-idle: the topic check failed: {e}")),
         }

@@ -54,11 +54,11 @@ use std::time::Duration;
 use snowpipe_streaming::StreamingIngestClient;
 
 use crate::error::Result;
-use crate::kafka::consumer::Control;
 use crate::ops::metrics::Health;
 use crate::sink::report::Report;
 use crate::sink::settings::Settings;
 use crate::sink::state::Sink;
+use crate::source::consumer::Control;
 
 /// Runs the sink until `shutdown` resolves (SIGTERM), `--until-idle` is reached, or it fails.
 /// Every partition it holds is handed over before it returns.

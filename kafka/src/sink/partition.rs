@@ -48,7 +48,6 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::connector::table_columns::TableCheck;
-use crate::kafka::consumer::{Resets, ThreadCmd};
 use crate::lock;
 use crate::ops::metrics::PartitionMetrics;
 use crate::rows::batch::Batch;
@@ -56,9 +55,10 @@ use crate::rows::record::RowOptions;
 use crate::rows::row::reason;
 use crate::rows::value_format::Decoder;
 use crate::rows::{KafkaOffset, TopicPartition};
-use crate::sink::commits::{Commits, InFlight};
+use crate::sink::commits::{CommittedWatch, InFlight};
 use crate::sink::dead_letter::DeadLetters;
 use crate::sink::stats::PartitionStats;
+use crate::source::consumer::{Resets, ThreadCmd};
 
 /// Most batches appended at once.
 const BATCHES: usize = 64;
@@ -149,7 +149,7 @@ impl Worker {
     /// Runs until revoked (`stop`: `true` when the assignment was lost), fenced or failed.
     pub async fn run(mut self, stop: oneshot::Receiver<bool>) -> End {
         let mut stop = Stop::new(stop);
-        let (mut commits, committed) = Commits::new(
+        let (mut commits, committed) = CommittedWatch::new(
             &self.channel,
             self.part.clone(),
             Arc::clone(&self.stats),
@@ -385,10 +385,7 @@ impl Worker {
     /// `ndjson`'s rows with their columns normalized (`--normalize-columns`, the `columns`
     /// layout), or `None` when nothing changes.
     pub(super) fn normalized(&self, ndjson: &[u8]) -> Option<Vec<u8>> {
-        let layout = self.rows.layout;
-        (layout.normalize_columns && layout.kind == crate::rows::layout::LayoutKind::Columns)
-            .then(|| crate::connector::normalize::ndjson(ndjson))
-            .flatten()
+        self.rows.layout.normalized(ndjson)
     }
 
     /// Appends `ndjson` (one row per line, with offset `tokens`) to the channel and counts it.

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use snowpipe_streaming::RowErrorSummary;
 
-use crate::kafka::consumer::Lags;
 use crate::rows::batch::Budget;
 use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::stats::PartitionStats;
+use crate::source::consumer::Lags;
 
 const EVERY: Duration = Duration::from_secs(5);
 

@@ -12,9 +12,9 @@ use crate::connector::migrate_v3::Migrator;
 use crate::connector::naming::ChannelNames;
 use crate::connector::table_columns::ClientSide;
 use crate::connector::topic_table::Routes;
-use crate::kafka::properties::Property;
 use crate::rows::record::RowOptions;
 use crate::rows::value_format::FormatArgs;
+use crate::source::properties::Property;
 
 /// Where a partition starts when its channel has no committed offset token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -18,8 +18,6 @@ use snowpipe_streaming::StreamingIngestClient;
 use tokio::sync::mpsc;
 
 use crate::error::{err, Context, Error, Result};
-use crate::kafka::consumer::{ConsumerSetup, Control, Lags, Resets, ThreadCmd};
-use crate::kafka::properties::Property;
 use crate::ops::metrics::{Health, SinkMetrics};
 use crate::rows::batch::Budget;
 use crate::rows::{KafkaOffset, TopicPartition};
@@ -30,6 +28,8 @@ use crate::sink::report::{Progress, Report};
 use crate::sink::settings::{DeadLetterTopic, Settings};
 use crate::sink::stall::{Pressure, Stalls};
 use crate::sink::workers::{Kit, Workers};
+use crate::source::consumer::{ConsumerSetup, Control, Lags, Resets, ThreadCmd};
+use crate::source::properties::Property;
 
 /// The sink while it runs: its inputs (rebalances, workers that died), what it opens channels
 /// with, the workers of the partitions it holds, and how the run is going to end.
@@ -105,7 +105,7 @@ fn dead_letters_to(
     Ok(DeadLetters::new(match target {
         Some(target) => {
             let producer: FutureProducer = target.producer.create().map_err(|e| {
-                let why = crate::kafka::properties::scrub(&e.to_string(), properties);
+                let why = crate::source::properties::scrub(&e.to_string(), properties);
                 err!(Kafka, "cannot create the dead-letter producer: {why}")
             })?;
             Some((producer, target.topic))
@@ -177,11 +177,11 @@ impl Sink {
             rows,
             read_headers,
             raw_values: decoder.is_some(),
-            hold: crate::kafka::router::hold_for(client.max_client_lag()),
+            hold: crate::source::router::hold_for(client.max_client_lag()),
         };
         let thread = std::thread::Builder::new()
             .name("kafka-poll".into())
-            .spawn(move || crate::kafka::poll::run(setup, &command_rx))
+            .spawn(move || crate::source::poll::run(setup, &command_rx))
             .context(Error::Io, "cannot start the consumer thread")?;
         let idle = Idle {
             after: until_idle,

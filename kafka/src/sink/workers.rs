@@ -18,8 +18,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::connector::table_columns::TableCheck;
-use crate::kafka::consumer::{Resets, ThreadCmd};
-use crate::kafka::router::Inbox;
 use crate::ops::metrics::{PartitionLag, PartitionMetrics, SinkMetrics};
 use crate::rows::record::RowOptions;
 use crate::rows::value_format::Decoder;
@@ -28,6 +26,8 @@ use crate::sink::dead_letter::DeadLetters;
 use crate::sink::partition::{End, Worker};
 use crate::sink::stall::Held;
 use crate::sink::stats::PartitionStats;
+use crate::source::consumer::{Resets, ThreadCmd};
+use crate::source::router::Inbox;
 
 /// A worker started: its stop signal (`true`: the assignment was lost) and its task.
 struct Running {

@@ -27,7 +27,7 @@ const PREFIX: &str = "SNOWPIPE_KAFKA_";
 /// connection: the log filter and an extra trusted CA (the SDK's and librdkafka's).
 const OTHER_VARS: &[&str] = &["RUST_LOG", "SSL_CERT_FILE"];
 /// The consumer thread waits this long past `--hand-over-timeout` for the hand-over's answer
-/// (`kafka/src/kafka/consumer.rs`, `hand_over`).
+/// (`kafka/src/source/consumer.rs`, `hand_over`).
 const REVOKE_SLACK: Duration = Duration::from_secs(5);
 
 fn repo() -> PathBuf {

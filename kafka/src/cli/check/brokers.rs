@@ -11,8 +11,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::{Metadata, MetadataTopic};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::kafka::properties::{scrub, Property};
 use crate::rows::TopicPartition;
+use crate::source::properties::{scrub, Property};
 
 /// How long each question to the brokers may take.
 pub const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);

@@ -614,9 +614,9 @@ fn sasl_inherit_takes_the_kafka_login_and_other_sources_are_refused() {
     );
     let properties: Vec<_> = ["sasl.username=kafka-user", "sasl.password=k-s3cret"]
         .iter()
-        .map(|p| crate::kafka::properties::parse(p).unwrap())
+        .map(|p| crate::source::properties::parse(p).unwrap())
         .collect();
-    let login = crate::kafka::properties::kafka_login(&properties);
+    let login = crate::source::properties::kafka_login(&properties);
     assert!(!format!("{login:?}").contains("s3cret"));
     let format = |kafka_login| crate::rows::value_format::FormatArgs {
         value_format: crate::formats::ValueFormat::Avro,

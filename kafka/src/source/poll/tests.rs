@@ -1,14 +1,14 @@
 /// Kafka offsets are committed at most once a second, and only for partitions held here.
 #[test]
 fn kafka_commits_are_gathered_and_skip_partitions_handed_over() {
-    use super::{Commits, COMMIT_EVERY};
+    use super::{KafkaCommits, COMMIT_EVERY};
     use crate::rows::{KafkaOffset, TopicPartition};
     use std::time::Instant;
     let o = KafkaOffset::new;
     let t0 = Instant::now();
     let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
     let held = |p: &TopicPartition| p.partition == 0;
-    let mut c = Commits::default();
+    let mut c = KafkaCommits::default();
     assert_eq!(c.due(t0, held), None, "nothing wanted");
     c.want(a.clone(), o(5));
     c.want(a.clone(), o(9));

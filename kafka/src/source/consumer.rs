@@ -38,16 +38,16 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use crate::kafka::fetch_queue::FetchQueue;
-use crate::kafka::router::{one, Inbox, Router};
 use crate::lock;
 use crate::ops::metrics::PartitionLag;
 use crate::ops::metrics::SinkMetrics;
 use crate::rows::batch::Budget;
 use crate::rows::{KafkaOffset, TopicPartition};
+use crate::source::fetch_queue::FetchQueue;
+use crate::source::router::{one, Inbox, Router};
 
 /// From the rebalance callback to the sink's async side.
-pub enum Control {
+pub(crate) enum Control {
     /// New partitions, each with its message channel. Answer: start offsets.
     Assign {
         /// The partitions.
@@ -68,7 +68,7 @@ pub enum Control {
 
 /// From the async side to the poll thread.
 #[derive(Debug)]
-pub enum ThreadCmd {
+pub(crate) enum ThreadCmd {
     /// Commit this next offset of the partition to Kafka (best effort, for lag tools).
     Commit(TopicPartition, KafkaOffset),
     /// Leave the group and join it again: the worker of this assignment of the partition
@@ -80,15 +80,15 @@ pub enum ThreadCmd {
 
 /// Per partition, from librdkafka's statistics: the consumer lag and the high watermark (the
 /// offset the next message will get).
-pub type Lags = Arc<Mutex<HashMap<TopicPartition, PartitionLag>>>;
+pub(crate) type Lags = Arc<Mutex<HashMap<TopicPartition, PartitionLag>>>;
 
 /// Partitions whose start offset librdkafka found out of range and reset to the log start,
 /// from its `OFFSET` warnings; each worker takes its own entry.
-pub type Resets = Arc<Mutex<HashSet<TopicPartition>>>;
+pub(crate) type Resets = Arc<Mutex<HashSet<TopicPartition>>>;
 
 /// The partition of librdkafka's `[thrd:main]: TOPIC [PARTITION]: offset reset …` warning
 /// (topic names have no spaces or brackets).
-pub fn reset_partition(log_message: &str) -> Option<TopicPartition> {
+pub(crate) fn reset_partition(log_message: &str) -> Option<TopicPartition> {
     let (head, _) = log_message.split_once("]: offset reset")?;
     let (before, partition) = head.rsplit_once(" [")?;
     let topic = before.rsplit(' ').next().filter(|t| !t.is_empty())?;
@@ -96,11 +96,11 @@ pub fn reset_partition(log_message: &str) -> Option<TopicPartition> {
 }
 
 /// What the poll thread needs to start.
-pub struct ConsumerSetup {
+pub(crate) struct ConsumerSetup {
     /// librdkafka properties, ours and the user's `-X` ones.
     pub config: ClientConfig,
     /// The user's properties (to keep their values out of errors).
-    pub properties: Vec<crate::kafka::properties::Property>,
+    pub properties: Vec<crate::source::properties::Property>,
     /// The topics to subscribe to.
     pub topics: Vec<String>,
     /// Where rebalance callbacks send their work.

@@ -6,12 +6,21 @@
 //! §8): a quoted key (`"city"`, quotes included) loses its quotes and keeps its case (`""`
 //! inside becomes `"`), any other key is upper-cased, its escaped spaces (`\ `) made plain.
 //!
-//! Rows are rewritten only when a key changes; `RECORD_METADATA` and `RECORD_CONTENT` never do.
+//! A row-layout option ([`crate::rows::layout::Layout::normalized`]): the worker asks the layout,
+//! never `connector/`. Rows are rewritten only when a key changes; `RECORD_METADATA` and `RECORD_CONTENT` never do.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
+
+/// An unquoted identifier as Snowflake stores it (docs/protocol.md "Names"): upper-cased, as
+/// Java's `toUpperCase` does (Unicode, so `straße` is `STRASSE`). The one place the sink folds
+/// a name: tables of the topic-to-table map, the table and classic channel of a v3 migration,
+/// and `--normalize-columns`' keys.
+pub fn fold_unquoted(name: &str) -> String {
+    name.to_uppercase()
+}
 
 /// `SqlIdentifierNormalizer.normalizeSqlIdentifier`.
 pub fn identifier(key: &str) -> Cow<'_, str> {
@@ -30,7 +39,7 @@ pub fn identifier(key: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(key)
     };
-    let upper = crate::connector::naming::fold_unquoted(&plain);
+    let upper = fold_unquoted(&plain);
     if upper == key {
         Cow::Borrowed(key)
     } else {

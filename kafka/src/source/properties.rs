@@ -46,7 +46,7 @@ impl fmt::Debug for Property {
 /// Whether `key` holds a secret: passwords, client secrets, inline private keys, JAAS
 /// configurations (which carry passwords). The same rule splits `SNOWPIPE_KAFKA_PROPERTIES`
 /// (`snowpipe_cli_support::env`: a secret's value is never cut at a comma).
-pub fn is_secret(key: &str) -> bool {
+pub(crate) fn is_secret(key: &str) -> bool {
     snowpipe_cli_support::env::is_secret_key(key)
 }
 
@@ -105,7 +105,7 @@ const JAVA_ONLY: &[(&str, &str)] = &[
 /// The first property refused: its key, librdkafka's reason without any value
 /// ([`redact`]), and the fix for a Java-only key. Never the value. A `-X` that is not
 /// `KEY=VALUE` ([`parse`]), without repeating it.
-pub fn check(properties: &[Property]) -> Result<()> {
+pub(crate) fn check(properties: &[Property]) -> Result<()> {
     if properties.iter().any(|p| p.key.is_empty()) {
         fail!(
             Config,
@@ -145,7 +145,7 @@ pub fn check(properties: &[Property]) -> Result<()> {
 
 /// `text` with every double-quoted part replaced by `"…"`, except the quoted `key`
 /// (librdkafka quotes the value it refuses, and may cut it short, leaving the quote open).
-pub fn redact(text: &str, key: &str) -> String {
+pub(crate) fn redact(text: &str, key: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('"') {
@@ -175,7 +175,7 @@ pub fn redact(text: &str, key: &str) -> String {
 /// `text` (an error librdkafka gave when a client was made) with every property's value cut
 /// out, secret or not (a value of one or two characters is left: it cannot be told from the
 /// rest of the text).
-pub fn scrub(text: &str, properties: &[Property]) -> String {
+pub(crate) fn scrub(text: &str, properties: &[Property]) -> String {
     let mut out = text.to_owned();
     let mut values: Vec<&str> = properties
         .iter()
@@ -192,7 +192,7 @@ pub fn scrub(text: &str, properties: &[Property]) -> String {
 
 /// Warns when `path`, a file of secrets that `flag` names (`--kafka-config`), can be read by
 /// group or others.
-pub fn warn_if_readable_by_others(path: &Path, flag: &str) {
+pub(crate) fn warn_if_readable_by_others(path: &Path, flag: &str) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -219,7 +219,7 @@ pub fn warn_if_readable_by_others(path: &Path, flag: &str) {
 ///
 /// # Errors
 /// None (the signature is the command-line parser's).
-pub fn parse(s: &str) -> Result<Property, String> {
+pub(crate) fn parse(s: &str) -> Result<Property, String> {
     Ok(match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Property {
             key: k.trim().to_owned(),
@@ -237,7 +237,7 @@ pub fn parse(s: &str) -> Result<Property, String> {
 ///
 /// # Errors
 /// A line that is not `KEY=VALUE`, naming its line number (never its value).
-pub fn parse_file_text(text: &str) -> Result<Vec<Property>> {
+pub(crate) fn parse_file_text(text: &str) -> Result<Vec<Property>> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -265,7 +265,7 @@ pub fn parse_file_text(text: &str) -> Result<Vec<Property>> {
 ///
 /// # Errors
 /// A line is not `KEY=VALUE`.
-pub fn read_file(path: &Path, text: &str) -> Result<Vec<Property>> {
+pub(crate) fn read_file(path: &Path, text: &str) -> Result<Vec<Property>> {
     warn_if_readable_by_others(path, "--kafka-config");
     parse_file_text(text).with_context(Error::Config, || {
         format!("--kafka-config {}", path.display())
@@ -282,7 +282,7 @@ pub fn secrets_on_command_line(properties: &[Property]) -> Vec<&str> {
 }
 
 /// When `security.protocol` asks for TLS and this build has none: the error, with the fix.
-pub fn tls_unavailable(properties: &[Property]) -> Option<String> {
+pub(crate) fn tls_unavailable(properties: &[Property]) -> Option<String> {
     if cfg!(feature = "tls") {
         return None;
     }
@@ -307,7 +307,7 @@ pub fn tls_unavailable(properties: &[Property]) -> Option<String> {
 
 /// The Kafka client's SASL login among `properties` (`sasl.username` and `sasl.password`, the
 /// last of each winning as in librdkafka), for `SASL_INHERIT`.
-pub fn kafka_login(properties: &[Property]) -> Option<crate::formats::registry::BasicAuth> {
+pub(crate) fn kafka_login(properties: &[Property]) -> Option<crate::formats::registry::BasicAuth> {
     let last = |key: &str| {
         properties
             .iter()

@@ -24,16 +24,14 @@
     reason = "librdkafka's queue API has no safe binding: every call here goes through its C API"
 )]
 
-use std::ffi::{CStr, CString};
-use std::marker::PhantomData;
+use std::ffi::CString;
 use std::ptr::NonNull;
 use std::time::Duration;
 
 use rdkafka::bindings as rd;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext};
-use rdkafka::error::KafkaError;
-use rdkafka::message::BorrowedMessage;
-use rdkafka::Timestamp;
+
+use crate::source::message::Message;
 
 /// How many messages one read takes at most...
 const READ_AT_ONCE: usize = 1024;
@@ -46,7 +44,7 @@ const READ_BYTES: usize = 1 << 20;
 /// The sink's own queue, which every assigned partition's messages are forwarded to.
 ///
 /// Drop it before the consumer it was made from: librdkafka's queues refer to their client.
-pub struct FetchQueue {
+pub(crate) struct FetchQueue {
     queue: NonNull<rd::rd_kafka_queue_t>,
     client: NonNull<rd::rd_kafka_t>,
 }
@@ -59,7 +57,7 @@ unsafe impl Sync for FetchQueue {}
 
 impl FetchQueue {
     /// A new queue of `consumer`'s client (`None` when librdkafka makes none).
-    pub fn new<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Option<Self> {
+    pub(crate) fn new<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Option<Self> {
         use rdkafka::consumer::Consumer;
         let client = NonNull::new(consumer.client().native_ptr())?;
         // SAFETY: `client` is a live client for as long as `consumer` lives, and the queue is
@@ -71,7 +69,7 @@ impl FetchQueue {
     /// Sends the messages of `topic`'s `partition` here from now on. Call it in the assignment
     /// callback, before the assignment takes effect. Whether it could (when not, the messages
     /// come through the consumer's own queue, as without a `FetchQueue`).
-    pub fn forward(&self, topic: &str, partition: i32) -> bool {
+    pub(crate) fn forward(&self, topic: &str, partition: i32) -> bool {
         let Ok(topic) = CString::new(topic) else {
             return false;
         };
@@ -91,7 +89,7 @@ impl FetchQueue {
 
     /// Takes what is ready, at most 1,024 messages or about 1 MiB of values, into `into`
     /// (cleared first); when nothing is, waits up to `wait` for one.
-    pub fn read(&self, wait: Duration, into: &mut FetchedMessages) {
+    pub(crate) fn read(&self, wait: Duration, into: &mut FetchedMessages) {
         into.clear();
         let at_once = (READ_BYTES / into.bytes_per_message.max(1)).clamp(1, READ_AT_ONCE);
         let mut n = self.consume(0, &mut into.ptrs, at_once);
@@ -142,7 +140,7 @@ impl Drop for FetchQueue {
 /// Messages taken by one [`FetchQueue::read`], destroyed when the next read clears them (or
 /// when this is dropped). Not a partition's `rows::batch::Batch`: the router copies each
 /// message into one of those.
-pub struct FetchedMessages {
+pub(crate) struct FetchedMessages {
     ptrs: Vec<*mut rd::rd_kafka_message_t>,
     len: usize,
     /// The last read's average value size, which sizes the next read.
@@ -162,17 +160,17 @@ impl Default for FetchedMessages {
 
 impl FetchedMessages {
     /// The messages, in the order they were fetched (each partition's in offset order).
-    pub fn iter(&self) -> impl Iterator<Item = Native<'_>> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Message<'_>> + '_ {
         self.ptrs[..self.len].iter().filter_map(|&p| {
             // SAFETY: librdkafka filled the first `len` slots with messages that live until
             // `clear` destroys them, which needs `&mut self`.
-            unsafe { Native::from_ptr(p) }
+            unsafe { Message::from_ptr(p) }
         })
     }
 
     /// Whether it holds none.
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -194,148 +192,30 @@ impl Drop for FetchedMessages {
     }
 }
 
-/// A librdkafka message, read in place: one taken by the batch, or rdkafka's `BorrowedMessage`.
-#[derive(Clone, Copy)]
-pub struct Native<'a> {
-    ptr: NonNull<rd::rd_kafka_message_t>,
-    _lives: PhantomData<&'a rd::rd_kafka_message_t>,
-}
-
-impl<'a> Native<'a> {
-    /// # Safety
-    /// `ptr` is null or a message that lives for `'a`.
-    unsafe fn from_ptr(ptr: *mut rd::rd_kafka_message_t) -> Option<Self> {
-        Some(Self {
-            ptr: NonNull::new(ptr)?,
-            _lives: PhantomData,
-        })
-    }
-
-    /// The message rdkafka's `poll` returned.
-    pub fn of(m: &'a BorrowedMessage<'_>) -> Self {
-        // SAFETY: the message lives as long as the borrow of `m`.
-        unsafe { Self::from_ptr(m.ptr()).expect("a BorrowedMessage's pointer is not null") }
-    }
-
-    fn m(&self) -> &'a rd::rd_kafka_message_t {
-        // SAFETY: a live message for 'a (see `from_ptr`).
-        unsafe { &*self.ptr.as_ptr() }
-    }
-
-    /// The pointer, for librdkafka's functions (headers).
-    pub fn ptr(&self) -> *const rd::rd_kafka_message_t {
-        self.ptr.as_ptr()
-    }
-
-    /// The error librdkafka delivered in place of a message, as rdkafka's `poll` reports it.
-    pub fn error(&self) -> Option<KafkaError> {
-        let m = self.m();
-        match m.err {
-            rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => None,
-            rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__PARTITION_EOF => {
-                Some(KafkaError::PartitionEOF(m.partition))
-            }
-            e => Some(KafkaError::MessageConsumption(e.into())),
-        }
-    }
-
-    /// Its topic's name (empty when librdkafka has none or it is not UTF-8, which Kafka's topic
-    /// names always are).
-    pub fn topic(&self) -> &'a str {
-        let rkt = self.m().rkt;
-        if rkt.is_null() {
-            return "";
-        }
-        // SAFETY: a message's topic handle and its name live as long as the message.
-        let name = unsafe { CStr::from_ptr(rd::rd_kafka_topic_name(rkt)) };
-        name.to_str().unwrap_or("")
-    }
-
-    /// Its topic handle, as an address: the same for every message of one topic while the
-    /// client holds the topic (an assigned partition's topic is held), and nothing to
-    /// dereference.
-    pub fn topic_handle(&self) -> usize {
-        self.m().rkt as usize
-    }
-
-    /// Its partition.
-    pub fn partition(&self) -> i32 {
-        self.m().partition
-    }
-
-    /// Its offset.
-    pub fn offset(&self) -> i64 {
-        self.m().offset
-    }
-
-    /// Its key.
-    pub fn key(&self) -> Option<&'a [u8]> {
-        let m = self.m();
-        // SAFETY: librdkafka's key pointer and length describe bytes the message owns.
-        (!m.key.is_null())
-            .then(|| unsafe { std::slice::from_raw_parts(m.key.cast::<u8>(), m.key_len) })
-    }
-
-    /// Its value (`None`: a tombstone).
-    pub fn payload(&self) -> Option<&'a [u8]> {
-        let m = self.m();
-        // SAFETY: as for the key.
-        (!m.payload.is_null())
-            .then(|| unsafe { std::slice::from_raw_parts(m.payload.cast::<u8>(), m.len) })
-    }
-
-    /// Its timestamp, read as rdkafka reads it.
-    pub fn timestamp(&self) -> Timestamp {
-        let mut kind = rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-        // SAFETY: a live message; librdkafka writes the kind.
-        let ms = unsafe { rd::rd_kafka_message_timestamp(self.ptr.as_ptr(), &mut kind) };
-        match kind {
-            _ if ms == -1 => Timestamp::NotAvailable,
-            rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_CREATE_TIME => {
-                Timestamp::CreateTime(ms)
-            }
-            rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME => {
-                Timestamp::LogAppendTime(ms)
-            }
-            rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE => {
-                Timestamp::NotAvailable
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::time::{Duration, Instant};
 
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::{Header, Message, OwnedHeaders};
+    use rdkafka::message::{Header, Message as _, OwnedHeaders};
     use rdkafka::mocking::MockCluster;
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
 
-    use super::{FetchQueue, FetchedMessages, Native};
+    use super::{FetchQueue, FetchedMessages};
+    use crate::source::message::Message;
 
     /// What a reader saw of one message.
     type Seen = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Timestamp, usize);
 
-    fn seen(m: &Native<'_>) -> Seen {
-        let mut hdrs: *mut rdkafka::bindings::rd_kafka_headers_t = std::ptr::null_mut();
-        // SAFETY: a live message; librdkafka answers with headers the message owns, or none.
-        let headers = unsafe {
-            match rdkafka::bindings::rd_kafka_message_headers(m.ptr(), &mut hdrs) {
-                rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR => {
-                    rdkafka::bindings::rd_kafka_header_cnt(hdrs)
-                }
-                _ => 0,
-            }
-        };
+    fn seen(m: &Message<'_>) -> Seen {
+        let headers = m.headers().len();
         (
             m.offset(),
             m.key().map(<[u8]>::to_vec),
             m.payload().map(<[u8]>::to_vec),
-            m.timestamp(),
+            m.rdkafka_timestamp(),
             headers,
         )
     }
@@ -424,9 +304,9 @@ mod tests {
                     m.headers().map_or(0, rdkafka::message::Headers::count),
                 );
                 assert_eq!(
-                    seen(&Native::of(&m)),
+                    seen(&Message::of(&m)),
                     rd,
-                    "Native reads the fields as rdkafka"
+                    "Message reads the fields as rdkafka"
                 );
                 want.entry(m.partition()).or_default().push(rd);
             }
@@ -447,7 +327,7 @@ mod tests {
                 let m = m.unwrap();
                 got.entry(m.partition())
                     .or_default()
-                    .push(seen(&Native::of(&m)));
+                    .push(seen(&Message::of(&m)));
             }
             queue.read(Duration::from_millis(20), &mut batch);
             batches += usize::from(!batch.is_empty());

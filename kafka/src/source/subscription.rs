@@ -14,7 +14,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use std::time::Duration;
 
 /// Whether `error` (from the consumer's `poll`) stops the sink.
-pub fn is_fatal(error: &KafkaError) -> bool {
+pub(crate) fn is_fatal(error: &KafkaError) -> bool {
     match error {
         KafkaError::MessageConsumptionFatal(_) => true,
         KafkaError::MessageConsumption(code) => matches!(
@@ -29,7 +29,7 @@ pub fn is_fatal(error: &KafkaError) -> bool {
 
 /// The topics whose metadata `consumer`'s broker answers with an error (`topic: error`), for
 /// the stop's reason (empty when the broker cannot be asked).
-pub fn refused_topics<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Vec<String> {
+pub(crate) fn refused_topics<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Vec<String> {
     let Ok(metadata) = consumer.fetch_metadata(None, Duration::from_secs(5)) else {
         return Vec::new();
     };
@@ -50,7 +50,7 @@ pub fn refused_topics<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Vec<Str
 ///
 /// # Errors
 /// When the broker cannot be asked (no answer within `timeout`).
-pub fn missing_topics(
+pub(crate) fn missing_topics(
     config: &rdkafka::ClientConfig,
     topics: &[String],
     timeout: Duration,
@@ -79,7 +79,7 @@ pub fn missing_topics(
 }
 
 /// The reason the sink stops for `error`, with the topics the broker refuses.
-pub fn reason(error: &KafkaError, refused: &[String]) -> String {
+pub(crate) fn reason(error: &KafkaError, refused: &[String]) -> String {
     let topics = if refused.is_empty() {
         String::new()
     } else {

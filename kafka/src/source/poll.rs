@@ -2,7 +2,7 @@
 //! message into its partition's batch, polls the consumer's own queue for rebalances and errors,
 //! commits Kafka offsets for lag tools, asks to rejoin the group when the async side says so,
 //! and leaves the group when told to stop. The rebalance callbacks it serves are
-//! [`crate::kafka::consumer`]'s.
+//! [`crate::source::consumer`]'s.
 
 use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
@@ -14,11 +14,12 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::{err, fail, Result};
-use crate::kafka::consumer::{ConsumerSetup, SinkContext, ThreadCmd};
-use crate::kafka::fetch_queue::{FetchQueue, FetchedMessages, Native};
-use crate::kafka::router::Router;
 use crate::lock;
 use crate::rows::{KafkaOffset, TopicPartition};
+use crate::source::consumer::{ConsumerSetup, SinkContext, ThreadCmd};
+use crate::source::fetch_queue::{FetchQueue, FetchedMessages};
+use crate::source::message::Message;
+use crate::source::router::Router;
 
 /// Kafka offset commits (for lag tools) are sent at most this often, all partitions in one.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
@@ -41,7 +42,7 @@ const IDLE_WAIT: Duration = Duration::from_millis(20);
 ///
 /// # Errors
 /// When the consumer cannot be created or cannot subscribe.
-pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> Result<()> {
+pub(crate) fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> Result<()> {
     let cooperative = setup
         .config
         .get("partition.assignment.strategy")
@@ -63,7 +64,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> Re
     };
     let consumer: BaseConsumer<SinkContext> =
         setup.config.create_with_context(context).map_err(|e| {
-            let why = crate::kafka::properties::scrub(&e.to_string(), &setup.properties);
+            let why = crate::source::properties::scrub(&e.to_string(), &setup.properties);
             err!(Kafka, "cannot create the Kafka consumer: {why}")
         })?;
     // Declared after the consumer, so dropped before it.
@@ -81,7 +82,7 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> Re
     let topics: Vec<&str> = setup.topics.iter().map(String::as_str).collect();
     subscribe(&consumer, &topics)?;
     let mut rejoins = Rejoins::default();
-    let mut commits = Commits::default();
+    let mut commits = KafkaCommits::default();
     loop {
         loop {
             match commands.try_recv() {
@@ -112,8 +113,8 @@ pub fn run(setup: ConsumerSetup, commands: &std_mpsc::Receiver<ThreadCmd>) -> Re
         consumer.context().late_starts(&consumer);
         if let Some(error) = poll_burst(&consumer, &mut reader) {
             // A refused subscription (`subscription`): hand everything over, then stop.
-            let refused = crate::kafka::subscription::refused_topics(&consumer);
-            let why = crate::kafka::subscription::reason(&error, &refused);
+            let refused = crate::source::subscription::refused_topics(&consumer);
+            let why = crate::source::subscription::reason(&error, &refused);
             consumer.unsubscribe();
             settle(&consumer, &mut reader, Duration::from_secs(120));
             fail!(Kafka, "{why}");
@@ -175,16 +176,17 @@ impl Rejoins {
     }
 }
 
-/// Kafka offsets to commit, gathered: the latest next offset per partition, sent in one
-/// commit at most every [`COMMIT_EVERY`].
+/// The sink's one Kafka-commit coalescer: the offsets the workers send as their channels'
+/// commits move, the latest next offset per partition, sent in one commit for all partitions
+/// at most every [`COMMIT_EVERY`].
 #[derive(Default)]
-struct Commits {
+struct KafkaCommits {
     wanted: HashMap<TopicPartition, KafkaOffset>,
     done: HashMap<TopicPartition, KafkaOffset>,
     sent: Option<Instant>,
 }
 
-impl Commits {
+impl KafkaCommits {
     fn want(&mut self, part: TopicPartition, offset: KafkaOffset) {
         if self.done.get(&part) != Some(&offset) {
             self.wanted.insert(part, offset);
@@ -252,7 +254,7 @@ enum Step {
 /// Routes one message (or takes note of the error delivered in its place).
 fn take(
     consumer: &BaseConsumer<SinkContext>,
-    m: Result<Native<'_>, KafkaError>,
+    m: Result<Message<'_>, KafkaError>,
     bytes: &mut usize,
 ) -> Step {
     match m {
@@ -261,7 +263,7 @@ fn take(
             lock(&consumer.context().router).route(consumer, &m);
             Step::Go
         }
-        Err(e) if crate::kafka::subscription::is_fatal(&e) => Step::Stop(e),
+        Err(e) if crate::source::subscription::is_fatal(&e) => Step::Stop(e),
         Err(e) => {
             tracing::warn!("kafka: {e}");
             Step::Go
@@ -276,7 +278,7 @@ fn take(
 /// consumer's own queue (rebalances, errors, a partition not forwarded) is polled without
 /// waiting between batches, so while nothing arrives a rebalance waits at most
 /// [`IDLE_WAIT`].
-/// A consumer error that stops the sink ([`crate::kafka::subscription::is_fatal`]) ends the burst and
+/// A consumer error that stops the sink ([`crate::source::subscription::is_fatal`]) ends the burst and
 /// is returned.
 fn poll_burst(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>) -> Option<KafkaError> {
     let mut fatal = None;
@@ -295,7 +297,7 @@ fn poll_burst(consumer: &BaseConsumer<SinkContext>, reader: &mut Reader<'_>) -> 
             any = true;
             messages += 1;
             let step = match m {
-                Ok(m) => take(consumer, Ok(Native::of(&m)), &mut bytes),
+                Ok(m) => take(consumer, Ok(Message::of(&m)), &mut bytes),
                 Err(e) => take(consumer, Err(e), &mut bytes),
             };
             if let Step::Stop(e) = step {

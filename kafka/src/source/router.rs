@@ -18,24 +18,22 @@
 //! gets the messages librdkafka had already fetched: they are charged like any other, which the
 //! limit on librdkafka's own prefetch (set from the same budget, see `cli::args`) bounds.
 //!
-//! **Headers are read as bytes.** rdkafka's `Headers::iter` panics on a key that is not UTF-8;
-//! here headers are read through librdkafka's C API, and a message with such a key becomes a
-//! dead letter naming the problem (`record`), never a panic.
+//! Each message is read in place through [`Message`] (`source::message`, where all of a
+//! message's FFI is).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::bindings as rd;
 use rdkafka::consumer::Consumer;
-use rdkafka::{Timestamp, TopicPartitionList};
+use rdkafka::TopicPartitionList;
 use tokio::sync::mpsc;
 
-use crate::kafka::fetch_queue::Native;
 use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE_BYTES};
-use crate::rows::record::{Record, RowOptions, TimestampKind};
+use crate::rows::record::{Record, RowOptions};
 use crate::rows::{KafkaOffset, TopicPartition};
+use crate::source::message::Message;
 
 /// The longest a part-full batch waits for more (see [`hold_for`]).
 const MAX_HOLD: Duration = Duration::from_millis(50);
@@ -43,7 +41,7 @@ const MAX_HOLD: Duration = Duration::from_millis(50);
 /// How long a part-full batch waits on the poll thread for more of its partition's messages,
 /// for a sink whose channels batch by `max_client_lag`: a twentieth of it, at most
 /// 50 ms (see the module docs).
-pub fn hold_for(max_client_lag: Duration) -> Duration {
+pub(crate) fn hold_for(max_client_lag: Duration) -> Duration {
     (max_client_lag / 20).min(MAX_HOLD)
 }
 
@@ -55,53 +53,6 @@ pub(crate) fn one(topic: &str, partition: i32) -> TopicPartitionList {
     let mut t = TopicPartitionList::new();
     t.add_partition(topic, partition);
     t
-}
-
-/// The headers of `m` as bytes (see the module docs), by librdkafka's C API.
-fn headers_of<'m>(m: &Native<'m>) -> Vec<(&'m [u8], Option<&'m [u8]>)> {
-    let mut out = Vec::new();
-    let mut hdrs: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
-    // SAFETY: `m.ptr()` is a message that lives for 'm; librdkafka returns a
-    // pointer to headers the message owns (or an error and no pointer), valid as long as the
-    // message, which outlives the returned slices ('m).
-    #[allow(
-        unsafe_code,
-        reason = "headers are borrowed from librdkafka without copies"
-    )]
-    unsafe {
-        if rd::rd_kafka_message_headers(m.ptr(), &mut hdrs)
-            != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
-            || hdrs.is_null()
-        {
-            return out;
-        }
-        let count = rd::rd_kafka_header_cnt(hdrs);
-        out.reserve(count);
-        for idx in 0..count {
-            let mut name: *const std::os::raw::c_char = std::ptr::null();
-            let mut value: *const std::os::raw::c_void = std::ptr::null();
-            let mut size = 0usize;
-            if rd::rd_kafka_header_get_all(hdrs, idx, &mut name, &mut value, &mut size)
-                != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
-                || name.is_null()
-            {
-                continue;
-            }
-            let key = std::ffi::CStr::from_ptr(name).to_bytes();
-            let value =
-                (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size));
-            out.push((key, value));
-        }
-    }
-    out
-}
-
-fn timestamp_of(m: &Native<'_>) -> Option<(TimestampKind, i64)> {
-    match m.timestamp() {
-        Timestamp::CreateTime(ms) => Some((TimestampKind::CreateTime, ms)),
-        Timestamp::LogAppendTime(ms) => Some((TimestampKind::LogAppendTime, ms)),
-        Timestamp::NotAvailable => None,
-    }
 }
 
 /// A partition's place on the poll thread.
@@ -215,14 +166,14 @@ impl Slots {
 /// was a sixth of the poll thread's time).
 #[derive(Clone, Copy)]
 struct Recent {
-    /// The message's topic handle (`Native::topic_handle`).
+    /// The message's topic handle (`Message::topic_handle`).
     topic: usize,
     partition: i32,
     slot: usize,
 }
 
 /// What the worker of a newly assigned partition receives.
-pub struct Inbox {
+pub(crate) struct Inbox {
     /// Its batches.
     pub batches: mpsc::UnboundedReceiver<Batch>,
     /// Which assignment of the partition this is: unique within the router, so that a worker's
@@ -232,7 +183,7 @@ pub struct Inbox {
 
 /// Routes messages into their partitions' batches and pauses and resumes partitions against
 /// the budget (see the module docs). Lives on the poll thread.
-pub struct Router {
+pub(crate) struct Router {
     budget: Arc<Budget>,
     pool: Arc<Pool>,
     read_headers: bool,
@@ -257,7 +208,7 @@ impl Router {
     /// A router charging `budget`, writing rows as `options` say; it reads messages' headers
     /// only when `read_headers` (metadata or dead letters need them: librdkafka parses them
     /// anew for every message it is asked for).
-    pub fn new(budget: Arc<Budget>, options: RowOptions, read_headers: bool) -> Self {
+    pub(crate) fn new(budget: Arc<Budget>, options: RowOptions, read_headers: bool) -> Self {
         Self {
             budget,
             pool: Arc::default(),
@@ -278,7 +229,7 @@ impl Router {
     /// Copies values as they are (no candidate row): a Schema Registry `--value-format`,
     /// decoded by the partition's worker (`value_format::Decoder::rows`).
     #[must_use]
-    pub fn with_raw_values(mut self, raw: bool) -> Self {
+    pub(crate) fn with_raw_values(mut self, raw: bool) -> Self {
         self.raw_values = raw;
         self
     }
@@ -287,18 +238,18 @@ impl Router {
     /// [`flush`](Self::flush) hands it over (zero: at the end of every poll burst). See
     /// [`hold_for`].
     #[must_use]
-    pub fn with_hold(mut self, hold: Duration) -> Self {
+    pub(crate) fn with_hold(mut self, hold: Duration) -> Self {
         self.hold = hold;
         self
     }
 
     /// Partitions paused now.
-    pub fn paused(&self) -> usize {
+    pub(crate) fn paused(&self) -> usize {
         self.paused
     }
 
     /// A partition was assigned: its inbox, for its worker.
-    pub fn add(&mut self, part: &TopicPartition) -> Inbox {
+    pub(crate) fn add(&mut self, part: &TopicPartition) -> Inbox {
         let (tx, batches) = mpsc::unbounded_channel();
         let id = self.next_id;
         self.next_id += 1;
@@ -322,31 +273,31 @@ impl Router {
 
     /// `part`, assigned here as `id`, waits for its start offset: its messages are dropped
     /// until [`started`](Self::started).
-    pub fn await_start(&mut self, part: &TopicPartition, id: u64) {
+    pub(crate) fn await_start(&mut self, part: &TopicPartition, id: u64) {
         if let Some(at) = self.assignment(part, id) {
             self.slots.all[at].awaiting = true;
         }
     }
 
     /// Whether `part` is assigned here as `id` and waits for its start offset.
-    pub fn awaits(&self, part: &TopicPartition, id: u64) -> bool {
+    pub(crate) fn awaits(&self, part: &TopicPartition, id: u64) -> bool {
         self.assignment(part, id)
             .is_some_and(|at| self.slots.all[at].awaiting)
     }
 
     /// `part` has its start offset: whether it is still assigned here as `id` and was waiting.
-    pub fn started(&mut self, part: &TopicPartition, id: u64) -> bool {
+    pub(crate) fn started(&mut self, part: &TopicPartition, id: u64) -> bool {
         self.assignment(part, id)
             .is_some_and(|at| std::mem::take(&mut self.slots.all[at].awaiting))
     }
 
     /// Whether `topic`/`partition` is assigned here.
-    pub fn has(&self, topic: &str, partition: i32) -> bool {
+    pub(crate) fn has(&self, topic: &str, partition: i32) -> bool {
         self.slots.find(topic, partition).is_some()
     }
 
     /// Whether `part` is assigned here as assignment `id` ([`Inbox::id`]) still.
-    pub fn holds(&self, part: &TopicPartition, id: u64) -> bool {
+    pub(crate) fn holds(&self, part: &TopicPartition, id: u64) -> bool {
         self.assignment(part, id).is_some()
     }
 
@@ -354,7 +305,7 @@ impl Router {
     /// A partition paused for memory is resumed first: the pause is this router's, and a
     /// later assignment of the partition to this instance starts with a fresh slot that knows
     /// nothing of it.
-    pub fn remove<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+    pub(crate) fn remove<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
         part: &TopicPartition,
@@ -372,7 +323,7 @@ impl Router {
     }
 
     /// Where the slot of `m`'s partition is, if it is assigned.
-    fn slot_of(&mut self, m: &Native<'_>) -> Option<usize> {
+    fn slot_of(&mut self, m: &Message<'_>) -> Option<usize> {
         let (topic, partition) = (m.topic_handle(), m.partition());
         if let Some(r) = self.recent {
             if r.topic == topic && r.partition == partition {
@@ -396,10 +347,10 @@ impl Router {
 
     /// Copies `m` into its partition's batch; hands the batch over when full; pauses the
     /// partition when it or the sink is over budget.
-    pub fn route<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+    pub(crate) fn route<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
-        m: &Native<'_>,
+        m: &Message<'_>,
     ) {
         let share = self.share();
         let Some(at) = self.slot_of(m) else {
@@ -420,7 +371,7 @@ impl Router {
             last,
         } = &mut self.slots.all[at];
         let headers = if self.read_headers {
-            headers_of(m)
+            m.headers()
         } else {
             Vec::new()
         };
@@ -430,7 +381,7 @@ impl Router {
             offset: KafkaOffset::new(m.offset()),
             key: m.key(),
             value: m.payload(),
-            timestamp: timestamp_of(m),
+            timestamp: m.timestamp(),
             headers: &headers,
         };
         // The metadata first: it decides the row's size (a key or header its converter cannot
@@ -486,7 +437,7 @@ impl Router {
 
     /// Hands open batches to their workers (librdkafka has nothing more right now): those
     /// older than the hold (all of them without one), and those of paused partitions.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         let now = (!self.hold.is_zero()).then(Instant::now);
         for slot in &mut self.slots.all {
             let due = |b: &Batch| now.is_none_or(|now| now.duration_since(b.opened) >= self.hold);
@@ -498,7 +449,10 @@ impl Router {
 
     /// Resumes the paused partitions that are below half their share while the sink is below
     /// three quarters of its budget (looked at every 10 ms at most).
-    pub fn resume<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(&mut self, consumer: &C) {
+    pub(crate) fn resume<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+        &mut self,
+        consumer: &C,
+    ) {
         if self.paused == 0 || self.checked.elapsed() < RESUME_CHECK {
             return;
         }
