@@ -18,16 +18,17 @@
 //! characters (`*`, `<DIR>`, `{id}`, `…`); `target/…` (build output); `src/main/…` and
 //! `src/test/…` (the Maven layout of the Java projects the pages cite).
 //!
-//! Where a path is looked for: in the page's folder, in its package's folder (the nearest
-//! folder above with a `Cargo.toml`: `kafka/docs/x.md` may say `src/…` for `kafka/src/…`), at
-//! the repository root, and in a folder the enclosing headings quote with its `src/`
-//! (`## The Kafka sink (\`kafka/\`)`: `sink/mod.rs` is `kafka/src/sink/mod.rs`). A path is
-//! ours when its first folder exists in one of those places; then the path itself must exist
-//! in one of them, unless the paragraph named another GitHub repository before it
+//! Where a path is looked for: in the page's folder and at the repository root, nowhere else
+//! (a page about the sink says `kafka/src/sink/mod.rs`, not `sink/mod.rs`; one in
+//! `kafka/docs/` says `../src/…` or `kafka/src/…`). A path is ours when its first folder
+//! exists in one of those two places, when it ends in `.rs`, or when a file or folder of the
+//! repository ends with it (`sink/mod.rs`, `rows/`); then it must exist in one of the two,
+//! unless the paragraph named another GitHub repository before it
 //! (`snowflakedb/snowflake-connector-python`, `src/snowflake/connector/`): then a path that is
-//! not here is that repository's. A path whose first folder exists nowhere is another project's
-//! (`records/SnowflakeSinkRecord.java`, `text/html`, `MB/s`) unless it ends in `.rs`: then it
-//! must be the end of a Rust file's path in the repository (`compress/frame.rs`, `batch.rs`).
+//! not here is that repository's. The failure names the repository's paths it may stand for.
+//! Other paths are another project's (`records/SnowflakeSinkRecord.java`, `text/html`, `MB/s`).
+//! A bare file name ending in `.rs` (`batch.rs`, no folder) must be the name of one of the
+//! repository's Rust files.
 
 use std::path::{Path, PathBuf};
 
@@ -40,23 +41,39 @@ enum Found {
     Command,
 }
 
-/// The repository's files and the pages' folders to look in.
+/// The repository's files and folders, to look paths up in.
 struct Repo {
     root: PathBuf,
-    rust_files: Vec<String>,
+    /// Every file and folder of the repository, relative to its root (`/`-separated).
+    paths: Vec<String>,
 }
 
 impl Repo {
+    fn new(root: PathBuf) -> Self {
+        let mut paths = std::collections::BTreeSet::new();
+        for file in repository_files(&root) {
+            for part in file.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+                paths.insert(part.to_string_lossy().replace('\\', "/"));
+            }
+        }
+        Self {
+            root,
+            paths: paths.into_iter().collect(),
+        }
+    }
+
     fn exists(&self, base: &Path, path: &str) -> bool {
         self.root.join(base).join(path).exists()
     }
 
-    /// The nearest folder at or above `dir` with a `Cargo.toml` (the root if none).
-    fn package_of(&self, dir: &Path) -> PathBuf {
-        dir.ancestors()
-            .find(|d| self.root.join(d).join("Cargo.toml").is_file())
-            .unwrap_or(Path::new(""))
-            .to_path_buf()
+    /// The repository's paths that end with `path` (a folder's trailing `/` aside).
+    fn ending_with(&self, path: &str) -> Vec<&str> {
+        let tail = format!("/{}", path.trim_end_matches('/'));
+        self.paths
+            .iter()
+            .filter(|p| p.ends_with(&tail))
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -102,29 +119,36 @@ fn path_of(word: &str, found: Found) -> Option<String> {
 /// Why a quoted path of ours is missing: `Err` with the reason, `Ok(true)` when it exists,
 /// `Ok(false)` when it is not ours (module docs).
 fn look_up(repo: &Repo, bases: &[PathBuf], path: &str) -> Result<bool, String> {
+    if !path.contains('/') {
+        if !path.ends_with(".rs") {
+            return Ok(false);
+        }
+        let rust =
+            |p: &&str| p.ends_with(".rs") && (*p == path || p.ends_with(&format!("/{path}")));
+        return match repo.paths.iter().map(String::as_str).any(|p| rust(&p)) {
+            true => Ok(true),
+            false => Err("no Rust file of the repository has this name".to_owned()),
+        };
+    }
+    if bases.iter().any(|b| repo.exists(b, path)) {
+        return Ok(true);
+    }
     let first = path.split('/').next().unwrap_or_default();
-    if path.contains('/') && bases.iter().any(|b| repo.exists(b, first)) {
-        if bases.iter().any(|b| repo.exists(b, path)) {
-            return Ok(true);
-        }
-        let places: Vec<String> = bases
-            .iter()
-            .map(|b| format!("{}/", Path::new(".").join(b).display()).replace(".//", "./"))
-            .collect();
-        return Err(format!("no such file in {}", places.join(", ")));
+    let meant = repo.ending_with(path);
+    let ours = bases.iter().any(|b| repo.exists(b, first)) || path.ends_with(".rs");
+    if !ours && meant.is_empty() {
+        return Ok(false);
     }
-    if path.ends_with(".rs") {
-        let tail = format!("/{path}");
-        if repo
-            .rust_files
-            .iter()
-            .any(|f| f == path || f.ends_with(&tail))
-        {
-            return Ok(true);
-        }
-        return Err("no Rust file of the repository has this name".to_owned());
+    let places: Vec<String> = bases
+        .iter()
+        .map(|b| format!("{}/", Path::new(".").join(b).display()).replace(".//", "./"))
+        .collect();
+    let mut why = format!("no such file from {}", places.join(" nor "));
+    if !meant.is_empty() {
+        let shown: Vec<String> = meant.iter().take(3).map(|m| format!("`{m}`")).collect();
+        why.push_str(&format!(" (the repository has {})", shown.join(", ")));
     }
-    Ok(false)
+    Err(why)
 }
 
 /// Whether a word names another GitHub repository, `owner/name`: two parts, the owner not a
@@ -152,6 +176,8 @@ fn names_repository(repo: &Repo, bases: &[PathBuf], word: &str) -> bool {
         && name.len() > 2
         && !media.contains(&owner)
         && !bases.iter().any(|b| repo.exists(b, owner))
+        && !name.ends_with(".rs")
+        && repo.ending_with(word).is_empty()
 }
 
 /// The words of a shell code block's command lines.
@@ -222,16 +248,7 @@ fn links(paragraph: &str, first_line: usize) -> Vec<(String, usize)> {
 /// Listing each quoted path that does not exist, or if fewer than `min_checked` paths were
 /// found (a check that read nothing must not pass).
 pub fn check_paths(root: &Path, min_checked: usize) {
-    let root = root.to_path_buf();
-    let files = repository_files(&root);
-    let repo = Repo {
-        rust_files: files
-            .iter()
-            .filter(|f| f.extension().is_some_and(|e| e == "rs"))
-            .map(|f| f.to_string_lossy().into_owned())
-            .collect(),
-        root,
-    };
+    let repo = Repo::new(root.to_path_buf());
     let pages = markdown_files(&repo.root);
     assert!(
         pages.iter().any(|p| p == Path::new("README.md")),
@@ -243,21 +260,13 @@ pub fn check_paths(root: &Path, min_checked: usize) {
     for page in &pages {
         let text = std::fs::read_to_string(repo.root.join(page)).unwrap();
         let dir = page.parent().unwrap_or(Path::new("")).to_path_buf();
-        let base = vec![dir.clone(), repo.package_of(&dir), PathBuf::new()];
-        // (heading level, the folders it quotes)
-        let mut sections: Vec<(usize, Vec<PathBuf>)> = Vec::new();
+        let mut bases = vec![dir.clone(), PathBuf::new()];
+        bases.dedup();
         for block in blocks(&text) {
             let mut words: Vec<(usize, String, Found)> = Vec::new();
             match &block {
-                Block::Heading { level, text, line } => {
-                    sections.retain(|(l, _)| l < level);
+                Block::Heading { text, line, .. } => {
                     let spans = code_spans(text, *line);
-                    let folders = spans
-                        .iter()
-                        .filter(|s| s.text.ends_with('/') && !s.text.contains(' '))
-                        .flat_map(|s| [PathBuf::from(&s.text), Path::new(&s.text).join("src")])
-                        .collect();
-                    sections.push((*level, folders));
                     words.extend(spans.into_iter().map(|s| (s.line, s.text, Found::Span)));
                 }
                 Block::Paragraph { text, line } => {
@@ -293,9 +302,6 @@ pub fn check_paths(root: &Path, min_checked: usize) {
                     }
                 }
             }
-            let mut bases = base.clone();
-            bases.extend(sections.iter().flat_map(|(_, f)| f.iter().cloned()));
-            bases.dedup();
             // Whether the block has named another repository (`snowflakedb/snowflake-connector-python`,
             // `src/snowflake/connector/`): a missing path after it is that repository's.
             let mut other_repository = false;
@@ -363,5 +369,41 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains("src/lib.rs"), "{message}");
+    }
+
+    /// A page in a package's folder, or about one, quotes the package's files from its own
+    /// folder or the repository root: `src/sink/mod.rs` in `kafka/docs/guide.md` is not
+    /// `kafka/src/sink/mod.rs`, nor `sink/mod.rs` in the root's README (which is no GitHub
+    /// repository's name either); the failure names the file meant.
+    #[test]
+    fn a_path_resolves_from_the_pages_folder_or_the_root_only() {
+        let mut files = vec![
+            ("src/lib.rs", ""),
+            ("kafka/src/sink/mod.rs", ""),
+            ("kafka/src/lib.rs", ""),
+            (
+                "kafka/docs/guide.md",
+                "`../src/lib.rs`, `kafka/src/sink/mod.rs`, `../../src/lib.rs`\n",
+            ),
+            (
+                "README.md",
+                "## The sink (`kafka/`)\n\n`kafka/src/sink/` and `text/html`.\n",
+            ),
+        ];
+        let tree = Tree::new("paths-strict-ok", &files);
+        assert_eq!(panic_message(|| check_paths(&tree.0, 4)), None);
+        files[3].1 = "`src/sink/mod.rs`\n";
+        files[4].1 = "## The sink (`kafka/`)\n\n`sink/mod.rs` and `sink/`.\n";
+        let tree = Tree::new("paths-strict-bad", &files);
+        let message = panic_message(|| check_paths(&tree.0, 1)).expect("the check passed");
+        for line in [
+            "kafka/docs/guide.md:1: `src/sink/mod.rs`: no such file from ./kafka/docs/ nor ./ \
+             (the repository has `kafka/src/sink/mod.rs`)",
+            "README.md:3: `sink/mod.rs`: no such file from ./ (the repository has \
+             `kafka/src/sink/mod.rs`)",
+            "README.md:3: `sink/`: no such file from ./ (the repository has `kafka/src/sink`)",
+        ] {
+            assert!(message.contains(line), "{line} not in {message}");
+        }
     }
 }
