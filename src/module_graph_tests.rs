@@ -68,3 +68,9 @@ fn the_checks_find_circles_in_a_small_tree() {
     assert!(rooms[0].starts_with("channel uses pipeline"), "{rooms:?}");
     assert_eq!(modules.len(), 4, "{modules:?}");
 }
+
+/// One module style (`foo/mod.rs`), no `#[path]` include from outside the package.
+#[test]
+fn one_module_style() {
+    snowpipe_house::module_style::check_package(env!("CARGO_MANIFEST_DIR"));
+}

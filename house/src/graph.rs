@@ -35,7 +35,8 @@ pub fn room_of(module: &str) -> &str {
     module.split("::").next().unwrap()
 }
 
-/// Files that are no module of the graph: the crate roots, and test and benchmark harnesses.
+/// Files that are no module of the graph: the crate roots, and test and benchmark harnesses
+/// (a harness with children, `test_util/mod.rs`, as one without, `test_util.rs`).
 fn left_out(rel: &Path) -> bool {
     let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
     rel.components()
@@ -46,6 +47,10 @@ fn left_out(rel: &Path) -> bool {
             name,
             "test_support.rs" | "test_util.rs" | "testing.rs" | "bench.rs"
         )
+        || rel.components().any(|c| {
+            let folder = c.as_os_str().to_string_lossy();
+            matches!(&*folder, "test_support" | "test_util" | "testing")
+        })
 }
 
 /// The module a file is: `pipeline/batch.rs` → `pipeline::batch`, `channel/mod.rs` →

@@ -89,3 +89,9 @@ fn the_checks_find_circles_and_uses_up_in_a_small_tree() {
         "{circles:?}"
     );
 }
+
+/// One module style (`foo/mod.rs`), no `#[path]` include from outside the package.
+#[test]
+fn one_module_style() {
+    snowpipe_house::module_style::check_package(env!("CARGO_MANIFEST_DIR"));
+}

@@ -49,3 +49,9 @@ fn the_check_finds_a_circle_in_a_small_tree() {
         "{rooms:?} {modules:?}"
     );
 }
+
+/// One module style (`foo/mod.rs`), no `#[path]` include from outside the package.
+#[test]
+fn one_module_style() {
+    snowpipe_house::module_style::check_package(env!("CARGO_MANIFEST_DIR"));
+}
