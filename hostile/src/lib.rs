@@ -17,6 +17,10 @@
 pub mod check;
 pub mod gen;
 pub mod rng;
+#[allow(
+    unsafe_code,
+    reason = "the harness's job: fork, setrlimit, kill, wait4 and sysconf through libc (SAFETY on each block)"
+)]
 pub mod run;
 mod suite;
 

@@ -306,7 +306,7 @@ impl Checker {
         }
     }
 
-    fn check(&mut self, at: &At, flag: &str, allowed: &BTreeSet<String>, whose: &str) {
+    fn check(&mut self, at: &At<'_>, flag: &str, allowed: &BTreeSet<String>, whose: &str) {
         self.checked += 1;
         if !allowed.contains(flag) {
             self.failures.insert(format!(
@@ -318,7 +318,7 @@ impl Checker {
     }
 
     /// Checks a command line of `program` (arguments `args`) if this test has its binary.
-    fn command(&mut self, at: &At, program: &str, args: &[&str]) {
+    fn command(&mut self, at: &At<'_>, program: &str, args: &[&str]) {
         let Some(mut help) = self.helps.get(program) else {
             return;
         };
@@ -347,7 +347,7 @@ impl Checker {
     }
 
     /// Checks flags quoted in prose against `programs` (those this test has).
-    fn prose(&mut self, at: &At, flags: &[String], programs: &[&str]) {
+    fn prose(&mut self, at: &At<'_>, flags: &[String], programs: &[&str]) {
         let mut allowed = BTreeSet::new();
         let mut whose = Vec::new();
         for p in programs {
@@ -369,7 +369,7 @@ impl Checker {
     /// ours in it (split at `|`, `&&`, `;`). Returns what the line says about the programs
     /// its flags belong to: `Some(Some(name))` ours, `Some(None)` another program's (a word,
     /// then flags), `None` no command.
-    fn line(&mut self, at: &At, words: &[&str]) -> Option<Option<&'static str>> {
+    fn line(&mut self, at: &At<'_>, words: &[&str]) -> Option<Option<&'static str>> {
         let mut depth = 0i32;
         let mut segment: Vec<&str> = Vec::new();
         let mut said = None;

@@ -7,7 +7,7 @@ use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
 use crate::cli::LoadArgs;
 
 /// A connected client, and the embedded emulator it talks to, if any.
-pub struct Connection {
+pub(crate) struct Connection {
     /// The client.
     pub client: StreamingIngestClient,
     /// The embedded emulator (kept running while the client uses it).
@@ -24,7 +24,7 @@ const CONNECT_HINT: &str = "cannot connect: pass --profile FILE (profile.json or
 /// # Errors
 /// When the profile cannot be read, the configuration is incomplete or refused, or the
 /// embedded emulator cannot start (its DDL file unreadable or not understood).
-pub async fn connect(args: &LoadArgs) -> Result<Connection> {
+pub(crate) async fn connect(args: &LoadArgs) -> Result<Connection> {
     let builder = match &args.profile {
         Some(path) => Some(
             ClientBuilder::from_profile_file(path)

@@ -27,7 +27,7 @@ use crate::text::TextReport;
 use crate::token::ParquetIdentity;
 
 /// Where the rows go and what bounds their decoding.
-pub struct Sink<'a> {
+pub(crate) struct Sink<'a> {
     /// The loader.
     pub tx: &'a Sender<Msg>,
     /// Set when the loader stops.
@@ -45,7 +45,7 @@ pub struct Sink<'a> {
 /// When the file cannot be read as Parquet, its schema is past the guard's limits, a row
 /// group cannot be read within the budget under `--on-error abort`, or the loader stopped
 /// listening.
-pub fn read(
+pub(crate) fn read(
     path: &Path,
     committed: Option<&str>,
     sink: &Sink<'_>,

@@ -21,24 +21,24 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 /// The most bytes of a file its identity covers.
-pub const IDENTITY_BYTES: u64 = 4096;
+pub(crate) const IDENTITY_BYTES: u64 = 4096;
 
 /// The first 16 hex digits of the SHA-256 of `bytes`.
-pub fn short_hash(bytes: &[u8]) -> String {
+pub(crate) fn short_hash(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The default channel of an input: `LOAD_` and 16 hex digits of the SHA-256 of its
 /// canonical path (upper case, as Snowflake shows names).
-pub fn channel_name(canonical: &Path) -> String {
+pub(crate) fn channel_name(canonical: &Path) -> String {
     let hash = short_hash(canonical.as_os_str().as_encoded_bytes());
     format!("LOAD_{}", hash.to_uppercase())
 }
 
 /// The first bytes of a text file, up to [`IDENTITY_BYTES`], for its tokens.
 #[derive(Debug, Clone, Default)]
-pub struct TextIdentity {
+pub(crate) struct TextIdentity {
     prefix: Vec<u8>,
     /// The hash of all [`IDENTITY_BYTES`] bytes, once the file has them.
     full: Option<String>,
@@ -49,7 +49,7 @@ impl TextIdentity {
     ///
     /// # Errors
     /// When the file cannot be read.
-    pub fn read(file: &mut File) -> Result<Self> {
+    pub(crate) fn read(file: &mut File) -> Result<Self> {
         let mut id = Self::default();
         id.refresh(file)?;
         Ok(id)
@@ -60,7 +60,7 @@ impl TextIdentity {
     ///
     /// # Errors
     /// When the file cannot be read.
-    pub fn refresh(&mut self, file: &mut File) -> Result<()> {
+    pub(crate) fn refresh(&mut self, file: &mut File) -> Result<()> {
         if self.full.is_some() {
             return Ok(());
         }
@@ -80,7 +80,7 @@ impl TextIdentity {
 
     /// Builds an identity from bytes already held.
     #[cfg(test)]
-    pub fn from_prefix(prefix: &[u8]) -> Self {
+    pub(crate) fn from_prefix(prefix: &[u8]) -> Self {
         let prefix = prefix[..prefix.len().min(IDENTITY_BYTES as usize)].to_vec();
         let full = (prefix.len() as u64 == IDENTITY_BYTES).then(|| short_hash(&prefix));
         Self { prefix, full }
@@ -88,7 +88,7 @@ impl TextIdentity {
 
     /// The token of `position`, or `None` when the file's first `min(position, 4096)` bytes
     /// were not read (call [`refresh`](Self::refresh)).
-    pub fn token(&self, position: u64) -> Option<String> {
+    pub(crate) fn token(&self, position: u64) -> Option<String> {
         let k = position.min(IDENTITY_BYTES);
         let hash = match &self.full {
             Some(h) if k == IDENTITY_BYTES => h.clone(),
@@ -100,7 +100,7 @@ impl TextIdentity {
     /// Where to resume from `committed` (a token this program wrote): its position when the
     /// file still starts with the bytes the token names and is at least that long. `None`
     /// when the token names other content (the file was replaced) or is not ours.
-    pub fn resume(&self, committed: &str, size: u64) -> Option<u64> {
+    pub(crate) fn resume(&self, committed: &str, size: u64) -> Option<u64> {
         let rest = committed.strip_prefix("v1:")?;
         let mut parts = rest.splitn(3, ':');
         let k: u64 = parts.next()?.parse().ok()?;
@@ -116,7 +116,7 @@ impl TextIdentity {
 
 /// A Parquet file's identity: its size and the hash of its footer.
 #[derive(Debug, Clone)]
-pub struct ParquetIdentity {
+pub(crate) struct ParquetIdentity {
     size: u64,
     hash: String,
 }
@@ -126,7 +126,7 @@ impl ParquetIdentity {
     ///
     /// # Errors
     /// When the file cannot be read.
-    pub fn read(file: &mut File) -> Result<Self> {
+    pub(crate) fn read(file: &mut File) -> Result<Self> {
         let size = file.metadata()?.len();
         let tail = size.min(IDENTITY_BYTES);
         file.seek(SeekFrom::Start(size - tail))?;
@@ -140,12 +140,12 @@ impl ParquetIdentity {
     }
 
     /// The token after `rows` rows.
-    pub fn token(&self, rows: u64) -> String {
+    pub(crate) fn token(&self, rows: u64) -> String {
         format!("pq1:{}:{}:{rows}", self.size, self.hash)
     }
 
     /// The rows to skip when `committed` names this file, else `None`.
-    pub fn resume(&self, committed: &str, num_rows: u64) -> Option<u64> {
+    pub(crate) fn resume(&self, committed: &str, num_rows: u64) -> Option<u64> {
         let prefix = format!("pq1:{}:{}:", self.size, self.hash);
         let rows: u64 = committed.strip_prefix(&prefix)?.parse().ok()?;
         (rows <= num_rows).then_some(rows)

@@ -8,7 +8,6 @@
 //! [`MetricsRecorder`] records the metrics the client reports (`docs/METRICS.md`).
 //! [`conformance`] is the suite every backend runs: the exactly-once writer model and the
 //! protocol cases over the public API.
-#![allow(clippy::missing_panics_doc)]
 
 pub mod conformance;
 

@@ -19,7 +19,7 @@ use crate::table_replay::source::{self, KeysetReader};
 
 /// How a value is compared: by its Snowflake type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(super) enum Class {
     Bool,
     Number,
     Float,
@@ -30,7 +30,7 @@ pub enum Class {
     Variant,
 }
 
-pub fn class_of(kind: &Kind) -> Class {
+pub(super) fn class_of(kind: &Kind) -> Class {
     match kind {
         Kind::Bool => Class::Bool,
         Kind::Int { .. } | Kind::Year | Kind::Bit => Class::Number,
@@ -46,7 +46,7 @@ pub fn class_of(kind: &Kind) -> Class {
 }
 
 /// `-001.2300` → `-1.23`; `0.00` → `0`.
-pub fn decimal(text: &str) -> String {
+pub(super) fn decimal(text: &str) -> String {
     let t = text.trim();
     let (neg, digits) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -98,7 +98,7 @@ fn canonical_json(v: &Json) -> String {
 }
 
 /// The canonical form of a value as sent (the replay's JSON).
-pub fn from_source(class: Class, v: &Json) -> Option<String> {
+pub(super) fn from_source(class: Class, v: &Json) -> Option<String> {
     let text = || match v {
         Json::String(s) => s.clone(),
         other => other.to_string(),
@@ -124,7 +124,7 @@ pub fn from_source(class: Class, v: &Json) -> Option<String> {
 }
 
 /// The canonical form of a value as the SQL API returns it.
-pub fn from_dest(class: Class, v: Option<&str>) -> Option<String> {
+pub(super) fn from_dest(class: Class, v: Option<&str>) -> Option<String> {
     let v = v?;
     Some(match class {
         Class::Bool => match v {
@@ -150,7 +150,7 @@ pub fn from_dest(class: Class, v: Option<&str>) -> Option<String> {
 
 /// Where the destination is.
 #[derive(Debug, Clone)]
-pub struct Dest {
+pub(super) struct Dest {
     pub database: String,
     pub schema: String,
     pub table: String,
@@ -158,7 +158,7 @@ pub struct Dest {
 
 /// One difference, for the table of differences.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Difference {
+pub(super) struct Difference {
     pub key: u64,
     pub column: String,
     pub source: Option<String>,
@@ -167,7 +167,7 @@ pub struct Difference {
 
 /// The outcome: counts on both sides, per-column checksums and differences.
 #[derive(Debug, Default)]
-pub struct Verification {
+pub(super) struct Verification {
     pub source_rows: u64,
     pub dest_rows: u64,
     pub dest_distinct: u64,
@@ -182,7 +182,7 @@ pub struct Verification {
 }
 
 impl Verification {
-    pub fn is_exact(&self) -> bool {
+    pub(super) fn is_exact(&self) -> bool {
         self.source_rows == self.dest_rows
             && self.dest_rows == self.dest_distinct
             && self.source_range == self.dest_range
@@ -192,7 +192,7 @@ impl Verification {
     }
 
     /// The report: checks, columns, differences.
-    pub fn render(&self, source: &str, dest: &Dest) -> String {
+    pub(super) fn render(&self, source: &str, dest: &Dest) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
         let opt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
@@ -288,7 +288,7 @@ fn cell_u64(v: &Option<String>) -> Option<u64> {
 /// # Errors
 /// When either side cannot be read (a missing destination table is an error, not a
 /// difference).
-pub async fn verify(
+pub(super) async fn verify(
     source_url: &str,
     table_name: &str,
     key: Option<&str>,
