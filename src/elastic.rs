@@ -348,7 +348,6 @@ impl ElasticChannel {
                 };
                 batcher.push(chunk, now, now_ms, &mut full);
             }
-            #[allow(clippy::cast_precision_loss)]
             m.data.buffer_bytes.set(batcher.len() as f64);
         }
         for batch in full {

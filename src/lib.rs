@@ -95,17 +95,12 @@
 #![doc = ""]
 #![doc = include_str!("../docs/METRICS.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![deny(
-    rustdoc::broken_intra_doc_links,
-    rustdoc::private_intra_doc_links,
-    rustdoc::bare_urls,
-    rust_2018_idioms,
-    unsafe_code
-)]
+// The workspace's lints (`[workspace.lints]`: unsafe code, `unreachable_pub`, Rust 2018 idioms,
+// broken doc links) and the SDK's own:
+#![deny(rustdoc::private_intra_doc_links, rustdoc::bare_urls)]
 #![warn(
     missing_docs,
     missing_debug_implementations,
-    unreachable_pub,
     clippy::future_not_send,
     clippy::clone_on_ref_ptr,
     clippy::use_self,

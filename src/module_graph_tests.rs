@@ -1,16 +1,12 @@
-//! `src/` has no import circle. Checked from the sources, cheaply ([`circles`], with the graph
-//! every package's `module_graph_tests.rs` shares, [`circles::graph`]), at two grains:
+//! `src/` has no import circle. Checked from the sources, cheaply ([`snowpipe_house::circles`], with the graph
+//! every package's `module_graph_tests.rs` shares, [`snowpipe_house::graph`]), at two grains:
 //! * its top-level modules (its rooms): a room only uses rooms below it, so no room leads
 //!   back to itself through other rooms.
 //! * its files: no module (one source file) leads back to itself through other modules, so a
 //!   circle inside a room (`pipeline::batch ⇄ pipeline::compress` was one) is caught too.
 
-mod circles;
-
-use std::path::Path;
-
-use circles::graph::{self, Graph};
-use circles::{assert_no_file_circle, assert_no_room_circle, circles, walk, BELOW_BOTH};
+use snowpipe_house::circles::{assert_no_file_circle, assert_no_room_circle, circles, BELOW_BOTH};
+use snowpipe_house::graph::Graph;
 
 /// The one pair of rooms that use each other, on purpose: an `Error` carries the committed
 /// `OffsetToken`, and `OffsetToken::new` returns the crate's `Error` (`error.rs` and
@@ -20,7 +16,7 @@ const ALLOWED: &[(&str, &str)] = &[("error", "offset"), ("offset", "error")];
 #[test]
 fn the_top_level_modules_have_no_cycle() {
     assert_no_room_circle(
-        &Graph::of_crate(),
+        &Graph::of_crate(env!("CARGO_MANIFEST_DIR")),
         ALLOWED,
         &["channel", "client", "client_state", "elastic"],
         "a room may only use the rooms below it, ARCHITECTURE.md",
@@ -30,7 +26,7 @@ fn the_top_level_modules_have_no_cycle() {
 #[test]
 fn no_file_leads_back_to_itself() {
     assert_no_file_circle(
-        &Graph::of_crate(),
+        &Graph::of_crate(env!("CARGO_MANIFEST_DIR")),
         ALLOWED,
         &["pipeline::batch", "channel::actor::send", "channel::status"],
         BELOW_BOTH,
@@ -73,38 +69,8 @@ fn the_checks_find_circles_in_a_small_tree() {
     assert_eq!(modules.len(), 4, "{modules:?}");
 }
 
+/// One module style (`foo/mod.rs`), no `#[path]` include from outside the package.
 #[test]
-fn the_checker_follows_paths_to_the_longest_module() {
-    use graph::{from_root, module_of, resolve, root_exports};
-    use walk::{code, paths_after};
-    let text = "// crate::ignored\n#[cfg(doc)]\nuse crate::DocOnly;\nuse crate::a::b::C;\n\
-                use super::{d, e::F};\nuse super::super::g::H;\n#[cfg(test)]\nmod tests {\n    \
-                fn t() { crate::t::x(); }\n}\n#[cfg(test)]\nuse crate::u::v;\n\
-                #[cfg(all(test, unix))]\nmod unix_tests {\n    use crate::w;\n}\n\
-                fn f() { self::i::j(); crate::Root::new(); }\n";
-    let code = code(text);
-    assert_eq!(
-        paths_after(&code, "crate::"),
-        [vec!["a", "b", "C"], vec!["Root", "new"]]
-    );
-    assert_eq!(
-        paths_after(&code, "super::"),
-        [vec!["d"], vec!["e", "F"], vec!["super", "g", "H"]]
-    );
-    assert_eq!(paths_after(&code, "self::"), [vec!["i", "j"]]);
-    let p = |s: &str| s.split("::").map(str::to_owned).collect::<Vec<_>>();
-    assert_eq!(from_root("x::y::z", p("super::g::H")), p("x::g::H"));
-    assert_eq!(from_root("x::y::z", p("d")), p("x::y::d"));
-    let modules = ["a", "a::b", "x"].map(str::to_owned).into();
-    let exports = root_exports("pub use a::b::{C, D as E};\npub use x::Y;\n", &modules);
-    assert_eq!(exports["C"], "a::b");
-    assert_eq!(exports["E"], "a::b");
-    assert_eq!(exports["Y"], "x");
-    let r = |s: &str| resolve(&modules, &exports, &p(s));
-    assert_eq!(r("a::b::C").as_deref(), Some("a::b"));
-    assert_eq!(r("a::c::D").as_deref(), Some("a"));
-    assert_eq!(r("Y").as_deref(), Some("x"));
-    assert_eq!(r("Root"), None);
-    assert_eq!(module_of(Path::new("channel/mod.rs")), "channel");
-    assert_eq!(module_of(Path::new("pipeline/batch.rs")), "pipeline::batch");
+fn one_module_style() {
+    snowpipe_house::module_style::check_package(env!("CARGO_MANIFEST_DIR"));
 }

@@ -10,15 +10,15 @@ use crate::convert::SqlValue;
 use crate::storage::{ChannelRecord, RowCounters};
 
 /// Name of the implicit elastic channel every pipe has.
-pub const ELASTIC: &str = "ELASTIC";
+pub(crate) const ELASTIC: &str = "ELASTIC";
 /// Healthy channel status code.
-pub const SUCCESS: &str = "SUCCESS";
+pub(crate) const SUCCESS: &str = "SUCCESS";
 /// Status code of an invalidated channel.
-pub const MUST_REOPEN: &str = "ERR_CHANNEL_MUST_BE_REOPENED";
+pub(crate) const MUST_REOPEN: &str = "ERR_CHANNEL_MUST_BE_REOPENED";
 /// The most characters a new channel's name has: Snowflake documents no channel name limit
 /// for Snowpipe Streaming, so the emulator takes its identifier limit (255 characters,
 /// docs/protocol.md [IDN]); an open of a longer name gets 400 `ERR_CHANNEL_NAME_TOO_LONG`.
-pub const MAX_CHANNEL_NAME_CHARS: usize = 255;
+pub(crate) const MAX_CHANNEL_NAME_CHARS: usize = 255;
 
 /// Identity of a channel: canonical database, schema and pipe names plus the exact channel name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -55,14 +55,22 @@ mod base;
 #[doc(hidden)]
 pub mod catalog;
 #[cfg(not(feature = "internals"))]
-#[allow(dead_code)] // what only the integration tests call
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "public with the feature `internals`, for the integration tests"
+)]
 mod catalog;
 mod channels;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod convert;
 #[cfg(not(feature = "internals"))]
-#[allow(dead_code)] // what only the integration tests call
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "public with the feature `internals`, for the integration tests"
+)]
 mod convert;
 mod http;
 #[cfg(test)]
@@ -79,7 +87,11 @@ mod stage;
 #[doc(hidden)]
 pub mod storage;
 #[cfg(not(feature = "internals"))]
-#[allow(dead_code)] // what only the integration tests call
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "public with the feature `internals`, for the integration tests"
+)]
 mod storage;
 mod with_key;
 

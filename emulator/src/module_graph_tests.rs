@@ -2,18 +2,12 @@
 //! on floors ([`FLOORS`], lowest first, the order the crate docs in `lib.rs` list): a room uses
 //! only the rooms on its floor or below. No module (file) leads back to itself through other
 //! modules. Checked from the sources as the SDK's and the sink's tests do, by the graph and
-//! the floor check they share ([`graph`], [`floors`]).
-
-#[path = "../../src/module_graph_tests/floors.rs"]
-mod floors;
-#[path = "../../src/module_graph_tests/graph.rs"]
-mod graph;
-#[path = "../../src/module_graph_tests/walk.rs"]
-mod walk;
+//! the floor check they share ([`snowpipe_house::graph`], [`snowpipe_house::floors`]).
 
 use std::path::{Path, PathBuf};
 
-use graph::{assert_none, Graph};
+use snowpipe_house::floors;
+use snowpipe_house::graph::{assert_none, Graph};
 
 /// Known circles, as the edges left out of the check: none today. An edge listed here must
 /// name the issue that breaks its circle.
@@ -49,7 +43,7 @@ fn breaks(graph: &Graph) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn each_room_uses_only_its_floor_and_below() {
-    let (floors, _) = breaks(&Graph::of_crate());
+    let (floors, _) = breaks(&Graph::of_crate(env!("CARGO_MANIFEST_DIR")));
     assert_none(
         &floors,
         "the floors are broken (move a piece used up a floor down to where both sides may use \
@@ -59,7 +53,7 @@ fn each_room_uses_only_its_floor_and_below() {
 
 #[test]
 fn no_module_leads_back_to_itself() {
-    let graph = Graph::of_crate();
+    let graph = Graph::of_crate(env!("CARGO_MANIFEST_DIR"));
     assert!(graph.modules.contains("sql_api::rewrite") && graph.modules.contains("stage::upload"));
     let (_, circles) = breaks(&graph);
     assert_none(
@@ -104,4 +98,10 @@ fn the_checks_find_circles_and_uses_up_in_a_small_tree() {
              base::clock → security::auth leads back",
         ]
     );
+}
+
+/// One module style (`foo/mod.rs`), no `#[path]` include from outside the package.
+#[test]
+fn one_module_style() {
+    snowpipe_house::module_style::check_package(env!("CARGO_MANIFEST_DIR"));
 }

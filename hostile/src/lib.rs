@@ -17,6 +17,10 @@
 pub mod check;
 pub mod gen;
 pub mod rng;
+#[allow(
+    unsafe_code,
+    reason = "the harness's job: fork, setrlimit, kill, wait4 and sysconf through libc (SAFETY on each block)"
+)]
 pub mod run;
 mod suite;
 
@@ -30,3 +34,13 @@ pub const MIB: u64 = 1 << 20;
 
 /// What a surface may use above its configured memory budget (the "budget + 64 MB").
 pub const RSS_SLACK_BYTES: u64 = 64 * MIB;
+
+/// The workspace's rules this package keeps (the import graph's checks cover the others).
+#[cfg(test)]
+mod house_rules {
+    /// One module style (`foo/mod.rs`), no `#[path]` include from outside the package.
+    #[test]
+    fn one_module_style() {
+        snowpipe_house::module_style::check_package(env!("CARGO_MANIFEST_DIR"));
+    }
+}

@@ -108,7 +108,7 @@ impl Lab {
             .set("bootstrap.servers", brokers)
             .create()
             .context("cannot create an admin client")?;
-        let new: Vec<NewTopic> = topics
+        let new: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
             .collect();
@@ -480,7 +480,6 @@ pub async fn produce(
             settle(&mut pending, into).await?;
         }
         if rate > 0.0 {
-            #[allow(clippy::cast_precision_loss)]
             let due = Duration::from_secs_f64((id - first + 1) as f64 / rate);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
                 tokio::time::sleep(wait).await;

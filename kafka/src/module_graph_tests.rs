@@ -1,18 +1,12 @@
 //! `kafka/src/` has no import circle: the rooms (top-level modules) are in layers, each using
 //! only the rooms below it ([`ROOMS`], the order `ARCHITECTURE.md` draws), and no module (file)
 //! leads back to itself through other modules. Checked from the sources as the SDK's and the
-//! emulator's tests do, by the graph they share ([`graph`]).
-
-#[path = "../../src/module_graph_tests/floors.rs"]
-mod floors;
-#[path = "../../src/module_graph_tests/graph.rs"]
-mod graph;
-#[path = "../../src/module_graph_tests/walk.rs"]
-mod walk;
+//! emulator's tests do, by the graph they share ([`snowpipe_house::graph`]).
 
 use std::path::{Path, PathBuf};
 
-use graph::{assert_none, Graph};
+use snowpipe_house::floors;
+use snowpipe_house::graph::{assert_none, Graph};
 
 /// The rooms, lowest first, one to a floor: a room may use the rooms before it, never one
 /// after it.
@@ -37,7 +31,7 @@ fn breaks(graph: &Graph) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn each_room_uses_only_the_rooms_below_it() {
-    let (layers, _) = breaks(&Graph::of_crate());
+    let (layers, _) = breaks(&Graph::of_crate(env!("CARGO_MANIFEST_DIR")));
     assert_none(
         &layers,
         &format!(
@@ -49,7 +43,7 @@ fn each_room_uses_only_the_rooms_below_it() {
 
 #[test]
 fn no_module_leads_back_to_itself() {
-    let graph = Graph::of_crate();
+    let graph = Graph::of_crate(env!("CARGO_MANIFEST_DIR"));
     assert!(graph.modules.contains("rows::row") && graph.modules.contains("source::router"));
     let (_, circles) = breaks(&graph);
     assert_none(&circles, "import circles");
@@ -98,4 +92,10 @@ fn the_checks_find_circles_and_uses_up_in_a_small_tree() {
             && circles[1].starts_with("source::router uses rows::row "),
         "{circles:?}"
     );
+}
+
+/// One module style (`foo/mod.rs`), no `#[path]` include from outside the package.
+#[test]
+fn one_module_style() {
+    snowpipe_house::module_style::check_package(env!("CARGO_MANIFEST_DIR"));
 }

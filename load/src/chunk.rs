@@ -5,11 +5,11 @@ use snowpipe_streaming::arrow::arrow_array::RecordBatch;
 
 /// The most NDJSON bytes of one append: well under one request (4 MB), so an append is never
 /// split across requests (a split of string tokens is refused by the SDK, never guessed).
-pub const CHUNK_BYTES: usize = 1 << 20;
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
 /// Rows of a text file as NDJSON.
 #[derive(Debug)]
-pub struct Chunk {
+pub(crate) struct Chunk {
     /// One JSON object per line.
     pub ndjson: Vec<u8>,
     /// Rows in `ndjson`.
@@ -24,7 +24,7 @@ pub struct Chunk {
 
 /// Rows of a Parquet file.
 #[derive(Debug)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// The rows.
     pub batch: RecordBatch,
     /// Rows of the file before it.
@@ -37,7 +37,7 @@ pub struct Batch {
 
 /// What a reader sends the loader.
 #[derive(Debug)]
-pub enum Msg {
+pub(crate) enum Msg {
     /// Rows to append.
     Rows(Chunk),
     /// Parquet rows to append.
@@ -57,7 +57,7 @@ pub enum Msg {
 
 /// Accumulates rows into chunks.
 #[derive(Debug, Default)]
-pub struct ChunkBuilder {
+pub(crate) struct ChunkBuilder {
     ndjson: Vec<u8>,
     rows: u64,
     first_token: Option<String>,
@@ -66,17 +66,17 @@ pub struct ChunkBuilder {
 
 impl ChunkBuilder {
     /// Whether a row of `len` bytes no longer fits (the chunk holds rows).
-    pub fn full_for(&self, len: usize) -> bool {
+    pub(crate) fn full_for(&self, len: usize) -> bool {
         self.rows > 0 && self.ndjson.len() + len + 1 > CHUNK_BYTES
     }
 
     /// The buffer to write the next row into; call [`row_written`](Self::row_written) after.
-    pub fn buf(&mut self) -> &mut Vec<u8> {
+    pub(crate) fn buf(&mut self) -> &mut Vec<u8> {
         &mut self.ndjson
     }
 
     /// A row was written (without its line break), its token `token`.
-    pub fn row_written(&mut self, token: impl FnOnce() -> String) {
+    pub(crate) fn row_written(&mut self, token: impl FnOnce() -> String) {
         self.ndjson.push(b'\n');
         if self.rows == 0 {
             self.first_token = Some(token());
@@ -85,13 +85,13 @@ impl ChunkBuilder {
     }
 
     /// Counts `n` input bytes.
-    pub fn consumed(&mut self, n: u64) {
+    pub(crate) fn consumed(&mut self, n: u64) {
         self.bytes += n;
     }
 
     /// The chunk so far as a message, `end_token` the token after it, or `None`
     /// when nothing was consumed.
-    pub fn take(&mut self, end_token: impl FnOnce() -> String) -> Option<Msg> {
+    pub(crate) fn take(&mut self, end_token: impl FnOnce() -> String) -> Option<Msg> {
         let taken = std::mem::take(self);
         if taken.rows == 0 {
             return (taken.bytes > 0).then_some(Msg::Skipped { bytes: taken.bytes });

@@ -7,12 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use snowpipe_cli_support::log::LogFormat;
 
 /// The prefix of every flag's environment variable.
-pub const ENV_PREFIX: &str = "SNOWPIPE_LOAD_";
+pub(crate) const ENV_PREFIX: &str = "SNOWPIPE_LOAD_";
 
 /// Snowpipe Streaming from the command line.
 #[derive(Debug, Parser)]
 #[command(name = "snowpipe", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -20,7 +20,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Load NDJSON, CSV or Parquet files into a table, exactly once across reruns.
     #[command(long_about = LOAD_ABOUT)]
     Load(LoadArgs),
@@ -50,7 +50,7 @@ committed.";
 
 /// Input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// One JSON object per line.
     Ndjson,
     /// Comma-separated values (see the --csv-* options).
@@ -62,7 +62,7 @@ pub enum Format {
 /// What to do with a bad record (a line that is not one JSON object, a CSV record with the
 /// wrong number of fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OnError {
+pub(crate) enum OnError {
     /// Write it to `<input>.rejected.ndjson` and go on.
     Continue,
     /// Stop, exit non-zero, naming the file and line.
@@ -71,7 +71,7 @@ pub enum OnError {
 
 /// `snowpipe load`'s options.
 #[derive(Debug, Args)]
-pub struct LoadArgs {
+pub(crate) struct LoadArgs {
     /// Files to load (`-`: standard input, at-least-once), or objects: s3://B/KEY, gs://,
     /// az://, https:// (a prefix ending in `/`, or a glob: s3://B/exports/2026-*/part-*.parquet).
     #[arg(required = true, value_name = "PATH|URL")]
@@ -149,7 +149,7 @@ pub struct LoadArgs {
 
 /// The CSV options, named after Snowflake's file format options where they mean the same.
 #[derive(Debug, Clone, Args)]
-pub struct CsvArgs {
+pub(crate) struct CsvArgs {
     /// FIELD_DELIMITER: one byte (`\t` for a tab).
     #[arg(long, default_value = ",")]
     pub csv_delimiter: String,

@@ -7,7 +7,7 @@ use snowpipe_streaming::{ClientBuilder, StreamingIngestClient};
 use crate::cli::LoadArgs;
 
 /// A connected client, and the embedded emulator it talks to, if any.
-pub struct Connection {
+pub(crate) struct Connection {
     /// The client.
     pub client: StreamingIngestClient,
     /// The embedded emulator (kept running while the client uses it).
@@ -21,7 +21,7 @@ pub struct Connection {
 /// When the profile cannot be read, the configuration is incomplete or refused, or the
 /// embedded emulator cannot start (its DDL file unreadable or not understood). A refused
 /// connection names where its settings came from: the profile passed, or the variables.
-pub async fn connect(args: &LoadArgs) -> Result<Connection> {
+pub(crate) async fn connect(args: &LoadArgs) -> Result<Connection> {
     let (builder, from) = match &args.profile {
         Some(path) => (
             ClientBuilder::from_profile_file(path)

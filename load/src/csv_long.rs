@@ -16,7 +16,7 @@ use crate::record::{Whole, KEPT_BYTES, MAX_RECORD_BYTES};
 /// Where the record under way started, in bytes of a [`Capped`] reader's input, and whether
 /// the reader refused to read on (the record passed the limit).
 #[derive(Default)]
-pub struct Boundary {
+pub(crate) struct Boundary {
     /// Bytes before the record under way.
     pub at: Cell<u64>,
     /// Set when the reader stopped at the limit.
@@ -25,7 +25,7 @@ pub struct Boundary {
 
 /// A reader that stops (an I/O error) once it has given more than [`MAX_RECORD_BYTES`] and one
 /// buffer past the [`Boundary`]: the `csv` reader then holds at most about that of one record.
-pub struct Capped<R> {
+pub(crate) struct Capped<R> {
     inner: R,
     given: u64,
     slack: u64,
@@ -34,7 +34,7 @@ pub struct Capped<R> {
 
 impl<R> Capped<R> {
     /// `inner`, the `csv` reader's buffer being `slack` bytes.
-    pub fn new(inner: R, slack: usize, boundary: Rc<Boundary>) -> Self {
+    pub(crate) fn new(inner: R, slack: usize, boundary: Rc<Boundary>) -> Self {
         Self {
             inner,
             given: 0,
@@ -57,7 +57,7 @@ impl<R: Read> Read for Capped<R> {
 }
 
 /// A CSV record past the limit, being read past.
-pub struct LongRecord {
+pub(crate) struct LongRecord {
     parser: csv_core::Reader,
     /// Where it starts in the file.
     pub start: u64,
@@ -72,7 +72,7 @@ pub struct LongRecord {
 
 impl LongRecord {
     /// A record starting at byte `start`, line `line`, read with `parser`.
-    pub fn new(parser: csv_core::Reader, start: u64, line: u64) -> Self {
+    pub(crate) fn new(parser: csv_core::Reader, start: u64, line: u64) -> Self {
         Self {
             parser,
             start,
@@ -89,7 +89,11 @@ impl LongRecord {
     ///
     /// # Errors
     /// When `input` cannot be read.
-    pub fn read_from(&mut self, input: &mut impl Read, at_end: bool) -> std::io::Result<bool> {
+    pub(crate) fn read_from(
+        &mut self,
+        input: &mut impl Read,
+        at_end: bool,
+    ) -> std::io::Result<bool> {
         let mut block = vec![0u8; 64 * 1024];
         let mut out = vec![0u8; 64 * 1024];
         let mut ends = [0usize; 64];
@@ -121,12 +125,12 @@ impl LongRecord {
     }
 
     /// Its first bytes.
-    pub fn first(&self) -> &[u8] {
+    pub(crate) fn first(&self) -> &[u8] {
         &self.first
     }
 
     /// Its length and hash.
-    pub fn whole(&self) -> Whole {
+    pub(crate) fn whole(&self) -> Whole {
         Whole {
             len: self.len,
             sha256: self
@@ -140,7 +144,7 @@ impl LongRecord {
     }
 
     /// Line breaks read in it (the parser's count of lines, from 1).
-    pub fn lines(&self) -> u64 {
+    pub(crate) fn lines(&self) -> u64 {
         self.parser.line().saturating_sub(1)
     }
 }

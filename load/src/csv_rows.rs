@@ -10,7 +10,7 @@ use crate::cli::CsvArgs;
 
 /// The CSV options, checked.
 #[derive(Debug, Clone)]
-pub struct CsvOptions {
+pub(crate) struct CsvOptions {
     delimiter: u8,
     quote: Option<u8>,
     escape: Option<u8>,
@@ -47,7 +47,7 @@ impl CsvOptions {
     ///
     /// # Errors
     /// When a delimiter, quote or escape is not one byte.
-    pub fn new(args: &CsvArgs) -> Result<Self> {
+    pub(crate) fn new(args: &CsvArgs) -> Result<Self> {
         let delimiter = one_byte("--csv-delimiter", &args.csv_delimiter, false)?.unwrap_or(b',');
         Ok(Self {
             delimiter,
@@ -70,7 +70,7 @@ impl CsvOptions {
     }
 
     /// A reader of these options over `input` (no header handling: records only).
-    pub fn reader<R: std::io::Read>(&self, input: R) -> csv::Reader<R> {
+    pub(crate) fn reader<R: std::io::Read>(&self, input: R) -> csv::Reader<R> {
         let mut b = csv::ReaderBuilder::new();
         b.delimiter(self.delimiter)
             .has_headers(false)
@@ -91,7 +91,7 @@ impl CsvOptions {
 
     /// `csv-core`'s parser with these options (to read past a record too long to hold:
     /// `csv_long.rs`).
-    pub fn core_reader(&self) -> csv_core::Reader {
+    pub(crate) fn core_reader(&self) -> csv_core::Reader {
         let mut b = csv_core::ReaderBuilder::new();
         b.delimiter(self.delimiter)
             .escape(self.escape)
@@ -105,7 +105,7 @@ impl CsvOptions {
 
     /// Whether `raw` (a record's bytes) closes every quote it opens: a record cut by the end of
     /// a file still being written does not.
-    pub fn quotes_closed(&self, raw: &[u8]) -> bool {
+    pub(crate) fn quotes_closed(&self, raw: &[u8]) -> bool {
         let Some(q) = self.quote else { return true };
         let mut open = false;
         let mut escaped = false;
@@ -126,7 +126,7 @@ impl CsvOptions {
     /// # Errors
     /// A message for the dead-letter file: the wrong number of fields, or text that is not
     /// UTF-8.
-    pub fn write_json(
+    pub(crate) fn write_json(
         &self,
         columns: &[String],
         record: &ByteRecord,
@@ -166,7 +166,7 @@ impl CsvOptions {
 
 /// The first two columns of `names` that are one column to Snowflake (equal without regard
 /// to ASCII case: a header's `id` loads into `ID`), as their 0-based positions.
-pub fn duplicate(names: &[String]) -> Option<(usize, usize)> {
+pub(crate) fn duplicate(names: &[String]) -> Option<(usize, usize)> {
     let mut seen = std::collections::HashMap::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         if let Some(&first) = seen.get(&name.to_ascii_uppercase()) {

@@ -13,11 +13,11 @@ use crate::names::shown;
 use crate::record::{trim_line, Whole};
 
 /// The most of a record's text a dead letter keeps: its JSON string form, escapes counted.
-pub const KEPT_TEXT: usize = 64 * 1024;
+pub(crate) const KEPT_TEXT: usize = 64 * 1024;
 
 /// A bad record: where, why, its first bytes, and its length and hash.
 #[derive(Debug)]
-pub struct BadRecord<'a> {
+pub(crate) struct BadRecord<'a> {
     /// 1-based line where it starts.
     pub line: u64,
     /// Byte offset where it starts.
@@ -36,7 +36,7 @@ pub struct BadRecord<'a> {
 
 /// The dead-letter file of one input, created on the first bad record, appended to.
 /// At-least-once: a rerun that reads a bad record again writes it again.
-pub struct DeadLetter {
+pub(crate) struct DeadLetter {
     input: PathBuf,
     path: PathBuf,
     file: Option<BufWriter<std::fs::File>>,
@@ -46,7 +46,7 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     /// The dead-letter file of `input`.
-    pub fn new(input: &Path) -> Self {
+    pub(crate) fn new(input: &Path) -> Self {
         let mut name = input.as_os_str().to_owned();
         name.push(".rejected.ndjson");
         Self {
@@ -58,7 +58,7 @@ impl DeadLetter {
     }
 
     /// Where it is.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -66,7 +66,7 @@ impl DeadLetter {
     ///
     /// # Errors
     /// When the file cannot be opened or written.
-    pub fn write(&mut self, bad: &BadRecord<'_>) -> Result<()> {
+    pub(crate) fn write(&mut self, bad: &BadRecord<'_>) -> Result<()> {
         if self.file.is_none() {
             let f = crate::files::open_dead_letter(&self.path, &self.input)?;
             self.file = Some(BufWriter::with_capacity(256 * 1024, f));
@@ -91,7 +91,7 @@ impl DeadLetter {
     ///
     /// # Errors
     /// When the file cannot be written.
-    pub fn flush(&mut self) -> Result<()> {
+    pub(crate) fn flush(&mut self) -> Result<()> {
         match &mut self.file {
             Some(f) => f
                 .flush()

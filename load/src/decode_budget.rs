@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 /// Bytes of decoded pages the readers may hold together.
 #[derive(Debug)]
-pub struct DecodeBudget {
+pub(crate) struct DecodeBudget {
     free: Mutex<u64>,
     freed: Condvar,
     total: u64,
@@ -17,14 +17,14 @@ pub struct DecodeBudget {
 
 /// A share of the budget, given back when dropped.
 #[derive(Debug)]
-pub struct Held<'a> {
+pub(crate) struct Held<'a> {
     budget: &'a DecodeBudget,
     bytes: u64,
 }
 
 impl DecodeBudget {
     /// A budget of `total` bytes.
-    pub fn new(total: u64) -> Self {
+    pub(crate) fn new(total: u64) -> Self {
         Self {
             free: Mutex::new(total),
             freed: Condvar::new(),
@@ -35,7 +35,7 @@ impl DecodeBudget {
     /// Waits (blocking: readers run on the blocking pool) until `bytes` (at most the whole
     /// budget) are free, and holds them; `stop()` is asked every 100 ms (`None` once it says
     /// stop).
-    pub fn hold(&self, bytes: u64, stop: impl Fn() -> bool) -> Option<Held<'_>> {
+    pub(crate) fn hold(&self, bytes: u64, stop: impl Fn() -> bool) -> Option<Held<'_>> {
         let bytes = bytes.min(self.total);
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         while *free < bytes {

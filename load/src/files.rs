@@ -15,7 +15,7 @@ use crate::names::shown;
 ///
 /// # Errors
 /// When it cannot be opened, or is not a regular file (saying what it is).
-pub fn open_input(path: &Path) -> Result<File> {
+pub(crate) fn open_input(path: &Path) -> Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -63,6 +63,7 @@ fn what(kind: std::fs::FileType) -> &'static str {
 
 /// Clears `O_NONBLOCK` again (without effect on a regular file's reads, cleared anyway).
 #[cfg(unix)]
+#[allow(unsafe_code, reason = "fcntl on our own descriptor, through libc")]
 fn blocking(file: &File) -> Result<()> {
     use std::os::unix::io::AsRawFd as _;
     let fd = file.as_raw_fd();
@@ -82,7 +83,7 @@ fn blocking(file: &File) -> Result<()> {
 ///
 /// # Errors
 /// When it cannot be opened (a link, a directory, no permission), saying how to go on.
-pub fn open_dead_letter(path: &Path, input: &Path) -> Result<File> {
+pub(crate) fn open_dead_letter(path: &Path, input: &Path) -> Result<File> {
     let mut options = OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]

@@ -10,7 +10,7 @@ use crate::csv_rows::CsvOptions;
 
 /// One input.
 #[derive(Debug, Clone)]
-pub struct Input {
+pub(crate) struct Input {
     /// As given.
     pub path: PathBuf,
     /// Its format.
@@ -28,7 +28,7 @@ pub struct Input {
 
 /// What loading every file shares.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// CSV options (when a file is CSV).
     pub csv: Option<CsvOptions>,
     /// `--follow`.

@@ -19,7 +19,7 @@ use crate::text::{TextFormat, TextReader, TextReport};
 
 /// What happened to one file (a line of the summary).
 #[derive(Debug, Default)]
-pub struct FileOutcome {
+pub(crate) struct FileOutcome {
     /// Rows appended.
     pub rows: u64,
     /// Input bytes read.
@@ -40,7 +40,7 @@ pub struct FileOutcome {
 
 impl FileOutcome {
     /// Whether every row appended is committed and nothing failed.
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.error.is_none()
             && self
                 .last_token
@@ -49,7 +49,7 @@ impl FileOutcome {
     }
 
     /// The summary's object for `input`.
-    pub fn json(&self, input: &Input) -> Value {
+    pub(crate) fn json(&self, input: &Input) -> Value {
         json!({
             "path": input.path.display().to_string(),
             "channel": input.channel,
@@ -119,7 +119,7 @@ impl RowErrors {
 }
 
 /// Loads `input` through `pipe`.
-pub async fn load(
+pub(crate) async fn load(
     pipe: &Pipe,
     input: &Input,
     settings: &Settings,

@@ -1,14 +1,11 @@
 //! `load/src/` has no import circle: no module (one source file) leads back to itself through
 //! other modules, and no room (top-level module) through other rooms. Checked from the sources
 //! as the SDK's, the sink's and the emulator's tests do, by the graph they share and the circle
-//! check ([`circles::graph`], [`circles`]). The crate root is `main.rs` (a binary): it uses
+//! check ([`snowpipe_house::graph`], [`snowpipe_house::circles`]). The crate root is `main.rs` (a binary): it uses
 //! every module and none uses it.
 
-#[path = "../../src/module_graph_tests/circles.rs"]
-mod circles;
-
-use circles::graph::Graph;
-use circles::{assert_no_file_circle, assert_no_room_circle, circles, BELOW_BOTH};
+use snowpipe_house::circles::{assert_no_file_circle, assert_no_room_circle, circles, BELOW_BOTH};
+use snowpipe_house::graph::Graph;
 
 /// Known circles, as the edges left out of the check: none today (issue 75 moved `Input` and
 /// `Settings` out of `load.rs` into `input.rs`, below `load.rs` and `stdin.rs`, which used
@@ -17,7 +14,7 @@ const KNOWN: &[(&str, &str)] = &[];
 
 #[test]
 fn no_module_leads_back_to_itself() {
-    let graph = Graph::of_crate();
+    let graph = Graph::of_crate(env!("CARGO_MANIFEST_DIR"));
     assert_no_room_circle(&graph, KNOWN, &["load", "stdin"], BELOW_BOTH);
     assert_no_file_circle(&graph, KNOWN, &[], BELOW_BOTH);
 }
@@ -51,4 +48,10 @@ fn the_check_finds_a_circle_in_a_small_tree() {
         rooms.is_empty() && modules.is_empty(),
         "{rooms:?} {modules:?}"
     );
+}
+
+/// One module style (`foo/mod.rs`), no `#[path]` include from outside the package.
+#[test]
+fn one_module_style() {
+    snowpipe_house::module_style::check_package(env!("CARGO_MANIFEST_DIR"));
 }

@@ -7,13 +7,13 @@ use std::path::Path;
 
 /// `path` for a log line or a message: its text (lossy where it is not UTF-8) with every
 /// control character escaped as Rust's `escape_debug` writes it.
-pub fn shown(path: &Path) -> Shown<'_> {
+pub(crate) fn shown(path: &Path) -> Shown<'_> {
     Shown(path)
 }
 
 /// See [`shown`].
 #[derive(Clone, Copy)]
-pub struct Shown<'a>(&'a Path);
+pub(crate) struct Shown<'a>(&'a Path);
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -34,15 +34,15 @@ use crate::thrift_compact::{Kind, Reader};
 /// the 2 MiB stack of a blocking thread: 400 levels overflowed it. 64 is the depth parquet's
 /// own Thrift reader skips to, and half `serde_json`'s recursion limit (128), which every
 /// row's JSON goes through.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// How many leaf columns a file may have: the emulator's (SQLite's) 2,000 columns of a table.
 /// Each leaf gets its own reader, buffers and page; 50,000 took 1.7 GB.
-pub const MAX_COLUMNS: usize = 2_000;
+pub(crate) const MAX_COLUMNS: usize = 2_000;
 
 /// How large the footer may be (its schema and every row group's column metadata): parquet
 /// reads it whole and builds several times its size of metadata.
-pub const MAX_FOOTER_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_FOOTER_BYTES: u64 = 16 << 20;
 
 /// Most rows in one batch, whatever their size.
 const MAX_BATCH_ROWS: usize = 65_536;
@@ -53,7 +53,7 @@ const MAX_BATCH_ROWS: usize = 65_536;
 ///
 /// # Errors
 /// Naming the file, the limit and the fix; or when the file cannot be read.
-pub fn check_footer(file: &File, path: &Path) -> Result<()> {
+pub(crate) fn check_footer(file: &File, path: &Path) -> Result<()> {
     let size = file.metadata()?.len();
     if size < 12 {
         return Ok(());
@@ -160,7 +160,7 @@ fn schema_element_children<R: Read>(r: &mut Reader<R>) -> std::io::Result<i64> {
 
 /// Decode limits from the client's memory budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// The decoded pages a row group's readers hold at once: a quarter of the budget (a
     /// batch may also hold up to two pages' worth of each column's uneven values).
     pub pages: u64,
@@ -174,7 +174,7 @@ pub struct Limits {
 
 impl Limits {
     /// The limits of a client whose memory budget is `budget` bytes.
-    pub fn of_budget(budget: usize) -> Self {
+    pub(crate) fn of_budget(budget: usize) -> Self {
         let budget = budget as u64;
         Self {
             pages: budget / 4,
@@ -187,7 +187,7 @@ impl Limits {
 
 /// How to read a row group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Rows per batch.
     pub batch_rows: usize,
     /// What a row may decode to (an upper bound for flat columns).
@@ -211,7 +211,12 @@ struct Pages {
 /// # Errors
 /// Why the row group cannot be read within the limits (or its pages are damaged), naming
 /// the row group, the column, the bytes claimed, the limit and the fix.
-pub fn plan(file: &File, meta: &ParquetMetaData, index: usize, limits: &Limits) -> Result<Plan> {
+pub(crate) fn plan(
+    file: &File,
+    meta: &ParquetMetaData,
+    index: usize,
+    limits: &Limits,
+) -> Result<Plan> {
     let group = meta.row_group(index);
     let rows = u64::try_from(group.num_rows()).unwrap_or(0).max(1);
     let (mut held, mut row) = (0u64, 0u64);

@@ -31,7 +31,7 @@ use crate::token::{ObjectTag, ParquetIdentity};
 const IN_FLIGHT: u64 = 5 * crate::chunk::CHUNK_BYTES as u64;
 
 /// Where the rows go and what bounds their decoding.
-pub struct Sink<'a> {
+pub(crate) struct Sink<'a> {
     /// The loader.
     pub tx: &'a Sender<Msg>,
     /// Set when the loader stops.
@@ -53,7 +53,7 @@ pub struct Sink<'a> {
 /// When the file cannot be read as Parquet, its schema is past the guard's limits, a row
 /// group cannot be read within the budget under `--on-error abort`, or the loader stopped
 /// listening.
-pub fn read(
+pub(crate) fn read(
     (path, span): (&Path, Option<(u64, u64)>),
     committed: Option<&str>,
     object: Option<&ObjectTag>,

@@ -19,7 +19,7 @@ const EVERY: Duration = Duration::from_secs(5);
 
 /// Progress of the whole run.
 #[derive(Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     /// JSON events (`--log-format json`, progress enabled).
     events: bool,
@@ -45,7 +45,7 @@ struct FileNow {
 impl Progress {
     /// A bar over `total_bytes` when stderr is a terminal and `enabled` (text format); JSON
     /// events when `enabled` and the log format is JSON.
-    pub fn new(enabled: bool, total_bytes: u64) -> Self {
+    pub(crate) fn new(enabled: bool, total_bytes: u64) -> Self {
         let events = enabled && snowpipe_cli_support::log::format() == LogFormat::Json;
         let bar = (enabled && !events && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total_bytes);
@@ -78,7 +78,7 @@ impl Progress {
     }
 
     /// Now on file `index` (1-based) of `files`.
-    pub fn file(&self, index: usize, files: usize, name: &str) {
+    pub(crate) fn file(&self, index: usize, files: usize, name: &str) {
         if let Ok(mut f) = self.file.lock() {
             (f.index, f.files, f.name) = (index, files, name.to_owned());
             (f.rows, f.bytes) = (0, 0);
@@ -91,7 +91,7 @@ impl Progress {
     }
 
     /// `rows` rows of `bytes` input bytes appended.
-    pub fn add(&self, rows: u64, bytes: u64) {
+    pub(crate) fn add(&self, rows: u64, bytes: u64) {
         let total = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
@@ -108,7 +108,7 @@ impl Progress {
     }
 
     /// The current file is done (loaded, failed or stopped): its JSON event.
-    pub fn file_done(&self) {
+    pub(crate) fn file_done(&self) {
         if let (true, Ok(mut f)) = (self.events, self.file.lock()) {
             self.event(&mut f, true);
         }
@@ -135,7 +135,7 @@ impl Progress {
     }
 
     /// Removes the bar.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

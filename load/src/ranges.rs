@@ -44,21 +44,21 @@ use parquet::file::metadata::ParquetMetaData;
 use crate::csv_rows::CsvOptions;
 
 /// The grid step: bytes of a range (text) or uncompressed bytes (Parquet).
-pub const RANGE_BYTES: u64 = 64 << 20;
+pub(crate) const RANGE_BYTES: u64 = 64 << 20;
 
 /// How much smaller a Parquet range's uncompressed size is than a text range's bytes (about
 /// what the rows grow by as JSON).
-pub const PARQUET_SHRINK: u64 = 8;
+pub(crate) const PARQUET_SHRINK: u64 = 8;
 
 /// Channels of one file at most; range `k` loads on lane `k % LANES`.
-pub const LANES: u64 = 16;
+pub(crate) const LANES: u64 = 16;
 
 /// Ranges of one file at most.
-pub const MAX_RANGES: u64 = 65_536;
+pub(crate) const MAX_RANGES: u64 = 65_536;
 
 /// One range: positions `start..end` (bytes of a text file, rows of a Parquet file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
+pub(crate) struct Span {
     /// Its grid index (text: the `k` of the cut it starts at; Parquet: its number).
     pub index: u64,
     /// Its first position.
@@ -68,7 +68,7 @@ pub struct Span {
 }
 
 /// The channel of lane `lane` of the file whose one-range channel is `base`.
-pub fn lane_channel(base: &str, lane: u64) -> String {
+pub(crate) fn lane_channel(base: &str, lane: u64) -> String {
     if lane == 0 {
         base.to_owned()
     } else {
@@ -109,7 +109,7 @@ fn spans(cuts: &[(u64, u64)], size: u64) -> Vec<Span> {
 ///
 /// # Errors
 /// When the file cannot be read.
-pub fn ndjson(file: &mut File, size: u64, step: u64) -> Result<Vec<Span>> {
+pub(crate) fn ndjson(file: &mut File, size: u64, step: u64) -> Result<Vec<Span>> {
     let step = grid(size, step);
     let mut cuts = Vec::new();
     let mut k = 1u64;
@@ -150,7 +150,12 @@ fn line_end_after(file: &mut File, from: u64, size: u64) -> Result<Option<u64>> 
 ///
 /// # Errors
 /// When the file cannot be read.
-pub fn csv(file: &mut File, size: u64, step: u64, options: &CsvOptions) -> Result<Vec<Span>> {
+pub(crate) fn csv(
+    file: &mut File,
+    size: u64,
+    step: u64,
+    options: &CsvOptions,
+) -> Result<Vec<Span>> {
     use csv_core::ReadRecordResult as R;
     let step = grid(size, step);
     let uncut = options.skip + u64::from(options.header);
@@ -181,7 +186,7 @@ pub fn csv(file: &mut File, size: u64, step: u64, options: &CsvOptions) -> Resul
 }
 
 /// The ranges of a Parquet file, in rows.
-pub fn parquet(meta: &ParquetMetaData, step: u64) -> Vec<Span> {
+pub(crate) fn parquet(meta: &ParquetMetaData, step: u64) -> Vec<Span> {
     let groups: Vec<(u64, u64)> = meta
         .row_groups()
         .iter()

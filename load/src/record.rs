@@ -11,20 +11,20 @@ use sha2::{Digest, Sha256};
 /// The longest record, its line break included: Snowflake's per-request cap (4 MB; the SDK's
 /// `ClientBuilder::MAX_REQUEST_BYTES`). A longer record is a bad record, read past in bounded
 /// memory, never held.
-pub const MAX_RECORD_BYTES: usize = snowpipe_streaming::ClientBuilder::MAX_REQUEST_BYTES;
+pub(crate) const MAX_RECORD_BYTES: usize = snowpipe_streaming::ClientBuilder::MAX_REQUEST_BYTES;
 
 /// The deepest an NDJSON row may nest (objects and arrays): what `serde_json` parses by
 /// default (its recursion limit of 128 refuses the 128th level), which the emulator reads rows
 /// with; a deeper row is a bad record here rather than a row error without a file line.
-pub const MAX_DEPTH: usize = 127;
+pub(crate) const MAX_DEPTH: usize = 127;
 
 /// The most of a long record a reader holds (its first bytes, for the dead letter).
-pub const KEPT_BYTES: usize = 64 * 1024;
+pub(crate) const KEPT_BYTES: usize = 64 * 1024;
 
 /// A record's length and SHA-256 (lowercase hex), of its bytes in the input from its first
 /// byte to its line break included.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Whole {
+pub(crate) struct Whole {
     /// Bytes.
     pub len: u64,
     /// SHA-256, lowercase hex.
@@ -33,7 +33,7 @@ pub struct Whole {
 
 impl Whole {
     /// Of `bytes`.
-    pub fn of(bytes: &[u8]) -> Self {
+    pub(crate) fn of(bytes: &[u8]) -> Self {
         Self {
             len: bytes.len() as u64,
             sha256: hex(Sha256::new().chain_update(bytes)),
@@ -49,7 +49,7 @@ fn hex(h: Sha256) -> String {
 /// [`KEPT_BYTES`] with its running length and hash. Kept across `--follow` polls while its
 /// line break has not come: the next poll reads on after it, never again from its start.
 #[derive(Default)]
-pub struct Line {
+pub(crate) struct Line {
     /// The line's bytes (its first ones when [`is_long`](Self::is_long)).
     pub bytes: Vec<u8>,
     /// Bytes read of it so far.
@@ -61,7 +61,7 @@ pub struct Line {
 
 impl Line {
     /// Empty again, keeping the buffer (at most about the limit).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.bytes.clear();
         self.len = 0;
         self.ended = false;
@@ -69,12 +69,12 @@ impl Line {
     }
 
     /// Whether it passed the limit (only its first bytes are held).
-    pub fn is_long(&self) -> bool {
+    pub(crate) fn is_long(&self) -> bool {
         self.hash.is_some()
     }
 
     /// Its length and hash.
-    pub fn whole(&self) -> Whole {
+    pub(crate) fn whole(&self) -> Whole {
         match &self.hash {
             Some(h) => Whole {
                 len: self.len,
@@ -89,7 +89,7 @@ impl Line {
     ///
     /// # Errors
     /// When `input` cannot be read.
-    pub fn read_from(
+    pub(crate) fn read_from(
         &mut self,
         input: &mut impl BufRead,
         max: usize,
@@ -130,14 +130,14 @@ impl Line {
 }
 
 /// A line without its line break (`\n` or `\r\n`).
-pub fn trim_line(line: &[u8]) -> &[u8] {
+pub(crate) fn trim_line(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// `bytes` without a UTF-8 byte order mark at its start (the first line of a file written by
 /// some Windows tools), as the CSV reader skips it.
-pub fn without_bom(bytes: &[u8]) -> &[u8] {
+pub(crate) fn without_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
@@ -146,7 +146,7 @@ pub fn without_bom(bytes: &[u8]) -> &[u8] {
 ///
 /// # Errors
 /// The message for the dead-letter file.
-pub fn check_object(row: &[u8]) -> Result<bool, String> {
+pub(crate) fn check_object(row: &[u8]) -> Result<bool, String> {
     let first = row.iter().find(|b| !b.is_ascii_whitespace());
     match first {
         None => Ok(false),

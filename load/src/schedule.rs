@@ -29,20 +29,20 @@ use crate::ranges::{self, Span, LANES};
 use crate::token::{ParquetIdentity, TextIdentity};
 
 /// The most channels the default `--channels` opens at once.
-pub const DEFAULT_MAX: usize = 16;
+pub(crate) const DEFAULT_MAX: usize = 16;
 
 /// What one Parquet lane may hold outside the SDK's buffers: its decoded pages and batches
 /// on their way (a few MiB each). Parquet lanes load at most `memory budget / 2 / this` at
 /// once (16 with the default 256 MiB budget; one at a time under 32 MiB), whatever
 /// `--channels` says.
-pub const PARQUET_LANE_BYTES: usize = 8 << 20;
+pub(crate) const PARQUET_LANE_BYTES: usize = 8 << 20;
 
 /// The channels of each input: its lanes (one for an input loaded whole).
 ///
 /// # Errors
 /// When the lane 0 channel's token cannot be read (a file that cannot be read is loaded as
 /// one channel, whose reader reports it).
-pub async fn plan(
+pub(crate) async fn plan(
     pipe: &Pipe,
     inputs: &[Input],
     csv: Option<&CsvOptions>,
@@ -149,7 +149,7 @@ fn lanes(input: &Input, spans: &[Span]) -> Vec<Input> {
 }
 
 /// `--channels`' default for `plan`'s lanes: their number, at most [`DEFAULT_MAX`].
-pub fn default_channels(plan: &[Vec<Input>]) -> usize {
+pub(crate) fn default_channels(plan: &[Vec<Input>]) -> usize {
     plan.iter()
         .map(Vec::len)
         .sum::<usize>()
@@ -158,7 +158,7 @@ pub fn default_channels(plan: &[Vec<Input>]) -> usize {
 
 /// Loads every lane of `plan`, at most `channels` at once; each input's outcomes, in its
 /// lanes' order (an input not started after a stop has none).
-pub async fn run(
+pub(crate) async fn run(
     pipe: &Pipe,
     plan: Vec<Vec<Input>>,
     settings: &Settings,
@@ -228,7 +228,7 @@ pub async fn run(
 
 /// The summary's object of an input loaded on `lanes` (with their outcomes `outs`): one
 /// lane's as [`FileOutcome::json`] has it, several summed, with `ranges` and `channels`.
-pub fn json(lanes: &[Input], outs: &[FileOutcome]) -> Value {
+pub(crate) fn json(lanes: &[Input], outs: &[FileOutcome]) -> Value {
     if let ([input], [out]) = (lanes, outs) {
         return out.json(input);
     }
@@ -262,6 +262,6 @@ pub fn json(lanes: &[Input], outs: &[FileOutcome]) -> Value {
 }
 
 /// Whether an input's lanes all loaded fully.
-pub fn ok(lanes: &[Input], outs: &[FileOutcome]) -> bool {
+pub(crate) fn ok(lanes: &[Input], outs: &[FileOutcome]) -> bool {
     outs.len() == lanes.len() && outs.iter().all(FileOutcome::ok)
 }

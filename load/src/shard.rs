@@ -13,11 +13,11 @@ use std::str::FromStr;
 use sha2::{Digest as _, Sha256};
 
 /// The most shards (more processes than this would each get next to nothing).
-pub const MAX_SHARDS: u32 = 100_000;
+pub(crate) const MAX_SHARDS: u32 = 100_000;
 
 /// One share of the inputs: `index` of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     /// This process's share, `0..count`.
     pub index: u32,
     /// How many processes share the inputs.
@@ -26,13 +26,13 @@ pub struct Shard {
 
 impl Shard {
     /// Whether the input named `name` is this shard's.
-    pub fn takes(&self, name: &str) -> bool {
+    pub(crate) fn takes(&self, name: &str) -> bool {
         of(name, self.count) == self.index
     }
 }
 
 /// The shard (of `count`) that the input `name` belongs to.
-pub fn of(name: &str, count: u32) -> u32 {
+pub(crate) fn of(name: &str, count: u32) -> u32 {
     let digest = Sha256::digest(name.as_bytes());
     let mut head = [0u8; 8];
     head.copy_from_slice(&digest[..8]);

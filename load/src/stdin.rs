@@ -21,7 +21,7 @@ use crate::text::TextReport;
 /// # Errors
 /// When it is not NDJSON, cannot be read, a bad record comes under `--on-error abort`, or the
 /// loader stopped listening.
-pub fn read(
+pub(crate) fn read(
     input: &Input,
     settings: &Settings,
     (tx, stop): (&Sender<Msg>, &AtomicBool),

@@ -24,11 +24,11 @@ use crate::record::{check_object, trim_line, without_bom, Line, Whole, MAX_RECOR
 use crate::token::{ObjectTag, TextIdentity};
 
 /// How often `--follow` looks for more data.
-pub const POLL: Duration = Duration::from_millis(200);
+pub(crate) const POLL: Duration = Duration::from_millis(200);
 
 /// What a text file holds.
 #[derive(Debug, Clone)]
-pub enum TextFormat {
+pub(crate) enum TextFormat {
     /// One JSON object per line.
     Ndjson,
     /// CSV records.
@@ -37,7 +37,7 @@ pub enum TextFormat {
 
 /// What a text reader did.
 #[derive(Debug, Default)]
-pub struct TextReport {
+pub(crate) struct TextReport {
     /// Where it started (after the committed token).
     pub start_position: u64,
     /// Where it stopped.
@@ -49,7 +49,7 @@ pub struct TextReport {
 }
 
 /// Reads one text file.
-pub struct TextReader<'a> {
+pub(crate) struct TextReader<'a> {
     path: PathBuf,
     format: TextFormat,
     follow: bool,
@@ -83,7 +83,7 @@ impl<'a> TextReader<'a> {
     ///
     /// # Errors
     /// When the file cannot be opened or read.
-    pub fn open(
+    pub(crate) fn open(
         (path, span): (&Path, Option<(u64, u64)>),
         format: TextFormat,
         committed: Option<&str>,
@@ -147,7 +147,7 @@ impl<'a> TextReader<'a> {
     /// # Errors
     /// When the file cannot be read, a bad record comes under `--on-error abort`, or the loader
     /// stopped listening.
-    pub fn run(mut self, report: &mut TextReport) -> Result<()> {
+    pub(crate) fn run(mut self, report: &mut TextReport) -> Result<()> {
         let outcome = self.run_inner().and(self.dead.flush());
         report.end_position = self.position;
         report.bad_records = self.dead.count;

@@ -7,11 +7,11 @@
 use std::io::{self, Read};
 
 /// How deep a skipped value may nest (parquet's own reader stops at the same depth).
-pub const MAX_SKIP_DEPTH: u32 = 64;
+pub(crate) const MAX_SKIP_DEPTH: u32 = 64;
 
 /// A field's or element's type, as the compact protocol numbers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `true` or `false`, held in a field header (as a list element: one byte).
     Bool(Option<bool>),
     /// i8.
@@ -61,7 +61,7 @@ fn invalid(why: String) -> io::Error {
 
 /// Reads compact-protocol values from `R`, counting the bytes read.
 #[derive(Debug)]
-pub struct Reader<R> {
+pub(crate) struct Reader<R> {
     inner: R,
     /// Bytes read so far.
     pub read: u64,
@@ -69,7 +69,7 @@ pub struct Reader<R> {
 
 impl<R: Read> Reader<R> {
     /// A reader of `inner`.
-    pub fn new(inner: R) -> Self {
+    pub(crate) fn new(inner: R) -> Self {
         Self { inner, read: 0 }
     }
 
@@ -96,7 +96,7 @@ impl<R: Read> Reader<R> {
     ///
     /// # Errors
     /// When the input ends or is not a varint.
-    pub fn int(&mut self) -> io::Result<i64> {
+    pub(crate) fn int(&mut self) -> io::Result<i64> {
         let v = self.varint()?;
         Ok((v >> 1) as i64 ^ -((v & 1) as i64))
     }
@@ -105,7 +105,7 @@ impl<R: Read> Reader<R> {
     ///
     /// # Errors
     /// When the input ends or names an unknown type.
-    pub fn field(&mut self, last_id: &mut i16) -> io::Result<Option<Kind>> {
+    pub(crate) fn field(&mut self, last_id: &mut i16) -> io::Result<Option<Kind>> {
         let b = self.byte()?;
         if b == 0 {
             return Ok(None);
@@ -123,7 +123,7 @@ impl<R: Read> Reader<R> {
     ///
     /// # Errors
     /// When the input ends or names an unknown type.
-    pub fn list(&mut self) -> io::Result<(Kind, u64)> {
+    pub(crate) fn list(&mut self) -> io::Result<(Kind, u64)> {
         let b = self.byte()?;
         let len = match b >> 4 {
             15 => self.varint()?,
@@ -136,7 +136,7 @@ impl<R: Read> Reader<R> {
     ///
     /// # Errors
     /// When the input ends, names an unknown type, or nests past [`MAX_SKIP_DEPTH`].
-    pub fn skip(&mut self, kind: Kind) -> io::Result<()> {
+    pub(crate) fn skip(&mut self, kind: Kind) -> io::Result<()> {
         self.skip_at(kind, 0)
     }
 

@@ -32,24 +32,24 @@ use sha2::{Digest, Sha256};
 use snowpipe_streaming::OffsetToken;
 
 /// The most bytes of a file its identity covers.
-pub const IDENTITY_BYTES: u64 = 4096;
+pub(crate) const IDENTITY_BYTES: u64 = 4096;
 
 /// The first 16 hex digits of the SHA-256 of `bytes`.
-pub fn short_hash(bytes: &[u8]) -> String {
+pub(crate) fn short_hash(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The default channel of an input: `LOAD_` and 16 hex digits of the SHA-256 of its
 /// canonical path (upper case, as Snowflake shows names).
-pub fn channel_name(canonical: &Path) -> String {
+pub(crate) fn channel_name(canonical: &Path) -> String {
     let hash = short_hash(canonical.as_os_str().as_encoded_bytes());
     format!("LOAD_{}", hash.to_uppercase())
 }
 
 /// The first bytes of a text file, up to [`IDENTITY_BYTES`], for its tokens.
 #[derive(Debug, Clone, Default)]
-pub struct TextIdentity {
+pub(crate) struct TextIdentity {
     prefix: Vec<u8>,
     /// The hash of all [`IDENTITY_BYTES`] bytes, once the file has them.
     full: Option<String>,
@@ -64,7 +64,7 @@ impl TextIdentity {
     ///
     /// # Errors
     /// When the file cannot be read.
-    pub fn read(file: &mut File) -> Result<Self> {
+    pub(crate) fn read(file: &mut File) -> Result<Self> {
         let mut id = Self::default();
         id.refresh(file)?;
         Ok(id)
@@ -75,7 +75,7 @@ impl TextIdentity {
     ///
     /// # Errors
     /// When the file cannot be read.
-    pub fn refresh(&mut self, file: &mut File) -> Result<()> {
+    pub(crate) fn refresh(&mut self, file: &mut File) -> Result<()> {
         if self.full.is_some() || self.object.is_some() {
             return Ok(());
         }
@@ -94,7 +94,7 @@ impl TextIdentity {
     }
 
     /// The identity of an object: its tokens are `obj1:…` (`ObjectTag`), its bytes are not read.
-    pub fn of_object(tag: &ObjectTag) -> Self {
+    pub(crate) fn of_object(tag: &ObjectTag) -> Self {
         Self {
             object: Some(tag.clone()),
             ..Self::default()
@@ -103,7 +103,7 @@ impl TextIdentity {
 
     /// Builds an identity from bytes already held.
     #[cfg(test)]
-    pub fn from_prefix(prefix: &[u8]) -> Self {
+    pub(crate) fn from_prefix(prefix: &[u8]) -> Self {
         let prefix = prefix[..prefix.len().min(IDENTITY_BYTES as usize)].to_vec();
         let full = (prefix.len() as u64 == IDENTITY_BYTES).then(|| short_hash(&prefix));
         Self {
@@ -117,7 +117,7 @@ impl TextIdentity {
     /// The same identity writing (and resuming from) the tokens of a range, `v1r:…`: a
     /// file's lane 0 shares its channel with the one-channel load, and the tag tells which
     /// of the two wrote its committed token.
-    pub fn ranged(mut self, ranged: bool) -> Self {
+    pub(crate) fn ranged(mut self, ranged: bool) -> Self {
         self.ranged = ranged;
         self
     }
@@ -132,7 +132,7 @@ impl TextIdentity {
 
     /// The token of `position`, or `None` when the file's first `min(position, 4096)` bytes
     /// were not read (call [`refresh`](Self::refresh)).
-    pub fn token(&self, position: u64) -> Option<String> {
+    pub(crate) fn token(&self, position: u64) -> Option<String> {
         if let Some(tag) = &self.object {
             return Some(tag.token(position));
         }
@@ -147,7 +147,7 @@ impl TextIdentity {
     /// Where to resume from `committed` (a token this program wrote): its position when the
     /// file still starts with the bytes the token names and is at least that long. `None`
     /// when the token names other content (the file was replaced) or is not ours.
-    pub fn resume(&self, committed: &str, size: u64) -> Option<u64> {
+    pub(crate) fn resume(&self, committed: &str, size: u64) -> Option<u64> {
         if let Some(tag) = &self.object {
             return tag.resume(committed, size);
         }
@@ -165,7 +165,7 @@ impl TextIdentity {
 /// A Parquet file's identity: its size and the hash of its footer (or, for an object, its
 /// ETag: `kind` `obj1`).
 #[derive(Debug, Clone)]
-pub struct ParquetIdentity {
+pub(crate) struct ParquetIdentity {
     kind: &'static str,
     size: u64,
     hash: String,
@@ -176,7 +176,7 @@ impl ParquetIdentity {
     ///
     /// # Errors
     /// When the file cannot be read.
-    pub fn read(file: &mut File) -> Result<Self> {
+    pub(crate) fn read(file: &mut File) -> Result<Self> {
         let size = file.metadata()?.len();
         let tail = size.min(IDENTITY_BYTES);
         file.seek(SeekFrom::Start(size - tail))?;
@@ -191,7 +191,7 @@ impl ParquetIdentity {
     }
 
     /// The identity of an object (its tokens are `obj1:…:<rows>`).
-    pub fn of_object(tag: &ObjectTag) -> Self {
+    pub(crate) fn of_object(tag: &ObjectTag) -> Self {
         Self {
             kind: OBJECT_KIND,
             size: tag.size,
@@ -201,7 +201,7 @@ impl ParquetIdentity {
 
     /// The same identity writing (and resuming from) the tokens of a range, `pq1r:…` (an
     /// object's tokens stay `obj1:…`: objects are loaded as one range).
-    pub fn ranged(mut self, ranged: bool) -> Self {
+    pub(crate) fn ranged(mut self, ranged: bool) -> Self {
         if ranged && self.kind == PARQUET_KIND {
             self.kind = "pq1r";
         }
@@ -209,12 +209,12 @@ impl ParquetIdentity {
     }
 
     /// The token after `rows` rows.
-    pub fn token(&self, rows: u64) -> String {
+    pub(crate) fn token(&self, rows: u64) -> String {
         format!("{}:{}:{}:{rows}", self.kind, self.size, self.hash)
     }
 
     /// The rows to skip when `committed` names this file, else `None`.
-    pub fn resume(&self, committed: &str, num_rows: u64) -> Option<u64> {
+    pub(crate) fn resume(&self, committed: &str, num_rows: u64) -> Option<u64> {
         let committed = OffsetToken::new(committed).ok()?;
         let (prefix, rows) = committed.prefixed_number()?;
         let ours = format!("{}:{}:{}:", self.kind, self.size, self.hash);
@@ -230,7 +230,7 @@ const PARQUET_KIND: &str = "pq1";
 
 /// An object's identity: its size and the hash of its ETag and version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectTag {
+pub(crate) struct ObjectTag {
     /// Its size, bytes.
     pub size: u64,
     /// 16 hex digits of the SHA-256 of its ETag and version.
@@ -243,7 +243,7 @@ impl ObjectTag {
     ///
     /// # Errors
     /// Never for a store's answer; the signature leaves room for one that names nothing.
-    pub fn of(meta: &object_store::ObjectMeta) -> Result<Self> {
+    pub(crate) fn of(meta: &object_store::ObjectMeta) -> Result<Self> {
         let etag = meta
             .e_tag
             .as_deref()
@@ -259,13 +259,13 @@ impl ObjectTag {
     }
 
     /// The token of `position` (bytes or rows).
-    pub fn token(&self, position: u64) -> String {
+    pub(crate) fn token(&self, position: u64) -> String {
         format!("{OBJECT_KIND}:{}:{}:{position}", self.size, self.hash)
     }
 
     /// The position `committed` names when it is a token of this object and within it
     /// (`limit`: its size for bytes, its rows for Parquet), else `None`.
-    pub fn resume(&self, committed: &str, limit: u64) -> Option<u64> {
+    pub(crate) fn resume(&self, committed: &str, limit: u64) -> Option<u64> {
         let committed = OffsetToken::new(committed).ok()?;
         let (prefix, position) = committed.prefixed_number()?;
         let ours = format!("{OBJECT_KIND}:{}:{}:", self.size, self.hash);

@@ -177,7 +177,6 @@ impl Budget {
         let mut got = BudgetBytes::new(Arc::clone(&self.sem), 0);
         while remaining > 0 {
             let step = remaining.min(u32::MAX as usize);
-            #[allow(clippy::cast_possible_truncation)]
             let acquire = Arc::clone(&self.sem).acquire_many_owned(step as u32);
             tokio::pin!(acquire);
             // Waits in the semaphore's queue; meanwhile, what was set aside since (a batch
@@ -242,7 +241,6 @@ impl Budget {
         if n > u32::MAX as usize {
             return Err(TryAcquireError::NoPermits);
         }
-        #[allow(clippy::cast_possible_truncation)]
         let permit = Arc::clone(&self.sem).try_acquire_many_owned(n as u32)?;
         permit.forget();
         Ok(BudgetBytes::new(Arc::clone(&self.sem), n))

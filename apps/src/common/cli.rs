@@ -10,7 +10,7 @@ macro_rules! app_cli {
         $(#[doc = $doc])*
         #[derive(Debug, clap::Parser)]
         #[command(name = $name, version, args_conflicts_with_subcommands = true)]
-        pub struct Cli {
+        pub(crate) struct Cli {
             /// Log lines on stderr: `text` for people (coloured only on a terminal) or `json`,
             /// one object per line for a log collector; the filter is `RUST_LOG` (default
             /// `warn`).
@@ -27,11 +27,11 @@ macro_rules! app_cli {
         impl Cli {
             /// The variables every option is also read from: `--max-client-lag` is
             /// `<prefix>MAX_CLIENT_LAG`.
-            pub const ENV_PREFIX: &'static str = $prefix;
+            pub(crate) const ENV_PREFIX: &'static str = $prefix;
 
             /// Parses `argv` (options also from their variables; exits as clap does on an
             /// error or `--help`) and installs the logger it asks for.
-            pub fn from_args(argv: Vec<std::ffi::OsString>) -> Self {
+            pub(crate) fn from_args(argv: Vec<std::ffi::OsString>) -> Self {
                 let cli: Self = snowpipe_cli_support::env::parse(Self::ENV_PREFIX, argv, &[]);
                 snowpipe_cli_support::log::init(cli.log_format, "warn");
                 cli

@@ -4,10 +4,10 @@
 use crate::common::names;
 
 /// A product: (id, name, category).
-pub type Product = (u32, &'static str, &'static str);
+pub(super) type Product = (u32, &'static str, &'static str);
 
 /// Products whose unit price is usually under $40.
-pub const BUDGET: &[Product] = &[
+pub(super) const BUDGET: &[Product] = &[
     (1001, "Paperback Novel", "Books"),
     (1002, "Cookbook: Weeknight Dinners", "Books"),
     (1003, "Stainless Water Bottle", "Sports & Outdoors"),
@@ -23,7 +23,7 @@ pub const BUDGET: &[Product] = &[
 ];
 
 /// Products whose unit price is usually between $40 and $200.
-pub const MIDRANGE: &[Product] = &[
+pub(super) const MIDRANGE: &[Product] = &[
     (2001, "Running Shoes", "Clothing"),
     (2002, "Rain Jacket", "Clothing"),
     (2003, "Denim Jeans", "Clothing"),
@@ -39,7 +39,7 @@ pub const MIDRANGE: &[Product] = &[
 ];
 
 /// Products whose unit price is usually over $200.
-pub const PREMIUM: &[Product] = &[
+pub(super) const PREMIUM: &[Product] = &[
     (3001, "Noise-Cancelling Headphones", "Electronics"),
     (3002, "Smartwatch", "Electronics"),
     (3003, "4K Monitor 27 in", "Electronics"),
@@ -53,7 +53,7 @@ pub const PREMIUM: &[Product] = &[
 ];
 
 /// Order statuses and their relative frequency.
-pub const STATUSES: &[(&str, u32)] = &[
+pub(super) const STATUSES: &[(&str, u32)] = &[
     ("pending", 15),
     ("processing", 25),
     ("shipped", 30),
@@ -62,7 +62,7 @@ pub const STATUSES: &[(&str, u32)] = &[
 ];
 
 /// Payment methods and their relative frequency.
-pub const PAYMENT_METHODS: &[(&str, u32)] = &[
+pub(super) const PAYMENT_METHODS: &[(&str, u32)] = &[
     ("credit_card", 60),
     ("paypal", 20),
     ("debit_card", 15),
@@ -70,7 +70,7 @@ pub const PAYMENT_METHODS: &[(&str, u32)] = &[
 ];
 
 /// First names.
-pub const FIRST_NAMES: &[&str] = &names::concat::<28>(
+pub(super) const FIRST_NAMES: &[&str] = &names::concat::<28>(
     names::FIRST,
     &[
         "Carlos", "Sofia", "Kenji", "Priya", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Aria",
@@ -79,7 +79,7 @@ pub const FIRST_NAMES: &[&str] = &names::concat::<28>(
 );
 
 /// Last names.
-pub const LAST_NAMES: &[&str] = &names::concat::<24>(
+pub(super) const LAST_NAMES: &[&str] = &names::concat::<24>(
     names::LAST,
     &[
         "Lopez", "Wilson", "Anderson", "Taylor", "Lee", "Nguyen", "Patel", "Kim", "Tanaka",
@@ -88,7 +88,7 @@ pub const LAST_NAMES: &[&str] = &names::concat::<24>(
 );
 
 /// Cities and their state.
-pub const CITIES: &[(&str, &str)] = &[
+pub(super) const CITIES: &[(&str, &str)] = &[
     ("New York", "NY"),
     ("Los Angeles", "CA"),
     ("Chicago", "IL"),
@@ -110,7 +110,7 @@ pub const CITIES: &[(&str, &str)] = &[
 ];
 
 /// E-mail domains.
-pub const EMAIL_DOMAINS: &[&str] = &[
+pub(super) const EMAIL_DOMAINS: &[&str] = &[
     "gmail.com",
     "yahoo.com",
     "outlook.com",

@@ -21,7 +21,7 @@ crate::common::cli::app_cli! {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(super) enum Command {
     /// Stream one instance against SNOWFLAKE_* / --profile; resumes after its committed
     /// tokens; exits when its last order and items are committed. The last stdout line is
     /// {"generated": {"ORDERS": n, "ORDER_ITEMS": m}} (this instance's totals).
@@ -35,7 +35,7 @@ pub enum Command {
 
 /// What to stream: the same values give the same rows.
 #[derive(Debug, Clone, Args)]
-pub struct PlanArgs {
+pub(super) struct PlanArgs {
     /// Orders over all instances (default: num.orders.per.batch of the config).
     #[arg(long)]
     pub orders: Option<u64>,
@@ -55,7 +55,7 @@ impl PlanArgs {
     ///
     /// # Errors
     /// When the plan is not possible.
-    pub fn plan(&self, settings: &Settings) -> Result<Plan> {
+    pub(super) fn plan(&self, settings: &Settings) -> Result<Plan> {
         let plan = Plan {
             seed: self.seed,
             orders: self.orders.unwrap_or(settings.default_orders),
@@ -69,7 +69,7 @@ impl PlanArgs {
 
 /// How to reach Snowflake and tune the stream.
 #[derive(Debug, Clone, Args)]
-pub struct ConnectArgs {
+pub(super) struct ConnectArgs {
     /// config.properties (orders.batch.size, max.client.lag, num.orders.per.batch).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -86,7 +86,7 @@ pub struct ConnectArgs {
 
 /// `ecommerce stream`.
 #[derive(Debug, Clone, Args)]
-pub struct StreamArgs {
+pub(super) struct StreamArgs {
     /// This instance, 0 to --instances - 1.
     #[arg(long)]
     pub instance: u32,
@@ -103,7 +103,7 @@ pub struct StreamArgs {
 
 /// `ecommerce report`.
 #[derive(Debug, Clone, Args)]
-pub struct ReportArgs {
+pub(super) struct ReportArgs {
     /// The emulator's data directory (read-only).
     #[arg(long)]
     pub data_dir: PathBuf,
@@ -117,7 +117,7 @@ pub struct ReportArgs {
 
 /// The all-in-one run.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub(super) struct RunArgs {
     /// What to stream.
     #[command(flatten)]
     pub plan: PlanArgs,

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 
 /// The settings of `config.properties` (defaults: the file shipped next to this module).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub(super) struct Settings {
     /// `orders.batch.size`: orders generated and appended per batch.
     pub orders_batch_size: u64,
     /// `max.client.lag` (seconds): how long rows may wait in the client before they are sent.
@@ -31,7 +31,7 @@ impl Settings {
     ///
     /// # Errors
     /// When the file cannot be read or a value is invalid.
-    pub fn load(path: Option<&Path>) -> Result<Self> {
+    pub(super) fn load(path: Option<&Path>) -> Result<Self> {
         match path {
             None => Ok(Self::default()),
             Some(p) => {
@@ -47,7 +47,7 @@ impl Settings {
     ///
     /// # Errors
     /// When a known key has an invalid value.
-    pub fn parse(text: &str) -> Result<Self> {
+    pub(super) fn parse(text: &str) -> Result<Self> {
         let mut s = Self::default();
         for (n, raw) in text.lines().enumerate() {
             let line = raw.trim();

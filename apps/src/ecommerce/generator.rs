@@ -21,17 +21,17 @@ use serde::{Serialize, Serializer};
 use crate::ecommerce::catalog::{self, Product};
 
 /// Order ids of one instance: `instance × ORDER_ID_SPACE + seq`.
-pub const ORDER_ID_SPACE: u64 = 100_000_000;
+pub(super) const ORDER_ID_SPACE: u64 = 100_000_000;
 /// Item ids of one order: `order_id × ITEM_ID_FACTOR + line`.
-pub const ITEM_ID_FACTOR: u64 = 10;
+pub(super) const ITEM_ID_FACTOR: u64 = 10;
 /// Offset token prefix of the orders channel.
-pub const ORDER_PREFIX: &str = "order_";
+pub(super) const ORDER_PREFIX: &str = "order_";
 /// Offset token prefix of the order items channel.
-pub const ITEM_PREFIX: &str = "item_";
+pub(super) const ITEM_PREFIX: &str = "item_";
 
 /// Customer segment, with the seed's rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Segment {
+pub(super) enum Segment {
     /// $500–3000 orders, 10 % discounted by 5–10 %, 3–8 items.
     Premium,
     /// $100–800 orders, 40 % discounted by 5–20 %, 2–5 items.
@@ -42,7 +42,7 @@ pub enum Segment {
 
 /// What a segment's orders look like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rules {
+pub(super) struct Rules {
     /// Order amount before discount, in whole dollars (inclusive).
     pub amount_usd: (u32, u32),
     /// Share of orders with a discount, in percent.
@@ -55,10 +55,10 @@ pub struct Rules {
 
 impl Segment {
     /// All segments.
-    pub const ALL: [Segment; 3] = [Segment::Premium, Segment::Standard, Segment::Basic];
+    pub(super) const ALL: [Segment; 3] = [Segment::Premium, Segment::Standard, Segment::Basic];
 
     /// The seed's rules for this segment.
-    pub fn rules(self) -> Rules {
+    pub(super) fn rules(self) -> Rules {
         match self {
             Segment::Premium => Rules {
                 amount_usd: (500, 3000),
@@ -82,7 +82,7 @@ impl Segment {
     }
 
     /// The name used in reports and in `CUSTOMERS.CUSTOMER_SEGMENT`.
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Segment::Premium => "Premium",
             Segment::Standard => "Standard",
@@ -93,7 +93,7 @@ impl Segment {
 
 /// An amount of money in cents, serialized as a decimal number of dollars (`12.34`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Cents(pub i64);
+pub(super) struct Cents(pub i64);
 
 impl Serialize for Cents {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -105,7 +105,7 @@ impl Serialize for Cents {
 /// A customer. Customers are not streamed: they are a pure function of their id.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub struct Customer {
+pub(super) struct Customer {
     pub customer_id: u64,
     pub first_name: &'static str,
     pub last_name: &'static str,
@@ -119,7 +119,7 @@ pub struct Customer {
 /// One `ORDERS` row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub struct Order {
+pub(super) struct Order {
     pub order_id: u64,
     pub customer_id: u64,
     #[serde(serialize_with = "timestamp")]
@@ -137,7 +137,7 @@ pub struct Order {
 /// One `ORDER_ITEMS` row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub struct OrderItem {
+pub(super) struct OrderItem {
     pub order_item_id: u64,
     pub order_id: u64,
     pub line_number: u32,
@@ -156,7 +156,7 @@ fn timestamp<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> 
 
 /// How the orders are split among instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
+pub(super) struct Plan {
     /// Seed of every random choice.
     pub seed: u64,
     /// Orders over all instances.
@@ -172,7 +172,7 @@ impl Plan {
     ///
     /// # Errors
     /// When an instance would get no customer or more orders than its ID space holds.
-    pub fn validate(&self) -> Result<()> {
+    pub(super) fn validate(&self) -> Result<()> {
         if self.instances == 0 {
             bail!("--instances must be at least 1");
         }
@@ -199,7 +199,7 @@ impl Plan {
     ///
     /// # Errors
     /// When it is not.
-    pub fn check_instance(&self, instance: u32) -> Result<()> {
+    pub(super) fn check_instance(&self, instance: u32) -> Result<()> {
         if instance >= self.instances {
             bail!(
                 "--instance {instance} is out of range: instances are numbered 0 to {} for --instances {}",
@@ -211,13 +211,13 @@ impl Plan {
     }
 
     /// Orders of `instance`: an even share, the first `orders % instances` get one more.
-    pub fn orders_of(&self, instance: u32) -> u64 {
+    pub(super) fn orders_of(&self, instance: u32) -> u64 {
         let k = u64::from(self.instances);
         self.orders / k + u64::from(u64::from(instance) < self.orders % k)
     }
 
     /// The customer ids `instance` sells to.
-    pub fn customers_of(&self, instance: u32) -> RangeInclusive<u64> {
+    pub(super) fn customers_of(&self, instance: u32) -> RangeInclusive<u64> {
         let k = u64::from(self.instances);
         let i = u64::from(instance);
         let start = 1 + self.customers * i / k;
@@ -226,18 +226,18 @@ impl Plan {
     }
 
     /// The `ORDER_ID` of `instance`'s `seq`-th order (1-based).
-    pub fn order_id(instance: u32, seq: u64) -> u64 {
+    pub(super) fn order_id(instance: u32, seq: u64) -> u64 {
         u64::from(instance) * ORDER_ID_SPACE + seq
     }
 
     /// The seq of `order_id` within `instance`'s ID space, if it is in it.
-    pub fn seq_of(instance: u32, order_id: u64) -> Option<u64> {
+    pub(super) fn seq_of(instance: u32, order_id: u64) -> Option<u64> {
         let base = u64::from(instance) * ORDER_ID_SPACE;
         (order_id > base && order_id < base + ORDER_ID_SPACE).then(|| order_id - base)
     }
 
     /// Item counts of all of `instance`'s orders, index `seq - 1` (cheap: no rows are built).
-    pub fn item_counts(&self, instance: u32) -> Vec<u8> {
+    pub(super) fn item_counts(&self, instance: u32) -> Vec<u8> {
         let customers = self.customers_of(instance);
         (1..=self.orders_of(instance))
             .map(|seq| shape(self.seed, instance, seq, &customers).1 as u8)
@@ -245,23 +245,23 @@ impl Plan {
     }
 
     /// An instance's order `seq` and its items.
-    pub fn order(&self, instance: u32, seq: u64) -> (Order, Vec<OrderItem>) {
+    pub(super) fn order(&self, instance: u32, seq: u64) -> (Order, Vec<OrderItem>) {
         generate_order(self.seed, instance, seq, &self.customers_of(instance))
     }
 }
 
 /// `ORDER_ITEM_ID` of line `line` (1-based) of `order_id`.
-pub fn item_id(order_id: u64, line: u32) -> u64 {
+pub(super) fn item_id(order_id: u64, line: u32) -> u64 {
     order_id * ITEM_ID_FACTOR + u64::from(line)
 }
 
 /// (`ORDER_ID`, line) of an `ORDER_ITEM_ID`.
-pub fn split_item_id(item_id: u64) -> (u64, u32) {
+pub(super) fn split_item_id(item_id: u64) -> (u64, u32) {
     (item_id / ITEM_ID_FACTOR, (item_id % ITEM_ID_FACTOR) as u32)
 }
 
 /// SplitMix64: a strong 64-bit mix, to derive independent streams from ids.
-pub fn mix(mut z: u64) -> u64 {
+pub(super) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -269,7 +269,7 @@ pub fn mix(mut z: u64) -> u64 {
 }
 
 /// The segment of a customer: 20 % Premium, 45 % Standard, 35 % Basic.
-pub fn segment_of(customer_id: u64) -> Segment {
+pub(super) fn segment_of(customer_id: u64) -> Segment {
     match mix(customer_id ^ 0x05e9_7e17) % 100 {
         0..=19 => Segment::Premium,
         20..=64 => Segment::Standard,
@@ -278,7 +278,7 @@ pub fn segment_of(customer_id: u64) -> Segment {
 }
 
 /// The customer with this id.
-pub fn customer(customer_id: u64) -> Customer {
+pub(super) fn customer(customer_id: u64) -> Customer {
     let h = mix(customer_id);
     let pick = |shift: u32, n: usize| ((h >> shift) % n as u64) as usize;
     let first_name = catalog::FIRST_NAMES[pick(0, catalog::FIRST_NAMES.len())];
@@ -315,7 +315,12 @@ fn draw_shape(rng: &mut ChaCha8Rng, customers: &RangeInclusive<u64>) -> (u64, u3
 }
 
 /// (customer, item count) of an order without building it.
-pub fn shape(seed: u64, instance: u32, seq: u64, customers: &RangeInclusive<u64>) -> (u64, u32) {
+pub(super) fn shape(
+    seed: u64,
+    instance: u32,
+    seq: u64,
+    customers: &RangeInclusive<u64>,
+) -> (u64, u32) {
     draw_shape(&mut order_rng(seed, instance, seq), customers)
 }
 
@@ -344,7 +349,7 @@ fn product_for(rng: &mut ChaCha8Rng, unit_cents: i64) -> Product {
 ///
 /// The amount before discount is within the segment's range; line totals (quantity × unit
 /// price − line discount) add up to the order's total to the cent.
-pub fn generate_order(
+pub(super) fn generate_order(
     seed: u64,
     instance: u32,
     seq: u64,

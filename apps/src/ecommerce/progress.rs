@@ -12,7 +12,7 @@ use crate::common::{format_table, thousands};
 use crate::ecommerce::streamer::InstanceStats;
 
 /// One progress line over all instances.
-pub fn line(stats: &[Arc<InstanceStats>], elapsed: Duration, rows_per_s: f64) -> String {
+pub(super) fn line(stats: &[Arc<InstanceStats>], elapsed: Duration, rows_per_s: f64) -> String {
     let (mut orders, mut orders_total, mut items, mut items_total) = (0, 0, 0, 0);
     let (mut ms, mut n) = (0, 0);
     for s in stats {
@@ -48,7 +48,7 @@ pub fn line(stats: &[Arc<InstanceStats>], elapsed: Duration, rows_per_s: f64) ->
 }
 
 /// Prints a progress line to stderr every `every` until `stop` turns true.
-pub fn spawn(
+pub(super) fn spawn(
     stats: Vec<Arc<InstanceStats>>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
@@ -71,7 +71,7 @@ pub fn spawn(
 }
 
 /// Totals of a run: (orders, rows) committed by this run, and the slowest instance's time.
-pub fn totals(stats: &[Arc<InstanceStats>]) -> (u64, u64) {
+pub(super) fn totals(stats: &[Arc<InstanceStats>]) -> (u64, u64) {
     let orders = stats
         .iter()
         .map(|s| {
@@ -85,7 +85,7 @@ pub fn totals(stats: &[Arc<InstanceStats>]) -> (u64, u64) {
 }
 
 /// The per-instance summary table and a totals line.
-pub fn summary(stats: &[Arc<InstanceStats>], elapsed: Duration) -> String {
+pub(super) fn summary(stats: &[Arc<InstanceStats>], elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-3);
     let rows: Vec<Vec<String>> = stats
         .iter()

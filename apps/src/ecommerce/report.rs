@@ -12,7 +12,7 @@ use crate::ecommerce::generator::{segment_of, Plan, Segment, ITEM_ID_FACTOR, ORD
 use crate::ecommerce::streamer::{ItemIndex, DATABASE, SCHEMA};
 
 /// Something that answers read-only SQL over the landed tables (the emulator's SQLite).
-pub trait SqlSource {
+pub(super) trait SqlSource {
     /// Runs `sql`, returning rows of JSON values.
     ///
     /// # Errors
@@ -36,13 +36,13 @@ impl SqlSource for snowpipe_emulator::Emulator {
 }
 
 /// The landed table's name in the emulator's SQLite.
-pub fn landed(table: &str) -> String {
+pub(super) fn landed(table: &str) -> String {
     format!("\"{DATABASE}.{SCHEMA}.{table}\"")
 }
 
 /// One instance's reconciliation.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Reconciliation {
+pub(super) struct Reconciliation {
     /// The instance.
     pub instance: u64,
     /// Orders the plan gives it (when known).
@@ -72,7 +72,7 @@ pub struct Reconciliation {
 impl Reconciliation {
     /// Every ID exactly once and orders and items consistent (and, when the plan is known, all
     /// of them there).
-    pub fn exact(&self) -> bool {
+    pub(super) fn exact(&self) -> bool {
         self.duplicate_orders == 0
             && self.missing_orders == 0
             && self.duplicate_items == 0
@@ -84,7 +84,7 @@ impl Reconciliation {
 
 /// Revenue and volume of one segment.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct SegmentTotals {
+pub(super) struct SegmentTotals {
     /// The segment's name.
     pub segment: String,
     /// Orders.
@@ -122,7 +122,7 @@ fn cents(column: &str) -> String {
 ///
 /// # Errors
 /// When a query fails.
-pub fn reconcile(db: &dyn SqlSource, plan: Option<&Plan>) -> Result<Vec<Reconciliation>> {
+pub(super) fn reconcile(db: &dyn SqlSource, plan: Option<&Plan>) -> Result<Vec<Reconciliation>> {
     let (orders, items) = (landed("ORDERS"), landed("ORDER_ITEMS"));
     let mut by: BTreeMap<u64, Reconciliation> = BTreeMap::new();
     if let Some(p) = plan {
@@ -196,7 +196,7 @@ pub fn reconcile(db: &dyn SqlSource, plan: Option<&Plan>) -> Result<Vec<Reconcil
 ///
 /// # Errors
 /// When the query fails.
-pub fn segments(db: &dyn SqlSource) -> Result<Vec<SegmentTotals>> {
+pub(super) fn segments(db: &dyn SqlSource) -> Result<Vec<SegmentTotals>> {
     let rows = db.query(&format!(
         "SELECT CUSTOMER_ID, COUNT(*), SUM(ITEM_COUNT), SUM({total}), SUM({discount}), \
                 SUM(DISCOUNT_PERCENT > 0) \
@@ -233,7 +233,7 @@ pub fn segments(db: &dyn SqlSource) -> Result<Vec<SegmentTotals>> {
 }
 
 /// Dollars with thousands separators and cents.
-pub fn usd(cents: i64) -> String {
+pub(super) fn usd(cents: i64) -> String {
     format!(
         "{}.{:02}",
         thousands(cents.unsigned_abs() / 100),
@@ -242,7 +242,7 @@ pub fn usd(cents: i64) -> String {
 }
 
 /// The reconciliation as a table.
-pub fn format_reconciliation(recs: &[Reconciliation]) -> String {
+pub(super) fn format_reconciliation(recs: &[Reconciliation]) -> String {
     let opt = |v: Option<u64>| v.map_or("-".into(), thousands);
     let rows: Vec<Vec<String>> = recs
         .iter()
@@ -289,7 +289,7 @@ pub fn format_reconciliation(recs: &[Reconciliation]) -> String {
 }
 
 /// Revenue by segment as a table.
-pub fn format_segments(segs: &[SegmentTotals]) -> String {
+pub(super) fn format_segments(segs: &[SegmentTotals]) -> String {
     let rows: Vec<Vec<String>> = segs
         .iter()
         .map(|s| {

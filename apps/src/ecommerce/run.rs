@@ -24,7 +24,7 @@ use crate::ecommerce::report::{self, SqlSource};
 use crate::ecommerce::streamer::{stream_instance, InstanceStats, ItemIndex, StreamOptions};
 
 /// The Snowflake setup: the embedded emulator declares its catalog from it.
-pub const SETUP_SQL: &str = include_str!("sql/setup.sql");
+pub(super) const SETUP_SQL: &str = include_str!("sql/setup.sql");
 
 /// How often progress lines are printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -102,7 +102,7 @@ fn new_stats(plan: &Plan, instances: impl Iterator<Item = u32>) -> Vec<Arc<Insta
 ///
 /// # Cancellation
 /// Dropping the future stops streaming; the next run resumes.
-pub async fn stream(args: StreamArgs) -> Result<()> {
+pub(super) async fn stream(args: StreamArgs) -> Result<()> {
     let settings = Settings::load(args.connect.config.as_deref())?;
     let plan = args.plan.plan(&settings)?;
     plan.check_instance(args.instance)?;
@@ -135,7 +135,7 @@ pub async fn stream(args: StreamArgs) -> Result<()> {
 ///
 /// # Errors
 /// When the data cannot be read, or the tables do not hold each ID exactly once.
-pub fn report_command(args: &ReportArgs) -> Result<()> {
+pub(super) fn report_command(args: &ReportArgs) -> Result<()> {
     let db = snowpipe_emulator::offline::open_read_only(&args.data_dir).with_context(|| {
         format!(
             "cannot open the emulator database in {}",
@@ -179,7 +179,7 @@ fn print_report(db: &dyn SqlSource, plan: Option<&Plan>, json: bool) -> Result<b
 ///
 /// # Errors
 /// When a file cannot be read or written, no key is given, or the emulator cannot start.
-pub async fn emulator(args: EmulatorArgs) -> Result<()> {
+pub(super) async fn emulator(args: EmulatorArgs) -> Result<()> {
     args.serve(SETUP_SQL, snowpipe_emulator::Limits::default())
         .await
 }
@@ -199,7 +199,7 @@ struct Embedded {
 ///
 /// # Cancellation
 /// Dropping the future stops everything; the temporary directory is removed.
-pub async fn run(args: RunArgs) -> Result<()> {
+pub(super) async fn run(args: RunArgs) -> Result<()> {
     let settings = Settings::load(args.connect.config.as_deref())?;
     let plan = args.plan.plan(&settings)?;
     let opts = stream_options(plan, &settings, &args.connect)?;

@@ -12,7 +12,7 @@ use crate::sensor_stream::consume::{lock, ConsumeStats};
 /// The closing report's bad-record section: one line when there were none, else a table per
 /// shard (dead-lettered now, found already dead-lettered, rejected by the server) and the first
 /// row error of each shard that had some. `store` names the dead-letter stream and subjects.
-pub fn format_bad_records(stats: &ConsumeStats, store: &str) -> String {
+pub(super) fn format_bad_records(stats: &ConsumeStats, store: &str) -> String {
     let mut rows = Vec::new();
     let mut notes = String::new();
     let (mut dead, mut again, mut rejected) = (0, 0, 0);

@@ -48,7 +48,7 @@ use crate::sensor_stream::reading::{BadRecord, Reading};
 
 /// Where rows go and how they are read.
 #[derive(Debug, Clone)]
-pub struct ConsumeOptions {
+pub(super) struct ConsumeOptions {
     /// Stream name; channels are `<stream>_<shard>`.
     pub stream: String,
     /// Number of shards.
@@ -69,7 +69,7 @@ pub struct ConsumeOptions {
 
 /// When a consumer stops.
 #[derive(Debug, Clone)]
-pub enum Until {
+pub(super) enum Until {
     /// Never (until Ctrl-C).
     Forever,
     /// After this long with nothing new and everything committed.
@@ -81,7 +81,7 @@ pub enum Until {
 
 /// Live counters of one shard.
 #[derive(Debug, Default)]
-pub struct ShardStats {
+pub(super) struct ShardStats {
     /// Rows appended by this process (rows appended again after a crash count again).
     pub appended: AtomicU64,
     /// Rows this process saw committed.
@@ -109,14 +109,14 @@ pub struct ShardStats {
 
 /// Counters of every shard.
 #[derive(Debug)]
-pub struct ConsumeStats {
+pub(super) struct ConsumeStats {
     /// One per shard.
     pub shards: Vec<ShardStats>,
 }
 
 impl ConsumeStats {
     /// Counters for `shards` shards.
-    pub fn new(shards: u32) -> Self {
+    pub(super) fn new(shards: u32) -> Self {
         ConsumeStats {
             shards: (0..shards).map(|_| ShardStats::default()).collect(),
         }
@@ -124,7 +124,7 @@ impl ConsumeStats {
 }
 
 /// The channel of `shard`.
-pub fn channel_name(stream: &str, shard: u32) -> String {
+pub(super) fn channel_name(stream: &str, shard: u32) -> String {
     format!("{stream}_{shard}")
 }
 
@@ -164,7 +164,7 @@ fn committed_seq(token: Option<OffsetToken>, channel: &str) -> Result<u64> {
 ///
 /// # Cancellation
 /// Dropping the future stops consuming; the next run resumes after the committed tokens.
-pub async fn consume_all(
+pub(super) async fn consume_all(
     client: &StreamingIngestClient,
     stream: &Stream,
     dead_letters: &DeadLetters,
@@ -576,7 +576,7 @@ fn record_commits(sent: &mut Pending<u64>, committed: u64, s: &ShardStats) {
 }
 
 /// Locks a mutex even if a panicking holder poisoned it (the counters stay usable).
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -51,44 +51,44 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 /// Why the message is not a row.
-pub const ERROR_HEADER: &str = "Snowpipe-Error";
+pub(super) const ERROR_HEADER: &str = "Snowpipe-Error";
 /// The source stream.
-pub const SOURCE_STREAM_HEADER: &str = "Snowpipe-Source-Stream";
+pub(super) const SOURCE_STREAM_HEADER: &str = "Snowpipe-Source-Stream";
 /// The source message's subject.
-pub const SOURCE_SUBJECT_HEADER: &str = "Snowpipe-Source-Subject";
+pub(super) const SOURCE_SUBJECT_HEADER: &str = "Snowpipe-Source-Subject";
 /// The source message's stream sequence.
-pub const SOURCE_SEQUENCE_HEADER: &str = "Snowpipe-Source-Sequence";
+pub(super) const SOURCE_SEQUENCE_HEADER: &str = "Snowpipe-Source-Sequence";
 /// The source message's JetStream timestamp.
-pub const SOURCE_TIME_HEADER: &str = "Snowpipe-Source-Time";
+pub(super) const SOURCE_TIME_HEADER: &str = "Snowpipe-Source-Time";
 /// The bytes of the source's own headers, when a dead letter leaves them out (see
 /// [`MAX_HEADER_BYTES`]).
-pub const HEADERS_OMITTED_HEADER: &str = "Snowpipe-Source-Headers-Omitted";
+pub(super) const HEADERS_OMITTED_HEADER: &str = "Snowpipe-Source-Headers-Omitted";
 /// The bytes of the payload, when a dead letter leaves it out (see [`DeadLetters::send`]).
-pub const PAYLOAD_OMITTED_HEADER: &str = "Snowpipe-Payload-Omitted";
+pub(super) const PAYLOAD_OMITTED_HEADER: &str = "Snowpipe-Payload-Omitted";
 /// JetStream's largest header block: a message whose headers are longer is refused
 /// (`header size exceeds maximum allowed of 64k`).
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub(super) const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Longest `Snowpipe-Error` value, in characters.
 const MAX_REASON: usize = 512;
 
 /// The dead-letter subject of `shard` of stream `source`.
-pub fn subject(source: &str, shard: u32) -> String {
+pub(super) fn subject(source: &str, shard: u32) -> String {
     format!("{source}.dlq.{shard}")
 }
 
 /// The stream `consume` creates for the dead letters of `source` when none captures them.
-pub fn stream_name(source: &str) -> String {
+pub(super) fn stream_name(source: &str) -> String {
     format!("{source}_DLQ")
 }
 
 /// The `Nats-Msg-Id` of the dead letter of stream sequence `seq`.
-pub fn message_id(source: &str, seq: u64) -> String {
+pub(super) fn message_id(source: &str, seq: u64) -> String {
     format!("{source}:{seq}")
 }
 
 /// One message that cannot become a row.
 #[derive(Debug)]
-pub struct Letter<'a> {
+pub(super) struct Letter<'a> {
     /// Its shard.
     pub shard: u32,
     /// Its stream sequence.
@@ -107,7 +107,7 @@ pub struct Letter<'a> {
 
 /// What [`DeadLetters::send`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(super) enum Outcome {
     /// Stored now.
     Stored,
     /// Already in the dead-letter stream (read again after a restart); nothing stored.
@@ -116,7 +116,7 @@ pub enum Outcome {
 
 /// Where each shard's dead letters go.
 #[derive(Clone)]
-pub struct DeadLetters {
+pub(super) struct DeadLetters {
     js: jetstream::Context,
     source: String,
     stores: Vec<stream::Stream>,
@@ -138,7 +138,7 @@ impl DeadLetters {
     /// # Errors
     /// When JetStream cannot answer, or the dead-letter stream cannot be created (e.g. a stream
     /// named `<source>_DLQ` exists with other subjects: the message says what to change).
-    pub async fn attach(js: &jetstream::Context, source: &str, shards: u32) -> Result<Self> {
+    pub(super) async fn attach(js: &jetstream::Context, source: &str, shards: u32) -> Result<Self> {
         let mut stores: Vec<stream::Stream> = Vec::with_capacity(shards as usize);
         for shard in 0..shards {
             let subject = subject(source, shard);
@@ -156,13 +156,13 @@ impl DeadLetters {
     }
 
     /// The dead-letter subject of `shard`.
-    pub fn subject(&self, shard: u32) -> String {
+    pub(super) fn subject(&self, shard: u32) -> String {
         subject(&self.source, shard)
     }
 
     /// `stream SENSORS_DLQ, subjects SENSORS.dlq.<shard>` (the store of shard 0; others are
     /// named when they differ).
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let mut names: Vec<&str> = self
             .stores
             .iter()
@@ -181,7 +181,7 @@ impl DeadLetters {
     ///
     /// # Errors
     /// When the broker cannot answer.
-    pub async fn last_sequence(&self, shard: u32) -> Result<u64> {
+    pub(super) async fn last_sequence(&self, shard: u32) -> Result<u64> {
         let subject = subject(&self.source, shard);
         match self.stores[shard as usize]
             .get_last_raw_message_by_subject(&subject)
@@ -206,7 +206,7 @@ impl DeadLetters {
     /// # Errors
     /// When the broker does not store it (no stream captures the subject any more, broker
     /// down); the caller must not move past the message then.
-    pub async fn send(&self, letter: &Letter<'_>) -> Result<Outcome> {
+    pub(super) async fn send(&self, letter: &Letter<'_>) -> Result<Outcome> {
         if self.last_sequence(letter.shard).await? >= letter.seq {
             return Ok(Outcome::AlreadyThere);
         }
@@ -301,7 +301,7 @@ impl DeadLetters {
     ///
     /// # Errors
     /// When the broker stops answering for 30 s.
-    pub async fn sequences(&self, shard: u32) -> Result<Vec<u64>> {
+    pub(super) async fn sequences(&self, shard: u32) -> Result<Vec<u64>> {
         let subject = subject(&self.source, shard);
         let store = &self.stores[shard as usize];
         let last = match store.get_last_raw_message_by_subject(&subject).await {

@@ -13,12 +13,12 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// The statuses a sensor reports.
-pub const STATUSES: [&str; 3] = ["OK", "FAIL", "WARN"];
+pub(super) const STATUSES: [&str; 3] = ["OK", "FAIL", "WARN"];
 
 /// One reading as published to `sensors.<shard>` (JSON, the seed's field names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SensorEvent {
+pub(super) struct SensorEvent {
     /// 0..=50 (`random.number(50)` is inclusive).
     pub sensor_id: u16,
     /// 10..=150.
@@ -32,20 +32,20 @@ pub struct SensorEvent {
 
 /// A seeded generator: the same seed gives the same readings (the event times differ).
 #[derive(Debug)]
-pub struct Generator {
+pub(super) struct Generator {
     rng: ChaCha8Rng,
 }
 
 impl Generator {
     /// A generator for `seed`.
-    pub fn new(seed: u64) -> Self {
+    pub(super) fn new(seed: u64) -> Self {
         Generator {
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
     }
 
     /// The next reading, stamped `now`.
-    pub fn next_event(&mut self, now: DateTime<Utc>) -> SensorEvent {
+    pub(super) fn next_event(&mut self, now: DateTime<Utc>) -> SensorEvent {
         SensorEvent {
             sensor_id: self.rng.gen_range(0..=50),
             current_temperature: self.rng.gen_range(10..=150),
@@ -57,7 +57,7 @@ impl Generator {
 
 /// The shard of a sensor: its partition key (the sensor id) modulo the shard count, as Kinesis
 /// maps partition keys to shards.
-pub fn shard_of(sensor_id: u16, shards: u32) -> u32 {
+pub(super) fn shard_of(sensor_id: u16, shards: u32) -> u32 {
     u32::from(sensor_id) % shards.max(1)
 }
 

@@ -96,7 +96,7 @@ impl Histogram {
 /// Appends not yet seen committed, oldest first: each append's last offset token (a stream
 /// sequence, a Kinesis sequence number) and the event times (ms) of its rows.
 #[derive(Debug)]
-pub struct Pending<T> {
+pub(super) struct Pending<T> {
     sent: VecDeque<(T, Vec<i64>)>,
 }
 
@@ -110,24 +110,24 @@ impl<T> Default for Pending<T> {
 
 impl<T: Ord> Pending<T> {
     /// Notes an append whose last token is `last`.
-    pub fn push(&mut self, last: T, event_ms: Vec<i64>) {
+    pub(super) fn push(&mut self, last: T, event_ms: Vec<i64>) {
         self.sent.push_back((last, event_ms));
     }
 
     /// Whether every append was seen committed.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.sent.is_empty()
     }
 
     /// Appends not seen committed.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.sent.len()
     }
 
     /// Takes off the appends whose last token is at or below `committed` (whole appends:
     /// their rows commit together) and returns the event times of their rows.
-    pub fn take_committed(&mut self, committed: &T) -> Vec<i64> {
+    pub(super) fn take_committed(&mut self, committed: &T) -> Vec<i64> {
         let mut event_ms = Vec::new();
         while self.sent.front().is_some_and(|(last, _)| last <= committed) {
             if let Some((_, ms)) = self.sent.pop_front() {

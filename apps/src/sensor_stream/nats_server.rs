@@ -74,6 +74,7 @@ impl NatsServer {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             #[cfg(unix)]
+            #[allow(unsafe_code, reason = "SIGTERM to our child, through libc")]
             // SAFETY: signalling a child we spawned and have not reaped.
             unsafe {
                 libc::kill(child.id() as i32, libc::SIGTERM);

@@ -22,7 +22,7 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
 
 /// When to stop publishing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub(super) enum Limit {
     /// After this many events.
     Count(u64),
     /// After this long.
@@ -31,7 +31,7 @@ pub enum Limit {
 
 /// What to publish.
 #[derive(Debug, Clone)]
-pub struct PublishOptions {
+pub(super) struct PublishOptions {
     /// Number of shards (subjects `sensors.0` .. `sensors.<shards-1>`).
     pub shards: u32,
     /// When to stop.
@@ -44,7 +44,7 @@ pub struct PublishOptions {
 
 /// Live counters of the publisher.
 #[derive(Debug)]
-pub struct PublishStats {
+pub(super) struct PublishStats {
     /// Events the broker acknowledged, per shard.
     pub per_shard: Vec<AtomicU64>,
     /// Publishes retried after an error or a missing ack.
@@ -55,7 +55,7 @@ pub struct PublishStats {
 
 impl PublishStats {
     /// Counters for `shards` shards.
-    pub fn new(shards: u32) -> Self {
+    pub(super) fn new(shards: u32) -> Self {
         PublishStats {
             per_shard: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             retries: AtomicU64::new(0),
@@ -64,7 +64,7 @@ impl PublishStats {
     }
 
     /// Events acknowledged over all shards.
-    pub fn total(&self) -> u64 {
+    pub(super) fn total(&self) -> u64 {
         self.per_shard
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
@@ -105,7 +105,7 @@ async fn wait_ack(ack: PublishAckFuture) -> Result<()> {
 ///
 /// # Errors
 /// Outside 1 to 10,000 events per second.
-pub fn check_rate(rate: u32) -> Result<()> {
+pub(super) fn check_rate(rate: u32) -> Result<()> {
     if !(1..=10_000).contains(&rate) {
         bail!("--rate must be between 1 and 10000 events per second (got {rate})");
     }
@@ -120,7 +120,7 @@ pub fn check_rate(rate: u32) -> Result<()> {
 ///
 /// # Cancellation
 /// Dropping the future stops publishing; events already sent may or may not be stored.
-pub async fn publish(
+pub(super) async fn publish(
     js: &jetstream::Context,
     opts: &PublishOptions,
     stats: &PublishStats,

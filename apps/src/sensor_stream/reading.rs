@@ -45,7 +45,7 @@ pub struct Measurement {
 
 /// One `SENSOR_READINGS` row (column names as in `sql/setup.sql`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Reading {
+pub(super) struct Reading {
     /// What the sensor sent.
     #[serde(flatten)]
     pub measurement: Measurement,
@@ -93,7 +93,7 @@ impl Reading {
     /// # Errors
     /// A [`BadRecord`] saying what is wrong when the payload cannot become a row (see the
     /// module docs for the rules).
-    pub fn decode(
+    pub(super) fn decode(
         payload: &[u8],
         shard: u32,
         stream_seq: u64,

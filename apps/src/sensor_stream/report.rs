@@ -22,7 +22,7 @@ use crate::common::{format_table, thousands};
 /// One shard's reconciliation: the broker's sequences against the landed STREAM_SEQ values
 /// and the dead-lettered sequences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Reconciliation {
+pub(super) struct Reconciliation {
     /// The shard.
     pub shard: u32,
     /// Messages the stream holds on the shard's subject.
@@ -42,7 +42,7 @@ pub struct Reconciliation {
 impl Reconciliation {
     /// Compares `stream` (the shard's sequences) with `landed` (its rows' STREAM_SEQ) and `dead`
     /// (the source sequences of its dead letters).
-    pub fn of(shard: u32, stream: &[u64], landed: &[u64], dead: &[u64]) -> Self {
+    pub(super) fn of(shard: u32, stream: &[u64], landed: &[u64], dead: &[u64]) -> Self {
         let mut want = stream.to_vec();
         want.sort_unstable();
         want.dedup();
@@ -80,13 +80,13 @@ impl Reconciliation {
     }
 
     /// Every stream sequence landed once, and nothing else.
-    pub fn exact(&self) -> bool {
+    pub(super) fn exact(&self) -> bool {
         self.lost == 0 && self.duplicated == 0 && self.extra == 0
     }
 }
 
 /// The reconciliation table.
-pub fn format_reconciliation(recs: &[Reconciliation], committed: &[u64]) -> String {
+pub(super) fn format_reconciliation(recs: &[Reconciliation], committed: &[u64]) -> String {
     let rows: Vec<Vec<String>> = recs
         .iter()
         .map(|r| {
@@ -127,7 +127,7 @@ pub fn format_reconciliation(recs: &[Reconciliation], committed: &[u64]) -> Stri
 }
 
 /// Throughput and latency per shard and in total.
-pub fn format_throughput(stats: &ConsumeStats, elapsed: Duration) -> String {
+pub(super) fn format_throughput(stats: &ConsumeStats, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-3);
     let mut all = Histogram::default();
     let mut rows = Vec::new();
@@ -188,7 +188,7 @@ fn latency_row(name: &str, n: u64, secs: f64, h: &Histogram, sessions: u64) -> V
 /// latency of the rows committed in that second, each shard's consumer lag (the shard's last
 /// stream sequence − the last one committed or dead-lettered), and, once there are any, the
 /// messages dead-lettered and the rows the server rejected.
-pub fn spawn_progress(
+pub(super) fn spawn_progress(
     stream: Stream,
     publish: Option<Arc<PublishStats>>,
     consume: Option<Arc<ConsumeStats>>,

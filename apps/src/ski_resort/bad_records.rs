@@ -26,7 +26,7 @@ fn range(errors: &RowErrorSummary) -> String {
 /// The closing report's bad-record section: one line when there were none, else a table per
 /// queue table (dead-lettered in total and by this run, rejected by the server) with the first
 /// reason of each. `first_dead` is [`crate::ski_resort::queue::Queue::first_dead_letters`].
-pub fn format_bad_records(
+pub(super) fn format_bad_records(
     ledger: &[LedgerEntry; 3],
     first_dead: &[Option<(u64, String)>; 3],
     stats: Option<&Stats>,

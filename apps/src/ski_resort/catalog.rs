@@ -5,7 +5,7 @@ use crate::common::names;
 
 /// A resort with its lifts and day-ticket pricing.
 #[derive(Debug)]
-pub struct Resort {
+pub(super) struct Resort {
     /// Resort name as it appears in `RESORT`.
     pub name: &'static str,
     /// Relative share of visitors.
@@ -17,7 +17,7 @@ pub struct Resort {
 }
 
 /// The resorts of the quickstart, with real lift names.
-pub const RESORTS: &[Resort] = &[
+pub(super) const RESORTS: &[Resort] = &[
     Resort {
         name: "Vail",
         weight: 25,
@@ -101,13 +101,14 @@ pub const RESORTS: &[Resort] = &[
 ];
 
 /// Ticket lengths in days and their relative frequency.
-pub const TICKET_DAYS: &[(u32, u32)] = &[(1, 35), (2, 30), (3, 12), (4, 8), (5, 7), (6, 4), (7, 4)];
+pub(super) const TICKET_DAYS: &[(u32, u32)] =
+    &[(1, 35), (2, 30), (3, 12), (4, 8), (5, 7), (6, 4), (7, 4)];
 
 /// Discount per extra day on multi-day tickets, in percent of the day price.
-pub const MULTI_DAY_DISCOUNT_PCT: u32 = 6;
+pub(super) const MULTI_DAY_DISCOUNT_PCT: u32 = 6;
 
 /// Season pass products: (price in cents, relative frequency).
-pub const SEASON_PASSES: &[(u32, u32)] = &[
+pub(super) const SEASON_PASSES: &[(u32, u32)] = &[
     (105_100, 30), // full pass
     (78_300, 40),  // local pass
     (62_300, 10),  // military
@@ -115,7 +116,7 @@ pub const SEASON_PASSES: &[(u32, u32)] = &[
 ];
 
 /// First names.
-pub const FIRST_NAMES: &[&str] = &names::concat::<50>(
+pub(super) const FIRST_NAMES: &[&str] = &names::concat::<50>(
     names::FIRST,
     &[
         "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Carlos", "Karen", "Daniel",
@@ -126,7 +127,7 @@ pub const FIRST_NAMES: &[&str] = &names::concat::<50>(
 );
 
 /// Last names.
-pub const LAST_NAMES: &[&str] = &names::concat::<54>(
+pub(super) const LAST_NAMES: &[&str] = &names::concat::<54>(
     names::LAST,
     &[
         "Hernandez",
@@ -177,7 +178,7 @@ pub const LAST_NAMES: &[&str] = &names::concat::<54>(
 );
 
 /// Street names.
-pub const STREETS: &[&str] = &[
+pub(super) const STREETS: &[&str] = &[
     "Aspen Ln",
     "Main St",
     "Pine St",
@@ -201,7 +202,7 @@ pub const STREETS: &[&str] = &[
 ];
 
 /// Cities with their state, ZIP prefix and phone area code: (city, state, zip3, area code).
-pub const CITIES: &[(&str, &str, &str, &str)] = &[
+pub(super) const CITIES: &[(&str, &str, &str, &str)] = &[
     ("Denver", "CO", "802", "303"),
     ("Boulder", "CO", "803", "720"),
     ("Colorado Springs", "CO", "809", "719"),
@@ -223,7 +224,7 @@ pub const CITIES: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// E-mail domains.
-pub const EMAIL_DOMAINS: &[&str] = &[
+pub(super) const EMAIL_DOMAINS: &[&str] = &[
     "gmail.com",
     "yahoo.com",
     "outlook.com",

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 /// The data behind the four charts.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct DashboardData {
+pub(super) struct DashboardData {
     /// `(day, ticket USD, pass USD, tickets, passes)`, by day.
     pub revenue: Vec<(String, f64, f64, u64, u64)>,
     /// `(resort, lift, rides, riders)`, busiest first.
@@ -139,7 +139,7 @@ fn empty(out: &mut String) {
 }
 
 /// Stacked bars: ticket and pass revenue per day.
-pub fn revenue_chart(rows: &[(String, f64, f64, u64, u64)]) -> String {
+pub(super) fn revenue_chart(rows: &[(String, f64, f64, u64, u64)]) -> String {
     let mut out = String::new();
     svg_open(&mut out, "Ticket and pass revenue by day");
     let p = Plot {
@@ -191,7 +191,7 @@ pub fn revenue_chart(rows: &[(String, f64, f64, u64, u64)]) -> String {
 }
 
 /// Horizontal bars: rides of the busiest lifts.
-pub fn lifts_chart(rows: &[(String, String, u64, u64)]) -> String {
+pub(super) fn lifts_chart(rows: &[(String, String, u64, u64)]) -> String {
     let mut out = String::new();
     svg_open(&mut out, "Busiest lifts");
     let p = Plot {
@@ -229,7 +229,7 @@ pub fn lifts_chart(rows: &[(String, String, u64, u64)]) -> String {
 }
 
 /// One line per resort: rides by hour of the day.
-pub fn hourly_chart(rows: &[(u32, String, u64)]) -> String {
+pub(super) fn hourly_chart(rows: &[(u32, String, u64)]) -> String {
     let mut out = String::new();
     svg_open(&mut out, "Lift rides by resort and hour");
     let p = Plot {
@@ -294,7 +294,7 @@ pub fn hourly_chart(rows: &[(u32, String, u64)]) -> String {
 }
 
 /// Bars: ski days by product, with rides and riders in the labels.
-pub fn products_chart(rows: &[(String, u64, u64, u64)]) -> String {
+pub(super) fn products_chart(rows: &[(String, u64, u64, u64)]) -> String {
     let mut out = String::new();
     svg_open(&mut out, "Ski days by product");
     let p = Plot {
@@ -341,7 +341,7 @@ pub fn products_chart(rows: &[(String, u64, u64, u64)]) -> String {
 }
 
 /// The whole page: KPIs and the four charts, self-contained.
-pub fn render_html(data: &DashboardData, source: &str) -> String {
+pub(super) fn render_html(data: &DashboardData, source: &str) -> String {
     let ticket_usd: f64 = data.revenue.iter().map(|r| r.1).sum();
     let pass_usd: f64 = data.revenue.iter().map(|r| r.2).sum();
     let tickets: u64 = data.revenue.iter().map(|r| r.3).sum();

@@ -20,7 +20,7 @@ crate::common::cli::app_cli! {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(super) enum Command {
     /// Generate events into the queue; prints {"generated": {...}} as the last line.
     Generate(GenerateArgs),
     /// Stream the queue to Snowflake (or an emulator), exactly once, resuming after crashes.
@@ -36,7 +36,7 @@ pub enum Command {
 
 /// What to generate and how fast.
 #[derive(Debug, Clone, Args)]
-pub struct GenArgs {
+pub(super) struct GenArgs {
     /// Number of events (rows over all three tables).
     #[arg(long, conflicts_with = "duration")]
     pub events: Option<u64>,
@@ -59,7 +59,7 @@ pub struct GenArgs {
 
 impl GenArgs {
     /// The generator settings, with `default_events` when neither --events nor --duration.
-    pub fn options(&self, default_events: u64) -> Result<ProduceOptions> {
+    pub(super) fn options(&self, default_events: u64) -> Result<ProduceOptions> {
         if !(self.rate >= 0.0 && self.rate.is_finite()) {
             bail!(
                 "--rate must be a number of events per second, 0 or more (got {})",
@@ -86,7 +86,7 @@ impl GenArgs {
 
 /// How to reach Snowflake and tune the stream.
 #[derive(Debug, Clone, Args)]
-pub struct ConnectArgs {
+pub(super) struct ConnectArgs {
     /// Connection profile (the official SDK's profile.json); otherwise SNOWFLAKE_* variables.
     #[arg(long)]
     pub profile: Option<PathBuf>,
@@ -100,7 +100,7 @@ pub struct ConnectArgs {
 
 /// `ski_resort generate`.
 #[derive(Debug, Clone, Args)]
-pub struct GenerateArgs {
+pub(super) struct GenerateArgs {
     /// Queue file (SQLite); created if missing.
     #[arg(long)]
     pub queue: PathBuf,
@@ -114,7 +114,7 @@ pub struct GenerateArgs {
 
 /// `ski_resort stream`.
 #[derive(Debug, Clone, Args)]
-pub struct StreamArgs {
+pub(super) struct StreamArgs {
     /// Queue file written by `generate`.
     #[arg(long)]
     pub queue: PathBuf,
@@ -128,7 +128,7 @@ pub struct StreamArgs {
 
 /// `ski_resort report`.
 #[derive(Debug, Clone, Args)]
-pub struct ReportArgs {
+pub(super) struct ReportArgs {
     /// Queue file (for the generated side of the reconciliation).
     #[arg(long)]
     pub queue: PathBuf,
@@ -146,7 +146,7 @@ pub struct ReportArgs {
 
 /// `ski_resort dashboard`.
 #[derive(Debug, Clone, Args)]
-pub struct DashboardArgs {
+pub(super) struct DashboardArgs {
     /// A stopped emulator's data directory (or a `--keep` directory): read through an
     /// emulator started over it.
     #[arg(long, conflicts_with = "profile")]
@@ -171,7 +171,7 @@ pub struct DashboardArgs {
 
 /// The all-in-one run.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub(super) struct RunArgs {
     /// What to generate (default: 6000 events at 2000/s).
     #[command(flatten)]
     pub gen: GenArgs,

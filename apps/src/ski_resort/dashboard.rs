@@ -19,10 +19,10 @@ use crate::ski_resort::charts::DashboardData;
 use crate::ski_resort::cli::DashboardArgs;
 
 /// The dashboard's queries, each after a `-- name:` line.
-pub const QUERIES_SQL: &str = include_str!("sql/dashboard_queries.sql");
+pub(super) const QUERIES_SQL: &str = include_str!("sql/dashboard_queries.sql");
 
 /// The named queries of [`QUERIES_SQL`], comments and the final `;` removed.
-pub fn queries() -> Vec<(String, String)> {
+pub(super) fn queries() -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for line in QUERIES_SQL.lines() {
         if let Some(name) = line.trim().strip_prefix("-- name:") {
@@ -59,7 +59,7 @@ fn count(r: &QueryResult, row: usize, col: usize) -> u64 {
 ///
 /// # Errors
 /// When a query fails.
-pub async fn load(sql: &SqlClient) -> Result<DashboardData> {
+pub(super) async fn load(sql: &SqlClient) -> Result<DashboardData> {
     let mut data = DashboardData::default();
     for (name, statement) in queries() {
         let r = sql
@@ -126,7 +126,7 @@ pub async fn load(sql: &SqlClient) -> Result<DashboardData> {
 ///
 /// # Errors
 /// When the source cannot be reached, a query fails or the file cannot be written.
-pub async fn run(args: DashboardArgs) -> Result<()> {
+pub(super) async fn run(args: DashboardArgs) -> Result<()> {
     let mut emulator = None;
     let builder = match &args.data_dir {
         Some(dir) => {
@@ -198,7 +198,7 @@ async fn serve_data_dir(dir: &Path) -> Result<(Emulator, ClientBuilder)> {
     Ok((emu, builder))
 }
 
-pub use crate::ski_resort::charts::render_html;
+pub(super) use crate::ski_resort::charts::render_html;
 
 #[cfg(test)]
 mod tests {

@@ -25,7 +25,7 @@ struct FakeTable {
 
 /// The fake server shared by all handles.
 #[derive(Debug, Clone)]
-pub struct FakeDestination {
+pub(super) struct FakeDestination {
     tables: Arc<Mutex<[FakeTable; 3]>>,
     commit_delay: Duration,
     /// Invalidate the channel on every n-th append (server-side invalidation).
@@ -37,7 +37,7 @@ pub struct FakeDestination {
 
 impl FakeDestination {
     /// A fake that commits each append `commit_delay` after it arrives.
-    pub fn new(commit_delay: Duration) -> Self {
+    pub(super) fn new(commit_delay: Duration) -> Self {
         FakeDestination {
             tables: Arc::default(),
             commit_delay,
@@ -49,7 +49,7 @@ impl FakeDestination {
 
     /// Like [`FakeDestination::new`], but every `n`-th append invalidates the channel: it
     /// fails, and what the channel had not committed is discarded.
-    pub fn failing_every(commit_delay: Duration, n: u64) -> Self {
+    pub(super) fn failing_every(commit_delay: Duration, n: u64) -> Self {
         FakeDestination {
             fail_every: Some(n),
             ..Self::new(commit_delay)
@@ -58,7 +58,7 @@ impl FakeDestination {
 
     /// Like [`FakeDestination::new`], but the `n`-th append finds its channel opened by another
     /// writer: it and every later append of that handle fail with `OwnershipLost`.
-    pub fn fenced_at(commit_delay: Duration, n: u64) -> Self {
+    pub(super) fn fenced_at(commit_delay: Duration, n: u64) -> Self {
         FakeDestination {
             fence_at: Some(n),
             ..Self::new(commit_delay)
@@ -66,7 +66,7 @@ impl FakeDestination {
     }
 
     /// TXIDs committed to `table`.
-    pub fn committed_txids(&self, table: Table) -> Vec<String> {
+    pub(super) fn committed_txids(&self, table: Table) -> Vec<String> {
         let mut tables = self.tables.lock().unwrap();
         commit_due(&mut tables[table.index()]);
         tables[table.index()].rows.clone()
@@ -91,7 +91,7 @@ fn commit_due(t: &mut FakeTable) {
 
 /// A handle from [`FakeDestination::open`].
 #[derive(Debug)]
-pub struct FakeChannel {
+pub(super) struct FakeChannel {
     dest: FakeDestination,
     table: Table,
     generation: u64,

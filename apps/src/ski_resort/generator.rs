@@ -31,7 +31,7 @@ const PASS_PER_MILLE: u32 = 20;
 
 /// Settings of a simulation.
 #[derive(Debug, Clone)]
-pub struct GeneratorConfig {
+pub(super) struct GeneratorConfig {
     /// Seed of the ChaCha8 random stream.
     pub seed: u64,
     /// First simulated day; the clock starts at opening time.
@@ -62,7 +62,7 @@ struct Holder {
 
 /// The simulation. Call [`Generator::next_row`] repeatedly.
 #[derive(Debug)]
-pub struct Generator {
+pub(super) struct Generator {
     rng: ChaCha8Rng,
     clock: NaiveDateTime,
     events_per_day: u32,
@@ -77,7 +77,7 @@ pub struct Generator {
 
 impl Generator {
     /// Starts a season at `config.start`, opening time.
-    pub fn new(config: &GeneratorConfig) -> Self {
+    pub(super) fn new(config: &GeneratorConfig) -> Self {
         let weights = |it: &mut dyn Iterator<Item = u32>| -> WeightedIndex<u32> {
             WeightedIndex::new(it.collect::<Vec<_>>()).expect("catalog weights are positive")
         };
@@ -99,12 +99,12 @@ impl Generator {
 
     /// The simulated time of the last event.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub fn clock(&self) -> NaiveDateTime {
+    pub(super) fn clock(&self) -> NaiveDateTime {
         self.clock
     }
 
     /// Advances the clock and produces the next row.
-    pub fn next_row(&mut self) -> Row {
+    pub(super) fn next_row(&mut self) -> Row {
         self.advance_clock();
         let roll = self.rng.gen_range(0..1000);
         if roll < TICKET_PER_MILLE || self.holders.is_empty() {
@@ -403,13 +403,13 @@ fn season_end(day: NaiveDate) -> NaiveDate {
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff`, the TIMESTAMP_NTZ text form.
-pub fn format_ts(t: NaiveDateTime) -> String {
+pub(super) fn format_ts(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
 /// How long a generator run lasts.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Limit {
+pub(super) enum Limit {
     /// Stop after this many events (rows).
     Events(u64),
     /// Stop after this much wall time.
@@ -418,7 +418,7 @@ pub enum Limit {
 
 /// Settings of [`produce`].
 #[derive(Debug, Clone)]
-pub struct ProduceOptions {
+pub(super) struct ProduceOptions {
     /// The simulation.
     pub config: GeneratorConfig,
     /// When to stop.
@@ -437,7 +437,7 @@ const MAX_TX_ROWS: u64 = 1_000;
 ///
 /// # Errors
 /// On queue errors; rows enqueued before the error stay enqueued.
-pub fn produce(
+pub(super) fn produce(
     queue: &mut crate::ski_resort::queue::Queue,
     opts: &ProduceOptions,
     stop: &std::sync::atomic::AtomicBool,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// One of the three streamed tables. The order is the display order everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Table {
+pub(super) enum Table {
     /// Day tickets bought for one resort.
     ResortTicket,
     /// Season passes valid at every resort.
@@ -23,10 +23,10 @@ pub enum Table {
 
 impl Table {
     /// All tables, in display order.
-    pub const ALL: [Table; 3] = [Table::ResortTicket, Table::SeasonPass, Table::LiftRide];
+    pub(super) const ALL: [Table; 3] = [Table::ResortTicket, Table::SeasonPass, Table::LiftRide];
 
     /// The Snowflake table name.
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Table::ResortTicket => "RESORT_TICKET",
             Table::SeasonPass => "SEASON_PASS",
@@ -35,12 +35,12 @@ impl Table {
     }
 
     /// The quickstart's pipe for this table.
-    pub fn pipe(self) -> String {
+    pub(super) fn pipe(self) -> String {
         format!("{}_PIPE", self.name())
     }
 
     /// Index into `[_; 3]` arrays kept per table.
-    pub fn index(self) -> usize {
+    pub(super) fn index(self) -> usize {
         self as usize
     }
 }
@@ -68,7 +68,7 @@ impl FromStr for Table {
 
 /// A postal address, stored in the `ADDRESS` variant column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Address {
+pub(super) struct Address {
     /// House number and street.
     pub street_address: String,
     /// City.
@@ -81,7 +81,7 @@ pub struct Address {
 
 /// The `EMERGENCY_CONTACT` variant column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EmergencyContact {
+pub(super) struct EmergencyContact {
     /// Full name.
     pub name: String,
     /// Phone number.
@@ -91,7 +91,7 @@ pub struct EmergencyContact {
 /// The customer fields shared by tickets and passes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub struct Customer {
+pub(super) struct Customer {
     /// Full name.
     pub name: String,
     /// Postal address (VARIANT).
@@ -107,7 +107,7 @@ pub struct Customer {
 /// A row of `RESORT_TICKET`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub struct ResortTicket {
+pub(super) struct ResortTicket {
     /// Unique transaction id (UUID).
     pub txid: String,
     /// RFID of the card the ticket is loaded on.
@@ -130,7 +130,7 @@ pub struct ResortTicket {
 /// A row of `SEASON_PASS`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub struct SeasonPass {
+pub(super) struct SeasonPass {
     /// Unique transaction id (UUID).
     pub txid: String,
     /// RFID of the pass.
@@ -149,7 +149,7 @@ pub struct SeasonPass {
 /// A row of `LIFT_RIDE`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub struct LiftRide {
+pub(super) struct LiftRide {
     /// Unique transaction id (UUID).
     pub txid: String,
     /// RFID scanned at the gate: always one of an earlier ticket or pass.
@@ -166,7 +166,7 @@ pub struct LiftRide {
 
 /// One generated row of any table.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Row {
+pub(super) enum Row {
     /// A `RESORT_TICKET` row.
     Ticket(ResortTicket),
     /// A `SEASON_PASS` row.
@@ -177,7 +177,7 @@ pub enum Row {
 
 impl Row {
     /// The table this row belongs to.
-    pub fn table(&self) -> Table {
+    pub(super) fn table(&self) -> Table {
         match self {
             Row::Ticket(_) => Table::ResortTicket,
             Row::Pass(_) => Table::SeasonPass,
@@ -186,7 +186,7 @@ impl Row {
     }
 
     /// The row's transaction id.
-    pub fn txid(&self) -> &str {
+    pub(super) fn txid(&self) -> &str {
         match self {
             Row::Ticket(r) => &r.txid,
             Row::Pass(r) => &r.txid,
@@ -195,7 +195,7 @@ impl Row {
     }
 
     /// The row as one line of JSON (no trailing newline).
-    pub fn to_json(&self) -> String {
+    pub(super) fn to_json(&self) -> String {
         let result = match self {
             Row::Ticket(r) => serde_json::to_string(r),
             Row::Pass(r) => serde_json::to_string(r),
@@ -207,7 +207,7 @@ impl Row {
 }
 
 /// Formats a price in cents as the JSON number Snowflake stores in `NUMBER(7,2)`.
-pub fn cents_to_usd(cents: u32) -> f64 {
+pub(super) fn cents_to_usd(cents: u32) -> f64 {
     // Shortest round-trip formatting of cents / 100 is always the exact two-decimal value.
     f64::from(cents) / 100.0
 }

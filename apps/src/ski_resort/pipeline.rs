@@ -29,13 +29,13 @@ use crate::ski_resort::streamer::{
 };
 
 /// Database and schema of the quickstart.
-pub const DATABASE: &str = "STREAMING_INGEST";
+pub(super) const DATABASE: &str = "STREAMING_INGEST";
 /// Schema of the quickstart.
-pub const SCHEMA: &str = "STREAMING_INGEST";
+pub(super) const SCHEMA: &str = "STREAMING_INGEST";
 
 /// The SDK as a [`Destination`]: one channel per pipe, named `<TABLE>_CHANNEL<suffix>`.
 #[derive(Debug, Clone)]
-pub struct SdkDestination {
+pub(super) struct SdkDestination {
     client: StreamingIngestClient,
     suffix: String,
     /// Counts rows the server rejected (`rejected` of each table).
@@ -44,7 +44,7 @@ pub struct SdkDestination {
 
 /// An open SDK channel.
 #[derive(Debug)]
-pub struct SdkChannel {
+pub(super) struct SdkChannel {
     channel: Channel,
 }
 
@@ -152,7 +152,7 @@ fn print_limit_answers(emu: &Emulator) {
 ///
 /// # Errors
 /// When the configuration is incomplete or rejected.
-pub fn report_sql(builder: ClientBuilder) -> Result<snowpipe_streaming::sql::SqlClient> {
+pub(super) fn report_sql(builder: ClientBuilder) -> Result<snowpipe_streaming::sql::SqlClient> {
     Ok(builder
         .build_sql()
         .context("cannot set up the SQL API client for the report")?
@@ -234,7 +234,7 @@ fn print_stream_summary(stats: &Stats, elapsed: Duration) {
 ///
 /// # Cancellation
 /// Dropping the future stops streaming; uncommitted rows stay queued for the next run.
-pub async fn stream(args: StreamArgs) -> Result<()> {
+pub(super) async fn stream(args: StreamArgs) -> Result<()> {
     let client = connect(&args.connect).await?;
     let opts = StreamOptions {
         until_drained: args.until_drained,
@@ -341,7 +341,7 @@ impl Target {
 ///
 /// # Cancellation
 /// Dropping the future stops everything; the temporary directory is removed.
-pub async fn run(args: RunArgs) -> Result<()> {
+pub(super) async fn run(args: RunArgs) -> Result<()> {
     let gen_opts = args.gen.options(6_000)?;
     if let Some(dir) = args
         .keep

@@ -18,7 +18,7 @@ use crate::ski_resort::streamer::Stats;
 
 /// One table's numbers at one instant.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TableSnapshot {
+pub(super) struct TableSnapshot {
     /// Rows generated (ledger).
     pub generated: u64,
     /// Rows appended by this process.
@@ -38,7 +38,7 @@ pub struct TableSnapshot {
 use crate::common::thousands;
 
 /// Renders one table's line (shared by both modes).
-pub fn describe(s: &TableSnapshot) -> String {
+pub(super) fn describe(s: &TableSnapshot) -> String {
     format!(
         "gen {:>9}  sent {:>9}  committed {:>9}  {:>7} rows/s  lag {:>5} ms  in flight {:>6}  dead {:>4}",
         thousands(s.generated),
@@ -55,7 +55,7 @@ pub fn describe(s: &TableSnapshot) -> String {
 ///
 /// # Cancellation
 /// Dropping the returned handle does not stop the task; send on `stop` instead.
-pub fn spawn(
+pub(super) fn spawn(
     queue: PathBuf,
     stats: Arc<Stats>,
     mut stop: watch::Receiver<bool>,

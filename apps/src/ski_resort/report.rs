@@ -22,7 +22,7 @@ use crate::ski_resort::queue::{txid_hash, LedgerEntry};
 /// Something that answers SQL with rows of JSON values: Snowflake's SQL API (a real account
 /// or the emulator), or the emulator's SQLite file opened read-only.
 #[async_trait::async_trait(?Send)]
-pub trait SqlSource {
+pub(super) trait SqlSource {
     /// The name to query a landed table by.
     fn table_name(&self, table: Table) -> String {
         format!("STREAMING_INGEST.STREAMING_INGEST.{}", table.name())
@@ -119,13 +119,13 @@ impl SqlSource for rusqlite::Connection {
 }
 
 /// The SQLite name of a landed table in the emulator's file.
-pub fn landed(table: Table) -> String {
+pub(super) fn landed(table: Table) -> String {
     format!("\"STREAMING_INGEST.STREAMING_INGEST.{}\"", table.name())
 }
 
 /// Reconciliation of one table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Reconciliation {
+pub(super) struct Reconciliation {
     /// Table name.
     pub table: &'static str,
     /// Rows generated (ledger).
@@ -148,7 +148,7 @@ pub struct Reconciliation {
 
 impl Reconciliation {
     /// True when the table holds exactly the generated rows, once each.
-    pub fn exact(&self) -> bool {
+    pub(super) fn exact(&self) -> bool {
         self.lost == 0
             && self.duplicated == 0
             && self.digest_matches
@@ -160,7 +160,7 @@ impl Reconciliation {
 ///
 /// # Errors
 /// If a query fails.
-pub async fn reconcile(
+pub(super) async fn reconcile(
     source: &dyn SqlSource,
     ledger: &[LedgerEntry; 3],
 ) -> Result<Vec<Reconciliation>> {
@@ -232,7 +232,7 @@ fn cell(v: &Value) -> String {
 
 /// One dashboard view: its title, columns and query.
 #[derive(Debug)]
-pub struct View {
+pub(super) struct View {
     /// Heading printed above the table.
     pub title: &'static str,
     /// The matching dynamic table in `sql/dashboard.sql`.
@@ -251,7 +251,7 @@ fn day_of(column: &str) -> String {
 }
 
 /// The dashboard views of the quickstart, over `source`'s table names.
-pub fn views(source: &dyn SqlSource) -> Vec<View> {
+pub(super) fn views(source: &dyn SqlSource) -> Vec<View> {
     let (rt, sp, lr) = (
         source.table_name(Table::ResortTicket),
         source.table_name(Table::SeasonPass),
@@ -349,7 +349,7 @@ pub fn views(source: &dyn SqlSource) -> Vec<View> {
 }
 
 /// Renders the reconciliation table.
-pub fn format_reconciliation(recs: &[Reconciliation]) -> String {
+pub(super) fn format_reconciliation(recs: &[Reconciliation]) -> String {
     let rows: Vec<Vec<String>> = recs
         .iter()
         .map(|r| {
@@ -392,7 +392,7 @@ pub fn format_reconciliation(recs: &[Reconciliation]) -> String {
 ///
 /// # Errors
 /// If a query fails.
-pub async fn format_views(source: &dyn SqlSource) -> Result<String> {
+pub(super) async fn format_views(source: &dyn SqlSource) -> Result<String> {
     let mut out = String::new();
     for view in views(source) {
         let rows = source.query(&view.sql).await?;

@@ -144,7 +144,7 @@ fn check_object(table: Table, row: &Map<String, Value>) -> Result<(), String> {
 ///
 /// # Errors
 /// The reason, naming the problem (never the record's values).
-pub fn check(table: Table, json: &str) -> Result<Cow<'_, str>, String> {
+pub(super) fn check(table: Table, json: &str) -> Result<Cow<'_, str>, String> {
     if json.trim().is_empty() {
         return Err("empty record (no JSON)".into());
     }

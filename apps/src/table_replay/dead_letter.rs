@@ -30,22 +30,22 @@ use crate::common::say::say_warn;
 use crate::table_replay::schema::{self, ident, SourceTable};
 
 /// `<TABLE>_DLQ`.
-pub fn table_name(table: &str) -> String {
+pub(super) fn table_name(table: &str) -> String {
     format!("{}_DLQ", schema::snowflake_name(table))
 }
 
 /// `<TABLE>_DLQ_PIPE`.
-pub fn pipe_name(table: &str) -> String {
+pub(super) fn pipe_name(table: &str) -> String {
     format!("{}_DLQ_PIPE", schema::snowflake_name(table))
 }
 
 /// The dead-letter channel: one per source table, beside `table_replay_<table>`.
-pub fn channel_name(table: &str) -> String {
+pub(super) fn channel_name(table: &str) -> String {
     format!("table_replay_{table}_dlq")
 }
 
 /// `CREATE TABLE` and `CREATE PIPE` for the dead-letter table.
-pub fn ddl(database: &str, schema: &str, table: &str, pipe: &str) -> String {
+pub(super) fn ddl(database: &str, schema: &str, table: &str, pipe: &str) -> String {
     let qualified = |n: &str| format!("{}.{}.{}", ident(database), ident(schema), ident(n));
     format!(
         "CREATE TABLE IF NOT EXISTS {t} (\n    SOURCE_TABLE VARCHAR NOT NULL,\n    SOURCE_KEY NUMBER(20,0) NOT NULL,\n    REASON VARCHAR NOT NULL,\n    RAW_VALUES VARIANT,\n    DEAD_LETTERED_AT TIMESTAMP_LTZ(3)\n);\n\
@@ -57,7 +57,7 @@ pub fn ddl(database: &str, schema: &str, table: &str, pipe: &str) -> String {
 
 /// One source row that cannot become a row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BadRow {
+pub(super) struct BadRow {
     pub key: u64,
     pub reason: String,
     /// Every source column as read ([`raw_values`]).
@@ -67,7 +67,7 @@ pub struct BadRow {
 /// The row's values as read, without the type mapping: numbers as numbers, text as text,
 /// bytes that are not UTF-8 as `{"hex": "…"}`, dates and times as their fields (even when
 /// they are no calendar date).
-pub fn raw_values(table: &SourceTable, values: &[Value]) -> Map<String, Json> {
+pub(super) fn raw_values(table: &SourceTable, values: &[Value]) -> Map<String, Json> {
     let mut left = RAW_ROW_MAX;
     table
         .columns
@@ -90,9 +90,9 @@ pub fn raw_values(table: &SourceTable, values: &[Value]) -> Map<String, Json> {
 }
 
 /// Most bytes of one raw value kept whole in a dead letter.
-pub const RAW_VALUE_MAX: usize = 64 * 1024;
+pub(super) const RAW_VALUE_MAX: usize = 64 * 1024;
 /// Most bytes of raw values kept whole in one dead letter (the rest are cut to nothing).
-pub const RAW_ROW_MAX: usize = 4 * 1024 * 1024;
+pub(super) const RAW_ROW_MAX: usize = 4 * 1024 * 1024;
 
 /// A value too long for a dead letter: its first `keep` bytes (as text, or hex when they
 /// are not UTF-8), its length and its SHA-256.
@@ -137,7 +137,7 @@ fn raw_value(v: &Value) -> Json {
 
 /// The dead-letter channel, opened at the first bad row (a table without bad rows needs no
 /// dead-letter table), and what it did in this run.
-pub struct DeadLetters<'a> {
+pub(super) struct DeadLetters<'a> {
     client: &'a StreamingIngestClient,
     database: String,
     schema: String,
@@ -155,7 +155,7 @@ pub struct DeadLetters<'a> {
 }
 
 impl<'a> DeadLetters<'a> {
-    pub fn new(
+    pub(super) fn new(
         client: &'a StreamingIngestClient,
         database: &str,
         schema: &str,
@@ -177,7 +177,7 @@ impl<'a> DeadLetters<'a> {
     }
 
     /// The dead-letter pipe, qualified (for messages and the report).
-    pub fn place(&self) -> String {
+    pub(super) fn place(&self) -> String {
         format!("{}.{}.{}", self.database, self.schema, self.pipe)
     }
 
@@ -216,7 +216,7 @@ impl<'a> DeadLetters<'a> {
     ///
     /// # Errors
     /// When the dead-letter channel cannot be opened or the append fails.
-    pub async fn send(&mut self, rows: Vec<BadRow>) -> Result<()> {
+    pub(super) async fn send(&mut self, rows: Vec<BadRow>) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -264,7 +264,7 @@ impl<'a> DeadLetters<'a> {
     ///
     /// # Errors
     /// When they are not committed within `timeout`.
-    pub async fn wait_committed(&mut self, timeout: std::time::Duration) -> Result<()> {
+    pub(super) async fn wait_committed(&mut self, timeout: std::time::Duration) -> Result<()> {
         let (Some(channel), Some(last)) = (self.channel.as_ref(), self.last_appended) else {
             return Ok(());
         };
@@ -283,7 +283,7 @@ impl<'a> DeadLetters<'a> {
     ///
     /// # Errors
     /// When they are not committed within `timeout`, or the close fails.
-    pub async fn finish(self, timeout: std::time::Duration) -> Result<()> {
+    pub(super) async fn finish(self, timeout: std::time::Duration) -> Result<()> {
         let Some(channel) = self.channel else {
             return Ok(());
         };

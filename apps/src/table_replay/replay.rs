@@ -22,7 +22,7 @@ use crate::table_replay::source::{self, KeysetReader};
 
 /// What to replay and how.
 #[derive(Clone)]
-pub struct ReplayOptions {
+pub(super) struct ReplayOptions {
     /// The source URL, with its password: never printed ([`Debug`] redacts it).
     pub source: String,
     pub table: String,
@@ -57,7 +57,7 @@ impl std::fmt::Debug for ReplayOptions {
 
 /// The closing numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplayReport {
+pub(super) struct ReplayReport {
     pub table: String,
     /// Rows appended by this run.
     pub rows: u64,
@@ -79,7 +79,7 @@ pub struct ReplayReport {
 impl ReplayReport {
     /// The last stdout line: `{"replayed": {"table": "T", "rows": n, "committed": "<token>",
     /// "dead_lettered": n, "already_dead_lettered": n, "row_errors": {…}}}`.
-    pub fn json_line(&self) -> String {
+    pub(super) fn json_line(&self) -> String {
         serde_json::json!({"replayed": {
             "table": self.table,
             "rows": self.rows,
@@ -92,7 +92,7 @@ impl ReplayReport {
     }
 
     /// The closing report's bad-row line.
-    pub fn bad_rows_line(&self) -> String {
+    pub(super) fn bad_rows_line(&self) -> String {
         let mut line = if self.dead_lettered + self.already_dead_lettered == 0 {
             format!(
                 "bad rows: none dead-lettered (they would go to {})",
@@ -122,7 +122,7 @@ impl ReplayReport {
 }
 
 /// The channel name: one per source table, so a restart reopens the same channel.
-pub fn channel_name(table: &str) -> String {
+pub(super) fn channel_name(table: &str) -> String {
     format!("table_replay_{table}")
 }
 
@@ -141,7 +141,7 @@ async fn append(channel: &Channel, rows: Vec<(Map<String, Json>, OffsetToken)>) 
 ///
 /// # Errors
 /// On a source error, an unsupported table, or a channel error.
-pub async fn replay(
+pub(super) async fn replay(
     client: &StreamingIngestClient,
     opts: &ReplayOptions,
     stop: impl std::future::Future<Output = ()>,

@@ -9,7 +9,10 @@ use tokio::sync::broadcast;
 use crate::common::say::say_warn;
 
 /// Takes every report queued on `events` into `summary` (never waits); logs a missed report.
-pub fn drain(summary: &mut RowErrorSummary, events: &mut broadcast::Receiver<RowErrorEvent>) {
+pub(super) fn drain(
+    summary: &mut RowErrorSummary,
+    events: &mut broadcast::Receiver<RowErrorEvent>,
+) {
     loop {
         match events.try_recv() {
             Ok(e) => summary.record(&e),
@@ -23,7 +26,7 @@ pub fn drain(summary: &mut RowErrorSummary, events: &mut broadcast::Receiver<Row
 }
 
 /// `keys at or before 12 … 40`, for the report.
-pub fn key_range(summary: &RowErrorSummary) -> String {
+pub(super) fn key_range(summary: &RowErrorSummary) -> String {
     match (summary.first_at_or_before(), summary.last_at_or_before()) {
         (Some(a), Some(b)) if a != b => format!("keys at or before {a} … {b}"),
         (Some(a), _) => format!("keys at or before {a}"),

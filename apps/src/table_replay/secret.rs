@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use crate::common::say::say_warn;
 
 /// The password variable.
-pub const PASSWORD_ENV: &str = "TABLE_REPLAY_PASSWORD";
+pub(super) const PASSWORD_ENV: &str = "TABLE_REPLAY_PASSWORD";
 
 /// `(start, end)` of the password in `mysql://USER:PASS@HOST…`, if the URL has one.
 fn password_span(url: &str) -> Option<(usize, usize)> {
@@ -25,12 +25,12 @@ fn password_span(url: &str) -> Option<(usize, usize)> {
 }
 
 /// Whether the URL carries a (non-empty) password.
-pub fn has_password(url: &str) -> bool {
+pub(super) fn has_password(url: &str) -> bool {
     password_span(url).is_some_and(|(a, b)| b > a)
 }
 
 /// The URL with its password replaced by `***`, for messages and `Debug`.
-pub fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     match password_span(url) {
         Some((a, b)) if b > a => format!("{}***{}", &url[..a], &url[b..]),
         _ => url.to_owned(),
@@ -55,7 +55,7 @@ fn percent_encode(s: &str) -> String {
 /// # Errors
 /// When the file cannot be read, when a password is given twice (URL and file/variable), or
 /// when the URL names no user to give the password to. Messages never hold the password.
-pub fn source_url(
+pub(super) fn source_url(
     url: &str,
     password_file: Option<&Path>,
     env_password: Option<String>,
@@ -99,7 +99,7 @@ pub fn source_url(
 
 /// Warns (on stderr, without the password) when an argument is a URL with a password: the
 /// command line is visible to every local user in `ps`.
-pub fn warn_on_command_line(args: impl IntoIterator<Item = String>) {
+pub(super) fn warn_on_command_line(args: impl IntoIterator<Item = String>) {
     for arg in args {
         let value = arg.strip_prefix("--source=").unwrap_or(&arg);
         if value.contains("://") && has_password(value) {

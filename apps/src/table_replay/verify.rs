@@ -19,7 +19,7 @@ use crate::table_replay::source::{self, KeysetReader};
 
 /// How a value is compared: by its Snowflake type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(super) enum Class {
     Bool,
     Number,
     Float,
@@ -30,7 +30,7 @@ pub enum Class {
     Variant,
 }
 
-pub fn class_of(kind: &Kind) -> Class {
+pub(super) fn class_of(kind: &Kind) -> Class {
     match kind {
         Kind::Bool => Class::Bool,
         Kind::Int { .. } | Kind::Year | Kind::Bit => Class::Number,
@@ -46,7 +46,7 @@ pub fn class_of(kind: &Kind) -> Class {
 }
 
 /// `-001.2300` → `-1.23`; `0.00` → `0`.
-pub fn decimal(text: &str) -> String {
+pub(super) fn decimal(text: &str) -> String {
     let t = text.trim();
     let (neg, digits) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -98,7 +98,7 @@ fn canonical_json(v: &Json) -> String {
 }
 
 /// The canonical form of a value as sent (the replay's JSON).
-pub fn from_source(class: Class, v: &Json) -> Option<String> {
+pub(super) fn from_source(class: Class, v: &Json) -> Option<String> {
     let text = || match v {
         Json::String(s) => s.clone(),
         other => other.to_string(),
@@ -124,7 +124,7 @@ pub fn from_source(class: Class, v: &Json) -> Option<String> {
 }
 
 /// The canonical form of a value as the SQL API returns it.
-pub fn from_dest(class: Class, v: Option<&str>) -> Option<String> {
+pub(super) fn from_dest(class: Class, v: Option<&str>) -> Option<String> {
     let v = v?;
     Some(match class {
         Class::Bool => match v {
@@ -150,7 +150,7 @@ pub fn from_dest(class: Class, v: Option<&str>) -> Option<String> {
 
 /// Where the destination is.
 #[derive(Debug, Clone)]
-pub struct Dest {
+pub(super) struct Dest {
     pub database: String,
     pub schema: String,
     pub table: String,
@@ -161,7 +161,7 @@ pub struct Dest {
 
 /// One difference, for the table of differences.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Difference {
+pub(super) struct Difference {
     pub key: u64,
     pub column: String,
     pub source: Option<String>,
@@ -170,7 +170,7 @@ pub struct Difference {
 
 /// The outcome: counts on both sides, per-column checksums and differences.
 #[derive(Debug, Default)]
-pub struct Verification {
+pub(super) struct Verification {
     pub source_rows: u64,
     pub dest_rows: u64,
     pub dest_distinct: u64,
@@ -185,7 +185,7 @@ pub struct Verification {
 }
 
 impl Verification {
-    pub fn is_exact(&self) -> bool {
+    pub(super) fn is_exact(&self) -> bool {
         self.source_rows == self.dest_rows
             && self.dest_rows == self.dest_distinct
             && self.source_range == self.dest_range
@@ -195,7 +195,7 @@ impl Verification {
     }
 
     /// The report: checks, columns, differences.
-    pub fn render(&self, source: &str, dest: &Dest) -> String {
+    pub(super) fn render(&self, source: &str, dest: &Dest) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
         let opt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
@@ -280,7 +280,7 @@ impl Verification {
 
 /// The current state a change table implies, as a subquery both Snowflake and the emulator
 /// (SQLite) run: the latest change per key, deletes removed.
-pub fn current_state(changes: &str, key_col: &str) -> String {
+pub(super) fn current_state(changes: &str, key_col: &str) -> String {
     format!(
         "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.{key_col} ORDER BY \
          c._BINLOG_FILE DESC, c._BINLOG_POS DESC, c._ROW DESC) AS _RN FROM {changes} c) s \
@@ -301,7 +301,7 @@ fn cell_u64(v: &Option<String>) -> Option<u64> {
 /// # Errors
 /// When either side cannot be read (a missing destination table is an error, not a
 /// difference).
-pub async fn verify(
+pub(super) async fn verify(
     source_url: &str,
     table_name: &str,
     key: Option<&str>,

@@ -127,6 +127,10 @@ struct Args {
     zstd_level: i32,
 }
 
+#[allow(
+    unsafe_code,
+    reason = "this process's CPU, memory and the kernel's page size and clock tick, through libc"
+)]
 mod measure;
 mod report;
 pub mod rows;

@@ -89,7 +89,13 @@ fn instances_killed_repeatedly_land_every_id_exactly_once() {
 
     // SIGTERM the emulator so its database is complete, then read it.
     // SAFETY: signalling a child we spawned and have not reaped.
-    unsafe { libc::kill(emulator.0.id() as i32, libc::SIGTERM) };
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(emulator.0.id() as i32, libc::SIGTERM)
+    };
     let _ = emulator.0.wait();
     let (orders_landed, items_landed) = assert_every_id_once(&data_dir, &setup, &generated);
     eprintln!(

@@ -98,7 +98,13 @@ fn a_second_process_on_the_same_channels_fences_the_first_and_no_id_lands_twice(
         let last = setup.stream(0, Stdio::inherit());
         let generated = BTreeMap::from([(0, finish(last, 0))]);
         // SAFETY: signalling a child we spawned and have not reaped.
-        unsafe { libc::kill(emulator.0.id() as i32, libc::SIGTERM) };
+        #[allow(
+            unsafe_code,
+            reason = "a signal to a child process of the test, through libc"
+        )]
+        unsafe {
+            libc::kill(emulator.0.id() as i32, libc::SIGTERM)
+        };
         let _ = emulator.0.wait();
         let (orders, items) = assert_every_id_once(&data_dir, &setup, &generated);
         eprintln!("seed {seed}: {orders} orders and {items} items, each once");
@@ -122,11 +128,23 @@ fn a_process_resumed_after_its_channels_moved_stops_without_writing() {
     std::thread::sleep(Duration::from_millis(1_500));
     let pid = zombie.0.id() as i32;
     // SAFETY: signalling a child we spawned and have not reaped.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(pid, libc::SIGSTOP)
+    };
     let owner = setup.stream(0, Stdio::inherit());
     let generated = BTreeMap::from([(0, finish(owner, 0))]);
     // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(pid, libc::SIGCONT)
+    };
     let (status, stderr) = wait_with_stderr(&mut zombie, Duration::from_secs(90));
     eprintln!("zombie: {status}\n{stderr}");
     assert!(!status.success(), "the resumed process exited 0:\n{stderr}");
@@ -137,7 +155,13 @@ fn a_process_resumed_after_its_channels_moved_stops_without_writing() {
         "no ownership line:\n{stderr}"
     );
     // SAFETY: as above.
-    unsafe { libc::kill(emulator.0.id() as i32, libc::SIGTERM) };
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(emulator.0.id() as i32, libc::SIGTERM)
+    };
     let _ = emulator.0.wait();
     let (orders, items) = assert_every_id_once(&data_dir, &setup, &generated);
     eprintln!("{orders} orders and {items} items, each once");

@@ -1,14 +1,10 @@
 //! Every flag the docs quote for the applications' binaries (`ski_resort`, `ecommerce`,
 //! `sensor_stream`, `table_replay`, `throughput`) is one its `--help` lists: the check shared
-//! with the other packages' binaries, `tests/doc_checks/flags.rs` (which says how a quoted flag
-//! is attributed to a binary; its table `PROSE` says which READMEs' prose is whose), by
-//! `tests/doc_checks/readme_flags.rs`.
+//! with the other packages' binaries, `house/src/flags.rs` (which says how a quoted flag is
+//! attributed to a binary; its table `PROSE`, in `house/src/flag_tables.rs`, says which
+//! READMEs' prose is whose).
 
-#[macro_use]
-#[path = "../../../tests/doc_checks/readme_flags.rs"]
-mod doc_checks;
-
-readme_flags!(
+snowpipe_house::readme_flags!(
     "ski_resort",
     "ecommerce",
     "sensor_stream",

@@ -437,14 +437,14 @@ mod in_process {
     use snowpipe_emulator::{Emulator, EmulatorConfig, Endpoint, FaultAction, FaultRule};
     use snowpipe_streaming::sql::SqlClient;
 
-    pub struct Local {
+    pub(super) struct Local {
         pub rt: tokio::runtime::Runtime,
         pub emulator: Emulator,
         pub sql: SqlClient,
     }
 
     /// An emulator declared by `sql/setup.sql` whose commits take `commit_delay`.
-    pub fn emulator(commit_delay: Duration) -> Local {
+    pub(super) fn emulator(commit_delay: Duration) -> Local {
         let rt = crate::common::sensor_stream::runtime();
         let mut config = EmulatorConfig::default();
         config.ddl = vec![SETUP_SQL.to_string()];
@@ -464,7 +464,7 @@ mod in_process {
         Local { rt, emulator, sql }
     }
 
-    pub fn handler(l: &Local, pf: u32, mode: FailureMode) -> Handler {
+    pub(super) fn handler(l: &Local, pf: u32, mode: FailureMode) -> Handler {
         let client =
             l.rt.block_on(
                 snowpipe_streaming::StreamingIngestClient::builder()
@@ -496,7 +496,7 @@ mod in_process {
     /// A sequence number of `shardId-000000000000` as Kinesis makes them: kinesalite's
     /// `49680554656172739339215971155024248448455596580506959874` with its record counter
     /// (bits 80 to 143) moved on by `n`, so the handler's plausibility checks pass.
-    pub fn seq_at(n: u64) -> String {
+    pub(super) fn seq_at(n: u64) -> String {
         let base = "49680554656172739339215971155024248448455596580506959874";
         let step = (u128::from(n) << 80).to_string();
         // Decimal addition of two digit strings.
@@ -520,7 +520,7 @@ mod in_process {
 
     /// `(partition key, payload)` records of one shard as one event, sequence numbers
     /// increasing as one shard's do.
-    pub fn event(stream: &str, recs: &[(String, Vec<u8>)]) -> KinesisEvent {
+    pub(super) fn event(stream: &str, recs: &[(String, Vec<u8>)]) -> KinesisEvent {
         let records: Vec<serde_json::Value> = recs
             .iter()
             .enumerate()

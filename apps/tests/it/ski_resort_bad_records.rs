@@ -349,7 +349,13 @@ fn bad_records_are_dead_lettered_exactly_once_and_never_stop_the_stream() {
 /// Stops the emulator process (SIGTERM, then SIGKILL) so its file can be read.
 fn emulator_stop(emulator: &mut Guard) -> std::process::ExitStatus {
     // SAFETY: sending SIGTERM to a child we spawned and have not reaped.
-    unsafe { libc::kill(emulator.0.id() as i32, libc::SIGTERM) };
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(emulator.0.id() as i32, libc::SIGTERM)
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline {
         if let Some(status) = emulator.0.try_wait().unwrap() {

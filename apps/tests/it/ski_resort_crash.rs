@@ -22,7 +22,13 @@ use crate::common::bin::{start_emulator, Guard};
 
 fn terminate(child: &mut Child) {
     // SAFETY: sending SIGTERM to a child we spawned and have not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM)
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if child.try_wait().expect("wait").is_some() {

@@ -62,8 +62,12 @@ async fn change(
     .unwrap()
 }
 
+#[allow(
+    unsafe_code,
+    reason = "getrusage through libc: the CPU of the reaped children"
+)]
 fn cpu_of_children() -> Duration {
-    // SAFETY: getrusage writes the struct it is given.
+    // SAFETY: an all-zero rusage is a valid value; getrusage writes the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
     let tv =

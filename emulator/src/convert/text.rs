@@ -44,9 +44,9 @@ pub(super) fn float(column: &Column, value: &Value) -> Result<SqlValue, RowError
 }
 
 /// Bytes (UTF-8) of any `VARCHAR` value: 16 MB, with or without a declared length.
-pub const VARCHAR_DEFAULT_MAX: u32 = 16_777_216;
+pub(crate) const VARCHAR_DEFAULT_MAX: u32 = 16_777_216;
 /// Bytes of a `BINARY` declared without a length.
-pub const BINARY_DEFAULT_MAX: u32 = 8_388_608;
+pub(crate) const BINARY_DEFAULT_MAX: u32 = 8_388_608;
 
 pub(super) fn varchar(
     column: &Column,

@@ -43,7 +43,7 @@ fn pat_matches(pats: &[String], token: &str) -> bool {
 
 /// Who a request is from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
+pub(crate) struct Principal {
     /// `ACCOUNT.USER`, `PAT` or `ANY`.
     pub subject: String,
     /// The session role: from the token exchange's `scope` (`session:role:<ROLE>`) or the
@@ -408,7 +408,7 @@ pub(crate) mod test_keys {
     use std::sync::OnceLock;
 
     /// (private PKCS#8 PEM, public SPKI PEM) of a 2048-bit key generated once per test run.
-    pub fn pair(n: usize) -> (String, String) {
+    pub(crate) fn pair(n: usize) -> (String, String) {
         static KEYS: OnceLock<Vec<(String, String)>> = OnceLock::new();
         KEYS.get_or_init(|| {
             (0..2)
@@ -425,7 +425,13 @@ pub(crate) mod test_keys {
     }
 
     /// A key-pair JWT as the official SDK makes it (iat/exp in milliseconds).
-    pub fn jwt(private_pem: &str, public_pem: &str, account: &str, user: &str, ms: bool) -> String {
+    pub(crate) fn jwt(
+        private_pem: &str,
+        public_pem: &str,
+        account: &str,
+        user: &str,
+        ms: bool,
+    ) -> String {
         let fp = public_key_fingerprint(public_pem).unwrap();
         let now = chrono::Utc::now().timestamp_millis();
         let (iat, exp) = if ms {

@@ -41,6 +41,10 @@ use crate::catalog::Catalog;
 mod alarm;
 mod calls;
 mod functions;
+#[allow(
+    unsafe_code,
+    reason = "SQLite's allocator hooks: C callbacks over Rust's allocator (SAFETY on each block)"
+)]
 pub(crate) mod heap;
 mod limits;
 mod patterns;

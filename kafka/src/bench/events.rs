@@ -249,7 +249,6 @@ fn geo(d: &mut Draws) -> String {
 }
 
 fn metrics(d: &mut Draws) -> String {
-    #[allow(clippy::cast_precision_loss)]
     let scroll = d.below(1000) as f64 / 1000.0;
     format!(
         r#","metrics":{{"load_ms":{},"ttfb_ms":{},"scroll_depth":{scroll:.3},"consent":{},"bot":{}}}"#,
@@ -264,7 +263,6 @@ fn metrics(d: &mut Draws) -> String {
 fn items(d: &mut Draws, out: &mut String, size: usize) {
     let mut first = true;
     loop {
-        #[allow(clippy::cast_precision_loss)]
         let price = (499 + d.below(50_000)) as f64 / 100.0;
         let item = format!(
             r#"{}{{"sku":"SKU-{:06}","price":{price:.2},"qty":{},"in_stock":{}}}"#,

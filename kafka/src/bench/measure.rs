@@ -65,7 +65,6 @@ pub(crate) fn machine_ticks() -> Result<(u64, u64)> {
 /// The busy share between two [`machine_ticks`] readings.
 pub(crate) fn busy_between(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
     let total = b.1.checked_sub(a.1).filter(|t| *t > 0)?;
-    #[allow(clippy::cast_precision_loss)]
     Some(b.0.saturating_sub(a.0) as f64 / total as f64)
 }
 
@@ -92,7 +91,6 @@ fn usage(who: libc::c_int) -> ProcStat {
         libc::getrusage(who, &mut u);
         u
     };
-    #[allow(clippy::cast_precision_loss)]
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     ProcStat {
         cpu_s: tv(u.ru_utime) + tv(u.ru_stime),
@@ -126,11 +124,9 @@ pub(crate) fn proc_stat(pid: u32) -> Result<ProcStat> {
     // SAFETY: sysconf has no preconditions.
     #[allow(unsafe_code, reason = "the kernel's clock tick, through libc")]
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    #[allow(clippy::cast_precision_loss)]
     let hz = if hz > 0 { hz as f64 } else { 100.0 };
     // minflt, utime and stime are fields 10, 14 and 15 of the whole line: 7, 11 and 12 after
     // ')' (proc(5)).
-    #[allow(clippy::cast_precision_loss)]
     Ok(ProcStat {
         cpu_s: (field(11) + field(12)) as f64 / hz,
         minor_faults: field(7),
@@ -401,7 +397,6 @@ pub(crate) fn floor_side(
 
 /// The megabytes `faults` minor page faults touched for the first time.
 pub(crate) fn fresh_mb(faults: u64) -> f64 {
-    #[allow(clippy::cast_precision_loss)]
     let bytes = faults as f64 * page_size() as f64;
     bytes / 1e6
 }

@@ -119,7 +119,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let bytes = backlog(&lab, &load, messages).await?;
         let stages = stages::measure(&load, messages).await?;
         print_stages(&stages, &load);
-        #[allow(clippy::cast_precision_loss)]
         let gb = bytes as f64 / 1e9;
         let mut rounds = Vec::new();
         for round in 1..=args.rounds {
@@ -181,9 +180,7 @@ async fn one_round(
 
 /// One side's JSON line: its round, the load, its rate, CPU and the rest of [`Measured`].
 fn print_side(m: &Measured, round: u32, load: &Load, gb: f64) {
-    #[allow(clippy::cast_precision_loss)]
     let rate = m.messages as f64 / m.window_s;
-    #[allow(clippy::cast_precision_loss)]
     let mean_bytes = gb * 1e9 / m.messages as f64;
     println!(
         "{}",
@@ -240,7 +237,6 @@ fn print_table(table: &[(usize, u64, f64, Rounds, Stages)], lab: &str) {
             if of.is_empty() {
                 continue;
             }
-            #[allow(clippy::cast_precision_loss)]
             let rates: Vec<f64> = of.iter().map(|m| m.messages as f64 / m.window_s).collect();
             let cpu: Vec<f64> = of.iter().map(|m| m.cpu_s).collect();
             let per_gb: Vec<f64> = of.iter().map(|m| m.cpu_s / gb).collect();
@@ -285,7 +281,6 @@ fn limits(size: usize, gb: f64, rounds: &Rounds, lab_is: &str) {
     let of = |side: &str| -> Vec<&Measured> {
         rounds.iter().flatten().filter(|m| m.side == side).collect()
     };
-    #[allow(clippy::cast_precision_loss)]
     let rate = |m: &&Measured| m.messages as f64 / m.window_s;
     let sink = of(SINK);
     let floor = of(FLOOR);
@@ -301,7 +296,6 @@ fn limits(size: usize, gb: f64, rounds: &Rounds, lab_is: &str) {
     let intake: Vec<String> = [SINK, PEER]
         .iter()
         .filter_map(|side| {
-            #[allow(clippy::cast_precision_loss)]
             let rates: Vec<f64> = of(side)
                 .iter()
                 .filter_map(|m| {
@@ -345,7 +339,6 @@ fn limits(size: usize, gb: f64, rounds: &Rounds, lab_is: &str) {
         .filter_map(|m| m.lab_cpu_s.map(|c| c / gb))
         .collect();
     if !lab.is_empty() {
-        #[allow(clippy::cast_precision_loss)]
         let gb_per_message = gb / sink[0].messages as f64;
         let room = room_for_sink(
             cores(),
@@ -438,7 +431,6 @@ fn least(size: usize, gb: f64, rounds: &Rounds, stages: &Stages) {
 /// `gb_per_message` each and the lab spends `lab_cpu_s_per_gb` on them: what the cores give
 /// per GB at that rate, less the lab's share (negative: the lab alone needs more).
 fn room_for_sink(cores: usize, rate: f64, gb_per_message: f64, lab_cpu_s_per_gb: f64) -> f64 {
-    #[allow(clippy::cast_precision_loss)]
     let cores = cores as f64;
     cores / (rate * gb_per_message) - lab_cpu_s_per_gb
 }

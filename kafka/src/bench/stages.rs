@@ -61,9 +61,7 @@ impl Stages {
     }
 
     fn gb(&self) -> f64 {
-        #[allow(clippy::cast_precision_loss)]
-        let gb = self.bytes as f64 / 1e9;
-        gb
+        self.bytes as f64 / 1e9
     }
 }
 
@@ -134,7 +132,6 @@ fn measure_here(load: &Load, messages: u64) -> Result<Stages> {
         lines += rows.len() as u64;
         compressed += body.len() as u64;
     }
-    #[allow(clippy::cast_precision_loss)]
     {
         stages.ratio = lines as f64 / compressed.max(1) as f64;
     }

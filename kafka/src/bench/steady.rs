@@ -68,7 +68,6 @@ struct Steady {
 impl Steady {
     /// The side's CPU over the window per GB of messages produced in it.
     fn cpu_s_per_gb(&self) -> f64 {
-        #[allow(clippy::cast_precision_loss)]
         let gb = self.bytes as f64 / 1e9;
         self.cpu_s / gb
     }
@@ -187,11 +186,6 @@ async fn drive(
     let (mut sent, mut bytes, mut pending) = (0u64, 0u64, Vec::new());
     let t0 = Instant::now();
     while sent < expected {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
         let due = ((args.steady_rate as f64 * t0.elapsed().as_secs_f64()) as u64).min(expected);
         while sent < due {
             let (delivery, len) = send(&producer, load, sent)?;
@@ -269,7 +263,6 @@ fn print_table(all: &[Steady], rate: u64) {
     );
     println!("|---|---|---|---|---|---|");
     for m in all {
-        #[allow(clippy::cast_precision_loss)]
         let (produced, kept) = (
             m.messages as f64 / m.window_s,
             m.rows_committed as f64 / m.window_s,

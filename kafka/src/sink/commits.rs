@@ -110,7 +110,6 @@ impl CommittedWatch {
 
     /// `committed` is new: the gauge, the latency of the appends it covers, the Kafka commit.
     fn took(&mut self, committed: KafkaOffset, in_flight: &mut InFlight) {
-        #[allow(clippy::cast_precision_loss)]
         self.metrics.committed.set(committed.get() as f64);
         for waited in in_flight.committed(committed) {
             let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);

@@ -58,12 +58,11 @@ impl Progress {
         }
         self.last = Instant::now();
         let lags = lags.lock().map(|l| l.clone()).unwrap_or_default();
-        let parts: Vec<PartProgress> = stats
+        let parts: Vec<PartProgress<'_>> = stats
             .iter()
             .map(|(part, s)| {
                 let rows = s.rows.load(Ordering::Relaxed);
                 let before = self.rows_then.insert(part.clone(), rows).unwrap_or(0);
-                #[allow(clippy::cast_precision_loss)]
                 let rate = (rows - before) as f64 / elapsed.as_secs_f64();
                 PartProgress {
                     part,
@@ -147,7 +146,6 @@ impl PartProgress<'_> {
     }
 }
 
-#[allow(clippy::cast_precision_loss)]
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / f64::from(1u32 << 20)
 }

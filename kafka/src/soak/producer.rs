@@ -141,13 +141,7 @@ impl Plan {
                 inside.as_secs_f64() * 4.0
             })
             .sum();
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let n = (self.rate as f64 * (t.as_secs_f64() + extra)) as u64;
-        n
+        (self.rate as f64 * (t.as_secs_f64() + extra)) as u64
     }
 }
 
@@ -166,7 +160,6 @@ pub fn value(seed: u64, n: u64) -> String {
     let pad: String = (0..320)
         .map(|_| {
             state = mix(state);
-            #[allow(clippy::cast_possible_truncation)]
             let i = (state % ALPHABET.len() as u64) as usize;
             char::from(ALPHABET[i])
         })
@@ -199,7 +192,6 @@ pub fn start(plan: Plan, produced: Produced) -> Result<std::thread::JoinHandle<u
             let due = plan.due(t.min(plan.run));
             while sent < due {
                 let v = value(plan.seed, sent);
-                #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
                 let p = (sent % partitions) as i32;
                 let record = BaseRecord::<(), String, _>::with_opaque_to(
                     &plan.topic,

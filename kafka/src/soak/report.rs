@@ -47,7 +47,6 @@ pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
     if points.len() < 3 {
         return None;
     }
-    #[allow(clippy::cast_precision_loss)]
     let n = points.len() as f64;
     let (sx, sy) = points
         .iter()
@@ -65,11 +64,6 @@ pub fn quantile(v: &mut [f32], q: f64) -> Option<f64> {
         return None;
     }
     v.sort_by(f32::total_cmp);
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
     let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
     Some(f64::from(v[i]))
 }
@@ -98,7 +92,6 @@ fn process(name: &str, s: &Samples, warm: f64) -> Value {
     // RSS over time: the last sample of each minute, `[minute, MB]`.
     let mut by_minute: std::collections::BTreeMap<u64, f64> = Default::default();
     for (t, rss, _) in s {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         by_minute.insert((t / 60.0) as u64, round(*rss));
     }
     json!({"process": name,
@@ -133,7 +126,6 @@ fn latencies(all: &[(f32, f32)], faults: &[FaultLog], bound: Duration) -> Value 
         .collect();
     let mut minutes: std::collections::BTreeMap<u32, Vec<f32>> = Default::default();
     for (t, ms) in all {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         minutes.entry((t / 60.0) as u32).or_default().push(*ms);
     }
     let by_minute: Vec<Value> = minutes
@@ -183,7 +175,6 @@ pub fn build(i: Inputs<'_>) -> Value {
         .iter()
         .map(|(name, s)| process(name, s, warm))
         .collect();
-    #[allow(clippy::cast_precision_loss)]
     let gb = i.bytes as f64 / 1e9;
     let sink_cpu: f64 = i
         .measured

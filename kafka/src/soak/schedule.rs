@@ -98,7 +98,6 @@ pub fn schedule(run: Duration, broker_restart: bool) -> Vec<Planned> {
     let faults = cycle(broker_restart);
     let step = cycle_len.div_f64(faults.len() as f64);
     let mut out = Vec::new();
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     for c in 0..cycles as u32 {
         for (i, fault) in faults.iter().enumerate() {
             let at = warm + cycle_len * c + step.mul_f64(i as f64);

@@ -225,7 +225,6 @@ fn commits(
         let covered = token.map_or(0, |t| t + 1);
         let rest = part.pending.split_off(&covered);
         for sent_at in std::mem::replace(&mut part.pending, rest).into_values() {
-            #[allow(clippy::cast_possible_truncation)]
             m.latencies.push((
                 sent_at.saturating_duration_since(t0).as_secs_f32(),
                 (now.duration_since(sent_at).as_secs_f64() * 1e3) as f32,

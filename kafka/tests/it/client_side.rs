@@ -245,6 +245,10 @@ async fn a_map_of_many_keys_into_a_text_column_is_written_in_linear_time() {
         .arg(&file)
         .args(["--until-idle", "3s"]);
     // SAFETY: `setrlimit` is async-signal-safe; nothing else runs between fork and exec.
+    #[allow(
+        unsafe_code,
+        reason = "a CPU limit on the child, between fork and exec"
+    )]
     unsafe {
         sink.pre_exec(|| {
             let cpu = libc::rlimit {

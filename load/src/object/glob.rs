@@ -4,13 +4,13 @@
 //! matches whole keys here.
 
 /// Whether `key` has a glob character.
-pub fn has_glob(key: &str) -> bool {
+pub(crate) fn has_glob(key: &str) -> bool {
     key.contains(['*', '?'])
 }
 
 /// Whether `key` matches `pattern` whole. Iterative, with one backtrack point: linear in the
 /// key for every pattern (no exponential case for a hostile key or pattern).
-pub fn matches(pattern: &str, key: &str) -> bool {
+pub(crate) fn matches(pattern: &str, key: &str) -> bool {
     let (p, k): (Vec<char>, Vec<char>) = (pattern.chars().collect(), key.chars().collect());
     let (mut pi, mut ki) = (0, 0);
     // The last `*` met and the key position it was tried at.

@@ -26,8 +26,8 @@
 //! **Reading** (`spool.rs`): the byte ranges the run needs, fetched by ranged GETs into a
 //! sparse local file that the file readers then read as they read any file.
 
-pub mod glob;
-pub mod spool;
+pub(crate) mod glob;
+pub(crate) mod spool;
 
 use std::sync::Arc;
 
@@ -40,13 +40,13 @@ use crate::token::ObjectTag;
 
 /// The most listing entries read for one URL (a listing that goes on past it is refused, not
 /// read forever).
-pub const MAX_LISTED: usize = 200_000;
+pub(crate) const MAX_LISTED: usize = 200_000;
 
 /// The most objects one URL may name.
-pub const MAX_OBJECTS: usize = 100_000;
+pub(crate) const MAX_OBJECTS: usize = 100_000;
 
 /// One object to load.
-pub struct Remote {
+pub(crate) struct Remote {
     /// `<URL up to the listed prefix><key below it>`: shown, the channel's and shard's key.
     pub name: String,
     /// Its store.
@@ -69,7 +69,7 @@ impl std::fmt::Debug for Remote {
 }
 
 /// Whether a command-line input names an object (a URL with a scheme), not a local path.
-pub fn is_url(input: &str) -> bool {
+pub(crate) fn is_url(input: &str) -> bool {
     [
         "s3://", "s3a://", "gs://", "az://", "abfs://", "abfss://", "adl://", "azure://",
     ]
@@ -87,7 +87,7 @@ pub fn is_url(input: &str) -> bool {
 /// # Errors
 /// When the URL cannot be parsed, the store cannot be built (no credentials), the listing or
 /// HEAD fails, passes the caps, or names nothing.
-pub async fn resolve(url: &str) -> Result<Vec<Remote>> {
+pub(crate) async fn resolve(url: &str) -> Result<Vec<Remote>> {
     // A glob's `?` would be a URL query: only the part before the first glob character is
     // parsed as a URL; the rest is the key pattern.
     let fixed_end = url.find(['*', '?']).unwrap_or(url.len());

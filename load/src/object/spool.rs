@@ -26,14 +26,14 @@ use crate::parquet_guard::{self, MAX_FOOTER_BYTES};
 use crate::token::{short_hash, ParquetIdentity};
 
 /// The most bytes one GET asks for (each must finish within the client's request timeout).
-pub const PIECE_BYTES: u64 = 8 << 20;
+pub(crate) const PIECE_BYTES: u64 = 8 << 20;
 
 /// The start of a CSV object fetched when resuming past it: its skipped records and header.
-pub const CSV_HEAD_BYTES: u64 = 8 << 20;
+pub(crate) const CSV_HEAD_BYTES: u64 = 8 << 20;
 
 /// The spool file of `remote` in `dir`: a readable, unique name (a prefix of the object's name
 /// with anything but letters, digits, `.`, `-` and `_` replaced, and a hash of the whole).
-pub fn path_in(dir: &Path, remote: &Remote) -> PathBuf {
+pub(crate) fn path_in(dir: &Path, remote: &Remote) -> PathBuf {
     let tail: String = remote
         .name
         .rsplit('/')
@@ -59,7 +59,7 @@ pub fn path_in(dir: &Path, remote: &Remote) -> PathBuf {
 /// When a GET fails or answers other bytes than asked, the object changed since it was
 /// listed, its Parquet footer is past the guard's limits or places data outside it, or the
 /// file cannot be written.
-pub async fn fetch(
+pub(crate) async fn fetch(
     remote: &Remote,
     format: Format,
     committed: Option<&str>,
@@ -215,13 +215,13 @@ impl Spool<'_> {
 
 /// An object's spool file while it loads; removed when dropped (its dead letters stay).
 #[derive(Debug)]
-pub struct Spooled {
+pub(crate) struct Spooled {
     path: PathBuf,
 }
 
 impl Spooled {
     /// The spool file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }
@@ -237,7 +237,7 @@ impl Drop for Spooled {
 ///
 /// # Errors
 /// As [`fetch`], and when the spool directory cannot be created.
-pub async fn prepare(
+pub(crate) async fn prepare(
     remote: Option<&Remote>,
     format: Format,
     dir: &Path,

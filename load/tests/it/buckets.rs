@@ -9,7 +9,7 @@ use crate::common::moto::Moto;
 use crate::common::{ndjson, Lab};
 
 /// A lab whose binary reaches `moto`, with the bucket `exports`.
-pub fn lab_with(moto: &Moto) -> Lab {
+pub(crate) fn lab_with(moto: &Moto) -> Lab {
     let mut lab = Lab::new();
     lab.env = moto.env();
     // Spool files (one a SIGKILL leaves behind) in the lab's directory, not the system's.

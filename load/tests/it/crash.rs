@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use crate::common::{ndjson, Lab};
 
 /// Rows sent (and so committed) a few at a time, so a kill finds some committed, some not.
-pub const LAG: &[&str] = &["--max-client-lag", "20ms"];
+pub(crate) const LAG: &[&str] = &["--max-client-lag", "20ms"];
 
 /// Runs `snowpipe load FILES` once per kill point, killing it (SIGKILL) once that run has
 /// committed `point` rows, then lets a last run finish. Returns the row counts at the kills.
-pub fn kill_and_rerun(lab: &Lab, files: &[&Path], points: &[u64]) -> Vec<u64> {
+pub(crate) fn kill_and_rerun(lab: &Lab, files: &[&Path], points: &[u64]) -> Vec<u64> {
     let mut killed_at = Vec::new();
     for &point in points {
         let base = lab.count();
@@ -33,7 +33,13 @@ pub fn kill_and_rerun(lab: &Lab, files: &[&Path], points: &[u64]) -> Vec<u64> {
         }
         if child.try_wait().unwrap().is_none() {
             // SAFETY: a child we spawned and have not reaped.
-            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            #[allow(
+                unsafe_code,
+                reason = "a signal to a child process of the test, through libc"
+            )]
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGKILL)
+            };
             killed_at.push(lab.count());
         }
         child.wait().unwrap();
@@ -85,7 +91,13 @@ fn sigkill_at_random_instants_then_rerun_writes_every_row_of_every_format_once()
         }
         if child.try_wait().unwrap().is_none() {
             // SAFETY: a child we spawned and have not reaped.
-            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            #[allow(
+                unsafe_code,
+                reason = "a signal to a child process of the test, through libc"
+            )]
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGKILL)
+            };
             killed_at.push((delay.as_millis(), lab.count()));
         }
         child.wait().unwrap();

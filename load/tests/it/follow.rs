@@ -56,7 +56,13 @@ fn follow_reads_appends_a_rotation_and_a_truncation_each_once() {
     wait_for_rows(&lab, 230);
 
     // SAFETY: a child we spawned and have not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM)
+    };
     let out = child.wait_with_output().unwrap();
     let run = crate::common::Run::from(out);
     assert_eq!(run.code, Some(0), "{run:#?}");
@@ -79,7 +85,13 @@ fn follow_takes_a_csv_record_only_once_its_quotes_and_line_close() {
     append(&csv, "c\n");
     wait_for_rows(&lab, 3);
     // SAFETY: a child we spawned and have not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM)
+    };
     let run = crate::common::Run::from(child.wait_with_output().unwrap());
     assert_eq!(run.code, Some(0), "{run:#?}");
     let rows = lab.rows("ID, NAME, NOTE");

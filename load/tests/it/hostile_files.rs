@@ -45,7 +45,9 @@ fn a_fifo_input_is_refused_at_once_and_the_next_file_lands() {
     let fifo = lab.path("pipe.ndjson");
     let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    #[allow(unsafe_code, reason = "a FIFO for the test, through libc")]
+    let made = unsafe { libc::mkfifo(name.as_ptr(), 0o600) };
+    assert_eq!(made, 0);
     let good = lab.path("good.ndjson");
     std::fs::write(&good, ndjson(1..=4)).unwrap();
     let mut child = lab.command(&[&fifo, &good], &[]).spawn().unwrap();
@@ -107,7 +109,13 @@ fn ctrl_c_ends_a_load_of_standard_input_with_nothing_coming() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // SAFETY: a child we spawned and have not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT)
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {

@@ -180,6 +180,10 @@ fn an_ndjson_file_starting_with_a_byte_order_mark_loses_no_row() {
 fn data_limit(cmd: &mut std::process::Command, bytes: u64) {
     use std::os::unix::process::CommandExt as _;
     // SAFETY: only setrlimit between fork and exec, async-signal-safe.
+    #[allow(
+        unsafe_code,
+        reason = "the test child's exit state and the clock tick, through libc"
+    )]
     unsafe {
         cmd.pre_exec(move || {
             let limit = libc::rlimit {
@@ -254,7 +258,13 @@ fn follow_reads_past_an_unterminated_csv_quote_once_and_loads_what_follows() {
     f.write_all(b"\",b\n3,three,c\n").unwrap();
     wait_for(2);
     // SAFETY: a child we spawned and have not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    #[allow(
+        unsafe_code,
+        reason = "a signal to a child process of the test, through libc"
+    )]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM)
+    };
     let run = Run::from(child.wait_with_output().unwrap());
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(

@@ -8,7 +8,7 @@ use snowpipe_streaming::arrow::arrow_array::{ArrayRef, Int64Array, RecordBatch, 
 
 use crate::common::Lab;
 
-pub fn write_parquet(path: &std::path::Path, ids: std::ops::Range<i64>, row_group: usize) {
+pub(crate) fn write_parquet(path: &std::path::Path, ids: std::ops::Range<i64>, row_group: usize) {
     let id: ArrayRef = Arc::new(Int64Array::from_iter_values(ids.clone()));
     let name: ArrayRef = Arc::new(StringArray::from_iter(
         ids.map(|i| (i % 7 != 0).then(|| format!("name-{i}"))),

@@ -53,8 +53,16 @@ fn load_measured(lab: &Lab, files: &[&Path], args: &[&str]) -> (Run, u64, f64) {
     };
     // SAFETY: siginfo_t is plain data; WNOWAIT leaves the child a zombie, so /proc/PID is
     // still ours to read until `child.wait()` reaps it.
+    #[allow(
+        unsafe_code,
+        reason = "the test child's exit state and the clock tick, through libc"
+    )]
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     let (id, flags) = (pid as libc::id_t, libc::WEXITED | libc::WNOWAIT);
+    #[allow(
+        unsafe_code,
+        reason = "the test child's exit state and the clock tick, through libc"
+    )]
     let waited = unsafe { libc::waitid(libc::P_PID, id, &mut info, flags) };
     assert_eq!(waited, 0, "waitid");
     done.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -77,6 +85,10 @@ fn cpu_seconds(pid: libc::pid_t) -> Option<f64> {
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     // SAFETY: sysconf reads a constant.
+    #[allow(
+        unsafe_code,
+        reason = "the test child's exit state and the clock tick, through libc"
+    )]
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Some(ticks / per_second)
 }

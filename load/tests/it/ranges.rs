@@ -52,8 +52,8 @@ fn kill_after(lab: &Lab, files: &[&Path], args: &[&str], delay: Duration) -> Opt
     }
     let killed = child.try_wait().unwrap().is_none();
     if killed {
-        // SAFETY: a child we spawned and have not reaped.
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        // `Child::kill` is SIGKILL on Unix: the process gets no chance to clean up.
+        child.kill().unwrap();
     }
     child.wait().unwrap();
     killed.then(|| lab.count())
@@ -134,8 +134,8 @@ fn a_load_begun_on_one_channel_resumes_on_it_when_the_file_now_has_ranges() {
     while Instant::now() < deadline && lab.count() < 20_000 {
         std::thread::sleep(Duration::from_millis(2));
     }
-    // SAFETY: a child we spawned and have not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    // `Child::kill` is SIGKILL on Unix: the process gets no chance to clean up.
+    child.kill().unwrap();
     child.wait().unwrap();
     let before = lab.count();
     let summary = lab.load(&[&nd], ARGS).ok();

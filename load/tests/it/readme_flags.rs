@@ -1,8 +1,4 @@
 //! Every flag the docs quote for `snowpipe` (`snowpipe load`) is one its `--help` lists: the
-//! check shared with the other packages' binaries, `tests/doc_checks/readme_flags.rs`.
+//! check shared with the other packages' binaries, `house/src/flags.rs`.
 
-#[macro_use]
-#[path = "../../../tests/doc_checks/readme_flags.rs"]
-mod doc_checks;
-
-readme_flags!("snowpipe");
+snowpipe_house::readme_flags!("snowpipe");

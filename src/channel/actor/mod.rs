@@ -400,7 +400,6 @@ impl Actor {
         let rows = self.buffered_rows();
         s.actor.buffered_bytes.store(buffered, Ordering::Relaxed);
         s.actor.buffered_rows.store(rows, Ordering::Relaxed);
-        #[allow(clippy::cast_precision_loss)]
         s.metrics.data.buffer_bytes.set(buffered as f64);
         if !all {
             s.note_waiting();
@@ -415,7 +414,6 @@ impl Actor {
             .retained_batches
             .store(self.retained.len(), Ordering::Relaxed);
         s.actor.retained_bytes.store(retained, Ordering::Relaxed);
-        #[allow(clippy::cast_precision_loss)]
         s.metrics.retained_bytes.set(retained as f64);
         s.note_waiting();
     }

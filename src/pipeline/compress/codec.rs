@@ -160,14 +160,8 @@ impl Codec {
                     Some(c) => c,
                     None => self.zstd.insert(zstd_context(self.level, self.window_log)?),
                 };
-                #[allow(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    clippy::cast_precision_loss
-                )]
                 let estimate = (len as f64 * self.ratio * 1.0625) as usize + 4096;
                 let body = zstd_stream(cctx, segments, len, pool.take_about(estimate))?;
-                #[allow(clippy::cast_precision_loss)]
                 if len > 0 {
                     self.ratio = body.len() as f64 / len as f64;
                 }
@@ -337,7 +331,6 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            #[allow(clippy::cast_possible_truncation)]
             let (a, b) = ((x % 8) as usize, ((x >> 8) % 5) as usize);
             out.extend_from_slice(
                 format!(

@@ -28,7 +28,6 @@
 //!
 //! Fixed seeds in CI; the caller picks the seeds ([`crash_and_resume`] takes them), so random
 //! exploration stays an opt-in of the test that runs the suite.
-#![allow(clippy::missing_panics_doc)]
 
 mod crash;
 mod protocol;

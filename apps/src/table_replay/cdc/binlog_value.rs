@@ -24,7 +24,7 @@ use mysql_async::Value;
 use crate::table_replay::schema::Kind;
 
 /// The labels of an `ENUM('a','b')` or `SET('a','b')` column type, in order.
-pub fn labels(column_type: &str) -> Vec<String> {
+pub(super) fn labels(column_type: &str) -> Vec<String> {
     let Some(open) = column_type.find('(') else {
         return Vec::new();
     };
@@ -51,13 +51,13 @@ pub fn labels(column_type: &str) -> Vec<String> {
 
 /// The width of a `BINARY(n)` column (the binlog drops its trailing zero bytes); `None` for
 /// every other type.
-pub fn fixed_binary_len(column_type: &str) -> Option<usize> {
+pub(super) fn fixed_binary_len(column_type: &str) -> Option<usize> {
     let t = column_type.to_ascii_lowercase();
     t.strip_prefix("binary(")?.strip_suffix(')')?.parse().ok()
 }
 
 /// A binlog `BINARY(n)` value padded back to its `n` bytes.
-pub fn pad_binary(v: Value, width: Option<usize>) -> Value {
+pub(super) fn pad_binary(v: Value, width: Option<usize>) -> Value {
     match (v, width) {
         (Value::Bytes(mut b), Some(n)) if b.len() < n => {
             b.resize(n, 0);
@@ -72,7 +72,7 @@ pub fn pad_binary(v: Value, width: Option<usize>) -> Value {
 /// # Errors
 /// For a partial JSON update (MySQL's `binlog_row_value_options=PARTIAL_JSON`: set it off),
 /// binary JSON that is not JSON, or an `ENUM` index past the labels.
-pub fn to_value(kind: &Kind, labels: &[String], v: BinlogValue<'_>) -> Result<Value> {
+pub(super) fn to_value(kind: &Kind, labels: &[String], v: BinlogValue<'_>) -> Result<Value> {
     let v = match v {
         BinlogValue::Value(v) => v,
         BinlogValue::Jsonb(j) => {

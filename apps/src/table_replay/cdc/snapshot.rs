@@ -19,7 +19,7 @@ use crate::table_replay::cdc::token::BinlogPos;
 ///
 /// # Errors
 /// When the server gives no binlog position (binary log off), naming the setting.
-pub async fn begin(conn: &mut Conn) -> Result<(BinlogPos, i64)> {
+pub(super) async fn begin(conn: &mut Conn) -> Result<(BinlogPos, i64)> {
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .await?;
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
@@ -79,7 +79,7 @@ async fn locked_position(conn: &mut Conn) -> Result<BinlogPos> {
 ///
 /// # Errors
 /// Naming the setting to change.
-pub async fn check_server(conn: &mut Conn) -> Result<()> {
+pub(super) async fn check_server(conn: &mut Conn) -> Result<()> {
     let row: Option<(i64, String, String)> = conn
         .query_first("SELECT @@log_bin, @@binlog_format, @@binlog_row_image")
         .await

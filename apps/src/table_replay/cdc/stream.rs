@@ -26,7 +26,7 @@ const MARIADB_GTID_EVENT: u8 = 162;
 ///
 /// # Errors
 /// When the server refuses (a purged position says so when the first event is read).
-pub async fn open(
+pub(super) async fn open(
     mut conn: Conn,
     server_id: u32,
     from: &BinlogPos,
@@ -61,7 +61,7 @@ fn rotate_name(name: &[u8], checksum: bool, seen_fde: bool) -> String {
 /// The binlog connection was lost (the server restarted, the network broke): `follow`
 /// connects again and resumes after its last appended change.
 #[derive(Debug)]
-pub struct Disconnected(pub String);
+pub(super) struct Disconnected(pub String);
 
 impl std::fmt::Display for Disconnected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,7 +82,7 @@ struct Tx {
 
 /// What [`follow`] did.
 #[derive(Debug, Default)]
-pub struct Streamed {
+pub(super) struct Streamed {
     pub changes: u64,
     pub at: Option<BinlogPos>,
 }
@@ -93,7 +93,7 @@ pub struct Streamed {
 /// # Errors
 /// A stream error (a purged position: the fix is a new snapshot), a value that cannot be
 /// converted, a followed table whose shape changed, or an append that failed.
-pub async fn follow(
+pub(super) async fn follow(
     (stream, checksum): (&mut BinlogStream, bool),
     start: &BinlogPos,
     source_db: &str,

@@ -8,7 +8,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::parser::Parser;
 
-pub use model::Table;
+pub(crate) use model::Table;
 
 use pipe_ddl::{CreatePipe, PipeStatement};
 use script::RawStatement;

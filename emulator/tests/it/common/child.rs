@@ -10,7 +10,7 @@ use super::pipe_path;
 /// A child `snowpipe-emulator` (or the binary `SNOWPIPE_EMULATOR_BIN` names, to measure
 /// another build) on 127.0.0.1 with `ddl`, any bearer accepted, and `args`.
 #[cfg(target_os = "linux")]
-pub struct ChildEmulator {
+pub(crate) struct ChildEmulator {
     pub child: std::process::Child,
     pub url: String,
     _dir: tempfile::TempDir,
@@ -18,7 +18,7 @@ pub struct ChildEmulator {
 
 #[cfg(target_os = "linux")]
 impl ChildEmulator {
-    pub fn start(ddl: &str, args: &[&str]) -> Self {
+    pub(crate) fn start(ddl: &str, args: &[&str]) -> Self {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let ddl_file = dir.path().join("ddl.sql");
@@ -58,7 +58,7 @@ impl ChildEmulator {
 
     /// Fields of `/proc/<pid>/status` and `/proc/<pid>/stat`: peak resident memory (bytes)
     /// and CPU time used so far (user + system).
-    pub fn peak_rss_and_cpu(&self) -> (u64, Duration) {
+    pub(crate) fn peak_rss_and_cpu(&self) -> (u64, Duration) {
         let pid = self.child.id();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let kb: u64 = status
@@ -79,7 +79,7 @@ impl ChildEmulator {
     }
 
     /// Opens `channel` on `pipe` of `DB.SCH`; its continuation token.
-    pub async fn open(&self, pipe: &str, channel: &str) -> String {
+    pub(crate) async fn open(&self, pipe: &str, channel: &str) -> String {
         let r = reqwest::Client::new()
             .put(format!(
                 "{}{}/channels/{channel}",

@@ -4,8 +4,8 @@
 #[cfg(target_os = "linux")]
 mod child;
 #[cfg(target_os = "linux")]
-pub use child::ChildEmulator;
-pub mod stage;
+pub(crate) use child::ChildEmulator;
+pub(crate) mod stage;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -14,18 +14,18 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 
-pub const DDL: &str = "
+pub(crate) const DDL: &str = "
 CREATE DATABASE IF NOT EXISTS DB;
 CREATE SCHEMA IF NOT EXISTS SCH;
 CREATE OR REPLACE TABLE T (ID NUMBER, NAME VARCHAR(100), PRICE FLOAT, DOC VARIANT);
 CREATE OR REPLACE PIPE P AS COPY INTO T FROM TABLE(DATA_SOURCE(TYPE => 'STREAMING')) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE;
 ";
 
-pub const BASE: &str = "/v2/streaming/databases/DB/schemas/SCH/pipes/P";
-pub const DATA: &str = "/v2/streaming/data/databases/DB/schemas/SCH/pipes/P";
+pub(crate) const BASE: &str = "/v2/streaming/databases/DB/schemas/SCH/pipes/P";
+pub(crate) const DATA: &str = "/v2/streaming/data/databases/DB/schemas/SCH/pipes/P";
 
 /// (private PKCS#8 PEM, public SPKI PEM); index 0 and 1 are different keys.
-pub fn keys(n: usize) -> (String, String) {
+pub(crate) fn keys(n: usize) -> (String, String) {
     static KEYS: OnceLock<Vec<(String, String)>> = OnceLock::new();
     KEYS.get_or_init(|| {
         (0..2u64)
@@ -42,19 +42,19 @@ pub fn keys(n: usize) -> (String, String) {
 }
 
 /// A key-pair JWT like the official SDK's (iat/exp in ms).
-pub fn jwt(n: usize) -> String {
+pub(crate) fn jwt(n: usize) -> String {
     jwt_for(n, "BOB")
 }
 
 /// A key-pair JWT of `ACME.<user>` signed with key `n`.
-pub fn jwt_for(n: usize, user: &str) -> String {
+pub(crate) fn jwt_for(n: usize, user: &str) -> String {
     let now = chrono::Utc::now().timestamp_millis();
     signed_jwt(n, user, json!({"iat": now, "exp": now + 3_540_000}))
 }
 
 /// A key-pair JWT of `ACME.<user>` signed with key `n`: `iss` and `sub` as the official SDK
 /// sets them, then the fields of `claims` (a JSON object).
-pub fn signed_jwt(n: usize, user: &str, claims: Value) -> String {
+pub(crate) fn signed_jwt(n: usize, user: &str, claims: Value) -> String {
     let (private, public) = keys(n);
     let fp = snowpipe_emulator::public_key_fingerprint(&public).unwrap();
     let mut all = json!({"iss": format!("ACME.{user}.{fp}"), "sub": format!("ACME.{user}")});
@@ -70,17 +70,17 @@ pub fn signed_jwt(n: usize, user: &str, claims: Value) -> String {
 }
 
 /// The `grant_type` of a key-pair JWT exchange.
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// The emulator's `/oauth/token` URL.
-pub fn token_url(emu: &Emulator) -> String {
+pub(crate) fn token_url(emu: &Emulator) -> String {
     format!("{}/oauth/token", emu.url())
 }
 
 /// `POST endpoint` (an `/oauth/token` URL) for a scoped token of scope `127.0.0.1`, with
 /// `credential` as the bearer, `token_type` as `X-Snowflake-Authorization-Token-Type` and
 /// `grant_type` in the form, when given.
-pub async fn request_token(
+pub(crate) async fn request_token(
     http: &reqwest::Client,
     endpoint: &str,
     credential: &str,
@@ -97,14 +97,14 @@ pub async fn request_token(
 }
 
 /// An emulator started with `config` and a client connected to it.
-pub async fn connected(config: EmulatorConfig) -> (Emulator, Client) {
+pub(crate) async fn connected(config: EmulatorConfig) -> (Emulator, Client) {
     let emu = Emulator::start(config).await.unwrap();
     let c = Client::connect(&emu).await;
     (emu, c)
 }
 
 /// `GET url`'s JSON body.
-pub async fn get_json(url: &str) -> Value {
+pub(crate) async fn get_json(url: &str) -> Value {
     reqwest::Client::new()
         .get(url)
         .send()
@@ -116,12 +116,12 @@ pub async fn get_json(url: &str) -> Value {
 }
 
 /// The `snowpipe-emulator` binary.
-pub fn bin() -> std::process::Command {
+pub(crate) fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_snowpipe-emulator"))
 }
 
 /// Runs the binary with `args`, asserts it succeeded and returns its standard output.
-pub fn run_bin(args: &[&str]) -> String {
+pub(crate) fn run_bin(args: &[&str]) -> String {
     let out = bin().args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -131,7 +131,7 @@ pub fn run_bin(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-pub fn config() -> EmulatorConfig {
+pub(crate) fn config() -> EmulatorConfig {
     EmulatorConfig::for_tests()
         .with_ddl(DDL)
         .with_public_key(keys(0).1)
@@ -139,7 +139,7 @@ pub fn config() -> EmulatorConfig {
 
 /// Runs `statement` through the SQL API (`POST /api/v2/statements{query}`) in `DB.SCH` as the
 /// key-pair user, with `role` in the request when given.
-pub async fn sql_statement(
+pub(crate) async fn sql_statement(
     emu: &Emulator,
     statement: &str,
     role: Option<&str>,
@@ -154,7 +154,7 @@ pub async fn sql_statement(
 
 /// Posts `body` to the SQL API (`POST /api/v2/statements{query}`) with the key-pair JWT
 /// `token`.
-pub async fn sql_request(emu: &Emulator, token: &str, body: Value, query: &str) -> Resp {
+pub(crate) async fn sql_request(emu: &Emulator, token: &str, body: Value, query: &str) -> Resp {
     let r = reqwest::Client::new()
         .post(format!("{}/api/v2/statements{query}", emu.url()))
         .bearer_auth(token)
@@ -167,7 +167,7 @@ pub async fn sql_request(emu: &Emulator, token: &str, body: Value, query: &str) 
 }
 
 /// `GET /api/v2/statements/{handle}{query}` as the key-pair user `user` (key 0).
-pub async fn get_statement(
+pub(crate) async fn get_statement(
     emu: &Emulator,
     user: &str,
     handle: &str,
@@ -183,7 +183,7 @@ pub async fn get_statement(
 }
 
 /// The unauthenticated console's state (`GET /console/state`), as text.
-pub async fn console_state(emu: &Emulator) -> String {
+pub(crate) async fn console_state(emu: &Emulator) -> String {
     reqwest::get(format!("{}/console/state", emu.url()))
         .await
         .unwrap()
@@ -193,18 +193,18 @@ pub async fn console_state(emu: &Emulator) -> String {
 }
 
 /// The REST path of pipe `pipe` of `DB.SCH`.
-pub fn pipe_path(pipe: &str) -> String {
+pub(crate) fn pipe_path(pipe: &str) -> String {
     format!("/v2/streaming/databases/DB/schemas/SCH/pipes/{pipe}")
 }
 
 /// A protocol client holding a scoped token.
-pub struct Client {
+pub(crate) struct Client {
     pub http: reqwest::Client,
     pub url: String,
     pub token: String,
 }
 
-pub struct Resp {
+pub(crate) struct Resp {
     pub status: u16,
     pub body: Value,
     pub text: String,
@@ -212,7 +212,7 @@ pub struct Resp {
 
 impl Resp {
     /// Reads `r`: its status, its text and that text as JSON (`Null` when it is not JSON).
-    pub async fn read(r: reqwest::Response) -> Resp {
+    pub(crate) async fn read(r: reqwest::Response) -> Resp {
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -220,7 +220,7 @@ impl Resp {
     }
 
     /// Asserts a 200 and returns the answer's `next_continuation_token`.
-    pub fn next_token(&self) -> String {
+    pub(crate) fn next_token(&self) -> String {
         assert_eq!(self.status, 200, "{}", self.text);
         self.body["next_continuation_token"]
             .as_str()
@@ -230,7 +230,7 @@ impl Resp {
 
     /// Asserts a SQL API refusal: a 422 with Snowflake's error `code`, its text holding
     /// `says`.
-    pub fn assert_error(&self, code: &str, says: &str) {
+    pub(crate) fn assert_error(&self, code: &str, says: &str) {
         assert_eq!(
             (self.status, self.body["code"].as_str()),
             (422, Some(code)),
@@ -242,11 +242,11 @@ impl Resp {
 }
 
 impl Client {
-    pub async fn connect(emu: &Emulator) -> Client {
+    pub(crate) async fn connect(emu: &Emulator) -> Client {
         Self::connect_with(emu, reqwest::Client::new()).await
     }
 
-    pub async fn connect_with(emu: &Emulator, http: reqwest::Client) -> Client {
+    pub(crate) async fn connect_with(emu: &Emulator, http: reqwest::Client) -> Client {
         let url = emu.url();
         let r = request_token(
             &http,
@@ -261,7 +261,12 @@ impl Client {
         Client { http, url, token }
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Resp {
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Resp {
         let mut rb = self
             .http
             .request(method, format!("{}{path}", self.url))
@@ -274,7 +279,7 @@ impl Client {
         Resp::read(r).await
     }
 
-    pub async fn open(&self, channel: &str, body: Value) -> Resp {
+    pub(crate) async fn open(&self, channel: &str, body: Value) -> Resp {
         self.send(
             reqwest::Method::PUT,
             &format!("{BASE}/channels/{channel}"),
@@ -284,25 +289,25 @@ impl Client {
     }
 
     /// Opens and returns the continuation token.
-    pub async fn open_ok(&self, channel: &str) -> String {
+    pub(crate) async fn open_ok(&self, channel: &str) -> String {
         self.open_on("P", channel).await
     }
 
     /// Opens `channel` and appends `ndjson` up to end token `end`; returns the next
     /// continuation token.
-    pub async fn open_append_ok(&self, channel: &str, end: &str, ndjson: &str) -> String {
+    pub(crate) async fn open_append_ok(&self, channel: &str, end: &str, ndjson: &str) -> String {
         let ct = self.open_ok(channel).await;
         self.append_ok(channel, &ct, end, ndjson).await
     }
 
     /// Opens `channel`, appends `ndjson` up to end token `end` and waits until `end` is
     /// committed; returns the channel's status.
-    pub async fn commit_rows(&self, channel: &str, end: &str, ndjson: &str) -> Value {
+    pub(crate) async fn commit_rows(&self, channel: &str, end: &str, ndjson: &str) -> Value {
         self.open_append_ok(channel, end, ndjson).await;
         self.wait_committed(channel, end).await
     }
 
-    pub async fn append_raw(
+    pub(crate) async fn append_raw(
         &self,
         channel: &str,
         query: &str,
@@ -326,7 +331,7 @@ impl Client {
     }
 
     /// Appends NDJSON text (zstd-compressed like the official SDK).
-    pub async fn append(
+    pub(crate) async fn append(
         &self,
         channel: &str,
         ct: &str,
@@ -344,13 +349,23 @@ impl Client {
     }
 
     /// An append with end token `end` that must succeed; returns the next continuation token.
-    pub async fn append_ok(&self, channel: &str, ct: &str, end: &str, ndjson: &str) -> String {
+    pub(crate) async fn append_ok(
+        &self,
+        channel: &str,
+        ct: &str,
+        end: &str,
+        ndjson: &str,
+    ) -> String {
         self.append(channel, ct, "", end, ndjson).await.next_token()
     }
 
     /// POSTs `body` as it is (no content type or encoding) to the data path `path` below
     /// `/v2/streaming/data/databases/DB/schemas/SCH/`, with the scoped token.
-    pub async fn post_data(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    pub(crate) async fn post_data(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         self.http
             .post(format!(
                 "{}/v2/streaming/data/databases/DB/schemas/SCH/{path}",
@@ -364,7 +379,7 @@ impl Client {
     }
 
     /// `POST {BASE}:{action}` (`pipe-info`, `bulk-channel-status`) with the JSON `body`.
-    pub async fn pipe_action(&self, action: &str, body: Value) -> Resp {
+    pub(crate) async fn pipe_action(&self, action: &str, body: Value) -> Resp {
         self.send(
             reqwest::Method::POST,
             &format!("{BASE}:{action}"),
@@ -373,7 +388,7 @@ impl Client {
         .await
     }
 
-    pub async fn status(&self, names: &[&str]) -> Value {
+    pub(crate) async fn status(&self, names: &[&str]) -> Value {
         let r = self
             .pipe_action("bulk-channel-status", json!({ "channel_names": names }))
             .await;
@@ -382,7 +397,7 @@ impl Client {
     }
 
     /// Opens `channel` on pipe `pipe` and returns the continuation token.
-    pub async fn open_on(&self, pipe: &str, channel: &str) -> String {
+    pub(crate) async fn open_on(&self, pipe: &str, channel: &str) -> String {
         self.send(
             reqwest::Method::PUT,
             &format!("{}/channels/{channel}", pipe_path(pipe)),
@@ -394,7 +409,7 @@ impl Client {
 
     /// Appends uncompressed `ndjson` on `pipe`/`channel` with end token `end`; returns the
     /// channel's status once `end` is committed.
-    pub async fn append_on(
+    pub(crate) async fn append_on(
         &self,
         pipe: &str,
         channel: &str,
@@ -434,7 +449,7 @@ impl Client {
         panic!("{pipe}/{channel} never committed {end}");
     }
 
-    pub async fn wait_committed(&self, channel: &str, token: &str) -> Value {
+    pub(crate) async fn wait_committed(&self, channel: &str, token: &str) -> Value {
         for _ in 0..200 {
             let s = self.status(&[channel]).await;
             if s[channel]["last_committed_offset_token"] == json!(token) {
@@ -447,18 +462,18 @@ impl Client {
 }
 
 /// NDJSON rows `{"ID":i,"NAME":"n<i>"}` for `range`.
-pub fn rows(range: std::ops::Range<u32>) -> String {
+pub(crate) fn rows(range: std::ops::Range<u32>) -> String {
     range
         .map(|i| format!("{{\"ID\":{i},\"NAME\":\"n{i}\"}}\n"))
         .collect()
 }
 
 /// Asserts that `sql`, run with [`Emulator::query`], answers the rows `expected`.
-pub fn assert_query(emu: &Emulator, sql: &str, expected: Vec<Vec<Value>>) {
+pub(crate) fn assert_query(emu: &Emulator, sql: &str, expected: Vec<Vec<Value>>) {
     assert_eq!(emu.query(sql).unwrap(), expected, "{sql}");
 }
 
-pub fn count(emu: &Emulator) -> i64 {
+pub(crate) fn count(emu: &Emulator) -> i64 {
     emu.query("SELECT COUNT(*) FROM \"DB.SCH.T\"").unwrap()[0][0]
         .as_i64()
         .unwrap()
@@ -466,7 +481,7 @@ pub fn count(emu: &Emulator) -> i64 {
 
 /// Spawns `cmd` with stdout and stderr piped; the child, its stdout (kept open, so that what it
 /// prints later does not meet a closed pipe) and the first line it printed there.
-pub fn spawn_first_line(
+pub(crate) fn spawn_first_line(
     cmd: &mut std::process::Command,
 ) -> (
     std::process::Child,
@@ -486,7 +501,7 @@ pub fn spawn_first_line(
 }
 
 /// All that `child` (spawned by [`spawn_first_line`], ended) wrote to stderr.
-pub fn stderr_of(child: &mut std::process::Child) -> String {
+pub(crate) fn stderr_of(child: &mut std::process::Child) -> String {
     use std::io::Read as _;
     let mut stderr = String::new();
     child

@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 
 use super::rows;
 
-pub type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
+pub(crate) type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
 /// The stage and key `:pipe-info` hands out.
-pub struct StageInfo {
+pub(crate) struct StageInfo {
     /// `snowpipe-emulator/stage/<prefix>/`.
     pub location: String,
     pub key: [u8; 32],
@@ -25,7 +25,7 @@ pub struct StageInfo {
 
 impl StageInfo {
     /// The stage of a `:pipe-info` answer.
-    pub fn from_pipe_info(pipe_info: &Value) -> Self {
+    pub(crate) fn from_pipe_info(pipe_info: &Value) -> Self {
         let stage = &pipe_info["rowset_stage_location"];
         assert_eq!(stage["location_type"], "S3");
         assert!(stage["storage_endpoint"]
@@ -53,7 +53,7 @@ impl StageInfo {
 }
 
 /// One fragment's rows, as the SDK writes them into a file.
-pub struct Part {
+pub(crate) struct Part {
     pub ndjson: String,
     pub start: String,
     pub end: String,
@@ -61,7 +61,7 @@ pub struct Part {
 }
 
 impl Part {
-    pub fn new(ids: std::ops::Range<u32>, iv: u8) -> Self {
+    pub(crate) fn new(ids: std::ops::Range<u32>, iv: u8) -> Self {
         Part {
             ndjson: rows(ids.clone()),
             start: ids.start.to_string(),
@@ -70,19 +70,19 @@ impl Part {
         }
     }
 
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.ndjson.lines().count()
     }
 }
 
 /// A file of encrypted fragments and the registration entries that name them.
-pub struct File {
+pub(crate) struct File {
     pub path: String,
     pub bytes: Vec<u8>,
     pub fragments: Vec<Value>,
 }
 
-pub fn file(info: &StageInfo, name: &str, parts: &[Part]) -> File {
+pub(crate) fn file(info: &StageInfo, name: &str, parts: &[Part]) -> File {
     let path = format!("{}{name}", info.location);
     let mut bytes = Vec::new();
     let mut fragments = Vec::new();
@@ -113,12 +113,16 @@ pub fn file(info: &StageInfo, name: &str, parts: &[Part]) -> File {
 
 /// The headers of an upload of `decoded` bytes to `url` as the SDK's S3 client sends them,
 /// signed with `info`'s credentials by `aws-sigv4`.
-pub fn signed_headers(info: &StageInfo, url: &str, decoded: usize) -> reqwest::header::HeaderMap {
+pub(crate) fn signed_headers(
+    info: &StageInfo,
+    url: &str,
+    decoded: usize,
+) -> reqwest::header::HeaderMap {
     signed_headers_at(info, url, decoded, std::time::SystemTime::now())
 }
 
 /// [`signed_headers`] signed as at `time`.
-pub fn signed_headers_at(
+pub(crate) fn signed_headers_at(
     info: &StageInfo,
     url: &str,
     decoded: usize,

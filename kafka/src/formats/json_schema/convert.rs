@@ -24,7 +24,7 @@ impl JsonSchema {
         &self,
         out: &mut String,
         at: usize,
-        v: Option<&J>,
+        v: Option<&J<'_>>,
         path: &str,
         walk: Walk,
     ) -> Result<(), String> {
@@ -101,7 +101,7 @@ impl JsonSchema {
         &self,
         out: &mut String,
         item: usize,
-        items: &[J],
+        items: &[J<'_>],
         path: &str,
         walk: Walk,
     ) -> Result<(), String> {
@@ -122,7 +122,7 @@ impl JsonSchema {
         &self,
         out: &mut String,
         values: Option<usize>,
-        members: &[(String, J)],
+        members: &[(String, J<'_>)],
         path: &str,
         walk: Walk,
     ) -> Result<(), String> {
@@ -142,7 +142,7 @@ impl JsonSchema {
         &self,
         out: &mut String,
         fields: &[(std::sync::Arc<str>, usize)],
-        v: &J,
+        v: &J<'_>,
         path: &str,
         walk: Walk,
     ) -> Result<(), String> {
@@ -164,7 +164,7 @@ impl JsonSchema {
         &self,
         out: &mut String,
         branches: &[usize],
-        v: &J,
+        v: &J<'_>,
         path: &str,
         walk: Walk,
     ) -> Result<(), String> {
@@ -191,7 +191,7 @@ impl JsonSchema {
 
     /// The index of the branch a `oneOf` value goes to: the first whose simple type the value
     /// is, else the struct branch sharing the most property names (`matchStructSchema`).
-    fn branch(&self, branches: &[usize], v: &J) -> Option<usize> {
+    fn branch(&self, branches: &[usize], v: &J<'_>) -> Option<usize> {
         let mut best = (0, None);
         for (i, b) in branches.iter().enumerate() {
             let kind = &self.nodes[self.resolve(*b)].kind;
@@ -227,25 +227,26 @@ impl JsonSchema {
     }
 
     /// `matchStructSchema`: property names the struct `at` shares with `v`, counted down.
-    fn match_struct(&self, at: usize, v: &J, depth: usize) -> usize {
+    fn match_struct(&self, at: usize, v: &J<'_>, depth: usize) -> usize {
         let J::Obj(members) = v else { return 0 };
         if depth > MAX_DEPTH {
             return 0;
         }
-        let names: Vec<(std::borrow::Cow<str>, usize)> = match &self.nodes[self.resolve(at)].kind {
-            Kind::Struct(fields) => fields.iter().map(|(n, s)| ((&**n).into(), *s)).collect(),
-            Kind::OneOf(branches) => branches
-                .iter()
-                .enumerate()
-                .map(|(i, b)| (format!("{ONE_OF}.field.{i}").into(), *b))
-                .collect(),
-            _ => return 0,
-        };
+        let names: Vec<(std::borrow::Cow<'_, str>, usize)> =
+            match &self.nodes[self.resolve(at)].kind {
+                Kind::Struct(fields) => fields.iter().map(|(n, s)| ((&**n).into(), *s)).collect(),
+                Kind::OneOf(branches) => branches
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| (format!("{ONE_OF}.field.{i}").into(), *b))
+                    .collect(),
+                _ => return 0,
+            };
         // Many names among many members: the members are indexed (each name's first member),
         // not searched for each name (a schema's default or a payload could make that
         // fields × members comparisons).
-        let index: Option<HashMap<&str, &J>> = (names.len().saturating_mul(members.len()) > 4_096)
-            .then(|| {
+        let index: Option<HashMap<&str, &J<'_>>> =
+            (names.len().saturating_mul(members.len()) > 4_096).then(|| {
                 let mut index = HashMap::with_capacity(members.len());
                 for (k, x) in members {
                     index.entry(k.as_str()).or_insert(x);
@@ -272,7 +273,7 @@ impl JsonSchema {
         &self,
         out: &mut String,
         (k, x): (usize, usize),
-        v: &J,
+        v: &J<'_>,
         path: &str,
         walk: Walk,
     ) -> Result<(), String> {
@@ -291,7 +292,7 @@ impl JsonSchema {
     fn object_entries(
         &self,
         x: usize,
-        v: &J,
+        v: &J<'_>,
         path: &str,
         walk: Walk,
         pairs: &mut Pairs,
@@ -324,7 +325,7 @@ impl JsonSchema {
     fn array_entries(
         &self,
         (k, x): (usize, usize),
-        v: &J,
+        v: &J<'_>,
         path: &str,
         walk: Walk,
         pairs: &mut Pairs,
@@ -461,7 +462,7 @@ fn write_object<'k, T>(
 
 /// A value of no schema, as `toConnectData(null, …)` and `convertValue(null, …)` make it:
 /// integers as `long`s, other numbers as `double`s, objects as maps.
-fn write_schemaless(out: &mut String, v: &J, path: &str) -> Result<(), String> {
+fn write_schemaless(out: &mut String, v: &J<'_>, path: &str) -> Result<(), String> {
     match v {
         J::Null => out.push_str("null"),
         J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -519,7 +520,7 @@ fn java_key(kind: &Kind, text: &str) -> Option<JavaKey> {
 
 /// Why `v` cannot be written as a value of `kind`: a JSON type the kind is not written from
 /// (where Jackson would coerce it, the record is refused rather than given a silent `0`).
-fn mismatch_reason(kind: &Kind, v: &J, path: &str) -> String {
+fn mismatch_reason(kind: &Kind, v: &J<'_>, path: &str) -> String {
     let coerced = matches!(
         kind,
         Kind::Bool

@@ -60,7 +60,7 @@ pub(super) fn write_float(
 pub(super) fn write_decimal_value(
     out: &mut String,
     scale: Option<i64>,
-    v: &J,
+    v: &J<'_>,
     path: &str,
     mismatch: impl Fn() -> String,
 ) -> Result<(), String> {

@@ -230,7 +230,7 @@ pub fn count(text: &str) -> Cost {
     // keyword that asks for the next identifier as a name.
     let mut named: Option<u64> = None;
     let mut extendee: Option<u64> = None;
-    let mut previous: Option<Token> = None;
+    let mut previous: Option<Token<'_>> = None;
     let mut in_package = false;
     // Inside `[…]` or `(…)` (options, an rpc's types): a `{` there is an option's value, and
     // opens no body.

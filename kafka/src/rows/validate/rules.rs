@@ -109,7 +109,7 @@ fn bad_value(col: &str, ty: &str, reason: &str) -> String {
 }
 
 /// v4's `typeNotAllowedException` (`INVALID_FORMAT_ROW`).
-fn bad_type(col: &str, v: &Java, ty: &str, allowed: &str) -> String {
+fn bad_type(col: &str, v: &Java<'_>, ty: &str, allowed: &str) -> String {
     format!(
         "The given row cannot be converted to the internal format: Object of type {} cannot be \
          ingested into Snowflake column {col} of type {ty}, rowIndex:0. Allowed Java types: \
@@ -188,7 +188,7 @@ fn scaled_digits(digits: &str, exp: i64, scale: u32) -> i64 {
     keep + i64::from(carries)
 }
 
-fn boolean(col: &str, v: &Java) -> Checked {
+fn boolean(col: &str, v: &Java<'_>) -> Checked {
     let b = match v {
         // `Boolean.TRUE`/`FALSE`: the same value.
         Java::Bool(_) => return Ok(None),
@@ -232,7 +232,7 @@ fn boolean(col: &str, v: &Java) -> Checked {
     Ok(Some(b.to_string()))
 }
 
-fn fixed(col: &str, v: &Java, precision: u32, scale: u32) -> Checked {
+fn fixed(col: &str, v: &Java<'_>, precision: u32, scale: u32) -> Checked {
     let text = match v {
         Java::Long(t) | Java::Double(t) => *t,
         Java::Str(Some(s)) => s.trim(),
@@ -259,7 +259,7 @@ fn fixed(col: &str, v: &Java, precision: u32, scale: u32) -> Checked {
     Ok(None)
 }
 
-fn real(col: &str, v: &Java) -> Checked {
+fn real(col: &str, v: &Java<'_>) -> Checked {
     match v {
         Java::Long(_) | Java::Double(_) => Ok(None),
         Java::Str(Some(s)) => {
@@ -283,7 +283,7 @@ fn real(col: &str, v: &Java) -> Checked {
     }
 }
 
-fn text(col: &str, v: &Java, raw: &RawValue, length: u32) -> Checked {
+fn text(col: &str, v: &Java<'_>, raw: &RawValue, length: u32) -> Checked {
     // Sizes as `u128`: a number's plain form is measured, not written (`plain_len`).
     let (bytes, chars, rewritten): (u128, u128, _) = match v {
         Java::Map(_) | Java::List(_) => {
@@ -355,7 +355,7 @@ fn plain_len(t: &str) -> u128 {
     sign + body.unsigned_abs()
 }
 
-fn binary(col: &str, v: &Java, max: u32) -> Checked {
+fn binary(col: &str, v: &Java<'_>, max: u32) -> Checked {
     let Java::Str(Some(s)) = v else {
         return Err(bad_type(col, v, "BINARY", "byte[], String"));
     };
@@ -407,7 +407,7 @@ pub fn connect_bytes(col: &str, raw: &RawValue, max: u32) -> Checked {
     Ok(Some(hex))
 }
 
-fn date(col: &str, v: &Java) -> Checked {
+fn date(col: &str, v: &Java<'_>) -> Checked {
     let Java::Str(Some(s)) = v else {
         return Err(bad_type(
             col,
@@ -432,7 +432,7 @@ fn date(col: &str, v: &Java) -> Checked {
     }
 }
 
-fn time_of_day(col: &str, v: &Java, normalize: bool) -> Checked {
+fn time_of_day(col: &str, v: &Java<'_>, normalize: bool) -> Checked {
     let Java::Str(Some(s)) = v else {
         return Err(bad_type(col, v, "TIME", "String, LocalTime, OffsetTime"));
     };
@@ -447,7 +447,7 @@ fn time_of_day(col: &str, v: &Java, normalize: bool) -> Checked {
     Ok((normalize && local != *s).then(|| serde_json::Value::from(local).to_string()))
 }
 
-fn timestamp(col: &str, v: &Java, trim_zone: bool) -> Checked {
+fn timestamp(col: &str, v: &Java<'_>, trim_zone: bool) -> Checked {
     let (clock, epoch) = match v {
         Java::Long(t) => (time::epoch(t), true),
         Java::Str(Some(s)) => (time::date_time(s), false),
@@ -496,7 +496,7 @@ fn one_line(raw: &RawValue) -> String {
     raw.get().replace(['\n', '\r'], " ")
 }
 
-fn variant(col: &str, v: &Java) -> Checked {
+fn variant(col: &str, v: &Java<'_>) -> Checked {
     match v {
         Java::Str(Some(s)) => Ok(Some(
             parsed(col, "VARIANT", s)?.map_or_else(|| "null".into(), one_line),
@@ -505,7 +505,7 @@ fn variant(col: &str, v: &Java) -> Checked {
     }
 }
 
-fn array(col: &str, v: &Java) -> Checked {
+fn array(col: &str, v: &Java<'_>) -> Checked {
     let Java::Str(Some(s)) = v else {
         return Ok(None);
     };
@@ -517,7 +517,7 @@ fn array(col: &str, v: &Java) -> Checked {
     }
 }
 
-fn object(col: &str, v: &Java) -> Checked {
+fn object(col: &str, v: &Java<'_>) -> Checked {
     let is_object = match v {
         Java::Map(_) => true,
         Java::Str(Some(s)) => parsed(col, "OBJECT", s)?.is_some_and(|r| r.get().starts_with('{')),

@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 
 use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 
-pub mod moto;
+pub(crate) mod moto;
 
 /// The table every test loads into: `ID` and `NAME` columns.
-pub const DDL: &str = "CREATE DATABASE D; CREATE SCHEMA D.S; \
+pub(crate) const DDL: &str = "CREATE DATABASE D; CREATE SCHEMA D.S; \
     CREATE TABLE D.S.T (ID NUMBER, NAME VARCHAR, NOTE VARCHAR)";
 
 /// One key pair for every test (RSA generation is slow): (private key file, public key PEM).
@@ -26,7 +26,7 @@ fn key() -> &'static (PathBuf, String) {
 }
 
 /// An emulator on its own runtime, and a directory for the inputs.
-pub struct Lab {
+pub(crate) struct Lab {
     pub emulator: Option<Emulator>,
     runtime: tokio::runtime::Runtime,
     pub dir: tempfile::TempDir,
@@ -36,7 +36,7 @@ pub struct Lab {
 }
 
 impl Lab {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -57,12 +57,12 @@ impl Lab {
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// `snowpipe load FILES --database D --schema S --table T ARGS`, connected to the lab.
-    pub fn command(&self, files: &[&Path], args: &[&str]) -> Command {
+    pub(crate) fn command(&self, files: &[&Path], args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_snowpipe"));
         cmd.arg("load")
             .args(files)
@@ -82,33 +82,33 @@ impl Lab {
     }
 
     /// Runs the binary to its end.
-    pub fn load(&self, files: &[&Path], args: &[&str]) -> Run {
+    pub(crate) fn load(&self, files: &[&Path], args: &[&str]) -> Run {
         let out = self.command(files, args).output().expect("run snowpipe");
         Run::from(out)
     }
 
     /// Starts the binary.
-    pub fn spawn(&self, files: &[&Path], args: &[&str]) -> Child {
+    pub(crate) fn spawn(&self, files: &[&Path], args: &[&str]) -> Child {
         let mut cmd = self.command(files, args);
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         cmd.spawn().expect("start snowpipe")
     }
 
     /// The rows of the table, `SELECT cols FROM T ORDER BY ID`.
-    pub fn rows(&self, cols: &str) -> Vec<Vec<serde_json::Value>> {
+    pub(crate) fn rows(&self, cols: &str) -> Vec<Vec<serde_json::Value>> {
         let sql = format!(r#"SELECT {cols} FROM "D.S.T" ORDER BY ID"#);
         self.emulator.as_ref().unwrap().query(&sql).expect("query")
     }
 
     /// `COUNT(*)` of the table.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         let sql = r#"SELECT COUNT(*) FROM "D.S.T""#;
         let r = self.emulator.as_ref().unwrap().query(sql).expect("query");
         r[0][0].as_u64().unwrap()
     }
 
     /// `(COUNT(*), COUNT(DISTINCT ID))` of the table.
-    pub fn counts(&self) -> (u64, u64) {
+    pub(crate) fn counts(&self) -> (u64, u64) {
         let r = self
             .emulator
             .as_ref()
@@ -129,7 +129,7 @@ impl Drop for Lab {
 
 /// A finished run: exit code, the summary (the last stdout line), stderr.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: Option<i32>,
     pub summary: serde_json::Value,
     pub stderr: String,
@@ -149,7 +149,7 @@ impl From<Output> for Run {
 
 impl Run {
     /// Asserts exit 0 and returns the summary.
-    pub fn ok(self) -> serde_json::Value {
+    pub(crate) fn ok(self) -> serde_json::Value {
         assert_eq!(self.code, Some(0), "{self:#?}");
         assert_eq!(self.summary["ok"], true, "{self:#?}");
         self.summary
@@ -157,7 +157,7 @@ impl Run {
 }
 
 /// NDJSON rows `{"id": i, "name": "name-i"}` for `ids`.
-pub fn ndjson(ids: impl IntoIterator<Item = u64>) -> String {
+pub(crate) fn ndjson(ids: impl IntoIterator<Item = u64>) -> String {
     ids.into_iter()
         .map(|i| format!("{{\"id\":{i},\"name\":\"name-{i}\"}}\n"))
         .collect()
@@ -166,19 +166,19 @@ pub fn ndjson(ids: impl IntoIterator<Item = u64>) -> String {
 impl Lab {
     /// A `profile.json` (mode 0600) connecting to the lab with `memory_budget_bytes` set: pass
     /// it as `--profile`.
-    pub fn profile(&self, memory_budget_bytes: usize) -> PathBuf {
+    pub(crate) fn profile(&self, memory_budget_bytes: usize) -> PathBuf {
         let extra = serde_json::json!({ "memory_budget_bytes": memory_budget_bytes });
         self.profile_at(&self.url, &extra)
     }
 
     /// The emulator's URL (`http://127.0.0.1:PORT`).
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// A `profile.json` (mode 0600) connecting to `url` (a proxy in front of the lab) with the
     /// lab's key and the keys of `extra` (an object) added: pass it as `--profile`.
-    pub fn profile_at(&self, url: &str, extra: &serde_json::Value) -> PathBuf {
+    pub(crate) fn profile_at(&self, url: &str, extra: &serde_json::Value) -> PathBuf {
         let path = self.path("profile.json");
         let mut text = serde_json::json!({
             "url": url,

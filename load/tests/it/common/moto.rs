@@ -13,7 +13,7 @@ use object_store::path::Path as StorePath;
 use object_store::{ObjectStore as _, PutPayload};
 
 /// A running `moto_server`.
-pub struct Moto {
+pub(crate) struct Moto {
     child: Child,
     endpoint: String,
     runtime: tokio::runtime::Runtime,
@@ -31,7 +31,7 @@ const KEY: (&str, &str) = ("testing", "testing");
 
 impl Moto {
     /// Starts a server, or `None` (skipped) when `moto_server` is not installed outside CI.
-    pub fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         let found = Command::new("sh")
             .args(["-c", "command -v moto_server"])
             .stdout(Stdio::null())
@@ -76,7 +76,7 @@ impl Moto {
     }
 
     /// The environment that points `snowpipe load` (object_store's S3 chain) at this server.
-    pub fn env(&self) -> Vec<(String, String)> {
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
         [
             ("AWS_ACCESS_KEY_ID", KEY.0),
             ("AWS_SECRET_ACCESS_KEY", KEY.1),
@@ -90,7 +90,7 @@ impl Moto {
     }
 
     /// Creates `bucket` (a plain PUT: moto does not check signatures).
-    pub fn bucket(&self, bucket: &str) {
+    pub(crate) fn bucket(&self, bucket: &str) {
         let addr = self.endpoint.trim_start_matches("http://");
         let mut s = TcpStream::connect(addr).unwrap();
         write!(
@@ -107,7 +107,7 @@ impl Moto {
     }
 
     /// Writes (or overwrites) `key` in `bucket`.
-    pub fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
+    pub(crate) fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
         let store = self.store(bucket);
         self.runtime
             .block_on(store.put(&StorePath::from(key), PutPayload::from(body)))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// What the server does wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(super) enum Class {
     /// Listing pages of 5,000 keys that never end (a new continuation token every page).
     EndlessListing,
     /// A GET's body that never ends, under a Content-Length of 10^12 bytes.
@@ -26,18 +26,18 @@ pub enum Class {
 }
 
 /// The server: its address, the object, and the misbehaviour now.
-pub struct Server {
+pub(super) struct Server {
     pub addr: String,
     state: Arc<Mutex<Option<Class>>>,
 }
 
 /// The object's ETag and key.
 const ETAG: &str = "\"5d41402abc4b2a76b9719d911017c592\"";
-pub const KEY: &str = "p/data.ndjson";
+pub(super) const KEY: &str = "p/data.ndjson";
 
 impl Server {
     /// Serves `body` as `hostile/p/data.ndjson`.
-    pub fn start(body: Vec<u8>) -> Self {
+    pub(super) fn start(body: Vec<u8>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let state = Arc::new(Mutex::new(None));
@@ -55,7 +55,7 @@ impl Server {
     }
 
     /// Misbehave as `class` from now on (`None`: like S3).
-    pub fn set(&self, class: Option<Class>) {
+    pub(super) fn set(&self, class: Option<Class>) {
         *self.state.lock().unwrap() = class;
     }
 }

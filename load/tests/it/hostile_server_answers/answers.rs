@@ -12,7 +12,7 @@ use snowpipe_hostile::{gen, Rng};
 
 /// What a hostile server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(super) enum Answer {
     /// `Transfer-Encoding: chunked`, chunks without end (stopped at 2 GiB or a closed socket).
     EndlessChunked,
     /// `Content-Length: 2^62`, then bytes until the client stops reading.
@@ -47,7 +47,7 @@ pub enum Answer {
 
 /// `head` (a status line and headers, no framing) with `extra` headers and `body`, framed by
 /// `Content-Length`, the connection closed after it.
-pub fn respond(head: &str, body: &[u8], extra: &[&str]) -> Vec<u8> {
+pub(super) fn respond(head: &str, body: &[u8], extra: &[&str]) -> Vec<u8> {
     let mut out = head.trim_end().to_owned();
     for h in extra {
         out.push_str("\r\n");
@@ -68,7 +68,7 @@ const OK: &str = "HTTP/1.1 200 OK\r\nContent-Type: application/json";
 ///
 /// # Errors
 /// When the client is gone (expected: it stops reading what is past its caps).
-pub fn hostile(
+pub(super) fn hostile(
     a: Answer,
     conn: &mut TcpStream,
     upstream: impl FnOnce() -> std::io::Result<(String, Vec<u8>)>,
@@ -146,6 +146,10 @@ fn reset(conn: &TcpStream) {
         l_linger: 0,
     };
     // SAFETY: a valid socket and a pointer to a local of the size given.
+    #[allow(
+        unsafe_code,
+        reason = "the test child's exit state and the clock tick, through libc"
+    )]
     unsafe {
         libc::setsockopt(
             conn.as_raw_fd(),

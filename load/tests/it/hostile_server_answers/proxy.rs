@@ -18,7 +18,7 @@ use super::answers::{self, Answer};
 
 /// The step of the SDK's protocol a request belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(super) enum Step {
     /// `GET /v2/streaming/hostname`.
     Hostname,
     /// `POST /oauth/token`.
@@ -52,14 +52,14 @@ impl Step {
 
 /// What the hostile server does: `answer` at `step`, `times` times (then it forwards).
 #[derive(Debug, Clone, Copy)]
-pub struct Plan {
+pub(super) struct Plan {
     pub step: Step,
     pub answer: Answer,
     pub times: u32,
 }
 
 /// The proxy: its address, and the plan its connections read.
-pub struct Proxy {
+pub(super) struct Proxy {
     addr: SocketAddr,
     plan: Arc<Mutex<Option<Plan>>>,
     stop: Arc<AtomicBool>,
@@ -67,7 +67,7 @@ pub struct Proxy {
 
 impl Proxy {
     /// Listens on 127.0.0.1 (any port) in front of `upstream`, with no plan (a good server).
-    pub fn start(upstream: SocketAddr) -> Proxy {
+    pub(super) fn start(upstream: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let addr = listener.local_addr().unwrap();
         let plan = Arc::new(Mutex::new(None));
@@ -87,12 +87,12 @@ impl Proxy {
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Sets (or, with `None`, clears: a good server from now on) the plan.
-    pub fn set(&self, plan: Option<Plan>) {
+    pub(super) fn set(&self, plan: Option<Plan>) {
         *self.plan.lock().unwrap() = plan;
     }
 }
@@ -117,7 +117,7 @@ fn take(plan: &Mutex<Option<Plan>>, step: Option<Step>) -> Option<Answer> {
 }
 
 /// A request as read from the client: its head (request line and headers) and body.
-pub struct Request {
+pub(super) struct Request {
     pub method: String,
     pub path: String,
     head: Vec<u8>,
@@ -186,7 +186,7 @@ fn read_request(conn: &mut TcpStream) -> Option<Request> {
 
 /// Sends `req` to the emulator (`Connection: close`, no compression asked for) and returns its
 /// answer: the head (status line and headers, framing headers dropped) and the whole body.
-pub fn forward(req: &Request, upstream: SocketAddr) -> std::io::Result<(String, Vec<u8>)> {
+pub(super) fn forward(req: &Request, upstream: SocketAddr) -> std::io::Result<(String, Vec<u8>)> {
     let head = String::from_utf8_lossy(&req.head);
     let mut out = String::new();
     for (i, line) in head.split("\r\n").enumerate() {

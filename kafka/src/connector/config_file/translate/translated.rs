@@ -75,6 +75,7 @@ impl Connection {
 pub struct ConnectorConfig {
     /// Command-line options (`--flag`, then its value when it takes one).
     pub args: Vec<(String, Option<String>)>,
+    /// The Snowflake connection the file gives (account, user, key).
     pub connection: Connection,
     /// The registry's credentials (`value.converter.basic.auth.user.info`).
     pub registry_auth: Option<BasicAuth>,

@@ -72,7 +72,7 @@ impl<'s> Compiler<'s> {
             self.nodes[at].kind = Kind::Struct(fields);
             return Ok(at);
         }
-        let find = |f: fn(&Ev) -> bool| subs.iter().find(|s| f(s));
+        let find = |f: fn(&Ev<'_>) -> bool| subs.iter().find(|s| f(s));
         let combined = find(|s| matches!(s, Ev::Combined(..)));
         let enumerated = find(|s| matches!(s, Ev::Enum(_)));
         let number = find(|s| matches!(s, Ev::Number(..)));

@@ -117,7 +117,7 @@ pub(super) fn view(s: &Value) -> Ev<'_> {
         Some(_) => parts.push(Ev::Unsupported("a `type` that is not text".into())),
         None => {
             let has = |words: &[&str]| words.iter().any(|w| o.contains_key(*w));
-            let inferred: Vec<Ev> = [
+            let inferred: Vec<Ev<'_>> = [
                 (has(&OBJECT_WORDS), Ev::Object(o)),
                 (has(&ARRAY_WORDS), Ev::Array(o)),
                 (has(&NUMBER_WORDS), Ev::Number(o, false)),
@@ -193,7 +193,7 @@ pub(super) fn own<'s>(ev: &Ev<'s>) -> Option<&'s Map<String, Value>> {
 
 /// Which view of a schema object a node was built from (with the object, it decides the node
 /// and so its written default).
-pub(super) fn tag(ev: &Ev) -> u8 {
+pub(super) fn tag(ev: &Ev<'_>) -> u8 {
     match ev {
         Ev::Bool(_) => 1,
         Ev::Number(_, true) => 2,

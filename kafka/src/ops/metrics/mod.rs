@@ -235,7 +235,6 @@ impl Default for SinkMetrics {
     }
 }
 
-#[allow(clippy::cast_precision_loss)]
 impl SinkMetrics {
     /// The metrics, recording released partitions in `released` (the `/metrics` server's,
     /// [`Health::released`]).

@@ -1,13 +1,12 @@
 //! Reading a source tree for the import-circle tests: its files, their code without comments
-//! and test code, and the module paths that code names. [`super::graph`] builds the graph from
-//! these; both files are shared by every package's `module_graph_tests.rs` (the SDK's, the
-//! sink's, the emulator's, the apps', `load`'s and `cli-support`'s: the sink's and the
-//! emulator's include them by `#[path]`, the others by `circles.rs`, which holds them).
+//! and test code, and the module paths that code names. [`crate::graph`] builds the graph from
+//! these, for every package's `module_graph_tests.rs` (the SDK's, the sink's, the emulator's,
+//! the apps', `load`'s and `cli-support`'s).
 
 use std::path::{Path, PathBuf};
 
 /// Every `.rs` file below `dir`.
-pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -19,14 +18,12 @@ pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// `text` without its inline test module (`#[cfg(test)]` then `mod tests {` or
-/// `pub(crate) mod tests {`, braces counted).
+/// `pub mod tests {`, braces counted).
 fn without_test_module(text: &str) -> String {
-    let Some((start, len)) = [
-        "#[cfg(test)]\nmod tests {",
-        "#[cfg(test)]\npub(crate) mod tests {",
-    ]
-    .iter()
-    .find_map(|m| text.find(m).map(|i| (i, m.len()))) else {
+    let Some((start, len)) = ["#[cfg(test)]\nmod tests {", "#[cfg(test)]\npub mod tests {"]
+        .iter()
+        .find_map(|m| text.find(m).map(|i| (i, m.len())))
+    else {
         return text.to_owned();
     };
     let mut depth = 0usize;
@@ -86,7 +83,7 @@ fn without_test_items(text: &str) -> String {
 
 /// The code of a file without comments, its inline test module and other test (and
 /// `#[cfg(doc)]`) items.
-pub(crate) fn code(text: &str) -> String {
+pub fn code(text: &str) -> String {
     without_test_items(&without_test_module(text))
         .lines()
         .map(str::trim_start)
@@ -96,7 +93,7 @@ pub(crate) fn code(text: &str) -> String {
 }
 
 /// The identifier `s` starts with (empty: none).
-pub(crate) fn ident(s: &str) -> &str {
+pub fn ident(s: &str) -> &str {
     let end = s
         .find(|c: char| !(c.is_alphanumeric() || c == '_'))
         .unwrap_or(s.len());
@@ -105,7 +102,7 @@ pub(crate) fn ident(s: &str) -> &str {
 
 /// The paths after `prefix` in `code`, as lists of names: `crate::a::b::C` → `[a, b, C]`,
 /// `crate::a::{b::c, D}` → `[a, b, c]` and `[a, D]`; `super::super::x` → `[super, x]`.
-pub(crate) fn paths_after(code: &str, prefix: &str) -> Vec<Vec<String>> {
+pub fn paths_after(code: &str, prefix: &str) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for (i, _) in code.match_indices(prefix) {
         if code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {

@@ -250,7 +250,6 @@ impl RestApi {
         let for_bytes = if self.append_bytes_per_second == 0 {
             Duration::ZERO
         } else {
-            #[allow(clippy::cast_precision_loss)]
             let secs = bytes as f64 / self.append_bytes_per_second as f64;
             // At most an hour (a 1 byte/s setting must not overflow the clock).
             Duration::try_from_secs_f64(secs)

@@ -1,7 +1,7 @@
-//! Every flag the pages quote for one of our binaries is one its `--help` lists. Shared by the
+//! Every flag the pages quote for one of our binaries is one its `--help` lists. Called by the
 //! `readme_flags` tests of `snowpipe-kafka`, `snowpipe-emulator`, `snowpipe-apps` and
-//! `snowpipe-load` (each includes `readme_flags.rs` by path, which includes this file and
-//! `markdown.rs`, and names the binaries it builds: `readme_flags!("snowpipe-kafka")`).
+//! `snowpipe-load` (each names the binaries it builds: `readme_flags!("snowpipe-kafka")`,
+//! [`crate::readme_flags`]); the tables are [`crate::flag_tables`].
 //!
 //! Which binary a quoted flag belongs to:
 //! * **On a command line** (a line of a shell code block, or a code span) that starts with the
@@ -9,7 +9,7 @@
 //!   allowed), or with `cargo run` naming it (`--bin`, `--example` or `-p`; the flags after
 //!   `--` are the binary's): that binary, and the subcommand the first words name
 //!   (`snowpipe-kafka check --topic T`: `check`'s help). In every Markdown file the paths test
-//!   reads, not only the READMEs. In a section [`PROSE`] gives a binary, a span that starts
+//!   reads, not only the READMEs. In a section [`PROSE`](crate::flag_tables::PROSE) gives a binary, a span that starts
 //!   with one of its subcommands (`consume --source kinesis`) is that subcommand's.
 //! * **In prose** (a code span starting with a flag, or a comment in a shell code block): any
 //!   flag of the binary or its subcommands (prose does not say which subcommand), where the
@@ -17,11 +17,11 @@
 //!   the Kafka README); else, after command lines in the same paragraph, the programs they name
 //!   and the section's (a flag of any of them; not checked when one is another program:
 //!   `cargo install --path kafka` … `--features tls`); else the program of the comment's own
-//!   line; else the binary [`PROSE`] gives the page's section (pages and sections it does
+//!   line; else the binary [`PROSE`](crate::flag_tables::PROSE) gives the page's section (pages and sections it does
 //!   not list are not checked).
 //! * Never: flags on command lines of other programs (`cargo`, `podman`, `openssl`, `kubectl`,
 //!   `curl`…), and what is not a flag (`--` alone, `--no-metadata-…`). A flag the binary
-//!   accepts but hides from its help passes only when [`HIDDEN`] lists it.
+//!   accepts but hides from its help passes only when [`HIDDEN`](crate::flag_tables::HIDDEN) lists it.
 //!
 //! And the other way: every section of a page a `--help` points at (`kafka/README.md, "Row
 //! layouts"`) is a heading, or a paragraph's bold label, of that page.
@@ -30,83 +30,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::markdown::{blocks, code_spans, markdown_files, Block};
+use crate::flag_tables::{ALIASES, HIDDEN, OURS, PROSE};
+use crate::markdown::{blocks, code_spans, markdown_files, Block};
 
 /// One of our binaries: its name, as the pages write it, and its executable.
 pub struct Program {
     pub name: &'static str,
     pub exe: PathBuf,
 }
-
-/// Every binary of the workspace (a command line of one another test checks is not another
-/// program's: it sets the paragraph's context all the same).
-const OURS: &[&str] = &[
-    "snowpipe-kafka",
-    "snowpipe-emulator",
-    "snowpipe",
-    "ski_resort",
-    "ecommerce",
-    "sensor_stream",
-    "table_replay",
-    "throughput",
-];
-
-/// Words prose uses for a binary before `'s` ("the emulator's `--grant`").
-const ALIASES: &[(&str, &str)] = &[
-    ("emulator", "snowpipe-emulator"),
-    ("sink", "snowpipe-kafka"),
-];
-
-const APPS: &[&str] = &[
-    "ski_resort",
-    "ecommerce",
-    "sensor_stream",
-    "table_replay",
-    "throughput",
-];
-
-/// Whose flags a flag quoted in prose is: (page, section, binaries). The section is the start
-/// of a level-2 heading's text, `""` the text before the first one; `"*"` every section of the
-/// page without an entry of its own.
-pub const PROSE: &[(&str, &str, &[&str])] = &[
-    ("kafka/README.md", "*", &["snowpipe-kafka"]),
-    // The sink's pages the README points at for the long form.
-    ("kafka/docs/configuration.md", "*", &["snowpipe-kafka"]),
-    ("kafka/docs/operations.md", "*", &["snowpipe-kafka"]),
-    (
-        "kafka/docs/moving-from-the-connector.md",
-        "*",
-        &["snowpipe-kafka"],
-    ),
-    ("kafka/docs/schema-registry.md", "*", &["snowpipe-kafka"]),
-    ("kafka/docs/tests.md", "*", &["snowpipe-kafka"]),
-    ("docs/PERFORMANCE.md", "The Kafka sink", &["snowpipe-kafka"]),
-    ("emulator/README.md", "*", &["snowpipe-emulator"]),
-    // The options of emulator/scripts/official_sdk_check.py.
-    (
-        "emulator/README.md",
-        "Conformance with the official SDK",
-        &[],
-    ),
-    ("README.md", "The emulator", &["snowpipe-emulator"]),
-    ("README.md", "Applications", APPS),
-    ("README.md", "Kafka", &["snowpipe-kafka"]),
-    ("README.md", "Loading files", &["snowpipe"]),
-    ("load/README.md", "*", &["snowpipe"]),
-    ("apps/README.md", "", APPS),
-    ("apps/README.md", "ski_resort", &["ski_resort"]),
-    ("apps/README.md", "ecommerce", &["ecommerce"]),
-    ("apps/README.md", "sensor_stream", &["sensor_stream"]),
-    ("apps/README.md", "table_replay", &["table_replay"]),
-    ("apps/README.md", "throughput", &["throughput"]),
-];
-
-/// Flags a binary accepts but its `--help` hides, which the pages may still name: (binary,
-/// flag). The check makes sure the binary still accepts each.
-const HIDDEN: &[(&str, &str)] = &[
-    // The old spelling of `--binary-format hex` (emulator/README.md says so).
-    ("snowpipe-emulator", "--binary-hex"),
-];
 
 /// What a command's `--help` lists: its flags, the README sections it points at
 /// (`kafka/README.md, "Row layouts"`) and its subcommands' helps.
@@ -363,7 +294,7 @@ impl Checker {
                 help.flags.insert((*flag).to_owned());
             } else {
                 failures.insert(format!(
-                    "`{name}` refuses {flag}, which tests/doc_checks/flags.rs's HIDDEN lists: \
+                    "`{name}` refuses {flag}, which house/src/flag_tables.rs's HIDDEN lists: \
                      take it out there and out of the pages"
                 ));
             }
@@ -375,7 +306,7 @@ impl Checker {
         }
     }
 
-    fn check(&mut self, at: &At, flag: &str, allowed: &BTreeSet<String>, whose: &str) {
+    fn check(&mut self, at: &At<'_>, flag: &str, allowed: &BTreeSet<String>, whose: &str) {
         self.checked += 1;
         if !allowed.contains(flag) {
             self.failures.insert(format!(
@@ -387,7 +318,7 @@ impl Checker {
     }
 
     /// Checks a command line of `program` (arguments `args`) if this test has its binary.
-    fn command(&mut self, at: &At, program: &str, args: &[&str]) {
+    fn command(&mut self, at: &At<'_>, program: &str, args: &[&str]) {
         let Some(mut help) = self.helps.get(program) else {
             return;
         };
@@ -416,7 +347,7 @@ impl Checker {
     }
 
     /// Checks flags quoted in prose against `programs` (those this test has).
-    fn prose(&mut self, at: &At, flags: &[String], programs: &[&str]) {
+    fn prose(&mut self, at: &At<'_>, flags: &[String], programs: &[&str]) {
         let mut allowed = BTreeSet::new();
         let mut whose = Vec::new();
         for p in programs {
@@ -438,7 +369,7 @@ impl Checker {
     /// ours in it (split at `|`, `&&`, `;`). Returns what the line says about the programs
     /// its flags belong to: `Some(Some(name))` ours, `Some(None)` another program's (a word,
     /// then flags), `None` no command.
-    fn line(&mut self, at: &At, words: &[&str]) -> Option<Option<&'static str>> {
+    fn line(&mut self, at: &At<'_>, words: &[&str]) -> Option<Option<&'static str>> {
         let mut depth = 0i32;
         let mut segment: Vec<&str> = Vec::new();
         let mut said = None;
@@ -471,7 +402,7 @@ impl Checker {
         said
     }
 
-    /// Checks one page: command lines everywhere, prose where [`PROSE`] names its binaries.
+    /// Checks one page: command lines everywhere, prose where [`PROSE`](crate::flag_tables::PROSE) names its binaries.
     pub fn page(&mut self, root: &Path, page: &Path) {
         let text = std::fs::read_to_string(root.join(page)).unwrap();
         let name = page.to_string_lossy().replace('\\', "/");
@@ -700,7 +631,7 @@ pub fn check_pages(root: &Path, programs: &[Program]) {
     assert!(
         checker.failures.is_empty(),
         "{} flags quoted in the docs are not in the binary's --help (fix the page or the \
-         binary; how a flag is attributed to a binary: tests/doc_checks/flags.rs):\n{}",
+         binary; how a flag is attributed to a binary: house/src/flags.rs):\n{}",
         checker.failures.len(),
         checker
             .failures
@@ -709,4 +640,51 @@ pub fn check_pages(root: &Path, programs: &[Program]) {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_pages, Program};
+    use crate::scratch::{panic_message, Tree};
+
+    /// The check passes when every flag a page quotes for a binary is in its `--help`, and
+    /// fails naming the one that is not (`--bogus`).
+    #[test]
+    fn the_check_names_a_quoted_flag_the_help_does_not_list() {
+        let flags: Vec<String> = (0..12).map(|i| format!("--flag-{i}")).collect();
+        let help: String = flags
+            .iter()
+            .map(|f| format!("  {f} <VALUE>  What it does\n"))
+            .collect();
+        let script =
+            format!("#!/bin/sh\ncat <<'HELP'\nUsage: snowpipe [OPTIONS]\n\nOptions:\n{help}HELP\n");
+        let page = |extra: &str| format!("```sh\nsnowpipe {} {extra}\n```\n", flags.join(" "));
+        let good = page("");
+        let bad = page("--bogus 1");
+        for (name, readme, failure) in [
+            ("flags-ok", &good, None),
+            ("flags-bad", &bad, Some("--bogus")),
+        ] {
+            let tree = Tree::new(name, &[("README.md", readme), ("help.sh", &script)]);
+            let exe = tree.0.join("help.sh");
+            std::process::Command::new("chmod")
+                .arg("755")
+                .arg(&exe)
+                .status()
+                .unwrap();
+            let programs = [Program {
+                name: "snowpipe",
+                exe,
+            }];
+            let message = panic_message(|| check_pages(&tree.0, &programs));
+            match failure {
+                None => assert_eq!(message, None),
+                Some(flag) => {
+                    let message = message.expect("the check passed");
+                    assert!(message.contains(flag), "{message}");
+                    assert!(!message.contains("--flag-1 "), "{message}");
+                }
+            }
+        }
+    }
 }

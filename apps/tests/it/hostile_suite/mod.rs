@@ -24,11 +24,11 @@ use snowpipe_hostile::{Case, Rng};
 use snowpipe_streaming::sql::SqlClient;
 
 /// Kinesis' largest record: data and partition key together.
-pub const MAX_RECORD: usize = 1 << 20;
+pub(crate) const MAX_RECORD: usize = 1 << 20;
 
 /// What must become of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// A row of `KINESIS_READINGS` with its own shard and sequence number.
     Reading,
     /// A row of `KINESIS_DEAD_LETTERS` naming its shard and sequence number.
@@ -39,14 +39,14 @@ pub enum Expect {
 
 /// One record of a case: its partition key, its data, and what must become of it.
 #[derive(Debug, Clone)]
-pub struct Hostile {
+pub(crate) struct Hostile {
     pub key: String,
     pub data: Vec<u8>,
     pub expect: Expect,
 }
 
 /// A reading in the seed's format, as the sensors write it.
-pub fn good(i: usize) -> Vec<u8> {
+pub(crate) fn good(i: usize) -> Vec<u8> {
     format!(
         r#"{{"sensorId": {}, "currentTemperature": {}, "status": "{}"}}"#,
         i % 50,
@@ -57,7 +57,7 @@ pub fn good(i: usize) -> Vec<u8> {
 }
 
 /// A partition key at Kinesis' edges: 1 character, 256, 256 of two bytes each, or controls.
-pub fn edge_key(rng: &mut Rng) -> String {
+pub(crate) fn edge_key(rng: &mut Rng) -> String {
     match rng.below(4) {
         0 => "k".into(),
         1 => "k".repeat(256),
@@ -76,7 +76,7 @@ fn with_status(value: &[u8]) -> Vec<u8> {
 }
 
 /// A reading whose `status` string makes the whole record `total` bytes.
-pub fn long_status(total: usize, rng: &mut Rng) -> Vec<u8> {
+pub(crate) fn long_status(total: usize, rng: &mut Rng) -> Vec<u8> {
     let frame = with_status(b"\"\"").len();
     let mut value = Vec::with_capacity(total);
     gen::long_json_string(&mut value, total.saturating_sub(frame), rng);
@@ -84,7 +84,7 @@ pub fn long_status(total: usize, rng: &mut Rng) -> Vec<u8> {
 }
 
 /// The most keys [`wide_reading`] takes to stay within `bytes`.
-pub fn keys_within(bytes: usize) -> usize {
+pub(crate) fn keys_within(bytes: usize) -> usize {
     let mut n = bytes / 10;
     while wide_reading(n).len() > bytes {
         n = n * 19 / 20;
@@ -93,7 +93,7 @@ pub fn keys_within(bytes: usize) -> usize {
 }
 
 /// A reading with `n` keys more than its own (which a reading ignores).
-pub fn wide_reading(n: usize) -> Vec<u8> {
+pub(crate) fn wide_reading(n: usize) -> Vec<u8> {
     let mut extra = Vec::new();
     gen::many_keys_object(&mut extra, n);
     let mut out = br#"{"sensorId": 2, "currentTemperature": 21, "status": "OK", "#.to_vec();
@@ -102,7 +102,7 @@ pub fn wide_reading(n: usize) -> Vec<u8> {
 }
 
 /// The hostile records of one case of `class` (one or a few), each with its expectation.
-pub fn payload(class: Class, rng: &mut Rng) -> Vec<Hostile> {
+pub(crate) fn payload(class: Class, rng: &mut Rng) -> Vec<Hostile> {
     let key = edge_key(rng);
     let one = |data: Vec<u8>, expect: Expect| Hostile {
         key: key.clone(),
@@ -196,14 +196,14 @@ pub fn payload(class: Class, rng: &mut Rng) -> Vec<Hostile> {
 /// Where each sequence number landed: readings and dead letters, by sequence number, with
 /// the shard each row names (and a dead letter's error).
 #[derive(Debug, Default)]
-pub struct Landed {
+pub(crate) struct Landed {
     pub readings: BTreeMap<String, Vec<String>>,
     pub dead: BTreeMap<String, Vec<(String, String)>>,
 }
 
 impl Landed {
     /// Both tables, read through the SQL API.
-    pub async fn read(sql: &SqlClient) -> Landed {
+    pub(crate) async fn read(sql: &SqlClient) -> Landed {
         let mut out = Landed::default();
         let rows = |statement: &'static str| async move {
             sql.query(statement)
@@ -226,7 +226,7 @@ impl Landed {
     }
 
     /// `seq` of `shard` landed exactly once as `expect` says; fails `case` otherwise.
-    pub fn check<C: std::fmt::Debug>(
+    pub(crate) fn check<C: std::fmt::Debug>(
         &self,
         case: &Case<C>,
         shard: &str,

@@ -196,7 +196,6 @@ fn cause(stats: &PartitionStats, lag: i64, pressure: Pressure) -> &'static str {
 }
 
 /// Sets `part`'s stall gauges (none past the label bounds).
-#[allow(clippy::cast_precision_loss)]
 fn gauges(part: &TopicPartition, stalled: bool, since_commit: Duration) {
     if let Some((topic, partition)) = Labels::global().partition(part) {
         let labels = [("topic", topic), ("partition", partition)];

@@ -1,18 +1,14 @@
-//! The layer check the sink's and the emulator's `module_graph_tests.rs` share (by `#[path]`;
-//! the other packages' rooms are checked for circles only, `circles.rs`): the rooms (top-level
+//! The layer check the sink's and the emulator's `module_graph_tests.rs` call (the other
+//! packages' rooms are checked for circles only, [`crate::circles`]): the rooms (top-level
 //! modules) stand on floors, lowest first, and a room uses only the rooms on its floor or
 //! below.
 
-use super::graph::Graph;
+use crate::graph::Graph;
 
 /// What breaks the floors of `graph`, one line each: a room that stands on no floor, a room in
 /// `floors` that no module is in, a use pointing up a floor that `upward` (room, the room above
 /// it it uses) does not name.
-pub(super) fn floor_breaks(
-    graph: &Graph,
-    floors: &[&[&str]],
-    upward: &[(&str, &str)],
-) -> Vec<String> {
+pub fn floor_breaks(graph: &Graph, floors: &[&[&str]], upward: &[(&str, &str)]) -> Vec<String> {
     let rooms = graph.rooms();
     let floor_of = |room: &str| floors.iter().position(|floor| floor.contains(&room));
     let mut breaks: Vec<String> = rooms

@@ -1,8 +1,7 @@
 //! What the documentation checks read in a Markdown page: headings, paragraphs (a list item
 //! and a table row are paragraphs of their own) with their code spans, and fenced
-//! code blocks, each with its line number; and the repository's Markdown files. Shared by
-//! `tests/it/doc_paths.rs` (file paths) and the `readme_flags` tests of `snowpipe-kafka`,
-//! `snowpipe-emulator` and `snowpipe-apps` (flags), which include this file by path. Enough of
+//! code blocks, each with its line number; and the repository's Markdown files. Read by
+//! [`crate::paths`] (file paths) and [`crate::flags`] (the flags of our binaries). Enough of
 //! CommonMark for our own pages, not all of it.
 
 use std::path::{Path, PathBuf};
@@ -75,8 +74,6 @@ pub enum Block {
     Heading {
         level: usize,
         text: String,
-        // The flags test has no use for it.
-        #[allow(dead_code)]
         line: usize,
     },
     /// Lines of prose, joined with `\n`; `line` is the first one's.
@@ -191,8 +188,6 @@ fn starts_item(trimmed: &str) -> bool {
 pub struct CodeSpan {
     pub text: String,
     pub start: usize,
-    // Only the paths test's links use it.
-    #[allow(dead_code)]
     pub end: usize,
     pub line: usize,
 }

@@ -37,7 +37,7 @@ use crate::ski_resort::queue::{Next, Queue};
 
 /// Where rows go: the SDK in production, an in-memory fake in tests.
 #[async_trait]
-pub trait Destination: Send + Sync + 'static {
+pub(super) trait Destination: Send + Sync + 'static {
     /// The channel type this destination opens.
     type Channel: DestinationChannel;
 
@@ -51,7 +51,7 @@ pub trait Destination: Send + Sync + 'static {
 
 /// One open channel.
 #[async_trait]
-pub trait DestinationChannel: Send + 'static {
+pub(super) trait DestinationChannel: Send + 'static {
     /// The latest committed offset token, as a queue id.
     ///
     /// # Errors
@@ -80,7 +80,7 @@ pub trait DestinationChannel: Send + 'static {
 
 /// Tuning of the streamer.
 #[derive(Debug, Clone)]
-pub struct StreamOptions {
+pub(super) struct StreamOptions {
     /// Queue file.
     pub queue: PathBuf,
     /// Most rows per append.
@@ -99,7 +99,7 @@ pub struct StreamOptions {
 
 impl StreamOptions {
     /// Defaults for `queue`.
-    pub fn new(queue: PathBuf) -> Self {
+    pub(super) fn new(queue: PathBuf) -> Self {
         StreamOptions {
             queue,
             batch_rows: 2_000,
@@ -114,7 +114,7 @@ impl StreamOptions {
 
 /// Signals from the outside (Ctrl-C).
 #[derive(Debug, Default)]
-pub struct Control {
+pub(super) struct Control {
     /// Finish what is queued, wait for its commit, and exit (first Ctrl-C).
     pub drain: AtomicBool,
     /// Stop now; whatever is not committed stays in the queue (second Ctrl-C).
@@ -123,7 +123,7 @@ pub struct Control {
 
 /// Live counters of one table, read by the progress display.
 #[derive(Debug, Default)]
-pub struct TableStats {
+pub(super) struct TableStats {
     /// Rows appended by this process (resends after a reopen count again).
     pub sent: AtomicU64,
     /// Rows this process has seen committed.
@@ -152,7 +152,7 @@ pub struct TableStats {
 
 /// Counters of all tables, indexed by [`Table::index`].
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(super) struct Stats {
     /// One entry per table.
     pub tables: [TableStats; 3],
 }
@@ -173,7 +173,7 @@ struct InFlight {
 /// # Cancellation
 /// Dropping the future stops streaming; rows not yet committed stay in the queue and are sent
 /// again by the next run.
-pub async fn stream_all<D: Destination>(
+pub(super) async fn stream_all<D: Destination>(
     dest: Arc<D>,
     opts: StreamOptions,
     control: Arc<Control>,
@@ -199,7 +199,7 @@ pub async fn stream_all<D: Destination>(
 ///
 /// # Cancellation
 /// As for [`stream_all`].
-pub async fn stream_table<D: Destination>(
+pub(super) async fn stream_table<D: Destination>(
     dest: &D,
     table: Table,
     opts: &StreamOptions,

@@ -8,7 +8,6 @@
 //! [`MetricsRecorder`] records the metrics the client reports (`docs/METRICS.md`).
 //! [`conformance`] is the suite every backend runs: the exactly-once writer model and the
 //! protocol cases over the public API.
-#![allow(clippy::missing_panics_doc)]
 
 pub mod conformance;
 
@@ -24,18 +23,18 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use crate::{ClientBuilder, RetryConfig, StreamingIngestClient};
 
 /// The test RSA key (PKCS#8 PEM). Test-only: see tests/fixtures/README.md.
-pub const TEST_KEY: &str = include_str!("../tests/fixtures/test_key.p8");
+pub const TEST_KEY: &str = include_str!("../../tests/fixtures/test_key.p8");
 /// The same key, encrypted (PKCS#8 PBES2) with [`TEST_PASSPHRASE`].
-pub const TEST_KEY_ENCRYPTED: &str = include_str!("../tests/fixtures/test_key_encrypted.p8");
+pub const TEST_KEY_ENCRYPTED: &str = include_str!("../../tests/fixtures/test_key_encrypted.p8");
 /// Passphrase of [`TEST_KEY_ENCRYPTED`].
 pub const TEST_PASSPHRASE: &str = "test-passphrase";
 /// The public key (SPKI PEM).
-pub const TEST_PUBLIC_KEY: &str = include_str!("../tests/fixtures/test_key.pub.pem");
+pub const TEST_PUBLIC_KEY: &str = include_str!("../../tests/fixtures/test_key.pub.pem");
 
 /// The key's fingerprint, computed independently with openssl and Python (see
 /// tests/fixtures/README.md).
 pub fn test_fingerprint() -> &'static str {
-    include_str!("../tests/fixtures/test_key.fingerprint").trim()
+    include_str!("../../tests/fixtures/test_key.fingerprint").trim()
 }
 
 /// Retries with millisecond backoffs (at most 5 attempts within 5 s), so tests stay fast.

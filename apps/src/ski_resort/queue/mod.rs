@@ -39,7 +39,7 @@ use crate::ski_resort::model::{Row, Table};
 
 /// Per-table totals kept in the queue file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LedgerEntry {
+pub(super) struct LedgerEntry {
     /// Rows ever enqueued.
     pub generated: u64,
     /// Wrapping sum of [`txid_hash`] over every enqueued TXID.
@@ -54,7 +54,7 @@ pub struct LedgerEntry {
 
 /// A queued record that cannot become a row, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRecord {
+pub(super) struct BadRecord {
     /// Its id (offset).
     pub id: u64,
     /// Why it cannot become a row (never quotes its values).
@@ -63,7 +63,7 @@ pub struct BadRecord {
 
 /// What [`Queue::read_after`] found after the given id.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Next {
+pub(super) enum Next {
     /// Good rows, in order, up to (not including) the next bad record.
     Rows(Batch),
     /// The next record cannot become a row: dead-letter it before reading on.
@@ -72,7 +72,7 @@ pub enum Next {
 
 /// A batch read from the queue, ready to append.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Batch {
+pub(super) struct Batch {
     /// Id (offset) of the first row.
     pub first: u64,
     /// Id (offset) of the last row.
@@ -85,13 +85,13 @@ pub struct Batch {
 
 /// A connection to the queue file. Each task opens its own; SQLite serialises the writers.
 #[derive(Debug)]
-pub struct Queue {
+pub(super) struct Queue {
     conn: Connection,
     path: PathBuf,
 }
 
 /// The 64-bit hash of a TXID used in the ledger digest: the first 8 bytes of its SHA-256.
-pub fn txid_hash(txid: &str) -> u64 {
+pub(super) fn txid_hash(txid: &str) -> u64 {
     let d = Sha256::digest(txid.as_bytes());
     u64::from_le_bytes(d[..8].try_into().expect("sha256 has 32 bytes"))
 }
@@ -136,7 +136,7 @@ impl Queue {
     /// # Errors
     /// If the file cannot be created or opened, is not a queue database, or another process
     /// holds it locked for longer than the busy timeout (30 s).
-    pub fn open(path: &Path) -> Result<Self> {
+    pub(super) fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open queue {}", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -187,7 +187,7 @@ impl Queue {
     ///
     /// # Errors
     /// If the file does not exist or is not a queue database.
-    pub fn open_read_only(path: &Path) -> Result<Self> {
+    pub(super) fn open_read_only(path: &Path) -> Result<Self> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("cannot open queue {} (does it exist?)", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -201,7 +201,7 @@ impl Queue {
     ///
     /// # Errors
     /// On SQLite errors (disk full, locked for longer than the busy timeout).
-    pub fn enqueue(&mut self, rows: &[Row]) -> Result<()> {
+    pub(super) fn enqueue(&mut self, rows: &[Row]) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -254,7 +254,7 @@ impl Queue {
     ///
     /// # Errors
     /// On SQLite errors.
-    pub fn read_after(
+    pub(super) fn read_after(
         &self,
         table: Table,
         after: u64,
@@ -317,7 +317,7 @@ impl Queue {
     ///
     /// # Errors
     /// On SQLite errors.
-    pub fn dead_letter(&mut self, table: Table, bad: &BadRecord) -> Result<bool> {
+    pub(super) fn dead_letter(&mut self, table: Table, bad: &BadRecord) -> Result<bool> {
         let q = queue_table(table);
         let tx = self
             .conn
@@ -370,7 +370,7 @@ impl Queue {
     ///
     /// # Errors
     /// On SQLite errors.
-    pub fn first_dead_letters(&self) -> Result<[Option<(u64, String)>; 3]> {
+    pub(super) fn first_dead_letters(&self) -> Result<[Option<(u64, String)>; 3]> {
         let mut out: [Option<(u64, String)>; 3] = Default::default();
         for t in Table::ALL {
             out[t.index()] = self
@@ -392,7 +392,7 @@ impl Queue {
     ///
     /// # Errors
     /// On SQLite errors.
-    pub fn delete_through(&mut self, table: Table, through: u64) -> Result<u64> {
+    pub(super) fn delete_through(&mut self, table: Table, through: u64) -> Result<u64> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -418,7 +418,7 @@ impl Queue {
     ///
     /// # Errors
     /// On SQLite errors.
-    pub fn ledger(&self) -> Result<[LedgerEntry; 3]> {
+    pub(super) fn ledger(&self) -> Result<[LedgerEntry; 3]> {
         let mut out = [LedgerEntry::default(); 3];
         // A queue written by an earlier version (opened read-only, so not upgraded) lacks the
         // dead-letter columns: read them as 0.
@@ -449,7 +449,7 @@ impl Queue {
     ///
     /// # Errors
     /// On SQLite errors.
-    pub fn depth(&self) -> Result<[u64; 3]> {
+    pub(super) fn depth(&self) -> Result<[u64; 3]> {
         let mut out = [0; 3];
         for t in Table::ALL {
             out[t.index()] = self.conn.query_row(
@@ -471,7 +471,7 @@ impl Queue {
     /// # Errors
     /// On SQLite errors, or if the channel's token is ahead of everything this bound queue
     /// ever produced (the channel was fed by something else since).
-    pub fn bind_channel(&mut self, table: Table, committed: Option<u64>) -> Result<u64> {
+    pub(super) fn bind_channel(&mut self, table: Table, committed: Option<u64>) -> Result<u64> {
         let key = format!("bound.{}", table.name());
         let tx = self
             .conn
@@ -532,7 +532,7 @@ impl Queue {
     ///
     /// # Errors
     /// On SQLite errors.
-    pub fn set_generator_active(&mut self, active: bool) -> Result<()> {
+    pub(super) fn set_generator_active(&mut self, active: bool) -> Result<()> {
         let value = if active {
             std::process::id().to_string()
         } else {
@@ -550,7 +550,7 @@ impl Queue {
     ///
     /// # Errors
     /// On SQLite errors.
-    pub fn generator_active(&self) -> Result<bool> {
+    pub(super) fn generator_active(&self) -> Result<bool> {
         let pid: Option<String> = self
             .conn
             .query_row(
@@ -581,6 +581,10 @@ fn add_dead_letter_columns(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 #[cfg(unix)]
+#[allow(
+    unsafe_code,
+    reason = "whether a process lives: kill(pid, 0) through libc"
+)]
 fn process_alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
     let rc = unsafe { libc::kill(pid, 0) };

@@ -1,6 +1,5 @@
-//! The import graph of a crate's `src/`, shared by every package's `module_graph_tests.rs`
-//! (the sink's and the emulator's include it by `#[path]` beside `floors.rs`, the others by
-//! `circles.rs`, which holds it): module (one source file) → the modules it uses, and the
+//! The import graph of a crate's `src/`, read by every package's `module_graph_tests.rs`
+//! (then checked by [`crate::floors`] or [`crate::circles`]): module (one source file) → the modules it uses, and the
 //! circles in it.
 //!
 //! Every `crate::…`, `super::…` and `self::…` path outside comments and test code names the
@@ -15,28 +14,29 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::walk::{code, ident, paths_after, rust_files};
+use crate::walk::{code, ident, paths_after, rust_files};
 
 /// One use of a module by another: the file it is in and the path it names.
-pub(crate) struct Use {
-    pub(crate) module: String,
-    pub(crate) target: String,
-    pub(crate) file: PathBuf,
-    pub(crate) path: String,
+pub struct Use {
+    pub module: String,
+    pub target: String,
+    pub file: PathBuf,
+    pub path: String,
 }
 
 /// A crate's modules and every use of one by another, in source order per file.
-pub(crate) struct Graph {
-    pub(crate) modules: BTreeSet<String>,
-    pub(crate) uses: Vec<Use>,
+pub struct Graph {
+    pub modules: BTreeSet<String>,
+    pub uses: Vec<Use>,
 }
 
 /// The room of a module: its top-level module.
-pub(crate) fn room_of(module: &str) -> &str {
+pub fn room_of(module: &str) -> &str {
     module.split("::").next().unwrap()
 }
 
-/// Files that are no module of the graph: the crate roots, and test and benchmark harnesses.
+/// Files that are no module of the graph: the crate roots, and test and benchmark harnesses
+/// (a harness with children, `test_util/mod.rs`, as one without, `test_util.rs`).
 fn left_out(rel: &Path) -> bool {
     let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
     rel.components()
@@ -47,11 +47,15 @@ fn left_out(rel: &Path) -> bool {
             name,
             "test_support.rs" | "test_util.rs" | "testing.rs" | "bench.rs"
         )
+        || rel.components().any(|c| {
+            let folder = c.as_os_str().to_string_lossy();
+            matches!(&*folder, "test_support" | "test_util" | "testing")
+        })
 }
 
 /// The module a file is: `pipeline/batch.rs` → `pipeline::batch`, `channel/mod.rs` →
 /// `channel`.
-pub(crate) fn module_of(rel: &Path) -> String {
+pub fn module_of(rel: &Path) -> String {
     let mut parts: Vec<String> = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -66,7 +70,7 @@ pub(crate) fn module_of(rel: &Path) -> String {
 
 /// The module a path names: the longest module of `modules` it starts with, else the module a
 /// name at the crate root comes from (`None`: the crate root's own items).
-pub(crate) fn resolve(
+pub fn resolve(
     modules: &BTreeSet<String>,
     exports: &BTreeMap<String, String>,
     path: &[String],
@@ -80,7 +84,7 @@ pub(crate) fn resolve(
 
 /// Names the crate root re-exports (`pub use a::b::{C, D as E};`), mapped to the module that
 /// path names (`a::b`; `pub use a::b;` maps `b` to the module `a::b` if there is one).
-pub(crate) fn root_exports(lib: &str, modules: &BTreeSet<String>) -> BTreeMap<String, String> {
+pub fn root_exports(lib: &str, modules: &BTreeSet<String>) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     for statement in code(lib).split(';') {
         let Some(i) = statement.find("pub use ") else {
@@ -105,7 +109,7 @@ pub(crate) fn root_exports(lib: &str, modules: &BTreeSet<String>) -> BTreeMap<St
 
 /// `path` (after `super::` in `module`) from the crate root: each further leading `super`
 /// goes one module up.
-pub(crate) fn from_root(module: &str, path: Vec<String>) -> Vec<String> {
+pub fn from_root(module: &str, path: Vec<String>) -> Vec<String> {
     let mut base: Vec<String> = module.split("::").map(str::to_owned).collect();
     base.pop();
     let mut path = path.into_iter().peekable();
@@ -136,9 +140,14 @@ fn named_paths(module: &str, code: &str) -> Vec<(Vec<String>, String)> {
 }
 
 impl Graph {
-    /// The graph of the crate this file is compiled into (its `src/`).
-    pub(crate) fn of_crate() -> Self {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    /// The graph of the crate in the package at `manifest_dir` (its `src/`; a package's test
+    /// passes `env!("CARGO_MANIFEST_DIR")`).
+    ///
+    /// # Panics
+    ///
+    /// If `src/` or one of its files cannot be read.
+    pub fn of_crate(manifest_dir: &str) -> Self {
+        let src = Path::new(manifest_dir).join("src");
         let mut files = Vec::new();
         rust_files(&src, &mut files);
         let sources: Vec<(PathBuf, String)> = files
@@ -155,7 +164,7 @@ impl Graph {
 
     /// The graph of a crate's sources: each file's path in `src/` and its text (`lib.rs`, the
     /// crate root, for its re-exports); a small tree written out as `(&str, &str)` pairs too.
-    pub(crate) fn of_sources<P: AsRef<Path>, T: AsRef<str>>(sources: &[(P, T)]) -> Self {
+    pub fn of_sources<P: AsRef<Path>, T: AsRef<str>>(sources: &[(P, T)]) -> Self {
         let files: BTreeMap<String, (&Path, &str)> = sources
             .iter()
             .map(|(rel, text)| (rel.as_ref(), text.as_ref()))
@@ -187,7 +196,7 @@ impl Graph {
     }
 
     /// The same graph between rooms: each use from one room into another.
-    pub(crate) fn rooms(&self) -> Self {
+    pub fn rooms(&self) -> Self {
         let modules = self.modules.iter().map(|m| room_of(m).to_owned()).collect();
         let uses = self
             .uses
@@ -215,7 +224,7 @@ impl Graph {
 
     /// Every circle through an arrow `allowed` does not name, one line each: the arrow (module,
     /// the module it uses, the path and file that show it) and the way back.
-    pub(crate) fn circles(&self, allowed: &[(&str, &str)]) -> Vec<String> {
+    pub fn circles(&self, allowed: &[(&str, &str)]) -> Vec<String> {
         let edges = self.edges();
         let mut circles = Vec::new();
         for (module, uses) in &edges {
@@ -239,7 +248,7 @@ impl Graph {
 
 /// Fails, saying `what` went wrong and each of `breaks`, if there are any.
 #[track_caller]
-pub(crate) fn assert_none(breaks: &[String], what: &str) {
+pub fn assert_none(breaks: &[String], what: &str) {
     assert!(breaks.is_empty(), "{what}:\n{}", breaks.join("\n"));
 }
 
@@ -270,4 +279,46 @@ fn way<'g>(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{from_root, module_of, resolve, root_exports};
+    use crate::walk::{code, paths_after};
+
+    #[test]
+    fn the_checker_follows_paths_to_the_longest_module() {
+        let text = "// crate::ignored\n#[cfg(doc)]\nuse crate::DocOnly;\nuse crate::a::b::C;\n\
+                    use super::{d, e::F};\nuse super::super::g::H;\n#[cfg(test)]\nmod tests {\n    \
+                    fn t() { crate::t::x(); }\n}\n#[cfg(test)]\nuse crate::u::v;\n\
+                    #[cfg(all(test, unix))]\nmod unix_tests {\n    use crate::w;\n}\n\
+                    fn f() { self::i::j(); crate::Root::new(); }\n";
+        let code = code(text);
+        assert_eq!(
+            paths_after(&code, "crate::"),
+            [vec!["a", "b", "C"], vec!["Root", "new"]]
+        );
+        assert_eq!(
+            paths_after(&code, "super::"),
+            [vec!["d"], vec!["e", "F"], vec!["super", "g", "H"]]
+        );
+        assert_eq!(paths_after(&code, "self::"), [vec!["i", "j"]]);
+        let p = |s: &str| s.split("::").map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(from_root("x::y::z", p("super::g::H")), p("x::g::H"));
+        assert_eq!(from_root("x::y::z", p("d")), p("x::y::d"));
+        let modules = ["a", "a::b", "x"].map(str::to_owned).into();
+        let exports = root_exports("pub use a::b::{C, D as E};\npub use x::Y;\n", &modules);
+        assert_eq!(exports["C"], "a::b");
+        assert_eq!(exports["E"], "a::b");
+        assert_eq!(exports["Y"], "x");
+        let r = |s: &str| resolve(&modules, &exports, &p(s));
+        assert_eq!(r("a::b::C").as_deref(), Some("a::b"));
+        assert_eq!(r("a::c::D").as_deref(), Some("a"));
+        assert_eq!(r("Y").as_deref(), Some("x"));
+        assert_eq!(r("Root"), None);
+        assert_eq!(module_of(Path::new("channel/mod.rs")), "channel");
+        assert_eq!(module_of(Path::new("pipeline/batch.rs")), "pipeline::batch");
+    }
 }

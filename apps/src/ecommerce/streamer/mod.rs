@@ -30,20 +30,20 @@ use crate::ecommerce::generator::{
 };
 
 /// Database of the demo.
-pub const DATABASE: &str = "AUTOMATED_INTELLIGENCE";
+pub(super) const DATABASE: &str = "AUTOMATED_INTELLIGENCE";
 /// Schema of the demo.
-pub const SCHEMA: &str = "RAW";
+pub(super) const SCHEMA: &str = "RAW";
 /// Pipe of `ORDERS`.
-pub const ORDERS_PIPE: &str = "ORDERS_PIPE";
+pub(super) const ORDERS_PIPE: &str = "ORDERS_PIPE";
 /// Pipe of `ORDER_ITEMS`.
-pub const ORDER_ITEMS_PIPE: &str = "ORDER_ITEMS_PIPE";
+pub(super) const ORDER_ITEMS_PIPE: &str = "ORDER_ITEMS_PIPE";
 /// Most rows per append: orders and items are under 400 bytes of JSON, so an append stays far
 /// below one request (4 MB) and is never split.
-pub const MAX_ROWS_PER_APPEND: usize = 1_000;
+pub(super) const MAX_ROWS_PER_APPEND: usize = 1_000;
 
 /// How one instance streams.
 #[derive(Debug, Clone)]
-pub struct StreamOptions {
+pub(super) struct StreamOptions {
     /// The orders, instances and customers.
     pub plan: Plan,
     /// Orders per batch (`orders.batch.size`).
@@ -60,7 +60,7 @@ pub struct StreamOptions {
 
 /// Live counters of one instance.
 #[derive(Debug, Default)]
-pub struct InstanceStats {
+pub(super) struct InstanceStats {
     /// The instance (0-based).
     pub instance: u32,
     /// Orders of this instance in the plan.
@@ -91,7 +91,7 @@ pub struct InstanceStats {
 
 impl InstanceStats {
     /// Rows committed by this run.
-    pub fn rows_committed_this_run(&self) -> u64 {
+    pub(super) fn rows_committed_this_run(&self) -> u64 {
         let now = self.orders_committed.load(Ordering::Relaxed)
             + self.items_committed.load(Ordering::Relaxed);
         let start = self.orders_at_start.load(Ordering::Relaxed)
@@ -102,14 +102,14 @@ impl InstanceStats {
 
 /// Items per order of one instance, as prefix sums: `before[s]` = items of orders `1..=s`.
 #[derive(Debug)]
-pub struct ItemIndex {
+pub(super) struct ItemIndex {
     counts: Vec<u8>,
     before: Vec<u64>,
 }
 
 impl ItemIndex {
     /// Builds the index of `instance`.
-    pub fn new(plan: &Plan, instance: u32) -> Self {
+    pub(super) fn new(plan: &Plan, instance: u32) -> Self {
         let counts = plan.item_counts(instance);
         let mut before = Vec::with_capacity(counts.len() + 1);
         let mut sum = 0;
@@ -122,18 +122,18 @@ impl ItemIndex {
     }
 
     /// Items of all orders.
-    pub fn total(&self) -> u64 {
+    pub(super) fn total(&self) -> u64 {
         *self.before.last().expect("never empty")
     }
 
     /// Items of order `seq`.
-    pub fn count(&self, seq: u64) -> Option<u32> {
+    pub(super) fn count(&self, seq: u64) -> Option<u32> {
         let i = usize::try_from(seq.checked_sub(1)?).ok()?;
         self.counts.get(i).map(|&c| u32::from(c))
     }
 
     /// Items up to and including (seq, line).
-    pub fn committed(&self, pos: ItemPos) -> u64 {
+    pub(super) fn committed(&self, pos: ItemPos) -> u64 {
         let seq = (pos.seq as usize).min(self.counts.len());
         self.before[seq.saturating_sub(1)] + u64::from(pos.line)
     }
@@ -141,7 +141,7 @@ impl ItemIndex {
 
 /// A position in the items channel: line `line` of order `seq`; (0, 0) before the first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct ItemPos {
+pub(super) struct ItemPos {
     /// The order's seq within the instance.
     pub seq: u64,
     /// The line (1-based).
@@ -149,7 +149,7 @@ pub struct ItemPos {
 }
 
 /// The channel names of `instance`.
-pub fn channel_names(instance: u32, suffix: &str) -> (String, String) {
+pub(super) fn channel_names(instance: u32, suffix: &str) -> (String, String) {
     (
         format!("orders_channel_{instance}{suffix}"),
         format!("order_items_channel_{instance}{suffix}"),
@@ -160,7 +160,11 @@ pub fn channel_names(instance: u32, suffix: &str) -> (String, String) {
 ///
 /// # Errors
 /// When the token is not `order_<id>` of an order in this instance's ID space.
-pub fn resume_orders(token: Option<&OffsetToken>, instance: u32, channel: &str) -> Result<u64> {
+pub(super) fn resume_orders(
+    token: Option<&OffsetToken>,
+    instance: u32,
+    channel: &str,
+) -> Result<u64> {
     let Some(token) = token else { return Ok(0) };
     match token.prefixed_number() {
         Some((ORDER_PREFIX, id)) => Plan::seq_of(instance, id),
@@ -173,7 +177,11 @@ pub fn resume_orders(token: Option<&OffsetToken>, instance: u32, channel: &str) 
 ///
 /// # Errors
 /// When the token is not `item_<id>` of an item in this instance's ID space.
-pub fn resume_items(token: Option<&OffsetToken>, instance: u32, channel: &str) -> Result<ItemPos> {
+pub(super) fn resume_items(
+    token: Option<&OffsetToken>,
+    instance: u32,
+    channel: &str,
+) -> Result<ItemPos> {
     let Some(token) = token else {
         return Ok(ItemPos::default());
     };
@@ -269,7 +277,7 @@ fn watch(
 ///
 /// # Cancellation
 /// Dropping the future stops streaming; what is not committed is regenerated by the next run.
-pub async fn stream_instance(
+pub(super) async fn stream_instance(
     client: &StreamingIngestClient,
     opts: &StreamOptions,
     index: &ItemIndex,

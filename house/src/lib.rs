@@ -1,0 +1,42 @@
+//! The rules every package of the workspace keeps, as checks its tests call (a dev-dependency
+//! of each; nothing here is published):
+//!
+//! * the import graph of a crate's `src/` ([`graph`], read by [`walk`]), checked for circles
+//!   ([`circles`]) or for rooms standing on floors ([`floors`]);
+//! * every path a Markdown page quotes exists ([`paths`], on the pages [`markdown`] reads);
+//! * every flag the pages quote for one of our binaries is in its `--help` ([`flags`], with
+//!   its tables in [`flag_tables`]; a package's test is one line, [`readme_flags!`]);
+//! * one module style, `foo/mod.rs` ([`module_style`]).
+//!
+//! Each check panics with what is wrong and how to fix it; each has a test here that shows it
+//! failing on a small bad input.
+
+pub mod circles;
+mod flag_tables;
+pub mod flags;
+pub mod floors;
+pub mod graph;
+pub mod markdown;
+pub mod module_style;
+pub mod paths;
+#[cfg(test)]
+mod scratch;
+pub mod walk;
+
+/// The test `every_flag_quoted_in_the_docs_is_in_the_binarys_help` of the package this is
+/// expanded in: every flag the docs quote for one of the binaries named (each as the pages
+/// write it and as its `CARGO_BIN_EXE_…` variable ends) is one its `--help` lists
+/// ([`flags::check_package`]). In a package's integration tests:
+/// `snowpipe_house::readme_flags!("snowpipe-kafka");`.
+#[macro_export]
+macro_rules! readme_flags {
+    ($($name:literal),+ $(,)?) => {
+        #[test]
+        fn every_flag_quoted_in_the_docs_is_in_the_binarys_help() {
+            $crate::flags::check_package(
+                env!("CARGO_MANIFEST_DIR"),
+                &[$(($name, env!(concat!("CARGO_BIN_EXE_", $name)))),+],
+            );
+        }
+    };
+}
