@@ -9,7 +9,9 @@
 //! process is a [`Writer`]. After the
 //! last process the table must hold every source row exactly once.
 
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -259,14 +261,37 @@ async fn append_padded(ch: &Channel, first: u64, last: u64) {
 /// The reproduction of an old bug: 64 KiB requests, ten 300-row appends of ~30 KB, a crash
 /// after 200 ms, resume after the committed token in a new client: 3,000 rows for 3,000 ids.
 pub async fn thirty_kb_appends_resume_exactly(target: Arc<dyn ConformanceTarget>) {
-    let table = target.create_table("thirty_kb").await;
+    let next = |ch: &Channel| {
+        ch.latest_committed_offset_token()
+            .and_then(|t| t.as_u64())
+            .map_or(1, |id| id + 1)
+    };
+    let append: AppendIds = |ch, first, last| Box::pin(append_padded(ch, first, last));
+    crash_then_resume(target, "thirty_kb", (10, 300), append, next).await;
+}
+
+/// How a crash test appends the rows of ids `first..=last`, with their tokens.
+type AppendIds = for<'a> fn(&'a Channel, u64, u64) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// A crash mid-stream, then a resume. A process of its own opens `table` with 64 KiB requests,
+/// makes `appends` appends of `each` rows through `append`, and dies 200 ms later (its runtime
+/// dropped, nothing closed). A new client resumes at `next(channel)` (the id after the
+/// committed token) and appends the rest. Every id of `1..=appends × each` is stored once.
+async fn crash_then_resume(
+    target: Arc<dyn ConformanceTarget>,
+    name: &str,
+    (appends, each): (u64, u64),
+    append: AppendIds,
+    next: fn(&Channel) -> u64,
+) {
+    let table = target.create_table(name).await;
     let rt = process_runtime();
     let (t, tab) = (Arc::clone(&target), table.clone());
     let committed = rt
         .spawn(async move {
             let (client, ch) = open_with_64_kib_requests(t.as_ref(), &tab).await;
-            for k in 0..10u64 {
-                append_padded(&ch, k * 300 + 1, k * 300 + 300).await;
+            for k in 0..appends {
+                append(&ch, k * each + 1, k * each + each).await;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
             let c = ch.latest_committed_offset_token();
@@ -278,21 +303,18 @@ pub async fn thirty_kb_appends_resume_exactly(target: Arc<dyn ConformanceTarget>
         .expect("the first process ran");
     rt.shutdown_background();
     let (_client, ch) = open_with_64_kib_requests(target.as_ref(), &table).await;
-    let after = ch
-        .latest_committed_offset_token()
-        .and_then(|t| t.as_u64())
-        .unwrap_or(0);
+    let (resume, total) = (next(&ch), appends * each);
     assert!(
-        committed.is_some() && after > 0,
-        "the first process committed something ({committed:?}, {after})"
+        committed.is_some() && resume > 1,
+        "the first process committed something ({committed:?}, {resume})"
     );
-    if after < 3000 {
-        append_padded(&ch, after + 1, 3000).await;
+    if resume <= total {
+        append(&ch, resume, total).await;
     }
     ch.close_with(CloseOptions::default().wait_for_commit(true))
         .await
         .expect("close");
-    assert_each_once(&target.ids(&table).await, 3000, "thirty_kb");
+    assert_each_once(&target.ids(&table).await, total, name);
 }
 
 /// Appends rows `first..=last`, each padded with 90 bytes, to `ch` at the span
@@ -323,35 +345,6 @@ fn resume_after(ch: &Channel) -> u64 {
 pub async fn a_prefixed_span_larger_than_a_request_resumes_exactly(
     target: Arc<dyn ConformanceTarget>,
 ) {
-    let table = target.create_table("prefixed_span").await;
-    let rt = process_runtime();
-    let (t, tab) = (Arc::clone(&target), table.clone());
-    let committed = rt
-        .spawn(async move {
-            let (client, ch) = open_with_64_kib_requests(t.as_ref(), &tab).await;
-            for k in 0..4u64 {
-                append_prefixed(&ch, k * 1_000 + 1, k * 1_000 + 1_000).await;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let c = ch.latest_committed_offset_token();
-            std::mem::forget(ch);
-            std::mem::forget(client);
-            c
-        })
-        .await
-        .expect("the first process ran");
-    rt.shutdown_background();
-    let (_client, ch) = open_with_64_kib_requests(target.as_ref(), &table).await;
-    let next = resume_after(&ch);
-    assert!(
-        committed.is_some() && next > 1,
-        "the first process committed something ({committed:?}, {next})"
-    );
-    if next <= 4_000 {
-        append_prefixed(&ch, next, 4_000).await;
-    }
-    ch.close_with(CloseOptions::default().wait_for_commit(true))
-        .await
-        .expect("close");
-    assert_each_once(&target.ids(&table).await, 4_000, "prefixed_span");
+    let append: AppendIds = |ch, first, last| Box::pin(append_prefixed(ch, first, last));
+    crash_then_resume(target, "prefixed_span", (4, 1_000), append, resume_after).await;
 }
