@@ -46,10 +46,6 @@
 //! (`--no-default-features`) the crate is the sink alone.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
-#![allow(
-    unreachable_pub,
-    reason = "325 items of the private rooms still say `pub`: narrowed in the next house round (issue 85)"
-)]
 // Unsafe code is denied crate-wide; each use allows it where it stands, with its reason (the
 // FFI of librdkafka's queues, glibc's allocator and regex, the kernel's counters, one SIMD
 // scan), and a `SAFETY:` comment on the block.

@@ -81,7 +81,11 @@ type Mark = (Instant, ProcStat, u64, u64, u64);
 ///
 /// # Errors
 /// When a part cannot start, a side fails or does not commit what was produced.
-pub async fn run(args: &BenchArgs, bin: &Path, config: impl Fn() -> EmulatorConfig) -> Result<()> {
+pub(super) async fn run(
+    args: &BenchArgs,
+    bin: &Path,
+    config: impl Fn() -> EmulatorConfig,
+) -> Result<()> {
     let seconds = args.steady_seconds.max(4);
     let mut sides = vec![Side::Sink(bin)];
     sides.extend(args.peer_python.as_deref().map(Side::Peer));

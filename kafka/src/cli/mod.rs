@@ -3,7 +3,7 @@
 //! check`, the plan of a run with them ([`check`]); `snowpipe-kafka audit`, what landed in the
 //! tables against the brokers ([`audit`]).
 
-pub mod args;
-pub mod audit;
-pub mod check;
-pub mod settings;
+pub(crate) mod args;
+pub(crate) mod audit;
+pub(crate) mod check;
+pub(crate) mod settings;

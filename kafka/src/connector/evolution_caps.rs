@@ -17,12 +17,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// The most new columns one message may add (`--max-new-columns-per-message`).
-pub const PER_MESSAGE: usize = 100;
+pub(crate) const PER_MESSAGE: usize = 100;
 /// The most columns evolution may add to one table within a minute
 /// (`--max-new-columns-per-minute`).
-pub const PER_MINUTE: usize = 500;
+pub(crate) const PER_MINUTE: usize = 500;
 /// The most columns a table may have for evolution to add one (`--max-evolved-table-columns`).
-pub const PER_TABLE: usize = 1_000;
+pub(crate) const PER_TABLE: usize = 1_000;
 
 /// The window `PER_MINUTE` counts in.
 const MINUTE: Duration = Duration::from_secs(60);
@@ -50,7 +50,7 @@ impl Default for EvolutionCaps {
 
 /// The columns one table's evolution added lately (guarded by the table's evolution lock).
 #[derive(Debug, Default)]
-pub struct Added {
+pub(crate) struct Added {
     /// When, and how many, oldest first; none older than a minute once [`Self::check`] ran.
     recent: VecDeque<(Instant, usize)>,
 }
@@ -60,7 +60,7 @@ impl Added {
     ///
     /// # Errors
     /// The cap `new` would pass, with its flag and the fix (the dead letter's reason).
-    pub fn check(
+    pub(crate) fn check(
         &mut self,
         caps: EvolutionCaps,
         table: &str,
@@ -102,7 +102,7 @@ impl Added {
     }
 
     /// Counts `n` columns added at `now`.
-    pub fn record(&mut self, n: usize, now: Instant) {
+    pub(crate) fn record(&mut self, n: usize, now: Instant) {
         if n > 0 {
             self.recent.push_back((now, n));
         }

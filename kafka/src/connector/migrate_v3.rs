@@ -72,7 +72,7 @@ impl Mode {
 
 /// The function's answer (`Ssv1MigrationResponse`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// Whether the classic channel exists.
     pub ssv1_channel_found: bool,
     /// Its committed offset, now the new channel's (`None`: nothing committed, or not found).
@@ -81,7 +81,7 @@ pub struct Answer {
 }
 
 /// The statement for `table`'s classic channel `classic` → `channel` on `pipe`.
-pub fn statement(table: &str, classic: &str, channel: &str, pipe: &str) -> String {
+pub(crate) fn statement(table: &str, classic: &str, channel: &str, pipe: &str) -> String {
     // Snowflake's string literals take `\` as an escape: doubled too, so that no name (a
     // topic2table map's table may hold a `\` and a `'`) can end the literal early.
     let lit = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"));
@@ -105,7 +105,7 @@ fn quoted(table: &str) -> String {
 }
 
 /// v3's classic channel of `topic`/`partition`.
-pub fn classic_channel(
+pub(crate) fn classic_channel(
     connector: Option<&ConnectorName>,
     include_name: bool,
     topic: &str,
@@ -234,7 +234,7 @@ impl Migrator {
 ///
 /// # Errors
 /// As [`Migrator::migrate`]; closing or reopening the channel failing.
-pub async fn resume(
+pub(crate) async fn resume(
     m: &Migrator,
     pipe: &snowpipe_streaming::Pipe,
     pipe_name: &str,

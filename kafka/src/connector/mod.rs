@@ -5,10 +5,10 @@
 //! validation and schema evolution ([`table_columns`], capped by [`evolution_caps`]) and the
 //! migration of its v3 offsets ([`migrate_v3`]).
 
-pub mod config_file;
-pub mod create_tables;
-pub mod evolution_caps;
-pub mod migrate_v3;
-pub mod naming;
-pub mod table_columns;
-pub mod topic_table;
+pub(crate) mod config_file;
+pub(crate) mod create_tables;
+pub(crate) mod evolution_caps;
+pub(crate) mod migrate_v3;
+pub(crate) mod naming;
+pub(crate) mod table_columns;
+pub(crate) mod topic_table;

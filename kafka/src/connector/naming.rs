@@ -93,7 +93,7 @@ impl fmt::Display for ConnectorName {
 /// An empty name, or one that is empty once every `.*` is removed: the connector refuses both
 /// (`SnowflakeErrors.ERROR_0020`, or a failure at start), so no channel was ever named after
 /// them.
-pub fn parse_name(s: &str) -> Result<ConnectorName, String> {
+pub(crate) fn parse_name(s: &str) -> Result<ConnectorName, String> {
     if s.is_empty() {
         return Err(
             "the connector name is empty: give the connector's `name`, as in its \
@@ -110,13 +110,13 @@ pub fn parse_name(s: &str) -> Result<ConnectorName, String> {
     Ok(ConnectorName(s.to_owned()))
 }
 
-pub use crate::rows::normalize::fold_unquoted;
+pub(crate) use crate::rows::normalize::fold_unquoted;
 
 /// The connector's name rule (`Utils.java`); `upper`: v4's upper-casing.
 ///
 /// `s` must not be empty once `.*` is removed unless it is a valid identifier (see
 /// [`parse_name`]); such a name gives just `_<hash>`.
-pub fn sanitize(s: &str, upper: bool) -> String {
+pub(crate) fn sanitize(s: &str, upper: bool) -> String {
     if is_identifier(s) {
         return if upper {
             s.to_ascii_uppercase()
@@ -163,7 +163,7 @@ fn is_identifier(s: &str) -> bool {
 
 /// Java's `String.hashCode`: `s[0]·31^(n−1) + … + s[n−1]` over UTF-16 code units, in wrapping
 /// 32-bit arithmetic.
-pub fn java_string_hash(s: &str) -> i32 {
+pub(crate) fn java_string_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)))
 }

@@ -46,7 +46,7 @@ fn whole(regex: &str) -> String {
 /// `--topic-regex REGEX` as librdkafka subscribes to it: a subscription starting with `^` is a
 /// pattern, read by the C library's POSIX extended `regcomp` (so no `(?:…)`), and searched, so
 /// it is anchored at both ends to match whole names, as Kafka Connect's `topics.regex` does.
-pub fn subscription_pattern(regex: &str) -> String {
+pub(crate) fn subscription_pattern(regex: &str) -> String {
     let inner = whole(regex);
     format!("^({})$", &inner[4..inner.len() - 2])
 }
@@ -56,7 +56,7 @@ pub fn subscription_pattern(regex: &str) -> String {
 ///
 /// # Errors
 /// A regex that does not compile, in either dialect, naming it.
-pub fn topic_regex(regex: &str) -> Result<Regex> {
+pub(crate) fn topic_regex(regex: &str) -> Result<Regex> {
     // This sink's own compiler first: it refuses a pattern that expands past
     // [`REGEX_SIZE_LIMIT`] before glibc's `regcomp` (whose memory grows with the expansion:
     // `^(a{1,255}){1,255}$` took 165 MB there, nested counts gigabytes) sees it.

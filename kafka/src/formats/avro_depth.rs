@@ -44,7 +44,7 @@ use std::collections::HashMap;
 use apache_avro::schema::{Name, Schema};
 
 /// The deepest nesting of records, arrays and maps a value may have (see the module docs).
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// The stack of the sink's runtime threads, where values are decoded (see the module docs).
 pub const STACK_BYTES: usize = 8 << 20;
@@ -54,10 +54,10 @@ pub const STACK_BYTES: usize = 8 << 20;
 /// well-formed body takes a byte or more, except `null`s and empty records (and a union or a
 /// boolean cut short by the end of the body, a `null` to the decoder): an array block of
 /// 2^24 such items is 9 bytes, and a record of a thousand `null` fields is none.
-pub const MAX_FREE_VALUES: u64 = 1 << 16;
+pub(crate) const MAX_FREE_VALUES: u64 = 1 << 16;
 
 /// See [`MAX_FREE_VALUES`].
-pub const VALUES_PER_BYTE: u64 = 8;
+pub(crate) const VALUES_PER_BYTE: u64 = 8;
 
 /// Why a walk stopped.
 enum Stop {
@@ -76,7 +76,11 @@ enum Stop {
 /// # Errors
 /// The dead-letter reason when it nests deeper. Bytes that do not match the schema otherwise
 /// are not an error here: the decoder's message says what is wrong with them.
-pub fn check(schema: &Schema, names: &HashMap<Name, Schema>, body: &[u8]) -> Result<(), String> {
+pub(crate) fn check(
+    schema: &Schema,
+    names: &HashMap<Name, Schema>,
+    body: &[u8],
+) -> Result<(), String> {
     match walk(schema, names, body).0 {
         Err(Stop::Deep) => Err(format!(
             "the Avro value nests deeper than {MAX_DEPTH} levels of records, arrays and maps \

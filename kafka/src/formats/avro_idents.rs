@@ -21,7 +21,7 @@ use serde_json::Value;
 /// # Errors
 /// The reason, naming the name. Text that is not JSON passes: the parser refuses it with its
 /// own message.
-pub fn check(text: &str) -> Result<(), String> {
+pub(crate) fn check(text: &str) -> Result<(), String> {
     let Ok(json) = serde_json::from_str::<Value>(text) else {
         return Ok(());
     };

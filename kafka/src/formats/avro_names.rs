@@ -29,14 +29,14 @@ use serde_json::Value;
 /// alias on its root (1.8 MiB) parsed in 0.11 s with the test process peaking at 72 MB
 /// (measured, a release build). A schema whose aliases or nesting multiply its size does not
 /// fit.
-pub const MAX_COPIED_BYTES: u64 = 2 << 20;
+pub(crate) const MAX_COPIED_BYTES: u64 = 2 << 20;
 
 /// Refuses a schema whose names and aliases would copy more than [`MAX_COPIED_BYTES`].
 ///
 /// # Errors
 /// The reason, with the sum and the limit. Text that is not JSON passes: the parser refuses
 /// it with its own message.
-pub fn check(text: &str) -> Result<(), String> {
+pub(crate) fn check(text: &str) -> Result<(), String> {
     let Ok(json) = serde_json::from_str::<Value>(text) else {
         return Ok(());
     };

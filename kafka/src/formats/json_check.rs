@@ -31,7 +31,7 @@ pub fn is_one_value(bytes: &[u8]) -> bool {
 /// allows them only as white space between tokens, never raw inside a string): `None` when it
 /// is not one value, `Some(false)` when it is one line already, so the caller that makes rows
 /// one NDJSON line each need not look again.
-pub fn line_breaks_of_one_value(bytes: &[u8]) -> Option<bool> {
+pub(crate) fn line_breaks_of_one_value(bytes: &[u8]) -> Option<bool> {
     let mut scan = Scan {
         b: bytes,
         i: 0,

@@ -12,14 +12,14 @@
 //! `ObjectNode.set`).
 
 /// The deepest nesting of arrays and objects read.
-pub const MAX_DEPTH: usize = 256;
+pub(crate) const MAX_DEPTH: usize = 256;
 
 /// Members of an object compared one by one before they are indexed by key.
 const INDEXED_AFTER: usize = 16;
 
 /// One JSON value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum J<'a> {
+pub(crate) enum J<'a> {
     Null,
     Bool(bool),
     /// A number's text as written (`-12`, `1.50`, `3e10`), or `NaN`, `Infinity`, `+Infinity`,
@@ -36,7 +36,7 @@ impl<'a> J<'a> {
     /// # Errors
     /// Text that is not one JSON value, or nested deeper than [`MAX_DEPTH`]; the reason names
     /// the byte offset.
-    pub fn parse(text: &'a str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &'a str) -> Result<Self, String> {
         let mut p = Reader { s: text, i: 0 };
         let v = p.value(0)?;
         p.ws();
@@ -47,7 +47,7 @@ impl<'a> J<'a> {
     }
 
     /// The member `key` of an object (its last, as Jackson keeps it), if any.
-    pub fn get(&self, key: &str) -> Option<&J<'a>> {
+    pub(crate) fn get(&self, key: &str) -> Option<&J<'a>> {
         match self {
             J::Obj(members) => members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -55,7 +55,7 @@ impl<'a> J<'a> {
     }
 
     /// Jackson's node type name, for reasons.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             J::Null => "NULL",
             J::Bool(_) => "BOOLEAN",
@@ -254,7 +254,7 @@ impl<'a> Reader<'a> {
 /// A JSON number's text taken apart: sign, all its digits (integer then fraction part) and the
 /// power of ten they are scaled by.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decimal<'a> {
+pub(crate) struct Decimal<'a> {
     pub negative: bool,
     /// The integer part's digits followed by the fraction's (`1.50` → `150`).
     pub digits: String,
@@ -267,7 +267,7 @@ pub struct Decimal<'a> {
 
 impl<'a> Decimal<'a> {
     /// `text` (a [`J::Num`] that is finite) taken apart; `None` for `NaN` and the infinities.
-    pub fn of(text: &'a str) -> Option<Self> {
+    pub(crate) fn of(text: &'a str) -> Option<Self> {
         let negative = text.starts_with('-');
         let body = text.trim_start_matches(['-', '+']);
         if !body.as_bytes().first()?.is_ascii_digit() {
@@ -292,13 +292,13 @@ impl<'a> Decimal<'a> {
     }
 
     /// Whether Jackson reads the text as an integer node (no fraction, no exponent).
-    pub fn is_integral(&self) -> bool {
+    pub(crate) fn is_integral(&self) -> bool {
         !self.text.contains(['.', 'e', 'E'])
     }
 
     /// The low 64 bits of the value truncated toward zero, as Java's `BigDecimal.longValue()`
     /// and `BigInteger.longValue()` give them (an integer past a `long` wraps).
-    pub fn low_bits(&self) -> i64 {
+    pub(crate) fn low_bits(&self) -> i64 {
         let mut acc: u64 = 0;
         let keep = if self.exponent >= 0 {
             self.digits.len()
@@ -329,12 +329,12 @@ impl<'a> Decimal<'a> {
 
     /// Whether the value is an integer that fits an `int` (Jackson's `isInt()`: an integer
     /// node of that size).
-    pub fn is_int(&self) -> bool {
+    pub(crate) fn is_int(&self) -> bool {
         self.is_integral() && self.text.parse::<i32>().is_ok()
     }
 
     /// The value's unscaled digits (no leading zeros, signed) and scale, as a `BigDecimal`.
-    pub fn unscaled_and_scale(&self) -> (String, i64) {
+    pub(crate) fn unscaled_and_scale(&self) -> (String, i64) {
         let trimmed = self.digits.trim_start_matches('0');
         let digits = if trimmed.is_empty() { "0" } else { trimmed };
         let sign = if self.negative && digits != "0" {

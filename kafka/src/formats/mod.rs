@@ -2,19 +2,19 @@
 //! Protobuf, JSON Schema) decoded to JSON, and the registry client that fetches their schemas.
 //! Nothing here knows about Kafka, rows or Snowflake.
 
-pub mod avro;
-pub mod avro_depth;
-pub mod avro_idents;
-pub mod avro_names;
-pub mod connect_type;
-pub mod java_map;
-pub mod json_check;
-pub mod json_schema;
-pub mod json_text;
-pub mod json_tree;
-pub mod protobuf;
-pub mod registry;
-pub mod walk;
+pub(crate) mod avro;
+pub(crate) mod avro_depth;
+pub(crate) mod avro_idents;
+pub(crate) mod avro_names;
+pub(crate) mod connect_type;
+pub(crate) mod java_map;
+pub(crate) mod json_check;
+pub(crate) mod json_schema;
+pub(crate) mod json_text;
+pub(crate) mod json_tree;
+pub(crate) mod protobuf;
+pub(crate) mod registry;
+pub(crate) mod walk;
 
 use clap::ValueEnum;
 

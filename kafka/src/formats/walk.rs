@@ -8,7 +8,7 @@
 
 /// A writer's place: its depth and the row's limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Walk {
+pub(crate) struct Walk {
     /// Levels of messages (or schema nodes) above this one.
     pub depth: usize,
     /// The longest row the writer may produce, in bytes.
@@ -17,13 +17,13 @@ pub struct Walk {
 
 impl Walk {
     /// The top of a row of at most `max_len` bytes.
-    pub fn new(max_len: usize) -> Self {
+    pub(crate) fn new(max_len: usize) -> Self {
         Walk { depth: 0, max_len }
     }
 
     /// One level down.
     #[must_use]
-    pub fn deeper(self) -> Self {
+    pub(crate) fn deeper(self) -> Self {
         Walk {
             depth: self.depth + 1,
             ..self
@@ -34,7 +34,7 @@ impl Walk {
     ///
     /// # Errors
     /// The dead-letter reason, naming the limit.
-    pub fn check_len(self, len: usize) -> Result<(), String> {
+    pub(crate) fn check_len(self, len: usize) -> Result<(), String> {
         if len > self.max_len {
             return Err(format!(
                 "the row grows past {} bytes, the largest the sink sends: the message decodes \

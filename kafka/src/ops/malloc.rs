@@ -25,7 +25,7 @@ const MMAP_THRESHOLD: usize = 512 << 10;
 
 /// How much a heap grows past what was asked (and keeps): a thirty-second of the budget, 1 to
 /// 16 MiB.
-pub fn top_pad(budget: usize) -> usize {
+pub(crate) fn top_pad(budget: usize) -> usize {
     (budget / 32).clamp(1 << 20, 16 << 20)
 }
 

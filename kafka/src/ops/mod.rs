@@ -1,5 +1,5 @@
 //! Operations: the Prometheus metrics, health and readiness ([`metrics`](mod@metrics)), and the
 //! process's allocator policy ([`malloc`]).
 
-pub mod malloc;
-pub mod metrics;
+pub(crate) mod malloc;
+pub(crate) mod metrics;

@@ -113,7 +113,7 @@ impl Default for Layout {
 
 /// How a value sits in its candidate row, and what is left to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
+pub(crate) enum Shape {
     /// `columns`: the value (its first bytes replaced) runs to the row's end; the whole row is
     /// checked.
     Object,

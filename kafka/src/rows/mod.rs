@@ -6,19 +6,19 @@
 //! needs one (the metrics in `ops` are keyed by it); a message's offset meets the SDK's offset
 //! tokens in [`KafkaOffset`].
 
-pub mod batch;
-pub mod connect_values;
-pub mod layout;
-pub mod metadata_fields;
-pub mod normalize;
+pub(crate) mod batch;
+pub(crate) mod connect_values;
+pub(crate) mod layout;
+pub(crate) mod metadata_fields;
+pub(crate) mod normalize;
 mod offset;
-pub mod own_columns;
-pub mod prefault;
-pub mod record;
-pub mod row;
+pub(crate) mod own_columns;
+pub(crate) mod prefault;
+pub(crate) mod record;
+pub(crate) mod row;
 mod topic_partition;
-pub mod validate;
-pub mod value_format;
+pub(crate) mod validate;
+pub(crate) mod value_format;
 
-pub use offset::KafkaOffset;
-pub use topic_partition::TopicPartition;
+pub(crate) use offset::KafkaOffset;
+pub(crate) use topic_partition::TopicPartition;

@@ -18,12 +18,12 @@ use serde_json::value::RawValue;
 /// Java's `toUpperCase` does (Unicode, so `straße` is `STRASSE`). The one place the sink folds
 /// a name: tables of the topic-to-table map, the table and classic channel of a v3 migration,
 /// and `--normalize-columns`' keys.
-pub fn fold_unquoted(name: &str) -> String {
+pub(crate) fn fold_unquoted(name: &str) -> String {
     name.to_uppercase()
 }
 
 /// `SqlIdentifierNormalizer.normalizeSqlIdentifier`.
-pub fn identifier(key: &str) -> Cow<'_, str> {
+pub(crate) fn identifier(key: &str) -> Cow<'_, str> {
     if let Some(inner) = key
         .strip_prefix('"')
         .and_then(|k| k.strip_suffix('"'))
@@ -49,7 +49,7 @@ pub fn identifier(key: &str) -> Cow<'_, str> {
 
 /// `row` (one JSON object) with its top-level keys normalized, or `None` when none changes (or
 /// it is no object: such a row was refused before).
-pub fn row(row: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn row(row: &[u8]) -> Option<Vec<u8>> {
     let map: BTreeMap<String, &RawValue> = serde_json::from_slice(row).ok()?;
     if map.keys().all(|k| identifier(k) == k.as_str()) {
         return None;
@@ -76,7 +76,7 @@ pub fn row(row: &[u8]) -> Option<Vec<u8>> {
 
 /// `ndjson` (rows, one per line) with every row's keys normalized ([`row`]), or `None` when no
 /// row changes.
-pub fn ndjson(ndjson: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn ndjson(ndjson: &[u8]) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
     let mut start = 0;
     for line in ndjson.split_inclusive(|b| *b == b'\n') {

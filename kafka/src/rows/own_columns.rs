@@ -28,7 +28,7 @@ const METADATA: &[u8] = b"RECORD_METADATA";
 /// `row` must be one JSON object (checked before: `formats::json_text::one_line_json`).
 /// Returns how many members were blanked. Linear in `row`'s length; a row with no `_` and no
 /// `\` after its first member is not scanned at all.
-pub fn blank_forged_metadata(row: &mut [u8], value_start: usize) -> usize {
+pub(crate) fn blank_forged_metadata(row: &mut [u8], value_start: usize) -> usize {
     if !may_name_metadata(row.get(value_start..).unwrap_or_default()) {
         return 0;
     }

@@ -32,14 +32,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use crate::lock;
 
 /// Bytes of each size kept waiting, at most (and at least two buffers).
-pub const READY_BYTES: usize = 1 << 20;
+pub(crate) const READY_BYTES: usize = 1 << 20;
 /// One write per this many bytes faults every page in (pages are at least this large).
 const PAGE: usize = 4096;
 
 /// Buffers of `sizes.len()` sizes faulted in ahead (see the module docs). Dropping it stops
 /// its thread.
 #[derive(Debug)]
-pub struct Prefault {
+pub(crate) struct Prefault {
     shared: Arc<Shared>,
 }
 
@@ -66,7 +66,7 @@ struct State {
 
 impl Prefault {
     /// Buffers of these capacities (the pool's sizes), none made until one is asked for.
-    pub fn new(sizes: &[usize]) -> Self {
+    pub(crate) fn new(sizes: &[usize]) -> Self {
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -84,7 +84,7 @@ impl Prefault {
 
     /// A buffer of size `i` faulted in, when one waits; `None` otherwise, and then more of
     /// that size are made from now on (the caller allocates this one itself).
-    pub fn take(&self, i: usize) -> Option<Vec<u8>> {
+    pub(crate) fn take(&self, i: usize) -> Option<Vec<u8>> {
         let mut state = lock(&self.shared.state);
         let got = state.ready.get_mut(i)?.pop();
         if got.is_none() {
@@ -106,7 +106,7 @@ impl Prefault {
     }
 
     /// A buffer of size `i` came back with `bytes` written to it (see the module docs).
-    pub fn filled(&self, i: usize, bytes: usize) {
+    pub(crate) fn filled(&self, i: usize, bytes: usize) {
         if let Some(fill) = lock(&self.shared.state).fill.get_mut(i) {
             *fill = (*fill * 7 + bytes) / 8;
         }
@@ -114,14 +114,14 @@ impl Prefault {
 
     /// How far buffers of size `i` are faulted in now.
     #[cfg(test)]
-    pub fn reach(&self, i: usize) -> usize {
+    pub(crate) fn reach(&self, i: usize) -> usize {
         let state = lock(&self.shared.state);
         self.shared.reach(&state, i)
     }
 
     /// How many buffers of size `i` wait now.
     #[cfg(test)]
-    pub fn waiting(&self, i: usize) -> usize {
+    pub(crate) fn waiting(&self, i: usize) -> usize {
         lock(&self.shared.state).ready.get(i).map_or(0, Vec::len)
     }
 }

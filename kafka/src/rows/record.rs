@@ -53,7 +53,7 @@ pub struct Record<'a> {
 
 /// The largest row: a row must fit in one append request, with room for the request's other
 /// bytes.
-pub const MAX_ROW_BYTES: usize = 4_000_000 - 4_096;
+pub(crate) const MAX_ROW_BYTES: usize = 4_000_000 - 4_096;
 
 /// Options of the conversion.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +68,7 @@ pub struct RowOptions {
 
 /// What `RECORD_METADATA` holds beyond the message.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct MetaOptions {
+pub(crate) struct MetaOptions {
     /// `SnowflakeConnectorPushTime`, epoch ms.
     pub push_time: Option<i64>,
     /// Header values that are JSON are written as that JSON.
@@ -83,7 +83,7 @@ pub struct MetaOptions {
 
 impl MetaOptions {
     /// The metadata options of `layout`, the push time now.
-    pub fn now(layout: &crate::rows::layout::Layout) -> Self {
+    pub(crate) fn now(layout: &crate::rows::layout::Layout) -> Self {
         let push_time = layout.push_time.then(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -104,7 +104,7 @@ impl MetaOptions {
 ///
 /// # Errors
 /// A header key that is not UTF-8 (with `--metadata`).
-pub fn metadata_of(
+pub(crate) fn metadata_of(
     record: &Record<'_>,
     options: RowOptions,
     scratch: &mut Vec<u8>,
@@ -118,7 +118,7 @@ pub fn metadata_of(
 ///
 /// # Errors
 /// As [`write_metadata`].
-pub fn metadata_with_key(
+pub(crate) fn metadata_with_key(
     record: &Record<'_>,
     options: RowOptions,
     decoded_key: Option<&str>,
@@ -150,7 +150,7 @@ fn write_int(out: &mut Vec<u8>, n: i64) {
 /// # Errors
 /// A header key that is not UTF-8 (a JSON object's keys are text) with the `raw` header
 /// converter; a key or header value its converter cannot read (`connect_values`).
-pub fn write_metadata(
+pub(crate) fn write_metadata(
     record: &Record<'_>,
     options: MetaOptions,
     out: &mut Vec<u8>,
@@ -162,7 +162,7 @@ pub fn write_metadata(
 ///
 /// # Errors
 /// As [`write_metadata`].
-pub fn write_metadata_with(
+pub(crate) fn write_metadata_with(
     record: &Record<'_>,
     options: MetaOptions,
     decoded_key: Option<&str>,
@@ -262,7 +262,7 @@ fn given_again(headers: &[(&[u8], Option<&[u8]>)]) -> Vec<bool> {
 ///
 /// # Errors
 /// The dead-letter reason when it is not UTF-8.
-pub fn header_key(key: &[u8]) -> Result<&str, String> {
+pub(crate) fn header_key(key: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(key).map_err(|_| {
         format!(
             "a header key is not UTF-8 text (bytes {}): header keys must be text",

@@ -16,7 +16,7 @@ const CONTENT_KEY: &[u8] = b"\"RECORD_CONTENT\":";
 
 /// Where a candidate row is in the buffer it was written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// Its first byte.
     pub start: usize,
     /// Where the value's own bytes start in it (`start` without metadata).
@@ -34,7 +34,7 @@ pub struct Candidate {
 /// the value as written, or with `metadata` (a `RECORD_METADATA` object, [`metadata_of`](crate::rows::record::metadata_of))
 /// `{"RECORD_METADATA":{…},` and the value after its `{`. It is a row once [`finish_row`]
 /// accepts it.
-pub fn write_candidate(
+pub(crate) fn write_candidate(
     value: Option<&[u8]>,
     metadata: Option<&[u8]>,
     rows: &mut Vec<u8>,
@@ -71,7 +71,7 @@ pub fn write_candidate(
 
 /// The bytes of `value` before its candidate row's own (`Candidate::prefix`), as
 /// [`write_candidate`] would write it with or without metadata; `None` when it writes none.
-pub fn candidate_prefix_len(value: &[u8], metadata: bool) -> Option<usize> {
+pub(crate) fn candidate_prefix_len(value: &[u8], metadata: bool) -> Option<usize> {
     let lead = value.iter().position(|b| !b.is_ascii_whitespace())?;
     if value[lead] != b'{' {
         return None;
@@ -89,7 +89,7 @@ pub fn candidate_prefix_len(value: &[u8], metadata: bool) -> Option<usize> {
 
 /// The bytes [`write_candidate`] writes for `value` with metadata of `metadata` bytes (an
 /// upper bound).
-pub fn candidate_len(value: &[u8], metadata: Option<usize>) -> usize {
+pub(crate) fn candidate_len(value: &[u8], metadata: Option<usize>) -> usize {
     value.len() + metadata.map_or(0, |m| m + 21) + 1
 }
 
@@ -97,7 +97,7 @@ pub fn candidate_len(value: &[u8], metadata: Option<usize>) -> usize {
 /// object), at most `max_row_bytes`; then turns its line breaks (JSON allows them only as
 /// white space) into spaces so it stays one NDJSON line. Whether it is a row: when it is not,
 /// [`reason`] on the message says why.
-pub fn finish_row(row: &mut [u8], max_row_bytes: usize) -> bool {
+pub(crate) fn finish_row(row: &mut [u8], max_row_bytes: usize) -> bool {
     if row.len() > max_row_bytes {
         return false;
     }
@@ -105,7 +105,7 @@ pub fn finish_row(row: &mut [u8], max_row_bytes: usize) -> bool {
 }
 
 /// Why `record` is not a row (the dead-letter reason), or `None` when it is one.
-pub fn reason(record: &Record<'_>, options: RowOptions) -> Option<String> {
+pub(crate) fn reason(record: &Record<'_>, options: RowOptions) -> Option<String> {
     let Some(value) = record.value.filter(|v| {
         options.layout.kind == LayoutKind::Columns && !is_tombstone(Some(v), options.layout)
     }) else {
@@ -161,7 +161,7 @@ pub fn reason(record: &Record<'_>, options: RowOptions) -> Option<String> {
 
 /// What [`write_row`] did with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
+pub(crate) enum Written {
     /// A candidate row, followed by `\n`.
     Row(Candidate),
     /// Nothing, and none is due: a tombstone skipped.
@@ -191,7 +191,12 @@ fn escaped_len(s: &[u8]) -> usize {
 /// (with metadata, when `metadata`; `row` being its [`row_len`]): all of it when it cannot be a
 /// row (it is kept for its dead letter), else the bytes before the row's own
 /// (`record::Candidate::prefix`).
-pub fn side_len(value: Option<&[u8]>, metadata: bool, row: usize, options: &RowOptions) -> usize {
+pub(crate) fn side_len(
+    value: Option<&[u8]>,
+    metadata: bool,
+    row: usize,
+    options: &RowOptions,
+) -> usize {
     let layout = options.layout;
     let whole = value.map_or(0, <[u8]>::len);
     if is_tombstone(value, layout) {
@@ -215,7 +220,11 @@ pub fn side_len(value: Option<&[u8]>, metadata: bool, row: usize, options: &RowO
 }
 
 /// The most bytes [`write_row`] writes for `value` with metadata of `metadata` bytes.
-pub fn row_len(value: Option<&[u8]>, metadata: Option<usize>, options: &RowOptions) -> usize {
+pub(crate) fn row_len(
+    value: Option<&[u8]>,
+    metadata: Option<usize>,
+    options: &RowOptions,
+) -> usize {
     let layout = options.layout;
     if is_tombstone(value, layout) {
         return metadata.map_or(0, |m| m + METADATA_KEY.len() + 2);
@@ -230,7 +239,7 @@ pub fn row_len(value: Option<&[u8]>, metadata: Option<usize>, options: &RowOptio
 
 /// Writes the candidate row of a message whose value is `value` into `rows` (with `metadata`,
 /// a `RECORD_METADATA` object, when given), or says why nothing was written.
-pub fn write_row(
+pub(crate) fn write_row(
     value: Option<&[u8]>,
     metadata: Option<&[u8]>,
     options: &RowOptions,
@@ -311,7 +320,7 @@ pub fn write_row(
 /// `row`) in place, as `record::finish_row` does for `columns`: whether it is a row. A
 /// `columns` row with metadata loses any `RECORD_METADATA` member of the value's own
 /// (`rows/own_columns.rs`).
-pub fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: usize) -> bool {
+pub(crate) fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: usize) -> bool {
     match shape {
         // With metadata (`rest` past it) the sink's `RECORD_METADATA` wins over a value's.
         Shape::Object if rest > 0 => {
@@ -334,7 +343,7 @@ pub fn finish(row: &mut [u8], rest: usize, shape: Shape, max_row_bytes: usize) -
 
 /// The value of a candidate row of `shape` whose value is `prefix` then `rest` (the row from
 /// the value's first byte, without its `\n`); `None` for a tombstone.
-pub fn value_of(prefix: &[u8], rest: &[u8], shape: Shape) -> Option<Vec<u8>> {
+pub(crate) fn value_of(prefix: &[u8], rest: &[u8], shape: Shape) -> Option<Vec<u8>> {
     match shape {
         Shape::Object => Some([prefix, rest].concat()),
         Shape::Content => Some([prefix, &rest[..rest.len() - 1]].concat()),
@@ -351,7 +360,7 @@ pub fn value_of(prefix: &[u8], rest: &[u8], shape: Shape) -> Option<Vec<u8>> {
 
 /// Why `record` is not a row in `record-content`, or as a tombstone (the dead-letter reason),
 /// or `None` when it is one (or is skipped). `metadata`: its `RECORD_METADATA` as written.
-pub fn content_reason(
+pub(crate) fn content_reason(
     record: &Record<'_>,
     options: &RowOptions,
     metadata: Option<usize>,

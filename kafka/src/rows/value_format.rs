@@ -31,7 +31,7 @@ use std::sync::Arc;
 use crate::error::{err, fail, Context, Error, Result};
 use crate::formats::connect_type::FieldTypes;
 use crate::formats::registry::{BasicAuth, Failure, Registered, Registry};
-pub use crate::formats::ValueFormat;
+pub(crate) use crate::formats::ValueFormat;
 use crate::rows::batch::Batch;
 use crate::rows::layout::LayoutKind;
 use crate::rows::offset::KafkaOffset;
@@ -153,7 +153,7 @@ fn read_auth(source: &str) -> Result<BasicAuth> {
 /// # Errors
 /// A value too short for the header or without the magic byte (the reason says what it
 /// starts with, and which option to check).
-pub fn split_header(value: &[u8]) -> Result<(u32, &[u8]), String> {
+pub(crate) fn split_header(value: &[u8]) -> Result<(u32, &[u8]), String> {
     match value {
         [0, a, b, c, d, body @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), body)),
         [first, ..] if *first != 0 => Err(format!(

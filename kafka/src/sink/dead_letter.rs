@@ -20,14 +20,14 @@ pub const REASON_HEADER: &str = "snowpipe.error";
 pub const SOURCE_HEADERS: [&str; 3] = ["snowpipe.topic", "snowpipe.partition", "snowpipe.offset"];
 
 /// Where dead letters go.
-pub struct DeadLetters {
+pub(crate) struct DeadLetters {
     target: Option<(FutureProducer, String)>,
     warned: AtomicBool,
 }
 
 impl DeadLetters {
     /// Dead letters to `topic` through `producer`, or (`None`) skipped and logged.
-    pub fn new(target: Option<(FutureProducer, String)>) -> Self {
+    pub(crate) fn new(target: Option<(FutureProducer, String)>) -> Self {
         Self {
             target,
             warned: AtomicBool::new(false),
@@ -38,7 +38,7 @@ impl DeadLetters {
     /// letter that cannot be delivered is logged and the partition moves on. Its key, value,
     /// timestamp and headers go with it (a key that is not UTF-8 with its bytes replaced as `U+FFFD`: Kafka clients
     /// take header keys as text).
-    pub async fn send(&self, m: &Record<'_>, reason: &str) {
+    pub(crate) async fn send(&self, m: &Record<'_>, reason: &str) {
         // The offset as a number in the log fields, as librdkafka's.
         let (topic, partition, offset) = (m.topic, m.partition, m.offset.get());
         let Some((producer, dlq)) = &self.target else {

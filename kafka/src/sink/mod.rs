@@ -37,12 +37,12 @@
 mod assign;
 mod client_side;
 mod commits;
-pub mod dead_letter;
+pub(crate) mod dead_letter;
 mod idle;
 mod open;
-pub mod partition;
-pub mod report;
-pub mod settings;
+pub(crate) mod partition;
+pub(crate) mod report;
+pub(crate) mod settings;
 mod stall;
 mod state;
 mod stats;

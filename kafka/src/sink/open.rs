@@ -22,7 +22,7 @@ use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::settings::Start;
 
 /// Channels opened at once for an assignment.
-pub const OPEN_CONCURRENCY: usize = 32;
+pub(super) const OPEN_CONCURRENCY: usize = 32;
 
 /// What opening a partition's channel takes: the client and the settings that name the
 /// channel, its pipe and its table.

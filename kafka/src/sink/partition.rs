@@ -65,7 +65,7 @@ const BATCHES: usize = 64;
 
 /// How a worker ended.
 #[derive(Debug)]
-pub enum End {
+pub(crate) enum End {
     /// Handed over; the committed offset, if any.
     HandedOver(Option<KafkaOffset>),
     /// Another writer has the channel, or it failed for good: the consumer rejoins the group.
@@ -111,7 +111,7 @@ impl Stop {
 }
 
 /// What a worker needs.
-pub struct Worker {
+pub(crate) struct Worker {
     /// Its partition.
     pub part: TopicPartition,
     /// Which assignment of the partition it serves (`batch::Inbox::id`).
@@ -147,7 +147,7 @@ pub struct Worker {
 
 impl Worker {
     /// Runs until revoked (`stop`: `true` when the assignment was lost), fenced or failed.
-    pub async fn run(mut self, stop: oneshot::Receiver<bool>) -> End {
+    pub(crate) async fn run(mut self, stop: oneshot::Receiver<bool>) -> End {
         let mut stop = Stop::new(stop);
         let (mut commits, committed) = CommittedWatch::new(
             &self.channel,

@@ -28,7 +28,7 @@ use crate::source::consumer::Lags;
 const EVERY: Duration = Duration::from_secs(5);
 
 /// The periodic progress line.
-pub struct Progress {
+pub(crate) struct Progress {
     quiet: bool,
     last: Instant,
     rows_then: BTreeMap<TopicPartition, u64>,
@@ -36,7 +36,7 @@ pub struct Progress {
 
 impl Progress {
     /// Progress lines unless `quiet`.
-    pub fn new(quiet: bool) -> Self {
+    pub(crate) fn new(quiet: bool) -> Self {
         Self {
             quiet,
             last: Instant::now(),
@@ -45,7 +45,7 @@ impl Progress {
     }
 
     /// Prints a line when 5 s have passed since the last.
-    pub fn tick(
+    pub(crate) fn tick(
         &mut self,
         epoch: Instant,
         stats: &BTreeMap<TopicPartition, Arc<PartitionStats>>,

@@ -13,7 +13,7 @@ use crate::soak::watch::Watch;
 
 /// Waits until each partition's committed token reaches its highest acknowledged offset, up to
 /// `limit`; whether it did.
-pub async fn drained(watch: &Watch, produced: &Produced, limit: Duration) -> bool {
+pub(super) async fn drained(watch: &Watch, produced: &Produced, limit: Duration) -> bool {
     let started = Instant::now();
     loop {
         let highest: Vec<Option<i64>> = produced.lock().partitions.iter().map(|p| p.max).collect();
@@ -37,7 +37,7 @@ pub async fn drained(watch: &Watch, produced: &Produced, limit: Duration) -> boo
 ///
 /// # Errors
 /// When the query fails.
-pub async fn exactly_once(
+pub(super) async fn exactly_once(
     url: &str,
     key: &std::path::Path,
     produced: &Produced,
@@ -118,7 +118,11 @@ pub async fn exactly_once(
 ///
 /// # Errors
 /// When the broker cannot be read within 5 minutes.
-pub fn broker_holds(brokers: &str, topic: &str, partitions: i32) -> Result<Vec<(u64, i128)>> {
+pub(super) fn broker_holds(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<Vec<(u64, i128)>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
     use rdkafka::{Offset, TopicPartitionList};

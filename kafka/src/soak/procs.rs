@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 /// A child process of the soak, killed (SIGKILL) and reaped when dropped.
-pub struct Proc {
+pub(super) struct Proc {
     /// Its name in the report (`sink-2#1`: the second instance's first process).
     pub name: String,
     child: Child,
@@ -23,7 +23,7 @@ impl Proc {
     ///
     /// # Errors
     /// When the log cannot be opened or the process cannot start.
-    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Self> {
+    pub(super) fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Self> {
         let out = File::options()
             .create(true)
             .append(true)
@@ -55,12 +55,12 @@ impl Proc {
     }
 
     /// Its process id.
-    pub fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Sends `signal` (e.g. `libc::SIGSTOP`).
-    pub fn signal(&self, signal: i32) {
+    pub(super) fn signal(&self, signal: i32) {
         let Ok(pid) = i32::try_from(self.child.id()) else {
             return;
         };
@@ -72,12 +72,12 @@ impl Proc {
     }
 
     /// Whether it still runs.
-    pub fn running(&mut self) -> bool {
+    pub(super) fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGTERM, then waits up to `grace` for it to exit (SIGKILL after); its exit status.
-    pub async fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+    pub(super) async fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         self.signal(libc::SIGCONT);
         self.signal(libc::SIGTERM);
         let deadline = Instant::now() + grace;
@@ -92,7 +92,7 @@ impl Proc {
     }
 
     /// SIGKILL, and reaps it.
-    pub fn kill(&mut self) {
+    pub(super) fn kill(&mut self) {
         self.signal(libc::SIGCONT);
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -112,7 +112,7 @@ impl Drop for Proc {
 ///
 /// # Errors
 /// When no port can be bound.
-pub fn free_port() -> Result<u16> {
+pub(super) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -120,7 +120,7 @@ pub fn free_port() -> Result<u16> {
 ///
 /// # Errors
 /// When nothing does, or `proc` exits first.
-pub async fn await_port(proc: &mut Proc, port: u16, limit: Duration) -> Result<()> {
+pub(super) async fn await_port(proc: &mut Proc, port: u16, limit: Duration) -> Result<()> {
     let started = Instant::now();
     loop {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -144,7 +144,7 @@ pub async fn await_port(proc: &mut Proc, port: u16, limit: Duration) -> Result<(
 
 /// The broker: tansu on `port`, advertising `advertised` (the fault proxy's port), storing in
 /// memory or in the S3 bucket `tansu` at `s3_port`.
-pub fn tansu(bin: &Path, port: u16, advertised: u16, s3_port: Option<u16>) -> Command {
+pub(super) fn tansu(bin: &Path, port: u16, advertised: u16, s3_port: Option<u16>) -> Command {
     let mut cmd = Command::new(bin);
     cmd.arg("broker")
         .args(["--listener-url", &format!("tcp://127.0.0.1:{port}")])
@@ -170,14 +170,20 @@ pub fn tansu(bin: &Path, port: u16, advertised: u16, s3_port: Option<u16>) -> Co
 }
 
 /// moto's S3 server on `port`.
-pub fn moto(bin: &Path, port: u16) -> Command {
+pub(super) fn moto(bin: &Path, port: u16) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
     cmd
 }
 
 /// The emulator's own process: this binary as `soak --emulator-process PORT`.
-pub fn emulator(bin: &Path, port: u16, dir: &Path, seed: u64, token_ttl: Duration) -> Command {
+pub(super) fn emulator(
+    bin: &Path,
+    port: u16,
+    dir: &Path,
+    seed: u64,
+    token_ttl: Duration,
+) -> Command {
     let mut cmd = Command::new(bin);
     cmd.arg("soak")
         .args(["--emulator-process", &port.to_string()])
@@ -189,7 +195,7 @@ pub fn emulator(bin: &Path, port: u16, dir: &Path, seed: u64, token_ttl: Duratio
 }
 
 /// What a sink instance needs to reach the services.
-pub struct Connection {
+pub(super) struct Connection {
     /// The fault proxy in front of the broker.
     pub brokers: String,
     /// The fault proxy in front of the emulator (`http://127.0.0.1:PORT`).
@@ -199,7 +205,7 @@ pub struct Connection {
 }
 
 /// A sink instance of group `soak` on `topic`, serving metrics on `metrics_port`.
-pub fn sink(
+pub(super) fn sink(
     bin: &Path,
     c: &Connection,
     topic: &str,

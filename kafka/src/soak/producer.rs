@@ -19,7 +19,7 @@ use rdkafka::ClientContext;
 
 /// What one partition was sent, as the broker acknowledged it.
 #[derive(Debug, Default, Clone)]
-pub struct PartitionSent {
+pub(super) struct PartitionSent {
     /// Offsets acknowledged and not yet seen committed, with their send times.
     pub pending: BTreeMap<i64, Instant>,
     /// Messages acknowledged.
@@ -36,7 +36,7 @@ pub struct PartitionSent {
 
 /// Everything acknowledged so far, by partition, and the bytes and failures.
 #[derive(Debug, Default)]
-pub struct Sent {
+pub(super) struct Sent {
     /// By partition.
     pub partitions: Vec<PartitionSent>,
     /// Bytes of the values acknowledged.
@@ -49,11 +49,11 @@ pub struct Sent {
 
 /// Shared between the producer's delivery callback and the soak's watcher.
 #[derive(Debug, Clone, Default)]
-pub struct Produced(Arc<Mutex<Sent>>);
+pub(super) struct Produced(Arc<Mutex<Sent>>);
 
 impl Produced {
     /// A view of the partitions sent so far (the lock: keep it short).
-    pub fn lock(&self) -> MutexGuard<'_, Sent> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Sent> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -105,7 +105,7 @@ impl ProducerContext for Context_ {
 
 /// How the producer writes.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(super) struct Plan {
     /// Brokers (the proxy).
     pub brokers: String,
     /// The topic.
@@ -122,7 +122,7 @@ pub struct Plan {
 
 impl Plan {
     /// The bursts: (start, length) from the start of the run.
-    pub fn bursts(&self) -> Vec<(Duration, Duration)> {
+    pub(super) fn bursts(&self) -> Vec<(Duration, Duration)> {
         let len = if self.run < Duration::from_secs(600) {
             Duration::from_secs(5)
         } else {
@@ -154,7 +154,7 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// Message `n`'s value.
-pub fn value(seed: u64, n: u64) -> String {
+pub(super) fn value(seed: u64, n: u64) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut state = mix(seed ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let pad: String = (0..320)
@@ -175,7 +175,7 @@ pub fn value(seed: u64, n: u64) -> String {
 ///
 /// # Errors
 /// When the producer cannot be made.
-pub fn start(plan: Plan, produced: Produced) -> Result<std::thread::JoinHandle<u64>> {
+pub(super) fn start(plan: Plan, produced: Produced) -> Result<std::thread::JoinHandle<u64>> {
     let producer: ThreadedProducer<Context_> = ClientConfig::new()
         .set("bootstrap.servers", &plan.brokers)
         .set("enable.idempotence", "true")

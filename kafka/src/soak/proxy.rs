@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 /// What the proxy does to the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(super) enum Mode {
     /// Forward as they come.
     Pass,
     /// Hold each chunk this long.
@@ -33,7 +33,7 @@ pub enum Mode {
 }
 
 /// A running proxy; stops when dropped.
-pub struct Proxy {
+pub(super) struct Proxy {
     /// The port it listens on.
     pub port: u16,
     mode: watch::Sender<Mode>,
@@ -45,7 +45,7 @@ impl Proxy {
     ///
     /// # Errors
     /// When the port cannot be bound.
-    pub async fn start(port: u16, upstream: String) -> Result<Self> {
+    pub(super) async fn start(port: u16, upstream: String) -> Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let port = listener.local_addr()?.port();
         let (mode, watching) = watch::channel(Mode::Pass);
@@ -62,7 +62,7 @@ impl Proxy {
     }
 
     /// Sets what the proxy does from now on.
-    pub fn set(&self, mode: Mode) {
+    pub(super) fn set(&self, mode: Mode) {
         let _ = self.mode.send(mode);
     }
 }

@@ -10,7 +10,7 @@ use crate::soak::watch::{Measured, Samples, Stall};
 
 /// A fault as it happened: what, from when to when (seconds since the start).
 #[derive(Debug, Clone, Serialize)]
-pub struct FaultLog {
+pub(super) struct FaultLog {
     /// What (the schedule's name).
     pub fault: String,
     /// When it began.
@@ -23,7 +23,7 @@ pub struct FaultLog {
 
 /// One partition's check through the SQL API against what the broker acknowledged.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct PartitionCheck {
+pub(super) struct PartitionCheck {
     /// The partition.
     pub partition: usize,
     /// Messages acknowledged.
@@ -43,7 +43,7 @@ pub struct PartitionCheck {
 }
 
 /// The least-squares slope of `points` (x, y); `None` under three points.
-pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+pub(super) fn slope(points: &[(f64, f64)]) -> Option<f64> {
     if points.len() < 3 {
         return None;
     }
@@ -59,7 +59,7 @@ pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
 }
 
 /// The `q` quantile (0..=1) of `v` (nearest rank); `None` when empty.
-pub fn quantile(v: &mut [f32], q: f64) -> Option<f64> {
+pub(super) fn quantile(v: &mut [f32], q: f64) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
@@ -70,7 +70,7 @@ pub fn quantile(v: &mut [f32], q: f64) -> Option<f64> {
 
 /// The fault a stall starting at `start` belongs to: the last one that began at or before it
 /// and ended no more than `bound` before it.
-pub fn cause(faults: &[FaultLog], start: f64, bound: Duration) -> Option<usize> {
+pub(super) fn cause(faults: &[FaultLog], start: f64, bound: Duration) -> Option<usize> {
     faults
         .iter()
         .enumerate()
@@ -143,7 +143,7 @@ fn latencies(all: &[(f32, f32)], faults: &[FaultLog], bound: Duration) -> Value 
 }
 
 /// What the report is made of.
-pub struct Inputs<'a> {
+pub(super) struct Inputs<'a> {
     /// The command line that ran.
     pub command: String,
     /// How long the producers wrote.
@@ -167,7 +167,7 @@ pub struct Inputs<'a> {
 }
 
 /// The report as JSON.
-pub fn build(i: Inputs<'_>) -> Value {
+pub(super) fn build(i: Inputs<'_>) -> Value {
     let warm = i.warm.as_secs_f64();
     let processes: Vec<Value> = i
         .measured
@@ -233,7 +233,7 @@ fn stall(s: &Stall, faults: &[FaultLog], bound: Duration) -> Value {
 }
 
 /// The report as text (a few lines per part).
-pub fn text(r: &Value) -> String {
+pub(super) fn text(r: &Value) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(

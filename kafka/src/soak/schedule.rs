@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// A fault the soak makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(super) enum Fault {
     /// SIGSTOP of an instance (the first), SIGCONT after `hold`.
     Stop,
     /// SIGKILL of an instance (the second), a new process in its place after `hold`.
@@ -58,7 +58,7 @@ impl fmt::Display for Fault {
 
 /// One fault of the schedule: from `at` for `hold`, both from the start of the run.
 #[derive(Debug, Clone, Copy)]
-pub struct Planned {
+pub(super) struct Planned {
     /// Which fault.
     pub fault: Fault,
     /// When it starts.
@@ -88,7 +88,7 @@ fn cycle(broker_restart: bool) -> Vec<Fault> {
 }
 
 /// The schedule of a run whose producers write for `run`.
-pub fn schedule(run: Duration, broker_restart: bool) -> Vec<Planned> {
+pub(super) fn schedule(run: Duration, broker_restart: bool) -> Vec<Planned> {
     let warm = run / 10;
     let usable = run.mul_f64(0.85);
     let most = Duration::from_secs(12 * 60);

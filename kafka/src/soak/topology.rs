@@ -13,7 +13,7 @@ use crate::soak::schedule::Fault;
 use crate::soak::watch::Watch;
 
 /// The soak's topic.
-pub const TOPIC: &str = "soak";
+pub(super) const TOPIC: &str = "soak";
 
 /// How long a service has to listen after a start.
 const START: Duration = Duration::from_secs(60);
@@ -22,7 +22,7 @@ const START: Duration = Duration::from_secs(60);
 const LATENCY: Duration = Duration::from_millis(200);
 
 /// Everything running.
-pub struct Topology {
+pub(super) struct Topology {
     bin: PathBuf,
     args: SoakArgs,
     dir: PathBuf,
@@ -51,7 +51,12 @@ impl Topology {
     ///
     /// # Errors
     /// When one cannot start.
-    pub async fn start(bin: &Path, args: &SoakArgs, dir: &Path, watch: Watch) -> Result<Self> {
+    pub(super) async fn start(
+        bin: &Path,
+        args: &SoakArgs,
+        dir: &Path,
+        watch: Watch,
+    ) -> Result<Self> {
         let s3 = if args.broker_storage == "s3" {
             let port = free_port()?;
             let mut p = Proc::spawn("s3", procs::moto(&args.moto, port), &dir.join("s3.log"))?;
@@ -91,7 +96,7 @@ impl Topology {
     }
 
     /// The lab's connection to the emulator, not through the proxy.
-    pub fn direct_url(&self) -> String {
+    pub(super) fn direct_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.emulator_port)
     }
 
@@ -99,7 +104,7 @@ impl Topology {
     ///
     /// # Errors
     /// When it cannot start.
-    pub fn start_sink(&mut self, slot: usize) -> Result<()> {
+    pub(super) fn start_sink(&mut self, slot: usize) -> Result<()> {
         if self.sinks.len() <= slot {
             self.sinks.resize_with(slot + 1, || None);
             self.starts.resize(slot + 1, 0);
@@ -121,7 +126,7 @@ impl Topology {
     }
 
     /// Stops the instance of `slot` with SIGTERM (a hand-over); whether it exited cleanly.
-    pub async fn stop_sink(&mut self, slot: usize) -> bool {
+    pub(super) async fn stop_sink(&mut self, slot: usize) -> bool {
         let Some(mut p) = self.sinks.get_mut(slot).and_then(Option::take) else {
             return true;
         };
@@ -131,7 +136,7 @@ impl Topology {
     }
 
     /// Stops every instance; the names of those that did not exit cleanly.
-    pub async fn stop_sinks(&mut self) -> Vec<String> {
+    pub(super) async fn stop_sinks(&mut self) -> Vec<String> {
         let mut bad = Vec::new();
         for slot in 0..self.sinks.len() {
             let name = self.sinks[slot].as_ref().map(|p| p.name.clone());
@@ -146,7 +151,7 @@ impl Topology {
     ///
     /// # Errors
     /// When a restart fails.
-    pub fn revive(&mut self) -> Result<()> {
+    pub(super) fn revive(&mut self) -> Result<()> {
         for slot in 0..self.sinks.len() {
             let dead = self.sinks[slot].as_mut().is_some_and(|p| !p.running());
             if dead {
@@ -166,7 +171,7 @@ impl Topology {
     ///
     /// # Errors
     /// When a process cannot be started.
-    pub async fn begin(&mut self, fault: Fault) -> Result<()> {
+    pub(super) async fn begin(&mut self, fault: Fault) -> Result<()> {
         match fault {
             Fault::Stop => self.signal(0, libc::SIGSTOP),
             Fault::Kill => {
@@ -218,7 +223,7 @@ impl Topology {
     ///
     /// # Errors
     /// When a process cannot be started.
-    pub async fn end(&mut self, fault: Fault) -> Result<()> {
+    pub(super) async fn end(&mut self, fault: Fault) -> Result<()> {
         match fault {
             Fault::Stop => self.signal(0, libc::SIGCONT),
             Fault::Kill => self.start_sink(1)?,
@@ -249,7 +254,7 @@ impl Topology {
     }
 
     /// Whether a fault ends when it is done rather than after its hold.
-    pub fn instant(fault: Fault) -> bool {
+    pub(super) fn instant(fault: Fault) -> bool {
         matches!(fault, Fault::EmulatorRestart | Fault::BrokerRestart)
     }
 }

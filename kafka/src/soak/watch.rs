@@ -22,11 +22,11 @@ use crate::soak::producer::Produced;
 
 /// A flatline shorter than this is the commit's ordinary cadence (`--max-client-lag`, then the
 /// emulator's 1 s commit delay), not a stall.
-pub const STALL_MIN: Duration = Duration::from_secs(5);
+pub(super) const STALL_MIN: Duration = Duration::from_secs(5);
 
 /// A process the watcher samples; `metrics` for a sink instance.
 #[derive(Debug, Clone)]
-pub struct Watched {
+pub(super) struct Watched {
     /// Its name in the report.
     pub name: String,
     /// Its pid.
@@ -36,11 +36,11 @@ pub struct Watched {
 }
 
 /// One process's samples: (seconds since the start, RSS MB, CPU seconds).
-pub type Samples = Vec<(f64, f64, f64)>;
+pub(super) type Samples = Vec<(f64, f64, f64)>;
 
 /// A stall seen from outside: partition, start and end in seconds since the start.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct Stall {
+pub(super) struct Stall {
     /// The partition.
     pub partition: usize,
     /// When the flatline began.
@@ -53,7 +53,7 @@ pub struct Stall {
 
 /// A stall an instance reported (`snowpipe_kafka_partition_stalled` 1).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Reported {
+pub(super) struct Reported {
     /// The instance.
     pub instance: String,
     /// The partition.
@@ -66,7 +66,7 @@ pub struct Reported {
 
 /// Everything measured.
 #[derive(Debug, Default)]
-pub struct Measured {
+pub(super) struct Measured {
     /// Produce-to-commit latencies: (send time in seconds since the start, milliseconds).
     pub latencies: Vec<(f32, f32)>,
     /// Stalls seen from outside.
@@ -83,7 +83,7 @@ pub struct Measured {
 
 /// The watcher's shared state: what it watches and what it measured.
 #[derive(Debug, Clone, Default)]
-pub struct Watch {
+pub(super) struct Watch {
     /// The processes to sample (the soak adds and removes them).
     pub processes: Arc<Mutex<Vec<Watched>>>,
     /// What was measured.
@@ -96,7 +96,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Watch {
     /// Starts watching `process`.
-    pub fn add(&self, name: &str, pid: u32, metrics: Option<u16>) {
+    pub(super) fn add(&self, name: &str, pid: u32, metrics: Option<u16>) {
         lock(&self.processes).push(Watched {
             name: name.to_owned(),
             pid,
@@ -105,12 +105,12 @@ impl Watch {
     }
 
     /// Stops watching `name` (its samples stay).
-    pub fn remove(&self, name: &str) {
+    pub(super) fn remove(&self, name: &str) {
         lock(&self.processes).retain(|w| w.name != name);
     }
 
     /// What was measured (the lock).
-    pub fn measured(&self) -> MutexGuard<'_, Measured> {
+    pub(super) fn measured(&self) -> MutexGuard<'_, Measured> {
         lock(&self.measured)
     }
 }
@@ -122,7 +122,7 @@ struct Flat {
 }
 
 /// Polls until `stop` is set; see the module docs.
-pub async fn run(
+pub(super) async fn run(
     watch: Watch,
     pipe: Pipe,
     channels: Vec<String>,
@@ -251,7 +251,7 @@ fn sample(watch: &Watch, t0: Instant) {
 }
 
 /// `VmRSS` of `pid` in MB.
-pub fn rss_mb(pid: u32) -> Option<f64> {
+pub(super) fn rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status
         .lines()

@@ -11,7 +11,7 @@ use crate::formats::ValueFormat;
 use crate::rows::layout::{LayoutKind, OnNullValue};
 use crate::source::properties::{self, Property};
 
-pub use crate::sink::settings::Start;
+pub(crate) use crate::sink::settings::Start;
 
 /// `snowpipe-kafka --brokers … --topic … --group … --database … --schema … --pipe …`.
 #[derive(Debug, Clone, Args)]
@@ -349,7 +349,7 @@ impl MemoryBudget {
 ///   long. A sink is slower than its fetcher, so the queue fills again and again, and with a
 ///   second's pause each time the sink sat idle: 114,000 messages/s at 1 KB and 276,000 at
 ///   100 B, against 185,000 and 1,430,000 with 10 ms (`kafka/README.md`).
-pub fn fetch_properties(budget: MemoryBudget) -> [(&'static str, String); 3] {
+pub(crate) fn fetch_properties(budget: MemoryBudget) -> [(&'static str, String); 3] {
     [
         (
             "queued.max.messages.kbytes",
@@ -554,7 +554,7 @@ impl SinkArgs {
 ///
 /// # Errors
 /// Not TOML, no `[topics]` table, a value that is not a string.
-pub fn parse_topic_map(text: &str) -> Result<Vec<(String, String)>> {
+pub(crate) fn parse_topic_map(text: &str) -> Result<Vec<(String, String)>> {
     let doc: toml::Table = text.parse().context(Error::Config, "not TOML")?;
     let Some(topics) = doc.get("topics").and_then(toml::Value::as_table) else {
         fail!(

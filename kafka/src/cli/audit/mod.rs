@@ -76,7 +76,7 @@ pub struct AuditArgs {
 
 /// What the audit found.
 #[derive(Debug, Clone, Serialize)]
-pub struct Audit {
+pub(crate) struct Audit {
     /// No duplicate, no gap, every table read.
     pub clean: bool,
     /// Each duplicate, gap or table that could not be read, naming the fix.
@@ -93,7 +93,7 @@ pub struct Audit {
 
 /// A statement `--apply` ran.
 #[derive(Debug, Clone, Serialize)]
-pub struct Applied {
+pub(crate) struct Applied {
     /// The table.
     pub table: String,
     /// The rows the table holds after it (Snowflake's `number of rows inserted`).
@@ -102,7 +102,7 @@ pub struct Applied {
 
 /// One audited table.
 #[derive(Debug, Clone, Serialize)]
-pub struct TableAudit {
+pub(crate) struct TableAudit {
     /// As the statement names it.
     pub table: String,
     /// The topics audited in it.
@@ -118,7 +118,7 @@ pub struct TableAudit {
 
 /// One (topic, partition) of a table.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct PartitionAudit {
+pub(crate) struct PartitionAudit {
     /// The topic.
     pub topic: String,
     /// The partition.
@@ -166,7 +166,7 @@ pub struct PartitionAudit {
 
 /// An offset landed more than once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Duplicate {
+pub(crate) struct Duplicate {
     /// The offset.
     pub offset: i64,
     /// How many rows have it.
@@ -175,7 +175,7 @@ pub struct Duplicate {
 
 /// Offsets `from..=to` the broker delivers and the table does not have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Gap {
+pub(crate) struct Gap {
     /// The first.
     pub from: i64,
     /// The last.
@@ -299,7 +299,7 @@ fn sql_client(args: &SinkArgs) -> Result<SqlClient> {
 ///
 /// # Errors
 /// What a run refuses before connecting ([`check::plan`]).
-pub async fn audit(args: &AuditArgs) -> Result<Audit> {
+pub(crate) async fn audit(args: &AuditArgs) -> Result<Audit> {
     let mut sink = args.sink.clone();
     sink.load_kafka_config()?;
     sink.load_topic_map()?;
@@ -543,7 +543,7 @@ pub(crate) const DISTRUST: &str = "CASE WHEN \
 /// offset, and rows of other topics, are all kept. Snowflake SQL: `INSERT OVERWRITE`
 /// replaces the table's rows with the query's in one transaction, and is the one statement
 /// that can keep one of two identical rows, which no `DELETE` can tell apart.
-pub fn dedup_statement(table: &str, topics: &[String]) -> String {
+pub(crate) fn dedup_statement(table: &str, topics: &[String]) -> String {
     let quoted: Vec<String> = topics
         .iter()
         .map(|t| format!("'{}'", t.replace('\'', "''")))

@@ -6,7 +6,7 @@ use super::Audit;
 
 impl Audit {
     /// The audit as lines for people.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,

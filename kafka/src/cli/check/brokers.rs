@@ -15,7 +15,7 @@ use crate::rows::TopicPartition;
 use crate::source::properties::{scrub, Property};
 
 /// How long each question to the brokers may take.
-pub const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Kafka's own topics, which a `--topic-regex` subscription does not take.
 const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];

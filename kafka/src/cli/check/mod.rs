@@ -46,7 +46,7 @@ mod snowflake;
 mod start;
 mod text;
 
-pub use plan::{KafkaSide, Plan, RegistrySide, SnowflakeSide, TopicPlan};
+pub(crate) use plan::{KafkaSide, Plan, RegistrySide, SnowflakeSide, TopicPlan};
 
 /// `snowpipe-kafka check`: the sink's options, and how to print the plan.
 #[derive(Debug, Clone, clap::Args)]
@@ -96,7 +96,7 @@ pub async fn run(args: CheckArgs) -> Result<()> {
 /// # Errors
 /// What a run refuses before connecting: files that cannot be read, options that do not fit
 /// ([`SinkArgs::settings`]).
-pub async fn plan(mut args: SinkArgs) -> Result<Plan> {
+pub(crate) async fn plan(mut args: SinkArgs) -> Result<Plan> {
     args.load_kafka_config()?;
     args.load_topic_map()?;
     let settings = args.settings()?;

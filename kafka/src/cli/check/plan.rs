@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// What a run would do, and what stops it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Whether a run would start (no problem).
     pub would_start: bool,
     /// What stops a run, each naming its fix.
@@ -24,7 +24,7 @@ pub struct Plan {
 
 /// The Kafka side of a [`Plan`].
 #[derive(Debug, Clone, Serialize)]
-pub struct KafkaSide {
+pub(crate) struct KafkaSide {
     /// `--brokers`.
     pub brokers: String,
     /// `--group`.
@@ -39,7 +39,7 @@ pub struct KafkaSide {
 
 /// The Schema Registry side of a [`Plan`].
 #[derive(Debug, Clone, Serialize)]
-pub struct RegistrySide {
+pub(crate) struct RegistrySide {
     /// The registries' URLs.
     pub urls: Vec<String>,
     /// Whether one answered and took the credentials.
@@ -48,7 +48,7 @@ pub struct RegistrySide {
 
 /// The Snowflake side of a [`Plan`].
 #[derive(Debug, Clone, Serialize)]
-pub struct SnowflakeSide {
+pub(crate) struct SnowflakeSide {
     /// `--database`.
     pub database: String,
     /// `--schema`.
@@ -60,7 +60,7 @@ pub struct SnowflakeSide {
 /// What is known of a table or pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum State {
+pub(crate) enum State {
     /// It exists (and this role may use it).
     Exists,
     /// It does not exist; the run creates it (`--create-tables`).
@@ -73,7 +73,7 @@ pub enum State {
 
 /// One topic of a [`Plan`].
 #[derive(Debug, Clone, Serialize)]
-pub struct TopicPlan {
+pub(crate) struct TopicPlan {
     /// The topic.
     pub topic: String,
     /// `--topic` (listed, also by a connector file or `--topic-map`) or `--topic-regex`.
@@ -96,7 +96,7 @@ pub struct TopicPlan {
 
 /// One partition of a [`TopicPlan`].
 #[derive(Debug, Clone, Serialize)]
-pub struct ChannelPlan {
+pub(crate) struct ChannelPlan {
     /// The partition.
     pub partition: i32,
     /// Its channel, as the run names it.

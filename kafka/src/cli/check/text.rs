@@ -6,7 +6,7 @@ use super::plan::{Plan, State, TopicPlan};
 
 impl Plan {
     /// The plan as lines for people.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut s = String::new();
         self.write_sides(&mut s);
         for t in &self.topics {

@@ -18,7 +18,7 @@ use crate::error::{err, fail, Context, Error, Result};
 /// # Errors
 /// A malformed `\uXXXX`, or a line that is a key alone (Java reads it as an empty value; here
 /// it is most likely not a properties file at all), naming the line, never its text.
-pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>> {
+pub(super) fn parse_properties(text: &str) -> Result<BTreeMap<String, String>> {
     const WHITE: [char; 3] = [' ', '\t', '\x0c'];
     let lines: Vec<&str> = natural_lines(text);
     let mut out = BTreeMap::new();

@@ -26,7 +26,8 @@ mod java_properties;
 mod translate;
 
 use java_properties::parse_properties;
-pub use translate::{translate, Connection, ConnectorConfig};
+pub(crate) use translate::Connection;
+pub use translate::{translate, ConnectorConfig};
 
 /// The prefix of the variables every option of `snowpipe-kafka` (and of `check`) is also read
 /// from: `--connector-config` is `SNOWPIPE_KAFKA_CONNECTOR_CONFIG`
@@ -39,7 +40,7 @@ pub const ENV_PREFIX: &str = "SNOWPIPE_KAFKA_";
 /// # Errors
 /// A file that cannot be read or parsed, or a key whose value this sink cannot honour
 /// ([`translate`]).
-pub fn read(path: &Path) -> Result<ConnectorConfig> {
+pub(crate) fn read(path: &Path) -> Result<ConnectorConfig> {
     let text = read_text(path, "--connector-config")?;
     let keys = parse(&text).with_context(Error::Config, || {
         format!("--connector-config {}", path.display())
@@ -73,14 +74,14 @@ fn holds_secret(key: &str) -> bool {
 
 /// The most a configuration file given on the command line may hold: the connector's files
 /// are kilobytes, and the file is read before anything else runs.
-pub const MAX_FILE_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// Reads the text of the file `flag` names, at most [`MAX_FILE_BYTES`]: a path to a device or
 /// a FIFO that never ends is refused at the limit instead of read without end.
 ///
 /// # Errors
 /// A file that cannot be read, is not UTF-8 or is larger than the limit.
-pub fn read_text(path: &Path, flag: &str) -> Result<String> {
+pub(crate) fn read_text(path: &Path, flag: &str) -> Result<String> {
     use std::io::Read as _;
     let file = std::fs::File::open(path).with_context(Error::Config, || {
         format!("cannot read {flag} {}", path.display())

@@ -37,7 +37,7 @@ use num_bigint::BigInt;
 
 /// A Connect map key, as the Java object Confluent's converters make of it.
 #[derive(Debug, Clone)]
-pub enum JavaKey {
+pub(crate) enum JavaKey {
     /// `null` (an optional key schema).
     Null,
     /// `Integer`, `Short` or `Byte` (Connect INT32, INT16, INT8): the same `hashCode` and order.
@@ -62,7 +62,7 @@ pub enum JavaKey {
 
 impl JavaKey {
     /// The key's Java `hashCode()`.
-    pub fn hash_code(&self) -> i32 {
+    pub(crate) fn hash_code(&self) -> i32 {
         match self {
             JavaKey::Null => 0,
             JavaKey::Int(v) => *v,
@@ -174,14 +174,14 @@ fn double_to_long_bits(d: f64) -> i64 {
 }
 
 /// Java's `String.hashCode` (over UTF-16 code units, wrapping).
-pub fn java_string_hash(s: &str) -> i32 {
+pub(crate) fn java_string_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 /// How the converter made its map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capacity {
+pub(crate) enum Capacity {
     /// `new HashMap<>()` (Protobuf, JSON Schema).
     Default,
     /// `new HashMap<>(n)` (Avro: `n` is the entry count read, duplicates included).
@@ -190,7 +190,7 @@ pub enum Capacity {
 
 /// One distinct key of the map: where it was first put and where it was last put (its value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The index of the key's first `put` (its place and its key).
     pub first: usize,
     /// The index of its last `put` (its value).
@@ -203,7 +203,7 @@ pub struct Entry {
 /// # Errors
 /// A map whose order Java decides by object identity (two distinct keys of equal hash in a
 /// tree bin, of a class not comparable to itself: bytes); the reason says so.
-pub fn iteration_order(keys: &[JavaKey], capacity: Capacity) -> Result<Vec<Entry>, String> {
+pub(crate) fn iteration_order(keys: &[JavaKey], capacity: Capacity) -> Result<Vec<Entry>, String> {
     let mut map = Sim::new(keys, capacity);
     for i in 0..keys.len() {
         map.put(i)?;
@@ -215,7 +215,7 @@ pub fn iteration_order(keys: &[JavaKey], capacity: Capacity) -> Result<Vec<Entry
 }
 
 /// The order a `HashMap<>()` iterates distinct `String` keys put in order.
-pub fn string_order<S: AsRef<str>>(keys: &[S]) -> Vec<usize> {
+pub(crate) fn string_order<S: AsRef<str>>(keys: &[S]) -> Vec<usize> {
     let keys: Vec<JavaKey> = keys
         .iter()
         .map(|k| JavaKey::Str(k.as_ref().to_owned()))

@@ -247,7 +247,7 @@ impl protox::file::FileResolver for OneFile {
 ///
 /// # Errors
 /// Indexes cut short, a negative count or more than 64.
-pub fn message_indexes(body: &[u8]) -> Result<(Vec<i64>, &[u8]), String> {
+pub(crate) fn message_indexes(body: &[u8]) -> Result<(Vec<i64>, &[u8]), String> {
     let mut rest = body;
     let count = read_zigzag(&mut rest)?;
     if count == 0 {

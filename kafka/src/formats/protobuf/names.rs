@@ -35,15 +35,15 @@
 /// counts 4.7 MiB; real schemas are far smaller. A schema counted just under this limit
 /// (7.5 MiB: 3,000 fields in a 1,250-byte package) compiled in 0.15 s, peaking at 42–58 MB
 /// (release), where the 246 KB attack counted 1.2 GB and took 5.3 GB.
-pub const MAX_NAME_BYTES: u64 = 8 << 20;
+pub(super) const MAX_NAME_BYTES: u64 = 8 << 20;
 
 /// The most bytes of candidate names resolution may build: about 0.1 s of copying and hashing
 /// (800 references through a package of 1,000 parts, 32 KB of text, took 0.53 s; release).
-pub const MAX_LOOKUP_BYTES: u64 = 256 << 20;
+pub(super) const MAX_LOOKUP_BYTES: u64 = 256 << 20;
 
 /// What the text asks for.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Cost {
+pub(super) struct Cost {
     /// Bytes of full names (an upper bound).
     pub names: u64,
     /// Bytes of candidate names built while resolving references (an upper bound).
@@ -55,7 +55,7 @@ pub struct Cost {
 ///
 /// # Errors
 /// The reason, with the count, the limit and the fix.
-pub fn check(text: &str) -> Result<(), String> {
+pub(super) fn check(text: &str) -> Result<(), String> {
     let cost = count(text);
     if cost.names > MAX_NAME_BYTES {
         return Err(format!(
@@ -215,7 +215,7 @@ fn package(text: &str) -> (u64, u64, u64) {
 }
 
 /// What `text`'s full names and lookups would take (see the module docs).
-pub fn count(text: &str) -> Cost {
+pub(super) fn count(text: &str) -> Cost {
     let (package_len, package_parts, prefixes) = package(text);
     let mut cost = Cost {
         names: prefixes,

@@ -31,7 +31,7 @@ use crate::formats::walk::Walk;
 /// The most memory one payload's decode may take, estimated (see the module docs): a 1 MB
 /// message of well-formed fields takes a few MB; a hostile one of a million tiny
 /// sub-messages would take hundreds.
-pub const DECODED_LIMIT: u64 = 64 << 20;
+pub(super) const DECODED_LIMIT: u64 = 64 << 20;
 
 /// The decoder's recursion limit: deeper, it refuses the payload itself.
 const DECODER_DEPTH: usize = 100;
@@ -55,7 +55,11 @@ struct Cost {
 ///
 /// # Errors
 /// The dead-letter reason: the row's (as the writer words it) or the decoder's limit.
-pub fn check(descriptor: &MessageDescriptor, payload: &[u8], at: Walk) -> Result<(), String> {
+pub(super) fn check(
+    descriptor: &MessageDescriptor,
+    payload: &[u8],
+    at: Walk,
+) -> Result<(), String> {
     let mut cost = Cost {
         decoded: MESSAGE,
         row_floor: row_floor(descriptor),

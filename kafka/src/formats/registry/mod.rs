@@ -53,27 +53,27 @@ use std::time::{Duration, Instant};
 use crate::lock;
 use cache::{compile_and_cache, CacheState, Cached};
 use fetch::Attempt;
-pub use schema::Registered;
-pub use urls::redact_url;
+pub(crate) use schema::Registered;
+pub(crate) use urls::redact_url;
 use urls::{check_url, is_cleartext_elsewhere};
 
 /// How long one request may take.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer read.
-pub const MAX_ANSWER: usize = 1 << 20;
+pub(crate) const MAX_ANSWER: usize = 1 << 20;
 /// How long a failure that is the message's fault is remembered before the id is asked for
 /// again.
-pub const RETRY_AFTER: Duration = Duration::from_secs(10);
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(10);
 /// The first wait before asking again after a passing failure.
-pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between two attempts (the backoff doubles up to it).
-pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often, at most, a registry that cannot answer is warned about.
-pub const WARN_EVERY: Duration = Duration::from_secs(30);
+pub(crate) const WARN_EVERY: Duration = Duration::from_secs(30);
 /// The most the cached schemas may weigh ([`Registered::weight`]): a registry (or whoever may
 /// register schemas) serving thousands of 1 MB schemas, each id sent once, must not hold them
 /// all.
-pub const MAX_CACHED_BYTES: usize = 64 << 20;
+pub(crate) const MAX_CACHED_BYTES: usize = 64 << 20;
 
 /// Why a schema cannot be had (a passing failure is never one: it is retried).
 #[derive(Debug, Clone, PartialEq, Eq)]

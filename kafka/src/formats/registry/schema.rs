@@ -8,7 +8,7 @@ use crate::formats::protobuf::ProtoSchema;
 /// What a parsed Avro or Protobuf schema is taken to weigh for each byte of its answer:
 /// parsed, a schema holds several times its text (parsing a 0.9 MB Avro schema peaked at
 /// 72 MB, measured). A JSON Schema is weighed by what it holds ([`JsonSchema::weight`]).
-pub const SCHEMA_WEIGHT_PER_BYTE: usize = 24;
+pub(super) const SCHEMA_WEIGHT_PER_BYTE: usize = 24;
 
 /// A schema as the registry gave it, parsed.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 //! `user:password@` taken out ([`redact_url`]).
 
 /// `url` with any `user:password@` replaced by `***@`, to be quoted in a message.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let start = url.find("://").map_or(0, |i| i + 3);
     let rest = &url[start..];
     // Up to the last `@` anywhere: a password may hold `/`, `?` or `#` (unescaped, it is no

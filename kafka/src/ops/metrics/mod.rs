@@ -58,7 +58,7 @@ use crate::rows::TopicPartition;
 
 /// One partition's consumer lag, from librdkafka's statistics (`source::consumer::Lags`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionLag {
+pub(crate) struct PartitionLag {
     /// Messages behind the partition's end (-1: unknown).
     pub lag: i64,
     /// The high watermark (-1: unknown).
@@ -69,13 +69,13 @@ pub struct PartitionLag {
 const LATENCY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
 
 /// The most topics that get series of their own (see [`Labels`]).
-pub const MAX_TOPICS: usize = 200;
+pub(crate) const MAX_TOPICS: usize = 200;
 
 /// The most partitions that get series of their own (see [`Labels`]).
-pub const MAX_PARTITIONS: usize = 2_000;
+pub(crate) const MAX_PARTITIONS: usize = 2_000;
 
 /// The label value of topics and partitions past the bounds.
-pub const FOLDED: &str = "_other";
+pub(crate) const FOLDED: &str = "_other";
 
 /// The label values this process has handed out, bounded: a regex subscription picks up
 /// topics that others create, and a series per topic and partition would grow without end
@@ -84,7 +84,7 @@ pub const FOLDED: &str = "_other";
 /// `topic="_other"` (and `partition="_other"`), their per-partition gauges are not reported,
 /// and `snowpipe_kafka_folded_topics` says how many topics were folded.
 #[derive(Debug, Default)]
-pub struct Labels {
+pub(crate) struct Labels {
     seen: Mutex<Seen>,
 }
 
@@ -119,18 +119,18 @@ impl Seen {
 
 impl Labels {
     /// The process's labels (the `metrics` recorder is process-wide too).
-    pub fn global() -> &'static Labels {
+    pub(crate) fn global() -> &'static Labels {
         static LABELS: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
         LABELS.get_or_init(Labels::default)
     }
 
     /// The `topic` label of `topic`: its name, or [`FOLDED`].
-    pub fn topic(&self, topic: &str) -> String {
+    pub(crate) fn topic(&self, topic: &str) -> String {
         self.topic_with(topic, MAX_TOPICS)
     }
 
     /// The `topic` and `partition` labels of `part`, or `None` when it is folded.
-    pub fn partition(&self, part: &TopicPartition) -> Option<(String, String)> {
+    pub(crate) fn partition(&self, part: &TopicPartition) -> Option<(String, String)> {
         self.partition_with(part, MAX_TOPICS, MAX_PARTITIONS)
     }
 
@@ -166,7 +166,7 @@ impl Labels {
 
 /// One partition's metrics, registered when its worker starts.
 #[derive(Clone)]
-pub struct PartitionMetrics {
+pub(crate) struct PartitionMetrics {
     /// Rows appended.
     pub rows: Counter,
     /// Bytes appended.
@@ -188,7 +188,7 @@ pub struct PartitionMetrics {
 impl PartitionMetrics {
     /// The metrics of `part`.
     /// Past the bounds of [`Labels`], its counters are the folded ones and its gauge none.
-    pub fn new(part: &TopicPartition) -> Self {
+    pub(crate) fn new(part: &TopicPartition) -> Self {
         let own = Labels::global().partition(part);
         let labels = match &own {
             Some((topic, partition)) => {
@@ -217,11 +217,11 @@ impl PartitionMetrics {
 }
 
 /// Partitions once held here and not now: their gauges are left out of `/metrics`.
-pub type Released = Arc<Mutex<HashSet<TopicPartition>>>;
+pub(crate) type Released = Arc<Mutex<HashSet<TopicPartition>>>;
 
 /// The sink-wide metrics (cheap to clone; the poll thread and the async side share them).
 #[derive(Clone)]
-pub struct SinkMetrics {
+pub(crate) struct SinkMetrics {
     assigned: Gauge,
     paused: Gauge,
     memory_used: Gauge,
@@ -238,7 +238,7 @@ impl Default for SinkMetrics {
 impl SinkMetrics {
     /// The metrics, recording released partitions in `released` (the `/metrics` server's,
     /// [`Health::released`]).
-    pub fn new(released: Released) -> Self {
+    pub(crate) fn new(released: Released) -> Self {
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -257,17 +257,17 @@ impl SinkMetrics {
     }
 
     /// `part` is held here (again): its gauges are shown.
-    pub fn hold(&self, part: &TopicPartition) {
+    pub(crate) fn hold(&self, part: &TopicPartition) {
         self.released().remove(part);
     }
 
     /// A rebalance callback of `kind` (`assign`, `revoke`).
-    pub fn rebalance(&self, kind: &'static str) {
+    pub(crate) fn rebalance(&self, kind: &'static str) {
         metrics::counter!("snowpipe_kafka_rebalances_total", "kind" => kind).increment(1);
     }
 
     /// The consumer lag of every partition in librdkafka's latest statistics.
-    pub fn lags(&self, lags: &std::collections::HashMap<TopicPartition, PartitionLag>) {
+    pub(crate) fn lags(&self, lags: &std::collections::HashMap<TopicPartition, PartitionLag>) {
         for (part, lag) in lags {
             if lag.lag >= 0 {
                 if let Some((topic, partition)) = Labels::global().partition(part) {
@@ -285,7 +285,7 @@ impl SinkMetrics {
     /// `part` is no longer assigned here: its gauges leave `/metrics` (its next owner
     /// reports them) until it is held again. The lag is set to 0 as well, for an exporter that
     /// does not filter.
-    pub fn forget(&self, part: &TopicPartition) {
+    pub(crate) fn forget(&self, part: &TopicPartition) {
         let Some((topic, partition)) = Labels::global().partition(part) else {
             return;
         };
@@ -299,17 +299,17 @@ impl SinkMetrics {
     }
 
     /// Partitions paused for memory now.
-    pub fn paused(&self, n: usize) {
+    pub(crate) fn paused(&self, n: usize) {
         self.paused.set(n as f64);
     }
 
     /// Partitions held now.
-    pub fn assigned(&self, n: usize) {
+    pub(crate) fn assigned(&self, n: usize) {
         self.assigned.set(n as f64);
     }
 
     /// Bytes in use and the limit.
-    pub fn memory(&self, used: usize, limit: usize) {
+    pub(crate) fn memory(&self, used: usize, limit: usize) {
         self.memory_used.set(used as f64);
         self.memory_budget.set(limit as f64);
     }

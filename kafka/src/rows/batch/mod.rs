@@ -50,14 +50,14 @@ const META_BYTES: usize = std::mem::size_of::<Meta>();
 
 /// The sink-wide byte budget of the batches between the poll thread and the workers.
 #[derive(Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     used: AtomicUsize,
     pub(crate) limit: usize,
 }
 
 impl Budget {
     /// A budget of `limit` bytes.
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
             used: AtomicUsize::new(0),
             limit: limit.max(1),
@@ -65,12 +65,12 @@ impl Budget {
     }
 
     /// Bytes held now.
-    pub fn used(&self) -> usize {
+    pub(crate) fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
     }
 
     /// The limit.
-    pub fn limit(&self) -> usize {
+    pub(crate) fn limit(&self) -> usize {
         self.limit
     }
 }
@@ -82,7 +82,7 @@ impl Budget {
 /// CPU. At most `POOLED_BYTES` (2 MiB, and at least 8 buffers) of each size are kept idle, 10
 /// MiB in all, which the budget's slack covers.
 #[derive(Debug)]
-pub struct Pool {
+pub(crate) struct Pool {
     idle: std::sync::Mutex<[Vec<Vec<u8>>; SIZES]>,
     /// Fresh buffers of the sizes it ran out of, faulted in on a thread of their own.
     ahead: Prefault,

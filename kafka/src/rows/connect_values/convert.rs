@@ -6,7 +6,7 @@ use crate::formats::json_text::write_str as write_json_str;
 
 /// A converted value: what the connector hands the SDK.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Out {
+pub(crate) enum Out {
     /// null.
     Null,
     /// A boolean.
@@ -22,7 +22,7 @@ pub enum Out {
 }
 
 /// `KafkaRecordConverter.convertValue` of a parsed header value.
-pub fn converted(v: Cv) -> Out {
+pub(crate) fn converted(v: Cv) -> Out {
     match v {
         Cv::Null => Out::Null,
         Cv::Bool(b) => Out::Bool(b),
@@ -97,7 +97,7 @@ pub(super) fn java_float(f: f64, sci: &str) -> String {
 
 impl Out {
     /// Java's `String.valueOf` of the value (`AbstractMap.toString`, `AbstractCollection.toString`).
-    pub fn java_string(&self) -> String {
+    pub(crate) fn java_string(&self) -> String {
         match self {
             Out::Null => "null".into(),
             Out::Bool(b) => b.to_string(),
@@ -123,7 +123,7 @@ impl Out {
     }
 
     /// The value as the SDK serializes it (Jackson).
-    pub fn write_json(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         match self {
             Out::Null => out.extend_from_slice(b"null"),
             Out::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),

@@ -30,8 +30,8 @@ mod convert;
 mod parse_string;
 
 use convert::java_string_of_json;
-pub use convert::{converted, Out};
-pub use parse_string::parse_string;
+pub(crate) use convert::{converted, Out};
+pub(crate) use parse_string::parse_string;
 
 use crate::formats::json_text::{base64, write_str as write_json_str};
 
@@ -118,7 +118,7 @@ fn write_base64(out: &mut Vec<u8>, b: &[u8]) {
 /// # Errors
 /// The worker's converter error, as the dead-letter reason: a `json` key that is not JSON, a
 /// registry key that was not decoded.
-pub fn write_key(
+pub(crate) fn write_key(
     out: &mut Vec<u8>,
     key: &[u8],
     converter: KeyConverter,
@@ -169,7 +169,7 @@ pub fn write_key(
 ///
 /// # Errors
 /// The worker's converter error: a `json` header that is not JSON.
-pub fn write_header(
+pub(crate) fn write_header(
     out: &mut Vec<u8>,
     value: Option<&[u8]>,
     converter: HeaderConverter,

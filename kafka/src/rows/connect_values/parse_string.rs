@@ -10,7 +10,7 @@
 
 /// A Connect value as `Values.parseString` makes it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cv {
+pub(crate) enum Cv {
     /// No value.
     Null,
     /// `BOOLEAN`.
@@ -35,7 +35,7 @@ pub enum Cv {
 
 /// A Connect schema type, as far as `Values` merges them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Ty {
+pub(crate) enum Ty {
     /// `INT8`.
     I8,
     /// `INT16`.
@@ -127,7 +127,7 @@ impl Merger {
 
 /// How deep arrays and maps may nest in a header value: Jackson's default
 /// `maxNestingDepth`, the limit the value path uses (`rows::validate::json::MAX_DEPTH`).
-pub const MAX_DEPTH: usize = 1_000;
+pub(super) const MAX_DEPTH: usize = 1_000;
 
 /// `Values.Parser`: the tokenizer (delimiters `: , { } [ ] "`, `\` escapes one).
 struct Parser {
@@ -234,7 +234,7 @@ impl Parser {
 }
 
 /// `Values.parseString`: `None` for no value.
-pub fn parse_string(text: &str) -> Option<Cv> {
+pub(crate) fn parse_string(text: &str) -> Option<Cv> {
     if text.is_empty() {
         return Some(Cv::Str(String::new()));
     }

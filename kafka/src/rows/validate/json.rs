@@ -14,7 +14,7 @@ use crate::formats::java_map::string_order;
 
 /// One JSON value, as the Java type v4 holds it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Java<'a> {
+pub(super) enum Java<'a> {
     Null,
     Bool(bool),
     /// An integer (`Long`), its text.
@@ -31,7 +31,7 @@ pub enum Java<'a> {
 
 impl Java<'_> {
     /// The Java class v4 names in a refusal.
-    pub fn class(&self) -> &'static str {
+    pub(super) fn class(&self) -> &'static str {
         match self {
             Java::Null => "null",
             Java::Bool(_) => "java.lang.Boolean",
@@ -45,7 +45,7 @@ impl Java<'_> {
 }
 
 /// What `raw` holds.
-pub fn java(raw: &RawValue) -> Java<'_> {
+pub(super) fn java(raw: &RawValue) -> Java<'_> {
     let text = raw.get();
     match text.as_bytes().first() {
         Some(b'n') => Java::Null,
@@ -94,7 +94,7 @@ impl<'de> Deserialize<'de> for Entries<'de> {
 
 /// A string as Jackson writes it: `"` and `\` escaped, `\b \t \f \n \r`, other control
 /// characters as `\u00XX` (upper-case hex), everything else as it is.
-pub fn write_jackson_str(out: &mut String, s: &str) {
+pub(super) fn write_jackson_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -115,11 +115,11 @@ pub fn write_jackson_str(out: &mut String, s: &str) {
 /// The deepest nesting a map or list is written with (Jackson's default
 /// `StreamReadConstraints.maxNestingDepth`, which Kafka's JsonConverter reads values with):
 /// [`write_value`] takes a stack frame a level.
-pub const MAX_DEPTH: usize = 1_000;
+pub(super) const MAX_DEPTH: usize = 1_000;
 
 /// Whether the JSON `text` nests arrays and objects deeper than `max`, in one pass over its
 /// bytes (strings skipped, their escapes included).
-pub fn deeper_than(text: &str, max: usize) -> bool {
+pub(super) fn deeper_than(text: &str, max: usize) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for b in text.bytes() {
         if in_string {
@@ -148,7 +148,7 @@ pub fn deeper_than(text: &str, max: usize) -> bool {
 
 /// `raw` (a map or list) as Jackson writes it, compact, maps in Java `HashMap` order. `None`
 /// when a string in it holds a lone surrogate. Check its depth first ([`deeper_than`]).
-pub fn jackson_text(raw: &RawValue) -> Option<String> {
+pub(super) fn jackson_text(raw: &RawValue) -> Option<String> {
     let mut out = String::with_capacity(raw.get().len());
     write_value(&mut out, raw)?;
     Some(out)
@@ -192,7 +192,7 @@ fn write_value(out: &mut String, raw: &RawValue) -> Option<()> {
 /// The first JSON value of `text`, as Jackson's `readTree` takes it (anything after it is not
 /// read): `Ok(None)` for no value at all (white space: Jackson's `MissingNode`), `Err` for
 /// text that does not start with one.
-pub fn first_value(text: &str) -> Result<Option<&RawValue>, ()> {
+pub(super) fn first_value(text: &str) -> Result<Option<&RawValue>, ()> {
     if text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
         return Ok(None);
     }

@@ -23,7 +23,7 @@
 //! own column normalization, `--normalize-columns`). `RECORD_CONTENT` is never checked.
 
 mod json;
-pub mod rules;
+pub(crate) mod rules;
 #[cfg(test)]
 mod tests;
 mod time;
@@ -33,11 +33,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::value::RawValue;
 
 use crate::formats::connect_type::{ConnectType, FieldTypes};
-pub use rules::Kind;
+pub(crate) use rules::Kind;
 
 /// One column as `DESC TABLE` gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Column {
+pub(crate) struct Column {
     /// Its type.
     pub kind: Kind,
     /// `null?` is `Y`.
@@ -48,7 +48,7 @@ pub struct Column {
 
 /// A table's columns, by exact name.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Columns {
+pub(crate) struct Columns {
     by_name: HashMap<String, Column>,
 }
 
@@ -58,7 +58,7 @@ impl Columns {
     /// # Errors
     /// A column of a type v4 does not validate (`RowValidator.validateSchema`): v4 then runs
     /// without client-side validation for the table, and so do we.
-    pub fn from_describe<'a>(
+    pub(crate) fn from_describe<'a>(
         rows: impl IntoIterator<Item = (&'a str, &'a str, &'a str, &'a str)>,
     ) -> Result<Self, String> {
         let mut by_name = HashMap::new();
@@ -75,24 +75,24 @@ impl Columns {
     }
 
     /// How many columns.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_name.len()
     }
 
     /// Whether a column is named exactly `name`.
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.by_name.contains_key(name)
     }
 
     /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
 }
 
 /// What a row is, checked.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Valid as it is.
     Same,
     /// Valid once these values are rewritten: the new row.
@@ -105,7 +105,7 @@ pub enum Outcome {
 
 /// A row's structural mismatch (`ValidationResult.structuralError`).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Structural {
+pub(crate) struct Structural {
     /// Keys with no column, and the type schema evolution gives each.
     pub extra: Vec<(String, &'static str)>,
     /// NOT NULL columns (without a default) the row lacks.
@@ -126,7 +126,7 @@ impl Structural {
     /// at most the first 20 keys with no column, then how many there are: v4 names them all,
     /// and a message of many keys then made a reason header as large as itself, past what the
     /// dead-letter topic takes (the dead letter was lost).
-    pub fn reason(&self, head: &str) -> String {
+    pub(crate) fn reason(&self, head: &str) -> String {
         const SHOWN: usize = 20;
         let mut extra = java_set(self.extra.iter().take(SHOWN).map(|(c, _)| c.as_str()));
         if self.extra.len() > SHOWN {
@@ -148,7 +148,7 @@ impl Structural {
 /// then `mapToColumnType`): an integer is `INT64` (`BIGINT`), a fraction `FLOAT64`
 /// (`DOUBLE`), text and null `VARCHAR`, a boolean `BOOLEAN`, an array `ARRAY`, an object
 /// `VARIANT`.
-pub fn json_column_type(raw: &RawValue) -> &'static str {
+pub(crate) fn json_column_type(raw: &RawValue) -> &'static str {
     match json::java(raw) {
         json::Java::Null | json::Java::Str(_) => "VARCHAR",
         json::Java::Long(_) => "BIGINT",
@@ -164,7 +164,7 @@ pub fn json_column_type(raw: &RawValue) -> &'static str {
 /// `SMALLINT`, INT32 `INT` (Date `DATE`, Time `TIME(6)`), INT64 `BIGINT` (Timestamp
 /// `TIMESTAMP(6)`), FLOAT32 `FLOAT`, FLOAT64 `DOUBLE`, BOOLEAN, STRING `VARCHAR`, BYTES
 /// `BINARY` (Decimal `VARCHAR`), ARRAY, MAP and STRUCT `VARIANT`.
-pub fn schema_column_type(t: ConnectType) -> &'static str {
+pub(crate) fn schema_column_type(t: ConnectType) -> &'static str {
     match t {
         ConnectType::Int8 => "BYTEINT",
         ConnectType::Int16 => "SMALLINT",
@@ -186,7 +186,7 @@ pub fn schema_column_type(t: ConnectType) -> &'static str {
 /// `row` (one JSON object) against `columns`; `normalize_time`:
 /// `snowflake.feature.normalize.time`. A row without a schema: [`typed_row`] with no fields.
 #[cfg(test)]
-pub fn row(row: &[u8], columns: &Columns, normalize_time: bool) -> Outcome {
+pub(crate) fn row(row: &[u8], columns: &Columns, normalize_time: bool) -> Outcome {
     typed_row(row, columns, normalize_time, None)
 }
 
@@ -195,7 +195,7 @@ pub fn row(row: &[u8], columns: &Columns, normalize_time: bool) -> Outcome {
 /// ([`schema_column_type`], v4's `getTableSchemaFromRecordSchema`; a key the schema does not
 /// name from its value), and BYTES into a BINARY column land as their bytes
 /// ([`rules::connect_bytes`]).
-pub fn typed_row(
+pub(crate) fn typed_row(
     row: &[u8],
     columns: &Columns,
     normalize_time: bool,

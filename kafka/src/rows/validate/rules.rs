@@ -11,7 +11,7 @@ use super::time;
 
 /// A column's logical type, from its `DESC TABLE` type (`ColumnSchema.parseTypeString`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// NUMBER and its synonyms: precision, scale.
     Fixed(u32, u32),
     /// FLOAT and its synonyms.
@@ -61,7 +61,7 @@ impl Kind {
     ///
     /// # Errors
     /// The type, named, when v4 does not validate it.
-    pub fn of(type_text: &str) -> Result<Kind, String> {
+    pub(crate) fn of(type_text: &str) -> Result<Kind, String> {
         let t = type_text.trim();
         let (base, params) = match t.find('(') {
             Some(i) if t.ends_with(')') => (&t[..i], Some(t[i + 1..t.len() - 1].trim())),
@@ -98,7 +98,7 @@ impl Kind {
 }
 
 /// What a value becomes.
-pub type Checked = Result<Option<String>, String>;
+pub(crate) type Checked = Result<Option<String>, String>;
 
 /// v4's `valueFormatNotAllowedException` (`INVALID_VALUE_ROW`).
 fn bad_value(col: &str, ty: &str, reason: &str) -> String {
@@ -120,7 +120,7 @@ fn bad_type(col: &str, v: &Java<'_>, ty: &str, allowed: &str) -> String {
 
 /// `raw` (not null) in column `col` of kind `kind`; `normalize_time`:
 /// `snowflake.feature.normalize.time` (default true).
-pub fn check(col: &str, kind: Kind, raw: &RawValue, normalize_time: bool) -> Checked {
+pub(crate) fn check(col: &str, kind: Kind, raw: &RawValue, normalize_time: bool) -> Checked {
     let v = java(raw);
     if let Java::Str(None) = v {
         let ty = match kind {
@@ -381,7 +381,7 @@ fn binary(col: &str, v: &Java<'_>, max: u32) -> Checked {
 /// passes whatever its bytes (only their length is checked) and lands as those bytes. The
 /// text the service reads as them is their hex (its default `BINARY_INPUT_FORMAT`), as for
 /// `binary`'s hex text.
-pub fn connect_bytes(col: &str, raw: &RawValue, max: u32) -> Checked {
+pub(crate) fn connect_bytes(col: &str, raw: &RawValue, max: u32) -> Checked {
     use base64::Engine as _;
     let v = java(raw);
     let Java::Str(Some(s)) = &v else {

@@ -14,7 +14,7 @@ const DAY_SECONDS: i128 = 86_400;
 /// A wall clock: date and time of day, with the offset it was given at (seconds east of UTC)
 /// when it had one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clock {
+pub(super) struct Clock {
     pub year: i64,
     pub month: u32,
     pub day: u32,
@@ -67,7 +67,7 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 
 /// The instant of an integer epoch, its scale guessed from its size; text beyond a `long` is
 /// nanoseconds (`parseInstantGuessScale`). `None`: not an integer.
-pub fn epoch(text: &str) -> Option<Clock> {
+pub(super) fn epoch(text: &str) -> Option<Clock> {
     let nanos: i128 = match text.parse::<i64>() {
         Ok(v) => {
             let v = i128::from(v);
@@ -180,7 +180,7 @@ fn offset(s: &str) -> Option<(i32, &str)> {
 /// `ZonedDateTime`/`OffsetDateTime` (with an offset, a `[zone]` after it), `LocalDateTime`,
 /// `LocalDate` (the start of the day), else an integer epoch ([`epoch`]). `None`: none of
 /// them. A clock without an offset is read in the zone the caller gives it.
-pub fn date_time(text: &str) -> Option<Clock> {
+pub(super) fn date_time(text: &str) -> Option<Clock> {
     let text = text.trim();
     if let Some(((year, month, day), rest)) = local_date(text) {
         if rest.is_empty() {
@@ -220,7 +220,7 @@ pub fn date_time(text: &str) -> Option<Clock> {
 /// A time of day as `DataValidationUtil.validateAndParseTime` reads text (trimmed):
 /// `LocalTime`, `OffsetTime` (the offset dropped), else an integer epoch's time of day in UTC.
 /// (seconds of the day, nanoseconds); `None`: none of them.
-pub fn time_of_day(text: &str) -> Option<(u32, u32)> {
+pub(super) fn time_of_day(text: &str) -> Option<(u32, u32)> {
     let text = text.trim();
     if let Some((t, rest)) = local_time(text) {
         if rest.is_empty() || offset(rest).is_some_and(|(_, r)| r.is_empty()) {
@@ -245,7 +245,7 @@ fn java_fraction(out: &mut String, nanos: u32) {
 
 /// Java's `LocalDateTime.toString`: `yyyy-MM-ddTHH:mm`, then `:ss` unless seconds and
 /// nanoseconds are zero, then the fraction.
-pub fn java_local_date_time(c: &Clock) -> String {
+pub(super) fn java_local_date_time(c: &Clock) -> String {
     let (h, m, s) = (
         c.secs_of_day / 3600,
         c.secs_of_day / 60 % 60,
@@ -260,12 +260,12 @@ pub fn java_local_date_time(c: &Clock) -> String {
 }
 
 /// Java's `OffsetDateTime.toString` of a UTC clock: [`java_local_date_time`] and `Z`.
-pub fn java_utc(c: &Clock) -> String {
+pub(super) fn java_utc(c: &Clock) -> String {
     java_local_date_time(c) + "Z"
 }
 
 /// A time of day as `HH:mm:ss` and its fraction (Java's `ISO_LOCAL_TIME`).
-pub fn iso_local_time((secs, nanos): (u32, u32)) -> String {
+pub(super) fn iso_local_time((secs, nanos): (u32, u32)) -> String {
     let mut out = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
     if nanos > 0 {
         let f = format!("{nanos:09}");

@@ -18,7 +18,8 @@ mod translated;
 
 use keys::{is_taken, KEYS};
 
-pub use translated::{Connection, ConnectorConfig};
+pub(crate) use translated::Connection;
+pub use translated::ConnectorConfig;
 
 /// The connector's keys → this sink's options.
 ///
