@@ -27,3 +27,4 @@ mod table_replay_crash;
 mod table_replay_follow;
 mod table_replay_follow_crash;
 mod table_replay_follow_perf;
+mod table_replay_follow_purge;
