@@ -26,6 +26,30 @@ pub fn pipe_name(table: &str) -> String {
     format!("{}_CHANGES_PIPE", snowflake_name(table))
 }
 
+/// How to take a new snapshot of `tables` (the fix when the binlog cannot go on): drop each
+/// change pipe (which drops its channel and committed position) and change table, create
+/// them again, and run follow again.
+pub fn new_snapshot_fix<'a>(tables: impl IntoIterator<Item = &'a str>) -> String {
+    let tables: Vec<&str> = tables.into_iter().collect();
+    let drops: Vec<String> = tables
+        .iter()
+        .map(|t| {
+            format!(
+                "DROP PIPE {}; DROP TABLE {};",
+                pipe_name(t),
+                table_name(&snowflake_name(t))
+            )
+        })
+        .collect();
+    format!(
+        "take a new snapshot: {} (rename the change table instead to keep its history), \
+         create them again with the DDL `table_replay ddl --changes --table {}` prints, and run \
+         follow again",
+        drops.join(" "),
+        tables.join(",")
+    )
+}
+
 /// The change channel of a source table (one per table, so a restart reopens it).
 pub fn channel_name(table: &str) -> String {
     format!("table_replay_changes_{table}")

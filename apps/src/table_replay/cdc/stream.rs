@@ -122,7 +122,7 @@ pub(super) async fn follow(
                     tx.file, tx.start
                 ))))
             }
-            Some(Err(e)) => return Err(stream_error(e, &tx)),
+            Some(Err(e)) => return Err(stream_error(e, &tx, tables)),
             Some(Ok(e)) => e,
         };
         let h = event.header();
@@ -170,8 +170,8 @@ pub(super) async fn follow(
     Ok(out)
 }
 
-/// A purged or missing position says what to do.
-fn stream_error(e: mysql_async::Error, tx: &Tx) -> anyhow::Error {
+/// A purged or missing position says what to do: a new snapshot of the followed tables.
+fn stream_error(e: mysql_async::Error, tx: &Tx, tables: &[Followed<'_>]) -> anyhow::Error {
     let text = e.to_string();
     if text.contains("1236")
         || text
@@ -181,10 +181,10 @@ fn stream_error(e: mysql_async::Error, tx: &Tx) -> anyhow::Error {
         anyhow::anyhow!(
             "the binlog at {}:{} is no longer on the server ({text}): it was purged \
              (expire_logs_days / binlog_expire_logs_seconds, or PURGE BINARY LOGS). The changes \
-             since cannot be read: take a new snapshot (drop the change channels, e.g. recreate \
-             the change tables, and run follow again)",
+             committed so far stay in the change tables; the changes since cannot be read: {}",
             tx.file,
-            tx.start
+            tx.start,
+            changes::new_snapshot_fix(tables.iter().map(|f| f.table.name.as_str()))
         )
     } else {
         anyhow::Error::new(Disconnected(format!("at {}:{}: {text}", tx.file, tx.start)))
@@ -221,11 +221,10 @@ fn check_ddl(
             bail!(
                 "{verb} on followed table {} at {}:{at}: the change table cannot express it \
                  (a {verb} writes no row changes to the binlog). Changes before it are \
-                 committed; to go on, take a new snapshot: recreate {}'s change table (or drop \
-                 its channel) and run follow again",
+                 committed; to go on, {}",
                 f.table.name,
                 tx.file,
-                f.table.name
+                changes::new_snapshot_fix([f.table.name.as_str()])
             );
         }
     }
@@ -254,12 +253,12 @@ async fn rows_event(
     if tme.columns_count() as usize != f.table.columns.len() {
         bail!(
             "table {} has {} columns in the binlog at {}:{begin} but {} when follow started: \
-             its shape changed (ALTER TABLE). Take a new snapshot: recreate the change table \
-             with `table_replay ddl --changes` and run follow again",
+             its shape changed (ALTER TABLE). To go on, {}",
             f.table.name,
             tme.columns_count(),
             tx.file,
-            f.table.columns.len()
+            f.table.columns.len(),
+            changes::new_snapshot_fix([f.table.name.as_str()])
         );
     }
     let op = match rows {
