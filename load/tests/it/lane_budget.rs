@@ -6,7 +6,7 @@
 //! through the real binary with the hostile harness's measurement (`snowpipe_hostile::run`,
 //! peak RSS from `wait4`). Under a 16 MiB budget the same load peaked at 121 MiB before and
 //! 83 MiB after: about 40 MiB of a 16-lane load is not in the budget yet (16 channels' and
-//! readers' fixed buffers), so the test runs at 32 MiB. Its margin is thin: six runs after
+//! readers' fixed buffers), so the test runs at 32 MiB. Its margin is thin: five runs after
 //! the change peaked at 85 to 96 MiB (a one-channel load of the same file: 41 MiB), and under
 //! a 64 MiB budget today's code already passed (123 MiB of 128), so the test guards only at
 //! 32 MiB.
