@@ -1,15 +1,14 @@
 //! Text lanes inside the one memory budget (issue 83, item 1): a multi-range NDJSON load on
-//! 16 channels under a small `memory_budget_bytes` peaks within the budget + 64 MiB. Each
-//! lane's reader queues chunks of 1 MiB for its loader; before the chunks counted against the
-//! readers' share of the budget (`load/src/decode_budget.rs`), 16 lanes queued up to
-//! 16 × 5 MiB outside it: this test peaked at 123 MiB then, 85 MiB after (debug build). Run
-//! through the real binary with the hostile harness's measurement (`snowpipe_hostile::run`,
-//! peak RSS from `wait4`). Under a 16 MiB budget the same load peaked at 121 MiB before and
-//! 83 MiB after: about 40 MiB of a 16-lane load is not in the budget yet (16 channels' and
-//! readers' fixed buffers), so the test runs at 32 MiB. Its margin is thin: five runs after
-//! the change peaked at 85 to 96 MiB (a one-channel load of the same file: 41 MiB), and under
-//! a 64 MiB budget today's code already passed (123 MiB of 128), so the test guards only at
-//! 32 MiB.
+//! 16 channels under a small `memory_budget_bytes`. Each lane's reader queues chunks of 1 MiB
+//! for its loader; those chunks now hold their bytes of the readers' share (half the client's
+//! budget, `load/src/decode_budget.rs`) from their first row until appended. That share is not
+//! yet taken from the SDK's own budget, so the bound a load keeps is the budget, the readers'
+//! half on top of it, and the harness's fixed 64 MiB: 32 + 16 + 64 = 112 MiB here. Before the
+//! change 16 lanes queued up to 16 × 5 MiB outside any budget and this load peaked at
+//! 123 MiB; after it, five runs peaked at 85 to 96 MiB (debug build; a one-channel load of the
+//! same file: 41 MiB, so about 40 MiB of a 16-lane load is the channels' and readers' fixed
+//! buffers). Run through the real binary with the hostile harness's measurement
+//! (`snowpipe_hostile::run`, peak RSS from `wait4`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -74,7 +73,9 @@ fn sixteen_text_lanes_peak_within_the_memory_budget() {
         .map_or(0, Vec::len);
     assert_eq!(lanes, 16, "16 lanes of ranges: {summary}");
     assert_eq!(lab.counts(), (rows, rows), "every row once");
-    let allowed = BUDGET + 64 * MIB;
+    // The SDK's budget, the readers' half of it on top (not yet taken from the SDK's), and
+    // the harness's fixed margin.
+    let allowed = BUDGET + BUDGET / 2 + 64 * MIB;
     eprintln!(
         "peak RSS {} MiB (allowed {} MiB), CPU {:?}",
         o.peak_rss_bytes >> 20,
@@ -83,7 +84,7 @@ fn sixteen_text_lanes_peak_within_the_memory_budget() {
     );
     assert!(
         o.peak_rss_bytes <= allowed,
-        "peak RSS {} MiB is over the budget {} MiB + 64 MiB: {}",
+        "peak RSS {} MiB is over the budget {} MiB, its readers' half and 64 MiB: {}",
         o.peak_rss_bytes >> 20,
         BUDGET >> 20,
         o.summary()
