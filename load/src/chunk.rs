@@ -20,6 +20,13 @@ pub(crate) struct Chunk {
     pub end_token: String,
     /// Input bytes the chunk covers (bad records and blank lines included).
     pub bytes: u64,
+    /// Its bytes' share of the readers' budget while it is queued (`decode_budget.rs`),
+    /// given back when the chunk is dropped after its append.
+    #[allow(
+        dead_code,
+        reason = "kept for its `Drop`: the share is given back then"
+    )]
+    pub held: Option<crate::decode_budget::Share>,
 }
 
 /// Rows of a Parquet file.
@@ -62,12 +69,23 @@ pub(crate) struct ChunkBuilder {
     rows: u64,
     first_token: Option<String>,
     bytes: u64,
+    held: Option<crate::decode_budget::Share>,
 }
 
 impl ChunkBuilder {
     /// Whether a row of `len` bytes no longer fits (the chunk holds rows).
     pub(crate) fn full_for(&self, len: usize) -> bool {
         self.rows > 0 && self.ndjson.len() + len + 1 > CHUNK_BYTES
+    }
+
+    /// Whether the chunk holds its share of the readers' budget.
+    pub(crate) fn holds(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// The chunk holds `share` from now until it is appended.
+    pub(crate) fn hold(&mut self, share: crate::decode_budget::Share) {
+        self.held = Some(share);
     }
 
     /// The buffer to write the next row into; call [`row_written`](Self::row_written) after.
@@ -102,6 +120,7 @@ impl ChunkBuilder {
             first_token: taken.first_token.unwrap_or_default(),
             end_token: end_token(),
             bytes: taken.bytes,
+            held: taken.held,
         }))
     }
 }

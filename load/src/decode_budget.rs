@@ -4,8 +4,13 @@
 //! readers leave of half the client's memory budget. A share larger than the whole is taken
 //! as the whole (so it waits for every other reader, and a budget too small for two lanes
 //! loads one at a time); a plan past a quarter is refused before this (a bad record).
+//!
+//! The text lanes' queued chunks count against the same budget: a reader holds a chunk's
+//! bytes ([`DecodeBudget::hold_shared`]) before it queues the chunk, and the loader gives them
+//! back once the chunk is appended (the SDK's own budget holds it from there), so what every
+//! lane queues together stays within the budget whatever `--channels` is.
 
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 /// Bytes of decoded pages the readers may hold together.
 #[derive(Debug)]
@@ -19,6 +24,14 @@ pub(crate) struct DecodeBudget {
 #[derive(Debug)]
 pub(crate) struct Held<'a> {
     budget: &'a DecodeBudget,
+    bytes: u64,
+}
+
+/// A share of the budget that travels with what it stands for (a queued text chunk), given
+/// back when dropped.
+#[derive(Debug)]
+pub(crate) struct Share {
+    budget: Arc<DecodeBudget>,
     bytes: u64,
 }
 
@@ -36,6 +49,28 @@ impl DecodeBudget {
     /// budget) are free, and holds them; `stop()` is asked every 100 ms (`None` once it says
     /// stop).
     pub(crate) fn hold(&self, bytes: u64, stop: impl Fn() -> bool) -> Option<Held<'_>> {
+        let bytes = self.take(bytes, stop)?;
+        Some(Held {
+            budget: self,
+            bytes,
+        })
+    }
+
+    /// As [`hold`](Self::hold), the share owning its handle on the budget.
+    pub(crate) fn hold_shared(
+        self: &Arc<Self>,
+        bytes: u64,
+        stop: impl Fn() -> bool,
+    ) -> Option<Share> {
+        let bytes = self.take(bytes, stop)?;
+        Some(Share {
+            budget: Arc::clone(self),
+            bytes,
+        })
+    }
+
+    /// Waits until `bytes` (at most the whole) are free and takes them: the bytes taken.
+    fn take(&self, bytes: u64, stop: impl Fn() -> bool) -> Option<u64> {
         let bytes = bytes.min(self.total);
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         while *free < bytes {
@@ -50,22 +85,26 @@ impl DecodeBudget {
                 .0;
         }
         *free -= bytes;
-        Some(Held {
-            budget: self,
-            bytes,
-        })
+        Some(bytes)
+    }
+
+    /// Gives `bytes` back.
+    fn give(&self, bytes: u64) {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        *free += bytes;
+        self.freed.notify_all();
     }
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        let mut free = self
-            .budget
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *free += self.bytes;
-        self.budget.freed.notify_all();
+        self.budget.give(self.bytes);
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.budget.give(self.bytes);
     }
 }
 
@@ -90,5 +129,17 @@ mod tests {
         );
         drop(b);
         assert!(budget.hold(500, || false).is_some());
+    }
+
+    #[test]
+    fn a_shared_share_counts_against_the_same_budget_until_dropped() {
+        let budget = Arc::new(DecodeBudget::new(100));
+        let queued = budget.hold_shared(70, || false).unwrap();
+        assert!(budget.hold(40, || true).is_none(), "30 free while queued");
+        drop(queued);
+        assert!(
+            budget.hold(100, || true).is_some(),
+            "all free once appended"
+        );
     }
 }

@@ -419,6 +419,7 @@ fn read(
             let at = (input.path.as_path(), span);
             let object = input.object.as_ref().map(|o| &o.tag);
             let (reader, r) = TextReader::open(at, format, committed, modes, object, tx, halt)?;
+            let reader = reader.within(&settings.decoding);
             *report = r;
             reader.run(report)
         }

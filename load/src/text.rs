@@ -9,16 +9,18 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::mpsc::Sender;
 
-use crate::chunk::{ChunkBuilder, Msg};
+use crate::chunk::{ChunkBuilder, Msg, CHUNK_BYTES};
 use crate::cli::OnError;
 use crate::csv_long::{Boundary, Capped, LongRecord};
 use crate::csv_rows::CsvOptions;
 use crate::dead_letter::{BadRecord, DeadLetter};
+use crate::decode_budget::DecodeBudget;
 use crate::names::shown;
 use crate::record::{check_object, trim_line, without_bom, Line, Whole, MAX_RECORD_BYTES};
 use crate::token::{ObjectTag, TextIdentity};
@@ -72,6 +74,8 @@ pub(crate) struct TextReader<'a> {
     span: (u64, u64),
     /// Lines before the range's start, once counted (for bad records' line numbers).
     lines_before: Option<u64>,
+    /// What every lane's queued chunks count against (`decode_budget.rs`), when set.
+    budget: Option<Arc<DecodeBudget>>,
 }
 
 /// The CSV reader's buffer.
@@ -132,6 +136,7 @@ impl<'a> TextReader<'a> {
             long: None,
             span,
             lines_before: (span.0 == 0).then_some(0),
+            budget: None,
         };
         let report = TextReport {
             start_position: position,
@@ -140,6 +145,12 @@ impl<'a> TextReader<'a> {
             bad_records: 0,
         };
         Ok((reader, report))
+    }
+
+    /// The reader, each chunk holding its bytes of `budget` while it is queued.
+    pub(crate) fn within(mut self, budget: &Arc<DecodeBudget>) -> Self {
+        self.budget = Some(Arc::clone(budget));
+        self
     }
 
     /// Reads to the end (with `--follow`: until `stop`), sending chunks.
@@ -207,6 +218,22 @@ impl<'a> TextReader<'a> {
         self.tx
             .blocking_send(msg)
             .map_err(|_| anyhow!("the loader stopped"))
+    }
+
+    /// Before a chunk's first row is written: waits for the chunk's bytes of the budget (a
+    /// whole chunk, or the row when it is larger), so what every lane builds and queues
+    /// together stays within it.
+    ///
+    /// # Errors
+    /// When the loader stopped while waiting.
+    fn reserve(&self, chunk: &mut ChunkBuilder, row: usize) -> Result<()> {
+        let Some(budget) = self.budget.as_ref().filter(|_| !chunk.holds()) else {
+            return Ok(());
+        };
+        let bytes = CHUNK_BYTES.max(row + 1) as u64;
+        let share = budget.hold_shared(bytes, || self.stop.load(Ordering::Relaxed));
+        chunk.hold(share.ok_or_else(|| anyhow!("the loader stopped"))?);
+        Ok(())
     }
 
     /// Reads what the file holds now from the position on; `last`: the file is complete (a
@@ -306,6 +333,7 @@ impl<'a> TextReader<'a> {
             self.position += n;
             match check {
                 Ok(true) => {
+                    self.reserve(&mut chunk, row.len())?;
                     chunk.buf().extend_from_slice(row);
                     let end = self.position;
                     chunk.row_written(|| self.token(end));
@@ -481,6 +509,7 @@ impl<'a> TextReader<'a> {
             (self.position, self.line) = (end, next_line);
             match converted {
                 Ok(()) => {
+                    self.reserve(&mut chunk, row.len())?;
                     chunk.buf().extend_from_slice(&row);
                     chunk.row_written(|| self.token(end));
                 }

@@ -15,6 +15,7 @@ mod hostile_server_answers;
 mod hostile_suite;
 mod json_logs;
 mod kubernetes_job;
+mod lane_budget;
 mod ndjson;
 mod parquet;
 mod parquet_hostile;
