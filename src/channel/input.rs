@@ -44,10 +44,13 @@ impl Positions {
         Self::from_span(None, None)
     }
 
-    /// One token for every row of the append (the committed token becomes `token` once they
-    /// are all committed). An append larger than one request cannot be split exactly with it.
+    /// One token for the whole append, its last row's: the committed token becomes `token`
+    /// once they are all committed. It is sent as the request's end token only, so appends of
+    /// several rows each at a number (`at(9)` for rows 0–9, then `at(19)`) may share a request
+    /// without naming a span of numbers the rows do not fill. An append larger than one
+    /// request cannot be split exactly with it.
     pub fn at(token: OffsetToken) -> Self {
-        Self::from_span(Some(token.clone()), Some(token))
+        Self::from_span(None, Some(token))
     }
 
     /// The first and the last row's tokens. Numbers with one prefix naming more than one row
@@ -161,7 +164,11 @@ mod tests {
             Tokens::Span { start, end } => (start, end),
             other => panic!("{other:?}"),
         };
-        assert_eq!(span(t("a").into()), (Some(t("a")), Some(t("a"))));
+        assert_eq!(
+            span(t("a").into()),
+            (None, Some(t("a"))),
+            "one token: the end only"
+        );
         assert_eq!(span((t("a")..=t("b")).into()), (Some(t("a")), Some(t("b"))));
         assert_eq!(span(None.into()), (None, None));
         assert_eq!(span(Positions::default()), (None, None));
