@@ -10,7 +10,7 @@
 //! its first `use` line down; `tests/it/readme.rs` keeps the two the same.
 
 use serde::Serialize;
-use snowpipe_streaming::{emulator, OffsetToken, Positions, Rows};
+use snowpipe_streaming::{emulator, OffsetToken, Rows};
 
 #[derive(Serialize)] // field names match the table's columns
 struct Event {
@@ -26,12 +26,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (builder, _emulator) = emulator::from_env_or_start(ddl).await?;
     let client = builder.build().await?;
     let pipe = client.table_pipe("DEMO", "PUBLIC", "EVENTS");
-    let channel = pipe.open_channel("events").await?;
+    let ch = pipe.open_channel("events").await?;
     let rows = (1..=100).map(|id| Event { id, kind: "sale" });
-    let (first, last) = (OffsetToken::from(1u64), OffsetToken::from(100u64));
-    let positions = Positions::span(first..=last.clone());
-    channel.append(Rows::serde(rows), positions).await?;
+    let span = OffsetToken::from(1u64)..=OffsetToken::from(100u64);
+    ch.append(Rows::serde(rows), span.clone().into()).await?;
     let timeout = std::time::Duration::from_secs(60);
-    channel.wait_for_commit(&last, timeout).await?; // the rows are in the table
+    ch.wait_for_commit(span.end(), timeout).await?; // the rows are in the table
     Ok(client.close().await?) // closes the channel too
 }
