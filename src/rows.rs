@@ -15,7 +15,8 @@ use crate::Result;
 /// The rows of one append: serde values ([`Rows::serde`]), NDJSON text the caller already
 /// holds ([`Rows::ndjson`]) or, with the `arrow` feature, an Arrow `RecordBatch`
 /// ([`Rows::arrow`], or `Rows::from(batch)`). Pre-serialized rows each with a numeric token
-/// ([`RawRows`]) become rows and positions with [`RawRows::into_append`].
+/// ([`RawRows`](crate::RawRows)) become rows and positions with
+/// [`RawRows::into_append`](crate::RawRows::into_append).
 ///
 /// `I` is the iterator of serde rows; the other forms use the default.
 ///

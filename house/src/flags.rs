@@ -1,7 +1,7 @@
 //! Every flag the pages quote for one of our binaries is one its `--help` lists. Called by the
 //! `readme_flags` tests of `snowpipe-kafka`, `snowpipe-emulator`, `snowpipe-apps` and
 //! `snowpipe-load` (each names the binaries it builds: `readme_flags!("snowpipe-kafka")`,
-//! [`crate::readme_flags`]); the tables are [`crate::flag_tables`].
+//! [`crate::readme_flags`]); the tables are `crate::flag_tables`.
 //!
 //! Which binary a quoted flag belongs to:
 //! * **On a command line** (a line of a shell code block, or a code span) that starts with the
@@ -9,7 +9,7 @@
 //!   allowed), or with `cargo run` naming it (`--bin`, `--example` or `-p`; the flags after
 //!   `--` are the binary's): that binary, and the subcommand the first words name
 //!   (`snowpipe-kafka check --topic T`: `check`'s help). In every Markdown file the paths test
-//!   reads, not only the READMEs. In a section [`PROSE`](crate::flag_tables::PROSE) gives a binary, a span that starts
+//!   reads, not only the READMEs. In a section `flag_tables::PROSE` gives a binary, a span that starts
 //!   with one of its subcommands (`consume --source kinesis`) is that subcommand's.
 //! * **In prose** (a code span starting with a flag, or a comment in a shell code block): any
 //!   flag of the binary or its subcommands (prose does not say which subcommand), where the
@@ -17,11 +17,11 @@
 //!   the Kafka README); else, after command lines in the same paragraph, the programs they name
 //!   and the section's (a flag of any of them; not checked when one is another program:
 //!   `cargo install --path kafka` … `--features tls`); else the program of the comment's own
-//!   line; else the binary [`PROSE`](crate::flag_tables::PROSE) gives the page's section (pages and sections it does
+//!   line; else the binary `flag_tables::PROSE` gives the page's section (pages and sections it does
 //!   not list are not checked).
 //! * Never: flags on command lines of other programs (`cargo`, `podman`, `openssl`, `kubectl`,
 //!   `curl`…), and what is not a flag (`--` alone, `--no-metadata-…`). A flag the binary
-//!   accepts but hides from its help passes only when [`HIDDEN`](crate::flag_tables::HIDDEN) lists it.
+//!   accepts but hides from its help passes only when `flag_tables::HIDDEN` lists it.
 //!
 //! And the other way: every section of a page a `--help` points at (`kafka/README.md, "Row
 //! layouts"`) is a heading, or a paragraph's bold label, of that page.
@@ -402,7 +402,7 @@ impl Checker {
         said
     }
 
-    /// Checks one page: command lines everywhere, prose where [`PROSE`](crate::flag_tables::PROSE) names its binaries.
+    /// Checks one page: command lines everywhere, prose where `flag_tables::PROSE` names its binaries.
     pub fn page(&mut self, root: &Path, page: &Path) {
         let text = std::fs::read_to_string(root.join(page)).unwrap();
         let name = page.to_string_lossy().replace('\\', "/");

@@ -5,7 +5,7 @@
 //!   ([`circles`]) or for rooms standing on floors ([`floors`]);
 //! * every path a Markdown page quotes exists ([`paths`], on the pages [`markdown`] reads);
 //! * every flag the pages quote for one of our binaries is in its `--help` ([`flags`], with
-//!   its tables in [`flag_tables`]; a package's test is one line, [`readme_flags!`]);
+//!   its tables in `flag_tables`; a package's test is one line, [`readme_flags!`]);
 //! * one module style, `foo/mod.rs` ([`module_style`]).
 //!
 //! Each check panics with what is wrong and how to fix it; each has a test here that shows it

@@ -38,7 +38,7 @@ impl Channel {
     /// As [`append`](Self::append).
     #[deprecated(
         since = "0.2.0",
-        note = "use Channel::append(Rows::serde([row]), token.into())"
+        note = "use `Channel::append(Rows::serde([row]), token.into())`"
     )]
     pub fn append_row<'a, T: Serialize + Sync + ?Sized>(
         &'a self,
@@ -57,7 +57,7 @@ impl Channel {
     /// As [`append`](Self::append).
     #[deprecated(
         since = "0.2.0",
-        note = "use Channel::append(Rows::serde(rows), Positions::span(start..=end))"
+        note = "use `Channel::append(Rows::serde(rows), Positions::span(start..=end))`"
     )]
     pub fn append_rows<'a, I>(
         &'a self,
@@ -82,7 +82,7 @@ impl Channel {
     /// As [`append`](Self::append).
     #[deprecated(
         since = "0.2.0",
-        note = "use Channel::append(Rows::ndjson(bytes), Positions::span(start..=end))"
+        note = "use `Channel::append(Rows::ndjson(bytes), Positions::span(start..=end))`"
     )]
     pub fn append_raw(
         &self,
@@ -119,7 +119,7 @@ impl Channel {
     /// As [`append`](Self::append).
     #[deprecated(
         since = "0.2.0",
-        note = "use Channel::append(Rows::serde(rows), Positions::per_row(tokens))"
+        note = "use `Channel::append(Rows::serde(rows), Positions::per_row(tokens))`"
     )]
     pub fn append_rows_with_tokens<'a, I, T>(
         &'a self,
@@ -141,7 +141,7 @@ impl Channel {
     /// As [`try_append`](Self::try_append).
     #[deprecated(
         since = "0.2.0",
-        note = "use Channel::try_append(Rows::serde([row]), token.into())"
+        note = "use `Channel::try_append(Rows::serde([row]), token.into())`"
     )]
     pub fn try_append_row<T: Serialize + ?Sized>(
         &self,
@@ -157,7 +157,7 @@ impl Channel {
     /// As [`try_append`](Self::try_append).
     #[deprecated(
         since = "0.2.0",
-        note = "use Channel::try_append(Rows::serde(rows), Positions::span(start..=end))"
+        note = "use `Channel::try_append(Rows::serde(rows), Positions::span(start..=end))`"
     )]
     pub fn try_append_rows<I>(
         &self,
@@ -179,7 +179,7 @@ impl Channel {
     /// As [`try_append`](Self::try_append).
     #[deprecated(
         since = "0.2.0",
-        note = "use Channel::try_append(Rows::ndjson(bytes), Positions::span(start..=end))"
+        note = "use `Channel::try_append(Rows::ndjson(bytes), Positions::span(start..=end))`"
     )]
     pub fn try_append_raw(
         &self,
@@ -210,7 +210,7 @@ impl Channel {
     /// As [`try_append`](Self::try_append).
     #[deprecated(
         since = "0.2.0",
-        note = "use Channel::try_append(Rows::serde(rows), Positions::per_row(tokens))"
+        note = "use `Channel::try_append(Rows::serde(rows), Positions::per_row(tokens))`"
     )]
     pub fn try_append_rows_with_tokens<I, T>(&self, rows: I) -> Result<()>
     where

@@ -4,7 +4,7 @@
 //! `level`, `fields.message`, `target`), so a collector never meets a line it cannot parse.
 //! A text of several lines (a report) is one event a line; blank lines are left out.
 //!
-//! [`say!`] is `eprintln!`, [`say_warn!`] the same at `WARN`, [`say_block!`] is `eprint!`
+//! `say!` is `eprintln!`, `say_warn!` the same at `WARN`, `say_block!` is `eprint!`
 //! (a text that ends with its own newline); the target is the calling module's path.
 
 use snowpipe_cli_support::log::{self, LogFormat};

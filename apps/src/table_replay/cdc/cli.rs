@@ -21,7 +21,7 @@ pub struct FollowArgs {
     /// A file whose first line is the source password (else TABLE_REPLAY_PASSWORD).
     #[arg(long)]
     password_file: Option<PathBuf>,
-    /// The source tables, comma-separated; each into <TABLE>_CHANGES through <TABLE>_CHANGES_PIPE
+    /// The source tables, comma-separated; each into `<TABLE>_CHANGES` through `<TABLE>_CHANGES_PIPE`
     /// (`table_replay ddl --changes` prints them).
     #[arg(long, value_delimiter = ',', required = true)]
     table: Vec<String>,

@@ -11,7 +11,7 @@
 //! channel every change at or before its committed one.
 //!
 //! A lost binlog connection (a server restart) is connected again for up to
-//! [`RECONNECT_FOR`], from each table's last appended change.
+//! `RECONNECT_FOR`, from each table's last appended change.
 //!
 //! Tables need a single integer primary key: the current state is per key.
 
