@@ -8,9 +8,10 @@ use snowpipe_emulator::Emulator;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal, change_destination, follow_until_idle, start_binlog_or_skip, verify_changes,
+    assert_equal, change_destination, follow_until_idle, new_database, start_binlog_or_skip,
+    verify_changes,
 };
-use snowpipe_apps::table_replay::{sample, source};
+use snowpipe_apps::table_replay::sample;
 
 const CHANGES: &str = "\"REPLAY.PUBLIC.REPLAY_SAMPLE_CHANGES\"";
 
@@ -55,12 +56,7 @@ async fn binlog_changes_of_every_type_land_as_the_snapshot_does() {
         return;
     };
     let bin = &common::bin::table_replay_bin();
-    let mut admin = source::connect(&format!("{}/mysql", db.server_url()))
-        .await
-        .unwrap();
-    admin.query_drop("CREATE DATABASE cdc").await.unwrap();
-    let url = db.url("cdc");
-    let mut conn = source::connect(&url).await.unwrap();
+    let (url, mut conn) = new_database(&db, "cdc").await;
     sample::create(&mut conn, 40).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (emulator, key) = change_destination(bin, &url, &[sample::TABLE], dir.path()).await;

@@ -15,10 +15,9 @@ use snowpipe_emulator::Emulator;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal, change_destination, follow_cmd, follow_until_idle, start_binlog_or_skip,
-    verify_changes,
+    assert_equal, change_destination, follow_cmd, follow_until_idle, new_database,
+    start_binlog_or_skip, verify_changes,
 };
-use snowpipe_apps::table_replay::source;
 
 const TABLE: &str = "big";
 const CHANGES: &str = "\"REPLAY.PUBLIC.BIG_CHANGES\"";
@@ -44,12 +43,7 @@ async fn follow_killed_inside_a_large_transaction_writes_each_change_once() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let bin = &common::bin::table_replay_bin();
-    let mut admin = source::connect(&format!("{}/mysql", db.server_url()))
-        .await
-        .unwrap();
-    admin.query_drop("CREATE DATABASE cdc").await.unwrap();
-    let url = db.url("cdc");
-    let mut conn = source::connect(&url).await.unwrap();
+    let (url, mut conn) = new_database(&db, "cdc").await;
     conn.query_drop(format!(
         "CREATE TABLE {TABLE} (id BIGINT PRIMARY KEY, v INT, note VARCHAR(24))"
     ))

@@ -19,8 +19,8 @@ use snowpipe_emulator::Emulator;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal, change_destination, follow_cmd, follow_until_idle, start_binlog_or_skip,
-    verify_changes,
+    assert_equal, change_destination, follow_cmd, follow_until_idle, new_database,
+    start_binlog_or_skip, verify_changes,
 };
 use snowpipe_apps::table_replay::source;
 
@@ -138,13 +138,7 @@ async fn follow_killed_at_random_instants_writes_every_change_exactly_once() {
     eprintln!("follow crash test: seed {seed}, {kills} kills (CDC_SEED, CDC_KILLS explore)");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let bin = &common::bin::table_replay_bin();
-    let mut admin = source::connect(&format!("{}/mysql", db.server_url()))
-        .await
-        .unwrap();
-    admin.query_drop("CREATE DATABASE cdc").await.unwrap();
-    drop(admin);
-    let url = db.url("cdc");
-    let mut conn = source::connect(&url).await.unwrap();
+    let (url, mut conn) = new_database(&db, "cdc").await;
     for t in TABLES {
         conn.query_drop(format!(
             "CREATE TABLE {t} (id BIGINT PRIMARY KEY, v INT, note VARCHAR(40), amt DECIMAL(10,2))"

@@ -23,8 +23,9 @@ use rand_chacha::ChaCha8Rng;
 use snowpipe_emulator::Emulator;
 
 use crate::common;
-use crate::common::table_replay_follow::{change_destination, follow_cmd, start_binlog_or_skip};
-use snowpipe_apps::table_replay::source;
+use crate::common::table_replay_follow::{
+    change_destination, follow_cmd, new_database, start_binlog_or_skip,
+};
 
 const TABLES: [&str; 8] = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"];
 
@@ -95,12 +96,7 @@ async fn follow_changes_per_second_and_commit_to_commit_latency() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40_000);
-    let mut admin = source::connect(&format!("{}/mysql", db.server_url()))
-        .await
-        .unwrap();
-    admin.query_drop("CREATE DATABASE perf").await.unwrap();
-    let url = db.url("perf");
-    let mut conn = source::connect(&url).await.unwrap();
+    let (url, mut conn) = new_database(&db, "perf").await;
     for t in TABLES {
         conn.query_drop(format!(
             "CREATE TABLE {t} (id BIGINT PRIMARY KEY, v INT, note VARCHAR(40), amt DECIMAL(10,2))"

@@ -14,7 +14,7 @@ use snowpipe_emulator::Emulator;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    change_destination, follow_cmd, follow_until_idle, start_binlog_or_skip,
+    change_destination, follow_cmd, follow_until_idle, new_database, start_binlog_or_skip,
 };
 use snowpipe_apps::table_replay::source;
 
@@ -46,12 +46,10 @@ async fn a_purged_resume_position_is_a_clear_error_that_writes_and_loses_nothing
         return;
     };
     let bin = &common::bin::table_replay_bin();
+    let (url, mut conn) = new_database(&db, "cdc").await;
     let mut admin = source::connect(&format!("{}/mysql", db.server_url()))
         .await
         .unwrap();
-    admin.query_drop("CREATE DATABASE cdc").await.unwrap();
-    let url = db.url("cdc");
-    let mut conn = source::connect(&url).await.unwrap();
     conn.query_drop(format!(
         "CREATE TABLE {TABLE} (id BIGINT PRIMARY KEY, v INT)"
     ))

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use snowpipe_apps::table_replay::mariadb::{self, MariaDb};
+use snowpipe_apps::table_replay::source;
 use snowpipe_emulator::Emulator;
 
 use super::table_replay::{at_destination, destination};
@@ -25,6 +26,21 @@ pub fn start_binlog_or_skip() -> Option<MariaDb> {
         return None;
     }
     Some(MariaDb::start_with_binlog().expect("start a private MariaDB server with its binlog"))
+}
+
+/// A new database `name` on `db`: its URL and a connection to it.
+pub async fn new_database(db: &MariaDb, name: &str) -> (String, mysql_async::Conn) {
+    use mysql_async::prelude::Queryable;
+    let mut admin = source::connect(&format!("{}/mysql", db.server_url()))
+        .await
+        .unwrap();
+    admin
+        .query_drop(format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = db.url(name);
+    let conn = source::connect(&url).await.unwrap();
+    (url, conn)
 }
 
 /// The emulator with the change tables `ddl --changes` prints for `tables`, data in `dir`.
