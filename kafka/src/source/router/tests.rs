@@ -1,5 +1,6 @@
 use super::*;
 use crate::rows::batch::tests::{push, record, META};
+use crate::rows::KafkaOffset;
 
 #[test]
 fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy() {
