@@ -9,8 +9,11 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// A Connect schema's type, with the logical types Connect names (`Decimal`, `Date`, `Time`,
-/// `Timestamp`) told apart from their base types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `Timestamp`) told apart from their base types: the one enum of Connect's types, for the
+/// Schema Registry decoders here (`json_schema`'s nodes hold it) and for the key and header
+/// converters in `rows` (`Values.parseString`'s types). The numbers are in the order Connect
+/// widens them (`INT8` < … < `INT64` < `FLOAT32` < `FLOAT64`: `Ord`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ConnectType {
     /// `INT8`.
     Int8,
@@ -44,6 +47,32 @@ pub enum ConnectType {
     Map,
     /// `STRUCT`.
     Struct,
+}
+
+impl ConnectType {
+    /// Connect's name of its base type (`Schema.Type`: a `Date` is `INT32`, a `Decimal`
+    /// `BYTES`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Int8 => "INT8",
+            Self::Int16 => "INT16",
+            Self::Int32 | Self::Date | Self::Time => "INT32",
+            Self::Int64 | Self::Timestamp => "INT64",
+            Self::Float32 => "FLOAT32",
+            Self::Float64 => "FLOAT64",
+            Self::Boolean => "BOOLEAN",
+            Self::String => "STRING",
+            Self::Bytes | Self::Decimal => "BYTES",
+            Self::Array => "ARRAY",
+            Self::Map => "MAP",
+            Self::Struct => "STRUCT",
+        }
+    }
+
+    /// Whether it is one of the six number types (`INT8` to `FLOAT64`).
+    pub fn is_number(self) -> bool {
+        self <= Self::Float64
+    }
 }
 
 /// The Connect types of a schema's top-level fields, by field name (empty when the value's

@@ -2,9 +2,10 @@
 //! offset token.
 //!
 //! It takes whole [`Batch`]es from the poll thread, whose row buffer already holds each
-//! message as its row: it checks each row in place (`record::finish_row`), dead-letters what is
-//! not a row, and appends the buffer itself ([`RawRows::from_ndjson_bytes`]), one append per
-//! batch. Offsets have gaps (transaction markers, compaction, dead-lettered messages), so every
+//! message as its row, and splits each in one call ([`Batch::split`]: each row checked in
+//! place, the rows normalized as the layout says, the messages that are no row as dead letters
+//! with their reasons); it sends the dead letters and appends the buffer itself
+//! ([`RawRows::from_ndjson_bytes`]), one append per batch. Offsets have gaps (transaction markers, compaction, dead-lettered messages), so every
 //! row carries its own token, kept as runs of consecutive offsets ([`RawRows`] into [`Channel::append`]);
 //! the committed token is always the offset of a row in the table. The batches stay charged to
 //! the sink's budget until their rows are admitted by the SDK, whose own budget holds them from
@@ -50,9 +51,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::connector::table_columns::TableCheck;
 use crate::lock;
 use crate::ops::metrics::PartitionMetrics;
-use crate::rows::batch::Batch;
+use crate::rows::batch::{Batch, Letter, Split};
 use crate::rows::record::RowOptions;
-use crate::rows::row::reason;
 use crate::rows::value_format::Decoder;
 use crate::rows::{KafkaOffset, TopicPartition};
 use crate::sink::commits::{CommittedWatch, InFlight};
@@ -284,11 +284,13 @@ impl Worker {
         );
     }
 
-    /// One batch: each candidate row checked in place, what is not a row dead-lettered, and
-    /// the batch's buffer appended as it is (`RawRows::from_ndjson_bytes`).
+    /// One batch: split into its rows (each checked in place, normalized as the layout says)
+    /// and its dead letters ([`Batch::split`]), the dead letters sent, the rows checked
+    /// against the table (client-side validation) and appended as they are
+    /// (`RawRows::from_ndjson_bytes`).
     async fn append_one(
         &self,
-        mut batch: Batch,
+        batch: Batch,
         last: &mut KafkaOffset,
         sent: &mut InFlight,
         stop: &mut Stop,
@@ -296,36 +298,19 @@ impl Worker {
         if let Some(decoder) = &self.decoder {
             return self.append_decoded(decoder, batch, last, sent, stop).await;
         }
-        let mut keep = Vec::with_capacity(batch.len());
-        let mut dead = Vec::new();
-        for i in 0..batch.len() {
-            let offset = batch.offset(i);
-            if offset <= *last {
-                keep.push(false);
-                continue;
-            }
-            *last = offset;
-            let row = batch.finish(i, self.rows.max_row_bytes);
-            if !row && !batch.skipped(i) {
-                dead.push(i);
-            }
-            keep.push(row);
-        }
+        let Split { mut rows, dead } = batch.split(&self.part, last, &self.rows);
         self.stats.seen.fetch_max(last.get(), Ordering::Relaxed);
-        if !dead.is_empty() {
-            let dead: Vec<_> = dead.into_iter().map(|i| (i, None)).collect();
-            self.dead_letter(&batch, &dead).await;
-        }
+        self.dead_letter(dead).await;
         if let Some(check) = &self.check {
-            return self.append_checked(check, batch, &keep, last, sent).await;
+            let refused = self
+                .checked(check, &mut rows.ndjson, &mut rows.tokens, &[])
+                .await;
+            self.dead_letter(rows.letters(refused)).await;
         }
-        let mut rows = batch.into_rows(&keep);
-        if let Some(normalized) = self.normalized(&rows.ndjson) {
-            rows.ndjson = normalized.into();
-        }
-        let appended = self.send_rows(rows.ndjson, rows.tokens, last, sent).await;
+        let (ndjson, tokens, charge) = rows.into_append();
+        let appended = self.send_rows(ndjson, tokens, last, sent).await;
         // The rows are the SDK's now (within its budget): release the batch's charge.
-        drop(rows.charge);
+        drop(charge);
         appended.map_err(Halt::End)
     }
 
@@ -361,31 +346,24 @@ impl Worker {
             Err(why) => return Err(Halt::End(End::Failed(why))),
         };
         self.stats.seen.fetch_max(last.get(), Ordering::Relaxed);
-        if !decoded.dead.is_empty() {
-            let dead: Vec<_> = decoded
-                .dead
-                .into_iter()
-                .map(|(i, why)| (i, Some(why)))
-                .collect();
-            self.dead_letter(&batch, &dead).await;
+        let dead = decoded.dead.into_iter();
+        let dead = dead.map(|(i, why)| batch.letter(&self.part, i, Some(why), &self.rows));
+        self.dead_letter(dead.collect()).await;
+        let layout = self.rows.layout;
+        let mut ndjson: bytes::Bytes = layout
+            .normalized(&decoded.ndjson)
+            .unwrap_or(decoded.ndjson)
+            .into();
+        let mut tokens = decoded.tokens;
+        if let Some(check) = &self.check {
+            let refused = self
+                .checked(check, &mut ndjson, &mut tokens, &decoded.types)
+                .await;
+            self.dead_letter(batch.letters(refused)).await;
         }
-        let ndjson = self.normalized(&decoded.ndjson).unwrap_or(decoded.ndjson);
-        let (ndjson, tokens) = match &self.check {
-            Some(check) => {
-                self.checked(check, &batch, ndjson, decoded.tokens, &decoded.types)
-                    .await
-            }
-            None => (ndjson, decoded.tokens),
-        };
-        let appended = self.send_rows(ndjson.into(), tokens, last, sent).await;
+        let appended = self.send_rows(ndjson, tokens, last, sent).await;
         drop(batch);
         appended.map_err(Halt::End)
-    }
-
-    /// `ndjson`'s rows with their columns normalized (`--normalize-columns`, the `columns`
-    /// layout), or `None` when nothing changes.
-    pub(super) fn normalized(&self, ndjson: &[u8]) -> Option<Vec<u8>> {
-        self.rows.layout.normalized(ndjson)
     }
 
     /// Appends `ndjson` (one row per line, with offset `tokens`) to the channel and counts it.
@@ -422,29 +400,19 @@ impl Worker {
         }
     }
 
-    /// Sends messages `dead` of `batch` to the dead letters, each with its reason (given, or
-    /// `record::reason` of the message) (delivered together: a poison burst is one producer
-    /// round trip, not one each).
-    pub(super) async fn dead_letter(&self, batch: &Batch, dead: &[(usize, Option<String>)]) {
-        self.stats
-            .dead
-            .fetch_add(dead.len() as u64, Ordering::Relaxed);
-        self.metrics.dead_letters.increment(dead.len() as u64);
-        let (topic, partition) = (&*self.part.topic, self.part.partition);
-        let letters = dead.iter().map(|(i, given)| {
-            let i = *i;
-            let m = batch.get(i);
-            let headers: Vec<_> = m.headers().collect();
-            let value = m.value();
-            async move {
-                let record = m.record(topic, partition, &headers, value.as_deref());
-                let why = match given {
-                    Some(why) => why.clone(),
-                    None => reason(&record, self.rows)
-                        .unwrap_or_else(|| "the row could not be built".to_owned()),
-                };
-                self.dead_letters.send(&record, &why).await;
-            }
+    /// Sends `letters` to the dead letters, each with its reason (delivered together: a
+    /// poison burst is one producer round trip, not one each).
+    pub(super) async fn dead_letter(&self, letters: Vec<Letter>) {
+        if letters.is_empty() {
+            return;
+        }
+        let n = letters.len() as u64;
+        self.stats.dead.fetch_add(n, Ordering::Relaxed);
+        self.metrics.dead_letters.increment(n);
+        let letters = letters.iter().map(|letter| async move {
+            let headers = letter.headers();
+            let record = letter.record(&self.part, &headers);
+            self.dead_letters.send(&record, &letter.reason).await;
         });
         futures_util::future::join_all(letters).await;
     }

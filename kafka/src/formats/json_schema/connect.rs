@@ -22,19 +22,8 @@ impl JsonSchema {
     /// The Connect type of node `at`.
     fn connect_type(&self, at: usize) -> ConnectType {
         match &self.nodes[self.resolve(at)].kind {
-            Kind::Bool => ConnectType::Boolean,
-            Kind::Int8 => ConnectType::Int8,
-            Kind::Int16 => ConnectType::Int16,
-            Kind::Int32 => ConnectType::Int32,
-            Kind::Int64 => ConnectType::Int64,
-            Kind::Float32 => ConnectType::Float32,
-            Kind::Float64 => ConnectType::Float64,
-            Kind::String => ConnectType::String,
-            Kind::Bytes => ConnectType::Bytes,
+            Kind::Scalar(t) => *t,
             Kind::Decimal(_) => ConnectType::Decimal,
-            Kind::Date => ConnectType::Date,
-            Kind::Time => ConnectType::Time,
-            Kind::Timestamp => ConnectType::Timestamp,
             Kind::Array(_) => ConnectType::Array,
             Kind::StringMap(_) | Kind::EntryMap(..) => ConnectType::Map,
             Kind::Struct(_) | Kind::OneOf(_) | Kind::Ref(_) | Kind::Pending => ConnectType::Struct,

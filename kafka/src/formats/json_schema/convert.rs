@@ -4,6 +4,7 @@
 //! structures (arrays, maps, structs, `oneOf`s) here; the scalars are written by
 //! [`super::scalars`].
 
+use crate::formats::connect_type::ConnectType;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -38,18 +39,35 @@ impl JsonSchema {
         };
         let mismatch = || mismatch_reason(&node.kind, v, path);
         match (&node.kind, v) {
-            (Kind::Bool, J::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
-            (Kind::Int8 | Kind::Int16 | Kind::Int32 | Kind::Int64, J::Num(t)) => {
+            (Kind::Scalar(ConnectType::Boolean), J::Bool(b)) => {
+                out.push_str(if *b { "true" } else { "false" })
+            }
+            (
+                Kind::Scalar(ConnectType::Int8)
+                | Kind::Scalar(ConnectType::Int16)
+                | Kind::Scalar(ConnectType::Int32)
+                | Kind::Scalar(ConnectType::Int64),
+                J::Num(t),
+            ) => {
                 write_int(out, &node.kind, t, path)?;
             }
-            (Kind::Float32 | Kind::Float64, J::Num(t)) => {
+            (
+                Kind::Scalar(ConnectType::Float32) | Kind::Scalar(ConnectType::Float64),
+                J::Num(t),
+            ) => {
                 write_float(out, &node.kind, t, mismatch)?;
             }
-            (Kind::String, J::Str(s)) => crate::formats::avro::write_str(out, s),
-            (Kind::Bytes, J::Str(s)) => write_base64(out, &base64_of(s, path)?),
+            (Kind::Scalar(ConnectType::String), J::Str(s)) => {
+                crate::formats::avro::write_str(out, s)
+            }
+            (Kind::Scalar(ConnectType::Bytes), J::Str(s)) => {
+                write_base64(out, &base64_of(s, path)?)
+            }
             (Kind::Decimal(scale), _) => write_decimal_value(out, *scale, v, path, mismatch)?,
-            (Kind::Date | Kind::Time, J::Num(t)) => write_date_or_time(out, &node.kind, t, path)?,
-            (Kind::Timestamp, J::Num(t)) => write_timestamp(out, t, path)?,
+            (Kind::Scalar(ConnectType::Date) | Kind::Scalar(ConnectType::Time), J::Num(t)) => {
+                write_date_or_time(out, &node.kind, t, path)?
+            }
+            (Kind::Scalar(ConnectType::Timestamp), J::Num(t)) => write_timestamp(out, t, path)?,
             (Kind::Array(item), J::Arr(items)) => {
                 self.write_array(out, *item, items, path, walk)?
             }
@@ -196,19 +214,21 @@ impl JsonSchema {
         for (i, b) in branches.iter().enumerate() {
             let kind = &self.nodes[self.resolve(*b)].kind;
             let simple = match kind {
-                Kind::Int8
-                | Kind::Int16
-                | Kind::Int32
-                | Kind::Int64
-                | Kind::Date
-                | Kind::Time
-                | Kind::Timestamp => {
+                Kind::Scalar(ConnectType::Int8)
+                | Kind::Scalar(ConnectType::Int16)
+                | Kind::Scalar(ConnectType::Int32)
+                | Kind::Scalar(ConnectType::Int64)
+                | Kind::Scalar(ConnectType::Date)
+                | Kind::Scalar(ConnectType::Time)
+                | Kind::Scalar(ConnectType::Timestamp) => {
                     matches!(v, J::Num(t) if Decimal::of(t).is_some_and(|d| d.is_integral()))
                 }
-                Kind::Float32 | Kind::Float64 => matches!(v, J::Num(_)),
-                Kind::Bool => matches!(v, J::Bool(_)),
-                Kind::String => matches!(v, J::Str(_)),
-                Kind::Bytes | Kind::Decimal(_) => {
+                Kind::Scalar(ConnectType::Float32) | Kind::Scalar(ConnectType::Float64) => {
+                    matches!(v, J::Num(_))
+                }
+                Kind::Scalar(ConnectType::Boolean) => matches!(v, J::Bool(_)),
+                Kind::Scalar(ConnectType::String) => matches!(v, J::Str(_)),
+                Kind::Scalar(ConnectType::Bytes) | Kind::Decimal(_) => {
                     matches!(v, J::Num(t) if Decimal::of(t).is_some_and(|d| !d.is_integral()))
                 }
                 Kind::Array(_) => matches!(v, J::Arr(_)),
@@ -277,7 +297,10 @@ impl JsonSchema {
         path: &str,
         walk: Walk,
     ) -> Result<(), String> {
-        let text_keys = matches!(self.nodes[self.resolve(k)].kind, Kind::String);
+        let text_keys = matches!(
+            self.nodes[self.resolve(k)].kind,
+            Kind::Scalar(ConnectType::String)
+        );
         let mut pairs = Pairs::new(out.len(), walk);
         if text_keys && !self.nodes[k].optional {
             self.object_entries(x, v, path, walk, &mut pairs)?;
@@ -510,10 +533,14 @@ fn write_schemaless(out: &mut String, v: &J<'_>, path: &str) -> Result<(), Strin
 /// for kinds whose Java hash is an object identity or a structure's).
 fn java_key(kind: &Kind, text: &str) -> Option<JavaKey> {
     match kind {
-        Kind::Int8 | Kind::Int16 | Kind::Int32 => text.parse::<i32>().ok().map(JavaKey::Int),
-        Kind::Int64 => text.parse::<i64>().ok().map(JavaKey::Long),
-        Kind::Bool => Some(JavaKey::Bool(text == "true")),
-        Kind::String => serde_json::from_str::<String>(text).ok().map(JavaKey::Str),
+        Kind::Scalar(ConnectType::Int8)
+        | Kind::Scalar(ConnectType::Int16)
+        | Kind::Scalar(ConnectType::Int32) => text.parse::<i32>().ok().map(JavaKey::Int),
+        Kind::Scalar(ConnectType::Int64) => text.parse::<i64>().ok().map(JavaKey::Long),
+        Kind::Scalar(ConnectType::Boolean) => Some(JavaKey::Bool(text == "true")),
+        Kind::Scalar(ConnectType::String) => {
+            serde_json::from_str::<String>(text).ok().map(JavaKey::Str)
+        }
         _ => None,
     }
 }
@@ -523,14 +550,14 @@ fn java_key(kind: &Kind, text: &str) -> Option<JavaKey> {
 fn mismatch_reason(kind: &Kind, v: &J<'_>, path: &str) -> String {
     let coerced = matches!(
         kind,
-        Kind::Bool
-            | Kind::Int8
-            | Kind::Int16
-            | Kind::Int32
-            | Kind::Int64
-            | Kind::Float32
-            | Kind::Float64
-            | Kind::String
+        Kind::Scalar(ConnectType::Boolean)
+            | Kind::Scalar(ConnectType::Int8)
+            | Kind::Scalar(ConnectType::Int16)
+            | Kind::Scalar(ConnectType::Int32)
+            | Kind::Scalar(ConnectType::Int64)
+            | Kind::Scalar(ConnectType::Float32)
+            | Kind::Scalar(ConnectType::Float64)
+            | Kind::Scalar(ConnectType::String)
             | Kind::Array(_)
     );
     format!(

@@ -56,7 +56,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::formats::connect_type::FieldTypes;
+use crate::formats::connect_type::{ConnectType, FieldTypes};
 use crate::formats::json_tree::J;
 use crate::formats::walk::Walk;
 
@@ -103,19 +103,9 @@ struct Node {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Bool,
-    Int8,
-    Int16,
-    Int32,
-    Int64,
-    Float32,
-    Float64,
-    String,
-    Bytes,
+    /// A type of no parts (not `Decimal`, which has its scale).
+    Scalar(ConnectType),
     Decimal(Option<i64>),
-    Date,
-    Time,
-    Timestamp,
     Array(usize),
     /// String keys; `None`: values without a schema.
     StringMap(Option<usize>),
@@ -134,15 +124,8 @@ enum Kind {
 impl Kind {
     fn name(&self) -> &'static str {
         match self {
-            Kind::Bool => "BOOLEAN",
-            Kind::Int8 => "INT8",
-            Kind::Int16 => "INT16",
-            Kind::Int32 | Kind::Date | Kind::Time => "INT32",
-            Kind::Int64 | Kind::Timestamp => "INT64",
-            Kind::Float32 => "FLOAT32",
-            Kind::Float64 => "FLOAT64",
-            Kind::String => "STRING",
-            Kind::Bytes | Kind::Decimal(_) => "BYTES",
+            Kind::Scalar(t) => t.name(),
+            Kind::Decimal(_) => ConnectType::Decimal.name(),
             Kind::Array(_) => "ARRAY",
             Kind::StringMap(_) | Kind::EntryMap(..) => "MAP",
             Kind::Struct(_) | Kind::OneOf(_) | Kind::Ref(_) | Kind::Pending => "STRUCT",

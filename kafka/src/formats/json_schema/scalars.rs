@@ -3,6 +3,7 @@
 //! nearest double (or float), decimals up to [`MAX_NUMBER_DIGITS`] digits as numbers and more
 //! as text, dates, times and timestamps as ISO text, bytes as base64.
 
+use crate::formats::connect_type::ConnectType;
 use std::fmt::Write as _;
 
 use base64::Engine as _;
@@ -16,9 +17,9 @@ use crate::formats::json_tree::{Decimal, J};
 pub(super) fn write_int(out: &mut String, kind: &Kind, t: &str, path: &str) -> Result<(), String> {
     let n = finite(t, path)?.low_bits();
     let n = match kind {
-        Kind::Int8 => i64::from(n as i8),
-        Kind::Int16 => i64::from(n as i16),
-        Kind::Int32 => i64::from(n as i32),
+        Kind::Scalar(ConnectType::Int8) => i64::from(n as i8),
+        Kind::Scalar(ConnectType::Int16) => i64::from(n as i16),
+        Kind::Scalar(ConnectType::Int32) => i64::from(n as i32),
         _ => n,
     };
     let _ = write!(out, "{n}");
@@ -39,14 +40,14 @@ pub(super) fn write_float(
         "-Infinity" => f64::NEG_INFINITY,
         t => t.parse().map_err(|_| mismatch())?,
     };
-    let f = if matches!(kind, Kind::Float32) {
+    let f = if matches!(kind, Kind::Scalar(ConnectType::Float32)) {
         f64::from(t.parse::<f32>().unwrap_or(f as f32))
     } else {
         f
     };
     match special(f) {
         Some(s) => out.push_str(s),
-        None if matches!(kind, Kind::Float32) => {
+        None if matches!(kind, Kind::Scalar(ConnectType::Float32)) => {
             out.push_str(&serde_json::to_string(&(f as f32)).unwrap_or_default());
         }
         None => out.push_str(&serde_json::to_string(&f).unwrap_or_default()),
@@ -94,7 +95,7 @@ pub(super) fn write_date_or_time(
     path: &str,
 ) -> Result<(), String> {
     let d = finite(t, path)?;
-    let date = matches!(kind, Kind::Date);
+    let date = matches!(kind, Kind::Scalar(ConnectType::Date));
     if !d.is_int() {
         return Err(format!(
             "{}: a {} must be an int (Connect's DataException)",

@@ -4,9 +4,10 @@
 //! The poll thread ([`crate::source::router`]) copies each message once, into its partition's
 //! open batch, already as the row it will be: the value (after `{"RECORD_METADATA":{…},` with
 //! `--metadata`) and a line break, so the batch's row buffer is the NDJSON the channel takes,
-//! with no further copy (`record::write_candidate`; the worker only validates each row in
-//! place, removes the few that are not rows, and hands the buffer to the SDK). Keys, headers
-//! and values that cannot be rows go to a side buffer.
+//! with no further copy (`record::write_candidate`; the worker splits the batch in one call,
+//! [`Batch::split`]: each row validated in place, the few that are not rows taken out as dead
+//! letters, and hands the buffer to the SDK). Keys, headers and values that cannot be rows go
+//! to a side buffer.
 //!
 //! **Buffers.** A batch's row buffer is sized by what its partition's last batch held (half
 //! again, 16 to 256 KB, one of five sizes) and comes from a [`Pool`] the SDK hands buffers back
@@ -161,7 +162,7 @@ impl Drop for Lent {
 
 /// Bytes held by one batch, released when it is dropped.
 #[derive(Debug)]
-pub struct Charge {
+pub(crate) struct Charge {
     bytes: usize,
     budget: Arc<Budget>,
     partition: Arc<AtomicUsize>,
@@ -252,13 +253,15 @@ pub struct Msg<'a> {
     pub key: Option<&'a [u8]>,
     headers: &'a [HeaderMeta],
     body: &'a Body,
-    batch: &'a Batch,
+    /// The batch's side buffer and its row buffer (or the rows taken from it, [`Kept`]).
+    side: &'a [u8],
+    rows: &'a [u8],
 }
 
 impl<'a> Msg<'a> {
     /// Its headers in order, keys and values as bytes.
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a {
-        let side = &self.batch.side;
+        let side = self.side;
         self.headers
             .iter()
             .map(move |h| (&side[h.key.clone()], h.value.clone().map(|v| &side[v])))
@@ -290,7 +293,7 @@ impl<'a> Msg<'a> {
     /// Its value as the producer wrote it (`None`: a tombstone).
     pub fn value(&self) -> Option<std::borrow::Cow<'a, [u8]>> {
         match self.body {
-            Body::Value(v) => v.clone().map(|v| self.batch.side[v].into()),
+            Body::Value(v) => v.clone().map(|v| self.side[v].into()),
             Body::Skip => None,
             Body::Row {
                 row,
@@ -298,8 +301,8 @@ impl<'a> Msg<'a> {
                 prefix,
                 shape,
             } => crate::rows::row::value_of(
-                &self.batch.side[prefix.clone()],
-                &self.batch.rows[*rest..row.end],
+                &self.side[prefix.clone()],
+                &self.rows[*rest..row.end],
                 *shape,
             )
             .map(Into::into),
@@ -307,15 +310,43 @@ impl<'a> Msg<'a> {
     }
 }
 
-/// A batch's rows, taken for an append: the NDJSON and its tokens, and the budget charge to
-/// hold until the SDK has them.
-pub struct Rows {
+/// A batch's rows, taken for an append ([`Batch::split`]): the NDJSON and its tokens, the
+/// budget charge to hold until the SDK has them, and the rows' messages as they came (for the
+/// dead letters of rows refused later, [`Rows::letters`]) until [`Rows::into_append`].
+pub(crate) struct Rows {
     /// One row per line (its buffer goes back to the batches' pool when dropped).
     pub ndjson: bytes::Bytes,
     /// Each row's offset token ([`KafkaOffset::token`]), in order, as the SDK takes them.
     pub tokens: Vec<u64>,
     /// Released when dropped.
     pub charge: Charge,
+    /// The rows' messages.
+    kept: Kept,
+}
+
+/// The messages of a batch's rows once their rows are taken: each [`Meta`] pointing into the
+/// taken rows (`rows`, before any normalization), the side buffer (back to the pool when
+/// dropped).
+struct Kept {
+    messages: Vec<Meta>,
+    headers: Vec<HeaderMeta>,
+    side: Lent,
+    rows: bytes::Bytes,
+}
+
+impl<'a> Msg<'a> {
+    /// Message `m` of a batch whose header list, side buffer and rows are these.
+    fn of(m: &'a Meta, headers: &'a [HeaderMeta], side: &'a [u8], rows: &'a [u8]) -> Self {
+        Msg {
+            offset: m.offset,
+            timestamp: m.timestamp,
+            key: m.key.clone().map(|r| &side[r]),
+            headers: &headers[m.headers.clone()],
+            body: &m.body,
+            side,
+            rows,
+        }
+    }
 }
 
 impl Batch {
@@ -345,14 +376,7 @@ impl Batch {
     }
 
     fn msg<'a>(&'a self, m: &'a Meta) -> Msg<'a> {
-        Msg {
-            offset: m.offset,
-            timestamp: m.timestamp,
-            key: m.key.clone().map(|r| &self.side[r]),
-            headers: &self.headers[m.headers.clone()],
-            body: &m.body,
-            batch: self,
-        }
+        Msg::of(m, &self.headers, &self.side, &self.rows)
     }
 
     /// Messages in it.
@@ -407,26 +431,37 @@ impl Batch {
 
     /// The rows of the messages `keep` says (one flag per message; only rows that
     /// [`finish`](Self::finish) accepted), moved together in place: the batch's buffer is the
-    /// NDJSON, copied only after a message it leaves out.
-    pub fn into_rows(mut self, keep: &[bool]) -> Rows {
+    /// NDJSON, copied only after a message it leaves out. The rows' messages are kept with
+    /// them ([`Rows::letters`]).
+    fn into_rows(mut self, keep: &[bool]) -> Rows {
         let mut w = 0;
         let mut tokens = Vec::with_capacity(self.messages.len());
-        for (m, &k) in self.messages.iter().zip(keep) {
-            let Body::Row { row, .. } = &m.body else {
-                continue;
+        let mut messages = std::mem::take(&mut self.messages);
+        let mut keep = keep.iter();
+        messages.retain_mut(|m| {
+            let k = keep.next().copied().unwrap_or(false);
+            let Body::Row { row, rest, .. } = &mut m.body else {
+                return false;
             };
             if !k {
-                continue;
+                return false;
             }
             let line = row.start..row.end + 1;
             if line.start != w {
                 self.rows.copy_within(line.clone(), w);
             }
+            // Where the row is now.
+            *rest = *rest - row.start + w;
+            *row = w..w + line.len() - 1;
             w += line.len();
             tokens.push(m.offset.token());
-        }
+            true
+        });
         self.rows.truncate(w);
-        self.pool.give(std::mem::take(&mut self.side));
+        let side = Lent {
+            buf: std::mem::take(&mut self.side),
+            pool: Arc::clone(&self.pool),
+        };
         // A batch handed over part full would hold its whole buffer in the SDK, which charges
         // only the rows: below a quarter full, the rows move to a pooled buffer of their size
         // (or, when only a few KB, one of their own) instead, and the batch's goes straight back
@@ -446,10 +481,17 @@ impl Batch {
                 pool: Arc::clone(&self.pool),
             })
         };
+        let kept = Kept {
+            messages,
+            headers: std::mem::take(&mut self.headers),
+            side,
+            rows: ndjson.clone(),
+        };
         Rows {
             ndjson,
             tokens,
             charge: self.charge,
+            kept,
         }
     }
 
@@ -540,5 +582,8 @@ impl Batch {
     }
 }
 
+mod split;
 #[cfg(test)]
 pub(crate) mod tests;
+
+pub(crate) use split::{Letter, Split};

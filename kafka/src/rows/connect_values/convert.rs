@@ -1,7 +1,8 @@
 //! The connector's `KafkaRecordConverter.convertValue` of a Connect value, and Java's
 //! `toString` of what it makes (flattened headers).
 
-use super::parse_string::{Cv, Ty};
+use super::parse_string::Cv;
+use crate::formats::connect_type::ConnectType;
 use crate::formats::json_text::write_str as write_json_str;
 
 /// A converted value: what the connector hands the SDK.
@@ -32,7 +33,7 @@ pub(crate) fn converted(v: Cv) -> Out {
         Cv::Decimal(text, precision) if precision > 38 => Out::Str(text),
         Cv::Decimal(text, _) => Out::Num(text),
         Cv::Str(s) => Out::Str(s),
-        Cv::Temporal(Ty::Time, ms) => {
+        Cv::Temporal(ConnectType::Time, ms) => {
             let of_day = ms.rem_euclid(86_400_000);
             Out::Str(format!(
                 "{:02}:{:02}:{:02}.{:03}Z",

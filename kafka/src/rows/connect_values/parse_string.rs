@@ -8,6 +8,8 @@
 //! the whole header text, as a text that is no other value is: the same bytes, nothing lost,
 //! and the record lands, never a stack overflow of the thread that converts it.
 
+use crate::formats::connect_type::ConnectType;
+
 /// A Connect value as `Values.parseString` makes it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Cv {
@@ -16,7 +18,7 @@ pub(crate) enum Cv {
     /// `BOOLEAN`.
     Bool(bool),
     /// `INT8` … `INT64`, and which of them.
-    Int(i64, Ty),
+    Int(i64, ConnectType),
     /// `FLOAT32`.
     F32(f32),
     /// `FLOAT64`.
@@ -26,81 +28,50 @@ pub(crate) enum Cv {
     /// `STRING`.
     Str(String),
     /// `Date`, `Time` or `Timestamp`: ms since the epoch (UTC).
-    Temporal(Ty, i64),
+    Temporal(ConnectType, i64),
     /// `ARRAY`.
     Array(Vec<Cv>),
     /// `MAP`, entries in order, and whether its keys have the common type `STRING`.
     Map(Vec<(Cv, Cv)>, bool),
 }
 
-/// A Connect schema type, as far as `Values` merges them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Ty {
-    /// `INT8`.
-    I8,
-    /// `INT16`.
-    I16,
-    /// `INT32`.
-    I32,
-    /// `INT64`.
-    I64,
-    /// `FLOAT32`.
-    F32,
-    /// `FLOAT64`.
-    F64,
-    /// `BOOLEAN`.
-    Bool,
-    /// `STRING`.
-    Str,
-    /// `Decimal`.
-    Decimal,
-    /// `Date`.
-    Date,
-    /// `Time`.
-    Time,
-    /// `Timestamp`.
-    Timestamp,
-    /// `ARRAY`.
-    Array,
-    /// `MAP`.
-    Map,
-}
-
 impl Cv {
-    fn ty(&self) -> Option<Ty> {
+    fn ty(&self) -> Option<ConnectType> {
         Some(match self {
             Cv::Null => return None,
-            Cv::Bool(_) => Ty::Bool,
+            Cv::Bool(_) => ConnectType::Boolean,
             Cv::Int(_, t) | Cv::Temporal(t, _) => *t,
-            Cv::F32(_) => Ty::F32,
-            Cv::F64(_) => Ty::F64,
-            Cv::Decimal(..) => Ty::Decimal,
-            Cv::Str(_) => Ty::Str,
-            Cv::Array(_) => Ty::Array,
-            Cv::Map(..) => Ty::Map,
+            Cv::F32(_) => ConnectType::Float32,
+            Cv::F64(_) => ConnectType::Float64,
+            Cv::Decimal(..) => ConnectType::Decimal,
+            Cv::Str(_) => ConnectType::String,
+            Cv::Array(_) => ConnectType::Array,
+            Cv::Map(..) => ConnectType::Map,
         })
     }
 
     /// This number as `ty` (`Values.convertTo` for the numeric types it merges to).
-    fn widen(self, ty: Ty) -> Cv {
+    fn widen(self, ty: ConnectType) -> Cv {
         match (self, ty) {
-            (Cv::Int(n, _), Ty::F32) => Cv::F32(n as f32),
-            (Cv::Int(n, _), Ty::F64) => Cv::F64(n as f64),
-            (Cv::Int(n, _), t @ (Ty::I8 | Ty::I16 | Ty::I32 | Ty::I64)) => Cv::Int(n, t),
-            (Cv::F32(f), Ty::F64) => Cv::F64(f64::from(f)),
+            (Cv::Int(n, _), ConnectType::Float32) => Cv::F32(n as f32),
+            (Cv::Int(n, _), ConnectType::Float64) => Cv::F64(n as f64),
+            (
+                Cv::Int(n, _),
+                t @ (ConnectType::Int8
+                | ConnectType::Int16
+                | ConnectType::Int32
+                | ConnectType::Int64),
+            ) => Cv::Int(n, t),
+            (Cv::F32(f), ConnectType::Float64) => Cv::F64(f64::from(f)),
             (v, _) => v,
         }
     }
 }
 
-fn numeric(t: Ty) -> bool {
-    matches!(t, Ty::I8 | Ty::I16 | Ty::I32 | Ty::I64 | Ty::F32 | Ty::F64)
-}
-
 /// `Values.SchemaMerger`: the common type of the values seen, if any.
 #[derive(Default)]
 struct Merger {
-    common: Option<Ty>,
+    common: Option<ConnectType>,
     incompatible: bool,
 }
 
@@ -114,13 +85,13 @@ impl Merger {
             None => Some(t),
             Some(p) if p == t => Some(p),
             // `mergeSchemas`: numbers widen along INT8 < … < INT64 < FLOAT32 < FLOAT64.
-            Some(p) if numeric(p) && numeric(t) => Some(p.max(t)),
+            Some(p) if p.is_number() && t.is_number() => Some(p.max(t)),
             Some(_) => None,
         };
         self.incompatible = self.common.is_none();
     }
 
-    fn common(&self) -> Option<Ty> {
+    fn common(&self) -> Option<ConnectType> {
         self.common.filter(|_| !self.incompatible)
     }
 }
@@ -387,7 +358,7 @@ fn parse_map(p: &mut Parser, original: &str) -> Result<Cv, ()> {
                     (k, v)
                 })
                 .collect();
-            return Ok(Cv::Map(entries, key_type == Some(Ty::Str)));
+            return Ok(Cv::Map(entries, key_type == Some(ConnectType::String)));
         }
         if p.can_consume(",") {
             return Err(());
@@ -438,10 +409,10 @@ fn temporal(token: &str) -> Option<Cv> {
         Lit('Z'),
     ];
     const DATE: &[Field] = &[YEAR, Lit('-'), MONTH, Lit('-'), DAY];
-    let (pattern, ty): (&[&[Field]], Ty) = match chars.len() {
-        13 => (&[TIME], Ty::Time),
-        24 => (&[DATE, &[Lit('T')], TIME], Ty::Timestamp),
-        10 => (&[DATE], Ty::Date),
+    let (pattern, ty): (&[&[Field]], ConnectType) = match chars.len() {
+        13 => (&[TIME], ConnectType::Time),
+        24 => (&[DATE, &[Lit('T')], TIME], ConnectType::Timestamp),
+        10 => (&[DATE], ConnectType::Date),
         _ => return None,
     };
     let mut f = [1970i64, 1, 1, 0, 0, 0, 0];
@@ -568,13 +539,13 @@ pub(super) fn parse_number(token: &str) -> Option<Cv> {
             format!("{sign}{}", if whole.is_empty() { "0" } else { &whole }).parse::<i64>()
         {
             let ty = if i8::try_from(n).is_ok() {
-                Ty::I8
+                ConnectType::Int8
             } else if i16::try_from(n).is_ok() {
-                Ty::I16
+                ConnectType::Int16
             } else if i32::try_from(n).is_ok() {
-                Ty::I32
+                ConnectType::Int32
             } else {
-                Ty::I64
+                ConnectType::Int64
             };
             return Some(Cv::Int(n, ty));
         }

@@ -1,6 +1,7 @@
 use super::convert::{java_float, java_hash_map_order};
-use super::parse_string::{parse_number, Cv, Ty, MAX_DEPTH};
+use super::parse_string::{parse_number, Cv, MAX_DEPTH};
 use super::*;
+use crate::formats::connect_type::ConnectType;
 
 /// The header's `RECORD_METADATA` value, flattened and structured.
 fn simple(text: &str) -> (String, String) {
@@ -162,7 +163,7 @@ fn java_number_text() {
     assert_eq!(parse_number("1e100"), Some(Cv::F64(1e100)));
     assert_eq!(
         parse_number("0000000000000000000000007"),
-        Some(Cv::Int(7, Ty::I8))
+        Some(Cv::Int(7, ConnectType::Int8))
     );
     assert_eq!(parse_number("1e20"), Some(Cv::F32(1e20)));
     assert_eq!(parse_number("1e400"), Some(Cv::Decimal("1E+400".into(), 1)));
@@ -188,7 +189,7 @@ fn header_nested_to_the_limit_is_an_array() {
         levels += 1;
     }
     assert_eq!(levels, MAX_DEPTH);
-    assert_eq!(v, Cv::Int(1, Ty::I8));
+    assert_eq!(v, Cv::Int(1, ConnectType::Int8));
 }
 
 /// Issue 81: a header of 30,000 nested brackets overflowed the converting thread's stack.

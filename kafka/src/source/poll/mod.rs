@@ -259,8 +259,10 @@ fn take(
 ) -> Step {
     match m {
         Ok(m) => {
-            *bytes += m.payload().map_or(0, <[u8]>::len);
-            lock(&consumer.context().router).route(consumer, &m);
+            let mut router = lock(&consumer.context().router);
+            let parts = m.parts(router.reads_headers());
+            *bytes += parts.value.map_or(0, <[u8]>::len);
+            router.route(consumer, &parts);
             Step::Go
         }
         Err(e) if crate::source::subscription::is_fatal(&e) => Step::Stop(e),

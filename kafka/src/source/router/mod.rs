@@ -18,8 +18,9 @@
 //! gets the messages librdkafka had already fetched: they are charged like any other, which the
 //! limit on librdkafka's own prefetch (set from the same budget, see `cli::args`) bounds.
 //!
-//! Each message is read in place through [`Message`] (`source::message`, where all of a
-//! message's FFI is).
+//! Each message comes read in place, in one call, as its [`Parts`] (`Message::parts` in
+//! `source::message`, where all of a message's FFI is); the router asks the message for
+//! nothing more but its topic's name when the topic handle does not find its slot.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,8 +33,8 @@ use tokio::sync::mpsc;
 
 use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE_BYTES};
 use crate::rows::record::{Record, RowOptions};
-use crate::rows::{KafkaOffset, TopicPartition};
-use crate::source::message::Message;
+use crate::rows::TopicPartition;
+use crate::source::message::Parts;
 
 /// The longest a part-full batch waits for more (see [`hold_for`]).
 const MAX_HOLD: Duration = Duration::from_millis(50);
@@ -243,6 +244,11 @@ impl Router {
         self
     }
 
+    /// Whether it reads messages' headers (`Message::parts`).
+    pub(crate) fn reads_headers(&self) -> bool {
+        self.read_headers
+    }
+
     /// Partitions paused now.
     pub(crate) fn paused(&self) -> usize {
         self.paused
@@ -323,8 +329,8 @@ impl Router {
     }
 
     /// Where the slot of `m`'s partition is, if it is assigned.
-    fn slot_of(&mut self, m: &Message<'_>) -> Option<usize> {
-        let (topic, partition) = (m.topic_handle(), m.partition());
+    fn slot_of(&mut self, m: &Parts<'_>) -> Option<usize> {
+        let (topic, partition) = (m.handle, m.partition);
         if let Some(r) = self.recent {
             if r.topic == topic && r.partition == partition {
                 return Some(r.slot);
@@ -350,7 +356,7 @@ impl Router {
     pub(crate) fn route<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &C,
-        m: &Message<'_>,
+        m: &Parts<'_>,
     ) {
         let share = self.share();
         let Some(at) = self.slot_of(m) else {
@@ -370,19 +376,15 @@ impl Router {
             paused,
             last,
         } = &mut self.slots.all[at];
-        let headers = if self.read_headers {
-            m.headers()
-        } else {
-            Vec::new()
-        };
+        let headers = &m.headers;
         let record = Record {
             topic,
             partition: *partition,
-            offset: KafkaOffset::new(m.offset()),
-            key: m.key(),
-            value: m.payload(),
-            timestamp: m.timestamp(),
-            headers: &headers,
+            offset: m.offset,
+            key: m.key,
+            value: m.value,
+            timestamp: m.timestamp,
+            headers,
         };
         // The metadata first: it decides the row's size (a key or header its converter cannot
         // read makes the message no row at all). Values kept raw (Schema Registry formats) get

@@ -1,5 +1,6 @@
 use super::*;
 use crate::rows::batch::tests::{push, record, META};
+use crate::rows::KafkaOffset;
 
 #[test]
 fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy() {
@@ -32,12 +33,9 @@ fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy
             assert_eq!(b.rows.capacity(), 64 << 10, "burst {burst}");
         }
         let buffer = b.rows.as_ptr();
-        let keep = vec![true; b.len()];
-        let mut b = b;
-        for i in 0..b.len() {
-            assert!(b.finish(i, 1 << 20));
-        }
-        let rows = b.into_rows(&keep);
+        let split = b.split(&part(), &mut KafkaOffset::new(-1), &META);
+        assert!(split.dead.is_empty());
+        let rows = split.rows;
         if burst > 0 {
             assert_eq!(rows.ndjson.as_ptr(), buffer, "lent as it is, no copy");
         }
@@ -49,11 +47,9 @@ fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy
     for i in 0..10 {
         push(&mut b, &record(1_000 + i, Some(value.as_bytes()), &[]));
     }
-    let keep = vec![true; b.len()];
-    for i in 0..b.len() {
-        assert!(b.finish(i, 1 << 20));
-    }
-    let rows = b.into_rows(&keep);
+    let split = b.split(&part(), &mut KafkaOffset::new(-1), &META);
+    assert!(split.dead.is_empty());
+    let rows = split.rows;
     assert!(rows.ndjson.len() > 10_000 && rows.ndjson.len() < 16 << 10);
     let lines: Vec<serde_json::Value> = std::str::from_utf8(&rows.ndjson)
         .unwrap()
@@ -64,6 +60,10 @@ fn a_partitions_next_batch_is_sized_by_its_last_and_rows_are_lent_without_a_copy
     assert_eq!(lines[9]["RECORD_METADATA"]["offset"], 1_009);
     drop(rows);
     assert_eq!(budget.used(), 0);
+}
+
+fn part() -> TopicPartition {
+    TopicPartition::new("t", 0)
 }
 
 impl Router {

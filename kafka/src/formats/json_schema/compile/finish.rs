@@ -2,6 +2,7 @@
 //! `title` names ([`Compiler::finish`]) and its `default`, written once and counted
 //! ([`Compiler::default_of`]).
 
+use crate::formats::connect_type::ConnectType;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -26,14 +27,26 @@ impl<'s> Compiler<'s> {
     ) -> Result<usize, String> {
         if let Some(title) = o.and_then(|o| o.get("title")).and_then(Value::as_str) {
             let logical = match title {
-                "org.apache.kafka.connect.data.Decimal" => Some(("Decimal", Kind::Bytes)),
-                "org.apache.kafka.connect.data.Date" => Some(("Date", Kind::Int32)),
-                "org.apache.kafka.connect.data.Time" => Some(("Time", Kind::Int32)),
-                "org.apache.kafka.connect.data.Timestamp" => Some(("Timestamp", Kind::Int64)),
+                "org.apache.kafka.connect.data.Decimal" => {
+                    Some(("Decimal", Kind::Scalar(ConnectType::Bytes)))
+                }
+                "org.apache.kafka.connect.data.Date" => {
+                    Some(("Date", Kind::Scalar(ConnectType::Int32)))
+                }
+                "org.apache.kafka.connect.data.Time" => {
+                    Some(("Time", Kind::Scalar(ConnectType::Int32)))
+                }
+                "org.apache.kafka.connect.data.Timestamp" => {
+                    Some(("Timestamp", Kind::Scalar(ConnectType::Int64)))
+                }
                 _ => None,
             };
             if let Some((name, base)) = logical {
-                if std::mem::discriminant(&kind) != std::mem::discriminant(&base) {
+                let same = match (&kind, &base) {
+                    (Kind::Scalar(a), Kind::Scalar(b)) => a == b,
+                    _ => std::mem::discriminant(&kind) == std::mem::discriminant(&base),
+                };
+                if !same {
                     return Err(format!(
                         "the title names Connect's {name} logical type on a {} schema (it \
                          needs {}): the connector fails such records",
@@ -50,9 +63,9 @@ impl<'s> Compiler<'s> {
                                 _ => None,
                             }),
                     ),
-                    "Date" => Kind::Date,
-                    "Time" => Kind::Time,
-                    _ => Kind::Timestamp,
+                    "Date" => Kind::Scalar(ConnectType::Date),
+                    "Time" => Kind::Scalar(ConnectType::Time),
+                    _ => Kind::Scalar(ConnectType::Timestamp),
                 };
             }
         }

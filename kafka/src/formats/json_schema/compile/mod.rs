@@ -8,6 +8,7 @@ mod combine;
 mod finish;
 mod view;
 
+use crate::formats::connect_type::ConnectType;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -116,13 +117,13 @@ impl<'s> Compiler<'s> {
                         .into(),
                 ),
                 Ev::Ref(r) => return self.reference(r, force, depth),
-                Ev::Bool(_) => Kind::Bool,
+                Ev::Bool(_) => Kind::Scalar(ConnectType::Boolean),
                 Ev::Number(o, integer) => number_kind(o, *integer)?,
                 Ev::Str(o) => match o.get("connect.type").and_then(Value::as_str) {
-                    Some("bytes") => Kind::Bytes,
-                    _ => Kind::String,
+                    Some("bytes") => Kind::Scalar(ConnectType::Bytes),
+                    _ => Kind::Scalar(ConnectType::String),
                 },
-                Ev::Enum(_) => Kind::String,
+                Ev::Enum(_) => Kind::Scalar(ConnectType::String),
                 Ev::Combined(Crit::All, subs) => {
                     let subs = self.list(subs)?;
                     return self.all_of(&subs, force, depth);
@@ -296,15 +297,15 @@ impl<'s> Compiler<'s> {
 /// A `connect.type` that is no Connect number type (nor `bytes`).
 fn number_kind(o: &Map<String, Value>, integer: bool) -> Result<Kind, String> {
     Ok(match o.get("connect.type").and_then(Value::as_str) {
-        None if integer => Kind::Int64,
-        None => Kind::Float64,
-        Some("int8") => Kind::Int8,
-        Some("int16") => Kind::Int16,
-        Some("int32") => Kind::Int32,
-        Some("int64") => Kind::Int64,
-        Some("float32") => Kind::Float32,
-        Some("float64") => Kind::Float64,
-        Some("bytes") => Kind::Bytes,
+        None if integer => Kind::Scalar(ConnectType::Int64),
+        None => Kind::Scalar(ConnectType::Float64),
+        Some("int8") => Kind::Scalar(ConnectType::Int8),
+        Some("int16") => Kind::Scalar(ConnectType::Int16),
+        Some("int32") => Kind::Scalar(ConnectType::Int32),
+        Some("int64") => Kind::Scalar(ConnectType::Int64),
+        Some("float32") => Kind::Scalar(ConnectType::Float32),
+        Some("float64") => Kind::Scalar(ConnectType::Float64),
+        Some("bytes") => Kind::Scalar(ConnectType::Bytes),
         Some(other) => return Err(format!("unsupported connect.type {other:?}")),
     })
 }
