@@ -10,6 +10,7 @@ mod errors;
 mod follow;
 mod hostile_bucket;
 mod hostile_files;
+mod hostile_profile_files;
 mod hostile_records;
 mod hostile_server_answers;
 mod hostile_suite;
