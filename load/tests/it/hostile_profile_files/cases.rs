@@ -278,13 +278,7 @@ fn count(target: Target, rng: &mut Rng, at: &Endpoint) -> Content {
             let extra: String = (0..n).map(|i| format!(",\"unknown_{i}\":{i}")).collect();
             good(target, at, &extra)
         }
-        Target::Toml => {
-            let mut t = String::from_utf8(good(target, at, "")).unwrap();
-            for i in 0..n {
-                t.push_str(&format!("\n[other_{i}]\naccount = \"A{i}\"\n"));
-            }
-            t.into_bytes()
-        }
+        Target::Toml => sections(at, n),
         Target::Key => {
             // The real key's body in lines of one character each.
             let text = key_text();
@@ -306,6 +300,15 @@ fn count(target: Target, rng: &mut Rng, at: &Endpoint) -> Content {
         Want::RefusedOrLoaded,
         format!("{n} keys, sections or lines"),
     )
+}
+
+/// A good `connections.toml` and `n` other sections after it.
+pub(super) fn sections(at: &Endpoint, n: usize) -> Vec<u8> {
+    let mut t = String::from_utf8(good(Target::Toml, at, "")).unwrap();
+    for i in 0..n {
+        t.push_str(&format!("\n[other_{i}]\naccount = \"A{i}\"\n"));
+    }
+    t.into_bytes()
 }
 
 fn number(target: Target, rng: &mut Rng, at: &Endpoint) -> Content {
