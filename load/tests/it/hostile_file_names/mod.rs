@@ -63,6 +63,8 @@ fn shown(path: &Path) -> String {
         .map(|c| {
             if c.is_control() {
                 c.escape_debug().to_string()
+            } else if reorders(c) {
+                c.escape_unicode().to_string()
             } else {
                 c.to_string()
             }
@@ -70,10 +72,29 @@ fn shown(path: &Path) -> String {
         .collect()
 }
 
+/// The bidirectional and invisible characters a name must not show raw.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{61c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `<input>.rejected.ndjson`, or where that name is longer than NAME_MAX (255 bytes), the one
+/// file beside it whose name starts as the input's and ends so.
 fn dead_letter_of(path: &Path) -> PathBuf {
-    let mut d = path.as_os_str().to_owned();
-    d.push(".rejected.ndjson");
-    PathBuf::from(d)
+    let name = path.file_name().unwrap().as_encoded_bytes();
+    if name.len() + ".rejected.ndjson".len() <= 255 {
+        let mut d = path.as_os_str().to_owned();
+        d.push(".rejected.ndjson");
+        return PathBuf::from(d);
+    }
+    let found: Vec<PathBuf> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().as_encoded_bytes();
+            n.starts_with(&name[..40]) && n.ends_with(b".rejected.ndjson")
+        })
+        .collect();
+    found.into_iter().next().unwrap_or_default()
 }
 
 /// The per-file entries of the summary, in the inputs' order.
@@ -90,7 +111,10 @@ fn per_file<C: std::fmt::Debug>(case: &Case<C>, o: &Outcome) -> Vec<Value> {
 /// name tried to forge.
 fn no_forged_line(case: &Case<Name>, o: &Outcome) {
     let err = o.stderr_text();
-    if let Some(c) = err.chars().find(|c| c.is_control() && *c != '\n') {
+    if let Some(c) = err
+        .chars()
+        .find(|c| (c.is_control() && *c != '\n') || reorders(*c))
+    {
         case.fail(format!("stderr holds a raw {c:?}: {}", o.summary()));
     }
     if let Some(l) = err
@@ -207,7 +231,14 @@ fn check_case(
             o.summary()
         ));
     }
-    let dead = std::fs::read_to_string(dead_letter_of(&i.named)).unwrap_or_default();
+    let dead_path = dead_letter_of(&i.named);
+    let mut usual = i.named.as_os_str().to_owned();
+    usual.push(".rejected.ndjson");
+    if dead_path != usual {
+        // Not where the README says: the run says where.
+        check::names(case, "stderr", &o.stderr_text(), &shown(&dead_path));
+    }
+    let dead = std::fs::read_to_string(&dead_path).unwrap_or_default();
     let line: Option<Value> = dead
         .lines()
         .next()
