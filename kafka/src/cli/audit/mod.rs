@@ -454,7 +454,10 @@ async fn complete(
             }
         }
         let held = match reader {
-            Some(r) => r.held(&p.topic, p.partition, &absent, p.log_start).await,
+            Some(r) => {
+                let log = (p.log_start, p.log_end);
+                r.held(&p.topic, p.partition, &absent, log).await
+            }
             None => broker::Held {
                 found: Vec::new(),
                 not_checked: absent.iter().map(|g| span(*g)).sum(),
