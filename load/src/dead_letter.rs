@@ -1,4 +1,5 @@
-//! Bad records and the dead-letter file beside an input, `<input>.rejected.ndjson`: one JSON
+//! Bad records and the dead-letter file beside an input, `<input>.rejected.ndjson` (a name too
+//! long for that: cut, with a hash, [`DeadLetter::new`]): one JSON
 //! line a record, with the file, line and byte offset, why, the record's first bytes, and its
 //! length and SHA-256 (as the Kinesis path's dead letters keep them: a long record is never
 //! written whole). Written through a buffer, flushed before any append whose token covers
@@ -45,13 +46,13 @@ pub(crate) struct DeadLetter {
 }
 
 impl DeadLetter {
-    /// The dead-letter file of `input`.
+    /// The dead-letter file of `input`: `<input>.rejected.ndjson`, or where that name would
+    /// be longer than a file name may be ([`NAME_MAX`]), the input's name cut and 16 hex
+    /// digits of its SHA-256 (`<cut>-<hash>.rejected.ndjson`: the same on every rerun).
     pub(crate) fn new(input: &Path) -> Self {
-        let mut name = input.as_os_str().to_owned();
-        name.push(".rejected.ndjson");
         Self {
             input: input.to_owned(),
-            path: PathBuf::from(name),
+            path: dead_letter_path(input),
             file: None,
             count: 0,
         }
@@ -69,6 +70,14 @@ impl DeadLetter {
     pub(crate) fn write(&mut self, bad: &BadRecord<'_>) -> Result<()> {
         if self.file.is_none() {
             let f = crate::files::open_dead_letter(&self.path, &self.input)?;
+            if self.path.as_os_str().len() != self.input.as_os_str().len() + SUFFIX.len() {
+                tracing::warn!(
+                    file = %shown(&self.input),
+                    "bad records go to {}: the name `<input>{SUFFIX}` would be longer than a \
+                     file name may be ({NAME_MAX} bytes)",
+                    shown(&self.path)
+                );
+            }
             self.file = Some(BufWriter::with_capacity(256 * 1024, f));
         }
         let text = String::from_utf8_lossy(trim_line(bad.text));
@@ -107,5 +116,59 @@ impl std::fmt::Debug for DeadLetter {
             .field("path", &self.path)
             .field("count", &self.count)
             .finish_non_exhaustive()
+    }
+}
+
+/// The longest file name (bytes) Linux's file systems and macOS's take.
+pub(crate) const NAME_MAX: usize = 255;
+
+const SUFFIX: &str = ".rejected.ndjson";
+
+/// See [`DeadLetter::new`].
+fn dead_letter_path(input: &Path) -> PathBuf {
+    let name = input.file_name().unwrap_or(input.as_os_str());
+    let bytes = name.as_encoded_bytes();
+    if bytes.len() + SUFFIX.len() <= NAME_MAX {
+        let mut path = input.as_os_str().to_owned();
+        path.push(SUFFIX);
+        return PathBuf::from(path);
+    }
+    let hash = crate::token::short_hash(bytes);
+    // `-` and 16 hex digits; the cut at a character where the name is UTF-8.
+    let mut keep = NAME_MAX - SUFFIX.len() - 1 - hash.len();
+    let text = name.to_string_lossy();
+    while keep > 0 && !text.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    // A name that is not UTF-8 is cut in its lossy form (its hash is of its bytes).
+    let cut: String = text
+        .chars()
+        .scan(0, |n, c| {
+            *n += c.len_utf8();
+            (*n <= keep).then_some(c)
+        })
+        .collect();
+    input.with_file_name(format!("{cut}-{hash}{SUFFIX}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_name_gets_a_dead_letter_name_that_fits_and_stays_the_same() {
+        assert_eq!(
+            dead_letter_path(Path::new("/d/ev.ndjson")),
+            Path::new("/d/ev.ndjson.rejected.ndjson")
+        );
+        let long = format!("/d/{}.ndjson", "é".repeat(120));
+        let dead = dead_letter_path(Path::new(&long));
+        let name = dead.file_name().unwrap().to_str().unwrap();
+        assert!(name.len() <= NAME_MAX, "{}", name.len());
+        assert!(name.starts_with("éé") && name.ends_with(SUFFIX), "{name}");
+        assert_eq!(dead.parent(), Some(Path::new("/d")));
+        assert_eq!(dead, dead_letter_path(Path::new(&long)));
+        let other = format!("/d/{}x.ndjson", "é".repeat(120));
+        assert_ne!(dead, dead_letter_path(Path::new(&other)));
     }
 }

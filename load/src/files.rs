@@ -23,21 +23,31 @@ pub(crate) fn open_input(path: &Path) -> Result<File> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.custom_flags(libc::O_NONBLOCK);
     }
-    let file = options
-        .open(path)
-        .with_context(|| format!("cannot open {}", shown(path)))?;
+    let file = match options.open(path) {
+        Ok(f) => f,
+        // A socket cannot be opened at all (ENXIO): say what it is, as for the others.
+        Err(e) => match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() && !m.is_dir() => return Err(not_a_file(path, m.file_type())),
+            _ => return Err(e).with_context(|| format!("cannot open {}", shown(path))),
+        },
+    };
     let kind = file.metadata()?.file_type();
     if !kind.is_file() {
-        bail!(
-            "{} is {}, not a regular file: snowpipe load reads files (a FIFO or a device would \
-             block it); copy the data to a file, or pipe it to `snowpipe load -`",
-            shown(path),
-            what(kind)
-        );
+        return Err(not_a_file(path, kind));
     }
     #[cfg(unix)]
     blocking(&file)?;
     Ok(file)
+}
+
+/// The refusal of an input that is not a regular file.
+fn not_a_file(path: &Path, kind: std::fs::FileType) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} is {}, not a regular file: snowpipe load reads files (a FIFO or a device would \
+         block it); copy the data to a file, or pipe it to `snowpipe load -`",
+        shown(path),
+        what(kind)
+    )
 }
 
 /// What a file that is not a regular one is, for the message.
@@ -76,6 +86,12 @@ fn blocking(file: &File) -> Result<()> {
     Ok(())
 }
 
+/// What `open` with `O_NOFOLLOW` answers for a symbolic link.
+#[cfg(unix)]
+const LINK: i32 = libc::ELOOP;
+#[cfg(not(unix))]
+const LINK: i32 = -1;
+
 /// Opens the dead-letter file `path` of `input` to append: never through a symbolic link
 /// (`O_NOFOLLOW`: a link planted at its name is refused, not followed), and when created, with
 /// the input's permission bits (a 0600 input gets a 0600 dead-letter file; its records are
@@ -94,13 +110,17 @@ pub(crate) fn open_dead_letter(path: &Path, input: &Path) -> Result<File> {
             .mode(mode)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
-    let file = options.open(path).with_context(|| {
-        format!(
-            "cannot open the dead-letter file {} (it must be a regular file, not a symbolic \
-             link): make its directory writable, remove what is at that name, or pass \
-             --on-error abort",
+    let file = options.open(path).map_err(|e| {
+        // ELOOP under O_NOFOLLOW: a link at that name.
+        let why = if e.raw_os_error() == Some(LINK) {
+            "it must be a regular file, not a symbolic link: remove the link"
+        } else {
+            "make its directory writable, or remove what is at that name"
+        };
+        anyhow::Error::new(e).context(format!(
+            "cannot open the dead-letter file {} ({why}), or pass --on-error abort",
             shown(path)
-        )
+        ))
     })?;
     let kind = file.metadata()?.file_type();
     if !kind.is_file() {

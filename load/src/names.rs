@@ -6,7 +6,8 @@ use std::fmt;
 use std::path::Path;
 
 /// `path` for a log line or a message: its text (lossy where it is not UTF-8) with every
-/// control character escaped as Rust's `escape_debug` writes it.
+/// control character escaped as Rust's `escape_debug` writes it, and the bidirectional and
+/// invisible characters that reorder what a terminal shows as `\u{202e}`.
 pub(crate) fn shown(path: &Path) -> Shown<'_> {
     Shown(path)
 }
@@ -20,12 +21,20 @@ impl fmt::Display for Shown<'_> {
         for c in self.0.to_string_lossy().chars() {
             if c.is_control() {
                 write!(f, "{}", c.escape_debug())?;
+            } else if reorders(c) {
+                write!(f, "{}", c.escape_unicode())?;
             } else {
                 write!(f, "{c}")?;
             }
         }
         Ok(())
     }
+}
+
+/// Unicode's bidirectional controls and invisible characters: not control characters, but a
+/// terminal shows the text around them reordered or joined (a name that reads as another).
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{61c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
 #[cfg(test)]
@@ -40,5 +49,9 @@ mod tests {
             "a\\nERROR forged\\r\\u{1b}[31m\\u{7f}é.ndjson"
         );
         assert_eq!(shown(Path::new("/data/x.csv")).to_string(), "/data/x.csv");
+        assert_eq!(
+            shown(Path::new("a\u{202e}vsc.exe\u{200b}")).to_string(),
+            "a\\u{202e}vsc.exe\\u{200b}"
+        );
     }
 }

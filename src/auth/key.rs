@@ -81,7 +81,8 @@ impl KeyPair {
     /// Reads and parses a key file.
     ///
     /// # Errors
-    /// [`Error::Config`] naming `private_key_file` when the file cannot be read or parsed.
+    /// [`Error::Config`] naming `private_key_file` (or `private_key_passphrase`) and the file's
+    /// path when the file cannot be read or parsed.
     pub(crate) fn from_file(path: &Path, passphrase: Option<&Secret>) -> Result<Self> {
         let text = crate::secret::read_secret_file(path, "private key").map_err(|e| {
             Error::config_caused(
@@ -93,7 +94,19 @@ impl KeyPair {
                 e,
             )
         })?;
-        Self::from_pem(&text, passphrase, KeySource::File)
+        Self::from_pem(&text, passphrase, KeySource::File).map_err(|e| match e {
+            // Which file: a profile may name one key file, the environment another.
+            Error::Config {
+                setting,
+                message,
+                source,
+            } => Error::Config {
+                setting,
+                message: format!("the private key file {}: {message}", path.display()),
+                source,
+            },
+            other => other,
+        })
     }
 
     /// Parses a PEM key (header and footer optional).
@@ -350,6 +363,25 @@ mod tests {
         let e = KeyPair::from_file(Path::new("/nonexistent/key.p8"), None).unwrap_err();
         assert_eq!(setting_of(&e), "private_key_file");
         assert!(e.to_string().contains("/nonexistent/key.p8"), "{e}");
+    }
+
+    #[test]
+    fn a_key_files_parse_error_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.p8");
+        std::fs::write(
+            &path,
+            "-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let e = KeyPair::from_file(&path, None).unwrap_err();
+        assert_eq!(setting_of(&e), "private_key_file");
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        std::fs::write(&path, KEY_ENC).unwrap();
+        let e = KeyPair::from_file(&path, Some(&Secret::new("nope"))).unwrap_err();
+        assert_eq!(setting_of(&e), "private_key_passphrase");
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        assert!(!e.to_string().contains("nope"), "{e}");
     }
 
     #[test]

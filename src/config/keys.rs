@@ -412,3 +412,35 @@ fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T> {
 fn parse_duration(key: &str, v: &str) -> Result<Duration> {
     crate::duration::parse(v).map_err(|e| Error::config(key, e.to_string()))
 }
+
+/// The most unknown profile keys one warning names (a profile of 100,000 keys is one line).
+const UNKNOWN_KEYS_SHOWN: usize = 10;
+
+/// One warning for the profile's unknown keys: the first [`UNKNOWN_KEYS_SHOWN`], each escaped
+/// and cut at 64 characters, and how many more.
+pub(super) fn warn_unknown(unknown: &[String]) {
+    if unknown.is_empty() {
+        return;
+    }
+    let shown: Vec<String> = unknown
+        .iter()
+        .take(UNKNOWN_KEYS_SHOWN)
+        .map(|k| {
+            k.chars()
+                .take(64)
+                .collect::<String>()
+                .escape_debug()
+                .to_string()
+        })
+        .collect();
+    let more = unknown.len().saturating_sub(UNKNOWN_KEYS_SHOWN);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    tracing::warn!(
+        keys = %format_args!("{}{more}", shown.join(", ")),
+        "unknown or unsupported client settings ignored"
+    );
+}

@@ -491,6 +491,7 @@ impl ClientBuilder {
             ));
         };
         let mut builder = Self::new();
+        let mut unknown = Vec::new();
         for (key, value) in map {
             let value = match value {
                 serde_json::Value::Null => continue,
@@ -504,8 +505,9 @@ impl ClientBuilder {
                     ))
                 }
             };
-            builder = builder.with_profile_key(&key, value)?;
+            builder = builder.with_profile_key(&key, value, &mut unknown)?;
         }
+        keys::warn_unknown(&unknown);
         Ok(builder)
     }
 
@@ -529,13 +531,14 @@ impl ClientBuilder {
         Ok(self)
     }
 
-    /// The lenient path of `profile.json`: a known key is set, an unknown one is logged as a
-    /// warning and ignored (the official SDK's profiles carry keys this client has no use for).
-    fn with_profile_key(self, key: &str, value: String) -> Result<Self> {
+    /// The lenient path of `profile.json`: a known key is set, an unknown one is added to
+    /// `unknown` (warned about once, `keys::warn_unknown`) and ignored (the official SDK's profiles
+    /// carry keys this client has no use for).
+    fn with_profile_key(self, key: &str, value: String, unknown: &mut Vec<String>) -> Result<Self> {
         match key.parse::<ConfigKey>() {
             Ok(k) => self.with_config(k, value),
             Err(_) => {
-                tracing::warn!(key = %key, "unknown or unsupported client setting ignored");
+                unknown.push(key.to_owned());
                 Ok(self)
             }
         }

@@ -43,7 +43,12 @@ fn partition(report: &Value, p: i64) -> &Value {
 
 /// Appends `rows` (`ID`, `KIND`, `RECORD_METADATA`) through channel `name` of the lab's pipe,
 /// the last token `token`, and waits for the commit.
-async fn append(client: &StreamingIngestClient, name: &str, rows: Vec<Value>, token: i64) {
+pub(crate) async fn append(
+    client: &StreamingIngestClient,
+    name: &str,
+    rows: Vec<Value>,
+    token: i64,
+) {
     let ch = client
         .pipe(DATABASE, SCHEMA, PIPE)
         .open_channel(name)
@@ -84,7 +89,7 @@ fn row(p: i64, o: i64, push: Option<i64>, kind: &str) -> Value {
 }
 
 /// Every row of the table: (`KIND`, `RECORD_METADATA`).
-fn table_rows(lab: &Lab) -> Vec<(String, Value)> {
+pub(crate) fn table_rows(lab: &Lab) -> Vec<(String, Value)> {
     lab.emulator()
         .query(&format!(
             r#"SELECT KIND, RECORD_METADATA FROM "{DATABASE}.{SCHEMA}.{TABLE}""#

@@ -17,6 +17,7 @@ mod create_tables;
 mod environment;
 mod golden;
 mod headers;
+mod hostile_audit;
 mod hostile_formats;
 mod hostile_registry;
 mod hostile_suite;

@@ -72,20 +72,22 @@ impl Reader {
     }
 
     /// Which offsets of `absent` the broker delivers for `topic`/`partition` (offsets below
-    /// `log_start` are not asked: retention deleted them).
+    /// `log_start` are not asked: retention deleted them; nor offsets at or past `log_end`:
+    /// no record has them yet, whatever a row's metadata claims).
     pub(super) async fn held(
         &self,
         topic: &str,
         partition: i32,
         absent: &[Gap],
-        log_start: Option<i64>,
+        (log_start, log_end): (Option<i64>, Option<i64>),
     ) -> Held {
         if absent.is_empty() {
             return Held::default();
         }
         let total: u64 = absent.iter().map(|g| super::span(*g)).sum();
         let (config, topic, absent) = (self.config.clone(), topic.to_owned(), absent.to_vec());
-        tokio::task::spawn_blocking(move || read(&config, &topic, partition, &absent, log_start))
+        let log = (log_start, log_end);
+        tokio::task::spawn_blocking(move || read(&config, &topic, partition, &absent, log))
             .await
             .unwrap_or(Held {
                 found: Vec::new(),
@@ -100,7 +102,7 @@ fn read(
     topic: &str,
     partition: i32,
     absent: &[Gap],
-    log_start: Option<i64>,
+    (log_start, log_end): (Option<i64>, Option<i64>),
 ) -> Held {
     let mut held = Held::default();
     let consumer: Option<BaseConsumer<EndIsExpected>> =
@@ -108,9 +110,13 @@ fn read(
     let mut budget = MAX_READ;
     for g in absent {
         let from = g.from.max(log_start.unwrap_or(0));
-        if from > g.to {
+        // Asked past the end, a consumer resets to the start and reads the whole log again:
+        // 10,000 holes a row's metadata claims past the end took minutes.
+        let to = g.to.min(log_end.map_or(i64::MAX, |e| e - 1));
+        if from > to {
             continue;
         }
+        let g = &Gap { from: g.from, to };
         let Some(consumer) = consumer.as_ref().filter(|_| budget > 0) else {
             held.not_checked += super::span(Gap { from, to: g.to });
             continue;

@@ -454,7 +454,10 @@ async fn complete(
             }
         }
         let held = match reader {
-            Some(r) => r.held(&p.topic, p.partition, &absent, p.log_start).await,
+            Some(r) => {
+                let log = (p.log_start, p.log_end);
+                r.held(&p.topic, p.partition, &absent, log).await
+            }
             None => broker::Held {
                 found: Vec::new(),
                 not_checked: absent.iter().map(|g| span(*g)).sum(),
@@ -527,10 +530,16 @@ fn problems_of(table: &str, p: &PartitionAudit) -> Vec<String> {
 
 /// Whether a row's push time can be trusted, as SQL (`0`: it can, `1`: it cannot): present,
 /// after the epoch, and not before the row's own record timestamp (`CreateTime` or
-/// `LogAppendTime`): a writer converts a record after it exists. A row whose metadata a
-/// producer forged (issue 81: `SnowflakeConnectorPushTime` 0) fails it, and the dedup
-/// statement never keeps such a copy over one that passes.
+/// `LogAppendTime`): a writer converts a record after it exists; and its partition, offset and
+/// push time are JSON integers, as every writer writes them (a float or a text `"5"` casts to
+/// a number another row holds). A row whose metadata a producer forged (issue 81:
+/// `SnowflakeConnectorPushTime` 0, an offset `4.6`) fails it, and the dedup statement never
+/// keeps such a copy over one that passes. (`UPPER(TYPEOF(…))`: Snowflake's `TYPEOF` says
+/// `INTEGER`, the emulator's SQLite `integer`.)
 pub(crate) const DISTRUST: &str = "CASE WHEN \
+     UPPER(TYPEOF(RECORD_METADATA:partition)) = 'INTEGER' AND \
+     UPPER(TYPEOF(RECORD_METADATA:offset)) = 'INTEGER' AND \
+     UPPER(TYPEOF(RECORD_METADATA:SnowflakeConnectorPushTime)) = 'INTEGER' AND \
      CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) > 0 AND \
      CAST(RECORD_METADATA:SnowflakeConnectorPushTime AS NUMBER) >= \
      COALESCE(CAST(RECORD_METADATA:CreateTime AS NUMBER), \

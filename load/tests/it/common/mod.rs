@@ -25,6 +25,11 @@ fn key() -> &'static (PathBuf, String) {
     })
 }
 
+/// The lab's private key file (PKCS#8 PEM, 0600), which the emulator trusts.
+pub(crate) fn key_file() -> &'static Path {
+    &key().0
+}
+
 /// An emulator on its own runtime, and a directory for the inputs.
 pub(crate) struct Lab {
     pub emulator: Option<Emulator>,
