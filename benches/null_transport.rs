@@ -3,7 +3,9 @@
 //! SDK's own overhead, with no network and no server. Prints one JSON line per way in:
 //! `append` of serde rows (typed rows serialized by the SDK, one token per call),
 //! serde rows with a token per row (`Positions::per_row`) and `RawRows` (the same rows
-//! already serialized, as a Kafka message or a log line is, a token per row in `RawRows`).
+//! already serialized, as a Kafka message or a log line is, a token per row in `RawRows`);
+//! then two of the deprecated shims old callers still use, `append_rows` and
+//! `append_raw_rows`, on the same rows (the door must not make them slower either).
 //!
 //! `cargo bench --bench null_transport` (2 M rows, release). Without `--bench` (as under
 //! `cargo test --benches`), 20 000 rows: a smoke run.
@@ -20,6 +22,8 @@ enum Way {
     AppendRows,
     WithTokens,
     RawRows,
+    DeprecatedAppendRows,
+    DeprecatedRawRows,
 }
 
 #[derive(Serialize)]
@@ -44,7 +48,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    for way in [Way::AppendRows, Way::WithTokens, Way::RawRows] {
+    for way in [
+        Way::AppendRows,
+        Way::WithTokens,
+        Way::RawRows,
+        Way::DeprecatedAppendRows,
+        Way::DeprecatedRawRows,
+    ] {
         runtime.block_on(run(rows, way));
     }
 }
@@ -77,7 +87,7 @@ async fn run(rows: u64, way: Way) {
     };
     // The raw way's rows exist as text before the clock starts, as a source's messages do.
     let text: Vec<Vec<u8>> = match way {
-        Way::RawRows => (0..rows)
+        Way::RawRows | Way::DeprecatedRawRows => (0..rows)
             .map(|id| serde_json::to_vec(&event(id)).unwrap())
             .collect(),
         _ => Vec::new(),
@@ -108,12 +118,25 @@ async fn run(rows: u64, way: Way) {
                 let (rows, positions) = raw.into_append();
                 ch.append(rows, positions).await.unwrap();
             }
+            #[allow(deprecated)]
+            Way::DeprecatedAppendRows => ch
+                .append_rows(ids.map(event), None, Some(OffsetToken::from(call)))
+                .await
+                .unwrap(),
+            #[allow(deprecated)]
+            Way::DeprecatedRawRows => {
+                let mut raw = RawRows::with_capacity(per_call as usize * 300);
+                for id in ids {
+                    raw.push(&text[id as usize], id).unwrap();
+                }
+                ch.append_raw_rows(raw).await.unwrap();
+            }
         }
     }
     ch.flush().await.unwrap();
     let appended = started.elapsed();
     let last = match way {
-        Way::AppendRows => rows / per_call - 1,
+        Way::AppendRows | Way::DeprecatedAppendRows => rows / per_call - 1,
         _ => rows / per_call * per_call - 1,
     };
     ch.wait_for_commit(&OffsetToken::from(last), Duration::from_secs(60))

@@ -291,6 +291,24 @@ impl OffsetToken {
         let (prefix, first) = start.prefixed_number()?;
         (len == u64::try_from(rows).ok()?).then_some(DenseSpan { prefix, first })
     }
+
+    /// The start token a request may name once the appends in it hold `rows` rows and end at
+    /// `end` (the one token rule, as [`dense_span`](Self::dense_span)): `start` when
+    /// `start..=end` names exactly one token per row, else none, and the request carries its
+    /// end token alone (as [`Positions::at`](crate::Positions::at)'s do). Two appends whose
+    /// spans do not meet (`0..=9`, then `20..=29`), or a span then an append at one token
+    /// (`0..=9`, then `12` for five rows), thus never share a request naming a span that does
+    /// not count its rows. Without an end token no span is named and `start` stays.
+    pub(crate) fn merged_start(
+        start: Option<Self>,
+        end: Option<&Self>,
+        rows: usize,
+    ) -> Option<Self> {
+        let Some(end) = end else {
+            return start;
+        };
+        start.filter(|s| Self::dense_span(s, end, rows).is_some())
+    }
 }
 
 /// A span of tokens with one prefix naming one row each: row `i` has the token

@@ -6,7 +6,9 @@
 //! * every path a Markdown page quotes exists ([`paths`], on the pages [`markdown`] reads);
 //! * every flag the pages quote for one of our binaries is in its `--help` ([`flags`], with
 //!   its tables in `flag_tables`; a package's test is one line, [`readme_flags!`]);
-//! * one module style, `foo/mod.rs` ([`module_style`]).
+//! * one module style, `foo/mod.rs` ([`module_style`]);
+//! * every crate two or more packages use comes from `[workspace.dependencies]`
+//!   ([`shared_deps`]).
 //!
 //! Each check panics with what is wrong and how to fix it; each has a test here that shows it
 //! failing on a small bad input.
@@ -21,6 +23,7 @@ pub mod module_style;
 pub mod paths;
 #[cfg(test)]
 mod scratch;
+pub mod shared_deps;
 pub mod walk;
 
 /// The test `every_flag_quoted_in_the_docs_is_in_the_binarys_help` of the package this is

@@ -113,3 +113,8 @@ async fn a_hand_over_passes_the_channel_on() {
 async fn per_row_tokens_out_of_order_are_refused() {
     conformance::per_row_tokens_out_of_order_are_refused(target()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_sharing_a_request_name_their_rows() {
+    conformance::appends_sharing_a_request_name_their_rows(target()).await;
+}

@@ -138,5 +138,6 @@ mod commits;
 mod door;
 mod lifecycle;
 mod memory;
+mod merge;
 mod recovery;
 mod throughput;

@@ -14,7 +14,10 @@
 //!   is sealed first and the chunk starts the next one;
 //! * a batch holds either only chunks with an end token or only chunks without one, so the
 //!   rows after a batch's end token are never in it;
-//! * a batch's start token is its first chunk's start token, its end token its last chunk's.
+//! * a batch's end token is its last chunk's; its start token is its first chunk's, kept when
+//!   the batch holds several chunks only if `start..=end` names one token per row
+//!   ([`OffsetToken::merged_start`], the one token rule): appends whose spans do not meet
+//!   share a request that names its end token alone.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -93,6 +96,10 @@ impl SealedBatch {
         self.continues = chunk.continues;
         self.len += chunk.data.len();
         self.rows += chunk.rows;
+        if self.rows > chunk.rows {
+            // Appends merged: a span is named only when it counts the rows.
+            self.start = OffsetToken::merged_start(self.start.take(), self.end.as_ref(), self.rows);
+        }
         self.budget.merge(chunk.budget);
         self.segments.push(chunk.data);
     }

@@ -45,8 +45,8 @@ pub use crash::{
     thirty_kb_appends_resume_exactly,
 };
 pub use protocol::{
-    a_hand_over_passes_the_channel_on, per_row_tokens_out_of_order_are_refused,
-    the_second_opener_fences_the_first,
+    a_hand_over_passes_the_channel_on, appends_sharing_a_request_name_their_rows,
+    per_row_tokens_out_of_order_are_refused, the_second_opener_fences_the_first,
 };
 #[cfg(feature = "sql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sql")))]

@@ -148,3 +148,42 @@ pub async fn per_row_tokens_out_of_order_are_refused(target: Arc<dyn Conformance
     assert_eq!(target.ids(&table).await, [5, 9]);
     client.close().await.expect("close");
 }
+
+/// Appends sharing one request name a span only when it counts their rows: ten rows at the
+/// span `1..=10` and five at the one token `13` in one request, then ten at the span
+/// `21..=30` (past a gap) and two at `31..=32` in another. A request naming `1..=13` for 15
+/// rows (more rows than tokens, refused by a server checking spans) must not be sent, nor
+/// `1..=32` for 27 rows; the spans that meet (`21..=32` for 12 rows) may share one. Every row
+/// lands once and the committed token is the last append's end.
+pub async fn appends_sharing_a_request_name_their_rows(target: Arc<dyn ConformanceTarget>) {
+    let table = target.create_table("merged_spans").await;
+    let knobs = Knobs {
+        max_client_lag: Some(Duration::from_secs(1)),
+        ..Knobs::default()
+    };
+    let client = target.client(&table, &knobs).await;
+    let ch = table.open(&client, "c").await.expect("open");
+    ch.append(Rows::serde(rows(1..11)), span(1, 10))
+        .await
+        .expect("append");
+    ch.append(
+        Rows::serde(rows(11..16)),
+        Positions::at(OffsetToken::from(13)),
+    )
+    .await
+    .expect("append");
+    ch.flush().await.expect("the merged request is accepted");
+    ch.append(Rows::serde(rows(16..26)), span(21, 30))
+        .await
+        .expect("append");
+    ch.append(Rows::serde(rows(26..28)), span(31, 32))
+        .await
+        .expect("append");
+    ch.flush().await.expect("the merged request is accepted");
+    ch.wait_for_commit(&OffsetToken::from(32), Duration::from_secs(30))
+        .await
+        .expect("committed");
+    assert_eq!(target.ids(&table).await, (1..28).collect::<Vec<i64>>());
+    ch.close().await.expect("close");
+    client.close().await.expect("close");
+}
