@@ -11,11 +11,14 @@
 //!   kill it after a wall-clock limit, and measure its peak RSS and CPU from `wait4`'s rusage.
 //! - [`check`]: the suite's assertions (no crash, peak RSS within budget + 64 MB, a refusal
 //!   or a dead letter naming the input, CPU linear in the input's size).
+//! - [`json_logs`]: the JSON log format's checks every package's `json_logs` tests share
+//!   (each stderr line one object with the logger's keys; the fatal error's chain).
 //!
 //! See `hostile/README.md` for how to run it and how to add a surface.
 
 pub mod check;
 pub mod gen;
+pub mod json_logs;
 pub mod rng;
 #[allow(
     unsafe_code,

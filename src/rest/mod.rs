@@ -239,35 +239,26 @@ impl RestApi {
     }
 
     /// Waits until the channel whose clock is `next_append` may start another append of
-    /// `bytes` uncompressed bytes: the per-channel request rate and byte rate. A request goes
-    /// at its slot; the next slot is the request spacing or `bytes / rate` later, whichever is
-    /// longer.
+    /// `bytes` uncompressed bytes: the per-channel request rate and byte rate (see
+    /// [`append_gap`] and [`take_slot`]).
     async fn pace(
         &self,
         next_append: &std::sync::Mutex<Option<tokio::time::Instant>>,
         bytes: usize,
     ) {
-        let for_bytes = if self.append_bytes_per_second == 0 {
-            Duration::ZERO
-        } else {
-            let secs = bytes as f64 / self.append_bytes_per_second as f64;
-            // At most an hour (a 1 byte/s setting must not overflow the clock).
-            Duration::try_from_secs_f64(secs)
-                .unwrap_or(Duration::MAX)
-                .min(Duration::from_secs(3600))
-        };
-        let gap = self.min_append_interval.max(for_bytes);
+        let gap = append_gap(
+            self.min_append_interval,
+            self.append_bytes_per_second,
+            bytes,
+        );
         if gap.is_zero() {
             return;
         }
-        let start = {
-            let mut next = crate::sync::lock(next_append);
-            let now = tokio::time::Instant::now();
-            let slot = next.get_or_insert(now);
-            let start = (*slot).max(now);
-            *slot = start + gap;
-            start
-        };
+        let start = take_slot(
+            &mut crate::sync::lock(next_append),
+            tokio::time::Instant::now(),
+            gap,
+        );
         tokio::time::sleep_until(start).await;
     }
 
@@ -537,6 +528,35 @@ impl IngestApi for RestApi {
         let parsed: DropChannelResponse = resp.json("drop channel")?;
         Ok(parsed.last_committed_offset_token)
     }
+}
+
+/// The least time after an append of `bytes` uncompressed bytes before the channel's next may
+/// start: the request spacing or `bytes / bytes_per_second`, whichever is longer (0 for
+/// either: that limit is off).
+fn append_gap(min_interval: Duration, bytes_per_second: u64, bytes: usize) -> Duration {
+    let for_bytes = if bytes_per_second == 0 {
+        Duration::ZERO
+    } else {
+        let secs = bytes as f64 / bytes_per_second as f64;
+        // At most an hour (a 1 byte/s setting must not overflow the clock).
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or(Duration::MAX)
+            .min(Duration::from_secs(3600))
+    };
+    min_interval.max(for_bytes)
+}
+
+/// When an append asked for at `now` starts, given its channel's clock `slot` (the earliest
+/// start of its next append; `None` before its first): at its slot, or at once when that has
+/// passed. Moves the clock `gap` past the start.
+fn take_slot(
+    slot: &mut Option<tokio::time::Instant>,
+    now: tokio::time::Instant,
+    gap: Duration,
+) -> tokio::time::Instant {
+    let start = slot.map_or(now, |s| s.max(now));
+    *slot = Some(start + gap);
+    start
 }
 
 #[cfg(test)]

@@ -372,6 +372,14 @@ pub(crate) const LIKE_STEPS: u64 = 1 << 27;
 /// recursive matcher took exponential time on `%a%a%a%a%b` and overflowed the stack on a
 /// pattern of many `%`).
 fn like(text: &[char], pattern: &[char]) -> Option<bool> {
+    let (answer, _steps) = like_counting(text, pattern);
+    #[cfg(test)]
+    like_tests::LIKE_STEPS_TAKEN.with(|s| s.set(_steps));
+    answer
+}
+
+/// [`like`], and the steps it took.
+fn like_counting(text: &[char], pattern: &[char]) -> (Option<bool>, u64) {
     let (mut t, mut p) = (0, 0);
     let mut steps = 0u64;
     // After the last `%` seen: where the pattern resumes and the text it was tried at.
@@ -379,7 +387,7 @@ fn like(text: &[char], pattern: &[char]) -> Option<bool> {
     while t < text.len() {
         steps += 1;
         if steps > LIKE_STEPS {
-            return None;
+            return (None, steps);
         }
         match pattern.get(p) {
             Some('%') => {
@@ -396,11 +404,11 @@ fn like(text: &[char], pattern: &[char]) -> Option<bool> {
                     p = resume;
                     t = tried + 1;
                 }
-                None => return Some(false),
+                None => return (Some(false), steps),
             },
         }
     }
-    Some(pattern[p..].iter().all(|&c| c == '%'))
+    (Some(pattern[p..].iter().all(|&c| c == '%')), steps)
 }
 
 /// A function call: `COALESCE` and `IFF` evaluate only the arguments they need, the others
@@ -612,7 +620,12 @@ impl Args<'_, '_> {
 
 #[cfg(test)]
 mod like_tests {
-    use super::like;
+    use super::{like, LIKE_STEPS};
+
+    thread_local! {
+        /// The steps of this thread's last [`like`] (the work is counted, not timed).
+        pub(super) static LIKE_STEPS_TAKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
 
     /// LIKE by dynamic programming over (text, pattern) positions: the reference.
     fn reference(text: &[char], pattern: &[char]) -> bool {
@@ -664,18 +677,29 @@ mod like_tests {
 
     /// The inputs that took exponential time or overflowed the stack: 100,000 `a`s against
     /// `%a%a%a%a%b`, and a pattern of 1,000 `%` (a million overflowed the stack; patterns are
-    /// now at most 1,000 characters), answer at once.
+    /// now at most 1,000 characters), answer within (pattern + 1) × (text + 1) steps; a row's
+    /// 4 million characters against a 1,000-character pattern stop at [`LIKE_STEPS`]. The work
+    /// is counted, not timed (a loaded machine cannot fail it).
     #[test]
     fn hostile_patterns_answer_in_linear_time() {
         let text: Vec<char> = std::iter::repeat_n('a', 100_000).collect();
-        let started = std::time::Instant::now();
-        assert_eq!(
-            like(&text, &"%a%a%a%a%b".chars().collect::<Vec<_>>()),
-            Some(false)
+        let within = |pattern: &[char], text: &[char], answer: Option<bool>| {
+            assert_eq!(like(text, pattern), answer);
+            let steps = LIKE_STEPS_TAKEN.with(std::cell::Cell::get);
+            let most = (pattern.len() as u64 + 1) * (text.len() as u64 + 1);
+            assert!(
+                steps <= most.min(LIKE_STEPS + 1),
+                "{steps} steps, at most {most}"
+            );
+        };
+        within(
+            &"%a%a%a%a%b".chars().collect::<Vec<_>>(),
+            &text,
+            Some(false),
         );
         let many: Vec<char> = std::iter::repeat_n('%', 1000).chain(['b']).collect();
-        assert_eq!(like(&text, &many), Some(false));
-        assert_eq!(like(&text, &['%'; 1000]), Some(true));
+        within(&many, &text, Some(false));
+        within(&['%'; 1000], &text, Some(true));
         // Both from the row: 4 million characters against `%` + 998 `a` + `b` would take
         // 4·10^9 steps; it stops at the budget.
         let long: Vec<char> = std::iter::repeat_n('a', 4_000_000).collect();
@@ -683,12 +707,7 @@ mod like_tests {
             .chain(std::iter::repeat_n('a', 998))
             .chain(['b'])
             .collect();
-        assert_eq!(like(&long, &pattern), None);
-        // Loose, so that two busy cores do not fail it: the exponential form never ended.
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "{:?}",
-            started.elapsed()
-        );
+        within(&pattern, &long, None);
+        assert_eq!(LIKE_STEPS_TAKEN.with(std::cell::Cell::get), LIKE_STEPS + 1);
     }
 }

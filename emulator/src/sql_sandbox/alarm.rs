@@ -77,7 +77,9 @@ mod tests {
             .unwrap_err();
         drop(alarm);
         assert!(e.to_string().contains("interrupt"), "{e}");
-        assert!(started.elapsed() < Duration::from_secs(5));
+        // The statement is endless: its return is the interrupt. The bound only catches one
+        // that came far past its deadline (generous, so a loaded machine cannot fail it).
+        assert!(started.elapsed() < Duration::from_secs(60));
         let alarm = Alarm::set(
             conn.get_interrupt_handle(),
             Instant::now() + Duration::from_millis(50),

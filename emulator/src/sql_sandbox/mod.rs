@@ -401,7 +401,9 @@ mod tests {
             e.message
         );
         assert!(e.message.contains("timeout"), "{}", e.message);
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The statement is endless: its return is the interrupt. The bound only catches one
+        // that came far past its deadline (generous, so a loaded machine cannot fail it).
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
         // The handler is gone: a statement after it runs to its end.
         assert_eq!(run(&conn, "SELECT COUNT(*) FROM \"D.S.T\"").unwrap(), 1);
     }

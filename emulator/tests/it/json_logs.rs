@@ -6,6 +6,7 @@
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+use snowpipe_hostile::json_logs::json_lines;
 
 use crate::common::{bin, spawn_first_line, stderr_of};
 
@@ -23,36 +24,11 @@ fn bare(format: &str) -> Command {
     cmd
 }
 
-/// Every stderr line, each one JSON object with the logger's keys.
-fn json_lines(stderr: &str) -> Vec<Value> {
-    let lines: Vec<Value> = stderr
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("a stderr line is not JSON ({e}): {l}\n{stderr}"));
-            for key in ["timestamp", "level", "target", "fields"] {
-                assert!(v.get(key).is_some(), "{key} missing: {l}");
-            }
-            v
-        })
-        .collect();
-    assert!(!lines.is_empty(), "no stderr at all");
-    lines
-}
-
-/// The last line: an `ERROR` whose `message` and `causes` are the chain; the chain joined.
+/// The last line: an `ERROR` whose `message` and `causes` are the chain; the chain joined and
+/// how many causes.
 fn fatal(lines: &[Value]) -> (String, usize) {
-    let last = lines.last().expect("a line");
-    assert_eq!(last["level"], "ERROR", "{last}");
-    let f = &last["fields"];
-    let causes = f["causes"].as_array().expect("causes");
-    let mut chain = vec![f["message"].as_str().expect("message")];
-    chain.extend(causes.iter().map(|c| c.as_str().expect("a cause is text")));
-    let joined = chain.join(": ");
-    if let Some(error) = f.get("error") {
-        assert_eq!(error.as_str(), Some(joined.as_str()), "{last}");
-    }
-    (joined, causes.len())
+    let (_, chain, causes) = snowpipe_hostile::json_logs::fatal(lines);
+    (chain, causes)
 }
 
 /// A data directory that cannot be created: exit 1 in both formats, the same chain, the

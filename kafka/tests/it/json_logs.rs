@@ -51,45 +51,12 @@ fn sink(lab: &Lab, group: &str) -> Command {
     cmd
 }
 
-/// Every stderr line of `out`, each parsed as one JSON object with the logger's keys.
-pub(crate) fn json_lines(stderr: &str) -> Vec<Value> {
-    let lines: Vec<Value> = stderr
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("a stderr line is not JSON ({e}): {l}\n{stderr}"));
-            assert!(v.is_object(), "not an object: {l}");
-            for key in ["timestamp", "level", "target", "fields"] {
-                assert!(v.get(key).is_some(), "{key} missing: {l}");
-            }
-            v
-        })
-        .collect();
-    assert!(!lines.is_empty(), "no stderr at all");
-    lines
-}
+pub(crate) use snowpipe_hostile::json_logs::json_lines;
 
 /// The fatal error: the last line, an `ERROR` whose message and causes are fields and whose
 /// `error` is the chain the text format prints.
 pub(crate) fn fatal(lines: &[Value]) -> &Value {
-    let last = lines.last().expect("a line");
-    assert_eq!(last["level"], "ERROR", "{last}");
-    let fields = &last["fields"];
-    let message = fields["message"].as_str().expect("message");
-    let causes: Vec<&str> = fields["causes"]
-        .as_array()
-        .expect("causes")
-        .iter()
-        .map(|c| c.as_str().expect("a cause is text"))
-        .collect();
-    let chain = std::iter::once(message)
-        .chain(causes)
-        .collect::<Vec<_>>()
-        .join(": ");
-    if let Some(error) = fields.get("error") {
-        assert_eq!(error.as_str(), Some(chain.as_str()), "{last}");
-    }
-    last
+    snowpipe_hostile::json_logs::fatal(lines).0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

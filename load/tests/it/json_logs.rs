@@ -9,38 +9,14 @@ use serde_json::Value;
 
 use crate::common::Lab;
 
-/// Every stderr line, each one JSON object with the logger's keys.
+/// Every stderr line of `out`, each one JSON object with the logger's keys.
 fn json_lines(out: &Output) -> Vec<Value> {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<Value> = stderr
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("a stderr line is not JSON ({e}): {l}\n{stderr}"));
-            for key in ["timestamp", "level", "target", "fields"] {
-                assert!(v.get(key).is_some(), "{key} missing: {l}");
-            }
-            v
-        })
-        .collect();
-    assert!(!lines.is_empty(), "no stderr at all");
-    lines
+    snowpipe_hostile::json_logs::json_lines(&String::from_utf8_lossy(&out.stderr))
 }
 
 /// The last line: an `ERROR` whose `message` and `causes` make up `error`, the chain.
 fn fatal(lines: &[Value]) -> String {
-    let last = lines.last().expect("a line");
-    assert_eq!(last["level"], "ERROR", "{last}");
-    let f = &last["fields"];
-    let mut chain = vec![f["message"].as_str().expect("message").to_owned()];
-    for c in f["causes"].as_array().expect("causes") {
-        chain.push(c.as_str().expect("a cause is text").to_owned());
-    }
-    let joined = chain.join(": ");
-    if let Some(error) = f.get("error") {
-        assert_eq!(error.as_str(), Some(joined.as_str()), "{last}");
-    }
-    joined
+    snowpipe_hostile::json_logs::fatal(lines).1
 }
 
 fn json(lab: &Lab, files: &[&std::path::Path], args: &[&str]) -> Output {

@@ -16,7 +16,9 @@
 //!    committed;
 //! 4. on a failure (an append, a commit that does not come before the deadline, a fenced
 //!    channel: `OwnershipLost` means another instance opened the channel since), the writer
-//!    is dropped — the next invocation reopens it and reads its committed token — and the
+//!    is stopped before the answer (its channels closed, not dropped: a dropped channel
+//!    stops in the background, and an open of its name before then is refused) — the next
+//!    invocation reopens it and reads its committed token — and the
 //!    answer is `batchItemFailures` naming the first record, in batch order, that is not
 //!    committed (`FAILURE_MODE=report`, for `FunctionResponseTypes: ReportBatchItemFailures`),
 //!    or an error (`FAILURE_MODE=error`, for mappings that retry or bisect whole batches).
@@ -190,10 +192,12 @@ struct Group {
 /// A group written: its writer and its last row appended, or why not.
 type GroupWritten = Result<(Writer, Option<SequenceNumber>), Failure>;
 
-/// Why a group is not committed, and what its channel had committed (when known).
+/// Why a group is not committed, what its channel had committed (when known), and its
+/// writer when one was open (stopped before the answer: [`Writer::discard`]).
 struct Failure {
     committed: Option<SequenceNumber>,
     error: anyhow::Error,
+    writer: Option<Writer>,
 }
 
 /// When to have answered: `deadline_ms` (ms since the epoch) less [`ANSWER_MARGIN`], or less a
@@ -322,16 +326,28 @@ impl Handler {
                     open.writers
                         .insert(groups[i].stem.clone(), (this_invocation, now, w));
                 }
-                // The writer is dropped: the next invocation reopens and re-reads.
+                // The writer is stopped below: the next invocation reopens and re-reads.
                 Err(error) => failures.push((
                     i,
                     Failure {
                         committed: w.committed().cloned(),
                         error,
+                        writer: Some(w),
                     },
                 )),
             }
         }
+        // Failed writers are stopped before the answer, not dropped: a dropped channel stops
+        // in the background, and the next invocation's open of its name would be refused
+        // ("already open") when that has not happened yet, failing good records.
+        let discards = failures
+            .iter_mut()
+            .filter_map(|(_, f)| f.writer.take())
+            .map(|w| w.discard(deadline.saturating_duration_since(Instant::now())));
+        futures_util::stream::iter(discards)
+            .buffer_unordered(CONCURRENT_GROUPS)
+            .collect::<Vec<()>>()
+            .await;
         let evicted = open.evict(MAX_OPEN_WRITERS, Instant::now(), WRITER_IDLE);
         drop(open);
         // Every row of an evicted writer is committed: closing loses nothing, and a close that
@@ -350,40 +366,51 @@ impl Handler {
         self.answer(&event, &groups, failures)
     }
 
-    /// Opens (unless `writer` is open) and writes one group, all within `deadline`.
+    /// Opens (unless `writer` is open) and writes one group, all within `deadline`. A writer
+    /// that was open when the write failed is returned in the failure (to be stopped).
     async fn write_group(
         &self,
         group: &Group,
         writer: Option<Writer>,
         deadline: Instant,
     ) -> GroupWritten {
-        let known = writer.as_ref().and_then(|w| w.committed().cloned());
-        let work = async {
-            let mut w = match writer {
-                Some(w) => w,
-                None => self.open(&group.stem).await.map_err(|error| Failure {
-                    committed: None,
-                    error,
-                })?,
-            };
-            match w.write(&group.records, deadline).await {
-                Ok(written) => Ok((w, written.last_appended)),
-                Err(error) => Err(Failure {
-                    committed: w.committed().cloned(),
-                    error,
-                }),
-            }
+        let late = || {
+            anyhow!(
+                "channel {}: the invocation's deadline came before its records were written",
+                group.stem
+            )
         };
-        match tokio::time::timeout_at(deadline, work).await {
-            Ok(r) => r,
-            Err(_) => Err(Failure {
-                committed: known,
-                error: anyhow!(
-                    "channel {}: the invocation's deadline came before its records were written",
-                    group.stem
-                ),
-            }),
-        }
+        let mut w = match writer {
+            Some(w) => w,
+            None => match tokio::time::timeout_at(deadline, self.open(&group.stem)).await {
+                Ok(Ok(w)) => w,
+                Ok(Err(error)) => {
+                    return Err(Failure {
+                        committed: None,
+                        error,
+                        writer: None,
+                    })
+                }
+                Err(_) => {
+                    return Err(Failure {
+                        committed: None,
+                        error: late(),
+                        writer: None,
+                    })
+                }
+            },
+        };
+        let error = match tokio::time::timeout_at(deadline, w.write(&group.records, deadline)).await
+        {
+            Ok(Ok(written)) => return Ok((w, written.last_appended)),
+            Ok(Err(error)) => error,
+            Err(_) => late(),
+        };
+        Err(Failure {
+            committed: w.committed().cloned(),
+            error,
+            writer: Some(w),
+        })
     }
 
     /// Opens the channel pair of `stem`, each admitted by `MAX_KEY_CHANNELS` first when set.

@@ -265,6 +265,30 @@ impl Writer {
         Ok(self.committed.as_ref())
     }
 
+    /// Stops both channels of a writer whose write or commit wait failed, waiting at most
+    /// `timeout` (and a second past it for a channel that must be stopped at once). When this
+    /// returns, both names are free for the next open in this client; a writer merely dropped
+    /// stops in the background, and an open of its stem before that is refused as "already
+    /// open" (the Lambda handler's next invocation met exactly that on a busy machine).
+    /// Errors are logged at debug level: the channel failed already, and rows it had not
+    /// committed are read again by whoever opens it next.
+    ///
+    /// # Cancellation
+    /// Dropping the future drops the channels unstopped (as dropping the writer would).
+    pub async fn discard(self, timeout: Duration) {
+        let options = snowpipe_streaming::CloseOptions::default().timeout(timeout);
+        let name = self.readings.name().to_owned();
+        let (readings, dead_letters) = tokio::join!(
+            self.readings.close_with(options.clone()),
+            self.dead_letters.close_with(options)
+        );
+        for (e, which) in [(readings.err(), ""), (dead_letters.err(), "_DLQ")] {
+            if let Some(e) = e {
+                tracing::debug!("stopping channel {name}{which} after a failure: {e:#}");
+            }
+        }
+    }
+
     /// Closes both channels (after the caller waited for what it appended).
     ///
     /// # Errors

@@ -424,6 +424,8 @@ impl Pairs {
     fn add(&mut self, key: String, value: String, java: JavaKey) -> Result<(), String> {
         self.written += key.len() + value.len() + 3;
         self.walk.check_len(self.written)?;
+        #[cfg(test)]
+        crate::formats::json_schema::tests::count_work();
         match self.index.get(&key) {
             Some(&i) => self.pairs[i].1 = value,
             None => {

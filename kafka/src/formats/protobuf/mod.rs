@@ -143,6 +143,8 @@ impl ProtoSchema {
     pub fn parse(text: &str) -> Result<Self, String> {
         check_nesting(text)?;
         names::check(text)?;
+        #[cfg(test)]
+        names::tests::COMPILES.with(|c| c.set(c.get() + 1));
         Self::compile(text)
     }
 

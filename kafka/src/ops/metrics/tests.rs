@@ -26,13 +26,15 @@ async fn a_request_that_never_ends_is_cut_off() {
     let n = other.read(&mut answer).await.unwrap();
     assert!(answer[..n].starts_with(b"HTTP/1.1 "), "{:?}", &answer[..n]);
     let mut rest = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut rest))
+    // Generous: the bound only catches a server that never closes it (the bug), so a loaded
+    // machine cannot fail it; the lower bound shows the timeout, not something else, closed it.
+    tokio::time::timeout(Duration::from_secs(60), slow.read_to_end(&mut rest))
         .await
         .expect("the server closes a request head that never ends")
         .ok();
     let waited = started.elapsed();
     assert!(
-        waited >= HEADER_TIMEOUT - Duration::from_millis(500) && waited < Duration::from_secs(15),
+        waited >= HEADER_TIMEOUT - Duration::from_millis(500),
         "{waited:?}"
     );
     task.abort();
