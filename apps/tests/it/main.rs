@@ -30,4 +30,5 @@ mod table_replay_follow_crash;
 mod table_replay_follow_dead_letters;
 mod table_replay_follow_perf;
 mod table_replay_follow_purge;
+mod table_replay_follow_replica;
 mod table_replay_follow_truncate;
