@@ -25,6 +25,7 @@ mod ski_resort_run;
 mod table_replay_bad_rows;
 mod table_replay_crash;
 mod table_replay_follow;
+mod table_replay_follow_alter;
 mod table_replay_follow_big_tx;
 mod table_replay_follow_crash;
 mod table_replay_follow_dead_letters;

@@ -55,6 +55,7 @@ async fn follow_on_a_lagging_replica_writes_every_change_once_in_order() {
         "--log-bin=binlog",
         "--binlog-format=ROW",
         "--binlog-row-image=FULL",
+        "--binlog-row-metadata=FULL",
         "--server-id=2",
         "--log-slave-updates=ON",
     ])

@@ -15,8 +15,9 @@
 //!
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
 //! drops every row before it. A change whose value the type mapping refuses is a dead letter
-//! in `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER`, `DROP` and `RENAME
-//! TABLE` of a followed table stop `follow`, naming the statement and the fix.
+//! in `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
+//! COLUMN` evolves the change table (`evolve.rs`); a rename or `DROP TABLE` of a followed
+//! table stops `follow`, naming the statement and the fix.
 //!
 //! Tables need a single integer primary key: the current state is per key.
 
@@ -25,6 +26,7 @@ pub mod changes;
 pub mod cli;
 pub mod dead_letters;
 pub mod demo;
+mod evolve;
 mod snapshot;
 mod stream;
 pub mod token;
@@ -57,6 +59,20 @@ pub struct FollowOptions {
     pub until_idle: Option<Duration>,
     /// The replica id this reader registers with (unique among the server's replicas).
     pub server_id: u32,
+    /// The destination's SQL API (database and schema set): `ALTER TABLE … ADD COLUMN` on a
+    /// change table when its source table gains a column. Without it a shape change stops.
+    pub sql: Option<snowpipe_streaming::sql::SqlClient>,
+}
+
+impl FollowOptions {
+    fn place(&self) -> evolve::Place<'_> {
+        evolve::Place {
+            source: &self.source,
+            sql: self.sql.as_ref(),
+            database: &self.database,
+            schema: &self.schema,
+        }
+    }
 }
 
 impl std::fmt::Debug for FollowOptions {
@@ -173,8 +189,8 @@ impl FollowReport {
 /// Follows `opts.tables`: snapshot where needed, then the binlog, until `stop` (or idle).
 ///
 /// # Errors
-/// A source or binlog error, a table without an integer key, a schema change, a failed
-/// append; each names the table and the position.
+/// A source or binlog error, a table without an integer key, a schema change the change
+/// table cannot follow, a failed append; each names the table and the position.
 pub async fn follow(
     client: &StreamingIngestClient,
     opts: &FollowOptions,
@@ -188,7 +204,12 @@ pub async fn follow(
     let db = db.context("the source URL names no database")?;
     let mut tables = Vec::new();
     for name in &opts.tables {
-        tables.push(open_table(client, opts, &mut conn, name).await?);
+        let f = open_table(client, opts, &mut conn, name).await?;
+        if let Some(sql) = &opts.sql {
+            // A run killed after an ALTER … ADD COLUMN: the change table gets the column.
+            evolve::add_missing_columns(sql, &opts.place(), &f.table).await?;
+        }
+        tables.push(f);
     }
     snapshot_where_needed(&mut conn, &mut tables, opts.batch).await?;
     drop(conn);
@@ -288,7 +309,7 @@ async fn read_binlog(
     stream::follow(
         (&mut binlog, checksum),
         start,
-        db,
+        (db, &opts.place()),
         tables,
         opts.until_idle,
         stop,

@@ -16,6 +16,7 @@ use snowpipe_streaming::OffsetToken;
 
 use crate::table_replay::cdc::changes::{self, Op, Origin};
 use crate::table_replay::cdc::dead_letters::DeadChange;
+use crate::table_replay::cdc::evolve::{self, Place};
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Token};
 use crate::table_replay::cdc::Followed;
 use crate::table_replay::{dead_letter, schema};
@@ -94,12 +95,13 @@ pub(super) struct Streamed {
 ///
 /// # Errors
 /// A stream error (a purged position: the fix is a new snapshot), a followed table whose
-/// shape changed (`ALTER`, `DROP`, `RENAME TABLE`), or an append that failed. A value that
+/// shape changed in a way the change table cannot follow (`evolve.rs`; `DROP`/`RENAME
+/// TABLE`), or an append that failed. A value that
 /// cannot be converted is a dead letter, not an error.
 pub(super) async fn follow(
     (stream, checksum): (&mut BinlogStream, bool),
     start: &BinlogPos,
-    source_db: &str,
+    (source_db, place): (&str, &Place<'_>),
     tables: &mut [Followed<'_>],
     until_idle: Option<Duration>,
     mut stop: impl std::future::Future<Output = ()> + Unpin,
@@ -153,8 +155,15 @@ pub(super) async fn follow(
                         (tx.start, tx.ts) = (begin, i64::from(h.timestamp()));
                     }
                 } else if !sql.eq_ignore_ascii_case("COMMIT") {
-                    if let Some(i) = check_ddl(&sql, &q.schema(), source_db, tables, &tx, begin)? {
-                        out.changes += truncate(&mut tables[i], &tx, begin).await?;
+                    match check_ddl(&sql, &q.schema(), source_db, tables, &tx, begin)? {
+                        Some((i, Ddl::Truncate)) => {
+                            out.changes += truncate(&mut tables[i], &tx, begin).await?;
+                        }
+                        Some((i, Ddl::Alter)) => {
+                            let at = format!("{}:{begin}", tx.file);
+                            evolve::check_types(&tables[i], place, &at).await?;
+                        }
+                        None => {}
                     }
                     tx.gtid = None;
                 }
@@ -167,7 +176,8 @@ pub(super) async fn follow(
                 });
             }
             Some(EventData::RowsEvent(rows)) => {
-                out.changes += rows_event(stream, &rows, source_db, tables, &tx, begin).await?;
+                out.changes +=
+                    rows_event(stream, &rows, (source_db, place), tables, &tx, begin).await?;
             }
             _ => {}
         }
@@ -197,7 +207,8 @@ fn stream_error(e: mysql_async::Error, tx: &Tx, tables: &[Followed<'_>]) -> anyh
 }
 
 /// A statement on a followed table: a `TRUNCATE` → the table's index (its change is a `t`
-/// row); one the change table cannot express (`ALTER`, `DROP`, `RENAME TABLE`) → stop,
+/// row); an `ALTER TABLE` → the table's index (its types are checked); one the change
+/// table cannot express (a rename, `DROP TABLE`) → stop,
 /// naming it.
 fn check_ddl(
     sql: &str,
@@ -206,7 +217,7 @@ fn check_ddl(
     tables: &[Followed<'_>],
     tx: &Tx,
     at: u64,
-) -> Result<Option<usize>> {
+) -> Result<Option<(usize, Ddl)>> {
     if !schema_name.is_empty() && schema_name != source_db {
         return Ok(None);
     }
@@ -214,6 +225,11 @@ fn check_ddl(
     let words: Vec<&str> = lower.split_whitespace().take(4).collect();
     let verb = match words.as_slice() {
         ["truncate", ..] => "TRUNCATE",
+        // ADD/DROP/MODIFY COLUMN: the next rows event's table map has the new shape
+        // (`evolve.rs`); a rename loses the table.
+        ["alter", "table", ..] | ["alter", "online", "table", ..] if renames_table(&lower) => {
+            "ALTER TABLE … RENAME"
+        }
         ["alter", "table", ..] | ["alter", "online", "table", ..] => "ALTER TABLE",
         ["drop", "table", ..] => "DROP TABLE",
         ["rename", "table", ..] => "RENAME TABLE",
@@ -225,7 +241,10 @@ fn check_ddl(
             .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
             .any(|w| w == name);
         if named && verb == "TRUNCATE" {
-            return Ok(Some(i));
+            return Ok(Some((i, Ddl::Truncate)));
+        }
+        if named && verb == "ALTER TABLE" {
+            return Ok(Some((i, Ddl::Alter)));
         }
         if named {
             bail!(
@@ -239,6 +258,24 @@ fn check_ddl(
         }
     }
     Ok(None)
+}
+
+/// A statement on a followed table that `follow` goes on through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ddl {
+    /// A `t` change row.
+    Truncate,
+    /// ADD/DROP/MODIFY COLUMN: the types are checked now, the shape at the next rows event.
+    Alter,
+}
+
+/// Whether an `ALTER TABLE` renames the table (`RENAME [TO|AS] x`, not `RENAME COLUMN`,
+/// `RENAME INDEX` or `RENAME KEY`).
+fn renames_table(lower: &str) -> bool {
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    words.windows(2).any(|w| {
+        w[0] == "rename" && !matches!(w[1].trim_end_matches(','), "column" | "index" | "key")
+    })
 }
 
 /// A `TRUNCATE` of `f`'s table at `begin`: one `t` row (no source column), its token the
@@ -312,7 +349,7 @@ fn dead_change(
 async fn rows_event(
     stream: &BinlogStream,
     rows: &RowsEventData<'_>,
-    source_db: &str,
+    (source_db, place): (&str, &Place<'_>),
     tables: &mut [Followed<'_>],
     tx: &Tx,
     begin: u64,
@@ -327,16 +364,11 @@ async fn rows_event(
     let Some(f) = tables.iter_mut().find(|f| f.table.name == name) else {
         return Ok(0);
     };
-    if tme.columns_count() as usize != f.table.columns.len() {
-        bail!(
-            "table {} has {} columns in the binlog at {}:{begin} but {} when follow started: \
-             its shape changed (ALTER TABLE). To go on, {}",
-            f.table.name,
-            tme.columns_count(),
-            tx.file,
-            f.table.columns.len(),
-            changes::new_snapshot_fix([f.table.name.as_str()])
-        );
+    let names = evolve::column_names(tme);
+    let count = usize::try_from(tme.columns_count()).unwrap_or(usize::MAX);
+    if evolve::differs(f, names.as_deref(), count) {
+        let at = format!("{}:{begin}", tx.file);
+        evolve::evolve(f, place, (tme, names), count, &at).await?;
     }
     let op = match rows {
         RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Insert,
