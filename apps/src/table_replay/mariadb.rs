@@ -72,7 +72,7 @@ impl MariaDb {
         Self::start_with(&[])
     }
 
-    /// As [`MariaDb::start`], with the binary log on in ROW format (full row images, server
+    /// As [`MariaDb::start`], with the binary log on in ROW format (full row images and metadata, server
     /// id 1, the files as `<dir>/binlog.NNNNNN`), as `table_replay follow` needs.
     ///
     /// # Errors
@@ -82,6 +82,7 @@ impl MariaDb {
             "--log-bin=binlog",
             "--binlog-format=ROW",
             "--binlog-row-image=FULL",
+            "--binlog-row-metadata=FULL",
             "--server-id=1",
         ])
     }

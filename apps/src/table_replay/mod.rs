@@ -33,6 +33,7 @@ pub mod schema;
 mod secret;
 pub mod source;
 mod verify;
+mod verify_dead;
 
 #[cfg(test)]
 mod tests;
@@ -180,7 +181,8 @@ struct VerifyArgs {
     #[arg(long, default_value_t = 10_000)]
     page: usize,
     /// Compare with the state the change table of `follow` implies (<TABLE>_CHANGES unless
-    /// --dest-table): the latest change per key, deletes removed.
+    /// --dest-table): the latest change per key, deletes removed, nothing before the latest
+    /// truncate; keys in <TABLE>_DLQ are reported as dead-lettered.
     #[arg(long)]
     changes: bool,
 }
@@ -205,7 +207,8 @@ struct DdlArgs {
     #[arg(long)]
     dlq_pipe: Option<String>,
     /// Print the change table <DEST_TABLE>_CHANGES, its pipe <TABLE>_CHANGES_PIPE (what
-    /// `follow` writes) and the current-state view instead.
+    /// `follow` writes), the dead-letter table <DEST_TABLE>_DLQ with <TABLE>_DLQ_PIPE (the
+    /// changes the type mapping refuses) and the current-state view instead.
     #[arg(long)]
     changes: bool,
 }
@@ -302,9 +305,16 @@ async fn run(cli: Cli) -> Result<()> {
             if a.changes {
                 let changes = cdc::changes::table_name(&dest);
                 let view = format!("{dest}_CURRENT");
+                // The dead-letter table of the changes the type mapping refuses: the replay's.
                 print!(
-                    "{}{}",
+                    "{}{}{}",
                     cdc::changes::ddl(&table, &a.database, &a.schema, &dest),
+                    dead_letter::ddl(
+                        &a.database,
+                        &a.schema,
+                        &dead_letter::table_name(&dest),
+                        &dead_letter::pipe_name(&a.source.table)
+                    ),
                     cdc::changes::current_state_view(&table, &changes, &view)
                 );
                 return Ok(());

@@ -16,6 +16,7 @@ use snowpipe_streaming::sql::SqlClient;
 use crate::common::thousands;
 use crate::table_replay::schema::{self, Kind, SourceTable};
 use crate::table_replay::source::{self, KeysetReader};
+use crate::table_replay::verify_dead;
 
 /// How a value is compared: by its Snowflake type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +183,8 @@ pub(super) struct Verification {
     pub columns: Vec<(String, String, String, u64)>,
     /// The first differences (at most 20).
     pub differences: Vec<Difference>,
+    /// Source keys not compared: a change of theirs is in this dead-letter table.
+    pub dead_lettered: Option<(u64, String)>,
 }
 
 impl Verification {
@@ -265,13 +268,20 @@ impl Verification {
                 );
             }
         }
+        let dead = match &self.dead_lettered {
+            Some((n, table)) if *n > 0 => format!(
+                " but for {} dead-lettered keys (a change of theirs is in {table}; not compared)",
+                thousands(*n)
+            ),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
             "\n{}",
             if self.is_exact() {
-                "RESULT: every source row arrived exactly once, every value equal"
+                format!("RESULT: every source row arrived exactly once, every value equal{dead}")
             } else {
-                "RESULT: DIFFERENT (see above)"
+                format!("RESULT: DIFFERENT (see above){dead}")
             }
         );
         out
@@ -279,12 +289,14 @@ impl Verification {
 }
 
 /// The current state a change table implies, as a subquery both Snowflake and the emulator
-/// (SQLite) run: the latest change per key, deletes removed.
+/// (SQLite) run: the latest change per key, deletes removed, and every row before the
+/// table's latest truncate removed.
 pub(super) fn current_state(changes: &str, key_col: &str) -> String {
     format!(
         "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.{key_col} ORDER BY \
          c._BINLOG_FILE DESC, c._BINLOG_POS DESC, c._ROW DESC) AS _RN FROM {changes} c) s \
-         WHERE s._RN = 1 AND s._OP <> 'd')"
+         WHERE s._RN = 1 AND s._OP IN ('r', 'c', 'u') AND {})",
+        crate::table_replay::cdc::changes::after_last_truncate(changes, "s")
     )
 }
 
@@ -324,15 +336,32 @@ pub(super) async fn verify(
         schema::ident(&dest.schema),
         schema::ident(&dest.table)
     );
-    let target = if dest.changes {
-        current_state(&target, &key_col)
+    let dead = if dest.changes {
+        let place = (
+            dest.database.as_str(),
+            dest.schema.as_str(),
+            dest.table.as_str(),
+        );
+        verify_dead::load(sql, place, table_name).await?
     } else {
-        target
+        None
+    };
+    let target = match (&dead, dest.changes) {
+        (Some(d), true) => format!(
+            "(SELECT * FROM {} d WHERE {})",
+            current_state(&target, &key_col),
+            d.not_in(&key_col)
+        ),
+        (None, true) => current_state(&target, &key_col),
+        (_, false) => target,
     };
     let mut v = Verification::default();
     let (rows, min, max) = source::key_range(&mut conn, &table).await?;
     v.source_rows = rows;
     v.source_range = (min, max);
+    // Without dead letters the source's range is its own; with them, the kept keys'.
+    let mut kept: (Option<u64>, Option<u64>) = (None, None);
+    let mut dead_seen = 0u64;
     let counts = sql
         .query(&format!("SELECT COUNT(*), COUNT(DISTINCT {key_col}), MIN({key_col}), MAX({key_col}) FROM {target}"))
         .await
@@ -354,28 +383,13 @@ pub(super) async fn verify(
     let mut after: Option<u64> = None;
     loop {
         let src_page = reader.page(&mut conn, after, page).await?;
-        let src: Vec<(u64, Vec<Option<String>>)> = src_page
-            .into_iter()
-            .map(|row| {
-                let values = row.unwrap();
-                let key = schema::key_value(&values[table.key])?;
-                let canon = table
-                    .columns
-                    .iter()
-                    .zip(&classes)
-                    .zip(&values)
-                    .map(|((c, class), value)| {
-                        Ok(from_source(*class, &schema::to_json(&c.kind, value)?))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok((key, canon))
-            })
-            .collect::<Result<_>>()?;
-        let upper = if src.len() < page {
-            None
-        } else {
-            src.last().map(|r| r.0)
-        };
+        let full = src_page.len() == page;
+        let (src, last_key) =
+            canonical_page(src_page, &table, &classes, dead.as_ref(), &mut dead_seen)?;
+        let upper = if full { last_key } else { None };
+        if let (Some(first), Some(last)) = (src.first(), src.last()) {
+            kept = (kept.0.or(Some(first.0)), Some(last.0));
+        }
         let lower = after.map_or(String::new(), |a| format!("{key_col} > {a}"));
         let cond = match (lower.is_empty(), upper) {
             (true, None) => String::new(),
@@ -418,6 +432,11 @@ pub(super) async fn verify(
             None => break,
         }
     }
+    if let Some(d) = dead {
+        v.source_rows -= dead_seen;
+        v.source_range = kept;
+        v.dead_lettered = Some((dead_seen, d.table));
+    }
     v.columns = names
         .iter()
         .zip(src_hash)
@@ -426,6 +445,44 @@ pub(super) async fn verify(
         .map(|(((n, s), d), k)| (n.clone(), hex(&s.finalize()), hex(&d.finalize()), k))
         .collect();
     Ok(v)
+}
+
+/// A row's key and its values in canonical form.
+type CanonRow = (u64, Vec<Option<String>>);
+
+/// A page of source rows in canonical form, without the dead-lettered keys (counted in
+/// `dead_seen`: not compared, their value may be one the mapping refuses); with the page's
+/// last key, dead or not.
+///
+/// # Errors
+/// For a key that is no key, or a value the mapping refuses.
+fn canonical_page(
+    rows: Vec<mysql_async::Row>,
+    table: &SourceTable,
+    classes: &[Class],
+    dead: Option<&verify_dead::DeadKeys>,
+    dead_seen: &mut u64,
+) -> Result<(Vec<CanonRow>, Option<u64>)> {
+    let mut src = Vec::with_capacity(rows.len());
+    let mut last_key = None;
+    for row in rows {
+        let values = row.unwrap();
+        let key = schema::key_value(&values[table.key])?;
+        last_key = Some(key);
+        if dead.is_some_and(|d| d.keys.contains(&key)) {
+            *dead_seen += 1;
+            continue;
+        }
+        let canon = table
+            .columns
+            .iter()
+            .zip(classes)
+            .zip(&values)
+            .map(|((c, class), value)| Ok(from_source(*class, &schema::to_json(&c.kind, value)?)))
+            .collect::<Result<Vec<_>>>()?;
+        src.push((key, canon));
+    }
+    Ok((src, last_key))
 }
 
 fn hex(b: &[u8]) -> String {

@@ -1,7 +1,8 @@
 //! The change table `<TABLE>_CHANGES`: its DDL, and one change as its row.
 //!
-//! Columns: the source's (all nullable but the key: a delete carries the key alone), then
-//! `_OP` (`r` snapshot read, `c` insert, `u` update, `d` delete, as Debezium names them),
+//! Columns: the source's (all nullable: a delete carries the key alone, a truncate no source
+//! column), then `_OP` (`r` snapshot read, `c` insert, `u` update, `d` delete, as Debezium
+//! names them, and `t` a `TRUNCATE` of the table),
 //! `_BINLOG_FILE`, `_BINLOG_POS` (the rows event's start; for snapshot rows, the position the
 //! snapshot was taken at), `_ROW` (the row's index in its event), `_GTID` (MariaDB's
 //! `domain-server-sequence`; NULL without GTIDs and for snapshot rows) and `_COMMIT_TS` (UTC:
@@ -9,7 +10,8 @@
 //! snapshot's time for snapshot rows).
 //!
 //! The current state is the latest row per key by `(_BINLOG_FILE, _BINLOG_POS, _ROW)` with
-//! deletes removed (the view in `apps/README.md`).
+//! deletes removed and every row before the latest truncate removed (the view in
+//! `apps/README.md`, [`current_state_view`]).
 
 use mysql_async::Value;
 use serde_json::{Map, Value as Json};
@@ -62,6 +64,8 @@ pub enum Op {
     Insert,
     Update,
     Delete,
+    /// `TRUNCATE` of the whole table: every row before it is gone.
+    Truncate,
 }
 
 impl Op {
@@ -71,6 +75,7 @@ impl Op {
             Op::Insert => "c",
             Op::Update => "u",
             Op::Delete => "d",
+            Op::Truncate => "t",
         }
     }
 }
@@ -93,11 +98,10 @@ pub fn ddl(table: &SourceTable, database: &str, schema_name: &str, dest: &str) -
     let mut columns: Vec<String> = table
         .columns
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let not_null = if i == table.key { " NOT NULL" } else { "" };
+        .map(|c| {
+            // The key too is nullable: a truncate's row has no key.
             format!(
-                "    {} {}{not_null}",
+                "    {} {}",
                 ident(&snowflake_name(&c.name)),
                 snowflake_type(&c.kind)
             )
@@ -125,8 +129,8 @@ pub fn ddl(table: &SourceTable, database: &str, schema_name: &str, dest: &str) -
     )
 }
 
-/// One change as its row: the source columns of `values` (for a delete, the key alone) and
-/// the origin's columns.
+/// One change as its row: the source columns of `values` (for a delete, the key alone; for a
+/// truncate, none: `values` is not read) and the origin's columns.
 ///
 /// # Errors
 /// When a value cannot become a value (`column c (TYPE): …`), as the replay says it.
@@ -136,7 +140,9 @@ pub fn row(
     values: &[Value],
     origin: &Origin<'_>,
 ) -> Result<Map<String, Json>, String> {
-    let mut object = if origin.op == Op::Delete {
+    let mut object = if origin.op == Op::Truncate {
+        Map::new()
+    } else if origin.op == Op::Delete {
         let c = &table.columns[table.key];
         let key = schema::to_json(&c.kind, &values[table.key])
             .map_err(|e| format!("column {} ({}): {e}", c.name, c.column_type))?;
@@ -173,6 +179,19 @@ pub fn current_state_view(table: &SourceTable, changes: &str, view: &str) -> Str
     format!(
         "CREATE OR REPLACE VIEW {view} AS\n  SELECT {cols} FROM (\n    SELECT * FROM {changes}\n    \
          QUALIFY ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY _BINLOG_FILE DESC, _BINLOG_POS DESC, _ROW DESC) = 1\n  \
-         ) WHERE _OP <> 'd';\n"
+         ) s WHERE _OP IN ('r', 'c', 'u')\n    AND {};\n",
+        after_last_truncate(changes, "s")
+    )
+}
+
+/// The condition that the row `alias` comes after the table's latest truncate (its `t` row
+/// at the greatest `(_BINLOG_FILE, _BINLOG_POS)`; true without one). Uncorrelated subqueries,
+/// each run once: Snowflake and SQLite both run it without a scan per row.
+pub fn after_last_truncate(changes: &str, alias: &str) -> String {
+    let file = format!("(SELECT MAX(_BINLOG_FILE) FROM {changes} WHERE _OP = 't')");
+    format!(
+        "({alias}._BINLOG_FILE > COALESCE({file}, '') OR ({alias}._BINLOG_FILE = {file} AND \
+         {alias}._BINLOG_POS > (SELECT MAX(_BINLOG_POS) FROM {changes} WHERE _OP = 't' AND \
+         _BINLOG_FILE = {file})))"
     )
 }

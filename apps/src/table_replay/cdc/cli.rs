@@ -52,7 +52,12 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         .build()
         .await
         .context("cannot connect to the destination")?;
+    let sql = builder(a.dest.profile.as_ref())?
+        .build_sql()?
+        .database(&a.dest.database)
+        .schema(&a.dest.schema);
     let opts = FollowOptions {
+        sql: Some(sql),
         source: source_url(&a.source, a.password_file.as_deref())?,
         server_id: a
             .server_id

@@ -61,6 +61,7 @@ pub async fn run(rows: u64) -> Result<bool> {
         batch: 1_000,
         until_idle: Some(Duration::from_secs(2)),
         server_id: cdc::default_server_id(&[sample::TABLE.into()]),
+        sql: None,
     };
     let r = cdc::follow(&client, &opts, std::future::pending()).await?;
     say!(

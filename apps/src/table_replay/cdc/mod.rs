@@ -13,12 +13,20 @@
 //! A lost binlog connection (a server restart) is connected again for up to
 //! `RECONNECT_FOR`, from each table's last appended change.
 //!
+//! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
+//! drops every row before it. A change whose value the type mapping refuses is a dead letter
+//! in `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
+//! COLUMN` evolves the change table (`evolve.rs`); a rename or `DROP TABLE` of a followed
+//! table stops `follow`, naming the statement and the fix.
+//!
 //! Tables need a single integer primary key: the current state is per key.
 
 mod binlog_value;
 pub mod changes;
 pub mod cli;
+pub mod dead_letters;
 pub mod demo;
+mod evolve;
 mod snapshot;
 mod stream;
 pub mod token;
@@ -51,6 +59,20 @@ pub struct FollowOptions {
     pub until_idle: Option<Duration>,
     /// The replica id this reader registers with (unique among the server's replicas).
     pub server_id: u32,
+    /// The destination's SQL API (database and schema set): `ALTER TABLE … ADD COLUMN` on a
+    /// change table when its source table gains a column. Without it a shape change stops.
+    pub sql: Option<snowpipe_streaming::sql::SqlClient>,
+}
+
+impl FollowOptions {
+    fn place(&self) -> evolve::Place<'_> {
+        evolve::Place {
+            source: &self.source,
+            sql: self.sql.as_ref(),
+            database: &self.database,
+            schema: &self.schema,
+        }
+    }
 }
 
 impl std::fmt::Debug for FollowOptions {
@@ -83,7 +105,7 @@ pub struct Followed<'c> {
     committed: Option<Token>,
     last: Option<OffsetToken>,
     changes: u64,
-    _client: std::marker::PhantomData<&'c ()>,
+    dead: dead_letters::DeadLetters<'c>,
 }
 
 impl Followed<'_> {
@@ -92,26 +114,35 @@ impl Followed<'_> {
         self.committed.as_ref().is_none_or(|t| t.wants(at))
     }
 
-    /// A binlog row image → the values the snapshot would read.
+    /// A binlog row image → the values the snapshot would read, and the first value the
+    /// binlog mapping refuses (NULL in its place: the change becomes a dead letter).
     ///
     /// # Errors
-    /// For a column missing from the image (not a FULL row image) or a value the binlog
-    /// mapping refuses.
-    pub fn values(&self, mut row: BinlogRow) -> Result<Vec<Value>> {
-        (0..self.table.columns.len())
-            .map(|i| {
-                let c = &self.table.columns[i];
-                let v = row.take(i).with_context(|| {
-                    format!(
-                        "column {} of {} is missing from the binlog row (binlog_row_image must be FULL)",
-                        c.name, self.table.name
-                    )
-                })?;
-                binlog_value::to_value(&c.kind, &self.labels[i], v)
-                    .map(|v| binlog_value::pad_binary(v, binlog_value::fixed_binary_len(&c.column_type)))
-                    .with_context(|| format!("column {} ({})", c.name, c.column_type))
-            })
-            .collect()
+    /// For a column missing from the image (not a FULL row image).
+    pub fn values(&self, mut row: BinlogRow) -> Result<(Vec<Value>, Option<String>)> {
+        let mut refused = None;
+        let mut values = Vec::with_capacity(self.table.columns.len());
+        for (i, c) in self.table.columns.iter().enumerate() {
+            let v = row.take(i).with_context(|| {
+                format!(
+                    "column {} of {} is missing from the binlog row (binlog_row_image must be FULL)",
+                    c.name, self.table.name
+                )
+            })?;
+            match binlog_value::to_value(&c.kind, &self.labels[i], v) {
+                Ok(v) => values.push(binlog_value::pad_binary(
+                    v,
+                    binlog_value::fixed_binary_len(&c.column_type),
+                )),
+                Err(e) => {
+                    refused.get_or_insert_with(|| {
+                        format!("column {} ({}): {e:#}", c.name, c.column_type)
+                    });
+                    values.push(Value::NULL);
+                }
+            }
+        }
+        Ok((values, refused))
     }
 
     /// Appends rows with their tokens.
@@ -133,19 +164,23 @@ impl Followed<'_> {
     }
 }
 
-/// What a follow did, per table: `(table, changes written, committed token)`.
+/// What a follow did, per table: `(table, changes written, committed token, dead letters)`.
 #[derive(Debug)]
 pub struct FollowReport {
-    pub tables: Vec<(String, u64, Option<String>)>,
+    pub tables: Vec<(String, u64, Option<String>, u64)>,
     pub elapsed: Duration,
 }
 
 impl FollowReport {
-    /// The last stdout line: `{"followed": {"T": {"changes": n, "committed": "<token>"}}}`.
+    /// The last stdout line: `{"followed": {"T": {"changes": n, "committed": "<token>",
+    /// "dead_lettered": n}}}`.
     pub fn json_line(&self) -> String {
         let mut m = Map::new();
-        for (t, n, c) in &self.tables {
-            m.insert(t.clone(), serde_json::json!({"changes": n, "committed": c}));
+        for (t, n, c, d) in &self.tables {
+            m.insert(
+                t.clone(),
+                serde_json::json!({"changes": n, "committed": c, "dead_lettered": d}),
+            );
         }
         serde_json::json!({ "followed": m }).to_string()
     }
@@ -154,8 +189,8 @@ impl FollowReport {
 /// Follows `opts.tables`: snapshot where needed, then the binlog, until `stop` (or idle).
 ///
 /// # Errors
-/// A source or binlog error, a table without an integer key, a schema change, a failed
-/// append; each names the table and the position.
+/// A source or binlog error, a table without an integer key, a schema change the change
+/// table cannot follow, a failed append; each names the table and the position.
 pub async fn follow(
     client: &StreamingIngestClient,
     opts: &FollowOptions,
@@ -169,7 +204,12 @@ pub async fn follow(
     let db = db.context("the source URL names no database")?;
     let mut tables = Vec::new();
     for name in &opts.tables {
-        tables.push(open_table(client, opts, &mut conn, name).await?);
+        let f = open_table(client, opts, &mut conn, name).await?;
+        if let Some(sql) = &opts.sql {
+            // A run killed after an ALTER … ADD COLUMN: the change table gets the column.
+            evolve::add_missing_columns(sql, &opts.place(), &f.table).await?;
+        }
+        tables.push(f);
     }
     snapshot_where_needed(&mut conn, &mut tables, opts.batch).await?;
     drop(conn);
@@ -240,9 +280,11 @@ pub async fn follow(
             .close()
             .await
             .context("closing a change channel failed")?;
+        let dead = f.dead.stored;
+        f.dead.close().await?;
         report
             .tables
-            .push((f.table.name.clone(), f.changes, committed));
+            .push((f.table.name.clone(), f.changes, committed, dead));
     }
     Ok(report)
 }
@@ -267,7 +309,7 @@ async fn read_binlog(
     stream::follow(
         (&mut binlog, checksum),
         start,
-        db,
+        (db, &opts.place()),
         tables,
         opts.until_idle,
         stop,
@@ -318,7 +360,7 @@ async fn open_table<'c>(
         committed,
         last: None,
         changes: 0,
-        _client: std::marker::PhantomData,
+        dead: dead_letters::DeadLetters::new(client, &opts.database, &opts.schema, name),
     })
 }
 

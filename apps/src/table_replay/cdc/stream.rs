@@ -15,8 +15,11 @@ use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 use snowpipe_streaming::OffsetToken;
 
 use crate::table_replay::cdc::changes::{self, Op, Origin};
+use crate::table_replay::cdc::dead_letters::DeadChange;
+use crate::table_replay::cdc::evolve::{self, Place};
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Token};
 use crate::table_replay::cdc::Followed;
+use crate::table_replay::{dead_letter, schema};
 
 /// MariaDB's GTID event type.
 const MARIADB_GTID_EVENT: u8 = 162;
@@ -91,12 +94,14 @@ pub(super) struct Streamed {
 /// for that long; appends each followed table's changes to its channel.
 ///
 /// # Errors
-/// A stream error (a purged position: the fix is a new snapshot), a value that cannot be
-/// converted, a followed table whose shape changed, or an append that failed.
+/// A stream error (a purged position: the fix is a new snapshot), a followed table whose
+/// shape changed in a way the change table cannot follow (`evolve.rs`; `DROP`/`RENAME
+/// TABLE`), or an append that failed. A value that
+/// cannot be converted is a dead letter, not an error.
 pub(super) async fn follow(
     (stream, checksum): (&mut BinlogStream, bool),
     start: &BinlogPos,
-    source_db: &str,
+    (source_db, place): (&str, &Place<'_>),
     tables: &mut [Followed<'_>],
     until_idle: Option<Duration>,
     mut stop: impl std::future::Future<Output = ()> + Unpin,
@@ -150,7 +155,16 @@ pub(super) async fn follow(
                         (tx.start, tx.ts) = (begin, i64::from(h.timestamp()));
                     }
                 } else if !sql.eq_ignore_ascii_case("COMMIT") {
-                    check_ddl(&sql, &q.schema(), source_db, tables, &tx, begin)?;
+                    match check_ddl(&sql, &q.schema(), source_db, tables, &tx, begin)? {
+                        Some((i, Ddl::Truncate)) => {
+                            out.changes += truncate(&mut tables[i], &tx, begin).await?;
+                        }
+                        Some((i, Ddl::Alter)) => {
+                            let at = format!("{}:{begin}", tx.file);
+                            evolve::check_types(&tables[i], place, &at).await?;
+                        }
+                        None => {}
+                    }
                     tx.gtid = None;
                 }
             }
@@ -162,7 +176,8 @@ pub(super) async fn follow(
                 });
             }
             Some(EventData::RowsEvent(rows)) => {
-                out.changes += rows_event(stream, &rows, source_db, tables, &tx, begin).await?;
+                out.changes +=
+                    rows_event(stream, &rows, (source_db, place), tables, &tx, begin).await?;
             }
             _ => {}
         }
@@ -191,7 +206,10 @@ fn stream_error(e: mysql_async::Error, tx: &Tx, tables: &[Followed<'_>]) -> anyh
     }
 }
 
-/// A statement on a followed table that the change table cannot express: stop, naming it.
+/// A statement on a followed table: a `TRUNCATE` → the table's index (its change is a `t`
+/// row); an `ALTER TABLE` → the table's index (its types are checked); one the change
+/// table cannot express (a rename, `DROP TABLE`) → stop,
+/// naming it.
 fn check_ddl(
     sql: &str,
     schema_name: &str,
@@ -199,24 +217,35 @@ fn check_ddl(
     tables: &[Followed<'_>],
     tx: &Tx,
     at: u64,
-) -> Result<()> {
+) -> Result<Option<(usize, Ddl)>> {
     if !schema_name.is_empty() && schema_name != source_db {
-        return Ok(());
+        return Ok(None);
     }
     let lower = sql.to_lowercase();
     let words: Vec<&str> = lower.split_whitespace().take(4).collect();
     let verb = match words.as_slice() {
         ["truncate", ..] => "TRUNCATE",
+        // ADD/DROP/MODIFY COLUMN: the next rows event's table map has the new shape
+        // (`evolve.rs`); a rename loses the table.
+        ["alter", "table", ..] | ["alter", "online", "table", ..] if renames_table(&lower) => {
+            "ALTER TABLE … RENAME"
+        }
         ["alter", "table", ..] | ["alter", "online", "table", ..] => "ALTER TABLE",
         ["drop", "table", ..] => "DROP TABLE",
         ["rename", "table", ..] => "RENAME TABLE",
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
-    for f in tables {
+    for (i, f) in tables.iter().enumerate() {
         let name = f.table.name.to_lowercase();
         let named = lower
             .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
             .any(|w| w == name);
+        if named && verb == "TRUNCATE" {
+            return Ok(Some((i, Ddl::Truncate)));
+        }
+        if named && verb == "ALTER TABLE" {
+            return Ok(Some((i, Ddl::Alter)));
+        }
         if named {
             bail!(
                 "{verb} on followed table {} at {}:{at}: the change table cannot express it \
@@ -228,14 +257,99 @@ fn check_ddl(
             );
         }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// A statement on a followed table that `follow` goes on through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ddl {
+    /// A `t` change row.
+    Truncate,
+    /// ADD/DROP/MODIFY COLUMN: the types are checked now, the shape at the next rows event.
+    Alter,
+}
+
+/// Whether an `ALTER TABLE` renames the table (`RENAME [TO|AS] x`, not `RENAME COLUMN`,
+/// `RENAME INDEX` or `RENAME KEY`).
+fn renames_table(lower: &str) -> bool {
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    words.windows(2).any(|w| {
+        w[0] == "rename" && !matches!(w[1].trim_end_matches(','), "column" | "index" | "key")
+    })
+}
+
+/// A `TRUNCATE` of `f`'s table at `begin`: one `t` row (no source column), its token the
+/// statement's position as row 0, so a rerun skips it once committed. Returns how many
+/// rows it wrote (0 when already committed).
+async fn truncate(f: &mut Followed<'_>, tx: &Tx, begin: u64) -> Result<u64> {
+    let change = ChangePos {
+        event: BinlogPos {
+            file: tx.file.clone(),
+            pos: begin,
+        },
+        row: 0,
+    };
+    if !f.wants(&change) {
+        return Ok(0);
+    }
+    let origin = Origin {
+        op: Op::Truncate,
+        file: &tx.file,
+        pos: begin,
+        row: 0,
+        gtid: tx.gtid.as_deref(),
+        commit_ts: tx.ts,
+    };
+    let object = changes::row(&f.table, &f.names, &[], &origin).map_err(|e| anyhow::anyhow!(e))?;
+    let token = Token::Binlog {
+        tx: BinlogPos {
+            file: tx.file.clone(),
+            pos: tx.start,
+        },
+        change,
+    };
+    f.append(vec![(object, OffsetToken::new(token.render())?)])
+        .await?;
+    Ok(1)
+}
+
+/// A change the mapping refuses, as its dead letter (its reason names the position).
+fn dead_change(
+    f: &Followed<'_>,
+    values: &[mysql_async::Value],
+    origin: &Origin<'_>,
+    at: ChangePos,
+    token: Token,
+    reason: &str,
+) -> DeadChange {
+    let mut raw = dead_letter::raw_values(&f.table, values);
+    raw.insert("_OP".into(), origin.op.code().into());
+    raw.insert("_BINLOG_FILE".into(), origin.file.into());
+    raw.insert("_BINLOG_POS".into(), origin.pos.into());
+    raw.insert("_ROW".into(), origin.row.into());
+    DeadChange {
+        key: values
+            .get(f.table.key)
+            .and_then(|v| schema::key_value(v).ok())
+            .unwrap_or(0),
+        reason: format!(
+            "binlog {}:{} row {} ({}): {reason}",
+            origin.file,
+            origin.pos,
+            origin.row,
+            origin.op.code()
+        ),
+        raw,
+        at,
+        token,
+    }
 }
 
 /// One rows event: its changes for a followed table, appended. Returns how many.
 async fn rows_event(
     stream: &BinlogStream,
     rows: &RowsEventData<'_>,
-    source_db: &str,
+    (source_db, place): (&str, &Place<'_>),
     tables: &mut [Followed<'_>],
     tx: &Tx,
     begin: u64,
@@ -250,16 +364,11 @@ async fn rows_event(
     let Some(f) = tables.iter_mut().find(|f| f.table.name == name) else {
         return Ok(0);
     };
-    if tme.columns_count() as usize != f.table.columns.len() {
-        bail!(
-            "table {} has {} columns in the binlog at {}:{begin} but {} when follow started: \
-             its shape changed (ALTER TABLE). To go on, {}",
-            f.table.name,
-            tme.columns_count(),
-            tx.file,
-            f.table.columns.len(),
-            changes::new_snapshot_fix([f.table.name.as_str()])
-        );
+    let names = evolve::column_names(tme);
+    let count = usize::try_from(tme.columns_count()).unwrap_or(usize::MAX);
+    if evolve::differs(f, names.as_deref(), count) {
+        let at = format!("{}:{begin}", tx.file);
+        evolve::evolve(f, place, (tme, names), count, &at).await?;
     }
     let op = match rows {
         RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Insert,
@@ -271,6 +380,7 @@ async fn rows_event(
         pos: tx.start,
     };
     let mut batch = Vec::new();
+    let mut dead = Vec::new();
     for (i, row) in rows.rows(tme).enumerate() {
         let (before, after) = row.with_context(|| {
             format!(
@@ -281,8 +391,9 @@ async fn rows_event(
         let i = u32::try_from(i).context("more than 2^32 rows in one event")?;
         let before = before.map(|r| f.values(r)).transpose()?;
         let after = after.map(|r| f.values(r)).transpose()?;
-        let key_of =
-            |v: &Option<Vec<mysql_async::Value>>| v.as_ref().map(|v| v[f.table.key].clone());
+        let key_of = |v: &Option<(Vec<mysql_async::Value>, Option<String>)>| {
+            v.as_ref().map(|v| v.0[f.table.key].clone())
+        };
         // An update that changes the key: the old key is deleted first.
         let mut parts = Vec::new();
         if op == Op::Update && key_of(&before) != key_of(&after) {
@@ -298,10 +409,7 @@ async fn rows_event(
                 },
                 row: 2 * i + sub,
             };
-            if !f.wants(&change) {
-                continue;
-            }
-            let values = image.with_context(|| {
+            let (values, refused) = image.with_context(|| {
                 format!(
                     "row {i} of the rows event at {}:{begin} has no row image",
                     tx.file
@@ -315,16 +423,24 @@ async fn rows_event(
                 gtid: tx.gtid.as_deref(),
                 commit_ts: tx.ts,
             };
-            let object = changes::row(&f.table, &f.names, &values, &origin).map_err(|e| {
-                anyhow::anyhow!("table {} at {}:{begin} row {i}: {e}", f.table.name, tx.file)
-            })?;
             let token = Token::Binlog {
                 tx: txpos.clone(),
-                change,
+                change: change.clone(),
             };
-            batch.push((object, OffsetToken::new(token.render())?));
+            // A delete carries the key alone: only the key's value can refuse it.
+            let refused = refused.filter(|_| op != Op::Delete);
+            match refused.map_or_else(|| changes::row(&f.table, &f.names, &values, &origin), Err) {
+                Ok(object) => {
+                    if f.wants(&change) {
+                        batch.push((object, OffsetToken::new(token.render())?));
+                    }
+                }
+                Err(reason) => dead.push(dead_change(f, &values, &origin, change, token, &reason)),
+            }
         }
     }
+    // Dead letters first, committed: the change channel's token never passes one.
+    f.dead.send(dead).await?;
     let n = batch.len() as u64;
     f.append(batch).await?;
     Ok(n)

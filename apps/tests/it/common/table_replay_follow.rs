@@ -140,3 +140,22 @@ pub fn assert_equal(out: &Output) {
         "{report}"
     );
 }
+
+/// `SELECT COUNT(*) FROM changes WHERE cond` on the emulator.
+pub fn count_where(emulator: &Emulator, changes: &str, cond: &str) -> u64 {
+    let rows = emulator
+        .query(&format!("SELECT COUNT(*) FROM {changes} WHERE {cond}"))
+        .unwrap();
+    rows[0][0].as_u64().unwrap()
+}
+
+/// The binlog positions (file, event, row, op) written more than once to `changes`: none
+/// when every change landed once.
+pub fn written_twice(emulator: &Emulator, changes: &str) -> Vec<Vec<serde_json::Value>> {
+    emulator
+        .query(&format!(
+            "SELECT _BINLOG_FILE, _BINLOG_POS, _ROW, _OP, COUNT(*) FROM {changes} \
+             WHERE _OP <> 'r' GROUP BY _BINLOG_FILE, _BINLOG_POS, _ROW, _OP HAVING COUNT(*) > 1"
+        ))
+        .unwrap()
+}

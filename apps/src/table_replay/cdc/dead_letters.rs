@@ -1,0 +1,188 @@
+//! Changes the type mapping refuses (an invalid date kept under `ALLOW_INVALID_DATES`, text
+//! that is not UTF-8, a JSON column that is not JSON, a value past Snowflake's sizes): a dead
+//! letter in the replay's `<TABLE>_DLQ` (through `<TABLE>_DLQ_PIPE`, `dead_letter.rs`'s
+//! table), and `follow` goes on.
+//!
+//! The dead-letter channel `table_replay_changes_<table>_dlq` carries the change's own binlog
+//! token (`token.rs`), so dead letters are ordered as the changes are. A rows event's dead
+//! letters are committed before its good changes are appended: the change channel's
+//! committed token never passes a dead letter that is not committed. A restart reads the
+//! binlog again from the change channel's committed transaction and skips every dead letter
+//! at or before the dead-letter channel's committed token: each bad change is in
+//! `<TABLE>_DLQ` exactly once, crashes included.
+//!
+//! A dead letter: `SOURCE_TABLE`, `SOURCE_KEY` (0 when the key itself is unreadable),
+//! `REASON` (the binlog position, the operation, the column, its type and why),
+//! `RAW_VALUES` (every source column as read, as the replay writes it, with `_OP`,
+//! `_BINLOG_FILE`, `_BINLOG_POS`, `_ROW` as on a change row) and `DEAD_LETTERED_AT`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value as Json};
+use snowpipe_streaming::{Channel, OffsetToken, Positions, Rows, StreamingIngestClient};
+
+use crate::common::say::say_warn;
+use crate::table_replay::cdc::token::{ChangePos, Token};
+use crate::table_replay::dead_letter;
+
+/// How long `follow` waits for a rows event's dead letters to commit.
+const COMMIT_WAIT: Duration = Duration::from_secs(120);
+
+/// The dead-letter channel of change `<TABLE>`: `table_replay_changes_<table>_dlq`.
+pub fn channel_name(table: &str) -> String {
+    format!("table_replay_changes_{table}_dlq")
+}
+
+/// One change that cannot become a change row.
+#[derive(Debug)]
+pub(super) struct DeadChange {
+    pub at: ChangePos,
+    pub token: Token,
+    pub key: u64,
+    pub reason: String,
+    /// The source columns as read and the change's place (`_OP`, `_BINLOG_*`, `_ROW`).
+    pub raw: Map<String, Json>,
+}
+
+/// A followed table's dead-letter channel: opened at its first bad change.
+pub(super) struct DeadLetters<'c> {
+    client: &'c StreamingIngestClient,
+    database: String,
+    schema: String,
+    table: String,
+    channel: Option<Channel>,
+    committed: Option<Token>,
+    /// Dead-lettered by this run.
+    pub stored: u64,
+}
+
+impl<'c> DeadLetters<'c> {
+    pub(super) fn new(
+        client: &'c StreamingIngestClient,
+        database: &str,
+        schema: &str,
+        table: &str,
+    ) -> Self {
+        Self {
+            client,
+            database: database.to_owned(),
+            schema: schema.to_owned(),
+            table: table.to_owned(),
+            channel: None,
+            committed: None,
+            stored: 0,
+        }
+    }
+
+    fn place(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.database,
+            self.schema,
+            dead_letter::pipe_name(&self.table)
+        )
+    }
+
+    async fn open(&mut self) -> Result<()> {
+        if self.channel.is_some() {
+            return Ok(());
+        }
+        let channel = self
+            .client
+            .pipe(
+                &self.database,
+                &self.schema,
+                &dead_letter::pipe_name(&self.table),
+            )
+            .open_channel(&channel_name(&self.table))
+            .await
+            .with_context(|| {
+                format!(
+                    "{} has a change that cannot be written and the dead-letter pipe {} cannot \
+                     be opened: create it with the statements `table_replay ddl --changes` \
+                     prints",
+                    self.table,
+                    self.place()
+                )
+            })?;
+        self.committed = channel
+            .latest_committed_offset_token()
+            .map(|t| Token::parse(t.as_str()))
+            .transpose()?;
+        self.channel = Some(channel);
+        Ok(())
+    }
+
+    /// Writes `dead` (in binlog order), each logged once with its reason, and waits until
+    /// they are committed; those an earlier run committed are skipped.
+    ///
+    /// # Errors
+    /// When the channel cannot be opened, or the append or its commit fails.
+    pub(super) async fn send(&mut self, dead: Vec<DeadChange>) -> Result<()> {
+        if dead.is_empty() {
+            return Ok(());
+        }
+        self.open().await?;
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+            .to_string();
+        let mut batch = Vec::new();
+        for d in dead {
+            if self.committed.as_ref().is_some_and(|c| !c.wants(&d.at)) {
+                continue;
+            }
+            say_warn!(
+                "{}: the change of key {} cannot be written ({}); dead-lettered to {}",
+                self.table,
+                d.key,
+                d.reason,
+                self.place()
+            );
+            let mut object = Map::new();
+            object.insert("SOURCE_TABLE".into(), Json::String(self.table.clone()));
+            object.insert("SOURCE_KEY".into(), Json::from(d.key));
+            object.insert("REASON".into(), Json::String(d.reason));
+            object.insert("RAW_VALUES".into(), Json::Object(d.raw));
+            object.insert("DEAD_LETTERED_AT".into(), Json::String(now.clone()));
+            batch.push((object, OffsetToken::new(d.token.render())?, d.token));
+        }
+        let Some((_, last, last_token)) = batch.last().cloned() else {
+            return Ok(());
+        };
+        let n = batch.len() as u64;
+        let (rows, tokens): (Vec<_>, Vec<_>) = batch.into_iter().map(|(r, t, _)| (r, t)).unzip();
+        let channel = self.channel.as_ref().expect("opened above");
+        channel
+            .append(Rows::serde(&rows), Positions::per_row(tokens))
+            .await
+            .context("dead-letter append failed")?;
+        channel
+            .wait_for_commit(&last, COMMIT_WAIT)
+            .await
+            .with_context(|| {
+                format!(
+                    "{}'s dead letters were not committed within {}s",
+                    self.table,
+                    COMMIT_WAIT.as_secs()
+                )
+            })?;
+        self.committed = Some(last_token);
+        self.stored += n;
+        Ok(())
+    }
+
+    /// Closes the channel (every dead letter sent is already committed).
+    ///
+    /// # Errors
+    /// When the close fails.
+    pub(super) async fn close(self) -> Result<()> {
+        match self.channel {
+            Some(c) => c
+                .close()
+                .await
+                .context("closing a dead-letter channel failed"),
+            None => Ok(()),
+        }
+    }
+}
