@@ -96,7 +96,9 @@ async fn the_change_table_evolves_with_add_and_drop_column() {
     // MODIFY to a type whose Snowflake type differs, under a running follow: a named stop,
     // nothing after it written.
     let before = count_where(&emulator, CHANGES, "1 = 1");
-    let child = follow_cmd(bin, &url, &[TABLE], (&emulator, &key), "1h")
+    // `--until-idle 120s` bounds the wait: a follow that read past the MODIFY would end
+    // with success after two idle minutes, and the assertion below would say so.
+    let child = follow_cmd(bin, &url, &[TABLE], (&emulator, &key), "120s")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -108,7 +110,7 @@ async fn the_change_table_evolves_with_add_and_drop_column() {
     conn.query_drop("UPDATE evo SET note = 'long' WHERE id = 2")
         .await
         .unwrap();
-    // It stops by itself at the MODIFY (else the test's own timeout ends it).
+    // It stops by itself at the MODIFY.
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
