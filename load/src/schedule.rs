@@ -3,7 +3,7 @@
 //! (`ranges.rs`), and the lanes of every file load side by side, at most `--channels` at a
 //! time, within the client's one memory budget (the Parquet readers of every lane share half
 //! of it for decoded pages, and the text readers' chunks on their way count against the same
-//! half, `decode_budget.rs`).
+//! half, which is taken from the SDK's budget at the start: `decode_budget.rs`).
 //!
 //! The default of `--channels` comes from the inputs' sizes and the service's pace of one
 //! channel (20 MB/s): a range is [`RANGE_BYTES`](crate::ranges::RANGE_BYTES) (64 MiB, about
