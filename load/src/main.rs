@@ -293,7 +293,7 @@ async fn run(args: LoadArgs) -> Result<bool> {
     let plan = schedule::plan(
         &pipe,
         &inputs,
-        settings.csv.as_ref(),
+        (settings.csv.as_ref(), &settings.spool_dir),
         (whole, args.range_bytes.unwrap_or(ranges::RANGE_BYTES)),
     )
     .await?;

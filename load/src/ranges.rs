@@ -110,11 +110,25 @@ fn spans(cuts: &[(u64, u64)], size: u64) -> Vec<Span> {
 /// # Errors
 /// When the file cannot be read.
 pub(crate) fn ndjson(file: &mut File, size: u64, step: u64) -> Result<Vec<Span>> {
+    ndjson_by(size, step, |from| line_end_after(file, from, size))
+}
+
+/// The ranges of NDJSON bytes of `size`, `line_end_after(from)` finding the position after
+/// the first line break at or after `from` (a file's reads, or an object's ranged GETs): the
+/// same cuts wherever the bytes are.
+///
+/// # Errors
+/// When `line_end_after` fails.
+pub(crate) fn ndjson_by(
+    size: u64,
+    step: u64,
+    mut line_end_after: impl FnMut(u64) -> Result<Option<u64>>,
+) -> Result<Vec<Span>> {
     let step = grid(size, step);
     let mut cuts = Vec::new();
     let mut k = 1u64;
     while k.saturating_mul(step) < size {
-        let Some(cut) = line_end_after(file, k * step - 1, size)? else {
+        let Some(cut) = line_end_after(k * step - 1)? else {
             break;
         };
         if cut >= size {

@@ -46,17 +46,21 @@ pub(crate) const PARQUET_LANE_BYTES: usize = 8 << 20;
 pub(crate) async fn plan(
     pipe: &Pipe,
     inputs: &[Input],
-    csv: Option<&CsvOptions>,
+    (csv, spool_dir): (Option<&CsvOptions>, &Path),
     (whole, range_bytes): (bool, u64),
 ) -> Result<Vec<Vec<Input>>> {
     let mut out = Vec::with_capacity(inputs.len());
     for input in inputs {
-        // Objects are loaded whole, one channel each (their bytes are spooled when loaded).
-        if whole || input.stdin || input.object.is_some() {
+        // A CSV object is loaded whole: its safe cuts need a pass over all its bytes
+        // (`ranges.rs`), which would fetch it twice.
+        let csv_object = input.object.is_some() && input.format == Format::Csv;
+        if whole || input.stdin || csv_object {
             out.push(vec![input.clone()]);
             continue;
         }
-        let found = {
+        let found = if let Some(remote) = &input.object {
+            crate::object::ranges::spans(remote, input.format, spool_dir, range_bytes).await
+        } else {
             let (path, format, csv) = (input.path.clone(), input.format, csv.cloned());
             tokio::task::spawn_blocking(move || spans_of(&path, format, csv.as_ref(), range_bytes))
                 .await
@@ -82,8 +86,13 @@ pub(crate) async fn plan(
     Ok(out)
 }
 
-/// The ranges of `path`.
-fn spans_of(path: &Path, format: Format, csv: Option<&CsvOptions>, step: u64) -> Result<Vec<Span>> {
+/// The ranges of `path` (a file, or a Parquet object's spool file holding its footer).
+pub(crate) fn spans_of(
+    path: &Path,
+    format: Format,
+    csv: Option<&CsvOptions>,
+    step: u64,
+) -> Result<Vec<Span>> {
     let mut file = crate::files::open_input(path)?;
     let size = file.metadata()?.len();
     match (format, csv) {
@@ -114,6 +123,10 @@ async fn started_whole(pipe: &Pipe, input: &Input) -> Result<bool> {
         return Ok(false);
     };
     let token = token.as_str().to_owned();
+    if let Some(remote) = &input.object {
+        // The same rule as a file's: an unranged token of this object (`token.rs`).
+        return Ok(remote.tag.resume(&token, u64::MAX, false).is_some());
+    }
     let (path, format) = (input.path.clone(), input.format);
     tokio::task::spawn_blocking(move || -> Result<bool> {
         let mut file = crate::files::open_input(&path)?;

@@ -27,6 +27,7 @@
 //! sparse local file that the file readers then read as they read any file.
 
 pub(crate) mod glob;
+pub(crate) mod ranges;
 pub(crate) mod spool;
 
 use std::sync::Arc;
