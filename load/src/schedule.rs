@@ -62,9 +62,11 @@ pub(crate) async fn plan(
             crate::object::ranges::spans(remote, input.format, spool_dir, range_bytes).await
         } else {
             let (path, format, csv) = (input.path.clone(), input.format, csv.cloned());
-            tokio::task::spawn_blocking(move || spans_of(&path, format, csv.as_ref(), range_bytes))
-                .await
-                .context("the range finder panicked")?
+            tokio::task::spawn_blocking(move || {
+                ranges::of_path(&path, format, csv.as_ref(), range_bytes)
+            })
+            .await
+            .context("the range finder panicked")?
         };
         // A file that cannot be read (a FIFO, gone) is one channel: its reader says why, in
         // its line of the summary, and the other files load.
@@ -84,32 +86,6 @@ pub(crate) async fn plan(
         out.push(lanes(input, &found));
     }
     Ok(out)
-}
-
-/// The ranges of `path` (a file, or a Parquet object's spool file holding its footer).
-pub(crate) fn spans_of(
-    path: &Path,
-    format: Format,
-    csv: Option<&CsvOptions>,
-    step: u64,
-) -> Result<Vec<Span>> {
-    let mut file = crate::files::open_input(path)?;
-    let size = file.metadata()?.len();
-    match (format, csv) {
-        (Format::Csv, Some(o)) => ranges::csv(&mut file, size, step, o),
-        (Format::Parquet, _) => {
-            // What parquet would parse is measured first; a file refused there is loaded
-            // whole, and its reader says why.
-            if crate::parquet_guard::check_footer(&file, path).is_err() {
-                return Ok(Vec::new());
-            }
-            let meta =
-                parquet::arrow::arrow_reader::ArrowReaderMetadata::load(&file, Default::default());
-            // A file the reader cannot open is loaded whole: its reader says what is wrong.
-            Ok(meta.map_or_else(|_| Vec::new(), |m| ranges::parquet(m.metadata(), step)))
-        }
-        _ => ranges::ndjson(&mut file, size, step),
-    }
 }
 
 /// Whether `input`'s channel holds a token of a one-channel load of this file (an older

@@ -56,12 +56,10 @@ async fn parquet(remote: &Arc<Remote>, dir: &Path, step: u64) -> Result<Vec<Span
     let found = match fetched {
         Ok(()) => {
             let at = path.clone();
-            tokio::task::spawn_blocking(move || {
-                crate::schedule::spans_of(&at, Format::Parquet, None, step)
-            })
-            .await
-            .context("the range finder panicked")
-            .and_then(|r| r)
+            tokio::task::spawn_blocking(move || ranges::of_path(&at, Format::Parquet, None, step))
+                .await
+                .context("the range finder panicked")
+                .and_then(|r| r)
         }
         Err(e) => Err(e),
     };
