@@ -1,6 +1,6 @@
 //! Which channels load what, and how many at once (issue 83): each input becomes one channel
-//! (a small file, standard input, `--follow`, `--channel`) or up to 16 lanes of ranges
-//! (`ranges.rs`), and the lanes of every file load side by side, at most `--channels` at a
+//! (a small file, standard input, `--follow`, `--channel`, a CSV object) or up to 16 lanes of
+//! ranges (`ranges.rs`; an object's: `object/ranges.rs`), and the lanes of every file load side by side, at most `--channels` at a
 //! time, within the client's one memory budget (the Parquet readers of every lane share half
 //! of it for decoded pages, and the text readers' chunks on their way count against the same
 //! half, which is taken from the SDK's budget at the start: `decode_budget.rs`).
