@@ -1,7 +1,10 @@
 //! One budget for what every lane's Parquet reader holds at once (issue 83): a row group's
 //! reader is built only once its decoded pages (`parquet_guard::Plan::held`) and the record
 //! batches it may have in flight (`parquet_rows.rs` `IN_FLIGHT`) fit in what the other lanes'
-//! readers leave of half the client's memory budget. A share larger than the whole is taken
+//! readers leave of the readers' share: half of what the client's memory budget holds for
+//! rows, **taken from that budget** at the start ([`reserve`], the SDK's
+//! `StreamingIngestClient::reserve_memory`), so the channels buffer within the other half and
+//! `memory_budget_bytes` bounds the readers and the SDK together. A share larger than the whole is taken
 //! as the whole (so it waits for every other reader, and a budget too small for two lanes
 //! loads one at a time); a plan past a quarter is refused before this (a bad record).
 //!
@@ -11,6 +14,21 @@
 //! lane queues together stays within the budget whatever `--channels` is.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+use anyhow::{Context, Result};
+use snowpipe_streaming::{MemoryReservation, StreamingIngestClient};
+
+/// The readers' share of `client`'s memory budget, taken from it (held until the reservation
+/// is dropped): half of what the budget holds for rows, the most the SDK sets aside.
+///
+/// # Errors
+/// When the client's budget cannot spare it now (rows already buffered).
+pub(crate) fn reserve(client: &StreamingIngestClient) -> Result<(DecodeBudget, MemoryReservation)> {
+    let held = client
+        .reserve_memory(client.max_memory_reservation())
+        .context("cannot take the readers' share of memory_budget_bytes from the client")?;
+    Ok((DecodeBudget::new(held.len() as u64), held))
+}
 
 /// Bytes of decoded pages the readers may hold together.
 #[derive(Debug)]

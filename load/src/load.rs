@@ -193,11 +193,14 @@ async fn run(
     let first = open(pipe, &input.channel, row_errors).await?;
     let committed = first.latest_committed_offset_token();
     out.committed = committed.clone();
-    // An object: the bytes still to load, fetched to a local spool file first (`object/`).
+    // An object loaded whole: the bytes still to load, fetched to a local spool file first;
+    // a lane of a ranged object fetches each of its ranges as it comes to it (the reader,
+    // `spawn_reader`; `object/spool.rs`).
     let at = committed.as_ref().map(OffsetToken::as_str);
-    let remote = input.object.as_deref();
+    let remote = input.object.as_deref().filter(|_| input.spans.is_empty());
+    let spool_dir = &settings.spool_dir;
     let spooled = tokio::select! {
-        s = crate::object::spool::prepare(remote, input.format, &settings.spool_dir, at) => s,
+        s = crate::object::spool::prepare((remote, input.format), spool_dir, at, (None, "")) => s,
         _ = stop.wait_for(|s| *s) => Ok(None),
     };
     let spooled = match spooled {
@@ -346,6 +349,7 @@ fn spawn_reader(
 ) -> tokio::task::JoinHandle<(Result<()>, TextReport)> {
     let input = input.clone();
     let settings = settings.clone();
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let committed = committed.as_ref().map(OffsetToken::as_str);
         if input.spans.is_empty() {
@@ -364,8 +368,21 @@ fn spawn_reader(
         let mut all = TextReport::default();
         for (i, &span) in input.spans.iter().enumerate() {
             let mut report = TextReport::default();
+            // A ranged object's lane: this range's bytes (after the committed position when
+            // it is inside), fetched now into the lane's spool file, removed after reading.
+            let spooled = match ranged_spool(&runtime, &input, &settings, committed, span) {
+                Ok(s) => s,
+                Err(e) => return (Err(e), all),
+            };
+            let reading = match &spooled {
+                Some(s) => Input {
+                    path: s.path().to_owned(),
+                    ..input.clone()
+                },
+                None => input.clone(),
+            };
             let result = read(
-                &input,
+                &reading,
                 Some(span),
                 &settings,
                 committed,
@@ -384,6 +401,30 @@ fn spawn_reader(
         }
         (Ok(()), all)
     })
+}
+
+/// The spool file of `span` of a ranged object's lane (`None` for a local file), fetched on
+/// the blocking pool's thread through the runtime.
+///
+/// # Errors
+/// As `object::spool::prepare`.
+fn ranged_spool(
+    runtime: &tokio::runtime::Handle,
+    input: &Input,
+    settings: &Settings,
+    committed: Option<&str>,
+    span: (u64, u64),
+) -> Result<Option<crate::object::spool::Spooled>> {
+    let Some(remote) = input.object.as_deref() else {
+        return Ok(None);
+    };
+    let lane = format!("_{}", input.channel);
+    runtime.block_on(crate::object::spool::prepare(
+        (Some(remote), input.format),
+        &settings.spool_dir,
+        committed,
+        (Some(span), &lane),
+    ))
 }
 
 /// Reads `input` (its range `span`) after `committed`, sending what it reads to `tx`.

@@ -266,8 +266,10 @@ async fn run(args: LoadArgs) -> Result<bool> {
     };
     let conn = connect::connect(&args).await?;
     settings.memory_budget = conn.client.memory_budget_bytes();
-    let half = settings.memory_budget as u64 / 2;
-    settings.decoding = std::sync::Arc::new(decode_budget::DecodeBudget::new(half));
+    // The readers' share is taken from the client's one budget: the SDK buffers within the
+    // rest, so the budget bounds both (`decode_budget.rs`). Held until the run ends.
+    let (decoding, _readers) = decode_budget::reserve(&conn.client)?;
+    settings.decoding = std::sync::Arc::new(decoding);
     let pipe = match (&args.pipe, &args.table) {
         (Some(p), _) => conn.client.pipe(&args.database, &args.schema, p),
         (None, Some(t)) => conn.client.table_pipe(&args.database, &args.schema, t),
@@ -291,7 +293,7 @@ async fn run(args: LoadArgs) -> Result<bool> {
     let plan = schedule::plan(
         &pipe,
         &inputs,
-        settings.csv.as_ref(),
+        (settings.csv.as_ref(), &settings.spool_dir),
         (whole, args.range_bytes.unwrap_or(ranges::RANGE_BYTES)),
     )
     .await?;

@@ -37,10 +37,12 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use parquet::file::metadata::ParquetMetaData;
 
+use crate::cli::Format;
 use crate::csv_rows::CsvOptions;
 
 /// The grid step: bytes of a range (text) or uncompressed bytes (Parquet).
@@ -105,16 +107,59 @@ fn spans(cuts: &[(u64, u64)], size: u64) -> Vec<Span> {
     out
 }
 
+/// The ranges of `path` (a file, or a Parquet object's spool file holding its footer).
+///
+/// # Errors
+/// When the file cannot be opened or read.
+pub(crate) fn of_path(
+    path: &Path,
+    format: Format,
+    options: Option<&CsvOptions>,
+    step: u64,
+) -> Result<Vec<Span>> {
+    let mut file = crate::files::open_input(path)?;
+    let size = file.metadata()?.len();
+    match (format, options) {
+        (Format::Csv, Some(o)) => csv(&mut file, size, step, o),
+        (Format::Parquet, _) => {
+            // What parquet would parse is measured first; a file refused there is loaded
+            // whole, and its reader says why.
+            if crate::parquet_guard::check_footer(&file, path).is_err() {
+                return Ok(Vec::new());
+            }
+            let meta =
+                parquet::arrow::arrow_reader::ArrowReaderMetadata::load(&file, Default::default());
+            // A file the reader cannot open is loaded whole: its reader says what is wrong.
+            Ok(meta.map_or_else(|_| Vec::new(), |m| parquet(m.metadata(), step)))
+        }
+        _ => ndjson(&mut file, size, step),
+    }
+}
+
 /// The ranges of an NDJSON file of `size` bytes.
 ///
 /// # Errors
 /// When the file cannot be read.
 pub(crate) fn ndjson(file: &mut File, size: u64, step: u64) -> Result<Vec<Span>> {
+    ndjson_by(size, step, |from| line_end_after(file, from, size))
+}
+
+/// The ranges of NDJSON bytes of `size`, `line_end_after(from)` finding the position after
+/// the first line break at or after `from` (a file's reads, or an object's ranged GETs): the
+/// same cuts wherever the bytes are.
+///
+/// # Errors
+/// When `line_end_after` fails.
+pub(crate) fn ndjson_by(
+    size: u64,
+    step: u64,
+    mut line_end_after: impl FnMut(u64) -> Result<Option<u64>>,
+) -> Result<Vec<Span>> {
     let step = grid(size, step);
     let mut cuts = Vec::new();
     let mut k = 1u64;
     while k.saturating_mul(step) < size {
-        let Some(cut) = line_end_after(file, k * step - 1, size)? else {
+        let Some(cut) = line_end_after(k * step - 1)? else {
             break;
         };
         if cut >= size {
@@ -300,6 +345,35 @@ mod tests {
         grown.extend_from_slice(&data);
         let more = ndjson(&mut file_of(&grown), grown.len() as u64, 1000).unwrap();
         assert_eq!(&more[..spans.len() - 1], &spans[..spans.len() - 1]);
+    }
+
+    #[test]
+    fn cuts_found_through_any_reader_are_the_files_cuts() {
+        // An object's cuts come from ranged GETs (`object/ranges.rs`): any finder of the line
+        // end after a position gives the same ranges as the file's reads.
+        let data = ndjson_bytes();
+        let size = data.len() as u64;
+        let from_file = ndjson(&mut file_of(&data), size, 700).unwrap();
+        let from_bytes = ndjson_by(size, 700, |from| {
+            let rest = &data[from as usize..];
+            Ok(rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| from + i as u64 + 1))
+        })
+        .unwrap();
+        assert_eq!(from_file, from_bytes);
+        assert!(from_file.len() > 20, "{}", from_file.len());
+    }
+
+    fn ndjson_bytes() -> Vec<u8> {
+        let mut data = Vec::new();
+        for i in 0..1000 {
+            data.extend_from_slice(
+                format!("{{\"id\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 37)).as_bytes(),
+            );
+        }
+        data
     }
 
     #[test]

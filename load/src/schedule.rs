@@ -1,9 +1,9 @@
 //! Which channels load what, and how many at once (issue 83): each input becomes one channel
-//! (a small file, standard input, `--follow`, `--channel`) or up to 16 lanes of ranges
-//! (`ranges.rs`), and the lanes of every file load side by side, at most `--channels` at a
+//! (a small file, standard input, `--follow`, `--channel`, a CSV object) or up to 16 lanes of
+//! ranges (`ranges.rs`; an object's: `object/ranges.rs`), and the lanes of every file load side by side, at most `--channels` at a
 //! time, within the client's one memory budget (the Parquet readers of every lane share half
 //! of it for decoded pages, and the text readers' chunks on their way count against the same
-//! half, `decode_budget.rs`).
+//! half, which is taken from the SDK's budget at the start: `decode_budget.rs`).
 //!
 //! The default of `--channels` comes from the inputs' sizes and the service's pace of one
 //! channel (20 MB/s): a range is [`RANGE_BYTES`](crate::ranges::RANGE_BYTES) (64 MiB, about
@@ -46,21 +46,27 @@ pub(crate) const PARQUET_LANE_BYTES: usize = 8 << 20;
 pub(crate) async fn plan(
     pipe: &Pipe,
     inputs: &[Input],
-    csv: Option<&CsvOptions>,
+    (csv, spool_dir): (Option<&CsvOptions>, &Path),
     (whole, range_bytes): (bool, u64),
 ) -> Result<Vec<Vec<Input>>> {
     let mut out = Vec::with_capacity(inputs.len());
     for input in inputs {
-        // Objects are loaded whole, one channel each (their bytes are spooled when loaded).
-        if whole || input.stdin || input.object.is_some() {
+        // A CSV object is loaded whole: its safe cuts need a pass over all its bytes
+        // (`ranges.rs`), which would fetch it twice.
+        let csv_object = input.object.is_some() && input.format == Format::Csv;
+        if whole || input.stdin || csv_object {
             out.push(vec![input.clone()]);
             continue;
         }
-        let found = {
+        let found = if let Some(remote) = &input.object {
+            crate::object::ranges::spans(remote, input.format, spool_dir, range_bytes).await
+        } else {
             let (path, format, csv) = (input.path.clone(), input.format, csv.cloned());
-            tokio::task::spawn_blocking(move || spans_of(&path, format, csv.as_ref(), range_bytes))
-                .await
-                .context("the range finder panicked")?
+            tokio::task::spawn_blocking(move || {
+                ranges::of_path(&path, format, csv.as_ref(), range_bytes)
+            })
+            .await
+            .context("the range finder panicked")?
         };
         // A file that cannot be read (a FIFO, gone) is one channel: its reader says why, in
         // its line of the summary, and the other files load.
@@ -82,27 +88,6 @@ pub(crate) async fn plan(
     Ok(out)
 }
 
-/// The ranges of `path`.
-fn spans_of(path: &Path, format: Format, csv: Option<&CsvOptions>, step: u64) -> Result<Vec<Span>> {
-    let mut file = crate::files::open_input(path)?;
-    let size = file.metadata()?.len();
-    match (format, csv) {
-        (Format::Csv, Some(o)) => ranges::csv(&mut file, size, step, o),
-        (Format::Parquet, _) => {
-            // What parquet would parse is measured first; a file refused there is loaded
-            // whole, and its reader says why.
-            if crate::parquet_guard::check_footer(&file, path).is_err() {
-                return Ok(Vec::new());
-            }
-            let meta =
-                parquet::arrow::arrow_reader::ArrowReaderMetadata::load(&file, Default::default());
-            // A file the reader cannot open is loaded whole: its reader says what is wrong.
-            Ok(meta.map_or_else(|_| Vec::new(), |m| ranges::parquet(m.metadata(), step)))
-        }
-        _ => ranges::ndjson(&mut file, size, step),
-    }
-}
-
 /// Whether `input`'s channel holds a token of a one-channel load of this file (an older
 /// version's, or from when it was small): that load resumes on one channel.
 async fn started_whole(pipe: &Pipe, input: &Input) -> Result<bool> {
@@ -114,6 +99,10 @@ async fn started_whole(pipe: &Pipe, input: &Input) -> Result<bool> {
         return Ok(false);
     };
     let token = token.as_str().to_owned();
+    if let Some(remote) = &input.object {
+        // The same rule as a file's: an unranged token of this object (`token.rs`).
+        return Ok(remote.tag.resume(&token, u64::MAX, false).is_some());
+    }
     let (path, format) = (input.path.clone(), input.format);
     tokio::task::spawn_blocking(move || -> Result<bool> {
         let mut file = crate::files::open_input(&path)?;

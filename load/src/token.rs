@@ -15,10 +15,14 @@
 //! neither), `position` a byte offset (NDJSON, CSV) or rows (Parquet) as above. An object is
 //! replaced whole, never grown: a new ETag or size is another object, loaded from its start.
 //!
-//! A range of a file split into ranges (`ranges.rs`) writes the same tokens tagged `v1r:` and
-//! `pq1r:` (positions still absolute: bytes or rows of the whole file), so a file whose lane 0
-//! channel holds an untagged token is known to have been loaded as one range (by an older
-//! version, or when it was small) and is resumed that way. Objects are loaded as one range.
+//! **One rule for ranges, files and objects alike.** A token is `<kind>:<identity>:<position>`;
+//! a lane of an input split into ranges (`ranges.rs`) writes its kind with an `r`: `v1r:`,
+//! `pq1r:`, `obj1r:` (the identity and the position unchanged: positions stay absolute, bytes or
+//! rows of the whole file or object). A reader resumes from a token only when its kind (with or
+//! without the `r`, as it loads), identity and position all match ([`TextIdentity::resume`],
+//! [`ParquetIdentity::resume`], both through [`ObjectTag::resume`] for an object), so an input
+//! whose lane 0 channel holds an unranged token of it was loaded as one range (by an older
+//! version, or when it was small) and is resumed that way, whether a file or an object.
 //!
 //! Standard input: `stdin:<run>:<position>`, `run` the start time of the run in nanoseconds,
 //! so one run's tokens never reach another's.
@@ -134,7 +138,7 @@ impl TextIdentity {
     /// were not read (call [`refresh`](Self::refresh)).
     pub(crate) fn token(&self, position: u64) -> Option<String> {
         if let Some(tag) = &self.object {
-            return Some(tag.token(position));
+            return Some(tag.token(position, self.ranged));
         }
         let k = position.min(IDENTITY_BYTES);
         let hash = match &self.full {
@@ -149,7 +153,7 @@ impl TextIdentity {
     /// when the token names other content (the file was replaced) or is not ours.
     pub(crate) fn resume(&self, committed: &str, size: u64) -> Option<u64> {
         if let Some(tag) = &self.object {
-            return tag.resume(committed, size);
+            return tag.resume(committed, size, self.ranged);
         }
         // The SDK reads the token (prefix + number); the prefix must be this file's at it.
         let committed = OffsetToken::new(committed).ok()?;
@@ -199,11 +203,15 @@ impl ParquetIdentity {
         }
     }
 
-    /// The same identity writing (and resuming from) the tokens of a range, `pq1r:…` (an
-    /// object's tokens stay `obj1:…`: objects are loaded as one range).
+    /// The same identity writing (and resuming from) the tokens of a range: `pq1r:…`, or
+    /// `obj1r:…` for an object.
     pub(crate) fn ranged(mut self, ranged: bool) -> Self {
-        if ranged && self.kind == PARQUET_KIND {
-            self.kind = "pq1r";
+        if ranged {
+            self.kind = match self.kind {
+                PARQUET_KIND => "pq1r",
+                OBJECT_KIND => "obj1r",
+                other => other,
+            };
         }
         self
     }
@@ -258,17 +266,28 @@ impl ObjectTag {
         })
     }
 
-    /// The token of `position` (bytes or rows).
-    pub(crate) fn token(&self, position: u64) -> String {
-        format!("{OBJECT_KIND}:{}:{}:{position}", self.size, self.hash)
+    /// The kind of this object's tokens: `obj1`, or `obj1r` for a lane of its ranges.
+    fn kind(ranged: bool) -> &'static str {
+        if ranged {
+            "obj1r"
+        } else {
+            OBJECT_KIND
+        }
     }
 
-    /// The position `committed` names when it is a token of this object and within it
-    /// (`limit`: its size for bytes, its rows for Parquet), else `None`.
-    pub(crate) fn resume(&self, committed: &str, limit: u64) -> Option<u64> {
+    /// The token of `position` (bytes or rows), of a lane of ranges when `ranged`.
+    pub(crate) fn token(&self, position: u64, ranged: bool) -> String {
+        let kind = Self::kind(ranged);
+        format!("{kind}:{}:{}:{position}", self.size, self.hash)
+    }
+
+    /// The position `committed` names when it is a token of this object of the same kind
+    /// (`ranged` or not) and within it (`limit`: its size for bytes, its rows for Parquet),
+    /// else `None`.
+    pub(crate) fn resume(&self, committed: &str, limit: u64, ranged: bool) -> Option<u64> {
         let committed = OffsetToken::new(committed).ok()?;
         let (prefix, position) = committed.prefixed_number()?;
-        let ours = format!("{OBJECT_KIND}:{}:{}:", self.size, self.hash);
+        let ours = format!("{}:{}:{}:", Self::kind(ranged), self.size, self.hash);
         (prefix == ours && position <= limit).then_some(position)
     }
 }
@@ -320,23 +339,56 @@ mod tests {
         };
         let tag = ObjectTag::of(&meta("\"abc\"", 100)).unwrap();
         assert_eq!(tag, ObjectTag::of(&meta("abc", 100)).unwrap(), "quotes");
-        let t = tag.token(40);
+        let t = tag.token(40, false);
         assert!(t.starts_with("obj1:100:") && t.ends_with(":40"), "{t}");
-        assert_eq!(tag.resume(&t, 100), Some(40));
-        assert_eq!(tag.resume(&t, 39), None, "past the end");
+        assert_eq!(tag.resume(&t, 100, false), Some(40));
+        assert_eq!(tag.resume(&t, 39, false), None, "past the end");
         let rewritten = ObjectTag::of(&meta("\"abd\"", 100)).unwrap();
         assert_eq!(
-            rewritten.resume(&t, 100),
+            rewritten.resume(&t, 100, false),
             None,
             "a new ETag: another object"
         );
         assert_eq!(
-            ObjectTag::of(&meta("abc", 101)).unwrap().resume(&t, 200),
+            ObjectTag::of(&meta("abc", 101))
+                .unwrap()
+                .resume(&t, 200, false),
             None
         );
         let pq = ParquetIdentity::of_object(&tag);
-        assert_eq!(pq.token(7), tag.token(7));
-        assert_eq!(pq.resume(&tag.token(7), 7), Some(7));
+        assert_eq!(pq.token(7), tag.token(7, false));
+        assert_eq!(pq.resume(&tag.token(7, false), 7), Some(7));
+    }
+
+    #[test]
+    fn a_ranged_object_token_follows_the_files_rule() {
+        let meta = object_store::ObjectMeta {
+            location: "k".into(),
+            last_modified: chrono::DateTime::UNIX_EPOCH,
+            size: 100,
+            e_tag: Some("e".to_owned()),
+            version: None,
+        };
+        let tag = ObjectTag::of(&meta).unwrap();
+        let text = TextIdentity::of_object(&tag).ranged(true);
+        let t = text.token(40).unwrap();
+        assert!(t.starts_with("obj1r:100:") && t.ends_with(":40"), "{t}");
+        assert_eq!(text.resume(&t, 100), Some(40));
+        let whole = TextIdentity::of_object(&tag);
+        assert_eq!(
+            whole.resume(&t, 100),
+            None,
+            "a lane's token is not a whole load's"
+        );
+        assert_eq!(
+            text.resume(&whole.token(40).unwrap(), 100),
+            None,
+            "nor the reverse"
+        );
+        let pq = ParquetIdentity::of_object(&tag).ranged(true);
+        assert_eq!(pq.token(7), tag.token(7, true));
+        assert_eq!(pq.resume(&t, 100), Some(40));
+        assert_eq!(ParquetIdentity::of_object(&tag).resume(&t, 100), None);
     }
 
     #[test]

@@ -10,8 +10,10 @@ use crate::Result;
 
 mod calls;
 pub(crate) mod core;
+mod memory;
 mod pipe;
 
+pub use memory::MemoryReservation;
 pub use pipe::Pipe;
 
 use self::core::ClientCore;

@@ -24,9 +24,13 @@
 //! so an object overwritten during the run fails its read instead of mixing two contents.
 //!
 //! **Reading** (`spool.rs`): the byte ranges the run needs, fetched by ranged GETs into a
-//! sparse local file that the file readers then read as they read any file.
+//! sparse local file that the file readers then read as they read any file. A large NDJSON or
+//! Parquet object is cut into ranges as a file of the same bytes is (`ranges.rs` here, found
+//! by ranged GETs; tokens `obj1r:`), each lane fetching one range at a time; a CSV object is
+//! loaded whole.
 
 pub(crate) mod glob;
+pub(crate) mod ranges;
 pub(crate) mod spool;
 
 use std::sync::Arc;

@@ -8,7 +8,11 @@
 //! [`CSV_HEAD_BYTES`], which hold the header when resuming); Parquet its footer (after the
 //! guard's size check on the length its last 8 bytes claim) and then the column chunks of the
 //! row groups not committed yet, as the footer places them (a range past the object's end is
-//! refused). Each GET asks for at most [`PIECE_BYTES`], conditional on the listed ETag and
+//! refused). A lane of a ranged object (`object/ranges.rs`) fetches one range at a time, just
+//! before reading it, into its own spool file (`_<channel>` in the name): only that range's
+//! bytes after the lane's committed position (Parquet: the footer and the row groups the range
+//! overlaps), so its first row goes in after one range (64 MiB), not the whole object, and the
+//! disk holds about a range a lane (16 × 64 MiB at most with the default `--channels`). Each GET asks for at most [`PIECE_BYTES`], conditional on the listed ETag and
 //! version; a body longer than asked (an endless one) is cut and refused, a shorter one is
 //! refused; a wrong Content-Length cannot make either pass.
 
@@ -28,12 +32,15 @@ use crate::token::{short_hash, ParquetIdentity};
 /// The most bytes one GET asks for (each must finish within the client's request timeout).
 pub(crate) const PIECE_BYTES: u64 = 8 << 20;
 
+/// The first GET looking for a line break at a cut of an NDJSON object (`line_end_after`).
+pub(crate) const PROBE_BYTES: u64 = 64 << 10;
+
 /// The start of a CSV object fetched when resuming past it: its skipped records and header.
 pub(crate) const CSV_HEAD_BYTES: u64 = 8 << 20;
 
 /// The spool file of `remote` in `dir`: a readable, unique name (a prefix of the object's name
 /// with anything but letters, digits, `.`, `-` and `_` replaced, and a hash of the whole).
-pub(crate) fn path_in(dir: &Path, remote: &Remote) -> PathBuf {
+pub(crate) fn path_in(dir: &Path, remote: &Remote, lane: &str) -> PathBuf {
     let tail: String = remote
         .name
         .rsplit('/')
@@ -49,7 +56,10 @@ pub(crate) fn path_in(dir: &Path, remote: &Remote) -> PathBuf {
             }
         })
         .collect();
-    dir.join(format!("{}-{tail}", short_hash(remote.name.as_bytes())))
+    dir.join(format!(
+        "{}{lane}-{tail}",
+        short_hash(remote.name.as_bytes())
+    ))
 }
 
 /// Fetches what loading `remote` (as `format`, resuming after `committed`) reads, into
@@ -62,47 +72,98 @@ pub(crate) fn path_in(dir: &Path, remote: &Remote) -> PathBuf {
 pub(crate) async fn fetch(
     remote: &Remote,
     format: Format,
-    committed: Option<&str>,
+    (committed, span): (Option<&str>, Option<(u64, u64)>),
     path: &Path,
 ) -> Result<()> {
     let size = remote.meta.size;
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .with_context(|| format!("cannot create the spool file {}", path.display()))?;
-    file.set_len(size).await?;
+    let mut file = create(path, size).await?;
     let mut out = Spool {
         remote,
-        file: &mut file,
+        file: Some(&mut file),
     };
+    let ranged = span.is_some();
     match format {
         Format::Ndjson | Format::Csv => {
+            // A lane's token is past this range, inside it or before it (as `text.rs` reads).
+            let (start, end) = span.unwrap_or((0, size));
             let from = committed
-                .and_then(|c| remote.tag.resume(c, size))
-                .unwrap_or(0);
+                .and_then(|c| remote.tag.resume(c, size, ranged))
+                .unwrap_or(0)
+                .clamp(start, end);
             if format == Format::Csv && from > 0 {
                 out.range(0, from.min(CSV_HEAD_BYTES)).await?;
             }
-            out.range(from, size).await?;
+            out.range(from, end).await?;
         }
-        Format::Parquet => out.parquet(committed, path).await?,
+        Format::Parquet => out.parquet(committed, span, path).await?,
     }
     file.flush().await?;
     Ok(())
 }
 
-/// Writes fetched ranges at their offsets.
+/// A sparse spool file of `size` bytes at `path`.
+async fn create(path: &Path, size: u64) -> Result<tokio::fs::File> {
+    let file = tokio::fs::File::create(path)
+        .await
+        .with_context(|| format!("cannot create the spool file {}", path.display()))?;
+    file.set_len(size).await?;
+    Ok(file)
+}
+
+/// Fetches only a Parquet object's footer (after the guard's checks) into a sparse spool file
+/// at `path`, for its ranges (`object/ranges.rs`), read there as a file's footer is.
+///
+/// # Errors
+/// As [`fetch`].
+pub(crate) async fn footer(remote: &Remote, path: &Path) -> Result<()> {
+    let mut file = create(path, remote.meta.size).await?;
+    Spool {
+        remote,
+        file: Some(&mut file),
+    }
+    .footer(path)
+    .await?;
+    file.flush().await?;
+    Ok(())
+}
+
+/// The position after the first line break at or after `from` in `remote`, if one comes
+/// before its end: where an NDJSON object's range ends, found as `ranges.rs` finds a file's
+/// (GETs of [`PROBE_BYTES`], doubling up to [`PIECE_BYTES`] while no line break comes; only
+/// the last one is held).
+///
+/// # Errors
+/// As [`fetch`].
+pub(crate) async fn line_end_after(remote: &Remote, from: u64) -> Result<Option<u64>> {
+    let size = remote.meta.size;
+    let mut spool = Spool { remote, file: None };
+    let (mut at, mut window) = (from, PROBE_BYTES);
+    while at < size {
+        let to = size.min(at + window);
+        let bytes = spool.piece(at, to, true).await?;
+        if let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            return Ok(Some(at + i as u64 + 1));
+        }
+        at = to;
+        window = (window * 2).min(PIECE_BYTES);
+    }
+    Ok(None)
+}
+
+/// Writes fetched ranges at their offsets (or only returns them: no file).
 struct Spool<'a> {
     remote: &'a Remote,
-    file: &'a mut tokio::fs::File,
+    file: Option<&'a mut tokio::fs::File>,
 }
 
 impl Spool<'_> {
-    /// The footer, then the row groups after the committed rows.
-    async fn parquet(&mut self, committed: Option<&str>, path: &Path) -> Result<()> {
+    /// The footer; `false` when it is not there to parse (a tiny object, or a length past
+    /// the guard's: the bytes are fetched for the reader to name what is wrong).
+    async fn footer(&mut self, path: &Path) -> Result<bool> {
         let size = self.remote.meta.size;
         if size < 12 {
             self.range(0, size).await?;
-            return Ok(());
+            return Ok(false);
         }
         let tail = self.range(size - 8, size).await?;
         let claimed = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
@@ -110,23 +171,44 @@ impl Spool<'_> {
             // The guard and the parquet reader name what is wrong, from the bytes themselves.
             self.range(size.saturating_sub(MAX_FOOTER_BYTES + 8), size)
                 .await?;
-            return Ok(());
+            return Ok(false);
         }
         self.range(size - 8 - claimed, size - 8).await?;
-        self.file.flush().await?;
+        if let Some(file) = self.file.as_mut() {
+            file.flush().await?;
+        }
         let std = std::fs::File::open(path)?;
         parquet_guard::check_footer(&std, Path::new(&self.remote.name))?;
+        Ok(true)
+    }
+
+    /// The footer, then the row groups (of the rows `span`, when given) after the committed
+    /// rows.
+    async fn parquet(
+        &mut self,
+        committed: Option<&str>,
+        span: Option<(u64, u64)>,
+        path: &Path,
+    ) -> Result<()> {
+        let size = self.remote.meta.size;
+        if !self.footer(path).await? {
+            return Ok(());
+        }
+        let std = std::fs::File::open(path)?;
         let meta = ParquetMetaDataReader::new()
             .parse_and_finish(&std)
             .with_context(|| format!("{} is not a Parquet file", self.remote.name))?;
         let num_rows = u64::try_from(meta.file_metadata().num_rows()).unwrap_or(0);
+        let (start, stop) = span.unwrap_or((0, num_rows));
+        let identity = ParquetIdentity::of_object(&self.remote.tag).ranged(span.is_some());
         let skip = committed
-            .and_then(|c| ParquetIdentity::of_object(&self.remote.tag).resume(c, num_rows))
-            .unwrap_or(0);
+            .and_then(|c| identity.resume(c, num_rows))
+            .unwrap_or(0)
+            .clamp(start, stop);
         let mut first = 0u64;
         for group in meta.row_groups() {
             let end = first.saturating_add(u64::try_from(group.num_rows()).unwrap_or(0));
-            if end > skip {
+            if end > skip && first < stop {
                 let (mut lo, mut hi) = (u64::MAX, 0u64);
                 for column in group.columns() {
                     let (start, len) = column.byte_range();
@@ -182,7 +264,9 @@ impl Spool<'_> {
                      was listed, run again: it is loaded anew)"
                 )
             })?;
-        self.file.seek(std::io::SeekFrom::Start(from)).await?;
+        if let Some(file) = self.file.as_mut() {
+            file.seek(std::io::SeekFrom::Start(from)).await?;
+        }
         let want = to - from;
         let (mut n, mut kept) = (0u64, Vec::new());
         let mut body = got.into_stream();
@@ -198,7 +282,9 @@ impl Spool<'_> {
                      refused (a misbehaving server or proxy)"
                 );
             }
-            self.file.write_all(&bytes).await?;
+            if let Some(file) = self.file.as_mut() {
+                file.write_all(&bytes).await?;
+            }
             if keep {
                 kept.extend_from_slice(&bytes);
             }
@@ -233,28 +319,39 @@ impl Drop for Spooled {
 }
 
 /// Fetches what loading `remote` (an input of `format`) after `committed` reads into a spool
-/// file in `dir`; `None` for a local file (no `remote`).
+/// file in `dir`: the whole object from the committed position on, or (`span`: a lane's range,
+/// `lane` its suffix in the file's name) only that range, so a lane of a large object starts
+/// on its first range's bytes and the disk holds about a range a lane. `None` for a local
+/// file (no `remote`).
 ///
 /// # Errors
 /// As [`fetch`], and when the spool directory cannot be created.
 pub(crate) async fn prepare(
-    remote: Option<&Remote>,
-    format: Format,
+    (remote, format): (Option<&Remote>, Format),
     dir: &Path,
     committed: Option<&str>,
+    (span, lane): (Option<(u64, u64)>, &str),
 ) -> Result<Option<Spooled>> {
     let Some(remote) = remote else {
         return Ok(None);
     };
+    let spooled = Spooled {
+        path: spool_path(dir, remote, lane)?,
+    };
+    fetch(remote, format, (committed, span), &spooled.path).await?;
+    Ok(Some(spooled))
+}
+
+/// The spool file of `remote` (its `lane`) in `dir`, created if missing.
+///
+/// # Errors
+/// When the spool directory cannot be created.
+pub(crate) fn spool_path(dir: &Path, remote: &Remote, lane: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| {
         format!(
             "cannot create the spool directory {}: pass --spool-dir DIR",
             dir.display()
         )
     })?;
-    let spooled = Spooled {
-        path: path_in(dir, remote),
-    };
-    fetch(remote, format, committed, &spooled.path).await?;
-    Ok(Some(spooled))
+    Ok(path_in(dir, remote, lane))
 }

@@ -1,9 +1,12 @@
 //! Objects in a bucket as inputs, against a real S3 API server (`moto_server`, `common/moto.rs`):
-//! a glob over a prefix of NDJSON, CSV and Parquet objects; SIGKILL mid-load and a rerun; an
-//! object overwritten between runs. Every count is the table's, through the emulator's SQL.
+//! a glob over a prefix of NDJSON, CSV and Parquet objects; SIGKILL mid-load and a rerun;
+//! SIGKILL at seeded instants of a load of objects in ranges on many lanes, then reruns
+//! (`LOAD_KILLS=N` kills more often, `LOAD_CRASH_SEED=N` tries other instants); an object
+//! overwritten between runs. Every count is the table's, through the emulator's SQL.
 #![cfg(unix)]
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::common::moto::Moto;
 use crate::common::{ndjson, Lab};
@@ -92,6 +95,62 @@ fn sigkill_mid_load_of_objects_then_rerun_writes_every_row_once() {
         "no kill landed mid-load: {killed_at:?}"
     );
     assert_eq!(lab.counts(), (120_000, 120_000), "killed at {killed_at:?}");
+}
+
+/// Small ranges and rows sent a few at a time, so a kill finds ranges done, in flight and
+/// not started.
+const RANGED: &[&str] = &["--range-bytes", "100000", "--max-client-lag", "20ms"];
+
+#[test]
+fn sigkill_at_random_instants_of_a_multi_range_object_load_then_reruns_write_every_row_once() {
+    let Some(moto) = Moto::start() else { return };
+    let lab = lab_with(&moto);
+    // NDJSON (2 MB: 20 ranges on 16 lanes), CSV (loaded whole) and Parquet (4 row groups,
+    // each past the 12.5 KB Parquet step, split into ranges).
+    put_prefix(&moto, &lab, 60_000);
+    let glob = [Path::new(GLOB)];
+    let mut instants = crate::common::kill::Instants::new(5, 4, Duration::from_millis(2_500));
+    let mut killed_at = crate::common::kill::at_instants(&lab, &glob, RANGED, &mut instants);
+    // And one kill once 20,000 more rows are in, whatever the machine's speed; then a run to
+    // the end.
+    let counted = crate::common::kill::at_counts(&lab, &glob, RANGED, &[20_000]);
+    killed_at.extend(counted.iter().map(|&rows| (0, rows)));
+    eprintln!("killed at (ms, rows) {killed_at:?}");
+    assert!(
+        killed_at
+            .iter()
+            .any(|&(_, rows)| rows > 0 && rows < 180_000),
+        "no kill landed mid-load: {killed_at:?}"
+    );
+    // A rerun sends nothing; its summary names every object's channels and tokens.
+    let summary = lab.load(&glob, RANGED).ok();
+    let why = format!(
+        "seed {}, killed at (ms, rows) {killed_at:?}, last run {summary}",
+        instants.seed
+    );
+    assert_eq!(summary["rows"], 0, "{why}");
+    assert_eq!(lab.counts(), (180_000, 180_000), "{why}");
+    let files = summary["per_file"].as_array().unwrap();
+    for (i, file) in files.iter().enumerate() {
+        let token = file["committed_token"].as_str().unwrap();
+        if i == 1 {
+            // CSV: one channel, the whole object (its cuts need every byte before them).
+            assert!(token.starts_with("obj1:"), "{why}");
+            continue;
+        }
+        assert!(token.starts_with("obj1r:"), "a lane's token: {why}");
+        let lanes = file["channels"].as_array().map_or(0, Vec::len);
+        assert!(lanes > 1 && lanes <= 16, "{why}");
+        assert!(file["ranges"].as_u64().unwrap() > 1, "{why}");
+    }
+    assert!(files[0]["ranges"].as_u64().unwrap() > 16, "{why}");
+    // Every lane's spool file is gone once its object loaded (SIGKILL left some behind).
+    let left: Vec<String> = std::fs::read_dir(lab.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("_LOAD_") || n.contains("_footer"))
+        .collect();
+    assert!(left.is_empty(), "spool files left: {left:?}");
 }
 
 #[test]

@@ -6,13 +6,13 @@
 //! random instants: a delay after the start drawn from a seeded generator, for NDJSON, CSV and
 //! Parquet in one input list (the kill may land while a file is read, appended, committed or
 //! between files). CI runs a fixed seed; `LOAD_CRASH_SEED=N` tries another,
-//! `LOAD_CRASH_KILLS=N` kills more often.
+//! `LOAD_KILLS=N` kills more often (the loops: `common/kill.rs`).
 #![cfg(unix)]
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{ndjson, Lab};
+use crate::common::{kill, ndjson, Lab};
 
 /// Rows sent (and so committed) a few at a time, so a kill finds some committed, some not.
 pub(crate) const LAG: &[&str] = &["--max-client-lag", "20ms"];
@@ -20,45 +20,7 @@ pub(crate) const LAG: &[&str] = &["--max-client-lag", "20ms"];
 /// Runs `snowpipe load FILES` once per kill point, killing it (SIGKILL) once that run has
 /// committed `point` rows, then lets a last run finish. Returns the row counts at the kills.
 pub(crate) fn kill_and_rerun(lab: &Lab, files: &[&Path], points: &[u64]) -> Vec<u64> {
-    let mut killed_at = Vec::new();
-    for &point in points {
-        let base = lab.count();
-        let mut child = lab.spawn(files, LAG);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            if lab.count() >= base + point {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        if child.try_wait().unwrap().is_none() {
-            // SAFETY: a child we spawned and have not reaped.
-            #[allow(
-                unsafe_code,
-                reason = "a signal to a child process of the test, through libc"
-            )]
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGKILL)
-            };
-            killed_at.push(lab.count());
-        }
-        child.wait().unwrap();
-    }
-    lab.load(files, LAG).ok();
-    eprintln!("killed with {killed_at:?} rows committed");
-    killed_at
-}
-
-/// The next of a xorshift64* sequence: the delays need no more than reproducible numbers.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
+    kill::at_counts(lab, files, LAG, points)
 }
 
 #[test]
@@ -77,31 +39,10 @@ fn sigkill_at_random_instants_then_rerun_writes_every_row_of_every_format_once()
     std::fs::write(&csv, data).unwrap();
     crate::parquet::write_parquet(&pq, 120_000..220_000, 15_000);
     let files: [&Path; 3] = [&nd, &csv, &pq];
-    let seed = env_u64("LOAD_CRASH_SEED").unwrap_or(7);
-    let kills = env_u64("LOAD_CRASH_KILLS").unwrap_or(4);
-    let mut state = seed.max(1);
-    let mut killed_at = Vec::new();
-    for _ in 0..kills {
-        // 0 to 1.5 s after the start: before the first append, mid-file, between files.
-        let delay = Duration::from_millis(next(&mut state) % 1_500);
-        let mut child = lab.spawn(&files, LAG);
-        let deadline = Instant::now() + delay;
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if child.try_wait().unwrap().is_none() {
-            // SAFETY: a child we spawned and have not reaped.
-            #[allow(
-                unsafe_code,
-                reason = "a signal to a child process of the test, through libc"
-            )]
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGKILL)
-            };
-            killed_at.push((delay.as_millis(), lab.count()));
-        }
-        child.wait().unwrap();
-    }
+    // 0 to 1.5 s after the start: before the first append, mid-file, between files.
+    let mut instants = kill::Instants::new(7, 4, Duration::from_millis(1_500));
+    let killed_at = kill::at_instants(&lab, &files, LAG, &mut instants);
+    let seed = instants.seed;
     let last = lab.load(&files, LAG).ok();
     assert_eq!(
         lab.counts(),

@@ -13,23 +13,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{ndjson, Lab};
+use crate::common::{kill, ndjson, Lab};
 
 /// Small ranges and rows sent a few at a time, so a kill finds ranges done, in flight and not
 /// started.
 const ARGS: &[&str] = &["--range-bytes", "100000", "--max-client-lag", "20ms"];
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
-
-/// The next of a xorshift64* sequence (reproducible delays).
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-}
 
 /// A CSV file of `ids` whose every record has quoted line breaks and a quoted fake record.
 fn tricky_csv(ids: std::ops::Range<u64>) -> String {
@@ -41,22 +29,6 @@ fn tricky_csv(ids: std::ops::Range<u64>) -> String {
         ));
     }
     data
-}
-
-/// Starts `files` with `args` and SIGKILLs the run `delay` after its start (unless it ended).
-fn kill_after(lab: &Lab, files: &[&Path], args: &[&str], delay: Duration) -> Option<u64> {
-    let mut child = lab.spawn(files, args);
-    let deadline = Instant::now() + delay;
-    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let killed = child.try_wait().unwrap().is_none();
-    if killed {
-        // `Child::kill` is SIGKILL on Unix: the process gets no chance to clean up.
-        child.kill().unwrap();
-    }
-    child.wait().unwrap();
-    killed.then(|| lab.count())
 }
 
 #[test]
@@ -71,21 +43,18 @@ fn sigkill_at_random_instants_of_a_multi_range_load_then_rerun_writes_every_row_
     std::fs::write(&csv, tricky_csv(60_000..120_000)).unwrap();
     crate::parquet::write_parquet(&pq, 120_000..220_000, 7_000);
     let files: [&Path; 3] = [&nd, &csv, &pq];
-    let seed = env_u64("LOAD_CRASH_SEED").unwrap_or(11);
-    let kills = env_u64("LOAD_KILLS").unwrap_or(4);
-    let mut state = seed.max(1);
-    let mut killed_at = Vec::new();
-    for _ in 0..kills {
-        let delay = Duration::from_millis(next(&mut state) % 1_500);
-        if let Some(rows) = kill_after(&lab, &files, ARGS, delay) {
-            killed_at.push((delay.as_millis(), rows));
-        }
-    }
+    let mut instants = kill::Instants::new(11, 4, Duration::from_millis(1_500));
+    let mut killed_at = kill::at_instants(&lab, &files, ARGS, &mut instants);
+    let seed = instants.seed;
+    // And one kill once 30,000 more rows are in, so one lands mid-load however busy the
+    // machine (the instants alone all fell before the first commit under a load average of
+    // 20); then a run to the end.
+    let counted = kill::at_counts(&lab, &files, ARGS, &[30_000]);
+    killed_at.extend(counted.iter().map(|&rows| (0, rows)));
     assert!(
-        kills == 0
-            || killed_at
-                .iter()
-                .any(|&(_, rows)| rows > 0 && rows < 220_000),
+        killed_at
+            .iter()
+            .any(|&(_, rows)| rows > 0 && rows < 220_000),
         "no kill landed mid-load: {killed_at:?}"
     );
     let summary = lab.load(&files, ARGS).ok();

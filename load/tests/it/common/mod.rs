@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use snowpipe_emulator::{Emulator, EmulatorConfig, KeyPair};
 
+pub(crate) mod kill;
 pub(crate) mod moto;
 
 /// The table every test loads into: `ID` and `NAME` columns.
