@@ -7,7 +7,9 @@
 //! `SHOW TABLES LIKE` (`sql_api/show_tables.rs`) answer from the catalog, `SHOW CHANNELS`
 //! (`sql_api/show_channels.rs`) from the channels.
 //!
-//! The statement runs in SQLite: table names after `FROM` and `JOIN` (`T`, `S.T` or `D.S.T`,
+//! The statement runs in SQLite, on a reader connection, in one read transaction that sees
+//! the tables' columns as they are now (`storage::with_current_schema`: a `SELECT *` after
+//! schema evolution answers the new columns too): table names after `FROM` and `JOIN` (`T`, `S.T` or `D.S.T`,
 //! resolved with the request's `database` and `schema`, `sql_api/current.rs`) are rewritten
 //! to the emulator's SQLite tables (`sql_api/rewrite.rs`), and Snowflake's paths
 //! (`m:key.sub`) and `::STRING` casts become SQLite's JSON extraction and `CAST`

@@ -41,9 +41,14 @@ pub(crate) fn run(
         readable,
         renamed,
     } = prepared;
-    run_sandboxed_for(conn, readable, limit, |conn| {
-        answer(conn, &sql, handle, &renamed)
+    // The tables' columns as they are now, not as this reader last saw them (a `SELECT *`
+    // after schema evolution would lose the new columns: `storage::with_current_schema`).
+    crate::storage::with_current_schema(conn, |conn| {
+        run_sandboxed_for(conn, readable, limit, |conn| {
+            answer(conn, &sql, handle, &renamed)
+        })
     })
+    .map_err(|e| ApiError::new(500, "ERR_INTERNAL", format!("reading the schema: {e}")))?
 }
 
 /// Runs `sql` and builds the SQL API answer, a result column named by a storage name of

@@ -300,6 +300,40 @@ pub(crate) fn query_declared(
     conn: &Connection,
     sql: &str,
 ) -> Result<DeclaredResult, EmulatorError> {
+    with_current_schema(conn, |conn| query_now(conn, sql)).map_err(sql_err)?
+}
+
+/// Runs `f` on `conn` in one read transaction that sees the database's schema as it is now.
+///
+/// A connection caches the schema it last read, and SQLite prepares a statement against that
+/// cache: a `SELECT *` prepared on a reader that last read before the writer added columns
+/// (schema evolution, an `ALTER TABLE` of the SQL API) expands to the old columns, and when
+/// its first step finds the schema moved on it is prepared again, wider, while the names and
+/// types the caller read after preparing are still the old ones: the answer loses every
+/// column added since. Here a read of `sqlite_master` first reloads a stale cache (its
+/// schema check fails, and SQLite reads the schema again), and the transaction holds that
+/// snapshot (WAL), so a column added meanwhile cannot come between preparing and stepping.
+/// Nothing is written: the transaction is rolled back.
+///
+/// # Errors
+/// SQLite's, when the transaction or the schema read fails.
+pub(crate) fn with_current_schema<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> T,
+) -> rusqlite::Result<T> {
+    let tx = if conn.is_autocommit() {
+        Some(conn.unchecked_transaction()?)
+    } else {
+        None
+    };
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+    let out = f(conn);
+    drop(tx);
+    Ok(out)
+}
+
+/// [`query_declared`] on the schema `conn` has cached.
+fn query_now(conn: &Connection, sql: &str) -> Result<DeclaredResult, EmulatorError> {
     let mut stmt = conn.prepare(sql).map_err(sql_err)?;
     if !stmt.readonly() {
         return Err(EmulatorError::storage(
