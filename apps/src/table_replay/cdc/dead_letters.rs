@@ -3,16 +3,21 @@
 //! letter in the replay's `<TABLE>_DLQ` (through `<TABLE>_DLQ_PIPE`, `dead_letter.rs`'s
 //! table), and `follow` goes on.
 //!
-//! The dead-letter channel `table_replay_changes_<table>_dlq` carries the change's own binlog
-//! token (`token.rs`), so dead letters are ordered as the changes are. A rows event's dead
-//! letters are committed before its good changes are appended: the change channel's
-//! committed token never passes a dead letter that is not committed. A restart reads the
-//! binlog again from the change channel's committed transaction and skips every dead letter
-//! at or before the dead-letter channel's committed token: each bad change is in
-//! `<TABLE>_DLQ` exactly once, crashes included.
+//! The snapshot's rows and the binlog's changes alike.
+//!
+//! The dead-letter channel `table_replay_changes_<table>_dlq` carries the change's own token
+//! (`token.rs`: `s:FILE:POS:KEY` for a snapshot row, the binlog token for a change), so dead
+//! letters are ordered as the changes are. A snapshot page's or a rows event's dead letters
+//! are committed before its good changes are appended: the change channel's committed token
+//! never passes a dead letter that is not committed. A restart reads the snapshot again after
+//! the change channel's committed key, or the binlog again from its committed transaction,
+//! and skips every dead letter the dead-letter channel's committed token covers (a snapshot
+//! row by its key, a change by its place): each bad row or change is in `<TABLE>_DLQ`
+//! exactly once, crashes included.
 //!
 //! A dead letter: `SOURCE_TABLE`, `SOURCE_KEY` (0 when the key itself is unreadable),
-//! `REASON` (the binlog position, the operation, the column, its type and why),
+//! `REASON` (`binlog FILE:POS row N (OP): …` with the operation, or `snapshot key K (r): …`;
+//! then the column, its type and why),
 //! `RAW_VALUES` (every source column as read, as the replay writes it, with `_OP`,
 //! `_BINLOG_FILE`, `_BINLOG_POS`, `_ROW` as on a change row) and `DEAD_LETTERED_AT`.
 
@@ -23,8 +28,10 @@ use serde_json::{Map, Value as Json};
 use snowpipe_streaming::{Channel, OffsetToken, Positions, Rows, StreamingIngestClient};
 
 use crate::common::say::say_warn;
-use crate::table_replay::cdc::token::{ChangePos, Token};
-use crate::table_replay::dead_letter;
+use crate::table_replay::cdc::changes::{Op, Origin};
+use crate::table_replay::cdc::token::Token;
+use crate::table_replay::cdc::Followed;
+use crate::table_replay::{dead_letter, schema};
 
 /// How long `follow` waits for a rows event's dead letters to commit.
 const COMMIT_WAIT: Duration = Duration::from_secs(120);
@@ -37,12 +44,44 @@ pub fn channel_name(table: &str) -> String {
 /// One change that cannot become a change row.
 #[derive(Debug)]
 pub(super) struct DeadChange {
-    pub at: ChangePos,
     pub token: Token,
     pub key: u64,
     pub reason: String,
     /// The source columns as read and the change's place (`_OP`, `_BINLOG_*`, `_ROW`).
     pub raw: Map<String, Json>,
+}
+
+impl DeadChange {
+    /// A row or change of `f` the mapping refuses, as its dead letter: its reason names the
+    /// binlog position, or `snapshot` and the key for a snapshot row (`Op::Read`).
+    pub(super) fn new(
+        f: &Followed<'_>,
+        values: &[mysql_async::Value],
+        origin: &Origin<'_>,
+        token: Token,
+        reason: &str,
+    ) -> Self {
+        let mut raw = dead_letter::raw_values(&f.table, values);
+        raw.insert("_OP".into(), origin.op.code().into());
+        raw.insert("_BINLOG_FILE".into(), origin.file.into());
+        raw.insert("_BINLOG_POS".into(), origin.pos.into());
+        raw.insert("_ROW".into(), origin.row.into());
+        let key = values
+            .get(f.table.key)
+            .and_then(|v| schema::key_value(v).ok())
+            .unwrap_or(0);
+        let place = if origin.op == Op::Read {
+            format!("snapshot key {key}")
+        } else {
+            format!("binlog {}:{} row {}", origin.file, origin.pos, origin.row)
+        };
+        DeadChange {
+            key,
+            reason: format!("{place} ({}): {reason}", origin.op.code()),
+            raw,
+            token,
+        }
+    }
 }
 
 /// A followed table's dead-letter channel: opened at its first bad change.
@@ -114,7 +153,7 @@ impl<'c> DeadLetters<'c> {
         Ok(())
     }
 
-    /// Writes `dead` (in binlog order), each logged once with its reason, and waits until
+    /// Writes `dead` (in token order), each logged once with its reason, and waits until
     /// they are committed; those an earlier run committed are skipped.
     ///
     /// # Errors
@@ -129,7 +168,7 @@ impl<'c> DeadLetters<'c> {
             .to_string();
         let mut batch = Vec::new();
         for d in dead {
-            if self.committed.as_ref().is_some_and(|c| !c.wants(&d.at)) {
+            if self.committed.as_ref().is_some_and(|c| c.covers(&d.token)) {
                 continue;
             }
             say_warn!(

@@ -14,8 +14,8 @@
 //! `RECONNECT_FOR`, from each table's last appended change.
 //!
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
-//! drops every row before it. A change whose value the type mapping refuses is a dead letter
-//! in `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
+//! drops every row before it. A snapshot row or a change whose value the type mapping refuses
+//! is a dead letter in `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
 //! COLUMN` evolves the change table (`evolve.rs`); a rename or `DROP TABLE` of a followed
 //! table stops `follow`, naming the statement and the fix.
 //!
@@ -42,7 +42,7 @@ use snowpipe_streaming::{Channel, OffsetToken, Positions, Rows, StreamingIngestC
 use crate::common::say::{say, say_warn};
 use crate::table_replay::schema::{self, SourceTable};
 use crate::table_replay::secret;
-use crate::table_replay::source::{self, KeysetReader};
+use crate::table_replay::source;
 use token::{BinlogPos, ChangePos, Token};
 
 /// What to follow and where to.
@@ -388,7 +388,7 @@ async fn snapshot_where_needed(
             Some(Token::Snapshot { resume, key, .. }) => (resume.clone(), Some(*key)),
             _ => (at.clone(), None),
         };
-        let n = snapshot_table(conn, f, &at, now, &resume, after, batch).await?;
+        let n = snapshot::table(conn, f, (&at, now), &resume, after, batch).await?;
         say!("{}: {n} snapshot rows", f.table.name);
         // Keys up to the committed one are done; the rest need the binlog from `resume`.
         f.committed = Some(Token::Snapshot {
@@ -400,55 +400,4 @@ async fn snapshot_where_needed(
     }
     mysql_async::prelude::Queryable::query_drop(conn, "COMMIT").await?;
     Ok(earliest)
-}
-
-async fn snapshot_table(
-    conn: &mut mysql_async::Conn,
-    f: &mut Followed<'_>,
-    at: &BinlogPos,
-    now: i64,
-    resume: &BinlogPos,
-    mut after: Option<u64>,
-    batch: usize,
-) -> Result<u64> {
-    let reader = KeysetReader::new(&f.table);
-    let mut n = 0;
-    loop {
-        // One row more than a page: without it, this page is the last, and its last row's
-        // token says the snapshot is complete.
-        let mut page = reader.page(conn, after, batch + 1).await?;
-        if page.is_empty() {
-            return Ok(n);
-        }
-        let last = if page.len() > batch {
-            page.truncate(batch);
-            None
-        } else {
-            Some(page.len() - 1)
-        };
-        let mut rows = Vec::with_capacity(page.len());
-        for (i, row) in page.into_iter().enumerate() {
-            let values = row.unwrap();
-            let key = schema::key_value(&values[f.table.key])?;
-            after = Some(key);
-            let origin = changes::Origin {
-                op: changes::Op::Read,
-                file: &at.file,
-                pos: at.pos,
-                row: 0,
-                gtid: None,
-                commit_ts: now,
-            };
-            let object = changes::row(&f.table, &f.names, &values, &origin)
-                .map_err(|e| anyhow::anyhow!("table {} key {key}: {e}", f.table.name))?;
-            let token = Token::Snapshot {
-                resume: resume.clone(),
-                key,
-                done: last == Some(i),
-            };
-            rows.push((object, OffsetToken::new(token.render())?));
-        }
-        n += rows.len() as u64;
-        f.append(rows).await?;
-    }
 }

@@ -7,12 +7,23 @@
 //! MySQL (no such variables): `FLUSH TABLES WITH READ LOCK`, the snapshot transaction,
 //! `SHOW MASTER STATUS`, `UNLOCK TABLES`: writes wait for the instant between (this needs
 //! the RELOAD privilege).
+//!
+//! Each table is read by key, a page at a time, each row a change `'r'` whose token is
+//! `s:FILE:POS:KEY` (`token.rs`). A row the type mapping refuses is a dead letter
+//! (`dead_letters.rs`, its reason `snapshot key K (r): …`), committed before its page's good
+//! rows are appended, and the snapshot goes on.
 
 use anyhow::{Context, Result};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
+use snowpipe_streaming::OffsetToken;
 
-use crate::table_replay::cdc::token::BinlogPos;
+use crate::table_replay::cdc::changes::{self, Op, Origin};
+use crate::table_replay::cdc::dead_letters::DeadChange;
+use crate::table_replay::cdc::token::{BinlogPos, Token};
+use crate::table_replay::cdc::Followed;
+use crate::table_replay::schema;
+use crate::table_replay::source::KeysetReader;
 
 /// Starts the snapshot transaction on `conn`; returns its binlog position and the server's
 /// time (epoch seconds) at that moment.
@@ -103,4 +114,65 @@ pub(super) async fn check_server(conn: &mut Conn) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Snapshots `f`'s keys after `after` (all when `None`) in the snapshot transaction on
+/// `conn`, taken at `at` (server time `now`); the tokens resume the binlog at `resume`.
+/// Returns how many rows were read (dead letters included).
+///
+/// # Errors
+/// A source error, a key that is no integer, a failed append or dead letter.
+pub(super) async fn table(
+    conn: &mut Conn,
+    f: &mut Followed<'_>,
+    (at, now): (&BinlogPos, i64),
+    resume: &BinlogPos,
+    mut after: Option<u64>,
+    batch: usize,
+) -> Result<u64> {
+    let reader = KeysetReader::new(&f.table);
+    let mut n = 0;
+    loop {
+        // One row more than a page: without it, this page is the last, and its last row's
+        // token says the snapshot is complete.
+        let mut page = reader.page(conn, after, batch + 1).await?;
+        if page.is_empty() {
+            return Ok(n);
+        }
+        let last = if page.len() > batch {
+            page.truncate(batch);
+            None
+        } else {
+            Some(page.len() - 1)
+        };
+        n += page.len() as u64;
+        let mut rows = Vec::with_capacity(page.len());
+        let mut dead = Vec::new();
+        for (i, row) in page.into_iter().enumerate() {
+            let values = row.unwrap();
+            let key = schema::key_value(&values[f.table.key])
+                .with_context(|| format!("the key of a row of {}", f.table.name))?;
+            after = Some(key);
+            let origin = Origin {
+                op: Op::Read,
+                file: &at.file,
+                pos: at.pos,
+                row: 0,
+                gtid: None,
+                commit_ts: now,
+            };
+            let token = Token::Snapshot {
+                resume: resume.clone(),
+                key,
+                done: last == Some(i),
+            };
+            match changes::row(&f.table, &f.names, &values, &origin) {
+                Ok(object) => rows.push((object, OffsetToken::new(token.render())?)),
+                Err(reason) => dead.push(DeadChange::new(f, &values, &origin, token, &reason)),
+            }
+        }
+        // Dead letters first, committed: the change channel's token never passes one.
+        f.dead.send(dead).await?;
+        f.append(rows).await?;
+    }
 }

@@ -19,7 +19,6 @@ use crate::table_replay::cdc::dead_letters::DeadChange;
 use crate::table_replay::cdc::evolve::{self, Place};
 use crate::table_replay::cdc::token::{BinlogPos, ChangePos, Token};
 use crate::table_replay::cdc::Followed;
-use crate::table_replay::{dead_letter, schema};
 
 /// MariaDB's GTID event type.
 const MARIADB_GTID_EVENT: u8 = 162;
@@ -313,38 +312,6 @@ async fn truncate(f: &mut Followed<'_>, tx: &Tx, begin: u64) -> Result<u64> {
     Ok(1)
 }
 
-/// A change the mapping refuses, as its dead letter (its reason names the position).
-fn dead_change(
-    f: &Followed<'_>,
-    values: &[mysql_async::Value],
-    origin: &Origin<'_>,
-    at: ChangePos,
-    token: Token,
-    reason: &str,
-) -> DeadChange {
-    let mut raw = dead_letter::raw_values(&f.table, values);
-    raw.insert("_OP".into(), origin.op.code().into());
-    raw.insert("_BINLOG_FILE".into(), origin.file.into());
-    raw.insert("_BINLOG_POS".into(), origin.pos.into());
-    raw.insert("_ROW".into(), origin.row.into());
-    DeadChange {
-        key: values
-            .get(f.table.key)
-            .and_then(|v| schema::key_value(v).ok())
-            .unwrap_or(0),
-        reason: format!(
-            "binlog {}:{} row {} ({}): {reason}",
-            origin.file,
-            origin.pos,
-            origin.row,
-            origin.op.code()
-        ),
-        raw,
-        at,
-        token,
-    }
-}
-
 /// One rows event: its changes for a followed table, appended. Returns how many.
 async fn rows_event(
     stream: &BinlogStream,
@@ -435,7 +402,7 @@ async fn rows_event(
                         batch.push((object, OffsetToken::new(token.render())?));
                     }
                 }
-                Err(reason) => dead.push(dead_change(f, &values, &origin, change, token, &reason)),
+                Err(reason) => dead.push(DeadChange::new(f, &values, &origin, token, &reason)),
             }
         }
     }

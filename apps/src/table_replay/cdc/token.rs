@@ -131,6 +131,18 @@ impl Token {
         }
     }
 
+    /// Whether a channel committed at this token has already written the row of `other`:
+    /// a snapshot row by its key (a snapshot taken again after a restart reads the keys in
+    /// the same order), every snapshot row once the binlog is committed, a binlog change by
+    /// its place.
+    pub fn covers(&self, other: &Token) -> bool {
+        match (self, other) {
+            (_, Token::Binlog { change, .. }) => !self.wants(change),
+            (Token::Snapshot { key: at, .. }, Token::Snapshot { key, .. }) => key <= at,
+            (Token::Binlog { .. }, Token::Snapshot { .. }) => true,
+        }
+    }
+
     /// Whether the change at `at` is still to be written on this channel.
     pub fn wants(&self, at: &ChangePos) -> bool {
         match self {
@@ -210,5 +222,30 @@ mod tests {
         assert!(!snap.wants(&at("b.000001", 499, 0)));
         assert!(snap.wants(&at("b.000001", 500, 0)));
         assert!(snap.wants(&at("b.000002", 4, 0)));
+    }
+
+    #[test]
+    fn a_dead_letter_channel_covers_snapshot_rows_by_key_and_binlog_changes_by_place() {
+        let snap = |resume: u64, key: u64| Token::Snapshot {
+            resume: pos("b.000001", resume),
+            key,
+            done: false,
+        };
+        let change = |event: u64| Token::Binlog {
+            tx: pos("b.000001", 100),
+            change: ChangePos {
+                event: pos("b.000001", event),
+                row: 0,
+            },
+        };
+        // A snapshot taken again after a kill resumes at another position: keys decide.
+        assert!(snap(500, 150).covers(&snap(900, 150)));
+        assert!(snap(500, 150).covers(&snap(500, 20)));
+        assert!(!snap(500, 150).covers(&snap(500, 1234)));
+        assert!(!snap(500, 150).covers(&change(600)));
+        assert!(snap(500, 150).covers(&change(400)));
+        assert!(change(600).covers(&snap(500, u64::MAX)));
+        assert!(change(600).covers(&change(600)));
+        assert!(!change(600).covers(&change(700)));
     }
 }
