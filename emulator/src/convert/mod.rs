@@ -8,7 +8,8 @@
 //! a transform; a pipe declared with `MATCH_BY_COLUMN_NAME` leaves it NULL, as `COPY INTO`
 //! does. Otherwise a missing column, or one given as JSON `null`, is SQL NULL; keys that
 //! match no column are ignored. Any failure rejects the whole row with a [`RowError`]; so does
-//! a key given twice at the row's top level (`strict_row.rs`: Snowflake's JSON is strict).
+//! a key given twice in any of the row's objects, its top level or a VARIANT's content
+//! (`strict_row.rs`: Snowflake's JSON is strict).
 //!
 //! How each Snowflake type is stored in SQLite (the SQLite column is declared with
 //! [`ColumnType::sql_name`], so tools show Snowflake types):

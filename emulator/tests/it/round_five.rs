@@ -174,7 +174,8 @@ async fn twins_stay_apart(emu: &snowpipe_emulator::Emulator) {
 }
 
 /// A row with `DOC` twice (the second a forgery) is rejected as a row error; the rows around
-/// it land; a nested object's repeated key is a VARIANT's content, kept as before.
+/// it land; so is a row whose nested object repeats a key (a VARIANT's content: Snowflake's
+/// JSON is strict at every depth; a forged `RECORD_METADATA` offset, issue 81).
 #[tokio::test]
 async fn a_row_naming_a_column_twice_is_a_row_error_not_its_last_copy() {
     let (emu, c) = connected(config()).await;
@@ -183,12 +184,12 @@ async fn a_row_naming_a_column_twice_is_a_row_error_not_its_last_copy() {
                   {\"ID\":3,\"D\\u004fC\":{\"offset\":0},\"DOC\":{\"offset\":3}}\n\
                   {\"ID\":4,\"DOC\":{\"k\":1,\"k\":2}}\n";
     let status = c.commit_rows("c", "4", ndjson).await;
-    assert_eq!(status["rows_error_count"], 2, "{status}");
+    assert_eq!(status["rows_error_count"], 3, "{status}");
     let r = sql_statement(&emu, "SELECT ID, DOC::STRING FROM T ORDER BY ID", None, "").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         r.body["data"],
-        json!([["1", "{\"offset\":1}"], ["4", "{\"k\":2}"]]),
+        json!([["1", "{\"offset\":1}"]]),
         "{}",
         r.text
     );
