@@ -60,7 +60,10 @@ impl Rows {
     /// Rows already encoded as NDJSON (one JSON object per line; a missing final newline is
     /// added). Lines are checked for size and emptiness, not parsed: invalid JSON is refused
     /// by the server and reported as row errors ([`Channel::events`](crate::Channel::events)).
-    /// `Bytes` is taken without a copy.
+    /// `Bytes` is taken without a copy. The memory budget is charged the bytes' length: a
+    /// `Vec<u8>` keeps its whole allocation inside the `Bytes` made from it, so pass one without
+    /// much spare capacity (`shrink_to_fit`, or allocate it at its final size), or the budget
+    /// undercounts what the append holds until it is sent.
     pub fn ndjson(ndjson: impl Into<Bytes>) -> Self {
         Self {
             kind: RowsKind::Ndjson(ndjson.into()),

@@ -88,13 +88,14 @@ impl ChunkBuilder {
         self.held = Some(share);
     }
 
-    /// The buffer to write the next row into; call [`row_written`](Self::row_written) after.
-    pub(crate) fn buf(&mut self) -> &mut Vec<u8> {
-        &mut self.ndjson
-    }
-
-    /// A row was written (without its line break), its token `token`.
-    pub(crate) fn row_written(&mut self, token: impl FnOnce() -> String) {
+    /// Writes a row (without its line break), its token `token`. The buffer is allocated once,
+    /// at the size the chunk's share of the budget stands for ([`CHUNK_BYTES`], or the one row
+    /// larger than it), never grown by doubling: a chunk holds no more than it is charged.
+    pub(crate) fn write_row(&mut self, row: &[u8], token: impl FnOnce() -> String) {
+        if self.ndjson.capacity() == 0 {
+            self.ndjson.reserve_exact(CHUNK_BYTES.max(row.len() + 1));
+        }
+        self.ndjson.extend_from_slice(row);
         self.ndjson.push(b'\n');
         if self.rows == 0 {
             self.first_token = Some(token());
@@ -114,13 +115,67 @@ impl ChunkBuilder {
         if taken.rows == 0 {
             return (taken.bytes > 0).then_some(Msg::Skipped { bytes: taken.bytes });
         }
+        let mut ndjson = taken.ndjson;
+        if ndjson.capacity() - ndjson.len() > ndjson.len() / 8 {
+            // A short chunk (a range's last): the SDK charges the bytes it is given, so it is
+            // given no more than them.
+            ndjson.shrink_to_fit();
+        }
         Some(Msg::Rows(Chunk {
-            ndjson: taken.ndjson,
+            ndjson,
             rows: taken.rows,
             first_token: taken.first_token.unwrap_or_default(),
             end_token: end_token(),
             bytes: taken.bytes,
             held: taken.held,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fills a chunk with `row`s the way a reader does, and takes it; the buffer never holds
+    /// more than the share the reader took for it (`text.rs` `reserve`) meanwhile.
+    fn filled(row: &[u8]) -> Chunk {
+        let mut chunk = ChunkBuilder::default();
+        let share = CHUNK_BYTES.max(row.len() + 1);
+        while !chunk.full_for(row.len()) {
+            chunk.write_row(row, || "t".into());
+            let held = chunk.ndjson.capacity();
+            assert!(held <= share, "{held} held for a share of {share}");
+        }
+        match chunk.take(|| "end".into()) {
+            Some(Msg::Rows(c)) => c,
+            other => panic!("rows expected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_full_chunk_holds_no_more_than_its_share_of_the_budget() {
+        // 120-byte rows, as the bench's: a buffer grown by doubling from one row reached
+        // 120 << 14 = 1,966,080 bytes for a chunk charged 1 MiB (issue 83's excess).
+        let row = [b'x'; 120];
+        let c = filled(&row);
+        assert!(c.ndjson.len() > CHUNK_BYTES - 121, "{}", c.ndjson.len());
+        assert!(
+            c.ndjson.capacity() <= CHUNK_BYTES,
+            "capacity {} > the share {CHUNK_BYTES}",
+            c.ndjson.capacity()
+        );
+    }
+
+    #[test]
+    fn a_short_chunk_and_a_row_larger_than_a_chunk_hold_what_they_carry() {
+        let mut chunk = ChunkBuilder::default();
+        chunk.write_row(b"{\"a\":1}", || "t".into());
+        let Some(Msg::Rows(c)) = chunk.take(|| "end".into()) else {
+            panic!("rows expected");
+        };
+        assert_eq!((c.ndjson.len(), c.ndjson.capacity()), (8, 8));
+        let big = vec![b'y'; CHUNK_BYTES + 10];
+        let c = filled(&big);
+        assert_eq!((c.rows, c.ndjson.capacity()), (1, CHUNK_BYTES + 11));
     }
 }

@@ -70,8 +70,7 @@ pub(crate) fn read(
         position += n;
         match check {
             Ok(true) => {
-                chunk.buf().extend_from_slice(row);
-                chunk.row_written(|| token(position));
+                chunk.write_row(row, || token(position));
             }
             Ok(false) => {}
             Err(error) if settings.on_error == OnError::Abort => {

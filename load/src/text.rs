@@ -334,9 +334,8 @@ impl<'a> TextReader<'a> {
             match check {
                 Ok(true) => {
                     self.reserve(&mut chunk, row.len())?;
-                    chunk.buf().extend_from_slice(row);
                     let end = self.position;
-                    chunk.row_written(|| self.token(end));
+                    chunk.write_row(row, || self.token(end));
                 }
                 Ok(false) => {}
                 Err(e) => self.bad((self.line, start), e, &line.bytes, line.whole())?,
@@ -510,8 +509,7 @@ impl<'a> TextReader<'a> {
             match converted {
                 Ok(()) => {
                     self.reserve(&mut chunk, row.len())?;
-                    chunk.buf().extend_from_slice(&row);
-                    chunk.row_written(|| self.token(end));
+                    chunk.write_row(&row, || self.token(end));
                 }
                 Err(e) => {
                     let raw = self.raw(start, end)?;
