@@ -64,6 +64,24 @@ pub(super) struct BadRow {
     pub raw: Map<String, Json>,
 }
 
+/// One row of `<TABLE>_DLQ`: the source table and key, why, the raw values, when. The one
+/// place its columns are named, for the replay's bad rows and `follow`'s dead changes alike.
+pub(super) fn dlq_row(
+    table: &str,
+    key: impl Into<Json>,
+    reason: String,
+    raw: Map<String, Json>,
+    now: &str,
+) -> Map<String, Json> {
+    let mut object = Map::new();
+    object.insert("SOURCE_TABLE".into(), Json::String(table.to_owned()));
+    object.insert("SOURCE_KEY".into(), key.into());
+    object.insert("REASON".into(), Json::String(reason));
+    object.insert("RAW_VALUES".into(), Json::Object(raw));
+    object.insert("DEAD_LETTERED_AT".into(), Json::String(now.to_owned()));
+    object
+}
+
 /// The row's values as read, without the type mapping: numbers as numbers, text as text,
 /// bytes that are not UTF-8 as `{"hex": "…"}`, dates and times as their fields (even when
 /// they are no calendar date).
@@ -237,12 +255,7 @@ impl<'a> DeadLetters<'a> {
                 row.reason,
                 self.place()
             );
-            let mut object = Map::new();
-            object.insert("SOURCE_TABLE".into(), Json::String(self.table.clone()));
-            object.insert("SOURCE_KEY".into(), Json::from(row.key));
-            object.insert("REASON".into(), Json::String(row.reason));
-            object.insert("RAW_VALUES".into(), Json::Object(row.raw));
-            object.insert("DEAD_LETTERED_AT".into(), Json::String(now.clone()));
+            let object = dlq_row(&self.table, row.key, row.reason, row.raw, &now);
             batch.push((object, OffsetToken::from(row.key)));
         }
         let Some(last) = batch.last().and_then(|(_, t)| t.as_u64()) else {

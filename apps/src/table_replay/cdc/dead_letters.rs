@@ -178,12 +178,7 @@ impl<'c> DeadLetters<'c> {
                 d.reason,
                 self.place()
             );
-            let mut object = Map::new();
-            object.insert("SOURCE_TABLE".into(), Json::String(self.table.clone()));
-            object.insert("SOURCE_KEY".into(), Json::from(d.key));
-            object.insert("REASON".into(), Json::String(d.reason));
-            object.insert("RAW_VALUES".into(), Json::Object(d.raw));
-            object.insert("DEAD_LETTERED_AT".into(), Json::String(now.clone()));
+            let object = dead_letter::dlq_row(&self.table, d.key, d.reason, d.raw, &now);
             batch.push((object, OffsetToken::new(d.token.render())?, d.token));
         }
         let Some((_, last, last_token)) = batch.last().cloned() else {
