@@ -335,6 +335,23 @@ impl Error {
         }
     }
 
+    /// An [`Error::Config`] whose message starts with `prefix` (where the setting was read:
+    /// a file, a section); any other error as it is.
+    pub(crate) fn config_prefixed(self, prefix: &str) -> Self {
+        match self {
+            Self::Config {
+                setting,
+                message,
+                source,
+            } => Self::Config {
+                setting,
+                message: format!("{prefix}: {message}"),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// Builds an [`Error::InvalidArgument`].
     pub(crate) fn invalid_argument(what: &'static str, message: impl Into<String>) -> Self {
         Self::InvalidArgument {

@@ -94,19 +94,9 @@ impl KeyPair {
                 e,
             )
         })?;
-        Self::from_pem(&text, passphrase, KeySource::File).map_err(|e| match e {
-            // Which file: a profile may name one key file, the environment another.
-            Error::Config {
-                setting,
-                message,
-                source,
-            } => Error::Config {
-                setting,
-                message: format!("the private key file {}: {message}", path.display()),
-                source,
-            },
-            other => other,
-        })
+        // Which file: a profile may name one key file, the environment another.
+        Self::from_pem(&text, passphrase, KeySource::File)
+            .map_err(|e| e.config_prefixed(&format!("the private key file {}", path.display())))
     }
 
     /// Parses a PEM key (header and footer optional).

@@ -368,7 +368,8 @@ fn apply(
             }
         };
         let set = |b: ClientBuilder, k: ConfigKey, v: String| {
-            b.with_config(k, v).map_err(|e| locate(e, at))
+            b.with_config(k, v)
+                .map_err(|e| e.config_prefixed(&format!("in {at}")))
         };
         b = match lower.as_str() {
             "account" => set(b, ConfigKey::Account, text)?,
@@ -519,22 +520,6 @@ fn read_token(path: &Path, at: &str) -> Result<String> {
         )
     })?;
     Ok(text.trim().to_owned())
-}
-
-/// A value error of one key, its message saying where the key is.
-fn locate(e: Error, at: &str) -> Error {
-    match e {
-        Error::Config {
-            setting,
-            message,
-            source,
-        } => Error::Config {
-            setting,
-            message: format!("in {at}: {message}"),
-            source,
-        },
-        other => other,
-    }
 }
 
 /// `~` and `~/…` relative to the home directory; other paths as they are.
