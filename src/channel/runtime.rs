@@ -12,10 +12,12 @@ use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
 use super::actor::Actor;
+use super::actor::DROP_FLUSH_TIMEOUT;
 use super::cmd::Cmd;
 use super::context::RuntimeInner;
 use super::handle::Channel;
 use super::names::{non_empty, validate_channel_name};
+use super::registry::{Registry, Reservation};
 use super::shared::{ChannelShared, Lifecycle, WaiterGuard};
 use super::OpenChannelOptions;
 use crate::api::OpenChannelRequest;
@@ -59,9 +61,7 @@ impl ChannelRuntime {
         }
         // Reserved until registered (or until this open fails or is cancelled): a concurrent
         // open of the same path would otherwise reach the server and invalidate this one.
-        let Some(_reservation) = rt.registry.reserve(&path) else {
-            return Err(already_open(&path));
-        };
+        let _reservation = reserve_after_dropped(&rt.registry, &path).await?;
         let at_least_once_splits = options.at_least_once_splits;
         let choice = options.fail_on_uncommitted_rows;
         let request = OpenChannelRequest {
@@ -260,6 +260,50 @@ async fn open_waiting_for_uncommitted(
 
 /// The 409 code of an open while the channel has rows in flight.
 const UNCOMMITTED: &str = "ERR_CHANNEL_HAS_UNCOMMITTED_DATA";
+
+/// The longest an open waits for the channel of a dropped handle of the same name to stop
+/// (its drain is bounded by [`DROP_FLUSH_TIMEOUT`], 5 s; the rest is margin for the request
+/// in flight when the drain's limit comes).
+pub(crate) const PREDECESSOR_WAIT: Duration =
+    DROP_FLUSH_TIMEOUT.saturating_add(Duration::from_secs(5));
+
+/// Reserves `path` for an open. A channel of that path whose handle was dropped stops in the
+/// background (draining what it holds): the open waits for it to stop, at most
+/// [`PREDECESSOR_WAIT`], instead of being refused because the drop has not finished yet. A
+/// channel whose handle is alive, or an open of the same path in progress, is refused at once.
+///
+/// # Errors
+/// [`Error::InvalidArgument`]: the channel is open (or being opened) in this client, or its
+/// dropped predecessor did not stop within [`PREDECESSOR_WAIT`].
+async fn reserve_after_dropped(
+    registry: &Arc<Registry>,
+    path: &ChannelPath,
+) -> Result<Reservation> {
+    let deadline = tokio::time::Instant::now() + PREDECESSOR_WAIT;
+    loop {
+        if let Some(reservation) = registry.reserve(path) {
+            return Ok(reservation);
+        }
+        let Some(dropped) = registry
+            .get(path)
+            .filter(|c| c.controls.handle_dropped.is_cancelled())
+        else {
+            return Err(already_open(path));
+        };
+        let mut lifecycle = dropped.actor.lifecycle.subscribe();
+        let stopped = lifecycle.wait_for(Lifecycle::is_stopped);
+        if tokio::time::timeout_at(deadline, stopped).await.is_err() {
+            return Err(Error::invalid_argument(
+                "channel",
+                format!(
+                    "channel {path} is still stopping after its handle was dropped (waited \
+                     {PREDECESSOR_WAIT:?}); close it (`Channel::close`) instead of dropping it \
+                     before opening it again"
+                ),
+            ));
+        }
+    }
+}
 
 fn already_open(path: &ChannelPath) -> Error {
     Error::invalid_argument(

@@ -98,10 +98,14 @@ impl Pipe {
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for an empty name,
     /// [`Error::Server`](crate::Error::Server) when the pipe does not exist or is not
     /// authorised, [`Error::Auth`](crate::Error::Auth), [`Error::Transport`](crate::Error::Transport).
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when the channel is open (or
+    /// being opened) in this client. A channel of the same name whose handle was dropped
+    /// stops in the background (draining what it holds, at most 5 s): the open waits for that
+    /// stop, at most 10 s, and is refused with `InvalidArgument` only past that.
     ///
     /// # Cancellation
-    /// Dropping the future abandons the open; the server may still have opened (and so
-    /// reopened) the channel.
+    /// Dropping the future abandons the open (also while it waits for a dropped predecessor
+    /// to stop); the server may still have opened (and so reopened) the channel.
     pub async fn open_channel(&self, channel: &str) -> Result<Channel> {
         self.open_channel_with(channel, OpenChannelOptions::default())
             .await

@@ -217,3 +217,44 @@ async fn switch_to_file_mode_is_retried_as_rows_and_lands_once() {
     assert_eq!(count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#), 100);
     emu.shutdown().await;
 }
+
+/// A dropped channel stops in the background, draining what it holds; an open of its name
+/// meanwhile waits for that stop instead of being refused as "already open" (the
+/// `hostile_lambda_events` flake: a failed writer dropped, the next invocation reopening its
+/// channel at once). The stop is made slow by an append answered 800 ms late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_waits_for_a_dropped_predecessor_to_stop() {
+    let (emu, client) = start().await;
+    let pipe = client.table_pipe("DB", "SCH", "T");
+    let ch = pipe.open_channel("slow_stop").await.unwrap();
+    emu.faults()
+        .add(FaultRule::new(Endpoint::AppendRows, FaultAction::Latency { ms: 800 }).times(1));
+    let rows: Vec<Row> = (1..=3)
+        .map(|id| Row {
+            id,
+            name: format!("r{id}"),
+        })
+        .collect();
+    ch.append(Rows::serde(&rows), Positions::from(OffsetToken::from(3u64)))
+        .await
+        .unwrap();
+    // Dropped with the slow append unanswered (sent now or by the drop's drain).
+    drop(ch);
+
+    let again = pipe
+        .open_channel("slow_stop")
+        .await
+        .expect("the open waits for the dropped channel to stop");
+    // What the dropped handle held lands, and the new handle sees it committed.
+    again
+        .wait_for_commit(&OffsetToken::from(3u64), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#), 3);
+    // A live handle still makes a second open fail at once.
+    let e = pipe.open_channel("slow_stop").await.unwrap_err();
+    assert!(e.to_string().contains("already open"), "{e}");
+    again.close().await.unwrap();
+    client.close().await.unwrap();
+    emu.shutdown().await;
+}

@@ -27,8 +27,8 @@ async fn crashes_at_any_point_then_resuming_after_the_committed_token_lands_ever
     conformance::crash_and_resume(target, first..first + cases).await;
 }
 
-/// The reproduction: 64 KiB requests, ten 300-row appends of ~30 KB, a crash after
-/// 200 ms, resume after the committed token in a new client: 3,000 rows for 3,000 ids.
+/// The reproduction: 64 KiB requests, ten 300-row appends of ~30 KB, a crash at
+/// the first commit, resume after the committed token in a new client: 3,000 rows for 3,000 ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_kb_appends_with_64_kib_requests_resume_exactly() {
     let target = EmulatorTarget::start(0, 3).await;

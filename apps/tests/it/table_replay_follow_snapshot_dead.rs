@@ -6,34 +6,17 @@
 //! twice, and `verify --changes` reports the keys as dead-lettered, the rest equal.
 #![cfg(unix)]
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use mysql_async::prelude::Queryable as _;
-use snowpipe_emulator::Emulator;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal, change_destination, count_where, follow_cmd, follow_until_idle, new_database,
-    start_binlog_or_skip, verify_changes, written_twice,
+    assert_equal_but_dead, change_destination, count_where, dead_letters, follow_until_idle,
+    kill_at_first_dead_letter, new_database, start_binlog_or_skip, written_twice,
 };
 
 const TABLE: &str = "sd";
 const CHANGES: &str = "\"REPLAY.PUBLIC.SD_CHANGES\"";
 const DLQ: &str = "\"REPLAY.PUBLIC.SD_DLQ\"";
-
-/// Every dead letter: key and reason, in key and reason order.
-fn dead_letters(emulator: &Emulator) -> Vec<(u64, String)> {
-    emulator
-        .query(&format!(
-            "SELECT SOURCE_KEY, REASON FROM {DLQ} WHERE SOURCE_TABLE = '{TABLE}' \
-             ORDER BY SOURCE_KEY, REASON"
-        ))
-        .unwrap()
-        .into_iter()
-        .map(|r| (r[0].as_u64().unwrap(), r[1].as_str().unwrap().to_owned()))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_snapshot_values_are_dead_letters_once_and_the_table_lands() {
@@ -60,24 +43,7 @@ async fn refused_snapshot_values_are_dead_letters_once_and_the_table_lands() {
     let (emulator, key) = change_destination(bin, &url, &[TABLE], dir.path()).await;
 
     // SIGKILLed once its first dead letter is committed (mid-snapshot: 28 pages to go).
-    let mut child = follow_cmd(bin, &url, &[TABLE], (&emulator, &key), "1h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while count_where(&emulator, DLQ, "1 = 1") == 0 {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("follow stopped at a refused snapshot value ({status})");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no dead letter in 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    kill_at_first_dead_letter(bin, &url, TABLE, (&emulator, &key), DLQ).await;
     let snapshotted = count_where(&emulator, CHANGES, "_OP = 'r'");
     assert!(
         snapshotted < 2997,
@@ -87,7 +53,7 @@ async fn refused_snapshot_values_are_dead_letters_once_and_the_table_lands() {
     // Once more: the snapshot's last row was refused, so no `S:` token marks it complete.
     follow_until_idle(bin, &url, &[TABLE], &emulator, &key);
 
-    let dead = dead_letters(&emulator);
+    let dead = dead_letters(&emulator, DLQ, TABLE);
     let keys: Vec<u64> = dead.iter().map(|d| d.0).collect();
     assert_eq!(
         keys,
@@ -115,14 +81,8 @@ async fn refused_snapshot_values_are_dead_letters_once_and_the_table_lands() {
         .unwrap();
     follow_until_idle(bin, &url, &[TABLE], &emulator, &key);
     assert_eq!(count_where(&emulator, CHANGES, "_OP = 'u'"), 10);
-    assert_eq!(dead_letters(&emulator).len(), 3);
+    assert_eq!(dead_letters(&emulator, DLQ, TABLE).len(), 3);
 
-    let out = verify_changes(bin, &url, TABLE, &emulator, &key);
-    assert_equal(&out);
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        report.contains("but for 3 dead-lettered keys"),
-        "verify does not report the dead-lettered keys:\n{report}"
-    );
+    assert_equal_but_dead(bin, &url, TABLE, (&emulator, &key), 3);
     emulator.shutdown().await;
 }

@@ -4,7 +4,9 @@
 //! (`internal/streaming/v2/SnowpipeStreamingPartitionChannel.java` `initializeValidation` and
 //! `handleStructuralError`, `internal/schemaevolution/SnowflakeSchemaEvolutionService.java`;
 //! `kafka/docs/connector-compatibility.md` §14). The rules a row is checked by are
-//! `rows/validate/`; this module holds what needs Snowflake.
+//! `rows/validate/`, and the rows are checked where a batch is split
+//! (`rows/batch/split.rs`, `check_rows`); this module holds what needs Snowflake: the columns
+//! and the evolution, supplied through `TableColumns` (it is never handed the rows).
 //!
 //! * A table that does not exist, or has a column of a type v4 does not validate (GEOGRAPHY, a
 //!   structured OBJECT, …), is written without client-side validation, with a warning, as v4
@@ -40,16 +42,12 @@ use snowpipe_streaming::sql::{QueryResult, SqlClient};
 
 use super::evolution_caps::{Added, EvolutionCaps};
 use crate::error::{fail, Context, Error, Result};
-use crate::formats::connect_type::FieldTypes;
 use crate::lock;
-use crate::rows::validate::{self, Columns, Outcome, Structural};
+use crate::rows::validate::table::{TableColumns, DISABLED};
+use crate::rows::validate::{Columns, Structural};
 
 /// The comment v4 gives the columns its evolution adds (`ColumnInfos.getDdlComments`).
 const ADDED: &str = "column created by schema evolution from Snowflake Kafka Connector";
-
-/// The start of v4's dead-letter reason for a row the table has no columns for
-/// (`handleStructuralError`).
-const DISABLED: &str = "Structural validation error (schema evolution disabled)";
 
 /// The start of the dead-letter reason for a row past an evolution cap (`evolution_caps.rs`).
 const CAPPED: &str = "Structural validation error (schema evolution capped)";
@@ -87,17 +85,6 @@ pub struct TableCheck {
     evolving: tokio::sync::Mutex<Added>,
 }
 
-/// Rows after the check.
-#[derive(Debug, Default)]
-pub struct CheckedRows {
-    /// The rows to append, when any changed (`None`: the input as it was, every row kept).
-    pub ndjson: Option<Vec<u8>>,
-    /// The offsets of the rows to append.
-    pub offsets: Vec<u64>,
-    /// The offsets refused, each with its dead-letter reason.
-    pub dead: Vec<(u64, String)>,
-}
-
 /// The columns of a `DESC TABLE` answer.
 fn described(result: &QueryResult) -> Result<Columns, String> {
     let at = |name: &str| result.column_index(name);
@@ -125,22 +112,6 @@ fn columns_of(at: [Option<usize>; 4], rows: &[Vec<Option<String>>]) -> Result<Co
         rows.iter()
             .map(|[a, b, c, d]| (a.as_str(), b.as_str(), c.as_str(), d.as_str())),
     )
-}
-
-/// Rows of at least this many bytes are checked off the async workers.
-const LARGE_ROWS: usize = 64 << 10;
-
-/// `f`, CPU work over `bytes` of rows: when they are [`LARGE_ROWS`] or more on a multi-thread
-/// runtime, in `block_in_place`, so the worker's other tasks move to another thread meanwhile
-/// (a current-thread runtime, as in unit tests, runs it in place).
-fn off_workers<T>(bytes: usize, f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let flavor = Handle::try_current().map(|h| h.runtime_flavor());
-    if bytes >= LARGE_ROWS && matches!(flavor, Ok(RuntimeFlavor::MultiThread)) {
-        tokio::task::block_in_place(f)
-    } else {
-        f()
-    }
 }
 
 /// `name` as a quoted identifier (v4's `quoteIdentifier` for the columns it adds).
@@ -225,7 +196,7 @@ async fn describe(sql: &SqlClient, table: &str) -> Result<Option<Result<Columns,
 
 impl TableCheck {
     /// The table's columns as last read.
-    fn columns(&self) -> Arc<Columns> {
+    fn current(&self) -> Arc<Columns> {
         Arc::clone(
             &self
                 .columns
@@ -234,82 +205,11 @@ impl TableCheck {
         )
     }
 
-    /// Checks `ndjson` (rows at `offsets`; `fields`: each row's Connect field types, by
-    /// column name, when its value's schema gave them, else empty): rewritten, refused or
-    /// evolved for (see the module). A row is never held back: what cannot land is a dead
-    /// letter.
-    pub async fn rows(
-        &self,
-        ndjson: &[u8],
-        offsets: &[u64],
-        fields: &[Option<&FieldTypes>],
-    ) -> CheckedRows {
-        let mut out = CheckedRows::default();
-        let mut rows = Vec::with_capacity(ndjson.len());
-        let mut changed = false;
-        let lines: Vec<&[u8]> = ndjson
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .collect();
-        let typed = |i: usize| fields.get(i).copied().flatten();
-        let check = |line: &[u8], i: usize, columns: &Columns| {
-            validate::typed_row(line, columns, self.normalize_time, typed(i))
-        };
-        // Checking is CPU alone (a map into a text column is written again key by key): off
-        // the async workers when the rows are large.
-        let columns = self.columns();
-        let first: Vec<Outcome> = off_workers(ndjson.len(), || {
-            let each = lines.iter().zip(offsets).enumerate();
-            each.map(|(i, (line, _))| check(line, i, &columns))
-                .collect()
-        });
-        for (i, ((line, &offset), mut outcome)) in lines.iter().zip(offsets).zip(first).enumerate()
-        {
-            // An earlier row's evolution may have given this one its columns.
-            let now = self.columns();
-            if matches!(outcome, Outcome::Structural(_)) && !Arc::ptr_eq(&columns, &now) {
-                outcome = off_workers(line.len(), || check(line, i, &now));
-            }
-            if let Outcome::Structural(s) = &outcome {
-                outcome = match self.evolve(s).await {
-                    Ok(()) => match off_workers(line.len(), || check(line, i, &self.columns())) {
-                        Outcome::Structural(s) => {
-                            Outcome::Refused(s.reason("Schema mismatch after evolution attempt"))
-                        }
-                        other => other,
-                    },
-                    Err(why) => Outcome::Refused(why),
-                };
-            }
-            match outcome {
-                Outcome::Same => rows.extend_from_slice(line),
-                Outcome::Rewritten(new) => {
-                    changed = true;
-                    rows.extend_from_slice(&new);
-                }
-                Outcome::Refused(why) => {
-                    changed = true;
-                    out.dead.push((offset, why));
-                    continue;
-                }
-                Outcome::Structural(s) => {
-                    changed = true;
-                    out.dead.push((offset, s.reason(DISABLED)));
-                    continue;
-                }
-            }
-            rows.push(b'\n');
-            out.offsets.push(offset);
-        }
-        out.ndjson = changed.then_some(rows);
-        out
-    }
-
     /// Evolves the table for `s`, then reads its columns again.
     ///
     /// # Errors
     /// The dead letter's reason: the table does not evolve, or Snowflake refused the `ALTER`.
-    async fn evolve(&self, s: &Structural) -> Result<(), String> {
+    async fn evolved(&self, s: &Structural) -> Result<(), String> {
         let evolves = self
             .evolves
             .get_or_try_init(|| self.schema_evolution())
@@ -332,7 +232,7 @@ impl TableCheck {
         self.refresh()
             .await
             .map_err(|e| s.reason(&format!("{DISABLED}: {e:#}")))?;
-        let columns = self.columns();
+        let columns = self.current();
         let new: Vec<&(String, &str)> = s.extra.iter().filter(|(c, _)| !columns.has(c)).collect();
         let now = std::time::Instant::now();
         added
@@ -428,49 +328,27 @@ impl TableCheck {
     }
 }
 
+impl TableColumns for TableCheck {
+    fn columns(&self) -> Arc<Columns> {
+        self.current()
+    }
+
+    fn normalize_time(&self) -> bool {
+        self.normalize_time
+    }
+
+    fn evolve(
+        &self,
+        s: &Structural,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send {
+        self.evolved(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A large check leaves the worker it ran on to the other tasks: on a runtime of one
-    /// worker, a ticker keeps ticking while the check waits for it (without `block_in_place`
-    /// the check would hold the only worker and the ticker would never run).
-    #[test]
-    fn large_checks_leave_the_async_worker_to_other_tasks() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_time()
-            .build()
-            .unwrap();
-        let ticks = Arc::new(AtomicUsize::new(0));
-        let seen = rt.block_on(async {
-            let t = Arc::clone(&ticks);
-            tokio::spawn(async move {
-                loop {
-                    t.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                }
-            });
-            let t = Arc::clone(&ticks);
-            let check = tokio::spawn(async move {
-                off_workers(LARGE_ROWS, || {
-                    // Waits for the ticker (bounded, so a failure ends).
-                    let start = t.load(Ordering::SeqCst);
-                    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
-                    while t.load(Ordering::SeqCst) < start + 5
-                        && std::time::Instant::now() < give_up
-                    {
-                        std::thread::yield_now();
-                    }
-                    t.load(Ordering::SeqCst) - start
-                })
-            });
-            check.await.unwrap()
-        });
-        assert!(seen >= 5, "the ticker ran {seen} times during the check");
-        rt.shutdown_background();
-    }
+    use crate::rows::validate::{self, Outcome};
 
     fn row(cells: &[&str]) -> Vec<Option<String>> {
         cells.iter().map(|c| Some((*c).to_owned())).collect()

@@ -35,7 +35,6 @@
 //! supervised, stopped on a revoke) and every partition's counters.
 
 mod assign;
-mod client_side;
 mod commits;
 pub(crate) mod dead_letter;
 mod idle;

@@ -51,7 +51,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::connector::table_columns::TableCheck;
 use crate::lock;
 use crate::ops::metrics::PartitionMetrics;
-use crate::rows::batch::{Batch, Letter, Split};
+use crate::rows::batch::{check_rows, Batch, Letter, Split};
 use crate::rows::record::RowOptions;
 use crate::rows::value_format::Decoder;
 use crate::rows::{KafkaOffset, TopicPartition};
@@ -125,7 +125,8 @@ pub(crate) struct Worker {
     /// Decodes Schema Registry values into rows (`--value-format`; `None`: JSON values, which
     /// the poll thread already wrote as rows).
     pub decoder: Option<Arc<Decoder>>,
-    /// Client-side validation of its table's rows (`sink/client_side.rs`).
+    /// Client-side validation of its table's rows: the columns and their evolution (the rows
+    /// are checked where the batch is split, `rows/batch/split.rs`).
     pub check: Option<Arc<TableCheck>>,
     /// Where messages that are not rows go.
     pub dead_letters: Arc<DeadLetters>,
@@ -284,9 +285,9 @@ impl Worker {
         );
     }
 
-    /// One batch: split into its rows (each checked in place, normalized as the layout says)
-    /// and its dead letters ([`Batch::split`]), the dead letters sent, the rows checked
-    /// against the table (client-side validation) and appended as they are
+    /// One batch: split into its rows (each checked in place, normalized as the layout says,
+    /// checked against the table under client-side validation) and its dead letters
+    /// ([`Batch::split_checked`]), the dead letters sent, the rows appended as they are
     /// (`RawRows::from_ndjson_bytes`).
     async fn append_one(
         &self,
@@ -298,15 +299,11 @@ impl Worker {
         if let Some(decoder) = &self.decoder {
             return self.append_decoded(decoder, batch, last, sent, stop).await;
         }
-        let Split { mut rows, dead } = batch.split(&self.part, last, &self.rows);
+        let check = self.check.as_deref();
+        let split = batch.split_checked(&self.part, last, &self.rows, check);
+        let Split { rows, dead } = split.await;
         self.stats.seen.fetch_max(last.get(), Ordering::Relaxed);
         self.dead_letter(dead).await;
-        if let Some(check) = &self.check {
-            let refused = self
-                .checked(check, &mut rows.ndjson, &mut rows.tokens, &[])
-                .await;
-            self.dead_letter(rows.letters(refused)).await;
-        }
         let (ndjson, tokens, charge) = rows.into_append();
         let appended = self.send_rows(ndjson, tokens, last, sent).await;
         // The rows are the SDK's now (within its budget): release the batch's charge.
@@ -356,9 +353,8 @@ impl Worker {
             .into();
         let mut tokens = decoded.tokens;
         if let Some(check) = &self.check {
-            let refused = self
-                .checked(check, &mut ndjson, &mut tokens, &decoded.types)
-                .await;
+            let rows = (&mut ndjson, &mut tokens);
+            let refused = check_rows(check.as_ref(), layout, rows, &decoded.types).await;
             self.dead_letter(batch.letters(refused)).await;
         }
         let appended = self.send_rows(ndjson, tokens, last, sent).await;

@@ -1,7 +1,12 @@
 //! One librdkafka message, read in place ([`Message`]): its topic, partition, offset, key, value,
 //! headers and timestamp, all through librdkafka's C API, here and nowhere else. A message is
-//! one the poll thread took by the batch (`fetch_queue`) or rdkafka's `BorrowedMessage`; the
-//! router copies each into its partition's batch.
+//! one the poll thread took by the batch (`fetch_queue`) or rdkafka's `BorrowedMessage`.
+//!
+//! **A message stays here** from the poll loop to its row ([`Message::route`]): it is read
+//! here, the router is asked for its partition's place by the routing key alone (topic handle
+//! and partition: `Router::place`, which never sees the message's data), and its `Record` is
+//! built here and written into the batch the place gives (`rows::record`, `rows::row`,
+//! `rows::batch`: where a message becomes a row).
 //!
 //! **Headers are read as bytes.** rdkafka's `Headers::iter` panics on a key that is not UTF-8;
 //! here headers are read through librdkafka's C API, and a message with such a key becomes a
@@ -17,41 +22,14 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use rdkafka::bindings as rd;
+use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Timestamp;
 
-use crate::rows::record::TimestampKind;
-use crate::rows::KafkaOffset;
-
-/// What the router takes of a message, read in one call ([`Message::parts`]): where it goes
-/// and the parts its row and dead letter are made of.
-pub(crate) struct Parts<'a> {
-    /// Its topic handle ([`Message::topic_handle`]) and partition: the router's slot key.
-    pub(crate) handle: usize,
-    /// Its partition.
-    pub(crate) partition: i32,
-    /// Its offset.
-    pub(crate) offset: KafkaOffset,
-    /// Its key.
-    pub(crate) key: Option<&'a [u8]>,
-    /// Its value (`None`: a tombstone).
-    pub(crate) value: Option<&'a [u8]>,
-    /// Its timestamp and its kind.
-    pub(crate) timestamp: Option<(TimestampKind, i64)>,
-    /// Its headers, as bytes (empty unless asked for).
-    pub(crate) headers: Vec<(&'a [u8], Option<&'a [u8]>)>,
-    message: Message<'a>,
-}
-
-impl<'a> Parts<'a> {
-    /// Its topic's name, read only when asked (the router asks when the handle does not find
-    /// the slot: hashing the name and checking its UTF-8 for every message was a sixth of the
-    /// poll thread's time at 100 B messages).
-    pub(crate) fn topic(&self) -> &'a str {
-        self.message.topic()
-    }
-}
+use crate::rows::record::{self, Record, TimestampKind};
+use crate::rows::{row, KafkaOffset};
+use crate::source::router::{Place, Router};
 
 /// A librdkafka message, read in place: one taken by the batch, or rdkafka's `BorrowedMessage`.
 #[derive(Clone, Copy)]
@@ -81,24 +59,81 @@ impl<'a> Message<'a> {
         unsafe { &*self.ptr.as_ptr() }
     }
 
-    /// What the router takes of it, read at once: its slot key, offset, key, value,
-    /// timestamp, and its headers when `with_headers` (librdkafka parses them anew for every
-    /// message they are asked of).
-    pub(crate) fn parts(&self, with_headers: bool) -> Parts<'a> {
-        Parts {
-            handle: self.topic_handle(),
-            partition: self.partition(),
+    /// Writes the message into its partition's batch, as its row when it can be one: the
+    /// router gives its [`Place`] by the routing key (the topic's name read only when the
+    /// topic handle does not find it); the `Record` is built here (headers read only when the
+    /// router reads them: librdkafka parses them anew for every message they are asked of),
+    /// its metadata and size worked out, and it is pushed into the batch; then the router
+    /// hands a full batch over and pauses the partition when over budget. Returns the bytes
+    /// of its value (a message of a partition not assigned, or awaiting its start offset, is
+    /// dropped: it is fetched again).
+    pub(crate) fn route<C: Consumer<X>, X: ConsumerContext>(
+        &self,
+        router: &mut Router,
+        consumer: &C,
+    ) -> usize {
+        let value = self.payload();
+        let bytes = value.map_or(0, <[u8]>::len);
+        let partition = self.partition();
+        let with_headers = router.reads_headers();
+        let Some(place) = router.place(self.topic_handle(), partition, || self.topic()) else {
+            return bytes;
+        };
+        let headers = if with_headers {
+            self.headers()
+        } else {
+            Vec::new()
+        };
+        let record = Record {
+            topic: place.topic,
+            partition,
             offset: KafkaOffset::new(self.offset()),
             key: self.key(),
-            value: self.payload(),
+            value,
             timestamp: self.timestamp(),
-            headers: if with_headers {
-                self.headers()
+            headers: &headers,
+        };
+        let Place {
+            options,
+            raw_values,
+            scratch,
+            mut target,
+            ..
+        } = place;
+        // The metadata first: it decides the row's size (a key or header its converter cannot
+        // read makes the message no row at all). Values kept raw (Schema Registry formats) get
+        // theirs where they are decoded, on the partition's worker, so none is written here.
+        let (can_be_row, metadata) = if raw_values {
+            (false, None)
+        } else {
+            match record::metadata_of(&record, *options, scratch) {
+                Ok(true) => (true, Some(&scratch[..])),
+                Ok(false) => (true, None),
+                Err(_) => (false, None),
+            }
+        };
+        let row_bytes = if can_be_row {
+            row::row_len(value, metadata.map(<[u8]>::len), options)
+        } else {
+            0
+        };
+        let side = record.key.map_or(0, <[u8]>::len)
+            + headers
+                .iter()
+                .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
+                .sum::<usize>()
+            + if row_bytes == 0 {
+                bytes
             } else {
-                Vec::new()
-            },
-            message: *self,
-        }
+                // The bytes before the row's own (blanks and the `{` metadata replaces).
+                row::side_len(value, metadata.is_some(), row_bytes, options)
+            };
+        target
+            .batch(row_bytes, side)
+            .push(&record, metadata, can_be_row, options);
+        let at = target.at;
+        router.written(consumer, at);
+        bytes
     }
 
     /// The error librdkafka delivered in place of a message, as rdkafka's `poll` reports it.

@@ -259,7 +259,7 @@ async fn append_padded(ch: &Channel, first: u64, last: u64) {
 }
 
 /// The reproduction of an old bug: 64 KiB requests, ten 300-row appends of ~30 KB, a crash
-/// after 200 ms, resume after the committed token in a new client: 3,000 rows for 3,000 ids.
+/// at the first commit, resume after the committed token in a new client: 3,000 rows for 3,000 ids.
 pub async fn thirty_kb_appends_resume_exactly(target: Arc<dyn ConformanceTarget>) {
     let next = |ch: &Channel| {
         ch.latest_committed_offset_token()
@@ -273,9 +273,13 @@ pub async fn thirty_kb_appends_resume_exactly(target: Arc<dyn ConformanceTarget>
 /// How a crash test appends the rows of ids `first..=last`, with their tokens.
 type AppendIds = for<'a> fn(&'a Channel, u64, u64) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
+/// The longest a crash test's first process waits for its first commit (a bound against a
+/// hang, not a window the test depends on).
+const FIRST_COMMIT: Duration = Duration::from_secs(60);
+
 /// A crash mid-stream, then a resume. A process of its own opens `table` with 64 KiB requests,
-/// makes `appends` appends of `each` rows through `append`, and dies 200 ms later (its runtime
-/// dropped, nothing closed). A new client resumes at `next(channel)` (the id after the
+/// makes `appends` appends of `each` rows through `append`, and dies as soon as it sees its
+/// first commit (its runtime dropped, nothing closed). A new client resumes at `next(channel)` (the id after the
 /// committed token) and appends the rest. Every id of `1..=appends × each` is stored once.
 async fn crash_then_resume(
     target: Arc<dyn ConformanceTarget>,
@@ -293,8 +297,15 @@ async fn crash_then_resume(
             for k in 0..appends {
                 append(&ch, k * each + 1, k * each + each).await;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let c = ch.latest_committed_offset_token();
+            // Dies at its first commit (an event, not an instant: under load a fixed window
+            // may close before anything committed); bounded against a hang.
+            let mut watch = ch.watch_committed();
+            let first = tokio::time::timeout(FIRST_COMMIT, watch.wait_for(Option::is_some));
+            let c = first
+                .await
+                .expect("the first process committed something within FIRST_COMMIT")
+                .expect("the channel runs")
+                .clone();
             std::mem::forget(ch);
             std::mem::forget(client);
             c
@@ -339,7 +350,7 @@ fn resume_after(ch: &Channel) -> u64 {
 }
 
 /// A span of prefix + number tokens larger than one request (1,000 rows of ~100 bytes, 64 KiB
-/// requests): the SDK splits it into exact sub-spans, so after a crash mid-stream (200 ms in)
+/// requests): the SDK splits it into exact sub-spans, so after a crash mid-stream (at the first commit)
 /// a new process resuming after the committed `order_` token stores each of the 4,000 rows
 /// once.
 pub async fn a_prefixed_span_larger_than_a_request_resumes_exactly(

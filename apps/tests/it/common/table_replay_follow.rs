@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use snowpipe_apps::table_replay::mariadb::{self, MariaDb};
 use snowpipe_apps::table_replay::source;
@@ -158,4 +159,64 @@ pub fn written_twice(emulator: &Emulator, changes: &str) -> Vec<Vec<serde_json::
              WHERE _OP <> 'r' GROUP BY _BINLOG_FILE, _BINLOG_POS, _ROW, _OP HAVING COUNT(*) > 1"
         ))
         .unwrap()
+}
+
+/// Every dead letter of `table` in `dlq`: key and reason, in key and reason order.
+pub fn dead_letters(emulator: &Emulator, dlq: &str, table: &str) -> Vec<(u64, String)> {
+    emulator
+        .query(&format!(
+            "SELECT SOURCE_KEY, REASON FROM {dlq} WHERE SOURCE_TABLE = '{table}' \
+             ORDER BY SOURCE_KEY, REASON"
+        ))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r[0].as_u64().unwrap(), r[1].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// Runs `follow` of `table` and SIGKILLs it once its first dead letter is committed to `dlq`
+/// (panics when it stops by itself first, or after 60 s without one).
+pub async fn kill_at_first_dead_letter(
+    bin: &Path,
+    url: &str,
+    table: &str,
+    (emulator, key): (&Emulator, &Path),
+    dlq: &str,
+) {
+    let mut child = follow_cmd(bin, url, &[table], (emulator, key), "1h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while count_where(emulator, dlq, "1 = 1") == 0 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("follow stopped at a refused value ({status})");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no dead letter in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Asserts `verify --changes` of `table` finds the rest equal and reports `keys`
+/// dead-lettered keys.
+pub fn assert_equal_but_dead(
+    bin: &Path,
+    url: &str,
+    table: &str,
+    (emulator, key): (&Emulator, &Path),
+    keys: usize,
+) {
+    let out = verify_changes(bin, url, table, emulator, key);
+    assert_equal(&out);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains(&format!("but for {keys} dead-lettered keys")),
+        "verify does not report the dead-lettered keys:\n{report}"
+    );
 }

@@ -36,6 +36,33 @@ pub(super) struct CacheState {
     /// A hash of each id's first good answer, kept when its schema is forgotten: an id
     /// fetched again must mean what it meant (at most [`MAX_FINGERPRINTS`] ids).
     fingerprints: HashMap<u32, u64>,
+    /// Tests only: a compilation waits here until an async task has seen it running.
+    #[cfg(test)]
+    pub(super) rendezvous: Option<Arc<Rendezvous>>,
+}
+
+/// Tests only: a compilation that waits (at most 10 s) until an async task saw it running,
+/// which on a current-thread runtime only happens when it runs off the async worker.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(super) struct Rendezvous {
+    /// Set by the compilation when it starts.
+    pub(super) compiling: std::sync::atomic::AtomicBool,
+    /// Set by an async task that saw `compiling`.
+    pub(super) seen: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(test)]
+impl Rendezvous {
+    /// Called by a compilation: waits for [`Rendezvous::seen`] (bounded, so a failure ends).
+    fn wait_to_be_seen(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.compiling.store(true, SeqCst);
+        let give_up = Instant::now() + std::time::Duration::from_secs(10);
+        while !self.seen.load(SeqCst) && Instant::now() < give_up {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
 }
 
 /// The most ids whose first answer is remembered by its hash (12 bytes each).
@@ -143,6 +170,10 @@ pub(super) fn compile_and_cache(
     id: u32,
     (answer, hash, size): (Answer, u64, usize),
 ) -> Result<Arc<Registered>, Failure> {
+    #[cfg(test)]
+    if let Some(r) = lock(cache).rendezvous.clone() {
+        r.wait_to_be_seen();
+    }
     let compiled = compile_answer(answer).and_then(|s| {
         // An id means what its first answer in this run said: another schema later is
         // refused (and remembered) like any schema that cannot be used.

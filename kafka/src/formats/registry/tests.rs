@@ -355,12 +355,13 @@ async fn json_registry(
 /// Issue 72: an 823 KB schema took 36 s of CPU to compile on an async worker, compiled by
 /// each partition that met its id at once. Now one caller fetches and compiles an id while
 /// the others wait for its outcome (one request, one compilation, one shared schema), the
-/// compilation runs off the async workers (the runtime's one worker keeps ticking meanwhile),
+/// compilation runs off the async workers (the runtime's one worker runs a task meanwhile, which
+/// the compilation waits for),
 /// and the cache weighs a JSON Schema by what it holds; a schema past the compile bound is a
 /// dead letter naming its id, remembered like other schema failures.
 #[tokio::test]
 async fn partitions_meeting_a_new_id_share_one_compilation_off_the_workers() {
-    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::atomic::Ordering::SeqCst;
     fn schema_of(id: u32) -> String {
         // A compilation of about 800,000 steps (under the bound), in 40 KB.
         let heavy = |objects: usize| {
@@ -382,27 +383,27 @@ async fn partitions_meeting_a_new_id_share_one_compilation_off_the_workers() {
     }
     let (url, asked) = json_registry(schema_of).await;
     let r = Registry::new(&url, None).unwrap();
-    let ticks = Arc::new(AtomicUsize::new(0));
-    let ticking = Arc::clone(&ticks);
-    let ticker = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            ticking.fetch_add(1, SeqCst);
+    // The compilation waits until a task on this (current-thread) runtime's only worker saw
+    // it running: it ends only when it runs off the worker.
+    let rendezvous = Arc::new(super::cache::Rendezvous::default());
+    lock(&r.cache).rendezvous = Some(Arc::clone(&rendezvous));
+    let watching = Arc::clone(&rendezvous);
+    let watcher = tokio::spawn(async move {
+        while !watching.compiling.load(SeqCst) {
+            tokio::task::yield_now().await;
         }
+        watching.seen.store(true, SeqCst);
     });
-    let started = Instant::now();
     let all = futures_util::future::join_all((0..8).map(|_| r.schema(7))).await;
-    let took = started.elapsed();
-    let ticked = ticks.load(SeqCst);
-    ticker.abort();
+    lock(&r.cache).rendezvous = None;
+    assert!(
+        rendezvous.seen.load(SeqCst),
+        "the worker did not run while the schema compiled"
+    );
+    watcher.await.unwrap();
     let all: Vec<Arc<Registered>> = all.into_iter().map(Result::unwrap).collect();
     assert!(all.iter().all(|s| Arc::ptr_eq(s, &all[0])));
     assert_eq!(asked.load(SeqCst), 1, "one request for eight callers");
-    // The compilation took long enough to tell: the worker went on meanwhile.
-    if took > Duration::from_millis(100) {
-        let ms = usize::try_from(took.as_millis()).unwrap_or(usize::MAX);
-        assert!(ticked >= ms / 10, "{ticked} ticks in {took:?}");
-    }
     // Weighed by what it holds, not 24 times its answer.
     let scaled = r.schema(8).await.unwrap();
     let Registered::Json(j) = &*scaled else {

@@ -586,4 +586,4 @@ mod split;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub(crate) use split::{Letter, Split};
+pub(crate) use split::{check_rows, Letter, Split};

@@ -1,14 +1,24 @@
 //! A batch split for its append, in one call ([`Batch::split`]): the rows to append (checked
 //! in place, normalized as the row layout says) and the dead letters (each message that is no
 //! row, with its reason, copied out of the batch), so that a partition's worker needs nothing
-//! else of the batch. Rows refused later (client-side validation) become dead letters through
-//! [`Rows::letters`], from the rows' messages the [`Rows`] keep until they are appended.
+//! else of the batch. With client-side validation the same call ([`Batch::split_checked`])
+//! also checks the rows against the table's columns ([`check_rows`], the rules in
+//! `rows/validate/`; the connector supplies the columns and evolves the table,
+//! [`TableColumns`]): rewritten rows replace theirs, and refused ones join the dead letters
+//! through [`Rows::letters`], from the rows' messages the [`Rows`] keep until they are
+//! appended. A refused row never stops the partition: the rows after it are appended.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{Batch, Kept, Msg, Rows};
+use crate::formats::connect_type::FieldTypes;
+use crate::rows::layout::{Layout, LayoutKind};
+use crate::rows::normalize;
 use crate::rows::offset::KafkaOffset;
 use crate::rows::record::{Record, RowOptions, TimestampKind};
+use crate::rows::validate::table::{off_workers, TableColumns, AFTER_EVOLUTION, DISABLED};
+use crate::rows::validate::{self, Columns, Outcome};
 use crate::rows::TopicPartition;
 
 /// A batch split: its rows to append and its dead letters.
@@ -110,6 +120,27 @@ impl Batch {
         Split { rows, dead }
     }
 
+    /// [`Batch::split`], then, with `table` (client-side validation), the rows checked against
+    /// its columns ([`check_rows`]): the refused ones join the dead letters, which stay in
+    /// offset order.
+    pub(crate) async fn split_checked<T: TableColumns>(
+        self,
+        part: &TopicPartition,
+        last: &mut KafkaOffset,
+        options: &RowOptions,
+        table: Option<&T>,
+    ) -> Split {
+        let mut split = self.split(part, last, options);
+        if let Some(table) = table {
+            let Split { rows, dead } = &mut split;
+            let ndjson = (&mut rows.ndjson, &mut rows.tokens);
+            let refused = check_rows(table, options.layout, ndjson, &[]).await;
+            dead.extend(rows.letters(refused));
+            dead.sort_by_key(|l| l.offset);
+        }
+        split
+    }
+
     /// Message `i` of `part` as a dead letter, with the reason `given` or else the one
     /// `row::reason` finds.
     pub(crate) fn letter(
@@ -171,6 +202,95 @@ impl Rows {
         drop(kept);
         (ndjson, tokens, charge)
     }
+}
+
+/// Checks the rows `ndjson` (one a line, at offset `tokens`; `types`: each row's Connect
+/// field types, from its Schema Registry value's schema, or empty) against `table`'s columns
+/// (`rows/validate/`): rewritten rows replace theirs (`ndjson` and `tokens` become the rows to
+/// append); the refused rows leave them and are returned, each token with its reason, for the
+/// dead letters. A row off for its columns has the table evolved for it first (by `table`,
+/// which is handed only the columns it lacks), and is checked again. With
+/// `--normalize-columns` the fields are looked up by their normalized names, as v4 normalizes
+/// the schema's (`SnowflakeSinkRecord.normalizeSchemaFieldNames`). A row is never held back:
+/// what cannot land is a dead letter.
+pub(crate) async fn check_rows<T: TableColumns>(
+    table: &T,
+    layout: Layout,
+    (ndjson, tokens): (&mut bytes::Bytes, &mut Vec<u64>),
+    types: &[Option<Arc<FieldTypes>>],
+) -> Vec<(u64, String)> {
+    let normalize = layout.normalize_columns && layout.kind == LayoutKind::Columns;
+    let fields: Vec<Option<&FieldTypes>> = types
+        .iter()
+        .map(|t| {
+            t.as_deref().map(|f| {
+                if normalize {
+                    f.renamed(|name| normalize::identifier(name).into_owned())
+                } else {
+                    f
+                }
+            })
+        })
+        .collect();
+    let lines: Vec<&[u8]> = ndjson
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let check = |line: &[u8], i: usize, columns: &Columns| {
+        let typed = fields.get(i).copied().flatten();
+        validate::typed_row(line, columns, table.normalize_time(), typed)
+    };
+    // Checking is CPU alone (a map into a text column is written again key by key): off the
+    // async workers when the rows are large.
+    let columns = table.columns();
+    let first: Vec<Outcome> = off_workers(ndjson.len(), || {
+        let each = lines.iter().zip(tokens.iter()).enumerate();
+        each.map(|(i, (line, _))| check(line, i, &columns))
+            .collect()
+    });
+    let (mut rows, mut kept, mut dead) = (Vec::with_capacity(ndjson.len()), Vec::new(), Vec::new());
+    let mut changed = false;
+    for (i, ((line, &token), mut outcome)) in lines.iter().zip(tokens.iter()).zip(first).enumerate()
+    {
+        // An earlier row's evolution may have given this one its columns.
+        let now = table.columns();
+        if matches!(outcome, Outcome::Structural(_)) && !Arc::ptr_eq(&columns, &now) {
+            outcome = off_workers(line.len(), || check(line, i, &now));
+        }
+        if let Outcome::Structural(s) = &outcome {
+            outcome = match table.evolve(s).await {
+                Ok(()) => match off_workers(line.len(), || check(line, i, &table.columns())) {
+                    Outcome::Structural(s) => Outcome::Refused(s.reason(AFTER_EVOLUTION)),
+                    other => other,
+                },
+                Err(why) => Outcome::Refused(why),
+            };
+        }
+        match outcome {
+            Outcome::Same => rows.extend_from_slice(line),
+            Outcome::Rewritten(new) => {
+                changed = true;
+                rows.extend_from_slice(&new);
+            }
+            Outcome::Refused(why) => {
+                changed = true;
+                dead.push((token, why));
+                continue;
+            }
+            Outcome::Structural(s) => {
+                changed = true;
+                dead.push((token, s.reason(DISABLED)));
+                continue;
+            }
+        }
+        rows.push(b'\n');
+        kept.push(token);
+    }
+    if changed {
+        *ndjson = rows.into();
+        *tokens = kept;
+    }
+    dead
 }
 
 /// Each refused token's index among `tokens` (in order), with its reason: one pass over the

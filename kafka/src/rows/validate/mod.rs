@@ -8,8 +8,8 @@
 //! values they see: `json.rs`; dates and times: `time.rs`).
 //!
 //! This room holds the rules only: the columns come from `DESC TABLE` (read once per table
-//! and after each evolution, `connector/table_columns.rs`) and the worker applies the verdicts
-//! (`sink/partition.rs`). A row is:
+//! and after each evolution, `connector/table_columns.rs`, through [`table::TableColumns`])
+//! and the verdicts are applied where a batch is split (`rows/batch/split.rs`). A row is:
 //!
 //! * kept as it is, or rewritten ([`Outcome::Rewritten`], only the values that change);
 //! * refused ([`Outcome::Refused`]): the first value v4 refuses, with v4's message, for the
@@ -24,6 +24,7 @@
 
 mod json;
 pub(crate) mod rules;
+pub(crate) mod table;
 #[cfg(test)]
 mod tests;
 mod time;

@@ -260,9 +260,7 @@ fn take(
     match m {
         Ok(m) => {
             let mut router = lock(&consumer.context().router);
-            let parts = m.parts(router.reads_headers());
-            *bytes += parts.value.map_or(0, <[u8]>::len);
-            router.route(consumer, &parts);
+            *bytes += m.route(&mut router, consumer);
             Step::Go
         }
         Err(e) if crate::source::subscription::is_fatal(&e) => Step::Stop(e),

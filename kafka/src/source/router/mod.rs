@@ -18,9 +18,12 @@
 //! gets the messages librdkafka had already fetched: they are charged like any other, which the
 //! limit on librdkafka's own prefetch (set from the same budget, see `cli::args`) bounds.
 //!
-//! Each message comes read in place, in one call, as its [`Parts`] (`Message::parts` in
-//! `source::message`, where all of a message's FFI is); the router asks the message for
-//! nothing more but its topic's name when the topic handle does not find its slot.
+//! The router never sees a message's data: the message's reading (`Message::route` in
+//! `source::message`, where all of a message's FFI is) asks it for the message's [`Place`] by
+//! the routing key alone (topic handle and partition, the topic's name only when the handle
+//! does not find the slot), builds the message's `Record` and writes it into the batch the
+//! place gives; then [`Router::written`] hands a full batch over and pauses the partition
+//! when it or the sink is over budget.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,9 +35,8 @@ use rdkafka::TopicPartitionList;
 use tokio::sync::mpsc;
 
 use crate::rows::batch::{Batch, Budget, Pool, BATCH_BYTES, MIN_BATCH_BYTES, SIDE_BYTES};
-use crate::rows::record::{Record, RowOptions};
+use crate::rows::record::RowOptions;
 use crate::rows::TopicPartition;
-use crate::source::message::Parts;
 
 /// The longest a part-full batch waits for more (see [`hold_for`]).
 const MAX_HOLD: Duration = Duration::from_millis(50);
@@ -173,6 +175,50 @@ struct Recent {
     slot: usize,
 }
 
+/// Where one message goes ([`Router::place`]): what its writing needs of the router, which
+/// keeps the batches, the budget and the pauses.
+pub(crate) struct Place<'r> {
+    /// The partition's topic, for the message's `Record`.
+    pub(crate) topic: &'r str,
+    /// How rows are written.
+    pub(crate) options: &'r RowOptions,
+    /// Values are copied as they are, for the worker to decode (no row, no metadata here).
+    pub(crate) raw_values: bool,
+    /// Where a row's metadata is written before its size is known.
+    pub(crate) scratch: &'r mut Vec<u8>,
+    /// The partition's batch.
+    pub(crate) target: Target<'r>,
+}
+
+/// A partition's open batch, as a message's writing reaches it ([`Target::batch`]).
+pub(crate) struct Target<'r> {
+    /// The slot's place, for [`Router::written`].
+    pub(crate) at: usize,
+    open: &'r mut Option<Batch>,
+    last: &'r mut usize,
+    tx: &'r mpsc::UnboundedSender<Batch>,
+    held: &'r Arc<AtomicUsize>,
+    pool: &'r Arc<Pool>,
+    budget: &'r Arc<Budget>,
+}
+
+impl Target<'_> {
+    /// The partition's open batch, with room for a row of `row` bytes and `side` bytes
+    /// beside it: a batch without that room is handed over first, and a new one's buffers
+    /// are sized for what goes in, so what was charged is what is held (`Batch::push`
+    /// charges any growth all the same).
+    pub(crate) fn batch(&mut self, row: usize, side: usize) -> &mut Batch {
+        let full = |b: &Batch| b.room() < row || b.side_room() < side || b.is_out_of_messages();
+        if self.open.as_ref().is_some_and(full) {
+            hand_over(self.open, self.last, self.tx);
+        }
+        let bytes = next_batch_bytes(*self.last, row);
+        let (pool, budget, held) = (self.pool, self.budget, self.held);
+        self.open
+            .get_or_insert_with(|| Batch::new(bytes, side.max(SIDE_BYTES), pool, budget, held))
+    }
+}
+
 /// What the worker of a newly assigned partition receives.
 pub(crate) struct Inbox {
     /// Its batches.
@@ -244,7 +290,7 @@ impl Router {
         self
     }
 
-    /// Whether it reads messages' headers (`Message::parts`).
+    /// Whether it reads messages' headers (`Message::route`).
     pub(crate) fn reads_headers(&self) -> bool {
         self.read_headers
     }
@@ -328,17 +374,23 @@ impl Router {
         }
     }
 
-    /// Where the slot of `m`'s partition is, if it is assigned.
-    fn slot_of(&mut self, m: &Parts<'_>) -> Option<usize> {
-        let (topic, partition) = (m.handle, m.partition);
+    /// Where the slot of the partition `partition` of the topic whose handle is `handle` is,
+    /// if it is assigned (`topic` gives the topic's name, asked only when the handle does not
+    /// find the slot).
+    fn slot_of<'t>(
+        &mut self,
+        handle: usize,
+        partition: i32,
+        topic: impl FnOnce() -> &'t str,
+    ) -> Option<usize> {
         if let Some(r) = self.recent {
-            if r.topic == topic && r.partition == partition {
+            if r.topic == handle && r.partition == partition {
                 return Some(r.slot);
             }
         }
-        let slot = self.slots.find(m.topic(), partition)?;
+        let slot = self.slots.find(topic(), partition)?;
         self.recent = Some(Recent {
-            topic,
+            topic: handle,
             partition,
             slot,
         });
@@ -351,89 +403,69 @@ impl Router {
         (self.budget.limit / self.assigned.max(1)).max(2 * BATCH_BYTES)
     }
 
-    /// Copies `m` into its partition's batch; hands the batch over when full; pauses the
-    /// partition when it or the sink is over budget.
-    pub(crate) fn route<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+    /// Where a message of the partition `partition` of the topic whose handle is `handle`
+    /// goes, found by that key alone (`topic` gives the topic's name, asked only when the
+    /// handle does not find the slot); `None` when the partition is not assigned (revoked
+    /// meanwhile: the next owner reads it) or waits for its start offset (fetched again from
+    /// there).
+    pub(crate) fn place<'t>(
         &mut self,
-        consumer: &C,
-        m: &Parts<'_>,
-    ) {
-        let share = self.share();
-        let Some(at) = self.slot_of(m) else {
-            return; // revoked meanwhile: the next owner reads it
-        };
-        if self.slots.all[at].awaiting {
-            return; // fetched before its start offset was known: fetched again from there
-        }
+        handle: usize,
+        partition: i32,
+        topic: impl FnOnce() -> &'t str,
+    ) -> Option<Place<'_>> {
+        let at = self.slot_of(handle, partition, topic)?;
         let Slot {
             topic,
-            partition,
-            id: _,
-            awaiting: _,
+            awaiting,
             tx,
             open,
             held,
-            paused,
             last,
+            ..
         } = &mut self.slots.all[at];
-        let headers = &m.headers;
-        let record = Record {
+        if *awaiting {
+            return None;
+        }
+        Some(Place {
             topic,
-            partition: *partition,
-            offset: m.offset,
-            key: m.key,
-            value: m.value,
-            timestamp: m.timestamp,
-            headers,
-        };
-        // The metadata first: it decides the row's size (a key or header its converter cannot
-        // read makes the message no row at all). Values kept raw (Schema Registry formats) get
-        // theirs where they are decoded, on the partition's worker, so none is written here.
-        let (can_be_row, metadata) = if self.raw_values {
-            (false, None)
-        } else {
-            match crate::rows::record::metadata_of(&record, self.options, &mut self.scratch) {
-                Ok(true) => (true, Some(&self.scratch[..])),
-                Ok(false) => (true, None),
-                Err(_) => (false, None),
-            }
-        };
-        let row = if can_be_row {
-            crate::rows::row::row_len(record.value, metadata.map(<[u8]>::len), &self.options)
-        } else {
-            0
-        };
-        let side = record.key.map_or(0, <[u8]>::len)
-            + headers
-                .iter()
-                .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
-                .sum::<usize>()
-            + if row == 0 {
-                record.value.map_or(0, <[u8]>::len)
-            } else {
-                // The value, whole, when it will be no row; else the bytes before the row's
-                // own (blanks and the `{` metadata replaces).
-                crate::rows::row::side_len(record.value, metadata.is_some(), row, &self.options)
-            };
-        // A batch's buffers are sized for what goes in, so what was charged is what is held
-        // (`Batch::push` charges any growth all the same).
-        let full = |b: &Batch| b.room() < row || b.side_room() < side || b.is_out_of_messages();
-        if open.as_ref().is_some_and(full) {
-            hand_over(open, last, tx);
+            options: &self.options,
+            raw_values: self.raw_values,
+            scratch: &mut self.scratch,
+            target: Target {
+                at,
+                open,
+                last,
+                tx,
+                held,
+                pool: &self.pool,
+                budget: &self.budget,
+            },
+        })
+    }
+
+    /// After a message was written at `at` ([`Place::at`]): hands its batch over when full,
+    /// and pauses the partition when it or the sink is over budget.
+    pub(crate) fn written<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+        &mut self,
+        consumer: &C,
+        at: usize,
+    ) {
+        let share = self.share();
+        let slot = &mut self.slots.all[at];
+        if slot
+            .open
+            .as_ref()
+            .is_some_and(|b| b.room() == 0 || b.is_out_of_messages())
+        {
+            slot.hand_over();
         }
-        let bytes = next_batch_bytes(*last, row);
-        let batch = open.get_or_insert_with(|| {
-            Batch::new(bytes, side.max(SIDE_BYTES), &self.pool, &self.budget, held)
-        });
-        batch.push(&record, metadata, can_be_row, &self.options);
-        if batch.room() == 0 || batch.is_out_of_messages() {
-            hand_over(open, last, tx);
-        }
-        let over = self.budget.used() > self.budget.limit || held.load(Ordering::Relaxed) > share;
-        if over && !*paused {
-            *paused = true;
+        let over =
+            self.budget.used() > self.budget.limit || slot.held.load(Ordering::Relaxed) > share;
+        if over && !slot.paused {
+            slot.paused = true;
             self.paused += 1;
-            let _ = consumer.pause(&one(topic, *partition));
+            let _ = consumer.pause(&one(&slot.topic, slot.partition));
         }
     }
 
