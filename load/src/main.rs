@@ -78,6 +78,7 @@
 //! every file's last row is committed.
 
 mod chunk;
+mod chunk_pool;
 mod cli;
 mod connect;
 mod csv_long;
