@@ -90,6 +90,7 @@ mod input;
 mod load;
 mod names;
 mod object;
+mod overhead;
 mod parquet_guard;
 mod parquet_rows;
 mod progress;
@@ -301,6 +302,13 @@ async fn run(args: LoadArgs) -> Result<bool> {
     let channels = args
         .channels
         .map_or_else(|| schedule::default_channels(&plan), usize::from);
+    // What the process holds outside rows is taken from the budget too, so the peak RSS stays
+    // within it (`overhead.rs`). Held until the run ends.
+    let (_overhead, estimate) = overhead::reserve(&conn.client, channels)?;
+    tracing::debug!(
+        ?estimate,
+        "the loader's fixed memory, taken from the budget"
+    );
     let outcomes = schedule::run(
         &pipe,
         plan.clone(),
