@@ -303,8 +303,9 @@ async fn run(args: LoadArgs) -> Result<bool> {
         .channels
         .map_or_else(|| schedule::default_channels(&plan), usize::from);
     // What the process holds outside rows is taken from the budget too, so the peak RSS stays
-    // within it (`overhead.rs`). Held until the run ends.
-    let (_overhead, estimate) = overhead::reserve(&conn.client, channels)?;
+    // within it (`overhead.rs`): for the channels that can load at once. Held until the run ends.
+    let loading = channels.min(plan.iter().map(Vec::len).sum());
+    let (_overhead, estimate) = overhead::reserve(&conn.client, loading)?;
     tracing::debug!(
         ?estimate,
         "the loader's fixed memory, taken from the budget"
