@@ -3,15 +3,16 @@
 
 use snowpipe_streaming::arrow::arrow_array::RecordBatch;
 
-/// The most NDJSON bytes of one append: well under one request (4 MB), so an append is never
-/// split across requests (a split of string tokens is refused by the SDK, never guessed).
-pub(crate) const CHUNK_BYTES: usize = 1 << 20;
+use crate::chunk_pool::ChunkBuf;
+
+pub(crate) use crate::chunk_pool::CHUNK_BYTES;
 
 /// Rows of a text file as NDJSON.
 #[derive(Debug)]
 pub(crate) struct Chunk {
-    /// One JSON object per line.
-    pub ndjson: Vec<u8>,
+    /// One JSON object per line, in a pooled buffer (`chunk_pool.rs`): handed to the SDK as the
+    /// owner of its `Bytes`, back in the pool when the SDK drops them.
+    pub ndjson: ChunkBuf,
     /// Rows in `ndjson`.
     pub rows: u64,
     /// The first row's token.
@@ -65,7 +66,7 @@ pub(crate) enum Msg {
 /// Accumulates rows into chunks.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkBuilder {
-    ndjson: Vec<u8>,
+    ndjson: ChunkBuf,
     rows: u64,
     first_token: Option<String>,
     bytes: u64,
@@ -88,15 +89,16 @@ impl ChunkBuilder {
         self.held = Some(share);
     }
 
-    /// Writes a row (without its line break), its token `token`. The buffer is allocated once,
-    /// at the size the chunk's share of the budget stands for ([`CHUNK_BYTES`], or the one row
-    /// larger than it), never grown by doubling: a chunk holds no more than it is charged.
+    /// Writes a row (without its line break), its token `token`. The buffer is taken once, at
+    /// the size the chunk's share of the budget stands for ([`CHUNK_BYTES`] from the pool, or
+    /// the one row larger than it), never grown by doubling: a chunk holds no more than it is
+    /// charged.
     pub(crate) fn write_row(&mut self, row: &[u8], token: impl FnOnce() -> String) {
         if self.ndjson.capacity() == 0 {
-            self.ndjson.reserve_exact(CHUNK_BYTES.max(row.len() + 1));
+            self.ndjson = ChunkBuf::with_capacity(row.len() + 1);
         }
         self.ndjson.extend_from_slice(row);
-        self.ndjson.push(b'\n');
+        self.ndjson.extend_from_slice(b"\n");
         if self.rows == 0 {
             self.first_token = Some(token());
         }
@@ -118,8 +120,8 @@ impl ChunkBuilder {
         let mut ndjson = taken.ndjson;
         if ndjson.capacity() - ndjson.len() > ndjson.len() / 8 {
             // A short chunk (a range's last): the SDK charges the bytes it is given, so it is
-            // given no more than them.
-            ndjson.shrink_to_fit();
+            // given no more than them; the chunk's buffer goes back to the pool.
+            ndjson = ndjson.exact_copy();
         }
         Some(Msg::Rows(Chunk {
             ndjson,

@@ -240,7 +240,7 @@ async fn run(
                 match tokens {
                     Ok((first, end)) => ch
                         .append(
-                            Rows::ndjson(Bytes::from(c.ndjson)),
+                            Rows::ndjson(Bytes::from_owner(c.ndjson)),
                             Positions::span(first..=end.clone()),
                         )
                         .await

@@ -78,6 +78,7 @@
 //! every file's last row is committed.
 
 mod chunk;
+mod chunk_pool;
 mod cli;
 mod connect;
 mod csv_long;
@@ -89,6 +90,7 @@ mod input;
 mod load;
 mod names;
 mod object;
+mod overhead;
 mod parquet_guard;
 mod parquet_rows;
 mod progress;
@@ -300,6 +302,14 @@ async fn run(args: LoadArgs) -> Result<bool> {
     let channels = args
         .channels
         .map_or_else(|| schedule::default_channels(&plan), usize::from);
+    // What the process holds outside rows is taken from the budget too, so the peak RSS stays
+    // within it (`overhead.rs`): for the channels that can load at once. Held until the run ends.
+    let loading = channels.min(plan.iter().map(Vec::len).sum());
+    let (_overhead, estimate) = overhead::reserve(&conn.client, loading)?;
+    tracing::debug!(
+        ?estimate,
+        "the loader's fixed memory, taken from the budget"
+    );
     let outcomes = schedule::run(
         &pipe,
         plan.clone(),

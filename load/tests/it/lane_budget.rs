@@ -1,14 +1,17 @@
 //! Text lanes inside the one memory budget (issue 83): a multi-range NDJSON load on 16
 //! channels under a small `memory_budget_bytes`. Each lane's reader queues chunks of 1 MiB for
-//! its loader; those chunks hold their bytes of the readers' share (`load/src/decode_budget.rs`)
-//! from their first row until appended, and that share is taken from the client's one budget
-//! (`StreamingIngestClient::reserve_memory`), so the SDK buffers within the rest and the bound
-//! a load keeps is the budget and the harness's fixed 64 MiB: 32 + 64 = 96 MiB here. Measured
-//! (debug build, one run each): 80 and 89 MiB before the share was taken from the SDK's budget,
-//! 85 and 86 MiB after (this load is paced, so the SDK rarely fills its half; a one-channel
-//! load of the same file: 41 MiB, so about 40 MiB of a 16-lane load is the channels' and
-//! readers' fixed buffers). Run through the real binary with the hostile harness's measurement
-//! (`snowpipe_hostile::run`, peak RSS from `wait4`).
+//! its loader (buffers from one pool, `load/src/chunk_pool.rs`, reused rather than left in
+//! sixteen threads' allocator arenas); those chunks hold their bytes of the readers' share
+//! (`load/src/decode_budget.rs`) from their first row until appended, and that share is taken
+//! from the client's one budget (`StreamingIngestClient::reserve_memory`), as is the loader's
+//! fixed memory (`load/src/overhead.rs`: what is resident at the start, the lanes' buffers,
+//! the compression contexts). 32 MiB cannot hold the fixed memory of a debug build (about 31
+//! MiB resident at the start alone), so the loader warns by how much the peak may pass the
+//! budget, and that is what the test holds it to: the budget and the excess it stated.
+//! Measured (debug build, one run each): 85 and 86 MiB before the pool and the overhead's
+//! charge (when this test was written; no warning), 65 and 66 MiB after, against the 79 MiB the warning allows. Run
+//! through the real binary with the hostile harness's measurement (`snowpipe_hostile::run`,
+//! peak RSS from `wait4`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -73,9 +76,12 @@ fn sixteen_text_lanes_peak_within_the_memory_budget() {
         .map_or(0, Vec::len);
     assert_eq!(lanes, 16, "16 lanes of ranges: {summary}");
     assert_eq!(lab.counts(), (rows, rows), "every row once");
-    // The client's one budget (the readers' half is taken from it) and the harness's fixed
-    // margin.
-    let allowed = BUDGET + 64 * MIB;
+    // The budget and what the loader said the peak may pass it by.
+    let stderr = o.stderr_text();
+    let excess = stated_excess(&stderr).unwrap_or_else(|| {
+        panic!("a 32 MiB budget cannot hold a debug build's fixed memory; no warning: {stderr}")
+    });
+    let allowed = BUDGET + excess * MIB;
     eprintln!(
         "peak RSS {} MiB (allowed {} MiB), CPU {:?}",
         o.peak_rss_bytes >> 20,
@@ -84,9 +90,18 @@ fn sixteen_text_lanes_peak_within_the_memory_budget() {
     );
     assert!(
         o.peak_rss_bytes <= allowed,
-        "peak RSS {} MiB is over the budget {} MiB and 64 MiB: {}",
+        "peak RSS {} MiB is over the budget {} MiB and the {excess} MiB the loader stated: {}",
         o.peak_rss_bytes >> 20,
         BUDGET >> 20,
         o.summary()
     );
+}
+
+/// The MiB the warning says the peak RSS may pass the budget by ("by up to N MiB").
+fn stated_excess(stderr: &str) -> Option<u64> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("memory_budget_bytes 32 MiB is too small"))?;
+    let (_, after) = line.split_once("may pass the budget by up to ")?;
+    after.split_once(" MiB")?.0.parse().ok()
 }
