@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use snowpipe_emulator::{Emulator, Endpoint, FaultAction, FaultRule};
-use snowpipe_streaming::{OffsetToken, StreamingIngestClient};
+use snowpipe_streaming::{OffsetToken, OpenChannelOptions, StreamingIngestClient};
 
 const DDL: &str = "
 CREATE DATABASE IF NOT EXISTS DB;
@@ -222,10 +222,75 @@ async fn switch_to_file_mode_is_retried_as_rows_and_lands_once() {
 /// meanwhile waits for that stop instead of being refused as "already open" (the
 /// `hostile_lambda_events` flake: a failed writer dropped, the next invocation reopening its
 /// channel at once). The stop is made slow by an append answered 800 ms late.
+///
+/// The dropped handle's rows are acknowledged but commit 30 ms later; the open (the default
+/// `fail_on_uncommitted_rows`) retries the 409 `ERR_CHANNEL_HAS_UNCOMMITTED_DATA` within the
+/// client's retry budget (about 20 ms at the tests' pace), then opens with `false`, which
+/// discards them. Which of the two happens depends on the scheduler, so the test asserts what
+/// holds in both: the returned token is never overtaken by the dropped handle's rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_waits_for_a_dropped_predecessor_to_stop() {
     let (emu, client) = start().await;
     let pipe = client.table_pipe("DB", "SCH", "T");
+    drop_with_a_slow_append(&emu, &pipe).await;
+
+    let again = pipe
+        .open_channel("slow_stop")
+        .await
+        .expect("the open waits for the dropped channel to stop");
+    let resumed = again.latest_committed_offset_token();
+    assert_not_overtaken(&emu, &again, resumed).await;
+    // A live handle still makes a second open fail at once.
+    let e = pipe.open_channel("slow_stop").await.unwrap_err();
+    assert!(e.to_string().contains("already open"), "{e}");
+    again.close().await.unwrap();
+    client.close().await.unwrap();
+    emu.shutdown().await;
+}
+
+/// The same timing with `fail_on_uncommitted_rows(true)`: the open never discards, so it
+/// either fails with the 409 while the dropped handle's rows are uncommitted, or returns their
+/// token. An open that returned an older token while those rows were still to commit (the
+/// suspected hole) would make the caller's replay store them twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strict_open_after_a_dropped_predecessor_returns_its_token_or_the_409() {
+    let (emu, client) = start().await;
+    let pipe = client.table_pipe("DB", "SCH", "T");
+    drop_with_a_slow_append(&emu, &pipe).await;
+
+    let strict = OpenChannelOptions::default().fail_on_uncommitted_rows(true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let again = loop {
+        match pipe.open_channel_with("slow_stop", strict.clone()).await {
+            Ok(ch) => break ch,
+            Err(e) => {
+                assert_eq!(
+                    e.snowflake_code(),
+                    Some("ERR_CHANNEL_HAS_UNCOMMITTED_DATA"),
+                    "{e}"
+                );
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still 409 after 10 s"
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    // Nothing discarded them: the open that succeeded saw them committed.
+    assert_eq!(
+        again.latest_committed_offset_token(),
+        Some(OffsetToken::from(3u64))
+    );
+    assert_not_overtaken(&emu, &again, Some(OffsetToken::from(3u64))).await;
+    again.close().await.unwrap();
+    client.close().await.unwrap();
+    emu.shutdown().await;
+}
+
+/// Opens `slow_stop`, appends rows 1..=3 (token 3) answered 800 ms late, and drops the handle
+/// with that append unanswered (sent now or by the drop's drain).
+async fn drop_with_a_slow_append(emu: &Emulator, pipe: &snowpipe_streaming::Pipe) {
     let ch = pipe.open_channel("slow_stop").await.unwrap();
     emu.faults()
         .add(FaultRule::new(Endpoint::AppendRows, FaultAction::Latency { ms: 800 }).times(1));
@@ -238,23 +303,46 @@ async fn an_open_waits_for_a_dropped_predecessor_to_stop() {
     ch.append(Rows::serde(&rows), Positions::from(OffsetToken::from(3u64)))
         .await
         .unwrap();
-    // Dropped with the slow append unanswered (sent now or by the drop's drain).
     drop(ch);
+}
 
-    let again = pipe
-        .open_channel("slow_stop")
-        .await
-        .expect("the open waits for the dropped channel to stop");
-    // What the dropped handle held lands, and the new handle sees it committed.
-    again
-        .wait_for_commit(&OffsetToken::from(3u64), Duration::from_secs(10))
+/// The caller resumes after `resumed` (the token its open returned): it appends row 4 on the
+/// new handle and waits for that commit (the emulator commits a channel's batches in order, so
+/// any row of the dropped handle still to land would land first). The table then holds rows
+/// 1..=3 only when `resumed` names them: no row committed behind the returned token.
+async fn assert_not_overtaken(
+    emu: &Emulator,
+    ch: &snowpipe_streaming::Channel,
+    resumed: Option<OffsetToken>,
+) {
+    let replayed: Vec<u64> = match &resumed {
+        None => vec![1, 2, 3],
+        Some(t) => {
+            assert_eq!(t, &OffsetToken::from(3u64), "an unexpected token");
+            Vec::new()
+        }
+    };
+    // The caller's replay after the returned token, then its next row.
+    let rows: Vec<Row> = replayed
+        .iter()
+        .copied()
+        .chain([4])
+        .map(|id| Row {
+            id,
+            name: format!("r{id}"),
+        })
+        .collect();
+    ch.append(Rows::serde(&rows), Positions::from(OffsetToken::from(4u64)))
         .await
         .unwrap();
-    assert_eq!(count(&emu, r#"SELECT COUNT(*) FROM "DB.SCH.T""#), 3);
-    // A live handle still makes a second open fail at once.
-    let e = pipe.open_channel("slow_stop").await.unwrap_err();
-    assert!(e.to_string().contains("already open"), "{e}");
-    again.close().await.unwrap();
-    client.close().await.unwrap();
-    emu.shutdown().await;
+    ch.wait_for_commit(&OffsetToken::from(4u64), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let ids = emu
+        .query(r#"SELECT ID FROM "DB.SCH.T" ORDER BY ID"#)
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_i64().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(ids, vec![1, 2, 3, 4], "resumed after {resumed:?}");
 }

@@ -76,6 +76,60 @@ async fn an_append_waits_for_a_decode_turn() {
     assert!(done.is_ok(), "{:?}", done.err().map(|e| e.message));
 }
 
+/// An append admitted on its channel but not yet queued (here: waiting for a decode turn)
+/// is not uncommitted data: an open with `fail_on_uncommitted_rows=true` meanwhile succeeds
+/// (no 409) and reports no committed token. The append must then be fenced when it reaches
+/// the queue (its continuation token predates the reopen), as the service refuses an append
+/// after a reopen: otherwise its rows would commit behind the token the open returned, and a
+/// caller resuming from that token would store them twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_admitted_before_a_reopen_is_fenced_when_it_is_queued() {
+    let mut config = EmulatorConfig::for_tests().with_ddl(DDL);
+    config.max_concurrent_decodes = 1;
+    let shared = Arc::new(Shared::build(&config).await.unwrap());
+    let (key, target, token) = open_c(&shared).await;
+    let turn = shared.state.decode_permits.acquire().await.unwrap();
+    let append = shared.append(
+        key.clone(),
+        target,
+        AppendRequest {
+            continuation_token: Some(token),
+            start_offset_token: Some("1".into()),
+            end_offset_token: Some("1".into()),
+            content_encoding: None,
+            body: Bytes::from_static(b"{\"ID\":1}\n"),
+            body_charge: None,
+            uncompressed_len: 9,
+        },
+    );
+    let mut append = std::pin::pin!(append);
+    // Polled once: admitted on the channel (synchronously, up to its first await), it then
+    // waits for the decode turn.
+    tokio::select! {
+        biased;
+        r = &mut append => panic!("the append finished without a decode turn: {:?}", r.map_err(|e| e.message)),
+        () = std::future::ready(()) => {}
+    }
+
+    let reopened = shared.open_channel(key.clone(), None, true).await.unwrap();
+    assert!(reopened["channel_status"]["last_committed_offset_token"].is_null());
+    drop(turn);
+    let refused = tokio::time::timeout(Duration::from_secs(10), append)
+        .await
+        .expect("the append ran once the turn was free")
+        .expect_err("an append admitted before the reopen is fenced");
+    assert_eq!(
+        refused.code, "STALE_CONTINUATION_TOKEN_SEQUENCER",
+        "{}",
+        refused.message
+    );
+    shared.commit_all().await;
+    let channels = shared.channels();
+    let ch = channels.get(&key).unwrap();
+    assert!(ch.pending.is_empty());
+    assert_eq!(ch.committed, None);
+}
+
 /// A client that hangs up while its append is being committed (the append commits inline
 /// with no commit delay) must not leave the rows stored with the channel's committed token
 /// unpublished: the next open would report the older token, and the client's exactly-once
