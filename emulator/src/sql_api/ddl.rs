@@ -1,6 +1,7 @@
 //! The catalog DDL the SQL API runs: `CREATE [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS]`,
 //! `CREATE [OR REPLACE] PIPE [IF NOT EXISTS]` and the `ALTER TABLE`s the catalog models (`ADD
-//! [COLUMN]`, `ALTER [COLUMN] … DROP|SET NOT NULL`, `SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE`),
+//! [COLUMN]`, `ALTER [COLUMN] … DROP|SET NOT NULL`, `ALTER [COLUMN] … SET DATA TYPE` (a
+//! widening: `catalog/apply/alter_table.rs`), `SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE`),
 //! as users create their tables through
 //! Snowflake's SQL API (the Kafka connector does).
 //!
@@ -36,8 +37,8 @@ use super::failure::failed;
 /// What the SQL API runs besides read-only `SELECT`s, for messages.
 pub(crate) const ACCEPTED: &str = "read-only SELECT/WITH statements and the DDL CREATE \
      [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS], CREATE [OR REPLACE] PIPE [IF NOT EXISTS] \
-     and ALTER TABLE … ADD [COLUMN] / ALTER [COLUMN] … DROP|SET NOT NULL / SET \
-     ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE, and INSERT OVERWRITE INTO <t> SELECT * FROM <t> \
+     and ALTER TABLE … ADD [COLUMN] / ALTER [COLUMN] … DROP|SET NOT NULL / ALTER [COLUMN] … \
+     SET DATA TYPE (a widening) / SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE, and INSERT OVERWRITE INTO <t> SELECT * FROM <t> \
      QUALIFY <condition> (the same table, no subquery)";
 
 /// The most bytes of one DDL statement through the SQL API: the statement is stored in
@@ -366,6 +367,10 @@ impl Ddl {
                     kind: kind @ StatementError::AlreadyExists { .. },
                     ..
                 } => ("002002", "42710", kind.to_string()),
+                CatalogError::Statement {
+                    kind: StatementError::TypeChange { code, message },
+                    ..
+                } => (*code, "22000", message.clone()),
                 CatalogError::Statement { kind, .. } => ("001003", "42000", kind.to_string()),
                 other => ("001003", "42000", other.to_string()),
             };
