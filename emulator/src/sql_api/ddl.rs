@@ -503,4 +503,55 @@ mod tests {
             );
         }
     }
+
+    /// `SET DATA TYPE` through the SQL API: a widening changes the table; a narrowing is
+    /// answered with Snowflake's code and words, the catalog left as it was.
+    #[test]
+    fn set_data_type_widens_and_a_narrowing_is_refused_as_snowflake_does() {
+        let mut c = catalog();
+        c.apply_sql("CREATE TABLE D.S.T (V VARCHAR(20), M NUMBER(10,2))")
+            .unwrap();
+        let run = |c: &Catalog, sql: &str| {
+            parse(c, sql, Some("D"), Some("S"), &[], None)
+                .unwrap()
+                .unwrap()
+                .apply(c)
+        };
+        let Ok(Applied::Changed(next, status)) = run(
+            &c,
+            "ALTER TABLE T ALTER COLUMN V SET DATA TYPE VARCHAR(200)",
+        ) else {
+            panic!("a widening did not change the table");
+        };
+        assert_eq!(status, "Statement executed successfully.");
+        let ty = |c: &Catalog, col: &str| {
+            c.table_exact("D", "S", "T")
+                .unwrap()
+                .column(col)
+                .unwrap()
+                .ty
+                .sql_name()
+        };
+        assert_eq!(ty(&next, "V"), "VARCHAR(200)");
+        let Err(e) = run(
+            &next,
+            "ALTER TABLE T ALTER COLUMN V SET DATA TYPE VARCHAR(5)",
+        ) else {
+            panic!("a narrowing was run");
+        };
+        assert_eq!((e.status, e.code.as_str()), (422, "040050"));
+        assert_eq!(
+            e.message,
+            "SQL compilation error:\ncannot change column V from type VARCHAR(200) to \
+             VARCHAR(5) because reducing the byte-length of a varchar is not supported."
+        );
+        let Err(e) = run(
+            &next,
+            "ALTER TABLE T ALTER COLUMN M SET DATA TYPE VARCHAR(5)",
+        ) else {
+            panic!("a type change was run");
+        };
+        assert_eq!(e.code, "002108", "{}", e.message);
+        assert_eq!(ty(&next, "M"), "NUMBER(10,2)");
+    }
 }
