@@ -183,7 +183,8 @@ pub(super) async fn check_types(f: &mut Followed<'_>, place: &Place<'_>, at: &st
     let mut conn = source::connect(place.source).await?;
     let now = source::describe(&mut conn, &f.table.name, None).await?;
     if let Some(sql) = place.sql {
-        let shape = retype::check(sql, place, &f.table, &now, at).await?;
+        let target = place.changes_table(&f.table.name);
+        let shape = retype::check((sql, &target), &f.table, &now, at).await?;
         set_shape(f, shape);
         return Ok(());
     }

@@ -211,7 +211,8 @@ pub async fn follow(
             // A run killed after an ALTER … ADD COLUMN: the change table gets the column.
             evolve::add_missing_columns(sql, &opts.place(), &f.table).await?;
             // A MODIFY made while follow was down: widened now, or the stop it would be.
-            let shape = retype::check(sql, &opts.place(), &f.table, &f.table, AT_START).await?;
+            let target = opts.place().changes_table(name);
+            let shape = retype::check((sql, &target), &f.table, &f.table, AT_START).await?;
             evolve::set_shape(&mut f, shape);
         }
         tables.push(f);

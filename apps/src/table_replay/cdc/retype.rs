@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use snowpipe_streaming::sql::{Column, SqlClient};
 
 use crate::common::say::say;
-use crate::table_replay::cdc::{changes, evolve::Place};
+use crate::table_replay::cdc::changes;
 use crate::table_replay::schema::{
     ident, snowflake_name, snowflake_type, SourceColumn, SourceTable, BINARY_MAX, VARCHAR_MAX,
 };
@@ -95,8 +95,8 @@ pub(super) fn destination_type(c: &Column) -> String {
     }
 }
 
-/// Makes the change table take each column of `now` (the source table's shape now) it
-/// holds with another type: widened in place where it can be (see the module docs).
+/// Makes the change table `target` (`DB.SCHEMA.<T>_CHANGES`) take each column of `now`
+/// (the source table's shape now) it holds with another type: widened in place where it can be (see the module docs).
 /// Returns the table's shape with the columns it checked taken from `now` (their values
 /// fit the change table now).
 ///
@@ -104,13 +104,11 @@ pub(super) fn destination_type(c: &Column) -> String {
 /// For a column the change table cannot take (`at` says where: the binlog position of the
 /// `ALTER`, or the start), or when the change table cannot be read or altered.
 pub(super) async fn check(
-    sql: &SqlClient,
-    place: &Place<'_>,
+    (sql, target): (&SqlClient, &str),
     held: &SourceTable,
     now: &SourceTable,
     at: &str,
 ) -> Result<SourceTable> {
-    let target = place.changes_table(&held.name);
     let have = sql
         .query(&format!("SELECT * FROM {target} LIMIT 0"))
         .await
