@@ -93,6 +93,9 @@ pub struct Column {
     /// Total digits (`fixed`).
     #[serde(default)]
     pub precision: Option<u32>,
+    /// The declared length (`text`: characters, `binary`: bytes).
+    #[serde(default)]
+    pub length: Option<u64>,
     /// Whether the column may be NULL.
     #[serde(default)]
     pub nullable: bool,

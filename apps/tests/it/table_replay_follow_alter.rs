@@ -3,8 +3,9 @@
 //! without `mariadbd`, except under `CI=true`): an added column becomes a column of the
 //! change table before the first change carrying it, a dropped one stays (NULL from then
 //! on), a run that starts after an `ALTER` adds the column first, `verify --changes` follows
-//! the new shape; a `MODIFY` to another Snowflake type stops, naming the column, both types
-//! and the fix.
+//! the new shape; under a running `follow`, a widening `MODIFY` widens the change table's
+//! column (a value only the new type holds lands), and a `MODIFY` to another Snowflake type
+//! stops, naming the column, both types and the fix.
 #![cfg(unix)]
 
 use mysql_async::prelude::Queryable as _;
@@ -93,21 +94,38 @@ async fn the_change_table_evolves_with_add_and_drop_column() {
     let twice = written_twice(&emulator, CHANGES);
     assert!(twice.is_empty(), "changes written twice: {twice:?}");
 
-    // MODIFY to a type whose Snowflake type differs, under a running follow: a named stop,
-    // nothing after it written.
-    let before = count_where(&emulator, CHANGES, "1 = 1");
-    // `--until-idle 120s` bounds the wait: a follow that read past the MODIFY would end
-    // with success after two idle minutes, and the assertion below would say so.
+    // Under a running follow: a MODIFY that widens (VARCHAR(20) → VARCHAR(200)) widens the
+    // change table's column and a value only the new type holds lands; then a MODIFY to
+    // another Snowflake type stops, naming it, nothing after it written.
+    let long = "y".repeat(120);
+    // `--until-idle 120s` bounds the wait: a follow that read past the second MODIFY would
+    // end with success after two idle minutes, and the assertion below would say so.
     let child = follow_cmd(bin, &url, &[TABLE], (&emulator, &key), "120s")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    conn.query_drop("ALTER TABLE evo MODIFY COLUMN note VARCHAR(200) NULL")
+    for sql in [
+        "ALTER TABLE evo MODIFY COLUMN note VARCHAR(200) NULL".to_owned(),
+        format!("UPDATE evo SET note = '{long}' WHERE id = 2"),
+    ] {
+        conn.query_drop(sql).await.unwrap();
+    }
+    // The widened column took the long note before the stop below.
+    let landed = format!("ID = 2 AND NOTE = '{long}'");
+    for _ in 0..600 {
+        if count_where(&emulator, CHANGES, &landed) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count_where(&emulator, CHANGES, &landed), 1);
+    let before = count_where(&emulator, CHANGES, "1 = 1");
+    conn.query_drop("ALTER TABLE evo MODIFY COLUMN v VARCHAR(10) NULL")
         .await
         .unwrap();
-    conn.query_drop("UPDATE evo SET note = 'long' WHERE id = 2")
+    conn.query_drop("UPDATE evo SET v = 'ten' WHERE id = 3")
         .await
         .unwrap();
     // It stops by itself at the MODIFY.
@@ -118,9 +136,13 @@ async fn the_change_table_evolves_with_add_and_drop_column() {
         "follow went on past the MODIFY:\n{err}"
     );
     assert!(
+        err.contains("widened from VARCHAR(20) to VARCHAR(200)"),
+        "no widening said:\n{err}"
+    );
+    assert!(
         err.contains("MODIFY COLUMN on followed table evo")
-            && err.contains("column note was varchar(20)")
-            && err.contains("varchar(200)")
+            && err.contains("column v was int(11) (NUMBER(10,0) in the change table)")
+            && err.contains("varchar(10)")
             && err.contains("table_replay ddl --changes"),
         "the error names no column, types or fix:\n{err}"
     );

@@ -54,6 +54,15 @@ pub enum StatementError {
     /// The statement parses but does not compile (Snowflake's "SQL compilation error").
     #[error("SQL compilation error: {0}")]
     Compilation(String),
+    /// `ALTER COLUMN … SET DATA TYPE` to a type Snowflake does not change the column to in
+    /// place (a narrowing, another scale, another type): its code and message.
+    #[error("SQL compilation error: {message}")]
+    TypeChange {
+        /// Snowflake's error code (`040050`, `002108`).
+        code: &'static str,
+        /// `cannot change column C from type X to Y[ because …]`.
+        message: String,
+    },
     /// The statement parses but the emulator does not support it.
     #[error("not supported by the emulator: {0}")]
     Unsupported(String),

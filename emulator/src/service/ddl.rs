@@ -54,6 +54,8 @@ impl Shared {
                 }
                 for (table, columns) in &columns {
                     storage::add_missing_columns(&tx, table, columns)?;
+                    // A column widened (`ALTER COLUMN … SET DATA TYPE`) is declared again.
+                    storage::retype_columns(&tx, table, columns)?;
                 }
                 storage::store_ddl(&tx, &script)?;
                 tx.commit()

@@ -382,6 +382,7 @@ async fn prepare_tables(
             }
             for (table, columns) in &columns {
                 storage::add_missing_columns(&tx, table, columns)?;
+                storage::retype_columns(&tx, table, columns)?;
             }
             tx.commit()?;
             let records = storage::load_channels(c).map_err(|e| {

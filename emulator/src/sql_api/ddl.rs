@@ -1,6 +1,7 @@
 //! The catalog DDL the SQL API runs: `CREATE [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS]`,
 //! `CREATE [OR REPLACE] PIPE [IF NOT EXISTS]` and the `ALTER TABLE`s the catalog models (`ADD
-//! [COLUMN]`, `ALTER [COLUMN] … DROP|SET NOT NULL`, `SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE`),
+//! [COLUMN]`, `ALTER [COLUMN] … DROP|SET NOT NULL`, `ALTER [COLUMN] … SET DATA TYPE` (a
+//! widening: `catalog/apply/alter_table.rs`), `SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE`),
 //! as users create their tables through
 //! Snowflake's SQL API (the Kafka connector does).
 //!
@@ -36,8 +37,8 @@ use super::failure::failed;
 /// What the SQL API runs besides read-only `SELECT`s, for messages.
 pub(crate) const ACCEPTED: &str = "read-only SELECT/WITH statements and the DDL CREATE \
      [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS], CREATE [OR REPLACE] PIPE [IF NOT EXISTS] \
-     and ALTER TABLE … ADD [COLUMN] / ALTER [COLUMN] … DROP|SET NOT NULL / SET \
-     ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE, and INSERT OVERWRITE INTO <t> SELECT * FROM <t> \
+     and ALTER TABLE … ADD [COLUMN] / ALTER [COLUMN] … DROP|SET NOT NULL / ALTER [COLUMN] … \
+     SET DATA TYPE (a widening) / SET ENABLE_SCHEMA_EVOLUTION = TRUE|FALSE, and INSERT OVERWRITE INTO <t> SELECT * FROM <t> \
      QUALIFY <condition> (the same table, no subquery)";
 
 /// The most bytes of one DDL statement through the SQL API: the statement is stored in
@@ -366,6 +367,10 @@ impl Ddl {
                     kind: kind @ StatementError::AlreadyExists { .. },
                     ..
                 } => ("002002", "42710", kind.to_string()),
+                CatalogError::Statement {
+                    kind: StatementError::TypeChange { code, message },
+                    ..
+                } => (*code, "22000", message.clone()),
                 CatalogError::Statement { kind, .. } => ("001003", "42000", kind.to_string()),
                 other => ("001003", "42000", other.to_string()),
             };
@@ -497,5 +502,56 @@ mod tests {
                 e.message
             );
         }
+    }
+
+    /// `SET DATA TYPE` through the SQL API: a widening changes the table; a narrowing is
+    /// answered with Snowflake's code and words, the catalog left as it was.
+    #[test]
+    fn set_data_type_widens_and_a_narrowing_is_refused_as_snowflake_does() {
+        let mut c = catalog();
+        c.apply_sql("CREATE TABLE D.S.T (V VARCHAR(20), M NUMBER(10,2))")
+            .unwrap();
+        let run = |c: &Catalog, sql: &str| {
+            parse(c, sql, Some("D"), Some("S"), &[], None)
+                .unwrap()
+                .unwrap()
+                .apply(c)
+        };
+        let Ok(Applied::Changed(next, status)) = run(
+            &c,
+            "ALTER TABLE T ALTER COLUMN V SET DATA TYPE VARCHAR(200)",
+        ) else {
+            panic!("a widening did not change the table");
+        };
+        assert_eq!(status, "Statement executed successfully.");
+        let ty = |c: &Catalog, col: &str| {
+            c.table_exact("D", "S", "T")
+                .unwrap()
+                .column(col)
+                .unwrap()
+                .ty
+                .sql_name()
+        };
+        assert_eq!(ty(&next, "V"), "VARCHAR(200)");
+        let Err(e) = run(
+            &next,
+            "ALTER TABLE T ALTER COLUMN V SET DATA TYPE VARCHAR(5)",
+        ) else {
+            panic!("a narrowing was run");
+        };
+        assert_eq!((e.status, e.code.as_str()), (422, "040050"));
+        assert_eq!(
+            e.message,
+            "SQL compilation error:\ncannot change column V from type VARCHAR(200) to \
+             VARCHAR(5) because reducing the byte-length of a varchar is not supported."
+        );
+        let Err(e) = run(
+            &next,
+            "ALTER TABLE T ALTER COLUMN M SET DATA TYPE VARCHAR(5)",
+        ) else {
+            panic!("a type change was run");
+        };
+        assert_eq!(e.code, "002108", "{}", e.message);
+        assert_eq!(ty(&next, "M"), "NUMBER(10,2)");
     }
 }

@@ -28,6 +28,20 @@ pub(super) enum Kind {
     Json(&'static str),
 }
 
+/// The length a declared `VARCHAR(n)`/`BINARY(n)` gives (without one, Snowflake's longest:
+/// 16,777,216 characters, 8,388,608 bytes), as Snowflake's rowType `length`; `None` for
+/// other types.
+pub(super) fn declared_length(decl: &str) -> Option<u64> {
+    let upper = decl.to_ascii_uppercase();
+    let base = upper.split('(').next().unwrap_or("").trim();
+    let arg = || upper.split(['(', ')']).nth(1)?.trim().parse().ok();
+    match base {
+        "VARCHAR" => Some(arg().unwrap_or(16_777_216)),
+        "BINARY" => Some(arg().unwrap_or(8_388_608)),
+        _ => None,
+    }
+}
+
 impl Kind {
     pub(super) fn declared(decl: &str) -> Self {
         let upper = decl.to_ascii_uppercase();

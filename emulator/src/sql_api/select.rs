@@ -155,7 +155,14 @@ fn answer(
     let row_type: Vec<Value> = declared
         .iter()
         .zip(&kinds)
-        .map(|((name, _), kind)| kind.clone().unwrap_or(Kind::Text).row_type(name))
+        .map(|((name, decl), kind)| {
+            let mut t = kind.clone().unwrap_or(Kind::Text).row_type(name);
+            // Snowflake's rowType gives a text's or binary's declared length.
+            if let Some(n) = decl.as_deref().and_then(encode::declared_length) {
+                t["length"] = n.into();
+            }
+            t
+        })
         .collect();
     Ok(encode::success(handle, row_type, data))
 }

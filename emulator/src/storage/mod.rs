@@ -23,8 +23,10 @@ use crate::base::error::{sqlite_cause, EmulatorError};
 use crate::convert::{output, SqlValue};
 
 mod readers;
+mod retype;
 
 pub(crate) use readers::MAX_RESULT_BYTES;
+pub(crate) use retype::retype_columns;
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "emulator.sqlite3";

@@ -10,9 +10,10 @@
 //! * a column new to the shape: `ALTER TABLE <T>_CHANGES ADD COLUMN IF NOT EXISTS` through
 //!   the SQL API before the first change carrying it (idempotent: a rerun finds it there);
 //! * a column gone: the change table keeps it (history keeps its values), NULL from then on;
-//! * a column whose Snowflake type would change (`MODIFY` to another type): stop, naming the
-//!   column, its old and new type and the fix (a new snapshot): the change table's column
-//!   cannot change type in place.
+//! * a column whose type changed (`MODIFY`): the change table's column is widened in place
+//!   when the new type is a widening of it, else `follow` stops, naming the column, both
+//!   types and the fix (a new snapshot): `retype.rs`, checked at the `ALTER` and at every
+//!   start.
 //!
 //! Without column names in the binlog, a column count that differs stops `follow`, naming
 //! the setting that lets it evolve. The types come from the table when `follow` reads the
@@ -26,7 +27,7 @@ use mysql_async::binlog::events::{OptionalMetadataField, TableMapEvent};
 use snowpipe_streaming::sql::SqlClient;
 
 use crate::common::say::say;
-use crate::table_replay::cdc::{binlog_value, changes, Followed};
+use crate::table_replay::cdc::{binlog_value, changes, retype, Followed};
 use crate::table_replay::schema::{
     ident, snowflake_name, snowflake_type, Kind, SourceColumn, SourceTable,
 };
@@ -66,7 +67,7 @@ pub(super) struct Place<'a> {
 }
 
 impl Place<'_> {
-    fn changes_table(&self, table: &str) -> String {
+    pub(super) fn changes_table(&self, table: &str) -> String {
         format!(
             "{}.{}.{}",
             ident(self.database),
@@ -171,14 +172,22 @@ fn same_type(
     )
 }
 
-/// At an `ALTER TABLE` of `f`'s table (at `at`): stops when a column `f` holds now maps to
-/// another Snowflake type (a `MODIFY`; names that stay give no other sign in the binlog).
+/// At an `ALTER TABLE` of `f`'s table (at `at`): a column `f` holds whose type changed (a
+/// `MODIFY`; names that stay give no other sign in the binlog) widens the change table's
+/// column, or stops when it cannot (`retype.rs`); without an SQL API, stops when its
+/// Snowflake type changed.
 ///
 /// # Errors
-/// For such a column, or when the source cannot be read.
-pub(super) async fn check_types(f: &Followed<'_>, place: &Place<'_>, at: &str) -> Result<()> {
+/// For such a column, or when the source or the change table cannot be read or altered.
+pub(super) async fn check_types(f: &mut Followed<'_>, place: &Place<'_>, at: &str) -> Result<()> {
     let mut conn = source::connect(place.source).await?;
     let now = source::describe(&mut conn, &f.table.name, None).await?;
+    if let Some(sql) = place.sql {
+        let target = place.changes_table(&f.table.name);
+        let shape = retype::check((sql, &target), &f.table, &now, at).await?;
+        set_shape(f, shape);
+        return Ok(());
+    }
     let fix = changes::new_snapshot_fix([f.table.name.as_str()]);
     for old in &f.table.columns {
         if let Some(c) = now.columns.iter().find(|c| c.name == old.name) {
@@ -222,7 +231,7 @@ fn from_binlog(tme: &TableMapEvent<'_>, i: usize, name: &str) -> Option<SourceCo
 }
 
 /// `f` takes `table`'s shape: its columns, names and labels.
-fn set_shape(f: &mut Followed<'_>, table: SourceTable) {
+pub(super) fn set_shape(f: &mut Followed<'_>, table: SourceTable) {
     f.names = table
         .columns
         .iter()

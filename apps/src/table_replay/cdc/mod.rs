@@ -16,7 +16,8 @@
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
 //! drops every row before it. A snapshot row or a change whose value the type mapping refuses
 //! is a dead letter in `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
-//! COLUMN` evolves the change table (`evolve.rs`); a rename or `DROP TABLE` of a followed
+//! COLUMN` evolves the change table (`evolve.rs`; a `MODIFY` widens its column in place or
+//! stops, at the `ALTER` or at the next start: `retype.rs`); a rename or `DROP TABLE` of a followed
 //! table stops `follow`, naming the statement and the fix.
 //!
 //! Tables need a single integer primary key: the current state is per key.
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod dead_letters;
 pub mod demo;
 mod evolve;
+mod retype;
 mod snapshot;
 mod stream;
 pub mod token;
@@ -204,10 +206,14 @@ pub async fn follow(
     let db = db.context("the source URL names no database")?;
     let mut tables = Vec::new();
     for name in &opts.tables {
-        let f = open_table(client, opts, &mut conn, name).await?;
+        let mut f = open_table(client, opts, &mut conn, name).await?;
         if let Some(sql) = &opts.sql {
             // A run killed after an ALTER … ADD COLUMN: the change table gets the column.
             evolve::add_missing_columns(sql, &opts.place(), &f.table).await?;
+            // A MODIFY made while follow was down: widened now, or the stop it would be.
+            let target = opts.place().changes_table(name);
+            let shape = retype::check((sql, &target), &f.table, &f.table, AT_START).await?;
+            evolve::set_shape(&mut f, shape);
         }
         tables.push(f);
     }
@@ -288,6 +294,9 @@ pub async fn follow(
     }
     Ok(report)
 }
+
+/// Where a type change found at the start is, for its messages.
+const AT_START: &str = "the start (a MODIFY made while follow was not running)";
 
 /// How long `follow` keeps connecting again after the source server went away.
 const RECONNECT_FOR: Duration = Duration::from_secs(120);

@@ -160,7 +160,7 @@ pub(super) async fn follow(
                         }
                         Some((i, Ddl::Alter)) => {
                             let at = format!("{}:{begin}", tx.file);
-                            evolve::check_types(&tables[i], place, &at).await?;
+                            evolve::check_types(&mut tables[i], place, &at).await?;
                         }
                         None => {}
                     }

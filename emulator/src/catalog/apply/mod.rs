@@ -2,8 +2,7 @@
 //! tables and pipes, within a session (the current database and schema).
 
 use sqlparser::ast::{
-    AlterColumnOperation, AlterTable, AlterTableOperation, CreateTableLikeKind, ObjectName,
-    ObjectNamePart, ObjectType, SchemaName, Statement, Use,
+    CreateTableLikeKind, ObjectName, ObjectNamePart, ObjectType, SchemaName, Statement, Use,
 };
 use sqlparser::dialect::SnowflakeDialect;
 use sqlparser::parser::Parser;
@@ -15,12 +14,13 @@ use script::RawStatement;
 
 use super::*;
 
+mod alter_table;
 mod column_defs;
 mod expression_depth;
 mod statement_text;
 mod table_options;
 
-use column_defs::{columns, MAX_COLUMNS};
+use column_defs::columns;
 use statement_text::{is_unmodelled, strip_error_logging, structured_array, unknown_kind};
 
 impl Catalog {
@@ -269,96 +269,6 @@ impl Catalog {
             }
             _ => Ok(false),
         }
-    }
-
-    /// `ALTER TABLE t ADD [COLUMN] [IF NOT EXISTS] <column>` (what schema evolution stores,
-    /// docs/protocol.md "Table features") and `ALTER TABLE t ALTER [COLUMN] c DROP|SET NOT
-    /// NULL`; `Ok(false)` when no operation of the statement is modelled (other `ALTER`s,
-    /// Iceberg, dynamic and external tables).
-    pub(super) fn alter_table(
-        &mut self,
-        session: &Session,
-        alter: AlterTable,
-    ) -> Result<bool, StatementError> {
-        let is_modelled = |op: &AlterTableOperation| {
-            matches!(
-                op,
-                AlterTableOperation::AddColumn { .. }
-                    | AlterTableOperation::AlterColumn {
-                        op: AlterColumnOperation::DropNotNull | AlterColumnOperation::SetNotNull,
-                        ..
-                    }
-            )
-        };
-        if alter.table_type.is_some() || !alter.operations.iter().any(is_modelled) {
-            return Ok(false);
-        }
-        let name = qualify(session, &idents(&alter.name)?)?;
-        let Some(table) = self.schema_mut(&name)?.tables.get_mut(&name.name) else {
-            if alter.if_exists {
-                return Ok(true);
-            }
-            return Err(StatementError::DoesNotExist {
-                kind: "table",
-                name: name.display(),
-            });
-        };
-        // Names looked up in a set, not column by column: a statement may add many.
-        let mut names: std::collections::HashSet<String> =
-            table.columns.iter().map(|c| c.name.clone()).collect();
-        for operation in alter.operations {
-            match operation {
-                AlterTableOperation::AddColumn {
-                    if_not_exists,
-                    column_def,
-                    ..
-                } => {
-                    let column = columns(std::slice::from_ref(&column_def))?
-                        .pop()
-                        .expect("one column definition gives one column");
-                    if names.contains(&column.name) {
-                        if if_not_exists {
-                            continue;
-                        }
-                        return Err(StatementError::Syntax(format!(
-                            "column {} already exists in {}; use ADD COLUMN IF NOT EXISTS to keep it",
-                            column.name,
-                            name.display()
-                        )));
-                    }
-                    if table.columns.len() >= MAX_COLUMNS {
-                        return Err(StatementError::Syntax(format!(
-                            "{} would have more than {MAX_COLUMNS} columns, the most the \
-                             emulator stores per table (SQLite's limit)",
-                            name.display()
-                        )));
-                    }
-                    names.insert(column.name.clone());
-                    table.columns.push(column);
-                }
-                AlterTableOperation::AlterColumn {
-                    column_name,
-                    op: op @ (AlterColumnOperation::DropNotNull | AlterColumnOperation::SetNotNull),
-                } => {
-                    let column_name = Ident {
-                        value: column_name.value,
-                        quoted: column_name.quote_style.is_some(),
-                    }
-                    .normalized();
-                    let column = table
-                        .columns
-                        .iter_mut()
-                        .find(|c| c.name == column_name)
-                        .ok_or_else(|| StatementError::DoesNotExist {
-                            kind: "column",
-                            name: format!("{}.{column_name}", name.display()),
-                        })?;
-                    column.nullable = op == AlterColumnOperation::DropNotNull;
-                }
-                _ => {}
-            }
-        }
-        Ok(true)
     }
 
     pub(super) fn apply_use(
