@@ -7,7 +7,8 @@
 //! then two of the deprecated shims old callers still use, `append_rows` and
 //! `append_raw_rows`, on the same rows (the door must not make them slower either).
 //!
-//! `cargo bench --bench null_transport` (2 M rows, release). Without `--bench` (as under
+//! `cargo bench --features bench-internals --bench null_transport` (2 M rows, release; the
+//! bench needs the feature, `NullApi` is behind it). Without `--bench` (as under
 //! `cargo test --benches`), 20 000 rows: a smoke run.
 
 use std::time::{Duration, Instant};
