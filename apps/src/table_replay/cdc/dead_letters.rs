@@ -227,13 +227,15 @@ impl<'c> DeadLetters<'c> {
     /// # Errors
     /// When the close fails.
     pub(super) async fn close(self) -> Result<RowErrorSummary> {
-        if let Some(c) = self.channel {
-            c.close()
-                .await
-                .context("closing a dead-letter channel failed")?;
-        }
+        let Some(c) = self.channel else {
+            return Ok(RowErrorSummary::default());
+        };
+        let status = c.status();
+        c.close()
+            .await
+            .context("closing a dead-letter channel failed")?;
         Ok(match self.rejected {
-            Some(r) => r.finish().await,
+            Some(r) => r.finish(&status).await,
             None => RowErrorSummary::default(),
         })
     }

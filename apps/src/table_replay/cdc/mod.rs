@@ -379,11 +379,12 @@ async fn finish(f: Followed<'_>) -> Result<TableReport> {
         .channel
         .latest_committed_offset_token()
         .map(|t| t.to_string());
+    let status = f.channel.status();
     f.channel
         .close()
         .await
         .context("closing a change channel failed")?;
-    let row_errors = f.rejected.finish().await;
+    let row_errors = f.rejected.finish(&status).await;
     let dead_lettered = f.dead.stored;
     let dead_letter_row_errors = f.dead.close().await?;
     Ok(TableReport {

@@ -9,11 +9,16 @@
 //! "at or before", and the fix: a new snapshot of that table). `follow` goes on (the
 //! token has moved past them; stopping would not bring them back) and, when it ends, exits
 //! non-zero with the summary: exit 0 means every change is in the table.
+//!
+//! A watch that falls behind (more than the SDK's 64 queued reports) counts the rows of the
+//! reports it missed from the server's cumulative count: the next report's total, or the
+//! channel's status read before it is closed (their positions are then unknown).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use snowpipe_streaming::{Channel, OffsetToken, RowErrorEvent, RowErrorSummary};
+use snowpipe_streaming::{Channel, ChannelStatus, OffsetToken, RowErrorEvent, RowErrorSummary};
 use tokio::sync::broadcast;
 
 use crate::common::say::say_warn;
@@ -33,6 +38,8 @@ pub(super) enum Kind {
 /// The row-error watch on one channel.
 pub(super) struct Rejected {
     summary: Arc<Mutex<RowErrorSummary>>,
+    /// Reports were missed (the receiver fell behind): `finish` counts them from the status.
+    lagged: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -40,13 +47,18 @@ impl Rejected {
     /// Watches `channel` (of source table `table`) from now on.
     pub(super) fn watch(table: &str, kind: Kind, channel: &Channel) -> Self {
         let summary = Arc::new(Mutex::new(RowErrorSummary::default()));
+        let lagged = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(watch(
-            table.to_owned(),
-            kind,
+            (table.to_owned(), kind),
             channel.events(),
             summary.clone(),
+            lagged.clone(),
         ));
-        Self { summary, task }
+        Self {
+            summary,
+            lagged,
+            task,
+        }
     }
 
     /// The rows rejected so far.
@@ -58,41 +70,71 @@ impl Rejected {
     }
 
     /// Every rejected row, once the channel is closed (its last reports are published
-    /// before it stops); what came within `LAST_REPORTS` otherwise.
-    pub(super) async fn finish(self) -> RowErrorSummary {
+    /// before it stops); what came within `LAST_REPORTS` otherwise. `status` is the
+    /// channel's, read before it was closed: when reports were missed, the rows they
+    /// counted are taken from its cumulative `rows_error_count` (positions unknown).
+    pub(super) async fn finish(self, status: &ChannelStatus) -> RowErrorSummary {
         let mut task = self.task;
         if tokio::time::timeout(LAST_REPORTS, &mut task).await.is_err() {
             task.abort();
         }
-        let summary = self.summary.lock().unwrap_or_else(PoisonError::into_inner);
-        summary.clone()
+        let mut summary = self
+            .summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if self.lagged.load(Ordering::Relaxed) {
+            summary.catch_up(status);
+        }
+        summary
     }
 }
 
+/// Takes `events` into `summary`, logging each new report, until the channel stops.
 async fn watch(
-    table: String,
-    kind: Kind,
+    (table, kind): (String, Kind),
     mut events: broadcast::Receiver<RowErrorEvent>,
     summary: Arc<Mutex<RowErrorSummary>>,
+    lagged: Arc<AtomicBool>,
 ) {
+    let mut last_total = None;
     loop {
         match events.recv().await {
             Ok(e) => {
                 let mut s = summary.lock().unwrap_or_else(PoisonError::into_inner);
-                let before = s.count();
-                s.record(&e);
-                let new = s.count() - before;
+                let missed = lagged.load(Ordering::Relaxed);
+                let new = take(&mut s, &mut last_total, missed, e.clone());
                 if new > 0 {
                     say_warn!("{}", warning(&table, kind, new, &e));
                 }
             }
-            Err(broadcast::error::RecvError::Lagged(n)) => say_warn!(
-                "warning: {table}: {n} row-error reports were missed; the channel's totals are \
-                 in its status (rows_error_count)"
-            ),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                lagged.store(true, Ordering::Relaxed);
+                say_warn!(
+                    "warning: {table}: {n} row-error reports were missed; follow counts their \
+                     rows from the server's cumulative count (rows_error_count)"
+                );
+            }
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// Records `e`, the rows of reports missed before it included (from the server's cumulative
+/// count, when a report before them was seen); how many rows it added.
+fn take(
+    s: &mut RowErrorSummary,
+    last_total: &mut Option<u64>,
+    missed: bool,
+    mut e: RowErrorEvent,
+) -> u64 {
+    if let Some(before) = last_total.filter(|_| missed) {
+        e.new_errors = e.new_errors.max(e.total_errors.saturating_sub(before));
+    }
+    *last_total = Some(e.total_errors);
+    let count = s.count();
+    s.record(&e);
+    s.count() - count
 }
 
 /// The line logged at a new report.
@@ -211,5 +253,30 @@ mod tests {
         );
         report.tables.remove(1);
         assert_eq!(report.rejected(), None);
+    }
+
+    #[test]
+    fn missed_reports_are_counted_from_the_server_total() {
+        let mut s = RowErrorSummary::default();
+        let mut last = None;
+        assert_eq!(
+            take(&mut s, &mut last, false, RowErrorEvent::new("c", 1, 1)),
+            1
+        );
+        // Reports of totals 2 and 3 were missed: the next one carries them.
+        assert_eq!(
+            take(&mut s, &mut last, true, RowErrorEvent::new("c", 1, 4)),
+            3
+        );
+        assert_eq!(
+            take(&mut s, &mut last, true, RowErrorEvent::new("c", 2, 6)),
+            2
+        );
+        assert_eq!(s.count(), 6);
+        // Missed after the last report: the status at the end has them.
+        let mut status = ChannelStatus::default();
+        status.rows_error_count = 9;
+        s.catch_up(&status);
+        assert_eq!(s.count(), 9);
     }
 }
