@@ -30,7 +30,7 @@ use crate::common::say::say_warn;
 use crate::table_replay::schema::{self, ident, SourceTable};
 
 /// `<TABLE>_DLQ`.
-pub(super) fn table_name(table: &str) -> String {
+pub(crate) fn table_name(table: &str) -> String {
     format!("{}_DLQ", schema::snowflake_name(table))
 }
 

@@ -32,6 +32,7 @@ mod table_replay_follow_dead_letters;
 mod table_replay_follow_modify;
 mod table_replay_follow_perf;
 mod table_replay_follow_purge;
+mod table_replay_follow_rejected;
 mod table_replay_follow_replica;
 mod table_replay_follow_snapshot_dead;
 mod table_replay_follow_truncate;

@@ -72,9 +72,23 @@ pub async fn run(a: FollowArgs) -> Result<()> {
     client.close().await?;
     say!(
         "follow: {} changes in {:.1}s",
-        report.tables.iter().map(|t| t.1).sum::<u64>(),
+        report.tables.iter().map(|t| t.changes).sum::<u64>(),
         report.elapsed.as_secs_f64()
     );
     println!("{}", report.json_line());
-    Ok(())
+    match report.rejected() {
+        // Exit 0 means every change is in the change table.
+        Some(rejected) => anyhow::bail!(
+            "{rejected}: they are not in the tables (the committed positions moved past them). \
+             The source rows at those positions must be re-sent: {}",
+            cdc::changes::new_snapshot_fix(
+                report
+                    .tables
+                    .iter()
+                    .filter(|t| t.row_errors.count() + t.dead_letter_row_errors.count() > 0)
+                    .map(|t| t.table.as_str())
+            )
+        ),
+        None => Ok(()),
+    }
 }

@@ -25,10 +25,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value as Json};
-use snowpipe_streaming::{Channel, OffsetToken, Positions, Rows, StreamingIngestClient};
+use snowpipe_streaming::{
+    Channel, OffsetToken, Positions, RowErrorSummary, Rows, StreamingIngestClient,
+};
 
 use crate::common::say::say_warn;
 use crate::table_replay::cdc::changes::{Op, Origin};
+use crate::table_replay::cdc::rejected::{Kind, Rejected};
 use crate::table_replay::cdc::token::Token;
 use crate::table_replay::cdc::Followed;
 use crate::table_replay::{dead_letter, schema};
@@ -94,6 +97,8 @@ pub(super) struct DeadLetters<'c> {
     committed: Option<Token>,
     /// Dead-lettered by this run.
     pub stored: u64,
+    /// The channel's rows the server rejected (`rejected.rs`), watched from its opening.
+    rejected: Option<Rejected>,
 }
 
 impl<'c> DeadLetters<'c> {
@@ -111,6 +116,7 @@ impl<'c> DeadLetters<'c> {
             channel: None,
             committed: None,
             stored: 0,
+            rejected: None,
         }
     }
 
@@ -149,6 +155,7 @@ impl<'c> DeadLetters<'c> {
             .latest_committed_offset_token()
             .map(|t| Token::parse(t.as_str()))
             .transpose()?;
+        self.rejected = Some(Rejected::watch(&self.table, Kind::DeadLetters, &channel));
         self.channel = Some(channel);
         Ok(())
     }
@@ -206,17 +213,30 @@ impl<'c> DeadLetters<'c> {
         Ok(())
     }
 
-    /// Closes the channel (every dead letter sent is already committed).
+    /// The dead letters the server rejected so far.
+    pub(super) fn rejected(&self) -> RowErrorSummary {
+        self.rejected
+            .as_ref()
+            .map(Rejected::so_far)
+            .unwrap_or_default()
+    }
+
+    /// Closes the channel (every dead letter sent is already committed); the dead letters
+    /// the server rejected.
     ///
     /// # Errors
     /// When the close fails.
-    pub(super) async fn close(self) -> Result<()> {
-        match self.channel {
-            Some(c) => c
-                .close()
-                .await
-                .context("closing a dead-letter channel failed"),
-            None => Ok(()),
-        }
+    pub(super) async fn close(self) -> Result<RowErrorSummary> {
+        let Some(c) = self.channel else {
+            return Ok(RowErrorSummary::default());
+        };
+        let status = c.status();
+        c.close()
+            .await
+            .context("closing a dead-letter channel failed")?;
+        Ok(match self.rejected {
+            Some(r) => r.finish(&status).await,
+            None => RowErrorSummary::default(),
+        })
     }
 }

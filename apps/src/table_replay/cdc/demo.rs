@@ -66,7 +66,7 @@ pub async fn run(rows: u64) -> Result<bool> {
     let r = cdc::follow(&client, &opts, std::future::pending()).await?;
     say!(
         "table_replay --cdc: snapshot: {} change rows ('r')",
-        thousands(r.tables[0].1)
+        thousands(r.tables[0].changes)
     );
     for (label, sql) in SCRIPT {
         if !label.is_empty() {
@@ -77,7 +77,7 @@ pub async fn run(rows: u64) -> Result<bool> {
     let r = cdc::follow(&client, &opts, std::future::pending()).await?;
     say!(
         "table_replay --cdc: the binlog: {} change rows",
-        thousands(r.tables[0].1)
+        thousands(r.tables[0].changes)
     );
     println!("{}", r.json_line());
     client.close().await?;

@@ -20,6 +20,11 @@
 //! stops, at the `ALTER` or at the next start: `retype.rs`); a rename or `DROP TABLE` of a followed
 //! table stops `follow`, naming the statement and the fix.
 //!
+//! A change the destination refuses server-side (a row error: the committed token moves past
+//! it) is logged at once with its position and the fix (a new snapshot of that table), and
+//! `follow` goes on; when it ends it reports every table's rejected rows (`rejected.rs`), and
+//! the command exits non-zero.
+//!
 //! Tables need a single integer primary key: the current state is per key.
 
 mod binlog_value;
@@ -28,6 +33,7 @@ pub mod cli;
 pub mod dead_letters;
 pub mod demo;
 mod evolve;
+mod rejected;
 mod retype;
 mod snapshot;
 mod stream;
@@ -39,7 +45,9 @@ use anyhow::{Context, Result};
 use mysql_async::binlog::row::BinlogRow;
 use mysql_async::Value;
 use serde_json::{Map, Value as Json};
-use snowpipe_streaming::{Channel, OffsetToken, Positions, Rows, StreamingIngestClient};
+use snowpipe_streaming::{
+    Channel, OffsetToken, Positions, RowErrorSummary, Rows, StreamingIngestClient,
+};
 
 use crate::common::say::{say, say_warn};
 use crate::table_replay::schema::{self, SourceTable};
@@ -108,6 +116,8 @@ pub struct Followed<'c> {
     last: Option<OffsetToken>,
     changes: u64,
     dead: dead_letters::DeadLetters<'c>,
+    /// The change channel's rows the server rejected (`rejected.rs`).
+    rejected: rejected::Rejected,
 }
 
 impl Followed<'_> {
@@ -166,25 +176,67 @@ impl Followed<'_> {
     }
 }
 
-/// What a follow did, per table: `(table, changes written, committed token, dead letters)`.
+/// What a follow did to one table.
+#[derive(Debug)]
+pub struct TableReport {
+    pub table: String,
+    /// Changes written by this run.
+    pub changes: u64,
+    /// The change channel's committed token.
+    pub committed: Option<String>,
+    /// Dead letters written by this run.
+    pub dead_lettered: u64,
+    /// Changes the server rejected: not in the change table.
+    pub row_errors: RowErrorSummary,
+    /// Dead letters the server rejected: not in the dead-letter table.
+    pub dead_letter_row_errors: RowErrorSummary,
+}
+
+/// What a follow did, per table.
 #[derive(Debug)]
 pub struct FollowReport {
-    pub tables: Vec<(String, u64, Option<String>, u64)>,
+    pub tables: Vec<TableReport>,
     pub elapsed: Duration,
 }
 
 impl FollowReport {
     /// The last stdout line: `{"followed": {"T": {"changes": n, "committed": "<token>",
-    /// "dead_lettered": n}}}`.
+    /// "dead_lettered": n, "row_errors": {"count": n, …}, "dead_letter_row_errors": {…}}}}`
+    /// (a row-error summary as `RowErrorSummary` serializes).
     pub fn json_line(&self) -> String {
         let mut m = Map::new();
-        for (t, n, c, d) in &self.tables {
+        for t in &self.tables {
             m.insert(
-                t.clone(),
-                serde_json::json!({"changes": n, "committed": c, "dead_lettered": d}),
+                t.table.clone(),
+                serde_json::json!({
+                    "changes": t.changes,
+                    "committed": t.committed,
+                    "dead_lettered": t.dead_lettered,
+                    "row_errors": t.row_errors,
+                    "dead_letter_row_errors": t.dead_letter_row_errors,
+                }),
             );
         }
         serde_json::json!({ "followed": m }).to_string()
+    }
+
+    /// Every table's rejected changes and dead letters, `None` when the server took every
+    /// row: why `follow` exits non-zero.
+    pub fn rejected(&self) -> Option<String> {
+        let lines: Vec<String> = self
+            .tables
+            .iter()
+            .flat_map(|t| {
+                [
+                    (&t.row_errors, "changes"),
+                    (&t.dead_letter_row_errors, "dead letters"),
+                ]
+                .into_iter()
+                .filter(|(s, _)| s.count() > 0)
+                .map(|(s, what)| format!("{}: {}", t.table, rejected::describe(s, what)))
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("; "))
     }
 }
 
@@ -217,9 +269,54 @@ pub async fn follow(
         }
         tables.push(f);
     }
-    snapshot_where_needed(&mut conn, &mut tables, opts.batch).await?;
+    snapshot_where_needed(&mut conn, &mut tables, opts.batch)
+        .await
+        .map_err(|e| with_rejected(e, &tables))?;
     drop(conn);
-    let stop = stop;
+    stream_all(opts, &db, &mut tables, stop)
+        .await
+        .map_err(|e| with_rejected(e, &tables))?;
+    let mut report = FollowReport {
+        tables: Vec::new(),
+        elapsed: started.elapsed(),
+    };
+    for f in tables {
+        report.tables.push(finish(f).await?);
+    }
+    Ok(report)
+}
+
+/// An error that stops `follow`, with the rows the server rejected before it (the reports
+/// that came so far).
+fn with_rejected(e: anyhow::Error, tables: &[Followed<'_>]) -> anyhow::Error {
+    let lines: Vec<String> = tables
+        .iter()
+        .map(|f| (f, f.rejected.so_far(), f.dead.rejected()))
+        .flat_map(|(f, changes, dead)| {
+            [(changes, "changes"), (dead, "dead letters")]
+                .into_iter()
+                .filter(|(s, _)| s.count() > 0)
+                .map(|(s, what)| format!("{}: {}", f.table.name, rejected::describe(&s, what)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if lines.is_empty() {
+        return e;
+    }
+    e.context(format!(
+        "follow stopped; before it, {} (not in the tables: a new snapshot of those tables \
+         re-sends them)",
+        lines.join("; ")
+    ))
+}
+
+/// Reads the binlog (connecting again after the server went away) until `stop` or idle.
+async fn stream_all(
+    opts: &FollowOptions,
+    db: &str,
+    tables: &mut [Followed<'_>],
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     tokio::pin!(stop);
     let mut changes = 0;
     let mut retry_until: Option<Instant> = None;
@@ -230,14 +327,14 @@ pub async fn follow(
             .min()
             .context("no table to follow")?;
         say!("following the binlog from {start}");
-        match read_binlog(opts, &start, &db, &mut tables, &mut stop).await {
+        match read_binlog(opts, &start, db, tables, &mut stop).await {
             Ok(streamed) => {
                 changes += streamed.changes;
                 say!(
                     "followed {changes} binlog changes{}",
                     streamed.at.map_or(String::new(), |p| format!(" up to {p}"))
                 );
-                break;
+                return Ok(());
             }
             Err(e) if e.downcast_ref::<stream::Disconnected>().is_some() => {
                 // The server went away (a restart): from each table's last appended change.
@@ -249,50 +346,55 @@ pub async fn follow(
                     )));
                 }
                 say_warn!("{e:#}; connecting again in 1s");
-                for f in &mut tables {
+                for f in tables.iter_mut() {
                     if let Some(last) = &f.last {
                         f.committed = Some(Token::parse(last.as_str())?);
                     }
                 }
                 tokio::select! {
-                    () = &mut stop => break,
+                    () = &mut stop => return Ok(()),
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
             Err(e) => return Err(e),
         }
     }
-    let mut report = FollowReport {
-        tables: Vec::new(),
-        elapsed: started.elapsed(),
-    };
-    for f in tables {
-        if let Some(last) = &f.last {
-            f.channel
-                .wait_for_commit(last, Duration::from_secs(120))
-                .await
-                .with_context(|| {
-                    format!(
-                        "{}'s last changes were not committed within 120 s",
-                        f.table.name
-                    )
-                })?;
-        }
-        let committed = f
-            .channel
-            .latest_committed_offset_token()
-            .map(|t| t.to_string());
+}
+
+/// Waits for a table's last changes to commit, closes its channels and takes their
+/// rejected rows (reported before a channel stops).
+async fn finish(f: Followed<'_>) -> Result<TableReport> {
+    if let Some(last) = &f.last {
         f.channel
-            .close()
+            .wait_for_commit(last, Duration::from_secs(120))
             .await
-            .context("closing a change channel failed")?;
-        let dead = f.dead.stored;
-        f.dead.close().await?;
-        report
-            .tables
-            .push((f.table.name.clone(), f.changes, committed, dead));
+            .with_context(|| {
+                format!(
+                    "{}'s last changes were not committed within 120 s",
+                    f.table.name
+                )
+            })?;
     }
-    Ok(report)
+    let committed = f
+        .channel
+        .latest_committed_offset_token()
+        .map(|t| t.to_string());
+    let status = f.channel.status();
+    f.channel
+        .close()
+        .await
+        .context("closing a change channel failed")?;
+    let row_errors = f.rejected.finish(&status).await;
+    let dead_lettered = f.dead.stored;
+    let dead_letter_row_errors = f.dead.close().await?;
+    Ok(TableReport {
+        table: f.table.name.clone(),
+        changes: f.changes,
+        committed,
+        dead_lettered,
+        row_errors,
+        dead_letter_row_errors,
+    })
 }
 
 /// Where a type change found at the start is, for its messages.
@@ -361,7 +463,9 @@ async fn open_table<'c>(
     if let Some(t) = &committed {
         say!("{name}: resuming after committed {}", t.render());
     }
+    let rejected = rejected::Rejected::watch(name, rejected::Kind::Changes, &channel);
     Ok(Followed {
+        rejected,
         table,
         names,
         labels,

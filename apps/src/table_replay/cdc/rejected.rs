@@ -1,0 +1,282 @@
+//! Changes the server rejected (row errors, Snowflake's `ON_ERROR = CONTINUE`: a value the
+//! change table's column no longer holds, say): the channel's committed token moves past
+//! them, so they are not in `<TABLE>_CHANGES` (or `<TABLE>_DLQ`) and reading the binlog again
+//! would not bring them back.
+//!
+//! Each change channel, and each dead-letter channel once opened, is watched from its opening:
+//! a task takes every report on `Channel::events` into the table's `RowErrorSummary` and
+//! logs it at once (the table, how many, the server's first message, the binlog positions
+//! "at or before", and the fix: a new snapshot of that table). `follow` goes on (the
+//! token has moved past them; stopping would not bring them back) and, when it ends, exits
+//! non-zero with the summary: exit 0 means every change is in the table.
+//!
+//! A watch that falls behind (more than the SDK's 64 queued reports) counts the rows of the
+//! reports it missed from the server's cumulative count: the next report's total, or the
+//! channel's status read before it is closed (their positions are then unknown).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use snowpipe_streaming::{Channel, ChannelStatus, OffsetToken, RowErrorEvent, RowErrorSummary};
+use tokio::sync::broadcast;
+
+use crate::common::say::say_warn;
+use crate::table_replay::cdc::changes;
+use crate::table_replay::cdc::token::Token;
+
+/// How long `finish` waits for a closed channel's last reports.
+const LAST_REPORTS: Duration = Duration::from_secs(10);
+
+/// Which of a table's channels a watch is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Changes,
+    DeadLetters,
+}
+
+/// The row-error watch on one channel.
+pub(super) struct Rejected {
+    summary: Arc<Mutex<RowErrorSummary>>,
+    /// Reports were missed (the receiver fell behind): `finish` counts them from the status.
+    lagged: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Rejected {
+    /// Watches `channel` (of source table `table`) from now on.
+    pub(super) fn watch(table: &str, kind: Kind, channel: &Channel) -> Self {
+        let summary = Arc::new(Mutex::new(RowErrorSummary::default()));
+        let lagged = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(watch(
+            (table.to_owned(), kind),
+            channel.events(),
+            summary.clone(),
+            lagged.clone(),
+        ));
+        Self {
+            summary,
+            lagged,
+            task,
+        }
+    }
+
+    /// The rows rejected so far.
+    pub(super) fn so_far(&self) -> RowErrorSummary {
+        self.summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Every rejected row, once the channel is closed (its last reports are published
+    /// before it stops); what came within `LAST_REPORTS` otherwise. `status` is the
+    /// channel's, read before it was closed: when reports were missed, the rows they
+    /// counted are taken from its cumulative `rows_error_count` (positions unknown).
+    pub(super) async fn finish(self, status: &ChannelStatus) -> RowErrorSummary {
+        let mut task = self.task;
+        if tokio::time::timeout(LAST_REPORTS, &mut task).await.is_err() {
+            task.abort();
+        }
+        let mut summary = self
+            .summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if self.lagged.load(Ordering::Relaxed) {
+            summary.catch_up(status);
+        }
+        summary
+    }
+}
+
+/// Takes `events` into `summary`, logging each new report, until the channel stops.
+async fn watch(
+    (table, kind): (String, Kind),
+    mut events: broadcast::Receiver<RowErrorEvent>,
+    summary: Arc<Mutex<RowErrorSummary>>,
+    lagged: Arc<AtomicBool>,
+) {
+    let mut last_total = None;
+    loop {
+        match events.recv().await {
+            Ok(e) => {
+                let mut s = summary.lock().unwrap_or_else(PoisonError::into_inner);
+                let missed = lagged.load(Ordering::Relaxed);
+                let new = take(&mut s, &mut last_total, missed, e.clone());
+                if new > 0 {
+                    say_warn!("{}", warning(&table, kind, new, &e));
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                lagged.store(true, Ordering::Relaxed);
+                say_warn!(
+                    "warning: {table}: {n} row-error reports were missed; follow counts their \
+                     rows from the server's cumulative count (rows_error_count)"
+                );
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Records `e`, the rows of reports missed before it included (from the server's cumulative
+/// count, when a report before them was seen); how many rows it added.
+fn take(
+    s: &mut RowErrorSummary,
+    last_total: &mut Option<u64>,
+    missed: bool,
+    mut e: RowErrorEvent,
+) -> u64 {
+    if let Some(before) = last_total.filter(|_| missed) {
+        e.new_errors = e.new_errors.max(e.total_errors.saturating_sub(before));
+    }
+    *last_total = Some(e.total_errors);
+    let count = s.count();
+    s.record(&e);
+    s.count() - count
+}
+
+/// The line logged at a new report.
+fn warning(table: &str, kind: Kind, new: u64, e: &RowErrorEvent) -> String {
+    let (what, dest) = match kind {
+        Kind::Changes => ("changes", changes::table_name(&schema_name(table))),
+        Kind::DeadLetters => (
+            "dead letters",
+            crate::table_replay::dead_letter::table_name(table),
+        ),
+    };
+    format!(
+        "warning: {table}: the server rejected {new} {what} ({}) at or before {}: they are not \
+         in {dest}, and follow goes on (the committed position has moved past them; stopping \
+         would not bring them back) and will exit non-zero. The source rows at those positions \
+         must be re-sent: {}",
+        e.last_error_message.as_deref().unwrap_or("no message"),
+        e.offset_upper_bound
+            .as_ref()
+            .map_or_else(|| "an unknown position".into(), place),
+        changes::new_snapshot_fix([table])
+    )
+}
+
+fn schema_name(table: &str) -> String {
+    crate::table_replay::schema::snowflake_name(table)
+}
+
+/// A change token as a place: `binlog FILE:POS row N`, `snapshot key K`.
+pub(super) fn place(token: &OffsetToken) -> String {
+    match Token::parse(token.as_str()) {
+        Ok(Token::Binlog { change, .. }) => format!("binlog {} row {}", change.event, change.row),
+        Ok(Token::Snapshot { key, .. }) => format!("snapshot key {key}"),
+        Err(_) => format!("token {token}"),
+    }
+}
+
+/// `3 changes rejected (first: …; at or before binlog F:P row 0 … binlog F:Q row 2)`.
+pub(super) fn describe(s: &RowErrorSummary, what: &str) -> String {
+    let range = match (s.first_at_or_before(), s.last_at_or_before()) {
+        (Some(a), Some(b)) if a != b => format!("at or before {} … {}", place(a), place(b)),
+        (Some(a), _) => format!("at or before {}", place(a)),
+        (None, _) => "at unknown positions".into(),
+    };
+    format!(
+        "{} {what} rejected by the server ({range}; first: {})",
+        s.count(),
+        s.first_message().unwrap_or("no message")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_names_the_table_the_count_the_position_and_the_fix() {
+        let token = OffsetToken::new("b:mysql-bin.000002:1200:1350:3").unwrap();
+        let e = RowErrorEvent::new("table_replay_changes_orders", 2, 2)
+            .with_last_error("NULL result in a non-nullable column", token.clone());
+        let line = warning("orders", Kind::Changes, 2, &e);
+        for part in [
+            "orders: the server rejected 2 changes (NULL result in a non-nullable column)",
+            "at or before binlog mysql-bin.000002:1350 row 3",
+            "not in ORDERS_CHANGES",
+            "follow goes on",
+            "exit non-zero",
+            "take a new snapshot: DROP PIPE ORDERS_CHANGES_PIPE",
+        ] {
+            assert!(line.contains(part), "{part:?} missing from {line}");
+        }
+        let mut s = RowErrorSummary::default();
+        s.record(&e);
+        assert_eq!(
+            describe(&s, "changes"),
+            "2 changes rejected by the server (at or before binlog mysql-bin.000002:1350 row 3; \
+             first: NULL result in a non-nullable column)"
+        );
+        assert_eq!(place(&OffsetToken::new("x").unwrap()), "token x");
+    }
+
+    #[test]
+    fn the_report_carries_the_counts_and_says_why_follow_exits_non_zero() {
+        use crate::table_replay::cdc::{FollowReport, TableReport};
+        let table = |name: &str, rejected: u64| {
+            let mut row_errors = RowErrorSummary::default();
+            row_errors.record(
+                &RowErrorEvent::new(name, rejected, rejected).with_last_error(
+                    "String 'x' is too long",
+                    OffsetToken::new("b:bin.000001:4:9:0").unwrap(),
+                ),
+            );
+            TableReport {
+                table: name.into(),
+                changes: 3,
+                committed: None,
+                dead_lettered: 0,
+                row_errors,
+                dead_letter_row_errors: RowErrorSummary::default(),
+            }
+        };
+        let mut report = FollowReport {
+            tables: vec![table("a", 0), table("b", 2)],
+            elapsed: Duration::ZERO,
+        };
+        let json: serde_json::Value = serde_json::from_str(&report.json_line()).unwrap();
+        assert_eq!(json["followed"]["a"]["row_errors"]["count"], 0);
+        assert_eq!(json["followed"]["b"]["row_errors"]["count"], 2);
+        assert_eq!(json["followed"]["b"]["dead_letter_row_errors"]["count"], 0);
+        assert_eq!(
+            report.rejected().as_deref(),
+            Some(
+                "b: 2 changes rejected by the server (at or before binlog bin.000001:9 row 0; \
+                 first: String 'x' is too long)"
+            )
+        );
+        report.tables.remove(1);
+        assert_eq!(report.rejected(), None);
+    }
+
+    #[test]
+    fn missed_reports_are_counted_from_the_server_total() {
+        let mut s = RowErrorSummary::default();
+        let mut last = None;
+        assert_eq!(
+            take(&mut s, &mut last, false, RowErrorEvent::new("c", 1, 1)),
+            1
+        );
+        // Reports of totals 2 and 3 were missed: the next one carries them.
+        assert_eq!(
+            take(&mut s, &mut last, true, RowErrorEvent::new("c", 1, 4)),
+            3
+        );
+        assert_eq!(
+            take(&mut s, &mut last, true, RowErrorEvent::new("c", 2, 6)),
+            2
+        );
+        assert_eq!(s.count(), 6);
+        // Missed after the last report: the status at the end has them.
+        let mut status = ChannelStatus::default();
+        status.rows_error_count = 9;
+        s.catch_up(&status);
+        assert_eq!(s.count(), 9);
+    }
+}
