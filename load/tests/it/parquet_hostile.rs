@@ -453,3 +453,58 @@ fn write_the_issues_files() {
         assert!(len < 16 << 20, "{name}: {len}");
     }
 }
+
+/// Rows `ids` of `id` and a list `tags`, row `heavy` (an index into `ids`) holding `values`
+/// values, the others none.
+fn one_heavy_list(ids: std::ops::Range<i64>, heavy: usize, values: usize) -> RecordBatch {
+    let n = ids.clone().count();
+    let id: ArrayRef = Arc::new(Int64Array::from_iter_values(ids));
+    let lengths = (0..n).map(|i| if i == heavy { values } else { 0 });
+    let items = Arc::new(Int64Array::from_iter_values(
+        (0..values as i64).map(|v| v * 7),
+    ));
+    let field = Arc::new(Field::new("item", DataType::Int64, true));
+    let tags: ArrayRef = Arc::new(ListArray::new(
+        field,
+        OffsetBuffer::from_lengths(lengths),
+        items,
+        None,
+    ));
+    RecordBatch::try_from_iter([("id", id), ("tags", tags)]).unwrap()
+}
+
+/// `docs/SECURITY.md`'s gap: a row's list values are counted as the row group's average, so
+/// one row of 100,000 holding all 1,500,000 values of its row group (24 MB by the plan's
+/// count, past the 2 MiB row cap of a 16 MiB budget) passes the row check at 240 bytes a row.
+/// The cap should hold per row: that row a dead letter naming it and the cap, the rows around
+/// it and the next row group landing, RSS within the budget. Today (measured, debug): parquet's
+/// writer ends pages at record boundaries, so the row is one 12 MB page, the page cap refuses
+/// the whole row group (a dead letter for rows 1 to 100,000; 100 rows land, peak RSS 39 MiB):
+/// memory holds, the 99,999 rows around it do not land. A writer whose pages split a record
+/// gets past the page cap and decodes the row past the row cap.
+#[test]
+#[ignore = "open gap (docs/SECURITY.md, Parquet list columns): the row group is refused whole"]
+fn one_row_holding_most_of_a_row_groups_list_values_is_refused_by_the_row_cap() {
+    let lab = Lab::new();
+    let file = lab.path("heavy_list.parquet");
+    let hostile = one_heavy_list(0..100_000, 50_000, 1_500_000);
+    let after = one_heavy_list(200_000..200_100, 0, 3);
+    write(&file, &[hostile, after], zstd().build());
+    let profile = lab.profile(BUDGET);
+    let (run, peak, _) = load_measured(&lab, &[&file], &["--profile", profile.to_str().unwrap()]);
+    let s = run.ok();
+    let dead = dead_letters(&file);
+    eprintln!("summary {s}; dead letters {dead:?}");
+    assert_eq!(
+        (s["rows"].as_u64(), s["bad_records"].as_u64()),
+        (Some(100_099), Some(1)),
+        "{s}"
+    );
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let error = dead[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("row 50001") && error.contains("row cap"),
+        "{error}"
+    );
+    assert!(peak <= LIMIT, "peak RSS {} MiB", peak >> 20);
+}
