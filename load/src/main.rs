@@ -92,6 +92,7 @@ mod names;
 mod object;
 mod overhead;
 mod parquet_guard;
+mod parquet_lists;
 mod parquet_rows;
 mod progress;
 mod ranges;

@@ -12,7 +12,10 @@
 //!   each string dictionary's longest value: a page past [`Limits::page`], pages held at once
 //!   (each column's largest page and its dictionary) past [`Limits::pages`] or a row that may
 //!   decode past [`Limits::row`] refuse the row group, naming it; otherwise the rows per batch
-//!   that keep a batch's decoded size near [`Limits::batch`]. GZIP and LZ4 pages, which the
+//!   that keep a batch's decoded size near [`Limits::batch`]. A list column counts its
+//!   row group's average per row there; the rows whose values alone take more than the
+//!   column's share of the row cap are found from the repetition levels
+//!   (`parquet_lists.rs`) and listed in the plan, to be read around. GZIP and LZ4 pages, which the
 //!   parquet crate inflates to their end whatever the header claims, are inflated once into
 //!   a sink first (at most their claim + 1 bytes) and refused past the claim.
 
@@ -27,6 +30,7 @@ use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 use parquet::file::serialized_reader::SerializedPageReader;
 
+use crate::parquet_lists::{heavy_rows, Heavy};
 use crate::thrift_compact::{Kind, Reader};
 
 /// How deep a schema may nest (the root's children are level 1). The parquet crate recurses
@@ -186,7 +190,7 @@ impl Limits {
 }
 
 /// How to read a row group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Plan {
     /// Rows per batch.
     pub batch_rows: usize,
@@ -194,6 +198,11 @@ pub(crate) struct Plan {
     pub row_bytes: u64,
     /// The decoded pages its readers hold at once (each column's largest and dictionary).
     pub held: u64,
+    /// The rows whose list values alone would decode past the row cap, in row order
+    /// (`parquet_lists.rs`): read around, each a dead letter.
+    pub heavy: Vec<Heavy>,
+    /// The row cap they are past.
+    pub row_cap: u64,
 }
 
 /// What one column chunk's page headers claim.
@@ -220,6 +229,8 @@ pub(crate) fn plan(
     let group = meta.row_group(index);
     let rows = u64::try_from(group.num_rows()).unwrap_or(0).max(1);
     let (mut held, mut row) = (0u64, 0u64);
+    // The flat columns' part of a row, and each list column's value bytes.
+    let (mut flat, mut lists) = (0u64, Vec::new());
     for (j, chunk) in group.columns().iter().enumerate() {
         let column = meta.file_metadata().schema_descr().column(j);
         let name = column.path().string();
@@ -262,6 +273,12 @@ pub(crate) fn plan(
         // Saturating: the footer's counts are the writer's word.
         let bytes = per_row.saturating_mul(value.saturating_add(8));
         row = row.saturating_add(bytes.saturating_add(name.len() as u64 + 4));
+        if column.max_rep_level() > 0 {
+            lists.push((j, value));
+            flat = flat.saturating_add(name.len() as u64 + 4);
+        } else {
+            flat = flat.saturating_add(bytes.saturating_add(name.len() as u64 + 4));
+        }
     }
     if held > limits.pages {
         bail!(
@@ -278,11 +295,21 @@ pub(crate) fn plan(
             limits.row
         );
     }
+    // The average is not the longest row: each list column's share of the cap, per row.
+    let heavy = if lists.is_empty() {
+        Vec::new()
+    } else {
+        let share = limits.row.saturating_sub(flat) / lists.len() as u64;
+        let value_bytes = |j: usize| lists.iter().find(|l| l.0 == j).map_or(0, |l| l.1);
+        heavy_rows(file, meta, index, share, &value_bytes)?
+    };
     let batch_rows = usize::try_from(limits.batch / row.max(1)).unwrap_or(MAX_BATCH_ROWS);
     Ok(Plan {
         batch_rows: batch_rows.clamp(1, MAX_BATCH_ROWS),
         row_bytes: row,
         held,
+        heavy,
+        row_cap: limits.row,
     })
 }
 

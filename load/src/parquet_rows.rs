@@ -6,7 +6,9 @@
 //! `parquet_guard::plan` reads its page headers and dictionaries: a row group that cannot be
 //! decoded within the budget is a bad record (a line of `<input>.rejected.ndjson` naming the
 //! file, the row group, its rows and the limit; `--on-error abort` stops there), and the row
-//! groups after it still load. Batches are sized by what their rows decode to, not by the
+//! groups after it still load. A row whose list values alone are past the row cap
+//! (`parquet_lists.rs`) is a bad record of its own (a line naming the row and the cap): the
+//! rows before and after it are read by readers of their own. Batches are sized by what their rows decode to, not by the
 //! file's encoded size (a dictionary value repeated a million times is a few bytes encoded).
 
 use std::fs::File;
@@ -118,7 +120,7 @@ pub(crate) fn read(
                 to: end,
                 identity: &identity,
             };
-            if let Err(e) = group.send(&limits, sink, report, &share) {
+            if let Err(e) = group.send(&limits, sink, (&mut *report, &mut dead), &share) {
                 let at = report.end_position.max(from);
                 if sink.stop.load(Ordering::Relaxed) || sink.tx.is_closed() {
                     return Err(e);
@@ -224,12 +226,13 @@ struct GroupRead<'a> {
 }
 
 impl GroupRead<'_> {
-    /// Plans the row group within `limits`, then sends its batches from `from` on.
+    /// Plans the row group within `limits`, then sends its batches from `from` on, each row
+    /// too large for the row cap (`parquet_lists.rs`) a dead letter in `dead` between them.
     fn send(
         &self,
         limits: &Limits,
         sink: &Sink<'_>,
-        report: &mut TextReport,
+        (report, dead): (&mut TextReport, &mut DeadLetter),
         share: &dyn Fn(u64) -> u64,
     ) -> Result<()> {
         let plan = parquet_guard::plan(self.file, self.meta.metadata(), self.index, limits)?;
@@ -237,6 +240,7 @@ impl GroupRead<'_> {
             row_group = self.index,
             rows_per_batch = plan.batch_rows,
             row_bytes = plan.row_bytes,
+            heavy_rows = plan.heavy.len(),
             "row group planned"
         );
         let hold = plan.held.saturating_add(IN_FLIGHT);
@@ -246,16 +250,75 @@ impl GroupRead<'_> {
         else {
             return Ok(());
         };
+        let mut at = self.from;
+        for heavy in &plan.heavy {
+            let row = self.first.saturating_add(heavy.row);
+            if row < at || row >= self.to {
+                continue;
+            }
+            self.send_rows((at, row), plan.batch_rows, sink, report, share)?;
+            if sink.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let error = format!(
+                "{}: row {} (row group {}) not loaded: its list column {} holds {} values, \
+                 {} bytes decoded, past its share of the row cap of {} bytes (an eighth of \
+                 the client's memory budget): raise memory_budget_bytes, or write shorter lists",
+                dead_name(dead),
+                row + 1,
+                self.index,
+                heavy.column,
+                heavy.values,
+                heavy.bytes,
+                plan.row_cap
+            );
+            if sink.on_error == OnError::Abort {
+                bail!("{error} (--on-error abort)");
+            }
+            tracing::warn!("{error}");
+            dead.write(&BadRecord {
+                line: row + 1,
+                offset: group_offset(self.meta, self.index).0,
+                error,
+                text: b"",
+                whole: None,
+                bytes: share(1),
+            })?;
+            // The rows after it are appended with tokens past it: the dead letter is on disk
+            // first.
+            dead.flush()?;
+            report.bad_records += 1;
+            report.end_position = row + 1;
+            sink.tx
+                .blocking_send(Msg::Skipped { bytes: share(1) })
+                .map_err(|_| anyhow!("the loader stopped"))?;
+            at = row + 1;
+        }
+        self.send_rows((at, self.to), plan.batch_rows, sink, report, share)
+    }
+
+    /// Sends rows `from..to` of the file (within this row group) in batches of `batch_rows`.
+    fn send_rows(
+        &self,
+        (from, to): (u64, u64),
+        batch_rows: usize,
+        sink: &Sink<'_>,
+        report: &mut TextReport,
+        share: &dyn Fn(u64) -> u64,
+    ) -> Result<()> {
+        if from >= to {
+            return Ok(());
+        }
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
             self.file.try_clone()?,
             self.meta.clone(),
         )
         .with_row_groups(vec![self.index])
-        .with_batch_size(plan.batch_rows)
-        .with_offset(usize::try_from(self.from - self.first)?)
-        .with_limit(usize::try_from(self.to - self.from)?)
+        .with_batch_size(batch_rows)
+        .with_offset(usize::try_from(from - self.first)?)
+        .with_limit(usize::try_from(to - from)?)
         .build()?;
-        let mut before = self.from;
+        let mut before = from;
         for batch in reader {
             if sink.stop.load(Ordering::Relaxed) {
                 break;

@@ -39,6 +39,11 @@ pub(super) struct CacheState {
     /// Tests only: a compilation waits here until an async task has seen it running.
     #[cfg(test)]
     pub(super) rendezvous: Option<Arc<Rendezvous>>,
+    /// Tests only: how many compilations started, and whether they panic.
+    #[cfg(test)]
+    pub(super) compiles: usize,
+    #[cfg(test)]
+    pub(super) panics: bool,
 }
 
 /// Tests only: a compilation that waits (at most 10 s) until an async task saw it running,
@@ -159,6 +164,39 @@ impl CacheState {
     }
 }
 
+/// [`compile_answer`], a panic in it caught as the schema's refusal (a compiler's bug on
+/// some hostile text is the message's fault, and remembered as any refused schema is: while
+/// the id's gate is held, so no other caller compiles it meanwhile).
+fn compile_caught(
+    #[cfg_attr(not(test), allow(unused_variables))] cache: &Mutex<CacheState>,
+    answer: Answer,
+) -> Result<Registered, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        #[cfg(test)]
+        {
+            let panics = {
+                let mut c = lock(cache);
+                c.compiles += 1;
+                c.panics
+            };
+            assert!(!panics, "a compiler that panics (test hook)");
+        }
+        compile_answer(answer)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let what: String = what.chars().take(200).collect();
+        Err(format!(
+            "compiling the schema failed (the compiler panicked: {what}); the sink refuses it \
+             without compiling it again for {RETRY_AFTER:?}"
+        ))
+    })
+}
+
 /// `answer` (for `id`, its hash `hash`, `size` bytes) compiled, checked to mean what the id's
 /// first answer in this run meant, and cached: a failure as the message's fault
 /// ([`Failure::Dead`], naming the id).
@@ -174,7 +212,7 @@ pub(super) fn compile_and_cache(
     if let Some(r) = lock(cache).rendezvous.clone() {
         r.wait_to_be_seen();
     }
-    let compiled = compile_answer(answer).and_then(|s| {
+    let compiled = compile_caught(cache, answer).and_then(|s| {
         // An id means what its first answer in this run said: another schema later is
         // refused (and remembered) like any schema that cannot be used.
         if CacheState::same_meaning(cache, id, hash) {

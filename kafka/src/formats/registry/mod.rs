@@ -9,8 +9,8 @@
 //!
 //! * **The message's** ([`Failure::Dead`]): the registry does not know the id (HTTP 404 with
 //!   Confluent's `error_code` 40403), or its answer for the id is a schema that cannot be used (it
-//!   does not parse or compile, references other schemas, has an unknown type, is larger than
-//!   [`MAX_ANSWER`]). Every message with the id becomes a dead letter naming the failure. Such a
+//!   does not parse or compile, its compiler panics on it, references other schemas, has an
+//!   unknown type, is larger than [`MAX_ANSWER`]). Every message with the id becomes a dead letter naming the failure. Such a
 //!   failure is remembered for [`RETRY_AFTER`], so a burst of messages with a bad id costs one
 //!   request, not one each.
 //! * **Passing** (the registry cannot be reached, times out or resets the connection, answers
@@ -284,9 +284,15 @@ impl Registry {
                     })
                     .await
                     .unwrap_or_else(|e| {
-                        Err(Failure::Dead(format!(
-                            "schema id {id}: compiling the schema failed ({e})"
-                        )))
+                        // The compiler's own panics are caught and cached in the task
+                        // (`cache::compile_caught`); one past them is remembered here.
+                        let why = format!("schema id {id}: compiling the schema failed ({e})");
+                        CacheState::remember(
+                            &self.cache,
+                            id,
+                            Cached::Failed(why.clone(), Instant::now()),
+                        );
+                        Err(Failure::Dead(why))
                     });
                     if let (Ok(_), Some(since)) = (&compiled, failing_since) {
                         tracing::warn!(

@@ -428,3 +428,44 @@ async fn partitions_meeting_a_new_id_share_one_compilation_off_the_workers() {
     assert_eq!(asked.load(SeqCst), 3);
     assert!(lock(&r.gates).is_empty());
 }
+
+/// A compilation that panics is the schema's refusal, remembered for `RETRY_AFTER` like any
+/// refused schema: the messages of its id after the first are dead letters without compiling
+/// it again (it was compiled once per message before, its panic never cached). Once the
+/// refusal expires the id is fetched and compiled again, as other refusals are.
+#[tokio::test]
+async fn a_compilation_that_panics_is_remembered_as_a_refused_schema() {
+    use std::sync::atomic::Ordering::SeqCst;
+    fn schema_of(_: u32) -> String {
+        r#"{"type":"object","properties":{"id":{"type":"integer"}}}"#.to_owned()
+    }
+    let (url, asked) = json_registry(schema_of).await;
+    let r = Registry::new(&url, None).unwrap();
+    lock(&r.cache).panics = true;
+    for _ in 0..5 {
+        match r.schema(3).await {
+            Err(Failure::Dead(why)) => {
+                assert!(
+                    why.contains("schema id 3") && why.contains("panicked"),
+                    "{why}"
+                );
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+    assert_eq!(
+        lock(&r.cache).compiles,
+        1,
+        "compiled once for five messages"
+    );
+    assert_eq!(asked.load(SeqCst), 1);
+    assert!(lock(&r.gates).is_empty());
+    // Expired, the id is asked for and compiled again (now without panicking).
+    if let Some(Cached::Failed(_, at)) = lock(&r.cache).entries.get_mut(&3) {
+        *at -= RETRY_AFTER;
+    }
+    lock(&r.cache).panics = false;
+    assert_eq!(r.schema(3).await.unwrap().type_name(), "JSON");
+    assert_eq!(lock(&r.cache).compiles, 2);
+    assert_eq!(asked.load(SeqCst), 2);
+}
