@@ -105,7 +105,7 @@ async fn a_change_the_server_rejects_is_named_and_follow_exits_non_zero() {
     );
     let warning = err
         .lines()
-        .find(|l| l.contains("rej: the server rejected 1 changes"))
+        .find(|l| l.contains("rej: the server rejected 1 change ("))
         .unwrap_or_else(|| panic!("no warning names the table and the count:\n{err}"));
     assert!(
         warning.contains("at or before binlog ")
@@ -115,7 +115,7 @@ async fn a_change_the_server_rejects_is_named_and_follow_exits_non_zero() {
         "the warning names no position or fix: {warning}"
     );
     assert!(
-        err.contains("error: rej: 1 changes rejected by the server (at or before binlog "),
+        err.contains("error: rej: 1 change rejected by the server (at or before binlog "),
         "the exit names no rejected count:\n{err}"
     );
     let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();

@@ -146,6 +146,7 @@ fn warning(table: &str, kind: Kind, new: u64, e: &RowErrorEvent) -> String {
             crate::table_replay::dead_letter::table_name(table),
         ),
     };
+    let what = counted(new, what);
     format!(
         "warning: {table}: the server rejected {new} {what} ({}) at or before {}: they are not \
          in {dest}, and follow goes on (the committed position has moved past them; stopping \
@@ -157,6 +158,14 @@ fn warning(table: &str, kind: Kind, new: u64, e: &RowErrorEvent) -> String {
             .map_or_else(|| "an unknown position".into(), place),
         changes::new_snapshot_fix([table])
     )
+}
+
+/// `changes` for any count but one, `change` for one.
+fn counted(n: u64, plural: &str) -> &str {
+    match n {
+        1 => plural.strip_suffix('s').unwrap_or(plural),
+        _ => plural,
+    }
 }
 
 fn schema_name(table: &str) -> String {
@@ -180,8 +189,9 @@ pub(super) fn describe(s: &RowErrorSummary, what: &str) -> String {
         (None, _) => "at unknown positions".into(),
     };
     format!(
-        "{} {what} rejected by the server ({range}; first: {})",
+        "{} {} rejected by the server ({range}; first: {})",
         s.count(),
+        counted(s.count(), what),
         s.first_message().unwrap_or("no message")
     )
 }
