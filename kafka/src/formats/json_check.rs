@@ -649,7 +649,7 @@ mod tests {
 
     #[test]
     fn any_depth_is_accepted_as_serde_json_accepts_it() {
-        for depth in [1, 63, 64, 65, 127, 128, 129, 200, 5_000] {
+        for depth in [1, 63, 64, 65, 127, 128, 129, 200, 5_000, 100_000] {
             let mut v = "[".repeat(depth);
             v.push_str(&"]".repeat(depth));
             agree(v.as_bytes());

@@ -21,6 +21,7 @@ mod hostile_audit;
 mod hostile_formats;
 mod hostile_registry;
 mod hostile_suite;
+mod json_check_edges;
 mod json_logs;
 mod kubernetes_manifests;
 mod late_start;
