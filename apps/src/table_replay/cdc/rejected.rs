@@ -244,6 +244,7 @@ mod tests {
                 dead_lettered: 0,
                 row_errors,
                 dead_letter_row_errors: RowErrorSummary::default(),
+                diverted: None,
             }
         };
         let mut report = FollowReport {
