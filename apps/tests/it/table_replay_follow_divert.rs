@@ -110,6 +110,10 @@ async fn assert_diverted(
         "the exit names no diverted table:\n{err}"
     );
     assert!(!err.contains("divb: diverted"), "{err}");
+    assert!(
+        !err.contains("moved past them"),
+        "no change was rejected:\n{err}"
+    );
     let line: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert!(line["followed"][A]["diverted"].is_string(), "{line}");
     assert!(line["followed"][B]["diverted"].is_null(), "{line}");

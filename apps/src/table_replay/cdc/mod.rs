@@ -251,8 +251,8 @@ impl FollowReport {
         serde_json::json!({ "followed": m }).to_string()
     }
 
-    /// Every table's rejected changes and dead letters, and every diverted table, `None`
-    /// when the server took every row and no table is diverted: why `follow` exits non-zero.
+    /// Every table's rejected changes and dead letters, `None` when the server took every
+    /// row: why `follow` exits non-zero (with [`FollowReport::diverted`]).
     pub fn rejected(&self) -> Option<String> {
         let lines: Vec<String> = self
             .tables
@@ -265,13 +265,24 @@ impl FollowReport {
                 .into_iter()
                 .filter(|(s, _)| s.count() > 0)
                 .map(|(s, what)| format!("{}: {}", t.table, rejected::describe(s, what)))
-                .chain(t.diverted.as_ref().map(|why| {
-                    format!(
-                        "{}: diverted, its changes are dead letters in {} ({why})",
-                        t.table,
-                        crate::table_replay::dead_letter::table_name(&t.table)
-                    )
-                }))
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("; "))
+    }
+
+    /// Every diverted table (`retype.rs`) with why, `None` when none is: also why `follow`
+    /// exits non-zero.
+    pub fn diverted(&self) -> Option<String> {
+        let lines: Vec<String> = self
+            .tables
+            .iter()
+            .filter_map(|t| {
+                let why = t.diverted.as_ref()?;
+                Some(format!(
+                    "{}: diverted, its changes are dead letters in {} ({why})",
+                    t.table,
+                    crate::table_replay::dead_letter::table_name(&t.table)
+                ))
             })
             .collect();
         (!lines.is_empty()).then(|| lines.join("; "))
