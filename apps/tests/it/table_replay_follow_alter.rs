@@ -5,19 +5,22 @@
 //! on), a run that starts after an `ALTER` adds the column first, `verify --changes` follows
 //! the new shape; under a running `follow`, a widening `MODIFY` widens the change table's
 //! column (a value only the new type holds lands), and a `MODIFY` to another Snowflake type
-//! stops, naming the column, both types and the fix.
+//! diverts the table: its changes from there are dead letters naming the column, both types
+//! and the fix, and `follow` exits non-zero naming it (`table_replay_follow_divert.rs` has
+//! the rest).
 #![cfg(unix)]
 
 use mysql_async::prelude::Queryable as _;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal, change_destination, count_where, follow_cmd, follow_until_idle, new_database,
-    start_binlog_or_skip, verify_changes, written_twice,
+    assert_equal, change_destination, count_where, dead_letters, follow_cmd, follow_until_idle,
+    new_database, start_binlog_or_skip, verify_changes, written_twice,
 };
 
 const TABLE: &str = "evo";
 const CHANGES: &str = "\"REPLAY.PUBLIC.EVO_CHANGES\"";
+const DLQ: &str = "\"REPLAY.PUBLIC.EVO_DLQ\"";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_change_table_evolves_with_add_and_drop_column() {
@@ -96,11 +99,9 @@ async fn the_change_table_evolves_with_add_and_drop_column() {
 
     // Under a running follow: a MODIFY that widens (VARCHAR(20) → VARCHAR(200)) widens the
     // change table's column and a value only the new type holds lands; then a MODIFY to
-    // another Snowflake type stops, naming it, nothing after it written.
+    // another Snowflake type diverts the table: what follows it is a dead letter.
     let long = "y".repeat(120);
-    // `--until-idle 120s` bounds the wait: a follow that read past the second MODIFY would
-    // end with success after two idle minutes, and the assertion below would say so.
-    let child = follow_cmd(bin, &url, &[TABLE], (&emulator, &key), "120s")
+    let child = follow_cmd(bin, &url, &[TABLE], (&emulator, &key), "5s")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -112,7 +113,7 @@ async fn the_change_table_evolves_with_add_and_drop_column() {
     ] {
         conn.query_drop(sql).await.unwrap();
     }
-    // The widened column took the long note before the stop below.
+    // The widened column took the long note before the MODIFY below.
     let landed = format!("ID = 2 AND NOTE = '{long}'");
     for _ in 0..600 {
         if count_where(&emulator, CHANGES, &landed) == 1 {
@@ -128,24 +129,28 @@ async fn the_change_table_evolves_with_add_and_drop_column() {
     conn.query_drop("UPDATE evo SET v = 'ten' WHERE id = 3")
         .await
         .unwrap();
-    // It stops by itself at the MODIFY.
+    // It ends when idle, non-zero, naming the diverted table.
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "follow went on past the MODIFY:\n{err}"
-    );
+    assert!(!out.status.success(), "follow exited 0 diverted:\n{err}");
     assert!(
         err.contains("widened from VARCHAR(20) to VARCHAR(200)"),
         "no widening said:\n{err}"
     );
     assert!(
-        err.contains("MODIFY COLUMN on followed table evo")
-            && err.contains("column v was int(11) (NUMBER(10,0) in the change table)")
-            && err.contains("varchar(10)")
-            && err.contains("table_replay ddl --changes"),
-        "the error names no column, types or fix:\n{err}"
+        err.contains("warning: evo: diverted")
+            && err.contains("MODIFY COLUMN on followed table evo")
+            && err.contains(
+                "column v was int(11), is varchar(10) (VARCHAR(10)) now and NUMBER(10,0) in the \
+                 change table"
+            )
+            && err.contains("table_replay ddl --changes")
+            && err.contains("evo: diverted, its changes are dead letters in EVO_DLQ"),
+        "the warning and the exit name no column, types or fix:\n{err}"
     );
     assert_eq!(count_where(&emulator, CHANGES, "1 = 1"), before);
+    let dead = dead_letters(&emulator, DLQ, TABLE);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].0, 3);
     emulator.shutdown().await;
 }

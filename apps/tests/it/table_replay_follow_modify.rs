@@ -4,23 +4,25 @@
 //! `VARCHAR(200)`, `INT` → `BIGINT`) widens the change table's columns at the next start and
 //! the changes made after it land, values too wide for the old columns among them, with
 //! `verify --changes` equal; a `MODIFY` the change table cannot take (`INT` →
-//! `VARCHAR(10)`) stops the next start, naming the column, both types and the fix, with
-//! nothing written.
+//! `VARCHAR(10)`) diverts the table at the next start: its change is a dead letter naming
+//! the column, both types and the fix, and `follow` exits non-zero naming the table
+//! (`table_replay_follow_divert.rs` has the rest).
 #![cfg(unix)]
 
 use mysql_async::prelude::Queryable as _;
 
 use crate::common;
 use crate::common::table_replay_follow::{
-    assert_equal, change_destination, count_where, follow_cmd, follow_until_idle, new_database,
-    start_binlog_or_skip, verify_changes, written_twice,
+    assert_equal, change_destination, count_where, dead_letters, follow_cmd, follow_until_idle,
+    new_database, start_binlog_or_skip, verify_changes, written_twice,
 };
 
 const TABLE: &str = "modi";
 const CHANGES: &str = "\"REPLAY.PUBLIC.MODI_CHANGES\"";
+const DLQ: &str = "\"REPLAY.PUBLIC.MODI_DLQ\"";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_modify_made_while_follow_was_down_widens_or_stops_at_the_next_start() {
+async fn a_modify_made_while_follow_was_down_widens_or_diverts_at_the_next_start() {
     let Some(db) = start_binlog_or_skip() else {
         return;
     };
@@ -76,8 +78,8 @@ async fn a_modify_made_while_follow_was_down_widens_or_stops_at_the_next_start()
     let twice = written_twice(&emulator, CHANGES);
     assert!(twice.is_empty(), "changes written twice: {twice:?}");
 
-    // A MODIFY the change table cannot take, made while follow is down: the next start stops,
-    // naming it, and writes nothing.
+    // A MODIFY the change table cannot take, made while follow is down: the next start
+    // diverts the table, its change a dead letter, and exits non-zero naming it.
     let before = count_where(&emulator, CHANGES, "1 = 1");
     for sql in [
         "ALTER TABLE modi MODIFY n VARCHAR(10)",
@@ -89,17 +91,20 @@ async fn a_modify_made_while_follow_was_down_widens_or_stops_at_the_next_start()
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "follow exited 0 diverted:\n{err}");
     assert!(
-        !out.status.success(),
-        "follow went on past the MODIFY:\n{err}"
-    );
-    assert!(
-        err.contains("MODIFY COLUMN on followed table modi")
-            && err.contains("NUMBER(19,0) in the change table")
-            && err.contains("varchar(10) (VARCHAR(10))")
+        err.contains("modi: diverted, its changes are dead letters in MODI_DLQ")
+            && err.contains("MODIFY COLUMN on followed table modi")
+            && err.contains("varchar(10) (VARCHAR(10)) now and NUMBER(19,0) in the change table")
             && err.contains("table_replay ddl --changes"),
-        "the error names no column, types or fix:\n{err}"
+        "the exit names no diverted table, column, types or fix:\n{err}"
     );
+    let dead = dead_letters(&emulator, DLQ, TABLE);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].0, 3);
+    assert!(dead[0]
+        .1
+        .contains("MODIFY COLUMN on followed table modi at "));
     assert_eq!(count_where(&emulator, CHANGES, "1 = 1"), before);
     emulator.shutdown().await;
 }

@@ -76,9 +76,8 @@ pub async fn run(a: FollowArgs) -> Result<()> {
         report.elapsed.as_secs_f64()
     );
     println!("{}", report.json_line());
-    match report.rejected() {
-        // Exit 0 means every change is in the change table.
-        Some(rejected) => anyhow::bail!(
+    let rejected = report.rejected().map(|rejected| {
+        format!(
             "{rejected}: they are not in the tables (the committed positions moved past them). \
              The source rows at those positions must be re-sent: {}",
             cdc::changes::new_snapshot_fix(
@@ -88,7 +87,12 @@ pub async fn run(a: FollowArgs) -> Result<()> {
                     .filter(|t| t.row_errors.count() + t.dead_letter_row_errors.count() > 0)
                     .map(|t| t.table.as_str())
             )
-        ),
-        None => Ok(()),
+        )
+    });
+    // Exit 0 means every change is in the change table.
+    let why: Vec<String> = rejected.into_iter().chain(report.diverted()).collect();
+    if why.is_empty() {
+        return Ok(());
     }
+    anyhow::bail!("{}", why.join("; "))
 }

@@ -3,7 +3,8 @@
 //! letter in the replay's `<TABLE>_DLQ` (through `<TABLE>_DLQ_PIPE`, `dead_letter.rs`'s
 //! table), and `follow` goes on.
 //!
-//! The snapshot's rows and the binlog's changes alike.
+//! The snapshot's rows and the binlog's changes alike, and every change of a diverted table
+//! (a `MODIFY` its change table cannot take, `retype.rs`; its reason says so).
 //!
 //! The dead-letter channel `table_replay_changes_<table>_dlq` carries the change's own token
 //! (`token.rs`: `s:FILE:POS:KEY` for a snapshot row, the binlog token for a change), so dead

@@ -11,9 +11,9 @@
 //!   the SQL API before the first change carrying it (idempotent: a rerun finds it there);
 //! * a column gone: the change table keeps it (history keeps its values), NULL from then on;
 //! * a column whose type changed (`MODIFY`): the change table's column is widened in place
-//!   when the new type is a widening of it, else `follow` stops, naming the column, both
-//!   types and the fix (a new snapshot): `retype.rs`, checked at the `ALTER` and at every
-//!   start.
+//!   when the new type is a widening of it, else the table is diverted (its changes become
+//!   dead letters naming the column, both types and the fix, a new snapshot; the other
+//!   tables go on): `retype.rs`, checked at the `ALTER` and at every start.
 //!
 //! Without column names in the binlog, a column count that differs stops `follow`, naming
 //! the setting that lets it evolve. The types come from the table when `follow` reads the
@@ -174,25 +174,31 @@ fn same_type(
 
 /// At an `ALTER TABLE` of `f`'s table (at `at`): a column `f` holds whose type changed (a
 /// `MODIFY`; names that stay give no other sign in the binlog) widens the change table's
-/// column, or stops when it cannot (`retype.rs`); without an SQL API, stops when its
-/// Snowflake type changed.
+/// column, or diverts the table when it cannot (`retype.rs`); without an SQL API, diverts
+/// it when its Snowflake type changed.
 ///
 /// # Errors
-/// For such a column, or when the source or the change table cannot be read or altered.
+/// When the source or the change table cannot be read or altered.
 pub(super) async fn check_types(f: &mut Followed<'_>, place: &Place<'_>, at: &str) -> Result<()> {
     let mut conn = source::connect(place.source).await?;
     let now = source::describe(&mut conn, &f.table.name, None).await?;
     if let Some(sql) = place.sql {
         let target = place.changes_table(&f.table.name);
-        let shape = retype::check((sql, &target), &f.table, &now, at).await?;
+        let (shape, diverted) = retype::check((sql, &target), &f.table, &now, at).await?;
         set_shape(f, shape);
+        if let Some(reason) = diverted {
+            f.divert(reason);
+        }
         return Ok(());
     }
-    let fix = changes::new_snapshot_fix([f.table.name.as_str()]);
-    for old in &f.table.columns {
-        if let Some(c) = now.columns.iter().find(|c| c.name == old.name) {
-            same_type(&f.table.name, old, c, at, &fix)?;
-        }
+    let changed = f.table.columns.iter().find_map(|old| {
+        let c = now.columns.iter().find(|c| c.name == old.name)?;
+        let (was, is) = (snowflake_type(&old.kind), snowflake_type(&c.kind));
+        (was != is).then(|| retype::incompatible(&f.table.name, old, c, (&was, &is), at))
+    });
+    if let Some(reason) = changed {
+        set_shape(f, now);
+        f.divert(reason);
     }
     Ok(())
 }

@@ -16,9 +16,18 @@
 //! A `TRUNCATE` of a followed table is one change `'t'` (no source column): the current state
 //! drops every row before it. A snapshot row or a change whose value the type mapping refuses
 //! is a dead letter in `<TABLE>_DLQ` (`dead_letters.rs`), and `follow` goes on. `ALTER TABLE … ADD/DROP/MODIFY
-//! COLUMN` evolves the change table (`evolve.rs`; a `MODIFY` widens its column in place or
-//! stops, at the `ALTER` or at the next start: `retype.rs`); a rename or `DROP TABLE` of a followed
+//! COLUMN` evolves the change table (`evolve.rs`; a `MODIFY` widens its column in place, or,
+//! when the change table's column cannot take the new type, *diverts* the table, at the
+//! `ALTER` or at the next start: `retype.rs`); a rename or `DROP TABLE` of a followed
 //! table stops `follow`, naming the statement and the fix.
+//!
+//! A diverted table's changes (those its change channel has not committed) are dead letters
+//! in `<TABLE>_DLQ`, each once by its token, with a reason naming the column, both types,
+//! the `ALTER`'s binlog position and the fix (a new snapshot of that table); one warning line
+//! when it is diverted; the other tables go on; the JSON line's `diverted` says why, and
+//! `follow` exits non-zero naming it. Its change channel's committed token stays before the
+//! `ALTER`, so each start reads the binlog again from there (skipping the dead letters
+//! already committed) and meets the `ALTER` again.
 //!
 //! A change the destination refuses server-side (a row error: the committed token moves past
 //! it) is logged at once with its position and the fix (a new snapshot of that table), and
@@ -38,6 +47,8 @@ mod retype;
 mod snapshot;
 mod stream;
 pub mod token;
+
+pub(crate) use retype::diverted_column;
 
 use std::time::{Duration, Instant};
 
@@ -118,9 +129,26 @@ pub struct Followed<'c> {
     dead: dead_letters::DeadLetters<'c>,
     /// The change channel's rows the server rejected (`rejected.rs`).
     rejected: rejected::Rejected,
+    /// Why every change of this table is a dead letter (a `MODIFY` the change table cannot
+    /// take: `retype.rs`), when it is diverted.
+    diverted: Option<String>,
 }
 
 impl Followed<'_> {
+    /// Diverts this table's changes to its dead letters for `reason`: one warning line the
+    /// first time.
+    fn divert(&mut self, reason: String) {
+        if self.diverted.is_none() {
+            say_warn!(
+                "warning: {}: diverted: every change from here on is a dead letter in {}: \
+                 {reason}",
+                self.table.name,
+                crate::table_replay::dead_letter::table_name(&self.table.name)
+            );
+        }
+        self.diverted = Some(reason);
+    }
+
     /// Whether the change at `at` is still to be written on this channel.
     pub fn wants(&self, at: &ChangePos) -> bool {
         self.committed.as_ref().is_none_or(|t| t.wants(at))
@@ -190,6 +218,8 @@ pub struct TableReport {
     pub row_errors: RowErrorSummary,
     /// Dead letters the server rejected: not in the dead-letter table.
     pub dead_letter_row_errors: RowErrorSummary,
+    /// Why the table's changes are dead letters (`retype.rs`), when it is diverted.
+    pub diverted: Option<String>,
 }
 
 /// What a follow did, per table.
@@ -201,8 +231,8 @@ pub struct FollowReport {
 
 impl FollowReport {
     /// The last stdout line: `{"followed": {"T": {"changes": n, "committed": "<token>",
-    /// "dead_lettered": n, "row_errors": {"count": n, …}, "dead_letter_row_errors": {…}}}}`
-    /// (a row-error summary as `RowErrorSummary` serializes).
+    /// "dead_lettered": n, "row_errors": {"count": n, …}, "dead_letter_row_errors": {…},
+    /// "diverted": null | "<why>"}}}` (a row-error summary as `RowErrorSummary` serializes).
     pub fn json_line(&self) -> String {
         let mut m = Map::new();
         for t in &self.tables {
@@ -214,6 +244,7 @@ impl FollowReport {
                     "dead_lettered": t.dead_lettered,
                     "row_errors": t.row_errors,
                     "dead_letter_row_errors": t.dead_letter_row_errors,
+                    "diverted": t.diverted,
                 }),
             );
         }
@@ -221,7 +252,7 @@ impl FollowReport {
     }
 
     /// Every table's rejected changes and dead letters, `None` when the server took every
-    /// row: why `follow` exits non-zero.
+    /// row: why `follow` exits non-zero (with [`FollowReport::diverted`]).
     pub fn rejected(&self) -> Option<String> {
         let lines: Vec<String> = self
             .tables
@@ -234,6 +265,24 @@ impl FollowReport {
                 .into_iter()
                 .filter(|(s, _)| s.count() > 0)
                 .map(|(s, what)| format!("{}: {}", t.table, rejected::describe(s, what)))
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("; "))
+    }
+
+    /// Every diverted table (`retype.rs`) with why, `None` when none is: also why `follow`
+    /// exits non-zero.
+    pub fn diverted(&self) -> Option<String> {
+        let lines: Vec<String> = self
+            .tables
+            .iter()
+            .filter_map(|t| {
+                let why = t.diverted.as_ref()?;
+                Some(format!(
+                    "{}: diverted, its changes are dead letters in {} ({why})",
+                    t.table,
+                    crate::table_replay::dead_letter::table_name(&t.table)
+                ))
             })
             .collect();
         (!lines.is_empty()).then(|| lines.join("; "))
@@ -262,10 +311,14 @@ pub async fn follow(
         if let Some(sql) = &opts.sql {
             // A run killed after an ALTER … ADD COLUMN: the change table gets the column.
             evolve::add_missing_columns(sql, &opts.place(), &f.table).await?;
-            // A MODIFY made while follow was down: widened now, or the stop it would be.
+            // A MODIFY made while follow was down: widened now, or the table diverted.
             let target = opts.place().changes_table(name);
-            let shape = retype::check((sql, &target), &f.table, &f.table, AT_START).await?;
+            let (shape, diverted) =
+                retype::check((sql, &target), &f.table, &f.table, AT_START).await?;
             evolve::set_shape(&mut f, shape);
+            if let Some(reason) = diverted {
+                f.divert(reason);
+            }
         }
         tables.push(f);
     }
@@ -394,6 +447,7 @@ async fn finish(f: Followed<'_>) -> Result<TableReport> {
         dead_lettered,
         row_errors,
         dead_letter_row_errors,
+        diverted: f.diverted,
     })
 }
 
@@ -473,6 +527,7 @@ async fn open_table<'c>(
         committed,
         last: None,
         changes: 0,
+        diverted: None,
         dead: dead_letters::DeadLetters::new(client, &opts.database, &opts.schema, name),
     })
 }

@@ -244,6 +244,7 @@ mod tests {
                 dead_lettered: 0,
                 row_errors,
                 dead_letter_row_errors: RowErrorSummary::default(),
+                diverted: None,
             }
         };
         let mut report = FollowReport {
@@ -259,6 +260,21 @@ mod tests {
             Some(
                 "b: 2 changes rejected by the server (at or before binlog bin.000001:9 row 0; \
                  first: String 'x' is too long)"
+            )
+        );
+        assert_eq!(json["followed"]["a"]["diverted"], serde_json::Value::Null);
+        assert_eq!(report.diverted(), None);
+        report.tables[0].diverted = Some("MODIFY COLUMN on followed table a at f:4".into());
+        let json: serde_json::Value = serde_json::from_str(&report.json_line()).unwrap();
+        assert_eq!(
+            json["followed"]["a"]["diverted"],
+            "MODIFY COLUMN on followed table a at f:4"
+        );
+        assert_eq!(
+            report.diverted().as_deref(),
+            Some(
+                "a: diverted, its changes are dead letters in A_DLQ (MODIFY COLUMN on followed \
+                 table a at f:4)"
             )
         );
         report.tables.remove(1);

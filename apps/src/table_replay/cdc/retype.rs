@@ -8,14 +8,17 @@
 //!   digits at the same scale: `DECIMAL(10,2)` → `DECIMAL(14,2)`, `INT` → `BIGINT`,
 //!   `VARCHAR(20)` → `VARCHAR(200)`): `ALTER TABLE <T>_CHANGES ALTER COLUMN c SET DATA TYPE
 //!   <new>` (Snowflake widens in place), before the first change of the new type;
-//! * anything else (another scale, another type): `follow` stops, naming the column, both
-//!   types and the fix (a new snapshot), with every change before it committed.
+//! * anything else (another scale, another type): the table is *diverted* (its reason
+//!   names the column, both types, where the `MODIFY` was met and the fix, a new snapshot
+//!   of that table): from then on every change of that table is a dead letter in
+//!   `<TABLE>_DLQ` (`stream.rs`), the other tables go on, and `follow` exits non-zero
+//!   naming it. Not a stop: a stop would stop again at every start, and every table with it.
 //!
 //! Checked at each `ALTER TABLE` of a followed table in the binlog, and at every start (a
 //! `MODIFY` made while `follow` was down): the destination's types, not the shape `follow`
 //! held, are the ones compared, so both cases end the same.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use snowpipe_streaming::sql::{Column, SqlClient};
 
 use crate::common::say::say;
@@ -98,22 +101,24 @@ pub(super) fn destination_type(c: &Column) -> String {
 /// Makes the change table `target` (`DB.SCHEMA.<T>_CHANGES`) take each column of `now`
 /// (the source table's shape now) it holds with another type: widened in place where it can be (see the module docs).
 /// Returns the table's shape with the columns it checked taken from `now` (their values
-/// fit the change table now).
+/// fit the change table now, but for a column it cannot take), and, for a column the change
+/// table cannot take, why the table is diverted (`at` says where: the binlog position of
+/// the `ALTER`, or the start).
 ///
 /// # Errors
-/// For a column the change table cannot take (`at` says where: the binlog position of the
-/// `ALTER`, or the start), or when the change table cannot be read or altered.
+/// When the change table cannot be read or altered.
 pub(super) async fn check(
     (sql, target): (&SqlClient, &str),
     held: &SourceTable,
     now: &SourceTable,
     at: &str,
-) -> Result<SourceTable> {
+) -> Result<(SourceTable, Option<String>)> {
     let have = sql
         .query(&format!("SELECT * FROM {target} LIMIT 0"))
         .await
         .with_context(|| format!("cannot read the change table {target}"))?;
     let mut shape = held.clone();
+    let mut diverted = None;
     for c in &mut shape.columns {
         let Some(new) = now.columns.iter().find(|n| n.name == c.name) else {
             continue;
@@ -140,29 +145,68 @@ pub(super) async fn check(
                     new.column_type
                 );
             }
-            Fit::Incompatible => incompatible(&held.name, c, new, (&have_type, &now_type), at)?,
+            Fit::Incompatible => {
+                diverted.get_or_insert_with(|| {
+                    incompatible(&held.name, c, new, (&have_type, &now_type), at)
+                });
+            }
         }
         *c = new.clone();
     }
-    Ok(shape)
+    Ok((shape, diverted))
 }
 
-/// The stop for a `MODIFY` the change table cannot take.
-fn incompatible(
+/// The first column of `now` (the source table's shape now) the change table `target`
+/// cannot take, as `column c is <type> (<Snowflake type>) in the source and <type> in the
+/// change table`: the table is diverted (`verify --changes` says so instead of comparing).
+///
+/// # Errors
+/// When the change table cannot be read.
+pub(crate) async fn diverted_column(
+    sql: &SqlClient,
+    target: &str,
+    now: &SourceTable,
+) -> Result<Option<String>> {
+    let have = sql
+        .query(&format!("SELECT * FROM {target} LIMIT 0"))
+        .await
+        .with_context(|| format!("cannot read the change table {target}"))?;
+    Ok(now.columns.iter().find_map(|c| {
+        let column = snowflake_name(&c.name);
+        let dest = have.columns.iter().find(|d| d.name == column)?;
+        let (have_type, now_type) = (destination_type(dest), snowflake_type(&c.kind));
+        (fit(&have_type, &now_type) == Fit::Incompatible).then(|| {
+            format!(
+                "column {} is {} ({now_type}) in the source and {have_type} in the change table",
+                c.name, c.column_type
+            )
+        })
+    }))
+}
+
+/// Why a table is diverted by a `MODIFY` the change table cannot take.
+pub(super) fn incompatible(
     name: &str,
     old: &SourceColumn,
     now: &SourceColumn,
     (have, want): (&str, &str),
     at: &str,
-) -> Result<()> {
-    bail!(
-        "MODIFY COLUMN on followed table {name} at {at}: column {} was {} ({have} in the change \
-         table) and is {} ({want}) now; the change table's column cannot take it (Snowflake \
+) -> String {
+    // A restart holds the new type already: the change table's type is the old one.
+    let was = if old.column_type == now.column_type {
+        String::new()
+    } else {
+        format!("was {}, ", old.column_type)
+    };
+    format!(
+        "MODIFY COLUMN on followed table {name} at {at}: column {} {was}is {} ({want}) now and \
+         {have} in the change table; the change table's column cannot take it (Snowflake \
          changes a column's type in place only to widen it: a longer VARCHAR or BINARY, more \
-         digits at the same scale). Changes before it are committed; to go on, {}",
+         digits at the same scale). Changes before it are in the change table; every change of \
+         {name} from there on is a dead letter in {}; to go on, {}",
         old.name,
-        old.column_type,
         now.column_type,
+        crate::table_replay::dead_letter::table_name(name),
         changes::new_snapshot_fix([name])
     )
 }

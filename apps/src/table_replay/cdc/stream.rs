@@ -95,8 +95,9 @@ pub(super) struct Streamed {
 /// # Errors
 /// A stream error (a purged position: the fix is a new snapshot), a followed table whose
 /// shape changed in a way the change table cannot follow (`evolve.rs`; `DROP`/`RENAME
-/// TABLE`), or an append that failed. A value that
-/// cannot be converted is a dead letter, not an error.
+/// TABLE`), or an append that failed. A value that cannot be converted is a dead letter,
+/// not an error, and so is every change of a diverted table (a `MODIFY` the change table
+/// cannot take: `retype.rs`).
 pub(super) async fn follow(
     (stream, checksum): (&mut BinlogStream, bool),
     start: &BinlogPos,
@@ -299,7 +300,6 @@ async fn truncate(f: &mut Followed<'_>, tx: &Tx, begin: u64) -> Result<u64> {
         gtid: tx.gtid.as_deref(),
         commit_ts: tx.ts,
     };
-    let object = changes::row(&f.table, &f.names, &[], &origin).map_err(|e| anyhow::anyhow!(e))?;
     let token = Token::Binlog {
         tx: BinlogPos {
             file: tx.file.clone(),
@@ -307,6 +307,13 @@ async fn truncate(f: &mut Followed<'_>, tx: &Tx, begin: u64) -> Result<u64> {
         },
         change,
     };
+    if let Some(why) = f.diverted.clone() {
+        // A diverted table's TRUNCATE is a dead letter too (key 0: it has none).
+        let dead = DeadChange::new(f, &[], &origin, token, &why);
+        f.dead.send(vec![dead]).await?;
+        return Ok(0);
+    }
+    let object = changes::row(&f.table, &f.names, &[], &origin).map_err(|e| anyhow::anyhow!(e))?;
     f.append(vec![(object, OffsetToken::new(token.render())?)])
         .await?;
     Ok(1)
@@ -396,12 +403,20 @@ async fn rows_event(
             };
             // A delete carries the key alone: only the key's value can refuse it.
             let refused = refused.filter(|_| op != Op::Delete);
-            match refused.map_or_else(|| changes::row(&f.table, &f.names, &values, &origin), Err) {
+            // A diverted table: every change its change channel lacks is a dead letter.
+            let row = match &f.diverted {
+                Some(why) => Err(why.clone()),
+                None => {
+                    refused.map_or_else(|| changes::row(&f.table, &f.names, &values, &origin), Err)
+                }
+            };
+            match row {
                 Ok(object) => {
                     if f.wants(&change) {
                         batch.push((object, OffsetToken::new(token.render())?));
                     }
                 }
+                Err(_) if f.diverted.is_some() && !f.wants(&change) => {}
                 Err(reason) => dead.push(DeadChange::new(f, &values, &origin, token, &reason)),
             }
         }
