@@ -38,6 +38,26 @@ pub(crate) struct Heavy {
     pub bytes: u64,
 }
 
+/// Adds row `row` of column `name` to `heavy` when its `values` take more than `share` bytes.
+fn note_heavy(
+    heavy: &mut Vec<Heavy>,
+    name: &str,
+    row: u64,
+    values: u64,
+    per_value: u64,
+    share: u64,
+) {
+    let bytes = values.saturating_mul(per_value);
+    if bytes > share {
+        heavy.push(Heavy {
+            row,
+            column: name.to_owned(),
+            values,
+            bytes,
+        });
+    }
+}
+
 /// The rows of row group `index` whose values of one repeated column take more than
 /// `share` bytes, `value_bytes(j)` being what a value of leaf column `j` takes, in row
 /// order.
@@ -95,14 +115,7 @@ pub(crate) fn heavy_rows(
             let width = 16 - max.leading_zeros() as u8;
             decode_hybrid(levels, width, count as usize, |level| {
                 if let Some((row, values)) = counter.level(level) {
-                    if values.saturating_mul(per_value) > share {
-                        heavy.push(Heavy {
-                            row,
-                            column: name.clone(),
-                            values,
-                            bytes: values.saturating_mul(per_value),
-                        });
-                    }
+                    note_heavy(&mut heavy, &name, row, values, per_value, share);
                 }
             })?;
             if heavy.len() > MAX_HEAVY_ROWS {
@@ -114,14 +127,7 @@ pub(crate) fn heavy_rows(
             }
         }
         if let Some((row, values)) = counter.end() {
-            if values.saturating_mul(per_value) > share {
-                heavy.push(Heavy {
-                    row,
-                    column: name.clone(),
-                    values,
-                    bytes: values.saturating_mul(per_value),
-                });
-            }
+            note_heavy(&mut heavy, &name, row, values, per_value, share);
         }
     }
     heavy.sort_by_key(|h| h.row);
