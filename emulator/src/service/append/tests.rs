@@ -12,23 +12,7 @@ fn spawn_append_one(
     token: String,
 ) -> tokio::task::JoinHandle<Result<(String, Option<String>), ApiError>> {
     let appender = Arc::clone(shared);
-    tokio::spawn(async move {
-        appender
-            .append(
-                key,
-                target,
-                AppendRequest {
-                    continuation_token: Some(token),
-                    start_offset_token: Some("1".into()),
-                    end_offset_token: Some("1".into()),
-                    content_encoding: None,
-                    body: Bytes::from_static(b"{\"ID\":1}\n"),
-                    body_charge: None,
-                    uncompressed_len: 9,
-                },
-            )
-            .await
-    })
+    tokio::spawn(async move { appender.append(key, target, row_one(token)).await })
 }
 
 #[tokio::test]
@@ -89,19 +73,7 @@ async fn an_append_admitted_before_a_reopen_is_fenced_when_it_is_queued() {
     let shared = Arc::new(Shared::build(&config).await.unwrap());
     let (key, target, token) = open_c(&shared).await;
     let turn = shared.state.decode_permits.acquire().await.unwrap();
-    let append = shared.append(
-        key.clone(),
-        target,
-        AppendRequest {
-            continuation_token: Some(token),
-            start_offset_token: Some("1".into()),
-            end_offset_token: Some("1".into()),
-            content_encoding: None,
-            body: Bytes::from_static(b"{\"ID\":1}\n"),
-            body_charge: None,
-            uncompressed_len: 9,
-        },
-    );
+    let append = shared.append(key.clone(), target, row_one(token));
     let mut append = std::pin::pin!(append);
     // Polled once: admitted on the channel (synchronously, up to its first await), it then
     // waits for the decode turn.
@@ -193,4 +165,17 @@ async fn a_commit_whose_caller_hangs_up_still_publishes_its_token() {
     tokio::time::timeout(Duration::from_secs(10), published)
         .await
         .expect("the committed token is published although the caller hung up");
+}
+
+/// An append of the row `{"ID":1}` at offset token `1`, under `token`.
+fn row_one(token: String) -> AppendRequest {
+    AppendRequest {
+        continuation_token: Some(token),
+        start_offset_token: Some("1".into()),
+        end_offset_token: Some("1".into()),
+        content_encoding: None,
+        body: Bytes::from_static(b"{\"ID\":1}\n"),
+        body_charge: None,
+        uncompressed_len: 9,
+    }
 }
