@@ -69,7 +69,14 @@ async fn serve_io<I>(
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let app = app.clone();
         async move {
-            let resp = http::handle(app, req).await;
+            // On its own task: a client that hangs up (the connection dropped) does not
+            // cancel a request read whole; the real service may apply it all the same.
+            let resp = match tokio::spawn(http::handle(app, req)).await {
+                Ok(resp) => resp,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: the runtime is shutting down.
+                Err(_) => return Err(LostAck),
+            };
             if resp.extensions().get::<DropResponse>().is_some() {
                 Err(LostAck)
             } else {

@@ -134,6 +134,55 @@ async fn lost_ack_applies_the_append_but_drops_the_response() {
     emu.shutdown().await;
 }
 
+/// The real service applies a request it has read whole even if the client is gone: a client
+/// that times out during injected latency and hangs up still finds its rows (which is what
+/// makes a blind retry dangerous).
+#[tokio::test]
+async fn a_request_read_whole_is_applied_after_the_client_hangs_up_during_latency() {
+    let (emu, c) = connected(config()).await;
+    let ct = c.open_ok("c").await;
+    emu.faults()
+        .add(FaultRule::new(Endpoint::AppendRows, FaultAction::Latency { ms: 2000 }).times(1));
+    let impatient = Client {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_millis(100))
+            .build()
+            .unwrap(),
+        url: c.url.clone(),
+        token: c.token.clone(),
+    };
+    let q = format!(
+        "startOffsetToken=1&endOffsetToken=5&continuationToken={ct}&requestId=a&retryCount=0"
+    );
+    let r = impatient
+        .append_raw("c", &q, rows(0..5).into_bytes(), None)
+        .await;
+    assert!(
+        r.as_ref().err().is_some_and(reqwest::Error::is_timeout),
+        "the client gave up"
+    );
+    // Its connection is closed; the emulator finishes the append on its own.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&emu) < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&emu), 5, "the append was applied");
+    assert_eq!(
+        c.wait_committed("c", "5").await["last_committed_offset_token"],
+        "5"
+    );
+    let log = emu.requests();
+    assert!(
+        log.iter()
+            .any(|r| r.status == 200 && r.faults.iter().any(|f| f.contains("latency"))),
+        "the append is logged as answered: {:?}",
+        log.iter()
+            .map(|r| (r.status, &r.faults))
+            .collect::<Vec<_>>()
+    );
+    emu.shutdown().await;
+}
+
 #[tokio::test]
 async fn invalidation_and_sequencer_bump_behind_the_clients_back() {
     let (emu, c) = connected(config()).await;
