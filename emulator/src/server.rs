@@ -71,11 +71,9 @@ async fn serve_io<I>(
         async move {
             // On its own task: a client that hangs up (the connection dropped) does not
             // cancel a request read whole; the real service may apply it all the same.
-            let resp = match tokio::spawn(http::handle(app, req)).await {
-                Ok(resp) => resp,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            let Some(resp) = http::serve(app, req).await else {
                 // Cancelled: the runtime is shutting down.
-                Err(_) => return Err(LostAck),
+                return Err(LostAck);
             };
             if resp.extensions().get::<DropResponse>().is_some() {
                 Err(LostAck)

@@ -1,9 +1,9 @@
 //! HTTP layer: the Host check, the console, routing, auth, fault application and the request
 //! log, in front of the protocol operations (`service`). Files: `request` reads a request
 //! (route, parameters, body), `response` shapes answers, `auth` checks credentials,
-//! `dispatch` runs a routed request, `latency` places a `latency` fault's delay, `console`
-//! serves the browser console. `server` runs each request on its own task, so a client that
-//! hangs up does not cancel a request the emulator has read whole.
+//! `dispatch` runs a routed request, `in_flight` runs it on its own task (a request read
+//! whole outlives a client that hangs up) and places a `latency` fault's delay, `console`
+//! serves the browser console.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +19,7 @@ mod auth;
 mod console;
 mod dispatch;
 mod host;
-mod latency;
+mod in_flight;
 mod request;
 mod response;
 
@@ -42,8 +42,14 @@ impl App {
     }
 }
 
+/// Handles one request on its own task ([`in_flight::run`]): a request read whole runs to its
+/// end even when the client hangs up. `None` when the runtime is shutting down.
+pub(crate) async fn serve(app: Arc<App>, req: Request<Incoming>) -> Option<Response<Body>> {
+    in_flight::run(handle(app, req)).await
+}
+
 /// Handles one request. Never fails: errors become error responses.
-pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let shared = &app.shared;
     let (parts, body) = req.into_parts();
@@ -98,20 +104,19 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Bo
         shared.faults.decide(endpoint, route.channel())
     };
     record.faults = decision.names.clone();
-    latency::scope(
-        decision.latency,
-        answer(
-            shared,
-            &route,
-            &parts.headers,
-            &params,
-            body,
-            decision,
-            &mut record,
-        ),
+    in_flight::delay(decision.latency);
+    let answer = answer(
+        shared,
+        &route,
+        &parts.headers,
+        &params,
+        body,
+        decision,
+        &mut record,
     )
-    .await
-    .finish(shared, started, record)
+    .await;
+    in_flight::elapse().await;
+    answer.finish(shared, started, record)
 }
 
 /// A request's answer, and whether it is to be dropped unanswered (`lost_ack`).
